@@ -1,0 +1,327 @@
+import { describe, expect, it } from "vitest";
+import { FakeClock } from "./clock.js";
+import { TimerWheel, WheelTimer } from "./timer-wheel.js";
+
+const SEC = 1000;
+const HOUR = 3600 * SEC;
+const DAY = 24 * HOUR;
+
+function setup(opts?: { tickMs?: number }) {
+  const clock = new FakeClock();
+  const wheel = new TimerWheel(clock, opts);
+  const fired: { name: unknown; at: number; deadline: number }[] = [];
+  const make = (name: unknown, extra?: (t: WheelTimer) => void) =>
+    new WheelTimer((t) => {
+      fired.push({ name: t.owner, at: clock.now(), deadline: Number.NaN });
+      extra?.(t);
+    }, name);
+  return { clock, wheel, fired, make };
+}
+
+describe("TimerWheel", () => {
+  it("fires at the right second, never early, once", () => {
+    const { clock, wheel, fired, make } = setup();
+    const t = make("a");
+    const start = clock.now();
+    wheel.armIn(t, 5 * SEC);
+    expect(t.armed).toBe(true);
+    expect(t.deadline).toBe(start + 5 * SEC);
+    expect(wheel.size).toBe(1);
+    clock.advance(5 * SEC - 1);
+    expect(fired).toHaveLength(0);
+    clock.advance(1);
+    expect(fired.map((f) => f.at)).toEqual([start + 5 * SEC]);
+    expect(t.armed).toBe(false);
+    expect(t.deadline).toBeNaN();
+    expect(wheel.size).toBe(0);
+    clock.advance(60 * SEC);
+    expect(fired).toHaveLength(1);
+  });
+
+  it("rounds an off-tick deadline up to the next tick (at most one tick late)", () => {
+    const { clock, wheel, fired, make } = setup();
+    const start = clock.now();
+    wheel.arm(make("a"), start + 2500);
+    clock.advance(2999);
+    expect(fired).toHaveLength(0);
+    clock.advance(1);
+    expect(fired[0]?.at).toBe(start + 3000);
+  });
+
+  it("fires a past deadline on the next tick", () => {
+    const { clock, wheel, fired, make } = setup();
+    const start = clock.now();
+    wheel.arm(make("late"), start - 10 * SEC);
+    clock.advance(SEC);
+    expect(fired.map((f) => f.at)).toEqual([start + SEC]);
+  });
+
+  it("re-arming moves the timer; disarm cancels", () => {
+    const { clock, wheel, fired, make } = setup();
+    const start = clock.now();
+    const a = make("a");
+    const b = make("b");
+    wheel.armIn(a, 10 * SEC);
+    wheel.armIn(a, 3 * SEC); // earlier
+    wheel.armIn(b, 2 * SEC);
+    wheel.armIn(b, 20 * SEC); // later
+    expect(wheel.size).toBe(2);
+    clock.advance(10 * SEC);
+    expect(fired.map((f) => [f.name, f.at - start])).toEqual([["a", 3 * SEC]]);
+    expect(wheel.disarm(b)).toBe(true);
+    expect(wheel.disarm(b)).toBe(false);
+    expect(wheel.size).toBe(0);
+    clock.advance(30 * SEC);
+    expect(fired).toHaveLength(1);
+  });
+
+  it("fires in deadline order within a tick", () => {
+    const { clock, wheel, fired, make } = setup();
+    const start = clock.now();
+    wheel.arm(make("c"), start + 900);
+    wheel.arm(make("a"), start + 100);
+    wheel.arm(make("b"), start + 500);
+    wheel.arm(make("b2"), start + 500);
+    clock.advance(SEC);
+    expect(fired.map((f) => f.name)).toEqual(["a", "b", "b2", "c"]);
+  });
+
+  it("supports a periodic timer re-arming itself from its callback", () => {
+    const { clock, wheel, fired } = setup();
+    const start = clock.now();
+    const t = new WheelTimer((self) => {
+      fired.push({ name: "p", at: clock.now(), deadline: Number.NaN });
+      if (fired.length < 5) wheel.armIn(self, 30 * SEC);
+    });
+    wheel.armIn(t, 30 * SEC);
+    clock.advance(10 * 60 * SEC);
+    expect(fired.map((f) => f.at - start)).toEqual([30, 60, 90, 120, 150].map((s) => s * SEC));
+    expect(wheel.size).toBe(0);
+    expect(clock.pendingCount()).toBe(0);
+  });
+
+  it("lets a callback disarm another timer due in the same tick", () => {
+    const { clock, wheel, fired, make } = setup();
+    const b = make("b");
+    const a = make("a", () => wheel.disarm(b));
+    wheel.arm(a, clock.now() + 100);
+    wheel.arm(b, clock.now() + 200);
+    clock.advance(SEC);
+    expect(fired.map((f) => f.name)).toEqual(["a"]);
+    expect(wheel.size).toBe(0);
+  });
+
+  it("handles 20,000 timers with re-arm churn: each fires once, none early", () => {
+    const { clock, wheel } = setup();
+    const start = clock.now();
+    const n = 20_000;
+    const fires = new Array<number>(n).fill(0);
+    let early = 0;
+    const timers: WheelTimer[] = [];
+    for (let i = 0; i < n; i++) {
+      timers.push(
+        new WheelTimer((t) => {
+          const idx = t.owner as number;
+          fires[idx]!++;
+          if (clock.now() < expected[idx]!) early++;
+        }, i),
+      );
+    }
+    const expected = new Array<number>(n).fill(0);
+    // Pseudo-random but deterministic deadlines from 0 s to ~2 h.
+    let seed = 12345;
+    const rnd = () => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed / 2 ** 31;
+    };
+    for (let i = 0; i < n; i++) {
+      expected[i] = start + Math.floor(rnd() * 2 * HOUR);
+      wheel.arm(timers[i]!, expected[i]!);
+    }
+    // Churn: heartbeats arrive and push deadlines out (or in) while time passes.
+    for (let round = 0; round < 20; round++) {
+      clock.advance(7 * SEC);
+      for (let k = 0; k < 2000; k++) {
+        const i = Math.floor(rnd() * n);
+        if (!timers[i]!.armed) continue;
+        expected[i] = clock.now() + Math.floor(rnd() * 3 * HOUR);
+        wheel.arm(timers[i]!, expected[i]!);
+      }
+    }
+    expect(wheel.size).toBeLessThanOrEqual(n);
+    clock.advance(4 * HOUR);
+    expect(early).toBe(0);
+    expect(fires.every((c) => c === 1)).toBe(true);
+    expect(wheel.size).toBe(0);
+    expect(clock.pendingCount()).toBe(0);
+  });
+
+  it("cascades long deadlines (25 h, 3 days, 30 days) to the right second", () => {
+    const { clock, wheel, fired, make } = setup();
+    const start = clock.now();
+    wheel.armIn(make("30d"), 30 * DAY);
+    wheel.armIn(make("3d"), 3 * DAY + 7 * SEC);
+    wheel.armIn(make("25h"), 25 * HOUR);
+    clock.advance(25 * HOUR - 1);
+    expect(fired).toHaveLength(0);
+    clock.advance(1);
+    expect(fired.map((f) => [f.name, f.at - start])).toEqual([["25h", 25 * HOUR]]);
+    clock.advance(2 * DAY - HOUR + 6 * SEC);
+    expect(fired).toHaveLength(1);
+    clock.advance(SEC);
+    expect(fired.map((f) => f.name)).toEqual(["25h", "3d"]);
+    expect(fired[1]!.at - start).toBe(3 * DAY + 7 * SEC);
+    clock.advance(30 * DAY - (3 * DAY + 7 * SEC) - 1);
+    expect(fired).toHaveLength(2);
+    clock.advance(1);
+    expect(fired[2]).toMatchObject({ name: "30d", at: start + 30 * DAY });
+  });
+
+  it("fires everything due after a wall-clock jump, in deadline order, none lost", () => {
+    const { clock, wheel, fired, make } = setup();
+    const start = clock.now();
+    const order = ["m5", "h1", "d1", "d2"];
+    wheel.armIn(make("d2"), 2 * DAY);
+    wheel.armIn(make("m5"), 5 * 60 * SEC);
+    wheel.armIn(make("d1"), DAY);
+    wheel.armIn(make("h1"), HOUR);
+    wheel.armIn(make("d4"), 4 * DAY);
+    // Suspend: wall clock leaps 3 days without the clock timer running.
+    clock.set(start + 3 * DAY);
+    clock.advance(SEC);
+    expect(fired.map((f) => f.name)).toEqual(order);
+    // The stale clock timer fires on the first advance; all catch up in that one pass.
+    expect(fired.every((f) => f.at === start + 3 * DAY)).toBe(true);
+    expect(wheel.size).toBe(1);
+    clock.advance(DAY - SEC);
+    expect(fired.map((f) => f.name)).toEqual([...order, "d4"]);
+  });
+
+  it("advancing 3 days in one call fires in deadline order", () => {
+    const { clock, wheel, fired, make } = setup();
+    const start = clock.now();
+    for (const [name, ms] of [
+      ["b", 2 * DAY],
+      ["a", 10 * SEC],
+      ["c", 2 * DAY + HOUR],
+    ] as const) {
+      wheel.armIn(make(name), ms);
+    }
+    clock.advance(3 * DAY);
+    expect(fired.map((f) => [f.name, f.at - start])).toEqual([
+      ["a", 10 * SEC],
+      ["b", 2 * DAY],
+      ["c", 2 * DAY + HOUR],
+    ]);
+  });
+
+  it("leaves no pending clock timer when empty", () => {
+    const { clock, wheel, make } = setup();
+    expect(clock.pendingCount()).toBe(0);
+    const a = make("a");
+    const b = make("b");
+    wheel.armIn(a, 5 * SEC);
+    wheel.armIn(b, 2 * DAY);
+    expect(clock.pendingCount()).toBe(1);
+    wheel.disarm(a);
+    expect(clock.pendingCount()).toBe(1);
+    wheel.disarm(b);
+    expect(clock.pendingCount()).toBe(0);
+    wheel.armIn(a, 5 * SEC);
+    clock.advance(5 * SEC);
+    expect(clock.pendingCount()).toBe(0);
+    wheel.armIn(a, 5 * SEC);
+    wheel.armIn(b, DAY);
+    wheel.stop();
+    expect(wheel.size).toBe(0);
+    expect(a.armed || b.armed).toBe(false);
+    expect(clock.pendingCount()).toBe(0);
+  });
+
+  it("counts a throwing callback and keeps firing the others", () => {
+    const clock = new FakeClock();
+    const seen: unknown[] = [];
+    const wheel = new TimerWheel(clock, { onError: (err) => seen.push(err) });
+    const fired: string[] = [];
+    const boom = new WheelTimer(() => {
+      throw new Error("boom");
+    });
+    wheel.arm(new WheelTimer(() => fired.push("before")), clock.now() + 100);
+    wheel.arm(boom, clock.now() + 200);
+    wheel.arm(new WheelTimer(() => fired.push("after")), clock.now() + 300);
+    wheel.armIn(new WheelTimer(() => fired.push("later")), 5 * SEC);
+    clock.advance(10 * SEC);
+    expect(fired).toEqual(["before", "after", "later"]);
+    expect(wheel.errors).toBe(1);
+    expect(seen).toHaveLength(1);
+    expect(clock.pendingCount()).toBe(0);
+  });
+
+  it("fuzz: every timer fires exactly at the first tick at or after its deadline", () => {
+    const clock = new FakeClock();
+    const wheel = new TimerWheel(clock);
+    const start = clock.now();
+    let seed = 7;
+    const rnd = () => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed / 2 ** 31;
+    };
+    const bad: string[] = [];
+    const fires = new Map<WheelTimer, number>();
+    const timers: WheelTimer[] = [];
+    for (let i = 0; i < 2000; i++) {
+      timers.push(
+        new WheelTimer(
+          (t) => {
+            // Deadline is NaN once fired; use what was recorded at arm time. A deadline at or
+            // before the arming moment fires on the next tick (never synchronously).
+            const o = t.owner as { d: number; armedAt: number };
+            const want = Math.max(Math.ceil(o.d / SEC) * SEC, Math.floor(o.armedAt / SEC) * SEC + SEC);
+            if (clock.now() !== want) bad.push(`at ${clock.now() - start} want ${want - start}`);
+            fires.set(t, (fires.get(t) ?? 0) + 1);
+          },
+          { d: 0, armedAt: 0 },
+        ),
+      );
+    }
+    const arm = (t: WheelTimer, d: number) => {
+      const o = t.owner as { d: number; armedAt: number };
+      o.d = d;
+      o.armedAt = clock.now();
+      wheel.arm(t, d);
+    };
+    for (const t of timers) arm(t, clock.now() + Math.floor(rnd() ** 3 * 40 * DAY));
+    for (let step = 0; step < 200; step++) {
+      clock.advance(Math.floor(rnd() * 6 * HOUR));
+      for (let k = 0; k < 20; k++) {
+        const t = timers[Math.floor(rnd() * timers.length)]!;
+        if (t.armed) arm(t, clock.now() + Math.floor(rnd() ** 2 * 20 * DAY));
+      }
+    }
+    clock.advance(41 * DAY);
+    expect(bad.slice(0, 5)).toEqual([]);
+    expect(fires.size).toBe(timers.length);
+    expect([...fires.values()].every((n) => n === 1)).toBe(true);
+    expect(clock.pendingCount()).toBe(0);
+  });
+
+  it("parks deadlines beyond the top level (1 ms tick, 60 days) and re-cascades them", () => {
+    const { clock, wheel, fired, make } = setup({ tickMs: 1 });
+    const start = clock.now();
+    wheel.armIn(make("far"), 60 * DAY);
+    clock.advance(60 * DAY - 1);
+    expect(fired).toHaveLength(0);
+    clock.advance(1);
+    expect(fired[0]?.at).toBe(start + 60 * DAY);
+  });
+
+  it("honours a custom tick", () => {
+    const { clock, wheel, fired, make } = setup({ tickMs: 100 });
+    const start = clock.now();
+    wheel.arm(make("a"), start + 250);
+    clock.advance(299);
+    expect(fired).toHaveLength(0);
+    clock.advance(1);
+    expect(fired[0]?.at).toBe(start + 300);
+  });
+});
