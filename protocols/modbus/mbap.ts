@@ -1,0 +1,95 @@
+import {
+  encodeRequestPdu,
+  type ModbusRequest,
+  replyPduLength,
+  requestPduLength,
+  validateRequest,
+} from "./pdu.js";
+
+/** MB TCP V1.0b §3.1.3: MBAP header is 7 bytes; an ADU is at most 260 bytes. */
+export const MBAP_HEADER = 7;
+export const MBAP_MAX_ADU = 260;
+
+/** Builds a TCP request ADU once; the transaction id is patched per send with setTransactionId. */
+export function encodeTcpRequest(req: ModbusRequest, transactionId = 0): Uint8Array {
+  validateRequest(req);
+  const pduLen = requestPduLength(req);
+  const out = new Uint8Array(MBAP_HEADER + pduLen);
+  setTransactionId(out, transactionId);
+  out[2] = 0; // protocol identifier 0 = MODBUS (§3.1.3)
+  out[3] = 0;
+  out[4] = (pduLen + 1) >>> 8; // length counts the unit id and the PDU (§3.1.3)
+  out[5] = (pduLen + 1) & 0xff;
+  out[6] = req.unit;
+  encodeRequestPdu(req, out, MBAP_HEADER);
+  return out;
+}
+
+export function setTransactionId(frame: Uint8Array, id: number): void {
+  frame[0] = (id >>> 8) & 0xff;
+  frame[1] = id & 0xff;
+}
+
+export function tcpReplyLength(req: ModbusRequest): number {
+  return MBAP_HEADER + replyPduLength(req);
+}
+
+export type MbapEvent = "need-more" | "frame" | "framing-error";
+
+/**
+ * MBAP reply framer: frames by the header's length field, so replies split
+ * across segments or merged in one (node-modbus-serial #264) come out whole
+ * and one at a time. Bounded: two maximum ADUs; overflow is a framing error
+ * (the bus drops the connection: a TCP stream cannot be resynchronised).
+ */
+export class MbapFramer {
+  private readonly buf = new Uint8Array(2 * MBAP_MAX_ADU);
+  private len = 0;
+  private consumed = 0;
+  frameLength = 0;
+
+  bytes(): Uint8Array {
+    return this.buf;
+  }
+
+  get buffered(): number {
+    return this.len - this.consumed;
+  }
+
+  push(chunk: Uint8Array): boolean {
+    this.compact();
+    if (this.len + chunk.length > this.buf.length) return false;
+    this.buf.set(chunk, this.len);
+    this.len += chunk.length;
+    return true;
+  }
+
+  clear(): number {
+    this.compact();
+    const n = this.len;
+    this.len = 0;
+    return n;
+  }
+
+  next(): MbapEvent {
+    this.compact();
+    if (this.len < MBAP_HEADER) return "need-more";
+    const b = this.buf;
+    // §3.1.3: protocol identifier must be 0; length = unit id + PDU (2..254).
+    if (b[2] !== 0 || b[3] !== 0) return "framing-error";
+    const length = (b[4]! << 8) | b[5]!;
+    if (length < 2 || length > MBAP_MAX_ADU - 6) return "framing-error";
+    const need = 6 + length;
+    if (this.len < need) return "need-more";
+    this.frameLength = need;
+    this.consumed = need;
+    return "frame";
+  }
+
+  private compact(): void {
+    if (this.consumed === 0) return;
+    this.buf.copyWithin(0, this.consumed, this.len);
+    this.len -= this.consumed;
+    this.consumed = 0;
+  }
+}
