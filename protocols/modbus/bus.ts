@@ -1,0 +1,659 @@
+/**
+ * One bus per serial port or TCP endpoint (DESIGN "The bus owns the link"):
+ * it owns its link, runs ONE transaction at a time across all unit ids, and
+ * classifies failures so that each gets its own recovery:
+ *
+ * - timeout         -> retried up to `retries`, then returned as a typed failure
+ *                      (the caller marks the device); the bus carries on.
+ * - CRC / framing   -> flush the line (drop buffered bytes, wait for silence), then retry/fail.
+ * - transport       -> the link closed or errored: every pending request settles,
+ *                      and the link is reopened with capped exponential backoff.
+ *                      Other buses are unaffected (nothing here is shared).
+ * - exception       -> a valid reply: returned with the exception's name, never retried.
+ *
+ * A reply that does not match the outstanding request (unit id, function, byte
+ * count, echo; MBAP transaction id on TCP) is discarded and counted, which is
+ * how a late reply after a timeout is kept from matching the next request
+ * (eModbus #74, libmodbus #83).
+ *
+ * Hand-written rather than modbus-serial: see README.md in this folder.
+ */
+import { type Clock, type ClockTimer, systemClock } from "../../gateway/time/clock.js";
+import type { Link, LinkCloseInfo } from "../links/link.js";
+import { encodeTcpRequest, MbapFramer, setTransactionId, tcpReplyLength } from "./mbap.js";
+import { checkReplyPdu, type ModbusRequest } from "./pdu.js";
+import { BoundedQueue } from "./queue.js";
+import { encodeRtuRequest, RtuReplyFramer, rtuReplyLength, silentIntervalMs } from "./rtu.js";
+
+export type BusMode = "rtu" | "tcp";
+
+export interface BackoffOptions {
+  /** First reconnect delay, ms. Default 200. */
+  initialMs?: number;
+  /** Cap, ms. Default 10000. */
+  maxMs?: number;
+  /** Growth per failed attempt. Default 2. */
+  factor?: number;
+}
+
+export interface BusOptions {
+  /** Names the bus in statistics and errors, e.g. "rs485-1" or "kiosk-3". */
+  name: string;
+  link: Link;
+  mode: BusMode;
+  clock?: Clock;
+  /** RTU only: serial speed, for the silent interval and the wire-time allowance. Default 9600. */
+  baudRate?: number;
+  /** RTU only: bits per character (11 for 8E1/8N2, 10 for 8N1). Default 11. */
+  bitsPerChar?: number;
+  /**
+   * Reply timeout per attempt, ms, counted from the write plus the frames' wire time.
+   * Default 200 on RTU (MFS-8 datasheet: answers within 50 ms, allow at least 100), 1000 on TCP.
+   */
+  timeoutMs?: number;
+  /** Extra attempts after a timeout or CRC error. Default 1. */
+  retries?: number;
+  /** Poll lane capacity. Overflow policy: the new request is refused (failure "overflow"). Default 256. */
+  queueLimit?: number;
+  /** Command lane capacity, same policy. Default 64. */
+  commandQueueLimit?: number;
+  backoff?: BackoffOptions;
+  /** RTU broadcast (unit 0) writes get no reply; wait this long before the next request (MB serial §2.4.1). Default 100. */
+  broadcastDelayMs?: number;
+}
+
+export type Priority = "command" | "poll";
+
+export interface RequestOptions {
+  /** Commands go ahead of every queued poll. Default "poll". */
+  priority?: Priority;
+  /** Admission control: a request whose key is queued or in flight is refused ("duplicate"). */
+  key?: string;
+  timeoutMs?: number;
+  retries?: number;
+}
+
+export type ModbusFailure =
+  | { kind: "timeout"; attempts: number }
+  | { kind: "exception"; code: number; name: string }
+  | { kind: "crc"; attempts: number }
+  | { kind: "framing"; attempts: number }
+  | { kind: "transport"; message: string }
+  | { kind: "overflow" }
+  | { kind: "duplicate" }
+  | { kind: "closed" };
+
+interface ResultBase {
+  unit: number;
+  fn: number;
+  /** Monotonic ms: when submitted, when its first attempt began (silent interval included), when settled. */
+  queuedAt: number;
+  startedAt: number | undefined;
+  completedAt: number;
+  /** Wall-clock epoch ms when settled. */
+  at: number;
+  attempts: number;
+}
+export type ModbusResult =
+  | (ResultBase & { ok: true; words: Uint16Array | undefined })
+  | (ResultBase & { ok: false; failure: ModbusFailure });
+
+/** A request encoded once; submit it as often as needed (polls precompute theirs). */
+export interface PreparedRequest {
+  readonly request: ModbusRequest;
+  /** RTU ADU with CRC, or MBAP ADU whose transaction id the bus patches per send. */
+  readonly frame: Uint8Array;
+  readonly replyLength: number;
+}
+
+export interface BusStats {
+  name: string;
+  mode: BusMode;
+  linkState: LinkPhase;
+  /** Requests accepted into a queue. */
+  requests: number;
+  /** Matching replies, exceptions included. */
+  replies: number;
+  exceptions: number;
+  /** Attempts that timed out (a retried request can count twice). */
+  timeouts: number;
+  retries: number;
+  crcErrors: number;
+  framingErrors: number;
+  /** Frames or stale byte runs that matched no outstanding request (late replies included). */
+  discarded: number;
+  discardedBytes: number;
+  transportErrors: number;
+  /** Successful reopenings after a loss. */
+  reconnects: number;
+  overflows: number;
+  duplicates: number;
+  queueDepth: number;
+  commandQueueDepth: number;
+  busyMs: number;
+  wallMs: number;
+  /** busyMs / wallMs since start(). */
+  utilisation: number;
+}
+
+/** Link supervision: down -> connecting -> up; a loss goes to backoff -> connecting. */
+export type LinkPhase = "down" | "connecting" | "up" | "backoff" | "closed";
+/** Transaction engine: one transaction at a time. */
+type Engine = "idle" | "silence" | "awaiting" | "flushing";
+
+interface Txn {
+  prep: PreparedRequest;
+  priority: Priority;
+  key: string | undefined;
+  timeoutMs: number;
+  retries: number;
+  resolve: (r: ModbusResult) => void;
+  queuedAt: number;
+  startedAt: number | undefined;
+  attemptStartedAt: number;
+  attempts: number;
+}
+
+export class ModbusBus {
+  readonly name: string;
+  readonly mode: BusMode;
+  private readonly link: Link;
+  private readonly clock: Clock;
+  private readonly baudRate: number;
+  private readonly bitsPerChar: number;
+  private readonly t35: number;
+  private readonly timeoutMs: number;
+  private readonly retries: number;
+  private readonly broadcastDelayMs: number;
+  private readonly backoff: Required<BackoffOptions>;
+
+  private readonly polls: BoundedQueue<Txn>;
+  private readonly commands: BoundedQueue<Txn>;
+  private readonly keys = new Set<string>();
+  private readonly rtu = new RtuReplyFramer();
+  private readonly mbap = new MbapFramer();
+
+  private phase: LinkPhase = "down";
+  private engine: Engine = "idle";
+  private current: Txn | undefined;
+  private timer: ClockTimer | undefined;
+  private reconnectTimer: ClockTimer | undefined;
+  private nextBackoffMs: number;
+  private everUp = false;
+  private tid = 0;
+  private lastActivity = Number.NEGATIVE_INFINITY;
+  private flushUntil = 0;
+  private flushFailure: "crc" | "framing" = "crc";
+  private pumpScheduled = false;
+  private startedAt: number | undefined;
+  private unsubscribe: (() => void)[] = [];
+
+  private readonly counters = {
+    requests: 0,
+    replies: 0,
+    exceptions: 0,
+    timeouts: 0,
+    retries: 0,
+    crcErrors: 0,
+    framingErrors: 0,
+    discarded: 0,
+    discardedBytes: 0,
+    transportErrors: 0,
+    reconnects: 0,
+    overflows: 0,
+    duplicates: 0,
+    busyMs: 0,
+  };
+
+  constructor(options: BusOptions) {
+    this.name = options.name;
+    this.mode = options.mode;
+    this.link = options.link;
+    this.clock = options.clock ?? systemClock;
+    this.baudRate = options.baudRate ?? 9600;
+    this.bitsPerChar = options.bitsPerChar ?? 11;
+    this.t35 = this.mode === "rtu" ? silentIntervalMs(this.baudRate, this.bitsPerChar) : 0;
+    this.timeoutMs = options.timeoutMs ?? (this.mode === "rtu" ? 200 : 1000);
+    this.retries = options.retries ?? 1;
+    this.broadcastDelayMs = options.broadcastDelayMs ?? 100;
+    this.backoff = {
+      initialMs: options.backoff?.initialMs ?? 200,
+      maxMs: options.backoff?.maxMs ?? 10_000,
+      factor: options.backoff?.factor ?? 2,
+    };
+    this.nextBackoffMs = this.backoff.initialMs;
+    this.polls = new BoundedQueue(options.queueLimit ?? 256);
+    this.commands = new BoundedQueue(options.commandQueueLimit ?? 64);
+  }
+
+  get linkPhase(): LinkPhase {
+    return this.phase;
+  }
+
+  /** Opens the link; resolves once the first attempt settled (on failure, retries run on backoff). */
+  async start(): Promise<void> {
+    if (this.phase !== "down") return;
+    this.startedAt = this.clock.monotonic();
+    this.unsubscribe.push(
+      this.link.on("data", (chunk) => this.onData(chunk)),
+      this.link.on("close", (info) => this.onLinkClose(info)),
+    );
+    await this.connect();
+  }
+
+  /** Encodes a request once for this bus's framing (validates it; throws ModbusRequestError). */
+  prepare(request: ModbusRequest): PreparedRequest {
+    return this.mode === "rtu"
+      ? { request, frame: encodeRtuRequest(request), replyLength: rtuReplyLength(request) }
+      : { request, frame: encodeTcpRequest(request), replyLength: tcpReplyLength(request) };
+  }
+
+  /** Encodes and submits. Never rejects: failures are typed results. */
+  request(request: ModbusRequest, options: RequestOptions = {}): Promise<ModbusResult> {
+    let prep: PreparedRequest;
+    try {
+      prep = this.prepare(request);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.submit(prep, options);
+  }
+
+  /** Submits a prepared request. Never rejects: failures are typed results. */
+  submit(prep: PreparedRequest, options: RequestOptions = {}): Promise<ModbusResult> {
+    const now = this.clock.monotonic();
+    const refuse = (failure: ModbusFailure) =>
+      Promise.resolve(this.result(prep, now, undefined, 0, { ok: false, failure }));
+    if (this.phase === "closed") return refuse({ kind: "closed" });
+    // Fail fast while the link is down: queued requests would only age behind the backoff.
+    if (this.phase !== "up") {
+      return refuse({ kind: "transport", message: `link ${this.link.name} is ${this.phase}` });
+    }
+    const key = options.key;
+    if (key !== undefined && this.keys.has(key)) {
+      this.counters.duplicates++;
+      return refuse({ kind: "duplicate" });
+    }
+    const priority = options.priority ?? "poll";
+    return new Promise<ModbusResult>((resolve) => {
+      const txn: Txn = {
+        prep,
+        priority,
+        key,
+        timeoutMs: options.timeoutMs ?? this.timeoutMs,
+        retries: options.retries ?? this.retries,
+        resolve,
+        queuedAt: now,
+        startedAt: undefined,
+        attemptStartedAt: now,
+        attempts: 0,
+      };
+      const lane = priority === "command" ? this.commands : this.polls;
+      if (!lane.push(txn)) {
+        this.counters.overflows++;
+        resolve(this.result(prep, now, undefined, 0, { ok: false, failure: { kind: "overflow" } }));
+        return;
+      }
+      this.counters.requests++;
+      if (key !== undefined) this.keys.add(key);
+      this.schedulePump();
+    });
+  }
+
+  /** True when a request with this key is queued or in flight. */
+  isPending(key: string): boolean {
+    return this.keys.has(key);
+  }
+
+  stats(): BusStats {
+    const now = this.clock.monotonic();
+    const wallMs = this.startedAt === undefined ? 0 : now - this.startedAt;
+    const busyMs =
+      this.counters.busyMs +
+      (this.current && this.engine !== "idle" ? now - this.current.attemptStartedAt : 0);
+    return {
+      name: this.name,
+      mode: this.mode,
+      linkState: this.phase,
+      ...this.counters,
+      busyMs,
+      queueDepth: this.polls.length,
+      commandQueueDepth: this.commands.length,
+      wallMs,
+      utilisation: wallMs > 0 ? Math.min(1, busyMs / wallMs) : 0,
+    };
+  }
+
+  /** Stops for good: every queued and in-flight request settles with "closed"; the link is closed. */
+  async close(): Promise<void> {
+    if (this.phase === "closed") return;
+    this.phase = "closed";
+    if (this.reconnectTimer) this.clock.clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = undefined;
+    this.failAll({ kind: "closed" });
+    for (const off of this.unsubscribe) off();
+    this.unsubscribe = [];
+    await this.link.close();
+  }
+
+  // ---- link supervision ---------------------------------------------------
+
+  private async connect(): Promise<void> {
+    if (this.phase === "closed") return;
+    this.phase = "connecting";
+    try {
+      await this.link.open();
+    } catch {
+      if (this.isClosed()) return;
+      this.scheduleReconnect();
+      return;
+    }
+    // close() may have run while the open was in progress.
+    if (this.isClosed()) {
+      await this.link.close();
+      return;
+    }
+    if (this.everUp) this.counters.reconnects++;
+    this.everUp = true;
+    this.phase = "up";
+    this.nextBackoffMs = this.backoff.initialMs;
+    this.rtu.clear();
+    this.mbap.clear();
+    this.lastActivity = this.clock.monotonic();
+    this.schedulePump();
+  }
+
+  private isClosed(): boolean {
+    return this.phase === "closed";
+  }
+
+  private scheduleReconnect(): void {
+    this.phase = "backoff";
+    const delay = this.nextBackoffMs;
+    this.nextBackoffMs = Math.min(this.backoff.maxMs, this.nextBackoffMs * this.backoff.factor);
+    this.reconnectTimer = this.clock.setTimeout(() => {
+      this.reconnectTimer = undefined;
+      void this.connect();
+    }, delay);
+    this.reconnectTimer.unref();
+  }
+
+  private onLinkClose(info: LinkCloseInfo): void {
+    if (this.phase === "closed") return;
+    this.counters.transportErrors++;
+    this.failAll({
+      kind: "transport",
+      message: `link ${this.link.name} closed (${info.reason}${info.error ? `: ${info.error.message}` : ""})`,
+    });
+    this.scheduleReconnect();
+  }
+
+  /** Transport failure found by us (write threw, TCP stream desynchronised): drop the link; its close event reconnects. */
+  private dropLink(): void {
+    if (this.link.state === "open") void this.link.close().catch(() => {});
+  }
+
+  // ---- transaction engine -------------------------------------------------
+
+  private schedulePump(): void {
+    if (this.pumpScheduled) return;
+    this.pumpScheduled = true;
+    // Deferred so a reply handler finishes parsing its chunk before the next request goes out.
+    queueMicrotask(() => {
+      this.pumpScheduled = false;
+      this.pump();
+    });
+  }
+
+  private pump(): void {
+    if (this.engine !== "idle" || this.phase !== "up" || this.current) return;
+    const txn = this.commands.shift() ?? this.polls.shift();
+    if (!txn) return;
+    this.current = txn;
+    txn.startedAt = this.clock.monotonic();
+    this.beginAttempt(txn);
+  }
+
+  private beginAttempt(txn: Txn): void {
+    txn.attemptStartedAt = this.clock.monotonic();
+    // MB serial V1.02 §2.5.1.1: frames are separated by a silent interval of at least 3.5 character times.
+    const wait = this.lastActivity + this.t35 - txn.attemptStartedAt;
+    if (wait > 0) {
+      this.engine = "silence";
+      this.timer = this.clock.setTimeout(() => this.send(txn), Math.ceil(wait));
+      return;
+    }
+    this.send(txn);
+  }
+
+  private send(txn: Txn): void {
+    this.timer = undefined;
+    if (this.current !== txn) return;
+    if (this.mode === "rtu") {
+      // Bytes arrived during the wait (a late reply): the line must be silent for t3.5 again.
+      const wait = this.lastActivity + this.t35 - this.clock.monotonic();
+      if (wait > 0) {
+        this.engine = "silence";
+        this.timer = this.clock.setTimeout(() => this.send(txn), Math.ceil(wait));
+        return;
+      }
+    }
+    // Whatever is buffered now answers nothing outstanding (a late reply): discard and count it.
+    const stale = this.mode === "rtu" ? this.rtu.clear() : this.mbap.clear();
+    if (stale > 0) this.countDiscard(stale);
+    const frame = txn.prep.frame;
+    if (this.mode === "tcp") {
+      this.tid = (this.tid + 1) & 0xffff;
+      setTransactionId(frame, this.tid);
+    }
+    txn.attempts++;
+    this.engine = "awaiting";
+    try {
+      this.link.write(frame);
+    } catch (err) {
+      this.counters.transportErrors++;
+      this.complete(txn, { kind: "transport", message: (err as Error).message });
+      this.dropLink();
+      return;
+    }
+    this.lastActivity = this.clock.monotonic();
+    if (this.mode === "rtu" && txn.prep.request.unit === 0) {
+      // MB serial V1.02 §2.2: a broadcast gets no reply; the master waits a turnaround delay instead.
+      this.timer = this.clock.setTimeout(() => this.complete(txn, undefined), this.broadcastDelayMs);
+      return;
+    }
+    this.timer = this.clock.setTimeout(() => this.onTimeout(txn), txn.timeoutMs + this.wireMs(txn));
+  }
+
+  private wireMs(txn: Txn): number {
+    if (this.mode !== "rtu") return 0;
+    const bytes = txn.prep.frame.length + txn.prep.replyLength;
+    return Math.ceil((bytes * this.bitsPerChar * 1000) / this.baudRate);
+  }
+
+  private onTimeout(txn: Txn): void {
+    this.timer = undefined;
+    if (this.current !== txn) return;
+    this.counters.timeouts++;
+    this.retryOrFail(txn, { kind: "timeout", attempts: txn.attempts });
+  }
+
+  private retryOrFail(txn: Txn, failure: ModbusFailure): void {
+    if (txn.attempts <= txn.retries && this.phase === "up") {
+      this.counters.retries++;
+      this.engine = "idle";
+      this.beginAttempt(txn);
+      return;
+    }
+    this.complete(txn, failure);
+  }
+
+  private onData(chunk: Uint8Array): void {
+    this.lastActivity = this.clock.monotonic();
+    if (this.engine === "flushing") {
+      // Still talking: keep flushing until the line has been silent for t3.5.
+      this.countDiscard(chunk.length);
+      this.armFlushTimer();
+      return;
+    }
+    const framer = this.mode === "rtu" ? this.rtu : this.mbap;
+    if (!framer.push(chunk)) {
+      this.counters.framingErrors++;
+      this.countDiscard(framer.clear() + chunk.length);
+      this.lineError("framing");
+      return;
+    }
+    if (this.mode === "rtu") this.parseRtu();
+    else this.parseTcp();
+  }
+
+  private parseRtu(): void {
+    for (;;) {
+      const ev = this.rtu.next();
+      if (ev === "need-more") return;
+      if (ev === "crc-error" || ev === "framing-error") {
+        if (ev === "crc-error") this.counters.crcErrors++;
+        else this.counters.framingErrors++;
+        this.countDiscard(this.rtu.clear());
+        this.lineError(ev === "crc-error" ? "crc" : "framing");
+        return;
+      }
+      const b = this.rtu.bytes();
+      const len = this.rtu.frameLength;
+      const txn = this.current;
+      if (!txn || this.engine !== "awaiting" || b[0] !== txn.prep.request.unit) {
+        this.countDiscard(len);
+        continue;
+      }
+      this.matchReply(txn, b, 1, len - 2);
+    }
+  }
+
+  private parseTcp(): void {
+    for (;;) {
+      const ev = this.mbap.next();
+      if (ev === "need-more") return;
+      if (ev === "framing-error") {
+        this.counters.framingErrors++;
+        this.countDiscard(this.mbap.clear());
+        // A TCP byte stream cannot be resynchronised: fail the request and reconnect.
+        const txn = this.current;
+        if (txn) this.complete(txn, { kind: "framing", attempts: txn.attempts });
+        this.dropLink();
+        return;
+      }
+      const b = this.mbap.bytes();
+      const len = this.mbap.frameLength;
+      const txn = this.current;
+      const tid = (b[0]! << 8) | b[1]!;
+      // MB TCP V1.0b §3.1.3 / GK-3 datasheet: a reply whose transaction id is not outstanding is discarded.
+      if (!txn || this.engine !== "awaiting" || tid !== this.tid || b[6] !== txn.prep.request.unit) {
+        this.countDiscard(len);
+        continue;
+      }
+      this.matchReply(txn, b, 7, len);
+    }
+  }
+
+  private matchReply(txn: Txn, bytes: Uint8Array, pduStart: number, pduEnd: number): void {
+    const check = checkReplyPdu(txn.prep.request, bytes, pduStart, pduEnd);
+    if (check.kind === "mismatch") {
+      this.countDiscard(pduEnd - pduStart);
+      return;
+    }
+    this.counters.replies++;
+    if (check.kind === "exception") {
+      this.counters.exceptions++;
+      this.complete(txn, { kind: "exception", code: check.code, name: check.name });
+      return;
+    }
+    this.complete(txn, undefined, check.words);
+  }
+
+  /** CRC or framing error: flush the line (MB serial V1.02 §2.5.1.1: resynchronise on a silent interval). */
+  private lineError(kind: "crc" | "framing"): void {
+    if (this.mode === "tcp") {
+      this.dropLink();
+      return;
+    }
+    const txn = this.current;
+    if (this.timer) this.clock.clearTimeout(this.timer);
+    this.timer = undefined;
+    if (!txn) return; // idle: the bytes are already dropped
+    this.engine = "flushing";
+    this.flushFailure = kind;
+    // Bound the flush: a babbling line must not hold the bus for longer than one timeout.
+    this.flushUntil = this.clock.monotonic() + txn.timeoutMs;
+    this.armFlushTimer();
+  }
+
+  private armFlushTimer(): void {
+    if (this.timer) this.clock.clearTimeout(this.timer);
+    const now = this.clock.monotonic();
+    const wait = now >= this.flushUntil ? 0 : Math.max(1, Math.ceil(this.t35));
+    this.timer = this.clock.setTimeout(() => {
+      this.timer = undefined;
+      const txn = this.current;
+      if (!txn || this.engine !== "flushing") return;
+      this.rtu.clear();
+      this.retryOrFail(txn, { kind: this.flushFailure, attempts: txn.attempts });
+    }, wait);
+  }
+
+  private countDiscard(bytes: number): void {
+    if (bytes <= 0) return;
+    this.counters.discarded++;
+    this.counters.discardedBytes += bytes;
+  }
+
+  private complete(txn: Txn, failure: ModbusFailure | undefined, words?: Uint16Array): void {
+    if (this.current !== txn) return;
+    if (this.timer) this.clock.clearTimeout(this.timer);
+    this.timer = undefined;
+    this.current = undefined;
+    this.engine = "idle";
+    const now = this.clock.monotonic();
+    this.counters.busyMs += now - txn.attemptStartedAt;
+    this.settle(txn, failure ? { ok: false, failure } : { ok: true, words }, txn.startedAt);
+    this.schedulePump();
+  }
+
+  private settle(
+    txn: Txn,
+    outcome: { ok: true; words: Uint16Array | undefined } | { ok: false; failure: ModbusFailure },
+    startedAt: number | undefined,
+  ): void {
+    if (txn.key !== undefined) this.keys.delete(txn.key);
+    txn.resolve(this.result(txn.prep, txn.queuedAt, startedAt, txn.attempts, outcome));
+  }
+
+  private result(
+    prep: PreparedRequest,
+    queuedAt: number,
+    startedAt: number | undefined,
+    attempts: number,
+    outcome: { ok: true; words: Uint16Array | undefined } | { ok: false; failure: ModbusFailure },
+  ): ModbusResult {
+    return {
+      unit: prep.request.unit,
+      fn: prep.request.fn,
+      queuedAt,
+      startedAt,
+      completedAt: this.clock.monotonic(),
+      at: this.clock.now(),
+      attempts,
+      ...outcome,
+    };
+  }
+
+  /** Settles the in-flight request and every queued one with the same failure. */
+  private failAll(failure: ModbusFailure): void {
+    const txn = this.current;
+    if (txn) this.complete(txn, failure);
+    const fail = (t: Txn) => this.settle(t, { ok: false, failure }, undefined);
+    this.commands.drain(fail);
+    this.polls.drain(fail);
+    this.rtu.clear();
+    this.mbap.clear();
+  }
+}

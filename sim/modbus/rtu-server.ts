@@ -1,0 +1,198 @@
+/**
+ * RTU slave side of a serial line: one link (a pty, a serial port or an
+ * in-memory line), several slaves by unit id, like panels sharing an RS-485 pair.
+ * Own framing and CRC (see crc.ts). Optional wire-time pacing emulates the
+ * baud rate a pty ignores, so line budgets can be measured.
+ */
+import { type Clock, type ClockTimer, systemClock } from "../../gateway/time/clock.js";
+import type { Link } from "../../protocols/links/link.js";
+import { simCrc16 } from "./crc.js";
+import type { SimSlave } from "./slave.js";
+
+export interface PaceOptions {
+  baudRate: number;
+  /** Default 11 (8E1). */
+  bitsPerChar?: number;
+}
+
+export interface RtuServerOptions {
+  clock?: Clock;
+  /** Delay each reply by the wire time of request + reply at this baud rate. */
+  pace?: PaceOptions;
+  /** Extra delay before every reply (the slave's processing time), ms. Default 0. */
+  turnaroundMs?: number;
+  /** Silence (ms) that ends a request whose length the function code does not tell. Default 5. */
+  gapMs?: number;
+}
+
+export interface RtuServerStats {
+  requests: number;
+  replies: number;
+  crcErrors: number;
+  /** Frames for unit ids nobody here answers. */
+  foreign: number;
+  broadcasts: number;
+}
+
+const MAX_FRAME = 256;
+
+export class RtuSlaveServer {
+  private readonly slaves = new Map<number, SimSlave>();
+  private readonly clock: Clock;
+  private readonly buf = new Uint8Array(2 * MAX_FRAME);
+  private len = 0;
+  private gapTimer: ClockTimer | undefined;
+  private readonly timers = new Set<ClockTimer>();
+  private lineFreeAt = 0;
+  private off: (() => void)[] = [];
+  readonly stats: RtuServerStats = { requests: 0, replies: 0, crcErrors: 0, foreign: 0, broadcasts: 0 };
+
+  constructor(
+    readonly link: Link,
+    private readonly options: RtuServerOptions = {},
+  ) {
+    this.clock = options.clock ?? systemClock;
+  }
+
+  add(slave: SimSlave): this {
+    this.slaves.set(slave.unit, slave);
+    return this;
+  }
+
+  slave(unit: number): SimSlave | undefined {
+    return this.slaves.get(unit);
+  }
+
+  async start(): Promise<void> {
+    this.off.push(this.link.on("data", (c) => this.onData(c)));
+    if (this.link.state !== "open") await this.link.open();
+  }
+
+  async stop(): Promise<void> {
+    for (const t of this.timers) this.clock.clearTimeout(t);
+    this.timers.clear();
+    if (this.gapTimer) this.clock.clearTimeout(this.gapTimer);
+    for (const off of this.off) off();
+    this.off = [];
+    await this.link.close();
+  }
+
+  private onData(chunk: Uint8Array): void {
+    if (this.len + chunk.length > this.buf.length) {
+      this.len = 0; // more than any frame: garbage, resynchronise
+      if (chunk.length > this.buf.length) return;
+    }
+    this.buf.set(chunk, this.len);
+    this.len += chunk.length;
+    this.parse(false);
+    if (this.len > 0) {
+      if (this.gapTimer) this.clock.clearTimeout(this.gapTimer);
+      this.gapTimer = this.clock.setTimeout(() => {
+        this.gapTimer = undefined;
+        this.parse(true);
+      }, this.options.gapMs ?? 5);
+    }
+  }
+
+  /** Length of the request at the buffer head, or 0 if unknown yet, or -1 if the function does not tell. */
+  private requestLength(): number {
+    if (this.len < 2) return 0;
+    const fn = this.buf[1]!;
+    if (fn >= 0x01 && fn <= 0x06) return 8;
+    if (fn === 0x0f || fn === 0x10) return this.len < 7 ? 0 : 9 + this.buf[6]!;
+    return -1;
+  }
+
+  private parse(silence: boolean): void {
+    for (;;) {
+      let need = this.requestLength();
+      if (need === 0) return;
+      if (need === -1) {
+        // Unknown function: MB serial §2.5.1.1 ends a frame on silence; take what we have.
+        if (!silence) return;
+        need = this.len;
+      }
+      if (need > MAX_FRAME) {
+        this.len = 0;
+        return;
+      }
+      if (this.len < need) {
+        if (silence) this.len = 0; // an incomplete frame followed by silence is discarded
+        return;
+      }
+      const frame = this.buf.slice(0, need);
+      this.buf.copyWithin(0, need, this.len);
+      this.len -= need;
+      this.handleFrame(frame);
+    }
+  }
+
+  private handleFrame(frame: Uint8Array): void {
+    const crc = simCrc16(frame, 0, frame.length - 2);
+    // MB serial V1.02 §2.5.1.2: a slave discards a frame with a bad CRC and does not answer.
+    if (frame[frame.length - 2] !== (crc & 0xff) || frame[frame.length - 1] !== crc >>> 8) {
+      this.stats.crcErrors++;
+      this.len = 0;
+      return;
+    }
+    this.stats.requests++;
+    const unit = frame[0]!;
+    const pdu = frame.subarray(1, frame.length - 2);
+    if (unit === 0) {
+      // §2.2: broadcast writes are executed by every slave and answered by none.
+      this.stats.broadcasts++;
+      if (pdu[0] === 0x05 || pdu[0] === 0x06 || pdu[0] === 0x0f || pdu[0] === 0x10)
+        for (const s of this.slaves.values()) s.handle(pdu);
+      return;
+    }
+    const slave = this.slaves.get(unit);
+    if (!slave) {
+      this.stats.foreign++;
+      return;
+    }
+    const faults = slave.faults;
+    if (faults.silent) return;
+    const replyPdu =
+      faults.exception !== undefined ? Uint8Array.of(pdu[0]! | 0x80, faults.exception) : slave.handle(pdu);
+    const reply = new Uint8Array(replyPdu.length + 3);
+    reply[0] = unit;
+    reply.set(replyPdu, 1);
+    const rc = simCrc16(reply, 0, reply.length - 2);
+    reply[reply.length - 2] = rc & 0xff;
+    reply[reply.length - 1] = rc >>> 8;
+    if (faults.corruptCrc > 0) {
+      faults.corruptCrc--;
+      reply[reply.length - 1] = (reply[reply.length - 1]! ^ 0xff) & 0xff;
+    }
+    this.sendLater(reply, frame.length, faults.lateMs);
+  }
+
+  private sendLater(reply: Uint8Array, requestBytes: number, lateMs: number): void {
+    let delay = lateMs + (this.options.turnaroundMs ?? 0);
+    const pace = this.options.pace;
+    if (pace) {
+      // Wire time: the request took this long to arrive and the reply takes this long to leave.
+      const bpc = pace.bitsPerChar ?? 11;
+      const wire = ((requestBytes + reply.length) * bpc * 1000) / pace.baudRate;
+      const now = this.clock.monotonic();
+      // Half duplex: a reply cannot start before the line is free.
+      const start = Math.max(now, this.lineFreeAt);
+      this.lineFreeAt = start + delay + wire;
+      delay += start - now + wire;
+    }
+    const write = () => {
+      if (this.link.state !== "open") return;
+      this.stats.replies++;
+      this.link.write(reply);
+    };
+    if (delay <= 0) {
+      write();
+      return;
+    }
+    const t = this.clock.setTimeout(() => {
+      this.timers.delete(t);
+      write();
+    }, delay);
+    this.timers.add(t);
+  }
+}

@@ -1,0 +1,167 @@
+/**
+ * Modbus TCP server for one simulated slave (a GK-3 controller): own MBAP
+ * parsing, requests answered in order per connection, at most `maxConnections`
+ * (datasheet: 2; a further connection is closed at once), idle connections
+ * closed after `idleTimeoutMs` (datasheet: 120 s).
+ */
+import net from "node:net";
+import { type Clock, type ClockTimer, systemClock } from "../../gateway/time/clock.js";
+import type { SimSlave } from "./slave.js";
+
+export interface TcpServerOptions {
+  host?: string;
+  /** 0 picks an ephemeral port. */
+  port?: number;
+  clock?: Clock;
+  maxConnections?: number;
+  idleTimeoutMs?: number;
+  /** Unit ids answered; others get no reply. Default [slave.unit, 255]. */
+  units?: number[];
+}
+
+export interface TcpServerStats {
+  connections: number;
+  refused: number;
+  idleClosed: number;
+  requests: number;
+  replies: number;
+}
+
+interface Conn {
+  socket: net.Socket;
+  buf: Buffer;
+  idle: ClockTimer | undefined;
+  /** Replies leave in request order even when a reply is late. */
+  outbox: Promise<void>;
+}
+
+const MAX_ADU = 260;
+
+export class ModbusTcpSlaveServer {
+  private server: net.Server | undefined;
+  private readonly conns = new Set<Conn>();
+  private readonly clock: Clock;
+  private readonly timers = new Set<ClockTimer>();
+  readonly stats: TcpServerStats = { connections: 0, refused: 0, idleClosed: 0, requests: 0, replies: 0 };
+  port = 0;
+
+  constructor(
+    readonly slave: SimSlave,
+    private readonly options: TcpServerOptions = {},
+  ) {
+    this.clock = options.clock ?? systemClock;
+  }
+
+  get connectionCount(): number {
+    return this.conns.size;
+  }
+
+  start(): Promise<number> {
+    const server = net.createServer((s) => this.accept(s));
+    this.server = server;
+    return new Promise((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(this.options.port ?? 0, this.options.host ?? "127.0.0.1", () => {
+        server.off("error", reject);
+        this.port = (server.address() as net.AddressInfo).port;
+        resolve(this.port);
+      });
+    });
+  }
+
+  /** Closes every connection (a kiosk that goes away) but keeps listening. */
+  dropConnections(): void {
+    for (const c of this.conns) c.socket.destroy();
+  }
+
+  async stop(): Promise<void> {
+    for (const t of this.timers) this.clock.clearTimeout(t);
+    this.timers.clear();
+    for (const c of this.conns) {
+      if (c.idle) this.clock.clearTimeout(c.idle);
+      c.socket.destroy();
+    }
+    const server = this.server;
+    this.server = undefined;
+    if (server) await new Promise<void>((r) => server.close(() => r()));
+  }
+
+  private accept(socket: net.Socket): void {
+    socket.on("error", () => {});
+    if (this.conns.size >= (this.options.maxConnections ?? 2)) {
+      this.stats.refused++;
+      socket.destroy();
+      return;
+    }
+    socket.setNoDelay(true);
+    this.stats.connections++;
+    const conn: Conn = { socket, buf: Buffer.alloc(0), idle: undefined, outbox: Promise.resolve() };
+    this.conns.add(conn);
+    this.touch(conn);
+    socket.on("data", (chunk: Buffer) => this.onData(conn, chunk));
+    socket.on("close", () => {
+      if (conn.idle) this.clock.clearTimeout(conn.idle);
+      this.conns.delete(conn);
+    });
+  }
+
+  private touch(conn: Conn): void {
+    if (conn.idle) this.clock.clearTimeout(conn.idle);
+    conn.idle = this.clock.setTimeout(() => {
+      this.stats.idleClosed++;
+      conn.socket.destroy();
+    }, this.options.idleTimeoutMs ?? 120_000);
+    conn.idle.unref();
+  }
+
+  private onData(conn: Conn, chunk: Buffer): void {
+    this.touch(conn);
+    conn.buf = conn.buf.length ? Buffer.concat([conn.buf, chunk]) : chunk;
+    while (conn.buf.length >= 7) {
+      const length = conn.buf.readUInt16BE(4);
+      // MBAP: protocol id 0, length 2..254; anything else cannot be resynchronised on a stream.
+      if (conn.buf.readUInt16BE(2) !== 0 || length < 2 || length > MAX_ADU - 6) {
+        conn.socket.destroy();
+        return;
+      }
+      if (conn.buf.length < 6 + length) return;
+      const adu = conn.buf.subarray(0, 6 + length);
+      conn.buf = conn.buf.subarray(6 + length);
+      this.handle(conn, Buffer.from(adu));
+    }
+  }
+
+  private handle(conn: Conn, adu: Buffer): void {
+    this.stats.requests++;
+    const unit = adu[6]!;
+    const units = this.options.units ?? [this.slave.unit, 255];
+    const faults = this.slave.faults;
+    if (!units.includes(unit) || faults.silent) return;
+    const pdu = adu.subarray(7);
+    const replyPdu =
+      faults.exception !== undefined
+        ? Uint8Array.of(pdu[0]! | 0x80, faults.exception)
+        : this.slave.handle(pdu);
+    const reply = Buffer.alloc(7 + replyPdu.length);
+    adu.copy(reply, 0, 0, 2); // transaction id echoed
+    reply.writeUInt16BE(0, 2);
+    reply.writeUInt16BE(replyPdu.length + 1, 4);
+    reply[6] = unit;
+    reply.set(replyPdu, 7);
+    const late = faults.lateMs;
+    conn.outbox = conn.outbox.then(async () => {
+      if (late > 0) {
+        await new Promise<void>((resolve) => {
+          const t = this.clock.setTimeout(() => {
+            this.timers.delete(t);
+            resolve();
+          }, late);
+          this.timers.add(t);
+        });
+      }
+      if (conn.socket.destroyed) return;
+      this.stats.replies++;
+      conn.socket.write(reply);
+    });
+  }
+}
