@@ -83,7 +83,8 @@ export class FakeClock implements Clock {
     for (;;) {
       let next: FakePending | undefined;
       for (const p of this.pending) {
-        if (p.at <= target && (!next || p.at < next.at || (p.at === next.at && p.order < next.order))) next = p;
+        if (p.at <= target && (!next || p.at < next.at || (p.at === next.at && p.order < next.order)))
+          next = p;
       }
       if (!next) break;
       this.pending = this.pending.filter((p) => p !== next);

@@ -1,0 +1,122 @@
+/**
+ * DS-10 door contact sensor (datasheets/ds10-door.md): decoding and rules.
+ * Uplink `devices/ds10/<id>/up`; JSON or CBOR, at most 256 bytes; no downlink.
+ */
+import { batteryRule } from "./ec200.js";
+import { asInteger, asObject, checkIntRange, checkUint32 } from "./fields.js";
+import {
+  type DeviceSettings,
+  LANE_ALERT,
+  LANE_TELEMETRY,
+  type MqttDeviceProfile,
+  type Rejection,
+  type RuleContext,
+  reject,
+} from "./profile.js";
+
+export interface Ds10Sample {
+  t: "state" | "hb";
+  seq: number;
+  ts: number;
+  contact: "open" | "closed";
+  tamper: boolean;
+  bat: number;
+}
+
+export interface Ds10State {
+  contact: "open" | "closed" | null;
+  /** Gateway time the current opening began (kept across a bounce). */
+  openSince: number;
+  /** When the last close happened: device time if the device has a clock, else gateway time. */
+  lastCloseAt: number;
+  tamper: boolean;
+  batteryLow: boolean;
+  /** Openings since start, a bounce counted once. */
+  openings: number;
+}
+
+export const ds10: MqttDeviceProfile<Ds10Sample, Ds10State> = {
+  model: "ds10",
+  transport: "mqtt",
+  maxPayloadBytes: 256,
+  lostPriority: 3,
+  uplinkTopic: (id) => `devices/ds10/${id}/up`,
+  downlinkTopic: () => null,
+
+  parse(value): Ds10Sample | Rejection {
+    const o = asObject(value);
+    if (!o) return reject("bad-field", "payload is not a map");
+    const t = o.t;
+    if (t !== "state" && t !== "hb") return reject("bad-field", 't must be "state" or "hb"');
+    const problem =
+      checkUint32(o, "seq") ??
+      (asInteger(o.ts) === null || (asInteger(o.ts) as number) < 0
+        ? "ts must be a non-negative integer"
+        : null) ??
+      (o.contact !== "open" && o.contact !== "closed" ? 'contact must be "open" or "closed"' : null) ??
+      (typeof o.tamper !== "boolean" ? "tamper must be true or false" : null) ??
+      checkIntRange(o, "bat", 0, 100);
+    if (problem) return reject("bad-field", problem);
+    return {
+      t,
+      seq: asInteger(o.seq) as number,
+      ts: asInteger(o.ts) as number,
+      contact: o.contact as "open" | "closed",
+      tamper: o.tamper as boolean,
+      bat: asInteger(o.bat) as number,
+    };
+  },
+
+  seq: (s) => s.seq,
+  deviceTime: (s) => s.ts,
+  // A state change or a tamper report may raise an alert; a plain heartbeat only refreshes.
+  lane: (s) => (s.t === "state" || s.tamper ? LANE_ALERT : LANE_TELEMETRY),
+  isActivity: (s) => s.t === "state",
+
+  metrics: (s) => ({
+    contact: { value: s.contact },
+    tamper: { value: s.tamper },
+    battery: { value: s.bat, unit: "%" },
+  }),
+
+  initialState: () => ({
+    contact: null,
+    openSince: 0,
+    lastCloseAt: 0,
+    tamper: false,
+    batteryLow: false,
+    openings: 0,
+  }),
+
+  rules(s: Ds10Sample, state: Ds10State, settings: DeviceSettings, ctx: RuleContext): void {
+    if (s.tamper !== state.tamper) {
+      state.tamper = s.tamper;
+      ctx.condition("TAMPER", s.tamper, { priority: 2, causes: ["cover removed"] });
+    }
+    // Bounce timing uses the device's own clock when it has one: radio and MQTT delays skew arrival times.
+    const at = s.ts > 0 ? s.ts : ctx.now;
+    if (s.contact === "open" && state.contact !== "open") {
+      const bounce =
+        state.contact === "closed" &&
+        state.openSince > 0 &&
+        at - state.lastCloseAt <= settings.contactDebounceMs;
+      if (!bounce) {
+        state.openSince = ctx.now;
+        state.openings++;
+      }
+      state.contact = "open";
+      ctx.condition("DOOR_HELD_OPEN", true, {
+        priority: 3,
+        causes: ["door open"],
+        onDelayMs: settings.holdOpenMs,
+        since: state.openSince,
+      });
+    } else if (s.contact === "closed" && state.contact !== "closed") {
+      const wasOpen = state.contact === "open";
+      state.contact = "closed";
+      state.lastCloseAt = at;
+      if (wasOpen) ctx.condition("DOOR_HELD_OPEN", false, { priority: 3 });
+    }
+    batteryRule(s.bat, state, settings, ctx);
+  },
+};

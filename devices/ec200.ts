@@ -1,0 +1,165 @@
+/**
+ * EC-200 emergency-call pendant (datasheets/ec200-pendant.md): decoding and rules.
+ * Uplink `devices/ec200/<id>/up`, downlink `devices/ec200/<id>/down`; JSON or CBOR, at most 512 bytes.
+ */
+import type { AlertCode } from "../gateway/model.js";
+import { asInteger, asObject, checkIntRange, checkUint32 } from "./fields.js";
+import {
+  type DeviceSettings,
+  LANE_ALERT,
+  LANE_P1,
+  LANE_TELEMETRY,
+  type MqttDeviceProfile,
+  type Rejection,
+  type RuleContext,
+  reject,
+} from "./profile.js";
+
+export type Ec200Event = "press" | "long_press" | "fall" | "cancel" | "low_battery";
+const EVENTS: ReadonlySet<string> = new Set<Ec200Event>([
+  "press",
+  "long_press",
+  "fall",
+  "cancel",
+  "low_battery",
+]);
+
+export interface Ec200Sample {
+  t: "evt" | "hb";
+  seq: number;
+  ts: number;
+  evt: Ec200Event | null;
+  bat: number;
+  rssi: number;
+  /** Alert id the pendant confirms it beeped for (reply to `ack_call`). */
+  ackd: string | null;
+}
+
+export interface Ec200State {
+  batteryLow: boolean;
+}
+
+/** Alerts that a resident's cancel marks (datasheet: `cancel` row). */
+const CANCELLABLE: readonly AlertCode[] = ["EMERGENCY_CALL", "FALL_DETECTED"];
+
+export const ec200: MqttDeviceProfile<Ec200Sample, Ec200State> = {
+  model: "ec200",
+  transport: "mqtt",
+  maxPayloadBytes: 512,
+  // "a life-safety device that cannot call is an emergency of its own"
+  lostPriority: 2,
+  uplinkTopic: (id) => `devices/ec200/${id}/up`,
+  downlinkTopic: (id) => `devices/ec200/${id}/down`,
+
+  parse(value): Ec200Sample | Rejection {
+    const o = asObject(value);
+    if (!o) return reject("bad-field", "payload is not a map");
+    const t = o.t;
+    if (t !== "evt" && t !== "hb") return reject("bad-field", 't must be "evt" or "hb"');
+    const problem =
+      checkUint32(o, "seq") ??
+      (asInteger(o.ts) === null || (asInteger(o.ts) as number) < 0
+        ? "ts must be a non-negative integer"
+        : null) ??
+      checkIntRange(o, "bat", 0, 100) ??
+      checkIntRange(o, "rssi", -120, 0);
+    if (problem) return reject("bad-field", problem);
+    let evt: Ec200Event | null = null;
+    if (t === "evt") {
+      if (typeof o.evt !== "string" || !EVENTS.has(o.evt)) {
+        return reject("bad-field", "evt must be one of press, long_press, fall, cancel, low_battery");
+      }
+      evt = o.evt as Ec200Event;
+    }
+    const ackd = typeof o.ackd === "string" && o.ackd.length > 0 && o.ackd.length <= 64 ? o.ackd : null;
+    return {
+      t,
+      seq: asInteger(o.seq) as number,
+      ts: asInteger(o.ts) as number,
+      evt,
+      bat: asInteger(o.bat) as number,
+      rssi: asInteger(o.rssi) as number,
+      ackd,
+    };
+  },
+
+  seq: (s) => s.seq,
+  deviceTime: (s) => s.ts,
+
+  lane(s) {
+    if (s.evt === null) return LANE_TELEMETRY;
+    // Cancel travels with the calls it refers to, so it is never processed before them.
+    return s.evt === "low_battery" ? LANE_ALERT : LANE_P1;
+  },
+
+  isActivity: (s) => s.evt === "press" || s.evt === "long_press" || s.evt === "fall" || s.evt === "cancel",
+
+  metrics(s) {
+    const m: Record<string, { value: number | string | boolean; unit?: string }> = {
+      battery: { value: s.bat, unit: "%" },
+      rssi: { value: s.rssi, unit: "dBm" },
+    };
+    if (s.evt !== null) m.event = { value: s.evt };
+    return m;
+  },
+
+  initialState: () => ({ batteryLow: false }),
+
+  rules(s: Ec200Sample, state: Ec200State, settings: DeviceSettings, ctx: RuleContext): void {
+    switch (s.evt) {
+      case "press":
+        ctx.raise("EMERGENCY_CALL", {
+          priority: 1,
+          causes: ["press"],
+          windowMs: settings.emergencyCallWindowMs,
+        });
+        break;
+      case "long_press":
+        ctx.raise("EMERGENCY_CALL", {
+          priority: 1,
+          causes: ["long_press"],
+          urgent: true,
+          windowMs: settings.emergencyCallWindowMs,
+        });
+        break;
+      case "fall":
+        ctx.raise("FALL_DETECTED", {
+          priority: 1,
+          causes: ["fall"],
+          windowMs: settings.emergencyCallWindowMs,
+        });
+        break;
+      case "cancel":
+        ctx.markCancelled(CANCELLABLE);
+        break;
+      case "low_battery":
+        state.batteryLow = true;
+        ctx.condition("BATTERY_LOW", true, {
+          priority: 4,
+          causes: ["low_battery"],
+          detail: { battery: s.bat },
+        });
+        break;
+      case null:
+        break;
+    }
+    if (s.ackd !== null) ctx.confirmDelivered(s.ackd);
+    batteryRule(s.bat, state, settings, ctx);
+  },
+};
+
+/** BATTERY_LOW under the low mark, cleared at the clear mark: the gap keeps a battery near 15 % from flapping. */
+export function batteryRule(
+  bat: number,
+  state: { batteryLow: boolean },
+  settings: DeviceSettings,
+  ctx: RuleContext,
+): void {
+  if (bat < settings.batteryLowPercent && !state.batteryLow) {
+    state.batteryLow = true;
+    ctx.condition("BATTERY_LOW", true, { priority: 4, causes: ["battery"], detail: { battery: bat } });
+  } else if (bat >= settings.batteryClearPercent && state.batteryLow) {
+    state.batteryLow = false;
+    ctx.condition("BATTERY_LOW", false, { priority: 4 });
+  }
+}

@@ -1,0 +1,217 @@
+/**
+ * The embedded MQTT broker (aedes), with Linli's access policy plugged into
+ * its hooks. It is also a northbound sink: the gateway publishes from inside
+ * the broker, so its messages pass no client ACL and cost no extra hop.
+ */
+import { type AddressInfo, createServer, type Server, type Socket } from "node:net";
+import { Aedes, type Client, type PublishPacket } from "aedes";
+import type { Logger, RateLimitedLog } from "../log.js";
+import type { NorthboundSink } from "../northbound/sink.js";
+import type { Completion } from "../pipeline/lanes.js";
+import type { DeviceEntry } from "../registry.js";
+import type { Counters } from "../stats.js";
+import type { AccessPolicy, Identity } from "./access.js";
+
+export interface BrokerHandlers {
+  uplink(device: DeviceEntry, payload: Buffer, contentType: string | undefined, done: Completion): void;
+  ack(operator: string, alertId: string, payload: Buffer): void;
+}
+
+export interface ListenerConfig {
+  host: string;
+  port: number;
+}
+
+class RefusedError extends Error {
+  returnCode?: number;
+}
+
+// MQTT 3.1.1 §3.2.2.3 CONNACK return codes.
+const BAD_USERNAME_OR_PASSWORD = 4;
+const NOT_AUTHORIZED = 5;
+
+export class EmbeddedBroker implements NorthboundSink {
+  private readonly identities = new WeakMap<Client, Identity>();
+  private readonly servers: Server[] = [];
+  private readonly sockets = new Set<Socket>();
+  private closing = false;
+
+  private constructor(
+    readonly aedes: Aedes,
+    private readonly policy: AccessPolicy,
+    private readonly handlers: BrokerHandlers,
+    private readonly counters: Counters,
+    private readonly log: Logger,
+    private readonly rateLog: RateLimitedLog,
+  ) {}
+
+  static async start(opts: {
+    listeners: readonly ListenerConfig[];
+    policy: AccessPolicy;
+    handlers: BrokerHandlers;
+    counters: Counters;
+    log: Logger;
+    rateLog: RateLimitedLog;
+  }): Promise<EmbeddedBroker> {
+    const aedes = await Aedes.createBroker({ heartbeatInterval: 60_000, connectTimeout: 10_000 });
+    const broker = new EmbeddedBroker(
+      aedes,
+      opts.policy,
+      opts.handlers,
+      opts.counters,
+      opts.log,
+      opts.rateLog,
+    );
+    broker.install();
+    try {
+      for (const l of opts.listeners) await broker.listen(l);
+    } catch (err) {
+      await broker.close();
+      throw err;
+    }
+    return broker;
+  }
+
+  /** Where the broker listens (ports resolved when configured as 0). */
+  addresses(): AddressInfo[] {
+    return this.servers.map((s) => s.address() as AddressInfo);
+  }
+
+  get listening(): boolean {
+    return !this.closing && this.servers.length > 0 && this.servers.every((s) => s.listening);
+  }
+
+  publish(topic: string, payload: string, qos: 0 | 1, retain: boolean): void {
+    if (this.aedes.closed) return;
+    this.aedes.publish(
+      { cmd: "publish", topic, payload: Buffer.from(payload), qos, retain, dup: false } as PublishPacket,
+      (err) => {
+        if (err)
+          this.rateLog.warn("northbound", "publish-failed", { topic, err: err.message }, "publish failed");
+      },
+    );
+  }
+
+  /** Stops accepting, closes every client, then the broker. */
+  async close(): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    await Promise.all(this.servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+    await new Promise<void>((resolve) => this.aedes.close(() => resolve()));
+    for (const s of this.sockets) s.destroy();
+  }
+
+  private async listen(l: ListenerConfig): Promise<void> {
+    // TCP_NODELAY: with stock settings delayed ACKs add tens of ms to every hop on loopback.
+    const server = createServer({ noDelay: true }, (socket) => {
+      this.sockets.add(socket);
+      socket.once("close", () => this.sockets.delete(socket));
+      this.aedes.handle(socket);
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(l.port, l.host, () => {
+        server.off("error", reject);
+        resolve();
+      });
+    });
+    server.on("error", (err) => this.log.error({ err }, "listener error"));
+    this.servers.push(server);
+  }
+
+  private install(): void {
+    const a = this.aedes;
+    restampOnEmit(a);
+    a.authenticate = (client, username, password, done) => {
+      const result = this.policy.authenticate(username, password);
+      if (result.ok) {
+        this.identities.set(client, result.identity);
+        return done(null, true);
+      }
+      this.counters.reject(result.reason === "unknown-device" ? "unknown" : "auth", result.reason);
+      this.rateLog.warn(
+        username ?? "(anonymous)",
+        result.reason,
+        { username, clientId: client.id, reason: result.reason },
+        "connection refused",
+      );
+      const err = new RefusedError(`connection refused: ${result.reason}`);
+      err.returnCode = result.reason === "anonymous" ? NOT_AUTHORIZED : BAD_USERNAME_OR_PASSWORD;
+      done(err as RefusedError & { returnCode: 4 | 5 }, false);
+    };
+
+    a.authorizePublish = (client, packet, callback) => {
+      // client === null: the broker's own publishes (wills); nothing else reaches here without a client.
+      if (client === null) return callback(null);
+      const identity = this.identities.get(client);
+      const kind =
+        identity && !packet.topic.startsWith("$SYS/") ? this.policy.publish(identity, packet.topic) : null;
+      if (identity && kind === "uplink" && identity.kind === "device") {
+        const contentType = (packet as { properties?: { contentType?: string } }).properties?.contentType;
+        return this.handlers.uplink(identity.device, packet.payload as Buffer, contentType, callback);
+      }
+      if (identity && kind === "ack" && identity.kind === "operator") {
+        const alertId = packet.topic.slice(packet.topic.lastIndexOf("/") + 1);
+        this.handlers.ack(identity.name, alertId, packet.payload as Buffer);
+        return callback(null);
+      }
+      const who = identity ? (identity.kind === "device" ? identity.device.id : identity.name) : client.id;
+      this.counters.reject(
+        identity?.kind === "device" ? identity.device.model : "operator",
+        "topic-not-allowed",
+      );
+      this.rateLog.warn(
+        who,
+        "topic-not-allowed",
+        { who, topic: packet.topic },
+        "publish refused; client disconnected",
+      );
+      // MQTT 3.1.1 §3.3.5: the server must either acknowledge or close the connection; closing tells the client.
+      callback(new Error(`publish to ${packet.topic} not allowed for ${who}`));
+    };
+
+    a.authorizeSubscribe = (client, sub, callback) => {
+      const identity = this.identities.get(client);
+      if (identity && this.policy.subscribe(identity, sub.topic)) return callback(null, sub);
+      const who = identity ? (identity.kind === "device" ? identity.device.id : identity.name) : client.id;
+      this.counters.reject(
+        identity?.kind === "device" ? identity.device.model : "operator",
+        "subscribe-not-allowed",
+      );
+      this.rateLog.warn(who, "subscribe-not-allowed", { who, filter: sub.topic }, "subscription refused");
+      // A null subscription is refused in the SUBACK with 0x80 (§3.9.3) and the client stays connected.
+      callback(null, null);
+    };
+
+    a.on("clientError", (client, err) => {
+      this.log.debug({ clientId: client?.id, err: err.message }, "client error");
+    });
+    a.on("connectionError", (client, err) => {
+      this.log.debug({ clientId: client?.id, err: err.message }, "connection error");
+    });
+  }
+}
+
+/**
+ * aedes drops a message to a client when its broker counter is not above the
+ * last one that client received (per-client `dedupe`, meant for overlapping
+ * subscriptions). Counters are taken when a packet is created, but QoS 1 and
+ * retained publishes reach the emitter several promise hops later than QoS 0
+ * ones, so a telemetry reading published after an alert overtakes it and the
+ * alert is silently dropped (moscajs/aedes #994, #955, open). Re-stamping the
+ * counter at emission makes counters rise in delivery order; an overlapping
+ * subscription still sees the same packet twice and is still deduplicated.
+ * Retained replays on subscribe carry no brokerId and skip dedupe, unaffected.
+ */
+function restampOnEmit(aedes: Aedes): void {
+  const internals = aedes as unknown as {
+    counter: number;
+    mq: { emit(packet: { brokerCounter: number }, cb?: (err?: Error) => void): void };
+  };
+  const mq = internals.mq;
+  const emit = mq.emit.bind(mq);
+  mq.emit = (packet, cb) => {
+    packet.brokerCounter = ++internals.counter;
+    emit(packet, cb);
+  };
+}

@@ -1,0 +1,175 @@
+/**
+ * The site configuration format (a public contract: docs/configuration.md,
+ * docs/config.schema.json). Unknown keys are errors, so a typo is named
+ * instead of silently ignored.
+ */
+import { z } from "zod";
+import { parseDuration } from "./duration.js";
+
+/** A duration field; parsed to milliseconds. */
+const duration = (fallback: string) =>
+  z
+    .union([z.string(), z.number()])
+    .default(fallback)
+    .transform((v, ctx) => {
+      const ms = parseDuration(v);
+      if (ms === null) {
+        ctx.addIssue({
+          code: "custom",
+          message: `expected a duration such as "300s", "10m" or "24h", got ${JSON.stringify(v)}`,
+        });
+        return z.NEVER;
+      }
+      return ms;
+    })
+    .meta({
+      description:
+        'Duration: seconds as a number, or a string with a unit: "250ms", "300s", "10m", "24h", "2d"',
+    });
+
+const optionalDuration = () =>
+  z
+    .union([z.string(), z.number()])
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined) return undefined;
+      const ms = parseDuration(v);
+      if (ms === null) {
+        ctx.addIssue({
+          code: "custom",
+          message: `expected a duration such as "300s", "10m" or "24h", got ${JSON.stringify(v)}`,
+        });
+        return z.NEVER;
+      }
+      return ms;
+    });
+
+/** Ids appear in MQTT topics: no '/', '+', '#', spaces (datasheet: 1-32 of [A-Za-z0-9_-]). */
+const topicId = z.string().regex(/^[A-Za-z0-9_-]{1,32}$/, "must be 1 to 32 characters of A-Z a-z 0-9 _ -");
+
+const secret = z.string().min(1, "must not be empty");
+
+const listener = z.strictObject({
+  host: z
+    .string()
+    .default("127.0.0.1")
+    .meta({ description: "Address to bind; 127.0.0.1 keeps the broker local" }),
+  port: z.number().int().min(0).max(65535).default(1883),
+});
+
+const operator = z.strictObject({
+  name: topicId.meta({ description: "MQTT username of the operator; shown as ackedBy" }),
+  password: secret,
+});
+
+const welfare = z.strictObject({
+  enabled: z.boolean().default(true),
+  period: optionalDuration().meta({
+    description: "No activity for this long raises WELFARE_CHECK; default alerts.welfarePeriod",
+  }),
+});
+
+const household = z.strictObject({
+  id: topicId,
+  name: z.string().optional(),
+  welfare: welfare.default({ enabled: true, period: undefined }),
+});
+
+const deviceBase = {
+  id: topicId,
+  password: secret,
+  household: topicId.optional().meta({ description: "Household this device belongs to (welfare checks)" }),
+  name: z.string().optional(),
+};
+
+const ec200 = z.strictObject({
+  ...deviceBase,
+  model: z.literal("ec200"),
+  heartbeatInterval: duration("300s"),
+});
+
+const ds10 = z.strictObject({
+  ...deviceBase,
+  model: z.literal("ds10"),
+  heartbeatInterval: duration("3600s"),
+  holdOpenTime: duration("600s").meta({ description: "Door open longer than this raises DOOR_HELD_OPEN" }),
+});
+
+const device = z.discriminatedUnion("model", [ec200, ds10]);
+
+const alerts = z.strictObject({
+  emergencyCallWindow: duration("60s").meta({
+    description: "A second press within this window is the same call",
+  }),
+  lostGrace: duration("60s").meta({ description: "DEVICE_LOST after 2 heartbeat intervals plus this grace" }),
+  welfarePeriod: duration("24h"),
+  batteryLowPercent: z.number().int().min(1).max(100).default(15),
+  batteryClearPercent: z
+    .number()
+    .int()
+    .min(1)
+    .max(100)
+    .default(20)
+    .meta({ description: "BATTERY_LOW clears at or above this (hysteresis against flapping)" }),
+  contactDebounce: duration("200ms").meta({
+    description: "A door contact that bounces within this is one opening",
+  }),
+});
+
+const pipeline = z.strictObject({
+  p1LaneSize: z.number().int().min(2).default(256).meta({ description: "Rounded up to a power of two" }),
+  alertLaneSize: z.number().int().min(2).default(4096),
+  telemetryLaneSize: z.number().int().min(2).optional().meta({
+    description:
+      "Default: the number of devices, rounded up to a power of two (conflation keeps one entry per device)",
+  }),
+  telemetryBatch: z.number().int().min(1).max(4096).default(64),
+});
+
+const log = z.strictObject({
+  level: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info"),
+  format: z.enum(["auto", "json", "pretty"]).default("auto"),
+});
+
+const ingest = z.strictObject({
+  dedupWindow: z
+    .number()
+    .int()
+    .min(1)
+    .max(1024)
+    .default(32)
+    .meta({ description: "How many recent seq numbers per device are remembered to suppress re-sends" }),
+  clockSkewTolerance: duration("24h").meta({
+    description: "A device clock further off than this is marked device-clock-invalid",
+  }),
+});
+
+export const configSchema = z.strictObject({
+  site: z.strictObject({ id: topicId, name: z.string().optional() }),
+  mqtt: z
+    .strictObject({
+      listeners: z
+        .array(listener)
+        .min(1)
+        .default([{ host: "127.0.0.1", port: 1883 }]),
+    })
+    .default({ listeners: [{ host: "127.0.0.1", port: 1883 }] }),
+  operators: z.array(operator).default([]),
+  households: z.array(household).default([]),
+  devices: z.array(device).default([]),
+  alerts: alerts.default(() => alerts.parse({})),
+  pipeline: pipeline.default(() => pipeline.parse({})),
+  ingest: ingest.default(() => ingest.parse({})),
+  log: log.default(() => log.parse({})),
+});
+
+/** What a config file may contain (before defaults and durations are applied). */
+export type ConfigInput = z.input<typeof configSchema>;
+/** A validated config: defaults filled in, durations in milliseconds. */
+export type Config = z.output<typeof configSchema>;
+export type DeviceConfig = Config["devices"][number];
+export type HouseholdConfig = Config["households"][number];
+
+export function configJsonSchema(): unknown {
+  return z.toJSONSchema(configSchema, { io: "input", unrepresentable: "any" });
+}

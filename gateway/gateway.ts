@@ -1,0 +1,226 @@
+/**
+ * The gateway, composed: the one place where the layers meet.
+ *
+ *   broker (aedes) ──uplink──► ingest ──► pipeline lanes ──► consume():
+ *                                                             supervision, rules/alert engine,
+ *                                                             telemetry ──► publisher ──► broker
+ *   broker ──ack──► operator commands ──► alert engine ──► publisher (+ pendant downlink)
+ */
+import { LANE_TELEMETRY } from "../devices/profile.js";
+import type { Alert, Transition } from "./alerts/alert.js";
+import { AlertEngine } from "./alerts/engine.js";
+import { AccessPolicy } from "./broker/access.js";
+import { EmbeddedBroker } from "./broker/embedded.js";
+import type { Config } from "./config/schema.js";
+import { MqttIngest } from "./ingest/mqtt-ingest.js";
+import { createLogger, type Logger, RateLimitedLog } from "./log.js";
+import type { Quality } from "./model.js";
+import { Publisher } from "./northbound/publisher.js";
+import { OperatorCommands } from "./ops.js";
+import { type PipelineEntry, type PipelineStats, PriorityPipeline } from "./pipeline/lanes.js";
+import { type DeviceEntry, Registry } from "./registry.js";
+import { Counters } from "./stats.js";
+import { Supervisor } from "./supervision.js";
+import { type Clock, systemClock } from "./time/clock.js";
+import { TimerWheel } from "./time/timer-wheel.js";
+
+export interface GatewayOptions {
+  config: Config;
+  clock?: Clock;
+  logger?: Logger;
+  /** Overrides the port of the first listener (`--mqtt-port`). */
+  mqttPort?: number;
+}
+
+export interface GatewayStats {
+  pipeline: PipelineStats;
+  counters: ReturnType<Counters["snapshot"]>;
+  openAlerts: number;
+  parked: number;
+  devices: { total: number; online: number; lost: number };
+}
+
+export class Gateway {
+  readonly clock: Clock;
+  readonly log: Logger;
+  readonly counters = new Counters();
+  readonly wheel: TimerWheel;
+  readonly registry: Registry;
+  readonly engine: AlertEngine;
+  readonly pipeline: PriorityPipeline;
+  readonly supervisor: Supervisor;
+  readonly ingest: MqttIngest;
+  readonly ops: OperatorCommands;
+  private readonly rateLog: RateLimitedLog;
+  readonly publisher: Publisher;
+  private brokerRef: EmbeddedBroker | null = null;
+  private stopping: Promise<void> | null = null;
+  private readonly clockSkewToleranceMs: number;
+
+  private constructor(
+    readonly config: Config,
+    opts: GatewayOptions,
+  ) {
+    this.clock = opts.clock ?? systemClock;
+    this.log = opts.logger ?? createLogger({ level: config.log.level, format: config.log.format });
+    this.rateLog = new RateLimitedLog(this.log, { clock: this.clock });
+    this.wheel = new TimerWheel(this.clock, {
+      onError: (err) => this.log.error({ err }, "timer callback failed"),
+    });
+    this.clockSkewToleranceMs = config.ingest.clockSkewTolerance;
+    // Late-bound: the registry's timers call the supervisor, which needs the publisher.
+    this.registry = new Registry(config, {
+      onLost: (t) => this.supervisor.onLost(t),
+      onWelfareDue: (t) => this.supervisor.onWelfareDue(t),
+    });
+    // The broker starts later (async); until then there is nobody to publish to.
+    this.publisher = new Publisher(config.site.id, {
+      publish: (topic, payload, qos, retain) => this.brokerRef?.publish(topic, payload, qos, retain),
+    });
+    this.engine = new AlertEngine(config.site.id, this.clock, this.wheel, {
+      alertChanged: (alert: Alert, t: Transition) => {
+        this.publisher.alert(alert, t);
+        this.log.info(
+          {
+            alertId: alert.id,
+            code: alert.code,
+            priority: alert.priority,
+            deviceId: alert.subject.id,
+            state: alert.state,
+            transition: t,
+          },
+          `alert ${t}`,
+        );
+      },
+    });
+    const p = config.pipeline;
+    this.pipeline = new PriorityPipeline(
+      {
+        p1LaneSize: p.p1LaneSize,
+        alertLaneSize: p.alertLaneSize,
+        telemetryLaneSize: PriorityPipeline.sizeFor(this.registry.devices.size, p.telemetryLaneSize),
+        telemetryBatch: p.telemetryBatch,
+      },
+      this.consume,
+    );
+    this.supervisor = new Supervisor(
+      this.clock,
+      this.wheel,
+      this.engine,
+      this.publisher,
+      config.alerts.lostGrace,
+    );
+    this.ingest = new MqttIngest(this.pipeline, this.counters, this.rateLog, this.clock);
+    this.ops = new OperatorCommands(this.engine, this.registry, this.publisher, this.counters, this.rateLog);
+  }
+
+  static async start(opts: GatewayOptions): Promise<Gateway> {
+    const gw = new Gateway(opts.config, opts);
+    const listeners = opts.config.mqtt.listeners.map((l, i) =>
+      i === 0 && opts.mqttPort !== undefined ? { ...l, port: opts.mqttPort } : l,
+    );
+    gw.brokerRef = await EmbeddedBroker.start({
+      listeners,
+      policy: new AccessPolicy(opts.config.site.id, gw.registry),
+      handlers: {
+        uplink: (device, payload, contentType, done) => gw.ingest.uplink(device, payload, contentType, done),
+        ack: (operator, alertId, payload) => gw.ops.ack(operator, alertId, payload),
+      },
+      counters: gw.counters,
+      log: gw.log,
+      rateLog: gw.rateLog,
+    });
+    gw.supervisor.start(gw.registry);
+    gw.publisher.gatewayStatus("online");
+    gw.log.info(
+      {
+        site: opts.config.site.id,
+        listeners: gw.broker.addresses().map((a) => `${a.address}:${a.port}`),
+        devices: gw.registry.devices.size,
+        households: gw.registry.households.size,
+      },
+      "gateway started",
+    );
+    return gw;
+  }
+
+  get broker(): EmbeddedBroker {
+    if (!this.brokerRef) throw new Error("gateway not started");
+    return this.brokerRef;
+  }
+
+  /** The port of the first listener. */
+  get mqttPort(): number {
+    return (this.broker.addresses()[0] as { port: number }).port;
+  }
+
+  get ready(): boolean {
+    return this.brokerRef?.listening === true && this.stopping === null;
+  }
+
+  stats(): GatewayStats {
+    let online = 0;
+    let lost = 0;
+    for (const d of this.registry.devices.values()) {
+      if (d.link === "online") online++;
+      else if (d.link === "lost") lost++;
+    }
+    return {
+      pipeline: this.pipeline.stats(),
+      counters: this.counters.snapshot(),
+      openAlerts: this.engine.openCount,
+      parked: this.ingest.parkedCount,
+      devices: { total: this.registry.devices.size, online, lost },
+    };
+  }
+
+  /**
+   * Clean shutdown: drain the ring (queued alerts are processed and their
+   * PUBACKs sent), publish the gateway's offline status, close the broker.
+   */
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      this.log.info("gateway stopping");
+      this.pipeline.drainAll();
+      this.pipeline.close();
+      this.engine.stop();
+      this.wheel.stop();
+      this.publisher.gatewayStatus("offline");
+      // Let the offline status reach subscribers' sockets before they are closed.
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      await this.brokerRef?.close();
+      this.log.info(this.stats(), "gateway stopped");
+    })();
+    return this.stopping;
+  }
+
+  /** Pipeline consumer: every accepted sample, in lane priority order. */
+  private readonly consume = (entry: PipelineEntry): void => {
+    const device = entry.device as DeviceEntry;
+    const sample = entry.sample;
+    const profile = device.profile;
+    this.supervisor.seen(device, entry.receivedAt);
+    if (device.householdEntry && profile.isActivity(sample))
+      this.supervisor.activity(device.householdEntry, entry.receivedAt);
+    // A telemetry entry older than an event already applied must not overrule it (lanes reorder).
+    if (entry.lane !== LANE_TELEMETRY || entry.ingestSeq > device.lastRulesSeq) {
+      try {
+        profile.rules(sample, device.ruleState, device.settings, this.engine.contextFor(device));
+      } catch (err) {
+        this.rateLog.warn(device.id, "rules-failed", { deviceId: device.id, err }, "device rules failed");
+        throw err;
+      }
+      if (entry.ingestSeq > device.lastRulesSeq) device.lastRulesSeq = entry.ingestSeq;
+    }
+    const ts = profile.deviceTime(sample);
+    const skewed = ts === 0 || Math.abs(ts - entry.receivedAt) > this.clockSkewToleranceMs;
+    const quality: Quality = skewed ? "device-clock-invalid" : "good";
+    this.publisher.telemetry(
+      device,
+      entry.receivedAt,
+      ts === 0 ? null : ts,
+      quality,
+      JSON.stringify(profile.metrics(sample)),
+    );
+  };
+}

@@ -1,0 +1,137 @@
+/**
+ * Device uplink, from an MQTT PUBLISH to a pipeline entry:
+ * size -> encoding (JSON/CBOR) -> profile validation -> duplicate seq -> lane.
+ *
+ * Every refusal is counted by model and reason and logged at most once a
+ * minute per device and reason. Refused messages are still acknowledged:
+ * re-sending a malformed message would not make it valid.
+ *
+ * PUBACK timing is the durability seam: for P1/alert samples the broker's
+ * callback (which sends the PUBACK) is handed to the pipeline and called only
+ * when the entry is committed. If the alert lanes are full the sample is
+ * parked here (bounded); past that bound the device's connection is closed
+ * without a PUBACK, so the device keeps the message and sends it again.
+ */
+import { isRejection, LANE_TELEMETRY, type LaneId } from "../../devices/profile.js";
+import { decodePayload } from "../../protocols/codec/payload.js";
+import type { RateLimitedLog } from "../log.js";
+import type { Completion, PriorityPipeline } from "../pipeline/lanes.js";
+import type { DeviceEntry } from "../registry.js";
+import type { Counters, RejectReason } from "../stats.js";
+import type { Clock } from "../time/clock.js";
+
+interface Parked {
+  lane: LaneId;
+  device: DeviceEntry;
+  sample: unknown;
+  seq: number;
+  receivedAt: number;
+  receivedMono: number;
+  done: Completion;
+}
+
+export class LanesFullError extends Error {
+  constructor() {
+    super("alert lanes full: message left with the device for re-sending");
+  }
+}
+
+export class MqttIngest {
+  private readonly parked: Parked[] = [];
+  private parkedHead = 0;
+  accepted = 0;
+
+  constructor(
+    private readonly pipeline: PriorityPipeline,
+    private readonly counters: Counters,
+    private readonly log: RateLimitedLog,
+    private readonly clock: Clock,
+    private readonly maxParked = 4096,
+  ) {
+    pipeline.onSpace(this.retryParked);
+  }
+
+  get parkedCount(): number {
+    return this.parked.length - this.parkedHead;
+  }
+
+  uplink(device: DeviceEntry, payload: Buffer, contentType: string | undefined, done: Completion): void {
+    const profile = device.profile;
+    this.counters.message(device.model);
+    if (payload.length > profile.maxPayloadBytes) {
+      this.refuse(device, "oversized", `${payload.length} bytes > ${profile.maxPayloadBytes}`, done);
+      return;
+    }
+    const decoded = decodePayload(payload, contentType);
+    if (!decoded.ok) {
+      this.refuse(device, decoded.reason, decoded.detail, done);
+      return;
+    }
+    const sample = profile.parse(decoded.value);
+    if (isRejection(sample)) {
+      this.refuse(device, sample.reason as RejectReason, sample.detail, done);
+      return;
+    }
+    const seq = profile.seq(sample);
+    if (device.dedup.checkAndRecord(seq)) {
+      // A re-send of something already taken in (datasheet: repeated seq until PUBACK).
+      this.counters.reject(device.model, "duplicate-seq");
+      done(null);
+      return;
+    }
+    this.accepted++;
+    const lane = profile.lane(sample);
+    const now = this.clock.now();
+    const mono = this.clock.monotonic();
+    if (lane === LANE_TELEMETRY) {
+      this.pipeline.offer(lane, device, sample, now, mono, null);
+      done(null);
+      return;
+    }
+    // Parked samples go first: a newer one must not overtake them into the lane.
+    if (this.parkedCount === 0 && this.pipeline.offer(lane, device, sample, now, mono, done) !== "full")
+      return;
+    this.park({ lane, device, sample, seq, receivedAt: now, receivedMono: mono, done });
+  }
+
+  private park(p: Parked): void {
+    if (this.parkedCount >= this.maxParked) {
+      this.counters.reject(p.device.model, "deferred-to-device");
+      p.device.dedup.forget(p.seq);
+      this.log.warn(
+        p.device.id,
+        "deferred-to-device",
+        { deviceId: p.device.id },
+        "alert lanes and parking full",
+      );
+      p.done(new LanesFullError());
+      return;
+    }
+    this.parked.push(p);
+  }
+
+  /** FIFO retry of parked samples whenever the alert lanes gain space. */
+  private readonly retryParked = (): void => {
+    while (this.parkedHead < this.parked.length) {
+      const p = this.parked[this.parkedHead] as Parked;
+      if (this.pipeline.offer(p.lane, p.device, p.sample, p.receivedAt, p.receivedMono, p.done) === "full")
+        break;
+      this.parked[this.parkedHead++] = undefined as unknown as Parked;
+    }
+    if (this.parkedHead === this.parked.length) {
+      this.parked.length = 0;
+      this.parkedHead = 0;
+    }
+  };
+
+  private refuse(device: DeviceEntry, reason: RejectReason, detail: string, done: Completion): void {
+    this.counters.reject(device.model, reason);
+    this.log.warn(
+      device.id,
+      reason,
+      { deviceId: device.id, model: device.model, reason, detail },
+      "uplink refused",
+    );
+    done(null);
+  }
+}

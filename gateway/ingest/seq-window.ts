@@ -1,0 +1,33 @@
+/**
+ * Remembers a device's most recent `seq` numbers so a re-sent message (the
+ * base station re-sends until it sees a PUBACK) is recognised. Fixed size,
+ * preallocated: the oldest seq is forgotten when a new one arrives.
+ */
+export class SeqWindow {
+  private readonly seen: Float64Array;
+  private next = 0;
+  private filled = 0;
+
+  constructor(size: number) {
+    this.seen = new Float64Array(size);
+  }
+
+  /** Records seq; returns true if it was already among the remembered ones. */
+  checkAndRecord(seq: number): boolean {
+    for (let i = 0; i < this.filled; i++) if (this.seen[i] === seq) return true;
+    this.seen[this.next] = seq;
+    this.next = (this.next + 1) % this.seen.length;
+    if (this.filled < this.seen.length) this.filled++;
+    return false;
+  }
+
+  /** Forgets seq, so that the device's re-send of a message we could not keep is processed. */
+  forget(seq: number): void {
+    for (let i = 0; i < this.filled; i++) if (this.seen[i] === seq) this.seen[i] = Number.NaN;
+  }
+
+  clear(): void {
+    this.filled = 0;
+    this.next = 0;
+  }
+}

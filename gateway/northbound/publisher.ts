@@ -1,0 +1,72 @@
+/**
+ * The operations API on MQTT (docs/topics.md is the contract):
+ *
+ *   linli/<site>/alerts/<p1..p4>/<CODE>/<deviceId>   alert state, retained while open
+ *   linli/<site>/telemetry/<model>/<deviceId>         normalised readings
+ *   linli/<site>/devices/<deviceId>/status            online | lost, retained
+ *   linli/<site>/gateway/status                       online | offline, retained
+ *   devices/ec200/<deviceId>/down                     downlink to a pendant
+ */
+import type { Alert, Transition } from "../alerts/alert.js";
+import type { Quality } from "../model.js";
+import type { DeviceEntry, LinkState } from "../registry.js";
+import type { NorthboundSink } from "./sink.js";
+
+export class Publisher {
+  readonly gatewayStatusTopic: string;
+  published = 0;
+
+  constructor(
+    readonly site: string,
+    private readonly sink: NorthboundSink,
+  ) {
+    this.gatewayStatusTopic = `linli/${site}/gateway/status`;
+  }
+
+  alert(alert: Alert, transition: Transition): void {
+    const payload = JSON.stringify({ ...alert.view(), transition });
+    this.published++;
+    if (alert.state !== "closed") {
+      this.sink.publish(alert.topic, payload, 1, true);
+      return;
+    }
+    // Closed: everyone subscribed sees the final state once, then the retained copy is removed
+    // (an empty retained payload deletes it, MQTT 3.1.1 §3.3.1.3).
+    this.sink.publish(alert.topic, payload, 1, false);
+    this.sink.publish(alert.topic, "", 1, true);
+  }
+
+  /** Telemetry JSON is assembled from the device's precomputed prefix: one string build per reading. */
+  telemetry(
+    device: DeviceEntry,
+    gatewayTime: number,
+    deviceTime: number | null,
+    quality: Quality,
+    metricsJson: string,
+  ): void {
+    this.published++;
+    this.sink.publish(
+      device.telemetryTopic,
+      `${device.telemetryPrefix}"gatewayTime":${gatewayTime},"deviceTime":${deviceTime},"quality":"${quality}","metrics":${metricsJson}}`,
+      0,
+      false,
+    );
+  }
+
+  deviceStatus(device: DeviceEntry, state: LinkState): void {
+    this.published++;
+    this.sink.publish(device.statusTopic, state, 1, true);
+  }
+
+  gatewayStatus(state: "online" | "offline"): void {
+    this.published++;
+    this.sink.publish(this.gatewayStatusTopic, state, 1, true);
+  }
+
+  downlink(device: DeviceEntry, message: object): boolean {
+    if (device.downlinkTopic === null) return false;
+    this.published++;
+    this.sink.publish(device.downlinkTopic, JSON.stringify(message), 1, false);
+    return true;
+  }
+}

@@ -1,0 +1,276 @@
+/**
+ * The priority pipeline: three rings, one per lane, drained by one consumer
+ * in strict priority order.
+ *
+ *   lane       size (default)            overflow policy
+ *   P1         256                       never dropped: offer() says "full", the producer keeps the event
+ *                                        (MQTT: the device's PUBACK is withheld; Modbus: the poller holds it)
+ *   alert      4096                      same as P1
+ *   telemetry  >= number of devices      conflated per device: a newer reading replaces the queued one
+ *                                        (counted); with one slot per device it cannot fill, and if it
+ *                                        ever does (devices added at run time) the newest is refused, counted
+ *
+ * P1 and alert entries are drained in a microtask (before any further I/O);
+ * telemetry in batches, yielding to I/O between batches so that a P1 that
+ * arrives meanwhile is handled before the rest of the backlog.
+ *
+ * Commit seam: after the consumer has handled a batch of P1/alert entries,
+ * their completions (the withheld PUBACKs) go to `commit`. Today it calls
+ * them at once; the durable journal will write and fsync the batch first.
+ */
+import { LANE_ALERT, LANE_P1, LANE_TELEMETRY, type LaneId } from "../../devices/profile.js";
+import { nextPowerOfTwo, Ring } from "./ring.js";
+
+export type Completion = (err: Error | null) => void;
+
+/** What a device must carry so its telemetry can be conflated in place. */
+export interface Conflatable {
+  queuedTelemetry: PipelineEntry | null;
+}
+
+export class PipelineEntry {
+  lane: LaneId = LANE_TELEMETRY;
+  device: Conflatable | null = null;
+  sample: unknown = null;
+  /** Gateway receive time, epoch ms. */
+  receivedAt = 0;
+  /** Monotonic receive time (ms, sub-ms precision) for latency figures. */
+  receivedMono = 0;
+  /** Global arrival order, so rules can tell a stale telemetry entry from a newer event. */
+  ingestSeq = 0;
+  done: Completion | null = null;
+}
+
+export type OfferResult = "queued" | "conflated" | "full";
+
+export interface LaneStats {
+  capacity: number;
+  occupancy: number;
+  highWater: number;
+  processed: number;
+  /** Offers refused because the lane was full (the producer kept the event). */
+  refused: number;
+  /** Telemetry replaced in place by a newer reading of the same device. */
+  conflated: number;
+}
+
+export interface PipelineStats {
+  p1: LaneStats;
+  alert: LaneStats;
+  telemetry: LaneStats;
+  consumerErrors: number;
+}
+
+export interface PipelineOptions {
+  p1LaneSize: number;
+  alertLaneSize: number;
+  telemetryLaneSize: number;
+  telemetryBatch: number;
+}
+
+export type Consumer = (entry: PipelineEntry) => void;
+export type Committer = (completions: Completion[], count: number) => void;
+
+class Lane {
+  readonly ring: Ring<PipelineEntry>;
+  processed = 0;
+  refused = 0;
+  conflated = 0;
+  constructor(size: number) {
+    this.ring = new Ring(size, () => new PipelineEntry());
+  }
+  stats(): LaneStats {
+    return {
+      capacity: this.ring.capacity,
+      occupancy: this.ring.occupancy,
+      highWater: this.ring.highWater,
+      processed: this.processed,
+      refused: this.refused,
+      conflated: this.conflated,
+    };
+  }
+}
+
+const commitNow: Committer = (completions, count) => {
+  for (let i = 0; i < count; i++) (completions[i] as Completion)(null);
+};
+
+export class PriorityPipeline {
+  private readonly lanes: [Lane, Lane, Lane];
+  private readonly batch: number;
+  private ingestSeq = 0;
+  private urgentScheduled = false;
+  private telemetryScheduled = false;
+  private consumerErrors = 0;
+  private closed = false;
+  /** Completions of the batch being drained; preallocated to the alert lanes' capacity. */
+  private readonly completions: Completion[];
+  private completionCount = 0;
+  private readonly spaceListeners: Array<() => void> = [];
+
+  constructor(
+    opts: PipelineOptions,
+    private readonly consumer: Consumer,
+    private readonly commit: Committer = commitNow,
+  ) {
+    this.lanes = [new Lane(opts.p1LaneSize), new Lane(opts.alertLaneSize), new Lane(opts.telemetryLaneSize)];
+    this.batch = opts.telemetryBatch;
+    this.completions = new Array(this.lanes[0].ring.capacity + this.lanes[1].ring.capacity);
+  }
+
+  static sizeFor(deviceCount: number, configured?: number): number {
+    return nextPowerOfTwo(configured ?? Math.max(64, deviceCount));
+  }
+
+  /**
+   * Offers a sample. For P1/alert lanes, `done` is called once the entry is
+   * committed; on "full" the caller still owns the event and `done` is not called.
+   * Telemetry offers take no completion: conflation may replace them.
+   */
+  offer(
+    lane: LaneId,
+    device: Conflatable,
+    sample: unknown,
+    receivedAt: number,
+    receivedMono: number,
+    done: Completion | null,
+  ): OfferResult {
+    const l = this.lanes[lane];
+    if (lane === LANE_TELEMETRY) {
+      const queued = device.queuedTelemetry;
+      if (queued !== null) {
+        queued.sample = sample;
+        queued.receivedAt = receivedAt;
+        queued.receivedMono = receivedMono;
+        queued.ingestSeq = ++this.ingestSeq;
+        l.conflated++;
+        return "conflated";
+      }
+    }
+    const slot = l.ring.reserve();
+    if (slot === null) {
+      l.refused++;
+      return "full";
+    }
+    slot.lane = lane;
+    slot.device = device;
+    slot.sample = sample;
+    slot.receivedAt = receivedAt;
+    slot.receivedMono = receivedMono;
+    slot.ingestSeq = ++this.ingestSeq;
+    slot.done = lane === LANE_TELEMETRY ? null : done;
+    l.ring.commit();
+    if (lane === LANE_TELEMETRY) {
+      device.queuedTelemetry = slot;
+      this.scheduleTelemetry();
+    } else {
+      this.scheduleUrgent();
+    }
+    return "queued";
+  }
+
+  /** Called whenever P1/alert lanes gained space (a refused producer may retry). */
+  onSpace(listener: () => void): void {
+    this.spaceListeners.push(listener);
+  }
+
+  stats(): PipelineStats {
+    return {
+      p1: this.lanes[LANE_P1].stats(),
+      alert: this.lanes[LANE_ALERT].stats(),
+      telemetry: this.lanes[LANE_TELEMETRY].stats(),
+      consumerErrors: this.consumerErrors,
+    };
+  }
+
+  /** Entries waiting in all lanes. */
+  get backlog(): number {
+    return this.lanes[0].ring.occupancy + this.lanes[1].ring.occupancy + this.lanes[2].ring.occupancy;
+  }
+
+  /** Drains every lane now, in priority order (shutdown). */
+  drainAll(): void {
+    this.drainUrgent();
+    while (this.lanes[LANE_TELEMETRY].ring.occupancy > 0) {
+      this.drainTelemetryBatch();
+      this.drainUrgent();
+    }
+  }
+
+  /** Stops scheduling; entries already queued are left for drainAll(). */
+  close(): void {
+    this.closed = true;
+  }
+
+  private scheduleUrgent(): void {
+    if (this.urgentScheduled || this.closed) return;
+    this.urgentScheduled = true;
+    queueMicrotask(this.runUrgent);
+  }
+
+  private scheduleTelemetry(): void {
+    if (this.telemetryScheduled || this.closed) return;
+    this.telemetryScheduled = true;
+    setImmediate(this.runTelemetry);
+  }
+
+  private readonly runUrgent = (): void => {
+    this.urgentScheduled = false;
+    this.drainUrgent();
+  };
+
+  private readonly runTelemetry = (): void => {
+    this.telemetryScheduled = false;
+    this.drainUrgent();
+    this.drainTelemetryBatch();
+    if (this.lanes[LANE_TELEMETRY].ring.occupancy > 0) this.scheduleTelemetry();
+  };
+
+  private readonly handle = (entry: PipelineEntry): void => {
+    if (entry.lane === LANE_TELEMETRY && entry.device) entry.device.queuedTelemetry = null;
+    try {
+      this.consumer(entry);
+    } catch {
+      // The consumer logs its own errors; one bad entry must not stop the lane.
+      this.consumerErrors++;
+    }
+    if (entry.done !== null) {
+      this.completions[this.completionCount++] = entry.done;
+      entry.done = null;
+    }
+    entry.sample = null;
+  };
+
+  private drainUrgent(): void {
+    const p1 = this.lanes[LANE_P1];
+    const alert = this.lanes[LANE_ALERT];
+    let freed = 0;
+    // P1 first, always; an alert entry is taken only when no P1 waits.
+    while (p1.ring.occupancy > 0 || alert.ring.occupancy > 0) {
+      if (p1.ring.occupancy > 0) {
+        const n = p1.ring.drain(this.handle);
+        p1.processed += n;
+        freed += n;
+      } else {
+        const n = alert.ring.drain(this.handle);
+        alert.processed += n;
+        freed += n;
+      }
+    }
+    this.flushCompletions();
+    if (freed > 0) for (const listener of this.spaceListeners) listener();
+  }
+
+  private drainTelemetryBatch(): void {
+    const t = this.lanes[LANE_TELEMETRY];
+    t.processed += t.ring.drain(this.handle, this.batch);
+  }
+
+  private flushCompletions(): void {
+    const count = this.completionCount;
+    if (count === 0) return;
+    this.completionCount = 0;
+    this.commit(this.completions, count);
+    this.completions.fill(undefined as unknown as Completion, 0, count);
+  }
+}

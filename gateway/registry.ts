@@ -1,0 +1,135 @@
+/**
+ * The devices and households of the site, built once from the config. Each
+ * entry precomputes what never changes (topics, settings) so the hot path
+ * only looks things up.
+ */
+
+import { mqttProfiles } from "../devices/index.js";
+import type { DeviceSettings, MqttDeviceProfile } from "../devices/profile.js";
+import type { AlertSubject } from "./alerts/alert.js";
+import type { Config, DeviceConfig } from "./config/schema.js";
+import { SeqWindow } from "./ingest/seq-window.js";
+import type { DeviceModel } from "./model.js";
+import type { PipelineEntry } from "./pipeline/lanes.js";
+import { WheelTimer } from "./time/timer-wheel.js";
+
+export type LinkState = "unknown" | "online" | "lost";
+
+export class HouseholdEntry implements AlertSubject {
+  readonly model = "household" as const;
+  readonly household: string;
+  readonly devices: DeviceEntry[] = [];
+  lastActivity = 0;
+  /** WELFARE_CHECK supervision; armed by the supervisor. */
+  readonly welfareTimer: WheelTimer;
+
+  constructor(
+    readonly id: string,
+    readonly welfareEnabled: boolean,
+    readonly welfarePeriodMs: number,
+    onWelfareDue: (timer: WheelTimer) => void,
+  ) {
+    this.household = id;
+    this.welfareTimer = new WheelTimer(onWelfareDue, this);
+  }
+}
+
+export class DeviceEntry implements AlertSubject {
+  readonly model: DeviceModel;
+  readonly household: string | null;
+  readonly uplinkTopic: string;
+  readonly downlinkTopic: string | null;
+  readonly telemetryTopic: string;
+  readonly statusTopic: string;
+  /** `{"deviceId":...,"model":...,"site":...,"household":...,` precomputed for telemetry JSON. */
+  readonly telemetryPrefix: string;
+  readonly settings: DeviceSettings;
+  readonly dedup: SeqWindow;
+  readonly lostTimer: WheelTimer;
+  link: LinkState = "unknown";
+  lastSeen = 0;
+  /** ingestSeq of the last entry whose rules ran: older telemetry does not overrule a newer event. */
+  lastRulesSeq = 0;
+  queuedTelemetry: PipelineEntry | null = null;
+  // biome-ignore lint/suspicious/noExplicitAny: per-model rule state, typed by the profile.
+  ruleState: any;
+
+  constructor(
+    readonly id: string,
+    readonly site: string,
+    readonly config: DeviceConfig,
+    // biome-ignore lint/suspicious/noExplicitAny: the profile's sample type is model-specific.
+    readonly profile: MqttDeviceProfile<any, any>,
+    readonly password: Buffer,
+    readonly householdEntry: HouseholdEntry | null,
+    settings: DeviceSettings,
+    dedupWindow: number,
+    onLost: (timer: WheelTimer) => void,
+  ) {
+    this.model = profile.model;
+    this.household = householdEntry?.id ?? null;
+    this.uplinkTopic = profile.uplinkTopic(id);
+    this.downlinkTopic = profile.downlinkTopic(id);
+    this.telemetryTopic = `linli/${site}/telemetry/${this.model}/${id}`;
+    this.statusTopic = `linli/${site}/devices/${id}/status`;
+    this.telemetryPrefix = `{"deviceId":${JSON.stringify(id)},"model":"${this.model}","site":${JSON.stringify(site)},"household":${JSON.stringify(this.household)},`;
+    this.settings = settings;
+    this.dedup = new SeqWindow(dedupWindow);
+    this.ruleState = profile.initialState();
+    this.lostTimer = new WheelTimer(onLost, this);
+  }
+
+  /** Silent for 2 heartbeat intervals plus the grace: lost (datasheets). */
+  lostAfterMs(graceMs: number): number {
+    return 2 * this.settings.heartbeatIntervalMs + graceMs;
+  }
+}
+
+export class Registry {
+  readonly devices = new Map<string, DeviceEntry>();
+  readonly households = new Map<string, HouseholdEntry>();
+  readonly operators = new Map<string, Buffer>();
+
+  constructor(
+    config: Config,
+    hooks: { onLost: (timer: WheelTimer) => void; onWelfareDue: (timer: WheelTimer) => void },
+  ) {
+    const site = config.site.id;
+    for (const h of config.households) {
+      this.households.set(
+        h.id,
+        new HouseholdEntry(
+          h.id,
+          h.welfare.enabled,
+          h.welfare.period ?? config.alerts.welfarePeriod,
+          hooks.onWelfareDue,
+        ),
+      );
+    }
+    for (const d of config.devices) {
+      const household = d.household ? (this.households.get(d.household) ?? null) : null;
+      const settings: DeviceSettings = {
+        heartbeatIntervalMs: d.heartbeatInterval,
+        holdOpenMs: d.model === "ds10" ? d.holdOpenTime : 0,
+        emergencyCallWindowMs: config.alerts.emergencyCallWindow,
+        batteryLowPercent: config.alerts.batteryLowPercent,
+        batteryClearPercent: config.alerts.batteryClearPercent,
+        contactDebounceMs: config.alerts.contactDebounce,
+      };
+      const entry = new DeviceEntry(
+        d.id,
+        site,
+        d,
+        mqttProfiles[d.model],
+        Buffer.from(d.password, "utf8"),
+        household,
+        settings,
+        config.ingest.dedupWindow,
+        hooks.onLost,
+      );
+      this.devices.set(d.id, entry);
+      household?.devices.push(entry);
+    }
+    for (const o of config.operators) this.operators.set(o.name, Buffer.from(o.password, "utf8"));
+  }
+}

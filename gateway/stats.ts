@@ -1,0 +1,48 @@
+/**
+ * Counters of messages and rejections per device model and reason. Reasons
+ * are a small fixed vocabulary (see `RejectReason`), so the map is bounded by
+ * models x reasons.
+ */
+export type RejectReason =
+  | "unknown-device"
+  | "bad-password"
+  | "anonymous"
+  | "topic-not-allowed"
+  | "subscribe-not-allowed"
+  | "oversized"
+  | "empty"
+  | "unknown-encoding"
+  | "malformed"
+  | "bad-field"
+  | "duplicate-seq"
+  | "bad-ack"
+  | "unknown-alert"
+  | "deferred-to-device";
+
+export class Counters {
+  private readonly messages = new Map<string, number>();
+  private readonly rejections = new Map<string, number>();
+
+  message(model: string): void {
+    this.messages.set(model, (this.messages.get(model) ?? 0) + 1);
+  }
+
+  reject(model: string, reason: RejectReason | string): void {
+    const k = `${model}\u0000${reason}`;
+    this.rejections.set(k, (this.rejections.get(k) ?? 0) + 1);
+  }
+
+  rejected(model: string, reason: string): number {
+    return this.rejections.get(`${model}\u0000${reason}`) ?? 0;
+  }
+
+  snapshot(): { messages: Record<string, number>; rejections: Record<string, Record<string, number>> } {
+    const rejections: Record<string, Record<string, number>> = {};
+    for (const [k, v] of this.rejections) {
+      const [model, reason] = k.split("\u0000") as [string, string];
+      rejections[model] ??= {};
+      (rejections[model] as Record<string, number>)[reason] = v;
+    }
+    return { messages: Object.fromEntries(this.messages), rejections };
+  }
+}

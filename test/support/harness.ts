@@ -1,0 +1,132 @@
+/**
+ * Test harness: a real gateway on 127.0.0.1 (ephemeral port) and real MQTT
+ * clients. Gateway time can be a FakeClock while the sockets stay real.
+ */
+import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
+import { validateConfig } from "../../gateway/config/load.js";
+import type { ConfigInput } from "../../gateway/config/schema.js";
+import { Gateway } from "../../gateway/gateway.js";
+import { createLogger } from "../../gateway/log.js";
+import type { Clock } from "../../gateway/time/clock.js";
+
+export const SITE = "t1";
+export const OPS = { name: "ops", password: "ops-pw" };
+
+export function testConfig(extra: Partial<ConfigInput> = {}): ConfigInput {
+  return {
+    site: { id: SITE },
+    mqtt: { listeners: [{ host: "127.0.0.1", port: 0 }] },
+    operators: [OPS, { name: "ops2", password: "ops2-pw" }],
+    households: [{ id: "hh-1" }, { id: "hh-2" }],
+    devices: [
+      { id: "p-1", model: "ec200", password: "pw-p1", household: "hh-1" },
+      { id: "d-1", model: "ds10", password: "pw-d1", household: "hh-1", holdOpenTime: "60s" },
+      { id: "p-2", model: "ec200", password: "pw-p2", household: "hh-2" },
+    ],
+    log: { level: "silent" },
+    ...extra,
+  };
+}
+
+export async function startGateway(opts: { config?: ConfigInput; clock?: Clock } = {}): Promise<Gateway> {
+  const config = validateConfig(opts.config ?? testConfig(), "test");
+  return Gateway.start({ config, clock: opts.clock, logger: createLogger({ level: "silent" }) });
+}
+
+export interface Received {
+  topic: string;
+  payload: Buffer;
+  retain: boolean;
+  json(): Record<string, unknown>;
+}
+
+export class TestClient {
+  readonly messages: Received[] = [];
+  closedByServer = false;
+  constructor(readonly client: MqttClient) {
+    client.on("message", (topic, payload, packet) => {
+      this.messages.push({
+        topic,
+        payload,
+        retain: packet.retain,
+        json: () => JSON.parse(payload.toString("utf8")) as Record<string, unknown>,
+      });
+    });
+    client.on("close", () => {
+      this.closedByServer = true;
+    });
+  }
+
+  /** Returns the granted QoS, or 128 when the broker refused the subscription. */
+  async subscribe(filter: string): Promise<number> {
+    try {
+      const granted = await this.client.subscribeAsync(filter, { qos: 1 });
+      return granted[0]?.qos ?? -1;
+    } catch (err) {
+      if (/Subscribe error/.test((err as Error).message)) return 128;
+      throw err;
+    }
+  }
+
+  publish(topic: string, payload: string | Buffer, qos: 0 | 1 = 1): Promise<unknown> {
+    return this.client.publishAsync(topic, payload, { qos });
+  }
+
+  /** Waits until a message matching `match` has arrived; returns it. */
+  async waitFor(match: (m: Received) => boolean, timeoutMs = 3000): Promise<Received> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const found = this.messages.find(match);
+      if (found) return found;
+      if (Date.now() > deadline) {
+        throw new Error(
+          `timed out; received: ${this.messages.map((m) => `${m.topic} ${m.payload}`).join("\n")}`,
+        );
+      }
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  }
+
+  on(topicPart: string): Received[] {
+    return this.messages.filter((m) => m.topic.includes(topicPart));
+  }
+
+  async end(): Promise<void> {
+    await this.client.endAsync(true);
+  }
+}
+
+export async function connect(
+  gw: Gateway,
+  username: string,
+  password: string,
+  extra: IClientOptions = {},
+): Promise<TestClient> {
+  const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${gw.mqttPort}`, {
+    username,
+    password,
+    clientId: `${username}-${Math.random().toString(16).slice(2, 8)}`,
+    reconnectPeriod: 0,
+    connectTimeout: 2000,
+    ...extra,
+  });
+  return new TestClient(client);
+}
+
+export function pendantMsg(seq: number, evt: string | null, extra: Record<string, unknown> = {}): string {
+  return JSON.stringify(
+    evt === null
+      ? { t: "hb", seq, ts: Date.now(), bat: 87, rssi: -71, ...extra }
+      : { t: "evt", seq, ts: Date.now(), evt, bat: 87, rssi: -71, ...extra },
+  );
+}
+
+export function doorMsg(
+  seq: number,
+  contact: "open" | "closed",
+  extra: Record<string, unknown> = {},
+): string {
+  return JSON.stringify({ t: "state", seq, ts: Date.now(), contact, tamper: false, bat: 64, ...extra });
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
