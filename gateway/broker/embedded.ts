@@ -96,9 +96,13 @@ export class EmbeddedBroker implements NorthboundSink {
   async close(): Promise<void> {
     if (this.closing) return;
     this.closing = true;
-    await Promise.all(this.servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+    // Stop accepting first; server.close() resolves only once every socket has gone, so close the clients next.
+    const serversClosed = Promise.all(
+      this.servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))),
+    );
     await new Promise<void>((resolve) => this.aedes.close(() => resolve()));
     for (const s of this.sockets) s.destroy();
+    await serversClosed;
   }
 
   private async listen(l: ListenerConfig): Promise<void> {
