@@ -1,0 +1,176 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { formatInterpretations } from "../../devices/modbus-decode.js";
+import { TcpLink } from "../../protocols/links/tcp.js";
+import { ModbusBus } from "../../protocols/modbus/bus.js";
+import { ModbusReadError, modbusRead } from "../../protocols/modbus/read.js";
+import { GK3_STATE, Gk3Controller } from "../../sim/modbus/gk3.js";
+import { ModbusTcpSlaveServer } from "../../sim/modbus/tcp-server.js";
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+async function until(cond: () => boolean, timeoutMs = 5000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error("condition not met in time");
+    await sleep(5);
+  }
+}
+
+const cleanup: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const f of cleanup.splice(0).reverse()) await f();
+});
+
+async function kiosk(options: { idleTimeoutMs?: number; port?: number } = {}) {
+  const gk3 = new Gk3Controller({ commandMs: 50, restartMs: 100 });
+  const server = new ModbusTcpSlaveServer(gk3, options);
+  const port = await server.start();
+  cleanup.push(async () => {
+    gk3.dispose();
+    await server.stop();
+  });
+  return { gk3, server, port };
+}
+
+function tcpBus(port: number, extra: Partial<ConstructorParameters<typeof ModbusBus>[0]> = {}) {
+  const bus = new ModbusBus({
+    name: `kiosk@${port}`,
+    link: new TcpLink({ host: "127.0.0.1", port }),
+    mode: "tcp",
+    timeoutMs: 200,
+    retries: 0,
+    backoff: { initialMs: 20, maxMs: 200 },
+    ...extra,
+  });
+  cleanup.push(() => bus.close());
+  return bus;
+}
+
+describe("TCP bus against the GK-3 simulator on 127.0.0.1", () => {
+  it("reads the input registers per the datasheet", async () => {
+    const { gk3, port } = await kiosk();
+    gk3.setTemperature(-5.5);
+    gk3.setPaper(7);
+    gk3.openDoor();
+    gk3.addTransactions(70000);
+    const bus = tcpBus(port);
+    await bus.start();
+    const r = await bus.request({ fn: 4, unit: 1, address: 0, count: 10 });
+    if (!r.ok || !r.words) throw new Error("read failed");
+    const w = Array.from(r.words);
+    expect(w[0]).toBe(GK3_STATE.inService);
+    expect(w[1]).toBe(0x10000 - 55); // int16 -5.5 °C ×0.1
+    expect(w[3]).toBe(7);
+    expect(w[4]).toBe(0b1);
+    expect((w[5]! << 16) | w[6]!).toBe(70000);
+  });
+
+  it("writes the command register: reads back the command, then 0 when done; maintenance is state 4", async () => {
+    const { port } = await kiosk();
+    const bus = tcpBus(port);
+    await bus.start();
+    const w = await bus.request({ fn: 6, unit: 1, address: 100, value: 2 }, { priority: "command" });
+    expect(w.ok).toBe(true);
+    const during = await bus.request({ fn: 3, unit: 1, address: 100, count: 2 });
+    expect(during.ok && Array.from(during.words!)).toEqual([2, 10]);
+    const end = Date.now() + 5000;
+    let state = -1;
+    while (state !== GK3_STATE.maintenance && Date.now() < end) {
+      const r = await bus.request({ fn: 4, unit: 1, address: 0, count: 1 });
+      if (r.ok && r.words) state = r.words[0]!;
+      await sleep(10);
+    }
+    expect(state).toBe(GK3_STATE.maintenance);
+    const after = await bus.request({ fn: 3, unit: 1, address: 100, count: 1 });
+    expect(after.ok && after.words?.[0]).toBe(0);
+    const bad = await bus.request({ fn: 6, unit: 1, address: 100, value: 9 });
+    expect(bad.ok ? "ok" : bad.failure).toEqual({ kind: "exception", code: 3, name: "ILLEGAL_DATA_VALUE" });
+  });
+
+  it("returns the controller's exceptions: unknown function 0x01, bad address 0x02", async () => {
+    const { port } = await kiosk();
+    const bus = tcpBus(port);
+    await bus.start();
+    const coil = await bus.request({ fn: 5, unit: 1, address: 0, value: true });
+    expect(coil.ok ? "ok" : coil.failure).toEqual({ kind: "exception", code: 1, name: "ILLEGAL_FUNCTION" });
+    const addr = await bus.request({ fn: 4, unit: 1, address: 8, count: 5 });
+    expect(addr.ok ? "ok" : addr.failure).toEqual({
+      kind: "exception",
+      code: 2,
+      name: "ILLEGAL_DATA_ADDRESS",
+    });
+  });
+
+  it("discards a late reply by its MBAP transaction id and counts it", async () => {
+    const { gk3, port } = await kiosk();
+    const bus = tcpBus(port);
+    await bus.start();
+    gk3.faults.lateMs = 400;
+    const first = await bus.request({ fn: 4, unit: 1, address: 0, count: 10 });
+    expect(first.ok ? "ok" : first.failure.kind).toBe("timeout");
+    gk3.faults.lateMs = 0;
+    gk3.setQueue(42);
+    // Answered in order: the late reply comes first, then this one (allow for the wait).
+    const second = await bus.request({ fn: 4, unit: 1, address: 9, count: 1 }, { timeoutMs: 2000 });
+    expect(second.ok && second.words?.[0]).toBe(42);
+    expect(bus.stats().discarded).toBe(1);
+  });
+
+  it("a kiosk that goes away: requests fail as transport errors, the bus reconnects when it is back", async () => {
+    const k = await kiosk();
+    const bus = tcpBus(k.port);
+    await bus.start();
+    expect((await bus.request({ fn: 4, unit: 1, address: 0, count: 1 })).ok).toBe(true);
+    await k.server.stop();
+    await until(() => bus.linkPhase !== "up");
+    const down = await bus.request({ fn: 4, unit: 1, address: 0, count: 1 });
+    expect(down.ok ? "ok" : down.failure.kind).toBe("transport");
+    await sleep(100); // a few refused reconnects on backoff
+    await kiosk({ port: k.port });
+    await until(() => bus.linkPhase === "up");
+    expect((await bus.request({ fn: 4, unit: 1, address: 0, count: 1 })).ok).toBe(true);
+    expect(bus.stats().reconnects).toBe(1);
+  });
+
+  it("accepts at most 2 connections and closes idle ones", async () => {
+    const { server, port } = await kiosk({ idleTimeoutMs: 150 });
+    const links = [0, 1, 2].map(() => new TcpLink({ host: "127.0.0.1", port }));
+    cleanup.push(async () => {
+      for (const l of links) await l.close();
+    });
+    const closes: string[] = [];
+    for (const [i, l] of links.entries()) l.on("close", (c) => closes.push(`${i}:${c.reason}`));
+    await links[0]!.open();
+    await links[1]!.open();
+    await until(() => server.connectionCount === 2);
+    await links[2]!.open();
+    await until(() => closes.includes("2:remote"));
+    expect(server.stats.refused).toBe(1);
+    await until(() => closes.length === 3);
+    expect(server.stats.idleClosed).toBe(2);
+  });
+
+  it("modbusRead: one read over TCP, and the exception by name", async () => {
+    const { gk3, port } = await kiosk();
+    gk3.setQueue(3);
+    const r = await modbusRead({ tcp: { host: "127.0.0.1", port }, unit: 1, fn: 4, address: 9, count: 1 });
+    expect(Array.from(r.words)).toEqual([3]);
+    expect(formatInterpretations(r.words, r.address)).toMatch(/^\s*9\s+0x0003\s+3\s+3/m);
+    const err = await modbusRead({
+      tcp: { host: "127.0.0.1", port },
+      unit: 1,
+      fn: 4,
+      address: 20,
+      count: 1,
+    }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ModbusReadError);
+    expect((err as ModbusReadError).failure).toEqual({
+      kind: "exception",
+      code: 2,
+      name: "ILLEGAL_DATA_ADDRESS",
+    });
+    expect((err as Error).message).toMatch(/ILLEGAL_DATA_ADDRESS/);
+    await expect(
+      modbusRead({ tcp: { host: "127.0.0.1", port: 1 }, unit: 1, fn: 4, address: 0, count: 1 }),
+    ).rejects.toThrow();
+  });
+});
