@@ -1,0 +1,221 @@
+/**
+ * Modbus simulator entry point.
+ *
+ *   node dist/sim/modbus/cli.js rtu --pty-link /dev/pts/7 --units 1,2 [--baud 9600 --parity even --stop-bits 1] [--pace] [--turnaround-ms 5]
+ *   node dist/sim/modbus/cli.js rtu --socat --units 1,2        # makes a pty pair, prints the gateway's end
+ *   node dist/sim/modbus/cli.js tcp --port 1502 --count 4       # GK-3 kiosks on ports 1502..1505
+ *
+ * While running, stdin takes script lines, e.g. "5 smoke", "5 silent on",
+ * "1 exception 4", "2 late 300", "1502 door open" (see `script()` below).
+ * `runSimCli(argv)` does the same in-process and returns a handle (tests, demo).
+ */
+import { createInterface } from "node:readline";
+import { pathToFileURL } from "node:url";
+import { parseArgs } from "node:util";
+import { type Parity, SerialLink } from "../../protocols/links/serial.js";
+import { Gk3Controller } from "./gk3.js";
+import { Mfs8Panel } from "./mfs8.js";
+import { openPtyPair, type PtyPair } from "./pty.js";
+import { RtuSlaveServer } from "./rtu-server.js";
+import type { SlaveFaults } from "./slave.js";
+import { ModbusTcpSlaveServer } from "./tcp-server.js";
+
+export interface SimHandle {
+  /** RTU: the tty the gateway should open (with --socat) or the one the sim opened. */
+  gatewayPath?: string;
+  panels: Map<number, Mfs8Panel>;
+  /** TCP: port -> kiosk. */
+  kiosks: Map<number, Gk3Controller>;
+  ports: number[];
+  /** Applies one script line; returns a description or throws on a bad line. */
+  script(line: string): string;
+  stop(): Promise<void>;
+}
+
+function bitsPerChar(parity: Parity, stopBits: number): number {
+  return 1 + 8 + (parity === "none" ? 0 : 1) + stopBits;
+}
+
+export async function runSimCli(argv: string[]): Promise<SimHandle> {
+  const [mode, ...rest] = argv;
+  const { values } = parseArgs({
+    args: rest,
+    options: {
+      "pty-link": { type: "string" },
+      socat: { type: "boolean", default: false },
+      units: { type: "string", default: "1" },
+      baud: { type: "string", default: "9600" },
+      parity: { type: "string", default: "even" },
+      "stop-bits": { type: "string", default: "1" },
+      pace: { type: "boolean", default: false },
+      "turnaround-ms": { type: "string", default: "0" },
+      host: { type: "string", default: "127.0.0.1" },
+      port: { type: "string", default: "1502" },
+      count: { type: "string", default: "1" },
+      "idle-timeout-ms": { type: "string", default: "120000" },
+    },
+  });
+  const panels = new Map<number, Mfs8Panel>();
+  const kiosks = new Map<number, Gk3Controller>();
+  const stops: (() => Promise<void>)[] = [];
+  const handle: SimHandle = {
+    panels,
+    kiosks,
+    ports: [],
+    script: (line) => script(handle, line),
+    stop: async () => {
+      for (const s of stops.reverse()) await s();
+    },
+  };
+
+  if (mode === "rtu") {
+    const parity = values.parity as Parity;
+    if (!["none", "even", "odd"].includes(parity)) throw new Error(`--parity must be none, even or odd`);
+    const stopBits = Number(values["stop-bits"]) === 2 ? 2 : 1;
+    const baudRate = Number(values.baud);
+    let path = values["pty-link"];
+    let pty: PtyPair | undefined;
+    if (values.socat) {
+      pty = await openPtyPair();
+      path = pty.a;
+      handle.gatewayPath = pty.b;
+    }
+    if (!path) throw new Error("rtu needs --pty-link <tty path> or --socat");
+    handle.gatewayPath ??= path;
+    const link = new SerialLink({ path, baudRate, parity, stopBits });
+    const server = new RtuSlaveServer(link, {
+      pace: values.pace ? { baudRate, bitsPerChar: bitsPerChar(parity, stopBits) } : undefined,
+      turnaroundMs: Number(values["turnaround-ms"]),
+    });
+    for (const u of values.units.split(",").map((s) => Number(s.trim()))) {
+      if (!Number.isInteger(u) || u < 1 || u > 247) throw new Error(`unit ${u} not in 1..247`);
+      const panel = new Mfs8Panel({ unit: u });
+      panels.set(u, panel);
+      server.add(panel);
+    }
+    await server.start();
+    stops.push(() => server.stop());
+    if (pty) stops.push(() => pty.kill());
+    return handle;
+  }
+
+  if (mode === "tcp") {
+    const base = Number(values.port);
+    const count = Number(values.count);
+    for (let i = 0; i < count; i++) {
+      const kiosk = new Gk3Controller();
+      const server = new ModbusTcpSlaveServer(kiosk, {
+        host: values.host,
+        port: base === 0 ? 0 : base + i,
+        idleTimeoutMs: Number(values["idle-timeout-ms"]),
+      });
+      const port = await server.start();
+      kiosks.set(port, kiosk);
+      handle.ports.push(port);
+      stops.push(async () => {
+        kiosk.dispose();
+        await server.stop();
+      });
+    }
+    return handle;
+  }
+
+  throw new Error(`usage: cli.js rtu|tcp [options] (got ${mode ?? "nothing"})`);
+}
+
+const onOff = (s: string | undefined) => s === undefined || s === "on" || s === "1" || s === "true";
+
+function applyFault(faults: SlaveFaults, action: string, arg: string | undefined): boolean {
+  switch (action) {
+    case "silent":
+      faults.silent = onOff(arg);
+      return true;
+    case "exception":
+      faults.exception = arg === undefined || arg === "off" ? undefined : Number(arg);
+      return true;
+    case "corrupt-crc":
+      faults.corruptCrc = arg === undefined ? 1 : Number(arg);
+      return true;
+    case "late":
+      faults.lateMs = Number(arg ?? 0);
+      return true;
+    default:
+      return false;
+  }
+}
+
+/** "<unit|port> <action> [arg]": scripts a panel (by unit) or a kiosk (by port). */
+function script(handle: SimHandle, line: string): string {
+  const [target, action, arg] = line.trim().split(/\s+/);
+  const id = Number(target);
+  const panel = handle.panels.get(id);
+  const kiosk = handle.kiosks.get(id);
+  const dev = panel ?? kiosk;
+  if (!dev || !action) throw new Error(`unknown target or action in "${line}"`);
+  if (applyFault(dev.faults, action, arg)) return `${target}: ${action} ${arg ?? ""}`.trim();
+  if (panel) {
+    const n = arg === undefined ? undefined : Number(arg);
+    const actions: Record<string, () => void> = {
+      smoke: () => panel.raiseSmoke(n),
+      heat: () => panel.raiseHeat(n),
+      "call-point": () => panel.pressCallPoint(),
+      "clear-air": () => panel.clearAir(),
+      "empty-bracket": () => panel.emptyBracket(n ?? 0),
+      "fill-bracket": () => panel.fillBracket(n ?? 0),
+      pressure: () => panel.setPressure(n ?? 0.32),
+      fault: () => panel.setFault(n ?? 0),
+      "mains-fail": () => panel.setMainsFailed(onOff(arg)),
+      "pump-fault": () => panel.setPumpFault(onOff(arg)),
+      reset: () => panel.reset(),
+    };
+    const f = actions[action];
+    if (!f) throw new Error(`unknown panel action "${action}"`);
+    f();
+  } else if (kiosk) {
+    const n = arg === undefined ? undefined : Number(arg);
+    const actions: Record<string, () => void> = {
+      door: () => (arg === "closed" || arg === "off" ? kiosk.closeDoor() : kiosk.openDoor()),
+      tilt: () => kiosk.tilt(onOff(arg)),
+      "out-of-service": () => kiosk.setOutOfService(onOff(arg)),
+      state: () => kiosk.setState(n ?? 2),
+      temperature: () => kiosk.setTemperature(n ?? 25),
+      paper: () => kiosk.setPaper(n ?? 80),
+      "ups-battery": () => kiosk.setUpsOnBattery(onOff(arg)),
+      bit: () => kiosk.setBit(n ?? 0, true),
+      queue: () => kiosk.setQueue(n ?? 0),
+    };
+    const f = actions[action];
+    if (!f) throw new Error(`unknown kiosk action "${action}"`);
+    f();
+  }
+  return `${target}: ${action} ${arg ?? ""}`.trim();
+}
+
+async function main(): Promise<void> {
+  const handle = await runSimCli(process.argv.slice(2));
+  if (handle.panels.size > 0)
+    process.stdout.write(`MFS-8 units ${[...handle.panels.keys()].join(",")} on ${handle.gatewayPath}\n`);
+  if (handle.ports.length > 0) process.stdout.write(`GK-3 kiosks on ports ${handle.ports.join(",")}\n`);
+  const rl = createInterface({ input: process.stdin });
+  rl.on("line", (line) => {
+    if (!line.trim()) return;
+    try {
+      process.stdout.write(`${handle.script(line)}\n`);
+    } catch (err) {
+      process.stderr.write(`${(err as Error).message}\n`);
+    }
+  });
+  const shutdown = () => {
+    rl.close();
+    void handle.stop().then(() => process.exit(0));
+  };
+  process.once("SIGINT", shutdown);
+  process.once("SIGTERM", shutdown);
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  main().catch((err: unknown) => {
+    process.stderr.write(`${(err as Error).message}\n`);
+    process.exit(1);
+  });
+}
