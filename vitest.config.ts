@@ -9,5 +9,7 @@ export default defineConfig({
     // Network tests bind 127.0.0.1 on ephemeral ports; two workers match the 2-core box.
     pool: "forks",
     maxWorkers: 2,
+    // CI reads a JSON report to print one "N passed, N failed" line (.ci/summary.mjs).
+    reporters: process.env.CI ? ["default", ["json", { outputFile: ".ci/results/unit.json" }]] : ["default"],
   },
 });

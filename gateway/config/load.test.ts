@@ -1,0 +1,153 @@
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { parseDuration } from "./duration.js";
+import { ConfigError, loadConfigFile, validateConfig } from "./load.js";
+
+const dir = mkdtempSync(join(tmpdir(), "linli-config-"));
+function file(name: string, text: string): string {
+  const p = join(dir, name);
+  writeFileSync(p, text);
+  return p;
+}
+
+function problems(fn: () => unknown): ConfigError {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof ConfigError) return err;
+    throw err;
+  }
+  throw new Error("expected a ConfigError");
+}
+
+const exampleEnv = {
+  LINLI_DUTY_DESK_PASSWORD: "a",
+  LINLI_NIGHT_SHIFT_PASSWORD: "b",
+  LINLI_PW_EC200_0101: "c",
+  LINLI_PW_EC200_0203: "d",
+  LINLI_PW_DS10_0101: "e",
+  LINLI_PW_DS10_0305: "f",
+  LINLI_PW_DS10_FIREDOOR_B1: "g",
+};
+
+describe("config", () => {
+  it("parses durations", () => {
+    expect(parseDuration("300s")).toBe(300_000);
+    expect(parseDuration("250ms")).toBe(250);
+    expect(parseDuration("24h")).toBe(86_400_000);
+    expect(parseDuration(60)).toBe(60_000);
+    expect(parseDuration("5 minutes")).toBeNull();
+  });
+
+  it("accepts the shipped example with its secrets from the environment", () => {
+    const c = loadConfigFile("examples/community.yaml", exampleEnv);
+    expect(c.site.id).toBe("sc-0451");
+    expect(c.devices).toHaveLength(5);
+    expect(c.devices[2]).toMatchObject({
+      model: "ds10",
+      holdOpenTime: 600_000,
+      heartbeatInterval: 3_600_000,
+    });
+    expect(c.households[1]?.welfare.period).toBe(12 * 3_600_000);
+    expect(c.operators[0]?.password).toBe("a");
+  });
+
+  it("names the missing environment variable and the field that needs it", () => {
+    const e = problems(() =>
+      loadConfigFile("examples/community.yaml", { ...exampleEnv, LINLI_PW_DS10_0305: undefined }),
+    );
+    expect(e.message).toContain("examples/community.yaml");
+    expect(e.problems).toEqual([
+      {
+        path: "devices[3].password",
+        message: "environment variable LINLI_PW_DS10_0305 is not set",
+        line: expect.any(Number),
+      },
+    ]);
+  });
+
+  it("names the file, the line, the field path and what is wrong", () => {
+    const f = file(
+      "bad.yaml",
+      [
+        "site:",
+        "  id: s1",
+        "devices:",
+        "  - id: p1",
+        "    model: ec200",
+        "    password: x",
+        "    heartbeatInterval: soon",
+        "",
+      ].join("\n"),
+    );
+    const e = problems(() => loadConfigFile(f));
+    expect(e.problems).toHaveLength(1);
+    expect(e.problems[0]).toMatchObject({ path: "devices[0].heartbeatInterval", line: 7 });
+    expect(e.problems[0]?.message).toMatch(/expected a duration/);
+    expect(e.message).toContain(`${f}:7: devices[0].heartbeatInterval`);
+  });
+
+  it("refuses unknown fields (typos) instead of ignoring them", () => {
+    const e = problems(() =>
+      validateConfig({ site: { id: "s" }, alerts: { welfarePeriode: "1h" } }, "x.yaml"),
+    );
+    expect(e.problems[0]).toMatchObject({ path: "alerts", message: "unknown field(s): welfarePeriode" });
+  });
+
+  it("refuses unknown device models, bad ids, duplicates and dangling households", () => {
+    expect(
+      problems(() =>
+        validateConfig({ site: { id: "s" }, devices: [{ id: "x", model: "zz9", password: "p" }] }),
+      ).problems[0]?.path,
+    ).toBe("devices[0].model");
+    expect(problems(() => validateConfig({ site: { id: "a/b" } })).problems[0]?.path).toBe("site.id");
+    const dup = problems(() =>
+      validateConfig({
+        site: { id: "s" },
+        households: [{ id: "h" }],
+        devices: [
+          { id: "x", model: "ec200", password: "p", household: "nope" },
+          { id: "x", model: "ds10", password: "p" },
+        ],
+        operators: [{ name: "x", password: "p" }],
+      }),
+    );
+    expect(dup.problems.map((p) => p.path)).toEqual([
+      "devices[0].household",
+      "devices[1].id",
+      "operators[0].name",
+    ]);
+  });
+
+  it("reports YAML syntax errors with their line", () => {
+    const e = problems(() => loadConfigFile(file("syntax.yaml", "site:\n  id: [unclosed\n")));
+    expect(e.problems[0]?.message).toMatch(/^YAML/);
+    expect(e.problems[0]?.line).toBeGreaterThan(0);
+  });
+
+  it("reports an unreadable file", () => {
+    expect(problems(() => loadConfigFile(join(dir, "missing.yaml"))).problems[0]?.message).toMatch(
+      /cannot read file/,
+    );
+  });
+
+  it("fills defaults from the datasheets", () => {
+    const c = validateConfig({
+      site: { id: "s" },
+      devices: [
+        { id: "p", model: "ec200", password: "x" },
+        { id: "d", model: "ds10", password: "x" },
+      ],
+    });
+    expect(c.devices[0]).toMatchObject({ heartbeatInterval: 300_000 });
+    expect(c.devices[1]).toMatchObject({ heartbeatInterval: 3_600_000, holdOpenTime: 600_000 });
+    expect(c.alerts).toMatchObject({
+      emergencyCallWindow: 60_000,
+      welfarePeriod: 86_400_000,
+      lostGrace: 60_000,
+    });
+    expect(c.mqtt.listeners).toEqual([{ host: "127.0.0.1", port: 1883 }]);
+  });
+});

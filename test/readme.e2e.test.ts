@@ -1,0 +1,95 @@
+/**
+ * The README's operator lines, copied as they are, against `linli start --demo`:
+ * the mosquitto_sub line must show an EMERGENCY_CALL when the mosquitto_pub line presses the demo pendant.
+ * Uses the README's literal port (1883). Needs mosquitto-clients (.ci/run installs them) and `npm run build`.
+ */
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+import { afterAll, describe, expect, it } from "vitest";
+
+const readme = readFileSync("README.md", "utf8");
+const line = (prefix: string) =>
+  readme.split("\n").find((l) => l.startsWith(prefix) && !l.includes("<")) ?? "";
+const subLine = line("mosquitto_sub ");
+const pubLine = line("mosquitto_pub ");
+
+function installed(cmd: string): boolean {
+  try {
+    execFileSync("sh", ["-c", `command -v ${cmd}`], { stdio: "ignore" });
+    return true;
+  } catch {
+    return false;
+  }
+}
+const haveClients = installed("mosquitto_sub") && installed("mosquitto_pub");
+if (!haveClients && !process.env.CI) {
+  console.warn(
+    "readme.e2e: mosquitto-clients not installed; the README lines are not checked here (CI installs them)",
+  );
+}
+
+async function waitFor(check: () => boolean, ms: number, what: () => string): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting: ${what()}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe.skipIf(!haveClients && !process.env.CI)("README operator lines against npm start's demo", () => {
+  const children: ChildProcess[] = [];
+  afterAll(() => {
+    for (const c of children) c.kill("SIGTERM");
+  });
+
+  it("the README has both lines, on the demo's port", () => {
+    expect(subLine).toMatch(/^mosquitto_sub -h 127\.0\.0\.1 -p 1883 /);
+    expect(pubLine).toMatch(/^mosquitto_pub -h 127\.0\.0\.1 -p 1883 .*"evt":"press"/);
+  });
+
+  it("copied as they are, they show an EMERGENCY_CALL arriving", async () => {
+    expect(existsSync("dist/gateway/cli.js")).toBe(true);
+    const gw = spawn(process.execPath, ["dist/gateway/cli.js", "start", "--demo", "--log-format", "json"], {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    children.push(gw);
+    let gwOut = "";
+    gw.stdout.on("data", (d) => (gwOut += d));
+    gw.stderr.on("data", (d) => (gwOut += d));
+    await waitFor(
+      () => gwOut.includes("Ctrl-C stops"),
+      15_000,
+      () => gwOut,
+    );
+
+    const sub = spawn("sh", ["-c", subLine], { stdio: ["ignore", "pipe", "pipe"] });
+    children.push(sub);
+    let subOut = "";
+    sub.stdout.on("data", (d) => (subOut += d));
+    sub.stderr.on("data", (d) => (subOut += d));
+    await new Promise((r) => setTimeout(r, 500));
+
+    execFileSync("sh", ["-c", pubLine], { timeout: 5000 });
+    await waitFor(
+      () => subOut.includes("linli/demo/alerts/p1/EMERGENCY_CALL/demo-pendant "),
+      10_000,
+      () => subOut,
+    );
+    const msg = subOut
+      .split("\n")
+      .find((l) => l.startsWith("linli/demo/alerts/p1/EMERGENCY_CALL/demo-pendant "));
+    const alert = JSON.parse((msg as string).slice((msg as string).indexOf(" ") + 1));
+    expect(alert).toMatchObject({
+      code: "EMERGENCY_CALL",
+      priority: 1,
+      deviceId: "demo-pendant",
+      state: "active-unacknowledged",
+    });
+
+    // SIGTERM: clean shutdown, offline status, exit 0.
+    const exited = new Promise<number | null>((r) => gw.once("exit", (code) => r(code)));
+    gw.kill("SIGTERM");
+    expect(await exited).toBe(0);
+    expect(gwOut).toContain("gateway stopped");
+  });
+});
