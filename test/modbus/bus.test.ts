@@ -201,3 +201,34 @@ describe("RTU bus over the in-memory line (fake clock)", () => {
     expect(s.queueDepth).toBe(0);
   });
 });
+
+describe("loss and return, many times over", () => {
+  it("hundreds of drop/plug cycles: every request settles, timers and queues stay bounded", async () => {
+    const { clock, line, bus } = await rtuRig([1], { backoff: { initialMs: 10, maxMs: 10 } });
+    for (let i = 0; i < 200; i++) {
+      const p = bus.request(READ_ALL);
+      await flush();
+      line.drop();
+      const r = await p;
+      expect(r.ok ? "ok" : r.failure.kind).toBe("transport");
+      line.plug();
+      await line.b.open();
+      await elapse(clock, 11);
+      expect(bus.linkPhase).toBe("up");
+      expect(clock.pendingCount()).toBeLessThanOrEqual(1);
+    }
+    const ok = await drive(clock, bus.request(READ_ALL));
+    expect(ok.ok).toBe(true);
+    expect(bus.stats()).toMatchObject({ reconnects: 200, transportErrors: 200, queueDepth: 0 });
+  });
+
+  it("one bus losing its line does not hold up another bus", async () => {
+    const a = await rtuRig([1]);
+    const b = await rtuRig([1]);
+    a.line.drop();
+    await flush();
+    expect(a.bus.linkPhase).toBe("backoff");
+    const r = await drive(b.clock, b.bus.request(READ_ALL));
+    expect(r.ok).toBe(true);
+  });
+});

@@ -1,3 +1,4 @@
+import ModbusRTU from "modbus-serial";
 import { afterEach, describe, expect, it } from "vitest";
 import { formatInterpretations } from "../../devices/modbus-decode.js";
 import { TcpLink } from "../../protocols/links/tcp.js";
@@ -172,5 +173,22 @@ describe("TCP bus against the GK-3 simulator on 127.0.0.1", () => {
     await expect(
       modbusRead({ tcp: { host: "127.0.0.1", port: 1 }, unit: 1, fn: 4, address: 0, count: 1 }),
     ).rejects.toThrow();
+  });
+
+  it("an independent master (modbus-serial) reads the same registers from the simulator", async () => {
+    const { gk3, port } = await kiosk();
+    gk3.setHumidity(55.5);
+    const client = new ModbusRTU();
+    cleanup.push(
+      () =>
+        new Promise<void>((resolve) => {
+          client.close(() => resolve());
+        }),
+    );
+    await client.connectTCP("127.0.0.1", { port });
+    client.setID(1);
+    client.setTimeout(1000);
+    const r = await client.readInputRegisters(0, 10);
+    expect(r.data.slice(0, 3)).toEqual([GK3_STATE.inService, 245, 555]);
   });
 });
