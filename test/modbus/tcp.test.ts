@@ -1,4 +1,4 @@
-import ModbusRTU from "modbus-serial";
+import { createRequire } from "node:module";
 import { afterEach, describe, expect, it } from "vitest";
 import { formatInterpretations } from "../../devices/modbus-decode.js";
 import { TcpLink } from "../../protocols/links/tcp.js";
@@ -6,6 +6,9 @@ import { ModbusBus } from "../../protocols/modbus/bus.js";
 import { ModbusReadError, modbusRead } from "../../protocols/modbus/read.js";
 import { GK3_STATE, Gk3Controller } from "../../sim/modbus/gk3.js";
 import { ModbusTcpSlaveServer } from "../../sim/modbus/tcp-server.js";
+
+// modbus-serial is CommonJS whose typings claim an ES default export; require() gets the class itself.
+const ModbusRTU = createRequire(import.meta.url)("modbus-serial") as typeof import("modbus-serial").default;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 async function until(cond: () => boolean, timeoutMs = 5000): Promise<void> {
