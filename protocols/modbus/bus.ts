@@ -248,7 +248,7 @@ export class ModbusBus {
       : { request, frame: encodeTcpRequest(request), replyLength: tcpReplyLength(request) };
   }
 
-  /** Encodes and submits. Never rejects: failures are typed results. */
+  /** Encodes and submits. Failures are typed results; it rejects only for an invalid request (ModbusRequestError). */
   request(request: ModbusRequest, options: RequestOptions = {}): Promise<ModbusResult> {
     let prep: PreparedRequest;
     try {
