@@ -171,9 +171,11 @@ export class RtuSlaveServer {
     let delay = lateMs + (this.options.turnaroundMs ?? 0);
     const pace = this.options.pace;
     if (pace) {
-      // Wire time: the request took this long to arrive and the reply takes this long to leave.
+      // Wire time: the request took this long to arrive and the reply takes this long to leave,
+      // and a slave only knows the request ended after t3.5 of silence (MB serial V1.02 §2.5.1.1).
       const bpc = pace.bitsPerChar ?? 11;
-      const wire = ((requestBytes + reply.length) * bpc * 1000) / pace.baudRate;
+      const t35 = pace.baudRate > 19200 ? 1.75 : (3.5 * bpc * 1000) / pace.baudRate;
+      const wire = ((requestBytes + reply.length) * bpc * 1000) / pace.baudRate + t35;
       const now = this.clock.monotonic();
       // Half duplex: a reply cannot start before the line is free.
       const start = Math.max(now, this.lineFreeAt);

@@ -119,7 +119,7 @@ describe("MFS-8 simulator on an RTU line, byte-exact per datasheet", () => {
       pace: { baudRate: 9600, bitsPerChar: 11 },
     });
     expect(await ask(withCrc("01 03 00 00 00 0E"))).toBe("");
-    clock.advance(46); // (8 + 33) bytes x 11 bits / 9600 baud = 47 ms
+    clock.advance(50); // (8 + 33) bytes x 11 bits / 9600 baud = 47 ms, plus t3.5 of 4 ms
     await flush();
     expect(got).toHaveLength(0);
     clock.advance(2);
