@@ -32,6 +32,11 @@ export interface PollDevice {
   phaseMs?: number;
   /** Registers wanted; overlapping and adjacent ranges are merged into reads of at most 125. */
   ranges: readonly RegisterRange[];
+  /**
+   * Also merge ranges separated by at most this many unwanted registers (one read
+   * instead of several; only for devices that answer reads of the registers between). Default 0.
+   */
+  maxGap?: number;
 }
 
 export interface PollBlock {
@@ -104,13 +109,20 @@ interface Scheduled {
   pending: boolean;
 }
 
-/** Merges overlapping and adjacent ranges, then splits into reads of at most `max` registers. */
-export function coalesceRanges(ranges: readonly RegisterRange[], max = MAX_READ_REGISTERS): RegisterRange[] {
+/**
+ * Merges overlapping and adjacent ranges (and, with maxGap, ranges at most
+ * maxGap registers apart), then splits into reads of at most `max` registers.
+ */
+export function coalesceRanges(
+  ranges: readonly RegisterRange[],
+  max = MAX_READ_REGISTERS,
+  maxGap = 0,
+): RegisterRange[] {
   const sorted = [...ranges].filter((r) => r.count > 0).sort((a, b) => a.address - b.address);
   const merged: RegisterRange[] = [];
   for (const r of sorted) {
     const last = merged.at(-1);
-    if (last && r.address <= last.address + last.count) {
+    if (last && r.address <= last.address + last.count + maxGap) {
       last.count = Math.max(last.count, r.address + r.count - last.address);
     } else {
       merged.push({ address: r.address, count: r.count });
@@ -148,7 +160,7 @@ export class ModbusPoller {
     if (!(device.periodMs > 0)) throw new RangeError(`device ${device.id}: period must be > 0`);
     if (this.items.some((s) => s.device.id === device.id))
       throw new Error(`device ${device.id} already polled`);
-    const reads = coalesceRanges(device.ranges).map((r, i) => ({
+    const reads = coalesceRanges(device.ranges, MAX_READ_REGISTERS, device.maxGap ?? 0).map((r, i) => ({
       ...r,
       prep: this.bus.prepare({ fn: device.fn, unit: device.unit, address: r.address, count: r.count }),
       key: `${device.id}#${i}`,

@@ -24,6 +24,14 @@ describe("coalescing", () => {
       { address: 10, count: 2 },
     ]);
     expect(coalesceRanges([{ address: 0, count: 300 }]).map((r) => r.count)).toEqual([125, 125, 50]);
+    // The MFS-8 points (0, 4-8, 12-13) are one read when gaps of up to 3 registers may be read through.
+    const mfs8 = [
+      { address: 0, count: 1 },
+      { address: 4, count: 5 },
+      { address: 12, count: 2 },
+    ];
+    expect(coalesceRanges(mfs8)).toHaveLength(3);
+    expect(coalesceRanges(mfs8, 125, 3)).toEqual([{ address: 0, count: 14 }]);
   });
 });
 
