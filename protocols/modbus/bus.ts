@@ -415,7 +415,9 @@ export class ModbusBus {
   }
 
   private beginAttempt(txn: Txn): void {
-    txn.attemptStartedAt = this.clock.monotonic();
+    const now = this.clock.monotonic();
+    if (txn.attempts > 0) this.counters.busyMs += now - txn.attemptStartedAt; // the failed attempt's line time
+    txn.attemptStartedAt = now;
     // MB serial V1.02 §2.5.1.1: frames are separated by a silent interval of at least 3.5 character times.
     const wait = this.lastActivity + this.t35 - txn.attemptStartedAt;
     if (wait > 0) {
