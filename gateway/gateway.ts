@@ -9,7 +9,7 @@
 import { LANE_TELEMETRY } from "../devices/profile.js";
 import type { Alert, Transition } from "./alerts/alert.js";
 import { AlertEngine } from "./alerts/engine.js";
-import { AccessPolicy } from "./broker/access.js";
+import { AccessPolicy, type OperatorAction } from "./broker/access.js";
 import { EmbeddedBroker } from "./broker/embedded.js";
 import type { Config } from "./config/schema.js";
 import { MqttIngest } from "./ingest/mqtt-ingest.js";
@@ -124,7 +124,8 @@ export class Gateway {
       policy: new AccessPolicy(opts.config.site.id, gw.registry),
       handlers: {
         uplink: (device, payload, contentType, done) => gw.ingest.uplink(device, payload, contentType, done),
-        ack: (operator, alertId, payload) => gw.ops.ack(operator, alertId, payload),
+        operator: (operator, action, target, command, payload) =>
+          gw.operatorAction(operator, action, target, command, payload),
       },
       counters: gw.counters,
       log: gw.log,
@@ -192,6 +193,29 @@ export class Gateway {
       this.log.info(this.stats(), "gateway stopped");
     })();
     return this.stopping;
+  }
+
+  /** Routes an operator's publish (already authorised by topic) to the module that handles the action. */
+  private operatorAction(
+    operator: string,
+    action: OperatorAction,
+    target: string,
+    _command: string | null,
+    payload: Buffer,
+  ): void {
+    switch (action) {
+      case "ack":
+        this.ops.ack(operator, target, payload);
+        return;
+      default:
+        this.counters.reject("operator", "action-not-supported");
+        this.rateLog.warn(
+          operator,
+          "action-not-supported",
+          { operator, action, target },
+          "operator action not supported",
+        );
+    }
   }
 
   /** Pipeline consumer: every accepted sample, in lane priority order. */

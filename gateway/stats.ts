@@ -17,7 +17,8 @@ export type RejectReason =
   | "duplicate-seq"
   | "bad-ack"
   | "unknown-alert"
-  | "deferred-to-device";
+  | "deferred-to-device"
+  | "action-not-supported";
 
 export class Counters {
   private readonly messages = new Map<string, number>();

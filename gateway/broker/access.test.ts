@@ -30,7 +30,7 @@ describe("AccessPolicy", () => {
 
   it("a device publishes only its own uplink and subscribes only its own downlink", () => {
     const p1 = { kind: "device" as const, device: registry.devices.get("p1")! };
-    expect(policy.publish(p1, "devices/ec200/p1/up")).toBe("uplink");
+    expect(policy.publish(p1, "devices/ec200/p1/up")).toEqual({ kind: "uplink" });
     expect(policy.publish(p1, "devices/ds10/d1/up")).toBeNull();
     expect(policy.publish(p1, "linli/s1/ack/x")).toBeNull();
     expect(policy.subscribe(p1, "devices/ec200/p1/down")).toBe(true);
@@ -45,7 +45,22 @@ describe("AccessPolicy", () => {
     expect(policy.subscribe(ops, "linli/+/alerts/#")).toBe(false);
     expect(policy.subscribe(ops, "#")).toBe(false);
     expect(policy.subscribe(ops, "devices/#")).toBe(false);
-    expect(policy.publish(ops, "linli/s1/ack/abc")).toBe("ack");
+    expect(policy.publish(ops, "linli/s1/ack/abc")).toEqual({
+      kind: "operator",
+      action: "ack",
+      target: "abc",
+      command: null,
+    });
+    expect(policy.publish(ops, "linli/s1/shelve/abc")).toMatchObject({ action: "shelve", target: "abc" });
+    expect(policy.publish(ops, "linli/s1/cmd/panel-1/reset")).toEqual({
+      kind: "operator",
+      action: "cmd",
+      target: "panel-1",
+      command: "reset",
+    });
+    expect(policy.publish(ops, "linli/s1/cmd/panel-1/reset/result")).toBeNull();
+    expect(policy.publish(ops, "linli/s1/cmd/panel-1")).toBeNull();
+    expect(policy.publish(ops, "linli/s1/escalations/p1/X/y")).toBeNull();
     expect(policy.publish(ops, "linli/s1/ack/")).toBeNull();
     expect(policy.publish(ops, "linli/s1/ack/a/b")).toBeNull();
     expect(policy.publish(ops, "linli/s1/alerts/p1/FIRE_ALARM/x")).toBeNull();

@@ -11,6 +11,20 @@
 import { timingSafeEqual } from "node:crypto";
 import type { DeviceEntry, Registry } from "../registry.js";
 
+/** Operator actions on `linli/<site>/<action>/<target>`; `cmd` has a command segment too. */
+export type OperatorAction = "ack" | "shelve" | "unshelve" | "service" | "away" | "cmd";
+const OPERATOR_ACTIONS: ReadonlySet<string> = new Set(["ack", "shelve", "unshelve", "service", "away"]);
+
+export type PublishKind =
+  | { kind: "uplink" }
+  | { kind: "operator"; action: OperatorAction; target: string; command: string | null };
+const UPLINK: PublishKind = { kind: "uplink" };
+
+/** Topic ids: 1 to 64 characters, none of them a separator or wildcard. */
+function isTopicId(s: string | undefined): boolean {
+  return s !== undefined && s.length > 0 && s.length <= 64 && !/[/+#\s]/.test(s);
+}
+
 export type Identity = { kind: "device"; device: DeviceEntry } | { kind: "operator"; name: string };
 
 export type AuthResult =
@@ -24,14 +38,12 @@ function samePassword(expected: Buffer, given: Buffer | undefined): boolean {
 
 export class AccessPolicy {
   private readonly opsPrefix: string;
-  private readonly ackPrefix: string;
 
   constructor(
     readonly site: string,
     private readonly registry: Registry,
   ) {
     this.opsPrefix = `linli/${site}/`;
-    this.ackPrefix = `linli/${site}/ack/`;
   }
 
   authenticate(username: string | undefined, password: Buffer | undefined): AuthResult {
@@ -51,12 +63,21 @@ export class AccessPolicy {
     return { ok: false, reason: "unknown-device" };
   }
 
-  /** The kind of publish allowed, or null when refused. */
-  publish(identity: Identity, topic: string): "uplink" | "ack" | null {
-    if (identity.kind === "device") return topic === identity.device.uplinkTopic ? "uplink" : null;
-    if (topic.startsWith(this.ackPrefix)) {
-      const id = topic.slice(this.ackPrefix.length);
-      return id.length > 0 && !id.includes("/") ? "ack" : null;
+  /**
+   * What a publish is, or null when refused. Devices: their own uplink only.
+   * Operators (docs/topics.md): `linli/<site>/<action>/<target>` for the
+   * actions below, and `linli/<site>/cmd/<deviceId>/<command>` for device commands.
+   */
+  publish(identity: Identity, topic: string): PublishKind | null {
+    if (identity.kind === "device") return topic === identity.device.uplinkTopic ? UPLINK : null;
+    if (!topic.startsWith(this.opsPrefix)) return null;
+    const rest = topic.slice(this.opsPrefix.length).split("/");
+    const action = rest[0] as OperatorAction;
+    if (rest.length === 2 && OPERATOR_ACTIONS.has(action) && isTopicId(rest[1])) {
+      return { kind: "operator", action, target: rest[1] as string, command: null };
+    }
+    if (rest.length === 3 && action === "cmd" && isTopicId(rest[1]) && isTopicId(rest[2])) {
+      return { kind: "operator", action, target: rest[1] as string, command: rest[2] as string };
     }
     return null;
   }

@@ -10,11 +10,18 @@ import type { NorthboundSink } from "../northbound/sink.js";
 import type { Completion } from "../pipeline/lanes.js";
 import type { DeviceEntry } from "../registry.js";
 import type { Counters } from "../stats.js";
-import type { AccessPolicy, Identity } from "./access.js";
+import type { AccessPolicy, Identity, OperatorAction } from "./access.js";
 
 export interface BrokerHandlers {
   uplink(device: DeviceEntry, payload: Buffer, contentType: string | undefined, done: Completion): void;
-  ack(operator: string, alertId: string, payload: Buffer): void;
+  /** An operator's action (ack, shelve, command, ...), already authorised by topic. */
+  operator(
+    operator: string,
+    action: OperatorAction,
+    target: string,
+    command: string | null,
+    payload: Buffer,
+  ): void;
 }
 
 export interface ListenerConfig {
@@ -150,14 +157,21 @@ export class EmbeddedBroker implements NorthboundSink {
       const identity = this.identities.get(client);
       const kind =
         identity && !packet.topic.startsWith("$SYS/") ? this.policy.publish(identity, packet.topic) : null;
-      if (identity && kind === "uplink" && identity.kind === "device") {
+      if (kind?.kind === "uplink" && identity?.kind === "device") {
         const contentType = (packet as { properties?: { contentType?: string } }).properties?.contentType;
-        return this.handlers.uplink(identity.device, packet.payload as Buffer, contentType, callback);
+        this.handlers.uplink(identity.device, packet.payload as Buffer, contentType, callback);
+        return;
       }
-      if (identity && kind === "ack" && identity.kind === "operator") {
-        const alertId = packet.topic.slice(packet.topic.lastIndexOf("/") + 1);
-        this.handlers.ack(identity.name, alertId, packet.payload as Buffer);
-        return callback(null);
+      if (kind?.kind === "operator" && identity?.kind === "operator") {
+        this.handlers.operator(
+          identity.name,
+          kind.action,
+          kind.target,
+          kind.command,
+          packet.payload as Buffer,
+        );
+        callback(null);
+        return;
       }
       const who = identity ? (identity.kind === "device" ? identity.device.id : identity.name) : client.id;
       this.counters.reject(
