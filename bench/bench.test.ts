@@ -1,0 +1,122 @@
+/**
+ * Smoke test of the benchmark itself: a quick run at a low rate, end to end
+ * (child server, open-loop load, subscriber, accounting, JSON report).
+ * It checks behaviour, never timing: at 500 msg/s every message is accounted for.
+ */
+import { execFileSync, spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { readDeviceTime, readSeq } from "./harness.js";
+
+const root = join(import.meta.dirname, "..");
+let dir: string;
+
+interface Acc {
+  sent: number;
+  delivered: number;
+  lost: number;
+  duplicated: number;
+  unexpected: number;
+}
+interface Point {
+  messages: Acc & { conflated: number; unexplainedLoss: number };
+  alerts: Acc;
+  latency: { messages: { count: number; p99Ms: number }; p1: { count: number } };
+  server: { cpuPct: number; rssMb: number; gateway?: { registered: number } };
+}
+interface Report {
+  gatewayMaxSustainedRate: number;
+  points: Array<{
+    rate: number;
+    baselineP99Ms: number;
+    gatewayP99Ms: number;
+    gatewayMaxSustainedRate: number;
+    baseline: Point;
+    gateway: Point;
+  }>;
+  overloadAlertsLost: number | null;
+  overloadP1P99Ms: number | null;
+  targets: Array<{ name: string; pass: boolean | null }>;
+}
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), "linli-bench-"));
+  // The runner forks dist/bench/server.js: build what it runs. tsc emits even when some other
+  // module of the tree has a type error (typecheck reports those); the run below needs only the output.
+  spawnSync(process.execPath, [join(root, "node_modules/typescript/bin/tsc"), "-p", "tsconfig.build.json"], {
+    cwd: root,
+    stdio: "ignore",
+  });
+  expect(existsSync(join(root, "dist/bench/run.js"))).toBe(true);
+}, 120_000);
+
+afterAll(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe("payload peeking", () => {
+  it("reads seq from JSON and CBOR uplinks and deviceTime from telemetry", () => {
+    expect(readSeq(Buffer.from('{"t":"hb","seq":4711,"ts":1,"bat":90,"rssi":-70}'))).toBe(4711);
+    // CBOR map {t: "hb", seq: 300}: a2 61 74 62 68 62 63 73 65 71 19 01 2c
+    expect(readSeq(Buffer.from("a261746268626373657119012c", "hex"))).toBe(300);
+    expect(readSeq(Buffer.from("a1637365710a", "hex"))).toBe(10);
+    expect(readDeviceTime(Buffer.from('{"deviceId":"a","deviceTime":1700000000123,"quality":"good"}'))).toBe(
+      1700000000123,
+    );
+    expect(readDeviceTime(Buffer.from('{"deviceTime":null}'))).toBe(-1);
+  });
+});
+
+describe("npm run bench -- --quick", () => {
+  it("accounts for every message at 500 msg/s and writes the JSON report", () => {
+    const file = join(dir, "bench.json");
+    execFileSync(
+      process.execPath,
+      [
+        "dist/bench/run.js",
+        "--quick",
+        "--rates",
+        "500",
+        "--duration",
+        "2",
+        "--json",
+        file,
+        // vitest runs other suites beside this one: do not wait for a quiet machine.
+        "--max-other-load",
+        "1000",
+      ],
+      { cwd: root, stdio: ["ignore", "ignore", "inherit"], timeout: 90_000 },
+    );
+    const r = JSON.parse(readFileSync(file, "utf8")) as Report;
+    expect(r.points).toHaveLength(1);
+    const p = r.points[0]!;
+    expect(p.rate).toBe(500);
+    for (const key of ["baselineP99Ms", "gatewayP99Ms", "gatewayMaxSustainedRate"] as const)
+      expect(typeof p[key]).toBe("number");
+    expect(r).toHaveProperty("overloadAlertsLost");
+    expect(r).toHaveProperty("overloadP1P99Ms");
+    expect(typeof r.overloadAlertsLost).toBe("number");
+
+    // Baseline: every device message through the broker exactly once.
+    expect(p.baseline.messages.sent).toBe(1000);
+    expect(p.baseline.messages).toMatchObject({ delivered: 1000, lost: 0, duplicated: 0, unexpected: 0 });
+    expect(p.baseline.alerts.lost).toBe(0);
+
+    // Gateway: one telemetry publish per message (only conflation may replace one), one alert update per press.
+    const g = p.gateway;
+    expect(g.messages.sent).toBe(1000);
+    expect(g.messages.duplicated).toBe(0);
+    expect(g.messages.unexpected).toBe(0);
+    expect(g.messages.unexplainedLoss).toBe(0);
+    expect(g.messages.delivered + g.messages.conflated).toBe(1000);
+    expect(g.alerts).toMatchObject({ lost: 0, duplicated: 0, unexpected: 0 });
+    expect(g.alerts.delivered).toBe(g.alerts.sent);
+    expect(g.latency.messages.count).toBeGreaterThan(0);
+    expect(g.server.gateway?.registered).toBe(10_000);
+    expect(g.server.cpuPct).toBeGreaterThan(0);
+    expect(r.overloadAlertsLost).toBe(0);
+    expect(r.targets.length).toBeGreaterThanOrEqual(4);
+  }, 120_000);
+});

@@ -1,0 +1,263 @@
+/**
+ * The system under test, alone in its own process (forked by bench/harness.ts),
+ * so that its CPU and RSS are its own and the load generator never shares its
+ * event loop.
+ *
+ *   node dist/bench/server.js        (IPC only; the parent sends `start`)
+ *
+ * Modes:
+ *   baseline  a plain embedded aedes broker, the same TCP_NODELAY listener
+ *             settings as the gateway, no authentication hooks, no gateway logic
+ *   gateway   Gateway.start() with the load devices plus idle filler devices
+ *             up to `registered` (the issue's 10,000 registered devices)
+ *
+ * IPC, parent -> child: start, cpu-start, cpu-end, sample, stop.
+ * child -> parent: ready {port}, sample {...}, stopped, error {message}.
+ * The child exits when the parent goes away (IPC disconnect), so a crashed
+ * runner never leaves a broker listening.
+ */
+import net from "node:net";
+import { monitorEventLoopDelay } from "node:perf_hooks";
+import { Aedes } from "aedes";
+import { validateConfig } from "../gateway/config/load.js";
+import { Gateway } from "../gateway/gateway.js";
+
+export type ServerMode = "baseline" | "gateway";
+
+export interface ServerDevice {
+  id: string;
+  model: "ec200" | "ds10";
+  password: string;
+}
+
+export interface StartCommand {
+  cmd: "start";
+  mode: ServerMode;
+  devices: ServerDevice[];
+  /** Devices registered in the gateway config (load devices + idle fillers). */
+  registered: number;
+  site: string;
+  operator: { name: string; password: string };
+  logLevel: "info" | "warn" | "error" | "silent";
+}
+
+export type ParentMessage =
+  | StartCommand
+  | { cmd: "cpu-start" }
+  | { cmd: "cpu-end" }
+  | { cmd: "sample" }
+  | { cmd: "stop" };
+
+export interface LaneFigures {
+  processed: number;
+  conflated: number;
+  refused: number;
+  highWater: number;
+  capacity: number;
+}
+
+export interface ServerSample {
+  /** CPU between cpu-start and cpu-end, % of one core. */
+  cpuPct: number;
+  cpuWindowMs: number;
+  rssMb: number;
+  /** RSS once started (gateway: 10,000 devices registered), before any load. */
+  readyRssMb: number;
+  /** Peak RSS of the process's life (getrusage maxrss). */
+  maxRssMb: number;
+  heapUsedMb: number;
+  /** Event-loop delay over the CPU window, ms. */
+  eventLoopP99Ms: number;
+  eventLoopMaxMs: number;
+  /** Gateway mode only. */
+  gateway?: {
+    registered: number;
+    p1: LaneFigures;
+    alert: LaneFigures;
+    telemetry: LaneFigures;
+    parked: number;
+    consumerErrors: number;
+    rejections: Record<string, Record<string, number>>;
+    openAlerts: number;
+  };
+}
+
+export type ChildMessage =
+  | { ev: "ready"; port: number; registered: number; rssMb: number }
+  | ({ ev: "sample" } & ServerSample)
+  | { ev: "stopped" }
+  | { ev: "error"; message: string };
+
+function send(msg: ChildMessage): void {
+  process.send?.(msg);
+}
+
+interface Running {
+  stop(): Promise<void>;
+  gateway: Gateway | null;
+  registered: number;
+}
+
+async function startBaseline(): Promise<Running & { port: number }> {
+  // Same broker options and listener settings as gateway/broker/embedded.ts, nothing else.
+  const aedes = await Aedes.createBroker({ heartbeatInterval: 60_000, connectTimeout: 10_000 });
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer({ noDelay: true }, (socket) => {
+    sockets.add(socket);
+    socket.once("close", () => sockets.delete(socket));
+    aedes.handle(socket);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => resolve());
+  });
+  const port = (server.address() as net.AddressInfo).port;
+  return {
+    port,
+    gateway: null,
+    registered: 0,
+    stop: async () => {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      await new Promise<void>((resolve) => aedes.close(() => resolve()));
+      for (const s of sockets) s.destroy();
+      await closed;
+    },
+  };
+}
+
+function fillerDevices(load: readonly ServerDevice[], registered: number): ServerDevice[] {
+  const out: ServerDevice[] = [];
+  for (let i = 0; out.length + load.length < registered; i++) {
+    const model = i % 2 === 0 ? "ec200" : "ds10";
+    const id = `idle-${model}-${String(i + 1).padStart(5, "0")}`;
+    out.push({ id, model, password: `idle-${i}` });
+  }
+  return out;
+}
+
+async function startGateway(cmd: StartCommand): Promise<Running & { port: number }> {
+  const devices = [...cmd.devices, ...fillerDevices(cmd.devices, cmd.registered)];
+  const config = validateConfig(
+    {
+      site: { id: cmd.site },
+      mqtt: { listeners: [{ host: "127.0.0.1", port: 0 }] },
+      operators: [cmd.operator],
+      devices: devices.map((d) => ({ id: d.id, model: d.model, password: d.password })),
+      log: { level: cmd.logLevel, format: "json" },
+    },
+    "<bench>",
+  );
+  const gw = await Gateway.start({ config });
+  return { port: gw.mqttPort, gateway: gw, registered: devices.length, stop: () => gw.stop() };
+}
+
+function lane(l: {
+  processed: number;
+  conflated: number;
+  refused: number;
+  highWater: number;
+  capacity: number;
+}): LaneFigures {
+  return {
+    processed: l.processed,
+    conflated: l.conflated,
+    refused: l.refused,
+    highWater: l.highWater,
+    capacity: l.capacity,
+  };
+}
+
+let running: Running | null = null;
+let readyRssMb = 0;
+const eld = monitorEventLoopDelay({ resolution: 1 });
+let cpuStart: { cpu: NodeJS.CpuUsage; wall: number } | null = null;
+let cpuEnd: { cpu: NodeJS.CpuUsage; wall: number } | null = null;
+
+function sample(): ServerSample {
+  const end = cpuEnd ?? { cpu: process.cpuUsage(), wall: performance.now() };
+  const start = cpuStart ?? end;
+  const cpuUs = end.cpu.user - start.cpu.user + (end.cpu.system - start.cpu.system);
+  const wallMs = end.wall - start.wall;
+  const mem = process.memoryUsage();
+  const out: ServerSample = {
+    cpuPct: wallMs > 0 ? cpuUs / 10 / wallMs : 0,
+    cpuWindowMs: wallMs,
+    rssMb: mem.rss / 1048576,
+    readyRssMb,
+    maxRssMb: process.resourceUsage().maxRSS / 1024,
+    heapUsedMb: mem.heapUsed / 1048576,
+    eventLoopP99Ms: eld.count > 0 ? eld.percentile(99) / 1e6 : 0,
+    eventLoopMaxMs: eld.count > 0 ? eld.max / 1e6 : 0,
+  };
+  const gw = running?.gateway;
+  if (gw) {
+    const s = gw.stats();
+    out.gateway = {
+      registered: running?.registered ?? 0,
+      p1: lane(s.pipeline.p1),
+      alert: lane(s.pipeline.alert),
+      telemetry: lane(s.pipeline.telemetry),
+      parked: s.parked,
+      consumerErrors: s.pipeline.consumerErrors,
+      rejections: s.counters.rejections,
+      openAlerts: s.openAlerts,
+    };
+  }
+  return out;
+}
+
+async function stopAndExit(code: number): Promise<never> {
+  const r = running;
+  running = null;
+  // A gateway that cannot stop within 5 s must not keep the bench hanging.
+  const guard = setTimeout(() => process.exit(code || 1), 5_000);
+  try {
+    await r?.stop();
+  } catch (err) {
+    send({ ev: "error", message: `stop failed: ${(err as Error).message}` });
+  }
+  clearTimeout(guard);
+  send({ ev: "stopped" });
+  // process.exit() still writes a --cpu-prof profile.
+  process.exit(code);
+}
+
+process.on("disconnect", () => void stopAndExit(0));
+process.on("message", (raw: ParentMessage) => {
+  switch (raw.cmd) {
+    case "start":
+      void (raw.mode === "baseline" ? startBaseline() : startGateway(raw)).then(
+        (r) => {
+          running = r;
+          readyRssMb = process.memoryUsage().rss / 1048576;
+          send({ ev: "ready", port: r.port, registered: r.registered, rssMb: readyRssMb });
+        },
+        (err: unknown) => {
+          send({ ev: "error", message: `start failed: ${(err as Error).stack ?? String(err)}` });
+          process.exit(1);
+        },
+      );
+      break;
+    case "cpu-start":
+      eld.reset();
+      eld.enable();
+      cpuStart = { cpu: process.cpuUsage(), wall: performance.now() };
+      cpuEnd = null;
+      break;
+    case "cpu-end":
+      cpuEnd = { cpu: process.cpuUsage(), wall: performance.now() };
+      eld.disable();
+      break;
+    case "sample":
+      send({ ev: "sample", ...sample() });
+      break;
+    case "stop":
+      void stopAndExit(0);
+      break;
+  }
+});
+
+if (!process.send) {
+  process.stderr.write("bench/server.js is started by bench/run.js (it needs an IPC channel)\n");
+  process.exit(2);
+}
