@@ -14,6 +14,8 @@ import { EmbeddedBroker } from "./broker/embedded.js";
 import type { Config } from "./config/schema.js";
 import { MqttIngest } from "./ingest/mqtt-ingest.js";
 import { createLogger, type Logger, RateLimitedLog } from "./log.js";
+import { GatewayMetrics } from "./metrics/metrics.js";
+import { type MetricsAddress, MetricsServer } from "./metrics/server.js";
 import type { Quality } from "./model.js";
 import { Publisher } from "./northbound/publisher.js";
 import { OperatorCommands } from "./ops.js";
@@ -55,6 +57,9 @@ export class Gateway {
   readonly publisher: Publisher;
   private brokerRef: EmbeddedBroker | null = null;
   private stopping: Promise<void> | null = null;
+  /** Prometheus metrics (read at scrape time; `registerBusStats` for Modbus). */
+  readonly metrics: GatewayMetrics = new GatewayMetrics(this);
+  private metricsServer: MetricsServer | null = null;
   private readonly clockSkewToleranceMs: number;
 
   private constructor(
@@ -131,6 +136,21 @@ export class Gateway {
       log: gw.log,
       rateLog: gw.rateLog,
     });
+    if (opts.config.metrics.enabled) {
+      const m = opts.config.metrics;
+      const notReadyReason = () =>
+        gw.ready ? null : gw.stopping !== null ? "shutting down" : "broker not listening";
+      const onError = (err: unknown) => gw.log.error({ err }, "metrics collection failed");
+      gw.metricsServer = await MetricsServer.start({
+        ...m,
+        metrics: gw.metrics,
+        notReadyReason,
+        onError,
+      }).catch(async (err: unknown) => {
+        await gw.stop();
+        throw err;
+      });
+    }
     gw.supervisor.start(gw.registry);
     gw.publisher.gatewayStatus("online");
     gw.log.info(
@@ -153,6 +173,11 @@ export class Gateway {
   /** The port of the first listener. */
   get mqttPort(): number {
     return (this.broker.addresses()[0] as { port: number }).port;
+  }
+
+  /** Where /metrics, /healthz and /readyz are served; null when `metrics.enabled` is false. */
+  get metricsAddress(): MetricsAddress | null {
+    return this.metricsServer?.address ?? null;
   }
 
   get ready(): boolean {
@@ -189,6 +214,8 @@ export class Gateway {
       this.publisher.gatewayStatus("offline");
       // Let the offline status reach subscribers' sockets before they are closed.
       await new Promise((resolve) => setTimeout(resolve, 50));
+      // /readyz has answered 503 since the start of stop(); close it before the broker goes.
+      await this.metricsServer?.close();
       await this.brokerRef?.close();
       this.log.info(this.stats(), "gateway stopped");
     })();
@@ -236,6 +263,7 @@ export class Gateway {
       }
       if (entry.ingestSeq > device.lastRulesSeq) device.lastRulesSeq = entry.ingestSeq;
     }
+    this.metrics.recordLatency(entry.lane, this.clock.monotonic() - entry.receivedMono);
     const ts = profile.deviceTime(sample);
     const skewed = ts === 0 || Math.abs(ts - entry.receivedAt) > this.clockSkewToleranceMs;
     const quality: Quality = skewed ? "device-clock-invalid" : "good";

@@ -144,6 +144,15 @@ const ingest = z.strictObject({
   }),
 });
 
+const metrics = z.strictObject({
+  enabled: z.boolean().default(true).meta({ description: "Serve /metrics, /healthz and /readyz over HTTP" }),
+  host: z
+    .string()
+    .default("127.0.0.1")
+    .meta({ description: "Address to bind; 127.0.0.1 keeps the endpoint local (docs/metrics.md)" }),
+  port: z.number().int().min(0).max(65535).default(9464).meta({ description: "0 picks a free port" }),
+});
+
 export const configSchema = z.strictObject({
   site: z.strictObject({ id: topicId, name: z.string().optional() }),
   mqtt: z
@@ -161,6 +170,7 @@ export const configSchema = z.strictObject({
   pipeline: pipeline.default(() => pipeline.parse({})),
   ingest: ingest.default(() => ingest.parse({})),
   log: log.default(() => log.parse({})),
+  metrics: metrics.default(() => metrics.parse({})),
 });
 
 /** What a config file may contain (before defaults and durations are applied). */

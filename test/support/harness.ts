@@ -24,6 +24,7 @@ export function testConfig(extra: Partial<ConfigInput> = {}): ConfigInput {
       { id: "p-2", model: "ec200", password: "pw-p2", household: "hh-2" },
     ],
     log: { level: "silent" },
+    metrics: { host: "127.0.0.1", port: 0 },
     ...extra,
   };
 }

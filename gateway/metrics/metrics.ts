@@ -1,0 +1,323 @@
+/**
+ * The gateway's Prometheus metrics (docs/metrics.md). Everything is read at
+ * scrape time in `collect()` callbacks from state the gateway keeps anyway
+ * (lane counters, Counters, open alerts, bus stats): no per-message work here.
+ * The one exception is the latency histogram, which the consumer feeds
+ * through `recordLatency` (see latency.ts for its measured cost).
+ *
+ * Own registry (never prom-client's global one), so two gateways in one
+ * process (tests) do not collide. Process metrics (CPU, RSS, heap, event loop
+ * lag, GC) are per process: they live in one lazily created registry shared
+ * by every instance, because prom-client's collectors install observers
+ * that are never removed.
+ */
+import { Counter, collectDefaultMetrics, Gauge, type Metric, Registry } from "prom-client";
+import type { BusStats } from "../../protocols/modbus/bus.js";
+import type { LaneStats, PipelineStats } from "../pipeline/lanes.js";
+import { LATENCY_BUCKETS_SECONDS, LatencyHistogram } from "./latency.js";
+
+/** Lane ids as the pipeline numbers them (devices/profile.ts: 0 P1, 1 alert, 2 telemetry). */
+export const LANE_NAMES = ["p1", "alert", "telemetry"] as const;
+
+/** What the metrics read from the gateway; `Gateway` satisfies it. */
+export interface MetricsSource {
+  readonly pipeline: { stats(): PipelineStats };
+  readonly counters: {
+    snapshot(): { messages: Record<string, number>; rejections: Record<string, Record<string, number>> };
+  };
+  readonly engine: { openAlerts(): Iterable<{ readonly state: string; readonly priority: number }> };
+  stats(): { parked: number; devices: { total: number; online: number; lost: number } };
+}
+
+/** What a bus reports (protocols/modbus/bus.ts `Bus.stats()`). */
+export type BusStatsView = Pick<
+  BusStats,
+  | "name"
+  | "linkState"
+  | "requests"
+  | "replies"
+  | "exceptions"
+  | "timeouts"
+  | "retries"
+  | "crcErrors"
+  | "framingErrors"
+  | "discarded"
+  | "transportErrors"
+  | "reconnects"
+  | "overflows"
+  | "duplicates"
+  | "queueDepth"
+  | "commandQueueDepth"
+  | "utilisation"
+>;
+
+/** Called at scrape time; returns the current stats of every bus it knows. */
+export type BusStatsProvider = () => Iterable<BusStatsView>;
+
+let processRegistry: Registry | null = null;
+
+/** CPU, RSS, heap, event loop lag, GC: prom-client's default collectors, once per process. */
+function defaultProcessRegistry(): Registry {
+  if (processRegistry === null) {
+    processRegistry = new Registry();
+    collectDefaultMetrics({ register: processRegistry });
+  }
+  return processRegistry;
+}
+
+/** Bus counters exported as `linli_bus_<name>_total{bus}`. */
+const BUS_COUNTERS = [
+  ["requests", "Requests accepted into a bus queue"],
+  ["replies", "Matching replies, exceptions included"],
+  ["exceptions", "Modbus exception replies"],
+  ["timeouts", "Attempts that timed out (a retried request can count twice)"],
+  ["retries", "Retried attempts"],
+  ["crcErrors", "Frames with a bad CRC"],
+  ["framingErrors", "Framing errors (the line was flushed)"],
+  ["discarded", "Frames or stale byte runs that matched no outstanding request"],
+  ["transportErrors", "Transport errors (the link was reopened)"],
+  ["reconnects", "Successful reopenings of the link after a loss"],
+  ["overflows", "Requests refused because a bus queue was full"],
+  ["duplicates", "Requests not queued because the same poll was still pending"],
+] as const satisfies ReadonlyArray<readonly [keyof BusStatsView, string]>;
+
+const snake = (s: string) => s.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+
+export class GatewayMetrics {
+  readonly registry = new Registry();
+  /** Per-lane end-to-end latency; fed by the pipeline consumer. */
+  readonly latency = new LatencyHistogram(LANE_NAMES.length);
+  private readonly busProviders: BusStatsProvider[] = [];
+  /** Every bus's stats, read once per scrape in `render()` and shared by the bus metrics. */
+  private busSnapshot: BusStatsView[] = [];
+  /** Alert label sets seen so far: reported as 0 once empty instead of vanishing. */
+  private readonly alertSeries = new Map<string, { state: string; priority: string }>();
+
+  constructor(source: MetricsSource) {
+    const registers = [this.registry];
+    const laneGauge = (name: string, help: string, pick: (l: LaneStats) => number) =>
+      new Gauge({
+        name,
+        help,
+        labelNames: ["lane"],
+        registers,
+        collect() {
+          const s = source.pipeline.stats();
+          this.set({ lane: "p1" }, pick(s.p1));
+          this.set({ lane: "alert" }, pick(s.alert));
+          this.set({ lane: "telemetry" }, pick(s.telemetry));
+        },
+      });
+    const laneCounter = (name: string, help: string, pick: (l: LaneStats) => number) =>
+      new Counter({
+        name,
+        help,
+        labelNames: ["lane"],
+        registers,
+        collect() {
+          const s = source.pipeline.stats();
+          this.reset();
+          this.inc({ lane: "p1" }, pick(s.p1));
+          this.inc({ lane: "alert" }, pick(s.alert));
+          this.inc({ lane: "telemetry" }, pick(s.telemetry));
+        },
+      });
+
+    laneGauge("linli_lane_capacity", "Ring slots per lane", (l) => l.capacity);
+    laneGauge("linli_lane_occupancy", "Entries waiting in the lane's ring now", (l) => l.occupancy);
+    laneGauge("linli_lane_high_water", "Highest ring occupancy since start", (l) => l.highWater);
+    laneCounter("linli_lane_processed_total", "Entries handled by the consumer", (l) => l.processed);
+    laneCounter(
+      "linli_lane_refused_total",
+      "Offers refused because the lane was full (the producer kept the event: withheld PUBACK)",
+      (l) => l.refused,
+    );
+    laneCounter(
+      "linli_lane_conflated_total",
+      "Telemetry replaced in its ring slot by a newer reading of the same device",
+      (l) => l.conflated,
+    );
+    new Counter({
+      name: "linli_pipeline_consumer_errors_total",
+      help: "Entries whose processing threw (logged; the lane went on)",
+      registers,
+      collect() {
+        this.reset();
+        this.inc(source.pipeline.stats().consumerErrors);
+      },
+    });
+
+    const alertSeries = this.alertSeries;
+    new Gauge({
+      name: "linli_alerts_open",
+      help: "Open alerts (not closed) by lifecycle state and priority",
+      labelNames: ["state", "priority"],
+      registers,
+      collect() {
+        const counts = new Map<string, number>();
+        for (const a of source.engine.openAlerts()) {
+          const k = `${a.state}\u0000${a.priority}`;
+          if (!alertSeries.has(k)) alertSeries.set(k, { state: a.state, priority: String(a.priority) });
+          counts.set(k, (counts.get(k) ?? 0) + 1);
+        }
+        for (const [k, labels] of alertSeries) this.set(labels, counts.get(k) ?? 0);
+      },
+    });
+
+    new Counter({
+      name: "linli_messages_total",
+      help: "Uplink messages received, per device model",
+      labelNames: ["model"],
+      registers,
+      collect() {
+        this.reset();
+        for (const [model, n] of Object.entries(source.counters.snapshot().messages)) this.inc({ model }, n);
+      },
+    });
+    new Counter({
+      name: "linli_rejections_total",
+      help: 'Refused messages, connections and commands, per device model (or "operator", "auth", "unknown") and reason',
+      labelNames: ["model", "reason"],
+      registers,
+      collect() {
+        this.reset();
+        for (const [model, reasons] of Object.entries(source.counters.snapshot().rejections))
+          for (const [reason, n] of Object.entries(reasons)) this.inc({ model, reason }, n);
+      },
+    });
+
+    new Gauge({
+      name: "linli_devices",
+      help: "Registered devices by link state (online, lost, unknown = not yet heard from)",
+      labelNames: ["link"],
+      registers,
+      collect() {
+        const d = source.stats().devices;
+        this.set({ link: "online" }, d.online);
+        this.set({ link: "lost" }, d.lost);
+        this.set({ link: "unknown" }, d.total - d.online - d.lost);
+      },
+    });
+    new Gauge({
+      name: "linli_ingest_parked",
+      help: "Alert messages parked because their lane was full (their PUBACK is withheld)",
+      registers,
+      collect() {
+        this.set(source.stats().parked);
+      },
+    });
+
+    this.registry.registerMetric(histogramMetric(this.latency) as unknown as Metric<string>);
+    this.registerBusMetrics();
+  }
+
+  /**
+   * Hook for Modbus: the bus manager registers a callback returning every
+   * bus's stats; they are read at scrape time. May be called more than once
+   * (each provider's buses are reported).
+   */
+  registerBusStats(provider: BusStatsProvider): void {
+    this.busProviders.push(provider);
+  }
+
+  /** Records one processed entry's end-to-end latency (ms) for its lane. Hot path: no allocation. */
+  recordLatency(lane: number, ms: number): void {
+    this.latency.record(lane, ms);
+  }
+
+  /** The exposition: this gateway's metrics, then the process metrics. */
+  async render(): Promise<string> {
+    const buses: BusStatsView[] = [];
+    for (const p of this.busProviders) for (const b of p()) buses.push(b);
+    this.busSnapshot = buses;
+    const [own, proc] = await Promise.all([this.registry.metrics(), defaultProcessRegistry().metrics()]);
+    return `${own}\n${proc}`;
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  private registerBusMetrics(): void {
+    const registers = [this.registry];
+    const buses = () => this.busSnapshot;
+    new Gauge({
+      name: "linli_bus_link_up",
+      help: "1 when the bus's link is up, 0 otherwise (down, connecting, backoff, closed)",
+      labelNames: ["bus", "state"],
+      registers,
+      collect() {
+        this.reset();
+        for (const b of buses()) this.set({ bus: b.name, state: b.linkState }, b.linkState === "up" ? 1 : 0);
+      },
+    });
+    for (const [field, help] of BUS_COUNTERS) {
+      new Counter({
+        name: `linli_bus_${snake(field)}_total`,
+        help,
+        labelNames: ["bus"],
+        registers,
+        collect() {
+          this.reset();
+          for (const b of buses()) this.inc({ bus: b.name }, b[field]);
+        },
+      });
+    }
+    new Gauge({
+      name: "linli_bus_queue_depth",
+      help: "Requests waiting per bus queue (poll, command)",
+      labelNames: ["bus", "queue"],
+      registers,
+      collect() {
+        this.reset();
+        for (const b of buses()) {
+          this.set({ bus: b.name, queue: "poll" }, b.queueDepth);
+          this.set({ bus: b.name, queue: "command" }, b.commandQueueDepth);
+        }
+      },
+    });
+    new Gauge({
+      name: "linli_bus_utilisation_ratio",
+      help: "Share of wall time the bus's line was busy since start (0..1)",
+      labelNames: ["bus"],
+      registers,
+      collect() {
+        this.reset();
+        for (const b of buses()) this.set({ bus: b.name }, b.utilisation);
+      },
+    });
+  }
+}
+
+/**
+ * The latency histogram as a prom-client metric object: the registry calls
+ * `get()` at scrape time; the counts come from the preallocated arrays.
+ */
+function histogramMetric(h: LatencyHistogram) {
+  const name = "linli_processing_latency_seconds";
+  const help = "End-to-end processing latency per lane: gateway receive to handled by the alert engine";
+  const les = [...LATENCY_BUCKETS_SECONDS.map(String), "+Inf"];
+  return {
+    name,
+    help,
+    type: "histogram",
+    aggregator: "sum",
+    reset(): void {},
+    async get() {
+      const values: Array<{ metricName: string; labels: Record<string, string>; value: number }> = [];
+      LANE_NAMES.forEach((lane, i) => {
+        const l = h.lane(i);
+        les.forEach((le, j) => {
+          values.push({
+            metricName: `${name}_bucket`,
+            labels: { lane, le },
+            value: l.cumulative[j] as number,
+          });
+        });
+        values.push({ metricName: `${name}_sum`, labels: { lane }, value: l.sumSeconds });
+        values.push({ metricName: `${name}_count`, labels: { lane }, value: l.count });
+      });
+      return { name, help, type: "histogram", aggregator: "sum", values };
+    },
+  };
+}
