@@ -12,13 +12,17 @@ export const SUSTAINED = {
   minAchievedFraction: 0.98,
   maxP99Ms: 100,
   maxMaxMs: 1_000,
+  /** Telemetry the gateway conflated by its own policy (and counted), as a fraction of messages. */
+  maxConflatedFraction: 0.02,
 } as const;
 
 export const SUSTAINED_TEXT =
-  `sustained = achieved >= ${SUSTAINED.minAchievedFraction * 100}% of offered, every message delivered ` +
-  `exactly once (no loss, no conflation, no duplicates, alerts included), telemetry and P1 p99 <= ` +
-  `${SUSTAINED.maxP99Ms} ms and max <= ${SUSTAINED.maxMaxMs} ms, and the generator really offered the ` +
-  `load (send rate >= ${SUSTAINED.minAchievedFraction * 100}% of offered)`;
+  `sustained = achieved >= ${SUSTAINED.minAchievedFraction * 100}% of offered; no alert lost or duplicated; ` +
+  `no telemetry lost or duplicated except what the gateway itself reports as conflated, at most ` +
+  `${SUSTAINED.maxConflatedFraction * 100}% of messages; telemetry and P1 p99 <= ${SUSTAINED.maxP99Ms} ms, ` +
+  `max <= ${SUSTAINED.maxMaxMs} ms; and the generator really offered the load (send rate >= ` +
+  `${SUSTAINED.minAchievedFraction * 100}% of offered). The 20,000 msg/s target is stricter: nothing lost ` +
+  "means nothing conflated either.";
 
 export function sustainedVerdict(r: PointResult): { sustained: boolean; reasons: string[] } {
   const reasons: string[] = [];
@@ -27,7 +31,9 @@ export function sustainedVerdict(r: PointResult): { sustained: boolean; reasons:
     reasons.push(`generator offered only ${Math.round(r.generator.sendRate)}/s`);
   if (r.achievedRate < min) reasons.push(`achieved ${Math.round(r.achievedRate)}/s`);
   const m = r.messages;
-  if (m.lost > 0) reasons.push(`${m.lost} telemetry not delivered (${m.conflated} conflated)`);
+  if (m.unexplainedLoss > 0) reasons.push(`${m.unexplainedLoss} telemetry lost beyond conflation`);
+  if (m.conflated > SUSTAINED.maxConflatedFraction * m.sent)
+    reasons.push(`${m.conflated} telemetry conflated (${((100 * m.conflated) / m.sent).toFixed(1)}%)`);
   if (m.duplicated > 0 || m.unexpected > 0) reasons.push(`${m.duplicated} dup, ${m.unexpected} unexpected`);
   if (r.alerts.lost > 0 || r.alerts.duplicated > 0 || r.alerts.unexpected > 0)
     reasons.push(

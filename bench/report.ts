@@ -107,6 +107,7 @@ export function printTables(
       "max",
       "P1 n",
       "loop p99",
+      "emitter q",
     ],
     all.map((r) => [
       r.scenario,
@@ -115,6 +116,7 @@ export function printTables(
       ...lat(r.latency.p1),
       String(r.latency.p1.count),
       r.server.eventLoopP99Ms.toFixed(1),
+      String(r.server.emitterQueueMax),
     ]),
   );
   const noisy = all.filter((r) => r.otherCpuPct > 20);
@@ -154,13 +156,18 @@ export function targets(points: RatePoint[], overload: PointResult | null): Targ
   const at20k = points.find((p) => p.rate === 20_000);
   if (at20k) {
     const g = at20k.gateway;
+    const nothingLost =
+      g.messages.lost === 0 &&
+      g.messages.duplicated === 0 &&
+      g.alerts.lost === 0 &&
+      g.alerts.duplicated === 0;
     out.push({
-      name: "sustains 20,000 msg/s with nothing lost",
+      name: "sustains 20,000 msg/s with nothing lost (conflated counts as lost)",
       measured:
         `achieved ${Math.round(g.achievedRate)}/s, telemetry lost ${g.messages.lost} ` +
         `(conflated ${g.messages.conflated}), alerts lost ${g.alerts.lost}` +
         (at20k.sustained ? "" : ` [${at20k.reasons.join("; ")}]`),
-      pass: at20k.sustained,
+      pass: at20k.sustained && nothingLost,
     });
   } else out.push({ name: "sustains 20,000 msg/s", measured: "20000 not in --rates", pass: null });
 

@@ -20,6 +20,7 @@ import net from "node:net";
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { Aedes } from "aedes";
 import { validateConfig } from "../gateway/config/load.js";
+import { configSchema } from "../gateway/config/schema.js";
 import { Gateway } from "../gateway/gateway.js";
 
 export type ServerMode = "baseline" | "gateway";
@@ -69,6 +70,12 @@ export interface ServerSample {
   /** Event-loop delay over the CPU window, ms. */
   eventLoopP99Ms: number;
   eventLoopMaxMs: number;
+  /**
+   * Longest queue in aedes' mqemitter (sampled every 20 ms over the CPU window): messages
+   * emitted but not yet delivered, beyond its concurrency of 100. A FIFO shared by every
+   * topic, so a P1 alert waits behind all telemetry queued before it.
+   */
+  emitterQueueMax: number;
   /** Gateway mode only. */
   gateway?: {
     registered: number;
@@ -94,6 +101,8 @@ function send(msg: ChildMessage): void {
 
 interface Running {
   stop(): Promise<void>;
+  /** aedes' internal emitter (mqemitter), whose FIFO queue is sampled. */
+  aedes: Aedes;
   gateway: Gateway | null;
   registered: number;
 }
@@ -114,6 +123,7 @@ async function startBaseline(): Promise<Running & { port: number }> {
   const port = (server.address() as net.AddressInfo).port;
   return {
     port,
+    aedes,
     gateway: null,
     registered: 0,
     stop: async () => {
@@ -144,11 +154,19 @@ async function startGateway(cmd: StartCommand): Promise<Running & { port: number
       operators: [cmd.operator],
       devices: devices.map((d) => ({ id: d.id, model: d.model, password: d.password })),
       log: { level: cmd.logLevel, format: "json" },
+      // The metrics endpoint stays on (its hot-path cost is part of the gateway), on a free port.
+      ...("metrics" in configSchema.shape ? { metrics: { host: "127.0.0.1", port: 0 } } : {}),
     },
     "<bench>",
   );
   const gw = await Gateway.start({ config });
-  return { port: gw.mqttPort, gateway: gw, registered: devices.length, stop: () => gw.stop() };
+  return {
+    port: gw.mqttPort,
+    aedes: gw.broker.aedes,
+    gateway: gw,
+    registered: devices.length,
+    stop: () => gw.stop(),
+  };
 }
 
 function lane(l: {
@@ -169,6 +187,11 @@ function lane(l: {
 
 let running: Running | null = null;
 let readyRssMb = 0;
+let emitterQueueMax = 0;
+let queueTimer: NodeJS.Timeout | undefined;
+function emitterQueue(): number {
+  return (running?.aedes as unknown as { mq?: { length?: number } } | undefined)?.mq?.length ?? 0;
+}
 const eld = monitorEventLoopDelay({ resolution: 1 });
 let cpuStart: { cpu: NodeJS.CpuUsage; wall: number } | null = null;
 let cpuEnd: { cpu: NodeJS.CpuUsage; wall: number } | null = null;
@@ -188,6 +211,7 @@ function sample(): ServerSample {
     heapUsedMb: mem.heapUsed / 1048576,
     eventLoopP99Ms: eld.count > 0 ? eld.percentile(99) / 1e6 : 0,
     eventLoopMaxMs: eld.count > 0 ? eld.max / 1e6 : 0,
+    emitterQueueMax,
   };
   const gw = running?.gateway;
   if (gw) {
@@ -209,6 +233,7 @@ function sample(): ServerSample {
 async function stopAndExit(code: number): Promise<never> {
   const r = running;
   running = null;
+  clearInterval(queueTimer);
   // A gateway that cannot stop within 5 s must not keep the bench hanging.
   const guard = setTimeout(() => process.exit(code || 1), 5_000);
   try {
@@ -243,10 +268,16 @@ process.on("message", (raw: ParentMessage) => {
       eld.enable();
       cpuStart = { cpu: process.cpuUsage(), wall: performance.now() };
       cpuEnd = null;
+      emitterQueueMax = 0;
+      clearInterval(queueTimer);
+      queueTimer = setInterval(() => {
+        emitterQueueMax = Math.max(emitterQueueMax, emitterQueue());
+      }, 20);
       break;
     case "cpu-end":
       cpuEnd = { cpu: process.cpuUsage(), wall: performance.now() };
       eld.disable();
+      clearInterval(queueTimer);
       break;
     case "sample":
       send({ ev: "sample", ...sample() });
