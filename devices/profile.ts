@@ -32,6 +32,8 @@ export interface AlertOptions {
   causes?: readonly string[];
   urgent?: boolean;
   test?: boolean;
+  /** Suppressed by design (ISA-18.2): the alert is published, marked, and never paged or escalated. */
+  suppressedFor?: "test" | "maintenance";
   detail?: Record<string, number | string | boolean>;
 }
 
@@ -40,6 +42,8 @@ export interface ConditionOptions extends AlertOptions {
   onDelayMs?: number;
   /** When the condition started, if earlier than now (a bouncing contact keeps its first opening). */
   since?: number;
+  /** The condition must be gone this long before the alert clears (analog values near a limit). */
+  offDelayMs?: number;
 }
 
 /** What rules may do; implemented by the alert engine for one device at a time. */

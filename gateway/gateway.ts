@@ -8,7 +8,7 @@
  */
 import { LANE_TELEMETRY } from "../devices/profile.js";
 import type { Alert, Transition } from "./alerts/alert.js";
-import { AlertEngine } from "./alerts/engine.js";
+import { AlertEngine, type AlertEvent } from "./alerts/engine.js";
 import { AccessPolicy, type OperatorAction } from "./broker/access.js";
 import { EmbeddedBroker } from "./broker/embedded.js";
 import type { Config } from "./config/schema.js";
@@ -82,22 +82,42 @@ export class Gateway {
     this.publisher = new Publisher(config.site.id, {
       publish: (topic, payload, qos, retain) => this.brokerRef?.publish(topic, payload, qos, retain),
     });
-    this.engine = new AlertEngine(config.site.id, this.clock, this.wheel, {
-      alertChanged: (alert: Alert, t: Transition) => {
-        this.publisher.alert(alert, t);
-        this.log.info(
-          {
-            alertId: alert.id,
-            code: alert.code,
-            priority: alert.priority,
-            deviceId: alert.subject.id,
-            state: alert.state,
-            transition: t,
-          },
-          `alert ${t}`,
-        );
+    const esc = config.alerts.escalation;
+    this.engine = new AlertEngine(
+      config.site.id,
+      this.clock,
+      this.wheel,
+      {
+        alertChanged: (alert: Alert, t: Transition, event: AlertEvent) => {
+          // An escalation is not a state change: the escalations and events topics carry it.
+          if (t !== "escalated") this.publisher.alert(alert, t);
+          this.publisher.alertEvent(event);
+          this.log.info(
+            {
+              alertId: alert.id,
+              code: alert.code,
+              priority: alert.priority,
+              deviceId: alert.subject.id,
+              state: alert.state,
+              transition: t,
+            },
+            `alert ${t}`,
+          );
+        },
+        escalated: (alert, level, unackForMs) => this.publisher.escalation(alert, level, unackForMs),
+        floodChanged: (flood) => {
+          this.publisher.flood(flood);
+          this.log.warn(flood, `alert flood: ${flood.state}`);
+        },
       },
-    });
+      {
+        escalationP1Ms: esc.p1,
+        escalationP2Ms: esc.p2,
+        escalationFactor: esc.factor,
+        escalationMaxIntervalMs: esc.maxInterval,
+        shelveMaxMs: config.alerts.shelveMax,
+      },
+    );
     const p = config.pipeline;
     this.pipeline = new PriorityPipeline(
       {
@@ -114,9 +134,25 @@ export class Gateway {
       this.engine,
       this.publisher,
       config.alerts.lostGrace,
+      {
+        timeZone: config.site.timezone,
+        quietHours: new Map(
+          config.households.flatMap((h) => (h.welfare.quietHours ? [[h.id, h.welfare.quietHours]] : [])),
+        ),
+        awayExitGraceMs: config.alerts.awayExitGrace,
+      },
     );
     this.ingest = new MqttIngest(this.pipeline, this.counters, this.rateLog, this.clock);
-    this.ops = new OperatorCommands(this.engine, this.registry, this.publisher, this.counters, this.rateLog);
+    this.ops = new OperatorCommands(
+      this.engine,
+      this.registry,
+      this.publisher,
+      this.counters,
+      this.rateLog,
+      this.supervisor,
+      this.clock,
+      this.log,
+    );
   }
 
   static async start(opts: GatewayOptions): Promise<Gateway> {
@@ -233,6 +269,18 @@ export class Gateway {
     switch (action) {
       case "ack":
         this.ops.ack(operator, target, payload);
+        return;
+      case "shelve":
+        this.ops.shelve(operator, target, payload);
+        return;
+      case "unshelve":
+        this.ops.unshelve(operator, target, payload);
+        return;
+      case "service":
+        this.ops.service(operator, target, payload);
+        return;
+      case "away":
+        this.ops.away(operator, target, payload);
         return;
       default:
         this.counters.reject("operator", "action-not-supported");

@@ -18,7 +18,15 @@ export type RejectReason =
   | "bad-ack"
   | "unknown-alert"
   | "deferred-to-device"
-  | "action-not-supported";
+  | "action-not-supported"
+  // operator requests refused (gateway/ops.ts, docs/topics.md "Operator results")
+  | "bad-request"
+  | "p1-not-shelvable"
+  | "shelve-too-long"
+  | "not-shelved"
+  | "unknown-household"
+  | "already-out-of-service"
+  | "already-in-service";
 
 export class Counters {
   private readonly messages = new Map<string, number>();

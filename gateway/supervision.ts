@@ -3,21 +3,69 @@
  * household where nobody has done anything for the welfare period
  * (WELFARE_CHECK). One wheel timer per device and per household, re-armed by
  * traffic, so 20,000 devices cost 20,000 list nodes, not 20,000 Node timers.
+ *
+ * Welfare care per household (telecare practice, DESIGN "Welfare checks"):
+ * quiet hours in the site's time zone (a check that falls due in them is
+ * raised when they end) and away mode (monitoring pauses until the resident
+ * is back: an explicit `away:false`, the `until` time, or the household's
+ * next activity after the exit grace).
  */
 import type { AlertEngine } from "./alerts/engine.js";
+import { LocalClock, parseQuietHours, type QuietHours } from "./alerts/quiet-hours.js";
 import type { Publisher } from "./northbound/publisher.js";
 import type { DeviceEntry, HouseholdEntry, Registry } from "./registry.js";
 import type { Clock } from "./time/clock.js";
-import type { TimerWheel, WheelTimer } from "./time/timer-wheel.js";
+import { type TimerWheel, WheelTimer } from "./time/timer-wheel.js";
+
+export interface WelfareCareOptions {
+  /** IANA zone of the site (quiet hours); default the system's. */
+  timeZone?: string;
+  /** Household id -> "HH:MM-HH:MM". */
+  quietHours?: ReadonlyMap<string, string>;
+  /** Activity this soon after away mode is set is the resident leaving (default 15 min). */
+  awayExitGraceMs?: number;
+}
+
+export interface MonitoringStatus {
+  household: string;
+  state: "monitored" | "away";
+  by: string;
+  since: number;
+  until: number | null;
+  reason: string | null;
+}
+
+/** Per household, only for households in the config (bounded by them). */
+class HouseholdCare {
+  quiet: QuietHours | null = null;
+  away = false;
+  awayBy = "";
+  awaySince = 0;
+  awayUntil: number | null = null;
+  awayTimer: WheelTimer | null = null;
+  /** The welfare check fell due in quiet hours and waits for their end. */
+  deferred = false;
+  constructor(readonly household: HouseholdEntry) {}
+}
 
 export class Supervisor {
+  private readonly care = new Map<string, HouseholdCare>();
+  private readonly local: LocalClock;
+  private readonly quietHours: ReadonlyMap<string, string>;
+  private readonly awayExitGraceMs: number;
+
   constructor(
     private readonly clock: Clock,
     private readonly wheel: TimerWheel,
     private readonly engine: AlertEngine,
     private readonly publisher: Publisher,
     private readonly lostGraceMs: number,
-  ) {}
+    opts: WelfareCareOptions = {},
+  ) {
+    this.local = new LocalClock(opts.timeZone);
+    this.quietHours = opts.quietHours ?? new Map();
+    this.awayExitGraceMs = opts.awayExitGraceMs ?? 15 * 60_000;
+  }
 
   /** Arms every device's lost timer and every household's welfare timer from now. */
   start(registry: Registry): void {
@@ -25,8 +73,11 @@ export class Supervisor {
     for (const d of registry.devices.values())
       this.wheel.arm(d.lostTimer, now + d.lostAfterMs(this.lostGraceMs));
     for (const h of registry.households.values()) {
+      const q = this.quietHours.get(h.id);
+      if (q !== undefined) this.careFor(h).quiet = parseQuietHours(q);
       if (h.welfareEnabled && h.devices.length > 0) this.wheel.arm(h.welfareTimer, now + h.welfarePeriodMs);
     }
+    this.engine.announceFlood();
   }
 
   /** Any accepted message: the device is alive. */
@@ -47,32 +98,146 @@ export class Supervisor {
   /** Resident activity in a household: the welfare period starts again, an open WELFARE_CHECK clears. */
   activity(household: HouseholdEntry, at: number): void {
     household.lastActivity = at;
+    const c = this.care.get(household.id);
+    if (c?.away) {
+      // Opening the door on the way out is not coming back.
+      if (at - c.awaySince < this.awayExitGraceMs) return;
+      this.endAway(c, "activity", "resident activity");
+    }
     if (!household.welfareEnabled) return;
+    if (c) c.deferred = false;
     this.wheel.arm(household.welfareTimer, at + household.welfarePeriodMs);
     this.engine.contextFor(household).condition("WELFARE_CHECK", false, { priority: 2 });
   }
 
   readonly onLost = (timer: WheelTimer): void => {
-    const device = timer.owner as DeviceEntry;
+    this.markLost(timer.owner as DeviceEntry, "no heartbeat");
+  };
+
+  /** Heartbeat silence, or (polled devices) the profile's limit of missed polls in a row. */
+  markLost(device: DeviceEntry, cause: string): void {
+    if (device.link === "lost") return;
     device.link = "lost";
     this.publisher.deviceStatus(device, "lost");
+    // ISA-18.2 out of service: the operator knows the device is away; no DEVICE_LOST.
+    if (this.engine.isOutOfService(device.id)) return;
+    this.raiseLost(device, cause);
+  }
+
+  /**
+   * An operator took a device out of service or put it back (the engine holds
+   * its alerts). Back in service re-evaluates: a device still silent is lost now.
+   */
+  serviceChanged(device: DeviceEntry, inService: boolean): void {
+    if (inService && device.link === "lost") this.raiseLost(device, "still silent when back in service");
+  }
+
+  private raiseLost(device: DeviceEntry, cause: string): void {
     this.engine.contextFor(device).condition("DEVICE_LOST", true, {
       priority: device.profile.lostPriority,
-      causes: ["no heartbeat"],
+      causes: [cause],
       detail: {
         lastSeen: device.lastSeen,
         silentForMs: this.clock.now() - (device.lastSeen || this.clock.now()),
       },
     });
-  };
+  }
 
-  /** Fires once per silent period: the timer is re-armed only by activity. */
+  /** Fires once per silent period: the timer is re-armed only by activity (or the end of quiet hours). */
   readonly onWelfareDue = (timer: WheelTimer): void => {
     const household = timer.owner as HouseholdEntry;
+    const c = this.care.get(household.id);
+    if (c?.away) return; // paused; re-armed when the resident is back
+    const now = this.clock.now();
+    if (c?.quiet && this.local.inQuietHours(now, c.quiet)) {
+      c.deferred = true;
+      this.wheel.arm(household.welfareTimer, this.local.quietHoursEnd(now, c.quiet));
+      return;
+    }
+    const deferred = c?.deferred ?? false;
+    if (c) c.deferred = false;
     this.engine.contextFor(household).condition("WELFARE_CHECK", true, {
       priority: 2,
       causes: ["no activity"],
-      detail: { lastActivity: household.lastActivity, periodMs: household.welfarePeriodMs },
+      detail: {
+        lastActivity: household.lastActivity,
+        periodMs: household.welfarePeriodMs,
+        deferredByQuietHours: deferred,
+      },
     });
   };
+
+  // --- away mode ----------------------------------------------------------------
+
+  /** The resident is away (until `until`, or until back) or back; returns the new status. */
+  setAway(
+    household: HouseholdEntry,
+    away: boolean,
+    by: string,
+    until: number | null,
+    reason: string | null,
+  ): MonitoringStatus {
+    const c = this.careFor(household);
+    const now = this.clock.now();
+    if (!away) {
+      if (c.away) return this.endAway(c, by, reason);
+      return this.status(c, by, reason);
+    }
+    c.away = true;
+    c.awayBy = by;
+    c.awaySince = now;
+    c.awayUntil = until;
+    c.deferred = false;
+    this.wheel.disarm(household.welfareTimer);
+    if (until !== null) {
+      c.awayTimer ??= new WheelTimer(this.awayEnded, c);
+      this.wheel.arm(c.awayTimer, until);
+    } else if (c.awayTimer) this.wheel.disarm(c.awayTimer);
+    const status = this.status(c, by, reason);
+    this.publisher.householdMonitoring(household.id, status);
+    return status;
+  }
+
+  isAway(householdId: string): boolean {
+    return this.care.get(householdId)?.away === true;
+  }
+
+  private readonly awayEnded = (timer: WheelTimer): void => {
+    this.endAway(timer.owner as HouseholdCare, "gateway", "away period ended");
+  };
+
+  /** Back home: monitoring resumes with a fresh welfare period from now. */
+  private endAway(c: HouseholdCare, by: string, reason: string | null): MonitoringStatus {
+    const h = c.household;
+    c.away = false;
+    c.awayUntil = null;
+    c.awaySince = this.clock.now();
+    c.awayBy = by;
+    if (c.awayTimer) this.wheel.disarm(c.awayTimer);
+    if (h.welfareEnabled && h.devices.length > 0)
+      this.wheel.arm(h.welfareTimer, this.clock.now() + h.welfarePeriodMs);
+    const status = this.status(c, by, reason);
+    this.publisher.householdMonitoring(h.id, status);
+    return status;
+  }
+
+  private status(c: HouseholdCare, by: string, reason: string | null): MonitoringStatus {
+    return {
+      household: c.household.id,
+      state: c.away ? "away" : "monitored",
+      by,
+      since: c.awaySince,
+      until: c.awayUntil,
+      reason,
+    };
+  }
+
+  private careFor(h: HouseholdEntry): HouseholdCare {
+    let c = this.care.get(h.id);
+    if (!c) {
+      c = new HouseholdCare(h);
+      this.care.set(h.id, c);
+    }
+    return c;
+  }
 }

@@ -38,7 +38,7 @@ describe("gateway end to end over real MQTT", () => {
   it("a pendant press produces exactly one P1 EMERGENCY_CALL on the right topic", async () => {
     const p = await device("p-1", "pw-p1");
     await p.publish("devices/ec200/p-1/up", pendantMsg(1, "press"));
-    const m = await ops.waitFor((x) => x.topic.includes("/alerts/"));
+    const m = await ops.waitFor((x) => x.topic.includes("/alerts/p"));
     expect(m.topic).toBe(`linli/${SITE}/alerts/p1/EMERGENCY_CALL/p-1`);
     const a = m.json();
     expect(a).toMatchObject({
@@ -57,7 +57,7 @@ describe("gateway end to end over real MQTT", () => {
     expect(typeof a.id).toBe("string");
     expect(m.retain).toBe(false); // live delivery; retained flag is set on the stored copy only
     await sleep(100);
-    expect(ops.on("/alerts/")).toHaveLength(1);
+    expect(ops.on("/alerts/p")).toHaveLength(1);
     // The telemetry reading of the same message is published too.
     const t = await ops.waitFor((x) => x.topic === `linli/${SITE}/telemetry/ec200/p-1`);
     expect(t.json()).toMatchObject({
@@ -72,16 +72,16 @@ describe("gateway end to end over real MQTT", () => {
     expect(await p.subscribe("devices/ec200/p-1/down")).toBe(1);
     await p.publish("devices/ec200/p-1/up", pendantMsg(1, "press"));
     await p.publish("devices/ec200/p-1/up", pendantMsg(2, "press"));
-    const second = await ops.waitFor((x) => x.topic.includes("/alerts/") && x.json().count === 2);
+    const second = await ops.waitFor((x) => x.topic.includes("/alerts/p") && x.json().count === 2);
     const alert = second.json();
-    expect(ops.on("/alerts/").map((x) => x.json().id)).toEqual([alert.id, alert.id]);
+    expect(ops.on("/alerts/p").map((x) => x.json().id)).toEqual([alert.id, alert.id]);
 
     await ops.publish(
       `linli/${SITE}/ack/${alert.id}`,
       JSON.stringify({ by: "Wang Li", note: "calling her now" }),
     );
     const acked = await ops.waitFor(
-      (x) => x.topic.includes("/alerts/") && x.json().state === "active-acknowledged",
+      (x) => x.topic.includes("/alerts/p") && x.json().state === "active-acknowledged",
     );
     expect(acked.json()).toMatchObject({ id: alert.id, ackedBy: "Wang Li", ackNote: "calling her now" });
     const down = await p.waitFor((x) => x.topic === "devices/ec200/p-1/down");
@@ -92,7 +92,9 @@ describe("gateway end to end over real MQTT", () => {
     const p = await device("p-1", "pw-p1");
     await p.publish("devices/ec200/p-1/up", pendantMsg(1, "fall"));
     await p.publish("devices/ec200/p-1/up", pendantMsg(2, "cancel"));
-    const m = await ops.waitFor((x) => x.topic.includes("/alerts/") && x.json().cancelledByResident === true);
+    const m = await ops.waitFor(
+      (x) => x.topic.includes("/alerts/p") && x.json().cancelledByResident === true,
+    );
     expect(m.topic).toBe(`linli/${SITE}/alerts/p1/FALL_DETECTED/p-1`);
     expect(m.json().state).toBe("active-unacknowledged");
   });
@@ -102,10 +104,10 @@ describe("gateway end to end over real MQTT", () => {
     const msg = pendantMsg(7, "press");
     await p.publish("devices/ec200/p-1/up", msg);
     await p.publish("devices/ec200/p-1/up", msg);
-    await ops.waitFor((x) => x.topic.includes("/alerts/"));
+    await ops.waitFor((x) => x.topic.includes("/alerts/p"));
     await sleep(100);
-    expect(ops.on("/alerts/")).toHaveLength(1);
-    expect(ops.on("/alerts/")[0]?.json().count).toBe(1);
+    expect(ops.on("/alerts/p")).toHaveLength(1);
+    expect(ops.on("/alerts/p")[0]?.json().count).toBe(1);
     expect(gw.counters.rejected("ec200", "duplicate-seq")).toBe(1);
   });
 
@@ -122,7 +124,7 @@ describe("gateway end to end over real MQTT", () => {
     });
     expect(cbor[0]).toBe(0xa6);
     await p.publish("devices/ec200/p-1/up", cbor);
-    const m = await ops.waitFor((x) => x.topic.includes("/alerts/"));
+    const m = await ops.waitFor((x) => x.topic.includes("/alerts/p"));
     expect(m.json()).toMatchObject({ code: "EMERGENCY_CALL", deviceId: "p-1" });
     const t = await ops.waitFor((x) => x.topic.includes("/telemetry/"));
     // ts from a year ago: the gateway stamps its own time and flags the device clock.
@@ -145,7 +147,7 @@ describe("gateway end to end over real MQTT", () => {
     // Still connected and still served.
     await p.publish("devices/ec200/p-1/up", pendantMsg(2, "press"));
     await ops.waitFor((x) => x.topic.includes("/alerts/p1/EMERGENCY_CALL/p-1"));
-    expect(ops.on("/alerts/")).toHaveLength(1);
+    expect(ops.on("/alerts/p")).toHaveLength(1);
   });
 
   it("refuses an unknown device, a wrong password and an anonymous client", async () => {
@@ -161,7 +163,7 @@ describe("gateway end to end over real MQTT", () => {
     p.client.publish("devices/ec200/p-2/up", pendantMsg(1, "press"), { qos: 1 });
     await new Promise<void>((r) => p.client.once("close", () => r()));
     await sleep(100);
-    expect(ops.on("/alerts/")).toHaveLength(0);
+    expect(ops.on("/alerts/p")).toHaveLength(0);
     expect(gw.counters.rejected("ec200", "topic-not-allowed")).toBe(1);
   });
 
@@ -171,7 +173,7 @@ describe("gateway end to end over real MQTT", () => {
     rogue.client.publish(`linli/${SITE}/alerts/p1/FIRE_ALARM/x`, '{"fake":true}', { qos: 1 });
     await new Promise<void>((r) => rogue.client.once("close", () => r()));
     await sleep(100);
-    expect(ops.on("/alerts/")).toHaveLength(0);
+    expect(ops.on("/alerts/p")).toHaveLength(0);
   });
 
   it("devices cannot subscribe to operations topics or other devices' downlinks", async () => {
@@ -185,7 +187,7 @@ describe("gateway end to end over real MQTT", () => {
     const d = await device("d-1", "pw-d1");
     await d.publish("devices/ds10/d-1/up", doorMsg(1, "open"));
     await ops.waitFor((x) => x.topic === `linli/${SITE}/telemetry/ds10/d-1`);
-    expect(ops.on("/alerts/")).toHaveLength(0);
+    expect(ops.on("/alerts/p")).toHaveLength(0);
     expect(gw.engine.pendingCount).toBe(1);
   });
 });

@@ -1,17 +1,23 @@
 /**
- * One alert and its lifecycle (the issue-2 cut of ISA-18.2 / IEC 62682):
+ * One alert and its lifecycle, after ISA-18.2 / IEC 62682 (docs/topics.md, "Lifecycle").
+ *
+ * `state` is the acknowledgement lifecycle, unchanged since issue 2:
  *
  *                 raise                       ack
- *   (none) ───────────────► active-unack ─────────────► active-ack
+ *   (normal) ─────────────► active-unack ─────────────► active-ack
  *                             │      ▲                     │
  *                       clear │      │ occurs again        │ clear
  *                             ▼      │ (count + 1)         ▼
  *                        cleared-unack ──── ack ───────► closed
  *
- * A new occurrence of an open alert (another press, the door re-opened)
- * returns it to active-unacknowledged: someone must look again.
- * Transitions are methods that return false when they do not apply, so the
- * engine publishes only real changes.
+ * Orthogonal to it, the ISA-18.2 "suppressed alarm" states (not annunciated):
+ * shelved (an operator, for a stated time), suppressed by design (test mode,
+ * maintenance) and out of service (an operator took the device out). They are
+ * plain fields here and `suppression` in the view, so issue-2 consumers that
+ * only read `state` keep working.
+ *
+ * Every field that matters after a restart is a plain value (no closures), so
+ * a durable journal can store and restore an alert, escalation included.
  */
 
 import type { AlertCode, AlertState, AlertView, DeviceModel, Priority } from "../model.js";
@@ -24,7 +30,17 @@ export interface AlertSubject {
   readonly household: string | null;
 }
 
+/** Why an alert is suppressed by design (ISA-18.2 "designed suppression"). */
+export type SuppressReason = "test" | "maintenance";
+
+/** The ISA-18.2 suppressed-alarm states, shown as `suppression` (null: annunciated). */
+export type Suppression = "shelved" | "suppressed" | "out-of-service";
+
+/** The state vocabulary of `from`/`to` in transition events: lifecycle or suppression, plus normal. */
+export type IsaState = "normal" | AlertState | Suppression;
+
 export type Transition =
+  // issue 2
   | "raised"
   | "repeated"
   | "reactivated"
@@ -32,7 +48,37 @@ export type Transition =
   | "cleared"
   | "closed"
   | "cancelled-by-resident"
-  | "delivered";
+  | "delivered"
+  // issue 4
+  | "shelved"
+  | "unshelved"
+  | "shelve-expired"
+  | "out-of-service"
+  | "in-service"
+  | "chattering"
+  | "chattering-ended"
+  | "flood-released"
+  | "escalated";
+
+/** Hold bits: why device-driven changes of an alert are tracked but not published. */
+export const HOLD_CHATTER = 1;
+export const HOLD_FLOOD = 2;
+export const HOLD_OUT_OF_SERVICE = 4;
+export const HOLD_SHELVED = 8;
+
+/** The alert as published (issue-2 fields plus the issue-4 ones; docs/topics.md). */
+export interface AlertPayload extends AlertView {
+  suppression: Suppression | null;
+  suppressedFor: SuppressReason | null;
+  shelvedBy: string | null;
+  shelvedAt: number | null;
+  shelvedUntil: number | null;
+  shelveReason: string | null;
+  outOfServiceBy: string | null;
+  chattering: boolean;
+  escalationLevel: number;
+  escalationNextAt: number | null;
+}
 
 export class Alert {
   state: AlertState = "active-unacknowledged";
@@ -49,8 +95,30 @@ export class Alert {
   detail: Record<string, number | string | boolean>;
   /** Momentary alerts (calls, falls): until when another occurrence counts as the same alert. */
   windowUntil = 0;
-  /** Timer for the momentary window; set by the engine. */
+  /** Timer for the momentary window or a pending off-delay; set by the engine. */
   timer: WheelTimer | null = null;
+
+  // --- issue 4: suppression, holds, escalation (plain, serialisable) ---
+  /** Suppressed by design when raised (fixed for the alert's life: it is never paged). */
+  suppressedFor: SuppressReason | null;
+  shelvedBy: string | null = null;
+  shelvedAt: number | null = null;
+  shelvedUntil: number | null = null;
+  shelveReason: string | null = null;
+  outOfServiceBy: string | null = null;
+  chattering = false;
+  /** HOLD_* bits. */
+  holds = 0;
+  /** Some state of this alert has been published (a retained copy may exist). */
+  announced = false;
+  /** Since when nobody has acknowledged it (the escalation clock). */
+  unackSince: number;
+  escalationLevel = 0;
+  escalationNextAt: number | null = null;
+  /** Escalation timer (allocated on first use); set by the engine. */
+  escalationTimer: WheelTimer | null = null;
+  /** The ISA state last published in an event: `from` of the next one. */
+  lastIsa: IsaState = "normal";
 
   constructor(
     readonly id: string,
@@ -64,12 +132,15 @@ export class Alert {
     urgent: boolean,
     test: boolean,
     detail: Record<string, number | string | boolean>,
+    suppressedFor: SuppressReason | null = test ? "test" : null,
   ) {
     this.updatedAt = raisedAt;
+    this.unackSince = raisedAt;
     this.causes = [...causes];
     this.urgent = urgent;
     this.test = test;
     this.detail = { ...detail };
+    this.suppressedFor = suppressedFor;
   }
 
   get isOpen(): boolean {
@@ -80,12 +151,31 @@ export class Alert {
     return this.state === "active-unacknowledged" || this.state === "active-acknowledged";
   }
 
+  get unacknowledged(): boolean {
+    return this.state === "active-unacknowledged" || this.state === "cleared-unacknowledged";
+  }
+
+  /** ISA-18.2 precedence: out of service, then suppressed by design, then shelved. */
+  get suppression(): Suppression | null {
+    if (this.outOfServiceBy !== null) return "out-of-service";
+    if (this.suppressedFor !== null) return "suppressed";
+    if (this.shelvedUntil !== null) return "shelved";
+    return null;
+  }
+
+  /** The state named in transition events (`from`/`to`). */
+  get isaState(): IsaState {
+    if (this.state === "closed") return "closed";
+    return this.suppression ?? this.state;
+  }
+
   /** Another occurrence while open: counts, and needs an operator again. */
   occur(now: number, causes: readonly string[]): Transition {
     this.count++;
     this.addCauses(causes);
     this.updatedAt = now;
     const wasActive = this.conditionActive;
+    if (!this.unacknowledged) this.unackSince = now;
     this.state = "active-unacknowledged";
     this.clearedAt = null;
     return wasActive ? "repeated" : "reactivated";
@@ -123,6 +213,18 @@ export class Alert {
     return this.state === "closed" ? "closed" : "cleared";
   }
 
+  /**
+   * Shelving ended with the condition still active: annunciated again as
+   * unacknowledged (ISA-18.2: an unshelved alarm returns to its current state
+   * and must be acknowledged anew if it is still in alarm).
+   */
+  reannunciate(now: number): void {
+    if (this.conditionActive) this.state = "active-unacknowledged";
+    // Escalation counts from the moment it is shown again, not from before it was shelved.
+    if (this.unacknowledged) this.unackSince = now;
+    this.updatedAt = now;
+  }
+
   markCancelled(now: number): boolean {
     if (this.cancelledByResident || !this.isOpen) return false;
     this.cancelledByResident = true;
@@ -130,7 +232,7 @@ export class Alert {
     return true;
   }
 
-  view(): AlertView {
+  view(): AlertPayload {
     return {
       id: this.id,
       code: this.code,
@@ -152,6 +254,16 @@ export class Alert {
       urgent: this.urgent,
       test: this.test,
       detail: this.detail,
+      suppression: this.suppression,
+      suppressedFor: this.suppressedFor,
+      shelvedBy: this.shelvedBy,
+      shelvedAt: this.shelvedAt,
+      shelvedUntil: this.shelvedUntil,
+      shelveReason: this.shelveReason,
+      outOfServiceBy: this.outOfServiceBy,
+      chattering: this.chattering,
+      escalationLevel: this.escalationLevel,
+      escalationNextAt: this.escalationNextAt,
     };
   }
 }

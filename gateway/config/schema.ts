@@ -44,6 +44,15 @@ const optionalDuration = () =>
       return ms;
     });
 
+function validTimeZone(tz: string): boolean {
+  try {
+    new Intl.DateTimeFormat("en", { timeZone: tz });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** Ids appear in MQTT topics: no '/', '+', '#', spaces (datasheet: 1-32 of [A-Za-z0-9_-]). */
 const topicId = z.string().regex(/^[A-Za-z0-9_-]{1,32}$/, "must be 1 to 32 characters of A-Z a-z 0-9 _ -");
 
@@ -67,6 +76,15 @@ const welfare = z.strictObject({
   period: optionalDuration().meta({
     description: "No activity for this long raises WELFARE_CHECK; default alerts.welfarePeriod",
   }),
+  quietHours: z
+    .string()
+    .regex(/^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$/, 'must look like "22:00-07:00"')
+    .refine((v) => v.slice(0, 5) !== v.slice(6), "start and end must differ")
+    .optional()
+    .meta({
+      description:
+        "Local time (site.timezone) in which a due welfare check waits: it is raised when the quiet hours end",
+    }),
 });
 
 const household = z.strictObject({
@@ -97,6 +115,18 @@ const ds10 = z.strictObject({
 
 const device = z.discriminatedUnion("model", [ec200, ds10]);
 
+const escalation = z.strictObject({
+  p1: duration("60s").meta({ description: "Unacknowledged P1 escalates after this; 0 disables" }),
+  p2: duration("300s").meta({ description: "Unacknowledged P2 escalates after this; 0 disables" }),
+  factor: z
+    .number()
+    .min(1)
+    .max(10)
+    .default(2)
+    .meta({ description: "Each next escalation waits this much longer" }),
+  maxInterval: duration("15m").meta({ description: "Longest wait between two escalations" }),
+});
+
 const alerts = z.strictObject({
   emergencyCallWindow: duration("60s").meta({
     description: "A second press within this window is the same call",
@@ -113,6 +143,11 @@ const alerts = z.strictObject({
     .meta({ description: "BATTERY_LOW clears at or above this (hysteresis against flapping)" }),
   contactDebounce: duration("200ms").meta({
     description: "A door contact that bounces within this is one opening",
+  }),
+  escalation: escalation.default(() => escalation.parse({})),
+  shelveMax: duration("8h").meta({ description: "Longest shelving an operator may ask for (never for P1)" }),
+  awayExitGrace: duration("15m").meta({
+    description: "Activity this soon after away mode is set is the resident leaving, not coming back",
   }),
 });
 
@@ -154,7 +189,16 @@ const metrics = z.strictObject({
 });
 
 export const configSchema = z.strictObject({
-  site: z.strictObject({ id: topicId, name: z.string().optional() }),
+  site: z.strictObject({
+    id: topicId,
+    name: z.string().optional(),
+    timezone: z
+      .string()
+      .refine(validTimeZone, "must be an IANA time zone such as Asia/Shanghai")
+      .optional()
+      .meta({ description: "IANA time zone for quiet hours; default the system's" }),
+  }),
+
   mqtt: z
     .strictObject({
       listeners: z

@@ -69,4 +69,45 @@ export class Publisher {
     this.sink.publish(device.downlinkTopic, JSON.stringify(message), 1, false);
     return true;
   }
+
+  // --- issue 4: alert events, escalations, flood, operator results (docs/topics.md) ---
+
+  private eventsTopicCache: string | null = null;
+
+  /** One alert transition on `linli/<site>/alerts/events` (QoS 1, not retained): the audit trail. */
+  alertEvent(event: object): void {
+    this.published++;
+    this.eventsTopicCache ??= `linli/${this.site}/alerts/events`;
+    this.sink.publish(this.eventsTopicCache, JSON.stringify(event), 1, false);
+  }
+
+  /** `linli/<site>/escalations/p<n>/<CODE>/<deviceId>`, QoS 1, not retained: the alert plus its escalation. */
+  escalation(alert: Alert, level: number, unacknowledgedForMs: number): void {
+    this.published++;
+    this.sink.publish(
+      `linli/${this.site}/escalations/p${alert.priority}/${alert.code}/${alert.subject.id}`,
+      JSON.stringify({ ...alert.view(), escalation: { level, unacknowledgedForMs } }),
+      1,
+      false,
+    );
+  }
+
+  /** `linli/<site>/alerts/flood`, retained, so a console that connects mid-flood opens in its flood view. */
+  flood(status: object): void {
+    this.published++;
+    this.sink.publish(`linli/${this.site}/alerts/flood`, JSON.stringify(status), 1, true);
+  }
+
+  /** What became of an operator's request: `linli/<site>/ops/result/<operator>`, QoS 1, not retained. */
+  opsResult(operator: string, result: object): void {
+    this.published++;
+    this.sink.publish(`linli/${this.site}/ops/result/${operator}`, JSON.stringify(result), 1, false);
+  }
+
+  /** Welfare monitoring of a household (away mode): `linli/<site>/households/<id>/monitoring`, retained. */
+  householdMonitoring(householdId: string, status: object): void {
+    this.published++;
+    const topic = `linli/${this.site}/households/${householdId}/monitoring`;
+    this.sink.publish(topic, JSON.stringify(status), 1, true);
+  }
 }

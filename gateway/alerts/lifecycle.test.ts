@@ -1,0 +1,484 @@
+/**
+ * ISA-18.2 lifecycle rules of the engine on a FakeClock: events, off-delays,
+ * shelving, designed suppression, out of service, chattering, flood and
+ * escalation. One rule per test; each asserts what is (and is not) published.
+ */
+import { describe, expect, it } from "vitest";
+import type { AlertCode } from "../model.js";
+import { FakeClock } from "../time/clock.js";
+import { TimerWheel } from "../time/timer-wheel.js";
+import type { Alert, AlertSubject, Transition } from "./alert.js";
+import { AlertEngine, type AlertEvent, type EngineOptions, type FloodStatus } from "./engine.js";
+
+const S = 1000;
+const MIN = 60 * S;
+const pendant: AlertSubject = { id: "p-1", model: "ec200", household: "hh-1" };
+const door: AlertSubject = { id: "d-1", model: "ds10", household: "hh-1" };
+const kiosk: AlertSubject = { id: "k-1", model: "gk3", household: null };
+
+interface Seen {
+  id: string;
+  code: string;
+  t: Transition;
+  state: string;
+  suppression: string | null;
+  ev: Omit<AlertEvent, never>;
+}
+
+function setup(opts: EngineOptions = {}) {
+  const clock = new FakeClock();
+  const wheel = new TimerWheel(clock);
+  const seen: Seen[] = [];
+  const escalations: Array<{ id: string; level: number; unackFor: number; at: number }> = [];
+  const floods: FloodStatus[] = [];
+  const engine = new AlertEngine(
+    "s",
+    clock,
+    wheel,
+    {
+      alertChanged: (a: Alert, t: Transition, ev: AlertEvent) =>
+        seen.push({ id: a.id, code: a.code, t, state: a.state, suppression: a.suppression, ev: { ...ev } }),
+      escalated: (a, level, unackFor) => escalations.push({ id: a.id, level, unackFor, at: clock.now() }),
+      floodChanged: (f) => floods.push({ ...f }),
+    },
+    opts,
+  );
+  const press = (s = pendant) =>
+    engine.contextFor(s).raise("EMERGENCY_CALL", { priority: 1, causes: ["press"], windowMs: MIN });
+  const tamper = (on: boolean, s = door) =>
+    engine.contextFor(s).condition("TAMPER", on, { priority: 2, causes: ["cover removed"] });
+  const cond = (code: AlertCode, on: boolean, priority: 1 | 2 | 3 | 4, s: AlertSubject = door) =>
+    engine.contextFor(s).condition(code, on, { priority, causes: [code.toLowerCase()] });
+  return { clock, wheel, seen, escalations, floods, engine, press, tamper, cond };
+}
+
+describe("transition events", () => {
+  it("every published change carries from, to, who, when and why", () => {
+    const { engine, seen, tamper, clock } = setup();
+    tamper(true);
+    clock.advance(5 * S);
+    const id = seen[0]!.id;
+    engine.acknowledge(id, "wang", "checked the camera");
+    tamper(false);
+    expect(seen.map((s) => [s.ev.transition, s.ev.from, s.ev.to, s.ev.by])).toEqual([
+      ["raised", "normal", "active-unacknowledged", "device"],
+      ["acknowledged", "active-unacknowledged", "active-acknowledged", "wang"],
+      ["closed", "active-acknowledged", "closed", "device"],
+    ]);
+    expect(seen[0]!.ev).toMatchObject({ alertId: id, code: "TAMPER", priority: 2, deviceId: "d-1" });
+    expect(seen[0]!.ev.reason).toBe("cover removed");
+    expect(seen[1]!.ev.reason).toBe("checked the camera");
+    expect(seen[1]!.ev.at).toBe(seen[0]!.ev.at + 5 * S);
+  });
+
+  it("a momentary call's window end is by the gateway", () => {
+    const { seen, press, clock } = setup({ escalationP1Ms: 0 });
+    press();
+    clock.advance(MIN + S);
+    expect(seen.at(-1)!.ev).toMatchObject({
+      transition: "cleared",
+      from: "active-unacknowledged",
+      to: "cleared-unacknowledged",
+      by: "gateway",
+      reason: "call window ended",
+    });
+  });
+});
+
+describe("analog conditions: on- and off-delays", () => {
+  it("an off-delay clears only after the value has been normal that long, counted from the first normal reading", () => {
+    const { engine, seen, clock } = setup();
+    const hot = (on: boolean) =>
+      engine.contextFor(kiosk).condition("OVERHEAT", on, { priority: 3, offDelayMs: 60 * S });
+    hot(true);
+    expect(seen.map((s) => s.t)).toEqual(["raised"]);
+    hot(false);
+    clock.advance(30 * S);
+    hot(false); // another normal poll must not postpone the clear
+    clock.advance(29 * S);
+    expect(seen.map((s) => s.t)).toEqual(["raised"]);
+    clock.advance(2 * S);
+    expect(seen.map((s) => s.t)).toEqual(["raised", "cleared"]);
+    expect(seen.at(-1)!.ev.reason).toMatch(/off-delay/);
+  });
+
+  it("returning to abnormal within the off-delay cancels the clear: nothing is published", () => {
+    const { engine, seen, clock } = setup();
+    const hot = (on: boolean) =>
+      engine.contextFor(kiosk).condition("OVERHEAT", on, { priority: 3, offDelayMs: 60 * S });
+    hot(true);
+    hot(false);
+    clock.advance(40 * S);
+    hot(true);
+    clock.advance(5 * MIN);
+    expect(seen.map((s) => s.t)).toEqual(["raised"]);
+    expect(engine.pendingCount).toBe(0);
+  });
+
+  it("an on-delay without `since` runs from the first active report (polls do not postpone it)", () => {
+    const { engine, seen, clock } = setup();
+    const low = () =>
+      engine.contextFor(kiosk).condition("HYDRANT_PRESSURE_LOW", true, { priority: 2, onDelayMs: 10 * S });
+    low();
+    for (let i = 0; i < 5; i++) {
+      clock.advance(2 * S);
+      low();
+    }
+    expect(seen.map((s) => s.t)).toEqual(["raised"]);
+  });
+});
+
+describe("shelving", () => {
+  it("P1 alerts cannot be shelved; durations over the maximum and unknown ids are refused", () => {
+    const { engine, seen, press, tamper } = setup({ shelveMaxMs: 8 * 60 * MIN });
+    press();
+    tamper(true);
+    const [call, tamp] = [seen[0]!.id, seen[1]!.id];
+    expect(engine.shelve(call, "ops", 10 * MIN, null)).toEqual({ ok: false, reason: "p1-not-shelvable" });
+    expect(engine.shelve(tamp, "ops", 9 * 60 * MIN, null)).toEqual({ ok: false, reason: "shelve-too-long" });
+    expect(engine.shelve("nope", "ops", MIN, null)).toEqual({ ok: false, reason: "unknown-alert" });
+    expect(seen).toHaveLength(2);
+  });
+
+  it("a shelved alert is not annunciated; when the time is up it returns, unacknowledged if still active", () => {
+    const { engine, seen, tamper, clock } = setup();
+    tamper(true);
+    const id = seen[0]!.id;
+    expect(engine.shelve(id, "ops", 30 * MIN, "cover loose, fitter coming").ok).toBe(true);
+    expect(seen.at(-1)).toMatchObject({
+      t: "shelved",
+      suppression: "shelved",
+      state: "active-unacknowledged",
+    });
+    expect(seen.at(-1)!.ev).toMatchObject({
+      from: "active-unacknowledged",
+      to: "shelved",
+      by: "ops",
+      reason: "cover loose, fitter coming",
+    });
+    // Device changes while shelved are tracked, not published.
+    tamper(false);
+    tamper(true);
+    tamper(false);
+    expect(seen).toHaveLength(2);
+    expect(engine.find("d-1", "TAMPER")?.state).toBe("cleared-unacknowledged");
+    tamper(true);
+    clock.advance(30 * MIN + S);
+    expect(seen.at(-1)).toMatchObject({
+      t: "shelve-expired",
+      state: "active-unacknowledged",
+      suppression: null,
+    });
+    expect(seen.at(-1)!.ev).toMatchObject({ from: "shelved", to: "active-unacknowledged", by: "gateway" });
+  });
+
+  it("an acknowledged alert still active when its shelving ends must be acknowledged again", () => {
+    const { engine, seen, tamper, clock } = setup();
+    tamper(true);
+    const id = seen[0]!.id;
+    engine.acknowledge(id, "ops", null);
+    engine.shelve(id, "ops", 10 * MIN, null);
+    clock.advance(10 * MIN + S);
+    expect(seen.at(-1)).toMatchObject({ t: "shelve-expired", state: "active-unacknowledged" });
+  });
+
+  it("shelving holds the device+code across alert ids, and can be ended early by the id it was shelved with", () => {
+    const { engine, seen, tamper } = setup();
+    tamper(true);
+    const id = seen[0]!.id;
+    engine.acknowledge(id, "ops", null);
+    engine.shelve(id, "ops", 60 * MIN, null);
+    tamper(false); // closes (acked + cleared): the closure is published, the shelve stays
+    expect(seen.at(-1)).toMatchObject({ t: "closed" });
+    const n = seen.length;
+    tamper(true); // a new alert id, held by the shelve
+    expect(seen).toHaveLength(n);
+    const held = engine.find("d-1", "TAMPER")!;
+    expect(held.id).not.toBe(id);
+    expect(held.suppression).toBe("shelved");
+    expect(engine.unshelve(id, "ops", "fixed")).toMatchObject({ ok: true });
+    expect(seen.at(-1)).toMatchObject({ id: held.id, t: "unshelved", state: "active-unacknowledged" });
+    expect(engine.unshelve(id, "ops", null)).toEqual({ ok: false, reason: "not-shelved" });
+  });
+
+  it("a shelved key with nothing open is forgotten when the shelve ends", () => {
+    const { engine, seen, tamper, clock } = setup();
+    tamper(true);
+    const id = seen[0]!.id;
+    engine.acknowledge(id, "ops", null);
+    engine.shelve(id, "ops", 5 * MIN, null);
+    tamper(false);
+    clock.advance(5 * MIN + S);
+    expect(engine.trackedKeys).toBe(0);
+  });
+});
+
+describe("suppressed by design (test mode, maintenance)", () => {
+  it("alerts raised in test mode are marked, published, never escalated and not counted toward a flood", () => {
+    const { engine, seen, escalations, floods, clock } = setup();
+    for (let i = 0; i < 15; i++) {
+      engine
+        .contextFor({ id: `m-${i}`, model: "mfs8", household: null }, true)
+        .condition("FIRE_ALARM", true, { priority: 1, causes: ["smoke"] });
+    }
+    expect(seen).toHaveLength(15);
+    expect(seen[0]).toMatchObject({ suppression: "suppressed" });
+    expect(engine.find("m-0", "FIRE_ALARM")).toMatchObject({ test: true, suppressedFor: "test" });
+    clock.advance(10 * MIN);
+    expect(escalations).toEqual([]);
+    expect(floods).toEqual([]);
+  });
+
+  it("maintenance is named as the reason", () => {
+    const { engine } = setup();
+    engine.contextFor(kiosk, "maintenance").condition("POWER_FAIL", true, { priority: 3 });
+    expect(engine.find("k-1", "POWER_FAIL")?.view()).toMatchObject({
+      suppression: "suppressed",
+      suppressedFor: "maintenance",
+      test: true,
+    });
+  });
+});
+
+describe("out of service", () => {
+  it("open alerts are published once as out of service, then device changes are held", () => {
+    const { engine, seen, tamper, cond } = setup();
+    tamper(true);
+    expect(engine.setOutOfService(door, true, "ops", "being replaced")).toEqual({ ok: true, alerts: 1 });
+    expect(seen.at(-1)).toMatchObject({ t: "out-of-service", suppression: "out-of-service" });
+    expect(seen.at(-1)!.ev).toMatchObject({ to: "out-of-service", by: "ops", reason: "being replaced" });
+    const n = seen.length;
+    tamper(false);
+    cond("BATTERY_LOW", true, 4);
+    expect(seen).toHaveLength(n);
+    expect(engine.isOutOfService("d-1")).toBe(true);
+    expect(engine.setOutOfService(door, true, "ops", null)).toEqual({
+      ok: false,
+      reason: "already-out-of-service",
+    });
+  });
+
+  it("back in service publishes what is open now, as it is", () => {
+    const { engine, seen, cond } = setup();
+    engine.setOutOfService(door, true, "ops", null);
+    cond("BATTERY_LOW", true, 4);
+    cond("DOOR_HELD_OPEN", true, 3);
+    cond("DOOR_HELD_OPEN", false, 3);
+    expect(seen).toEqual([]);
+    expect(engine.setOutOfService(door, false, "ops", "repaired")).toEqual({ ok: true, alerts: 2 });
+    expect(seen.map((s) => [s.code, s.t, s.state, s.suppression])).toEqual([
+      ["BATTERY_LOW", "in-service", "active-unacknowledged", null],
+      ["DOOR_HELD_OPEN", "in-service", "cleared-unacknowledged", null],
+    ]);
+    expect(engine.setOutOfService(door, false, "ops", null)).toEqual({
+      ok: false,
+      reason: "already-in-service",
+    });
+  });
+
+  it("a P1 from a device out of service is still annunciated (a person pressed), but not escalated", () => {
+    const { engine, seen, escalations, press, clock } = setup();
+    engine.setOutOfService(pendant, true, "ops", null);
+    press();
+    expect(seen).toHaveLength(1);
+    expect(seen[0]).toMatchObject({ t: "raised", suppression: "out-of-service" });
+    clock.advance(10 * MIN);
+    expect(escalations).toEqual([]);
+  });
+});
+
+describe("chattering (ISA-18.2: 3 or more raise/clear cycles in a minute)", () => {
+  it("is reported once, then held; after a quiet minute its current state is published", () => {
+    const { seen, tamper, clock } = setup();
+    tamper(true);
+    clock.advance(5 * S);
+    tamper(false);
+    clock.advance(5 * S);
+    tamper(true);
+    clock.advance(5 * S);
+    tamper(false);
+    clock.advance(5 * S);
+    tamper(true); // third activation within 20 s
+    expect(seen.map((s) => s.t)).toEqual(["raised", "cleared", "reactivated", "cleared", "chattering"]);
+    const flagged = seen.at(-1)!;
+    expect(flagged.ev.by).toBe("gateway");
+    // Held: tracked, not published.
+    for (let i = 0; i < 10; i++) {
+      clock.advance(3 * S);
+      tamper(i % 2 !== 0);
+    }
+    expect(seen).toHaveLength(5);
+    // Last change was a clear; quiet for 60 s: the current state is published once.
+    clock.advance(59 * S);
+    expect(seen).toHaveLength(5);
+    clock.advance(2 * S);
+    expect(seen.map((s) => s.t).at(-1)).toBe("chattering-ended");
+    expect(seen.at(-1)).toMatchObject({ state: "active-unacknowledged" });
+    expect(seen.at(-1)!.ev.from).toBe("active-unacknowledged");
+  });
+
+  it("counts across alert ids: raise, ack-close, raise, ack-close, raise", () => {
+    const { engine, seen, tamper, clock } = setup();
+    for (let i = 0; i < 3; i++) {
+      tamper(true);
+      const a = engine.find("d-1", "TAMPER")!;
+      engine.acknowledge(a.id, "ops", null);
+      clock.advance(5 * S);
+      tamper(false);
+      clock.advance(5 * S);
+    }
+    expect(new Set(seen.map((s) => s.id)).size).toBe(3);
+    expect(seen.filter((s) => s.t === "chattering")).toHaveLength(1);
+  });
+
+  it("raises spread over more than a minute are not chattering", () => {
+    const { seen, tamper, clock } = setup();
+    for (let i = 0; i < 5; i++) {
+      tamper(true);
+      clock.advance(20 * S);
+      tamper(false);
+      clock.advance(20 * S);
+    }
+    expect(seen.some((s) => s.t === "chattering")).toBe(false);
+  });
+
+  it("P1 is never held by chattering", () => {
+    const { engine, seen, clock, cond } = setup();
+    const panel: AlertSubject = { id: "m-1", model: "mfs8", household: null };
+    for (let i = 0; i < 5; i++) {
+      cond("FIRE_ALARM", true, 1, panel);
+      clock.advance(2 * S);
+      cond("FIRE_ALARM", false, 1, panel);
+      clock.advance(2 * S);
+    }
+    expect(seen.filter((s) => s.code === "FIRE_ALARM").map((s) => s.t)).toEqual([
+      "raised",
+      "cleared",
+      ...Array.from({ length: 4 }, () => ["reactivated", "cleared"]).flat(),
+    ]);
+    expect(engine.find("m-1", "FIRE_ALARM")?.chattering).toBe(false);
+  });
+
+  it("the per-key history is forgotten once the alert is closed and the window has passed", () => {
+    const { engine, tamper, clock } = setup();
+    tamper(true);
+    engine.acknowledge(engine.find("d-1", "TAMPER")!.id, "ops", null);
+    tamper(false);
+    expect(engine.trackedKeys).toBe(1);
+    clock.advance(61 * S);
+    expect(engine.trackedKeys).toBe(0);
+  });
+});
+
+describe("flood (ISA-18.2: more than 10 new alerts in 10 minutes; ends under 5)", () => {
+  const dev = (i: number): AlertSubject => ({ id: `x-${i}`, model: "ds10", household: null });
+
+  it("enters on the 11th new alert, holds new P3/P4 but never P1/P2, and releases them when it ends", () => {
+    const { engine, seen, floods, clock, cond } = setup({ escalationP2Ms: 0, escalationP1Ms: 0 });
+    for (let i = 0; i < 10; i++) {
+      cond("TAMPER", true, 2, dev(i));
+      clock.advance(10 * S);
+    }
+    expect(floods).toEqual([]);
+    cond("TAMPER", true, 2, dev(10));
+    expect(floods).toEqual([{ state: "flood", since: clock.now(), newAlerts10m: 11 }]);
+    const before = seen.length;
+    cond("DOOR_HELD_OPEN", true, 3, dev(20));
+    cond("BATTERY_LOW", true, 4, dev(21));
+    cond("TAMPER", true, 2, dev(22));
+    engine.contextFor(pendant).raise("EMERGENCY_CALL", { priority: 1, windowMs: MIN });
+    expect(seen.slice(before).map((s) => s.code)).toEqual(["TAMPER", "EMERGENCY_CALL"]);
+    // Quiet: the rate falls under 5 once the burst is more than 10 minutes old.
+    clock.advance(10 * MIN);
+    expect(floods.at(-1)).toMatchObject({ state: "normal" });
+    expect(floods.at(-1)!.newAlerts10m).toBeLessThan(5);
+    const released = seen.filter((s) => s.t === "flood-released").map((s) => s.code);
+    expect(released.sort()).toEqual(["BATTERY_LOW", "DOOR_HELD_OPEN"]);
+  });
+
+  it("does not end while the rate stays at 5 or more", () => {
+    const { floods, clock, cond } = setup({ escalationP2Ms: 0 });
+    for (let i = 0; i < 11; i++) cond("TAMPER", true, 2, dev(i));
+    expect(floods.at(-1)?.state).toBe("flood");
+    // 6 new alerts per 10 minutes keeps it above the exit mark.
+    for (let i = 0; i < 30; i++) {
+      clock.advance(100 * S);
+      cond("TAMPER", true, 2, dev(100 + i));
+    }
+    expect(floods.map((f) => f.state)).toEqual(["flood"]);
+  });
+});
+
+describe("escalation", () => {
+  it("an unacknowledged P1 escalates after 60 s and again at doubling intervals until acknowledged", () => {
+    const { engine, seen, escalations, press, clock } = setup();
+    const t0 = clock.now();
+    press();
+    clock.advance(60 * S);
+    expect(escalations).toEqual([{ id: seen[0]!.id, level: 1, unackFor: 60 * S, at: t0 + 60 * S }]);
+    clock.advance(120 * S);
+    clock.advance(240 * S);
+    expect(escalations.map((e) => [e.level, (e.at - t0) / S])).toEqual([
+      [1, 60],
+      [2, 180],
+      [3, 420],
+    ]);
+    const a = engine.find("p-1", "EMERGENCY_CALL")!;
+    expect(a.escalationLevel).toBe(3);
+    expect(a.escalationNextAt).toBe(t0 + 900 * S);
+    expect(seen.filter((s) => s.t === "escalated")).toHaveLength(3);
+    engine.acknowledge(a.id, "ops", null);
+    clock.advance(60 * MIN);
+    expect(escalations).toHaveLength(3);
+  });
+
+  it("intervals are capped", () => {
+    const { escalations, press, clock } = setup({ escalationMaxIntervalMs: 5 * MIN });
+    const t0 = clock.now();
+    press();
+    clock.advance(30 * MIN);
+    const gaps = escalations.map((e, i) => (e.at - (escalations[i - 1]?.at ?? t0)) / S);
+    expect(gaps.slice(0, 4)).toEqual([60, 120, 240, 300]);
+    expect(Math.max(...gaps)).toBe(300);
+  });
+
+  it("P2 escalates after its own time; P3 never", () => {
+    const { escalations, tamper, cond, clock } = setup({ escalationP2Ms: 300 * S });
+    tamper(true);
+    cond("DOOR_HELD_OPEN", true, 3);
+    clock.advance(299 * S);
+    expect(escalations).toEqual([]);
+    clock.advance(2 * S);
+    expect(escalations.map((e) => e.level)).toEqual([1]);
+  });
+
+  it("a shelved P2 does not escalate; back from the shelf, its clock starts again", () => {
+    const { engine, seen, escalations, tamper, clock } = setup({ escalationP2Ms: 300 * S });
+    tamper(true);
+    engine.shelve(seen[0]!.id, "ops", 20 * MIN, null);
+    clock.advance(20 * MIN + S);
+    expect(escalations).toEqual([]);
+    clock.advance(300 * S);
+    expect(escalations.map((e) => e.level)).toEqual([1]);
+  });
+
+  it("a call still unacknowledged after its window keeps escalating", () => {
+    const { escalations, press, clock } = setup({ escalationP1Ms: 90 * S });
+    press();
+    clock.advance(MIN + S); // window ended: cleared-unacknowledged
+    clock.advance(30 * S);
+    expect(escalations).toHaveLength(1);
+  });
+
+  it("a new occurrence after an ack restarts the escalation clock", () => {
+    const { engine, seen, escalations, press, clock } = setup();
+    press();
+    engine.acknowledge(seen[0]!.id, "ops", null);
+    clock.advance(30 * S);
+    press();
+    clock.advance(59 * S);
+    expect(escalations).toEqual([]);
+    clock.advance(2 * S);
+    expect(escalations.map((e) => e.level)).toEqual([1]);
+  });
+});
