@@ -67,6 +67,8 @@ export const ds10: MqttDeviceProfile<Ds10Sample, Ds10State> = {
     };
   },
 
+  commands: {},
+  suppressed: () => false,
   seq: (s) => s.seq,
   deviceTime: (s) => s.ts,
   // A state change or a tamper report may raise an alert; a plain heartbeat only refreshes.

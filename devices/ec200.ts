@@ -83,6 +83,8 @@ export const ec200: MqttDeviceProfile<Ec200Sample, Ec200State> = {
     };
   },
 
+  commands: { locate: { cmd: "locate" } },
+  suppressed: () => false,
   seq: (s) => s.seq,
   deviceTime: (s) => s.ts,
 

@@ -1,7 +1,9 @@
 /** The device models this gateway speaks, by model name. */
+import type { DeviceModel } from "../gateway/model.js";
 import { ds10 } from "./ds10.js";
 import { ec200 } from "./ec200.js";
-import type { MqttDeviceProfile } from "./profile.js";
+import { gk3 } from "./gk3.js";
+import { mfs8 } from "./mfs8.js";
+import type { AnyProfile } from "./profile.js";
 
-// biome-ignore lint/suspicious/noExplicitAny: profiles differ in sample type; the registry is keyed by model.
-export const mqttProfiles: Readonly<Record<"ec200" | "ds10", MqttDeviceProfile<any, any>>> = { ec200, ds10 };
+export const profiles: Readonly<Record<DeviceModel, AnyProfile>> = { ec200, ds10, mfs8, gk3 };

@@ -5,6 +5,7 @@
  * alert lifecycle and publishing (the EdgeX driver/core split).
  */
 import type { AlertCode, DeviceModel, MetricValue, Priority } from "../gateway/model.js";
+import type { PointSpec, PointValue } from "./modbus-decode.js";
 
 /** The pipeline lane a sample travels in (gateway/pipeline/lanes.ts). */
 export const LANE_P1 = 0;
@@ -67,30 +68,78 @@ export interface DeviceSettings {
   batteryLowPercent: number;
   batteryClearPercent: number;
   contactDebounceMs: number;
+  /** Polled devices: the poll period. */
+  pollIntervalMs: number;
+  /** MFS-8: HYDRANT_PRESSURE_LOW under this, MPa. */
+  minPressureMpa: number;
+  /** MFS-8: a fitted bracket empty this long is EXTINGUISHER_MISSING. */
+  extinguisherGraceMs: number;
+  /** GK-3: state "out of service" this long is KIOSK_OUT_OF_SERVICE. */
+  outOfServiceAfterMs: number;
+  /** GK-3: opening hours as minutes after local midnight, for availability. */
+  openingHours: { from: number; to: number };
 }
 
-export interface MqttDeviceProfile<S = unknown, State = unknown> {
+/** What every device model provides, whatever its transport. */
+export interface ProfileCommon<S, State> {
   readonly model: DeviceModel;
+  /** Priority of DEVICE_LOST for this model (datasheet). */
+  readonly lostPriority: Priority;
+  /** Device clock, epoch ms (0 when the device has lost its clock); null for devices without a clock. */
+  deviceTime(sample: S): number | null;
+  /** Resident activity, for welfare checks (a heartbeat is not activity). */
+  isActivity(sample: S): boolean;
+  /** Normalised metrics for the telemetry topic. */
+  metrics(sample: S, state: State): Record<string, MetricValue>;
+  /** Fresh per-device rule state. */
+  initialState(): State;
+  /** Applies the model's alert rules to one sample. */
+  rules(sample: S, state: State, settings: DeviceSettings, ctx: RuleContext): void;
+  /**
+   * Suppression by design (ISA-18.2): the device reports it is in test mode or
+   * maintenance; its alerts are marked with the reason and page nobody. False otherwise.
+   */
+  suppressed(sample: S): false | "test" | "maintenance";
+}
+
+export interface MqttDeviceProfile<S = unknown, State = unknown> extends ProfileCommon<S, State> {
   readonly transport: "mqtt";
   /** Largest valid payload in bytes (datasheet). */
   readonly maxPayloadBytes: number;
-  /** Priority of DEVICE_LOST for this model (datasheet). */
-  readonly lostPriority: Priority;
   uplinkTopic(deviceId: string): string;
   downlinkTopic(deviceId: string): string | null;
   /** Validates a decoded payload; returns the typed sample or why it is refused. */
   parse(value: unknown): S | Rejection;
   seq(sample: S): number;
-  /** Device clock, epoch ms (0 when the device has lost its clock). */
-  deviceTime(sample: S): number;
   /** Which lane: life-safety events must not wait behind telemetry. */
   lane(sample: S): LaneId;
-  /** Resident activity, for welfare checks (a heartbeat is not activity). */
-  isActivity(sample: S): boolean;
-  /** Normalised metrics for the telemetry topic. */
-  metrics(sample: S): Record<string, MetricValue>;
-  /** Fresh per-device rule state. */
-  initialState(): State;
-  /** Applies the model's alert rules to one sample. */
-  rules(sample: S, state: State, settings: DeviceSettings, ctx: RuleContext): void;
+  /** Operator commands sent as downlink messages (`linli/<site>/cmd/<id>/<name>`). */
+  readonly commands: Readonly<Record<string, object>>;
 }
+
+/** A write that performs an operator command: fn 5 (coil, value 0xFF00 on / 0x0000 off) or fn 6 (register). */
+export interface ModbusCommand {
+  fn: 5 | 6;
+  address: number;
+  value: number;
+}
+
+export interface ModbusDeviceProfile<S = unknown, State = unknown> extends ProfileCommon<S, State> {
+  readonly transport: "modbus";
+  /** Function code of the poll: 3 holding registers, 4 input registers. */
+  readonly fn: 3 | 4;
+  /** The register map, as data (devices/modbus-decode.ts applies it). */
+  readonly points: readonly PointSpec[];
+  /** Read across gaps of at most this many registers in one request. */
+  readonly maxGap: number;
+  /** Consecutive failed polls after which the device is lost (datasheets: 3). */
+  readonly missedPollsForLost: number;
+  /** Turns decoded points into the typed sample, or refuses an implausible reading. */
+  decode(values: Readonly<Record<string, PointValue>>): S | Rejection;
+  /** Lane by content: life-safety states in P1, a change of status in the alert lane, else telemetry. */
+  lane(sample: S, previous: S | null): LaneId;
+  readonly commands: Readonly<Record<string, ModbusCommand>>;
+}
+
+// biome-ignore lint/suspicious/noExplicitAny: the registry holds profiles of every sample type.
+export type AnyProfile = MqttDeviceProfile<any, any> | ModbusDeviceProfile<any, any>;

@@ -20,6 +20,11 @@ const settings: DeviceSettings = {
   batteryLowPercent: 15,
   batteryClearPercent: 20,
   contactDebounceMs: 200,
+  pollIntervalMs: 0,
+  minPressureMpa: 0,
+  extinguisherGraceMs: 0,
+  outOfServiceAfterMs: 0,
+  openingHours: { from: 0, to: 0 },
 };
 
 class RecordingContext implements RuleContext {

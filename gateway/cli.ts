@@ -4,8 +4,12 @@
  *   linli start [--config FILE | --demo] [--mqtt-port N] [--log-level L] [--log-format F]
  *   linli config check FILE
  *   linli config schema
+ *   linli modbus read (--serial PATH [--baud N --parity P --stop-bits N] | --tcp HOST:PORT) --unit N --fn 3|4 --address A --count N
  */
 import { Command, InvalidArgumentError } from "commander";
+import { formatInterpretations } from "../devices/modbus-decode.js";
+import { modbusRead } from "../protocols/modbus/index.js";
+import { type Stations, startStations } from "../sim/community/stations.js";
 import {
   DEMO_HOUSEHOLDS,
   DEMO_OPERATOR,
@@ -18,6 +22,7 @@ import { ConfigError, loadConfigFile, validateConfig } from "./config/load.js";
 import { type Config, configJsonSchema } from "./config/schema.js";
 import { Gateway } from "./gateway.js";
 import { createLogger } from "./log.js";
+import { defaultModbusLinks } from "./southbound/modbus.js";
 
 function port(value: string): number {
   const n = Number(value);
@@ -42,12 +47,15 @@ interface StartOptions {
 async function start(opts: StartOptions): Promise<void> {
   if (!opts.config && !opts.demo)
     fail(new Error("linli start: give --config FILE, or --demo for the simulated community"));
+  // The demo's fire stations and kiosks run first: the config needs their ports.
+  const stations: Stations | null = opts.demo && !opts.config ? await startStations() : null;
   let config: Config;
   try {
     config = opts.config
       ? loadConfigFile(opts.config)
-      : validateConfig(demoConfig(opts.mqttPort ?? 1883), "(demo)");
+      : validateConfig(demoConfig(opts.mqttPort ?? 1883, stations), "(demo)");
   } catch (err) {
+    await stations?.stop();
     fail(err);
   }
   if (opts.logLevel) config.log.level = opts.logLevel;
@@ -63,8 +71,17 @@ async function start(opts: StartOptions): Promise<void> {
 
   let gateway: Gateway;
   try {
-    gateway = await Gateway.start({ config, logger, mqttPort: opts.mqttPort });
+    const memoryLine = stations?.gatewayLink;
+    gateway = await Gateway.start({
+      config,
+      logger,
+      mqttPort: opts.mqttPort,
+      modbusLinks: memoryLine
+        ? (spec) => (spec.kind === "serial" ? memoryLine : defaultModbusLinks(spec))
+        : undefined,
+    });
   } catch (err) {
+    await stations?.stop();
     const e = err as NodeJS.ErrnoException;
     if (e.code === "EADDRINUSE") {
       fail(
@@ -81,10 +98,12 @@ async function start(opts: StartOptions): Promise<void> {
     const p = gateway.mqttPort;
     community = startDemoCommunity(p);
     const started = await community.start();
+    stations?.startScript();
     process.stderr.write(
       [
         "",
         `Linli demo: ${DEMO_HOUSEHOLDS} simulated households (${started.connected} devices connected) on mqtt://127.0.0.1:${p}`,
+        `  2 fire stations on an RS-485 bus (${stations?.ttyPath ?? "in memory"}) and 4 kiosks on Modbus TCP`,
         "Watch alerts as an operator:",
         `  mosquitto_sub -h 127.0.0.1 -p ${p} -u ${DEMO_OPERATOR.name} -P ${DEMO_OPERATOR.password} -t 'linli/${DEMO_SITE}/alerts/#' -v`,
         "Press the demo pendant's button by hand:",
@@ -105,6 +124,7 @@ async function start(opts: StartOptions): Promise<void> {
     logger.info({ signal }, "shutting down");
     await community?.stop();
     await gateway.stop();
+    await stations?.stop();
     process.exit(0);
   };
   process.on("SIGINT", () => void shutdown("SIGINT"));
@@ -146,6 +166,79 @@ configCmd
   .description("print the JSON Schema of the configuration format (for editors)")
   .action(() => {
     process.stdout.write(`${JSON.stringify(configJsonSchema(), null, 2)}\n`);
+  });
+
+function int(name: string, min: number, max: number) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < min || n > max)
+      throw new InvalidArgumentError(`${name} must be an integer ${min}-${max}`);
+    return n;
+  };
+}
+
+interface ReadOptions {
+  serial?: string;
+  tcp?: string;
+  baud: number;
+  parity: "even" | "odd" | "none";
+  stopBits: number;
+  unit: number;
+  fn: number;
+  address: number;
+  count: number;
+  timeout: number;
+}
+
+const modbusCmd = program.command("modbus").description("Modbus tools for integrators");
+modbusCmd
+  .command("read")
+  .description(
+    "read registers from a live device and print every interpretation (word orders, signed, float)",
+  )
+  .option("--serial <path>", "serial port or pty, e.g. /dev/ttyUSB0")
+  .option("--tcp <host:port>", "Modbus TCP endpoint, e.g. 192.168.1.20:502")
+  .option("--baud <rate>", "serial speed", int("baud", 1200, 921600), 9600)
+  .option("--parity <parity>", "even | odd | none", "even")
+  .option("--stop-bits <n>", "1 | 2", int("stop bits", 1, 2), 1)
+  .option("--unit <id>", "slave / unit id", int("unit", 0, 255), 1)
+  .option("--fn <code>", "3 holding registers | 4 input registers", int("fn", 3, 4), 3)
+  .option("--address <n>", "first register (0-based protocol address)", int("address", 0, 65535), 0)
+  .option("--count <n>", "how many registers (1-125)", int("count", 1, 125), 1)
+  .option("--timeout <ms>", "reply timeout", int("timeout", 10, 60000), 1000)
+  .action(async (o: ReadOptions) => {
+    if (!o.serial === !o.tcp)
+      fail(new Error("linli modbus read: give exactly one of --serial PATH or --tcp HOST:PORT"));
+    if (!["even", "odd", "none"].includes(o.parity)) fail(new Error("--parity must be even, odd or none"));
+    let target: Parameters<typeof modbusRead>[0];
+    const common = {
+      unit: o.unit,
+      fn: o.fn as 3 | 4,
+      address: o.address,
+      count: o.count,
+      timeoutMs: o.timeout,
+    };
+    if (o.tcp) {
+      const m = /^(.+):(\d+)$/.exec(o.tcp);
+      if (!m) fail(new Error("--tcp must be HOST:PORT"));
+      target = { tcp: { host: m[1] as string, port: Number(m[2]) }, ...common };
+    } else {
+      target = {
+        serial: {
+          path: o.serial as string,
+          baudRate: o.baud,
+          parity: o.parity,
+          stopBits: o.stopBits as 1 | 2,
+        },
+        ...common,
+      };
+    }
+    try {
+      const r = await modbusRead(target);
+      process.stdout.write(`${formatInterpretations(r.words, r.address)}\n`);
+    } catch (err) {
+      fail(err);
+    }
   });
 
 program.parseAsync(process.argv).catch(fail);

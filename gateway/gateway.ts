@@ -21,6 +21,12 @@ import { Publisher } from "./northbound/publisher.js";
 import { OperatorCommands } from "./ops.js";
 import { type PipelineEntry, type PipelineStats, PriorityPipeline } from "./pipeline/lanes.js";
 import { type DeviceEntry, Registry } from "./registry.js";
+import {
+  type BusReport,
+  type CommandOutcome,
+  type LinkFactory,
+  ModbusSouthbound,
+} from "./southbound/modbus.js";
 import { Counters } from "./stats.js";
 import { Supervisor } from "./supervision.js";
 import { type Clock, systemClock } from "./time/clock.js";
@@ -32,6 +38,8 @@ export interface GatewayOptions {
   logger?: Logger;
   /** Overrides the port of the first listener (`--mqtt-port`). */
   mqttPort?: number;
+  /** How Modbus links are made (tests and the demo use ptys and loopback; default: the configured ports). */
+  modbusLinks?: LinkFactory;
 }
 
 export interface GatewayStats {
@@ -40,6 +48,7 @@ export interface GatewayStats {
   openAlerts: number;
   parked: number;
   devices: { total: number; online: number; lost: number };
+  buses: BusReport[];
 }
 
 export class Gateway {
@@ -53,6 +62,7 @@ export class Gateway {
   readonly supervisor: Supervisor;
   readonly ingest: MqttIngest;
   readonly ops: OperatorCommands;
+  readonly modbus: ModbusSouthbound;
   private readonly rateLog: RateLimitedLog;
   readonly publisher: Publisher;
   private brokerRef: EmbeddedBroker | null = null;
@@ -142,6 +152,17 @@ export class Gateway {
         awayExitGraceMs: config.alerts.awayExitGrace,
       },
     );
+    this.modbus = new ModbusSouthbound(
+      config,
+      this.registry,
+      this.pipeline,
+      this.supervisor,
+      this.counters,
+      this.log,
+      this.rateLog,
+      this.clock,
+      opts.modbusLinks,
+    );
     this.ingest = new MqttIngest(this.pipeline, this.counters, this.rateLog, this.clock);
     this.ops = new OperatorCommands(
       this.engine,
@@ -188,6 +209,13 @@ export class Gateway {
       });
     }
     gw.supervisor.start(gw.registry);
+    gw.metrics.registerBusStats(() => gw.modbus.stats().map((r) => r.bus));
+    try {
+      await gw.modbus.start();
+    } catch (err) {
+      await gw.stop();
+      throw err;
+    }
     gw.publisher.gatewayStatus("online");
     gw.log.info(
       {
@@ -233,6 +261,7 @@ export class Gateway {
       openAlerts: this.engine.openCount,
       parked: this.ingest.parkedCount,
       devices: { total: this.registry.devices.size, online, lost },
+      buses: this.modbus.stats(),
     };
   }
 
@@ -243,6 +272,8 @@ export class Gateway {
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       this.log.info("gateway stopping");
+      // Stop polling first: nothing new enters the pipeline while it drains.
+      await this.modbus.stop();
       this.pipeline.drainAll();
       this.pipeline.close();
       this.engine.stop();
@@ -263,10 +294,13 @@ export class Gateway {
     operator: string,
     action: OperatorAction,
     target: string,
-    _command: string | null,
+    command: string | null,
     payload: Buffer,
   ): void {
     switch (action) {
+      case "cmd":
+        void this.deviceCommand(operator, target, command as string, payload);
+        return;
       case "ack":
         this.ops.ack(operator, target, payload);
         return;
@@ -293,6 +327,48 @@ export class Gateway {
     }
   }
 
+  /**
+   * `linli/<site>/cmd/<deviceId>/<command>`: Modbus writes go ahead of routine
+   * polls on the device's bus; MQTT devices get a downlink message. The outcome
+   * is published on `.../<command>/result`, echoing the request's `id` and `by`.
+   */
+  private async deviceCommand(
+    operator: string,
+    deviceId: string,
+    command: string,
+    payload: Buffer,
+  ): Promise<void> {
+    let request: { id?: unknown; by?: unknown } = {};
+    try {
+      if (payload.length > 0) request = JSON.parse(payload.toString("utf8")) as typeof request;
+    } catch {
+      request = {};
+    }
+    const echo = {
+      id: typeof request.id === "string" || typeof request.id === "number" ? request.id : null,
+      by: typeof request.by === "string" ? request.by.slice(0, 64) : operator,
+    };
+    const device = this.registry.devices.get(deviceId);
+    let outcome: CommandOutcome | { ok: false; error: "unknown-device" } | { ok: true; sent: true };
+    if (!device) outcome = { ok: false, error: "unknown-device" };
+    else if (device.profile.transport === "modbus") outcome = await this.modbus.command(device, command);
+    else {
+      const message = device.profile.commands[command];
+      outcome = message
+        ? ({ ok: this.publisher.downlink(device, message), sent: true } as { ok: true; sent: true })
+        : { ok: false, error: "unknown-command", known: Object.keys(device.profile.commands) };
+    }
+    if (!outcome.ok) this.counters.reject("operator", `cmd-${outcome.error}`);
+    this.log.info({ operator, deviceId, command, outcome }, "operator command");
+    this.publisher.commandResult(deviceId, command, {
+      deviceId,
+      command,
+      ...echo,
+      ...outcome,
+      at: this.clock.now(),
+    });
+  }
+
   /** Pipeline consumer: every accepted sample, in lane priority order. */
   private readonly consume = (entry: PipelineEntry): void => {
     const device = entry.device as DeviceEntry;
@@ -304,7 +380,8 @@ export class Gateway {
     // A telemetry entry older than an event already applied must not overrule it (lanes reorder).
     if (entry.lane !== LANE_TELEMETRY || entry.ingestSeq > device.lastRulesSeq) {
       try {
-        profile.rules(sample, device.ruleState, device.settings, this.engine.contextFor(device));
+        const ctx = this.engine.contextFor(device, profile.suppressed(sample));
+        profile.rules(sample, device.ruleState, device.settings, ctx);
       } catch (err) {
         this.rateLog.warn(device.id, "rules-failed", { deviceId: device.id, err }, "device rules failed");
         throw err;
@@ -312,15 +389,18 @@ export class Gateway {
       if (entry.ingestSeq > device.lastRulesSeq) device.lastRulesSeq = entry.ingestSeq;
     }
     this.metrics.recordLatency(entry.lane, this.clock.monotonic() - entry.receivedMono);
+    // null: a device without a clock (polled); 0: a device that lost its clock (battery change).
     const ts = profile.deviceTime(sample);
-    const skewed = ts === 0 || Math.abs(ts - entry.receivedAt) > this.clockSkewToleranceMs;
-    const quality: Quality = skewed ? "device-clock-invalid" : "good";
+    const quality: Quality =
+      ts !== null && (ts === 0 || Math.abs(ts - entry.receivedAt) > this.clockSkewToleranceMs)
+        ? "device-clock-invalid"
+        : "good";
     this.publisher.telemetry(
       device,
       entry.receivedAt,
       ts === 0 ? null : ts,
       quality,
-      JSON.stringify(profile.metrics(sample)),
+      JSON.stringify(profile.metrics(sample, device.ruleState)),
     );
   };
 }

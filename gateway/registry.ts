@@ -4,8 +4,9 @@
  * only looks things up.
  */
 
-import { mqttProfiles } from "../devices/index.js";
-import type { DeviceSettings, MqttDeviceProfile } from "../devices/profile.js";
+import { profiles } from "../devices/index.js";
+import { parseOpeningHours } from "../devices/modbus-common.js";
+import type { AnyProfile, DeviceSettings } from "../devices/profile.js";
 import type { AlertSubject } from "./alerts/alert.js";
 import type { Config, DeviceConfig } from "./config/schema.js";
 import { SeqWindow } from "./ingest/seq-window.js";
@@ -37,7 +38,8 @@ export class HouseholdEntry implements AlertSubject {
 export class DeviceEntry implements AlertSubject {
   readonly model: DeviceModel;
   readonly household: string | null;
-  readonly uplinkTopic: string;
+  /** MQTT devices only; null for polled devices. */
+  readonly uplinkTopic: string | null;
   readonly downlinkTopic: string | null;
   readonly telemetryTopic: string;
   readonly statusTopic: string;
@@ -51,6 +53,10 @@ export class DeviceEntry implements AlertSubject {
   /** ingestSeq of the last entry whose rules ran: older telemetry does not overrule a newer event. */
   lastRulesSeq = 0;
   queuedTelemetry: PipelineEntry | null = null;
+  /** Polled devices: consecutive failed polls (lost at the profile's limit). */
+  missedPolls = 0;
+  /** Polled devices: the last sample offered to the pipeline (lanes compare against it). */
+  lastPolled: unknown = null;
   // biome-ignore lint/suspicious/noExplicitAny: per-model rule state, typed by the profile.
   ruleState: any;
 
@@ -58,9 +64,9 @@ export class DeviceEntry implements AlertSubject {
     readonly id: string,
     readonly site: string,
     readonly config: DeviceConfig,
-    // biome-ignore lint/suspicious/noExplicitAny: the profile's sample type is model-specific.
-    readonly profile: MqttDeviceProfile<any, any>,
-    readonly password: Buffer,
+    readonly profile: AnyProfile,
+    /** MQTT password; null for polled devices, which never connect to the broker. */
+    readonly password: Buffer | null,
     readonly householdEntry: HouseholdEntry | null,
     settings: DeviceSettings,
     dedupWindow: number,
@@ -68,8 +74,8 @@ export class DeviceEntry implements AlertSubject {
   ) {
     this.model = profile.model;
     this.household = householdEntry?.id ?? null;
-    this.uplinkTopic = profile.uplinkTopic(id);
-    this.downlinkTopic = profile.downlinkTopic(id);
+    this.uplinkTopic = profile.transport === "mqtt" ? profile.uplinkTopic(id) : null;
+    this.downlinkTopic = profile.transport === "mqtt" ? profile.downlinkTopic(id) : null;
     this.telemetryTopic = `linli/${site}/telemetry/${this.model}/${id}`;
     this.statusTopic = `linli/${site}/devices/${id}/status`;
     this.telemetryPrefix = `{"deviceId":${JSON.stringify(id)},"model":"${this.model}","site":${JSON.stringify(site)},"household":${JSON.stringify(this.household)},`;
@@ -77,6 +83,11 @@ export class DeviceEntry implements AlertSubject {
     this.dedup = new SeqWindow(dedupWindow);
     this.ruleState = profile.initialState();
     this.lostTimer = new WheelTimer(onLost, this);
+  }
+
+  /** MQTT devices are lost by silence; polled devices by missed polls (gateway/southbound). */
+  get supervisedByHeartbeat(): boolean {
+    return this.profile.transport === "mqtt";
   }
 
   /** Silent for 2 heartbeat intervals plus the grace: lost (datasheets). */
@@ -109,19 +120,24 @@ export class Registry {
     for (const d of config.devices) {
       const household = d.household ? (this.households.get(d.household) ?? null) : null;
       const settings: DeviceSettings = {
-        heartbeatIntervalMs: d.heartbeatInterval,
+        heartbeatIntervalMs: "heartbeatInterval" in d ? d.heartbeatInterval : 0,
         holdOpenMs: d.model === "ds10" ? d.holdOpenTime : 0,
         emergencyCallWindowMs: config.alerts.emergencyCallWindow,
         batteryLowPercent: config.alerts.batteryLowPercent,
         batteryClearPercent: config.alerts.batteryClearPercent,
         contactDebounceMs: config.alerts.contactDebounce,
+        pollIntervalMs: "pollInterval" in d ? d.pollInterval : 0,
+        minPressureMpa: d.model === "mfs8" ? d.minPressure : 0,
+        extinguisherGraceMs: d.model === "mfs8" ? d.extinguisherGrace : 0,
+        outOfServiceAfterMs: d.model === "gk3" ? d.outOfServiceAfter : 0,
+        openingHours: d.model === "gk3" ? parseOpeningHours(d.openingHours) : { from: 0, to: 0 },
       };
       const entry = new DeviceEntry(
         d.id,
         site,
         d,
-        mqttProfiles[d.model],
-        Buffer.from(d.password, "utf8"),
+        profiles[d.model],
+        "password" in d ? Buffer.from(d.password, "utf8") : null,
         household,
         settings,
         config.ingest.dedupWindow,

@@ -83,7 +83,8 @@ export class Supervisor {
   /** Any accepted message: the device is alive. */
   seen(device: DeviceEntry, at: number): void {
     device.lastSeen = at;
-    this.wheel.arm(device.lostTimer, at + device.lostAfterMs(this.lostGraceMs));
+    if (device.supervisedByHeartbeat)
+      this.wheel.arm(device.lostTimer, at + device.lostAfterMs(this.lostGraceMs));
     if (device.link !== "online") {
       const wasLost = device.link === "lost";
       device.link = "online";

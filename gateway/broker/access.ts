@@ -50,6 +50,8 @@ export class AccessPolicy {
     if (!username) return { ok: false, reason: "anonymous" };
     const device = this.registry.devices.get(username);
     if (device) {
+      // Polled devices have no MQTT account.
+      if (device.password === null) return { ok: false, reason: "unknown-device" };
       return samePassword(device.password, password)
         ? { ok: true, identity: { kind: "device", device } }
         : { ok: false, reason: "bad-password" };

@@ -4,6 +4,7 @@
  * internals). Demo credentials only: a real site provisions secrets per device.
  */
 import { communityDevices, createCommunity, demoCredentials } from "../../sim/community/community.js";
+import { STATION_UNITS, type Stations } from "../../sim/community/stations.js";
 import type { ConfigInput } from "../config/schema.js";
 
 export const DEMO_SITE = "demo";
@@ -13,7 +14,42 @@ export const HAND_PENDANT = { id: "demo-pendant", password: "demo-pendant" };
 export const DEMO_HOUSEHOLDS = 24;
 const SEED = 451;
 
-export function demoConfig(port: number): ConfigInput {
+/** The demo's Modbus devices, placed where the simulated stations and kiosks are. */
+function modbusDevices(stations: Stations | null): Pick<ConfigInput, "buses" | "devices"> {
+  if (!stations) return { buses: [], devices: [] };
+  return {
+    buses: [
+      {
+        id: "rs485-1",
+        type: "rtu",
+        // With socat the gateway opens a real tty; otherwise the CLI hands it an in-memory line.
+        path: stations.ttyPath ?? "memory:demo-rs485",
+        baudRate: 9600,
+        parity: "even",
+      },
+    ],
+    devices: [
+      ...STATION_UNITS.map((unit) => ({
+        id: `fire-station-${unit}`,
+        model: "mfs8" as const,
+        bus: "rs485-1",
+        unit,
+        pollInterval: "2s",
+      })),
+      ...stations.kioskPorts.map((port, i) => ({
+        id: `kiosk-${i + 1}`,
+        model: "gk3" as const,
+        host: "127.0.0.1",
+        port,
+        pollInterval: "5s",
+        openingHours: "00:00-23:59",
+      })),
+    ],
+  };
+}
+
+export function demoConfig(port: number, stations: Stations | null = null): ConfigInput {
+  const modbus = modbusDevices(stations);
   const table = communityDevices({ households: DEMO_HOUSEHOLDS, seed: SEED, credentials: demoCredentials });
   return {
     site: { id: DEMO_SITE, name: "Demo community (simulated)" },
@@ -47,7 +83,9 @@ export function demoConfig(port: number): ConfigInput {
         household: table.households[0]?.id,
         heartbeatInterval: "12h",
       },
+      ...(modbus.devices ?? []),
     ],
+    buses: modbus.buses,
     // The demo's simulated day is 20 minutes long: a welfare period of half a day.
     alerts: { welfarePeriod: "10m" },
     log: { level: "info", format: "auto" },

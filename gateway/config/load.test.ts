@@ -44,7 +44,9 @@ describe("config", () => {
   it("accepts the shipped example with its secrets from the environment", () => {
     const c = loadConfigFile("examples/community.yaml", exampleEnv);
     expect(c.site.id).toBe("sc-0451");
-    expect(c.devices).toHaveLength(5);
+    expect(c.devices).toHaveLength(8);
+    expect(c.buses[0]).toMatchObject({ id: "rs485-1", baudRate: 9600, parity: "even", timeout: 200 });
+    expect(c.devices[5]).toMatchObject({ model: "mfs8", bus: "rs485-1", unit: 5, pollInterval: 2000 });
     expect(c.devices[2]).toMatchObject({
       model: "ds10",
       holdOpenTime: 600_000,

@@ -77,11 +77,28 @@ function checkReferences(config: Config): ConfigProblem[] {
       problems.push({ path: `households[${i}].id`, message: `duplicate household id "${h.id}"` });
     households.add(h.id);
   });
+  const buses = new Set<string>();
+  config.buses.forEach((b, i) => {
+    if (buses.has(b.id)) problems.push({ path: `buses[${i}].id`, message: `duplicate bus id "${b.id}"` });
+    buses.add(b.id);
+  });
+  const units = new Map<string, string>();
   const names = new Map<string, string>();
   config.devices.forEach((d, i) => {
     const seen = names.get(d.id);
     if (seen) problems.push({ path: `devices[${i}].id`, message: `duplicate id "${d.id}" (also ${seen})` });
     names.set(d.id, `devices[${i}]`);
+    if (d.model === "mfs8") {
+      if (!buses.has(d.bus)) problems.push({ path: `devices[${i}].bus`, message: `unknown bus "${d.bus}"` });
+      const unitKey = `${d.bus}/${d.unit}`;
+      const other = units.get(unitKey);
+      if (other)
+        problems.push({
+          path: `devices[${i}].unit`,
+          message: `unit ${d.unit} on bus ${d.bus} is also ${other}`,
+        });
+      units.set(unitKey, `devices[${i}]`);
+    }
     if (d.household !== undefined && !households.has(d.household)) {
       problems.push({ path: `devices[${i}].household`, message: `unknown household "${d.household}"` });
     }
@@ -108,7 +125,7 @@ function issuesToProblems(issues: readonly z.core.$ZodIssue[]): ConfigProblem[] 
     let message = issue.message;
     if (issue.code === "unrecognized_keys") message = `unknown field(s): ${issue.keys.join(", ")}`;
     if (issue.code === "invalid_union" && "discriminator" in issue) {
-      message = 'unknown device model: expected one of "ec200", "ds10"';
+      message = 'unknown device model: expected one of "ec200", "ds10", "mfs8", "gk3"';
     }
     return { path: formatPath(issue.path as PathKey[]), message };
   });

@@ -113,7 +113,69 @@ const ds10 = z.strictObject({
   holdOpenTime: duration("600s").meta({ description: "Door open longer than this raises DOOR_HELD_OPEN" }),
 });
 
-const device = z.discriminatedUnion("model", [ec200, ds10]);
+/** Polled devices have no password: the gateway is the Modbus master. */
+const polledBase = {
+  id: topicId,
+  household: topicId.optional(),
+  name: z.string().optional(),
+};
+
+const mfs8 = z.strictObject({
+  ...polledBase,
+  model: z.literal("mfs8"),
+  bus: topicId.meta({ description: "Id of the serial bus (buses[].id) the panel hangs on" }),
+  unit: z.number().int().min(1).max(247).meta({ description: "Slave address (DIP switch)" }),
+  pollInterval: duration("2s"),
+  minPressure: z
+    .number()
+    .positive()
+    .default(0.15)
+    .meta({ description: "HYDRANT_PRESSURE_LOW under this many MPa, even if the panel's own bit is clear" }),
+  extinguisherGrace: duration("120s").meta({
+    description: "A fitted bracket empty this long: EXTINGUISHER_MISSING",
+  }),
+});
+
+const gk3 = z.strictObject({
+  ...polledBase,
+  model: z.literal("gk3"),
+  host: z.string().min(1).meta({ description: "Kiosk controller address (Modbus TCP)" }),
+  port: z.number().int().min(1).max(65535).default(502),
+  unit: z.number().int().min(0).max(255).default(1),
+  pollInterval: duration("10s"),
+  outOfServiceAfter: duration("300s").meta({ description: "Out of service this long: KIOSK_OUT_OF_SERVICE" }),
+  openingHours: z
+    .string()
+    .regex(/^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$/, 'must look like "08:30-17:30"')
+    .default("08:30-17:30")
+    .meta({ description: "Local opening hours, for the availability figure" }),
+  timeout: optionalDuration().meta({ description: "Reply timeout per request (default 1s)" }),
+});
+
+const device = z.discriminatedUnion("model", [ec200, ds10, mfs8, gk3]);
+
+/** An RS-485 line: one bus object, one transaction at a time for every unit on it. */
+const serialBus = z.strictObject({
+  id: topicId,
+  type: z.literal("rtu"),
+  path: z
+    .string()
+    .min(1)
+    .meta({ description: "Serial device, e.g. /dev/ttyUSB0 (a pseudo-terminal works too)" }),
+  baudRate: z
+    .union([z.literal(9600), z.literal(19200), z.literal(38400), z.literal(57600), z.literal(115200)])
+    .default(9600),
+  parity: z.enum(["even", "odd", "none"]).default("even"),
+  stopBits: z.union([z.literal(1), z.literal(2)]).default(1),
+  timeout: duration("200ms").meta({
+    description: "Reply timeout per attempt (MFS-8: answers within 50 ms, allow 100+)",
+  }),
+  retries: z.number().int().min(0).max(5).default(1),
+  turnaround: duration("50ms").meta({ description: "Slave turnaround assumed by the line budget" }),
+  acceptDegradation: z.boolean().default(false).meta({
+    description: "Start even if the poll plan needs more than the line can carry (polls will run late)",
+  }),
+});
 
 const escalation = z.strictObject({
   p1: duration("60s").meta({ description: "Unacknowledged P1 escalates after this; 0 disables" }),
@@ -198,7 +260,6 @@ export const configSchema = z.strictObject({
       .optional()
       .meta({ description: "IANA time zone for quiet hours; default the system's" }),
   }),
-
   mqtt: z
     .strictObject({
       listeners: z
@@ -210,6 +271,7 @@ export const configSchema = z.strictObject({
   operators: z.array(operator).default([]),
   households: z.array(household).default([]),
   devices: z.array(device).default([]),
+  buses: z.array(serialBus).default([]),
   alerts: alerts.default(() => alerts.parse({})),
   pipeline: pipeline.default(() => pipeline.parse({})),
   ingest: ingest.default(() => ingest.parse({})),
@@ -222,6 +284,7 @@ export type ConfigInput = z.input<typeof configSchema>;
 /** A validated config: defaults filled in, durations in milliseconds. */
 export type Config = z.output<typeof configSchema>;
 export type DeviceConfig = Config["devices"][number];
+export type BusConfig = Config["buses"][number];
 export type HouseholdConfig = Config["households"][number];
 
 export function configJsonSchema(): unknown {

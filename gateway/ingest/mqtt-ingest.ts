@@ -57,6 +57,8 @@ export class MqttIngest {
 
   uplink(device: DeviceEntry, payload: Buffer, contentType: string | undefined, done: Completion): void {
     const profile = device.profile;
+    // Only MQTT devices hold broker credentials (AccessPolicy), so only they reach here.
+    if (profile.transport !== "mqtt") throw new Error(`${device.id} is not an MQTT device`);
     this.counters.message(device.model);
     if (payload.length > profile.maxPayloadBytes) {
       this.refuse(device, "oversized", `${payload.length} bytes > ${profile.maxPayloadBytes}`, done);

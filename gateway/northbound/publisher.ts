@@ -63,6 +63,17 @@ export class Publisher {
     this.sink.publish(this.gatewayStatusTopic, state, 1, true);
   }
 
+  /** Outcome of an operator command, on `linli/<site>/cmd/<deviceId>/<command>/result`. */
+  commandResult(deviceId: string, command: string, result: object): void {
+    this.published++;
+    this.sink.publish(
+      `linli/${this.site}/cmd/${deviceId}/${command}/result`,
+      JSON.stringify(result),
+      1,
+      false,
+    );
+  }
+
   downlink(device: DeviceEntry, message: object): boolean {
     if (device.downlinkTopic === null) return false;
     this.published++;

@@ -215,6 +215,18 @@ export class ModbusPoller {
     this.timer = undefined;
   }
 
+  /** Starts the statistics afresh (e.g. after a warm-up): counters, achieved rate and lateness. */
+  resetStats(): void {
+    this.lateCount = 0;
+    for (const k of Object.keys(this.counters) as (keyof typeof this.counters)[]) this.counters[k] = 0;
+    if (this.running) this.startedAt = this.clock.monotonic();
+  }
+
+  /** The lateness samples behind stats().lateness (ms, at most LATENESS_SAMPLES, unordered). */
+  latenessSamples(): Float64Array {
+    return this.late.slice(0, Math.min(this.lateCount, LATENESS_SAMPLES));
+  }
+
   stats(): PollerStats {
     const elapsedS = this.running || this.startedAt ? (this.clock.monotonic() - this.startedAt) / 1000 : 0;
     const n = Math.min(this.lateCount, LATENESS_SAMPLES);

@@ -1,0 +1,25 @@
+/** Small helpers shared by the polled device profiles. */
+/** True when the two status words differ (in bit `b` only, when given). */
+export function changedBits(a: number, b: number, bitNo?: number): boolean {
+  const diff = a ^ b;
+  return bitNo === undefined ? diff !== 0 : (diff & (1 << bitNo)) !== 0;
+}
+
+/** "08:30-17:30" as minutes after midnight. */
+export function parseOpeningHours(text: string): { from: number; to: number } {
+  const m = /^(\d\d):(\d\d)-(\d\d):(\d\d)$/.exec(text);
+  if (!m) throw new Error(`opening hours "${text}" must look like 08:30-17:30`);
+  return { from: Number(m[1]) * 60 + Number(m[2]), to: Number(m[3]) * 60 + Number(m[4]) };
+}
+
+/** Minutes after local midnight of an epoch-ms time. */
+export function localMinuteOfDay(epochMs: number): number {
+  const d = new Date(epochMs);
+  return d.getHours() * 60 + d.getMinutes();
+}
+
+export function withinHours(minute: number, hours: { from: number; to: number }): boolean {
+  return hours.from <= hours.to
+    ? minute >= hours.from && minute < hours.to
+    : minute >= hours.from || minute < hours.to;
+}

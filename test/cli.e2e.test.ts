@@ -1,0 +1,101 @@
+/** The `linli` command line as a user runs it (built CLI, real processes, 127.0.0.1 only). */
+import { execFile } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Gk3Controller } from "../sim/modbus/gk3.js";
+import { ModbusTcpSlaveServer } from "../sim/modbus/tcp-server.js";
+
+const run = promisify(execFile);
+const CLI = "dist/gateway/cli.js";
+
+async function linli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const r = await run(process.execPath, [CLI, ...args], { timeout: 10_000 });
+    return { code: 0, stdout: r.stdout, stderr: r.stderr };
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+describe("linli CLI", () => {
+  const dir = mkdtempSync(join(tmpdir(), "linli-cli-"));
+  const kiosk = new Gk3Controller();
+  const server = new ModbusTcpSlaveServer(kiosk, { host: "127.0.0.1", port: 0 });
+  let port = 0;
+  beforeAll(async () => {
+    port = await server.start();
+  });
+  afterAll(async () => {
+    kiosk.dispose();
+    await server.stop();
+  });
+
+  it("config check: ok for a valid file, exit 2 naming file, line and field for a bad one", async () => {
+    const good = join(dir, "good.yaml");
+    writeFileSync(good, "site:\n  id: s1\ndevices:\n  - id: p1\n    model: ec200\n    password: x\n");
+    const ok = await linli("config", "check", good);
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toContain("ok (site s1, 1 devices");
+    const bad = join(dir, "bad.yaml");
+    writeFileSync(
+      bad,
+      "site:\n  id: s1\ndevices:\n  - id: p1\n    model: ec200\n    password: x\n    heartbeatInterval: soon\n",
+    );
+    const no = await linli("config", "check", bad);
+    expect(no.code).toBe(2);
+    expect(no.stderr).toContain(`${bad}:7: devices[0].heartbeatInterval: expected a duration`);
+  });
+
+  it("start refuses a bad config without starting", async () => {
+    const r = await linli("start", "--config", join(dir, "missing.yaml"));
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/cannot read file/);
+  });
+
+  it("modbus read prints every interpretation of a kiosk's registers", async () => {
+    kiosk.setTemperature(-3.5);
+    const r = await linli(
+      "modbus",
+      "read",
+      "--tcp",
+      `127.0.0.1:${port}`,
+      "--fn",
+      "4",
+      "--address",
+      "0",
+      "--count",
+      "3",
+    );
+    expect(r.code).toBe(0);
+    // Register 1 is the cabinet temperature, int16 x0.1: -35.
+    expect(r.stdout).toMatch(/^\s+1\s+0xFFDD\s+65501\s+-35\s/m);
+    for (const order of ["ABCD", "CDAB", "BADC", "DCBA"]) expect(r.stdout).toContain(order);
+  });
+
+  it("modbus read names a Modbus exception and exits 1", async () => {
+    const r = await linli(
+      "modbus",
+      "read",
+      "--tcp",
+      `127.0.0.1:${port}`,
+      "--fn",
+      "4",
+      "--address",
+      "50",
+      "--count",
+      "2",
+    );
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("ILLEGAL_DATA_ADDRESS");
+  });
+
+  it("modbus read refuses ambiguous targets", async () => {
+    const r = await linli("modbus", "read", "--count", "2");
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/exactly one of --serial PATH or --tcp HOST:PORT/);
+  });
+});

@@ -1,0 +1,325 @@
+/**
+ * MFS-8 panels on an RTU bus (in-memory line) and GK-3 kiosks on real Modbus
+ * TCP (127.0.0.1), through the whole gateway: polls -> profiles -> alerts on
+ * MQTT; operator commands -> bus -> result topic.
+ */
+import { afterEach, describe, expect, it } from "vitest";
+import { validateConfig } from "../gateway/config/load.js";
+import type { ConfigInput } from "../gateway/config/schema.js";
+import { Gateway } from "../gateway/gateway.js";
+import { createLogger } from "../gateway/log.js";
+import type { LinkFactory } from "../gateway/southbound/modbus.js";
+import { MemoryLine, TcpLink } from "../protocols/links/index.js";
+import { Gk3Controller } from "../sim/modbus/gk3.js";
+import { Mfs8Panel } from "../sim/modbus/mfs8.js";
+import { RtuSlaveServer } from "../sim/modbus/rtu-server.js";
+import { ModbusTcpSlaveServer } from "../sim/modbus/tcp-server.js";
+import { connect, OPS, SITE, sleep, type TestClient } from "./support/harness.js";
+
+interface Rig {
+  gw: Gateway;
+  ops: TestClient;
+  panels: Mfs8Panel[];
+  kiosk: Gk3Controller;
+  line: MemoryLine;
+  /** The kiosk goes away (server closed) and comes back on the same port. */
+  kioskAway(): Promise<void>;
+  kioskBack(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+async function rig(extra: Partial<ConfigInput> = {}): Promise<Rig> {
+  const line = new MemoryLine("rs485-1");
+  const panels = [new Mfs8Panel({ unit: 1 }), new Mfs8Panel({ unit: 5 })];
+  const rtu = new RtuSlaveServer(line.b);
+  for (const p of panels) rtu.add(p);
+  await rtu.start();
+  const kiosk = new Gk3Controller({ commandMs: 50 });
+  let tcp = new ModbusTcpSlaveServer(kiosk, { host: "127.0.0.1", port: 0 });
+  const kioskPort = await tcp.start();
+  const links: LinkFactory = (spec) => {
+    if (spec.kind === "serial") return line.a;
+    throw new Error("tcp links are real in this test");
+  };
+  const config = validateConfig(
+    {
+      site: { id: SITE },
+      mqtt: { listeners: [{ host: "127.0.0.1", port: 0 }] },
+      operators: [OPS],
+      // The in-memory simulator answers at once: a 5 ms turnaround is honest here.
+      buses: [{ id: "rs485-1", type: "rtu", path: "/dev/null-memory", baudRate: 115200, turnaround: "5ms" }],
+      devices: [
+        {
+          id: "fire-a",
+          model: "mfs8",
+          bus: "rs485-1",
+          unit: 1,
+          pollInterval: "100ms",
+          extinguisherGrace: "1s",
+        },
+        { id: "fire-b", model: "mfs8", bus: "rs485-1", unit: 5, pollInterval: "100ms" },
+        {
+          id: "kiosk-1",
+          model: "gk3",
+          host: "127.0.0.1",
+          port: kioskPort,
+          pollInterval: "100ms",
+          outOfServiceAfter: "1s",
+        },
+      ],
+      metrics: { enabled: false },
+      log: { level: "silent" },
+      ...extra,
+    },
+    "test",
+  );
+  const gw = await Gateway.start({
+    config,
+    logger: createLogger({ level: "silent" }),
+    modbusLinks: (spec) => (spec.kind === "serial" ? links(spec) : realTcp(spec)),
+  });
+  const ops = await connect(gw, OPS.name, OPS.password);
+  await ops.subscribe(`linli/${SITE}/#`);
+  return {
+    gw,
+    ops,
+    panels,
+    kiosk,
+    line,
+    async kioskAway() {
+      await tcp.stop();
+    },
+    async kioskBack() {
+      tcp = new ModbusTcpSlaveServer(kiosk, { host: "127.0.0.1", port: kioskPort });
+      await tcp.start();
+    },
+    async stop() {
+      await ops.end();
+      await gw.stop();
+      await rtu.stop();
+      await tcp.stop();
+      kiosk.dispose();
+    },
+  };
+}
+
+const realTcp: LinkFactory = (spec) => {
+  if (spec.kind !== "tcp") throw new Error("unexpected");
+  return new TcpLink({ host: spec.host, port: spec.port });
+};
+
+const alerts = (ops: TestClient, part: string) =>
+  ops
+    .on(part)
+    .filter((m) => m.payload.length > 0)
+    .map((m) => m.json());
+
+describe("Modbus devices through the gateway", () => {
+  let r: Rig | undefined;
+  afterEach(async () => {
+    await r?.stop();
+    r = undefined;
+  });
+
+  it("a panel's smoke then call point is ONE fire incident naming every cause", async () => {
+    r = await rig();
+    const t = await r.ops.waitFor((m) => m.topic === `linli/${SITE}/telemetry/mfs8/fire-a`);
+    expect(t.json().metrics).toMatchObject({
+      hydrantPressure: { value: 0.32, unit: "MPa" },
+      extinguishersPresent: { value: 5 },
+    });
+    r.panels[0]?.raiseSmoke();
+    const raised = await r.ops.waitFor((m) => m.topic === `linli/${SITE}/alerts/p1/FIRE_ALARM/fire-a`);
+    expect(raised.json()).toMatchObject({ code: "FIRE_ALARM", priority: 1, causes: ["smoke"], test: false });
+    r.panels[0]?.pressCallPoint();
+    await r.ops.waitFor(
+      (m) => m.topic.endsWith("/FIRE_ALARM/fire-a") && (m.json().causes as string[]).includes("call point"),
+    );
+    const ids = new Set(alerts(r.ops, "/FIRE_ALARM/").map((a) => a.id));
+    expect(ids.size).toBe(1);
+    expect(alerts(r.ops, "/FIRE_ALARM/fire-b")).toHaveLength(0);
+  });
+
+  it("reset from an operator clears the latched alarm; the result says ok", async () => {
+    r = await rig();
+    r.panels[1]?.raiseHeat();
+    await r.ops.waitFor((m) => m.topic === `linli/${SITE}/alerts/p1/FIRE_ALARM/fire-b`);
+    await r.ops.publish(`linli/${SITE}/cmd/fire-b/reset`, '{"id":"r-1","by":"Li"}');
+    const result = await r.ops.waitFor((m) => m.topic === `linli/${SITE}/cmd/fire-b/reset/result`);
+    expect(result.json()).toMatchObject({
+      deviceId: "fire-b",
+      command: "reset",
+      ok: true,
+      id: "r-1",
+      by: "Li",
+    });
+    expect(r.panels[1]?.actions.reset).toBe(1);
+    r.panels[1]?.clearAir();
+    await r.ops.waitFor(
+      (m) =>
+        m.topic.endsWith("/FIRE_ALARM/fire-b") &&
+        m.payload.length > 0 &&
+        m.json().state === "cleared-unacknowledged",
+    );
+  });
+
+  it("a command answered with a Modbus exception reports it by name; unknown commands are refused", async () => {
+    r = await rig();
+    await r.ops.waitFor((m) => m.topic === `linli/${SITE}/telemetry/mfs8/fire-a`);
+    (r.panels[0] as Mfs8Panel).faults.exception = 0x04;
+    await r.ops.publish(`linli/${SITE}/cmd/fire-a/silence`, "");
+    const res = await r.ops.waitFor((m) => m.topic === `linli/${SITE}/cmd/fire-a/silence/result`);
+    expect(res.json()).toMatchObject({
+      ok: false,
+      error: "exception",
+      exception: "SERVER_DEVICE_FAILURE",
+      code: 4,
+    });
+    await r.ops.publish(`linli/${SITE}/cmd/fire-a/self_destruct`, "");
+    const bad = await r.ops.waitFor((m) => m.topic === `linli/${SITE}/cmd/fire-a/self_destruct/result`);
+    expect(bad.json()).toMatchObject({
+      ok: false,
+      error: "unknown-command",
+      known: ["silence", "reset", "test_on", "test_off"],
+    });
+  });
+
+  it("test mode marks the panel's alerts as test", async () => {
+    r = await rig();
+    r.panels[0]?.setTestMode(true);
+    r.panels[0]?.pressCallPoint();
+    const m = await r.ops.waitFor((x) => x.topic === `linli/${SITE}/alerts/p1/FIRE_ALARM/fire-a`);
+    expect(m.json().test).toBe(true);
+  });
+
+  it("hydrant pressure under the configured minimum raises HYDRANT_PRESSURE_LOW even with the panel's bit clear", async () => {
+    r = await rig();
+    r.panels[0]?.setPressure(0.12);
+    const m = await r.ops.waitFor((x) => x.topic === `linli/${SITE}/alerts/p2/HYDRANT_PRESSURE_LOW/fire-a`);
+    expect(m.json()).toMatchObject({ causes: ["below 0.15 MPa"], detail: { pressure: 0.12 } });
+  });
+
+  it("an empty bracket past the grace raises EXTINGUISHER_MISSING", async () => {
+    r = await rig();
+    r.panels[0]?.emptyBracket(2);
+    const m = await r.ops.waitFor(
+      (x) => x.topic === `linli/${SITE}/alerts/p3/EXTINGUISHER_MISSING/fire-a`,
+      5000,
+    );
+    expect(m.json().causes).toEqual(["bracket 3"]);
+  });
+
+  it("a dead panel is lost after 3 missed polls while the live one stays on schedule", async () => {
+    r = await rig();
+    await r.ops.waitFor(
+      (m) => m.topic === `linli/${SITE}/devices/fire-a/status` && m.payload.toString() === "online",
+    );
+    (r.panels[0] as Mfs8Panel).faults.silent = true;
+    const lost = await r.ops.waitFor((m) => m.topic === `linli/${SITE}/alerts/p2/DEVICE_LOST/fire-a`, 5000);
+    expect((lost.json().causes as string[])[0]).toMatch(/3 polls missed \(timeout\)/);
+    const before = r.ops.on("/telemetry/mfs8/fire-b").length;
+    await sleep(600);
+    expect(r.ops.on("/telemetry/mfs8/fire-b").length - before).toBeGreaterThanOrEqual(3);
+    (r.panels[0] as Mfs8Panel).faults.silent = false;
+    await r.ops.waitFor(
+      (m) =>
+        m.topic === `linli/${SITE}/devices/fire-a/status` &&
+        m.payload.toString() === "online" &&
+        r?.ops.on("devices/fire-a/status").length === 3,
+    );
+  });
+
+  it("loss and return, many times: a kiosk that goes away and an unplugged RS-485 line; nothing left behind", async () => {
+    r = await rig();
+    const status = (id: string) => () =>
+      r?.ops.on(`/devices/${id}/status`).map((m) => m.payload.toString()) ?? [];
+    const kioskStatus = status("kiosk-1");
+    const panelStatus = status("fire-a");
+    await r.ops.waitFor(() => kioskStatus().at(-1) === "online" && panelStatus().at(-1) === "online", 5000);
+    for (let cycle = 1; cycle <= 3; cycle++) {
+      await r.kioskAway();
+      r.line.drop();
+      await r.ops.waitFor(() => kioskStatus().filter((s) => s === "lost").length === cycle, 8000);
+      await r.ops.waitFor(() => panelStatus().filter((s) => s === "lost").length === cycle, 8000);
+      await r.kioskBack();
+      r.line.plug();
+      // The panels' end of the cable is live again (the simulator reopens its side).
+      await r.line.b.open();
+      await r.ops.waitFor(() => kioskStatus().filter((s) => s === "online").length === cycle + 1, 15_000);
+      await r.ops.waitFor(() => panelStatus().filter((s) => s === "online").length === cycle + 1, 15_000);
+    }
+    const lost = alerts(r.ops, "/DEVICE_LOST/kiosk-1");
+    expect(new Set(lost.map((a) => a.id)).size).toBeGreaterThanOrEqual(1);
+    const stats = r.gw.stats().buses;
+    for (const b of stats) {
+      expect(b.bus.queueDepth).toBe(0);
+      expect(b.bus.commandQueueDepth).toBe(0);
+    }
+    expect(stats.find((b) => b.devices.includes("kiosk-1"))?.bus.reconnects).toBeGreaterThanOrEqual(3);
+  }, 90_000);
+
+  it("a kiosk's cabinet door is TAMPER only while in service; maintenance by command", async () => {
+    r = await rig();
+    await r.ops.waitFor((m) => m.topic === `linli/${SITE}/telemetry/gk3/kiosk-1`);
+    await r.ops.publish(`linli/${SITE}/cmd/kiosk-1/maintenance_on`, "");
+    const res = await r.ops.waitFor((m) => m.topic === `linli/${SITE}/cmd/kiosk-1/maintenance_on/result`);
+    expect(res.json().ok).toBe(true);
+    await r.ops.waitFor(
+      (m) =>
+        m.topic.endsWith("/telemetry/gk3/kiosk-1") &&
+        (m.json().metrics as { state: { value: string } }).state.value === "maintenance",
+    );
+    r.kiosk.openDoor();
+    r.kiosk.setTemperature(50);
+    // In maintenance an overheating cabinet is still reported, suppressed by design: nobody is paged.
+    const hot = await r.ops.waitFor((m) => m.topic === `linli/${SITE}/alerts/p3/OVERHEAT/kiosk-1`);
+    expect(hot.json()).toMatchObject({ suppression: "suppressed", suppressedFor: "maintenance" });
+    await sleep(300);
+    expect(alerts(r.ops, "/TAMPER/kiosk-1")).toHaveLength(0);
+    r.kiosk.setTemperature(24);
+    r.kiosk.closeDoor();
+    await r.ops.publish(`linli/${SITE}/cmd/kiosk-1/maintenance_off`, "");
+    await r.ops.waitFor(
+      (m) =>
+        m.topic.endsWith("/telemetry/gk3/kiosk-1") &&
+        (m.json().metrics as { state: { value: string } }).state.value === "in-service",
+    );
+    r.kiosk.openDoor();
+    const t = await r.ops.waitFor((m) => m.topic === `linli/${SITE}/alerts/p2/TAMPER/kiosk-1`);
+    expect(t.json().causes).toEqual(["cabinet door open"]);
+  });
+
+  it("kiosk overheat, paper low and out of service after 300 s (here 1 s)", async () => {
+    r = await rig();
+    r.kiosk.setTemperature(47);
+    r.kiosk.setPaper(5);
+    r.kiosk.setOutOfService(true);
+    await r.ops.waitFor((m) => m.topic === `linli/${SITE}/alerts/p3/OVERHEAT/kiosk-1`);
+    await r.ops.waitFor((m) => m.topic === `linli/${SITE}/alerts/p4/PAPER_LOW/kiosk-1`);
+    await r.ops.waitFor((m) => m.topic === `linli/${SITE}/alerts/p3/KIOSK_OUT_OF_SERVICE/kiosk-1`, 5000);
+  });
+
+  it("refuses a poll plan the serial line cannot carry, naming the bus, the demand and the capacity", async () => {
+    const devices = Array.from({ length: 20 }, (_, i) => ({
+      id: `fire-${i}`,
+      model: "mfs8" as const,
+      bus: "rs485-1",
+      unit: i + 1,
+      pollInterval: "200ms",
+    }));
+    const config = validateConfig({
+      site: { id: SITE },
+      mqtt: { listeners: [{ host: "127.0.0.1", port: 0 }] },
+      buses: [{ id: "rs485-1", type: "rtu", path: "/dev/null-memory" }],
+      devices,
+      metrics: { enabled: false },
+      log: { level: "silent" },
+    });
+    const line = new MemoryLine("budget");
+    await expect(
+      Gateway.start({ config, logger: createLogger({ level: "silent" }), modbusLinks: () => line.a }),
+    ).rejects.toThrow(
+      /bus "rs485-1": poll plan needs 100\.0 polls\/s but the line carries at most 9\.5 polls\/s/,
+    );
+  });
+});
