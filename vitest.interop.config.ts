@@ -10,6 +10,8 @@ export default defineConfig({
     pool: "forks",
     // One file at a time: ptys and child processes, on a 2-core box.
     maxWorkers: 1,
-    reporters: process.env.CI ? ["default", ["json", { outputFile: ".ci/results/interop.json" }]] : ["default"],
+    reporters: process.env.CI
+      ? ["default", ["json", { outputFile: ".ci/results/interop.json" }]]
+      : ["default"],
   },
 });
