@@ -77,6 +77,8 @@ describe("npm run bench -- --quick", () => {
       [
         "dist/bench/run.js",
         "--quick",
+        "--suite",
+        "pipeline",
         "--rates",
         "500",
         "--duration",

@@ -18,11 +18,15 @@
  *   --no-overload                   skip (c)
  *   --max-other-load PCT            before each point wait (max 20 s) until other processes use
  *                                   less than PCT % of a core (default 25): the machine is shared
+ *   --suite all|pipeline|bus        which benchmarks (default all); bus = issue 3's Modbus bus benchmark
+ *   --bus-seconds S                 seconds per bus measurement (default 10; 3 with --quick)
+ *   --kiosks N                      Modbus TCP kiosks in the bus benchmark (default 500)
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import { parseArgs } from "node:util";
 import { runBaseline } from "./baseline.js";
+import { type BusBenchResult, runBusBench } from "./bus.js";
 import { runGateway, SUSTAINED_TEXT, sustainedVerdict } from "./gateway.js";
 import type { PointResult } from "./harness.js";
 import type { CommonOptions } from "./options.js";
@@ -43,6 +47,9 @@ const { values } = parseArgs({
     profile: { type: "string" },
     "no-overload": { type: "boolean", default: false },
     "max-other-load": { type: "string", default: "25" },
+    suite: { type: "string", default: "all" },
+    "bus-seconds": { type: "string" },
+    kiosks: { type: "string", default: "500" },
   },
   strict: true,
 });
@@ -96,6 +103,25 @@ function progress(r: PointResult): void {
 
 async function main(): Promise<void> {
   const t0 = performance.now();
+  const suite = values.suite ?? "all";
+  if (!["all", "pipeline", "bus"].includes(suite))
+    throw new RangeError(`--suite must be all, pipeline or bus`);
+  let bus: BusBenchResult | null = null;
+  if (suite !== "pipeline") {
+    log("bus benchmark (issue 3)");
+    bus = await runBusBench(
+      {
+        seconds: positive("bus-seconds", values["bus-seconds"], values.quick ? 3 : 10),
+        kiosks: Math.round(positive("kiosks", values.kiosks, 500)),
+      },
+      log,
+    );
+    log("");
+    if (suite === "bus") {
+      if (values.json) writeFileSync(values.json, `${JSON.stringify({ bus }, null, 2)}\n`);
+      return;
+    }
+  }
   log(
     `linli bench: ${os.cpus().length} cores, node ${process.version}; ${common.connections} connections, ` +
       `${common.registered} registered devices, ${common.alarmFraction * 100}% presses, ` +
@@ -134,7 +160,10 @@ async function main(): Promise<void> {
   log(`\nwhole run: ${fmt((performance.now() - t0) / 1000, 1)} s`);
 
   if (values.json) {
-    writeFileSync(values.json, `${JSON.stringify(jsonReport(points, overload, maxSustained, t), null, 2)}\n`);
+    writeFileSync(
+      values.json,
+      `${JSON.stringify({ ...jsonReport(points, overload, maxSustained, t), bus }, null, 2)}\n`,
+    );
     log(`JSON report: ${values.json}`);
   }
 }
