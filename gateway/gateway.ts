@@ -135,6 +135,8 @@ export class Gateway {
         alertLaneSize: p.alertLaneSize,
         telemetryLaneSize: PriorityPipeline.sizeFor(this.registry.devices.size, p.telemetryLaneSize),
         telemetryBatch: p.telemetryBatch,
+        telemetryConflateAbove: p.telemetryConflateAbove,
+        telemetryMayFlow: () => this.brokerRef?.congested !== true,
       },
       this.consume,
     );

@@ -221,6 +221,10 @@ const pipeline = z.strictObject({
       "Default: the number of devices, rounded up to a power of two (conflation keeps one entry per device)",
   }),
   telemetryBatch: z.number().int().min(1).max(4096).default(64),
+  telemetryConflateAbove: z.number().int().min(0).optional().meta({
+    description:
+      "Telemetry is conflated per device (newest reading kept) only while more than this many readings wait; default half the telemetry lane",
+  }),
 });
 
 const log = z.strictObject({

@@ -42,8 +42,22 @@ describe("PriorityPipeline", () => {
     expect(seen).toEqual(["fall", "door"]);
   });
 
-  it("conflates telemetry per device, keeping the newest and counting the replaced", async () => {
+  it("keeps every reading while the consumer keeps up", async () => {
     const { p, seen } = pipeline();
+    const d = dev();
+    expect(p.offer(LANE_TELEMETRY, d, "hb1", 0, 0, null)).toBe("queued");
+    expect(p.offer(LANE_TELEMETRY, d, "hb2", 0, 0, null)).toBe("queued");
+    await tick();
+    expect(seen).toEqual(["hb1", "hb2"]);
+    expect(p.stats().telemetry.conflated).toBe(0);
+  });
+
+  it("under pressure conflates telemetry per device, keeping the newest and counting the replaced", async () => {
+    const seen: string[] = [];
+    const p = new PriorityPipeline(
+      { p1LaneSize: 8, alertLaneSize: 8, telemetryLaneSize: 8, telemetryBatch: 4, telemetryConflateAbove: 0 },
+      (e: PipelineEntry) => seen.push(e.sample as string),
+    );
     const d = dev();
     expect(p.offer(LANE_TELEMETRY, d, "hb1", 0, 0, null)).toBe("queued");
     expect(p.offer(LANE_TELEMETRY, d, "hb2", 0, 0, null)).toBe("conflated");
@@ -99,6 +113,32 @@ describe("PriorityPipeline", () => {
     expect(pressAt).toBeLessThan(12);
     while (seen.length < 13) await tick();
     expect(seen.filter((s) => s.startsWith("t"))).toHaveLength(12);
+  });
+
+  it("holds telemetry while downstream is congested, never P1; flows again when it clears", async () => {
+    let congested = true;
+    const seen: string[] = [];
+    const p = new PriorityPipeline(
+      {
+        p1LaneSize: 4,
+        alertLaneSize: 4,
+        telemetryLaneSize: 8,
+        telemetryBatch: 4,
+        telemetryMayFlow: () => !congested,
+      },
+      (e: PipelineEntry) => seen.push(e.sample as string),
+    );
+    p.offer(LANE_TELEMETRY, dev(), "t1", 0, 0, null);
+    p.offer(LANE_TELEMETRY, dev(), "t2", 0, 0, null);
+    p.offer(LANE_P1, dev(), "press", 0, 0, () => {});
+    for (let i = 0; i < 5; i++) await tick();
+    expect(seen).toEqual(["press"]);
+    expect(p.stats().telemetry.occupancy).toBe(2);
+    expect(p.stats().telemetryDeferred).toBeGreaterThan(0);
+    congested = false;
+    await tick();
+    await tick();
+    expect(seen).toEqual(["press", "t1", "t2"]);
   });
 
   it("counts a throwing consumer and keeps going", async () => {

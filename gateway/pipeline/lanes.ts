@@ -6,9 +6,11 @@
  *   P1         256                       never dropped: offer() says "full", the producer keeps the event
  *                                        (MQTT: the device's PUBACK is withheld; Modbus: the poller holds it)
  *   alert      4096                      same as P1
- *   telemetry  >= number of devices      conflated per device: a newer reading replaces the queued one
- *                                        (counted); with one slot per device it cannot fill, and if it
- *                                        ever does (devices added at run time) the newest is refused, counted
+ *   telemetry  >= number of devices      under pressure (more than `telemetryConflateAbove` queued) a
+ *                                        newer reading replaces the device's queued one, counted; below
+ *                                        that every reading is kept. At most one slot per device is then
+ *                                        added, so it cannot fill; if it ever does (devices added at run
+ *                                        time) the newest is refused, counted
  *
  * P1 and alert entries are drained in a microtask (before any further I/O);
  * telemetry in batches, yielding to I/O between batches so that a P1 that
@@ -59,6 +61,8 @@ export interface PipelineStats {
   alert: LaneStats;
   telemetry: LaneStats;
   consumerErrors: number;
+  /** Telemetry drains put off because the northbound broker was queueing. */
+  telemetryDeferred: number;
 }
 
 export interface PipelineOptions {
@@ -66,6 +70,13 @@ export interface PipelineOptions {
   alertLaneSize: number;
   telemetryLaneSize: number;
   telemetryBatch: number;
+  /** Conflate telemetry only while more than this many readings are queued (the consumer is behind). */
+  telemetryConflateAbove?: number;
+  /**
+   * Downstream back-pressure: telemetry is drained only while this says yes
+   * (the northbound broker is not queueing). P1 and alert entries never wait for it.
+   */
+  telemetryMayFlow?: () => boolean;
 }
 
 export type Consumer = (entry: PipelineEntry) => void;
@@ -98,6 +109,10 @@ const commitNow: Committer = (completions, count) => {
 export class PriorityPipeline {
   private readonly lanes: [Lane, Lane, Lane];
   private readonly batch: number;
+  private readonly conflateAbove: number;
+  private readonly telemetryMayFlow: () => boolean;
+  /** Telemetry drains deferred because downstream was congested. */
+  private deferredDrains = 0;
   private ingestSeq = 0;
   private urgentScheduled = false;
   private telemetryScheduled = false;
@@ -115,6 +130,10 @@ export class PriorityPipeline {
   ) {
     this.lanes = [new Lane(opts.p1LaneSize), new Lane(opts.alertLaneSize), new Lane(opts.telemetryLaneSize)];
     this.batch = opts.telemetryBatch;
+    // Default and ceiling: half the lane, so one more slot per device always fits once conflation is on.
+    const half = this.lanes[LANE_TELEMETRY].ring.capacity >> 1;
+    this.conflateAbove = Math.min(opts.telemetryConflateAbove ?? half, half);
+    this.telemetryMayFlow = opts.telemetryMayFlow ?? (() => true);
     this.completions = new Array(this.lanes[0].ring.capacity + this.lanes[1].ring.capacity);
   }
 
@@ -138,7 +157,7 @@ export class PriorityPipeline {
     const l = this.lanes[lane];
     if (lane === LANE_TELEMETRY) {
       const queued = device.queuedTelemetry;
-      if (queued !== null) {
+      if (queued !== null && l.ring.occupancy >= this.conflateAbove) {
         queued.sample = sample;
         queued.receivedAt = receivedAt;
         queued.receivedMono = receivedMono;
@@ -180,6 +199,7 @@ export class PriorityPipeline {
       alert: this.lanes[LANE_ALERT].stats(),
       telemetry: this.lanes[LANE_TELEMETRY].stats(),
       consumerErrors: this.consumerErrors,
+      telemetryDeferred: this.deferredDrains,
     };
   }
 
@@ -222,12 +242,21 @@ export class PriorityPipeline {
   private readonly runTelemetry = (): void => {
     this.telemetryScheduled = false;
     this.drainUrgent();
+    if (!this.telemetryMayFlow()) {
+      // Downstream is queueing: telemetry waits (and conflates) here, in bounded slots, instead of
+      // piling up in the broker ahead of the next alert. Look again on the next turn of the loop.
+      this.deferredDrains++;
+      this.scheduleTelemetry();
+      return;
+    }
     this.drainTelemetryBatch();
     if (this.lanes[LANE_TELEMETRY].ring.occupancy > 0) this.scheduleTelemetry();
   };
 
   private readonly handle = (entry: PipelineEntry): void => {
-    if (entry.lane === LANE_TELEMETRY && entry.device) entry.device.queuedTelemetry = null;
+    // Only the device's newest queued reading is its conflation target.
+    if (entry.lane === LANE_TELEMETRY && entry.device?.queuedTelemetry === entry)
+      entry.device.queuedTelemetry = null;
     try {
       this.consumer(entry);
     } catch {
