@@ -78,7 +78,10 @@ export class ServerProcess {
   static async start(opts: ServerOptions): Promise<ServerProcess> {
     hookExit();
     const script = fileURLToPath(new URL("./server.js", import.meta.url));
-    const execArgv = opts.cpuProfDir ? ["--cpu-prof", `--cpu-prof-dir=${opts.cpuProfDir}`] : [];
+    const execArgv = [
+      ...(process.env.LINLI_BENCH_NODE_FLAGS?.split(" ").filter(Boolean) ?? []),
+      ...(opts.cpuProfDir ? ["--cpu-prof", `--cpu-prof-dir=${opts.cpuProfDir}`] : []),
+    ];
     const child = fork(script, [], { stdio: ["ignore", "ignore", "inherit", "ipc"], execArgv });
     children.add(child);
     child.once("exit", () => children.delete(child));

@@ -18,6 +18,7 @@ import { GatewayMetrics } from "./metrics/metrics.js";
 import { type MetricsAddress, MetricsServer } from "./metrics/server.js";
 import type { Quality } from "./model.js";
 import { Publisher } from "./northbound/publisher.js";
+import { UpstreamBridge, type UpstreamStats } from "./northbound/upstream.js";
 import { OperatorCommands } from "./ops.js";
 import { type PipelineEntry, type PipelineStats, PriorityPipeline } from "./pipeline/lanes.js";
 import { type DeviceEntry, Registry } from "./registry.js";
@@ -49,6 +50,7 @@ export interface GatewayStats {
   parked: number;
   devices: { total: number; online: number; lost: number };
   buses: BusReport[];
+  upstream: UpstreamStats | null;
 }
 
 export class Gateway {
@@ -66,6 +68,8 @@ export class Gateway {
   private readonly rateLog: RateLimitedLog;
   readonly publisher: Publisher;
   private brokerRef: EmbeddedBroker | null = null;
+  /** The upstream broker bridge, when `northbound.upstream` is configured. */
+  readonly upstream: UpstreamBridge | null;
   private stopping: Promise<void> | null = null;
   /** Prometheus metrics (read at scrape time; `registerBusStats` for Modbus). */
   readonly metrics: GatewayMetrics = new GatewayMetrics(this);
@@ -88,9 +92,32 @@ export class Gateway {
       onLost: (t) => this.supervisor.onLost(t),
       onWelfareDue: (t) => this.supervisor.onWelfareDue(t),
     });
+    const up = config.northbound.upstream;
+    this.upstream = up
+      ? new UpstreamBridge(
+          {
+            url: up.url,
+            site: config.site.id,
+            username: up.username,
+            password: up.password,
+            clientId: up.clientId ?? `linli-${config.site.id}`,
+            backlog: up.backlog,
+            reconnectInitialMs: up.reconnectInitial,
+            reconnectMaxMs: up.reconnectMax,
+            keepaliveS: Math.max(1, Math.round(up.keepalive / 1000)),
+          },
+          this.log,
+          // Operators on the upstream broker are authenticated there; actions arrive as "upstream".
+          (action, target, command, payload) =>
+            this.operatorAction("upstream", action, target, command, payload),
+        )
+      : null;
     // The broker starts later (async); until then there is nobody to publish to.
     this.publisher = new Publisher(config.site.id, {
-      publish: (topic, payload, qos, retain) => this.brokerRef?.publish(topic, payload, qos, retain),
+      publish: (topic, payload, qos, retain) => {
+        this.brokerRef?.publish(topic, payload, qos, retain);
+        this.upstream?.publish(topic, payload, qos, retain);
+      },
     });
     const esc = config.alerts.escalation;
     this.engine = new AlertEngine(
@@ -218,6 +245,8 @@ export class Gateway {
       await gw.stop();
       throw err;
     }
+    // The upstream bridge connects in the background: an unreachable uplink must not stop the site.
+    gw.upstream?.connect();
     gw.publisher.gatewayStatus("online");
     gw.log.info(
       {
@@ -264,6 +293,7 @@ export class Gateway {
       parked: this.ingest.parkedCount,
       devices: { total: this.registry.devices.size, online, lost },
       buses: this.modbus.stats(),
+      upstream: this.upstream?.stats() ?? null,
     };
   }
 
@@ -283,6 +313,7 @@ export class Gateway {
       this.publisher.gatewayStatus("offline");
       // Let the offline status reach subscribers' sockets before they are closed.
       await new Promise((resolve) => setTimeout(resolve, 50));
+      await this.upstream?.stop();
       // /readyz has answered 503 since the start of stop(); close it before the broker goes.
       await this.metricsServer?.close();
       await this.brokerRef?.close();

@@ -254,6 +254,32 @@ const metrics = z.strictObject({
   port: z.number().int().min(0).max(65535).default(9464).meta({ description: "0 picks a free port" }),
 });
 
+const upstream = z.strictObject({
+  url: z
+    .string()
+    .regex(/^(mqtt|tcp):\/\/[^/]+$/, 'must look like "mqtt://broker.example:1883"')
+    .meta({ description: "Upstream broker (mosquitto, EMQX) that operations staff use" }),
+  username: z.string().optional(),
+  password: z.string().optional(),
+  clientId: z.string().min(1).max(64).optional().meta({ description: 'Default "linli-<site id>"' }),
+  backlog: z
+    .number()
+    .int()
+    .min(0)
+    .default(10_000)
+    .meta({ description: "QoS 1 messages kept while the uplink is down (the oldest is dropped beyond)" }),
+  reconnectInitial: duration("1s"),
+  reconnectMax: duration("60s"),
+  keepalive: duration("30s"),
+});
+
+const northbound = z.strictObject({
+  upstream: upstream.optional().meta({
+    description:
+      "Mirror every northbound message to an upstream broker and take operator actions from it; the gateway's will is its offline status",
+  }),
+});
+
 export const configSchema = z.strictObject({
   site: z.strictObject({
     id: topicId,
@@ -281,6 +307,7 @@ export const configSchema = z.strictObject({
   ingest: ingest.default(() => ingest.parse({})),
   log: log.default(() => log.parse({})),
   metrics: metrics.default(() => metrics.parse({})),
+  northbound: northbound.default({}),
 });
 
 /** What a config file may contain (before defaults and durations are applied). */

@@ -1,0 +1,195 @@
+/**
+ * The upstream bridge against a real mosquitto on 127.0.0.1: everything the
+ * gateway publishes reaches the upstream broker, operators act from there, the
+ * gateway's will marks it offline when the process dies, and retained state is
+ * republished after the upstream broker restarts. Needs mosquitto (.ci/run
+ * installs it); without it, and outside CI, the file reports itself skipped.
+ */
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import net from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import mqtt from "mqtt";
+import { afterEach, describe, expect, it } from "vitest";
+import type { Gateway } from "../gateway/gateway.js";
+import {
+  connect,
+  OPS,
+  pendantMsg,
+  SITE,
+  sleep,
+  startGateway,
+  TestClient,
+  testConfig,
+} from "./support/harness.js";
+
+function haveMosquitto(): boolean {
+  try {
+    execFileSync("sh", ["-c", "command -v mosquitto"], { stdio: "ignore" });
+    return true;
+  } catch {
+    return false;
+  }
+}
+const available = haveMosquitto();
+if (!available && !process.env.CI) console.warn("upstream.e2e: mosquitto not installed; CI installs it");
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = net.createServer().listen(0, "127.0.0.1", () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+const dir = mkdtempSync(join(tmpdir(), "linli-upstream-"));
+
+/** A real mosquitto, loopback only, no persistence (a restart forgets retained messages). */
+async function startMosquitto(port: number): Promise<ChildProcess> {
+  const conf = join(dir, `mosquitto-${port}.conf`);
+  writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\n`);
+  const child = spawn("mosquitto", ["-c", conf], { stdio: "ignore" });
+  for (let i = 0; i < 100; i++) {
+    const up = await new Promise<boolean>((resolve) => {
+      const s = net.connect(port, "127.0.0.1", () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.on("error", () => resolve(false));
+    });
+    if (up) return child;
+    await sleep(50);
+  }
+  child.kill("SIGKILL");
+  throw new Error("mosquitto did not start");
+}
+
+async function upstreamClient(port: number): Promise<TestClient> {
+  const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, {
+    reconnectPeriod: 0,
+    clientId: `ops-${Math.random()}`,
+  });
+  const c = new TestClient(client);
+  await c.subscribe(`linli/${SITE}/#`);
+  return c;
+}
+
+/** Kills a child and waits for it; a child already gone (exit code or signal) resolves at once. */
+function stopKill(c: ChildProcess): Promise<void> {
+  if (c.exitCode !== null || c.signalCode !== null) return Promise.resolve();
+  return new Promise<void>((resolve) => {
+    c.once("exit", () => resolve());
+    c.kill("SIGKILL");
+  });
+}
+
+describe.skipIf(!available && !process.env.CI)("upstream broker bridge (real mosquitto)", () => {
+  const cleanups: Array<() => Promise<unknown>> = [];
+  afterEach(async () => {
+    for (const c of cleanups.splice(0).reverse()) await c().catch(() => {});
+  });
+
+  it("mirrors alerts upstream, takes the operator's ack from upstream, and tells the pendant", async () => {
+    const port = await freePort();
+    const broker = await startMosquitto(port);
+    cleanups.push(() => stopKill(broker));
+    const gw: Gateway = await startGateway({
+      config: testConfig({
+        northbound: { upstream: { url: `mqtt://127.0.0.1:${port}`, reconnectInitial: "100ms" } },
+      }),
+    });
+    cleanups.push(() => gw.stop());
+    const ops = await upstreamClient(port);
+    cleanups.push(() => ops.end());
+    await ops.waitFor(
+      (m) => m.topic === `linli/${SITE}/gateway/status` && m.payload.toString() === "online",
+      5000,
+    );
+
+    const pendant = await connect(gw, "p-1", "pw-p1");
+    cleanups.push(() => pendant.end());
+    await pendant.subscribe("devices/ec200/p-1/down");
+    await pendant.publish("devices/ec200/p-1/up", pendantMsg(1, "press"));
+    const alert = await ops.waitFor((m) => m.topic === `linli/${SITE}/alerts/p1/EMERGENCY_CALL/p-1`);
+    const id = alert.json().id as string;
+    await ops.waitFor((m) => m.topic === `linli/${SITE}/telemetry/ec200/p-1`);
+
+    await ops.publish(`linli/${SITE}/ack/${id}`, JSON.stringify({ by: "Zhou", note: "from the centre" }));
+    const acked = await ops.waitFor(
+      (m) => m.topic.endsWith("/EMERGENCY_CALL/p-1") && m.json().state === "active-acknowledged",
+    );
+    expect(acked.json()).toMatchObject({ id, ackedBy: "Zhou" });
+    const down = await pendant.waitFor((m) => m.topic === "devices/ec200/p-1/down");
+    expect(down.json()).toEqual({ cmd: "ack_call", alertId: id });
+    expect(gw.stats().upstream).toMatchObject({ connected: true, actionsReceived: 1 });
+  });
+
+  it("republishes retained state after the upstream broker restarts", async () => {
+    const port = await freePort();
+    let broker = await startMosquitto(port);
+    cleanups.push(() => stopKill(broker));
+    const gw = await startGateway({
+      config: testConfig({
+        northbound: {
+          upstream: { url: `mqtt://127.0.0.1:${port}`, reconnectInitial: "100ms", reconnectMax: "200ms" },
+        },
+      }),
+    });
+    cleanups.push(() => gw.stop());
+    const local = await connect(gw, OPS.name, OPS.password);
+    cleanups.push(() => local.end());
+    await local.subscribe(`linli/${SITE}/#`);
+    const pendant = await connect(gw, "p-1", "pw-p1");
+    cleanups.push(() => pendant.end());
+    await sleep(300);
+
+    await stopKill(broker); // upstream gone: the fall happens while the uplink is down
+    await pendant.publish("devices/ec200/p-1/up", pendantMsg(1, "fall"));
+    await local.waitFor((m) => m.topic === `linli/${SITE}/alerts/p1/FALL_DETECTED/p-1`);
+    expect(gw.stats().upstream?.connected).toBe(false);
+
+    broker = await startMosquitto(port);
+    const late = await upstreamClient(port);
+    cleanups.push(() => late.end());
+    const fall = await late.waitFor((m) => m.topic === `linli/${SITE}/alerts/p1/FALL_DETECTED/p-1`, 8000);
+    expect(fall.json()).toMatchObject({ code: "FALL_DETECTED", state: "active-unacknowledged" });
+    await late.waitFor(
+      (m) => m.topic === `linli/${SITE}/gateway/status` && m.payload.toString() === "online",
+    );
+  });
+
+  it("the gateway's will marks it offline upstream when the process dies", async () => {
+    const port = await freePort();
+    const broker = await startMosquitto(port);
+    cleanups.push(() => stopKill(broker));
+    const cfg = join(dir, "gateway.yaml");
+    writeFileSync(
+      cfg,
+      [
+        `site: { id: ${SITE} }`,
+        "mqtt: { listeners: [{ host: 127.0.0.1, port: 0 }] }",
+        "metrics: { enabled: false }",
+        `northbound: { upstream: { url: "mqtt://127.0.0.1:${port}", keepalive: 2s } }`,
+        "log: { level: warn }",
+      ].join("\n"),
+    );
+    const ops = await upstreamClient(port);
+    cleanups.push(() => ops.end());
+    const gw = spawn(process.execPath, ["dist/gateway/cli.js", "start", "--config", cfg], {
+      stdio: "ignore",
+    });
+    cleanups.push(() => stopKill(gw));
+    await ops.waitFor(
+      (m) => m.topic === `linli/${SITE}/gateway/status` && m.payload.toString() === "online",
+      10_000,
+    );
+    gw.kill("SIGKILL");
+    const off = await ops.waitFor(
+      (m) => m.topic === `linli/${SITE}/gateway/status` && m.payload.toString() === "offline",
+      10_000,
+    );
+    expect(off.payload.toString()).toBe("offline");
+  });
+});
