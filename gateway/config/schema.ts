@@ -7,42 +7,31 @@ import { z } from "zod";
 import { parseDuration } from "./duration.js";
 
 /** A duration field; parsed to milliseconds. */
-const duration = (fallback: string) =>
-  z
-    .union([z.string(), z.number()])
-    .default(fallback)
-    .transform((v, ctx) => {
-      const ms = parseDuration(v);
-      if (ms === null) {
-        ctx.addIssue({
-          code: "custom",
-          message: `expected a duration such as "300s", "10m" or "24h", got ${JSON.stringify(v)}`,
-        });
-        return z.NEVER;
-      }
-      return ms;
-    })
-    .meta({
-      description:
-        'Duration: seconds as a number, or a string with a unit: "250ms", "300s", "10m", "24h", "2d"',
+/** Milliseconds from a duration field, or a named config error. */
+function toMs(v: string | number, ctx: z.core.$RefinementCtx): number {
+  const ms = parseDuration(v);
+  if (ms === null) {
+    ctx.addIssue({
+      code: "custom",
+      message: `expected a duration such as "300s", "10m" or "24h", got ${JSON.stringify(v)}`,
     });
+    return z.NEVER;
+  }
+  return ms;
+}
+
+const DURATION_HELP =
+  'Duration: seconds as a number, or a string with a unit: "250ms", "300s", "10m", "24h", "2d"';
+
+/** A duration field with a default; parsed to milliseconds. */
+const duration = (fallback: string) =>
+  z.union([z.string(), z.number()]).default(fallback).transform(toMs).meta({ description: DURATION_HELP });
 
 const optionalDuration = () =>
   z
     .union([z.string(), z.number()])
     .optional()
-    .transform((v, ctx) => {
-      if (v === undefined) return undefined;
-      const ms = parseDuration(v);
-      if (ms === null) {
-        ctx.addIssue({
-          code: "custom",
-          message: `expected a duration such as "300s", "10m" or "24h", got ${JSON.stringify(v)}`,
-        });
-        return z.NEVER;
-      }
-      return ms;
-    });
+    .transform((v, ctx) => (v === undefined ? undefined : toMs(v, ctx)));
 
 function validTimeZone(tz: string): boolean {
   try {
