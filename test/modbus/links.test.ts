@@ -69,11 +69,10 @@ linkConformance("tcp (127.0.0.1, ephemeral port)", async () => {
 });
 
 const noSocat = socatMissingReason();
+// Reported, never silently passed: CI must have socat (.ci/run installs it); elsewhere say what was not run.
+if (noSocat && process.env.CI) throw new Error(`serial link conformance needs socat in CI: ${noSocat}`);
 if (noSocat) {
-  describe("link conformance: serial on a socat pty pair", () => {
-    // Reported, not silently passed: the serial link is untested on this machine.
-    it.skip(`skipped: ${noSocat}`, () => {});
-  });
+  console.warn(`link conformance: serial on a socat pty pair NOT RUN: ${noSocat}`);
 } else {
   linkConformance("serial on a socat pty pair", async () => {
     const pty = await openPtyPair();
