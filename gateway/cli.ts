@@ -84,9 +84,13 @@ async function start(opts: StartOptions): Promise<void> {
     await stations?.stop();
     const e = err as NodeJS.ErrnoException;
     if (e.code === "EADDRINUSE") {
+      const where = `${(e as { address?: string }).address ?? ""}:${(e as { port?: number }).port ?? ""}`;
+      const isMetrics = (e as { port?: number }).port === config.metrics.port && config.metrics.enabled;
       fail(
         new Error(
-          `MQTT port ${opts.mqttPort ?? config.mqtt.listeners[0]?.port} is already in use; choose another with --mqtt-port`,
+          isMetrics
+            ? `metrics port ${where} is already in use; set metrics.port in the config (or metrics.enabled: false)`
+            : `MQTT port ${where} is already in use; choose another with --mqtt-port`,
         ),
       );
     }
