@@ -332,7 +332,17 @@ export class Gateway {
   ): void {
     switch (action) {
       case "cmd":
-        void this.deviceCommand(operator, target, command as string, payload);
+        // Always answer the operator, even if something below fails unexpectedly.
+        this.deviceCommand(operator, target, command as string, payload).catch((err: unknown) => {
+          this.log.error({ err, operator, deviceId: target, command }, "device command failed");
+          this.publisher.commandResult(target, command as string, {
+            deviceId: target,
+            command,
+            ok: false,
+            error: "internal",
+            at: this.clock.now(),
+          });
+        });
         return;
       case "ack":
         this.ops.ack(operator, target, payload);
