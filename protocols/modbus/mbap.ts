@@ -1,3 +1,4 @@
+import { FrameBuffer } from "./frame-buffer.js";
 import {
   encodeRequestPdu,
   type ModbusRequest,
@@ -42,37 +43,12 @@ export type MbapEvent = "need-more" | "frame" | "framing-error";
  * and one at a time. Bounded: two maximum ADUs; overflow is a framing error
  * (the bus drops the connection: a TCP stream cannot be resynchronised).
  */
-export class MbapFramer {
-  private readonly buf = new Uint8Array(2 * MBAP_MAX_ADU);
-  private len = 0;
-  private consumed = 0;
-  frameLength = 0;
-
-  bytes(): Uint8Array {
-    return this.buf;
+export class MbapFramer extends FrameBuffer<MbapEvent> {
+  constructor() {
+    super(2 * MBAP_MAX_ADU);
   }
 
-  get buffered(): number {
-    return this.len - this.consumed;
-  }
-
-  push(chunk: Uint8Array): boolean {
-    this.compact();
-    if (this.len + chunk.length > this.buf.length) return false;
-    this.buf.set(chunk, this.len);
-    this.len += chunk.length;
-    return true;
-  }
-
-  clear(): number {
-    this.compact();
-    const n = this.len;
-    this.len = 0;
-    return n;
-  }
-
-  next(): MbapEvent {
-    this.compact();
+  protected frame(): MbapEvent {
     if (this.len < MBAP_HEADER) return "need-more";
     const b = this.buf;
     // §3.1.3: protocol identifier must be 0; length = unit id + PDU (2..254).
@@ -81,15 +57,7 @@ export class MbapFramer {
     if (length < 2 || length > MBAP_MAX_ADU - 6) return "framing-error";
     const need = 6 + length;
     if (this.len < need) return "need-more";
-    this.frameLength = need;
-    this.consumed = need;
+    this.take(need);
     return "frame";
-  }
-
-  private compact(): void {
-    if (this.consumed === 0) return;
-    this.buf.copyWithin(0, this.consumed, this.len);
-    this.len -= this.consumed;
-    this.consumed = 0;
   }
 }

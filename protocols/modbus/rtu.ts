@@ -1,4 +1,5 @@
 import { appendCrc, crcOk } from "./crc.js";
+import { FrameBuffer } from "./frame-buffer.js";
 import {
   encodeRequestPdu,
   type ModbusRequest,
@@ -46,41 +47,12 @@ export type RtuEvent = "need-more" | "frame" | "crc-error" | "framing-error";
  * Bounded: one preallocated buffer of two maximum frames; overflow is a framing
  * error (the bus flushes the line).
  */
-export class RtuReplyFramer {
-  private readonly buf = new Uint8Array(2 * RTU_MAX_ADU);
-  private len = 0;
-  private consumed = 0;
-  /** Valid after next() returned "frame": the frame is bytes()[0, frameLength). */
-  frameLength = 0;
-
-  get buffered(): number {
-    return this.len - this.consumed;
+export class RtuReplyFramer extends FrameBuffer<RtuEvent> {
+  constructor() {
+    super(2 * RTU_MAX_ADU);
   }
 
-  /** The buffer; after "frame", the frame starts at index 0. */
-  bytes(): Uint8Array {
-    return this.buf;
-  }
-
-  /** Appends bytes; returns false (and appends nothing) when they do not fit. */
-  push(chunk: Uint8Array): boolean {
-    this.compact();
-    if (this.len + chunk.length > this.buf.length) return false;
-    this.buf.set(chunk, this.len);
-    this.len += chunk.length;
-    return true;
-  }
-
-  /** Drops everything buffered; returns how many bytes were dropped. */
-  clear(): number {
-    this.compact();
-    const n = this.len;
-    this.len = 0;
-    return n;
-  }
-
-  next(): RtuEvent {
-    this.compact();
+  protected frame(): RtuEvent {
     const b = this.buf;
     if (this.len < 2) return "need-more";
     const fn = b[1]!;
@@ -99,15 +71,7 @@ export class RtuReplyFramer {
     if (this.len < need) return "need-more";
     // MB serial V1.02 §2.5.1.2: a frame whose CRC does not match is discarded.
     if (!crcOk(b, 0, need)) return "crc-error";
-    this.frameLength = need;
-    this.consumed = need;
+    this.take(need);
     return "frame";
-  }
-
-  private compact(): void {
-    if (this.consumed === 0) return;
-    this.buf.copyWithin(0, this.consumed, this.len);
-    this.len -= this.consumed;
-    this.consumed = 0;
   }
 }
