@@ -4,20 +4,9 @@
  * subscriber on the device topics. What the broker alone costs, measured in
  * the same run as the gateway so the ratio compares like with like.
  */
-import { type PointResult, runPoint } from "./harness.js";
+import { type PointResult, pointOptions, runPoint } from "./harness.js";
 import type { CommonOptions } from "./options.js";
 
 export function runBaseline(rate: number, c: CommonOptions): Promise<PointResult> {
-  return runPoint({
-    scenario: "baseline",
-    mode: "baseline",
-    rate,
-    durationS: c.durationS,
-    warmupS: c.warmupS,
-    connections: c.connections,
-    registered: 0,
-    alarmFraction: c.alarmFraction,
-    seed: c.seed,
-    quietPct: c.quietPct,
-  });
+  return runPoint(pointOptions("baseline", "baseline", rate, c));
 }

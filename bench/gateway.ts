@@ -4,7 +4,7 @@
  * engine) -> alert and telemetry topics -> one operator subscriber. 10,000
  * devices are registered; only the load connections send.
  */
-import { type PointResult, runPoint } from "./harness.js";
+import { type PointResult, pointOptions, runPoint } from "./harness.js";
 import type { CommonOptions } from "./options.js";
 
 /** What "the gateway sustained this rate" means; printed with the results. */
@@ -51,17 +51,5 @@ export function sustainedVerdict(r: PointResult): { sustained: boolean; reasons:
 }
 
 export function runGateway(rate: number, c: CommonOptions): Promise<PointResult> {
-  return runPoint({
-    scenario: "gateway",
-    mode: "gateway",
-    rate,
-    durationS: c.durationS,
-    warmupS: c.warmupS,
-    connections: c.connections,
-    registered: c.registered,
-    alarmFraction: c.alarmFraction,
-    seed: c.seed,
-    quietPct: c.quietPct,
-    ...(c.profileDir ? { cpuProfDir: c.profileDir } : {}),
-  });
+  return runPoint(pointOptions("gateway", "gateway", rate, c));
 }

@@ -29,6 +29,7 @@ import hdr from "hdr-histogram-js";
 import type { MqttClient } from "mqtt";
 import { createDeviceClient, endClient } from "../sim/mqtt/link.js";
 import { type LoadDevice, LoadGenerator, type LoadReport, loadDevices } from "../sim/mqtt/load.js";
+import type { CommonOptions } from "./options.js";
 import type { ChildMessage, ParentMessage, ServerMode, ServerSample, StartCommand } from "./server.js";
 
 export const SITE = "bench";
@@ -339,6 +340,29 @@ export interface PointOptions {
   /** Wait before the point until other processes use less than this % of a core (bounded by quietWaitMs). */
   quietPct?: number;
   quietWaitMs?: number;
+}
+
+/** A point of a scenario from the run's common options (the baseline registers no devices). */
+export function pointOptions(
+  scenario: PointOptions["scenario"],
+  mode: ServerMode,
+  rate: number,
+  c: CommonOptions,
+): PointOptions {
+  return {
+    scenario,
+    mode,
+    rate,
+    durationS: c.durationS,
+    warmupS: c.warmupS,
+    connections: c.connections,
+    registered: mode === "baseline" ? 0 : c.registered,
+    alarmFraction: c.alarmFraction,
+    seed: c.seed,
+    quietPct: c.quietPct,
+    // Profiles are of the gateway child only.
+    ...(c.profileDir && mode === "gateway" ? { cpuProfDir: c.profileDir } : {}),
+  };
 }
 
 export interface Accounting {

@@ -3,7 +3,7 @@
  * Uplink `devices/ds10/<id>/up`; JSON or CBOR, at most 256 bytes; no downlink.
  */
 import { batteryRule } from "./ec200.js";
-import { asInteger, asObject, checkIntRange, checkUint32 } from "./fields.js";
+import { asInteger, asObject, checkHeader, checkIntRange } from "./fields.js";
 import {
   type DeviceSettings,
   LANE_ALERT,
@@ -49,10 +49,7 @@ export const ds10: MqttDeviceProfile<Ds10Sample, Ds10State> = {
     const t = o.t;
     if (t !== "state" && t !== "hb") return reject("bad-field", 't must be "state" or "hb"');
     const problem =
-      checkUint32(o, "seq") ??
-      (asInteger(o.ts) === null || (asInteger(o.ts) as number) < 0
-        ? "ts must be a non-negative integer"
-        : null) ??
+      checkHeader(o) ??
       (o.contact !== "open" && o.contact !== "closed" ? 'contact must be "open" or "closed"' : null) ??
       (typeof o.tamper !== "boolean" ? "tamper must be true or false" : null) ??
       checkIntRange(o, "bat", 0, 100);

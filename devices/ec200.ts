@@ -3,7 +3,7 @@
  * Uplink `devices/ec200/<id>/up`, downlink `devices/ec200/<id>/down`; JSON or CBOR, at most 512 bytes.
  */
 import type { AlertCode } from "../gateway/model.js";
-import { asInteger, asObject, checkIntRange, checkUint32 } from "./fields.js";
+import { asInteger, asObject, checkHeader, checkIntRange } from "./fields.js";
 import {
   type DeviceSettings,
   LANE_ALERT,
@@ -56,13 +56,7 @@ export const ec200: MqttDeviceProfile<Ec200Sample, Ec200State> = {
     if (!o) return reject("bad-field", "payload is not a map");
     const t = o.t;
     if (t !== "evt" && t !== "hb") return reject("bad-field", 't must be "evt" or "hb"');
-    const problem =
-      checkUint32(o, "seq") ??
-      (asInteger(o.ts) === null || (asInteger(o.ts) as number) < 0
-        ? "ts must be a non-negative integer"
-        : null) ??
-      checkIntRange(o, "bat", 0, 100) ??
-      checkIntRange(o, "rssi", -120, 0);
+    const problem = checkHeader(o) ?? checkIntRange(o, "bat", 0, 100) ?? checkIntRange(o, "rssi", -120, 0);
     if (problem) return reject("bad-field", problem);
     let evt: Ec200Event | null = null;
     if (t === "evt") {

@@ -30,3 +30,9 @@ export function checkIntRange(
   const v = asInteger(obj[field]);
   return v === null || v < min || v > max ? `${field} must be an integer ${min}..${max}` : null;
 }
+
+/** The header every MQTT datasheet message carries: seq (uint32) and ts (epoch ms, 0 when the clock is lost). */
+export function checkHeader(obj: Record<string, unknown>): string | null {
+  const ts = asInteger(obj.ts);
+  return checkUint32(obj, "seq") ?? (ts === null || ts < 0 ? "ts must be a non-negative integer" : null);
+}
