@@ -212,6 +212,7 @@ export class Gateway {
     );
     gw.brokerRef = await EmbeddedBroker.start({
       listeners,
+      maxConnections: opts.config.mqtt.maxConnections,
       policy: new AccessPolicy(opts.config.site.id, gw.registry),
       handlers: {
         uplink: (device, payload, contentType, done) => gw.ingest.uplink(device, payload, contentType, done),

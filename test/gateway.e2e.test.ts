@@ -1,3 +1,4 @@
+import net from "node:net";
 import { Encoder } from "cbor-x";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { Gateway } from "../gateway/gateway.js";
@@ -10,6 +11,7 @@ import {
   sleep,
   startGateway,
   type TestClient,
+  testConfig,
 } from "./support/harness.js";
 
 describe("gateway end to end over real MQTT", () => {
@@ -189,5 +191,22 @@ describe("gateway end to end over real MQTT", () => {
     await ops.waitFor((x) => x.topic === `linli/${SITE}/telemetry/ds10/d-1`);
     expect(ops.on("/alerts/p")).toHaveLength(0);
     expect(gw.engine.pendingCount).toBe(1);
+  });
+});
+
+describe("connection bound", () => {
+  it("closes connections beyond mqtt.maxConnections at once and keeps serving the others", async () => {
+    const gw = await startGateway({
+      config: testConfig({ mqtt: { listeners: [{ host: "127.0.0.1", port: 0 }], maxConnections: 2 } }),
+    });
+    const ops = await connect(gw, OPS.name, OPS.password);
+    const idle = net.connect(gw.mqttPort, "127.0.0.1");
+    await new Promise((r) => idle.once("connect", r));
+    const third = net.connect(gw.mqttPort, "127.0.0.1");
+    await new Promise<void>((r) => third.once("close", () => r()));
+    expect(await ops.subscribe(`linli/${SITE}/#`)).toBe(1);
+    idle.destroy();
+    await ops.end();
+    await gw.stop();
   });
 });

@@ -56,6 +56,8 @@ export class EmbeddedBroker implements NorthboundSink {
 
   static async start(opts: {
     listeners: readonly ListenerConfig[];
+    /** Per listener; beyond it Node closes new connections at once. */
+    maxConnections: number;
     policy: AccessPolicy;
     handlers: BrokerHandlers;
     counters: Counters;
@@ -80,7 +82,7 @@ export class EmbeddedBroker implements NorthboundSink {
     );
     broker.install();
     try {
-      for (const l of opts.listeners) await broker.listen(l);
+      for (const l of opts.listeners) await broker.listen(l, opts.maxConnections);
     } catch (err) {
       await broker.close();
       throw err;
@@ -129,7 +131,7 @@ export class EmbeddedBroker implements NorthboundSink {
     await serversClosed;
   }
 
-  private async listen(l: ListenerConfig): Promise<void> {
+  private async listen(l: ListenerConfig, maxConnections: number): Promise<void> {
     // TCP_NODELAY: with stock settings delayed ACKs add tens of ms to every hop on loopback.
     const server = createServer({ noDelay: true }, (socket) => {
       this.sockets.add(socket);
@@ -137,6 +139,7 @@ export class EmbeddedBroker implements NorthboundSink {
       socket.once("close", () => this.sockets.delete(socket));
       this.aedes.handle(socket);
     });
+    server.maxConnections = maxConnections;
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);
       server.listen(l.port, l.host, () => {

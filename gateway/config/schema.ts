@@ -285,8 +285,12 @@ export const configSchema = z.strictObject({
         .array(listener)
         .min(1)
         .default([{ host: "127.0.0.1", port: 1883 }]),
+      maxConnections: z.number().int().min(1).default(20_000).meta({
+        description:
+          "Open MQTT connections per listener; beyond it new connections are closed at once (a connection flood cannot exhaust memory)",
+      }),
     })
-    .default({ listeners: [{ host: "127.0.0.1", port: 1883 }] }),
+    .default({ listeners: [{ host: "127.0.0.1", port: 1883 }], maxConnections: 20_000 }),
   operators: z.array(operator).default([]),
   households: z.array(household).default([]),
   devices: z.array(device).default([]),
