@@ -222,6 +222,10 @@ export class Gateway {
       counters: gw.counters,
       log: gw.log,
       rateLog: gw.rateLog,
+      urgentTopicPrefixes: [
+        `linli/${opts.config.site.id}/alerts/p1/`,
+        `linli/${opts.config.site.id}/escalations/p1/`,
+      ],
     });
     if (opts.config.metrics.enabled) {
       const m = opts.config.metrics;

@@ -1,0 +1,90 @@
+import mqtt from "mqtt";
+import { afterEach, describe, expect, it } from "vitest";
+import { validateConfig } from "../config/load.js";
+import { createLogger, RateLimitedLog } from "../log.js";
+import { Registry } from "../registry.js";
+import { Counters } from "../stats.js";
+import { AccessPolicy } from "./access.js";
+import { EmbeddedBroker } from "./embedded.js";
+
+const config = validateConfig({
+  site: { id: "s1" },
+  operators: [{ name: "ops", password: "secret" }],
+  devices: [{ id: "p1", model: "ec200", password: "pw1" }],
+});
+
+let broker: EmbeddedBroker | null = null;
+let client: mqtt.MqttClient | null = null;
+
+afterEach(async () => {
+  await client?.endAsync(true);
+  await broker?.close();
+  client = null;
+  broker = null;
+});
+
+async function start(urgentTopicPrefixes: string[]): Promise<{ received: string[] }> {
+  const log = createLogger({ level: "silent" });
+  broker = await EmbeddedBroker.start({
+    listeners: [{ host: "127.0.0.1", port: 0 }],
+    maxConnections: 10,
+    policy: new AccessPolicy("s1", new Registry(config, { onLost: () => {}, onWelfareDue: () => {} })),
+    handlers: { uplink: (_d, _p, _c, done) => done(null), operator: () => {} },
+    counters: new Counters(),
+    log,
+    rateLog: new RateLimitedLog(log),
+    urgentTopicPrefixes,
+  });
+  const port = broker.addresses()[0]?.port;
+  client = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, {
+    username: "ops",
+    password: "secret",
+    reconnectPeriod: 0,
+  });
+  await client.subscribeAsync("linli/s1/#", { qos: 1 });
+  const received: string[] = [];
+  client.on("message", (topic) => received.push(topic));
+  return { received };
+}
+
+/** 200 telemetry publishes, then one P1 alert and one P2 alert, all in the same turn of the loop. */
+function publishBurst(b: EmbeddedBroker): void {
+  for (let i = 0; i < 200; i++) b.publish(`linli/s1/telemetry/ec200/dev-${i}`, "{}", 0, false);
+  b.publish("linli/s1/alerts/p1/EMERGENCY_CALL/p1", "{}", 1, true);
+  b.publish("linli/s1/alerts/p2/DOOR_HELD_OPEN/d1", "{}", 1, true);
+}
+
+async function until(cond: () => boolean): Promise<void> {
+  const deadline = Date.now() + 3000;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error("timed out");
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+describe("EmbeddedBroker urgent deliveries", () => {
+  it("writes a P1 alert to subscribers ahead of telemetry published before it", async () => {
+    const { received } = await start(["linli/s1/alerts/p1/"]);
+    publishBurst(broker as EmbeddedBroker);
+    await until(() => received.length === 202);
+    // aedes delivers the 200 readings from setImmediate callbacks; the P1 goes out at once.
+    expect(received.indexOf("linli/s1/alerts/p1/EMERGENCY_CALL/p1")).toBe(0);
+    // Other topics keep aedes' order: the P2 after every reading published before it.
+    expect(received.indexOf("linli/s1/alerts/p2/DOOR_HELD_OPEN/d1")).toBe(201);
+  });
+
+  it("without urgent prefixes, the P1 waits behind the telemetry (what the bypass fixes)", async () => {
+    const { received } = await start([]);
+    publishBurst(broker as EmbeddedBroker);
+    await until(() => received.length === 202);
+    expect(received.indexOf("linli/s1/alerts/p1/EMERGENCY_CALL/p1")).toBe(200);
+  });
+
+  it("puts setImmediate back after every urgent delivery", async () => {
+    const original = globalThis.setImmediate;
+    const { received } = await start(["linli/s1/alerts/p1/"]);
+    for (let i = 0; i < 20; i++) broker?.publish(`linli/s1/alerts/p1/FALL/dev-${i}`, "{}", 1, true);
+    await until(() => received.length === 20);
+    expect(globalThis.setImmediate).toBe(original);
+  });
+});
