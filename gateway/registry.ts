@@ -69,18 +69,21 @@ export class DeviceEntry implements AlertSubject {
     readonly password: Buffer | null,
     readonly householdEntry: HouseholdEntry | null,
     settings: DeviceSettings,
-    dedupWindow: number,
+    dedup: SeqWindow,
     onLost: (timer: WheelTimer) => void,
   ) {
     this.model = profile.model;
     this.household = householdEntry?.id ?? null;
-    this.uplinkTopic = profile.transport === "mqtt" ? profile.uplinkTopic(id) : null;
-    this.downlinkTopic = profile.transport === "mqtt" ? profile.downlinkTopic(id) : null;
-    this.telemetryTopic = `linli/${site}/telemetry/${this.model}/${id}`;
-    this.statusTopic = `linli/${site}/devices/${id}/status`;
-    this.telemetryPrefix = `{"deviceId":${JSON.stringify(id)},"model":"${this.model}","site":${JSON.stringify(site)},"household":${JSON.stringify(this.household)},`;
+    this.uplinkTopic = profile.transport === "mqtt" ? flat(profile.uplinkTopic(id)) : null;
+    const downlink = profile.transport === "mqtt" ? profile.downlinkTopic(id) : null;
+    this.downlinkTopic = downlink === null ? null : flat(downlink);
+    this.telemetryTopic = flat(`linli/${site}/telemetry/${this.model}/${id}`);
+    this.statusTopic = flat(`linli/${site}/devices/${id}/status`);
+    this.telemetryPrefix = flat(
+      `{"deviceId":${JSON.stringify(id)},"model":"${this.model}","site":${JSON.stringify(site)},"household":${JSON.stringify(this.household)},`,
+    );
     this.settings = settings;
-    this.dedup = new SeqWindow(dedupWindow);
+    this.dedup = dedup;
     this.ruleState = profile.initialState();
     this.lostTimer = new WheelTimer(onLost, this);
   }
@@ -94,6 +97,16 @@ export class DeviceEntry implements AlertSubject {
   lostAfterMs(graceMs: number): number {
     return 2 * this.settings.heartbeatIntervalMs + graceMs;
   }
+}
+
+/**
+ * A string built by concatenation is a tree of pieces (V8 cons strings: one
+ * object per `+`) until something flattens it. Strings kept for the life of
+ * the process, several per device, are copied into one flat string each:
+ * 10,000 devices held ~180,000 cons pieces (6 MB) that every full GC marked.
+ */
+function flat(s: string): string {
+  return Buffer.from(s, "utf8").toString("utf8");
 }
 
 export class Registry {
@@ -117,7 +130,9 @@ export class Registry {
         ),
       );
     }
-    for (const d of config.devices) {
+    const window = config.ingest.dedupWindow;
+    const seqPool = new Float64Array(config.devices.length * window);
+    for (const [i, d] of config.devices.entries()) {
       const household = d.household ? (this.households.get(d.household) ?? null) : null;
       const settings: DeviceSettings = {
         heartbeatIntervalMs: "heartbeatInterval" in d ? d.heartbeatInterval : 0,
@@ -140,7 +155,7 @@ export class Registry {
         "password" in d ? Buffer.from(d.password, "utf8") : null,
         household,
         settings,
-        config.ingest.dedupWindow,
+        new SeqWindow(window, seqPool.subarray(i * window, (i + 1) * window)),
         hooks.onLost,
       );
       this.devices.set(d.id, entry);

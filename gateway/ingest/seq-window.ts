@@ -8,8 +8,14 @@ export class SeqWindow {
   private next = 0;
   private filled = 0;
 
-  constructor(size: number) {
-    this.seen = new Float64Array(size);
+  /**
+   * `backing`, when given, is this window's slice of one array shared by all
+   * devices (one allocation for 10,000 devices instead of 10,000).
+   */
+  constructor(size: number, backing?: Float64Array) {
+    if (backing && backing.length !== size)
+      throw new RangeError(`backing holds ${backing.length}, not ${size}`);
+    this.seen = backing ?? new Float64Array(size);
   }
 
   /** Records seq; returns true if it was already among the remembered ones. */

@@ -1,0 +1,30 @@
+import { describe, expect, it } from "vitest";
+import { SeqWindow } from "./seq-window.js";
+
+describe("SeqWindow", () => {
+  it("recognises a re-sent seq among the last `size` and forgets older ones", () => {
+    const w = new SeqWindow(3);
+    expect([1, 2, 3].map((s) => w.checkAndRecord(s))).toEqual([false, false, false]);
+    expect(w.checkAndRecord(2)).toBe(true);
+    expect(w.checkAndRecord(4)).toBe(false); // 1 is forgotten
+    expect(w.checkAndRecord(1)).toBe(false);
+    w.forget(4);
+    expect(w.checkAndRecord(4)).toBe(false);
+  });
+
+  it("windows sharing one backing array do not see each other's seqs", () => {
+    const pool = new Float64Array(2 * 4);
+    const a = new SeqWindow(4, pool.subarray(0, 4));
+    const b = new SeqWindow(4, pool.subarray(4, 8));
+    for (let s = 1; s <= 6; s++) expect(a.checkAndRecord(s)).toBe(false);
+    expect(b.checkAndRecord(5)).toBe(false);
+    expect(b.checkAndRecord(6)).toBe(false);
+    expect(a.checkAndRecord(6)).toBe(true);
+    expect(b.checkAndRecord(6)).toBe(true);
+    expect(a.checkAndRecord(1)).toBe(false); // fell out of a's window, not overwritten by b
+  });
+
+  it("refuses a backing slice of the wrong size", () => {
+    expect(() => new SeqWindow(4, new Float64Array(3))).toThrow(RangeError);
+  });
+});
