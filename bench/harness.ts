@@ -27,6 +27,7 @@ import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import hdr from "hdr-histogram-js";
 import type { MqttClient } from "mqtt";
+import { STARTUP_NODE_FLAGS } from "../gateway/heap.js";
 import { createDeviceClient, endClient } from "../sim/mqtt/link.js";
 import { type LoadDevice, LoadGenerator, type LoadReport, loadDevices } from "../sim/mqtt/load.js";
 import type { CommonOptions } from "./options.js";
@@ -80,6 +81,8 @@ export class ServerProcess {
     hookExit();
     const script = fileURLToPath(new URL("./server.js", import.meta.url));
     const execArgv = [
+      // The gateway's own start-up flags (gateway/heap.ts), for the baseline broker too: same VM.
+      ...STARTUP_NODE_FLAGS,
       ...(process.env.LINLI_BENCH_NODE_FLAGS?.split(" ").filter(Boolean) ?? []),
       ...(opts.cpuProfDir ? ["--cpu-prof", `--cpu-prof-dir=${opts.cpuProfDir}`] : []),
     ];

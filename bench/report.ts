@@ -108,6 +108,8 @@ export function printTables(
       "P1 n",
       "loop p99",
       "emitter q",
+      "full GCs",
+      "GC max",
     ],
     all.map((r) => [
       r.scenario,
@@ -117,6 +119,8 @@ export function printTables(
       String(r.latency.p1.count),
       r.server.eventLoopP99Ms.toFixed(1),
       String(r.server.emitterQueueMax),
+      String(r.server.gc.major),
+      r.server.gc.maxPauseMs.toFixed(1),
     ]),
   );
   const noisy = all.filter((r) => r.otherCpuPct > 20);

@@ -17,11 +17,12 @@
  * runner never leaves a broker listening.
  */
 import net from "node:net";
-import { monitorEventLoopDelay } from "node:perf_hooks";
+import { monitorEventLoopDelay, PerformanceObserver, constants as perfConstants } from "node:perf_hooks";
 import { Aedes } from "aedes";
 import { validateConfig } from "../gateway/config/load.js";
 import { configSchema } from "../gateway/config/schema.js";
 import { Gateway } from "../gateway/gateway.js";
+import { applyEdgeHeapSettings } from "../gateway/heap.js";
 
 export type ServerMode = "baseline" | "gateway";
 
@@ -76,6 +77,11 @@ export interface ServerSample {
    * topic, so a P1 alert waits behind all telemetry queued before it.
    */
   emitterQueueMax: number;
+  /** Garbage collections over the CPU window: scavenges, full (mark-compact) GCs, longest pause. */
+  gc: { minor: number; major: number; maxPauseMs: number };
+  /** heapTotal and external (Buffers) when RSS peaked during the CPU window, MB. */
+  peakHeapTotalMb: number;
+  peakExternalMb: number;
   /** Gateway mode only. */
   gateway?: {
     registered: number;
@@ -188,6 +194,16 @@ function lane(l: {
 let running: Running | null = null;
 let readyRssMb = 0;
 let emitterQueueMax = 0;
+const gc = { minor: 0, major: 0, maxPauseMs: 0 };
+const memPeak = { rss: 0, heapTotal: 0, external: 0 };
+const gcObserver = new PerformanceObserver((list) => {
+  for (const e of list.getEntries()) {
+    const kind = (e as unknown as { detail?: { kind?: number } }).detail?.kind;
+    if (kind === perfConstants.NODE_PERFORMANCE_GC_MAJOR) gc.major++;
+    else if (kind === perfConstants.NODE_PERFORMANCE_GC_MINOR) gc.minor++;
+    gc.maxPauseMs = Math.max(gc.maxPauseMs, e.duration);
+  }
+});
 let queueTimer: NodeJS.Timeout | undefined;
 function emitterQueue(): number {
   return (running?.aedes as unknown as { mq?: { length?: number } } | undefined)?.mq?.length ?? 0;
@@ -212,6 +228,9 @@ function sample(): ServerSample {
     eventLoopP99Ms: eld.count > 0 ? eld.percentile(99) / 1e6 : 0,
     eventLoopMaxMs: eld.count > 0 ? eld.max / 1e6 : 0,
     emitterQueueMax,
+    gc: { ...gc },
+    peakHeapTotalMb: memPeak.heapTotal / 1048576,
+    peakExternalMb: memPeak.external / 1048576,
   };
   const gw = running?.gateway;
   if (gw) {
@@ -247,6 +266,8 @@ async function stopAndExit(code: number): Promise<never> {
   process.exit(code);
 }
 
+// As `linli start` runs (gateway/heap.ts); the baseline broker too, so both sides share one VM setup.
+applyEdgeHeapSettings();
 process.on("disconnect", () => void stopAndExit(0));
 process.on("message", (raw: ParentMessage) => {
   switch (raw.cmd) {
@@ -269,14 +290,21 @@ process.on("message", (raw: ParentMessage) => {
       cpuStart = { cpu: process.cpuUsage(), wall: performance.now() };
       cpuEnd = null;
       emitterQueueMax = 0;
+      Object.assign(gc, { minor: 0, major: 0, maxPauseMs: 0 });
+      Object.assign(memPeak, { rss: 0, heapTotal: 0, external: 0 });
+      gcObserver.observe({ entryTypes: ["gc"] });
       clearInterval(queueTimer);
       queueTimer = setInterval(() => {
         emitterQueueMax = Math.max(emitterQueueMax, emitterQueue());
+        const m = process.memoryUsage();
+        if (m.rss > memPeak.rss)
+          Object.assign(memPeak, { rss: m.rss, heapTotal: m.heapTotal, external: m.external });
       }, 20);
       break;
     case "cpu-end":
       cpuEnd = { cpu: process.cpuUsage(), wall: performance.now() };
       eld.disable();
+      gcObserver.disconnect();
       clearInterval(queueTimer);
       break;
     case "sample":

@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=4
 /**
  * The `linli` command line (a public contract, docs/cli.md):
  *   linli start [--config FILE | --demo] [--mqtt-port N] [--log-level L] [--log-format F]
@@ -21,6 +21,7 @@ import {
 import { ConfigError, loadConfigFile, validateConfig } from "./config/load.js";
 import { type Config, configJsonSchema } from "./config/schema.js";
 import { Gateway } from "./gateway.js";
+import { applyEdgeHeapSettings } from "./heap.js";
 import { createLogger } from "./log.js";
 import { defaultModbusLinks } from "./southbound/modbus.js";
 
@@ -47,6 +48,7 @@ interface StartOptions {
 async function start(opts: StartOptions): Promise<void> {
   if (!opts.config && !opts.demo)
     fail(new Error("linli start: give --config FILE, or --demo for the simulated community"));
+  applyEdgeHeapSettings();
   // The demo's fire stations and kiosks run first: the config needs their ports.
   const stations: Stations | null = opts.demo && !opts.config ? await startStations() : null;
   let config: Config;
