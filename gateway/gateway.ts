@@ -20,7 +20,12 @@ import type { Quality } from "./model.js";
 import { Publisher } from "./northbound/publisher.js";
 import { UpstreamBridge, type UpstreamStats } from "./northbound/upstream.js";
 import { OperatorCommands } from "./ops.js";
-import { type PipelineEntry, type PipelineStats, PriorityPipeline } from "./pipeline/lanes.js";
+import {
+  type Completion,
+  type PipelineEntry,
+  type PipelineStats,
+  PriorityPipeline,
+} from "./pipeline/lanes.js";
 import { type DeviceEntry, Registry } from "./registry.js";
 import {
   type BusReport,
@@ -28,6 +33,9 @@ import {
   type LinkFactory,
   ModbusSouthbound,
 } from "./southbound/modbus.js";
+import { StateRecorder } from "./state/recorder.js";
+import { ORPHAN_REASON, type Recovered, recoverState } from "./state/recovery.js";
+import type { DurableStore } from "./state/store.js";
 import { Counters } from "./stats.js";
 import { Supervisor } from "./supervision.js";
 import { type Clock, systemClock } from "./time/clock.js";
@@ -41,6 +49,8 @@ export interface GatewayOptions {
   mqttPort?: number;
   /** How Modbus links are made (tests and the demo use ptys and loopback; default: the configured ports). */
   modbusLinks?: LinkFactory;
+  /** The durable store, opened by the caller (tests); default: the journal in `storage.dir`. */
+  store?: DurableStore | null;
 }
 
 export interface GatewayStats {
@@ -75,6 +85,11 @@ export class Gateway {
   readonly metrics: GatewayMetrics = new GatewayMetrics(this);
   private metricsServer: MetricsServer | null = null;
   private readonly clockSkewToleranceMs: number;
+  /** The journal, or null when `storage.enabled` is false. */
+  readonly store: DurableStore | null;
+  private readonly recorder: StateRecorder | null;
+  /** What start-up read back from the journal. */
+  recovered: Recovered | null = null;
 
   private constructor(
     readonly config: Config,
@@ -87,6 +102,8 @@ export class Gateway {
       onError: (err) => this.log.error({ err }, "timer callback failed"),
     });
     this.clockSkewToleranceMs = config.ingest.clockSkewTolerance;
+    this.store = opts.store ?? null;
+    this.recorder = this.store ? new StateRecorder(this.store, config.storage.checkpointInterval) : null;
     // Late-bound: the registry's timers call the supervisor, which needs the publisher.
     this.registry = new Registry(config, {
       onLost: (t) => this.supervisor.onLost(t),
@@ -153,6 +170,7 @@ export class Gateway {
         escalationFactor: esc.factor,
         escalationMaxIntervalMs: esc.maxInterval,
         shelveMaxMs: config.alerts.shelveMax,
+        recorder: this.recorder ?? undefined,
       },
     );
     const p = config.pipeline;
@@ -166,6 +184,7 @@ export class Gateway {
         telemetryMayFlow: () => this.brokerRef?.congested !== true,
       },
       this.consume,
+      this.store ? this.commitDurably : undefined,
     );
     this.supervisor = new Supervisor(
       this.clock,
@@ -179,6 +198,7 @@ export class Gateway {
           config.households.flatMap((h) => (h.welfare.quietHours ? [[h.id, h.welfare.quietHours]] : [])),
         ),
         awayExitGraceMs: config.alerts.awayExitGrace,
+        recordAway: this.recorder?.away,
       },
     );
     this.modbus = new ModbusSouthbound(
@@ -192,6 +212,10 @@ export class Gateway {
       this.clock,
       opts.modbusLinks,
     );
+    if (this.store) {
+      const store = this.store;
+      this.publisher.answerAfter((publish) => store.commit(publish));
+    }
     this.ingest = new MqttIngest(this.pipeline, this.counters, this.rateLog, this.clock);
     this.ops = new OperatorCommands(
       this.engine,
@@ -207,6 +231,17 @@ export class Gateway {
 
   static async start(opts: GatewayOptions): Promise<Gateway> {
     const gw = new Gateway(opts.config, opts);
+    if (gw.store) {
+      gw.recovered = recoverState(
+        gw.store,
+        opts.config.site.id,
+        gw.registry,
+        gw.engine,
+        gw.supervisor,
+        gw.log,
+      );
+      gw.log.info(gw.recovered.report, "state recovered from the journal");
+    }
     const listeners = opts.config.mqtt.listeners.map((l, i) =>
       i === 0 && opts.mqttPort !== undefined ? { ...l, port: opts.mqttPort } : l,
     );
@@ -242,6 +277,7 @@ export class Gateway {
         throw err;
       });
     }
+    gw.republishRecovered();
     gw.supervisor.start(gw.registry);
     gw.metrics.registerBusStats(() => gw.modbus.stats().map((r) => r.bus));
     try {
@@ -264,6 +300,30 @@ export class Gateway {
     );
     return gw;
   }
+
+  /**
+   * After a restart the broker's retained store is empty: the open alerts go
+   * out again as they were (same id, state and rev), with device status and
+   * away mode; alerts of devices that left the configuration are closed.
+   */
+  private republishRecovered(): void {
+    const r = this.recovered;
+    if (!r) return;
+    for (const a of r.alerts) if (a.announced && a.isOpen) this.publisher.alert(a, a.lastTransition);
+    for (const d of this.registry.devices.values())
+      if (d.link === "online" || d.link === "lost") this.publisher.deviceStatus(d, d.link);
+    for (const status of this.supervisor.awayStatuses())
+      this.publisher.householdMonitoring(status.household, status);
+    for (const id of r.orphans) this.engine.closeSubject(id, ORPHAN_REASON);
+  }
+
+  /** Pipeline committer with a journal: PUBACKs wait for the group commit of the batch. */
+  private readonly commitDurably = (completions: Completion[], count: number): void => {
+    const batch = completions.slice(0, count);
+    (this.store as DurableStore).commit(() => {
+      for (const done of batch) done(null);
+    });
+  };
 
   get broker(): EmbeddedBroker {
     if (!this.brokerRef) throw new Error("gateway not started");
@@ -313,6 +373,7 @@ export class Gateway {
       await this.modbus.stop();
       this.pipeline.drainAll();
       this.pipeline.close();
+      this.recorder?.flushLiveness(this.registry);
       this.engine.stop();
       this.wheel.stop();
       this.publisher.gatewayStatus("offline");
@@ -423,8 +484,17 @@ export class Gateway {
     const sample = entry.sample;
     const profile = device.profile;
     this.supervisor.seen(device, entry.receivedAt);
-    if (device.householdEntry && profile.isActivity(sample))
+    const recorder = this.recorder;
+    if (recorder !== null) {
+      recorder.seen(device);
+      // An alert-bearing uplink's seq is journaled before its PUBACK: a re-send after a restart is a duplicate.
+      if (entry.lane !== LANE_TELEMETRY && profile.transport === "mqtt")
+        recorder.alertMessage(device, profile.seq(sample));
+    }
+    if (device.householdEntry && profile.isActivity(sample)) {
       this.supervisor.activity(device.householdEntry, entry.receivedAt);
+      recorder?.activity(device.householdEntry);
+    }
     // A telemetry entry older than an event already applied must not overrule it (lanes reorder).
     if (entry.lane !== LANE_TELEMETRY || entry.ingestSeq > device.lastRulesSeq) {
       try {

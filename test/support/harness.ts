@@ -7,6 +7,7 @@ import { validateConfig } from "../../gateway/config/load.js";
 import type { ConfigInput } from "../../gateway/config/schema.js";
 import { Gateway } from "../../gateway/gateway.js";
 import { createLogger } from "../../gateway/log.js";
+import type { DurableStore } from "../../gateway/state/store.js";
 import type { Clock } from "../../gateway/time/clock.js";
 
 export const SITE = "t1";
@@ -29,9 +30,16 @@ export function testConfig(extra: Partial<ConfigInput> = {}): ConfigInput {
   };
 }
 
-export async function startGateway(opts: { config?: ConfigInput; clock?: Clock } = {}): Promise<Gateway> {
+export async function startGateway(
+  opts: { config?: ConfigInput; clock?: Clock; store?: DurableStore } = {},
+): Promise<Gateway> {
   const config = validateConfig(opts.config ?? testConfig(), "test");
-  return Gateway.start({ config, clock: opts.clock, logger: createLogger({ level: "silent" }) });
+  return Gateway.start({
+    config,
+    clock: opts.clock,
+    logger: createLogger({ level: "silent" }),
+    store: opts.store,
+  });
 }
 
 export interface Received {
