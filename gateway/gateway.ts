@@ -122,6 +122,7 @@ export class Gateway {
             reconnectInitialMs: up.reconnectInitial,
             reconnectMaxMs: up.reconnectMax,
             keepaliveS: Math.max(1, Math.round(up.keepalive / 1000)),
+            store: opts.store ?? null,
           },
           this.log,
           // Operators on the upstream broker are authenticated there; actions arrive as "upstream".
