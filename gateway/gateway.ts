@@ -6,6 +6,8 @@
  *                                                             telemetry ──► publisher ──► broker
  *   broker ──ack──► operator commands ──► alert engine ──► publisher (+ pendant downlink)
  */
+
+import path from "node:path";
 import { LANE_TELEMETRY } from "../devices/profile.js";
 import type { Alert, Transition } from "./alerts/alert.js";
 import { AlertEngine, type AlertEvent } from "./alerts/engine.js";
@@ -13,6 +15,8 @@ import { AccessPolicy, type OperatorAction } from "./broker/access.js";
 import { EmbeddedBroker } from "./broker/embedded.js";
 import type { Config } from "./config/schema.js";
 import { MqttIngest } from "./ingest/mqtt-ingest.js";
+import { Journal } from "./journal/journal.js";
+import { JournalLockedError } from "./journal/lock.js";
 import { createLogger, type Logger, RateLimitedLog } from "./log.js";
 import { GatewayMetrics } from "./metrics/metrics.js";
 import { type MetricsAddress, MetricsServer } from "./metrics/server.js";
@@ -34,7 +38,7 @@ import {
   ModbusSouthbound,
 } from "./southbound/modbus.js";
 import { StateRecorder } from "./state/recorder.js";
-import { ORPHAN_REASON, type Recovered, recoverState } from "./state/recovery.js";
+import { GATEWAY_SUBJECT, ORPHAN_REASON, type Recovered, recoverState } from "./state/recovery.js";
 import type { DurableStore } from "./state/store.js";
 import { Counters } from "./stats.js";
 import { Supervisor } from "./supervision.js";
@@ -51,7 +55,12 @@ export interface GatewayOptions {
   modbusLinks?: LinkFactory;
   /** The durable store, opened by the caller (tests); default: the journal in `storage.dir`. */
   store?: DurableStore | null;
+  /** The journal's directory (`linli start --data-dir`); overrides `storage.dir`. */
+  dataDir?: string;
 }
+
+/** Where the journal lives when neither `--data-dir` nor `storage.dir` says (docs/durability.md). */
+export const DEFAULT_DATA_DIR = ".linli-data";
 
 export interface GatewayStats {
   pipeline: PipelineStats;
@@ -90,6 +99,10 @@ export class Gateway {
   private readonly recorder: StateRecorder | null;
   /** What start-up read back from the journal. */
   recovered: Recovered | null = null;
+  /** The journal when the gateway opened it itself (closed at stop). */
+  private journal: Journal | null = null;
+  /** Why the journal cannot keep its promise now (null: it can, or there is none). */
+  private storageProblem: string | null = null;
 
   private constructor(
     readonly config: Config,
@@ -231,7 +244,42 @@ export class Gateway {
   }
 
   static async start(opts: GatewayOptions): Promise<Gateway> {
-    const gw = new Gateway(opts.config, opts);
+    const log = opts.logger ?? createLogger({ level: opts.config.log.level, format: opts.config.log.format });
+    let journal: Journal | null = null;
+    let openProblem: string | null = null;
+    let gwRef: Gateway | null = null;
+    if (opts.store === undefined && opts.config.storage.enabled) {
+      const st = opts.config.storage;
+      const dir = opts.dataDir ?? st.dir ?? DEFAULT_DATA_DIR;
+      try {
+        journal = Journal.open({
+          dir,
+          sync: st.sync,
+          syncIntervalMs: st.syncInterval,
+          segmentBytes: st.segmentSize,
+          compactAfterBytes: st.compactAfter,
+          quotaBytes: st.quota,
+          log: log.child({ module: "journal" }),
+          onHealthChange: (h) => gwRef?.storageHealthChanged(h.ok ? null : (h.reason ?? "unknown")),
+        });
+        log.info({ dir: path.resolve(dir), sync: st.sync, ...journal.recovery }, "journal opened");
+      } catch (err) {
+        if (err instanceof JournalLockedError) throw err;
+        // Unreadable or unwritable: keep the site running live, and say loudly what is not kept.
+        openProblem = `cannot open ${path.resolve(dir)}: ${(err as Error).message}`;
+        log.error(
+          { err, dir },
+          "journal cannot be opened: alerts are delivered live but NOT kept across a restart",
+        );
+      }
+    }
+    const gw = new Gateway(opts.config, {
+      ...opts,
+      logger: log,
+      store: opts.store === undefined ? journal : opts.store,
+    });
+    gwRef = gw;
+    gw.journal = journal;
     if (gw.store) {
       gw.recovered = recoverState(
         gw.store,
@@ -265,8 +313,7 @@ export class Gateway {
     });
     if (opts.config.metrics.enabled) {
       const m = opts.config.metrics;
-      const notReadyReason = () =>
-        gw.ready ? null : gw.stopping !== null ? "shutting down" : "broker not listening";
+      const notReadyReason = () => gw.notReadyReason();
       const onError = (err: unknown) => gw.log.error({ err }, "metrics collection failed");
       gw.metricsServer = await MetricsServer.start({
         ...m,
@@ -280,6 +327,12 @@ export class Gateway {
     }
     gw.republishRecovered();
     gw.supervisor.start(gw.registry);
+    // Also clears a STORAGE_DEGRADED left open by the previous run once the disk is fine again.
+    gw.applyStorageHealth(
+      openProblem ?? (journal && !journal.health.ok ? (journal.health.reason ?? "unknown") : null),
+    );
+    if (!opts.config.storage.enabled)
+      log.warn("storage.enabled is false: alerts and acknowledgements are NOT kept across a restart");
     gw.metrics.registerBusStats(() => gw.modbus.stats().map((r) => r.bus));
     try {
       await gw.modbus.start();
@@ -342,7 +395,45 @@ export class Gateway {
   }
 
   get ready(): boolean {
-    return this.brokerRef?.listening === true && this.stopping === null;
+    return this.notReadyReason() === null;
+  }
+
+  /** Why /readyz answers 503, or null when ready. */
+  notReadyReason(): string | null {
+    if (this.stopping !== null) return "shutting down";
+    if (this.brokerRef?.listening !== true) return "broker not listening";
+    if (this.storageProblem !== null) return `degraded: journal ${this.storageProblem}`;
+    return null;
+  }
+
+  /** The journal's state, for metrics (null when there is none). */
+  journalStats(): ReturnType<Journal["stats"]> | null {
+    return this.journal?.stats() ?? null;
+  }
+
+  get storageHealthy(): boolean {
+    return this.storageProblem === null;
+  }
+
+  /**
+   * The journal stopped (or resumed) keeping its promise: the gateway goes on
+   * delivering alerts live, answers /readyz with 503 and the reason, and
+   * raises a P2 STORAGE_DEGRADED about itself so somebody fixes the disk.
+   */
+  storageHealthChanged(problem: string | null): void {
+    if (problem !== this.storageProblem) this.applyStorageHealth(problem);
+  }
+
+  private applyStorageHealth(problem: string | null): void {
+    const was = this.storageProblem;
+    this.storageProblem = problem;
+    this.engine.contextFor(GATEWAY_SUBJECT).condition("STORAGE_DEGRADED", problem !== null, {
+      priority: 2,
+      causes: problem === null ? [] : [problem],
+      detail: problem === null ? {} : { problem },
+    });
+    if (problem === null && was !== null)
+      this.log.warn("journal healthy again: alerts are kept across a restart");
   }
 
   stats(): GatewayStats {
@@ -375,6 +466,8 @@ export class Gateway {
       this.pipeline.drainAll();
       this.pipeline.close();
       this.recorder?.flushLiveness(this.registry);
+      // Everything drained is on disk before the devices' PUBACKs and the sockets go.
+      await this.journal?.sync();
       this.engine.stop();
       this.wheel.stop();
       this.publisher.gatewayStatus("offline");
@@ -384,6 +477,7 @@ export class Gateway {
       // /readyz has answered 503 since the start of stop(); close it before the broker goes.
       await this.metricsServer?.close();
       await this.brokerRef?.close();
+      this.journal?.close();
       this.log.info(this.stats(), "gateway stopped");
     })();
     return this.stopping;

@@ -180,7 +180,15 @@ export class Journal {
     this.log = opts.log;
     this.onHealthChange = opts.onHealthChange;
     this.healthState = { ok: true, reason: null, since: this.now() };
-    this.recovery = { records: 0, snapshotRecords: 0, segments: 0, bytes: 0, damaged: 0, quarantined: [], ms: 0 };
+    this.recovery = {
+      records: 0,
+      snapshotRecords: 0,
+      segments: 0,
+      bytes: 0,
+      damaged: 0,
+      quarantined: [],
+      ms: 0,
+    };
     if (!["always", "batch", "interval"].includes(this.policy)) {
       throw new RangeError(`journal sync policy must be always, batch or interval, not ${this.policy}`);
     }
@@ -334,7 +342,10 @@ export class Journal {
       const name = snapshotName(seq);
       const snap = readSnapshot(this.fsx, path.join(this.dir, name), seq);
       if (typeof snap === "string") {
-        this.log?.error({ file: name, problem: snap }, "journal snapshot unusable, falling back to the previous one");
+        this.log?.error(
+          { file: name, problem: snap },
+          "journal snapshot unusable, falling back to the previous one",
+        );
         this.quarantineFile(name);
         continue;
       }
@@ -461,7 +472,10 @@ export class Journal {
       this.otherFiles.set(qname, this.sizeOf(qname));
       this.recovery.quarantined.push(qname);
     } catch (err) {
-      this.log?.error({ file: name, err: (err as Error).message }, "journal could not move a damaged file aside");
+      this.log?.error(
+        { file: name, err: (err as Error).message },
+        "journal could not move a damaged file aside",
+      );
     }
   }
 
@@ -545,7 +559,8 @@ export class Journal {
   private makeRoom(need: number): boolean {
     this.dropOlderGenerations(true);
     if (this.bytesOnDisk() + need <= this.quotaBytes) return true;
-    if (!this.snapshotInFlight && this.bytesOnDisk() + this.liveBytes <= this.quotaBytes) this.startSnapshot();
+    if (!this.snapshotInFlight && this.bytesOnDisk() + this.liveBytes <= this.quotaBytes)
+      this.startSnapshot();
     return false;
   }
 
@@ -676,7 +691,10 @@ export class Journal {
         if (!this.healthState.ok) {
           if (this.writable && this.lossEpoch === epoch) {
             this.setHealth(true, null);
-            this.log?.warn({ snapshot: name, liveKeys: image.length }, "journal durable again (fresh snapshot written)");
+            this.log?.warn(
+              { snapshot: name, liveKeys: image.length },
+              "journal durable again (fresh snapshot written)",
+            );
           } else this.scheduleRetry();
         } else if (this.writable && this.compactionDue()) this.startSnapshot();
       },
