@@ -78,7 +78,7 @@ describe("linli reload", () => {
       lines.push(...parts);
     });
     proc.stderr?.resume();
-    const logged = async (msg: string, timeoutMs = 15_000) => {
+    const logged = async (msg: string, timeoutMs = 30_000) => {
       const deadline = Date.now() + timeoutMs;
       for (;;) {
         const line = lines.find((l) => l.includes(`"msg":"${msg}`));
@@ -156,5 +156,5 @@ describe("linli reload", () => {
     const none = await linli("reload", "--data-dir", dataDir);
     expect(none.code).toBe(1);
     expect(none.stderr).toContain("no running gateway found");
-  }, 60_000);
+  }, 120_000);
 });

@@ -118,7 +118,10 @@ describe("reload under load", () => {
       const gone = await connect(gw, "p-gone", pw("p-gone"));
       clients.push(gone);
       await gone.publish("devices/ec200/p-gone/up", pendantMsg(1, "press"));
-      const goneAlert = await ops.waitFor((m) => m.topic === `linli/${SITE}/alerts/p1/EMERGENCY_CALL/p-gone`);
+      const goneAlert = await ops.waitFor(
+        (m) => m.topic === `linli/${SITE}/alerts/p1/EMERGENCY_CALL/p-gone`,
+        10_000,
+      );
       const goneId = goneAlert.json().id as string;
 
       const door = await connect(gw, "d-1", pw("d-1"));
@@ -183,6 +186,7 @@ describe("reload under load", () => {
           m.topic === `linli/${SITE}/alerts/events` &&
           m.json().alertId === goneId &&
           m.json().transition === "closed",
+        10_000,
       );
       expect(closed.json()).toMatchObject({
         state: "closed",
@@ -190,8 +194,11 @@ describe("reload under load", () => {
         reason: "device removed from the configuration",
         deviceId: "p-gone",
       });
-      await ops.waitFor((m) => m.topic === goneAlert.topic && m.payload.length === 0);
-      await ops.waitFor((m) => m.topic === `linli/${SITE}/devices/p-gone/status` && m.payload.length === 0);
+      await ops.waitFor((m) => m.topic === goneAlert.topic && m.payload.length === 0, 10_000);
+      await ops.waitFor(
+        (m) => m.topic === `linli/${SITE}/devices/p-gone/status` && m.payload.length === 0,
+        10_000,
+      );
       expect(gw.engine.byAlertId(goneId)).toBeUndefined();
       await waitUntil(() => gone.closedByServer);
       await expect(connect(gw, "p-gone", pw("p-gone"))).rejects.toThrow(
@@ -209,7 +216,10 @@ describe("reload under load", () => {
       const fresh = await connect(gw, "p-new", pw("p-new"));
       clients.push(fresh);
       await fresh.publish("devices/ec200/p-new/up", pendantMsg(1, "press"));
-      const raised = await ops.waitFor((m) => m.topic === `linli/${SITE}/alerts/p1/EMERGENCY_CALL/p-new`);
+      const raised = await ops.waitFor(
+        (m) => m.topic === `linli/${SITE}/alerts/p1/EMERGENCY_CALL/p-new`,
+        10_000,
+      );
       expect(raised.json()).toMatchObject({ state: "active-unacknowledged", household: "hh-2" });
       await ops.waitFor((m) => m.topic === `linli/${SITE}/escalations/p1/EMERGENCY_CALL/p-new`, 10_000);
 
@@ -250,7 +260,7 @@ describe("reload under load", () => {
   }, 60_000);
 });
 
-async function waitUntil(cond: () => boolean, timeoutMs = 5000): Promise<void> {
+async function waitUntil(cond: () => boolean, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!cond()) {
     if (Date.now() > deadline) throw new Error("condition not met in time");
