@@ -334,6 +334,8 @@ export class Gateway {
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       this.log.info("gateway stopping");
+      // A reload under way finishes first (it may be opening a bus that stop() must then close).
+      await this.reloading;
       // Stop polling first: nothing new enters the pipeline while it drains.
       await this.modbus.stop();
       this.pipeline.drainAll();

@@ -29,7 +29,7 @@ function siteConfig(change: (c: ConfigInput) => void = () => {}): ConfigInput {
   const c: ConfigInput = {
     site: { id: SITE },
     mqtt: { listeners: [{ host: "127.0.0.1", port: 0 }] },
-    operators: [OPS],
+    operators: [OPS, { name: "ops-gone", password: "ops-gone-pw" }],
     households: [{ id: "hh-1" }, { id: "hh-2" }],
     devices: [
       ...LOAD.map((id) => ({ id, model: "ec200" as const, password: pw(id), household: "hh-1" })),
@@ -54,6 +54,7 @@ const newConfig = () =>
     devices.push({ id: "p-new", model: "ec200", password: pw("p-new"), household: "hh-2" });
     c.devices = devices;
     c.alerts = { escalation: { p1: "2s" } };
+    c.operators = [OPS];
   });
 
 /** One pendant publishing at QoS 1 without pause: heartbeats, and every 4th message a press. */
@@ -113,6 +114,8 @@ describe("reload under load", () => {
       const ops = await connect(gw, OPS.name, OPS.password);
       clients.push(ops);
       await ops.subscribe(`linli/${SITE}/#`);
+      const opsGone = await connect(gw, "ops-gone", "ops-gone-pw");
+      clients.push(opsGone);
 
       // A removed device's open alert, raised before the reload.
       const gone = await connect(gw, "p-gone", pw("p-gone"));
@@ -153,8 +156,9 @@ describe("reload under load", () => {
       });
       expect(result.changes.alerts).toEqual(["alerts.escalation.p1"]);
       expect(result.restartNeeded).toEqual([]);
+      expect(result.changes.operators).toEqual({ added: [], removed: ["ops-gone"], changed: [] });
       expect(result.closedAlerts).toBe(1);
-      expect(result.disconnected).toBe(2);
+      expect(result.disconnected).toBe(3);
 
       // Load goes on after the reload, then stops.
       const after = load.map((p) => p.presses);
@@ -169,6 +173,8 @@ describe("reload under load", () => {
         expect(p.client.closedByServer).toBe(false);
       }
       expect(door.closedByServer).toBe(false);
+      expect(ops.closedByServer).toBe(false);
+      await waitUntil(() => opsGone.closedByServer);
 
       // No alert lost: every PUBACKed press is counted in its pendant's one open call.
       for (const [i, p] of load.entries()) {
