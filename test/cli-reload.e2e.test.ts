@@ -122,14 +122,22 @@ describe("linli reload", () => {
       reconnectPeriod: 0,
     });
     try {
-      const alert = new Promise<string>((resolve) => ops.on("message", (topic) => resolve(topic)));
-      await ops.subscribeAsync("linli/s1/alerts/#", { qos: 1 });
+      const alert = new Promise<Record<string, unknown>>((resolve) =>
+        ops.on("message", (topic, payload) => {
+          if (topic === "linli/s1/alerts/p1/EMERGENCY_CALL/p-new") resolve(JSON.parse(payload.toString()));
+        }),
+      );
+      await ops.subscribeAsync("linli/s1/alerts/p1/#", { qos: 1 });
       await fresh.publishAsync(
         "devices/ec200/p-new/up",
         JSON.stringify({ t: "evt", seq: 1, ts: Date.now(), evt: "press", bat: 90, rssi: -60 }),
         { qos: 1 },
       );
-      expect(await alert).toBe("linli/s1/alerts/p1/EMERGENCY_CALL/p-new");
+      expect(await alert).toMatchObject({
+        code: "EMERGENCY_CALL",
+        deviceId: "p-new",
+        state: "active-unacknowledged",
+      });
     } finally {
       await fresh.endAsync(true);
       await ops.endAsync(true);
