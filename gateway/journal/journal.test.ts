@@ -61,7 +61,10 @@ describe("Journal", () => {
     expect(k.get("dev/9")).toBeUndefined();
     expect(k.get("dev/11")).toBeNull();
     expect([...k.keys("dev/")].sort()).toEqual(["dev/10", "dev/11"]);
-    expect(Object.fromEntries(k.entries("alert/"))).toEqual({ "alert/1": values["alert/1"], "alert/2": { replaced: 1 } });
+    expect(Object.fromEntries(k.entries("alert/"))).toEqual({
+      "alert/1": values["alert/1"],
+      "alert/2": { replaced: 1 },
+    });
     expect(k.recovery).toMatchObject({ records: 7, snapshotRecords: 0, damaged: 0, quarantined: [] });
   });
 
@@ -190,7 +193,9 @@ describe("Journal", () => {
     // 50,000 live keys (about 3 MB): the snapshot is written in 64 KiB slices.
     for (let i = 0; i < 20_000; i++) j.put(`key/${i}`, { i });
     await until(() => j.stats().compactions >= 1, "a compaction");
-    console.log(`snapshot of ${j.size} keys: longest synchronous slice ${j.stats().snapshotMaxSliceMs.toFixed(1)} ms`);
+    console.log(
+      `snapshot of ${j.size} keys: longest synchronous slice ${j.stats().snapshotMaxSliceMs.toFixed(1)} ms`,
+    );
     expect(j.stats().snapshotMaxSliceMs).toBeGreaterThan(0);
   });
 
@@ -200,7 +205,12 @@ describe("Journal", () => {
     const N = 1_000_000;
     const KEYS = 10_000;
     for (let i = 0; i < N; i++) {
-      j.put(`alert/${i % KEYS}`, { id: i % KEYS, state: i % 3 === 0 ? "acked" : "open", level: i % 4, at: i });
+      j.put(`alert/${i % KEYS}`, {
+        id: i % KEYS,
+        state: i % 3 === 0 ? "acked" : "open",
+        level: i % 4,
+        at: i,
+      });
       if (i % 10_000 === 9_999) await committed(j);
     }
     for (let d = 0; d < KEYS; d += 10) j.delete(`alert/${d}`);
@@ -213,7 +223,9 @@ describe("Journal", () => {
     for (let key = 0; key < KEYS; key++) {
       const last = N - KEYS + key;
       const want =
-        key % 10 === 0 ? undefined : { id: key, state: last % 3 === 0 ? "acked" : "open", level: last % 4, at: last };
+        key % 10 === 0
+          ? undefined
+          : { id: key, state: last % 3 === 0 ? "acked" : "open", level: last % 4, at: last };
       expect(k.get(`alert/${key}`)).toEqual(want);
     }
     // Replay is bounded by compaction, not by the 1,000,000 records written.

@@ -147,6 +147,8 @@ export class Journal {
   private closed = false;
   private sinceSnapshot = 0;
   private snapshotInFlight = false;
+  /** Expected size of the snapshot being written, counted against the quota until it is done. */
+  private reserved = 0;
   /** Incremented on every failure that may have lost a record; a recovery must see it unchanged. */
   private lossEpoch = 0;
 
@@ -180,7 +182,15 @@ export class Journal {
     this.log = opts.log;
     this.onHealthChange = opts.onHealthChange;
     this.healthState = { ok: true, reason: null, since: this.now() };
-    this.recovery = { records: 0, snapshotRecords: 0, segments: 0, bytes: 0, damaged: 0, quarantined: [], ms: 0 };
+    this.recovery = {
+      records: 0,
+      snapshotRecords: 0,
+      segments: 0,
+      bytes: 0,
+      damaged: 0,
+      quarantined: [],
+      ms: 0,
+    };
     if (!["always", "batch", "interval"].includes(this.policy)) {
       throw new RangeError(`journal sync policy must be always, batch or interval, not ${this.policy}`);
     }
@@ -334,7 +344,10 @@ export class Journal {
       const name = snapshotName(seq);
       const snap = readSnapshot(this.fsx, path.join(this.dir, name), seq);
       if (typeof snap === "string") {
-        this.log?.error({ file: name, problem: snap }, "journal snapshot unusable, falling back to the previous one");
+        this.log?.error(
+          { file: name, problem: snap },
+          "journal snapshot unusable, falling back to the previous one",
+        );
         this.quarantineFile(name);
         continue;
       }
@@ -461,7 +474,10 @@ export class Journal {
       this.otherFiles.set(qname, this.sizeOf(qname));
       this.recovery.quarantined.push(qname);
     } catch (err) {
-      this.log?.error({ file: name, err: (err as Error).message }, "journal could not move a damaged file aside");
+      this.log?.error(
+        { file: name, err: (err as Error).message },
+        "journal could not move a damaged file aside",
+      );
     }
   }
 
@@ -493,7 +509,7 @@ export class Journal {
       this.unwritten++;
       return;
     }
-    if (this.bytesOnDisk() + rec.length > this.quotaBytes && !this.makeRoom(rec.length)) {
+    if (!this.fitsQuota(rec.length) && !this.makeRoom(rec.length)) {
       this.unwritten++;
       this.lossEpoch++;
       this.writable = false;
@@ -536,17 +552,26 @@ export class Journal {
     if (this.sinceSnapshot >= this.compactAfterBytes) return true;
     // Early compaction near the quota, at most once per quota/8 of new segment bytes.
     return (
-      this.bytesOnDisk() > SOFT_QUOTA * this.quotaBytes &&
+      this.bytesOnDisk() + this.liveBytes > SOFT_QUOTA * this.quotaBytes &&
       this.sinceSnapshot >= Math.min(this.compactAfterBytes, this.quotaBytes / 8)
     );
   }
 
-  /** Over the hard quota: drop the previous generation; true if the record now fits. */
+  /**
+   * Appends leave room for one snapshot of the live map (the headroom), so a compaction can always
+   * be written within the quota; while one is being written, its reservation is that room.
+   */
+  private fitsQuota(need: number): boolean {
+    const headroom = this.snapshotInFlight ? 0 : this.liveBytes;
+    return this.bytesOnDisk() + need + headroom <= this.quotaBytes;
+  }
+
+  /** At the hard quota: drop the previous generation, compact; true if the record now fits. */
   private makeRoom(need: number): boolean {
     this.dropOlderGenerations(true);
-    if (this.bytesOnDisk() + need <= this.quotaBytes) return true;
-    if (!this.snapshotInFlight && this.bytesOnDisk() + this.liveBytes <= this.quotaBytes) this.startSnapshot();
-    return false;
+    if (this.fitsQuota(need)) return true;
+    this.startSnapshot();
+    return this.fitsQuota(need);
   }
 
   /** Closes the current segment and starts the next one. False (and degraded) on failure. */
@@ -658,16 +683,23 @@ export class Journal {
   /** Snapshot of the live map as of the start of the current segment (rolled to first by default). */
   private startSnapshot(rollFirst = true): void {
     if (this.snapshotInFlight || this.closed) return;
+    // The snapshot must fit under the quota next to the files it will replace.
+    if (this.bytesOnDisk() + this.liveBytes > this.quotaBytes) {
+      this.dropOlderGenerations(true);
+      if (this.bytesOnDisk() + this.liveBytes > this.quotaBytes) return;
+    }
     if (rollFirst && !this.roll()) return;
     const seq = this.segSeq;
     const image: Image = Array.from(this.map);
     const epoch = this.lossEpoch;
     this.sinceSnapshot = 0;
     this.snapshotInFlight = true;
+    this.reserved = this.liveBytes;
     const name = snapshotName(seq);
     writeSnapshot(this.fsx, this.dir, name, seq, image, () => this.closed).then(
       (res) => {
         this.snapshotInFlight = false;
+        this.reserved = 0;
         if (res === null || this.closed) return;
         this.snapFiles.set(seq, res.bytes);
         this.compactions++;
@@ -676,12 +708,16 @@ export class Journal {
         if (!this.healthState.ok) {
           if (this.writable && this.lossEpoch === epoch) {
             this.setHealth(true, null);
-            this.log?.warn({ snapshot: name, liveKeys: image.length }, "journal durable again (fresh snapshot written)");
+            this.log?.warn(
+              { snapshot: name, liveKeys: image.length },
+              "journal durable again (fresh snapshot written)",
+            );
           } else this.scheduleRetry();
         } else if (this.writable && this.compactionDue()) this.startSnapshot();
       },
       (err: unknown) => {
         this.snapshotInFlight = false;
+        this.reserved = 0;
         if (!this.closed) this.failed("snapshot", err);
       },
     );
@@ -752,7 +788,8 @@ export class Journal {
           "only until the disk takes writes again; retrying, a fresh snapshot will restore durability",
       );
     }
-    if (this.healthState.ok || this.healthState.reason !== reason) this.setHealth(false, reason);
+    // One notification per degraded episode: a failing retry does not re-announce it.
+    if (this.healthState.ok) this.setHealth(false, reason);
     this.scheduleRetry();
   }
 
@@ -787,12 +824,13 @@ export class Journal {
     if (!this.roll()) return this.scheduleRetry();
     this.writable = true;
     this.startSnapshot(false);
+    if (!this.snapshotInFlight) this.scheduleRetry();
   }
 
   // ---- helpers ----
 
   private bytesOnDisk(): number {
-    let n = 0;
+    let n = this.reserved;
     for (const v of this.segFiles.values()) n += v;
     for (const v of this.snapFiles.values()) n += v;
     for (const v of this.otherFiles.values()) n += v;

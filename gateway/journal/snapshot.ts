@@ -10,7 +10,7 @@
 import path from "node:path";
 import { decode, encode } from "cbor-x";
 import { fdatasyncAsync, fsyncDir, type JournalFs, writeFully, writeFullyAsync } from "./fs.js";
-import { frameInto, framedSize, OP_PUT, OP_SNAP_BEGIN, OP_SNAP_END, scan } from "./record.js";
+import { framedSize, frameInto, OP_PUT, OP_SNAP_BEGIN, OP_SNAP_END, scan } from "./record.js";
 
 export const SNAPSHOT_FORMAT = 1;
 const CHUNK_BYTES = 64 * 1024;
@@ -95,7 +95,13 @@ export async function writeSnapshot(
 }
 
 /** Same file, written synchronously (clean shutdown while degraded: the last chance to persist). */
-export function writeSnapshotSync(fsx: JournalFs, dir: string, name: string, seq: number, image: Image): number {
+export function writeSnapshotSync(
+  fsx: JournalFs,
+  dir: string,
+  name: string,
+  seq: number,
+  image: Image,
+): number {
   const tmp = path.join(dir, `${name}.tmp`);
   const fd = fsx.openSync(tmp, "w", 0o600);
   let pos = 0;
@@ -142,23 +148,23 @@ export function readSnapshot(fsx: JournalFs, file: string, seq: number): LoadedS
   let res: ReturnType<typeof scan>;
   try {
     res = scan(buf, (op, key, value) => {
-    if (problem !== null || ended) {
-      problem ??= "record after END";
-      return;
-    }
-    if (!begun) {
-      if (op !== OP_SNAP_BEGIN) problem = "no BEGIN record";
-      else {
-        const meta = decode(value) as { v?: unknown; seq?: unknown };
-        if (meta.v !== SNAPSHOT_FORMAT) problem = `unknown snapshot format ${String(meta.v)}`;
-        else if (meta.seq !== seq) problem = `BEGIN names segment ${String(meta.seq)}, file name ${seq}`;
+      if (problem !== null || ended) {
+        problem ??= "record after END";
+        return;
       }
-      begun = true;
-    } else if (op === OP_PUT) entries.set(key, value);
-    else if (op === OP_SNAP_END) {
-      ended = true;
-      endCount = Number((decode(value) as { records?: unknown }).records);
-    } else problem = `unexpected op ${op}`;
+      if (!begun) {
+        if (op !== OP_SNAP_BEGIN) problem = "no BEGIN record";
+        else {
+          const meta = decode(value) as { v?: unknown; seq?: unknown };
+          if (meta.v !== SNAPSHOT_FORMAT) problem = `unknown snapshot format ${String(meta.v)}`;
+          else if (meta.seq !== seq) problem = `BEGIN names segment ${String(meta.seq)}, file name ${seq}`;
+        }
+        begun = true;
+      } else if (op === OP_PUT) entries.set(key, value);
+      else if (op === OP_SNAP_END) {
+        ended = true;
+        endCount = Number((decode(value) as { records?: unknown }).records);
+      } else problem = `unexpected op ${op}`;
     });
   } catch (err) {
     return `undecodable: ${(err as Error).message}`;

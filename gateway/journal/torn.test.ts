@@ -55,7 +55,11 @@ it("reopens after a cut at every byte offset of the last records and after rando
       j.delete(key);
       ops.push({ key, del: true });
     } else {
-      const value = { id: i, state: ["open", "acked", "shelved"][i % 3], note: "x".repeat(Math.floor(rnd() * 40)) };
+      const value = {
+        id: i,
+        state: ["open", "acked", "shelved"][i % 3],
+        note: "x".repeat(Math.floor(rnd() * 40)),
+      };
       j.put(key, value);
       ops.push({ key, value });
     }
