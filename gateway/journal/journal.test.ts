@@ -145,7 +145,7 @@ describe("Journal", () => {
     const st = j.stats();
     // Bounded: newest + previous generation only.
     expect(st.bytesOnDisk).toBeLessThan(3 * 64 * 1024 + 4 * 16 * 1024 + 2 * 20 * 1024);
-    const snaps = readdirSync(dir).filter((n) => n.startsWith("snap-"));
+    const snaps = readdirSync(dir).filter((n) => n.startsWith("snap-") && n.endsWith(".snap"));
     expect(snaps.length).toBeLessThanOrEqual(2);
     j.close();
 
@@ -170,7 +170,7 @@ describe("Journal", () => {
     await committed(j);
     j.close();
     const snaps = readdirSync(dir)
-      .filter((n) => n.startsWith("snap-"))
+      .filter((n) => n.startsWith("snap-") && n.endsWith(".snap"))
       .sort();
     expect(snaps.length).toBeGreaterThanOrEqual(2);
     const newest = join(dir, snaps[1]!);

@@ -270,14 +270,12 @@ export class Journal {
    * done synchronously (nothing unsynced, "always"/"interval", degraded, closed). Never throws.
    */
   commit(done: () => void): void {
-    if (this.policy !== "batch" || !this.writable || this.closed) return this.call(done);
-    if (!this.dirty) {
-      if (!this.syncInFlight) return this.call(done);
-      // Everything written so far went out before the sync in flight started.
-      this.inFlightBatch.push(done);
-      return;
-    }
-    this.requestSync(done);
+    if (this.policy !== "batch" || !this.writable || this.closed) this.call(done);
+    else if (!this.dirty) {
+      // Everything written so far is synced, or went out before the sync in flight started.
+      if (this.syncInFlight) this.inFlightBatch.push(done);
+      else this.call(done);
+    } else this.requestSync(done);
   }
 
   /** Forces an fdatasync now (resolves at once when closed or degraded). */
@@ -621,7 +619,10 @@ export class Journal {
   // ---- internals: group sync ----
 
   private requestSync(cb: Done): void {
-    if (!this.writable || this.closed || this.segFd < 0) return this.call(cb);
+    if (!this.writable || this.closed || this.segFd < 0) {
+      this.call(cb);
+      return;
+    }
     this.waiting.push(cb);
     if (this.waiting.length >= MAX_WAITING) {
       // Overflow policy: block for one synchronous fdatasync rather than queue without bound.
@@ -815,13 +816,16 @@ export class Journal {
   /** One bounded attempt: a fresh segment and a snapshot of the whole live map. */
   private retry(): void {
     if (this.closed || this.healthState.ok) return;
-    if (this.snapshotInFlight) return this.scheduleRetry();
-    if (this.healthState.reason === "quota") {
+    const quotaBlocked = (): boolean => {
+      if (this.healthState.reason !== "quota") return false;
       this.dropOlderGenerations(true);
-      if (this.bytesOnDisk() + this.liveBytes > this.quotaBytes) return this.scheduleRetry();
-    }
+      return this.bytesOnDisk() + this.liveBytes > this.quotaBytes;
+    };
     // roll() with writable false skips the old segment's sync (it may be what failed).
-    if (!this.roll()) return this.scheduleRetry();
+    if (this.snapshotInFlight || quotaBlocked() || !this.roll()) {
+      this.scheduleRetry();
+      return;
+    }
     this.writable = true;
     this.startSnapshot(false);
     if (!this.snapshotInFlight) this.scheduleRetry();
