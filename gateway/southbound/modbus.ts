@@ -37,6 +37,7 @@ import type { DeviceEntry, Registry } from "../registry.js";
 import type { Counters } from "../stats.js";
 import type { Supervisor } from "../supervision.js";
 import type { Clock } from "../time/clock.js";
+import { type BusPlace, describeLinkEvent, describePollFailure } from "./diagnosis.js";
 
 export type CommandOutcome =
   | { ok: true }
@@ -64,6 +65,7 @@ interface BusUnit {
   bus: ModbusBus;
   poller: ModbusPoller;
   devices: DeviceEntry[];
+  place: BusPlace;
 }
 
 export class StartupError extends Error {}
@@ -72,6 +74,7 @@ export class ModbusSouthbound {
   private readonly buses = new Map<string, BusUnit>();
   /** Polled samples refused by a full alert lane: one per device, the newest wins (polled state is current state). */
   private readonly held = new Map<DeviceEntry, { lane: LaneId; sample: unknown; at: number }>();
+  private readonly unitOf = new Map<DeviceEntry, BusUnit>();
 
   constructor(
     private readonly config: Config,
@@ -104,10 +107,14 @@ export class ModbusSouthbound {
       const c = device.config;
       if (c.model === "mfs8") {
         const b = serial.get(c.bus) as BusConfig;
-        this.unitFor(b.id, () => this.serialBus(b)).devices.push(device);
+        const unit = this.unitFor(b.id, () => this.serialBus(b));
+        unit.devices.push(device);
+        this.unitOf.set(device, unit);
       } else if (c.model === "gk3") {
         const id = `tcp:${c.host}:${c.port}`;
-        this.unitFor(id, () => this.tcpBus(id, c.host, c.port, c.timeout)).devices.push(device);
+        const unit = this.unitFor(id, () => this.tcpBus(id, c.host, c.port, c.timeout));
+        unit.devices.push(device);
+        this.unitOf.set(device, unit);
       }
     }
     const phases = spreadPhases([...this.buses.values()].flatMap((u) => u.devices));
@@ -145,6 +152,7 @@ export class ModbusSouthbound {
     for (const unit of this.buses.values()) unit.poller.stop();
     await Promise.all([...this.buses.values()].map((u) => u.bus.close()));
     this.buses.clear();
+    this.unitOf.clear();
     this.held.clear();
   }
 
@@ -204,9 +212,18 @@ export class ModbusSouthbound {
       stopBits: b.stopBits,
       dataBits: 8 as const,
     };
+    const place: BusPlace = {
+      kind: "serial",
+      bus: b.id,
+      path: b.path,
+      baudRate: b.baudRate,
+      parity: b.parity,
+      stopBits: b.stopBits,
+    };
     const bus = new ModbusBus({
       name: b.id,
       link: this.makeLink({ kind: "serial", settings }),
+      onLinkEvent: (e) => this.linkEvent(place, e),
       mode: "rtu",
       clock: this.clock,
       baudRate: b.baudRate,
@@ -220,13 +237,15 @@ export class ModbusSouthbound {
       onResult: this.onResult,
       line: { settings, turnaroundMs: b.turnaround, acceptDegradation: b.acceptDegradation },
     });
-    return { bus, poller, devices: [] };
+    return { bus, poller, devices: [], place };
   }
 
   private tcpBus(name: string, host: string, port: number, timeoutMs: number | undefined): BusUnit {
+    const place: BusPlace = { kind: "tcp", bus: name, host, port };
     const bus = new ModbusBus({
       name,
       link: this.makeLink({ kind: "tcp", host, port }),
+      onLinkEvent: (e) => this.linkEvent(place, e),
       mode: "tcp",
       clock: this.clock,
       timeoutMs: timeoutMs ?? 1000,
@@ -235,7 +254,15 @@ export class ModbusSouthbound {
       bus,
       poller: new ModbusPoller({ bus, clock: this.clock, onResult: this.onResult }),
       devices: [],
+      place,
     };
+  }
+
+  /** Link trouble, rate-limited per bus and cause (a port that stays away retries for ever). */
+  private linkEvent(place: BusPlace, e: Parameters<typeof describeLinkEvent>[1]): void {
+    const line = describeLinkEvent(place, e);
+    if (line.level === "info") this.rateLog.info(place.bus, line.reason, line.fields, line.msg);
+    else this.rateLog.warn(place.bus, line.reason, line.fields, line.msg);
   }
 
   private readonly onResult = (result: PollResult): void => {
@@ -245,6 +272,7 @@ export class ModbusSouthbound {
     if (!result.ok) {
       device.missedPolls++;
       this.counters.reject(device.model, `poll-${result.failure.kind}`);
+      this.logPollFailure(device, result.failure);
       if (device.missedPolls === profile.missedPollsForLost) {
         this.supervisor.markLost(device, `${device.missedPolls} polls missed (${result.failure.kind})`);
       }
@@ -272,6 +300,20 @@ export class ModbusSouthbound {
     device.lastPolled = sample;
     this.offer(device, lane, sample, result.at);
   };
+
+  private logPollFailure(device: DeviceEntry, failure: ModbusFailure): void {
+    const unit = this.unitOf.get(device);
+    if (!unit) return;
+    const u = (device.config as { unit: number }).unit;
+    const msg = describePollFailure(unit.place, u, failure);
+    if (msg === null) return;
+    this.rateLog.warn(
+      device.id,
+      `poll-${failure.kind}`,
+      { deviceId: device.id, bus: unit.place.bus, unit: u, failure: failure.kind },
+      msg,
+    );
+  }
 
   private offer(device: DeviceEntry, lane: LaneId, sample: unknown, at: number): void {
     if (this.held.has(device) && lane !== LANE_TELEMETRY) {
