@@ -4,6 +4,7 @@
  *   node dist/sim/modbus/cli.js rtu --pty-link /dev/pts/7 --units 1,2 [--baud 9600 --parity even --stop-bits 1] [--pace] [--turnaround-ms 5]
  *   node dist/sim/modbus/cli.js rtu --socat --units 1,2        # makes a pty pair, prints the gateway's end
  *   node dist/sim/modbus/cli.js rtu --socat --units 1 --lv4-units 9   # an LV-4 tank sensor on the same line
+ *   node dist/sim/modbus/cli.js rtu --socat --units none --lv4-units 9  # the LV-4 alone
  *   node dist/sim/modbus/cli.js tcp --port 1502 --count 4       # GK-3 kiosks on ports 1502..1505
  *
  * While running, stdin takes script lines, e.g. "5 smoke", "5 silent on",
@@ -104,7 +105,7 @@ export async function runSimCli(argv: string[], options: SimCliOptions = {}): Pr
     const unitList = (s: string) =>
       s
         .split(",")
-        .filter((x) => x.trim() !== "")
+        .filter((x) => x.trim() !== "" && x.trim() !== "none")
         .map((x) => {
           const u = Number(x.trim());
           if (!Number.isInteger(u) || u < 1 || u > 247) throw new Error(`unit ${x} not in 1..247`);
