@@ -42,7 +42,7 @@ const TCP_CAUSES: Readonly<Record<string, string>> = {
   EHOSTUNREACH: "host unreachable (network down, or wrong address?)",
   ENETUNREACH: "network unreachable",
   ENOTFOUND: "host name not found",
-  ECONNRESET: "connection reset by the controller",
+  ECONNRESET: "connection closed or reset by the controller (restarting?)",
 };
 
 /** One log line (message and fields) for a link event, keyed by a reason for rate limiting. */

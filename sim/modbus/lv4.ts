@@ -139,6 +139,8 @@ export class Lv4Sensor implements SimSlave {
     this.high = options.highSetPointMm ?? 3800;
     this.selfTestMs = options.selfTestMs ?? MAX_SELF_TEST_MS;
     this.replyDelayMs = options.turnaroundMs ?? 0;
+    if (!Number.isInteger(this.unit) || this.unit < 1 || this.unit > 247)
+      throw new RangeError(`unit ${this.unit} not in 1..247 (datasheet's slave addresses)`);
     if (this.selfTestMs < 0 || this.selfTestMs > MAX_SELF_TEST_MS)
       throw new RangeError(`selfTestMs must be 0-${MAX_SELF_TEST_MS} (datasheet: up to 10 s)`);
     if (this.replyDelayMs < 0 || this.replyDelayMs > MAX_TURNAROUND_MS)
