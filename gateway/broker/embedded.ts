@@ -11,6 +11,7 @@ import type { Completion } from "../pipeline/lanes.js";
 import type { DeviceEntry } from "../registry.js";
 import type { Counters } from "../stats.js";
 import type { AccessPolicy, Identity, OperatorAction } from "./access.js";
+import { type DurableMap, SessionPersistence, type SessionStats } from "./sessions.js";
 
 export interface BrokerHandlers {
   uplink(device: DeviceEntry, payload: Buffer, contentType: string | undefined, done: Completion): void;
@@ -29,6 +30,15 @@ export interface ListenerConfig {
   port: number;
 }
 
+export interface SessionsConfig {
+  /** Where operators' persistent sessions are kept (the gateway's journal). */
+  store: DurableMap;
+  /** Messages queued per persistent session, in flight included (default 1,000, as mosquitto's max_queued_messages). */
+  queueLimit?: number;
+  /** Operators' persistent sessions kept (default 64); beyond it the one away longest is discarded. */
+  maxSessions?: number;
+}
+
 class RefusedError extends Error {
   returnCode?: number;
 }
@@ -36,6 +46,8 @@ class RefusedError extends Error {
 const EMITTER_CONCURRENCY = 1000;
 
 // MQTT 3.1.1 §3.2.2.3 CONNACK return codes.
+const IDENTIFIER_REJECTED = 2;
+const SERVER_UNAVAILABLE = 3;
 const BAD_USERNAME_OR_PASSWORD = 4;
 const NOT_AUTHORIZED = 5;
 
@@ -53,6 +65,7 @@ export class EmbeddedBroker implements NorthboundSink {
     private readonly log: Logger,
     private readonly rateLog: RateLimitedLog,
     private readonly urgentTopicPrefixes: readonly string[],
+    private readonly sessions: SessionPersistence | null,
   ) {}
 
   static async start(opts: {
@@ -66,8 +79,35 @@ export class EmbeddedBroker implements NorthboundSink {
     rateLog: RateLimitedLog;
     /** Deliveries on topics under these prefixes skip aedes' turn of the event loop (P1 alerts). */
     urgentTopicPrefixes?: readonly string[];
+    /** Operators' persistent sessions survive a restart in this store; absent, they live in memory. */
+    sessions?: SessionsConfig;
   }): Promise<EmbeddedBroker> {
+    let self: EmbeddedBroker | null = null;
+    const sessions = opts.sessions
+      ? new SessionPersistence({
+          store: opts.sessions.store,
+          queueLimit: opts.sessions.queueLimit ?? 1000,
+          maxSessions: opts.sessions.maxSessions ?? 64,
+          urgentTopicPrefixes: opts.urgentTopicPrefixes ?? [],
+          owner: (client) => {
+            const identity = self?.identities.get(client);
+            return identity?.kind === "operator" ? identity.name : null;
+          },
+          onDrop: (clientId, reason, topic) => {
+            opts.counters.reject("operator", `session-${reason}`);
+            opts.rateLog.warn(
+              clientId,
+              `session-${reason}`,
+              { clientId, topic },
+              reason === "queue-full"
+                ? "persistent session queue full; oldest message dropped"
+                : "persistent session discarded to make room",
+            );
+          },
+        })
+      : null;
     const aedes = await Aedes.createBroker({
+      ...(sessions ? { persistence: sessions } : {}),
       heartbeatInterval: 60_000,
       connectTimeout: 10_000,
       // Deliveries in flight before aedes queues messages (default 100). A QoS 0 delivery holds its
@@ -83,7 +123,9 @@ export class EmbeddedBroker implements NorthboundSink {
       opts.log,
       opts.rateLog,
       opts.urgentTopicPrefixes ?? [],
+      sessions,
     );
+    self = broker;
     broker.install();
     try {
       for (const l of opts.listeners) await broker.listen(l, opts.maxConnections);
@@ -105,6 +147,11 @@ export class EmbeddedBroker implements NorthboundSink {
    */
   get congested(): boolean {
     return (this.aedes as unknown as { mq: { length: number } }).mq.length > 0;
+  }
+
+  /** Persistent sessions kept in the store, or null when they are not. */
+  sessionStats(): SessionStats | null {
+    return this.sessions?.stats() ?? null;
   }
 
   get listening(): boolean {
@@ -181,6 +228,35 @@ export class EmbeddedBroker implements NorthboundSink {
     };
   }
 
+  /**
+   * A client id whose persistent session belongs to an operator is that
+   * operator's alone (else another account would receive its queued alerts,
+   * or wipe them with a clean session). A new persistent session beyond
+   * maxSessions is refused while every kept one is connected.
+   */
+  private sessionRefusal(client: Client, identity: Identity): RefusedError | null {
+    const sessions = this.sessions;
+    if (sessions === null) return null;
+    const name = identity.kind === "operator" ? identity.name : identity.device.id;
+    const owner = sessions.ownerOf(client.id);
+    let reason: string;
+    let code: number;
+    if (owner !== undefined && !(identity.kind === "operator" && identity.name === owner)) {
+      reason = "client-id-taken";
+      code = IDENTIFIER_REJECTED;
+    } else if (identity.kind === "operator" && client.clean === false && !sessions.admit(client.id)) {
+      reason = "sessions-full";
+      code = SERVER_UNAVAILABLE;
+    } else {
+      return null;
+    }
+    this.counters.reject(identity.kind === "operator" ? "operator" : identity.device.model, reason);
+    this.rateLog.warn(name, reason, { who: name, clientId: client.id, reason }, "connection refused");
+    const err = new RefusedError(`connection refused: ${reason}`);
+    err.returnCode = code;
+    return err;
+  }
+
   private install(): void {
     const a = this.aedes;
     restampOnEmit(a);
@@ -188,6 +264,8 @@ export class EmbeddedBroker implements NorthboundSink {
     a.authenticate = (client, username, password, done) => {
       const result = this.policy.authenticate(username, password);
       if (result.ok) {
+        const refused = this.sessionRefusal(client, result.identity);
+        if (refused !== null) return done(refused as RefusedError & { returnCode: 2 | 3 }, false);
         this.identities.set(client, result.identity);
         return done(null, true);
       }
