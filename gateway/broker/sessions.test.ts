@@ -161,6 +161,25 @@ describe("operators' persistent sessions", () => {
     expect(c.received[10]?.payload).toBe("after");
   });
 
+  it("queue a message once for a console whose filters overlap, online and away", async () => {
+    const store = new MemoryMap();
+    const b = await startBroker(store);
+    let c = await connect(b, { clientId: "console-6", clean: false });
+    await c.client.subscribeAsync(["linli/s1/#", "linli/s1/alerts/#"], { qos: 1 });
+    b.publish(alert(1), "live", 1, false);
+    await until(() => c.received.length === 1, "the live alert");
+    await until(() => store.keys("mqtt/q/").length === 0, "its PUBACK");
+    await disconnect(c);
+    await untilGone(b, "console-6");
+    b.publish(alert(2), "away", 1, false);
+    await until(() => store.keys("mqtt/q/").length === 1, "one queued message");
+    c = await connect(b, { clientId: "console-6", clean: false });
+    await until(() => c.received.length === 1, "the missed alert");
+    b.publish("linli/s1/marker", "m", 1, false);
+    await until(() => c.received.length >= 2, "the marker");
+    expect(c.received.map((m) => m.payload)).toEqual(["away", "m"]);
+  });
+
   it("are discarded by a clean-session connect with the same client id, in memory and in the store", async () => {
     const store = new MemoryMap();
     let b = await startBroker(store);

@@ -352,7 +352,7 @@ export class SessionPersistence {
         break;
       }
     }
-    if (victim < 0) victim = firstUnsent < 0 ? 0 : firstUnsent;
+    if (victim < 0) victim = Math.max(firstUnsent, 0);
     const [e] = q.entries.splice(victim, 1) as [Entry];
     if (e.key !== null) this.opts.store.delete(e.key);
     this.dropped++;
