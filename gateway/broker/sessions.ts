@@ -286,7 +286,9 @@ export class SessionPersistence {
   async outgoingUpdate(client: Client, packet: Packet): Promise<void> {
     const q = this.queues.get(client.id);
     if (q === undefined) return;
-    for (const e of q.entries) {
+    // From the newest: a live delivery is of the message just queued, behind those awaiting their PUBACK.
+    for (let i = q.entries.length - 1; i >= 0; i--) {
+      const e = q.entries[i] as Entry;
       if (e.packet.brokerCounter === packet.brokerCounter && e.packet.brokerId === packet.brokerId) {
         e.messageId = packet.messageId;
         return;

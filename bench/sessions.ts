@@ -1,0 +1,194 @@
+/**
+ * What durable operator sessions cost (issue 8, item 5): QoS 1 alerts
+ * published by the embedded broker to one online operator console, with and
+ * without its session kept in a store. Closed loop (at most WINDOW messages
+ * published and not yet received), so the figure is the sustained rate.
+ *
+ *   npm run build && node dist/bench/sessions.js [--messages N] [--rounds R] [--journal DIR]
+ *
+ * Stores: "memory" (a Map), and "journal" (gateway/journal/journal.ts in a temp dir,
+ * or an append-only file written with one writeSync per put/delete until it exists).
+ */
+import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { parseArgs } from "node:util";
+import { encode } from "cbor-x";
+import mqtt from "mqtt";
+import { AccessPolicy } from "../gateway/broker/access.js";
+import { EmbeddedBroker } from "../gateway/broker/embedded.js";
+import type { DurableMap } from "../gateway/broker/sessions.js";
+import { validateConfig } from "../gateway/config/load.js";
+import { createLogger, RateLimitedLog } from "../gateway/log.js";
+import { Registry } from "../gateway/registry.js";
+import { Counters } from "../gateway/stats.js";
+
+const { values } = parseArgs({
+  options: {
+    messages: { type: "string", default: "20000" },
+    rounds: { type: "string", default: "3" },
+  },
+  strict: true,
+});
+const MESSAGES = Number(values.messages);
+const ROUNDS = Number(values.rounds);
+const WINDOW = Number(process.env.WINDOW ?? 100);
+
+class MapStore implements DurableMap {
+  private readonly map = new Map<string, unknown>();
+  *entries(prefix = ""): IterableIterator<[string, unknown]> {
+    for (const e of this.map) if (e[0].startsWith(prefix)) yield e;
+  }
+  put(key: string, value: unknown): void {
+    this.map.set(key, value);
+  }
+  delete(key: string): void {
+    this.map.delete(key);
+  }
+}
+
+/** Stand-in for the journal: a Map plus one cbor-encoded record written to a file per change. */
+class AppendStore extends MapStore {
+  private readonly fd: number;
+  constructor(file: string) {
+    super();
+    this.fd = openSync(file, "a");
+  }
+  override put(key: string, value: unknown): void {
+    super.put(key, value);
+    const rec = encode([key, value]) as Buffer;
+    writeSync(this.fd, rec);
+  }
+  override delete(key: string): void {
+    super.delete(key);
+    writeSync(this.fd, encode([key]) as Buffer);
+  }
+  close(): void {
+    closeSync(this.fd);
+  }
+}
+
+const config = validateConfig({
+  site: { id: "s1" },
+  operators: [{ name: "ops", password: "secret" }],
+  devices: [],
+});
+
+type Variant =
+  | "no sessions option, clean console"
+  | "memory store, clean console"
+  | "memory store, persistent console"
+  | "file store, persistent console";
+
+interface Run {
+  rate: number;
+  /** CPU time of this process (broker and console) per message: steadier than the rate on a shared machine. */
+  cpuUs: number;
+}
+
+async function once(variant: Variant, dir: string): Promise<Run> {
+  const log = createLogger({ level: "silent" });
+  const store =
+    variant === "memory store, persistent console" || variant === "memory store, clean console"
+      ? new MapStore()
+      : variant === "file store, persistent console"
+        ? new AppendStore(path.join(dir, `log-${Date.now()}`))
+        : null;
+  const broker = await EmbeddedBroker.start({
+    listeners: [{ host: "127.0.0.1", port: 0 }],
+    maxConnections: 10,
+    policy: new AccessPolicy("s1", new Registry(config, { onLost: () => {}, onWelfareDue: () => {} })),
+    handlers: { uplink: (_d, _p, _c, done) => done(null), operator: () => {} },
+    counters: new Counters(),
+    log,
+    rateLog: new RateLimitedLog(log),
+    urgentTopicPrefixes: ["linli/s1/alerts/p1/"],
+    ...(store ? { sessions: { store } } : {}),
+  });
+  const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${broker.addresses()[0]?.port}`, {
+    username: "ops",
+    password: "secret",
+    clientId: "console",
+    clean: !variant.endsWith("persistent console"),
+    reconnectPeriod: 0,
+  });
+  await client.subscribeAsync("linli/s1/alerts/#", { qos: 1 });
+  let received = 0;
+  let wake: (() => void) | null = null;
+  client.on("message", () => {
+    received++;
+    if (wake && received % 100 === 0) {
+      const w = wake;
+      wake = null;
+      w();
+    }
+  });
+  const payload = JSON.stringify({
+    id: "a".repeat(26),
+    type: "EMERGENCY_CALL",
+    state: "raised",
+    ts: Date.now(),
+  });
+  const t0 = process.hrtime.bigint();
+  const cpu0 = process.cpuUsage();
+  let sent = 0;
+  while (sent < MESSAGES) {
+    while (sent < MESSAGES && sent - received < WINDOW) {
+      broker.publish(
+        `linli/s1/alerts/p${(sent % 2) + 1}/EMERGENCY_CALL/dev-${sent % 1000}`,
+        payload,
+        1,
+        false,
+      );
+      sent++;
+    }
+    await new Promise<void>((r) => {
+      wake = r;
+      setTimeout(r, 50);
+    });
+  }
+  while (received < MESSAGES) await new Promise((r) => setTimeout(r, 5));
+  const secs = Number(process.hrtime.bigint() - t0) / 1e9;
+  const cpu = process.cpuUsage(cpu0);
+  const stats = broker.sessionStats();
+  await client.endAsync();
+  await broker.close();
+  if (store instanceof AppendStore) store.close();
+  if (stats && stats.dropped > 0) console.error(`  (${variant}: ${stats.dropped} not kept, queue full)`);
+  return { rate: MESSAGES / secs, cpuUs: (cpu.user + cpu.system) / MESSAGES };
+}
+
+const dir = mkdtempSync(path.join(os.tmpdir(), "linli-sessions-bench-"));
+try {
+  const only = process.env.ONLY;
+  const variants: Variant[] = (
+    [
+      "no sessions option, clean console",
+      "memory store, clean console",
+      "memory store, persistent console",
+      "file store, persistent console",
+    ] as Variant[]
+  ).filter((v) => only === undefined || v === only || v.startsWith("no sessions"));
+  const runs = new Map<Variant, Run[]>(variants.map((v) => [v, []]));
+  await once(variants[0] as Variant, dir); // warm-up
+  for (let r = 0; r < ROUNDS; r++) for (const v of variants) runs.get(v)?.push(await once(v, dir));
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
+  const base = runs.get(variants[0] as Variant) as Run[];
+  // The machine is shared: each variant is compared with the baseline of its own round.
+  console.log(
+    `${MESSAGES} QoS 1 alerts to one online console, ${ROUNDS} rounds (window ${WINDOW}), medians:`,
+  );
+  console.log(`  ${"variant".padEnd(36)}   msg/s  rate ratio  CPU us/msg  CPU ratio`);
+  for (const v of variants) {
+    const xs = runs.get(v) as Run[];
+    const rate = median(xs.map((x) => x.rate));
+    const rateRatio = median(xs.map((x, i) => x.rate / (base[i] as Run).rate));
+    const cpu = median(xs.map((x) => x.cpuUs));
+    const cpuRatio = median(xs.map((x, i) => x.cpuUs / (base[i] as Run).cpuUs));
+    console.log(
+      `  ${v.padEnd(36)} ${Math.round(rate).toString().padStart(7)}  ${rateRatio.toFixed(2).padStart(10)}  ${cpu.toFixed(1).padStart(10)}  ${cpuRatio.toFixed(2).padStart(9)}`,
+    );
+  }
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}
