@@ -37,6 +37,11 @@ export interface SessionsConfig {
   queueLimit?: number;
   /** Operators' persistent sessions kept (default 64); beyond it the one away longest is discarded. */
   maxSessions?: number;
+  /**
+   * A delivery to a connected console is written to the store only if still unacknowledged
+   * after this long (default 500 ms); to a console that is away, at once.
+   */
+  writeAfterMs?: number;
 }
 
 class RefusedError extends Error {
@@ -88,6 +93,7 @@ export class EmbeddedBroker implements NorthboundSink {
           store: opts.sessions.store,
           queueLimit: opts.sessions.queueLimit ?? 1000,
           maxSessions: opts.sessions.maxSessions ?? 64,
+          writeAfterMs: opts.sessions.writeAfterMs ?? 500,
           urgentTopicPrefixes: opts.urgentTopicPrefixes ?? [],
           owner: (client) => {
             const identity = self?.identities.get(client);
@@ -178,6 +184,7 @@ export class EmbeddedBroker implements NorthboundSink {
       this.servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))),
     );
     await new Promise<void>((resolve) => this.aedes.close(() => resolve()));
+    this.sessions?.close();
     for (const s of this.sockets) s.destroy();
     await serversClosed;
   }

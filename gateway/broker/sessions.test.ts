@@ -1,6 +1,10 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
 import mqtt from "mqtt";
 import { afterEach, describe, expect, it } from "vitest";
 import { validateConfig } from "../config/load.js";
+import { Journal } from "../journal/journal.js";
 import { createLogger, RateLimitedLog } from "../log.js";
 import { Registry } from "../registry.js";
 import { Counters } from "../stats.js";
@@ -23,10 +27,13 @@ const config = validateConfig({
  */
 class MemoryMap implements DurableMap {
   readonly map = new Map<string, unknown>();
+  /** Queue records written. */
+  queuePuts = 0;
   *entries(prefix = ""): IterableIterator<[string, unknown]> {
     for (const [k, v] of this.map) if (k.startsWith(prefix)) yield [k, structuredClone(v)];
   }
   put(key: string, value: unknown): void {
+    if (key.startsWith("mqtt/q/")) this.queuePuts++;
     this.map.set(key, structuredClone(value));
   }
   delete(key: string): void {
@@ -39,17 +46,28 @@ class MemoryMap implements DurableMap {
 
 const brokers = new Set<EmbeddedBroker>();
 const clients = new Set<mqtt.MqttClient>();
+const journals = new Set<Journal>();
+const dirs: string[] = [];
 
 afterEach(async () => {
   for (const c of clients) await c.endAsync(true);
   for (const b of brokers) await b.close();
+  for (const j of journals) j.close();
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
   clients.clear();
   brokers.clear();
+  journals.clear();
 });
+
+function openJournal(dir: string): Journal {
+  const j = Journal.open({ dir });
+  journals.add(j);
+  return j;
+}
 
 async function startBroker(
   store: DurableMap,
-  limits: { queueLimit?: number; maxSessions?: number } = {},
+  limits: { queueLimit?: number; maxSessions?: number; writeAfterMs?: number } = {},
   counters = new Counters(),
 ): Promise<EmbeddedBroker> {
   const log = createLogger({ level: "silent" });
@@ -82,7 +100,7 @@ interface Console {
 /** Listeners attached before CONNECT: queued messages follow the CONNACK at once. */
 async function connect(
   b: EmbeddedBroker,
-  opts: { clientId: string; clean: boolean; username?: string; password?: string },
+  opts: { clientId: string; clean: boolean; username?: string; password?: string; noAcks?: boolean },
 ): Promise<Console> {
   const client = mqtt.connect(`mqtt://127.0.0.1:${b.addresses()[0]?.port}`, {
     username: opts.username ?? "ops",
@@ -93,6 +111,15 @@ async function connect(
   });
   clients.add(client);
   const c: Console = { client, received: [], sessionPresent: false };
+  if (opts.noAcks) {
+    // A console that receives but never acknowledges (a hung application, a dead link): mqtt.js's PUBACKs are dropped.
+    type Send = (packet: { cmd: string }, cb?: () => void, ...rest: unknown[]) => void;
+    const internals = client as unknown as { _sendPacket: Send };
+    const send = internals._sendPacket.bind(client);
+    internals._sendPacket = (packet, cb, ...rest) =>
+      packet.cmd === "puback" ? cb?.() : send(packet, cb, ...rest);
+  }
+
   client.on("message", (topic, payload, packet) =>
     c.received.push({ topic, payload: payload.toString(), retain: packet.retain }),
   );
@@ -159,6 +186,70 @@ describe("operators' persistent sessions", () => {
     b.publish(alert(11), "after", 1, true);
     await until(() => c.received.length === 11, "the alert raised after the reconnect");
     expect(c.received[10]?.payload).toBe("after");
+  });
+
+  it("survive a restart on the gateway's journal (closed and reopened in between)", async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), "linli-sessions-"));
+    dirs.push(dir);
+    let journal = openJournal(dir);
+    let b = await startBroker(journal);
+    let c = await connect(b, { clientId: "console-j", clean: false });
+    await c.client.subscribeAsync("linli/s1/alerts/#", { qos: 1 });
+    await disconnect(c);
+    await untilGone(b, "console-j");
+    for (let i = 0; i < 50; i++) b.publish(alert(i), `{"n":${i}}`, 1, true);
+    await until(() => [...journal.keys("mqtt/q/")].length === 50, "50 queued messages in the journal");
+    await stopBroker(b);
+    journal.close();
+    journals.delete(journal);
+
+    journal = openJournal(dir);
+    b = await startBroker(journal);
+    c = await connect(b, { clientId: "console-j", clean: false });
+    await until(() => c.received.length === 50, "the 50 missed alerts");
+    expect(c.received.map((m) => m.payload)).toEqual(Array.from({ length: 50 }, (_, i) => `{"n":${i}}`));
+    await until(() => [...journal.keys("mqtt/q/")].length === 0, "the PUBACKs to clear the journal");
+    expect([...journal.keys("mqtt/")]).toEqual(["mqtt/s/console-j"]);
+  });
+
+  it("write nothing for deliveries a connected console acknowledges at once", async () => {
+    const store = new MemoryMap();
+    const b = await startBroker(store, { writeAfterMs: 60_000 });
+    const c = await connect(b, { clientId: "console-7", clean: false });
+    await c.client.subscribeAsync("linli/s1/alerts/#", { qos: 1 });
+    for (let i = 0; i < 100; i++) b.publish(alert(i), "live", 1, false);
+    await until(
+      () => c.received.length === 100 && b.sessionStats()?.queued === 0,
+      "100 deliveries acknowledged",
+    );
+    expect(store.queuePuts).toBe(0);
+  });
+
+  it("write the deliveries a connected console leaves unacknowledged, after writeAfterMs or when it goes", async () => {
+    const store = new MemoryMap();
+    let b = await startBroker(store, { writeAfterMs: 50 });
+    const hung = await connect(b, { clientId: "console-8", clean: false, noAcks: true });
+    await hung.client.subscribeAsync("linli/s1/alerts/#", { qos: 1 });
+    for (let i = 0; i < 3; i++) b.publish(alert(i), `{"n":${i}}`, 1, false);
+    await until(() => hung.received.length === 3, "3 deliveries");
+    // Still connected: the sweep writes them once they are older than writeAfterMs.
+    await until(() => store.keys("mqtt/q/").length === 3, "3 records written by the sweep");
+    await stopBroker(b);
+    clients.delete(hung.client);
+    await hung.client.endAsync(true);
+
+    b = await startBroker(store, { writeAfterMs: 60_000 });
+    const slow = await connect(b, { clientId: "console-8", clean: false, noAcks: true });
+    await until(() => slow.received.length === 3, "the 3 unacknowledged messages again");
+    expect(slow.received.map((m) => m.payload)).toEqual(['{"n":0}', '{"n":1}', '{"n":2}']);
+    b.publish(alert(3), '{"n":3}', 1, false);
+    await until(() => slow.received.length === 4, "a fourth delivery");
+    // Not written while connected (writeAfterMs is a minute) ...
+    expect(store.keys("mqtt/q/")).toHaveLength(3);
+    await disconnect(slow);
+    await untilGone(b, "console-8");
+    // ... but as soon as the console is away.
+    expect(store.keys("mqtt/q/")).toHaveLength(4);
   });
 
   it("queue a message once for a console whose filters overlap, online and away", async () => {
