@@ -58,7 +58,8 @@ type Variant =
   | "no sessions option, clean console"
   | "memory store, clean console"
   | "memory store, persistent console"
-  | "journal store, persistent console";
+  | "journal store, persistent console"
+  | "journal store, write-through, persistent console";
 
 interface Run {
   rate: number;
@@ -71,7 +72,7 @@ async function once(variant: Variant, dir: string): Promise<Run> {
   const store =
     variant === "memory store, persistent console" || variant === "memory store, clean console"
       ? new MapStore()
-      : variant === "journal store, persistent console"
+      : variant.startsWith("journal store")
         ? Journal.open({ dir: mkdtempSync(path.join(dir, "journal-")) })
         : null;
   const broker = await EmbeddedBroker.start({
@@ -83,7 +84,7 @@ async function once(variant: Variant, dir: string): Promise<Run> {
     log,
     rateLog: new RateLimitedLog(log),
     urgentTopicPrefixes: ["linli/s1/alerts/p1/"],
-    ...(store ? { sessions: { store } } : {}),
+    ...(store ? { sessions: { store, writeAfterMs: variant.includes("write-through") ? 0 : 500 } } : {}),
   });
   const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${broker.addresses()[0]?.port}`, {
     username: "ops",
@@ -147,6 +148,7 @@ try {
       "memory store, clean console",
       "memory store, persistent console",
       "journal store, persistent console",
+      "journal store, write-through, persistent console",
     ] as Variant[]
   ).filter((v) => only === undefined || v === only || v.startsWith("no sessions"));
   const runs = new Map<Variant, Run[]>(variants.map((v) => [v, []]));
@@ -158,7 +160,7 @@ try {
   console.log(
     `${MESSAGES} QoS 1 alerts to one online console, ${ROUNDS} rounds (window ${WINDOW}), medians:`,
   );
-  console.log(`  ${"variant".padEnd(36)}   msg/s  rate ratio  CPU us/msg  CPU ratio`);
+  console.log(`  ${"variant".padEnd(50)}   msg/s  rate ratio  CPU us/msg  CPU ratio`);
   for (const v of variants) {
     const xs = runs.get(v) as Run[];
     const rate = median(xs.map((x) => x.rate));
@@ -166,7 +168,7 @@ try {
     const cpu = median(xs.map((x) => x.cpuUs));
     const cpuRatio = median(xs.map((x, i) => x.cpuUs / (base[i] as Run).cpuUs));
     console.log(
-      `  ${v.padEnd(36)} ${Math.round(rate).toString().padStart(7)}  ${rateRatio.toFixed(2).padStart(10)}  ${cpu.toFixed(1).padStart(10)}  ${cpuRatio.toFixed(2).padStart(9)}`,
+      `  ${v.padEnd(50)} ${Math.round(rate).toString().padStart(7)}  ${rateRatio.toFixed(2).padStart(10)}  ${cpu.toFixed(1).padStart(10)}  ${cpuRatio.toFixed(2).padStart(9)}`,
     );
   }
 } finally {

@@ -351,7 +351,8 @@ describe("operators' persistent sessions", () => {
 
   it("are bounded in number: the session away longest makes room, a new one is refused while all are connected", async () => {
     const store = new MemoryMap();
-    const b = await startBroker(store, { maxSessions: 1 });
+    const counters = new Counters();
+    const b = await startBroker(store, { maxSessions: 1 }, counters);
     const a = await connect(b, { clientId: "console-a", clean: false });
     await a.client.subscribeAsync("linli/s1/alerts/#", { qos: 1 });
     await expect(connect(b, { clientId: "console-b", clean: false })).rejects.toThrow(/Server unavailable/i);
@@ -360,6 +361,8 @@ describe("operators' persistent sessions", () => {
     const bee = await connect(b, { clientId: "console-b", clean: false });
     await bee.client.subscribeAsync("linli/s1/alerts/#", { qos: 1 });
     expect(b.sessionStats()).toMatchObject({ sessions: 1, evicted: 1 });
+    expect(counters.rejected("operator", "sessions-full")).toBe(1);
+    expect(counters.rejected("operator", "session-evicted")).toBe(1);
     expect(store.keys("mqtt/s/")).toEqual(["mqtt/s/console-b"]);
   });
 

@@ -44,7 +44,7 @@ export interface SessionOptions {
   queueLimit: number;
   /** Durable sessions kept; beyond it the one away longest is discarded. */
   maxSessions: number;
-  /** A delivery to a connected console still unacknowledged after this long is written to the store. */
+  /** A delivery to a connected console still unacknowledged after this long is written to the store; 0: at once. */
   writeAfterMs: number;
   /** Topics dropped last when a queue is full (P1 alerts). */
   urgentTopicPrefixes: readonly string[];
@@ -193,8 +193,10 @@ export class SessionPersistence {
       this.saveSession(s);
       this.writeUnwritten(s, Number.POSITIVE_INFINITY);
     });
-    this.sweeper = setInterval(() => this.sweep(), Math.max(10, this.opts.writeAfterMs / 2));
-    this.sweeper.unref();
+    if (this.opts.writeAfterMs > 0) {
+      this.sweeper = setInterval(() => this.sweep(), Math.max(10, this.opts.writeAfterMs / 2));
+      this.sweeper.unref();
+    }
   }
 
   /** Stops the sweep and writes what is still unwritten (clean shutdown; aedes has closed its clients). */
@@ -356,7 +358,7 @@ export class SessionPersistence {
     q.entries.push(e);
     const s = this.sessions.get(clientId);
     if (s === undefined) return;
-    if (this.online(clientId)) {
+    if (this.opts.writeAfterMs > 0 && this.online(clientId)) {
       s.unwritten++;
     } else {
       // Written in queue order: older unwritten entries first (normally none: they go at disconnect).
