@@ -6,7 +6,7 @@
  *
  *   npm run build && node dist/bench/sessions.js [--messages N] [--rounds R] [--journal DIR]
  *
- * Stores: "memory" (a Map), and "journal" (gateway/journal/journal.ts in a temp dir; its
+ * Stores: none (sessions in memory), and "journal" (gateway/journal/journal.ts in a temp dir; its
  * puts are write-through, one write(2) each; nobody calls commit() here, so no fdatasync:
  * in the gateway the queue's records ride in the pipeline's group commits).
  *
@@ -28,7 +28,6 @@ import { parseArgs } from "node:util";
 import mqtt from "mqtt";
 import { AccessPolicy } from "../gateway/broker/access.js";
 import { EmbeddedBroker } from "../gateway/broker/embedded.js";
-import type { DurableMap } from "../gateway/broker/sessions.js";
 import { validateConfig } from "../gateway/config/load.js";
 import { Journal } from "../gateway/journal/journal.js";
 import { createLogger, RateLimitedLog } from "../gateway/log.js";
@@ -46,19 +45,6 @@ const MESSAGES = Number(values.messages);
 const ROUNDS = Number(values.rounds);
 const WINDOW = Number(process.env.WINDOW ?? 100);
 
-class MapStore implements DurableMap {
-  private readonly map = new Map<string, unknown>();
-  *entries(prefix = ""): IterableIterator<[string, unknown]> {
-    for (const e of this.map) if (e[0].startsWith(prefix)) yield e;
-  }
-  put(key: string, value: unknown): void {
-    this.map.set(key, value);
-  }
-  delete(key: string): void {
-    this.map.delete(key);
-  }
-}
-
 const config = validateConfig({
   site: { id: "s1" },
   operators: [{ name: "ops", password: "secret" }],
@@ -66,9 +52,8 @@ const config = validateConfig({
 });
 
 type Variant =
-  | "no sessions option, clean console"
-  | "memory store, clean console"
-  | "memory store, persistent console"
+  | "no store, clean console"
+  | "no store, persistent console"
   | "journal store, persistent console"
   | "journal store, write-through, persistent console";
 
@@ -80,12 +65,9 @@ interface Run {
 
 async function once(variant: Variant, dir: string): Promise<Run> {
   const log = createLogger({ level: "silent" });
-  const store =
-    variant === "memory store, persistent console" || variant === "memory store, clean console"
-      ? new MapStore()
-      : variant.startsWith("journal store")
-        ? Journal.open({ dir: mkdtempSync(path.join(dir, "journal-")) })
-        : null;
+  const store = variant.startsWith("journal store")
+    ? Journal.open({ dir: mkdtempSync(path.join(dir, "journal-")) })
+    : undefined;
   const broker = await EmbeddedBroker.start({
     listeners: [{ host: "127.0.0.1", port: 0 }],
     maxConnections: 10,
@@ -95,7 +77,7 @@ async function once(variant: Variant, dir: string): Promise<Run> {
     log,
     rateLog: new RateLimitedLog(log),
     urgentTopicPrefixes: ["linli/s1/alerts/p1/"],
-    ...(store ? { sessions: { store, writeAfterMs: variant.includes("write-through") ? 0 : 500 } } : {}),
+    sessions: { store, writeAfterMs: variant.includes("write-through") ? 0 : 500 },
   });
   const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${broker.addresses()[0]?.port}`, {
     username: "ops",
@@ -155,13 +137,12 @@ try {
   const only = process.env.ONLY;
   const variants: Variant[] = (
     [
-      "no sessions option, clean console",
-      "memory store, clean console",
-      "memory store, persistent console",
+      "no store, clean console",
+      "no store, persistent console",
       "journal store, persistent console",
       "journal store, write-through, persistent console",
     ] as Variant[]
-  ).filter((v) => only === undefined || v === only || v.startsWith("no sessions"));
+  ).filter((v) => only === undefined || v === only || v === "no store, clean console");
   const runs = new Map<Variant, Run[]>(variants.map((v) => [v, []]));
   await once(variants[0] as Variant, dir); // warm-up
   for (let r = 0; r < ROUNDS; r++) for (const v of variants) runs.get(v)?.push(await once(v, dir));

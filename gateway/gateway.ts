@@ -10,7 +10,7 @@ import { LANE_TELEMETRY } from "../devices/profile.js";
 import type { Alert, Transition } from "./alerts/alert.js";
 import { AlertEngine, type AlertEvent } from "./alerts/engine.js";
 import { AccessPolicy, type OperatorAction } from "./broker/access.js";
-import { EmbeddedBroker } from "./broker/embedded.js";
+import { EmbeddedBroker, type SessionsConfig } from "./broker/embedded.js";
 import type { Config } from "./config/schema.js";
 import { MqttIngest } from "./ingest/mqtt-ingest.js";
 import { createLogger, type Logger, RateLimitedLog } from "./log.js";
@@ -41,6 +41,8 @@ export interface GatewayOptions {
   mqttPort?: number;
   /** How Modbus links are made (tests and the demo use ptys and loopback; default: the configured ports). */
   modbusLinks?: LinkFactory;
+  /** Operators' persistent MQTT sessions: give the journal as `store` to keep them across restarts. */
+  sessions?: SessionsConfig;
 }
 
 export interface GatewayStats {
@@ -226,6 +228,7 @@ export class Gateway {
         `linli/${opts.config.site.id}/alerts/p1/`,
         `linli/${opts.config.site.id}/escalations/p1/`,
       ],
+      ...(opts.sessions ? { sessions: opts.sessions } : {}),
     });
     if (opts.config.metrics.enabled) {
       const m = opts.config.metrics;

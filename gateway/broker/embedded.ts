@@ -31,8 +31,8 @@ export interface ListenerConfig {
 }
 
 export interface SessionsConfig {
-  /** Where operators' persistent sessions are kept (the gateway's journal). */
-  store: DurableMap;
+  /** Where operators' persistent sessions are kept (the gateway's journal); absent, in memory only. */
+  store?: DurableMap;
   /** Messages queued per persistent session, in flight included (default 1,000, as mosquitto's max_queued_messages). */
   queueLimit?: number;
   /** Operators' persistent sessions kept (default 64); beyond it the one away longest is discarded. */
@@ -44,6 +44,13 @@ export interface SessionsConfig {
    */
   writeAfterMs?: number;
 }
+
+/** Sessions in memory only: nothing is written, nothing restored. */
+const NO_STORE: DurableMap = {
+  *entries() {},
+  put() {},
+  delete() {},
+};
 
 class RefusedError extends Error {
   returnCode?: number;
@@ -71,7 +78,7 @@ export class EmbeddedBroker implements NorthboundSink {
     private readonly log: Logger,
     private readonly rateLog: RateLimitedLog,
     private readonly urgentTopicPrefixes: readonly string[],
-    private readonly sessions: SessionPersistence | null,
+    private readonly sessions: SessionPersistence,
   ) {}
 
   static async start(opts: {
@@ -85,37 +92,40 @@ export class EmbeddedBroker implements NorthboundSink {
     rateLog: RateLimitedLog;
     /** Deliveries on topics under these prefixes skip aedes' turn of the event loop (P1 alerts). */
     urgentTopicPrefixes?: readonly string[];
-    /** Operators' persistent sessions survive a restart in this store; absent, they live in memory. */
+    /**
+     * Persistent sessions (clean session 0). Always served by gateway/broker/sessions.ts: aedes'
+     * own memory persistence loses track of every QoS 1 delivery once restampOnEmit has
+     * re-stamped it ("no such packet") and disconnects the client. With a store, operators'
+     * sessions survive a restart.
+     */
     sessions?: SessionsConfig;
   }): Promise<EmbeddedBroker> {
     let self: EmbeddedBroker | null = null;
-    const sessions = opts.sessions
-      ? new SessionPersistence({
-          store: opts.sessions.store,
-          queueLimit: opts.sessions.queueLimit ?? 1000,
-          maxSessions: opts.sessions.maxSessions ?? 64,
-          writeAfterMs: opts.sessions.writeAfterMs ?? 500,
-          urgentTopicPrefixes: opts.urgentTopicPrefixes ?? [],
-          owner: (client) => {
-            const identity = self?.identities.get(client);
-            return identity?.kind === "operator" ? identity.name : null;
-          },
-          onDrop: (clientId, reason, topic) => {
-            const counted = reason === "queue-full" ? "session-queue-full" : "session-evicted";
-            opts.counters.reject("operator", counted);
-            opts.rateLog.warn(
-              clientId,
-              counted,
-              { clientId, topic },
-              reason === "queue-full"
-                ? "persistent session queue full; oldest message dropped"
-                : "persistent session discarded to make room",
-            );
-          },
-        })
-      : null;
+    const sessions = new SessionPersistence({
+      store: opts.sessions?.store ?? NO_STORE,
+      queueLimit: opts.sessions?.queueLimit ?? 1000,
+      maxSessions: opts.sessions?.maxSessions ?? 64,
+      writeAfterMs: opts.sessions?.writeAfterMs ?? 500,
+      urgentTopicPrefixes: opts.urgentTopicPrefixes ?? [],
+      owner: (client) => {
+        const identity = self?.identities.get(client);
+        return identity?.kind === "operator" ? identity.name : null;
+      },
+      onDrop: (clientId, reason, topic) => {
+        const counted = reason === "queue-full" ? "session-queue-full" : "session-evicted";
+        opts.counters.reject("operator", counted);
+        opts.rateLog.warn(
+          clientId,
+          counted,
+          { clientId, topic },
+          reason === "queue-full"
+            ? "persistent session queue full; oldest message dropped"
+            : "persistent session discarded to make room",
+        );
+      },
+    });
     const aedes = await Aedes.createBroker({
-      ...(sessions ? { persistence: sessions } : {}),
+      persistence: sessions,
       heartbeatInterval: 60_000,
       connectTimeout: 10_000,
       // Deliveries in flight before aedes queues messages (default 100). A QoS 0 delivery holds its
@@ -157,9 +167,9 @@ export class EmbeddedBroker implements NorthboundSink {
     return (this.aedes as unknown as { mq: { length: number } }).mq.length > 0;
   }
 
-  /** Persistent sessions kept in the store, or null when they are not. */
-  sessionStats(): SessionStats | null {
-    return this.sessions?.stats() ?? null;
+  /** Persistent sessions of operators, and what their queues dropped. */
+  sessionStats(): SessionStats {
+    return this.sessions.stats();
   }
 
   get listening(): boolean {
@@ -186,7 +196,7 @@ export class EmbeddedBroker implements NorthboundSink {
       this.servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))),
     );
     await new Promise<void>((resolve) => this.aedes.close(() => resolve()));
-    this.sessions?.close();
+    this.sessions.close();
     for (const s of this.sockets) s.destroy();
     await serversClosed;
   }
@@ -245,7 +255,6 @@ export class EmbeddedBroker implements NorthboundSink {
    */
   private sessionRefusal(client: Client, identity: Identity): RefusedError | null {
     const sessions = this.sessions;
-    if (sessions === null) return null;
     const name = identity.kind === "operator" ? identity.name : identity.device.id;
     const owner = sessions.ownerOf(client.id);
     let reason: string;

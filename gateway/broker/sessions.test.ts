@@ -66,7 +66,7 @@ function openJournal(dir: string): Journal {
 }
 
 async function startBroker(
-  store: DurableMap,
+  store: DurableMap | undefined,
   limits: { queueLimit?: number; maxSessions?: number; writeAfterMs?: number } = {},
   counters = new Counters(),
 ): Promise<EmbeddedBroker> {
@@ -250,6 +250,26 @@ describe("operators' persistent sessions", () => {
     await untilGone(b, "console-8");
     // ... but as soon as the console is away.
     expect(store.keys("mqtt/q/")).toHaveLength(4);
+  });
+
+  it("work without a store too, in memory (aedes' own persistence disconnected such a console at every QoS 1 message)", async () => {
+    const b = await startBroker(undefined);
+    let c = await connect(b, { clientId: "console-m", clean: false });
+    let closed = 0;
+    c.client.on("close", () => closed++);
+    await c.client.subscribeAsync("linli/s1/alerts/#", { qos: 1 });
+    for (let i = 0; i < 5; i++) b.publish(alert(i), "live", 1, true);
+    await until(
+      () => c.received.length === 5 && b.sessionStats().queued === 0,
+      "5 live deliveries acknowledged",
+    );
+    expect(closed).toBe(0);
+    await disconnect(c);
+    await untilGone(b, "console-m");
+    for (let i = 0; i < 3; i++) b.publish(alert(i), `{"n":${i}}`, 1, true);
+    c = await connect(b, { clientId: "console-m", clean: false });
+    await until(() => c.received.length === 3, "the 3 missed alerts");
+    expect(c.received.map((m) => m.payload)).toEqual(['{"n":0}', '{"n":1}', '{"n":2}']);
   });
 
   it("queue a message once for a console whose filters overlap, online and away", async () => {
