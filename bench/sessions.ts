@@ -10,16 +10,22 @@
  * puts are write-through, one write(2) each; nobody calls commit() here, so no fdatasync:
  * in the gateway the queue's records ride in the pipeline's group commits).
  *
- * Measured 2026-12-02 (2 cores shared with other jobs, load average ~14; 9 rounds, medians,
- * ratios to the first line of the same round):
- *   no sessions option, clean console                  9992 msg/s  1.00   27.2 us CPU/msg  1.00
- *   memory store, clean console                        9462        0.96   28.1             1.03
- *   memory store, persistent console                   7259        0.81   32.3             1.15
- *   journal store, persistent console (writeAfterMs)   8581        0.81   31.9             1.21
- *   journal store, write-through (writeAfterMs 0)      5508        0.50   49.1             1.76
- * A persistent session costs ~15-20 % CPU per message in aedes itself (queue, update, clear per
- * message); writing every delivery through the journal (two write(2) per message) costs as much
- * again three times over, hence writeAfterMs: acknowledged-at-once deliveries are never written.
+ * Measured 2026-12-02, 2 cores shared with other jobs (load average 14): the rate swings with the
+ * neighbours, CPU time per message much less. 9 rounds, medians, ratios to the first line of the
+ * same round.
+ *   Run 1 (aedes' own memory persistence as the baseline, before sessions.ts served every broker):
+ *     aedes memory persistence, clean console           9992 msg/s  1.00   27.2 us CPU/msg  1.00
+ *     sessions.ts without store, clean console          9462        0.96   28.1             1.03
+ *     sessions.ts without store, persistent console     7259        0.81   32.3             1.15
+ *     journal store, persistent console                 8581        0.81   31.9             1.21
+ *     journal store, write-through (writeAfterMs 0)     5508        0.50   49.1             1.76
+ *   Run 2 (this script as it is):
+ *     no store, clean console                           2754        1.00   31.4             1.00
+ *     no store, persistent console                      2899        0.88   32.8             1.04
+ *     journal store, persistent console                 2921        0.94   31.2             0.99
+ *     journal store, write-through, persistent console  1633        0.56   47.8             1.53
+ * With writeAfterMs (default 500 ms) a console that acknowledges at once costs the journal
+ * nothing; writing every delivery through (two write(2) per message) costs 1.5-1.8x the CPU.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";

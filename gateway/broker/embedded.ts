@@ -123,6 +123,15 @@ export class EmbeddedBroker implements NorthboundSink {
             : "persistent session discarded to make room",
         );
       },
+      onStoreError: (err) => {
+        opts.counters.reject("operator", "session-store-error");
+        opts.rateLog.warn(
+          "sessions",
+          "store-error",
+          { err: err.message },
+          "persistent session not written to the store; kept in memory only",
+        );
+      },
     });
     const aedes = await Aedes.createBroker({
       persistence: sessions,

@@ -272,6 +272,32 @@ describe("operators' persistent sessions", () => {
     expect(c.received.map((m) => m.payload)).toEqual(['{"n":0}', '{"n":1}', '{"n":2}']);
   });
 
+  it("keep delivering when the store throws (closed, failing disk): counted, the session goes on in memory", async () => {
+    const failing: DurableMap = {
+      *entries() {},
+      put() {
+        throw new Error("journal is closed");
+      },
+      delete() {
+        throw new Error("journal is closed");
+      },
+    };
+    const counters = new Counters();
+    const b = await startBroker(failing, { writeAfterMs: 0 }, counters);
+    let c = await connect(b, { clientId: "console-f", clean: false });
+    await c.client.subscribeAsync("linli/s1/alerts/#", { qos: 1 });
+    b.publish(alert(1), "live", 1, false);
+    await until(() => c.received.length === 1, "the live alert");
+    await disconnect(c);
+    await untilGone(b, "console-f");
+    b.publish(alert(2), "missed", 1, false);
+    c = await connect(b, { clientId: "console-f", clean: false });
+    await until(() => c.received.length === 1, "the missed alert");
+    expect(c.received[0]?.payload).toBe("missed");
+    expect(b.sessionStats().storeErrors).toBeGreaterThan(0);
+    expect(counters.rejected("operator", "session-store-error")).toBe(b.sessionStats().storeErrors);
+  });
+
   it("queue a message once for a console whose filters overlap, online and away", async () => {
     const store = new MemoryMap();
     const b = await startBroker(store);

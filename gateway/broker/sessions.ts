@@ -50,6 +50,8 @@ export interface SessionOptions {
   urgentTopicPrefixes: readonly string[];
   /** Called once per message dropped from a full queue, and per session discarded. */
   onDrop(clientId: string, reason: "queue-full" | "session-evicted", topic?: string): void;
+  /** Called when a write to the store throws. */
+  onStoreError(err: Error): void;
   now?: () => number;
 }
 
@@ -61,6 +63,8 @@ export interface SessionStats {
   /** Records found damaged or orphaned at restore, skipped and removed. */
   restoreRefused: number;
   restored: number;
+  /** Writes the store refused (they went on in memory). */
+  storeErrors: number;
 }
 
 type Packet = PublishPacket & { brokerId?: string; brokerCounter: number; messageId?: number };
@@ -137,6 +141,7 @@ export class SessionPersistence {
   private evicted = 0;
   private restoreRefused = 0;
   private restored = 0;
+  private storeErrors = 0;
   private sweeper: NodeJS.Timeout | null = null;
 
   constructor(private readonly opts: SessionOptions) {
@@ -153,6 +158,7 @@ export class SessionPersistence {
       evicted: this.evicted,
       restoreRefused: this.restoreRefused,
       restored: this.restored,
+      storeErrors: this.storeErrors,
     };
   }
 
@@ -369,7 +375,7 @@ export class SessionPersistence {
 
   private write(s: Session, e: Entry): void {
     e.key = `${s.prefix}${s.nextSeq++}`;
-    this.opts.store.put(e.key, { t: e.packet.topic, p: e.packet.payload, q: e.packet.qos });
+    this.put(e.key, { t: e.packet.topic, p: e.packet.payload, q: e.packet.qos });
   }
 
   /** Writes, oldest first, a session's unwritten entries queued at or before `before`. */
@@ -395,7 +401,7 @@ export class SessionPersistence {
 
   /** An entry left the queue: its record goes, or it no longer counts as unwritten. */
   private forget(clientId: string, e: Entry): void {
-    if (e.key !== null) this.opts.store.delete(e.key);
+    if (e.key !== null) this.del(e.key);
     else {
       const s = this.sessions.get(clientId);
       if (s !== undefined && s.unwritten > 0) s.unwritten--;
@@ -432,6 +438,29 @@ export class SessionPersistence {
     return false;
   }
 
+  /**
+   * The store failing (closed, or throwing) must not stop a delivery: aedes
+   * would fail the publish and not emit it. Counted and reported; the session
+   * goes on in memory.
+   */
+  private put(key: string, value: unknown): void {
+    try {
+      this.opts.store.put(key, value);
+    } catch (err) {
+      this.storeErrors++;
+      this.opts.onStoreError(err as Error);
+    }
+  }
+
+  private del(key: string): void {
+    try {
+      this.opts.store.delete(key);
+    } catch (err) {
+      this.storeErrors++;
+      this.opts.onStoreError(err as Error);
+    }
+  }
+
   private online(clientId: string): boolean {
     const clients = (this.broker as unknown as { clients: Record<string, Client> } | null)?.clients;
     return clients !== undefined && clients[clientId] !== undefined;
@@ -454,7 +483,7 @@ export class SessionPersistence {
 
   private saveSession(s: Session): void {
     const subs = [...s.subs].map(([topic, qos]) => ({ topic, qos }));
-    this.opts.store.put(`${SESSION_PREFIX}${encodeURIComponent(s.id)}`, {
+    this.put(`${SESSION_PREFIX}${encodeURIComponent(s.id)}`, {
       owner: s.owner,
       subs,
       away: s.away,
@@ -466,12 +495,12 @@ export class SessionPersistence {
     const q = this.queues.get(clientId);
     const s = this.sessions.get(clientId);
     if (q !== undefined) {
-      for (const e of q.entries) if (e.key !== null) this.opts.store.delete(e.key);
+      for (const e of q.entries) if (e.key !== null) this.del(e.key);
       this.queues.delete(clientId);
     }
     if (s !== undefined) {
       this.sessions.delete(clientId);
-      this.opts.store.delete(`${SESSION_PREFIX}${encodeURIComponent(clientId)}`);
+      this.del(`${SESSION_PREFIX}${encodeURIComponent(clientId)}`);
     }
   }
 
