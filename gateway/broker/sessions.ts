@@ -334,7 +334,8 @@ export class SessionPersistence {
   async outgoingClearMessageId(client: Client, packet: { messageId?: number }): Promise<Packet | undefined> {
     // aedes also calls this with a packet that has no id when it skips a duplicate
     // delivery (overlapping subscriptions); the memory persistence then removes
-    // whichever unsent message comes first. Only a PUBACK's id removes anything here.
+    // whichever unsent message comes first, or fails (moscajs/aedes #543, open).
+    // Only a PUBACK's id removes anything here.
     if (packet.messageId === undefined) return undefined;
     const q = this.queues.get(client.id);
     if (q === undefined) return undefined;
