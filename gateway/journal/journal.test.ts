@@ -128,6 +128,37 @@ describe("Journal", () => {
     await b.sync();
   });
 
+  it("a commit after a segment roll also syncs the rolled segment's tail (roll itself does not block on a sync)", async () => {
+    const dir = tempDir();
+    const pathOf = new Map<number, string>();
+    const synced: string[] = [];
+    const spy = {
+      ...nodeFs,
+      openSync: (p: string, f: string, m?: number) => {
+        const fd = nodeFs.openSync(p, f, m);
+        pathOf.set(fd, p);
+        return fd;
+      },
+      fdatasyncSync: (fd: number) => {
+        synced.push(`sync:${pathOf.get(fd)}`);
+        nodeFs.fdatasyncSync(fd);
+      },
+      fdatasync: (fd: number, cb: (err: NodeJS.ErrnoException | null) => void) => {
+        synced.push(`async:${pathOf.get(fd)}`);
+        nodeFs.fdatasync(fd, cb);
+      },
+    };
+    const j = openJ({ dir, fs: spy, segmentBytes: 4096 });
+    for (let i = 0; i < 80; i++) j.put(`k${i}`, "v".repeat(50)); // about 5.3 KB: one roll
+    expect(readdirSync(dir).filter((n) => n.endsWith(".log")).length).toBe(2);
+    expect(synced.filter((s) => s.startsWith("sync:") && s.endsWith(".log"))).toEqual([]);
+    await committed(j);
+    expect(synced).toEqual([
+      `async:${join(dir, "seg-0000000000000001.log")}`,
+      `async:${join(dir, "seg-0000000000000002.log")}`,
+    ]);
+  });
+
   it("compacts: snapshot, older segments deleted, reopen replays only the segments after the snapshot", async () => {
     const dir = tempDir();
     const opts = { dir, segmentBytes: 16 * 1024, compactAfterBytes: 64 * 1024 };

@@ -44,6 +44,9 @@ import { acquireLock } from "./lock.js";
 import { frame, OP_DELETE, OP_PUT, scan, valueOffset } from "./record.js";
 import { type Image, readSnapshot, writeSnapshot, writeSnapshotSync } from "./snapshot.js";
 
+export type { JournalFs } from "./fs.js";
+export { JournalLockedError } from "./lock.js";
+
 export type SyncPolicy = "always" | "batch" | "interval";
 
 export interface JournalOptions {
@@ -156,7 +159,10 @@ export class Journal {
   private syncInFlight = false;
   private inFlightBatch: Done[] = [];
   private waiting: Done[] = [];
-  private readonly deferredClose: number[] = [];
+  /** Rolled-away segments whose tail still needs the next group fdatasync; closed after it. */
+  private readonly rolled: number[] = [];
+  /** Rolled segments the sync in flight covers (closed by its callback). */
+  private syncingOlds: number[] = [];
 
   private healthState: JournalHealth;
   private retryTimer: NodeJS.Timeout | null = null;
@@ -305,16 +311,17 @@ export class Journal {
     this.closed = true;
     if (this.retryTimer) clearTimeout(this.retryTimer);
     if (this.intervalTimer) clearInterval(this.intervalTimer);
-    if (this.writable && this.segFd >= 0) {
+    const fds = [...this.rolled.splice(0), this.segFd].filter((fd) => fd >= 0);
+    if (this.writable) {
       try {
-        this.fsx.fdatasyncSync(this.segFd);
+        for (const fd of [...this.syncingOlds, ...fds]) this.fsx.fdatasyncSync(fd);
         this.syncs++;
       } catch (err) {
         this.failed("fdatasync at close", err);
       }
     }
     if (!this.healthState.ok && this.healthState.reason !== "quota") this.lastChanceSnapshot();
-    for (const fd of [this.segFd, ...this.deferredClose.splice(0)]) {
+    for (const fd of fds) {
       if (fd < 0) continue;
       try {
         this.fsx.closeSync(fd);
@@ -575,25 +582,15 @@ export class Journal {
   /** Closes the current segment and starts the next one. False (and degraded) on failure. */
   private roll(): boolean {
     const old = this.segFd;
-    if (old >= 0 && this.writable) {
-      try {
-        // Records in the old segment must be durable before commits wait on the new one only.
-        if (this.dirty || this.syncInFlight) {
-          this.fsx.fdatasyncSync(old);
-          this.syncs++;
-        }
-      } catch (err) {
-        this.failed("fdatasync", err);
-        return false;
-      }
-    }
     if (old >= 0) {
-      if (this.syncInFlight) this.deferredClose.push(old);
+      // Not synced here (that would stall the event loop for an fdatasync): the next group sync
+      // covers the old segment's tail too ("dirty" stays set), then closes it.
+      if (this.syncInFlight || (this.writable && this.dirty)) this.rolled.push(old);
       else
         try {
           this.fsx.closeSync(old);
         } catch {
-          // Already synced.
+          // Nothing unsynced in it.
         }
     }
     this.segFd = -1;
@@ -611,7 +608,6 @@ export class Journal {
     this.segFd = this.fsx.openSync(path.join(this.dir, segmentName(seq)), "w", 0o600);
     this.segPos = 0;
     this.segFiles.set(seq, 0);
-    this.dirty = false;
     // The new file's directory entry must survive a power cut with its synced records.
     fsyncDir(this.fsx, this.dir);
   }
@@ -638,6 +634,8 @@ export class Journal {
   private syncNow(): void {
     const t0 = performance.now();
     try {
+      // Rolled segments stay listed (a sync may be in flight on them); the next group sync closes them.
+      for (const fd of this.rolled) this.fsx.fdatasyncSync(fd);
       this.fsx.fdatasyncSync(this.segFd);
       this.syncs++;
       this.lastSyncMs = performance.now() - t0;
@@ -656,13 +654,24 @@ export class Journal {
     this.syncInFlight = true;
     this.dirty = false;
     const t0 = performance.now();
-    this.fsx.fdatasync(this.segFd, (err) => {
+    const olds = this.rolled.splice(0);
+    this.syncingOlds = olds;
+    const fds = [...olds, this.segFd];
+    const next = (i: number, err: NodeJS.ErrnoException | null): void => {
+      if (err === null && i < fds.length) {
+        this.fsx.fdatasync(fds[i]!, (e) => next(i + 1, e));
+        return;
+      }
+      done(err);
+    };
+    const done = (err: NodeJS.ErrnoException | null): void => {
       this.syncInFlight = false;
-      for (const fd of this.deferredClose.splice(0)) {
+      this.syncingOlds = [];
+      for (const fd of olds) {
         try {
           this.fsx.closeSync(fd);
         } catch {
-          // Synced at roll.
+          // Synced (or the failure is reported below).
         }
       }
       if (!this.closed) {
@@ -676,7 +685,8 @@ export class Journal {
       this.inFlightBatch = [];
       for (const cb of served) this.call(cb);
       if (this.waiting.length > 0) this.startSync();
-    });
+    };
+    next(0, null);
   }
 
   // ---- internals: snapshots, generations ----
