@@ -12,7 +12,7 @@ import { LANE_TELEMETRY } from "../devices/profile.js";
 import type { Alert, Transition } from "./alerts/alert.js";
 import { AlertEngine, type AlertEvent } from "./alerts/engine.js";
 import { AccessPolicy, type OperatorAction } from "./broker/access.js";
-import { EmbeddedBroker } from "./broker/embedded.js";
+import { EmbeddedBroker, type SessionsConfig } from "./broker/embedded.js";
 import type { Config } from "./config/schema.js";
 import { MqttIngest } from "./ingest/mqtt-ingest.js";
 import { Journal } from "./journal/journal.js";
@@ -58,6 +58,8 @@ export interface GatewayOptions {
   store?: DurableStore | null;
   /** The journal's directory (`linli start --data-dir`); overrides `storage.dir`. */
   dataDir?: string;
+  /** Operators' persistent MQTT sessions: give the journal as `store` to keep them across restarts. */
+  sessions?: SessionsConfig;
 }
 
 /** Where the journal lives when neither `--data-dir` nor `storage.dir` says (docs/durability.md). */
@@ -313,6 +315,8 @@ export class Gateway {
         `linli/${opts.config.site.id}/alerts/p1/`,
         `linli/${opts.config.site.id}/escalations/p1/`,
       ],
+      // Operators' persistent sessions live in the same journal as the alerts.
+      sessions: { ...opts.sessions, store: opts.sessions?.store ?? gw.store ?? undefined },
     });
     if (opts.config.metrics.enabled) {
       const m = opts.config.metrics;

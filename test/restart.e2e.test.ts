@@ -4,8 +4,13 @@
  * journal itself (files, fsync, damage) is tested in gateway/journal; the
  * process-level crash test is `npm run test:crash`.
  */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import type { Gateway } from "../gateway/gateway.js";
+import { validateConfig } from "../gateway/config/load.js";
+import { Gateway } from "../gateway/gateway.js";
+import { createLogger } from "../gateway/log.js";
 import { MemoryStore } from "../gateway/state/store.js";
 import { FakeClock } from "../gateway/time/clock.js";
 import {
@@ -139,5 +144,46 @@ describe("restart from the journal", () => {
     clock.advance(6 * S);
     const lost = (await ops.waitFor((m) => m.topic.endsWith("DEVICE_LOST/p-1"))).json();
     expect(lost.state).toBe("active-unacknowledged");
+  });
+});
+
+describe("an operator's persistent session across a gateway restart (real journal)", () => {
+  it("receives the events published while it was away, also those from before the restart", async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "linli-session-"));
+    const start = () =>
+      Gateway.start({
+        config: validateConfig(testConfig(), "test"),
+        logger: createLogger({ level: "silent" }),
+        dataDir: dir,
+      });
+    const clients: TestClient[] = [];
+    let gw = await start();
+    try {
+      const consoleOpts = { clientId: "console-1", clean: false };
+      let ops = await connect(gw, OPS.name, OPS.password, consoleOpts);
+      await ops.subscribe(`linli/${SITE}/alerts/events`);
+      await ops.end();
+      const p1 = await connect(gw, "p-1", "pw-p1");
+      clients.push(p1);
+      await p1.publish("devices/ec200/p-1/up", pendantMsg(7, "press"));
+      const watcher = await connect(gw, "ops2", "ops2-pw");
+      clients.push(watcher);
+      await watcher.subscribe(`linli/${SITE}/alerts/#`);
+      const raised = (await watcher.waitFor((m) => m.topic.endsWith("/EMERGENCY_CALL/p-1"))).json();
+      await Promise.all(clients.splice(0).map((c) => c.end()));
+      await gw.stop();
+
+      gw = await start();
+      ops = await connect(gw, OPS.name, OPS.password, consoleOpts);
+      clients.push(ops);
+      const ev = (
+        await ops.waitFor((m) => m.topic.endsWith("/alerts/events") && m.json().alertId === raised.id, 5000)
+      ).json();
+      expect(ev).toMatchObject({ transition: "raised", eventId: `${raised.id}:1` });
+    } finally {
+      await Promise.all(clients.splice(0).map((c) => c.end()));
+      await gw.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

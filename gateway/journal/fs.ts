@@ -46,9 +46,6 @@ export const nodeFs: JournalFs = {
   statSync: (p) => fs.statSync(p),
 };
 
-/** Error codes that mean "the disk no longer takes our writes": the journal degrades, retries. */
-export const DISK_ERRORS = new Set(["ENOSPC", "EROFS", "EIO", "EDQUOT", "EBADF", "EFBIG", "ENOENT"]);
-
 /** fsync a directory so a created, renamed or removed entry survives a power cut. */
 export function fsyncDir(fsx: JournalFs, dir: string): void {
   const fd = fsx.openSync(dir, "r");

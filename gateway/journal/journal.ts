@@ -44,6 +44,9 @@ import { acquireLock } from "./lock.js";
 import { frame, OP_DELETE, OP_PUT, scan, valueOffset } from "./record.js";
 import { type Image, readSnapshot, writeSnapshot, writeSnapshotSync } from "./snapshot.js";
 
+export type { JournalFs } from "./fs.js";
+export { JournalLockedError } from "./lock.js";
+
 export type SyncPolicy = "always" | "batch" | "interval";
 
 export interface JournalOptions {

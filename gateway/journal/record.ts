@@ -7,9 +7,9 @@
  * A record whose length is out of bounds, whose body runs past the end of the data, or whose
  * CRC does not match ends the valid prefix: everything before it is kept, nothing after it is
  * trusted (a power cut tears the tail; a zero-filled tail reads as length 0, which is invalid).
- * CRC-32C by @node-rs/crc32 (hardware CRC instruction where the CPU has one).
+ * CRC-32C: crc.ts (@node-rs/crc32 for large bodies, a table for small ones).
  */
-import { crc32c } from "@node-rs/crc32";
+import { crc32cOf } from "./crc.js";
 
 export const HEADER_BYTES = 8;
 const FIXED_BODY = 3; // op + key length
@@ -61,7 +61,7 @@ export function frameInto(
   buf.writeUInt16LE(keyLen, body + 1);
   buf.write(key, body + FIXED_BODY, keyLen, "utf8");
   if (value !== null) buf.set(value, body + FIXED_BODY + keyLen);
-  buf.writeUInt32LE(crc32c(buf.subarray(body, body + bodyLen)), pos + 4);
+  buf.writeUInt32LE(crc32cOf(buf, body, body + bodyLen), pos + 4);
   return body + bodyLen;
 }
 
@@ -99,8 +99,8 @@ export function scan(
     const bodyStart = pos + HEADER_BYTES;
     const bodyEnd = bodyStart + bodyLen;
     if (bodyEnd > end) return { validEnd: pos, damage: "short record" };
-    const body = buf.subarray(bodyStart, bodyEnd);
-    if (crc32c(body) !== buf.readUInt32LE(pos + 4)) return { validEnd: pos, damage: "bad CRC" };
+    if (crc32cOf(buf, bodyStart, bodyEnd) !== buf.readUInt32LE(pos + 4))
+      return { validEnd: pos, damage: "bad CRC" };
     const op = buf[bodyStart]!;
     const keyLen = buf.readUInt16LE(bodyStart + 1);
     const keyEnd = bodyStart + FIXED_BODY + keyLen;

@@ -1,0 +1,440 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import mqtt from "mqtt";
+import { afterEach, describe, expect, it } from "vitest";
+import { validateConfig } from "../config/load.js";
+import { Journal } from "../journal/journal.js";
+import { createLogger, RateLimitedLog } from "../log.js";
+import { Registry } from "../registry.js";
+import { Counters } from "../stats.js";
+import { AccessPolicy } from "./access.js";
+import { EmbeddedBroker } from "./embedded.js";
+import type { DurableMap } from "./sessions.js";
+
+const config = validateConfig({
+  site: { id: "s1" },
+  operators: [
+    { name: "ops", password: "secret" },
+    { name: "ops2", password: "secret2" },
+  ],
+  devices: [{ id: "p1", model: "ec200", password: "pw1" }],
+});
+
+/**
+ * The journal's interface in memory. Values go through structuredClone, as
+ * they go through cbor-x in the journal: a Buffer comes back a Uint8Array.
+ */
+class MemoryMap implements DurableMap {
+  readonly map = new Map<string, unknown>();
+  /** Queue records written. */
+  queuePuts = 0;
+  *entries(prefix = ""): IterableIterator<[string, unknown]> {
+    for (const [k, v] of this.map) if (k.startsWith(prefix)) yield [k, structuredClone(v)];
+  }
+  put(key: string, value: unknown): void {
+    if (key.startsWith("mqtt/q/")) this.queuePuts++;
+    this.map.set(key, structuredClone(value));
+  }
+  delete(key: string): void {
+    this.map.delete(key);
+  }
+  keys(prefix: string): string[] {
+    return [...this.map.keys()].filter((k) => k.startsWith(prefix));
+  }
+}
+
+const brokers = new Set<EmbeddedBroker>();
+const clients = new Set<mqtt.MqttClient>();
+const journals = new Set<Journal>();
+const dirs: string[] = [];
+
+afterEach(async () => {
+  for (const c of clients) await c.endAsync(true);
+  for (const b of brokers) await b.close();
+  for (const j of journals) j.close();
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+  clients.clear();
+  brokers.clear();
+  journals.clear();
+});
+
+function openJournal(dir: string): Journal {
+  const j = Journal.open({ dir });
+  journals.add(j);
+  return j;
+}
+
+async function startBroker(
+  store: DurableMap | undefined,
+  limits: { queueLimit?: number; maxSessions?: number; writeAfterMs?: number } = {},
+  counters = new Counters(),
+): Promise<EmbeddedBroker> {
+  const log = createLogger({ level: "silent" });
+  const b = await EmbeddedBroker.start({
+    listeners: [{ host: "127.0.0.1", port: 0 }],
+    maxConnections: 10,
+    policy: new AccessPolicy("s1", new Registry(config, { onLost: () => {}, onWelfareDue: () => {} })),
+    handlers: { uplink: (_d, _p, _c, done) => done(null), operator: () => {} },
+    counters,
+    log,
+    rateLog: new RateLimitedLog(log),
+    urgentTopicPrefixes: ["linli/s1/alerts/p1/"],
+    sessions: { store, ...limits },
+  });
+  brokers.add(b);
+  return b;
+}
+
+async function stopBroker(b: EmbeddedBroker): Promise<void> {
+  await b.close();
+  brokers.delete(b);
+}
+
+interface Console {
+  client: mqtt.MqttClient;
+  received: { topic: string; payload: string; retain: boolean }[];
+  sessionPresent: boolean;
+}
+
+/** Listeners attached before CONNECT: queued messages follow the CONNACK at once. */
+async function connect(
+  b: EmbeddedBroker,
+  opts: { clientId: string; clean: boolean; username?: string; password?: string; noAcks?: boolean },
+): Promise<Console> {
+  const client = mqtt.connect(`mqtt://127.0.0.1:${b.addresses()[0]?.port}`, {
+    username: opts.username ?? "ops",
+    password: opts.password ?? "secret",
+    clientId: opts.clientId,
+    clean: opts.clean,
+    reconnectPeriod: 0,
+  });
+  clients.add(client);
+  const c: Console = { client, received: [], sessionPresent: false };
+  if (opts.noAcks) {
+    // A console that receives but never acknowledges (a hung application, a dead link): mqtt.js's PUBACKs are dropped.
+    type Send = (packet: { cmd: string }, cb?: () => void, ...rest: unknown[]) => void;
+    const internals = client as unknown as { _sendPacket: Send };
+    const send = internals._sendPacket.bind(client);
+    internals._sendPacket = (packet, cb, ...rest) =>
+      packet.cmd === "puback" ? cb?.() : send(packet, cb, ...rest);
+  }
+
+  client.on("message", (topic, payload, packet) =>
+    c.received.push({ topic, payload: payload.toString(), retain: packet.retain }),
+  );
+  await new Promise<void>((resolve, reject) => {
+    client.once("connect", (connack) => {
+      c.sessionPresent = connack.sessionPresent;
+      resolve();
+    });
+    client.once("error", reject);
+  });
+  return c;
+}
+
+async function disconnect(c: Console): Promise<void> {
+  await c.client.endAsync();
+  clients.delete(c.client);
+}
+
+async function until(cond: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/** Waits until the broker has noticed the client went away (its session is then offline). */
+async function untilGone(b: EmbeddedBroker, clientId: string): Promise<void> {
+  const aedes = b.aedes as unknown as { clients: Record<string, unknown> };
+  await until(() => aedes.clients[clientId] === undefined, `${clientId} to go`);
+}
+
+const alert = (i: number) => `linli/s1/alerts/p${(i % 2) + 1}/EMERGENCY_CALL/dev-${i}`;
+
+describe("operators' persistent sessions", () => {
+  it("deliver the alerts raised while the console was away, across a broker restart, in order, once each", async () => {
+    const store = new MemoryMap();
+    let b = await startBroker(store);
+    let c = await connect(b, { clientId: "console-1", clean: false });
+    await c.client.subscribeAsync("linli/s1/alerts/#", { qos: 1 });
+    // Live deliveries to a persistent session are kept only until their PUBACK.
+    b.publish(alert(100), "live", 1, true);
+    await until(() => c.received.length === 1, "the live alert");
+    await until(() => store.keys("mqtt/q/").length === 0, "the live alert's PUBACK");
+    await disconnect(c);
+    await untilGone(b, "console-1");
+
+    for (let i = 0; i < 10; i++) b.publish(alert(i), `{"n":${i}}`, 1, true);
+    await until(() => store.keys("mqtt/q/").length === 10, "10 queued messages in the store");
+    await stopBroker(b);
+
+    b = await startBroker(store);
+    expect(b.sessionStats()).toMatchObject({ sessions: 1, restored: 10, restoreRefused: 0 });
+    c = await connect(b, { clientId: "console-1", clean: false });
+    expect(c.sessionPresent).toBe(true);
+    await until(() => c.received.length === 10, "the 10 missed alerts");
+    expect(c.received.map((m) => m.payload)).toEqual(Array.from({ length: 10 }, (_, i) => `{"n":${i}}`));
+    expect(c.received.map((m) => m.topic)).toEqual(Array.from({ length: 10 }, (_, i) => alert(i)));
+    // Sent because of the subscription, not a new one: RETAIN 0 (MQTT-3.3.1-9).
+    expect(c.received.every((m) => !m.retain)).toBe(true);
+    await until(() => store.keys("mqtt/q/").length === 0, "the PUBACKs to clear the store");
+
+    // The subscription was restored too: a new alert arrives without subscribing again, and only it.
+    b.publish(alert(11), "after", 1, true);
+    await until(() => c.received.length === 11, "the alert raised after the reconnect");
+    expect(c.received[10]?.payload).toBe("after");
+  });
+
+  it("survive a restart on the gateway's journal (closed and reopened in between)", async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), "linli-sessions-"));
+    dirs.push(dir);
+    let journal = openJournal(dir);
+    let b = await startBroker(journal);
+    let c = await connect(b, { clientId: "console-j", clean: false });
+    await c.client.subscribeAsync("linli/s1/alerts/#", { qos: 1 });
+    await disconnect(c);
+    await untilGone(b, "console-j");
+    for (let i = 0; i < 50; i++) b.publish(alert(i), `{"n":${i}}`, 1, true);
+    await until(() => [...journal.keys("mqtt/q/")].length === 50, "50 queued messages in the journal");
+    await stopBroker(b);
+    journal.close();
+    journals.delete(journal);
+
+    journal = openJournal(dir);
+    b = await startBroker(journal);
+    c = await connect(b, { clientId: "console-j", clean: false });
+    await until(() => c.received.length === 50, "the 50 missed alerts");
+    expect(c.received.map((m) => m.payload)).toEqual(Array.from({ length: 50 }, (_, i) => `{"n":${i}}`));
+    await until(() => [...journal.keys("mqtt/q/")].length === 0, "the PUBACKs to clear the journal");
+    expect([...journal.keys("mqtt/")]).toEqual(["mqtt/s/console-j"]);
+  });
+
+  it("write nothing for deliveries a connected console acknowledges at once", async () => {
+    const store = new MemoryMap();
+    const b = await startBroker(store, { writeAfterMs: 60_000 });
+    const c = await connect(b, { clientId: "console-7", clean: false });
+    await c.client.subscribeAsync("linli/s1/alerts/#", { qos: 1 });
+    for (let i = 0; i < 100; i++) b.publish(alert(i), "live", 1, false);
+    await until(
+      () => c.received.length === 100 && b.sessionStats()?.queued === 0,
+      "100 deliveries acknowledged",
+    );
+    expect(store.queuePuts).toBe(0);
+  });
+
+  it("write the deliveries a connected console leaves unacknowledged, after writeAfterMs or when it goes", async () => {
+    const store = new MemoryMap();
+    let b = await startBroker(store, { writeAfterMs: 50 });
+    const hung = await connect(b, { clientId: "console-8", clean: false, noAcks: true });
+    await hung.client.subscribeAsync("linli/s1/alerts/#", { qos: 1 });
+    for (let i = 0; i < 3; i++) b.publish(alert(i), `{"n":${i}}`, 1, false);
+    await until(() => hung.received.length === 3, "3 deliveries");
+    // Still connected: the sweep writes them once they are older than writeAfterMs.
+    await until(() => store.keys("mqtt/q/").length === 3, "3 records written by the sweep");
+    await stopBroker(b);
+    clients.delete(hung.client);
+    await hung.client.endAsync(true);
+
+    b = await startBroker(store, { writeAfterMs: 60_000 });
+    const slow = await connect(b, { clientId: "console-8", clean: false, noAcks: true });
+    await until(() => slow.received.length === 3, "the 3 unacknowledged messages again");
+    expect(slow.received.map((m) => m.payload)).toEqual(['{"n":0}', '{"n":1}', '{"n":2}']);
+    b.publish(alert(3), '{"n":3}', 1, false);
+    await until(() => slow.received.length === 4, "a fourth delivery");
+    // Not written while connected (writeAfterMs is a minute) ...
+    expect(store.keys("mqtt/q/")).toHaveLength(3);
+    await disconnect(slow);
+    await untilGone(b, "console-8");
+    // ... but as soon as the console is away.
+    expect(store.keys("mqtt/q/")).toHaveLength(4);
+  });
+
+  it("work without a store too, in memory (aedes' own persistence disconnected such a console at every QoS 1 message)", async () => {
+    const b = await startBroker(undefined);
+    let c = await connect(b, { clientId: "console-m", clean: false });
+    let closed = 0;
+    c.client.on("close", () => closed++);
+    await c.client.subscribeAsync("linli/s1/alerts/#", { qos: 1 });
+    for (let i = 0; i < 5; i++) b.publish(alert(i), "live", 1, true);
+    await until(
+      () => c.received.length === 5 && b.sessionStats().queued === 0,
+      "5 live deliveries acknowledged",
+    );
+    expect(closed).toBe(0);
+    await disconnect(c);
+    await untilGone(b, "console-m");
+    for (let i = 0; i < 3; i++) b.publish(alert(i), `{"n":${i}}`, 1, true);
+    c = await connect(b, { clientId: "console-m", clean: false });
+    await until(() => c.received.length === 3, "the 3 missed alerts");
+    expect(c.received.map((m) => m.payload)).toEqual(['{"n":0}', '{"n":1}', '{"n":2}']);
+  });
+
+  it("keep delivering when the store throws (closed, failing disk): counted, the session goes on in memory", async () => {
+    const failing: DurableMap = {
+      *entries() {},
+      put() {
+        throw new Error("journal is closed");
+      },
+      delete() {
+        throw new Error("journal is closed");
+      },
+    };
+    const counters = new Counters();
+    const b = await startBroker(failing, { writeAfterMs: 0 }, counters);
+    let c = await connect(b, { clientId: "console-f", clean: false });
+    await c.client.subscribeAsync("linli/s1/alerts/#", { qos: 1 });
+    b.publish(alert(1), "live", 1, false);
+    await until(() => c.received.length === 1, "the live alert");
+    await disconnect(c);
+    await untilGone(b, "console-f");
+    b.publish(alert(2), "missed", 1, false);
+    c = await connect(b, { clientId: "console-f", clean: false });
+    await until(() => c.received.length === 1, "the missed alert");
+    expect(c.received[0]?.payload).toBe("missed");
+    expect(b.sessionStats().storeErrors).toBeGreaterThan(0);
+    expect(counters.rejected("operator", "session-store-error")).toBe(b.sessionStats().storeErrors);
+  });
+
+  it("queue a message once for a console whose filters overlap, online and away", async () => {
+    const store = new MemoryMap();
+    const b = await startBroker(store);
+    let c = await connect(b, { clientId: "console-6", clean: false });
+    await c.client.subscribeAsync(["linli/s1/#", "linli/s1/alerts/#"], { qos: 1 });
+    b.publish(alert(1), "live", 1, false);
+    await until(() => c.received.length === 1, "the live alert");
+    await until(() => store.keys("mqtt/q/").length === 0, "its PUBACK");
+    await disconnect(c);
+    await untilGone(b, "console-6");
+    b.publish(alert(2), "away", 1, false);
+    await until(() => store.keys("mqtt/q/").length === 1, "one queued message");
+    c = await connect(b, { clientId: "console-6", clean: false });
+    await until(() => c.received.length === 1, "the missed alert");
+    b.publish("linli/s1/marker", "m", 1, false);
+    await until(() => c.received.length >= 2, "the marker");
+    expect(c.received.map((m) => m.payload)).toEqual(["away", "m"]);
+  });
+
+  it("are discarded by a clean-session connect with the same client id, in memory and in the store", async () => {
+    const store = new MemoryMap();
+    let b = await startBroker(store);
+    const first = await connect(b, { clientId: "console-2", clean: false });
+    await first.client.subscribeAsync("linli/s1/alerts/#", { qos: 1 });
+    await disconnect(first);
+    await untilGone(b, "console-2");
+    for (let i = 0; i < 3; i++) b.publish(alert(i), "missed", 1, false);
+    await until(() => store.keys("mqtt/q/").length === 3, "3 queued messages");
+
+    const clean = await connect(b, { clientId: "console-2", clean: true });
+    expect(clean.sessionPresent).toBe(false);
+    expect(store.keys("mqtt/")).toEqual([]);
+    // A marker on a fresh subscription: anything queued would have arrived before it.
+    await clean.client.subscribeAsync("linli/s1/marker", { qos: 1 });
+    b.publish("linli/s1/marker", "m", 1, false);
+    await until(() => clean.received.length > 0, "the marker");
+    expect(clean.received.map((m) => m.topic)).toEqual(["linli/s1/marker"]);
+    await disconnect(clean);
+    await stopBroker(b);
+
+    b = await startBroker(store);
+    expect(b.sessionStats()?.sessions).toBe(0);
+    const again = await connect(b, { clientId: "console-2", clean: false });
+    expect(again.sessionPresent).toBe(false);
+  });
+
+  it("keep at most queueLimit messages, dropping the oldest unsent non-P1 message first", async () => {
+    const store = new MemoryMap();
+    const counters = new Counters();
+    let b = await startBroker(store, { queueLimit: 3 }, counters);
+    const c = await connect(b, { clientId: "console-3", clean: false });
+    await c.client.subscribeAsync("linli/s1/alerts/#", { qos: 1 });
+    await disconnect(c);
+    await untilGone(b, "console-3");
+    const sent = [
+      "linli/s1/alerts/p1/FALL/a",
+      "linli/s1/alerts/p2/DOOR/a",
+      "linli/s1/alerts/p2/DOOR/b",
+      "linli/s1/alerts/p1/FALL/b",
+      "linli/s1/alerts/p2/DOOR/c",
+      "linli/s1/alerts/p2/DOOR/d",
+    ];
+    for (const t of sent) b.publish(t, "x", 1, true);
+    await until(() => b.sessionStats()?.dropped === 3, "3 drops");
+    expect(store.keys("mqtt/q/")).toHaveLength(3);
+    expect(counters.rejected("operator", "session-queue-full")).toBe(3);
+    await stopBroker(b);
+
+    b = await startBroker(store, { queueLimit: 3 });
+    const back = await connect(b, { clientId: "console-3", clean: false });
+    await until(() => back.received.length === 3, "the 3 kept messages");
+    expect(back.received.map((m) => m.topic)).toEqual([
+      "linli/s1/alerts/p1/FALL/a",
+      "linli/s1/alerts/p1/FALL/b",
+      "linli/s1/alerts/p2/DOOR/d",
+    ]);
+  });
+
+  it("belong to their operator: another account cannot take the client id over", async () => {
+    const store = new MemoryMap();
+    const b = await startBroker(store);
+    const c = await connect(b, { clientId: "console-4", clean: false });
+    await c.client.subscribeAsync("linli/s1/alerts/#", { qos: 1 });
+    await disconnect(c);
+    await untilGone(b, "console-4");
+    b.publish(alert(1), "private", 1, false);
+    for (const who of [
+      { username: "ops2", password: "secret2" },
+      { username: "p1", password: "pw1" },
+    ]) {
+      await expect(connect(b, { clientId: "console-4", clean: true, ...who })).rejects.toThrow(
+        /Identifier rejected/i,
+      );
+    }
+    expect(store.keys("mqtt/q/")).toHaveLength(1);
+  });
+
+  it("are bounded in number: the session away longest makes room, a new one is refused while all are connected", async () => {
+    const store = new MemoryMap();
+    const counters = new Counters();
+    const b = await startBroker(store, { maxSessions: 1 }, counters);
+    const a = await connect(b, { clientId: "console-a", clean: false });
+    await a.client.subscribeAsync("linli/s1/alerts/#", { qos: 1 });
+    await expect(connect(b, { clientId: "console-b", clean: false })).rejects.toThrow(/Server unavailable/i);
+    await disconnect(a);
+    await untilGone(b, "console-a");
+    const bee = await connect(b, { clientId: "console-b", clean: false });
+    await bee.client.subscribeAsync("linli/s1/alerts/#", { qos: 1 });
+    expect(b.sessionStats()).toMatchObject({ sessions: 1, evicted: 1 });
+    expect(counters.rejected("operator", "sessions-full")).toBe(1);
+    expect(counters.rejected("operator", "session-evicted")).toBe(1);
+    expect(store.keys("mqtt/s/")).toEqual(["mqtt/s/console-b"]);
+  });
+
+  it("refuse damaged or orphaned records at restore, count them, and start", async () => {
+    const store = new MemoryMap();
+    store.put("mqtt/s/ok", { owner: "ops", subs: [{ topic: "linli/s1/alerts/#", qos: 1 }], away: 0 });
+    store.put("mqtt/q/ok/0", { t: "linli/s1/alerts/p1/FALL/x", p: Buffer.from("kept"), q: 1 });
+    store.put("mqtt/s/bad", { owner: "ops", subs: "nope", away: 0 });
+    store.put("mqtt/q/ok/x", { t: "linli/s1/alerts/p1/FALL/y", p: Buffer.from("bad seq"), q: 1 });
+    store.put("mqtt/q/ok/1", { t: "linli/s1/alerts/p1/FALL/y", p: "not bytes", q: 1 });
+    store.put("mqtt/q/nobody/0", { t: "linli/s1/alerts/p1/FALL/z", p: Buffer.from("orphan"), q: 1 });
+    const b = await startBroker(store);
+    expect(b.sessionStats()).toMatchObject({ sessions: 1, restored: 1, restoreRefused: 4 });
+    expect(store.keys("mqtt/").sort()).toEqual(["mqtt/q/ok/0", "mqtt/s/ok"]);
+    const c = await connect(b, { clientId: "ok", clean: false });
+    await until(() => c.received.length === 1, "the kept message");
+    expect(c.received[0]?.payload).toBe("kept");
+  });
+
+  it("leave the P1 fast path alone: a P1 overtakes telemetry for a console on a persistent session", async () => {
+    const b = await startBroker(new MemoryMap());
+    const c = await connect(b, { clientId: "console-5", clean: false });
+    await c.client.subscribeAsync("linli/s1/#", { qos: 1 });
+    for (let i = 0; i < 200; i++) b.publish(`linli/s1/telemetry/ec200/dev-${i}`, "{}", 0, false);
+    b.publish("linli/s1/alerts/p1/EMERGENCY_CALL/p1", "{}", 1, true);
+    await until(() => c.received.length === 201, "201 messages");
+    expect(c.received.findIndex((m) => m.topic === "linli/s1/alerts/p1/EMERGENCY_CALL/p1")).toBe(0);
+  });
+});

@@ -1,0 +1,617 @@
+/**
+ * Persistent MQTT sessions (CONNECT with clean session 0) that survive a
+ * gateway restart, for operators' consoles (issue 8, item 5).
+ *
+ * An aedes persistence. Retained messages, wills, QoS 2 state and the index of
+ * subscriptions stay in aedes' in-memory persistence (the gateway republishes
+ * its retained state from its own journal at start). The outgoing queue is
+ * ours, for every client: bounded per client, and for operators' sessions
+ * written through to a DurableMap under `mqtt/`:
+ *
+ *   mqtt/s/<client id>          { owner, subs: [{ topic, qos }], away }   one per operator session
+ *   mqtt/q/<client id>/<seq>    { t: topic, p: payload, q: qos }    one per queued or in-flight message
+ *
+ * A queue entry is written when aedes enqueues a QoS 1 message for a session
+ * whose console is away, and deleted at its PUBACK or when the session is
+ * discarded (a clean-session CONNECT with that id). For a connected console a
+ * message is written only if it is still unacknowledged after writeAfterMs, or
+ * when the console goes: an acknowledged-at-once delivery costs the store
+ * nothing (measured, bench/sessions.ts: writing every delivery through the
+ * journal cost 1.55x the CPU per message). A crash (SIGKILL) therefore loses
+ * the deliveries to connected consoles younger than writeAfterMs; the
+ * gateway's republication of its open alerts at start queues their states in
+ * the restored sessions again. setup() restores every session into
+ * memory before aedes returns from createBroker, so before any listener opens.
+ * Devices' persistent sessions stay in memory only: nothing a device receives
+ * (commands) is worth replaying after a restart.
+ */
+import { Readable } from "node:stream";
+import type { Aedes, Client, PublishPacket } from "aedes";
+import aedesPersistence from "aedes-persistence";
+
+/** What this module needs of the gateway's journal (gateway/journal/journal.ts). */
+export interface DurableMap {
+  entries(prefix?: string): IterableIterator<[string, unknown]>;
+  put(key: string, value: unknown): void;
+  delete(key: string): void;
+}
+
+export interface SessionOptions {
+  store: DurableMap;
+  /** Who owns this connected client's persistent session if it is to be kept in the store (operators), else null. */
+  owner(client: Client): string | null;
+  /** Messages queued per client, in flight included. */
+  queueLimit: number;
+  /** Durable sessions kept; beyond it the one away longest is discarded. */
+  maxSessions: number;
+  /** A delivery to a connected console still unacknowledged after this long is written to the store; 0: at once. */
+  writeAfterMs: number;
+  /** Topics dropped last when a queue is full (P1 alerts). */
+  urgentTopicPrefixes: readonly string[];
+  /** Called once per message dropped from a full queue, and per session discarded. */
+  onDrop(clientId: string, reason: "queue-full" | "session-evicted", topic?: string): void;
+  /** Called when a write to the store throws. */
+  onStoreError(err: Error): void;
+  now?: () => number;
+}
+
+export interface SessionStats {
+  sessions: number;
+  queued: number;
+  dropped: number;
+  evicted: number;
+  /** Records found damaged or orphaned at restore, skipped and removed. */
+  restoreRefused: number;
+  restored: number;
+  /** Writes the store refused (they went on in memory). */
+  storeErrors: number;
+}
+
+type Packet = PublishPacket & { brokerId?: string; brokerCounter: number; messageId?: number };
+
+interface Entry {
+  /**
+   * The publish's own packet object, shared by every client it is queued for.
+   * gateway/broker/embedded.ts re-stamps its brokerCounter when it is emitted,
+   * after it was queued; keeping the object (aedes copies it) lets
+   * outgoingUpdate still find it by brokerId + brokerCounter.
+   */
+  packet: Packet;
+  /** Set once sent (outgoingUpdate); undefined while waiting. */
+  messageId: number | undefined;
+  /** Journal key once written (durable sessions only). */
+  key: string | null;
+  /** When it was queued (ms), for writeAfterMs. */
+  at: number;
+}
+
+interface Queue {
+  entries: Entry[];
+}
+
+interface Session {
+  id: string;
+  /** The operator whose session it is: no other account may take the client id over. */
+  owner: string;
+  prefix: string;
+  subs: Map<string, number>;
+  nextSeq: number;
+  /** Entries of its queue not written to the store yet (its console is connected). */
+  unwritten: number;
+  /** When its client last went away (ms); used to pick the session to discard at maxSessions. */
+  away: number;
+}
+
+/** The promise-returning forms of aedes-persistence's in-memory implementation, as aedes 1.x calls them. */
+interface Inner {
+  setup(broker: Aedes): Promise<void>;
+  storeRetained(packet: Packet): Promise<void>;
+  createRetainedStreamCombi(patterns: string[]): Readable;
+  addSubscriptions(client: { id: string }, subs: { topic: string; qos: number }[]): Promise<void>;
+  removeSubscriptions(client: { id: string }, topics: string[]): Promise<void>;
+  subscriptionsByClient(client: { id: string }): Promise<{ topic: string; qos: number }[]>;
+  subscriptionsByTopic(topic: string): Promise<{ clientId: string; topic: string; qos: number }[]>;
+  cleanSubscriptions(client: { id: string }): Promise<void>;
+  countOffline(): Promise<{ subsCount: number; clientsCount: number }>;
+  incomingStorePacket(client: Client, packet: Packet): Promise<void>;
+  incomingGetPacket(client: Client, packet: Packet): Promise<Packet>;
+  incomingDelPacket(client: Client, packet: Packet): Promise<void>;
+  cleanIncoming(client: Client): Promise<void>;
+  putWill(client: Client, packet: Packet): Promise<void>;
+  getWill(client: Client): Promise<Packet | undefined>;
+  delWill(client: { id: string; brokerId?: string }): Promise<Packet | undefined>;
+  streamWill(brokers: unknown): Readable;
+  getClientList(topic: string): Readable;
+  destroy(): Promise<void>;
+}
+
+// A CommonJS module whose types declare an ES default export: at run time the default import is the factory itself.
+const memory = aedesPersistence as unknown as () => Inner;
+
+const SESSION_PREFIX = "mqtt/s/";
+const QUEUE_PREFIX = "mqtt/q/";
+
+export class SessionPersistence {
+  private readonly inner = memory();
+  private readonly queues = new Map<string, Queue>();
+  private readonly sessions = new Map<string, Session>();
+  private broker: Aedes | null = null;
+  private readonly now: () => number;
+  private dropped = 0;
+  private evicted = 0;
+  private restoreRefused = 0;
+  private restored = 0;
+  private storeErrors = 0;
+  private sweeper: NodeJS.Timeout | null = null;
+
+  constructor(private readonly opts: SessionOptions) {
+    this.now = opts.now ?? Date.now;
+  }
+
+  stats(): SessionStats {
+    let queued = 0;
+    for (const q of this.queues.values()) queued += q.entries.length;
+    return {
+      sessions: this.sessions.size,
+      queued,
+      dropped: this.dropped,
+      evicted: this.evicted,
+      restoreRefused: this.restoreRefused,
+      restored: this.restored,
+      storeErrors: this.storeErrors,
+    };
+  }
+
+  /**
+   * Whether a persistent session for this client id may be kept: known, or a
+   * free place, or one made by discarding the session away longest. False
+   * when every place is held by a connected client.
+   */
+  admit(clientId: string): boolean {
+    if (this.sessions.has(clientId) || this.sessions.size < this.opts.maxSessions) return true;
+    let oldest: Session | null = null;
+    for (const s of this.sessions.values()) {
+      if (this.online(s.id)) continue;
+      if (oldest === null || s.away < oldest.away) oldest = s;
+    }
+    if (oldest === null) return false;
+    this.evicted++;
+    this.opts.onDrop(oldest.id, "session-evicted");
+    this.discard(oldest.id);
+    this.inner.cleanSubscriptions({ id: oldest.id }).catch(() => {});
+    return true;
+  }
+
+  /** The account a durable session with this client id belongs to, if there is one. */
+  ownerOf(clientId: string): string | undefined {
+    return this.sessions.get(clientId)?.owner;
+  }
+
+  // aedes checks that setup is a native async function.
+  async setup(broker: Aedes): Promise<void> {
+    this.broker = broker;
+    await this.inner.setup(broker);
+    await this.restore(broker);
+    broker.on("clientDisconnect", (client: Client) => {
+      const s = this.sessions.get(client.id);
+      if (s === undefined) return;
+      s.away = this.now();
+      this.saveSession(s);
+      this.writeUnwritten(s, Number.POSITIVE_INFINITY);
+    });
+    if (this.opts.writeAfterMs > 0) {
+      this.sweeper = setInterval(() => this.sweep(), Math.max(10, this.opts.writeAfterMs / 2));
+      this.sweeper.unref();
+    }
+  }
+
+  /** Stops the sweep and writes what is still unwritten (clean shutdown; aedes has closed its clients). */
+  close(): void {
+    if (this.sweeper) clearInterval(this.sweeper);
+    this.sweeper = null;
+    for (const s of this.sessions.values()) this.writeUnwritten(s, Number.POSITIVE_INFINITY);
+  }
+
+  // --- retained messages, wills, QoS 2: aedes' in-memory persistence ---
+
+  storeRetained(packet: Packet): Promise<void> {
+    return this.inner.storeRetained(packet);
+  }
+  createRetainedStreamCombi(patterns: string[]): Readable {
+    return this.inner.createRetainedStreamCombi(patterns);
+  }
+  createRetainedStream(pattern: string): Readable {
+    return this.inner.createRetainedStreamCombi([pattern]);
+  }
+  incomingStorePacket(client: Client, packet: Packet): Promise<void> {
+    return this.inner.incomingStorePacket(client, packet);
+  }
+  incomingGetPacket(client: Client, packet: Packet): Promise<Packet> {
+    return this.inner.incomingGetPacket(client, packet);
+  }
+  incomingDelPacket(client: Client, packet: Packet): Promise<void> {
+    return this.inner.incomingDelPacket(client, packet);
+  }
+  cleanIncoming(client: Client): Promise<void> {
+    return this.inner.cleanIncoming(client);
+  }
+  putWill(client: Client, packet: Packet): Promise<void> {
+    return this.inner.putWill(client, packet);
+  }
+  getWill(client: Client): Promise<Packet | undefined> {
+    return this.inner.getWill(client);
+  }
+  delWill(client: { id: string; brokerId?: string }): Promise<Packet | undefined> {
+    return this.inner.delWill(client);
+  }
+  streamWill(brokers: unknown): Readable {
+    return this.inner.streamWill(brokers);
+  }
+  getClientList(topic: string): Readable {
+    return this.inner.getClientList(topic);
+  }
+  countOffline(): Promise<{ subsCount: number; clientsCount: number }> {
+    return this.inner.countOffline();
+  }
+  subscriptionsByTopic(topic: string): Promise<{ clientId: string; topic: string; qos: number }[]> {
+    return this.inner.subscriptionsByTopic(topic);
+  }
+  subscriptionsByClient(client: { id: string }): Promise<{ topic: string; qos: number }[]> {
+    return this.inner.subscriptionsByClient(client);
+  }
+  destroy(): Promise<void> {
+    return this.inner.destroy();
+  }
+
+  // --- subscriptions of persistent sessions: in memory, and in the store for operators ---
+
+  async addSubscriptions(client: Client, subs: { topic: string; qos: number }[]): Promise<void> {
+    await this.inner.addSubscriptions(client, subs);
+    let s = this.sessions.get(client.id);
+    if (s === undefined) {
+      const owner = this.opts.owner(client);
+      // admit() ran at CONNECT; it runs again here for connections that raced past the bound.
+      if (owner === null || !this.admit(client.id)) return;
+      s = this.newSession(client.id, owner, this.now());
+      s.unwritten = this.queues.get(client.id)?.entries.length ?? 0;
+    }
+    for (const sub of subs) s.subs.set(sub.topic, sub.qos);
+    this.saveSession(s);
+  }
+
+  async removeSubscriptions(client: Client, topics: string[]): Promise<void> {
+    await this.inner.removeSubscriptions(client, topics);
+    const s = this.sessions.get(client.id);
+    if (s === undefined) return;
+    for (const t of topics) s.subs.delete(t);
+    // The session itself (and its queue) lives on until a clean-session CONNECT [MQTT-3.1.2-4].
+    this.saveSession(s);
+  }
+
+  /** aedes calls this on every CONNECT with clean session 1: the previous session is discarded [MQTT-3.1.2-6]. */
+  async cleanSubscriptions(client: { id: string }): Promise<void> {
+    await this.inner.cleanSubscriptions(client);
+    this.discard(client.id);
+  }
+
+  // --- the outgoing queue: ours, bounded, written through for durable sessions ---
+
+  async outgoingEnqueue(sub: { clientId: string }, packet: Packet): Promise<void> {
+    this.enqueue(sub.clientId, packet);
+  }
+
+  async outgoingEnqueueCombi(subs: readonly { clientId: string }[], packet: Packet): Promise<void> {
+    // Overlapping filters list a client once per filter; it must be queued once
+    // (aedes' memory persistence queues it twice and replays it twice after a reconnect).
+    if (subs.length === 1) {
+      this.enqueue((subs[0] as { clientId: string }).clientId, packet);
+      return;
+    }
+    const seen = new Set<string>();
+    for (const sub of subs) {
+      if (seen.has(sub.clientId)) continue;
+      seen.add(sub.clientId);
+      this.enqueue(sub.clientId, packet);
+    }
+  }
+
+  /** Before a queued message is written: remember its packet id, for the PUBACK. */
+  async outgoingUpdate(client: Client, packet: Packet): Promise<void> {
+    const q = this.queues.get(client.id);
+    if (q === undefined) return;
+    // From the newest: a live delivery is of the message just queued, behind those awaiting their PUBACK.
+    for (let i = q.entries.length - 1; i >= 0; i--) {
+      const e = q.entries[i] as Entry;
+      if (e.packet.brokerCounter === packet.brokerCounter && e.packet.brokerId === packet.brokerId) {
+        e.messageId = packet.messageId;
+        return;
+      }
+    }
+    // Not queued (dropped from a full queue meanwhile): it is still delivered,
+    // only not kept. aedes' memory persistence throws here, which disconnects the client.
+  }
+
+  async outgoingClearMessageId(client: Client, packet: { messageId?: number }): Promise<Packet | undefined> {
+    // aedes also calls this with a packet that has no id when it skips a duplicate
+    // delivery (overlapping subscriptions); the memory persistence then removes
+    // whichever unsent message comes first, or fails (moscajs/aedes #543, open).
+    // Only a PUBACK's id removes anything here.
+    if (packet.messageId === undefined) return undefined;
+    const q = this.queues.get(client.id);
+    if (q === undefined) return undefined;
+    const i = q.entries.findIndex((e) => e.messageId === packet.messageId);
+    if (i < 0) return undefined;
+    const [e] = q.entries.splice(i, 1) as [Entry];
+    this.forget(client.id, e);
+    if (q.entries.length === 0 && !this.sessions.has(client.id)) this.queues.delete(client.id);
+    return e.packet;
+  }
+
+  /** The client's queue at (re)connect, oldest first; messages sent before go again with DUP set [MQTT-4.4.0-1]. */
+  outgoingStream(client: Client): Readable {
+    const q = this.queues.get(client.id);
+    const out = q === undefined ? [] : q.entries.map(toWire);
+    return Readable.from(out);
+  }
+
+  private enqueue(clientId: string, packet: Packet): void {
+    let q = this.queues.get(clientId);
+    if (q === undefined) {
+      q = { entries: [] };
+      this.queues.set(clientId, q);
+    }
+    if (q.entries.length >= this.opts.queueLimit) this.dropOne(clientId, q);
+    const e: Entry = { packet, messageId: undefined, key: null, at: this.now() };
+    q.entries.push(e);
+    const s = this.sessions.get(clientId);
+    if (s === undefined) return;
+    if (this.opts.writeAfterMs > 0 && this.online(clientId)) {
+      s.unwritten++;
+    } else {
+      // Written in queue order: older unwritten entries first (normally none: they go at disconnect).
+      if (s.unwritten > 0) this.writeUnwritten(s, Number.POSITIVE_INFINITY);
+      this.write(s, e);
+    }
+  }
+
+  private write(s: Session, e: Entry): void {
+    e.key = `${s.prefix}${s.nextSeq++}`;
+    this.put(e.key, { t: e.packet.topic, p: e.packet.payload, q: e.packet.qos });
+  }
+
+  /** Writes, oldest first, a session's unwritten entries queued at or before `before`. */
+  private writeUnwritten(s: Session, maxAt: number): void {
+    if (s.unwritten === 0) return;
+    const q = this.queues.get(s.id);
+    if (q === undefined) {
+      s.unwritten = 0;
+      return;
+    }
+    for (const e of q.entries) {
+      if (e.at > maxAt) break;
+      if (e.key !== null) continue;
+      this.write(s, e);
+      if (--s.unwritten === 0) break;
+    }
+  }
+
+  private sweep(): void {
+    const maxAt = this.now() - this.opts.writeAfterMs;
+    for (const s of this.sessions.values()) this.writeUnwritten(s, maxAt);
+  }
+
+  /** An entry left the queue: its record goes, or it no longer counts as unwritten. */
+  private forget(clientId: string, e: Entry): void {
+    if (e.key !== null) this.del(e.key);
+    else {
+      const s = this.sessions.get(clientId);
+      if (s !== undefined && s.unwritten > 0) s.unwritten--;
+    }
+  }
+
+  /**
+   * Overflow policy of a full queue: the oldest message not yet sent whose
+   * topic is not urgent goes first, then the oldest not yet sent, then the
+   * oldest. A console that was away sees the newest state of things; every
+   * alert still open is also on its retained topic.
+   */
+  private dropOne(clientId: string, q: Queue): void {
+    let victim = -1;
+    let firstUnsent = -1;
+    for (let i = 0; i < q.entries.length; i++) {
+      const e = q.entries[i] as Entry;
+      if (e.messageId !== undefined) continue;
+      if (firstUnsent < 0) firstUnsent = i;
+      if (!this.isUrgent(e.packet.topic)) {
+        victim = i;
+        break;
+      }
+    }
+    if (victim < 0) victim = Math.max(firstUnsent, 0);
+    const [e] = q.entries.splice(victim, 1) as [Entry];
+    this.forget(clientId, e);
+    this.dropped++;
+    this.opts.onDrop(clientId, "queue-full", e.packet.topic);
+  }
+
+  private isUrgent(topic: string): boolean {
+    for (const p of this.opts.urgentTopicPrefixes) if (topic.startsWith(p)) return true;
+    return false;
+  }
+
+  /**
+   * The store failing (closed, or throwing) must not stop a delivery: aedes
+   * would fail the publish and not emit it. Counted and reported; the session
+   * goes on in memory.
+   */
+  private put(key: string, value: unknown): void {
+    try {
+      this.opts.store.put(key, value);
+    } catch (err) {
+      this.storeErrors++;
+      this.opts.onStoreError(err as Error);
+    }
+  }
+
+  private del(key: string): void {
+    try {
+      this.opts.store.delete(key);
+    } catch (err) {
+      this.storeErrors++;
+      this.opts.onStoreError(err as Error);
+    }
+  }
+
+  private online(clientId: string): boolean {
+    const clients = (this.broker as unknown as { clients: Record<string, Client> } | null)?.clients;
+    return clients !== undefined && clients[clientId] !== undefined;
+  }
+
+  private newSession(id: string, owner: string, away: number): Session {
+    const enc = encodeURIComponent(id);
+    const s: Session = {
+      id,
+      owner,
+      prefix: `${QUEUE_PREFIX}${enc}/`,
+      subs: new Map(),
+      nextSeq: 0,
+      unwritten: 0,
+      away,
+    };
+    this.sessions.set(id, s);
+    return s;
+  }
+
+  private saveSession(s: Session): void {
+    const subs = [...s.subs].map(([topic, qos]) => ({ topic, qos }));
+    this.put(`${SESSION_PREFIX}${encodeURIComponent(s.id)}`, {
+      owner: s.owner,
+      subs,
+      away: s.away,
+    });
+  }
+
+  /** Drops a client's queue and, if it has one, its durable session. */
+  private discard(clientId: string): void {
+    const q = this.queues.get(clientId);
+    const s = this.sessions.get(clientId);
+    if (q !== undefined) {
+      for (const e of q.entries) if (e.key !== null) this.del(e.key);
+      this.queues.delete(clientId);
+    }
+    if (s !== undefined) {
+      this.sessions.delete(clientId);
+      this.del(`${SESSION_PREFIX}${encodeURIComponent(clientId)}`);
+    }
+  }
+
+  private async restore(broker: Aedes): Promise<void> {
+    const store = this.opts.store;
+    const bad: string[] = [];
+    for (const [key, value] of store.entries(SESSION_PREFIX)) {
+      const id = decodeKey(key.slice(SESSION_PREFIX.length));
+      const rec = id === null ? null : asSessionRecord(value);
+      if (id === null || rec === null) {
+        bad.push(key);
+        continue;
+      }
+      const s = this.newSession(id, rec.owner, rec.away);
+      for (const sub of rec.subs) s.subs.set(sub.topic, sub.qos);
+      if (rec.subs.length > 0) await this.inner.addSubscriptions({ id }, rec.subs);
+    }
+    const found = new Map<string, { seq: number; key: string; t: string; p: Buffer; q: number }[]>();
+    for (const [key, value] of store.entries(QUEUE_PREFIX)) {
+      const slash = key.lastIndexOf("/");
+      const id = decodeKey(key.slice(QUEUE_PREFIX.length, slash));
+      const seq = Number(key.slice(slash + 1));
+      const msg = asQueued(value);
+      if (id === null || !this.sessions.has(id) || !Number.isSafeInteger(seq) || seq < 0 || msg === null) {
+        bad.push(key);
+        continue;
+      }
+      let list = found.get(id);
+      if (list === undefined) found.set(id, (list = []));
+      list.push({ seq, key, ...msg });
+    }
+    for (const key of bad) store.delete(key);
+    this.restoreRefused += bad.length;
+    // The restarted broker has a new id and counter: the queued packets are stamped as its own.
+    const internals = broker as unknown as { id: string; counter: number };
+    for (const [id, list] of found) {
+      list.sort((a, b) => a.seq - b.seq);
+      const s = this.sessions.get(id) as Session;
+      s.nextSeq = (list[list.length - 1]?.seq ?? -1) + 1;
+      // queueLimit lowered since they were written: the oldest go.
+      const excess = Math.max(0, list.length - this.opts.queueLimit);
+      for (const m of list.slice(0, excess)) store.delete(m.key);
+      this.dropped += excess;
+      const entries: Entry[] = list.slice(excess).map((m) => ({
+        packet: {
+          cmd: "publish",
+          topic: m.t,
+          payload: m.p,
+          qos: m.q as 1,
+          retain: false,
+          dup: false,
+          brokerId: internals.id,
+          brokerCounter: ++internals.counter,
+        },
+        messageId: undefined,
+        key: m.key,
+        at: 0,
+      }));
+      this.restored += entries.length;
+      this.queues.set(id, { entries });
+    }
+  }
+}
+
+function toWire(e: Entry): Packet {
+  const p = e.packet;
+  return {
+    cmd: "publish",
+    topic: p.topic,
+    payload: p.payload,
+    qos: p.qos,
+    // Sent because of an established subscription, not a new one [MQTT-3.3.1-9].
+    retain: false,
+    dup: e.messageId !== undefined,
+    brokerId: p.brokerId,
+    brokerCounter: p.brokerCounter,
+    messageId: e.messageId,
+  } as Packet;
+}
+
+function decodeKey(s: string): string | null {
+  try {
+    const id = decodeURIComponent(s);
+    return id.length > 0 ? id : null;
+  } catch {
+    return null;
+  }
+}
+
+function asSessionRecord(
+  v: unknown,
+): { owner: string; subs: { topic: string; qos: number }[]; away: number } | null {
+  if (typeof v !== "object" || v === null) return null;
+  const { owner, subs, away } = v as { owner?: unknown; subs?: unknown; away?: unknown };
+  if (typeof owner !== "string" || !Array.isArray(subs) || typeof away !== "number") return null;
+  const out: { topic: string; qos: number }[] = [];
+  for (const sub of subs) {
+    const { topic, qos } = (sub ?? {}) as { topic?: unknown; qos?: unknown };
+    if (typeof topic !== "string" || topic.length === 0 || (qos !== 0 && qos !== 1 && qos !== 2)) return null;
+    out.push({ topic, qos });
+  }
+  return { owner, subs: out, away };
+}
+
+function asQueued(v: unknown): { t: string; p: Buffer; q: number } | null {
+  if (typeof v !== "object" || v === null) return null;
+  const { t, p, q } = v as { t?: unknown; p?: unknown; q?: unknown };
+  if (typeof t !== "string" || t.length === 0 || (q !== 1 && q !== 2) || !(p instanceof Uint8Array))
+    return null;
+  // cbor-x may hand back a plain Uint8Array; mqtt-packet writes Buffers.
+  const payload = Buffer.isBuffer(p) ? p : Buffer.from(p.buffer, p.byteOffset, p.byteLength);
+  return { t, p: payload, q };
+}
