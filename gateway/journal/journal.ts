@@ -109,6 +109,8 @@ export interface JournalStats {
   unwrittenRecords: number;
   /** Longest synchronous slice of the last snapshot write, ms. */
   snapshotMaxSliceMs: number;
+  /** A snapshot is being written. */
+  compacting: boolean;
 }
 
 const MiB = 1024 * 1024;
@@ -302,6 +304,7 @@ export class Journal {
       degraded: !this.healthState.ok,
       unwrittenRecords: this.unwritten,
       snapshotMaxSliceMs: this.snapshotMaxSliceMs,
+      compacting: this.snapshotInFlight,
     };
   }
 
