@@ -267,7 +267,6 @@ export class Gateway {
           log: log.child({ module: "journal" }),
           onHealthChange: (h) => gwRef?.storageHealthChanged(h.ok ? null : (h.reason ?? "unknown")),
         });
-        log.info({ dir: path.resolve(dir), sync: st.sync, ...journal.recovery }, "journal opened");
       } catch (err) {
         if (err instanceof JournalLockedError) throw err;
         // Unreadable or unwritable: keep the site running live, and say loudly what is not kept.
