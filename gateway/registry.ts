@@ -47,7 +47,12 @@ export class DeviceEntry implements AlertSubject {
   readonly telemetryPrefix: string;
   readonly settings: DeviceSettings;
   readonly dedup: SeqWindow;
-  readonly lostTimer: WheelTimer;
+  /**
+   * DEVICE_LOST by silence, for heartbeat devices only. Polled devices have
+   * none: the gateway asks them, so a missed-poll count decides (southbound),
+   * and a silence timer would call them lost while they answer every poll.
+   */
+  readonly lostTimer: WheelTimer | null;
   link: LinkState = "unknown";
   lastSeen = 0;
   /** ingestSeq of the last entry whose rules ran: older telemetry does not overrule a newer event. */
@@ -85,12 +90,12 @@ export class DeviceEntry implements AlertSubject {
     this.settings = settings;
     this.dedup = dedup;
     this.ruleState = profile.initialState();
-    this.lostTimer = new WheelTimer(onLost, this);
+    this.lostTimer = profile.transport === "mqtt" ? new WheelTimer(onLost, this) : null;
   }
 
   /** MQTT devices are lost by silence; polled devices by missed polls (gateway/southbound). */
   get supervisedByHeartbeat(): boolean {
-    return this.profile.transport === "mqtt";
+    return this.lostTimer !== null;
   }
 
   /** Silent for 2 heartbeat intervals plus the grace: lost (datasheets). */

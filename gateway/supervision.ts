@@ -67,11 +67,10 @@ export class Supervisor {
     this.awayExitGraceMs = opts.awayExitGraceMs ?? 15 * 60_000;
   }
 
-  /** Arms every device's lost timer and every household's welfare timer from now. */
+  /** Arms every heartbeat device's lost timer and every household's welfare timer from now. */
   start(registry: Registry): void {
     const now = this.clock.now();
-    for (const d of registry.devices.values())
-      this.wheel.arm(d.lostTimer, now + d.lostAfterMs(this.lostGraceMs));
+    for (const d of registry.devices.values()) this.armLost(d, now);
     for (const h of registry.households.values()) {
       const q = this.quietHours.get(h.id);
       if (q !== undefined) this.careFor(h).quiet = parseQuietHours(q);
@@ -83,8 +82,7 @@ export class Supervisor {
   /** Any accepted message: the device is alive. */
   seen(device: DeviceEntry, at: number): void {
     device.lastSeen = at;
-    if (device.supervisedByHeartbeat)
-      this.wheel.arm(device.lostTimer, at + device.lostAfterMs(this.lostGraceMs));
+    this.armLost(device, at);
     if (device.link !== "online") {
       const wasLost = device.link === "lost";
       device.link = "online";
@@ -109,6 +107,14 @@ export class Supervisor {
     if (c) c.deferred = false;
     this.wheel.arm(household.welfareTimer, at + household.welfarePeriodMs);
     this.engine.contextFor(household).condition("WELFARE_CHECK", false, { priority: 2 });
+  }
+
+  /**
+   * The only place a silence timer is armed: heartbeat devices are lost 2
+   * heartbeats + grace after `from`; polled devices have no timer (missed polls decide).
+   */
+  private armLost(device: DeviceEntry, from: number): void {
+    if (device.lostTimer) this.wheel.arm(device.lostTimer, from + device.lostAfterMs(this.lostGraceMs));
   }
 
   readonly onLost = (timer: WheelTimer): void => {
