@@ -12,6 +12,7 @@ import type { Config, DeviceConfig } from "./config/schema.js";
 import { SeqWindow } from "./ingest/seq-window.js";
 import type { DeviceModel } from "./model.js";
 import type { PipelineEntry } from "./pipeline/lanes.js";
+import { SiteTime } from "./time/site-time.js";
 import { WheelTimer } from "./time/timer-wheel.js";
 
 export type LinkState = "unknown" | "online" | "lost";
@@ -135,6 +136,8 @@ export class Registry {
         ),
       );
     }
+    // One calendar for the site: kiosk hours and daily counters in `site.timezone`.
+    const siteTime = new SiteTime(config.site.timezone);
     const window = config.ingest.dedupWindow;
     const seqPool = new Float64Array(config.devices.length * window);
     for (const [i, d] of config.devices.entries()) {
@@ -151,6 +154,7 @@ export class Registry {
         extinguisherGraceMs: d.model === "mfs8" ? d.extinguisherGrace : 0,
         outOfServiceAfterMs: d.model === "gk3" ? d.outOfServiceAfter : 0,
         openingHours: d.model === "gk3" ? parseOpeningHours(d.openingHours) : { from: 0, to: 0 },
+        siteTime,
       };
       const entry = new DeviceEntry(
         d.id,
