@@ -1,7 +1,7 @@
 #!/usr/bin/env -S node --max-semi-space-size=4
 /**
  * The `linli` command line (a public contract, docs/cli.md):
- *   linli start [--config FILE | --demo] [--mqtt-port N] [--log-level L] [--log-format F]
+ *   linli start [--config FILE | --demo] [--mqtt-port N] [--metrics-port N] [--log-level L] [--log-format F]
  *   linli config check FILE
  *   linli config schema
  *   linli modbus read (--serial PATH [--baud N --parity P --stop-bits N] | --tcp HOST:PORT) --unit N --fn 3|4 --address A --count N
@@ -41,6 +41,7 @@ interface StartOptions {
   config?: string;
   demo?: boolean;
   mqttPort?: number;
+  metricsPort?: number;
   logLevel?: Config["log"]["level"];
   logFormat?: Config["log"]["format"];
 }
@@ -62,6 +63,7 @@ async function start(opts: StartOptions): Promise<void> {
   }
   if (opts.logLevel) config.log.level = opts.logLevel;
   if (opts.logFormat) config.log.format = opts.logFormat;
+  if (opts.metricsPort !== undefined) config.metrics.port = opts.metricsPort;
   const logger = createLogger({ level: config.log.level, format: config.log.format });
 
   // The gateway must outlive any stray promise: log it, count it, keep serving.
@@ -148,6 +150,7 @@ program
   .option("-c, --config <file>", "site configuration (YAML)")
   .option("--demo", "run with a simulated community on 127.0.0.1 (no config file needed)")
   .option("--mqtt-port <port>", "override the port of the first MQTT listener", port)
+  .option("--metrics-port <port>", "override metrics.port (0 picks a free port)", port)
   .option("--log-level <level>", "trace | debug | info | warn | error | fatal | silent")
   .option("--log-format <format>", "auto (pretty on a terminal) | json | pretty")
   .action((opts: StartOptions) => start(opts).catch(fail));
