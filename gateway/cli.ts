@@ -24,6 +24,7 @@ import { Gateway } from "./gateway.js";
 import { applyEdgeHeapSettings } from "./heap.js";
 import { createLogger } from "./log.js";
 import { defaultModbusLinks } from "./southbound/modbus.js";
+import { SystemdNotifier } from "./systemd.js";
 
 function port(value: string): number {
   const n = Number(value);
@@ -122,6 +123,11 @@ async function start(opts: StartOptions): Promise<void> {
     );
   }
 
+  // Under systemd (deploy/linli.service): READY=1 now, WATCHDOG=1 while the event loop is
+  // healthy, STOPPING=1 on shutdown. Nothing unless systemd started us (NOTIFY_SOCKET).
+  const systemd = SystemdNotifier.fromEnv({ log: logger });
+  void systemd?.ready(`serving ${gateway.registry.devices.size} devices`);
+
   let stopping = false;
   const shutdown = async (signal: string) => {
     if (stopping) {
@@ -130,9 +136,11 @@ async function start(opts: StartOptions): Promise<void> {
     }
     stopping = true;
     logger.info({ signal }, "shutting down");
+    const toldSystemd = systemd?.stopping();
     await community?.stop();
     await gateway.stop();
     await stations?.stop();
+    await toldSystemd;
     process.exit(0);
   };
   process.on("SIGINT", () => void shutdown("SIGINT"));
