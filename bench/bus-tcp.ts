@@ -8,7 +8,7 @@
  * its deadline; the p99 is over every poll of every kiosk in the window.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface, type Interface } from "node:readline";
@@ -60,6 +60,7 @@ export async function runKiosks(count: number, seconds: number, warmupS = 5): Pr
     },
   );
   let gw: ChildProcess | undefined;
+  let dir: string | undefined;
   try {
     const simOut = lines(sim);
     const portsLine = await nextLine(
@@ -69,7 +70,8 @@ export async function runKiosks(count: number, seconds: number, warmupS = 5): Pr
       "the kiosk simulators",
     );
     const ports = portsLine.replace("GK-3 kiosks on ports ", "").split(",").map(Number);
-    const file = join(mkdtempSync(join(tmpdir(), "linli-kiosks-")), "ports.json");
+    dir = mkdtempSync(join(tmpdir(), "linli-kiosks-"));
+    const file = join(dir, "ports.json");
     writeFileSync(file, JSON.stringify(ports));
     gw = spawn(process.execPath, ["dist/bench/kiosk-gateway.js", file], {
       stdio: ["pipe", "pipe", "inherit"],
@@ -87,5 +89,6 @@ export async function runKiosks(count: number, seconds: number, warmupS = 5): Pr
   } finally {
     gw?.kill("SIGTERM");
     sim.kill("SIGTERM");
+    if (dir) rmSync(dir, { recursive: true, force: true });
   }
 }

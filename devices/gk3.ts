@@ -2,7 +2,7 @@
  * GK-3 kiosk controller (datasheets/gk3-kiosk.md): register map as data and
  * the kiosk's alert rules. Modbus TCP, fn 0x04, input registers 0-9.
  */
-import { changedBits, localMinuteOfDay, withinHours } from "./modbus-common.js";
+import { changedBits, withinHours } from "./modbus-common.js";
 import type { PointSpec, PointValue } from "./modbus-decode.js";
 import {
   type DeviceSettings,
@@ -197,11 +197,12 @@ export const gk3: ModbusDeviceProfile<Gk3Sample, Gk3State> = {
 };
 
 /**
- * Availability = time in service / opening time, for the current local day.
+ * Availability = time in service / opening time, for the current day in the
+ * site's time zone (opening hours are the site's, not the gateway process's).
  * A gap longer than two polls (the kiosk was unreachable) counts as open but not in service.
  */
 function trackAvailability(st: Gk3State, settings: DeviceSettings, now: number): void {
-  const day = Math.floor((now - new Date(now).getTimezoneOffset() * 60_000) / 86_400_000);
+  const day = settings.siteTime.dayNumber(now);
   if (day !== st.day) {
     st.day = day;
     st.openMs = 0;
@@ -211,7 +212,7 @@ function trackAvailability(st: Gk3State, settings: DeviceSettings, now: number):
   }
   const dt = now - st.lastAt;
   st.lastAt = now;
-  if (dt <= 0 || !withinHours(localMinuteOfDay(now), settings.openingHours)) return;
+  if (dt <= 0 || !withinHours(settings.siteTime.minuteOfDay(now), settings.openingHours)) return;
   st.openMs += dt;
   if (st.state === "in-service" && dt <= 2 * settings.pollIntervalMs) st.inServiceMs += dt;
 }

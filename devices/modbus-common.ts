@@ -12,12 +12,6 @@ export function parseOpeningHours(text: string): { from: number; to: number } {
   return { from: Number(m[1]) * 60 + Number(m[2]), to: Number(m[3]) * 60 + Number(m[4]) };
 }
 
-/** Minutes after local midnight of an epoch-ms time. */
-export function localMinuteOfDay(epochMs: number): number {
-  const d = new Date(epochMs);
-  return d.getHours() * 60 + d.getMinutes();
-}
-
 export function withinHours(minute: number, hours: { from: number; to: number }): boolean {
   return hours.from <= hours.to
     ? minute >= hours.from && minute < hours.to

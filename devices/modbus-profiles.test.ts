@@ -1,5 +1,6 @@
-import { describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { AlertCode } from "../gateway/model.js";
+import { SiteTime } from "../gateway/time/site-time.js";
 import { type Gk3Sample, gk3 } from "./gk3.js";
 import { type Mfs8Sample, mfs8 } from "./mfs8.js";
 import { decodePointsFromBlocks } from "./modbus-decode.js";
@@ -37,7 +38,9 @@ const settings: DeviceSettings = {
   minPressureMpa: 0.15,
   extinguisherGraceMs: 120_000,
   outOfServiceAfterMs: 300_000,
+  // 08:30-17:30 in the site's zone; the process runs in UTC in these tests (see the kiosk-hours block).
   openingHours: { from: 510, to: 1050 },
+  siteTime: new SiteTime("Asia/Shanghai"),
 };
 
 class Recorder implements RuleContext {
@@ -227,7 +230,7 @@ describe("GK-3 profile", () => {
   it("availability counts time in service during opening hours", () => {
     const st = gk3.initialState();
     const ctx = new Recorder();
-    const open = new Date(2026, 10, 23, 10, 0).getTime();
+    const open = Date.UTC(2026, 10, 23, 2, 0); // 10:00 in Shanghai
     ctx.now = open;
     gk3.rules(regs(), st, settings, ctx);
     for (let i = 1; i <= 4; i++) {
@@ -236,5 +239,53 @@ describe("GK-3 profile", () => {
     }
     // 8 s open; in service for the first 3 intervals (the 4th interval starts out of service).
     expect(gk3.metrics(regs(), st).availabilityToday?.value).toBe(0.75);
+  });
+
+  describe("kiosk hours and the daily counter in the site's time zone, the process in UTC", () => {
+    const savedTz = process.env.TZ;
+    beforeAll(() => {
+      process.env.TZ = "UTC";
+    });
+    afterAll(() => {
+      if (savedTz === undefined) delete process.env.TZ;
+      else process.env.TZ = savedTz;
+    });
+
+    /** Polls every 2 s from `from` for `n` polls, in service; returns the state. */
+    function run(from: number, n: number, st = gk3.initialState()) {
+      const ctx = new Recorder();
+      for (let i = 0; i <= n; i++) {
+        ctx.now = from + i * 2000;
+        gk3.rules(regs(), st, settings, ctx);
+      }
+      return st;
+    }
+
+    it("the process really is in UTC here (else this block proves nothing)", () => {
+      expect(new Date(Date.UTC(2026, 0, 5, 1, 0)).getHours()).toBe(1);
+    });
+
+    it("09:00 in Shanghai (01:00 UTC) is within 08:30-17:30: counted as open", () => {
+      const st = run(Date.UTC(2026, 0, 5, 1, 0), 5);
+      expect(st.openMs).toBe(10_000);
+      expect(st.inServiceMs).toBe(10_000);
+    });
+
+    it("20:00 in Shanghai (12:00 UTC, inside the hours in UTC) is closed: not counted", () => {
+      const st = run(Date.UTC(2026, 0, 5, 12, 0), 5);
+      expect(st.openMs).toBe(0);
+    });
+
+    it("the day starts at Shanghai's midnight (16:00 UTC), not at UTC's", () => {
+      const st = run(Date.UTC(2026, 0, 5, 1, 0), 5);
+      const day = st.day;
+      run(Date.UTC(2026, 0, 5, 15, 59), 1, st); // 23:59 Shanghai: same day
+      expect(st.day).toBe(day);
+      run(Date.UTC(2026, 0, 5, 16, 0), 1, st); // 00:00 Shanghai: a new day, counters from zero
+      expect(st.day).toBe(day + 1);
+      expect(st.openMs).toBe(0);
+      run(Date.UTC(2026, 0, 6, 0, 0), 1, st); // 00:00 UTC, 08:00 Shanghai: still the same local day
+      expect(st.day).toBe(day + 1);
+    });
   });
 });

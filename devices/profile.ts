@@ -78,6 +78,16 @@ export interface DeviceSettings {
   outOfServiceAfterMs: number;
   /** GK-3: opening hours as minutes after local midnight, for availability. */
   openingHours: { from: number; to: number };
+  /** The site's local calendar (`site.timezone`), never the process's zone. */
+  siteTime: LocalCalendar;
+}
+
+/** Local day and time of day in the site's time zone (gateway/time/site-time.ts). */
+export interface LocalCalendar {
+  /** Days since 1970-01-01, local: changes at the site's midnight. */
+  dayNumber(t: number): number;
+  /** Minutes since the site's local midnight. */
+  minuteOfDay(t: number): number;
 }
 
 /** What every device model provides, whatever its transport. */

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { AlertCode } from "../gateway/model.js";
+import { SiteTime } from "../gateway/time/site-time.js";
 import { type Ds10Sample, ds10 } from "./ds10.js";
 import { type Ec200Sample, ec200 } from "./ec200.js";
 import {
@@ -25,6 +26,7 @@ const settings: DeviceSettings = {
   extinguisherGraceMs: 0,
   outOfServiceAfterMs: 0,
   openingHours: { from: 0, to: 0 },
+  siteTime: new SiteTime("UTC"),
 };
 
 class RecordingContext implements RuleContext {

@@ -1,7 +1,7 @@
 #!/usr/bin/env -S node --max-semi-space-size=4
 /**
  * The `linli` command line (a public contract, docs/cli.md):
- *   linli start [--config FILE | --demo] [--mqtt-port N] [--data-dir DIR] [--log-level L] [--log-format F]
+ *   linli start [--config FILE | --demo] [--mqtt-port N] [--metrics-port N] [--data-dir DIR] [--log-level L] [--log-format F]
  *   linli reload [--data-dir DIR] [--timeout SECONDS]
  *   linli config check FILE
  *   linli config schema
@@ -37,6 +37,7 @@ import { Gateway } from "./gateway.js";
 import { applyEdgeHeapSettings } from "./heap.js";
 import { createLogger, type Logger } from "./log.js";
 import { defaultModbusLinks } from "./southbound/modbus.js";
+import { SystemdNotifier } from "./systemd.js";
 
 function port(value: string): number {
   const n = Number(value);
@@ -55,6 +56,7 @@ interface StartOptions {
   demo?: boolean;
   mqttPort?: number;
   dataDir?: string;
+  metricsPort?: number;
   logLevel?: Config["log"]["level"];
   logFormat?: Config["log"]["format"];
 }
@@ -78,6 +80,7 @@ async function start(opts: StartOptions): Promise<void> {
   const overrides = (c: Config): Config => {
     if (opts.logLevel) c.log.level = opts.logLevel;
     if (opts.logFormat) c.log.format = opts.logFormat;
+    if (opts.metricsPort !== undefined) c.metrics.port = opts.metricsPort;
     return c;
   };
   overrides(config);
@@ -176,6 +179,11 @@ async function start(opts: StartOptions): Promise<void> {
     );
   }
 
+  // Under systemd (deploy/linli.service): READY=1 now, WATCHDOG=1 while the event loop is
+  // healthy, STOPPING=1 on shutdown. Nothing unless systemd started us (NOTIFY_SOCKET).
+  const systemd = SystemdNotifier.fromEnv({ log: logger });
+  void systemd?.ready(`serving ${gateway.registry.devices.size} devices`);
+
   let stopping = false;
   const shutdown = async (signal: string) => {
     if (stopping) {
@@ -184,6 +192,7 @@ async function start(opts: StartOptions): Promise<void> {
     }
     stopping = true;
     logger.info({ signal }, "shutting down");
+    const toldSystemd = systemd?.stopping();
     await community?.stop();
     await gateway.stop();
     await stations?.stop();
@@ -192,6 +201,7 @@ async function start(opts: StartOptions): Promise<void> {
     } catch (err) {
       logger.warn({ err, dataDir }, "cannot remove the pid file");
     }
+    await toldSystemd;
     process.exit(0);
   };
   process.on("SIGINT", () => void shutdown("SIGINT"));
@@ -291,6 +301,7 @@ program
   .option("-c, --config <file>", "site configuration (YAML)")
   .option("--demo", "run with a simulated community on 127.0.0.1 (no config file needed)")
   .option("--mqtt-port <port>", "override the port of the first MQTT listener", port)
+  .option("--metrics-port <port>", "override metrics.port (0 picks a free port)", port)
   .option(
     "--data-dir <dir>",
     "state directory: the journal (alerts and state across restarts), pid file, reload reports (default: storage.dir, else .linli-data)",

@@ -12,6 +12,7 @@ import type { Config, DeviceConfig, HouseholdConfig } from "./config/schema.js";
 import { SeqWindow } from "./ingest/seq-window.js";
 import type { DeviceModel } from "./model.js";
 import type { PipelineEntry } from "./pipeline/lanes.js";
+import { SiteTime } from "./time/site-time.js";
 import { WheelTimer } from "./time/timer-wheel.js";
 
 export type LinkState = "unknown" | "online" | "lost";
@@ -52,7 +53,12 @@ export class DeviceEntry implements AlertSubject {
   /** Mutated in place on a reload: rules read it on every sample. */
   readonly settings: DeviceSettings;
   readonly dedup: SeqWindow;
-  readonly lostTimer: WheelTimer;
+  /**
+   * DEVICE_LOST by silence, for heartbeat devices only. Polled devices have
+   * none: the gateway asks them, so a missed-poll count decides (southbound),
+   * and a silence timer would call them lost while they answer every poll.
+   */
+  readonly lostTimer: WheelTimer | null;
   link: LinkState = "unknown";
   lastSeen = 0;
   /** lastSeen and link as last written to the journal (gateway/state). */
@@ -95,7 +101,7 @@ export class DeviceEntry implements AlertSubject {
     this.settings = settings;
     this.dedup = dedup;
     this.ruleState = profile.initialState();
-    this.lostTimer = new WheelTimer(onLost, this);
+    this.lostTimer = profile.transport === "mqtt" ? new WheelTimer(onLost, this) : null;
   }
 
   private prefix(): string {
@@ -117,7 +123,7 @@ export class DeviceEntry implements AlertSubject {
 
   /** MQTT devices are lost by silence; polled devices by missed polls (gateway/southbound). */
   get supervisedByHeartbeat(): boolean {
-    return this.profile.transport === "mqtt";
+    return this.lostTimer !== null;
   }
 
   /** Silent for 2 heartbeat intervals plus the grace: lost (datasheets). */
@@ -142,7 +148,11 @@ type RegistryHooks = {
 };
 
 /** What a device's rules read, from its own entry and the site's alert settings. */
-export function deviceSettings(d: DeviceConfig, alerts: Config["alerts"]): DeviceSettings {
+export function deviceSettings(
+  d: DeviceConfig,
+  alerts: Config["alerts"],
+  siteTime: SiteTime,
+): DeviceSettings {
   return {
     heartbeatIntervalMs: "heartbeatInterval" in d ? d.heartbeatInterval : 0,
     holdOpenMs: d.model === "ds10" ? d.holdOpenTime : 0,
@@ -155,6 +165,7 @@ export function deviceSettings(d: DeviceConfig, alerts: Config["alerts"]): Devic
     extinguisherGraceMs: d.model === "mfs8" ? d.extinguisherGrace : 0,
     outOfServiceAfterMs: d.model === "gk3" ? d.outOfServiceAfter : 0,
     openingHours: d.model === "gk3" ? parseOpeningHours(d.openingHours) : { from: 0, to: 0 },
+    siteTime,
   };
 }
 
@@ -167,6 +178,8 @@ export class Registry {
   readonly operators = new Map<string, Buffer>();
   private readonly site: string;
   private readonly dedupWindow: number;
+  /** `site.timezone` (fixed for the process: a change needs a restart). */
+  readonly siteTime: SiteTime;
 
   constructor(
     config: Config,
@@ -174,6 +187,8 @@ export class Registry {
   ) {
     this.site = config.site.id;
     this.dedupWindow = config.ingest.dedupWindow;
+    // One calendar for the site: kiosk hours and daily counters in `site.timezone`.
+    this.siteTime = new SiteTime(config.site.timezone);
     for (const h of config.households) this.addHousehold(h, config);
     const window = this.dedupWindow;
     const seqPool = new Float64Array(config.devices.length * window);
@@ -216,7 +231,7 @@ export class Registry {
       profiles[d.model],
       passwordOf(d),
       household,
-      deviceSettings(d, config.alerts),
+      deviceSettings(d, config.alerts, this.siteTime),
       new SeqWindow(this.dedupWindow, dedup),
       this.hooks.onLost,
     );
@@ -230,7 +245,7 @@ export class Registry {
     if (d.id !== entry.id || d.model !== entry.model) throw new Error(`${d.id}: not the same device`);
     entry.config = d;
     entry.password = passwordOf(d);
-    Object.assign(entry.settings, deviceSettings(d, config.alerts));
+    Object.assign(entry.settings, deviceSettings(d, config.alerts, this.siteTime));
     entry.setHousehold(d.household ? (this.households.get(d.household) ?? null) : null);
   }
 

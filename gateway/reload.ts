@@ -450,7 +450,8 @@ export async function applyReload(
       shelveMaxMs: a.shelveMax,
     });
     supervisor.setOptions({ lostGraceMs: a.lostGrace, awayExitGraceMs: a.awayExitGrace });
-    for (const d of registry.devices.values()) Object.assign(d.settings, deviceSettings(d.config, a));
+    for (const d of registry.devices.values())
+      Object.assign(d.settings, deviceSettings(d.config, a, registry.siteTime));
   }
   for (const [d, before] of oldLost) supervisor.retime(d, before);
 

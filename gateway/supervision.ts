@@ -82,15 +82,14 @@ export class Supervisor {
   }
 
   /**
-   * Arms every device's lost timer and every household's welfare timer. After
-   * a restart they run on from the journaled last-seen and last-activity
-   * times: a device that was silent before the restart is still silent, and
-   * a welfare period does not start again because the gateway did.
+   * Arms every heartbeat device's lost timer and every household's welfare
+   * timer. After a restart they run on from the journaled last-seen and
+   * last-activity times: a device that was silent before the restart is still
+   * silent, and a welfare period does not start again because the gateway did.
    */
   start(registry: Registry): void {
     const now = this.clock.now();
-    for (const d of registry.devices.values())
-      this.wheel.arm(d.lostTimer, (d.lastSeen > 0 ? d.lastSeen : now) + d.lostAfterMs(this.lostGraceMs));
+    for (const d of registry.devices.values()) this.armLost(d, d.lastSeen > 0 ? d.lastSeen : now);
     for (const h of registry.households.values()) {
       const q = this.quietHours.get(h.id);
       if (q !== undefined) this.careFor(h).quiet = parseQuietHours(q);
@@ -124,12 +123,11 @@ export class Supervisor {
 
   /** A device added by a reload: silence counts from now (polled devices: their polls decide). */
   track(device: DeviceEntry): void {
-    if (device.supervisedByHeartbeat)
-      this.wheel.arm(device.lostTimer, this.clock.now() + device.lostAfterMs(this.lostGraceMs));
+    this.armLost(device, this.clock.now());
   }
 
   untrack(device: DeviceEntry): void {
-    this.wheel.disarm(device.lostTimer);
+    if (device.lostTimer) this.wheel.disarm(device.lostTimer);
   }
 
   /**
@@ -138,7 +136,7 @@ export class Supervisor {
    */
   retime(device: DeviceEntry, oldLostAfterMs: number): void {
     const t = device.lostTimer;
-    if (!t.armed || !device.supervisedByHeartbeat) return;
+    if (t === null || !t.armed) return;
     this.wheel.arm(t, t.deadline - oldLostAfterMs + device.lostAfterMs(this.lostGraceMs));
   }
 
@@ -182,8 +180,7 @@ export class Supervisor {
   /** Any accepted message: the device is alive. */
   seen(device: DeviceEntry, at: number): void {
     device.lastSeen = at;
-    if (device.supervisedByHeartbeat)
-      this.wheel.arm(device.lostTimer, at + device.lostAfterMs(this.lostGraceMs));
+    this.armLost(device, at);
     if (device.link !== "online") {
       const wasLost = device.link === "lost";
       device.link = "online";
@@ -208,6 +205,14 @@ export class Supervisor {
     if (c) c.deferred = false;
     this.wheel.arm(household.welfareTimer, at + household.welfarePeriodMs);
     this.engine.contextFor(household).condition("WELFARE_CHECK", false, { priority: 2 });
+  }
+
+  /**
+   * The only place a silence timer is armed: heartbeat devices are lost 2
+   * heartbeats + grace after `from`; polled devices have no timer (missed polls decide).
+   */
+  private armLost(device: DeviceEntry, from: number): void {
+    if (device.lostTimer) this.wheel.arm(device.lostTimer, from + device.lostAfterMs(this.lostGraceMs));
   }
 
   readonly onLost = (timer: WheelTimer): void => {

@@ -1,6 +1,6 @@
 /** The `linli` command line as a user runs it (built CLI, real processes, 127.0.0.1 only). */
 import { execFile } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -13,7 +13,8 @@ const CLI = "dist/gateway/cli.js";
 
 async function linli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const r = await run(process.execPath, [CLI, ...args], { timeout: 10_000 });
+    // A bound for a hung CLI, not a speed limit: on a loaded 2-core box a start-up took 8 s.
+    const r = await run(process.execPath, [CLI, ...args], { timeout: 60_000 });
     return { code: 0, stdout: r.stdout, stderr: r.stderr };
   } catch (err) {
     const e = err as { code: number; stdout: string; stderr: string };
@@ -21,7 +22,7 @@ async function linli(...args: string[]): Promise<{ code: number; stdout: string;
   }
 }
 
-describe("linli CLI", () => {
+describe("linli CLI", { timeout: 180_000 }, () => {
   const dir = mkdtempSync(join(tmpdir(), "linli-cli-"));
   const kiosk = new Gk3Controller();
   const server = new ModbusTcpSlaveServer(kiosk, { host: "127.0.0.1", port: 0 });
@@ -32,6 +33,7 @@ describe("linli CLI", () => {
   afterAll(async () => {
     kiosk.dispose();
     await server.stop();
+    rmSync(dir, { recursive: true, force: true });
   });
 
   it("config check: ok for a valid file, exit 2 naming file, line and field for a bad one", async () => {

@@ -7,6 +7,7 @@
 import { request } from "node:http";
 import { afterEach, describe, expect, it } from "vitest";
 import type { Gateway } from "../gateway/gateway.js";
+import { startTestBroker } from "../sim/mqtt/test-broker.js";
 import {
   connect,
   OPS,
@@ -146,16 +147,45 @@ describe("metrics and health endpoints", () => {
   });
 
   it("/readyz answers 503 with the reason while stopping; the server is closed once stopped", async () => {
-    const g = await startGateway();
-    gw = g;
-    expect((await http(g, "/readyz")).status).toBe(200);
-    const stopping = g.stop();
-    const during = await http(g, "/readyz");
-    expect(during).toMatchObject({ status: 503, body: "not ready: shutting down\n" });
-    // Liveness is separate from readiness.
-    expect((await http(g, "/healthz")).status).toBe(200);
-    await stopping;
-    await expect(http(g, "/healthz")).rejects.toThrow(/ECONNREFUSED/);
+    // The stopping window must not depend on speed: stop() closes the metrics server only after
+    // the upstream broker has acknowledged the gateway's "offline" status, and this broker holds
+    // that PUBACK until the probes below are answered. (Before, two HTTP round trips had to fit
+    // in stop()'s 50 ms pause; on a loaded machine they did not, and the probe got ECONNRESET
+    // from the listener closing under it.)
+    const up = await startTestBroker();
+    let release = () => {};
+    const released = new Promise<void>((r) => {
+      release = r;
+    });
+    up.broker.authorizePublish = (_client, packet, done) => {
+      const offline = packet.topic === `linli/${SITE}/gateway/status` && String(packet.payload) === "offline";
+      if (offline) void released.then(() => done(null));
+      else done(null);
+    };
+    try {
+      const g = await startGateway({
+        config: testConfig({ northbound: { upstream: { url: up.url, reconnectInitial: "100ms" } } }),
+      });
+      gw = g;
+      await up.waitFor(
+        1,
+        (r) => r.topic === `linli/${SITE}/gateway/status` && r.payload.toString() === "online",
+        10_000,
+      );
+      expect((await http(g, "/readyz")).status).toBe(200);
+      const stopping = g.stop();
+      const during = await http(g, "/readyz");
+      expect(during).toMatchObject({ status: 503, body: "not ready: shutting down\n" });
+      // Liveness is separate from readiness.
+      expect((await http(g, "/healthz")).status).toBe(200);
+      release();
+      await stopping;
+      await expect(http(g, "/healthz")).rejects.toThrow(/ECONNREFUSED/);
+    } finally {
+      release();
+      await gw?.stop();
+      await up.close();
+    }
   });
 
   it("bus statistics registered through the Modbus hook are exported per bus", async () => {

@@ -1,11 +1,17 @@
 /**
  * The README's operator lines, copied as they are, against `linli start --demo`:
  * the mosquitto_sub line must show an EMERGENCY_CALL when the mosquitto_pub line presses the demo pendant.
- * Uses the README's literal port (1883). Needs mosquitto-clients (.ci/run installs them) and `npm run build`.
+ * The README says port 1883 (checked); the run uses a free port instead (`--mqtt-port 0`, the
+ * README's own advice when 1883 is taken), so it works beside a mosquitto service or another run.
+ * Needs mosquitto-clients (.ci/run installs them) and `npm run build`.
+ *
+ * Every process runs in a process group of its own and the group is killed: the sub line runs
+ * under `sh -c`, and the demo gateway starts socat.
  */
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { type ChildProcess, execFileSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { afterAll, describe, expect, it } from "vitest";
+import { groupAlive, killGroup, spawnGroup } from "./support/process-group.js";
 
 const readme = readFileSync("README.md", "utf8");
 const line = (prefix: string) =>
@@ -38,8 +44,8 @@ async function waitFor(check: () => boolean, ms: number, what: () => string): Pr
 
 describe.skipIf(!haveClients && !process.env.CI)("README operator lines against npm start's demo", () => {
   const children: ChildProcess[] = [];
-  afterAll(() => {
-    for (const c of children) c.kill("SIGTERM");
+  afterAll(async () => {
+    await Promise.all(children.map((c) => killGroup(c)));
   });
 
   it("the README has both lines, on the demo's port", () => {
@@ -49,27 +55,42 @@ describe.skipIf(!haveClients && !process.env.CI)("README operator lines against 
 
   it("copied as they are, they show an EMERGENCY_CALL arriving", async () => {
     expect(existsSync("dist/gateway/cli.js")).toBe(true);
-    const gw = spawn(process.execPath, ["dist/gateway/cli.js", "start", "--demo", "--log-format", "json"], {
-      stdio: ["ignore", "pipe", "pipe"],
-    });
+    const gw = spawnGroup(
+      process.execPath,
+      [
+        "dist/gateway/cli.js",
+        "start",
+        "--demo",
+        "--mqtt-port",
+        "0",
+        "--metrics-port",
+        "0",
+        "--log-format",
+        "json",
+      ],
+      { stdio: ["ignore", "pipe", "pipe"] },
+    );
     children.push(gw);
     let gwOut = "";
-    gw.stdout.on("data", (d) => (gwOut += d));
-    gw.stderr.on("data", (d) => (gwOut += d));
+    gw.stdout?.on("data", (d) => (gwOut += d));
+    gw.stderr?.on("data", (d) => (gwOut += d));
     await waitFor(
       () => gwOut.includes("Ctrl-C stops"),
       15_000,
       () => gwOut,
     );
+    const port = /on mqtt:\/\/127\.0\.0\.1:(\d+)/.exec(gwOut)?.[1];
+    expect(port).toMatch(/^\d+$/);
+    const onPort = (l: string) => l.replace(" -p 1883 ", ` -p ${port} `);
 
-    const sub = spawn("sh", ["-c", subLine], { stdio: ["ignore", "pipe", "pipe"] });
+    const sub = spawnGroup("sh", ["-c", onPort(subLine)], { stdio: ["ignore", "pipe", "pipe"] });
     children.push(sub);
     let subOut = "";
-    sub.stdout.on("data", (d) => (subOut += d));
-    sub.stderr.on("data", (d) => (subOut += d));
+    sub.stdout?.on("data", (d) => (subOut += d));
+    sub.stderr?.on("data", (d) => (subOut += d));
     await new Promise((r) => setTimeout(r, 500));
 
-    execFileSync("sh", ["-c", pubLine], { timeout: 5000 });
+    execFileSync("sh", ["-c", onPort(pubLine)], { timeout: 5000 });
     await waitFor(
       () => subOut.includes("linli/demo/alerts/p1/EMERGENCY_CALL/demo-pendant "),
       10_000,
@@ -91,5 +112,10 @@ describe.skipIf(!haveClients && !process.env.CI)("README operator lines against 
     gw.kill("SIGTERM");
     expect(await exited).toBe(0);
     expect(gwOut).toContain("gateway stopped");
+    // Nothing the test started is left: not the shell, not mosquitto_sub under it, not socat.
+    await killGroup(sub);
+    await killGroup(gw);
+    expect(groupAlive(sub)).toBe(false);
+    expect(groupAlive(gw)).toBe(false);
   });
 });

@@ -5,13 +5,13 @@
  * republished after the upstream broker restarts. Needs mosquitto (.ci/run
  * installs it); without it, and outside CI, the file reports itself skipped.
  */
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { type ChildProcess, execFileSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import mqtt from "mqtt";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { Gateway } from "../gateway/gateway.js";
 import {
   connect,
@@ -23,6 +23,7 @@ import {
   TestClient,
   testConfig,
 } from "./support/harness.js";
+import { killGroup, spawnGroup } from "./support/process-group.js";
 
 function haveMosquitto(): boolean {
   try {
@@ -44,13 +45,14 @@ async function freePort(): Promise<number> {
   });
 }
 
-const dir = mkdtempSync(join(tmpdir(), "linli-upstream-"));
+/** Config files of this file's brokers and gateway; made and removed by the describe block. */
+let dir = "";
 
 /** A real mosquitto, loopback only, no persistence (a restart forgets retained messages). */
 async function startMosquitto(port: number): Promise<ChildProcess> {
   const conf = join(dir, `mosquitto-${port}.conf`);
   writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\n`);
-  const child = spawn("mosquitto", ["-c", conf], { stdio: "ignore" });
+  const child = spawnGroup("mosquitto", ["-c", conf], { stdio: "ignore" });
   for (let i = 0; i < 100; i++) {
     const up = await new Promise<boolean>((resolve) => {
       const s = net.connect(port, "127.0.0.1", () => {
@@ -62,7 +64,7 @@ async function startMosquitto(port: number): Promise<ChildProcess> {
     if (up) return child;
     await sleep(50);
   }
-  child.kill("SIGKILL");
+  await killGroup(child, 0, "SIGKILL");
   throw new Error("mosquitto did not start");
 }
 
@@ -77,12 +79,9 @@ async function upstreamClient(port: number): Promise<TestClient> {
 }
 
 /** Kills a child and waits for it; a child already gone (exit code or signal) resolves at once. */
+/** Killed at once (a crash, not a shutdown), with anything it started. */
 function stopKill(c: ChildProcess): Promise<void> {
-  if (c.exitCode !== null || c.signalCode !== null) return Promise.resolve();
-  return new Promise<void>((resolve) => {
-    c.once("exit", () => resolve());
-    c.kill("SIGKILL");
-  });
+  return killGroup(c, 0, "SIGKILL");
 }
 
 describe.skipIf(!available && !process.env.CI)("upstream broker bridge (real mosquitto)", () => {
@@ -90,6 +89,10 @@ describe.skipIf(!available && !process.env.CI)("upstream broker bridge (real mos
   afterEach(async () => {
     for (const c of cleanups.splice(0).reverse()) await c().catch(() => {});
   });
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), "linli-upstream-"));
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it("mirrors alerts upstream, takes the operator's ack from upstream, and tells the pendant", async () => {
     const port = await freePort();
@@ -177,7 +180,7 @@ describe.skipIf(!available && !process.env.CI)("upstream broker bridge (real mos
     );
     const ops = await upstreamClient(port);
     cleanups.push(() => ops.end());
-    const gw = spawn(process.execPath, ["dist/gateway/cli.js", "start", "--config", cfg], {
+    const gw = spawnGroup(process.execPath, ["dist/gateway/cli.js", "start", "--config", cfg], {
       stdio: "ignore",
     });
     cleanups.push(() => stopKill(gw));
@@ -185,7 +188,7 @@ describe.skipIf(!available && !process.env.CI)("upstream broker bridge (real mos
       (m) => m.topic === `linli/${SITE}/gateway/status` && m.payload.toString() === "online",
       10_000,
     );
-    gw.kill("SIGKILL");
+    process.kill(gw.pid as number, "SIGKILL"); // the gateway crashes; the group is reaped by cleanup
     const off = await ops.waitFor(
       (m) => m.topic === `linli/${SITE}/gateway/status` && m.payload.toString() === "offline",
       10_000,

@@ -329,7 +329,10 @@ export const configSchema = z.strictObject({
       .string()
       .refine(validTimeZone, "must be an IANA time zone such as Asia/Shanghai")
       .optional()
-      .meta({ description: "IANA time zone for quiet hours; default the system's" }),
+      .meta({
+        description:
+          "IANA time zone of the site: quiet hours, kiosk opening hours and daily counters; default the system's",
+      }),
   }),
   mqtt: z
     .strictObject({

@@ -24,9 +24,10 @@ afterEach(async () => {
   for (const f of cleanup.splice(0).reverse()) await f();
 });
 
-async function kiosk(options: { idleTimeoutMs?: number; port?: number } = {}) {
-  const gk3 = new Gk3Controller({ commandMs: 50, restartMs: 100 });
-  const server = new ModbusTcpSlaveServer(gk3, options);
+async function kiosk(options: { idleTimeoutMs?: number; port?: number; commandMs?: number } = {}) {
+  const { commandMs = 50, ...serverOptions } = options;
+  const gk3 = new Gk3Controller({ commandMs, restartMs: 100 });
+  const server = new ModbusTcpSlaveServer(gk3, serverOptions);
   const port = await server.start();
   cleanup.push(async () => {
     gk3.dispose();
@@ -69,14 +70,16 @@ describe("TCP bus against the GK-3 simulator on 127.0.0.1", () => {
   });
 
   it("writes the command register: reads back the command, then 0 when done; maintenance is state 4", async () => {
-    const { port } = await kiosk();
+    // The command runs 2 s: the read-back below must land while it runs, also on a loaded machine
+    // (with 50 ms it read 0 one run in a few under load).
+    const { port } = await kiosk({ commandMs: 2000 });
     const bus = tcpBus(port);
     await bus.start();
     const w = await bus.request({ fn: 6, unit: 1, address: 100, value: 2 }, { priority: "command" });
     expect(w.ok).toBe(true);
     const during = await bus.request({ fn: 3, unit: 1, address: 100, count: 2 });
     expect(during.ok && Array.from(during.words!)).toEqual([2, 10]);
-    const end = Date.now() + 5000;
+    const end = Date.now() + 15_000;
     let state = -1;
     while (state !== GK3_STATE.maintenance && Date.now() < end) {
       const r = await bus.request({ fn: 4, unit: 1, address: 0, count: 1 });

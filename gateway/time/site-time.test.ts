@@ -1,0 +1,87 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { validateConfig } from "../config/load.js";
+import { Registry } from "../registry.js";
+import { SiteTime } from "./site-time.js";
+
+const HOUR = 3_600_000;
+
+/** Local wall time read straight from Intl, no cache: the reference. */
+function reference(fmt: Intl.DateTimeFormat, t: number): { minute: number; ymd: string } {
+  const parts = fmt.formatToParts(t);
+  const get = (type: string) => parts.find((p) => p.type === type)?.value ?? "";
+  return {
+    minute: Number(get("hour")) * 60 + Number(get("minute")),
+    ymd: `${get("year")}-${get("month")}-${get("day")}`,
+  };
+}
+
+describe("SiteTime: the site's calendar, whatever the process's zone", () => {
+  const savedTz = process.env.TZ;
+  beforeAll(() => {
+    process.env.TZ = "UTC";
+  });
+  afterAll(() => {
+    if (savedTz === undefined) delete process.env.TZ;
+    else process.env.TZ = savedTz;
+  });
+
+  it("Asia/Shanghai: 01:00 UTC is 09:00 local, midnight local is 16:00 UTC", () => {
+    const sh = new SiteTime("Asia/Shanghai");
+    expect(new Date(Date.UTC(2026, 0, 5, 1, 0)).getHours()).toBe(1); // the process is in UTC
+    expect(sh.offsetMs(Date.UTC(2026, 0, 5, 1, 0))).toBe(8 * HOUR);
+    expect(sh.minuteOfDay(Date.UTC(2026, 0, 5, 1, 0))).toBe(9 * 60);
+    expect(sh.dayNumber(Date.UTC(2026, 0, 5, 15, 59, 59))).toBe(sh.dayNumber(Date.UTC(2026, 0, 5, 1, 0)));
+    expect(sh.dayNumber(Date.UTC(2026, 0, 5, 16, 0))).toBe(sh.dayNumber(Date.UTC(2026, 0, 5, 1, 0)) + 1);
+    expect(sh.msOfDay(Date.UTC(2026, 0, 5, 16, 0, 0, 250))).toBe(250);
+  });
+
+  it("agrees with Intl every 47 minutes over a year, across DST and odd offsets", () => {
+    for (const zone of ["Asia/Shanghai", "Europe/Berlin", "America/New_York", "Asia/Kathmandu", "UTC"]) {
+      const st = new SiteTime(zone);
+      const fmt = new Intl.DateTimeFormat("en-CA", {
+        timeZone: zone,
+        hourCycle: "h23",
+        year: "numeric",
+        month: "2-digit",
+        day: "2-digit",
+        hour: "2-digit",
+        minute: "2-digit",
+      });
+      let mismatches = 0;
+      // 47 min 13 s steps: every minute of the hour and every quarter-hour cache slot gets visited.
+      for (let t = Date.UTC(2026, 0, 1); t < Date.UTC(2027, 0, 1); t += 47 * 60_000 + 13_000) {
+        const ref = reference(fmt, t);
+        const day = new Date(st.dayNumber(t) * 86_400_000).toISOString().slice(0, 10);
+        if (st.minuteOfDay(t) !== ref.minute || day !== ref.ymd) mismatches++;
+      }
+      expect({ zone, mismatches }).toEqual({ zone, mismatches: 0 });
+    }
+  });
+
+  it("a DST change takes effect at the transition (Europe/Berlin, 2026-03-29 01:00 UTC)", () => {
+    const be = new SiteTime("Europe/Berlin");
+    expect(be.minuteOfDay(Date.UTC(2026, 2, 29, 0, 59))).toBe(1 * 60 + 59);
+    expect(be.minuteOfDay(Date.UTC(2026, 2, 29, 1, 0))).toBe(3 * 60);
+  });
+
+  it("an unknown zone is refused", () => {
+    expect(() => new SiteTime("Mars/Olympus")).toThrow(RangeError);
+  });
+
+  it("the registry gives every device the site's calendar from site.timezone", () => {
+    const config = validateConfig(
+      {
+        site: { id: "s1", timezone: "Asia/Shanghai" },
+        devices: [
+          { id: "k-1", model: "gk3", host: "127.0.0.1", port: 502, openingHours: "08:30-17:30" },
+          { id: "p-1", model: "ec200", password: "pw" },
+        ],
+        log: { level: "silent" },
+      },
+      "test",
+    );
+    const registry = new Registry(config, { onLost: () => {}, onWelfareDue: () => {} });
+    for (const d of registry.devices.values())
+      expect(d.settings.siteTime.minuteOfDay(Date.UTC(2026, 0, 5, 1, 0))).toBe(9 * 60);
+  });
+});
