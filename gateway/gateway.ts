@@ -375,6 +375,7 @@ export class Gateway {
     for (const status of this.supervisor.awayStatuses())
       this.publisher.householdMonitoring(status.household, status);
     for (const id of r.orphans) this.engine.closeSubject(id, ORPHAN_REASON);
+    this.engine.fireOverdue();
   }
 
   /** Pipeline committer with a journal: PUBACKs wait for the group commit of the batch. */

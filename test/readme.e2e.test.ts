@@ -9,7 +9,9 @@
  * under `sh -c`, and the demo gateway starts socat.
  */
 import { type ChildProcess, execFileSync } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { groupAlive, killGroup, spawnGroup } from "./support/process-group.js";
 
@@ -44,8 +46,11 @@ async function waitFor(check: () => boolean, ms: number, what: () => string): Pr
 
 describe.skipIf(!haveClients && !process.env.CI)("README operator lines against npm start's demo", () => {
   const children: ChildProcess[] = [];
+  // The demo's journal goes to a directory of its own: tests run in parallel (one gateway per directory).
+  const dataDir = mkdtempSync(join(tmpdir(), "linli-readme-"));
   afterAll(async () => {
     await Promise.all(children.map((c) => killGroup(c)));
+    rmSync(dataDir, { recursive: true, force: true });
   });
 
   it("the README has both lines, on the demo's port", () => {
@@ -65,6 +70,8 @@ describe.skipIf(!haveClients && !process.env.CI)("README operator lines against 
         "0",
         "--metrics-port",
         "0",
+        "--data-dir",
+        dataDir,
         "--log-format",
         "json",
       ],

@@ -122,6 +122,25 @@ describe("restart from the journal", () => {
     expect(esc.id).toBe(call1.id);
   });
 
+  it("an escalation that fell due while the gateway was down is published at start, not a tick later", async () => {
+    const store = new MemoryStore();
+    const clock = new FakeClock();
+    const a = await start(store, clock);
+    const p1 = await client(a, "p-1", "pw-p1");
+    const ops = await client(a, OPS.name, OPS.password);
+    await ops.subscribe(`${ALERTS}#`);
+    await p1.publish("devices/ec200/p-1/up", pendantMsg(3, "press"));
+    const call = (await ops.waitFor((m) => m.topic.endsWith("/EMERGENCY_CALL/p-1"))).json();
+    await stopGateway(a);
+
+    clock.advance(3 * MIN); // the first escalation (2 min) fell due during the downtime
+    const b = await start(store, clock);
+    // Fired during start-up (the fake clock has not moved since): level 1, the next one 4 min on.
+    const restored = b.engine.byAlertId(call.id as string);
+    expect(restored?.escalationLevel).toBe(1);
+    expect(restored?.escalationNextAt).toBe(clock.now() + 4 * MIN);
+  });
+
   it("resumes supervision from the journaled last-seen time: a device silent before the restart is lost on schedule", async () => {
     const store = new MemoryStore();
     const clock = new FakeClock();

@@ -161,10 +161,14 @@ describe("systemd notifications (fake NOTIFY_SOCKET, real systemd-notify)", () =
         "log: { level: warn }",
       ].join("\n"),
     );
-    const gw = spawnGroup(process.execPath, ["dist/gateway/cli.js", "start", "--config", cfg], {
-      stdio: ["ignore", "ignore", "pipe"],
-      env: { ...process.env, NOTIFY_SOCKET: l.path, WATCHDOG_USEC: "1000000" },
-    });
+    const gw = spawnGroup(
+      process.execPath,
+      ["dist/gateway/cli.js", "start", "--config", cfg, "--data-dir", join(dir, "data")],
+      {
+        stdio: ["ignore", "ignore", "pipe"],
+        env: { ...process.env, NOTIFY_SOCKET: l.path, WATCHDOG_USEC: "1000000" },
+      },
+    );
     children.push(gw);
     let err = "";
     gw.stderr?.on("data", (d) => (err += d));

@@ -180,9 +180,13 @@ describe.skipIf(!available && !process.env.CI)("upstream broker bridge (real mos
     );
     const ops = await upstreamClient(port);
     cleanups.push(() => ops.end());
-    const gw = spawnGroup(process.execPath, ["dist/gateway/cli.js", "start", "--config", cfg], {
-      stdio: "ignore",
-    });
+    const gw = spawnGroup(
+      process.execPath,
+      ["dist/gateway/cli.js", "start", "--config", cfg, "--data-dir", join(dir, "data")],
+      {
+        stdio: "ignore",
+      },
+    );
     cleanups.push(() => stopKill(gw));
     await ops.waitFor(
       (m) => m.topic === `linli/${SITE}/gateway/status` && m.payload.toString() === "online",

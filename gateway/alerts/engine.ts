@@ -520,6 +520,33 @@ export class AlertEngine {
   }
 
   /**
+   * After a restart, once the restored alerts have been republished: the
+   * escalations and shelvings that fell due while the gateway was down happen
+   * now, not at the wheel's next tick (up to a second later).
+   */
+  fireOverdue(): number {
+    const now = this.clock.now();
+    let n = 0;
+    for (const a of [...this.byId.values()]) {
+      const t = a.escalationTimer;
+      if (t?.armed && a.escalationNextAt !== null && a.escalationNextAt <= now) {
+        this.wheel.disarm(t);
+        this.escalate(t);
+        n++;
+      }
+    }
+    for (const ks of [...this.shelvedById.values()]) {
+      const t = ks.shelveTimer;
+      if (t?.armed && ks.shelvedUntil !== null && ks.shelvedUntil <= now) {
+        this.wheel.disarm(t);
+        this.shelveExpired(t);
+        n++;
+      }
+    }
+    return n;
+  }
+
+  /**
    * An open alert read back from the journal (its fields already set): it
    * takes its place again, its call window and escalation are re-armed at
    * the times they had (a time that passed while the gateway was down fires

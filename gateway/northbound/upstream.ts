@@ -77,7 +77,8 @@ interface Held {
 
 export class UpstreamBridge implements NorthboundSink {
   private readonly client: MqttClient;
-  private readonly retained = new Map<string, string>();
+  /** Newest retained payload per topic, with the order it was published in (resent in that order). */
+  private readonly retained = new Map<string, { seq: number; payload: string }>();
   private readonly backlog: Held[] = [];
   private backlogHead = 0;
   private readonly prefix: string;
@@ -163,8 +164,9 @@ export class UpstreamBridge implements NorthboundSink {
     if (retain) {
       // Current state: the newest per topic. An empty payload deletes it upstream (MQTT 3.1.1 §3.3.1.3):
       // it stays in the mirror until upstream has it, so a deletion is not lost to an outage.
-      this.retained.set(topic, payload);
-      this.store?.put(UP_RETAINED + topic, payload);
+      const seq = this.nextSeq++;
+      this.retained.set(topic, { seq, payload });
+      this.store?.put(UP_RETAINED + topic, [seq, payload]);
       if (this.client.connected) this.send(topic, payload, 1, true);
       return;
     }
@@ -201,8 +203,15 @@ export class UpstreamBridge implements NorthboundSink {
   private recover(): void {
     const store = this.store;
     if (!store) return;
-    for (const [key, payload] of store.entries(UP_RETAINED))
-      if (typeof payload === "string") this.retained.set(key.slice(UP_RETAINED.length), payload);
+    let last = 0;
+    for (const [key, v] of store.entries(UP_RETAINED)) {
+      if (!Array.isArray(v) || typeof v[0] !== "number" || typeof v[1] !== "string") {
+        store.delete(key);
+        continue;
+      }
+      this.retained.set(key.slice(UP_RETAINED.length), { seq: v[0], payload: v[1] });
+      last = Math.max(last, v[0]);
+    }
     const held: Held[] = [];
     for (const [key, v] of store.entries(UP)) {
       const seq = Number(key.slice(UP.length));
@@ -219,7 +228,7 @@ export class UpstreamBridge implements NorthboundSink {
     }
     held.sort((a, b) => a.seq - b.seq);
     for (const m of held) this.hold(m);
-    this.nextSeq = (held.at(-1)?.seq ?? 0) + 1;
+    this.nextSeq = Math.max(last, held.at(-1)?.seq ?? 0) + 1;
   }
 
   /** Publishes `offline` (the clean-shutdown counterpart of the will) and disconnects. */
@@ -241,7 +250,7 @@ export class UpstreamBridge implements NorthboundSink {
         return;
       }
       // Upstream has the deletion: nothing left to mirror for this topic.
-      if (retain && payload.length === 0 && this.retained.get(topic) === "") {
+      if (retain && payload.length === 0 && this.retained.get(topic)?.payload === "") {
         this.retained.delete(topic);
         this.store?.delete(UP_RETAINED + topic);
       }
@@ -272,11 +281,24 @@ export class UpstreamBridge implements NorthboundSink {
     this.client.subscribe(filters, { qos: 1 }, (err) => {
       if (err) this.log.warn({ err: err.message }, "upstream subscription failed");
     });
-    // Current state first, then what happened while the uplink was down, in order.
-    for (const [topic, payload] of this.retained) this.send(topic, payload, 1, true);
-    for (let i = this.backlogHead; i < this.backlog.length; i++) {
-      const m = this.backlog[i] as Held;
+    // Everything waiting, in the order it was first published: per device (and per topic) the
+    // far side sees what it would have seen without the outage, minus retained states that a
+    // newer one of the same topic replaced.
+    const pending: Held[] = [];
+    for (let i = this.backlogHead; i < this.backlog.length; i++) pending.push(this.backlog[i] as Held);
+    const retained = [...this.retained].map(([topic, r]) => ({ seq: r.seq, topic, payload: r.payload }));
+    let ri = 0;
+    retained.sort((x, y) => x.seq - y.seq);
+    for (const m of pending) {
+      for (; ri < retained.length && (retained[ri] as Held).seq < m.seq; ri++) {
+        const r = retained[ri] as Held;
+        this.send(r.topic, r.payload, 1, true);
+      }
       this.sendHeld(m.seq, m.topic, m.payload);
+    }
+    for (; ri < retained.length; ri++) {
+      const r = retained[ri] as Held;
+      this.send(r.topic, r.payload, 1, true);
     }
     this.backlog.length = 0;
     this.backlogHead = 0;
