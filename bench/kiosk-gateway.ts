@@ -17,6 +17,8 @@ const config = validateConfig(
     site: { id: "bench" },
     mqtt: { listeners: [{ host: "127.0.0.1", port: 0 }] },
     metrics: { enabled: false },
+    // The bus benchmark measures polling; the journal is measured by the pipeline suite.
+    storage: { enabled: false },
     devices: ports.map((port, i) => ({
       id: `kiosk-${i + 1}`,
       model: "gk3",

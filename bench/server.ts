@@ -160,6 +160,7 @@ async function startGateway(cmd: StartCommand): Promise<Running & { port: number
       operators: [cmd.operator],
       devices: devices.map((d) => ({ id: d.id, model: d.model, password: d.password })),
       log: { level: cmd.logLevel, format: "json" },
+      storage: { enabled: false },
       // The metrics endpoint stays on (its hot-path cost is part of the gateway), on a free port.
       ...("metrics" in configSchema.shape ? { metrics: { host: "127.0.0.1", port: 0 } } : {}),
     },

@@ -1,7 +1,7 @@
 #!/usr/bin/env -S node --max-semi-space-size=4
 /**
  * The `linli` command line (a public contract, docs/cli.md):
- *   linli start [--config FILE | --demo] [--mqtt-port N] [--log-level L] [--log-format F]
+ *   linli start [--config FILE | --demo] [--mqtt-port N] [--data-dir DIR] [--log-level L] [--log-format F]
  *   linli config check FILE
  *   linli config schema
  *   linli modbus read (--serial PATH [--baud N --parity P --stop-bits N] | --tcp HOST:PORT) --unit N --fn 3|4 --address A --count N
@@ -41,6 +41,7 @@ interface StartOptions {
   config?: string;
   demo?: boolean;
   mqttPort?: number;
+  dataDir?: string;
   logLevel?: Config["log"]["level"];
   logFormat?: Config["log"]["format"];
 }
@@ -78,6 +79,7 @@ async function start(opts: StartOptions): Promise<void> {
       config,
       logger,
       mqttPort: opts.mqttPort,
+      dataDir: opts.dataDir,
       modbusLinks: memoryLine
         ? (spec) => (spec.kind === "serial" ? memoryLine : defaultModbusLinks(spec))
         : undefined,
@@ -148,6 +150,10 @@ program
   .option("-c, --config <file>", "site configuration (YAML)")
   .option("--demo", "run with a simulated community on 127.0.0.1 (no config file needed)")
   .option("--mqtt-port <port>", "override the port of the first MQTT listener", port)
+  .option(
+    "--data-dir <dir>",
+    "where the journal keeps alerts and state across restarts (default: storage.dir, else .linli-data)",
+  )
   .option("--log-level <level>", "trace | debug | info | warn | error | fatal | silent")
   .option("--log-format <format>", "auto (pretty on a terminal) | json | pretty")
   .action((opts: StartOptions) => start(opts).catch(fail));

@@ -6,6 +6,8 @@
  *                                                             telemetry ──► publisher ──► broker
  *   broker ──ack──► operator commands ──► alert engine ──► publisher (+ pendant downlink)
  */
+
+import path from "node:path";
 import { LANE_TELEMETRY } from "../devices/profile.js";
 import type { Alert, Transition } from "./alerts/alert.js";
 import { AlertEngine, type AlertEvent } from "./alerts/engine.js";
@@ -13,6 +15,8 @@ import { AccessPolicy, type OperatorAction } from "./broker/access.js";
 import { EmbeddedBroker } from "./broker/embedded.js";
 import type { Config } from "./config/schema.js";
 import { MqttIngest } from "./ingest/mqtt-ingest.js";
+import { Journal } from "./journal/journal.js";
+import { JournalLockedError } from "./journal/lock.js";
 import { createLogger, type Logger, RateLimitedLog } from "./log.js";
 import { GatewayMetrics } from "./metrics/metrics.js";
 import { type MetricsAddress, MetricsServer } from "./metrics/server.js";
@@ -20,7 +24,12 @@ import type { Quality } from "./model.js";
 import { Publisher } from "./northbound/publisher.js";
 import { UpstreamBridge, type UpstreamStats } from "./northbound/upstream.js";
 import { OperatorCommands } from "./ops.js";
-import { type PipelineEntry, type PipelineStats, PriorityPipeline } from "./pipeline/lanes.js";
+import {
+  type Completion,
+  type PipelineEntry,
+  type PipelineStats,
+  PriorityPipeline,
+} from "./pipeline/lanes.js";
 import { type DeviceEntry, Registry } from "./registry.js";
 import {
   type BusReport,
@@ -28,6 +37,9 @@ import {
   type LinkFactory,
   ModbusSouthbound,
 } from "./southbound/modbus.js";
+import { StateRecorder } from "./state/recorder.js";
+import { GATEWAY_SUBJECT, ORPHAN_REASON, type Recovered, recoverState } from "./state/recovery.js";
+import type { DurableStore } from "./state/store.js";
 import { Counters } from "./stats.js";
 import { Supervisor } from "./supervision.js";
 import { type Clock, systemClock } from "./time/clock.js";
@@ -41,7 +53,14 @@ export interface GatewayOptions {
   mqttPort?: number;
   /** How Modbus links are made (tests and the demo use ptys and loopback; default: the configured ports). */
   modbusLinks?: LinkFactory;
+  /** The durable store, opened by the caller (tests); default: the journal in `storage.dir`. */
+  store?: DurableStore | null;
+  /** The journal's directory (`linli start --data-dir`); overrides `storage.dir`. */
+  dataDir?: string;
 }
+
+/** Where the journal lives when neither `--data-dir` nor `storage.dir` says (docs/durability.md). */
+export const DEFAULT_DATA_DIR = ".linli-data";
 
 export interface GatewayStats {
   pipeline: PipelineStats;
@@ -75,6 +94,15 @@ export class Gateway {
   readonly metrics: GatewayMetrics = new GatewayMetrics(this);
   private metricsServer: MetricsServer | null = null;
   private readonly clockSkewToleranceMs: number;
+  /** The journal, or null when `storage.enabled` is false. */
+  readonly store: DurableStore | null;
+  private readonly recorder: StateRecorder | null;
+  /** What start-up read back from the journal. */
+  recovered: Recovered | null = null;
+  /** The journal when the gateway opened it itself (closed at stop). */
+  private journal: Journal | null = null;
+  /** Why the journal cannot keep its promise now (null: it can, or there is none). */
+  private storageProblem: string | null = null;
 
   private constructor(
     readonly config: Config,
@@ -87,6 +115,8 @@ export class Gateway {
       onError: (err) => this.log.error({ err }, "timer callback failed"),
     });
     this.clockSkewToleranceMs = config.ingest.clockSkewTolerance;
+    this.store = opts.store ?? null;
+    this.recorder = this.store ? new StateRecorder(this.store, config.storage.checkpointInterval) : null;
     // Late-bound: the registry's timers call the supervisor, which needs the publisher.
     this.registry = new Registry(config, {
       onLost: (t) => this.supervisor.onLost(t),
@@ -105,6 +135,7 @@ export class Gateway {
             reconnectInitialMs: up.reconnectInitial,
             reconnectMaxMs: up.reconnectMax,
             keepaliveS: Math.max(1, Math.round(up.keepalive / 1000)),
+            store: opts.store ?? null,
           },
           this.log,
           // Operators on the upstream broker are authenticated there; actions arrive as "upstream".
@@ -153,6 +184,7 @@ export class Gateway {
         escalationFactor: esc.factor,
         escalationMaxIntervalMs: esc.maxInterval,
         shelveMaxMs: config.alerts.shelveMax,
+        recorder: this.recorder ?? undefined,
       },
     );
     const p = config.pipeline;
@@ -166,6 +198,7 @@ export class Gateway {
         telemetryMayFlow: () => this.brokerRef?.congested !== true,
       },
       this.consume,
+      this.store ? this.commitDurably : undefined,
     );
     this.supervisor = new Supervisor(
       this.clock,
@@ -179,6 +212,7 @@ export class Gateway {
           config.households.flatMap((h) => (h.welfare.quietHours ? [[h.id, h.welfare.quietHours]] : [])),
         ),
         awayExitGraceMs: config.alerts.awayExitGrace,
+        recordAway: this.recorder?.away,
       },
     );
     this.modbus = new ModbusSouthbound(
@@ -192,6 +226,10 @@ export class Gateway {
       this.clock,
       opts.modbusLinks,
     );
+    if (this.store) {
+      const store = this.store;
+      this.publisher.answerAfter((publish) => store.commit(publish));
+    }
     this.ingest = new MqttIngest(this.pipeline, this.counters, this.rateLog, this.clock);
     this.ops = new OperatorCommands(
       this.engine,
@@ -206,7 +244,53 @@ export class Gateway {
   }
 
   static async start(opts: GatewayOptions): Promise<Gateway> {
-    const gw = new Gateway(opts.config, opts);
+    const log = opts.logger ?? createLogger({ level: opts.config.log.level, format: opts.config.log.format });
+    let journal: Journal | null = null;
+    let openProblem: string | null = null;
+    let gwRef: Gateway | null = null;
+    if (opts.store === undefined && opts.config.storage.enabled) {
+      const st = opts.config.storage;
+      const dir = opts.dataDir ?? st.dir ?? DEFAULT_DATA_DIR;
+      try {
+        journal = Journal.open({
+          dir,
+          sync: st.sync,
+          syncIntervalMs: st.syncInterval,
+          segmentBytes: st.segmentSize,
+          compactAfterBytes: st.compactAfter,
+          quotaBytes: st.quota,
+          log: log.child({ module: "journal" }),
+          onHealthChange: (h) => gwRef?.storageHealthChanged(h.ok ? null : (h.reason ?? "unknown")),
+        });
+        log.info({ dir: path.resolve(dir), sync: st.sync, ...journal.recovery }, "journal opened");
+      } catch (err) {
+        if (err instanceof JournalLockedError) throw err;
+        // Unreadable or unwritable: keep the site running live, and say loudly what is not kept.
+        openProblem = `cannot open ${path.resolve(dir)}: ${(err as Error).message}`;
+        log.error(
+          { err, dir },
+          "journal cannot be opened: alerts are delivered live but NOT kept across a restart",
+        );
+      }
+    }
+    const gw = new Gateway(opts.config, {
+      ...opts,
+      logger: log,
+      store: opts.store === undefined ? journal : opts.store,
+    });
+    gwRef = gw;
+    gw.journal = journal;
+    if (gw.store) {
+      gw.recovered = recoverState(
+        gw.store,
+        opts.config.site.id,
+        gw.registry,
+        gw.engine,
+        gw.supervisor,
+        gw.log,
+      );
+      gw.log.info(gw.recovered.report, "state recovered from the journal");
+    }
     const listeners = opts.config.mqtt.listeners.map((l, i) =>
       i === 0 && opts.mqttPort !== undefined ? { ...l, port: opts.mqttPort } : l,
     );
@@ -229,8 +313,7 @@ export class Gateway {
     });
     if (opts.config.metrics.enabled) {
       const m = opts.config.metrics;
-      const notReadyReason = () =>
-        gw.ready ? null : gw.stopping !== null ? "shutting down" : "broker not listening";
+      const notReadyReason = () => gw.notReadyReason();
       const onError = (err: unknown) => gw.log.error({ err }, "metrics collection failed");
       gw.metricsServer = await MetricsServer.start({
         ...m,
@@ -242,7 +325,14 @@ export class Gateway {
         throw err;
       });
     }
+    gw.republishRecovered();
     gw.supervisor.start(gw.registry);
+    // Also clears a STORAGE_DEGRADED left open by the previous run once the disk is fine again.
+    gw.applyStorageHealth(
+      openProblem ?? (journal && !journal.health.ok ? (journal.health.reason ?? "unknown") : null),
+    );
+    if (!opts.config.storage.enabled)
+      log.warn("storage.enabled is false: alerts and acknowledgements are NOT kept across a restart");
     gw.metrics.registerBusStats(() => gw.modbus.stats().map((r) => r.bus));
     try {
       await gw.modbus.start();
@@ -265,6 +355,30 @@ export class Gateway {
     return gw;
   }
 
+  /**
+   * After a restart the broker's retained store is empty: the open alerts go
+   * out again as they were (same id, state and rev), with device status and
+   * away mode; alerts of devices that left the configuration are closed.
+   */
+  private republishRecovered(): void {
+    const r = this.recovered;
+    if (!r) return;
+    for (const a of r.alerts) if (a.announced && a.isOpen) this.publisher.alert(a, a.lastTransition);
+    for (const d of this.registry.devices.values())
+      if (d.link === "online" || d.link === "lost") this.publisher.deviceStatus(d, d.link);
+    for (const status of this.supervisor.awayStatuses())
+      this.publisher.householdMonitoring(status.household, status);
+    for (const id of r.orphans) this.engine.closeSubject(id, ORPHAN_REASON);
+  }
+
+  /** Pipeline committer with a journal: PUBACKs wait for the group commit of the batch. */
+  private readonly commitDurably = (completions: Completion[], count: number): void => {
+    const batch = completions.slice(0, count);
+    (this.store as DurableStore).commit(() => {
+      for (const done of batch) done(null);
+    });
+  };
+
   get broker(): EmbeddedBroker {
     if (!this.brokerRef) throw new Error("gateway not started");
     return this.brokerRef;
@@ -281,7 +395,45 @@ export class Gateway {
   }
 
   get ready(): boolean {
-    return this.brokerRef?.listening === true && this.stopping === null;
+    return this.notReadyReason() === null;
+  }
+
+  /** Why /readyz answers 503, or null when ready. */
+  notReadyReason(): string | null {
+    if (this.stopping !== null) return "shutting down";
+    if (this.brokerRef?.listening !== true) return "broker not listening";
+    if (this.storageProblem !== null) return `degraded: journal ${this.storageProblem}`;
+    return null;
+  }
+
+  /** The journal's state, for metrics (null when there is none). */
+  journalStats(): ReturnType<Journal["stats"]> | null {
+    return this.journal?.stats() ?? null;
+  }
+
+  get storageHealthy(): boolean {
+    return this.storageProblem === null;
+  }
+
+  /**
+   * The journal stopped (or resumed) keeping its promise: the gateway goes on
+   * delivering alerts live, answers /readyz with 503 and the reason, and
+   * raises a P2 STORAGE_DEGRADED about itself so somebody fixes the disk.
+   */
+  storageHealthChanged(problem: string | null): void {
+    if (problem !== this.storageProblem) this.applyStorageHealth(problem);
+  }
+
+  private applyStorageHealth(problem: string | null): void {
+    const was = this.storageProblem;
+    this.storageProblem = problem;
+    this.engine.contextFor(GATEWAY_SUBJECT).condition("STORAGE_DEGRADED", problem !== null, {
+      priority: 2,
+      causes: problem === null ? [] : [problem],
+      detail: problem === null ? {} : { problem },
+    });
+    if (problem === null && was !== null)
+      this.log.warn("journal healthy again: alerts are kept across a restart");
   }
 
   stats(): GatewayStats {
@@ -313,6 +465,9 @@ export class Gateway {
       await this.modbus.stop();
       this.pipeline.drainAll();
       this.pipeline.close();
+      this.recorder?.flushLiveness(this.registry);
+      // Everything drained is on disk before the devices' PUBACKs and the sockets go.
+      await this.journal?.sync();
       this.engine.stop();
       this.wheel.stop();
       this.publisher.gatewayStatus("offline");
@@ -322,6 +477,7 @@ export class Gateway {
       // /readyz has answered 503 since the start of stop(); close it before the broker goes.
       await this.metricsServer?.close();
       await this.brokerRef?.close();
+      this.journal?.close();
       this.log.info(this.stats(), "gateway stopped");
     })();
     return this.stopping;
@@ -423,8 +579,17 @@ export class Gateway {
     const sample = entry.sample;
     const profile = device.profile;
     this.supervisor.seen(device, entry.receivedAt);
-    if (device.householdEntry && profile.isActivity(sample))
+    const recorder = this.recorder;
+    if (recorder !== null) {
+      recorder.seen(device);
+      // An alert-bearing uplink's seq is journaled before its PUBACK: a re-send after a restart is a duplicate.
+      if (entry.lane !== LANE_TELEMETRY && profile.transport === "mqtt")
+        recorder.alertMessage(device, profile.seq(sample));
+    }
+    if (device.householdEntry && profile.isActivity(sample)) {
       this.supervisor.activity(device.householdEntry, entry.receivedAt);
+      recorder?.activity(device.householdEntry);
+    }
     // A telemetry entry older than an event already applied must not overrule it (lanes reorder).
     if (entry.lane !== LANE_TELEMETRY || entry.ingestSeq > device.lastRulesSeq) {
       try {

@@ -50,7 +50,9 @@ export type AlertCode =
   | "VANDALISM"
   | "KIOSK_OUT_OF_SERVICE"
   | "PAPER_LOW"
-  | "OVERHEAT";
+  | "OVERHEAT"
+  /** The gateway's journal cannot write: alerts still flow live, but are not kept across a restart. */
+  | "STORAGE_DEGRADED";
 
 /**
  * Alert lifecycle (issue 2 cut of ISA-18.2): the condition is active or has
@@ -71,7 +73,7 @@ export interface AlertView {
   site: string;
   /** The device, or for household alerts (WELFARE_CHECK) the household id. */
   deviceId: string;
-  model: DeviceModel | "household";
+  model: DeviceModel | "household" | "gateway";
   household: string | null;
   raisedAt: number;
   updatedAt: number;

@@ -21,6 +21,8 @@ export class HouseholdEntry implements AlertSubject {
   readonly household: string;
   readonly devices: DeviceEntry[] = [];
   lastActivity = 0;
+  /** lastActivity as last written to the journal (gateway/state). */
+  journaledActivity = 0;
   /** WELFARE_CHECK supervision; armed by the supervisor. */
   readonly welfareTimer: WheelTimer;
 
@@ -50,6 +52,11 @@ export class DeviceEntry implements AlertSubject {
   readonly lostTimer: WheelTimer;
   link: LinkState = "unknown";
   lastSeen = 0;
+  /** lastSeen and link as last written to the journal (gateway/state). */
+  journaledSeen = 0;
+  journaledLink: LinkState = "unknown";
+  /** seq of the last alert-bearing messages, journaled so a re-send after a restart is still a duplicate. */
+  alertSeqs: number[] | null = null;
   /** ingestSeq of the last entry whose rules ran: older telemetry does not overrule a newer event. */
   lastRulesSeq = 0;
   queuedTelemetry: PipelineEntry | null = null;

@@ -17,6 +17,13 @@ import type { DeviceEntry, HouseholdEntry, Registry } from "./registry.js";
 import type { Clock } from "./time/clock.js";
 import { type TimerWheel, WheelTimer } from "./time/timer-wheel.js";
 
+/** Away mode of a household, as kept across a restart. */
+export interface AwayRecord {
+  by: string;
+  since: number;
+  until: number | null;
+}
+
 export interface WelfareCareOptions {
   /** IANA zone of the site (quiet hours); default the system's. */
   timeZone?: string;
@@ -24,6 +31,8 @@ export interface WelfareCareOptions {
   quietHours?: ReadonlyMap<string, string>;
   /** Activity this soon after away mode is set is the resident leaving (default 15 min). */
   awayExitGraceMs?: number;
+  /** The journal's side: away mode set (a record) or ended (null). */
+  recordAway?: (householdId: string, away: AwayRecord | null) => void;
 }
 
 export interface MonitoringStatus {
@@ -53,6 +62,7 @@ export class Supervisor {
   private readonly local: LocalClock;
   private readonly quietHours: ReadonlyMap<string, string>;
   private readonly awayExitGraceMs: number;
+  private readonly recordAway: (householdId: string, away: AwayRecord | null) => void;
 
   constructor(
     private readonly clock: Clock,
@@ -65,19 +75,46 @@ export class Supervisor {
     this.local = new LocalClock(opts.timeZone);
     this.quietHours = opts.quietHours ?? new Map();
     this.awayExitGraceMs = opts.awayExitGraceMs ?? 15 * 60_000;
+    this.recordAway = opts.recordAway ?? (() => {});
   }
 
-  /** Arms every device's lost timer and every household's welfare timer from now. */
+  /**
+   * Arms every device's lost timer and every household's welfare timer. After
+   * a restart they run on from the journaled last-seen and last-activity
+   * times: a device that was silent before the restart is still silent, and
+   * a welfare period does not start again because the gateway did.
+   */
   start(registry: Registry): void {
     const now = this.clock.now();
     for (const d of registry.devices.values())
-      this.wheel.arm(d.lostTimer, now + d.lostAfterMs(this.lostGraceMs));
+      this.wheel.arm(d.lostTimer, (d.lastSeen > 0 ? d.lastSeen : now) + d.lostAfterMs(this.lostGraceMs));
     for (const h of registry.households.values()) {
       const q = this.quietHours.get(h.id);
       if (q !== undefined) this.careFor(h).quiet = parseQuietHours(q);
-      if (h.welfareEnabled && h.devices.length > 0) this.wheel.arm(h.welfareTimer, now + h.welfarePeriodMs);
+      if (h.welfareEnabled && h.devices.length > 0 && !this.isAway(h.id))
+        this.wheel.arm(h.welfareTimer, (h.lastActivity > 0 ? h.lastActivity : now) + h.welfarePeriodMs);
     }
     this.engine.announceFlood();
+  }
+
+  /** Away mode read back from the journal (before start()); an `until` already past ends at once. */
+  restoreAway(household: HouseholdEntry, rec: AwayRecord): void {
+    const c = this.careFor(household);
+    c.away = true;
+    c.awayBy = rec.by;
+    c.awaySince = rec.since;
+    c.awayUntil = rec.until;
+    if (rec.until !== null) {
+      c.awayTimer ??= new WheelTimer(this.awayEnded, c);
+      this.wheel.arm(c.awayTimer, rec.until);
+    }
+  }
+
+  /** Every household's monitoring status, for republishing retained state after a restart. */
+  awayStatuses(): MonitoringStatus[] {
+    const out: MonitoringStatus[] = [];
+    for (const c of this.care.values()) if (c.away) out.push(this.status(c, c.awayBy, null));
+    return out;
   }
 
   /** Any accepted message: the device is alive. */
@@ -195,6 +232,7 @@ export class Supervisor {
       this.wheel.arm(c.awayTimer, until);
     } else if (c.awayTimer) this.wheel.disarm(c.awayTimer);
     const status = this.status(c, by, reason);
+    this.recordAway(household.id, { by, since: now, until });
     this.publisher.householdMonitoring(household.id, status);
     return status;
   }
@@ -218,6 +256,7 @@ export class Supervisor {
     if (h.welfareEnabled && h.devices.length > 0)
       this.wheel.arm(h.welfareTimer, this.clock.now() + h.welfarePeriodMs);
     const status = this.status(c, by, reason);
+    this.recordAway(h.id, null);
     this.publisher.householdMonitoring(h.id, status);
     return status;
   }

@@ -69,6 +69,8 @@ async function rig(extra: Partial<ConfigInput> = {}): Promise<Rig> {
       ],
       metrics: { enabled: false },
       log: { level: "silent" },
+      // Modbus behaviour only: the journal has its own tests (test/restart.e2e.test.ts, gateway/journal).
+      storage: { enabled: false },
       ...extra,
     },
     "test",
@@ -314,6 +316,7 @@ describe("Modbus devices through the gateway", () => {
       devices,
       metrics: { enabled: false },
       log: { level: "silent" },
+      storage: { enabled: false },
     });
     const line = new MemoryLine("budget");
     await expect(

@@ -24,9 +24,9 @@ import type { AlertCode, AlertState, AlertView, DeviceModel, Priority } from "..
 import type { WheelTimer } from "../time/timer-wheel.js";
 
 export interface AlertSubject {
-  /** Device id, or household id for household alerts (WELFARE_CHECK). */
+  /** Device id, household id for household alerts (WELFARE_CHECK), or "gateway" for its own. */
   readonly id: string;
-  readonly model: DeviceModel | "household";
+  readonly model: DeviceModel | "household" | "gateway";
   readonly household: string | null;
 }
 
@@ -78,6 +78,7 @@ export interface AlertPayload extends AlertView {
   chattering: boolean;
   escalationLevel: number;
   escalationNextAt: number | null;
+  rev: number;
 }
 
 export class Alert {
@@ -119,6 +120,14 @@ export class Alert {
   escalationTimer: WheelTimer | null = null;
   /** The ISA state last published in an event: `from` of the next one. */
   lastIsa: IsaState = "normal";
+  /**
+   * Published changes so far: `rev` in the alert's JSON and the second half of an
+   * event's `eventId`, so a consumer that sees a message twice (an upstream
+   * re-send after a restart) can drop the copy.
+   */
+  rev = 0;
+  /** The transition of the last published change (republished as it was after a restart). */
+  lastTransition: Transition = "raised";
 
   constructor(
     readonly id: string,
@@ -264,6 +273,7 @@ export class Alert {
       chattering: this.chattering,
       escalationLevel: this.escalationLevel,
       escalationNextAt: this.escalationNextAt,
+      rev: this.rev,
     };
   }
 }

@@ -64,6 +64,8 @@ const PENDING_OFF = 2;
  * instance is refilled for every event (listeners serialise it synchronously).
  */
 export class AlertEvent {
+  /** `<alertId>:<rev>`: unique per published change, stable across re-sends. */
+  eventId = "";
   alertId = "";
   code: AlertCode = "TAMPER";
   priority: Priority = 4;
@@ -93,6 +95,36 @@ export interface AlertListener {
   floodChanged?(status: FloodStatus): void;
 }
 
+/** Shelving of a (subject, code), as kept across a restart. */
+export interface ShelveRecord {
+  id: string;
+  by: string;
+  at: number;
+  until: number;
+  reason: string | null;
+}
+
+/** The flood detector's state, as kept across a restart (the 10-minute window included). */
+export interface FloodRecord {
+  flooding: boolean;
+  since: number;
+  bucket: number;
+  buckets: number[];
+}
+
+/**
+ * Where the engine's durable state goes (gateway/state): called after every
+ * change and before it is published, so nothing is announced that a restart
+ * could forget.
+ */
+export interface EngineRecorder {
+  /** An open alert changed (store it), or closed (forget it). */
+  alert(alert: Alert): void;
+  shelve(subjectId: string, code: AlertCode, shelve: ShelveRecord | null): void;
+  service(subject: AlertSubject, by: string | null, at: number): void;
+  flood(flood: FloodRecord): void;
+}
+
 export interface EngineOptions {
   /** First escalation of an unacknowledged P1 / P2 after this; 0 disables. */
   escalationP1Ms?: number;
@@ -103,6 +135,8 @@ export interface EngineOptions {
   escalationMaxIntervalMs?: number;
   /** Longest shelving an operator may ask for (ISA-18.2: shelving is always time-limited). */
   shelveMaxMs?: number;
+  /** The durable journal's side of the engine (absent: state lives in memory only). */
+  recorder?: EngineRecorder;
 }
 
 export type AckOutcome =
@@ -185,6 +219,7 @@ export class AlertEngine {
   private flooding = false;
   private floodSince: number;
   private readonly floodTimer: WheelTimer;
+  private readonly recorder: EngineRecorder | null;
 
   constructor(
     readonly site: string,
@@ -202,6 +237,7 @@ export class AlertEngine {
     this.floodSince = clock.now();
     this.floodBucket = Math.floor(this.floodSince / FLOOD_BUCKET_MS);
     this.floodTimer = new WheelTimer(this.floodTick, this);
+    this.recorder = opts.recorder ?? null;
   }
 
   /**
@@ -297,6 +333,13 @@ export class AlertEngine {
     this.shelvedById.set(alert.id, ks);
     ks.shelveTimer ??= new WheelTimer(this.shelveExpired, ks);
     this.wheel.arm(ks.shelveTimer, ks.shelvedUntil);
+    this.recorder?.shelve(ks.owner.subject.id, ks.code, {
+      id: alert.id,
+      by,
+      at: now,
+      until: ks.shelvedUntil,
+      reason,
+    });
     this.applyShelve(ks, alert);
     this.emit(alert, "shelved", by, reason ?? "shelved", true);
     return { ok: true, alert };
@@ -331,6 +374,7 @@ export class AlertEngine {
       ss ??= this.subjectState(subject);
       ss.outOfServiceBy = by;
       ss.outOfServiceAt = now;
+      this.recorder?.service(subject, by, now);
       let n = 0;
       for (const ks of ss.keys.values()) {
         const a = ks.alert;
@@ -345,6 +389,7 @@ export class AlertEngine {
     }
     if (!ss || ss.outOfServiceBy === null) return { ok: false, reason: "already-in-service" };
     ss.outOfServiceBy = null;
+    this.recorder?.service(subject, null, now);
     let n = 0;
     for (const ks of [...ss.keys.values()]) {
       const a = ks.alert;
@@ -374,6 +419,103 @@ export class AlertEngine {
       }
     }
     this.wheel.disarm(this.floodTimer);
+  }
+
+  // --- restart (gateway/state) ------------------------------------------------------
+
+  /** The flood detector's state for the journal. */
+  floodRecord(): FloodRecord {
+    return {
+      flooding: this.flooding,
+      since: this.floodSince,
+      bucket: this.floodBucket,
+      buckets: Array.from(this.floodBuckets),
+    };
+  }
+
+  restoreFlood(rec: FloodRecord): void {
+    if (rec.buckets.length === FLOOD_BUCKETS) {
+      this.floodBuckets.set(rec.buckets);
+      this.floodBucket = rec.bucket;
+      this.floodTotal = rec.buckets.reduce((a, b) => a + b, 0);
+      this.advanceFlood(this.clock.now());
+    }
+    this.flooding = rec.flooding;
+    this.floodSince = rec.since;
+    if (this.flooding) this.wheel.arm(this.floodTimer, (this.floodBucket + 1) * FLOOD_BUCKET_MS);
+  }
+
+  restoreService(subject: AlertSubject, by: string, at: number): void {
+    const ss = this.subjectState(subject);
+    ss.outOfServiceBy = by;
+    ss.outOfServiceAt = at;
+  }
+
+  /** Shelving that was running before the restart; one already over ends now, as it would have. */
+  restoreShelve(subject: AlertSubject, code: AlertCode, rec: ShelveRecord): void {
+    const ks = this.key(subject, code);
+    ks.shelveId = rec.id;
+    ks.shelvedBy = rec.by;
+    ks.shelvedAt = rec.at;
+    ks.shelvedUntil = rec.until;
+    ks.shelveReason = rec.reason;
+    this.shelvedById.set(rec.id, ks);
+    ks.shelveTimer ??= new WheelTimer(this.shelveExpired, ks);
+    this.wheel.arm(ks.shelveTimer, rec.until);
+  }
+
+  /**
+   * An open alert read back from the journal (its fields already set): it
+   * takes its place again, its call window and escalation are re-armed at
+   * the times they had (a time that passed while the gateway was down fires
+   * at once), and it is not published here: the caller republishes every
+   * restored alert as it was.
+   */
+  restoreAlert(alert: Alert): void {
+    const ks = this.key(alert.subject, alert.code);
+    if (ks.alert !== null) this.byId.delete(ks.alert.id);
+    else this.openN++;
+    ks.alert = alert;
+    this.byId.set(alert.id, alert);
+    if (ks.shelvedUntil !== null && ks.shelveId !== null) this.shelvedById.set(ks.shelveId, ks);
+    if (alert.chattering) {
+      ks.chattering = true;
+      this.noteChange(ks, this.clock.now());
+    }
+    if (alert.windowUntil > 0 && alert.conditionActive) this.armWindow(alert);
+    this.syncEscalation(alert);
+  }
+
+  /**
+   * Closes every open alert of a subject that is gone (a device removed from
+   * the configuration): published as closed with the reason, then forgotten.
+   */
+  closeSubject(subjectId: string, reason: string): number {
+    const ss = this.subjects.get(subjectId);
+    if (!ss) return 0;
+    const now = this.clock.now();
+    let n = 0;
+    for (const ks of [...ss.keys.values()]) {
+      this.cancelPending(ks);
+      this.wheel.disarm(ks.quietTimer);
+      if (ks.shelvedUntil !== null) {
+        if (ks.shelveId !== null) this.shelvedById.delete(ks.shelveId);
+        if (ks.shelveTimer) this.wheel.disarm(ks.shelveTimer);
+        ks.shelvedUntil = ks.shelveId = null;
+        this.recorder?.shelve(subjectId, ks.code, null);
+      }
+      const a = ks.alert;
+      if (!a) continue;
+      a.state = "closed";
+      a.updatedAt = now;
+      a.clearedAt ??= now;
+      a.holds = 0;
+      this.emit(a, "closed", BY_GATEWAY, reason, true);
+      n++;
+    }
+    ss.outOfServiceBy = null;
+    this.subjects.delete(subjectId);
+    return n;
   }
 
   // --- used by EngineContext ----------------------------------------------------
@@ -610,6 +752,7 @@ export class AlertEngine {
     if (ks.shelveTimer) this.wheel.disarm(ks.shelveTimer);
     ks.shelveId = ks.shelvedBy = ks.shelveReason = null;
     ks.shelvedUntil = null;
+    this.recorder?.shelve(ks.owner.subject.id, ks.code, null);
     const a = ks.alert;
     if (a) {
       a.shelvedBy = a.shelveReason = null;
@@ -660,6 +803,7 @@ export class AlertEngine {
         a.chattering = false;
         a.holds &= ~HOLD_CHATTER;
         if (a.holds === 0) this.emit(a, "chattering-ended", BY_GATEWAY, "quiet for 60 s", true);
+        else this.recorder?.alert(a);
       }
     }
     this.forgetKeyIfIdle(ks);
@@ -720,6 +864,7 @@ export class AlertEngine {
       this.flooding = true;
       this.floodSince = now;
       this.wheel.arm(this.floodTimer, (this.floodBucket + 1) * FLOOD_BUCKET_MS);
+      this.recorder?.flood(this.floodRecord());
       this.listener.floodChanged?.(this.flood);
     }
   }
@@ -734,11 +879,13 @@ export class AlertEngine {
     }
     this.flooding = false;
     this.floodSince = now;
+    this.recorder?.flood(this.floodRecord());
     this.listener.floodChanged?.(this.flood);
     for (const a of [...this.byId.values()]) {
       if ((a.holds & HOLD_FLOOD) === 0) continue;
       a.holds &= ~HOLD_FLOOD;
       if (a.holds === 0) this.emit(a, "flood-released", BY_GATEWAY, "flood ended", true);
+      else this.recorder?.alert(a);
     }
   };
 
@@ -819,8 +966,13 @@ export class AlertEngine {
       ev.at = this.clock.now();
       alert.lastIsa = ev.to;
       alert.announced = true;
+      alert.rev++;
+      ev.eventId = `${alert.id}:${alert.rev}`;
+      if (t !== "escalated") alert.lastTransition = t;
     }
     this.syncEscalation(alert);
+    // Journal first: what an operator sees must survive a restart.
+    this.recorder?.alert(alert);
     if (!held) this.listener.alertChanged(alert, t, this.event);
     if (closed) {
       const ks = this.keyOf(alert);

@@ -262,6 +262,58 @@ const upstream = z.strictObject({
   keepalive: duration("30s"),
 });
 
+/** Sizes in bytes: a number, or a string with a unit ("8MiB", "256MB", "512KiB"). */
+function toBytes(v: string | number, ctx: z.core.$RefinementCtx): number {
+  const m = typeof v === "number" ? [String(v), String(v), ""] : /^\s*(\d+)\s*([KMG]i?B)?\s*$/.exec(v);
+  const unit = m?.[2] ?? "";
+  const factor = { "": 1, KB: 1e3, KiB: 1024, MB: 1e6, MiB: 1024 ** 2, GB: 1e9, GiB: 1024 ** 3 }[unit];
+  const n = m ? Number(m[1]) * (factor ?? Number.NaN) : Number.NaN;
+  if (!Number.isSafeInteger(n) || n <= 0) {
+    ctx.addIssue({
+      code: "custom",
+      message: `expected a size such as "8MiB" or "256MB", got ${JSON.stringify(v)}`,
+    });
+    return z.NEVER;
+  }
+  return n;
+}
+const size = (fallback: string) =>
+  z
+    .union([z.string(), z.number()])
+    .default(fallback)
+    .transform(toBytes)
+    .meta({ description: 'Bytes: a number, or a string with a unit: "512KiB", "8MiB", "256MB", "1GiB"' });
+
+const storage = z.strictObject({
+  enabled: z.boolean().default(true).meta({
+    description:
+      "Keep alerts, acknowledgements, shelving, away mode, supervision times and the upstream backlog in a journal on disk (docs/durability.md); false keeps them in memory only and loses them on restart",
+  }),
+  dir: z.string().min(1).optional().meta({
+    description:
+      'Directory of the journal; `linli start --data-dir` overrides it. Default ".linli-data" in the working directory',
+  }),
+  sync: z.enum(["always", "batch", "interval"]).default("batch").meta({
+    description:
+      "When writes reach the disk: always (each record), batch (one fdatasync per drained batch, before any PUBACK or operator result), interval (every syncInterval; a power cut can lose that much). docs/durability.md",
+  }),
+  syncInterval: duration("1s").meta({ description: "For sync: interval" }),
+  segmentSize: size("8MiB").meta({
+    description: "A journal segment is closed and a new one started beyond this",
+  }),
+  compactAfter: size("32MiB").meta({
+    description:
+      "Written since the last snapshot beyond this: a snapshot is taken and older segments deleted",
+  }),
+  quota: size("256MiB").meta({
+    description: "Disk space the journal may use; beyond it, after compaction, the gateway runs degraded",
+  }),
+  checkpointInterval: duration("5s").meta({
+    description:
+      "How often devices' last-seen times are written at most (per device); supervision resumes from them after a restart",
+  }),
+});
+
 const northbound = z.strictObject({
   upstream: upstream.optional().meta({
     description:
@@ -301,6 +353,7 @@ export const configSchema = z.strictObject({
   log: log.default(() => log.parse({})),
   metrics: metrics.default(() => metrics.parse({})),
   northbound: northbound.default({}),
+  storage: storage.default(() => storage.parse({})),
 });
 
 /** What a config file may contain (before defaults and durations are applied). */

@@ -27,6 +27,18 @@ export interface MetricsSource {
   };
   readonly engine: { openAlerts(): Iterable<{ readonly state: string; readonly priority: number }> };
   stats(): { parked: number; devices: { total: number; online: number; lost: number } };
+  /** The journal (docs/durability.md); null stats when there is none. */
+  readonly storageHealthy?: boolean;
+  journalStats?(): {
+    bytesOnDisk: number;
+    segments: number;
+    liveKeys: number;
+    records: number;
+    syncs: number;
+    lastSyncMs: number;
+    compactions: number;
+    writeErrors: number;
+  } | null;
 }
 
 /** What a bus reports (protocols/modbus/bus.ts `Bus.stats()`). */
@@ -122,6 +134,72 @@ export class GatewayMetrics {
           this.inc({ lane: "telemetry" }, pick(s.telemetry));
         },
       });
+
+    new Gauge({
+      name: "linli_storage_healthy",
+      help: "1 while the journal keeps its promise (alerts survive a restart); 0 when degraded (/readyz says why)",
+      registers,
+      collect() {
+        this.set(source.storageHealthy === false ? 0 : 1);
+      },
+    });
+    const journalGauge = (
+      name: string,
+      help: string,
+      pick: (j: NonNullable<ReturnType<NonNullable<MetricsSource["journalStats"]>>>) => number,
+    ) =>
+      new Gauge({
+        name,
+        help,
+        registers,
+        collect() {
+          const j = source.journalStats?.() ?? null;
+          if (j !== null) this.set(pick(j));
+        },
+      });
+    const journalCounter = (
+      name: string,
+      help: string,
+      pick: (j: NonNullable<ReturnType<NonNullable<MetricsSource["journalStats"]>>>) => number,
+    ) =>
+      new Counter({
+        name,
+        help,
+        registers,
+        collect() {
+          const j = source.journalStats?.() ?? null;
+          this.reset();
+          if (j !== null) this.inc(pick(j));
+        },
+      });
+    journalGauge(
+      "linli_journal_bytes",
+      "Bytes the journal's directory holds (segments and snapshots)",
+      (j) => j.bytesOnDisk,
+    );
+    journalGauge("linli_journal_segments", "Journal segment files", (j) => j.segments);
+    journalGauge(
+      "linli_journal_live_keys",
+      "Live records (alerts, devices, backlog ...) in the journal",
+      (j) => j.liveKeys,
+    );
+    journalGauge(
+      "linli_journal_last_sync_seconds",
+      "Duration of the last fdatasync",
+      (j) => j.lastSyncMs / 1000,
+    );
+    journalCounter("linli_journal_records_total", "Records written since start", (j) => j.records);
+    journalCounter(
+      "linli_journal_syncs_total",
+      "fdatasync calls since start (one per group commit)",
+      (j) => j.syncs,
+    );
+    journalCounter("linli_journal_compactions_total", "Snapshots taken since start", (j) => j.compactions);
+    journalCounter(
+      "linli_journal_write_errors_total",
+      "Failed writes or syncs since start",
+      (j) => j.writeErrors,
+    );
 
     laneGauge("linli_lane_capacity", "Ring slots per lane", (l) => l.capacity);
     laneGauge("linli_lane_occupancy", "Entries waiting in the lane's ring now", (l) => l.occupancy);

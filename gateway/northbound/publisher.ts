@@ -15,6 +15,8 @@ import type { NorthboundSink } from "./sink.js";
 export class Publisher {
   readonly gatewayStatusTopic: string;
   published = 0;
+  /** Answers to operators wait for this (the journal's group commit): an answer is a promise kept. */
+  private durable: ((publish: () => void) => void) | null = null;
 
   constructor(
     readonly site: string,
@@ -63,15 +65,24 @@ export class Publisher {
     this.sink.publish(this.gatewayStatusTopic, state, 1, true);
   }
 
+  /**
+   * From now on, operator results (ops/result, cmd/.../result) are published
+   * only once what the action changed is durable: `gate` runs its argument
+   * after the journal's next commit.
+   */
+  answerAfter(gate: (publish: () => void) => void): void {
+    this.durable = gate;
+  }
+
+  private answer(topic: string, payload: string): void {
+    this.published++;
+    if (this.durable === null) this.sink.publish(topic, payload, 1, false);
+    else this.durable(() => this.sink.publish(topic, payload, 1, false));
+  }
+
   /** Outcome of an operator command, on `linli/<site>/cmd/<deviceId>/<command>/result`. */
   commandResult(deviceId: string, command: string, result: object): void {
-    this.published++;
-    this.sink.publish(
-      `linli/${this.site}/cmd/${deviceId}/${command}/result`,
-      JSON.stringify(result),
-      1,
-      false,
-    );
+    this.answer(`linli/${this.site}/cmd/${deviceId}/${command}/result`, JSON.stringify(result));
   }
 
   downlink(device: DeviceEntry, message: object): boolean {
@@ -111,8 +122,7 @@ export class Publisher {
 
   /** What became of an operator's request: `linli/<site>/ops/result/<operator>`, QoS 1, not retained. */
   opsResult(operator: string, result: object): void {
-    this.published++;
-    this.sink.publish(`linli/${this.site}/ops/result/${operator}`, JSON.stringify(result), 1, false);
+    this.answer(`linli/${this.site}/ops/result/${operator}`, JSON.stringify(result));
   }
 
   /** Welfare monitoring of a household (away mode): `linli/<site>/households/<id>/monitoring`, retained. */

@@ -10,6 +10,11 @@
  *   - Other QoS 1 messages (events, escalations, results) published while the
  *     uplink is down wait in a bounded backlog (overflow: the oldest is dropped,
  *     counted). Telemetry (QoS 0) is not kept while down (counted).
+ *   - With a journal (`store`), every QoS 1 message and the retained mirror are
+ *     written before they are sent and deleted when upstream acknowledges
+ *     them, so a gateway killed during an outage sends them after its restart,
+ *     in order. A message may then arrive twice, never with a new id: alerts
+ *     carry `id` and `rev`, events `eventId` (docs/topics.md).
  *   - mqtt.js reconnects at a fixed period and queues without bound while
  *     offline (DESIGN, library notes): we never publish through it while
  *     disconnected, and we grow its reconnect period ourselves (backoff).
@@ -18,6 +23,7 @@ import net from "node:net";
 import { type IClientOptions, MqttClient } from "mqtt";
 import type { OperatorAction } from "../broker/access.js";
 import type { Logger } from "../log.js";
+import type { DurableStore } from "../state/store.js";
 import type { NorthboundSink } from "./sink.js";
 
 export interface UpstreamOptions {
@@ -31,7 +37,14 @@ export interface UpstreamOptions {
   reconnectInitialMs: number;
   reconnectMaxMs: number;
   keepaliveS: number;
+  /** The journal: the backlog and the retained mirror survive a restart. */
+  store?: DurableStore | null;
 }
+
+/** Journal keys: `up/<seq>` a QoS 1 message not yet acknowledged upstream, `upr/<topic>` the retained mirror. */
+const UP = "up/";
+const UP_RETAINED = "upr/";
+const seqKey = (seq: number) => `${UP}${seq.toString().padStart(16, "0")}`;
 
 export interface UpstreamStats {
   connected: boolean;
@@ -57,6 +70,7 @@ type ActionHandler = (
 const ACTIONS: readonly OperatorAction[] = ["ack", "shelve", "unshelve", "service", "away"];
 
 interface Held {
+  seq: number;
   topic: string;
   payload: string;
 }
@@ -68,6 +82,8 @@ export class UpstreamBridge implements NorthboundSink {
   private backlogHead = 0;
   private readonly prefix: string;
   private stopping = false;
+  private readonly store: DurableStore | null;
+  private nextSeq = 1;
   readonly counters = {
     connects: 0,
     published: 0,
@@ -82,6 +98,8 @@ export class UpstreamBridge implements NorthboundSink {
     private readonly onAction: ActionHandler,
   ) {
     this.prefix = `linli/${opts.site}/`;
+    this.store = opts.store ?? null;
+    this.recover();
     const url = new URL(opts.url);
     if (url.protocol !== "mqtt:" && url.protocol !== "tcp:") {
       throw new RangeError(`northbound.upstream.url ${opts.url}: only mqtt:// is supported`);
@@ -143,28 +161,65 @@ export class UpstreamBridge implements NorthboundSink {
 
   publish(topic: string, payload: string, qos: 0 | 1, retain: boolean): void {
     if (retain) {
-      // Current state: remember the newest per topic (an empty payload deletes it, MQTT 3.1.1 §3.3.1.3).
-      if (payload.length === 0) this.retained.delete(topic);
-      else this.retained.set(topic, payload);
-    }
-    if (this.client.connected) {
-      this.send(topic, payload, qos, retain);
+      // Current state: the newest per topic. An empty payload deletes it upstream (MQTT 3.1.1 §3.3.1.3):
+      // it stays in the mirror until upstream has it, so a deletion is not lost to an outage.
+      this.retained.set(topic, payload);
+      this.store?.put(UP_RETAINED + topic, payload);
+      if (this.client.connected) this.send(topic, payload, 1, true);
       return;
     }
-    if (retain) return; // republished from the mirror on reconnect
     if (qos === 0) {
-      this.counters.telemetryDropped++;
+      if (this.client.connected) this.send(topic, payload, 0, false);
+      else this.counters.telemetryDropped++;
       return;
     }
+    const seq = this.nextSeq++;
+    this.store?.put(seqKey(seq), [topic, payload]);
+    if (this.client.connected) {
+      this.sendHeld(seq, topic, payload);
+      return;
+    }
+    this.hold({ seq, topic, payload });
+  }
+
+  /** While the uplink is down: bounded, the oldest dropped (counted) beyond `backlog`. */
+  private hold(m: Held): void {
     if (this.backlog.length - this.backlogHead >= this.opts.backlog) {
-      this.backlogHead++;
+      const dropped = this.backlog[this.backlogHead] as Held;
+      this.backlog[this.backlogHead++] = undefined as unknown as Held;
+      this.store?.delete(seqKey(dropped.seq));
       this.counters.backlogDropped++;
     }
-    this.backlog.push({ topic, payload });
+    this.backlog.push(m);
     if (this.backlogHead > 1024 && this.backlogHead * 2 > this.backlog.length) {
       this.backlog.splice(0, this.backlogHead);
       this.backlogHead = 0;
     }
+  }
+
+  /** What the journal kept from before the restart: the retained mirror and the unsent backlog, in order. */
+  private recover(): void {
+    const store = this.store;
+    if (!store) return;
+    for (const [key, payload] of store.entries(UP_RETAINED))
+      if (typeof payload === "string") this.retained.set(key.slice(UP_RETAINED.length), payload);
+    const held: Held[] = [];
+    for (const [key, v] of store.entries(UP)) {
+      const seq = Number(key.slice(UP.length));
+      if (
+        !Array.isArray(v) ||
+        typeof v[0] !== "string" ||
+        typeof v[1] !== "string" ||
+        !Number.isSafeInteger(seq)
+      ) {
+        store.delete(key);
+        continue;
+      }
+      held.push({ seq, topic: v[0], payload: v[1] });
+    }
+    held.sort((a, b) => a.seq - b.seq);
+    for (const m of held) this.hold(m);
+    this.nextSeq = (held.at(-1)?.seq ?? 0) + 1;
   }
 
   /** Publishes `offline` (the clean-shutdown counterpart of the will) and disconnects. */
@@ -181,7 +236,31 @@ export class UpstreamBridge implements NorthboundSink {
   private send(topic: string, payload: string, qos: 0 | 1, retain: boolean): void {
     this.counters.published++;
     this.client.publish(topic, payload, { qos, retain }, (err) => {
-      if (err && !this.stopping) this.log.debug({ err: err.message, topic }, "upstream publish failed");
+      if (err) {
+        if (!this.stopping) this.log.debug({ err: err.message, topic }, "upstream publish failed");
+        return;
+      }
+      // Upstream has the deletion: nothing left to mirror for this topic.
+      if (retain && payload.length === 0 && this.retained.get(topic) === "") {
+        this.retained.delete(topic);
+        this.store?.delete(UP_RETAINED + topic);
+      }
+    });
+  }
+
+  /**
+   * A journaled QoS 1 message, forgotten once upstream acknowledges it.
+   * mqtt.js keeps QoS 1 messages it was handed until acknowledged and sends
+   * them again itself after a reconnect (its outgoing store).
+   */
+  private sendHeld(seq: number, topic: string, payload: string): void {
+    this.counters.published++;
+    this.client.publish(topic, payload, { qos: 1, retain: false }, (err) => {
+      if (err) {
+        if (!this.stopping) this.log.debug({ err: err.message, topic }, "upstream publish failed");
+        return;
+      }
+      this.store?.delete(seqKey(seq));
     });
   }
 
@@ -197,7 +276,7 @@ export class UpstreamBridge implements NorthboundSink {
     for (const [topic, payload] of this.retained) this.send(topic, payload, 1, true);
     for (let i = this.backlogHead; i < this.backlog.length; i++) {
       const m = this.backlog[i] as Held;
-      this.send(m.topic, m.payload, 1, false);
+      this.sendHeld(m.seq, m.topic, m.payload);
     }
     this.backlog.length = 0;
     this.backlogHead = 0;

@@ -2,11 +2,15 @@
  * Test harness: a real gateway on 127.0.0.1 (ephemeral port) and real MQTT
  * clients. Gateway time can be a FakeClock while the sockets stay real.
  */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
 import { validateConfig } from "../../gateway/config/load.js";
 import type { ConfigInput } from "../../gateway/config/schema.js";
 import { Gateway } from "../../gateway/gateway.js";
 import { createLogger } from "../../gateway/log.js";
+import type { DurableStore } from "../../gateway/state/store.js";
 import type { Clock } from "../../gateway/time/clock.js";
 
 export const SITE = "t1";
@@ -29,9 +33,31 @@ export function testConfig(extra: Partial<ConfigInput> = {}): ConfigInput {
   };
 }
 
-export async function startGateway(opts: { config?: ConfigInput; clock?: Clock } = {}): Promise<Gateway> {
+export async function startGateway(
+  opts: { config?: ConfigInput; clock?: Clock; store?: DurableStore } = {},
+): Promise<Gateway> {
   const config = validateConfig(opts.config ?? testConfig(), "test");
-  return Gateway.start({ config, clock: opts.clock, logger: createLogger({ level: "silent" }) });
+  if (opts.store !== undefined || !config.storage.enabled)
+    return Gateway.start({
+      config,
+      clock: opts.clock,
+      logger: createLogger({ level: "silent" }),
+      store: opts.store,
+    });
+  // A journal of its own per gateway, removed when it stops: tests run in parallel.
+  const dataDir = mkdtempSync(path.join(tmpdir(), "linli-test-"));
+  const gw = await Gateway.start({
+    config,
+    clock: opts.clock,
+    logger: createLogger({ level: "silent" }),
+    dataDir,
+  }).catch((err: unknown) => {
+    rmSync(dataDir, { recursive: true, force: true });
+    throw err;
+  });
+  const stop = gw.stop.bind(gw);
+  gw.stop = () => stop().finally(() => rmSync(dataDir, { recursive: true, force: true }));
+  return gw;
 }
 
 export interface Received {

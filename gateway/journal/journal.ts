@@ -1,0 +1,848 @@
+/**
+ * The durable journal: a keyed, append-only log of put/delete records (record.ts framing) in
+ * segment files, with snapshots of the live map (snapshot.ts) so start-up replays only the
+ * segments written since the newest snapshot.
+ *
+ * Writes are write-through: put()/delete() frame the record and write(2) it to the current
+ * segment before returning, so a process crash (SIGKILL, OOM, uncaught error) loses nothing
+ * that put() returned from: the data is in the kernel's page cache. A power cut loses what the
+ * kernel had not yet written to the device; commit() is the promise about that, by policy:
+ *
+ *   "always"   fdatasync after every record. Power cut: loses nothing acknowledged (nor any
+ *              record put() returned from). Costs one fdatasync per record.
+ *   "batch"    (default) commit(done) calls done after the next fdatasync; one fdatasync serves
+ *              every commit() made before it started (group commit: a burst pays one sync).
+ *              Power cut: loses nothing acknowledged; acknowledgements wait one fdatasync.
+ *   "interval" commit(done) calls done at once; an fdatasync runs every syncIntervalMs.
+ *              Power cut: loses up to syncIntervalMs of acknowledged records.
+ *   Process crash, all three: loses nothing written.
+ *
+ * Generations: a snapshot snap-N covers every segment < N. The newest snapshot and the one before
+ * it are kept with the segments after the older one, so a snapshot found corrupt at open falls
+ * back to the previous snapshot + segments; older files are deleted once a new snapshot is durable.
+ *
+ * Disk trouble: a failing write, sync or snapshot (ENOSPC, EROFS, EIO, EDQUOT, ...) degrades the
+ * journal (health, onHealthChange, one log line saying what is no longer promised). The live map
+ * stays current in memory; every retryMs a retry opens a fresh segment and writes a snapshot of
+ * the whole map, and health is ok again once that snapshot is durable with no write lost since.
+ *
+ * Quota: above 75 % of quotaBytes a compaction is started early (and the previous generation
+ * dropped); a record that would take the directory above quotaBytes is not written: the previous
+ * generation is deleted first, and if that is not enough the journal degrades ("quota") until a
+ * snapshot of the live map fits.
+ *
+ * Bounds: segments roll at segmentBytes; snapshots every compactAfterBytes of segments; at most
+ * MAX_DAMAGED quarantined files (oldest deleted); commit() callbacks waiting for one fdatasync at
+ * most MAX_WAITING (overflow policy: one synchronous fdatasync releases them all).
+ */
+import path from "node:path";
+import { decode, encode } from "cbor-x";
+import type { Logger } from "pino";
+import { classify, damagedName, segmentName, snapshotName } from "./files.js";
+import { fsyncDir, type JournalFs, nodeFs, writeFully } from "./fs.js";
+import { acquireLock } from "./lock.js";
+import { frame, OP_DELETE, OP_PUT, scan, valueOffset } from "./record.js";
+import { type Image, readSnapshot, writeSnapshot, writeSnapshotSync } from "./snapshot.js";
+
+export type SyncPolicy = "always" | "batch" | "interval";
+
+export interface JournalOptions {
+  /** Created if missing (0700). One process per dir: a LOCK file refuses a second opener. */
+  dir: string;
+  /** Default "batch". */
+  sync?: SyncPolicy;
+  /** "interval" policy, default 1000. */
+  syncIntervalMs?: number;
+  /** Default 8 MiB: roll to a new segment file beyond this. */
+  segmentBytes?: number;
+  /** Default 32 MiB of segments written since the last snapshot -> snapshot, delete older segments. */
+  compactAfterBytes?: number;
+  /** Default 256 MiB for the whole dir. */
+  quotaBytes?: number;
+  /** Wall clock (names of quarantined files, health.since); default Date.now. */
+  now?: () => number;
+  log?: Logger;
+  onHealthChange?: (h: JournalHealth) => void;
+  /** While degraded, how often to try to restore durability; default 5000 ms. */
+  retryMs?: number;
+  /** File-system seam for tests (inject ENOSPC, EROFS, EIO); default node:fs. */
+  fs?: JournalFs;
+}
+
+export interface JournalHealth {
+  ok: boolean;
+  reason: string | null;
+  since: number;
+}
+
+export interface RecoveryReport {
+  /** Records replayed from segments (after the snapshot). */
+  records: number;
+  /** Live keys loaded from the snapshot. */
+  snapshotRecords: number;
+  /** Segment files replayed. */
+  segments: number;
+  /** Bytes read (snapshot + segments). */
+  bytes: number;
+  /** Torn or corrupt tails and corrupt snapshots found. */
+  damaged: number;
+  /** Names of the files the damaged parts were moved to. */
+  quarantined: string[];
+  ms: number;
+}
+
+export interface JournalStats {
+  bytesOnDisk: number;
+  segments: number;
+  liveKeys: number;
+  /** Records (put + delete) written since open. */
+  records: number;
+  syncs: number;
+  lastSyncMs: number;
+  compactions: number;
+  writeErrors: number;
+  degraded: boolean;
+  /** Records kept in memory only because the disk refused them (since open). */
+  unwrittenRecords: number;
+  /** Longest synchronous slice of the last snapshot write, ms. */
+  snapshotMaxSliceMs: number;
+}
+
+const MiB = 1024 * 1024;
+const MAX_DAMAGED = 20;
+const MAX_WAITING = 65_536;
+const SOFT_QUOTA = 0.75;
+
+type Done = () => void;
+
+export class Journal {
+  readonly recovery: RecoveryReport;
+  private readonly fsx: JournalFs;
+  private readonly dir: string;
+  private readonly policy: SyncPolicy;
+  private readonly segmentBytes: number;
+  private readonly compactAfterBytes: number;
+  private readonly quotaBytes: number;
+  private readonly retryMs: number;
+  private readonly now: () => number;
+  private readonly log: Logger | undefined;
+  private readonly onHealthChange: ((h: JournalHealth) => void) | undefined;
+  private releaseLock: () => void = () => {};
+
+  /** key -> CBOR-encoded value (a view into its framed record or the open-time arena). */
+  private readonly map = new Map<string, Buffer>();
+  /** Framed size of the live map: what a snapshot will take on disk. */
+  private liveBytes = 0;
+
+  /** Files on disk and their sizes. */
+  private readonly segFiles = new Map<number, number>();
+  private readonly snapFiles = new Map<number, number>();
+  private readonly otherFiles = new Map<string, number>();
+
+  private segSeq = 0;
+  private segFd = -1;
+  private segPos = 0;
+  /** Appends go to disk; false while degraded, until a recovery starts. */
+  private writable = true;
+  private closed = false;
+  private sinceSnapshot = 0;
+  private snapshotInFlight = false;
+  /** Incremented on every failure that may have lost a record; a recovery must see it unchanged. */
+  private lossEpoch = 0;
+
+  private dirty = false;
+  private syncInFlight = false;
+  private inFlightBatch: Done[] = [];
+  private waiting: Done[] = [];
+  private readonly deferredClose: number[] = [];
+
+  private healthState: JournalHealth;
+  private retryTimer: NodeJS.Timeout | null = null;
+  private intervalTimer: NodeJS.Timeout | null = null;
+
+  private records = 0;
+  private syncs = 0;
+  private lastSyncMs = 0;
+  private compactions = 0;
+  private writeErrors = 0;
+  private unwritten = 0;
+  private snapshotMaxSliceMs = 0;
+
+  private constructor(opts: JournalOptions) {
+    this.fsx = opts.fs ?? nodeFs;
+    this.dir = path.resolve(opts.dir);
+    this.policy = opts.sync ?? "batch";
+    this.segmentBytes = Math.max(4096, opts.segmentBytes ?? 8 * MiB);
+    this.compactAfterBytes = Math.max(this.segmentBytes, opts.compactAfterBytes ?? 32 * MiB);
+    this.quotaBytes = opts.quotaBytes ?? 256 * MiB;
+    this.retryMs = Math.max(10, opts.retryMs ?? 5000);
+    this.now = opts.now ?? Date.now;
+    this.log = opts.log;
+    this.onHealthChange = opts.onHealthChange;
+    this.healthState = { ok: true, reason: null, since: this.now() };
+    this.recovery = {
+      records: 0,
+      snapshotRecords: 0,
+      segments: 0,
+      bytes: 0,
+      damaged: 0,
+      quarantined: [],
+      ms: 0,
+    };
+    if (!["always", "batch", "interval"].includes(this.policy)) {
+      throw new RangeError(`journal sync policy must be always, batch or interval, not ${this.policy}`);
+    }
+  }
+
+  /** Synchronous: lock, load the newest valid snapshot, replay the segments after it. */
+  static open(opts: JournalOptions): Journal {
+    const j = new Journal(opts);
+    j.fsx.mkdirSync(j.dir, { recursive: true, mode: 0o700 });
+    j.releaseLock = acquireLock(j.dir);
+    try {
+      j.load();
+    } catch (err) {
+      j.releaseLock();
+      throw err;
+    }
+    if (j.policy === "interval") {
+      const ms = Math.max(1, opts.syncIntervalMs ?? 1000);
+      j.intervalTimer = setInterval(() => {
+        if (j.dirty && !j.syncInFlight) j.requestSync(() => {});
+      }, ms);
+      j.intervalTimer.unref();
+    }
+    return j;
+  }
+
+  // ---- reading ----
+
+  get(key: string): unknown {
+    const v = this.map.get(key);
+    return v === undefined ? undefined : decode(v);
+  }
+
+  *entries(prefix = ""): IterableIterator<[string, unknown]> {
+    for (const [k, v] of this.map) if (k.startsWith(prefix)) yield [k, decode(v)];
+  }
+
+  *keys(prefix = ""): IterableIterator<string> {
+    for (const k of this.map.keys()) if (k.startsWith(prefix)) yield k;
+  }
+
+  get size(): number {
+    return this.map.size;
+  }
+
+  get health(): JournalHealth {
+    return { ...this.healthState };
+  }
+
+  // ---- writing ----
+
+  /** Write-through: the record is in the segment file (page cache) when this returns. */
+  put(key: string, value: unknown): void {
+    this.assertOpen();
+    const rec = frame(OP_PUT, key, encode(value));
+    const view = rec.subarray(valueOffset(rec));
+    const old = this.map.get(key);
+    if (old !== undefined) this.liveBytes -= rec.length - view.length + old.length;
+    this.map.set(key, view);
+    this.liveBytes += rec.length;
+    this.append(rec);
+  }
+
+  /** A tombstone; a key that is not live writes nothing. */
+  delete(key: string): void {
+    this.assertOpen();
+    const old = this.map.get(key);
+    if (old === undefined) return;
+    const rec = frame(OP_DELETE, key, null);
+    this.map.delete(key);
+    this.liveBytes -= rec.length + old.length;
+    this.append(rec);
+  }
+
+  /**
+   * Group commit: done() once everything written so far is on disk under the policy. May call
+   * done synchronously (nothing unsynced, "always"/"interval", degraded, closed). Never throws.
+   */
+  commit(done: () => void): void {
+    if (this.policy !== "batch" || !this.writable || this.closed) return this.call(done);
+    if (!this.dirty) {
+      if (!this.syncInFlight) return this.call(done);
+      // Everything written so far went out before the sync in flight started.
+      this.inFlightBatch.push(done);
+      return;
+    }
+    this.requestSync(done);
+  }
+
+  /** Forces an fdatasync now (resolves at once when closed or degraded). */
+  sync(): Promise<void> {
+    return new Promise((resolve) => this.requestSync(resolve));
+  }
+
+  stats(): JournalStats {
+    return {
+      bytesOnDisk: this.bytesOnDisk(),
+      segments: this.segFiles.size,
+      liveKeys: this.map.size,
+      records: this.records,
+      syncs: this.syncs,
+      lastSyncMs: this.lastSyncMs,
+      compactions: this.compactions,
+      writeErrors: this.writeErrors,
+      degraded: !this.healthState.ok,
+      unwrittenRecords: this.unwritten,
+      snapshotMaxSliceMs: this.snapshotMaxSliceMs,
+    };
+  }
+
+  /** Clean shutdown: fdatasync, close fds, release the lock. Degraded: a last synchronous snapshot. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    if (this.intervalTimer) clearInterval(this.intervalTimer);
+    if (this.writable && this.segFd >= 0) {
+      try {
+        this.fsx.fdatasyncSync(this.segFd);
+        this.syncs++;
+      } catch (err) {
+        this.failed("fdatasync at close", err);
+      }
+    }
+    if (!this.healthState.ok && this.healthState.reason !== "quota") this.lastChanceSnapshot();
+    for (const fd of [this.segFd, ...this.deferredClose.splice(0)]) {
+      if (fd < 0) continue;
+      try {
+        this.fsx.closeSync(fd);
+      } catch {
+        // Synced above (or the failure is logged); nothing more to do for this fd.
+      }
+    }
+    this.segFd = -1;
+    for (const cb of this.waiting.splice(0)) this.call(cb);
+    this.releaseLock();
+  }
+
+  // ---- internals: open ----
+
+  private load(): void {
+    const t0 = performance.now();
+    const listing = classify(this.fsx.readdirSync(this.dir));
+    for (const name of listing.tmp) this.tryUnlink(name);
+    for (const name of [...listing.damaged, ...listing.other]) this.otherFiles.set(name, this.sizeOf(name));
+    for (const seq of listing.segments) this.segFiles.set(seq, this.sizeOf(segmentName(seq)));
+
+    // Newest valid snapshot; a corrupt one is moved aside and the previous one tried.
+    let base = 0;
+    for (const seq of [...listing.snapshots].reverse()) {
+      const name = snapshotName(seq);
+      const snap = readSnapshot(this.fsx, path.join(this.dir, name), seq);
+      if (typeof snap === "string") {
+        this.log?.error(
+          { file: name, problem: snap },
+          "journal snapshot unusable, falling back to the previous one",
+        );
+        this.quarantineFile(name);
+        continue;
+      }
+      this.snapFiles.set(seq, snap.bytes);
+      base = seq;
+      for (const [k, v] of snap.entries) this.map.set(k, v);
+      this.recovery.snapshotRecords = snap.records;
+      this.recovery.bytes += snap.bytes;
+      // Older ones are the fallback for the next open; read only if this one goes bad.
+      for (const older of listing.snapshots) {
+        if (older < seq) this.snapFiles.set(older, this.sizeOf(snapshotName(older)));
+      }
+      break;
+    }
+    const replay = listing.segments.filter((s) => s >= base);
+    if (base === 0 && listing.snapshots.length > 0 && (listing.segments[0] ?? 1) > 1) {
+      this.log?.error(
+        { firstSegment: listing.segments[0] },
+        "journal has no valid snapshot and its first segments are gone: state rebuilt from the segments left",
+      );
+    }
+
+    for (const seq of replay) this.replaySegment(seq);
+    this.compactArena();
+    this.sinceSnapshot = replay.reduce((n, s) => n + (this.segFiles.get(s) ?? 0), 0);
+    this.trimDamaged();
+
+    // Append to the last segment when it has room, else start the next one.
+    const last = replay[replay.length - 1];
+    try {
+      if (last !== undefined && (this.segFiles.get(last) ?? 0) < this.segmentBytes) {
+        this.segFd = this.fsx.openSync(path.join(this.dir, segmentName(last)), "r+");
+        this.segSeq = last;
+        this.segPos = this.segFiles.get(last) ?? 0;
+      } else {
+        const maxSeen = Math.max(base - 1, ...listing.segments, 0);
+        this.createSegment(maxSeen + 1);
+      }
+    } catch (err) {
+      this.segSeq = Math.max(base - 1, ...listing.segments, 0);
+      this.failed("opening a segment", err);
+    }
+
+    this.recovery.ms = performance.now() - t0;
+    this.log?.info({ recovery: this.recovery, dir: this.dir, policy: this.policy }, "journal opened");
+    if (this.writable && this.sinceSnapshot >= this.compactAfterBytes) this.startSnapshot();
+  }
+
+  private replaySegment(seq: number): void {
+    const name = segmentName(seq);
+    let buf: Buffer;
+    try {
+      buf = this.fsx.readFileSync(path.join(this.dir, name));
+    } catch (err) {
+      this.recovery.damaged++;
+      this.log?.error({ file: name, err: (err as Error).message }, "journal segment unreadable, skipped");
+      return;
+    }
+    this.recovery.segments++;
+    this.recovery.bytes += buf.length;
+    const res = scan(
+      buf,
+      (op, key, value) => {
+        this.recovery.records++;
+        if (op === OP_PUT) this.map.set(key, value);
+        else this.map.delete(key);
+      },
+      OP_DELETE,
+    );
+    if (res.damage === null) return;
+    this.recovery.damaged++;
+    const qname = this.uniqueDamagedName(name);
+    const lost = buf.length - res.validEnd;
+    try {
+      const qfd = this.fsx.openSync(path.join(this.dir, qname), "wx", 0o600);
+      try {
+        writeFully(this.fsx, qfd, buf.subarray(res.validEnd), 0);
+        this.fsx.fdatasyncSync(qfd);
+      } finally {
+        this.fsx.closeSync(qfd);
+      }
+      this.otherFiles.set(qname, lost);
+      this.recovery.quarantined.push(qname);
+      const fd = this.fsx.openSync(path.join(this.dir, name), "r+");
+      try {
+        this.fsx.ftruncateSync(fd, res.validEnd);
+        this.fsx.fdatasyncSync(fd);
+      } finally {
+        this.fsx.closeSync(fd);
+      }
+      fsyncDir(this.fsx, this.dir);
+      this.segFiles.set(seq, res.validEnd);
+    } catch (err) {
+      // Still opens: the valid prefix is in memory; the next snapshot makes it durable.
+      this.failed("quarantining a damaged segment tail", err);
+    }
+    this.log?.warn(
+      { file: name, reason: res.damage, keptBytes: res.validEnd, movedBytes: lost, movedTo: qname },
+      "journal segment damaged (torn or corrupt tail): valid prefix kept, the rest moved aside",
+    );
+  }
+
+  /** Copies the live values into one buffer so the segment/snapshot buffers read at open are freed. */
+  private compactArena(): void {
+    let total = 0;
+    for (const v of this.map.values()) total += v.length;
+    const arena = Buffer.allocUnsafeSlow(total);
+    let pos = 0;
+    this.liveBytes = 0;
+    for (const [k, v] of this.map) {
+      arena.set(v, pos);
+      this.map.set(k, arena.subarray(pos, pos + v.length));
+      pos += v.length;
+      this.liveBytes += 11 + Buffer.byteLength(k, "utf8") + v.length;
+    }
+  }
+
+  private quarantineFile(name: string): void {
+    this.recovery.damaged++;
+    const qname = this.uniqueDamagedName(name);
+    try {
+      this.fsx.renameSync(path.join(this.dir, name), path.join(this.dir, qname));
+      fsyncDir(this.fsx, this.dir);
+      this.otherFiles.set(qname, this.sizeOf(qname));
+      this.recovery.quarantined.push(qname);
+    } catch (err) {
+      this.log?.error(
+        { file: name, err: (err as Error).message },
+        "journal could not move a damaged file aside",
+      );
+    }
+  }
+
+  private uniqueDamagedName(source: string): string {
+    let name = damagedName(this.now(), source);
+    for (let i = 1; this.otherFiles.has(name) || this.recovery.quarantined.includes(name); i++) {
+      name = damagedName(this.now(), `${source}-${i}`);
+    }
+    return name;
+  }
+
+  /** Keeps the newest MAX_DAMAGED quarantined files (names sort by time). */
+  private trimDamaged(): void {
+    const damaged = [...this.otherFiles.keys()].filter((n) => n.startsWith("damaged-")).sort();
+    for (const name of damaged.slice(0, Math.max(0, damaged.length - MAX_DAMAGED))) {
+      if (this.tryUnlink(name)) this.otherFiles.delete(name);
+    }
+  }
+
+  // ---- internals: appending ----
+
+  private append(rec: Buffer): void {
+    this.records++;
+    if (!this.writable) {
+      this.unwritten++;
+      return;
+    }
+    if (this.segPos > 0 && this.segPos + rec.length > this.segmentBytes && !this.roll()) {
+      this.unwritten++;
+      return;
+    }
+    if (this.bytesOnDisk() + rec.length > this.quotaBytes && !this.makeRoom(rec.length)) {
+      this.unwritten++;
+      this.lossEpoch++;
+      this.writable = false;
+      this.degrade("quota");
+      return;
+    }
+    try {
+      writeFully(this.fsx, this.segFd, rec, this.segPos);
+    } catch (err) {
+      this.unwritten++;
+      this.failed("write", err);
+      try {
+        // Best effort: do not leave half a record for the next opener to quarantine.
+        this.fsx.ftruncateSync(this.segFd, this.segPos);
+      } catch {
+        // The torn tail is found and moved aside at the next open.
+      }
+      return;
+    }
+    this.segPos += rec.length;
+    this.segFiles.set(this.segSeq, this.segPos);
+    this.sinceSnapshot += rec.length;
+    this.dirty = true;
+    if (this.policy === "always") {
+      const t0 = performance.now();
+      try {
+        this.fsx.fdatasyncSync(this.segFd);
+        this.syncs++;
+        this.lastSyncMs = performance.now() - t0;
+        this.dirty = false;
+      } catch (err) {
+        this.failed("fdatasync", err);
+        return;
+      }
+    }
+    if (!this.snapshotInFlight && this.compactionDue()) this.startSnapshot();
+  }
+
+  private compactionDue(): boolean {
+    if (this.sinceSnapshot >= this.compactAfterBytes) return true;
+    // Early compaction near the quota, at most once per quota/8 of new segment bytes.
+    return (
+      this.bytesOnDisk() > SOFT_QUOTA * this.quotaBytes &&
+      this.sinceSnapshot >= Math.min(this.compactAfterBytes, this.quotaBytes / 8)
+    );
+  }
+
+  /** Over the hard quota: drop the previous generation; true if the record now fits. */
+  private makeRoom(need: number): boolean {
+    this.dropOlderGenerations(true);
+    if (this.bytesOnDisk() + need <= this.quotaBytes) return true;
+    if (!this.snapshotInFlight && this.bytesOnDisk() + this.liveBytes <= this.quotaBytes)
+      this.startSnapshot();
+    return false;
+  }
+
+  /** Closes the current segment and starts the next one. False (and degraded) on failure. */
+  private roll(): boolean {
+    const old = this.segFd;
+    if (old >= 0 && this.writable) {
+      try {
+        // Records in the old segment must be durable before commits wait on the new one only.
+        if (this.dirty || this.syncInFlight) {
+          this.fsx.fdatasyncSync(old);
+          this.syncs++;
+        }
+      } catch (err) {
+        this.failed("fdatasync", err);
+        return false;
+      }
+    }
+    if (old >= 0) {
+      if (this.syncInFlight) this.deferredClose.push(old);
+      else
+        try {
+          this.fsx.closeSync(old);
+        } catch {
+          // Already synced.
+        }
+    }
+    this.segFd = -1;
+    try {
+      this.createSegment(this.segSeq + 1);
+    } catch (err) {
+      this.failed("creating a segment", err);
+      return false;
+    }
+    return true;
+  }
+
+  private createSegment(seq: number): void {
+    this.segSeq = seq;
+    this.segFd = this.fsx.openSync(path.join(this.dir, segmentName(seq)), "w", 0o600);
+    this.segPos = 0;
+    this.segFiles.set(seq, 0);
+    this.dirty = false;
+    // The new file's directory entry must survive a power cut with its synced records.
+    fsyncDir(this.fsx, this.dir);
+  }
+
+  // ---- internals: group sync ----
+
+  private requestSync(cb: Done): void {
+    if (!this.writable || this.closed || this.segFd < 0) return this.call(cb);
+    this.waiting.push(cb);
+    if (this.waiting.length >= MAX_WAITING) {
+      // Overflow policy: block for one synchronous fdatasync rather than queue without bound.
+      const batch = this.waiting.splice(0);
+      this.dirty = false;
+      this.syncNow();
+      for (const w of batch) this.call(w);
+      return;
+    }
+    if (!this.syncInFlight) this.startSync();
+  }
+
+  private syncNow(): void {
+    const t0 = performance.now();
+    try {
+      this.fsx.fdatasyncSync(this.segFd);
+      this.syncs++;
+      this.lastSyncMs = performance.now() - t0;
+    } catch (err) {
+      this.failed("fdatasync", err);
+    }
+  }
+
+  private startSync(): void {
+    const batch = this.waiting.splice(0);
+    this.inFlightBatch = batch;
+    if (!this.writable || this.closed || this.segFd < 0) {
+      for (const cb of batch) this.call(cb);
+      return;
+    }
+    this.syncInFlight = true;
+    this.dirty = false;
+    const t0 = performance.now();
+    this.fsx.fdatasync(this.segFd, (err) => {
+      this.syncInFlight = false;
+      for (const fd of this.deferredClose.splice(0)) {
+        try {
+          this.fsx.closeSync(fd);
+        } catch {
+          // Synced at roll.
+        }
+      }
+      if (!this.closed) {
+        if (err) this.failed("fdatasync", err);
+        else {
+          this.syncs++;
+          this.lastSyncMs = performance.now() - t0;
+        }
+      }
+      const served = this.inFlightBatch;
+      this.inFlightBatch = [];
+      for (const cb of served) this.call(cb);
+      if (this.waiting.length > 0) this.startSync();
+    });
+  }
+
+  // ---- internals: snapshots, generations ----
+
+  /** Snapshot of the live map as of the start of the current segment (rolled to first by default). */
+  private startSnapshot(rollFirst = true): void {
+    if (this.snapshotInFlight || this.closed) return;
+    if (rollFirst && !this.roll()) return;
+    const seq = this.segSeq;
+    const image: Image = Array.from(this.map);
+    const epoch = this.lossEpoch;
+    this.sinceSnapshot = 0;
+    this.snapshotInFlight = true;
+    const name = snapshotName(seq);
+    writeSnapshot(this.fsx, this.dir, name, seq, image, () => this.closed).then(
+      (res) => {
+        this.snapshotInFlight = false;
+        if (res === null || this.closed) return;
+        this.snapFiles.set(seq, res.bytes);
+        this.compactions++;
+        this.snapshotMaxSliceMs = res.maxSliceMs;
+        this.dropOlderGenerations(this.bytesOnDisk() > SOFT_QUOTA * this.quotaBytes);
+        if (!this.healthState.ok) {
+          if (this.writable && this.lossEpoch === epoch) {
+            this.setHealth(true, null);
+            this.log?.warn(
+              { snapshot: name, liveKeys: image.length },
+              "journal durable again (fresh snapshot written)",
+            );
+          } else this.scheduleRetry();
+        } else if (this.writable && this.compactionDue()) this.startSnapshot();
+      },
+      (err: unknown) => {
+        this.snapshotInFlight = false;
+        if (!this.closed) this.failed("snapshot", err);
+      },
+    );
+  }
+
+  /**
+   * Deletes snapshots and segments no longer needed: everything older than the previous durable
+   * snapshot, or (keepPrevious false) older than the newest one.
+   */
+  private dropOlderGenerations(onlyNewest: boolean): void {
+    const snaps = [...this.snapFiles.keys()].sort((a, b) => a - b);
+    const newest = snaps[snaps.length - 1];
+    if (newest === undefined) return;
+    // With a single snapshot its previous generation is every segment from the first one.
+    const keepFrom = onlyNewest ? newest : (snaps[snaps.length - 2] ?? 0);
+    let removed = false;
+    for (const seq of snaps) {
+      if (seq < keepFrom && this.tryUnlink(snapshotName(seq))) {
+        this.snapFiles.delete(seq);
+        removed = true;
+      }
+    }
+    for (const seq of [...this.segFiles.keys()]) {
+      if (seq < keepFrom && seq !== this.segSeq && this.tryUnlink(segmentName(seq))) {
+        this.segFiles.delete(seq);
+        removed = true;
+      }
+    }
+    if (removed) {
+      try {
+        fsyncDir(this.fsx, this.dir);
+      } catch {
+        // Removals that do not survive a power cut are redone by the next compaction.
+      }
+    }
+  }
+
+  private lastChanceSnapshot(): void {
+    const seq = this.segSeq + 1;
+    try {
+      writeSnapshotSync(this.fsx, this.dir, snapshotName(seq), seq, Array.from(this.map));
+      this.log?.warn({ liveKeys: this.map.size }, "journal degraded at close: a final snapshot was written");
+    } catch (err) {
+      this.log?.error(
+        { err: (err as Error).message, liveKeys: this.map.size },
+        "journal degraded at close: the final snapshot failed, records since the failure are lost",
+      );
+    }
+  }
+
+  // ---- internals: health ----
+
+  private failed(op: string, err: unknown): void {
+    const code = (err as NodeJS.ErrnoException)?.code ?? "error";
+    this.writeErrors++;
+    this.lossEpoch++;
+    this.writable = false;
+    this.log?.debug({ op, code, err: (err as Error)?.message }, "journal I/O failure");
+    this.degrade(`${op} failed: ${code}`);
+  }
+
+  private degrade(reason: string): void {
+    if (this.healthState.ok) {
+      this.log?.error(
+        { reason, dir: this.dir, retryMs: this.retryMs },
+        `journal degraded (${reason}): can no longer promise that state survives a restart or power cut; ` +
+          "records since now (alert states, acknowledgements, undelivered upstream messages) are kept in memory " +
+          "only until the disk takes writes again; retrying, a fresh snapshot will restore durability",
+      );
+    }
+    if (this.healthState.ok || this.healthState.reason !== reason) this.setHealth(false, reason);
+    this.scheduleRetry();
+  }
+
+  private setHealth(ok: boolean, reason: string | null): void {
+    this.healthState = { ok, reason, since: this.now() };
+    if (this.onHealthChange === undefined) return;
+    try {
+      this.onHealthChange({ ...this.healthState });
+    } catch (err) {
+      this.log?.error({ err: (err as Error).message }, "journal onHealthChange threw");
+    }
+  }
+
+  private scheduleRetry(): void {
+    if (this.retryTimer !== null || this.closed) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      this.retry();
+    }, this.retryMs);
+    this.retryTimer.unref();
+  }
+
+  /** One bounded attempt: a fresh segment and a snapshot of the whole live map. */
+  private retry(): void {
+    if (this.closed || this.healthState.ok) return;
+    if (this.snapshotInFlight) return this.scheduleRetry();
+    if (this.healthState.reason === "quota") {
+      this.dropOlderGenerations(true);
+      if (this.bytesOnDisk() + this.liveBytes > this.quotaBytes) return this.scheduleRetry();
+    }
+    // roll() with writable false skips the old segment's sync (it may be what failed).
+    if (!this.roll()) return this.scheduleRetry();
+    this.writable = true;
+    this.startSnapshot(false);
+  }
+
+  // ---- helpers ----
+
+  private bytesOnDisk(): number {
+    let n = 0;
+    for (const v of this.segFiles.values()) n += v;
+    for (const v of this.snapFiles.values()) n += v;
+    for (const v of this.otherFiles.values()) n += v;
+    return n;
+  }
+
+  private sizeOf(name: string): number {
+    try {
+      return this.fsx.statSync(path.join(this.dir, name)).size;
+    } catch {
+      return 0;
+    }
+  }
+
+  private tryUnlink(name: string): boolean {
+    try {
+      this.fsx.unlinkSync(path.join(this.dir, name));
+      return true;
+    } catch (err) {
+      return (err as NodeJS.ErrnoException).code === "ENOENT";
+    }
+  }
+
+  private call(cb: Done): void {
+    try {
+      cb();
+    } catch (err) {
+      this.log?.error({ err: (err as Error).message }, "journal commit callback threw");
+    }
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new Error(`journal ${this.dir} is closed`);
+  }
+}

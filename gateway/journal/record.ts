@@ -1,0 +1,90 @@
+/**
+ * Record framing, shared by segment files and snapshots:
+ *
+ *   u32 LE body length | u32 LE CRC-32C of the body | body
+ *   body = u8 op | u16 LE key length | key (UTF-8) | value (CBOR, cbor-x; empty for a delete)
+ *
+ * A record whose length is out of bounds, whose body runs past the end of the data, or whose
+ * CRC does not match ends the valid prefix: everything before it is kept, nothing after it is
+ * trusted (a power cut tears the tail; a zero-filled tail reads as length 0, which is invalid).
+ * CRC-32C by @node-rs/crc32 (hardware CRC instruction where the CPU has one).
+ */
+import { crc32c } from "@node-rs/crc32";
+
+export const HEADER_BYTES = 8;
+const FIXED_BODY = 3; // op + key length
+
+export const OP_PUT = 1;
+export const OP_DELETE = 2;
+/** Snapshot only: first record, value = { v, seq }. */
+export const OP_SNAP_BEGIN = 3;
+/** Snapshot only: last record, value = { records }. A snapshot without it is incomplete. */
+export const OP_SNAP_END = 4;
+
+export const MAX_KEY_BYTES = 4096;
+/** A record larger than this is refused on write and read as damage on replay. */
+export const MAX_BODY_BYTES = 16 * 1024 * 1024;
+
+/** Frames one record into a fresh (unpooled) buffer: the live map keeps a view of its value. */
+export function frame(op: number, key: string, value: Uint8Array | null): Buffer {
+  const keyLen = Buffer.byteLength(key, "utf8");
+  if (keyLen > MAX_KEY_BYTES) throw new RangeError(`journal key longer than ${MAX_KEY_BYTES} bytes`);
+  const valLen = value === null ? 0 : value.length;
+  const bodyLen = FIXED_BODY + keyLen + valLen;
+  if (bodyLen > MAX_BODY_BYTES) throw new RangeError(`journal record larger than ${MAX_BODY_BYTES} bytes`);
+  // Unpooled: a pooled slice would pin an 8 KiB slab per live value.
+  const buf = Buffer.allocUnsafeSlow(HEADER_BYTES + bodyLen);
+  buf.writeUInt32LE(bodyLen, 0);
+  buf[8] = op;
+  buf.writeUInt16LE(keyLen, 9);
+  buf.write(key, 11, keyLen, "utf8");
+  if (value !== null) buf.set(value, 11 + keyLen);
+  buf.writeUInt32LE(crc32c(buf.subarray(HEADER_BYTES)), 4);
+  return buf;
+}
+
+/** Offset of the value inside a framed record. */
+export function valueOffset(buf: Buffer): number {
+  return 11 + buf.readUInt16LE(9);
+}
+
+export interface ScannedRecord {
+  op: number;
+  key: string;
+  /** View into the scanned buffer (copy it to keep it beyond the buffer's life). */
+  value: Buffer;
+}
+
+export interface ScanResult {
+  /** End of the valid prefix. */
+  validEnd: number;
+  /** Why the scan stopped before the end of the data, or null when all of it was valid. */
+  damage: string | null;
+}
+
+/** Calls onRecord for each valid record from the start of buf; stops at the first damage. */
+export function scan(
+  buf: Buffer,
+  onRecord: (op: number, key: string, value: Buffer) => void,
+  maxOp = OP_SNAP_END,
+): ScanResult {
+  let pos = 0;
+  const end = buf.length;
+  while (pos < end) {
+    if (end - pos < HEADER_BYTES) return { validEnd: pos, damage: "short header" };
+    const bodyLen = buf.readUInt32LE(pos);
+    if (bodyLen < FIXED_BODY || bodyLen > MAX_BODY_BYTES) return { validEnd: pos, damage: "bad length" };
+    const bodyStart = pos + HEADER_BYTES;
+    const bodyEnd = bodyStart + bodyLen;
+    if (bodyEnd > end) return { validEnd: pos, damage: "short record" };
+    const body = buf.subarray(bodyStart, bodyEnd);
+    if (crc32c(body) !== buf.readUInt32LE(pos + 4)) return { validEnd: pos, damage: "bad CRC" };
+    const op = buf[bodyStart]!;
+    const keyLen = buf.readUInt16LE(bodyStart + 1);
+    const keyEnd = bodyStart + FIXED_BODY + keyLen;
+    if (keyEnd > bodyEnd || op < OP_PUT || op > maxOp) return { validEnd: pos, damage: "bad body" };
+    onRecord(op, buf.toString("utf8", bodyStart + FIXED_BODY, keyEnd), buf.subarray(keyEnd, bodyEnd));
+    pos = bodyEnd;
+  }
+  return { validEnd: pos, damage: null };
+}

@@ -1,0 +1,151 @@
+/**
+ * An alert as a plain record for the journal, and back. Every field that
+ * matters after a restart is kept, so a restored alert is published exactly
+ * as it was (same id, state, rev) and its escalation runs on schedule.
+ */
+import {
+  Alert,
+  type AlertSubject,
+  type IsaState,
+  type SuppressReason,
+  type Transition,
+} from "../alerts/alert.js";
+import type { AlertCode, AlertState, Priority } from "../model.js";
+
+export interface AlertRecord {
+  id: string;
+  code: AlertCode;
+  priority: Priority;
+  subject: string;
+  model: AlertSubject["model"];
+  household: string | null;
+  raisedAt: number;
+  topic: string;
+  state: AlertState;
+  updatedAt: number;
+  count: number;
+  causes: string[];
+  cancelledByResident: boolean;
+  ackedBy: string | null;
+  ackedAt: number | null;
+  ackNote: string | null;
+  clearedAt: number | null;
+  urgent: boolean;
+  test: boolean;
+  detail: Record<string, number | string | boolean>;
+  windowUntil: number;
+  suppressedFor: SuppressReason | null;
+  shelvedBy: string | null;
+  shelvedAt: number | null;
+  shelvedUntil: number | null;
+  shelveReason: string | null;
+  outOfServiceBy: string | null;
+  chattering: boolean;
+  holds: number;
+  announced: boolean;
+  unackSince: number;
+  escalationLevel: number;
+  escalationNextAt: number | null;
+  lastIsa: IsaState;
+  rev: number;
+  lastTransition: Transition;
+}
+
+export function alertRecord(a: Alert): AlertRecord {
+  return {
+    id: a.id,
+    code: a.code,
+    priority: a.priority,
+    subject: a.subject.id,
+    model: a.subject.model,
+    household: a.subject.household,
+    raisedAt: a.raisedAt,
+    topic: a.topic,
+    state: a.state,
+    updatedAt: a.updatedAt,
+    count: a.count,
+    causes: a.causes,
+    cancelledByResident: a.cancelledByResident,
+    ackedBy: a.ackedBy,
+    ackedAt: a.ackedAt,
+    ackNote: a.ackNote,
+    clearedAt: a.clearedAt,
+    urgent: a.urgent,
+    test: a.test,
+    detail: a.detail,
+    windowUntil: a.windowUntil,
+    suppressedFor: a.suppressedFor,
+    shelvedBy: a.shelvedBy,
+    shelvedAt: a.shelvedAt,
+    shelvedUntil: a.shelvedUntil,
+    shelveReason: a.shelveReason,
+    outOfServiceBy: a.outOfServiceBy,
+    chattering: a.chattering,
+    holds: a.holds,
+    announced: a.announced,
+    unackSince: a.unackSince,
+    escalationLevel: a.escalationLevel,
+    escalationNextAt: a.escalationNextAt,
+    lastIsa: a.lastIsa,
+    rev: a.rev,
+    lastTransition: a.lastTransition,
+  };
+}
+
+/** Rebuilds the alert for `subject` (resolved by the caller from the record's subject id). */
+export function alertFromRecord(r: AlertRecord, site: string, subject: AlertSubject): Alert {
+  const a = new Alert(
+    r.id,
+    r.code,
+    r.priority,
+    site,
+    subject,
+    r.raisedAt,
+    r.topic,
+    r.causes,
+    r.urgent,
+    r.test,
+    r.detail,
+    r.suppressedFor,
+  );
+  a.state = r.state;
+  a.updatedAt = r.updatedAt;
+  a.count = r.count;
+  a.cancelledByResident = r.cancelledByResident;
+  a.ackedBy = r.ackedBy;
+  a.ackedAt = r.ackedAt;
+  a.ackNote = r.ackNote;
+  a.clearedAt = r.clearedAt;
+  a.windowUntil = r.windowUntil;
+  a.shelvedBy = r.shelvedBy;
+  a.shelvedAt = r.shelvedAt;
+  a.shelvedUntil = r.shelvedUntil;
+  a.shelveReason = r.shelveReason;
+  a.outOfServiceBy = r.outOfServiceBy;
+  a.chattering = r.chattering;
+  a.holds = r.holds;
+  a.announced = r.announced;
+  a.unackSince = r.unackSince;
+  a.escalationLevel = r.escalationLevel;
+  a.escalationNextAt = r.escalationNextAt;
+  a.lastIsa = r.lastIsa;
+  a.rev = r.rev;
+  a.lastTransition = r.lastTransition;
+  return a;
+}
+
+/** A record read from disk is trusted only as far as its shape: a damaged one is skipped, counted. */
+export function isAlertRecord(v: unknown): v is AlertRecord {
+  if (typeof v !== "object" || v === null) return false;
+  const r = v as Partial<AlertRecord>;
+  return (
+    typeof r.id === "string" &&
+    typeof r.code === "string" &&
+    typeof r.priority === "number" &&
+    typeof r.subject === "string" &&
+    typeof r.state === "string" &&
+    typeof r.topic === "string" &&
+    Array.isArray(r.causes) &&
+    typeof r.raisedAt === "number"
+  );
+}

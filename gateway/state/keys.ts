@@ -1,0 +1,29 @@
+/**
+ * The journal's key space (docs/durability.md, "What is stored"). One key per
+ * thing that outlives a restart; a change overwrites the key, an end deletes it.
+ */
+export const KEY = {
+  /** alert/<alertId>: an open alert, every field (AlertRecord). */
+  alert: (id: string) => `alert/${id}`,
+  /** shelve/<subjectId>/<CODE>: shelving of a (device, code), which outlives one alert id. */
+  shelve: (subjectId: string, code: string) => `shelve/${subjectId}/${code}`,
+  /** service/<subjectId>: out of service, by whom and since when. */
+  service: (subjectId: string) => `service/${subjectId}`,
+  /** away/<householdId>: away mode. */
+  away: (householdId: string) => `away/${householdId}`,
+  /** dev/<deviceId>: last seen, link state, seq numbers of recent alert-bearing messages. */
+  device: (deviceId: string) => `dev/${deviceId}`,
+  /** hh/<householdId>: last resident activity. */
+  household: (householdId: string) => `hh/${householdId}`,
+  /** flood: the flood detector with its 10-minute window. */
+  flood: "flood",
+} as const;
+
+export const PREFIX = {
+  alert: "alert/",
+  shelve: "shelve/",
+  service: "service/",
+  away: "away/",
+  device: "dev/",
+  household: "hh/",
+} as const;

@@ -1,0 +1,126 @@
+/**
+ * Writes the gateway's durable state to the journal as it changes: alerts
+ * (every published or held change, before it is published), shelving, out of
+ * service, away mode, flood, and per device the last-seen time, link state
+ * and the seq numbers of its recent alert-bearing messages.
+ *
+ * Last-seen and last-activity times change with every message; they are
+ * written at most once per `checkpointMs` per device (and at a clean stop),
+ * so a restart after a crash resumes supervision from a time at most that
+ * much earlier than the truth (docs/durability.md).
+ */
+import type { Alert, AlertSubject } from "../alerts/alert.js";
+import type { EngineRecorder, FloodRecord, ShelveRecord } from "../alerts/engine.js";
+import type { AlertCode } from "../model.js";
+import type { DeviceEntry, HouseholdEntry, Registry } from "../registry.js";
+import type { AwayRecord } from "../supervision.js";
+import { alertRecord } from "./alert-record.js";
+import { KEY } from "./keys.js";
+import type { DurableStore } from "./store.js";
+
+/** Alert-bearing seq numbers kept per device: more than a pendant's re-send backlog (datasheet: 8). */
+export const ALERT_SEQS_KEPT = 16;
+
+export interface DeviceRecord {
+  seen: number;
+  link: DeviceEntry["link"];
+  seqs: number[];
+}
+
+export interface HouseholdRecord {
+  activity: number;
+}
+
+export class StateRecorder implements EngineRecorder {
+  writes = 0;
+
+  constructor(
+    private readonly store: DurableStore,
+    private readonly checkpointMs: number,
+  ) {}
+
+  // --- alert engine ---------------------------------------------------------------
+
+  alert(a: Alert): void {
+    this.writes++;
+    if (a.state === "closed") this.store.delete(KEY.alert(a.id));
+    else this.store.put(KEY.alert(a.id), alertRecord(a));
+  }
+
+  shelve(subjectId: string, code: AlertCode, shelve: ShelveRecord | null): void {
+    this.writes++;
+    if (shelve === null) this.store.delete(KEY.shelve(subjectId, code));
+    else this.store.put(KEY.shelve(subjectId, code), shelve);
+  }
+
+  service(subject: AlertSubject, by: string | null, at: number): void {
+    this.writes++;
+    if (by === null) this.store.delete(KEY.service(subject.id));
+    else
+      this.store.put(KEY.service(subject.id), { by, at, model: subject.model, household: subject.household });
+  }
+
+  flood(flood: FloodRecord): void {
+    this.writes++;
+    this.store.put(KEY.flood, flood);
+  }
+
+  // --- supervision ------------------------------------------------------------------
+
+  readonly away = (householdId: string, away: AwayRecord | null): void => {
+    this.writes++;
+    if (away === null) this.store.delete(KEY.away(householdId));
+    else this.store.put(KEY.away(householdId), away);
+  };
+
+  /** Every accepted message (hot path): writes only when the checkpoint interval passed or the link changed. */
+  seen(device: DeviceEntry): void {
+    if (device.lastSeen - device.journaledSeen >= this.checkpointMs || device.link !== device.journaledLink)
+      this.writeDevice(device);
+  }
+
+  /** An alert-bearing message from an MQTT device: its seq is kept before the device gets its PUBACK. */
+  alertMessage(device: DeviceEntry, seq: number): void {
+    const seqs = (device.alertSeqs ??= []);
+    if (seqs.length >= ALERT_SEQS_KEPT) seqs.shift();
+    seqs.push(seq);
+    this.writeDevice(device);
+  }
+
+  activity(household: HouseholdEntry): void {
+    if (household.lastActivity - household.journaledActivity < this.checkpointMs) return;
+    this.writeHousehold(household);
+  }
+
+  /** Clean stop: every time that moved since it was last written. */
+  flushLiveness(registry: Registry): void {
+    for (const d of registry.devices.values())
+      if (d.lastSeen !== d.journaledSeen || d.link !== d.journaledLink) this.writeDevice(d);
+    for (const h of registry.households.values())
+      if (h.lastActivity !== h.journaledActivity) this.writeHousehold(h);
+  }
+
+  writeDevice(device: DeviceEntry): void {
+    this.writes++;
+    device.journaledSeen = device.lastSeen;
+    device.journaledLink = device.link;
+    this.store.put(KEY.device(device.id), {
+      seen: device.lastSeen,
+      link: device.link,
+      seqs: device.alertSeqs ?? [],
+    } satisfies DeviceRecord);
+  }
+
+  private writeHousehold(household: HouseholdEntry): void {
+    this.writes++;
+    household.journaledActivity = household.lastActivity;
+    this.store.put(KEY.household(household.id), {
+      activity: household.lastActivity,
+    } satisfies HouseholdRecord);
+  }
+
+  /** A subject that left the configuration: nothing of it is kept. */
+  forgetDevice(deviceId: string): void {
+    this.store.delete(KEY.device(deviceId));
+  }
+}

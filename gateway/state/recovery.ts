@@ -1,0 +1,182 @@
+/**
+ * Start-up from the journal: the state an operator relies on is put back
+ * before the broker accepts anyone, so the first thing a console sees after
+ * a restart is what it saw before (docs/durability.md, "Recovery").
+ *
+ * Order matters: device and household times first (supervision resumes from
+ * them), then out of service and shelving (a restored alert takes its holds
+ * from them), flood, and the alerts last.
+ */
+import type { Alert, AlertSubject } from "../alerts/alert.js";
+import type { AlertEngine, FloodRecord, ShelveRecord } from "../alerts/engine.js";
+import type { Logger } from "../log.js";
+import type { AlertCode } from "../model.js";
+import type { Registry } from "../registry.js";
+import type { AwayRecord, Supervisor } from "../supervision.js";
+import { alertFromRecord, isAlertRecord } from "./alert-record.js";
+import { KEY, PREFIX } from "./keys.js";
+import type { DeviceRecord, HouseholdRecord } from "./recorder.js";
+import type { DurableStore } from "./store.js";
+
+/** The gateway's own alerts (STORAGE_DEGRADED) are about this subject. */
+export const GATEWAY_SUBJECT: AlertSubject = { id: "gateway", model: "gateway", household: null };
+
+export interface RecoveryReport {
+  alerts: number;
+  /** Alerts of devices no longer in the configuration: closed with a reason after start. */
+  orphanAlerts: number;
+  shelves: number;
+  outOfService: number;
+  away: number;
+  devices: number;
+  households: number;
+  /** Records that did not have the expected shape: skipped and deleted. */
+  skipped: number;
+}
+
+export interface Recovered {
+  report: RecoveryReport;
+  /** Restored open alerts, to republish as they were. */
+  alerts: Alert[];
+  /** Subjects whose alerts must be closed because they left the configuration. */
+  orphans: string[];
+}
+
+export const ORPHAN_REASON = "device no longer in the configuration";
+
+export function recoverState(
+  store: DurableStore,
+  site: string,
+  registry: Registry,
+  engine: AlertEngine,
+  supervisor: Supervisor,
+  log: Logger,
+): Recovered {
+  const report: RecoveryReport = {
+    alerts: 0,
+    orphanAlerts: 0,
+    shelves: 0,
+    outOfService: 0,
+    away: 0,
+    devices: 0,
+    households: 0,
+    skipped: 0,
+  };
+  const skip = (key: string): void => {
+    report.skipped++;
+    store.delete(key);
+    log.warn({ key }, "journal record of an unexpected shape skipped");
+  };
+  const orphans = new Set<string>();
+  const subjectOf = (id: string, model: AlertSubject["model"], household: string | null): AlertSubject => {
+    if (model === "gateway") return GATEWAY_SUBJECT;
+    const known = model === "household" ? registry.households.get(id) : registry.devices.get(id);
+    if (known) return known;
+    orphans.add(id);
+    return { id, model, household };
+  };
+
+  for (const [key, v] of store.entries(PREFIX.device)) {
+    const d = registry.devices.get(key.slice(PREFIX.device.length));
+    const r = v as Partial<DeviceRecord>;
+    if (!d) {
+      store.delete(key);
+      continue;
+    }
+    if (typeof r?.seen !== "number" || !Array.isArray(r.seqs)) {
+      skip(key);
+      continue;
+    }
+    d.lastSeen = d.journaledSeen = r.seen;
+    // A polled device is online again only when a poll answers; a lost one stays lost until then.
+    d.link = d.supervisedByHeartbeat || r.link === "lost" ? (r.link ?? "unknown") : "unknown";
+    d.journaledLink = d.link;
+    d.alertSeqs = r.seqs.filter((s): s is number => typeof s === "number");
+    for (const seq of d.alertSeqs) d.dedup.checkAndRecord(seq);
+    report.devices++;
+  }
+  for (const [key, v] of store.entries(PREFIX.household)) {
+    const h = registry.households.get(key.slice(PREFIX.household.length));
+    const r = v as Partial<HouseholdRecord>;
+    if (!h) {
+      store.delete(key);
+      continue;
+    }
+    if (typeof r?.activity !== "number") {
+      skip(key);
+      continue;
+    }
+    h.lastActivity = h.journaledActivity = r.activity;
+    report.households++;
+  }
+  for (const [key, v] of store.entries(PREFIX.away)) {
+    const h = registry.households.get(key.slice(PREFIX.away.length));
+    const r = v as Partial<AwayRecord>;
+    if (!h) {
+      store.delete(key);
+      continue;
+    }
+    if (typeof r?.by !== "string" || typeof r.since !== "number") {
+      skip(key);
+      continue;
+    }
+    supervisor.restoreAway(h, { by: r.by, since: r.since, until: r.until ?? null });
+    report.away++;
+  }
+  for (const [key, v] of store.entries(PREFIX.service)) {
+    const id = key.slice(PREFIX.service.length);
+    const r = v as { by?: unknown; at?: unknown; model?: AlertSubject["model"]; household?: string | null };
+    if (typeof r?.by !== "string" || typeof r.at !== "number") {
+      skip(key);
+      continue;
+    }
+    engine.restoreService(subjectOf(id, r.model ?? "ec200", r.household ?? null), r.by, r.at);
+    report.outOfService++;
+  }
+  for (const [key, v] of store.entries(PREFIX.shelve)) {
+    const [subjectId, code] = key.slice(PREFIX.shelve.length).split("/");
+    const r = v as Partial<ShelveRecord>;
+    const subject = subjectId
+      ? (registry.devices.get(subjectId) ?? registry.households.get(subjectId))
+      : undefined;
+    if (!subject || !code) {
+      store.delete(key);
+      continue;
+    }
+    if (typeof r?.id !== "string" || typeof r.until !== "number" || typeof r.by !== "string") {
+      skip(key);
+      continue;
+    }
+    engine.restoreShelve(subject, code as AlertCode, {
+      id: r.id,
+      by: r.by,
+      at: r.at ?? 0,
+      until: r.until,
+      reason: r.reason ?? null,
+    });
+    report.shelves++;
+  }
+  const flood = store.get(KEY.flood) as Partial<FloodRecord> | undefined;
+  if (flood && typeof flood.flooding === "boolean" && Array.isArray(flood.buckets))
+    engine.restoreFlood(flood as FloodRecord);
+
+  const alerts: Alert[] = [];
+  for (const [key, v] of store.entries(PREFIX.alert)) {
+    if (!isAlertRecord(v)) {
+      skip(key);
+      continue;
+    }
+    const subject = subjectOf(v.subject, v.model, v.household);
+    const alert = alertFromRecord(v, site, subject);
+    engine.restoreAlert(alert);
+    alerts.push(alert);
+    report.alerts++;
+    if (orphans.has(subject.id)) report.orphanAlerts++;
+    // A device whose loss is an open, active alert is still lost until it is heard from.
+    if (v.code === "DEVICE_LOST" && alert.conditionActive) {
+      const d = registry.devices.get(subject.id);
+      if (d) d.link = d.journaledLink = "lost";
+    }
+  }
+  return { report, alerts, orphans: [...orphans] };
+}

@@ -1,0 +1,47 @@
+/**
+ * What the gateway needs of its durable store: a keyed map whose every change
+ * is written through to the operating system at once (a crash of the process
+ * loses nothing written) and made durable on disk by `commit` (group commit:
+ * one fdatasync for everything written before it). gateway/journal implements
+ * it; MemoryStore stands in for it in unit tests.
+ */
+export interface DurableStore {
+  get(key: string): unknown;
+  /** Live keys starting with `prefix`, with their decoded values. */
+  entries(prefix?: string): IterableIterator<[string, unknown]>;
+  put(key: string, value: unknown): void;
+  delete(key: string): void;
+  /** `done` once everything written so far is durable under the sync policy. */
+  commit(done: () => void): void;
+}
+
+/** In memory only (unit tests): values are copied as the journal's encoding would. */
+export class MemoryStore implements DurableStore {
+  readonly map = new Map<string, unknown>();
+  writes = 0;
+  commits = 0;
+
+  get(key: string): unknown {
+    const v = this.map.get(key);
+    return v === undefined ? undefined : structuredClone(v);
+  }
+
+  *entries(prefix = ""): IterableIterator<[string, unknown]> {
+    for (const [k, v] of this.map) if (k.startsWith(prefix)) yield [k, structuredClone(v)];
+  }
+
+  put(key: string, value: unknown): void {
+    this.writes++;
+    this.map.set(key, structuredClone(value));
+  }
+
+  delete(key: string): void {
+    this.writes++;
+    this.map.delete(key);
+  }
+
+  commit(done: () => void): void {
+    this.commits++;
+    queueMicrotask(done);
+  }
+}

@@ -1,0 +1,143 @@
+/**
+ * A restart keeps what operators rely on (docs/durability.md): two gateways
+ * in turn on one store, real MQTT clients, gateway time on a FakeClock. The
+ * journal itself (files, fsync, damage) is tested in gateway/journal; the
+ * process-level crash test is `npm run test:crash`.
+ */
+import { afterEach, describe, expect, it } from "vitest";
+import type { Gateway } from "../gateway/gateway.js";
+import { MemoryStore } from "../gateway/state/store.js";
+import { FakeClock } from "../gateway/time/clock.js";
+import {
+  connect,
+  OPS,
+  pendantMsg,
+  type Received,
+  SITE,
+  sleep,
+  startGateway,
+  type TestClient,
+  testConfig,
+} from "./support/harness.js";
+
+const S = 1000;
+const MIN = 60 * S;
+const ALERTS = `linli/${SITE}/alerts/`;
+
+describe("restart from the journal", () => {
+  const clients: TestClient[] = [];
+  const gateways: Gateway[] = [];
+
+  afterEach(async () => {
+    await Promise.all(clients.splice(0).map((c) => c.end()));
+    await Promise.all(gateways.splice(0).map((g) => g.stop()));
+  });
+
+  async function start(store: MemoryStore, clock: FakeClock): Promise<Gateway> {
+    const gw = await startGateway({
+      clock,
+      store,
+      config: testConfig({ alerts: { escalation: { p1: "2m", p2: "5m" } } }),
+    });
+    gateways.push(gw);
+    return gw;
+  }
+
+  async function client(gw: Gateway, user: string, pw: string): Promise<TestClient> {
+    const c = await connect(gw, user, pw);
+    clients.push(c);
+    return c;
+  }
+
+  /** Latest retained state per alert topic, as a console that just connected sees it. */
+  async function retainedAlerts(gw: Gateway): Promise<Map<string, Record<string, unknown>>> {
+    const ops = await client(gw, OPS.name, OPS.password);
+    await ops.subscribe(`${ALERTS}#`);
+    await sleep(150);
+    const out = new Map<string, Record<string, unknown>>();
+    for (const m of ops.messages as Received[])
+      if (m.retain && m.payload.length > 0 && !m.topic.endsWith("/events") && !m.topic.endsWith("/flood"))
+        out.set(m.topic, m.json());
+    return out;
+  }
+
+  async function stopGateway(gw: Gateway): Promise<void> {
+    await Promise.all(clients.splice(0).map((c) => c.end()));
+    await gw.stop();
+    gateways.splice(gateways.indexOf(gw), 1);
+  }
+
+  it("keeps open alerts with their ids and states, acknowledgements, away mode and escalation times", async () => {
+    const store = new MemoryStore();
+    const clock = new FakeClock();
+    const a = await start(store, clock);
+    const p1 = await client(a, "p-1", "pw-p1");
+    const p2 = await client(a, "p-2", "pw-p2");
+    const ops = await client(a, OPS.name, OPS.password);
+    await ops.subscribe(`linli/${SITE}/#`);
+    await p1.publish("devices/ec200/p-1/up", pendantMsg(10, "press"));
+    await p2.publish("devices/ec200/p-2/up", pendantMsg(20, "press"));
+    const call1 = (await ops.waitFor((m) => m.topic === `${ALERTS}p1/EMERGENCY_CALL/p-1`)).json();
+    const call2 = (await ops.waitFor((m) => m.topic === `${ALERTS}p1/EMERGENCY_CALL/p-2`)).json();
+    await ops.publish(`linli/${SITE}/ack/${call2.id}`, JSON.stringify({ note: "on my way" }));
+    await ops.waitFor((m) => m.topic.endsWith(`ops/result/${OPS.name}`) && m.json().target === call2.id);
+    await ops.publish(`linli/${SITE}/away/hh-2`, JSON.stringify({ away: true, reason: "hospital" }));
+    await ops.waitFor((m) => m.topic.endsWith(`ops/result/${OPS.name}`) && m.json().target === "hh-2");
+    const before = await retainedAlerts(a);
+    const nextAt = before.get(`${ALERTS}p1/EMERGENCY_CALL/p-1`)?.escalationNextAt as number;
+    expect(nextAt).toBe((call1.raisedAt as number) + 2 * MIN);
+    await stopGateway(a);
+
+    clock.advance(30 * S);
+    const b = await start(store, clock);
+    const after = await retainedAlerts(b);
+    expect([...after.keys()].sort()).toEqual([...before.keys()].sort());
+    for (const [topic, was] of before) {
+      const now = after.get(topic) as Record<string, unknown>;
+      for (const field of ["id", "state", "count", "ackedBy", "ackNote", "rev", "escalationNextAt"])
+        expect(now[field], `${topic} ${field}`).toEqual(was[field]);
+    }
+    expect(after.get(`${ALERTS}p1/EMERGENCY_CALL/p-2`)?.state).toBe("active-acknowledged");
+    expect(b.supervisor.isAway("hh-2")).toBe(true);
+
+    // The pendant never saw its PUBACK and sends the same press again: a duplicate, not a new call.
+    const p1b = await client(b, "p-1", "pw-p1");
+    await p1b.publish("devices/ec200/p-1/up", pendantMsg(10, "press"));
+    const ops2 = await client(b, OPS.name, OPS.password);
+    await ops2.subscribe(`linli/${SITE}/escalations/#`);
+    await sleep(100);
+    expect(b.engine.byAlertId(call1.id as string)?.count).toBe(1);
+
+    // Escalation falls due when it would have without the restart.
+    clock.advance(nextAt - clock.now() - S);
+    await sleep(50);
+    expect(ops2.on("/escalations/")).toHaveLength(0);
+    clock.advance(2 * S);
+    const esc = (await ops2.waitFor((m) => m.topic.includes("/escalations/p1/EMERGENCY_CALL/p-1"))).json();
+    expect(esc.id).toBe(call1.id);
+  });
+
+  it("resumes supervision from the journaled last-seen time: a device silent before the restart is lost on schedule", async () => {
+    const store = new MemoryStore();
+    const clock = new FakeClock();
+    const a = await start(store, clock);
+    const p1 = await client(a, "p-1", "pw-p1");
+    await p1.publish("devices/ec200/p-1/up", pendantMsg(1, null));
+    await sleep(50);
+    const seenAt = a.registry.devices.get("p-1")?.lastSeen as number;
+    expect(seenAt).toBeGreaterThan(0);
+    await stopGateway(a);
+
+    const lostAfter = 2 * 300 * S + 60 * S; // two heartbeat intervals (datasheet default 300 s) plus the grace
+    clock.advance(lostAfter - 10 * S);
+    const b = await start(store, clock);
+    const ops = await client(b, OPS.name, OPS.password);
+    await ops.subscribe(`${ALERTS}#`);
+    clock.advance(5 * S);
+    await sleep(50);
+    expect(ops.on("DEVICE_LOST/p-1")).toHaveLength(0);
+    clock.advance(6 * S);
+    const lost = (await ops.waitFor((m) => m.topic.endsWith("DEVICE_LOST/p-1"))).json();
+    expect(lost.state).toBe("active-unacknowledged");
+  });
+});
