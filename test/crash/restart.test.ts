@@ -250,7 +250,8 @@ describe("crash and restart (real gateway process)", () => {
       `crash: alerts open before the kills (console view, summed over kills): ${r.openBefore}`,
       `crash: still open after the restart with the same id and state: ${r.same + r.moved}/${r.openBefore} (${pct(r.same + r.moved, r.openBefore)}): ${r.same} unchanged, ${r.moved} moved by a press, ack or call-window end the console had not seen yet; ${r.lost} lost`,
       `crash: acknowledgements kept: ${r.acksKept}/${r.acksExpected} (${pct(r.acksKept, r.acksExpected)}); in flight at a kill (not counted): ${r.acksInFlight}`,
-      `crash: escalations on time after restart: ${r.escOnTime}/${r.escChecked} (${pct(r.escOnTime, r.escChecked)}); latest ${fmtMs(r.escMaxLate)} after due; level not continued ${r.escLevelWrong}; not checkable: ${r.escDueBeforeKill} due before the kill, ${r.escNextKillFirst} due after the next kill, ${r.escAckInFlight} with an ack in flight`,
+      `crash: escalations on time after restart: ${r.escOnTime}/${r.escChecked} (${pct(r.escOnTime, r.escChecked)}); latest ${fmtMs(r.escMaxLate)} after due; level not continued ${r.escLevelWrong}; not checkable: ${r.escDueBeforeKill} due before the kill, ${r.escNextKillFirst} due after the next kill, ${r.escAckInFlight} with an ack in flight, ${r.escAckedAfter} acknowledged after the restart`,
+      `crash: escalation lateness: due while down (from "gateway started"): ${spread(r.escLateOverdue)}; due after it was back (from the tick due): ${spread(r.escLateScheduled)}`,
       `crash: closed alerts back after a restart: ${r.ghosts}; alert ids seen for two devices: ${operator.idConflicts.length}`,
       `crash: start to "gateway started": median ${median(startupMs)} ms, max ${Math.max(...startupMs)} ms; SIGTERM exits: ${snapshots.filter((s) => s.signal === "SIGTERM" && s.exit.code === 0 && !s.exit.forced).length}/${TERMS} clean`,
     ];
@@ -299,6 +300,11 @@ describe("crash and restart (real gateway process)", () => {
       .toEqual([]);
   }, 360_000);
 });
+
+function spread(xs: number[]): string {
+  if (xs.length === 0) return "none";
+  return `${xs.length}, median ${Math.round(median(xs))} ms, max ${Math.round(Math.max(...xs))} ms`;
+}
 
 function fmtMs(ms: number): string {
   return Number.isFinite(ms) ? `${Math.round(ms)} ms` : "never";
@@ -384,6 +390,10 @@ interface Result {
   escDueBeforeKill: number;
   escNextKillFirst: number;
   escAckInFlight: number;
+  escAckedAfter: number;
+  /** Lateness (ms) of escalations that fell due while the gateway was down (from its start) / after it was back. */
+  escLateOverdue: number[];
+  escLateScheduled: number[];
   ghosts: number;
   findings: Findings;
 }
@@ -429,6 +439,9 @@ function judge(
     escDueBeforeKill: 0,
     escNextKillFirst: 0,
     escAckInFlight: 0,
+    escAckedAfter: 0,
+    escLateOverdue: [],
+    escLateScheduled: [],
     ghosts: 0,
     findings: new Findings(),
   };
@@ -503,16 +516,34 @@ function judge(
         continue;
       }
       const after = k.gen + 1;
-      const times = [
-        ...escLog.filter((e) => e.gen === after && e.id === pre.id).map((e) => e.time),
-        ...operator.escalations.filter((e) => e.gen === after && e.id === pre.id).map((e) => e.receivedAt),
-      ];
+      // The console's own acknowledgement after the restart, before it was due, stops it legitimately.
+      if (
+        operator.acks.some((a) => a.sentGen === after && a.alertId === pre.id && a.sentAt < wouldHave + 1000)
+      ) {
+        r.escAckedAfter++;
+        continue;
+      }
+      // Gateway log times of this alert's escalations by the restarted gateway: the first is the one judged
+      // (the console may have missed it: one that fell due while the gateway was down fires before it is back).
+      const logged = escLog
+        .filter((e) => e.gen === after && e.id === pre.id)
+        .map((e) => e.time)
+        .sort((a, b) => a - b);
+      const received = operator.escalations.filter((e) => e.gen === after && e.id === pre.id);
+      const firstReceived = received[0];
+      const times = [...logged, ...received.map((e) => e.receivedAt)];
       const firedAt = times.length ? Math.min(...times) : null;
       const verdict = escalationOnTime({ nextAt: esc.nextAt, startedAt: k.startedAt, firedAt });
-      const seenMsg = operator.escalations.find((e) => e.gen === after && e.id === pre.id);
-      const levelOk = !seenMsg || seenMsg.level === esc.level + 1;
+      // Level of the first escalation after the restart: the first one received, less those logged before it.
+      const firstLevel = firstReceived
+        ? firstReceived.level - Math.max(0, logged.filter((t) => t <= firstReceived.receivedAt).length - 1)
+        : null;
+      const levelOk = firstLevel === null || firstLevel === esc.level + 1;
       r.escChecked++;
-      if (Number.isFinite(verdict.lateMs)) r.escMaxLate = Math.max(r.escMaxLate, verdict.lateMs);
+      if (Number.isFinite(verdict.lateMs)) {
+        r.escMaxLate = Math.max(r.escMaxLate, verdict.lateMs);
+        (esc.nextAt < k.startedAt ? r.escLateOverdue : r.escLateScheduled).push(verdict.lateMs);
+      }
       if (!levelOk) r.escLevelWrong++;
       if (verdict.onTime && levelOk) r.escOnTime++;
       else {
@@ -522,7 +553,7 @@ function judge(
             : levelOk
               ? "escalation late or early"
               : "escalation level reset",
-          `kill ${k.n} (${k.signal}): ${pre.id} due ${esc.nextAt} (level ${esc.level + 1}), gateway back ${k.startedAt}: ${firedAt === null ? "never fired" : `fired ${firedAt - esc.nextAt} ms after due${seenMsg ? ` at level ${seenMsg.level}` : ""}`}`,
+          `kill ${k.n} (${k.signal}): ${pre.id} due ${esc.nextAt} (level ${esc.level + 1}), gateway back ${k.startedAt}: ${firedAt === null ? "never fired" : `fired ${firedAt - esc.nextAt} ms after due${firstLevel !== null ? ` at level ${firstLevel}` : ""}`}`,
         );
       }
     }

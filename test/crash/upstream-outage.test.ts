@@ -286,19 +286,21 @@ describe.skipIf(!available && !process.env.CI)("upstream outage (real mosquitto)
       if (!m.msg) continue;
       const n = newest.get(m.topic);
       const staleAlert = n !== undefined && m.msg.raisedAt < n.raisedAt;
-      const staleState = (lastUpdate.get(m.msg.id) ?? 0) > m.msg.updatedAt;
+      // `rev` (topic API 0.4.0) orders one alert's states; before it, `updatedAt` does.
+      const order = m.msg.rev ?? m.msg.updatedAt;
+      const staleState = (lastUpdate.get(m.msg.id) ?? Number.NEGATIVE_INFINITY) > order;
       if (staleAlert || staleState) {
         outOfOrder++;
         if (orderExamples.length < 5) {
           orderExamples.push(
             staleAlert
               ? `${m.topic}: ${m.msg.id} (${m.msg.state}) after newer ${n?.id}`
-              : `${m.msg.id}: ${m.msg.state} of ${m.msg.updatedAt} after a later state`,
+              : `${m.msg.id}: ${m.msg.state} (rev ${m.msg.rev}, updatedAt ${m.msg.updatedAt}) after a later state`,
           );
         }
       }
       if (!n || m.msg.raisedAt > n.raisedAt) newest.set(m.topic, { raisedAt: m.msg.raisedAt, id: m.msg.id });
-      lastUpdate.set(m.msg.id, Math.max(lastUpdate.get(m.msg.id) ?? 0, m.msg.updatedAt));
+      lastUpdate.set(m.msg.id, Math.max(lastUpdate.get(m.msg.id) ?? Number.NEGATIVE_INFINITY, order));
     }
 
     // Per device: ids upstream never saw closed. At most one, and it is the alert open at the end.

@@ -35,6 +35,8 @@ export interface AlertMsg {
   clearedAt: number | null;
   escalationLevel?: number;
   escalationNextAt?: number | null;
+  /** (topic API 0.4.0) changes published so far, this one included. */
+  rev?: number;
 }
 
 /** Transitions a device's occurrence (a press) publishes. */
