@@ -119,7 +119,7 @@ describe("crash and restart (real gateway process)", () => {
     );
     const port = await freePort();
 
-    const tail = new LogTail();
+    const tail = new LogTail("crash");
     const escLog: Array<{ id: string; time: number; gen: number }> = [];
     const errorLines: string[] = [];
     const onLine = (l: LogLine) => {
@@ -193,6 +193,7 @@ describe("crash and restart (real gateway process)", () => {
         operator.stopAcking();
         const signalAt = Date.now();
         if (n > 0) (snapshots[n - 1] as KillSnapshot).nextSignalAt = signalAt;
+        tail.note(`kill ${n}: ${signal} to gateway #${gen}`);
         const exit = await gw.stop(signal);
         // Everything the dead gateway sent has been read once our sockets see the close.
         await waitUntil(() => fleet.allDisconnected() && operator.disconnected, 5000);
@@ -205,6 +206,7 @@ describe("crash and restart (real gateway process)", () => {
         startupMs.push((gw.startedAt ?? Date.now()) - gw.spawnedAt);
         await operator.connect(gen);
         await operator.settle(snap.pre.keys());
+        tail.note(`gateway #${gen} started at ${gw.startedAt}; console has its retained view`);
         snapshots.push({
           ...snap,
           spawnAt,
@@ -242,6 +244,7 @@ describe("crash and restart (real gateway process)", () => {
       await operator.disconnect();
     }
 
+    await tail.close();
     const r = judge(snapshots, fleet.presses, operator, escLog, WINDOW_MS);
     const lines = [
       `crash: ${KILLS} SIGKILL + ${TERMS} SIGTERM over ${Math.round((endAt - (snapshots[0]?.signalAt ?? endAt)) / 1000)} s, ${HOT + COOL} pendants, ${RATE} presses/s`,
@@ -300,6 +303,25 @@ describe("crash and restart (real gateway process)", () => {
       .toEqual([]);
   }, 360_000);
 });
+
+/** What the console saw of an alert and its device's last presses before `until`, for a finding. */
+function history(id: string, device: string, until: number, operator: Operator, presses: Press[]): string {
+  const seen = operator.seen
+    .filter((s) => s.msg?.id === id)
+    .slice(-6)
+    .map(
+      (s) =>
+        `      seen ${s.receivedAt} gw#${s.gen}${s.retain ? " retained" : ""}: ${s.msg?.transition} ${s.msg?.state} updatedAt ${s.msg?.updatedAt} count ${s.msg?.count}`,
+    );
+  const ps = presses
+    .filter((p) => p.device === device && p.attempts > 0 && p.firstSentAt <= until)
+    .slice(-3)
+    .map(
+      (p) =>
+        `      press seq ${p.seq} sent ${p.firstSentAt}${p.attempts > 1 ? ` (x${p.attempts}, last ${p.lastSentAt})` : ""} PUBACK ${p.ackedAt ?? "none"} gw#${p.ackGen ?? "-"}`,
+    );
+  return [...seen, ...ps].join("\n");
+}
 
 function spread(xs: number[]): string {
   if (xs.length === 0) return "none";
@@ -482,7 +504,7 @@ function judge(
         r.lost++;
         r.findings.add(
           "open alert lost or changed",
-          `kill ${k.n} (${k.signal}): ${pre.id} ${pre.deviceId} ${pre.state}: ${j.why}`,
+          `kill ${k.n} (${k.signal}, gateway gone ${k.exit.at}, console looked ${k.obsAt}): ${pre.id} ${pre.deviceId} ${pre.state}: ${j.why}\n${history(pre.id, pre.deviceId, k.exit.at, operator, presses)}`,
         );
       }
 

@@ -161,7 +161,7 @@ describe.skipIf(!available && !process.env.CI)("upstream outage (real mosquitto)
       }),
     );
     const port = await freePort();
-    const tail = new LogTail();
+    const tail = new LogTail("outage");
     /** Every alert the gateway raised, from its log: id -> device; and each id's last logged state. */
     const raised = new Map<string, string>();
     const lastState = new Map<string, string>();
@@ -229,6 +229,7 @@ describe.skipIf(!available && !process.env.CI)("upstream outage (real mosquitto)
       await sleep(10_000);
       fleet.hold();
       operator.stopAcking();
+      tail.note("SIGKILL to gateway #0 (upstream down)");
       await gw.stop("SIGKILL");
       await operator.disconnect();
       gw = await start(1);
@@ -273,6 +274,7 @@ describe.skipIf(!available && !process.env.CI)("upstream outage (real mosquitto)
     await gate.close();
     await mosquitto.stop();
 
+    await tail.close();
     // Judge what upstream saw.
     const seenUp = new Set<string>();
     for (const m of recorder.alerts) if (m.msg) seenUp.add(m.msg.id);

@@ -5,7 +5,7 @@
  * name; `killAllSpawned()` in an afterAll leaves nothing behind when a test fails.
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { existsSync, writeFileSync } from "node:fs";
+import { createWriteStream, existsSync, type WriteStream, writeFileSync } from "node:fs";
 import net from "node:net";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
@@ -99,13 +99,33 @@ export interface LogLine {
   json: Record<string, unknown> | null;
 }
 
-/** The last lines of every gateway process of a test, for the failure report. */
+/**
+ * The last lines of every gateway process of a test, for the failure report. With
+ * LINLI_CRASH_LOGS=<dir> every line also goes to <dir>/<name>.log (for digging into a finding).
+ */
 export class LogTail {
   private readonly lines: string[] = [];
-  constructor(private readonly keep = 200) {}
+  private readonly file: WriteStream | null;
+  constructor(
+    name: string,
+    private readonly keep = 200,
+  ) {
+    const dir = process.env.LINLI_CRASH_LOGS;
+    this.file = dir ? createWriteStream(join(dir, `${name}.log`), { flags: "w" }) : null;
+  }
   add(line: LogLine): void {
-    this.lines.push(`[gw#${line.gen} ${line.stream}] ${line.text}`);
+    const text = `[gw#${line.gen} ${line.stream}] ${line.text}`;
+    this.lines.push(text);
     if (this.lines.length > this.keep) this.lines.splice(0, this.lines.length - this.keep);
+    this.file?.write(`${text}\n`);
+  }
+  /** Writes a harness note into the log file (kills, restarts), so the file reads as a timeline. */
+  note(text: string): void {
+    this.file?.write(`[harness ${Date.now()}] ${text}\n`);
+  }
+  close(): Promise<void> {
+    const f = this.file;
+    return f ? new Promise((r) => f.end(() => r())) : Promise.resolve();
   }
   last(n = 50): string[] {
     return this.lines.slice(-n);
