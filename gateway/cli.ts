@@ -2,10 +2,12 @@
 /**
  * The `linli` command line (a public contract, docs/cli.md):
  *   linli start [--config FILE | --demo] [--mqtt-port N] [--data-dir DIR] [--log-level L] [--log-format F]
+ *   linli reload [--data-dir DIR] [--timeout SECONDS]
  *   linli config check FILE
  *   linli config schema
  *   linli modbus read (--serial PATH [--baud N --parity P --stop-bits N] | --tcp HOST:PORT) --unit N --fn 3|4 --address A --count N
  */
+import { resolve } from "node:path";
 import { Command, InvalidArgumentError } from "commander";
 import { formatInterpretations } from "../devices/modbus-decode.js";
 import { modbusRead } from "../protocols/modbus/index.js";
@@ -18,11 +20,21 @@ import {
   HAND_PENDANT,
   startDemoCommunity,
 } from "./cli/demo.js";
+import {
+  DEFAULT_DATA_DIR,
+  isLinliProcess,
+  type ReloadReport,
+  readPidFile,
+  readReloadReport,
+  removePidFile,
+  writePidFile,
+  writeReloadReport,
+} from "./cli/pidfile.js";
 import { ConfigError, loadConfigFile, validateConfig } from "./config/load.js";
 import { type Config, configJsonSchema } from "./config/schema.js";
 import { Gateway } from "./gateway.js";
 import { applyEdgeHeapSettings } from "./heap.js";
-import { createLogger } from "./log.js";
+import { createLogger, type Logger } from "./log.js";
 import { defaultModbusLinks } from "./southbound/modbus.js";
 
 function port(value: string): number {
@@ -61,8 +73,13 @@ async function start(opts: StartOptions): Promise<void> {
     await stations?.stop();
     fail(err);
   }
-  if (opts.logLevel) config.log.level = opts.logLevel;
-  if (opts.logFormat) config.log.format = opts.logFormat;
+  // Command-line settings win over the file, at start and at every reload.
+  const overrides = (c: Config): Config => {
+    if (opts.logLevel) c.log.level = opts.logLevel;
+    if (opts.logFormat) c.log.format = opts.logFormat;
+    return c;
+  };
+  overrides(config);
   const logger = createLogger({ level: config.log.level, format: config.log.format });
 
   // The gateway must outlive any stray promise: log it, count it, keep serving.
@@ -72,6 +89,33 @@ async function start(opts: StartOptions): Promise<void> {
     logger.error({ err: reason, unhandled }, "unhandled promise rejection (kept running)");
   });
 
+  // SIGHUP's default action ends the process: take it over before anything else can arrive.
+  const dataDir = resolve(opts.dataDir ?? config.storage.dir ?? DEFAULT_DATA_DIR);
+  const configPath = opts.config ? resolve(opts.config) : null;
+  let running: Gateway | null = null;
+  let hupWhileStarting = false;
+  const onHup = () => {
+    if (!running) {
+      hupWhileStarting = true;
+      return;
+    }
+    const gw = running;
+    if (!configPath) {
+      const message = "the demo runs without a configuration file: there is no file to reload";
+      logger.warn({ signal: "SIGHUP" }, message);
+      report(dataDir, { pid: process.pid, config: null, result: "refused", at: Date.now(), message }, logger);
+      return;
+    }
+    logger.info({ signal: "SIGHUP", config: configPath }, "reloading the configuration");
+    gw.reload(() => overrides(loadConfigFile(configPath)))
+      .then((r) => {
+        const { effective: _secrets, ...shown } = r.result === "applied" ? r : { ...r, effective: null };
+        report(dataDir, { pid: process.pid, config: configPath, ...shown }, logger);
+      })
+      .catch((err: unknown) => logger.error({ err }, "configuration reload failed"));
+  };
+  process.on("SIGHUP", onHup);
+
   let gateway: Gateway;
   try {
     const memoryLine = stations?.gatewayLink;
@@ -79,7 +123,7 @@ async function start(opts: StartOptions): Promise<void> {
       config,
       logger,
       mqttPort: opts.mqttPort,
-      dataDir: opts.dataDir,
+      dataDir,
       modbusLinks: memoryLine
         ? (spec) => (spec.kind === "serial" ? memoryLine : defaultModbusLinks(spec))
         : undefined,
@@ -100,6 +144,15 @@ async function start(opts: StartOptions): Promise<void> {
     }
     fail(err);
   }
+
+  running = gateway;
+  try {
+    writePidFile(dataDir, { pid: process.pid, config: configPath, startedAt: new Date().toISOString() });
+  } catch (err) {
+    // Not fatal: the gateway serves alerts without it; only `linli reload` cannot find it.
+    logger.error({ err, dataDir }, "cannot write the pid file; linli reload will not find this gateway");
+  }
+  if (hupWhileStarting) onHup();
 
   let community: ReturnType<typeof startDemoCommunity> | null = null;
   if (opts.demo) {
@@ -133,10 +186,97 @@ async function start(opts: StartOptions): Promise<void> {
     await community?.stop();
     await gateway.stop();
     await stations?.stop();
+    try {
+      removePidFile(dataDir, process.pid);
+    } catch (err) {
+      logger.warn({ err, dataDir }, "cannot remove the pid file");
+    }
     process.exit(0);
   };
   process.on("SIGINT", () => void shutdown("SIGINT"));
   process.on("SIGTERM", () => void shutdown("SIGTERM"));
+}
+
+function report(dataDir: string, r: ReloadReport, logger: Logger): void {
+  try {
+    writeReloadReport(dataDir, r);
+  } catch (err) {
+    logger.warn({ err, dataDir }, "cannot write the reload report");
+  }
+}
+
+interface ReloadOptions {
+  dataDir: string;
+  timeout: number;
+}
+
+/**
+ * `linli reload`: checks the running gateway's file as `config check` does
+ * (exit 2 if invalid, nothing sent), sends SIGHUP, waits for the gateway's
+ * report and prints it. Exit 0 applied, 2 refused, 1 no gateway or no answer.
+ */
+async function reload(opts: ReloadOptions): Promise<void> {
+  const dataDir = resolve(opts.dataDir);
+  const info = readPidFile(dataDir);
+  if (!info)
+    fail(
+      new Error(
+        `no running gateway found: ${dataDir}/linli.pid is missing (start it with --data-dir ${opts.dataDir})`,
+      ),
+    );
+  const alive = isLinliProcess(info.pid);
+  if (!alive.ok)
+    fail(new Error(`${dataDir}/linli.pid names pid ${info.pid}, which ${alive.reason}; not signalled`));
+  if (!info.config)
+    fail(new Error(`the gateway (pid ${info.pid}) runs the demo: there is no configuration file to reload`));
+  try {
+    loadConfigFile(info.config);
+  } catch (err) {
+    fail(err);
+  }
+  const before = readReloadReport(dataDir)?.at ?? 0;
+  const sentAt = Date.now();
+  process.kill(info.pid, "SIGHUP");
+  const deadline = sentAt + opts.timeout * 1000;
+  for (;;) {
+    const r = readReloadReport(dataDir);
+    if (r && r.pid === info.pid && r.at >= sentAt && r.at !== before) {
+      process.stdout.write(describeReport(r));
+      process.exit(r.result === "applied" ? 0 : 2);
+    }
+    if (Date.now() > deadline)
+      fail(
+        new Error(
+          `sent SIGHUP to pid ${info.pid}; no report within ${opts.timeout} s (see the gateway's log)`,
+        ),
+      );
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+function describeReport(r: ReloadReport): string {
+  if (r.result === "refused")
+    return `${r.config ?? "(demo)"}: refused by the gateway (pid ${r.pid}); running configuration kept\n${r.message ?? ""}\n`;
+  const lines = [`${r.config}: applied by the gateway (pid ${r.pid})`];
+  const c = r.changes as Record<string, Record<string, unknown[]> | unknown[] | string | null>;
+  for (const section of ["devices", "households", "operators", "buses"]) {
+    const parts = Object.entries((c[section] as Record<string, unknown[]>) ?? {})
+      .filter(([, v]) => v.length > 0)
+      .map(
+        ([k, v]) =>
+          `${k} ${v.map((x) => (typeof x === "string" ? x : `${(x as { id: string }).id} (${(x as { fields: string[] }).fields.join(", ")})`)).join(", ")}`,
+      );
+    if (parts.length > 0) lines.push(`  ${section}: ${parts.join("; ")}`);
+  }
+  if ((c.alerts as unknown[]).length > 0)
+    lines.push(`  alert settings: ${(c.alerts as string[]).join(", ")}`);
+  if (c.logLevel) lines.push(`  log level: ${c.logLevel}`);
+  if (r.closedAlerts) lines.push(`  alerts closed (device or household removed): ${r.closedAlerts}`);
+  if (r.disconnected) lines.push(`  connections closed (removed, or password changed): ${r.disconnected}`);
+  if (lines.length === 1) lines.push("  nothing to change");
+  if (r.restartNeeded?.length)
+    lines.push(`  needs a restart (running values kept): ${r.restartNeeded.join(", ")}`);
+  return `${lines.join("\n")}\n`;
 }
 
 const program = new Command()
@@ -152,11 +292,20 @@ program
   .option("--mqtt-port <port>", "override the port of the first MQTT listener", port)
   .option(
     "--data-dir <dir>",
-    "where the journal keeps alerts and state across restarts (default: storage.dir, else .linli-data)",
+    "state directory: the journal (alerts and state across restarts), pid file, reload reports (default: storage.dir, else .linli-data)",
   )
   .option("--log-level <level>", "trace | debug | info | warn | error | fatal | silent")
   .option("--log-format <format>", "auto (pretty on a terminal) | json | pretty")
   .action((opts: StartOptions) => start(opts).catch(fail));
+
+program
+  .command("reload")
+  .description(
+    "apply the running gateway's changed configuration file without a restart (checks it first; exit 2 if invalid)",
+  )
+  .option("--data-dir <dir>", "the running gateway's --data-dir", DEFAULT_DATA_DIR)
+  .option("--timeout <seconds>", "how long to wait for the gateway's report", int("timeout", 1, 600), 10)
+  .action((opts: ReloadOptions) => reload(opts).catch(fail));
 
 const configCmd = program.command("config").description("configuration tools");
 configCmd

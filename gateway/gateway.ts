@@ -31,6 +31,7 @@ import {
   PriorityPipeline,
 } from "./pipeline/lanes.js";
 import { type DeviceEntry, Registry } from "./registry.js";
+import { type ReloadResult, reloadGateway } from "./reload.js";
 import {
   type BusReport,
   type CommandOutcome,
@@ -103,11 +104,13 @@ export class Gateway {
   private journal: Journal | null = null;
   /** Why the journal cannot keep its promise now (null: it can, or there is none). */
   private storageProblem: string | null = null;
+  /** The running configuration; replaced by `reload`. */
+  private runningConfig: Config;
+  /** Reloads run one after another (a second SIGHUP waits for the first). */
+  private reloading: Promise<unknown> = Promise.resolve();
 
-  private constructor(
-    readonly config: Config,
-    opts: GatewayOptions,
-  ) {
+  private constructor(config: Config, opts: GatewayOptions) {
+    this.runningConfig = config;
     this.clock = opts.clock ?? systemClock;
     this.log = opts.logger ?? createLogger({ level: config.log.level, format: config.log.format });
     this.rateLog = new RateLimitedLog(this.log, { clock: this.clock });
@@ -379,6 +382,28 @@ export class Gateway {
     });
   };
 
+  get config(): Config {
+    return this.runningConfig;
+  }
+
+  /**
+   * Applies a changed configuration without a restart (gateway/reload.ts,
+   * docs/reload.md). `next` may be a loader (e.g. of the site file): a
+   * ConfigError from it, like any other refusal, keeps the running
+   * configuration; every outcome is logged and counted.
+   */
+  reload(next: Config | (() => Config)): Promise<ReloadResult> {
+    const run = this.reloading.then(async () => {
+      if (this.stopping !== null) throw new Error("gateway is stopping");
+      const r = await reloadGateway(this, next, this.clock.now());
+      if (r.result === "applied") this.runningConfig = r.effective;
+      this.metrics.configReloads.inc({ result: r.result });
+      return r;
+    });
+    this.reloading = run.catch(() => undefined);
+    return run;
+  }
+
   get broker(): EmbeddedBroker {
     if (!this.brokerRef) throw new Error("gateway not started");
     return this.brokerRef;
@@ -461,6 +486,8 @@ export class Gateway {
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       this.log.info("gateway stopping");
+      // A reload under way finishes first (it may be opening a bus that stop() must then close).
+      await this.reloading;
       // Stop polling first: nothing new enters the pipeline while it drains.
       await this.modbus.stop();
       this.pipeline.drainAll();
@@ -576,6 +603,11 @@ export class Gateway {
   /** Pipeline consumer: every accepted sample, in lane priority order. */
   private readonly consume = (entry: PipelineEntry): void => {
     const device = entry.device as DeviceEntry;
+    // Queued before a reload removed the device: its alerts are closed and must stay so.
+    if (device.removed) {
+      this.counters.reject(device.model, "device-removed");
+      return;
+    }
     const sample = entry.sample;
     const profile = device.profile;
     this.supervisor.seen(device, entry.receivedAt);

@@ -1,14 +1,14 @@
 /**
- * The devices and households of the site, built once from the config. Each
- * entry precomputes what never changes (topics, settings) so the hot path
- * only looks things up.
+ * The devices and households of the site, built from the config and changed
+ * in place by a live reload (gateway/reload.ts). Each entry precomputes its
+ * topics and settings so the hot path only looks things up.
  */
 
 import { profiles } from "../devices/index.js";
 import { parseOpeningHours } from "../devices/modbus-common.js";
 import type { AnyProfile, DeviceSettings } from "../devices/profile.js";
 import type { AlertSubject } from "./alerts/alert.js";
-import type { Config, DeviceConfig } from "./config/schema.js";
+import type { Config, DeviceConfig, HouseholdConfig } from "./config/schema.js";
 import { SeqWindow } from "./ingest/seq-window.js";
 import type { DeviceModel } from "./model.js";
 import type { PipelineEntry } from "./pipeline/lanes.js";
@@ -28,8 +28,9 @@ export class HouseholdEntry implements AlertSubject {
 
   constructor(
     readonly id: string,
-    readonly welfareEnabled: boolean,
-    readonly welfarePeriodMs: number,
+    /** Both may change on a reload (gateway/reload.ts). */
+    public welfareEnabled: boolean,
+    public welfarePeriodMs: number,
     onWelfareDue: (timer: WheelTimer) => void,
   ) {
     this.household = id;
@@ -39,14 +40,16 @@ export class HouseholdEntry implements AlertSubject {
 
 export class DeviceEntry implements AlertSubject {
   readonly model: DeviceModel;
-  readonly household: string | null;
+  /** Household, config, password, settings and telemetryPrefix change in place on a reload. */
+  household: string | null;
   /** MQTT devices only; null for polled devices. */
   readonly uplinkTopic: string | null;
   readonly downlinkTopic: string | null;
   readonly telemetryTopic: string;
   readonly statusTopic: string;
   /** `{"deviceId":...,"model":...,"site":...,"household":...,` precomputed for telemetry JSON. */
-  readonly telemetryPrefix: string;
+  telemetryPrefix: string;
+  /** Mutated in place on a reload: rules read it on every sample. */
   readonly settings: DeviceSettings;
   readonly dedup: SeqWindow;
   readonly lostTimer: WheelTimer;
@@ -66,15 +69,17 @@ export class DeviceEntry implements AlertSubject {
   lastPolled: unknown = null;
   // biome-ignore lint/suspicious/noExplicitAny: per-model rule state, typed by the profile.
   ruleState: any;
+  /** Taken out of the configuration by a reload: what is still queued for it is dropped. */
+  removed = false;
 
   constructor(
     readonly id: string,
     readonly site: string,
-    readonly config: DeviceConfig,
+    public config: DeviceConfig,
     readonly profile: AnyProfile,
     /** MQTT password; null for polled devices, which never connect to the broker. */
-    readonly password: Buffer | null,
-    readonly householdEntry: HouseholdEntry | null,
+    public password: Buffer | null,
+    public householdEntry: HouseholdEntry | null,
     settings: DeviceSettings,
     dedup: SeqWindow,
     onLost: (timer: WheelTimer) => void,
@@ -86,13 +91,28 @@ export class DeviceEntry implements AlertSubject {
     this.downlinkTopic = downlink === null ? null : flat(downlink);
     this.telemetryTopic = flat(`linli/${site}/telemetry/${this.model}/${id}`);
     this.statusTopic = flat(`linli/${site}/devices/${id}/status`);
-    this.telemetryPrefix = flat(
-      `{"deviceId":${JSON.stringify(id)},"model":"${this.model}","site":${JSON.stringify(site)},"household":${JSON.stringify(this.household)},`,
-    );
+    this.telemetryPrefix = this.prefix();
     this.settings = settings;
     this.dedup = dedup;
     this.ruleState = profile.initialState();
     this.lostTimer = new WheelTimer(onLost, this);
+  }
+
+  private prefix(): string {
+    return flat(
+      `{"deviceId":${JSON.stringify(this.id)},"model":"${this.model}","site":${JSON.stringify(this.site)},"household":${JSON.stringify(this.household)},`,
+    );
+  }
+
+  /** Moves the device to another household (or none). */
+  setHousehold(h: HouseholdEntry | null): void {
+    if (h === this.householdEntry) return;
+    const old = this.householdEntry;
+    if (old) old.devices.splice(old.devices.indexOf(this), 1);
+    this.householdEntry = h;
+    this.household = h?.id ?? null;
+    h?.devices.push(this);
+    this.telemetryPrefix = this.prefix();
   }
 
   /** MQTT devices are lost by silence; polled devices by missed polls (gateway/southbound). */
@@ -116,58 +136,117 @@ function flat(s: string): string {
   return Buffer.from(s, "utf8").toString("utf8");
 }
 
+type RegistryHooks = {
+  onLost: (timer: WheelTimer) => void;
+  onWelfareDue: (timer: WheelTimer) => void;
+};
+
+/** What a device's rules read, from its own entry and the site's alert settings. */
+export function deviceSettings(d: DeviceConfig, alerts: Config["alerts"]): DeviceSettings {
+  return {
+    heartbeatIntervalMs: "heartbeatInterval" in d ? d.heartbeatInterval : 0,
+    holdOpenMs: d.model === "ds10" ? d.holdOpenTime : 0,
+    emergencyCallWindowMs: alerts.emergencyCallWindow,
+    batteryLowPercent: alerts.batteryLowPercent,
+    batteryClearPercent: alerts.batteryClearPercent,
+    contactDebounceMs: alerts.contactDebounce,
+    pollIntervalMs: "pollInterval" in d ? d.pollInterval : 0,
+    minPressureMpa: d.model === "mfs8" ? d.minPressure : 0,
+    extinguisherGraceMs: d.model === "mfs8" ? d.extinguisherGrace : 0,
+    outOfServiceAfterMs: d.model === "gk3" ? d.outOfServiceAfter : 0,
+    openingHours: d.model === "gk3" ? parseOpeningHours(d.openingHours) : { from: 0, to: 0 },
+  };
+}
+
+const passwordOf = (d: DeviceConfig): Buffer | null =>
+  "password" in d ? Buffer.from(d.password, "utf8") : null;
+
 export class Registry {
   readonly devices = new Map<string, DeviceEntry>();
   readonly households = new Map<string, HouseholdEntry>();
   readonly operators = new Map<string, Buffer>();
+  private readonly site: string;
+  private readonly dedupWindow: number;
 
   constructor(
     config: Config,
-    hooks: { onLost: (timer: WheelTimer) => void; onWelfareDue: (timer: WheelTimer) => void },
+    private readonly hooks: RegistryHooks,
   ) {
-    const site = config.site.id;
-    for (const h of config.households) {
-      this.households.set(
-        h.id,
-        new HouseholdEntry(
-          h.id,
-          h.welfare.enabled,
-          h.welfare.period ?? config.alerts.welfarePeriod,
-          hooks.onWelfareDue,
-        ),
-      );
-    }
-    const window = config.ingest.dedupWindow;
+    this.site = config.site.id;
+    this.dedupWindow = config.ingest.dedupWindow;
+    for (const h of config.households) this.addHousehold(h, config);
+    const window = this.dedupWindow;
     const seqPool = new Float64Array(config.devices.length * window);
-    for (const [i, d] of config.devices.entries()) {
-      const household = d.household ? (this.households.get(d.household) ?? null) : null;
-      const settings: DeviceSettings = {
-        heartbeatIntervalMs: "heartbeatInterval" in d ? d.heartbeatInterval : 0,
-        holdOpenMs: d.model === "ds10" ? d.holdOpenTime : 0,
-        emergencyCallWindowMs: config.alerts.emergencyCallWindow,
-        batteryLowPercent: config.alerts.batteryLowPercent,
-        batteryClearPercent: config.alerts.batteryClearPercent,
-        contactDebounceMs: config.alerts.contactDebounce,
-        pollIntervalMs: "pollInterval" in d ? d.pollInterval : 0,
-        minPressureMpa: d.model === "mfs8" ? d.minPressure : 0,
-        extinguisherGraceMs: d.model === "mfs8" ? d.extinguisherGrace : 0,
-        outOfServiceAfterMs: d.model === "gk3" ? d.outOfServiceAfter : 0,
-        openingHours: d.model === "gk3" ? parseOpeningHours(d.openingHours) : { from: 0, to: 0 },
-      };
-      const entry = new DeviceEntry(
-        d.id,
-        site,
-        d,
-        profiles[d.model],
-        "password" in d ? Buffer.from(d.password, "utf8") : null,
-        household,
-        settings,
-        new SeqWindow(window, seqPool.subarray(i * window, (i + 1) * window)),
-        hooks.onLost,
-      );
-      this.devices.set(d.id, entry);
-      household?.devices.push(entry);
-    }
-    for (const o of config.operators) this.operators.set(o.name, Buffer.from(o.password, "utf8"));
+    for (const [i, d] of config.devices.entries())
+      this.addDevice(d, config, seqPool.subarray(i * window, (i + 1) * window));
+    this.setOperators(config.operators);
+  }
+
+  addHousehold(h: HouseholdConfig, config: Config): HouseholdEntry {
+    const entry = new HouseholdEntry(
+      h.id,
+      h.welfare.enabled,
+      h.welfare.period ?? config.alerts.welfarePeriod,
+      this.hooks.onWelfareDue,
+    );
+    this.households.set(h.id, entry);
+    return entry;
+  }
+
+  /** Welfare settings of an existing household, in place. */
+  updateHousehold(entry: HouseholdEntry, h: HouseholdConfig, config: Config): void {
+    entry.welfareEnabled = h.welfare.enabled;
+    entry.welfarePeriodMs = h.welfare.period ?? config.alerts.welfarePeriod;
+  }
+
+  /** The caller has moved or removed its devices first (config validation requires it). */
+  removeHousehold(id: string): HouseholdEntry | undefined {
+    const entry = this.households.get(id);
+    this.households.delete(id);
+    return entry;
+  }
+
+  /** `dedup`: a slice of a shared pool at start; devices added later get their own window. */
+  addDevice(d: DeviceConfig, config: Config, dedup?: Float64Array): DeviceEntry {
+    const household = d.household ? (this.households.get(d.household) ?? null) : null;
+    const entry = new DeviceEntry(
+      d.id,
+      this.site,
+      d,
+      profiles[d.model],
+      passwordOf(d),
+      household,
+      deviceSettings(d, config.alerts),
+      new SeqWindow(this.dedupWindow, dedup),
+      this.hooks.onLost,
+    );
+    this.devices.set(d.id, entry);
+    household?.devices.push(entry);
+    return entry;
+  }
+
+  /** Same id and model, new settings: updated in place, so runtime state and open alerts stay. */
+  updateDevice(entry: DeviceEntry, d: DeviceConfig, config: Config): void {
+    if (d.id !== entry.id || d.model !== entry.model) throw new Error(`${d.id}: not the same device`);
+    entry.config = d;
+    entry.password = passwordOf(d);
+    Object.assign(entry.settings, deviceSettings(d, config.alerts));
+    entry.setHousehold(d.household ? (this.households.get(d.household) ?? null) : null);
+  }
+
+  removeDevice(id: string): DeviceEntry | undefined {
+    const entry = this.devices.get(id);
+    if (!entry) return undefined;
+    this.devices.delete(id);
+    entry.removed = true;
+    // Its household field stays: the closing of its alerts still names the household.
+    const h = entry.householdEntry;
+    if (h) h.devices.splice(h.devices.indexOf(entry), 1);
+    return entry;
+  }
+
+  setOperators(operators: Config["operators"]): void {
+    this.operators.clear();
+    for (const o of operators) this.operators.set(o.name, Buffer.from(o.password, "utf8"));
   }
 }

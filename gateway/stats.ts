@@ -26,7 +26,9 @@ export type RejectReason =
   | "not-shelved"
   | "unknown-household"
   | "already-out-of-service"
-  | "already-in-service";
+  | "already-in-service"
+  // queued before a reload removed the device (gateway/reload.ts)
+  | "device-removed";
 
 export class Counters {
   private readonly messages = new Map<string, number>();

@@ -61,7 +61,9 @@ export class Supervisor {
   private readonly care = new Map<string, HouseholdCare>();
   private readonly local: LocalClock;
   private readonly quietHours: ReadonlyMap<string, string>;
-  private readonly awayExitGraceMs: number;
+  // Not readonly: a live reload changes them (gateway/reload.ts).
+  private awayExitGraceMs: number;
+  private lostGraceMs: number;
   private readonly recordAway: (householdId: string, away: AwayRecord | null) => void;
 
   constructor(
@@ -69,9 +71,10 @@ export class Supervisor {
     private readonly wheel: TimerWheel,
     private readonly engine: AlertEngine,
     private readonly publisher: Publisher,
-    private readonly lostGraceMs: number,
+    lostGraceMs: number,
     opts: WelfareCareOptions = {},
   ) {
+    this.lostGraceMs = lostGraceMs;
     this.local = new LocalClock(opts.timeZone);
     this.quietHours = opts.quietHours ?? new Map();
     this.awayExitGraceMs = opts.awayExitGraceMs ?? 15 * 60_000;
@@ -115,6 +118,65 @@ export class Supervisor {
     const out: MonitoringStatus[] = [];
     for (const c of this.care.values()) if (c.away) out.push(this.status(c, c.awayBy, null));
     return out;
+  }
+
+  // --- live reconfiguration (gateway/reload.ts) ------------------------------------
+
+  /** A device added by a reload: silence counts from now (polled devices: their polls decide). */
+  track(device: DeviceEntry): void {
+    if (device.supervisedByHeartbeat)
+      this.wheel.arm(device.lostTimer, this.clock.now() + device.lostAfterMs(this.lostGraceMs));
+  }
+
+  untrack(device: DeviceEntry): void {
+    this.wheel.disarm(device.lostTimer);
+  }
+
+  /**
+   * The device's heartbeat interval or the lost grace changed: its pending
+   * lost deadline moves by the difference (it still counts from the last message).
+   */
+  retime(device: DeviceEntry, oldLostAfterMs: number): void {
+    const t = device.lostTimer;
+    if (!t.armed || !device.supervisedByHeartbeat) return;
+    this.wheel.arm(t, t.deadline - oldLostAfterMs + device.lostAfterMs(this.lostGraceMs));
+  }
+
+  get lostGrace(): number {
+    return this.lostGraceMs;
+  }
+
+  setOptions(opts: { lostGraceMs: number; awayExitGraceMs: number }): void {
+    this.lostGraceMs = opts.lostGraceMs;
+    this.awayExitGraceMs = opts.awayExitGraceMs;
+  }
+
+  /**
+   * A household added or changed by a reload (welfare on/off, period, quiet
+   * hours, devices moved in or out). A running welfare period moves by the
+   * change of its length; one that already fell due stays raised.
+   */
+  householdChanged(h: HouseholdEntry, oldPeriodMs: number, quietHours: string | undefined): void {
+    const c = quietHours !== undefined || this.care.has(h.id) ? this.careFor(h) : undefined;
+    if (c) c.quiet = quietHours !== undefined ? parseQuietHours(quietHours) : null;
+    const t = h.welfareTimer;
+    if (!h.welfareEnabled || h.devices.length === 0) {
+      this.wheel.disarm(t);
+      return;
+    }
+    if (c?.away || c?.deferred) return;
+    if (t.armed) this.wheel.arm(t, t.deadline - oldPeriodMs + h.welfarePeriodMs);
+    else if (!this.engine.find(h.id, "WELFARE_CHECK"))
+      this.wheel.arm(t, this.clock.now() + h.welfarePeriodMs);
+  }
+
+  /** A household removed by a reload: its timers stop, its retained monitoring status goes. */
+  householdRemoved(h: HouseholdEntry): void {
+    this.wheel.disarm(h.welfareTimer);
+    const c = this.care.get(h.id);
+    if (c?.awayTimer) this.wheel.disarm(c.awayTimer);
+    this.care.delete(h.id);
+    this.publisher.householdRemoved(h.id);
   }
 
   /** Any accepted message: the device is alive. */

@@ -207,11 +207,12 @@ export class AlertEngine {
   /** The one rule context, re-pointed at each subject: rules run synchronously, so no per-sample allocation. */
   private readonly ctx: EngineContext;
   private readonly event = new AlertEvent();
-  private readonly escalationP1Ms: number;
-  private readonly escalationP2Ms: number;
-  private readonly escalationFactor: number;
-  private readonly escalationMaxMs: number;
-  readonly shelveMaxMs: number;
+  // Not readonly: a live reload changes them (setOptions).
+  private escalationP1Ms: number;
+  private escalationP2Ms: number;
+  private escalationFactor: number;
+  private escalationMaxMs: number;
+  shelveMaxMs: number;
   // flood
   private readonly floodBuckets = new Int32Array(FLOOD_BUCKETS);
   private floodBucket = 0;
@@ -406,6 +407,60 @@ export class AlertEngine {
     return { ok: true, alerts: n };
   }
 
+  // --- live reconfiguration (gateway/reload.ts) ----------------------------------
+
+  /**
+   * New escalation and shelving limits. An alert not yet escalated is re-timed
+   * from when it became unacknowledged; an escalated one keeps its next time
+   * and uses the new figures from then on.
+   */
+  setOptions(opts: EngineOptions): void {
+    this.escalationP1Ms = opts.escalationP1Ms ?? this.escalationP1Ms;
+    this.escalationP2Ms = opts.escalationP2Ms ?? this.escalationP2Ms;
+    this.escalationFactor = Math.max(1, opts.escalationFactor ?? this.escalationFactor);
+    this.escalationMaxMs = opts.escalationMaxIntervalMs ?? this.escalationMaxMs;
+    this.shelveMaxMs = opts.shelveMaxMs ?? this.shelveMaxMs;
+    for (const a of this.byId.values()) {
+      if (a.escalationLevel === 0) a.escalationNextAt = null;
+      this.syncEscalation(a);
+    }
+  }
+
+  /**
+   * The subject left the configuration: its open alerts are closed by the
+   * gateway with `reason` (published like any closure, so retained copies go)
+   * and everything kept for it (delays, chatter, shelving, out of service) is
+   * forgotten. Returns how many alerts were closed.
+   */
+  closeSubject(subjectId: string, reason: string): number {
+    const ss = this.subjects.get(subjectId);
+    if (!ss) return 0;
+    const now = this.clock.now();
+    let n = 0;
+    for (const ks of [...ss.keys.values()]) {
+      this.cancelPending(ks);
+      this.wheel.disarm(ks.quietTimer);
+      ks.chattering = false;
+      if (ks.shelveId !== null) this.shelvedById.delete(ks.shelveId);
+      if (ks.shelveTimer) this.wheel.disarm(ks.shelveTimer);
+      if (ks.shelvedUntil !== null) this.recorder?.shelve(subjectId, ks.code, null);
+      ks.shelveId = null;
+      ks.shelvedUntil = null;
+      const a = ks.alert;
+      if (a) {
+        a.state = "closed";
+        a.updatedAt = now;
+        a.clearedAt ??= now;
+        this.emit(a, "closed", BY_GATEWAY, reason, false);
+        n++;
+      }
+      ss.keys.delete(ks.code);
+    }
+    if (ss.outOfServiceBy !== null) this.recorder?.service(ss.subject, null, now);
+    this.subjects.delete(subjectId);
+    return n;
+  }
+
   /** Stops every timer (shutdown); open alerts keep their last published state. */
   stop(): void {
     for (const s of this.subjects.values()) {
@@ -484,38 +539,6 @@ export class AlertEngine {
     }
     if (alert.windowUntil > 0 && alert.conditionActive) this.armWindow(alert);
     this.syncEscalation(alert);
-  }
-
-  /**
-   * Closes every open alert of a subject that is gone (a device removed from
-   * the configuration): published as closed with the reason, then forgotten.
-   */
-  closeSubject(subjectId: string, reason: string): number {
-    const ss = this.subjects.get(subjectId);
-    if (!ss) return 0;
-    const now = this.clock.now();
-    let n = 0;
-    for (const ks of [...ss.keys.values()]) {
-      this.cancelPending(ks);
-      this.wheel.disarm(ks.quietTimer);
-      if (ks.shelvedUntil !== null) {
-        if (ks.shelveId !== null) this.shelvedById.delete(ks.shelveId);
-        if (ks.shelveTimer) this.wheel.disarm(ks.shelveTimer);
-        ks.shelvedUntil = ks.shelveId = null;
-        this.recorder?.shelve(subjectId, ks.code, null);
-      }
-      const a = ks.alert;
-      if (!a) continue;
-      a.state = "closed";
-      a.updatedAt = now;
-      a.clearedAt ??= now;
-      a.holds = 0;
-      this.emit(a, "closed", BY_GATEWAY, reason, true);
-      n++;
-    }
-    ss.outOfServiceBy = null;
-    this.subjects.delete(subjectId);
-    return n;
   }
 
   // --- used by EngineContext ----------------------------------------------------

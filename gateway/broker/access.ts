@@ -71,8 +71,10 @@ export class AccessPolicy {
    * actions below, and `linli/<site>/cmd/<deviceId>/<command>` for device commands.
    */
   publish(identity: Identity, topic: string): PublishKind | null {
-    if (identity.kind === "device") return topic === identity.device.uplinkTopic ? UPLINK : null;
-    if (!topic.startsWith(this.opsPrefix)) return null;
+    // A reload may have removed the identity after it connected (gateway/reload.ts).
+    if (identity.kind === "device")
+      return topic === identity.device.uplinkTopic && !identity.device.removed ? UPLINK : null;
+    if (!topic.startsWith(this.opsPrefix) || !this.registry.operators.has(identity.name)) return null;
     const rest = topic.slice(this.opsPrefix.length).split("/");
     const action = rest[0] as OperatorAction;
     if (rest.length === 2 && OPERATOR_ACTIONS.has(action) && isTopicId(rest[1])) {

@@ -122,6 +122,25 @@ export class EmbeddedBroker implements NorthboundSink {
     );
   }
 
+  /**
+   * Closes the connections of every client whose identity matches (a reload
+   * removed it or changed its password); returns how many. A client still
+   * between CONNACK and registration is caught at its first publish instead
+   * (AccessPolicy refuses a removed identity, which closes the connection).
+   */
+  disconnect(match: (identity: Identity) => boolean): number {
+    const clients = (this.aedes as unknown as { clients: Record<string, Client> }).clients;
+    let n = 0;
+    for (const client of Object.values(clients)) {
+      const identity = this.identities.get(client);
+      if (identity && match(identity)) {
+        client.close();
+        n++;
+      }
+    }
+    return n;
+  }
+
   /** Stops accepting, closes every client, then the broker. */
   async close(): Promise<void> {
     if (this.closing) return;

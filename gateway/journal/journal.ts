@@ -147,6 +147,8 @@ export class Journal {
   private closed = false;
   private sinceSnapshot = 0;
   private snapshotInFlight = false;
+  /** Expected size of the snapshot being written, counted against the quota until it is done. */
+  private reserved = 0;
   /** Incremented on every failure that may have lost a record; a recovery must see it unchanged. */
   private lossEpoch = 0;
 
@@ -154,7 +156,10 @@ export class Journal {
   private syncInFlight = false;
   private inFlightBatch: Done[] = [];
   private waiting: Done[] = [];
-  private readonly deferredClose: number[] = [];
+  /** Rolled-away segments whose tail still needs the next group fdatasync; closed after it. */
+  private readonly rolled: number[] = [];
+  /** Rolled segments the sync in flight covers (closed by its callback). */
+  private syncingOlds: number[] = [];
 
   private healthState: JournalHealth;
   private retryTimer: NodeJS.Timeout | null = null;
@@ -268,14 +273,12 @@ export class Journal {
    * done synchronously (nothing unsynced, "always"/"interval", degraded, closed). Never throws.
    */
   commit(done: () => void): void {
-    if (this.policy !== "batch" || !this.writable || this.closed) return this.call(done);
-    if (!this.dirty) {
-      if (!this.syncInFlight) return this.call(done);
-      // Everything written so far went out before the sync in flight started.
-      this.inFlightBatch.push(done);
-      return;
-    }
-    this.requestSync(done);
+    if (this.policy !== "batch" || !this.writable || this.closed) this.call(done);
+    else if (!this.dirty) {
+      // Everything written so far is synced, or went out before the sync in flight started.
+      if (this.syncInFlight) this.inFlightBatch.push(done);
+      else this.call(done);
+    } else this.requestSync(done);
   }
 
   /** Forces an fdatasync now (resolves at once when closed or degraded). */
@@ -305,16 +308,17 @@ export class Journal {
     this.closed = true;
     if (this.retryTimer) clearTimeout(this.retryTimer);
     if (this.intervalTimer) clearInterval(this.intervalTimer);
-    if (this.writable && this.segFd >= 0) {
+    const fds = [...this.rolled.splice(0), this.segFd].filter((fd) => fd >= 0);
+    if (this.writable) {
       try {
-        this.fsx.fdatasyncSync(this.segFd);
+        for (const fd of [...this.syncingOlds, ...fds]) this.fsx.fdatasyncSync(fd);
         this.syncs++;
       } catch (err) {
         this.failed("fdatasync at close", err);
       }
     }
     if (!this.healthState.ok && this.healthState.reason !== "quota") this.lastChanceSnapshot();
-    for (const fd of [this.segFd, ...this.deferredClose.splice(0)]) {
+    for (const fd of fds) {
       if (fd < 0) continue;
       try {
         this.fsx.closeSync(fd);
@@ -507,7 +511,7 @@ export class Journal {
       this.unwritten++;
       return;
     }
-    if (this.bytesOnDisk() + rec.length > this.quotaBytes && !this.makeRoom(rec.length)) {
+    if (!this.fitsQuota(rec.length) && !this.makeRoom(rec.length)) {
       this.unwritten++;
       this.lossEpoch++;
       this.writable = false;
@@ -550,42 +554,40 @@ export class Journal {
     if (this.sinceSnapshot >= this.compactAfterBytes) return true;
     // Early compaction near the quota, at most once per quota/8 of new segment bytes.
     return (
-      this.bytesOnDisk() > SOFT_QUOTA * this.quotaBytes &&
+      this.bytesOnDisk() + this.liveBytes > SOFT_QUOTA * this.quotaBytes &&
       this.sinceSnapshot >= Math.min(this.compactAfterBytes, this.quotaBytes / 8)
     );
   }
 
-  /** Over the hard quota: drop the previous generation; true if the record now fits. */
+  /**
+   * Appends leave room for one snapshot of the live map (the headroom), so a compaction can always
+   * be written within the quota; while one is being written, its reservation is that room.
+   */
+  private fitsQuota(need: number): boolean {
+    const headroom = this.snapshotInFlight ? 0 : this.liveBytes;
+    return this.bytesOnDisk() + need + headroom <= this.quotaBytes;
+  }
+
+  /** At the hard quota: drop the previous generation, compact; true if the record now fits. */
   private makeRoom(need: number): boolean {
     this.dropOlderGenerations(true);
-    if (this.bytesOnDisk() + need <= this.quotaBytes) return true;
-    if (!this.snapshotInFlight && this.bytesOnDisk() + this.liveBytes <= this.quotaBytes)
-      this.startSnapshot();
-    return false;
+    if (this.fitsQuota(need)) return true;
+    this.startSnapshot();
+    return this.fitsQuota(need);
   }
 
   /** Closes the current segment and starts the next one. False (and degraded) on failure. */
   private roll(): boolean {
     const old = this.segFd;
-    if (old >= 0 && this.writable) {
-      try {
-        // Records in the old segment must be durable before commits wait on the new one only.
-        if (this.dirty || this.syncInFlight) {
-          this.fsx.fdatasyncSync(old);
-          this.syncs++;
-        }
-      } catch (err) {
-        this.failed("fdatasync", err);
-        return false;
-      }
-    }
     if (old >= 0) {
-      if (this.syncInFlight) this.deferredClose.push(old);
+      // Not synced here (that would stall the event loop for an fdatasync): the next group sync
+      // covers the old segment's tail too ("dirty" stays set), then closes it.
+      if (this.syncInFlight || (this.writable && this.dirty)) this.rolled.push(old);
       else
         try {
           this.fsx.closeSync(old);
         } catch {
-          // Already synced.
+          // Nothing unsynced in it.
         }
     }
     this.segFd = -1;
@@ -603,7 +605,6 @@ export class Journal {
     this.segFd = this.fsx.openSync(path.join(this.dir, segmentName(seq)), "w", 0o600);
     this.segPos = 0;
     this.segFiles.set(seq, 0);
-    this.dirty = false;
     // The new file's directory entry must survive a power cut with its synced records.
     fsyncDir(this.fsx, this.dir);
   }
@@ -611,7 +612,10 @@ export class Journal {
   // ---- internals: group sync ----
 
   private requestSync(cb: Done): void {
-    if (!this.writable || this.closed || this.segFd < 0) return this.call(cb);
+    if (!this.writable || this.closed || this.segFd < 0) {
+      this.call(cb);
+      return;
+    }
     this.waiting.push(cb);
     if (this.waiting.length >= MAX_WAITING) {
       // Overflow policy: block for one synchronous fdatasync rather than queue without bound.
@@ -627,6 +631,8 @@ export class Journal {
   private syncNow(): void {
     const t0 = performance.now();
     try {
+      // Rolled segments stay listed (a sync may be in flight on them); the next group sync closes them.
+      for (const fd of this.rolled) this.fsx.fdatasyncSync(fd);
       this.fsx.fdatasyncSync(this.segFd);
       this.syncs++;
       this.lastSyncMs = performance.now() - t0;
@@ -645,13 +651,24 @@ export class Journal {
     this.syncInFlight = true;
     this.dirty = false;
     const t0 = performance.now();
-    this.fsx.fdatasync(this.segFd, (err) => {
+    const olds = this.rolled.splice(0);
+    this.syncingOlds = olds;
+    const fds = [...olds, this.segFd];
+    const next = (i: number, err: NodeJS.ErrnoException | null): void => {
+      if (err === null && i < fds.length) {
+        this.fsx.fdatasync(fds[i]!, (e) => next(i + 1, e));
+        return;
+      }
+      done(err);
+    };
+    const done = (err: NodeJS.ErrnoException | null): void => {
       this.syncInFlight = false;
-      for (const fd of this.deferredClose.splice(0)) {
+      this.syncingOlds = [];
+      for (const fd of olds) {
         try {
           this.fsx.closeSync(fd);
         } catch {
-          // Synced at roll.
+          // Synced (or the failure is reported below).
         }
       }
       if (!this.closed) {
@@ -665,7 +682,8 @@ export class Journal {
       this.inFlightBatch = [];
       for (const cb of served) this.call(cb);
       if (this.waiting.length > 0) this.startSync();
-    });
+    };
+    next(0, null);
   }
 
   // ---- internals: snapshots, generations ----
@@ -673,16 +691,23 @@ export class Journal {
   /** Snapshot of the live map as of the start of the current segment (rolled to first by default). */
   private startSnapshot(rollFirst = true): void {
     if (this.snapshotInFlight || this.closed) return;
+    // The snapshot must fit under the quota next to the files it will replace.
+    if (this.bytesOnDisk() + this.liveBytes > this.quotaBytes) {
+      this.dropOlderGenerations(true);
+      if (this.bytesOnDisk() + this.liveBytes > this.quotaBytes) return;
+    }
     if (rollFirst && !this.roll()) return;
     const seq = this.segSeq;
     const image: Image = Array.from(this.map);
     const epoch = this.lossEpoch;
     this.sinceSnapshot = 0;
     this.snapshotInFlight = true;
+    this.reserved = this.liveBytes;
     const name = snapshotName(seq);
     writeSnapshot(this.fsx, this.dir, name, seq, image, () => this.closed).then(
       (res) => {
         this.snapshotInFlight = false;
+        this.reserved = 0;
         if (res === null || this.closed) return;
         this.snapFiles.set(seq, res.bytes);
         this.compactions++;
@@ -700,6 +725,7 @@ export class Journal {
       },
       (err: unknown) => {
         this.snapshotInFlight = false;
+        this.reserved = 0;
         if (!this.closed) this.failed("snapshot", err);
       },
     );
@@ -770,7 +796,8 @@ export class Journal {
           "only until the disk takes writes again; retrying, a fresh snapshot will restore durability",
       );
     }
-    if (this.healthState.ok || this.healthState.reason !== reason) this.setHealth(false, reason);
+    // One notification per degraded episode: a failing retry does not re-announce it.
+    if (this.healthState.ok) this.setHealth(false, reason);
     this.scheduleRetry();
   }
 
@@ -796,21 +823,25 @@ export class Journal {
   /** One bounded attempt: a fresh segment and a snapshot of the whole live map. */
   private retry(): void {
     if (this.closed || this.healthState.ok) return;
-    if (this.snapshotInFlight) return this.scheduleRetry();
-    if (this.healthState.reason === "quota") {
+    const quotaBlocked = (): boolean => {
+      if (this.healthState.reason !== "quota") return false;
       this.dropOlderGenerations(true);
-      if (this.bytesOnDisk() + this.liveBytes > this.quotaBytes) return this.scheduleRetry();
-    }
+      return this.bytesOnDisk() + this.liveBytes > this.quotaBytes;
+    };
     // roll() with writable false skips the old segment's sync (it may be what failed).
-    if (!this.roll()) return this.scheduleRetry();
+    if (this.snapshotInFlight || quotaBlocked() || !this.roll()) {
+      this.scheduleRetry();
+      return;
+    }
     this.writable = true;
     this.startSnapshot(false);
+    if (!this.snapshotInFlight) this.scheduleRetry();
   }
 
   // ---- helpers ----
 
   private bytesOnDisk(): number {
-    let n = 0;
+    let n = this.reserved;
     for (const v of this.segFiles.values()) n += v;
     for (const v of this.snapFiles.values()) n += v;
     for (const v of this.otherFiles.values()) n += v;

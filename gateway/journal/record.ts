@@ -25,22 +25,44 @@ export const MAX_KEY_BYTES = 4096;
 /** A record larger than this is refused on write and read as damage on replay. */
 export const MAX_BODY_BYTES = 16 * 1024 * 1024;
 
+/** Framed size of a record. */
+export function framedSize(keyBytes: number, valueBytes: number): number {
+  return HEADER_BYTES + FIXED_BODY + keyBytes + valueBytes;
+}
+
 /** Frames one record into a fresh (unpooled) buffer: the live map keeps a view of its value. */
 export function frame(op: number, key: string, value: Uint8Array | null): Buffer {
   const keyLen = Buffer.byteLength(key, "utf8");
   if (keyLen > MAX_KEY_BYTES) throw new RangeError(`journal key longer than ${MAX_KEY_BYTES} bytes`);
   const valLen = value === null ? 0 : value.length;
-  const bodyLen = FIXED_BODY + keyLen + valLen;
-  if (bodyLen > MAX_BODY_BYTES) throw new RangeError(`journal record larger than ${MAX_BODY_BYTES} bytes`);
+  if (FIXED_BODY + keyLen + valLen > MAX_BODY_BYTES) {
+    throw new RangeError(`journal record larger than ${MAX_BODY_BYTES} bytes`);
+  }
   // Unpooled: a pooled slice would pin an 8 KiB slab per live value.
-  const buf = Buffer.allocUnsafeSlow(HEADER_BYTES + bodyLen);
-  buf.writeUInt32LE(bodyLen, 0);
-  buf[8] = op;
-  buf.writeUInt16LE(keyLen, 9);
-  buf.write(key, 11, keyLen, "utf8");
-  if (value !== null) buf.set(value, 11 + keyLen);
-  buf.writeUInt32LE(crc32c(buf.subarray(HEADER_BYTES)), 4);
+  const buf = Buffer.allocUnsafeSlow(framedSize(keyLen, valLen));
+  frameInto(buf, 0, op, key, keyLen, value);
   return buf;
+}
+
+/** Frames a record at pos in buf (room checked by the caller); returns the end offset. */
+export function frameInto(
+  buf: Buffer,
+  pos: number,
+  op: number,
+  key: string,
+  keyLen: number,
+  value: Uint8Array | null,
+): number {
+  const valLen = value === null ? 0 : value.length;
+  const bodyLen = FIXED_BODY + keyLen + valLen;
+  const body = pos + HEADER_BYTES;
+  buf.writeUInt32LE(bodyLen, pos);
+  buf[body] = op;
+  buf.writeUInt16LE(keyLen, body + 1);
+  buf.write(key, body + FIXED_BODY, keyLen, "utf8");
+  if (value !== null) buf.set(value, body + FIXED_BODY + keyLen);
+  buf.writeUInt32LE(crc32c(buf.subarray(body, body + bodyLen)), pos + 4);
+  return body + bodyLen;
 }
 
 /** Offset of the value inside a framed record. */

@@ -10,33 +10,36 @@
 import path from "node:path";
 import { decode, encode } from "cbor-x";
 import { fdatasyncAsync, fsyncDir, type JournalFs, writeFully, writeFullyAsync } from "./fs.js";
-import { frame, OP_PUT, OP_SNAP_BEGIN, OP_SNAP_END, scan } from "./record.js";
+import { framedSize, frameInto, OP_PUT, OP_SNAP_BEGIN, OP_SNAP_END, scan } from "./record.js";
 
 export const SNAPSHOT_FORMAT = 1;
-const CHUNK_BYTES = 256 * 1024;
+const CHUNK_BYTES = 64 * 1024;
 
 export type Image = Array<[string, Buffer]>;
 
+/** The snapshot as a sequence of buffers of about CHUNK_BYTES, framed in place. */
 function* chunks(seq: number, image: Image): Generator<Buffer> {
-  let parts: Buffer[] = [frame(OP_SNAP_BEGIN, "", encode({ v: SNAPSHOT_FORMAT, seq }))];
-  let size = parts[0]!.length;
-  for (const [key, value] of image) {
-    const rec = frame(OP_PUT, key, value);
-    parts.push(rec);
-    size += rec.length;
-    if (size >= CHUNK_BYTES) {
-      yield Buffer.concat(parts, size);
-      parts = [];
-      size = 0;
-    }
-  }
-  parts.push(frame(OP_SNAP_END, "", encode({ records: image.length })));
-  yield Buffer.concat(parts);
+  let buf = Buffer.allocUnsafeSlow(CHUNK_BYTES);
+  let pos = 0;
+  const put = function* (op: number, key: string, value: Uint8Array): Generator<Buffer> {
+    const keyLen = Buffer.byteLength(key, "utf8");
+    const size = framedSize(keyLen, value.length);
+    if (pos + size > buf.length && pos > 0) {
+      yield buf.subarray(0, pos);
+      buf = Buffer.allocUnsafeSlow(Math.max(CHUNK_BYTES, size));
+      pos = 0;
+    } else if (size > buf.length) buf = Buffer.allocUnsafeSlow(size);
+    pos = frameInto(buf, pos, op, key, keyLen, value);
+  };
+  yield* put(OP_SNAP_BEGIN, "", encode({ v: SNAPSHOT_FORMAT, seq }));
+  for (const [key, value] of image) yield* put(OP_PUT, key, value);
+  yield* put(OP_SNAP_END, "", encode({ records: image.length }));
+  yield buf.subarray(0, pos);
 }
 
 export interface SnapshotWrite {
   bytes: number;
-  /** Longest synchronous stretch (framing one chunk), ms. */
+  /** Longest synchronous stretch (framing one 64 KiB chunk), ms. */
   maxSliceMs: number;
 }
 

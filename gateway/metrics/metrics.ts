@@ -102,6 +102,8 @@ export class GatewayMetrics {
   private readonly busProviders: BusStatsProvider[] = [];
   /** Every bus's stats, read once per scrape in `render()` and shared by the bus metrics. */
   private busSnapshot: BusStatsView[] = [];
+  /** Live reconfigurations (gateway/reload.ts), by outcome; incremented by `Gateway.reload`. */
+  readonly configReloads: Counter<"result">;
   /** Alert label sets seen so far: reported as 0 once empty instead of vanishing. */
   private readonly alertSeries = new Map<string, { state: string; priority: string }>();
 
@@ -284,6 +286,16 @@ export class GatewayMetrics {
         this.set(source.stats().parked);
       },
     });
+
+    this.configReloads = new Counter({
+      name: "linli_config_reloads_total",
+      help: 'Configuration reloads (SIGHUP, linli reload) by result: "applied" or "refused" (invalid file, running configuration kept)',
+      labelNames: ["result"],
+      registers,
+    });
+    // Both series exist from the start, so an alert rule on "refused" sees 0, not nothing.
+    this.configReloads.inc({ result: "applied" }, 0);
+    this.configReloads.inc({ result: "refused" }, 0);
 
     this.registry.registerMetric(histogramMetric(this.latency) as unknown as Metric<string>);
     this.registerBusMetrics();

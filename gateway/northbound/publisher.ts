@@ -60,6 +60,12 @@ export class Publisher {
     this.sink.publish(device.statusTopic, state, 1, true);
   }
 
+  /** A device removed by a reload: its retained status is deleted (empty retained payload, §3.3.1.3). */
+  deviceRemoved(device: DeviceEntry): void {
+    this.published++;
+    this.sink.publish(device.statusTopic, "", 1, true);
+  }
+
   gatewayStatus(state: "online" | "offline"): void {
     this.published++;
     this.sink.publish(this.gatewayStatusTopic, state, 1, true);
@@ -123,6 +129,12 @@ export class Publisher {
   /** What became of an operator's request: `linli/<site>/ops/result/<operator>`, QoS 1, not retained. */
   opsResult(operator: string, result: object): void {
     this.answer(`linli/${this.site}/ops/result/${operator}`, JSON.stringify(result));
+  }
+
+  /** A household removed by a reload: its retained monitoring status is deleted. */
+  householdRemoved(householdId: string): void {
+    this.published++;
+    this.sink.publish(`linli/${this.site}/households/${householdId}/monitoring`, "", 1, true);
   }
 
   /** Welfare monitoring of a household (away mode): `linli/<site>/households/<id>/monitoring`, retained. */

@@ -10,6 +10,7 @@
  * the datasheets); its next good poll brings it back (consume -> supervisor.seen).
  */
 
+import { profiles } from "../../devices/index.js";
 import { decodePointsFromBlocks, pointRanges } from "../../devices/modbus-decode.js";
 import type { ModbusDeviceProfile } from "../../devices/profile.js";
 import { isRejection, LANE_TELEMETRY, type LaneId } from "../../devices/profile.js";
@@ -22,6 +23,8 @@ import {
 } from "../../protocols/links/index.js";
 import {
   type BusStats,
+  checkLineBudget,
+  coalesceRanges,
   LineBudgetError,
   ModbusBus,
   type ModbusFailure,
@@ -30,6 +33,7 @@ import {
   type PollerStats,
   type PollResult,
 } from "../../protocols/modbus/index.js";
+import { MAX_READ_REGISTERS } from "../../protocols/modbus/pdu.js";
 import type { BusConfig, Config } from "../config/schema.js";
 import type { Logger, RateLimitedLog } from "../log.js";
 import type { PriorityPipeline } from "../pipeline/lanes.js";
@@ -74,7 +78,8 @@ export class ModbusSouthbound {
   private readonly held = new Map<DeviceEntry, { lane: LaneId; sample: unknown; at: number }>();
 
   constructor(
-    private readonly config: Config,
+    /** Replaced by a reload (reconfigure). */
+    private config: Config,
     private readonly registry: Registry,
     private readonly pipeline: PriorityPipeline,
     private readonly supervisor: Supervisor,
@@ -99,32 +104,11 @@ export class ModbusSouthbound {
    * and the capacity) unless the bus accepts degradation.
    */
   async start(): Promise<void> {
-    const serial = new Map<string, BusConfig>(this.config.buses.map((b) => [b.id, b]));
-    for (const device of this.registry.devices.values()) {
-      const c = device.config;
-      if (c.model === "mfs8") {
-        const b = serial.get(c.bus) as BusConfig;
-        this.unitFor(b.id, () => this.serialBus(b)).devices.push(device);
-      } else if (c.model === "gk3") {
-        const id = `tcp:${c.host}:${c.port}`;
-        this.unitFor(id, () => this.tcpBus(id, c.host, c.port, c.timeout)).devices.push(device);
-      }
-    }
+    for (const device of this.registry.devices.values())
+      if (device.profile.transport === "modbus") this.unitOf(device).devices.push(device);
     const phases = spreadPhases([...this.buses.values()].flatMap((u) => u.devices));
     for (const unit of this.buses.values()) {
-      for (const device of unit.devices) {
-        const profile = device.profile as ModbusDeviceProfile;
-        const c = device.config as { unit: number };
-        unit.poller.add({
-          id: device.id,
-          unit: c.unit,
-          fn: profile.fn,
-          periodMs: device.settings.pollIntervalMs,
-          phaseMs: phases.get(device),
-          ranges: pointRanges(profile.points),
-          maxGap: profile.maxGap,
-        });
-      }
+      for (const device of unit.devices) unit.poller.add(this.pollSpec(device, phases.get(device)));
       try {
         unit.poller.start();
       } catch (err) {
@@ -146,6 +130,85 @@ export class ModbusSouthbound {
     await Promise.all([...this.buses.values()].map((u) => u.bus.close()));
     this.buses.clear();
     this.held.clear();
+  }
+
+  /**
+   * A reload (gateway/reload.ts): buses whose settings changed restart (link
+   * closed and reopened, every unit on them polled afresh); removed devices
+   * stop being polled, added ones start, a device whose polling changed moves.
+   * Buses left with no device close; the others are not touched.
+   */
+  async reconfigure(
+    config: Config,
+    change: {
+      removed: readonly DeviceEntry[];
+      added: readonly DeviceEntry[];
+      repoll: readonly DeviceEntry[];
+      restartBuses: readonly string[];
+    },
+  ): Promise<void> {
+    this.config = config;
+    const attach: DeviceEntry[] = [];
+    for (const key of change.restartBuses) {
+      const unit = this.buses.get(key);
+      if (!unit) continue;
+      for (const d of unit.devices) if (!d.removed && !change.repoll.includes(d)) attach.push(d);
+      await this.closeUnit(key, unit);
+    }
+    for (const d of [...change.removed, ...change.repoll]) {
+      this.held.delete(d);
+      for (const [key, unit] of this.buses) {
+        const i = unit.devices.indexOf(d);
+        if (i < 0) continue;
+        unit.devices.splice(i, 1);
+        unit.poller.remove(d.id);
+        if (unit.devices.length === 0) await this.closeUnit(key, unit);
+      }
+    }
+    const fresh = new Set<BusUnit>();
+    for (const d of [...attach, ...change.added, ...change.repoll]) {
+      if (d.removed || d.profile.transport !== "modbus") continue;
+      const before = this.buses.size;
+      const unit = this.unitOf(d);
+      if (this.buses.size > before) fresh.add(unit);
+      unit.devices.push(d);
+      unit.poller.add(this.pollSpec(d, undefined));
+    }
+    for (const unit of fresh) {
+      unit.poller.start();
+      unit.bus.start().catch((err) => this.log.warn({ bus: unit.bus.name, err }, "bus failed to start"));
+    }
+  }
+
+  private async closeUnit(key: string, unit: BusUnit): Promise<void> {
+    unit.poller.stop();
+    this.buses.delete(key);
+    for (const d of unit.devices) this.held.delete(d);
+    await unit.bus.close();
+  }
+
+  private unitOf(device: DeviceEntry): BusUnit {
+    const c = device.config;
+    if (c.model === "mfs8") {
+      const b = this.config.buses.find((x) => x.id === c.bus) as BusConfig;
+      return this.unitFor(b.id, () => this.serialBus(b));
+    }
+    if (c.model !== "gk3") throw new Error(`${device.id} is not polled`);
+    const id = tcpBusKey(c.host, c.port);
+    return this.unitFor(id, () => this.tcpBus(id, c.host, c.port, c.timeout));
+  }
+
+  private pollSpec(device: DeviceEntry, phaseMs: number | undefined) {
+    const profile = device.profile as ModbusDeviceProfile;
+    return {
+      id: device.id,
+      unit: (device.config as { unit: number }).unit,
+      fn: profile.fn,
+      periodMs: device.settings.pollIntervalMs,
+      phaseMs,
+      ranges: pointRanges(profile.points),
+      maxGap: profile.maxGap,
+    };
   }
 
   stats(): BusReport[] {
@@ -294,6 +357,41 @@ export class ModbusSouthbound {
       this.held.delete(device);
     }
   };
+}
+
+/** The bus of a kiosk: each Modbus TCP endpoint is a bus of its own. */
+export function tcpBusKey(host: string, port: number): string {
+  return `tcp:${host}:${port}`;
+}
+
+/**
+ * The line budget of every serial bus in `config`, as `start` checks it:
+ * one message per bus whose poll plan the line cannot carry (a reload that
+ * would overload a bus is refused before anything changes).
+ */
+export function lineBudgetProblems(config: Config): string[] {
+  const problems: string[] = [];
+  for (const b of config.buses) {
+    const plan = [];
+    for (const d of config.devices) {
+      if (d.model !== "mfs8" || d.bus !== b.id) continue;
+      const profile = profiles.mfs8 as ModbusDeviceProfile;
+      const reads = coalesceRanges(pointRanges(profile.points), MAX_READ_REGISTERS, profile.maxGap);
+      plan.push({ perSecond: 1000 / d.pollInterval, readCounts: reads.map((r) => r.count) });
+    }
+    if (plan.length === 0) continue;
+    const settings = { baudRate: b.baudRate, parity: b.parity, stopBits: b.stopBits, dataBits: 8 as const };
+    try {
+      checkLineBudget(b.id, settings, plan, {
+        turnaroundMs: b.turnaround,
+        acceptDegradation: b.acceptDegradation,
+      });
+    } catch (err) {
+      if (!(err instanceof LineBudgetError)) throw err;
+      problems.push(err.message);
+    }
+  }
+  return problems;
 }
 
 /**

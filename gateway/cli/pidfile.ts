@@ -1,0 +1,105 @@
+/**
+ * How `linli reload` finds the running gateway: `linli start` writes
+ * `<data-dir>/linli.pid` (JSON: pid, config file, start time) and removes it
+ * on a clean stop; after each SIGHUP it writes the outcome to
+ * `<data-dir>/linli.reload.json`, which `linli reload` waits for and prints.
+ * Both are written to a temporary name and renamed, so a reader never sees
+ * half a file.
+ */
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+
+export { DEFAULT_DATA_DIR } from "../gateway.js";
+export const PID_FILE = "linli.pid";
+export const RELOAD_REPORT_FILE = "linli.reload.json";
+
+export interface PidInfo {
+  pid: number;
+  /** Absolute path of the site file; null for the demo (nothing to reload). */
+  config: string | null;
+  startedAt: string;
+}
+
+/** What the gateway reports after a SIGHUP (no secrets: devices are named, not shown). */
+export interface ReloadReport {
+  pid: number;
+  config: string | null;
+  result: "applied" | "refused";
+  /** Epoch ms when the reload was handled. */
+  at: number;
+  message?: string;
+  changes?: unknown;
+  restartNeeded?: string[];
+  closedAlerts?: number;
+  disconnected?: number;
+}
+
+function writeAtomically(file: string, value: unknown): void {
+  const tmp = `${file}.${process.pid}.tmp`;
+  writeFileSync(tmp, `${JSON.stringify(value, null, 2)}\n`, { mode: 0o644 });
+  renameSync(tmp, file);
+}
+
+function readJson<T>(file: string): T | null {
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return null;
+    throw err;
+  }
+  try {
+    return JSON.parse(text) as T;
+  } catch {
+    return null;
+  }
+}
+
+export function writePidFile(dataDir: string, info: PidInfo): string {
+  mkdirSync(dataDir, { recursive: true });
+  const file = join(dataDir, PID_FILE);
+  writeAtomically(file, info);
+  return file;
+}
+
+export function readPidFile(dataDir: string): PidInfo | null {
+  const info = readJson<PidInfo>(join(dataDir, PID_FILE));
+  return info && Number.isInteger(info.pid) && info.pid > 0 ? info : null;
+}
+
+/** Removes the pid file if it is still ours (another gateway may have started on the same directory since). */
+export function removePidFile(dataDir: string, pid: number): void {
+  if (readPidFile(dataDir)?.pid === pid) rmSync(join(dataDir, PID_FILE), { force: true });
+}
+
+export function writeReloadReport(dataDir: string, report: ReloadReport): void {
+  writeAtomically(join(dataDir, RELOAD_REPORT_FILE), report);
+}
+
+export function readReloadReport(dataDir: string): ReloadReport | null {
+  return readJson<ReloadReport>(join(dataDir, RELOAD_REPORT_FILE));
+}
+
+/**
+ * Whether `pid` is a running linli gateway. A pid file left by a power cut
+ * may name a process that has nothing to do with us (SIGHUP would end most
+ * daemons), so on Linux the command line must mention linli.
+ */
+export function isLinliProcess(pid: number): { ok: true } | { ok: false; reason: string } {
+  try {
+    process.kill(pid, 0);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ESRCH") return { ok: false, reason: "not running" };
+    // EPERM: it exists but belongs to another user; SIGHUP would fail the same way.
+    return { ok: false, reason: `not signalable (${(err as NodeJS.ErrnoException).code})` };
+  }
+  let cmdline: string;
+  try {
+    cmdline = readFileSync(`/proc/${pid}/cmdline`, "utf8").replaceAll("\0", " ");
+  } catch {
+    return { ok: true }; // no /proc (macOS): the liveness check is all we have
+  }
+  return /linli|gateway[/\\]cli\.js/.test(cmdline)
+    ? { ok: true }
+    : { ok: false, reason: `is not a linli gateway (${cmdline.trim().slice(0, 80)})` };
+}

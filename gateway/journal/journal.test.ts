@@ -1,0 +1,277 @@
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { nodeFs } from "./fs.js";
+import { Journal, type JournalOptions } from "./journal.js";
+
+const dirs: string[] = [];
+const open: Journal[] = [];
+
+function tempDir(): string {
+  const d = mkdtempSync(join(tmpdir(), "linli-journal-"));
+  dirs.push(d);
+  return d;
+}
+
+function openJ(opts: JournalOptions): Journal {
+  const j = Journal.open(opts);
+  open.push(j);
+  return j;
+}
+
+afterEach(() => {
+  for (const j of open.splice(0)) j.close();
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+const committed = (j: Journal) => new Promise<void>((resolve) => j.commit(resolve));
+
+async function until(cond: () => boolean, what: string, ms = 15_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+describe("Journal", () => {
+  it("keeps puts and deletes across a reopen, decoded, with prefix iteration", () => {
+    const dir = tempDir();
+    const j = openJ({ dir });
+    const values: Record<string, unknown> = {
+      "alert/1": { id: "a1", state: "open", level: 2, due: 1_700_000_000_000, tags: ["p1", null] },
+      "alert/2": [1, 2.5, "x", { nested: true }],
+      "dev/9": "last-seen",
+      "dev/10": 42,
+      "dev/11": null,
+    };
+    for (const [k, v] of Object.entries(values)) j.put(k, v);
+    j.put("alert/2", { replaced: 1 });
+    j.delete("dev/9");
+    j.delete("never-there");
+    expect(j.size).toBe(4);
+    expect(j.get("alert/2")).toEqual({ replaced: 1 });
+    j.close();
+
+    const k = openJ({ dir });
+    expect(k.size).toBe(4);
+    expect(k.get("alert/1")).toEqual(values["alert/1"]);
+    expect(k.get("alert/2")).toEqual({ replaced: 1 });
+    expect(k.get("dev/9")).toBeUndefined();
+    expect(k.get("dev/11")).toBeNull();
+    expect([...k.keys("dev/")].sort()).toEqual(["dev/10", "dev/11"]);
+    expect(Object.fromEntries(k.entries("alert/"))).toEqual({
+      "alert/1": values["alert/1"],
+      "alert/2": { replaced: 1 },
+    });
+    expect(k.recovery).toMatchObject({ records: 7, snapshotRecords: 0, damaged: 0, quarantined: [] });
+  });
+
+  it("refuses a second opener of the same directory, naming the pid; takes over a stale lock", () => {
+    const dir = tempDir();
+    const j = openJ({ dir });
+    expect(() => Journal.open({ dir })).toThrow(new RegExp(`in use by process ${process.pid}`));
+    j.put("a", 1);
+    j.close();
+    // A lock left by a process that is gone (pid far above pid_max) does not stop the next start.
+    writeFileSync(join(dir, "LOCK"), JSON.stringify({ pid: 2 ** 30, bootId: "x", at: "" }));
+    const k = openJ({ dir });
+    expect(k.get("a")).toBe(1);
+    k.close();
+    expect(readdirSync(dir)).not.toContain("LOCK");
+  });
+
+  it("batch: one fdatasync serves every commit made before it started", async () => {
+    const dir = tempDir();
+    const j = openJ({ dir, sync: "batch" });
+    const before = j.stats().syncs;
+    let acked = 0;
+    const all: Promise<void>[] = [];
+    for (let i = 0; i < 200; i++) {
+      j.put(`k${i}`, i);
+      all.push(committed(j).then(() => void acked++));
+    }
+    expect(acked).toBe(0); // none before a sync
+    await Promise.all(all);
+    expect(acked).toBe(200);
+    // The first commit starts a sync; the 199 made during it share the next one.
+    expect(j.stats().syncs - before).toBeLessThanOrEqual(2);
+    // Nothing written since: commit is answered at once.
+    let now = false;
+    j.commit(() => {
+      now = true;
+    });
+    expect(now).toBe(true);
+  });
+
+  it("always: an fdatasync per record, commit answered at once; interval: commit at once, synced later", async () => {
+    const a = openJ({ dir: tempDir(), sync: "always" });
+    const s0 = a.stats().syncs;
+    for (let i = 0; i < 5; i++) a.put(`k${i}`, i);
+    expect(a.stats().syncs - s0).toBe(5);
+    let done = false;
+    a.commit(() => {
+      done = true;
+    });
+    expect(done).toBe(true);
+
+    const b = openJ({ dir: tempDir(), sync: "interval", syncIntervalMs: 20 });
+    const t0 = b.stats().syncs;
+    b.put("x", 1);
+    let bd = false;
+    b.commit(() => {
+      bd = true;
+    });
+    expect(bd).toBe(true);
+    await until(() => b.stats().syncs > t0, "the interval sync");
+    await b.sync();
+  });
+
+  it("a commit after a segment roll also syncs the rolled segment's tail (roll itself does not block on a sync)", async () => {
+    const dir = tempDir();
+    const pathOf = new Map<number, string>();
+    const synced: string[] = [];
+    const spy = {
+      ...nodeFs,
+      openSync: (p: string, f: string, m?: number) => {
+        const fd = nodeFs.openSync(p, f, m);
+        pathOf.set(fd, p);
+        return fd;
+      },
+      fdatasyncSync: (fd: number) => {
+        synced.push(`sync:${pathOf.get(fd)}`);
+        nodeFs.fdatasyncSync(fd);
+      },
+      fdatasync: (fd: number, cb: (err: NodeJS.ErrnoException | null) => void) => {
+        synced.push(`async:${pathOf.get(fd)}`);
+        nodeFs.fdatasync(fd, cb);
+      },
+    };
+    const j = openJ({ dir, fs: spy, segmentBytes: 4096 });
+    for (let i = 0; i < 80; i++) j.put(`k${i}`, "v".repeat(50)); // about 5.3 KB: one roll
+    expect(readdirSync(dir).filter((n) => n.endsWith(".log")).length).toBe(2);
+    expect(synced.filter((s) => s.startsWith("sync:") && s.endsWith(".log"))).toEqual([]);
+    await committed(j);
+    expect(synced).toEqual([
+      `async:${join(dir, "seg-0000000000000001.log")}`,
+      `async:${join(dir, "seg-0000000000000002.log")}`,
+    ]);
+  });
+
+  it("compacts: snapshot, older segments deleted, reopen replays only the segments after the snapshot", async () => {
+    const dir = tempDir();
+    const opts = { dir, segmentBytes: 16 * 1024, compactAfterBytes: 64 * 1024 };
+    const j = openJ(opts);
+    const expected = new Map<string, unknown>();
+    for (let i = 0; i < 30_000; i++) {
+      const key = `dev/${i % 300}`;
+      const v = { seen: i, text: "x".repeat(i % 7) };
+      j.put(key, v);
+      expected.set(key, v);
+      if (i % 1000 === 999) await committed(j); // lets snapshots progress, as a running gateway does
+    }
+    await until(() => j.stats().compactions >= 3, "three compactions");
+    await committed(j);
+    const st = j.stats();
+    // Bounded: newest + previous generation only.
+    expect(st.bytesOnDisk).toBeLessThan(3 * 64 * 1024 + 4 * 16 * 1024 + 2 * 20 * 1024);
+    const snaps = readdirSync(dir).filter((n) => n.startsWith("snap-") && n.endsWith(".snap"));
+    expect(snaps.length).toBeLessThanOrEqual(2);
+    j.close();
+
+    const k = openJ(opts);
+    expect(k.size).toBe(300);
+    for (const [key, v] of expected) expect(k.get(key)).toEqual(v);
+    expect(k.recovery.snapshotRecords).toBe(300);
+    expect(k.recovery.records).toBeLessThan(30_000 / 3);
+  });
+
+  it("falls back to the previous snapshot and its segments when the newest snapshot is corrupt", async () => {
+    const dir = tempDir();
+    const opts = { dir, segmentBytes: 8 * 1024, compactAfterBytes: 8 * 1024 };
+    const j = openJ(opts);
+    const expected = new Map<string, number>();
+    for (let i = 0; i < 5000; i++) {
+      j.put(`k${i % 100}`, i);
+      expected.set(`k${i % 100}`, i);
+      if (i % 200 === 199) await committed(j);
+    }
+    await until(() => j.stats().compactions >= 2, "two compactions");
+    await committed(j);
+    j.close();
+    const snaps = readdirSync(dir)
+      .filter((n) => n.startsWith("snap-") && n.endsWith(".snap"))
+      .sort();
+    expect(snaps.length).toBeGreaterThanOrEqual(2);
+    const newest = join(dir, snaps[1]!);
+    const buf = readFileSync(newest);
+    buf[Math.floor(buf.length / 2)]! ^= 0x10;
+    writeFileSync(newest, buf);
+
+    const k = openJ(opts);
+    expect(k.recovery.damaged).toBe(1);
+    expect(k.recovery.quarantined[0]).toMatch(/^damaged-.*-snap-\d+\.snap\.bin$/);
+    expect(k.recovery.snapshotRecords).toBe(100);
+    for (const [key, v] of expected) expect(k.get(key)).toBe(v);
+    expect(k.size).toBe(100);
+  });
+
+  it("writes snapshots without holding the event loop for long", async () => {
+    const dir = tempDir();
+    const j = openJ({ dir, segmentBytes: 1024 * 1024, compactAfterBytes: 1024 * 1024 });
+    for (let i = 0; i < 50_000; i++) j.put(`key/${i}`, { i, name: `device ${i}`, at: 1_700_000_000_000 + i });
+    // 50,000 live keys (about 3 MB): the snapshot is written in 64 KiB slices.
+    for (let i = 0; i < 20_000; i++) j.put(`key/${i}`, { i });
+    await until(() => j.stats().compactions >= 1, "a compaction");
+    console.log(
+      `snapshot of ${j.size} keys: longest synchronous slice ${j.stats().snapshotMaxSliceMs.toFixed(1)} ms`,
+    );
+    expect(j.stats().snapshotMaxSliceMs).toBeGreaterThan(0);
+  });
+
+  it("start-up with 1,000,000 records and 10,000 live keys restores exactly the last values", async () => {
+    const dir = tempDir();
+    const j = openJ({ dir });
+    const N = 1_000_000;
+    const KEYS = 10_000;
+    for (let i = 0; i < N; i++) {
+      j.put(`alert/${i % KEYS}`, {
+        id: i % KEYS,
+        state: i % 3 === 0 ? "acked" : "open",
+        level: i % 4,
+        at: i,
+      });
+      if (i % 10_000 === 9_999) await committed(j);
+    }
+    for (let d = 0; d < KEYS; d += 10) j.delete(`alert/${d}`);
+    await committed(j);
+    expect(j.stats().records).toBe(N + KEYS / 10);
+    j.close();
+
+    const k = openJ({ dir });
+    expect(k.size).toBe(KEYS - KEYS / 10);
+    for (let key = 0; key < KEYS; key++) {
+      const last = N - KEYS + key;
+      const want =
+        key % 10 === 0
+          ? undefined
+          : { id: key, state: last % 3 === 0 ? "acked" : "open", level: last % 4, at: last };
+      expect(k.get(`alert/${key}`)).toEqual(want);
+    }
+    // Replay is bounded by compaction, not by the 1,000,000 records written.
+    expect(k.recovery.records).toBeLessThan(N / 2);
+    console.log(
+      `start-up: ${k.recovery.ms.toFixed(0)} ms, snapshot ${k.recovery.snapshotRecords} keys + ${k.recovery.records} records from ${k.recovery.segments} segments (${(k.recovery.bytes / 1e6).toFixed(1)} MB)`,
+    );
+  }, 180_000);
+
+  it("counts the directory's bytes like the file system does", async () => {
+    const dir = tempDir();
+    const j = openJ({ dir, fs: nodeFs });
+    for (let i = 0; i < 100; i++) j.put(`k${i}`, "v".repeat(i));
+    await committed(j);
+    const onDisk = readdirSync(dir).reduce((n, f) => n + statSync(join(dir, f)).size, 0);
+    expect(j.stats().bytesOnDisk).toBe(onDisk);
+  });
+});

@@ -1,0 +1,471 @@
+/**
+ * Live reconfiguration (SIGHUP, `linli reload`; docs/reload.md): a changed
+ * site file is applied to the running gateway without a restart.
+ *
+ *   planReload(running, next)   pure: what was added, removed, changed, and
+ *                               which settings need a restart (kept as running)
+ *   applyReload(target, plan)   registry, access (disconnects), alert engine,
+ *                               supervision, Modbus buses, log level
+ *
+ * Untouched devices are not touched at all: their connections, runtime state
+ * and open alerts stay. A changed device is updated in place (same entry), so
+ * its open alerts stay too; a device whose model changed is a removal plus an
+ * addition. A removed device's or household's open alerts are closed by the
+ * gateway with the reason, its retained status topics deleted.
+ */
+import type { Level } from "pino";
+import type { AlertEngine } from "./alerts/engine.js";
+import type { EmbeddedBroker } from "./broker/embedded.js";
+import { ConfigError } from "./config/load.js";
+import type { Config, DeviceConfig, HouseholdConfig } from "./config/schema.js";
+import type { Logger } from "./log.js";
+import type { Publisher } from "./northbound/publisher.js";
+import { type DeviceEntry, deviceSettings, type HouseholdEntry, type Registry } from "./registry.js";
+import { lineBudgetProblems, type ModbusSouthbound, tcpBusKey } from "./southbound/modbus.js";
+import type { Supervisor } from "./supervision.js";
+
+export const REASON_DEVICE_REMOVED = "device removed from the configuration";
+export const REASON_HOUSEHOLD_REMOVED = "household removed from the configuration";
+export const reasonModelChanged = (model: string) =>
+  `device model changed in the configuration (now ${model})`;
+
+/** Top-level sections a reload applies; every other one needs a restart (except the fields below). */
+const LIVE_SECTIONS: ReadonlySet<string> = new Set([
+  "operators",
+  "households",
+  "devices",
+  "buses",
+  "alerts",
+  "site",
+  "log",
+]);
+/** Fields of the live sections above that only a restart applies. */
+const RESTART_FIELDS = ["site.id", "site.timezone", "log.format"] as const;
+
+/** Device fields whose change alters how (or where) the device is polled. */
+const POLL_FIELDS: Record<string, readonly string[]> = {
+  mfs8: ["bus", "unit", "pollInterval"],
+  gk3: ["host", "port", "unit", "pollInterval", "timeout"],
+};
+
+export interface RestartItem {
+  /** e.g. `mqtt.listeners`, `pipeline.p1LaneSize`, `site.id`. */
+  path: string;
+  running: unknown;
+  requested: unknown;
+}
+
+export interface DeviceChange {
+  id: string;
+  config: DeviceConfig;
+  /** The device's own fields that differ, e.g. ["holdOpenTime"]. */
+  fields: string[];
+  /** The password changed: its open connections are closed. */
+  credentials: boolean;
+  /** Modbus: polling changed (bus, unit, period, endpoint). */
+  polling: boolean;
+}
+
+export interface ReloadPlan {
+  devices: {
+    added: DeviceConfig[];
+    removed: string[];
+    /** Same id, another model: removed (alerts closed) and added afresh. */
+    replaced: DeviceConfig[];
+    changed: DeviceChange[];
+  };
+  households: { added: HouseholdConfig[]; removed: string[]; changed: HouseholdConfig[] };
+  operators: { added: string[]; removed: string[]; changed: string[] };
+  buses: { added: string[]; removed: string[]; changed: string[] };
+  /** Alert settings that changed, e.g. ["alerts.escalation.p1"]. */
+  alerts: string[];
+  logLevel: Config["log"]["level"] | null;
+  restartNeeded: RestartItem[];
+  /** What the gateway runs after the reload: the new file, restart-only settings as running. */
+  effective: Config;
+}
+
+/** Structural equality of plain config values (objects, arrays, scalars). */
+export function sameValue(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) return false;
+  if (Array.isArray(a) !== Array.isArray(b)) return false;
+  if (Array.isArray(a)) {
+    const bb = b as unknown[];
+    return a.length === bb.length && a.every((v, i) => sameValue(v, bb[i]));
+  }
+  const ao = a as Record<string, unknown>;
+  const bo = b as Record<string, unknown>;
+  const keys = new Set([...Object.keys(ao), ...Object.keys(bo)]);
+  for (const k of keys) if (!sameValue(ao[k], bo[k])) return false;
+  return true;
+}
+
+const isRecord = (v: unknown): v is Record<string, unknown> =>
+  typeof v === "object" && v !== null && !Array.isArray(v);
+
+/** Paths under `path` where a and b differ (objects are descended, arrays compared whole). */
+function diffPaths(a: unknown, b: unknown, path: string): string[] {
+  if (sameValue(a, b)) return [];
+  if (!isRecord(a) || !isRecord(b)) return [path];
+  const out: string[] = [];
+  for (const k of new Set([...Object.keys(a), ...Object.keys(b)]))
+    out.push(...diffPaths(a[k], b[k], `${path}.${k}`));
+  return out;
+}
+
+function valueAt(root: unknown, path: string): unknown {
+  let v: unknown = root;
+  for (const k of path.split(".")) v = isRecord(v) ? v[k] : undefined;
+  return v;
+}
+
+function diffById<T>(
+  before: readonly T[],
+  after: readonly T[],
+  id: (x: T) => string,
+): { added: T[]; removed: T[]; both: [T, T][] } {
+  const old = new Map(before.map((x) => [id(x), x]));
+  const now = new Map(after.map((x) => [id(x), x]));
+  return {
+    added: after.filter((x) => !old.has(id(x))),
+    removed: before.filter((x) => !now.has(id(x))),
+    both: after.flatMap((x) => {
+      const o = old.get(id(x));
+      return o === undefined ? [] : [[o, x] as [T, T]];
+    }),
+  };
+}
+
+/** Welfare settings as they take effect (a household without a period uses alerts.welfarePeriod). */
+function effectiveHousehold(h: HouseholdConfig, c: Config) {
+  return { ...h, welfare: { ...h.welfare, period: h.welfare.period ?? c.alerts.welfarePeriod } };
+}
+
+/** What a reload from `running` to `next` (both validated) changes. Pure. */
+export function planReload(running: Config, next: Config): ReloadPlan {
+  const restartNeeded: RestartItem[] = [];
+  const effective = { ...next, site: { ...next.site }, log: { ...next.log } } as Config;
+  const eff = effective as unknown as Record<string, unknown>;
+  const run = running as unknown as Record<string, unknown>;
+  const nxt = next as unknown as Record<string, unknown>;
+  for (const key of new Set([...Object.keys(run), ...Object.keys(nxt)])) {
+    if (LIVE_SECTIONS.has(key) || sameValue(run[key], nxt[key])) continue;
+    for (const path of diffPaths(run[key], nxt[key], key))
+      restartNeeded.push({ path, running: valueAt(running, path), requested: valueAt(next, path) });
+    if (key in run) eff[key] = run[key];
+    else delete eff[key];
+  }
+  for (const path of RESTART_FIELDS) {
+    const [section, field] = path.split(".") as [string, string];
+    const before = (run[section] as Record<string, unknown>)[field];
+    const after = (nxt[section] as Record<string, unknown>)[field];
+    if (sameValue(before, after)) continue;
+    restartNeeded.push({ path, running: before, requested: after });
+    (eff[section] as Record<string, unknown>)[field] = before;
+  }
+
+  const dev = diffById(running.devices, next.devices, (d) => d.id);
+  const replaced: DeviceConfig[] = [];
+  const changed: DeviceChange[] = [];
+  for (const [o, n] of dev.both) {
+    if (o.model !== n.model) {
+      replaced.push(n);
+      continue;
+    }
+    const fields = diffPaths(o, n, "").map((p) => p.slice(1));
+    if (fields.length === 0) continue;
+    const pollFields = POLL_FIELDS[n.model] ?? [];
+    changed.push({
+      id: n.id,
+      config: n,
+      fields,
+      credentials: fields.includes("password"),
+      polling: fields.some((f) => pollFields.includes(f)),
+    });
+  }
+
+  const hh = diffById(running.households, next.households, (h) => h.id);
+  const ops = diffById(running.operators, next.operators, (o) => o.name);
+  const buses = diffById(running.buses, next.buses, (b) => b.id);
+  return {
+    devices: {
+      added: dev.added,
+      removed: dev.removed.map((d) => d.id),
+      replaced,
+      changed,
+    },
+    households: {
+      added: hh.added,
+      removed: hh.removed.map((h) => h.id),
+      changed: hh.both
+        .filter(([o, n]) => !sameValue(effectiveHousehold(o, running), effectiveHousehold(n, effective)))
+        .map(([, n]) => n),
+    },
+    operators: {
+      added: ops.added.map((o) => o.name),
+      removed: ops.removed.map((o) => o.name),
+      changed: ops.both.filter(([o, n]) => o.password !== n.password).map(([, n]) => n.name),
+    },
+    buses: {
+      added: buses.added.map((b) => b.id),
+      removed: buses.removed.map((b) => b.id),
+      changed: buses.both.filter(([o, n]) => !sameValue(o, n)).map(([, n]) => n.id),
+    },
+    alerts: diffPaths(running.alerts, next.alerts, "alerts"),
+    logLevel: running.log.level === next.log.level ? null : next.log.level,
+    restartNeeded,
+    effective,
+  };
+}
+
+/** Nothing to apply (restart-only changes aside). */
+export function planIsEmpty(p: ReloadPlan): boolean {
+  const d = p.devices;
+  const lists = [
+    d.added,
+    d.removed,
+    d.replaced,
+    d.changed,
+    p.households.added,
+    p.households.removed,
+    p.households.changed,
+    p.operators.added,
+    p.operators.removed,
+    p.operators.changed,
+    p.buses.added,
+    p.buses.removed,
+    p.buses.changed,
+    p.alerts,
+  ];
+  return lists.every((l) => l.length === 0) && p.logLevel === null;
+}
+
+/** The plan by id, for the log and `linli reload` (no secrets: fields are named, not shown). */
+export function summarisePlan(p: ReloadPlan) {
+  return {
+    devices: {
+      added: p.devices.added.map((d) => d.id),
+      removed: p.devices.removed,
+      replaced: p.devices.replaced.map((d) => d.id),
+      changed: p.devices.changed.map((c) => ({ id: c.id, fields: c.fields })),
+    },
+    households: {
+      added: p.households.added.map((h) => h.id),
+      removed: p.households.removed,
+      changed: p.households.changed.map((h) => h.id),
+    },
+    operators: p.operators,
+    buses: p.buses,
+    alerts: p.alerts,
+    logLevel: p.logLevel,
+  };
+}
+
+/** The parts of the gateway a reload changes (`Gateway` satisfies it). */
+export interface ReloadTarget {
+  readonly config: Config;
+  readonly registry: Registry;
+  readonly engine: AlertEngine;
+  readonly supervisor: Supervisor;
+  readonly publisher: Publisher;
+  readonly modbus: ModbusSouthbound;
+  readonly broker: EmbeddedBroker;
+  readonly log: Logger;
+}
+
+export type ReloadResult =
+  | {
+      result: "applied";
+      at: number;
+      changes: ReturnType<typeof summarisePlan>;
+      /** Settings that changed in the file but keep their running value until a restart. */
+      restartNeeded: string[];
+      /** Open alerts closed because their device or household was removed. */
+      closedAlerts: number;
+      /** MQTT connections closed (removed devices and operators, changed passwords). */
+      disconnected: number;
+      /** The configuration now running (holds secrets: not for reports). */
+      effective: Config;
+    }
+  | { result: "refused"; at: number; message: string };
+
+/** Values of restart-only settings are logged, secrets excepted. */
+const shown = (path: string, v: unknown) => (/password/i.test(path) ? "(hidden)" : v);
+
+/**
+ * Loads (if given a loader), checks, plans and applies. Never throws for a
+ * bad configuration: it is refused, logged, and the running one kept.
+ */
+export async function reloadGateway(
+  t: ReloadTarget,
+  next: Config | (() => Config),
+  now: number,
+): Promise<ReloadResult> {
+  let config: Config;
+  try {
+    config = typeof next === "function" ? next() : next;
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    return refuse(t, now, err.message);
+  }
+  const plan = planReload(t.config, config);
+  // The same rule as at start: a serial bus whose polls the line cannot carry is refused.
+  const budget = lineBudgetProblems(plan.effective);
+  if (budget.length > 0) return refuse(t, now, `configuration refused:\n  ${budget.join("\n  ")}`);
+  for (const item of plan.restartNeeded)
+    t.log.warn(
+      {
+        setting: item.path,
+        running: shown(item.path, item.running),
+        requested: shown(item.path, item.requested),
+      },
+      `${item.path} changed: needs a restart (running value kept)`,
+    );
+  const changes = summarisePlan(plan);
+  if (planIsEmpty(plan)) {
+    t.log.info({ restartNeeded: plan.restartNeeded.length }, "configuration reloaded: nothing to change");
+    return applied(now, plan, changes, 0, 0);
+  }
+  const { closedAlerts, disconnected } = await applyReload(t, plan);
+  t.log.info({ ...changes, closedAlerts, disconnected }, "configuration reloaded");
+  return applied(now, plan, changes, closedAlerts, disconnected);
+}
+
+function applied(
+  at: number,
+  plan: ReloadPlan,
+  changes: ReturnType<typeof summarisePlan>,
+  closedAlerts: number,
+  disconnected: number,
+): ReloadResult {
+  return {
+    result: "applied",
+    at,
+    changes,
+    restartNeeded: plan.restartNeeded.map((r) => r.path),
+    closedAlerts,
+    disconnected,
+    effective: plan.effective,
+  };
+}
+
+function refuse(t: ReloadTarget, at: number, message: string): ReloadResult {
+  t.log.error(
+    { problems: message },
+    `configuration reload refused; the running configuration is kept\n${message}`,
+  );
+  return { result: "refused", at, message };
+}
+
+/** Applies a plan to the running gateway. Order matters: households before the devices in them. */
+export async function applyReload(
+  t: ReloadTarget,
+  plan: ReloadPlan,
+): Promise<{ closedAlerts: number; disconnected: number }> {
+  const cfg = plan.effective;
+  const { registry, engine, supervisor, publisher, broker } = t;
+  let closedAlerts = 0;
+  let disconnected = 0;
+
+  // Operators: a removed operator or a changed password ends the open sessions.
+  registry.setOperators(cfg.operators);
+  const revoked = new Set([...plan.operators.removed, ...plan.operators.changed]);
+  if (revoked.size > 0)
+    disconnected += broker.disconnect((i) => i.kind === "operator" && revoked.has(i.name));
+
+  for (const h of plan.households.added) registry.addHousehold(h, cfg);
+
+  // What timers depend on, before anything changes (lost deadlines and welfare periods move by the difference).
+  const graceChanged = cfg.alerts.lostGrace !== supervisor.lostGrace;
+  const oldLost = new Map<DeviceEntry, number>();
+  const lostAfter = (d: DeviceEntry) => d.lostAfterMs(supervisor.lostGrace);
+  if (graceChanged) for (const d of registry.devices.values()) oldLost.set(d, lostAfter(d));
+  const touched = new Map<HouseholdEntry, number>();
+  const touch = (h: HouseholdEntry | null) => {
+    if (h && !touched.has(h)) touched.set(h, h.welfarePeriodMs);
+  };
+
+  const removed: DeviceEntry[] = [];
+  const retire = (id: string, reason: string) => {
+    const entry = registry.removeDevice(id);
+    if (!entry) return;
+    touch(entry.householdEntry);
+    supervisor.untrack(entry);
+    closedAlerts += engine.closeSubject(id, reason);
+    publisher.deviceRemoved(entry);
+    oldLost.delete(entry);
+    removed.push(entry);
+  };
+  for (const id of plan.devices.removed) retire(id, REASON_DEVICE_REMOVED);
+  for (const d of plan.devices.replaced) retire(d.id, reasonModelChanged(d.model));
+
+  const repoll: DeviceEntry[] = [];
+  const restartBuses = new Set(plan.buses.changed);
+  const newCredentials = new Set<DeviceEntry>();
+  for (const c of plan.devices.changed) {
+    const entry = registry.devices.get(c.id) as DeviceEntry;
+    if (!oldLost.has(entry)) oldLost.set(entry, lostAfter(entry));
+    touch(entry.householdEntry);
+    const before = entry.config;
+    registry.updateDevice(entry, c.config, cfg);
+    touch(entry.householdEntry);
+    if (c.credentials) newCredentials.add(entry);
+    if (c.polling) {
+      repoll.push(entry);
+      // A kiosk's endpoint or timeout is its bus's: that bus restarts.
+      if (before.model === "gk3" && c.config.model === "gk3")
+        restartBuses.add(tcpBusKey(before.host, before.port)).add(tcpBusKey(c.config.host, c.config.port));
+    }
+  }
+  // A changed password takes effect at once: the device must reconnect with it (a demanding user expects that).
+  if (removed.length > 0 || newCredentials.size > 0)
+    disconnected += broker.disconnect(
+      (i) => i.kind === "device" && (i.device.removed || newCredentials.has(i.device)),
+    );
+
+  const added: DeviceEntry[] = [];
+  for (const d of [...plan.devices.added, ...plan.devices.replaced]) {
+    const entry = registry.addDevice(d, cfg);
+    supervisor.track(entry);
+    touch(entry.householdEntry);
+    added.push(entry);
+  }
+
+  for (const id of plan.households.removed) {
+    const h = registry.removeHousehold(id);
+    if (!h) continue;
+    touched.delete(h);
+    closedAlerts += engine.closeSubject(id, REASON_HOUSEHOLD_REMOVED);
+    supervisor.householdRemoved(h);
+  }
+
+  if (plan.alerts.length > 0) {
+    const a = cfg.alerts;
+    engine.setOptions({
+      escalationP1Ms: a.escalation.p1,
+      escalationP2Ms: a.escalation.p2,
+      escalationFactor: a.escalation.factor,
+      escalationMaxIntervalMs: a.escalation.maxInterval,
+      shelveMaxMs: a.shelveMax,
+    });
+    supervisor.setOptions({ lostGraceMs: a.lostGrace, awayExitGraceMs: a.awayExitGrace });
+    for (const d of registry.devices.values()) Object.assign(d.settings, deviceSettings(d.config, a));
+  }
+  for (const [d, before] of oldLost) supervisor.retime(d, before);
+
+  const quiet = new Map(cfg.households.map((h) => [h.id, h]));
+  for (const h of plan.households.changed) {
+    const entry = registry.households.get(h.id) as HouseholdEntry;
+    touch(entry);
+    registry.updateHousehold(entry, h, cfg);
+  }
+  for (const h of plan.households.added) touch(registry.households.get(h.id) ?? null);
+  for (const [h, oldPeriod] of touched)
+    supervisor.householdChanged(h, oldPeriod, quiet.get(h.id)?.welfare.quietHours);
+
+  await t.modbus.reconfigure(cfg, { removed, added, repoll, restartBuses: [...restartBuses] });
+
+  if (plan.logLevel !== null) t.log.level = plan.logLevel as Level | "silent";
+  return { closedAlerts, disconnected };
+}

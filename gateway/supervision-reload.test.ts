@@ -1,0 +1,139 @@
+/** Supervision across a live reload: deadlines move by the change, they do not restart from zero. */
+import { beforeEach, describe, expect, it } from "vitest";
+import { AlertEngine } from "./alerts/engine.js";
+import { validateConfig } from "./config/load.js";
+import type { Config, ConfigInput } from "./config/schema.js";
+import { Publisher } from "./northbound/publisher.js";
+import { type DeviceEntry, Registry } from "./registry.js";
+import { Supervisor } from "./supervision.js";
+import { FakeClock } from "./time/clock.js";
+import { TimerWheel } from "./time/timer-wheel.js";
+
+const MIN = 60_000;
+
+function config(change: (c: ConfigInput) => void = () => {}): Config {
+  const c: ConfigInput = {
+    site: { id: "s" },
+    households: [{ id: "hh-1", welfare: { period: "24h" } }, { id: "hh-2" }],
+    devices: [{ id: "p-1", model: "ec200", password: "x", household: "hh-1", heartbeatInterval: "300s" }],
+    alerts: { lostGrace: "60s" },
+  };
+  change(c);
+  return validateConfig(c, "test", {});
+}
+
+describe("Supervisor reload support", () => {
+  let clock: FakeClock;
+  let registry: Registry;
+  let supervisor: Supervisor;
+  let engine: AlertEngine;
+  let published: Array<{ topic: string; payload: string }>;
+
+  beforeEach(() => {
+    clock = new FakeClock();
+    const wheel = new TimerWheel(clock);
+    published = [];
+    const publisher = new Publisher("s", { publish: (topic, payload) => published.push({ topic, payload }) });
+    engine = new AlertEngine("s", clock, wheel, { alertChanged: (a, t) => publisher.alert(a, t) });
+    registry = new Registry(config(), {
+      onLost: (t) => supervisor.onLost(t),
+      onWelfareDue: (t) => supervisor.onWelfareDue(t),
+    });
+    supervisor = new Supervisor(clock, wheel, engine, publisher, 60_000);
+    supervisor.start(registry);
+  });
+
+  const lostRaised = () => engine.find("p-1", "DEVICE_LOST") !== undefined;
+
+  it("a shorter heartbeat moves the lost deadline by the difference, from the last message", () => {
+    const p1 = registry.devices.get("p-1") as DeviceEntry;
+    clock.advance(2 * MIN);
+    const before = p1.lostAfterMs(supervisor.lostGrace); // 2 x 300 s + 60 s
+    const next = config((c) => {
+      (c.devices?.[0] as { heartbeatInterval: string }).heartbeatInterval = "60s";
+    });
+    registry.updateDevice(p1, next.devices[0] as Config["devices"][number], next);
+    supervisor.retime(p1, before);
+    // New deadline: start + 2 x 60 s + 60 s = start + 3 min, 1 min from now.
+    clock.advance(MIN - 2_000);
+    expect(lostRaised()).toBe(false);
+    clock.advance(3_000);
+    expect(lostRaised()).toBe(true);
+  });
+
+  it("a longer lost grace postpones a pending deadline", () => {
+    const p1 = registry.devices.get("p-1") as DeviceEntry;
+    const before = p1.lostAfterMs(supervisor.lostGrace);
+    supervisor.setOptions({ lostGraceMs: 10 * MIN, awayExitGraceMs: 15 * MIN });
+    supervisor.retime(p1, before);
+    clock.advance(11 * MIN + 5_000);
+    expect(lostRaised()).toBe(false);
+    clock.advance(10 * MIN);
+    expect(lostRaised()).toBe(true);
+  });
+
+  it("a device added by a reload is supervised from the reload", () => {
+    clock.advance(30 * MIN);
+    const next = config((c) => {
+      c.devices?.push({ id: "p-9", model: "ec200", password: "y", heartbeatInterval: "60s" });
+    });
+    const p9 = registry.addDevice(next.devices[1] as Config["devices"][number], next);
+    supervisor.track(p9);
+    clock.advance(3 * MIN - 2_000);
+    expect(engine.find("p-9", "DEVICE_LOST")).toBeUndefined();
+    clock.advance(3_000);
+    expect(engine.find("p-9", "DEVICE_LOST")).toBeDefined();
+  });
+
+  it("a shorter welfare period moves the running one; a household gaining its first device starts one", () => {
+    const h1 = registry.households.get("hh-1");
+    const h2 = registry.households.get("hh-2");
+    if (!h1 || !h2) throw new Error("households missing");
+    expect(h2.welfareTimer.armed).toBe(false); // no device: nobody to watch
+    clock.advance(30 * MIN);
+    const next = config((c) => {
+      c.households = [
+        { id: "hh-1", welfare: { period: "1h" } },
+        { id: "hh-2", welfare: { period: "2h" } },
+      ];
+      (c.devices?.[0] as { household: string }).household = "hh-2";
+    });
+    const old1 = h1.welfarePeriodMs;
+    const old2 = h2.welfarePeriodMs;
+    registry.updateHousehold(h1, next.households[0] as Config["households"][number], next);
+    registry.updateHousehold(h2, next.households[1] as Config["households"][number], next);
+    const p1 = registry.devices.get("p-1") as DeviceEntry;
+    registry.updateDevice(p1, next.devices[0] as Config["devices"][number], next);
+    supervisor.householdChanged(h1, old1, undefined);
+    supervisor.householdChanged(h2, old2, undefined);
+    // hh-1 lost its only device: nothing to watch. hh-2 starts a 2 h period now.
+    expect(h1.welfareTimer.armed).toBe(false);
+    expect(h2.welfareTimer.deadline).toBe(clock.now() + 2 * 60 * MIN);
+    expect(p1.household).toBe("hh-2");
+    expect(p1.telemetryPrefix).toContain('"household":"hh-2"');
+  });
+
+  it("a shorter welfare period moves the running one by the difference", () => {
+    const h1 = registry.households.get("hh-1");
+    if (!h1) throw new Error("household missing");
+    const start = clock.now();
+    clock.advance(30 * MIN);
+    const next = config((c) => {
+      c.households = [{ id: "hh-1", welfare: { period: "1h" } }, { id: "hh-2" }];
+    });
+    const old = h1.welfarePeriodMs;
+    registry.updateHousehold(h1, next.households[0] as Config["households"][number], next);
+    supervisor.householdChanged(h1, old, undefined);
+    expect(h1.welfareTimer.deadline).toBe(start + 60 * MIN);
+    clock.advance(31 * MIN);
+    expect(engine.find("hh-1", "WELFARE_CHECK")).toBeDefined();
+  });
+
+  it("a removed household's retained monitoring status is deleted", () => {
+    const h1 = registry.households.get("hh-1");
+    if (!h1) throw new Error("household missing");
+    supervisor.householdRemoved(h1);
+    expect(h1.welfareTimer.armed).toBe(false);
+    expect(published).toContainEqual({ topic: "linli/s/households/hh-1/monitoring", payload: "" });
+  });
+});

@@ -1,0 +1,168 @@
+/**
+ * `linli reload` against a real `linli start` process (built CLI, 127.0.0.1):
+ * the site file is edited, `linli reload --data-dir` checks it and sends
+ * SIGHUP, the gateway applies it and reports; an invalid file is refused
+ * before anything is sent. The spawned gateway is stopped by its PID.
+ */
+import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import mqtt from "mqtt";
+import { afterAll, describe, expect, it } from "vitest";
+
+const run = promisify(execFile);
+const CLI = "dist/gateway/cli.js";
+
+async function linli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const r = await run(process.execPath, [CLI, ...args], { timeout: 20_000 });
+    return { code: 0, stdout: r.stdout, stderr: r.stderr };
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+const siteFile = (devices: string, listenerPort = 0) => `site:
+  id: s1
+mqtt:
+  listeners:
+    - host: 127.0.0.1
+      port: ${listenerPort}
+metrics:
+  enabled: false
+operators:
+  - name: ops
+    password: ops-pw
+devices:
+  - id: p-1
+    model: ec200
+    password: pw-1
+${devices}`;
+
+const NEW_DEVICE = `  - id: p-new
+    model: ec200
+    password: pw-new
+`;
+
+describe("linli reload", () => {
+  const dir = mkdtempSync(join(tmpdir(), "linli-cli-reload-"));
+  const dataDir = join(dir, "data");
+  const file = join(dir, "site.yaml");
+  let child: ChildProcess | null = null;
+
+  afterAll(async () => {
+    if (child && child.exitCode === null && child.pid !== undefined) {
+      child.kill("SIGKILL");
+      await new Promise((r) => child?.once("exit", r));
+    }
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("applies an edited file to the running gateway via SIGHUP and refuses an invalid one", async () => {
+    writeFileSync(file, siteFile(""));
+    child = spawn(
+      process.execPath,
+      [CLI, "start", "--config", file, "--data-dir", dataDir, "--log-format", "json"],
+      { stdio: ["ignore", "pipe", "pipe"] },
+    );
+    const proc = child;
+    const lines: string[] = [];
+    let buffered = "";
+    proc.stdout?.on("data", (b: Buffer) => {
+      buffered += b.toString("utf8");
+      const parts = buffered.split("\n");
+      buffered = parts.pop() ?? "";
+      lines.push(...parts);
+    });
+    proc.stderr?.resume();
+    const logged = async (msg: string, timeoutMs = 30_000) => {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const line = lines.find((l) => l.includes(`"msg":"${msg}`));
+        if (line) return JSON.parse(line) as Record<string, unknown>;
+        if (proc.exitCode !== null) throw new Error(`gateway exited (${proc.exitCode}): ${lines.join("\n")}`);
+        if (Date.now() > deadline) throw new Error(`no "${msg}" in the log:\n${lines.join("\n")}`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    };
+    const started = await logged("gateway started");
+    const port = Number(
+      String((started.listeners as string[])[0])
+        .split(":")
+        .pop(),
+    );
+
+    const pidInfo = JSON.parse(readFileSync(join(dataDir, "linli.pid"), "utf8"));
+    expect(pidInfo).toMatchObject({ pid: proc.pid, config: file });
+
+    // The file edited: a device added, a listener changed (that one needs a restart).
+    writeFileSync(file, siteFile(NEW_DEVICE, 1));
+    const applied = await linli("reload", "--data-dir", dataDir);
+    expect(applied.stderr).toBe("");
+    expect(applied.code).toBe(0);
+    expect(applied.stdout).toContain(`${file}: applied by the gateway (pid ${proc.pid})`);
+    expect(applied.stdout).toContain("devices: added p-new");
+    expect(applied.stdout).toContain("needs a restart (running values kept): mqtt.listeners");
+    expect(await logged("mqtt.listeners changed: needs a restart")).toMatchObject({
+      setting: "mqtt.listeners",
+    });
+
+    // The change is live: the new device connects to the running broker and raises an alert.
+    const ops = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, {
+      username: "ops",
+      password: "ops-pw",
+      reconnectPeriod: 0,
+    });
+    const fresh = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, {
+      username: "p-new",
+      password: "pw-new",
+      reconnectPeriod: 0,
+    });
+    try {
+      const alert = new Promise<Record<string, unknown>>((resolve) =>
+        ops.on("message", (topic, payload) => {
+          if (topic === "linli/s1/alerts/p1/EMERGENCY_CALL/p-new") resolve(JSON.parse(payload.toString()));
+        }),
+      );
+      await ops.subscribeAsync("linli/s1/alerts/p1/#", { qos: 1 });
+      await fresh.publishAsync(
+        "devices/ec200/p-new/up",
+        JSON.stringify({ t: "evt", seq: 1, ts: Date.now(), evt: "press", bat: 90, rssi: -60 }),
+        { qos: 1 },
+      );
+      expect(await alert).toMatchObject({
+        code: "EMERGENCY_CALL",
+        deviceId: "p-new",
+        state: "active-unacknowledged",
+      });
+    } finally {
+      await fresh.endAsync(true);
+      await ops.endAsync(true);
+    }
+
+    // An invalid file: exit 2 with config check's message; the gateway is not signalled.
+    writeFileSync(file, `${siteFile(NEW_DEVICE, 1)}    heartbeatInterval: soon\n`);
+    const reportBefore = readFileSync(join(dataDir, "linli.reload.json"), "utf8");
+    const refused = await linli("reload", "--data-dir", dataDir);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(
+      new RegExp(`${file}:\\d+: devices\\[1\\]\\.heartbeatInterval: expected a duration`),
+    );
+    const check = await linli("config", "check", file);
+    expect(refused.stderr).toBe(check.stderr);
+    expect(readFileSync(join(dataDir, "linli.reload.json"), "utf8")).toBe(reportBefore);
+    expect(proc.exitCode).toBeNull();
+
+    // Stopped by its PID: a clean stop removes the pid file; reload then finds no gateway.
+    process.kill(proc.pid as number, "SIGTERM");
+    await new Promise((r) => (proc.exitCode !== null ? r(null) : proc.once("exit", r)));
+    expect(proc.exitCode).toBe(0);
+    expect(existsSync(join(dataDir, "linli.pid"))).toBe(false);
+    const none = await linli("reload", "--data-dir", dataDir);
+    expect(none.code).toBe(1);
+    expect(none.stderr).toContain("no running gateway found");
+  }, 120_000);
+});
