@@ -109,28 +109,33 @@ export class Operator {
   }
 
   /**
-   * Waits until every topic in `expected` has its retained state back, or (when some
-   * never come: alerts that closed meanwhile) until nothing arrived for `quietMs`
-   * after at least `minMs`; at most `maxMs`.
+   * Waits for the retained state of a fresh session: returns as soon as every
+   * topic in `expected` is back; topics for which `mayBeGone` holds (the alert
+   * may have closed meanwhile) are waited for only until nothing arrived for
+   * `quietMs` after at least `minMs`; the others up to `maxMs`.
+   * Returns the topics still missing (for the report).
    */
-  async settle(expected: Iterable<string>, minMs = 1000, quietMs = 500, maxMs = 5000): Promise<void> {
+  async settle(
+    expected: Iterable<string>,
+    mayBeGone: (topic: string) => boolean,
+    maxMs: number,
+    minMs = 1000,
+    quietMs = 500,
+  ): Promise<string[]> {
     const want = [...expected];
     const start = Date.now();
     for (;;) {
       const now = Date.now();
-      const all = want.every((t) => this.seenInSession(t));
-      if (all && now - start >= 100) return;
-      if (now - start >= minMs && now - Math.max(this.lastMessageAt, this.subscribedAt) >= quietMs) return;
-      if (now - start >= maxMs) return;
+      const missing = want.filter((t) => !this.sessionTopics.has(t));
+      if (missing.length === 0) return missing;
+      const quiet = now - Math.max(this.lastMessageAt, this.subscribedAt) >= quietMs;
+      if (now - start >= minMs && quiet && missing.every(mayBeGone)) return missing;
+      if (now - start >= maxMs) return missing;
       await new Promise((r) => setTimeout(r, 25));
     }
   }
 
   private readonly sessionTopics = new Set<string>();
-  private seenInSession(topic: string): boolean {
-    return this.sessionTopics.has(topic);
-  }
-
   /** The session's connection is closed (by us or because the gateway went away). */
   get disconnected(): boolean {
     return this.client === null || !this.client.connected;
