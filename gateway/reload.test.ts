@@ -146,14 +146,12 @@ describe("planReload", () => {
     expect(e.devices.map((d) => d.id)).toContain("p-9");
   });
 
-  it("a section unknown to this version (e.g. storage) needs a restart", () => {
+  it("storage (the journal's directory and policy) needs a restart; the running value is kept", () => {
     const running = cfg(base());
-    const next = { ...cfg(base()), storage: { dir: "/var/lib/linli" } } as unknown as typeof running;
+    const next = cfg({ ...base(), storage: { dir: "/var/lib/linli" } });
     const p = planReload(running, next);
-    expect(p.restartNeeded).toEqual([
-      { path: "storage", running: undefined, requested: { dir: "/var/lib/linli" } },
-    ]);
-    expect("storage" in p.effective).toBe(false);
+    expect(p.restartNeeded).toEqual([{ path: "storage.dir", running: undefined, requested: "/var/lib/linli" }]);
+    expect(p.effective.storage.dir).toBeUndefined();
   });
 });
 

@@ -95,7 +95,13 @@ describe("linli reload", () => {
         .pop(),
     );
 
-    const pidInfo = JSON.parse(readFileSync(join(dataDir, "linli.pid"), "utf8"));
+    // The CLI writes its pid file just after the gateway logs that it started.
+    const pidFile = join(dataDir, "linli.pid");
+    for (const deadline = Date.now() + 30_000; !existsSync(pidFile); ) {
+      if (Date.now() > deadline) throw new Error(`no ${pidFile}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const pidInfo = JSON.parse(readFileSync(pidFile, "utf8"));
     expect(pidInfo).toMatchObject({ pid: proc.pid, config: file });
 
     // The file edited: a device added, a listener changed (that one needs a restart).
