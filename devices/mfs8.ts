@@ -190,22 +190,24 @@ export const mfs8: ModbusDeviceProfile<Mfs8Sample, Mfs8State> = {
       detail: { pressure: round(s.pressure, 3) },
     });
 
-    if (changedBits(s.status, prev, STATUS.pumpFault)) {
-      ctx.condition("FAULT", bit(s.status, STATUS.pumpFault), { priority: 2, causes: ["pump fault"] });
-    }
-    const detector = bit(s.status, STATUS.detectorFault);
-    const battery = bit(s.status, STATUS.batteryFault);
+    // One FAULT per panel naming every live cause, at the highest priority among them: P2 while the
+    // pump fault is present, else P3 (docs/topics.md); it clears when no cause is left.
     if (
+      changedBits(s.status, prev, STATUS.pumpFault) ||
       changedBits(s.status, prev, STATUS.detectorFault) ||
       changedBits(s.status, prev, STATUS.batteryFault) ||
       s.faultCode !== st.faultCode
     ) {
       st.faultCode = s.faultCode;
+      const pump = bit(s.status, STATUS.pumpFault);
+      const detector = bit(s.status, STATUS.detectorFault);
+      const battery = bit(s.status, STATUS.batteryFault);
       const causes: string[] = [];
+      if (pump) causes.push("pump fault");
       if (battery) causes.push("battery fault");
       if (detector) causes.push(`detector fault: ${FAULT_CODES[s.faultCode] ?? `code ${s.faultCode}`}`);
-      ctx.condition("FAULT", detector || battery, {
-        priority: 3,
+      ctx.condition("FAULT", causes.length > 0, {
+        priority: pump ? 2 : 3,
         causes,
         detail: { faultCode: s.faultCode },
       });

@@ -32,6 +32,7 @@ import {
 } from "./cli/pidfile.js";
 import { ConfigError, loadConfigFile, validateConfig } from "./config/load.js";
 import { type Config, configJsonSchema } from "./config/schema.js";
+import { configWarnings } from "./config/warnings.js";
 import { Gateway } from "./gateway.js";
 import { applyEdgeHeapSettings } from "./heap.js";
 import { createLogger, type Logger } from "./log.js";
@@ -315,6 +316,7 @@ configCmd
   .action((file: string) => {
     try {
       const c = loadConfigFile(file);
+      for (const w of configWarnings(c)) process.stderr.write(`${file}: warning: ${w}\n`);
       process.stdout.write(
         `${file}: ok (site ${c.site.id}, ${c.devices.length} devices, ${c.households.length} households, ${c.operators.length} operators)\n`,
       );

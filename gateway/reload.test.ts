@@ -150,7 +150,9 @@ describe("planReload", () => {
     const running = cfg(base());
     const next = cfg({ ...base(), storage: { dir: "/var/lib/linli" } });
     const p = planReload(running, next);
-    expect(p.restartNeeded).toEqual([{ path: "storage.dir", running: undefined, requested: "/var/lib/linli" }]);
+    expect(p.restartNeeded).toEqual([
+      { path: "storage.dir", running: undefined, requested: "/var/lib/linli" },
+    ]);
     expect(p.effective.storage.dir).toBeUndefined();
   });
 });

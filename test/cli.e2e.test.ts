@@ -50,6 +50,18 @@ describe("linli CLI", () => {
     expect(no.stderr).toContain(`${bad}:7: devices[0].heartbeatInterval: expected a duration`);
   });
 
+  it("config check warns (exit 0) about a serial device that does not exist", async () => {
+    const file = join(dir, "bus.yaml");
+    const tty = join(dir, "ttyUSB-not-here");
+    writeFileSync(file, `site:\n  id: s1\nbuses:\n  - id: rs485-1\n    type: rtu\n    path: ${tty}\n`);
+    const r = await linli("config", "check", file);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain("ok (site s1");
+    expect(r.stderr).toContain(
+      `${file}: warning: buses[0].path: serial device ${tty} of bus rs485-1 does not exist here (adapter unplugged, or wrong path?)`,
+    );
+  });
+
   it("start refuses a bad config without starting", async () => {
     const r = await linli("start", "--config", join(dir, "missing.yaml"));
     expect(r.code).toBe(2);

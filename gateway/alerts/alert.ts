@@ -190,6 +190,32 @@ export class Alert {
     return wasActive ? "repeated" : "reactivated";
   }
 
+  /**
+   * A condition reported again: its causes become the live ones and the detail
+   * fields it names take their live values (fields it does not name, such as
+   * `residentNotified`, stay). Returns whether anything changed.
+   */
+  describe(
+    causes: readonly string[] | undefined,
+    detail: Readonly<Record<string, number | string | boolean>> | undefined,
+  ): boolean {
+    let changed = false;
+    if (
+      causes !== undefined &&
+      (causes.length !== this.causes.length || causes.some((c, i) => c !== this.causes[i]))
+    ) {
+      this.causes = [...causes];
+      changed = true;
+    }
+    if (detail !== undefined)
+      for (const [k, v] of Object.entries(detail)) {
+        if (this.detail[k] === v) continue;
+        this.detail[k] = v;
+        changed = true;
+      }
+    return changed;
+  }
+
   addCauses(causes: readonly string[]): boolean {
     let added = false;
     for (const c of causes) {

@@ -601,12 +601,17 @@ export class AlertEngine {
       this.forgetKeyIfIdle(ks);
       return;
     }
+    const open = this.subjects.get(subject.id)?.keys.get(code)?.alert;
+    // A condition whose priority follows its live causes (MFS-8 FAULT, docs/topics.md): the alert
+    // under the old priority's topic closes and a new one is raised under the new one.
+    if (open && open.priority !== opts.priority) this.supersede(open, opts.priority, now);
     const ks = this.key(subject, code);
     // Back to abnormal within the off-delay: no clear, nothing to publish.
     if (ks.pendingKind === PENDING_OFF) this.cancelPending(ks);
     const existing = ks.alert;
     if (existing?.conditionActive) {
-      if (existing.addCauses(opts.causes ?? [])) {
+      // Causes and detail describe the live condition, not every cause it ever had.
+      if (existing.describe(opts.causes, opts.detail)) {
         existing.updatedAt = now;
         this.emit(existing, "repeated", BY_DEVICE, opts.causes?.[0] ?? code, false);
       }
@@ -691,8 +696,9 @@ export class AlertEngine {
     const cause = opts.causes?.[0] ?? ks.code;
     const existing = ks.alert;
     if (existing) {
-      // Cleared but not yet acknowledged, and active again: the same alert, counted.
-      const t = existing.occur(now, opts.causes ?? []);
+      // Cleared but not yet acknowledged, and active again: the same alert, counted, as it is now.
+      const t = existing.occur(now, []);
+      existing.describe(opts.causes, opts.detail);
       if (this.noteActivation(ks, existing, now)) return;
       this.emit(existing, t, BY_DEVICE, cause, false);
       return;
@@ -700,6 +706,17 @@ export class AlertEngine {
     const alert = this.create(ks, opts, suppressed, now);
     if (this.noteActivation(ks, alert, now)) return;
     this.emit(alert, "raised", BY_DEVICE, cause, false);
+  }
+
+  /** Closes an open alert whose condition now has another priority (published, then forgotten). */
+  private supersede(a: Alert, priority: Priority, now: number): void {
+    const ks = this.keyOf(a);
+    if (ks) this.cancelPending(ks);
+    a.state = "closed";
+    a.updatedAt = now;
+    a.clearedAt ??= now;
+    a.holds = 0;
+    this.emit(a, "closed", BY_GATEWAY, `priority now P${priority}`, true);
   }
 
   private clearAlert(ks: KeyState, a: Alert, now: number, by: string, reason: string): void {

@@ -41,6 +41,7 @@ import type { DeviceEntry, Registry } from "../registry.js";
 import type { Counters } from "../stats.js";
 import type { Supervisor } from "../supervision.js";
 import type { Clock } from "../time/clock.js";
+import { type BusPlace, describeLinkEvent, describePollFailure } from "./diagnosis.js";
 
 export type CommandOutcome =
   | { ok: true }
@@ -68,6 +69,7 @@ interface BusUnit {
   bus: ModbusBus;
   poller: ModbusPoller;
   devices: DeviceEntry[];
+  place: BusPlace;
 }
 
 export class StartupError extends Error {}
@@ -76,6 +78,8 @@ export class ModbusSouthbound {
   private readonly buses = new Map<string, BusUnit>();
   /** Polled samples refused by a full alert lane: one per device, the newest wins (polled state is current state). */
   private readonly held = new Map<DeviceEntry, { lane: LaneId; sample: unknown; at: number }>();
+  /** Where each polled device hangs (for log lines that name the bus and the place). */
+  private readonly unitByDevice = new Map<DeviceEntry, BusUnit>();
 
   constructor(
     /** Replaced by a reload (reconfigure). */
@@ -104,8 +108,12 @@ export class ModbusSouthbound {
    * and the capacity) unless the bus accepts degradation.
    */
   async start(): Promise<void> {
-    for (const device of this.registry.devices.values())
-      if (device.profile.transport === "modbus") this.unitOf(device).devices.push(device);
+    for (const device of this.registry.devices.values()) {
+      if (device.profile.transport !== "modbus") continue;
+      const unit = this.unitOf(device);
+      unit.devices.push(device);
+      this.unitByDevice.set(device, unit);
+    }
     const phases = spreadPhases([...this.buses.values()].flatMap((u) => u.devices));
     for (const unit of this.buses.values()) {
       for (const device of unit.devices) unit.poller.add(this.pollSpec(device, phases.get(device)));
@@ -129,6 +137,7 @@ export class ModbusSouthbound {
     for (const unit of this.buses.values()) unit.poller.stop();
     await Promise.all([...this.buses.values()].map((u) => u.bus.close()));
     this.buses.clear();
+    this.unitByDevice.clear();
     this.held.clear();
   }
 
@@ -161,6 +170,7 @@ export class ModbusSouthbound {
         const i = unit.devices.indexOf(d);
         if (i < 0) continue;
         unit.devices.splice(i, 1);
+        this.unitByDevice.delete(d);
         unit.poller.remove(d.id);
         if (unit.devices.length === 0) await this.closeUnit(key, unit);
       }
@@ -172,6 +182,7 @@ export class ModbusSouthbound {
       const unit = this.unitOf(d);
       if (this.buses.size > before) fresh.add(unit);
       unit.devices.push(d);
+      this.unitByDevice.set(d, unit);
       unit.poller.add(this.pollSpec(d, undefined));
     }
     for (const unit of fresh) {
@@ -183,7 +194,10 @@ export class ModbusSouthbound {
   private async closeUnit(key: string, unit: BusUnit): Promise<void> {
     unit.poller.stop();
     this.buses.delete(key);
-    for (const d of unit.devices) this.held.delete(d);
+    for (const d of unit.devices) {
+      this.held.delete(d);
+      this.unitByDevice.delete(d);
+    }
     await unit.bus.close();
   }
 
@@ -267,9 +281,18 @@ export class ModbusSouthbound {
       stopBits: b.stopBits,
       dataBits: 8 as const,
     };
+    const place: BusPlace = {
+      kind: "serial",
+      bus: b.id,
+      path: b.path,
+      baudRate: b.baudRate,
+      parity: b.parity,
+      stopBits: b.stopBits,
+    };
     const bus = new ModbusBus({
       name: b.id,
       link: this.makeLink({ kind: "serial", settings }),
+      onLinkEvent: (e) => this.linkEvent(place, e),
       mode: "rtu",
       clock: this.clock,
       baudRate: b.baudRate,
@@ -283,13 +306,15 @@ export class ModbusSouthbound {
       onResult: this.onResult,
       line: { settings, turnaroundMs: b.turnaround, acceptDegradation: b.acceptDegradation },
     });
-    return { bus, poller, devices: [] };
+    return { bus, poller, devices: [], place };
   }
 
   private tcpBus(name: string, host: string, port: number, timeoutMs: number | undefined): BusUnit {
+    const place: BusPlace = { kind: "tcp", bus: name, host, port };
     const bus = new ModbusBus({
       name,
       link: this.makeLink({ kind: "tcp", host, port }),
+      onLinkEvent: (e) => this.linkEvent(place, e),
       mode: "tcp",
       clock: this.clock,
       timeoutMs: timeoutMs ?? 1000,
@@ -298,7 +323,15 @@ export class ModbusSouthbound {
       bus,
       poller: new ModbusPoller({ bus, clock: this.clock, onResult: this.onResult }),
       devices: [],
+      place,
     };
+  }
+
+  /** Link trouble, rate-limited per bus and cause (a port that stays away retries for ever). */
+  private linkEvent(place: BusPlace, e: Parameters<typeof describeLinkEvent>[1]): void {
+    const line = describeLinkEvent(place, e);
+    if (line.level === "info") this.rateLog.info(place.bus, line.reason, line.fields, line.msg);
+    else this.rateLog.warn(place.bus, line.reason, line.fields, line.msg);
   }
 
   private readonly onResult = (result: PollResult): void => {
@@ -308,6 +341,7 @@ export class ModbusSouthbound {
     if (!result.ok) {
       device.missedPolls++;
       this.counters.reject(device.model, `poll-${result.failure.kind}`);
+      this.logPollFailure(device, result.failure);
       if (device.missedPolls === profile.missedPollsForLost) {
         this.supervisor.markLost(device, `${device.missedPolls} polls missed (${result.failure.kind})`);
       }
@@ -335,6 +369,20 @@ export class ModbusSouthbound {
     device.lastPolled = sample;
     this.offer(device, lane, sample, result.at);
   };
+
+  private logPollFailure(device: DeviceEntry, failure: ModbusFailure): void {
+    const unit = this.unitByDevice.get(device);
+    if (!unit) return;
+    const u = (device.config as { unit: number }).unit;
+    const msg = describePollFailure(unit.place, u, failure);
+    if (msg === null) return;
+    this.rateLog.warn(
+      device.id,
+      `poll-${failure.kind}`,
+      { deviceId: device.id, bus: unit.place.bus, unit: u, failure: failure.kind },
+      msg,
+    );
+  }
 
   private offer(device: DeviceEntry, lane: LaneId, sample: unknown, at: number): void {
     if (this.held.has(device) && lane !== LANE_TELEMETRY) {

@@ -60,7 +60,15 @@ export interface BusOptions {
   backoff?: BackoffOptions;
   /** RTU broadcast (unit 0) writes get no reply; wait this long before the next request (MB serial §2.4.1). Default 100. */
   broadcastDelayMs?: number;
+  /** Told when the link cannot be opened, is lost, or comes back (the owner logs why; the bus only retries). */
+  onLinkEvent?: (event: BusLinkEvent) => void;
 }
+
+/** What happened to a bus's link: an open that failed, a loss, or the link up again after either. */
+export type BusLinkEvent =
+  | { kind: "open-failed"; error: Error; retryInMs: number }
+  | { kind: "lost"; reason: string; error: Error | undefined; retryInMs: number }
+  | { kind: "recovered" };
 
 export type Priority = "command" | "poll";
 
@@ -187,6 +195,9 @@ export class ModbusBus {
   private pumpScheduled = false;
   private startedAt: number | undefined;
   private unsubscribe: (() => void)[] = [];
+  private readonly onLinkEvent: ((event: BusLinkEvent) => void) | undefined;
+  /** An open failed or the link was lost since it was last up: the next open is a recovery. */
+  private troubled = false;
 
   private readonly counters = {
     requests: 0,
@@ -216,6 +227,7 @@ export class ModbusBus {
     this.timeoutMs = options.timeoutMs ?? (this.mode === "rtu" ? 200 : 1000);
     this.retries = options.retries ?? 1;
     this.broadcastDelayMs = options.broadcastDelayMs ?? 100;
+    this.onLinkEvent = options.onLinkEvent;
     this.backoff = {
       initialMs: options.backoff?.initialMs ?? 200,
       maxMs: options.backoff?.maxMs ?? 10_000,
@@ -343,9 +355,15 @@ export class ModbusBus {
     this.phase = "connecting";
     try {
       await this.link.open();
-    } catch {
+    } catch (err) {
       if (this.isClosed()) return;
-      this.scheduleReconnect();
+      const retryInMs = this.scheduleReconnect();
+      this.troubled = true;
+      this.tell({
+        kind: "open-failed",
+        error: err instanceof Error ? err : new Error(String(err)),
+        retryInMs,
+      });
       return;
     }
     // close() may have run while the open was in progress.
@@ -361,13 +379,27 @@ export class ModbusBus {
     this.mbap.clear();
     this.lastActivity = this.clock.monotonic();
     this.schedulePump();
+    if (this.troubled) {
+      this.troubled = false;
+      this.tell({ kind: "recovered" });
+    }
+  }
+
+  /** A listener's mistake must not break link supervision (connect runs from a timer). */
+  private tell(event: BusLinkEvent): void {
+    try {
+      this.onLinkEvent?.(event);
+    } catch {
+      // ignored: the bus keeps retrying whatever the listener does
+    }
   }
 
   private isClosed(): boolean {
     return this.phase === "closed";
   }
 
-  private scheduleReconnect(): void {
+  /** Returns the delay before the next attempt, ms. */
+  private scheduleReconnect(): number {
     this.phase = "backoff";
     const delay = this.nextBackoffMs;
     this.nextBackoffMs = Math.min(this.backoff.maxMs, this.nextBackoffMs * this.backoff.factor);
@@ -376,6 +408,7 @@ export class ModbusBus {
       void this.connect();
     }, delay);
     this.reconnectTimer.unref();
+    return delay;
   }
 
   private onLinkClose(info: LinkCloseInfo): void {
@@ -385,7 +418,9 @@ export class ModbusBus {
       kind: "transport",
       message: `link ${this.link.name} closed (${info.reason}${info.error ? `: ${info.error.message}` : ""})`,
     });
-    this.scheduleReconnect();
+    const retryInMs = this.scheduleReconnect();
+    this.troubled = true;
+    this.tell({ kind: "lost", reason: info.reason, error: info.error, retryInMs });
   }
 
   /** Transport failure found by us (write threw, TCP stream desynchronised): drop the link; its close event reconnects. */

@@ -11,6 +11,7 @@ export {
 } from "./budget.js";
 export {
   type BackoffOptions,
+  type BusLinkEvent,
   type BusMode,
   type BusOptions,
   type BusStats,

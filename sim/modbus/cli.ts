@@ -3,17 +3,21 @@
  *
  *   node dist/sim/modbus/cli.js rtu --pty-link /dev/pts/7 --units 1,2 [--baud 9600 --parity even --stop-bits 1] [--pace] [--turnaround-ms 5]
  *   node dist/sim/modbus/cli.js rtu --socat --units 1,2        # makes a pty pair, prints the gateway's end
+ *   node dist/sim/modbus/cli.js rtu --socat --units 1 --lv4-units 9   # an LV-4 tank sensor on the same line
+ *   node dist/sim/modbus/cli.js rtu --socat --units none --lv4-units 9  # the LV-4 alone
  *   node dist/sim/modbus/cli.js tcp --port 1502 --count 4       # GK-3 kiosks on ports 1502..1505
  *
  * While running, stdin takes script lines, e.g. "5 smoke", "5 silent on",
- * "1 exception 4", "2 late 300", "1502 door open" (see `script()` below).
+ * "1 exception 4", "2 late 300", "1502 door open", "9 level 2350", "9 draw-down" (see `script()` below).
  * `runSimCli(argv)` does the same in-process and returns a handle (tests, demo).
  */
 import { createInterface } from "node:readline";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
+import type { Clock } from "../../gateway/time/clock.js";
 import { type Parity, SerialLink } from "../../protocols/links/serial.js";
 import { Gk3Controller } from "./gk3.js";
+import { Lv4Sensor } from "./lv4.js";
 import { Mfs8Panel } from "./mfs8.js";
 import { openPtyPair, type PtyPair } from "./pty.js";
 import { RtuSlaveServer } from "./rtu-server.js";
@@ -24,6 +28,8 @@ export interface SimHandle {
   /** RTU: the tty the gateway should open (with --socat) or the one the sim opened. */
   gatewayPath?: string;
   panels: Map<number, Mfs8Panel>;
+  /** RTU: LV-4 tank sensors by unit id, on the same line as the panels. */
+  tanks: Map<number, Lv4Sensor>;
   /** TCP: port -> kiosk. */
   kiosks: Map<number, Gk3Controller>;
   ports: number[];
@@ -36,7 +42,12 @@ function bitsPerChar(parity: Parity, stopBits: number): number {
   return 1 + 8 + (parity === "none" ? 0 : 1) + stopBits;
 }
 
-export async function runSimCli(argv: string[]): Promise<SimHandle> {
+export interface SimCliOptions {
+  /** The slaves' clock (tests pin uptime with a fake one); default the system clock. */
+  clock?: Clock;
+}
+
+export async function runSimCli(argv: string[], options: SimCliOptions = {}): Promise<SimHandle> {
   const [mode, ...rest] = argv;
   const { values } = parseArgs({
     args: rest,
@@ -44,6 +55,7 @@ export async function runSimCli(argv: string[]): Promise<SimHandle> {
       "pty-link": { type: "string" },
       socat: { type: "boolean", default: false },
       units: { type: "string", default: "1" },
+      "lv4-units": { type: "string", default: "" },
       baud: { type: "string", default: "9600" },
       parity: { type: "string", default: "even" },
       "stop-bits": { type: "string", default: "1" },
@@ -56,10 +68,12 @@ export async function runSimCli(argv: string[]): Promise<SimHandle> {
     },
   });
   const panels = new Map<number, Mfs8Panel>();
+  const tanks = new Map<number, Lv4Sensor>();
   const kiosks = new Map<number, Gk3Controller>();
   const stops: (() => Promise<void>)[] = [];
   const handle: SimHandle = {
     panels,
+    tanks,
     kiosks,
     ports: [],
     script: (line) => script(handle, line),
@@ -84,17 +98,36 @@ export async function runSimCli(argv: string[]): Promise<SimHandle> {
     handle.gatewayPath ??= path;
     const link = new SerialLink({ path, baudRate, parity, stopBits });
     const server = new RtuSlaveServer(link, {
+      clock: options.clock,
       pace: values.pace ? { baudRate, bitsPerChar: bitsPerChar(parity, stopBits) } : undefined,
       turnaroundMs: Number(values["turnaround-ms"]),
     });
-    for (const u of values.units.split(",").map((s) => Number(s.trim()))) {
-      if (!Number.isInteger(u) || u < 1 || u > 247) throw new Error(`unit ${u} not in 1..247`);
-      const panel = new Mfs8Panel({ unit: u });
+    const unitList = (s: string) =>
+      s
+        .split(",")
+        .filter((x) => x.trim() !== "" && x.trim() !== "none")
+        .map((x) => {
+          const u = Number(x.trim());
+          if (!Number.isInteger(u) || u < 1 || u > 247) throw new Error(`unit ${x} not in 1..247`);
+          return u;
+        });
+    const clock = options.clock;
+    for (const u of unitList(values.units)) {
+      const panel = new Mfs8Panel({ unit: u, clock });
       panels.set(u, panel);
       server.add(panel);
     }
+    for (const u of unitList(values["lv4-units"])) {
+      if (panels.has(u)) throw new Error(`unit ${u} is both an MFS-8 and an LV-4`);
+      const tank = new Lv4Sensor({ unit: u, clock });
+      tanks.set(u, tank);
+      server.add(tank);
+    }
     await server.start();
-    stops.push(() => server.stop());
+    stops.push(async () => {
+      for (const t of tanks.values()) t.dispose();
+      await server.stop();
+    });
     if (pty) stops.push(() => pty.kill());
     return handle;
   }
@@ -149,8 +182,9 @@ function script(handle: SimHandle, line: string): string {
   const [target, action, arg] = line.trim().split(/\s+/);
   const id = Number(target);
   const panel = handle.panels.get(id);
+  const tank = handle.tanks.get(id);
   const kiosk = handle.kiosks.get(id);
-  const dev = panel ?? kiosk;
+  const dev = panel ?? tank ?? kiosk;
   if (!dev || !action) throw new Error(`unknown target or action in "${line}"`);
   if (applyFault(dev.faults, action, arg)) return `${target}: ${action} ${arg ?? ""}`.trim();
   if (panel) {
@@ -170,6 +204,23 @@ function script(handle: SimHandle, line: string): string {
     };
     const f = actions[action];
     if (!f) throw new Error(`unknown panel action "${action}"`);
+    f();
+  } else if (tank) {
+    const n = arg === undefined ? undefined : Number(arg);
+    const actions: Record<string, () => void> = {
+      level: () => tank.setLevel(n ?? 3600),
+      temperature: () => tank.setTemperature(n ?? 8),
+      "draw-down": () => tank.drawDown(n ?? 30),
+      refill: () => tank.refill(n ?? 30),
+      "stop-flow": () => tank.stopFlow(),
+      "winter-night": () => tank.winterNight(),
+      "end-winter": () => tank.endWinter(),
+      fault: () => tank.setFault(n ?? 0),
+      glitch: () => tank.glitch(n === 0xffff ? 0xffff : 0),
+      "alarm-counter": () => tank.setAlarmCounter(n ?? 0),
+    };
+    const f = actions[action];
+    if (!f) throw new Error(`unknown tank action "${action}"`);
     f();
   } else if (kiosk) {
     const n = arg === undefined ? undefined : Number(arg);
@@ -195,6 +246,8 @@ async function main(): Promise<void> {
   const handle = await runSimCli(process.argv.slice(2));
   if (handle.panels.size > 0)
     process.stdout.write(`MFS-8 units ${[...handle.panels.keys()].join(",")} on ${handle.gatewayPath}\n`);
+  if (handle.tanks.size > 0)
+    process.stdout.write(`LV-4 units ${[...handle.tanks.keys()].join(",")} on ${handle.gatewayPath}\n`);
   if (handle.ports.length > 0) process.stdout.write(`GK-3 kiosks on ports ${handle.ports.join(",")}\n`);
   const rl = createInterface({ input: process.stdin });
   rl.on("line", (line) => {

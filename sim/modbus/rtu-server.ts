@@ -164,7 +164,7 @@ export class RtuSlaveServer {
       faults.corruptCrc--;
       reply[reply.length - 1] = (reply[reply.length - 1]! ^ 0xff) & 0xff;
     }
-    this.sendLater(reply, frame.length, faults.lateMs);
+    this.sendLater(reply, frame.length, faults.lateMs + (slave.replyDelayMs ?? 0));
   }
 
   private sendLater(reply: Uint8Array, requestBytes: number, lateMs: number): void {

@@ -25,6 +25,8 @@ export function noFaults(): SlaveFaults {
 export interface SimSlave {
   readonly unit: number;
   readonly faults: SlaveFaults;
+  /** The device's own reply delay, ms (a datasheet's "answers within ..."); added to any `lateMs`. */
+  readonly replyDelayMs?: number;
   /** Handles one request PDU; returns the reply PDU. Broadcast requests are handled but not answered by the server. */
   handle(pdu: Uint8Array): Uint8Array;
 }

@@ -30,8 +30,24 @@ function toCborValue(v: string | number | boolean): string | number | boolean | 
   return v;
 }
 
-export function encodeUplink(fields: UplinkFields, encoding: Encoding): Buffer {
-  if (encoding === "json") return Buffer.from(JSON.stringify(fields), "utf8");
+/**
+ * `decimals`: JSON numbers written with a fixed number of decimals, as a
+ * datasheet's "number, one decimal" (GD-2 `lel`: 20 goes out as `20.0`).
+ */
+export function encodeUplink(
+  fields: UplinkFields,
+  encoding: Encoding,
+  decimals: Readonly<Record<string, number>> = {},
+): Buffer {
+  if (encoding === "json") {
+    const parts = Object.entries(fields).map(([k, v]) => {
+      const d = decimals[k];
+      const text =
+        typeof v === "number" && d !== undefined && Number.isFinite(v) ? v.toFixed(d) : JSON.stringify(v);
+      return `${JSON.stringify(k)}:${text}`;
+    });
+    return Buffer.from(`{${parts.join(",")}}`, "utf8");
+  }
   const out: Record<string, string | number | boolean | bigint> = {};
   for (const [k, v] of Object.entries(fields)) out[k] = toCborValue(v);
   return Buffer.from(cbor.encode(out));

@@ -19,7 +19,7 @@ import { Backlog, type BacklogItem, type BacklogStats, type UplinkKind } from ".
 import { CONTENT_TYPE, type Encoding, encodeUplink, type UplinkFields } from "./codec.js";
 import type { Random } from "./random.js";
 
-export type Model = "ec200" | "ds10";
+export type Model = "ec200" | "ds10" | "gd2";
 
 /**
  * acked: PUBACK received (QoS 1). written: handed to the socket (QoS 0).
@@ -102,6 +102,8 @@ export interface LinkEvents {
   ack_call: [{ alertId: string }];
   /** EC-200 only: `{"cmd":"locate"}` arrived (the pendant beeps for 10 s). */
   locate: [];
+  /** GD-2 only: a downlink command arrived (its reply follows). */
+  command: [{ cmd: string; id: string }];
   /** A downlink the device does not understand (kept for tests and logs). */
   "bad-downlink": [{ topic: string; payload: Buffer }];
 }
@@ -137,6 +139,8 @@ export abstract class DeviceLink extends EventEmitter<LinkEvents> {
   private waiters = new Set<{ resolve: () => void; reject?: (e: Error) => void }>();
 
   protected abstract readonly model: Model;
+  /** JSON fields written with a fixed number of decimals (codec.ts). */
+  protected readonly decimals: Readonly<Record<string, number>> = {};
   protected abstract readonly defaultHeartbeatMs: number;
   /** Sends the model's heartbeat. */
   abstract heartbeat(): Promise<SendResult>;
@@ -314,7 +318,7 @@ export abstract class DeviceLink extends EventEmitter<LinkEvents> {
       ts: Number(fields.ts),
       qos,
       fields,
-      payload: encodeUplink(fields, this.encoding),
+      payload: encodeUplink(fields, this.encoding, this.decimals),
     };
     this.history.push(uplink);
     if (this.history.length > (this.opts.historySize ?? 64)) this.history.shift();

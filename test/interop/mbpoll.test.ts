@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { FakeClock } from "../../gateway/time/clock.js";
 import { runSimCli, type SimHandle } from "../../sim/modbus/cli.js";
 import { mbpoll } from "./mbpoll.js";
 
@@ -141,5 +142,102 @@ describe("mbpoll reads the simulated GK-3 kiosk over Modbus TCP", () => {
       "127.0.0.1",
     ]);
     expect(`${bad.stdout}${bad.stderr}`).toMatch(/Illegal data address/i);
+  });
+});
+
+/** The frames libmodbus logs with mbpoll -v: sent as "[09][04]...", received as "<09><04>...". */
+function frames(out: string): { sent: string[]; received: string[] } {
+  const hexOf = (line: string, open: string) =>
+    [...line.matchAll(new RegExp(`\\${open}([0-9A-Fa-f]{2})`, "g"))]
+      .map((m) => m[1]!.toUpperCase())
+      .join(" ");
+  const lines = out.split("\n");
+  return {
+    sent: lines.filter((l) => /^(\[[0-9A-Fa-f]{2}\])+$/.test(l.trim())).map((l) => hexOf(l, "[")),
+    received: lines.filter((l) => /^(<[0-9A-Fa-f]{2}>)+$/.test(l.trim())).map((l) => hexOf(l, "<")),
+  };
+}
+
+describe("mbpoll reads the simulated LV-4 tank sensor over a socat pty (RTU 9600 8E1), frames byte for byte", () => {
+  let sim: SimHandle;
+  let tty: string;
+  // A fake clock pins the uptime to the datasheet's 259,217 s while mbpoll reads it.
+  const clock = new FakeClock();
+  beforeAll(async () => {
+    // An MFS-8 at unit 1 shares the line, as on the micro fire station's bus.
+    sim = await runSimCli(["rtu", "--socat", "--units", "1", "--lv4-units", "9"], { clock });
+    tty = sim.gatewayPath!;
+    // The datasheet's example: 2350 mm, -3.5 °C, 42.3 m³, level low + heater, tank 4000 mm, counter 3.
+    clock.advance(259_217_000);
+    const t = sim.tanks.get(9)!;
+    t.setLevel(2350);
+    t.setTemperature(-3.5);
+    t.setAlarmCounter(3);
+  });
+  afterAll(async () => {
+    await sim.stop();
+  });
+  const rtu = ["-m", "rtu", "-b", "9600", "-P", "even", "-o", "2", "-1", "-v", "-a", "9"];
+
+  it("input registers 0-11: the datasheet's request and 29-byte reply, and its values", async () => {
+    const r = await mbpoll([...rtu, "-t", "3", "-r", "1", "-c", "12", tty]);
+    expect(r.code).toBe(0);
+    expect(frames(`${r.stdout}${r.stderr}`)).toEqual({
+      sent: ["09 04 00 00 00 0C F1 47"],
+      received: ["09 04 18 4C 34 01 05 09 2E FF DD 42 29 33 33 00 05 00 00 00 03 F4 91 0F A0 00 03 69 6E"],
+    });
+    const v = (ref: number) => r.values.get(ref);
+    expect(v(1)).toBe(0x4c34); // model "L4"
+    expect(v(2)).toBe(0x0105); // firmware 1.5
+    expect(v(3)).toBe(2350); // level, mm
+    expect(r.stdout).toMatch(/\[4\]:\s+65501 \(-35\)/); // -3.5 °C, int16 ×0.1
+    expect(v(7)).toBe(0b101); // level low, heater on
+    expect(v(8)).toBe(0); // no fault
+    expect(v(9)! * 65536 + v(10)!).toBe(259_217); // uptime, high word first
+    expect(v(11)).toBe(4000); // tank height
+    expect(v(12)).toBe(3); // alarm counter
+  });
+
+  it("the volume reads 42.3 m³ as a float with high word first (-B)", async () => {
+    const r = await mbpoll([...rtu, "-t", "3:float", "-B", "-r", "5", "-c", "1", tty]);
+    expect(r.values.get(5)).toBeCloseTo(42.3, 4);
+  });
+
+  it("set-points: the datasheet's read, then its write of 3000 mm echoed back", async () => {
+    const read = await mbpoll([...rtu, "-t", "4", "-r", "1", "-c", "2", tty]);
+    expect(frames(`${read.stdout}${read.stderr}`)).toEqual({
+      sent: ["09 03 00 00 00 02 C5 43"],
+      received: ["09 03 04 09 60 0E D8 74 4B"],
+    });
+    expect([read.values.get(1), read.values.get(2)]).toEqual([2400, 3800]);
+    const write = await mbpoll([...rtu, "-t", "4", "-r", "1", tty, "3000"]);
+    expect(write.code).toBe(0);
+    expect(frames(`${write.stdout}${write.stderr}`)).toEqual({
+      sent: ["09 06 00 00 0B B8 8F C0"],
+      received: ["09 06 00 00 0B B8 8F C0"],
+    });
+    expect(sim.tanks.get(9)!.setPoints()).toEqual({ low: 3000, high: 3800 });
+  });
+
+  it("self-test: the datasheet's coil write echoed back; status bit 4 is set", async () => {
+    const r = await mbpoll([...rtu, "-t", "0", "-r", "1", tty, "1"]);
+    expect(r.code).toBe(0);
+    expect(frames(`${r.stdout}${r.stderr}`)).toEqual({
+      sent: ["09 05 00 00 FF 00 8D 72"],
+      received: ["09 05 00 00 FF 00 8D 72"],
+    });
+    expect(sim.tanks.get(9)!.status() & 0x10).toBe(0x10);
+  });
+
+  it("the datasheet's exception replies: illegal function (0x10), illegal data address (0x03 at 5)", async () => {
+    const fn16 = await mbpoll([...rtu, "-t", "4", "-r", "1", tty, "3000", "3800"]);
+    expect(frames(`${fn16.stdout}${fn16.stderr}`).received).toEqual(["09 90 01 0C 02"]);
+    expect(`${fn16.stdout}${fn16.stderr}`).toMatch(/Illegal function/i);
+    const at5 = await mbpoll([...rtu, "-t", "4", "-r", "6", "-c", "1", tty]);
+    expect(frames(`${at5.stdout}${at5.stderr}`)).toEqual({
+      sent: [expect.stringMatching(/^09 03 00 05 00 01/)],
+      received: ["09 83 02 41 33"],
+    });
+    expect(`${at5.stdout}${at5.stderr}`).toMatch(/Illegal data address/i);
   });
 });

@@ -149,3 +149,57 @@ describe("gateway bus polls simulated MFS-8 panels over a socat pty", () => {
     expect(Array.from(r.words)).toEqual([3]);
   });
 });
+
+describe("gateway bus reads a simulated LV-4 beside the MFS-8 panels over a socat pty", () => {
+  // The sim's LV-4 table is its own; these are the datasheet's, as an integrator would type them.
+  const LV4_POINTS: PointSpec[] = [
+    { name: "model", address: 0, type: "u16" },
+    { name: "level", address: 2, type: "u16" },
+    { name: "temperature", address: 3, type: "i16", scale: 0.1 },
+    { name: "volume", address: 4, type: "f32", wordOrder: "ABCD" },
+    {
+      name: "status",
+      address: 6,
+      type: "bitfield",
+      bits: { low: 0, high: 1, heater: 2, fault: 3, selfTest: 4 },
+    },
+    { name: "uptime", address: 8, type: "u32", wordOrder: "ABCD" },
+    { name: "tankHeight", address: 10, type: "u16" },
+  ];
+
+  it("fn 4 input registers decode to the datasheet's values; set-point write and self-test coil land", async () => {
+    const sim = await runSimCli(["rtu", "--socat", "--units", "1", "--lv4-units", "9"]);
+    cleanup.push(() => sim.stop());
+    const t = sim.tanks.get(9)!;
+    t.setLevel(2350);
+    t.setTemperature(-3.5);
+    const bus = new ModbusBus({
+      name: "rs485-1",
+      link: new SerialLink({ path: sim.gatewayPath!, ...LINE }),
+      mode: "rtu",
+      baudRate: 9600,
+      bitsPerChar: 11,
+      timeoutMs: 150,
+      retries: 0,
+    });
+    cleanup.push(() => bus.close());
+    await bus.start();
+    const r = await bus.request({ fn: 4, unit: 9, address: 0, count: 12 });
+    expect(r.ok).toBe(true);
+    if (!r.ok) return;
+    const v = decodePointsFromBlocks(LV4_POINTS, [{ address: 0, words: r.words! }]);
+    expect(v).toMatchObject({ model: 0x4c34, level: 2350, temperature: -3.5, tankHeight: 4000 });
+    expect(v.volume as number).toBeCloseTo(42.3, 4);
+    expect(v.status).toMatchObject({ low: true, heater: true, fault: false, selfTest: false });
+    const w = await bus.request({ fn: 6, unit: 9, address: 0, value: 3000 });
+    expect(w.ok).toBe(true);
+    expect(t.setPoints().low).toBe(3000);
+    const bad = await bus.request({ fn: 6, unit: 9, address: 1, value: 5000 });
+    expect(bad.ok ? "ok" : bad.failure).toMatchObject({ kind: "exception", code: 3 });
+    const c = await bus.request({ fn: 5, unit: 9, address: 0, value: true }, { priority: "command" });
+    expect(c.ok).toBe(true);
+    expect(t.selfTestRunning).toBe(true);
+    const p = await bus.request({ fn: 3, unit: 1, address: 0, count: 1 });
+    expect(p.ok && Array.from(p.words!)).toEqual([0x4d38]);
+  });
+});

@@ -1,0 +1,160 @@
+/**
+ * The MFS-8 rules run through the real alert engine: what an operator sees
+ * when faults overlap (one FAULT at the highest live priority) and when the
+ * cause of HYDRANT_PRESSURE_LOW changes (causes and detail stay live).
+ */
+import { describe, expect, it } from "vitest";
+import type { AlertSubject, Transition } from "../gateway/alerts/alert.js";
+import { AlertEngine } from "../gateway/alerts/engine.js";
+import { FakeClock } from "../gateway/time/clock.js";
+import { TimerWheel } from "../gateway/time/timer-wheel.js";
+import { type Mfs8Sample, type Mfs8State, mfs8, STATUS } from "./mfs8.js";
+import type { DeviceSettings } from "./profile.js";
+
+const settings = { minPressureMpa: 0.15, extinguisherGraceMs: 120_000 } as DeviceSettings;
+const panel: AlertSubject = { id: "fire-a", model: "mfs8", household: null };
+
+interface Seen {
+  id: string;
+  topic: string;
+  t: Transition;
+  state: string;
+  priority: number;
+  causes: string[];
+  detail: Record<string, unknown>;
+  reason: string;
+}
+
+function setup() {
+  const clock = new FakeClock();
+  const seen: Seen[] = [];
+  const engine = new AlertEngine("s", clock, new TimerWheel(clock), {
+    alertChanged: (a, t, ev) =>
+      seen.push({
+        id: a.id,
+        topic: a.topic,
+        t,
+        state: a.state,
+        priority: a.priority,
+        causes: [...a.causes],
+        detail: { ...a.detail },
+        reason: ev.reason,
+      }),
+  });
+  const st: Mfs8State = mfs8.initialState();
+  const sample = (over: Partial<Mfs8Sample>): Mfs8Sample => ({
+    firmware: "2.3",
+    uptime: 1,
+    status: 0,
+    smoke: 0,
+    temperature: 21.5,
+    pressure: 0.32,
+    present: 0x1f,
+    slots: 5,
+    faultCode: 0,
+    events: 0,
+    ...over,
+  });
+  const poll = (over: Partial<Mfs8Sample>) => {
+    clock.advance(2000);
+    mfs8.rules(sample(over), st, settings, engine.contextFor(panel));
+  };
+  return { engine, seen, poll };
+}
+
+const B = (...bits: number[]) => bits.reduce((s, b) => s | (1 << b), 0);
+
+describe("MFS-8 FAULT: one alert per panel at the highest priority of its live causes", () => {
+  it("a pump fault while a detector fault is open is published at P2; the P3 alert closes", () => {
+    const { engine, seen, poll } = setup();
+    poll({ status: B(STATUS.detectorFault), faultCode: 1 });
+    expect(seen.at(-1)).toMatchObject({
+      t: "raised",
+      priority: 3,
+      topic: "linli/s/alerts/p3/FAULT/fire-a",
+      causes: ["detector fault: smoke head dirty"],
+    });
+    const p3 = seen.at(-1)!.id;
+    poll({ status: B(STATUS.detectorFault, STATUS.pumpFault), faultCode: 1 });
+    const [closed, raised] = seen.slice(-2);
+    expect(closed).toMatchObject({ id: p3, t: "closed", state: "closed", reason: "priority now P2" });
+    expect(raised).toMatchObject({
+      t: "raised",
+      priority: 2,
+      topic: "linli/s/alerts/p2/FAULT/fire-a",
+      causes: ["pump fault", "detector fault: smoke head dirty"],
+    });
+    expect(engine.openAlerts().map((a) => [a.code, a.priority])).toEqual([["FAULT", 2]]);
+  });
+
+  it("while the pump fault remains the alert stays open; it clears only when no cause is left", () => {
+    const { engine, seen, poll } = setup();
+    poll({ status: B(STATUS.detectorFault, STATUS.pumpFault), faultCode: 1 });
+    const p2 = seen.at(-1)!;
+    expect(p2).toMatchObject({ t: "raised", priority: 2 });
+    // The detector fault goes: the pump bit is still set, so the P2 stays active with the live cause.
+    poll({ status: B(STATUS.pumpFault), faultCode: 0 });
+    expect(seen.at(-1)).toMatchObject({ id: p2.id, t: "repeated", priority: 2, causes: ["pump fault"] });
+    expect(engine.find("fire-a", "FAULT")?.conditionActive).toBe(true);
+    poll({ status: B(STATUS.pumpFault), faultCode: 0 });
+    expect(seen.at(-1)!.t).toBe("repeated");
+    poll({ status: 0 });
+    expect(seen.at(-1)).toMatchObject({ id: p2.id, t: "cleared", state: "cleared-unacknowledged" });
+  });
+
+  it("the pump fault alone is P2 and its clearing clears it; a battery fault alone is P3", () => {
+    const { seen, poll } = setup();
+    poll({ status: B(STATUS.pumpFault) });
+    expect(seen.at(-1)).toMatchObject({ t: "raised", priority: 2, causes: ["pump fault"] });
+    poll({ status: 0 });
+    expect(seen.at(-1)).toMatchObject({ t: "cleared", priority: 2 });
+    poll({ status: B(STATUS.batteryFault) });
+    expect(seen.at(-2)).toMatchObject({ t: "closed", priority: 2, reason: "priority now P3" });
+    expect(seen.at(-1)).toMatchObject({ t: "raised", priority: 3, causes: ["battery fault"] });
+  });
+
+  it("when only the detector fault is left the P2 closes and a P3 takes its place", () => {
+    const { engine, seen, poll } = setup();
+    poll({ status: B(STATUS.detectorFault, STATUS.pumpFault), faultCode: 2 });
+    poll({ status: B(STATUS.detectorFault), faultCode: 2 });
+    expect(seen.slice(-2).map((s) => [s.t, s.priority])).toEqual([
+      ["closed", 2],
+      ["raised", 3],
+    ]);
+    expect(seen.at(-1)!.causes).toEqual(["detector fault: heat sensor open circuit"]);
+    expect(engine.openAlerts()).toHaveLength(1);
+  });
+});
+
+describe("HYDRANT_PRESSURE_LOW: causes and detail describe the live condition", () => {
+  it("panel bit at 0.32 MPa, then the bit clears and the pressure falls to 0.10", () => {
+    const { seen, poll } = setup();
+    poll({ status: B(STATUS.pressureLow), pressure: 0.32 });
+    expect(seen.at(-1)).toMatchObject({ t: "raised", causes: ["panel"], detail: { pressure: 0.32 } });
+    poll({ status: 0, pressure: 0.1 });
+    expect(seen.at(-1)).toMatchObject({
+      t: "repeated",
+      causes: ["below 0.15 MPa"],
+      detail: { pressure: 0.1 },
+    });
+    // Nothing changed: nothing published.
+    const n = seen.length;
+    poll({ status: 0, pressure: 0.1 });
+    expect(seen).toHaveLength(n);
+    poll({ status: B(STATUS.pressureLow), pressure: 0.1 });
+    expect(seen.at(-1)).toMatchObject({ t: "repeated", causes: ["panel", "below 0.15 MPa"] });
+  });
+
+  it("reactivated after a clear, the alert names only the causes live now", () => {
+    const { seen, poll } = setup();
+    poll({ status: B(STATUS.pressureLow), pressure: 0.32 });
+    poll({ status: 0, pressure: 0.32 });
+    expect(seen.at(-1)!.t).toBe("cleared");
+    poll({ status: 0, pressure: 0.12 });
+    expect(seen.at(-1)).toMatchObject({
+      t: "reactivated",
+      causes: ["below 0.15 MPa"],
+      detail: { pressure: 0.12 },
+    });
+  });
+});
