@@ -366,10 +366,11 @@ function snapshotAtKill(
 ): Omit<KillSnapshot, "spawnAt" | "startedAt" | "obsAt" | "post" | "nextSignalAt"> {
   const pre = new Map(operator.view);
   const preEsc = new Map(operator.escState);
-  // The latest press-driven change the console saw, per device (any gateway process so far).
+  // The latest press-driven change the console saw, per device (any gateway process so far). A retained
+  // copy after a restart carries its last change's transition: an acknowledgement's time is no press time.
   const reflected = new Map<string, number>();
   for (const s of operator.seen) {
-    if (!s.msg || !(PRESS_TRANSITIONS.has(s.msg.transition) || s.retain)) continue;
+    if (!s.msg || !PRESS_TRANSITIONS.has(s.msg.transition)) continue;
     const d = s.msg.deviceId;
     reflected.set(d, Math.max(reflected.get(d) ?? 0, s.msg.updatedAt));
   }
