@@ -10,7 +10,8 @@
  * the datasheets); its next good poll brings it back (consume -> supervisor.seen).
  */
 
-import { decodePointsFromBlocks, pointRanges } from "../../devices/modbus-decode.js";
+import { pointRanges } from "../../devices/modbus-decode.js";
+import { decodePollSample } from "../../devices/modbus-sample.js";
 import type { ModbusDeviceProfile } from "../../devices/profile.js";
 import { isRejection, LANE_TELEMETRY, type LaneId } from "../../devices/profile.js";
 import {
@@ -254,8 +255,9 @@ export class ModbusSouthbound {
     this.counters.message(device.model);
     let sample: unknown;
     try {
-      sample = profile.decode(decodePointsFromBlocks(profile.points, result.blocks));
+      sample = decodePollSample(profile, result.blocks);
     } catch (err) {
+      // Not expected (fuzz/registers.ts): one bad reply must not stop the poller.
       sample = { rejected: true, reason: "bad-field", detail: (err as Error).message };
     }
     if (isRejection(sample)) {
