@@ -122,8 +122,9 @@ function toYaml(value: unknown, indent = ""): string {
 }
 
 const validText: fc.Arbitrary<string> = fc.oneof(
-  { arbitrary: validConfig.map((c) => `${toYaml(c).slice(1)}\n`), weight: 7 },
-  { arbitrary: validConfig.map((c) => stringify(c)), weight: 1 },
+  // The shipped example is 5.6 KB (9 ms of CPU to parse): one text in fifty.
+  { arbitrary: validConfig.map((c) => `${toYaml(c).slice(1)}\n`), weight: 42 },
+  { arbitrary: validConfig.map((c) => stringify(c)), weight: 6 },
   { arbitrary: validConfig.map((c) => JSON.stringify(c, null, 1)), weight: 1 },
   ...(EXAMPLE === null ? [] : [{ arbitrary: fc.constant(EXAMPLE), weight: 1 }]),
 );

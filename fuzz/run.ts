@@ -10,6 +10,8 @@
  *   --seed N       fast-check seed (default: from the clock; printed, so a run can be repeated)
  *   --only A,B     only these decoders (names as printed)
  *   --max-ms N     CPU time bound per input, ms (default 1000: generous; a deep-nesting YAML costs ~300)
+ *   --max-seconds S  stop a decoder after S seconds (per job) even if short of --inputs; such rows
+ *                  are marked and the run says so (a shared machine may not give a million in time)
  *   --jobs N       split each decoder's inputs over N child processes (seeds seed, seed+1, ...);
  *                  the table adds them up (inputs/s: all inputs over the slowest child's time)
  */
@@ -27,6 +29,7 @@ const { values } = parseArgs({
     only: { type: "string" },
     "max-ms": { type: "string", default: "1000" },
     jobs: { type: "string", default: "1" },
+    "max-seconds": { type: "string" },
     // Internal: a child of --jobs; prints its rows as JSON.
     worker: { type: "boolean", default: false },
   },
@@ -42,6 +45,8 @@ function positiveInt(name: string, v: string): number {
 const inputs = positiveInt("inputs", values.inputs);
 const maxMs = positiveInt("max-ms", values["max-ms"]);
 const jobs = positiveInt("jobs", values.jobs);
+const maxSeconds =
+  values["max-seconds"] === undefined ? null : positiveInt("max-seconds", values["max-seconds"]);
 const seed = values.seed === undefined ? Date.now() % 2 ** 31 : Number(values.seed);
 const only = values.only?.split(",").map((s) => s.trim());
 const selected = only ? targets.filter((t) => only.includes(t.name)) : targets;
@@ -91,7 +96,13 @@ function runTarget(target: (typeof targets)[number]): Row {
       process.stderr.write(`  ${target.name}: ${index.toLocaleString("en")} inputs, ${Math.round(rate)}/s\n`);
     }
   });
-  fc.check(property, { seed, numRuns: inputs });
+  fc.check(property, {
+    seed,
+    numRuns: inputs,
+    ...(maxSeconds === null
+      ? {}
+      : { interruptAfterTimeLimit: maxSeconds * 1000, markInterruptAsFailure: false }),
+  });
   row.seconds = (performance.now() - t0) / 1000;
   return row;
 }
@@ -135,6 +146,7 @@ async function runJobs(): Promise<Row[]> {
   const children = Array.from({ length: jobs }, (_, i) => {
     const args = [process.argv[1] as string, "--worker", "--inputs", String(per), "--seed", String(seed + i)];
     args.push("--max-ms", String(maxMs), "--only", selected.map((t) => t.name).join(","));
+    if (maxSeconds !== null) args.push("--max-seconds", String(maxSeconds));
     const child = spawn(process.execPath, [...process.execArgv, ...args], {
       stdio: ["ignore", "pipe", "inherit"],
     });
@@ -195,6 +207,11 @@ if (values.worker) {
   const rows = jobs > 1 ? await runJobs() : runHere();
   console.log("");
   printTable(rows);
+  const short = rows.filter((r) => r.tally.inputs + r.failures < inputs);
+  if (short.length > 0)
+    console.log(
+      `\nstopped by --max-seconds short of ${fmt(inputs)} inputs: ${short.map((r) => r.name).join(", ")}`,
+    );
   const failed = rows.filter((r) => r.failures > 0);
   for (const r of failed) {
     console.log(`\nFAILURES in ${r.name} (input number within its job, error, input):`);

@@ -141,6 +141,13 @@ describe("config", () => {
     expect(err.problems[0]?.message).toMatch(/YAML: .*alias/i);
   });
 
+  it("refuses nesting deep enough to overflow the YAML parser's recursion with a ConfigError", () => {
+    for (const text of ["[".repeat(5000), "{a: ".repeat(5000)]) {
+      const err = problems(() => parseConfigText(text, "deep.yaml", {}));
+      expect(err.problems[0]?.message).toMatch(/^YAML: /);
+    }
+  });
+
   it("reports an unreadable file", () => {
     expect(problems(() => loadConfigFile(join(dir, "missing.yaml"))).problems[0]?.message).toMatch(
       /cannot read file/,
