@@ -261,5 +261,5 @@ class ConfigDecoder implements Decoder<string> {
 }
 
 export const configTargets: FuzzTarget<string>[] = [
-  { name: "config-yaml", hostile: hostileText, valid: validText, create: () => new ConfigDecoder() },
+  { name: "config-yaml", hostile: hostileText, valid: validText, cost: 4, create: () => new ConfigDecoder() },
 ];

@@ -37,6 +37,8 @@ export interface FuzzTarget<T> {
   readonly hostile: fc.Arbitrary<T>;
   /** Valid datasheet messages: each must be accepted. */
   readonly valid: fc.Arbitrary<T>;
+  /** CPU cost of an input relative to the others (the config loader's YAML parser: ~1 ms); the unit tests run fewer. */
+  readonly cost?: number;
   /** A fresh decoder; targets hold no state between create() calls. */
   create(): Decoder<T>;
 }
