@@ -3,7 +3,7 @@
  * Uplink `devices/ds10/<id>/up`; JSON or CBOR, at most 256 bytes; no downlink.
  */
 import { batteryRule } from "./ec200.js";
-import { asInteger, asObject, checkHeader, checkIntRange } from "./fields.js";
+import { asInteger, asObject, badField, checkHeader, checkIntRange } from "./fields.js";
 import {
   type DeviceSettings,
   LANE_ALERT,
@@ -50,10 +50,12 @@ export const ds10: MqttDeviceProfile<Ds10Sample, Ds10State> = {
     if (t !== "state" && t !== "hb") return reject("bad-field", 't must be "state" or "hb"');
     const problem =
       checkHeader(o) ??
-      (o.contact !== "open" && o.contact !== "closed" ? 'contact must be "open" or "closed"' : null) ??
-      (typeof o.tamper !== "boolean" ? "tamper must be true or false" : null) ??
+      (o.contact !== "open" && o.contact !== "closed"
+        ? badField('contact must be "open" or "closed"')
+        : null) ??
+      (typeof o.tamper !== "boolean" ? badField("tamper must be true or false") : null) ??
       checkIntRange(o, "bat", 0, 100);
-    if (problem) return reject("bad-field", problem);
+    if (problem) return reject(problem.reason, problem.detail);
     return {
       t,
       seq: asInteger(o.seq) as number,

@@ -1,6 +1,21 @@
-/** Field checks shared by the MQTT device profiles. Each returns an error text or null. */
+/**
+ * Field checks shared by the MQTT device profiles. Each returns the problem
+ * or null: `bad-field` when the value has the wrong type, `out-of-range` when
+ * it is an integer outside the datasheet's range (issue 10 item 5).
+ */
 
 const UINT32_MAX = 0xffff_ffff;
+/**
+ * Datasheets: `ts` is a uint64 of epoch ms. A JSON number is exact only up to
+ * 2^53-1 (RFC 7493 §2.2), and so is a double after decoding: above it two
+ * timestamps cannot be told apart, so that is the ceiling (the year 285,616).
+ */
+export const TS_MAX = Number.MAX_SAFE_INTEGER;
+
+export interface FieldProblem {
+  reason: "bad-field" | "out-of-range";
+  detail: string;
+}
 
 export function asObject(value: unknown): Record<string, unknown> | null {
   return typeof value === "object" && value !== null && !Array.isArray(value)
@@ -16,23 +31,39 @@ export function asInteger(value: unknown): number | null {
   return null;
 }
 
-export function checkUint32(obj: Record<string, unknown>, field: string): string | null {
-  const v = asInteger(obj[field]);
-  return v === null || v < 0 || v > UINT32_MAX ? `${field} must be an integer 0..2^32-1` : null;
+function show(value: unknown): string {
+  return typeof value === "bigint" ? `${value}` : String(value);
 }
 
+/**
+ * An integer field within [min, max]. `range` names the range in the detail
+ * (e.g. "0..2^32-1"). A bigint beyond 2^53-1 is an integer out of range.
+ */
 export function checkIntRange(
   obj: Record<string, unknown>,
   field: string,
   min: number,
   max: number,
-): string | null {
-  const v = asInteger(obj[field]);
-  return v === null || v < min || v > max ? `${field} must be an integer ${min}..${max}` : null;
+  range = `${min}..${max}`,
+): FieldProblem | null {
+  const raw = obj[field];
+  const v = asInteger(raw);
+  if (v === null) {
+    if (typeof raw === "bigint" || (typeof raw === "number" && Number.isInteger(raw)))
+      return { reason: "out-of-range", detail: `${field} ${show(raw)} is outside ${range}` };
+    return { reason: "bad-field", detail: `${field} must be an integer ${range}` };
+  }
+  return v < min || v > max ? { reason: "out-of-range", detail: `${field} ${v} is outside ${range}` } : null;
 }
 
 /** The header every MQTT datasheet message carries: seq (uint32) and ts (epoch ms, 0 when the clock is lost). */
-export function checkHeader(obj: Record<string, unknown>): string | null {
-  const ts = asInteger(obj.ts);
-  return checkUint32(obj, "seq") ?? (ts === null || ts < 0 ? "ts must be a non-negative integer" : null);
+export function checkHeader(obj: Record<string, unknown>): FieldProblem | null {
+  return (
+    checkIntRange(obj, "seq", 0, UINT32_MAX, "0..2^32-1 (uint32)") ??
+    checkIntRange(obj, "ts", 0, TS_MAX, "0..2^53-1 (epoch ms)")
+  );
+}
+
+export function badField(detail: string): FieldProblem {
+  return { reason: "bad-field", detail };
 }

@@ -87,6 +87,42 @@ describe("EC-200 profile", () => {
     expect((r as { detail: string }).detail).toMatch(why);
   });
 
+  it.each([
+    ["ts 1e308", { ts: 1e308 }, /ts 1e\+308 is outside 0\.\.2\^53-1/],
+    ["ts 2^53", { ts: 2 ** 53 }, /ts/],
+    ["ts as a uint64 bigint beyond 2^53-1", { ts: 2n ** 60n }, /ts 1152921504606846976 is outside/],
+    ["ts -1", { ts: -1 }, /ts -1 is outside/],
+    ["seq 2^32", { seq: 2 ** 32 }, /seq 4294967296 is outside 0\.\.2\^32-1/],
+    ["seq -1", { seq: -1 }, /seq/],
+    ["bat 101", { bat: 101 }, /bat 101 is outside 0\.\.100/],
+    ["bat -1", { bat: -1 }, /bat/],
+    ["rssi 1", { rssi: 1 }, /rssi 1 is outside -120\.\.0/],
+    ["rssi -121", { rssi: -121 }, /rssi/],
+  ])("refuses %s as out-of-range (datasheet ranges)", (_, field, why) => {
+    const r = ec200.parse({ t: "evt", seq: 1, ts: 1, evt: "press", bat: 87, rssi: -71, ...field });
+    expect(r).toMatchObject({ rejected: true, reason: "out-of-range" });
+    expect((r as { detail: string }).detail).toMatch(why);
+  });
+
+  it.each([
+    ["ts 1.5", { ts: 1.5 }],
+    ["ts a string", { ts: "1763798400123" }],
+    ["bat a float", { bat: 87.5 }],
+    ["rssi null", { rssi: null }],
+  ])("refuses %s as bad-field (not an integer)", (_, field) => {
+    const r = ec200.parse({ t: "evt", seq: 1, ts: 1, evt: "press", bat: 87, rssi: -71, ...field });
+    expect(r).toMatchObject({ rejected: true, reason: "bad-field" });
+  });
+
+  it("accepts every bound of the datasheet ranges", () => {
+    for (const extra of [
+      { seq: 0, ts: 0, bat: 0, rssi: -120 },
+      { seq: 2 ** 32 - 1, ts: Number.MAX_SAFE_INTEGER, bat: 100, rssi: 0 },
+    ]) {
+      expect(isRejection(ec200.parse({ t: "hb", ...extra }))).toBe(false);
+    }
+  });
+
   it("maps events to alerts and lanes per the datasheet", () => {
     const rules = (evt: string, extra = {}) => {
       const ctx = new RecordingContext();
@@ -142,6 +178,16 @@ describe("DS-10 profile", () => {
     expect(isRejection(ds10.parse({ t: "state", seq: 1, ts: 1, contact: "open", tamper: 1, bat: 1 }))).toBe(
       true,
     );
+  });
+
+  it("refuses ts, seq and bat outside the datasheet's ranges as out-of-range", () => {
+    const base = { t: "state", seq: 1, ts: 1, contact: "open", tamper: false, bat: 64 };
+    for (const field of [{ ts: 1e308 }, { ts: -5 }, { seq: 2 ** 32 }, { bat: 101 }, { bat: -1 }]) {
+      expect(ds10.parse({ ...base, ...field })).toMatchObject({ rejected: true, reason: "out-of-range" });
+    }
+    expect(
+      isRejection(ds10.parse({ ...base, seq: 2 ** 32 - 1, ts: Number.MAX_SAFE_INTEGER, bat: 100 })),
+    ).toBe(false);
   });
 
   it("a bouncing contact (open/closed/open within 200 ms) is one opening with one hold timer", () => {

@@ -14,6 +14,8 @@ export type RejectReason =
   | "unknown-encoding"
   | "malformed"
   | "bad-field"
+  // an integer outside the datasheet's range (devices/fields.ts)
+  | "out-of-range"
   | "duplicate-seq"
   | "bad-ack"
   | "unknown-alert"

@@ -68,3 +68,52 @@ describe("AccessPolicy", () => {
     expect(policy.publish(ops, "devices/ec200/p1/down")).toBeNull();
   });
 });
+
+describe("AccessPolicy.authorizePublish: retain and wills (issue 10 item 5)", () => {
+  const ops = { kind: "operator" as const, name: "ops" };
+  const p1 = { kind: "device" as const, device: registry.devices.get("p1")! };
+  const plain = { retain: false, will: false };
+
+  it.each([
+    "linli/s1/ack/a",
+    "linli/s1/shelve/a",
+    "linli/s1/unshelve/a",
+    "linli/s1/service/p1",
+    "linli/s1/away/hh",
+    "linli/s1/cmd/p1/locate",
+  ])("refuses a retained request and any will on %s", (topic) => {
+    expect(policy.authorizePublish(ops, topic, plain)).toMatchObject({ ok: true });
+    expect(policy.authorizePublish(ops, topic, { retain: true, will: false })).toEqual({
+      ok: false,
+      reason: "retain-not-allowed",
+    });
+    expect(policy.authorizePublish(ops, topic, { retain: false, will: true })).toEqual({
+      ok: false,
+      reason: "will-not-allowed",
+    });
+  });
+
+  it("a device's will on its own uplink is its message; elsewhere the topic rule refuses it", () => {
+    expect(policy.authorizePublish(p1, "devices/ec200/p1/up", { retain: false, will: true })).toEqual({
+      ok: true,
+      kind: { kind: "uplink" },
+    });
+    expect(policy.authorizePublish(p1, "devices/ec200/p1/up", { retain: true, will: true })).toMatchObject({
+      ok: true,
+    });
+    expect(policy.authorizePublish(p1, "devices/ds10/d1/up", { retain: false, will: true })).toEqual({
+      ok: false,
+      reason: "topic-not-allowed",
+    });
+  });
+
+  it("topics nobody may publish stay refused whatever the flags", () => {
+    for (const flags of [plain, { retain: true, will: false }, { retain: true, will: true }]) {
+      expect(policy.authorizePublish(ops, "linli/s1/alerts/p1/FIRE_ALARM/x", flags)).toEqual({
+        ok: false,
+        reason: "topic-not-allowed",
+      });
+      expect(policy.authorizePublish(ops, "$SYS/broker/x", flags)).toMatchObject({ ok: false });
+    }
+  });
+});

@@ -7,6 +7,12 @@
  * - Operators subscribe under `linli/<site>/` and publish only acknowledgements.
  * - Nobody but the gateway (which publishes from inside the broker, not as a
  *   client) publishes under `linli/`; `$SYS/` is closed to publishers.
+ * - A will is judged as a publish by the same client when it falls due
+ *   (issue 10 item 5): a device's will on its own uplink is its message; an
+ *   operator's will is never an operator request (a dropped connection is not
+ *   someone acknowledging an alert).
+ * - Operator requests are never retained: a retained `ack/...` would be replayed
+ *   to every console subscribed to `linli/<site>/#`.
  */
 import { timingSafeEqual } from "node:crypto";
 import type { DeviceEntry, Registry } from "../registry.js";
@@ -24,6 +30,11 @@ const UPLINK: PublishKind = { kind: "uplink" };
 function isTopicId(s: string | undefined): boolean {
   return s !== undefined && s.length > 0 && s.length <= 64 && !/[/+#\s]/.test(s);
 }
+
+/** Why a publish (or a will) is refused; each is a counted reason (gateway/stats.ts). */
+export type PublishRefusal = "topic-not-allowed" | "retain-not-allowed" | "will-not-allowed";
+
+export type PublishDecision = { ok: true; kind: PublishKind } | { ok: false; reason: PublishRefusal };
 
 export type Identity = { kind: "device"; device: DeviceEntry } | { kind: "operator"; name: string };
 
@@ -84,6 +95,25 @@ export class AccessPolicy {
       return { kind: "operator", action, target: rest[1] as string, command: rest[2] as string };
     }
     return null;
+  }
+
+  /**
+   * The whole publish rule: topic (publish() above), then the retain flag and
+   * wills. A device's retain flag is left alone: its uplink is consumed by the
+   * gateway and never stored or forwarded (EmbeddedBroker.skipUplinkForwarding).
+   */
+  authorizePublish(
+    identity: Identity,
+    topic: string,
+    flags: { retain: boolean; will: boolean },
+  ): PublishDecision {
+    const kind = topic.startsWith("$SYS/") ? null : this.publish(identity, topic);
+    if (kind === null) return { ok: false, reason: "topic-not-allowed" };
+    if (kind.kind === "operator") {
+      if (flags.will) return { ok: false, reason: "will-not-allowed" };
+      if (flags.retain) return { ok: false, reason: "retain-not-allowed" };
+    }
+    return { ok: true, kind };
   }
 
   subscribe(identity: Identity, filter: string): boolean {

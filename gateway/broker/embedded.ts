@@ -66,6 +66,8 @@ const NOT_AUTHORIZED = 5;
 
 export class EmbeddedBroker implements NorthboundSink {
   private readonly identities = new WeakMap<Client, Identity>();
+  /** The will packets of connected clients: aedes hands the same object to authorizePublish when it falls due. */
+  private readonly wills = new WeakSet<object>();
   private readonly servers: Server[] = [];
   private readonly sockets = new Set<Socket>();
   private closing = false;
@@ -313,6 +315,9 @@ export class EmbeddedBroker implements NorthboundSink {
         const refused = this.sessionRefusal(client, result.identity);
         if (refused !== null) return done(refused as RefusedError & { returnCode: 2 | 3 }, false);
         this.identities.set(client, result.identity);
+        // aedes has put the CONNECT's will here before authenticating (lib/handlers/connect.js).
+        const will = (client as unknown as { _will?: object | null })._will;
+        if (will) this.wills.add(will);
         return done(null, true);
       }
       this.counters.reject(result.reason === "unknown-device" ? "unknown" : "auth", result.reason);
@@ -328,40 +333,53 @@ export class EmbeddedBroker implements NorthboundSink {
     };
 
     a.authorizePublish = (client, packet, callback) => {
-      // client === null: the broker's own publishes (wills); nothing else reaches here without a client.
-      if (client === null) return callback(null);
+      // client === null: a will aedes found in its persistence for a client of another broker instance
+      // (never ours: the gateway's own publishes do not pass here). It cannot be attributed: refused.
+      if (client === null) {
+        this.counters.reject("unknown", "will-not-allowed");
+        this.rateLog.warn("(unknown)", "will-not-allowed", { topic: packet.topic }, "orphan will refused");
+        return callback(new Error(`will on ${packet.topic} of an unknown client refused`));
+      }
       const identity = this.identities.get(client);
-      const kind =
-        identity && !packet.topic.startsWith("$SYS/") ? this.policy.publish(identity, packet.topic) : null;
-      if (kind?.kind === "uplink" && identity?.kind === "device") {
-        const contentType = (packet as { properties?: { contentType?: string } }).properties?.contentType;
-        this.handlers.uplink(identity.device, packet.payload as Buffer, contentType, callback);
-        return;
+      const will = this.wills.has(packet);
+      const decision = identity
+        ? this.policy.authorizePublish(identity, packet.topic, { retain: packet.retain, will })
+        : null;
+      if (decision?.ok) {
+        const kind = decision.kind;
+        if (kind.kind === "uplink" && identity?.kind === "device") {
+          // A device's will is its message, taken in like any other (docs/topics.md "Retained messages and wills").
+          const contentType = (packet as { properties?: { contentType?: string } }).properties?.contentType;
+          this.handlers.uplink(identity.device, packet.payload as Buffer, contentType, callback);
+          return;
+        }
+        if (kind.kind === "operator" && identity?.kind === "operator") {
+          this.handlers.operator(
+            identity.name,
+            kind.action,
+            kind.target,
+            kind.command,
+            packet.payload as Buffer,
+          );
+          callback(null);
+          return;
+        }
       }
-      if (kind?.kind === "operator" && identity?.kind === "operator") {
-        this.handlers.operator(
-          identity.name,
-          kind.action,
-          kind.target,
-          kind.command,
-          packet.payload as Buffer,
-        );
-        callback(null);
-        return;
-      }
+      const reason = decision && !decision.ok ? decision.reason : "topic-not-allowed";
       const who = identity ? (identity.kind === "device" ? identity.device.id : identity.name) : client.id;
-      this.counters.reject(
-        identity?.kind === "device" ? identity.device.model : "operator",
-        "topic-not-allowed",
-      );
+      this.counters.reject(identity?.kind === "device" ? identity.device.model : "operator", reason);
       this.rateLog.warn(
         who,
-        "topic-not-allowed",
-        { who, topic: packet.topic },
-        "publish refused; client disconnected",
+        reason,
+        { who, topic: packet.topic, retain: packet.retain, will },
+        will ? "will refused" : "publish refused; client disconnected",
       );
-      // MQTT 3.1.1 §3.3.5: the server must either acknowledge or close the connection; closing tells the client.
-      callback(new Error(`publish to ${packet.topic} not allowed for ${who}`));
+      // MQTT 3.1.1 §3.3.5: the server must either acknowledge or close the connection; closing tells the
+      // client. §3.3.1.3 obliges a server that accepts a retained message to store it, so a refused
+      // retain closes the connection too. A refused will is simply not published (aedes drops it).
+      callback(
+        new Error(`${will ? "will" : "publish"} to ${packet.topic} not allowed for ${who} (${reason})`),
+      );
     };
 
     a.authorizeSubscribe = (client, sub, callback) => {
@@ -377,6 +395,11 @@ export class EmbeddedBroker implements NorthboundSink {
       callback(null, null);
     };
 
+    // aedes emits "error" when publishing stored wills fails (an orphan will refused above); unhandled,
+    // an EventEmitter "error" would throw.
+    (a as unknown as NodeJS.EventEmitter).on("error", (err: Error) =>
+      this.log.warn({ err: err.message }, "broker error"),
+    );
     a.on("clientError", (client, err) => {
       this.log.debug({ clientId: client?.id, err: err.message }, "client error");
     });

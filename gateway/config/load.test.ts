@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { parseDuration } from "./duration.js";
-import { ConfigError, loadConfigFile, validateConfig } from "./load.js";
+import { ConfigError, loadConfigFile, parseConfigText, validateConfig } from "./load.js";
 
 const dir = mkdtempSync(join(tmpdir(), "linli-config-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -128,6 +128,25 @@ describe("config", () => {
     const e = problems(() => loadConfigFile(file("syntax.yaml", "site:\n  id: [unclosed\n")));
     expect(e.problems[0]?.message).toMatch(/^YAML/);
     expect(e.problems[0]?.line).toBeGreaterThan(0);
+  });
+
+  it("refuses a YAML alias bomb with a ConfigError naming the file, not a bare exception", () => {
+    const levels = ["a: &a [x, x, x, x, x, x, x, x, x]"];
+    for (let i = 1; i < 9; i++) {
+      const prev = String.fromCharCode(96 + i);
+      const name = String.fromCharCode(97 + i);
+      levels.push(`${name}: &${name} [${Array(9).fill(`*${prev}`).join(", ")}]`);
+    }
+    const err = problems(() => parseConfigText(`${levels.join("\n")}\nsite: { id: s }\n`, "bomb.yaml", {}));
+    expect(err.message).toMatch(/^invalid config bomb\.yaml:/);
+    expect(err.problems[0]?.message).toMatch(/YAML: .*alias/i);
+  });
+
+  it("refuses nesting deep enough to overflow the YAML parser's recursion with a ConfigError", () => {
+    for (const text of ["[".repeat(5000), "{a: ".repeat(5000)]) {
+      const err = problems(() => parseConfigText(text, "deep.yaml", {}));
+      expect(err.problems[0]?.message).toMatch(/^YAML: /);
+    }
   });
 
   it("reports an unreadable file", () => {

@@ -155,6 +155,14 @@ export function loadConfigFile(file: string, env: NodeJS.ProcessEnv = process.en
   } catch (err) {
     throw new ConfigError(file, [{ path: "", message: `cannot read file: ${(err as Error).message}` }]);
   }
+  return parseConfigText(text, file, env);
+}
+
+/**
+ * Parses and validates config text (YAML or JSON); `file` names it in problems.
+ * Anything wrong with the text is a ConfigError, never another exception (fuzz/config.ts).
+ */
+export function parseConfigText(text: string, file: string, env: NodeJS.ProcessEnv = process.env): Config {
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: true });
   if (doc.errors.length > 0) {
@@ -167,8 +175,15 @@ export function loadConfigFile(file: string, env: NodeJS.ProcessEnv = process.en
       })),
     );
   }
+  let input: unknown;
   try {
-    return validateConfig(doc.toJS() as ConfigInput, file, env);
+    input = doc.toJS();
+  } catch (err) {
+    // yaml refuses an alias bomb ("Excessive alias count ...", its maxAliasCount) while building values.
+    throw new ConfigError(file, [{ path: "", message: `YAML: ${(err as Error).message.split("\n")[0]}` }]);
+  }
+  try {
+    return validateConfig(input as ConfigInput, file, env);
   } catch (err) {
     if (err instanceof ConfigError) {
       for (const p of err.problems) p.line ??= lineOf(doc, lines, p.path);

@@ -11,7 +11,8 @@
  */
 
 import { profiles } from "../../devices/index.js";
-import { decodePointsFromBlocks, pointRanges } from "../../devices/modbus-decode.js";
+import { pointRanges } from "../../devices/modbus-decode.js";
+import { decodePollSample } from "../../devices/modbus-sample.js";
 import type { ModbusDeviceProfile } from "../../devices/profile.js";
 import { isRejection, LANE_TELEMETRY, type LaneId } from "../../devices/profile.js";
 import {
@@ -351,8 +352,9 @@ export class ModbusSouthbound {
     this.counters.message(device.model);
     let sample: unknown;
     try {
-      sample = profile.decode(decodePointsFromBlocks(profile.points, result.blocks));
+      sample = decodePollSample(profile, result.blocks);
     } catch (err) {
+      // Not expected (fuzz/registers.ts): one bad reply must not stop the poller.
       sample = { rejected: true, reason: "bad-field", detail: (err as Error).message };
     }
     if (isRejection(sample)) {

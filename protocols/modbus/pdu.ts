@@ -143,8 +143,10 @@ export type ReplyCheck =
  * earlier one): the caller discards it and keeps waiting.
  */
 export function checkReplyPdu(req: ModbusRequest, pdu: Uint8Array, start: number, end: number): ReplyCheck {
-  const fn = pdu[start]!;
   const len = end - start;
+  // The framers never hand over an empty PDU; refuse one anyway rather than read past it.
+  if (len < 1) return { kind: "mismatch", reason: "empty PDU" };
+  const fn = pdu[start]!;
   // MB app V1.1b3 §7: an exception reply echoes the function code with bit 7 set, then one code byte.
   if (fn === (req.fn | 0x80)) {
     if (len !== 2) return { kind: "mismatch", reason: "exception reply length" };

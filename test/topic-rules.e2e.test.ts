@@ -1,0 +1,109 @@
+/**
+ * Issue 10 item 5 over a real gateway: no retained operator requests, wills
+ * judged as publishes, device fields range-checked per datasheet.
+ */
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import type { Gateway } from "../gateway/gateway.js";
+import { connect, OPS, pendantMsg, SITE, startGateway, type TestClient } from "./support/harness.js";
+
+describe("topic rules over a real gateway", () => {
+  let gw: Gateway;
+  let ops: TestClient;
+  const clients: TestClient[] = [];
+
+  beforeEach(async () => {
+    gw = await startGateway();
+    ops = await connect(gw, OPS.name, OPS.password);
+    expect(await ops.subscribe(`linli/${SITE}/#`)).toBe(1);
+    clients.push(ops);
+  });
+
+  afterEach(async () => {
+    await Promise.all(clients.splice(0).map((c) => c.end()));
+    await gw.stop();
+  });
+
+  async function client(user: string, pw: string, extra = {}): Promise<TestClient> {
+    const c = await connect(gw, user, pw, extra);
+    clients.push(c);
+    return c;
+  }
+
+  async function until(cond: () => boolean, what: string): Promise<void> {
+    const deadline = Date.now() + 10_000;
+    while (!cond()) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  }
+
+  it("a retained ack is refused: the alert stays unacknowledged and no console is replayed the request", async () => {
+    const p = await client("p-1", "pw-p1");
+    await p.publish("devices/ec200/p-1/up", pendantMsg(1, "press"));
+    const alert = (await ops.waitFor((m) => m.topic.includes("/alerts/p1/"))).json();
+
+    const ops2 = await client("ops2", "ops2-pw");
+    ops2.client.publish(`linli/${SITE}/ack/${alert.id}`, '{"by":"forger"}', { qos: 1, retain: true });
+    await until(() => ops2.closedByServer, "the operator to be disconnected");
+    expect(gw.counters.rejected("operator", "retain-not-allowed")).toBe(1);
+
+    // A console connecting now gets the retained state: the open alert, and nothing on ack/.
+    const late = await client(OPS.name, OPS.password);
+    expect(await late.subscribe(`linli/${SITE}/#`)).toBe(1);
+    const replayed = await late.waitFor((m) => m.topic.includes("/alerts/p1/"));
+    expect(replayed.json()).toMatchObject({ id: alert.id, state: "active-unacknowledged" });
+    // A normal ack afterwards is answered on ops/result; had the forged one been taken, this would be
+    // "already-acknowledged".
+    await ops.publish(`linli/${SITE}/ack/${alert.id}`, "{}");
+    const result = await ops.waitFor((m) => m.topic === `linli/${SITE}/ops/result/${OPS.name}`);
+    expect(result.json()).toMatchObject({ ok: true, result: "acknowledged" });
+    // Retained replays carry the retain flag; the live ack just sent reaches `late` without it.
+    expect(late.on("/ack/").filter((m) => m.retain)).toEqual([]);
+  });
+
+  it("a pendant's will (the datasheet's press) is processed as its message: EMERGENCY_CALL", async () => {
+    const p = await client("p-1", "pw-p1", {
+      will: {
+        topic: "devices/ec200/p-1/up",
+        payload: Buffer.from(pendantMsg(7, "press")),
+        qos: 1,
+        retain: false,
+      },
+    });
+    p.client.stream.destroy();
+    const m = await ops.waitFor((x) => x.topic === `linli/${SITE}/alerts/p1/EMERGENCY_CALL/p-1`);
+    expect(m.json()).toMatchObject({ code: "EMERGENCY_CALL", causes: ["press"] });
+  });
+
+  it("an operator's will on ack/ is refused and counted; the alert stays unacknowledged", async () => {
+    const p = await client("p-1", "pw-p1");
+    await p.publish("devices/ec200/p-1/up", pendantMsg(1, "press"));
+    const alert = (await ops.waitFor((m) => m.topic.includes("/alerts/p1/"))).json();
+    const ops2 = await client("ops2", "ops2-pw", {
+      will: { topic: `linli/${SITE}/ack/${alert.id}`, payload: Buffer.from("{}"), qos: 1, retain: false },
+    });
+    ops2.client.stream.destroy();
+    await until(() => gw.counters.rejected("operator", "will-not-allowed") === 1, "the will's refusal");
+    await ops.publish(`linli/${SITE}/ack/${alert.id}`, "{}");
+    const result = await ops.waitFor((m) => m.topic === `linli/${SITE}/ops/result/${OPS.name}`);
+    expect(result.json()).toMatchObject({ ok: true, result: "acknowledged" });
+  });
+
+  it.each([
+    ["ts 1e308", '{"t":"hb","seq":1,"ts":1e308,"bat":87,"rssi":-71}'],
+    ["seq 2^32", '{"t":"hb","seq":4294967296,"ts":1763798400123,"bat":87,"rssi":-71}'],
+    ["bat 101", '{"t":"hb","seq":1,"ts":1763798400123,"bat":101,"rssi":-71}'],
+    ["rssi -121", '{"t":"hb","seq":1,"ts":1763798400123,"bat":87,"rssi":-121}'],
+  ])("%s is refused as out-of-range and counted", async (_, payload) => {
+    const p = await client("p-1", "pw-p1");
+    await p.publish("devices/ec200/p-1/up", payload);
+    expect(gw.counters.rejected("ec200", "out-of-range")).toBe(1);
+    // Refused, not accepted: no telemetry; the next valid message still goes through.
+    await p.publish("devices/ec200/p-1/up", pendantMsg(2, null, { bat: 55 }));
+    const battery = (m: { json(): Record<string, unknown> }) =>
+      (m.json().metrics as { battery: { value: number } }).battery.value;
+    await ops.waitFor((m) => m.topic.includes("/telemetry/") && battery(m) === 55);
+    // One topic keeps its order: had the refused message been taken in, its reading would be here first.
+    expect(ops.on("/telemetry/").map(battery)).toEqual([55]);
+  });
+});
