@@ -88,6 +88,8 @@ describe("npm run bench -- --quick", () => {
         // vitest runs other suites beside this one: do not wait for a quiet machine.
         "--max-other-load",
         "1000",
+        // The start-up benchmark's data path has its own test (bench/startup.test.ts).
+        "--no-startup",
       ],
       { cwd: root, stdio: ["ignore", "ignore", "inherit"], timeout: 90_000 },
     );
