@@ -135,6 +135,8 @@ async function startup(): Promise<StartupBenchResult> {
       records: Math.round(
         positive("startup-records", values["startup-records"], values.quick ? 50_000 : 1_000_000),
       ),
+      quietPct: common.quietPct,
+      ...(values.profile ? { profileDir: values.profile } : {}),
     },
     log,
   );

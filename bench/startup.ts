@@ -18,6 +18,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { STARTUP_NODE_FLAGS } from "../gateway/heap.js";
+import { waitForQuiet } from "./harness.js";
 import type { StartupChildCommand, StartupChildResult } from "./startup-child.js";
 import { buildStartupJournal } from "./startup-data.js";
 
@@ -28,24 +29,35 @@ export interface StartupBenchOptions {
   records: number;
   /** Parent of the temporary data dir (default the OS temp dir: a real disk here, not tmpfs). */
   tmp?: string;
+  /** Before each start, wait (max 20 s) until other processes use less than this % of a core. */
+  quietPct: number;
+  /** `node --cpu-prof` for the start-up children, profiles into this directory. */
+  profileDir?: string;
 }
 
 export interface StartupBenchResult {
   alerts: number;
   journal: { records: number; bytes: number; segments: number; buildMs: number };
-  /** No snapshot: every record replayed. */
-  cold: StartupChildResult;
+  /** No snapshot: every record replayed; `otherPct`: other processes' CPU when it began. */
+  cold: StartupChildResult & { otherPct: number };
   /** After the snapshot the first start wrote. */
-  afterSnapshot: StartupChildResult;
+  afterSnapshot: StartupChildResult & { otherPct: number };
   targetMs: number;
   pass: boolean;
 }
 
-function startChild(cmd: StartupChildCommand): Promise<StartupChildResult> {
+async function startChild(
+  cmd: StartupChildCommand,
+  o: StartupBenchOptions,
+): Promise<StartupChildResult & { otherPct: number }> {
+  const quiet = await waitForQuiet(o.quietPct, 20_000);
   const script = fileURLToPath(new URL("./startup-child.js", import.meta.url));
   const child = fork(script, [], {
     stdio: ["ignore", "ignore", "inherit", "ipc"],
-    execArgv: [...STARTUP_NODE_FLAGS],
+    execArgv: [
+      ...STARTUP_NODE_FLAGS,
+      ...(o.profileDir ? ["--cpu-prof", `--cpu-prof-dir=${o.profileDir}`] : []),
+    ],
   });
   return new Promise<StartupChildResult>((resolve, reject) => {
     const timer = setTimeout(() => {
@@ -62,9 +74,17 @@ function startChild(cmd: StartupChildCommand): Promise<StartupChildResult> {
       reject(new Error(`start-up child exited with ${code} before answering`));
     });
     child.send(cmd);
-  }).finally(() => {
-    if (child.exitCode === null) child.kill("SIGKILL");
-  });
+  })
+    .then((r) => ({ ...r, otherPct: quiet.otherPct }))
+    .finally(async () => {
+      // It exits by itself once it answered (writing its --cpu-prof profile); bounded wait.
+      if (child.exitCode === null && child.signalCode === null) {
+        const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+        const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
+        await exited;
+        clearTimeout(timer);
+      }
+    });
 }
 
 const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
@@ -81,11 +101,12 @@ export async function runStartupBench(
       `  journal written in ${s(data.ms)}: ${data.records} records, ${(data.bytesOnDisk / 1048576).toFixed(0)} MB ` +
         `in ${data.segments} segments, ${data.snapshots} snapshots, ${data.alerts.length} open alerts`,
     );
-    const cold = await startChild({ dir, devices: o.alerts, waitSnapshot: true });
-    const afterSnapshot = await startChild({ dir, devices: o.alerts, waitSnapshot: false });
-    const row = (name: string, r: StartupChildResult) =>
+    const cold = await startChild({ dir, devices: o.alerts, waitSnapshot: true }, o);
+    const afterSnapshot = await startChild({ dir, devices: o.alerts, waitSnapshot: false }, o);
+    const row = (name: string, r: StartupChildResult & { otherPct: number }) =>
       log(
-        `  ${name.padEnd(15)} Gateway.start() -> listening ${s(r.startMs)} (process start -> listening ` +
+        `  ${name.padEnd(15)} Gateway.start() -> listening ${s(r.startMs)} (CPU ${s(r.startCpuMs)}; other load ` +
+          `${r.otherPct.toFixed(0)} % of a core when it began; process start -> listening ` +
           `${s(r.sinceProcessStartMs)}); journal open ${s(r.replayMs)}: ${r.snapshotRecords} keys from the snapshot, ` +
           `${r.replayedRecords} records replayed from ${r.segments} segments, ${(r.bytesRead / 1048576).toFixed(0)} MB; ` +
           `open alerts ${r.openAlerts}, RSS ${r.rssMb.toFixed(0)} MB`,
