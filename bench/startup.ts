@@ -11,6 +11,7 @@
  *      republished, and the journal's own replay time. That start begins a snapshot (more than
  *      compactAfter was replayed); the child waits for it before stopping.
  *   3. A second fresh process starts on the same directory: snapshot + short tail.
+ *   Baseline: the same gateway (same 10,000 devices) started on an empty data directory.
  */
 import { fork } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -38,6 +39,8 @@ export interface StartupBenchOptions {
 export interface StartupBenchResult {
   alerts: number;
   journal: { records: number; bytes: number; segments: number; buildMs: number };
+  /** Baseline: the same site on an empty data directory (nothing to restore). */
+  empty: StartupChildResult & { otherPct: number };
   /** No snapshot: every record replayed; `otherPct`: other processes' CPU when it began. */
   cold: StartupChildResult & { otherPct: number };
   /** After the snapshot the first start wrote. */
@@ -94,8 +97,10 @@ export async function runStartupBench(
   log: (line: string) => void,
 ): Promise<StartupBenchResult> {
   const dir = mkdtempSync(path.join(o.tmp ?? tmpdir(), "linli-startup-"));
+  const emptyDir = mkdtempSync(path.join(o.tmp ?? tmpdir(), "linli-startup-empty-"));
   try {
     log(`start-up benchmark (issue 8): ${o.alerts} open alerts, ${o.records} journal records`);
+    const empty = await startChild({ dir: emptyDir, devices: o.alerts, waitSnapshot: false }, o);
     const data = buildStartupJournal({ dir, devices: o.alerts, records: o.records });
     log(
       `  journal written in ${s(data.ms)}: ${data.records} records, ${(data.bytesOnDisk / 1048576).toFixed(0)} MB ` +
@@ -105,15 +110,16 @@ export async function runStartupBench(
     const afterSnapshot = await startChild({ dir, devices: o.alerts, waitSnapshot: false }, o);
     const row = (name: string, r: StartupChildResult & { otherPct: number }) =>
       log(
-        `  ${name.padEnd(15)} Gateway.start() -> listening ${s(r.startMs)} (CPU ${s(r.startCpuMs)}; other load ` +
+        `  ${name.padEnd(16)} Gateway.start() -> listening ${s(r.startMs)} (CPU ${s(r.startCpuMs)}; other load ` +
           `${r.otherPct.toFixed(0)} % of a core when it began; process start -> listening ` +
           `${s(r.sinceProcessStartMs)}); journal open ${s(r.replayMs)}: ${r.snapshotRecords} keys from the snapshot, ` +
           `${r.replayedRecords} records replayed from ${r.segments} segments, ${(r.bytesRead / 1048576).toFixed(0)} MB; ` +
           `open alerts ${r.openAlerts}, RSS ${r.rssMb.toFixed(0)} MB`,
       );
+    row("empty (baseline)", empty);
     row("no snapshot", cold);
     log(
-      `  ${"".padEnd(15)} the snapshot that start began was durable ${s(cold.snapshotWaitMs)} after listening`,
+      `  ${"".padEnd(16)} the snapshot that start began was durable ${s(cold.snapshotWaitMs)} after listening`,
     );
     row("after snapshot", afterSnapshot);
     const restored =
@@ -122,6 +128,7 @@ export async function runStartupBench(
     return {
       alerts: data.alerts.length,
       journal: { records: data.records, bytes: data.bytesOnDisk, segments: data.segments, buildMs: data.ms },
+      empty,
       cold,
       afterSnapshot,
       targetMs: STARTUP_TARGET_MS,
@@ -129,6 +136,7 @@ export async function runStartupBench(
     };
   } finally {
     rmSync(dir, { recursive: true, force: true });
+    rmSync(emptyDir, { recursive: true, force: true });
   }
 }
 
@@ -138,7 +146,8 @@ export function startupTarget(r: StartupBenchResult): { name: string; measured: 
     name: `start-up with ${r.alerts} open alerts and ${r.journal.records} journal records < 3 s, every alert restored`,
     measured:
       `${s(r.cold.startMs)} with no snapshot (journal replay ${s(r.cold.replayMs)}), ${s(r.afterSnapshot.startMs)} ` +
-      `after a snapshot; open alerts after start ${r.cold.openAlerts} and ${r.afterSnapshot.openAlerts} of ${r.alerts}`,
+      `after a snapshot, ${s(r.empty.startMs)} on an empty journal (baseline); open alerts after start ` +
+      `${r.cold.openAlerts} and ${r.afterSnapshot.openAlerts} of ${r.alerts}`,
     pass: r.pass,
   };
 }
