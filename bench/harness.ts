@@ -62,6 +62,8 @@ export interface ServerOptions {
   /** Directory for `node --cpu-prof` of the child, if profiling. */
   cpuProfDir?: string;
   logLevel?: StartCommand["logLevel"];
+  /** Gateway mode: the journal on, in this directory. */
+  dataDir?: string;
 }
 
 export class ServerProcess {
@@ -114,6 +116,7 @@ export class ServerProcess {
         site: SITE,
         operator: OPERATOR,
         logLevel: opts.logLevel ?? "info",
+        ...(opts.dataDir === undefined ? {} : { dataDir: opts.dataDir }),
       };
       child.send(start);
     }).catch((err: unknown) => {
@@ -330,7 +333,7 @@ export async function waitForQuiet(
 // ---------------------------------------------------------------- one measured point
 
 export interface PointOptions {
-  scenario: "baseline" | "gateway" | "overload";
+  scenario: "baseline" | "gateway" | "journal" | "overload";
   mode: ServerMode;
   rate: number;
   durationS: number;
@@ -343,6 +346,8 @@ export interface PointOptions {
   /** Wait before the point until other processes use less than this % of a core (bounded by quietWaitMs). */
   quietPct?: number;
   quietWaitMs?: number;
+  /** Gateway mode: the journal on, in this directory (bench/journal.ts). */
+  dataDir?: string;
 }
 
 /** A point of a scenario from the run's common options (the baseline registers no devices). */
@@ -512,6 +517,7 @@ export async function runPoint(o: PointOptions): Promise<PointResult> {
     devices,
     registered: o.mode === "gateway" ? o.registered : 0,
     ...(o.cpuProfDir ? { cpuProfDir: o.cpuProfDir } : {}),
+    ...(o.dataDir === undefined ? {} : { dataDir: o.dataDir }),
   });
   const gen = new LoadGenerator({ brokerUrl: server.url, ...loadOpts });
   let subscriber: MqttClient | undefined;

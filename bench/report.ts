@@ -1,5 +1,9 @@
 /** Tables and target verdicts for bench/run.ts. */
+/** Other processes above this % of a core during a point: its figures are disturbed (printed as such). */
+const NOISY_PCT = 20;
+
 import type { LatencySummary, PointResult } from "./harness.js";
+import { JOURNAL_TARGETS } from "./journal.js";
 
 export interface RatePoint {
   rate: number;
@@ -7,6 +11,10 @@ export interface RatePoint {
   gateway: PointResult;
   sustained: boolean;
   reasons: string[];
+  /** The gateway with the journal on (null with --no-journal), and its sustained verdict. */
+  journal: PointResult | null;
+  journalSustained: boolean | null;
+  journalReasons: string[];
 }
 
 export interface Target {
@@ -31,7 +39,10 @@ const lat = (l: LatencySummary) =>
 
 function ordered(points: RatePoint[], overload: PointResult | null): PointResult[] {
   const out: PointResult[] = [];
-  for (const p of points) out.push(p.baseline, p.gateway);
+  for (const p of points) {
+    out.push(p.baseline, p.gateway);
+    if (p.journal) out.push(p.journal);
+  }
   if (overload) out.push(overload);
   return out;
 }
@@ -42,7 +53,8 @@ export function printTables(
   overload: PointResult | null,
 ): void {
   const all = ordered(points, overload);
-  const sustained = new Map(points.map((p) => [p.gateway, p.sustained]));
+  const sustained = new Map<PointResult, boolean>(points.map((p) => [p.gateway, p.sustained]));
+  for (const p of points) if (p.journal) sustained.set(p.journal, p.journalSustained === true);
   log("Accounting (msgs: every device message; for the gateway, its telemetry publishes)");
   table(
     log,
@@ -136,6 +148,157 @@ export function printTables(
     log("");
     for (const p of failing) log(`not sustained at ${p.rate}/s: ${p.reasons.join("; ")}`);
   }
+  for (const p of points)
+    if (p.journal && p.journalSustained === false)
+      log(`journal on, not sustained at ${p.rate}/s: ${p.journalReasons.join("; ")}`);
+}
+
+/** The journal's cost, per rate and overall (null with --no-journal). */
+export interface JournalSummary {
+  points: Array<{
+    rate: number;
+    p1P99OffMs: number;
+    p1P99OnMs: number;
+    /** on / off; null when off measured no P1 alert. */
+    p1P99Ratio: number | null;
+    achievedOff: number;
+    achievedOn: number;
+    sustainedOff: boolean;
+    sustainedOn: boolean;
+    notSustainedOnBecause: string[];
+    /** Other processes' CPU during the off / on point, % of a core (above 20: disturbed). */
+    otherPctOff: number;
+    otherPctOn: number;
+    records: number;
+    syncs: number;
+    lastSyncMs: number;
+    bytesOnDisk: number;
+  }>;
+  maxSustainedOff: number;
+  maxSustainedOn: number;
+  /** on / off; null when off sustained none of the rates. */
+  sustainedRatio: number | null;
+}
+
+export function journalSummary(points: RatePoint[]): JournalSummary | null {
+  const withJournal = points.filter((p) => p.journal !== null);
+  if (withJournal.length === 0) return null;
+  const maxOff = points.reduce((m, p) => (p.sustained ? Math.max(m, p.rate) : m), 0);
+  const maxOn = withJournal.reduce((m, p) => (p.journalSustained ? Math.max(m, p.rate) : m), 0);
+  return {
+    points: withJournal.map((p) => {
+      const j = p.journal as PointResult;
+      const off = p.gateway.latency.p1.p99Ms;
+      const on = j.latency.p1.p99Ms;
+      const js = j.server.gateway?.journal;
+      return {
+        rate: p.rate,
+        p1P99OffMs: off,
+        p1P99OnMs: on,
+        p1P99Ratio: off > 0 && p.gateway.latency.p1.count > 0 ? on / off : null,
+        achievedOff: p.gateway.achievedRate,
+        achievedOn: j.achievedRate,
+        sustainedOff: p.sustained,
+        sustainedOn: p.journalSustained === true,
+        notSustainedOnBecause: p.journalReasons,
+        otherPctOff: p.gateway.otherCpuPct,
+        otherPctOn: j.otherCpuPct,
+        records: js?.records ?? 0,
+        syncs: js?.syncs ?? 0,
+        lastSyncMs: js?.lastSyncMs ?? 0,
+        bytesOnDisk: js?.bytesOnDisk ?? 0,
+      };
+    }),
+    maxSustainedOff: maxOff,
+    maxSustainedOn: maxOn,
+    sustainedRatio: maxOff > 0 ? maxOn / maxOff : null,
+  };
+}
+
+export function printJournal(log: (s: string) => void, j: JournalSummary): void {
+  log('Journal (issue 8): the gateway with the journal on (sync "batch", fresh dir per point) against off');
+  table(
+    log,
+    [
+      "offered/s",
+      "P1 p99 off",
+      "on",
+      "on/off",
+      "achieved off",
+      "on",
+      "sustained off",
+      "on",
+      "records",
+      "syncs",
+      "records/sync",
+      "last sync ms",
+      "MB on disk",
+    ],
+    j.points.map((p) => [
+      String(p.rate),
+      ms(p.p1P99OffMs),
+      ms(p.p1P99OnMs),
+      p.p1P99Ratio === null ? "-" : `${p.p1P99Ratio.toFixed(2)}x`,
+      String(Math.round(p.achievedOff)),
+      String(Math.round(p.achievedOn)),
+      p.sustainedOff ? "yes" : "no",
+      p.sustainedOn ? "yes" : "no",
+      String(p.records),
+      String(p.syncs),
+      p.syncs > 0 ? (p.records / p.syncs).toFixed(1) : "-",
+      p.lastSyncMs.toFixed(2),
+      (p.bytesOnDisk / 1048576).toFixed(1),
+    ]),
+  );
+  const rate = (r: number) => (r > 0 ? `${r} msg/s` : "none of the rates tried");
+  log(
+    `max sustained rate: journal off ${rate(j.maxSustainedOff)}, on ${rate(j.maxSustainedOn)}` +
+      (j.sustainedRatio === null ? "" : ` (on/off ${(100 * j.sustainedRatio).toFixed(0)} %)`) +
+      "; resolution: the rates tried",
+  );
+}
+
+/**
+ * Issue 8's targets for the journal. The P1 ratio is judged at 10,000 msg/s (where issue 4 judges
+ * the gateway against the broker) or, without that rate, at the highest rate the journal-off
+ * gateway sustained: at low rates both p99s are a few ms and the ratio is mostly noise.
+ */
+export function journalTargets(j: JournalSummary | null): Target[] {
+  if (j === null)
+    return [
+      { name: "journal on: P1 p99 and sustained rate", measured: "skipped (--no-journal)", pass: null },
+    ];
+  const out: Target[] = [];
+  const at =
+    j.points.find((p) => p.rate === 10_000) ??
+    [...j.points].reverse().find((p) => p.sustainedOff) ??
+    j.points[j.points.length - 1];
+  const max = JOURNAL_TARGETS.maxP1P99Ratio;
+  // A ratio of two points other processes disturbed says nothing about the journal: no verdict.
+  const noisy = (p: JournalSummary["points"][number]) => Math.max(p.otherPctOff, p.otherPctOn) > NOISY_PCT;
+  const disturbed = (ps: JournalSummary["points"]) => {
+    const worst = Math.max(0, ...ps.map((p) => Math.max(p.otherPctOff, p.otherPctOn)));
+    return ps.some(noisy) ? ` [disturbed: other processes used up to ${worst.toFixed(0)} % of a core]` : "";
+  };
+  if (at && at.p1P99Ratio !== null)
+    out.push({
+      name: `at ${at.rate} msg/s journal-on P1 p99 <= ${max}x journal-off P1 p99`,
+      measured:
+        `${at.p1P99OnMs.toFixed(2)} ms / ${at.p1P99OffMs.toFixed(2)} ms = ${at.p1P99Ratio.toFixed(2)}x` +
+        disturbed([at]),
+      pass: noisy(at) ? null : at.p1P99Ratio <= max,
+    });
+  else out.push({ name: `journal-on P1 p99 <= ${max}x off`, measured: "no P1 alert measured", pass: null });
+  const min = JOURNAL_TARGETS.minSustainedShare;
+  out.push({
+    name: `journal-on max sustained rate >= ${min * 100} % of journal-off`,
+    measured:
+      `${j.maxSustainedOn} / ${j.maxSustainedOff} msg/s` +
+      (j.sustainedRatio === null ? "" : ` = ${(100 * j.sustainedRatio).toFixed(0)} %`) +
+      disturbed(j.points),
+    pass: j.sustainedRatio === null || j.points.some(noisy) ? null : j.sustainedRatio >= min,
+  });
+  return out;
 }
 
 export function targets(points: RatePoint[], overload: PointResult | null): Target[] {
@@ -187,14 +350,17 @@ export function targets(points: RatePoint[], overload: PointResult | null): Targ
     });
   } else out.push({ name: "overload", measured: "skipped (--no-overload)", pass: null });
 
-  const gws = [...points.map((p) => p.gateway), ...(overload ? [overload] : [])];
+  const gws = [
+    ...points.flatMap((p) => (p.journal ? [p.gateway, p.journal] : [p.gateway])),
+    ...(overload ? [overload] : []),
+  ];
   if (gws.length > 0) {
     const peak = Math.max(...gws.map((g) => g.server.maxRssMb));
     const idle = Math.max(...gws.map((g) => g.server.readyRssMb));
     const registered = gws[0]?.server.gateway?.registered ?? 0;
     out.push({
       name: `gateway RSS < 150 MB with ${registered} registered devices`,
-      measured: `peak ${peak.toFixed(0)} MB over all gateway points incl. overload (${idle.toFixed(0)} MB once started, before load)`,
+      measured: `peak ${peak.toFixed(0)} MB over all gateway points incl. journal and overload (${idle.toFixed(0)} MB once started, before load)`,
       pass: peak < 150 && registered >= 10_000,
     });
   }

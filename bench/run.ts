@@ -3,7 +3,9 @@
  *
  *   (a) baseline   devices -> plain aedes -> subscriber            (bench/baseline.ts)
  *   (b) gateway    devices -> gateway -> alerts + telemetry -> operator (bench/gateway.ts)
+ *   (b') journal   (b) with the durable journal on, sync "batch"    (bench/journal.ts)
  *   (c) overload   2x the highest rate (b) sustained                 (bench/overload.ts)
+ *   start-up       Gateway.start() on 10,000 open alerts, 1,000,000 journal records (bench/startup.ts)
  *
  * Options (after `npm run bench --`):
  *   --rates 2000,5000,10000,20000   offered rates, msg/s
@@ -16,9 +18,16 @@
  *   --json FILE                     write the JSON report
  *   --profile DIR                   run each gateway child under `node --cpu-prof`, profiles into DIR
  *   --no-overload                   skip (c)
+ *   --no-journal                    skip (b')
+ *   --no-startup                    skip the start-up benchmark in the pipeline suite
+ *   --startup-alerts N              open alerts (= devices) of the start-up benchmark (default 10000;
+ *                                   1000 with --quick)
+ *   --startup-records N             journal records of the start-up benchmark (default 1000000;
+ *                                   50000 with --quick)
  *   --max-other-load PCT            before each point wait (max 20 s) until other processes use
  *                                   less than PCT % of a core (default 25): the machine is shared
- *   --suite all|pipeline|bus        which benchmarks (default all); bus = issue 3's Modbus bus benchmark
+ *   --suite all|pipeline|bus|startup which benchmarks (default all); bus = issue 3's Modbus bus benchmark;
+ *                                   pipeline = (a) (b) (b') (c) and start-up; startup = start-up only
  *   --bus-seconds S                 seconds per bus measurement (default 10; 3 with --quick)
  *   --kiosks N                      Modbus TCP kiosks in the bus benchmark (default 500)
  *
@@ -32,9 +41,20 @@ import { runBaseline } from "./baseline.js";
 import { type BusBenchResult, runBusBench } from "./bus.js";
 import { runGateway, SUSTAINED_TEXT, sustainedVerdict } from "./gateway.js";
 import type { PointResult } from "./harness.js";
+import { runJournal } from "./journal.js";
 import type { CommonOptions } from "./options.js";
 import { overloadRate, runOverload } from "./overload.js";
-import { printTables, type RatePoint, type Target, targets } from "./report.js";
+import {
+  type JournalSummary,
+  journalSummary,
+  journalTargets,
+  printJournal,
+  printTables,
+  type RatePoint,
+  type Target,
+  targets,
+} from "./report.js";
+import { runStartupBench, type StartupBenchResult, startupTarget } from "./startup.js";
 
 const { values } = parseArgs({
   options: {
@@ -49,6 +69,10 @@ const { values } = parseArgs({
     json: { type: "string" },
     profile: { type: "string" },
     "no-overload": { type: "boolean", default: false },
+    "no-journal": { type: "boolean", default: false },
+    "no-startup": { type: "boolean", default: false },
+    "startup-alerts": { type: "string" },
+    "startup-records": { type: "string" },
     "max-other-load": { type: "string", default: "25" },
     suite: { type: "string", default: "all" },
     "bus-seconds": { type: "string" },
@@ -104,11 +128,38 @@ function progress(r: PointResult): void {
     log(`    ${r.generator.skippedDisconnected} messages not sent: their connection was down`);
 }
 
+async function startup(): Promise<StartupBenchResult> {
+  return runStartupBench(
+    {
+      alerts: Math.round(positive("startup-alerts", values["startup-alerts"], values.quick ? 1_000 : 10_000)),
+      records: Math.round(
+        positive("startup-records", values["startup-records"], values.quick ? 50_000 : 1_000_000),
+      ),
+      quietPct: common.quietPct,
+      ...(values.profile ? { profileDir: values.profile } : {}),
+    },
+    log,
+  );
+}
+
+function printTargets(heading: string, t: Target[]): void {
+  log("");
+  log(heading);
+  for (const x of t)
+    log(`  ${x.pass === null ? "n/a " : x.pass ? "PASS" : "FAIL"}  ${x.name}: ${x.measured}`);
+}
+
 async function main(): Promise<void> {
   const t0 = performance.now();
   const suite = values.suite ?? "all";
-  if (!["all", "pipeline", "bus"].includes(suite))
-    throw new RangeError(`--suite must be all, pipeline or bus`);
+  if (!["all", "pipeline", "bus", "startup"].includes(suite))
+    throw new RangeError(`--suite must be all, pipeline, bus or startup`);
+  if (suite === "startup") {
+    const s = await startup();
+    printTargets("target (issue 8), measured in this run:", [startupTarget(s)]);
+    if (values.json) writeFileSync(values.json, `${JSON.stringify({ startup: s }, null, 2)}\n`);
+    return;
+  }
   let bus: BusBenchResult | null = null;
   if (suite !== "pipeline") {
     log("bus benchmark (issue 3)");
@@ -137,8 +188,20 @@ async function main(): Promise<void> {
     progress(baseline);
     const gateway = await runGateway(rate, common);
     progress(gateway);
+    // Right after the journal-off point of the same rate: drift touches both sides of the ratio.
+    const journal = values["no-journal"] ? null : await runJournal(rate, common);
+    if (journal) progress(journal);
     const verdict = sustainedVerdict(gateway);
-    points.push({ rate, baseline, gateway, ...verdict });
+    const jv = journal ? sustainedVerdict(journal) : null;
+    points.push({
+      rate,
+      baseline,
+      gateway,
+      ...verdict,
+      journal,
+      journalSustained: jv ? jv.sustained : null,
+      journalReasons: jv ? jv.reasons : [],
+    });
   }
   const maxSustained = points.reduce((m, p) => (p.sustained ? Math.max(m, p.rate) : m), 0);
   let overload: PointResult | null = null;
@@ -146,6 +209,12 @@ async function main(): Promise<void> {
     const rate = overloadRate(maxSustained, rates);
     overload = await runOverload(rate, common);
     progress(overload);
+  }
+  const journal = journalSummary(points);
+  let start: StartupBenchResult | null = null;
+  if (!values["no-startup"]) {
+    log("");
+    start = await startup();
   }
 
   log("");
@@ -155,26 +224,40 @@ async function main(): Promise<void> {
   log(
     `gateway max sustained rate: ${maxSustained > 0 ? `${maxSustained} msg/s` : "none of the rates tried"}`,
   );
+  if (journal) {
+    log("");
+    printJournal(log, journal);
+  }
   const t = targets(points, overload);
-  log("");
-  log("targets (issue 4), measured in this run:");
-  for (const x of t)
-    log(`  ${x.pass === null ? "n/a " : x.pass ? "PASS" : "FAIL"}  ${x.name}: ${x.measured}`);
+  printTargets("targets (issue 4), measured in this run:", t);
+  const t8 = [...journalTargets(journal), ...(start ? [startupTarget(start)] : [])];
+  printTargets("targets (issue 8), measured in this run:", t8);
   log(`\nwhole run: ${fmt((performance.now() - t0) / 1000, 1)} s`);
 
   if (values.json) {
     writeFileSync(
       values.json,
-      `${JSON.stringify({ ...jsonReport(points, overload, maxSustained, t), bus }, null, 2)}\n`,
+      `${JSON.stringify(
+        { ...jsonReport(points, overload, maxSustained, [...t, ...t8], journal), startup: start, bus },
+        null,
+        2,
+      )}\n`,
     );
     log(`JSON report: ${values.json}`);
   }
 }
 
-function jsonReport(points: RatePoint[], overload: PointResult | null, maxSustained: number, t: Target[]) {
+function jsonReport(
+  points: RatePoint[],
+  overload: PointResult | null,
+  maxSustained: number,
+  t: Target[],
+  journal: JournalSummary | null,
+) {
   const peakRss = Math.max(
     0,
     ...points.map((p) => p.gateway.server.maxRssMb),
+    ...points.flatMap((p) => (p.journal ? [p.journal.server.maxRssMb] : [])),
     ...(overload ? [overload.server.maxRssMb] : []),
   );
   return {
@@ -199,7 +282,12 @@ function jsonReport(points: RatePoint[], overload: PointResult | null, maxSustai
       notSustainedBecause: p.reasons,
       baseline: p.baseline,
       gateway: p.gateway,
+      /** The gateway with the journal on (null with --no-journal). */
+      journal: p.journal,
+      journalSustained: p.journalSustained,
     })),
+    /** Journal on against off: per rate P1 p99 and ratio, achieved, sustained, syncs, records. */
+    journal,
     overload,
     overloadRate: overload?.offeredRate ?? null,
     overloadAlertsLost: overload ? overload.alerts.lost : null,

@@ -9,7 +9,8 @@
  *   baseline  a plain embedded aedes broker, the same TCP_NODELAY listener
  *             settings as the gateway, no authentication hooks, no gateway logic
  *   gateway   Gateway.start() with the load devices plus idle filler devices
- *             up to `registered` (the issue's 10,000 registered devices)
+ *             up to `registered` (the issue's 10,000 registered devices); the
+ *             journal off, or on (sync "batch") in `dataDir` when one is given
  *
  * IPC, parent -> child: start, cpu-start, cpu-end, sample, stop.
  * child -> parent: ready {port}, sample {...}, stopped, error {message}.
@@ -41,6 +42,8 @@ export interface StartCommand {
   site: string;
   operator: { name: string; password: string };
   logLevel: "info" | "warn" | "error" | "silent";
+  /** Gateway mode: the journal on, in this (fresh, empty) directory; absent: `storage.enabled: false`. */
+  dataDir?: string;
 }
 
 export type ParentMessage =
@@ -92,6 +95,17 @@ export interface ServerSample {
     consumerErrors: number;
     rejections: Record<string, Record<string, number>>;
     openAlerts: number;
+    /** The journal's counters since open; null when it is off. */
+    journal: {
+      records: number;
+      syncs: number;
+      lastSyncMs: number;
+      bytesOnDisk: number;
+      segments: number;
+      compactions: number;
+      writeErrors: number;
+      degraded: boolean;
+    } | null;
   };
 }
 
@@ -160,13 +174,13 @@ async function startGateway(cmd: StartCommand): Promise<Running & { port: number
       operators: [cmd.operator],
       devices: devices.map((d) => ({ id: d.id, model: d.model, password: d.password })),
       log: { level: cmd.logLevel, format: "json" },
-      storage: { enabled: false },
+      storage: cmd.dataDir === undefined ? { enabled: false } : { enabled: true, sync: "batch" },
       // The metrics endpoint stays on (its hot-path cost is part of the gateway), on a free port.
       ...("metrics" in configSchema.shape ? { metrics: { host: "127.0.0.1", port: 0 } } : {}),
     },
     "<bench>",
   );
-  const gw = await Gateway.start({ config });
+  const gw = await Gateway.start({ config, ...(cmd.dataDir === undefined ? {} : { dataDir: cmd.dataDir }) });
   return {
     port: gw.mqttPort,
     aedes: gw.broker.aedes,
@@ -236,6 +250,7 @@ function sample(): ServerSample {
   const gw = running?.gateway;
   if (gw) {
     const s = gw.stats();
+    const j = gw.journalStats();
     out.gateway = {
       registered: running?.registered ?? 0,
       p1: lane(s.pipeline.p1),
@@ -245,6 +260,16 @@ function sample(): ServerSample {
       consumerErrors: s.pipeline.consumerErrors,
       rejections: s.counters.rejections,
       openAlerts: s.openAlerts,
+      journal: j && {
+        records: j.records,
+        syncs: j.syncs,
+        lastSyncMs: j.lastSyncMs,
+        bytesOnDisk: j.bytesOnDisk,
+        segments: j.segments,
+        compactions: j.compactions,
+        writeErrors: j.writeErrors,
+        degraded: j.degraded,
+      },
     };
   }
   return out;

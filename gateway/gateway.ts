@@ -440,6 +440,11 @@ export class Gateway {
     return this.journal?.stats() ?? null;
   }
 
+  /** What the journal read at open (replay time, records, bytes); null when there is none. */
+  journalRecovery(): Journal["recovery"] | null {
+    return this.journal?.recovery ?? null;
+  }
+
   get storageHealthy(): boolean {
     return this.storageProblem === null;
   }

@@ -1,0 +1,29 @@
+/**
+ * Scenario (b'), the journal (issue 8): scenario (b) with the durable journal on, sync "batch"
+ * (the default: a device's PUBACK waits for the group fdatasync of the batch its message was
+ * drained in), in a fresh data directory per point on the machine's disk (the OS temp dir here
+ * is the root file system, not tmpfs, so fdatasync does reach the device). Run right after the
+ * journal-off gateway point of the same rate, so machine drift touches both alike.
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { type PointResult, pointOptions, runPoint } from "./harness.js";
+import type { CommonOptions } from "./options.js";
+
+/** What the journal may cost (issue 8, "What it must show"). */
+export const JOURNAL_TARGETS = {
+  /** Journal-on P1 p99 at most this many times journal-off P1 p99. */
+  maxP1P99Ratio: 1.3,
+  /** Journal-on max sustained rate at least this share of journal-off. */
+  minSustainedShare: 0.9,
+} as const;
+
+export async function runJournal(rate: number, c: CommonOptions): Promise<PointResult> {
+  const dataDir = mkdtempSync(path.join(tmpdir(), "linli-bench-journal-"));
+  try {
+    return await runPoint({ ...pointOptions("journal", "gateway", rate, c), dataDir });
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,106 @@
+/**
+ * One gateway start on an existing journal, alone in a fresh process (forked by bench/startup.ts),
+ * so nothing of the generator (its heap, its page cache warmth aside) is in the measurement.
+ *
+ * IPC, parent -> child: { dir, devices, waitSnapshot }. child -> parent: StartupChildResult or
+ * { error }. The child exits when done or when the parent goes away.
+ */
+import { Gateway } from "../gateway/gateway.js";
+import { applyEdgeHeapSettings } from "../gateway/heap.js";
+import { startupConfig } from "./startup-data.js";
+
+export interface StartupChildCommand {
+  dir: string;
+  devices: number;
+  /** Before stopping, wait (max 120 s) until the snapshot the open began (if it did) is durable. */
+  waitSnapshot: boolean;
+}
+
+export interface StartupChildResult {
+  /** Gateway.start() called -> resolved (listening, every alert restored and republished), ms. */
+  startMs: number;
+  /** CPU time (user + system) of this process during Gateway.start(), ms: less moved by other load. */
+  startCpuMs: number;
+  /** Process start (node boot, modules, site file of N devices) -> listening, ms. */
+  sinceProcessStartMs: number;
+  /** The journal's own open: snapshot load + segment replay, ms. */
+  replayMs: number;
+  replayedRecords: number;
+  snapshotRecords: number;
+  segments: number;
+  bytesRead: number;
+  damaged: number;
+  openAlerts: number;
+  restoredAlerts: number;
+  restoredDevices: number;
+  /** After the wait for the snapshot (waitSnapshot), else right after start. */
+  compactions: number;
+  snapshotWaitMs: number;
+  rssMb: number;
+}
+
+function reply(m: StartupChildResult | { error: string }): Promise<void> {
+  return new Promise((resolve) => {
+    if (!process.send) return resolve();
+    process.send(m, () => resolve());
+  });
+}
+
+async function run(cmd: StartupChildCommand): Promise<StartupChildResult> {
+  const config = startupConfig(cmd.devices);
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  const gw = await Gateway.start({ config, dataDir: cmd.dir });
+  const startMs = performance.now() - t0;
+  const cpu = process.cpuUsage(cpu0);
+  const sinceProcessStartMs = performance.now();
+  const rec = gw.journalRecovery();
+  const openAlerts = gw.engine.openCount;
+  const rssMb = process.memoryUsage().rss / 1048576;
+  let waited = 0;
+  // The open begins a snapshot only when more than compactAfter was replayed.
+  if (cmd.waitSnapshot && (rec?.bytes ?? 0) >= config.storage.compactAfter) {
+    const w0 = performance.now();
+    while ((gw.journalStats()?.compactions ?? 0) < 1 && performance.now() - w0 < 120_000)
+      await new Promise((r) => setTimeout(r, 50));
+    waited = performance.now() - w0;
+  }
+  const compactions = gw.journalStats()?.compactions ?? 0;
+  await gw.stop();
+  return {
+    startMs,
+    startCpuMs: (cpu.user + cpu.system) / 1000,
+    sinceProcessStartMs,
+    replayMs: rec?.ms ?? Number.NaN,
+    replayedRecords: rec?.records ?? 0,
+    snapshotRecords: rec?.snapshotRecords ?? 0,
+    segments: rec?.segments ?? 0,
+    bytesRead: rec?.bytes ?? 0,
+    damaged: rec?.damaged ?? 0,
+    openAlerts,
+    restoredAlerts: gw.recovered?.report.alerts ?? 0,
+    restoredDevices: gw.recovered?.report.devices ?? 0,
+    compactions,
+    snapshotWaitMs: waited,
+    rssMb,
+  };
+}
+
+applyEdgeHeapSettings();
+process.on("disconnect", () => process.exit(0));
+process.once("message", (cmd: StartupChildCommand) => {
+  run(cmd).then(
+    async (r) => {
+      await reply(r);
+      process.exit(0);
+    },
+    async (err: unknown) => {
+      await reply({ error: (err as Error).stack ?? String(err) });
+      process.exit(1);
+    },
+  );
+});
+if (!process.send) {
+  process.stderr.write("bench/startup-child.js is started by bench/startup.js (it needs an IPC channel)\n");
+  process.exit(2);
+}
