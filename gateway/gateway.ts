@@ -102,6 +102,13 @@ export class Gateway {
   private readonly recorder: StateRecorder | null;
   /** What start-up read back from the journal. */
   recovered: Recovered | null = null;
+  /**
+   * Published while the broker was still starting (a restored escalation or
+   * shelving that fell due meanwhile): delivered once it listens. Bounded;
+   * beyond, the oldest is dropped (the retained states republished after it
+   * still show every open alert as it is).
+   */
+  private readonly beforeListening: Array<[string, string, 0 | 1, boolean]> = [];
   /** The journal when the gateway opened it itself (closed at stop). */
   private journal: Journal | null = null;
   /** Why the journal cannot keep its promise now (null: it can, or there is none). */
@@ -151,7 +158,8 @@ export class Gateway {
     // The broker starts later (async); until then there is nobody to publish to.
     this.publisher = new Publisher(config.site.id, {
       publish: (topic, payload, qos, retain) => {
-        this.brokerRef?.publish(topic, payload, qos, retain);
+        if (this.brokerRef) this.brokerRef.publish(topic, payload, qos, retain);
+        else this.holdUntilListening(topic, payload, qos, retain);
         this.upstream?.publish(topic, payload, qos, retain);
       },
     });
@@ -265,7 +273,9 @@ export class Gateway {
           compactAfterBytes: st.compactAfter,
           quotaBytes: st.quota,
           log: log.child({ module: "journal" }),
-          onHealthChange: (h) => gwRef?.storageHealthChanged(h.ok ? null : (h.reason ?? "unknown")),
+          // Reported from inside a put(), i.e. in the middle of another alert's change: handled after it.
+          onHealthChange: (h) =>
+            queueMicrotask(() => gwRef?.storageHealthChanged(h.ok ? null : (h.reason ?? "unknown"))),
         });
       } catch (err) {
         if (err instanceof JournalLockedError) throw err;
@@ -298,7 +308,7 @@ export class Gateway {
     const listeners = opts.config.mqtt.listeners.map((l, i) =>
       i === 0 && opts.mqttPort !== undefined ? { ...l, port: opts.mqttPort } : l,
     );
-    gw.brokerRef = await EmbeddedBroker.start({
+    const broker = await EmbeddedBroker.start({
       listeners,
       maxConnections: opts.config.mqtt.maxConnections,
       policy: new AccessPolicy(opts.config.site.id, gw.registry),
@@ -316,7 +326,13 @@ export class Gateway {
       ],
       // Operators' persistent sessions live in the same journal as the alerts.
       sessions: { ...opts.sessions, store: opts.sessions?.store ?? gw.store ?? undefined },
+    }).catch((err: unknown) => {
+      // Not started (a port in use ...): the journal's lock and files go with this attempt.
+      gw.wheel.stop();
+      journal?.close();
+      throw err;
     });
+    gw.brokerRef = broker;
     if (opts.config.metrics.enabled) {
       const m = opts.config.metrics;
       const notReadyReason = () => gw.notReadyReason();
@@ -331,6 +347,8 @@ export class Gateway {
         throw err;
       });
     }
+    for (const [topic, payload, qos, retain] of gw.beforeListening.splice(0))
+      broker.publish(topic, payload, qos, retain);
     gw.republishRecovered();
     gw.supervisor.start(gw.registry);
     // Also clears a STORAGE_DEGRADED left open by the previous run once the disk is fine again.
@@ -376,6 +394,11 @@ export class Gateway {
       this.publisher.householdMonitoring(status.household, status);
     for (const id of r.orphans) this.engine.closeSubject(id, ORPHAN_REASON);
     this.engine.fireOverdue();
+  }
+
+  private holdUntilListening(topic: string, payload: string, qos: 0 | 1, retain: boolean): void {
+    if (this.beforeListening.length >= 10_000) this.beforeListening.shift();
+    this.beforeListening.push([topic, payload, qos, retain]);
   }
 
   /** Pipeline committer with a journal: PUBACKs wait for the group commit of the batch. */
@@ -527,6 +550,9 @@ export class Gateway {
     command: string | null,
     payload: Buffer,
   ): void {
+    // Stopping: the engine's timers and the journal are going; the request is not answered
+    // (the operator's client re-sends it to the restarted gateway).
+    if (this.stopping !== null) return;
     switch (action) {
       case "cmd":
         // Always answer the operator, even if something below fails unexpectedly.

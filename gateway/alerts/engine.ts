@@ -555,6 +555,16 @@ export class AlertEngine {
    */
   restoreAlert(alert: Alert): void {
     const ks = this.key(alert.subject, alert.code);
+    // Holds follow from the restored shelving, service and flood state, not from the record: a
+    // crash between an end of flood (or a return to service) and the rewrite of each alert must
+    // not leave an alert held for good.
+    let holds = alert.holds & HOLD_CHATTER;
+    if (alert.chattering && alert.priority !== 1) holds |= HOLD_CHATTER;
+    if (ks.shelvedUntil !== null) holds |= HOLD_SHELVED;
+    if (ks.owner.outOfServiceBy !== null) holds |= HOLD_OUT_OF_SERVICE;
+    if (this.flooding && alert.priority >= 3 && (alert.holds & HOLD_FLOOD) !== 0) holds |= HOLD_FLOOD;
+    alert.holds = holds;
+    alert.outOfServiceBy = ks.owner.outOfServiceBy;
     if (ks.alert !== null) this.byId.delete(ks.alert.id);
     else this.openN++;
     ks.alert = alert;
@@ -997,6 +1007,8 @@ export class AlertEngine {
     const interval = Math.min(first * this.escalationFactor ** alert.escalationLevel, this.escalationMaxMs);
     alert.escalationNextAt = now + Math.max(interval, 1000);
     const unackFor = now - alert.unackSince;
+    // Journaled before it is announced, like every other change.
+    this.recorder?.alert(alert);
     this.listener.escalated?.(alert, alert.escalationLevel, unackFor);
     this.emit(alert, "escalated", BY_GATEWAY, `unacknowledged for ${Math.round(unackFor / 1000)} s`, true);
   };

@@ -11,6 +11,7 @@ import type { Completion } from "../pipeline/lanes.js";
 import type { DeviceEntry } from "../registry.js";
 import type { Counters } from "../stats.js";
 import type { AccessPolicy, Identity, OperatorAction } from "./access.js";
+import { PubackQueue } from "./puback-queue.js";
 import { type DurableMap, SessionPersistence, type SessionStats } from "./sessions.js";
 
 export interface BrokerHandlers {
@@ -66,6 +67,8 @@ const NOT_AUTHORIZED = 5;
 
 export class EmbeddedBroker implements NorthboundSink {
   private readonly identities = new WeakMap<Client, Identity>();
+  /** Devices' connections: their QoS 1 PUBACKs, written in order once committed. */
+  private readonly pubackQueues = new WeakMap<Client, PubackQueue>();
   /** The will packets of connected clients: aedes hands the same object to authorizePublish when it falls due. */
   private readonly wills = new WeakSet<object>();
   private readonly servers: Server[] = [];
@@ -252,6 +255,19 @@ export class EmbeddedBroker implements NorthboundSink {
     this.servers.push(server);
   }
 
+  private pubacks(client: Client): PubackQueue {
+    let q = this.pubackQueues.get(client);
+    if (!q) {
+      const conn = (client as unknown as { conn: Socket }).conn;
+      q = new PubackQueue(conn, (err) => {
+        this.log.warn({ clientId: client.id, err: err.message }, "device connection closed unacknowledged");
+        client.close();
+      });
+      this.pubackQueues.set(client, q);
+    }
+    return q;
+  }
+
   /**
    * A device's uplink is consumed by the gateway in authorizePublish (ingest)
    * and nobody may subscribe to device topics (AccessPolicy), so aedes'
@@ -350,7 +366,17 @@ export class EmbeddedBroker implements NorthboundSink {
         if (kind.kind === "uplink" && identity?.kind === "device") {
           // A device's will is its message, taken in like any other (docs/topics.md "Retained messages and wills").
           const contentType = (packet as { properties?: { contentType?: string } }).properties?.contentType;
-          this.handlers.uplink(identity.device, packet.payload as Buffer, contentType, callback);
+          if (packet.qos !== 1 || will) {
+            this.handlers.uplink(identity.device, packet.payload as Buffer, contentType, callback);
+            return;
+          }
+          // QoS 1: the PUBACK is written by the connection's queue once the message is committed, in
+          // order; aedes goes on reading at once (puback-queue.ts). As QoS 0 to aedes: no PUBACK of its own.
+          const done = this.pubacks(client).enqueue(packet.messageId as number);
+          if (done === null) return callback(new Error("connection closed: too many unacknowledged uplinks"));
+          packet.qos = 0;
+          this.handlers.uplink(identity.device, packet.payload as Buffer, contentType, done);
+          callback(null);
           return;
         }
         if (kind.kind === "operator" && identity?.kind === "operator") {

@@ -83,6 +83,11 @@ export class UpstreamBridge implements NorthboundSink {
   private backlogHead = 0;
   private readonly prefix: string;
   private stopping = false;
+  /**
+   * Up and caught up: mqtt.js says `connected` before our connect handler has
+   * sent the backlog, and a message published in that gap would overtake it.
+   */
+  private ready = false;
   private readonly store: DurableStore | null;
   private nextSeq = 1;
   readonly counters = {
@@ -167,17 +172,17 @@ export class UpstreamBridge implements NorthboundSink {
       const seq = this.nextSeq++;
       this.retained.set(topic, { seq, payload });
       this.store?.put(UP_RETAINED + topic, [seq, payload]);
-      if (this.client.connected) this.send(topic, payload, 1, true);
+      if (this.ready) this.send(topic, payload, 1, true);
       return;
     }
     if (qos === 0) {
-      if (this.client.connected) this.send(topic, payload, 0, false);
+      if (this.ready) this.send(topic, payload, 0, false);
       else this.counters.telemetryDropped++;
       return;
     }
     const seq = this.nextSeq++;
     this.store?.put(seqKey(seq), [topic, payload]);
-    if (this.client.connected) {
+    if (this.ready) {
       this.sendHeld(seq, topic, payload);
       return;
     }
@@ -302,10 +307,12 @@ export class UpstreamBridge implements NorthboundSink {
     }
     this.backlog.length = 0;
     this.backlogHead = 0;
+    this.ready = true;
   };
 
   /** Exponential backoff on top of mqtt.js's fixed reconnect period. */
   private readonly onClose = (): void => {
+    this.ready = false;
     if (this.stopping) return;
     const next = Math.min(
       this.opts.reconnectMaxMs,
