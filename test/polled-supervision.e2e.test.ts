@@ -62,6 +62,8 @@ describe("polled devices are supervised by their polls", () => {
         alerts: { lostGrace: `${LOST_GRACE_MS}ms` },
         metrics: { enabled: false },
         log: { level: "silent" },
+        // Polling behaviour only; without this the journal would go to .linli-data in the working directory.
+        storage: { enabled: false },
       },
       "test",
     );

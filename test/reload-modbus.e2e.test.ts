@@ -58,6 +58,8 @@ function config(
     ],
     metrics: { enabled: false },
     log: { level: "silent" },
+    // Polling behaviour only; without this the journal would go to .linli-data in the working directory.
+    storage: { enabled: false },
   };
   return validateConfig(input, "test");
 }
