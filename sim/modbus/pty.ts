@@ -52,7 +52,13 @@ export function openPtyPair(timeoutMs = 5000): Promise<PtyPair> {
           process: child,
           kill: async () => {
             if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
+            // socat normally exits at once; on a loaded machine it has been seen to linger, so a
+            // severed cable does not depend on it: SIGKILL after 2 s.
+            const force = setTimeout(() => {
+              if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+            }, 2000);
             await exited;
+            clearTimeout(force);
           },
         });
       }

@@ -2,18 +2,10 @@
  * A small seeded PRNG (mulberry32) so a crash run's schedule (when to kill, which
  * pendant presses, which alert the operator acknowledges) can be replayed from its seed.
  */
-export type Rng = () => number;
+// The simulator's mulberry32: one implementation of the seeded generator.
+export { type Random as Rng, seededRandom as seededRng } from "../../../sim/mqtt/random.js";
 
-export function seededRng(seed: number): Rng {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import type { Random as Rng } from "../../../sim/mqtt/random.js";
 
 /** The seed of this run: LINLI_CRASH_SEED replays one, else a fresh one (printed by the caller). */
 export function runSeed(): number {
