@@ -2,7 +2,7 @@ import { defineConfig } from "vitest/config";
 
 export default defineConfig({
   test: {
-    include: ["{gateway,devices,protocols,sim,bench,fuzz,test}/**/*.test.ts"],
+    include: ["{core,protocols,devices,gateway,sim,cli,bench,fuzz,test}/**/*.test.ts"],
     exclude: ["test/interop/**", "test/crash/**", "node_modules/**", "dist/**"],
     testTimeout: 20_000,
     hookTimeout: 20_000,

@@ -11,14 +11,14 @@
  * acknowledged TAMPER stays while the cover is off.
  */
 
+import type { Clock } from "../core/clock.js";
+import type { AlertState } from "../core/model.js";
 import { AlertEngine } from "../gateway/alerts/engine.js";
 import { validateConfig } from "../gateway/config/load.js";
 import type { Config } from "../gateway/config/schema.js";
 import { Journal } from "../gateway/journal/journal.js";
-import type { AlertState } from "../gateway/model.js";
 import { Registry } from "../gateway/registry.js";
 import { StateRecorder } from "../gateway/state/recorder.js";
-import type { Clock } from "../gateway/time/clock.js";
 import { TimerWheel } from "../gateway/time/timer-wheel.js";
 
 export const STARTUP_SITE = "startup";

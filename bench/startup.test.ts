@@ -7,8 +7,8 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { FakeClock } from "../core/clock.js";
 import { Gateway } from "../gateway/gateway.js";
-import { FakeClock } from "../gateway/time/clock.js";
 import { buildStartupJournal, type StartupData, startupConfig } from "./startup-data.js";
 
 const ALERTS = 1_000;

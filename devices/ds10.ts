@@ -2,12 +2,12 @@
  * DS-10 door contact sensor (datasheets/ds10-door.md): decoding and rules.
  * Uplink `devices/ds10/<id>/up`; JSON or CBOR, at most 256 bytes; no downlink.
  */
+
+import { LANE_ALERT, LANE_TELEMETRY } from "../core/index.js";
 import { batteryRule } from "./ec200.js";
 import { asInteger, asObject, badField, checkHeader, checkIntRange } from "./fields.js";
 import {
   type DeviceSettings,
-  LANE_ALERT,
-  LANE_TELEMETRY,
   type MqttDeviceProfile,
   type Rejection,
   type RuleContext,

@@ -2,13 +2,10 @@
  * EC-200 emergency-call pendant (datasheets/ec200-pendant.md): decoding and rules.
  * Uplink `devices/ec200/<id>/up`, downlink `devices/ec200/<id>/down`; JSON or CBOR, at most 512 bytes.
  */
-import type { AlertCode } from "../gateway/model.js";
+import { type AlertCode, LANE_ALERT, LANE_P1, LANE_TELEMETRY } from "../core/index.js";
 import { asInteger, asObject, checkHeader, checkIntRange } from "./fields.js";
 import {
   type DeviceSettings,
-  LANE_ALERT,
-  LANE_P1,
-  LANE_TELEMETRY,
   type MqttDeviceProfile,
   type Rejection,
   type RuleContext,

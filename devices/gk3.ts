@@ -2,12 +2,12 @@
  * GK-3 kiosk controller (datasheets/gk3-kiosk.md): register map as data and
  * the kiosk's alert rules. Modbus TCP, fn 0x04, input registers 0-9.
  */
+
+import { LANE_ALERT, LANE_TELEMETRY } from "../core/index.js";
 import { changedBits, withinHours } from "./modbus-common.js";
 import type { PointSpec, PointValue } from "./modbus-decode.js";
 import {
   type DeviceSettings,
-  LANE_ALERT,
-  LANE_TELEMETRY,
   type ModbusDeviceProfile,
   type Rejection,
   type RuleContext,

@@ -1,9 +1,17 @@
-/** The device models this gateway speaks, by model name. */
-import type { DeviceModel } from "../gateway/model.js";
-import { ds10 } from "./ds10.js";
-import { ec200 } from "./ec200.js";
-import { gk3 } from "./gk3.js";
-import { mfs8 } from "./mfs8.js";
-import type { AnyProfile } from "./profile.js";
-
-export const profiles: Readonly<Record<DeviceModel, AnyProfile>> = { ec200, ds10, mfs8, gk3 };
+/**
+ * Public surface of the device layer: the profiles by model name and what
+ * the gateway needs to run them. It imports only protocols/ and core/.
+ */
+export { parseOpeningHours } from "./modbus-common.js";
+export { formatInterpretations, pointRanges } from "./modbus-decode.js";
+export { decodePollSample } from "./modbus-sample.js";
+export { profiles } from "./models.js";
+export {
+  type AlertOptions,
+  type AnyProfile,
+  type ConditionOptions,
+  type DeviceSettings,
+  isRejection,
+  type ModbusDeviceProfile,
+  type RuleContext,
+} from "./profile.js";

@@ -4,9 +4,9 @@
  * cause of HYDRANT_PRESSURE_LOW changes (causes and detail stay live).
  */
 import { describe, expect, it } from "vitest";
+import { FakeClock } from "../core/clock.js";
 import type { AlertSubject, Transition } from "../gateway/alerts/alert.js";
 import { AlertEngine } from "../gateway/alerts/engine.js";
-import { FakeClock } from "../gateway/time/clock.js";
 import { TimerWheel } from "../gateway/time/timer-wheel.js";
 import { type Mfs8Sample, type Mfs8State, mfs8, STATUS } from "./mfs8.js";
 import type { DeviceSettings } from "./profile.js";

@@ -3,13 +3,12 @@
  * register map as data, and the panel's alert rules. Modbus RTU, fn 0x03,
  * registers 0-13 read in one request.
  */
+
+import { LANE_ALERT, LANE_P1, LANE_TELEMETRY } from "../core/index.js";
 import { changedBits } from "./modbus-common.js";
 import type { PointSpec, PointValue } from "./modbus-decode.js";
 import {
   type DeviceSettings,
-  LANE_ALERT,
-  LANE_P1,
-  LANE_TELEMETRY,
   type ModbusDeviceProfile,
   type Rejection,
   type RuleContext,

@@ -1,18 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { AlertCode } from "../gateway/model.js";
-import { SiteTime } from "../gateway/time/site-time.js";
+import { LANE_ALERT, LANE_P1, LANE_TELEMETRY } from "../core/lanes.js";
+import type { AlertCode } from "../core/model.js";
+import { SiteTime } from "../core/site-time.js";
 import { type Gk3Sample, gk3 } from "./gk3.js";
 import { type Mfs8Sample, mfs8 } from "./mfs8.js";
 import { decodePointsFromBlocks } from "./modbus-decode.js";
-import {
-  type ConditionOptions,
-  type DeviceSettings,
-  isRejection,
-  LANE_ALERT,
-  LANE_P1,
-  LANE_TELEMETRY,
-  type RuleContext,
-} from "./profile.js";
+import { type ConditionOptions, type DeviceSettings, isRejection, type RuleContext } from "./profile.js";
 
 /** Registers from a reply frame: skip address, function, byte count; drop the CRC. */
 function words(hex: string): Uint16Array {

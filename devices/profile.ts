@@ -4,14 +4,8 @@
  * implements this; the gateway core owns scheduling, supervision, the
  * alert lifecycle and publishing (the EdgeX driver/core split).
  */
-import type { AlertCode, DeviceModel, MetricValue, Priority } from "../gateway/model.js";
+import type { AlertCode, DeviceModel, LaneId, MetricValue, Priority } from "../core/index.js";
 import type { PointSpec, PointValue } from "./modbus-decode.js";
-
-/** The pipeline lane a sample travels in (gateway/pipeline/lanes.ts). */
-export const LANE_P1 = 0;
-export const LANE_ALERT = 1;
-export const LANE_TELEMETRY = 2;
-export type LaneId = typeof LANE_P1 | typeof LANE_ALERT | typeof LANE_TELEMETRY;
 
 /** A message the profile refuses, with a reason that is counted per model. */
 export interface Rejection {
@@ -82,7 +76,7 @@ export interface DeviceSettings {
   siteTime: LocalCalendar;
 }
 
-/** Local day and time of day in the site's time zone (gateway/time/site-time.ts). */
+/** Local day and time of day in the site's time zone (core/site-time.ts). */
 export interface LocalCalendar {
   /** Days since 1970-01-01, local: changes at the site's midnight. */
   dayNumber(t: number): number;

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
-import type { AlertCode } from "../gateway/model.js";
-import { SiteTime } from "../gateway/time/site-time.js";
+import { LANE_ALERT, LANE_P1, LANE_TELEMETRY } from "../core/lanes.js";
+import type { AlertCode } from "../core/model.js";
+import { SiteTime } from "../core/site-time.js";
 import { type Ds10Sample, ds10 } from "./ds10.js";
 import { type Ec200Sample, ec200 } from "./ec200.js";
 import {
@@ -8,9 +9,6 @@ import {
   type ConditionOptions,
   type DeviceSettings,
   isRejection,
-  LANE_ALERT,
-  LANE_P1,
-  LANE_TELEMETRY,
   type RuleContext,
 } from "./profile.js";
 

@@ -7,13 +7,13 @@
  */
 import { Encoder, Tag } from "cbor-x";
 import * as fc from "fast-check";
+import { systemClock } from "../core/clock.js";
 import { validateConfig } from "../gateway/config/load.js";
 import { MqttIngest } from "../gateway/ingest/mqtt-ingest.js";
 import { createLogger, RateLimitedLog } from "../gateway/log.js";
 import { PriorityPipeline } from "../gateway/pipeline/lanes.js";
 import { type DeviceEntry, Registry } from "../gateway/registry.js";
 import { Counters } from "../gateway/stats.js";
-import { systemClock } from "../gateway/time/clock.js";
 import { encodeUplink } from "../sim/mqtt/codec.js";
 import { anyBytes, mutated } from "./bytes.js";
 import { ACCEPTED, type Decoder, type FuzzTarget, invariant, type Outcome, refused } from "./target.js";

@@ -6,13 +6,13 @@
  * and must decode to what was written.
  */
 import * as fc from "fast-check";
+import { SiteTime } from "../core/site-time.js";
 import { gk3 } from "../devices/gk3.js";
 import { mfs8 } from "../devices/mfs8.js";
 import type { RegisterBlock } from "../devices/modbus-decode.js";
 import { decodePollSample } from "../devices/modbus-sample.js";
 import type { DeviceSettings, ModbusDeviceProfile, RuleContext } from "../devices/profile.js";
 import { isRejection } from "../devices/profile.js";
-import { SiteTime } from "../gateway/time/site-time.js";
 import { ACCEPTED, type Decoder, type FuzzTarget, invariant, type Outcome, refused } from "./target.js";
 
 export interface RegistersInput {

@@ -8,7 +8,7 @@
  */
 
 import path from "node:path";
-import { LANE_TELEMETRY } from "../devices/profile.js";
+import { type Clock, LANE_TELEMETRY, type Quality, systemClock } from "../core/index.js";
 import type { Alert, Transition } from "./alerts/alert.js";
 import { AlertEngine, type AlertEvent } from "./alerts/engine.js";
 import { AccessPolicy, type OperatorAction } from "./broker/access.js";
@@ -20,7 +20,6 @@ import { JournalLockedError } from "./journal/lock.js";
 import { createLogger, type Logger, RateLimitedLog } from "./log.js";
 import { GatewayMetrics } from "./metrics/metrics.js";
 import { type MetricsAddress, MetricsServer } from "./metrics/server.js";
-import type { Quality } from "./model.js";
 import { Publisher } from "./northbound/publisher.js";
 import { UpstreamBridge, type UpstreamStats } from "./northbound/upstream.js";
 import { OperatorCommands } from "./ops.js";
@@ -43,7 +42,6 @@ import { GATEWAY_SUBJECT, ORPHAN_REASON, type Recovered, recoverState } from "./
 import type { DurableStore } from "./state/store.js";
 import { Counters } from "./stats.js";
 import { Supervisor } from "./supervision.js";
-import { type Clock, systemClock } from "./time/clock.js";
 import { TimerWheel } from "./time/timer-wheel.js";
 
 export interface GatewayOptions {

@@ -7,7 +7,7 @@ const root = new URL("../", import.meta.url);
 describe("edge heap settings", () => {
   // V8 reads these only at start-up; every way the gateway is started must pass them.
   it("the CLI's shebang line and `npm start` carry the start-up flags", () => {
-    const shebang = readFileSync(new URL("gateway/cli.ts", root), "utf8").split("\n")[0];
+    const shebang = readFileSync(new URL("cli/linli.ts", root), "utf8").split("\n")[0];
     const pkg = JSON.parse(readFileSync(new URL("package.json", root), "utf8")) as {
       scripts: { start: string };
     };

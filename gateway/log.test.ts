@@ -1,7 +1,7 @@
 import { Writable } from "node:stream";
 import { describe, expect, it } from "vitest";
+import { FakeClock } from "../core/clock.js";
 import { createLogger, RateLimitedLog } from "./log.js";
-import { FakeClock } from "./time/clock.js";
 
 function sink() {
   const lines: string[] = [];

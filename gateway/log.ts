@@ -6,8 +6,7 @@
 import type { DestinationStream, Level, Logger as PinoLogger } from "pino";
 import { pino } from "pino";
 import pretty from "pino-pretty";
-import type { Clock } from "./time/clock.js";
-import { systemClock } from "./time/clock.js";
+import { type Clock, systemClock } from "../core/index.js";
 
 export type Logger = PinoLogger;
 export type LogFormat = "json" | "pretty" | "auto";

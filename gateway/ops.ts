@@ -12,6 +12,8 @@
  * (MQTT 3.1.1 has no negative PUBACK); refusals are also counted per reason
  * and logged at most once a minute per operator and reason.
  */
+
+import type { Clock } from "../core/index.js";
 import type { AlertEngine } from "./alerts/engine.js";
 import { parseDuration } from "./config/duration.js";
 import type { Logger, RateLimitedLog } from "./log.js";
@@ -19,7 +21,6 @@ import type { Publisher } from "./northbound/publisher.js";
 import type { Registry } from "./registry.js";
 import type { Counters, RejectReason } from "./stats.js";
 import type { Supervisor } from "./supervision.js";
-import type { Clock } from "./time/clock.js";
 
 const MAX_NOTE = 500;
 const MAX_NAME = 64;

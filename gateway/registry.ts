@@ -4,15 +4,12 @@
  * topics and settings so the hot path only looks things up.
  */
 
-import { profiles } from "../devices/index.js";
-import { parseOpeningHours } from "../devices/modbus-common.js";
-import type { AnyProfile, DeviceSettings } from "../devices/profile.js";
+import { type DeviceModel, SiteTime } from "../core/index.js";
+import { type AnyProfile, type DeviceSettings, parseOpeningHours, profiles } from "../devices/index.js";
 import type { AlertSubject } from "./alerts/alert.js";
 import type { Config, DeviceConfig, HouseholdConfig } from "./config/schema.js";
 import { SeqWindow } from "./ingest/seq-window.js";
-import type { DeviceModel } from "./model.js";
 import type { PipelineEntry } from "./pipeline/lanes.js";
-import { SiteTime } from "./time/site-time.js";
 import { WheelTimer } from "./time/timer-wheel.js";
 
 export type LinkState = "unknown" | "online" | "lost";

@@ -1,12 +1,12 @@
 /** Supervision across a live reload: deadlines move by the change, they do not restart from zero. */
 import { beforeEach, describe, expect, it } from "vitest";
+import { FakeClock } from "../core/clock.js";
 import { AlertEngine } from "./alerts/engine.js";
 import { validateConfig } from "./config/load.js";
 import type { Config, ConfigInput } from "./config/schema.js";
 import { Publisher } from "./northbound/publisher.js";
 import { type DeviceEntry, Registry } from "./registry.js";
 import { Supervisor } from "./supervision.js";
-import { FakeClock } from "./time/clock.js";
 import { TimerWheel } from "./time/timer-wheel.js";
 
 const MIN = 60_000;

@@ -10,11 +10,12 @@
  * is back: an explicit `away:false`, the `until` time, or the household's
  * next activity after the exit grace).
  */
+
+import type { Clock } from "../core/index.js";
 import type { AlertEngine } from "./alerts/engine.js";
 import { LocalClock, parseQuietHours, type QuietHours } from "./alerts/quiet-hours.js";
 import type { Publisher } from "./northbound/publisher.js";
 import type { DeviceEntry, HouseholdEntry, Registry } from "./registry.js";
-import type { Clock } from "./time/clock.js";
 import { type TimerWheel, WheelTimer } from "./time/timer-wheel.js";
 
 /** Away mode of a household, as kept across a restart. */

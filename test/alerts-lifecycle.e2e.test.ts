@@ -5,9 +5,9 @@
  * away mode and quiet hours. Every transition is checked on the events topic too.
  */
 import { afterEach, describe, expect, it } from "vitest";
+import { FakeClock } from "../core/clock.js";
 import type { ConfigInput } from "../gateway/config/schema.js";
 import type { Gateway } from "../gateway/gateway.js";
-import { FakeClock } from "../gateway/time/clock.js";
 import {
   connect,
   doorMsg,

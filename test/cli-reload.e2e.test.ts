@@ -13,7 +13,7 @@ import mqtt from "mqtt";
 import { afterAll, describe, expect, it } from "vitest";
 
 const run = promisify(execFile);
-const CLI = "dist/gateway/cli.js";
+const CLI = "dist/cli/linli.js";
 
 async function linli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {

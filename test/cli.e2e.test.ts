@@ -9,7 +9,7 @@ import { Gk3Controller } from "../sim/modbus/gk3.js";
 import { ModbusTcpSlaveServer } from "../sim/modbus/tcp-server.js";
 
 const run = promisify(execFile);
-const CLI = "dist/gateway/cli.js";
+const CLI = "dist/cli/linli.js";
 
 async function linli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {

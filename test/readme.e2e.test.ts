@@ -59,11 +59,11 @@ describe.skipIf(!haveClients && !process.env.CI)("README operator lines against 
   });
 
   it("copied as they are, they show an EMERGENCY_CALL arriving", async () => {
-    expect(existsSync("dist/gateway/cli.js")).toBe(true);
+    expect(existsSync("dist/cli/linli.js")).toBe(true);
     const gw = spawnGroup(
       process.execPath,
       [
-        "dist/gateway/cli.js",
+        "dist/cli/linli.js",
         "start",
         "--demo",
         "--mqtt-port",

@@ -8,11 +8,11 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
+import { FakeClock } from "../core/clock.js";
 import { validateConfig } from "../gateway/config/load.js";
 import { Gateway } from "../gateway/gateway.js";
 import { createLogger } from "../gateway/log.js";
 import { MemoryStore } from "../gateway/state/store.js";
-import { FakeClock } from "../gateway/time/clock.js";
 import {
   connect,
   OPS,

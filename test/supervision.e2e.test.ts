@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { FakeClock } from "../core/clock.js";
 import type { Gateway } from "../gateway/gateway.js";
-import { FakeClock } from "../gateway/time/clock.js";
 import {
   connect,
   doorMsg,

@@ -163,7 +163,7 @@ describe("systemd notifications (fake NOTIFY_SOCKET, real systemd-notify)", () =
     );
     const gw = spawnGroup(
       process.execPath,
-      ["dist/gateway/cli.js", "start", "--config", cfg, "--data-dir", join(dir, "data")],
+      ["dist/cli/linli.js", "start", "--config", cfg, "--data-dir", join(dir, "data")],
       {
         stdio: ["ignore", "ignore", "pipe"],
         env: { ...process.env, NOTIFY_SOCKET: l.path, WATCHDOG_USEC: "1000000" },

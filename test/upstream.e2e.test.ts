@@ -182,7 +182,7 @@ describe.skipIf(!available && !process.env.CI)("upstream broker bridge (real mos
     cleanups.push(() => ops.end());
     const gw = spawnGroup(
       process.execPath,
-      ["dist/gateway/cli.js", "start", "--config", cfg, "--data-dir", join(dir, "data")],
+      ["dist/cli/linli.js", "start", "--config", cfg, "--data-dir", join(dir, "data")],
       {
         stdio: "ignore",
       },

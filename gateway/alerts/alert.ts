@@ -20,7 +20,7 @@
  * a durable journal can store and restore an alert, escalation included.
  */
 
-import type { AlertCode, AlertState, AlertView, DeviceModel, Priority } from "../model.js";
+import type { AlertCode, AlertState, AlertView, DeviceModel, Priority } from "../../core/index.js";
 import type { WheelTimer } from "../time/timer-wheel.js";
 
 export interface AlertSubject {

@@ -1,6 +1,6 @@
 /** The engine's part in a live reload: closing a removed subject's alerts, new escalation times. */
 import { beforeEach, describe, expect, it } from "vitest";
-import { FakeClock } from "../time/clock.js";
+import { FakeClock } from "../../core/clock.js";
 import { TimerWheel } from "../time/timer-wheel.js";
 import type { AlertSubject, Transition } from "./alert.js";
 import { AlertEngine, type AlertEvent } from "./engine.js";

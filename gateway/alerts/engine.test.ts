@@ -1,5 +1,5 @@
 import { beforeEach, describe, expect, it } from "vitest";
-import { FakeClock } from "../time/clock.js";
+import { FakeClock } from "../../core/clock.js";
 import { TimerWheel } from "../time/timer-wheel.js";
 import type { AlertSubject, Transition } from "./alert.js";
 import { AlertEngine } from "./engine.js";

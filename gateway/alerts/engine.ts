@@ -22,9 +22,8 @@
  * - flood: FLOOD_BUCKETS counters; closed alerts are forgotten at once.
  */
 import { randomBytes } from "node:crypto";
-import type { AlertOptions, ConditionOptions, RuleContext } from "../../devices/profile.js";
-import type { AlertCode, AlertState, Priority } from "../model.js";
-import type { Clock } from "../time/clock.js";
+import type { AlertCode, AlertState, Clock, Priority } from "../../core/index.js";
+import type { AlertOptions, ConditionOptions, RuleContext } from "../../devices/index.js";
 import { type TimerWheel, WheelTimer } from "../time/timer-wheel.js";
 import {
   Alert,

@@ -4,8 +4,8 @@
  * escalation. One rule per test; each asserts what is (and is not) published.
  */
 import { describe, expect, it } from "vitest";
-import type { AlertCode } from "../model.js";
-import { FakeClock } from "../time/clock.js";
+import { FakeClock } from "../../core/clock.js";
+import type { AlertCode } from "../../core/model.js";
 import { TimerWheel } from "../time/timer-wheel.js";
 import type { Alert, AlertSubject, Transition } from "./alert.js";
 import { AlertEngine, type AlertEvent, type EngineOptions, type FloodStatus } from "./engine.js";

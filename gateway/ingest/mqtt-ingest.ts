@@ -12,13 +12,14 @@
  * parked here (bounded); past that bound the device's connection is closed
  * without a PUBACK, so the device keeps the message and sends it again.
  */
-import { isRejection, LANE_TELEMETRY, type LaneId } from "../../devices/profile.js";
-import { decodePayload } from "../../protocols/codec/payload.js";
+
+import { type Clock, LANE_TELEMETRY, type LaneId } from "../../core/index.js";
+import { isRejection } from "../../devices/index.js";
+import { decodePayload } from "../../protocols/index.js";
 import type { RateLimitedLog } from "../log.js";
 import type { Completion, PriorityPipeline } from "../pipeline/lanes.js";
 import type { DeviceEntry } from "../registry.js";
 import type { Counters, RejectReason } from "../stats.js";
-import type { Clock } from "../time/clock.js";
 
 interface Parked {
   lane: LaneId;

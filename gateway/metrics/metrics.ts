@@ -12,7 +12,7 @@
  * that are never removed.
  */
 import { Counter, collectDefaultMetrics, Gauge, type Metric, Registry } from "prom-client";
-import type { BusStats } from "../../protocols/modbus/bus.js";
+import type { BusStats } from "../../protocols/index.js";
 import type { LaneStats, PipelineStats } from "../pipeline/lanes.js";
 import { LATENCY_BUCKETS_SECONDS, LatencyHistogram } from "./latency.js";
 

@@ -7,8 +7,9 @@
  *   linli/<site>/gateway/status                       online | offline, retained
  *   devices/ec200/<deviceId>/down                     downlink to a pendant
  */
+
+import type { Quality } from "../../core/index.js";
 import type { Alert, Transition } from "../alerts/alert.js";
-import type { Quality } from "../model.js";
 import type { DeviceEntry, LinkState } from "../registry.js";
 import type { NorthboundSink } from "./sink.js";
 

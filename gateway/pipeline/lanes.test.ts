@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { LANE_ALERT, LANE_P1, LANE_TELEMETRY } from "../../devices/profile.js";
+import { LANE_ALERT, LANE_P1, LANE_TELEMETRY } from "../../core/lanes.js";
 import { type Conflatable, type PipelineEntry, PriorityPipeline } from "./lanes.js";
 
 const dev = (): Conflatable => ({ queuedTelemetry: null });

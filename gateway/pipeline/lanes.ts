@@ -20,7 +20,7 @@
  * their completions (the withheld PUBACKs) go to `commit`. Today it calls
  * them at once; the durable journal will write and fsync the batch first.
  */
-import { LANE_ALERT, LANE_P1, LANE_TELEMETRY, type LaneId } from "../../devices/profile.js";
+import { LANE_ALERT, LANE_P1, LANE_TELEMETRY, type LaneId } from "../../core/index.js";
 import { nextPowerOfTwo, Ring } from "./ring.js";
 
 export type Completion = (err: Error | null) => void;

@@ -4,7 +4,7 @@
  * says "3 polls missed (timeout)" does not tell a wrong unit id from an
  * unplugged adapter; these lines do (issue 9, found against third-party slaves).
  */
-import type { BusLinkEvent, ModbusFailure } from "../../protocols/modbus/index.js";
+import type { BusLinkEvent, ModbusFailure } from "../../protocols/index.js";
 
 /** Where a bus goes: a serial line or a TCP endpoint. */
 export type BusPlace =

@@ -10,38 +10,38 @@
  * the datasheets); its next good poll brings it back (consume -> supervisor.seen).
  */
 
-import { profiles } from "../../devices/index.js";
-import { pointRanges } from "../../devices/modbus-decode.js";
-import { decodePollSample } from "../../devices/modbus-sample.js";
-import type { ModbusDeviceProfile } from "../../devices/profile.js";
-import { isRejection, LANE_TELEMETRY, type LaneId } from "../../devices/profile.js";
+import { type Clock, LANE_TELEMETRY, type LaneId } from "../../core/index.js";
 import {
-  bitsPerChar,
-  type Link,
-  SerialLink,
-  type SerialSettings,
-  TcpLink,
-} from "../../protocols/links/index.js";
+  decodePollSample,
+  isRejection,
+  type ModbusDeviceProfile,
+  pointRanges,
+  profiles,
+} from "../../devices/index.js";
 import {
   type BusStats,
+  bitsPerChar,
   checkLineBudget,
   coalesceRanges,
   LineBudgetError,
+  type Link,
+  MAX_READ_REGISTERS,
   ModbusBus,
   type ModbusFailure,
   ModbusPoller,
   type ModbusRequest,
   type PollerStats,
   type PollResult,
-} from "../../protocols/modbus/index.js";
-import { MAX_READ_REGISTERS } from "../../protocols/modbus/pdu.js";
+  SerialLink,
+  type SerialSettings,
+  TcpLink,
+} from "../../protocols/index.js";
 import type { BusConfig, Config } from "../config/schema.js";
 import type { Logger, RateLimitedLog } from "../log.js";
 import type { PriorityPipeline } from "../pipeline/lanes.js";
 import type { DeviceEntry, Registry } from "../registry.js";
 import type { Counters } from "../stats.js";
 import type { Supervisor } from "../supervision.js";
-import type { Clock } from "../time/clock.js";
 import { type BusPlace, describeLinkEvent, describePollFailure } from "./diagnosis.js";
 
 export type CommandOutcome =

@@ -3,6 +3,8 @@
  * matters after a restart is kept, so a restored alert is published exactly
  * as it was (same id, state, rev) and its escalation runs on schedule.
  */
+
+import type { AlertCode, AlertState, Priority } from "../../core/index.js";
 import {
   Alert,
   type AlertSubject,
@@ -10,7 +12,6 @@ import {
   type SuppressReason,
   type Transition,
 } from "../alerts/alert.js";
-import type { AlertCode, AlertState, Priority } from "../model.js";
 
 export interface AlertRecord {
   id: string;

@@ -9,9 +9,10 @@
  * so a restart after a crash resumes supervision from a time at most that
  * much earlier than the truth (docs/durability.md).
  */
+
+import type { AlertCode } from "../../core/index.js";
 import type { Alert, AlertSubject } from "../alerts/alert.js";
 import type { EngineRecorder, FloodRecord, ShelveRecord } from "../alerts/engine.js";
-import type { AlertCode } from "../model.js";
 import type { DeviceEntry, HouseholdEntry, Registry } from "../registry.js";
 import type { AwayRecord } from "../supervision.js";
 import { alertRecord } from "./alert-record.js";

@@ -7,10 +7,11 @@
  * them), then out of service and shelving (a restored alert takes its holds
  * from them), flood, and the alerts last.
  */
+
+import type { AlertCode } from "../../core/index.js";
 import type { Alert, AlertSubject } from "../alerts/alert.js";
 import type { AlertEngine, FloodRecord, ShelveRecord } from "../alerts/engine.js";
 import type { Logger } from "../log.js";
-import type { AlertCode } from "../model.js";
 import type { Registry } from "../registry.js";
 import type { AwayRecord, Supervisor } from "../supervision.js";
 import { alertFromRecord, isAlertRecord } from "./alert-record.js";

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { FakeClock } from "./clock.js";
+import { FakeClock } from "../../core/clock.js";
 import { TimerWheel, WheelTimer } from "./timer-wheel.js";
 
 const SEC = 1000;

@@ -17,7 +17,7 @@
  * Timers are intrusive (links live in the WheelTimer, preallocated per device),
  * so arm/disarm are O(1) and allocate nothing.
  */
-import type { Clock, ClockTimer } from "./clock.js";
+import type { Clock, ClockTimer } from "../../core/index.js";
 
 const L0_SLOTS = 256;
 const LN_SLOTS = 64;

@@ -18,7 +18,7 @@
  *
  * Hand-written rather than modbus-serial: see README.md in this folder.
  */
-import { type Clock, type ClockTimer, systemClock } from "../../gateway/time/clock.js";
+import { type Clock, type ClockTimer, systemClock } from "../../core/index.js";
 import type { Link, LinkCloseInfo } from "../links/link.js";
 import { encodeTcpRequest, MbapFramer, setTransactionId, tcpReplyLength } from "./mbap.js";
 import { checkReplyPdu, type ModbusRequest } from "./pdu.js";

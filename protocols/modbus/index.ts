@@ -28,6 +28,7 @@ export { encodeTcpRequest, MbapFramer } from "./mbap.js";
 export {
   EXCEPTION_NAMES,
   exceptionName,
+  MAX_READ_REGISTERS,
   type ModbusRequest,
   ModbusRequestError,
   validateRequest,

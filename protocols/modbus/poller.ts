@@ -10,7 +10,7 @@
  * "When to poll next" is this module's only timer; calling a device lost after
  * missed polls is the gateway's business (DESIGN: timers with one job each).
  */
-import { type Clock, type ClockTimer, systemClock } from "../../gateway/time/clock.js";
+import { type Clock, type ClockTimer, systemClock } from "../../core/index.js";
 import type { SerialSettings } from "../links/serial.js";
 import { checkLineBudget, DEFAULT_TURNAROUND_MS, type LineBudget, type PlannedPoll } from "./budget.js";
 import type { ModbusBus, ModbusFailure, PreparedRequest } from "./bus.js";

@@ -9,7 +9,7 @@
  * simulator runs. Behaviour timing is seeded too, but interleaves with real
  * network I/O, so only the table is reproducible byte for byte.
  */
-import { type Clock, type ClockTimer, systemClock } from "../../gateway/time/clock.js";
+import { type Clock, type ClockTimer, systemClock } from "../../core/index.js";
 import type { Encoding } from "../mqtt/codec.js";
 import { Ds10 } from "../mqtt/ds10.js";
 import { Ec200 } from "../mqtt/ec200.js";

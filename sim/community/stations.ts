@@ -9,8 +9,8 @@
  * gateway then opens a real tty through serialport), else an in-memory line.
  */
 
-import { type Clock, type ClockTimer, systemClock } from "../../gateway/time/clock.js";
-import { type Link, MemoryLine, SerialLink } from "../../protocols/links/index.js";
+import { type Clock, type ClockTimer, systemClock } from "../../core/index.js";
+import { type Link, MemoryLine, SerialLink } from "../../protocols/index.js";
 import { Gk3Controller } from "../modbus/gk3.js";
 import { Mfs8Panel } from "../modbus/mfs8.js";
 import { openPtyPair, type PtyPair, socatMissingReason } from "../modbus/pty.js";

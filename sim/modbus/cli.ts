@@ -14,8 +14,8 @@
 import { createInterface } from "node:readline";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
-import type { Clock } from "../../gateway/time/clock.js";
-import { type Parity, SerialLink } from "../../protocols/links/serial.js";
+import type { Clock } from "../../core/index.js";
+import { type Parity, SerialLink } from "../../protocols/index.js";
 import { Gk3Controller } from "./gk3.js";
 import { Lv4Sensor } from "./lv4.js";
 import { Mfs8Panel } from "./mfs8.js";

@@ -2,7 +2,7 @@
  * GK-3 kiosk controller, register-exact per ../shared/datasheets/gk3-kiosk.md,
  * with its own tables (never the gateway's device profile).
  */
-import { type Clock, type ClockTimer, systemClock } from "../../gateway/time/clock.js";
+import { type Clock, type ClockTimer, systemClock } from "../../core/index.js";
 import {
   EX_ILLEGAL_DATA_ADDRESS,
   EX_ILLEGAL_DATA_VALUE,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { FakeClock } from "../../gateway/time/clock.js";
+import { FakeClock } from "../../core/clock.js";
 import { MemoryLine } from "../../protocols/links/memory.js";
 import { seededRandom } from "../mqtt/random.js";
 import { simCrc16 } from "./crc.js";

@@ -9,7 +9,7 @@
  * switches on at 4 °C), and a failing pressure cell whose level jumps to 0 or
  * 65535 mm for single polls. Scenarios advance on a 1 s tick of the clock.
  */
-import { type Clock, type ClockTimer, systemClock } from "../../gateway/time/clock.js";
+import { type Clock, type ClockTimer, systemClock } from "../../core/index.js";
 import type { Random } from "../mqtt/random.js";
 import {
   EX_ILLEGAL_DATA_ADDRESS,

@@ -3,7 +3,7 @@
  * ../shared/datasheets/mfs8-fire-panel.md, with its own encoding tables
  * (never the gateway's device profile).
  */
-import { type Clock, systemClock } from "../../gateway/time/clock.js";
+import { type Clock, systemClock } from "../../core/index.js";
 import {
   EX_ILLEGAL_DATA_ADDRESS,
   EX_ILLEGAL_DATA_VALUE,

@@ -4,8 +4,8 @@
  * Own framing and CRC (see crc.ts). Optional wire-time pacing emulates the
  * baud rate a pty ignores, so line budgets can be measured.
  */
-import { type Clock, type ClockTimer, systemClock } from "../../gateway/time/clock.js";
-import type { Link } from "../../protocols/links/link.js";
+import { type Clock, type ClockTimer, systemClock } from "../../core/index.js";
+import type { Link } from "../../protocols/index.js";
 import { simCrc16 } from "./crc.js";
 import type { SimSlave } from "./slave.js";
 

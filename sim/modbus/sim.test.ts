@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { FakeClock } from "../../gateway/time/clock.js";
+import { FakeClock } from "../../core/clock.js";
 import { MemoryLine } from "../../protocols/links/memory.js";
 import { simCrc16 } from "./crc.js";
 import { GK3_STATE, Gk3Controller } from "./gk3.js";

@@ -5,7 +5,7 @@
  * closed after `idleTimeoutMs` (datasheet: 120 s).
  */
 import net from "node:net";
-import { type Clock, type ClockTimer, systemClock } from "../../gateway/time/clock.js";
+import { type Clock, type ClockTimer, systemClock } from "../../core/index.js";
 import type { SimSlave } from "./slave.js";
 
 export interface TcpServerOptions {

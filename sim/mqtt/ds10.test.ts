@@ -1,6 +1,6 @@
 import { decode } from "cbor-x";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import type { Clock } from "../../gateway/time/clock.js";
+import type { Clock } from "../../core/clock.js";
 import { Ds10 } from "./ds10.js";
 import { startTestBroker, type TestBroker } from "./test-broker.js";
 

@@ -1,6 +1,6 @@
 import { decode } from "cbor-x";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import type { Clock } from "../../gateway/time/clock.js";
+import type { Clock } from "../../core/clock.js";
 import { Ec200 } from "./ec200.js";
 import { startTestBroker, startTestBrokerOn, type TestBroker } from "./test-broker.js";
 

@@ -9,7 +9,7 @@
  * after an `ack_call`.
  */
 import type { MqttClient } from "mqtt";
-import type { ClockTimer } from "../../gateway/time/clock.js";
+import type { ClockTimer } from "../../core/index.js";
 import type { UplinkFields } from "./codec.js";
 import { decodeDownlink } from "./codec.js";
 import { DeviceLink, type DeviceLinkOptions, type SendResult } from "./link.js";

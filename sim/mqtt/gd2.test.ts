@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { FakeClock } from "../../gateway/time/clock.js";
+import { FakeClock } from "../../core/clock.js";
 import { GD2_FAULT, Gd2 } from "./gd2.js";
 import { type Received, startTestBroker, type TestBroker } from "./test-broker.js";
 

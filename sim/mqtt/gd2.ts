@@ -11,7 +11,7 @@
  * cut (a minute of silence, then `ts` 0 and `mains` false), a jammed valve.
  */
 import type { MqttClient } from "mqtt";
-import type { ClockTimer } from "../../gateway/time/clock.js";
+import type { ClockTimer } from "../../core/index.js";
 import { decodeDownlink } from "./codec.js";
 import { DeviceLink, type DeviceLinkOptions, type SendResult } from "./link.js";
 

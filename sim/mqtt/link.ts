@@ -14,7 +14,7 @@
 import { EventEmitter } from "node:events";
 import net from "node:net";
 import { type IClientOptions, MqttClient } from "mqtt";
-import { type Clock, type ClockTimer, systemClock } from "../../gateway/time/clock.js";
+import { type Clock, type ClockTimer, systemClock } from "../../core/index.js";
 import { Backlog, type BacklogItem, type BacklogStats, type UplinkKind } from "./backlog.js";
 import { CONTENT_TYPE, type Encoding, encodeUplink, type UplinkFields } from "./codec.js";
 import type { Random } from "./random.js";

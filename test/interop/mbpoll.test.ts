@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { FakeClock } from "../../gateway/time/clock.js";
+import { FakeClock } from "../../core/clock.js";
 import { runSimCli, type SimHandle } from "../../sim/modbus/cli.js";
 import { mbpoll } from "./mbpoll.js";
 

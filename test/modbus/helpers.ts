@@ -1,4 +1,4 @@
-import { FakeClock } from "../../gateway/time/clock.js";
+import { FakeClock } from "../../core/clock.js";
 import { MemoryLine } from "../../protocols/links/memory.js";
 import { type BusOptions, ModbusBus } from "../../protocols/modbus/bus.js";
 import { Mfs8Panel } from "../../sim/modbus/mfs8.js";

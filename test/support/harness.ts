@@ -6,12 +6,12 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
+import type { Clock } from "../../core/clock.js";
 import { validateConfig } from "../../gateway/config/load.js";
 import type { ConfigInput } from "../../gateway/config/schema.js";
 import { Gateway } from "../../gateway/gateway.js";
 import { createLogger } from "../../gateway/log.js";
 import type { DurableStore } from "../../gateway/state/store.js";
-import type { Clock } from "../../gateway/time/clock.js";
 
 export const SITE = "t1";
 export const OPS = { name: "ops", password: "ops-pw" };

@@ -1,5 +1,5 @@
 /**
- * Real processes for the crash suite: the built gateway (`dist/gateway/cli.js`, as
+ * Real processes for the crash suite: the built gateway (`dist/cli/linli.js`, as
  * a service unit would run it) and Debian's mosquitto. Every child is spawned
  * detached (its own process group) and killed by that group's id, never by
  * name; `killAllSpawned()` in an afterAll leaves nothing behind when a test fails.
@@ -10,8 +10,8 @@ import net from "node:net";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 
-export const CLI = "dist/gateway/cli.js";
-/** The heap flag the README asks for when the gateway is started as `node dist/gateway/cli.js`. */
+export const CLI = "dist/cli/linli.js";
+/** The heap flag the README asks for when the gateway is started as `node dist/cli/linli.js`. */
 const NODE_FLAGS = ["--max-semi-space-size=4"];
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));

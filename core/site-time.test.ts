@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { validateConfig } from "../config/load.js";
-import { Registry } from "../registry.js";
+import { validateConfig } from "../gateway/config/load.js";
+import { Registry } from "../gateway/registry.js";
 import { SiteTime } from "./site-time.js";
 
 const HOUR = 3_600_000;

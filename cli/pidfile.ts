@@ -9,7 +9,7 @@
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
-export { DEFAULT_DATA_DIR } from "../gateway.js";
+export { DEFAULT_DATA_DIR } from "../gateway/index.js";
 export const PID_FILE = "linli.pid";
 export const RELOAD_REPORT_FILE = "linli.reload.json";
 

@@ -9,9 +9,23 @@
  */
 import { resolve } from "node:path";
 import { Command, InvalidArgumentError } from "commander";
-import { formatInterpretations } from "../devices/modbus-decode.js";
-import { modbusRead } from "../protocols/modbus/index.js";
-import { type Stations, startStations } from "../sim/community/stations.js";
+import { formatInterpretations } from "../devices/index.js";
+import {
+  applyEdgeHeapSettings,
+  type Config,
+  ConfigError,
+  configJsonSchema,
+  configWarnings,
+  createLogger,
+  defaultModbusLinks,
+  Gateway,
+  type Logger,
+  loadConfigFile,
+  SystemdNotifier,
+  validateConfig,
+} from "../gateway/index.js";
+import { modbusRead } from "../protocols/index.js";
+import { type Stations, startStations } from "../sim/index.js";
 import {
   DEMO_HOUSEHOLDS,
   DEMO_OPERATOR,
@@ -19,7 +33,7 @@ import {
   demoConfig,
   HAND_PENDANT,
   startDemoCommunity,
-} from "./cli/demo.js";
+} from "./demo.js";
 import {
   DEFAULT_DATA_DIR,
   isLinliProcess,
@@ -29,15 +43,7 @@ import {
   removePidFile,
   writePidFile,
   writeReloadReport,
-} from "./cli/pidfile.js";
-import { ConfigError, loadConfigFile, validateConfig } from "./config/load.js";
-import { type Config, configJsonSchema } from "./config/schema.js";
-import { configWarnings } from "./config/warnings.js";
-import { Gateway } from "./gateway.js";
-import { applyEdgeHeapSettings } from "./heap.js";
-import { createLogger, type Logger } from "./log.js";
-import { defaultModbusLinks } from "./southbound/modbus.js";
-import { SystemdNotifier } from "./systemd.js";
+} from "./pidfile.js";
 
 function port(value: string): number {
   const n = Number(value);

@@ -3,9 +3,15 @@
  * gateway at the top (the simulator and the gateway never import each other's
  * internals). Demo credentials only: a real site provisions secrets per device.
  */
-import { communityDevices, createCommunity, demoCredentials } from "../../sim/community/community.js";
-import { STATION_UNITS, type Stations } from "../../sim/community/stations.js";
-import type { ConfigInput } from "../config/schema.js";
+
+import type { ConfigInput } from "../gateway/index.js";
+import {
+  communityDevices,
+  createCommunity,
+  demoCredentials,
+  STATION_UNITS,
+  type Stations,
+} from "../sim/index.js";
 
 export const DEMO_SITE = "demo";
 export const DEMO_OPERATOR = { name: "operator", password: "demo-operator" };

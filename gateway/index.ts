@@ -1,0 +1,13 @@
+/**
+ * Public surface of the gateway (the package's main export, "linli"): what
+ * the CLI composes. The gateway imports core/, protocols/ and devices/, never
+ * sim/ or cli/.
+ */
+export { ConfigError, loadConfigFile, validateConfig } from "./config/load.js";
+export { type Config, type ConfigInput, configJsonSchema } from "./config/schema.js";
+export { configWarnings } from "./config/warnings.js";
+export { DEFAULT_DATA_DIR, Gateway } from "./gateway.js";
+export { applyEdgeHeapSettings } from "./heap.js";
+export { createLogger, type Logger } from "./log.js";
+export { defaultModbusLinks } from "./southbound/modbus.js";
+export { SystemdNotifier } from "./systemd.js";

@@ -1,0 +1,29 @@
+/**
+ * Public surface of the protocol layer (links, Modbus master, payload codec):
+ * what devices/, gateway/ and sim/ use. It imports only core/.
+ */
+export { decodePayload } from "./codec/payload.js";
+export {
+  bitsPerChar,
+  type Link,
+  MemoryLine,
+  type Parity,
+  SerialLink,
+  type SerialSettings,
+  TcpLink,
+} from "./links/index.js";
+export {
+  type BusLinkEvent,
+  type BusStats,
+  checkLineBudget,
+  coalesceRanges,
+  LineBudgetError,
+  MAX_READ_REGISTERS,
+  ModbusBus,
+  type ModbusFailure,
+  ModbusPoller,
+  type ModbusRequest,
+  modbusRead,
+  type PollerStats,
+  type PollResult,
+} from "./modbus/index.js";

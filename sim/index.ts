@@ -1,0 +1,7 @@
+/**
+ * Public surface of the simulator (the demo community and the fire station's
+ * Modbus units). The simulator imports only core/ and protocols/: it shares no
+ * decoding table with the gateway, so a test against it checks the datasheet.
+ */
+export { communityDevices, createCommunity, demoCredentials } from "./community/community.js";
+export { STATION_UNITS, type Stations, startStations } from "./community/stations.js";
