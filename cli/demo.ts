@@ -18,6 +18,8 @@ export const DEMO_OPERATOR = { name: "operator", password: "demo-operator" };
 /** Not emulated: the pendant a newcomer presses by hand with mosquitto_pub (README). */
 export const HAND_PENDANT = { id: "demo-pendant", password: "demo-pendant" };
 export const DEMO_HOUSEHOLDS = 24;
+/** Where the demo serves the operators' console (`--console-port` moves it). */
+export const DEMO_CONSOLE_PORT = 8180;
 const SEED = 451;
 
 /** The demo's Modbus devices, placed where the simulated stations and kiosks are. */
@@ -95,6 +97,8 @@ export function demoConfig(port: number, stations: Stations | null = null): Conf
     // The demo's simulated day is 20 minutes long: a welfare period of half a day.
     alerts: { welfarePeriod: "10m" },
     log: { level: "info", format: "auto" },
+    // The operators' console, on this machine only (console.host: 0.0.0.0 opens it to the LAN).
+    console: { enabled: true, host: "127.0.0.1", port: DEMO_CONSOLE_PORT },
   };
 }
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env -S node --max-semi-space-size=4
 /**
  * The `linli` command line (a public contract, docs/cli.md):
- *   linli start [--config FILE | --demo] [--mqtt-port N] [--metrics-port N] [--data-dir DIR] [--log-level L] [--log-format F]
+ *   linli start [--config FILE | --demo] [--mqtt-port N] [--metrics-port N] [--console-port N] [--data-dir DIR] [--log-level L] [--log-format F]
  *   linli reload [--data-dir DIR] [--timeout SECONDS]
  *   linli config check FILE
  *   linli config schema
@@ -63,6 +63,7 @@ interface StartOptions {
   mqttPort?: number;
   dataDir?: string;
   metricsPort?: number;
+  consolePort?: number;
   logLevel?: Config["log"]["level"];
   logFormat?: Config["log"]["format"];
 }
@@ -87,6 +88,7 @@ async function start(opts: StartOptions): Promise<void> {
     if (opts.logLevel) c.log.level = opts.logLevel;
     if (opts.logFormat) c.log.format = opts.logFormat;
     if (opts.metricsPort !== undefined) c.metrics.port = opts.metricsPort;
+    if (opts.consolePort !== undefined) c.console.port = opts.consolePort;
     return c;
   };
   overrides(config);
@@ -143,12 +145,16 @@ async function start(opts: StartOptions): Promise<void> {
     const e = err as NodeJS.ErrnoException;
     if (e.code === "EADDRINUSE") {
       const where = `${(e as { address?: string }).address ?? ""}:${(e as { port?: number }).port ?? ""}`;
-      const isMetrics = (e as { port?: number }).port === config.metrics.port && config.metrics.enabled;
+      const busy = (e as { port?: number }).port;
+      const isMetrics = busy === config.metrics.port && config.metrics.enabled;
+      const isConsole = busy === config.console.port && config.console.enabled;
       fail(
         new Error(
           isMetrics
-            ? `metrics port ${where} is already in use; set metrics.port in the config (or metrics.enabled: false)`
-            : `MQTT port ${where} is already in use; choose another with --mqtt-port`,
+            ? `metrics port ${where} is already in use; choose another with --metrics-port (or metrics.port in the config)`
+            : isConsole
+              ? `console port ${where} is already in use; choose another with --console-port (or console.port in the config)`
+              : `MQTT port ${where} is already in use; choose another with --mqtt-port`,
         ),
       );
     }
@@ -175,6 +181,11 @@ async function start(opts: StartOptions): Promise<void> {
         "",
         `Linli demo: ${DEMO_HOUSEHOLDS} simulated households (${started.connected} devices connected) on mqtt://127.0.0.1:${p}`,
         `  2 fire stations on an RS-485 bus (${stations?.ttyPath ?? "in memory"}) and 4 kiosks on Modbus TCP`,
+        ...(gateway.consoleUrl
+          ? [
+              `Operators' console (运营控制台): ${gateway.consoleUrl}  login ${DEMO_OPERATOR.name} / ${DEMO_OPERATOR.password}`,
+            ]
+          : []),
         "Watch alerts as an operator:",
         `  mosquitto_sub -h 127.0.0.1 -p ${p} -u ${DEMO_OPERATOR.name} -P ${DEMO_OPERATOR.password} -t 'linli/${DEMO_SITE}/alerts/#' -v`,
         "Press the demo pendant's button by hand:",
@@ -308,6 +319,7 @@ program
   .option("--demo", "run with a simulated community on 127.0.0.1 (no config file needed)")
   .option("--mqtt-port <port>", "override the port of the first MQTT listener", port)
   .option("--metrics-port <port>", "override metrics.port (0 picks a free port)", port)
+  .option("--console-port <port>", "override console.port (0 picks a free port)", port)
   .option(
     "--data-dir <dir>",
     "state directory: the journal (alerts and state across restarts), pid file, reload reports (default: storage.dir, else .linli-data)",

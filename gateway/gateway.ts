@@ -14,6 +14,8 @@ import { AlertEngine, type AlertEvent } from "./alerts/engine.js";
 import { AccessPolicy, type OperatorAction } from "./broker/access.js";
 import { EmbeddedBroker, type SessionsConfig } from "./broker/embedded.js";
 import type { Config } from "./config/schema.js";
+import { ConsoleServer } from "./console/server.js";
+import { consoleSiteInfo } from "./console/site-info.js";
 import { MqttIngest } from "./ingest/mqtt-ingest.js";
 import { Journal } from "./journal/journal.js";
 import { JournalLockedError } from "./journal/lock.js";
@@ -56,6 +58,8 @@ export interface GatewayOptions {
   store?: DurableStore | null;
   /** The journal's directory (`linli start --data-dir`); overrides `storage.dir`. */
   dataDir?: string;
+  /** Overrides `console.port` (`--console-port`). */
+  consolePort?: number;
   /** Operators' persistent MQTT sessions: give the journal as `store` to keep them across restarts. */
   sessions?: SessionsConfig;
 }
@@ -94,6 +98,7 @@ export class Gateway {
   /** Prometheus metrics (read at scrape time; `registerBusStats` for Modbus). */
   readonly metrics: GatewayMetrics = new GatewayMetrics(this);
   private metricsServer: MetricsServer | null = null;
+  private consoleServer: ConsoleServer | null = null;
   private readonly clockSkewToleranceMs: number;
   /** The journal, or null when `storage.enabled` is false. */
   readonly store: DurableStore | null;
@@ -345,6 +350,24 @@ export class Gateway {
         throw err;
       });
     }
+    if (opts.config.console.enabled) {
+      const c = opts.config.console;
+      gw.consoleServer = await ConsoleServer.start({
+        host: c.host,
+        port: opts.consolePort ?? c.port,
+        authenticateOperator: (username, password) => {
+          const r = gw.broker.policy.authenticate(username, password);
+          return r.ok && r.identity.kind === "operator";
+        },
+        siteInfo: () => consoleSiteInfo(gw.config),
+        attachMqtt: (stream) => gw.broker.attach(stream),
+        log: gw.log.child({ module: "console" }),
+      }).catch(async (err: unknown) => {
+        await gw.stop();
+        throw err;
+      });
+      gw.log.info({ url: gw.consoleServer.url }, "operators' console listening");
+    }
     for (const [topic, payload, qos, retain] of gw.beforeListening.splice(0))
       broker.publish(topic, payload, qos, retain);
     gw.republishRecovered();
@@ -444,6 +467,11 @@ export class Gateway {
     return this.metricsServer?.address ?? null;
   }
 
+  /** The console's URL; null when `console.enabled` is false. */
+  get consoleUrl(): string | null {
+    return this.consoleServer?.url ?? null;
+  }
+
   get ready(): boolean {
     return this.notReadyReason() === null;
   }
@@ -533,6 +561,7 @@ export class Gateway {
       await this.upstream?.stop();
       // /readyz has answered 503 since the start of stop(); close it before the broker goes.
       await this.metricsServer?.close();
+      await this.consoleServer?.close();
       await this.brokerRef?.close();
       this.journal?.close();
       this.log.info(this.stats(), "gateway stopped");

@@ -321,6 +321,25 @@ const northbound = z.strictObject({
   }),
 });
 
+/** The operators' console in the browser (gateway/console/): off unless configured. */
+const consoleSection = z.strictObject({
+  enabled: z
+    .boolean()
+    .default(false)
+    .meta({ description: "Serve the operators' console page and its MQTT-over-WebSocket endpoint" }),
+  host: z
+    .string()
+    .default("127.0.0.1")
+    .meta({ description: "Address to bind; 0.0.0.0 lets tablets on the LAN reach it (docs/console.md)" }),
+  port: z
+    .number()
+    .int()
+    .min(0)
+    .max(65535)
+    .default(8080)
+    .meta({ description: "HTTP port of the console (0 picks a free port)" }),
+});
+
 export const configSchema = z.strictObject({
   site: z.strictObject({
     id: topicId,
@@ -357,6 +376,7 @@ export const configSchema = z.strictObject({
   metrics: metrics.default(() => metrics.parse({})),
   northbound: northbound.default({}),
   storage: storage.default(() => storage.parse({})),
+  console: consoleSection.default(() => consoleSection.parse({})),
 });
 
 /** What a config file may contain (before defaults and durations are applied). */
