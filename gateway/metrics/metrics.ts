@@ -32,6 +32,8 @@ export interface MetricsSource {
     devices: { total: number; online: number; lost: number };
     /** The upstream bridge (northbound.upstream), or null when none is configured. */
     upstream?: {
+      /** host:port of the upstream broker. */
+      broker: string;
       connected: boolean;
       backlog: number;
       backlogDropped: number;
@@ -335,38 +337,41 @@ export class GatewayMetrics {
       registers,
     }).set({ version: linliVersion(), node: process.versions.node }, 1);
 
+    // Labelled by the broker, so a gateway without an upstream has no series (not a misleading 0).
     const upstream = () => source.stats().upstream ?? null;
     new Gauge({
       name: "linli_upstream_connected",
-      help: "1 while the upstream broker (northbound.upstream) is connected; absent without one",
+      help: "1 while the upstream broker (northbound.upstream) is connected, else 0",
+      labelNames: ["broker"],
       registers,
       collect() {
         const u = upstream();
         this.reset();
-        if (u !== null) this.set(u.connected ? 1 : 0);
+        if (u !== null) this.set({ broker: u.broker }, u.connected ? 1 : 0);
       },
     });
     new Gauge({
       name: "linli_upstream_backlog",
       help: "QoS 1 messages waiting for the upstream broker (bounded by northbound.upstream.backlog)",
+      labelNames: ["broker"],
       registers,
       collect() {
         const u = upstream();
         this.reset();
-        if (u !== null) this.set(u.backlog);
+        if (u !== null) this.set({ broker: u.broker }, u.backlog);
       },
     });
     new Counter({
       name: "linli_upstream_dropped_total",
-      help: 'Messages not delivered upstream: "backlog" (oldest dropped when the backlog was full), "telemetry" (not kept while the uplink was down)',
-      labelNames: ["kind"],
+      help: 'Messages not delivered upstream: kind "backlog" (oldest dropped, the backlog was full), "telemetry" (not kept while the uplink was down)',
+      labelNames: ["broker", "kind"],
       registers,
       collect() {
         const u = upstream();
         this.reset();
         if (u === null) return;
-        this.inc({ kind: "backlog" }, u.backlogDropped);
-        this.inc({ kind: "telemetry" }, u.telemetryDropped);
+        this.inc({ broker: u.broker, kind: "backlog" }, u.backlogDropped);
+        this.inc({ broker: u.broker, kind: "telemetry" }, u.telemetryDropped);
       },
     });
 
