@@ -31,7 +31,7 @@ const KEYWORDS = new Set([
 ]);
 
 /** The metric names a PromQL expression reads (functions, labels, strings and ranges left out). */
-export function metricNames(expr: string): string[] {
+function metricNames(expr: string): string[] {
   const bare = expr
     .replace(/"(?:[^"\\]|\\.)*"/g, '""')
     .replace(/\{[^}]*\}/g, "")
