@@ -50,6 +50,15 @@ const TRANSITIONS: readonly Transition[] = [
 ];
 
 describe("message catalogues", () => {
+  it("the operator guide (docs/operator-guide.zh-CN.md) explains every code under its zh-CN title", () => {
+    const guide = readFileSync("docs/operator-guide.zh-CN.md", "utf8");
+    for (const code of ALERT_CODES) {
+      const row = guide.split("\n").find((l) => l.startsWith(`| \`${code}\``));
+      expect(row, code).toBeDefined();
+      expect(row, code).toContain(CATALOGUES["zh-CN"].codes[code].title);
+    }
+  });
+
   it("the sources raise only known codes, and every known code is raised somewhere", () => {
     const raised = raisedInSource();
     // The scan finds the codes (a broken regex would make the next lines pass vacuously).
