@@ -133,7 +133,7 @@ export function demoConfig(
       ),
       {
         id: HAND_PENDANT.id,
-        name: "紧急呼叫器（手动演示）",
+        name: "演示呼叫器",
         location: "随身佩戴",
         model: "ec200",
         password: HAND_PENDANT.password,
