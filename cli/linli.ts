@@ -1,6 +1,7 @@
 #!/usr/bin/env -S node --max-semi-space-size=4
 /**
  * The `linli` command line (a public contract, docs/cli.md):
+ *   linli --version
  *   linli start [--config FILE | --demo] [--mqtt-port N] [--metrics-port N] [--console-port N] [--data-dir DIR] [--log-level L] [--log-format F]
  *   linli reload [--data-dir DIR] [--timeout SECONDS]
  *   linli config check FILE
@@ -20,6 +21,7 @@ import {
   defaultModbusLinks,
   Gateway,
   type Logger,
+  linliVersion,
   loadConfigFile,
   SystemdNotifier,
   validateConfig,
@@ -31,6 +33,7 @@ import {
   DEMO_OPERATOR,
   DEMO_SITE,
   demoConfig,
+  demoMetricsPort,
   HAND_PENDANT,
   startDemoCommunity,
 } from "./demo.js";
@@ -78,7 +81,10 @@ async function start(opts: StartOptions): Promise<void> {
   try {
     config = opts.config
       ? loadConfigFile(opts.config)
-      : validateConfig(demoConfig(opts.mqttPort ?? 1883, stations), "(demo)");
+      : validateConfig(
+          demoConfig(opts.mqttPort ?? 1883, stations, await demoMetricsPort(opts.metricsPort)),
+          "(demo)",
+        );
   } catch (err) {
     await stations?.stop();
     fail(err);
@@ -93,6 +99,8 @@ async function start(opts: StartOptions): Promise<void> {
   };
   overrides(config);
   const logger = createLogger({ level: config.log.level, format: config.log.format });
+  if (config.console.enabled)
+    for (const w of configWarnings(config)) if (w.startsWith("console.")) logger.warn(w);
 
   // The gateway must outlive any stray promise: log it, count it, keep serving.
   let unhandled = 0;
@@ -151,7 +159,7 @@ async function start(opts: StartOptions): Promise<void> {
       fail(
         new Error(
           isMetrics
-            ? `metrics port ${where} is already in use; choose another with --metrics-port (or metrics.port in the config)`
+            ? `metrics port ${where} is already in use; choose another with --metrics-port (or set metrics.port in the config, or metrics.enabled: false)`
             : isConsole
               ? `console port ${where} is already in use; choose another with --console-port (or console.port in the config)`
               : `MQTT port ${where} is already in use; choose another with --mqtt-port`,
@@ -181,6 +189,9 @@ async function start(opts: StartOptions): Promise<void> {
         "",
         `Linli demo: ${DEMO_HOUSEHOLDS} simulated households (${started.connected} devices connected) on mqtt://127.0.0.1:${p}`,
         `  2 fire stations on an RS-485 bus (${stations?.ttyPath ?? "in memory"}) and 4 kiosks on Modbus TCP`,
+        ...(gateway.metricsAddress
+          ? [`metrics: http://${gateway.metricsAddress.host}:${gateway.metricsAddress.port}/metrics`]
+          : []),
         ...(gateway.consoleUrl
           ? [
               `Operators' console (运营控制台): ${gateway.consoleUrl}  login ${DEMO_OPERATOR.name} / ${DEMO_OPERATOR.password}`,
@@ -310,6 +321,7 @@ function describeReport(r: ReloadReport): string {
 const program = new Command()
   .name("linli")
   .description("Linli edge gateway for smart-community safety devices")
+  .version(linliVersion(), "-V, --version", "print the version and exit")
   .showHelpAfterError();
 
 program
@@ -318,8 +330,16 @@ program
   .option("-c, --config <file>", "site configuration (YAML)")
   .option("--demo", "run with a simulated community on 127.0.0.1 (no config file needed)")
   .option("--mqtt-port <port>", "override the port of the first MQTT listener", port)
-  .option("--metrics-port <port>", "override metrics.port (0 picks a free port)", port)
-  .option("--console-port <port>", "override console.port (0 picks a free port)", port)
+  .option(
+    "--metrics-port <port>",
+    "override metrics.port (0 picks a free port; the demo uses 9464, or a free port when 9464 is taken)",
+    port,
+  )
+  .option(
+    "--console-port <port>",
+    "override console.port, the operators' browser console (0 picks a free port)",
+    port,
+  )
   .option(
     "--data-dir <dir>",
     "state directory: the journal (alerts and state across restarts), pid file, reload reports (default: storage.dir, else .linli-data)",

@@ -16,6 +16,7 @@ import { EmbeddedBroker, type SessionsConfig } from "./broker/embedded.js";
 import type { Config } from "./config/schema.js";
 import { ConsoleServer } from "./console/server.js";
 import { consoleSiteInfo } from "./console/site-info.js";
+import { AlertContentBuilder } from "./content/alert-content.js";
 import { MqttIngest } from "./ingest/mqtt-ingest.js";
 import { Journal } from "./journal/journal.js";
 import { JournalLockedError } from "./journal/lock.js";
@@ -166,6 +167,8 @@ export class Gateway {
         this.upstream?.publish(topic, payload, qos, retain);
       },
     });
+    const content = new AlertContentBuilder(() => this.runningConfig);
+    this.publisher.describeWith((alert, t, esc) => content.describe(alert, t, esc));
     const esc = config.alerts.escalation;
     this.engine = new AlertEngine(
       config.site.id,
@@ -175,6 +178,7 @@ export class Gateway {
         alertChanged: (alert: Alert, t: Transition, event: AlertEvent) => {
           // An escalation is not a state change: the escalations and events topics carry it.
           if (t !== "escalated") this.publisher.alert(alert, t);
+          if (t === "raised") this.metrics.alertRaised(alert.code, alert.priority);
           this.publisher.alertEvent(event);
           this.log.info(
             {
@@ -378,7 +382,7 @@ export class Gateway {
     );
     if (!opts.config.storage.enabled)
       log.warn("storage.enabled is false: alerts and acknowledgements are NOT kept across a restart");
-    gw.metrics.registerBusStats(() => gw.modbus.stats().map((r) => r.bus));
+    gw.metrics.registerBusStats(() => gw.modbus.metricsStats());
     try {
       await gw.modbus.start();
     } catch (err) {

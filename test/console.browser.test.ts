@@ -59,7 +59,7 @@ async function freePort(): Promise<number> {
 
 function siteConfig(consolePort: number): ConfigInput {
   return {
-    site: { id: SITE, name: "和平路社区服务中心", timezone: "Asia/Shanghai" },
+    site: { id: SITE, name: "和平路社区服务中心", timezone: "Asia/Shanghai", locale: "zh-CN" },
     mqtt: { listeners: [{ host: "127.0.0.1", port: 0 }] },
     operators: [OPERATOR],
     households: [
