@@ -84,6 +84,8 @@ describe("linli CLI", { timeout: 180_000 }, () => {
         "0",
         "--metrics-port",
         String(taken),
+        "--console-port",
+        "0",
         "--data-dir",
         join(dir, "demo-data"),
       );

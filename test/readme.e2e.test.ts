@@ -70,6 +70,8 @@ describe.skipIf(!haveClients && !process.env.CI)("README operator lines against 
         "0",
         "--metrics-port",
         "0",
+        "--console-port",
+        "0",
         "--data-dir",
         dataDir,
         "--log-format",
@@ -126,6 +128,12 @@ describe.skipIf(!haveClients && !process.env.CI)("README operator lines against 
     expect(metricsUrl).toBeDefined();
     const scrape = await fetch(metricsUrl as string);
     expect(scrape.status).toBe(200);
+    // ... and where the operators' console is: its page is served there.
+    const consoleUrl = /运营控制台\): (http:\/\/127\.0\.0\.1:\d+\/)/.exec(gwOut)?.[1];
+    expect(consoleUrl).toBeDefined();
+    const page = await fetch(consoleUrl as string);
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain("邻里");
     expect(await scrape.text()).toMatch(
       /^linli_alerts_raised_total\{code="EMERGENCY_CALL",priority="1"\} [1-9]/m,
     );

@@ -512,6 +512,7 @@ function renderDevices() {
       }),
   );
   const stations = $("#stations");
+  stations.closest("section").hidden = !devices.some((d) => STATION_MODELS.has(d.model));
   stations.replaceChildren(
     ...devices
       .filter((d) => STATION_MODELS.has(d.model))
@@ -560,7 +561,11 @@ function renderResults() {
     ...state.results.map((r) => {
       const b = r.body;
       const ok = b.ok !== false;
-      const what = b.action ? `${b.action} ${b.target ?? ""}` : r.topic;
+      const alert = [...state.alerts.values()].find((a) => a.id === b.target);
+      const target = alert
+        ? `${codeName(alert.code)} · ${alert.householdName ?? alert.deviceName ?? alert.deviceId}`
+        : (b.target ?? "");
+      const what = b.action ? `${t(b.action) === b.action ? b.action : t(b.action)} ${target}` : r.topic;
       return el(
         "li",
         { class: ok ? "" : "refused" },
