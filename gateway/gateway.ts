@@ -22,6 +22,7 @@ import { GatewayMetrics } from "./metrics/metrics.js";
 import { type MetricsAddress, MetricsServer } from "./metrics/server.js";
 import { Publisher } from "./northbound/publisher.js";
 import { UpstreamBridge, type UpstreamStats } from "./northbound/upstream.js";
+import type { CommandRequest } from "./operator-actions.js";
 import { OperatorCommands } from "./ops.js";
 import {
   type Completion,
@@ -251,6 +252,22 @@ export class Gateway {
       this.supervisor,
       this.clock,
       this.log,
+      (r) => {
+        // Always answer the operator, even if something below fails unexpectedly.
+        this.deviceCommand(r).catch((err: unknown) => {
+          this.log.error(
+            { err, operator: r.operator, deviceId: r.deviceId, command: r.command },
+            "device command failed",
+          );
+          this.publisher.commandResult(r.deviceId, r.command, {
+            deviceId: r.deviceId,
+            command: r.command,
+            ok: false,
+            error: "internal",
+            at: this.clock.now(),
+          });
+        });
+      },
     );
   }
 
@@ -540,7 +557,7 @@ export class Gateway {
     return this.stopping;
   }
 
-  /** Routes an operator's publish (already authorised by topic) to the module that handles the action. */
+  /** Routes an operator's publish (already authorised by topic) through the action table (ops.ts). */
   private operatorAction(
     operator: string,
     action: OperatorAction,
@@ -551,44 +568,7 @@ export class Gateway {
     // Stopping: the engine's timers and the journal are going; the request is not answered
     // (the operator's client re-sends it to the restarted gateway).
     if (this.stopping !== null) return;
-    switch (action) {
-      case "cmd":
-        // Always answer the operator, even if something below fails unexpectedly.
-        this.deviceCommand(operator, target, command as string, payload).catch((err: unknown) => {
-          this.log.error({ err, operator, deviceId: target, command }, "device command failed");
-          this.publisher.commandResult(target, command as string, {
-            deviceId: target,
-            command,
-            ok: false,
-            error: "internal",
-            at: this.clock.now(),
-          });
-        });
-        return;
-      case "ack":
-        this.ops.ack(operator, target, payload);
-        return;
-      case "shelve":
-        this.ops.shelve(operator, target, payload);
-        return;
-      case "unshelve":
-        this.ops.unshelve(operator, target, payload);
-        return;
-      case "service":
-        this.ops.service(operator, target, payload);
-        return;
-      case "away":
-        this.ops.away(operator, target, payload);
-        return;
-      default:
-        this.counters.reject("operator", "action-not-supported");
-        this.rateLog.warn(
-          operator,
-          "action-not-supported",
-          { operator, action, target },
-          "operator action not supported",
-        );
-    }
+    this.ops.handle(operator, action, target, command, payload);
   }
 
   /**
@@ -596,22 +576,9 @@ export class Gateway {
    * polls on the device's bus; MQTT devices get a downlink message. The outcome
    * is published on `.../<command>/result`, echoing the request's `id` and `by`.
    */
-  private async deviceCommand(
-    operator: string,
-    deviceId: string,
-    command: string,
-    payload: Buffer,
-  ): Promise<void> {
-    let request: { id?: unknown; by?: unknown } = {};
-    try {
-      if (payload.length > 0) request = JSON.parse(payload.toString("utf8")) as typeof request;
-    } catch {
-      request = {};
-    }
-    const echo = {
-      id: typeof request.id === "string" || typeof request.id === "number" ? request.id : null,
-      by: typeof request.by === "string" ? request.by.slice(0, 64) : operator,
-    };
+  private async deviceCommand(r: CommandRequest): Promise<void> {
+    const { operator, deviceId, command } = r;
+    const echo = { id: r.id, by: r.by };
     const device = this.registry.devices.get(deviceId);
     let outcome: CommandOutcome | { ok: false; error: "unknown-device" } | { ok: true; sent: true };
     if (!device) outcome = { ok: false, error: "unknown-device" };
