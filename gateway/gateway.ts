@@ -14,6 +14,7 @@ import { AlertEngine, type AlertEvent } from "./alerts/engine.js";
 import { AccessPolicy, type OperatorAction } from "./broker/access.js";
 import { EmbeddedBroker, type SessionsConfig } from "./broker/embedded.js";
 import type { Config } from "./config/schema.js";
+import { DeviceCommands } from "./device-commands.js";
 import { MqttIngest } from "./ingest/mqtt-ingest.js";
 import { Journal } from "./journal/journal.js";
 import { JournalLockedError } from "./journal/lock.js";
@@ -22,7 +23,6 @@ import { GatewayMetrics } from "./metrics/metrics.js";
 import { type MetricsAddress, MetricsServer } from "./metrics/server.js";
 import { Publisher } from "./northbound/publisher.js";
 import { UpstreamBridge, type UpstreamStats } from "./northbound/upstream.js";
-import type { CommandRequest } from "./operator-actions.js";
 import { OperatorCommands } from "./ops.js";
 import {
   type Completion,
@@ -32,12 +32,7 @@ import {
 } from "./pipeline/lanes.js";
 import { type DeviceEntry, Registry } from "./registry.js";
 import { type ReloadResult, reloadGateway } from "./reload.js";
-import {
-  type BusReport,
-  type CommandOutcome,
-  type LinkFactory,
-  ModbusSouthbound,
-} from "./southbound/modbus.js";
+import { type BusReport, type LinkFactory, ModbusSouthbound } from "./southbound/modbus.js";
 import { StateRecorder } from "./state/recorder.js";
 import { GATEWAY_SUBJECT, ORPHAN_REASON, type Recovered, recoverState } from "./state/recovery.js";
 import type { DurableStore } from "./state/store.js";
@@ -252,22 +247,7 @@ export class Gateway {
       this.supervisor,
       this.clock,
       this.log,
-      (r) => {
-        // Always answer the operator, even if something below fails unexpectedly.
-        this.deviceCommand(r).catch((err: unknown) => {
-          this.log.error(
-            { err, operator: r.operator, deviceId: r.deviceId, command: r.command },
-            "device command failed",
-          );
-          this.publisher.commandResult(r.deviceId, r.command, {
-            deviceId: r.deviceId,
-            command: r.command,
-            ok: false,
-            error: "internal",
-            at: this.clock.now(),
-          });
-        });
-      },
+      new DeviceCommands(this.registry, this.modbus, this.publisher, this.counters, this.log, this.clock),
     );
   }
 
@@ -569,35 +549,6 @@ export class Gateway {
     // (the operator's client re-sends it to the restarted gateway).
     if (this.stopping !== null) return;
     this.ops.handle(operator, action, target, command, payload);
-  }
-
-  /**
-   * `linli/<site>/cmd/<deviceId>/<command>`: Modbus writes go ahead of routine
-   * polls on the device's bus; MQTT devices get a downlink message. The outcome
-   * is published on `.../<command>/result`, echoing the request's `id` and `by`.
-   */
-  private async deviceCommand(r: CommandRequest): Promise<void> {
-    const { operator, deviceId, command } = r;
-    const echo = { id: r.id, by: r.by };
-    const device = this.registry.devices.get(deviceId);
-    let outcome: CommandOutcome | { ok: false; error: "unknown-device" } | { ok: true; sent: true };
-    if (!device) outcome = { ok: false, error: "unknown-device" };
-    else if (device.profile.transport === "modbus") outcome = await this.modbus.command(device, command);
-    else {
-      const message = device.profile.commands[command];
-      outcome = message
-        ? ({ ok: this.publisher.downlink(device, message), sent: true } as { ok: true; sent: true })
-        : { ok: false, error: "unknown-command", known: Object.keys(device.profile.commands) };
-    }
-    if (!outcome.ok) this.counters.reject("operator", `cmd-${outcome.error}`);
-    this.log.info({ operator, deviceId, command, outcome }, "operator command");
-    this.publisher.commandResult(deviceId, command, {
-      deviceId,
-      command,
-      ...echo,
-      ...outcome,
-      at: this.clock.now(),
-    });
   }
 
   /** Pipeline consumer: every accepted sample, in lane priority order. */

@@ -66,8 +66,8 @@ export class OperatorCommands implements OperatorHandlers {
     private readonly supervisor: Supervisor | null = null,
     private readonly clock: Clock | null = null,
     private readonly audit: Logger | null = null,
-    /** Device commands (`cmd`): the gateway sends them on the device's bus or downlink. */
-    private readonly deviceCommand: ((r: CommandRequest) => void) | null = null,
+    /** Device commands (`cmd`): sent on the device's bus or as a downlink. */
+    private readonly deviceCommands: { handle(r: CommandRequest): void } | null = null,
   ) {}
 
   /** Routes an operator's publish (already authorised by topic) through the action table. */
@@ -97,7 +97,7 @@ export class OperatorCommands implements OperatorHandlers {
   }
 
   cmd(r: CommandRequest): void {
-    this.deviceCommand?.(r);
+    this.deviceCommands?.handle(r);
   }
 
   ack({ operator, target: alertId, ref, by, fields: { note } }: OperatorRequest<AckFields>): void {
