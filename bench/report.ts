@@ -2,8 +2,9 @@
 /** Other processes above this % of a core during a point: its figures are disturbed (printed as such). */
 const NOISY_PCT = 20;
 
-import type { LatencySummary, PointResult } from "./harness.js";
+import type { PointResult } from "./harness.js";
 import { JOURNAL_TARGETS } from "./journal.js";
+import type { LatencySummary } from "./latency.js";
 
 export interface RatePoint {
   rate: number;

@@ -19,7 +19,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { STARTUP_NODE_FLAGS } from "../gateway/heap.js";
-import { waitForQuiet } from "./harness.js";
+import { waitForQuiet } from "./machine-load.js";
 import type { StartupChildCommand, StartupChildResult } from "./startup-child.js";
 import { buildStartupJournal } from "./startup-data.js";
 

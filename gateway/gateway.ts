@@ -17,6 +17,7 @@ import type { Config } from "./config/schema.js";
 import { ConsoleServer } from "./console/server.js";
 import { consoleSiteInfo } from "./console/site-info.js";
 import { AlertContentBuilder } from "./content/alert-content.js";
+import { DeviceCommands } from "./device-commands.js";
 import { MqttIngest } from "./ingest/mqtt-ingest.js";
 import { Journal } from "./journal/journal.js";
 import { JournalLockedError } from "./journal/lock.js";
@@ -34,12 +35,7 @@ import {
 } from "./pipeline/lanes.js";
 import { type DeviceEntry, Registry } from "./registry.js";
 import { type ReloadResult, reloadGateway } from "./reload.js";
-import {
-  type BusReport,
-  type CommandOutcome,
-  type LinkFactory,
-  ModbusSouthbound,
-} from "./southbound/modbus.js";
+import { type BusReport, type LinkFactory, ModbusSouthbound } from "./southbound/modbus.js";
 import { StateRecorder } from "./state/recorder.js";
 import { GATEWAY_SUBJECT, ORPHAN_REASON, type Recovered, recoverState } from "./state/recovery.js";
 import type { DurableStore } from "./state/store.js";
@@ -260,6 +256,7 @@ export class Gateway {
       this.supervisor,
       this.clock,
       this.log,
+      new DeviceCommands(this.registry, this.modbus, this.publisher, this.counters, this.log, this.clock),
     );
   }
 
@@ -573,7 +570,7 @@ export class Gateway {
     return this.stopping;
   }
 
-  /** Routes an operator's publish (already authorised by topic) to the module that handles the action. */
+  /** Routes an operator's publish (already authorised by topic) through the action table (ops.ts). */
   private operatorAction(
     operator: string,
     action: OperatorAction,
@@ -584,86 +581,7 @@ export class Gateway {
     // Stopping: the engine's timers and the journal are going; the request is not answered
     // (the operator's client re-sends it to the restarted gateway).
     if (this.stopping !== null) return;
-    switch (action) {
-      case "cmd":
-        // Always answer the operator, even if something below fails unexpectedly.
-        this.deviceCommand(operator, target, command as string, payload).catch((err: unknown) => {
-          this.log.error({ err, operator, deviceId: target, command }, "device command failed");
-          this.publisher.commandResult(target, command as string, {
-            deviceId: target,
-            command,
-            ok: false,
-            error: "internal",
-            at: this.clock.now(),
-          });
-        });
-        return;
-      case "ack":
-        this.ops.ack(operator, target, payload);
-        return;
-      case "shelve":
-        this.ops.shelve(operator, target, payload);
-        return;
-      case "unshelve":
-        this.ops.unshelve(operator, target, payload);
-        return;
-      case "service":
-        this.ops.service(operator, target, payload);
-        return;
-      case "away":
-        this.ops.away(operator, target, payload);
-        return;
-      default:
-        this.counters.reject("operator", "action-not-supported");
-        this.rateLog.warn(
-          operator,
-          "action-not-supported",
-          { operator, action, target },
-          "operator action not supported",
-        );
-    }
-  }
-
-  /**
-   * `linli/<site>/cmd/<deviceId>/<command>`: Modbus writes go ahead of routine
-   * polls on the device's bus; MQTT devices get a downlink message. The outcome
-   * is published on `.../<command>/result`, echoing the request's `id` and `by`.
-   */
-  private async deviceCommand(
-    operator: string,
-    deviceId: string,
-    command: string,
-    payload: Buffer,
-  ): Promise<void> {
-    let request: { id?: unknown; by?: unknown } = {};
-    try {
-      if (payload.length > 0) request = JSON.parse(payload.toString("utf8")) as typeof request;
-    } catch {
-      request = {};
-    }
-    const echo = {
-      id: typeof request.id === "string" || typeof request.id === "number" ? request.id : null,
-      by: typeof request.by === "string" ? request.by.slice(0, 64) : operator,
-    };
-    const device = this.registry.devices.get(deviceId);
-    let outcome: CommandOutcome | { ok: false; error: "unknown-device" } | { ok: true; sent: true };
-    if (!device) outcome = { ok: false, error: "unknown-device" };
-    else if (device.profile.transport === "modbus") outcome = await this.modbus.command(device, command);
-    else {
-      const message = device.profile.commands[command];
-      outcome = message
-        ? ({ ok: this.publisher.downlink(device, message), sent: true } as { ok: true; sent: true })
-        : { ok: false, error: "unknown-command", known: Object.keys(device.profile.commands) };
-    }
-    if (!outcome.ok) this.counters.reject("operator", `cmd-${outcome.error}`);
-    this.log.info({ operator, deviceId, command, outcome }, "operator command");
-    this.publisher.commandResult(deviceId, command, {
-      deviceId,
-      command,
-      ...echo,
-      ...outcome,
-      at: this.clock.now(),
-    });
+    this.ops.handle(operator, action, target, command, payload);
   }
 
   /** Pipeline consumer: every accepted sample, in lane priority order. */
