@@ -64,6 +64,7 @@ export interface ServerOptions {
   logLevel?: StartCommand["logLevel"];
   /** Gateway mode: the journal on, in this directory. */
   dataDir?: string;
+  journalWrites?: "pool" | "loop";
 }
 
 export class ServerProcess {
@@ -117,6 +118,7 @@ export class ServerProcess {
         operator: OPERATOR,
         logLevel: opts.logLevel ?? "info",
         ...(opts.dataDir === undefined ? {} : { dataDir: opts.dataDir }),
+        ...(opts.journalWrites === undefined ? {} : { journalWrites: opts.journalWrites }),
       };
       child.send(start);
     }).catch((err: unknown) => {
@@ -333,7 +335,7 @@ export async function waitForQuiet(
 // ---------------------------------------------------------------- one measured point
 
 export interface PointOptions {
-  scenario: "baseline" | "gateway" | "journal" | "overload";
+  scenario: "baseline" | "gateway" | "journal" | "journal-loop" | "overload";
   mode: ServerMode;
   rate: number;
   durationS: number;
@@ -348,6 +350,8 @@ export interface PointOptions {
   quietWaitMs?: number;
   /** Gateway mode: the journal on, in this directory (bench/journal.ts). */
   dataDir?: string;
+  /** With dataDir: where the journal's write(2) runs (default the gateway's, "pool"). */
+  journalWrites?: "pool" | "loop";
 }
 
 /** A point of a scenario from the run's common options (the baseline registers no devices). */
@@ -518,6 +522,7 @@ export async function runPoint(o: PointOptions): Promise<PointResult> {
     registered: o.mode === "gateway" ? o.registered : 0,
     ...(o.cpuProfDir ? { cpuProfDir: o.cpuProfDir } : {}),
     ...(o.dataDir === undefined ? {} : { dataDir: o.dataDir }),
+    ...(o.journalWrites === undefined ? {} : { journalWrites: o.journalWrites }),
   });
   const gen = new LoadGenerator({ brokerUrl: server.url, ...loadOpts });
   let subscriber: MqttClient | undefined;

@@ -22,7 +22,9 @@ import { GatewayMetrics } from "./metrics/metrics.js";
 import { type MetricsAddress, MetricsServer } from "./metrics/server.js";
 import type { Quality } from "./model.js";
 import { Publisher } from "./northbound/publisher.js";
+import type { NorthboundSink } from "./northbound/sink.js";
 import { UpstreamBridge, type UpstreamStats } from "./northbound/upstream.js";
+import { WrittenFirstSink } from "./northbound/written-first.js";
 import { OperatorCommands } from "./ops.js";
 import {
   type Completion,
@@ -58,6 +60,8 @@ export interface GatewayOptions {
   store?: DurableStore | null;
   /** The journal's directory (`linli start --data-dir`); overrides `storage.dir`. */
   dataDir?: string;
+  /** Where the journal's write(2) runs (bench/journal.ts compares them); default "pool". */
+  journalWrites?: "pool" | "loop";
   /** Operators' persistent MQTT sessions: give the journal as `store` to keep them across restarts. */
   sessions?: SessionsConfig;
 }
@@ -156,13 +160,18 @@ export class Gateway {
         )
       : null;
     // The broker starts later (async); until then there is nobody to publish to.
-    this.publisher = new Publisher(config.site.id, {
+    const sink: NorthboundSink = {
       publish: (topic, payload, qos, retain) => {
         if (this.brokerRef) this.brokerRef.publish(topic, payload, qos, retain);
         else this.holdUntilListening(topic, payload, qos, retain);
         this.upstream?.publish(topic, payload, qos, retain);
       },
-    });
+    };
+    // What an operator sees must survive a SIGKILL: messages wait for the journal's pool write.
+    this.publisher = new Publisher(
+      config.site.id,
+      this.store ? new WrittenFirstSink(sink, this.store) : sink,
+    );
     const esc = config.alerts.escalation;
     this.engine = new AlertEngine(
       config.site.id,
@@ -272,6 +281,7 @@ export class Gateway {
           segmentBytes: st.segmentSize,
           compactAfterBytes: st.compactAfter,
           quotaBytes: st.quota,
+          writes: opts.journalWrites ?? "pool",
           log: log.child({ module: "journal" }),
           // Reported from inside a put(), i.e. in the middle of another alert's change: handled after it.
           onHealthChange: (h) =>
