@@ -393,11 +393,21 @@ export class Gateway {
    * After a restart the broker's retained store is empty: the open alerts go
    * out again as they were (same id, state and rev), with device status and
    * away mode; alerts of devices that left the configuration are closed.
+   * An alert whose state changed while it was held goes out with the next rev
+   * (journaled first): `id` + `rev` name one state (docs/topics.md).
    */
   private republishRecovered(): void {
     const r = this.recovered;
     if (!r) return;
-    for (const a of r.alerts) if (a.announced && a.isOpen) this.publisher.alert(a, a.lastTransition);
+    for (const a of r.alerts) {
+      if (!a.announced || !a.isOpen) continue;
+      if (a.unpublished) {
+        a.rev++;
+        a.unpublished = false;
+        this.recorder?.alert(a);
+      }
+      this.publisher.alert(a, a.lastTransition);
+    }
     for (const d of this.registry.devices.values())
       if (d.link === "online" || d.link === "lost") this.publisher.deviceStatus(d, d.link);
     for (const status of this.supervisor.awayStatuses())
