@@ -186,7 +186,7 @@ describe("restart from the journal", () => {
     expect(a.engine.byAlertId(raised.id as string)?.state).toBe("cleared-unacknowledged");
     const published = new Map<string, string>(); // id:rev -> state
     for (const m of ops.on("/TAMPER/d-1"))
-      if (m.payload.length > 0) published.set(`${m.json().id}:${m.json().rev}`, m.json().state);
+      if (m.payload.length > 0) published.set(`${m.json().id}:${m.json().rev}`, String(m.json().state));
     await stopGateway(a);
 
     const b = await start(store, clock);
