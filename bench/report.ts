@@ -303,7 +303,15 @@ export function journalTargets(j: JournalSummary | null): Target[] {
   };
   for (const at of j.points) {
     const name = `at ${at.rate} msg/s journal-on P1 p99 <= ${max}x journal-off P1 p99`;
-    if (!at.sustainedOff)
+    const ratio = at.p1P99Ratio === null ? "-" : `${at.p1P99Ratio.toFixed(2)}x`;
+    if (noisy(at))
+      // Checked first: a loaded machine also makes the off point miss "sustained".
+      out.push({
+        name,
+        measured: `${at.p1P99OnMs.toFixed(2)} ms / ${at.p1P99OffMs.toFixed(2)} ms = ${ratio}${disturbed([at])}`,
+        pass: null,
+      });
+    else if (!at.sustainedOff)
       out.push({
         name,
         measured:
@@ -315,10 +323,8 @@ export function journalTargets(j: JournalSummary | null): Target[] {
     else
       out.push({
         name,
-        measured:
-          `${at.p1P99OnMs.toFixed(2)} ms / ${at.p1P99OffMs.toFixed(2)} ms = ${at.p1P99Ratio.toFixed(2)}x` +
-          disturbed([at]),
-        pass: noisy(at) ? null : at.p1P99Ratio <= max,
+        measured: `${at.p1P99OnMs.toFixed(2)} ms / ${at.p1P99OffMs.toFixed(2)} ms = ${at.p1P99Ratio.toFixed(2)}x`,
+        pass: at.p1P99Ratio <= max,
       });
   }
   const min = JOURNAL_TARGETS.minSustainedShare;
