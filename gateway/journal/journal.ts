@@ -794,7 +794,8 @@ export class Journal {
     const t0 = performance.now();
     const fds = [...this.rolled.map((r) => r.fd), this.segFd];
     const next = (i: number, err: NodeJS.ErrnoException | null): void => {
-      if (err === null && i < fds.length) {
+      // After close() the remaining fds may be closed (close synced them itself): stop here.
+      if (err === null && i < fds.length && !this.closed) {
         this.ioInFlight++;
         this.fsx.fdatasync(fds[i] as number, (e) => {
           this.ioIdle();
