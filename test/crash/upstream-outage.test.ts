@@ -16,7 +16,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import mqtt, { type MqttClient } from "mqtt";
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Operator } from "./support/operator.js";
 import { PendantFleet, type PendantSpec } from "./support/pendants.js";
 import {
@@ -114,10 +114,14 @@ async function retainedAlerts(port: number, auth: { username?: string; password?
 }
 
 describe.skipIf(!available && !process.env.CI)("upstream outage (real mosquitto)", () => {
-  const dir = mkdtempSync(join(tmpdir(), "linli-outage-"));
+  // Made in beforeAll, not while collecting: a suite skipped (no mosquitto) leaves no directory behind.
+  let dir = "";
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), "linli-outage-"));
+  });
   afterAll(async () => {
     await killAllSpawned();
-    rmSync(dir, { recursive: true, force: true });
+    if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
   it("after a 30 s upstream outage and a gateway SIGKILL during it, every alert reaches upstream once, in order", async () => {
