@@ -51,7 +51,7 @@ import { OPERATOR, ServerProcess, SITE } from "./server-process.js";
 // ---------------------------------------------------------------- one measured point
 
 export interface PointOptions {
-  scenario: "baseline" | "gateway" | "journal" | "overload";
+  scenario: "baseline" | "gateway" | "journal" | "journal-loop" | "overload";
   mode: ServerMode;
   rate: number;
   durationS: number;
@@ -66,6 +66,8 @@ export interface PointOptions {
   quietWaitMs?: number;
   /** Gateway mode: the journal on, in this directory (bench/journal.ts). */
   dataDir?: string;
+  /** With dataDir: where the journal's write(2) runs (default the gateway's, "pool"). */
+  journalWrites?: "pool" | "loop";
 }
 
 /** A point of a scenario from the run's common options (the baseline registers no devices). */
@@ -208,6 +210,7 @@ export async function runPoint(o: PointOptions): Promise<PointResult> {
     registered: o.mode === "gateway" ? o.registered : 0,
     ...(o.cpuProfDir ? { cpuProfDir: o.cpuProfDir } : {}),
     ...(o.dataDir === undefined ? {} : { dataDir: o.dataDir }),
+    ...(o.journalWrites === undefined ? {} : { journalWrites: o.journalWrites }),
   });
   const gen = new LoadGenerator({ brokerUrl: server.url, ...loadOpts });
   let subscriber: MqttClient | undefined;

@@ -38,6 +38,7 @@ export interface ServerOptions {
   logLevel?: StartCommand["logLevel"];
   /** Gateway mode: the journal on, in this directory. */
   dataDir?: string;
+  journalWrites?: "pool" | "loop";
 }
 
 export class ServerProcess {
@@ -91,6 +92,7 @@ export class ServerProcess {
         operator: OPERATOR,
         logLevel: opts.logLevel ?? "info",
         ...(opts.dataDir === undefined ? {} : { dataDir: opts.dataDir }),
+        ...(opts.journalWrites === undefined ? {} : { journalWrites: opts.journalWrites }),
       };
       child.send(start);
     }).catch((err: unknown) => {

@@ -25,7 +25,9 @@ import { createLogger, type Logger, RateLimitedLog } from "./log.js";
 import { GatewayMetrics } from "./metrics/metrics.js";
 import { type MetricsAddress, MetricsServer } from "./metrics/server.js";
 import { Publisher } from "./northbound/publisher.js";
+import type { NorthboundSink } from "./northbound/sink.js";
 import { UpstreamBridge, type UpstreamStats } from "./northbound/upstream.js";
+import { WrittenFirstSink } from "./northbound/written-first.js";
 import { OperatorCommands } from "./ops.js";
 import {
   type Completion,
@@ -57,6 +59,8 @@ export interface GatewayOptions {
   dataDir?: string;
   /** Overrides `console.port` (`--console-port`). */
   consolePort?: number;
+  /** Where the journal's write(2) runs (bench/journal.ts compares them); default "pool". */
+  journalWrites?: "pool" | "loop";
   /** Operators' persistent MQTT sessions: give the journal as `store` to keep them across restarts. */
   sessions?: SessionsConfig;
 }
@@ -156,13 +160,18 @@ export class Gateway {
         )
       : null;
     // The broker starts later (async); until then there is nobody to publish to.
-    this.publisher = new Publisher(config.site.id, {
+    const sink: NorthboundSink = {
       publish: (topic, payload, qos, retain) => {
         if (this.brokerRef) this.brokerRef.publish(topic, payload, qos, retain);
         else this.holdUntilListening(topic, payload, qos, retain);
         this.upstream?.publish(topic, payload, qos, retain);
       },
-    });
+    };
+    // What an operator sees must survive a SIGKILL: messages wait for the journal's pool write.
+    this.publisher = new Publisher(
+      config.site.id,
+      this.store ? new WrittenFirstSink(sink, this.store) : sink,
+    );
     const content = new AlertContentBuilder(() => this.runningConfig);
     this.publisher.describeWith((alert, t, esc) => content.describe(alert, t, esc));
     const esc = config.alerts.escalation;
@@ -276,6 +285,7 @@ export class Gateway {
           segmentBytes: st.segmentSize,
           compactAfterBytes: st.compactAfter,
           quotaBytes: st.quota,
+          writes: opts.journalWrites ?? "pool",
           log: log.child({ module: "journal" }),
           // Reported from inside a put(), i.e. in the middle of another alert's change: handled after it.
           onHealthChange: (h) =>
@@ -405,11 +415,21 @@ export class Gateway {
    * After a restart the broker's retained store is empty: the open alerts go
    * out again as they were (same id, state and rev), with device status and
    * away mode; alerts of devices that left the configuration are closed.
+   * An alert whose state changed while it was held goes out with the next rev
+   * (journaled first): `id` + `rev` name one state (docs/topics.md).
    */
   private republishRecovered(): void {
     const r = this.recovered;
     if (!r) return;
-    for (const a of r.alerts) if (a.announced && a.isOpen) this.publisher.alert(a, a.lastTransition);
+    for (const a of r.alerts) {
+      if (!a.announced || !a.isOpen) continue;
+      if (a.unpublished) {
+        a.rev++;
+        a.unpublished = false;
+        this.recorder?.alert(a);
+      }
+      this.publisher.alert(a, a.lastTransition);
+    }
     for (const d of this.registry.devices.values())
       if (d.link === "online" || d.link === "lost") this.publisher.deviceStatus(d, d.link);
     for (const status of this.supervisor.awayStatuses())

@@ -129,6 +129,11 @@ export class Alert {
   rev = 0;
   /** The transition of the last published change (republished as it was after a restart). */
   lastTransition: Transition = "raised";
+  /**
+   * A held change (chattering, shelved, flood, out of service) made the state differ from the one
+   * published as `rev`: republishing it must take a new rev, never reuse the old one.
+   */
+  unpublished = false;
 
   constructor(
     readonly id: string,

@@ -666,7 +666,8 @@ export class AlertEngine {
       alert.rev++;
       ev.eventId = `${alert.id}:${alert.rev}`;
       if (t !== "escalated") alert.lastTransition = t;
-    }
+      alert.unpublished = false;
+    } else alert.unpublished = true;
     this.escalation.syncEscalation(alert);
     // Journal first: what an operator sees must survive a restart.
     this.recorder?.alert(alert);

@@ -105,13 +105,17 @@ export class Flood extends Policy {
     this.advanceFlood(now);
     this.floodBuckets[this.floodBucket % FLOOD_BUCKETS]!++;
     this.floodTotal++;
-    if (!this.flooding && this.floodTotal > FLOOD_ENTER_ABOVE) {
+    const enters = !this.flooding && this.floodTotal > FLOOD_ENTER_ABOVE;
+    if (enters) {
       this.flooding = true;
       this.floodSince = now;
       this.wheel.arm(this.floodTimer, (this.floodBucket + 1) * FLOOD_BUCKET_MS);
-      this.recorder?.flood(this.floodRecord());
-      this.listener.floodChanged?.(this.flood);
     }
+    // Journaled on every count, so a crash mid-window resumes the count where it was. Bounded: one
+    // fixed-size record per new alert (which writes its own record anyway); buckets that only age
+    // out are not written, they are recomputed from the clock at restore.
+    this.recorder?.flood(this.floodRecord());
+    if (enters) this.listener.floodChanged?.(this.flood);
   }
 
   /** While in flood: every bucket, check whether the rate fell under the exit mark. */
