@@ -54,7 +54,8 @@ export class GatewayProcess {
     this.child = undefined;
     if (!child?.pid) return;
     if (child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise<void>((r) => child.once("exit", () => r()));
+    // "close": the process is gone and its output is flushed into the log.
+    const exited = new Promise<void>((r) => child.once("close", () => r()));
     signalGroup(child.pid, "SIGTERM");
     const timer = setTimeout(() => signalGroup(child.pid as number, "SIGKILL"), graceMs);
     await exited;

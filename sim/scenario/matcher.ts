@@ -50,6 +50,9 @@ export interface CodeRow {
   duplicated: number;
   unexpected: number;
   late: number;
+  /** Latency of this code's matched alerts, ms (nearest rank). */
+  p50Ms: number | null;
+  maxMs: number | null;
 }
 
 export interface LatencySummary {
@@ -108,6 +111,10 @@ export class AlertMatcher {
     });
     this.client = client;
     client.on("message", (topic, payload) => this.onMessage(topic, payload));
+    // Errors after the first connection (a gateway restarting) are retried by mqtt.js: keep the last one.
+    client.on("error", (err) => {
+      this.error = err.message;
+    });
     await new Promise<void>((resolve, reject) => {
       client.once("connect", () => resolve());
       client.once("error", (err) => reject(new Error(`operator ${this.opts.operator.name}: ${err.message}`)));
@@ -204,7 +211,17 @@ export class AlertMatcher {
     const row = (code: string) => {
       let r = rows.get(code);
       if (!r) {
-        r = { code, expected: 0, received: 0, missing: 0, duplicated: 0, unexpected: 0, late: 0 };
+        r = {
+          code,
+          expected: 0,
+          received: 0,
+          missing: 0,
+          duplicated: 0,
+          unexpected: 0,
+          late: 0,
+          p50Ms: null,
+          maxMs: null,
+        };
         rows.set(code, r);
       }
       return r;
@@ -217,6 +234,16 @@ export class AlertMatcher {
         if (e.matched.late) r.late++;
       } else r.missing++;
     }
+    for (const r of rows.values()) {
+      const l = this.expectations
+        .filter((e) => e.code === r.code && e.matched)
+        .map((e) => Math.round(e.matched?.latencyMs ?? 0))
+        .sort((a, b) => a - b);
+      if (l.length > 0) {
+        r.p50Ms = l[Math.ceil(l.length / 2) - 1] ?? null;
+        r.maxMs = l[l.length - 1] ?? null;
+      }
+    }
     for (const d of this.duplicates) row(d.code).duplicated++;
     for (const u of this.unexpected) row(u.code).unexpected++;
     return [...rows.values()].sort((a, b) => a.code.localeCompare(b.code));
@@ -227,8 +254,9 @@ export class AlertMatcher {
     if (n === 0) return { count: 0, p50Ms: null, p99Ms: null, maxMs: null };
     return {
       count: n,
-      p50Ms: this.histogram.getValueAtPercentile(50),
-      p99Ms: this.histogram.getValueAtPercentile(99),
+      p50Ms: Math.min(this.histogram.getValueAtPercentile(50), this.histogram.maxValue),
+      // Percentiles are bucket upper bounds: never above the exact maximum.
+      p99Ms: Math.min(this.histogram.getValueAtPercentile(99), this.histogram.maxValue),
       maxMs: this.histogram.maxValue,
     };
   }

@@ -96,7 +96,7 @@ export function buildReport(
 const ms = (v: number | null) => (v === null ? "-" : v >= 10_000 ? `${(v / 1000).toFixed(1)} s` : `${v} ms`);
 
 export function formatReport(r: SimReport): string {
-  const head = ["code", "expected", "received", "missing", "duplicated", "unexpected", "late"];
+  const head = ["code", "expected", "received", "missing", "duplicated", "unexpected", "late", "p50", "max"];
   const rows = r.codes.map((c) => [
     c.code,
     String(c.expected),
@@ -105,6 +105,8 @@ export function formatReport(r: SimReport): string {
     String(c.duplicated),
     String(c.unexpected),
     String(c.late),
+    ms(c.p50Ms),
+    ms(c.maxMs),
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => (row[i] as string).length)));
   const line = (cells: string[]) =>
