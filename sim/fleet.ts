@@ -34,6 +34,13 @@ export interface FleetOptions {
   busPaths?: Record<string, string>;
   /** Connections opened at once, default 200. */
   connectConcurrency?: number;
+  /**
+   * Added to every device's first seq. The gateway remembers each device's
+   * recent seqs across runs, so a second run with the same seed must not start
+   * from the same numbers (its messages would be dropped as re-sends): the
+   * default is the time in 10 ms units, the one quantity not from the seed.
+   */
+  seqBase?: number;
   /** Heartbeats on (datasheet periods from the site). Default true. */
   heartbeats?: boolean;
 }
@@ -59,6 +66,7 @@ export class Fleet {
 
   constructor(private readonly opts: FleetOptions) {
     const { site, seed } = opts;
+    const seqBase = opts.seqBase ?? Math.floor(Date.now() / 10);
     for (const d of site.mqtt) {
       const random = seededRandom(deriveSeed(seed, `device:${d.id}`));
       const common = {
@@ -68,7 +76,7 @@ export class Fleet {
         password: d.password,
         encoding: d.model === "gd2" ? ("json" as const) : d.encoding,
         clockSkewMs: d.clockSkewMs,
-        initialSeq: randomInt(random, 1, 50_000),
+        initialSeq: (seqBase + randomInt(random, 1, 50_000)) % 0xffff_ffff,
         battery: randomInt(random, 40, 100),
         heartbeatIntervalMs: opts.heartbeats === false ? 0 : d.heartbeatIntervalS * 1000,
         // Phase offsets so the fleet's heartbeats do not fire in step.

@@ -135,6 +135,20 @@ describe("linli sim against a real gateway", () => {
     expect(report.latency.maxMs).toBeLessThanOrEqual(5_000);
   }, 45_000);
 
+  it("the same seed runs again on the same gateway and passes (the alerts it left were acknowledged, its seqs are new)", async () => {
+    const r = await sim([
+      "--config",
+      config,
+      "--gateway",
+      `mqtt://127.0.0.1:${port}`,
+      "--scenario",
+      "smoke-test",
+      "--seed",
+      "7",
+    ]);
+    expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(0);
+  }, 45_000);
+
   it("a broken expectation fails the run: exit 1, the missing and the unexpected alert named", async () => {
     // A press announced as a TAMPER: the gateway raises EMERGENCY_CALL, so TAMPER is missing
     // and the EMERGENCY_CALL is unexpected.
