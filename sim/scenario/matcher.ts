@@ -30,6 +30,8 @@ export interface Expectation {
   dueAt: number;
   /** Max latency for this incident, ms. */
   latencyMaxMs: number;
+  /** The device was disconnected when the incident happened (latency counts from its reconnection). */
+  awayAtIncident?: boolean;
   matched?: { alertId: string; at: number; latencyMs: number; late: boolean };
 }
 

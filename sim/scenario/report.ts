@@ -116,7 +116,7 @@ export function formatReport(r: SimReport): string {
   const out = [
     `scenario ${r.scenario} on site ${r.site} (${r.source}) via ${r.gateway}, seed ${r.seed}, ${r.durationS.toFixed(1)} s`,
     `devices: ${r.devices.connected}/${r.devices.mqtt} MQTT connected${r.devices.failed ? ` (${r.devices.failed} failed)` : ""}, ${r.devices.rtuSlaves} RTU slaves, ${r.devices.kiosks} kiosks`,
-    `injected: ${r.run.incidents} incidents, ${r.run.loadSent} load messages (${r.run.malformedSent} malformed), ${r.run.churned} reconnections, ${r.run.skewed} clocks skewed, ${r.run.restarts} gateway restarts`,
+    `injected: ${r.run.incidents} incidents, ${r.run.loadSent} load messages (${r.run.malformedSent} malformed), ${r.run.churned} reconnections, ${r.run.skewed} clocks skewed, ${r.run.restarts} gateway restarts${r.run.awayAtIncident ? `; ${r.run.awayAtIncident} incidents on a disconnected device (latency from its return)` : ""}`,
     "",
     line(head),
     line(head.map((_, i) => "-".repeat(widths[i] as number))),

@@ -15,7 +15,7 @@ import type { Ec200 } from "../mqtt/ec200.js";
 import type { Gd2 } from "../mqtt/gd2.js";
 import { deriveSeed, type Random, randomInt, seededRandom } from "../mqtt/random.js";
 import type { SiteModel } from "../site.js";
-import type { AlertMatcher } from "./matcher.js";
+import type { AlertMatcher, Expectation } from "./matcher.js";
 import {
   type DisturbancePhase,
   type IncidentPhase,
@@ -47,6 +47,8 @@ export interface RunStats {
   churned: number;
   skewed: number;
   restarts: number;
+  /** Incidents on a device that was disconnected at the time (their latency counts from its return). */
+  awayAtIncident: number;
   /** Phase label -> start offset actually reached, ms. */
   phases: Array<{ do: string; at: number; startedMs: number }>;
 }
@@ -85,6 +87,7 @@ export class ScenarioRunner {
     churned: 0,
     skewed: 0,
     restarts: 0,
+    awayAtIncident: 0,
     phases: [],
   };
   private readonly rng: Random;
@@ -248,14 +251,25 @@ export class ScenarioRunner {
   private expectFor(p: IncidentPhase, label: string, key: string, at: number, dueAt: number): void {
     const code = p.expect ?? DEFAULT_CODE[p.do];
     if (!code || code === "none") return;
-    this.o.matcher.expect({
+    const e: Expectation = {
       incident: label,
       code,
       key,
       at,
       dueAt,
       latencyMaxMs: p.latency ?? this.o.scenario.latency.max,
-    });
+    };
+    // A device that is away (connection churn, a restarting gateway) sends the incident from its
+    // backlog when it is back: the gateway's latency counts from then, not from the press.
+    const device = this.o.fleet.mqtt.get(key);
+    if (device && !device.online && p.offlineFor === undefined) {
+      e.awayAtIncident = true;
+      this.stats.awayAtIncident++;
+      device.once("online", () => {
+        e.dueAt = Math.max(e.dueAt, Date.now());
+      });
+    }
+    this.o.matcher.expect(e);
   }
 
   private async incident(p: IncidentPhase, index: number): Promise<void> {
