@@ -53,7 +53,8 @@ describe("the simulator's site", () => {
     expect(() => loadSiteFile(file)).toThrow(
       new SiteError(`${file}: devices[0].password: an MQTT device needs its password`),
     );
-    writeFileSync(file, "site: { id: s }\noperators: [{ name: o, password: '${LINLI_SIM_TEST_UNSET}' }]\n");
+    // The configuration's own ${NAME} syntax, written into the file.
+    writeFileSync(file, `site: { id: s }\noperators: [{ name: o, password: '$\{LINLI_SIM_TEST_UNSET}' }]\n`);
     expect(() => loadSiteFile(file)).toThrow(
       /bad\.yaml: operators\[0\]\.password: environment variable LINLI_SIM_TEST_UNSET/,
     );
