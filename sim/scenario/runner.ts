@@ -66,6 +66,10 @@ const DEFAULT_CODE: Record<IncidentPhase["do"], string | "none" | undefined> = {
   cooking: "none",
   "tank-drawdown": undefined,
   "bus-silent": "DEVICE_LOST",
+  "hydrant-pressure-low": "HYDRANT_PRESSURE_LOW",
+  "kiosk-tamper": "TAMPER",
+  vandalism: "VANDALISM",
+  "paper-low": "PAPER_LOW",
 };
 
 /** Payloads a broken or hostile device might send: each must be rejected and counted, nothing raised. */
@@ -144,7 +148,12 @@ export class ScenarioRunner {
       case "low-battery":
         return "EC-200 or DS-10";
       case "fire":
+      case "hydrant-pressure-low":
         return "MFS-8";
+      case "kiosk-tamper":
+      case "vandalism":
+      case "paper-low":
+        return "GK-3";
       case "gas-leak":
       case "cooking":
         return "GD-2";
@@ -172,7 +181,12 @@ export class ScenarioRunner {
       case "low-battery":
         return [...ids("ec200"), ...ids("ds10")];
       case "fire":
+      case "hydrant-pressure-low":
         return [...fleet.panels.keys()];
+      case "kiosk-tamper":
+      case "vandalism":
+      case "paper-low":
+        return [...fleet.kiosks.keys()];
       case "gas-leak":
       case "cooking":
         return ids("gd2");
@@ -343,6 +357,30 @@ export class ScenarioRunner {
                   panel?.clearAir();
                   panel?.reset();
                 });
+                break;
+              }
+              case "hydrant-pressure-low": {
+                const panel = fleet.panels.get(id);
+                this.expectFor(p, label, id, at, at);
+                panel?.setPressure(0.08);
+                this.restores.push(() => panel?.setPressure(0.32));
+                break;
+              }
+              case "kiosk-tamper":
+              case "vandalism":
+              case "paper-low": {
+                const kiosk = fleet.kiosks.get(id);
+                this.expectFor(p, label, id, at, at);
+                if (p.do === "kiosk-tamper") {
+                  kiosk?.openDoor();
+                  this.restores.push(() => kiosk?.closeDoor());
+                } else if (p.do === "vandalism") {
+                  kiosk?.tilt(true);
+                  this.restores.push(() => kiosk?.tilt(false));
+                } else {
+                  kiosk?.setPaper(5);
+                  this.restores.push(() => kiosk?.setPaper(100));
+                }
                 break;
               }
               case "gas-leak":

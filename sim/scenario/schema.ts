@@ -48,6 +48,10 @@ const incident = z.strictObject({
     "cooking",
     "tank-drawdown",
     "bus-silent",
+    "hydrant-pressure-low",
+    "kiosk-tamper",
+    "vandalism",
+    "paper-low",
   ]),
   /** How many devices (distinct ones, not used by an earlier incident where possible). */
   count: z.number().int().min(1).default(1),
