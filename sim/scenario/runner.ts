@@ -70,6 +70,7 @@ const DEFAULT_CODE: Record<IncidentPhase["do"], string | "none" | undefined> = {
   "kiosk-tamper": "TAMPER",
   vandalism: "VANDALISM",
   "paper-low": "PAPER_LOW",
+  "battery-change": "none",
 };
 
 /** Payloads a broken or hostile device might send: each must be rejected and counted, nothing raised. */
@@ -146,6 +147,7 @@ export class ScenarioRunner {
       case "bounce":
         return "DS-10";
       case "low-battery":
+      case "battery-change":
         return "EC-200 or DS-10";
       case "fire":
       case "hydrant-pressure-low":
@@ -179,6 +181,7 @@ export class ScenarioRunner {
       case "bounce":
         return ids("ds10");
       case "low-battery":
+      case "battery-change":
         return [...ids("ec200"), ...ids("ds10")];
       case "fire":
       case "hydrant-pressure-low":
@@ -307,7 +310,7 @@ export class ScenarioRunner {
                 const act = () =>
                   p.do === "press" ? pendant.press() : p.do === "fall" ? pendant.fall() : pendant.longPress();
                 if (p.offlineFor !== undefined) {
-                  await pendant.goOffline();
+                  await pendant.goOffline({ lostAck: true });
                   this.expectFor(p, label, id, at, at + p.offlineFor);
                   void act();
                   this.after(p.offlineFor, () => pendant.goOnline());
@@ -347,6 +350,14 @@ export class ScenarioRunner {
                   d.setBattery(100);
                   return d.heartbeat();
                 });
+                break;
+              }
+              case "battery-change": {
+                // New batteries: the device clock restarts at 0 until it is set again (datasheet).
+                const d = device as MqttDevice;
+                this.expectFor(p, label, id, at, at);
+                void d.batteryChange("zero");
+                this.restores.push(() => d.resync());
                 break;
               }
               case "fire": {

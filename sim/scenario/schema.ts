@@ -49,6 +49,7 @@ const incident = z.strictObject({
     "tank-drawdown",
     "bus-silent",
     "hydrant-pressure-low",
+    "battery-change",
     "kiosk-tamper",
     "vandalism",
     "paper-low",
@@ -61,7 +62,10 @@ const incident = z.strictObject({
   targets: z.array(z.string()).optional(),
   /** Press: each resident presses again after 1-4 s (one call, not two). */
   double: z.boolean().default(false),
-  /** Press: the base station is offline when it happens and re-sends its backlog after this long. */
+  /**
+   * Press: the base station is offline when it happens and re-sends its backlog after this long,
+   * the last message before the outage included (its PUBACK was lost: a repeated seq).
+   */
   offlineFor: durationMs.optional(),
   expect: expectField,
   /** This incident's alert must arrive within this long (default: the scenario's `latency.max`). */
