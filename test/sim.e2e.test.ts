@@ -17,7 +17,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { SimReport } from "../sim/scenario/report.js";
 import { groupAlive, killGroup, spawnGroup } from "./support/process-group.js";
 
-const CLI = "dist/gateway/cli.js";
+/** The `linli` command as package.json installs it (wherever the command line lives). */
+const CLI = (JSON.parse(readFileSync("package.json", "utf8")) as { bin: { linli: string } }).bin.linli;
 
 function freePort(): Promise<number> {
   return new Promise((resolve) => {
