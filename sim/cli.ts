@@ -336,6 +336,7 @@ async function simulate(
         kiosks: attached.kiosks,
       },
       run: runner.stats,
+      operator: { reconnects: matcher.reconnects, lastError: matcher.error ?? null },
     },
     s,
     matcher,

@@ -35,6 +35,13 @@ export class GatewayProcess {
       child.stderr?.pipe(this.log, { end: false });
     }
     this.child = child;
+    // If the simulator dies (an uncaught error), the gateway it started goes with it.
+    if (child.pid !== undefined) {
+      const pid = child.pid;
+      const onExit = () => signalGroup(pid, "SIGKILL");
+      process.once("exit", onExit);
+      child.once("exit", () => process.off("exit", onExit));
+    }
     const exited = new Promise<never>((_, reject) =>
       child.once("exit", (code, signal) =>
         reject(

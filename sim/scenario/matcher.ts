@@ -94,6 +94,8 @@ export class AlertMatcher {
   private startedAt = Number.POSITIVE_INFINITY;
   private ackIds = new Set<string>();
   received = 0;
+  /** Reconnections of the operator's connection (a gateway restart: one). */
+  reconnects = 0;
   /** Set when the operator login is refused or the subscription fails. */
   error: string | undefined;
 
@@ -110,8 +112,20 @@ export class AlertMatcher {
       clean: true,
       reconnectPeriod: 1_000,
       connectTimeout: 10_000,
+      // Subscribed again by us on every connection (below), not left to mqtt.js's bookkeeping:
+      // after a gateway restart the subscription must exist before anything else counts.
+      resubscribe: false,
     });
     this.client = client;
+    const topic = `linli/${this.opts.site}/alerts/+/+/+`;
+    let first = true;
+    client.on("connect", () => {
+      if (first) return;
+      this.reconnects++;
+      client.subscribeAsync(topic, { qos: 1 }).catch((err: unknown) => {
+        this.error = `resubscribing after a reconnection: ${err instanceof Error ? err.message : String(err)}`;
+      });
+    });
     client.on("message", (topic, payload) => this.onMessage(topic, payload));
     // Errors after the first connection (a gateway restarting) are retried by mqtt.js: keep the last one.
     client.on("error", (err) => {
@@ -121,7 +135,7 @@ export class AlertMatcher {
       client.once("connect", () => resolve());
       client.once("error", (err) => reject(new Error(`operator ${this.opts.operator.name}: ${err.message}`)));
     });
-    const topic = `linli/${this.opts.site}/alerts/+/+/+`;
+    first = false;
     const granted = await client.subscribeAsync(topic, { qos: 1 });
     if (granted.some((g) => g.qos === 128))
       throw new Error(`operator ${this.opts.operator.name}: subscription to ${topic} refused`);

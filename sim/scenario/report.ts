@@ -18,6 +18,8 @@ export interface SimReport {
   durationS: number;
   devices: { mqtt: number; connected: number; failed: number; rtuSlaves: number; kiosks: number };
   run: RunStats;
+  /** The operator connection the alerts were read on: reconnections (a gateway restart) and its last error. */
+  operator: { reconnects: number; lastError: string | null };
   codes: CodeRow[];
   latency: LatencySummary;
   limits: { p50Ms: number | null; p99Ms: number | null; maxMs: number };
