@@ -7,6 +7,8 @@
  *   linli config check FILE
  *   linli config schema
  *   linli modbus read (--serial PATH [--baud N --parity P --stop-bits N] | --tcp HOST:PORT) --unit N --fn 3|4 --address A --count N
+ *   linli sim --gateway URL (--config FILE | --scale N) [--scenario NAME|FILE] [--seed S] [--json FILE]
+ *   linli sim --list-scenarios
  */
 import { resolve } from "node:path";
 import { Command, InvalidArgumentError } from "commander";
@@ -27,7 +29,7 @@ import {
   validateConfig,
 } from "../gateway/index.js";
 import { modbusRead } from "../protocols/index.js";
-import { type Stations, startStations } from "../sim/index.js";
+import { runSim, type SimOptions, type Stations, startStations } from "../sim/index.js";
 import {
   DEMO_HOUSEHOLDS,
   DEMO_OPERATOR,
@@ -452,5 +454,50 @@ modbusCmd
       fail(err);
     }
   });
+
+/** `linli sim`: options only; the simulator itself lives in sim/ (sim/cli.ts). */
+function simCommand(parent: Command): void {
+  const collect = (v: string, prev: string[]) => [...prev, v];
+  parent
+    .command("sim")
+    .description(
+      "attach simulated devices to a gateway over the real protocols; run a scenario and judge its alerts",
+    )
+    .option(
+      "--gateway <url>",
+      "mqtt://, mqtts://, ws:// or wss:// address of the gateway",
+      "mqtt://127.0.0.1:1883",
+    )
+    .option("-c, --config <file>", "attach every device of this site configuration (with its credentials)")
+    .option("--scale <n>", "N synthetic households (EC-200 + DS-10 each)", int("scale", 1, 100_000))
+    .option("--write-config <file>", "with --scale: write the site configuration the gateway needs")
+    .option("--stations <n>", "with --scale: MFS-8 fire stations on a socat pty bus", int("stations", 0, 247))
+    .option("--kiosks <n>", "with --scale: GK-3 kiosks on Modbus TCP (127.0.0.1)", int("kiosks", 0, 100))
+    .option("--bus <id=path>", "the simulator's end of an RTU bus of the site (repeatable)", collect, [])
+    .option("--scenario <name|file>", "run a scenario (see --list-scenarios) and judge the alerts")
+    .option("--list-scenarios", "list the shipped scenarios")
+    .option("--seed <n>", "seed: same seed, same devices and same run", int("seed", 0, 2 ** 31 - 1), 1)
+    .option("--json <file>", "write the report as JSON")
+    .option(
+      "--gateway-cmd <cmd>",
+      "start (and restart) the gateway with this command; {config} is the site file",
+    )
+    .option("--gateway-log <file>", "with --gateway-cmd: append the gateway's output here")
+    .option("--operator <name>", "operator login of the site to read alerts with (default: the first)")
+    .option("--ca <file>", "TLS: CA certificate of the gateway")
+    .option("--cert <file>", "TLS: client certificate")
+    .option("--key <file>", "TLS: client key")
+    .option("--insecure", "TLS: accept any server certificate (test gateways only)")
+    .option("--no-ack", "leave the alerts the scenario caused unacknowledged")
+    .option(
+      "--duration <seconds>",
+      "without --scenario: stay attached this long",
+      int("duration", 1, 86_400 * 7),
+    )
+    .action(async (o: SimOptions) => {
+      process.exitCode = await runSim(o);
+    });
+}
+simCommand(program);
 
 program.parseAsync(process.argv).catch(fail);

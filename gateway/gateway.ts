@@ -193,6 +193,7 @@ export class Gateway {
               deviceId: alert.subject.id,
               state: alert.state,
               transition: t,
+              escalationLevel: alert.escalationLevel,
             },
             `alert ${t}`,
           );

@@ -3,5 +3,7 @@
  * Modbus units). The simulator imports only core/ and protocols/: it shares no
  * decoding table with the gateway, so a test against it checks the datasheet.
  */
+
+export { runSim, type SimOptions } from "./cli.js";
 export { communityDevices, createCommunity, demoCredentials } from "./community/community.js";
 export { STATION_UNITS, type Stations, startStations } from "./community/stations.js";

@@ -5,8 +5,9 @@
  * Field order follows the datasheet example: `t, seq, ts, contact, tamper, bat`.
  */
 import { DeviceLink, type DeviceLinkOptions, type SendResult } from "./link.js";
+import { type Contact, ds10Heartbeat, ds10State } from "./messages.js";
 
-export type Contact = "open" | "closed";
+export type { Contact };
 
 export const DS10_HEARTBEAT_MS = 3_600_000;
 /** The datasheet alerts at `bat` under 15. */
@@ -67,14 +68,7 @@ export class Ds10 extends DeviceLink {
 
   /** Heartbeat, QoS 0, carrying the current contact state. */
   heartbeat(): Promise<SendResult> {
-    return this.send("heartbeat", 0, ({ seq, ts, bat }) => ({
-      t: "hb",
-      seq,
-      ts,
-      contact: this.contactState,
-      tamper: this.tamperState,
-      bat,
-    }));
+    return this.send("heartbeat", 0, (h) => ds10Heartbeat(h, this.contactState, this.tamperState));
   }
 
   /**
@@ -92,14 +86,7 @@ export class Ds10 extends DeviceLink {
   }
 
   private state(): Promise<SendResult> {
-    return this.send("event", 1, ({ seq, ts, bat }) => ({
-      t: "state",
-      seq,
-      ts,
-      contact: this.contactState,
-      tamper: this.tamperState,
-      bat,
-    }));
+    return this.send("event", 1, (h) => ds10State(h, this.contactState, this.tamperState));
   }
 
   private sleep(ms: number): Promise<void> {

@@ -13,9 +13,10 @@ import type { ClockTimer } from "../../core/index.js";
 import type { UplinkFields } from "./codec.js";
 import { decodeDownlink } from "./codec.js";
 import { DeviceLink, type DeviceLinkOptions, type SendResult } from "./link.js";
+import { type Ec200Event, ec200Event, ec200Heartbeat } from "./messages.js";
 
 /** The datasheet's `evt` values. */
-export type Ec200Event = "press" | "long_press" | "fall" | "cancel" | "low_battery";
+export type { Ec200Event };
 
 export const EC200_HEARTBEAT_MS = 300_000;
 /** "battery under 15 %" triggers `low_battery`; the emulator drops to this level. */
@@ -69,15 +70,11 @@ export class Ec200 extends DeviceLink {
   }
 
   heartbeat(): Promise<SendResult> {
-    return this.send("heartbeat", 1, ({ seq, ts, bat, rssi }) =>
-      this.withAckd({ t: "hb", seq, ts, bat, rssi: rssi() }),
-    );
+    return this.send("heartbeat", 1, (h) => this.withAckd(ec200Heartbeat(h, h.rssi())));
   }
 
   event(evt: Ec200Event): Promise<SendResult> {
-    return this.send("event", 1, ({ seq, ts, bat, rssi }) =>
-      this.withAckd({ t: "evt", seq, ts, evt, bat, rssi: rssi() }),
-    );
+    return this.send("event", 1, (h) => this.withAckd(ec200Event(h, evt, h.rssi())));
   }
 
   /** Waits for the next `ack_call` (tests, demos). Never rejects; resolves undefined on timeout. */

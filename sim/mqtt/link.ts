@@ -13,7 +13,8 @@
  */
 import { EventEmitter } from "node:events";
 import net from "node:net";
-import { type IClientOptions, MqttClient } from "mqtt";
+import tls from "node:tls";
+import { type IClientOptions, MqttClient, connect as mqttConnect } from "mqtt";
 import { type Clock, type ClockTimer, systemClock } from "../../core/index.js";
 import { Backlog, type BacklogItem, type BacklogStats, type UplinkKind } from "./backlog.js";
 import { CONTENT_TYPE, type Encoding, encodeUplink, type UplinkFields } from "./codec.js";
@@ -55,8 +56,10 @@ interface Pending extends BacklogItem {
 
 export interface DeviceLinkOptions {
   deviceId: string;
-  /** `mqtt://host:port` or `tcp://host:port` (TLS is not emulated yet). */
+  /** `mqtt://`, `tcp://`, `mqtts://`, `ssl://`, `ws://` or `wss://` host:port. */
   brokerUrl: string;
+  /** TLS settings for `mqtts://` and `wss://` (CA, client certificate, server name). */
+  tls?: DeviceTlsOptions;
   password: string;
   /** `json` (firmware 1.x) or `cbor` (firmware 2.x). Default json. */
   encoding?: Encoding;
@@ -106,6 +109,16 @@ export interface LinkEvents {
   command: [{ cmd: string; id: string }];
   /** A downlink the device does not understand (kept for tests and logs). */
   "bad-downlink": [{ topic: string; payload: Buffer }];
+}
+
+/** What mqtt.js passes to `tls.connect` (a subset of node:tls ConnectionOptions). */
+export interface DeviceTlsOptions {
+  ca?: string | Buffer;
+  cert?: string | Buffer;
+  key?: string | Buffer;
+  servername?: string;
+  /** Default true; false only for a test gateway with a self-signed certificate. */
+  rejectUnauthorized?: boolean;
 }
 
 const FAR_PAST_MS = Date.UTC(2000, 0, 1);
@@ -301,6 +314,19 @@ export abstract class DeviceLink extends EventEmitter<LinkEvents> {
     this.wake(undefined);
   }
 
+  /**
+   * Publishes bytes that are not a datasheet message on the uplink topic (a
+   * malformed-payload scenario): no seq consumed, nothing queued while offline.
+   * Resolves true once handed over (QoS 0), false when offline.
+   */
+  publishRaw(payload: Buffer): Promise<boolean> {
+    const client = this.client;
+    if (!this.online || !client) return Promise.resolve(false);
+    return new Promise((resolve) =>
+      client.publish(this.uplinkTopic, payload, { qos: 0 }, (err) => resolve(!err)),
+    );
+  }
+
   /** Builds, encodes and sends a new uplink. Fields are built in the datasheet's order by the caller. */
   protected send(
     kind: UplinkKind,
@@ -391,6 +417,7 @@ export abstract class DeviceLink extends EventEmitter<LinkEvents> {
   private connect(): void {
     const gen = this.generation;
     const client = createDeviceClient(this.opts.brokerUrl, {
+      ...this.opts.tls,
       clientId: this.clientId,
       username: this.deviceId,
       password: this.opts.password,
@@ -460,21 +487,48 @@ export abstract class DeviceLink extends EventEmitter<LinkEvents> {
  * An mqtt.js client whose TCP socket has TCP_NODELAY set: with delayed ACKs
  * every loopback hop costs 10-50 ms otherwise (DESIGN, measured). mqtt.js's
  * own tcp builder passes only host and port to net.createConnection, so we
- * hand MqttClient our own stream builder.
+ * hand MqttClient our own stream builder (TLS likewise, with the caller's
+ * `ca`/`cert`/`key`/`servername`/`rejectUnauthorized`). WebSocket URLs go to
+ * mqtt.js's own ws transport, which takes the same TLS fields for `wss://`.
  */
 export function createDeviceClient(brokerUrl: string, opts: IClientOptions): MqttClient {
   const url = new URL(brokerUrl);
-  if (url.protocol !== "mqtt:" && url.protocol !== "tcp:") {
-    throw new RangeError(`unsupported broker URL ${brokerUrl}: mqtt:// or tcp:// only`);
-  }
   const host = url.hostname.replace(/^\[(.*)\]$/, "$1") || "127.0.0.1";
-  const port = url.port ? Number(url.port) : 1883;
-  const builder = () => {
-    const socket = net.createConnection({ host, port });
-    socket.setNoDelay(true);
-    return socket;
-  };
-  return new MqttClient(builder, { ...opts, host, port });
+  switch (url.protocol) {
+    case "mqtt:":
+    case "tcp:": {
+      const port = url.port ? Number(url.port) : 1883;
+      const builder = () => {
+        const socket = net.createConnection({ host, port });
+        socket.setNoDelay(true);
+        return socket;
+      };
+      return new MqttClient(builder, { ...opts, host, port });
+    }
+    case "mqtts:":
+    case "ssl:": {
+      const port = url.port ? Number(url.port) : 8883;
+      const builder = () => {
+        const socket = tls.connect({
+          host,
+          port,
+          servername: opts.servername ?? (net.isIP(host) ? undefined : host),
+          ca: opts.ca,
+          cert: opts.cert,
+          key: opts.key,
+          rejectUnauthorized: opts.rejectUnauthorized ?? true,
+        });
+        socket.setNoDelay(true);
+        return socket;
+      };
+      return new MqttClient(builder, { ...opts, host, port });
+    }
+    case "ws:":
+    case "wss:":
+      return mqttConnect(brokerUrl, opts);
+    default:
+      throw new RangeError(`unsupported broker URL ${brokerUrl}: mqtt://, mqtts://, ws:// or wss://`);
+  }
 }
 
 /** Force-closes a client. mqtt.js does not call pending publish callbacks then (reconnectPeriod > 0), hence generations above. */

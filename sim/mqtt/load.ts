@@ -22,6 +22,7 @@
 import type { MqttClient } from "mqtt";
 import { type Encoding, encodeUplink, type UplinkFields } from "./codec.js";
 import { createDeviceClient, endClient } from "./link.js";
+import { ds10Heartbeat, ds10State, ec200Event, ec200Heartbeat } from "./messages.js";
 import { deriveSeed, type Random, seededRandom } from "./random.js";
 
 export interface LoadOptions {
@@ -285,18 +286,18 @@ export class LoadGenerator {
     c.seq = (c.seq + 1) >>> 0;
     let fields: UplinkFields;
     let qos: 0 | 1 = 1;
+    // The devices' own messages (messages.ts), as the emulators send them.
     if (c.device.model === "ec200") {
       const alarm = this.rng() < this.pressProbability;
       if (alarm) this.stat.alarms++;
-      fields = alarm
-        ? { t: "evt", seq, ts: epochMs, evt: "press", bat: 90, rssi: -70 }
-        : { t: "hb", seq, ts: epochMs, bat: 90, rssi: -70 };
+      const h = { seq, ts: epochMs, bat: 90 };
+      fields = alarm ? ec200Event(h, "press", -70) : ec200Heartbeat(h, -70);
     } else if (this.rng() < (this.opts.stateFraction ?? 0.1)) {
       c.contact = c.contact === "open" ? "closed" : "open";
-      fields = { t: "state", seq, ts: epochMs, contact: c.contact, tamper: false, bat: 80 };
+      fields = ds10State({ seq, ts: epochMs, bat: 80 }, c.contact, false);
     } else {
       qos = 0;
-      fields = { t: "hb", seq, ts: epochMs, contact: c.contact, tamper: false, bat: 80 };
+      fields = ds10Heartbeat({ seq, ts: epochMs, bat: 80 }, c.contact, false);
     }
     const i = seq & this.mask;
     c.ringSeq[i] = seq;

@@ -51,6 +51,14 @@ const RATE = Number(process.env.LINLI_CRASH_RATE ?? 25);
 /** 20 pendants get 60 % of the presses (their calls never end), 60 press now and then (calls end, alerts close). */
 const HOT = 20;
 const COOL = 60;
+/** An escalation as the gateway logged it ("alert escalated", with the level it reached). */
+interface EscalationLogged {
+  id: string;
+  time: number;
+  gen: number;
+  level: number | null;
+}
+
 const WINDOW_MS = 10_000;
 const ESCALATION = { p1: "3s", factor: 2, maxInterval: "8s" };
 const SETTLE_BUDGET_MS = 40_000;
@@ -99,13 +107,14 @@ describe("crash and restart (real gateway process)", () => {
     for (let i = 0; i < HOT + COOL; i++) specs.push({ id: `pd-${i}`, password: `pw-${i}` });
 
     const tail = new LogTail("crash");
-    const escLog: Array<{ id: string; time: number; gen: number }> = [];
+    const escLog: EscalationLogged[] = [];
     const errorLines: string[] = [];
     const onLine = (l: LogLine) => {
       tail.add(l);
       const j = l.json;
       if (j?.transition === "escalated" && typeof j.alertId === "string" && typeof j.time === "number") {
-        escLog.push({ id: j.alertId, time: j.time, gen: l.gen });
+        const level = typeof j.escalationLevel === "number" ? j.escalationLevel : null;
+        escLog.push({ id: j.alertId, time: j.time, gen: l.gen, level });
       }
       const isError = (typeof j?.level === "number" && j.level >= 50) || l.stream === "stderr";
       if (isError && errorLines.length < 20) errorLines.push(`[gw#${l.gen}] ${l.text}`);
@@ -443,7 +452,7 @@ function judge(
   snapshots: KillSnapshot[],
   presses: Press[],
   operator: Operator,
-  escLog: Array<{ id: string; time: number; gen: number }>,
+  escLog: EscalationLogged[],
   windowMs: number,
 ): Result {
   const r: Result = {
@@ -549,19 +558,22 @@ function judge(
       }
       // Gateway log times of this alert's escalations by the restarted gateway: the first is the one judged
       // (the console may have missed it: one that fell due while the gateway was down fires before it is back).
-      const logged = escLog
+      const loggedEsc = escLog
         .filter((e) => e.gen === after && e.id === pre.id)
-        .map((e) => e.time)
-        .sort((a, b) => a - b);
+        .sort((a, b) => a.time - b.time);
+      const logged = loggedEsc.map((e) => e.time);
       const received = operator.escalations.filter((e) => e.gen === after && e.id === pre.id);
       const firstReceived = received[0];
       const times = [...logged, ...received.map((e) => e.receivedAt)];
       const firedAt = times.length ? Math.min(...times) : null;
       const verdict = escalationOnTime({ nextAt: esc.nextAt, startedAt: k.startedAt, firedAt });
-      // Level of the first escalation after the restart: the first one received, less those logged before it.
-      const firstLevel = firstReceived
-        ? firstReceived.level - Math.max(0, logged.filter((t) => t <= firstReceived.receivedAt).length - 1)
-        : null;
+      // Level of the first escalation after the restart: as the gateway logged it (the console may have missed
+      // it, and an acknowledgement after it starts a new chain); else the first received, less those logged before it.
+      const firstLevel =
+        loggedEsc[0]?.level ??
+        (firstReceived
+          ? firstReceived.level - Math.max(0, logged.filter((t) => t <= firstReceived.receivedAt).length - 1)
+          : null);
       const levelOk = firstLevel === null || firstLevel === esc.level + 1;
       r.escChecked++;
       if (Number.isFinite(verdict.lateMs)) {

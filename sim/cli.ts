@@ -1,0 +1,349 @@
+/**
+ * `linli sim`: attaches a site's devices to a gateway over the real
+ * protocols, optionally runs a scenario and judges the gateway's alerts.
+ * The command line only parses options and calls `runSim`; everything here
+ * uses the simulator's own modules (no gateway internals).
+ *
+ * Exit status: 0 attached (or scenario passed), 1 an expectation failed,
+ * 2 bad options, site file or scenario, 3 the gateway could not be reached.
+ */
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import net from "node:net";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { Fleet } from "./fleet.js";
+import { GatewayProcess } from "./gateway-process.js";
+import { openPtyPair, type PtyPair } from "./modbus/pty.js";
+import type { DeviceTlsOptions } from "./mqtt/link.js";
+import { AlertMatcher } from "./scenario/matcher.js";
+import { buildReport, formatReport, type SimReport } from "./scenario/report.js";
+import { ScenarioRunner } from "./scenario/runner.js";
+import { listScenarios, loadScenario, ScenarioError } from "./scenario/schema.js";
+import { demoSite, loadSiteFile, SiteError, type SiteModel, scaleSite, siteConfigYaml } from "./site.js";
+
+export interface SimOptions {
+  gateway: string;
+  config?: string;
+  scale?: number;
+  scenario?: string;
+  seed: number;
+  json?: string;
+  writeConfig?: string;
+  listScenarios?: boolean;
+  /** `ID=PATH`: the simulator's end of an RTU bus. */
+  bus?: string[];
+  /** --scale: fire stations on an RS-485 bus through a socat pty the simulator opens. */
+  stations?: number;
+  /** --scale: GK-3 kiosks on Modbus TCP (127.0.0.1, free ports). */
+  kiosks?: number;
+  /** Start (and restart) the gateway: `{config}` is replaced by the site configuration file. */
+  gatewayCmd?: string;
+  gatewayLog?: string;
+  operator?: string;
+  ca?: string;
+  cert?: string;
+  key?: string;
+  insecure?: boolean;
+  /** Acknowledge the alerts the run caused (default true). */
+  ack?: boolean;
+  /** Without a scenario: stay attached this long (default: until Ctrl-C). */
+  duration?: number;
+  /** Progress line on stderr (default: when stderr is a terminal). */
+  progress?: boolean;
+}
+
+export class UsageError extends Error {}
+
+/** Gateway URL: mqtt://, tcp://, mqtts://, ssl://, ws://, wss://. */
+export function parseGatewayUrl(text: string): { url: string; host: string; port: number; tls: boolean } {
+  let u: URL;
+  try {
+    u = new URL(text);
+  } catch {
+    throw new UsageError(`--gateway: not a URL: ${text} (e.g. mqtt://127.0.0.1:1883)`);
+  }
+  const defaults: Record<string, number> = {
+    "mqtt:": 1883,
+    "tcp:": 1883,
+    "mqtts:": 8883,
+    "ssl:": 8883,
+    "ws:": 80,
+    "wss:": 443,
+  };
+  const def = defaults[u.protocol];
+  if (def === undefined)
+    throw new UsageError(`--gateway: ${u.protocol}// is not supported: mqtt://, mqtts://, ws:// or wss://`);
+  const host = u.hostname.replace(/^\[(.*)\]$/, "$1") || "127.0.0.1";
+  return {
+    url: text,
+    host,
+    port: u.port ? Number(u.port) : def,
+    tls: u.protocol === "mqtts:" || u.protocol === "ssl:" || u.protocol === "wss:",
+  };
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer().listen(0, "127.0.0.1", () => {
+      const { port } = s.address() as net.AddressInfo;
+      s.close(() => resolve(port));
+    });
+    s.once("error", reject);
+  });
+}
+
+const out = (s: string) => process.stderr.write(s);
+
+export function scenarioList(): string {
+  const lines = listScenarios().map(({ name, scenario: s }) => {
+    const needs = s.needs.length ? ` [needs ${s.needs.join(", ")}]` : "";
+    return `${name.padEnd(22)}${s.description.trim().split("\n")[0]}${needs}${s.howToRun ? `\n${" ".repeat(22)}run: ${s.howToRun}` : ""}`;
+  });
+  return `${lines.join("\n")}\n`;
+}
+
+/** Runs `linli sim`; resolves with the exit status. */
+export async function runSim(o: SimOptions): Promise<number> {
+  if (o.listScenarios) {
+    process.stdout.write(scenarioList());
+    return 0;
+  }
+  const cleanups: Array<() => Promise<void> | void> = [];
+  const cleanup = async () => {
+    for (const c of cleanups.reverse()) {
+      try {
+        await c();
+      } catch {
+        // best effort: the rest still runs
+      }
+    }
+    cleanups.length = 0;
+  };
+  let interrupted = false;
+  const onSignal = () => {
+    if (interrupted) process.exit(130);
+    interrupted = true;
+    out("\nstopping (again to exit now)\n");
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  try {
+    return await simulate(o, cleanups, () => interrupted);
+  } catch (err) {
+    if (err instanceof UsageError || err instanceof SiteError || err instanceof ScenarioError) {
+      out(`linli sim: ${err.message}\n`);
+      return 2;
+    }
+    out(`linli sim: ${err instanceof Error ? err.message : String(err)}\n`);
+    return 3;
+  } finally {
+    await cleanup();
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+  }
+}
+
+async function simulate(
+  o: SimOptions,
+  cleanups: Array<() => Promise<void> | void>,
+  interrupted: () => boolean,
+): Promise<number> {
+  if (o.config && o.scale !== undefined) throw new UsageError("give --config FILE or --scale N, not both");
+  if (o.writeConfig && o.scale === undefined) throw new UsageError("--write-config goes with --scale N");
+  const gw = parseGatewayUrl(o.gateway);
+  const scenario = o.scenario ? loadScenario(o.scenario) : undefined;
+  const tls: DeviceTlsOptions | undefined = gw.tls
+    ? {
+        ca: o.ca ? readFileSync(o.ca) : undefined,
+        cert: o.cert ? readFileSync(o.cert) : undefined,
+        key: o.key ? readFileSync(o.key) : undefined,
+        rejectUnauthorized: !o.insecure,
+      }
+    : undefined;
+  const busPaths: Record<string, string> = {};
+  for (const b of o.bus ?? []) {
+    const m = /^([^=]+)=(.+)$/.exec(b);
+    if (!m) throw new UsageError(`--bus ${b}: give ID=PATH (the simulator's end of the bus)`);
+    busPaths[m[1] as string] = m[2] as string;
+  }
+
+  let site: SiteModel;
+  let configFile = o.config;
+  if (o.config) {
+    site = loadSiteFile(o.config, { seed: o.seed, operator: o.operator });
+  } else if (o.scale !== undefined) {
+    if (!Number.isInteger(o.scale) || o.scale < 1) throw new UsageError("--scale must be a positive integer");
+    let pty: PtyPair | undefined;
+    if ((o.stations ?? 0) > 0) {
+      pty = await openPtyPair();
+      const p = pty;
+      cleanups.push(() => p.kill());
+      busPaths["rs485-1"] = pty.a;
+    }
+    const kioskPorts: number[] = [];
+    for (let i = 0; i < (o.kiosks ?? 0); i++) kioskPorts.push(await freePort());
+    site = scaleSite({
+      households: o.scale,
+      seed: o.seed,
+      host: gw.host,
+      port: gw.port,
+      stations: o.stations,
+      busPath: pty?.b,
+      kioskPorts,
+    });
+    const yaml = siteConfigYaml(site, gw.host, gw.port);
+    if (o.writeConfig) {
+      writeFileSync(o.writeConfig, yaml);
+      configFile = o.writeConfig;
+      out(
+        `wrote ${o.writeConfig}: site ${site.siteId}, ${site.mqtt.length} MQTT devices, operator ${site.operator.name}\n`,
+      );
+      if (!o.scenario && !o.gatewayCmd && o.duration === undefined) {
+        out(
+          `start the gateway with it:  linli start --config ${o.writeConfig}\nthen attach:  linli sim --config ${o.writeConfig} --gateway ${o.gateway}\n`,
+        );
+        return 0;
+      }
+    } else if (o.gatewayCmd) {
+      const dir = mkdtempSync(join(tmpdir(), "linli-sim-"));
+      cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+      configFile = join(dir, "site.yaml");
+      writeFileSync(configFile, yaml);
+    }
+  } else {
+    site = demoSite();
+  }
+
+  let controlled: GatewayProcess | undefined;
+  if (o.gatewayCmd) {
+    if (!configFile && o.gatewayCmd.includes("{config}"))
+      throw new UsageError("--gateway-cmd uses {config}: give --config FILE or --scale N");
+    const gateway = new GatewayProcess({
+      command: o.gatewayCmd.replaceAll("{config}", configFile ? resolve(configFile) : ""),
+      host: gw.host,
+      port: gw.port,
+      logFile: o.gatewayLog,
+    });
+    cleanups.push(() => gateway.close());
+    await gateway.start();
+    controlled = gateway;
+  }
+
+  const fleet = new Fleet({ site, brokerUrl: gw.url, tls, seed: o.seed, busPaths });
+  cleanups.push(() => fleet.stop());
+  const showProgress = o.progress ?? process.stderr.isTTY === true;
+  const attachStart = Date.now();
+  const attached = await fleet.attach((c, n) => {
+    if (showProgress && (c % 100 === 0 || c === n)) out(`\rattaching: ${c}/${n} connected`);
+  });
+  if (showProgress) out("\n");
+  out(
+    `attached to ${gw.url}: ${attached.connected}/${site.mqtt.length} MQTT devices in ${((Date.now() - attachStart) / 1000).toFixed(1)} s, ${attached.rtuSlaves} RTU slaves, ${attached.kiosks} kiosks (site ${site.siteId}, ${site.source})\n`,
+  );
+  for (const s of attached.skipped) out(`  not attached: ${s.id}: ${s.reason}\n`);
+  for (const f of attached.failed.slice(0, 5)) out(`  failed: ${f.id}: ${f.error}\n`);
+  if (attached.failed.length > 5) out(`  ... ${attached.failed.length - 5} more failed\n`);
+  if (site.mqtt.length > 0 && attached.connected === 0) {
+    out(`linli sim: no device could connect to ${gw.url}\n`);
+    return 3;
+  }
+
+  if (!scenario) {
+    const until = o.duration !== undefined ? Date.now() + o.duration * 1000 : Number.POSITIVE_INFINITY;
+    if (o.duration === undefined) out("devices attached, sending heartbeats; Ctrl-C stops\n");
+    while (!interrupted() && Date.now() < until) await new Promise((r) => setTimeout(r, 200));
+    return 0;
+  }
+
+  const s = scenario.scenario;
+  const ownKeys = new Set<string>([
+    ...site.mqtt.map((d) => d.id),
+    ...site.rtu.map((d) => d.id),
+    ...site.tcp.map((d) => d.id),
+    ...site.mqtt.map((d) => d.household).filter((h): h is string => !!h),
+  ]);
+  const matcher = new AlertMatcher({
+    brokerUrl: gw.url,
+    tls,
+    site: site.siteId,
+    operator: site.operator,
+    ownKeys,
+    allowUnexpected: s.allowUnexpected,
+  });
+  cleanups.push(() => matcher.close());
+  await matcher.connect();
+  const runner = new ScenarioRunner({
+    scenario: s,
+    site,
+    fleet,
+    matcher,
+    seed: o.seed,
+    gateway: controlled,
+  });
+  cleanups.push(() => runner.stop());
+  const startedAt = new Date();
+  const progress = () => {
+    if (!showProgress) return;
+    const c = matcher.counts();
+    const l = matcher.latency();
+    out(
+      `\r\x1b[K[${(runner.elapsedMs() / 1000).toFixed(1)} s] phase ${runner.currentPhase}/${s.phases.length} · incidents ${runner.stats.incidents} · alerts ${c.matched}/${c.expected} · missing ${c.expected - c.matched} · dup ${c.duplicated} · unexpected ${c.unexpected}${l.p99Ms !== null ? ` · p99 ${l.p99Ms} ms` : ""}`,
+    );
+  };
+  const ticker = setInterval(progress, 250);
+  cleanups.push(() => clearInterval(ticker));
+  out(`scenario ${s.name}: ${s.phases.length} phases\n`);
+  await Promise.race([
+    runner.run(),
+    new Promise<void>((r) => {
+      const t = setInterval(() => {
+        if (interrupted()) {
+          clearInterval(t);
+          r();
+        }
+      }, 100);
+      cleanups.push(() => clearInterval(t));
+    }),
+  ]);
+  // Late alerts: as long as an expectation can still be met, at most settle + the longest limit.
+  if (!interrupted()) await matcher.settle(s.settle + s.latency.max, progress);
+  // Anything still to come (duplicates, unexpected) within the settle time.
+  const quietUntil = Date.now() + Math.min(s.settle, 5_000);
+  while (!interrupted() && Date.now() < quietUntil) await new Promise((r) => setTimeout(r, 100));
+  clearInterval(ticker);
+  progress();
+  if (showProgress) out("\n");
+  await runner.stop();
+  await runner.restore();
+  const failures: string[] = [];
+  if (interrupted()) failures.push("interrupted before the end");
+  if (attached.failed.length > 0) failures.push(`${attached.failed.length} device(s) could not connect`);
+  const report: SimReport = buildReport(
+    {
+      scenario: s.name,
+      description: s.description.trim(),
+      site: site.siteId,
+      source: site.source,
+      gateway: gw.url,
+      seed: o.seed,
+      startedAt: startedAt.toISOString(),
+      durationS: (Date.now() - startedAt.getTime()) / 1000,
+      devices: {
+        mqtt: site.mqtt.length,
+        connected: attached.connected,
+        failed: attached.failed.length,
+        rtuSlaves: attached.rtuSlaves,
+        kiosks: attached.kiosks,
+      },
+      run: runner.stats,
+      operator: { reconnects: matcher.reconnects, lastError: matcher.error ?? null },
+    },
+    s,
+    matcher,
+    failures,
+  );
+  if (o.ack !== false) await matcher.acknowledgeAll(`linli sim: scenario ${s.name}`);
+  process.stdout.write(formatReport(report));
+  if (o.json) writeFileSync(o.json, `${JSON.stringify(report, null, 2)}\n`);
+  return report.passed ? 0 : 1;
+}

@@ -1,0 +1,132 @@
+/**
+ * The run's verdict: per alert code expected / received / missing /
+ * duplicated / unexpected, latency from incident to alert, and every failed
+ * expectation said in words. One JSON shape (`--json FILE`) and one table.
+ */
+import type { AlertMatcher, CodeRow, LatencySummary } from "./matcher.js";
+import type { RunStats } from "./runner.js";
+import type { Scenario } from "./schema.js";
+
+export interface SimReport {
+  scenario: string;
+  description: string;
+  site: string;
+  source: string;
+  gateway: string;
+  seed: number;
+  startedAt: string;
+  durationS: number;
+  devices: { mqtt: number; connected: number; failed: number; rtuSlaves: number; kiosks: number };
+  run: RunStats;
+  /** The operator connection the alerts were read on: reconnections (a gateway restart) and its last error. */
+  operator: { reconnects: number; lastError: string | null };
+  codes: CodeRow[];
+  latency: LatencySummary;
+  limits: { p50Ms: number | null; p99Ms: number | null; maxMs: number };
+  missing: Array<{ incident: string; code: string; key: string }>;
+  duplicated: Array<{ code: string; key: string; alertId: string }>;
+  unexpected: Array<{ code: string; key: string; alertId: string; transition: string }>;
+  late: Array<{ incident: string; code: string; key: string; latencyMs: number; limitMs: number }>;
+  failures: string[];
+  passed: boolean;
+}
+
+export function buildReport(
+  base: Omit<
+    SimReport,
+    "codes" | "latency" | "limits" | "missing" | "duplicated" | "unexpected" | "late" | "failures" | "passed"
+  >,
+  scenario: Scenario,
+  matcher: AlertMatcher,
+  extraFailures: string[] = [],
+): SimReport {
+  const codes = matcher.rows();
+  const latency = matcher.latency();
+  const missing = matcher.missingList().map((e) => ({ incident: e.incident, code: e.code, key: e.key }));
+  const duplicated = matcher.duplicateList().map((d) => ({ code: d.code, key: d.key, alertId: d.id }));
+  const unexpected = matcher
+    .unexpectedList()
+    .map((u) => ({ code: u.code, key: u.key, alertId: u.id, transition: u.transition }));
+  const late: SimReport["late"] = matcher.lateList().map((e) => ({
+    incident: e.incident,
+    code: e.code,
+    key: e.key,
+    latencyMs: e.matched?.latencyMs ?? 0,
+    limitMs: e.latencyMaxMs,
+  }));
+  const failures = [...extraFailures];
+  for (const row of codes)
+    if (row.late > 0) failures.push(`${row.code}: ${row.late} alert(s) later than allowed`);
+  if (missing.length > 0)
+    failures.push(
+      `${missing.length} expected alert(s) missing: ${missing
+        .slice(0, 5)
+        .map((m) => `${m.code} ${m.key}`)
+        .join(", ")}${missing.length > 5 ? ", ..." : ""}`,
+    );
+  if (duplicated.length > 0) failures.push(`${duplicated.length} duplicated alert(s)`);
+  if (unexpected.length > 0)
+    failures.push(
+      `${unexpected.length} unexpected alert(s): ${unexpected
+        .slice(0, 5)
+        .map((u) => `${u.code} ${u.key}`)
+        .join(", ")}`,
+    );
+  const limits = {
+    p50Ms: scenario.latency.p50 ?? null,
+    p99Ms: scenario.latency.p99 ?? null,
+    maxMs: scenario.latency.max,
+  };
+  if (limits.p50Ms !== null && latency.p50Ms !== null && latency.p50Ms > limits.p50Ms)
+    failures.push(`latency p50 ${latency.p50Ms} ms over ${limits.p50Ms} ms`);
+  if (limits.p99Ms !== null && latency.p99Ms !== null && latency.p99Ms > limits.p99Ms)
+    failures.push(`latency p99 ${latency.p99Ms} ms over ${limits.p99Ms} ms`);
+  return {
+    ...base,
+    codes,
+    latency,
+    limits,
+    missing,
+    duplicated,
+    unexpected,
+    late,
+    failures,
+    passed: failures.length === 0,
+  };
+}
+
+const ms = (v: number | null) => (v === null ? "-" : v >= 10_000 ? `${(v / 1000).toFixed(1)} s` : `${v} ms`);
+
+export function formatReport(r: SimReport): string {
+  const head = ["code", "expected", "received", "missing", "duplicated", "unexpected", "late", "p50", "max"];
+  const rows = r.codes.map((c) => [
+    c.code,
+    String(c.expected),
+    String(c.received),
+    String(c.missing),
+    String(c.duplicated),
+    String(c.unexpected),
+    String(c.late),
+    ms(c.p50Ms),
+    ms(c.maxMs),
+  ]);
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => (row[i] as string).length)));
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => (i === 0 ? c.padEnd(widths[i] as number) : c.padStart(widths[i] as number)))
+      .join("  ");
+  const out = [
+    `scenario ${r.scenario} on site ${r.site} (${r.source}) via ${r.gateway}, seed ${r.seed}, ${r.durationS.toFixed(1)} s`,
+    `devices: ${r.devices.connected}/${r.devices.mqtt} MQTT connected${r.devices.failed ? ` (${r.devices.failed} failed)` : ""}, ${r.devices.rtuSlaves} RTU slaves, ${r.devices.kiosks} kiosks`,
+    `injected: ${r.run.incidents} incidents, ${r.run.loadSent} load messages (${r.run.malformedSent} malformed), ${r.run.churned} reconnections, ${r.run.skewed} clocks skewed, ${r.run.restarts} gateway restarts${r.run.awayAtIncident ? `; ${r.run.awayAtIncident} incidents on a disconnected device (latency from its return)` : ""}`,
+    "",
+    line(head),
+    line(head.map((_, i) => "-".repeat(widths[i] as number))),
+    ...rows.map(line),
+    "",
+    `latency incident -> alert: p50 ${ms(r.latency.p50Ms)}, p99 ${ms(r.latency.p99Ms)}, max ${ms(r.latency.maxMs)} (${r.latency.count} alerts; limits${r.limits.p50Ms !== null ? ` p50 ${ms(r.limits.p50Ms)}` : ""}${r.limits.p99Ms !== null ? ` p99 ${ms(r.limits.p99Ms)}` : ""} max ${ms(r.limits.maxMs)})`,
+  ];
+  if (r.passed) out.push("PASS");
+  else out.push(...r.failures.map((f) => `FAIL ${f}`));
+  return `${out.join("\n")}\n`;
+}

@@ -1,0 +1,246 @@
+/**
+ * Scenario files: phases on a timeline (incidents, load, disturbances) and
+ * what the gateway must answer (which alerts, how many, how fast, nothing
+ * else). Validated with zod; an error names the file and the field.
+ */
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { basename, dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parse as parseYaml } from "yaml";
+import { z } from "zod";
+import { parseDuration } from "../site.js";
+
+const durationMs = z.union([z.number().nonnegative(), z.string()]).transform((v, ctx) => {
+  try {
+    return Math.round(parseDuration(v, 0) * 1000);
+  } catch {
+    ctx.addIssue({ code: "custom", message: `not a duration (e.g. 500ms, 30s, 2m): ${JSON.stringify(v)}` });
+    return z.NEVER;
+  }
+});
+
+/** 0.05 or "5%". */
+const share = z.union([z.number().min(0).max(1), z.string().regex(/^\d+(\.\d+)?%$/)]).transform((v) => {
+  const n = typeof v === "number" ? v : Number(v.slice(0, -1)) / 100;
+  return Math.min(1, n);
+});
+
+const alertCode = z.string().regex(/^[A-Z][A-Z0-9_]*$/, "an alert code such as EMERGENCY_CALL");
+
+const at = { at: durationMs.default(0) };
+
+/** The alert an incident causes, or `none` (bouncing contacts, cooking: nothing must come). */
+const expectField = z.union([alertCode, z.literal("none")]).optional();
+
+/** Incidents on devices: each one is matched to the alert it must cause. */
+const incident = z.strictObject({
+  ...at,
+  do: z.enum([
+    "press",
+    "long-press",
+    "fall",
+    "tamper",
+    "door-held-open",
+    "low-battery",
+    "bounce",
+    "fire",
+    "gas-leak",
+    "cooking",
+    "tank-drawdown",
+    "bus-silent",
+    "hydrant-pressure-low",
+    "battery-change",
+    "kiosk-tamper",
+    "vandalism",
+    "paper-low",
+  ]),
+  /** How many devices (distinct ones, not used by an earlier incident where possible). */
+  count: z.number().int().min(1).default(1),
+  /** Spread of the incidents: "500 residents press within 2 s". */
+  within: durationMs.default(0),
+  /** Device ids (or bus ids for bus-silent) instead of a seeded pick. */
+  targets: z.array(z.string()).optional(),
+  /** Press: each resident presses again after 1-4 s (one call, not two). */
+  double: z.boolean().default(false),
+  /**
+   * Press: the base station is offline when it happens and re-sends its backlog after this long,
+   * the last message before the outage included (its PUBACK was lost: a repeated seq).
+   */
+  offlineFor: durationMs.optional(),
+  expect: expectField,
+  /** This incident's alert must arrive within this long (default: the scenario's `latency.max`). */
+  latency: durationMs.optional(),
+  /** bus-silent: how long the bus stays silent. */
+  duration: durationMs.optional(),
+});
+
+const load = z.strictObject({
+  ...at,
+  do: z.enum(["steady", "ramp", "burst"]),
+  /** steady: messages per second over the fleet; ramp: from `rate` to `to`. */
+  rate: z.number().positive().optional(),
+  to: z.number().positive().optional(),
+  duration: durationMs.optional(),
+  /** burst: this many messages within `within`. */
+  count: z.number().int().positive().optional(),
+  within: durationMs.optional(),
+  /** Share of the messages replaced by malformed payloads (bad JSON, bad CBOR, wrong types, oversize). */
+  malformed: share.default(0),
+});
+
+const disturbance = z.strictObject({
+  ...at,
+  do: z.enum(["churn", "clock-skew", "gateway-restart", "upstream-outage"]),
+  /** churn / clock-skew: share of the MQTT devices affected. */
+  share: share.optional(),
+  /** churn: over how long the disconnections are spread; upstream-outage: how long. */
+  duration: durationMs.optional(),
+  /** churn: each device stays away this long. Default 3 s. */
+  downFor: durationMs.optional(),
+  /** clock-skew: device clock minus real time, ms (negative: behind). */
+  skewMs: z.number().int().optional(),
+});
+
+const phase = z.discriminatedUnion("do", [incident, load, disturbance]).superRefine((p, ctx) => {
+  if (
+    p.do === "steady" &&
+    ((p as { rate?: number }).rate === undefined || !(p as { duration?: number }).duration)
+  )
+    ctx.addIssue({ code: "custom", message: "steady needs rate and duration" });
+  if (
+    p.do === "ramp" &&
+    ((p as { rate?: number }).rate === undefined ||
+      (p as { to?: number }).to === undefined ||
+      !(p as { duration?: number }).duration)
+  )
+    ctx.addIssue({ code: "custom", message: "ramp needs rate (from), to and duration" });
+  if (
+    p.do === "burst" &&
+    ((p as { count?: number }).count === undefined || (p as { within?: number }).within === undefined)
+  )
+    ctx.addIssue({ code: "custom", message: "burst needs count and within" });
+  if ((p.do === "churn" || p.do === "clock-skew") && (p as { share?: number }).share === undefined)
+    ctx.addIssue({ code: "custom", message: `${p.do} needs share` });
+  if (p.do === "clock-skew" && (p as { skewMs?: number }).skewMs === undefined)
+    ctx.addIssue({ code: "custom", message: "clock-skew needs skewMs" });
+  if (p.do === "bus-silent" && !(p as { duration?: number }).duration)
+    ctx.addIssue({ code: "custom", message: "bus-silent needs duration" });
+  if ((p.do === "gas-leak" || p.do === "tank-drawdown") && !(p as { expect?: string }).expect)
+    ctx.addIssue({
+      code: "custom",
+      message: `${p.do}: name the alert code the gateway raises (expect: CODE, or none)`,
+    });
+});
+
+export const scenarioSchema = z
+  .strictObject({
+    name: z.string().regex(/^[a-z0-9-]+$/, "lower case, digits and dashes"),
+    description: z.string().min(1),
+    /**
+     * What the simulator cannot do on its own: `gateway-control` (restart the
+     * gateway: run with --gateway-cmd), `upstream-harness` (cut the gateway's
+     * upstream broker: a test harness must do it), `modbus` (fire stations on a bus).
+     */
+    needs: z.array(z.enum(["gateway-control", "upstream-harness", "modbus"])).default([]),
+    /** How it is run, for --list-scenarios and the report. */
+    howToRun: z.string().optional(),
+    /** Smallest site it makes sense on (households for --scale). */
+    minHouseholds: z.number().int().min(1).default(1),
+    phases: z.array(phase).min(1),
+    /** After the last phase, wait this long for late alerts. */
+    settle: durationMs.default(10_000),
+    latency: z
+      .strictObject({
+        p50: durationMs.optional(),
+        p99: durationMs.optional(),
+        max: durationMs.default(10_000),
+      })
+      .default({ max: 10_000 }),
+    /** Alerts nobody expected on the simulator's devices: `fail` (default) or allowed codes. */
+    allowUnexpected: z.array(alertCode).default([]),
+  })
+  .superRefine((s, ctx) => {
+    const usesRestart = s.phases.some((p) => p.do === "gateway-restart");
+    if (usesRestart && !s.needs.includes("gateway-control"))
+      ctx.addIssue({
+        code: "custom",
+        path: ["needs"],
+        message: "a gateway-restart phase needs gateway-control",
+      });
+    const usesUpstream = s.phases.some((p) => p.do === "upstream-outage");
+    if (usesUpstream && !s.needs.includes("upstream-harness"))
+      ctx.addIssue({
+        code: "custom",
+        path: ["needs"],
+        message: "an upstream-outage phase needs upstream-harness",
+      });
+  });
+
+export type Scenario = z.output<typeof scenarioSchema>;
+export type Phase = Scenario["phases"][number];
+export type IncidentPhase = z.output<typeof incident>;
+export type LoadPhase = z.output<typeof load>;
+export type DisturbancePhase = z.output<typeof disturbance>;
+
+export class ScenarioError extends Error {}
+
+export function isIncident(p: Phase): p is IncidentPhase {
+  return incident.shape.do.options.includes(p.do as IncidentPhase["do"]);
+}
+export function isLoad(p: Phase): p is LoadPhase {
+  return p.do === "steady" || p.do === "ramp" || p.do === "burst";
+}
+
+/** The shipped scenarios: <package>/sim/scenarios/*.yaml (read from the package, not from dist). */
+export function scenariosDir(): string {
+  // dist/sim/scenario/schema.js and sim/scenario/schema.ts both reach <package>/sim/scenarios.
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 4; i++) {
+    const candidate = join(dir, "sim", "scenarios");
+    if (existsSync(candidate) && existsSync(join(dir, "package.json"))) return candidate;
+    dir = dirname(dir);
+  }
+  return resolve("sim/scenarios");
+}
+
+export function listScenarios(): Array<{ name: string; file: string; scenario: Scenario }> {
+  const dir = scenariosDir();
+  return readdirSync(dir)
+    .filter((f) => f.endsWith(".yaml"))
+    .sort()
+    .map((f) => {
+      const file = join(dir, f);
+      return { name: basename(f, ".yaml"), file, scenario: loadScenarioFile(file) };
+    });
+}
+
+/** A shipped name (`smoke-test`) or a file path. */
+export function loadScenario(nameOrFile: string): { file: string; scenario: Scenario } {
+  const file = /[/\\]|\.ya?ml$/.test(nameOrFile) ? nameOrFile : join(scenariosDir(), `${nameOrFile}.yaml`);
+  if (!existsSync(file)) {
+    const known = readdirSync(scenariosDir())
+      .filter((f) => f.endsWith(".yaml"))
+      .map((f) => basename(f, ".yaml"));
+    throw new ScenarioError(`no scenario ${nameOrFile} (shipped: ${known.join(", ")}; or give a file path)`);
+  }
+  return { file, scenario: loadScenarioFile(file) };
+}
+
+export function parseScenario(raw: unknown, file: string): Scenario {
+  const r = scenarioSchema.safeParse(raw);
+  if (!r.success) {
+    const lines = r.error.issues.map((i) => `${file}: ${i.path.join(".") || "(top)"}: ${i.message}`);
+    throw new ScenarioError(lines.join("\n"));
+  }
+  return r.data;
+}
+
+export function loadScenarioFile(file: string): Scenario {
+  let raw: unknown;
+  try {
+    raw = parseYaml(readFileSync(file, "utf8"));
+  } catch (err) {
+    throw new ScenarioError(`${file}: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  return parseScenario(raw, file);
+}

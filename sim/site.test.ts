@@ -1,0 +1,92 @@
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { parse } from "yaml";
+import { parseGatewayUrl, UsageError } from "./cli.js";
+import { loadSiteFile, SiteError, scaleSite, siteConfigYaml } from "./site.js";
+
+describe("the simulator's site", () => {
+  const dir = mkdtempSync(join(tmpdir(), "linli-site-"));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it("reads the example site: every device with its credentials from the environment", () => {
+    const vars = Object.keys(process.env).filter((k) => k.startsWith("LINLI_"));
+    const names = [
+      "LINLI_DUTY_DESK_PASSWORD",
+      "LINLI_NIGHT_SHIFT_PASSWORD",
+      "LINLI_PW_EC200_0101",
+      "LINLI_PW_EC200_0203",
+      "LINLI_PW_DS10_0101",
+      "LINLI_PW_DS10_0305",
+      "LINLI_PW_DS10_FIREDOOR_B1",
+    ];
+    for (const n of names) process.env[n] = `pw-${n}`;
+    try {
+      const site = loadSiteFile("examples/community.yaml");
+      expect(site.siteId).toBe("sc-0451");
+      expect(site.operator).toEqual({ name: "duty-desk", password: "pw-LINLI_DUTY_DESK_PASSWORD" });
+      expect(site.mqtt.map((d) => [d.id, d.model, d.password])).toContainEqual([
+        "ec200-0101",
+        "ec200",
+        "pw-LINLI_PW_EC200_0101",
+      ]);
+      expect(site.mqtt.find((d) => d.id === "ds10-0101")?.holdOpenTimeS).toBe(600);
+      expect(site.rtu.map((d) => [d.id, d.bus, d.unit])).toEqual([
+        ["fire-station-east", "rs485-1", 5],
+        ["fire-station-west", "rs485-1", 6],
+      ]);
+      expect(site.tcp).toEqual([
+        expect.objectContaining({ id: "kiosk-lobby-1", host: "127.0.0.1", port: 502 }),
+      ]);
+    } finally {
+      for (const n of names) if (!vars.includes(n)) delete process.env[n];
+    }
+  });
+
+  it("names the file and the field", () => {
+    const file = join(dir, "bad.yaml");
+    writeFileSync(
+      file,
+      "site: { id: s }\noperators: [{ name: o, password: p }]\ndevices:\n  - { id: a, model: ec200 }\n",
+    );
+    expect(() => loadSiteFile(file)).toThrow(
+      new SiteError(`${file}: devices[0].password: an MQTT device needs its password`),
+    );
+    // The configuration's own ${NAME} syntax, written into the file.
+    writeFileSync(file, `site: { id: s }\noperators: [{ name: o, password: '$\{LINLI_SIM_TEST_UNSET}' }]\n`);
+    expect(() => loadSiteFile(file)).toThrow(
+      /bad\.yaml: operators\[0\]\.password: environment variable LINLI_SIM_TEST_UNSET/,
+    );
+  });
+
+  it("a generated site is the same for the same seed, with its listener and operator", () => {
+    const a = siteConfigYaml(
+      scaleSite({ households: 3, seed: 5, host: "127.0.0.1", port: 1999 }),
+      "127.0.0.1",
+      1999,
+    );
+    const b = siteConfigYaml(
+      scaleSite({ households: 3, seed: 5, host: "127.0.0.1", port: 1999 }),
+      "127.0.0.1",
+      1999,
+    );
+    expect(a).toBe(b);
+    const c = parse(a);
+    expect(c.mqtt.listeners).toEqual([{ host: "127.0.0.1", port: 1999 }]);
+    expect(c.devices).toHaveLength(6);
+    expect(c.operators).toEqual([{ name: "sim-operator", password: "sim-operator" }]);
+  });
+
+  it("gateway URLs: mqtt, mqtts, ws, wss; anything else is refused", () => {
+    expect(parseGatewayUrl("mqtt://127.0.0.1:1884")).toMatchObject({
+      host: "127.0.0.1",
+      port: 1884,
+      tls: false,
+    });
+    expect(parseGatewayUrl("mqtts://gw.local")).toMatchObject({ host: "gw.local", port: 8883, tls: true });
+    expect(parseGatewayUrl("ws://127.0.0.1:8080/mqtt")).toMatchObject({ port: 8080, tls: false });
+    expect(parseGatewayUrl("wss://gw.local/mqtt")).toMatchObject({ port: 443, tls: true });
+    expect(() => parseGatewayUrl("http://x")).toThrow(UsageError);
+  });
+});

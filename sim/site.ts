@@ -1,0 +1,372 @@
+/**
+ * The simulator's view of a site: which devices to attach, with which
+ * credentials, and which operator login reads the alerts. Read from a site
+ * configuration file with the simulator's own schema (only the fields it
+ * needs, everything else passes), so the simulator never borrows the
+ * gateway's configuration code; or generated for `--scale N` households,
+ * written out as a configuration the gateway accepts.
+ */
+import { readFileSync } from "node:fs";
+import { parse as parseYaml, stringify as toYaml } from "yaml";
+import { z } from "zod";
+import { communityDevices, demoCredentials } from "./community/community.js";
+import type { Encoding } from "./mqtt/codec.js";
+import { deriveSeed, randomInt, seededRandom } from "./mqtt/random.js";
+
+export type MqttModel = "ec200" | "ds10" | "gd2";
+export type PolledModel = "mfs8" | "gk3" | "lv4";
+
+export interface MqttDeviceSpec {
+  id: string;
+  model: MqttModel;
+  password: string;
+  household?: string;
+  heartbeatIntervalS: number;
+  /** DS-10 hold-open time, s (DOOR_HELD_OPEN after it). */
+  holdOpenTimeS?: number;
+  encoding: Encoding;
+  clockSkewMs: number;
+}
+
+export interface RtuDeviceSpec {
+  id: string;
+  model: "mfs8" | "lv4";
+  bus: string;
+  unit: number;
+  pollIntervalS: number;
+}
+
+export interface TcpDeviceSpec {
+  id: string;
+  model: "gk3";
+  host: string;
+  port: number;
+  unit: number;
+  pollIntervalS: number;
+}
+
+export interface BusSpec {
+  id: string;
+  /** The gateway's end of the line (the simulator needs its own end: `--bus ID=PATH`). */
+  path: string;
+  baudRate: number;
+  parity: "even" | "odd" | "none";
+  stopBits: 1 | 2;
+}
+
+export interface SiteModel {
+  /** Where it came from, for messages: a file name, `--scale N` or `demo`. */
+  source: string;
+  siteId: string;
+  operator: { name: string; password: string };
+  households: string[];
+  mqtt: MqttDeviceSpec[];
+  rtu: RtuDeviceSpec[];
+  tcp: TcpDeviceSpec[];
+  buses: BusSpec[];
+  /** Welfare period, s (WELFARE_CHECK after this long without activity). */
+  welfarePeriodS: number;
+  emergencyCallWindowS: number;
+}
+
+export class SiteError extends Error {}
+
+/** "250ms", "300s", "10m", "24h", "2d" or a number of seconds (the configuration's duration format). */
+export function parseDuration(v: unknown, fallbackS: number): number {
+  if (v === undefined || v === null) return fallbackS;
+  if (typeof v === "number") return v;
+  const m = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?$/.exec(String(v).trim());
+  if (!m) throw new SiteError(`not a duration: ${JSON.stringify(v)}`);
+  const n = Number(m[1]);
+  const unit = { ms: 0.001, s: 1, m: 60, h: 3600, d: 86400 }[(m[2] ?? "s") as "ms" | "s" | "m" | "h" | "d"];
+  return n * unit;
+}
+
+const durationField = z.union([z.number().nonnegative(), z.string()]).optional();
+
+const siteFile = z.looseObject({
+  site: z.looseObject({ id: z.string().min(1) }),
+  operators: z.array(z.looseObject({ name: z.string().min(1), password: z.string().min(1) })).default([]),
+  households: z.array(z.looseObject({ id: z.string().min(1) })).default([]),
+  devices: z
+    .array(
+      z.looseObject({
+        id: z.string().regex(/^[A-Za-z0-9_-]{1,32}$/, "1-32 of [A-Za-z0-9_-]"),
+        model: z.enum(["ec200", "ds10", "gd2", "mfs8", "gk3", "lv4"]),
+        password: z.string().optional(),
+        household: z.string().optional(),
+        heartbeatInterval: durationField,
+        holdOpenTime: durationField,
+        bus: z.string().optional(),
+        unit: z.number().int().optional(),
+        host: z.string().optional(),
+        port: z.number().int().optional(),
+        pollInterval: durationField,
+      }),
+    )
+    .default([]),
+  buses: z
+    .array(
+      z.looseObject({
+        id: z.string(),
+        type: z.string().optional(),
+        path: z.string().optional(),
+        baudRate: z.number().int().default(9600),
+        parity: z.enum(["even", "odd", "none"]).default("even"),
+        stopBits: z.union([z.literal(1), z.literal(2)]).default(1),
+      }),
+    )
+    .default([]),
+  alerts: z.looseObject({ welfarePeriod: durationField, emergencyCallWindow: durationField }).optional(),
+});
+
+/** `${NAME}` from the environment, as the gateway reads its file; a missing variable names the field. */
+function substitute(value: unknown, path: string, file: string): unknown {
+  if (typeof value === "string") {
+    return value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_m, name: string) => {
+      const v = process.env[name];
+      if (v === undefined) throw new SiteError(`${file}: ${path}: environment variable ${name} is not set`);
+      return v;
+    });
+  }
+  if (Array.isArray(value)) return value.map((v, i) => substitute(v, `${path}[${i}]`, file));
+  if (value && typeof value === "object") {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) out[k] = substitute(v, path ? `${path}.${k}` : k, file);
+    return out;
+  }
+  return value;
+}
+
+/** Stable per-device encoding and clock skew, so a file-based site is as reproducible as a generated one. */
+function deviceTraits(seed: number, id: string): { encoding: Encoding; clockSkewMs: number } {
+  const rng = seededRandom(deriveSeed(seed, `traits:${id}`));
+  return { encoding: rng() < 0.4 ? "cbor" : "json", clockSkewMs: randomInt(rng, -2_000, 2_000) };
+}
+
+/** Reads the devices, buses, operators and alert periods of a site configuration file. */
+export function loadSiteFile(file: string, opts: { seed?: number; operator?: string } = {}): SiteModel {
+  let raw: unknown;
+  try {
+    raw = parseYaml(readFileSync(file, "utf8"));
+  } catch (err) {
+    throw new SiteError(`${file}: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  const parsed = siteFile.safeParse(substitute(raw, "", file));
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new SiteError(`${file}: ${issue?.path.join(".") || "(top)"}: ${issue?.message}`);
+  }
+  const c = parsed.data;
+  const seed = opts.seed ?? 1;
+  const operator = opts.operator ? c.operators.find((o) => o.name === opts.operator) : c.operators[0];
+  if (!operator)
+    throw new SiteError(
+      `${file}: operators: ${opts.operator ? `no operator named ${opts.operator}` : "no operator login to read alerts with"}`,
+    );
+  const at = (i: number, field: string) => `${file}: devices[${i}].${field}`;
+  const site: SiteModel = {
+    source: file,
+    siteId: c.site.id,
+    operator: { name: operator.name, password: operator.password },
+    households: c.households.map((h) => h.id),
+    mqtt: [],
+    rtu: [],
+    tcp: [],
+    buses: c.buses
+      .filter((b) => (b.type ?? "rtu") === "rtu")
+      .map((b) => ({
+        id: b.id,
+        path: b.path ?? "",
+        baudRate: b.baudRate,
+        parity: b.parity,
+        stopBits: b.stopBits,
+      })),
+    welfarePeriodS: parseDuration(c.alerts?.welfarePeriod, 86_400),
+    emergencyCallWindowS: parseDuration(c.alerts?.emergencyCallWindow, 60),
+  };
+  c.devices.forEach((d, i) => {
+    if (d.model === "ec200" || d.model === "ds10" || d.model === "gd2") {
+      if (!d.password) throw new SiteError(`${at(i, "password")}: an MQTT device needs its password`);
+      const hb = { ec200: 300, ds10: 3600, gd2: 60 }[d.model];
+      site.mqtt.push({
+        id: d.id,
+        model: d.model,
+        password: d.password,
+        household: d.household,
+        heartbeatIntervalS: parseDuration(d.heartbeatInterval, hb),
+        holdOpenTimeS: d.model === "ds10" ? parseDuration(d.holdOpenTime, 600) : undefined,
+        ...deviceTraits(seed, d.id),
+      });
+    } else if (d.model === "gk3") {
+      if (!d.host) throw new SiteError(`${at(i, "host")}: a GK-3 needs its host`);
+      site.tcp.push({
+        id: d.id,
+        model: "gk3",
+        host: d.host,
+        port: d.port ?? 502,
+        unit: d.unit ?? 1,
+        pollIntervalS: parseDuration(d.pollInterval, 10),
+      });
+    } else {
+      if (!d.bus) throw new SiteError(`${at(i, "bus")}: a polled RTU device needs its bus`);
+      if (d.unit === undefined) throw new SiteError(`${at(i, "unit")}: a polled RTU device needs its unit`);
+      site.rtu.push({
+        id: d.id,
+        model: d.model,
+        bus: d.bus,
+        unit: d.unit,
+        pollIntervalS: parseDuration(d.pollInterval, 2),
+      });
+    }
+  });
+  return site;
+}
+
+export interface ScaleOptions {
+  households: number;
+  seed?: number;
+  /** The gateway's host and port, written as its listener. */
+  host: string;
+  port: number;
+  siteId?: string;
+  /** Fire stations on one RS-485 bus (`--stations`), default 0; the bus path is the gateway's end of a pty. */
+  stations?: number;
+  busPath?: string;
+  /** GK-3 kiosks on Modbus TCP, each on `kioskPorts[i]` of 127.0.0.1. */
+  kioskPorts?: number[];
+}
+
+export const SCALE_OPERATOR = { name: "sim-operator", password: "sim-operator" };
+
+/**
+ * N synthetic households (an EC-200 and a DS-10 each, the community's table
+ * for the seed, demo credentials), heartbeats at datasheet defaults, a hold
+ * time of 60 s (so door-held-open scenarios finish) and the default welfare period.
+ */
+export function scaleSite(o: ScaleOptions): SiteModel {
+  const table = communityDevices({
+    households: o.households,
+    seed: o.seed ?? 1,
+    credentials: demoCredentials,
+    heartbeatScale: 1,
+  });
+  const stations = o.stations ?? 0;
+  return {
+    source: `--scale ${o.households}`,
+    siteId: o.siteId ?? "sim",
+    operator: { ...SCALE_OPERATOR },
+    households: table.households.map((h) => h.id),
+    mqtt: table.devices.map((d) => ({
+      id: d.id,
+      model: d.model,
+      password: d.password,
+      household: d.household,
+      heartbeatIntervalS: d.heartbeatIntervalS,
+      holdOpenTimeS: d.model === "ds10" ? 60 : undefined,
+      encoding: d.encoding,
+      // Badly set clocks are a scenario's business ("clock skew"), not the default fleet's.
+      clockSkewMs: Math.max(-2_000, Math.min(2_000, d.clockSkewMs)),
+    })),
+    rtu: Array.from({ length: stations }, (_, i) => ({
+      id: `fire-station-${i + 1}`,
+      model: "mfs8" as const,
+      bus: "rs485-1",
+      unit: i + 1,
+      pollIntervalS: 1,
+    })),
+    tcp: (o.kioskPorts ?? []).map((port, i) => ({
+      id: `kiosk-${i + 1}`,
+      model: "gk3" as const,
+      host: "127.0.0.1",
+      port,
+      unit: 1,
+      pollIntervalS: 2,
+    })),
+    buses:
+      stations > 0
+        ? [{ id: "rs485-1", path: o.busPath ?? "/dev/ttyUSB0", baudRate: 9600, parity: "even", stopBits: 1 }]
+        : [],
+    // Scenario residents only press and fall: no welfare check may fire while a gateway runs for hours.
+    welfarePeriodS: 86_400,
+    emergencyCallWindowS: 60,
+  };
+}
+
+/** The gateway configuration for a generated site (YAML text), with its listener on host:port. */
+export function siteConfigYaml(site: SiteModel, host: string, port: number): string {
+  const config = {
+    site: { id: site.siteId, name: `Simulated community (${site.source})` },
+    mqtt: { listeners: [{ host, port }], maxConnections: Math.max(1000, site.mqtt.length + 100) },
+    operators: [site.operator],
+    households: site.households.map((id) => ({ id })),
+    devices: [
+      ...site.mqtt.map((d) => ({
+        id: d.id,
+        model: d.model,
+        password: d.password,
+        ...(d.household ? { household: d.household } : {}),
+        heartbeatInterval: `${d.heartbeatIntervalS}s`,
+        ...(d.holdOpenTimeS !== undefined ? { holdOpenTime: `${d.holdOpenTimeS}s` } : {}),
+      })),
+      ...site.rtu.map((d) => ({
+        id: d.id,
+        model: d.model,
+        bus: d.bus,
+        unit: d.unit,
+        pollInterval: `${d.pollIntervalS}s`,
+      })),
+      ...site.tcp.map((d) => ({
+        id: d.id,
+        model: d.model,
+        host: d.host,
+        port: d.port,
+        pollInterval: `${d.pollIntervalS}s`,
+        openingHours: "00:00-23:59",
+      })),
+    ],
+    buses: site.buses.map((b) => ({
+      id: b.id,
+      type: "rtu",
+      path: b.path,
+      baudRate: b.baudRate,
+      parity: b.parity,
+      stopBits: b.stopBits,
+    })),
+    alerts: {
+      welfarePeriod: `${site.welfarePeriodS}s`,
+      emergencyCallWindow: `${site.emergencyCallWindowS}s`,
+    },
+  };
+  return `# Generated by linli sim (${site.source}); demo credentials, loopback only.\n${toYaml(config)}`;
+}
+
+/**
+ * The demo gateway (`linli start --demo`): its README-published operator and
+ * the pendant it leaves for a person to press (every other demo device is
+ * already emulated by the demo itself; a second client with the same id
+ * would keep taking its session).
+ */
+export function demoSite(): SiteModel {
+  return {
+    source: "demo",
+    siteId: "demo",
+    operator: { name: "operator", password: "demo-operator" },
+    households: [],
+    mqtt: [
+      {
+        id: "demo-pendant",
+        model: "ec200",
+        password: "demo-pendant",
+        heartbeatIntervalS: 43_200,
+        encoding: "json",
+        clockSkewMs: 0,
+      },
+    ],
+    rtu: [],
+    tcp: [],
+    buses: [],
+    welfarePeriodS: 600,
+    emergencyCallWindowS: 60,
+  };
+}
