@@ -11,7 +11,8 @@ import type { Completion } from "../pipeline/lanes.js";
 import type { DeviceEntry } from "../registry.js";
 import type { Counters } from "../stats.js";
 import type { AccessPolicy, Identity, OperatorAction } from "./access.js";
-import { PubackQueue } from "./puback-queue.js";
+import { type ConnectionLimits, DEFAULT_CONNECTION_LIMITS, SocketLimits } from "./connection-limits.js";
+import { InflightLimitError, PubackQueue } from "./puback-queue.js";
 import { type DurableMap, SessionPersistence, type SessionStats } from "./sessions.js";
 
 export interface BrokerHandlers {
@@ -84,6 +85,7 @@ export class EmbeddedBroker implements NorthboundSink {
     private readonly rateLog: RateLimitedLog,
     private readonly urgentTopicPrefixes: readonly string[],
     private readonly sessions: SessionPersistence,
+    readonly limits: SocketLimits,
   ) {}
 
   static async start(opts: {
@@ -104,7 +106,10 @@ export class EmbeddedBroker implements NorthboundSink {
      * sessions survive a restart.
      */
     sessions?: SessionsConfig;
+    /** What a connection may cost before and after login (docs/security.md "Limits"). */
+    limits?: ConnectionLimits;
   }): Promise<EmbeddedBroker> {
+    const limitsConfig = opts.limits ?? DEFAULT_CONNECTION_LIMITS;
     let self: EmbeddedBroker | null = null;
     const sessions = new SessionPersistence({
       store: opts.sessions?.store ?? NO_STORE,
@@ -141,7 +146,10 @@ export class EmbeddedBroker implements NorthboundSink {
     const aedes = await Aedes.createBroker({
       persistence: sessions,
       heartbeatInterval: 60_000,
-      connectTimeout: 10_000,
+      // A socket that has not sent its CONNECT by then is closed (an idle socket costs a descriptor).
+      connectTimeout: limitsConfig.connectTimeout,
+      // Inbound QoS 2 messages awaiting PUBREL per client (device QoS 1 is bounded by its PubackQueue).
+      maxInflightInbound: limitsConfig.maxInflight,
       // Deliveries in flight before aedes queues messages (default 100). A QoS 0 delivery holds its
       // slot until the next turn of the event loop, so at 20,000 msg/s bursts passed 100 and the
       // queue (an array shifted one by one) grew; `congested` tells the pipeline when it does.
@@ -156,6 +164,7 @@ export class EmbeddedBroker implements NorthboundSink {
       opts.rateLog,
       opts.urgentTopicPrefixes ?? [],
       sessions,
+      new SocketLimits(limitsConfig, opts.counters, opts.log),
     );
     self = broker;
     broker.install();
@@ -237,6 +246,8 @@ export class EmbeddedBroker implements NorthboundSink {
   private async listen(l: ListenerConfig, maxConnections: number): Promise<void> {
     // TCP_NODELAY: with stock settings delayed ACKs add tens of ms to every hop on loopback.
     const server = createServer({ noDelay: true }, (socket) => {
+      // Banned or too-frequent source addresses are closed before a byte is read (connection-limits.ts).
+      if (!this.limits.accept(socket)) return;
       this.sockets.add(socket);
       coalesceWrites(socket);
       socket.once("close", () => this.sockets.delete(socket));
@@ -259,10 +270,21 @@ export class EmbeddedBroker implements NorthboundSink {
     let q = this.pubackQueues.get(client);
     if (!q) {
       const conn = (client as unknown as { conn: Socket }).conn;
-      q = new PubackQueue(conn, (err) => {
-        this.log.warn({ clientId: client.id, err: err.message }, "device connection closed unacknowledged");
-        client.close();
-      });
+      q = new PubackQueue(
+        conn,
+        (err) => {
+          if (err instanceof InflightLimitError) {
+            const identity = this.identities.get(client);
+            this.counters.reject(
+              identity?.kind === "device" ? identity.device.model : "operator",
+              "inflight-limit",
+            );
+          }
+          this.log.warn({ clientId: client.id, err: err.message }, "device connection closed unacknowledged");
+          client.close();
+        },
+        this.limits.config.maxInflight,
+      );
       this.pubackQueues.set(client, q);
     }
     return q;
@@ -326,7 +348,16 @@ export class EmbeddedBroker implements NorthboundSink {
     restampOnEmit(a);
     this.skipUplinkForwarding();
     a.authenticate = (client, username, password, done) => {
+      const conn = (client as unknown as { conn: Socket }).conn;
+      // A banned address or username is refused before its password is looked at (login-guard.ts).
+      const banned = this.limits.loginBanned(conn, username);
+      if (banned !== null) {
+        const err = new RefusedError(`connection refused: ${banned}`);
+        err.returnCode = BAD_USERNAME_OR_PASSWORD;
+        return done(err as RefusedError & { returnCode: 4 }, false);
+      }
       const result = this.policy.authenticate(username, password);
+      this.limits.loginResult(conn, username, result);
       if (result.ok) {
         const refused = this.sessionRefusal(client, result.identity);
         if (refused !== null) return done(refused as RefusedError & { returnCode: 2 | 3 }, false);
@@ -410,7 +441,21 @@ export class EmbeddedBroker implements NorthboundSink {
 
     a.authorizeSubscribe = (client, sub, callback) => {
       const identity = this.identities.get(client);
-      if (identity && this.policy.subscribe(identity, sub.topic)) return callback(null, sub);
+      if (identity && this.policy.subscribe(identity, sub.topic)) {
+        if (this.limits.subscribe(client, sub.topic)) return callback(null, sub);
+        const who = identity.kind === "device" ? identity.device.id : identity.name;
+        this.counters.reject(
+          identity.kind === "device" ? identity.device.model : "operator",
+          "subscriptions-limit",
+        );
+        this.rateLog.warn(
+          who,
+          "subscriptions-limit",
+          { who, filter: sub.topic },
+          "subscription refused: too many",
+        );
+        return callback(null, null);
+      }
       const who = identity ? (identity.kind === "device" ? identity.device.id : identity.name) : client.id;
       this.counters.reject(
         identity?.kind === "device" ? identity.device.model : "operator",
@@ -426,6 +471,7 @@ export class EmbeddedBroker implements NorthboundSink {
     (a as unknown as NodeJS.EventEmitter).on("error", (err: Error) =>
       this.log.warn({ err: err.message }, "broker error"),
     );
+    a.on("unsubscribe", (topics, client) => this.limits.unsubscribe(client, topics));
     a.on("clientError", (client, err) => {
       this.log.debug({ clientId: client?.id, err: err.message }, "client error");
     });

@@ -5,6 +5,7 @@
  */
 import { z } from "zod";
 import { parseDuration } from "./duration.js";
+import { limitsSchema } from "./limits.js";
 
 /** A duration field; parsed to milliseconds. */
 /** Milliseconds from a duration field, or a named config error. */
@@ -357,6 +358,11 @@ export const configSchema = z.strictObject({
   metrics: metrics.default(() => metrics.parse({})),
   northbound: northbound.default({}),
   storage: storage.default(() => storage.parse({})),
+  limits: limitsSchema
+    .default(() => limitsSchema.parse({}))
+    .meta({
+      description: "What a connection may cost before and after login (docs/security.md, Limits)",
+    }),
 });
 
 /** What a config file may contain (before defaults and durations are applied). */

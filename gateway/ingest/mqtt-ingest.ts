@@ -12,7 +12,7 @@
  * parked here (bounded); past that bound the device's connection is closed
  * without a PUBACK, so the device keeps the message and sends it again.
  */
-import { isRejection, LANE_TELEMETRY, type LaneId } from "../../devices/profile.js";
+import { isRejection, LANE_P1, LANE_TELEMETRY, type LaneId } from "../../devices/profile.js";
 import { decodePayload } from "../../protocols/codec/payload.js";
 import type { RateLimitedLog } from "../log.js";
 import type { Completion, PriorityPipeline } from "../pipeline/lanes.js";
@@ -40,6 +40,11 @@ export class MqttIngest {
   private readonly parked: Parked[] = [];
   private parkedHead = 0;
   accepted = 0;
+  /**
+   * Per-device message rate (gateway/broker/rate.ts): false drops the message.
+   * Asked after decoding, so it knows whether the message bears a P1 (never dropped).
+   */
+  rateGate: ((device: DeviceEntry, p1: boolean) => boolean) | null = null;
 
   constructor(
     private readonly pipeline: PriorityPipeline,
@@ -74,6 +79,12 @@ export class MqttIngest {
       this.refuse(device, sample.reason as RejectReason, sample.detail, done);
       return;
     }
+    const lane = profile.lane(sample);
+    if (this.rateGate !== null && !this.rateGate(device, lane === LANE_P1)) {
+      // Acknowledged like any refused message: the device must not re-send what it sends too fast.
+      this.refuse(device, "rate-limited", "over the device's message rate", done);
+      return;
+    }
     const seq = profile.seq(sample);
     if (device.dedup.checkAndRecord(seq)) {
       // A re-send of something already taken in (datasheet: repeated seq until PUBACK).
@@ -82,7 +93,6 @@ export class MqttIngest {
       return;
     }
     this.accepted++;
-    const lane = profile.lane(sample);
     const now = this.clock.now();
     const mono = this.clock.monotonic();
     if (lane === LANE_TELEMETRY) {
