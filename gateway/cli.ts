@@ -30,6 +30,7 @@ import {
   writePidFile,
   writeReloadReport,
 } from "./cli/pidfile.js";
+import { portProblems } from "./config/checks.js";
 import { ConfigError, loadConfigFile, validateConfig } from "./config/load.js";
 import { type Config, configJsonSchema } from "./config/schema.js";
 import { configWarnings } from "./config/warnings.js";
@@ -84,6 +85,20 @@ async function start(opts: StartOptions): Promise<void> {
     return c;
   };
   overrides(config);
+  // The command line's ports are checked as the file's are (a metrics port equal to the MQTT port).
+  const clashes = portProblems({
+    ...config,
+    mqtt: {
+      ...config.mqtt,
+      listeners: config.mqtt.listeners.map((l, i) =>
+        i === 0 && opts.mqttPort !== undefined ? { ...l, port: opts.mqttPort } : l,
+      ),
+    },
+  });
+  if (clashes.length > 0) {
+    await stations?.stop();
+    fail(new ConfigError(opts.config ?? "(demo)", clashes));
+  }
   const logger = createLogger({ level: config.log.level, format: config.log.format });
 
   // The gateway must outlive any stray promise: log it, count it, keep serving.
