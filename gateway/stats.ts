@@ -37,6 +37,7 @@ export type RejectReason =
   | "packet-too-large"
   | "malformed-header"
   | "not-connect"
+  | "login-timeout"
   | "address-banned"
   | "username-banned"
   | "address-rate-limited"

@@ -239,6 +239,7 @@ export class EmbeddedBroker implements NorthboundSink {
     );
     await new Promise<void>((resolve) => this.aedes.close(() => resolve()));
     this.sessions.close();
+    this.limits.close();
     for (const s of this.sockets) s.destroy();
     await serversClosed;
   }
@@ -246,13 +247,16 @@ export class EmbeddedBroker implements NorthboundSink {
   private async listen(l: ListenerConfig, maxConnections: number): Promise<void> {
     // TCP_NODELAY: with stock settings delayed ACKs add tens of ms to every hop on loopback.
     const server = createServer({ noDelay: true }, (socket) => {
-      // Banned or too-frequent source addresses are closed before a byte is read (connection-limits.ts).
-      if (!this.limits.accept(socket)) return;
       this.sockets.add(socket);
-      coalesceWrites(socket);
       socket.once("close", () => this.sockets.delete(socket));
-      const client = this.aedes.handle(socket) as unknown as Client;
-      if (this.urgentTopicPrefixes.length > 0) deliverUrgentAtOnce(client, this.urgentTopicPrefixes);
+      // Banned or too-frequent source addresses are closed at once; the others reach aedes at their
+      // first byte, and are closed if not logged in within limits.connectTimeout (connection-limits.ts).
+      this.limits.accept(socket, () => {
+        if (this.closing) return socket.destroy();
+        coalesceWrites(socket);
+        const client = this.aedes.handle(socket) as unknown as Client;
+        if (this.urgentTopicPrefixes.length > 0) deliverUrgentAtOnce(client, this.urgentTopicPrefixes);
+      });
     });
     server.maxConnections = maxConnections;
     await new Promise<void>((resolve, reject) => {

@@ -81,7 +81,8 @@ export function portProblems(config: Config): ConfigProblem[] {
       });
     else taken.push({ host, port, path });
   };
-  config.mqtt.listeners.forEach((l, i) => claim(l.host, l.port, `mqtt.listeners[${i}]`, "MQTT listener"));
+  for (const [i, l] of config.mqtt.listeners.entries())
+    claim(l.host, l.port, `mqtt.listeners[${i}]`, "MQTT listener");
   if (config.metrics.enabled) claim(config.metrics.host, config.metrics.port, "metrics.port", "metrics");
   return problems;
 }
