@@ -19,7 +19,7 @@ export type ConnectionLimits = Omit<LimitsConfig, "deviceRate">;
 export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = DEFAULT_LIMITS;
 
 /** Unauthenticated sockets closed per turn of the event loop once their login time is up. */
-const CLOSE_BATCH = 100;
+const CLOSE_BATCH = 50;
 
 /** Counted under this "model" in linli_rejections_total: nobody has logged in yet. */
 const BEFORE_LOGIN = "connection";

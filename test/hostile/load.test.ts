@@ -177,7 +177,8 @@ describe("hostile load against a real gateway", () => {
       const presser = (async () => {
         for (let i = 0; pressing; i++) {
           await press(PENDANTS[i % PENDANTS.length] as string);
-          await sleep(100);
+          // Often, so the p99 rests on a few hundred presses, not on the one slowest of seventy.
+          await sleep(20);
         }
       })();
 
@@ -270,7 +271,7 @@ describe("hostile load against a real gateway", () => {
       );
 
       expect(lost).toBe(0);
-      expect(pressesDuringAttack).toBeGreaterThan(20);
+      expect(pressesDuringAttack).toBeGreaterThan(100);
       expect(p99).toBeLessThan(50);
       expect(drops).toEqual([]);
       expect(again.connected).toBe(true);
