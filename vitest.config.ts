@@ -3,7 +3,7 @@ import { defineConfig } from "vitest/config";
 export default defineConfig({
   test: {
     include: ["{core,protocols,devices,gateway,sim,cli,bench,fuzz,test}/**/*.test.ts"],
-    exclude: ["test/interop/**", "test/crash/**", "node_modules/**", "dist/**"],
+    exclude: ["test/interop/**", "test/crash/**", "test/hostile/**", "node_modules/**", "dist/**"],
     testTimeout: 20_000,
     hookTimeout: 20_000,
     // Network tests bind 127.0.0.1 on ephemeral ports; two workers match the 2-core box.

@@ -179,6 +179,9 @@ async function startGateway(cmd: StartCommand): Promise<Running & { port: number
       storage: cmd.dataDir === undefined ? { enabled: false } : { enabled: true, sync: "batch" },
       // The metrics endpoint stays on (its hot-path cost is part of the gateway), on a free port.
       ...("metrics" in configSchema.shape ? { metrics: { host: "127.0.0.1", port: 0 } } : {}),
+      // The generator sends each device's messages far faster than its datasheet rate (the bench
+      // measures throughput, not one device's allowance): the per-device rate limit is off.
+      ...("limits" in configSchema.shape ? { limits: { deviceRate: { enabled: false } } } : {}),
     },
     "<bench>",
   );

@@ -25,6 +25,7 @@ import {
   type Logger,
   linliVersion,
   loadConfigFile,
+  portProblems,
   SystemdNotifier,
   validateConfig,
 } from "../gateway/index.js";
@@ -100,6 +101,20 @@ async function start(opts: StartOptions): Promise<void> {
     return c;
   };
   overrides(config);
+  // The command line's ports are checked as the file's are (a metrics port equal to the MQTT port).
+  const clashes = portProblems({
+    ...config,
+    mqtt: {
+      ...config.mqtt,
+      listeners: config.mqtt.listeners.map((l, i) =>
+        i === 0 && opts.mqttPort !== undefined ? { ...l, port: opts.mqttPort } : l,
+      ),
+    },
+  });
+  if (clashes.length > 0) {
+    await stations?.stop();
+    fail(new ConfigError(opts.config ?? "(demo)", clashes));
+  }
   const logger = createLogger({ level: config.log.level, format: config.log.format });
   if (config.console.enabled)
     for (const w of configWarnings(config)) if (w.startsWith("console.")) logger.warn(w);

@@ -51,6 +51,8 @@ export type AlertCode =
   | "KIOSK_OUT_OF_SERVICE"
   | "PAPER_LOW"
   | "OVERHEAT"
+  /** A device keeps sending faster than its model's rate (gateway/broker/rate.ts); its excess is dropped. */
+  | "DEVICE_MISBEHAVING"
   /** The gateway's journal cannot write: alerts still flow live, but are not kept across a restart. */
   | "STORAGE_DEGRADED";
 

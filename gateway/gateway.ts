@@ -13,6 +13,7 @@ import type { Alert, Transition } from "./alerts/alert.js";
 import { AlertEngine, type AlertEvent } from "./alerts/engine.js";
 import { AccessPolicy, type OperatorAction } from "./broker/access.js";
 import { EmbeddedBroker, type SessionsConfig } from "./broker/embedded.js";
+import { DeviceRateLimiter } from "./broker/rate.js";
 import type { Config } from "./config/schema.js";
 import { ConsoleServer } from "./console/server.js";
 import { consoleSiteInfo } from "./console/site-info.js";
@@ -91,6 +92,9 @@ export class Gateway {
   readonly ops: OperatorCommands;
   readonly modbus: ModbusSouthbound;
   private readonly rateLog: RateLimitedLog;
+  /** Message rate per device (limits.deviceRate): excess dropped, DEVICE_MISBEHAVING when it goes on. */
+  readonly deviceRate: DeviceRateLimiter;
+  private deviceRateSweep: NodeJS.Timeout | null = null;
   readonly publisher: Publisher;
   private brokerRef: EmbeddedBroker | null = null;
   /** The upstream broker bridge, when `northbound.upstream` is configured. */
@@ -257,6 +261,11 @@ export class Gateway {
       this.publisher.answerAfter((publish) => store.commit(publish));
     }
     this.ingest = new MqttIngest(this.pipeline, this.counters, this.rateLog, this.clock);
+    this.deviceRate = new DeviceRateLimiter(config.limits.deviceRate, {
+      misbehaving: (deviceId, active, dropped) => this.deviceMisbehaving(deviceId, active, dropped),
+    });
+    this.ingest.rateGate = (device, p1) =>
+      this.deviceRate.admit(device.id, device.model, p1, this.clock.monotonic());
     this.ops = new OperatorCommands(
       this.engine,
       this.registry,
@@ -333,6 +342,7 @@ export class Gateway {
           gw.operatorAction(operator, action, target, command, payload),
       },
       counters: gw.counters,
+      limits: opts.config.limits,
       log: gw.log,
       rateLog: gw.rateLog,
       urgentTopicPrefixes: [
@@ -348,6 +358,9 @@ export class Gateway {
       throw err;
     });
     gw.brokerRef = broker;
+    // DEVICE_MISBEHAVING clears when a device has been quiet for clearAfter, even if it sends nothing more.
+    gw.deviceRateSweep = setInterval(() => gw.deviceRate.sweep(gw.clock.monotonic()), 10_000);
+    gw.deviceRateSweep.unref();
     if (opts.config.metrics.enabled) {
       const m = opts.config.metrics;
       const notReadyReason = () => gw.notReadyReason();
@@ -577,6 +590,7 @@ export class Gateway {
       await this.journal?.sync();
       this.engine.stop();
       this.wheel.stop();
+      if (this.deviceRateSweep) clearInterval(this.deviceRateSweep);
       this.publisher.gatewayStatus("offline");
       // Let the offline status reach subscribers' sockets before they are closed.
       await new Promise((resolve) => setTimeout(resolve, 50));
@@ -589,6 +603,20 @@ export class Gateway {
       this.log.info(this.stats(), "gateway stopped");
     })();
     return this.stopping;
+  }
+
+  /** DEVICE_MISBEHAVING (P3, docs/topics.md): raised and cleared by the per-device rate limiter. */
+  private deviceMisbehaving(deviceId: string, active: boolean, dropped: number): void {
+    const device = this.registry.devices.get(deviceId);
+    if (!device) return;
+    if (active)
+      this.log.warn({ deviceId, dropped }, "device keeps sending faster than its rate: DEVICE_MISBEHAVING");
+    const rate = this.deviceRate.rateOf(device.model);
+    this.engine.contextFor(device).condition("DEVICE_MISBEHAVING", active, {
+      priority: 3,
+      causes: ["over its message rate"],
+      detail: { dropped, perSecond: rate?.perSecond ?? 0, burst: rate?.burst ?? 0 },
+    });
   }
 
   /** Routes an operator's publish (already authorised by topic) through the action table (ops.ts). */

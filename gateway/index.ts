@@ -3,6 +3,7 @@
  * the CLI composes. The gateway imports core/, protocols/ and devices/, never
  * sim/ or cli/.
  */
+export { portProblems } from "./config/checks.js";
 export { ConfigError, loadConfigFile, validateConfig } from "./config/load.js";
 export { type Config, type ConfigInput, configJsonSchema } from "./config/schema.js";
 export { configWarnings } from "./config/warnings.js";

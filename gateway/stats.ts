@@ -30,7 +30,20 @@ export type RejectReason =
   | "already-out-of-service"
   | "already-in-service"
   // queued before a reload removed the device (gateway/reload.ts)
-  | "device-removed";
+  | "device-removed"
+  // limits (gateway/broker/limits.ts, login-guard.ts, rate.ts; docs/security.md "Limits")
+  | "rate-limited"
+  | "connect-too-large"
+  | "packet-too-large"
+  | "malformed-header"
+  | "not-connect"
+  | "login-timeout"
+  | "address-banned"
+  | "username-banned"
+  | "address-rate-limited"
+  | "ban-started"
+  | "subscriptions-limit"
+  | "inflight-limit";
 
 export class Counters {
   private readonly messages = new Map<string, number>();

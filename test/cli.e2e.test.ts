@@ -53,6 +53,36 @@ describe("linli CLI", { timeout: 180_000 }, () => {
     expect(no.stderr).toContain(`${bad}:7: devices[0].heartbeatInterval: expected a duration`);
   });
 
+  it("config check and start find the same problems, every one with its line (ports, zero durations, references)", async () => {
+    const file = join(dir, "clash.yaml");
+    writeFileSync(
+      file,
+      [
+        "site:\n  id: s1",
+        "mqtt:\n  listeners:\n    - port: 18830",
+        "metrics:\n  port: 18830",
+        "devices:\n  - id: p1\n    model: ec200\n    password: x\n    heartbeatInterval: 0\n    household: nowhere\n",
+      ].join("\n"),
+    );
+    const check = await linli("config", "check", file);
+    const start = await linli("start", "--config", file, "--data-dir", join(dir, "clash-data"));
+    expect(check.code).toBe(2);
+    expect(start.code).toBe(2);
+    const lines = (s: string) => s.split("\n").filter((l) => l.startsWith(`  ${file}:`));
+    expect(lines(check.stderr)).toEqual([
+      `  ${file}:12: devices[0].heartbeatInterval: must be more than 0, got 0`,
+      `  ${file}:13: devices[0].household: unknown household "nowhere"`,
+      `  ${file}:7: metrics.port: metrics port 18830 is also mqtt.listeners[0]'s (127.0.0.1:18830)`,
+    ]);
+    expect(lines(start.stderr)).toEqual(lines(check.stderr));
+    // The command line's ports are checked too.
+    const good = join(dir, "ports.yaml");
+    writeFileSync(good, "site:\n  id: s1\n");
+    const flags = await linli("start", "--config", good, "--mqtt-port", "18831", "--metrics-port", "18831");
+    expect(flags.code).toBe(2);
+    expect(flags.stderr).toContain("metrics port 18831 is also mqtt.listeners[0]'s");
+  });
+
   it("config check warns (exit 0) about a serial device that does not exist", async () => {
     const file = join(dir, "bus.yaml");
     const tty = join(dir, "ttyUSB-not-here");

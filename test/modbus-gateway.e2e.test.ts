@@ -325,15 +325,22 @@ describe("Modbus devices through the gateway", () => {
       unit: i + 1,
       pollInterval: "200ms",
     }));
-    const config = validateConfig({
+    const input = {
       site: { id: SITE },
       mqtt: { listeners: [{ host: "127.0.0.1", port: 0 }] },
-      buses: [{ id: "rs485-1", type: "rtu", path: "/dev/null-memory" }],
+      buses: [{ id: "rs485-1", type: "rtu" as const, path: "/dev/null-memory" }],
       devices,
       metrics: { enabled: false },
-      log: { level: "silent" },
+      log: { level: "silent" as const },
       storage: { enabled: false },
-    });
+    };
+    // The file is refused when it is loaded (config check, start and reload share the rule) ...
+    expect(() => validateConfig(input)).toThrow(
+      /buses\[0\]: bus "rs485-1": poll plan needs 100\.0 polls\/s but the line carries at most 9\.5 polls\/s/,
+    );
+    // ... and the gateway itself refuses it, should a caller hand it over unchecked.
+    const config = validateConfig({ ...input, buses: [{ ...input.buses[0], acceptDegradation: true }] });
+    (config.buses[0] as { acceptDegradation: boolean }).acceptDegradation = false;
     const line = new MemoryLine("budget");
     await expect(
       Gateway.start({ config, logger: createLogger({ level: "silent" }), modbusLinks: () => line.a }),

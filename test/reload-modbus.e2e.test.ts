@@ -147,7 +147,8 @@ describe("reload with Modbus devices", () => {
       expect(gw.registry.devices.get(id)?.link).toBe("online");
 
     // Reload 3: a poll plan the line cannot carry (9600 baud, 2 panels every 10 ms) is refused; nothing changes.
-    const r3 = await gw.reload(
+    // (Checked as the file is loaded, as `linli reload` loads it: the same rule as config check and start.)
+    const r3 = await gw.reload(() =>
       config({ "kiosk-2": port2 }, { fireB: true, bus: { baudRate: 9600, retries: 2 }, poll: "10ms" }),
     );
     expect(r3.result).toBe("refused");

@@ -12,7 +12,8 @@ import type { Completion } from "../pipeline/lanes.js";
 import type { DeviceEntry } from "../registry.js";
 import type { Counters } from "../stats.js";
 import type { AccessPolicy, Identity, OperatorAction } from "./access.js";
-import { PubackQueue } from "./puback-queue.js";
+import { type ConnectionLimits, DEFAULT_CONNECTION_LIMITS, SocketLimits } from "./connection-limits.js";
+import { InflightLimitError, PubackQueue } from "./puback-queue.js";
 import { type DurableMap, SessionPersistence, type SessionStats } from "./sessions.js";
 
 export interface BrokerHandlers {
@@ -86,6 +87,7 @@ export class EmbeddedBroker implements NorthboundSink {
     private readonly rateLog: RateLimitedLog,
     private readonly urgentTopicPrefixes: readonly string[],
     private readonly sessions: SessionPersistence,
+    readonly limits: SocketLimits,
   ) {}
 
   static async start(opts: {
@@ -106,7 +108,10 @@ export class EmbeddedBroker implements NorthboundSink {
      * sessions survive a restart.
      */
     sessions?: SessionsConfig;
+    /** What a connection may cost before and after login (docs/security.md "Limits"). */
+    limits?: ConnectionLimits;
   }): Promise<EmbeddedBroker> {
+    const limitsConfig = opts.limits ?? DEFAULT_CONNECTION_LIMITS;
     let self: EmbeddedBroker | null = null;
     const sessions = new SessionPersistence({
       store: opts.sessions?.store ?? NO_STORE,
@@ -143,7 +148,10 @@ export class EmbeddedBroker implements NorthboundSink {
     const aedes = await Aedes.createBroker({
       persistence: sessions,
       heartbeatInterval: 60_000,
-      connectTimeout: 10_000,
+      // A socket that has not sent its CONNECT by then is closed (an idle socket costs a descriptor).
+      connectTimeout: limitsConfig.connectTimeout,
+      // Inbound QoS 2 messages awaiting PUBREL per client (device QoS 1 is bounded by its PubackQueue).
+      maxInflightInbound: limitsConfig.maxInflight,
       // Deliveries in flight before aedes queues messages (default 100). A QoS 0 delivery holds its
       // slot until the next turn of the event loop, so at 20,000 msg/s bursts passed 100 and the
       // queue (an array shifted one by one) grew; `congested` tells the pipeline when it does.
@@ -158,6 +166,7 @@ export class EmbeddedBroker implements NorthboundSink {
       opts.rateLog,
       opts.urgentTopicPrefixes ?? [],
       sessions,
+      new SocketLimits(limitsConfig, opts.counters, opts.log),
     );
     self = broker;
     broker.install();
@@ -232,6 +241,7 @@ export class EmbeddedBroker implements NorthboundSink {
     );
     await new Promise<void>((resolve) => this.aedes.close(() => resolve()));
     this.sessions.close();
+    this.limits.close();
     for (const s of this.sockets) s.destroy();
     for (const s of this.streams) s.destroy();
     await serversClosed;
@@ -256,10 +266,15 @@ export class EmbeddedBroker implements NorthboundSink {
     // TCP_NODELAY: with stock settings delayed ACKs add tens of ms to every hop on loopback.
     const server = createServer({ noDelay: true }, (socket) => {
       this.sockets.add(socket);
-      coalesceWrites(socket);
       socket.once("close", () => this.sockets.delete(socket));
-      const client = this.aedes.handle(socket) as unknown as Client;
-      if (this.urgentTopicPrefixes.length > 0) deliverUrgentAtOnce(client, this.urgentTopicPrefixes);
+      // Banned or too-frequent source addresses are closed at once; the others reach aedes at their
+      // first byte, and are closed if not logged in within limits.connectTimeout (connection-limits.ts).
+      this.limits.accept(socket, () => {
+        if (this.closing) return socket.destroy();
+        coalesceWrites(socket);
+        const client = this.aedes.handle(socket) as unknown as Client;
+        if (this.urgentTopicPrefixes.length > 0) deliverUrgentAtOnce(client, this.urgentTopicPrefixes);
+      });
     });
     server.maxConnections = maxConnections;
     await new Promise<void>((resolve, reject) => {
@@ -277,10 +292,21 @@ export class EmbeddedBroker implements NorthboundSink {
     let q = this.pubackQueues.get(client);
     if (!q) {
       const conn = (client as unknown as { conn: Socket }).conn;
-      q = new PubackQueue(conn, (err) => {
-        this.log.warn({ clientId: client.id, err: err.message }, "device connection closed unacknowledged");
-        client.close();
-      });
+      q = new PubackQueue(
+        conn,
+        (err) => {
+          if (err instanceof InflightLimitError) {
+            const identity = this.identities.get(client);
+            this.counters.reject(
+              identity?.kind === "device" ? identity.device.model : "operator",
+              "inflight-limit",
+            );
+          }
+          this.log.warn({ clientId: client.id, err: err.message }, "device connection closed unacknowledged");
+          client.close();
+        },
+        this.limits.config.maxInflight,
+      );
       this.pubackQueues.set(client, q);
     }
     return q;
@@ -344,7 +370,16 @@ export class EmbeddedBroker implements NorthboundSink {
     restampOnEmit(a);
     this.skipUplinkForwarding();
     a.authenticate = (client, username, password, done) => {
+      const conn = (client as unknown as { conn: Socket }).conn;
+      // A banned address or username is refused before its password is looked at (login-guard.ts).
+      const banned = this.limits.loginBanned(conn, username);
+      if (banned !== null) {
+        const err = new RefusedError(`connection refused: ${banned}`);
+        err.returnCode = BAD_USERNAME_OR_PASSWORD;
+        return done(err as RefusedError & { returnCode: 4 }, false);
+      }
       const result = this.policy.authenticate(username, password);
+      this.limits.loginResult(conn, username, result);
       if (result.ok) {
         const refused = this.sessionRefusal(client, result.identity);
         if (refused !== null) return done(refused as RefusedError & { returnCode: 2 | 3 }, false);
@@ -428,7 +463,21 @@ export class EmbeddedBroker implements NorthboundSink {
 
     a.authorizeSubscribe = (client, sub, callback) => {
       const identity = this.identities.get(client);
-      if (identity && this.policy.subscribe(identity, sub.topic)) return callback(null, sub);
+      if (identity && this.policy.subscribe(identity, sub.topic)) {
+        if (this.limits.subscribe(client, sub.topic)) return callback(null, sub);
+        const who = identity.kind === "device" ? identity.device.id : identity.name;
+        this.counters.reject(
+          identity.kind === "device" ? identity.device.model : "operator",
+          "subscriptions-limit",
+        );
+        this.rateLog.warn(
+          who,
+          "subscriptions-limit",
+          { who, filter: sub.topic },
+          "subscription refused: too many",
+        );
+        return callback(null, null);
+      }
       const who = identity ? (identity.kind === "device" ? identity.device.id : identity.name) : client.id;
       this.counters.reject(
         identity?.kind === "device" ? identity.device.model : "operator",
@@ -444,6 +493,7 @@ export class EmbeddedBroker implements NorthboundSink {
     (a as unknown as NodeJS.EventEmitter).on("error", (err: Error) =>
       this.log.warn({ err: err.message }, "broker error"),
     );
+    a.on("unsubscribe", (topics, client) => this.limits.unsubscribe(client, topics));
     a.on("clientError", (client, err) => {
       this.log.debug({ clientId: client?.id, err: err.message }, "client error");
     });

@@ -25,6 +25,13 @@ import type { Completion } from "../pipeline/lanes.js";
 
 export const MAX_PENDING_PUBACKS = 4096;
 
+/** The connection had more than `max` uplinks waiting for their PUBACK. */
+export class InflightLimitError extends Error {
+  constructor(readonly max: number) {
+    super(`more than ${max} QoS 1 messages waiting for their PUBACK`);
+  }
+}
+
 const PENDING = 0;
 const READY = 1;
 
@@ -38,6 +45,8 @@ export class PubackQueue {
     private readonly socket: Socket,
     /** Closes the connection without acknowledging (a refused or failed uplink, or overflow). */
     private readonly abort: (err: Error) => void,
+    /** limits.maxInflight: unacknowledged uplinks on one connection. */
+    private readonly max = MAX_PENDING_PUBACKS,
   ) {}
 
   get pending(): number {
@@ -47,8 +56,8 @@ export class PubackQueue {
   /** A QoS 1 uplink arrived: its completion writes its PUBACK in turn. */
   enqueue(messageId: number): Completion | null {
     if (this.closed) return null;
-    if (this.pending >= MAX_PENDING_PUBACKS) {
-      this.close(new Error(`more than ${MAX_PENDING_PUBACKS} QoS 1 messages waiting for their PUBACK`));
+    if (this.pending >= this.max) {
+      this.close(new InflightLimitError(this.max));
       return null;
     }
     const slot = this.ids.length;

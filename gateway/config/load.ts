@@ -6,15 +6,11 @@
 import { readFileSync } from "node:fs";
 import { isMap, isScalar, isSeq, LineCounter, parseDocument } from "yaml";
 import type { z } from "zod";
+import { configProblems } from "./checks.js";
+import type { ConfigProblem } from "./problem.js";
 import { type Config, type ConfigInput, configSchema } from "./schema.js";
 
-export interface ConfigProblem {
-  /** Field path, e.g. `devices[3].heartbeatInterval`. */
-  path: string;
-  message: string;
-  /** 1-based line in the file, when known. */
-  line?: number;
-}
+export type { ConfigProblem } from "./problem.js";
 
 export class ConfigError extends Error {
   constructor(
@@ -68,58 +64,6 @@ function substituteEnv(
   return value;
 }
 
-/** Cross-field rules that a schema cannot express. */
-function checkReferences(config: Config): ConfigProblem[] {
-  const problems: ConfigProblem[] = [];
-  const households = new Set<string>();
-  config.households.forEach((h, i) => {
-    if (households.has(h.id))
-      problems.push({ path: `households[${i}].id`, message: `duplicate household id "${h.id}"` });
-    households.add(h.id);
-  });
-  const buses = new Set<string>();
-  config.buses.forEach((b, i) => {
-    if (buses.has(b.id)) problems.push({ path: `buses[${i}].id`, message: `duplicate bus id "${b.id}"` });
-    buses.add(b.id);
-  });
-  const units = new Map<string, string>();
-  const names = new Map<string, string>();
-  config.devices.forEach((d, i) => {
-    const seen = names.get(d.id);
-    if (seen) problems.push({ path: `devices[${i}].id`, message: `duplicate id "${d.id}" (also ${seen})` });
-    names.set(d.id, `devices[${i}]`);
-    if (d.model === "mfs8") {
-      if (!buses.has(d.bus)) problems.push({ path: `devices[${i}].bus`, message: `unknown bus "${d.bus}"` });
-      const unitKey = `${d.bus}/${d.unit}`;
-      const other = units.get(unitKey);
-      if (other)
-        problems.push({
-          path: `devices[${i}].unit`,
-          message: `unit ${d.unit} on bus ${d.bus} is also ${other}`,
-        });
-      units.set(unitKey, `devices[${i}]`);
-    }
-    if (d.household !== undefined && !households.has(d.household)) {
-      problems.push({ path: `devices[${i}].household`, message: `unknown household "${d.household}"` });
-    }
-  });
-  config.operators.forEach((o, i) => {
-    const seen = names.get(o.name);
-    // Usernames share one namespace on the broker: an operator named like a device would be ambiguous.
-    if (seen)
-      problems.push({ path: `operators[${i}].name`, message: `"${o.name}" is already used by ${seen}` });
-    names.set(o.name, `operators[${i}]`);
-  });
-  const ports = new Set<string>();
-  config.mqtt.listeners.forEach((l, i) => {
-    const key = `${l.host}:${l.port}`;
-    if (l.port !== 0 && ports.has(key))
-      problems.push({ path: `mqtt.listeners[${i}]`, message: `duplicate listener ${key}` });
-    ports.add(key);
-  });
-  return problems;
-}
-
 function issuesToProblems(issues: readonly z.core.$ZodIssue[]): ConfigProblem[] {
   return issues.map((issue) => {
     let message = issue.message;
@@ -131,20 +75,59 @@ function issuesToProblems(issues: readonly z.core.$ZodIssue[]): ConfigProblem[] 
   });
 }
 
+/**
+ * A copy of `input` without the fields the schema refused (so their defaults apply), or
+ * null when a refused path cannot be removed that way (a whole list item, a required field
+ * is then refused again and the rules across sections are skipped).
+ */
+function withoutFields(input: unknown, issues: readonly z.core.$ZodIssue[]): unknown {
+  const copy = structuredClone(input) as Record<string, unknown>;
+  for (const issue of issues) {
+    const path = issue.path as PathKey[];
+    if (issue.code === "unrecognized_keys") {
+      let obj: unknown = copy;
+      for (const key of path) obj = (obj as Record<PathKey, unknown> | undefined)?.[key];
+      if (obj === null || typeof obj !== "object") return null;
+      for (const k of issue.keys) delete (obj as Record<string, unknown>)[k];
+      continue;
+    }
+    const last = path[path.length - 1];
+    if (typeof last !== "string") return null;
+    let node: unknown = copy;
+    for (const key of path.slice(0, -1)) node = (node as Record<PathKey, unknown> | undefined)?.[key];
+    if (node === null || typeof node !== "object") return null;
+    delete (node as Record<string, unknown>)[last];
+  }
+  return copy;
+}
+
 /** Validates an already-parsed object (used by the CLI demo and by tests). */
 export function validateConfig(
   input: unknown,
   source = "<config>",
   env: NodeJS.ProcessEnv = process.env,
 ): Config {
+  // One pass: every problem found is reported at once. Rules across sections (configProblems)
+  // need a config the schema accepted, so they run when it did.
   const problems: ConfigProblem[] = [];
   const substituted = substituteEnv(input ?? {}, env, [], problems);
-  if (problems.length > 0) throw new ConfigError(source, problems);
   const result = configSchema.safeParse(substituted);
-  if (!result.success) throw new ConfigError(source, issuesToProblems(result.error.issues));
-  const refs = checkReferences(result.data);
-  if (refs.length > 0) throw new ConfigError(source, refs);
-  return result.data;
+  if (!result.success) {
+    // A field whose variable is missing is reported once, as the missing variable.
+    const missing = new Set(problems.map((p) => p.path));
+    const schemaProblems = issuesToProblems(result.error.issues).filter((p) => !missing.has(p.path));
+    problems.push(...schemaProblems);
+    // The rules across sections still run, with the refused fields at their defaults, so one
+    // check names every problem (a clashing port is not hidden behind a bad duration).
+    const fallback = withoutFields(substituted, result.error.issues);
+    const retry = fallback === null ? null : configSchema.safeParse(fallback);
+    if (retry?.success) {
+      const seen = new Set(problems.map((p) => p.path));
+      problems.push(...configProblems(retry.data).filter((p) => !seen.has(p.path)));
+    }
+  } else problems.push(...configProblems(result.data));
+  if (problems.length > 0) throw new ConfigError(source, problems);
+  return result.data as Config;
 }
 
 /** Reads, parses and validates a YAML (or JSON) config file. */

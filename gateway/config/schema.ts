@@ -6,11 +6,19 @@
 import { z } from "zod";
 import { ALERT_CODES, LOCALES } from "../content/codes.js";
 import { parseDuration } from "./duration.js";
+import { limitsSchema } from "./limits.js";
 
-/** A duration field; parsed to milliseconds. */
-/** Milliseconds from a duration field, or a named config error. */
-function toMs(v: string | number, ctx: z.core.$RefinementCtx): number {
+/**
+ * Milliseconds from a duration field, or a named config error. Zero is refused
+ * unless the field gives it a meaning ("0 disables", no grace): a zero
+ * heartbeat interval or bus timeout would make the gateway spin or give up at once.
+ */
+function toMs(v: string | number, ctx: z.core.$RefinementCtx, allowZero = false): number {
   const ms = parseDuration(v);
+  if (ms === 0 && !allowZero) {
+    ctx.addIssue({ code: "custom", message: `must be more than 0, got ${JSON.stringify(v)}` });
+    return z.NEVER;
+  }
   if (ms === null) {
     ctx.addIssue({
       code: "custom",
@@ -26,7 +34,19 @@ const DURATION_HELP =
 
 /** A duration field with a default; parsed to milliseconds. */
 const duration = (fallback: string) =>
-  z.union([z.string(), z.number()]).default(fallback).transform(toMs).meta({ description: DURATION_HELP });
+  z
+    .union([z.string(), z.number()])
+    .default(fallback)
+    .transform((v, ctx) => toMs(v, ctx))
+    .meta({ description: DURATION_HELP });
+
+/** A duration field where 0 means something (disabled, no grace). */
+const durationOrZero = (fallback: string) =>
+  z
+    .union([z.string(), z.number()])
+    .default(fallback)
+    .transform((v, ctx) => toMs(v, ctx, true))
+    .meta({ description: `${DURATION_HELP}; 0 allowed` });
 
 const optionalDuration = () =>
   z
@@ -165,7 +185,7 @@ const mfs8 = z.strictObject({
     .positive()
     .default(0.15)
     .meta({ description: "HYDRANT_PRESSURE_LOW under this many MPa, even if the panel's own bit is clear" }),
-  extinguisherGrace: duration("120s").meta({
+  extinguisherGrace: durationOrZero("120s").meta({
     description: "A fitted bracket empty this long: EXTINGUISHER_MISSING",
   }),
 });
@@ -205,15 +225,15 @@ const serialBus = z.strictObject({
     description: "Reply timeout per attempt (MFS-8: answers within 50 ms, allow 100+)",
   }),
   retries: z.number().int().min(0).max(5).default(1),
-  turnaround: duration("50ms").meta({ description: "Slave turnaround assumed by the line budget" }),
+  turnaround: durationOrZero("50ms").meta({ description: "Slave turnaround assumed by the line budget" }),
   acceptDegradation: z.boolean().default(false).meta({
     description: "Start even if the poll plan needs more than the line can carry (polls will run late)",
   }),
 });
 
 const escalation = z.strictObject({
-  p1: duration("60s").meta({ description: "Unacknowledged P1 escalates after this; 0 disables" }),
-  p2: duration("300s").meta({ description: "Unacknowledged P2 escalates after this; 0 disables" }),
+  p1: durationOrZero("60s").meta({ description: "Unacknowledged P1 escalates after this; 0 disables" }),
+  p2: durationOrZero("300s").meta({ description: "Unacknowledged P2 escalates after this; 0 disables" }),
   factor: z
     .number()
     .min(1)
@@ -227,7 +247,9 @@ const alerts = z.strictObject({
   emergencyCallWindow: duration("60s").meta({
     description: "A second press within this window is the same call",
   }),
-  lostGrace: duration("60s").meta({ description: "DEVICE_LOST after 2 heartbeat intervals plus this grace" }),
+  lostGrace: durationOrZero("60s").meta({
+    description: "DEVICE_LOST after 2 heartbeat intervals plus this grace",
+  }),
   welfarePeriod: duration("24h"),
   batteryLowPercent: z.number().int().min(1).max(100).default(15),
   batteryClearPercent: z
@@ -237,12 +259,12 @@ const alerts = z.strictObject({
     .max(100)
     .default(20)
     .meta({ description: "BATTERY_LOW clears at or above this (hysteresis against flapping)" }),
-  contactDebounce: duration("200ms").meta({
+  contactDebounce: durationOrZero("200ms").meta({
     description: "A door contact that bounces within this is one opening",
   }),
   escalation: escalation.default(() => escalation.parse({})),
   shelveMax: duration("8h").meta({ description: "Longest shelving an operator may ask for (never for P1)" }),
-  awayExitGrace: duration("15m").meta({
+  awayExitGrace: durationOrZero("15m").meta({
     description: "Activity this soon after away mode is set is the resident leaving, not coming back",
   }),
   actions: z.partialRecord(z.enum(ALERT_CODES), label(200)).default({}).meta({
@@ -357,7 +379,7 @@ const storage = z.strictObject({
   quota: size("256MiB").meta({
     description: "Disk space the journal may use; beyond it, after compaction, the gateway runs degraded",
   }),
-  checkpointInterval: duration("5s").meta({
+  checkpointInterval: durationOrZero("5s").meta({
     description:
       "How often devices' last-seen times are written at most (per device); supervision resumes from them after a restart",
   }),
@@ -430,6 +452,11 @@ export const configSchema = z.strictObject({
   console: consoleSection.default(() => consoleSection.parse({})),
   northbound: northbound.default({}),
   storage: storage.default(() => storage.parse({})),
+  limits: limitsSchema
+    .default(() => limitsSchema.parse({}))
+    .meta({
+      description: "What a connection may cost before and after login (docs/security.md, Limits)",
+    }),
 });
 
 /** What a config file may contain (before defaults and durations are applied). */

@@ -27,6 +27,7 @@ export const ALERT_CODES = [
   "PAPER_LOW",
   "OVERHEAT",
   "STORAGE_DEGRADED",
+  "DEVICE_MISBEHAVING",
 ] as const satisfies readonly AlertCode[];
 
 // Compile-time: AlertCode and ALERT_CODES name the same set.

@@ -91,6 +91,11 @@ export const en: Catalogue = {
       action:
         "Alerts still arrive live but are lost if the gateway restarts: ask a technician to check the disk.",
     },
+    DEVICE_MISBEHAVING: {
+      title: "Device sending too fast",
+      action:
+        "The device keeps sending faster than its model allows; the excess is dropped (never emergency calls or other P1 messages): ask a technician to check the device, or whether someone else uses its account.",
+    },
   },
   transitions: {
     raised: () => "",

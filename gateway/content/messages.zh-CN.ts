@@ -85,6 +85,11 @@ export const zhCN: Catalogue = {
       title: "网关存储故障",
       action: "告警仍实时推送，但网关重启后会丢失：请通知技术人员检查磁盘。",
     },
+    DEVICE_MISBEHAVING: {
+      title: "设备发送异常",
+      action:
+        "设备持续超频发送消息，多余消息已丢弃（紧急呼叫等一级消息不受影响）：请通知技术人员检查设备或是否有人冒用其账号。",
+    },
   },
   transitions: {
     raised: () => "",

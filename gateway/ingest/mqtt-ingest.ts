@@ -19,7 +19,7 @@
  * parking) and, per connection, by the PUBACK queue.
  */
 
-import { type Clock, LANE_TELEMETRY, type LaneId } from "../../core/index.js";
+import { type Clock, LANE_P1, LANE_TELEMETRY, type LaneId } from "../../core/index.js";
 import { isRejection } from "../../devices/index.js";
 import { decodePayload } from "../../protocols/index.js";
 import type { RateLimitedLog } from "../log.js";
@@ -49,6 +49,11 @@ export class MqttIngest {
   private readonly parked: Parked[] = [];
   private parkedHead = 0;
   accepted = 0;
+  /**
+   * Per-device message rate (gateway/broker/rate.ts): false drops the message.
+   * Asked after decoding, so it knows whether the message bears a P1 (never dropped).
+   */
+  rateGate: ((device: DeviceEntry, p1: boolean) => boolean) | null = null;
 
   constructor(
     private readonly pipeline: PriorityPipeline,
@@ -83,6 +88,12 @@ export class MqttIngest {
       this.refuse(device, sample.reason as RejectReason, sample.detail, done);
       return;
     }
+    const lane = profile.lane(sample);
+    if (this.rateGate !== null && !this.rateGate(device, lane === LANE_P1)) {
+      // Acknowledged like any refused message: the device must not re-send what it sends too fast.
+      this.refuse(device, "rate-limited", "over the device's message rate", done);
+      return;
+    }
     const seq = profile.seq(sample);
     if (device.dedup.checkAndRecord(seq)) {
       // A re-send of something already taken in (datasheet: repeated seq until PUBACK).
@@ -93,7 +104,6 @@ export class MqttIngest {
       return;
     }
     this.accepted++;
-    const lane = profile.lane(sample);
     const now = this.clock.now();
     const mono = this.clock.monotonic();
     if (lane === LANE_TELEMETRY) {

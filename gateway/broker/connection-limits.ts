@@ -1,0 +1,188 @@
+/**
+ * The limits of one broker's connections, behind a few hook calls in
+ * embedded.ts: at accept (banned or too frequent addresses), around login
+ * (banned usernames, failures counted, the role's packet size) and at
+ * subscribe (subscriptions per client). docs/security.md "Limits".
+ */
+import type { Socket } from "node:net";
+import type { Client } from "aedes";
+import type { LimitsConfig } from "../config/limits.js";
+import { DEFAULT_LIMITS } from "../config/limits.js";
+import type { Logger } from "../log.js";
+import type { Counters } from "../stats.js";
+import type { AuthResult } from "./access.js";
+import { deviceMaxPacket, FrameGuard } from "./limits.js";
+import { LoginGuard } from "./login-guard.js";
+import { FloodReclaim } from "./reclaim.js";
+
+export type ConnectionLimits = Omit<LimitsConfig, "deviceRate">;
+export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = DEFAULT_LIMITS;
+
+/** Unauthenticated sockets closed per turn of the event loop once their login time is up. */
+const CLOSE_BATCH = 50;
+
+/** Counted under this "model" in linli_rejections_total: nobody has logged in yet. */
+const BEFORE_LOGIN = "connection";
+
+export class SocketLimits {
+  readonly login: LoginGuard;
+  private readonly frames = new WeakMap<Socket, FrameGuard>();
+  private readonly subscriptions = new WeakMap<Client, Set<string>>();
+  /** Sockets in accept order (so deadline order: one timeout for all); logged-in or gone ones skipped. */
+  private awaitLogin: Array<{ socket: Socket; guard: FrameGuard; deadline: number }> = [];
+  private awaitHead = 0;
+  private loginTimer: NodeJS.Timeout | NodeJS.Immediate | null = null;
+  private stopped = false;
+  private readonly reclaim = new FloodReclaim();
+
+  constructor(
+    readonly config: ConnectionLimits,
+    private readonly counters: Counters,
+    private readonly log: Logger,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.login = new LoginGuard(
+      config.login,
+      {
+        // Logged once per ban; every refusal during it is only counted.
+        banned: (kind, key, until, failures) => {
+          this.counters.reject("auth", "ban-started");
+          this.log.warn(
+            { [kind]: key, failures, until: new Date(until).toISOString() },
+            `${kind} banned after repeated failed logins`,
+          );
+        },
+      },
+      now,
+    );
+  }
+
+  /**
+   * At accept. A banned or too frequent address is closed at once. Otherwise the socket is
+   * handed to aedes (`handOver`) only when its first bytes arrive: an idle socket costs a
+   * descriptor and a timer, not an MQTT client (3,000 idle sockets handed to aedes at once
+   * held alerts up to 96 ms). Not logged in within connectTimeout: closed.
+   */
+  accept(socket: Socket, handOver: () => void): void {
+    // Before aedes listens for them, a reset connection's errors must not be unhandled.
+    socket.on("error", () => {});
+    const admission = this.login.admitConnection(addressOf(socket));
+    if (admission !== "ok") {
+      this.counters.reject(BEFORE_LOGIN, admission === "banned" ? "address-banned" : "address-rate-limited");
+      socket.destroy();
+      this.reclaim.closedBeforeLogin();
+      return;
+    }
+    const guard = new FrameGuard(socket, this.config.maxConnectSize, (reason, announced, limit) => {
+      this.counters.reject(guard.role ?? BEFORE_LOGIN, reason);
+      this.log.debug(
+        { address: addressOf(socket), reason, announced, limit },
+        "connection closed: packet too large",
+      );
+    });
+    this.frames.set(socket, guard);
+    socket.once("close", () => {
+      if (guard.role === null) this.reclaim.closedBeforeLogin();
+    });
+    this.awaitLogin.push({ socket, guard, deadline: this.now() + this.config.connectTimeout });
+    this.armLoginTimer();
+    // On the next tick: Node forgets this listener (readableListening) only then, and aedes'
+    // own "readable" listener is told of the bytes already buffered only if it has been.
+    socket.once("readable", () => process.nextTick(handOver));
+  }
+
+  /** Stops the login timer (the broker is closing). */
+  close(): void {
+    this.stopped = true;
+    this.reclaim.stop();
+    if (this.loginTimer && "refresh" in this.loginTimer) clearTimeout(this.loginTimer);
+    else if (this.loginTimer) clearImmediate(this.loginTimer as NodeJS.Immediate);
+    this.loginTimer = null;
+    this.awaitLogin = [];
+    this.awaitHead = 0;
+  }
+
+  private armLoginTimer(): void {
+    if (this.loginTimer !== null || this.stopped) return;
+    const head = this.awaitLogin[this.awaitHead];
+    if (!head) return;
+    this.loginTimer = setTimeout(this.closeUnauthenticated, Math.max(0, head.deadline - this.now()));
+  }
+
+  /**
+   * Closes sockets past their login deadline, at most CLOSE_BATCH per turn of the event loop:
+   * 3,000 idle sockets opened together fall due together, and closing them in one callback
+   * held a pendant's alert 69 ms behind it.
+   */
+  private readonly closeUnauthenticated = (): void => {
+    this.loginTimer = null;
+    if (this.stopped) return;
+    const now = this.now();
+    let closed = 0;
+    while (this.awaitHead < this.awaitLogin.length) {
+      const w = this.awaitLogin[this.awaitHead] as (typeof this.awaitLogin)[number];
+      if (w.guard.role === null && !w.socket.destroyed) {
+        if (w.deadline > now) break;
+        if (closed === CLOSE_BATCH) {
+          this.loginTimer = setImmediate(this.closeUnauthenticated);
+          return;
+        }
+        this.counters.reject(BEFORE_LOGIN, "login-timeout");
+        w.socket.destroy();
+        closed++;
+      }
+      this.awaitLogin[this.awaitHead++] = undefined as unknown as (typeof this.awaitLogin)[number];
+    }
+    if (this.awaitHead > 1024 && this.awaitHead * 2 > this.awaitLogin.length) {
+      this.awaitLogin = this.awaitLogin.slice(this.awaitHead);
+      this.awaitHead = 0;
+    }
+    this.armLoginTimer();
+  };
+
+  /** Before the password is checked: the reason it must be refused, or null. */
+  loginBanned(socket: Socket, username: string | undefined): string | null {
+    if (username === undefined) return null;
+    if (this.login.admitLogin(addressOf(socket), username) === "ok") return null;
+    this.counters.reject("auth", "username-banned");
+    return "username-banned";
+  }
+
+  /** After the password was checked: failures counted; on success the role's packet size applies. */
+  loginResult(socket: Socket, username: string | undefined, result: AuthResult): void {
+    const address = addressOf(socket);
+    if (!result.ok) {
+      this.login.failed(address, username, result.reason === "bad-password");
+      return;
+    }
+    if (username !== undefined) this.login.succeeded(address, username);
+    const guard = this.frames.get(socket);
+    if (!guard) return;
+    const identity = result.identity;
+    if (identity.kind === "device") {
+      const d = identity.device;
+      // Only MQTT devices hold broker credentials (AccessPolicy).
+      const payload = d.profile.transport === "mqtt" ? d.profile.maxPayloadBytes : 0;
+      guard.setLimit(deviceMaxPacket(d.model, d.id, payload), d.model);
+    } else guard.setLimit(this.config.operatorMaxPacket, "operator");
+  }
+
+  /** A granted subscription; false when the client already has maxSubscriptions. */
+  subscribe(client: Client, filter: string): boolean {
+    let subs = this.subscriptions.get(client);
+    if (!subs) this.subscriptions.set(client, (subs = new Set()));
+    if (subs.has(filter)) return true;
+    if (subs.size >= this.config.maxSubscriptions) return false;
+    subs.add(filter);
+    return true;
+  }
+
+  unsubscribe(client: Client | null | undefined, filters: readonly string[]): void {
+    const subs = client ? this.subscriptions.get(client) : undefined;
+    if (subs) for (const f of filters) subs.delete(f);
+  }
+}
+
+function addressOf(socket: Socket): string {
+  return socket.remoteAddress ?? "unknown";
+}

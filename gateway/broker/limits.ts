@@ -1,0 +1,135 @@
+/**
+ * Packet sizes judged from the MQTT fixed header, in front of aedes' parser.
+ *
+ * mqtt-packet buffers a packet until its announced remaining length has
+ * arrived and aedes sets no maximum: a client that never logs in could
+ * announce a 10 MB CONNECT and the gateway kept every byte it sent (20 such
+ * sockets: RSS 148 -> 297 MB, not given back). aedes reads a socket with
+ * `conn.read(null)` on "readable" (lib/client.js nextBatch), so the guard
+ * wraps that read: it walks the fixed headers of what was read (type byte,
+ * remaining length varint, then skips the body by arithmetic, no copy) and
+ * destroys the socket as soon as a header announces more than the limit,
+ * before the parser sees the chunk. The body is never buffered: the socket's
+ * own read buffer is bounded by its high-water mark.
+ *
+ * Before login the limit is a small CONNECT (maxConnectSize) and the first
+ * packet must be a CONNECT; after login it is the role's (setLimit).
+ */
+import type { Socket } from "node:net";
+
+/** MQTT 3.1.1 §2.2.3: at most four bytes of remaining length. */
+const MAX_LENGTH_BYTES = 4;
+const CONNECT = 1;
+/** What a client may send before its CONNACK: the CONNECT and a few packets pipelined behind it. */
+const PRE_LOGIN_PACKETS = 4;
+
+export type FrameRefusal = "packet-too-large" | "connect-too-large" | "malformed-header" | "not-connect";
+
+const HEADER = 0;
+const LENGTH = 1;
+
+export class FrameGuard {
+  private state = HEADER;
+  private type = 0;
+  private length = 0;
+  private multiplier = 1;
+  private lengthBytes = 0;
+  /** Body bytes still to pass before the next fixed header. */
+  private skip = 0;
+  private packets = 0;
+  private loggedIn = false;
+  private limit: number;
+  /** Bytes read before login; at most PRE_LOGIN_PACKETS small packets' worth (a CONNECT and what a client pipelines after it). */
+  private preLogin = 0;
+  private readonly preLoginMax: number;
+
+  constructor(
+    private readonly socket: Socket,
+    maxConnectSize: number,
+    private readonly onRefuse: (reason: FrameRefusal, announced: number, limit: number) => void,
+  ) {
+    this.limit = maxConnectSize;
+    this.preLoginMax = PRE_LOGIN_PACKETS * (maxConnectSize + 5);
+    const read = socket.read.bind(socket);
+    socket.read = ((size?: number) => {
+      const chunk = read(size) as Buffer | null;
+      if (chunk === null || this.scan(chunk)) return chunk;
+      return null;
+    }) as Socket["read"];
+  }
+
+  /** Who logged in (a device model or "operator"), for counting; null before login. */
+  role: string | null = null;
+
+  /** After login: the role's largest packet. */
+  setLimit(limit: number, role: string): void {
+    this.loggedIn = true;
+    this.limit = limit;
+    this.role = role;
+  }
+
+  /** True if every header in `chunk` is within the limit; else refuses and destroys the socket. */
+  private scan(chunk: Buffer): boolean {
+    let i = 0;
+    const n = chunk.length;
+    if (!this.loggedIn) {
+      this.preLogin += n;
+      if (this.preLogin > this.preLoginMax) return this.refuse("connect-too-large", this.preLogin);
+    }
+    while (i < n) {
+      if (this.skip > 0) {
+        const take = Math.min(this.skip, n - i);
+        this.skip -= take;
+        i += take;
+        continue;
+      }
+      const b = chunk[i++] as number;
+      if (this.state === HEADER) {
+        this.type = b >> 4;
+        this.state = LENGTH;
+        this.length = 0;
+        this.multiplier = 1;
+        this.lengthBytes = 0;
+        continue;
+      }
+      this.length += (b & 0x7f) * this.multiplier;
+      this.multiplier *= 128;
+      this.lengthBytes++;
+      if (b & 0x80) {
+        if (this.lengthBytes === MAX_LENGTH_BYTES) return this.refuse("malformed-header", this.length);
+        // Already over the limit with bytes still to come: no need to wait for them.
+        if (this.length > this.limit) return this.refuse(this.tooLarge(), this.length);
+        continue;
+      }
+      if (!this.loggedIn && this.packets === 0 && this.type !== CONNECT)
+        return this.refuse("not-connect", this.length);
+      if (this.length > this.limit) return this.refuse(this.tooLarge(), this.length);
+      this.packets++;
+      this.skip = this.length;
+      this.state = HEADER;
+    }
+    return true;
+  }
+
+  private tooLarge(): FrameRefusal {
+    return this.loggedIn ? "packet-too-large" : "connect-too-large";
+  }
+
+  private refuse(reason: FrameRefusal, announced: number): false {
+    this.onRefuse(reason, announced, this.limit);
+    this.socket.destroy();
+    return false;
+  }
+}
+
+/** Room for an MQTT 5 PUBLISH's properties (content type, a few user properties). */
+const PROPERTY_ALLOWANCE = 128;
+
+/**
+ * A device's largest packet: a PUBLISH of its model's largest payload on its
+ * own uplink topic (2-byte topic length, topic, 2-byte packet id, properties).
+ */
+export function deviceMaxPacket(model: string, deviceId: string, maxPayloadBytes: number): number {
+  const topic = Buffer.byteLength(`devices/${model}/${deviceId}/up`);
+  return 2 + topic + 2 + PROPERTY_ALLOWANCE + maxPayloadBytes;
+}

@@ -1,0 +1,86 @@
+import { describe, expect, it } from "vitest";
+import { ConfigError, parseConfigText } from "./load.js";
+
+function problems(yaml: string): ConfigError["problems"] {
+  try {
+    parseConfigText(yaml, "site.yaml", {});
+  } catch (err) {
+    if (err instanceof ConfigError) return err.problems;
+    throw err;
+  }
+  return [];
+}
+
+/** Ten MFS-8 panels polled every 100 ms on a 9600 baud line: far over its budget. */
+function overBudget(): string {
+  let out = "";
+  for (let i = 1; i <= 10; i++)
+    out += `  - id: f${i}\n    model: mfs8\n    bus: b1\n    unit: ${i}\n    pollInterval: 100ms\n`;
+  return out;
+}
+
+describe("config checks (the same for config check, start and reload)", () => {
+  it("names every problem in one pass, each with its line: schema, ports, budget, references", () => {
+    const yaml = [
+      "site:",
+      "  id: s1",
+      "mqtt:",
+      "  listeners:",
+      "    - port: 18830",
+      "metrics:",
+      "  port: 18830",
+      "buses:",
+      "  - id: b1",
+      "    type: rtu",
+      "    path: /dev/null",
+      "    timeout: 0",
+      "devices:",
+      "  - id: p1",
+      "    model: ec200",
+      "    password: x",
+      "    heartbeatInterval: 0",
+      "    household: nowhere",
+      overBudget(),
+    ].join("\n");
+    const p = problems(yaml);
+    const byPath = Object.fromEntries(p.map((x) => [x.path, x]));
+    expect(byPath["buses[0].timeout"]).toMatchObject({
+      line: 12,
+      message: expect.stringContaining("more than 0"),
+    });
+    expect(byPath["devices[0].heartbeatInterval"]).toMatchObject({ line: 17 });
+    expect(byPath["metrics.port"]).toMatchObject({
+      line: 7,
+      message: expect.stringContaining("mqtt.listeners[0]"),
+    });
+    expect(byPath["devices[0].household"]).toMatchObject({ line: 18 });
+    expect(byPath["buses[0]"]).toMatchObject({ line: 9 });
+    expect(byPath["buses[0]"]?.message).toMatch(/b1/);
+    expect(p).toHaveLength(5);
+  });
+
+  it("a zero where 0 has a meaning is fine (escalation off, no debounce); negatives are not durations", () => {
+    expect(
+      problems("site:\n  id: s1\nalerts:\n  contactDebounce: 0\n  escalation:\n    p1: 0\n    p2: 0\n"),
+    ).toEqual([]);
+    expect(problems("site:\n  id: s1\nalerts:\n  welfarePeriod: -5\n")[0]?.path).toBe("alerts.welfarePeriod");
+    expect(problems("site:\n  id: s1\nlimits:\n  connectTimeout: 0\n")[0]).toMatchObject({
+      path: "limits.connectTimeout",
+      line: 4,
+    });
+  });
+
+  it("port 0 never clashes; metrics disabled frees its port; 0.0.0.0 clashes with any host", () => {
+    expect(problems("site:\n  id: s1\nmqtt:\n  listeners:\n    - port: 0\nmetrics:\n  port: 0\n")).toEqual(
+      [],
+    );
+    expect(
+      problems("site:\n  id: s1\nmqtt:\n  listeners:\n    - port: 9464\nmetrics:\n  enabled: false\n"),
+    ).toEqual([]);
+    expect(
+      problems(
+        "site:\n  id: s1\nmqtt:\n  listeners:\n    - host: 0.0.0.0\n      port: 1883\n    - host: 10.0.0.1\n      port: 1883\n",
+      )[0],
+    ).toMatchObject({ path: "mqtt.listeners[1]" });
+  });
+});

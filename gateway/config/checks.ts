@@ -1,0 +1,98 @@
+/**
+ * The rules a valid-looking configuration must still meet, beyond its schema:
+ * references between sections, ports that would clash, and serial poll plans
+ * the line cannot carry. `linli config check`, `linli start` and a reload all
+ * run these (through validateConfig), so a file that passes the check starts.
+ */
+import { lineBudgetProblems } from "../southbound/modbus.js";
+import type { ConfigProblem } from "./problem.js";
+import type { Config } from "./schema.js";
+
+export function configProblems(config: Config): ConfigProblem[] {
+  return [...referenceProblems(config), ...portProblems(config), ...budgetProblems(config)];
+}
+
+/** Cross-field references: ids unique, buses and households that exist. */
+export function referenceProblems(config: Config): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  const households = new Set<string>();
+  config.households.forEach((h, i) => {
+    if (households.has(h.id))
+      problems.push({ path: `households[${i}].id`, message: `duplicate household id "${h.id}"` });
+    households.add(h.id);
+  });
+  const buses = new Set<string>();
+  config.buses.forEach((b, i) => {
+    if (buses.has(b.id)) problems.push({ path: `buses[${i}].id`, message: `duplicate bus id "${b.id}"` });
+    buses.add(b.id);
+  });
+  const units = new Map<string, string>();
+  const names = new Map<string, string>();
+  config.devices.forEach((d, i) => {
+    const seen = names.get(d.id);
+    if (seen) problems.push({ path: `devices[${i}].id`, message: `duplicate id "${d.id}" (also ${seen})` });
+    names.set(d.id, `devices[${i}]`);
+    if (d.model === "mfs8") {
+      if (!buses.has(d.bus)) problems.push({ path: `devices[${i}].bus`, message: `unknown bus "${d.bus}"` });
+      const unitKey = `${d.bus}/${d.unit}`;
+      const other = units.get(unitKey);
+      if (other)
+        problems.push({
+          path: `devices[${i}].unit`,
+          message: `unit ${d.unit} on bus ${d.bus} is also ${other}`,
+        });
+      units.set(unitKey, `devices[${i}]`);
+    }
+    if (d.household !== undefined && !households.has(d.household)) {
+      problems.push({ path: `devices[${i}].household`, message: `unknown household "${d.household}"` });
+    }
+  });
+  config.operators.forEach((o, i) => {
+    const seen = names.get(o.name);
+    // Usernames share one namespace on the broker: an operator named like a device would be ambiguous.
+    if (seen)
+      problems.push({ path: `operators[${i}].name`, message: `"${o.name}" is already used by ${seen}` });
+    names.set(o.name, `operators[${i}]`);
+  });
+  return problems;
+}
+
+/** Two hosts that would bind the same address (0.0.0.0 and :: take every address). */
+function overlaps(a: string, b: string): boolean {
+  const any = (h: string) => h === "0.0.0.0" || h === "::" || h === "";
+  return a === b || any(a) || any(b);
+}
+
+/**
+ * Listeners that would take the same port, one of them the metrics endpoint's:
+ * `start` would fail on EADDRINUSE after opening the journal; the file says it now.
+ * Port 0 (the system picks a free port) never clashes.
+ */
+export function portProblems(config: Config): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  const taken: Array<{ host: string; port: number; path: string }> = [];
+  const claim = (host: string, port: number, path: string, what: string) => {
+    if (port === 0) return;
+    const other = taken.find((t) => t.port === port && overlaps(t.host, host));
+    if (other)
+      problems.push({
+        path,
+        message: `${what} port ${port} is also ${other.path}'s (${other.host}:${port})`,
+      });
+    else taken.push({ host, port, path });
+  };
+  for (const [i, l] of config.mqtt.listeners.entries())
+    claim(l.host, l.port, `mqtt.listeners[${i}]`, "MQTT listener");
+  if (config.metrics.enabled) claim(config.metrics.host, config.metrics.port, "metrics.port", "metrics");
+  return problems;
+}
+
+/** Serial buses whose poll plan needs more than the line carries (the rule `start` applies to each bus). */
+function budgetProblems(config: Config): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  config.buses.forEach((b, i) => {
+    for (const message of lineBudgetProblems({ ...config, buses: [b] }))
+      problems.push({ path: `buses[${i}]`, message });
+  });
+  return problems;
+}

@@ -1,0 +1,135 @@
+/**
+ * Limits after login, through a real gateway and real MQTT clients
+ * (docs/security.md "Limits"): a device's message rate (P1 never dropped,
+ * DEVICE_MISBEHAVING raised and cleared), a device's packet size, an
+ * operator's subscriptions, and the login timeout of a silent socket.
+ */
+import net from "node:net";
+import { afterEach, describe, expect, it } from "vitest";
+import type { Gateway } from "../gateway/gateway.js";
+import {
+  connect,
+  OPS,
+  pendantMsg,
+  SITE,
+  sleep,
+  startGateway,
+  type TestClient,
+  testConfig,
+} from "./support/harness.js";
+
+describe("limits after login", () => {
+  const clients: TestClient[] = [];
+  let gw: Gateway | null = null;
+  afterEach(async () => {
+    await Promise.all(clients.splice(0).map((c) => c.end()));
+    await gw?.stop();
+    gw = null;
+  });
+
+  async function start(limits: Record<string, unknown>): Promise<Gateway> {
+    gw = await startGateway({ config: testConfig({ storage: { enabled: false }, limits }) });
+    return gw;
+  }
+  async function client(user: string, pw: string): Promise<TestClient> {
+    const c = await connect(gw as Gateway, user, pw);
+    clients.push(c);
+    return c;
+  }
+
+  it("drops a device's messages beyond its rate but never a press; DEVICE_MISBEHAVING raised, then cleared", async () => {
+    const g = await start({
+      deviceRate: { models: { ec200: { perSecond: 2, burst: 5 } }, misbehavingAfter: "1s", clearAfter: "2s" },
+    });
+    const ops = await client(OPS.name, OPS.password);
+    await ops.subscribe(`linli/${SITE}/alerts/#`);
+    const pendant = await client("p-1", "pw-p1");
+    let seq = 1;
+    // 1.5 s of heartbeats at 100/s with a press every 10th message.
+    let presses = 0;
+    const until = Date.now() + 1500;
+    while (Date.now() < until) {
+      for (let i = 0; i < 10; i++) {
+        const press = i === 9;
+        if (press) presses++;
+        await pendant.publish("devices/ec200/p-1/up", pendantMsg(seq++, press ? "press" : null), 0);
+      }
+      await sleep(100);
+    }
+    const raised = await ops.waitFor((m) => m.topic === `linli/${SITE}/alerts/p3/DEVICE_MISBEHAVING/p-1`);
+    expect(raised.json()).toMatchObject({
+      code: "DEVICE_MISBEHAVING",
+      priority: 3,
+      state: "active-unacknowledged",
+    });
+    // Every press counted in the one call: none was dropped.
+    const call = await ops.waitFor(
+      (m) => m.topic === `linli/${SITE}/alerts/p1/EMERGENCY_CALL/p-1` && m.json().count === presses,
+    );
+    expect(call.json().count).toBe(presses);
+    expect(g.counters.rejected("ec200", "rate-limited")).toBeGreaterThan(50);
+    // Quiet for clearAfter, then one message in its rate: the alert clears.
+    await sleep(2200);
+    await pendant.publish("devices/ec200/p-1/up", pendantMsg(seq++, null));
+    const cleared = await ops.waitFor(
+      (m) =>
+        m.topic === `linli/${SITE}/alerts/p3/DEVICE_MISBEHAVING/p-1` &&
+        m.json().state !== "active-unacknowledged",
+    );
+    expect(cleared.json().state).toBe("cleared-unacknowledged");
+  });
+
+  it("closes a device's connection on a packet over its model's limit, from the header, counted", async () => {
+    const g = await start({});
+    const pendant = await client("p-1", "pw-p1");
+    // 600 bytes: over the 512-byte payload but within the packet limit: refused by ingest, connection kept.
+    await pendant.publish("devices/ec200/p-1/up", Buffer.alloc(600, 0x20));
+    expect(g.counters.rejected("ec200", "oversized")).toBe(1);
+    expect(pendant.closedByServer).toBe(false);
+    pendant.publish("devices/ec200/p-1/up", Buffer.alloc(1024 * 1024, 0x20)).catch(() => {});
+    const deadline = Date.now() + 5000;
+    while (!pendant.closedByServer && Date.now() < deadline) await sleep(10);
+    expect(pendant.closedByServer).toBe(true);
+    expect(g.counters.rejected("ec200", "packet-too-large")).toBe(1);
+  });
+
+  it("refuses an operator's subscriptions beyond maxSubscriptions (0x80), keeping the connection", async () => {
+    const g = await start({ maxSubscriptions: 2 });
+    const ops = await client(OPS.name, OPS.password);
+    expect(await ops.subscribe(`linli/${SITE}/alerts/p1/#`)).toBe(1);
+    expect(await ops.subscribe(`linli/${SITE}/alerts/p2/#`)).toBe(1);
+    // The same filter again is not a new subscription.
+    expect(await ops.subscribe(`linli/${SITE}/alerts/p1/#`)).toBe(1);
+    expect(await ops.subscribe(`linli/${SITE}/alerts/p3/#`)).toBe(128);
+    expect(g.counters.rejected("operator", "subscriptions-limit")).toBe(1);
+    await ops.client.unsubscribeAsync(`linli/${SITE}/alerts/p2/#`);
+    expect(await ops.subscribe(`linli/${SITE}/alerts/p3/#`)).toBe(1);
+    expect(ops.closedByServer).toBe(false);
+  });
+
+  it("closes a socket that has not logged in within connectTimeout, and one announcing a big CONNECT at once", async () => {
+    const g = await start({ connectTimeout: "1s" });
+    const lifetime = (write?: Buffer) =>
+      new Promise<number>((resolve) => {
+        const t0 = Date.now();
+        const s = net.connect(g.mqttPort, "127.0.0.1", () => {
+          if (write) s.write(write);
+        });
+        s.on("error", () => {});
+        s.on("close", () => resolve(Date.now() - t0));
+      });
+    const [idle, partial, big] = await Promise.all([
+      lifetime(),
+      // Half a CONNECT, then nothing (a slow-loris login).
+      lifetime(Buffer.from([0x10, 0x20, 0x00, 0x04])),
+      lifetime(Buffer.from([0x10, 0x80, 0x80, 0x80, 0x05])),
+    ]);
+    expect(idle).toBeGreaterThanOrEqual(900);
+    expect(idle).toBeLessThan(5000);
+    expect(partial).toBeGreaterThanOrEqual(900);
+    expect(partial).toBeLessThan(5000);
+    expect(big).toBeLessThan(900);
+    expect(g.counters.rejected("connection", "login-timeout")).toBe(2);
+    expect(g.counters.rejected("connection", "connect-too-large")).toBe(1);
+  });
+});
