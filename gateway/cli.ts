@@ -5,6 +5,7 @@
  *   linli reload [--data-dir DIR] [--timeout SECONDS]
  *   linli config check FILE
  *   linli config schema
+ *   linli passwd [--cost N]      (password from stdin or a prompt without echo; prints a hash)
  *   linli modbus read (--serial PATH [--baud N --parity P --stop-bits N] | --tcp HOST:PORT) --unit N --fn 3|4 --address A --count N
  */
 import { resolve } from "node:path";
@@ -12,6 +13,7 @@ import { Command, InvalidArgumentError } from "commander";
 import { formatInterpretations } from "../devices/modbus-decode.js";
 import { modbusRead } from "../protocols/modbus/index.js";
 import { type Stations, startStations } from "../sim/community/stations.js";
+import { DEFAULT_LOG2_N, hashPassword } from "./broker/credentials.js";
 import {
   DEMO_HOUSEHOLDS,
   DEMO_OPERATOR,
@@ -20,6 +22,7 @@ import {
   HAND_PENDANT,
   startDemoCommunity,
 } from "./cli/demo.js";
+import { readPassword } from "./cli/password-input.js";
 import {
   DEFAULT_DATA_DIR,
   isLinliProcess,
@@ -32,7 +35,7 @@ import {
 } from "./cli/pidfile.js";
 import { ConfigError, loadConfigFile, validateConfig } from "./config/load.js";
 import { type Config, configJsonSchema } from "./config/schema.js";
-import { configWarnings } from "./config/warnings.js";
+import { configWarnings, plainTextPasswordWarning } from "./config/warnings.js";
 import { Gateway } from "./gateway.js";
 import { applyEdgeHeapSettings } from "./heap.js";
 import { createLogger, type Logger } from "./log.js";
@@ -170,9 +173,9 @@ async function start(opts: StartOptions): Promise<void> {
         `Linli demo: ${DEMO_HOUSEHOLDS} simulated households (${started.connected} devices connected) on mqtt://127.0.0.1:${p}`,
         `  2 fire stations on an RS-485 bus (${stations?.ttyPath ?? "in memory"}) and 4 kiosks on Modbus TCP`,
         "Watch alerts as an operator:",
-        `  mosquitto_sub -h 127.0.0.1 -p ${p} -u ${DEMO_OPERATOR.name} -P ${DEMO_OPERATOR.password} -t 'linli/${DEMO_SITE}/alerts/#' -v`,
+        `  mosquitto_sub -h 127.0.0.1 -p ${p} -i ${DEMO_OPERATOR.name}-watch -u ${DEMO_OPERATOR.name} -P ${DEMO_OPERATOR.password} -t 'linli/${DEMO_SITE}/alerts/#' -v`,
         "Press the demo pendant's button by hand:",
-        `  mosquitto_pub -h 127.0.0.1 -p ${p} -u ${HAND_PENDANT.id} -P ${HAND_PENDANT.password} -q 1 -t devices/ec200/${HAND_PENDANT.id}/up -m '{"t":"evt","seq":1042,"ts":1763798400123,"evt":"press","bat":87,"rssi":-71}'`,
+        `  mosquitto_pub -h 127.0.0.1 -p ${p} -i ec200-${HAND_PENDANT.id} -u ${HAND_PENDANT.id} -P ${HAND_PENDANT.password} -q 1 -t devices/ec200/${HAND_PENDANT.id}/up -m '{"t":"evt","seq":1042,"ts":1763798400123,"evt":"press","bat":87,"rssi":-71}'`,
         "Ctrl-C stops the gateway cleanly.",
         "",
       ].join("\n"),
@@ -284,6 +287,9 @@ function describeReport(r: ReloadReport): string {
   if (c.logLevel) lines.push(`  log level: ${c.logLevel}`);
   if (r.closedAlerts) lines.push(`  alerts closed (device or household removed): ${r.closedAlerts}`);
   if (r.disconnected) lines.push(`  connections closed (removed, or password changed): ${r.disconnected}`);
+  if (r.certificates?.reloaded)
+    lines.push(`  TLS certificates re-read: ${r.certificates.reloaded} listener(s)`);
+  for (const f of r.certificates?.failed ?? []) lines.push(`  TLS certificate NOT reloaded (kept): ${f}`);
   if (lines.length === 1) lines.push("  nothing to change");
   if (r.restartNeeded?.length)
     lines.push(`  needs a restart (running values kept): ${r.restartNeeded.join(", ")}`);
@@ -328,6 +334,8 @@ configCmd
     try {
       const c = loadConfigFile(file);
       for (const w of configWarnings(c)) process.stderr.write(`${file}: warning: ${w}\n`);
+      const plain = plainTextPasswordWarning(c);
+      if (plain !== null) process.stderr.write(`${file}: warning: ${plain}\n`);
       process.stdout.write(
         `${file}: ok (site ${c.site.id}, ${c.devices.length} devices, ${c.households.length} households, ${c.operators.length} operators)\n`,
       );
@@ -340,6 +348,26 @@ configCmd
   .description("print the JSON Schema of the configuration format (for editors)")
   .action(() => {
     process.stdout.write(`${JSON.stringify(configJsonSchema(), null, 2)}\n`);
+  });
+
+program
+  .command("passwd")
+  .description(
+    "print a salted scrypt hash of a password for the configuration (password read from stdin, or asked for without echo)",
+  )
+  .option(
+    "--cost <log2N>",
+    "scrypt cost as log2 of N: 14 (default) for people's passwords; 10 is enough for long random device secrets",
+    int("cost", 10, 15),
+    DEFAULT_LOG2_N,
+  )
+  .action(async (o: { cost: number }) => {
+    try {
+      const password = await readPassword(process.stdin, process.stderr);
+      process.stdout.write(`${await hashPassword(password, { log2N: o.cost })}\n`);
+    } catch (err) {
+      fail(err);
+    }
   });
 
 function int(name: string, min: number, max: number) {

@@ -14,6 +14,7 @@ import { AlertEngine, type AlertEvent } from "./alerts/engine.js";
 import { AccessPolicy, type OperatorAction } from "./broker/access.js";
 import { EmbeddedBroker, type SessionsConfig } from "./broker/embedded.js";
 import type { Config } from "./config/schema.js";
+import { plainTextPasswordWarning } from "./config/warnings.js";
 import { MqttIngest } from "./ingest/mqtt-ingest.js";
 import { Journal } from "./journal/journal.js";
 import { JournalLockedError } from "./journal/lock.js";
@@ -142,6 +143,7 @@ export class Gateway {
             site: config.site.id,
             username: up.username,
             password: up.password,
+            tls: up.tls,
             clientId: up.clientId ?? `linli-${config.site.id}`,
             backlog: up.backlog,
             reconnectInitialMs: up.reconnectInitial,
@@ -357,6 +359,9 @@ export class Gateway {
     );
     if (!opts.config.storage.enabled)
       log.warn("storage.enabled is false: alerts and acknowledgements are NOT kept across a restart");
+    // Once, at start, naming the accounts (never a password or a hash).
+    const plain = plainTextPasswordWarning(opts.config);
+    if (plain !== null) log.warn(plain);
     gw.metrics.registerBusStats(() => gw.modbus.stats().map((r) => r.bus));
     try {
       await gw.modbus.start();

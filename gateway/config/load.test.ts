@@ -170,6 +170,6 @@ describe("config", () => {
       welfarePeriod: 86_400_000,
       lostGrace: 60_000,
     });
-    expect(c.mqtt.listeners).toEqual([{ host: "127.0.0.1", port: 1883 }]);
+    expect(c.mqtt.listeners).toEqual([{ host: "127.0.0.1", port: 1883, transport: "mqtt", path: "/mqtt" }]);
   });
 });

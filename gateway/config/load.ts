@@ -120,6 +120,28 @@ function checkReferences(config: Config): ConfigProblem[] {
   return problems;
 }
 
+/**
+ * Who can log in at all: an account without a password needs a listener that
+ * verifies client certificates; TLS settings of the upstream need mqtts://.
+ */
+function checkCredentials(config: Config): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  const certificates = config.mqtt.listeners.some((l) => l.tls?.ca !== undefined);
+  const need = "password: required unless a listener verifies client certificates (mqtt.listeners[].tls.ca)";
+  config.devices.forEach((d, i) => {
+    if ((d.model === "ec200" || d.model === "ds10") && d.password === undefined && !certificates)
+      problems.push({ path: `devices[${i}].password`, message: need });
+  });
+  config.operators.forEach((o, i) => {
+    if (o.password === undefined && !certificates)
+      problems.push({ path: `operators[${i}].password`, message: need });
+  });
+  const up = config.northbound.upstream;
+  if (up?.tls && !/^(mqtts|ssl):/.test(up.url))
+    problems.push({ path: "northbound.upstream.tls", message: "TLS settings need an mqtts:// url" });
+  return problems;
+}
+
 function issuesToProblems(issues: readonly z.core.$ZodIssue[]): ConfigProblem[] {
   return issues.map((issue) => {
     let message = issue.message;
@@ -142,7 +164,7 @@ export function validateConfig(
   if (problems.length > 0) throw new ConfigError(source, problems);
   const result = configSchema.safeParse(substituted);
   if (!result.success) throw new ConfigError(source, issuesToProblems(result.error.issues));
-  const refs = checkReferences(result.data);
+  const refs = [...checkReferences(result.data), ...checkCredentials(result.data)];
   if (refs.length > 0) throw new ConfigError(source, refs);
   return result.data;
 }

@@ -4,6 +4,7 @@
  * box than the one it runs on, and a USB adapter may be plugged in later).
  */
 import { existsSync } from "node:fs";
+import { isHashed } from "../broker/credentials.js";
 import type { Config } from "./schema.js";
 
 export function configWarnings(config: Config, exists: (path: string) => boolean = existsSync): string[] {
@@ -15,4 +16,24 @@ export function configWarnings(config: Config, exists: (path: string) => boolean
       );
   });
   return out;
+}
+
+/**
+ * Accounts whose password is plain text in the configuration (docs/security.md
+ * "Credentials": store `linli passwd` hashes instead). Names only, never a password.
+ */
+export function plainTextPasswordAccounts(config: Config): string[] {
+  const plain = (p: string | undefined) => p !== undefined && !isHashed(p);
+  return [
+    ...config.operators.filter((o) => plain(o.password)).map((o) => o.name),
+    ...config.devices.filter((d) => "password" in d && plain(d.password)).map((d) => d.id),
+  ];
+}
+
+/** The start-up warning about plain-text passwords, or null (names the accounts, never a password). */
+export function plainTextPasswordWarning(config: Config): string | null {
+  const plain = plainTextPasswordAccounts(config);
+  return plain.length === 0
+    ? null
+    : `plain-text passwords in the configuration for ${plain.join(", ")}: store scrypt hashes instead (linli passwd, docs/security.md)`;
 }
