@@ -40,7 +40,7 @@ export type Identity = { kind: "device"; device: DeviceEntry } | { kind: "operat
 
 export type AuthResult =
   | { ok: true; identity: Identity; by: "password" | "certificate" }
-  | { ok: false; reason: "anonymous" | "unknown-device" | "bad-password" | "auth-busy" };
+  | { ok: false; reason: "anonymous" | "unknown-device" | "bad-password" | "auth-busy" | "gone" };
 
 function sameSecret(a: StoredSecret | null | undefined, b: StoredSecret | null): boolean {
   if (!a || !b || a.kind !== b.kind) return false;
@@ -81,6 +81,8 @@ export class AccessPolicy {
     username: string | undefined,
     password: Buffer | undefined,
     certNames: readonly string[] = [],
+    /** The connection closed meanwhile: no password work is spent on it. */
+    gone?: () => boolean,
   ): Promise<AuthResult> {
     const name = username || certNames[0];
     if (!name) return { ok: false, reason: "anonymous" };
@@ -88,8 +90,9 @@ export class AccessPolicy {
     if (account === null) return { ok: false, reason: "unknown-device" };
     if (certNames.includes(name)) return { ok: true, identity: account.identity, by: "certificate" };
     if (account.secret === null) return { ok: false, reason: "bad-password" };
-    const verdict = await this.verifier.verify(account.secret, password);
+    const verdict = await this.verifier.verify(account.secret, password, gone);
     if (verdict === "busy") return { ok: false, reason: "auth-busy" };
+    if (verdict === "gone") return { ok: false, reason: "gone" };
     // A reload may have removed or changed the account while scrypt ran.
     if (verdict !== "ok" || !sameSecret(this.account(name)?.secret, account.secret))
       return { ok: false, reason: "bad-password" };

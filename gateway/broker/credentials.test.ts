@@ -64,6 +64,14 @@ describe("PasswordVerifier", () => {
     const results = await Promise.all([1, 2, 3, 4, 5].map((i) => v.verify(stored, pw(`wrong${i}`))));
     expect(results.filter((r) => r === "busy")).toHaveLength(2);
     expect(results.filter((r) => r === "bad-password")).toHaveLength(3);
+    // A login whose connection closed while it waited costs no scrypt.
+    const before = v.stats.scrypt;
+    const [first, abandoned] = await Promise.all([
+      v.verify(stored, pw("x")),
+      v.verify(stored, pw("x"), () => true),
+    ]);
+    expect([first, abandoned]).toEqual(["ok", "gone"]);
+    expect(v.stats.scrypt).toBe(before + 1);
     // The slots are free again afterwards.
     expect(await v.verify(stored, pw("x"))).toBe("ok");
   });

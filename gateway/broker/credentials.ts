@@ -14,7 +14,8 @@
  *     MAX_IN_FLIGHT at once, so pool threads stay free for the journal's
  *     fdatasync and file reads; further logins wait in a FIFO bounded at
  *     MAX_QUEUED (beyond it a login is refused as "server unavailable",
- *     counted `auth-busy`, and the client retries).
+ *     counted `auth-busy`, and the client retries). A login whose connection
+ *     closed while it waited (the client gave up) is dropped unverified.
  *   - A successful verification is remembered for CACHE_TTL_MS, keyed by an
  *     HMAC (random per-process key) of the stored hash and the password, at
  *     most CACHE_MAX entries (oldest first out): a device reconnecting after a
@@ -112,7 +113,7 @@ export const MAX_QUEUED = 4096;
 export const CACHE_TTL_MS = 15 * 60_000;
 export const CACHE_MAX = 65_536;
 
-export type Verdict = "ok" | "bad-password" | "busy";
+export type Verdict = "ok" | "bad-password" | "busy" | "gone";
 
 export interface VerifierOptions {
   maxInFlight?: number;
@@ -133,7 +134,7 @@ export class PasswordVerifier {
   private readonly ttl: number;
   private readonly cacheMax: number;
   private readonly now: () => number;
-  readonly stats = { scrypt: 0, cacheHits: 0, busy: 0 };
+  readonly stats = { scrypt: 0, cacheHits: 0, busy: 0, gone: 0 };
 
   constructor(opts: VerifierOptions = {}) {
     this.maxInFlight = opts.maxInFlight ?? MAX_IN_FLIGHT;
@@ -143,8 +144,11 @@ export class PasswordVerifier {
     this.now = opts.now ?? Date.now;
   }
 
-  /** Whether `given` is the stored secret. Never rejects. */
-  async verify(stored: StoredSecret, given: Buffer | undefined): Promise<Verdict> {
+  /**
+   * Whether `given` is the stored secret. Never rejects. `gone()`: the login was
+   * abandoned while it waited (its connection closed): "gone", no scrypt spent on it.
+   */
+  async verify(stored: StoredSecret, given: Buffer | undefined, gone?: () => boolean): Promise<Verdict> {
     if (!given) return "bad-password";
     if (stored.kind === "plain") return sameBytes(stored.value, given) ? "ok" : "bad-password";
     const key = createHmac("sha256", this.cacheKey)
@@ -168,6 +172,10 @@ export class PasswordVerifier {
       await new Promise<void>((resolve) => this.waiting.push(resolve));
     } else this.inFlight++;
     try {
+      if (gone?.()) {
+        this.stats.gone++;
+        return "gone";
+      }
       this.stats.scrypt++;
       const hash = await scryptAsync(given, stored.salt, stored.N, stored.r, stored.p);
       if (!sameBytes(stored.hash, hash)) return "bad-password";

@@ -381,6 +381,11 @@ export class EmbeddedBroker implements NorthboundSink {
       done(null, true);
       return;
     }
+    // Closed while it waited for verification: nobody to answer, nothing to count.
+    if (result.reason === "gone") {
+      done(new RefusedError("connection closed during authentication") as AuthenticateError, false);
+      return;
+    }
     this.counters.reject(result.reason === "unknown-device" ? "unknown" : "auth", result.reason);
     this.rateLog.warn(
       username ?? "(anonymous)",
@@ -404,7 +409,8 @@ export class EmbeddedBroker implements NorthboundSink {
     this.skipUplinkForwarding();
     a.authenticate = (client, username, password, done) => {
       const certNames = this.transports.get(client)?.certNames ?? [];
-      this.policy.authenticate(username, password, certNames).then(
+      const gone = () => (client as unknown as { closed: boolean }).closed;
+      this.policy.authenticate(username, password, certNames, gone).then(
         (result) => this.authenticated(client, username, result, done),
         (err: Error) => {
           this.log.error({ err, clientId: client.id }, "authentication failed");

@@ -15,6 +15,16 @@ export function configWarnings(config: Config, exists: (path: string) => boolean
         `buses[${i}].path: serial device ${b.path} of bus ${b.id} does not exist here (adapter unplugged, or wrong path?)`,
       );
   });
+  // Certificates are often installed after the file is written (and checked on another box).
+  (config.mqtt?.listeners ?? []).forEach((l, i) => {
+    for (const key of ["cert", "key", "ca"] as const) {
+      const file = l.tls?.[key];
+      if (file !== undefined && !exists(file))
+        out.push(
+          `mqtt.listeners[${i}].tls.${key}: ${file} does not exist here (the gateway will not start without it)`,
+        );
+    }
+  });
   return out;
 }
 
