@@ -4,7 +4,7 @@
  * subscribe column over TLS with mosquitto_sub --cafile as well. The table is
  * read from the document: a changed cell there is a changed test here.
  */
-import { execFile } from "node:child_process";
+import { execFile, execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -265,11 +265,16 @@ function mosquittoSub(row: Row, clientId: string): Promise<{ code: number | null
 
 const haveMosquitto = (() => {
   try {
-    return execFile !== undefined && readFileSync("/usr/bin/mosquitto_sub").length > 0;
+    execFileSync("sh", ["-c", "command -v mosquitto_sub"], { stdio: "ignore" });
+    return true;
   } catch {
     return false;
   }
 })();
+if (!haveMosquitto && !process.env.CI)
+  console.warn(
+    "access-matrix.e2e: mosquitto-clients not installed; the mosquitto_sub cells are not checked here",
+  );
 
 describe.skipIf(!haveMosquitto && !process.env.CI)(
   "access matrix: subscribe over TLS with mosquitto_sub --cafile",
