@@ -136,6 +136,26 @@ describe("client certificates (TLS listener with ca)", () => {
     expect(ops.connected).toBe(true);
   });
 
+  it("a certificate file that cannot be read stops the start, naming the listener and the file", async () => {
+    const p = pki();
+    const missing = `${p.dir}/nowhere.crt`;
+    const started = startGateway({
+      config: {
+        ...testConfig(),
+        mqtt: {
+          listeners: [
+            { host: "127.0.0.1", port: 0 },
+            { host: "127.0.0.1", port: 0, tls: { cert: missing, key: p.serverKey } },
+          ],
+        },
+        storage: { enabled: false },
+      },
+    });
+    await expect(started).rejects.toThrow(
+      `mqtt.listeners[1] (mqtts://127.0.0.1:0): cannot read TLS certificate ${missing}`,
+    );
+  });
+
   it("refuses TLS below 1.2", async () => {
     const p = pki();
     const gw = await start({

@@ -166,7 +166,13 @@ export class EmbeddedBroker implements NorthboundSink {
     self = broker;
     broker.install();
     try {
-      for (const l of opts.listeners) await broker.listen(l, opts.maxConnections);
+      for (const [i, l] of opts.listeners.entries())
+        await broker.listen(l, opts.maxConnections).catch((err: NodeJS.ErrnoException) => {
+          // A certificate that cannot be read or used: name the listener (EADDRINUSE and such keep their code).
+          if (err.code === undefined || err.code.startsWith("ERR_"))
+            err.message = `mqtt.listeners[${i}] (${describeListener(l)}): ${err.message}`;
+          throw err;
+        });
     } catch (err) {
       await broker.close();
       throw err;
