@@ -165,7 +165,8 @@ function tapPresses(gen: LoadGenerator, devIndex: Map<string, number>, presses: 
 
 async function connectSubscriber(url: string, mode: ServerMode): Promise<MqttClient> {
   const client = createDeviceClient(url, {
-    clientId: `bench-subscriber-${process.pid}`,
+    // Client ids belong to their owner (docs/security.md): an operator's start with its name.
+    clientId: `${mode === "gateway" ? OPERATOR.name : "bench"}-subscriber-${process.pid}`,
     username: mode === "gateway" ? OPERATOR.name : "bench-subscriber",
     password: mode === "gateway" ? OPERATOR.password : "x",
     protocolVersion: 4,

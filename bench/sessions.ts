@@ -88,7 +88,7 @@ async function once(variant: Variant, dir: string): Promise<Run> {
   const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${broker.addresses()[0]?.port}`, {
     username: "ops",
     password: "secret",
-    clientId: "console",
+    clientId: "ops-console",
     clean: !variant.endsWith("persistent console"),
     reconnectPeriod: 0,
   });

@@ -6,6 +6,7 @@
  *   linli reload [--data-dir DIR] [--timeout SECONDS]
  *   linli config check FILE
  *   linli config schema
+ *   linli passwd [--cost N]      (password from stdin or a prompt without echo; prints a hash)
  *   linli modbus read (--serial PATH [--baud N --parity P --stop-bits N] | --tcp HOST:PORT) --unit N --fn 3|4 --address A --count N
  *   linli sim --gateway URL (--config FILE | --scale N) [--scenario NAME|FILE] [--seed S] [--json FILE]
  *   linli sim --list-scenarios
@@ -20,11 +21,14 @@ import {
   configJsonSchema,
   configWarnings,
   createLogger,
+  DEFAULT_LOG2_N,
   defaultModbusLinks,
   Gateway,
+  hashPassword,
   type Logger,
   linliVersion,
   loadConfigFile,
+  plainTextPasswordWarning,
   portProblems,
   SystemdNotifier,
   validateConfig,
@@ -40,6 +44,7 @@ import {
   HAND_PENDANT,
   startDemoCommunity,
 } from "./demo.js";
+import { readPassword } from "./password-input.js";
 import {
   DEFAULT_DATA_DIR,
   isLinliProcess,
@@ -215,9 +220,9 @@ async function start(opts: StartOptions): Promise<void> {
             ]
           : []),
         "Watch alerts as an operator:",
-        `  mosquitto_sub -h 127.0.0.1 -p ${p} -u ${DEMO_OPERATOR.name} -P ${DEMO_OPERATOR.password} -t 'linli/${DEMO_SITE}/alerts/#' -v`,
+        `  mosquitto_sub -h 127.0.0.1 -p ${p} -i ${DEMO_OPERATOR.name}-watch -u ${DEMO_OPERATOR.name} -P ${DEMO_OPERATOR.password} -t 'linli/${DEMO_SITE}/alerts/#' -v`,
         "Press the demo pendant's button by hand:",
-        `  mosquitto_pub -h 127.0.0.1 -p ${p} -u ${HAND_PENDANT.id} -P ${HAND_PENDANT.password} -q 1 -t devices/ec200/${HAND_PENDANT.id}/up -m '{"t":"evt","seq":1042,"ts":1763798400123,"evt":"press","bat":87,"rssi":-71}'`,
+        `  mosquitto_pub -h 127.0.0.1 -p ${p} -i ec200-${HAND_PENDANT.id} -u ${HAND_PENDANT.id} -P ${HAND_PENDANT.password} -q 1 -t devices/ec200/${HAND_PENDANT.id}/up -m '{"t":"evt","seq":1042,"ts":1763798400123,"evt":"press","bat":87,"rssi":-71}'`,
         "Ctrl-C stops the gateway cleanly.",
         "",
       ].join("\n"),
@@ -329,6 +334,9 @@ function describeReport(r: ReloadReport): string {
   if (c.logLevel) lines.push(`  log level: ${c.logLevel}`);
   if (r.closedAlerts) lines.push(`  alerts closed (device or household removed): ${r.closedAlerts}`);
   if (r.disconnected) lines.push(`  connections closed (removed, or password changed): ${r.disconnected}`);
+  if (r.certificates?.reloaded)
+    lines.push(`  TLS certificates re-read: ${r.certificates.reloaded} listener(s)`);
+  for (const f of r.certificates?.failed ?? []) lines.push(`  TLS certificate NOT reloaded (kept): ${f}`);
   if (lines.length === 1) lines.push("  nothing to change");
   if (r.restartNeeded?.length)
     lines.push(`  needs a restart (running values kept): ${r.restartNeeded.join(", ")}`);
@@ -383,6 +391,8 @@ configCmd
     try {
       const c = loadConfigFile(file);
       for (const w of configWarnings(c)) process.stderr.write(`${file}: warning: ${w}\n`);
+      const plain = plainTextPasswordWarning(c);
+      if (plain !== null) process.stderr.write(`${file}: warning: ${plain}\n`);
       process.stdout.write(
         `${file}: ok (site ${c.site.id}, ${c.devices.length} devices, ${c.households.length} households, ${c.operators.length} operators)\n`,
       );
@@ -395,6 +405,26 @@ configCmd
   .description("print the JSON Schema of the configuration format (for editors)")
   .action(() => {
     process.stdout.write(`${JSON.stringify(configJsonSchema(), null, 2)}\n`);
+  });
+
+program
+  .command("passwd")
+  .description(
+    "print a salted scrypt hash of a password for the configuration (password read from stdin, or asked for without echo)",
+  )
+  .option(
+    "--cost <log2N>",
+    "scrypt cost as log2 of N: 14 (default) for people's passwords; 10 is enough for long random device secrets",
+    int("cost", 10, 15),
+    DEFAULT_LOG2_N,
+  )
+  .action(async (o: { cost: number }) => {
+    try {
+      const password = await readPassword(process.stdin, process.stderr);
+      process.stdout.write(`${await hashPassword(password, { log2N: o.cost })}\n`);
+    } catch (err) {
+      fail(err);
+    }
   });
 
 function int(name: string, min: number, max: number) {

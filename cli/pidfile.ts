@@ -32,6 +32,8 @@ export interface ReloadReport {
   restartNeeded?: string[];
   closedAlerts?: number;
   disconnected?: number;
+  /** TLS listeners whose certificate files were re-read, and those that could not be. */
+  certificates?: { reloaded: number; failed: string[] };
 }
 
 function writeAtomically(file: string, value: unknown): void {

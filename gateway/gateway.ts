@@ -15,6 +15,7 @@ import { AccessPolicy, type OperatorAction } from "./broker/access.js";
 import { EmbeddedBroker, type SessionsConfig } from "./broker/embedded.js";
 import { DeviceRateLimiter } from "./broker/rate.js";
 import type { Config } from "./config/schema.js";
+import { plainTextPasswordWarning } from "./config/warnings.js";
 import { ConsoleServer } from "./console/server.js";
 import { consoleSiteInfo } from "./console/site-info.js";
 import { AlertContentBuilder } from "./content/alert-content.js";
@@ -150,6 +151,7 @@ export class Gateway {
             site: config.site.id,
             username: up.username,
             password: up.password,
+            tls: up.tls,
             clientId: up.clientId ?? `linli-${config.site.id}`,
             backlog: up.backlog,
             reconnectInitialMs: up.reconnectInitial,
@@ -380,12 +382,15 @@ export class Gateway {
       gw.consoleServer = await ConsoleServer.start({
         host: c.host,
         port: opts.consolePort ?? c.port,
-        authenticateOperator: (username, password) => {
-          const r = gw.broker.policy.authenticate(username, password);
+        authenticateOperator: async (username, password, socket) => {
+          const limits = gw.broker.limits;
+          if (limits.loginBanned(socket, username) !== null) return false;
+          const r = await gw.broker.policy.authenticate(username, password, [], () => socket.destroyed);
+          if (r.ok || r.reason !== "gone") limits.loginResult(socket, username, r);
           return r.ok && r.identity.kind === "operator";
         },
         siteInfo: () => consoleSiteInfo(gw.config),
-        attachMqtt: (stream) => gw.broker.attach(stream),
+        attachMqtt: (stream, socket) => gw.broker.attach(stream, socket),
         log: gw.log.child({ module: "console" }),
       }).catch(async (err: unknown) => {
         await gw.stop();
@@ -403,6 +408,9 @@ export class Gateway {
     );
     if (!opts.config.storage.enabled)
       log.warn("storage.enabled is false: alerts and acknowledgements are NOT kept across a restart");
+    // Once, at start, naming the accounts (never a password or a hash).
+    const plain = plainTextPasswordWarning(opts.config);
+    if (plain !== null) log.warn(plain);
     gw.metrics.registerBusStats(() => gw.modbus.metricsStats());
     try {
       await gw.modbus.start();

@@ -3,10 +3,12 @@
  * the CLI composes. The gateway imports core/, protocols/ and devices/, never
  * sim/ or cli/.
  */
+
+export { DEFAULT_LOG2_N, hashPassword } from "./broker/credentials.js";
 export { portProblems } from "./config/checks.js";
 export { ConfigError, loadConfigFile, validateConfig } from "./config/load.js";
 export { type Config, type ConfigInput, configJsonSchema } from "./config/schema.js";
-export { configWarnings } from "./config/warnings.js";
+export { configWarnings, plainTextPasswordWarning } from "./config/warnings.js";
 export { DEFAULT_DATA_DIR, Gateway } from "./gateway.js";
 export { applyEdgeHeapSettings } from "./heap.js";
 export { createLogger, type Logger } from "./log.js";

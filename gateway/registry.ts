@@ -7,6 +7,7 @@
 import { type DeviceModel, SiteTime } from "../core/index.js";
 import { type AnyProfile, type DeviceSettings, parseOpeningHours, profiles } from "../devices/index.js";
 import type { AlertSubject } from "./alerts/alert.js";
+import { parseSecret, type StoredSecret } from "./broker/credentials.js";
 import type { Config, DeviceConfig, HouseholdConfig } from "./config/schema.js";
 import { SeqWindow } from "./ingest/seq-window.js";
 import type { PipelineEntry } from "./pipeline/lanes.js";
@@ -80,8 +81,11 @@ export class DeviceEntry implements AlertSubject {
     readonly site: string,
     public config: DeviceConfig,
     readonly profile: AnyProfile,
-    /** MQTT password; null for polled devices, which never connect to the broker. */
-    public password: Buffer | null,
+    /**
+     * MQTT password (plain or hashed); null for polled devices, which never connect to the
+     * broker, and for MQTT devices that log in with a client certificate only.
+     */
+    public password: StoredSecret | null,
     public householdEntry: HouseholdEntry | null,
     settings: DeviceSettings,
     dedup: SeqWindow,
@@ -171,13 +175,14 @@ export function deviceSettings(
   };
 }
 
-const passwordOf = (d: DeviceConfig): Buffer | null =>
-  "password" in d ? Buffer.from(d.password, "utf8") : null;
+const passwordOf = (d: DeviceConfig): StoredSecret | null =>
+  "password" in d && d.password !== undefined ? parseSecret(d.password) : null;
 
 export class Registry {
   readonly devices = new Map<string, DeviceEntry>();
   readonly households = new Map<string, HouseholdEntry>();
-  readonly operators = new Map<string, Buffer>();
+  /** Operators by name: their password, or null if they log in with a client certificate only. */
+  readonly operators = new Map<string, StoredSecret | null>();
   private readonly site: string;
   private readonly dedupWindow: number;
   /** `site.timezone` (fixed for the process: a change needs a restart). */
@@ -265,6 +270,7 @@ export class Registry {
 
   setOperators(operators: Config["operators"]): void {
     this.operators.clear();
-    for (const o of operators) this.operators.set(o.name, Buffer.from(o.password, "utf8"));
+    for (const o of operators)
+      this.operators.set(o.name, o.password === undefined ? null : parseSecret(o.password));
   }
 }

@@ -285,6 +285,8 @@ export type ReloadResult =
       closedAlerts: number;
       /** MQTT connections closed (removed devices and operators, changed passwords). */
       disconnected: number;
+      /** TLS listeners whose certificate files were re-read, and the ones that could not be (kept as they were). */
+      certificates: { reloaded: number; failed: string[] };
       /** The configuration now running (holds secrets: not for reports). */
       effective: Config;
     }
@@ -302,6 +304,7 @@ export async function reloadGateway(
   next: Config | (() => Config),
   now: number,
 ): Promise<ReloadResult> {
+  const certificates = reloadCertificates(t);
   let config: Config;
   try {
     config = typeof next === "function" ? next() : next;
@@ -325,11 +328,24 @@ export async function reloadGateway(
   const changes = summarisePlan(plan);
   if (planIsEmpty(plan)) {
     t.log.info({ restartNeeded: plan.restartNeeded.length }, "configuration reloaded: nothing to change");
-    return applied(now, plan, changes, 0, 0);
+    return applied(now, plan, changes, 0, 0, certificates);
   }
   const { closedAlerts, disconnected } = await applyReload(t, plan);
   t.log.info({ ...changes, closedAlerts, disconnected }, "configuration reloaded");
-  return applied(now, plan, changes, closedAlerts, disconnected);
+  return applied(now, plan, changes, closedAlerts, disconnected, certificates);
+}
+
+/**
+ * TLS listeners re-read their certificate, key and CA on every reload, whatever
+ * the file says (a renewed certificate keeps its path): new handshakes use them,
+ * open connections stay. Paths themselves (mqtt.listeners) need a restart.
+ */
+function reloadCertificates(t: ReloadTarget): { reloaded: number; failed: string[] } {
+  const r = t.broker.reloadCertificates();
+  for (const problem of r.failed)
+    t.log.error({ problem }, "TLS certificate not reloaded; the listener keeps its current one");
+  if (r.reloaded > 0) t.log.info({ listeners: r.reloaded }, "TLS certificates reloaded");
+  return r;
 }
 
 function applied(
@@ -338,6 +354,7 @@ function applied(
   changes: ReturnType<typeof summarisePlan>,
   closedAlerts: number,
   disconnected: number,
+  certificates: { reloaded: number; failed: string[] },
 ): ReloadResult {
   return {
     result: "applied",
@@ -346,6 +363,7 @@ function applied(
     restartNeeded: plan.restartNeeded.map((r) => r.path),
     closedAlerts,
     disconnected,
+    certificates,
     effective: plan.effective,
   };
 }

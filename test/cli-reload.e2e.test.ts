@@ -120,11 +120,13 @@ describe("linli reload", () => {
     const ops = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, {
       username: "ops",
       password: "ops-pw",
+      clientId: "ops-console",
       reconnectPeriod: 0,
     });
     const fresh = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, {
       username: "p-new",
       password: "pw-new",
+      clientId: "ec200-p-new",
       reconnectPeriod: 0,
     });
     try {

@@ -213,7 +213,7 @@ describe("an operator's persistent session across a gateway restart (real journa
     const clients: TestClient[] = [];
     let gw = await start();
     try {
-      const consoleOpts = { clientId: "console-1", clean: false };
+      const consoleOpts = { clientId: "ops-console-1", clean: false };
       let ops = await connect(gw, OPS.name, OPS.password, consoleOpts);
       await ops.subscribe(`linli/${SITE}/alerts/events`);
       await ops.end();

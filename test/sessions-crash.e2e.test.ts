@@ -63,7 +63,7 @@ describe("operators' persistent sessions across a SIGKILL", () => {
     const away = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, {
       username: "ops",
       password: "secret",
-      clientId: "console-k",
+      clientId: "ops-console-k",
       clean: false,
       reconnectPeriod: 0,
     });
@@ -95,7 +95,7 @@ describe("operators' persistent sessions across a SIGKILL", () => {
     const back = mqtt.connect(`mqtt://127.0.0.1:${broker.addresses()[0]?.port}`, {
       username: "ops",
       password: "secret",
-      clientId: "console-k",
+      clientId: "ops-console-k",
       clean: false,
       reconnectPeriod: 0,
     });

@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { validateConfig } from "../config/load.js";
 import { Registry } from "../registry.js";
 import { AccessPolicy } from "./access.js";
+import { hashPassword } from "./credentials.js";
 
 const config = validateConfig({
   site: { id: "s1" },
@@ -16,16 +17,40 @@ const policy = new AccessPolicy("s1", registry);
 const pw = (s: string) => Buffer.from(s);
 
 describe("AccessPolicy", () => {
-  it("authenticates devices and operators, refusing the rest with a reason", () => {
-    expect(policy.authenticate("p1", pw("pw1"))).toMatchObject({ ok: true, identity: { kind: "device" } });
-    expect(policy.authenticate("ops", pw("secret"))).toMatchObject({
+  it("authenticates devices and operators, refusing the rest with a reason", async () => {
+    expect(await policy.authenticate("p1", pw("pw1"))).toMatchObject({
+      ok: true,
+      identity: { kind: "device" },
+      by: "password",
+    });
+    expect(await policy.authenticate("ops", pw("secret"))).toMatchObject({
       ok: true,
       identity: { kind: "operator", name: "ops" },
     });
-    expect(policy.authenticate("p1", pw("pw"))).toEqual({ ok: false, reason: "bad-password" });
-    expect(policy.authenticate("p1", undefined)).toEqual({ ok: false, reason: "bad-password" });
-    expect(policy.authenticate("ghost", pw("x"))).toEqual({ ok: false, reason: "unknown-device" });
-    expect(policy.authenticate(undefined, undefined)).toEqual({ ok: false, reason: "anonymous" });
+    expect(await policy.authenticate("p1", pw("pw"))).toEqual({ ok: false, reason: "bad-password" });
+    expect(await policy.authenticate("p1", undefined)).toEqual({ ok: false, reason: "bad-password" });
+    expect(await policy.authenticate("ghost", pw("x"))).toEqual({ ok: false, reason: "unknown-device" });
+    expect(await policy.authenticate(undefined, undefined)).toEqual({ ok: false, reason: "anonymous" });
+  });
+
+  it("a verified certificate naming the account stands for its password; naming another, it does not", async () => {
+    expect(await policy.authenticate("p1", undefined, ["p1"])).toMatchObject({ ok: true, by: "certificate" });
+    expect(await policy.authenticate(undefined, undefined, ["p1"])).toMatchObject({
+      ok: true,
+      identity: { kind: "device" },
+    });
+    expect(await policy.authenticate("d1", undefined, ["p1"])).toEqual({ ok: false, reason: "bad-password" });
+    expect(await policy.authenticate("d1", pw("pw2"), ["p1"])).toMatchObject({ ok: true, by: "password" });
+  });
+
+  it("hashed passwords verify; a wrong one does not", async () => {
+    const hashed = validateConfig({
+      site: { id: "s1" },
+      operators: [{ name: "ops", password: await hashPassword("s3cret", { log2N: 10 }) }],
+    });
+    const p = new AccessPolicy("s1", new Registry(hashed, { onLost: () => {}, onWelfareDue: () => {} }));
+    expect(await p.authenticate("ops", pw("s3cret"))).toMatchObject({ ok: true });
+    expect(await p.authenticate("ops", pw("s3cret "))).toEqual({ ok: false, reason: "bad-password" });
   });
 
   it("a device publishes only its own uplink and subscribes only its own downlink", () => {

@@ -14,9 +14,9 @@
  * - Operator requests are never retained: a retained `ack/...` would be replayed
  *   to every console subscribed to `linli/<site>/#`.
  */
-import { timingSafeEqual } from "node:crypto";
 import { type OperatorAction, operatorTopic } from "../operator-actions.js";
 import type { DeviceEntry, Registry } from "../registry.js";
+import { PasswordVerifier, type StoredSecret } from "./credentials.js";
 
 export type { OperatorAction } from "../operator-actions.js";
 
@@ -38,12 +38,12 @@ export type PublishDecision = { ok: true; kind: PublishKind } | { ok: false; rea
 export type Identity = { kind: "device"; device: DeviceEntry } | { kind: "operator"; name: string };
 
 export type AuthResult =
-  | { ok: true; identity: Identity }
-  | { ok: false; reason: "anonymous" | "unknown-device" | "bad-password" };
+  | { ok: true; identity: Identity; by: "password" | "certificate" }
+  | { ok: false; reason: "anonymous" | "unknown-device" | "bad-password" | "auth-busy" | "gone" };
 
-function samePassword(expected: Buffer, given: Buffer | undefined): boolean {
-  if (!given || given.length !== expected.length) return false;
-  return timingSafeEqual(expected, given);
+function sameSecret(a: StoredSecret | null | undefined, b: StoredSecret | null): boolean {
+  if (!a || !b || a.kind !== b.kind) return false;
+  return a.kind === "plain" ? a.value.equals((b as typeof a).value) : a.text === (b as typeof a).text;
 }
 
 export class AccessPolicy {
@@ -51,28 +51,51 @@ export class AccessPolicy {
 
   constructor(
     readonly site: string,
-    private readonly registry: Registry,
+    readonly registry: Registry,
+    private readonly verifier = new PasswordVerifier(),
   ) {
     this.opsPrefix = `linli/${site}/`;
   }
 
-  authenticate(username: string | undefined, password: Buffer | undefined): AuthResult {
-    if (!username) return { ok: false, reason: "anonymous" };
-    const device = this.registry.devices.get(username);
-    if (device) {
-      // Polled devices have no MQTT account.
-      if (device.password === null) return { ok: false, reason: "unknown-device" };
-      return samePassword(device.password, password)
-        ? { ok: true, identity: { kind: "device", device } }
-        : { ok: false, reason: "bad-password" };
-    }
-    const operator = this.registry.operators.get(username);
-    if (operator) {
-      return samePassword(operator, password)
-        ? { ok: true, identity: { kind: "operator", name: username } }
-        : { ok: false, reason: "bad-password" };
-    }
-    return { ok: false, reason: "unknown-device" };
+  /** The account named `name`, with its stored password (null: certificate only), or null. */
+  private account(name: string): { identity: Identity; secret: StoredSecret | null } | null {
+    const device = this.registry.devices.get(name);
+    // Polled devices have no MQTT account.
+    if (device)
+      return device.uplinkTopic === null
+        ? null
+        : { identity: { kind: "device", device }, secret: device.password };
+    const operator = this.registry.operators.get(name);
+    return operator === undefined ? null : { identity: { kind: "operator", name }, secret: operator };
+  }
+
+  /**
+   * Who is connecting. `certNames`: the names in a client certificate the
+   * listener's CA verified (gateway/broker/transports.ts). A certificate that
+   * names the account (the username, or without a username its first name)
+   * stands for the password; otherwise the password is verified
+   * (gateway/broker/credentials.ts: hashed or plain, constant-time).
+   */
+  async authenticate(
+    username: string | undefined,
+    password: Buffer | undefined,
+    certNames: readonly string[] = [],
+    /** The connection closed meanwhile: no password work is spent on it. */
+    gone?: () => boolean,
+  ): Promise<AuthResult> {
+    const name = username || certNames[0];
+    if (!name) return { ok: false, reason: "anonymous" };
+    const account = this.account(name);
+    if (account === null) return { ok: false, reason: "unknown-device" };
+    if (certNames.includes(name)) return { ok: true, identity: account.identity, by: "certificate" };
+    if (account.secret === null) return { ok: false, reason: "bad-password" };
+    const verdict = await this.verifier.verify(account.secret, password, gone);
+    if (verdict === "busy") return { ok: false, reason: "auth-busy" };
+    if (verdict === "gone") return { ok: false, reason: "gone" };
+    // A reload may have removed or changed the account while scrypt ran.
+    if (verdict !== "ok" || !sameSecret(this.account(name)?.secret, account.secret))
+      return { ok: false, reason: "bad-password" };
+    return { ok: true, identity: account.identity, by: "password" };
   }
 
   /**

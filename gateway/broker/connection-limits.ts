@@ -27,6 +27,8 @@ const BEFORE_LOGIN = "connection";
 export class SocketLimits {
   readonly login: LoginGuard;
   private readonly frames = new WeakMap<Socket, FrameGuard>();
+  /** Streams whose address is another socket's (WebSockets: the TCP socket under them). */
+  private readonly peers = new WeakMap<Socket, string>();
   private readonly subscriptions = new WeakMap<Client, Set<string>>();
   /** Sockets in accept order (so deadline order: one timeout for all); logged-in or gone ones skipped. */
   private awaitLogin: Array<{ socket: Socket; guard: FrameGuard; deadline: number }> = [];
@@ -63,10 +65,16 @@ export class SocketLimits {
    * descriptor and a timer, not an MQTT client (3,000 idle sockets handed to aedes at once
    * held alerts up to 96 ms). Not logged in within connectTimeout: closed.
    */
-  accept(socket: Socket, handOver: () => void): void {
+  /**
+   * `socket` is what aedes will read (a TCP or TLS socket, or a WebSocket's stream); `peer` is the
+   * TCP socket under it, whose address the rate limits and bans count.
+   */
+  accept(socket: Socket, handOver: () => void, peer: Socket = socket): void {
     // Before aedes listens for them, a reset connection's errors must not be unhandled.
     socket.on("error", () => {});
-    const admission = this.login.admitConnection(addressOf(socket));
+    const address = addressOf(peer);
+    if (peer !== socket) this.peers.set(socket, address);
+    const admission = this.login.admitConnection(address);
     if (admission !== "ok") {
       this.counters.reject(BEFORE_LOGIN, admission === "banned" ? "address-banned" : "address-rate-limited");
       socket.destroy();
@@ -89,6 +97,30 @@ export class SocketLimits {
     // On the next tick: Node forgets this listener (readableListening) only then, and aedes'
     // own "readable" listener is told of the bytes already buffered only if it has been.
     socket.once("readable", () => process.nextTick(handOver));
+  }
+
+  /**
+   * A WebSocket connection: the source address's rate limit and bans apply; its packets are framed
+   * by WebSocket messages, bounded by the listener's message size (transports.ts), and aedes'
+   * connect timeout closes one that never logs in.
+   */
+  acceptStream(stream: Socket, handOver: () => void, peer: Socket): void {
+    stream.on("error", () => {});
+    const address = addressOf(peer);
+    this.peers.set(stream, address);
+    const admission = this.login.admitConnection(address);
+    if (admission !== "ok") {
+      this.counters.reject(BEFORE_LOGIN, admission === "banned" ? "address-banned" : "address-rate-limited");
+      stream.destroy();
+      this.reclaim.closedBeforeLogin();
+      return;
+    }
+    handOver();
+  }
+
+  /** A WebSocket stream's address is its TCP socket's (accept's `peer`). */
+  private addressOf(socket: Socket): string {
+    return this.peers.get(socket) ?? addressOf(socket);
   }
 
   /** Stops the login timer (the broker is closing). */
@@ -143,14 +175,14 @@ export class SocketLimits {
   /** Before the password is checked: the reason it must be refused, or null. */
   loginBanned(socket: Socket, username: string | undefined): string | null {
     if (username === undefined) return null;
-    if (this.login.admitLogin(addressOf(socket), username) === "ok") return null;
+    if (this.login.admitLogin(this.addressOf(socket), username) === "ok") return null;
     this.counters.reject("auth", "username-banned");
     return "username-banned";
   }
 
   /** After the password was checked: failures counted; on success the role's packet size applies. */
   loginResult(socket: Socket, username: string | undefined, result: AuthResult): void {
-    const address = addressOf(socket);
+    const address = this.addressOf(socket);
     if (!result.ok) {
       this.login.failed(address, username, result.reason === "bad-password");
       return;

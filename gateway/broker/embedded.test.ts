@@ -39,6 +39,7 @@ async function start(urgentTopicPrefixes: string[]): Promise<{ received: string[
   client = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, {
     username: "ops",
     password: "secret",
+    clientId: "ops-console",
     reconnectPeriod: 0,
   });
   await client.subscribeAsync("linli/s1/#", { qos: 1 });

@@ -3,18 +3,28 @@
  * its hooks. It is also a northbound sink: the gateway publishes from inside
  * the broker, so its messages pass no client ACL and cost no extra hop.
  */
-import { type AddressInfo, createServer, type Server, type Socket } from "node:net";
+import type { AddressInfo, Socket } from "node:net";
 import type { Duplex } from "node:stream";
-import { Aedes, type Client, type PublishPacket } from "aedes";
+import { Aedes, type AuthenticateError, type Client, type PublishPacket } from "aedes";
 import type { Logger, RateLimitedLog } from "../log.js";
 import type { NorthboundSink } from "../northbound/sink.js";
 import type { Completion } from "../pipeline/lanes.js";
 import type { DeviceEntry } from "../registry.js";
 import type { Counters } from "../stats.js";
-import type { AccessPolicy, Identity, OperatorAction } from "./access.js";
+import type { AccessPolicy, AuthResult, Identity, OperatorAction } from "./access.js";
+import { mayUseClientId } from "./client-ids.js";
 import { type ConnectionLimits, DEFAULT_CONNECTION_LIMITS, SocketLimits } from "./connection-limits.js";
 import { InflightLimitError, PubackQueue } from "./puback-queue.js";
 import { type DurableMap, SessionPersistence, type SessionStats } from "./sessions.js";
+import {
+  type Connection,
+  describeListener,
+  Listener,
+  type ListenerConfig,
+  type TransportName,
+} from "./transports.js";
+
+export type { ListenerConfig } from "./transports.js";
 
 export interface BrokerHandlers {
   uplink(device: DeviceEntry, payload: Buffer, contentType: string | undefined, done: Completion): void;
@@ -26,11 +36,6 @@ export interface BrokerHandlers {
     command: string | null,
     payload: Buffer,
   ): void;
-}
-
-export interface ListenerConfig {
-  host: string;
-  port: number;
 }
 
 export interface SessionsConfig {
@@ -73,9 +78,11 @@ export class EmbeddedBroker implements NorthboundSink {
   private readonly pubackQueues = new WeakMap<Client, PubackQueue>();
   /** The will packets of connected clients: aedes hands the same object to authorizePublish when it falls due. */
   private readonly wills = new WeakSet<object>();
-  private readonly servers: Server[] = [];
-  private readonly sockets = new Set<Socket>();
-  private readonly streams = new Set<Duplex>();
+  private readonly listeners: Listener[] = [];
+  /** What each client's transport knows: tcp/tls/ws/wss and a verified client certificate's names. */
+  private readonly transports = new WeakMap<Client, Pick<Connection, "transport" | "certNames">>();
+  /** Connections handed over by another server (the console's MQTT over WebSocket), closed with the broker. */
+  private readonly attached = new Set<Duplex>();
   private closing = false;
 
   private constructor(
@@ -171,7 +178,13 @@ export class EmbeddedBroker implements NorthboundSink {
     self = broker;
     broker.install();
     try {
-      for (const l of opts.listeners) await broker.listen(l, opts.maxConnections);
+      for (const [i, l] of opts.listeners.entries())
+        await broker.listen(l, opts.maxConnections).catch((err: NodeJS.ErrnoException) => {
+          // A certificate that cannot be read or used: name the listener (EADDRINUSE and such keep their code).
+          if (err.code === undefined || err.code.startsWith("ERR_"))
+            err.message = `mqtt.listeners[${i}] (${describeListener(l)}): ${err.message}`;
+          throw err;
+        });
     } catch (err) {
       await broker.close();
       throw err;
@@ -181,7 +194,7 @@ export class EmbeddedBroker implements NorthboundSink {
 
   /** Where the broker listens (ports resolved when configured as 0). */
   addresses(): AddressInfo[] {
-    return this.servers.map((s) => s.address() as AddressInfo);
+    return this.listeners.map((l) => l.address());
   }
 
   /**
@@ -198,7 +211,7 @@ export class EmbeddedBroker implements NorthboundSink {
   }
 
   get listening(): boolean {
-    return !this.closing && this.servers.length > 0 && this.servers.every((s) => s.listening);
+    return !this.closing && this.listeners.length > 0 && this.listeners.every((l) => l.listening);
   }
 
   publish(topic: string, payload: string, qos: 0 | 1, retain: boolean): void {
@@ -236,56 +249,96 @@ export class EmbeddedBroker implements NorthboundSink {
     if (this.closing) return;
     this.closing = true;
     // Stop accepting first; server.close() resolves only once every socket has gone, so close the clients next.
-    const serversClosed = Promise.all(
-      this.servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))),
-    );
+    const serversClosed = Promise.all(this.listeners.map((l) => l.close()));
     await new Promise<void>((resolve) => this.aedes.close(() => resolve()));
     this.sessions.close();
     this.limits.close();
-    for (const s of this.sockets) s.destroy();
-    for (const s of this.streams) s.destroy();
+    for (const l of this.listeners) l.destroyConnections();
+    for (const s of this.attached) s.destroy();
     await serversClosed;
   }
 
   /**
-   * A connection that did not come through a TCP listener (the console's
-   * MQTT over WebSocket): the same broker, authentication and rules.
+   * Re-reads every TLS listener's certificate, key and CA (reload, SIGHUP):
+   * new handshakes use them, open connections stay. A listener whose files
+   * cannot be read keeps its current ones; the problem is returned.
    */
-  attach(stream: Duplex): void {
+  reloadCertificates(): { reloaded: number; failed: string[] } {
+    let reloaded = 0;
+    const failed: string[] = [];
+    for (const l of this.listeners) {
+      try {
+        if (l.reloadCertificates()) reloaded++;
+      } catch (err) {
+        failed.push(`${describeListener(l.config)}: ${(err as Error).message}`);
+      }
+    }
+    return { reloaded, failed };
+  }
+
+  private async listen(l: ListenerConfig, maxConnections: number): Promise<void> {
+    const listener = await Listener.open(
+      l,
+      maxConnections,
+      (c) => this.accept(c),
+      (err) => this.log.error({ err, listener: describeListener(l) }, "listener error"),
+    );
+    this.listeners.push(listener);
+  }
+
+  /**
+   * A connection that did not come through one of our listeners (the console's
+   * MQTT over WebSocket, gateway/console/server.ts): the same limits, login and rules.
+   */
+  attach(stream: Duplex, socket: Socket): void {
     if (this.closing) {
       stream.destroy();
       return;
     }
-    this.streams.add(stream);
-    stream.once("close", () => this.streams.delete(stream));
-    const client = this.aedes.handle(stream as unknown as Socket) as unknown as Client;
-    if (this.urgentTopicPrefixes.length > 0) deliverUrgentAtOnce(client, this.urgentTopicPrefixes);
+    this.attached.add(stream);
+    stream.once("close", () => this.attached.delete(stream));
+    this.accept({ stream, socket, transport: "ws", certNames: [] });
   }
 
-  private async listen(l: ListenerConfig, maxConnections: number): Promise<void> {
-    // TCP_NODELAY: with stock settings delayed ACKs add tens of ms to every hop on loopback.
-    const server = createServer({ noDelay: true }, (socket) => {
-      this.sockets.add(socket);
-      socket.once("close", () => this.sockets.delete(socket));
-      // Banned or too-frequent source addresses are closed at once; the others reach aedes at their
-      // first byte, and are closed if not logged in within limits.connectTimeout (connection-limits.ts).
-      this.limits.accept(socket, () => {
-        if (this.closing) return socket.destroy();
-        coalesceWrites(socket);
-        const client = this.aedes.handle(socket) as unknown as Client;
+  private accept(c: Connection): void {
+    // Banned or too-frequent source addresses are closed at once; the others reach aedes at their
+    // first byte, and are closed if not logged in within limits.connectTimeout (connection-limits.ts).
+    const admit = c.transport === "ws" || c.transport === "wss" ? "acceptStream" : "accept";
+    this.limits[admit](
+      c.stream as Socket,
+      () => {
+        if (this.closing) {
+          c.stream.destroy();
+          return;
+        }
+        // Plain sockets only: TLS and WebSocket streams frame their writes themselves.
+        if (c.transport === "tcp") coalesceWrites(c.socket);
+        const client = this.aedes.handle(c.stream as Socket) as unknown as Client;
+        this.transports.set(client, { transport: c.transport, certNames: c.certNames });
         if (this.urgentTopicPrefixes.length > 0) deliverUrgentAtOnce(client, this.urgentTopicPrefixes);
-      });
-    });
-    server.maxConnections = maxConnections;
-    await new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
-      server.listen(l.port, l.host, () => {
-        server.off("error", reject);
-        resolve();
-      });
-    });
-    server.on("error", (err) => this.log.error({ err }, "listener error"));
-    this.servers.push(server);
+      },
+      c.socket,
+    );
+  }
+
+  /**
+   * Client ids belong to their owner (gateway/broker/client-ids.ts): any other
+   * login using a device's or an operator's id is refused before aedes'
+   * takeover would close the owner's connection.
+   */
+  private clientIdRefusal(client: Client, identity: Identity): RefusedError | null {
+    if (mayUseClientId(this.policy.registry, identity, client.id)) return null;
+    const name = identity.kind === "operator" ? identity.name : identity.device.id;
+    const reason = "client-id-not-owned";
+    this.counters.reject(identity.kind === "operator" ? "operator" : identity.device.model, reason);
+    this.rateLog.warn(name, reason, { who: name, clientId: client.id, reason }, "connection refused");
+    const err = new RefusedError(`connection refused: ${reason}`);
+    err.returnCode = IDENTIFIER_REJECTED;
+    return err;
+  }
+
+  private transportOf(client: Client): TransportName | undefined {
+    return this.transports.get(client)?.transport;
   }
 
   private pubacks(client: Client): PubackQueue {
@@ -365,6 +418,49 @@ export class EmbeddedBroker implements NorthboundSink {
     return err;
   }
 
+  /** The end of a CONNECT's authentication: the identity kept, or the refusal counted and logged. */
+  private authenticated(
+    client: Client,
+    username: string | undefined,
+    result: AuthResult,
+    done: (err: AuthenticateError | null, ok: boolean) => void,
+  ): void {
+    if (result.ok) {
+      const refused =
+        this.clientIdRefusal(client, result.identity) ?? this.sessionRefusal(client, result.identity);
+      if (refused !== null) {
+        done(refused as AuthenticateError, false);
+        return;
+      }
+      this.identities.set(client, result.identity);
+      // aedes has put the CONNECT's will here before authenticating (lib/handlers/connect.js).
+      const will = (client as unknown as { _will?: object | null })._will;
+      if (will) this.wills.add(will);
+      done(null, true);
+      return;
+    }
+    // Closed while it waited for verification: nobody to answer, nothing to count.
+    if (result.reason === "gone") {
+      done(new RefusedError("connection closed during authentication") as AuthenticateError, false);
+      return;
+    }
+    this.counters.reject(result.reason === "unknown-device" ? "unknown" : "auth", result.reason);
+    this.rateLog.warn(
+      username ?? "(anonymous)",
+      result.reason,
+      { username, clientId: client.id, reason: result.reason, transport: this.transportOf(client) },
+      "connection refused",
+    );
+    const err = new RefusedError(`connection refused: ${result.reason}`);
+    err.returnCode =
+      result.reason === "anonymous"
+        ? NOT_AUTHORIZED
+        : result.reason === "auth-busy"
+          ? SERVER_UNAVAILABLE
+          : BAD_USERNAME_OR_PASSWORD;
+    done(err as AuthenticateError, false);
+  }
+
   private install(): void {
     const a = this.aedes;
     restampOnEmit(a);
@@ -376,29 +472,23 @@ export class EmbeddedBroker implements NorthboundSink {
       if (banned !== null) {
         const err = new RefusedError(`connection refused: ${banned}`);
         err.returnCode = BAD_USERNAME_OR_PASSWORD;
-        return done(err as RefusedError & { returnCode: 4 }, false);
+        done(err as AuthenticateError, false);
+        return;
       }
-      const result = this.policy.authenticate(username, password);
-      this.limits.loginResult(conn, username, result);
-      if (result.ok) {
-        const refused = this.sessionRefusal(client, result.identity);
-        if (refused !== null) return done(refused as RefusedError & { returnCode: 2 | 3 }, false);
-        this.identities.set(client, result.identity);
-        // aedes has put the CONNECT's will here before authenticating (lib/handlers/connect.js).
-        const will = (client as unknown as { _will?: object | null })._will;
-        if (will) this.wills.add(will);
-        return done(null, true);
-      }
-      this.counters.reject(result.reason === "unknown-device" ? "unknown" : "auth", result.reason);
-      this.rateLog.warn(
-        username ?? "(anonymous)",
-        result.reason,
-        { username, clientId: client.id, reason: result.reason },
-        "connection refused",
+      const certNames = this.transports.get(client)?.certNames ?? [];
+      const gone = () => (client as unknown as { closed: boolean }).closed;
+      this.policy.authenticate(username, password, certNames, gone).then(
+        (result) => {
+          if (result.ok || result.reason !== "gone") this.limits.loginResult(conn, username, result);
+          this.authenticated(client, username, result, done);
+        },
+        (err: Error) => {
+          this.log.error({ err, clientId: client.id }, "authentication failed");
+          const e = new RefusedError("connection refused: authentication failed");
+          e.returnCode = SERVER_UNAVAILABLE;
+          done(e as RefusedError & { returnCode: 3 }, false);
+        },
       );
-      const err = new RefusedError(`connection refused: ${result.reason}`);
-      err.returnCode = result.reason === "anonymous" ? NOT_AUTHORIZED : BAD_USERNAME_OR_PASSWORD;
-      done(err as RefusedError & { returnCode: 4 | 5 }, false);
     };
 
     a.authorizePublish = (client, packet, callback) => {

@@ -60,9 +60,14 @@ async function start(): Promise<Seen> {
 
 async function connect(username: string, password: string, extra: IClientOptions = {}) {
   const port = broker?.addresses()[0]?.port;
+  // Client ids belong to their owner (client-ids.ts): a device's is <model>-<id>, an operator's <name>-...
+  const device = config.devices.find((d) => d.id === username);
   const c = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, {
     username,
     password,
+    clientId: device
+      ? `${device.model}-${device.id}`
+      : `${username}-${Math.random().toString(16).slice(2, 8)}`,
     reconnectPeriod: 0,
     connectTimeout: 5000,
     ...extra,

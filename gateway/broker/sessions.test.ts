@@ -158,14 +158,14 @@ describe("operators' persistent sessions", () => {
   it("deliver the alerts raised while the console was away, across a broker restart, in order, once each", async () => {
     const store = new MemoryMap();
     let b = await startBroker(store);
-    let c = await connect(b, { clientId: "console-1", clean: false });
+    let c = await connect(b, { clientId: "ops-console-1", clean: false });
     await c.client.subscribeAsync("linli/s1/alerts/#", { qos: 1 });
     // Live deliveries to a persistent session are kept only until their PUBACK.
     b.publish(alert(100), "live", 1, true);
     await until(() => c.received.length === 1, "the live alert");
     await until(() => store.keys("mqtt/q/").length === 0, "the live alert's PUBACK");
     await disconnect(c);
-    await untilGone(b, "console-1");
+    await untilGone(b, "ops-console-1");
 
     for (let i = 0; i < 10; i++) b.publish(alert(i), `{"n":${i}}`, 1, true);
     await until(() => store.keys("mqtt/q/").length === 10, "10 queued messages in the store");
@@ -173,7 +173,7 @@ describe("operators' persistent sessions", () => {
 
     b = await startBroker(store);
     expect(b.sessionStats()).toMatchObject({ sessions: 1, restored: 10, restoreRefused: 0 });
-    c = await connect(b, { clientId: "console-1", clean: false });
+    c = await connect(b, { clientId: "ops-console-1", clean: false });
     expect(c.sessionPresent).toBe(true);
     await until(() => c.received.length === 10, "the 10 missed alerts");
     expect(c.received.map((m) => m.payload)).toEqual(Array.from({ length: 10 }, (_, i) => `{"n":${i}}`));
@@ -193,10 +193,10 @@ describe("operators' persistent sessions", () => {
     dirs.push(dir);
     let journal = openJournal(dir);
     let b = await startBroker(journal);
-    let c = await connect(b, { clientId: "console-j", clean: false });
+    let c = await connect(b, { clientId: "ops-console-j", clean: false });
     await c.client.subscribeAsync("linli/s1/alerts/#", { qos: 1 });
     await disconnect(c);
-    await untilGone(b, "console-j");
+    await untilGone(b, "ops-console-j");
     for (let i = 0; i < 50; i++) b.publish(alert(i), `{"n":${i}}`, 1, true);
     await until(() => [...journal.keys("mqtt/q/")].length === 50, "50 queued messages in the journal");
     await stopBroker(b);
@@ -205,17 +205,17 @@ describe("operators' persistent sessions", () => {
 
     journal = openJournal(dir);
     b = await startBroker(journal);
-    c = await connect(b, { clientId: "console-j", clean: false });
+    c = await connect(b, { clientId: "ops-console-j", clean: false });
     await until(() => c.received.length === 50, "the 50 missed alerts");
     expect(c.received.map((m) => m.payload)).toEqual(Array.from({ length: 50 }, (_, i) => `{"n":${i}}`));
     await until(() => [...journal.keys("mqtt/q/")].length === 0, "the PUBACKs to clear the journal");
-    expect([...journal.keys("mqtt/")]).toEqual(["mqtt/s/console-j"]);
+    expect([...journal.keys("mqtt/")]).toEqual(["mqtt/s/ops-console-j"]);
   });
 
   it("write nothing for deliveries a connected console acknowledges at once", async () => {
     const store = new MemoryMap();
     const b = await startBroker(store, { writeAfterMs: 60_000 });
-    const c = await connect(b, { clientId: "console-7", clean: false });
+    const c = await connect(b, { clientId: "ops-console-7", clean: false });
     await c.client.subscribeAsync("linli/s1/alerts/#", { qos: 1 });
     for (let i = 0; i < 100; i++) b.publish(alert(i), "live", 1, false);
     await until(
@@ -228,7 +228,7 @@ describe("operators' persistent sessions", () => {
   it("write the deliveries a connected console leaves unacknowledged, after writeAfterMs or when it goes", async () => {
     const store = new MemoryMap();
     let b = await startBroker(store, { writeAfterMs: 50 });
-    const hung = await connect(b, { clientId: "console-8", clean: false, noAcks: true });
+    const hung = await connect(b, { clientId: "ops-console-8", clean: false, noAcks: true });
     await hung.client.subscribeAsync("linli/s1/alerts/#", { qos: 1 });
     for (let i = 0; i < 3; i++) b.publish(alert(i), `{"n":${i}}`, 1, false);
     await until(() => hung.received.length === 3, "3 deliveries");
@@ -239,7 +239,7 @@ describe("operators' persistent sessions", () => {
     await hung.client.endAsync(true);
 
     b = await startBroker(store, { writeAfterMs: 60_000 });
-    const slow = await connect(b, { clientId: "console-8", clean: false, noAcks: true });
+    const slow = await connect(b, { clientId: "ops-console-8", clean: false, noAcks: true });
     await until(() => slow.received.length === 3, "the 3 unacknowledged messages again");
     expect(slow.received.map((m) => m.payload)).toEqual(['{"n":0}', '{"n":1}', '{"n":2}']);
     b.publish(alert(3), '{"n":3}', 1, false);
@@ -247,14 +247,14 @@ describe("operators' persistent sessions", () => {
     // Not written while connected (writeAfterMs is a minute) ...
     expect(store.keys("mqtt/q/")).toHaveLength(3);
     await disconnect(slow);
-    await untilGone(b, "console-8");
+    await untilGone(b, "ops-console-8");
     // ... but as soon as the console is away.
     expect(store.keys("mqtt/q/")).toHaveLength(4);
   });
 
   it("work without a store too, in memory (aedes' own persistence disconnected such a console at every QoS 1 message)", async () => {
     const b = await startBroker(undefined);
-    let c = await connect(b, { clientId: "console-m", clean: false });
+    let c = await connect(b, { clientId: "ops-console-m", clean: false });
     let closed = 0;
     c.client.on("close", () => closed++);
     await c.client.subscribeAsync("linli/s1/alerts/#", { qos: 1 });
@@ -265,9 +265,9 @@ describe("operators' persistent sessions", () => {
     );
     expect(closed).toBe(0);
     await disconnect(c);
-    await untilGone(b, "console-m");
+    await untilGone(b, "ops-console-m");
     for (let i = 0; i < 3; i++) b.publish(alert(i), `{"n":${i}}`, 1, true);
-    c = await connect(b, { clientId: "console-m", clean: false });
+    c = await connect(b, { clientId: "ops-console-m", clean: false });
     await until(() => c.received.length === 3, "the 3 missed alerts");
     expect(c.received.map((m) => m.payload)).toEqual(['{"n":0}', '{"n":1}', '{"n":2}']);
   });
@@ -284,14 +284,14 @@ describe("operators' persistent sessions", () => {
     };
     const counters = new Counters();
     const b = await startBroker(failing, { writeAfterMs: 0 }, counters);
-    let c = await connect(b, { clientId: "console-f", clean: false });
+    let c = await connect(b, { clientId: "ops-console-f", clean: false });
     await c.client.subscribeAsync("linli/s1/alerts/#", { qos: 1 });
     b.publish(alert(1), "live", 1, false);
     await until(() => c.received.length === 1, "the live alert");
     await disconnect(c);
-    await untilGone(b, "console-f");
+    await untilGone(b, "ops-console-f");
     b.publish(alert(2), "missed", 1, false);
-    c = await connect(b, { clientId: "console-f", clean: false });
+    c = await connect(b, { clientId: "ops-console-f", clean: false });
     await until(() => c.received.length === 1, "the missed alert");
     expect(c.received[0]?.payload).toBe("missed");
     expect(b.sessionStats().storeErrors).toBeGreaterThan(0);
@@ -301,16 +301,16 @@ describe("operators' persistent sessions", () => {
   it("queue a message once for a console whose filters overlap, online and away", async () => {
     const store = new MemoryMap();
     const b = await startBroker(store);
-    let c = await connect(b, { clientId: "console-6", clean: false });
+    let c = await connect(b, { clientId: "ops-console-6", clean: false });
     await c.client.subscribeAsync(["linli/s1/#", "linli/s1/alerts/#"], { qos: 1 });
     b.publish(alert(1), "live", 1, false);
     await until(() => c.received.length === 1, "the live alert");
     await until(() => store.keys("mqtt/q/").length === 0, "its PUBACK");
     await disconnect(c);
-    await untilGone(b, "console-6");
+    await untilGone(b, "ops-console-6");
     b.publish(alert(2), "away", 1, false);
     await until(() => store.keys("mqtt/q/").length === 1, "one queued message");
-    c = await connect(b, { clientId: "console-6", clean: false });
+    c = await connect(b, { clientId: "ops-console-6", clean: false });
     await until(() => c.received.length === 1, "the missed alert");
     b.publish("linli/s1/marker", "m", 1, false);
     await until(() => c.received.length >= 2, "the marker");
@@ -320,14 +320,14 @@ describe("operators' persistent sessions", () => {
   it("are discarded by a clean-session connect with the same client id, in memory and in the store", async () => {
     const store = new MemoryMap();
     let b = await startBroker(store);
-    const first = await connect(b, { clientId: "console-2", clean: false });
+    const first = await connect(b, { clientId: "ops-console-2", clean: false });
     await first.client.subscribeAsync("linli/s1/alerts/#", { qos: 1 });
     await disconnect(first);
-    await untilGone(b, "console-2");
+    await untilGone(b, "ops-console-2");
     for (let i = 0; i < 3; i++) b.publish(alert(i), "missed", 1, false);
     await until(() => store.keys("mqtt/q/").length === 3, "3 queued messages");
 
-    const clean = await connect(b, { clientId: "console-2", clean: true });
+    const clean = await connect(b, { clientId: "ops-console-2", clean: true });
     expect(clean.sessionPresent).toBe(false);
     expect(store.keys("mqtt/")).toEqual([]);
     // A marker on a fresh subscription: anything queued would have arrived before it.
@@ -340,7 +340,7 @@ describe("operators' persistent sessions", () => {
 
     b = await startBroker(store);
     expect(b.sessionStats()?.sessions).toBe(0);
-    const again = await connect(b, { clientId: "console-2", clean: false });
+    const again = await connect(b, { clientId: "ops-console-2", clean: false });
     expect(again.sessionPresent).toBe(false);
   });
 
@@ -348,10 +348,10 @@ describe("operators' persistent sessions", () => {
     const store = new MemoryMap();
     const counters = new Counters();
     let b = await startBroker(store, { queueLimit: 3 }, counters);
-    const c = await connect(b, { clientId: "console-3", clean: false });
+    const c = await connect(b, { clientId: "ops-console-3", clean: false });
     await c.client.subscribeAsync("linli/s1/alerts/#", { qos: 1 });
     await disconnect(c);
-    await untilGone(b, "console-3");
+    await untilGone(b, "ops-console-3");
     const sent = [
       "linli/s1/alerts/p1/FALL/a",
       "linli/s1/alerts/p2/DOOR/a",
@@ -367,7 +367,7 @@ describe("operators' persistent sessions", () => {
     await stopBroker(b);
 
     b = await startBroker(store, { queueLimit: 3 });
-    const back = await connect(b, { clientId: "console-3", clean: false });
+    const back = await connect(b, { clientId: "ops-console-3", clean: false });
     await until(() => back.received.length === 3, "the 3 kept messages");
     expect(back.received.map((m) => m.topic)).toEqual([
       "linli/s1/alerts/p1/FALL/a",
@@ -379,16 +379,16 @@ describe("operators' persistent sessions", () => {
   it("belong to their operator: another account cannot take the client id over", async () => {
     const store = new MemoryMap();
     const b = await startBroker(store);
-    const c = await connect(b, { clientId: "console-4", clean: false });
+    const c = await connect(b, { clientId: "ops-console-4", clean: false });
     await c.client.subscribeAsync("linli/s1/alerts/#", { qos: 1 });
     await disconnect(c);
-    await untilGone(b, "console-4");
+    await untilGone(b, "ops-console-4");
     b.publish(alert(1), "private", 1, false);
     for (const who of [
       { username: "ops2", password: "secret2" },
       { username: "p1", password: "pw1" },
     ]) {
-      await expect(connect(b, { clientId: "console-4", clean: true, ...who })).rejects.toThrow(
+      await expect(connect(b, { clientId: "ops-console-4", clean: true, ...who })).rejects.toThrow(
         /Identifier rejected/i,
       );
     }
@@ -399,38 +399,40 @@ describe("operators' persistent sessions", () => {
     const store = new MemoryMap();
     const counters = new Counters();
     const b = await startBroker(store, { maxSessions: 1 }, counters);
-    const a = await connect(b, { clientId: "console-a", clean: false });
+    const a = await connect(b, { clientId: "ops-console-a", clean: false });
     await a.client.subscribeAsync("linli/s1/alerts/#", { qos: 1 });
-    await expect(connect(b, { clientId: "console-b", clean: false })).rejects.toThrow(/Server unavailable/i);
+    await expect(connect(b, { clientId: "ops-console-b", clean: false })).rejects.toThrow(
+      /Server unavailable/i,
+    );
     await disconnect(a);
-    await untilGone(b, "console-a");
-    const bee = await connect(b, { clientId: "console-b", clean: false });
+    await untilGone(b, "ops-console-a");
+    const bee = await connect(b, { clientId: "ops-console-b", clean: false });
     await bee.client.subscribeAsync("linli/s1/alerts/#", { qos: 1 });
     expect(b.sessionStats()).toMatchObject({ sessions: 1, evicted: 1 });
     expect(counters.rejected("operator", "sessions-full")).toBe(1);
     expect(counters.rejected("operator", "session-evicted")).toBe(1);
-    expect(store.keys("mqtt/s/")).toEqual(["mqtt/s/console-b"]);
+    expect(store.keys("mqtt/s/")).toEqual(["mqtt/s/ops-console-b"]);
   });
 
   it("refuse damaged or orphaned records at restore, count them, and start", async () => {
     const store = new MemoryMap();
-    store.put("mqtt/s/ok", { owner: "ops", subs: [{ topic: "linli/s1/alerts/#", qos: 1 }], away: 0 });
-    store.put("mqtt/q/ok/0", { t: "linli/s1/alerts/p1/FALL/x", p: Buffer.from("kept"), q: 1 });
+    store.put("mqtt/s/ops-ok", { owner: "ops", subs: [{ topic: "linli/s1/alerts/#", qos: 1 }], away: 0 });
+    store.put("mqtt/q/ops-ok/0", { t: "linli/s1/alerts/p1/FALL/x", p: Buffer.from("kept"), q: 1 });
     store.put("mqtt/s/bad", { owner: "ops", subs: "nope", away: 0 });
-    store.put("mqtt/q/ok/x", { t: "linli/s1/alerts/p1/FALL/y", p: Buffer.from("bad seq"), q: 1 });
-    store.put("mqtt/q/ok/1", { t: "linli/s1/alerts/p1/FALL/y", p: "not bytes", q: 1 });
+    store.put("mqtt/q/ops-ok/x", { t: "linli/s1/alerts/p1/FALL/y", p: Buffer.from("bad seq"), q: 1 });
+    store.put("mqtt/q/ops-ok/1", { t: "linli/s1/alerts/p1/FALL/y", p: "not bytes", q: 1 });
     store.put("mqtt/q/nobody/0", { t: "linli/s1/alerts/p1/FALL/z", p: Buffer.from("orphan"), q: 1 });
     const b = await startBroker(store);
     expect(b.sessionStats()).toMatchObject({ sessions: 1, restored: 1, restoreRefused: 4 });
-    expect(store.keys("mqtt/").sort()).toEqual(["mqtt/q/ok/0", "mqtt/s/ok"]);
-    const c = await connect(b, { clientId: "ok", clean: false });
+    expect(store.keys("mqtt/").sort()).toEqual(["mqtt/q/ops-ok/0", "mqtt/s/ops-ok"]);
+    const c = await connect(b, { clientId: "ops-ok", clean: false });
     await until(() => c.received.length === 1, "the kept message");
     expect(c.received[0]?.payload).toBe("kept");
   });
 
   it("leave the P1 fast path alone: a P1 overtakes telemetry for a console on a persistent session", async () => {
     const b = await startBroker(new MemoryMap());
-    const c = await connect(b, { clientId: "console-5", clean: false });
+    const c = await connect(b, { clientId: "ops-console-5", clean: false });
     await c.client.subscribeAsync("linli/s1/#", { qos: 1 });
     for (let i = 0; i < 200; i++) b.publish(`linli/s1/telemetry/ec200/dev-${i}`, "{}", 0, false);
     b.publish("linli/s1/alerts/p1/EMERGENCY_CALL/p1", "{}", 1, true);

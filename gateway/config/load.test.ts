@@ -27,7 +27,6 @@ const exampleEnv = {
   LINLI_DUTY_DESK_PASSWORD: "a",
   LINLI_NIGHT_SHIFT_PASSWORD: "b",
   LINLI_PW_EC200_0101: "c",
-  LINLI_PW_EC200_0203: "d",
   LINLI_PW_DS10_0101: "e",
   LINLI_PW_DS10_0305: "f",
   LINLI_PW_DS10_FIREDOOR_B1: "g",
@@ -59,6 +58,14 @@ describe("config", () => {
     expect(c.households[0]).toMatchObject({ name: "1号楼 101室", residentName: "张阿姨", room: "101室" });
     expect(c.devices[0]).toMatchObject({ name: "紧急呼叫器", location: "随身佩戴" });
     expect(c.alerts.actions.FIRE_ALARM).toMatch(/119/);
+    // A TLS listener, a secure WebSocket listener and hashed passwords (docs/security.md).
+    expect(c.mqtt.listeners.map((l) => [l.port, l.transport, l.tls !== undefined])).toEqual([
+      [1883, "mqtt", false],
+      [8883, "mqtt", true],
+      [8884, "websocket", true],
+    ]);
+    expect(c.operators[1]?.password).toMatch(/^scrypt\$16384\$8\$1\$/);
+    expect(c.devices[1]?.model === "ec200" && c.devices[1].password).toMatch(/^scrypt\$1024\$/);
   });
 
   it("names the missing environment variable and the field that needs it", () => {
@@ -174,6 +181,6 @@ describe("config", () => {
       welfarePeriod: 86_400_000,
       lostGrace: 60_000,
     });
-    expect(c.mqtt.listeners).toEqual([{ host: "127.0.0.1", port: 1883 }]);
+    expect(c.mqtt.listeners).toEqual([{ host: "127.0.0.1", port: 1883, transport: "mqtt", path: "/mqtt" }]);
   });
 });

@@ -64,6 +64,28 @@ function substituteEnv(
   return value;
 }
 
+/**
+ * Who can log in at all: an account without a password needs a listener that
+ * verifies client certificates; TLS settings of the upstream need mqtts://.
+ */
+function checkCredentials(config: Config): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  const certificates = config.mqtt.listeners.some((l) => l.tls?.ca !== undefined);
+  const need = "password: required unless a listener verifies client certificates (mqtt.listeners[].tls.ca)";
+  config.devices.forEach((d, i) => {
+    if ((d.model === "ec200" || d.model === "ds10") && d.password === undefined && !certificates)
+      problems.push({ path: `devices[${i}].password`, message: need });
+  });
+  config.operators.forEach((o, i) => {
+    if (o.password === undefined && !certificates)
+      problems.push({ path: `operators[${i}].password`, message: need });
+  });
+  const up = config.northbound.upstream;
+  if (up?.tls && !/^(mqtts|ssl):/.test(up.url))
+    problems.push({ path: "northbound.upstream.tls", message: "TLS settings need an mqtts:// url" });
+  return problems;
+}
+
 function issuesToProblems(issues: readonly z.core.$ZodIssue[]): ConfigProblem[] {
   return issues.map((issue) => {
     let message = issue.message;
@@ -123,9 +145,11 @@ export function validateConfig(
     const retry = fallback === null ? null : configSchema.safeParse(fallback);
     if (retry?.success) {
       const seen = new Set(problems.map((p) => p.path));
-      problems.push(...configProblems(retry.data).filter((p) => !seen.has(p.path)));
+      problems.push(
+        ...[...configProblems(retry.data), ...checkCredentials(retry.data)].filter((p) => !seen.has(p.path)),
+      );
     }
-  } else problems.push(...configProblems(result.data));
+  } else problems.push(...configProblems(result.data), ...checkCredentials(result.data));
   if (problems.length > 0) throw new ConfigError(source, problems);
   return result.data as Config;
 }

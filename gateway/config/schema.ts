@@ -4,6 +4,7 @@
  * instead of silently ignored.
  */
 import { z } from "zod";
+import { hashProblem, isHashed } from "../broker/credentials.js";
 import { ALERT_CODES, LOCALES } from "../content/codes.js";
 import { parseDuration } from "./duration.js";
 import { limitsSchema } from "./limits.js";
@@ -68,17 +69,49 @@ const topicId = z.string().regex(/^[A-Za-z0-9_-]{1,32}$/, "must be 1 to 32 chara
 
 const secret = z.string().min(1, "must not be empty");
 
+/** A login password: a scrypt hash from `linli passwd` (docs/security.md), or plain text (warned about). */
+const password = secret
+  .superRefine((v, ctx) => {
+    const problem = isHashed(v) ? hashProblem(v) : null;
+    if (problem) ctx.addIssue({ code: "custom", message: problem });
+  })
+  .meta({
+    description:
+      "scrypt$N$r$p$salt$hash as printed by `linli passwd` (plain text still works but is warned about at start). Optional with a listener that verifies client certificates (tls.ca)",
+  });
+
+const file = z.string().min(1).meta({ description: "Path of a PEM file" });
+
+const tlsFiles = z.strictObject({
+  cert: file.meta({ description: "Server certificate (chain), PEM; re-read on reload" }),
+  key: file.meta({ description: "Its private key, PEM; re-read on reload" }),
+  ca: file.optional().meta({
+    description:
+      "CA of client certificates: a client whose verified certificate names its account (subject CN or a DNS subject alternative name equal to the device id or operator name) needs no password",
+  }),
+  minVersion: z.enum(["TLSv1.2", "TLSv1.3"]).default("TLSv1.2"),
+});
+
 const listener = z.strictObject({
   host: z
     .string()
     .default("127.0.0.1")
     .meta({ description: "Address to bind; 127.0.0.1 keeps the broker local" }),
   port: z.number().int().min(0).max(65535).default(1883),
+  transport: z.enum(["mqtt", "websocket"]).default("mqtt").meta({
+    description: "mqtt: MQTT on the socket; websocket: MQTT over WebSocket (browser consoles)",
+  }),
+  path: z
+    .string()
+    .regex(/^\/[^\s?#]*$/, 'must be a path such as "/mqtt"')
+    .default("/mqtt")
+    .meta({ description: "WebSocket listeners: the HTTP path" }),
+  tls: tlsFiles.optional().meta({ description: "TLS on this listener (mqtts://, or wss:// for websocket)" }),
 });
 
 const operator = z.strictObject({
   name: topicId.meta({ description: "MQTT username of the operator; shown as ackedBy" }),
-  password: secret,
+  password: password.optional(),
 });
 
 const welfare = z.strictObject({
@@ -149,7 +182,7 @@ const deviceLabels = {
 
 const deviceBase = {
   id: topicId,
-  password: secret,
+  password: password.optional(),
   household: topicId.optional().meta({ description: "Household this device belongs to (welfare checks)" }),
   ...deviceLabels,
 };
@@ -317,10 +350,27 @@ const metrics = z.strictObject({
 const upstream = z.strictObject({
   url: z
     .string()
-    .regex(/^(mqtt|tcp):\/\/[^/]+$/, 'must look like "mqtt://broker.example:1883"')
-    .meta({ description: "Upstream broker (mosquitto, EMQX) that operations staff use" }),
+    .regex(
+      /^(mqtt|tcp|mqtts|ssl):\/\/[^/]+$/,
+      'must look like "mqtt://broker.example:1883" or "mqtts://broker.example:8883"',
+    )
+    .meta({ description: "Upstream broker (mosquitto, EMQX) that operations staff use; mqtts:// for TLS" }),
   username: z.string().optional(),
   password: z.string().optional(),
+  tls: z
+    .strictObject({
+      ca: file.optional().meta({
+        description: "CA that signed the upstream broker's certificate (default: the system's CAs)",
+      }),
+      cert: file.optional().meta({ description: "Client certificate, if the upstream broker asks for one" }),
+      key: file.optional().meta({ description: "Its private key" }),
+      servername: z.string().optional().meta({
+        description: "Name the broker's certificate must carry, if not the url's host",
+      }),
+    })
+    .refine((t) => (t.cert === undefined) === (t.key === undefined), "cert and key go together")
+    .optional()
+    .meta({ description: "mqtts:// only; files are read at every (re)connection" }),
   clientId: z.string().min(1).max(64).optional().meta({ description: 'Default "linli-<site id>"' }),
   backlog: z
     .number()
@@ -433,13 +483,13 @@ export const configSchema = z.strictObject({
       listeners: z
         .array(listener)
         .min(1)
-        .default([{ host: "127.0.0.1", port: 1883 }]),
+        .default(() => [listener.parse({})]),
       maxConnections: z.number().int().min(1).default(20_000).meta({
         description:
           "Open MQTT connections per listener; beyond it new connections are closed at once (a connection flood cannot exhaust memory)",
       }),
     })
-    .default({ listeners: [{ host: "127.0.0.1", port: 1883 }], maxConnections: 20_000 }),
+    .default(() => ({ listeners: [listener.parse({})], maxConnections: 20_000 })),
   operators: z.array(operator).default([]),
   households: z.array(household).default([]),
   devices: z.array(device).default([]),

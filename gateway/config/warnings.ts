@@ -4,6 +4,7 @@
  * box than the one it runs on, and a USB adapter may be plugged in later).
  */
 import { existsSync } from "node:fs";
+import { isHashed } from "../broker/credentials.js";
 import type { Config } from "./schema.js";
 
 export function configWarnings(config: Config, exists: (path: string) => boolean = existsSync): string[] {
@@ -20,5 +21,35 @@ export function configWarnings(config: Config, exists: (path: string) => boolean
     out.push(
       `console.host: the operators' console on ${config.console.host}:${config.console.port} is plain HTTP; logins cross the network readable (keep 127.0.0.1, or put it behind TLS: docs/console.md)`,
     );
+  // Certificates are often installed after the file is written (and checked on another box).
+  (config.mqtt?.listeners ?? []).forEach((l, i) => {
+    for (const key of ["cert", "key", "ca"] as const) {
+      const file = l.tls?.[key];
+      if (file !== undefined && !exists(file))
+        out.push(
+          `mqtt.listeners[${i}].tls.${key}: ${file} does not exist here (the gateway will not start without it)`,
+        );
+    }
+  });
   return out;
+}
+
+/**
+ * Accounts whose password is plain text in the configuration (docs/security.md
+ * "Credentials": store `linli passwd` hashes instead). Names only, never a password.
+ */
+export function plainTextPasswordAccounts(config: Config): string[] {
+  const plain = (p: string | undefined) => p !== undefined && !isHashed(p);
+  return [
+    ...config.operators.filter((o) => plain(o.password)).map((o) => o.name),
+    ...config.devices.filter((d) => "password" in d && plain(d.password)).map((d) => d.id),
+  ];
+}
+
+/** The start-up warning about plain-text passwords, or null (names the accounts, never a password). */
+export function plainTextPasswordWarning(config: Config): string | null {
+  const plain = plainTextPasswordAccounts(config);
+  return plain.length === 0
+    ? null
+    : `plain-text passwords in the configuration for ${plain.join(", ")}: store scrypt hashes instead (linli passwd, docs/security.md)`;
 }

@@ -44,11 +44,14 @@ export interface ConsoleSiteInfo {
 export interface ConsoleServerOptions {
   host: string;
   port: number;
-  /** True when this is an operator's username and password (the broker's own check). */
-  authenticateOperator(username: string, password: Buffer): boolean;
+  /**
+   * True when this is an operator's username and password: the broker's own check, with its
+   * bans and failure counting for the requesting socket (a guessed password is a guessed password).
+   */
+  authenticateOperator(username: string, password: Buffer, socket: Socket): Promise<boolean>;
   siteInfo(): ConsoleSiteInfo;
   /** Hands a WebSocket's byte stream to the MQTT broker as a new client connection. */
-  attachMqtt(stream: Duplex): void;
+  attachMqtt(stream: Duplex, socket: Socket): void;
   log: Logger;
 }
 
@@ -146,7 +149,7 @@ export class ConsoleServer {
         const stream = createWebSocketStream(ws);
         // A broken socket under a half-written packet: the broker's client sees the close; nothing to report twice.
         stream.on("error", (err) => opts.log.debug({ err: err.message }, "console websocket error"));
-        opts.attachMqtt(stream);
+        opts.attachMqtt(stream, socket as Socket);
       });
     });
     const instance = await new Promise<ConsoleServer>((resolve, reject) => {
@@ -209,8 +212,17 @@ function handle(
   if (url === "/api/site") {
     const creds = basicCredentials(req.headers.authorization);
     // No WWW-Authenticate challenge: the page shows its own login, the browser's dialog would hide it.
-    if (!creds || !opts.authenticateOperator(creds[0], creds[1])) send(401, "wrong username or password\n");
-    else send(200, JSON.stringify(opts.siteInfo()), { "content-type": CONTENT_TYPES[".json"] as string });
+    if (!creds) {
+      send(401, "wrong username or password\n");
+      return;
+    }
+    opts.authenticateOperator(creds[0], creds[1], req.socket).then(
+      (ok) => {
+        if (!ok) send(401, "wrong username or password\n");
+        else send(200, JSON.stringify(opts.siteInfo()), { "content-type": CONTENT_TYPES[".json"] as string });
+      },
+      () => send(503, "cannot check the login now\n"),
+    );
     return;
   }
   const file = files.get(url);

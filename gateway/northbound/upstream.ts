@@ -19,7 +19,9 @@
  *     offline (DESIGN, library notes): we never publish through it while
  *     disconnected, and we grow its reconnect period ourselves (backoff).
  */
+import { readFileSync } from "node:fs";
 import net from "node:net";
+import tls from "node:tls";
 import { type IClientOptions, MqttClient } from "mqtt";
 import type { Logger } from "../log.js";
 import { type OperatorAction, operatorTopic, operatorTopicFilters } from "../operator-actions.js";
@@ -31,6 +33,8 @@ export interface UpstreamOptions {
   site: string;
   username?: string;
   password?: string;
+  /** mqtts:// only. Files are read at every (re)connection, so renewed certificates need no restart. */
+  tls?: { ca?: string; cert?: string; key?: string; servername?: string };
   clientId: string;
   /** QoS 1 messages kept while the uplink is down. */
   backlog: number;
@@ -108,11 +112,12 @@ export class UpstreamBridge implements NorthboundSink {
     this.store = opts.store ?? null;
     this.recover();
     const url = new URL(opts.url);
-    if (url.protocol !== "mqtt:" && url.protocol !== "tcp:") {
-      throw new RangeError(`northbound.upstream.url ${opts.url}: only mqtt:// is supported`);
+    const secure = url.protocol === "mqtts:" || url.protocol === "ssl:";
+    if (!secure && url.protocol !== "mqtt:" && url.protocol !== "tcp:") {
+      throw new RangeError(`northbound.upstream.url ${opts.url}: only mqtt:// and mqtts:// are supported`);
     }
     const host = url.hostname.replace(/^\[(.*)\]$/, "$1");
-    const port = url.port ? Number(url.port) : 1883;
+    const port = url.port ? Number(url.port) : secure ? 8883 : 1883;
     this.broker = `${url.hostname}:${port}`;
     const options: IClientOptions = {
       clientId: opts.clientId,
@@ -131,6 +136,7 @@ export class UpstreamBridge implements NorthboundSink {
     // TCP_NODELAY on the uplink too: delayed ACKs add tens of ms per hop otherwise.
     this.client = new MqttClient(
       () => {
+        if (secure) return this.connectTls(host, port);
         const socket = net.createConnection({ host, port });
         socket.setNoDelay(true);
         return socket;
@@ -143,6 +149,38 @@ export class UpstreamBridge implements NorthboundSink {
       this.log.warn({ err: err.message, url: opts.url }, "upstream broker error"),
     );
     this.client.on("message", this.onMessage);
+  }
+
+  /**
+   * A TLS connection to the upstream broker: its certificate is verified
+   * (against `tls.ca`, else the system's CAs) and must name the host (or
+   * `tls.servername`); TLS 1.2 at least. Unreadable files fail this attempt
+   * only (logged); the next reconnection reads them again.
+   */
+  private connectTls(host: string, port: number): net.Socket {
+    const t = this.opts.tls ?? {};
+    let files: { ca?: Buffer; cert?: Buffer; key?: Buffer };
+    try {
+      files = {
+        ca: t.ca ? readFileSync(t.ca) : undefined,
+        cert: t.cert ? readFileSync(t.cert) : undefined,
+        key: t.key ? readFileSync(t.key) : undefined,
+      };
+    } catch (err) {
+      const socket = new net.Socket();
+      process.nextTick(() => socket.destroy(new Error(`upstream TLS files: ${(err as Error).message}`)));
+      return socket;
+    }
+    const socket = tls.connect({
+      host,
+      port,
+      servername: t.servername ?? (net.isIP(host) ? undefined : host),
+      ...files,
+      minVersion: "TLSv1.2",
+      rejectUnauthorized: true,
+    });
+    socket.setNoDelay(true);
+    return socket;
   }
 
   /** Starts connecting (and reconnecting with backoff) in the background. */

@@ -30,14 +30,6 @@ const ATTACK = { wrongPasswords: 5000, bigConnects: 20, idle: 3000 };
 /** Descriptors this process needs: the idle sockets' and the pendants', with room to spare. */
 const FDS_NEEDED = ATTACK.idle + 500;
 
-/**
- * Client-id takeover: another login using `ec200-p1` must be refused and p1 stay
- * connected. The binding of client ids to their owner comes with the TLS and
- * credentials work (branch sec-tls); until it is merged aedes lets the newcomer
- * take the id over, so the step is off here: set true at merge.
- */
-const CLIENT_ID_BINDING = false;
-
 function fdLimit(): number {
   const out = execFileSync("sh", ["-c", "ulimit -n"], { encoding: "utf8" }).trim();
   return out === "unlimited" ? Number.POSITIVE_INFINITY : Number(out);
@@ -86,7 +78,7 @@ describe("hostile load against a real gateway", () => {
     "keeps alerts fast and memory bounded under login floods, big CONNECTs and idle sockets",
     { timeout: 120_000 },
     async () => {
-      expect(existsSync("dist/gateway/cli.js"), "needs `npm run build`").toBe(true);
+      expect(existsSync("dist/cli/linli.js"), "needs `npm run build`").toBe(true);
       const [mqttPort, metricsPort] = [await freePort(), await freePort()];
       const config = path.join(dir, "site.yaml");
       writeFileSync(
@@ -107,7 +99,7 @@ describe("hostile load against a real gateway", () => {
         "sh",
         [
           "-c",
-          `ulimit -n $(ulimit -Hn) 2>/dev/null; exec "${process.execPath}" --max-semi-space-size=4 dist/gateway/cli.js start --config "${config}" --data-dir "${path.join(dir, "data")}"`,
+          `ulimit -n $(ulimit -Hn) 2>/dev/null; exec "${process.execPath}" --max-semi-space-size=4 dist/cli/linli.js start --config "${config}" --data-dir "${path.join(dir, "data")}"`,
         ],
         { stdio: ["ignore", "pipe", "pipe"] },
       );
@@ -216,14 +208,14 @@ describe("hostile load against a real gateway", () => {
         { timeout: 60_000, maxBuffer: 1 << 20 },
       );
       let takeover: string | null = null;
-      if (CLIENT_ID_BINDING) {
-        await sleep(1000);
-        // A valid login (another pendant's) with p1's client id.
-        takeover = await connect("p2", "pw-p2", "ec200-p1").then(
-          (c) => `accepted (${c.connected})`,
-          (err: Error) => `refused: ${err.message}`,
-        );
-      }
+      // Client-id takeover: another valid login (another pendant's) using p1's client id `ec200-p1` must
+      // be refused (client ids belong to their owner) and p1 stay connected.
+      await sleep(1000);
+      // A valid login (another pendant's) with p1's client id.
+      takeover = await connect("p2", "pw-p2", "ec200-p1").then(
+        (c) => `accepted (${c.connected})`,
+        (err: Error) => `refused: ${err.message}`,
+      );
       const report = JSON.parse((await attacker).stdout) as {
         wrongPasswords: { results: Record<string, number>; seconds: number };
         bigConnects: { count: number; maxClosedAfterMs: number; maxWritten: number };
@@ -267,7 +259,7 @@ describe("hostile load against a real gateway", () => {
           `hostile: 10 MB CONNECTs: ${report.bigConnects.count} closed within ${report.bigConnects.maxClosedAfterMs.toFixed(0)} ms (counted ${counted("connect-too-large")})`,
           `hostile: idle sockets: ${report.idle.opened} opened, ${report.idle.closedAtOnce} closed at once (rate), last closed after ${report.idle.maxLifetimeMs.toFixed(0)} ms`,
           `hostile: RSS start ${startRss.toFixed(0)} MB (${startHeap}), peak ${peakRss.toFixed(0)} MB, 30 s after ${endRss.toFixed(0)} MB (${endHeap})`,
-          `hostile: client-id takeover: ${CLIENT_ID_BINDING ? takeover : "not attempted (binding comes with sec-tls; enable CLIENT_ID_BINDING at merge)"}`,
+          `hostile: client-id takeover: ${takeover}`,
         ].join("\n"),
       );
 
@@ -289,7 +281,7 @@ describe("hostile load against a real gateway", () => {
       expect(report.idle.maxLifetimeMs).toBeLessThan(12_000);
       expect(peakRss).toBeLessThan(200);
       expect(endRss).toBeLessThan(startRss * 1.1);
-      if (CLIENT_ID_BINDING) expect(takeover).toMatch(/^refused/);
+      expect(takeover).toMatch(/^refused/);
     },
   );
 });

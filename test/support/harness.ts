@@ -123,6 +123,12 @@ export class TestClient {
   }
 }
 
+/** Client ids belong to their owner (docs/security.md): a device's is `<model>-<id>`, an operator's `<name>-...`. */
+export function clientIdFor(gw: Gateway, username: string): string {
+  const device = gw.registry.devices.get(username);
+  return device ? `${device.model}-${device.id}` : `${username}-${Math.random().toString(16).slice(2, 8)}`;
+}
+
 export async function connect(
   gw: Gateway,
   username: string,
@@ -132,7 +138,7 @@ export async function connect(
   const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${gw.mqttPort}`, {
     username,
     password,
-    clientId: `${username}-${Math.random().toString(16).slice(2, 8)}`,
+    clientId: clientIdFor(gw, username),
     reconnectPeriod: 0,
     connectTimeout: 2000,
     ...extra,

@@ -1,0 +1,202 @@
+/**
+ * Stored passwords and their verification (docs/security.md "Credentials").
+ *
+ * A password in the config is either plain text (still accepted, warned about
+ * at start) or a salted scrypt hash in a self-describing string:
+ *
+ *     scrypt$<N>$<r>$<p>$<salt, base64>$<hash, base64>
+ *
+ * e.g. `scrypt$16384$8$1$3q2+7w...$Zm9v...` (`linli passwd` prints one). N, r
+ * and p are scrypt's cost parameters (RFC 7914); the hash is 32 bytes.
+ *
+ * Verification policy (a reconnect storm must not stall the site):
+ *   - scrypt runs asynchronously on libuv's thread pool, at most
+ *     MAX_IN_FLIGHT at once, so pool threads stay free for the journal's
+ *     fdatasync and file reads; further logins wait in a FIFO bounded at
+ *     MAX_QUEUED (beyond it a login is refused as "server unavailable",
+ *     counted `auth-busy`, and the client retries). A login whose connection
+ *     closed while it waited (the client gave up) is dropped unverified.
+ *   - A successful verification is remembered for CACHE_TTL_MS, keyed by an
+ *     HMAC (random per-process key) of the stored hash and the password, at
+ *     most CACHE_MAX entries (oldest first out): a device reconnecting after a
+ *     network blip costs one HMAC, not one scrypt. Failures are never cached.
+ *     The key changes with the stored hash, so a rotated password never hits
+ *     an old entry.
+ *   - Comparison is constant-time (timingSafeEqual) for hashes and plain text.
+ */
+import { createHmac, randomBytes, scrypt, timingSafeEqual } from "node:crypto";
+
+export const SCRYPT_PREFIX = "scrypt$";
+const HASH_BYTES = 32;
+const SALT_BYTES = 16;
+
+/** Default cost: N = 2^14, r = 8, p = 1 (16 MiB, ~35 ms on one core of a small box). */
+export const DEFAULT_LOG2_N = 14;
+
+export type StoredSecret =
+  | { kind: "plain"; value: Buffer }
+  | { kind: "scrypt"; N: number; r: number; p: number; salt: Buffer; hash: Buffer; text: string };
+
+const B64 = /^[A-Za-z0-9+/]+={0,2}$/;
+
+/** True if the string looks like a hash of ours (whether or not it is well formed). */
+export function isHashed(s: string): boolean {
+  return s.startsWith(SCRYPT_PREFIX);
+}
+
+/** Why a `scrypt$...` string is malformed, or null if it is well formed. */
+export function hashProblem(s: string): string | null {
+  const parts = s.split("$");
+  if (parts.length !== 6) return "a password hash must look like scrypt$N$r$p$salt$hash (linli passwd)";
+  const [, n, r, p, salt, hash] = parts as [string, string, string, string, string, string];
+  const N = Number(n);
+  if (!Number.isInteger(N) || N < 2 || N > 2 ** 20 || (N & (N - 1)) !== 0)
+    return "scrypt N must be a power of two from 2 to 2^20";
+  const R = Number(r);
+  const P = Number(p);
+  if (!Number.isInteger(R) || R < 1 || R > 32) return "scrypt r must be an integer 1-32";
+  if (!Number.isInteger(P) || P < 1 || P > 16) return "scrypt p must be an integer 1-16";
+  if (128 * N * R > MAX_MEM) return "scrypt N x r needs more than 64 MiB";
+  if (!B64.test(salt) || Buffer.from(salt, "base64").length < 8)
+    return "salt must be base64, 8 bytes or more";
+  if (!B64.test(hash) || Buffer.from(hash, "base64").length !== HASH_BYTES)
+    return `hash must be base64 of ${HASH_BYTES} bytes`;
+  return null;
+}
+
+const MAX_MEM = 64 * 1024 * 1024;
+
+/** The config's string as a stored secret (a malformed hash is a config error before this). */
+export function parseSecret(s: string): StoredSecret {
+  if (!isHashed(s)) return { kind: "plain", value: Buffer.from(s, "utf8") };
+  const problem = hashProblem(s);
+  if (problem) throw new RangeError(problem);
+  const [, n, r, p, salt, hash] = s.split("$") as [string, string, string, string, string, string];
+  return {
+    kind: "scrypt",
+    N: Number(n),
+    r: Number(r),
+    p: Number(p),
+    salt: Buffer.from(salt, "base64"),
+    hash: Buffer.from(hash, "base64"),
+    text: s,
+  };
+}
+
+function scryptAsync(password: Buffer, salt: Buffer, N: number, r: number, p: number): Promise<Buffer> {
+  return new Promise((resolve, reject) =>
+    scrypt(password, salt, HASH_BYTES, { N, r, p, maxmem: MAX_MEM }, (err, key) =>
+      err ? reject(err) : resolve(key),
+    ),
+  );
+}
+
+/** A new hash of `password` for the config (`linli passwd`). */
+export async function hashPassword(
+  password: string,
+  opts: { log2N?: number; r?: number; p?: number } = {},
+): Promise<string> {
+  const N = 2 ** (opts.log2N ?? DEFAULT_LOG2_N);
+  const r = opts.r ?? 8;
+  const p = opts.p ?? 1;
+  const salt = randomBytes(SALT_BYTES);
+  const hash = await scryptAsync(Buffer.from(password, "utf8"), salt, N, r, p);
+  return `${SCRYPT_PREFIX}${N}$${r}$${p}$${salt.toString("base64")}$${hash.toString("base64")}`;
+}
+
+function sameBytes(expected: Buffer, given: Buffer): boolean {
+  return given.length === expected.length && timingSafeEqual(expected, given);
+}
+
+export const MAX_IN_FLIGHT = 2;
+export const MAX_QUEUED = 4096;
+export const CACHE_TTL_MS = 15 * 60_000;
+export const CACHE_MAX = 65_536;
+
+export type Verdict = "ok" | "bad-password" | "busy" | "gone";
+
+export interface VerifierOptions {
+  maxInFlight?: number;
+  maxQueued?: number;
+  cacheTtlMs?: number;
+  cacheMax?: number;
+  now?: () => number;
+}
+
+export class PasswordVerifier {
+  private readonly cacheKey = randomBytes(32);
+  /** HMAC -> expiry; a Map keeps insertion order, so the first entry is the oldest. */
+  private readonly cache = new Map<string, number>();
+  private readonly waiting: (() => void)[] = [];
+  private inFlight = 0;
+  private readonly maxInFlight: number;
+  private readonly maxQueued: number;
+  private readonly ttl: number;
+  private readonly cacheMax: number;
+  private readonly now: () => number;
+  readonly stats = { scrypt: 0, cacheHits: 0, busy: 0, gone: 0 };
+
+  constructor(opts: VerifierOptions = {}) {
+    this.maxInFlight = opts.maxInFlight ?? MAX_IN_FLIGHT;
+    this.maxQueued = opts.maxQueued ?? MAX_QUEUED;
+    this.ttl = opts.cacheTtlMs ?? CACHE_TTL_MS;
+    this.cacheMax = opts.cacheMax ?? CACHE_MAX;
+    this.now = opts.now ?? Date.now;
+  }
+
+  /**
+   * Whether `given` is the stored secret. Never rejects. `gone()`: the login was
+   * abandoned while it waited (its connection closed): "gone", no scrypt spent on it.
+   */
+  async verify(stored: StoredSecret, given: Buffer | undefined, gone?: () => boolean): Promise<Verdict> {
+    if (!given) return "bad-password";
+    if (stored.kind === "plain") return sameBytes(stored.value, given) ? "ok" : "bad-password";
+    const key = createHmac("sha256", this.cacheKey)
+      .update(stored.text)
+      .update("\0")
+      .update(given)
+      .digest("base64");
+    const expires = this.cache.get(key);
+    if (expires !== undefined) {
+      if (expires > this.now()) {
+        this.stats.cacheHits++;
+        return "ok";
+      }
+      this.cache.delete(key);
+    }
+    if (this.inFlight >= this.maxInFlight) {
+      if (this.waiting.length >= this.maxQueued) {
+        this.stats.busy++;
+        return "busy";
+      }
+      await new Promise<void>((resolve) => this.waiting.push(resolve));
+    } else this.inFlight++;
+    try {
+      if (gone?.()) {
+        this.stats.gone++;
+        return "gone";
+      }
+      this.stats.scrypt++;
+      const hash = await scryptAsync(given, stored.salt, stored.N, stored.r, stored.p);
+      if (!sameBytes(stored.hash, hash)) return "bad-password";
+      this.remember(key);
+      return "ok";
+    } catch {
+      return "bad-password";
+    } finally {
+      // The slot passes to the next waiter (inFlight unchanged), or is freed.
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.inFlight--;
+    }
+  }
+
+  private remember(key: string): void {
+    this.cache.delete(key);
+    this.cache.set(key, this.now() + this.ttl);
+    while (this.cache.size > this.cacheMax) {
+      const oldest = this.cache.keys().next().value as string;
+      this.cache.delete(oldest);
+    }
+  }
+}
