@@ -354,6 +354,7 @@ export class EmbeddedBroker implements NorthboundSink {
         const refused = this.sessionRefusal(client, result.identity);
         if (refused !== null) return done(refused as RefusedError & { returnCode: 2 | 3 }, false);
         this.identities.set(client, result.identity);
+        forgetConnectPacket(client);
         // Urgent topics are alerts, which only operators may subscribe to (AccessPolicy): devices, the
         // bulk of the connections, keep aedes' own deliver functions (two closures fewer each). Set here,
         // before any SUBSCRIBE is read, because subscriptions capture the deliver function.
@@ -577,6 +578,21 @@ const PARSER_STATES: readonly string[] = Object.freeze([
   "_parsePayload",
   "_newPacket",
 ]);
+
+/**
+ * mqtt-packet's parser keeps the whole CONNECT packet as its settings for the
+ * life of the connection (the password Buffer, and with it the socket read it
+ * was sliced from), yet reads only `protocolVersion` and `bridgeMode` from it
+ * afterwards. Keep just those.
+ */
+function forgetConnectPacket(client: Client): void {
+  const parser = (
+    client as unknown as { _parser?: { settings: { protocolVersion?: number; bridgeMode?: boolean } } }
+  )._parser;
+  if (parser === undefined) return;
+  const { protocolVersion, bridgeMode } = parser.settings;
+  parser.settings = { protocolVersion, bridgeMode };
+}
 
 function slimParser(client: Client): void {
   const parser = (
