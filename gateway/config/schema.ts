@@ -260,7 +260,7 @@ const pipeline = z.strictObject({
   }),
   telemetrySpan: duration("1s").meta({
     description:
-      "The telemetry lane holds at least this much input at telemetryPeakRate, so shorter bursts and pauses lose nothing",
+      "The telemetry lane holds at least this much input at telemetryPeakRate: a burst that fits is kept whole",
   }),
   telemetryPeakRate: z.number().int().min(1).default(20000).meta({
     description: "Peak telemetry readings per second over all devices, for sizing the lane",

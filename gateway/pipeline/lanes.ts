@@ -11,8 +11,9 @@
  *              device count, at most 2^17 slots
  *
  * Telemetry policy. The lane is sized by time: it holds at least `telemetrySpan`
- * of input at the configured peak rate, so a burst or a consumer pause shorter
- * than that (a GC pause, a slow fsync) is absorbed and every reading is kept.
+ * of input at the configured peak rate, so a burst up to that size, and a
+ * consumer pause shorter than `telemetryMaxLag` (a GC pause, a slow fsync), are
+ * absorbed and every reading is kept.
  * Conflation (a newer reading replaces the device's reading still queued; newest
  * kept, counted as `conflated`) starts only when the consumer really is behind:
  * the oldest queued reading has waited longer than `telemetryMaxLag` (measured
