@@ -224,9 +224,14 @@ export class Gateway {
       {
         p1LaneSize: p.p1LaneSize,
         alertLaneSize: p.alertLaneSize,
-        telemetryLaneSize: PriorityPipeline.sizeFor(this.registry.devices.size, p.telemetryLaneSize),
+        telemetryLaneSize: PriorityPipeline.sizeFor(
+          this.registry.devices.size,
+          p.telemetrySpan,
+          p.telemetryPeakRate,
+          p.telemetryLaneSize,
+        ),
         telemetryBatch: p.telemetryBatch,
-        telemetryConflateAbove: p.telemetryConflateAbove,
+        telemetryMaxLagMs: p.telemetryMaxLag,
         telemetryMayFlow: () => this.brokerRef?.congested !== true,
       },
       this.consume,

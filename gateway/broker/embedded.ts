@@ -3,9 +3,11 @@
  * its hooks. It is also a northbound sink: the gateway publishes from inside
  * the broker, so its messages pass no client ACL and cost no extra hop.
  */
-import type { AddressInfo, Socket } from "node:net";
+import { type AddressInfo, Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { Aedes, type AuthenticateError, type Client, type PublishPacket } from "aedes";
+import { BufferList } from "bl";
+import mqttPacket from "mqtt-packet";
 import type { Logger, RateLimitedLog } from "../log.js";
 import type { NorthboundSink } from "../northbound/sink.js";
 import type { Completion } from "../pipeline/lanes.js";
@@ -65,6 +67,11 @@ class RefusedError extends Error {
 }
 
 const EMITTER_CONCURRENCY = 1000;
+
+// mqtt-packet writes 16-bit numbers (lengths, packet ids) from a cache of 65,536 two-byte Buffers, built
+// on the first packet written: ~6.5 MB of heap (a Buffer object is ~100 B), a twentieth of an edge box's
+// budget, to save one 2-byte pool allocation per number written. Process-wide; aedes shares the module.
+mqttPacket.writeToStream.cacheNumbers = false;
 
 // MQTT 3.1.1 §3.2.2.3 CONNACK return codes.
 const IDENTIFIER_REJECTED = 2;
@@ -314,8 +321,8 @@ export class EmbeddedBroker implements NorthboundSink {
         // Plain sockets only: TLS and WebSocket streams frame their writes themselves.
         if (c.transport === "tcp") coalesceWrites(c.socket);
         const client = this.aedes.handle(c.stream as Socket) as unknown as Client;
+        slimParser(client);
         this.transports.set(client, { transport: c.transport, certNames: c.certNames });
-        if (this.urgentTopicPrefixes.length > 0) deliverUrgentAtOnce(client, this.urgentTopicPrefixes);
       },
       c.socket,
     );
@@ -433,6 +440,12 @@ export class EmbeddedBroker implements NorthboundSink {
         return;
       }
       this.identities.set(client, result.identity);
+      forgetConnectPacket(client);
+      // Urgent topics are alerts, which only operators may subscribe to (AccessPolicy): devices, the
+      // bulk of the connections, keep aedes' own deliver functions (two closures fewer each). Set here,
+      // before any SUBSCRIBE is read, because subscriptions capture the deliver function.
+      if (result.identity.kind === "operator" && this.urgentTopicPrefixes.length > 0)
+        deliverUrgentAtOnce(client, this.urgentTopicPrefixes);
       // aedes has put the CONNECT's will here before authenticating (lib/handlers/connect.js).
       const will = (client as unknown as { _will?: object | null })._will;
       if (will) this.wills.add(will);
@@ -666,20 +679,68 @@ function isUrgent(topic: string, prefixes: readonly string[]): boolean {
  * CPU before. Uncorking later (setImmediate) batched more but held alert
  * deliveries, which aedes writes from setImmediate callbacks, a whole extra
  * loop turn: P1 p99 21 ms instead of 13-16 ms. end() uncorks by itself.
+ *
+ * One shared write function and flag per socket rather than closures per
+ * connection: with 10,000 devices each on its own connection, per-connection
+ * closures are memory (bench/connections.ts).
  */
+const CORKED = Symbol("linli.corked");
+type CorkedSocket = Socket & { [CORKED]: boolean };
+const socketWrite = Socket.prototype.write;
+
+function uncorkSocket(socket: CorkedSocket): void {
+  socket[CORKED] = false;
+  if (!socket.destroyed) socket.uncork();
+}
+
+function coalescingWrite(this: CorkedSocket, ...args: Parameters<Socket["write"]>): boolean {
+  if (!this[CORKED]) {
+    this[CORKED] = true;
+    this.cork();
+    process.nextTick(uncorkSocket, this);
+  }
+  return socketWrite.apply(this, args);
+}
+
 function coalesceWrites(socket: Socket): void {
-  const write = socket.write;
-  let corked = false;
-  const flush = () => {
-    corked = false;
-    if (!socket.destroyed) socket.uncork();
-  };
-  socket.write = function (this: Socket, ...args: Parameters<Socket["write"]>): boolean {
-    if (!corked) {
-      corked = true;
-      socket.cork();
-      process.nextTick(flush);
-    }
-    return write.apply(this, args);
-  } as Socket["write"];
+  (socket as CorkedSocket)[CORKED] = false;
+  socket.write = coalescingWrite as Socket["write"];
+}
+
+/**
+ * mqtt-packet's parser keeps its unread bytes in a `bl` BufferListStream, a
+ * full Duplex stream (two stream states, an emitter) that it only ever uses
+ * as a list: append, consume, read, slice. The plain BufferList of the same
+ * package has exactly these methods. Its state-name table is shared too.
+ * About 0.9 KB per connection (bench/connections.ts).
+ */
+const PARSER_STATES: readonly string[] = Object.freeze([
+  "_parseHeader",
+  "_parseLength",
+  "_parsePayload",
+  "_newPacket",
+]);
+
+/**
+ * mqtt-packet's parser keeps the whole CONNECT packet as its settings for the
+ * life of the connection (the password Buffer, and with it the socket read it
+ * was sliced from), yet reads only `protocolVersion` and `bridgeMode` from it
+ * afterwards. Keep just those.
+ */
+function forgetConnectPacket(client: Client): void {
+  const parser = (
+    client as unknown as { _parser?: { settings: { protocolVersion?: number; bridgeMode?: boolean } } }
+  )._parser;
+  if (parser === undefined) return;
+  const { protocolVersion, bridgeMode } = parser.settings;
+  parser.settings = { protocolVersion, bridgeMode };
+}
+
+function slimParser(client: Client): void {
+  const parser = (
+    client as unknown as { _parser?: { _list: { length: number }; _states: readonly string[] } }
+  )._parser;
+  if (parser === undefined || parser._list.length > 0) return;
+  parser._list = new BufferList();
+  parser._states = PARSER_STATES;
 }

@@ -309,15 +309,22 @@ const alerts = z.strictObject({
 const pipeline = z.strictObject({
   p1LaneSize: z.number().int().min(2).default(256).meta({ description: "Rounded up to a power of two" }),
   alertLaneSize: z.number().int().min(2).default(4096),
-  telemetryLaneSize: z.number().int().min(2).optional().meta({
+  telemetryLaneSize: z.number().int().min(2).max(1048576).optional().meta({
     description:
-      "Default: the number of devices, rounded up to a power of two (conflation keeps one entry per device)",
+      "Overrides the computed size: telemetrySpan x telemetryPeakRate, at least the device count, at most 131072; rounded up to a power of two",
+  }),
+  telemetrySpan: duration("1s").meta({
+    description:
+      "The telemetry lane holds at least this much input at telemetryPeakRate: a burst that fits is kept whole",
+  }),
+  telemetryPeakRate: z.number().int().min(1).default(20000).meta({
+    description: "Peak telemetry readings per second over all devices, for sizing the lane",
+  }),
+  telemetryMaxLag: duration("250ms").meta({
+    description:
+      "Telemetry is conflated per device (newest reading kept) only while the oldest queued reading has waited longer than this (the consumer is behind), or the lane is full",
   }),
   telemetryBatch: z.number().int().min(1).max(4096).default(64),
-  telemetryConflateAbove: z.number().int().min(0).optional().meta({
-    description:
-      "Telemetry is conflated per device (newest reading kept) only while more than this many readings wait; default half the telemetry lane",
-  }),
 });
 
 const log = z.strictObject({

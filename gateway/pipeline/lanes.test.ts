@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { LANE_ALERT, LANE_P1, LANE_TELEMETRY } from "../../core/lanes.js";
-import { type Conflatable, type PipelineEntry, PriorityPipeline } from "./lanes.js";
+import { type Conflatable, type PipelineEntry, PriorityPipeline, TELEMETRY_LANE_MAX } from "./lanes.js";
 
 const dev = (): Conflatable => ({ queuedTelemetry: null });
 const tick = () => new Promise((r) => setImmediate(r));
@@ -52,21 +52,112 @@ describe("PriorityPipeline", () => {
     expect(p.stats().telemetry.conflated).toBe(0);
   });
 
-  it("under pressure conflates telemetry per device, keeping the newest and counting the replaced", async () => {
+  it("absorbs a burst that fits the span without conflating, even if the consumer pauses briefly", async () => {
+    // 1 s of span at 1,000 readings/s: 1,024 slots; a 200 ms consumer pause is below the 250 ms lag threshold.
+    const size = PriorityPipeline.sizeFor(10, 1000, 1000);
+    expect(size).toBe(1024);
     const seen: string[] = [];
     const p = new PriorityPipeline(
-      { p1LaneSize: 8, alertLaneSize: 8, telemetryLaneSize: 8, telemetryBatch: 4, telemetryConflateAbove: 0 },
+      {
+        p1LaneSize: 8,
+        alertLaneSize: 8,
+        telemetryLaneSize: size,
+        telemetryBatch: 64,
+        telemetryMaxLagMs: 250,
+      },
+      (e: PipelineEntry) => seen.push(e.sample as string),
+    );
+    const devices = Array.from({ length: 10 }, dev);
+    // 900 readings from 10 devices within 200 ms, all offered before the consumer runs once.
+    for (let i = 0; i < 900; i++) {
+      expect(p.offer(LANE_TELEMETRY, devices[i % 10] as Conflatable, `t${i}`, 0, (i * 200) / 900, null)).toBe(
+        "queued",
+      );
+    }
+    while (seen.length < 900) await tick();
+    expect(seen[0]).toBe("t0");
+    expect(seen[899]).toBe("t899");
+    expect(p.stats().telemetry.conflated).toBe(0);
+    expect(p.stats().telemetry.refused).toBe(0);
+  });
+
+  it("conflates per device, newest kept, once the consumer is stalled beyond the lag threshold", async () => {
+    let stalled = true;
+    const seen: string[] = [];
+    const p = new PriorityPipeline(
+      {
+        p1LaneSize: 8,
+        alertLaneSize: 8,
+        telemetryLaneSize: 64,
+        telemetryBatch: 64,
+        telemetryMaxLagMs: 250,
+        telemetryMayFlow: () => !stalled,
+      },
+      (e: PipelineEntry) => seen.push(e.sample as string),
+    );
+    const a = dev();
+    const b = dev();
+    expect(p.offer(LANE_TELEMETRY, a, "a1", 0, 0, null)).toBe("queued");
+    expect(p.offer(LANE_TELEMETRY, b, "b1", 0, 100, null)).toBe("queued");
+    // Still within the threshold: kept.
+    expect(p.offer(LANE_TELEMETRY, a, "a2", 0, 250, null)).toBe("queued");
+    expect(p.telemetryLagMs(250)).toBe(250);
+    // The oldest reading has now waited 300 ms: each device's queued reading is replaced by its newest.
+    expect(p.offer(LANE_TELEMETRY, a, "a3", 0, 300, null)).toBe("conflated");
+    expect(p.offer(LANE_TELEMETRY, b, "b2", 0, 310, null)).toBe("conflated");
+    expect(p.offer(LANE_TELEMETRY, a, "a4", 0, 320, null)).toBe("conflated");
+    expect(p.offer(LANE_TELEMETRY, dev(), "c1", 0, 330, null)).toBe("queued"); // nothing of c's queued yet
+    expect(p.stats().telemetry.conflated).toBe(3);
+    stalled = false;
+    while (seen.length < 4) await tick();
+    // Order of the slots kept; a's second slot carries its newest reading, b's its newest.
+    expect(seen).toEqual(["a1", "b2", "a4", "c1"]);
+    // Caught up: the lag is gone and readings queue again.
+    expect(p.telemetryLagMs(400)).toBe(0);
+    expect(p.offer(LANE_TELEMETRY, a, "a5", 0, 400, null)).toBe("queued");
+  });
+
+  it("at the hard cap conflates into a queued reading and refuses, counted, a device without one", () => {
+    const p = new PriorityPipeline(
+      { p1LaneSize: 8, alertLaneSize: 8, telemetryLaneSize: 4, telemetryBatch: 4, telemetryMaxLagMs: 250 },
+      () => {},
+    );
+    const devices = Array.from({ length: 4 }, dev);
+    for (const [i, d] of devices.entries())
+      expect(p.offer(LANE_TELEMETRY, d, `t${i}`, 0, 0, null)).toBe("queued");
+    expect(p.offer(LANE_TELEMETRY, devices[0] as Conflatable, "t0'", 0, 1, null)).toBe("conflated");
+    expect(p.offer(LANE_TELEMETRY, dev(), "x", 0, 1, null)).toBe("full");
+    expect(p.stats().telemetry).toMatchObject({ conflated: 1, refused: 1, occupancy: 4 });
+  });
+
+  it("never conflates P1 or alert entries, however long they have waited", async () => {
+    const seen: string[] = [];
+    const p = new PriorityPipeline(
+      { p1LaneSize: 8, alertLaneSize: 8, telemetryLaneSize: 8, telemetryBatch: 4, telemetryMaxLagMs: 1 },
       (e: PipelineEntry) => seen.push(e.sample as string),
     );
     const d = dev();
-    expect(p.offer(LANE_TELEMETRY, d, "hb1", 0, 0, null)).toBe("queued");
-    expect(p.offer(LANE_TELEMETRY, d, "hb2", 0, 0, null)).toBe("conflated");
-    expect(p.offer(LANE_TELEMETRY, d, "hb3", 0, 0, null)).toBe("conflated");
+    // A stale telemetry reading makes the lane "behind"; the urgent lanes must not care.
+    p.offer(LANE_TELEMETRY, d, "t", 0, 0, null);
+    const acked: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      expect(p.offer(LANE_P1, d, `p${i}`, 0, 1000 + i, () => acked.push(`p${i}`))).toBe("queued");
+      expect(p.offer(LANE_ALERT, d, `a${i}`, 0, 1000 + i, () => acked.push(`a${i}`))).toBe("queued");
+    }
     await tick();
-    expect(seen).toEqual(["hb3"]);
-    expect(p.stats().telemetry.conflated).toBe(2);
-    // Once consumed, the next reading queues again.
-    expect(p.offer(LANE_TELEMETRY, d, "hb4", 0, 0, null)).toBe("queued");
+    await tick();
+    expect(seen.filter((x) => x.startsWith("p"))).toEqual(["p0", "p1", "p2", "p3", "p4"]);
+    expect(seen.filter((x) => x.startsWith("a"))).toEqual(["a0", "a1", "a2", "a3", "a4"]);
+    expect(acked).toHaveLength(10);
+    expect(p.stats().p1.conflated + p.stats().alert.conflated).toBe(0);
+  });
+
+  it("sizes the telemetry lane by span x peak rate, at least the device count, within the cap", () => {
+    expect(PriorityPipeline.sizeFor(100, 1000, 20000)).toBe(32768);
+    expect(PriorityPipeline.sizeFor(100_000, 1000, 1000)).toBe(131072);
+    expect(PriorityPipeline.sizeFor(10, 1000, 10)).toBe(64);
+    expect(PriorityPipeline.sizeFor(10, 60_000, 20000)).toBe(TELEMETRY_LANE_MAX);
+    expect(PriorityPipeline.sizeFor(10, 1000, 20000, 16)).toBe(16);
   });
 
   it("refuses alerts when the lane is full without losing them: the producer keeps the event", async () => {

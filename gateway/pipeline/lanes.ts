@@ -2,15 +2,27 @@
  * The priority pipeline: three rings, one per lane, drained by one consumer
  * in strict priority order.
  *
- *   lane       size (default)            overflow policy
- *   P1         256                       never dropped: offer() says "full", the producer keeps the event
- *                                        (MQTT: the device's PUBACK is withheld; Modbus: the poller holds it)
- *   alert      4096                      same as P1
- *   telemetry  >= number of devices      under pressure (more than `telemetryConflateAbove` queued) a
- *                                        newer reading replaces the device's queued one, counted; below
- *                                        that every reading is kept. At most one slot per device is then
- *                                        added, so it cannot fill; if it ever does (devices added at run
- *                                        time) the newest is refused, counted
+ *   lane       size (default)                    overflow policy
+ *   P1         256                               never dropped: offer() says "full", the producer keeps the event
+ *                                                (MQTT: the device's PUBACK is withheld; Modbus: the poller holds it)
+ *   alert      4096                              same as P1
+ *   telemetry  telemetrySpan x telemetryPeakRate  see below
+ *              (1 s x 20,000/s), at least the
+ *              device count, at most 2^17 slots
+ *
+ * Telemetry policy. The lane is sized by time: it holds at least `telemetrySpan`
+ * of input at the configured peak rate, so a burst up to that size, and a
+ * consumer pause shorter than `telemetryMaxLag` (a GC pause, a slow fsync), are
+ * absorbed and every reading is kept.
+ * Conflation (a newer reading replaces the device's reading still queued; newest
+ * kept, counted as `conflated`) starts only when the consumer really is behind:
+ * the oldest queued reading has waited longer than `telemetryMaxLag` (measured
+ * on the monotonic receive clock, the same one that stamps latencies), and stops
+ * as soon as the backlog is younger again. Occupancy alone never starts it,
+ * except at the hard cap: when the lane is full a device's reading still conflates
+ * into its queued one, and a device without one has its newest reading refused,
+ * counted as `refused` (telemetry carries no PUBACK to withhold). Memory stays
+ * bounded by the lane's capacity whatever the rate.
  *
  * P1 and alert entries are drained in a microtask (before any further I/O);
  * telemetry in batches, yielding to I/O between batches so that a P1 that
@@ -22,6 +34,11 @@
  */
 import { LANE_ALERT, LANE_P1, LANE_TELEMETRY, type LaneId } from "../../core/index.js";
 import { nextPowerOfTwo, Ring } from "./ring.js";
+
+/** Lane cap whatever the span and rate: 131,072 entries (~10 MB of slots plus the samples they hold). */
+export const TELEMETRY_LANE_MAX = 1 << 17;
+/** Above a GC pause or a journal fsync (tens of ms), below the bench's 100 ms p99 x 2.5: really behind. */
+export const DEFAULT_TELEMETRY_MAX_LAG_MS = 250;
 
 export type Completion = (err: Error | null) => void;
 
@@ -40,6 +57,8 @@ export class PipelineEntry {
   receivedMono = 0;
   /** Global arrival order, so rules can tell a stale telemetry entry from a newer event. */
   ingestSeq = 0;
+  /** Monotonic time the entry took its slot; unchanged by conflation, so the lane's lag is the real wait. */
+  queuedMono = 0;
   done: Completion | null = null;
 }
 
@@ -70,8 +89,11 @@ export interface PipelineOptions {
   alertLaneSize: number;
   telemetryLaneSize: number;
   telemetryBatch: number;
-  /** Conflate telemetry only while more than this many readings are queued (the consumer is behind). */
-  telemetryConflateAbove?: number;
+  /**
+   * Conflate telemetry only while the oldest queued reading has waited longer than this (ms, monotonic):
+   * the consumer is behind. Default 250 ms.
+   */
+  telemetryMaxLagMs?: number;
   /**
    * Downstream back-pressure: telemetry is drained only while this says yes
    * (the northbound broker is not queueing). P1 and alert entries never wait for it.
@@ -109,7 +131,7 @@ const commitNow: Committer = (completions, count) => {
 export class PriorityPipeline {
   private readonly lanes: [Lane, Lane, Lane];
   private readonly batch: number;
-  private readonly conflateAbove: number;
+  private readonly maxLagMs: number;
   private readonly telemetryMayFlow: () => boolean;
   /** Telemetry drains deferred because downstream was congested. */
   private deferredDrains = 0;
@@ -130,15 +152,26 @@ export class PriorityPipeline {
   ) {
     this.lanes = [new Lane(opts.p1LaneSize), new Lane(opts.alertLaneSize), new Lane(opts.telemetryLaneSize)];
     this.batch = opts.telemetryBatch;
-    // Default and ceiling: half the lane, so one more slot per device always fits once conflation is on.
-    const half = this.lanes[LANE_TELEMETRY].ring.capacity >> 1;
-    this.conflateAbove = Math.min(opts.telemetryConflateAbove ?? half, half);
+    this.maxLagMs = opts.telemetryMaxLagMs ?? DEFAULT_TELEMETRY_MAX_LAG_MS;
     this.telemetryMayFlow = opts.telemetryMayFlow ?? (() => true);
     this.completions = new Array(this.lanes[0].ring.capacity + this.lanes[1].ring.capacity);
   }
 
-  static sizeFor(deviceCount: number, configured?: number): number {
-    return nextPowerOfTwo(configured ?? Math.max(64, deviceCount));
+  /**
+   * Telemetry lane capacity: `configured` if given, else the larger of `spanMs` of input at
+   * `peakRate` readings/s and the device count (one queued reading per device always fits once
+   * conflation is on), within [64, TELEMETRY_LANE_MAX]; rounded up to a power of two.
+   */
+  static sizeFor(deviceCount: number, spanMs: number, peakRate: number, configured?: number): number {
+    if (configured !== undefined) return nextPowerOfTwo(configured);
+    const span = Math.ceil((spanMs / 1000) * peakRate);
+    return nextPowerOfTwo(Math.min(TELEMETRY_LANE_MAX, Math.max(64, deviceCount, span)));
+  }
+
+  /** How long the oldest queued telemetry reading has waited (ms), 0 when none waits. */
+  telemetryLagMs(nowMono: number): number {
+    const oldest = this.lanes[LANE_TELEMETRY].ring.peekOldest();
+    return oldest === null ? 0 : Math.max(0, nowMono - oldest.queuedMono);
   }
 
   /**
@@ -157,7 +190,8 @@ export class PriorityPipeline {
     const l = this.lanes[lane];
     if (lane === LANE_TELEMETRY) {
       const queued = device.queuedTelemetry;
-      if (queued !== null && l.ring.occupancy >= this.conflateAbove) {
+      // Behind (the oldest reading waited too long) or at the hard cap: conflate, newest kept.
+      if (queued !== null && (l.ring.isFull || this.telemetryLagMs(receivedMono) > this.maxLagMs)) {
         queued.sample = sample;
         queued.receivedAt = receivedAt;
         queued.receivedMono = receivedMono;
@@ -177,6 +211,7 @@ export class PriorityPipeline {
     slot.receivedAt = receivedAt;
     slot.receivedMono = receivedMono;
     slot.ingestSeq = ++this.ingestSeq;
+    slot.queuedMono = receivedMono;
     slot.done = lane === LANE_TELEMETRY ? null : done;
     l.ring.commit();
     if (lane === LANE_TELEMETRY) {

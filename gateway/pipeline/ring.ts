@@ -58,6 +58,11 @@ export class Ring<T> {
     if (occ > this.highWaterMark) this.highWaterMark = occ;
   }
 
+  /** The oldest published slot (the next one drain() hands out), or null when empty. */
+  peekOldest(): T | null {
+    return this.writeSeq === this.readSeq ? null : (this.slots[this.readSeq & this.mask] as T);
+  }
+
   /** Gives the reservation back unpublished. */
   abandon(): void {
     this.reserved = false;

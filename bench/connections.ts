@@ -1,0 +1,264 @@
+/**
+ * Memory per device connection: the gateway (10,000 registered devices, the
+ * journal off) in a child process of its own, and N idle device connections,
+ * each authenticated with its own credentials, opened from this process.
+ * The child's memory is read (after two full GCs) before any connection and
+ * after each step, so bytes per connection = growth / connections.
+ *
+ *   npm run bench:connections                         # 10,000 connections in steps of 2,500
+ *   npm run bench:connections -- --connections 4000 --step 1000 --publish --json out.json
+ *   npm run bench:connections -- --connections 2000 --publish --snapshots /tmp/snap
+ *   node dist/bench/heap-diff.js /tmp/snap/before.heapsnapshot /tmp/snap/after.heapsnapshot --per 2000
+ *
+ * Connections speak MQTT 3.1.1 over raw sockets (mqtt-packet), keep-alive 60 s
+ * (PINGREQ every 30 s), so the client side stays small and the measured
+ * process holds only what the gateway keeps per connection. `--publish`: each
+ * device also sends one QoS 1 heartbeat (the datasheet's device messages
+ * create the PUBACK queue and the device's state).
+ */
+import { type ChildProcess, fork } from "node:child_process";
+import { writeFileSync } from "node:fs";
+import net from "node:net";
+import { fileURLToPath } from "node:url";
+import v8 from "node:v8";
+import mqttPacket from "mqtt-packet";
+import { validateConfig } from "../gateway/config/load.js";
+import { Gateway } from "../gateway/gateway.js";
+import { applyEdgeHeapSettings, STARTUP_NODE_FLAGS } from "../gateway/heap.js";
+import { encodeUplink } from "../sim/mqtt/codec.js";
+
+interface Memory {
+  rssMb: number;
+  heapUsedMb: number;
+  externalMb: number;
+  arrayBuffersMb: number;
+  /** Connected aedes clients and open sockets the gateway holds. */
+  clients: number;
+}
+
+type ToChild = { cmd: "start"; registered: number } | { cmd: "sample"; snapshot?: string } | { cmd: "stop" };
+type FromChild = { ev: "ready"; port: number } | ({ ev: "sample" } & Memory);
+
+const SITE = "conn";
+const deviceId = (i: number) => `pendant-${String(i).padStart(5, "0")}`;
+const password = (i: number) => `pw-${i}-secret`;
+
+// ---------------------------------------------------------------- child: the gateway
+
+async function child(): Promise<void> {
+  applyEdgeHeapSettings();
+  let gw: Gateway | null = null;
+  const send = (m: FromChild) => process.send?.(m);
+  const memory = (): Memory => {
+    const gc = (globalThis as { gc?: () => void }).gc;
+    gc?.();
+    gc?.();
+    const m = process.memoryUsage();
+    const aedes = gw?.broker.aedes as unknown as { clients: object } | undefined;
+    const clients = Object.keys(aedes?.clients ?? {}).length;
+    return {
+      rssMb: m.rss / 1048576,
+      heapUsedMb: m.heapUsed / 1048576,
+      externalMb: m.external / 1048576,
+      arrayBuffersMb: m.arrayBuffers / 1048576,
+      clients,
+    };
+  };
+  process.on("disconnect", () => process.exit(0));
+  process.on("message", async (m: ToChild) => {
+    if (m.cmd === "start") {
+      const config = validateConfig(
+        {
+          site: { id: SITE },
+          mqtt: { listeners: [{ host: "127.0.0.1", port: 0 }] },
+          devices: Array.from({ length: m.registered }, (_, i) => ({
+            id: deviceId(i),
+            model: "ec200",
+            password: password(i),
+          })),
+          log: { level: "error", format: "json" },
+          storage: { enabled: false },
+          metrics: { host: "127.0.0.1", port: 0 },
+        },
+        "<bench:connections>",
+      );
+      gw = await Gateway.start({ config });
+      send({ ev: "ready", port: gw.mqttPort });
+    } else if (m.cmd === "sample") {
+      // Let closed sockets and timers settle before reading.
+      await new Promise((r) => setTimeout(r, 500));
+      const mem = memory();
+      if (m.snapshot) v8.writeHeapSnapshot(m.snapshot);
+      send({ ev: "sample", ...mem });
+    } else if (m.cmd === "stop") {
+      await gw?.stop();
+      process.exit(0);
+    }
+  });
+}
+
+// ---------------------------------------------------------------- parent: the devices
+
+function request<T extends FromChild["ev"]>(
+  c: ChildProcess,
+  msg: ToChild,
+  ev: T,
+  timeoutMs = 60_000,
+): Promise<Extract<FromChild, { ev: T }>> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error(`no ${ev} from the gateway in ${timeoutMs} ms`)),
+      timeoutMs,
+    );
+    const on = (m: FromChild) => {
+      if (m.ev !== ev) return;
+      clearTimeout(timer);
+      c.off("message", on);
+      resolve(m as Extract<FromChild, { ev: T }>);
+    };
+    c.on("message", on);
+    c.once("exit", (code) => reject(new Error(`gateway exited (${code})`)));
+    c.send(msg);
+  });
+}
+
+/** One device: CONNECT with its credentials, resolved on CONNACK 0 (optionally after one QoS 1 heartbeat's PUBACK). */
+function connect(port: number, i: number, publish: boolean): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ host: "127.0.0.1", port, noDelay: true });
+    const parser = mqttPacket.parser({ protocolVersion: 4 });
+    const fail = (err: Error) => {
+      socket.destroy();
+      reject(err);
+    };
+    parser.on("packet", (p) => {
+      if (p.cmd === "connack") {
+        if (p.returnCode !== 0) return fail(new Error(`${deviceId(i)}: CONNACK ${p.returnCode}`));
+        if (!publish) return resolve(socket);
+        // Datasheet EC-200 heartbeat (JSON firmware), as the load generator sends it.
+        const payload = encodeUplink({ t: "hb", seq: 1, ts: Date.now(), bat: 90, rssi: -70 }, "json");
+        socket.write(
+          mqttPacket.generate({
+            cmd: "publish",
+            topic: `devices/ec200/${deviceId(i)}/up`,
+            payload,
+            qos: 1,
+            messageId: 1,
+            retain: false,
+            dup: false,
+          }),
+        );
+      } else if (p.cmd === "puback") {
+        resolve(socket);
+      }
+    });
+    socket.on("data", (b) => parser.parse(b));
+    socket.once("error", fail);
+    socket.once("connect", () =>
+      socket.write(
+        mqttPacket.generate({
+          cmd: "connect",
+          protocolId: "MQTT",
+          protocolVersion: 4,
+          clean: true,
+          clientId: deviceId(i),
+          keepalive: 60,
+          username: deviceId(i),
+          password: Buffer.from(password(i)),
+        }),
+      ),
+    );
+  });
+}
+
+function arg(name: string, fallback: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? (process.argv[i + 1] ?? fallback) : fallback;
+}
+
+async function parent(): Promise<void> {
+  const total = Number(arg("connections", "10000"));
+  const step = Number(arg("step", "2500"));
+  const registered = Math.max(total, Number(arg("registered", "10000")));
+  const publish = process.argv.includes("--publish");
+  const json = process.argv.includes("--json") ? arg("json", "") : "";
+  // Heap snapshots before the first and after the last connection, for bench/heap-diff.ts.
+  const snapshots = process.argv.includes("--snapshots") ? arg("snapshots", "") : "";
+  const script = fileURLToPath(import.meta.url);
+  const gateway = fork(script, ["--child"], {
+    execArgv: [...STARTUP_NODE_FLAGS, "--expose-gc"],
+    stdio: ["ignore", "ignore", "inherit", "ipc"],
+  });
+  const sockets: net.Socket[] = [];
+  const pinger = setInterval(() => {
+    const ping = mqttPacket.generate({ cmd: "pingreq" });
+    for (const s of sockets) if (!s.destroyed) s.write(ping);
+  }, 30_000);
+  try {
+    const { port } = await request(gateway, { cmd: "start", registered }, "ready");
+    // Warm-up: one device connects, publishes and leaves, so one-off costs (mqtt-packet's lazy caches,
+    // compiled code) are not charged to the connections measured.
+    (await connect(port, 0, true)).destroy();
+    const snap = (name: string) => (snapshots ? { snapshot: `${snapshots}/${name}.heapsnapshot` } : {});
+    const base = await request(gateway, { cmd: "sample", ...snap("before") }, "sample");
+    const rows: Array<Memory & { connections: number; bytesPerConn: number; heapPerConn: number }> = [];
+    const row = (m: Memory, n: number) => ({
+      ...m,
+      connections: n,
+      bytesPerConn: n > 0 ? ((m.rssMb - base.rssMb) * 1048576) / n : 0,
+      heapPerConn: n > 0 ? ((m.heapUsedMb - base.heapUsedMb) * 1048576) / n : 0,
+    });
+    rows.push(row(base, 0));
+    const t0 = performance.now();
+    while (sockets.length < total) {
+      const target = Math.min(total, sockets.length + step);
+      // 200 handshakes in flight at a time: well within the listener's backlog.
+      while (sockets.length < target) {
+        const batch = Math.min(200, target - sockets.length);
+        const from = sockets.length;
+        sockets.push(
+          ...(await Promise.all(Array.from({ length: batch }, (_, k) => connect(port, from + k, publish)))),
+        );
+      }
+      const lastStep = sockets.length >= total;
+      rows.push(
+        row(
+          await request(gateway, { cmd: "sample", ...(lastStep ? snap("after") : {}) }, "sample", 120_000),
+          sockets.length,
+        ),
+      );
+    }
+    const connectS = (performance.now() - t0) / 1000;
+    const last = rows[rows.length - 1] as (typeof rows)[number];
+    process.stdout.write(
+      `gateway, ${registered} devices registered, ${publish ? "one QoS 1 heartbeat each" : "idle"} connections\n` +
+        `connections   RSS MB   heap MB   external MB   clients   RSS B/conn   heap B/conn\n`,
+    );
+    for (const r of rows)
+      process.stdout.write(
+        `${String(r.connections).padStart(11)}   ${r.rssMb.toFixed(1).padStart(6)}   ${r.heapUsedMb
+          .toFixed(1)
+          .padStart(
+            7,
+          )}   ${r.externalMb.toFixed(1).padStart(11)}   ${String(r.clients).padStart(7)}   ${r.bytesPerConn
+          .toFixed(0)
+          .padStart(10)}   ${r.heapPerConn.toFixed(0).padStart(11)}\n`,
+      );
+    process.stdout.write(
+      `connected in ${connectS.toFixed(1)} s; ${last.connections} connections: RSS ${last.rssMb.toFixed(1)} MB\n`,
+    );
+    if (json) writeFileSync(json, `${JSON.stringify({ registered, publish, rows }, null, 2)}\n`);
+  } finally {
+    clearInterval(pinger);
+    for (const s of sockets) s.destroy();
+    if (gateway.connected) {
+      gateway.send({ cmd: "stop" } satisfies ToChild);
+      const killer = setTimeout(() => gateway.kill("SIGKILL"), 10_000);
+      await new Promise((r) => gateway.once("exit", r));
+      clearTimeout(killer);
+    }
+  }
+}
+
+if (process.argv.includes("--child")) await child();
+else await parent();
