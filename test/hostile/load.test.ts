@@ -125,7 +125,7 @@ describe("hostile load against a real gateway", () => {
       const deadline = Date.now() + 30_000;
       while (!ops) {
         if (gateway.exitCode !== null) throw new Error(`gateway exited: ${log}`);
-        ops = await connect("ops", "ops-pw", "console-1").catch(async (err) => {
+        ops = await connect("ops", "ops-pw", "ops-console-1").catch(async (err) => {
           if (Date.now() > deadline) throw err;
           await sleep(200);
           return null;
