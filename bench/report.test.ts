@@ -1,6 +1,6 @@
 /** The journal verdicts of `npm run bench` (bench/report.ts): which points get a P1 verdict. */
 import { describe, expect, it } from "vitest";
-import { type JournalSummary, journalTargets } from "./report.js";
+import { type JournalSummary, journalTargets, rssTarget } from "./report.js";
 
 type P = JournalSummary["points"][number];
 const point = (over: Partial<P>): P => ({
@@ -59,5 +59,38 @@ describe("journal targets", () => {
       summary([point({ rate: 5000 }), point({ rate: 10000, sustainedOn: false })], 10000, 5000),
     );
     expect(t.at(-1)?.pass).toBe(false);
+  });
+});
+
+const rssPoint = (maxRssMb: number, registered: number | null, readyRssMb = 100) => ({
+  server: {
+    maxRssMb,
+    readyRssMb,
+    ...(registered === null ? {} : { gateway: { registered } }),
+  } as unknown as import("./server.js").ServerSample,
+});
+
+describe("RSS target", () => {
+  it("passes a peak under 150 MB with 10,000 registered devices", () => {
+    const t = rssTarget([rssPoint(101, 10_000), rssPoint(98, 10_000)]);
+    expect(t.pass).toBe(true);
+    expect(t.measured).toContain("peak 101 MB");
+  });
+
+  it("fails a peak at or over 150 MB", () => {
+    expect(rssTarget([rssPoint(101, 10_000), rssPoint(150.2, 10_000)]).pass).toBe(false);
+  });
+
+  it("gives no verdict (not FAIL) when fewer devices were registered, and says why", () => {
+    const t = rssTarget([rssPoint(101, 2_000)]);
+    expect(t.pass).toBeNull();
+    expect(t.measured).toContain("peak 101 MB");
+    expect(t.measured).toContain("2000 devices registered");
+    expect(t.measured).toContain("no verdict");
+    expect(rssTarget([rssPoint(101, null)]).pass).toBeNull();
+  });
+
+  it("judges by the fewest devices any gateway point registered", () => {
+    expect(rssTarget([rssPoint(90, 10_000), rssPoint(95, 5_000)]).pass).toBeNull();
   });
 });

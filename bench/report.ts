@@ -393,15 +393,33 @@ export function targets(points: RatePoint[], overload: PointResult | null): Targ
     ...points.flatMap((p) => (p.journal ? [p.gateway, p.journal] : [p.gateway])),
     ...(overload ? [overload] : []),
   ];
-  if (gws.length > 0) {
-    const peak = Math.max(...gws.map((g) => g.server.maxRssMb));
-    const idle = Math.max(...gws.map((g) => g.server.readyRssMb));
-    const registered = gws[0]?.server.gateway?.registered ?? 0;
-    out.push({
-      name: `gateway RSS < 150 MB with ${registered} registered devices`,
-      measured: `peak ${peak.toFixed(0)} MB over all gateway points incl. journal and overload (${idle.toFixed(0)} MB once started, before load)`,
-      pass: peak < 150 && registered >= 10_000,
-    });
-  }
+  if (gws.length > 0) out.push(rssTarget(gws));
   return out;
+}
+
+/** Issue 4's memory budget: gateway RSS with this many registered devices. */
+export const RSS_TARGET = { maxMb: 150, registered: 10_000 } as const;
+
+/**
+ * The RSS target over the gateway points of a run. With fewer registered devices than the
+ * target's (`--devices`), the peak is printed but judged n/a: it says nothing about 10,000.
+ * (It used to be FAIL then, printed as "FAIL ... peak 101 MB" although 101 < 150, with nothing
+ * saying why.)
+ */
+export function rssTarget(
+  gws: ReadonlyArray<Pick<PointResult, "server">>,
+  t: { maxMb: number; registered: number } = RSS_TARGET,
+): Target {
+  const peak = Math.max(...gws.map((g) => g.server.maxRssMb));
+  const idle = Math.max(...gws.map((g) => g.server.readyRssMb));
+  const registered = Math.min(...gws.map((g) => g.server.gateway?.registered ?? 0));
+  const enough = registered >= t.registered;
+  return {
+    name: `gateway RSS < ${t.maxMb} MB with ${t.registered} registered devices`,
+    measured:
+      `peak ${peak.toFixed(0)} MB over all gateway points incl. journal and overload ` +
+      `(${idle.toFixed(0)} MB once started, before load), ${registered} devices registered` +
+      (enough ? "" : ` [fewer than ${t.registered}: no verdict]`),
+    pass: enough ? peak < t.maxMb : null,
+  };
 }

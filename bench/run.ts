@@ -28,8 +28,12 @@
  *                                   50000 with --quick)
  *   --max-other-load PCT            before each point wait (max 20 s) until other processes use
  *                                   less than PCT % of a core (default 25): the machine is shared
- *   --suite all|pipeline|bus|startup which benchmarks (default all); bus = issue 3's Modbus bus benchmark;
- *                                   pipeline = (a) (b) (b') (c) and start-up; startup = start-up only
+ *   --suite all|pipeline|bus|startup|ceiling which benchmarks (default all); bus = issue 3's Modbus bus
+ *                                   benchmark; pipeline = (a) (b) (b') (c) and start-up; startup = start-up
+ *                                   only; ceiling = the ceiling search (bench/ceiling.ts, not in "all")
+ *   --probe-duration S              ceiling suite: seconds of load per search probe (default 5; 2 with --quick)
+ *   --ceiling-start N               ceiling suite: first rate probed, msg/s (default 5000)
+ *   --max-probes N                  ceiling suite: probes per side, confirmations included (default 10)
  *   --bus-seconds S                 seconds per bus measurement (default 10; 3 with --quick)
  *   --kiosks N                      Modbus TCP kiosks in the bus benchmark (default 500)
  *
@@ -41,6 +45,8 @@ import os from "node:os";
 import { parseArgs } from "node:util";
 import { runBaseline } from "./baseline.js";
 import { type BusBenchResult, runBusBench } from "./bus.js";
+import { ceilingJson, DEFAULT_CEILING, printCeiling, runCeilingSuite } from "./ceiling.js";
+import { ceilingTargets } from "./ceiling-report.js";
 import { runGateway, SUSTAINED_TEXT, sustainedVerdict } from "./gateway.js";
 import type { PointResult } from "./harness.js";
 import { runJournal } from "./journal.js";
@@ -80,6 +86,9 @@ const { values } = parseArgs({
     suite: { type: "string", default: "all" },
     "bus-seconds": { type: "string" },
     kiosks: { type: "string", default: "500" },
+    "probe-duration": { type: "string" },
+    "ceiling-start": { type: "string" },
+    "max-probes": { type: "string" },
   },
   strict: true,
 });
@@ -155,8 +164,9 @@ function printTargets(heading: string, t: Target[]): void {
 async function main(): Promise<void> {
   const t0 = performance.now();
   const suite = values.suite ?? "all";
-  if (!["all", "pipeline", "bus", "startup"].includes(suite))
-    throw new RangeError(`--suite must be all, pipeline, bus or startup`);
+  if (!["all", "pipeline", "bus", "startup", "ceiling"].includes(suite))
+    throw new RangeError(`--suite must be all, pipeline, bus, startup or ceiling`);
+  if (suite === "ceiling") return ceiling(t0);
   if (suite === "startup") {
     const s = await startup();
     printTargets("target (issue 8), measured in this run:", [startupTarget(s)]);
@@ -249,6 +259,43 @@ async function main(): Promise<void> {
         2,
       )}\n`,
     );
+    log(`JSON report: ${values.json}`);
+  }
+}
+
+async function ceiling(t0: number): Promise<void> {
+  const o = {
+    ...DEFAULT_CEILING,
+    probeS: positive("probe-duration", values["probe-duration"], values.quick ? 2 : DEFAULT_CEILING.probeS),
+    search: {
+      ...DEFAULT_CEILING.search,
+      start: Math.round(positive("ceiling-start", values["ceiling-start"], DEFAULT_CEILING.search.start)),
+      maxProbes: Math.round(positive("max-probes", values["max-probes"], DEFAULT_CEILING.search.maxProbes)),
+    },
+    overload: !values["no-overload"],
+  };
+  log(
+    `linli bench, ceiling suite: ${os.cpus().length} cores, node ${process.version}; ${common.connections} connections, ` +
+      `${common.registered} registered devices; load points ${common.durationS} s (first ${common.warmupS} s not in histograms)`,
+  );
+  const { input, summary } = await runCeilingSuite(o, common, log, progress);
+  log("");
+  printCeiling(log, summary, input);
+  log("");
+  log(SUSTAINED_TEXT);
+  const t = ceilingTargets(summary, input);
+  printTargets("targets (ceilings), measured in this run:", t);
+  log(`\nwhole run: ${fmt((performance.now() - t0) / 1000, 1)} s`);
+  if (values.json) {
+    const report = {
+      generatedAt: new Date().toISOString(),
+      machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model ?? "", node: process.version },
+      options: common,
+      sustainedCriterion: SUSTAINED_TEXT,
+      ...ceilingJson(input, summary, o),
+      targets: t,
+    };
+    writeFileSync(values.json, `${JSON.stringify(report, null, 2)}\n`);
     log(`JSON report: ${values.json}`);
   }
 }

@@ -1,0 +1,86 @@
+import { describe, expect, it } from "vitest";
+import { type CeilingInput, type CeilingProbe, ceilingSummary, ceilingTargets } from "./ceiling-report.js";
+import type { PointResult } from "./harness.js";
+
+/** The fields of a point the report reads. */
+function pt(
+  offeredRate: number,
+  o: { p1?: number; conflated?: number; alertsLost?: number; other?: number } = {},
+): PointResult {
+  return {
+    offeredRate,
+    otherCpuPct: o.other ?? 0,
+    messages: { conflated: o.conflated ?? 0 },
+    alerts: { sent: 10, lost: o.alertsLost ?? 0, unexpected: 0 },
+    latency: { p1: { count: o.p1 === undefined ? 0 : 5, p99Ms: o.p1 ?? 0 }, messages: { p99Ms: 1 } },
+  } as unknown as PointResult;
+}
+
+const probe = (side: CeilingProbe["side"], rate: number, sustained: boolean, point = pt(rate)) => ({
+  side,
+  rate,
+  sustained,
+  reasons: [],
+  point,
+});
+
+function input(over: Partial<CeilingInput> = {}): CeilingInput {
+  return {
+    broker: { done: true, ceiling: 10_000, failedAt: 11_000, why: "resolved" },
+    gateway: { done: true, ceiling: 14_000, failedAt: 15_000, why: "resolved" },
+    probes: [
+      probe("broker", 10_000, true),
+      probe("gateway", 10_000, true, pt(10_000, { conflated: 3 })),
+      probe("gateway", 20_000, false, pt(20_000, { conflated: 500 })),
+    ],
+    loads: [
+      { share: 0.5, rate: 5_000, broker: pt(5_000, { p1: 2 }), gateway: pt(5_000, { p1: 3 }) },
+      { share: 0.8, rate: 8_000, broker: pt(8_000, { p1: 4 }), gateway: pt(8_000, { p1: 4.4 }) },
+    ],
+    overload: pt(28_000, { p1: 5 }),
+    connected: null,
+    connectedReason: "not part of this suite",
+    ...over,
+  };
+}
+
+describe("ceiling report", () => {
+  it("ratios of one run, conflation counted only at or below the gateway's ceiling", () => {
+    const s = ceilingSummary(input());
+    expect(s.ceilingRatio).toBeCloseTo(1.4);
+    expect(s.p1P99At50Ms).toBe(3);
+    expect(s.p1RatioAt80).toBeCloseTo(1.1);
+    expect(s.overloadAlertsLost).toBe(0);
+    expect(s.overloadP1P99Ms).toBe(5);
+    expect(s.telemetryConflatedBelowCeiling).toBe(3); // the 20,000 probe is above the ceiling
+    expect(s.connectedDevicesRssMb).toBeNull();
+    expect(s.connectedDevicesRssMbReason).toBe("not part of this suite");
+  });
+
+  it("verdicts: pass, fail, and n/a for what was not measured", () => {
+    const x = input();
+    const t = ceilingTargets(ceilingSummary(x), x);
+    expect(t.map((v) => v.pass)).toEqual([true, true, true, false, null]);
+
+    const y = input({ gateway: { done: true, ceiling: 11_000, failedAt: 12_000, why: "resolved" } });
+    expect(ceilingTargets(ceilingSummary(y), y)[0]?.pass).toBe(false);
+
+    const z = input({ overload: pt(28_000, { p1: 7 }) }); // > 2x the 3 ms at 50 %
+    expect(ceilingTargets(ceilingSummary(z), z)[2]?.pass).toBe(false);
+
+    const none = input({ broker: { done: true, ceiling: 0, failedAt: 500, why: "below min" }, loads: [] });
+    const tn = ceilingTargets(ceilingSummary(none), none);
+    expect(tn[0]?.pass).toBeNull();
+    expect(tn[1]?.pass).toBeNull();
+  });
+
+  it("no verdict from disturbed points, except that a lost alert always fails", () => {
+    const x = input({ overload: pt(28_000, { p1: 50, other: 80 }) });
+    const t = ceilingTargets(ceilingSummary(x), x);
+    expect(t[2]?.pass).toBeNull();
+    expect(t[2]?.measured).toContain("disturbed");
+
+    const lost = input({ overload: pt(28_000, { p1: 50, other: 80, alertsLost: 1 }) });
+    expect(ceilingTargets(ceilingSummary(lost), lost)[2]?.pass).toBe(false);
+  });
+});

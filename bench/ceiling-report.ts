@@ -1,0 +1,191 @@
+/**
+ * The ceiling suite's figures and verdicts (pure, unit-tested in
+ * ceiling-report.test.ts): ceilings and their ratio, P1 p99 of both sides at
+ * 50 % and 80 % of the broker's ceiling, the overload point at twice the
+ * gateway's ceiling, telemetry conflated below the gateway's ceiling. Absolute
+ * rates are for information only (machines of this kind differ by 2x); the
+ * targets are ratios within one run.
+ */
+import type { SearchState } from "./ceiling-search.js";
+import type { PointResult } from "./harness.js";
+import type { Target } from "./report.js";
+
+/** Other processes above this % of a core during a point: its figures are disturbed. */
+export const NOISY_PCT = 20;
+
+/** What the ceiling suite must show (the issue's "What it must show"). */
+export const CEILING_TARGETS = {
+  minCeilingRatio: 1.3,
+  maxP1RatioAt80: 1.2,
+  /** Overload P1 p99 at most this many times the gateway's P1 p99 at 50 % load. */
+  maxOverloadP1Factor: 2,
+  maxRssMb: 150,
+} as const;
+
+export interface CeilingProbe {
+  side: "broker" | "gateway";
+  rate: number;
+  sustained: boolean;
+  reasons: string[];
+  point: PointResult;
+}
+
+export interface LoadPoint {
+  /** Share of the broker's ceiling (0.5, 0.8). */
+  share: number;
+  rate: number;
+  broker: PointResult;
+  gateway: PointResult;
+}
+
+/** The 10,000-connected-devices point (bench/connections.ts); null when not run. */
+export interface ConnectedDevices {
+  rssMb: number;
+  devices: number;
+}
+
+export interface CeilingInput {
+  broker: Extract<SearchState, { done: true }>;
+  gateway: Extract<SearchState, { done: true }>;
+  probes: CeilingProbe[];
+  loads: LoadPoint[];
+  overload: PointResult | null;
+  connected: ConnectedDevices | null;
+  /** Why the connected-devices point is missing (when `connected` is null). */
+  connectedReason: string;
+}
+
+/** The top-level JSON fields, and the per-figure detail behind them. */
+export interface CeilingSummary {
+  brokerCeiling: number;
+  gatewayCeiling: number;
+  /** gateway / broker; null when the broker sustained no rate. */
+  ceilingRatio: number | null;
+  p1P99At50Ms: number | null;
+  brokerP1P99At50Ms: number | null;
+  p1P99At80Ms: number | null;
+  brokerP1P99At80Ms: number | null;
+  /** gateway P1 p99 / broker P1 p99 at 80 % of the broker's ceiling. */
+  p1RatioAt80: number | null;
+  overloadRate: number | null;
+  overloadAlertsLost: number | null;
+  overloadP1P99Ms: number | null;
+  /** Telemetry the gateway conflated in its points at or below its ceiling (probes and load points). */
+  telemetryConflatedBelowCeiling: number;
+  connectedDevicesRssMb: number | null;
+  connectedDevicesRssMbReason: string | null;
+  /** Highest other-process load of any point of the suite, % of a core. */
+  maxOtherPct: number;
+}
+
+const p1 = (r: PointResult | undefined) => (r && r.latency.p1.count > 0 ? r.latency.p1.p99Ms : null);
+const ratio = (a: number | null, b: number | null) => (a !== null && b !== null && b > 0 ? a / b : null);
+
+export function ceilingSummary(x: CeilingInput): CeilingSummary {
+  const at = (share: number) => x.loads.find((l) => l.share === share);
+  const gwPoints = [
+    ...x.probes.filter((p) => p.side === "gateway").map((p) => p.point),
+    ...x.loads.map((l) => l.gateway),
+  ];
+  const conflated = gwPoints
+    .filter((p) => p.offeredRate <= x.gateway.ceiling)
+    .reduce((s, p) => s + p.messages.conflated, 0);
+  const all = [
+    ...x.probes.map((p) => p.point),
+    ...x.loads.flatMap((l) => [l.broker, l.gateway]),
+    ...(x.overload ? [x.overload] : []),
+  ];
+  const g50 = p1(at(0.5)?.gateway);
+  const g80 = p1(at(0.8)?.gateway);
+  const b80 = p1(at(0.8)?.broker);
+  return {
+    brokerCeiling: x.broker.ceiling,
+    gatewayCeiling: x.gateway.ceiling,
+    ceilingRatio: x.broker.ceiling > 0 ? x.gateway.ceiling / x.broker.ceiling : null,
+    p1P99At50Ms: g50,
+    brokerP1P99At50Ms: p1(at(0.5)?.broker),
+    p1P99At80Ms: g80,
+    brokerP1P99At80Ms: b80,
+    p1RatioAt80: ratio(g80, b80),
+    overloadRate: x.overload?.offeredRate ?? null,
+    overloadAlertsLost: x.overload ? x.overload.alerts.lost : null,
+    overloadP1P99Ms: p1(x.overload ?? undefined),
+    telemetryConflatedBelowCeiling: conflated,
+    connectedDevicesRssMb: x.connected?.rssMb ?? null,
+    connectedDevicesRssMbReason: x.connected ? null : x.connectedReason,
+    maxOtherPct: Math.max(0, ...all.map((p) => p.otherCpuPct)),
+  };
+}
+
+/**
+ * The verdicts. A figure from points other processes disturbed (> NOISY_PCT of a
+ * core) is printed with that note and gets no verdict (n/a), as the journal's do.
+ */
+export function ceilingTargets(s: CeilingSummary, x: CeilingInput): Target[] {
+  const T = CEILING_TARGETS;
+  const noisy = (ps: PointResult[]) => {
+    const worst = Math.max(0, ...ps.map((p) => p.otherCpuPct));
+    return worst > NOISY_PCT
+      ? ` [disturbed: other processes used up to ${worst.toFixed(0)} % of a core]`
+      : "";
+  };
+  const f = (v: number | null, d = 2) => (v === null ? "-" : v.toFixed(d));
+  const out: Target[] = [];
+
+  const probeNote = noisy(x.probes.map((p) => p.point));
+  out.push({
+    name: `gateway ceiling / broker ceiling >= ${T.minCeilingRatio}`,
+    measured:
+      `${s.gatewayCeiling} / ${s.brokerCeiling} msg/s = ${f(s.ceilingRatio)}` +
+      (x.broker.why === "probe budget spent" || x.gateway.why === "probe budget spent"
+        ? " (a bracket was not closed: probe budget spent)"
+        : "") +
+      probeNote,
+    pass: s.ceilingRatio === null || probeNote ? null : s.ceilingRatio >= T.minCeilingRatio,
+  });
+
+  const l80 = x.loads.find((l) => l.share === 0.8);
+  const n80 = l80 ? noisy([l80.broker, l80.gateway]) : "";
+  out.push({
+    name: `P1 p99 at 80 % of the broker's ceiling <= ${T.maxP1RatioAt80}x the broker's`,
+    measured: l80
+      ? `at ${l80.rate} msg/s: ${f(s.p1P99At80Ms)} ms / ${f(s.brokerP1P99At80Ms)} ms = ${f(s.p1RatioAt80)}x${n80}`
+      : "not measured (no broker ceiling)",
+    pass: s.p1RatioAt80 === null || n80 ? null : s.p1RatioAt80 <= T.maxP1RatioAt80,
+  });
+
+  const l50 = x.loads.find((l) => l.share === 0.5);
+  const nOver = x.overload ? noisy([x.overload, ...(l50 ? [l50.gateway] : [])]) : "";
+  out.push({
+    name: `at 2x the gateway's ceiling: 0 alerts lost, P1 p99 <= ${T.maxOverloadP1Factor}x its value at 50 % load`,
+    measured: x.overload
+      ? `${x.overload.offeredRate} msg/s: alerts lost ${x.overload.alerts.lost} of ${x.overload.alerts.sent}, ` +
+        `P1 p99 ${f(s.overloadP1P99Ms)} ms against ${f(s.p1P99At50Ms)} ms at 50 %, ` +
+        `telemetry conflated ${x.overload.messages.conflated}${nOver}`
+      : "skipped",
+    pass:
+      !x.overload || nOver || s.overloadP1P99Ms === null || s.p1P99At50Ms === null
+        ? x.overload && x.overload.alerts.lost > 0
+          ? false // a lost alert fails whatever the noise
+          : null
+        : x.overload.alerts.lost === 0 &&
+          x.overload.alerts.unexpected === 0 &&
+          s.overloadP1P99Ms <= T.maxOverloadP1Factor * s.p1P99At50Ms,
+  });
+
+  out.push({
+    name: "telemetry conflated below the gateway's ceiling: 0",
+    measured: `${s.telemetryConflatedBelowCeiling} (every gateway point at or below ${s.gatewayCeiling} msg/s)`,
+    pass: s.gatewayCeiling > 0 ? s.telemetryConflatedBelowCeiling === 0 : null,
+  });
+
+  out.push({
+    name: `10,000 individually connected devices: RSS < ${T.maxRssMb} MB`,
+    measured:
+      s.connectedDevicesRssMb === null
+        ? `not run: ${s.connectedDevicesRssMbReason ?? ""}`
+        : `${s.connectedDevicesRssMb.toFixed(0)} MB with ${x.connected?.devices ?? 0} connections`,
+    pass: s.connectedDevicesRssMb === null ? null : s.connectedDevicesRssMb < T.maxRssMb,
+  });
+  return out;
+}

@@ -1,0 +1,191 @@
+/**
+ * The ceiling suite (`npm run bench -- --suite ceiling`): what each side
+ * sustains, not how it does at fixed rates.
+ *
+ * 1. the bare broker's and the gateway's sustained ceilings, each by the search of
+ *    ceiling-search.ts over offered rates, judged by the existing sustained
+ *    criterion (bench/gateway.ts); the two searches run interleaved, probe by probe,
+ *    so the machine's drift touches both alike; each probe is a fresh child for
+ *    `probeS` seconds of load (default 5);
+ * 2. broker and gateway at 50 % and 80 % of the broker's ceiling (full duration),
+ *    P1 p99 of both;
+ * 3. the gateway at twice its own ceiling (overload): alerts lost, P1 p99.
+ * The figures and verdicts: ceiling-report.ts.
+ */
+import { runBaseline } from "./baseline.js";
+import {
+  type CeilingInput,
+  type CeilingProbe,
+  type CeilingSummary,
+  ceilingSummary,
+  type LoadPoint,
+} from "./ceiling-report.js";
+import {
+  DEFAULT_SEARCH,
+  nextProbe,
+  type Probe,
+  type SearchOptions,
+  type SearchState,
+} from "./ceiling-search.js";
+import { runGateway, sustainedVerdict } from "./gateway.js";
+import type { PointResult } from "./harness.js";
+import type { CommonOptions } from "./options.js";
+import { runOverload } from "./overload.js";
+
+export interface CeilingOptions {
+  /** Seconds of load per search probe (the load points and overload use `common.durationS`). */
+  probeS: number;
+  search: SearchOptions;
+  overload: boolean;
+}
+
+export const DEFAULT_CEILING: CeilingOptions = {
+  probeS: 5,
+  search: { ...DEFAULT_SEARCH, start: 5_000 },
+  overload: true,
+};
+
+type Done = Extract<SearchState, { done: true }>;
+
+export async function runCeilingSuite(
+  o: CeilingOptions,
+  common: CommonOptions,
+  log: (s: string) => void,
+  progress: (r: PointResult) => void,
+): Promise<{ input: CeilingInput; summary: CeilingSummary }> {
+  const probeCommon: CommonOptions = {
+    ...common,
+    durationS: o.probeS,
+    warmupS: Math.min(common.warmupS, o.probeS / 2),
+  };
+  const sides = {
+    broker: { history: [] as Probe[], result: null as Done | null, run: runBaseline },
+    gateway: { history: [] as Probe[], result: null as Done | null, run: runGateway },
+  };
+  const probes: CeilingProbe[] = [];
+  log(
+    `ceiling search: ${o.probeS} s per probe, start ${o.search.start} msg/s, double/halve then bisect to ` +
+      `${o.search.resolution * 100} %, rates in steps of ${o.search.step}, at most ${o.search.maxProbes} probes per side; ` +
+      `a rate counts as sustained once it passed ${o.search.passesNeeded} times, one failure marks it not sustained`,
+  );
+  while (!sides.broker.result || !sides.gateway.result) {
+    for (const side of ["broker", "gateway"] as const) {
+      const s = sides[side];
+      if (s.result) continue;
+      const next = nextProbe(s.history, o.search);
+      if (next.done) {
+        s.result = next;
+        log(
+          `  ${side} ceiling: ${next.ceiling} msg/s (${next.why}; lowest failing rate ${next.failedAt ?? "none"})`,
+        );
+        continue;
+      }
+      const point = await s.run(next.next, probeCommon);
+      progress(point);
+      const v = sustainedVerdict(point);
+      s.history.push({ rate: next.next, sustained: v.sustained });
+      probes.push({ side, rate: next.next, sustained: v.sustained, reasons: v.reasons, point });
+      log(
+        `    ${side} probe ${next.next}/s: ${v.sustained ? "sustained" : `not sustained (${v.reasons.join("; ")})`}`,
+      );
+    }
+  }
+  const broker = sides.broker.result as Done;
+  const gateway = sides.gateway.result as Done;
+
+  const loads: LoadPoint[] = [];
+  if (broker.ceiling > 0) {
+    for (const share of [0.5, 0.8]) {
+      const rate = Math.max(
+        o.search.step,
+        Math.round((share * broker.ceiling) / o.search.step) * o.search.step,
+      );
+      log(`  ${share * 100} % of the broker's ceiling: ${rate} msg/s`);
+      const b = await runBaseline(rate, common);
+      progress(b);
+      const g = await runGateway(rate, common);
+      progress(g);
+      loads.push({ share, rate, broker: b, gateway: g });
+    }
+  }
+  let overload: PointResult | null = null;
+  if (o.overload) {
+    // Without a gateway ceiling, twice the lowest rate the search may probe.
+    const rate = 2 * (gateway.ceiling > 0 ? gateway.ceiling : o.search.min);
+    log(`  overload, 2x the gateway's ceiling: ${rate} msg/s`);
+    overload = await runOverload(rate, common);
+    progress(overload);
+  }
+  const input: CeilingInput = {
+    broker,
+    gateway,
+    probes,
+    loads,
+    overload,
+    connected: null,
+    connectedReason: "the 10,000-connected-devices point is not part of the ceiling suite",
+  };
+  return { input, summary: ceilingSummary(input) };
+}
+
+/** The ceiling suite's JSON: the issue's figures at the top level, then the detail. */
+export function ceilingJson(input: CeilingInput, summary: CeilingSummary, o: CeilingOptions) {
+  return {
+    ...summary,
+    ceilingSearch: {
+      probeSeconds: o.probeS,
+      options: o.search,
+      broker: input.broker,
+      gateway: input.gateway,
+      probes: input.probes.map((p) => ({
+        side: p.side,
+        rate: p.rate,
+        sustained: p.sustained,
+        notSustainedBecause: p.reasons,
+        otherCpuPct: p.point.otherCpuPct,
+        achievedRate: p.point.achievedRate,
+        p1P99Ms: p.point.latency.p1.p99Ms,
+        messagesP99Ms: p.point.latency.messages.p99Ms,
+        conflated: p.point.messages.conflated,
+        cpuPct: p.point.server.cpuPct,
+      })),
+    },
+    loadPoints: input.loads,
+    overload: input.overload,
+  };
+}
+
+/** The suite's figures, printed (absolute rates for information only). */
+export function printCeiling(log: (s: string) => void, s: CeilingSummary, x: CeilingInput): void {
+  const f = (v: number | null, d = 2) => (v === null ? "-" : v.toFixed(d));
+  log("Ceiling search probes (sustained criterion as printed below; other % above 20: disturbed)");
+  for (const p of x.probes)
+    log(
+      `  ${p.side.padEnd(7)} ${String(p.rate).padStart(6)}/s  ${p.sustained ? "yes" : "no "}  ` +
+        `achieved ${Math.round(p.point.achievedRate)}/s, msgs p99 ${f(p.point.latency.messages.p99Ms)} ms, ` +
+        `P1 p99 ${f(p.point.latency.p1.p99Ms)} ms, conflated ${p.point.messages.conflated}, ` +
+        `CPU ${f(p.point.server.cpuPct, 0)} %, other ${f(p.point.otherCpuPct, 0)} %`,
+    );
+  log("");
+  log(
+    `ceilings (absolute rates: for information only, machines of this kind differ by 2x): ` +
+      `broker ${s.brokerCeiling} msg/s (${x.broker.why}), gateway ${s.gatewayCeiling} msg/s (${x.gateway.why}); ` +
+      `gateway / broker = ${f(s.ceilingRatio)}`,
+  );
+  for (const l of x.loads)
+    log(
+      `  at ${l.share * 100} % of the broker's ceiling (${l.rate} msg/s): P1 p99 broker ${f(p1Of(l.broker))} ms, ` +
+        `gateway ${f(p1Of(l.gateway))} ms, ratio ${f(ratioOf(p1Of(l.gateway), p1Of(l.broker)))}x ` +
+        `(other ${f(Math.max(l.broker.otherCpuPct, l.gateway.otherCpuPct), 0)} %)`,
+    );
+  if (x.overload)
+    log(
+      `  overload ${x.overload.offeredRate} msg/s: alerts lost ${x.overload.alerts.lost} of ${x.overload.alerts.sent}, ` +
+        `P1 p99 ${f(s.overloadP1P99Ms)} ms, telemetry conflated ${x.overload.messages.conflated} ` +
+        `(other ${f(x.overload.otherCpuPct, 0)} %)`,
+    );
+  log(`  telemetry conflated at or below the gateway's ceiling: ${s.telemetryConflatedBelowCeiling}`);
+}
+
+const p1Of = (r: PointResult) => (r.latency.p1.count > 0 ? r.latency.p1.p99Ms : null);
+const ratioOf = (a: number | null, b: number | null) => (a !== null && b !== null && b > 0 ? a / b : null);
