@@ -173,10 +173,14 @@ export class Gateway {
         this.upstream?.publish(topic, payload, qos, retain);
       },
     };
-    // What an operator sees must survive a SIGKILL: messages wait for the journal's pool write.
+    // What an operator sees must survive a SIGKILL: messages wait for the journal's pool write,
+    // P1 alert states and escalations first.
+    const p1 = [`linli/${config.site.id}/alerts/p1/`, `linli/${config.site.id}/escalations/p1/`];
     this.publisher = new Publisher(
       config.site.id,
-      this.store ? new WrittenFirstSink(sink, this.store) : sink,
+      this.store
+        ? new WrittenFirstSink(sink, this.store, (t) => p1.some((prefix) => t.startsWith(prefix)))
+        : sink,
     );
     const content = new AlertContentBuilder(() => this.runningConfig);
     this.publisher.describeWith((alert, t, esc) => content.describe(alert, t, esc));

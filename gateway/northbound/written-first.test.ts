@@ -34,10 +34,22 @@ describe("WrittenFirstSink", () => {
     expect(out).toEqual(["a"]);
     b.put();
     sink.publish("b", "", 1, true);
-    sink.publish("c", "", 0, false);
+    sink.publish("c", "", 1, false);
     expect(out).toEqual(["a"]);
     b.writeDone();
     expect(out).toEqual(["a", "b", "c"]);
+  });
+
+  it("never holds QoS 0 telemetry: it stands for no journaled state and must not delay what follows", () => {
+    const out: string[] = [];
+    const b = barrier();
+    const sink = new WrittenFirstSink({ publish: (t) => out.push(t) }, b);
+    b.put();
+    sink.publish("alert", "", 1, true);
+    sink.publish("telemetry", "", 0, false);
+    expect(out).toEqual(["telemetry"]);
+    b.writeDone();
+    expect(out).toEqual(["telemetry", "alert"]);
   });
 
   it("each message waits for the write of the records put before it, not for an earlier one only", () => {
@@ -52,5 +64,18 @@ describe("WrittenFirstSink", () => {
     expect(out).toEqual(["first"]);
     b.writeDone();
     expect(out).toEqual(["first", "second"]);
+  });
+
+  it("releases P1 messages first when the write completes, keeping each topic's order", () => {
+    const out: string[] = [];
+    const b = barrier();
+    const sink = new WrittenFirstSink({ publish: (t) => out.push(t) }, b, (t) => t.startsWith("p1/"));
+    b.put();
+    sink.publish("p3/a", "", 1, true);
+    sink.publish("p1/x", "", 1, true);
+    sink.publish("p3/a", "", 1, true);
+    sink.publish("p1/y", "", 1, true);
+    b.writeDone();
+    expect(out).toEqual(["p1/x", "p1/y", "p3/a", "p3/a"]);
   });
 });
