@@ -4,14 +4,17 @@
  * of Linli's own (test/layers.test.ts holds every layer to its direction).
  */
 export { type Clock, type ClockTimer, systemClock } from "./clock.js";
+export { duration, optionalDuration, parseDuration, secret, topicId } from "./config-fields.js";
 export { LANE_ALERT, LANE_P1, LANE_TELEMETRY, type LaneId } from "./lanes.js";
 export type {
   AlertCode,
   AlertState,
   AlertView,
   DeviceModel,
+  GatewayAlertCode,
   MetricValue,
   Priority,
   Quality,
+  RegisteredModels,
 } from "./model.js";
 export { SiteTime } from "./site-time.js";

@@ -13,9 +13,8 @@
  * and logged at most once a minute per operator and reason.
  */
 
-import type { Clock } from "../core/index.js";
+import { type Clock, parseDuration } from "../core/index.js";
 import type { AlertEngine } from "./alerts/engine.js";
-import { parseDuration } from "./config/duration.js";
 import type { Logger, RateLimitedLog } from "./log.js";
 import type { Publisher } from "./northbound/publisher.js";
 import type { Registry } from "./registry.js";
@@ -91,10 +90,12 @@ export class OperatorCommands {
       this.answer(operator, "ack", alertId, ref, "already-acknowledged");
       return "already-acknowledged";
     }
+    // The device's own answer to an acknowledgement, if its profile has one (EC-200 `ack_call`).
     const alert = outcome.alert;
-    if (alert.code === "EMERGENCY_CALL" || alert.code === "FALL_DETECTED") {
-      const device = this.registry.devices.get(alert.subject.id);
-      if (device) this.publisher.downlink(device, { cmd: "ack_call", alertId: alert.id });
+    const device = this.registry.devices.get(alert.subject.id);
+    if (device?.profile.transport === "mqtt") {
+      const message = device.profile.acknowledged?.({ id: alert.id, code: alert.code });
+      if (message) this.publisher.downlink(device, message);
     }
     this.answer(operator, "ack", alertId, ref, outcome.transition);
     return "acknowledged";

@@ -6,6 +6,7 @@
 import { readFileSync } from "node:fs";
 import { isMap, isScalar, isSeq, LineCounter, parseDocument } from "yaml";
 import type { z } from "zod";
+import { MODELS, profileFor, profileProblem } from "../../devices/index.js";
 import { type Config, type ConfigInput, configSchema } from "./schema.js";
 
 export interface ConfigProblem {
@@ -88,7 +89,11 @@ function checkReferences(config: Config): ConfigProblem[] {
     const seen = names.get(d.id);
     if (seen) problems.push({ path: `devices[${i}].id`, message: `duplicate id "${d.id}" (also ${seen})` });
     names.set(d.id, `devices[${i}]`);
-    if (d.model === "mfs8") {
+    // A model the gateway could neither poll nor supervise is refused here, never run silently.
+    const profile = profileFor(d.model);
+    const problem = profile ? profileProblem(profile) : `device model "${d.model}" is not registered`;
+    if (problem) problems.push({ path: `devices[${i}].model`, message: problem });
+    if ("bus" in d) {
       if (!buses.has(d.bus)) problems.push({ path: `devices[${i}].bus`, message: `unknown bus "${d.bus}"` });
       const unitKey = `${d.bus}/${d.unit}`;
       const other = units.get(unitKey);
@@ -125,7 +130,7 @@ function issuesToProblems(issues: readonly z.core.$ZodIssue[]): ConfigProblem[] 
     let message = issue.message;
     if (issue.code === "unrecognized_keys") message = `unknown field(s): ${issue.keys.join(", ")}`;
     if (issue.code === "invalid_union" && "discriminator" in issue) {
-      message = 'unknown device model: expected one of "ec200", "ds10", "mfs8", "gk3"';
+      message = `unknown device model: expected one of ${MODELS.map((m) => JSON.stringify(m)).join(", ")}`;
     }
     return { path: formatPath(issue.path as PathKey[]), message };
   });
