@@ -5,3 +5,4 @@
  */
 export { communityDevices, createCommunity, demoCredentials } from "./community/community.js";
 export { STATION_UNITS, type Stations, startStations } from "./community/stations.js";
+export { Gd2 } from "./mqtt/gd2.js";
