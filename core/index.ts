@@ -17,4 +17,5 @@ export type {
   Quality,
   RegisteredModels,
 } from "./model.js";
+export { isRejection, type Rejection, reject } from "./refusal.js";
 export { SiteTime } from "./site-time.js";

@@ -88,7 +88,7 @@ export const ds10: MqttDeviceProfile<
         : null) ??
       (typeof o.tamper !== "boolean" ? badField("tamper must be true or false") : null) ??
       checkIntRange(o, "bat", 0, 100);
-    if (problem) return reject(problem.reason, problem.detail);
+    if (problem) return problem;
     return {
       t,
       seq: asInteger(o.seq) as number,

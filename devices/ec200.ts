@@ -91,7 +91,7 @@ export const ec200: MqttDeviceProfile<
     const t = o.t;
     if (t !== "evt" && t !== "hb") return reject("bad-field", 't must be "evt" or "hb"');
     const problem = checkHeader(o) ?? checkIntRange(o, "bat", 0, 100) ?? checkIntRange(o, "rssi", -120, 0);
-    if (problem) return reject(problem.reason, problem.detail);
+    if (problem) return problem;
     let evt: Ec200Event | null = null;
     if (t === "evt") {
       if (typeof o.evt !== "string" || !EVENTS.has(o.evt)) {

@@ -198,7 +198,7 @@ export const gd2: MqttDeviceProfile<
     const o = asObject(value);
     if (!o) return reject("bad-field", "payload is not a map");
     const header = checkHeader(o);
-    if (header) return reject(header.reason, header.detail);
+    if (header) return header;
     const h: Header = { seq: asInteger(o.seq) as number, ts: asInteger(o.ts) as number };
     let problem: FieldProblem | null;
     switch (o.t) {
@@ -208,7 +208,7 @@ export const gd2: MqttDeviceProfile<
           checkOneOf(o, "valve", VALVES) ??
           (typeof o.mains !== "boolean" ? badField("mains must be true or false") : null) ??
           checkIntRange(o, "fault", 0, 4);
-        if (problem) return reject(problem.reason, problem.detail);
+        if (problem) return problem;
         return {
           ...h,
           t: "hb",
@@ -219,7 +219,7 @@ export const gd2: MqttDeviceProfile<
         };
       case "alarm":
         problem = checkLel(o) ?? checkOneOf(o, "level", LEVELS) ?? checkOneOf(o, "valve", VALVES);
-        if (problem) return reject(problem.reason, problem.detail);
+        if (problem) return problem;
         return {
           ...h,
           t: "alarm",
@@ -229,7 +229,7 @@ export const gd2: MqttDeviceProfile<
         };
       case "valve":
         problem = checkOneOf(o, "valve", VALVES) ?? checkOneOf(o, "cause", CAUSES);
-        if (problem) return reject(problem.reason, problem.detail);
+        if (problem) return problem;
         return { ...h, t: "valve", valve: o.valve as ValveState, cause: o.cause as ValveCause };
       case "reply":
         problem =
@@ -240,7 +240,7 @@ export const gd2: MqttDeviceProfile<
             ? badField("cmd must be a non-empty string")
             : null) ??
           checkOneOf(o, "result", RESULTS);
-        if (problem) return reject(problem.reason, problem.detail);
+        if (problem) return problem;
         return {
           ...h,
           t: "reply",
@@ -389,7 +389,7 @@ function faultRule(st: Gd2State, ctx: RuleContext<Gd2Code>): void {
 function checkLel(o: Record<string, unknown>): FieldProblem | null {
   const v = o.lel;
   if (typeof v !== "number" || !Number.isFinite(v)) return badField("lel must be a number 0.0-100.0");
-  return v < 0 || v > 100 ? { reason: "out-of-range", detail: `lel ${v} is outside 0.0..100.0` } : null;
+  return v < 0 || v > 100 ? reject("out-of-range", `lel ${v} is outside 0.0..100.0`) : null;
 }
 
 function checkOneOf(

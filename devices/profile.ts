@@ -31,24 +31,12 @@
  * carry a `doc`.
  */
 import type { z } from "zod";
-import type { LaneId, MetricValue, Priority } from "../core/index.js";
+import type { LaneId, MetricValue, Priority, Rejection } from "../core/index.js";
 import { parseDuration } from "../core/index.js";
 import type { PointSpec, PointValue } from "./modbus-decode.js";
 
-/** A message the profile refuses, with a reason that is counted per model. */
-export interface Rejection {
-  rejected: true;
-  reason: string;
-  detail: string;
-}
-
-export function reject(reason: string, detail: string): Rejection {
-  return { rejected: true, reason, detail };
-}
-
-export function isRejection(x: unknown): x is Rejection {
-  return typeof x === "object" && x !== null && (x as Rejection).rejected === true;
-}
+/** A message the profile refuses (the one refusal shape, core/refusal.ts), counted per model and reason. */
+export { isRejection, type Rejection, reject } from "../core/index.js";
 
 /**
  * How the gateway reaches a device: an MQTT client of its broker (supervised

@@ -13,7 +13,7 @@
  * and logged at most once a minute per operator and reason.
  */
 
-import { type Clock, parseDuration } from "../core/index.js";
+import { type Clock, isRejection, parseDuration, type Rejection, reject } from "../core/index.js";
 import type { AlertEngine } from "./alerts/engine.js";
 import type { Logger, RateLimitedLog } from "./log.js";
 import type { Publisher } from "./northbound/publisher.js";
@@ -47,12 +47,10 @@ export interface OpsResult {
 
 type Body = Record<string, unknown>;
 
-class Refusal {
-  constructor(
-    readonly reason: RejectReason,
-    readonly detail: string,
-  ) {}
-}
+/** A refused request, in the one refusal shape (core/refusal.ts); its reason is an ops vocabulary word. */
+type Refusal = Rejection & { readonly reason: RejectReason };
+const refusal = (reason: RejectReason, detail: string): Refusal => reject(reason, detail) as Refusal;
+const refused = (x: unknown): x is Refusal => isRejection(x);
 
 export class OperatorCommands {
   constructor(
@@ -67,23 +65,24 @@ export class OperatorCommands {
   ) {}
 
   ack(operator: string, alertId: string, payload: Buffer): AckResult {
-    const body = parseBody(payload, true);
-    if (body instanceof Refusal) {
-      this.refuse(operator, "ack", alertId, null, new Refusal("bad-ack", body.detail));
+    const parsed = parseBody(payload, true);
+    if (refused(parsed)) {
+      this.refuse(operator, "ack", alertId, null, refusal("bad-ack", parsed.detail));
       return "bad-ack";
     }
+    const body = parsed.body;
     const ref = refOf(body);
     const by = byOf(body, operator);
     const note = optionalText(body, "note");
-    if (by instanceof Refusal || note instanceof Refusal) {
-      const r = by instanceof Refusal ? by : (note as Refusal);
-      this.refuse(operator, "ack", alertId, ref, new Refusal("bad-ack", r.detail));
+    if (refused(by) || refused(note)) {
+      const r = refused(by) ? by : (note as Refusal);
+      this.refuse(operator, "ack", alertId, ref, refusal("bad-ack", r.detail));
       return "bad-ack";
     }
     const outcome = this.engine.acknowledge(alertId, by, note);
     if (!outcome.ok) {
       if (outcome.reason === "unknown-alert") {
-        this.refuse(operator, "ack", alertId, ref, new Refusal("unknown-alert", `no open alert ${alertId}`));
+        this.refuse(operator, "ack", alertId, ref, refusal("unknown-alert", `no open alert ${alertId}`));
         return "unknown-alert";
       }
       // Acknowledging twice is harmless: say so, count nothing.
@@ -102,13 +101,14 @@ export class OperatorCommands {
   }
 
   shelve(operator: string, alertId: string, payload: Buffer): boolean {
-    const body = parseBody(payload, false);
-    if (body instanceof Refusal) return this.refuse(operator, "shelve", alertId, null, body);
+    const parsed = parseBody(payload, false);
+    if (refused(parsed)) return this.refuse(operator, "shelve", alertId, null, parsed);
+    const body = parsed.body;
     const ref = refOf(body);
     const by = byOf(body, operator);
     const reason = optionalText(body, "reason");
     const duration = durationOf(body.duration);
-    const bad = [by, reason, duration].find((x) => x instanceof Refusal);
+    const bad = [by, reason, duration].find((x) => refused(x));
     if (bad) return this.refuse(operator, "shelve", alertId, ref, bad as Refusal);
     const out = this.engine.shelve(alertId, by as string, duration as number, reason as string | null);
     if (!out.ok) {
@@ -118,7 +118,7 @@ export class OperatorCommands {
           : out.reason === "shelve-too-long"
             ? `at most ${Math.round(this.engine.shelveMaxMs / 60_000)} minutes`
             : `no open alert ${alertId}`;
-      return this.refuse(operator, "shelve", alertId, ref, new Refusal(out.reason, detail));
+      return this.refuse(operator, "shelve", alertId, ref, refusal(out.reason, detail));
     }
     return this.answer(
       operator,
@@ -131,13 +131,14 @@ export class OperatorCommands {
   }
 
   unshelve(operator: string, alertId: string, payload: Buffer): boolean {
-    const body = parseBody(payload, true);
-    if (body instanceof Refusal) return this.refuse(operator, "unshelve", alertId, null, body);
+    const parsed = parseBody(payload, true);
+    if (refused(parsed)) return this.refuse(operator, "unshelve", alertId, null, parsed);
+    const body = parsed.body;
     const ref = refOf(body);
     const by = byOf(body, operator);
     const reason = optionalText(body, "reason");
-    if (by instanceof Refusal) return this.refuse(operator, "unshelve", alertId, ref, by);
-    if (reason instanceof Refusal) return this.refuse(operator, "unshelve", alertId, ref, reason);
+    if (refused(by)) return this.refuse(operator, "unshelve", alertId, ref, by);
+    if (refused(reason)) return this.refuse(operator, "unshelve", alertId, ref, reason);
     const out = this.engine.unshelve(alertId, by, reason);
     if (!out.ok)
       return this.refuse(
@@ -145,26 +146,27 @@ export class OperatorCommands {
         "unshelve",
         alertId,
         ref,
-        new Refusal("not-shelved", `${alertId} is not shelved`),
+        refusal("not-shelved", `${alertId} is not shelved`),
       );
     return this.answer(operator, "unshelve", alertId, ref, "unshelved");
   }
 
   service(operator: string, deviceId: string, payload: Buffer): boolean {
-    const body = parseBody(payload, false);
-    if (body instanceof Refusal) return this.refuse(operator, "service", deviceId, null, body);
+    const parsed = parseBody(payload, false);
+    if (refused(parsed)) return this.refuse(operator, "service", deviceId, null, parsed);
+    const body = parsed.body;
     const ref = refOf(body);
     const by = byOf(body, operator);
     const reason = optionalText(body, "reason");
-    if (by instanceof Refusal) return this.refuse(operator, "service", deviceId, ref, by);
-    if (reason instanceof Refusal) return this.refuse(operator, "service", deviceId, ref, reason);
+    if (refused(by)) return this.refuse(operator, "service", deviceId, ref, by);
+    if (refused(reason)) return this.refuse(operator, "service", deviceId, ref, reason);
     if (typeof body.inService !== "boolean")
       return this.refuse(
         operator,
         "service",
         deviceId,
         ref,
-        new Refusal("bad-request", "inService must be true or false"),
+        refusal("bad-request", "inService must be true or false"),
       );
     const device = this.registry.devices.get(deviceId);
     if (!device)
@@ -173,10 +175,10 @@ export class OperatorCommands {
         "service",
         deviceId,
         ref,
-        new Refusal("unknown-device", `no device ${deviceId}`),
+        refusal("unknown-device", `no device ${deviceId}`),
       );
     const out = this.engine.setOutOfService(device, !body.inService, by, reason);
-    if (!out.ok) return this.refuse(operator, "service", deviceId, ref, new Refusal(out.reason, out.reason));
+    if (!out.ok) return this.refuse(operator, "service", deviceId, ref, refusal(out.reason, out.reason));
     this.supervisor?.serviceChanged(device, body.inService);
     return this.answer(
       operator,
@@ -189,20 +191,21 @@ export class OperatorCommands {
   }
 
   away(operator: string, householdId: string, payload: Buffer): boolean {
-    const body = parseBody(payload, false);
-    if (body instanceof Refusal) return this.refuse(operator, "away", householdId, null, body);
+    const parsed = parseBody(payload, false);
+    if (refused(parsed)) return this.refuse(operator, "away", householdId, null, parsed);
+    const body = parsed.body;
     const ref = refOf(body);
     const by = byOf(body, operator);
     const reason = optionalText(body, "reason");
-    if (by instanceof Refusal) return this.refuse(operator, "away", householdId, ref, by);
-    if (reason instanceof Refusal) return this.refuse(operator, "away", householdId, ref, reason);
+    if (refused(by)) return this.refuse(operator, "away", householdId, ref, by);
+    if (refused(reason)) return this.refuse(operator, "away", householdId, ref, reason);
     if (typeof body.away !== "boolean")
       return this.refuse(
         operator,
         "away",
         householdId,
         ref,
-        new Refusal("bad-request", "away must be true or false"),
+        refusal("bad-request", "away must be true or false"),
       );
     const household = this.registry.households.get(householdId);
     if (!household || !this.supervisor)
@@ -211,7 +214,7 @@ export class OperatorCommands {
         "away",
         householdId,
         ref,
-        new Refusal("unknown-household", `no household ${householdId}`),
+        refusal("unknown-household", `no household ${householdId}`),
       );
     let until: number | null = null;
     if (body.until !== undefined && body.until !== null) {
@@ -228,7 +231,7 @@ export class OperatorCommands {
           "away",
           householdId,
           ref,
-          new Refusal(
+          refusal(
             "bad-request",
             "until must be a future time (ISO 8601 or epoch ms) within a year, and only with away:true",
           ),
@@ -287,23 +290,25 @@ export class OperatorCommands {
   }
 }
 
-function parseBody(payload: Buffer, emptyOk: boolean): Body | Refusal {
-  if (payload.length === 0) return emptyOk ? {} : new Refusal("bad-request", "a JSON object is required");
+/** The body, wrapped: an operator's JSON is never taken for a refusal, whatever its fields. */
+function parseBody(payload: Buffer, emptyOk: boolean): { body: Body } | Refusal {
+  if (payload.length === 0)
+    return emptyOk ? { body: {} } : refusal("bad-request", "a JSON object is required");
   let body: unknown;
   try {
     body = JSON.parse(payload.toString("utf8"));
   } catch {
-    return new Refusal("bad-request", "not JSON");
+    return refusal("bad-request", "not JSON");
   }
   if (typeof body !== "object" || body === null || Array.isArray(body))
-    return new Refusal("bad-request", "must be a JSON object");
-  return body as Body;
+    return refusal("bad-request", "must be a JSON object");
+  return { body: body as Body };
 }
 
 function byOf(body: Body, operator: string): string | Refusal {
   if (body.by === undefined) return operator;
   if (typeof body.by !== "string" || body.by.length === 0 || body.by.length > MAX_NAME)
-    return new Refusal("bad-request", `by must be a name of 1 to ${MAX_NAME} characters`);
+    return refusal("bad-request", `by must be a name of 1 to ${MAX_NAME} characters`);
   return body.by;
 }
 
@@ -311,7 +316,7 @@ function optionalText(body: Body, field: string): string | null | Refusal {
   const v = body[field];
   if (v === undefined || v === null) return null;
   if (typeof v !== "string" || v.length > MAX_NOTE)
-    return new Refusal("bad-request", `${field} must be a string of at most ${MAX_NOTE} characters`);
+    return refusal("bad-request", `${field} must be a string of at most ${MAX_NOTE} characters`);
   return v;
 }
 
@@ -322,6 +327,6 @@ function refOf(body: Body): string | null {
 function durationOf(v: unknown): number | Refusal {
   const ms = typeof v === "string" || typeof v === "number" ? parseDuration(v) : null;
   if (ms === null || ms <= 0)
-    return new Refusal("bad-request", 'duration is required: seconds, or a string such as "30m" or "2h"');
+    return refusal("bad-request", 'duration is required: seconds, or a string such as "30m" or "2h"');
   return ms;
 }

@@ -10,7 +10,7 @@
  * the datasheets); its next good poll brings it back (consume -> supervisor.seen).
  */
 
-import { type Clock, LANE_TELEMETRY, type LaneId } from "../../core/index.js";
+import { type Clock, LANE_TELEMETRY, type LaneId, reject } from "../../core/index.js";
 import {
   decodePollSample,
   isRejection,
@@ -367,7 +367,7 @@ export class ModbusSouthbound {
       sample = decodePollSample(profile, result.blocks);
     } catch (err) {
       // Not expected (fuzz/registers.ts): one bad reply must not stop the poller.
-      sample = { rejected: true, reason: "bad-field", detail: (err as Error).message };
+      sample = reject("bad-field", (err as Error).message);
     }
     if (isRejection(sample)) {
       this.counters.reject(device.model, sample.reason);
