@@ -21,14 +21,21 @@
  *                                         (the simulator shares no code with the gateway)
  *
  * A model the gateway could neither poll nor supervise is refused when it is
- * registered and when a config names it (`checkProfile`), never ignored.
+ * registered, when a config names it and at start (`profileProblem`), never ignored.
+ *
+ * A profile compiled at run time (a device described in YAML) is the same
+ * kind of object: check it with `profileProblem`, give the config schema its
+ * entry with `deviceSchema(profile)`, and make `profileFor` (or its caller)
+ * find it; everything derived then follows, as for a code profile.
  *
  * Changes in 0.2 for profile authors: `binding`, `label`, `simulator`,
  * `interval`, `config`, `settings`, `alerts` are new and required; rules get
  * `DeviceSettings & <own settings>` and a `RuleContext<Code>` that only
  * accepts the declared codes and may send one of the model's commands
  * (`ctx.command`); MQTT commands are `{ doc, message(id) }`, Modbus commands
- * carry a `doc`.
+ * carry a `doc`; an alert code may bring its operator text per locale
+ * (`AlertSpec.text`). The third type parameter names what the derived types
+ * need: `{ model: "gd2"; binding: "mqtt"; code: ...; settings: ...; config: typeof config }`.
  */
 import type { z } from "zod";
 import type { LaneId, MetricValue, Priority, Rejection } from "../core/index.js";
