@@ -40,3 +40,14 @@ export const topicId = z
   .regex(/^[A-Za-z0-9_-]{1,32}$/, "must be 1 to 32 characters of A-Z a-z 0-9 _ -");
 
 export const secret = z.string().min(1, "must not be empty");
+
+/** Text people read (names, places, actions): one line, no control characters, at most `max` characters. */
+export const label = (max: number) =>
+  z
+    .string()
+    .min(1, "must not be empty")
+    .max(max, `must be at most ${max} characters`)
+    .refine(
+      (v) => ![...v].some((c) => (c.codePointAt(0) as number) < 0x20 || c === "\u007f"),
+      "must be one line without control characters",
+    );

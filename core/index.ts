@@ -4,7 +4,7 @@
  * of Linli's own (test/layers.test.ts holds every layer to its direction).
  */
 export { type Clock, type ClockTimer, systemClock } from "./clock.js";
-export { duration, optionalDuration, secret, topicId } from "./config-fields.js";
+export { duration, label, optionalDuration, secret, topicId } from "./config-fields.js";
 export { parseDuration } from "./duration.js";
 export { LANE_ALERT, LANE_P1, LANE_TELEMETRY, type LaneId } from "./lanes.js";
 export type {
@@ -18,5 +18,6 @@ export type {
   Quality,
   RegisteredModels,
 } from "./model.js";
+export { GATEWAY_ALERT_CODES } from "./model.js";
 export { isRejection, type Rejection, reject } from "./refusal.js";
 export { SiteTime } from "./site-time.js";

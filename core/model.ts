@@ -15,12 +15,13 @@ export interface RegisteredModels {}
 /** A registered device model's name ("ec200", "gd2", ...). */
 export type DeviceModel = RegisteredModels extends { model: infer M extends string } ? M : string;
 
-/** Codes the gateway raises itself, whatever the devices: supervision and its own health. */
-export type GatewayAlertCode =
-  | "DEVICE_LOST"
-  | "WELFARE_CHECK"
-  /** The gateway's journal cannot write: alerts still flow live, but are not kept across a restart. */
-  | "STORAGE_DEGRADED";
+/**
+ * Codes the gateway raises itself, whatever the devices: supervision (a
+ * device lost, a household without activity) and its own health (the journal
+ * cannot write: alerts still flow live, but are not kept across a restart).
+ */
+export const GATEWAY_ALERT_CODES = ["DEVICE_LOST", "WELFARE_CHECK", "STORAGE_DEGRADED"] as const;
+export type GatewayAlertCode = (typeof GATEWAY_ALERT_CODES)[number];
 
 /** Every alert code: the gateway's own and those the registered profiles declare. */
 export type AlertCode =

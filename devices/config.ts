@@ -5,13 +5,19 @@
  * the config, so a field of another model is named instead of ignored.
  */
 import { z } from "zod";
-import { duration, optionalDuration, secret, topicId } from "../core/index.js";
+import { duration, label, optionalDuration, secret, topicId } from "../core/index.js";
 import type { AnyProfile, Binding } from "./profile.js";
 
 const common = {
   id: topicId,
   household: topicId.optional().meta({ description: "Household this device belongs to (welfare checks)" }),
-  name: z.string().optional(),
+  // Name and place of a device, as operators read them in alerts (and its name in telemetry).
+  name: label(64)
+    .optional()
+    .meta({ description: 'Shown to operators in alerts and telemetry (deviceName), e.g. "紧急呼叫器"' }),
+  location: label(64)
+    .optional()
+    .meta({ description: 'Where the device is, shown in alerts, e.g. "卧室床头" or "B1 stairwell"' }),
 };
 
 /** An MQTT client of the gateway's broker: its own password, a heartbeat that supervises it. */
@@ -20,6 +26,7 @@ const mqttShape = (interval: string) => ({
   password: secret,
   household: common.household,
   name: common.name,
+  location: common.location,
   heartbeatInterval: duration(interval),
 });
 

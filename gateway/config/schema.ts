@@ -4,8 +4,9 @@
  * instead of silently ignored.
  */
 import { z } from "zod";
-import { duration, optionalDuration, secret, topicId } from "../../core/index.js";
+import { duration, label, optionalDuration, secret, topicId } from "../../core/index.js";
 import { deviceSchemas, PROFILES } from "../../devices/index.js";
+import { ALERT_CODES, LOCALES } from "../content/codes.js";
 
 function validTimeZone(tz: string): boolean {
   try {
@@ -45,16 +46,41 @@ const welfare = z.strictObject({
     }),
 });
 
+/** Text shown to operators: one line, no control characters (it goes into one-line messages). */
+/**
+ * A phone number as an operator dials it: digits with an optional leading +,
+ * spaces, dashes, parentheses and an extension ("ext." / "转"). The message
+ * never echoes the value: it must not reach a log.
+ */
+const phone = z
+  .string()
+  .regex(
+    /^\+?[0-9(][0-9 ()-]{2,30}((ext\.?|转) ?[0-9]{1,6})?$/,
+    "must be a phone number: digits, optional leading +, spaces, dashes, parentheses (value not shown)",
+  );
+
 const household = z.strictObject({
   id: topicId,
-  name: z.string().optional(),
+  name: label(64)
+    .optional()
+    .meta({ description: 'Shown to operators in every alert, e.g. "1号楼 101室" or "Building 1, flat 101"' }),
+  address: label(128).optional().meta({ description: "Street address, shown in alerts" }),
+  room: label(32).optional().meta({ description: 'Room or flat, e.g. "101室"; shown in alerts' }),
+  residentName: label(32)
+    .optional()
+    .meta({ description: 'How operators call the resident, e.g. "张阿姨"; shown in alerts' }),
+  contactPhone: phone.optional().meta({
+    description:
+      "The number operators call for this household: carried in alerts (contactPhone), never written to logs",
+  }),
   welfare: welfare.default({ enabled: true, period: undefined }),
 });
 
 /**
- * One entry per device: its binding's fields, `model`, and its model's own
- * fields, each registered profile's schema derived from it (devices/config.ts).
- * A model not registered is an error listing the known ones.
+ * One entry per device: its binding's fields (with its name and location as
+ * operators read them), `model`, and its model's own fields, each registered
+ * profile's schema derived from it (devices/config.ts). A model not
+ * registered is an error listing the known ones.
  */
 const device = z.discriminatedUnion("model", deviceSchemas(PROFILES));
 
@@ -114,6 +140,10 @@ const alerts = z.strictObject({
   shelveMax: duration("8h").meta({ description: "Longest shelving an operator may ask for (never for P1)" }),
   awayExitGrace: duration("15m").meta({
     description: "Activity this soon after away mode is set is the resident leaving, not coming back",
+  }),
+  actions: z.partialRecord(z.enum(ALERT_CODES), label(200)).default({}).meta({
+    description:
+      "What operators should do, per alert code, in the site's language (site.locale): replaces the shipped text in the alert's `action` (docs/operator-guide.zh-CN.md)",
   }),
 });
 
@@ -236,6 +266,25 @@ const northbound = z.strictObject({
   }),
 });
 
+/** The operators' console in the browser (gateway/console/): off unless configured. */
+const consoleSection = z.strictObject({
+  enabled: z
+    .boolean()
+    .default(false)
+    .meta({ description: "Serve the operators' console page and its MQTT-over-WebSocket endpoint" }),
+  host: z
+    .string()
+    .default("127.0.0.1")
+    .meta({ description: "Address to bind; 0.0.0.0 lets tablets on the LAN reach it (docs/console.md)" }),
+  port: z
+    .number()
+    .int()
+    .min(0)
+    .max(65535)
+    .default(8080)
+    .meta({ description: "HTTP port of the console (0 picks a free port)" }),
+});
+
 export const configSchema = z.strictObject({
   site: z.strictObject({
     id: topicId,
@@ -246,8 +295,12 @@ export const configSchema = z.strictObject({
       .optional()
       .meta({
         description:
-          "IANA time zone of the site: quiet hours, kiosk opening hours and daily counters; default the system's",
+          "IANA time zone of the site: quiet hours, kiosk opening hours, daily counters and the local times in alerts (raisedAtLocal ...); default the system's",
       }),
+    locale: z.enum(LOCALES).default("zh-CN").meta({
+      description:
+        "Language of the text operators read in alerts (message, action): zh-CN (default) or en. Alert codes stay English identifiers",
+    }),
   }),
   mqtt: z
     .strictObject({
@@ -270,6 +323,7 @@ export const configSchema = z.strictObject({
   ingest: ingest.default(() => ingest.parse({})),
   log: log.default(() => log.parse({})),
   metrics: metrics.default(() => metrics.parse({})),
+  console: consoleSection.default(() => consoleSection.parse({})),
   northbound: northbound.default({}),
   storage: storage.default(() => storage.parse({})),
 });

@@ -14,5 +14,11 @@ export function configWarnings(config: Config, exists: (path: string) => boolean
         `buses[${i}].path: serial device ${b.path} of bus ${b.id} does not exist here (adapter unplugged, or wrong path?)`,
       );
   });
+  // The console is plain HTTP: beyond the box, operators' passwords would cross the LAN readable.
+  const loopback = /^(127\.|::1$|localhost$)/;
+  if (config.console.enabled && !loopback.test(config.console.host))
+    out.push(
+      `console.host: the operators' console on ${config.console.host}:${config.console.port} is plain HTTP; logins cross the network readable (keep 127.0.0.1, or put it behind TLS: docs/console.md)`,
+    );
   return out;
 }

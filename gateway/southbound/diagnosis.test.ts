@@ -62,10 +62,20 @@ describe("bus diagnosis lines", () => {
         { id: "rs485-1", path: "/dev/ttyUSB9" },
         { id: "rs485-2", path: "/dev/ttyS0" },
       ],
+      console: { enabled: false, host: "127.0.0.1", port: 8080 },
     };
     const w = configWarnings(config as never, (p) => p === "/dev/ttyS0");
     expect(w).toEqual([
       "buses[0].path: serial device /dev/ttyUSB9 of bus rs485-1 does not exist here (adapter unplugged, or wrong path?)",
+    ]);
+  });
+
+  it("config check warns that a console beyond loopback is plain HTTP, and not for a local one", () => {
+    const local = { buses: [], console: { enabled: true, host: "127.0.0.1", port: 8080 } };
+    expect(configWarnings(local as never)).toEqual([]);
+    const lan = { buses: [], console: { enabled: true, host: "0.0.0.0", port: 8080 } };
+    expect(configWarnings(lan as never)).toEqual([
+      "console.host: the operators' console on 0.0.0.0:8080 is plain HTTP; logins cross the network readable (keep 127.0.0.1, or put it behind TLS: docs/console.md)",
     ]);
   });
 });
