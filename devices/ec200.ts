@@ -117,11 +117,9 @@ export const ec200: MqttDeviceProfile<
       message: () => ({ cmd: "locate" }),
     },
   },
-  // The pendant beeps to tell the resident that help is on its way (datasheet `ack_call`).
-  acknowledged: (alert) =>
-    alert.code === "EMERGENCY_CALL" || alert.code === "FALL_DETECTED"
-      ? { cmd: "ack_call", alertId: alert.id }
-      : null,
+  // The pendant beeps when an operator acknowledges its call or fall, and confirms with `ackd`.
+  ackDownlink: (code, alertId) =>
+    code === "EMERGENCY_CALL" || code === "FALL_DETECTED" ? { cmd: "ack_call", alertId } : null,
   suppressed: () => false,
   seq: (s) => s.seq,
   deviceTime: (s) => s.ts,

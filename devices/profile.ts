@@ -225,8 +225,8 @@ export interface MqttDeviceProfile<S = unknown, State = unknown, T extends MqttT
   readonly commands: Readonly<Record<string, MqttCommand>>;
   /** The device's answer to a command, when this sample is one. */
   reply?(sample: S): CommandReply | null;
-  /** A downlink to send when an operator acknowledges one of this device's alerts (EC-200 `ack_call`). */
-  acknowledged?(alert: { id: string; code: T["code"] }): object | null;
+  /** The downlink telling the device an operator acknowledged one of its alerts, if it wants one (EC-200 `ack_call`). */
+  ackDownlink?(code: T["code"], alertId: string): object | null;
 }
 
 /** A write that performs an operator command: fn 5 (coil, value 0xFF00 on / 0x0000 off) or fn 6 (register). */

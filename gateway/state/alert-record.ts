@@ -50,6 +50,8 @@ export interface AlertRecord {
   lastIsa: IsaState;
   rev: number;
   lastTransition: Transition;
+  /** Absent in records written before it existed: false. */
+  unpublished?: boolean;
 }
 
 export function alertRecord(a: Alert): AlertRecord {
@@ -90,6 +92,7 @@ export function alertRecord(a: Alert): AlertRecord {
     lastIsa: a.lastIsa,
     rev: a.rev,
     lastTransition: a.lastTransition,
+    unpublished: a.unpublished,
   };
 }
 
@@ -132,6 +135,7 @@ export function alertFromRecord(r: AlertRecord, site: string, subject: AlertSubj
   a.lastIsa = r.lastIsa;
   a.rev = r.rev;
   a.lastTransition = r.lastTransition;
+  a.unpublished = r.unpublished === true;
   return a;
 }
 
