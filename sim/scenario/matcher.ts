@@ -105,7 +105,8 @@ export class AlertMatcher {
   async connect(): Promise<void> {
     const client = createDeviceClient(this.opts.brokerUrl, {
       ...this.opts.tls,
-      clientId: this.opts.clientId ?? `linli-sim-${process.pid}`,
+      // Client ids belong to their owner (docs/security.md "Client ids"): an operator's is `<name>-...`.
+      clientId: this.opts.clientId ?? `${this.opts.operator.name}-linli-sim-${process.pid}`,
       username: this.opts.operator.name,
       password: this.opts.operator.password,
       protocolVersion: 4,
