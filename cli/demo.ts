@@ -10,6 +10,7 @@ import {
   communityDevices,
   createCommunity,
   demoCredentials,
+  Gd2,
   STATION_UNITS,
   type Stations,
 } from "../sim/index.js";
@@ -19,6 +20,9 @@ export const DEMO_OPERATOR = { name: "operator", password: "demo-operator" };
 /** Not emulated: the pendant a newcomer presses by hand with mosquitto_pub (README). */
 export const HAND_PENDANT = { id: "demo-pendant", password: "demo-pendant" };
 export const DEMO_HOUSEHOLDS = 24;
+/** Gas detectors in the first households' kitchens (GD-2); the first one closes its valve from the gateway too. */
+export const GAS_KITCHENS = 4;
+const kitchenId = (household: string) => `kitchen-${household}`;
 /** Where the demo serves the operators' console (`--console-port` moves it). */
 export const DEMO_CONSOLE_PORT = 8180;
 const SEED = 451;
@@ -147,6 +151,16 @@ export function demoConfig(
         household: table.households[0]?.id,
         heartbeatInterval: "12h",
       },
+      ...table.households.slice(0, GAS_KITCHENS).map((h, i) => ({
+        id: kitchenId(h.id),
+        model: "gd2" as const,
+        password: demoCredentials(kitchenId(h.id)),
+        household: h.id,
+        name: "燃气报警器",
+        location: "厨房",
+        heartbeatInterval: "60s",
+        autoShutOff: i === 0,
+      })),
       ...(modbus.devices ?? []),
     ],
     buses: modbus.buses,
@@ -160,12 +174,56 @@ export function demoConfig(
 }
 
 export function startDemoCommunity(port: number) {
+  const brokerUrl = `mqtt://127.0.0.1:${port}`;
   const community = createCommunity({
-    brokerUrl: `mqtt://127.0.0.1:${port}`,
+    brokerUrl,
     households: DEMO_HOUSEHOLDS,
     seed: SEED,
     site: DEMO_SITE,
     credentials: demoCredentials,
   });
-  return community;
+  const kitchens = communityDevices({ households: DEMO_HOUSEHOLDS, seed: SEED, credentials: demoCredentials })
+    .households.slice(0, GAS_KITCHENS)
+    .map((h) => {
+      const id = kitchenId(h.id);
+      return new Gd2({ deviceId: id, brokerUrl, password: demoCredentials(id), valveTravelMs: 5_000 });
+    });
+  const timers: NodeJS.Timeout[] = [];
+  const every = (ms: number, fn: () => void) => {
+    const t = setInterval(fn, ms);
+    t.unref();
+    timers.push(t);
+  };
+  return {
+    ...community,
+    /** The community, the gas detectors, and a kitchen day: cooking now and then, a real leak every 10 minutes. */
+    async start() {
+      const started = await community.start();
+      const gas = await Promise.allSettled(kitchens.map((k) => k.start()));
+      gas.forEach((r, i) => {
+        if (r.status === "rejected")
+          started.failed.push({ id: kitchens[i]?.deviceId ?? "?", error: String(r.reason) });
+      });
+      const [leaky, ...cooks] = kitchens;
+      every(3 * 60_000, () => {
+        for (const k of cooks) k.cooking();
+      });
+      // A leak: the detector closes its own valve, the gateway sends valve_close too (autoShutOff); aired a minute later.
+      every(10 * 60_000, () => {
+        leaky?.leak();
+        const t = setTimeout(() => leaky?.ventilate(), 60_000);
+        t.unref();
+        timers.push(t);
+      });
+      return {
+        ...started,
+        connected: started.connected + gas.filter((r) => r.status === "fulfilled").length,
+      };
+    },
+    async stop() {
+      for (const t of timers) clearTimeout(t);
+      timers.length = 0;
+      await Promise.all([community.stop(), ...kitchens.map((k) => k.stop())]);
+    },
+  };
 }

@@ -4,14 +4,29 @@
  * of Linli's own (test/layers.test.ts holds every layer to its direction).
  */
 export { type Clock, type ClockTimer, systemClock } from "./clock.js";
+export {
+  duration,
+  durationOrZero,
+  label,
+  optionalDuration,
+  password,
+  secret,
+  topicId,
+} from "./config-fields.js";
+export { parseDuration } from "./duration.js";
 export { LANE_ALERT, LANE_P1, LANE_TELEMETRY, type LaneId } from "./lanes.js";
 export type {
   AlertCode,
   AlertState,
   AlertView,
   DeviceModel,
+  GatewayAlertCode,
   MetricValue,
   Priority,
   Quality,
+  RegisteredModels,
 } from "./model.js";
+export { GATEWAY_ALERT_CODES } from "./model.js";
+export { HASH_BYTES, hashProblem, isHashed, MAX_MEM, SCRYPT_PREFIX } from "./password-hash.js";
+export { isRejection, type Rejection, reject } from "./refusal.js";
 export { SiteTime } from "./site-time.js";

@@ -1,11 +1,39 @@
 /**
- * The normalised model: one reading type for every device model, one alert
- * type. Everything south of here speaks the device's language (JSON fields,
- * Modbus registers); everything north of here speaks only these types.
+ * The normalised model: one alert type and the words around it for every
+ * device model. Everything south of here speaks the device's language (JSON
+ * fields, Modbus registers); everything north of here speaks only these types.
  */
 
-export type DeviceModel = "ec200" | "ds10" | "mfs8" | "gk3";
-export const DEVICE_MODELS: readonly DeviceModel[] = ["ec200", "ds10", "mfs8", "gk3"];
+/**
+ * Filled in by the registered device profiles (devices/models.ts, by
+ * declaration merging): the model names and alert codes below follow the
+ * profiles without this bottom layer importing them.
+ */
+// biome-ignore lint/suspicious/noEmptyInterface: merged into by devices/models.ts.
+export interface RegisteredModels {}
+
+/** A registered device model's name ("ec200", "gd2", ...). */
+export type DeviceModel = RegisteredModels extends { model: infer M extends string } ? M : string;
+
+/**
+ * Codes the gateway raises itself, whatever the devices: supervision (a
+ * device lost, a household without activity), its own health (the journal
+ * cannot write: alerts still flow live, but are not kept across a restart)
+ * and its defences (a device keeps sending faster than its model's rate,
+ * gateway/broker/rate.ts: its excess is dropped; any MQTT device can).
+ */
+export const GATEWAY_ALERT_CODES = [
+  "DEVICE_LOST",
+  "WELFARE_CHECK",
+  "STORAGE_DEGRADED",
+  "DEVICE_MISBEHAVING",
+] as const;
+export type GatewayAlertCode = (typeof GATEWAY_ALERT_CODES)[number];
+
+/** Every alert code: the gateway's own and those the registered profiles declare. */
+export type AlertCode =
+  | GatewayAlertCode
+  | (RegisteredModels extends { alertCode: infer C extends string } ? C : never);
 
 /** P1 life safety, P2 urgent, P3 service fault, P4 housekeeping (datasheets/README). */
 export type Priority = 1 | 2 | 3 | 4;
@@ -21,43 +49,8 @@ export interface MetricValue {
   unit?: string;
 }
 
-export interface Reading {
-  deviceId: string;
-  model: DeviceModel;
-  site: string;
-  household: string | null;
-  /** When the gateway received it, epoch ms. */
-  gatewayTime: number;
-  /** The device's own timestamp, epoch ms, or null when absent or implausible. */
-  deviceTime: number | null;
-  metrics: Record<string, MetricValue>;
-  quality: Quality;
-}
-
-export type AlertCode =
-  | "EMERGENCY_CALL"
-  | "FALL_DETECTED"
-  | "BATTERY_LOW"
-  | "TAMPER"
-  | "DOOR_HELD_OPEN"
-  | "DEVICE_LOST"
-  | "WELFARE_CHECK"
-  | "FIRE_ALARM"
-  | "HYDRANT_PRESSURE_LOW"
-  | "EXTINGUISHER_MISSING"
-  | "FAULT"
-  | "POWER_FAIL"
-  | "VANDALISM"
-  | "KIOSK_OUT_OF_SERVICE"
-  | "PAPER_LOW"
-  | "OVERHEAT"
-  /** A device keeps sending faster than its model's rate (gateway/broker/rate.ts); its excess is dropped. */
-  | "DEVICE_MISBEHAVING"
-  /** The gateway's journal cannot write: alerts still flow live, but are not kept across a restart. */
-  | "STORAGE_DEGRADED";
-
 /**
- * Alert lifecycle (issue 2 cut of ISA-18.2): the condition is active or has
+ * Alert lifecycle (a cut of ISA-18.2): the condition is active or has
  * cleared; the operator has acknowledged or not. Closed = cleared and acknowledged.
  */
 export type AlertState =

@@ -3,8 +3,8 @@
  * Uplink `devices/ds10/<id>/up`; JSON or CBOR, at most 256 bytes; no downlink.
  */
 
-import { LANE_ALERT, LANE_TELEMETRY } from "../core/index.js";
-import { batteryRule } from "./ec200.js";
+import { duration, LANE_ALERT, LANE_TELEMETRY } from "../core/index.js";
+import { BATTERY_LOW, batteryRule, batteryThreshold } from "./ec200.js";
 import { asInteger, asObject, badField, checkHeader, checkIntRange } from "./fields.js";
 import {
   type DeviceSettings,
@@ -13,6 +13,7 @@ import {
   type RuleContext,
   reject,
 } from "./profile.js";
+import type { ThresholdState } from "./threshold.js";
 
 export interface Ds10Sample {
   t: "state" | "hb";
@@ -30,14 +31,46 @@ export interface Ds10State {
   /** When the last close happened: device time if the device has a clock, else gateway time. */
   lastCloseAt: number;
   tamper: boolean;
-  batteryLow: boolean;
+  battery: ThresholdState;
   /** Openings since start, a bounce counted once. */
   openings: number;
 }
 
-export const ds10: MqttDeviceProfile<Ds10Sample, Ds10State> = {
+export interface Ds10Settings {
+  /** DOOR_HELD_OPEN after the door has been open this long. */
+  holdOpenMs: number;
+}
+
+const config = {
+  holdOpenTime: duration("600s").meta({ description: "Door open longer than this raises DOOR_HELD_OPEN" }),
+};
+
+const ALERTS = {
+  TAMPER: { priority: 2, raised: "`tamper` becomes true", cleared: "`tamper` false" },
+  DOOR_HELD_OPEN: {
+    priority: 3,
+    raised:
+      "door open longer than `holdOpenTime` (default 600 s; a bounce within `alerts.contactDebounce`, 200 ms, is one opening)",
+    cleared: "door closed",
+  },
+  BATTERY_LOW,
+} as const;
+type Ds10Code = keyof typeof ALERTS;
+
+export const ds10: MqttDeviceProfile<
+  Ds10Sample,
+  Ds10State,
+  { model: "ds10"; binding: "mqtt"; code: Ds10Code; settings: Ds10Settings; config: typeof config }
+> = {
   model: "ds10",
+  label: "DS-10",
+  simulator: "sim/mqtt/ds10.ts",
   transport: "mqtt",
+  binding: "mqtt",
+  interval: "3600s",
+  config,
+  settings: (c) => ({ holdOpenMs: c.holdOpenTime }),
+  alerts: ALERTS,
   maxPayloadBytes: 256,
   lostPriority: 3,
   uplinkTopic: (id) => `devices/ds10/${id}/up`,
@@ -55,7 +88,7 @@ export const ds10: MqttDeviceProfile<Ds10Sample, Ds10State> = {
         : null) ??
       (typeof o.tamper !== "boolean" ? badField("tamper must be true or false") : null) ??
       checkIntRange(o, "bat", 0, 100);
-    if (problem) return reject(problem.reason, problem.detail);
+    if (problem) return problem;
     return {
       t,
       seq: asInteger(o.seq) as number,
@@ -85,11 +118,16 @@ export const ds10: MqttDeviceProfile<Ds10Sample, Ds10State> = {
     openSince: 0,
     lastCloseAt: 0,
     tamper: false,
-    batteryLow: false,
+    battery: batteryThreshold(),
     openings: 0,
   }),
 
-  rules(s: Ds10Sample, state: Ds10State, settings: DeviceSettings, ctx: RuleContext): void {
+  rules(
+    s: Ds10Sample,
+    state: Ds10State,
+    settings: DeviceSettings & Ds10Settings,
+    ctx: RuleContext<Ds10Code>,
+  ): void {
     if (s.tamper !== state.tamper) {
       state.tamper = s.tamper;
       ctx.condition("TAMPER", s.tamper, { priority: 2, causes: ["cover removed"] });

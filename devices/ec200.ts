@@ -2,7 +2,7 @@
  * EC-200 emergency-call pendant (datasheets/ec200-pendant.md): decoding and rules.
  * Uplink `devices/ec200/<id>/up`, downlink `devices/ec200/<id>/down`; JSON or CBOR, at most 512 bytes.
  */
-import { type AlertCode, LANE_ALERT, LANE_P1, LANE_TELEMETRY } from "../core/index.js";
+import { LANE_ALERT, LANE_P1, LANE_TELEMETRY } from "../core/index.js";
 import { asInteger, asObject, checkHeader, checkIntRange } from "./fields.js";
 import {
   type DeviceSettings,
@@ -11,6 +11,7 @@ import {
   type RuleContext,
   reject,
 } from "./profile.js";
+import { ThresholdState } from "./threshold.js";
 
 export type Ec200Event = "press" | "long_press" | "fall" | "cancel" | "low_battery";
 const EVENTS: ReadonlySet<string> = new Set<Ec200Event>([
@@ -33,15 +34,51 @@ export interface Ec200Sample {
 }
 
 export interface Ec200State {
-  batteryLow: boolean;
+  battery: ThresholdState;
 }
 
-/** Alerts that a resident's cancel marks (datasheet: `cancel` row). */
-const CANCELLABLE: readonly AlertCode[] = ["EMERGENCY_CALL", "FALL_DETECTED"];
+/** BATTERY_LOW, shared with the DS-10 (both datasheets: `bat` and the site's battery marks). */
+export const BATTERY_LOW = {
+  priority: 4,
+  raised: "`bat` under `alerts.batteryLowPercent` (15 %), or a `low_battery` event",
+  cleared: "`bat` at or above `alerts.batteryClearPercent` (20 %)",
+} as const;
 
-export const ec200: MqttDeviceProfile<Ec200Sample, Ec200State> = {
+const ALERTS = {
+  EMERGENCY_CALL: {
+    priority: 1,
+    raised: "`press` or `long_press` (`urgent`)",
+    cleared: "`alerts.emergencyCallWindow` (60 s) after the last press",
+  },
+  FALL_DETECTED: {
+    priority: 1,
+    raised: "`fall`",
+    cleared: "`alerts.emergencyCallWindow` (60 s) after the last fall",
+  },
+  BATTERY_LOW,
+} as const;
+type Ec200Code = keyof typeof ALERTS;
+
+/** No fields of its own beyond the MQTT binding's. */
+const config = {};
+
+/** Alerts that a resident's cancel marks (datasheet: `cancel` row). */
+const CANCELLABLE: readonly Ec200Code[] = ["EMERGENCY_CALL", "FALL_DETECTED"];
+
+export const ec200: MqttDeviceProfile<
+  Ec200Sample,
+  Ec200State,
+  { model: "ec200"; binding: "mqtt"; code: Ec200Code; settings: object; config: typeof config }
+> = {
   model: "ec200",
+  label: "EC-200",
+  simulator: "sim/mqtt/ec200.ts",
   transport: "mqtt",
+  binding: "mqtt",
+  interval: "300s",
+  config,
+  settings: () => ({}),
+  alerts: ALERTS,
   maxPayloadBytes: 512,
   // "a life-safety device that cannot call is an emergency of its own"
   lostPriority: 2,
@@ -54,7 +91,7 @@ export const ec200: MqttDeviceProfile<Ec200Sample, Ec200State> = {
     const t = o.t;
     if (t !== "evt" && t !== "hb") return reject("bad-field", 't must be "evt" or "hb"');
     const problem = checkHeader(o) ?? checkIntRange(o, "bat", 0, 100) ?? checkIntRange(o, "rssi", -120, 0);
-    if (problem) return reject(problem.reason, problem.detail);
+    if (problem) return problem;
     let evt: Ec200Event | null = null;
     if (t === "evt") {
       if (typeof o.evt !== "string" || !EVENTS.has(o.evt)) {
@@ -74,7 +111,12 @@ export const ec200: MqttDeviceProfile<Ec200Sample, Ec200State> = {
     };
   },
 
-  commands: { locate: { cmd: "locate" } },
+  commands: {
+    locate: {
+      doc: 'downlink `{"cmd":"locate"}`: the pendant beeps for 10 s',
+      message: () => ({ cmd: "locate" }),
+    },
+  },
   // The pendant beeps when an operator acknowledges its call or fall, and confirms with `ackd`.
   ackDownlink: (code, alertId) =>
     code === "EMERGENCY_CALL" || code === "FALL_DETECTED" ? { cmd: "ack_call", alertId } : null,
@@ -99,9 +141,9 @@ export const ec200: MqttDeviceProfile<Ec200Sample, Ec200State> = {
     return m;
   },
 
-  initialState: () => ({ batteryLow: false }),
+  initialState: () => ({ battery: batteryThreshold() }),
 
-  rules(s: Ec200Sample, state: Ec200State, settings: DeviceSettings, ctx: RuleContext): void {
+  rules(s: Ec200Sample, state: Ec200State, settings: DeviceSettings, ctx: RuleContext<Ec200Code>): void {
     switch (s.evt) {
       case "press":
         ctx.raise("EMERGENCY_CALL", {
@@ -129,7 +171,7 @@ export const ec200: MqttDeviceProfile<Ec200Sample, Ec200State> = {
         ctx.markCancelled(CANCELLABLE);
         break;
       case "low_battery":
-        state.batteryLow = true;
+        state.battery.active = true;
         ctx.condition("BATTERY_LOW", true, {
           priority: 4,
           causes: ["low_battery"],
@@ -144,18 +186,25 @@ export const ec200: MqttDeviceProfile<Ec200Sample, Ec200State> = {
   },
 };
 
+/** A battery level test; its marks come from the site's settings on every sample (a reload may move them). */
+export function batteryThreshold(): ThresholdState {
+  return new ThresholdState({ below: 15, deadband: 5 });
+}
+
 /** BATTERY_LOW under the low mark, cleared at the clear mark: the gap keeps a battery near 15 % from flapping. */
 export function batteryRule(
   bat: number,
-  state: { batteryLow: boolean },
+  state: { battery: ThresholdState },
   settings: DeviceSettings,
-  ctx: RuleContext,
+  ctx: RuleContext<"BATTERY_LOW">,
 ): void {
-  if (bat < settings.batteryLowPercent && !state.batteryLow) {
-    state.batteryLow = true;
+  const low = settings.batteryLowPercent;
+  const was = state.battery.setSpec({
+    below: low,
+    deadband: Math.max(0, settings.batteryClearPercent - low),
+  }).active;
+  const now = state.battery.update(bat);
+  if (now && !was)
     ctx.condition("BATTERY_LOW", true, { priority: 4, causes: ["battery"], detail: { battery: bat } });
-  } else if (bat >= settings.batteryClearPercent && state.batteryLow) {
-    state.batteryLow = false;
-    ctx.condition("BATTERY_LOW", false, { priority: 4 });
-  }
+  else if (!now && was) ctx.condition("BATTERY_LOW", false, { priority: 4 });
 }

@@ -1,8 +1,10 @@
 /**
  * Field checks shared by the MQTT device profiles. Each returns the problem
  * or null: `bad-field` when the value has the wrong type, `out-of-range` when
- * it is an integer outside the datasheet's range (issue 10 item 5).
+ * it is an integer outside the datasheet's range.
  */
+
+import { type Rejection, reject } from "../core/index.js";
 
 const UINT32_MAX = 0xffff_ffff;
 /**
@@ -12,10 +14,8 @@ const UINT32_MAX = 0xffff_ffff;
  */
 export const TS_MAX = Number.MAX_SAFE_INTEGER;
 
-export interface FieldProblem {
-  reason: "bad-field" | "out-of-range";
-  detail: string;
-}
+/** A field's problem: `bad-field` (wrong type) or `out-of-range`, in the one refusal shape. */
+export type FieldProblem = Rejection;
 
 export function asObject(value: unknown): Record<string, unknown> | null {
   return typeof value === "object" && value !== null && !Array.isArray(value)
@@ -50,10 +50,10 @@ export function checkIntRange(
   const v = asInteger(raw);
   if (v === null) {
     if (typeof raw === "bigint" || (typeof raw === "number" && Number.isInteger(raw)))
-      return { reason: "out-of-range", detail: `${field} ${show(raw)} is outside ${range}` };
-    return { reason: "bad-field", detail: `${field} must be an integer ${range}` };
+      return reject("out-of-range", `${field} ${show(raw)} is outside ${range}`);
+    return reject("bad-field", `${field} must be an integer ${range}`);
   }
-  return v < min || v > max ? { reason: "out-of-range", detail: `${field} ${v} is outside ${range}` } : null;
+  return v < min || v > max ? reject("out-of-range", `${field} ${v} is outside ${range}`) : null;
 }
 
 /** The header every MQTT datasheet message carries: seq (uint32) and ts (epoch ms, 0 when the clock is lost). */
@@ -65,5 +65,5 @@ export function checkHeader(obj: Record<string, unknown>): FieldProblem | null {
 }
 
 export function badField(detail: string): FieldProblem {
-  return { reason: "bad-field", detail };
+  return reject("bad-field", detail);
 }

@@ -3,8 +3,9 @@
  * the kiosk's alert rules. Modbus TCP, fn 0x04, input registers 0-9.
  */
 
-import { LANE_ALERT, LANE_TELEMETRY } from "../core/index.js";
-import { changedBits, withinHours } from "./modbus-common.js";
+import { z } from "zod";
+import { duration, LANE_ALERT, LANE_TELEMETRY } from "../core/index.js";
+import { changedBits, parseOpeningHours, withinHours } from "./modbus-common.js";
 import type { PointSpec, PointValue } from "./modbus-decode.js";
 import {
   type DeviceSettings,
@@ -13,6 +14,7 @@ import {
   type RuleContext,
   reject,
 } from "./profile.js";
+import { ThresholdState } from "./threshold.js";
 
 export const KIOSK_STATES = ["off", "booting", "in-service", "out-of-service", "maintenance"] as const;
 export type KioskState = (typeof KIOSK_STATES)[number];
@@ -36,7 +38,7 @@ const FAULTS: ReadonlyArray<[number, string]> = [
 const FAULT_MASK = FAULTS.reduce((m, [b]) => m | (1 << b), 0);
 
 export const GK3_POINTS: readonly PointSpec[] = [
-  { name: "state", address: 0, type: "u16" },
+  { name: "state", address: 0, type: "enum", values: { ...KIOSK_STATES } },
   { name: "temperature", address: 1, type: "i16", scale: 0.1, unit: "°C" },
   { name: "humidity", address: 2, type: "u16", scale: 0.1, unit: "%RH" },
   { name: "paper", address: 3, type: "u16", unit: "%" },
@@ -61,8 +63,8 @@ export interface Gk3State {
   state: KioskState | null;
   status: number;
   tamper: boolean;
-  paperLow: boolean;
-  overheat: boolean;
+  paper: ThresholdState;
+  overheat: ThresholdState;
   /** Availability bookkeeping for the current local day. */
   day: number;
   lastAt: number;
@@ -70,29 +72,82 @@ export interface Gk3State {
   inServiceMs: number;
 }
 
-const PAPER_LOW = 10;
-const PAPER_CLEAR = 15;
-const OVERHEAT = 45;
-const OVERHEAT_CLEAR = 43;
+/** PAPER_LOW under 10 %, cleared at 15 %; OVERHEAT over 45 °C, cleared at 43 °C (datasheet). */
+const PAPER = { below: 10, deadband: 5 } as const;
+const OVERHEAT = { above: 45, deadband: 2 } as const;
 const bit = (status: number, b: number) => (status & (1 << b)) !== 0;
 
-export const gk3: ModbusDeviceProfile<Gk3Sample, Gk3State> = {
+export interface Gk3Settings {
+  /** State "out of service" this long is KIOSK_OUT_OF_SERVICE. */
+  outOfServiceAfterMs: number;
+  /** Opening hours as minutes after local midnight, for availability. */
+  openingHours: { from: number; to: number };
+}
+
+const config = {
+  outOfServiceAfter: duration("300s").meta({ description: "Out of service this long: KIOSK_OUT_OF_SERVICE" }),
+  openingHours: z
+    .string()
+    .regex(/^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$/, 'must look like "08:30-17:30"')
+    .default("08:30-17:30")
+    .meta({ description: "Local opening hours, for the availability figure" }),
+};
+
+const ALERTS = {
+  FAULT: {
+    priority: 3,
+    raised: "printer, ID-card reader, touch screen or network uplink fault",
+    cleared: "no fault bit",
+  },
+  POWER_FAIL: { priority: 3, raised: "UPS on battery", cleared: "power back" },
+  TAMPER: {
+    priority: 2,
+    raised: "cabinet door open while the kiosk is in service (never in maintenance)",
+    cleared: "door closed",
+  },
+  VANDALISM: { priority: 2, raised: "tilt or shock", cleared: "bit clear" },
+  KIOSK_OUT_OF_SERVICE: {
+    priority: 3,
+    raised: 'state "out of service" longer than `outOfServiceAfter` (default 300 s)',
+    cleared: "any other state",
+  },
+  OVERHEAT: { priority: 3, raised: "cabinet over 45 °C", cleared: "43 °C or less" },
+  PAPER_LOW: { priority: 4, raised: "paper under 10 %", cleared: "15 % or more" },
+} as const;
+type Gk3Code = keyof typeof ALERTS;
+
+export const gk3: ModbusDeviceProfile<
+  Gk3Sample,
+  Gk3State,
+  { model: "gk3"; binding: "modbus-tcp"; code: Gk3Code; settings: Gk3Settings; config: typeof config }
+> = {
   model: "gk3",
+  label: "GK-3",
+  simulator: "sim/modbus/gk3.ts",
   transport: "modbus",
+  binding: "modbus-tcp",
+  interval: "10s",
+  config,
+  settings: (c) => ({
+    outOfServiceAfterMs: c.outOfServiceAfter,
+    openingHours: parseOpeningHours(c.openingHours),
+  }),
+  alerts: ALERTS,
   lostPriority: 3,
   fn: 4,
   points: GK3_POINTS,
   maxGap: 0,
   missedPollsForLost: 3,
   commands: {
-    restart_app: { fn: 6, address: 100, value: 1 },
-    maintenance_on: { fn: 6, address: 100, value: 2 },
-    maintenance_off: { fn: 6, address: 100, value: 3 },
+    restart_app: { fn: 6, address: 100, value: 1, doc: "register 100 := 1: restart the kiosk application" },
+    maintenance_on: { fn: 6, address: 100, value: 2, doc: "register 100 := 2: enter maintenance" },
+    maintenance_off: { fn: 6, address: 100, value: 3, doc: "register 100 := 3: leave maintenance" },
   },
 
   decode(v: Readonly<Record<string, PointValue>>): Gk3Sample | Rejection {
-    const state = KIOSK_STATES[v.state as number];
-    if (state === undefined) return reject("bad-field", `kiosk state ${String(v.state)} is not 0-4`);
+    // The enum point names states 0-4 and says `unknown(n)` for anything else.
+    const state = v.state as KioskState;
+    if (!KIOSK_STATES.includes(state)) return reject("bad-field", `kiosk state ${String(v.state)}: not 0-4`);
     if ((v.paper as number) > 100) return reject("bad-field", `paper level ${String(v.paper)} % > 100`);
     return {
       state,
@@ -134,15 +189,15 @@ export const gk3: ModbusDeviceProfile<Gk3Sample, Gk3State> = {
     state: null,
     status: 0,
     tamper: false,
-    paperLow: false,
-    overheat: false,
+    paper: new ThresholdState(PAPER),
+    overheat: new ThresholdState(OVERHEAT),
     day: -1,
     lastAt: 0,
     openMs: 0,
     inServiceMs: 0,
   }),
 
-  rules(s: Gk3Sample, st: Gk3State, settings: DeviceSettings, ctx: RuleContext): void {
+  rules(s: Gk3Sample, st: Gk3State, settings: DeviceSettings & Gk3Settings, ctx: RuleContext<Gk3Code>): void {
     trackAvailability(st, settings, ctx.now);
     const prevStatus = st.status;
     const stateChanged = s.state !== st.state;
@@ -175,21 +230,21 @@ export const gk3: ModbusDeviceProfile<Gk3Sample, Gk3State> = {
         onDelayMs: settings.outOfServiceAfterMs,
       });
     }
-    const paperLow = s.paper < PAPER_LOW ? true : s.paper >= PAPER_CLEAR ? false : st.paperLow;
-    if (paperLow !== st.paperLow) {
-      st.paperLow = paperLow;
+    const paperWas = st.paper.active;
+    const paperLow = st.paper.update(s.paper);
+    if (paperLow !== paperWas) {
       ctx.condition("PAPER_LOW", paperLow, {
         priority: 4,
         causes: ["paper low"],
         detail: { paper: s.paper },
       });
     }
-    const hot = s.temperature > OVERHEAT ? true : s.temperature <= OVERHEAT_CLEAR ? false : st.overheat;
-    if (hot !== st.overheat) {
-      st.overheat = hot;
+    const hotWas = st.overheat.active;
+    const hot = st.overheat.update(s.temperature);
+    if (hot !== hotWas) {
       ctx.condition("OVERHEAT", hot, {
         priority: 3,
-        causes: [`cabinet over ${OVERHEAT} °C`],
+        causes: [`cabinet over ${OVERHEAT.above} °C`],
         detail: { temperature: Math.round(s.temperature * 10) / 10 },
       });
     }
@@ -201,7 +256,7 @@ export const gk3: ModbusDeviceProfile<Gk3Sample, Gk3State> = {
  * site's time zone (opening hours are the site's, not the gateway process's).
  * A gap longer than two polls (the kiosk was unreachable) counts as open but not in service.
  */
-function trackAvailability(st: Gk3State, settings: DeviceSettings, now: number): void {
+function trackAvailability(st: Gk3State, settings: DeviceSettings & Gk3Settings, now: number): void {
   const day = settings.siteTime.dayNumber(now);
   if (day !== st.day) {
     st.day = day;

@@ -1,17 +1,32 @@
 /**
- * Public surface of the device layer: the profiles by model name and what
- * the gateway needs to run them. It imports only protocols/ and core/.
+ * Public surface of the device layer: the registered profiles, what is
+ * derived from them (config entries, documentation tables), and what the
+ * gateway needs to run them. It imports only protocols/ and core/.
  */
-export { parseOpeningHours } from "./modbus-common.js";
+export {
+  type BindingConfig,
+  type DeviceSchema,
+  type DeviceSchemas,
+  deviceSchema,
+  deviceSchemas,
+} from "./config.js";
+export { regenerate as regenerateTopicsDoc } from "./docs.js";
 export { formatInterpretations, pointRanges } from "./modbus-decode.js";
 export { decodePollSample } from "./modbus-sample.js";
-export { profiles } from "./models.js";
+export { MODELS, PROFILES, profileFor } from "./models.js";
 export {
+  type AlertContext,
   type AlertOptions,
+  type AlertSpec,
   type AnyProfile,
+  type Binding,
+  type CommandReply,
   type ConditionOptions,
   type DeviceSettings,
   isRejection,
   type ModbusDeviceProfile,
+  type MqttDeviceProfile,
+  profileProblem,
   type RuleContext,
 } from "./profile.js";
+export { type ThresholdSpec, ThresholdState } from "./threshold.js";

@@ -7,11 +7,13 @@ import { describe, expect, it } from "vitest";
 import { FakeClock } from "../core/clock.js";
 import type { AlertSubject, Transition } from "../gateway/alerts/alert.js";
 import { AlertEngine } from "../gateway/alerts/engine.js";
+import { DeviceRuleContext } from "../gateway/rule-context.js";
 import { TimerWheel } from "../gateway/time/timer-wheel.js";
+import type { Mfs8Settings } from "./mfs8.js";
 import { type Mfs8Sample, type Mfs8State, mfs8, STATUS } from "./mfs8.js";
 import type { DeviceSettings } from "./profile.js";
 
-const settings = { minPressureMpa: 0.15, extinguisherGraceMs: 120_000 } as DeviceSettings;
+const settings = { minPressureMpa: 0.15, extinguisherGraceMs: 120_000 } as DeviceSettings & Mfs8Settings;
 const panel: AlertSubject = { id: "fire-a", model: "mfs8", household: null };
 
 interface Seen {
@@ -42,6 +44,7 @@ function setup() {
       }),
   });
   const st: Mfs8State = mfs8.initialState();
+  const rules = new DeviceRuleContext<AlertSubject>(() => false);
   const sample = (over: Partial<Mfs8Sample>): Mfs8Sample => ({
     firmware: "2.3",
     uptime: 1,
@@ -57,7 +60,7 @@ function setup() {
   });
   const poll = (over: Partial<Mfs8Sample>) => {
     clock.advance(2000);
-    mfs8.rules(sample(over), st, settings, engine.contextFor(panel));
+    mfs8.rules(sample(over), st, settings, rules.for(panel, engine.contextFor(panel)));
   };
   return { engine, seen, poll };
 }

@@ -4,7 +4,8 @@
  * registers 0-13 read in one request.
  */
 
-import { LANE_ALERT, LANE_P1, LANE_TELEMETRY } from "../core/index.js";
+import { z } from "zod";
+import { durationOrZero, LANE_ALERT, LANE_P1, LANE_TELEMETRY } from "../core/index.js";
 import { changedBits } from "./modbus-common.js";
 import type { PointSpec, PointValue } from "./modbus-decode.js";
 import {
@@ -14,6 +15,7 @@ import {
   type RuleContext,
   reject,
 } from "./profile.js";
+import { ThresholdState } from "./threshold.js";
 
 const MODEL_ID = 0x4d38; // "M8"
 
@@ -77,7 +79,8 @@ export interface Mfs8Sample {
 
 export interface Mfs8State {
   status: number;
-  pressureLow: boolean;
+  /** Under the configured minimum, back only above it plus the deadband. */
+  pressure: ThresholdState;
   faultCode: number;
   /** Per bracket: gateway time it was first seen empty, 0 while it holds an extinguisher. */
   emptySince: number[];
@@ -88,9 +91,66 @@ const bit = (status: number, b: number) => (status & (1 << b)) !== 0;
 /** Hysteresis above the minimum before the pressure alert clears, MPa. */
 const PRESSURE_DEADBAND = 0.02;
 
-export const mfs8: ModbusDeviceProfile<Mfs8Sample, Mfs8State> = {
+export interface Mfs8Settings {
+  /** HYDRANT_PRESSURE_LOW under this, MPa. */
+  minPressureMpa: number;
+  /** A fitted bracket empty this long is EXTINGUISHER_MISSING. */
+  extinguisherGraceMs: number;
+}
+
+const config = {
+  minPressure: z
+    .number()
+    .positive()
+    .default(0.15)
+    .meta({ description: "HYDRANT_PRESSURE_LOW under this many MPa, even if the panel's own bit is clear" }),
+  extinguisherGrace: durationOrZero("120s").meta({
+    description: "A fitted bracket empty this long: EXTINGUISHER_MISSING",
+  }),
+};
+
+const ALERTS = {
+  FIRE_ALARM: {
+    priority: 1,
+    raised:
+      "smoke, heat or call point: one incident per panel naming every cause in `causes` (`smoke`, `heat`, `call point`)",
+    cleared: "the panel is reset (its alarm bits latch)",
+  },
+  HYDRANT_PRESSURE_LOW: {
+    priority: 2,
+    raised: "the panel's low-pressure bit, or pressure under `minPressure` (default 0.15 MPa)",
+    cleared: "both gone (pressure back above minimum + 0.02 MPa)",
+  },
+  EXTINGUISHER_MISSING: {
+    priority: 3,
+    raised:
+      "a fitted bracket empty longer than `extinguisherGrace` (default 120 s); `causes` names the brackets",
+    cleared: "every bracket holds an extinguisher",
+  },
+  FAULT: {
+    priority: [2, 3],
+    raised:
+      "status bits 4 (pump, P2), 6 (battery, P3), 8 (detector, P3): one alert naming every live cause, at the highest priority among them (below); the detector fault names its code",
+    cleared: "no fault bit left",
+  },
+  POWER_FAIL: { priority: 3, raised: "mains failed (status bit 5)", cleared: "mains back" },
+} as const;
+type Mfs8Code = keyof typeof ALERTS;
+
+export const mfs8: ModbusDeviceProfile<
+  Mfs8Sample,
+  Mfs8State,
+  { model: "mfs8"; binding: "modbus-serial"; code: Mfs8Code; settings: Mfs8Settings; config: typeof config }
+> = {
   model: "mfs8",
+  label: "MFS-8",
+  simulator: "sim/modbus/mfs8.ts",
   transport: "modbus",
+  binding: "modbus-serial",
+  interval: "2s",
+  config,
+  settings: (c) => ({ minPressureMpa: c.minPressure, extinguisherGraceMs: c.extinguisherGrace }),
+  alerts: ALERTS,
   // "a fire station that cannot report is a fire-safety fault"
   lostPriority: 2,
   fn: 3,
@@ -98,10 +158,10 @@ export const mfs8: ModbusDeviceProfile<Mfs8Sample, Mfs8State> = {
   maxGap: 0,
   missedPollsForLost: 3,
   commands: {
-    silence: { fn: 5, address: 0, value: 0xff00 },
-    reset: { fn: 5, address: 1, value: 0xff00 },
-    test_on: { fn: 5, address: 2, value: 0xff00 },
-    test_off: { fn: 5, address: 2, value: 0x0000 },
+    silence: { fn: 5, address: 0, value: 0xff00, doc: "coil 0 ON: silence the sounder" },
+    reset: { fn: 5, address: 1, value: 0xff00, doc: "coil 1 ON: reset latched alarms" },
+    test_on: { fn: 5, address: 2, value: 0xff00, doc: "coil 2 ON: test mode on" },
+    test_off: { fn: 5, address: 2, value: 0x0000, doc: "coil 2 OFF: test mode off" },
   },
 
   decode(v: Readonly<Record<string, PointValue>>): Mfs8Sample | Rejection {
@@ -156,13 +216,18 @@ export const mfs8: ModbusDeviceProfile<Mfs8Sample, Mfs8State> = {
 
   initialState: () => ({
     status: 0,
-    pressureLow: false,
+    pressure: new ThresholdState({ below: 0.15, deadband: PRESSURE_DEADBAND }),
     faultCode: 0,
     emptySince: new Array(8).fill(0),
     missingMask: 0,
   }),
 
-  rules(s: Mfs8Sample, st: Mfs8State, settings: DeviceSettings, ctx: RuleContext): void {
+  rules(
+    s: Mfs8Sample,
+    st: Mfs8State,
+    settings: DeviceSettings & Mfs8Settings,
+    ctx: RuleContext<Mfs8Code>,
+  ): void {
     const prev = st.status;
     st.status = s.status;
 
@@ -177,15 +242,14 @@ export const mfs8: ModbusDeviceProfile<Mfs8Sample, Mfs8State> = {
     }
 
     // Hydrant pressure: the panel's own bit, or the gateway's configured minimum (with a deadband).
-    if (s.pressure < settings.minPressureMpa) st.pressureLow = true;
-    else if (s.pressure >= settings.minPressureMpa + PRESSURE_DEADBAND) st.pressureLow = false;
+    // The minimum may change on a reload: the test takes it on every poll.
+    const low = st.pressure
+      .setSpec({ below: settings.minPressureMpa, deadband: PRESSURE_DEADBAND })
+      .update(s.pressure);
     const panelLow = bit(s.status, STATUS.pressureLow);
-    ctx.condition("HYDRANT_PRESSURE_LOW", panelLow || st.pressureLow, {
+    ctx.condition("HYDRANT_PRESSURE_LOW", panelLow || low, {
       priority: 2,
-      causes: [
-        ...(panelLow ? ["panel"] : []),
-        ...(st.pressureLow ? [`below ${settings.minPressureMpa} MPa`] : []),
-      ],
+      causes: [...(panelLow ? ["panel"] : []), ...(low ? [`below ${settings.minPressureMpa} MPa`] : [])],
       detail: { pressure: round(s.pressure, 3) },
     });
 

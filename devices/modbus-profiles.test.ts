@@ -5,7 +5,7 @@ import { SiteTime } from "../core/site-time.js";
 import { type Gk3Sample, gk3 } from "./gk3.js";
 import { type Mfs8Sample, mfs8 } from "./mfs8.js";
 import { decodePointsFromBlocks } from "./modbus-decode.js";
-import { type ConditionOptions, type DeviceSettings, isRejection, type RuleContext } from "./profile.js";
+import { type ConditionOptions, isRejection, type RuleContext } from "./profile.js";
 
 /** Registers from a reply frame: skip address, function, byte count; drop the CRC. */
 function words(hex: string): Uint16Array {
@@ -20,7 +20,7 @@ function words(hex: string): Uint16Array {
 const DATASHEET_REPLY =
   "05 03 1C 4D 38 02 03 00 01 51 A4 00 01 00 FA 00 D7 D7 0A 3E A3 00 1F 00 05 00 00 00 00 00 42 00 CD";
 
-const settings: DeviceSettings = {
+const settings = {
   heartbeatIntervalMs: 0,
   holdOpenMs: 0,
   emergencyCallWindowMs: 60_000,
@@ -47,6 +47,9 @@ class Recorder implements RuleContext {
     return 0;
   }
   confirmDelivered(): void {}
+  command(): boolean {
+    return false;
+  }
 }
 
 function mfs8Sample(mutate?: (w: Uint16Array) => void): Mfs8Sample {

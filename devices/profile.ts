@@ -1,25 +1,79 @@
 /**
- * What a device model contributes to the gateway: how to read its messages
- * and which alerts its readings mean. One file per model under devices/
- * implements this; the gateway core owns scheduling, supervision, the
- * alert lifecycle and publishing (the EdgeX driver/core split).
+ * What a device model contributes to the gateway. One file per model under
+ * devices/ declares everything about it (the EdgeX driver/core split: the
+ * gateway core owns scheduling, supervision, the alert lifecycle and
+ * publishing); devices/models.ts registers it with one line, and from that
+ * list the gateway derives the rest:
+ *
+ *   declared by the profile               derived from the registered profiles
+ *   ------------------------------------  ----------------------------------------------------
+ *   model, label, binding, interval       config entry: binding fields + model + `config`
+ *   config (zod fields), settings()       (devices/config.ts), the config schema's device
+ *                                         union, docs/config.schema.json, typed settings
+ *   alerts (code -> priority, doc rows)   `AlertCode` and `DeviceModel` (core/model.ts, by
+ *                                         declaration merging), the alert-code and command
+ *                                         tables of docs/topics.md (devices/docs.ts)
+ *   binding + transport members           southbound: MQTT topics and heartbeat supervision,
+ *                                         or a serial/TCP Modbus bus and missed-poll supervision
+ *   commands (with doc), reply(),         operator commands and their results, the device's
+ *   acknowledged()                        replies, downlinks on acknowledgement
+ *   simulator                             the emulator's file in sim/: named, never imported
+ *                                         (the simulator shares no code with the gateway)
+ *
+ * A model the gateway could neither poll nor supervise is refused when it is
+ * registered, when a config names it and at start (`profileProblem`), never ignored.
+ *
+ * A profile compiled at run time (a device described in YAML) is the same
+ * kind of object: check it with `profileProblem`, give the config schema its
+ * entry with `deviceSchema(profile)`, and make `profileFor` (or its caller)
+ * find it; everything derived then follows, as for a code profile.
+ *
+ * Changes in 0.2 for profile authors: `binding`, `label`, `simulator`,
+ * `interval`, `config`, `settings`, `alerts` are new and required; rules get
+ * `DeviceSettings & <own settings>` and a `RuleContext<Code>` that only
+ * accepts the declared codes and may send one of the model's commands
+ * (`ctx.command`); MQTT commands are `{ doc, message(id) }`, Modbus commands
+ * carry a `doc`; an alert code may bring its operator text per locale
+ * (`AlertSpec.text`). The third type parameter names what the derived types
+ * need: `{ model: "gd2"; binding: "mqtt"; code: ...; settings: ...; config: typeof config }`.
  */
-import type { AlertCode, DeviceModel, LaneId, MetricValue, Priority } from "../core/index.js";
+import type { z } from "zod";
+import type { LaneId, MetricValue, Priority, Rejection } from "../core/index.js";
+import { parseDuration } from "../core/index.js";
 import type { PointSpec, PointValue } from "./modbus-decode.js";
 
-/** A message the profile refuses, with a reason that is counted per model. */
-export interface Rejection {
-  rejected: true;
-  reason: string;
-  detail: string;
+/** A message the profile refuses (the one refusal shape, core/refusal.ts), counted per model and reason. */
+export { isRejection, type Rejection, reject } from "../core/index.js";
+
+/**
+ * How the gateway reaches a device: an MQTT client of its broker (supervised
+ * by heartbeat), a slave on an RS-485 line (`buses[]`), or a Modbus TCP
+ * endpoint (both supervised by missed polls).
+ */
+export type Binding = "mqtt" | "modbus-serial" | "modbus-tcp";
+export const BINDINGS: readonly Binding[] = ["mqtt", "modbus-serial", "modbus-tcp"];
+
+/** One alert code of a model: its priority and its row in docs/topics.md. */
+export interface AlertSpec {
+  /** The priority its rules raise it with; a code whose priority follows its cause lists each. */
+  priority: Priority | readonly Priority[];
+  /** When it is raised, for operators (Markdown). */
+  raised: string;
+  /** When it clears (Markdown). */
+  cleared: string;
+  /**
+   * What operators read, per locale (`site.locale`): a short title and the
+   * default action; a message catalogue that lacks the code takes it from here,
+   * so a new model brings its own words.
+   */
+  text?: Readonly<Record<"zh-CN" | "en", AlertText>>;
 }
 
-export function reject(reason: string, detail: string): Rejection {
-  return { rejected: true, reason, detail };
-}
-
-export function isRejection(x: unknown): x is Rejection {
-  return typeof x === "object" && x !== null && (x as Rejection).rejected === true;
+export interface AlertText {
+  /** What happened, a short phrase ("燃气泄漏", "Gas leak"). */
+  title: string;
+  /** What the operator should do. */
+  action: string;
 }
 
 export interface AlertOptions {
@@ -41,37 +95,38 @@ export interface ConditionOptions extends AlertOptions {
   offDelayMs?: number;
 }
 
-/** What rules may do; implemented by the alert engine for one device at a time. */
-export interface RuleContext {
+/** What the alert engine does for rules, for one device at a time. */
+export interface AlertContext<Code extends string = string> {
   readonly now: number;
   /** A momentary event (button press, fall): opens the alert or, within its window, counts it again. */
-  raise(code: AlertCode, opts: AlertOptions & { windowMs: number }): void;
+  raise(code: Code, opts: AlertOptions & { windowMs: number }): void;
   /** A condition that holds until it is reported gone (tamper, low battery, door open). */
-  condition(code: AlertCode, active: boolean, opts: ConditionOptions): void;
+  condition(code: Code, active: boolean, opts: ConditionOptions): void;
   /** Marks the open alerts of these codes as cancelled by the resident; returns how many. */
-  markCancelled(codes: readonly AlertCode[]): number;
+  markCancelled(codes: readonly Code[]): number;
   /** The device confirmed that it told the resident about an operator's ack (EC-200 `ackd`). */
   confirmDelivered(alertId: string): void;
 }
 
-/** Per-device settings the rules need, resolved from the config. */
+/** What rules may do: the alert engine's part, and automatic actions on the device. */
+export interface RuleContext<Code extends string = string> extends AlertContext<Code> {
+  /**
+   * Sends one of this model's commands to the device now, as the gateway's
+   * own action (the GD-2's automatic shut-off). False when it could not be sent.
+   */
+  command(name: string): boolean;
+}
+
+/** Settings every model's rules may read: the binding's and the site's (`alerts.*`, `site.timezone`). */
 export interface DeviceSettings {
+  /** MQTT devices: the heartbeat period (0 for polled devices). */
   heartbeatIntervalMs: number;
-  holdOpenMs: number;
+  /** Polled devices: the poll period (0 for MQTT devices). */
+  pollIntervalMs: number;
   emergencyCallWindowMs: number;
   batteryLowPercent: number;
   batteryClearPercent: number;
   contactDebounceMs: number;
-  /** Polled devices: the poll period. */
-  pollIntervalMs: number;
-  /** MFS-8: HYDRANT_PRESSURE_LOW under this, MPa. */
-  minPressureMpa: number;
-  /** MFS-8: a fitted bracket empty this long is EXTINGUISHER_MISSING. */
-  extinguisherGraceMs: number;
-  /** GK-3: state "out of service" this long is KIOSK_OUT_OF_SERVICE. */
-  outOfServiceAfterMs: number;
-  /** GK-3: opening hours as minutes after local midnight, for availability. */
-  openingHours: { from: number; to: number };
   /** The site's local calendar (`site.timezone`), never the process's zone. */
   siteTime: LocalCalendar;
 }
@@ -84,9 +139,34 @@ export interface LocalCalendar {
   minuteOfDay(t: number): number;
 }
 
-/** What every device model provides, whatever its transport. */
-export interface ProfileCommon<S, State> {
-  readonly model: DeviceModel;
+/**
+ * The types a profile declares, from which the gateway's types are derived
+ * (its model name, binding, alert codes, typed settings and config fields).
+ */
+export interface ProfileTypes {
+  model: string;
+  binding: Binding;
+  code: string;
+  settings: object;
+  config: z.ZodRawShape;
+}
+
+/** What every device model declares, whatever its transport. */
+export interface ProfileCommon<S, State, T extends ProfileTypes> {
+  readonly model: T["model"];
+  /** The datasheet's name of the model ("GD-2"), for documentation and logs. */
+  readonly label: string;
+  /** The emulator of this model under sim/ (a path, never imported). */
+  readonly simulator: string;
+  readonly binding: T["binding"];
+  /** Default heartbeat (MQTT) or poll (Modbus) interval of the config entry, e.g. "60s". */
+  readonly interval: string;
+  /** The model's own config fields, beyond its binding's (devices/config.ts adds those). */
+  readonly config: T["config"];
+  /** The model's typed settings from its validated config entry (re-read on a reload). */
+  settings(config: z.output<z.ZodObject<T["config"]>>): T["settings"];
+  /** Every alert code the rules raise, with priorities and documentation. */
+  readonly alerts: Readonly<Record<T["code"], AlertSpec>>;
   /** Priority of DEVICE_LOST for this model (datasheet). */
   readonly lostPriority: Priority;
   /** Device clock, epoch ms (0 when the device has lost its clock); null for devices without a clock. */
@@ -98,7 +178,7 @@ export interface ProfileCommon<S, State> {
   /** Fresh per-device rule state. */
   initialState(): State;
   /** Applies the model's alert rules to one sample. */
-  rules(sample: S, state: State, settings: DeviceSettings, ctx: RuleContext): void;
+  rules(sample: S, state: State, settings: DeviceSettings & T["settings"], ctx: RuleContext<T["code"]>): void;
   /**
    * Suppression by design (ISA-18.2): the device reports it is in test mode or
    * maintenance; its alerts are marked with the reason and page nobody. False otherwise.
@@ -106,10 +186,34 @@ export interface ProfileCommon<S, State> {
   suppressed(sample: S): false | "test" | "maintenance";
 }
 
-export interface MqttDeviceProfile<S = unknown, State = unknown> extends ProfileCommon<S, State> {
+/** An operator command of an MQTT device: a downlink message. */
+export interface MqttCommand {
+  /** What it does (docs/topics.md, Markdown). */
+  doc: string;
+  /** The downlink; `id` is the operator's request id, or one the gateway makes up (the device's reply carries it). */
+  message(id: string): object;
+}
+
+/** A device's answer to a command (GD-2 `reply`), published as a second command result. */
+export interface CommandReply {
+  id: string;
+  command: string;
+  /** The device's word (`ok`, `busy`, ...). */
+  result: string;
+  ok: boolean;
+}
+
+export interface MqttTypes extends ProfileTypes {
+  binding: "mqtt";
+}
+
+export interface MqttDeviceProfile<S = unknown, State = unknown, T extends MqttTypes = MqttTypes>
+  extends ProfileCommon<S, State, T> {
   readonly transport: "mqtt";
   /** Largest valid payload in bytes (datasheet). */
   readonly maxPayloadBytes: number;
+  /** The device speaks JSON only (a CBOR payload is refused as `unknown-encoding`). */
+  readonly jsonOnly?: boolean;
   uplinkTopic(deviceId: string): string;
   downlinkTopic(deviceId: string): string | null;
   /** Validates a decoded payload; returns the typed sample or why it is refused. */
@@ -118,9 +222,11 @@ export interface MqttDeviceProfile<S = unknown, State = unknown> extends Profile
   /** Which lane: life-safety events must not wait behind telemetry. */
   lane(sample: S): LaneId;
   /** Operator commands sent as downlink messages (`linli/<site>/cmd/<id>/<name>`). */
-  readonly commands: Readonly<Record<string, object>>;
-  /** The downlink telling the device an operator acknowledged one of its alerts, if it wants one. */
-  ackDownlink?(code: AlertCode, alertId: string): object | null;
+  readonly commands: Readonly<Record<string, MqttCommand>>;
+  /** The device's answer to a command, when this sample is one. */
+  reply?(sample: S): CommandReply | null;
+  /** The downlink telling the device an operator acknowledged one of its alerts, if it wants one (EC-200 `ack_call`). */
+  ackDownlink?(code: T["code"], alertId: string): object | null;
 }
 
 /** A write that performs an operator command: fn 5 (coil, value 0xFF00 on / 0x0000 off) or fn 6 (register). */
@@ -128,9 +234,16 @@ export interface ModbusCommand {
   fn: 5 | 6;
   address: number;
   value: number;
+  /** What it does (docs/topics.md, Markdown). */
+  doc: string;
 }
 
-export interface ModbusDeviceProfile<S = unknown, State = unknown> extends ProfileCommon<S, State> {
+export interface ModbusTypes extends ProfileTypes {
+  binding: "modbus-serial" | "modbus-tcp";
+}
+
+export interface ModbusDeviceProfile<S = unknown, State = unknown, T extends ModbusTypes = ModbusTypes>
+  extends ProfileCommon<S, State, T> {
   readonly transport: "modbus";
   /** Function code of the poll: 3 holding registers, 4 input registers. */
   readonly fn: 3 | 4;
@@ -147,5 +260,54 @@ export interface ModbusDeviceProfile<S = unknown, State = unknown> extends Profi
   readonly commands: Readonly<Record<string, ModbusCommand>>;
 }
 
-// biome-ignore lint/suspicious/noExplicitAny: the registry holds profiles of every sample type.
-export type AnyProfile = MqttDeviceProfile<any, any> | ModbusDeviceProfile<any, any>;
+/** Any profile's declared types: what the registry may rely on whatever the model. */
+interface AnyTypes<B extends Binding> {
+  model: string;
+  binding: B;
+  code: string;
+  // biome-ignore lint/suspicious/noExplicitAny: settings and config fields differ by model.
+  settings: any;
+  // biome-ignore lint/suspicious/noExplicitAny: settings and config fields differ by model.
+  config: any;
+}
+export type AnyProfile =
+  // biome-ignore lint/suspicious/noExplicitAny: the registry holds profiles of every sample and state type.
+  | MqttDeviceProfile<any, any, AnyTypes<"mqtt">>
+  // biome-ignore lint/suspicious/noExplicitAny: the registry holds profiles of every sample and state type.
+  | ModbusDeviceProfile<any, any, AnyTypes<"modbus-serial" | "modbus-tcp">>;
+
+/** The alert codes a profile declares. */
+export type AlertCodeOf<P> = P extends {
+  readonly alerts: Readonly<Record<infer C extends string, AlertSpec>>;
+}
+  ? C
+  : never;
+
+/**
+ * Why a profile cannot run: a binding that does not match its transport, a
+ * polled model that is never called lost, a heartbeat model without a
+ * default interval, a command without documentation. Null when it can.
+ */
+export function profileProblem(p: AnyProfile): string | null {
+  const where = `device model "${p.model}"`;
+  // Profiles may come from outside the type checker (declarative devices): test the plain values.
+  const binding: string = p.binding;
+  const transport: string = p.transport;
+  if (!(BINDINGS as readonly string[]).includes(binding)) return `${where}: unknown binding "${binding}"`;
+  if (transport === "mqtt" && binding !== "mqtt")
+    return `${where}: an MQTT profile bound as ${binding} could never be polled`;
+  if (p.transport === "modbus") {
+    if (binding === "mqtt") return `${where}: a Modbus profile bound as mqtt would never be polled`;
+    if (!(p.missedPollsForLost >= 1))
+      return `${where}: missedPollsForLost must be at least 1, or a silent device is never called lost`;
+    if (p.points.length === 0) return `${where}: no points to poll`;
+  } else if (transport !== "mqtt") return `${where}: unknown transport "${transport}"`;
+  if (!/^[a-z0-9][a-z0-9_-]*$/.test(p.model))
+    return `${where}: a model name is lower-case letters, digits, _ and -`;
+  const interval = typeof p.interval === "string" ? parseDuration(p.interval) : null;
+  if (interval === null || interval <= 0)
+    return `${where}: no default ${p.transport === "mqtt" ? "heartbeat" : "poll"} interval, so it could not be supervised`;
+  for (const [name, c] of Object.entries(p.commands))
+    if (!c.doc) return `${where}: command ${name} has no doc`;
+  return null;
+}

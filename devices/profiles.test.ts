@@ -4,15 +4,9 @@ import type { AlertCode } from "../core/model.js";
 import { SiteTime } from "../core/site-time.js";
 import { type Ds10Sample, ds10 } from "./ds10.js";
 import { type Ec200Sample, ec200 } from "./ec200.js";
-import {
-  type AlertOptions,
-  type ConditionOptions,
-  type DeviceSettings,
-  isRejection,
-  type RuleContext,
-} from "./profile.js";
+import { type AlertOptions, type ConditionOptions, isRejection, type RuleContext } from "./profile.js";
 
-const settings: DeviceSettings = {
+const settings = {
   heartbeatIntervalMs: 300_000,
   holdOpenMs: 600_000,
   emergencyCallWindowMs: 60_000,
@@ -45,6 +39,9 @@ class RecordingContext implements RuleContext {
   }
   confirmDelivered(alertId: string): void {
     this.calls.push(`delivered ${alertId}`);
+  }
+  command(): boolean {
+    return false;
   }
 }
 

@@ -11,7 +11,7 @@ import { gk3 } from "../devices/gk3.js";
 import { mfs8 } from "../devices/mfs8.js";
 import type { RegisterBlock } from "../devices/modbus-decode.js";
 import { decodePollSample } from "../devices/modbus-sample.js";
-import type { DeviceSettings, ModbusDeviceProfile, RuleContext } from "../devices/profile.js";
+import type { ModbusDeviceProfile, RuleContext } from "../devices/profile.js";
 import { isRejection } from "../devices/profile.js";
 import { ACCEPTED, type Decoder, type FuzzTarget, invariant, type Outcome, refused } from "./target.js";
 
@@ -195,7 +195,7 @@ const gk3Hostile = hostileBlocks(10, {
 
 // ---- the decoder ---------------------------------------------------------------------------------------
 
-const settings: DeviceSettings = {
+const settings = {
   heartbeatIntervalMs: 0,
   holdOpenMs: 600_000,
   emergencyCallWindowMs: 60_000,
@@ -216,6 +216,7 @@ const quietContext: RuleContext = {
   condition: () => {},
   markCancelled: () => 0,
   confirmDelivered: () => {},
+  command: () => false,
 };
 
 /** Detail with its numbers taken out, so refusals group by kind ("model register is N, ..."). */

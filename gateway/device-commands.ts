@@ -8,6 +8,7 @@ import type { Publisher } from "./northbound/publisher.js";
 import type { CommandRequest } from "./operator-actions.js";
 import type { Registry } from "./registry.js";
 import type { CommandOutcome, ModbusSouthbound } from "./southbound/modbus.js";
+import { type MqttCommandOutcome, sendMqttCommand } from "./southbound/mqtt-commands.js";
 import type { Counters } from "./stats.js";
 
 export class DeviceCommands {
@@ -46,15 +47,10 @@ export class DeviceCommands {
     const { operator, deviceId, command } = r;
     const echo = { id: r.id, by: r.by };
     const device = this.registry.devices.get(deviceId);
-    let outcome: CommandOutcome | { ok: false; error: "unknown-device" } | { ok: true; sent: true };
+    let outcome: CommandOutcome | MqttCommandOutcome | { ok: false; error: "unknown-device" };
     if (!device) outcome = { ok: false, error: "unknown-device" };
     else if (device.profile.transport === "modbus") outcome = await this.modbus.command(device, command);
-    else {
-      const message = device.profile.commands[command];
-      outcome = message
-        ? ({ ok: this.publisher.downlink(device, message), sent: true } as { ok: true; sent: true })
-        : { ok: false, error: "unknown-command", known: Object.keys(device.profile.commands) };
-    }
+    else outcome = sendMqttCommand(this.publisher, device, command, echo.id, this.clock.now());
     if (!outcome.ok) this.counters.reject("operator", `cmd-${outcome.error}`);
     this.log.info({ operator, deviceId, command, outcome }, "operator command");
     this.publisher.commandResult(deviceId, command, {
@@ -62,6 +58,8 @@ export class DeviceCommands {
       command,
       ...echo,
       ...outcome,
+      // The id the device will answer with (one the gateway made up when the request had none).
+      ...("id" in outcome && echo.id === null ? { id: outcome.id } : {}),
       at: this.clock.now(),
     });
   }

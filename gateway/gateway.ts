@@ -39,7 +39,9 @@ import {
 } from "./pipeline/lanes.js";
 import { type DeviceEntry, Registry } from "./registry.js";
 import { type ReloadResult, reloadGateway } from "./reload.js";
-import { type BusReport, type LinkFactory, ModbusSouthbound } from "./southbound/modbus.js";
+import { DeviceRuleContext } from "./rule-context.js";
+import { type BusReport, type LinkFactory, ModbusSouthbound, StartupError } from "./southbound/modbus.js";
+import { publishReply, sendMqttCommand } from "./southbound/mqtt-commands.js";
 import { StateRecorder } from "./state/recorder.js";
 import { GATEWAY_SUBJECT, ORPHAN_REASON, type Recovered, recoverState } from "./state/recovery.js";
 import type { DurableStore } from "./state/store.js";
@@ -66,6 +68,9 @@ export interface GatewayOptions {
   /** Operators' persistent MQTT sessions: give the journal as `store` to keep them across restarts. */
   sessions?: SessionsConfig;
 }
+
+/** `by` of a command the gateway sent on its own (an automatic action of a device's rules). */
+const AUTOMATIC = "gateway";
 
 /** Where the journal lives when neither `--data-dir` nor `storage.dir` says (docs/durability.md). */
 export const DEFAULT_DATA_DIR = ".linli-data";
@@ -126,6 +131,10 @@ export class Gateway {
   private runningConfig: Config;
   /** Reloads run one after another (a second SIGHUP waits for the first). */
   private reloading: Promise<unknown> = Promise.resolve();
+  /** What rules see for each sample: the device's alerts and its automatic commands. */
+  private readonly ruleContext = new DeviceRuleContext<DeviceEntry>((d, name) =>
+    this.automaticCommand(d, name),
+  );
 
   private constructor(config: Config, opts: GatewayOptions) {
     this.runningConfig = config;
@@ -423,6 +432,10 @@ export class Gateway {
     gw.metrics.registerBusStats(() => gw.modbus.metricsStats());
     try {
       await gw.modbus.start();
+      // Every device is watched, by heartbeat or by missed polls: one that is neither would fail silently.
+      const unwatched = unsupervised(gw.registry, gw.modbus);
+      if (unwatched.length > 0)
+        throw new StartupError(`devices neither supervised by heartbeat nor polled: ${unwatched.join(", ")}`);
     } catch (err) {
       await gw.stop();
       throw err;
@@ -650,6 +663,34 @@ export class Gateway {
     this.ops.handle(operator, action, target, command, payload);
   }
 
+  /** A command the rules send themselves (GD-2 automatic shut-off); its outcome is published like an operator's. */
+  private readonly automaticCommand = (device: DeviceEntry, command: string): boolean => {
+    const at = this.clock.now();
+    if (device.profile.transport === "modbus") {
+      void this.modbus.command(device, command).then((outcome) => {
+        this.log.info({ deviceId: device.id, command, outcome }, "automatic command");
+        this.publisher.commandResult(device.id, command, {
+          deviceId: device.id,
+          command,
+          by: AUTOMATIC,
+          ...outcome,
+          at: this.clock.now(),
+        });
+      });
+      return true;
+    }
+    const outcome = sendMqttCommand(this.publisher, device, command, null, at);
+    this.log.info({ deviceId: device.id, command, outcome }, "automatic command");
+    this.publisher.commandResult(device.id, command, {
+      deviceId: device.id,
+      command,
+      by: AUTOMATIC,
+      ...outcome,
+      at,
+    });
+    return outcome.ok;
+  };
+
   /** Pipeline consumer: every accepted sample, in lane priority order. */
   private readonly consume = (entry: PipelineEntry): void => {
     const device = entry.device as DeviceEntry;
@@ -675,13 +716,18 @@ export class Gateway {
     // A telemetry entry older than an event already applied must not overrule it (lanes reorder).
     if (entry.lane !== LANE_TELEMETRY || entry.ingestSeq > device.lastRulesSeq) {
       try {
-        const ctx = this.engine.contextFor(device, profile.suppressed(sample));
-        profile.rules(sample, device.ruleState, device.settings, ctx);
+        const alerts = this.engine.contextFor(device, profile.suppressed(sample));
+        profile.rules(sample, device.ruleState, device.settings, this.ruleContext.for(device, alerts));
       } catch (err) {
         this.rateLog.warn(device.id, "rules-failed", { deviceId: device.id, err }, "device rules failed");
         throw err;
       }
       if (entry.ingestSeq > device.lastRulesSeq) device.lastRulesSeq = entry.ingestSeq;
+    }
+    // The device's answer to a command (GD-2 `reply`): a second result for whoever sent it.
+    if (profile.transport === "mqtt" && profile.reply !== undefined) {
+      const reply = profile.reply(sample);
+      if (reply !== null) publishReply(this.publisher, device, reply, entry.receivedAt);
     }
     this.metrics.recordLatency(entry.lane, this.clock.monotonic() - entry.receivedMono);
     // null: a device without a clock (polled); 0: a device that lost its clock (battery change).
@@ -698,4 +744,12 @@ export class Gateway {
       JSON.stringify(profile.metrics(sample, device.ruleState)),
     );
   };
+}
+
+/** Devices that nothing would ever call lost: neither an MQTT heartbeat timer nor a poll on a bus. */
+export function unsupervised(registry: Registry, modbus: Pick<ModbusSouthbound, "polls">): string[] {
+  const out: string[] = [];
+  for (const d of registry.devices.values())
+    if (!d.supervisedByHeartbeat && !modbus.polls(d)) out.push(`${d.id} (${d.model})`);
+  return out;
 }

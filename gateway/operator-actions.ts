@@ -13,7 +13,7 @@
  * shapes from it; operator routing (ops.ts) parses each request with its
  * schema and calls its handler; device commands are the `cmd` row.
  */
-import { parseDuration } from "./config/duration.js";
+import { parseDuration } from "../core/index.js";
 import type { RejectReason } from "./stats.js";
 
 export type OperatorAction = "ack" | "shelve" | "unshelve" | "service" | "away" | "cmd";

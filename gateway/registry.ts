@@ -5,7 +5,7 @@
  */
 
 import { type DeviceModel, SiteTime } from "../core/index.js";
-import { type AnyProfile, type DeviceSettings, parseOpeningHours, profiles } from "../devices/index.js";
+import { type AnyProfile, type DeviceSettings, profileFor } from "../devices/index.js";
 import type { AlertSubject } from "./alerts/alert.js";
 import { parseSecret, type StoredSecret } from "./broker/credentials.js";
 import type { Config, DeviceConfig, HouseholdConfig } from "./config/schema.js";
@@ -91,7 +91,8 @@ export class DeviceEntry implements AlertSubject {
     dedup: SeqWindow,
     onLost: (timer: WheelTimer) => void,
   ) {
-    this.model = profile.model;
+    // Registered models only: config validation refused any other (devices/models.ts).
+    this.model = profile.model as DeviceModel;
     this.household = householdEntry?.id ?? null;
     this.uplinkTopic = profile.transport === "mqtt" ? flat(profile.uplinkTopic(id)) : null;
     const downlink = profile.transport === "mqtt" ? profile.downlinkTopic(id) : null;
@@ -153,25 +154,28 @@ type RegistryHooks = {
   onWelfareDue: (timer: WheelTimer) => void;
 };
 
-/** What a device's rules read, from its own entry and the site's alert settings. */
+/** The profile of a configured device (config validation has refused models that are not registered). */
+export function profileOf(d: DeviceConfig): AnyProfile {
+  const profile = profileFor(d.model);
+  if (!profile) throw new Error(`${d.id}: device model "${d.model}" is not registered`);
+  return profile;
+}
+
+/** What a device's rules read: its binding's interval, the site's alert settings, and its model's own settings. */
 export function deviceSettings(
   d: DeviceConfig,
   alerts: Config["alerts"],
   siteTime: SiteTime,
-): DeviceSettings {
+): DeviceSettings & object {
   return {
     heartbeatIntervalMs: "heartbeatInterval" in d ? d.heartbeatInterval : 0,
-    holdOpenMs: d.model === "ds10" ? d.holdOpenTime : 0,
+    pollIntervalMs: "pollInterval" in d ? d.pollInterval : 0,
     emergencyCallWindowMs: alerts.emergencyCallWindow,
     batteryLowPercent: alerts.batteryLowPercent,
     batteryClearPercent: alerts.batteryClearPercent,
     contactDebounceMs: alerts.contactDebounce,
-    pollIntervalMs: "pollInterval" in d ? d.pollInterval : 0,
-    minPressureMpa: d.model === "mfs8" ? d.minPressure : 0,
-    extinguisherGraceMs: d.model === "mfs8" ? d.extinguisherGrace : 0,
-    outOfServiceAfterMs: d.model === "gk3" ? d.outOfServiceAfter : 0,
-    openingHours: d.model === "gk3" ? parseOpeningHours(d.openingHours) : { from: 0, to: 0 },
     siteTime,
+    ...profileOf(d).settings(d),
   };
 }
 
@@ -235,7 +239,7 @@ export class Registry {
       d.id,
       this.site,
       d,
-      profiles[d.model],
+      profileOf(d),
       passwordOf(d),
       household,
       deviceSettings(d, config.alerts, this.siteTime),

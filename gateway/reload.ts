@@ -14,13 +14,20 @@
  * gateway with the reason, its retained status topics deleted.
  */
 import type { Level } from "pino";
+import type { Binding } from "../devices/index.js";
 import type { AlertEngine } from "./alerts/engine.js";
 import type { EmbeddedBroker } from "./broker/embedded.js";
 import { ConfigError } from "./config/load.js";
 import type { Config, DeviceConfig, HouseholdConfig } from "./config/schema.js";
 import type { Logger } from "./log.js";
 import type { Publisher } from "./northbound/publisher.js";
-import { type DeviceEntry, deviceSettings, type HouseholdEntry, type Registry } from "./registry.js";
+import {
+  type DeviceEntry,
+  deviceSettings,
+  type HouseholdEntry,
+  profileOf,
+  type Registry,
+} from "./registry.js";
 import { lineBudgetProblems, type ModbusSouthbound, tcpBusKey } from "./southbound/modbus.js";
 import type { Supervisor } from "./supervision.js";
 
@@ -42,10 +49,11 @@ const LIVE_SECTIONS: ReadonlySet<string> = new Set([
 /** Fields of the live sections above that only a restart applies. */
 const RESTART_FIELDS = ["site.id", "site.timezone", "log.format"] as const;
 
-/** Device fields whose change alters how (or where) the device is polled. */
-const POLL_FIELDS: Record<string, readonly string[]> = {
-  mfs8: ["bus", "unit", "pollInterval"],
-  gk3: ["host", "port", "unit", "pollInterval", "timeout"],
+/** Device fields whose change alters how (or where) the device is polled, by binding. */
+const POLL_FIELDS: Readonly<Record<Binding, readonly string[]>> = {
+  mqtt: [],
+  "modbus-serial": ["bus", "unit", "pollInterval"],
+  "modbus-tcp": ["host", "port", "unit", "pollInterval", "timeout"],
 };
 
 export interface RestartItem {
@@ -175,7 +183,7 @@ export function planReload(running: Config, next: Config): ReloadPlan {
     }
     const fields = diffPaths(o, n, "").map((p) => p.slice(1));
     if (fields.length === 0) continue;
-    const pollFields = POLL_FIELDS[n.model] ?? [];
+    const pollFields = POLL_FIELDS[profileOf(n).binding];
     changed.push({
       id: n.id,
       config: n,
@@ -431,8 +439,8 @@ export async function applyReload(
     if (c.credentials) newCredentials.add(entry);
     if (c.polling) {
       repoll.push(entry);
-      // A kiosk's endpoint or timeout is its bus's: that bus restarts.
-      if (before.model === "gk3" && c.config.model === "gk3")
+      // A Modbus TCP device's endpoint or timeout is its bus's: that bus restarts.
+      if ("host" in before && "host" in c.config)
         restartBuses.add(tcpBusKey(before.host, before.port)).add(tcpBusKey(c.config.host, c.config.port));
     }
   }

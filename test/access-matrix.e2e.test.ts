@@ -275,7 +275,9 @@ function mosquittoSub(row: Row, clientId: string): Promise<{ granted: number | n
       const m = /Subscribed \(mid: \d+\): (\d+)/.exec(out);
       if (m && granted === null) {
         granted = Number(m[1]);
-        child.kill("SIGTERM");
+        // Every subscription refused: mosquitto_sub disconnects and exits by itself. A SIGTERM
+        // racing that exit makes it send a second DISCONNECT and hang until the kill timer.
+        if (granted !== 128) child.kill("SIGTERM");
       }
     };
     child.stdout.on("data", onData);

@@ -1,7 +1,7 @@
 /**
  * One alert and its lifecycle, after ISA-18.2 / IEC 62682 (docs/topics.md, "Lifecycle").
  *
- * `state` is the acknowledgement lifecycle, unchanged since issue 2:
+ * `state` is the acknowledgement lifecycle, unchanged since topics 0.1.0:
  *
  *                 raise                       ack
  *   (normal) ─────────────► active-unack ─────────────► active-ack
@@ -13,7 +13,7 @@
  * Orthogonal to it, the ISA-18.2 "suppressed alarm" states (not annunciated):
  * shelved (an operator, for a stated time), suppressed by design (test mode,
  * maintenance) and out of service (an operator took the device out). They are
- * plain fields here and `suppression` in the view, so issue-2 consumers that
+ * plain fields here and `suppression` in the view, so 0.1 consumers that
  * only read `state` keep working.
  *
  * Every field that matters after a restart is a plain value (no closures), so
@@ -40,7 +40,7 @@ export type Suppression = "shelved" | "suppressed" | "out-of-service";
 export type IsaState = "normal" | AlertState | Suppression;
 
 export type Transition =
-  // issue 2
+  // topics 0.1.0: the acknowledgement lifecycle
   | "raised"
   | "repeated"
   | "reactivated"
@@ -49,7 +49,7 @@ export type Transition =
   | "closed"
   | "cancelled-by-resident"
   | "delivered"
-  // issue 4
+  // topics 0.2.0: suppression, chattering, escalation, flood
   | "shelved"
   | "unshelved"
   | "shelve-expired"
@@ -67,7 +67,7 @@ export type Transition =
  * HOLD_SHELVED = 8 (shelving.ts). The values are journaled: never renumber one.
  */
 
-/** The alert as published (issue-2 fields plus the issue-4 ones; docs/topics.md). */
+/** The alert as published (0.1.0 fields plus the 0.2.0 lifecycle ones; docs/topics.md). */
 export interface AlertPayload extends AlertView {
   suppression: Suppression | null;
   suppressedFor: SuppressReason | null;
@@ -100,7 +100,7 @@ export class Alert {
   /** Timer for the momentary window or a pending off-delay; set by the engine. */
   timer: WheelTimer | null = null;
 
-  // --- issue 4: suppression, holds, escalation (plain, serialisable) ---
+  // --- suppression, holds, escalation (plain, serialisable) ---
   /** Suppressed by design when raised (fixed for the alert's life: it is never paged). */
   suppressedFor: SuppressReason | null;
   shelvedBy: string | null = null;

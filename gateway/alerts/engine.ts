@@ -26,7 +26,7 @@
  */
 import { randomBytes } from "node:crypto";
 import type { AlertCode, Clock, Priority } from "../../core/index.js";
-import type { AlertOptions, ConditionOptions, RuleContext } from "../../devices/index.js";
+import type { AlertContext, AlertOptions, ConditionOptions } from "../../devices/index.js";
 import { type TimerWheel, WheelTimer } from "../time/timer-wheel.js";
 import { Alert, type AlertSubject, type SuppressReason, type Transition } from "./alert.js";
 import { CHATTER_COUNT, Chattering, type ChatterKey } from "./chattering.js";
@@ -179,7 +179,7 @@ export class AlertEngine {
    * The rule context for one subject, valid until the next call. `suppressed`:
    * the device is in test mode (true) or names why it is suppressed by design.
    */
-  contextFor(subject: AlertSubject, suppressed: boolean | SuppressReason = false): RuleContext {
+  contextFor(subject: AlertSubject, suppressed: boolean | SuppressReason = false): AlertContext<AlertCode> {
     this.ctx.subject = subject;
     this.ctx.suppressed = suppressed === true ? "test" : suppressed === false ? null : suppressed;
     return this.ctx;
@@ -679,7 +679,7 @@ export class AlertEngine {
   }
 }
 
-class EngineContext implements RuleContext {
+class EngineContext implements AlertContext<AlertCode> {
   subject: AlertSubject = { id: "", model: "household", household: null };
   suppressed: SuppressReason | null = null;
   constructor(

@@ -25,9 +25,11 @@
  *   - Comparison is constant-time (timingSafeEqual) for hashes and plain text.
  */
 import { createHmac, randomBytes, scrypt, timingSafeEqual } from "node:crypto";
+import { HASH_BYTES, hashProblem, isHashed, MAX_MEM, SCRYPT_PREFIX } from "../../core/index.js";
 
-export const SCRYPT_PREFIX = "scrypt$";
-const HASH_BYTES = 32;
+// The hash's text form is core's (config fields check it); re-exported for the broker's users.
+export { hashProblem, isHashed, SCRYPT_PREFIX };
+
 const SALT_BYTES = 16;
 
 /** Default cost: N = 2^14, r = 8, p = 1 (16 MiB, ~35 ms on one core of a small box). */
@@ -36,35 +38,6 @@ export const DEFAULT_LOG2_N = 14;
 export type StoredSecret =
   | { kind: "plain"; value: Buffer }
   | { kind: "scrypt"; N: number; r: number; p: number; salt: Buffer; hash: Buffer; text: string };
-
-const B64 = /^[A-Za-z0-9+/]+={0,2}$/;
-
-/** True if the string looks like a hash of ours (whether or not it is well formed). */
-export function isHashed(s: string): boolean {
-  return s.startsWith(SCRYPT_PREFIX);
-}
-
-/** Why a `scrypt$...` string is malformed, or null if it is well formed. */
-export function hashProblem(s: string): string | null {
-  const parts = s.split("$");
-  if (parts.length !== 6) return "a password hash must look like scrypt$N$r$p$salt$hash (linli passwd)";
-  const [, n, r, p, salt, hash] = parts as [string, string, string, string, string, string];
-  const N = Number(n);
-  if (!Number.isInteger(N) || N < 2 || N > 2 ** 20 || (N & (N - 1)) !== 0)
-    return "scrypt N must be a power of two from 2 to 2^20";
-  const R = Number(r);
-  const P = Number(p);
-  if (!Number.isInteger(R) || R < 1 || R > 32) return "scrypt r must be an integer 1-32";
-  if (!Number.isInteger(P) || P < 1 || P > 16) return "scrypt p must be an integer 1-16";
-  if (128 * N * R > MAX_MEM) return "scrypt N x r needs more than 64 MiB";
-  if (!B64.test(salt) || Buffer.from(salt, "base64").length < 8)
-    return "salt must be base64, 8 bytes or more";
-  if (!B64.test(hash) || Buffer.from(hash, "base64").length !== HASH_BYTES)
-    return `hash must be base64 of ${HASH_BYTES} bytes`;
-  return null;
-}
-
-const MAX_MEM = 64 * 1024 * 1024;
 
 /** The config's string as a stored secret (a malformed hash is a config error before this). */
 export function parseSecret(s: string): StoredSecret {

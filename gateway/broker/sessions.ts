@@ -1,6 +1,6 @@
 /**
  * Persistent MQTT sessions (CONNECT with clean session 0) that survive a
- * gateway restart, for operators' consoles (issue 8, item 5).
+ * gateway restart, for operators' consoles that were away.
  *
  * An aedes persistence. Retained messages, wills, QoS 2 state and the index of
  * subscriptions stay in aedes' in-memory persistence (the gateway republishes

@@ -83,4 +83,29 @@ describe("config checks (the same for config check, start and reload)", () => {
       )[0],
     ).toMatchObject({ path: "mqtt.listeners[1]" });
   });
+  it("profile-declared devices keep the gateway's field rules: passwords by binding, hashes, zero durations", () => {
+    const gd2 = (extra: string) => `site:\n  id: s1\ndevices:\n  - id: g1\n    model: gd2\n${extra}`;
+    // GD-2 is bound as mqtt by its profile: it logs in, so it needs a password like any MQTT device.
+    expect(problems(gd2(""))).toEqual([expect.objectContaining({ path: "devices[0].password" })]);
+    expect(problems(gd2("    password: x\n"))).toEqual([]);
+    expect(problems(gd2("    password: scrypt$1000$8$1$c2FsdHNhbHQ=$aGFzaA==\n"))[0]).toMatchObject({
+      path: "devices[0].password",
+      message: expect.stringMatching(/power of two/),
+    });
+    expect(problems(gd2("    password: x\n    heartbeatInterval: 0\n"))[0]).toMatchObject({
+      path: "devices[0].heartbeatInterval",
+      message: expect.stringContaining("more than 0"),
+    });
+    // Without a password it may log in with a client certificate when a listener verifies them.
+    const tls = "mqtt:\n  listeners:\n    - port: 0\n      tls: { cert: c.pem, key: k.pem, ca: ca.pem }\n";
+    expect(problems(`${tls}${gd2("")}`)).toEqual([]);
+    // A polled model has no password field at all; 0 keeps its meaning where it has one.
+    const mfs8 =
+      "buses:\n  - id: b1\n    type: rtu\n    path: /dev/null\ndevices:\n  - id: f1\n    model: mfs8\n    bus: b1\n    unit: 1\n";
+    expect(problems(`site:\n  id: s1\n${mfs8}    extinguisherGrace: 0\n`)).toEqual([]);
+    expect(problems(`site:\n  id: s1\n${mfs8}    pollInterval: 0\n`)[0]?.path).toBe(
+      "devices[0].pollInterval",
+    );
+    expect(problems(`site:\n  id: s1\n${mfs8}    password: x\n`)[0]?.message).toMatch(/unknown field/);
+  });
 });

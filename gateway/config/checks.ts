@@ -4,6 +4,7 @@
  * the line cannot carry. `linli config check`, `linli start` and a reload all
  * run these (through validateConfig), so a file that passes the check starts.
  */
+import { profileFor, profileProblem } from "../../devices/index.js";
 import { lineBudgetProblems } from "../southbound/modbus.js";
 import type { ConfigProblem } from "./problem.js";
 import type { Config } from "./schema.js";
@@ -12,7 +13,7 @@ export function configProblems(config: Config): ConfigProblem[] {
   return [...referenceProblems(config), ...portProblems(config), ...budgetProblems(config)];
 }
 
-/** Cross-field references: ids unique, buses and households that exist. */
+/** Cross-field references: ids unique, buses and households that exist, models that can run. */
 export function referenceProblems(config: Config): ConfigProblem[] {
   const problems: ConfigProblem[] = [];
   const households = new Set<string>();
@@ -32,7 +33,11 @@ export function referenceProblems(config: Config): ConfigProblem[] {
     const seen = names.get(d.id);
     if (seen) problems.push({ path: `devices[${i}].id`, message: `duplicate id "${d.id}" (also ${seen})` });
     names.set(d.id, `devices[${i}]`);
-    if (d.model === "mfs8") {
+    // A model the gateway could neither poll nor supervise is refused here, never run silently.
+    const profile = profileFor(d.model);
+    const problem = profile ? profileProblem(profile) : `device model "${d.model}" is not registered`;
+    if (problem) problems.push({ path: `devices[${i}].model`, message: problem });
+    if ("bus" in d) {
       if (!buses.has(d.bus)) problems.push({ path: `devices[${i}].bus`, message: `unknown bus "${d.bus}"` });
       const unitKey = `${d.bus}/${d.unit}`;
       const other = units.get(unitKey);

@@ -3,7 +3,7 @@
  * gateway before and after it logs in (docs/security.md "Limits").
  */
 import { z } from "zod";
-import { parseDuration } from "./duration.js";
+import { parseDuration } from "../../core/index.js";
 
 const DURATION_HELP =
   'Duration: seconds as a number, or a string with a unit: "250ms", "300s", "10m", "24h", "2d"';

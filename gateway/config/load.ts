@@ -6,6 +6,7 @@
 import { readFileSync } from "node:fs";
 import { isMap, isScalar, isSeq, LineCounter, parseDocument } from "yaml";
 import type { z } from "zod";
+import { MODELS, profileFor } from "../../devices/index.js";
 import { configProblems } from "./checks.js";
 import type { ConfigProblem } from "./problem.js";
 import { type Config, type ConfigInput, configSchema } from "./schema.js";
@@ -73,7 +74,9 @@ function checkCredentials(config: Config): ConfigProblem[] {
   const certificates = config.mqtt.listeners.some((l) => l.tls?.ca !== undefined);
   const need = "password: required unless a listener verifies client certificates (mqtt.listeners[].tls.ca)";
   config.devices.forEach((d, i) => {
-    if ((d.model === "ec200" || d.model === "ds10") && d.password === undefined && !certificates)
+    // Every MQTT-bound model logs in to the broker (its profile's binding), whatever its model.
+    const mqtt = profileFor(d.model)?.binding === "mqtt";
+    if (mqtt && !("password" in d && d.password !== undefined) && !certificates)
       problems.push({ path: `devices[${i}].password`, message: need });
   });
   config.operators.forEach((o, i) => {
@@ -91,7 +94,7 @@ function issuesToProblems(issues: readonly z.core.$ZodIssue[]): ConfigProblem[] 
     let message = issue.message;
     if (issue.code === "unrecognized_keys") message = `unknown field(s): ${issue.keys.join(", ")}`;
     if (issue.code === "invalid_union" && "discriminator" in issue) {
-      message = 'unknown device model: expected one of "ec200", "ds10", "mfs8", "gk3"';
+      message = `unknown device model: expected one of ${MODELS.map((m) => JSON.stringify(m)).join(", ")}`;
     }
     return { path: formatPath(issue.path as PathKey[]), message };
   });

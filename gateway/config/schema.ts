@@ -4,56 +4,10 @@
  * instead of silently ignored.
  */
 import { z } from "zod";
-import { hashProblem, isHashed } from "../broker/credentials.js";
+import { duration, durationOrZero, label, optionalDuration, password, topicId } from "../../core/index.js";
+import { deviceSchemas, PROFILES } from "../../devices/index.js";
 import { ALERT_CODES, LOCALES } from "../content/codes.js";
-import { parseDuration } from "./duration.js";
 import { limitsSchema } from "./limits.js";
-
-/**
- * Milliseconds from a duration field, or a named config error. Zero is refused
- * unless the field gives it a meaning ("0 disables", no grace): a zero
- * heartbeat interval or bus timeout would make the gateway spin or give up at once.
- */
-function toMs(v: string | number, ctx: z.core.$RefinementCtx, allowZero = false): number {
-  const ms = parseDuration(v);
-  if (ms === 0 && !allowZero) {
-    ctx.addIssue({ code: "custom", message: `must be more than 0, got ${JSON.stringify(v)}` });
-    return z.NEVER;
-  }
-  if (ms === null) {
-    ctx.addIssue({
-      code: "custom",
-      message: `expected a duration such as "300s", "10m" or "24h", got ${JSON.stringify(v)}`,
-    });
-    return z.NEVER;
-  }
-  return ms;
-}
-
-const DURATION_HELP =
-  'Duration: seconds as a number, or a string with a unit: "250ms", "300s", "10m", "24h", "2d"';
-
-/** A duration field with a default; parsed to milliseconds. */
-const duration = (fallback: string) =>
-  z
-    .union([z.string(), z.number()])
-    .default(fallback)
-    .transform((v, ctx) => toMs(v, ctx))
-    .meta({ description: DURATION_HELP });
-
-/** A duration field where 0 means something (disabled, no grace). */
-const durationOrZero = (fallback: string) =>
-  z
-    .union([z.string(), z.number()])
-    .default(fallback)
-    .transform((v, ctx) => toMs(v, ctx, true))
-    .meta({ description: `${DURATION_HELP}; 0 allowed` });
-
-const optionalDuration = () =>
-  z
-    .union([z.string(), z.number()])
-    .optional()
-    .transform((v, ctx) => (v === undefined ? undefined : toMs(v, ctx)));
 
 function validTimeZone(tz: string): boolean {
   try {
@@ -63,22 +17,6 @@ function validTimeZone(tz: string): boolean {
     return false;
   }
 }
-
-/** Ids appear in MQTT topics: no '/', '+', '#', spaces (datasheet: 1-32 of [A-Za-z0-9_-]). */
-const topicId = z.string().regex(/^[A-Za-z0-9_-]{1,32}$/, "must be 1 to 32 characters of A-Z a-z 0-9 _ -");
-
-const secret = z.string().min(1, "must not be empty");
-
-/** A login password: a scrypt hash from `linli passwd` (docs/security.md), or plain text (warned about). */
-const password = secret
-  .superRefine((v, ctx) => {
-    const problem = isHashed(v) ? hashProblem(v) : null;
-    if (problem) ctx.addIssue({ code: "custom", message: problem });
-  })
-  .meta({
-    description:
-      "scrypt$N$r$p$salt$hash as printed by `linli passwd` (plain text still works but is warned about at start). Optional with a listener that verifies client certificates (tls.ca)",
-  });
 
 const file = z.string().min(1).meta({ description: "Path of a PEM file" });
 
@@ -131,16 +69,6 @@ const welfare = z.strictObject({
 });
 
 /** Text shown to operators: one line, no control characters (it goes into one-line messages). */
-const label = (max: number) =>
-  z
-    .string()
-    .min(1, "must not be empty")
-    .max(max, `must be at most ${max} characters`)
-    .refine(
-      (v) => ![...v].some((c) => (c.codePointAt(0) as number) < 0x20 || c === "\u007f"),
-      "must be one line without control characters",
-    );
-
 /**
  * A phone number as an operator dials it: digits with an optional leading +,
  * spaces, dashes, parentheses and an extension ("ext." / "转"). The message
@@ -170,76 +98,13 @@ const household = z.strictObject({
   welfare: welfare.default({ enabled: true, period: undefined }),
 });
 
-/** Name and place of a device, as operators read them in alerts (and its name in telemetry). */
-const deviceLabels = {
-  name: label(64)
-    .optional()
-    .meta({ description: 'Shown to operators in alerts and telemetry (deviceName), e.g. "紧急呼叫器"' }),
-  location: label(64)
-    .optional()
-    .meta({ description: 'Where the device is, shown in alerts, e.g. "卧室床头" or "B1 stairwell"' }),
-};
-
-const deviceBase = {
-  id: topicId,
-  password: password.optional(),
-  household: topicId.optional().meta({ description: "Household this device belongs to (welfare checks)" }),
-  ...deviceLabels,
-};
-
-const ec200 = z.strictObject({
-  ...deviceBase,
-  model: z.literal("ec200"),
-  heartbeatInterval: duration("300s"),
-});
-
-const ds10 = z.strictObject({
-  ...deviceBase,
-  model: z.literal("ds10"),
-  heartbeatInterval: duration("3600s"),
-  holdOpenTime: duration("600s").meta({ description: "Door open longer than this raises DOOR_HELD_OPEN" }),
-});
-
-/** Polled devices have no password: the gateway is the Modbus master. */
-const polledBase = {
-  id: topicId,
-  household: topicId.optional(),
-  ...deviceLabels,
-};
-
-const mfs8 = z.strictObject({
-  ...polledBase,
-  model: z.literal("mfs8"),
-  bus: topicId.meta({ description: "Id of the serial bus (buses[].id) the panel hangs on" }),
-  unit: z.number().int().min(1).max(247).meta({ description: "Slave address (DIP switch)" }),
-  pollInterval: duration("2s"),
-  minPressure: z
-    .number()
-    .positive()
-    .default(0.15)
-    .meta({ description: "HYDRANT_PRESSURE_LOW under this many MPa, even if the panel's own bit is clear" }),
-  extinguisherGrace: durationOrZero("120s").meta({
-    description: "A fitted bracket empty this long: EXTINGUISHER_MISSING",
-  }),
-});
-
-const gk3 = z.strictObject({
-  ...polledBase,
-  model: z.literal("gk3"),
-  host: z.string().min(1).meta({ description: "Kiosk controller address (Modbus TCP)" }),
-  port: z.number().int().min(1).max(65535).default(502),
-  unit: z.number().int().min(0).max(255).default(1),
-  pollInterval: duration("10s"),
-  outOfServiceAfter: duration("300s").meta({ description: "Out of service this long: KIOSK_OUT_OF_SERVICE" }),
-  openingHours: z
-    .string()
-    .regex(/^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$/, 'must look like "08:30-17:30"')
-    .default("08:30-17:30")
-    .meta({ description: "Local opening hours, for the availability figure" }),
-  timeout: optionalDuration().meta({ description: "Reply timeout per request (default 1s)" }),
-});
-
-const device = z.discriminatedUnion("model", [ec200, ds10, mfs8, gk3]);
+/**
+ * One entry per device: its binding's fields (with its name and location as
+ * operators read them), `model`, and its model's own fields, each registered
+ * profile's schema derived from it (devices/config.ts). A model not
+ * registered is an error listing the known ones.
+ */
+const device = z.discriminatedUnion("model", deviceSchemas(PROFILES));
 
 /** An RS-485 line: one bus object, one transaction at a time for every unit on it. */
 const serialBus = z.strictObject({

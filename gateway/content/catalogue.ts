@@ -7,6 +7,7 @@
  */
 
 import type { AlertCode } from "../../core/index.js";
+import { type AlertSpec, PROFILES } from "../../devices/index.js";
 import type { Transition } from "../alerts/alert.js";
 
 export type Detail = Readonly<Record<string, number | string | boolean>>;
@@ -58,3 +59,21 @@ export const hours = (ms: unknown): number => Math.round(Number(ms) / 360_000) /
 /** A detail field as a number, or null when absent. */
 export const num = (d: Detail, key: string): number | null =>
   typeof d[key] === "number" ? (d[key] as number) : null;
+
+/**
+ * A catalogue's codes: its own words, and for a code it lacks, the words the
+ * device profile brings (`AlertSpec.text`), so a new model needs no edit here.
+ * The catalogue test holds every code to a title and an action in every locale.
+ */
+export function withProfileTexts(
+  locale: "zh-CN" | "en",
+  own: Partial<Record<AlertCode, CodeText>>,
+): Record<AlertCode, CodeText> {
+  const out: Partial<Record<AlertCode, CodeText>> = {};
+  for (const p of PROFILES)
+    for (const [code, spec] of Object.entries(p.alerts as Record<AlertCode, AlertSpec>)) {
+      const text = spec.text?.[locale];
+      if (text && !(code in own)) out[code as AlertCode] = { title: text.title, action: text.action };
+    }
+  return { ...out, ...own } as Record<AlertCode, CodeText>;
+}

@@ -4,10 +4,10 @@
  * short phrase. Actions can be replaced per code in `alerts.actions`.
  */
 import type { Catalogue } from "./catalogue.js";
-import { hours, minutes, num } from "./catalogue.js";
+import { hours, minutes, num, withProfileTexts } from "./catalogue.js";
 
 export const en: Catalogue = {
-  codes: {
+  codes: withProfileTexts("en", {
     EMERGENCY_CALL: {
       title: "Emergency call",
       detail: (d) => (d.urgent === true ? "long press: the resident says it is serious" : null),
@@ -96,7 +96,7 @@ export const en: Catalogue = {
       action:
         "The device keeps sending faster than its model allows; the excess is dropped (never emergency calls or other P1 messages): ask a technician to check the device, or whether someone else uses its account.",
     },
-  },
+  }),
   transitions: {
     raised: () => "",
     repeated: (a) => `again (${a.count} times)`,

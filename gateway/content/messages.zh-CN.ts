@@ -4,10 +4,10 @@
  * 处置建议可在配置 alerts.actions 中按代码改写。
  */
 import type { Catalogue } from "./catalogue.js";
-import { hours, minutes, num } from "./catalogue.js";
+import { hours, minutes, num, withProfileTexts } from "./catalogue.js";
 
 export const zhCN: Catalogue = {
-  codes: {
+  codes: withProfileTexts("zh-CN", {
     EMERGENCY_CALL: {
       title: "紧急呼叫",
       detail: (d) => (d.urgent === true ? "住户长按，情况严重" : null),
@@ -90,7 +90,7 @@ export const zhCN: Catalogue = {
       action:
         "设备持续超频发送消息，多余消息已丢弃（紧急呼叫等一级消息不受影响）：请通知技术人员检查设备或是否有人冒用其账号。",
     },
-  },
+  }),
   transitions: {
     raised: () => "",
     repeated: (a) => `再次发生（共 ${a.count} 次）`,

@@ -83,6 +83,10 @@ export class MqttIngest {
       this.refuse(device, decoded.reason, decoded.detail, done);
       return;
     }
+    if (profile.jsonOnly === true && decoded.encoding !== "json") {
+      this.refuse(device, "unknown-encoding", `the ${profile.label} speaks JSON only`, done);
+      return;
+    }
     const sample = profile.parse(decoded.value);
     if (isRejection(sample)) {
       this.refuse(device, sample.reason as RejectReason, sample.detail, done);

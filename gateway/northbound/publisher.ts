@@ -111,7 +111,7 @@ export class Publisher {
     return true;
   }
 
-  // --- issue 4: alert events, escalations, flood, operator results (docs/topics.md) ---
+  // --- alert events, escalations, flood, operator results (docs/topics.md) ---
 
   private eventsTopicCache: string | null = null;
 

@@ -2,7 +2,7 @@
  * Bus problems in words an installer can act on: what failed, where (bus,
  * unit, serial path or host:port) and the likely cause. A DEVICE_LOST that
  * says "3 polls missed (timeout)" does not tell a wrong unit id from an
- * unplugged adapter; these lines do (issue 9, found against third-party slaves).
+ * unplugged adapter; these lines do (what libmodbus and pymodbus slaves showed us).
  */
 import type { BusLinkEvent, ModbusFailure } from "../../protocols/index.js";
 

@@ -10,13 +10,13 @@
  * the datasheets); its next good poll brings it back (consume -> supervisor.seen).
  */
 
-import { type Clock, LANE_TELEMETRY, type LaneId } from "../../core/index.js";
+import { type Clock, LANE_TELEMETRY, type LaneId, reject } from "../../core/index.js";
 import {
   decodePollSample,
   isRejection,
   type ModbusDeviceProfile,
   pointRanges,
-  profiles,
+  profileFor,
 } from "../../devices/index.js";
 import {
   type BusStats,
@@ -202,15 +202,27 @@ export class ModbusSouthbound {
     await unit.bus.close();
   }
 
+  /** The bus a polled device is bound to: its serial line, or its own TCP endpoint. Never none. */
   private unitOf(device: DeviceEntry): BusUnit {
     const c = device.config;
-    if (c.model === "mfs8") {
-      const b = this.config.buses.find((x) => x.id === c.bus) as BusConfig;
+    if ("bus" in c) {
+      const b = this.config.buses.find((x) => x.id === c.bus);
+      if (!b) throw new StartupError(`${device.id}: serial bus "${c.bus}" is not configured (buses[])`);
       return this.unitFor(b.id, () => this.serialBus(b));
     }
-    if (c.model !== "gk3") throw new Error(`${device.id} is not polled`);
-    const id = tcpBusKey(c.host, c.port);
-    return this.unitFor(id, () => this.tcpBus(id, c.host, c.port, c.timeout));
+    if ("host" in c) {
+      const id = tcpBusKey(c.host, c.port);
+      return this.unitFor(id, () => this.tcpBus(id, c.host, c.port, c.timeout));
+    }
+    // A polled model bound to neither would never be polled nor called lost: refuse to start.
+    throw new StartupError(
+      `${device.id}: model ${device.model} is polled (Modbus) but bound to no serial bus or TCP endpoint`,
+    );
+  }
+
+  /** Whether the device is polled on one of the buses (supervised by missed polls). */
+  polls(device: DeviceEntry): boolean {
+    return this.unitByDevice.has(device);
   }
 
   private pollSpec(device: DeviceEntry, phaseMs: number | undefined) {
@@ -369,7 +381,7 @@ export class ModbusSouthbound {
       sample = decodePollSample(profile, result.blocks);
     } catch (err) {
       // Not expected (fuzz/registers.ts): one bad reply must not stop the poller.
-      sample = { rejected: true, reason: "bad-field", detail: (err as Error).message };
+      sample = reject("bad-field", (err as Error).message);
     }
     if (isRejection(sample)) {
       this.counters.reject(device.model, sample.reason);
@@ -438,8 +450,8 @@ export function lineBudgetProblems(config: Config): string[] {
   for (const b of config.buses) {
     const plan = [];
     for (const d of config.devices) {
-      if (d.model !== "mfs8" || d.bus !== b.id) continue;
-      const profile = profiles.mfs8 as ModbusDeviceProfile;
+      if (!("bus" in d) || d.bus !== b.id) continue;
+      const profile = profileFor(d.model) as ModbusDeviceProfile;
       const reads = coalesceRanges(pointRanges(profile.points), MAX_READ_REGISTERS, profile.maxGap);
       plan.push({ perSecond: 1000 / d.pollInterval, readCounts: reads.map((r) => r.count) });
     }

@@ -105,8 +105,8 @@ export class AlertMatcher {
   async connect(): Promise<void> {
     const client = createDeviceClient(this.opts.brokerUrl, {
       ...this.opts.tls,
-      // Client ids belong to their owner: an operator's start with its name (docs/security.md).
-      clientId: this.opts.clientId ?? `${this.opts.operator.name}-sim-${process.pid}`,
+      // Client ids belong to their owner (docs/security.md "Client ids"): an operator's is `<name>-...`.
+      clientId: this.opts.clientId ?? `${this.opts.operator.name}-linli-sim-${process.pid}`,
       username: this.opts.operator.name,
       password: this.opts.operator.password,
       protocolVersion: 4,

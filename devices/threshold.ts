@@ -12,31 +12,49 @@
  *   const low = new ThresholdState({ below: 0.15, deadband: 0.02 });   // MPa
  */
 
-export type ThresholdSpec =
+export type ThresholdSpec = (
   | { above: number; below?: undefined; deadband: number }
-  | { below: number; above?: undefined; deadband: number };
+  | { below: number; above?: undefined; deadband: number }
+) & {
+  /**
+   * The limit itself counts as crossed, and the way back must pass the
+   * deadband's end ("at or above 10, clears under 5", GD-2 datasheet).
+   * Default false: strictly beyond the limit, back at the deadband's end.
+   */
+  inclusive?: boolean;
+};
 
 export class ThresholdState {
-  private readonly high: boolean;
-  private readonly limit: number;
-  private readonly back: number;
+  private high: boolean;
+  private inclusive: boolean;
+  private limit: number;
+  private back: number;
   /** Whether the limit is currently crossed (with hysteresis). */
   active = false;
   /** Last value seen (NaN before the first). */
   value = Number.NaN;
 
   constructor(spec: ThresholdSpec) {
+    this.high = false;
+    this.inclusive = false;
+    this.limit = 0;
+    this.back = 0;
+    this.setSpec(spec);
+  }
+
+  /**
+   * New limits (a reload changed a setting), keeping whether the limit is
+   * crossed: the next reading decides against the new limits.
+   */
+  setSpec(spec: ThresholdSpec): this {
     if (!(spec.deadband >= 0)) throw new RangeError(`deadband must be >= 0, got ${spec.deadband}`);
-    if (spec.above !== undefined) {
-      this.high = true;
-      this.limit = spec.above;
-      this.back = spec.above - spec.deadband;
-    } else {
-      this.high = false;
-      this.limit = spec.below;
-      this.back = spec.below + spec.deadband;
-    }
-    if (!Number.isFinite(this.limit)) throw new RangeError("threshold limit must be a finite number");
+    const limit = spec.above ?? spec.below;
+    if (!Number.isFinite(limit)) throw new RangeError("threshold limit must be a finite number");
+    this.inclusive = spec.inclusive === true;
+    this.high = spec.above !== undefined;
+    this.limit = limit;
+    this.back = this.high ? limit - spec.deadband : limit + spec.deadband;
+    return this;
   }
 
   /**
@@ -47,11 +65,11 @@ export class ThresholdState {
   update(value: number): boolean {
     if (!Number.isFinite(value)) return this.active;
     this.value = value;
-    if (this.high) {
-      if (value > this.limit) this.active = true;
-      else if (value <= this.back) this.active = false;
-    } else if (value < this.limit) this.active = true;
-    else if (value >= this.back) this.active = false;
+    if (this.inclusive) {
+      if (this.high ? value >= this.limit : value <= this.limit) this.active = true;
+      else if (this.high ? value < this.back : value > this.back) this.active = false;
+    } else if (this.high ? value > this.limit : value < this.limit) this.active = true;
+    else if (this.high ? value <= this.back : value >= this.back) this.active = false;
     return this.active;
   }
 

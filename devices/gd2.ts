@@ -1,0 +1,404 @@
+/**
+ * GD-2 household gas detector with a motorised shut-off valve
+ * (datasheets/gd2-gas-detector.md). MQTT, JSON only, at most 384 bytes:
+ * uplink `devices/gd2/<id>/up`, downlink `devices/gd2/<id>/down`.
+ * Emulated by sim/mqtt/gd2.ts (`Gd2`), which shares no code with this file.
+ */
+import { z } from "zod";
+import { LANE_ALERT, LANE_P1, LANE_TELEMETRY } from "../core/index.js";
+import { asInteger, asObject, badField, checkHeader, checkIntRange, type FieldProblem } from "./fields.js";
+import {
+  type DeviceSettings,
+  type MqttDeviceProfile,
+  type Rejection,
+  type RuleContext,
+  reject,
+} from "./profile.js";
+import { ThresholdState } from "./threshold.js";
+
+export type GasLevel = "none" | "low" | "high";
+export type ValveState = "open" | "closed" | "moving" | "fault";
+export type ValveCause = "local" | "remote" | "manual";
+export type ReplyResult = "ok" | "busy" | "fault" | "unknown";
+
+const LEVELS: readonly GasLevel[] = ["none", "low", "high"];
+const VALVES: readonly ValveState[] = ["open", "closed", "moving", "fault"];
+const CAUSES: readonly ValveCause[] = ["local", "remote", "manual"];
+const RESULTS: readonly ReplyResult[] = ["ok", "busy", "fault", "unknown"];
+
+/** `fault` codes (datasheet). */
+const FAULT_TEXT = ["none", "sensor end of life", "sensor fault", "valve motor fault", "valve not fitted"];
+const SENSOR_FAULTS = new Set([1, 2]);
+const VALVE_FAULTS = new Set([3, 4]);
+
+/** GAS_LEAK clears only under this, %LEL (datasheet); also the floor of `leakThreshold`. */
+const CLEAR_BELOW_LEL = 5;
+/** A leak whose valve is not closed within this is GAS_VALVE_NOT_CLOSED (datasheet). */
+const VALVE_CLOSE_WITHIN_MS = 20_000;
+/** Mains lost longer than this is POWER_FAIL (datasheet). */
+const MAINS_LOST_FOR_MS = 10 * 60_000;
+
+interface Header {
+  seq: number;
+  /** Device clock, epoch ms; 0 after a power cut until the detector reaches its time server. */
+  ts: number;
+}
+export type Gd2Sample = Header &
+  (
+    | { t: "hb"; lel: number; valve: ValveState; mains: boolean; fault: number }
+    | { t: "alarm"; lel: number; level: GasLevel; valve: ValveState }
+    | { t: "valve"; valve: ValveState; cause: ValveCause }
+    | { t: "reply"; id: string; cmd: string; result: ReplyResult }
+  );
+
+export interface Gd2State {
+  /** The detector's own alarm level, from its last `alarm` message. */
+  level: GasLevel;
+  /** `lel` at or above the configured threshold, back only under 5 %LEL. */
+  gas: ThresholdState;
+  leak: boolean;
+  /** Peak `lel` of the current incident. */
+  peak: number;
+  /** Gateway time the current leak was first seen, 0 without a leak. */
+  leakSince: number;
+  valve: ValveState | null;
+  fault: number;
+  /** Gateway time mains was first reported lost, 0 while on mains. */
+  mainsLostSince: number;
+  /** The gateway sent `valve_close` for the current incident. */
+  shutOffSent: boolean;
+}
+
+export interface Gd2Settings {
+  /** GAS_LEAK at or above this, %LEL. */
+  leakThresholdLel: number;
+  /** The gateway closes the valve itself on GAS_LEAK. */
+  autoShutOff: boolean;
+}
+
+const config = {
+  leakThreshold: z.number().min(CLEAR_BELOW_LEL).max(100).default(10).meta({
+    description:
+      "GAS_LEAK when lel (%LEL) in any message is at or above this, or the detector's own alarm is on; it clears under 5 %LEL",
+  }),
+  autoShutOff: z.boolean().default(false).meta({
+    description:
+      "On GAS_LEAK the gateway sends valve_close to the detector at once (and says so in the alert)",
+  }),
+};
+
+const ALERTS = {
+  GAS_LEAK: {
+    priority: 1,
+    raised:
+      "`alarm` with `level` `low` or `high`, or `lel` at or above `leakThreshold` (default 10 %LEL) in any message; one alert per incident, `detail` names the level and the peak `lel` (and `autoShutOff` when the gateway closed the valve)",
+    cleared: "`lel` under 5 %LEL and the detector's `level` `none`",
+    text: {
+      "zh-CN": {
+        title: "燃气泄漏",
+        action:
+          "立即致电住户：不要开关电器、不要点火，开窗通风并离开厨房；确认阀门已关闭，通知燃气公司抢修，必要时派人上门。",
+      },
+      en: {
+        title: "Gas leak",
+        action:
+          "Call the resident at once: no switches, no flames, open the windows and leave the kitchen; make sure the valve is closed, call the gas company, send someone if needed.",
+      },
+    },
+  },
+  GAS_VALVE_NOT_CLOSED: {
+    priority: 1,
+    raised: "a GAS_LEAK whose valve is not reported `closed` within 20 s",
+    cleared: "the valve reports `closed`, or the leak clears",
+    text: {
+      "zh-CN": {
+        title: "燃气泄漏且阀门未关闭",
+        action: "立即派人上门关闭燃气总阀并通知燃气公司；住户无法撤离时拨打 119。",
+      },
+      en: {
+        title: "Gas leak, valve not closed",
+        action:
+          "Send someone at once to close the main gas valve and call the gas company; call 119 if the resident cannot leave.",
+      },
+    },
+  },
+  FAULT: {
+    priority: 2,
+    raised:
+      "`valve` `fault`, or `fault` 3 (valve motor) or 4 (valve not fitted); `fault` 1 or 2 (sensor end of life or fault: the detector cannot detect); `causes` names each",
+    cleared: "`fault` 0 and the valve not in `fault`",
+    text: {
+      "zh-CN": {
+        title: "燃气报警器故障",
+        action: "报警器可能无法检测燃气或关闭阀门：当天安排检修，期间提醒住户用气时注意通风。",
+      },
+      en: {
+        title: "Gas detector fault",
+        action:
+          "The detector may not detect gas or close the valve: arrange a repair today and remind the resident to ventilate while cooking.",
+      },
+    },
+  },
+  POWER_FAIL: {
+    priority: 3,
+    raised: "`mains` false for more than 10 minutes",
+    cleared: "`mains` true",
+    text: {
+      "zh-CN": { title: "燃气报警器断电", action: "备用电池约可用 8 小时：联系住户或物业恢复供电。" },
+      en: {
+        title: "Gas detector on battery",
+        action:
+          "The backup battery lasts about 8 h: have the resident or the property manager restore power.",
+      },
+    },
+  },
+} as const;
+type Gd2Code = keyof typeof ALERTS;
+
+/** Downlink ids the gateway makes up fit a reply within 384 bytes with room to spare. */
+const command = (cmd: string) => (id: string) => ({ cmd, id });
+
+export const gd2: MqttDeviceProfile<
+  Gd2Sample,
+  Gd2State,
+  { model: "gd2"; binding: "mqtt"; code: Gd2Code; settings: Gd2Settings; config: typeof config }
+> = {
+  model: "gd2",
+  label: "GD-2",
+  simulator: "sim/mqtt/gd2.ts",
+  transport: "mqtt",
+  binding: "mqtt",
+  jsonOnly: true,
+  interval: "60s",
+  config,
+  settings: (c) => ({ leakThresholdLel: c.leakThreshold, autoShutOff: c.autoShutOff }),
+  alerts: ALERTS,
+  maxPayloadBytes: 384,
+  // A gas detector that cannot report is a life-safety device out of order.
+  lostPriority: 2,
+  uplinkTopic: (id) => `devices/gd2/${id}/up`,
+  downlinkTopic: (id) => `devices/gd2/${id}/down`,
+
+  commands: {
+    valve_close: {
+      doc: 'downlink `{"cmd":"valve_close","id"}`: close the valve; the device\'s `reply` follows, then a `valve` message when it has moved (at most 15 s)',
+      message: command("valve_close"),
+    },
+    valve_open: {
+      doc: 'downlink `{"cmd":"valve_open","id"}`: open the valve; only honoured under 5 %LEL, else the reply is `busy`',
+      message: command("valve_open"),
+    },
+    self_test: {
+      doc: 'downlink `{"cmd":"self_test","id"}`: buzzer and sensor check; the `reply`, then a heartbeat with the result in `fault`',
+      message: command("self_test"),
+    },
+  },
+
+  parse(value): Gd2Sample | Rejection {
+    const o = asObject(value);
+    if (!o) return reject("bad-field", "payload is not a map");
+    const header = checkHeader(o);
+    if (header) return header;
+    const h: Header = { seq: asInteger(o.seq) as number, ts: asInteger(o.ts) as number };
+    let problem: FieldProblem | null;
+    switch (o.t) {
+      case "hb":
+        problem =
+          checkLel(o) ??
+          checkOneOf(o, "valve", VALVES) ??
+          (typeof o.mains !== "boolean" ? badField("mains must be true or false") : null) ??
+          checkIntRange(o, "fault", 0, 4);
+        if (problem) return problem;
+        return {
+          ...h,
+          t: "hb",
+          lel: o.lel as number,
+          valve: o.valve as ValveState,
+          mains: o.mains as boolean,
+          fault: asInteger(o.fault) as number,
+        };
+      case "alarm":
+        problem = checkLel(o) ?? checkOneOf(o, "level", LEVELS) ?? checkOneOf(o, "valve", VALVES);
+        if (problem) return problem;
+        return {
+          ...h,
+          t: "alarm",
+          lel: o.lel as number,
+          level: o.level as GasLevel,
+          valve: o.valve as ValveState,
+        };
+      case "valve":
+        problem = checkOneOf(o, "valve", VALVES) ?? checkOneOf(o, "cause", CAUSES);
+        if (problem) return problem;
+        return { ...h, t: "valve", valve: o.valve as ValveState, cause: o.cause as ValveCause };
+      case "reply":
+        problem =
+          (typeof o.id !== "string" || o.id.length === 0
+            ? badField("id must be a non-empty string")
+            : null) ??
+          (typeof o.cmd !== "string" || o.cmd.length === 0
+            ? badField("cmd must be a non-empty string")
+            : null) ??
+          checkOneOf(o, "result", RESULTS);
+        if (problem) return problem;
+        return {
+          ...h,
+          t: "reply",
+          id: o.id as string,
+          cmd: o.cmd as string,
+          result: o.result as ReplyResult,
+        };
+      default:
+        return reject("bad-field", 't must be "hb", "alarm", "valve" or "reply"');
+    }
+  },
+
+  suppressed: () => false,
+  seq: (s) => s.seq,
+  deviceTime: (s) => s.ts,
+
+  lane(s) {
+    switch (s.t) {
+      // The detector's alarm and the valve's movement decide two P1 alerts: never behind telemetry.
+      case "alarm":
+      case "valve":
+        return LANE_P1;
+      case "reply":
+        return LANE_ALERT;
+      case "hb":
+        // Gas at the clear point or above may be a leak at a site threshold under the detector's own.
+        if (s.lel >= CLEAR_BELOW_LEL) return LANE_P1;
+        return s.fault !== 0 || !s.mains || s.valve === "fault" ? LANE_ALERT : LANE_TELEMETRY;
+    }
+  },
+
+  // Somebody turned the knob; the heartbeat and the detector's own actions are not activity.
+  isActivity: (s) => s.t === "valve" && s.cause === "manual",
+
+  metrics(s) {
+    const m: Record<string, { value: number | string | boolean; unit?: string }> = {};
+    switch (s.t) {
+      case "hb":
+        m.lel = { value: s.lel, unit: "%LEL" };
+        m.valve = { value: s.valve };
+        m.mains = { value: s.mains };
+        m.fault = { value: s.fault };
+        break;
+      case "alarm":
+        m.lel = { value: s.lel, unit: "%LEL" };
+        m.level = { value: s.level };
+        m.valve = { value: s.valve };
+        break;
+      case "valve":
+        m.valve = { value: s.valve };
+        m.valveCause = { value: s.cause };
+        break;
+      case "reply":
+        m.reply = { value: `${s.cmd}: ${s.result}` };
+        break;
+    }
+    return m;
+  },
+
+  reply: (s) =>
+    s.t === "reply" ? { id: s.id, command: s.cmd, result: s.result, ok: s.result === "ok" } : null,
+
+  initialState: () => ({
+    level: "none",
+    gas: new ThresholdState({ above: 10, deadband: 10 - CLEAR_BELOW_LEL, inclusive: true }),
+    leak: false,
+    peak: 0,
+    leakSince: 0,
+    valve: null,
+    fault: 0,
+    mainsLostSince: 0,
+    shutOffSent: false,
+  }),
+
+  rules(s: Gd2Sample, st: Gd2State, settings: DeviceSettings & Gd2Settings, ctx: RuleContext<Gd2Code>): void {
+    if (s.t === "reply") return;
+    // The threshold may change on a reload; the clear point is the datasheet's.
+    const threshold = settings.leakThresholdLel;
+    st.gas.setSpec({ above: threshold, deadband: threshold - CLEAR_BELOW_LEL, inclusive: true });
+    if (s.t === "alarm") st.level = s.level;
+    if (s.t !== "valve") st.gas.update(s.lel);
+    st.valve = s.valve;
+
+    const leak = st.gas.active || st.level !== "none";
+    if (leak && !st.leak) {
+      st.leakSince = ctx.now;
+      st.peak = 0;
+      st.shutOffSent = false;
+    }
+    st.leak = leak;
+    if (leak) {
+      if (s.t !== "valve" && s.lel > st.peak) st.peak = s.lel;
+      // At once, whatever the valve says short of closed: a valve stuck `moving` is worth a second order.
+      if (settings.autoShutOff && !st.shutOffSent && st.valve !== "closed")
+        st.shutOffSent = ctx.command("valve_close");
+      const detail: Record<string, number | string | boolean> = {
+        level: st.level,
+        peakLel: st.peak,
+        valve: st.valve,
+      };
+      if (st.shutOffSent) detail.autoShutOff = true;
+      ctx.condition("GAS_LEAK", true, {
+        priority: 1,
+        causes: [
+          ...(st.level !== "none" ? [`detector alarm ${st.level}`] : []),
+          ...(st.gas.active ? [`at or above ${threshold} %LEL`] : []),
+          ...(st.shutOffSent ? ["valve_close sent by the gateway"] : []),
+        ],
+        detail,
+      });
+    } else {
+      ctx.condition("GAS_LEAK", false, { priority: 1 });
+    }
+    ctx.condition("GAS_VALVE_NOT_CLOSED", leak && st.valve !== "closed", {
+      priority: 1,
+      causes: [`valve ${st.valve ?? "unknown"} ${VALVE_CLOSE_WITHIN_MS / 1000} s into the leak`],
+      onDelayMs: VALVE_CLOSE_WITHIN_MS,
+      since: leak ? st.leakSince : undefined,
+      detail: { valve: st.valve ?? "unknown", autoShutOff: st.shutOffSent },
+    });
+
+    if (s.t === "hb") st.fault = s.fault;
+    faultRule(st, ctx);
+    if (s.t === "hb") {
+      if (!s.mains && st.mainsLostSince === 0) st.mainsLostSince = ctx.now;
+      if (s.mains) st.mainsLostSince = 0;
+      ctx.condition("POWER_FAIL", !s.mains, {
+        priority: 3,
+        causes: ["mains lost, on battery"],
+        onDelayMs: MAINS_LOST_FOR_MS,
+        since: s.mains ? undefined : st.mainsLostSince,
+      });
+    }
+  },
+};
+
+/** One FAULT per detector naming every live cause; all of them are P2 (datasheet). */
+function faultRule(st: Gd2State, ctx: RuleContext<Gd2Code>): void {
+  const causes: string[] = [];
+  if (st.valve === "fault") causes.push("valve fault");
+  if (VALVE_FAULTS.has(st.fault) || SENSOR_FAULTS.has(st.fault)) causes.push(FAULT_TEXT[st.fault] as string);
+  if (SENSOR_FAULTS.has(st.fault)) causes.push("cannot detect gas");
+  ctx.condition("FAULT", causes.length > 0, { priority: 2, causes, detail: { fault: st.fault } });
+}
+
+function checkLel(o: Record<string, unknown>): FieldProblem | null {
+  const v = o.lel;
+  if (typeof v !== "number" || !Number.isFinite(v)) return badField("lel must be a number 0.0-100.0");
+  return v < 0 || v > 100 ? reject("out-of-range", `lel ${v} is outside 0.0..100.0`) : null;
+}
+
+function checkOneOf(
+  o: Record<string, unknown>,
+  field: string,
+  allowed: readonly string[],
+): FieldProblem | null {
+  const v = o[field];
+  return typeof v === "string" && allowed.includes(v)
+    ? null
+    : badField(`${field} must be one of ${allowed.join(", ")}`);
+}
