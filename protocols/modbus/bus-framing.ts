@@ -57,19 +57,54 @@ export interface BusFraming {
   readonly pduEnd: number;
 }
 
-export class RtuFraming implements BusFraming {
+/** What both reply framers (RTU, MBAP) offer; the strategies hand their bytes to one. */
+interface ReplyFramer {
+  push(chunk: Uint8Array): boolean;
+  clear(): number;
+  next(): FrameEvent;
+  bytes(): Uint8Array;
+  readonly frameLength: number;
+}
+
+/** The byte handling both strategies delegate to their reply framer. */
+abstract class FramerBacked {
+  protected abstract readonly framer: ReplyFramer;
+
+  push(chunk: Uint8Array): boolean {
+    return this.framer.push(chunk);
+  }
+
+  clear(): number {
+    return this.framer.clear();
+  }
+
+  next(): FrameEvent {
+    return this.framer.next();
+  }
+
+  bytes(): Uint8Array {
+    return this.framer.bytes();
+  }
+
+  get frameLength(): number {
+    return this.framer.frameLength;
+  }
+}
+
+export class RtuFraming extends FramerBacked implements BusFraming {
   readonly mode = "rtu";
   readonly silenceMs: number;
   /** MFS-8 datasheet: answers within 50 ms; allow at least 100. */
   readonly defaultTimeoutMs = 200;
   readonly lineErrorRecovery = "flush";
   readonly pduStart = 1;
-  private readonly framer = new RtuReplyFramer();
+  protected readonly framer = new RtuReplyFramer();
 
   constructor(
     private readonly baudRate: number,
     private readonly bitsPerChar: number,
   ) {
+    super();
     this.silenceMs = silentIntervalMs(baudRate, bitsPerChar);
   }
 
@@ -89,26 +124,6 @@ export class RtuFraming implements BusFraming {
     return Math.ceil((bytes * this.bitsPerChar * 1000) / this.baudRate);
   }
 
-  push(chunk: Uint8Array): boolean {
-    return this.framer.push(chunk);
-  }
-
-  clear(): number {
-    return this.framer.clear();
-  }
-
-  next(): FrameEvent {
-    return this.framer.next();
-  }
-
-  bytes(): Uint8Array {
-    return this.framer.bytes();
-  }
-
-  get frameLength(): number {
-    return this.framer.frameLength;
-  }
-
   get pduEnd(): number {
     return this.framer.frameLength - 2;
   }
@@ -118,13 +133,13 @@ export class RtuFraming implements BusFraming {
   }
 }
 
-export class TcpFraming implements BusFraming {
+export class TcpFraming extends FramerBacked implements BusFraming {
   readonly mode = "tcp";
   readonly silenceMs = 0;
   readonly defaultTimeoutMs = 1000;
   readonly lineErrorRecovery = "reconnect";
   readonly pduStart = 7;
-  private readonly framer = new MbapFramer();
+  protected readonly framer = new MbapFramer();
   private tid = 0;
 
   prepare(request: ModbusRequest): PreparedRequest {
@@ -142,26 +157,6 @@ export class TcpFraming implements BusFraming {
 
   wireMs(): number {
     return 0;
-  }
-
-  push(chunk: Uint8Array): boolean {
-    return this.framer.push(chunk);
-  }
-
-  clear(): number {
-    return this.framer.clear();
-  }
-
-  next(): FrameEvent {
-    return this.framer.next();
-  }
-
-  bytes(): Uint8Array {
-    return this.framer.bytes();
-  }
-
-  get frameLength(): number {
-    return this.framer.frameLength;
   }
 
   get pduEnd(): number {
