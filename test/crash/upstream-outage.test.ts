@@ -92,7 +92,8 @@ class Recorder {
 /** Retained alert topics of a broker right now: topic -> "id state". */
 async function retainedAlerts(port: number, auth: { username?: string; password?: string }) {
   const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, {
-    clientId: `retained-${Math.random().toString(16).slice(2, 8)}`,
+    // On the gateway, client ids belong to their owner: an operator's start with its name.
+    clientId: `${auth.username ?? "retained"}-retained-${Math.random().toString(16).slice(2, 8)}`,
     clean: true,
     reconnectPeriod: 0,
     connectTimeout: 5000,
