@@ -4,6 +4,7 @@
  * of Linli's own (test/layers.test.ts holds every layer to its direction).
  */
 export { type Clock, type ClockTimer, systemClock } from "./clock.js";
+export { parseDuration } from "./duration.js";
 export { LANE_ALERT, LANE_P1, LANE_TELEMETRY, type LaneId } from "./lanes.js";
 export type {
   AlertCode,

@@ -4,8 +4,8 @@
  * Modbus registers); everything north of here speaks only these types.
  */
 
-export type DeviceModel = "ec200" | "ds10" | "mfs8" | "gk3";
-export const DEVICE_MODELS: readonly DeviceModel[] = ["ec200", "ds10", "mfs8", "gk3"];
+export type DeviceModel = "ec200" | "ds10" | "mfs8" | "gk3" | "lv4";
+export const DEVICE_MODELS: readonly DeviceModel[] = ["ec200", "ds10", "mfs8", "gk3", "lv4"];
 
 /** P1 life safety, P2 urgent, P3 service fault, P4 housekeeping (datasheets/README). */
 export type Priority = 1 | 2 | 3 | 4;
@@ -51,6 +51,9 @@ export type AlertCode =
   | "KIOSK_OUT_OF_SERVICE"
   | "PAPER_LOW"
   | "OVERHEAT"
+  | "WATER_LEVEL_LOW"
+  | "WATER_LEVEL_CRITICAL"
+  | "FREEZE_RISK"
   /** The gateway's journal cannot write: alerts still flow live, but are not kept across a restart. */
   | "STORAGE_DEGRADED";
 

@@ -2,6 +2,8 @@
  * Public surface of the device layer: the profiles by model name and what
  * the gateway needs to run them. It imports only protocols/ and core/.
  */
+export { compileProfile } from "./declared/compile.js";
+export { type DeclaredProfileDoc, declaredProfileSchema } from "./declared/schema.js";
 export { parseOpeningHours } from "./modbus-common.js";
 export { formatInterpretations, pointRanges } from "./modbus-decode.js";
 export { decodePollSample } from "./modbus-sample.js";

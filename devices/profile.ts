@@ -30,6 +30,8 @@ export interface AlertOptions {
   /** Suppressed by design (ISA-18.2): the alert is published, marked, and never paged or escalated. */
   suppressedFor?: "test" | "maintenance";
   detail?: Record<string, number | string | boolean>;
+  /** Escalate an unacknowledged alert on the P1 schedule while it keeps its own priority (LV-4 WATER_LEVEL_CRITICAL). */
+  escalateAs?: 1;
 }
 
 export interface ConditionOptions extends AlertOptions {
@@ -74,6 +76,11 @@ export interface DeviceSettings {
   openingHours: { from: number; to: number };
   /** The site's local calendar (`site.timezone`), never the process's zone. */
   siteTime: LocalCalendar;
+  /**
+   * Numeric per-device settings by name: a YAML profile's `settings`
+   * (devices[].settings), the LV-4's `reserve`. Absent: the profile's defaults.
+   */
+  params?: Readonly<Record<string, number>>;
 }
 
 /** Local day and time of day in the site's time zone (core/site-time.ts). */
@@ -121,12 +128,13 @@ export interface MqttDeviceProfile<S = unknown, State = unknown> extends Profile
   readonly commands: Readonly<Record<string, object>>;
 }
 
-/** A write that performs an operator command: fn 5 (coil, value 0xFF00 on / 0x0000 off) or fn 6 (register). */
-export interface ModbusCommand {
-  fn: 5 | 6;
-  address: number;
-  value: number;
-}
+/**
+ * A write that performs an operator command: fn 5 (coil, value 0xFF00 on / 0x0000 off) or fn 6
+ * (register), with a fixed value, or (`value: "request"`) the request's `value`, refused outside min..max.
+ */
+export type ModbusCommand =
+  | { fn: 5 | 6; address: number; value: number }
+  | { fn: 6; address: number; value: "request"; min: number; max: number };
 
 export interface ModbusDeviceProfile<S = unknown, State = unknown> extends ProfileCommon<S, State> {
   readonly transport: "modbus";

@@ -602,7 +602,7 @@ export class Gateway {
     command: string,
     payload: Buffer,
   ): Promise<void> {
-    let request: { id?: unknown; by?: unknown } = {};
+    let request: { id?: unknown; by?: unknown; value?: unknown } = {};
     try {
       if (payload.length > 0) request = JSON.parse(payload.toString("utf8")) as typeof request;
     } catch {
@@ -615,7 +615,8 @@ export class Gateway {
     const device = this.registry.devices.get(deviceId);
     let outcome: CommandOutcome | { ok: false; error: "unknown-device" } | { ok: true; sent: true };
     if (!device) outcome = { ok: false, error: "unknown-device" };
-    else if (device.profile.transport === "modbus") outcome = await this.modbus.command(device, command);
+    else if (device.profile.transport === "modbus")
+      outcome = await this.modbus.command(device, command, request.value);
     else {
       const message = device.profile.commands[command];
       outcome = message

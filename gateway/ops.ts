@@ -14,8 +14,8 @@
  */
 
 import type { Clock } from "../core/index.js";
+import { parseDuration } from "../core/index.js";
 import type { AlertEngine } from "./alerts/engine.js";
-import { parseDuration } from "./config/duration.js";
 import type { Logger, RateLimitedLog } from "./log.js";
 import type { Publisher } from "./northbound/publisher.js";
 import type { Registry } from "./registry.js";

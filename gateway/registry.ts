@@ -5,8 +5,9 @@
  */
 
 import { type DeviceModel, SiteTime } from "../core/index.js";
-import { type AnyProfile, type DeviceSettings, parseOpeningHours, profiles } from "../devices/index.js";
+import { type AnyProfile, type DeviceSettings, parseOpeningHours } from "../devices/index.js";
 import type { AlertSubject } from "./alerts/alert.js";
+import { modelName, profileFor } from "./config/device-profiles.js";
 import type { Config, DeviceConfig, HouseholdConfig } from "./config/schema.js";
 import { SeqWindow } from "./ingest/seq-window.js";
 import type { PipelineEntry } from "./pipeline/lanes.js";
@@ -163,11 +164,19 @@ export function deviceSettings(
     outOfServiceAfterMs: d.model === "gk3" ? d.outOfServiceAfter : 0,
     openingHours: d.model === "gk3" ? parseOpeningHours(d.openingHours) : { from: 0, to: 0 },
     siteTime,
+    params:
+      d.model === "lv4"
+        ? d.reserve !== undefined
+          ? { reserve: d.reserve }
+          : {}
+        : d.model === "declared"
+          ? d.settings
+          : undefined,
   };
 }
 
 const passwordOf = (d: DeviceConfig): Buffer | null =>
-  "password" in d ? Buffer.from(d.password, "utf8") : null;
+  "password" in d && d.password !== undefined ? Buffer.from(d.password, "utf8") : null;
 
 export class Registry {
   readonly devices = new Map<string, DeviceEntry>();
@@ -225,7 +234,7 @@ export class Registry {
       d.id,
       this.site,
       d,
-      profiles[d.model],
+      profileFor(d, config),
       passwordOf(d),
       household,
       deviceSettings(d, config.alerts, this.siteTime),
@@ -239,7 +248,7 @@ export class Registry {
 
   /** Same id and model, new settings: updated in place, so runtime state and open alerts stay. */
   updateDevice(entry: DeviceEntry, d: DeviceConfig, config: Config): void {
-    if (d.id !== entry.id || d.model !== entry.model) throw new Error(`${d.id}: not the same device`);
+    if (d.id !== entry.id || modelName(d) !== entry.model) throw new Error(`${d.id}: not the same device`);
     entry.config = d;
     entry.password = passwordOf(d);
     Object.assign(entry.settings, deviceSettings(d, config.alerts, this.siteTime));

@@ -16,6 +16,7 @@
 import type { Level } from "pino";
 import type { AlertEngine } from "./alerts/engine.js";
 import type { EmbeddedBroker } from "./broker/embedded.js";
+import { modelName } from "./config/device-profiles.js";
 import { ConfigError } from "./config/load.js";
 import type { Config, DeviceConfig, HouseholdConfig } from "./config/schema.js";
 import type { Logger } from "./log.js";
@@ -46,6 +47,8 @@ const RESTART_FIELDS = ["site.id", "site.timezone", "log.format"] as const;
 const POLL_FIELDS: Record<string, readonly string[]> = {
   mfs8: ["bus", "unit", "pollInterval"],
   gk3: ["host", "port", "unit", "pollInterval", "timeout"],
+  lv4: ["bus", "unit", "pollInterval"],
+  declared: ["bus", "host", "port", "unit", "pollInterval", "timeout"],
 };
 
 export interface RestartItem {
@@ -169,7 +172,7 @@ export function planReload(running: Config, next: Config): ReloadPlan {
   const replaced: DeviceConfig[] = [];
   const changed: DeviceChange[] = [];
   for (const [o, n] of dev.both) {
-    if (o.model !== n.model) {
+    if (modelName(o) !== modelName(n)) {
       replaced.push(n);
       continue;
     }
@@ -293,6 +296,19 @@ export type ReloadResult =
 /** Values of restart-only settings are logged, secrets excepted. */
 const shown = (path: string, v: unknown) => (/password/i.test(path) ? "(hidden)" : v);
 
+/** Devices of declared profiles that are not running as the new configuration describes them. */
+function staleProfiles(effective: Config, next: Config): string[] {
+  const out: string[] = [];
+  for (const d of next.devices) {
+    if (d.model !== "declared") continue;
+    const running = effective.deviceProfiles.find((p) => p.model === d.profile);
+    const wanted = next.deviceProfiles.find((p) => p.model === d.profile);
+    if (!running || !sameValue(running, wanted))
+      out.push(`${d.id}: device profile "${d.profile}" is new or changed: restart the gateway to use it`);
+  }
+  return out;
+}
+
 /**
  * Loads (if given a loader), checks, plans and applies. Never throws for a
  * bad configuration: it is refused, logged, and the running one kept.
@@ -310,6 +326,9 @@ export async function reloadGateway(
     return refuse(t, now, err.message);
   }
   const plan = planReload(t.config, config);
+  // Device profiles are compiled at start: a device whose profile is new or changed needs a restart.
+  const stale = staleProfiles(plan.effective, config);
+  if (stale.length > 0) return refuse(t, now, `configuration refused:\n  ${stale.join("\n  ")}`);
   // The same rule as at start: a serial bus whose polls the line cannot carry is refused.
   const budget = lineBudgetProblems(plan.effective);
   if (budget.length > 0) return refuse(t, now, `configuration refused:\n  ${budget.join("\n  ")}`);
@@ -414,8 +433,8 @@ export async function applyReload(
     if (c.polling) {
       repoll.push(entry);
       // A kiosk's endpoint or timeout is its bus's: that bus restarts.
-      if (before.model === "gk3" && c.config.model === "gk3")
-        restartBuses.add(tcpBusKey(before.host, before.port)).add(tcpBusKey(c.config.host, c.config.port));
+      for (const d of [before, c.config])
+        if ("host" in d && d.host !== undefined) restartBuses.add(tcpBusKey(d.host, d.port));
     }
   }
   // A changed password takes effect at once: the device must reconnect with it (a demanding user expects that).

@@ -792,6 +792,7 @@ export class AlertEngine {
       opts.detail ?? {},
       suppressedFor,
     );
+    alert.escalateAs = opts.escalateAs ?? null;
     ks.alert = alert;
     this.byId.set(id, alert);
     this.openN++;
@@ -967,7 +968,9 @@ export class AlertEngine {
 
   // --- escalation -----------------------------------------------------------------------
 
-  private firstEscalationMs(priority: Priority): number {
+  /** The alert's escalation schedule: its priority's, or P1's for an alert that escalates like a P1. */
+  private firstEscalationMs(alert: Alert): number {
+    const priority = alert.escalateAs ?? alert.priority;
     return priority === 1 ? this.escalationP1Ms : priority === 2 ? this.escalationP2Ms : 0;
   }
 
@@ -977,7 +980,7 @@ export class AlertEngine {
    * service. Its state is the alert's plain fields (level, nextAt).
    */
   private syncEscalation(alert: Alert): void {
-    const first = this.firstEscalationMs(alert.priority);
+    const first = this.firstEscalationMs(alert);
     const eligible =
       first > 0 &&
       alert.isOpen &&
@@ -1001,7 +1004,7 @@ export class AlertEngine {
     const alert = timer.owner as Alert;
     if (!alert.isOpen || !alert.unacknowledged) return;
     const now = this.clock.now();
-    const first = this.firstEscalationMs(alert.priority);
+    const first = this.firstEscalationMs(alert);
     alert.escalationLevel++;
     const interval = Math.min(first * this.escalationFactor ** alert.escalationLevel, this.escalationMaxMs);
     alert.escalationNextAt = now + Math.max(interval, 1000);

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { parseDuration } from "./duration.js";
+import { parseDuration } from "../../core/index.js";
 import { ConfigError, loadConfigFile, parseConfigText, validateConfig } from "./load.js";
 
 const dir = mkdtempSync(join(tmpdir(), "linli-config-"));

@@ -4,17 +4,14 @@
  * not start on it (`linli config check FILE` runs the same checks).
  */
 import { readFileSync } from "node:fs";
-import { isMap, isScalar, isSeq, LineCounter, parseDocument } from "yaml";
+import { LineCounter, parseDocument } from "yaml";
 import type { z } from "zod";
+import { type DeclaredProfileDoc, profiles } from "../../devices/index.js";
+import { loadDeviceProfiles } from "./device-profiles.js";
+import { type ConfigProblem, formatPath, lineOf } from "./problems.js";
 import { type Config, type ConfigInput, configSchema } from "./schema.js";
 
-export interface ConfigProblem {
-  /** Field path, e.g. `devices[3].heartbeatInterval`. */
-  path: string;
-  message: string;
-  /** 1-based line in the file, when known. */
-  line?: number;
-}
+export { type ConfigProblem, formatPath } from "./problems.js";
 
 export class ConfigError extends Error {
   constructor(
@@ -24,7 +21,10 @@ export class ConfigError extends Error {
     super(
       `invalid config ${file}:\n` +
         problems
-          .map((p) => `  ${file}${p.line ? `:${p.line}` : ""}: ${p.path || "(top level)"}: ${p.message}`)
+          .map(
+            (p) =>
+              `  ${p.file ?? file}${p.line ? `:${p.line}` : ""}: ${p.path || "(top level)"}: ${p.message}`,
+          )
           .join("\n"),
     );
     this.name = "ConfigError";
@@ -32,12 +32,6 @@ export class ConfigError extends Error {
 }
 
 type PathKey = string | number;
-
-export function formatPath(path: readonly PathKey[]): string {
-  let out = "";
-  for (const key of path) out += typeof key === "number" ? `[${key}]` : out ? `.${key}` : key;
-  return out;
-}
 
 /**
  * `${NAME}` in a string value is replaced by the environment variable NAME,
@@ -88,7 +82,8 @@ function checkReferences(config: Config): ConfigProblem[] {
     const seen = names.get(d.id);
     if (seen) problems.push({ path: `devices[${i}].id`, message: `duplicate id "${d.id}" (also ${seen})` });
     names.set(d.id, `devices[${i}]`);
-    if (d.model === "mfs8") {
+    if (d.model === "declared") problems.push(...checkDeclaredDevice(d, i, config.deviceProfiles));
+    if ("bus" in d && d.bus !== undefined && d.unit !== undefined) {
       if (!buses.has(d.bus)) problems.push({ path: `devices[${i}].bus`, message: `unknown bus "${d.bus}"` });
       const unitKey = `${d.bus}/${d.unit}`;
       const other = units.get(unitKey);
@@ -120,31 +115,125 @@ function checkReferences(config: Config): ConfigProblem[] {
   return problems;
 }
 
-function issuesToProblems(issues: readonly z.core.$ZodIssue[]): ConfigProblem[] {
+type DeclaredDevice = Extract<Config["devices"][number], { model: "declared" }>;
+
+/** A device of a declared profile: the transport fields its profile needs, and only those. */
+function checkDeclaredDevice(
+  d: DeclaredDevice,
+  i: number,
+  docs: readonly DeclaredProfileDoc[],
+): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  const at = (field: string) => `devices[${i}].${field}`;
+  const doc = docs.find((p) => p.model === d.profile);
+  if (!doc) return [{ path: at("model"), message: `unknown device model "${d.profile}"` }];
+  const has = (k: keyof DeclaredDevice) => d[k] !== undefined;
+  if (doc.transport === "mqtt") {
+    if (!has("password"))
+      problems.push({ path: at("password"), message: `required by the MQTT profile "${d.profile}"` });
+    for (const k of ["bus", "host", "unit", "timeout"] as const)
+      if (has(k))
+        problems.push({ path: at(k), message: `not a field of MQTT devices (profile "${d.profile}")` });
+  } else {
+    if (has("password"))
+      problems.push({
+        path: at("password"),
+        message: "polled devices have no password (the gateway is the master)",
+      });
+    if (has("bus") === has("host"))
+      problems.push({
+        path: at(has("bus") ? "host" : "bus"),
+        message: `a Modbus device needs either bus: (RTU) or host: (TCP) (profile "${d.profile}")`,
+      });
+    else if (has("bus") && (d.unit === undefined || d.unit < 1 || d.unit > 247))
+      problems.push({ path: at("unit"), message: "an RTU device needs unit: its slave address 1-247" });
+    else if (has("bus") && has("timeout"))
+      problems.push({
+        path: at("timeout"),
+        message: "the reply timeout of an RTU device is its bus's timeout",
+      });
+  }
+  for (const [k, v] of Object.entries(d.settings)) {
+    const spec = doc.settings[k];
+    if (!spec) {
+      const known = Object.keys(doc.settings);
+      problems.push({
+        path: at(`settings.${k}`),
+        message: `not a setting of profile "${d.profile}" (${known.length ? `known: ${known.join(", ")}` : "it has none"})`,
+      });
+    } else if ((spec.min !== undefined && v < spec.min) || (spec.max !== undefined && v > spec.max))
+      problems.push({
+        path: at(`settings.${k}`),
+        message: `${v} is outside ${spec.min ?? "-∞"}..${spec.max ?? "∞"}`,
+      });
+  }
+  return problems;
+}
+
+function issuesToProblems(issues: readonly z.core.$ZodIssue[], declared: readonly string[]): ConfigProblem[] {
   return issues.map((issue) => {
     let message = issue.message;
     if (issue.code === "unrecognized_keys") message = `unknown field(s): ${issue.keys.join(", ")}`;
     if (issue.code === "invalid_union" && "discriminator" in issue) {
-      message = 'unknown device model: expected one of "ec200", "ds10", "mfs8", "gk3"';
+      const known = [...Object.keys(profiles), ...declared].map((m) => `"${m}"`).join(", ");
+      message = `unknown device model: expected one of ${known} (or a model of deviceProfiles)`;
     }
     return { path: formatPath(issue.path as PathKey[]), message };
   });
 }
 
-/** Validates an already-parsed object (used by the CLI demo and by tests). */
+const isMapping = (v: unknown): v is Record<string, unknown> =>
+  typeof v === "object" && v !== null && !Array.isArray(v);
+
+/**
+ * Validates an already-parsed object (used by the CLI demo and by tests).
+ * `siteFile`: where profile files named in `deviceProfiles` are looked for
+ * (beside it); null: the working directory.
+ */
 export function validateConfig(
   input: unknown,
   source = "<config>",
   env: NodeJS.ProcessEnv = process.env,
+  siteFile: string | null = null,
 ): Config {
   const problems: ConfigProblem[] = [];
-  const substituted = substituteEnv(input ?? {}, env, [], problems);
+  let substituted = substituteEnv(input ?? {}, env, [], problems);
   if (problems.length > 0) throw new ConfigError(source, problems);
+  let docs: DeclaredProfileDoc[] = [];
+  if (isMapping(substituted)) {
+    const loaded = loadDeviceProfiles(substituted.deviceProfiles, siteFile);
+    if (loaded.problems.length > 0) throw new ConfigError(source, loaded.problems);
+    docs = loaded.docs;
+    // A device of a declared model: `model: "declared"` + `profile` for the schema (schema.ts).
+    const declared = new Set(docs.map((d) => d.model));
+    const devices = substituted.devices;
+    substituted = {
+      ...substituted,
+      deviceProfiles: [],
+      ...(Array.isArray(devices)
+        ? {
+            devices: devices.map((d) =>
+              isMapping(d) && typeof d.model === "string" && declared.has(d.model)
+                ? { ...d, model: "declared", profile: d.model }
+                : d,
+            ),
+          }
+        : {}),
+    };
+  }
   const result = configSchema.safeParse(substituted);
-  if (!result.success) throw new ConfigError(source, issuesToProblems(result.error.issues));
-  const refs = checkReferences(result.data);
+  if (!result.success)
+    throw new ConfigError(
+      source,
+      issuesToProblems(
+        result.error.issues,
+        docs.map((d) => d.model),
+      ),
+    );
+  const config: Config = { ...result.data, deviceProfiles: docs };
+  const refs = checkReferences(config);
   if (refs.length > 0) throw new ConfigError(source, refs);
-  return result.data;
+  return config;
 }
 
 /** Reads, parses and validates a YAML (or JSON) config file. */
@@ -183,35 +272,12 @@ export function parseConfigText(text: string, file: string, env: NodeJS.ProcessE
     throw new ConfigError(file, [{ path: "", message: `YAML: ${(err as Error).message.split("\n")[0]}` }]);
   }
   try {
-    return validateConfig(input as ConfigInput, file, env);
+    return validateConfig(input as ConfigInput, file, env, file);
   } catch (err) {
     if (err instanceof ConfigError) {
-      for (const p of err.problems) p.line ??= lineOf(doc, lines, p.path);
+      for (const p of err.problems) if (p.file === undefined) p.line ??= lineOf(doc, lines, p.path);
       throw new ConfigError(file, err.problems);
     }
     throw err;
   }
-}
-
-/** The line of the deepest node of `path` that exists in the document. */
-function lineOf(doc: ReturnType<typeof parseDocument>, lines: LineCounter, path: string): number | undefined {
-  const keys: PathKey[] = [];
-  for (const m of path.matchAll(/([^.[\]]+)|\[(\d+)\]/g))
-    keys.push(m[2] !== undefined ? Number(m[2]) : (m[1] as string));
-  let node: unknown = doc.contents;
-  let line: number | undefined;
-  for (const key of keys) {
-    if (isMap(node)) {
-      const pair = node.items.find((p) => isScalar(p.key) && p.key.value === key);
-      if (!pair) break;
-      const range = (pair.key as { range?: [number, number, number] }).range;
-      if (range) line = lines.linePos(range[0]).line;
-      node = pair.value;
-    } else if (isSeq(node) && typeof key === "number") {
-      node = node.items[key];
-      const range = (node as { range?: [number, number, number] } | undefined)?.range;
-      if (range) line = lines.linePos(range[0]).line;
-    } else break;
-  }
-  return line;
 }

@@ -4,7 +4,8 @@
  * instead of silently ignored.
  */
 import { z } from "zod";
-import { parseDuration } from "./duration.js";
+import { parseDuration } from "../../core/index.js";
+import { type DeclaredProfileDoc, declaredProfileSchema } from "../../devices/index.js";
 
 /** A duration field; parsed to milliseconds. */
 /** Milliseconds from a duration field, or a named config error. */
@@ -141,7 +142,46 @@ const gk3 = z.strictObject({
   timeout: optionalDuration().meta({ description: "Reply timeout per request (default 1s)" }),
 });
 
-const device = z.discriminatedUnion("model", [ec200, ds10, mfs8, gk3]);
+const lv4 = z.strictObject({
+  ...polledBase,
+  model: z.literal("lv4"),
+  bus: topicId.meta({ description: "Id of the serial bus (buses[].id): the fire station's RS-485 line" }),
+  unit: z.number().int().min(1).max(247).meta({ description: "Slave address" }),
+  // The datasheet's jump filter compares polls a second apart.
+  pollInterval: duration("1s"),
+  reserve: z.number().int().positive().optional().meta({
+    description:
+      "WATER_LEVEL_LOW under this many mm (held 30 s, clears 50 mm above); default 60 % of the tank height",
+  }),
+});
+
+/**
+ * A device of a profile declared in `deviceProfiles` (devices/declared). The
+ * file says `model: <its model>`; the loader turns that into `model: "declared"`
+ * and `profile: <its model>`, so the built-in models keep their own types.
+ * Which transport fields are needed depends on the profile (checked by the loader).
+ */
+const declaredDevice = z.strictObject({
+  id: topicId,
+  model: z.literal("declared"),
+  profile: z.string(),
+  household: topicId.optional(),
+  name: z.string().optional(),
+  password: secret.optional().meta({ description: "MQTT profiles: the device's broker password" }),
+  heartbeatInterval: duration("300s").meta({ description: "MQTT profiles" }),
+  bus: topicId.optional().meta({ description: "Modbus RTU profiles: the serial bus" }),
+  host: z.string().min(1).optional().meta({ description: "Modbus TCP profiles: the endpoint" }),
+  port: z.number().int().min(1).max(65535).default(502),
+  unit: z.number().int().min(0).max(255).optional(),
+  pollInterval: duration("2s").meta({ description: "Modbus profiles" }),
+  timeout: optionalDuration().meta({ description: "Modbus TCP profiles: reply timeout (default 1s)" }),
+  settings: z
+    .record(z.string(), z.number())
+    .default({})
+    .meta({ description: "Values of the profile's settings, by name" }),
+});
+
+const device = z.discriminatedUnion("model", [ec200, ds10, mfs8, gk3, lv4, declaredDevice]);
 
 /** An RS-485 line: one bus object, one transaction at a time for every unit on it. */
 const serialBus = z.strictObject({
@@ -348,6 +388,13 @@ export const configSchema = z.strictObject({
     .default({ listeners: [{ host: "127.0.0.1", port: 1883 }], maxConnections: 20_000 }),
   operators: z.array(operator).default([]),
   households: z.array(household).default([]),
+  deviceProfiles: z
+    .array(z.union([z.string(), declaredProfileSchema]))
+    .default([])
+    .meta({
+      description:
+        "Devices described as data (docs/devices.md): a profile file, relative to this file, or a profile written here",
+    }),
   devices: z.array(device).default([]),
   buses: z.array(serialBus).default([]),
   alerts: alerts.default(() => alerts.parse({})),
@@ -361,8 +408,10 @@ export const configSchema = z.strictObject({
 
 /** What a config file may contain (before defaults and durations are applied). */
 export type ConfigInput = z.input<typeof configSchema>;
-/** A validated config: defaults filled in, durations in milliseconds. */
-export type Config = z.output<typeof configSchema>;
+/** A validated config: defaults filled in, durations in milliseconds, profile files read. */
+export type Config = Omit<z.output<typeof configSchema>, "deviceProfiles"> & {
+  deviceProfiles: DeclaredProfileDoc[];
+};
 export type DeviceConfig = Config["devices"][number];
 export type BusConfig = Config["buses"][number];
 export type HouseholdConfig = Config["households"][number];

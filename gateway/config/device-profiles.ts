@@ -1,0 +1,151 @@
+/**
+ * `deviceProfiles:` in the site file: integrators' devices written as data
+ * (devices/declared/schema.ts, docs/devices.md), inline or as a path to a
+ * profile file relative to the site file. Problems name the file they are in
+ * (the profile file for its own content), the line and the field path.
+ */
+import { readFileSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import { LineCounter, parseDocument } from "yaml";
+import {
+  type AnyProfile,
+  compileProfile,
+  type DeclaredProfileDoc,
+  declaredProfileSchema,
+  profiles,
+} from "../../devices/index.js";
+import { type ConfigProblem, formatPath, lineOf } from "./problems.js";
+import type { Config, DeviceConfig } from "./schema.js";
+
+type PathKey = string | number;
+
+/** A profile file's text -> its validated document, or problems naming `file`. */
+export function parseProfileText(
+  text: string,
+  file: string,
+): { doc: DeclaredProfileDoc; problems: [] } | { doc: null; problems: ConfigProblem[] } {
+  const lines = new LineCounter();
+  const yaml = parseDocument(text, { lineCounter: lines, prettyErrors: true });
+  if (yaml.errors.length > 0)
+    return {
+      doc: null,
+      problems: yaml.errors.map((e) => ({
+        file,
+        path: "",
+        message: `YAML: ${e.message.split("\n")[0]}`,
+        line: e.linePos?.[0]?.line,
+      })),
+    };
+  let value: unknown;
+  try {
+    value = yaml.toJS();
+  } catch (err) {
+    return {
+      doc: null,
+      problems: [{ file, path: "", message: `YAML: ${(err as Error).message.split("\n")[0]}` }],
+    };
+  }
+  const r = validateProfile(value, []);
+  if (r.doc) return r;
+  for (const p of r.problems) {
+    p.file = file;
+    p.line ??= lineOf(yaml, lines, p.path);
+  }
+  return r;
+}
+
+function validateProfile(
+  value: unknown,
+  prefix: PathKey[],
+): { doc: DeclaredProfileDoc; problems: [] } | { doc: null; problems: ConfigProblem[] } {
+  const r = declaredProfileSchema.safeParse(value);
+  if (r.success) return { doc: r.data, problems: [] };
+  return {
+    doc: null,
+    problems: r.error.issues.map((i) => ({
+      path: formatPath([...prefix, ...(i.path as PathKey[])]),
+      message: i.code === "unrecognized_keys" ? `unknown field(s): ${i.keys.join(", ")}` : i.message,
+    })),
+  };
+}
+
+/**
+ * Resolves and validates `deviceProfiles` entries: a string is a profile file
+ * (relative to the site file's directory, or to the working directory when the
+ * config did not come from a file); an object is a profile written inline.
+ */
+export function loadDeviceProfiles(
+  entries: unknown,
+  siteFile: string | null,
+): { docs: DeclaredProfileDoc[]; problems: ConfigProblem[] } {
+  const problems: ConfigProblem[] = [];
+  const docs: DeclaredProfileDoc[] = [];
+  if (entries === undefined) return { docs, problems };
+  if (!Array.isArray(entries)) {
+    problems.push({ path: "deviceProfiles", message: "expected a list of profile files or profiles" });
+    return { docs, problems };
+  }
+  const seen = new Map<string, string>();
+  entries.forEach((entry, i) => {
+    const where = `deviceProfiles[${i}]`;
+    let r: ReturnType<typeof validateProfile>;
+    if (typeof entry === "string") {
+      const file = siteFile === null ? resolve(entry) : resolve(dirname(siteFile), entry);
+      let text: string;
+      try {
+        text = readFileSync(file, "utf8");
+      } catch (err) {
+        problems.push({
+          path: where,
+          message: `cannot read profile file ${entry}: ${(err as Error).message}`,
+        });
+        return;
+      }
+      r = parseProfileText(text, entry);
+    } else r = validateProfile(entry, ["deviceProfiles", i]);
+    if (!r.doc) {
+      problems.push(...r.problems);
+      return;
+    }
+    const model = r.doc.model;
+    if (model in profiles || model === "declared")
+      problems.push({
+        path: `${where}.model`,
+        message: `"${model}" is a built-in model; choose another name`,
+      });
+    else if (seen.has(model))
+      problems.push({
+        path: `${where}.model`,
+        message: `model "${model}" is also declared by ${seen.get(model)}`,
+      });
+    seen.set(model, where);
+    docs.push(r.doc);
+  });
+  return { docs, problems };
+}
+
+const compiled = new WeakMap<DeclaredProfileDoc, AnyProfile>();
+
+/** The compiled profile of a declared document (compiled once per document). */
+export function compiledProfile(doc: DeclaredProfileDoc): AnyProfile {
+  let p = compiled.get(doc);
+  if (!p) {
+    p = compileProfile(doc);
+    compiled.set(doc, p);
+  }
+  return p;
+}
+
+/** The model name a device entry stands for (a declared device's is its profile's). */
+export function modelName(d: DeviceConfig): string {
+  return d.model === "declared" ? d.profile : d.model;
+}
+
+/** The profile of a device entry: a built-in one, or the compiled declared profile it names. */
+export function profileFor(d: DeviceConfig, config: Pick<Config, "deviceProfiles">): AnyProfile {
+  if (d.model !== "declared") return profiles[d.model];
+  const doc = config.deviceProfiles.find((p) => p.model === d.profile);
+  // The loader checked every reference; a caller holding another config's device is a bug.
+  if (!doc) throw new Error(`${d.id}: no device profile "${d.profile}"`);
+  return compiledProfile(doc);
+}
