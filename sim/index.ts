@@ -4,4 +4,4 @@
  * decoding table with the gateway, so a test against it checks the datasheet.
  */
 export { communityDevices, createCommunity, demoCredentials } from "./community/community.js";
-export { STATION_UNITS, type Stations, startStations } from "./community/stations.js";
+export { STATION_UNITS, type Stations, startStations, TANK_UNIT } from "./community/stations.js";
