@@ -1,8 +1,9 @@
 /**
- * End to end with a device written as data: the gateway, configured from a
- * site file that names examples/profiles/lv4.yaml (a path relative to the site
- * file), polls the simulated LV-4 over a real socat pty and publishes the
- * datasheet's alerts; an operator's set-point command reaches the sensor.
+ * End to end, for the LV-4 code profile and for the same sensor written as
+ * data: the gateway, configured from a site file (for the YAML profile one that
+ * names examples/profiles/lv4.yaml by a path relative to the site file), polls
+ * the simulated LV-4 over a real socat pty and publishes the datasheet's
+ * alerts; an operator's set-point command reaches the sensor.
  */
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -14,7 +15,12 @@ import { createLogger } from "../../gateway/log.js";
 import { runSimCli } from "../../sim/modbus/cli.js";
 import { connect, OPS, SITE, type TestClient } from "../support/harness.js";
 
-describe("the gateway polls the simulated LV-4 over a socat pty with the YAML profile", () => {
+const VARIANTS = [
+  { name: "the YAML profile", model: "lv4-yaml", entry: "model: lv4-yaml, settings: { reserve: 3000 }" },
+  { name: "the code profile", model: "lv4", entry: "model: lv4, reserve: 3000" },
+];
+
+describe.each(VARIANTS)("the gateway polls the simulated LV-4 over a socat pty with $name", (v) => {
   const cleanups: (() => Promise<void> | void)[] = [];
   afterEach(async () => {
     for (const c of cleanups.splice(0).reverse()) await c();
@@ -41,7 +47,7 @@ describe("the gateway polls the simulated LV-4 over a socat pty with the YAML pr
         "deviceProfiles: [profiles/lv4.yaml]",
         `buses: [{ id: rs485-1, type: rtu, path: "${sim.gatewayPath}", timeout: 1s }]`,
         "devices:",
-        "  - { id: tank-1, model: lv4-yaml, bus: rs485-1, unit: 9, pollInterval: 200ms, settings: { reserve: 3000 } }",
+        `  - { id: tank-1, ${v.entry}, bus: rs485-1, unit: 9, pollInterval: 200ms }`,
         "metrics: { enabled: false }",
         "log: { level: silent }",
         "storage: { enabled: false }",
@@ -56,7 +62,7 @@ describe("the gateway polls the simulated LV-4 over a socat pty with the YAML pr
     await ops.subscribe(`linli/${SITE}/#`);
 
     // Telemetry carries the profile's model and the emulator's values.
-    const t = await ops.waitFor((m) => m.topic === `linli/${SITE}/telemetry/lv4-yaml/tank-1`, 10_000);
+    const t = await ops.waitFor((m) => m.topic === `linli/${SITE}/telemetry/${v.model}/tank-1`, 10_000);
     expect((t.json() as { metrics: Record<string, unknown> }).metrics.level).toEqual({
       value: 1000,
       unit: "mm",
@@ -74,7 +80,7 @@ describe("the gateway polls the simulated LV-4 over a socat pty with the YAML pr
     expect(critical.json()).toMatchObject({
       code: "WATER_LEVEL_CRITICAL",
       priority: 2,
-      model: "lv4-yaml",
+      model: v.model,
       causes: ["level under 30 % of the tank height"],
     });
 
@@ -88,6 +94,14 @@ describe("the gateway polls the simulated LV-4 over a socat pty with the YAML pr
     ops.publish(`linli/${SITE}/cmd/tank-1/set_low`, JSON.stringify({ id: "r1", value: 2000 }));
     const result = await ops.waitFor((m) => m.topic === `linli/${SITE}/cmd/tank-1/set_low/result`, 10_000);
     expect(result.json()).toMatchObject({ ok: true, id: "r1" });
+    expect(tank.setPoints().low).toBe(2000);
+    // A value outside the command's range is refused before anything goes on the bus.
+    ops.publish(`linli/${SITE}/cmd/tank-1/set_low`, JSON.stringify({ id: "r2", value: 50 }));
+    const refused = await ops.waitFor(
+      (m) => m.topic === `linli/${SITE}/cmd/tank-1/set_low/result` && m.json().id === "r2",
+      10_000,
+    );
+    expect(refused.json()).toMatchObject({ ok: false, error: "bad-value" });
     expect(tank.setPoints().low).toBe(2000);
   }, 90_000);
 });
