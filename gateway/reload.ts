@@ -297,7 +297,7 @@ export type ReloadResult =
 const shown = (path: string, v: unknown) => (/password/i.test(path) ? "(hidden)" : v);
 
 /** Devices of declared profiles that are not running as the new configuration describes them. */
-function staleProfiles(effective: Config, next: Config): string[] {
+export function staleProfiles(effective: Config, next: Config): string[] {
   const out: string[] = [];
   for (const d of next.devices) {
     if (d.model !== "declared") continue;
