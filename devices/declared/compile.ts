@@ -183,7 +183,8 @@ function compileMqtt(doc: DeclaredProfileDoc): MqttDeviceProfile<DeclaredSample,
       return { v, seq, ts };
     },
     seq: (s) => s.seq,
-    lane: (s) => core.laneOf(s, null),
+    // No previous message to compare with: a message with an alarm condition goes in the alert lane.
+    lane: (s) => core.laneNow(s),
   };
 }
 
@@ -250,6 +251,16 @@ function rulesCore(doc: DeclaredProfileDoc) {
           for (const [flag, v] of Object.entries(s.v[b] as Record<string, boolean>))
             if ((previous.v[b] as Record<string, boolean>)[flag] !== v) changed = true;
       return changed ? LANE_ALERT : LANE_TELEMETRY;
+    },
+
+    laneNow(s: DeclaredSample): LaneId {
+      let any = false;
+      for (const a of alarms) {
+        if (raw(a, s) !== true) continue;
+        if (a.priority === 1) return LANE_P1;
+        any = true;
+      }
+      return any ? LANE_ALERT : LANE_TELEMETRY;
     },
 
     metrics(s: DeclaredSample, st: DeclaredState): Record<string, MetricValue> {
