@@ -4,6 +4,7 @@
  * internals). Demo credentials only: a real site provisions secrets per device.
  */
 
+import { createServer } from "node:net";
 import type { ConfigInput } from "../gateway/index.js";
 import {
   communityDevices,
@@ -19,7 +20,50 @@ export const DEMO_OPERATOR = { name: "operator", password: "demo-operator" };
 /** Not emulated: the pendant a newcomer presses by hand with mosquitto_pub (README). */
 export const HAND_PENDANT = { id: "demo-pendant", password: "demo-pendant" };
 export const DEMO_HOUSEHOLDS = 24;
+/** Where the demo serves the operators' console (`--console-port` moves it). */
+export const DEMO_CONSOLE_PORT = 8180;
 const SEED = 451;
+/** Where the demo serves /metrics when the port is free (the documented default). */
+export const DEMO_METRICS_PORT = 9464;
+
+/**
+ * The demo is a site in Shanghai with Chinese names: what operators there
+ * read. Six flats per building, two per floor; the first household (the
+ * README's demo-pendant) is "1号楼 101室", 张阿姨. Phone numbers are
+ * fictitious (0000 exchange).
+ */
+const SURNAMES = ["张", "王", "李", "赵", "刘", "陈", "杨", "黄", "周", "吴", "徐", "孙"];
+const TITLES = ["阿姨", "大爷", "奶奶", "爷爷"];
+export function demoHousehold(i: number) {
+  const building = Math.floor(i / 6) + 1;
+  const floor = Math.floor((i % 6) / 2) + 1;
+  const room = `${floor}0${(i % 2) + 1}室`;
+  return {
+    name: `${building}号楼 ${room}`,
+    address: `上海市 邻里路 88 号 邻里小区 ${building}号楼`,
+    room,
+    residentName: `${SURNAMES[i % SURNAMES.length]}${TITLES[i % TITLES.length]}`,
+    contactPhone: `021-0000 ${String(1000 + i).padStart(4, "0")}`,
+  };
+}
+
+/**
+ * The demo's metrics port: `--metrics-port` when given (a port taken is then an error, as asked),
+ * else 9464 if it is free, else a free port, so `npm start` runs beside another exporter on 9464.
+ */
+export async function demoMetricsPort(
+  requested: number | undefined,
+  host = "127.0.0.1",
+  preferred = DEMO_METRICS_PORT,
+): Promise<number> {
+  if (requested !== undefined) return requested;
+  const free = await new Promise<boolean>((resolve) => {
+    const probe = createServer();
+    probe.once("error", () => resolve(false));
+    probe.listen(preferred, host, () => probe.close(() => resolve(true)));
+  });
+  return free ? preferred : 0;
+}
 
 /** The demo's Modbus devices, placed where the simulated stations and kiosks are. */
 function modbusDevices(stations: Stations | null): Pick<ConfigInput, "buses" | "devices"> {
@@ -38,6 +82,8 @@ function modbusDevices(stations: Stations | null): Pick<ConfigInput, "buses" | "
     devices: [
       ...STATION_UNITS.map((unit) => ({
         id: `fire-station-${unit}`,
+        name: `微型消防站 ${unit}`,
+        location: `${unit}号楼 北侧`,
         model: "mfs8" as const,
         bus: "rs485-1",
         unit,
@@ -47,6 +93,8 @@ function modbusDevices(stations: Stations | null): Pick<ConfigInput, "buses" | "
       { id: "fire-tank-1", model: "lv4" as const, bus: "rs485-1", unit: TANK_UNIT, pollInterval: "1s" },
       ...stations.kioskPorts.map((port, i) => ({
         id: `kiosk-${i + 1}`,
+        name: `自助服务终端 ${i + 1}`,
+        location: "社区服务中心 大厅",
         model: "gk3" as const,
         host: "127.0.0.1",
         port,
@@ -57,19 +105,25 @@ function modbusDevices(stations: Stations | null): Pick<ConfigInput, "buses" | "
   };
 }
 
-export function demoConfig(port: number, stations: Stations | null = null): ConfigInput {
+export function demoConfig(
+  port: number,
+  stations: Stations | null = null,
+  metricsPort = DEMO_METRICS_PORT,
+): ConfigInput {
   const modbus = modbusDevices(stations);
   const table = communityDevices({ households: DEMO_HOUSEHOLDS, seed: SEED, credentials: demoCredentials });
   return {
-    site: { id: DEMO_SITE, name: "Demo community (simulated)" },
+    site: { id: DEMO_SITE, name: "邻里演示小区（模拟）", timezone: "Asia/Shanghai", locale: "zh-CN" },
     mqtt: { listeners: [{ host: "127.0.0.1", port }] },
     operators: [DEMO_OPERATOR],
-    households: table.households.map((h) => ({ id: h.id })),
+    households: table.households.map((h, i) => ({ id: h.id, ...demoHousehold(i) })),
     devices: [
       ...table.devices.map((d) =>
         d.model === "ec200"
           ? {
               id: d.id,
+              name: "紧急呼叫器",
+              location: "随身佩戴",
               model: "ec200" as const,
               password: d.password,
               household: d.household,
@@ -77,6 +131,8 @@ export function demoConfig(port: number, stations: Stations | null = null): Conf
             }
           : {
               id: d.id,
+              name: "入户门磁",
+              location: "入户门",
               model: "ds10" as const,
               password: d.password,
               household: d.household,
@@ -87,6 +143,8 @@ export function demoConfig(port: number, stations: Stations | null = null): Conf
       ),
       {
         id: HAND_PENDANT.id,
+        name: "演示呼叫器",
+        location: "随身佩戴",
         model: "ec200",
         password: HAND_PENDANT.password,
         household: table.households[0]?.id,
@@ -98,6 +156,9 @@ export function demoConfig(port: number, stations: Stations | null = null): Conf
     // The demo's simulated day is 20 minutes long: a welfare period of half a day.
     alerts: { welfarePeriod: "10m" },
     log: { level: "info", format: "auto" },
+    metrics: { host: "127.0.0.1", port: metricsPort },
+    // The operators' console, on this machine only (console.host: 0.0.0.0 opens it to the LAN).
+    console: { enabled: true, host: "127.0.0.1", port: DEMO_CONSOLE_PORT },
   };
 }
 

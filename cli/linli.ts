@@ -1,7 +1,8 @@
 #!/usr/bin/env -S node --max-semi-space-size=4
 /**
  * The `linli` command line (a public contract, docs/cli.md):
- *   linli start [--config FILE | --demo] [--mqtt-port N] [--metrics-port N] [--data-dir DIR] [--log-level L] [--log-format F]
+ *   linli --version
+ *   linli start [--config FILE | --demo] [--mqtt-port N] [--metrics-port N] [--console-port N] [--data-dir DIR] [--log-level L] [--log-format F]
  *   linli reload [--data-dir DIR] [--timeout SECONDS]
  *   linli config check FILE
  *   linli config schema
@@ -20,6 +21,7 @@ import {
   defaultModbusLinks,
   Gateway,
   type Logger,
+  linliVersion,
   loadConfigFile,
   SystemdNotifier,
   validateConfig,
@@ -31,6 +33,7 @@ import {
   DEMO_OPERATOR,
   DEMO_SITE,
   demoConfig,
+  demoMetricsPort,
   HAND_PENDANT,
   startDemoCommunity,
 } from "./demo.js";
@@ -63,6 +66,7 @@ interface StartOptions {
   mqttPort?: number;
   dataDir?: string;
   metricsPort?: number;
+  consolePort?: number;
   logLevel?: Config["log"]["level"];
   logFormat?: Config["log"]["format"];
 }
@@ -77,7 +81,10 @@ async function start(opts: StartOptions): Promise<void> {
   try {
     config = opts.config
       ? loadConfigFile(opts.config)
-      : validateConfig(demoConfig(opts.mqttPort ?? 1883, stations), "(demo)");
+      : validateConfig(
+          demoConfig(opts.mqttPort ?? 1883, stations, await demoMetricsPort(opts.metricsPort)),
+          "(demo)",
+        );
   } catch (err) {
     await stations?.stop();
     fail(err);
@@ -87,10 +94,13 @@ async function start(opts: StartOptions): Promise<void> {
     if (opts.logLevel) c.log.level = opts.logLevel;
     if (opts.logFormat) c.log.format = opts.logFormat;
     if (opts.metricsPort !== undefined) c.metrics.port = opts.metricsPort;
+    if (opts.consolePort !== undefined) c.console.port = opts.consolePort;
     return c;
   };
   overrides(config);
   const logger = createLogger({ level: config.log.level, format: config.log.format });
+  if (config.console.enabled)
+    for (const w of configWarnings(config)) if (w.startsWith("console.")) logger.warn(w);
 
   // The gateway must outlive any stray promise: log it, count it, keep serving.
   let unhandled = 0;
@@ -143,12 +153,16 @@ async function start(opts: StartOptions): Promise<void> {
     const e = err as NodeJS.ErrnoException;
     if (e.code === "EADDRINUSE") {
       const where = `${(e as { address?: string }).address ?? ""}:${(e as { port?: number }).port ?? ""}`;
-      const isMetrics = (e as { port?: number }).port === config.metrics.port && config.metrics.enabled;
+      const busy = (e as { port?: number }).port;
+      const isMetrics = busy === config.metrics.port && config.metrics.enabled;
+      const isConsole = busy === config.console.port && config.console.enabled;
       fail(
         new Error(
           isMetrics
-            ? `metrics port ${where} is already in use; set metrics.port in the config (or metrics.enabled: false)`
-            : `MQTT port ${where} is already in use; choose another with --mqtt-port`,
+            ? `metrics port ${where} is already in use; choose another with --metrics-port (or set metrics.port in the config, or metrics.enabled: false)`
+            : isConsole
+              ? `console port ${where} is already in use; choose another with --console-port (or console.port in the config)`
+              : `MQTT port ${where} is already in use; choose another with --mqtt-port`,
         ),
       );
     }
@@ -175,6 +189,14 @@ async function start(opts: StartOptions): Promise<void> {
         "",
         `Linli demo: ${DEMO_HOUSEHOLDS} simulated households (${started.connected} devices connected) on mqtt://127.0.0.1:${p}`,
         `  2 fire stations on an RS-485 bus (${stations?.ttyPath ?? "in memory"}) and 4 kiosks on Modbus TCP`,
+        ...(gateway.metricsAddress
+          ? [`metrics: http://${gateway.metricsAddress.host}:${gateway.metricsAddress.port}/metrics`]
+          : []),
+        ...(gateway.consoleUrl
+          ? [
+              `Operators' console (运营控制台): ${gateway.consoleUrl}  login ${DEMO_OPERATOR.name} / ${DEMO_OPERATOR.password}`,
+            ]
+          : []),
         "Watch alerts as an operator:",
         `  mosquitto_sub -h 127.0.0.1 -p ${p} -u ${DEMO_OPERATOR.name} -P ${DEMO_OPERATOR.password} -t 'linli/${DEMO_SITE}/alerts/#' -v`,
         "Press the demo pendant's button by hand:",
@@ -299,6 +321,7 @@ function describeReport(r: ReloadReport): string {
 const program = new Command()
   .name("linli")
   .description("Linli edge gateway for smart-community safety devices")
+  .version(linliVersion(), "-V, --version", "print the version and exit")
   .showHelpAfterError();
 
 program
@@ -307,7 +330,16 @@ program
   .option("-c, --config <file>", "site configuration (YAML)")
   .option("--demo", "run with a simulated community on 127.0.0.1 (no config file needed)")
   .option("--mqtt-port <port>", "override the port of the first MQTT listener", port)
-  .option("--metrics-port <port>", "override metrics.port (0 picks a free port)", port)
+  .option(
+    "--metrics-port <port>",
+    "override metrics.port (0 picks a free port; the demo uses 9464, or a free port when 9464 is taken)",
+    port,
+  )
+  .option(
+    "--console-port <port>",
+    "override console.port, the operators' browser console (0 picks a free port)",
+    port,
+  )
   .option(
     "--data-dir <dir>",
     "state directory: the journal (alerts and state across restarts), pid file, reload reports (default: storage.dir, else .linli-data)",

@@ -14,6 +14,9 @@ import { AlertEngine, type AlertEvent } from "./alerts/engine.js";
 import { AccessPolicy, type OperatorAction } from "./broker/access.js";
 import { EmbeddedBroker, type SessionsConfig } from "./broker/embedded.js";
 import type { Config } from "./config/schema.js";
+import { ConsoleServer } from "./console/server.js";
+import { consoleSiteInfo } from "./console/site-info.js";
+import { AlertContentBuilder } from "./content/alert-content.js";
 import { MqttIngest } from "./ingest/mqtt-ingest.js";
 import { Journal } from "./journal/journal.js";
 import { JournalLockedError } from "./journal/lock.js";
@@ -56,6 +59,8 @@ export interface GatewayOptions {
   store?: DurableStore | null;
   /** The journal's directory (`linli start --data-dir`); overrides `storage.dir`. */
   dataDir?: string;
+  /** Overrides `console.port` (`--console-port`). */
+  consolePort?: number;
   /** Operators' persistent MQTT sessions: give the journal as `store` to keep them across restarts. */
   sessions?: SessionsConfig;
 }
@@ -94,6 +99,7 @@ export class Gateway {
   /** Prometheus metrics (read at scrape time; `registerBusStats` for Modbus). */
   readonly metrics: GatewayMetrics = new GatewayMetrics(this);
   private metricsServer: MetricsServer | null = null;
+  private consoleServer: ConsoleServer | null = null;
   private readonly clockSkewToleranceMs: number;
   /** The journal, or null when `storage.enabled` is false. */
   readonly store: DurableStore | null;
@@ -161,6 +167,8 @@ export class Gateway {
         this.upstream?.publish(topic, payload, qos, retain);
       },
     });
+    const content = new AlertContentBuilder(() => this.runningConfig);
+    this.publisher.describeWith((alert, t, esc) => content.describe(alert, t, esc));
     const esc = config.alerts.escalation;
     this.engine = new AlertEngine(
       config.site.id,
@@ -170,6 +178,7 @@ export class Gateway {
         alertChanged: (alert: Alert, t: Transition, event: AlertEvent) => {
           // An escalation is not a state change: the escalations and events topics carry it.
           if (t !== "escalated") this.publisher.alert(alert, t);
+          if (t === "raised") this.metrics.alertRaised(alert.code, alert.priority);
           this.publisher.alertEvent(event);
           this.log.info(
             {
@@ -345,6 +354,24 @@ export class Gateway {
         throw err;
       });
     }
+    if (opts.config.console.enabled) {
+      const c = opts.config.console;
+      gw.consoleServer = await ConsoleServer.start({
+        host: c.host,
+        port: opts.consolePort ?? c.port,
+        authenticateOperator: (username, password) => {
+          const r = gw.broker.policy.authenticate(username, password);
+          return r.ok && r.identity.kind === "operator";
+        },
+        siteInfo: () => consoleSiteInfo(gw.config),
+        attachMqtt: (stream) => gw.broker.attach(stream),
+        log: gw.log.child({ module: "console" }),
+      }).catch(async (err: unknown) => {
+        await gw.stop();
+        throw err;
+      });
+      gw.log.info({ url: gw.consoleServer.url }, "operators' console listening");
+    }
     for (const [topic, payload, qos, retain] of gw.beforeListening.splice(0))
       broker.publish(topic, payload, qos, retain);
     gw.republishRecovered();
@@ -355,7 +382,7 @@ export class Gateway {
     );
     if (!opts.config.storage.enabled)
       log.warn("storage.enabled is false: alerts and acknowledgements are NOT kept across a restart");
-    gw.metrics.registerBusStats(() => gw.modbus.stats().map((r) => r.bus));
+    gw.metrics.registerBusStats(() => gw.modbus.metricsStats());
     try {
       await gw.modbus.start();
     } catch (err) {
@@ -442,6 +469,11 @@ export class Gateway {
   /** Where /metrics, /healthz and /readyz are served; null when `metrics.enabled` is false. */
   get metricsAddress(): MetricsAddress | null {
     return this.metricsServer?.address ?? null;
+  }
+
+  /** The console's URL; null when `console.enabled` is false. */
+  get consoleUrl(): string | null {
+    return this.consoleServer?.url ?? null;
   }
 
   get ready(): boolean {
@@ -533,6 +565,7 @@ export class Gateway {
       await this.upstream?.stop();
       // /readyz has answered 503 since the start of stop(); close it before the broker goes.
       await this.metricsServer?.close();
+      await this.consoleServer?.close();
       await this.brokerRef?.close();
       this.journal?.close();
       this.log.info(this.stats(), "gateway stopped");

@@ -11,3 +11,4 @@ export { applyEdgeHeapSettings } from "./heap.js";
 export { createLogger, type Logger } from "./log.js";
 export { defaultModbusLinks } from "./southbound/modbus.js";
 export { SystemdNotifier } from "./systemd.js";
+export { linliVersion } from "./version.js";

@@ -39,6 +39,23 @@ describe("createLogger", () => {
   });
 });
 
+describe("contact phones never reach a log line", () => {
+  const PHONE = "138 0013 8000";
+  for (const format of ["json", "pretty"] as const)
+    it(`${format}: an alert, a household and a config that carry one are redacted`, () => {
+      const s = sink();
+      const log = createLogger({ format, destination: s.stream });
+      log.info({ contactPhone: PHONE }, "top level");
+      log.info({ alert: { id: "a1", contactPhone: PHONE } }, "alert");
+      log.info({ households: [{ id: "hh-1", contactPhone: PHONE }] }, "households");
+      log.info({ config: { households: [{ id: "hh-1", contactPhone: PHONE }] } }, "config");
+      const text = s.lines.join("\n");
+      expect(text).not.toContain(PHONE);
+      expect(text.match(/\[redacted\]/g)).toHaveLength(4);
+      expect(text).toContain("hh-1");
+    });
+});
+
 describe("RateLimitedLog", () => {
   function setup(opts: { perKeyPerWindow?: number; maxKeys?: number } = {}) {
     const s = sink();

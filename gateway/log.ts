@@ -18,6 +18,19 @@ export interface LoggerOptions {
   destination?: DestinationStream | NodeJS.WritableStream;
 }
 
+/**
+ * A resident's contact phone is personal data for the operator who calls: it
+ * travels in alerts only. Should an object carrying it ever be logged (an
+ * alert, a household's config), the value is replaced.
+ */
+export const REDACTED_PATHS = [
+  "contactPhone",
+  "*.contactPhone",
+  "households[*].contactPhone",
+  "*.households[*].contactPhone",
+];
+const redact = { paths: REDACTED_PATHS, censor: "[redacted]" };
+
 export function createLogger(opts: LoggerOptions = {}): Logger {
   const level = opts.level ?? "info";
   const format = opts.format ?? "auto";
@@ -34,11 +47,11 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
       ignore: "pid,hostname",
       destination: dest ?? 1,
     });
-    return pino({ level }, stream);
+    return pino({ level, redact }, stream);
   }
-  if (dest !== undefined) return pino({ level }, dest as DestinationStream);
+  if (dest !== undefined) return pino({ level, redact }, dest as DestinationStream);
   // Synchronous stdout, for the same flush-at-exit reason.
-  return pino({ level }, pino.destination({ dest: 1, sync: true }));
+  return pino({ level, redact }, pino.destination({ dest: 1, sync: true }));
 }
 
 export interface RateLimitedLogOptions {

@@ -46,7 +46,7 @@ export class DeviceEntry implements AlertSubject {
   readonly downlinkTopic: string | null;
   readonly telemetryTopic: string;
   readonly statusTopic: string;
-  /** `{"deviceId":...,"model":...,"site":...,"household":...,` precomputed for telemetry JSON. */
+  /** `{"deviceId":...,"model":...,"site":...,"household":...,"deviceName":...,` precomputed for telemetry JSON. */
   telemetryPrefix: string;
   /** Mutated in place on a reload: rules read it on every sample. */
   readonly settings: DeviceSettings;
@@ -104,8 +104,13 @@ export class DeviceEntry implements AlertSubject {
 
   private prefix(): string {
     return flat(
-      `{"deviceId":${JSON.stringify(this.id)},"model":"${this.model}","site":${JSON.stringify(this.site)},"household":${JSON.stringify(this.household)},`,
+      `{"deviceId":${JSON.stringify(this.id)},"model":"${this.model}","site":${JSON.stringify(this.site)},"household":${JSON.stringify(this.household)},"deviceName":${JSON.stringify(this.config.name ?? null)},`,
     );
+  }
+
+  /** After a reload changed the device's config (its name may have changed). */
+  refreshPrefix(): void {
+    this.telemetryPrefix = this.prefix();
   }
 
   /** Moves the device to another household (or none). */
@@ -253,6 +258,7 @@ export class Registry {
     entry.password = passwordOf(d);
     Object.assign(entry.settings, deviceSettings(d, config.alerts, this.siteTime));
     entry.setHousehold(d.household ? (this.households.get(d.household) ?? null) : null);
+    entry.refreshPrefix();
   }
 
   removeDevice(id: string): DeviceEntry | undefined {

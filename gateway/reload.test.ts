@@ -137,7 +137,7 @@ describe("planReload", () => {
       requested: 9999,
     });
     const e = p.effective;
-    expect(e.site).toEqual({ id: "s1", timezone: "Asia/Shanghai", name: "renamed" });
+    expect(e.site).toEqual({ id: "s1", timezone: "Asia/Shanghai", locale: "zh-CN", name: "renamed" });
     expect(e.mqtt.listeners[0]?.port).toBe(1883);
     expect(e.metrics.port).toBe(9464);
     expect(e.pipeline.p1LaneSize).toBe(256);

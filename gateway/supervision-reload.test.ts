@@ -97,6 +97,7 @@ describe("Supervisor reload support", () => {
         { id: "hh-2", welfare: { period: "2h" } },
       ];
       (c.devices?.[0] as { household: string }).household = "hh-2";
+      (c.devices?.[0] as { name: string }).name = "紧急呼叫器";
     });
     const old1 = h1.welfarePeriodMs;
     const old2 = h2.welfarePeriodMs;
@@ -110,7 +111,12 @@ describe("Supervisor reload support", () => {
     expect(h1.welfareTimer.armed).toBe(false);
     expect(h2.welfareTimer.deadline).toBe(clock.now() + 2 * 60 * MIN);
     expect(p1.household).toBe("hh-2");
-    expect(p1.telemetryPrefix).toContain('"household":"hh-2"');
+    expect(p1.telemetryPrefix).toContain('"household":"hh-2","deviceName":"紧急呼叫器",');
+    // Only the name changes: telemetry carries the new one.
+    const renamed = structuredClone(next);
+    (renamed.devices[0] as { name: string }).name = "演示呼叫器";
+    registry.updateDevice(p1, renamed.devices[0] as Config["devices"][number], renamed);
+    expect(p1.telemetryPrefix).toContain('"deviceName":"演示呼叫器",');
   });
 
   it("a shorter welfare period moves the running one by the difference", () => {

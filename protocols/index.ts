@@ -18,6 +18,7 @@ export {
   checkLineBudget,
   coalesceRanges,
   LineBudgetError,
+  type LinkPhase,
   MAX_READ_REGISTERS,
   ModbusBus,
   type ModbusFailure,

@@ -1,6 +1,7 @@
 /** The `linli` command line as a user runs it (built CLI, real processes, 127.0.0.1 only). */
 import { execFile } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -62,6 +63,39 @@ describe("linli CLI", { timeout: 180_000 }, () => {
     expect(r.stderr).toContain(
       `${file}: warning: buses[0].path: serial device ${tty} of bus rs485-1 does not exist here (adapter unplugged, or wrong path?)`,
     );
+  });
+
+  it("--version prints package.json's version", async () => {
+    const pkg = JSON.parse(readFileSync("package.json", "utf8")) as { version: string };
+    const r = await linli("--version");
+    expect(r.code).toBe(0);
+    expect(r.stdout.trim()).toBe(pkg.version);
+  });
+
+  it("the demo refuses a --metrics-port that is taken, saying which and what to do", async () => {
+    const held = createServer();
+    await new Promise<void>((r) => held.listen(0, "127.0.0.1", r));
+    const taken = (held.address() as { port: number }).port;
+    try {
+      const r = await linli(
+        "start",
+        "--demo",
+        "--mqtt-port",
+        "0",
+        "--metrics-port",
+        String(taken),
+        "--console-port",
+        "0",
+        "--data-dir",
+        join(dir, "demo-data"),
+      );
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain(
+        `metrics port 127.0.0.1:${taken} is already in use; choose another with --metrics-port`,
+      );
+    } finally {
+      await new Promise((r) => held.close(r));
+    }
   });
 
   it("start refuses a bad config without starting", async () => {

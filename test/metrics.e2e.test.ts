@@ -4,7 +4,9 @@
  * malformed payload as a rejection; /healthz, /readyz (and 503 while
  * stopping), 404 and 405.
  */
+import { readFileSync } from "node:fs";
 import { request } from "node:http";
+import { createServer } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import type { Gateway } from "../gateway/gateway.js";
 import { startTestBroker } from "../sim/mqtt/test-broker.js";
@@ -13,6 +15,7 @@ import {
   OPS,
   pendantMsg,
   SITE,
+  sleep,
   startGateway,
   type TestClient,
   testConfig,
@@ -100,6 +103,13 @@ describe("metrics and health endpoints", () => {
     expect(sample(t, 'linli_lane_conflated_total{lane="telemetry"}')).toBe(0);
     // The open alert, by state and priority.
     expect(sample(t, 'linli_alerts_open{state="active-unacknowledged",priority="1"}')).toBe(1);
+    // Raised since start, by code and priority.
+    expect(sample(t, 'linli_alerts_raised_total{code="EMERGENCY_CALL",priority="1"}')).toBe(1);
+    // The build: this package's version and Node's, as labels of a constant 1.
+    const pkg = JSON.parse(readFileSync("package.json", "utf8")) as { version: string };
+    expect(sample(t, `linli_build_info{version="${pkg.version}",node="${process.versions.node}"}`)).toBe(1);
+    // No upstream configured: no upstream series.
+    expect(t).not.toMatch(/^linli_upstream_\w+(\{[^}]*\})? /m);
     // Messages and rejections per model and reason.
     expect(sample(t, 'linli_messages_total{model="ec200"}')).toBe(2);
     expect(sample(t, 'linli_rejections_total{model="ec200",reason="malformed"}')).toBe(1);
@@ -216,12 +226,43 @@ describe("metrics and health endpoints", () => {
     expect(sample(t, 'linli_bus_requests_total{bus="rs485-1"}')).toBe(5);
     expect(sample(t, 'linli_bus_timeouts_total{bus="rs485-1"}')).toBe(1);
     expect(sample(t, 'linli_bus_crc_errors_total{bus="rs485-1"}')).toBe(0);
-    expect(sample(t, 'linli_bus_link_up{bus="rs485-1",state="up"}')).toBe(1);
+    // The state is the value, not a label: one series per bus whatever its link does.
+    expect(sample(t, 'linli_bus_link_up{bus="rs485-1"}')).toBe(1);
+    expect(sample(t, 'linli_bus_link_state{bus="rs485-1"}')).toBe(4);
+    expect(t).not.toContain("state=");
     expect(sample(t, 'linli_bus_queue_depth{bus="rs485-1",queue="poll"}')).toBe(3);
     expect(sample(t, 'linli_bus_utilisation_ratio{bus="rs485-1"}')).toBe(0.25);
     requests = 9; // read at scrape time
     t = (await http(gw, "/metrics")).body;
     expect(sample(t, 'linli_bus_requests_total{bus="rs485-1"}')).toBe(9);
+  });
+
+  it("upstream backlog and drops while the upstream broker is unreachable", async () => {
+    // A port nobody listens on: bound, then closed.
+    const free = createServer();
+    await new Promise<void>((r) => free.listen(0, "127.0.0.1", r));
+    const port = (free.address() as { port: number }).port;
+    await new Promise((r) => free.close(r));
+    gw = await startGateway({
+      config: testConfig({
+        northbound: { upstream: { url: `mqtt://127.0.0.1:${port}`, backlog: 2, reconnectInitial: "10s" } },
+      }),
+    });
+    const p = await connect(gw, "p-1", "pw-p1");
+    clients.push(p);
+    // Each press: its event (QoS 1: held, the oldest dropped beyond 2), its telemetry (QoS 0: dropped);
+    // the alert's state is retained (mirrored, not in the backlog).
+    for (const seq of [1, 2, 3, 4]) await p.publish("devices/ec200/p-1/up", pendantMsg(seq, "press"));
+    const g = gw;
+    while ((g.stats().upstream?.telemetryDropped ?? 0) < 4) await sleep(10);
+    const t = (await http(gw, "/metrics")).body;
+    const up = gw.stats().upstream;
+    expect(up?.backlogDropped).toBeGreaterThan(0);
+    const broker = `broker="127.0.0.1:${port}"`;
+    expect(sample(t, `linli_upstream_connected{${broker}}`)).toBe(0);
+    expect(sample(t, `linli_upstream_backlog{${broker}}`)).toBe(2);
+    expect(sample(t, `linli_upstream_dropped_total{${broker},kind="backlog"}`)).toBe(up?.backlogDropped);
+    expect(sample(t, `linli_upstream_dropped_total{${broker},kind="telemetry"}`)).toBe(up?.telemetryDropped);
   });
 
   it("metrics.enabled: false serves nothing", async () => {

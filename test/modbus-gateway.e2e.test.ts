@@ -142,6 +142,20 @@ describe("Modbus devices through the gateway", () => {
     expect(alerts(r.ops, "/FIRE_ALARM/fire-b")).toHaveLength(0);
   });
 
+  it("bus metrics name a kiosk's bus by the kiosk's id, the serial bus by its id", async () => {
+    r = await rig();
+    await r.ops.waitFor((m) => m.topic === `linli/${SITE}/telemetry/gk3/kiosk-1`);
+    const names = r.gw.modbus
+      .metricsStats()
+      .map((b) => b.name)
+      .sort();
+    expect(names).toEqual(["kiosk-1", "rs485-1"]);
+    const text = await r.gw.metrics.render();
+    expect(text).toMatch(/^linli_bus_link_up\{bus="kiosk-1"\} 1$/m);
+    expect(text).toMatch(/^linli_bus_link_state\{bus="kiosk-1"\} 4$/m);
+    expect(text).not.toMatch(/bus="tcp:/);
+  });
+
   it("reset from an operator clears the latched alarm; the result says ok", async () => {
     r = await rig();
     r.panels[1]?.raiseHeat();

@@ -70,6 +70,8 @@ describe.skipIf(!haveClients && !process.env.CI)("README operator lines against 
         "0",
         "--metrics-port",
         "0",
+        "--console-port",
+        "0",
         "--data-dir",
         dataDir,
         "--log-format",
@@ -112,7 +114,29 @@ describe.skipIf(!haveClients && !process.env.CI)("README operator lines against 
       priority: 1,
       deviceId: "demo-pendant",
       state: "active-unacknowledged",
+      // The demo is a zh-CN site in Shanghai: the operator reads who, where and when.
+      householdName: "1号楼 101室",
+      residentName: "张阿姨",
+      locale: "zh-CN",
     });
+    expect(alert.message).toBe("紧急呼叫：1号楼 101室 张阿姨，演示呼叫器（随身佩戴）");
+    expect(alert.raisedAtLocal).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+08:00$/);
+    expect(Date.parse(alert.raisedAtLocal)).toBe(alert.raisedAt);
+
+    // The banner says where the metrics are (--metrics-port 0: a free port), and they are there.
+    const metricsUrl = /metrics: (http:\/\/127\.0\.0\.1:\d+\/metrics)/.exec(gwOut)?.[1];
+    expect(metricsUrl).toBeDefined();
+    const scrape = await fetch(metricsUrl as string);
+    expect(scrape.status).toBe(200);
+    // ... and where the operators' console is: its page is served there.
+    const consoleUrl = /运营控制台\): (http:\/\/127\.0\.0\.1:\d+\/)/.exec(gwOut)?.[1];
+    expect(consoleUrl).toBeDefined();
+    const page = await fetch(consoleUrl as string);
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain("邻里");
+    expect(await scrape.text()).toMatch(
+      /^linli_alerts_raised_total\{code="EMERGENCY_CALL",priority="1"\} [1-9]/m,
+    );
 
     // SIGTERM: clean shutdown, offline status, exit 0.
     const exited = new Promise<number | null>((r) => gw.once("exit", (code) => r(code)));

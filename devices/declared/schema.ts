@@ -96,6 +96,9 @@ const alarm = z.strictObject({
   when: condition,
   /** The text operators read in `causes`. Default: the condition in words. */
   cause: z.string().optional(),
+  /** What operators read as the alert's name and what they should do, in the site's language (site.locale). */
+  title: z.string().max(64).optional(),
+  action: z.string().max(200).optional(),
   /** An enum point whose value is appended to the cause (a fault code's meaning). */
   causeFrom: name.optional(),
   onDelay: duration.optional(),

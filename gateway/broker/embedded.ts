@@ -4,6 +4,7 @@
  * the broker, so its messages pass no client ACL and cost no extra hop.
  */
 import { type AddressInfo, createServer, type Server, type Socket } from "node:net";
+import type { Duplex } from "node:stream";
 import { Aedes, type Client, type PublishPacket } from "aedes";
 import type { Logger, RateLimitedLog } from "../log.js";
 import type { NorthboundSink } from "../northbound/sink.js";
@@ -73,11 +74,12 @@ export class EmbeddedBroker implements NorthboundSink {
   private readonly wills = new WeakSet<object>();
   private readonly servers: Server[] = [];
   private readonly sockets = new Set<Socket>();
+  private readonly streams = new Set<Duplex>();
   private closing = false;
 
   private constructor(
     readonly aedes: Aedes,
-    private readonly policy: AccessPolicy,
+    readonly policy: AccessPolicy,
     private readonly handlers: BrokerHandlers,
     private readonly counters: Counters,
     private readonly log: Logger,
@@ -231,7 +233,23 @@ export class EmbeddedBroker implements NorthboundSink {
     await new Promise<void>((resolve) => this.aedes.close(() => resolve()));
     this.sessions.close();
     for (const s of this.sockets) s.destroy();
+    for (const s of this.streams) s.destroy();
     await serversClosed;
+  }
+
+  /**
+   * A connection that did not come through a TCP listener (the console's
+   * MQTT over WebSocket): the same broker, authentication and rules.
+   */
+  attach(stream: Duplex): void {
+    if (this.closing) {
+      stream.destroy();
+      return;
+    }
+    this.streams.add(stream);
+    stream.once("close", () => this.streams.delete(stream));
+    const client = this.aedes.handle(stream as unknown as Socket) as unknown as Client;
+    if (this.urgentTopicPrefixes.length > 0) deliverUrgentAtOnce(client, this.urgentTopicPrefixes);
   }
 
   private async listen(l: ListenerConfig, maxConnections: number): Promise<void> {

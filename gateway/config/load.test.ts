@@ -55,6 +55,10 @@ describe("config", () => {
     });
     expect(c.households[1]?.welfare.period).toBe(12 * 3_600_000);
     expect(c.operators[0]?.password).toBe("a");
+    expect(c.site).toMatchObject({ timezone: "Asia/Shanghai", locale: "zh-CN" });
+    expect(c.households[0]).toMatchObject({ name: "1号楼 101室", residentName: "张阿姨", room: "101室" });
+    expect(c.devices[0]).toMatchObject({ name: "紧急呼叫器", location: "随身佩戴" });
+    expect(c.alerts.actions.FIRE_ALARM).toMatch(/119/);
   });
 
   it("names the missing environment variable and the field that needs it", () => {

@@ -6,6 +6,7 @@
 import { z } from "zod";
 import { parseDuration } from "../../core/index.js";
 import { type DeclaredProfileDoc, declaredProfileSchema } from "../../devices/index.js";
+import { ALERT_CODES, LOCALES } from "../content/codes.js";
 
 /** A duration field; parsed to milliseconds. */
 /** Milliseconds from a duration field, or a named config error. */
@@ -77,17 +78,61 @@ const welfare = z.strictObject({
     }),
 });
 
+/** Text shown to operators: one line, no control characters (it goes into one-line messages). */
+const label = (max: number) =>
+  z
+    .string()
+    .min(1, "must not be empty")
+    .max(max, `must be at most ${max} characters`)
+    .refine(
+      (v) => ![...v].some((c) => (c.codePointAt(0) as number) < 0x20 || c === "\u007f"),
+      "must be one line without control characters",
+    );
+
+/**
+ * A phone number as an operator dials it: digits with an optional leading +,
+ * spaces, dashes, parentheses and an extension ("ext." / "转"). The message
+ * never echoes the value: it must not reach a log.
+ */
+const phone = z
+  .string()
+  .regex(
+    /^\+?[0-9(][0-9 ()-]{2,30}((ext\.?|转) ?[0-9]{1,6})?$/,
+    "must be a phone number: digits, optional leading +, spaces, dashes, parentheses (value not shown)",
+  );
+
 const household = z.strictObject({
   id: topicId,
-  name: z.string().optional(),
+  name: label(64)
+    .optional()
+    .meta({ description: 'Shown to operators in every alert, e.g. "1号楼 101室" or "Building 1, flat 101"' }),
+  address: label(128).optional().meta({ description: "Street address, shown in alerts" }),
+  room: label(32).optional().meta({ description: 'Room or flat, e.g. "101室"; shown in alerts' }),
+  residentName: label(32)
+    .optional()
+    .meta({ description: 'How operators call the resident, e.g. "张阿姨"; shown in alerts' }),
+  contactPhone: phone.optional().meta({
+    description:
+      "The number operators call for this household: carried in alerts (contactPhone), never written to logs",
+  }),
   welfare: welfare.default({ enabled: true, period: undefined }),
 });
+
+/** Name and place of a device, as operators read them in alerts (and its name in telemetry). */
+const deviceLabels = {
+  name: label(64)
+    .optional()
+    .meta({ description: 'Shown to operators in alerts and telemetry (deviceName), e.g. "紧急呼叫器"' }),
+  location: label(64)
+    .optional()
+    .meta({ description: 'Where the device is, shown in alerts, e.g. "卧室床头" or "B1 stairwell"' }),
+};
 
 const deviceBase = {
   id: topicId,
   password: secret,
   household: topicId.optional().meta({ description: "Household this device belongs to (welfare checks)" }),
-  name: z.string().optional(),
+  ...deviceLabels,
 };
 
 const ec200 = z.strictObject({
@@ -107,7 +152,7 @@ const ds10 = z.strictObject({
 const polledBase = {
   id: topicId,
   household: topicId.optional(),
-  name: z.string().optional(),
+  ...deviceLabels,
 };
 
 const mfs8 = z.strictObject({
@@ -166,7 +211,7 @@ const declaredDevice = z.strictObject({
   model: z.literal("declared"),
   profile: z.string(),
   household: topicId.optional(),
-  name: z.string().optional(),
+  ...deviceLabels,
   password: secret.optional().meta({ description: "MQTT profiles: the device's broker password" }),
   heartbeatInterval: duration("300s").meta({ description: "MQTT profiles" }),
   bus: topicId.optional().meta({ description: "Modbus RTU profiles: the serial bus" }),
@@ -239,6 +284,10 @@ const alerts = z.strictObject({
   shelveMax: duration("8h").meta({ description: "Longest shelving an operator may ask for (never for P1)" }),
   awayExitGrace: duration("15m").meta({
     description: "Activity this soon after away mode is set is the resident leaving, not coming back",
+  }),
+  actions: z.partialRecord(z.enum(ALERT_CODES), label(200)).default({}).meta({
+    description:
+      "What operators should do, per alert code, in the site's language (site.locale): replaces the shipped text in the alert's `action` (docs/operator-guide.zh-CN.md)",
   }),
 });
 
@@ -361,6 +410,25 @@ const northbound = z.strictObject({
   }),
 });
 
+/** The operators' console in the browser (gateway/console/): off unless configured. */
+const consoleSection = z.strictObject({
+  enabled: z
+    .boolean()
+    .default(false)
+    .meta({ description: "Serve the operators' console page and its MQTT-over-WebSocket endpoint" }),
+  host: z
+    .string()
+    .default("127.0.0.1")
+    .meta({ description: "Address to bind; 0.0.0.0 lets tablets on the LAN reach it (docs/console.md)" }),
+  port: z
+    .number()
+    .int()
+    .min(0)
+    .max(65535)
+    .default(8080)
+    .meta({ description: "HTTP port of the console (0 picks a free port)" }),
+});
+
 export const configSchema = z.strictObject({
   site: z.strictObject({
     id: topicId,
@@ -371,8 +439,12 @@ export const configSchema = z.strictObject({
       .optional()
       .meta({
         description:
-          "IANA time zone of the site: quiet hours, kiosk opening hours and daily counters; default the system's",
+          "IANA time zone of the site: quiet hours, kiosk opening hours, daily counters and the local times in alerts (raisedAtLocal ...); default the system's",
       }),
+    locale: z.enum(LOCALES).default("zh-CN").meta({
+      description:
+        "Language of the text operators read in alerts (message, action): zh-CN (default) or en. Alert codes stay English identifiers",
+    }),
   }),
   mqtt: z
     .strictObject({
@@ -402,6 +474,7 @@ export const configSchema = z.strictObject({
   ingest: ingest.default(() => ingest.parse({})),
   log: log.default(() => log.parse({})),
   metrics: metrics.default(() => metrics.parse({})),
+  console: consoleSection.default(() => consoleSection.parse({})),
   northbound: northbound.default({}),
   storage: storage.default(() => storage.parse({})),
 });

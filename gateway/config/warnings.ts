@@ -14,5 +14,10 @@ export function configWarnings(config: Config, exists: (path: string) => boolean
         `buses[${i}].path: serial device ${b.path} of bus ${b.id} does not exist here (adapter unplugged, or wrong path?)`,
       );
   });
+  // The section is read by the browser console, which this version does not serve yet.
+  if (config.console.enabled)
+    out.push(
+      `console.enabled: this version of linli has no browser console yet; nothing is served on ${config.console.host}:${config.console.port}`,
+    );
   return out;
 }

@@ -12,8 +12,9 @@
  * that are never removed.
  */
 import { Counter, collectDefaultMetrics, Gauge, type Metric, Registry } from "prom-client";
-import type { BusStats } from "../../protocols/index.js";
+import type { BusStats, LinkPhase } from "../../protocols/index.js";
 import type { LaneStats, PipelineStats } from "../pipeline/lanes.js";
+import { linliVersion } from "../version.js";
 import { LATENCY_BUCKETS_SECONDS, LatencyHistogram } from "./latency.js";
 
 /** Lane ids as the pipeline numbers them (devices/profile.ts: 0 P1, 1 alert, 2 telemetry). */
@@ -26,7 +27,19 @@ export interface MetricsSource {
     snapshot(): { messages: Record<string, number>; rejections: Record<string, Record<string, number>> };
   };
   readonly engine: { openAlerts(): Iterable<{ readonly state: string; readonly priority: number }> };
-  stats(): { parked: number; devices: { total: number; online: number; lost: number } };
+  stats(): {
+    parked: number;
+    devices: { total: number; online: number; lost: number };
+    /** The upstream bridge (northbound.upstream), or null when none is configured. */
+    upstream?: {
+      /** host:port of the upstream broker. */
+      broker: string;
+      connected: boolean;
+      backlog: number;
+      backlogDropped: number;
+      telemetryDropped: number;
+    } | null;
+  };
   /** The journal (docs/durability.md); null stats when there is none. */
   readonly storageHealthy?: boolean;
   journalStats?(): {
@@ -77,6 +90,18 @@ function defaultProcessRegistry(): Registry {
   return processRegistry;
 }
 
+/**
+ * `linli_bus_link_state` values: the state is the sample's value, not a
+ * label, so a bus is one series whatever happens to its link.
+ */
+export const LINK_STATE_VALUES: Readonly<Record<LinkPhase, number>> = {
+  closed: 0,
+  down: 1,
+  backoff: 2,
+  connecting: 3,
+  up: 4,
+};
+
 /** Bus counters exported as `linli_bus_<name>_total{bus}`. */
 const BUS_COUNTERS = [
   ["requests", "Requests accepted into a bus queue"],
@@ -106,6 +131,8 @@ export class GatewayMetrics {
   readonly configReloads: Counter<"result">;
   /** Alert label sets seen so far: reported as 0 once empty instead of vanishing. */
   private readonly alertSeries = new Map<string, { state: string; priority: string }>();
+  /** Alerts raised since start, by code and priority; incremented by the gateway when one is raised. */
+  private readonly alertsRaised: Counter<"code" | "priority">;
 
   constructor(source: MetricsSource) {
     const registers = [this.registry];
@@ -297,6 +324,57 @@ export class GatewayMetrics {
     this.configReloads.inc({ result: "applied" }, 0);
     this.configReloads.inc({ result: "refused" }, 0);
 
+    this.alertsRaised = new Counter({
+      name: "linli_alerts_raised_total",
+      help: "Alerts raised since start, by code and priority (repeats of an open alert are not counted)",
+      labelNames: ["code", "priority"],
+      registers,
+    });
+    new Gauge({
+      name: "linli_build_info",
+      help: "Always 1; the gateway's version and the Node.js version as labels",
+      labelNames: ["version", "node"],
+      registers,
+    }).set({ version: linliVersion(), node: process.versions.node }, 1);
+
+    // Labelled by the broker, so a gateway without an upstream has no series (not a misleading 0).
+    const upstream = () => source.stats().upstream ?? null;
+    new Gauge({
+      name: "linli_upstream_connected",
+      help: "1 while the upstream broker (northbound.upstream) is connected, else 0",
+      labelNames: ["broker"],
+      registers,
+      collect() {
+        const u = upstream();
+        this.reset();
+        if (u !== null) this.set({ broker: u.broker }, u.connected ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: "linli_upstream_backlog",
+      help: "QoS 1 messages waiting for the upstream broker (bounded by northbound.upstream.backlog)",
+      labelNames: ["broker"],
+      registers,
+      collect() {
+        const u = upstream();
+        this.reset();
+        if (u !== null) this.set({ broker: u.broker }, u.backlog);
+      },
+    });
+    new Counter({
+      name: "linli_upstream_dropped_total",
+      help: 'Messages not delivered upstream: kind "backlog" (oldest dropped, the backlog was full), "telemetry" (not kept while the uplink was down)',
+      labelNames: ["broker", "kind"],
+      registers,
+      collect() {
+        const u = upstream();
+        this.reset();
+        if (u === null) return;
+        this.inc({ broker: u.broker, kind: "backlog" }, u.backlogDropped);
+        this.inc({ broker: u.broker, kind: "telemetry" }, u.telemetryDropped);
+      },
+    });
+
     this.registry.registerMetric(histogramMetric(this.latency) as unknown as Metric<string>);
     this.registerBusMetrics();
   }
@@ -308,6 +386,11 @@ export class GatewayMetrics {
    */
   registerBusStats(provider: BusStatsProvider): void {
     this.busProviders.push(provider);
+  }
+
+  /** An alert was raised (not a repeat of an open one). */
+  alertRaised(code: string, priority: number): void {
+    this.alertsRaised.inc({ code, priority: String(priority) });
   }
 
   /** Records one processed entry's end-to-end latency (ms) for its lane. Hot path: no allocation. */
@@ -334,11 +417,21 @@ export class GatewayMetrics {
     new Gauge({
       name: "linli_bus_link_up",
       help: "1 when the bus's link is up, 0 otherwise (down, connecting, backoff, closed)",
-      labelNames: ["bus", "state"],
+      labelNames: ["bus"],
       registers,
       collect() {
         this.reset();
-        for (const b of buses()) this.set({ bus: b.name, state: b.linkState }, b.linkState === "up" ? 1 : 0);
+        for (const b of buses()) this.set({ bus: b.name }, b.linkState === "up" ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: "linli_bus_link_state",
+      help: "The bus's link state as a number: 0 closed, 1 down, 2 backoff, 3 connecting, 4 up",
+      labelNames: ["bus"],
+      registers,
+      collect() {
+        this.reset();
+        for (const b of buses()) this.set({ bus: b.name }, LINK_STATE_VALUES[b.linkState]);
       },
     });
     for (const [field, help] of BUS_COUNTERS) {

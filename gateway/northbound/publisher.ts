@@ -10,6 +10,7 @@
 
 import type { Quality } from "../../core/index.js";
 import type { Alert, Transition } from "../alerts/alert.js";
+import type { AlertContent, EscalationInfo } from "../content/alert-content.js";
 import type { DeviceEntry, LinkState } from "../registry.js";
 import type { NorthboundSink } from "./sink.js";
 
@@ -18,6 +19,8 @@ export class Publisher {
   published = 0;
   /** Answers to operators wait for this (the journal's group commit): an answer is a promise kept. */
   private durable: ((publish: () => void) => void) | null = null;
+  /** The people-facing fields of an alert (gateway/content), added at serialisation; none until set. */
+  private content: ((alert: Alert, t: Transition, esc?: EscalationInfo) => AlertContent) | null = null;
 
   constructor(
     readonly site: string,
@@ -26,8 +29,17 @@ export class Publisher {
     this.gatewayStatusTopic = `linli/${site}/gateway/status`;
   }
 
+  /** Alerts and escalations carry names, places, message and local times from now on (docs/topics.md 0.6.0). */
+  describeWith(content: (alert: Alert, t: Transition, esc?: EscalationInfo) => AlertContent): void {
+    this.content = content;
+  }
+
   alert(alert: Alert, transition: Transition): void {
-    const payload = JSON.stringify({ ...alert.view(), transition });
+    // Object.assign onto the fresh view, not a spread: a spread of ~50 properties built an object
+    // that JSON.stringify took ~10x longer on (measured: 150-250 µs against 16 µs per alert).
+    const payload = JSON.stringify(
+      Object.assign(alert.view(), this.content?.(alert, transition), { transition }),
+    );
     this.published++;
     if (alert.state !== "closed") {
       this.sink.publish(alert.topic, payload, 1, true);
@@ -115,7 +127,11 @@ export class Publisher {
     this.published++;
     this.sink.publish(
       `linli/${this.site}/escalations/p${alert.priority}/${alert.code}/${alert.subject.id}`,
-      JSON.stringify({ ...alert.view(), escalation: { level, unacknowledgedForMs } }),
+      JSON.stringify(
+        Object.assign(alert.view(), this.content?.(alert, "escalated", { level, unacknowledgedForMs }), {
+          escalation: { level, unacknowledgedForMs },
+        }),
+      ),
       1,
       false,
     );

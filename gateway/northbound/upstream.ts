@@ -47,6 +47,8 @@ const UP_RETAINED = "upr/";
 const seqKey = (seq: number) => `${UP}${seq.toString().padStart(16, "0")}`;
 
 export interface UpstreamStats {
+  /** host:port of the upstream broker (the metrics' `broker` label; no credentials). */
+  broker: string;
   connected: boolean;
   connects: number;
   published: number;
@@ -83,6 +85,7 @@ export class UpstreamBridge implements NorthboundSink {
   private backlogHead = 0;
   private readonly prefix: string;
   private stopping = false;
+  private readonly broker: string;
   /**
    * Up and caught up: mqtt.js says `connected` before our connect handler has
    * sent the backlog, and a message published in that gap would overtake it.
@@ -112,6 +115,7 @@ export class UpstreamBridge implements NorthboundSink {
     }
     const host = url.hostname.replace(/^\[(.*)\]$/, "$1");
     const port = url.port ? Number(url.port) : 1883;
+    this.broker = `${url.hostname}:${port}`;
     const options: IClientOptions = {
       clientId: opts.clientId,
       username: opts.username,
@@ -154,6 +158,7 @@ export class UpstreamBridge implements NorthboundSink {
 
   stats(): UpstreamStats {
     return {
+      broker: this.broker,
       connected: this.client.connected,
       connects: this.counters.connects,
       published: this.counters.published,

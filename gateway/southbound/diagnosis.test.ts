@@ -62,10 +62,18 @@ describe("bus diagnosis lines", () => {
         { id: "rs485-1", path: "/dev/ttyUSB9" },
         { id: "rs485-2", path: "/dev/ttyS0" },
       ],
+      console: { enabled: false, host: "127.0.0.1", port: 8080 },
     };
     const w = configWarnings(config as never, (p) => p === "/dev/ttyS0");
     expect(w).toEqual([
       "buses[0].path: serial device /dev/ttyUSB9 of bus rs485-1 does not exist here (adapter unplugged, or wrong path?)",
+    ]);
+  });
+
+  it("config check warns that console.enabled serves nothing in this version", () => {
+    const config = { buses: [], console: { enabled: true, host: "127.0.0.1", port: 8080 } };
+    expect(configWarnings(config as never)).toEqual([
+      "console.enabled: this version of linli has no browser console yet; nothing is served on 127.0.0.1:8080",
     ]);
   });
 });

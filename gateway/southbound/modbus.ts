@@ -231,6 +231,20 @@ export class ModbusSouthbound {
     }));
   }
 
+  /**
+   * Every bus's stats named as operators know it: a serial bus by its id, a
+   * kiosk's TCP bus by the id of the kiosk(s) on it (an address says nothing
+   * on a dashboard, and changes when the kiosk is re-addressed).
+   */
+  metricsStats(): BusStats[] {
+    return [...this.buses.values()].map((u) => {
+      const s = u.bus.stats();
+      return u.place.kind === "tcp" && u.devices.length > 0
+        ? { ...s, name: u.devices.map((d) => d.id).join(",") }
+        : s;
+    });
+  }
+
   /** Starts every poller's statistics afresh (benchmarks leave out their warm-up). */
   resetStats(): void {
     for (const u of this.buses.values()) u.poller.resetStats();

@@ -1,0 +1,606 @@
+// The operators' console. Live over MQTT over WebSocket with the operator's own
+// login: the broker's ACL decides what this page may read and request, exactly as
+// for any other console (docs/topics.md). State is rebuilt from the retained
+// topics at every (re)connection: the page keeps nothing the gateway does not.
+import { CODE_NAMES, METRIC_NAMES, STRINGS } from "./i18n.js";
+
+const $ = (sel) => document.querySelector(sel);
+
+const state = {
+  lang: localStorage.getItem("linli.lang") || null,
+  site: null,
+  user: null,
+  client: null,
+  alerts: new Map(), // alert topic -> alert JSON
+  status: new Map(), // deviceId -> "online" | "lost"
+  readings: new Map(), // deviceId -> telemetry JSON
+  monitoring: new Map(), // householdId -> monitoring JSON
+  flood: null,
+  gateway: null,
+  results: [],
+  seenP1: new Set(),
+  connected: false,
+};
+const RESULTS_KEPT = 30;
+const STATION_MODELS = new Set(["mfs8", "gk3", "lv4"]);
+
+function t(key) {
+  const lang = state.lang || "zh-CN";
+  return key.split(".").reduce((o, k) => (o == null ? o : o[k]), STRINGS[lang]) ?? key;
+}
+
+function applyTexts() {
+  const lang = state.lang || "zh-CN";
+  document.documentElement.lang = lang;
+  document.title = t("title");
+  for (const el of document.querySelectorAll("[data-t]")) el.textContent = t(el.dataset.t);
+  for (const opt of $("#dialog-duration").options) {
+    const minutes = Number(opt.textContent.match(/\d+/)?.[0] ?? opt.dataset.minutes);
+    opt.dataset.minutes = String(minutes);
+    opt.textContent =
+      minutes >= 60 ? `${minutes / 60} ${t("units.hours")}` : `${minutes} ${t("units.minutes")}`;
+  }
+}
+
+function setLang(lang) {
+  state.lang = lang;
+  localStorage.setItem("linli.lang", lang);
+  applyTexts();
+  render();
+}
+
+function toggleLang() {
+  setLang((state.lang || "zh-CN") === "zh-CN" ? "en" : "zh-CN");
+}
+
+// ---- time, in the site's time zone ----------------------------------------
+
+function fmtTime(ms) {
+  if (ms == null) return "";
+  return new Intl.DateTimeFormat(state.lang || "zh-CN", {
+    timeZone: state.site?.site.timezone,
+    month: "2-digit",
+    day: "2-digit",
+    hour: "2-digit",
+    minute: "2-digit",
+    second: "2-digit",
+    hour12: false,
+  }).format(new Date(ms));
+}
+
+function fmtAge(ms) {
+  const s = Math.max(0, Math.floor((Date.now() - ms) / 1000));
+  if (s < 60) return `${s} ${t("units.seconds")}`;
+  if (s < 3600) return `${Math.floor(s / 60)} ${t("units.minutes")}`;
+  if (s < 86400)
+    return `${Math.floor(s / 3600)} ${t("units.hours")} ${Math.floor((s % 3600) / 60)} ${t("units.minutes")}`;
+  return `${Math.floor(s / 86400)} ${t("units.days")}`;
+}
+
+// ---- login -----------------------------------------------------------------
+
+function basic(user, pass) {
+  const bytes = new TextEncoder().encode(`${user}:${pass}`);
+  let bin = "";
+  for (const b of bytes) bin += String.fromCharCode(b);
+  return `Basic ${btoa(bin)}`;
+}
+
+let audio = null;
+
+async function login(event) {
+  event.preventDefault();
+  const user = $("#username").value.trim();
+  const pass = $("#password").value;
+  const err = $("#login-error");
+  err.hidden = true;
+  // A user gesture: the only moment a browser lets the page prepare its alarm sound.
+  try {
+    audio ??= new AudioContext();
+    void audio.resume();
+  } catch {
+    audio = null;
+  }
+  let res;
+  try {
+    res = await fetch("api/site", { headers: { authorization: basic(user, pass) }, cache: "no-store" });
+  } catch {
+    err.textContent = t("cannotReach");
+    err.hidden = false;
+    return;
+  }
+  if (res.status === 401) {
+    err.textContent = t("wrongPassword");
+    err.hidden = false;
+    return;
+  }
+  if (!res.ok) {
+    err.textContent = `${t("cannotReach")} (${res.status})`;
+    err.hidden = false;
+    return;
+  }
+  state.site = await res.json();
+  state.user = user;
+  if (!state.lang) state.lang = state.site.site.locale === "zh-CN" ? "zh-CN" : "en";
+  applyTexts();
+  $("#site-name").textContent = state.site.site.name ?? state.site.site.id;
+  $("#login").hidden = true;
+  $("#app").hidden = false;
+  connect(user, pass);
+}
+
+function logout() {
+  state.client?.end(true);
+  state.client = null;
+  state.user = null;
+  $("#password").value = "";
+  $("#app").hidden = true;
+  $("#login").hidden = false;
+}
+
+// ---- MQTT ------------------------------------------------------------------
+
+function topicBase() {
+  return `linli/${state.site.site.id}/`;
+}
+
+function connect(user, pass) {
+  const url = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/mqtt`;
+  const suffix = Math.random().toString(36).slice(2, 10);
+  const client = mqtt.connect(url, {
+    username: user,
+    password: pass,
+    clientId: `${user}-console-${suffix}`,
+    clean: true,
+    protocolVersion: 4,
+    reconnectPeriod: 1000,
+    connectTimeout: 5000,
+    keepalive: 30,
+  });
+  state.client = client;
+  const base = topicBase();
+  client.on("connect", () => {
+    // Everything the page shows is rebuilt from the retained topics on every connection.
+    state.alerts.clear();
+    state.status.clear();
+    state.monitoring.clear();
+    state.flood = null;
+    state.connected = true;
+    client.subscribe(
+      [
+        `${base}alerts/#`,
+        `${base}escalations/#`,
+        `${base}devices/+/status`,
+        `${base}telemetry/#`,
+        `${base}households/+/monitoring`,
+        `${base}ops/result/${user}`,
+        `${base}cmd/+/+/result`,
+        `${base}gateway/status`,
+      ],
+      { qos: 1 },
+    );
+    render();
+  });
+  client.on("close", () => {
+    state.connected = false;
+    render();
+  });
+  client.on("error", (e) => {
+    // CONNACK 4/5: the password changed or the account went: back to the login.
+    if (e && (e.code === 4 || e.code === 5)) {
+      logout();
+      const err = $("#login-error");
+      err.textContent = t("wrongPassword");
+      err.hidden = false;
+    }
+  });
+  client.on("message", (topic, payload, packet) => onMessage(topic.slice(base.length), payload, packet));
+}
+
+function parse(payload) {
+  if (payload.length === 0) return null;
+  try {
+    return JSON.parse(new TextDecoder().decode(payload));
+  } catch {
+    return undefined;
+  }
+}
+
+function onMessage(topic, payload, packet) {
+  const parts = topic.split("/");
+  const body = parse(payload);
+  if (body === undefined) return;
+  if (parts[0] === "alerts" && parts.length === 4) {
+    if (body === null || body.state === "closed") state.alerts.delete(topic);
+    else {
+      state.alerts.set(topic, body);
+      const isNewP1 =
+        body.priority === 1 &&
+        !packet.retain &&
+        body.state === "active-unacknowledged" &&
+        !state.seenP1.has(body.id);
+      if (body.priority === 1) state.seenP1.add(body.id);
+      if (isNewP1) alarm();
+    }
+  } else if (parts[0] === "alerts" && parts[1] === "flood") {
+    state.flood = body;
+  } else if (parts[0] === "escalations" && body) {
+    for (const a of state.alerts.values()) {
+      if (a.id === body.id) {
+        a.escalationLevel = body.escalation?.level ?? a.escalationLevel;
+        if (a.priority === 1) alarm();
+      }
+    }
+  } else if (parts[0] === "devices" && parts[2] === "status") {
+    state.status.set(parts[1], new TextDecoder().decode(payload));
+  } else if (parts[0] === "telemetry" && body) {
+    state.readings.set(body.deviceId ?? parts[2], body);
+  } else if (parts[0] === "households" && body) {
+    state.monitoring.set(parts[1], body);
+  } else if (parts[0] === "gateway" && parts[1] === "status") {
+    state.gateway = new TextDecoder().decode(payload);
+  } else if ((parts[0] === "ops" || (parts[0] === "cmd" && parts[3] === "result")) && body) {
+    state.results.unshift({ at: Date.now(), topic, body });
+    state.results.length = Math.min(state.results.length, RESULTS_KEPT);
+  } else {
+    return;
+  }
+  scheduleRender();
+}
+
+function publish(path, body) {
+  state.client?.publish(`${topicBase()}${path}`, JSON.stringify({ by: state.user, ...body }), { qos: 1 });
+}
+
+// ---- the P1 alarm: a sound and a flash -------------------------------------
+
+function alarm() {
+  const flash = $("#flash");
+  flash.hidden = false;
+  flash.style.animation = "none";
+  void flash.offsetWidth;
+  flash.style.animation = "";
+  setTimeout(() => {
+    flash.hidden = true;
+  }, 3000);
+  if (!audio) return;
+  const start = audio.currentTime;
+  for (let i = 0; i < 3; i++) {
+    const osc = audio.createOscillator();
+    const gain = audio.createGain();
+    osc.frequency.value = 880;
+    gain.gain.value = 0.2;
+    osc.connect(gain).connect(audio.destination);
+    osc.start(start + i * 0.4);
+    osc.stop(start + i * 0.4 + 0.25);
+  }
+}
+
+// ---- operator actions ------------------------------------------------------
+
+function ask(title, withDuration) {
+  const dialog = $("#dialog");
+  $("#dialog-title").textContent = title;
+  $("#dialog-duration-row").hidden = !withDuration;
+  $("#dialog-note").value = "";
+  return new Promise((resolve) => {
+    dialog.onclose = () =>
+      resolve(
+        dialog.returnValue === "ok"
+          ? { note: $("#dialog-note").value.trim(), duration: $("#dialog-duration").value }
+          : null,
+      );
+    dialog.showModal();
+  });
+}
+
+async function onAction(event) {
+  const button = event.target.closest("button[data-action]");
+  if (!button) return;
+  const { action, target } = button.dataset;
+  if (action === "ack") {
+    const r = await ask(`${t("ack")} · ${button.dataset.label}`, false);
+    if (r) publish(`ack/${target}`, r.note ? { note: r.note } : {});
+  } else if (action === "shelve") {
+    const r = await ask(`${t("shelve")} · ${button.dataset.label}`, true);
+    if (r) publish(`shelve/${target}`, { duration: r.duration, reason: r.note || undefined });
+  } else if (action === "unshelve") {
+    publish(`unshelve/${target}`, {});
+  } else if (action === "service") {
+    const r = await ask(`${button.textContent} · ${button.dataset.label}`, false);
+    if (r)
+      publish(`service/${target}`, {
+        inService: button.dataset.value === "true",
+        reason: r.note || undefined,
+      });
+  } else if (action === "away") {
+    publish(`away/${target}`, { away: button.dataset.value === "true" });
+  }
+}
+
+// ---- rendering -------------------------------------------------------------
+
+let renderQueued = false;
+function scheduleRender() {
+  if (renderQueued) return;
+  renderQueued = true;
+  requestAnimationFrame(() => {
+    renderQueued = false;
+    render();
+  });
+}
+
+function el(tag, attrs = {}, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v == null || v === false) continue;
+    if (k === "class") e.className = v;
+    else if (k.startsWith("data-")) e.setAttribute(k, v);
+    else e[k] = v;
+  }
+  for (const c of children.flat()) if (c != null && c !== "") e.append(c);
+  return e;
+}
+
+function household(id) {
+  return state.site?.households.find((h) => h.id === id) ?? null;
+}
+function device(id) {
+  return state.site?.devices.find((d) => d.id === id) ?? null;
+}
+function codeName(code) {
+  return CODE_NAMES[state.lang || "zh-CN"]?.[code] ?? code;
+}
+
+function alertCard(a) {
+  const h = household(a.household);
+  const d = device(a.deviceId);
+  const householdName = a.householdName ?? h?.name ?? a.household;
+  const room = a.room ?? h?.room;
+  const resident = a.residentName ?? h?.residentName;
+  const phone = a.contactPhone ?? h?.contactPhone;
+  const deviceName = a.deviceName ?? d?.name ?? a.deviceId;
+  const location = a.location ?? d?.location;
+  const unacked = a.state === "active-unacknowledged" || a.state === "cleared-unacknowledged";
+  const label = `${codeName(a.code)} · ${householdName ?? deviceName}`;
+  const actions = [];
+  if (unacked)
+    actions.push(
+      el(
+        "button",
+        { class: "primary", "data-action": "ack", "data-target": a.id, "data-label": label },
+        t("ack"),
+      ),
+    );
+  if (a.suppression === "shelved")
+    actions.push(
+      el("button", { "data-action": "unshelve", "data-target": a.id, "data-label": label }, t("unshelve")),
+    );
+  else if (a.priority > 1 && a.suppression == null)
+    actions.push(
+      el("button", { "data-action": "shelve", "data-target": a.id, "data-label": label }, t("shelve")),
+    );
+  return el(
+    "article",
+    {
+      class: `alert p${a.priority}${unacked ? " unacked" : ""}`,
+      "data-alert-id": a.id,
+      "data-priority": String(a.priority),
+      "data-code": a.code,
+    },
+    el(
+      "div",
+      { class: "head" },
+      el("span", { class: "code" }, codeName(a.code), " ", householdName ? `· ${householdName}` : ""),
+      el(
+        "span",
+        {},
+        el("span", { class: `badge state-${a.state}` }, t(`states.${a.state}`)),
+        a.suppression ? el("span", { class: "badge" }, " ", t(`suppression.${a.suppression}`)) : "",
+        a.urgent ? el("span", { class: "badge" }, " ", t("urgent")) : "",
+        a.test ? el("span", { class: "badge" }, " ", t("test")) : "",
+        a.cancelledByResident ? el("span", { class: "badge" }, " ", t("cancelledByResident")) : "",
+      ),
+    ),
+    a.message ? el("div", { class: "message" }, a.message) : "",
+    el(
+      "div",
+      { class: "meta" },
+      resident ? el("span", {}, `${t("resident")}: ${resident}${room ? ` (${room})` : ""}`) : "",
+      phone ? el("span", {}, `${t("phone")}: `, el("a", { href: `tel:${phone}` }, phone)) : "",
+      el("span", {}, `${t("device")}: ${deviceName}${location ? ` · ${location}` : ""}`),
+      el("span", {}, `${t("raisedAt")}: ${fmtTime(a.raisedAt)}`),
+      el("span", { class: "age", "data-since": String(a.raisedAt) }, `${t("age")}: ${fmtAge(a.raisedAt)}`),
+      a.count > 1 ? el("span", {}, `${t("count")}: ${a.count}`) : "",
+      a.escalationLevel ? el("span", {}, `${t("escalation")}: ${a.escalationLevel} ${t("level")}`) : "",
+      a.ackedBy ? el("span", {}, `${t("ackedBy")}: ${a.ackedBy}${a.ackNote ? ` (${a.ackNote})` : ""}`) : "",
+      a.shelvedBy ? el("span", {}, `${t("shelvedBy")}: ${a.shelvedBy} → ${fmtTime(a.shelvedUntil)}`) : "",
+    ),
+    a.action ? el("div", { class: "todo" }, `${t("action")}: ${a.action}`) : "",
+    el("div", { class: "actions" }, actions),
+  );
+}
+
+function renderAlerts() {
+  const byPriority = new Map();
+  for (const a of state.alerts.values()) {
+    if (!byPriority.has(a.priority)) byPriority.set(a.priority, []);
+    byPriority.get(a.priority).push(a);
+  }
+  const box = $("#alerts");
+  box.replaceChildren();
+  const priorities = [...byPriority.keys()].sort((x, y) => x - y);
+  for (const p of priorities) {
+    // Waiting for a person first, the longest waiting at the top.
+    const list = byPriority.get(p).sort((x, y) => {
+      const ux = x.state.endsWith("unacknowledged") ? 0 : 1;
+      const uy = y.state.endsWith("unacknowledged") ? 0 : 1;
+      return ux - uy || x.raisedAt - y.raisedAt;
+    });
+    box.append(
+      el(
+        "section",
+        { class: `group p${p}` },
+        el("h3", {}, `${t(`priority.${p}`)} (${list.length})`),
+        list.map(alertCard),
+      ),
+    );
+  }
+  if (priorities.length === 0) box.append(el("p", { class: "hint" }, t("noAlerts")));
+  $("#alert-count").textContent = `(${state.alerts.size})`;
+}
+
+function metricText(m) {
+  const names = METRIC_NAMES[state.lang || "zh-CN"] ?? {};
+  return Object.entries(m ?? {})
+    .filter(([k]) => k !== "event" && k !== "uptime" && k !== "eventCounter")
+    .map(
+      ([k, v]) =>
+        `${names[k] ?? k} ${typeof v.value === "number" ? Math.round(v.value * 100) / 100 : v.value}${v.unit ? ` ${v.unit}` : ""}`,
+    )
+    .join(" · ");
+}
+
+function statusCell(id) {
+  const s = state.status.get(id);
+  return el("td", { class: s === "lost" ? "lost" : s === "online" ? "online" : "" }, s ? t(s) : t("unknown"));
+}
+
+function renderDevices() {
+  const devices = state.site?.devices ?? [];
+  const body = $("#devices tbody");
+  body.replaceChildren(
+    ...devices
+      .filter((d) => !STATION_MODELS.has(d.model))
+      .map((d) => {
+        const r = state.readings.get(d.id);
+        const battery = r?.metrics?.battery?.value;
+        const outOfService = [...state.alerts.values()].some(
+          (a) => a.deviceId === d.id && a.suppression === "out-of-service",
+        );
+        return el(
+          "tr",
+          { "data-device": d.id },
+          el(
+            "td",
+            {},
+            d.name ?? d.id,
+            el("br"),
+            el(
+              "small",
+              {},
+              `${t(`models.${d.model}`)} · ${household(d.household)?.name ?? d.household ?? ""}`,
+            ),
+          ),
+          statusCell(d.id),
+          el("td", {}, battery != null ? `${t("battery")} ${battery}%` : ""),
+          el(
+            "td",
+            {},
+            el(
+              "button",
+              {
+                "data-action": "service",
+                "data-target": d.id,
+                "data-value": String(outOfService),
+                "data-label": d.name ?? d.id,
+              },
+              outOfService ? t("inService") : t("outOfService"),
+            ),
+          ),
+        );
+      }),
+  );
+  const stations = $("#stations");
+  stations.closest("section").hidden = !devices.some((d) => STATION_MODELS.has(d.model));
+  stations.replaceChildren(
+    ...devices
+      .filter((d) => STATION_MODELS.has(d.model))
+      .map((d) =>
+        el(
+          "div",
+          { class: "station", "data-device": d.id },
+          el("strong", {}, d.name ?? d.id),
+          " ",
+          el("small", {}, t(`models.${d.model}`)),
+          " ",
+          el(
+            "span",
+            { class: state.status.get(d.id) === "lost" ? "lost" : "online" },
+            state.status.get(d.id) ? t(state.status.get(d.id)) : "",
+          ),
+          el("div", {}, metricText(state.readings.get(d.id)?.metrics)),
+        ),
+      ),
+  );
+  const households = $("#households tbody");
+  households.replaceChildren(
+    ...(state.site?.households ?? []).map((h) => {
+      const away = state.monitoring.get(h.id)?.state === "away";
+      return el(
+        "tr",
+        { "data-household": h.id },
+        el("td", {}, h.name ?? h.id, h.residentName ? el("small", {}, ` · ${h.residentName}`) : ""),
+        el("td", {}, away ? t("awayState") : t("monitored")),
+        el(
+          "td",
+          {},
+          el(
+            "button",
+            { "data-action": "away", "data-target": h.id, "data-value": String(!away) },
+            away ? t("back") : t("away"),
+          ),
+        ),
+      );
+    }),
+  );
+}
+
+function renderResults() {
+  $("#results").replaceChildren(
+    ...state.results.map((r) => {
+      const b = r.body;
+      const ok = b.ok !== false;
+      const alert = [...state.alerts.values()].find((a) => a.id === b.target);
+      const target = alert
+        ? `${codeName(alert.code)} · ${alert.householdName ?? alert.deviceName ?? alert.deviceId}`
+        : (b.target ?? "");
+      const what = b.action ? `${t(b.action) === b.action ? b.action : t(b.action)} ${target}` : r.topic;
+      return el(
+        "li",
+        { class: ok ? "" : "refused" },
+        `${fmtTime(r.at)} ${what}: ${ok ? t("ok") : `${t("refused")} (${b.reason ?? ""})`}`,
+      );
+    }),
+  );
+}
+
+function render() {
+  if (!state.site) return;
+  const conn = $("#conn");
+  const up = state.connected && state.gateway !== "offline";
+  conn.className = `conn ${up ? "up" : "down"}`;
+  conn.textContent = state.connected
+    ? state.gateway === "offline"
+      ? t("gatewayOffline")
+      : t("connected")
+    : t("reconnecting");
+  const flood = $("#flood");
+  flood.hidden = state.flood?.state !== "flood";
+  if (!flood.hidden) flood.textContent = t("flood").replace("{n}", String(state.flood.newAlerts10m ?? ""));
+  renderAlerts();
+  renderDevices();
+  renderResults();
+}
+
+setInterval(() => {
+  for (const e of document.querySelectorAll(".age[data-since]"))
+    e.textContent = `${t("age")}: ${fmtAge(Number(e.dataset.since))}`;
+  if (state.site) $("#clock").textContent = fmtTime(Date.now());
+}, 1000);
+
+$("#login-form").addEventListener("submit", login);
+$("#logout").addEventListener("click", logout);
+for (const b of document.querySelectorAll(".lang")) b.addEventListener("click", toggleLang);
+document.body.addEventListener("click", (e) => void onAction(e));
+applyTexts();

@@ -1,0 +1,243 @@
+/**
+ * The operators' console: a page in the browser, served by the gateway on its
+ * own HTTP listener (`console.host:console.port`, off unless configured).
+ *
+ *   GET  /                 the page (gateway/console/public/, no build step)
+ *   GET  /app.js, ...      its scripts and style
+ *   GET  /vendor/mqtt.min.js  mqtt.js's browser bundle, from node_modules: nothing is fetched from outside
+ *   GET  /api/site         the site, its households and devices, for the operator's eyes only
+ *                          (HTTP Basic with the operator's MQTT username and password; 401 otherwise)
+ *   GET  /mqtt (Upgrade)   MQTT over WebSocket into the embedded broker
+ *
+ * The page is live over MQTT over WebSocket with the operator's own login: the
+ * broker authenticates it, its ACL decides what it may read and request, and
+ * its requests take the same path as any console's (docs/topics.md). The server
+ * itself holds no alert state and no session: a gateway restart or a network
+ * cut is seen by the page as a closed socket, and it rebuilds itself from the
+ * retained topics when it reconnects.
+ *
+ * Bounded: no request body is ever read, headers are capped in size and time,
+ * WebSocket frames are capped (an operator's request is a few hundred bytes).
+ */
+import { createReadStream, existsSync, statSync } from "node:fs";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createRequire } from "node:module";
+import type { AddressInfo, Socket } from "node:net";
+import path from "node:path";
+import type { Duplex } from "node:stream";
+import { fileURLToPath } from "node:url";
+import { createWebSocketStream, WebSocketServer } from "ws";
+import type { Logger } from "../log.js";
+
+export interface ConsoleAddress {
+  host: string;
+  port: number;
+}
+
+/** What the page shows about the site; built by the gateway from its config on each request (reloads apply). */
+export interface ConsoleSiteInfo {
+  site: { id: string; name: string | null; locale: string; timezone: string };
+  households: Array<Record<string, unknown>>;
+  devices: Array<Record<string, unknown>>;
+}
+
+export interface ConsoleServerOptions {
+  host: string;
+  port: number;
+  /** True when this is an operator's username and password (the broker's own check). */
+  authenticateOperator(username: string, password: Buffer): boolean;
+  siteInfo(): ConsoleSiteInfo;
+  /** Hands a WebSocket's byte stream to the MQTT broker as a new client connection. */
+  attachMqtt(stream: Duplex): void;
+  log: Logger;
+}
+
+const MAX_HEADER_BYTES = 8 * 1024;
+const HEADERS_TIMEOUT_MS = 5_000;
+const REQUEST_TIMEOUT_MS = 10_000;
+/** An MQTT packet over the console's WebSocket: operator requests are small, the broker caps the rest. */
+const MAX_WS_FRAME_BYTES = 64 * 1024;
+/** Open WebSockets: a console per desk and tablet, with room; more are refused with 503. */
+const MAX_WS_CLIENTS = 256;
+
+const CONTENT_TYPES: Record<string, string> = {
+  ".html": "text/html; charset=utf-8",
+  ".js": "text/javascript; charset=utf-8",
+  ".css": "text/css; charset=utf-8",
+  ".svg": "image/svg+xml",
+  ".json": "application/json; charset=utf-8",
+};
+
+/** The page's files: beside this module in the sources, or in the source tree when run from dist/. */
+function publicDir(): string {
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  const beside = path.join(here, "public");
+  if (existsSync(beside)) return beside;
+  return path.resolve(here, "../../../gateway/console/public");
+}
+
+function mqttBundle(): string {
+  const require = createRequire(import.meta.url);
+  return path.join(path.dirname(require.resolve("mqtt/package.json")), "dist", "mqtt.min.js");
+}
+
+/** The files the server hands out, by URL path: a fixed list, so no path from a request reaches the file system. */
+function staticFiles(): Map<string, string> {
+  const dir = publicDir();
+  const files = new Map<string, string>([
+    ["/", path.join(dir, "index.html")],
+    ["/index.html", path.join(dir, "index.html")],
+    ["/app.js", path.join(dir, "app.js")],
+    ["/i18n.js", path.join(dir, "i18n.js")],
+    ["/style.css", path.join(dir, "style.css")],
+    ["/vendor/mqtt.min.js", mqttBundle()],
+  ]);
+  for (const [url, file] of files)
+    if (!existsSync(file)) throw new Error(`console: ${url} missing (${file})`);
+  return files;
+}
+
+/** `Authorization: Basic base64(user:password)` → [user, password], or null. */
+export function basicCredentials(header: string | undefined): [string, Buffer] | null {
+  if (!header?.startsWith("Basic ")) return null;
+  const raw = Buffer.from(header.slice(6).trim(), "base64");
+  const colon = raw.indexOf(0x3a);
+  if (colon <= 0) return null;
+  return [raw.subarray(0, colon).toString("utf8"), raw.subarray(colon + 1)];
+}
+
+export class ConsoleServer {
+  private readonly sockets = new Set<Socket>();
+
+  private constructor(
+    private readonly server: Server,
+    private readonly wss: WebSocketServer,
+    readonly address: ConsoleAddress,
+  ) {}
+
+  static async start(opts: ConsoleServerOptions): Promise<ConsoleServer> {
+    const files = staticFiles();
+    const wss = new WebSocketServer({
+      noServer: true,
+      maxPayload: MAX_WS_FRAME_BYTES,
+      // Browsers ask for "mqtt" (mqtt.js sends it); anything else gets no subprotocol and is still served.
+      handleProtocols: (protocols) => (protocols.has("mqtt") ? "mqtt" : false),
+      perMessageDeflate: false,
+    });
+    const server = createServer(
+      { maxHeaderSize: MAX_HEADER_BYTES, requestTimeout: REQUEST_TIMEOUT_MS },
+      (req, res) => handle(req, res, files, opts),
+    );
+    server.headersTimeout = HEADERS_TIMEOUT_MS;
+    server.keepAliveTimeout = 5_000;
+    server.on("clientError", (_err, socket) => {
+      if (socket.writable) socket.end("HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n");
+      else socket.destroy();
+    });
+    server.on("upgrade", (req, socket, head) => {
+      const url = (req.url ?? "").split("?")[0];
+      if (url !== "/mqtt" || wss.clients.size >= MAX_WS_CLIENTS) {
+        socket.end(
+          `HTTP/1.1 ${url === "/mqtt" ? "503 Service Unavailable" : "404 Not Found"}\r\nConnection: close\r\n\r\n`,
+        );
+        return;
+      }
+      wss.handleUpgrade(req, socket, head, (ws) => {
+        const stream = createWebSocketStream(ws);
+        // A broken socket under a half-written packet: the broker's client sees the close; nothing to report twice.
+        stream.on("error", (err) => opts.log.debug({ err: err.message }, "console websocket error"));
+        opts.attachMqtt(stream);
+      });
+    });
+    const instance = await new Promise<ConsoleServer>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(opts.port, opts.host, () => {
+        server.off("error", reject);
+        const a = server.address() as AddressInfo;
+        resolve(new ConsoleServer(server, wss, { host: opts.host, port: a.port }));
+      });
+    });
+    server.on("connection", (s: Socket) => {
+      s.setNoDelay(true);
+      instance.sockets.add(s);
+      s.once("close", () => instance.sockets.delete(s));
+    });
+    server.on("error", (err) => opts.log.error({ err }, "console listener error"));
+    return instance;
+  }
+
+  /** The URL operators open. */
+  get url(): string {
+    const host =
+      this.address.host === "0.0.0.0" || this.address.host === "::" ? "127.0.0.1" : this.address.host;
+    return `http://${host.includes(":") ? `[${host}]` : host}:${this.address.port}/`;
+  }
+
+  async close(): Promise<void> {
+    for (const ws of this.wss.clients) ws.terminate();
+    await new Promise<void>((resolve) => this.wss.close(() => resolve()));
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    for (const s of this.sockets) s.destroy();
+    await closed;
+  }
+}
+
+function handle(
+  req: IncomingMessage,
+  res: ServerResponse,
+  files: Map<string, string>,
+  opts: ConsoleServerOptions,
+): void {
+  const url = (req.url ?? "/").split("?")[0] as string;
+  const send = (status: number, body: string, headers: Record<string, string> = {}) => {
+    res.writeHead(status, {
+      "content-type": "text/plain; charset=utf-8",
+      "cache-control": "no-store",
+      ...headers,
+    });
+    res.end(req.method === "HEAD" ? undefined : body);
+  };
+  if (req.method !== "GET" && req.method !== "HEAD") {
+    send(405, "method not allowed\n", { allow: "GET, HEAD" });
+    return;
+  }
+  if (req.headers["content-length"] !== undefined || req.headers["transfer-encoding"] !== undefined) {
+    res.shouldKeepAlive = false;
+    send(400, "no request body here\n");
+    return;
+  }
+  if (url === "/api/site") {
+    const creds = basicCredentials(req.headers.authorization);
+    // No WWW-Authenticate challenge: the page shows its own login, the browser's dialog would hide it.
+    if (!creds || !opts.authenticateOperator(creds[0], creds[1])) send(401, "wrong username or password\n");
+    else send(200, JSON.stringify(opts.siteInfo()), { "content-type": CONTENT_TYPES[".json"] as string });
+    return;
+  }
+  const file = files.get(url);
+  if (url === "/favicon.ico") {
+    res.writeHead(204, { "cache-control": "max-age=86400" });
+    res.end();
+    return;
+  }
+  if (!file) {
+    send(404, "not found\n");
+    return;
+  }
+  const type = CONTENT_TYPES[path.extname(file)] ?? "application/octet-stream";
+  res.writeHead(200, {
+    "content-type": type,
+    "content-length": String(statSync(file).size),
+    "cache-control": "no-cache",
+    "x-content-type-options": "nosniff",
+    // Everything the page loads comes from this server (no CDN, no fonts from outside).
+    "content-security-policy":
+      "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; style-src 'self'; script-src 'self'; worker-src blob:",
+  });
+  if (req.method === "HEAD") {
+    res.end();
+    return;
+  }
+  createReadStream(file)
+    .on("error", () => res.destroy())
+    .pipe(res);
+}

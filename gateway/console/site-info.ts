@@ -1,0 +1,33 @@
+/**
+ * What the console page shows about the site beside the live topics: names of
+ * households, residents and devices, so that an operator reads "1号楼 101室"
+ * and not only "hh-07". Built from the running config at each request, so a
+ * reload shows at once. Only for logged-in operators (gateway/console/server.ts).
+ */
+import type { Config } from "../config/schema.js";
+import type { ConsoleSiteInfo } from "./server.js";
+
+/** Optional fields of a config entry, read by name (households and devices differ by model). */
+function pick(entry: object, keys: readonly string[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  const e = entry as Record<string, unknown>;
+  for (const k of keys) out[k] = e[k] ?? null;
+  return out;
+}
+
+const HOUSEHOLD_FIELDS = ["id", "name", "address", "room", "residentName", "contactPhone"] as const;
+const DEVICE_FIELDS = ["id", "model", "name", "location", "household", "bus"] as const;
+
+export function consoleSiteInfo(config: Config): ConsoleSiteInfo {
+  const site = config.site as Config["site"] & { locale?: string };
+  return {
+    site: {
+      id: site.id,
+      name: site.name ?? null,
+      locale: site.locale ?? "en",
+      timezone: site.timezone ?? Intl.DateTimeFormat().resolvedOptions().timeZone,
+    },
+    households: config.households.map((h) => pick(h, HOUSEHOLD_FIELDS)),
+    devices: config.devices.map((d) => pick(d, DEVICE_FIELDS)),
+  };
+}

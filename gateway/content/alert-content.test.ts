@@ -1,0 +1,157 @@
+import { describe, expect, it } from "vitest";
+import { Alert, type AlertSubject } from "../alerts/alert.js";
+import { validateConfig } from "../config/load.js";
+import type { Config, ConfigInput } from "../config/schema.js";
+import { AlertContentBuilder } from "./alert-content.js";
+
+const RAISED = Date.UTC(2026, 11, 2, 14, 15, 3, 120); // 22:15:03.120 in Shanghai
+
+function config(extra: Partial<ConfigInput> = {}, locale: "zh-CN" | "en" = "zh-CN"): Config {
+  return validateConfig(
+    {
+      site: { id: "s1", timezone: "Asia/Shanghai", locale },
+      households: [
+        {
+          id: "hh-1",
+          name: "1号楼 101室",
+          address: "和平路 88 号 幸福小区",
+          room: "101室",
+          residentName: "张阿姨",
+          contactPhone: "+86 138 0013 8000",
+        },
+        { id: "hh-2" },
+      ],
+      devices: [
+        {
+          id: "p-1",
+          model: "ec200",
+          password: "x",
+          household: "hh-1",
+          name: "紧急呼叫器",
+          location: "卧室床头",
+        },
+        { id: "p-2", model: "ec200", password: "x", household: "hh-2" },
+      ],
+      ...extra,
+    },
+    "(test)",
+  );
+}
+
+const pendant: AlertSubject = { id: "p-1", model: "ec200", household: "hh-1" };
+
+function alert(subject: AlertSubject = pendant, code: Alert["code"] = "EMERGENCY_CALL", test = false) {
+  return new Alert("a1", code, 1, "s1", subject, RAISED, "t", ["press"], false, test, {});
+}
+
+describe("alert content", () => {
+  it("names, place, message and action in zh-CN, times on the site's clock", () => {
+    const b = new AlertContentBuilder(() => config());
+    expect(b.describe(alert(), "raised")).toEqual({
+      householdName: "1号楼 101室",
+      address: "和平路 88 号 幸福小区",
+      room: "101室",
+      residentName: "张阿姨",
+      contactPhone: "+86 138 0013 8000",
+      deviceName: "紧急呼叫器",
+      location: "卧室床头",
+      message: "紧急呼叫：1号楼 101室 张阿姨，紧急呼叫器（卧室床头）",
+      action: "立即致电住户；无人接听或情况紧急时派人上门，必要时拨打 120。",
+      locale: "zh-CN",
+      raisedAtLocal: "2026-12-02T22:15:03.120+08:00",
+      updatedAtLocal: "2026-12-02T22:15:03.120+08:00",
+      ackedAtLocal: null,
+      clearedAtLocal: null,
+      escalationNextAtLocal: null,
+    });
+  });
+
+  it("each transition says what happened; escalations say for how long", () => {
+    const b = new AlertContentBuilder(() => config());
+    const a = alert();
+    a.acknowledge(RAISED + 60_000, "duty-desk", null);
+    const acked = b.describe(a, "acknowledged");
+    expect(acked.message).toBe("紧急呼叫：1号楼 101室 张阿姨，紧急呼叫器（卧室床头）；已由 duty-desk 确认");
+    expect(acked.ackedAtLocal).toBe("2026-12-02T22:16:03.120+08:00");
+    const esc = b.describe(alert(), "escalated", { level: 2, unacknowledgedForMs: 180_000 });
+    expect(esc.message).toMatch(/；3 分钟无人确认，第 2 次升级$/);
+    const s = alert();
+    s.shelvedBy = "night-shift";
+    s.shelvedUntil = Date.UTC(2026, 11, 2, 14, 30);
+    expect(b.describe(s, "shelved").message).toMatch(/；已由 night-shift 搁置至 22:30$/);
+  });
+
+  it("English site; ids where nothing is configured; a test alert says so", () => {
+    const b = new AlertContentBuilder(() => config({}, "en"));
+    const c = b.describe(
+      alert({ id: "p-2", model: "ec200", household: "hh-2" }, "BATTERY_LOW", true),
+      "raised",
+    );
+    expect(c).toMatchObject({
+      householdName: null,
+      residentName: null,
+      contactPhone: null,
+      deviceName: null,
+      location: null,
+      locale: "en",
+      message: "[TEST] Battery low: hh-2, p-2",
+    });
+    const welfare = b.describe(
+      alert({ id: "hh-1", model: "household", household: "hh-1" }, "WELFARE_CHECK"),
+      "raised",
+    );
+    expect(welfare).toMatchObject({ householdName: "1号楼 101室", deviceName: null });
+    expect(welfare.message).toBe("No activity: 1号楼 101室, 张阿姨");
+    const gw = b.describe(
+      alert({ id: "gateway", model: "gateway", household: null }, "STORAGE_DEGRADED"),
+      "raised",
+    );
+    expect(gw.message).toBe("Gateway storage failing: the gateway");
+  });
+
+  it("the detail that matters is shown (battery, pressure)", () => {
+    const b = new AlertContentBuilder(() => config());
+    const a = new Alert("a2", "BATTERY_LOW", 4, "s1", pendant, RAISED, "t", [], false, false, {
+      battery: 12,
+    });
+    expect(b.describe(a, "raised").message).toBe(
+      "电池电量低（剩余 12%）：1号楼 101室 张阿姨，紧急呼叫器（卧室床头）",
+    );
+  });
+
+  it("the action is configurable per code; a reload's new names show in the next message", () => {
+    let running = config({ alerts: { actions: { EMERGENCY_CALL: "先打给家属，再上门。" } } });
+    const b = new AlertContentBuilder(() => running);
+    expect(b.describe(alert(), "raised").action).toBe("先打给家属，再上门。");
+    expect(b.describe(alert(pendant, "FALL_DETECTED"), "raised").action).toMatch(/^立即致电住户确认/);
+    running = config({
+      households: [{ id: "hh-1", name: "2号楼 202室", residentName: "李大爷" }, { id: "hh-2" }],
+      devices: [{ id: "p-1", model: "ec200", password: "x", household: "hh-1" }],
+    });
+    expect(b.describe(alert(), "raised")).toMatchObject({
+      householdName: "2号楼 202室",
+      residentName: "李大爷",
+      contactPhone: null,
+      message: "紧急呼叫：2号楼 202室 李大爷，p-1",
+    });
+  });
+});
+
+describe("people and places in the config", () => {
+  it("bad values are named by field; a bad phone is not echoed", () => {
+    const bad = (extra: Partial<ConfigInput>) => () => config(extra);
+    const hh = (h: Record<string, unknown>) => ({ households: [{ id: "hh-1", ...h }, { id: "hh-2" }] });
+    expect(bad(hh({ contactPhone: "call me 555" }))).toThrow(
+      /households\[0\]\.contactPhone: must be a phone number/,
+    );
+    expect(bad(hh({ contactPhone: "call me 555" }))).toThrow(/^(?![\s\S]*call me 555)/);
+    expect(bad(hh({ name: "a\nb" }))).toThrow(/households\[0\]\.name: must be one line/);
+    expect(bad({ alerts: { actions: { NOT_A_CODE: "x" } as never } })).toThrow(/alerts\.actions/);
+    expect(() => validateConfig({ site: { id: "s1", locale: "fr" as never } }, "(test)")).toThrow(
+      /site\.locale/,
+    );
+    expect(config().site.locale).toBe("zh-CN");
+    for (const ok of ["13800138000", "+86 138-0013-8000", "021-6234 5678 转 123", "(021) 62345678"])
+      expect(() => config(hh({ contactPhone: ok })), ok).not.toThrow();
+  });
+});

@@ -1,0 +1,154 @@
+/**
+ * What people read in an alert, beside the machine fields (docs/topics.md
+ * 0.6.0): who and where from the configuration (household name, address,
+ * room, resident, contact phone; device name and location), one line saying
+ * what happened and what to do in the site's language, and the times on the
+ * site's wall clock. Built at the moment an alert or escalation is
+ * serialised, from the running configuration (a reload that renames a
+ * household shows in the next message).
+ *
+ * The contact phone is for the operator who calls the resident: it is in the
+ * published alert and nowhere else (log.ts redacts it if it ever reaches a log).
+ */
+
+import { SiteTime } from "../../core/index.js";
+import type { Alert, Transition } from "../alerts/alert.js";
+import type { Config, DeviceConfig, HouseholdConfig } from "../config/schema.js";
+import type { Catalogue, TransitionArgs } from "./catalogue.js";
+import type { Locale } from "./codes.js";
+import { localClock, localIso } from "./local-time.js";
+import { en } from "./messages.en.js";
+import { zhCN } from "./messages.zh-CN.js";
+
+export const CATALOGUES: Record<Locale, Catalogue> = { "zh-CN": zhCN, en };
+
+/** The fields added to alert and escalation JSON (docs/topics.md 0.6.0), in this order. */
+export interface AlertContent {
+  householdName: string | null;
+  address: string | null;
+  room: string | null;
+  residentName: string | null;
+  contactPhone: string | null;
+  deviceName: string | null;
+  location: string | null;
+  message: string;
+  action: string;
+  locale: Locale;
+  raisedAtLocal: string | null;
+  updatedAtLocal: string | null;
+  ackedAtLocal: string | null;
+  clearedAtLocal: string | null;
+  escalationNextAtLocal: string | null;
+}
+
+export interface EscalationInfo {
+  level: number;
+  unacknowledgedForMs: number;
+}
+
+interface Index {
+  config: Config;
+  devices: Map<string, DeviceConfig>;
+  households: Map<string, HouseholdConfig>;
+}
+
+export class AlertContentBuilder {
+  private index: Index | null = null;
+  private readonly siteTime: SiteTime;
+
+  /** `config` is read on every call: the running configuration, replaced by a reload. */
+  constructor(private readonly config: () => Config) {
+    // site.timezone needs a restart (gateway/reload.ts): one calendar for the process.
+    this.siteTime = new SiteTime(config().site.timezone);
+  }
+
+  private lookup(): Index {
+    const config = this.config();
+    if (this.index?.config !== config)
+      this.index = {
+        config,
+        devices: new Map(config.devices.map((d) => [d.id, d])),
+        households: new Map(config.households.map((h) => [h.id, h])),
+      };
+    return this.index;
+  }
+
+  describe(alert: Alert, transition: Transition, escalation?: EscalationInfo): AlertContent {
+    const { config, devices, households } = this.lookup();
+    const locale = config.site.locale;
+    const cat = CATALOGUES[locale];
+    const subject = alert.subject;
+    const device =
+      subject.model === "household" || subject.model === "gateway" ? undefined : devices.get(subject.id);
+    const household = subject.household === null ? undefined : households.get(subject.household);
+    // A code only a YAML device profile declares: its alarm's own title and action (docs/devices.md).
+    const text = cat.codes[alert.code] ?? declaredText(config, device, alert, cat.declaredAction);
+
+    const deviceName = device?.name ?? null;
+    const location = device?.location ?? null;
+    const householdName = household?.name ?? null;
+    const residentName = household?.residentName ?? null;
+
+    // The place: household (with resident), then the device; ids where no name is configured.
+    const place: string[] = [];
+    if (subject.household !== null)
+      place.push(cat.householdWith(householdName ?? subject.household, residentName));
+    if (subject.model === "gateway") place.push(cat.gateway);
+    else if (subject.model !== "household") place.push(cat.deviceAt(deviceName ?? subject.id, location));
+
+    const detail = text.detail?.({ ...alert.detail, urgent: alert.urgent }) ?? null;
+    const args: TransitionArgs = {
+      by:
+        transition === "shelved"
+          ? alert.shelvedBy
+          : transition === "out-of-service"
+            ? alert.outOfServiceBy
+            : alert.ackedBy,
+      until: alert.shelvedUntil === null ? null : localClock(alert.shelvedUntil, this.siteTime),
+      count: alert.count,
+      level: escalation?.level ?? alert.escalationLevel,
+      minutes: Math.round((escalation?.unacknowledgedForMs ?? 0) / 60_000),
+    };
+    const phrase = cat.transitions[transition](args);
+    const message =
+      (alert.test ? cat.testPrefix : "") +
+      text.title +
+      (detail === null ? "" : cat.bracket(detail)) +
+      cat.afterTitle +
+      place.join(cat.between) +
+      (phrase === "" ? "" : cat.beforeTransition + phrase);
+
+    const st = this.siteTime;
+    return {
+      householdName,
+      address: household?.address ?? null,
+      room: household?.room ?? null,
+      residentName,
+      contactPhone: household?.contactPhone ?? null,
+      deviceName,
+      location,
+      message,
+      action: config.alerts.actions[alert.code] ?? text.action,
+      locale,
+      raisedAtLocal: localIso(alert.raisedAt, st),
+      updatedAtLocal: localIso(alert.updatedAt, st),
+      ackedAtLocal: localIso(alert.ackedAt, st),
+      clearedAtLocal: localIso(alert.clearedAt, st),
+      escalationNextAtLocal: localIso(alert.escalationNextAt, st),
+    };
+  }
+}
+
+/** The operator text of an alarm of a YAML device profile: its `title` and `action`, else the code and a generic action. */
+function declaredText(
+  config: Config,
+  device: Config["devices"][number] | undefined,
+  alert: Alert,
+  fallbackAction: string,
+): { title: string; action: string; detail?: undefined } {
+  const profile = device?.model === "declared" ? device.profile : null;
+  const alarm = config.deviceProfiles
+    .find((p) => p.model === profile)
+    ?.alarms.find((a) => a.code === alert.code);
+  return { title: alarm?.title ?? alarm?.cause ?? alert.code, action: alarm?.action ?? fallbackAction };
+}

@@ -1,0 +1,62 @@
+/**
+ * What a message catalogue holds (one per locale: messages.zh-CN.ts,
+ * messages.en.ts): per alert code a title, an optional detail read from the
+ * alert's `detail`, and the default action; per transition the phrase that
+ * says what just happened. The formatter (format.ts) puts them together into
+ * one line; the catalogues only hold words.
+ */
+
+import type { AlertCode } from "../../core/index.js";
+import type { Transition } from "../alerts/alert.js";
+
+export type Detail = Readonly<Record<string, number | string | boolean>>;
+
+export interface CodeText {
+  /** What happened, a short phrase: "紧急呼叫", "Emergency call". */
+  title: string;
+  /** The figure that matters from the alert's `detail` (battery 12 %), or null when it has none. */
+  detail?: (d: Detail) => string | null;
+  /** What the operator should do (overridable per site: `alerts.actions`). */
+  action: string;
+}
+
+/** What a transition phrase may name (null when the alert does not say). */
+export interface TransitionArgs {
+  /** Who acted: ackedBy, shelvedBy or outOfServiceBy. */
+  by: string | null;
+  /** Local time (HH:mm, site.timezone) the shelving ends. */
+  until: string | null;
+  count: number;
+  /** Escalation level and whole minutes without acknowledgement (escalations only). */
+  level: number;
+  minutes: number;
+}
+
+export interface Catalogue {
+  codes: Record<AlertCode, CodeText>;
+  /** The phrase after the place, or "" when the title and place say it all (raised). */
+  transitions: Record<Transition, (a: TransitionArgs) => string>;
+  /** Put in front of alerts raised in test mode (nobody is paged). */
+  testPrefix: string;
+  /** The action of a code that only a YAML device profile declares, when the profile gives none. */
+  declaredAction: string;
+  /** The gateway itself, as the place of its own alerts. */
+  gateway: string;
+  /** Joins: title to place, the place's parts, place to the transition phrase; and a detail in brackets. */
+  afterTitle: string;
+  between: string;
+  beforeTransition: string;
+  bracket: (s: string) => string;
+  /** A device and where it is: "紧急呼叫器（卧室床头）". */
+  deviceAt: (device: string, location: string | null) => string;
+  /** A household and its resident: "1号楼 101室 张阿姨". */
+  householdWith: (household: string, resident: string | null) => string;
+}
+
+/** Minutes, rounded, for phrases ("12 分钟"). */
+export const minutes = (ms: unknown): number => Math.max(0, Math.round(Number(ms) / 60_000));
+/** Hours, one decimal at most. */
+export const hours = (ms: unknown): number => Math.round(Number(ms) / 360_000) / 10;
+/** A detail field as a number, or null when absent. */
+export const num = (d: Detail, key: string): number | null =>
+  typeof d[key] === "number" ? (d[key] as number) : null;
