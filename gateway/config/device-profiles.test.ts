@@ -153,6 +153,16 @@ describe("deviceProfiles in the site file", () => {
     );
   });
 
+  it("a path to a device node or a directory is refused without reading it", () => {
+    for (const [path, why] of [
+      ["/dev/zero", "not a regular file"],
+      [dir, "not a regular file"],
+    ]) {
+      const err = problemsOf(() => validateConfig({ site: { id: "s1" }, deviceProfiles: [path] }));
+      expect(err.problems[0]?.message).toContain(why);
+    }
+  });
+
   it("the LV-4 code profile has its own config fragment: bus, unit, reserve", () => {
     const config = validateConfig({
       site: { id: "s1" },

@@ -4,7 +4,7 @@
  * profile file relative to the site file. Problems name the file they are in
  * (the profile file for its own content), the line and the field path.
  */
-import { readFileSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { LineCounter, parseDocument } from "yaml";
 import {
@@ -18,6 +18,8 @@ import { type ConfigProblem, formatPath, lineOf } from "./problems.js";
 import type { Config, DeviceConfig } from "./schema.js";
 
 type PathKey = string | number;
+
+const MAX_PROFILE_BYTES = 1 << 20;
 
 /** A profile file's text -> its validated document, or problems naming `file`. */
 export function parseProfileText(
@@ -93,6 +95,10 @@ export function loadDeviceProfiles(
       const file = siteFile === null ? resolve(entry) : resolve(dirname(siteFile), entry);
       let text: string;
       try {
+        // A profile is a few kilobytes: a device node, a directory or a huge file is a wrong path.
+        const st = statSync(file);
+        if (!st.isFile() || st.size > MAX_PROFILE_BYTES)
+          throw new Error(st.isFile() ? `larger than ${MAX_PROFILE_BYTES} bytes` : "not a regular file");
         text = readFileSync(file, "utf8");
       } catch (err) {
         problems.push({
