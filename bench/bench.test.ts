@@ -8,7 +8,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { readDeviceTime, readSeq } from "./harness.js";
+import { readDeviceTime, readSeq } from "./peek.js";
 
 const root = join(import.meta.dirname, "..");
 let dir: string;

@@ -19,10 +19,19 @@ export const JOURNAL_TARGETS = {
   minSustainedShare: 0.9,
 } as const;
 
-export async function runJournal(rate: number, c: CommonOptions): Promise<PointResult> {
+/**
+ * writes "pool" (the gateway's): the journal's write(2) on the libuv pool; "loop": the earlier
+ * design, write(2) on the event loop inside put() (`--journal-loop` measures it in the same run).
+ */
+export async function runJournal(
+  rate: number,
+  c: CommonOptions,
+  writes: "pool" | "loop" = "pool",
+): Promise<PointResult> {
   const dataDir = mkdtempSync(path.join(tmpdir(), "linli-bench-journal-"));
   try {
-    return await runPoint({ ...pointOptions("journal", "gateway", rate, c), dataDir });
+    const scenario = writes === "pool" ? "journal" : "journal-loop";
+    return await runPoint({ ...pointOptions(scenario, "gateway", rate, c), dataDir, journalWrites: writes });
   } finally {
     rmSync(dataDir, { recursive: true, force: true });
   }

@@ -2,8 +2,9 @@
 /** Other processes above this % of a core during a point: its figures are disturbed (printed as such). */
 const NOISY_PCT = 20;
 
-import type { LatencySummary, PointResult } from "./harness.js";
+import type { PointResult } from "./harness.js";
 import { JOURNAL_TARGETS } from "./journal.js";
+import type { LatencySummary } from "./latency.js";
 
 export interface RatePoint {
   rate: number;
@@ -15,6 +16,8 @@ export interface RatePoint {
   journal: PointResult | null;
   journalSustained: boolean | null;
   journalReasons: string[];
+  /** With --journal-loop: the earlier design (write(2) on the event loop), same rate, same run. */
+  journalLoop: PointResult | null;
 }
 
 export interface Target {
@@ -42,6 +45,7 @@ function ordered(points: RatePoint[], overload: PointResult | null): PointResult
   for (const p of points) {
     out.push(p.baseline, p.gateway);
     if (p.journal) out.push(p.journal);
+    if (p.journalLoop) out.push(p.journalLoop);
   }
   if (overload) out.push(overload);
   return out;
@@ -169,6 +173,10 @@ export interface JournalSummary {
     /** Other processes' CPU during the off / on point, % of a core (above 20: disturbed). */
     otherPctOff: number;
     otherPctOn: number;
+    /** The earlier design's P1 p99 and its ratio to off (null without --journal-loop). */
+    p1P99LoopMs: number | null;
+    p1P99LoopRatio: number | null;
+    achievedLoop: number | null;
     records: number;
     syncs: number;
     lastSyncMs: number;
@@ -203,6 +211,12 @@ export function journalSummary(points: RatePoint[]): JournalSummary | null {
         notSustainedOnBecause: p.journalReasons,
         otherPctOff: p.gateway.otherCpuPct,
         otherPctOn: j.otherCpuPct,
+        p1P99LoopMs: p.journalLoop ? p.journalLoop.latency.p1.p99Ms : null,
+        p1P99LoopRatio:
+          p.journalLoop && off > 0 && p.gateway.latency.p1.count > 0
+            ? p.journalLoop.latency.p1.p99Ms / off
+            : null,
+        achievedLoop: p.journalLoop ? p.journalLoop.achievedRate : null,
         records: js?.records ?? 0,
         syncs: js?.syncs ?? 0,
         lastSyncMs: js?.lastSyncMs ?? 0,
@@ -217,6 +231,8 @@ export function journalSummary(points: RatePoint[]): JournalSummary | null {
 
 export function printJournal(log: (s: string) => void, j: JournalSummary): void {
   log('Journal (issue 8): the gateway with the journal on (sync "batch", fresh dir per point) against off');
+  const withLoop = j.points.some((p) => p.p1P99LoopMs !== null);
+  const x = (r: number | null) => (r === null ? "-" : `${r.toFixed(2)}x`);
   table(
     log,
     [
@@ -224,10 +240,12 @@ export function printJournal(log: (s: string) => void, j: JournalSummary): void 
       "P1 p99 off",
       "on",
       "on/off",
+      ...(withLoop ? ["on, loop writes", "loop/off"] : []),
       "achieved off",
       "on",
       "sustained off",
       "on",
+      "other load off/on %",
       "records",
       "syncs",
       "records/sync",
@@ -238,11 +256,13 @@ export function printJournal(log: (s: string) => void, j: JournalSummary): void 
       String(p.rate),
       ms(p.p1P99OffMs),
       ms(p.p1P99OnMs),
-      p.p1P99Ratio === null ? "-" : `${p.p1P99Ratio.toFixed(2)}x`,
+      x(p.p1P99Ratio),
+      ...(withLoop ? [p.p1P99LoopMs === null ? "-" : ms(p.p1P99LoopMs), x(p.p1P99LoopRatio)] : []),
       String(Math.round(p.achievedOff)),
       String(Math.round(p.achievedOn)),
       p.sustainedOff ? "yes" : "no",
       p.sustainedOn ? "yes" : "no",
+      `${p.otherPctOff.toFixed(0)}/${p.otherPctOn.toFixed(0)}`,
       String(p.records),
       String(p.syncs),
       p.syncs > 0 ? (p.records / p.syncs).toFixed(1) : "-",
@@ -250,6 +270,8 @@ export function printJournal(log: (s: string) => void, j: JournalSummary): void 
       (p.bytesOnDisk / 1048576).toFixed(1),
     ]),
   );
+  if (withLoop)
+    log('"loop writes": the earlier design, the journal\'s write(2) on the event loop (--journal-loop)');
   const rate = (r: number) => (r > 0 ? `${r} msg/s` : "none of the rates tried");
   log(
     `max sustained rate: journal off ${rate(j.maxSustainedOff)}, on ${rate(j.maxSustainedOn)}` +
@@ -259,9 +281,13 @@ export function printJournal(log: (s: string) => void, j: JournalSummary): void 
 }
 
 /**
- * Issue 8's targets for the journal. The P1 ratio is judged at 10,000 msg/s (where issue 4 judges
- * the gateway against the broker) or, without that rate, at the highest rate the journal-off
- * gateway sustained: at low rates both p99s are a few ms and the ratio is mostly noise.
+ * Issue 8's targets for the journal. The P1 ratio is judged at every rate tried that the
+ * journal-off gateway sustained (bench/gateway.ts, the same criterion as issue 4: nothing lost,
+ * achieved >= 95 % of offered, telemetry p99 bounded). A rate the journal-off gateway does not
+ * sustain is above this machine's capacity: there both sides queue, their p99 measures the queue,
+ * not the journal, so no P1 verdict is given there (printed as such); the journal's effect on
+ * capacity is judged by the sustained-rate target, which covers every rate tried. A rate the
+ * journal-off gateway sustains but the journal-on one does not fails that target.
  */
 export function journalTargets(j: JournalSummary | null): Target[] {
   if (j === null)
@@ -269,10 +295,6 @@ export function journalTargets(j: JournalSummary | null): Target[] {
       { name: "journal on: P1 p99 and sustained rate", measured: "skipped (--no-journal)", pass: null },
     ];
   const out: Target[] = [];
-  const at =
-    j.points.find((p) => p.rate === 10_000) ??
-    [...j.points].reverse().find((p) => p.sustainedOff) ??
-    j.points[j.points.length - 1];
   const max = JOURNAL_TARGETS.maxP1P99Ratio;
   // A ratio of two points other processes disturbed says nothing about the journal: no verdict.
   const noisy = (p: JournalSummary["points"][number]) => Math.max(p.otherPctOff, p.otherPctOn) > NOISY_PCT;
@@ -280,15 +302,32 @@ export function journalTargets(j: JournalSummary | null): Target[] {
     const worst = Math.max(0, ...ps.map((p) => Math.max(p.otherPctOff, p.otherPctOn)));
     return ps.some(noisy) ? ` [disturbed: other processes used up to ${worst.toFixed(0)} % of a core]` : "";
   };
-  if (at && at.p1P99Ratio !== null)
-    out.push({
-      name: `at ${at.rate} msg/s journal-on P1 p99 <= ${max}x journal-off P1 p99`,
-      measured:
-        `${at.p1P99OnMs.toFixed(2)} ms / ${at.p1P99OffMs.toFixed(2)} ms = ${at.p1P99Ratio.toFixed(2)}x` +
-        disturbed([at]),
-      pass: noisy(at) ? null : at.p1P99Ratio <= max,
-    });
-  else out.push({ name: `journal-on P1 p99 <= ${max}x off`, measured: "no P1 alert measured", pass: null });
+  for (const at of j.points) {
+    const name = `at ${at.rate} msg/s journal-on P1 p99 <= ${max}x journal-off P1 p99`;
+    const ratio = at.p1P99Ratio === null ? "-" : `${at.p1P99Ratio.toFixed(2)}x`;
+    if (noisy(at))
+      // Checked first: a loaded machine also makes the off point miss "sustained".
+      out.push({
+        name,
+        measured: `${at.p1P99OnMs.toFixed(2)} ms / ${at.p1P99OffMs.toFixed(2)} ms = ${ratio}${disturbed([at])}`,
+        pass: null,
+      });
+    else if (!at.sustainedOff)
+      out.push({
+        name,
+        measured:
+          `above capacity: journal off not sustained at this rate (P1 p99 off ${at.p1P99OffMs.toFixed(2)} ms, ` +
+          `on ${at.p1P99OnMs.toFixed(2)} ms); judged by the sustained-rate target`,
+        pass: null,
+      });
+    else if (at.p1P99Ratio === null) out.push({ name, measured: "no P1 alert measured", pass: null });
+    else
+      out.push({
+        name,
+        measured: `${at.p1P99OnMs.toFixed(2)} ms / ${at.p1P99OffMs.toFixed(2)} ms = ${at.p1P99Ratio.toFixed(2)}x`,
+        pass: at.p1P99Ratio <= max,
+      });
+  }
   const min = JOURNAL_TARGETS.minSustainedShare;
   out.push({
     name: `journal-on max sustained rate >= ${min * 100} % of journal-off`,

@@ -19,6 +19,8 @@
  *   --profile DIR                   run each gateway child under `node --cpu-prof`, profiles into DIR
  *   --no-overload                   skip (c)
  *   --no-journal                    skip (b')
+ *   --journal-loop                  also (b') with the journal's earlier design, write(2) on the
+ *                                   event loop, per rate in the same run (docs/durability.md)
  *   --no-startup                    skip the start-up benchmark in the pipeline suite
  *   --startup-alerts N              open alerts (= devices) of the start-up benchmark (default 10000;
  *                                   1000 with --quick)
@@ -70,6 +72,7 @@ const { values } = parseArgs({
     profile: { type: "string" },
     "no-overload": { type: "boolean", default: false },
     "no-journal": { type: "boolean", default: false },
+    "journal-loop": { type: "boolean", default: false },
     "no-startup": { type: "boolean", default: false },
     "startup-alerts": { type: "string" },
     "startup-records": { type: "string" },
@@ -191,6 +194,8 @@ async function main(): Promise<void> {
     // Right after the journal-off point of the same rate: drift touches both sides of the ratio.
     const journal = values["no-journal"] ? null : await runJournal(rate, common);
     if (journal) progress(journal);
+    const journalLoop = journal && values["journal-loop"] ? await runJournal(rate, common, "loop") : null;
+    if (journalLoop) progress(journalLoop);
     const verdict = sustainedVerdict(gateway);
     const jv = journal ? sustainedVerdict(journal) : null;
     points.push({
@@ -201,6 +206,7 @@ async function main(): Promise<void> {
       journal,
       journalSustained: jv ? jv.sustained : null,
       journalReasons: jv ? jv.reasons : [],
+      journalLoop,
     });
   }
   const maxSustained = points.reduce((m, p) => (p.sustained ? Math.max(m, p.rate) : m), 0);

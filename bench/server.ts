@@ -44,6 +44,8 @@ export interface StartCommand {
   logLevel: "info" | "warn" | "error" | "silent";
   /** Gateway mode: the journal on, in this (fresh, empty) directory; absent: `storage.enabled: false`. */
   dataDir?: string;
+  /** With dataDir: where the journal's write(2) runs (the earlier design: "loop"). */
+  journalWrites?: "pool" | "loop";
 }
 
 export type ParentMessage =
@@ -180,7 +182,11 @@ async function startGateway(cmd: StartCommand): Promise<Running & { port: number
     },
     "<bench>",
   );
-  const gw = await Gateway.start({ config, ...(cmd.dataDir === undefined ? {} : { dataDir: cmd.dataDir }) });
+  const gw = await Gateway.start({
+    config,
+    ...(cmd.dataDir === undefined ? {} : { dataDir: cmd.dataDir }),
+    ...(cmd.journalWrites === undefined ? {} : { journalWrites: cmd.journalWrites }),
+  });
   return {
     port: gw.mqttPort,
     aedes: gw.broker.aedes,

@@ -37,6 +37,29 @@ export interface StartupChildResult {
   compactions: number;
   snapshotWaitMs: number;
   rssMb: number;
+  /** Where the memory is: before Gateway.start(), right after it, and after a full GC (MB). */
+  memory: { before: MemoryFigures; afterStart: MemoryFigures; afterGc: MemoryFigures | null };
+}
+
+export interface MemoryFigures {
+  rss: number;
+  heapUsed: number;
+  heapTotal: number;
+  /** Memory of Buffers and other objects outside the V8 heap (arrayBuffers included). */
+  external: number;
+  arrayBuffers: number;
+}
+
+function memory(): MemoryFigures {
+  const m = process.memoryUsage();
+  const mb = (n: number) => Math.round((n / 1048576) * 10) / 10;
+  return {
+    rss: mb(m.rss),
+    heapUsed: mb(m.heapUsed),
+    heapTotal: mb(m.heapTotal),
+    external: mb(m.external),
+    arrayBuffers: mb(m.arrayBuffers),
+  };
 }
 
 function reply(m: StartupChildResult | { error: string }): Promise<void> {
@@ -48,6 +71,7 @@ function reply(m: StartupChildResult | { error: string }): Promise<void> {
 
 async function run(cmd: StartupChildCommand): Promise<StartupChildResult> {
   const config = startupConfig(cmd.devices);
+  const before = memory();
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   const gw = await Gateway.start({ config, dataDir: cmd.dir });
@@ -57,6 +81,14 @@ async function run(cmd: StartupChildCommand): Promise<StartupChildResult> {
   const rec = gw.journalRecovery();
   const openAlerts = gw.engine.openCount;
   const rssMb = process.memoryUsage().rss / 1048576;
+  const afterStart = memory();
+  // Only to tell live memory from garbage not collected yet (the bench child runs with --expose-gc).
+  const gc = (globalThis as { gc?: () => void }).gc;
+  let afterGc: MemoryFigures | null = null;
+  if (gc) {
+    gc();
+    afterGc = memory();
+  }
   let waited = 0;
   // The open begins a snapshot only when more than compactAfter was replayed.
   if (cmd.waitSnapshot && (rec?.bytes ?? 0) >= config.storage.compactAfter) {
@@ -83,6 +115,7 @@ async function run(cmd: StartupChildCommand): Promise<StartupChildResult> {
     compactions,
     snapshotWaitMs: waited,
     rssMb,
+    memory: { before, afterStart, afterGc },
   };
 }
 

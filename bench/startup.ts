@@ -19,7 +19,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { STARTUP_NODE_FLAGS } from "../gateway/heap.js";
-import { waitForQuiet } from "./harness.js";
+import { waitForQuiet } from "./machine-load.js";
 import type { StartupChildCommand, StartupChildResult } from "./startup-child.js";
 import { buildStartupJournal } from "./startup-data.js";
 
@@ -59,6 +59,8 @@ async function startChild(
     stdio: ["ignore", "ignore", "inherit", "ipc"],
     execArgv: [
       ...STARTUP_NODE_FLAGS,
+      // Lets the child report memory after a full GC too (it calls gc() only after its measurement).
+      "--expose-gc",
       ...(o.profileDir ? ["--cpu-prof", `--cpu-prof-dir=${o.profileDir}`] : []),
     ],
   });
@@ -122,6 +124,17 @@ export async function runStartupBench(
       `  ${"".padEnd(16)} the snapshot that start began was durable ${s(cold.snapshotWaitMs)} after listening`,
     );
     row("after snapshot", afterSnapshot);
+    const mem = (name: string, r: StartupChildResult) => {
+      const f = (m: StartupChildResult["memory"]["before"]) =>
+        `RSS ${m.rss} (heap used ${m.heapUsed} of ${m.heapTotal}, external ${m.external}, array buffers ${m.arrayBuffers})`;
+      log(
+        `  memory MB, ${name}: before start ${f(r.memory.before)}; after start ${f(r.memory.afterStart)}` +
+          (r.memory.afterGc ? `; after a full GC ${f(r.memory.afterGc)}` : ""),
+      );
+    };
+    mem("empty", empty);
+    mem("no snapshot", cold);
+    mem("after snapshot", afterSnapshot);
     const restored =
       cold.openAlerts === data.alerts.length && afterSnapshot.openAlerts === data.alerts.length;
     const pass = restored && cold.startMs < STARTUP_TARGET_MS && afterSnapshot.startMs < STARTUP_TARGET_MS;

@@ -75,6 +75,9 @@ export const ec200: MqttDeviceProfile<Ec200Sample, Ec200State> = {
   },
 
   commands: { locate: { cmd: "locate" } },
+  // The pendant beeps when an operator acknowledges its call or fall, and confirms with `ackd`.
+  ackDownlink: (code, alertId) =>
+    code === "EMERGENCY_CALL" || code === "FALL_DETECTED" ? { cmd: "ack_call", alertId } : null,
   suppressed: () => false,
   seq: (s) => s.seq,
   deviceTime: (s) => s.ts,

@@ -126,6 +126,8 @@ export interface MqttDeviceProfile<S = unknown, State = unknown> extends Profile
   lane(sample: S): LaneId;
   /** Operator commands sent as downlink messages (`linli/<site>/cmd/<id>/<name>`). */
   readonly commands: Readonly<Record<string, object>>;
+  /** The downlink telling the device an operator acknowledged one of its alerts, if it wants one. */
+  ackDownlink?(code: AlertCode, alertId: string): object | null;
 }
 
 /**

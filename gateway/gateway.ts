@@ -17,6 +17,7 @@ import type { Config } from "./config/schema.js";
 import { ConsoleServer } from "./console/server.js";
 import { consoleSiteInfo } from "./console/site-info.js";
 import { AlertContentBuilder } from "./content/alert-content.js";
+import { DeviceCommands } from "./device-commands.js";
 import { MqttIngest } from "./ingest/mqtt-ingest.js";
 import { Journal } from "./journal/journal.js";
 import { JournalLockedError } from "./journal/lock.js";
@@ -24,7 +25,9 @@ import { createLogger, type Logger, RateLimitedLog } from "./log.js";
 import { GatewayMetrics } from "./metrics/metrics.js";
 import { type MetricsAddress, MetricsServer } from "./metrics/server.js";
 import { Publisher } from "./northbound/publisher.js";
+import type { NorthboundSink } from "./northbound/sink.js";
 import { UpstreamBridge, type UpstreamStats } from "./northbound/upstream.js";
+import { WrittenFirstSink } from "./northbound/written-first.js";
 import { OperatorCommands } from "./ops.js";
 import {
   type Completion,
@@ -34,12 +37,7 @@ import {
 } from "./pipeline/lanes.js";
 import { type DeviceEntry, Registry } from "./registry.js";
 import { type ReloadResult, reloadGateway } from "./reload.js";
-import {
-  type BusReport,
-  type CommandOutcome,
-  type LinkFactory,
-  ModbusSouthbound,
-} from "./southbound/modbus.js";
+import { type BusReport, type LinkFactory, ModbusSouthbound } from "./southbound/modbus.js";
 import { StateRecorder } from "./state/recorder.js";
 import { GATEWAY_SUBJECT, ORPHAN_REASON, type Recovered, recoverState } from "./state/recovery.js";
 import type { DurableStore } from "./state/store.js";
@@ -61,6 +59,8 @@ export interface GatewayOptions {
   dataDir?: string;
   /** Overrides `console.port` (`--console-port`). */
   consolePort?: number;
+  /** Where the journal's write(2) runs (bench/journal.ts compares them); default "pool". */
+  journalWrites?: "pool" | "loop";
   /** Operators' persistent MQTT sessions: give the journal as `store` to keep them across restarts. */
   sessions?: SessionsConfig;
 }
@@ -160,13 +160,18 @@ export class Gateway {
         )
       : null;
     // The broker starts later (async); until then there is nobody to publish to.
-    this.publisher = new Publisher(config.site.id, {
+    const sink: NorthboundSink = {
       publish: (topic, payload, qos, retain) => {
         if (this.brokerRef) this.brokerRef.publish(topic, payload, qos, retain);
         else this.holdUntilListening(topic, payload, qos, retain);
         this.upstream?.publish(topic, payload, qos, retain);
       },
-    });
+    };
+    // What an operator sees must survive a SIGKILL: messages wait for the journal's pool write.
+    this.publisher = new Publisher(
+      config.site.id,
+      this.store ? new WrittenFirstSink(sink, this.store) : sink,
+    );
     const content = new AlertContentBuilder(() => this.runningConfig);
     this.publisher.describeWith((alert, t, esc) => content.describe(alert, t, esc));
     const esc = config.alerts.escalation;
@@ -260,6 +265,7 @@ export class Gateway {
       this.supervisor,
       this.clock,
       this.log,
+      new DeviceCommands(this.registry, this.modbus, this.publisher, this.counters, this.log, this.clock),
     );
   }
 
@@ -279,6 +285,7 @@ export class Gateway {
           segmentBytes: st.segmentSize,
           compactAfterBytes: st.compactAfter,
           quotaBytes: st.quota,
+          writes: opts.journalWrites ?? "pool",
           log: log.child({ module: "journal" }),
           // Reported from inside a put(), i.e. in the middle of another alert's change: handled after it.
           onHealthChange: (h) =>
@@ -408,11 +415,21 @@ export class Gateway {
    * After a restart the broker's retained store is empty: the open alerts go
    * out again as they were (same id, state and rev), with device status and
    * away mode; alerts of devices that left the configuration are closed.
+   * An alert whose state changed while it was held goes out with the next rev
+   * (journaled first): `id` + `rev` name one state (docs/topics.md).
    */
   private republishRecovered(): void {
     const r = this.recovered;
     if (!r) return;
-    for (const a of r.alerts) if (a.announced && a.isOpen) this.publisher.alert(a, a.lastTransition);
+    for (const a of r.alerts) {
+      if (!a.announced || !a.isOpen) continue;
+      if (a.unpublished) {
+        a.rev++;
+        a.unpublished = false;
+        this.recorder?.alert(a);
+      }
+      this.publisher.alert(a, a.lastTransition);
+    }
     for (const d of this.registry.devices.values())
       if (d.link === "online" || d.link === "lost") this.publisher.deviceStatus(d, d.link);
     for (const status of this.supervisor.awayStatuses())
@@ -573,7 +590,7 @@ export class Gateway {
     return this.stopping;
   }
 
-  /** Routes an operator's publish (already authorised by topic) to the module that handles the action. */
+  /** Routes an operator's publish (already authorised by topic) through the action table (ops.ts). */
   private operatorAction(
     operator: string,
     action: OperatorAction,
@@ -584,87 +601,7 @@ export class Gateway {
     // Stopping: the engine's timers and the journal are going; the request is not answered
     // (the operator's client re-sends it to the restarted gateway).
     if (this.stopping !== null) return;
-    switch (action) {
-      case "cmd":
-        // Always answer the operator, even if something below fails unexpectedly.
-        this.deviceCommand(operator, target, command as string, payload).catch((err: unknown) => {
-          this.log.error({ err, operator, deviceId: target, command }, "device command failed");
-          this.publisher.commandResult(target, command as string, {
-            deviceId: target,
-            command,
-            ok: false,
-            error: "internal",
-            at: this.clock.now(),
-          });
-        });
-        return;
-      case "ack":
-        this.ops.ack(operator, target, payload);
-        return;
-      case "shelve":
-        this.ops.shelve(operator, target, payload);
-        return;
-      case "unshelve":
-        this.ops.unshelve(operator, target, payload);
-        return;
-      case "service":
-        this.ops.service(operator, target, payload);
-        return;
-      case "away":
-        this.ops.away(operator, target, payload);
-        return;
-      default:
-        this.counters.reject("operator", "action-not-supported");
-        this.rateLog.warn(
-          operator,
-          "action-not-supported",
-          { operator, action, target },
-          "operator action not supported",
-        );
-    }
-  }
-
-  /**
-   * `linli/<site>/cmd/<deviceId>/<command>`: Modbus writes go ahead of routine
-   * polls on the device's bus; MQTT devices get a downlink message. The outcome
-   * is published on `.../<command>/result`, echoing the request's `id` and `by`.
-   */
-  private async deviceCommand(
-    operator: string,
-    deviceId: string,
-    command: string,
-    payload: Buffer,
-  ): Promise<void> {
-    let request: { id?: unknown; by?: unknown; value?: unknown } = {};
-    try {
-      if (payload.length > 0) request = JSON.parse(payload.toString("utf8")) as typeof request;
-    } catch {
-      request = {};
-    }
-    const echo = {
-      id: typeof request.id === "string" || typeof request.id === "number" ? request.id : null,
-      by: typeof request.by === "string" ? request.by.slice(0, 64) : operator,
-    };
-    const device = this.registry.devices.get(deviceId);
-    let outcome: CommandOutcome | { ok: false; error: "unknown-device" } | { ok: true; sent: true };
-    if (!device) outcome = { ok: false, error: "unknown-device" };
-    else if (device.profile.transport === "modbus")
-      outcome = await this.modbus.command(device, command, request.value);
-    else {
-      const message = device.profile.commands[command];
-      outcome = message
-        ? ({ ok: this.publisher.downlink(device, message), sent: true } as { ok: true; sent: true })
-        : { ok: false, error: "unknown-command", known: Object.keys(device.profile.commands) };
-    }
-    if (!outcome.ok) this.counters.reject("operator", `cmd-${outcome.error}`);
-    this.log.info({ operator, deviceId, command, outcome }, "operator command");
-    this.publisher.commandResult(deviceId, command, {
-      deviceId,
-      command,
-      ...echo,
-      ...outcome,
-      at: this.clock.now(),
-    });
+    this.ops.handle(operator, action, target, command, payload);
   }
 
   /** Pipeline consumer: every accepted sample, in lane priority order. */

@@ -15,6 +15,7 @@ import { createLogger } from "../gateway/log.js";
 import { MemoryStore } from "../gateway/state/store.js";
 import {
   connect,
+  doorMsg,
   OPS,
   pendantMsg,
   type Received,
@@ -163,6 +164,40 @@ describe("restart from the journal", () => {
     clock.advance(6 * S);
     const lost = (await ops.waitFor((m) => m.topic.endsWith("DEVICE_LOST/p-1"))).json();
     expect(lost.state).toBe("active-unacknowledged");
+  });
+
+  it("a change made while the alert was held goes out after a restart with a new rev, never an old one", async () => {
+    const store = new MemoryStore();
+    const clock = new FakeClock();
+    const a = await start(store, clock);
+    const d1 = await client(a, "d-1", "pw-d1");
+    const ops = await client(a, OPS.name, OPS.password);
+    await ops.subscribe(`linli/${SITE}/#`);
+    await d1.publish("devices/ds10/d-1/up", doorMsg(1, "closed", { tamper: true }));
+    const raised = (await ops.waitFor((m) => m.topic.endsWith("/TAMPER/d-1"))).json();
+    await ops.publish(
+      `linli/${SITE}/shelve/${raised.id}`,
+      JSON.stringify({ duration: "30m", reason: "cover" }),
+    );
+    await ops.waitFor((m) => m.topic.endsWith("/TAMPER/d-1") && m.json().transition === "shelved");
+    // Shelved: the sensor's return to normal changes the alert's state without publishing it.
+    await d1.publish("devices/ds10/d-1/up", doorMsg(2, "closed", { tamper: false }));
+    await sleep(100);
+    expect(a.engine.byAlertId(raised.id as string)?.state).toBe("cleared-unacknowledged");
+    const published = new Map<string, string>(); // id:rev -> state
+    for (const m of ops.on("/TAMPER/d-1"))
+      if (m.payload.length > 0) published.set(`${m.json().id}:${m.json().rev}`, String(m.json().state));
+    await stopGateway(a);
+
+    const b = await start(store, clock);
+    const retained = await retainedAlerts(b);
+    const after = [...retained].find(([topic]) => topic.endsWith("/TAMPER/d-1"))?.[1];
+    expect(after?.state).toBe("cleared-unacknowledged");
+    const key = `${after?.id}:${after?.rev}`;
+    if (published.has(key))
+      expect(published.get(key), `${key} published before as another state`).toBe(after?.state);
+    expect(after?.rev).toBe(Math.max(...[...published.keys()].map((k) => Number(k.split(":")[1]))) + 1);
+    expect(b.engine.byAlertId(raised.id as string)?.rev).toBe(after?.rev); // journaled with its new rev
   });
 });
 

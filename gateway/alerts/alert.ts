@@ -60,11 +60,12 @@ export type Transition =
   | "flood-released"
   | "escalated";
 
-/** Hold bits: why device-driven changes of an alert are tracked but not published. */
-export const HOLD_CHATTER = 1;
-export const HOLD_FLOOD = 2;
-export const HOLD_OUT_OF_SERVICE = 4;
-export const HOLD_SHELVED = 8;
+/*
+ * Hold bits (`Alert.holds`): why device-driven changes of an alert are tracked but not
+ * published. Each belongs to the policy that sets and clears it: HOLD_CHATTER = 1
+ * (chattering.ts), HOLD_FLOOD = 2 (flood.ts), HOLD_OUT_OF_SERVICE = 4 (service.ts),
+ * HOLD_SHELVED = 8 (shelving.ts). The values are journaled: never renumber one.
+ */
 
 /** The alert as published (issue-2 fields plus the issue-4 ones; docs/topics.md). */
 export interface AlertPayload extends AlertView {
@@ -108,7 +109,7 @@ export class Alert {
   shelveReason: string | null = null;
   outOfServiceBy: string | null = null;
   chattering = false;
-  /** HOLD_* bits. */
+  /** HOLD_* bits (see above), 0 when nothing holds it. */
   holds = 0;
   /** Some state of this alert has been published (a retained copy may exist). */
   announced = false;
@@ -130,6 +131,11 @@ export class Alert {
   rev = 0;
   /** The transition of the last published change (republished as it was after a restart). */
   lastTransition: Transition = "raised";
+  /**
+   * A held change (chattering, shelved, flood, out of service) made the state differ from the one
+   * published as `rev`: republishing it must take a new rev, never reuse the old one.
+   */
+  unpublished = false;
 
   constructor(
     readonly id: string,

@@ -12,7 +12,10 @@
  * out of service, its device-driven changes are tracked but not published;
  * releasing the hold publishes its current state. Operator actions and the
  * gateway's own transitions (shelve expired, escalated ...) are always
- * published. P1 alerts are never held (life safety).
+ * published. P1 alerts are never held (life safety). Each of those policies
+ * is a module of its own that owns its hold bit and its state (chattering.ts,
+ * flood.ts, shelving.ts, service.ts, escalation.ts); this file is the core:
+ * keyed state, raise and clear, on/off delays, momentary windows, emit.
  *
  * Bounds (policy: forget as soon as nothing is left to remember):
  * - subjects: those with an open alert, a pending delay, shelving, recent
@@ -22,116 +25,47 @@
  * - flood: FLOOD_BUCKETS counters; closed alerts are forgotten at once.
  */
 import { randomBytes } from "node:crypto";
-import type { AlertCode, AlertState, Clock, Priority } from "../../core/index.js";
+import type { AlertCode, Clock, Priority } from "../../core/index.js";
 import type { AlertOptions, ConditionOptions, RuleContext } from "../../devices/index.js";
 import { type TimerWheel, WheelTimer } from "../time/timer-wheel.js";
+import { Alert, type AlertSubject, type SuppressReason, type Transition } from "./alert.js";
+import { CHATTER_COUNT, Chattering, type ChatterKey } from "./chattering.js";
+import { Escalation, type EscalationOptions } from "./escalation.js";
+import { Flood } from "./flood.js";
 import {
-  Alert,
-  type AlertSubject,
-  HOLD_CHATTER,
-  HOLD_FLOOD,
-  HOLD_OUT_OF_SERVICE,
-  HOLD_SHELVED,
-  type IsaState,
-  type SuppressReason,
-  type Transition,
-} from "./alert.js";
+  AlertEvent,
+  type AlertListener,
+  BY_DEVICE,
+  BY_GATEWAY,
+  type EngineRecorder,
+  type FloodRecord,
+  type FloodStatus,
+  type PolicyHost,
+  type ShelveRecord,
+} from "./ports.js";
+import { OutOfService, type ServiceOutcome, type ServiceSubject } from "./service.js";
+import { type ShelveKey, type ShelveOutcome, Shelving, type UnshelveOutcome } from "./shelving.js";
 
-/** ISA-18.2: a chattering alarm raises and clears 3 or more times in a minute. */
-export const CHATTER_COUNT = 3;
-export const CHATTER_WINDOW_MS = 60_000;
-/** A chattering alert is held until it has been quiet (no raise, no clear) this long. */
-export const CHATTER_QUIET_MS = 60_000;
-/** ISA-18.2: a flood is more than 10 new alarms in 10 minutes; it ends under 5. */
-export const FLOOD_ENTER_ABOVE = 10;
-export const FLOOD_EXIT_BELOW = 5;
-export const FLOOD_WINDOW_MS = 600_000;
-/** The flood window is counted in buckets: the count is exact to one bucket (10 s). */
-const FLOOD_BUCKET_MS = 10_000;
-const FLOOD_BUCKETS = FLOOD_WINDOW_MS / FLOOD_BUCKET_MS;
-
-/** Who did it, in events, when not an operator. */
-export const BY_DEVICE = "device";
-export const BY_GATEWAY = "gateway";
+export { CHATTER_COUNT, CHATTER_QUIET_MS, CHATTER_WINDOW_MS } from "./chattering.js";
+export { FLOOD_ENTER_ABOVE, FLOOD_EXIT_BELOW, FLOOD_WINDOW_MS } from "./flood.js";
+export {
+  AlertEvent,
+  type AlertListener,
+  BY_DEVICE,
+  BY_GATEWAY,
+  type EngineRecorder,
+  type FloodRecord,
+  type FloodStatus,
+  type ShelveRecord,
+} from "./ports.js";
+export type { ServiceOutcome } from "./service.js";
+export type { ShelveOutcome, UnshelveOutcome } from "./shelving.js";
 
 const PENDING_NONE = 0;
 const PENDING_ON = 1;
 const PENDING_OFF = 2;
 
-/**
- * One transition, as published on `linli/<site>/alerts/events`. A single
- * instance is refilled for every event (listeners serialise it synchronously).
- */
-export class AlertEvent {
-  /** `<alertId>:<rev>`: unique per published change, stable across re-sends. */
-  eventId = "";
-  alertId = "";
-  code: AlertCode = "TAMPER";
-  priority: Priority = 4;
-  deviceId = "";
-  household: string | null = null;
-  from: IsaState = "normal";
-  to: IsaState = "normal";
-  /** The lifecycle state after the transition (issue-2 vocabulary). */
-  state: AlertState = "active-unacknowledged";
-  transition: Transition = "raised";
-  by = "";
-  reason = "";
-  at = 0;
-}
-
-export interface FloodStatus {
-  state: "flood" | "normal";
-  since: number;
-  newAlerts10m: number;
-}
-
-export interface AlertListener {
-  /** A published change: the alert's state topic and the event. */
-  alertChanged(alert: Alert, transition: Transition, event: AlertEvent): void;
-  /** An unacknowledged P1/P2 passed its escalation time (again). */
-  escalated?(alert: Alert, level: number, unacknowledgedForMs: number): void;
-  floodChanged?(status: FloodStatus): void;
-}
-
-/** Shelving of a (subject, code), as kept across a restart. */
-export interface ShelveRecord {
-  id: string;
-  by: string;
-  at: number;
-  until: number;
-  reason: string | null;
-}
-
-/** The flood detector's state, as kept across a restart (the 10-minute window included). */
-export interface FloodRecord {
-  flooding: boolean;
-  since: number;
-  bucket: number;
-  buckets: number[];
-}
-
-/**
- * Where the engine's durable state goes (gateway/state): called after every
- * change and before it is published, so nothing is announced that a restart
- * could forget.
- */
-export interface EngineRecorder {
-  /** An open alert changed (store it), or closed (forget it). */
-  alert(alert: Alert): void;
-  shelve(subjectId: string, code: AlertCode, shelve: ShelveRecord | null): void;
-  service(subject: AlertSubject, by: string | null, at: number): void;
-  flood(flood: FloodRecord): void;
-}
-
-export interface EngineOptions {
-  /** First escalation of an unacknowledged P1 / P2 after this; 0 disables. */
-  escalationP1Ms?: number;
-  escalationP2Ms?: number;
-  /** Each further escalation waits this factor longer ... */
-  escalationFactor?: number;
-  /** ... but never longer than this. */
-  escalationMaxIntervalMs?: number;
+export interface EngineOptions extends EscalationOptions {
   /** Longest shelving an operator may ask for (ISA-18.2: shelving is always time-limited). */
   shelveMaxMs?: number;
   /** The durable journal's side of the engine (absent: state lives in memory only). */
@@ -142,37 +76,27 @@ export type AckOutcome =
   | { ok: true; alert: Alert; transition: Transition }
   | { ok: false; reason: "unknown-alert" | "already-acknowledged" };
 
-export type ShelveOutcome =
-  | { ok: true; alert: Alert }
-  | { ok: false; reason: "unknown-alert" | "p1-not-shelvable" | "shelve-too-long" };
-
-export type UnshelveOutcome = { ok: true; alert: Alert | null } | { ok: false; reason: "not-shelved" };
-
-export type ServiceOutcome =
-  | { ok: true; alerts: number }
-  | { ok: false; reason: "already-out-of-service" | "already-in-service" };
-
-class SubjectState {
+class SubjectState implements ServiceSubject {
   readonly keys = new Map<AlertCode, KeyState>();
   outOfServiceBy: string | null = null;
   outOfServiceAt = 0;
   constructor(public subject: AlertSubject) {}
 }
 
-class KeyState {
+class KeyState implements ChatterKey, ShelveKey {
   alert: Alert | null = null;
   /** On-delay before raising, or off-delay before clearing. */
   readonly pendingTimer: WheelTimer;
   pendingKind = PENDING_NONE;
   pendingOpts: ConditionOptions = { priority: 4 };
   pendingSuppressed: SuppressReason | null = null;
-  /** Times of the last CHATTER_COUNT activations (ring; 0 = none). */
+  // Kept for chattering.ts (ChatterKey).
   readonly activations = new Float64Array(CHATTER_COUNT);
   activationNext = 0;
   chattering = false;
   lastChange = 0;
-  /** Armed one chatter window after the last change: ends chattering, forgets the key. */
   readonly quietTimer: WheelTimer;
+  // Kept for shelving.ts (ShelveKey).
   shelveId: string | null = null;
   shelvedBy: string | null = null;
   shelvedAt = 0;
@@ -198,28 +122,19 @@ export function alertTopic(site: string, priority: Priority, code: AlertCode, su
 export class AlertEngine {
   private readonly subjects = new Map<string, SubjectState>();
   private readonly byId = new Map<string, Alert>();
-  /** Shelved keys by the alert id they were shelved with (the alert may have closed since). */
-  private readonly shelvedById = new Map<string, KeyState>();
   private openN = 0;
   private readonly idPrefix = randomBytes(3).toString("hex");
   private idCounter = 0;
   /** The one rule context, re-pointed at each subject: rules run synchronously, so no per-sample allocation. */
   private readonly ctx: EngineContext;
   private readonly event = new AlertEvent();
-  // Not readonly: a live reload changes them (setOptions).
-  private escalationP1Ms: number;
-  private escalationP2Ms: number;
-  private escalationFactor: number;
-  private escalationMaxMs: number;
-  shelveMaxMs: number;
-  // flood
-  private readonly floodBuckets = new Int32Array(FLOOD_BUCKETS);
-  private floodBucket = 0;
-  private floodTotal = 0;
-  private flooding = false;
-  private floodSince: number;
-  private readonly floodTimer: WheelTimer;
   private readonly recorder: EngineRecorder | null;
+  // The policies, each with its state and hold bit.
+  private readonly chatter: Chattering<KeyState>;
+  private readonly floods: Flood;
+  private readonly shelving: Shelving<KeyState>;
+  private readonly service: OutOfService<SubjectState>;
+  private readonly escalation: Escalation;
 
   constructor(
     readonly site: string,
@@ -229,15 +144,35 @@ export class AlertEngine {
     opts: EngineOptions = {},
   ) {
     this.ctx = new EngineContext(this, clock);
-    this.escalationP1Ms = opts.escalationP1Ms ?? 60_000;
-    this.escalationP2Ms = opts.escalationP2Ms ?? 300_000;
-    this.escalationFactor = Math.max(1, opts.escalationFactor ?? 2);
-    this.escalationMaxMs = opts.escalationMaxIntervalMs ?? 900_000;
-    this.shelveMaxMs = opts.shelveMaxMs ?? 8 * 3_600_000;
-    this.floodSince = clock.now();
-    this.floodBucket = Math.floor(this.floodSince / FLOOD_BUCKET_MS);
-    this.floodTimer = new WheelTimer(this.floodTick, this);
     this.recorder = opts.recorder ?? null;
+    const host: PolicyHost = {
+      clock,
+      wheel,
+      listener,
+      recorder: this.recorder,
+      emit: (alert, t, by, reason, force) => this.emit(alert, t, by, reason, force),
+    };
+    this.chatter = new Chattering(host, (ks) => this.forgetKeyIfIdle(ks));
+    this.floods = new Flood(host, () => this.byId.values());
+    const keys = {
+      byId: this.byId,
+      keyOf: (a: Alert) => this.keyOf(a),
+      key: (subject: AlertSubject, code: AlertCode) => this.key(subject, code),
+      forgetKeyIfIdle: (ks: KeyState) => this.forgetKeyIfIdle(ks),
+    };
+    this.shelving = new Shelving(host, keys, opts.shelveMaxMs ?? 8 * 3_600_000);
+    const subjects = {
+      subjects: this.subjects,
+      subjectState: (subject: AlertSubject) => this.subjectState(subject),
+      forgetSubjectIfIdle: (ss: SubjectState) => this.forgetSubjectIfIdle(ss),
+    };
+    this.service = new OutOfService(host, subjects);
+    this.escalation = new Escalation(host, opts);
+  }
+
+  /** Longest shelving an operator may ask for (ops.ts names it in a refusal). */
+  get shelveMaxMs(): number {
+    return this.shelving.shelveMaxMs;
   }
 
   /**
@@ -286,12 +221,7 @@ export class AlertEngine {
   }
 
   get flood(): FloodStatus {
-    this.advanceFlood(this.clock.now());
-    return {
-      state: this.flooding ? "flood" : "normal",
-      since: this.floodSince,
-      newAlerts10m: this.floodTotal,
-    };
+    return this.floods.flood;
   }
 
   /** Tells the listener the current flood state (at start: consoles get a retained `normal`). */
@@ -310,100 +240,24 @@ export class AlertEngine {
     return { ok: true, alert, transition: t };
   }
 
-  /**
-   * Shelves the alert's (device, code) for `durationMs`: this alert and any
-   * new one of the same code from the same device are not annunciated until
-   * the time is up or an operator unshelves. P1 is never shelvable: a life-
-   * safety alarm must not be silenced from a console (ISA-18.2 lets the
-   * alarm philosophy exclude alarms from shelving; ours excludes P1).
-   */
+  /** Shelving (shelving.ts): P1 is never shelvable. */
   shelve(alertId: string, by: string, durationMs: number, reason: string | null): ShelveOutcome {
-    const alert = this.byId.get(alertId);
-    if (!alert) return { ok: false, reason: "unknown-alert" };
-    if (alert.priority === 1) return { ok: false, reason: "p1-not-shelvable" };
-    if (durationMs > this.shelveMaxMs) return { ok: false, reason: "shelve-too-long" };
-    const ks = this.keyOf(alert)!;
-    const now = this.clock.now();
-    if (ks.shelveId !== null) this.shelvedById.delete(ks.shelveId);
-    ks.shelveId = alert.id;
-    ks.shelvedBy = by;
-    ks.shelvedAt = now;
-    ks.shelvedUntil = now + durationMs;
-    ks.shelveReason = reason;
-    this.shelvedById.set(alert.id, ks);
-    ks.shelveTimer ??= new WheelTimer(this.shelveExpired, ks);
-    this.wheel.arm(ks.shelveTimer, ks.shelvedUntil);
-    this.recorder?.shelve(ks.owner.subject.id, ks.code, {
-      id: alert.id,
-      by,
-      at: now,
-      until: ks.shelvedUntil,
-      reason,
-    });
-    this.applyShelve(ks, alert);
-    this.emit(alert, "shelved", by, reason ?? "shelved", true);
-    return { ok: true, alert };
+    return this.shelving.shelve(alertId, by, durationMs, reason);
   }
 
   /** Ends shelving early; `id` is the open alert's id or the id it was shelved with. */
   unshelve(id: string, by: string, reason: string | null): UnshelveOutcome {
-    const open = this.byId.get(id);
-    const ks = open ? this.keyOf(open) : this.shelvedById.get(id);
-    if (!ks || ks.shelvedUntil === null) return { ok: false, reason: "not-shelved" };
-    const alert = ks.alert;
-    this.endShelve(ks, "unshelved", by, reason ?? "unshelved");
-    return { ok: true, alert };
+    return this.shelving.unshelve(id, by, reason);
   }
 
-  /**
-   * An operator takes a device out of service (ISA-18.2 "out of service"):
-   * its open alerts are published once as out-of-service, then held; new
-   * ones are tracked but not published (P1 excepted) and never escalated.
-   * Back in service publishes whatever is open, as it is now.
-   */
+  /** Out of service (service.ts): held, P1 excepted, never escalated; back in service publishes. */
   setOutOfService(
     subject: AlertSubject,
     outOfService: boolean,
     by: string,
     reason: string | null,
   ): ServiceOutcome {
-    const now = this.clock.now();
-    let ss = this.subjects.get(subject.id);
-    if (outOfService) {
-      if (ss?.outOfServiceBy != null) return { ok: false, reason: "already-out-of-service" };
-      ss ??= this.subjectState(subject);
-      ss.outOfServiceBy = by;
-      ss.outOfServiceAt = now;
-      this.recorder?.service(subject, by, now);
-      let n = 0;
-      for (const ks of ss.keys.values()) {
-        const a = ks.alert;
-        if (!a) continue;
-        a.outOfServiceBy = by;
-        a.holds |= HOLD_OUT_OF_SERVICE;
-        a.updatedAt = now;
-        this.emit(a, "out-of-service", by, reason ?? "out of service", true);
-        n++;
-      }
-      return { ok: true, alerts: n };
-    }
-    if (!ss || ss.outOfServiceBy === null) return { ok: false, reason: "already-in-service" };
-    ss.outOfServiceBy = null;
-    this.recorder?.service(subject, null, now);
-    let n = 0;
-    for (const ks of [...ss.keys.values()]) {
-      const a = ks.alert;
-      if (!a) continue;
-      a.outOfServiceBy = null;
-      a.holds &= ~HOLD_OUT_OF_SERVICE;
-      // Escalation counts from now: while out of service nobody was meant to act.
-      if (a.unacknowledged) a.unackSince = now;
-      a.updatedAt = now;
-      this.emit(a, "in-service", by, reason ?? "back in service", true);
-      n++;
-    }
-    this.forgetSubjectIfIdle(ss);
-    return { ok: true, alerts: n };
+    return this.service.setOutOfService(subject, outOfService, by, reason);
   }
 
   // --- live reconfiguration (gateway/reload.ts) ----------------------------------
@@ -414,14 +268,11 @@ export class AlertEngine {
    * and uses the new figures from then on.
    */
   setOptions(opts: EngineOptions): void {
-    this.escalationP1Ms = opts.escalationP1Ms ?? this.escalationP1Ms;
-    this.escalationP2Ms = opts.escalationP2Ms ?? this.escalationP2Ms;
-    this.escalationFactor = Math.max(1, opts.escalationFactor ?? this.escalationFactor);
-    this.escalationMaxMs = opts.escalationMaxIntervalMs ?? this.escalationMaxMs;
-    this.shelveMaxMs = opts.shelveMaxMs ?? this.shelveMaxMs;
+    this.escalation.setOptions(opts);
+    this.shelving.shelveMaxMs = opts.shelveMaxMs ?? this.shelving.shelveMaxMs;
     for (const a of this.byId.values()) {
       if (a.escalationLevel === 0) a.escalationNextAt = null;
-      this.syncEscalation(a);
+      this.escalation.syncEscalation(a);
     }
   }
 
@@ -438,13 +289,8 @@ export class AlertEngine {
     let n = 0;
     for (const ks of [...ss.keys.values()]) {
       this.cancelPending(ks);
-      this.wheel.disarm(ks.quietTimer);
-      ks.chattering = false;
-      if (ks.shelveId !== null) this.shelvedById.delete(ks.shelveId);
-      if (ks.shelveTimer) this.wheel.disarm(ks.shelveTimer);
-      if (ks.shelvedUntil !== null) this.recorder?.shelve(subjectId, ks.code, null);
-      ks.shelveId = null;
-      ks.shelvedUntil = null;
+      this.chatter.reset(ks);
+      this.shelving.reset(ks);
       const a = ks.alert;
       if (a) {
         a.state = "closed";
@@ -455,7 +301,7 @@ export class AlertEngine {
       }
       ss.keys.delete(ks.code);
     }
-    if (ss.outOfServiceBy !== null) this.recorder?.service(ss.subject, null, now);
+    this.service.reset(ss, now);
     this.subjects.delete(subjectId);
     return n;
   }
@@ -465,57 +311,34 @@ export class AlertEngine {
     for (const s of this.subjects.values()) {
       for (const k of s.keys.values()) {
         this.wheel.disarm(k.pendingTimer);
-        this.wheel.disarm(k.quietTimer);
-        if (k.shelveTimer) this.wheel.disarm(k.shelveTimer);
+        this.chatter.stop(k);
+        this.shelving.stop(k);
         const a = k.alert;
         if (a?.timer) this.wheel.disarm(a.timer);
-        if (a?.escalationTimer) this.wheel.disarm(a.escalationTimer);
+        if (a) this.escalation.stop(a);
       }
     }
-    this.wheel.disarm(this.floodTimer);
+    this.floods.stop();
   }
 
   // --- restart (gateway/state) ------------------------------------------------------
 
   /** The flood detector's state for the journal. */
   floodRecord(): FloodRecord {
-    return {
-      flooding: this.flooding,
-      since: this.floodSince,
-      bucket: this.floodBucket,
-      buckets: Array.from(this.floodBuckets),
-    };
+    return this.floods.floodRecord();
   }
 
   restoreFlood(rec: FloodRecord): void {
-    if (rec.buckets.length === FLOOD_BUCKETS) {
-      this.floodBuckets.set(rec.buckets);
-      this.floodBucket = rec.bucket;
-      this.floodTotal = rec.buckets.reduce((a, b) => a + b, 0);
-      this.advanceFlood(this.clock.now());
-    }
-    this.flooding = rec.flooding;
-    this.floodSince = rec.since;
-    if (this.flooding) this.wheel.arm(this.floodTimer, (this.floodBucket + 1) * FLOOD_BUCKET_MS);
+    this.floods.restoreFlood(rec);
   }
 
   restoreService(subject: AlertSubject, by: string, at: number): void {
-    const ss = this.subjectState(subject);
-    ss.outOfServiceBy = by;
-    ss.outOfServiceAt = at;
+    this.service.restoreService(subject, by, at);
   }
 
   /** Shelving that was running before the restart; one already over ends now, as it would have. */
   restoreShelve(subject: AlertSubject, code: AlertCode, rec: ShelveRecord): void {
-    const ks = this.key(subject, code);
-    ks.shelveId = rec.id;
-    ks.shelvedBy = rec.by;
-    ks.shelvedAt = rec.at;
-    ks.shelvedUntil = rec.until;
-    ks.shelveReason = rec.reason;
-    this.shelvedById.set(rec.id, ks);
-    ks.shelveTimer ??= new WheelTimer(this.shelveExpired, ks);
-    this.wheel.arm(ks.shelveTimer, rec.until);
+    this.shelving.restoreShelve(subject, code, rec);
   }
 
   /**
@@ -526,23 +349,8 @@ export class AlertEngine {
   fireOverdue(): number {
     const now = this.clock.now();
     let n = 0;
-    for (const a of [...this.byId.values()]) {
-      const t = a.escalationTimer;
-      if (t?.armed && a.escalationNextAt !== null && a.escalationNextAt <= now) {
-        this.wheel.disarm(t);
-        this.escalate(t);
-        n++;
-      }
-    }
-    for (const ks of [...this.shelvedById.values()]) {
-      const t = ks.shelveTimer;
-      if (t?.armed && ks.shelvedUntil !== null && ks.shelvedUntil <= now) {
-        this.wheel.disarm(t);
-        this.shelveExpired(t);
-        n++;
-      }
-    }
-    return n;
+    for (const a of [...this.byId.values()]) if (this.escalation.fireOverdue(a, now)) n++;
+    return n + this.shelving.fireOverdue(now);
   }
 
   /**
@@ -557,24 +365,18 @@ export class AlertEngine {
     // Holds follow from the restored shelving, service and flood state, not from the record: a
     // crash between an end of flood (or a return to service) and the rewrite of each alert must
     // not leave an alert held for good.
-    let holds = alert.holds & HOLD_CHATTER;
-    if (alert.chattering && alert.priority !== 1) holds |= HOLD_CHATTER;
-    if (ks.shelvedUntil !== null) holds |= HOLD_SHELVED;
-    if (ks.owner.outOfServiceBy !== null) holds |= HOLD_OUT_OF_SERVICE;
-    if (this.flooding && alert.priority >= 3 && (alert.holds & HOLD_FLOOD) !== 0) holds |= HOLD_FLOOD;
-    alert.holds = holds;
-    alert.outOfServiceBy = ks.owner.outOfServiceBy;
+    alert.holds =
+      this.chatter.restoredHold(alert) |
+      this.shelving.restoredHold(ks) |
+      this.service.restoredHold(ks.owner, alert) |
+      this.floods.restoredHold(alert);
     if (ks.alert !== null) this.byId.delete(ks.alert.id);
     else this.openN++;
     ks.alert = alert;
     this.byId.set(alert.id, alert);
-    if (ks.shelvedUntil !== null && ks.shelveId !== null) this.shelvedById.set(ks.shelveId, ks);
-    if (alert.chattering) {
-      ks.chattering = true;
-      this.noteChange(ks, this.clock.now());
-    }
+    this.chatter.restore(ks, alert);
     if (alert.windowUntil > 0 && alert.conditionActive) this.armWindow(alert);
-    this.syncEscalation(alert);
+    this.escalation.syncEscalation(alert);
   }
 
   // --- used by EngineContext ----------------------------------------------------
@@ -595,14 +397,14 @@ export class AlertEngine {
       existing.windowUntil = now + opts.windowMs;
       this.armWindow(existing);
       const t = existing.occur(now, opts.causes ?? []);
-      if (t === "reactivated" && this.noteActivation(ks, existing, now)) return;
+      if (t === "reactivated" && this.chatter.noteActivation(ks, existing, now)) return;
       this.emit(existing, t, BY_DEVICE, cause, false);
       return;
     }
     const alert = this.create(ks, opts, suppressed, now);
     alert.windowUntil = now + opts.windowMs;
     this.armWindow(alert);
-    if (this.noteActivation(ks, alert, now)) return;
+    if (this.chatter.noteActivation(ks, alert, now)) return;
     this.emit(alert, "raised", BY_DEVICE, cause, false);
   }
 
@@ -708,7 +510,7 @@ export class AlertEngine {
     const ss = this.subjectState(subject);
     let ks = ss.keys.get(code);
     if (!ks) {
-      ks = new KeyState(ss, code, this.firePending, this.quietEnded);
+      ks = new KeyState(ss, code, this.firePending, this.chatter.quietEnded);
       ss.keys.set(code, ks);
     }
     return ks;
@@ -735,12 +537,12 @@ export class AlertEngine {
       // Cleared but not yet acknowledged, and active again: the same alert, counted, as it is now.
       const t = existing.occur(now, []);
       existing.describe(opts.causes, opts.detail);
-      if (this.noteActivation(ks, existing, now)) return;
+      if (this.chatter.noteActivation(ks, existing, now)) return;
       this.emit(existing, t, BY_DEVICE, cause, false);
       return;
     }
     const alert = this.create(ks, opts, suppressed, now);
-    if (this.noteActivation(ks, alert, now)) return;
+    if (this.chatter.noteActivation(ks, alert, now)) return;
     this.emit(alert, "raised", BY_DEVICE, cause, false);
   }
 
@@ -758,7 +560,7 @@ export class AlertEngine {
   private clearAlert(ks: KeyState, a: Alert, now: number, by: string, reason: string): void {
     const t = a.clear(now);
     if (t === null) return;
-    if (a.priority !== 1) this.noteChange(ks, now);
+    if (a.priority !== 1) this.chatter.noteChange(ks, now);
     this.emit(a, t, by, reason, false);
   }
 
@@ -796,104 +598,15 @@ export class AlertEngine {
     ks.alert = alert;
     this.byId.set(id, alert);
     this.openN++;
-    if (ss.outOfServiceBy !== null) {
-      alert.outOfServiceBy = ss.outOfServiceBy;
-      alert.holds |= HOLD_OUT_OF_SERVICE;
-    }
-    if (ks.shelvedUntil !== null) this.applyShelve(ks, alert);
-    if (ks.chattering && alert.priority !== 1) {
-      alert.chattering = true;
-      alert.holds |= HOLD_CHATTER;
-    }
-    // Flood rate counts alerts meant for an operator (not suppressed, not out of service).
-    if (suppressedFor === null && ss.outOfServiceBy === null) this.countNewAlert(now);
-    // ISA-18.2 flood handling: lower-priority alerts wait until the flood is over.
-    if (this.flooding && alert.priority >= 3) alert.holds |= HOLD_FLOOD;
+    this.service.noteNew(ss, alert);
+    this.shelving.noteNew(ks, alert);
+    this.chatter.noteNew(ks, alert);
+    this.floods.noteNew(alert, suppressedFor === null && ss.outOfServiceBy === null, now);
     return alert;
   }
 
-  private applyShelve(ks: KeyState, alert: Alert): void {
-    alert.shelvedBy = ks.shelvedBy;
-    alert.shelvedAt = ks.shelvedAt;
-    alert.shelvedUntil = ks.shelvedUntil;
-    alert.shelveReason = ks.shelveReason;
-    alert.holds |= HOLD_SHELVED;
-  }
-
-  private readonly shelveExpired = (timer: WheelTimer): void => {
-    this.endShelve(timer.owner as KeyState, "shelve-expired", BY_GATEWAY, "shelving time is up");
-  };
-
-  private endShelve(ks: KeyState, t: Transition, by: string, reason: string): void {
-    if (ks.shelveId !== null) this.shelvedById.delete(ks.shelveId);
-    if (ks.shelveTimer) this.wheel.disarm(ks.shelveTimer);
-    ks.shelveId = ks.shelvedBy = ks.shelveReason = null;
-    ks.shelvedUntil = null;
-    this.recorder?.shelve(ks.owner.subject.id, ks.code, null);
-    const a = ks.alert;
-    if (a) {
-      a.shelvedBy = a.shelveReason = null;
-      a.shelvedAt = a.shelvedUntil = null;
-      a.holds &= ~HOLD_SHELVED;
-      a.reannunciate(this.clock.now());
-      this.emit(a, t, by, reason, true);
-    }
-    this.forgetKeyIfIdle(ks);
-  }
-
-  /**
-   * Counts an activation (raise, or active again after a clear) of a non-P1
-   * key; returns true when this one made it chattering, in which case the
-   * alert has been published with `transition: "chattering"` and is now held.
-   */
-  private noteActivation(ks: KeyState, alert: Alert, now: number): boolean {
-    if (alert.priority === 1) return false;
-    const acts = ks.activations;
-    acts[ks.activationNext] = now;
-    ks.activationNext = (ks.activationNext + 1) % CHATTER_COUNT;
-    this.noteChange(ks, now);
-    if (ks.chattering) return false;
-    // The ring's oldest entry is the one about to be overwritten next.
-    const oldest = acts[ks.activationNext]!;
-    if (oldest === 0 || now - oldest > CHATTER_WINDOW_MS) return false;
-    ks.chattering = true;
-    alert.chattering = true;
-    // Not forced: a shelved or out-of-service alert stays silent even when it starts chattering.
-    this.emit(alert, "chattering", BY_GATEWAY, `${CHATTER_COUNT} activations within 60 s`, false);
-    alert.holds |= HOLD_CHATTER;
-    return true;
-  }
-
-  /** Any raise or clear of a non-P1 key: restarts the quiet period. */
-  private noteChange(ks: KeyState, now: number): void {
-    ks.lastChange = now;
-    this.wheel.arm(ks.quietTimer, now + (ks.chattering ? CHATTER_QUIET_MS : CHATTER_WINDOW_MS));
-  }
-
-  private readonly quietEnded = (timer: WheelTimer): void => {
-    const ks = timer.owner as KeyState;
-    if (ks.chattering) {
-      ks.chattering = false;
-      ks.activations.fill(0);
-      const a = ks.alert;
-      if (a) {
-        a.chattering = false;
-        a.holds &= ~HOLD_CHATTER;
-        if (a.holds === 0) this.emit(a, "chattering-ended", BY_GATEWAY, "quiet for 60 s", true);
-        else this.recorder?.alert(a);
-      }
-    }
-    this.forgetKeyIfIdle(ks);
-  };
-
   private forgetKeyIfIdle(ks: KeyState): void {
-    if (
-      ks.alert !== null ||
-      ks.pendingTimer.armed ||
-      ks.quietTimer.armed ||
-      ks.chattering ||
-      ks.shelvedUntil !== null
-    )
+    if (ks.alert !== null || ks.pendingTimer.armed || !this.chatter.idle(ks) || !this.shelving.idle(ks))
       return;
     const ss = ks.owner;
     if (ss.keys.get(ks.code) === ks) ss.keys.delete(ks.code);
@@ -901,7 +614,7 @@ export class AlertEngine {
   }
 
   private forgetSubjectIfIdle(ss: SubjectState): void {
-    if (ss.keys.size === 0 && ss.outOfServiceBy === null && this.subjects.get(ss.subject.id) === ss)
+    if (ss.keys.size === 0 && this.service.idle(ss) && this.subjects.get(ss.subject.id) === ss)
       this.subjects.delete(ss.subject.id);
   }
 
@@ -917,102 +630,6 @@ export class AlertEngine {
     const ks = this.keyOf(alert);
     if (ks && ks.alert === alert)
       this.clearAlert(ks, alert, this.clock.now(), BY_GATEWAY, "call window ended");
-  };
-
-  // --- flood --------------------------------------------------------------------------
-
-  private advanceFlood(now: number): void {
-    const b = Math.floor(now / FLOOD_BUCKET_MS);
-    if (b <= this.floodBucket) return;
-    const steps = Math.min(b - this.floodBucket, FLOOD_BUCKETS);
-    for (let i = 1; i <= steps; i++) {
-      const idx = (this.floodBucket + i) % FLOOD_BUCKETS;
-      this.floodTotal -= this.floodBuckets[idx]!;
-      this.floodBuckets[idx] = 0;
-    }
-    this.floodBucket = b;
-  }
-
-  private countNewAlert(now: number): void {
-    this.advanceFlood(now);
-    this.floodBuckets[this.floodBucket % FLOOD_BUCKETS]!++;
-    this.floodTotal++;
-    if (!this.flooding && this.floodTotal > FLOOD_ENTER_ABOVE) {
-      this.flooding = true;
-      this.floodSince = now;
-      this.wheel.arm(this.floodTimer, (this.floodBucket + 1) * FLOOD_BUCKET_MS);
-      this.recorder?.flood(this.floodRecord());
-      this.listener.floodChanged?.(this.flood);
-    }
-  }
-
-  /** While in flood: every bucket, check whether the rate fell under the exit mark. */
-  private readonly floodTick = (): void => {
-    const now = this.clock.now();
-    this.advanceFlood(now);
-    if (this.floodTotal >= FLOOD_EXIT_BELOW) {
-      this.wheel.arm(this.floodTimer, (this.floodBucket + 1) * FLOOD_BUCKET_MS);
-      return;
-    }
-    this.flooding = false;
-    this.floodSince = now;
-    this.recorder?.flood(this.floodRecord());
-    this.listener.floodChanged?.(this.flood);
-    for (const a of [...this.byId.values()]) {
-      if ((a.holds & HOLD_FLOOD) === 0) continue;
-      a.holds &= ~HOLD_FLOOD;
-      if (a.holds === 0) this.emit(a, "flood-released", BY_GATEWAY, "flood ended", true);
-      else this.recorder?.alert(a);
-    }
-  };
-
-  // --- escalation -----------------------------------------------------------------------
-
-  /** The alert's escalation schedule: its priority's, or P1's for an alert that escalates like a P1. */
-  private firstEscalationMs(alert: Alert): number {
-    const priority = alert.escalateAs ?? alert.priority;
-    return priority === 1 ? this.escalationP1Ms : priority === 2 ? this.escalationP2Ms : 0;
-  }
-
-  /**
-   * Escalation runs while an announced P1/P2 waits for an acknowledgement,
-   * and never for alerts suppressed by design (test mode), shelved or out of
-   * service. Its state is the alert's plain fields (level, nextAt).
-   */
-  private syncEscalation(alert: Alert): void {
-    const first = this.firstEscalationMs(alert);
-    const eligible =
-      first > 0 &&
-      alert.isOpen &&
-      alert.unacknowledged &&
-      alert.announced &&
-      alert.suppressedFor === null &&
-      (alert.holds & (HOLD_SHELVED | HOLD_OUT_OF_SERVICE)) === 0;
-    if (!eligible) {
-      if (alert.escalationTimer) this.wheel.disarm(alert.escalationTimer);
-      alert.escalationLevel = 0;
-      alert.escalationNextAt = null;
-      return;
-    }
-    if (alert.escalationNextAt === null) alert.escalationNextAt = alert.unackSince + first;
-    alert.escalationTimer ??= new WheelTimer(this.escalate, alert);
-    if (!alert.escalationTimer.armed || alert.escalationTimer.deadline !== alert.escalationNextAt)
-      this.wheel.arm(alert.escalationTimer, alert.escalationNextAt);
-  }
-
-  private readonly escalate = (timer: WheelTimer): void => {
-    const alert = timer.owner as Alert;
-    if (!alert.isOpen || !alert.unacknowledged) return;
-    const now = this.clock.now();
-    const first = this.firstEscalationMs(alert);
-    alert.escalationLevel++;
-    const interval = Math.min(first * this.escalationFactor ** alert.escalationLevel, this.escalationMaxMs);
-    alert.escalationNextAt = now + Math.max(interval, 1000);
-    const unackFor = now - alert.unackSince;
-    // Journaled before it is announced, like every other change.
-    this.recorder?.alert(alert);
-    this.listener.escalated?.(alert, alert.escalationLevel, unackFor);
-    this.emit(alert, "escalated", BY_GATEWAY, `unacknowledged for ${Math.round(unackFor / 1000)} s`, true);
   };
 
   // --- publication ---------------------------------------------------------------------
@@ -1050,8 +667,9 @@ export class AlertEngine {
       alert.rev++;
       ev.eventId = `${alert.id}:${alert.rev}`;
       if (t !== "escalated") alert.lastTransition = t;
-    }
-    this.syncEscalation(alert);
+      alert.unpublished = false;
+    } else alert.unpublished = true;
+    this.escalation.syncEscalation(alert);
     // Journal first: what an operator sees must survive a restart.
     this.recorder?.alert(alert);
     if (!held) this.listener.alertChanged(alert, t, this.event);

@@ -6,9 +6,18 @@
 import { describe, expect, it } from "vitest";
 import { FakeClock } from "../../core/clock.js";
 import type { AlertCode } from "../../core/model.js";
+import { KEY } from "../state/keys.js";
+import { StateRecorder } from "../state/recorder.js";
+import { MemoryStore } from "../state/store.js";
 import { TimerWheel } from "../time/timer-wheel.js";
 import type { Alert, AlertSubject, Transition } from "./alert.js";
-import { AlertEngine, type AlertEvent, type EngineOptions, type FloodStatus } from "./engine.js";
+import {
+  AlertEngine,
+  type AlertEvent,
+  type EngineOptions,
+  type FloodRecord,
+  type FloodStatus,
+} from "./engine.js";
 
 const S = 1000;
 const MIN = 60 * S;
@@ -394,6 +403,28 @@ describe("flood (ISA-18.2: more than 10 new alerts in 10 minutes; ends under 5)"
     expect(floods.at(-1)!.newAlerts10m).toBeLessThan(5);
     const released = seen.filter((s) => s.t === "flood-released").map((s) => s.code);
     expect(released.sort()).toEqual(["BATTERY_LOW", "DOOR_HELD_OPEN"]);
+  });
+
+  it("a crash in the middle of the window resumes the count from the journal", () => {
+    const store = new MemoryStore();
+    const recorder = new StateRecorder(store, 60 * S);
+    const first = setup({ escalationP2Ms: 0, recorder });
+    for (let i = 0; i < 8; i++) {
+      first.cond("TAMPER", true, 2, dev(i));
+      first.clock.advance(10 * S);
+    }
+    expect(first.floods).toEqual([]);
+    // Killed here: no clean stop. The restarted engine restores the journaled detector.
+    const second = setup({ escalationP2Ms: 0, recorder: new StateRecorder(store, 60 * S) });
+    second.clock.set(first.clock.now());
+    const rec = store.get(KEY.flood) as FloodRecord | undefined;
+    expect(rec?.buckets.reduce((a, b) => a + b, 0)).toBe(8);
+    second.engine.restoreFlood(rec as FloodRecord);
+    second.cond("TAMPER", true, 2, dev(8));
+    second.cond("TAMPER", true, 2, dev(9));
+    expect(second.floods).toEqual([]);
+    second.cond("TAMPER", true, 2, dev(10));
+    expect(second.floods).toEqual([{ state: "flood", since: second.clock.now(), newAlerts10m: 11 }]);
   });
 
   it("does not end while the rate stays at 5 or more", () => {

@@ -15,11 +15,10 @@
  *   to every console subscribed to `linli/<site>/#`.
  */
 import { timingSafeEqual } from "node:crypto";
+import { type OperatorAction, operatorTopic } from "../operator-actions.js";
 import type { DeviceEntry, Registry } from "../registry.js";
 
-/** Operator actions on `linli/<site>/<action>/<target>`; `cmd` has a command segment too. */
-export type OperatorAction = "ack" | "shelve" | "unshelve" | "service" | "away" | "cmd";
-const OPERATOR_ACTIONS: ReadonlySet<string> = new Set(["ack", "shelve", "unshelve", "service", "away"]);
+export type { OperatorAction } from "../operator-actions.js";
 
 export type PublishKind =
   | { kind: "uplink" }
@@ -78,23 +77,17 @@ export class AccessPolicy {
 
   /**
    * What a publish is, or null when refused. Devices: their own uplink only.
-   * Operators (docs/topics.md): `linli/<site>/<action>/<target>` for the
-   * actions below, and `linli/<site>/cmd/<deviceId>/<command>` for device commands.
+   * Operators (docs/topics.md): the topics of the operator action table
+   * (operator-actions.ts): `linli/<site>/<action>/<target>`, and
+   * `linli/<site>/cmd/<deviceId>/<command>` for device commands.
    */
   publish(identity: Identity, topic: string): PublishKind | null {
     // A reload may have removed the identity after it connected (gateway/reload.ts).
     if (identity.kind === "device")
       return topic === identity.device.uplinkTopic && !identity.device.removed ? UPLINK : null;
     if (!topic.startsWith(this.opsPrefix) || !this.registry.operators.has(identity.name)) return null;
-    const rest = topic.slice(this.opsPrefix.length).split("/");
-    const action = rest[0] as OperatorAction;
-    if (rest.length === 2 && OPERATOR_ACTIONS.has(action) && isTopicId(rest[1])) {
-      return { kind: "operator", action, target: rest[1] as string, command: null };
-    }
-    if (rest.length === 3 && action === "cmd" && isTopicId(rest[1]) && isTopicId(rest[2])) {
-      return { kind: "operator", action, target: rest[1] as string, command: rest[2] as string };
-    }
-    return null;
+    const op = operatorTopic(topic.slice(this.opsPrefix.length).split("/"), isTopicId);
+    return op === null ? null : { kind: "operator", ...op };
   }
 
   /**

@@ -14,10 +14,11 @@ export function configWarnings(config: Config, exists: (path: string) => boolean
         `buses[${i}].path: serial device ${b.path} of bus ${b.id} does not exist here (adapter unplugged, or wrong path?)`,
       );
   });
-  // The section is read by the browser console, which this version does not serve yet.
-  if (config.console.enabled)
+  // The console is plain HTTP: beyond the box, operators' passwords would cross the LAN readable.
+  const loopback = /^(127\.|::1$|localhost$)/;
+  if (config.console.enabled && !loopback.test(config.console.host))
     out.push(
-      `console.enabled: this version of linli has no browser console yet; nothing is served on ${config.console.host}:${config.console.port}`,
+      `console.host: the operators' console on ${config.console.host}:${config.console.port} is plain HTTP; logins cross the network readable (keep 127.0.0.1, or put it behind TLS: docs/console.md)`,
     );
   return out;
 }

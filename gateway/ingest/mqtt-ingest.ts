@@ -11,6 +11,12 @@
  * when the entry is committed. If the alert lanes are full the sample is
  * parked here (bounded); past that bound the device's connection is closed
  * without a PUBACK, so the device keeps the message and sends it again.
+ *
+ * A re-send (same seq) of an alert sample whose original is still waiting for
+ * its commit (in a lane, parked, or in the group sync) is acknowledged only
+ * together with the original: acknowledging it at once would tell the device
+ * the alert is kept before it is. Bounded by what waits for a commit (lanes +
+ * parking) and, per connection, by the PUBACK queue.
  */
 
 import { type Clock, LANE_TELEMETRY, type LaneId } from "../../core/index.js";
@@ -38,6 +44,8 @@ export class LanesFullError extends Error {
 }
 
 export class MqttIngest {
+  /** Per device, the seqs of alert samples not yet committed -> re-sends waiting for them. */
+  private readonly uncommitted = new Map<DeviceEntry, Map<number, Completion[]>>();
   private readonly parked: Parked[] = [];
   private parkedHead = 0;
   accepted = 0;
@@ -79,7 +87,9 @@ export class MqttIngest {
     if (device.dedup.checkAndRecord(seq)) {
       // A re-send of something already taken in (datasheet: repeated seq until PUBACK).
       this.counters.reject(device.model, "duplicate-seq");
-      done(null);
+      const waiting = this.uncommitted.get(device)?.get(seq);
+      if (waiting) waiting.push(done);
+      else done(null);
       return;
     }
     this.accepted++;
@@ -91,10 +101,31 @@ export class MqttIngest {
       done(null);
       return;
     }
+    const committed = this.untilCommitted(device, seq, done);
     // Parked samples go first: a newer one must not overtake them into the lane.
-    if (this.parkedCount === 0 && this.pipeline.offer(lane, device, sample, now, mono, done) !== "full")
+    if (this.parkedCount === 0 && this.pipeline.offer(lane, device, sample, now, mono, committed) !== "full")
       return;
-    this.park({ lane, device, sample, seq, receivedAt: now, receivedMono: mono, done });
+    this.park({ lane, device, sample, seq, receivedAt: now, receivedMono: mono, done: committed });
+  }
+
+  /** `done` wrapped so that re-sends arriving meanwhile are answered with the original. */
+  private untilCommitted(device: DeviceEntry, seq: number, done: Completion): Completion {
+    let seqs = this.uncommitted.get(device);
+    if (seqs === undefined) {
+      seqs = new Map();
+      this.uncommitted.set(device, seqs);
+    }
+    const resends: Completion[] = [];
+    seqs.set(seq, resends);
+    return (err) => {
+      const m = this.uncommitted.get(device);
+      if (m?.get(seq) === resends) {
+        m.delete(seq);
+        if (m.size === 0) this.uncommitted.delete(device);
+      }
+      done(err);
+      for (const r of resends) r(err);
+    };
   }
 
   private park(p: Parked): void {

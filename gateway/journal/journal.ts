@@ -3,19 +3,22 @@
  * segment files, with snapshots of the live map (snapshot.ts) so start-up replays only the
  * segments written since the newest snapshot.
  *
- * Writes are write-through: put()/delete() frame the record and write(2) it to the current
- * segment before returning, so a process crash (SIGKILL, OOM, uncaught error) loses nothing
- * that put() returned from: the data is in the kernel's page cache. A power cut loses what the
- * kernel had not yet written to the device; commit() is the promise about that, by policy:
+ * put()/delete() update the live map and queue the framed record; the records a drained batch
+ * puts in one turn of the event loop go to the segment in one write(2) on the libuv pool (never
+ * on the event loop: a write beside an fdatasync of the same file waits for the inode lock, up to
+ * 17 ms measured), one write in flight at a time so records reach the file in order. commit() is
+ * the promise about what survives, by policy:
  *
- *   "always"   fdatasync after every record. Power cut: loses nothing acknowledged (nor any
- *              record put() returned from). Costs one fdatasync per record.
- *   "batch"    (default) commit(done) calls done after the next fdatasync; one fdatasync serves
- *              every commit() made before it started (group commit: a burst pays one sync).
- *              Power cut: loses nothing acknowledged; acknowledgements wait one fdatasync.
- *   "interval" commit(done) calls done at once; an fdatasync runs every syncIntervalMs.
- *              Power cut: loses up to syncIntervalMs of acknowledged records.
- *   Process crash, all three: loses nothing written.
+ *   "always"   put() writes and fdatasyncs its record before returning (on the event loop).
+ *              Power cut or crash: loses nothing put() returned from. One fdatasync per record.
+ *   "batch"    (default) commit(done) calls done once everything put before it is written and
+ *              fdatasync'd; one fdatasync serves every commit whose records were written before it
+ *              started (group commit: a burst pays one write and one sync).
+ *              Power cut or crash: loses nothing acknowledged; acknowledgements wait one sync.
+ *   "interval" commit(done) calls done once written; an fdatasync runs every syncIntervalMs.
+ *              Crash: loses nothing acknowledged. Power cut: up to syncIntervalMs of acknowledged.
+ *   All three: a process crash may lose records put() returned from but nobody waited for
+ *   (the batch being written, a few ms); nothing that was acknowledged after commit().
  *
  * Generations: a snapshot snap-N covers every segment < N. The newest snapshot and the one before
  * it are kept with the segments after the older one, so a snapshot found corrupt at open falls
@@ -32,14 +35,15 @@
  * snapshot of the live map fits.
  *
  * Bounds: segments roll at segmentBytes; snapshots every compactAfterBytes of segments; at most
- * MAX_DAMAGED quarantined files (oldest deleted); commit() callbacks waiting for one fdatasync at
- * most MAX_WAITING (overflow policy: one synchronous fdatasync releases them all).
+ * MAX_DAMAGED quarantined files (oldest deleted); commit() callbacks waiting at most MAX_WAITING
+ * (overflow policy: one synchronous write and fdatasync releases them all); records queued behind
+ * the write in flight at most MAX_QUEUED_BYTES (overflow policy: written synchronously at once).
  */
 import path from "node:path";
 import { decode, encode } from "cbor-x";
 import type { Logger } from "pino";
 import { classify, damagedName, segmentName, snapshotName } from "./files.js";
-import { fsyncDir, type JournalFs, nodeFs, writeFully } from "./fs.js";
+import { fsyncDir, type JournalFs, nodeFs, writeFully, writeFullyAsync } from "./fs.js";
 import { acquireLock } from "./lock.js";
 import { frame, OP_DELETE, OP_PUT, scan, valueOffset } from "./record.js";
 import { type Image, readSnapshot, writeSnapshot, writeSnapshotSync } from "./snapshot.js";
@@ -70,6 +74,11 @@ export interface JournalOptions {
   retryMs?: number;
   /** File-system seam for tests (inject ENOSPC, EROFS, EIO); default node:fs. */
   fs?: JournalFs;
+  /**
+   * Where write(2) runs: "pool" (default) on the libuv pool, "loop" on the event loop inside
+   * put() (the earlier design, kept to measure one against the other: bench/journal.ts).
+   */
+  writes?: "pool" | "loop";
 }
 
 export interface JournalHealth {
@@ -116,9 +125,28 @@ export interface JournalStats {
 const MiB = 1024 * 1024;
 const MAX_DAMAGED = 20;
 const MAX_WAITING = 65_536;
+/** Records queued for the next write beyond this: written synchronously (overflow policy). */
+const MAX_QUEUED_BYTES = 8 * MiB;
 const SOFT_QUOTA = 0.75;
 
 type Done = () => void;
+
+/** Records for one segment, contiguous from pos; `end` is the appended counter after the last. */
+interface Chunk {
+  fd: number;
+  pos: number;
+  bufs: Buffer[];
+  bytes: number;
+  records: number;
+  end: number;
+}
+
+interface Waiter {
+  end: number;
+  /** Waits for the fdatasync (batch, sync()); otherwise for the write (interval). */
+  durable: boolean;
+  done: Done;
+}
 
 export class Journal {
   readonly recovery: RecoveryReport;
@@ -129,6 +157,7 @@ export class Journal {
   private readonly compactAfterBytes: number;
   private readonly quotaBytes: number;
   private readonly retryMs: number;
+  private readonly writesOnLoop: boolean;
   private readonly now: () => number;
   private readonly log: Logger | undefined;
   private readonly onHealthChange: ((h: JournalHealth) => void) | undefined;
@@ -157,14 +186,29 @@ export class Journal {
   /** Incremented on every failure that may have lost a record; a recovery must see it unchanged. */
   private lossEpoch = 0;
 
-  private dirty = false;
+  /**
+   * Byte counters over all segments since open (not file positions): appended by put()/delete(),
+   * written (in the page cache), synced (fdatasync'd). appended >= written >= synced.
+   */
+  private appended = 0;
+  private written = 0;
+  private synced = 0;
+  /** Framed records not yet handed to write(2), in order; one chunk per run of one segment. */
+  private pending: Chunk[] = [];
+  private pendingBytes = 0;
+  /** The chunk being written on the libuv pool (one write in flight at a time: order is kept). */
+  private writing: Chunk | null = null;
   private syncInFlight = false;
-  private inFlightBatch: Done[] = [];
-  private waiting: Done[] = [];
-  /** Rolled-away segments whose tail still needs the next group fdatasync; closed after it. */
-  private readonly rolled: number[] = [];
-  /** Rolled segments the sync in flight covers (closed by its callback). */
-  private syncingOlds: number[] = [];
+  /** commit()/sync() callers, each with the counter value it waits for. */
+  private waiting: Waiter[] = [];
+  /** Rolled-away segments still to be synced by a group sync, with the counter at their end. */
+  private rolled: Array<{ fd: number; end: number }> = [];
+  /** Async writes and syncs on the pool; fds are closed only when none is in flight. */
+  private ioInFlight = 0;
+  private readonly closeWhenIdle: number[] = [];
+  /** Bumped by a write/sync failure: callbacks of I/O started before it change nothing. */
+  private ioEpoch = 0;
+  private writeScheduled = false;
 
   private healthState: JournalHealth;
   private retryTimer: NodeJS.Timeout | null = null;
@@ -186,6 +230,7 @@ export class Journal {
     this.compactAfterBytes = Math.max(this.segmentBytes, opts.compactAfterBytes ?? 32 * MiB);
     this.quotaBytes = opts.quotaBytes ?? 256 * MiB;
     this.retryMs = Math.max(10, opts.retryMs ?? 5000);
+    this.writesOnLoop = opts.writes === "loop";
     this.now = opts.now ?? Date.now;
     this.log = opts.log;
     this.onHealthChange = opts.onHealthChange;
@@ -218,7 +263,7 @@ export class Journal {
     if (j.policy === "interval") {
       const ms = Math.max(1, opts.syncIntervalMs ?? 1000);
       j.intervalTimer = setInterval(() => {
-        if (j.dirty && !j.syncInFlight) j.requestSync(() => {});
+        if (j.written > j.synced) j.startSync();
       }, ms);
       j.intervalTimer.unref();
     }
@@ -274,21 +319,29 @@ export class Journal {
   }
 
   /**
-   * Group commit: done() once everything written so far is on disk under the policy. May call
-   * done synchronously (nothing unsynced, "always"/"interval", degraded, closed). Never throws.
+   * Group commit: done() once everything put so far is on disk under the policy ("batch": written
+   * and fdatasync'd; "interval": written, i.e. survives a process crash; "always": at once, put()
+   * synced it). May call done synchronously (nothing outstanding, degraded, closed). Never throws.
    */
   commit(done: () => void): void {
-    if (this.policy !== "batch" || !this.writable || this.closed) this.call(done);
-    else if (!this.dirty) {
-      // Everything written so far is synced, or went out before the sync in flight started.
-      if (this.syncInFlight) this.inFlightBatch.push(done);
-      else this.call(done);
-    } else this.requestSync(done);
+    if (this.policy === "always") this.call(done);
+    else this.wait({ end: this.appended, durable: this.policy === "batch", done });
   }
 
-  /** Forces an fdatasync now (resolves at once when closed or degraded). */
+  /** Records put but not yet written (they are in memory only until their pool write returns). */
+  get writePending(): boolean {
+    return this.appended > this.written;
+  }
+
+  /** done() once every record put so far is written (page cache: survives a process crash). */
+  afterWrite(done: () => void): void {
+    if (this.policy === "always") this.call(done);
+    else this.wait({ end: this.appended, durable: false, done });
+  }
+
+  /** Forces an fdatasync of everything put so far (resolves at once when closed or degraded). */
   sync(): Promise<void> {
-    return new Promise((resolve) => this.requestSync(resolve));
+    return new Promise((resolve) => this.wait({ end: this.appended, durable: true, done: resolve }));
   }
 
   stats(): JournalStats {
@@ -308,32 +361,32 @@ export class Journal {
     };
   }
 
-  /** Clean shutdown: fdatasync, close fds, release the lock. Degraded: a last synchronous snapshot. */
+  /**
+   * Clean shutdown: writes what is still queued, fdatasyncs, closes fds, releases the lock.
+   * Synchronous (it runs from SIGTERM handling); a write or sync still in flight on the pool is
+   * covered by the synchronous rewrite and sync here, and its fd closed once it returns.
+   * Degraded: a last synchronous snapshot.
+   */
   close(): void {
     if (this.closed) return;
     this.closed = true;
     if (this.retryTimer) clearTimeout(this.retryTimer);
     if (this.intervalTimer) clearInterval(this.intervalTimer);
-    const fds = [...this.rolled.splice(0), this.segFd].filter((fd) => fd >= 0);
+    const fds = [...this.rolled.splice(0).map((r) => r.fd), this.segFd].filter((fd) => fd >= 0);
     if (this.writable) {
+      this.writeQueuedSync();
       try {
-        for (const fd of [...this.syncingOlds, ...fds]) this.fsx.fdatasyncSync(fd);
+        for (const fd of fds) this.fsx.fdatasyncSync(fd);
         this.syncs++;
+        this.synced = this.written;
       } catch (err) {
         this.failed("fdatasync at close", err);
       }
     }
     if (!this.healthState.ok && this.healthState.reason !== "quota") this.lastChanceSnapshot();
-    for (const fd of fds) {
-      if (fd < 0) continue;
-      try {
-        this.fsx.closeSync(fd);
-      } catch {
-        // Synced above (or the failure is logged); nothing more to do for this fd.
-      }
-    }
+    for (const fd of fds) this.closeFd(fd);
     this.segFd = -1;
-    for (const cb of this.waiting.splice(0)) this.call(cb);
+    this.releaseWaiters(true);
     this.releaseLock();
   }
 
@@ -521,37 +574,42 @@ export class Journal {
       this.unwritten++;
       this.lossEpoch++;
       this.writable = false;
+      this.stopWriting();
       this.degrade("quota");
       return;
     }
-    try {
-      writeFully(this.fsx, this.segFd, rec, this.segPos);
-    } catch (err) {
-      this.unwritten++;
-      this.failed("write", err);
-      try {
-        // Best effort: do not leave half a record for the next opener to quarantine.
-        this.fsx.ftruncateSync(this.segFd, this.segPos);
-      } catch {
-        // The torn tail is found and moved aside at the next open.
-      }
-      return;
-    }
+    this.appended += rec.length;
+    const last = this.pending[this.pending.length - 1];
+    if (last !== undefined && last.fd === this.segFd) {
+      last.bufs.push(rec);
+      last.bytes += rec.length;
+      last.records++;
+      last.end = this.appended;
+    } else
+      this.pending.push({
+        fd: this.segFd,
+        pos: this.segPos,
+        bufs: [rec],
+        bytes: rec.length,
+        records: 1,
+        end: this.appended,
+      });
+    this.pendingBytes += rec.length;
     this.segPos += rec.length;
     this.segFiles.set(this.segSeq, this.segPos);
     this.sinceSnapshot += rec.length;
-    this.dirty = true;
-    if (this.policy === "always") {
-      const t0 = performance.now();
-      try {
-        this.fsx.fdatasyncSync(this.segFd);
-        this.syncs++;
-        this.lastSyncMs = performance.now() - t0;
-        this.dirty = false;
-      } catch (err) {
-        this.failed("fdatasync", err);
-        return;
-      }
+    if (this.policy === "always" || this.writesOnLoop) {
+      // "always": each record written and synced before put() returns (its whole point).
+      this.writeQueuedSync();
+      if (this.policy === "always" && this.writable) this.syncNow();
+    } else if (this.pendingBytes > MAX_QUEUED_BYTES) {
+      // Overflow policy: the disk is slower than the records come; block once on a write.
+      this.writeQueuedSync();
+      this.maybeSync();
+    } else if (!this.writeScheduled) {
+      // One write per drained batch: the rest of the batch is put() in this same turn.
+      this.writeScheduled = true;
+      queueMicrotask(this.startWrite);
     }
     if (!this.snapshotInFlight && this.compactionDue()) this.startSnapshot();
   }
@@ -587,14 +645,9 @@ export class Journal {
     const old = this.segFd;
     if (old >= 0) {
       // Not synced here (that would stall the event loop for an fdatasync): the next group sync
-      // covers the old segment's tail too ("dirty" stays set), then closes it.
-      if (this.syncInFlight || (this.writable && this.dirty)) this.rolled.push(old);
-      else
-        try {
-          this.fsx.closeSync(old);
-        } catch {
-          // Nothing unsynced in it.
-        }
+      // covers the old segment's tail too, then closes it.
+      if (this.writable && this.appended > this.synced) this.rolled.push({ fd: old, end: this.appended });
+      else this.closeFd(old);
     }
     this.segFd = -1;
     try {
@@ -615,81 +668,207 @@ export class Journal {
     fsyncDir(this.fsx, this.dir);
   }
 
-  // ---- internals: group sync ----
+  // ---- internals: writing and group sync ----
+  //
+  // Writes and fdatasyncs run on the libuv pool, never on the event loop: a write(2) beside an
+  // fdatasync of the same file waits for the inode lock (measured: up to 17 ms on ext4), which on
+  // the main thread stalled every connection. One write is in flight at a time (records reach the
+  // file in order) and one sync; records put meanwhile wait in `pending` for the next write.
 
-  private requestSync(cb: Done): void {
-    if (!this.writable || this.closed || this.segFd < 0) {
-      this.call(cb);
+  private readonly startWrite = (): void => {
+    this.writeScheduled = false;
+    if (this.writing !== null || this.closed || !this.writable) return;
+    const chunk = this.pending.shift();
+    if (chunk === undefined) return;
+    this.pendingBytes -= chunk.bytes;
+    this.writing = chunk;
+    const buf = chunk.bufs.length === 1 ? (chunk.bufs[0] as Buffer) : Buffer.concat(chunk.bufs, chunk.bytes);
+    const epoch = this.ioEpoch;
+    this.ioInFlight++;
+    writeFullyAsync(this.fsx, chunk.fd, buf, chunk.pos).then(
+      () => this.writeDone(epoch, chunk, null),
+      (err: unknown) => this.writeDone(epoch, chunk, err),
+    );
+  };
+
+  private writeDone(epoch: number, chunk: Chunk, err: unknown): void {
+    this.ioIdle();
+    if (this.writing === chunk) this.writing = null;
+    if (this.closed) return;
+    if (epoch !== this.ioEpoch) {
+      this.startWrite();
       return;
     }
-    this.waiting.push(cb);
+    if (err !== null) {
+      this.writeFailed(chunk, err);
+      return;
+    }
+    if (chunk.end > this.written) this.written = chunk.end;
+    this.serve();
+    this.startWrite();
+    this.maybeSync();
+  }
+
+  /** Writes the chunk in flight (again: same bytes, same place) and everything queued, on the loop. */
+  private writeQueuedSync(): void {
+    const chunks = this.writing === null ? this.pending : [this.writing, ...this.pending];
+    for (const chunk of chunks) {
+      for (let i = 0, pos = chunk.pos; i < chunk.bufs.length; i++) {
+        const b = chunk.bufs[i] as Buffer;
+        try {
+          writeFully(this.fsx, chunk.fd, b, pos);
+        } catch (err) {
+          this.writeFailed(chunk, err);
+          return;
+        }
+        pos += b.length;
+      }
+      if (chunk.end > this.written) this.written = chunk.end;
+    }
+    this.pending = [];
+    this.pendingBytes = 0;
+    this.serve();
+  }
+
+  private writeFailed(chunk: Chunk, err: unknown): void {
+    const lost = chunk.records + this.pending.reduce((n, c) => n + c.records, 0);
+    this.unwritten += lost;
+    this.pending = [];
+    this.pendingBytes = 0;
+    this.failed("write", err);
+    try {
+      // Best effort: do not leave half a record for the next opener to quarantine.
+      this.fsx.ftruncateSync(chunk.fd, chunk.pos);
+    } catch {
+      // The torn tail is found and moved aside at the next open.
+    }
+  }
+
+  private wait(w: Waiter): void {
+    if (!this.writable || this.closed || (w.durable ? this.synced : this.written) >= w.end) {
+      this.call(w.done);
+      return;
+    }
+    this.waiting.push(w);
     if (this.waiting.length >= MAX_WAITING) {
-      // Overflow policy: block for one synchronous fdatasync rather than queue without bound.
-      const batch = this.waiting.splice(0);
-      this.dirty = false;
-      this.syncNow();
-      for (const w of batch) this.call(w);
+      // Overflow policy: block for one synchronous write and fdatasync rather than queue without bound.
+      this.writeQueuedSync();
+      if (this.writable) this.syncNow();
+      this.releaseWaiters(false);
       return;
     }
-    if (!this.syncInFlight) this.startSync();
+    this.startWrite();
+    this.maybeSync();
+  }
+
+  /** Starts a group sync when someone waits for one and the records they wait for are written. */
+  private maybeSync(): void {
+    if (this.syncInFlight || this.closed || !this.writable || this.written <= this.synced) return;
+    for (const w of this.waiting) {
+      if (w.durable && w.end > this.synced && w.end <= this.written) {
+        this.startSync();
+        return;
+      }
+    }
   }
 
   private syncNow(): void {
     const t0 = performance.now();
     try {
       // Rolled segments stay listed (a sync may be in flight on them); the next group sync closes them.
-      for (const fd of this.rolled) this.fsx.fdatasyncSync(fd);
+      for (const r of this.rolled) this.fsx.fdatasyncSync(r.fd);
       this.fsx.fdatasyncSync(this.segFd);
       this.syncs++;
       this.lastSyncMs = performance.now() - t0;
+      this.synced = this.written;
     } catch (err) {
       this.failed("fdatasync", err);
     }
   }
 
   private startSync(): void {
-    const batch = this.waiting.splice(0);
-    this.inFlightBatch = batch;
-    if (!this.writable || this.closed || this.segFd < 0) {
-      for (const cb of batch) this.call(cb);
-      return;
-    }
+    if (this.syncInFlight || this.closed || !this.writable || this.segFd < 0) return;
     this.syncInFlight = true;
-    this.dirty = false;
+    const covers = this.written;
+    const epoch = this.ioEpoch;
     const t0 = performance.now();
-    const olds = this.rolled.splice(0);
-    this.syncingOlds = olds;
-    const fds = [...olds, this.segFd];
+    const fds = [...this.rolled.map((r) => r.fd), this.segFd];
     const next = (i: number, err: NodeJS.ErrnoException | null): void => {
-      if (err === null && i < fds.length) {
-        this.fsx.fdatasync(fds[i]!, (e) => next(i + 1, e));
+      // After close() the remaining fds may be closed (close synced them itself): stop here.
+      if (err === null && i < fds.length && !this.closed) {
+        this.ioInFlight++;
+        this.fsx.fdatasync(fds[i] as number, (e) => {
+          this.ioIdle();
+          next(i + 1, e);
+        });
         return;
       }
       done(err);
     };
     const done = (err: NodeJS.ErrnoException | null): void => {
       this.syncInFlight = false;
-      this.syncingOlds = [];
-      for (const fd of olds) {
-        try {
-          this.fsx.closeSync(fd);
-        } catch {
-          // Synced (or the failure is reported below).
-        }
+      if (this.closed) return;
+      if (epoch !== this.ioEpoch) {
+        this.maybeSync();
+        return;
       }
-      if (!this.closed) {
-        if (err) this.failed("fdatasync", err);
-        else {
-          this.syncs++;
-          this.lastSyncMs = performance.now() - t0;
-        }
+      if (err) {
+        this.failed("fdatasync", err);
+        return;
       }
-      const served = this.inFlightBatch;
-      this.inFlightBatch = [];
-      for (const cb of served) this.call(cb);
-      if (this.waiting.length > 0) this.startSync();
+      this.syncs++;
+      this.lastSyncMs = performance.now() - t0;
+      if (covers > this.synced) this.synced = covers;
+      // Rolled segments wholly written before this sync started are complete on disk now.
+      const keep: Array<{ fd: number; end: number }> = [];
+      for (const r of this.rolled) {
+        if (r.end <= covers) this.closeFd(r.fd);
+        else keep.push(r);
+      }
+      this.rolled = keep;
+      this.serve();
+      this.maybeSync();
     };
     next(0, null);
+  }
+
+  /** Calls the waiters whose records are where they asked for. */
+  private serve(): void {
+    if (this.waiting.length === 0) return;
+    const still: Waiter[] = [];
+    const ready: Waiter[] = [];
+    for (const w of this.waiting) ((w.durable ? this.synced : this.written) >= w.end ? ready : still).push(w);
+    if (ready.length === 0) return;
+    this.waiting = still;
+    for (const w of ready) this.call(w.done);
+  }
+
+  /** Calls every waiter (degraded, closed, or the overflow policy's synchronous sync). */
+  private releaseWaiters(all: boolean): void {
+    if (!all) {
+      this.serve();
+      if (this.writable && !this.closed) return;
+    }
+    for (const w of this.waiting.splice(0)) this.call(w.done);
+  }
+
+  /** Closes an fd now, or once no write or sync on the pool may still be using it. */
+  private closeFd(fd: number): void {
+    if (this.ioInFlight > 0) {
+      this.closeWhenIdle.push(fd);
+      return;
+    }
+    try {
+      this.fsx.closeSync(fd);
+    } catch {
+      // Synced before (or the failure was reported); nothing more to do for this fd.
+    }
+  }
+
+  private ioIdle(): void {
+    this.ioInFlight--;
+    if (this.ioInFlight > 0) return;
+    for (const fd of this.closeWhenIdle.splice(0)) this.closeFd(fd);
   }
 
   // ---- internals: snapshots, generations ----
@@ -789,8 +968,24 @@ export class Journal {
     this.writeErrors++;
     this.lossEpoch++;
     this.writable = false;
+    this.stopWriting();
     this.log?.debug({ op, code, err: (err as Error)?.message }, "journal I/O failure");
     this.degrade(`${op} failed: ${code}`);
+  }
+
+  /**
+   * Not writable any more: records still queued stay in memory only (counted), I/O in flight is
+   * ignored when it returns, and everyone waiting is answered (alerts keep flowing live).
+   */
+  private stopWriting(): void {
+    this.ioEpoch++;
+    this.unwritten += this.pending.reduce((n, c) => n + c.records, 0);
+    this.pending = [];
+    this.pendingBytes = 0;
+    this.written = this.appended;
+    this.synced = this.appended;
+    for (const r of this.rolled.splice(0)) this.closeFd(r.fd);
+    this.releaseWaiters(true);
   }
 
   private degrade(reason: string): void {

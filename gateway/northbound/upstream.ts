@@ -21,8 +21,8 @@
  */
 import net from "node:net";
 import { type IClientOptions, MqttClient } from "mqtt";
-import type { OperatorAction } from "../broker/access.js";
 import type { Logger } from "../log.js";
+import { type OperatorAction, operatorTopic, operatorTopicFilters } from "../operator-actions.js";
 import type { DurableStore } from "../state/store.js";
 import type { NorthboundSink } from "./sink.js";
 
@@ -68,8 +68,6 @@ type ActionHandler = (
   command: string | null,
   payload: Buffer,
 ) => void;
-
-const ACTIONS: readonly OperatorAction[] = ["ack", "shelve", "unshelve", "service", "away"];
 
 interface Held {
   seq: number;
@@ -287,7 +285,7 @@ export class UpstreamBridge implements NorthboundSink {
     this.counters.connects++;
     this.client.options.reconnectPeriod = this.opts.reconnectInitialMs;
     this.log.info({ url: this.opts.url, connects: this.counters.connects }, "upstream broker connected");
-    const filters = [...ACTIONS.map((a) => `${this.prefix}${a}/+`), `${this.prefix}cmd/+/+`];
+    const filters = operatorTopicFilters(this.prefix);
     this.client.subscribe(filters, { qos: 1 }, (err) => {
       if (err) this.log.warn({ err: err.message }, "upstream subscription failed");
     });
@@ -328,14 +326,10 @@ export class UpstreamBridge implements NorthboundSink {
 
   private readonly onMessage = (topic: string, payload: Buffer): void => {
     if (!topic.startsWith(this.prefix)) return;
-    const parts = topic.slice(this.prefix.length).split("/");
-    const action = parts[0] as OperatorAction;
-    if (parts.length === 2 && ACTIONS.includes(action) && parts[1]) {
-      this.counters.actionsReceived++;
-      this.onAction(action, parts[1], null, payload);
-    } else if (parts.length === 3 && action === "cmd" && parts[1] && parts[2]) {
-      this.counters.actionsReceived++;
-      this.onAction("cmd", parts[1], parts[2], payload);
-    }
+    // The upstream broker is the site's own: any non-empty segment is a target (access.ts is stricter).
+    const op = operatorTopic(topic.slice(this.prefix.length).split("/"), (s) => !!s);
+    if (op === null) return;
+    this.counters.actionsReceived++;
+    this.onAction(op.action, op.target, op.command, payload);
   };
 }

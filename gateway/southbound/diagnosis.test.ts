@@ -70,10 +70,12 @@ describe("bus diagnosis lines", () => {
     ]);
   });
 
-  it("config check warns that console.enabled serves nothing in this version", () => {
-    const config = { buses: [], console: { enabled: true, host: "127.0.0.1", port: 8080 } };
-    expect(configWarnings(config as never)).toEqual([
-      "console.enabled: this version of linli has no browser console yet; nothing is served on 127.0.0.1:8080",
+  it("config check warns that a console beyond loopback is plain HTTP, and not for a local one", () => {
+    const local = { buses: [], console: { enabled: true, host: "127.0.0.1", port: 8080 } };
+    expect(configWarnings(local as never)).toEqual([]);
+    const lan = { buses: [], console: { enabled: true, host: "0.0.0.0", port: 8080 } };
+    expect(configWarnings(lan as never)).toEqual([
+      "console.host: the operators' console on 0.0.0.0:8080 is plain HTTP; logins cross the network readable (keep 127.0.0.1, or put it behind TLS: docs/console.md)",
     ]);
   });
 });

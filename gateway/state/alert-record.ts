@@ -52,6 +52,8 @@ export interface AlertRecord {
   lastIsa: IsaState;
   rev: number;
   lastTransition: Transition;
+  /** Absent in records written before it existed: false. */
+  unpublished?: boolean;
 }
 
 export function alertRecord(a: Alert): AlertRecord {
@@ -93,6 +95,7 @@ export function alertRecord(a: Alert): AlertRecord {
     lastIsa: a.lastIsa,
     rev: a.rev,
     lastTransition: a.lastTransition,
+    unpublished: a.unpublished,
   };
 }
 
@@ -136,6 +139,7 @@ export function alertFromRecord(r: AlertRecord, site: string, subject: AlertSubj
   a.lastIsa = r.lastIsa;
   a.rev = r.rev;
   a.lastTransition = r.lastTransition;
+  a.unpublished = r.unpublished === true;
   return a;
 }
 

@@ -13,6 +13,10 @@ export interface DurableStore {
   delete(key: string): void;
   /** `done` once everything written so far is durable under the sync policy. */
   commit(done: () => void): void;
+  /** Records put but not yet handed to the operating system (a process crash would lose them). */
+  readonly writePending: boolean;
+  /** `done` once every record put so far survives a crash of the process (at once if none pending). */
+  afterWrite(done: () => void): void;
 }
 
 /** In memory only (unit tests): values are copied as the journal's encoding would. */
@@ -43,5 +47,11 @@ export class MemoryStore implements DurableStore {
   commit(done: () => void): void {
     this.commits++;
     queueMicrotask(done);
+  }
+
+  readonly writePending = false;
+
+  afterWrite(done: () => void): void {
+    done();
   }
 }

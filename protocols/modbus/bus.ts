@@ -20,12 +20,17 @@
  */
 import { type Clock, type ClockTimer, systemClock } from "../../core/index.js";
 import type { Link, LinkCloseInfo } from "../links/link.js";
-import { encodeTcpRequest, MbapFramer, setTransactionId, tcpReplyLength } from "./mbap.js";
+import {
+  type BusFraming,
+  type BusMode,
+  type PreparedRequest,
+  RtuFraming,
+  TcpFraming,
+} from "./bus-framing.js";
 import { checkReplyPdu, type ModbusRequest } from "./pdu.js";
 import { BoundedQueue } from "./queue.js";
-import { encodeRtuRequest, RtuReplyFramer, rtuReplyLength, silentIntervalMs } from "./rtu.js";
 
-export type BusMode = "rtu" | "tcp";
+export type { BusMode, PreparedRequest } from "./bus-framing.js";
 
 export interface BackoffOptions {
   /** First reconnect delay, ms. Default 200. */
@@ -106,14 +111,6 @@ export type ModbusResult =
   | (ResultBase & { ok: true; words: Uint16Array | undefined })
   | (ResultBase & { ok: false; failure: ModbusFailure });
 
-/** A request encoded once; submit it as often as needed (polls precompute theirs). */
-export interface PreparedRequest {
-  readonly request: ModbusRequest;
-  /** RTU ADU with CRC, or MBAP ADU whose transaction id the bus patches per send. */
-  readonly frame: Uint8Array;
-  readonly replyLength: number;
-}
-
 export interface BusStats {
   name: string;
   mode: BusMode;
@@ -167,8 +164,8 @@ export class ModbusBus {
   readonly mode: BusMode;
   private readonly link: Link;
   private readonly clock: Clock;
-  private readonly baudRate: number;
-  private readonly bitsPerChar: number;
+  /** RTU or TCP: encoding, reply framing and matching, silence, line-error recovery. */
+  private readonly framing: BusFraming;
   private readonly t35: number;
   private readonly timeoutMs: number;
   private readonly retries: number;
@@ -178,8 +175,6 @@ export class ModbusBus {
   private readonly polls: BoundedQueue<Txn>;
   private readonly commands: BoundedQueue<Txn>;
   private readonly keys = new Set<string>();
-  private readonly rtu = new RtuReplyFramer();
-  private readonly mbap = new MbapFramer();
 
   private phase: LinkPhase = "down";
   private engine: Engine = "idle";
@@ -188,7 +183,6 @@ export class ModbusBus {
   private reconnectTimer: ClockTimer | undefined;
   private nextBackoffMs: number;
   private everUp = false;
-  private tid = 0;
   private lastActivity = Number.NEGATIVE_INFINITY;
   private flushUntil = 0;
   private flushFailure: "crc" | "framing" = "crc";
@@ -221,10 +215,12 @@ export class ModbusBus {
     this.mode = options.mode;
     this.link = options.link;
     this.clock = options.clock ?? systemClock;
-    this.baudRate = options.baudRate ?? 9600;
-    this.bitsPerChar = options.bitsPerChar ?? 11;
-    this.t35 = this.mode === "rtu" ? silentIntervalMs(this.baudRate, this.bitsPerChar) : 0;
-    this.timeoutMs = options.timeoutMs ?? (this.mode === "rtu" ? 200 : 1000);
+    this.framing =
+      options.mode === "rtu"
+        ? new RtuFraming(options.baudRate ?? 9600, options.bitsPerChar ?? 11)
+        : new TcpFraming();
+    this.t35 = this.framing.silenceMs;
+    this.timeoutMs = options.timeoutMs ?? this.framing.defaultTimeoutMs;
     this.retries = options.retries ?? 1;
     this.broadcastDelayMs = options.broadcastDelayMs ?? 100;
     this.onLinkEvent = options.onLinkEvent;
@@ -255,9 +251,7 @@ export class ModbusBus {
 
   /** Encodes a request once for this bus's framing (validates it; throws ModbusRequestError). */
   prepare(request: ModbusRequest): PreparedRequest {
-    return this.mode === "rtu"
-      ? { request, frame: encodeRtuRequest(request), replyLength: rtuReplyLength(request) }
-      : { request, frame: encodeTcpRequest(request), replyLength: tcpReplyLength(request) };
+    return this.framing.prepare(request);
   }
 
   /** Encodes and submits. Failures are typed results; it rejects only for an invalid request (ModbusRequestError). */
@@ -375,8 +369,7 @@ export class ModbusBus {
     this.everUp = true;
     this.phase = "up";
     this.nextBackoffMs = this.backoff.initialMs;
-    this.rtu.clear();
-    this.mbap.clear();
+    this.framing.clear();
     this.lastActivity = this.clock.monotonic();
     this.schedulePump();
     if (this.troubled) {
@@ -466,23 +459,19 @@ export class ModbusBus {
   private send(txn: Txn): void {
     this.timer = undefined;
     if (this.current !== txn) return;
-    if (this.mode === "rtu") {
-      // Bytes arrived during the wait (a late reply): the line must be silent for t3.5 again.
-      const wait = this.lastActivity + this.t35 - this.clock.monotonic();
-      if (wait > 0) {
-        this.engine = "silence";
-        this.timer = this.clock.setTimeout(() => this.send(txn), Math.ceil(wait));
-        return;
-      }
+    // Bytes arrived during the wait (a late reply): the line must be silent for t3.5 again
+    // (never on TCP, where t35 is 0).
+    const wait = this.lastActivity + this.t35 - this.clock.monotonic();
+    if (wait > 0) {
+      this.engine = "silence";
+      this.timer = this.clock.setTimeout(() => this.send(txn), Math.ceil(wait));
+      return;
     }
     // Whatever is buffered now answers nothing outstanding (a late reply): discard and count it.
-    const stale = this.mode === "rtu" ? this.rtu.clear() : this.mbap.clear();
+    const stale = this.framing.clear();
     if (stale > 0) this.countDiscard(stale);
     const frame = txn.prep.frame;
-    if (this.mode === "tcp") {
-      this.tid = (this.tid + 1) & 0xffff;
-      setTransactionId(frame, this.tid);
-    }
+    this.framing.stamp(frame);
     txn.attempts++;
     this.engine = "awaiting";
     try {
@@ -494,18 +483,15 @@ export class ModbusBus {
       return;
     }
     this.lastActivity = this.clock.monotonic();
-    if (this.mode === "rtu" && txn.prep.request.unit === 0) {
+    if (this.framing.unanswered(txn.prep.request)) {
       // MB serial V1.02 §2.2: a broadcast gets no reply; the master waits a turnaround delay instead.
       this.timer = this.clock.setTimeout(() => this.complete(txn, undefined), this.broadcastDelayMs);
       return;
     }
-    this.timer = this.clock.setTimeout(() => this.onTimeout(txn), txn.timeoutMs + this.wireMs(txn));
-  }
-
-  private wireMs(txn: Txn): number {
-    if (this.mode !== "rtu") return 0;
-    const bytes = txn.prep.frame.length + txn.prep.replyLength;
-    return Math.ceil((bytes * this.bitsPerChar * 1000) / this.baudRate);
+    this.timer = this.clock.setTimeout(
+      () => this.onTimeout(txn),
+      txn.timeoutMs + this.framing.wireMs(txn.prep),
+    );
   }
 
   private onTimeout(txn: Txn): void {
@@ -533,62 +519,41 @@ export class ModbusBus {
       this.armFlushTimer();
       return;
     }
-    const framer = this.mode === "rtu" ? this.rtu : this.mbap;
-    if (!framer.push(chunk)) {
+    const framing = this.framing;
+    if (!framing.push(chunk)) {
       this.counters.framingErrors++;
-      this.countDiscard(framer.clear() + chunk.length);
+      this.countDiscard(framing.clear() + chunk.length);
       this.lineError("framing");
       return;
     }
-    if (this.mode === "rtu") this.parseRtu();
-    else this.parseTcp();
+    this.parse();
   }
 
-  private parseRtu(): void {
+  private parse(): void {
+    const framing = this.framing;
     for (;;) {
-      const ev = this.rtu.next();
+      const ev = framing.next();
       if (ev === "need-more") return;
       if (ev === "crc-error" || ev === "framing-error") {
         if (ev === "crc-error") this.counters.crcErrors++;
         else this.counters.framingErrors++;
-        this.countDiscard(this.rtu.clear());
+        this.countDiscard(framing.clear());
+        if (framing.lineErrorRecovery === "reconnect") {
+          // A TCP byte stream cannot be resynchronised: fail the request and reconnect.
+          const txn = this.current;
+          if (txn) this.complete(txn, { kind: "framing", attempts: txn.attempts });
+          this.dropLink();
+          return;
+        }
         this.lineError(ev === "crc-error" ? "crc" : "framing");
         return;
       }
-      const b = this.rtu.bytes();
-      const len = this.rtu.frameLength;
       const txn = this.current;
-      if (!txn || this.engine !== "awaiting" || b[0] !== txn.prep.request.unit) {
-        this.countDiscard(len);
+      if (!txn || this.engine !== "awaiting" || !framing.answers(txn.prep.request)) {
+        this.countDiscard(framing.frameLength);
         continue;
       }
-      this.matchReply(txn, b, 1, len - 2);
-    }
-  }
-
-  private parseTcp(): void {
-    for (;;) {
-      const ev = this.mbap.next();
-      if (ev === "need-more") return;
-      if (ev === "framing-error") {
-        this.counters.framingErrors++;
-        this.countDiscard(this.mbap.clear());
-        // A TCP byte stream cannot be resynchronised: fail the request and reconnect.
-        const txn = this.current;
-        if (txn) this.complete(txn, { kind: "framing", attempts: txn.attempts });
-        this.dropLink();
-        return;
-      }
-      const b = this.mbap.bytes();
-      const len = this.mbap.frameLength;
-      const txn = this.current;
-      const tid = (b[0]! << 8) | b[1]!;
-      // MB TCP V1.0b §3.1.3 / GK-3 datasheet: a reply whose transaction id is not outstanding is discarded.
-      if (!txn || this.engine !== "awaiting" || tid !== this.tid || b[6] !== txn.prep.request.unit) {
-        this.countDiscard(len);
-        continue;
-      }
-      this.matchReply(txn, b, 7, len);
+      this.matchReply(txn, framing.bytes(), framing.pduStart, framing.pduEnd);
     }
   }
 
@@ -609,7 +574,7 @@ export class ModbusBus {
 
   /** CRC or framing error: flush the line (MB serial V1.02 §2.5.1.1: resynchronise on a silent interval). */
   private lineError(kind: "crc" | "framing"): void {
-    if (this.mode === "tcp") {
+    if (this.framing.lineErrorRecovery === "reconnect") {
       this.dropLink();
       return;
     }
@@ -632,7 +597,7 @@ export class ModbusBus {
       this.timer = undefined;
       const txn = this.current;
       if (!txn || this.engine !== "flushing") return;
-      this.rtu.clear();
+      this.framing.clear();
       this.retryOrFail(txn, { kind: this.flushFailure, attempts: txn.attempts });
     }, wait);
   }
@@ -690,7 +655,6 @@ export class ModbusBus {
     const fail = (t: Txn) => this.settle(t, { ok: false, failure }, undefined);
     this.commands.drain(fail);
     this.polls.drain(fail);
-    this.rtu.clear();
-    this.mbap.clear();
+    this.framing.clear();
   }
 }

@@ -14,7 +14,7 @@
  *
  * Replay a run's schedule with LINLI_CRASH_SEED=<seed> (printed first).
  */
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -22,10 +22,8 @@ import { Operator } from "./support/operator.js";
 import { PendantFleet, type PendantSpec, type Press } from "./support/pendants.js";
 import {
   assertBuilt,
-  cliHasDataDir,
   type Exit,
-  freePort,
-  GatewayProcess,
+  gatewaySite,
   killAllSpawned,
   type LogLine,
   LogTail,
@@ -97,29 +95,8 @@ describe("crash and restart (real gateway process)", () => {
     assertBuilt();
     const seed = runSeed();
     const rng = seededRng(seed);
-    const withDataDir = cliHasDataDir();
-    const dataDir = join(dir, "data");
-    console.log(
-      `crash: seed ${seed} (replay with LINLI_CRASH_SEED=${seed}); ${withDataDir ? `--data-dir ${dataDir}` : "this build has no --data-dir: every restart starts empty"}`,
-    );
-
     const specs: PendantSpec[] = [];
     for (let i = 0; i < HOT + COOL; i++) specs.push({ id: `pd-${i}`, password: `pw-${i}` });
-    const configFile = join(dir, "site.yaml");
-    // JSON is YAML.
-    writeFileSync(
-      configFile,
-      JSON.stringify({
-        site: { id: SITE },
-        mqtt: { listeners: [{ host: "127.0.0.1", port: 0 }] },
-        operators: [OPS],
-        devices: specs.map((s) => ({ id: s.id, model: "ec200", password: s.password })),
-        alerts: { emergencyCallWindow: `${WINDOW_MS / 1000}s`, escalation: ESCALATION },
-        metrics: { enabled: false },
-        log: { level: "info", format: "json" },
-      }),
-    );
-    const port = await freePort();
 
     const tail = new LogTail("crash");
     const escLog: Array<{ id: string; time: number; gen: number }> = [];
@@ -133,18 +110,20 @@ describe("crash and restart (real gateway process)", () => {
       const isError = (typeof j?.level === "number" && j.level >= 50) || l.stream === "stderr";
       if (isError && errorLines.length < 20) errorLines.push(`[gw#${l.gen}] ${l.text}`);
     };
+    const site = await gatewaySite({
+      dir,
+      site: SITE,
+      operator: OPS,
+      pendants: specs,
+      config: { alerts: { emergencyCallWindow: `${WINDOW_MS / 1000}s`, escalation: ESCALATION } },
+      onLine,
+    });
+    const port = site.mqttPort;
+    console.log(
+      `crash: seed ${seed} (replay with LINLI_CRASH_SEED=${seed}); ${site.dataDir ? `--data-dir ${site.dataDir}` : "this build has no --data-dir: every restart starts empty"}`,
+    );
     let gen = 0;
-    const startGateway = async (g: number) => {
-      const gw = new GatewayProcess({
-        gen: g,
-        configFile,
-        mqttPort: port,
-        dataDir: withDataDir ? dataDir : null,
-        onLine,
-      });
-      await gw.ready(30_000);
-      return gw;
-    };
+    const startGateway = site.start;
 
     const fleet = new PendantFleet(port, specs);
     const operator = new Operator({

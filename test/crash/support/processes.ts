@@ -283,3 +283,54 @@ export class MosquittoProcess {
     await this.closed;
   }
 }
+
+/** A site the crash tests run `linli start` on: its config file, MQTT port and data directory. */
+export interface GatewaySite {
+  configFile: string;
+  mqttPort: number;
+  /** null when this build has no --data-dir (every restart starts empty). */
+  dataDir: string | null;
+  /** Starts gateway process `gen` (0 = first start) and waits until it serves (30 s at most). */
+  start(gen: number): Promise<GatewayProcess>;
+}
+
+export interface GatewaySiteOptions {
+  /** Test directory: the config file and the data directory go in it. */
+  dir: string;
+  site: string;
+  operator: { name: string; password: string };
+  /** Registered as ec200 pendants. */
+  pendants: ReadonlyArray<{ id: string; password: string }>;
+  /** Further top-level config sections (alerts, northbound, ...). */
+  config?: Record<string, unknown>;
+  onLine: (line: LogLine) => void;
+}
+
+/** Writes the site's config (JSON is YAML), picks a port, and returns how to start gateways on it. */
+export async function gatewaySite(o: GatewaySiteOptions): Promise<GatewaySite> {
+  const configFile = join(o.dir, "site.yaml");
+  writeFileSync(
+    configFile,
+    JSON.stringify({
+      site: { id: o.site },
+      mqtt: { listeners: [{ host: "127.0.0.1", port: 0 }] },
+      operators: [o.operator],
+      devices: o.pendants.map((s) => ({ id: s.id, model: "ec200", password: s.password })),
+      metrics: { enabled: false },
+      log: { level: "info", format: "json" },
+      ...o.config,
+    }),
+  );
+  const mqttPort = await freePort();
+  const dataDir = cliHasDataDir() ? join(o.dir, "data") : null;
+  return {
+    configFile,
+    mqttPort,
+    dataDir,
+    start: async (gen) => {
+      const gw = new GatewayProcess({ gen, configFile, mqttPort, dataDir, onLine: o.onLine });
+      await gw.ready(30_000);
+      return gw;
+    },
+  };
+}

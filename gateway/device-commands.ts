@@ -1,0 +1,69 @@
+/**
+ * Operators' device commands, the `cmd` row of the action table
+ * (operator-actions.ts): `linli/<site>/cmd/<deviceId>/<command>`.
+ */
+import type { Clock } from "../core/index.js";
+import type { Logger } from "./log.js";
+import type { Publisher } from "./northbound/publisher.js";
+import type { CommandRequest } from "./operator-actions.js";
+import type { Registry } from "./registry.js";
+import type { CommandOutcome, ModbusSouthbound } from "./southbound/modbus.js";
+import type { Counters } from "./stats.js";
+
+export class DeviceCommands {
+  constructor(
+    private readonly registry: Registry,
+    private readonly modbus: ModbusSouthbound,
+    private readonly publisher: Publisher,
+    private readonly counters: Counters,
+    private readonly log: Logger,
+    private readonly clock: Clock,
+  ) {}
+
+  /** Runs the command; always answers the operator, even if something below fails unexpectedly. */
+  handle(r: CommandRequest): void {
+    this.run(r).catch((err: unknown) => {
+      this.log.error(
+        { err, operator: r.operator, deviceId: r.deviceId, command: r.command },
+        "device command failed",
+      );
+      this.publisher.commandResult(r.deviceId, r.command, {
+        deviceId: r.deviceId,
+        command: r.command,
+        ok: false,
+        error: "internal",
+        at: this.clock.now(),
+      });
+    });
+  }
+
+  /**
+   * `linli/<site>/cmd/<deviceId>/<command>`: Modbus writes go ahead of routine
+   * polls on the device's bus; MQTT devices get a downlink message. The outcome
+   * is published on `.../<command>/result`, echoing the request's `id` and `by`.
+   */
+  private async run(r: CommandRequest): Promise<void> {
+    const { operator, deviceId, command } = r;
+    const echo = { id: r.id, by: r.by };
+    const device = this.registry.devices.get(deviceId);
+    let outcome: CommandOutcome | { ok: false; error: "unknown-device" } | { ok: true; sent: true };
+    if (!device) outcome = { ok: false, error: "unknown-device" };
+    else if (device.profile.transport === "modbus")
+      outcome = await this.modbus.command(device, command, r.value);
+    else {
+      const message = device.profile.commands[command];
+      outcome = message
+        ? ({ ok: this.publisher.downlink(device, message), sent: true } as { ok: true; sent: true })
+        : { ok: false, error: "unknown-command", known: Object.keys(device.profile.commands) };
+    }
+    if (!outcome.ok) this.counters.reject("operator", `cmd-${outcome.error}`);
+    this.log.info({ operator, deviceId, command, outcome }, "operator command");
+    this.publisher.commandResult(deviceId, command, {
+      deviceId,
+      command,
+      ...echo,
+      ...outcome,
+      at: this.clock.now(),
+    });
+  }
+}

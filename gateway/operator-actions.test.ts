@@ -1,0 +1,105 @@
+import { describe, expect, it } from "vitest";
+import {
+  type CommandRequest,
+  OPERATOR_ACTIONS,
+  type OperatorHandlers,
+  type OperatorRequest,
+  operatorTopic,
+  operatorTopicFilters,
+  type RefusedRequest,
+} from "./operator-actions.js";
+
+/** Records what the table hands to its handlers. */
+function recorder() {
+  const calls: [string, unknown][] = [];
+  const h: OperatorHandlers = {
+    ack: (r) => calls.push(["ack", r]),
+    shelve: (r) => calls.push(["shelve", r]),
+    unshelve: (r) => calls.push(["unshelve", r]),
+    service: (r) => calls.push(["service", r]),
+    away: (r) => calls.push(["away", r]),
+    cmd: (r) => calls.push(["cmd", r]),
+    refused: (r) => calls.push(["refused", r]),
+  };
+  return { h, calls };
+}
+
+const run = (action: keyof typeof OPERATOR_ACTIONS, payload: string, command: string | null = null) => {
+  const { h, calls } = recorder();
+  OPERATOR_ACTIONS[action].run(h, "op1", "t-1", command, Buffer.from(payload));
+  expect(calls).toHaveLength(1);
+  return calls[0] as [string, OperatorRequest<Record<string, unknown>> | RefusedRequest | CommandRequest];
+};
+
+describe("operator action table", () => {
+  it("parses each action's request with its schema and hands it to its handler", () => {
+    expect(run("ack", "")).toEqual([
+      "ack",
+      { operator: "op1", target: "t-1", ref: null, by: "op1", fields: { note: null } },
+    ]);
+    expect(run("shelve", '{"by":"Li","duration":"30m","reason":"works","ref":"r1"}')).toEqual([
+      "shelve",
+      {
+        operator: "op1",
+        target: "t-1",
+        ref: "r1",
+        by: "Li",
+        fields: { reason: "works", duration: 1_800_000 },
+      },
+    ]);
+    expect(run("service", '{"inService":false}')[1]).toMatchObject({ fields: { inService: false } });
+    expect(run("away", '{"away":true,"until":"2030-01-01T00:00:00Z"}')[1]).toMatchObject({
+      fields: { away: true, until: "2030-01-01T00:00:00Z" },
+    });
+    expect(run("cmd", '{"id":7,"by":"Wang"}', "reset")).toEqual([
+      "cmd",
+      { operator: "op1", deviceId: "t-1", command: "reset", id: 7, by: "Wang" },
+    ]);
+    // A device command's body is never refused: what cannot be echoed is left out.
+    expect(run("cmd", "not json", "reset")[1]).toMatchObject({ id: null, by: "op1" });
+  });
+
+  it("refuses with the first problem, in schema order, echoing ref when the body had one", () => {
+    expect(run("shelve", "")[1]).toMatchObject({
+      refusal: { reason: "bad-request", detail: "a JSON object is required" },
+      ref: null,
+    });
+    expect(run("shelve", '{"by":"","duration":"x","ref":"r2"}')[1]).toMatchObject({
+      action: "shelve",
+      ref: "r2",
+      refusal: { reason: "bad-request", detail: "by must be a name of 1 to 64 characters" },
+    });
+    expect(run("shelve", '{"reason":5,"duration":"x"}')[1]).toMatchObject({
+      refusal: { detail: "reason must be a string of at most 500 characters" },
+    });
+    expect(run("service", '{"inService":"no"}')[1]).toMatchObject({
+      refusal: { reason: "bad-request", detail: "inService must be true or false" },
+    });
+    // ack keeps its own counted reason for any malformed request.
+    expect(run("ack", "[1]")[1]).toMatchObject({
+      refusal: { reason: "bad-ack", detail: "must be a JSON object" },
+    });
+  });
+
+  it("names the topic shape of every action, for access control and the upstream bridge", () => {
+    const id = (s: string | undefined) => s !== undefined && s.length > 0;
+    expect(operatorTopic(["ack", "a-1"], id)).toEqual({ action: "ack", target: "a-1", command: null });
+    expect(operatorTopic(["cmd", "d-1", "reset"], id)).toEqual({
+      action: "cmd",
+      target: "d-1",
+      command: "reset",
+    });
+    expect(operatorTopic(["cmd", "d-1"], id)).toBeNull();
+    expect(operatorTopic(["ack", "a-1", "x"], id)).toBeNull();
+    expect(operatorTopic(["toString", "a-1"], id)).toBeNull();
+    expect(operatorTopic(["ack", ""], id)).toBeNull();
+    expect(operatorTopicFilters("linli/s/")).toEqual([
+      "linli/s/ack/+",
+      "linli/s/shelve/+",
+      "linli/s/unshelve/+",
+      "linli/s/service/+",
+      "linli/s/away/+",
+      "linli/s/cmd/+/+",
+    ]);
+  });
+});
