@@ -13,6 +13,7 @@ import {
   Gd2,
   STATION_UNITS,
   type Stations,
+  TANK_UNIT,
 } from "../sim/index.js";
 
 export const DEMO_SITE = "demo";
@@ -92,6 +93,8 @@ function modbusDevices(stations: Stations | null): Pick<ConfigInput, "buses" | "
         unit,
         pollInterval: "2s",
       })),
+      // The fire-water tank's level sensor shares the stations' bus (LV-4 datasheet).
+      { id: "fire-tank-1", model: "lv4" as const, bus: "rs485-1", unit: TANK_UNIT, pollInterval: "1s" },
       ...stations.kioskPorts.map((port, i) => ({
         id: `kiosk-${i + 1}`,
         name: `自助服务终端 ${i + 1}`,

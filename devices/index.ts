@@ -10,6 +10,8 @@ export {
   deviceSchema,
   deviceSchemas,
 } from "./config.js";
+export { compileProfile } from "./declared/compile.js";
+export { type DeclaredProfileDoc, declaredProfileSchema } from "./declared/schema.js";
 export { regenerate as regenerateTopicsDoc } from "./docs.js";
 export { formatInterpretations, pointRanges } from "./modbus-decode.js";
 export { decodePollSample } from "./modbus-sample.js";

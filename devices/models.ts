@@ -9,11 +9,12 @@ import { ds10 } from "./ds10.js";
 import { ec200 } from "./ec200.js";
 import { gd2 } from "./gd2.js";
 import { gk3 } from "./gk3.js";
+import { lv4 } from "./lv4.js";
 import { mfs8 } from "./mfs8.js";
 import type { AlertCodeOf } from "./profile.js";
 import { type AnyProfile, profileProblem } from "./profile.js";
 
-export const PROFILES = [ec200, ds10, mfs8, gk3, gd2] as const;
+export const PROFILES = [ec200, ds10, mfs8, gk3, gd2, lv4] as const;
 
 declare module "../core/index.js" {
   /** The registered profiles' model names and alert codes (core/model.ts derives its unions from them). */

@@ -84,6 +84,8 @@ export interface AlertOptions {
   /** Suppressed by design (ISA-18.2): the alert is published, marked, and never paged or escalated. */
   suppressedFor?: "test" | "maintenance";
   detail?: Record<string, number | string | boolean>;
+  /** Escalate an unacknowledged alert on the P1 schedule while it keeps its own priority (LV-4 WATER_LEVEL_CRITICAL). */
+  escalateAs?: 1;
 }
 
 export interface ConditionOptions extends AlertOptions {
@@ -229,14 +231,17 @@ export interface MqttDeviceProfile<S = unknown, State = unknown, T extends MqttT
   ackDownlink?(code: T["code"], alertId: string): object | null;
 }
 
-/** A write that performs an operator command: fn 5 (coil, value 0xFF00 on / 0x0000 off) or fn 6 (register). */
-export interface ModbusCommand {
-  fn: 5 | 6;
-  address: number;
-  value: number;
+/**
+ * A write that performs an operator command: fn 5 (coil, value 0xFF00 on / 0x0000 off) or fn 6
+ * (register), with a fixed value, or (`value: "request"`) the request's `value`, refused outside min..max.
+ */
+export type ModbusCommand = (
+  | { fn: 5 | 6; address: number; value: number }
+  | { fn: 6; address: number; value: "request"; min: number; max: number }
+) & {
   /** What it does (docs/topics.md, Markdown). */
   doc: string;
-}
+};
 
 export interface ModbusTypes extends ProfileTypes {
   binding: "modbus-serial" | "modbus-tcp";

@@ -49,7 +49,8 @@ export class DeviceCommands {
     const device = this.registry.devices.get(deviceId);
     let outcome: CommandOutcome | MqttCommandOutcome | { ok: false; error: "unknown-device" };
     if (!device) outcome = { ok: false, error: "unknown-device" };
-    else if (device.profile.transport === "modbus") outcome = await this.modbus.command(device, command);
+    else if (device.profile.transport === "modbus")
+      outcome = await this.modbus.command(device, command, r.value);
     else outcome = sendMqttCommand(this.publisher, device, command, echo.id, this.clock.now());
     if (!outcome.ok) this.counters.reject("operator", `cmd-${outcome.error}`);
     this.log.info({ operator, deviceId, command, outcome }, "operator command");

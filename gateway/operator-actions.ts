@@ -49,6 +49,8 @@ export interface CommandRequest {
   command: string;
   id: string | number | null;
   by: string;
+  /** The request's `value`, for commands that write one (a set-point); checked by the command. */
+  value?: unknown;
 }
 
 /** A request its schema refused (`ref` when the body was an object that had one). */
@@ -171,7 +173,7 @@ export const OPERATOR_ACTIONS: Readonly<Record<OperatorAction, ActionRow>> = {
     who: "operator",
     // Lenient: the command's result echoes what it can; the device decides what the command means.
     run(h, operator, deviceId, command, payload) {
-      let request: { id?: unknown; by?: unknown } = {};
+      let request: { id?: unknown; by?: unknown; value?: unknown } = {};
       try {
         if (payload.length > 0) request = JSON.parse(payload.toString("utf8")) as typeof request;
       } catch {
@@ -183,6 +185,7 @@ export const OPERATOR_ACTIONS: Readonly<Record<OperatorAction, ActionRow>> = {
         command: command as string,
         id: typeof request.id === "string" || typeof request.id === "number" ? request.id : null,
         by: typeof request.by === "string" ? request.by.slice(0, MAX_NAME) : operator,
+        value: request.value,
       });
     },
   },

@@ -5,9 +5,10 @@
  */
 
 import { type DeviceModel, SiteTime } from "../core/index.js";
-import { type AnyProfile, type DeviceSettings, profileFor } from "../devices/index.js";
+import type { AnyProfile, DeviceSettings } from "../devices/index.js";
 import type { AlertSubject } from "./alerts/alert.js";
 import { parseSecret, type StoredSecret } from "./broker/credentials.js";
+import { deviceProfile } from "./config/device-profiles.js";
 import type { Config, DeviceConfig, HouseholdConfig } from "./config/schema.js";
 import { SeqWindow } from "./ingest/seq-window.js";
 import type { PipelineEntry } from "./pipeline/lanes.js";
@@ -154,16 +155,10 @@ type RegistryHooks = {
   onWelfareDue: (timer: WheelTimer) => void;
 };
 
-/** The profile of a configured device (config validation has refused models that are not registered). */
-export function profileOf(d: DeviceConfig): AnyProfile {
-  const profile = profileFor(d.model);
-  if (!profile) throw new Error(`${d.id}: device model "${d.model}" is not registered`);
-  return profile;
-}
-
 /** What a device's rules read: its binding's interval, the site's alert settings, and its model's own settings. */
 export function deviceSettings(
   d: DeviceConfig,
+  profile: AnyProfile,
   alerts: Config["alerts"],
   siteTime: SiteTime,
 ): DeviceSettings & object {
@@ -175,7 +170,7 @@ export function deviceSettings(
     batteryClearPercent: alerts.batteryClearPercent,
     contactDebounceMs: alerts.contactDebounce,
     siteTime,
-    ...profileOf(d).settings(d),
+    ...profile.settings(d),
   };
 }
 
@@ -235,14 +230,15 @@ export class Registry {
   /** `dedup`: a slice of a shared pool at start; devices added later get their own window. */
   addDevice(d: DeviceConfig, config: Config, dedup?: Float64Array): DeviceEntry {
     const household = d.household ? (this.households.get(d.household) ?? null) : null;
+    const profile = deviceProfile(d, config);
     const entry = new DeviceEntry(
       d.id,
       this.site,
       d,
-      profileOf(d),
+      profile,
       passwordOf(d),
       household,
-      deviceSettings(d, config.alerts, this.siteTime),
+      deviceSettings(d, profile, config.alerts, this.siteTime),
       new SeqWindow(this.dedupWindow, dedup),
       this.hooks.onLost,
     );
@@ -256,7 +252,8 @@ export class Registry {
     if (d.id !== entry.id || d.model !== entry.model) throw new Error(`${d.id}: not the same device`);
     entry.config = d;
     entry.password = passwordOf(d);
-    Object.assign(entry.settings, deviceSettings(d, config.alerts, this.siteTime));
+    // The running profile (a changed declared profile needs a restart: gateway/reload.ts).
+    Object.assign(entry.settings, deviceSettings(d, entry.profile, config.alerts, this.siteTime));
     entry.setHousehold(d.household ? (this.households.get(d.household) ?? null) : null);
     entry.refreshPrefix();
   }

@@ -14,20 +14,15 @@
  * gateway with the reason, its retained status topics deleted.
  */
 import type { Level } from "pino";
-import type { Binding } from "../devices/index.js";
+import { type Binding, profileFor } from "../devices/index.js";
 import type { AlertEngine } from "./alerts/engine.js";
 import type { EmbeddedBroker } from "./broker/embedded.js";
+import { deviceProfile } from "./config/device-profiles.js";
 import { ConfigError } from "./config/load.js";
 import type { Config, DeviceConfig, HouseholdConfig } from "./config/schema.js";
 import type { Logger } from "./log.js";
 import type { Publisher } from "./northbound/publisher.js";
-import {
-  type DeviceEntry,
-  deviceSettings,
-  type HouseholdEntry,
-  profileOf,
-  type Registry,
-} from "./registry.js";
+import { type DeviceEntry, deviceSettings, type HouseholdEntry, type Registry } from "./registry.js";
 import { lineBudgetProblems, type ModbusSouthbound, tcpBusKey } from "./southbound/modbus.js";
 import type { Supervisor } from "./supervision.js";
 
@@ -183,7 +178,7 @@ export function planReload(running: Config, next: Config): ReloadPlan {
     }
     const fields = diffPaths(o, n, "").map((p) => p.slice(1));
     if (fields.length === 0) continue;
-    const pollFields = POLL_FIELDS[profileOf(n).binding];
+    const pollFields = POLL_FIELDS[deviceProfile(n, next).binding];
     changed.push({
       id: n.id,
       config: n,
@@ -303,6 +298,19 @@ export type ReloadResult =
 /** Values of restart-only settings are logged, secrets excepted. */
 const shown = (path: string, v: unknown) => (/password/i.test(path) ? "(hidden)" : v);
 
+/** Devices of declared profiles that are not running as the new configuration describes them. */
+export function staleProfiles(effective: Config, next: Config): string[] {
+  const out: string[] = [];
+  for (const d of next.devices) {
+    if (profileFor(d.model) !== undefined) continue;
+    const running = effective.deviceProfiles.find((p) => p.model === d.model);
+    const wanted = next.deviceProfiles.find((p) => p.model === d.model);
+    if (!running || !sameValue(running, wanted))
+      out.push(`${d.id}: device profile "${d.model}" is new or changed: restart the gateway to use it`);
+  }
+  return out;
+}
+
 /**
  * Loads (if given a loader), checks, plans and applies. Never throws for a
  * bad configuration: it is refused, logged, and the running one kept.
@@ -321,6 +329,9 @@ export async function reloadGateway(
     return refuse(t, now, err.message);
   }
   const plan = planReload(t.config, config);
+  // Device profiles are compiled at start: a device whose profile is new or changed needs a restart.
+  const stale = staleProfiles(plan.effective, config);
+  if (stale.length > 0) return refuse(t, now, `configuration refused:\n  ${stale.join("\n  ")}`);
   // The same rule as at start: a serial bus whose polls the line cannot carry is refused.
   const budget = lineBudgetProblems(plan.effective);
   if (budget.length > 0) return refuse(t, now, `configuration refused:\n  ${budget.join("\n  ")}`);
@@ -477,7 +488,7 @@ export async function applyReload(
     });
     supervisor.setOptions({ lostGraceMs: a.lostGrace, awayExitGraceMs: a.awayExitGrace });
     for (const d of registry.devices.values())
-      Object.assign(d.settings, deviceSettings(d.config, a, registry.siteTime));
+      Object.assign(d.settings, deviceSettings(d.config, d.profile, a, registry.siteTime));
   }
   for (const [d, before] of oldLost) supervisor.retime(d, before);
 

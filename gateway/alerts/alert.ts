@@ -117,6 +117,8 @@ export class Alert {
   unackSince: number;
   escalationLevel = 0;
   escalationNextAt: number | null = null;
+  /** Escalates on the P1 schedule while keeping its own priority (LV-4 WATER_LEVEL_CRITICAL); null: its own. */
+  escalateAs: 1 | null = null;
   /** Escalation timer (allocated on first use); set by the engine. */
   escalationTimer: WheelTimer | null = null;
   /** The ISA state last published in an event: `from` of the next one. */

@@ -594,6 +594,7 @@ export class AlertEngine {
       opts.detail ?? {},
       suppressedFor,
     );
+    alert.escalateAs = opts.escalateAs ?? null;
     ks.alert = alert;
     this.byId.set(id, alert);
     this.openN++;

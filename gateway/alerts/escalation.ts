@@ -3,7 +3,6 @@
  * its first interval, then again at growing intervals (factor, capped). Its
  * state is the alert's plain fields (level, nextAt), so it survives a restart.
  */
-import type { Priority } from "../../core/index.js";
 import { WheelTimer } from "../time/timer-wheel.js";
 import type { Alert } from "./alert.js";
 import { BY_GATEWAY, Policy, type PolicyHost } from "./ports.js";
@@ -58,7 +57,9 @@ export class Escalation extends Policy {
     if (alert.escalationTimer) this.wheel.disarm(alert.escalationTimer);
   }
 
-  private firstEscalationMs(priority: Priority): number {
+  /** The alert's escalation schedule: its priority's, or P1's for an alert that escalates like a P1. */
+  private firstEscalationMs(alert: Alert): number {
+    const priority = alert.escalateAs ?? alert.priority;
     return priority === 1 ? this.escalationP1Ms : priority === 2 ? this.escalationP2Ms : 0;
   }
 
@@ -68,7 +69,7 @@ export class Escalation extends Policy {
    * service. Its state is the alert's plain fields (level, nextAt).
    */
   syncEscalation(alert: Alert): void {
-    const first = this.firstEscalationMs(alert.priority);
+    const first = this.firstEscalationMs(alert);
     const eligible =
       first > 0 &&
       alert.isOpen &&
@@ -92,7 +93,7 @@ export class Escalation extends Policy {
     const alert = timer.owner as Alert;
     if (!alert.isOpen || !alert.unacknowledged) return;
     const now = this.clock.now();
-    const first = this.firstEscalationMs(alert.priority);
+    const first = this.firstEscalationMs(alert);
     alert.escalationLevel++;
     const interval = Math.min(first * this.escalationFactor ** alert.escalationLevel, this.escalationMaxMs);
     alert.escalationNextAt = now + Math.max(interval, 1000);

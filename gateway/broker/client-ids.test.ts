@@ -1,4 +1,6 @@
+import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
+import { parse } from "yaml";
 import { validateConfig } from "../config/load.js";
 import { Registry } from "../registry.js";
 import type { Identity } from "./access.js";
@@ -46,5 +48,18 @@ describe("client ids belong to their owner", () => {
   it("an empty (server-assigned) client id belongs to nobody", () => {
     expect(mayUseClientId(registry, operator("duty"), "")).toBe(false);
     expect(mayUseClientId(registry, operator("duty"), "aedes_1234")).toBe(false);
+  });
+
+  it("a model name with a dash (a YAML-described model) still owns <model>-<deviceId>", () => {
+    const c = validateConfig({
+      site: { id: "s1" },
+      deviceProfiles: [parse(readFileSync("examples/profiles/template-mqtt.yaml", "utf8"))],
+      devices: [{ id: "smoke-1", model: "acme-smoke", password: "p" }],
+    });
+    const r = new Registry(c, { onLost: () => {}, onWelfareDue: () => {} });
+    const smoke: Identity = { kind: "device", device: r.devices.get("smoke-1")! };
+    expect(clientIdOwner(r, "acme-smoke-smoke-1")).toEqual({ kind: "device", id: "smoke-1" });
+    expect(mayUseClientId(r, smoke, "acme-smoke-smoke-1")).toBe(true);
+    expect(mayUseClientId(r, smoke, "acme-smoke-1")).toBe(false);
   });
 });

@@ -22,8 +22,8 @@ export type ClientIdOwner = { kind: "device"; id: string } | { kind: "operator";
 
 /** Who a client id belongs to under the rules above, or null (nobody may use it). */
 export function clientIdOwner(registry: Registry, clientId: string): ClientIdOwner {
-  const dash = clientId.indexOf("-");
-  if (dash > 0) {
+  // Model names and device ids may both hold dashes (a declared model "acme-smoke"): every split is tried.
+  for (let dash = clientId.indexOf("-"); dash > 0; dash = clientId.indexOf("-", dash + 1)) {
     const device = registry.devices.get(clientId.slice(dash + 1));
     if (device && device.uplinkTopic !== null && device.model === clientId.slice(0, dash))
       return { kind: "device", id: device.id };

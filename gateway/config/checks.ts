@@ -4,10 +4,11 @@
  * the line cannot carry. `linli config check`, `linli start` and a reload all
  * run these (through validateConfig), so a file that passes the check starts.
  */
-import { profileFor, profileProblem } from "../../devices/index.js";
+import { profileProblem } from "../../devices/index.js";
 import { lineBudgetProblems } from "../southbound/modbus.js";
+import { deviceProfile } from "./device-profiles.js";
 import type { ConfigProblem } from "./problem.js";
-import type { Config } from "./schema.js";
+import type { Config, DeviceConfig } from "./schema.js";
 
 export function configProblems(config: Config): ConfigProblem[] {
   return [...referenceProblems(config), ...portProblems(config), ...budgetProblems(config)];
@@ -34,9 +35,9 @@ export function referenceProblems(config: Config): ConfigProblem[] {
     if (seen) problems.push({ path: `devices[${i}].id`, message: `duplicate id "${d.id}" (also ${seen})` });
     names.set(d.id, `devices[${i}]`);
     // A model the gateway could neither poll nor supervise is refused here, never run silently.
-    const profile = profileFor(d.model);
-    const problem = profile ? profileProblem(profile) : `device model "${d.model}" is not registered`;
+    const problem = profileProblem(deviceProfile(d, config));
     if (problem) problems.push({ path: `devices[${i}].model`, message: problem });
+    problems.push(...declaredSettingProblems(d, i, config));
     if ("bus" in d) {
       if (!buses.has(d.bus)) problems.push({ path: `devices[${i}].bus`, message: `unknown bus "${d.bus}"` });
       const unitKey = `${d.bus}/${d.unit}`;
@@ -59,6 +60,26 @@ export function referenceProblems(config: Config): ConfigProblem[] {
       problems.push({ path: `operators[${i}].name`, message: `"${o.name}" is already used by ${seen}` });
     names.set(o.name, `operators[${i}]`);
   });
+  return problems;
+}
+
+/** A device of a declared profile (deviceProfiles): its `settings` are the profile's, within their ranges. */
+function declaredSettingProblems(d: DeviceConfig, i: number, config: Config): ConfigProblem[] {
+  const doc = config.deviceProfiles.find((p) => p.model === d.model);
+  if (!doc || !("settings" in d)) return [];
+  const problems: ConfigProblem[] = [];
+  for (const [k, v] of Object.entries(d.settings as Record<string, number>)) {
+    const spec = doc.settings[k];
+    const path = `devices[${i}].settings.${k}`;
+    if (!spec) {
+      const known = Object.keys(doc.settings);
+      problems.push({
+        path,
+        message: `not a setting of profile "${d.model}" (${known.length ? `known: ${known.join(", ")}` : "it has none"})`,
+      });
+    } else if ((spec.min !== undefined && v < spec.min) || (spec.max !== undefined && v > spec.max))
+      problems.push({ path, message: `${v} is outside ${spec.min ?? "-∞"}..${spec.max ?? "∞"}` });
+  }
   return problems;
 }
 

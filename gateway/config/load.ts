@@ -4,14 +4,15 @@
  * not start on it (`linli config check FILE` runs the same checks).
  */
 import { readFileSync } from "node:fs";
-import { isMap, isScalar, isSeq, LineCounter, parseDocument } from "yaml";
+import { LineCounter, parseDocument } from "yaml";
 import type { z } from "zod";
-import { MODELS, profileFor } from "../../devices/index.js";
+import { type DeclaredProfileDoc, MODELS } from "../../devices/index.js";
 import { configProblems } from "./checks.js";
-import type { ConfigProblem } from "./problem.js";
-import { type Config, type ConfigInput, configSchema } from "./schema.js";
+import { compiledProfile, deviceProfile, loadDeviceProfiles } from "./device-profiles.js";
+import { type ConfigProblem, formatPath, lineOf } from "./problem.js";
+import { type Config, type ConfigInput, configSchemaFor } from "./schema.js";
 
-export type { ConfigProblem } from "./problem.js";
+export { type ConfigProblem, formatPath } from "./problem.js";
 
 export class ConfigError extends Error {
   constructor(
@@ -21,7 +22,10 @@ export class ConfigError extends Error {
     super(
       `invalid config ${file}:\n` +
         problems
-          .map((p) => `  ${file}${p.line ? `:${p.line}` : ""}: ${p.path || "(top level)"}: ${p.message}`)
+          .map(
+            (p) =>
+              `  ${p.file ?? file}${p.line ? `:${p.line}` : ""}: ${p.path || "(top level)"}: ${p.message}`,
+          )
           .join("\n"),
     );
     this.name = "ConfigError";
@@ -29,12 +33,6 @@ export class ConfigError extends Error {
 }
 
 type PathKey = string | number;
-
-export function formatPath(path: readonly PathKey[]): string {
-  let out = "";
-  for (const key of path) out += typeof key === "number" ? `[${key}]` : out ? `.${key}` : key;
-  return out;
-}
 
 /**
  * `${NAME}` in a string value is replaced by the environment variable NAME,
@@ -75,7 +73,7 @@ function checkCredentials(config: Config): ConfigProblem[] {
   const need = "password: required unless a listener verifies client certificates (mqtt.listeners[].tls.ca)";
   config.devices.forEach((d, i) => {
     // Every MQTT-bound model logs in to the broker (its profile's binding), whatever its model.
-    const mqtt = profileFor(d.model)?.binding === "mqtt";
+    const mqtt = deviceProfile(d, config).binding === "mqtt";
     if (mqtt && !("password" in d && d.password !== undefined) && !certificates)
       problems.push({ path: `devices[${i}].password`, message: need });
   });
@@ -89,12 +87,13 @@ function checkCredentials(config: Config): ConfigProblem[] {
   return problems;
 }
 
-function issuesToProblems(issues: readonly z.core.$ZodIssue[]): ConfigProblem[] {
+function issuesToProblems(issues: readonly z.core.$ZodIssue[], declared: readonly string[]): ConfigProblem[] {
   return issues.map((issue) => {
     let message = issue.message;
     if (issue.code === "unrecognized_keys") message = `unknown field(s): ${issue.keys.join(", ")}`;
     if (issue.code === "invalid_union" && "discriminator" in issue) {
-      message = `unknown device model: expected one of ${MODELS.map((m) => JSON.stringify(m)).join(", ")}`;
+      const known = [...MODELS, ...declared].map((m) => JSON.stringify(m)).join(", ");
+      message = `unknown device model: expected one of ${known} (or a model of deviceProfiles)`;
     }
     return { path: formatPath(issue.path as PathKey[]), message };
   });
@@ -126,35 +125,58 @@ function withoutFields(input: unknown, issues: readonly z.core.$ZodIssue[]): unk
   return copy;
 }
 
-/** Validates an already-parsed object (used by the CLI demo and by tests). */
+const isMapping = (v: unknown): v is Record<string, unknown> =>
+  typeof v === "object" && v !== null && !Array.isArray(v);
+
+/**
+ * Validates an already-parsed object (used by the CLI demo and by tests).
+ * `siteFile`: where profile files named in `deviceProfiles` are looked for
+ * (beside it); null: the working directory.
+ */
 export function validateConfig(
   input: unknown,
   source = "<config>",
   env: NodeJS.ProcessEnv = process.env,
+  siteFile: string | null = null,
 ): Config {
   // One pass: every problem found is reported at once. Rules across sections (configProblems)
   // need a config the schema accepted, so they run when it did.
   const problems: ConfigProblem[] = [];
-  const substituted = substituteEnv(input ?? {}, env, [], problems);
-  const result = configSchema.safeParse(substituted);
+  let substituted = substituteEnv(input ?? {}, env, [], problems);
+  // Devices described as data come first: their compiled profiles give their devices' entries.
+  let docs: DeclaredProfileDoc[] = [];
+  if (isMapping(substituted)) {
+    const loaded = loadDeviceProfiles(substituted.deviceProfiles, siteFile);
+    if (loaded.problems.length > 0) throw new ConfigError(source, [...problems, ...loaded.problems]);
+    docs = loaded.docs;
+    substituted = { ...substituted, deviceProfiles: [] };
+  }
+  const schema = configSchemaFor(docs.map(compiledProfile));
+  const withDocs = (c: Omit<Config, "deviceProfiles">): Config => ({ ...c, deviceProfiles: docs });
+  const declared = docs.map((d) => d.model);
+  const result = schema.safeParse(substituted);
   if (!result.success) {
     // A field whose variable is missing is reported once, as the missing variable.
     const missing = new Set(problems.map((p) => p.path));
-    const schemaProblems = issuesToProblems(result.error.issues).filter((p) => !missing.has(p.path));
+    const schemaProblems = issuesToProblems(result.error.issues, declared).filter(
+      (p) => !missing.has(p.path),
+    );
     problems.push(...schemaProblems);
     // The rules across sections still run, with the refused fields at their defaults, so one
     // check names every problem (a clashing port is not hidden behind a bad duration).
     const fallback = withoutFields(substituted, result.error.issues);
-    const retry = fallback === null ? null : configSchema.safeParse(fallback);
+    const retry = fallback === null ? null : schema.safeParse(fallback);
     if (retry?.success) {
       const seen = new Set(problems.map((p) => p.path));
-      problems.push(
-        ...[...configProblems(retry.data), ...checkCredentials(retry.data)].filter((p) => !seen.has(p.path)),
-      );
+      const c = withDocs(retry.data);
+      problems.push(...[...configProblems(c), ...checkCredentials(c)].filter((p) => !seen.has(p.path)));
     }
-  } else problems.push(...configProblems(result.data), ...checkCredentials(result.data));
+  } else {
+    const c = withDocs(result.data);
+    problems.push(...configProblems(c), ...checkCredentials(c));
+  }
   if (problems.length > 0) throw new ConfigError(source, problems);
-  return result.data as Config;
+  return withDocs((result as { data: Omit<Config, "deviceProfiles"> }).data);
 }
 
 /** Reads, parses and validates a YAML (or JSON) config file. */
@@ -193,35 +215,12 @@ export function parseConfigText(text: string, file: string, env: NodeJS.ProcessE
     throw new ConfigError(file, [{ path: "", message: `YAML: ${(err as Error).message.split("\n")[0]}` }]);
   }
   try {
-    return validateConfig(input as ConfigInput, file, env);
+    return validateConfig(input as ConfigInput, file, env, file);
   } catch (err) {
     if (err instanceof ConfigError) {
-      for (const p of err.problems) p.line ??= lineOf(doc, lines, p.path);
+      for (const p of err.problems) if (p.file === undefined) p.line ??= lineOf(doc, lines, p.path);
       throw new ConfigError(file, err.problems);
     }
     throw err;
   }
-}
-
-/** The line of the deepest node of `path` that exists in the document. */
-function lineOf(doc: ReturnType<typeof parseDocument>, lines: LineCounter, path: string): number | undefined {
-  const keys: PathKey[] = [];
-  for (const m of path.matchAll(/([^.[\]]+)|\[(\d+)\]/g))
-    keys.push(m[2] !== undefined ? Number(m[2]) : (m[1] as string));
-  let node: unknown = doc.contents;
-  let line: number | undefined;
-  for (const key of keys) {
-    if (isMap(node)) {
-      const pair = node.items.find((p) => isScalar(p.key) && p.key.value === key);
-      if (!pair) break;
-      const range = (pair.key as { range?: [number, number, number] }).range;
-      if (range) line = lines.linePos(range[0]).line;
-      node = pair.value;
-    } else if (isSeq(node) && typeof key === "number") {
-      node = node.items[key];
-      const range = (node as { range?: [number, number, number] } | undefined)?.range;
-      if (range) line = lines.linePos(range[0]).line;
-    } else break;
-  }
-  return line;
 }

@@ -5,7 +5,14 @@
  */
 import { z } from "zod";
 import { duration, durationOrZero, label, optionalDuration, password, topicId } from "../../core/index.js";
-import { deviceSchemas, PROFILES } from "../../devices/index.js";
+import {
+  type AnyProfile,
+  type DeclaredProfileDoc,
+  declaredProfileSchema,
+  deviceSchema,
+  deviceSchemas,
+  PROFILES,
+} from "../../devices/index.js";
 import { ALERT_CODES, LOCALES } from "../content/codes.js";
 import { limitsSchema } from "./limits.js";
 
@@ -364,6 +371,13 @@ export const configSchema = z.strictObject({
     .default(() => ({ listeners: [listener.parse({})], maxConnections: 20_000 })),
   operators: z.array(operator).default([]),
   households: z.array(household).default([]),
+  deviceProfiles: z
+    .array(z.union([z.string(), declaredProfileSchema]))
+    .default([])
+    .meta({
+      description:
+        "Devices described as data (docs/devices.md): a profile file, relative to this file, or a profile written here",
+    }),
   devices: z.array(device).default([]),
   buses: z.array(serialBus).default([]),
   alerts: alerts.default(() => alerts.parse({})),
@@ -381,10 +395,29 @@ export const configSchema = z.strictObject({
     }),
 });
 
+/**
+ * The schema a site file is validated with when it declares devices as data
+ * (`deviceProfiles`, compiled by the loader): each compiled profile's device
+ * entry comes from deviceSchema, as a code profile's does, beside the
+ * registered ones. Their devices' types are the registered union's at compile
+ * time; at run time their `model` is the declared profile's name.
+ */
+export function configSchemaFor(declared: readonly AnyProfile[]): typeof configSchema {
+  if (declared.length === 0) return configSchema;
+  const all = [...deviceSchemas(PROFILES), ...declared.map((p) => deviceSchema(p))] as unknown as Parameters<
+    typeof z.discriminatedUnion
+  >[1];
+  return configSchema.extend({
+    devices: z.array(z.discriminatedUnion("model", all)).default([]),
+  }) as unknown as typeof configSchema;
+}
+
 /** What a config file may contain (before defaults and durations are applied). */
 export type ConfigInput = z.input<typeof configSchema>;
-/** A validated config: defaults filled in, durations in milliseconds. */
-export type Config = z.output<typeof configSchema>;
+/** A validated config: defaults filled in, durations in milliseconds, profile files read. */
+export type Config = Omit<z.output<typeof configSchema>, "deviceProfiles"> & {
+  deviceProfiles: DeclaredProfileDoc[];
+};
 export type DeviceConfig = Config["devices"][number];
 export type BusConfig = Config["buses"][number];
 export type HouseholdConfig = Config["households"][number];

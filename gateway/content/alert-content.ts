@@ -81,7 +81,8 @@ export class AlertContentBuilder {
     const device =
       subject.model === "household" || subject.model === "gateway" ? undefined : devices.get(subject.id);
     const household = subject.household === null ? undefined : households.get(subject.household);
-    const text = cat.codes[alert.code];
+    // A code only a YAML device profile declares: its alarm's own title and action (docs/devices.md).
+    const text = cat.codes[alert.code] ?? declaredText(config, device, alert, cat.declaredAction);
 
     const deviceName = device?.name ?? null;
     const location = device?.location ?? null;
@@ -136,4 +137,18 @@ export class AlertContentBuilder {
       escalationNextAtLocal: localIso(alert.escalationNextAt, st),
     };
   }
+}
+
+/** The operator text of an alarm of a YAML device profile: its `title` and `action`, else the code and a generic action. */
+function declaredText(
+  config: Config,
+  device: Config["devices"][number] | undefined,
+  alert: Alert,
+  fallbackAction: string,
+): { title: string; action: string; detail?: undefined } {
+  const model: string | undefined = device?.model;
+  const alarm = config.deviceProfiles
+    .find((p) => p.model === model)
+    ?.alarms.find((a) => a.code === alert.code);
+  return { title: alarm?.title ?? alarm?.cause ?? alert.code, action: alarm?.action ?? fallbackAction };
 }

@@ -39,6 +39,8 @@ export interface Catalogue {
   transitions: Record<Transition, (a: TransitionArgs) => string>;
   /** Put in front of alerts raised in test mode (nobody is paged). */
   testPrefix: string;
+  /** The action of a code that only a YAML device profile declares, when the profile gives none. */
+  declaredAction: string;
   /** The gateway itself, as the place of its own alerts. */
   gateway: string;
   /** Joins: title to place, the place's parts, place to the transition phrase; and a detail in brackets. */

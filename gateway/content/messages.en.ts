@@ -86,6 +86,20 @@ export const en: Catalogue = {
       detail: (d) => (num(d, "temperature") === null ? null : `${num(d, "temperature")} °C`),
       action: "Check the cabinet's ventilation and fan; take the kiosk out of use if needed.",
     },
+    WATER_LEVEL_LOW: {
+      title: "Fire-water tank low",
+      detail: (d) => (num(d, "reserveMm") === null ? null : `under the reserve of ${num(d, "reserveMm")} mm`),
+      action:
+        "Have the refill valve and pump checked and the tank refilled; the fire-fighting reserve is short.",
+    },
+    WATER_LEVEL_CRITICAL: {
+      title: "Fire-water tank critically low",
+      action: "Get the tank refilled now; tell the fire brigade if the water for fire fighting stays short.",
+    },
+    FREEZE_RISK: {
+      title: "Fire-water tank may freeze",
+      action: "Check the tank's heater and insulation; protect it against frost.",
+    },
     STORAGE_DEGRADED: {
       title: "Gateway storage failing",
       action:
@@ -117,6 +131,7 @@ export const en: Catalogue = {
     escalated: (a) => `not acknowledged for ${a.minutes} min, escalation ${a.level}`,
   },
   testPrefix: "[TEST] ",
+  declaredAction: "Follow the site's procedure for this device; send someone to look if in doubt.",
   gateway: "the gateway",
   afterTitle: ": ",
   between: ", ",

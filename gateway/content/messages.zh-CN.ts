@@ -81,6 +81,19 @@ export const zhCN: Catalogue = {
       detail: (d) => (num(d, "temperature") === null ? null : `${num(d, "temperature")} °C`),
       action: "检查机柜通风和散热风扇，必要时暂停使用。",
     },
+    WATER_LEVEL_LOW: {
+      title: "消防水箱水位低",
+      detail: (d) => (num(d, "reserveMm") === null ? null : `低于储备水位 ${num(d, "reserveMm")} mm`),
+      action: "通知物业检查补水阀和水泵，尽快补水；确认消防用水储备。",
+    },
+    WATER_LEVEL_CRITICAL: {
+      title: "消防水箱水位严重不足",
+      action: "立即通知物业和维保单位补水；消防用水不足，必要时报告消防部门。",
+    },
+    FREEZE_RISK: {
+      title: "消防水箱有结冰风险",
+      action: "检查水箱加热器和保温，必要时采取防冻措施。",
+    },
     STORAGE_DEGRADED: {
       title: "网关存储故障",
       action: "告警仍实时推送，但网关重启后会丢失：请通知技术人员检查磁盘。",
@@ -111,6 +124,7 @@ export const zhCN: Catalogue = {
     escalated: (a) => `${a.minutes} 分钟无人确认，第 ${a.level} 次升级`,
   },
   testPrefix: "【测试】",
+  declaredAction: "按该设备的处置规程处理，必要时派人到现场查看。",
   gateway: "网关",
   afterTitle: "：",
   between: "，",

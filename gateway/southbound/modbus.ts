@@ -11,13 +11,7 @@
  */
 
 import { type Clock, LANE_TELEMETRY, type LaneId, reject } from "../../core/index.js";
-import {
-  decodePollSample,
-  isRejection,
-  type ModbusDeviceProfile,
-  pointRanges,
-  profileFor,
-} from "../../devices/index.js";
+import { decodePollSample, isRejection, type ModbusDeviceProfile, pointRanges } from "../../devices/index.js";
 import {
   type BusStats,
   bitsPerChar,
@@ -36,6 +30,7 @@ import {
   type SerialSettings,
   TcpLink,
 } from "../../protocols/index.js";
+import { deviceProfile } from "../config/device-profiles.js";
 import type { BusConfig, Config } from "../config/schema.js";
 import type { Logger, RateLimitedLog } from "../log.js";
 import type { PriorityPipeline } from "../pipeline/lanes.js";
@@ -47,6 +42,7 @@ import { type BusPlace, describeLinkEvent, describePollFailure } from "./diagnos
 export type CommandOutcome =
   | { ok: true }
   | { ok: false; error: "unknown-command"; known: string[] }
+  | { ok: false; error: "bad-value"; expected: string }
   | { ok: false; error: "exception"; exception: string; code: number }
   | { ok: false; error: ModbusFailure["kind"] };
 
@@ -229,7 +225,7 @@ export class ModbusSouthbound {
     const profile = device.profile as ModbusDeviceProfile;
     return {
       id: device.id,
-      unit: (device.config as { unit: number }).unit,
+      unit: unitOf(device),
       fn: profile.fn,
       periodMs: device.settings.pollIntervalMs,
       phaseMs,
@@ -272,18 +268,27 @@ export class ModbusSouthbound {
     return out;
   }
 
-  /** Runs an operator command on the device's bus, ahead of routine polls. */
-  async command(device: DeviceEntry, name: string): Promise<CommandOutcome> {
+  /**
+   * Runs an operator command on the device's bus, ahead of routine polls.
+   * `value`: the request's `value`, for commands that write it (a set-point).
+   */
+  async command(device: DeviceEntry, name: string, value?: unknown): Promise<CommandOutcome> {
     const profile = device.profile as ModbusDeviceProfile;
     const cmd = profile.commands[name];
     if (!cmd) return { ok: false, error: "unknown-command", known: Object.keys(profile.commands) };
+    let v: number;
+    if (cmd.value === "request") {
+      if (typeof value !== "number" || !Number.isInteger(value) || value < cmd.min || value > cmd.max)
+        return { ok: false, error: "bad-value", expected: `an integer ${cmd.min}..${cmd.max} as "value"` };
+      v = value;
+    } else v = cmd.value;
     const unit = [...this.buses.values()].find((u) => u.devices.includes(device));
     if (!unit) return { ok: false, error: "closed" };
-    const c = device.config as { unit: number };
+    const u = unitOf(device);
     const request: ModbusRequest =
       cmd.fn === 5
-        ? { fn: 5, unit: c.unit, address: cmd.address, value: cmd.value !== 0 }
-        : { fn: 6, unit: c.unit, address: cmd.address, value: cmd.value };
+        ? { fn: 5, unit: u, address: cmd.address, value: v !== 0 }
+        : { fn: 6, unit: u, address: cmd.address, value: v };
     const result = await unit.bus.request(request, { priority: "command" });
     if (result.ok) return { ok: true };
     const f = result.failure;
@@ -401,7 +406,7 @@ export class ModbusSouthbound {
   private logPollFailure(device: DeviceEntry, failure: ModbusFailure): void {
     const unit = this.unitByDevice.get(device);
     if (!unit) return;
-    const u = (device.config as { unit: number }).unit;
+    const u = unitOf(device);
     const msg = describePollFailure(unit.place, u, failure);
     if (msg === null) return;
     this.rateLog.warn(
@@ -435,6 +440,11 @@ export class ModbusSouthbound {
   };
 }
 
+/** The slave address of a polled device (a Modbus TCP device without one answers as unit 1). */
+function unitOf(device: DeviceEntry): number {
+  return (device.config as { unit?: number }).unit ?? 1;
+}
+
 /** The bus of a kiosk: each Modbus TCP endpoint is a bus of its own. */
 export function tcpBusKey(host: string, port: number): string {
   return `tcp:${host}:${port}`;
@@ -451,7 +461,7 @@ export function lineBudgetProblems(config: Config): string[] {
     const plan = [];
     for (const d of config.devices) {
       if (!("bus" in d) || d.bus !== b.id) continue;
-      const profile = profileFor(d.model) as ModbusDeviceProfile;
+      const profile = deviceProfile(d, config) as ModbusDeviceProfile;
       const reads = coalesceRanges(pointRanges(profile.points), MAX_READ_REGISTERS, profile.maxGap);
       plan.push({ perSecond: 1000 / d.pollInterval, readCounts: reads.map((r) => r.count) });
     }

@@ -47,6 +47,8 @@ export interface AlertRecord {
   unackSince: number;
   escalationLevel: number;
   escalationNextAt: number | null;
+  /** Absent in records written before it existed: the alert's own schedule. */
+  escalateAs?: 1 | null;
   lastIsa: IsaState;
   rev: number;
   lastTransition: Transition;
@@ -89,6 +91,7 @@ export function alertRecord(a: Alert): AlertRecord {
     unackSince: a.unackSince,
     escalationLevel: a.escalationLevel,
     escalationNextAt: a.escalationNextAt,
+    escalateAs: a.escalateAs,
     lastIsa: a.lastIsa,
     rev: a.rev,
     lastTransition: a.lastTransition,
@@ -132,6 +135,7 @@ export function alertFromRecord(r: AlertRecord, site: string, subject: AlertSubj
   a.unackSince = r.unackSince;
   a.escalationLevel = r.escalationLevel;
   a.escalationNextAt = r.escalationNextAt;
+  a.escalateAs = r.escalateAs ?? null;
   a.lastIsa = r.lastIsa;
   a.rev = r.rev;
   a.lastTransition = r.lastTransition;

@@ -1,6 +1,7 @@
 /**
- * The demo's fire stations and kiosks: two MFS-8 panels on one simulated
- * RS-485 bus and four GK-3 kiosk controllers on Modbus TCP (127.0.0.1), with
+ * The demo's fire stations and kiosks: two MFS-8 panels and an LV-4 tank
+ * sensor on one simulated RS-485 bus and four GK-3 kiosk controllers on
+ * Modbus TCP (127.0.0.1), with
  * a slow script of things that happen in a community: smoke in a station, an
  * extinguisher taken from its bracket, the hydrant pressure dropping, a kiosk
  * cabinet opened, paper running out. Uses only the simulator's own tables.
@@ -12,6 +13,7 @@
 import { type Clock, type ClockTimer, systemClock } from "../../core/index.js";
 import { type Link, MemoryLine, SerialLink } from "../../protocols/index.js";
 import { Gk3Controller } from "../modbus/gk3.js";
+import { Lv4Sensor } from "../modbus/lv4.js";
 import { Mfs8Panel } from "../modbus/mfs8.js";
 import { openPtyPair, type PtyPair, socatMissingReason } from "../modbus/pty.js";
 import { RtuSlaveServer } from "../modbus/rtu-server.js";
@@ -19,6 +21,8 @@ import { ModbusTcpSlaveServer } from "../modbus/tcp-server.js";
 
 export const STATION_UNITS = [1, 2] as const;
 export const KIOSK_COUNT = 4;
+/** The fire-water tank's LV-4 on the stations' bus. */
+export const TANK_UNIT = 9;
 
 export interface Stations {
   /** The tty the gateway opens, or null when the bus is in memory (then use `gatewayLink`). */
@@ -26,6 +30,7 @@ export interface Stations {
   /** The gateway's end of the in-memory line (null with a pty). */
   gatewayLink: Link | null;
   panels: Map<number, Mfs8Panel>;
+  tank: Lv4Sensor;
   /** Kiosk TCP ports on 127.0.0.1, in order. */
   kioskPorts: number[];
   kiosks: Gk3Controller[];
@@ -61,6 +66,9 @@ export async function startStations(opts: { clock?: Clock; random?: () => number
     panels.set(unit, p);
     rtu.add(p);
   }
+  const tank = new Lv4Sensor({ unit: TANK_UNIT, clock });
+  rtu.add(tank);
+  stops.push(async () => tank.dispose());
   await rtu.start();
   stops.push(() => rtu.stop());
   if (pty) {
@@ -120,12 +128,18 @@ export async function startStations(opts: { clock?: Clock; random?: () => number
       later(240_000, () => k.setPaper(100));
     },
     () => pick(kiosks).addTransactions(1 + Math.floor(random() * 5)),
+    () => {
+      // Fire fighting draws the tank down (30 mm/s) past its reserve; the refill valve opens later.
+      tank.drawDown(30, 1800);
+      later(180_000, () => tank.refill(30, 3600));
+    },
   ];
 
   return {
     ttyPath: pty ? pty.b : null,
     gatewayLink,
     panels,
+    tank,
     kioskPorts,
     kiosks,
     startScript(everyMs = 45_000) {

@@ -1,0 +1,423 @@
+/**
+ * A declared profile (schema.ts) compiled into the profile interface the code
+ * profiles implement (devices/profile.ts): Modbus points become the point
+ * specs of modbus-decode.ts (the one decoder), analog alarms use the engine's
+ * ThresholdState, delays are the engine's on/off delays.
+ */
+import { z } from "zod";
+import { LANE_ALERT, LANE_P1, LANE_TELEMETRY, type LaneId, type MetricValue } from "../../core/index.js";
+import type { PointSpec, PointType, PointValue } from "../modbus-decode.js";
+import { validatePointSpecs } from "../modbus-decode.js";
+import {
+  type AlertSpec,
+  type AnyProfile,
+  type DeviceSettings,
+  type ModbusCommand,
+  type ModbusDeviceProfile,
+  type MqttCommand,
+  type MqttDeviceProfile,
+  type Rejection,
+  type RuleContext,
+  reject,
+} from "../profile.js";
+import { ThresholdState } from "../threshold.js";
+import { type DeclaredProfileDoc, type Limit, type ModbusCommandDoc, modbusCommandSchema } from "./schema.js";
+
+/** What a declared profile's rules see: the decoded points (or JSON fields) by name. */
+export interface DeclaredSample {
+  v: Readonly<Record<string, PointValue | boolean>>;
+  seq: number;
+  ts: number | null;
+}
+
+interface AlarmState {
+  threshold: ThresholdState | null;
+  limit: number;
+  /** Own condition (before `unless`) as last evaluated, and since when it holds (0: not). */
+  active: boolean;
+  since: number;
+}
+
+interface SpikeState {
+  good: number;
+  suspectSince: number;
+  suspect: boolean;
+}
+
+export interface DeclaredState {
+  alarms: AlarmState[];
+  spikes: SpikeState[];
+  testing: boolean;
+}
+
+type Alarm = DeclaredProfileDoc["alarms"][number];
+
+const TYPE: Readonly<Record<string, PointType>> = {
+  uint16: "u16",
+  int16: "i16",
+  uint32: "u32",
+  int32: "i32",
+  float32: "f32",
+  bitfield: "bitfield",
+  enum: "enum",
+};
+
+/** A declared profile's device-level settings for the rules (`devices[].settings`). */
+export interface DeclaredSettings {
+  params: Readonly<Record<string, number>>;
+}
+
+/**
+ * The config fields of a declared profile's devices, beyond their binding's:
+ * the values of its settings by name (checked against the profile's settings
+ * in gateway/config/checks.ts, which knows the document).
+ */
+const declaredConfig = {
+  settings: z
+    .record(z.string(), z.number())
+    .default({})
+    .meta({ description: "Values of the profile's settings, by name" }),
+};
+
+interface DeclaredTypes<B extends "mqtt" | "modbus-serial" | "modbus-tcp"> {
+  model: string;
+  binding: B;
+  code: string;
+  settings: DeclaredSettings;
+  config: typeof declaredConfig;
+}
+
+export function compileProfile(doc: DeclaredProfileDoc): AnyProfile {
+  return doc.transport === "modbus" ? compileModbus(doc) : compileMqtt(doc);
+}
+
+function compileModbus(
+  doc: DeclaredProfileDoc,
+): ModbusDeviceProfile<DeclaredSample, DeclaredState, DeclaredTypes<"modbus-serial" | "modbus-tcp">> {
+  const m = doc.modbus!;
+  const points: PointSpec[] = m.points.map((p) => ({
+    name: p.name,
+    address: p.address,
+    type: TYPE[p.type]!,
+    ...(p.wordOrder ? { wordOrder: p.wordOrder as PointSpec["wordOrder"] } : {}),
+    ...(p.scale !== undefined ? { scale: p.scale } : {}),
+    ...(p.offset !== undefined ? { offset: p.offset } : {}),
+    ...(p.unit !== undefined ? { unit: p.unit } : {}),
+    ...(p.bits ? { bits: p.bits } : {}),
+    ...(p.values
+      ? { values: Object.fromEntries(Object.entries(p.values).map(([k, v]) => [Number(k), v])) }
+      : {}),
+  }));
+  validatePointSpecs(points);
+  const commands: Record<string, ModbusCommand> = {};
+  for (const [name, raw] of Object.entries(doc.commands))
+    commands[name] = modbusCommand(modbusCommandSchema.parse(raw));
+  const core = rulesCore(doc);
+  let seq = 0;
+  return {
+    ...core,
+    transport: "modbus",
+    binding: m.link === "tcp" ? "modbus-tcp" : "modbus-serial",
+    interval: "2s",
+    fn: m.registers === "input" ? 4 : 3,
+    points,
+    maxGap: m.maxGap,
+    missedPollsForLost: m.missedPollsForLost,
+    commands,
+    decode(values): DeclaredSample | Rejection {
+      for (const p of m.points) {
+        const v = values[p.name];
+        if (p.expect !== undefined && v !== p.expect)
+          return reject(
+            "bad-field",
+            `${p.name} is ${String(v)}, expected ${p.expect} (another device model?)`,
+          );
+        if (typeof v === "number") {
+          if (!Number.isFinite(v)) return reject("bad-field", `${p.name} is not a number`);
+          if ((p.min !== undefined && v < p.min) || (p.max !== undefined && v > p.max))
+            return reject("out-of-range", `${p.name} ${v} is outside ${p.min ?? "-∞"}..${p.max ?? "∞"}`);
+        }
+      }
+      return { v: values, seq: ++seq, ts: null };
+    },
+    lane: (s, previous) => core.laneOf(s, previous),
+  };
+}
+
+function modbusCommand(c: ModbusCommandDoc): ModbusCommand {
+  if ("coil" in c)
+    return {
+      fn: 5,
+      address: c.coil,
+      value: c.value ? 0xff00 : 0,
+      doc: `coil ${c.coil} ${c.value ? "ON" : "OFF"}`,
+    };
+  if (c.value === "request") {
+    const min = c.min ?? 0;
+    const max = c.max ?? 0xffff;
+    return {
+      fn: 6,
+      address: c.register,
+      value: "request",
+      min,
+      max,
+      doc: `register ${c.register} := the request's \`value\` (${min}-${max})`,
+    };
+  }
+  return { fn: 6, address: c.register, value: c.value, doc: `register ${c.register} := ${c.value}` };
+}
+
+function compileMqtt(
+  doc: DeclaredProfileDoc,
+): MqttDeviceProfile<DeclaredSample, DeclaredState, DeclaredTypes<"mqtt">> {
+  const q = doc.mqtt!;
+  const core = rulesCore(doc);
+  let counter = 0;
+  return {
+    ...core,
+    transport: "mqtt",
+    binding: "mqtt",
+    interval: "300s",
+    maxPayloadBytes: q.maxPayloadBytes,
+    uplinkTopic: (id) => q.uplink.replaceAll("{id}", id),
+    downlinkTopic: (id) => (q.downlink ? q.downlink.replaceAll("{id}", id) : null),
+    // A declared downlink is sent as written (its request id is the operator's, in the result only).
+    commands: Object.fromEntries(
+      Object.entries(doc.commands).map(([name, message]): [string, MqttCommand] => [
+        name,
+        { doc: `downlink \`${JSON.stringify(message)}\``, message: () => message as object },
+      ]),
+    ),
+    parse(value): DeclaredSample | Rejection {
+      if (typeof value !== "object" || value === null || Array.isArray(value))
+        return reject("bad-field", "payload is not a JSON object");
+      const v: Record<string, PointValue | boolean> = {};
+      for (const f of q.fields) {
+        const x = at(value, f.path);
+        if (x === undefined || x === null) {
+          if (f.required) return reject("bad-field", `${f.path} is missing`);
+          continue;
+        }
+        const ok =
+          f.type === "number"
+            ? typeof x === "number" && Number.isFinite(x)
+            : f.type === "integer"
+              ? Number.isSafeInteger(x)
+              : typeof x === f.type;
+        if (!ok)
+          return reject("bad-field", `${f.path} must be ${f.type === "integer" ? "an" : "a"} ${f.type}`);
+        if (
+          typeof x === "number" &&
+          ((f.min !== undefined && x < f.min) || (f.max !== undefined && x > f.max))
+        )
+          return reject("out-of-range", `${f.path} ${x} is outside ${f.min ?? "-∞"}..${f.max ?? "∞"}`);
+        v[f.name] = x as PointValue | boolean;
+      }
+      let seq = ++counter;
+      if (q.seq !== undefined) {
+        const s = at(value, q.seq);
+        if (!Number.isSafeInteger(s) || (s as number) < 0)
+          return reject("bad-field", `${q.seq} must be a non-negative integer`);
+        seq = s as number;
+      }
+      let ts: number | null = null;
+      if (q.time !== undefined) {
+        const t = at(value, q.time);
+        if (!Number.isSafeInteger(t) || (t as number) < 0)
+          return reject("bad-field", `${q.time} must be epoch milliseconds`);
+        ts = t as number;
+      }
+      return { v, seq, ts };
+    },
+    seq: (s) => s.seq,
+    // No previous message to compare with: a message with an alarm condition goes in the alert lane.
+    lane: (s) => core.laneNow(s),
+  };
+}
+
+function at(obj: object, path: string): unknown {
+  let x: unknown = obj;
+  for (const k of path.split(".")) {
+    if (typeof x !== "object" || x === null) return undefined;
+    x = (x as Record<string, unknown>)[k];
+  }
+  return x;
+}
+
+/** Everything but the transport: metrics, rules, suppression. */
+function rulesCore(doc: DeclaredProfileDoc) {
+  const alarms = doc.alarms;
+  const indexOf = new Map(alarms.map((a, i) => [a.code, i]));
+  const metricPoints =
+    doc.transport === "modbus"
+      ? doc.modbus!.points.filter((p) => p.metric).map((p) => ({ name: p.name, unit: p.unit, bits: p.bits }))
+      : doc
+          .mqtt!.fields.filter((f) => f.metric)
+          .map((f) => ({ name: f.name, unit: f.unit, bits: undefined }));
+  const spikeOf = new Map(doc.spikes.map((s, i) => [s.point, i]));
+  const num = (s: DeclaredSample, point: string) => s.v[point] as number;
+
+  const resolve = (l: Limit, s: DeclaredSample, settings: DeclaredSettings): number => {
+    if (typeof l === "number") return l;
+    if ("ratio" in l) return l.ratio * num(s, l.of);
+    const given = settings.params[l.setting];
+    if (given !== undefined) return given;
+    const d = doc.settings[l.setting]?.default;
+    return d === undefined ? Number.NaN : typeof d === "number" ? d : d.ratio * num(s, d.of);
+  };
+  const bitOf = (s: DeclaredSample, point: string, bit: string | number): boolean => {
+    const v = s.v[point];
+    if (typeof v === "object" && v !== null) return (v as Record<string, boolean>)[bit as string] === true;
+    return typeof v === "number" && typeof bit === "number" && Math.floor(v / 2 ** bit) % 2 === 1;
+  };
+  /** Conditions that need no setting or history: bits and equality (for the lane). */
+  const raw = (a: Alarm, s: DeclaredSample): boolean | null => {
+    const w = a.when;
+    if (w.bit !== undefined) return bitOf(s, w.point, w.bit);
+    if (w.equals !== undefined) return s.v[w.point] === w.equals;
+    return null;
+  };
+  const bitfields = metricPoints.filter((p) => p.bits).map((p) => p.name);
+
+  const specs: Record<string, AlertSpec> = {};
+  for (const a of alarms) {
+    // Operators' words (title, action) come from the document (gateway/content/alert-content.ts).
+    specs[a.code] = {
+      priority: a.priority,
+      raised: a.cause ?? describe(a),
+      cleared: "the condition no longer holds",
+    };
+  }
+  return {
+    model: doc.model,
+    label: doc.model,
+    simulator: "(described as data: no emulator of its own)",
+    config: declaredConfig,
+    settings: (c: z.output<z.ZodObject<typeof declaredConfig>>): DeclaredSettings => ({ params: c.settings }),
+    alerts: specs,
+    lostPriority: doc.lostPriority,
+    deviceTime: (s: DeclaredSample) => s.ts,
+    isActivity: () => false,
+    suppressed: () => false as const,
+
+    laneOf(s: DeclaredSample, previous: DeclaredSample | null): LaneId {
+      let changed = previous === null;
+      for (const a of alarms) {
+        const r = raw(a, s);
+        if (r === true && a.priority === 1) return LANE_P1;
+        if (r !== null && previous !== null && r !== raw(a, previous)) changed = true;
+      }
+      if (previous !== null)
+        for (const b of bitfields)
+          for (const [flag, v] of Object.entries(s.v[b] as Record<string, boolean>))
+            if ((previous.v[b] as Record<string, boolean>)[flag] !== v) changed = true;
+      return changed ? LANE_ALERT : LANE_TELEMETRY;
+    },
+
+    laneNow(s: DeclaredSample): LaneId {
+      let any = false;
+      for (const a of alarms) {
+        if (raw(a, s) !== true) continue;
+        if (a.priority === 1) return LANE_P1;
+        any = true;
+      }
+      return any ? LANE_ALERT : LANE_TELEMETRY;
+    },
+
+    metrics(s: DeclaredSample, st: DeclaredState): Record<string, MetricValue> {
+      const out: Record<string, MetricValue> = {};
+      for (const p of metricPoints) {
+        const v = s.v[p.name];
+        if (v === undefined) continue;
+        if (typeof v === "object") {
+          for (const [flag, on] of Object.entries(v as Record<string, boolean>)) out[flag] = { value: on };
+        } else out[p.name] = p.unit ? { value: v, unit: p.unit } : { value: v };
+      }
+      for (const [point, i] of spikeOf) out[`${point}Suspect`] = { value: st.spikes[i]!.suspect };
+      if (doc.testWhile) out.testing = { value: st.testing };
+      return out;
+    },
+
+    initialState: (): DeclaredState => ({
+      alarms: alarms.map(() => ({ threshold: null, limit: Number.NaN, active: false, since: 0 })),
+      spikes: doc.spikes.map(() => ({ good: Number.NaN, suspectSince: 0, suspect: false })),
+      testing: false,
+    }),
+
+    rules(
+      s: DeclaredSample,
+      st: DeclaredState,
+      settings: DeviceSettings & DeclaredSettings,
+      ctx: RuleContext,
+    ): void {
+      st.testing = doc.testWhile ? bitOf(s, doc.testWhile.point, doc.testWhile.bit) : false;
+      // Jump filter: a reading far from the last believed one is suspect until it persists.
+      doc.spikes.forEach((sp, i) => {
+        const ss = st.spikes[i]!;
+        ss.suspect = false;
+        if (st.testing) return;
+        const v = num(s, sp.point);
+        const jump = Math.abs(v - ss.good) > resolve(sp.maxJump, s, settings);
+        if (
+          Number.isNaN(ss.good) ||
+          !jump ||
+          (ss.suspectSince !== 0 && ctx.now - ss.suspectSince >= sp.persist)
+        ) {
+          ss.good = v;
+          ss.suspectSince = 0;
+        } else {
+          if (ss.suspectSince === 0) ss.suspectSince = ctx.now;
+          ss.suspect = true;
+        }
+      });
+      // Own conditions first (`unless` reads another alarm's), values held while not believable.
+      const evaluated = alarms.map((a, i) => {
+        const as = st.alarms[i]!;
+        const w = a.when;
+        const r = raw(a, s);
+        if (r !== null) as.active = r;
+        else {
+          const spike = spikeOf.get(w.point);
+          if (st.testing || (spike !== undefined && st.spikes[spike]!.suspect)) return false;
+          const high = w.above !== undefined;
+          const limit = resolve((high ? w.above : w.below)!, s, settings);
+          if (!Number.isFinite(limit)) return false;
+          if (as.threshold === null || as.limit !== limit) {
+            const deadband = w.deadband ?? 0;
+            as.threshold = new ThresholdState(high ? { above: limit, deadband } : { below: limit, deadband });
+            as.limit = limit;
+          }
+          as.active = as.threshold.update(num(s, w.point));
+        }
+        if (as.active && as.since === 0) as.since = ctx.now;
+        if (!as.active) as.since = 0;
+        return true;
+      });
+      alarms.forEach((a, i) => {
+        if (!evaluated[i]) return;
+        const as = st.alarms[i]!;
+        const replaced = a.unless !== undefined && st.alarms[indexOf.get(a.unless)!]!.active;
+        const active = as.active && !replaced;
+        let cause = a.cause ?? describe(a);
+        if (a.causeFrom !== undefined) cause = `${cause}: ${String(s.v[a.causeFrom])}`;
+        ctx.condition(a.code, active, {
+          priority: a.priority,
+          causes: active ? [cause] : [],
+          ...(a.onDelay !== undefined ? { onDelayMs: a.onDelay } : {}),
+          ...(a.offDelay !== undefined ? { offDelayMs: a.offDelay } : {}),
+          ...(a.escalateAs !== undefined ? { escalateAs: a.escalateAs } : {}),
+          ...(as.active && a.onDelay !== undefined ? { since: as.since } : {}),
+        });
+      });
+    },
+  };
+}
+
+function describe(a: Alarm): string {
+  const w = a.when;
+  const lim = (l: Limit) =>
+    typeof l === "number" ? String(l) : "ratio" in l ? `${l.ratio * 100} % of ${l.of}` : `the ${l.setting}`;
+  if (w.bit !== undefined) return `${w.point} ${w.bit}`;
+  if (w.equals !== undefined) return `${w.point} is ${String(w.equals)}`;
+  return w.below !== undefined ? `${w.point} under ${lim(w.below)}` : `${w.point} over ${lim(w.above!)}`;
+}

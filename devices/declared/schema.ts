@@ -1,0 +1,304 @@
+/**
+ * A device profile written as data (YAML, in the site file's `deviceProfiles`
+ * or a file beside it): an integrator's Modbus or MQTT JSON device without
+ * code. This is its format (docs/devices.md lists every key); compile.ts turns
+ * a valid one into the same profile interface the code profiles implement.
+ * Unknown keys are errors, and every reference (a point an alarm reads, a bit
+ * of a bitfield, a setting) is checked here, so a typo is named with its path.
+ */
+import { z } from "zod";
+import { parseDuration } from "../../core/index.js";
+import { WORD_ORDERS } from "../modbus-decode.js";
+
+const name = z
+  .string()
+  .regex(/^[A-Za-z][A-Za-z0-9_]{0,31}$/, "must be 1 to 32 letters, digits or _ (starting with a letter)");
+
+/** Model names appear in topics (`linli/<site>/telemetry/<model>/<id>`). */
+export const declaredModelName = z
+  .string()
+  .regex(/^[a-z][a-z0-9-]{1,31}$/, "must be 2 to 32 characters of a-z 0-9 - (starting with a letter)");
+
+const alertCode = z
+  .string()
+  .regex(/^[A-Z][A-Z0-9_]{1,39}$/, "must be UPPER_SNAKE_CASE, e.g. WATER_LEVEL_LOW (it is a topic level)");
+
+const priority = z.union([z.literal(1), z.literal(2), z.literal(3), z.literal(4)]);
+
+const duration = z.union([z.string(), z.number()]).transform((v, ctx) => {
+  const ms = parseDuration(v);
+  if (ms === null) {
+    ctx.addIssue({
+      code: "custom",
+      message: `expected a duration such as "30s", "10m" or "250ms", got ${JSON.stringify(v)}`,
+    });
+    return z.NEVER;
+  }
+  return ms;
+});
+
+/** A limit: a number, a device setting, or a fraction of another point (30 % of the tank height). */
+const limit = z.union([
+  z.number(),
+  z.strictObject({ setting: name }),
+  z.strictObject({ ratio: z.number().positive(), of: name }),
+]);
+export type Limit = z.output<typeof limit>;
+
+const POINT_TYPES = ["uint16", "int16", "uint32", "int32", "float32", "bitfield", "enum"] as const;
+
+const modbusPoint = z.strictObject({
+  name,
+  address: z.number().int().min(0).max(0xffff),
+  type: z.enum(POINT_TYPES),
+  wordOrder: z.enum(WORD_ORDERS as [string, ...string[]]).optional(),
+  scale: z.number().optional(),
+  offset: z.number().optional(),
+  unit: z.string().optional(),
+  bits: z.record(name, z.number().int().min(0).max(15)).optional(),
+  values: z.record(z.string().regex(/^\d+$/, "enum keys are register values"), z.string()).optional(),
+  /** An identity register (model code): a reply with another value is refused. */
+  expect: z.number().int().optional(),
+  /** Plausible range: a reading outside is refused (counted), not alerted on. */
+  min: z.number().optional(),
+  max: z.number().optional(),
+  /** Publish it as telemetry (bitfields: one boolean per flag). Default true. */
+  metric: z.boolean().default(true),
+});
+
+const mqttField = z.strictObject({
+  name,
+  /** Dotted path in the JSON payload, e.g. "data.level". */
+  path: z.string().regex(/^[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*$/, 'must be a dotted path such as "data.level"'),
+  type: z.enum(["number", "integer", "boolean", "string"]),
+  unit: z.string().optional(),
+  min: z.number().optional(),
+  max: z.number().optional(),
+  /** A message without it is refused; false: it may be absent (alarms on it keep their state). */
+  required: z.boolean().default(true),
+  metric: z.boolean().default(true),
+});
+
+const condition = z.strictObject({
+  point: name,
+  /** A bit: a flag name of a bitfield point, or a bit number of an integer point. */
+  bit: z.union([name, z.number().int().min(0).max(31)]).optional(),
+  below: limit.optional(),
+  above: limit.optional(),
+  /** Back across the limit by this much before the alarm clears (hysteresis). */
+  deadband: z.number().min(0).optional(),
+  equals: z.union([z.number(), z.string(), z.boolean()]).optional(),
+});
+
+const alarm = z.strictObject({
+  code: alertCode,
+  priority,
+  when: condition,
+  /** The text operators read in `causes`. Default: the condition in words. */
+  cause: z.string().optional(),
+  /** What operators read as the alert's name and what they should do, in the site's language (site.locale). */
+  title: z.string().max(64).optional(),
+  action: z.string().max(200).optional(),
+  /** An enum point whose value is appended to the cause (a fault code's meaning). */
+  causeFrom: name.optional(),
+  onDelay: duration.optional(),
+  offDelay: duration.optional(),
+  /** Escalate an unacknowledged alert on the P1 schedule while publishing it at its own priority. */
+  escalateAs: z.literal(1).optional(),
+  /** Another alarm of this profile that replaces this one while it is active. */
+  unless: alertCode.optional(),
+});
+
+const setting = z.strictObject({
+  description: z.string().optional(),
+  unit: z.string().optional(),
+  /** Used when a device does not set it: a number, or a fraction of a point. */
+  default: z.union([z.number(), z.strictObject({ ratio: z.number().positive(), of: name })]).optional(),
+  min: z.number().optional(),
+  max: z.number().optional(),
+});
+
+const modbusCommand = z.union([
+  z.strictObject({ coil: z.number().int().min(0).max(0xffff), value: z.boolean().default(true) }),
+  z.strictObject({
+    register: z.number().int().min(0).max(0xffff),
+    /** A fixed value, or "request": the operator's `{"value": N}`, checked against min..max. */
+    value: z.union([z.number().int().min(0).max(0xffff), z.literal("request")]),
+    min: z.number().int().min(0).max(0xffff).optional(),
+    max: z.number().int().min(0).max(0xffff).optional(),
+  }),
+]);
+
+const spike = z.strictObject({
+  point: name,
+  /** A change larger than this between two polls is suspect ... */
+  maxJump: limit,
+  /** ... until it has persisted this long. */
+  persist: duration,
+});
+
+const bitRef = z.strictObject({ point: name, bit: z.union([name, z.number().int().min(0).max(31)]) });
+
+export const declaredProfileSchema = z
+  .strictObject({
+    model: declaredModelName,
+    description: z.string().optional(),
+    transport: z.enum(["modbus", "mqtt"]),
+    /** DEVICE_LOST priority. */
+    lostPriority: priority.default(3),
+    modbus: z
+      .strictObject({
+        /** How its devices are reached: rtu, a slave on a serial bus (bus:, unit:); tcp, a Modbus TCP endpoint (host:). */
+        link: z.enum(["rtu", "tcp"]).default("rtu"),
+        /** input: fn 0x04 (read-only measurements); holding: fn 0x03. */
+        registers: z.enum(["input", "holding"]).default("holding"),
+        maxGap: z.number().int().min(0).max(16).default(0),
+        missedPollsForLost: z.number().int().min(1).max(100).default(3),
+        points: z.array(modbusPoint).min(1),
+      })
+      .optional(),
+    mqtt: z
+      .strictObject({
+        /** Uplink topic; "{id}" is the device id. */
+        uplink: z.string().refine((t) => t.includes("{id}"), 'must contain "{id}"'),
+        downlink: z
+          .string()
+          .refine((t) => t.includes("{id}"), 'must contain "{id}"')
+          .optional(),
+        maxPayloadBytes: z.number().int().min(16).max(65_536).default(4096),
+        /** Field path of the device's message counter (duplicates are dropped); absent: none. */
+        seq: z.string().optional(),
+        /** Field path of the device's clock, epoch ms. */
+        time: z.string().optional(),
+        fields: z.array(mqttField).min(1),
+      })
+      .optional(),
+    settings: z.record(name, setting).default({}),
+    /** While this bit is set the readings are not real: marked (`testing`), and no value alarm changes. */
+    testWhile: bitRef.optional(),
+    spikes: z.array(spike).default([]),
+    alarms: z.array(alarm).default([]),
+    commands: z.record(name, z.unknown()).default({}),
+  })
+  .superRefine(checkReferences);
+
+export type DeclaredProfileDoc = z.output<typeof declaredProfileSchema>;
+export type ModbusCommandDoc = z.output<typeof modbusCommand>;
+export const modbusCommandSchema = modbusCommand;
+
+type Ctx = z.core.$RefinementCtx;
+
+/** Every name a profile refers to must exist, with the right kind. */
+function checkReferences(p: z.input<typeof declaredProfileSchema> & Record<string, unknown>, ctx: Ctx): void {
+  const issue = (path: (string | number)[], message: string) =>
+    ctx.addIssue({ code: "custom", path, message });
+  const section = p.transport === "modbus" ? p.modbus : p.mqtt;
+  if (!section) {
+    issue([p.transport], `a ${p.transport} profile needs a "${p.transport}:" section`);
+    return;
+  }
+  const other = p.transport === "modbus" ? "mqtt" : "modbus";
+  if (p[other] !== undefined) issue([other], `a ${p.transport} profile has no "${other}:" section`);
+
+  const points = new Map<string, { type: string; bits?: Record<string, number> }>();
+  if (p.transport === "modbus" && p.modbus) {
+    p.modbus.points.forEach((pt, i) => {
+      if (points.has(pt.name)) issue(["modbus", "points", i, "name"], `duplicate point "${pt.name}"`);
+      points.set(pt.name, { type: pt.type, bits: pt.bits });
+      const wide = pt.type === "uint32" || pt.type === "int32" || pt.type === "float32";
+      if (pt.wordOrder !== undefined && !wide)
+        issue(["modbus", "points", i, "wordOrder"], "wordOrder applies to uint32, int32 and float32 only");
+      if (pt.type === "bitfield" && !pt.bits) issue(["modbus", "points", i], "a bitfield needs bits:");
+      if (pt.type !== "bitfield" && pt.bits) issue(["modbus", "points", i, "bits"], "bits: is for bitfields");
+      if (pt.type === "enum" && !pt.values) issue(["modbus", "points", i], "an enum needs values:");
+      if (
+        (pt.type === "bitfield" || pt.type === "enum") &&
+        (pt.scale !== undefined || pt.offset !== undefined)
+      )
+        issue(["modbus", "points", i], `scale and offset do not apply to ${pt.type}`);
+    });
+  }
+  if (p.transport === "mqtt" && p.mqtt) {
+    p.mqtt.fields.forEach((f, i) => {
+      if (points.has(f.name)) issue(["mqtt", "fields", i, "name"], `duplicate field "${f.name}"`);
+      points.set(f.name, { type: f.type });
+    });
+  }
+  const numeric = (t: string) => !["bitfield", "enum", "boolean", "string"].includes(t);
+  const checkPoint = (path: (string | number)[], n: string, want?: "numeric"): boolean => {
+    const pt = points.get(n);
+    if (!pt) {
+      issue(path, `unknown point "${n}" (known: ${[...points.keys()].join(", ")})`);
+      return false;
+    }
+    if (want === "numeric" && !numeric(pt.type)) {
+      issue(path, `point "${n}" is ${pt.type}, not a number`);
+      return false;
+    }
+    return true;
+  };
+  const settings = p.settings ?? {};
+  const checkLimit = (path: (string | number)[], l: unknown) => {
+    if (typeof l !== "object" || l === null) return;
+    if ("setting" in l && typeof l.setting === "string" && !(l.setting in settings))
+      issue([...path, "setting"], `unknown setting "${l.setting}" (declare it under settings:)`);
+    if ("of" in l && typeof l.of === "string") checkPoint([...path, "of"], l.of, "numeric");
+  };
+  const checkBit = (path: (string | number)[], ref: { point: string; bit?: string | number }) => {
+    if (!checkPoint([...path, "point"], ref.point)) return;
+    const pt = points.get(ref.point)!;
+    if (typeof ref.bit === "string") {
+      if (pt.type !== "bitfield")
+        issue([...path, "bit"], `point "${ref.point}" is not a bitfield: give a bit number`);
+      else if (!(ref.bit in (pt.bits ?? {})))
+        issue([...path, "bit"], `bitfield "${ref.point}" has no flag "${ref.bit}"`);
+    } else if (typeof ref.bit === "number" && !numeric(pt.type))
+      issue([...path, "bit"], `point "${ref.point}" is ${pt.type}: name a flag`);
+  };
+  for (const [k, s] of Object.entries(settings)) {
+    if (s.default !== undefined) checkLimit(["settings", k, "default"], s.default);
+  }
+  if (p.testWhile) checkBit(["testWhile"], p.testWhile);
+  (p.spikes ?? []).forEach((s, i) => {
+    checkPoint(["spikes", i, "point"], s.point, "numeric");
+    checkLimit(["spikes", i, "maxJump"], s.maxJump);
+  });
+  const codes = new Set<string>();
+  (p.alarms ?? []).forEach((a, i) => {
+    if (codes.has(a.code)) issue(["alarms", i, "code"], `duplicate alarm "${a.code}"`);
+    codes.add(a.code);
+  });
+  (p.alarms ?? []).forEach((a, i) => {
+    const w = a.when;
+    const path = ["alarms", i, "when"];
+    const kinds = (["bit", "below", "above", "equals"] as const).filter((k) => w[k] !== undefined);
+    if (kinds.length !== 1) {
+      issue(path, `give exactly one of bit, below, above, equals (got ${kinds.join(", ") || "none"})`);
+      return;
+    }
+    const kind = kinds[0]!;
+    if (kind === "bit") checkBit(path, w);
+    else if (kind === "equals") checkPoint([...path, "point"], w.point);
+    else {
+      checkPoint([...path, "point"], w.point, "numeric");
+      checkLimit([...path, kind], w[kind]);
+    }
+    if (w.deadband !== undefined && kind !== "below" && kind !== "above")
+      issue([...path, "deadband"], "deadband applies to below/above");
+    if (a.causeFrom !== undefined) checkPoint(["alarms", i, "causeFrom"], a.causeFrom);
+    if (a.unless !== undefined && (!codes.has(a.unless) || a.unless === a.code))
+      issue(["alarms", i, "unless"], `"${a.unless}" is not another alarm of this profile`);
+  });
+  for (const [cmd, spec] of Object.entries(p.commands ?? {})) {
+    if (p.transport === "modbus") {
+      const r = modbusCommand.safeParse(spec);
+      if (!r.success)
+        issue(
+          ["commands", cmd],
+          'expected {coil: N, value: true|false} or {register: N, value: N | "request", min, max}',
+        );
+    } else if (typeof spec !== "object" || spec === null || Array.isArray(spec))
+      issue(["commands", cmd], "an MQTT command is the JSON object sent on the downlink topic");
+    else if (!p.mqtt?.downlink) issue(["commands", cmd], "commands need mqtt.downlink");
+  }
+}

@@ -1,0 +1,325 @@
+/**
+ * LV-4 fire-water tank level sensor (datasheets/lv4-water-tank.md): register
+ * map as data and the tank's alert rules. Modbus RTU on the fire station's
+ * RS-485 bus, fn 0x04, input registers 0-11 read in one request; set-points
+ * (holding registers 0-1, fn 0x06) and the self-test (coil 0) as commands.
+ */
+import { z } from "zod";
+import { LANE_ALERT, LANE_TELEMETRY } from "../core/index.js";
+import { changedBits } from "./modbus-common.js";
+import type { PointSpec, PointValue } from "./modbus-decode.js";
+import {
+  type DeviceSettings,
+  type ModbusDeviceProfile,
+  type Rejection,
+  type RuleContext,
+  reject,
+} from "./profile.js";
+import { ThresholdState } from "./threshold.js";
+
+const MODEL_ID = 0x4c34; // "L4"
+
+export const LV4_FAULTS: Readonly<Record<number, string>> = {
+  0: "none",
+  1: "pressure cell open circuit",
+  2: "pressure cell over range",
+  3: "temperature probe fault",
+  4: "supply voltage low",
+};
+
+export const LV4_POINTS: readonly PointSpec[] = [
+  { name: "model", address: 0, type: "u16" },
+  { name: "firmware", address: 1, type: "u16" },
+  { name: "level", address: 2, type: "u16", unit: "mm" },
+  { name: "temperature", address: 3, type: "i16", scale: 0.1, unit: "°C" },
+  // The datasheet's float is high word first (AB CD).
+  { name: "volume", address: 4, type: "f32", wordOrder: "ABCD", unit: "m³" },
+  {
+    name: "status",
+    address: 6,
+    type: "bitfield",
+    bits: { low: 0, high: 1, heater: 2, fault: 3, selfTest: 4 },
+  },
+  { name: "faultCode", address: 7, type: "u16" },
+  { name: "uptime", address: 8, type: "u32", wordOrder: "ABCD", unit: "s" },
+  { name: "tankHeight", address: 10, type: "u16", unit: "mm" },
+  { name: "alarmCounter", address: 11, type: "u16" },
+];
+
+export interface Lv4Sample {
+  firmware: string;
+  level: number;
+  temperature: number;
+  volume: number;
+  /** Status register 6, decoded by its bitfield point. */
+  status: { low: boolean; high: boolean; heater: boolean; fault: boolean; selfTest: boolean };
+  faultCode: number;
+  uptime: number;
+  tankHeight: number;
+  alarmCounter: number;
+}
+
+export interface Lv4State {
+  low: ThresholdState | null;
+  critical: ThresholdState | null;
+  /** The limits the two detectors were built for (a changed reserve or tank height rebuilds them). */
+  lowLimit: number;
+  criticalLimit: number;
+  freeze: ThresholdState;
+  /** Last level believed real, and when; NaN before the first. */
+  goodLevel: number;
+  goodAt: number;
+  /** A jump of more than 20 % of the tank height is suspect from this time until it persists 30 s; 0 when none. */
+  suspectSince: number;
+  /** Whether the level reading of the last sample was suspect (for telemetry). */
+  suspect: boolean;
+  /** Level under the reserve since (gateway time), 0 when not. */
+  lowSince: number;
+}
+
+/** "clearing 50 mm above it" */
+export const LEVEL_DEADBAND_MM = 50;
+/** "held 30 s" */
+export const LEVEL_LOW_HOLD_MS = 30_000;
+/** "under 30 % of tank height" */
+export const CRITICAL_RATIO = 0.3;
+/** "else 60 % of tank height" */
+export const DEFAULT_RESERVE_RATIO = 0.6;
+/** "under 4.0 °C for 10 minutes, clearing at 5.0 °C" */
+export const FREEZE_BELOW_C = 4.0;
+export const FREEZE_CLEAR_C = 5.0;
+export const FREEZE_HOLD_MS = 600_000;
+/** "jumps by more than 20 % of tank height between two polls ... unless it persists for 30 s" */
+export const JUMP_RATIO = 0.2;
+export const JUMP_PERSIST_MS = 30_000;
+
+export interface Lv4Settings {
+  /** WATER_LEVEL_LOW under this many mm; null: 60 % of the tank height. */
+  reserve: number | null;
+}
+
+/** The reserve in mm: the device's configured `reserve`, else 60 % of the tank height. */
+export function lv4Reserve(settings: Lv4Settings, tankHeight: number): number {
+  return settings.reserve ?? DEFAULT_RESERVE_RATIO * tankHeight;
+}
+
+const config = {
+  reserve: z.number().int().positive().optional().meta({
+    description:
+      "WATER_LEVEL_LOW under this many mm (held 30 s, clears 50 mm above); default 60 % of the tank height",
+  }),
+};
+
+const ALERTS = {
+  WATER_LEVEL_LOW: {
+    priority: 2,
+    raised:
+      "level under the device's `reserve` (default 60 % of the tank height) for 30 s; `detail.reserveMm`",
+    cleared: "level 50 mm above the reserve",
+  },
+  WATER_LEVEL_CRITICAL: {
+    priority: 2,
+    raised:
+      "level under 30 % of the tank height, escalated like a P1 (on `alerts.escalation.p1`); replaces `WATER_LEVEL_LOW` while it lasts (that one clears, and comes back at once after it if the tank is still under the reserve)",
+    cleared: "level 50 mm above 30 % of the height",
+  },
+  FREEZE_RISK: { priority: 3, raised: "water under 4.0 °C for 10 minutes", cleared: "5.0 °C or more" },
+  FAULT: {
+    priority: 3,
+    raised: "status bit 3; `causes`: `sensor fault: <meaning of the fault code>`",
+    cleared: "bit clear",
+  },
+} as const;
+type Lv4Code = keyof typeof ALERTS;
+
+export const lv4: ModbusDeviceProfile<
+  Lv4Sample,
+  Lv4State,
+  { model: "lv4"; binding: "modbus-serial"; code: Lv4Code; settings: Lv4Settings; config: typeof config }
+> = {
+  model: "lv4",
+  label: "LV-4",
+  simulator: "sim/modbus/lv4.ts",
+  transport: "modbus",
+  binding: "modbus-serial",
+  // The datasheet's jump filter compares polls a second apart.
+  interval: "1s",
+  config,
+  settings: (c) => ({ reserve: c.reserve ?? null }),
+  alerts: ALERTS,
+  // A tank that cannot report is a fire-safety fault, like the fire station it serves.
+  lostPriority: 2,
+  fn: 4,
+  points: LV4_POINTS,
+  maxGap: 0,
+  missedPollsForLost: 3,
+  commands: {
+    self_test: {
+      fn: 5,
+      address: 0,
+      value: 0xff00,
+      doc: "coil 0 ON: start a self-test (readings not real for up to 10 s)",
+    },
+    // Set-points, mm; the sensor refuses a value outside its ranges with exception 0x03.
+    set_low: {
+      fn: 6,
+      address: 0,
+      value: "request",
+      min: 100,
+      max: 0xffff,
+      doc: "holding register 0 := the request's `value`: low-level set-point, mm",
+    },
+    set_high: {
+      fn: 6,
+      address: 1,
+      value: "request",
+      min: 200,
+      max: 0xffff,
+      doc: "holding register 1 := the request's `value`: high-level set-point, mm",
+    },
+  },
+
+  decode(v: Readonly<Record<string, PointValue>>): Lv4Sample | Rejection {
+    if (v.model !== MODEL_ID)
+      return reject("bad-field", `model register is ${String(v.model)}, not 0x4C34 (not an LV-4)`);
+    const tankHeight = v.tankHeight as number;
+    if (tankHeight === 0) return reject("bad-field", "tank height is 0 mm");
+    const volume = v.volume as number;
+    if (!Number.isFinite(volume)) return reject("bad-field", "volume is not a number");
+    const fw = v.firmware as number;
+    return {
+      firmware: `${fw >> 8}.${fw & 0xff}`,
+      level: v.level as number,
+      temperature: v.temperature as number,
+      volume,
+      status: v.status as Lv4Sample["status"],
+      faultCode: v.faultCode as number,
+      uptime: v.uptime as number,
+      tankHeight,
+      alarmCounter: v.alarmCounter as number,
+    };
+  },
+
+  // The sensor's alarm counter moves on every change of its low, high and fault bits.
+  lane: (s, previous) =>
+    previous === null ||
+    s.alarmCounter !== previous.alarmCounter ||
+    s.status.selfTest !== previous.status.selfTest ||
+    s.faultCode !== previous.faultCode ||
+    changedBits(levelBand(s), levelBand(previous))
+      ? LANE_ALERT
+      : LANE_TELEMETRY,
+
+  deviceTime: () => null,
+  isActivity: () => false,
+  suppressed: () => false,
+
+  metrics: (s, st) => ({
+    level: { value: s.level, unit: "mm" },
+    levelSuspect: { value: st.suspect },
+    volume: { value: s.volume, unit: "m³" },
+    temperature: { value: round1(s.temperature), unit: "°C" },
+    heater: { value: s.status.heater },
+    selfTest: { value: s.status.selfTest },
+    aboveHighSetPoint: { value: s.status.high },
+    faultCode: { value: s.faultCode },
+    tankHeight: { value: s.tankHeight, unit: "mm" },
+    alarmCounter: { value: s.alarmCounter },
+    uptime: { value: s.uptime, unit: "s" },
+  }),
+
+  initialState: () => ({
+    low: null,
+    critical: null,
+    lowLimit: Number.NaN,
+    criticalLimit: Number.NaN,
+    freeze: new ThresholdState({ below: FREEZE_BELOW_C, deadband: FREEZE_CLEAR_C - FREEZE_BELOW_C }),
+    goodLevel: Number.NaN,
+    goodAt: 0,
+    suspectSince: 0,
+    suspect: false,
+    lowSince: 0,
+  }),
+
+  rules(s: Lv4Sample, st: Lv4State, settings: DeviceSettings & Lv4Settings, ctx: RuleContext<Lv4Code>): void {
+    // A sensor fault holds whatever the readings say.
+    const fault = s.status.fault;
+    ctx.condition("FAULT", fault, {
+      priority: 3,
+      causes: fault ? [`sensor fault: ${LV4_FAULTS[s.faultCode] ?? `code ${s.faultCode}`}`] : [],
+    });
+
+    // "Readings taken while bit 4 (self-test) is set are marked as such and raise no level alert"
+    // ("readings are not real"): value alerts stay as they were until the test is over.
+    st.suspect = false;
+    if (s.status.selfTest) return;
+    ctx.condition("FREEZE_RISK", st.freeze.update(s.temperature), {
+      priority: 3,
+      causes: [`water under ${FREEZE_BELOW_C.toFixed(1)} °C`],
+      onDelayMs: FREEZE_HOLD_MS,
+    });
+    if (!levelBelievable(s, st, ctx.now)) {
+      st.suspect = true;
+      return;
+    }
+
+    const reserve = lv4Reserve(settings, s.tankHeight);
+    const criticalLimit = CRITICAL_RATIO * s.tankHeight;
+    if (st.low === null || st.lowLimit !== reserve) {
+      st.low = new ThresholdState({ below: reserve, deadband: LEVEL_DEADBAND_MM });
+      st.lowLimit = reserve;
+    }
+    if (st.critical === null || st.criticalLimit !== criticalLimit) {
+      st.critical = new ThresholdState({ below: criticalLimit, deadband: LEVEL_DEADBAND_MM });
+      st.criticalLimit = criticalLimit;
+    }
+    const critical = st.critical.update(s.level);
+    const low = st.low.update(s.level);
+    if (low && st.lowSince === 0) st.lowSince = ctx.now;
+    if (!low) st.lowSince = 0;
+    ctx.condition("WATER_LEVEL_CRITICAL", critical, {
+      priority: 2,
+      escalateAs: 1,
+      causes: [`level under ${Math.round(CRITICAL_RATIO * 100)} % of the tank height`],
+      detail: { limitMm: round1(criticalLimit), tankHeightMm: s.tankHeight },
+    });
+    // CRITICAL replaces LOW while it lasts; LOW comes back at once if the tank stayed under the reserve.
+    ctx.condition("WATER_LEVEL_LOW", low && !critical, {
+      priority: 2,
+      causes: ["level under the reserve"],
+      detail: { reserveMm: round1(reserve) },
+      onDelayMs: LEVEL_LOW_HOLD_MS,
+      since: low ? st.lowSince : undefined,
+    });
+  },
+};
+
+/**
+ * A level that jumps by more than 20 % of the tank height from the last real
+ * one is more likely a failing cell than the tank; it becomes the real level
+ * once it has persisted 30 s.
+ */
+function levelBelievable(s: Lv4Sample, st: Lv4State, now: number): boolean {
+  const jump = Math.abs(s.level - st.goodLevel) > JUMP_RATIO * s.tankHeight;
+  if (Number.isNaN(st.goodLevel) || !jump) {
+    st.goodLevel = s.level;
+    st.goodAt = now;
+    st.suspectSince = 0;
+    return true;
+  }
+  if (st.suspectSince === 0) st.suspectSince = now;
+  if (now - st.suspectSince < JUMP_PERSIST_MS) return false;
+  st.goodLevel = s.level;
+  st.goodAt = now;
+  st.suspectSince = 0;
+  return true;
+}
+
+/** The sensor's own comparisons and fault as bits, for the lane. */
+function levelBand(s: Lv4Sample): number {
+  return (s.status.low ? 1 : 0) | (s.status.high ? 2 : 0) | (s.status.fault ? 4 : 0);
+}
+
+function round1(v: number): number {
+  return Math.round(v * 10) / 10;
+}

@@ -1,0 +1,383 @@
+/**
+ * The LV-4's behaviour as its datasheet states it (../shared/datasheets/lv4-water-tank.md),
+ * as one suite that any LV-4 profile must pass: the code profile (devices/lv4.ts) and the
+ * same device written as data (examples/profiles/lv4.yaml). Registers come from the
+ * register-exact emulator (sim/modbus/lv4.ts, its own tables) and from the datasheet's
+ * example frames; alerts go through the real alert engine on a fake clock.
+ */
+import { describe, expect, it } from "vitest";
+import { FakeClock } from "../../core/clock.js";
+import { LANE_TELEMETRY, SiteTime } from "../../core/index.js";
+import { deviceSchema } from "../../devices/config.js";
+import { pointRanges } from "../../devices/modbus-decode.js";
+import { decodePollSample } from "../../devices/modbus-sample.js";
+import {
+  type AnyProfile,
+  type DeviceSettings,
+  isRejection,
+  type ModbusCommand,
+  type ModbusDeviceProfile,
+} from "../../devices/profile.js";
+import type { Alert, AlertSubject, Transition } from "../../gateway/alerts/alert.js";
+import { AlertEngine } from "../../gateway/alerts/engine.js";
+import { DeviceRuleContext } from "../../gateway/rule-context.js";
+import { TimerWheel } from "../../gateway/time/timer-wheel.js";
+import { coalesceRanges } from "../../protocols/modbus/index.js";
+import { MAX_READ_REGISTERS } from "../../protocols/modbus/pdu.js";
+import { Lv4Sensor } from "../../sim/modbus/lv4.js";
+
+// biome-ignore lint/suspicious/noExplicitAny: the suite runs profiles of any sample type.
+export type Lv4ProfileFactory = () => ModbusDeviceProfile<any, any>;
+
+const hex = (s: string) => Uint8Array.from(s.split(/\s+/).map((h) => Number.parseInt(h, 16)));
+
+/** Register words of a read reply frame (address, fn, byte count ... CRC). */
+function replyWords(frame: Uint8Array): number[] {
+  const n = frame[2]!;
+  const out: number[] = [];
+  for (let i = 0; i < n / 2; i++) out.push((frame[3 + 2 * i]! << 8) | frame[4 + 2 * i]!);
+  return out;
+}
+
+/** The request PDU a command becomes on the wire (what the gateway's bus sends). */
+function commandPdu(cmd: ModbusCommand, value?: number): number[] {
+  const v =
+    cmd.value === "request" ? (value as number) : cmd.fn === 5 ? (cmd.value !== 0 ? 0xff00 : 0) : cmd.value;
+  return [cmd.fn, cmd.address >> 8, cmd.address & 0xff, v >> 8, v & 0xff];
+}
+
+const toHex = (b: readonly number[]) => b.map((x) => x.toString(16).padStart(2, "0").toUpperCase()).join(" ");
+
+// The datasheet's example reply: slave 9, 2350 mm, -3.5 °C, 42.3 m³, low + heater, 259,217 s, 4000 mm, counter 3.
+const EXAMPLE_REPLY =
+  "09 04 18 4C 34 01 05 09 2E FF DD 42 29 33 33 00 05 00 00 00 03 F4 91 0F A0 00 03 69 6E";
+
+interface Seen {
+  code: string;
+  t: Transition;
+  priority: number;
+  causes: string[];
+}
+
+/**
+ * The settings the gateway gives the rules: the site's, and the profile's own
+ * from a device entry as the config describes it (`reserve:` for the code
+ * profile, `settings: { reserve }` for a YAML one), validated by its schema.
+ */
+function settingsFor(profile: AnyProfile, reserve?: number): DeviceSettings {
+  const own = profile.model === "lv4" ? { reserve } : { settings: reserve === undefined ? {} : { reserve } };
+  const entry = deviceSchema(profile).parse({
+    id: "tank-1",
+    model: profile.model,
+    bus: "b1",
+    unit: 9,
+    ...own,
+  });
+  return {
+    heartbeatIntervalMs: 0,
+    pollIntervalMs: 1000,
+    emergencyCallWindowMs: 60_000,
+    batteryLowPercent: 15,
+    batteryClearPercent: 20,
+    contactDebounceMs: 200,
+    siteTime: new SiteTime("Asia/Shanghai"),
+    ...profile.settings(entry),
+  };
+}
+
+export function describeLv4Behaviour(name: string, profileFactory: Lv4ProfileFactory): void {
+  function rig(opts: { reserve?: number; levelMm?: number; temperatureC?: number } = {}) {
+    const profile = profileFactory();
+    const clock = new FakeClock();
+    const seen: Seen[] = [];
+    const escalated: string[] = [];
+    const engine = new AlertEngine(
+      "s",
+      clock,
+      new TimerWheel(clock),
+      {
+        alertChanged: (a: Alert, t) =>
+          seen.push({ code: a.code, t, priority: a.priority, causes: [...a.causes] }),
+        escalated: (a: Alert) => escalated.push(a.code),
+      },
+      { escalationP1Ms: 60_000, escalationP2Ms: 300_000 },
+    );
+    const sensor = new Lv4Sensor({
+      unit: 9,
+      clock,
+      levelMm: opts.levelMm ?? 3600,
+      temperatureC: opts.temperatureC ?? 8,
+    });
+    const subject: AlertSubject = {
+      id: "tank-1",
+      model: profile.model as AlertSubject["model"],
+      household: null,
+    };
+    const settings = settingsFor(profile, opts.reserve);
+    const rules = new DeviceRuleContext<AlertSubject>(() => false);
+    const state = profile.initialState();
+    let previous: unknown = null;
+    let lastSample: unknown = null;
+    const lanes: number[] = [];
+    /** One poll as the gateway makes it: fn 4, registers 0-11, one second after the last. */
+    const poll = () => {
+      clock.advance(1000);
+      const reply = sensor.handle(Uint8Array.from([4, 0, 0, 0, 12]));
+      expect(reply[0]).toBe(4);
+      const words: number[] = [];
+      for (let i = 0; i < reply[1]! / 2; i++) words.push((reply[2 + 2 * i]! << 8) | reply[3 + 2 * i]!);
+      const sample = decodePollSample(profile, [{ address: 0, words }]);
+      if (isRejection(sample)) throw new Error(`refused: ${sample.detail}`);
+      lanes.push(profile.lane(sample, previous));
+      previous = sample;
+      lastSample = sample;
+      profile.rules(
+        sample,
+        state,
+        settings,
+        rules.for(subject, engine.contextFor(subject, profile.suppressed(sample))),
+      );
+      return sample;
+    };
+    const pollFor = (ms: number) => {
+      for (let t = 0; t < ms; t += 1000) poll();
+    };
+    const open = () =>
+      engine
+        .openAlerts()
+        .filter((a) => a.conditionActive)
+        .map((a) => a.code)
+        .sort();
+    const metrics = () => profile.metrics(lastSample, state);
+    /** Sends a command to the emulator as the bus would; returns the reply PDU. */
+    const command = (cmdName: string, value?: number) => {
+      const cmd = profile.commands[cmdName];
+      if (!cmd) throw new Error(`no command ${cmdName}`);
+      return Array.from(sensor.handle(Uint8Array.from(commandPdu(cmd, value))));
+    };
+    return { profile, clock, engine, seen, escalated, sensor, poll, pollFor, open, metrics, command, lanes };
+  }
+
+  describe(`LV-4 behaviour per its datasheet: ${name}`, () => {
+    it("polls input registers 0-11 with fn 0x04 in one read; lost after 3 missed polls at P2", () => {
+      const p = profileFactory();
+      expect(p.transport).toBe("modbus");
+      expect(p.fn).toBe(4);
+      expect(coalesceRanges(pointRanges(p.points), MAX_READ_REGISTERS, p.maxGap)).toEqual([
+        { address: 0, count: 12 },
+      ]);
+      expect(p.missedPollsForLost).toBe(3);
+      expect(p.lostPriority).toBe(2);
+    });
+
+    it("decodes the datasheet's example reply: 2350 mm, -3.5 °C, 42.3 m³, heater on", () => {
+      const p = profileFactory();
+      const s = decodePollSample(p, [{ address: 0, words: replyWords(hex(EXAMPLE_REPLY)) }]);
+      if (isRejection(s)) throw new Error(s.detail);
+      const m = p.metrics(s, p.initialState());
+      expect(m.level).toEqual({ value: 2350, unit: "mm" });
+      expect(m.temperature).toEqual({ value: -3.5, unit: "°C" });
+      expect(m.volume?.unit).toBe("m³");
+      expect(m.volume?.value as number).toBeCloseTo(42.3, 4);
+      expect(m.heater?.value).toBe(true);
+      expect(m.selfTest?.value).toBe(false);
+    });
+
+    it("refuses a reply whose model register is not 0x4C34", () => {
+      const p = profileFactory();
+      const words = replyWords(hex(EXAMPLE_REPLY));
+      words[0] = 0x4d38; // an MFS-8 at the LV-4's address
+      const s = decodePollSample(p, [{ address: 0, words }]);
+      expect(isRejection(s) && s.reason).toBe("bad-field");
+    });
+
+    it("commands are the datasheet's frames: self-test coil 0 ON, set-points by fn 0x06", () => {
+      const r = rig();
+      expect(toHex(r.command("self_test"))).toBe("05 00 00 FF 00");
+      expect(r.sensor.selfTestRunning).toBe(true);
+      expect(toHex(r.command("set_low", 3000))).toBe("06 00 00 0B B8");
+      expect(r.sensor.setPoints().low).toBe(3000);
+      expect(r.command("set_high", 3900)[0]).toBe(6);
+      expect(r.sensor.setPoints().high).toBe(3900);
+      // Out of the sensor's range: exception 0x03, reported as such.
+      expect(toHex(r.command("set_high", 5000))).toBe("86 03");
+    });
+
+    it("WATER_LEVEL_LOW at P2 once the level has been under the reserve 30 s; clears 50 mm above it", () => {
+      const r = rig({ reserve: 3000 });
+      r.poll();
+      r.sensor.setLevel(2950);
+      r.pollFor(28_000);
+      expect(r.open()).toEqual([]);
+      r.pollFor(3000);
+      expect(r.open()).toEqual(["WATER_LEVEL_LOW"]);
+      expect(r.seen.at(-1)).toMatchObject({ code: "WATER_LEVEL_LOW", t: "raised", priority: 2 });
+      r.sensor.setLevel(3040);
+      r.pollFor(5000);
+      expect(r.open()).toEqual(["WATER_LEVEL_LOW"]);
+      r.sensor.setLevel(3050);
+      r.poll();
+      expect(r.open()).toEqual([]);
+      expect(r.seen.at(-1)).toMatchObject({ code: "WATER_LEVEL_LOW", t: "cleared" });
+    });
+
+    it("a dip under the reserve shorter than 30 s raises nothing", () => {
+      const r = rig({ reserve: 3000 });
+      r.sensor.setLevel(2900);
+      r.pollFor(20_000);
+      r.sensor.setLevel(3200);
+      r.pollFor(60_000);
+      expect(r.seen).toEqual([]);
+    });
+
+    it("without a configured reserve, the reserve is 60 % of the tank height (2400 of 4000 mm)", () => {
+      const r = rig();
+      r.sensor.setLevel(2450);
+      r.pollFor(60_000);
+      expect(r.open()).toEqual([]);
+      r.sensor.setLevel(2350);
+      r.pollFor(31_000);
+      expect(r.open()).toEqual(["WATER_LEVEL_LOW"]);
+    });
+
+    it("under 30 % of the tank height WATER_LEVEL_CRITICAL replaces WATER_LEVEL_LOW while it lasts", () => {
+      const r = rig({ reserve: 3000 });
+      r.sensor.setLevel(2000);
+      r.pollFor(31_000);
+      expect(r.open()).toEqual(["WATER_LEVEL_LOW"]);
+      r.sensor.setLevel(1500);
+      r.poll();
+      r.sensor.setLevel(1100); // 27.5 % of 4000 mm (in steps: a jump of 20 % of the height is suspect)
+      r.poll();
+      expect(r.open()).toEqual(["WATER_LEVEL_CRITICAL"]);
+      expect(r.seen.find((s) => s.code === "WATER_LEVEL_CRITICAL")).toMatchObject({
+        t: "raised",
+        priority: 2,
+      });
+      expect(r.seen.filter((s) => s.code === "WATER_LEVEL_LOW").map((s) => s.t)).toEqual([
+        "raised",
+        "cleared",
+      ]);
+      // Refilled past 30 % + 50 mm but still under the reserve: LOW again, at once (it never left the reserve).
+      r.sensor.setLevel(1300);
+      r.poll();
+      expect(r.open()).toEqual(["WATER_LEVEL_LOW"]);
+    });
+
+    it("WATER_LEVEL_CRITICAL escalates like a P1 (the P1 escalation time, not the P2's)", () => {
+      const r = rig({ reserve: 3000 });
+      r.sensor.setLevel(800);
+      r.poll();
+      expect(r.open()).toEqual(["WATER_LEVEL_CRITICAL"]);
+      r.pollFor(65_000);
+      expect(r.escalated).toContain("WATER_LEVEL_CRITICAL");
+    });
+
+    it("a tank drawn down by fire fighting (30 mm/s) raises LOW then CRITICAL, and no reading is suspect", () => {
+      const r = rig({ reserve: 3000, levelMm: 3600 });
+      r.poll();
+      r.sensor.drawDown(30, 0);
+      let suspect = false;
+      const order: string[] = [];
+      for (let t = 0; t < 150_000; t += 1000) {
+        r.poll();
+        if (r.metrics().levelSuspect?.value === true) suspect = true;
+        for (const c of r.open()) if (!order.includes(c)) order.push(c);
+      }
+      expect(suspect).toBe(false);
+      expect(order).toEqual(["WATER_LEVEL_LOW", "WATER_LEVEL_CRITICAL"]);
+      expect(r.open()).toEqual(["WATER_LEVEL_CRITICAL"]);
+    });
+
+    it("FREEZE_RISK at P3 after 10 minutes under 4.0 °C; clears at 5.0 °C", () => {
+      const r = rig({ temperatureC: 3.9 });
+      r.pollFor(590_000);
+      expect(r.open()).toEqual([]);
+      r.pollFor(15_000);
+      expect(r.open()).toEqual(["FREEZE_RISK"]);
+      expect(r.seen.at(-1)).toMatchObject({ code: "FREEZE_RISK", t: "raised", priority: 3 });
+      r.sensor.setTemperature(4.9);
+      r.pollFor(5000);
+      expect(r.open()).toEqual(["FREEZE_RISK"]);
+      r.sensor.setTemperature(5.0);
+      r.poll();
+      expect(r.open()).toEqual([]);
+    });
+
+    it("a winter night that stays between 4 and 5 °C under the heater raises nothing", () => {
+      const r = rig({ temperatureC: 6 });
+      r.sensor.winterNight(0.2, 0.4);
+      let heater = false;
+      for (let t = 0; t < 1_200_000; t += 1000) {
+        r.poll();
+        if (r.metrics().heater?.value === true) heater = true;
+      }
+      expect(heater).toBe(true);
+      // The water dipped to 4.0 (heater on) but never stayed under 4.0 °C for 10 minutes.
+      expect(r.open()).toEqual([]);
+    });
+
+    it("status bit 3 is FAULT at P3 naming the fault code's meaning; it clears with the bit", () => {
+      const r = rig();
+      r.poll();
+      r.sensor.setFault(1);
+      r.poll();
+      expect(r.open()).toEqual(["FAULT"]);
+      expect(r.seen.at(-1)).toMatchObject({ code: "FAULT", t: "raised", priority: 3 });
+      expect(r.seen.at(-1)!.causes.join(" ")).toContain("pressure cell open circuit");
+      r.sensor.setFault(0);
+      r.poll();
+      expect(r.open()).toEqual([]);
+    });
+
+    it("readings during a self-test are marked and raise no level alert", () => {
+      const r = rig({ reserve: 3000, levelMm: 3600 });
+      r.poll();
+      expect(toHex(r.command("self_test"))).toBe("05 00 00 FF 00");
+      // The emulator's readings sweep the whole range during the test (under 30 % at first).
+      for (let t = 0; t < 9000; t += 1000) {
+        r.poll();
+        expect(r.metrics().selfTest?.value).toBe(true);
+      }
+      r.pollFor(40_000);
+      expect(r.metrics().selfTest?.value).toBe(false);
+      expect(r.seen.filter((s) => s.code.startsWith("WATER_LEVEL"))).toEqual([]);
+    });
+
+    it("a failing cell's single-poll jump to 0 or 65535 mm is flagged, not alerted", () => {
+      const r = rig({ reserve: 3000, levelMm: 3600 });
+      r.pollFor(5000);
+      for (const g of [0, 0xffff] as const) {
+        r.sensor.glitch(g);
+        r.poll();
+        expect(r.metrics().levelSuspect?.value).toBe(true);
+        r.poll();
+        expect(r.metrics().levelSuspect?.value).toBe(false);
+      }
+      r.pollFor(60_000);
+      expect(r.seen).toEqual([]);
+    });
+
+    it("a jump that persists 30 s is believed: the level alerts follow", () => {
+      const r = rig({ reserve: 3000, levelMm: 3600 });
+      r.pollFor(5000);
+      r.sensor.setLevel(500);
+      r.pollFor(25_000);
+      expect(r.open()).toEqual([]);
+      expect(r.metrics().levelSuspect?.value).toBe(true);
+      r.pollFor(10_000);
+      expect(r.open()).toEqual(["WATER_LEVEL_CRITICAL"]);
+      expect(r.metrics().levelSuspect?.value).toBe(false);
+    });
+
+    it("a steady tank is telemetry; a change of the sensor's status bits is an alert-lane event", () => {
+      const r = rig({ reserve: 3000, levelMm: 3600 });
+      r.pollFor(3000);
+      expect(r.lanes.slice(1)).toEqual([LANE_TELEMETRY, LANE_TELEMETRY]);
+      r.sensor.setLevel(2000); // under the sensor's low set-point (2400): bit 0 and the alarm counter move
+      r.poll();
+      expect(r.lanes.at(-1)).not.toBe(LANE_TELEMETRY);
+      expect(r.lanes.at(-1)).toBeLessThan(LANE_TELEMETRY);
+    });
+  });
+}
