@@ -1,5 +1,5 @@
 /**
- * What a fuzz target is (issue 10 item 8): a decoder driven through the path
+ * What a fuzz target is (docs/security.md, fuzzing): a decoder driven through the path
  * the gateway uses, fed hostile inputs and valid datasheet messages. Every
  * input must be accepted or refused with a reason; a throw, a broken
  * invariant or a refused valid message is a failure.

@@ -1,4 +1,4 @@
-/** Every decoder the fuzzer drives (issue 10 item 8), in report order. */
+/** Every decoder the fuzzer drives (docs/security.md, fuzzing), in report order. */
 import { configTargets } from "./config.js";
 import { modbusTargets } from "./modbus.js";
 import { mqttTargets } from "./mqtt.js";

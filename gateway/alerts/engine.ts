@@ -589,7 +589,7 @@ export class AlertEngine {
       alertTopic(this.site, opts.priority, ks.code, subject.id),
       opts.causes ?? [],
       opts.urgent ?? false,
-      // `test` keeps its issue-2 meaning for old consumers: "nobody should be paged".
+      // `test` keeps its 0.1 meaning for old consumers: "nobody should be paged".
       suppressedFor !== null,
       opts.detail ?? {},
       suppressedFor,

@@ -25,7 +25,7 @@ export class AlertEvent {
   household: string | null = null;
   from: IsaState = "normal";
   to: IsaState = "normal";
-  /** The lifecycle state after the transition (issue-2 vocabulary). */
+  /** The lifecycle state after the transition (docs/topics.md vocabulary, a public contract). */
   state: AlertState = "active-unacknowledged";
   transition: Transition = "raised";
   by = "";

@@ -1,5 +1,5 @@
 /**
- * Who may connect, publish and subscribe (issue 2, item 3). Pure decisions,
+ * Who may connect, publish and subscribe (docs/security.md, access matrix). Pure decisions,
  * no broker types, so the rules are readable and testable on their own.
  *
  * - Everyone authenticates; anonymous clients are refused.
@@ -8,7 +8,7 @@
  * - Nobody but the gateway (which publishes from inside the broker, not as a
  *   client) publishes under `linli/`; `$SYS/` is closed to publishers.
  * - A will is judged as a publish by the same client when it falls due
- *   (issue 10 item 5): a device's will on its own uplink is its message; an
+ *   (docs/topics.md, "Retained messages and wills"): a device's will on its own uplink is its message; an
  *   operator's will is never an operator request (a dropped connection is not
  *   someone acknowledging an alert).
  * - Operator requests are never retained: a retained `ack/...` would be replayed

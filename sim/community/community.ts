@@ -1,5 +1,5 @@
 /**
- * The demo community for `npm start` (issue 2, item 9): households of elderly
+ * The demo community for `npm start` (README, "Try it"): households of elderly
  * residents, each with an EC-200 pendant and a DS-10 on the front door,
  * behaving as the datasheets' "worth simulating" notes say, time-compressed so
  * that a newcomer sees an alert within a minute.
@@ -50,7 +50,7 @@ export interface HouseholdDefinition {
 }
 
 export interface CommunityTableOptions {
-  /** Default 24 (issue 2 asks for at least 20). */
+  /** Default 24: enough households for every behaviour to show within minutes. */
   households?: number;
   seed?: number;
   credentials?: (deviceId: string) => string;

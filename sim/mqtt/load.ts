@@ -1,5 +1,5 @@
 /**
- * Open-loop load generator for the benchmark (issue 4).
+ * Open-loop load generator for the benchmark (bench/, docs/performance.md).
  *
  * N device connections (EC-200 and DS-10 base stations, datasheet identities
  * and payloads) share one offered rate. Message k is due at
