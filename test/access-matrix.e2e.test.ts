@@ -4,7 +4,7 @@
  * subscribe column over TLS with mosquitto_sub --cafile as well. The table is
  * read from the document: a changed cell there is a changed test here.
  */
-import { execFileSync, spawn } from "node:child_process";
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -99,9 +99,14 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  // A mosquitto_sub still running (its test timed out before its kill timer) goes with the file.
+  for (const child of subscribers) child.kill("SIGKILL");
   await gw?.stop();
   pki?.remove();
 });
+
+/** mosquitto_sub processes not yet exited. */
+const subscribers = new Set<ChildProcess>();
 
 function url(t: Transport): string {
   const scheme = { tcp: "mqtt", tls: "mqtts", ws: "ws", wss: "wss" }[t];
@@ -266,6 +271,7 @@ function mosquittoSub(row: Row, clientId: string): Promise<{ granted: number | n
   return new Promise((resolve) => {
     // stdbuf: mosquitto_sub's stdout is block-buffered on a pipe; line by line, the SUBACK line arrives at once.
     const child = spawn("stdbuf", ["-oL", "mosquitto_sub", ...args], { stdio: ["ignore", "pipe", "pipe"] });
+    subscribers.add(child);
     let out = "";
     let granted: number | null = null;
     // A bound for a hung client, not a speed limit (the box may be loaded).
@@ -284,6 +290,7 @@ function mosquittoSub(row: Row, clientId: string): Promise<{ granted: number | n
     child.stderr.on("data", onData);
     child.once("close", () => {
       clearTimeout(timer);
+      subscribers.delete(child);
       resolve({ granted, out });
     });
   });
