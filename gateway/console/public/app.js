@@ -18,10 +18,13 @@ const state = {
   flood: null,
   gateway: null,
   results: [],
-  seenP1: new Set(),
+  seenP1: new Set(), // P1 alert ids already announced; bounded by SEEN_P1_KEPT
   connected: false,
 };
 const RESULTS_KEPT = 30;
+// A console stays open for months: past this many, ids of alerts no longer open are forgotten
+// (a closed alert never comes back with the same id).
+const SEEN_P1_KEPT = 1000;
 const STATION_MODELS = new Set(["mfs8", "gk3", "lv4"]);
 
 function t(key) {
@@ -219,7 +222,7 @@ function onMessage(topic, payload, packet) {
         !packet.retain &&
         body.state === "active-unacknowledged" &&
         !state.seenP1.has(body.id);
-      if (body.priority === 1) state.seenP1.add(body.id);
+      if (body.priority === 1) rememberP1(body.id);
       if (isNewP1) alarm();
     }
   } else if (parts[0] === "alerts" && parts[1] === "flood") {
@@ -246,6 +249,13 @@ function onMessage(topic, payload, packet) {
     return;
   }
   scheduleRender();
+}
+
+function rememberP1(id) {
+  state.seenP1.add(id);
+  if (state.seenP1.size <= SEEN_P1_KEPT) return;
+  const open = new Set([...state.alerts.values()].map((a) => a.id));
+  for (const seen of state.seenP1) if (!open.has(seen)) state.seenP1.delete(seen);
 }
 
 function publish(path, body) {
