@@ -7,38 +7,7 @@
  *   (c) overload   2x the highest rate (b) sustained                 (bench/overload.ts)
  *   start-up       Gateway.start() on 10,000 open alerts, 1,000,000 journal records (bench/startup.ts)
  *
- * Options (after `npm run bench --`):
- *   --rates 2000,5000,10000,20000   offered rates, msg/s
- *   --duration S                    seconds of load per point (default 10)
- *   --warmup S                      seconds left out of the histograms (default 1)
- *   --quick                         smoke run: 2 s per point, 0.5 s warm-up
- *   --connections N                 device connections (default 100)
- *   --devices N                     devices registered in the gateway (default 10000)
- *   --seed N                        load generator seed (default 1)
- *   --json FILE                     write the JSON report
- *   --profile DIR                   run each gateway child under `node --cpu-prof`, profiles into DIR
- *   --no-overload                   skip (c)
- *   --no-journal                    skip (b')
- *   --journal-loop                  also (b') with the journal's earlier design, write(2) on the
- *                                   event loop, per rate in the same run (docs/durability.md)
- *   --no-startup                    skip the start-up benchmark in the pipeline suite
- *   --startup-alerts N              open alerts (= devices) of the start-up benchmark (default 10000;
- *                                   1000 with --quick)
- *   --startup-records N             journal records of the start-up benchmark (default 1000000;
- *                                   50000 with --quick)
- *   --max-other-load PCT            before each point wait (max 20 s) until other processes use
- *                                   less than PCT % of a core (default 25): the machine is shared
- *   --suite all|pipeline|bus|startup|ceiling which benchmarks (default all); bus = issue 3's Modbus bus
- *                                   benchmark; pipeline = (a) (b) (b') (c) and start-up; startup = start-up
- *                                   only; ceiling = the ceiling search (bench/ceiling.ts, not in "all")
- *   --probe-duration S              ceiling suite: seconds of load per search probe (default 5; 2 with --quick)
- *   --ceiling-start N               ceiling suite: first rate probed, msg/s (default 5000)
- *   --max-probes N                  ceiling suite: probes per side, confirmations included (default 10)
- *   --bus-seconds S                 seconds per bus measurement (default 10; 3 with --quick)
- *   --kiosks N                      Modbus TCP kiosks in the bus benchmark (default 500)
- *
- * Environment: LINLI_BENCH_NODE_FLAGS="--max-semi-space-size=4" passes V8 flags to the
- * gateway child (to try heap settings; measured: no effect on peak RSS at 20,000 msg/s).
+ * Options: USAGE below (`npm run bench -- --help` prints it).
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import os from "node:os";
@@ -64,8 +33,45 @@ import {
 } from "./report.js";
 import { runStartupBench, type StartupBenchResult, startupTarget } from "./startup.js";
 
+const USAGE = `usage: npm run bench -- [options]
+
+Options (after \`npm run bench --\`):
+  --rates 2000,5000,10000,20000   offered rates, msg/s
+  --duration S                    seconds of load per point (default 10)
+  --warmup S                      seconds left out of the histograms (default 1)
+  --quick                         smoke run: 2 s per point, 0.5 s warm-up
+  --connections N                 device connections (default 100)
+  --devices N                     devices registered in the gateway (default 10000)
+  --seed N                        load generator seed (default 1)
+  --json FILE                     write the JSON report
+  --profile DIR                   run each gateway child under \`node --cpu-prof\`, profiles into DIR
+  --no-overload                   skip (c)
+  --no-journal                    skip (b')
+  --journal-loop                  also (b') with the journal's earlier design, write(2) on the
+                                  event loop, per rate in the same run (docs/durability.md)
+  --no-startup                    skip the start-up benchmark in the pipeline suite
+  --startup-alerts N              open alerts (= devices) of the start-up benchmark (default 10000;
+                                  1000 with --quick)
+  --startup-records N             journal records of the start-up benchmark (default 1000000;
+                                  50000 with --quick)
+  --max-other-load PCT            before each point wait (max 20 s) until other processes use
+                                  less than PCT % of a core (default 25): the machine is shared
+  --suite all|pipeline|bus|startup|ceiling which benchmarks (default all); bus = issue 3's Modbus bus
+                                  benchmark; pipeline = (a) (b) (b') (c) and start-up; startup = start-up
+                                  only; ceiling = the ceiling search (bench/ceiling.ts, not in "all")
+  --probe-duration S              ceiling suite: seconds of load per search probe (default 5; 2 with --quick)
+  --ceiling-start N               ceiling suite: first rate probed, msg/s (default 5000)
+  --max-probes N                  ceiling suite: probes per side, confirmations included (default 10)
+  --bus-seconds S                 seconds per bus measurement (default 10; 3 with --quick)
+  --kiosks N                      Modbus TCP kiosks in the bus benchmark (default 500)
+
+Environment: LINLI_BENCH_NODE_FLAGS="--max-semi-space-size=4" passes V8 flags to the
+gateway child (to try heap settings; measured: no effect on peak RSS at 20,000 msg/s).
+`;
+
 const { values } = parseArgs({
   options: {
+    help: { type: "boolean", short: "h", default: false },
     rates: { type: "string", default: "2000,5000,10000,20000" },
     duration: { type: "string" },
     warmup: { type: "string" },
@@ -92,6 +98,10 @@ const { values } = parseArgs({
   },
   strict: true,
 });
+if (values.help) {
+  process.stdout.write(USAGE);
+  process.exit(0);
+}
 
 function positive(name: string, v: string | undefined, fallback: number): number {
   const n = v === undefined ? fallback : Number(v);

@@ -218,6 +218,52 @@ describe("Journal", () => {
     expect(r.recovery.damaged).toBe(0);
   });
 
+  it("writeNow() writes everything put so far on the calling thread, the write in flight included; the pool's write still lands", async () => {
+    const dir = tempDir();
+    const held: Array<() => void> = [];
+    const spy = {
+      ...nodeFs,
+      write: (
+        fd: number,
+        b: Uint8Array,
+        o: number,
+        l: number,
+        p: number,
+        cb: (err: NodeJS.ErrnoException | null, n: number) => void,
+      ) => {
+        held.push(() => nodeFs.write(fd, b, o, l, p, cb));
+      },
+    };
+    const j = openJ({ dir, fs: spy });
+    for (let i = 0; i < 50; i++) j.put(`k${i}`, i);
+    let written = false;
+    j.afterWrite(() => {
+      written = true;
+    });
+    expect(held.length).toBe(1); // the pool write is in flight and does not return
+    for (let i = 50; i < 100; i++) j.put(`k${i}`, i);
+    expect(j.writePending).toBe(true);
+    j.writeNow();
+    expect(j.writePending).toBe(false);
+    expect(written).toBe(true);
+    expect(j.stats().urgentWrites).toBe(1);
+    j.writeNow(); // nothing left: no write
+    expect(j.stats().urgentWrites).toBe(1);
+    let durable = false;
+    j.commit(() => {
+      durable = true;
+    });
+    await until(() => durable, "the commit after writeNow");
+    // The held pool write returns late with the same bytes at the same place.
+    for (const go of held.splice(0)) go();
+    await new Promise((r) => setTimeout(r, 50));
+    j.close();
+    const r = openJ({ dir });
+    expect([...r.keys("k")].length).toBe(100);
+    expect(r.get("k99")).toBe(99);
+    expect(r.recovery.damaged).toBe(0);
+  });
+
   it("close() while a pool write is in flight writes and syncs what was queued", async () => {
     const dir = tempDir();
     const held: Array<() => void> = [];

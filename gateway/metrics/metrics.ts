@@ -51,6 +51,7 @@ export interface MetricsSource {
     lastSyncMs: number;
     compactions: number;
     writeErrors: number;
+    urgentWrites: number;
   } | null;
 }
 
@@ -228,6 +229,11 @@ export class GatewayMetrics {
       "linli_journal_write_errors_total",
       "Failed writes or syncs since start",
       (j) => j.writeErrors,
+    );
+    journalCounter(
+      "linli_journal_urgent_writes_total",
+      "Writes made at once for a P1 alert instead of waiting for the write pool",
+      (j) => j.urgentWrites,
     );
 
     laneGauge("linli_lane_capacity", "Ring slots per lane", (l) => l.capacity);

@@ -2,11 +2,19 @@
 import { describe, expect, it } from "vitest";
 import { type WriteBarrier, WrittenFirstSink } from "./written-first.js";
 
-/** A barrier whose writes complete when the test says so. */
-function barrier() {
+/**
+ * A barrier whose writes complete when the test says so; writeNow() writes at once unless the
+ * disk is `stuck` (a write that cannot complete now, as on a failing disk).
+ */
+function barrier(stuck = false) {
   let pending = false;
   const waiters: Array<() => void> = [];
-  const b: WriteBarrier & { put(): void; writeDone(): void } = {
+  const b: WriteBarrier & { put(): void; writeDone(): void; writesNow: number } = {
+    writesNow: 0,
+    writeNow() {
+      b.writesNow++;
+      if (!stuck) pending = false;
+    },
     get writePending() {
       return pending;
     },
@@ -68,7 +76,7 @@ describe("WrittenFirstSink", () => {
 
   it("releases P1 messages first when the write completes, keeping each topic's order", () => {
     const out: string[] = [];
-    const b = barrier();
+    const b = barrier(true);
     const sink = new WrittenFirstSink({ publish: (t) => out.push(t) }, b, (t) => t.startsWith("p1/"));
     b.put();
     sink.publish("p3/a", "", 1, true);
@@ -77,5 +85,33 @@ describe("WrittenFirstSink", () => {
     sink.publish("p1/y", "", 1, true);
     b.writeDone();
     expect(out).toEqual(["p1/x", "p1/y", "p3/a", "p3/a"]);
+  });
+
+  it("a P1 does not wait for the pool: its records are written at once and it leaves with all held, P1 first", () => {
+    const out: string[] = [];
+    const b = barrier();
+    const sink = new WrittenFirstSink({ publish: (t) => out.push(t) }, b, (t) => t.startsWith("p1/"));
+    b.put();
+    sink.publish("p3/a", "", 1, true);
+    expect(out).toEqual([]);
+    expect(b.writesNow).toBe(0);
+    sink.publish("p1/x", "", 1, true);
+    expect(b.writesNow).toBe(1);
+    expect(out).toEqual(["p1/x", "p3/a"]);
+    // Later messages behind a new record wait for its write again; the pool's completion releases them.
+    b.put();
+    sink.publish("p3/b", "", 1, true);
+    expect(out).toEqual(["p1/x", "p3/a"]);
+    b.writeDone();
+    expect(out).toEqual(["p1/x", "p3/a", "p3/b"]);
+  });
+
+  it("a P1 with nothing unwritten goes at once without a write", () => {
+    const out: string[] = [];
+    const b = barrier();
+    const sink = new WrittenFirstSink({ publish: (t) => out.push(t) }, b, (t) => t.startsWith("p1/"));
+    sink.publish("p1/x", "", 1, true);
+    expect(out).toEqual(["p1/x"]);
+    expect(b.writesNow).toBe(0);
   });
 });

@@ -17,6 +17,8 @@ export interface DurableStore {
   readonly writePending: boolean;
   /** `done` once every record put so far survives a crash of the process (at once if none pending). */
   afterWrite(done: () => void): void;
+  /** Hands every record put so far to the operating system now (a P1 waits for no other write). */
+  writeNow(): void;
 }
 
 /** In memory only (unit tests): values are copied as the journal's encoding would. */
@@ -54,4 +56,6 @@ export class MemoryStore implements DurableStore {
   afterWrite(done: () => void): void {
     done();
   }
+
+  writeNow(): void {}
 }
