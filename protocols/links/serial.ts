@@ -26,6 +26,12 @@ export interface SerialLinkOptions extends SerialSettings {
   path: string;
 }
 
+/**
+ * An unplugged adapter is reported within about this long even when serialport misses
+ * it (see SerialLink.watchPresence); one ioctl per period, nothing on the wire.
+ */
+export const PRESENCE_CHECK_MS = 1000;
+
 /** Bits on the wire per character: start + data + parity + stop (11 for 8E1 / 8N2, 10 for 8N1). */
 export function bitsPerChar(s: SerialSettings): number {
   return 1 + (s.dataBits ?? 8) + ((s.parity ?? "even") === "none" ? 0 : 1) + (s.stopBits ?? 1);
@@ -42,6 +48,7 @@ export class SerialLink implements Link {
   readonly name: string;
   private current: LinkState = "closed";
   private port: SerialPort | undefined;
+  private presenceTimer: NodeJS.Timeout | undefined;
   private readonly events = new LinkEvents();
 
   constructor(readonly options: SerialLinkOptions) {
@@ -135,12 +142,55 @@ export class SerialLink implements Link {
             : { reason: "remote" };
       this.finish(port, info);
     });
+    this.watchPresence(port);
+  }
+
+  /**
+   * serialport does not always report a vanished device. Linux hangs the tty up (USB
+   * adapter unplugged, pty master gone) and read() then returns 0; serialport notices
+   * only if its poller is armed at that moment. If a read is in flight instead, the 0
+   * is retried at once, forever: no `close`, no `error`, one core busy
+   * (serialport/bindings-cpp#162, still so in bindings-cpp 13). On a socat pty that
+   * was 1 severed line in 10 to 20. So while open, the port is asked for its baud rate
+   * (TCGETS2) every PRESENCE_CHECK_MS: that succeeds on any live tty, pty or UART
+   * (checked on /dev/ttyS0), and fails with EIO once the tty is hung up. Modem status
+   * (port.get, TIOCMGET) would not do: a live pty refuses it. The binding implements
+   * getBaudRate on Linux only, so elsewhere serialport's own report is all there is.
+   */
+  private watchPresence(port: SerialPort): void {
+    if (process.platform !== "linux") return;
+    let asking = false;
+    this.presenceTimer = setInterval(() => {
+      const binding = port.port;
+      if (asking || !binding || this.port !== port || this.current !== "open") return;
+      asking = true;
+      binding.getBaudRate().then(
+        () => {
+          asking = false;
+        },
+        (err: Error) => {
+          asking = false;
+          // A failure after our own close() began, or after serialport's close, means nothing.
+          if (this.port !== port || this.current !== "open") return;
+          this.finish(port, {
+            reason: "remote",
+            error: new Error(`${this.name}: device gone (${err.message})`),
+          });
+          // Release the fd (this also ends a 0-byte read loop); its close event is ignored by finish().
+          if (port.isOpen) port.close(() => {});
+        },
+      );
+    }, PRESENCE_CHECK_MS);
+    // A watchdog must not keep the process alive on its own.
+    this.presenceTimer.unref();
   }
 
   private finish(port: SerialPort, info: LinkCloseInfo): void {
     if (this.port !== port || this.current === "closed") return;
     this.port = undefined;
     this.current = "closed";
+    clearInterval(this.presenceTimer);
+    this.presenceTimer = undefined;
     port.removeAllListeners("data");
     this.events.emit("close", info);
   }
