@@ -79,6 +79,9 @@ async function child(): Promise<void> {
           log: { level: "error", format: "json" },
           storage: { enabled: false },
           metrics: { host: "127.0.0.1", port: 0 },
+          // Every device of this bench connects from 127.0.0.1; on a site each has its own address.
+          // The per-address login rate (20/s, burst 200) would close most of them at once.
+          limits: { login: { attemptsPerSecond: 1_000_000, attemptBurst: 1_000_000 } },
         },
         "<bench:connections>",
       );
@@ -154,6 +157,8 @@ function connect(port: number, i: number, publish: boolean): Promise<net.Socket>
     });
     socket.on("data", (b) => parser.parse(b));
     socket.once("error", fail);
+    // Closed by the gateway before the answer (a limit, a refusal): fail rather than wait forever.
+    socket.once("close", () => reject(new Error(`${deviceId(i)}: closed by the gateway`)));
     socket.once("connect", () =>
       socket.write(
         mqttPacket.generate({
@@ -161,7 +166,8 @@ function connect(port: number, i: number, publish: boolean): Promise<net.Socket>
           protocolId: "MQTT",
           protocolVersion: 4,
           clean: true,
-          clientId: deviceId(i),
+          // The datasheet's client id `<model>-<deviceId>` (docs/security.md "Client ids").
+          clientId: `ec200-${deviceId(i)}`,
           keepalive: 60,
           username: deviceId(i),
           password: Buffer.from(password(i)),
@@ -186,7 +192,12 @@ async function parent(): Promise<void> {
   const snapshots = process.argv.includes("--snapshots") ? arg("snapshots", "") : "";
   const script = fileURLToPath(import.meta.url);
   const gateway = fork(script, ["--child"], {
-    execArgv: [...STARTUP_NODE_FLAGS, "--expose-gc"],
+    // LINLI_BENCH_NODE_FLAGS: extra flags for the gateway's process, to measure heap settings (later flags win).
+    execArgv: [
+      ...STARTUP_NODE_FLAGS,
+      "--expose-gc",
+      ...(process.env.LINLI_BENCH_NODE_FLAGS ?? "").split(/\s+/).filter((f) => f.length > 0),
+    ],
     stdio: ["ignore", "ignore", "inherit", "ipc"],
   });
   const sockets: net.Socket[] = [];
