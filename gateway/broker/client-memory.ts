@@ -91,7 +91,7 @@ export class LazyIdSet {
     return this.set === null ? 0 : this.set.size;
   }
   has(id: number): boolean {
-    return this.set !== null && this.set.has(id);
+    return this.set?.has(id) ?? false;
   }
   add(id: number): this {
     if (this.set === null) this.set = new Set();
@@ -99,7 +99,7 @@ export class LazyIdSet {
     return this;
   }
   delete(id: number): boolean {
-    return this.set !== null && this.set.delete(id);
+    return this.set?.delete(id) ?? false;
   }
 }
 
