@@ -37,7 +37,7 @@ async function broker() {
 }
 
 /** A raw MQTT 3.1.1 connection: resolves once CONNACK arrives. */
-async function connect(port: number, clientId: string) {
+async function connect(port: number, clientId: string, extra: Partial<mqttPacket.IConnectPacket> = {}) {
   const socket = net.connect({ port, host: "127.0.0.1" });
   cleanup.push(() => {
     socket.destroy();
@@ -56,6 +56,7 @@ async function connect(port: number, clientId: string) {
       clean: true,
       clientId,
       keepalive: 60,
+      ...extra,
     }),
   );
   await until(() => packets.some((p) => p.cmd === "connack"));
@@ -116,6 +117,32 @@ describe("client-memory: aedes' per-client listeners shared", () => {
     expect((await err).message).toMatch(/qos|invalid/i);
     await closed;
     expect((b.clients[0] as unknown as { closed: boolean }).closed).toBe(true);
+  });
+
+  it("keep-alive still closes a silent client after 1.5x its interval (MQTT 3.1.1 §3.1.2.10)", async () => {
+    const b = await broker();
+    const t0 = Date.now();
+    const gone = new Promise((r) => b.aedes.once("keepaliveTimeout", r));
+    const c = await connect(b.port, "c-silent", { keepalive: 1 });
+    const closed = new Promise((r) => c.socket.once("close", r));
+    await gone;
+    await closed;
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(1400);
+    expect((b.clients[0] as unknown as { closed: boolean }).closed).toBe(true);
+  });
+
+  it("a connection lost without DISCONNECT publishes the client's will", async () => {
+    const b = await broker();
+    const watcher = await connect(b.port, "c-watch");
+    watcher.socket.write(
+      mqttPacket.generate({ cmd: "subscribe", messageId: 1, subscriptions: [{ topic: "wills/#", qos: 0 }] }),
+    );
+    await until(() => watcher.packets.some((p) => p.cmd === "suback"));
+    const c = await connect(b.port, "c-will", {
+      will: { topic: "wills/c", payload: Buffer.from("gone"), qos: 0, retain: false },
+    });
+    c.socket.resetAndDestroy();
+    await until(() => watcher.packets.some((p) => p.cmd === "publish" && p.topic === "wills/c"));
   });
 
   it("subscriptions and events still work through the fast objects", async () => {
