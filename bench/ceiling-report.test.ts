@@ -1,5 +1,7 @@
 import { describe, expect, it } from "vitest";
+import { ceilingJson, connectedDevicesPoint, DEFAULT_CEILING } from "./ceiling.js";
 import { type CeilingInput, type CeilingProbe, ceilingSummary, ceilingTargets } from "./ceiling-report.js";
+import type { ConnectionsOptions, ConnectionsResult, ConnectionsRow } from "./connections.js";
 import type { PointResult } from "./harness.js";
 
 /** The fields of a point the report reads. */
@@ -9,6 +11,8 @@ function pt(
 ): PointResult {
   return {
     offeredRate,
+    achievedRate: offeredRate,
+    server: { cpuPct: 50 },
     otherCpuPct: o.other ?? 0,
     messages: { conflated: o.conflated ?? 0 },
     alerts: { sent: 10, lost: o.alertsLost ?? 0, unexpected: 0 },
@@ -82,5 +86,74 @@ describe("ceiling report", () => {
 
     const lost = input({ overload: pt(28_000, { p1: 50, other: 80, alertsLost: 1 }) });
     expect(ceilingTargets(ceilingSummary(lost), lost)[2]?.pass).toBe(false);
+  });
+});
+
+/** A connections measurement as bench/connections.ts returns it: a row before the first connection and after the last. */
+function measured(devices: number, rssMb: number, clients = devices) {
+  const seen: ConnectionsOptions[] = [];
+  const row = (connections: number, rss: number, c: number): ConnectionsRow =>
+    ({
+      connections,
+      rssMb: rss,
+      clients: c,
+      heapUsedMb: 30,
+      bytesPerConn: 0,
+      heapPerConn: 0,
+    }) as ConnectionsRow;
+  const measure = async (o: ConnectionsOptions): Promise<ConnectionsResult> => {
+    seen.push(o);
+    return {
+      registered: o.registered,
+      publish: o.publish,
+      rows: [row(0, 110, 0), row(o.connections, rssMb, clients)],
+      connectSeconds: 1,
+    };
+  };
+  return { measure, seen };
+}
+
+describe("ceiling suite: the connected-devices point", () => {
+  const quiet = () => {};
+
+  it("runs 10,000 connections by default and carries their RSS to the JSON's top level", async () => {
+    const m = measured(DEFAULT_CEILING.connectedDevices, 141.5);
+    const point = await connectedDevicesPoint(DEFAULT_CEILING.connectedDevices, quiet, m.measure);
+    expect(m.seen).toEqual([{ connections: 10_000, step: 10_000, registered: 10_000, publish: true }]);
+    const x = input(point);
+    const s = ceilingSummary(x);
+    const json = ceilingJson(x, s, DEFAULT_CEILING);
+    expect(json.connectedDevicesRssMb).toBe(141.5);
+    expect(json.connectedDevicesRssMbReason).toBeNull();
+    const verdict = ceilingTargets(s, x)[4];
+    expect(verdict?.pass).toBe(true);
+    expect(verdict?.measured).toContain("142 MB with 10000 connections");
+  });
+
+  it("fails the target at 150 MB or more", async () => {
+    const m = measured(10_000, 150);
+    const x = input(await connectedDevicesPoint(10_000, quiet, m.measure));
+    expect(ceilingTargets(ceilingSummary(x), x)[4]?.pass).toBe(false);
+  });
+
+  it("no figure, with the reason, when not run, incomplete or failed", async () => {
+    const none = measured(10_000, 100);
+    const off = await connectedDevicesPoint(0, quiet, none.measure);
+    expect(none.seen).toEqual([]);
+    expect(off).toEqual({ connected: null, connectedReason: "not run (--connected-devices 0)" });
+
+    const short = measured(10_000, 120, 9_000);
+    const partial = await connectedDevicesPoint(10_000, quiet, short.measure);
+    expect(partial.connected).toBeNull();
+    expect(partial.connectedReason).toContain("9000 of 10000");
+
+    const broken = await connectedDevicesPoint(10_000, quiet, async () => {
+      throw new Error("gateway exited (1)");
+    });
+    const x = input(broken);
+    const s = ceilingSummary(x);
+    expect(s.connectedDevicesRssMb).toBeNull();
+    expect(s.connectedDevicesRssMbReason).toBe("measurement failed: gateway exited (1)");
+    expect(ceilingTargets(s, x)[4]?.pass).toBeNull();
   });
 });

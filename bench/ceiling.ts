@@ -9,7 +9,9 @@
  *    `probeS` seconds of load (default 5);
  * 2. broker and gateway at 50 % and 80 % of the broker's ceiling (full duration),
  *    P1 p99 of both;
- * 3. the gateway at twice its own ceiling (overload): alerts lost, P1 p99.
+ * 3. the gateway at twice its own ceiling (overload): alerts lost, P1 p99;
+ * 4. 10,000 devices each on its own MQTT connection (bench/connections.ts, one
+ *    QoS 1 heartbeat each): the gateway's RSS (`connectedDevicesRssMb`).
  * The figures and verdicts: ceiling-report.ts.
  */
 import { runBaseline } from "./baseline.js";
@@ -27,6 +29,7 @@ import {
   type SearchOptions,
   type SearchState,
 } from "./ceiling-search.js";
+import { type ConnectionsOptions, type ConnectionsResult, measureConnections } from "./connections.js";
 import { runGateway, sustainedVerdict } from "./gateway.js";
 import type { PointResult } from "./harness.js";
 import type { CommonOptions } from "./options.js";
@@ -37,12 +40,15 @@ export interface CeilingOptions {
   probeS: number;
   search: SearchOptions;
   overload: boolean;
+  /** Devices each on its own connection for the connected-devices point; 0: not run. */
+  connectedDevices: number;
 }
 
 export const DEFAULT_CEILING: CeilingOptions = {
   probeS: 5,
   search: { ...DEFAULT_SEARCH, start: 5_000 },
   overload: true,
+  connectedDevices: 10_000,
 };
 
 type Done = Extract<SearchState, { done: true }>;
@@ -122,10 +128,40 @@ export async function runCeilingSuite(
     probes,
     loads,
     overload,
-    connected: null,
-    connectedReason: "the 10,000-connected-devices point is not part of the ceiling suite",
+    ...(await connectedDevicesPoint(o.connectedDevices, log)),
   };
   return { input, summary: ceilingSummary(input) };
+}
+
+/**
+ * The connected-devices point: `devices` connections, one device each, one QoS 1 heartbeat each
+ * (bench/connections.ts); its RSS is the gateway's after the last connection (two full GCs).
+ * A failed measurement is reported, not fatal: the other figures of the run stand.
+ */
+export async function connectedDevicesPoint(
+  devices: number,
+  log: (s: string) => void,
+  measure: (o: ConnectionsOptions) => Promise<ConnectionsResult> = measureConnections,
+): Promise<Pick<CeilingInput, "connected" | "connectedReason">> {
+  if (devices <= 0) return { connected: null, connectedReason: "not run (--connected-devices 0)" };
+  log(`  ${devices} devices each on its own connection, one QoS 1 heartbeat each: gateway RSS`);
+  try {
+    const r = await measure({ connections: devices, step: devices, registered: devices, publish: true });
+    const last = r.rows[r.rows.length - 1];
+    if (last === undefined || last.connections !== devices || last.clients !== devices)
+      return {
+        connected: null,
+        connectedReason: `measurement incomplete: ${last?.clients ?? 0} of ${devices} connected`,
+      };
+    const base = r.rows[0];
+    log(
+      `    RSS ${last.rssMb.toFixed(1)} MB (${base?.rssMb.toFixed(1) ?? "-"} MB before the first connection), ` +
+        `heap used ${last.heapUsedMb.toFixed(1)} MB, ${last.bytesPerConn.toFixed(0)} B RSS per connection`,
+    );
+    return { connected: { rssMb: last.rssMb, devices }, connectedReason: "" };
+  } catch (err) {
+    return { connected: null, connectedReason: `measurement failed: ${(err as Error).message}` };
+  }
 }
 
 /** The ceiling suite's JSON: the issue's figures at the top level, then the detail. */

@@ -19,6 +19,7 @@
 import { type ChildProcess, fork } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import net from "node:net";
+import path from "node:path";
 import { fileURLToPath } from "node:url";
 import v8 from "node:v8";
 import mqttPacket from "mqtt-packet";
@@ -30,6 +31,10 @@ import { encodeUplink } from "../sim/mqtt/codec.js";
 interface Memory {
   rssMb: number;
   heapUsedMb: number;
+  /** V8 heap committed (used + free pages kept). */
+  heapTotalMb: number;
+  /** Per V8 space: committed / used MB. */
+  spaces: Record<string, { committedMb: number; usedMb: number }>;
   externalMb: number;
   arrayBuffersMb: number;
   /** Connected aedes clients and open sockets the gateway holds. */
@@ -59,6 +64,15 @@ async function child(): Promise<void> {
     return {
       rssMb: m.rss / 1048576,
       heapUsedMb: m.heapUsed / 1048576,
+      heapTotalMb: m.heapTotal / 1048576,
+      spaces: Object.fromEntries(
+        v8
+          .getHeapSpaceStatistics()
+          .map((sp) => [
+            sp.space_name,
+            { committedMb: sp.physical_space_size / 1048576, usedMb: sp.space_used_size / 1048576 },
+          ]),
+      ),
       externalMb: m.external / 1048576,
       arrayBuffersMb: m.arrayBuffers / 1048576,
       clients,
@@ -79,6 +93,9 @@ async function child(): Promise<void> {
           log: { level: "error", format: "json" },
           storage: { enabled: false },
           metrics: { host: "127.0.0.1", port: 0 },
+          // Every device of this bench connects from 127.0.0.1; on a site each has its own address.
+          // The per-address login rate (20/s, burst 200) would close most of them at once.
+          limits: { login: { attemptsPerSecond: 1_000_000, attemptBurst: 1_000_000 } },
         },
         "<bench:connections>",
       );
@@ -154,6 +171,8 @@ function connect(port: number, i: number, publish: boolean): Promise<net.Socket>
     });
     socket.on("data", (b) => parser.parse(b));
     socket.once("error", fail);
+    // Closed by the gateway before the answer (a limit, a refusal): fail rather than wait forever.
+    socket.once("close", () => reject(new Error(`${deviceId(i)}: closed by the gateway`)));
     socket.once("connect", () =>
       socket.write(
         mqttPacket.generate({
@@ -161,7 +180,8 @@ function connect(port: number, i: number, publish: boolean): Promise<net.Socket>
           protocolId: "MQTT",
           protocolVersion: 4,
           clean: true,
-          clientId: deviceId(i),
+          // The datasheet's client id `<model>-<deviceId>` (docs/security.md "Client ids").
+          clientId: `ec200-${deviceId(i)}`,
           keepalive: 60,
           username: deviceId(i),
           password: Buffer.from(password(i)),
@@ -176,17 +196,43 @@ function arg(name: string, fallback: string): string {
   return i >= 0 ? (process.argv[i + 1] ?? fallback) : fallback;
 }
 
-async function parent(): Promise<void> {
-  const total = Number(arg("connections", "10000"));
-  const step = Number(arg("step", "2500"));
-  const registered = Math.max(total, Number(arg("registered", "10000")));
-  const publish = process.argv.includes("--publish");
-  const json = process.argv.includes("--json") ? arg("json", "") : "";
-  // Heap snapshots before the first and after the last connection, for bench/heap-diff.ts.
-  const snapshots = process.argv.includes("--snapshots") ? arg("snapshots", "") : "";
+export interface ConnectionsOptions {
+  /** Connections opened, one device each. */
+  connections: number;
+  /** Memory read after every `step` connections. */
+  step: number;
+  /** Devices registered (at least `connections`). */
+  registered: number;
+  /** Each device sends one QoS 1 heartbeat and waits for its PUBACK. */
+  publish: boolean;
+  /** Heap snapshots before the first and after the last connection, for bench/heap-diff.ts. */
+  snapshots?: string;
+}
+
+export type ConnectionsRow = Memory & { connections: number; bytesPerConn: number; heapPerConn: number };
+
+export interface ConnectionsResult {
+  registered: number;
+  publish: boolean;
+  rows: ConnectionsRow[];
+  connectSeconds: number;
+}
+
+/** Runs the measurement: the gateway in a child process, the connections from this one. */
+export async function measureConnections(o: ConnectionsOptions): Promise<ConnectionsResult> {
+  const total = o.connections;
+  const step = o.step;
+  const registered = Math.max(total, o.registered);
+  const publish = o.publish;
+  const snapshots = o.snapshots ?? "";
   const script = fileURLToPath(import.meta.url);
   const gateway = fork(script, ["--child"], {
-    execArgv: [...STARTUP_NODE_FLAGS, "--expose-gc"],
+    // LINLI_BENCH_NODE_FLAGS: extra flags for the gateway's process, to measure heap settings (later flags win).
+    execArgv: [
+      ...STARTUP_NODE_FLAGS,
+      "--expose-gc",
+      ...(process.env.LINLI_BENCH_NODE_FLAGS ?? "").split(/\s+/).filter((f) => f.length > 0),
+    ],
     stdio: ["ignore", "ignore", "inherit", "ipc"],
   });
   const sockets: net.Socket[] = [];
@@ -201,7 +247,7 @@ async function parent(): Promise<void> {
     (await connect(port, 0, true)).destroy();
     const snap = (name: string) => (snapshots ? { snapshot: `${snapshots}/${name}.heapsnapshot` } : {});
     const base = await request(gateway, { cmd: "sample", ...snap("before") }, "sample");
-    const rows: Array<Memory & { connections: number; bytesPerConn: number; heapPerConn: number }> = [];
+    const rows: ConnectionsRow[] = [];
     const row = (m: Memory, n: number) => ({
       ...m,
       connections: n,
@@ -228,26 +274,7 @@ async function parent(): Promise<void> {
         ),
       );
     }
-    const connectS = (performance.now() - t0) / 1000;
-    const last = rows[rows.length - 1] as (typeof rows)[number];
-    process.stdout.write(
-      `gateway, ${registered} devices registered, ${publish ? "one QoS 1 heartbeat each" : "idle"} connections\n` +
-        `connections   RSS MB   heap MB   external MB   clients   RSS B/conn   heap B/conn\n`,
-    );
-    for (const r of rows)
-      process.stdout.write(
-        `${String(r.connections).padStart(11)}   ${r.rssMb.toFixed(1).padStart(6)}   ${r.heapUsedMb
-          .toFixed(1)
-          .padStart(
-            7,
-          )}   ${r.externalMb.toFixed(1).padStart(11)}   ${String(r.clients).padStart(7)}   ${r.bytesPerConn
-          .toFixed(0)
-          .padStart(10)}   ${r.heapPerConn.toFixed(0).padStart(11)}\n`,
-      );
-    process.stdout.write(
-      `connected in ${connectS.toFixed(1)} s; ${last.connections} connections: RSS ${last.rssMb.toFixed(1)} MB\n`,
-    );
-    if (json) writeFileSync(json, `${JSON.stringify({ registered, publish, rows }, null, 2)}\n`);
+    return { registered, publish, rows, connectSeconds: (performance.now() - t0) / 1000 };
   } finally {
     clearInterval(pinger);
     for (const s of sockets) s.destroy();
@@ -260,5 +287,49 @@ async function parent(): Promise<void> {
   }
 }
 
+async function main(): Promise<void> {
+  const connections = Number(arg("connections", "10000"));
+  const json = process.argv.includes("--json") ? arg("json", "") : "";
+  const r = await measureConnections({
+    connections,
+    step: Number(arg("step", "2500")),
+    registered: Number(arg("registered", "10000")),
+    publish: process.argv.includes("--publish"),
+    ...(process.argv.includes("--snapshots") ? { snapshots: arg("snapshots", "") } : {}),
+  });
+  printConnections(r);
+  if (json) writeFileSync(json, `${JSON.stringify(r, null, 2)}\n`);
+}
+
+/** The table, as printed by `npm run bench:connections`. */
+export function printConnections(
+  r: ConnectionsResult,
+  out: (s: string) => void = (s) => process.stdout.write(s),
+): void {
+  const { registered, publish, rows } = r;
+  const last = rows[rows.length - 1] as ConnectionsRow;
+  out(
+    `gateway, ${registered} devices registered, ${publish ? "one QoS 1 heartbeat each" : "idle"} connections\n` +
+      `connections   RSS MB   heap MB   heap total MB   external MB   arrayBuffers MB   clients   RSS B/conn   heap B/conn\n`,
+  );
+  for (const x of rows)
+    out(
+      `${String(x.connections).padStart(11)}   ${x.rssMb.toFixed(1).padStart(6)}   ${x.heapUsedMb
+        .toFixed(1)
+        .padStart(7)}   ${x.heapTotalMb.toFixed(1).padStart(13)}   ${x.externalMb
+        .toFixed(1)
+        .padStart(
+          11,
+        )}   ${x.arrayBuffersMb.toFixed(1).padStart(15)}   ${String(x.clients).padStart(7)}   ${x.bytesPerConn
+        .toFixed(0)
+        .padStart(10)}   ${x.heapPerConn.toFixed(0).padStart(11)}\n`,
+    );
+  out(
+    `connected in ${r.connectSeconds.toFixed(1)} s; ${last.connections} connections: RSS ${last.rssMb.toFixed(1)} MB\n`,
+  );
+}
+
+// The gateway's process (forked with --child), or the command line; nothing when imported (bench/ceiling.ts).
 if (process.argv.includes("--child")) await child();
-else await parent();
+else if (process.argv[1] !== undefined && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url))
+  await main();

@@ -62,6 +62,8 @@ Options (after \`npm run bench --\`):
   --probe-duration S              ceiling suite: seconds of load per search probe (default 5; 2 with --quick)
   --ceiling-start N               ceiling suite: first rate probed, msg/s (default 5000)
   --max-probes N                  ceiling suite: probes per side, confirmations included (default 10)
+  --connected-devices N           ceiling suite: devices each on its own connection for connectedDevicesRssMb
+                                  (bench/connections.ts; default 10000, 0: not run)
   --bus-seconds S                 seconds per bus measurement (default 10; 3 with --quick)
   --kiosks N                      Modbus TCP kiosks in the bus benchmark (default 500)
 
@@ -95,12 +97,19 @@ const { values } = parseArgs({
     "probe-duration": { type: "string" },
     "ceiling-start": { type: "string" },
     "max-probes": { type: "string" },
+    "connected-devices": { type: "string" },
   },
   strict: true,
 });
 if (values.help) {
   process.stdout.write(USAGE);
   process.exit(0);
+}
+
+function nonNegative(name: string, v: string | undefined, fallback: number): number {
+  const n = v === undefined ? fallback : Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new RangeError(`--${name} must be a whole number >= 0, got ${v}`);
+  return n;
 }
 
 function positive(name: string, v: string | undefined, fallback: number): number {
@@ -283,6 +292,11 @@ async function ceiling(t0: number): Promise<void> {
       maxProbes: Math.round(positive("max-probes", values["max-probes"], DEFAULT_CEILING.search.maxProbes)),
     },
     overload: !values["no-overload"],
+    connectedDevices: nonNegative(
+      "connected-devices",
+      values["connected-devices"],
+      DEFAULT_CEILING.connectedDevices,
+    ),
   };
   log(
     `linli bench, ceiling suite: ${os.cpus().length} cores, node ${process.version}; ${common.connections} connections, ` +

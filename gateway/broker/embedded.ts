@@ -15,6 +15,7 @@ import type { DeviceEntry } from "../registry.js";
 import type { Counters } from "../stats.js";
 import type { AccessPolicy, AuthResult, Identity, OperatorAction } from "./access.js";
 import { mayUseClientId } from "./client-ids.js";
+import { compactClient, compactClientEvents, shareClientListeners } from "./client-memory.js";
 import { type ConnectionLimits, DEFAULT_CONNECTION_LIMITS, SocketLimits } from "./connection-limits.js";
 import { InflightLimitError, PubackQueue } from "./puback-queue.js";
 import { type DurableMap, SessionPersistence, type SessionStats } from "./sessions.js";
@@ -72,6 +73,15 @@ const EMITTER_CONCURRENCY = 1000;
 // on the first packet written: ~6.5 MB of heap (a Buffer object is ~100 B), a twentieth of an edge box's
 // budget, to save one 2-byte pool allocation per number written. Process-wide; aedes shares the module.
 mqttPacket.writeToStream.cacheNumbers = false;
+
+/** A connection without a client certificate: one shared record per transport, not one per connection. */
+const NO_NAMES: readonly string[] = Object.freeze([]);
+const PLAIN_TRANSPORT: Readonly<Record<TransportName, Pick<Connection, "transport" | "certNames">>> = {
+  tcp: Object.freeze({ transport: "tcp", certNames: NO_NAMES }),
+  tls: Object.freeze({ transport: "tls", certNames: NO_NAMES }),
+  ws: Object.freeze({ transport: "ws", certNames: NO_NAMES }),
+  wss: Object.freeze({ transport: "wss", certNames: NO_NAMES }),
+};
 
 // MQTT 3.1.1 §3.2.2.3 CONNACK return codes.
 const IDENTIFIER_REJECTED = 2;
@@ -322,7 +332,14 @@ export class EmbeddedBroker implements NorthboundSink {
         if (c.transport === "tcp") coalesceWrites(c.socket);
         const client = this.aedes.handle(c.stream as Socket) as unknown as Client;
         slimParser(client);
-        this.transports.set(client, { transport: c.transport, certNames: c.certNames });
+        shareClientListeners(client);
+        compactClient(client);
+        this.transports.set(
+          client,
+          c.certNames.length === 0
+            ? PLAIN_TRANSPORT[c.transport]
+            : { transport: c.transport, certNames: c.certNames },
+        );
       },
       c.socket,
     );
@@ -597,6 +614,9 @@ export class EmbeddedBroker implements NorthboundSink {
       this.log.warn({ err: err.message }, "broker error"),
     );
     a.on("unsubscribe", (topics, client) => this.limits.unsubscribe(client, topics));
+    // aedes emits "clientReady" just before the client's "connected", whose once-listener's removal
+    // turns the client's events back into a dictionary: compacted on the next tick (client-memory.ts).
+    a.on("clientReady", (client) => process.nextTick(compactClientEvents, client));
     a.on("clientError", (client, err) => {
       this.log.debug({ clientId: client?.id, err: err.message }, "client error");
     });

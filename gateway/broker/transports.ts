@@ -111,9 +111,15 @@ export class Listener {
     private readonly server: Server | HttpServer,
     private readonly wss: WebSocketServer | null,
   ) {
+    // One "close" handler for every socket of the listener, not a closure per connection (memory per
+    // device connection, bench/connections.ts).
+    const sockets = this.sockets;
+    function forget(this: Socket): void {
+      sockets.delete(this);
+    }
     server.on("connection", (socket: Socket) => {
-      this.sockets.add(socket);
-      socket.once("close", () => this.sockets.delete(socket));
+      sockets.add(socket);
+      socket.on("close", forget);
     });
   }
 
