@@ -6,8 +6,7 @@
  */
 import { z } from "zod";
 import { LANE_ALERT, LANE_TELEMETRY } from "../core/index.js";
-import { changedBits } from "./modbus-common.js";
-import type { PointSpec, PointValue } from "./modbus-decode.js";
+import { type EnumPoint, enumName, type PointSpec, type PointValue } from "./modbus-decode.js";
 import {
   type DeviceSettings,
   type ModbusDeviceProfile,
@@ -26,6 +25,9 @@ export const LV4_FAULTS: Readonly<Record<number, string>> = {
   3: "temperature probe fault",
   4: "supply voltage low",
 };
+
+/** The fault code register (7) as an enum point: what a sensor fault names. */
+export const LV4_FAULT: EnumPoint = { name: "faultCode", address: 7, type: "enum", values: LV4_FAULTS };
 
 export const LV4_POINTS: readonly PointSpec[] = [
   { name: "model", address: 0, type: "u16" },
@@ -206,7 +208,7 @@ export const lv4: ModbusDeviceProfile<
     s.alarmCounter !== previous.alarmCounter ||
     s.status.selfTest !== previous.status.selfTest ||
     s.faultCode !== previous.faultCode ||
-    changedBits(levelBand(s), levelBand(previous))
+    LEVEL_BAND.some((flag) => s.status[flag] !== previous.status[flag])
       ? LANE_ALERT
       : LANE_TELEMETRY,
 
@@ -246,7 +248,7 @@ export const lv4: ModbusDeviceProfile<
     const fault = s.status.fault;
     ctx.condition("FAULT", fault, {
       priority: 3,
-      causes: fault ? [`sensor fault: ${LV4_FAULTS[s.faultCode] ?? `code ${s.faultCode}`}`] : [],
+      causes: fault ? [`sensor fault: ${enumName(LV4_FAULT, s.faultCode) ?? `code ${s.faultCode}`}`] : [],
     });
 
     // "Readings taken while bit 4 (self-test) is set are marked as such and raise no level alert"
@@ -315,10 +317,8 @@ function levelBelievable(s: Lv4Sample, st: Lv4State, now: number): boolean {
   return true;
 }
 
-/** The sensor's own comparisons and fault as bits, for the lane. */
-function levelBand(s: Lv4Sample): number {
-  return (s.status.low ? 1 : 0) | (s.status.high ? 2 : 0) | (s.status.fault ? 4 : 0);
-}
+/** The sensor's own comparisons and its fault: a change of any is an alert-lane event. */
+const LEVEL_BAND = ["low", "high", "fault"] as const;
 
 function round1(v: number): number {
   return Math.round(v * 10) / 10;
