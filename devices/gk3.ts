@@ -14,8 +14,10 @@ import {
   type PointValue,
 } from "./modbus-decode.js";
 import {
+  type AlertSpec,
   type DeviceSettings,
   type ModbusDeviceProfile,
+  num,
   type Rejection,
   type RuleContext,
   reject,
@@ -124,15 +126,65 @@ const ALERTS = {
     raised: "cabinet door open while the kiosk is in service (never in maintenance)",
     cleared: "door closed",
   },
-  VANDALISM: { priority: 2, raised: "tilt or shock", cleared: "bit clear" },
+  VANDALISM: {
+    priority: 2,
+    raised: "tilt or shock",
+    cleared: "bit clear",
+    text: {
+      "zh-CN": { title: "设备被撞击或倾斜", action: "查看监控或派人到现场，确认设备是否被破坏。" },
+      en: {
+        title: "Device knocked or tilted",
+        action: "Check the cameras or send someone to see whether the device was damaged.",
+      },
+    },
+  },
   KIOSK_OUT_OF_SERVICE: {
     priority: 3,
     raised: 'state "out of service" longer than `outOfServiceAfter` (default 300 s)',
     cleared: "any other state",
+    text: {
+      "zh-CN": { title: "自助终端停止服务", action: "通知维保单位检修，并在终端旁告知居民。" },
+      en: {
+        title: "Kiosk out of service",
+        action: "Call the maintenance contractor and put a notice up for residents.",
+      },
+    },
   },
-  OVERHEAT: { priority: 3, raised: "cabinet over 45 °C", cleared: "43 °C or less" },
-  PAPER_LOW: { priority: 4, raised: "paper under 10 %", cleared: "15 % or more" },
-} as const;
+  OVERHEAT: {
+    priority: 3,
+    raised: "cabinet over 45 °C",
+    cleared: "43 °C or less",
+    text: {
+      "zh-CN": {
+        title: "机柜温度过高",
+        detail: (d) => (num(d, "temperature") === null ? null : `${num(d, "temperature")} °C`),
+        action: "检查机柜通风和散热风扇，必要时暂停使用。",
+      },
+      en: {
+        title: "Cabinet overheating",
+        detail: (d) => (num(d, "temperature") === null ? null : `${num(d, "temperature")} °C`),
+        action: "Check the cabinet's ventilation and fan; take the kiosk out of use if needed.",
+      },
+    },
+  },
+  PAPER_LOW: {
+    priority: 4,
+    raised: "paper under 10 %",
+    cleared: "15 % or more",
+    text: {
+      "zh-CN": {
+        title: "打印纸将用完",
+        detail: (d) => (num(d, "paper") === null ? null : `剩余 ${num(d, "paper")}%`),
+        action: "安排补充打印纸。",
+      },
+      en: {
+        title: "Paper low",
+        detail: (d) => (num(d, "paper") === null ? null : `${num(d, "paper")}% left`),
+        action: "Refill the kiosk's paper.",
+      },
+    },
+  },
+} as const satisfies Readonly<Record<string, AlertSpec>>;
 type Gk3Code = keyof typeof ALERTS;
 
 export const gk3: ModbusDeviceProfile<

@@ -18,6 +18,7 @@ export { decodePollSample } from "./modbus-sample.js";
 export { MODELS, PROFILES, profileFor } from "./models.js";
 export {
   type AlertContext,
+  type AlertDetail,
   type AlertOptions,
   type AlertSpec,
   type AnyProfile,
@@ -28,6 +29,7 @@ export {
   isRejection,
   type ModbusDeviceProfile,
   type MqttDeviceProfile,
+  num,
   profileProblem,
   type RuleContext,
 } from "./profile.js";

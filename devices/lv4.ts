@@ -8,8 +8,10 @@ import { z } from "zod";
 import { LANE_ALERT, LANE_TELEMETRY } from "../core/index.js";
 import { type EnumPoint, enumName, type PointSpec, type PointValue } from "./modbus-decode.js";
 import {
+  type AlertSpec,
   type DeviceSettings,
   type ModbusDeviceProfile,
+  num,
   type Rejection,
   type RuleContext,
   reject,
@@ -118,20 +120,56 @@ const ALERTS = {
     raised:
       "level under the device's `reserve` (default 60 % of the tank height) for 30 s; `detail.reserveMm`",
     cleared: "level 50 mm above the reserve",
+    text: {
+      "zh-CN": {
+        title: "消防水箱水位低",
+        detail: (d) => (num(d, "reserveMm") === null ? null : `低于储备水位 ${num(d, "reserveMm")} mm`),
+        action: "通知物业检查补水阀和水泵，尽快补水；确认消防用水储备。",
+      },
+      en: {
+        title: "Fire-water tank low",
+        detail: (d) =>
+          num(d, "reserveMm") === null ? null : `under the reserve of ${num(d, "reserveMm")} mm`,
+        action:
+          "Have the refill valve and pump checked and the tank refilled; the fire-fighting reserve is short.",
+      },
+    },
   },
   WATER_LEVEL_CRITICAL: {
     priority: 2,
     raised:
       "level under 30 % of the tank height, escalated like a P1 (on `alerts.escalation.p1`); replaces `WATER_LEVEL_LOW` while it lasts (that one clears, and comes back at once after it if the tank is still under the reserve)",
     cleared: "level 50 mm above 30 % of the height",
+    text: {
+      "zh-CN": {
+        title: "消防水箱水位严重不足",
+        action: "立即通知物业和维保单位补水；消防用水不足，必要时报告消防部门。",
+      },
+      en: {
+        title: "Fire-water tank critically low",
+        action:
+          "Get the tank refilled now; tell the fire brigade if the water for fire fighting stays short.",
+      },
+    },
   },
-  FREEZE_RISK: { priority: 3, raised: "water under 4.0 °C for 10 minutes", cleared: "5.0 °C or more" },
+  FREEZE_RISK: {
+    priority: 3,
+    raised: "water under 4.0 °C for 10 minutes",
+    cleared: "5.0 °C or more",
+    text: {
+      "zh-CN": { title: "消防水箱有结冰风险", action: "检查水箱加热器和保温，必要时采取防冻措施。" },
+      en: {
+        title: "Fire-water tank may freeze",
+        action: "Check the tank's heater and insulation; protect it against frost.",
+      },
+    },
+  },
   FAULT: {
     priority: 3,
     raised: "status bit 3; `causes`: `sensor fault: <meaning of the fault code>`",
     cleared: "bit clear",
   },
-} as const;
+} as const satisfies Readonly<Record<string, AlertSpec>>;
 type Lv4Code = keyof typeof ALERTS;
 
 export const lv4: ModbusDeviceProfile<

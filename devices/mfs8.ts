@@ -15,8 +15,10 @@ import {
   type PointValue,
 } from "./modbus-decode.js";
 import {
+  type AlertSpec,
   type DeviceSettings,
   type ModbusDeviceProfile,
+  num,
   type Rejection,
   type RuleContext,
   reject,
@@ -139,17 +141,49 @@ const ALERTS = {
     raised:
       "smoke, heat or call point: one incident per panel naming every cause in `causes` (`smoke`, `heat`, `call point`)",
     cleared: "the panel is reset (its alarm bits latch)",
+    text: {
+      "zh-CN": {
+        title: "火警",
+        detail: (d) => (num(d, "temperature") === null ? null : `温度 ${num(d, "temperature")} °C`),
+        action: "立即派人到现场确认；确认起火时拨打 119 并组织疏散。处理后发送复位命令。",
+      },
+      en: {
+        title: "Fire alarm",
+        detail: (d) => (num(d, "temperature") === null ? null : `${num(d, "temperature")} °C`),
+        action:
+          "Send someone to the station now; if there is a fire, call 119 and evacuate. Reset the panel afterwards.",
+      },
+    },
   },
   HYDRANT_PRESSURE_LOW: {
     priority: 2,
     raised: "the panel's low-pressure bit, or pressure under `minPressure` (default 0.15 MPa)",
     cleared: "both gone (pressure back above minimum + 0.02 MPa)",
+    text: {
+      "zh-CN": {
+        title: "消防水压不足",
+        detail: (d) => (num(d, "pressure") === null ? null : `${num(d, "pressure")} MPa`),
+        action: "通知物业或维保单位检查消防管网和水泵。",
+      },
+      en: {
+        title: "Hydrant pressure low",
+        detail: (d) => (num(d, "pressure") === null ? null : `${num(d, "pressure")} MPa`),
+        action: "Ask the property office or the maintenance contractor to check the pipes and the pump.",
+      },
+    },
   },
   EXTINGUISHER_MISSING: {
     priority: 3,
     raised:
       "a fitted bracket empty longer than `extinguisherGrace` (default 120 s); `causes` names the brackets",
     cleared: "every bracket holds an extinguisher",
+    text: {
+      "zh-CN": { title: "灭火器不在位", action: "派人到微型消防站查看灭火器是否被取走，尽快归位或补充。" },
+      en: {
+        title: "Extinguisher missing",
+        action: "Send someone to the fire station to see whether it was taken; put it back or replace it.",
+      },
+    },
   },
   FAULT: {
     priority: [2, 3],
@@ -158,7 +192,7 @@ const ALERTS = {
     cleared: "no fault bit left",
   },
   POWER_FAIL: { priority: 3, raised: "mains failed (status bit 5)", cleared: "mains back" },
-} as const;
+} as const satisfies Readonly<Record<string, AlertSpec>>;
 type Mfs8Code = keyof typeof ALERTS;
 
 export const mfs8: ModbusDeviceProfile<
