@@ -3,6 +3,8 @@
  * derived from them (config entries, documentation tables), and what the
  * gateway needs to run them. It imports only protocols/ and core/.
  */
+
+export { commandOf, type ModbusWrite, modbusWrite, unknownCommand } from "./commands.js";
 export {
   type BindingConfig,
   type DeviceSchema,
