@@ -114,7 +114,7 @@ describe("where the words live", () => {
       if (byModels.length > 1) continue;
       single++;
       const profile = PROFILES.find((p) => p.model === byModels[0]);
-      const text = (profile?.alerts as Record<string, AlertSpec>)[code]?.text;
+      const text = (profile?.alerts as Record<string, AlertSpec> | undefined)?.[code]?.text;
       for (const locale of LOCALES) {
         expect(text?.[locale]?.title, `${code} ${locale}`).toBeTruthy();
         expect(CATALOGUES[locale].codes[code as AlertCode].title).toBe(text?.[locale]?.title);
