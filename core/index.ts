@@ -28,5 +28,5 @@ export type {
 } from "./model.js";
 export { GATEWAY_ALERT_CODES } from "./model.js";
 export { HASH_BYTES, hashProblem, isHashed, MAX_MEM, SCRYPT_PREFIX } from "./password-hash.js";
-export { isRejection, type Rejection, reject } from "./refusal.js";
+export { isRejection, type Rejection, type RejectionWhere, reject, rejectionText } from "./refusal.js";
 export { SiteTime } from "./site-time.js";

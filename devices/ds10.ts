@@ -52,6 +52,14 @@ const ALERTS = {
     raised:
       "door open longer than `holdOpenTime` (default 600 s; a bounce within `alerts.contactDebounce`, 200 ms, is one opening)",
     cleared: "door closed",
+    text: {
+      "zh-CN": { title: "门长时间未关", action: "致电住户确认是否安全；消防门请通知物业关闭。" },
+      en: {
+        title: "Door left open",
+        action:
+          "Call the resident to check they are safe; for a fire door, ask the property office to close it.",
+      },
+    },
   },
   BATTERY_LOW,
 } as const;

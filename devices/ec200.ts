@@ -5,6 +5,7 @@
 import { LANE_ALERT, LANE_P1, LANE_TELEMETRY } from "../core/index.js";
 import { asInteger, asObject, checkHeader, checkIntRange } from "./fields.js";
 import {
+  type AlertSpec,
   type DeviceSettings,
   type MqttDeviceProfile,
   type Rejection,
@@ -49,14 +50,38 @@ const ALERTS = {
     priority: 1,
     raised: "`press` or `long_press` (`urgent`)",
     cleared: "`alerts.emergencyCallWindow` (60 s) after the last press",
+    text: {
+      "zh-CN": {
+        title: "紧急呼叫",
+        detail: (d) => (d.urgent === true ? "住户长按，情况严重" : null),
+        action: "立即致电住户；无人接听或情况紧急时派人上门，必要时拨打 120。",
+      },
+      en: {
+        title: "Emergency call",
+        detail: (d) => (d.urgent === true ? "long press: the resident says it is serious" : null),
+        action:
+          "Call the resident now; if nobody answers or it is serious, send someone, and call 120 if needed.",
+      },
+    },
   },
   FALL_DETECTED: {
     priority: 1,
     raised: "`fall`",
     cleared: "`alerts.emergencyCallWindow` (60 s) after the last fall",
+    text: {
+      "zh-CN": {
+        title: "疑似跌倒",
+        action: "立即致电住户确认是否受伤；无人接听时派人上门，必要时拨打 120。",
+      },
+      en: {
+        title: "Possible fall",
+        action:
+          "Call the resident now to ask whether they are hurt; if nobody answers, send someone (120 if needed).",
+      },
+    },
   },
   BATTERY_LOW,
-} as const;
+} as const satisfies Readonly<Record<string, AlertSpec>>;
 type Ec200Code = keyof typeof ALERTS;
 
 /** No fields of its own beyond the MQTT binding's. */

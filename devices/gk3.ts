@@ -5,11 +5,19 @@
 
 import { z } from "zod";
 import { duration, LANE_ALERT, LANE_TELEMETRY } from "../core/index.js";
-import { changedBits, parseOpeningHours, withinHours } from "./modbus-common.js";
-import type { PointSpec, PointValue } from "./modbus-decode.js";
+import { parseOpeningHours, withinHours } from "./modbus-common.js";
 import {
+  type BitfieldPoint,
+  type EnumPoint,
+  flagsOf,
+  type PointSpec,
+  type PointValue,
+} from "./modbus-decode.js";
+import {
+  type AlertSpec,
   type DeviceSettings,
   type ModbusDeviceProfile,
+  num,
   type Rejection,
   type RuleContext,
   reject,
@@ -19,6 +27,7 @@ import { ThresholdState } from "./threshold.js";
 export const KIOSK_STATES = ["off", "booting", "in-service", "out-of-service", "maintenance"] as const;
 export type KioskState = (typeof KIOSK_STATES)[number];
 
+/** Status register bits (input register 4). */
 export const STATUS = {
   doorOpen: 0,
   printerFault: 1,
@@ -29,19 +38,32 @@ export const STATUS = {
   tilt: 6,
 } as const;
 
-const FAULTS: ReadonlyArray<[number, string]> = [
-  [STATUS.printerFault, "printer"],
-  [STATUS.cardReaderFault, "ID-card reader"],
-  [STATUS.screenFault, "touch screen"],
-  [STATUS.networkDown, "network uplink"],
+type StatusFlag = keyof typeof STATUS;
+
+/** The status register as a bitfield point: the rules read its flags by name. */
+export const GK3_STATUS: BitfieldPoint<StatusFlag> = {
+  name: "status",
+  address: 4,
+  type: "bitfield",
+  bits: STATUS,
+};
+/** The kiosk state register (0) as an enum point: the sample carries the state's name. */
+export const GK3_STATE: EnumPoint = { name: "state", address: 0, type: "enum", values: { ...KIOSK_STATES } };
+
+/** The fault flags behind FAULT, and what each cause says. */
+const FAULTS: ReadonlyArray<[StatusFlag, string]> = [
+  ["printerFault", "printer"],
+  ["cardReaderFault", "ID-card reader"],
+  ["screenFault", "touch screen"],
+  ["networkDown", "network uplink"],
 ];
-const FAULT_MASK = FAULTS.reduce((m, [b]) => m | (1 << b), 0);
 
 export const GK3_POINTS: readonly PointSpec[] = [
-  { name: "state", address: 0, type: "enum", values: { ...KIOSK_STATES } },
+  GK3_STATE,
   { name: "temperature", address: 1, type: "i16", scale: 0.1, unit: "°C" },
   { name: "humidity", address: 2, type: "u16", scale: 0.1, unit: "%RH" },
   { name: "paper", address: 3, type: "u16", unit: "%" },
+  // The word as the kiosk sends it (the lane watches any change); GK3_STATUS names its bits.
   { name: "status", address: 4, type: "u16" },
   { name: "transactions", address: 5, type: "u32", wordOrder: "ABCD" },
   { name: "uptime", address: 7, type: "u32", wordOrder: "ABCD", unit: "s" },
@@ -75,7 +97,6 @@ export interface Gk3State {
 /** PAPER_LOW under 10 %, cleared at 15 %; OVERHEAT over 45 °C, cleared at 43 °C (datasheet). */
 const PAPER = { below: 10, deadband: 5 } as const;
 const OVERHEAT = { above: 45, deadband: 2 } as const;
-const bit = (status: number, b: number) => (status & (1 << b)) !== 0;
 
 export interface Gk3Settings {
   /** State "out of service" this long is KIOSK_OUT_OF_SERVICE. */
@@ -105,15 +126,65 @@ const ALERTS = {
     raised: "cabinet door open while the kiosk is in service (never in maintenance)",
     cleared: "door closed",
   },
-  VANDALISM: { priority: 2, raised: "tilt or shock", cleared: "bit clear" },
+  VANDALISM: {
+    priority: 2,
+    raised: "tilt or shock",
+    cleared: "bit clear",
+    text: {
+      "zh-CN": { title: "设备被撞击或倾斜", action: "查看监控或派人到现场，确认设备是否被破坏。" },
+      en: {
+        title: "Device knocked or tilted",
+        action: "Check the cameras or send someone to see whether the device was damaged.",
+      },
+    },
+  },
   KIOSK_OUT_OF_SERVICE: {
     priority: 3,
     raised: 'state "out of service" longer than `outOfServiceAfter` (default 300 s)',
     cleared: "any other state",
+    text: {
+      "zh-CN": { title: "自助终端停止服务", action: "通知维保单位检修，并在终端旁告知居民。" },
+      en: {
+        title: "Kiosk out of service",
+        action: "Call the maintenance contractor and put a notice up for residents.",
+      },
+    },
   },
-  OVERHEAT: { priority: 3, raised: "cabinet over 45 °C", cleared: "43 °C or less" },
-  PAPER_LOW: { priority: 4, raised: "paper under 10 %", cleared: "15 % or more" },
-} as const;
+  OVERHEAT: {
+    priority: 3,
+    raised: "cabinet over 45 °C",
+    cleared: "43 °C or less",
+    text: {
+      "zh-CN": {
+        title: "机柜温度过高",
+        detail: (d) => (num(d, "temperature") === null ? null : `${num(d, "temperature")} °C`),
+        action: "检查机柜通风和散热风扇，必要时暂停使用。",
+      },
+      en: {
+        title: "Cabinet overheating",
+        detail: (d) => (num(d, "temperature") === null ? null : `${num(d, "temperature")} °C`),
+        action: "Check the cabinet's ventilation and fan; take the kiosk out of use if needed.",
+      },
+    },
+  },
+  PAPER_LOW: {
+    priority: 4,
+    raised: "paper under 10 %",
+    cleared: "15 % or more",
+    text: {
+      "zh-CN": {
+        title: "打印纸将用完",
+        detail: (d) => (num(d, "paper") === null ? null : `剩余 ${num(d, "paper")}%`),
+        action: "安排补充打印纸。",
+      },
+      en: {
+        title: "Paper low",
+        detail: (d) => (num(d, "paper") === null ? null : `${num(d, "paper")}% left`),
+        action: "Refill the kiosk's paper.",
+      },
+    },
+  },
+} as const satisfies Readonly<Record<string, AlertSpec>>;
 type Gk3Code = keyof typeof ALERTS;
 
 export const gk3: ModbusDeviceProfile<
@@ -162,7 +233,7 @@ export const gk3: ModbusDeviceProfile<
   },
 
   lane: (s, previous) =>
-    previous === null || previous.state !== s.state || changedBits(s.status, previous.status)
+    previous === null || previous.state !== s.state || s.status !== previous.status
       ? LANE_ALERT
       : LANE_TELEMETRY,
 
@@ -199,29 +270,31 @@ export const gk3: ModbusDeviceProfile<
 
   rules(s: Gk3Sample, st: Gk3State, settings: DeviceSettings & Gk3Settings, ctx: RuleContext<Gk3Code>): void {
     trackAvailability(st, settings, ctx.now);
-    const prevStatus = st.status;
+    const f = flagsOf(GK3_STATUS, s.status);
+    const was = flagsOf(GK3_STATUS, st.status);
+    const changed = (flag: StatusFlag) => f[flag] !== was[flag];
     const stateChanged = s.state !== st.state;
     st.status = s.status;
     st.state = s.state;
 
     // Cabinet door: tampering only while serving the public; nothing in maintenance.
-    const tamper = bit(s.status, STATUS.doorOpen) && s.state === "in-service";
+    const tamper = f.doorOpen && s.state === "in-service";
     if (tamper !== st.tamper) {
       st.tamper = tamper;
       ctx.condition("TAMPER", tamper, { priority: 2, causes: ["cabinet door open"] });
     }
-    if (((s.status ^ prevStatus) & FAULT_MASK) !== 0) {
-      const causes = FAULTS.filter(([b]) => bit(s.status, b)).map(([, c]) => `${c} fault`);
+    if (FAULTS.some(([flag]) => changed(flag))) {
+      const causes = FAULTS.filter(([flag]) => f[flag]).map(([, c]) => `${c} fault`);
       ctx.condition("FAULT", causes.length > 0, { priority: 3, causes });
     }
-    if (changedBits(s.status, prevStatus, STATUS.upsOnBattery)) {
-      ctx.condition("POWER_FAIL", bit(s.status, STATUS.upsOnBattery), {
+    if (changed("upsOnBattery")) {
+      ctx.condition("POWER_FAIL", f.upsOnBattery, {
         priority: 3,
         causes: ["UPS on battery"],
       });
     }
-    if (changedBits(s.status, prevStatus, STATUS.tilt)) {
-      ctx.condition("VANDALISM", bit(s.status, STATUS.tilt), { priority: 2, causes: ["tilt or shock"] });
+    if (changed("tilt")) {
+      ctx.condition("VANDALISM", f.tilt, { priority: 2, causes: ["tilt or shock"] });
     }
     if (stateChanged) {
       ctx.condition("KIOSK_OUT_OF_SERVICE", s.state === "out-of-service", {

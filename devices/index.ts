@@ -3,6 +3,8 @@
  * derived from them (config entries, documentation tables), and what the
  * gateway needs to run them. It imports only protocols/ and core/.
  */
+
+export { commandOf, type ModbusWrite, modbusWrite, unknownCommand } from "./commands.js";
 export {
   type BindingConfig,
   type DeviceSchema,
@@ -18,6 +20,7 @@ export { decodePollSample } from "./modbus-sample.js";
 export { MODELS, PROFILES, profileFor } from "./models.js";
 export {
   type AlertContext,
+  type AlertDetail,
   type AlertOptions,
   type AlertSpec,
   type AnyProfile,
@@ -28,6 +31,7 @@ export {
   isRejection,
   type ModbusDeviceProfile,
   type MqttDeviceProfile,
+  num,
   profileProblem,
   type RuleContext,
 } from "./profile.js";

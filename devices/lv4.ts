@@ -6,11 +6,12 @@
  */
 import { z } from "zod";
 import { LANE_ALERT, LANE_TELEMETRY } from "../core/index.js";
-import { changedBits } from "./modbus-common.js";
-import type { PointSpec, PointValue } from "./modbus-decode.js";
+import { type EnumPoint, enumName, type PointSpec, type PointValue } from "./modbus-decode.js";
 import {
+  type AlertSpec,
   type DeviceSettings,
   type ModbusDeviceProfile,
+  num,
   type Rejection,
   type RuleContext,
   reject,
@@ -26,6 +27,9 @@ export const LV4_FAULTS: Readonly<Record<number, string>> = {
   3: "temperature probe fault",
   4: "supply voltage low",
 };
+
+/** The fault code register (7) as an enum point: what a sensor fault names. */
+export const LV4_FAULT: EnumPoint = { name: "faultCode", address: 7, type: "enum", values: LV4_FAULTS };
 
 export const LV4_POINTS: readonly PointSpec[] = [
   { name: "model", address: 0, type: "u16" },
@@ -116,20 +120,56 @@ const ALERTS = {
     raised:
       "level under the device's `reserve` (default 60 % of the tank height) for 30 s; `detail.reserveMm`",
     cleared: "level 50 mm above the reserve",
+    text: {
+      "zh-CN": {
+        title: "消防水箱水位低",
+        detail: (d) => (num(d, "reserveMm") === null ? null : `低于储备水位 ${num(d, "reserveMm")} mm`),
+        action: "通知物业检查补水阀和水泵，尽快补水；确认消防用水储备。",
+      },
+      en: {
+        title: "Fire-water tank low",
+        detail: (d) =>
+          num(d, "reserveMm") === null ? null : `under the reserve of ${num(d, "reserveMm")} mm`,
+        action:
+          "Have the refill valve and pump checked and the tank refilled; the fire-fighting reserve is short.",
+      },
+    },
   },
   WATER_LEVEL_CRITICAL: {
     priority: 2,
     raised:
       "level under 30 % of the tank height, escalated like a P1 (on `alerts.escalation.p1`); replaces `WATER_LEVEL_LOW` while it lasts (that one clears, and comes back at once after it if the tank is still under the reserve)",
     cleared: "level 50 mm above 30 % of the height",
+    text: {
+      "zh-CN": {
+        title: "消防水箱水位严重不足",
+        action: "立即通知物业和维保单位补水；消防用水不足，必要时报告消防部门。",
+      },
+      en: {
+        title: "Fire-water tank critically low",
+        action:
+          "Get the tank refilled now; tell the fire brigade if the water for fire fighting stays short.",
+      },
+    },
   },
-  FREEZE_RISK: { priority: 3, raised: "water under 4.0 °C for 10 minutes", cleared: "5.0 °C or more" },
+  FREEZE_RISK: {
+    priority: 3,
+    raised: "water under 4.0 °C for 10 minutes",
+    cleared: "5.0 °C or more",
+    text: {
+      "zh-CN": { title: "消防水箱有结冰风险", action: "检查水箱加热器和保温，必要时采取防冻措施。" },
+      en: {
+        title: "Fire-water tank may freeze",
+        action: "Check the tank's heater and insulation; protect it against frost.",
+      },
+    },
+  },
   FAULT: {
     priority: 3,
     raised: "status bit 3; `causes`: `sensor fault: <meaning of the fault code>`",
     cleared: "bit clear",
   },
-} as const;
+} as const satisfies Readonly<Record<string, AlertSpec>>;
 type Lv4Code = keyof typeof ALERTS;
 
 export const lv4: ModbusDeviceProfile<
@@ -206,7 +246,7 @@ export const lv4: ModbusDeviceProfile<
     s.alarmCounter !== previous.alarmCounter ||
     s.status.selfTest !== previous.status.selfTest ||
     s.faultCode !== previous.faultCode ||
-    changedBits(levelBand(s), levelBand(previous))
+    LEVEL_BAND.some((flag) => s.status[flag] !== previous.status[flag])
       ? LANE_ALERT
       : LANE_TELEMETRY,
 
@@ -246,7 +286,7 @@ export const lv4: ModbusDeviceProfile<
     const fault = s.status.fault;
     ctx.condition("FAULT", fault, {
       priority: 3,
-      causes: fault ? [`sensor fault: ${LV4_FAULTS[s.faultCode] ?? `code ${s.faultCode}`}`] : [],
+      causes: fault ? [`sensor fault: ${enumName(LV4_FAULT, s.faultCode) ?? `code ${s.faultCode}`}`] : [],
     });
 
     // "Readings taken while bit 4 (self-test) is set are marked as such and raise no level alert"
@@ -315,10 +355,8 @@ function levelBelievable(s: Lv4Sample, st: Lv4State, now: number): boolean {
   return true;
 }
 
-/** The sensor's own comparisons and fault as bits, for the lane. */
-function levelBand(s: Lv4Sample): number {
-  return (s.status.low ? 1 : 0) | (s.status.high ? 2 : 0) | (s.status.fault ? 4 : 0);
-}
+/** The sensor's own comparisons and its fault: a change of any is an alert-lane event. */
+const LEVEL_BAND = ["low", "high", "fault"] as const;
 
 function round1(v: number): number {
   return Math.round(v * 10) / 10;

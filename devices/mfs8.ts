@@ -6,11 +6,19 @@
 
 import { z } from "zod";
 import { durationOrZero, LANE_ALERT, LANE_P1, LANE_TELEMETRY } from "../core/index.js";
-import { changedBits } from "./modbus-common.js";
-import type { PointSpec, PointValue } from "./modbus-decode.js";
 import {
+  type BitfieldPoint,
+  type EnumPoint,
+  enumName,
+  flagsOf,
+  type PointSpec,
+  type PointValue,
+} from "./modbus-decode.js";
+import {
+  type AlertSpec,
   type DeviceSettings,
   type ModbusDeviceProfile,
+  num,
   type Rejection,
   type RuleContext,
   reject,
@@ -19,7 +27,7 @@ import { ThresholdState } from "./threshold.js";
 
 const MODEL_ID = 0x4d38; // "M8"
 
-/** Status register bits (register 4). */
+/** Status register bits (register 4, datasheet "Status bits"). */
 export const STATUS = {
   smoke: 0,
   heat: 1,
@@ -33,12 +41,27 @@ export const STATUS = {
   testMode: 15,
 } as const;
 
-const FIRE_MASK = (1 << STATUS.smoke) | (1 << STATUS.heat) | (1 << STATUS.callPoint);
-const FIRE_CAUSES: ReadonlyArray<[number, string]> = [
-  [STATUS.smoke, "smoke"],
-  [STATUS.heat, "heat"],
-  [STATUS.callPoint, "call point"],
+type StatusFlag = keyof typeof STATUS;
+type Status = Record<StatusFlag, boolean>;
+
+/** The status register as a bitfield point: the rules read its flags by name. */
+export const MFS8_STATUS: BitfieldPoint<StatusFlag> = {
+  name: "status",
+  address: 4,
+  type: "bitfield",
+  bits: STATUS,
+};
+
+/** The alarm flags and the cause each gives a FIRE_ALARM (one incident naming them all). */
+const FIRE_CAUSES: ReadonlyArray<[StatusFlag, string]> = [
+  ["smoke", "smoke"],
+  ["heat", "heat"],
+  ["callPoint", "call point"],
 ];
+/** The fault flags behind the one FAULT per panel (its priority follows the pump fault). */
+const FAULT_FLAGS: readonly StatusFlag[] = ["pumpFault", "batteryFault", "detectorFault"];
+
+const inAlarm = (f: Status) => FIRE_CAUSES.some(([flag]) => f[flag]);
 
 export const FAULT_CODES: Readonly<Record<number, string>> = {
   0: "none",
@@ -49,10 +72,14 @@ export const FAULT_CODES: Readonly<Record<number, string>> = {
   5: "internal battery fault",
 };
 
+/** The fault code register (11) as an enum point: what a detector fault names. */
+export const MFS8_FAULT: EnumPoint = { name: "faultCode", address: 11, type: "enum", values: FAULT_CODES };
+
 export const MFS8_POINTS: readonly PointSpec[] = [
   { name: "model", address: 0, type: "u16" },
   { name: "firmware", address: 1, type: "u16" },
   { name: "uptime", address: 2, type: "u32", wordOrder: "ABCD", unit: "s" },
+  // The word as the panel sends it (the lane watches any change); MFS8_STATUS names its bits.
   { name: "status", address: 4, type: "u16" },
   { name: "smoke", address: 5, type: "u16", scale: 0.01, unit: "%/m" },
   { name: "temperature", address: 6, type: "i16", scale: 0.1, unit: "°C" },
@@ -87,7 +114,6 @@ export interface Mfs8State {
   missingMask: number;
 }
 
-const bit = (status: number, b: number) => (status & (1 << b)) !== 0;
 /** Hysteresis above the minimum before the pressure alert clears, MPa. */
 const PRESSURE_DEADBAND = 0.02;
 
@@ -115,17 +141,49 @@ const ALERTS = {
     raised:
       "smoke, heat or call point: one incident per panel naming every cause in `causes` (`smoke`, `heat`, `call point`)",
     cleared: "the panel is reset (its alarm bits latch)",
+    text: {
+      "zh-CN": {
+        title: "火警",
+        detail: (d) => (num(d, "temperature") === null ? null : `温度 ${num(d, "temperature")} °C`),
+        action: "立即派人到现场确认；确认起火时拨打 119 并组织疏散。处理后发送复位命令。",
+      },
+      en: {
+        title: "Fire alarm",
+        detail: (d) => (num(d, "temperature") === null ? null : `${num(d, "temperature")} °C`),
+        action:
+          "Send someone to the station now; if there is a fire, call 119 and evacuate. Reset the panel afterwards.",
+      },
+    },
   },
   HYDRANT_PRESSURE_LOW: {
     priority: 2,
     raised: "the panel's low-pressure bit, or pressure under `minPressure` (default 0.15 MPa)",
     cleared: "both gone (pressure back above minimum + 0.02 MPa)",
+    text: {
+      "zh-CN": {
+        title: "消防水压不足",
+        detail: (d) => (num(d, "pressure") === null ? null : `${num(d, "pressure")} MPa`),
+        action: "通知物业或维保单位检查消防管网和水泵。",
+      },
+      en: {
+        title: "Hydrant pressure low",
+        detail: (d) => (num(d, "pressure") === null ? null : `${num(d, "pressure")} MPa`),
+        action: "Ask the property office or the maintenance contractor to check the pipes and the pump.",
+      },
+    },
   },
   EXTINGUISHER_MISSING: {
     priority: 3,
     raised:
       "a fitted bracket empty longer than `extinguisherGrace` (default 120 s); `causes` names the brackets",
     cleared: "every bracket holds an extinguisher",
+    text: {
+      "zh-CN": { title: "灭火器不在位", action: "派人到微型消防站查看灭火器是否被取走，尽快归位或补充。" },
+      en: {
+        title: "Extinguisher missing",
+        action: "Send someone to the fire station to see whether it was taken; put it back or replace it.",
+      },
+    },
   },
   FAULT: {
     priority: [2, 3],
@@ -134,7 +192,7 @@ const ALERTS = {
     cleared: "no fault bit left",
   },
   POWER_FAIL: { priority: 3, raised: "mains failed (status bit 5)", cleared: "mains back" },
-} as const;
+} as const satisfies Readonly<Record<string, AlertSpec>>;
 type Mfs8Code = keyof typeof ALERTS;
 
 export const mfs8: ModbusDeviceProfile<
@@ -188,10 +246,10 @@ export const mfs8: ModbusDeviceProfile<
 
   // A panel in alarm is P1 on every poll; any other change of status is an alert-lane event.
   lane(s, previous) {
-    if ((s.status & FIRE_MASK) !== 0) return LANE_P1;
+    if (inAlarm(flagsOf(MFS8_STATUS, s.status))) return LANE_P1;
     const changed =
       previous === null ||
-      changedBits(s.status, previous.status) ||
+      s.status !== previous.status ||
       s.present !== previous.present ||
       s.faultCode !== previous.faultCode;
     return changed ? LANE_ALERT : LANE_TELEMETRY;
@@ -199,20 +257,23 @@ export const mfs8: ModbusDeviceProfile<
 
   deviceTime: () => null,
   isActivity: () => false,
-  suppressed: (s) => (bit(s.status, STATUS.testMode) ? "test" : false),
+  suppressed: (s) => (flagsOf(MFS8_STATUS, s.status).testMode ? "test" : false),
 
-  metrics: (s) => ({
-    smoke: { value: round(s.smoke, 2), unit: "%/m" },
-    temperature: { value: round(s.temperature, 1), unit: "°C" },
-    hydrantPressure: { value: round(s.pressure, 3), unit: "MPa" },
-    extinguishersPresent: { value: popcount(s.present & ((1 << s.slots) - 1)) },
-    extinguisherSlots: { value: s.slots },
-    sounder: { value: bit(s.status, STATUS.sounder) },
-    testMode: { value: bit(s.status, STATUS.testMode) },
-    faultCode: { value: s.faultCode },
-    eventCounter: { value: s.events },
-    uptime: { value: s.uptime, unit: "s" },
-  }),
+  metrics: (s) => {
+    const f = flagsOf(MFS8_STATUS, s.status);
+    return {
+      smoke: { value: round(s.smoke, 2), unit: "%/m" },
+      temperature: { value: round(s.temperature, 1), unit: "°C" },
+      hydrantPressure: { value: round(s.pressure, 3), unit: "MPa" },
+      extinguishersPresent: { value: popcount(s.present & ((1 << s.slots) - 1)) },
+      extinguisherSlots: { value: s.slots },
+      sounder: { value: f.sounder },
+      testMode: { value: f.testMode },
+      faultCode: { value: s.faultCode },
+      eventCounter: { value: s.events },
+      uptime: { value: s.uptime, unit: "s" },
+    };
+  },
 
   initialState: () => ({
     status: 0,
@@ -228,12 +289,14 @@ export const mfs8: ModbusDeviceProfile<
     settings: DeviceSettings & Mfs8Settings,
     ctx: RuleContext<Mfs8Code>,
   ): void {
-    const prev = st.status;
+    const f = flagsOf(MFS8_STATUS, s.status);
+    const was = flagsOf(MFS8_STATUS, st.status);
+    const changed = (flag: StatusFlag) => f[flag] !== was[flag];
     st.status = s.status;
 
     // One fire incident per station naming every cause (datasheet); the panel latches until reset.
-    if (((s.status ^ prev) & FIRE_MASK) !== 0) {
-      const causes = FIRE_CAUSES.filter(([b]) => bit(s.status, b)).map(([, c]) => c);
+    if (FIRE_CAUSES.some(([flag]) => changed(flag))) {
+      const causes = FIRE_CAUSES.filter(([flag]) => f[flag]).map(([, c]) => c);
       ctx.condition("FIRE_ALARM", causes.length > 0, {
         priority: 1,
         causes,
@@ -246,7 +309,7 @@ export const mfs8: ModbusDeviceProfile<
     const low = st.pressure
       .setSpec({ below: settings.minPressureMpa, deadband: PRESSURE_DEADBAND })
       .update(s.pressure);
-    const panelLow = bit(s.status, STATUS.pressureLow);
+    const panelLow = f.pressureLow;
     ctx.condition("HYDRANT_PRESSURE_LOW", panelLow || low, {
       priority: 2,
       causes: [...(panelLow ? ["panel"] : []), ...(low ? [`below ${settings.minPressureMpa} MPa`] : [])],
@@ -255,28 +318,21 @@ export const mfs8: ModbusDeviceProfile<
 
     // One FAULT per panel naming every live cause, at the highest priority among them: P2 while the
     // pump fault is present, else P3 (docs/topics.md); it clears when no cause is left.
-    if (
-      changedBits(s.status, prev, STATUS.pumpFault) ||
-      changedBits(s.status, prev, STATUS.detectorFault) ||
-      changedBits(s.status, prev, STATUS.batteryFault) ||
-      s.faultCode !== st.faultCode
-    ) {
+    if (FAULT_FLAGS.some(changed) || s.faultCode !== st.faultCode) {
       st.faultCode = s.faultCode;
-      const pump = bit(s.status, STATUS.pumpFault);
-      const detector = bit(s.status, STATUS.detectorFault);
-      const battery = bit(s.status, STATUS.batteryFault);
       const causes: string[] = [];
-      if (pump) causes.push("pump fault");
-      if (battery) causes.push("battery fault");
-      if (detector) causes.push(`detector fault: ${FAULT_CODES[s.faultCode] ?? `code ${s.faultCode}`}`);
+      if (f.pumpFault) causes.push("pump fault");
+      if (f.batteryFault) causes.push("battery fault");
+      if (f.detectorFault)
+        causes.push(`detector fault: ${enumName(MFS8_FAULT, s.faultCode) ?? `code ${s.faultCode}`}`);
       ctx.condition("FAULT", causes.length > 0, {
-        priority: pump ? 2 : 3,
+        priority: f.pumpFault ? 2 : 3,
         causes,
         detail: { faultCode: s.faultCode },
       });
     }
-    if (changedBits(s.status, prev, STATUS.mainsFail)) {
-      ctx.condition("POWER_FAIL", bit(s.status, STATUS.mainsFail), {
+    if (changed("mainsFail")) {
+      ctx.condition("POWER_FAIL", f.mainsFail, {
         priority: 3,
         causes: ["mains failed, on battery"],
       });

@@ -1,10 +1,4 @@
 /** Small helpers shared by the polled device profiles. */
-/** True when the two status words differ (in bit `b` only, when given). */
-export function changedBits(a: number, b: number, bitNo?: number): boolean {
-  const diff = a ^ b;
-  return bitNo === undefined ? diff !== 0 : (diff & (1 << bitNo)) !== 0;
-}
-
 /** "08:30-17:30" as minutes after midnight. */
 export function parseOpeningHours(text: string): { from: number; to: number } {
   const m = /^(\d\d):(\d\d)-(\d\d):(\d\d)$/.exec(text);

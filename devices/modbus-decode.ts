@@ -145,6 +145,32 @@ export function decodePoint(spec: PointSpec, block: RegisterBlock): PointValue {
   return tidy(raw * (spec.scale ?? 1) + (spec.offset ?? 0));
 }
 
+/** A status register as data: its flags by name and bit number (0 = least significant). */
+export interface BitfieldPoint<F extends string> extends PointSpec {
+  type: "bitfield";
+  bits: Readonly<Record<F, number>>;
+}
+
+/** A coded register as data: raw value -> name. */
+export interface EnumPoint extends PointSpec {
+  type: "enum";
+  values: Readonly<Record<number, string>>;
+}
+
+/**
+ * The flags of a status word a sample kept, decoded by the register's
+ * bitfield point exactly as a poll would: a profile's rules name flags
+ * (`pumpFault`), never masks and shifts.
+ */
+export function flagsOf<F extends string>(spec: BitfieldPoint<F>, word: number): Record<F, boolean> {
+  return decodePoint(spec, { address: spec.address, words: [word] }) as Record<F, boolean>;
+}
+
+/** The name an enum point gives a raw value, or null for a value its table does not know. */
+export function enumName(spec: EnumPoint, raw: number): string | null {
+  return Object.hasOwn(spec.values, raw) ? (spec.values[raw] as string) : null;
+}
+
 /** The core transformer: applies every spec to a register block. */
 export function decodePoints(specs: readonly PointSpec[], block: RegisterBlock): Record<string, PointValue> {
   const out: Record<string, PointValue> = {};

@@ -2,9 +2,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LANE_ALERT, LANE_P1, LANE_TELEMETRY } from "../core/lanes.js";
 import type { AlertCode } from "../core/model.js";
 import { SiteTime } from "../core/site-time.js";
-import { type Gk3Sample, gk3 } from "./gk3.js";
-import { type Mfs8Sample, mfs8 } from "./mfs8.js";
-import { decodePointsFromBlocks } from "./modbus-decode.js";
+import { GK3_STATE, GK3_STATUS, type Gk3Sample, gk3 } from "./gk3.js";
+import { LV4_FAULT, LV4_POINTS } from "./lv4.js";
+import { MFS8_FAULT, MFS8_STATUS, type Mfs8Sample, mfs8 } from "./mfs8.js";
+import { decodePointsFromBlocks, enumName, flagsOf, validatePointSpecs } from "./modbus-decode.js";
 import { type ConditionOptions, isRejection, type RuleContext } from "./profile.js";
 
 /** Registers from a reply frame: skip address, function, byte count; drop the CRC. */
@@ -283,5 +284,36 @@ describe("GK-3 profile", () => {
       run(Date.UTC(2026, 0, 6, 0, 0), 1, st); // 00:00 UTC, 08:00 Shanghai: still the same local day
       expect(st.day).toBe(day + 1);
     });
+  });
+});
+
+describe("status and code registers are point specs", () => {
+  it("each is a valid spec at the address of the register the poll reads", () => {
+    for (const [spec, points] of [
+      [MFS8_STATUS, mfs8.points],
+      [MFS8_FAULT, mfs8.points],
+      [GK3_STATUS, gk3.points],
+      [GK3_STATE, gk3.points],
+      [LV4_FAULT, LV4_POINTS],
+    ] as const) {
+      expect(() => validatePointSpecs([spec])).not.toThrow();
+      expect(points.find((p) => p.name === spec.name)?.address).toBe(spec.address);
+    }
+  });
+
+  it("a kept status word decodes to the flags a poll gives (datasheet bits)", () => {
+    const f = flagsOf(MFS8_STATUS, (1 << 4) | (1 << 8) | (1 << 15));
+    expect(
+      Object.entries(f)
+        .filter(([, on]) => on)
+        .map(([name]) => name),
+    ).toEqual(["pumpFault", "detectorFault", "testMode"]);
+    expect(flagsOf(GK3_STATUS, 0b1000001)).toMatchObject({ doorOpen: true, tilt: true, printerFault: false });
+  });
+
+  it("a code the datasheet does not list has no name (the cause says its number)", () => {
+    expect(enumName(MFS8_FAULT, 1)).toBe("smoke head dirty");
+    expect(enumName(MFS8_FAULT, 9)).toBeNull();
+    expect(enumName(LV4_FAULT, 4)).toBe("supply voltage low");
   });
 });

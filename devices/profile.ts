@@ -72,9 +72,18 @@ export interface AlertSpec {
 export interface AlertText {
   /** What happened, a short phrase ("燃气泄漏", "Gas leak"). */
   title: string;
+  /** The figure that matters from the alert's `detail` ("剩余 12%"), or null when it has none. */
+  detail?: (d: AlertDetail) => string | null;
   /** What the operator should do. */
   action: string;
 }
+
+/** An alert's `detail`, as its operator text reads it. */
+export type AlertDetail = Readonly<Record<string, number | string | boolean>>;
+
+/** A detail field as a number, or null when absent. */
+export const num = (d: AlertDetail, key: string): number | null =>
+  typeof d[key] === "number" ? (d[key] as number) : null;
 
 export interface AlertOptions {
   priority: Priority;

@@ -8,7 +8,7 @@
  */
 
 import path from "node:path";
-import { type Clock, LANE_TELEMETRY, type Quality, systemClock } from "../core/index.js";
+import { type Clock, isRejection, LANE_TELEMETRY, type Quality, systemClock } from "../core/index.js";
 import type { Alert, Transition } from "./alerts/alert.js";
 import { AlertEngine, type AlertEvent } from "./alerts/engine.js";
 import { AccessPolicy, type OperatorAction } from "./broker/access.js";
@@ -19,7 +19,7 @@ import { plainTextPasswordWarning } from "./config/warnings.js";
 import { ConsoleServer } from "./console/server.js";
 import { consoleSiteInfo } from "./console/site-info.js";
 import { AlertContentBuilder } from "./content/alert-content.js";
-import { DeviceCommands } from "./device-commands.js";
+import { commandResultFields, DeviceCommands } from "./device-commands.js";
 import { MqttIngest } from "./ingest/mqtt-ingest.js";
 import { Journal } from "./journal/journal.js";
 import { JournalLockedError } from "./journal/lock.js";
@@ -295,7 +295,16 @@ export class Gateway {
       this.supervisor,
       this.clock,
       this.log,
-      new DeviceCommands(this.registry, this.modbus, this.publisher, this.counters, this.log, this.clock),
+      new DeviceCommands(
+        this.registry,
+        this.modbus,
+        this.publisher,
+        this.counters,
+        this.log,
+        this.clock,
+        () => this.locale(),
+      ),
+      () => this.locale(),
     );
   }
 
@@ -673,7 +682,7 @@ export class Gateway {
           deviceId: device.id,
           command,
           by: AUTOMATIC,
-          ...outcome,
+          ...commandResultFields(outcome, device.profile, this.locale()),
           at: this.clock.now(),
         });
       });
@@ -685,11 +694,16 @@ export class Gateway {
       deviceId: device.id,
       command,
       by: AUTOMATIC,
-      ...outcome,
+      ...commandResultFields(outcome, device.profile, this.locale()),
       at,
     });
-    return outcome.ok;
+    return !isRejection(outcome);
   };
+
+  /** The site's language (`site.locale`) of the running configuration. */
+  private locale(): "zh-CN" | "en" {
+    return this.config.site.locale;
+  }
 
   /** Pipeline consumer: every accepted sample, in lane priority order. */
   private readonly consume = (entry: PipelineEntry): void => {

@@ -81,6 +81,23 @@ describe("operator action table", () => {
     });
   });
 
+  it("a refusal is the one shape: its reason, the field it is about, and words in Chinese too", () => {
+    const [, r] = run("shelve", '{"duration":"soon"}') as [string, RefusedRequest];
+    expect(r.refusal).toMatchObject({ rejected: true, reason: "bad-request", path: "duration" });
+    expect(r.refusal.zh).toMatch(/[\u4e00-\u9fff]/);
+    expect((run("ack", "{]")[1] as RefusedRequest).refusal).toMatchObject({
+      reason: "bad-ack",
+      detail: "not JSON",
+    });
+  });
+
+  it("an operator's JSON is never taken for a refusal of the gateway's own", () => {
+    const [handler, r] = run("away", '{"away":true,"until":{"rejected":true,"reason":"x","detail":"y"}}');
+    // Handed to the handler, which refuses a `until` that is not a time (bad-request, counted).
+    expect(handler).toBe("away");
+    expect(Number.isNaN((r as OperatorRequest<{ until: unknown }>).fields.until)).toBe(true);
+  });
+
   it("names the topic shape of every action, for access control and the upstream bridge", () => {
     const id = (s: string | undefined) => s !== undefined && s.length > 0;
     expect(operatorTopic(["ack", "a-1"], id)).toEqual({ action: "ack", target: "a-1", command: null });

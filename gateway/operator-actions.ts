@@ -13,21 +13,13 @@
  * shapes from it; operator routing (ops.ts) parses each request with its
  * schema and calls its handler; device commands are the `cmd` row.
  */
-import { parseDuration } from "../core/index.js";
+import { isRejection, parseDuration, type Rejection, reject } from "../core/index.js";
 import type { RejectReason } from "./stats.js";
 
 export type OperatorAction = "ack" | "shelve" | "unshelve" | "service" | "away" | "cmd";
 
 const MAX_NOTE = 500;
 const MAX_NAME = 64;
-
-/** Why a request is refused: a counted reason and a detail for the operator. */
-export class Refusal {
-  constructor(
-    readonly reason: RejectReason,
-    readonly detail: string,
-  ) {}
-}
 
 type Body = Record<string, unknown>;
 
@@ -59,7 +51,8 @@ export interface RefusedRequest {
   action: OperatorAction;
   target: string;
   ref: string | null;
-  refusal: Refusal;
+  /** The one refusal shape (core/refusal.ts): a counted reason, the field, words for the operator. */
+  refusal: Rejection;
 }
 
 export type AckFields = { note: string | null };
@@ -81,7 +74,7 @@ export interface OperatorHandlers {
 }
 
 /** One field of a request: its value, or why the request is refused. */
-type Field<T> = (body: Body) => T | Refusal;
+type Field<T> = (body: Body) => T | Rejection;
 
 interface ActionRow {
   /** `linli/<site>/<action>/<target>`, or `.../<target>/<command>` for device commands. */
@@ -109,26 +102,26 @@ function strict<F>(
     handle: (h: OperatorHandlers, r: OperatorRequest<F>) => void;
   },
 ): ActionRow {
-  const refusal = (r: Refusal) => (spec.malformed ? new Refusal(spec.malformed, r.detail) : r);
+  const refusal = (r: Rejection): Rejection => (spec.malformed ? { ...r, reason: spec.malformed } : r);
   return {
     topic: "target",
     who: "operator",
     run(h, operator, target, _command, payload) {
       const body = parseBody(payload, spec.emptyOk);
-      if (body instanceof Refusal) {
+      if (isRejection(body)) {
         h.refused({ operator, action, target, ref: null, refusal: refusal(body) });
         return;
       }
       const ref = refOf(body);
       const by = byOf(body, operator);
-      if (by instanceof Refusal) {
+      if (isRejection(by)) {
         h.refused({ operator, action, target, ref, refusal: refusal(by) });
         return;
       }
       const fields = {} as F;
       for (const name of Object.keys(spec.fields) as (keyof F)[]) {
         const v = spec.fields[name](body);
-        if (v instanceof Refusal) {
+        if (isRejection(v)) {
           h.refused({ operator, action, target, ref, refusal: refusal(v) });
           return;
         }
@@ -165,7 +158,9 @@ export const OPERATOR_ACTIONS: Readonly<Record<OperatorAction, ActionRow>> = {
   }),
   away: strict<AwayFields>("away", {
     emptyOk: false,
-    fields: { reason, away: requiredBoolean("away"), until: (body) => body.until },
+    // Only a string or a number can be a time: anything else reaches the handler as NaN and is
+    // refused there (never taken for a refusal of the gateway's own, whatever its fields).
+    fields: { reason, away: requiredBoolean("away"), until: (body) => untilOf(body.until) },
     handle: (h, r) => h.away(r),
   }),
   cmd: {
@@ -220,23 +215,32 @@ export function operatorTopicFilters(prefix: string): string[] {
   );
 }
 
-function parseBody(payload: Buffer, emptyOk: boolean): Body | Refusal {
-  if (payload.length === 0) return emptyOk ? {} : new Refusal("bad-request", "a JSON object is required");
+/** No such device (a `service` request, a device command). */
+export function noDevice(deviceId: string): Rejection {
+  return reject("unknown-device", `no device ${deviceId}`, { zh: `没有设备 ${deviceId}` });
+}
+
+function parseBody(payload: Buffer, emptyOk: boolean): Body | Rejection {
+  if (payload.length === 0)
+    return emptyOk ? {} : reject("bad-request", "a JSON object is required", { zh: "请求须为 JSON 对象" });
   let body: unknown;
   try {
     body = JSON.parse(payload.toString("utf8"));
   } catch {
-    return new Refusal("bad-request", "not JSON");
+    return reject("bad-request", "not JSON", { zh: "请求不是 JSON" });
   }
   if (typeof body !== "object" || body === null || Array.isArray(body))
-    return new Refusal("bad-request", "must be a JSON object");
+    return reject("bad-request", "must be a JSON object", { zh: "请求须为 JSON 对象" });
   return body as Body;
 }
 
-function byOf(body: Body, operator: string): string | Refusal {
+function byOf(body: Body, operator: string): string | Rejection {
   if (body.by === undefined) return operator;
   if (typeof body.by !== "string" || body.by.length === 0 || body.by.length > MAX_NAME)
-    return new Refusal("bad-request", `by must be a name of 1 to ${MAX_NAME} characters`);
+    return reject("bad-request", `by must be a name of 1 to ${MAX_NAME} characters`, {
+      path: "by",
+      zh: `by 须为 1 到 ${MAX_NAME} 个字符的名字`,
+    });
   return body.by;
 }
 
@@ -245,7 +249,10 @@ function optionalText(field: string): Field<string | null> {
     const v = body[field];
     if (v === undefined || v === null) return null;
     if (typeof v !== "string" || v.length > MAX_NOTE)
-      return new Refusal("bad-request", `${field} must be a string of at most ${MAX_NOTE} characters`);
+      return reject("bad-request", `${field} must be a string of at most ${MAX_NOTE} characters`, {
+        path: field,
+        zh: `${field} 须为不超过 ${MAX_NOTE} 个字符的文字`,
+      });
     return v;
   };
 }
@@ -253,17 +260,29 @@ function optionalText(field: string): Field<string | null> {
 function requiredBoolean(field: string): Field<boolean> {
   return (body) => {
     const v = body[field];
-    return typeof v === "boolean" ? v : new Refusal("bad-request", `${field} must be true or false`);
+    return typeof v === "boolean"
+      ? v
+      : reject("bad-request", `${field} must be true or false`, {
+          path: field,
+          zh: `${field} 须为 true 或 false`,
+        });
   };
+}
+
+function untilOf(v: unknown): unknown {
+  return v === undefined || v === null || typeof v === "string" || typeof v === "number" ? v : Number.NaN;
 }
 
 function refOf(body: Body): string | null {
   return typeof body.ref === "string" && body.ref.length <= MAX_NAME ? body.ref : null;
 }
 
-function durationOf(v: unknown): number | Refusal {
+function durationOf(v: unknown): number | Rejection {
   const ms = typeof v === "string" || typeof v === "number" ? parseDuration(v) : null;
   if (ms === null || ms <= 0)
-    return new Refusal("bad-request", 'duration is required: seconds, or a string such as "30m" or "2h"');
+    return reject("bad-request", 'duration is required: seconds, or a string such as "30m" or "2h"', {
+      path: "duration",
+      zh: 'duration 为必填：秒数，或 "30m"、"2h" 这样的时长',
+    });
   return ms;
 }

@@ -14,7 +14,7 @@
  * and logged at most once a minute per operator and reason.
  */
 
-import type { Clock } from "../core/index.js";
+import { type Clock, type Rejection, reject, rejectionText } from "../core/index.js";
 import type { AlertEngine } from "./alerts/engine.js";
 import type { Logger, RateLimitedLog } from "./log.js";
 import type { Publisher } from "./northbound/publisher.js";
@@ -22,11 +22,11 @@ import {
   type AckFields,
   type AwayFields,
   type CommandRequest,
+  noDevice,
   OPERATOR_ACTIONS,
   type OperatorAction,
   type OperatorHandlers,
   type OperatorRequest,
-  Refusal,
   type RefusedRequest,
   type ServiceFields,
   type ShelveFields,
@@ -51,6 +51,8 @@ export interface OpsResult {
   /** refused: a reason from a fixed vocabulary (docs/topics.md). */
   reason: string | null;
   detail: string | null;
+  /** refused: why, in the site's language (`site.locale`); null when ok. */
+  message: string | null;
   /** Echo of the request's `ref`, for correlation. */
   ref: string | null;
   at: number;
@@ -68,6 +70,8 @@ export class OperatorCommands implements OperatorHandlers {
     private readonly audit: Logger | null = null,
     /** Device commands (`cmd`): sent on the device's bus or as a downlink. */
     private readonly deviceCommands: { handle(r: CommandRequest): void } | null = null,
+    /** The site's language for refusals (`site.locale`), read per request: a reload may change it. */
+    private readonly locale: () => "zh-CN" | "en" = () => "zh-CN",
   ) {}
 
   /** Routes an operator's publish (already authorised by topic) through the action table. */
@@ -104,7 +108,7 @@ export class OperatorCommands implements OperatorHandlers {
     const outcome = this.engine.acknowledge(alertId, by, note);
     if (!outcome.ok) {
       if (outcome.reason === "unknown-alert") {
-        this.refuse(operator, "ack", alertId, ref, new Refusal("unknown-alert", `no open alert ${alertId}`));
+        this.refuse(operator, "ack", alertId, ref, noAlert(alertId));
         return;
       }
       // Acknowledging twice is harmless: say so, count nothing.
@@ -123,13 +127,16 @@ export class OperatorCommands implements OperatorHandlers {
   shelve({ operator, target: alertId, ref, by, fields }: OperatorRequest<ShelveFields>): void {
     const out = this.engine.shelve(alertId, by, fields.duration, fields.reason);
     if (!out.ok) {
-      const detail =
+      const max = Math.round(this.engine.shelveMaxMs / 60_000);
+      const refusal =
         out.reason === "p1-not-shelvable"
-          ? "P1 (life safety) alerts cannot be shelved; acknowledge it instead"
+          ? reject(out.reason, "P1 (life safety) alerts cannot be shelved; acknowledge it instead", {
+              zh: "一级（生命安全）告警不能搁置，请确认处理",
+            })
           : out.reason === "shelve-too-long"
-            ? `at most ${Math.round(this.engine.shelveMaxMs / 60_000)} minutes`
-            : `no open alert ${alertId}`;
-      this.refuse(operator, "shelve", alertId, ref, new Refusal(out.reason, detail));
+            ? reject(out.reason, `at most ${max} minutes`, { path: "duration", zh: `最多搁置 ${max} 分钟` })
+            : noAlert(alertId);
+      this.refuse(operator, "shelve", alertId, ref, refusal);
       return;
     }
     this.answer(
@@ -150,7 +157,7 @@ export class OperatorCommands implements OperatorHandlers {
         "unshelve",
         alertId,
         ref,
-        new Refusal("not-shelved", `${alertId} is not shelved`),
+        reject("not-shelved", `${alertId} is not shelved`, { zh: `告警 ${alertId} 未被搁置` }),
       );
       return;
     }
@@ -160,12 +167,22 @@ export class OperatorCommands implements OperatorHandlers {
   service({ operator, target: deviceId, ref, by, fields }: OperatorRequest<ServiceFields>): void {
     const device = this.registry.devices.get(deviceId);
     if (!device) {
-      this.refuse(operator, "service", deviceId, ref, new Refusal("unknown-device", `no device ${deviceId}`));
+      this.refuse(operator, "service", deviceId, ref, noDevice(deviceId));
       return;
     }
     const out = this.engine.setOutOfService(device, !fields.inService, by, fields.reason);
     if (!out.ok) {
-      this.refuse(operator, "service", deviceId, ref, new Refusal(out.reason, out.reason));
+      const refusal =
+        out.reason === "already-in-service"
+          ? reject(out.reason, `${deviceId} is already in service`, {
+              path: "inService",
+              zh: `设备 ${deviceId} 已在使用中`,
+            })
+          : reject(out.reason, `${deviceId} is already out of service`, {
+              path: "inService",
+              zh: `设备 ${deviceId} 已停用`,
+            });
+      this.refuse(operator, "service", deviceId, ref, refusal);
       return;
     }
     this.supervisor?.serviceChanged(device, fields.inService);
@@ -187,7 +204,7 @@ export class OperatorCommands implements OperatorHandlers {
         "away",
         householdId,
         ref,
-        new Refusal("unknown-household", `no household ${householdId}`),
+        reject("unknown-household", `no household ${householdId}`, { zh: `没有住户 ${householdId}` }),
       );
       return;
     }
@@ -206,9 +223,13 @@ export class OperatorCommands implements OperatorHandlers {
           "away",
           householdId,
           ref,
-          new Refusal(
+          reject(
             "bad-request",
             "until must be a future time (ISO 8601 or epoch ms) within a year, and only with away:true",
+            {
+              path: "until",
+              zh: "until 须为一年以内的将来时间（ISO 8601 或毫秒时间戳），且只能与 away:true 一起使用",
+            },
           ),
         );
         return;
@@ -239,18 +260,25 @@ export class OperatorCommands implements OperatorHandlers {
       result,
       reason: null,
       detail,
+      message: null,
       ref,
       at: this.now(),
     } satisfies OpsResult);
     return true;
   }
 
-  private refuse(operator: string, action: OpsAction, target: string, ref: string | null, r: Refusal): false {
+  private refuse(
+    operator: string,
+    action: OpsAction,
+    target: string,
+    ref: string | null,
+    r: Rejection,
+  ): false {
     this.counters.reject("operator", r.reason);
     this.log.warn(
       operator,
       r.reason,
-      { operator, action, target, detail: r.detail },
+      { operator, action, target, detail: r.detail, ...(r.path ? { field: r.path } : {}) },
       `operator ${action} refused`,
     );
     this.publisher.opsResult(operator, {
@@ -260,9 +288,15 @@ export class OperatorCommands implements OperatorHandlers {
       result: null,
       reason: r.reason,
       detail: r.detail,
+      message: rejectionText(r, this.locale()),
       ref,
       at: this.now(),
     } satisfies OpsResult);
     return false;
   }
+}
+
+/** Refusals two actions share. */
+function noAlert(alertId: string): Rejection {
+  return reject("unknown-alert", `no open alert ${alertId}`, { zh: `没有未结束的告警 ${alertId}` });
 }

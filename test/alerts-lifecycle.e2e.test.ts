@@ -282,6 +282,11 @@ describe("alert lifecycle over real MQTT (fake clock)", () => {
       ok: false,
       reason: "already-in-service",
     });
+    // The refusal in the site's language (site.locale, zh-CN by default), beside the English detail.
+    expect(await request("service/nope", { inService: false })).toMatchObject({
+      detail: "no device nope",
+      message: "没有设备 nope",
+    });
   });
 
   it("away mode pauses welfare checks until the resident is back; the next activity ends it", async () => {

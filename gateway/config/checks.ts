@@ -7,7 +7,7 @@
 import { profileProblem } from "../../devices/index.js";
 import { lineBudgetProblems } from "../southbound/modbus.js";
 import { deviceProfile } from "./device-profiles.js";
-import type { ConfigProblem } from "./problem.js";
+import { type ConfigProblem, configProblem } from "./problem.js";
 import type { Config, DeviceConfig } from "./schema.js";
 
 export function configProblems(config: Config): ConfigProblem[] {
@@ -20,44 +20,40 @@ export function referenceProblems(config: Config): ConfigProblem[] {
   const households = new Set<string>();
   config.households.forEach((h, i) => {
     if (households.has(h.id))
-      problems.push({ path: `households[${i}].id`, message: `duplicate household id "${h.id}"` });
+      problems.push(configProblem(`households[${i}].id`, `duplicate household id "${h.id}"`));
     households.add(h.id);
   });
   const buses = new Set<string>();
   config.buses.forEach((b, i) => {
-    if (buses.has(b.id)) problems.push({ path: `buses[${i}].id`, message: `duplicate bus id "${b.id}"` });
+    if (buses.has(b.id)) problems.push(configProblem(`buses[${i}].id`, `duplicate bus id "${b.id}"`));
     buses.add(b.id);
   });
   const units = new Map<string, string>();
   const names = new Map<string, string>();
   config.devices.forEach((d, i) => {
     const seen = names.get(d.id);
-    if (seen) problems.push({ path: `devices[${i}].id`, message: `duplicate id "${d.id}" (also ${seen})` });
+    if (seen) problems.push(configProblem(`devices[${i}].id`, `duplicate id "${d.id}" (also ${seen})`));
     names.set(d.id, `devices[${i}]`);
     // A model the gateway could neither poll nor supervise is refused here, never run silently.
     const problem = profileProblem(deviceProfile(d, config));
-    if (problem) problems.push({ path: `devices[${i}].model`, message: problem });
+    if (problem) problems.push(configProblem(`devices[${i}].model`, problem));
     problems.push(...declaredSettingProblems(d, i, config));
     if ("bus" in d) {
-      if (!buses.has(d.bus)) problems.push({ path: `devices[${i}].bus`, message: `unknown bus "${d.bus}"` });
+      if (!buses.has(d.bus)) problems.push(configProblem(`devices[${i}].bus`, `unknown bus "${d.bus}"`));
       const unitKey = `${d.bus}/${d.unit}`;
       const other = units.get(unitKey);
       if (other)
-        problems.push({
-          path: `devices[${i}].unit`,
-          message: `unit ${d.unit} on bus ${d.bus} is also ${other}`,
-        });
+        problems.push(configProblem(`devices[${i}].unit`, `unit ${d.unit} on bus ${d.bus} is also ${other}`));
       units.set(unitKey, `devices[${i}]`);
     }
     if (d.household !== undefined && !households.has(d.household)) {
-      problems.push({ path: `devices[${i}].household`, message: `unknown household "${d.household}"` });
+      problems.push(configProblem(`devices[${i}].household`, `unknown household "${d.household}"`));
     }
   });
   config.operators.forEach((o, i) => {
     const seen = names.get(o.name);
     // Usernames share one namespace on the broker: an operator named like a device would be ambiguous.
-    if (seen)
-      problems.push({ path: `operators[${i}].name`, message: `"${o.name}" is already used by ${seen}` });
+    if (seen) problems.push(configProblem(`operators[${i}].name`, `"${o.name}" is already used by ${seen}`));
     names.set(o.name, `operators[${i}]`);
   });
   return problems;
@@ -73,12 +69,14 @@ function declaredSettingProblems(d: DeviceConfig, i: number, config: Config): Co
     const path = `devices[${i}].settings.${k}`;
     if (!spec) {
       const known = Object.keys(doc.settings);
-      problems.push({
-        path,
-        message: `not a setting of profile "${d.model}" (${known.length ? `known: ${known.join(", ")}` : "it has none"})`,
-      });
+      problems.push(
+        configProblem(
+          path,
+          `not a setting of profile "${d.model}" (${known.length ? `known: ${known.join(", ")}` : "it has none"})`,
+        ),
+      );
     } else if ((spec.min !== undefined && v < spec.min) || (spec.max !== undefined && v > spec.max))
-      problems.push({ path, message: `${v} is outside ${spec.min ?? "-∞"}..${spec.max ?? "∞"}` });
+      problems.push(configProblem(path, `${v} is outside ${spec.min ?? "-∞"}..${spec.max ?? "∞"}`));
   }
   return problems;
 }
@@ -101,10 +99,9 @@ export function portProblems(config: Config): ConfigProblem[] {
     if (port === 0) return;
     const other = taken.find((t) => t.port === port && overlaps(t.host, host));
     if (other)
-      problems.push({
-        path,
-        message: `${what} port ${port} is also ${other.path}'s (${other.host}:${port})`,
-      });
+      problems.push(
+        configProblem(path, `${what} port ${port} is also ${other.path}'s (${other.host}:${port})`),
+      );
     else taken.push({ host, port, path });
   };
   for (const [i, l] of config.mqtt.listeners.entries())
@@ -118,7 +115,7 @@ function budgetProblems(config: Config): ConfigProblem[] {
   const problems: ConfigProblem[] = [];
   config.buses.forEach((b, i) => {
     for (const message of lineBudgetProblems({ ...config, buses: [b] }))
-      problems.push({ path: `buses[${i}]`, message });
+      problems.push(configProblem(`buses[${i}]`, message));
   });
   return problems;
 }

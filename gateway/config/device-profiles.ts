@@ -14,7 +14,7 @@ import {
   declaredProfileSchema,
   profileFor,
 } from "../../devices/index.js";
-import { type ConfigProblem, formatPath, lineOf } from "./problem.js";
+import { type ConfigProblem, configProblem, formatPath, lineOf } from "./problem.js";
 import type { Config, DeviceConfig } from "./schema.js";
 
 type PathKey = string | number;
@@ -31,12 +31,9 @@ export function parseProfileText(
   if (yaml.errors.length > 0)
     return {
       doc: null,
-      problems: yaml.errors.map((e) => ({
-        file,
-        path: "",
-        message: `YAML: ${e.message.split("\n")[0]}`,
-        line: e.linePos?.[0]?.line,
-      })),
+      problems: yaml.errors.map((e) =>
+        configProblem("", `YAML: ${e.message.split("\n")[0]}`, { file, line: e.linePos?.[0]?.line }),
+      ),
     };
   let value: unknown;
   try {
@@ -44,7 +41,7 @@ export function parseProfileText(
   } catch (err) {
     return {
       doc: null,
-      problems: [{ file, path: "", message: `YAML: ${(err as Error).message.split("\n")[0]}` }],
+      problems: [configProblem("", `YAML: ${(err as Error).message.split("\n")[0]}`, { file })],
     };
   }
   const r = validateProfile(value, []);
@@ -64,10 +61,12 @@ function validateProfile(
   if (r.success) return { doc: r.data, problems: [] };
   return {
     doc: null,
-    problems: r.error.issues.map((i) => ({
-      path: formatPath([...prefix, ...(i.path as PathKey[])]),
-      message: i.code === "unrecognized_keys" ? `unknown field(s): ${i.keys.join(", ")}` : i.message,
-    })),
+    problems: r.error.issues.map((i) =>
+      configProblem(
+        formatPath([...prefix, ...(i.path as PathKey[])]),
+        i.code === "unrecognized_keys" ? `unknown field(s): ${i.keys.join(", ")}` : i.message,
+      ),
+    ),
   };
 }
 
@@ -84,7 +83,7 @@ export function loadDeviceProfiles(
   const docs: DeclaredProfileDoc[] = [];
   if (entries === undefined) return { docs, problems };
   if (!Array.isArray(entries)) {
-    problems.push({ path: "deviceProfiles", message: "expected a list of profile files or profiles" });
+    problems.push(configProblem("deviceProfiles", "expected a list of profile files or profiles"));
     return { docs, problems };
   }
   const seen = new Map<string, string>();
@@ -101,10 +100,7 @@ export function loadDeviceProfiles(
           throw new Error(st.isFile() ? `larger than ${MAX_PROFILE_BYTES} bytes` : "not a regular file");
         text = readFileSync(file, "utf8");
       } catch (err) {
-        problems.push({
-          path: where,
-          message: `cannot read profile file ${entry}: ${(err as Error).message}`,
-        });
+        problems.push(configProblem(where, `cannot read profile file ${entry}: ${(err as Error).message}`));
         return;
       }
       r = parseProfileText(text, entry);
@@ -115,15 +111,11 @@ export function loadDeviceProfiles(
     }
     const model = r.doc.model;
     if (profileFor(model) !== undefined)
-      problems.push({
-        path: `${where}.model`,
-        message: `"${model}" is a built-in model; choose another name`,
-      });
+      problems.push(configProblem(`${where}.model`, `"${model}" is a built-in model; choose another name`));
     else if (seen.has(model))
-      problems.push({
-        path: `${where}.model`,
-        message: `model "${model}" is also declared by ${seen.get(model)}`,
-      });
+      problems.push(
+        configProblem(`${where}.model`, `model "${model}" is also declared by ${seen.get(model)}`),
+      );
     seen.set(model, where);
     docs.push(r.doc);
   });

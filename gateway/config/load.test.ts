@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { parseDuration } from "../../core/index.js";
+import { isRejection, parseDuration } from "../../core/index.js";
 import { ConfigError, loadConfigFile, parseConfigText, validateConfig } from "./load.js";
 
 const dir = mkdtempSync(join(tmpdir(), "linli-config-"));
@@ -101,6 +101,20 @@ describe("config", () => {
     expect(e.problems[0]).toMatchObject({ path: "devices[0].heartbeatInterval", line: 7 });
     expect(e.problems[0]?.message).toMatch(/expected a duration/);
     expect(e.message).toContain(`${f}:7: devices[0].heartbeatInterval`);
+  });
+
+  it("a config problem is the one refusal shape: reason, path, words, and where in the file", () => {
+    const e = problems(() =>
+      validateConfig({ site: { id: "s" }, alerts: { welfarePeriode: "1h" } }, "x.yaml"),
+    );
+    const p = e.problems[0];
+    expect(isRejection(p)).toBe(true);
+    expect(p).toMatchObject({
+      reason: "invalid",
+      path: "alerts",
+      detail: "unknown field(s): welfarePeriode",
+    });
+    expect(p?.detail).toBe(p?.message);
   });
 
   it("refuses unknown fields (typos) instead of ignoring them", () => {

@@ -9,7 +9,7 @@ import type { z } from "zod";
 import { type DeclaredProfileDoc, MODELS } from "../../devices/index.js";
 import { configProblems } from "./checks.js";
 import { compiledProfile, deviceProfile, loadDeviceProfiles } from "./device-profiles.js";
-import { type ConfigProblem, formatPath, lineOf } from "./problem.js";
+import { type ConfigProblem, configProblem, formatPath, lineOf } from "./problem.js";
 import { type Config, type ConfigInput, configSchemaFor } from "./schema.js";
 
 export { type ConfigProblem, formatPath } from "./problem.js";
@@ -48,7 +48,9 @@ function substituteEnv(
     return value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_, name: string) => {
       const v = env[name];
       if (v === undefined) {
-        problems.push({ path: formatPath(path), message: `environment variable ${name} is not set` });
+        problems.push(
+          configProblem(formatPath(path), `environment variable ${name} is not set`, {}, "env-not-set"),
+        );
         return "";
       }
       return v;
@@ -75,15 +77,15 @@ function checkCredentials(config: Config): ConfigProblem[] {
     // Every MQTT-bound model logs in to the broker (its profile's binding), whatever its model.
     const mqtt = deviceProfile(d, config).binding === "mqtt";
     if (mqtt && !("password" in d && d.password !== undefined) && !certificates)
-      problems.push({ path: `devices[${i}].password`, message: need });
+      problems.push(configProblem(`devices[${i}].password`, need));
   });
   config.operators.forEach((o, i) => {
     if (o.password === undefined && !certificates)
-      problems.push({ path: `operators[${i}].password`, message: need });
+      problems.push(configProblem(`operators[${i}].password`, need));
   });
   const up = config.northbound.upstream;
   if (up?.tls && !/^(mqtts|ssl):/.test(up.url))
-    problems.push({ path: "northbound.upstream.tls", message: "TLS settings need an mqtts:// url" });
+    problems.push(configProblem("northbound.upstream.tls", "TLS settings need an mqtts:// url"));
   return problems;
 }
 
@@ -95,7 +97,7 @@ function issuesToProblems(issues: readonly z.core.$ZodIssue[], declared: readonl
       const known = [...MODELS, ...declared].map((m) => JSON.stringify(m)).join(", ");
       message = `unknown device model: expected one of ${known} (or a model of deviceProfiles)`;
     }
-    return { path: formatPath(issue.path as PathKey[]), message };
+    return configProblem(formatPath(issue.path as PathKey[]), message);
   });
 }
 
@@ -185,7 +187,7 @@ export function loadConfigFile(file: string, env: NodeJS.ProcessEnv = process.en
   try {
     text = readFileSync(file, "utf8");
   } catch (err) {
-    throw new ConfigError(file, [{ path: "", message: `cannot read file: ${(err as Error).message}` }]);
+    throw new ConfigError(file, [configProblem("", `cannot read file: ${(err as Error).message}`)]);
   }
   return parseConfigText(text, file, env);
 }
@@ -200,11 +202,9 @@ export function parseConfigText(text: string, file: string, env: NodeJS.ProcessE
   if (doc.errors.length > 0) {
     throw new ConfigError(
       file,
-      doc.errors.map((e) => ({
-        path: "",
-        message: `YAML: ${e.message.split("\n")[0]}`,
-        line: e.linePos?.[0]?.line,
-      })),
+      doc.errors.map((e) =>
+        configProblem("", `YAML: ${e.message.split("\n")[0]}`, { line: e.linePos?.[0]?.line }),
+      ),
     );
   }
   let input: unknown;
@@ -212,7 +212,7 @@ export function parseConfigText(text: string, file: string, env: NodeJS.ProcessE
     input = doc.toJS();
   } catch (err) {
     // yaml refuses an alias bomb ("Excessive alias count ...", its maxAliasCount) while building values.
-    throw new ConfigError(file, [{ path: "", message: `YAML: ${(err as Error).message.split("\n")[0]}` }]);
+    throw new ConfigError(file, [configProblem("", `YAML: ${(err as Error).message.split("\n")[0]}`)]);
   }
   try {
     return validateConfig(input as ConfigInput, file, env, file);

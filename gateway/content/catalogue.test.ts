@@ -6,6 +6,8 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { type AlertCode, GATEWAY_ALERT_CODES } from "../../core/index.js";
+import { type AlertSpec, PROFILES } from "../../devices/index.js";
 import type { Transition } from "../alerts/alert.js";
 import { CATALOGUES } from "./alert-content.js";
 import { ALERT_CODES, LOCALES } from "./codes.js";
@@ -88,4 +90,51 @@ describe("message catalogues", () => {
         if (tr !== "raised") expect(phrase, tr).not.toBe("");
       }
     });
+});
+
+describe("where the words live", () => {
+  /** Codes the shipped catalogues spell out themselves (their `own` entries). */
+  const ownCodes = (file: string) =>
+    new Set(
+      [...readFileSync(file, "utf8").matchAll(/^ {4}([A-Z][A-Z0-9_]+): \{/gm)].map((m) => m[1] as string),
+    );
+
+  it("a code only one model raises brings its words in its profile, in every locale", () => {
+    const models = new Map<string, string[]>();
+    for (const p of PROFILES)
+      for (const code of Object.keys(p.alerts)) models.set(code, [...(models.get(code) ?? []), p.model]);
+    const own = [
+      ownCodes("gateway/content/messages.zh-CN.ts"),
+      ownCodes("gateway/content/messages.en.ts"),
+    ] as const;
+    // The scan finds the catalogues' entries (else the next lines pass vacuously).
+    expect(own[0].has("DEVICE_LOST") && own[1].has("DEVICE_LOST")).toBe(true);
+    let single = 0;
+    for (const [code, byModels] of models) {
+      if (byModels.length > 1) continue;
+      single++;
+      const profile = PROFILES.find((p) => p.model === byModels[0]);
+      const text = (profile?.alerts as Record<string, AlertSpec> | undefined)?.[code]?.text;
+      for (const locale of LOCALES) {
+        expect(text?.[locale]?.title, `${code} ${locale}`).toBeTruthy();
+        expect(CATALOGUES[locale].codes[code as AlertCode].title).toBe(text?.[locale]?.title);
+      }
+      expect(own[0].has(code) || own[1].has(code), code).toBe(false);
+    }
+    expect(single).toBeGreaterThanOrEqual(15);
+  });
+
+  it("the catalogues keep only the gateway's codes and the codes several models share", () => {
+    const shared = new Set(
+      PROFILES.flatMap((p) => Object.keys(p.alerts)).filter(
+        (code, _i, all) => all.indexOf(code) !== all.lastIndexOf(code),
+      ),
+    );
+    for (const file of ["gateway/content/messages.zh-CN.ts", "gateway/content/messages.en.ts"])
+      for (const code of ownCodes(file))
+        expect(
+          (GATEWAY_ALERT_CODES as readonly string[]).includes(code) || shared.has(code),
+          `${file}: ${code}`,
+        ).toBe(true);
+  });
 });

@@ -7,10 +7,10 @@
  */
 
 import type { AlertCode } from "../../core/index.js";
-import { type AlertSpec, PROFILES } from "../../devices/index.js";
+import { type AlertDetail, type AlertSpec, PROFILES } from "../../devices/index.js";
 import type { Transition } from "../alerts/alert.js";
 
-export type Detail = Readonly<Record<string, number | string | boolean>>;
+export type Detail = AlertDetail;
 
 export interface CodeText {
   /** What happened, a short phrase: "紧急呼叫", "Emergency call". */
@@ -58,14 +58,15 @@ export interface Catalogue {
 export const minutes = (ms: unknown): number => Math.max(0, Math.round(Number(ms) / 60_000));
 /** Hours, one decimal at most. */
 export const hours = (ms: unknown): number => Math.round(Number(ms) / 360_000) / 10;
-/** A detail field as a number, or null when absent. */
-export const num = (d: Detail, key: string): number | null =>
-  typeof d[key] === "number" ? (d[key] as number) : null;
+/** A detail field as a number, or null when absent (the same helper the profiles' texts use). */
+export { num } from "../../devices/index.js";
 
 /**
- * A catalogue's codes: its own words, and for a code it lacks, the words the
- * device profile brings (`AlertSpec.text`), so a new model needs no edit here.
- * The catalogue test holds every code to a title and an action in every locale.
+ * A catalogue's codes: its own words (the gateway's codes and those several
+ * models share), and for a code it lacks, the words its device profile brings
+ * (`AlertSpec.text`; the first registered profile declaring the code), so a
+ * new model needs no edit here. The catalogue test holds every code to a
+ * title and an action in every locale, and a code of one model to its profile.
  */
 export function withProfileTexts(
   locale: "zh-CN" | "en",
@@ -75,7 +76,8 @@ export function withProfileTexts(
   for (const p of PROFILES)
     for (const [code, spec] of Object.entries(p.alerts as Record<AlertCode, AlertSpec>)) {
       const text = spec.text?.[locale];
-      if (text && !(code in own)) out[code as AlertCode] = { title: text.title, action: text.action };
+      if (text && !(code in own) && !(code in out))
+        out[code as AlertCode] = { title: text.title, action: text.action, detail: text.detail };
     }
   return { ...out, ...own } as Record<AlertCode, CodeText>;
 }

@@ -1,6 +1,7 @@
 /**
- * 值班员看到的中文告警文字（site.locale: zh-CN）。每个告警代码一个标题、
- * 可选的数值细节和默认处置建议；每种状态变化一个短语。
+ * 值班员看到的中文告警文字（site.locale: zh-CN）。网关自身的告警代码和多种
+ * 设备共用的代码各有一个标题、可选的数值细节和默认处置建议（只属于一种设备
+ * 的代码，文字写在该设备的 profile 里：AlertSpec.text）；每种状态变化一个短语。
  * 处置建议可在配置 alerts.actions 中按代码改写。
  */
 import type { Catalogue } from "./catalogue.js";
@@ -8,15 +9,6 @@ import { hours, minutes, num, withProfileTexts } from "./catalogue.js";
 
 export const zhCN: Catalogue = {
   codes: withProfileTexts("zh-CN", {
-    EMERGENCY_CALL: {
-      title: "紧急呼叫",
-      detail: (d) => (d.urgent === true ? "住户长按，情况严重" : null),
-      action: "立即致电住户；无人接听或情况紧急时派人上门，必要时拨打 120。",
-    },
-    FALL_DETECTED: {
-      title: "疑似跌倒",
-      action: "立即致电住户确认是否受伤；无人接听时派人上门，必要时拨打 120。",
-    },
     BATTERY_LOW: {
       title: "电池电量低",
       detail: (d) => (num(d, "battery") === null ? null : `剩余 ${num(d, "battery")}%`),
@@ -25,10 +17,6 @@ export const zhCN: Catalogue = {
     TAMPER: {
       title: "设备外壳被打开",
       action: "联系住户或物业核实是否有人拆动设备，必要时派人检查。",
-    },
-    DOOR_HELD_OPEN: {
-      title: "门长时间未关",
-      action: "致电住户确认是否安全；消防门请通知物业关闭。",
     },
     DEVICE_LOST: {
       title: "设备失联",
@@ -40,20 +28,6 @@ export const zhCN: Catalogue = {
       detail: (d) => (num(d, "periodMs") ? `超过 ${hours(d.periodMs)} 小时无活动` : null),
       action: "致电住户问候；无人接听时联系家属或派人上门探访。",
     },
-    FIRE_ALARM: {
-      title: "火警",
-      detail: (d) => (num(d, "temperature") === null ? null : `温度 ${num(d, "temperature")} °C`),
-      action: "立即派人到现场确认；确认起火时拨打 119 并组织疏散。处理后发送复位命令。",
-    },
-    HYDRANT_PRESSURE_LOW: {
-      title: "消防水压不足",
-      detail: (d) => (num(d, "pressure") === null ? null : `${num(d, "pressure")} MPa`),
-      action: "通知物业或维保单位检查消防管网和水泵。",
-    },
-    EXTINGUISHER_MISSING: {
-      title: "灭火器不在位",
-      action: "派人到微型消防站查看灭火器是否被取走，尽快归位或补充。",
-    },
     FAULT: {
       title: "设备故障",
       detail: (d) => (d.faultCode === undefined ? null : `故障码 ${String(d.faultCode)}`),
@@ -62,37 +36,6 @@ export const zhCN: Catalogue = {
     POWER_FAIL: {
       title: "主电源断电",
       action: "设备正在使用备用电池：通知物业检查供电，尽快恢复。",
-    },
-    VANDALISM: {
-      title: "设备被撞击或倾斜",
-      action: "查看监控或派人到现场，确认设备是否被破坏。",
-    },
-    KIOSK_OUT_OF_SERVICE: {
-      title: "自助终端停止服务",
-      action: "通知维保单位检修，并在终端旁告知居民。",
-    },
-    PAPER_LOW: {
-      title: "打印纸将用完",
-      detail: (d) => (num(d, "paper") === null ? null : `剩余 ${num(d, "paper")}%`),
-      action: "安排补充打印纸。",
-    },
-    OVERHEAT: {
-      title: "机柜温度过高",
-      detail: (d) => (num(d, "temperature") === null ? null : `${num(d, "temperature")} °C`),
-      action: "检查机柜通风和散热风扇，必要时暂停使用。",
-    },
-    WATER_LEVEL_LOW: {
-      title: "消防水箱水位低",
-      detail: (d) => (num(d, "reserveMm") === null ? null : `低于储备水位 ${num(d, "reserveMm")} mm`),
-      action: "通知物业检查补水阀和水泵，尽快补水；确认消防用水储备。",
-    },
-    WATER_LEVEL_CRITICAL: {
-      title: "消防水箱水位严重不足",
-      action: "立即通知物业和维保单位补水；消防用水不足，必要时报告消防部门。",
-    },
-    FREEZE_RISK: {
-      title: "消防水箱有结冰风险",
-      action: "检查水箱加热器和保温，必要时采取防冻措施。",
     },
     STORAGE_DEGRADED: {
       title: "网关存储故障",

@@ -10,8 +10,14 @@
  * the datasheets); its next good poll brings it back (consume -> supervisor.seen).
  */
 
-import { type Clock, LANE_TELEMETRY, type LaneId, reject } from "../../core/index.js";
-import { decodePollSample, isRejection, type ModbusDeviceProfile, pointRanges } from "../../devices/index.js";
+import { type Clock, LANE_TELEMETRY, type LaneId, type Rejection, reject } from "../../core/index.js";
+import {
+  decodePollSample,
+  isRejection,
+  type ModbusDeviceProfile,
+  modbusWrite,
+  pointRanges,
+} from "../../devices/index.js";
 import {
   type BusStats,
   bitsPerChar,
@@ -39,10 +45,9 @@ import type { Counters } from "../stats.js";
 import type { Supervisor } from "../supervision.js";
 import { type BusPlace, describeLinkEvent, describePollFailure } from "./diagnosis.js";
 
+/** What the bus made of a command (a command its model refuses never reaches it: a `Rejection`). */
 export type CommandOutcome =
   | { ok: true }
-  | { ok: false; error: "unknown-command"; known: string[] }
-  | { ok: false; error: "bad-value"; expected: string }
   | { ok: false; error: "exception"; exception: string; code: number }
   | { ok: false; error: ModbusFailure["kind"] };
 
@@ -272,23 +277,16 @@ export class ModbusSouthbound {
    * Runs an operator command on the device's bus, ahead of routine polls.
    * `value`: the request's `value`, for commands that write it (a set-point).
    */
-  async command(device: DeviceEntry, name: string, value?: unknown): Promise<CommandOutcome> {
-    const profile = device.profile as ModbusDeviceProfile;
-    const cmd = profile.commands[name];
-    if (!cmd) return { ok: false, error: "unknown-command", known: Object.keys(profile.commands) };
-    let v: number;
-    if (cmd.value === "request") {
-      if (typeof value !== "number" || !Number.isInteger(value) || value < cmd.min || value > cmd.max)
-        return { ok: false, error: "bad-value", expected: `an integer ${cmd.min}..${cmd.max} as "value"` };
-      v = value;
-    } else v = cmd.value;
+  async command(device: DeviceEntry, name: string, value?: unknown): Promise<CommandOutcome | Rejection> {
+    const write = modbusWrite(device.profile as ModbusDeviceProfile, name, value);
+    if (isRejection(write)) return write;
     const unit = [...this.buses.values()].find((u) => u.devices.includes(device));
     if (!unit) return { ok: false, error: "closed" };
     const u = unitOf(device);
     const request: ModbusRequest =
-      cmd.fn === 5
-        ? { fn: 5, unit: u, address: cmd.address, value: v !== 0 }
-        : { fn: 6, unit: u, address: cmd.address, value: v };
+      write.fn === 5
+        ? { fn: 5, unit: u, address: write.address, value: write.value !== 0 }
+        : { fn: 6, unit: u, address: write.address, value: write.value };
     const result = await unit.bus.request(request, { priority: "command" });
     if (result.ok) return { ok: true };
     const f = result.failure;

@@ -5,14 +5,13 @@
  * a command of its own (an automatic shut-off), the gateway makes one up so
  * the answer can still be matched.
  */
-import type { CommandReply, MqttDeviceProfile } from "../../devices/index.js";
+import { type Rejection, reject } from "../../core/index.js";
+import { type CommandReply, commandOf, type MqttDeviceProfile, unknownCommand } from "../../devices/index.js";
 import type { Publisher } from "../northbound/publisher.js";
 import type { DeviceEntry } from "../registry.js";
 
-export type MqttCommandOutcome =
-  | { ok: true; sent: true; id: string }
-  | { ok: false; error: "unknown-command"; known: string[] }
-  | { ok: false; error: "no-downlink" };
+/** The downlink left (a command the gateway refuses is a `Rejection`). */
+export type MqttCommandOutcome = { ok: true; sent: true; id: string };
 
 /** Longest operator id passed to a device: a reply carrying it must fit the device's payload limit. */
 const MAX_ID = 64;
@@ -30,17 +29,20 @@ export function sendMqttCommand(
   name: string,
   requestId: string | number | null,
   at: number,
-): MqttCommandOutcome {
+): MqttCommandOutcome | Rejection {
   const profile = device.profile as MqttDeviceProfile;
-  const command = Object.hasOwn(profile.commands, name) ? profile.commands[name] : undefined;
-  if (!command) return { ok: false, error: "unknown-command", known: Object.keys(profile.commands) };
+  const command = commandOf(profile, name);
+  if (!command) return unknownCommand(profile, name);
   const id =
     typeof requestId === "string" && requestId.length > 0 && requestId.length <= MAX_ID
       ? requestId
       : requestId !== null && typeof requestId === "number"
         ? String(requestId)
         : commandId(at);
-  if (!publisher.downlink(device, command.message(id))) return { ok: false, error: "no-downlink" };
+  if (!publisher.downlink(device, command.message(id)))
+    return reject("no-downlink", `${device.id} has no downlink topic`, {
+      zh: `设备 ${device.id} 没有下行主题`,
+    });
   return { ok: true, sent: true, id };
 }
 

@@ -579,7 +579,8 @@ function renderResults() {
       return el(
         "li",
         { class: ok ? "" : "refused" },
-        `${fmtTime(r.at)} ${what}: ${ok ? t("ok") : `${t("refused")} (${b.reason ?? ""})`}`,
+        // Why, in the site's words when the gateway gives them (0.9.0), else its reason code.
+        `${fmtTime(r.at)} ${what}: ${ok ? t("ok") : `${t("refused")} (${b.message ?? b.reason ?? b.error ?? ""})`}`,
       );
     }),
   );
