@@ -329,6 +329,7 @@ async function simulate(
   const failures: string[] = [];
   if (interrupted()) failures.push("interrupted before the end");
   if (attached.failed.length > 0) failures.push(`${attached.failed.length} device(s) could not connect`);
+  failures.push(...runner.stats.errors);
   const report: SimReport = buildReport(
     {
       scenario: s.name,

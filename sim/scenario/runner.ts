@@ -49,6 +49,8 @@ export interface RunStats {
   restarts: number;
   /** Incidents on a device that was disconnected at the time (their latency counts from its return). */
   awayAtIncident: number;
+  /** Disturbances that could not be carried out (a gateway that did not come back): the run fails. */
+  errors: string[];
   /** Phase label -> start offset actually reached, ms. */
   phases: Array<{ do: string; at: number; startedMs: number }>;
 }
@@ -111,6 +113,7 @@ export class ScenarioRunner {
     skewed: 0,
     restarts: 0,
     awayAtIncident: 0,
+    errors: [],
     phases: [],
   };
   private readonly rng: Random;
@@ -661,8 +664,13 @@ export class ScenarioRunner {
         break;
       }
       case "gateway-restart": {
-        await this.o.gateway?.restart();
-        this.stats.restarts++;
+        // A gateway that does not come back fails the run by name, not as a list of missing alerts.
+        try {
+          await this.o.gateway?.restart();
+          this.stats.restarts++;
+        } catch (err) {
+          this.stats.errors.push(`gateway restart: ${err instanceof Error ? err.message : String(err)}`);
+        }
         break;
       }
       case "upstream-outage":
