@@ -28,6 +28,7 @@ export interface GatewayProcessOptions {
 
 export class GatewayProcess {
   private child: ChildProcess | undefined;
+  private onExit: (() => void) | undefined;
   private log: WriteStream | undefined;
   restarts = 0;
 
@@ -47,9 +48,10 @@ export class GatewayProcess {
     // If the simulator dies (an uncaught error), the gateway it started goes with it.
     if (child.pid !== undefined) {
       const pid = child.pid;
+      // Until its whole group is gone (stop()), not only the shell: the gateway may outlive it.
       const onExit = () => signalGroup(pid, "SIGKILL");
       process.once("exit", onExit);
-      child.once("exit", () => process.off("exit", onExit));
+      this.onExit = onExit;
     }
     const exited = new Promise<never>((_, reject) =>
       child.once("exit", (code, signal) =>
@@ -84,6 +86,8 @@ export class GatewayProcess {
       await groupGone(pgid, 5_000);
     }
     await closed;
+    if (this.onExit) process.off("exit", this.onExit);
+    this.onExit = undefined;
   }
 
   async restart(): Promise<void> {
