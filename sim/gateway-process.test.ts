@@ -43,11 +43,17 @@ function running(pid: number): boolean {
 
 describe.skipIf(process.platform !== "linux")("a gateway the simulator starts and restarts", () => {
   const dir = mkdtempSync(join(tmpdir(), "linli-gwproc-"));
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const started: GatewayProcess[] = [];
+  // A failed assertion must not leave a stand-in gateway behind.
+  afterAll(async () => {
+    for (const gw of started) await gw.stop(0);
+    rmSync(dir, { recursive: true, force: true });
+  });
 
   it("stop waits for the gateway under the shell to finish its clean shutdown, not only for the shell", async () => {
     const port = await freePort();
     const gw = new GatewayProcess({ command: fakeGateway(port, dir, 700), host: "127.0.0.1", port });
+    started.push(gw);
     await gw.start();
     const pid = Number(readFileSync(join(dir, "pid"), "utf8"));
     const t0 = Date.now();
@@ -66,6 +72,7 @@ describe.skipIf(process.platform !== "linux")("a gateway the simulator starts an
   it("a gateway that does not stop within the grace time is killed, group and all", async () => {
     const port = await freePort();
     const gw = new GatewayProcess({ command: fakeGateway(port, dir, 60_000), host: "127.0.0.1", port });
+    started.push(gw);
     await gw.start();
     const pid = Number(readFileSync(join(dir, "pid"), "utf8"));
     const t0 = Date.now();
