@@ -518,6 +518,16 @@ function simCommand(parent: Command): void {
     .option("--write-config <file>", "with --scale: write the site configuration the gateway needs")
     .option("--stations <n>", "with --scale: MFS-8 fire stations on a socat pty bus", int("stations", 0, 247))
     .option("--kiosks <n>", "with --scale: GK-3 kiosks on Modbus TCP (127.0.0.1)", int("kiosks", 0, 100))
+    .option(
+      "--kitchens <n>",
+      "with --scale: GD-2 gas detectors in the first N kitchens (default: what the scenario needs)",
+      int("kitchens", 0, 100_000),
+    )
+    .option(
+      "--tanks <n>",
+      "with --scale: LV-4 water tanks on the socat pty bus (default: what the scenario needs)",
+      int("tanks", 0, 200),
+    )
     .option("--bus <id=path>", "the simulator's end of an RTU bus of the site (repeatable)", collect, [])
     .option("--scenario <name|file>", "run a scenario (see --list-scenarios) and judge the alerts")
     .option("--list-scenarios", "list the shipped scenarios")

@@ -36,6 +36,10 @@ export interface SimOptions {
   stations?: number;
   /** --scale: GK-3 kiosks on Modbus TCP (127.0.0.1, free ports). */
   kiosks?: number;
+  /** --scale: GD-2 gas detectors in the first N households' kitchens (default: what the scenario asks). */
+  kitchens?: number;
+  /** --scale: LV-4 fire-water tanks on the socat pty bus (default: what the scenario asks). */
+  tanks?: number;
   /** Start (and restart) the gateway: `{config}` is replaced by the site configuration file. */
   gatewayCmd?: string;
   gatewayLog?: string;
@@ -173,8 +177,11 @@ async function simulate(
     site = loadSiteFile(o.config, { seed: o.seed, operator: o.operator });
   } else if (o.scale !== undefined) {
     if (!Number.isInteger(o.scale) || o.scale < 1) throw new UsageError("--scale must be a positive integer");
+    // A scenario says which GD-2s and LV-4s it drives; the command line may give more or fewer.
+    const kitchens = o.kitchens ?? scenario?.scenario.scale.kitchens ?? 0;
+    const tanks = o.tanks ?? scenario?.scenario.scale.tanks ?? 0;
     let pty: PtyPair | undefined;
-    if ((o.stations ?? 0) > 0) {
+    if ((o.stations ?? 0) + tanks > 0) {
       pty = await openPtyPair();
       const p = pty;
       cleanups.push(() => p.kill());
@@ -190,13 +197,15 @@ async function simulate(
       stations: o.stations,
       busPath: pty?.b,
       kioskPorts,
+      kitchens,
+      tanks,
     });
     const yaml = siteConfigYaml(site, gw.host, gw.port);
     if (o.writeConfig) {
       writeFileSync(o.writeConfig, yaml);
       configFile = o.writeConfig;
       out(
-        `wrote ${o.writeConfig}: site ${site.siteId}, ${site.mqtt.length} MQTT devices, operator ${site.operator.name}\n`,
+        `wrote ${o.writeConfig}: site ${site.siteId}, ${site.mqtt.length} MQTT devices, ${site.rtu.length} RTU slaves, operator ${site.operator.name}\n`,
       );
       if (!o.scenario && !o.gatewayCmd && o.duration === undefined) {
         out(
@@ -305,8 +314,10 @@ async function simulate(
       cleanups.push(() => clearInterval(t));
     }),
   ]);
-  // Late alerts: as long as an expectation can still be met, at most settle + the longest limit.
-  if (!interrupted()) await matcher.settle(s.settle + s.latency.max, progress);
+  // Late alerts: as long as an expectation can still be met, at most settle + the longest limit
+  // past the latest deadline (an alert due long after its incident: a tank's level held 30 s).
+  const lastDeadline = Math.max(0, matcher.lastDeadline() - Date.now());
+  if (!interrupted()) await matcher.settle(lastDeadline + s.settle + s.latency.max, progress);
   // Anything still to come (duplicates, unexpected) within the settle time.
   const quietUntil = Date.now() + Math.min(s.settle, 5_000);
   while (!interrupted() && Date.now() < quietUntil) await new Promise((r) => setTimeout(r, 100));
@@ -318,6 +329,7 @@ async function simulate(
   const failures: string[] = [];
   if (interrupted()) failures.push("interrupted before the end");
   if (attached.failed.length > 0) failures.push(`${attached.failed.length} device(s) could not connect`);
+  failures.push(...runner.stats.errors);
   const report: SimReport = buildReport(
     {
       scenario: s.name,

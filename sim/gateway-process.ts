@@ -3,9 +3,18 @@
  * the command runs under `sh -c` in a process group of its own, so stopping
  * it reaches the shell and everything under it, and only those. Ready means
  * its MQTT port accepts a TCP connection.
+ *
+ * Stopped means the whole group is gone, not just the shell: dash does not
+ * exec the command it runs, and `npx` runs node under itself, so the shell (or
+ * npx) dies at SIGTERM while the gateway is still shutting down. Taking the
+ * shell's exit for the gateway's would SIGKILL the gateway in the middle of
+ * its clean stop and start the next one while the old still holds the data
+ * directory and the port (measured: restart-during-storm without
+ * --gateway-log, the second gateway refused the journal lock, every alert
+ * after the restart missing).
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { createWriteStream, type WriteStream } from "node:fs";
+import { createWriteStream, readdirSync, readFileSync, type WriteStream } from "node:fs";
 import net from "node:net";
 
 export interface GatewayProcessOptions {
@@ -19,6 +28,7 @@ export interface GatewayProcessOptions {
 
 export class GatewayProcess {
   private child: ChildProcess | undefined;
+  private onExit: (() => void) | undefined;
   private log: WriteStream | undefined;
   restarts = 0;
 
@@ -38,9 +48,10 @@ export class GatewayProcess {
     // If the simulator dies (an uncaught error), the gateway it started goes with it.
     if (child.pid !== undefined) {
       const pid = child.pid;
+      // Until its whole group is gone (stop()), not only the shell: the gateway may outlive it.
       const onExit = () => signalGroup(pid, "SIGKILL");
       process.once("exit", onExit);
-      child.once("exit", () => process.off("exit", onExit));
+      this.onExit = onExit;
     }
     const exited = new Promise<never>((_, reject) =>
       child.once("exit", (code, signal) =>
@@ -55,20 +66,28 @@ export class GatewayProcess {
     await Promise.race([this.waitForPort(this.opts.readyTimeoutMs ?? 30_000), exited]);
   }
 
-  /** SIGTERM to the group (the gateway shuts down cleanly), SIGKILL after `graceMs`. */
+  /**
+   * SIGTERM to the group (the gateway shuts down cleanly) and wait until every
+   * process of the group has exited; SIGKILL to what is left after `graceMs`.
+   */
   async stop(graceMs = 10_000): Promise<void> {
     const child = this.child;
     this.child = undefined;
     if (!child?.pid) return;
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    // "close": the process is gone and its output is flushed into the log.
-    const exited = new Promise<void>((r) => child.once("close", () => r()));
-    signalGroup(child.pid, "SIGTERM");
-    const timer = setTimeout(() => signalGroup(child.pid as number, "SIGKILL"), graceMs);
-    await exited;
-    clearTimeout(timer);
-    // Whatever the shell left behind in its group.
-    signalGroup(child.pid, "SIGKILL");
+    const pgid = child.pid;
+    // "close": the shell is gone and the output it shared with the gateway is flushed into the log.
+    const closed =
+      child.exitCode !== null || child.signalCode !== null
+        ? Promise.resolve()
+        : new Promise<void>((r) => child.once("close", () => r()));
+    signalGroup(pgid, "SIGTERM");
+    if (!(await groupGone(pgid, graceMs))) {
+      signalGroup(pgid, "SIGKILL");
+      await groupGone(pgid, 5_000);
+    }
+    await closed;
+    if (this.onExit) process.off("exit", this.onExit);
+    this.onExit = undefined;
   }
 
   async restart(): Promise<void> {
@@ -100,6 +119,47 @@ export class GatewayProcess {
       `the gateway did not listen on ${this.opts.host}:${this.opts.port} within ${timeoutMs} ms`,
     );
   }
+}
+
+/**
+ * Whether a process group still has a running member. From /proc on Linux,
+ * where a zombie (exited, not yet reaped by whoever inherited it) is not
+ * running; elsewhere, whether the group can still be signalled.
+ */
+export function groupRunning(pgid: number): boolean {
+  let pids: string[];
+  try {
+    pids = readdirSync("/proc").filter((n) => /^\d+$/.test(n));
+  } catch {
+    try {
+      process.kill(-pgid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+  for (const pid of pids) {
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    } catch {
+      continue; // gone meanwhile
+    }
+    // "pid (comm) state ppid pgrp ...": comm may hold spaces and parentheses, so after the last ")".
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    if (Number(fields[2]) === pgid && fields[0] !== "Z" && fields[0] !== "X") return true;
+  }
+  return false;
+}
+
+/** Resolves true once no member of the group is running, false after `timeoutMs`. */
+async function groupGone(pgid: number, timeoutMs: number): Promise<boolean> {
+  const end = Date.now() + timeoutMs;
+  while (groupRunning(pgid)) {
+    if (Date.now() >= end) return false;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return true;
 }
 
 function signalGroup(pgid: number, sig: NodeJS.Signals): void {

@@ -78,6 +78,48 @@ describe("the simulator's site", () => {
     expect(c.operators).toEqual([{ name: "sim-operator", password: "sim-operator" }]);
   });
 
+  it("kitchens and tanks: a GD-2 per kitchen of the first households (automatic shut-off), LV-4s after the stations on the bus", () => {
+    const site = scaleSite({
+      households: 4,
+      seed: 5,
+      host: "127.0.0.1",
+      port: 1999,
+      stations: 2,
+      busPath: "/dev/pts/9",
+      kitchens: 2,
+      tanks: 3,
+    });
+    const c = parse(siteConfigYaml(site, "127.0.0.1", 1999));
+    const gd2 = c.devices.filter((d: { model: string }) => d.model === "gd2");
+    expect(gd2).toEqual([
+      expect.objectContaining({
+        id: "gas-01",
+        household: "hh-01",
+        heartbeatInterval: "60s",
+        autoShutOff: true,
+      }),
+      expect.objectContaining({ id: "gas-02", household: "hh-02", autoShutOff: true }),
+    ]);
+    expect(site.mqtt.filter((d) => d.model === "gd2").every((d) => d.encoding === "json")).toBe(true);
+    const rtu = c.devices.filter((d: { bus?: string }) => d.bus === "rs485-1");
+    expect(rtu.map((d: { id: string; unit: number }) => `${d.id}@${d.unit}`)).toEqual([
+      "fire-station-1@1",
+      "fire-station-2@2",
+      "tank-1@3",
+      "tank-2@4",
+      "tank-3@5",
+    ]);
+    expect(c.buses).toEqual([expect.objectContaining({ id: "rs485-1", path: "/dev/pts/9" })]);
+    // Tanks alone still get their bus; more kitchens than households is every household.
+    const tanksOnly = scaleSite({ households: 2, host: "127.0.0.1", port: 1999, tanks: 1, kitchens: 9 });
+    expect(tanksOnly.buses).toHaveLength(1);
+    expect(tanksOnly.rtu).toEqual([expect.objectContaining({ id: "tank-1", model: "lv4", unit: 1 })]);
+    expect(tanksOnly.mqtt.filter((d) => d.model === "gd2")).toHaveLength(2);
+    expect(() => scaleSite({ households: 1, host: "h", port: 1, stations: 200, tanks: 48 })).toThrow(
+      SiteError,
+    );
+  });
+
   it("gateway URLs: mqtt, mqtts, ws, wss; anything else is refused", () => {
     expect(parseGatewayUrl("mqtt://127.0.0.1:1884")).toMatchObject({
       host: "127.0.0.1",

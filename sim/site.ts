@@ -24,6 +24,8 @@ export interface MqttDeviceSpec {
   heartbeatIntervalS: number;
   /** DS-10 hold-open time, s (DOOR_HELD_OPEN after it). */
   holdOpenTimeS?: number;
+  /** GD-2: the site has the gateway close the valve itself on a leak (written to a generated config). */
+  autoShutOff?: boolean;
   encoding: Encoding;
   clockSkewMs: number;
 }
@@ -235,6 +237,10 @@ export interface ScaleOptions {
   busPath?: string;
   /** GK-3 kiosks on Modbus TCP, each on `kioskPorts[i]` of 127.0.0.1. */
   kioskPorts?: number[];
+  /** GD-2 gas detectors in the kitchens of the first N households (`--kitchens`), default 0. */
+  kitchens?: number;
+  /** LV-4 fire-water tanks on the stations' RS-485 bus (`--tanks`), default 0. */
+  tanks?: number;
 }
 
 export const SCALE_OPERATOR = { name: "sim-operator", password: "sim-operator" };
@@ -252,29 +258,65 @@ export function scaleSite(o: ScaleOptions): SiteModel {
     heartbeatScale: 1,
   });
   const stations = o.stations ?? 0;
+  const tanks = o.tanks ?? 0;
+  const kitchens = Math.min(o.kitchens ?? 0, table.households.length);
+  if (stations + tanks > 247)
+    throw new SiteError("stations and tanks share one RS-485 bus: at most 247 slaves");
+  const width = Math.max(2, String(o.households).length);
   return {
     source: `--scale ${o.households}`,
     siteId: o.siteId ?? "sim",
     operator: { ...SCALE_OPERATOR },
     households: table.households.map((h) => h.id),
-    mqtt: table.devices.map((d) => ({
-      id: d.id,
-      model: d.model,
-      password: d.password,
-      household: d.household,
-      heartbeatIntervalS: d.heartbeatIntervalS,
-      holdOpenTimeS: d.model === "ds10" ? 60 : undefined,
-      encoding: d.encoding,
-      // Badly set clocks are a scenario's business ("clock skew"), not the default fleet's.
-      clockSkewMs: Math.max(-2_000, Math.min(2_000, d.clockSkewMs)),
-    })),
-    rtu: Array.from({ length: stations }, (_, i) => ({
-      id: `fire-station-${i + 1}`,
-      model: "mfs8" as const,
-      bus: "rs485-1",
-      unit: i + 1,
-      pollIntervalS: 1,
-    })),
+    mqtt: table.devices
+      .map(
+        (d): MqttDeviceSpec => ({
+          id: d.id,
+          model: d.model,
+          password: d.password,
+          household: d.household,
+          heartbeatIntervalS: d.heartbeatIntervalS,
+          holdOpenTimeS: d.model === "ds10" ? 60 : undefined,
+          encoding: d.encoding,
+          // Badly set clocks are a scenario's business ("clock skew"), not the default fleet's.
+          clockSkewMs: Math.max(-2_000, Math.min(2_000, d.clockSkewMs)),
+        }),
+      )
+      .concat(
+        // A kitchen's detector belongs to its household (datasheet), JSON only; the site has the
+        // gateway close the valve on a leak too (the datasheet's "if the site enables it").
+        table.households.slice(0, kitchens).map((h, i): MqttDeviceSpec => {
+          const id = `gas-${String(i + 1).padStart(width, "0")}`;
+          return {
+            id,
+            model: "gd2" as const,
+            password: demoCredentials(id),
+            household: h.id,
+            heartbeatIntervalS: 60,
+            autoShutOff: true,
+            encoding: "json" as const,
+            clockSkewMs: 0,
+          };
+        }),
+      ),
+    rtu: [
+      ...Array.from({ length: stations }, (_, i) => ({
+        id: `fire-station-${i + 1}`,
+        model: "mfs8" as const,
+        bus: "rs485-1",
+        unit: i + 1,
+        pollIntervalS: 1,
+      })),
+      // The LV-4 shares the stations' bus as another slave (datasheet), polled every second
+      // (its jump filter compares polls a second apart).
+      ...Array.from({ length: tanks }, (_, i) => ({
+        id: `tank-${i + 1}`,
+        model: "lv4" as const,
+        bus: "rs485-1",
+        unit: stations + i + 1,
+        pollIntervalS: 1,
+      })),
+    ],
     tcp: (o.kioskPorts ?? []).map((port, i) => ({
       id: `kiosk-${i + 1}`,
       model: "gk3" as const,
@@ -284,7 +326,7 @@ export function scaleSite(o: ScaleOptions): SiteModel {
       pollIntervalS: 2,
     })),
     buses:
-      stations > 0
+      stations + tanks > 0
         ? [{ id: "rs485-1", path: o.busPath ?? "/dev/ttyUSB0", baudRate: 9600, parity: "even", stopBits: 1 }]
         : [],
     // Scenario residents only press and fall: no welfare check may fire while a gateway runs for hours.
@@ -308,6 +350,7 @@ export function siteConfigYaml(site: SiteModel, host: string, port: number): str
         ...(d.household ? { household: d.household } : {}),
         heartbeatInterval: `${d.heartbeatIntervalS}s`,
         ...(d.holdOpenTimeS !== undefined ? { holdOpenTime: `${d.holdOpenTimeS}s` } : {}),
+        ...(d.autoShutOff ? { autoShutOff: true } : {}),
       })),
       ...site.rtu.map((d) => ({
         id: d.id,

@@ -24,9 +24,26 @@ function bootId(): string {
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+  return !zombie(pid);
+}
+
+/**
+ * A process that has exited but not yet been reaped by whoever inherited it
+ * still answers signal 0; it holds no file and writes nothing, so its lock is
+ * stale. (A gateway started by a shell that died first is inherited by init;
+ * a restart right after its exit must not be refused while init catches up.)
+ */
+function zombie(pid: number): boolean {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+    // "pid (comm) state ...": comm may hold spaces and parentheses, so after the last ")".
+    const state = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
+    return state === "Z" || state === "X";
+  } catch {
+    return false; // no /proc (not Linux): signal 0 is all there is
   }
 }
 

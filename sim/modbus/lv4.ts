@@ -190,6 +190,11 @@ export class Lv4Sensor implements SimSlave {
     return this.selfTestStartedAt !== undefined;
   }
 
+  /** Installation setting, mm (input register 10). */
+  get tankHeightMm(): number {
+    return this.tankHeight;
+  }
+
   setPoints(): { low: number; high: number } {
     return { low: this.low, high: this.high };
   }

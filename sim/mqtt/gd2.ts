@@ -220,9 +220,12 @@ export class Gd2 extends DeviceLink {
     this.mainsOn = true;
   }
 
-  /** Cooking: `lel` creeps up to `peak` (3-6 %LEL) over a minute, stays, and falls back: no alarm. */
-  cooking(peak = 4.5, holdMs = 120_000): void {
-    const up = 60;
+  /**
+   * Cooking: `lel` creeps up to `peak` (3-6 %LEL) over `rampMs` (a minute), stays `holdMs`,
+   * and falls back as slowly: no alarm.
+   */
+  cooking(peak = 4.5, holdMs = 120_000, rampMs = 60_000): void {
+    const up = Math.max(1, Math.round(rampMs / STEP_MS));
     const steps: number[] = [];
     for (let i = 1; i <= up; i++) steps.push((peak * i) / up);
     for (let i = 0; i < holdMs / STEP_MS; i++) steps.push(peak);

@@ -202,6 +202,13 @@ export class AlertMatcher {
     return this.expectations.filter((e) => !e.matched && now <= e.dueAt + e.latencyMaxMs).length;
   }
 
+  /** The latest deadline of an unmatched expectation (epoch ms), or 0 when none is open. */
+  lastDeadline(): number {
+    let last = 0;
+    for (const e of this.expectations) if (!e.matched) last = Math.max(last, e.dueAt + e.latencyMaxMs);
+    return last;
+  }
+
   /** Resolves when every expectation is matched or past its deadline, or after `maxWaitMs`. */
   async settle(maxWaitMs: number, tick?: () => void): Promise<void> {
     const end = Date.now() + maxWaitMs;

@@ -12,7 +12,7 @@
 import type { Fleet, MqttDevice } from "../fleet.js";
 import type { Ds10 } from "../mqtt/ds10.js";
 import type { Ec200 } from "../mqtt/ec200.js";
-import type { Gd2 } from "../mqtt/gd2.js";
+import { GD2_LOW_SET_POINT, type Gd2 } from "../mqtt/gd2.js";
 import { deriveSeed, type Random, randomInt, seededRandom } from "../mqtt/random.js";
 import type { SiteModel } from "../site.js";
 import type { AlertMatcher, Expectation } from "./matcher.js";
@@ -49,11 +49,18 @@ export interface RunStats {
   restarts: number;
   /** Incidents on a device that was disconnected at the time (their latency counts from its return). */
   awayAtIncident: number;
+  /** Disturbances that could not be carried out (a gateway that did not come back): the run fails. */
+  errors: string[];
   /** Phase label -> start offset actually reached, ms. */
   phases: Array<{ do: string; at: number; startedMs: number }>;
 }
 
-const DEFAULT_CODE: Record<IncidentPhase["do"], string | "none" | undefined> = {
+/**
+ * What each incident must cause, from the datasheets' "alerts the gateway is expected to raise"
+ * tables (the codes are the contract; how the gateway decides is its business). tank-drawdown
+ * depends on how far the tank falls: see `drawdownCodes`.
+ */
+const DEFAULT_CODE: Record<IncidentPhase["do"], string | "none"> = {
   press: "EMERGENCY_CALL",
   "long-press": "EMERGENCY_CALL",
   fall: "FALL_DETECTED",
@@ -62,9 +69,13 @@ const DEFAULT_CODE: Record<IncidentPhase["do"], string | "none" | undefined> = {
   "low-battery": "BATTERY_LOW",
   bounce: "none",
   fire: "FIRE_ALARM",
-  "gas-leak": undefined,
+  "gas-leak": "GAS_LEAK",
   cooking: "none",
-  "tank-drawdown": undefined,
+  "jammed-valve": "GAS_LEAK",
+  "valve-fault": "FAULT",
+  "tank-drawdown": "WATER_LEVEL_LOW",
+  "tank-glitch": "none",
+  "tank-fault": "FAULT",
   "bus-silent": "DEVICE_LOST",
   "hydrant-pressure-low": "HYDRANT_PRESSURE_LOW",
   "kiosk-tamper": "TAMPER",
@@ -72,6 +83,15 @@ const DEFAULT_CODE: Record<IncidentPhase["do"], string | "none" | undefined> = {
   "paper-low": "PAPER_LOW",
   "battery-change": "none",
 };
+
+/** GD-2 datasheet: "a GAS_LEAK whose valve is not `closed` within 20 s" is GAS_VALVE_NOT_CLOSED. */
+const VALVE_NOT_CLOSED_AFTER_MS = 20_000;
+/** LV-4 datasheet: WATER_LEVEL_LOW once the level is under the reserve, "held 30 s". */
+const LEVEL_LOW_HELD_MS = 30_000;
+/** LV-4 datasheet: WATER_LEVEL_CRITICAL under 30 % of the tank height. */
+const CRITICAL_SHARE = 0.3;
+/** Cooking: the pan heats for this long before `lel` reaches its peak (compressed from the datasheet's minutes). */
+const COOKING_RAMP_MS = 10_000;
 
 /** Payloads a broken or hostile device might send: each must be rejected and counted, nothing raised. */
 const MALFORMED: ReadonlyArray<(rng: Random) => Buffer> = [
@@ -93,6 +113,7 @@ export class ScenarioRunner {
     skewed: 0,
     restarts: 0,
     awayAtIncident: 0,
+    errors: [],
     phases: [],
   };
   private readonly rng: Random;
@@ -158,8 +179,12 @@ export class ScenarioRunner {
         return "GK-3";
       case "gas-leak":
       case "cooking":
+      case "jammed-valve":
+      case "valve-fault":
         return "GD-2";
       case "tank-drawdown":
+      case "tank-glitch":
+      case "tank-fault":
         return "LV-4";
       case "bus-silent":
         return "RTU bus";
@@ -192,8 +217,12 @@ export class ScenarioRunner {
         return [...fleet.kiosks.keys()];
       case "gas-leak":
       case "cooking":
+      case "jammed-valve":
+      case "valve-fault":
         return ids("gd2");
       case "tank-drawdown":
+      case "tank-glitch":
+      case "tank-fault":
         return [...fleet.tanks.keys()];
       case "bus-silent":
         return [...fleet.busSlaves.keys()];
@@ -265,9 +294,37 @@ export class ScenarioRunner {
     return this.disturb(p as DisturbancePhase);
   }
 
-  private expectFor(p: IncidentPhase, label: string, key: string, at: number, dueAt: number): void {
-    const code = p.expect ?? DEFAULT_CODE[p.do];
-    if (!code || code === "none") return;
+  /**
+   * Registers the alert(s) an incident must cause: `p.expect` if the scenario names them, else
+   * the datasheet's (`defaults`, or the kind's one code). `dueAt` per code where the datasheet
+   * gives that alert a delay of its own (20 s for a valve not closed, 30 s held for a low tank).
+   */
+  private expectFor(
+    p: IncidentPhase,
+    label: string,
+    key: string,
+    at: number,
+    dueAt: number | Record<string, number>,
+    defaults?: string[],
+  ): void {
+    const named = p.expect;
+    const codes =
+      named === undefined ? (defaults ?? [DEFAULT_CODE[p.do]]) : typeof named === "string" ? [named] : named;
+    for (const code of codes) {
+      if (code === "none") continue;
+      const due = typeof dueAt === "number" ? dueAt : (dueAt[code] ?? Math.min(...Object.values(dueAt)));
+      this.expectOne(p, label, key, code, at, due);
+    }
+  }
+
+  private expectOne(
+    p: IncidentPhase,
+    label: string,
+    key: string,
+    code: string,
+    at: number,
+    dueAt: number,
+  ): void {
     const e: Expectation = {
       incident: label,
       code,
@@ -395,19 +452,102 @@ export class ScenarioRunner {
                 break;
               }
               case "gas-leak":
+              case "jammed-valve": {
+                // The datasheet's leak: 2 %LEL a second to 40; the detector closes its valve on
+                // its own alarm (at its low set-point), and a site with automatic shut-off has
+                // the gateway send valve_close too. A jammed valve answers `ok` and never moves.
+                const gd2 = device as Gd2;
+                const rate = p.rate ?? 2;
+                const leakAt = at + Math.ceil(GD2_LOW_SET_POINT / rate) * 1000;
+                if (p.do === "jammed-valve") {
+                  gd2.jamValve(true);
+                  this.expectFor(
+                    p,
+                    label,
+                    id,
+                    at,
+                    { GAS_LEAK: leakAt, GAS_VALVE_NOT_CLOSED: leakAt + VALVE_NOT_CLOSED_AFTER_MS },
+                    ["GAS_LEAK", "GAS_VALVE_NOT_CLOSED"],
+                  );
+                } else this.expectFor(p, label, id, at, leakAt);
+                gd2.leak(rate, p.peak ?? 40);
+                const air = () => {
+                  gd2.jamValve(false);
+                  gd2.ventilate();
+                };
+                if (p.ventilateAfter !== undefined) this.after(p.ventilateAfter, air);
+                this.restores.push(air);
+                break;
+              }
               case "cooking": {
+                // Minutes of cooking pressed into seconds: the heartbeat the detector sends while
+                // the pan is on goes out at the peak, so the gateway does see the gas, and must stay quiet.
+                const gd2 = device as Gd2;
+                const peak = p.peak ?? 4.5;
+                const hold = p.duration ?? 20_000;
+                this.expectFor(p, label, id, at, at);
+                gd2.cooking(peak, hold, COOKING_RAMP_MS);
+                this.after(COOKING_RAMP_MS + 1_500, () => gd2.heartbeat());
+                if (p.ventilateAfter !== undefined) this.after(p.ventilateAfter, () => gd2.ventilate());
+                this.restores.push(() => gd2.ventilate());
+                break;
+              }
+              case "valve-fault": {
+                // The valve reports `fault` (its motor): the next heartbeat says so.
                 const gd2 = device as Gd2;
                 this.expectFor(p, label, id, at, at);
-                if (p.do === "gas-leak") gd2.leak();
-                else gd2.cooking();
-                this.restores.push(() => gd2.ventilate());
+                gd2.setValveFault(true);
+                void gd2.heartbeat();
+                this.restores.push(() => {
+                  gd2.setValveFault(false);
+                  return gd2.heartbeat();
+                });
                 break;
               }
               case "tank-drawdown": {
                 const tank = fleet.tanks.get(id);
+                if (!tank) break;
+                const rate = p.rate ?? 30;
+                const height = tank.tankHeightMm;
+                const from = tank.getLevel();
+                const to = drawdownTarget(p.to, height);
+                const reserve = tank.setPoints().low;
+                const critical = CRITICAL_SHARE * height;
+                const reach = (mm: number) => at + (Math.max(0, from - mm) / rate) * 1000;
+                this.expectFor(
+                  p,
+                  label,
+                  id,
+                  at,
+                  {
+                    WATER_LEVEL_LOW: reach(reserve) + LEVEL_LOW_HELD_MS,
+                    WATER_LEVEL_CRITICAL: reach(critical),
+                  },
+                  drawdownCodes(to, reserve, critical),
+                );
+                tank.drawDown(rate, to);
+                if (p.refillAfter !== undefined)
+                  this.after(reach(to) - at + p.refillAfter, () => tank.refill(rate));
+                this.restores.push(() => tank.refill(rate));
+                break;
+              }
+              case "tank-glitch": {
+                // A failing pressure cell: single polls read 0 or 65535 mm. The datasheet wants a
+                // quality flag, not a level alert.
+                const tank = fleet.tanks.get(id);
                 this.expectFor(p, label, id, at, at);
-                tank?.drawDown(30);
-                this.restores.push(() => tank?.refill(30));
+                for (let g = 0; g < (p.glitches ?? 3); g++) {
+                  const value = this.rng() < 0.5 ? 0 : 0xffff;
+                  this.after(g * 1_000, () => tank?.glitch(value));
+                }
+                break;
+              }
+              case "tank-fault": {
+                const tank = fleet.tanks.get(id);
+                this.expectFor(p, label, id, at, at);
+                tank?.setFault(p.fault ?? 1);
+                if (p.duration !== undefined) this.after(p.duration, () => tank?.setFault(0));
+                this.restores.push(() => tank?.setFault(0));
                 break;
               }
               case "bus-silent": {
@@ -524,8 +664,13 @@ export class ScenarioRunner {
         break;
       }
       case "gateway-restart": {
-        await this.o.gateway?.restart();
-        this.stats.restarts++;
+        // A gateway that does not come back fails the run by name, not as a list of missing alerts.
+        try {
+          await this.o.gateway?.restart();
+          this.stats.restarts++;
+        } catch (err) {
+          this.stats.errors.push(`gateway restart: ${err instanceof Error ? err.message : String(err)}`);
+        }
         break;
       }
       case "upstream-outage":
@@ -551,4 +696,22 @@ export class ScenarioRunner {
     this.timers.clear();
     await Promise.all([...this.running]);
   }
+}
+
+/** tank-drawdown's `to`: mm, or a share of the tank height ("25%"); default half the tank. */
+export function drawdownTarget(to: number | string | undefined, heightMm: number): number {
+  if (to === undefined) return Math.round(heightMm / 2);
+  if (typeof to === "number") return to;
+  return Math.round((Number(to.slice(0, -1)) / 100) * heightMm);
+}
+
+/**
+ * The alerts a tank drawn down to `to` mm must cause (LV-4 datasheet): WATER_LEVEL_LOW under the
+ * reserve (the sensor's low set-point), WATER_LEVEL_CRITICAL too under 30 % of the height.
+ */
+export function drawdownCodes(to: number, reserveMm: number, criticalMm: number): string[] {
+  const codes: string[] = [];
+  if (to < reserveMm) codes.push("WATER_LEVEL_LOW");
+  if (to < criticalMm) codes.push("WATER_LEVEL_CRITICAL");
+  return codes.length > 0 ? codes : ["none"];
 }

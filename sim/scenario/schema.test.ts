@@ -8,10 +8,11 @@ describe("scenario files", () => {
   const dir = mkdtempSync(join(tmpdir(), "linli-scenario-"));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  it("ships the six scenarios of the issue, all valid", () => {
+  it("ships the six scenarios of the issue and kitchens-and-tanks, all valid", () => {
     expect(listScenarios().map((s) => s.name)).toEqual([
       "evening-peak",
       "fire-during-flood",
+      "kitchens-and-tanks",
       "malformed-storm",
       "restart-during-storm",
       "smoke-test",
@@ -60,5 +61,101 @@ describe("scenario files", () => {
 
   it("an unknown name lists the shipped ones", () => {
     expect(() => loadScenario("nope")).toThrow(/no scenario nope \(shipped: evening-peak, .*smoke-test/);
+  });
+
+  it("reads the GD-2 and LV-4 phases with their parameters", () => {
+    const s = parseScenario(
+      {
+        name: "gas",
+        description: "d",
+        scale: { kitchens: 4, tanks: 2 },
+        phases: [
+          { at: "1s", do: "gas-leak", count: 3, within: "4s", rate: 3, peak: 50, ventilateAfter: "30s" },
+          { do: "cooking", peak: 8, duration: "10s" },
+          { do: "jammed-valve", expect: ["GAS_LEAK", "GAS_VALVE_NOT_CLOSED"] },
+          { do: "valve-fault" },
+          { do: "tank-drawdown", targets: ["tank-1"], to: "25%", rate: 60, refillAfter: "5s" },
+          { do: "tank-drawdown", to: 1800 },
+          { do: "tank-glitch", glitches: 5 },
+          { do: "tank-fault", fault: 4, duration: "15s" },
+        ],
+      },
+      "gas.yaml",
+    );
+    expect(s.scale).toEqual({ kitchens: 4, tanks: 2 });
+    expect(s.phases[0]).toMatchObject({
+      at: 1000,
+      count: 3,
+      within: 4000,
+      rate: 3,
+      peak: 50,
+      ventilateAfter: 30_000,
+    });
+    expect(s.phases[1]).toMatchObject({ peak: 8, duration: 10_000 });
+    expect(s.phases[2]).toMatchObject({ expect: ["GAS_LEAK", "GAS_VALVE_NOT_CLOSED"] });
+    expect(s.phases[4]).toMatchObject({ to: "25%", rate: 60, refillAfter: 5000 });
+    expect(s.phases[5]).toMatchObject({ to: 1800 });
+    expect(s.phases[6]).toMatchObject({ glitches: 5 });
+    expect(s.phases[7]).toMatchObject({ fault: 4, duration: 15_000 });
+    // Without a scale section, --scale adds nothing.
+    expect(parseScenario({ name: "n", description: "d", phases: [{ do: "press" }] }, "n.yaml").scale).toEqual(
+      {
+        kitchens: 0,
+        tanks: 0,
+      },
+    );
+  });
+
+  it("refuses a GD-2 or LV-4 phase's bad parameters, naming the file and the field", () => {
+    const errors = (phases: unknown[]) => {
+      try {
+        parseScenario({ name: "bad", description: "d", phases }, "bad.yaml");
+      } catch (err) {
+        expect(err).toBeInstanceOf(ScenarioError);
+        return (err as Error).message;
+      }
+      return "";
+    };
+    // Cooking at the detector's low set-point is a leak, and a leak under it is cooking.
+    expect(errors([{ do: "cooking", peak: 10 }])).toContain("bad.yaml: phases.0.peak: cooking stays under");
+    expect(errors([{ do: "gas-leak", peak: 6 }])).toContain("bad.yaml: phases.0.peak: a gas-leak reaches");
+    expect(errors([{ do: "jammed-valve", peak: 9.9 }])).toContain("bad.yaml: phases.0.peak:");
+    expect(errors([{ do: "gas-leak", peak: 120 }])).toContain("bad.yaml: phases.0.peak:");
+    // A field of another kind is named, not ignored.
+    expect(errors([{ do: "tank-drawdown", peak: 40 }])).toContain(
+      "bad.yaml: phases.0.peak: not a field of tank-drawdown (it takes: rate, to, refillAfter)",
+    );
+    expect(errors([{ do: "valve-fault", duration: "5s" }])).toContain(
+      "bad.yaml: phases.0.duration: not a field of valve-fault",
+    );
+    expect(errors([{ do: "press" }, { do: "cooking", refillAfter: "1s" }])).toContain(
+      "bad.yaml: phases.1.refillAfter: not a field of cooking",
+    );
+    expect(errors([{ do: "tank-drawdown", to: "half" }])).toContain("bad.yaml: phases.0.to:");
+    expect(errors([{ do: "tank-drawdown", to: -5 }])).toContain("bad.yaml: phases.0.to:");
+    expect(errors([{ do: "tank-drawdown", rate: 0 }])).toContain("bad.yaml: phases.0.rate:");
+    expect(errors([{ do: "tank-fault", fault: 5 }])).toContain("bad.yaml: phases.0.fault:");
+    expect(errors([{ do: "tank-glitch", glitches: 0 }])).toContain("bad.yaml: phases.0.glitches:");
+    expect(errors([{ do: "gas-leak", ventilateAfter: "soon" }])).toContain(
+      "bad.yaml: phases.0.ventilateAfter: not a duration",
+    );
+    expect(errors([{ do: "jammed-valve", expect: [] }])).toContain("bad.yaml: phases.0.expect:");
+    expect(errors([{ do: "jammed-valve", expect: ["gas leak"] }])).toContain("bad.yaml: phases.0.expect");
+  });
+
+  it("the shipped scenarios keep to their kinds' fields", () => {
+    for (const { scenario } of listScenarios()) expect(scenario.phases.length).toBeGreaterThan(0);
+    const kt = loadScenario("kitchens-and-tanks").scenario;
+    expect(kt.scale).toEqual({ kitchens: 10, tanks: 3 });
+    expect(kt.phases.map((p) => p.do)).toEqual(
+      expect.arrayContaining([
+        "gas-leak",
+        "cooking",
+        "jammed-valve",
+        "tank-drawdown",
+        "tank-glitch",
+        "tank-fault",
+      ]),
+    );
   });
 });

@@ -29,8 +29,11 @@ const alertCode = z.string().regex(/^[A-Z][A-Z0-9_]*$/, "an alert code such as E
 
 const at = { at: durationMs.default(0) };
 
-/** The alert an incident causes, or `none` (bouncing contacts, cooking: nothing must come). */
-const expectField = z.union([alertCode, z.literal("none")]).optional();
+/**
+ * The alert an incident causes, or `none` (bouncing contacts, cooking: nothing must come), or
+ * several (a jammed valve: GAS_LEAK and GAS_VALVE_NOT_CLOSED).
+ */
+const expectField = z.union([alertCode, z.literal("none"), z.array(alertCode).min(1)]).optional();
 
 /** Incidents on devices: each one is matched to the alert it must cause. */
 const incident = z.strictObject({
@@ -46,7 +49,11 @@ const incident = z.strictObject({
     "fire",
     "gas-leak",
     "cooking",
+    "jammed-valve",
+    "valve-fault",
     "tank-drawdown",
+    "tank-glitch",
+    "tank-fault",
     "bus-silent",
     "hydrant-pressure-low",
     "battery-change",
@@ -70,9 +77,62 @@ const incident = z.strictObject({
   expect: expectField,
   /** This incident's alert must arrive within this long (default: the scenario's `latency.max`). */
   latency: durationMs.optional(),
-  /** bus-silent: how long the bus stays silent. */
+  /**
+   * bus-silent: how long the bus stays silent. cooking: how long the pan stays on at its peak.
+   * tank-fault: how long the fault lasts (default: until the end of the run).
+   */
   duration: durationMs.optional(),
+  /**
+   * GD-2, %LEL. cooking: the peak (default 4.5; the datasheet's cooking is 3-6, and it must stay
+   * under the detector's low set-point of 10 or it is a leak). gas-leak / jammed-valve: where
+   * the leak levels off (default 40).
+   */
+  peak: z.number().positive().max(100).optional(),
+  /**
+   * gas-leak / jammed-valve: %LEL per second (default 2, datasheet). tank-drawdown: mm per
+   * second the tank falls (default 30, datasheet: fire fighting) and is refilled.
+   */
+  rate: z.number().positive().optional(),
+  /** gas-leak / cooking / jammed-valve: the kitchen is aired this long after the incident (the alert clears). */
+  ventilateAfter: durationMs.optional(),
+  /**
+   * tank-drawdown: the level it is drawn down to, mm or a share of the tank height ("25%").
+   * Default 50 % (under the low set-point: WATER_LEVEL_LOW; under 30 % it is WATER_LEVEL_CRITICAL too).
+   */
+  to: z.union([z.number().int().min(0).max(65_535), z.string().regex(/^\d+(\.\d+)?%$/)]).optional(),
+  /** tank-drawdown: the refill starts this long after the tank reached `to` (default: at the end of the run). */
+  refillAfter: durationMs.optional(),
+  /** tank-glitch: single bad polls (level 0 or 65535 mm) per tank, default 3, one per second. */
+  glitches: z.number().int().min(1).max(60).optional(),
+  /** tank-fault: the LV-4 fault code (1 pressure cell open circuit ... 4 supply voltage low), default 1. */
+  fault: z.number().int().min(1).max(4).optional(),
 });
+
+/** Fields each incident kind accepts beyond the common ones, so a misplaced one is named, not ignored. */
+const INCIDENT_FIELDS: Partial<Record<z.output<typeof incident>["do"], readonly string[]>> = {
+  press: ["double", "offlineFor"],
+  "long-press": ["double", "offlineFor"],
+  fall: ["double", "offlineFor"],
+  "bus-silent": ["duration"],
+  cooking: ["peak", "duration", "ventilateAfter"],
+  "gas-leak": ["peak", "rate", "ventilateAfter"],
+  "jammed-valve": ["peak", "rate", "ventilateAfter"],
+  "tank-drawdown": ["rate", "to", "refillAfter"],
+  "tank-glitch": ["glitches"],
+  "tank-fault": ["fault", "duration"],
+};
+const KIND_FIELDS = [
+  "double",
+  "offlineFor",
+  "duration",
+  "peak",
+  "rate",
+  "ventilateAfter",
+  "to",
+  "refillAfter",
+  "glitches",
+  "fault",
+] as const;
 
 const load = z.strictObject({
   ...at,
@@ -125,12 +185,39 @@ const phase = z.discriminatedUnion("do", [incident, load, disturbance]).superRef
     ctx.addIssue({ code: "custom", message: "clock-skew needs skewMs" });
   if (p.do === "bus-silent" && !(p as { duration?: number }).duration)
     ctx.addIssue({ code: "custom", message: "bus-silent needs duration" });
-  if ((p.do === "gas-leak" || p.do === "tank-drawdown") && !(p as { expect?: string }).expect)
+  if (isIncidentKind(p.do)) {
+    const allowed = INCIDENT_FIELDS[p.do as IncidentPhase["do"]] ?? [];
+    for (const f of KIND_FIELDS)
+      if (
+        (p as Record<string, unknown>)[f] !== undefined &&
+        !(f === "double" && (p as { double?: boolean }).double === false) &&
+        !allowed.includes(f)
+      )
+        ctx.addIssue({
+          code: "custom",
+          path: [f],
+          message: `not a field of ${p.do}${allowed.length ? ` (it takes: ${allowed.join(", ")})` : ""}`,
+        });
+  }
+  const ip = p as IncidentPhase;
+  // The GD-2's own low set-point (datasheet, factory 10 %LEL): cooking at or over it is a leak.
+  if (p.do === "cooking" && ip.peak !== undefined && ip.peak >= 10)
     ctx.addIssue({
       code: "custom",
-      message: `${p.do}: name the alert code the gateway raises (expect: CODE, or none)`,
+      path: ["peak"],
+      message: "cooking stays under the detector's low set-point (10 %LEL): use gas-leak for more",
+    });
+  if ((p.do === "gas-leak" || p.do === "jammed-valve") && ip.peak !== undefined && ip.peak < 10)
+    ctx.addIssue({
+      code: "custom",
+      path: ["peak"],
+      message: `a ${p.do} reaches the detector's low set-point (10 %LEL) at least: use cooking for less`,
     });
 });
+
+function isIncidentKind(d: string): boolean {
+  return (incident.shape.do.options as readonly string[]).includes(d);
+}
 
 export const scenarioSchema = z
   .strictObject({
@@ -146,6 +233,16 @@ export const scenarioSchema = z
     howToRun: z.string().optional(),
     /** Smallest site it makes sense on (households for --scale). */
     minHouseholds: z.number().int().min(1).default(1),
+    /**
+     * What `--scale N` adds to the households for this scenario when the command line does
+     * not say: GD-2 detectors in the first `kitchens` households, LV-4 tanks on the RS-485 bus.
+     */
+    scale: z
+      .strictObject({
+        kitchens: z.number().int().min(0).max(100_000).default(0),
+        tanks: z.number().int().min(0).max(200).default(0),
+      })
+      .default({ kitchens: 0, tanks: 0 }),
     phases: z.array(phase).min(1),
     /** After the last phase, wait this long for late alerts. */
     settle: durationMs.default(10_000),

@@ -1,0 +1,117 @@
+/**
+ * The kitchens-and-tanks scenario as an integrator runs it, against a real
+ * gateway: `linli sim --scale 10 --scenario kitchens-and-tanks --gateway-cmd
+ * "linli start ..."` writes the site (10 households, the GD-2s and LV-4s the
+ * scenario asks for), opens a socat bus for the tanks, starts the gateway and
+ * judges its alerts. Gas leaks, a jammed valve, a valve fault, tanks drawn
+ * down and a failing sensor each give the datasheets' alerts; cooking and
+ * single bad polls give none. Needs `npm run build` and socat (skipped with
+ * the reason without it).
+ *
+ * The simulator stops the gateway it started (its own process group); the
+ * test checks the port is closed afterwards and removes its temp dir.
+ */
+import { execFile } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import net from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { socatMissingReason } from "../sim/modbus/pty.js";
+import type { SimReport } from "../sim/scenario/report.js";
+
+const CLI = (JSON.parse(readFileSync("package.json", "utf8")) as { bin: { linli: string } }).bin.linli;
+const noSocat = socatMissingReason();
+if (noSocat) console.warn(`sim-kitchens e2e skipped: ${noSocat}`);
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = net.createServer().listen(0, "127.0.0.1", () => {
+      const { port } = s.address() as net.AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+function listens(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.createConnection({ host: "127.0.0.1", port });
+    s.once("connect", () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once("error", () => resolve(false));
+  });
+}
+
+describe.skipIf(noSocat !== undefined)("linli sim kitchens-and-tanks against a real gateway", () => {
+  const dir = mkdtempSync(join(tmpdir(), "linli-sim-kitchens-"));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it("every leak, jammed valve, fault and low tank gives its alerts once; cooking and glitches nothing; exit 0", async () => {
+    expect(existsSync(CLI)).toBe(true);
+    const port = await freePort();
+    const json = join(dir, "report.json");
+    const log = join(dir, "gateway.log");
+    const gatewayCmd = `"${process.execPath}" "${CLI}" start --config {config} --data-dir "${join(dir, "data")}" --metrics-port 0 --log-format json`;
+    const r = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+      execFile(
+        process.execPath,
+        [
+          CLI,
+          "sim",
+          "--scale",
+          "10",
+          "--scenario",
+          "kitchens-and-tanks",
+          "--seed",
+          "3",
+          "--gateway",
+          `mqtt://127.0.0.1:${port}`,
+          "--gateway-cmd",
+          gatewayCmd,
+          "--gateway-log",
+          log,
+          "--json",
+          json,
+        ],
+        { timeout: 200_000 },
+        (err, stdout, stderr) => {
+          const code = err ? ((err as { code?: number }).code ?? -1) : 0;
+          resolve({ code: typeof code === "number" ? code : -1, stdout, stderr });
+        },
+      );
+    });
+    const gatewayLog = existsSync(log) ? readFileSync(log, "utf8") : "";
+    expect(r.code, `${r.stdout}\n${r.stderr}\n${gatewayLog.slice(-3000)}`).toBe(0);
+    expect(r.stdout).toMatch(/^PASS$/m);
+    const report = JSON.parse(readFileSync(json, "utf8")) as SimReport;
+    expect(report.passed).toBe(true);
+    // 10 households (pendant + door) and the scenario's 10 kitchens; its 3 tanks on the bus.
+    expect(report.devices).toMatchObject({ mqtt: 30, connected: 30, failed: 0, rtuSlaves: 3 });
+    const byCode = Object.fromEntries(report.codes.map((c) => [c.code, c]));
+    const once = (n: number) => ({ expected: n, received: n, missing: 0, duplicated: 0, unexpected: 0 });
+    // 3 leaks + the jammed valve's leak; the valve fault and the tank's sensor fault.
+    expect(byCode.GAS_LEAK).toMatchObject(once(4));
+    expect(byCode.GAS_VALVE_NOT_CLOSED).toMatchObject(once(1));
+    expect(byCode.FAULT).toMatchObject(once(2));
+    expect(byCode.WATER_LEVEL_LOW).toMatchObject(once(2));
+    expect(byCode.WATER_LEVEL_CRITICAL).toMatchObject(once(1));
+    // Cooking and the glitching cell: nothing, nor anything else on the simulator's devices.
+    expect(report.unexpected).toEqual([]);
+    expect(report.codes.map((c) => c.code).sort()).toEqual([
+      "FAULT",
+      "GAS_LEAK",
+      "GAS_VALVE_NOT_CLOSED",
+      "WATER_LEVEL_CRITICAL",
+      "WATER_LEVEL_LOW",
+    ]);
+    // The site has automatic shut-off: the gateway sent valve_close to each leaking kitchen.
+    const automatic = gatewayLog
+      .split("\n")
+      .filter((l) => l.includes('"automatic command"') && l.includes("valve_close"));
+    expect(automatic.length).toBeGreaterThanOrEqual(4);
+    // The simulator stopped the gateway it started.
+    expect(await listens(port)).toBe(false);
+  }, 210_000);
+});
