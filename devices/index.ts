@@ -23,6 +23,7 @@ export {
   type AlertDetail,
   type AlertOptions,
   type AlertSpec,
+  type AlertText,
   type AnyProfile,
   type Binding,
   type CommandReply,

@@ -63,8 +63,10 @@ export interface AlertSpec {
   cleared: string;
   /**
    * What operators read, per locale (`site.locale`): a short title and the
-   * default action; a message catalogue that lacks the code takes it from here,
-   * so a new model brings its own words.
+   * default action. An alert of this model reads these words even for a code
+   * the gateway's catalogue also has (FAULT, POWER_FAIL: the model says what
+   * its fault means); a catalogue that lacks the code takes it from here, so a
+   * new model brings its own words.
    */
   text?: Readonly<Record<"zh-CN" | "en", AlertText>>;
 }

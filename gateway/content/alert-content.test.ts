@@ -119,6 +119,34 @@ describe("alert content", () => {
     );
   });
 
+  it("a model's own words for a shared code win over the catalogue's (GD-2 FAULT), others keep the catalogue's", () => {
+    const b = new AlertContentBuilder(() =>
+      config({
+        devices: [
+          { id: "k-1", model: "gd2", password: "x", household: "hh-1", name: "燃气报警器", location: "厨房" },
+          { id: "p-1", model: "ec200", password: "x", household: "hh-1" },
+        ],
+      }),
+    );
+    const kitchen: AlertSubject = { id: "k-1", model: "gd2", household: "hh-1" };
+    const gd2Fault = new Alert("a3", "FAULT", 2, "s1", kitchen, RAISED, "t", ["sensor fault"], false, false, {
+      fault: 2,
+    });
+    const raised = b.describe(gd2Fault, "raised");
+    expect(raised.message).toBe("燃气报警器故障：1号楼 101室 张阿姨，燃气报警器（厨房）");
+    expect(raised.action).toMatch(/^报警器可能无法检测燃气或关闭阀门/);
+    const power = b.describe(
+      new Alert("a4", "POWER_FAIL", 3, "s1", kitchen, RAISED, "t", [], false, false, {}),
+      "raised",
+    );
+    expect(power.message).toMatch(/^燃气报警器断电：/);
+    // An EC-200 has no words of its own for BATTERY_LOW: the catalogue's, with its detail.
+    const battery = new Alert("a5", "BATTERY_LOW", 4, "s1", pendant, RAISED, "t", [], false, false, {
+      battery: 9,
+    });
+    expect(b.describe(battery, "raised").message).toMatch(/^电池电量低（剩余 9%）：/);
+  });
+
   it("the action is configurable per code; a reload's new names show in the next message", () => {
     let running = config({ alerts: { actions: { EMERGENCY_CALL: "先打给家属，再上门。" } } });
     const b = new AlertContentBuilder(() => running);

@@ -12,6 +12,7 @@
  */
 
 import { SiteTime } from "../../core/index.js";
+import { type AlertSpec, type AlertText, profileFor } from "../../devices/index.js";
 import type { Alert, Transition } from "../alerts/alert.js";
 import type { Config, DeviceConfig, HouseholdConfig } from "../config/schema.js";
 import type { Catalogue, TransitionArgs } from "./catalogue.js";
@@ -81,8 +82,14 @@ export class AlertContentBuilder {
     const device =
       subject.model === "household" || subject.model === "gateway" ? undefined : devices.get(subject.id);
     const household = subject.household === null ? undefined : households.get(subject.household);
-    // A code only a YAML device profile declares: its alarm's own title and action (docs/devices.md).
-    const text = cat.codes[alert.code] ?? declaredText(config, device, alert, cat.declaredAction);
+    // The device's own profile words first (a GD-2's FAULT means it cannot detect gas, not the
+    // generic "device fault"), then the catalogue's, then a YAML profile's alarm (docs/devices.md).
+    const shared = cat.codes[alert.code];
+    const own = device === undefined ? undefined : profileText(device.model, alert.code, locale);
+    const text =
+      own !== undefined
+        ? { title: own.title, action: own.action, detail: own.detail ?? shared?.detail }
+        : (shared ?? declaredText(config, device, alert, cat.declaredAction));
 
     const deviceName = device?.name ?? null;
     const location = device?.location ?? null;
@@ -137,6 +144,12 @@ export class AlertContentBuilder {
       escalationNextAtLocal: localIso(alert.escalationNextAt, st),
     };
   }
+}
+
+/** A code profile's own words for one of its alert codes, in the site's language. */
+function profileText(model: string, code: string, locale: Locale): AlertText | undefined {
+  const alerts = profileFor(model)?.alerts as Readonly<Record<string, AlertSpec>> | undefined;
+  return alerts?.[code]?.text?.[locale];
 }
 
 /** The operator text of an alarm of a YAML device profile: its `title` and `action`, else the code and a generic action. */

@@ -59,6 +59,17 @@ describe("message catalogues", () => {
       expect(row, code).toBeDefined();
       expect(row, code).toContain(CATALOGUES["zh-CN"].codes[code].title);
     }
+    // A model's own words for a shared code (GD-2 FAULT) are what its alerts read: its section says them.
+    for (const p of PROFILES)
+      for (const [code, spec] of Object.entries(p.alerts as Record<string, AlertSpec>)) {
+        const title = spec.text?.["zh-CN"].title;
+        if (title === undefined) continue;
+        const rows = guide.split("\n").filter((l) => l.startsWith(`| \`${code}\``));
+        expect(
+          rows.some((r) => r.includes(title)),
+          `${p.model} ${code}`,
+        ).toBe(true);
+      }
   });
 
   it("the sources raise only known codes, and every known code is raised somewhere", () => {
