@@ -1,6 +1,6 @@
 import { defineConfig } from "vitest/config";
 
-// The crash suite (issue 8): a real gateway process killed and restarted, a real mosquitto
+// The crash suite (docs/durability.md): a real gateway process killed and restarted, a real mosquitto
 // stopped and started. Minutes, not seconds: `npm run test:crash`, not part of `vitest run`.
 export default defineConfig({
   test: {

@@ -169,7 +169,7 @@ describe("npm run bench -- --quick", () => {
     expect(js?.syncs).toBeGreaterThan(0);
     expect(r.journal?.points).toHaveLength(1);
     expect(r.journal?.points[0]).toMatchObject({ rate: 500, records: js?.records, syncs: js?.syncs });
-    // Issue 4's four targets and issue 8's two (start-up skipped here).
+    // The pipeline's four targets and the journal's two (start-up skipped here).
     expect(r.targets.length).toBeGreaterThanOrEqual(6);
   }, 180_000);
 });

@@ -1,5 +1,5 @@
 /**
- * Bus benchmark, serial side (issue 3): how close the RTU master gets to what
+ * Bus benchmark, serial side: how close the RTU master gets to what
  * a wire-time-paced line can carry.
  *
  * A socat pty pair is the cable. The MFS-8 simulator runs in a child process

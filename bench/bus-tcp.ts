@@ -1,5 +1,5 @@
 /**
- * Bus benchmark, TCP side (issue 3): 500 GK-3 kiosks on Modbus TCP polled
+ * Bus benchmark, TCP side: 500 GK-3 kiosks on Modbus TCP polled
  * once a second by the whole gateway (buses, pollers, profiles, pipeline,
  * alert engine, telemetry). The kiosk simulators run in one child process,
  * the gateway in another, so the gateway's CPU and timing are its own.

@@ -1,5 +1,5 @@
 /**
- * The bus benchmark of issue 3 (also run by `npm run bench`; alone:
+ * The Modbus bus benchmark (also run by `npm run bench`; alone:
  * `npm run build && node dist/bench/bus.js [--seconds S] [--kiosks N]`).
  *   serial: polls/s achieved on a wire-time-paced pty at 9600 and 115200 baud
  *           against the line's theoretical maximum (target >= 90 % at 9600)

@@ -1,6 +1,6 @@
 /**
- * Journal start-up and snapshot cost (issue 8: "start-up with 10,000 open alerts and 1,000,000
- * journal records takes under 3 s").
+ * Journal start-up and snapshot cost (the journal's start-up target: "start-up with 10,000 open
+ * alerts and 1,000,000 journal records takes under 3 s").
  *
  *   npm run bench:journal        (= npm run build && node dist/bench/journal-startup.js)
  *   options: --records 1000000 --keys 10000 --runs 3 --dir /path/on/the/target/disk

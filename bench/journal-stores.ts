@@ -1,5 +1,5 @@
 /**
- * Storage candidates for the gateway's durable state (issue 8), one workload, one run:
+ * Storage candidates for the gateway's durable state (the journal), one workload, one run:
  *   (a) gateway/journal (this project's append-only journal), (b) lmdb (lmdb-js),
  *   (c) classic-level (LevelDB), (d) better-sqlite3 12 (WAL, synchronous=FULL).
  *

@@ -1,5 +1,5 @@
 /**
- * Scenario (b'), the journal (issue 8): scenario (b) with the durable journal on, sync "batch"
+ * Scenario (b'), the journal: scenario (b) with the durable journal on, sync "batch"
  * (the default: a device's PUBACK waits for the group fdatasync of the batch its message was
  * drained in), in a fresh data directory per point on the machine's disk (the OS temp dir here
  * is the root file system, not tmpfs, so fdatasync does reach the device). Run right after the
@@ -11,7 +11,7 @@ import path from "node:path";
 import { type PointResult, pointOptions, runPoint } from "./harness.js";
 import type { CommonOptions } from "./options.js";
 
-/** What the journal may cost (issue 8, "What it must show"). */
+/** What the journal may cost (docs/durability.md "Measured costs"). */
 export const JOURNAL_TARGETS = {
   /** Journal-on P1 p99 at most this many times journal-off P1 p99. */
   maxP1P99Ratio: 1.3,

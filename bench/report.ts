@@ -230,7 +230,7 @@ export function journalSummary(points: RatePoint[]): JournalSummary | null {
 }
 
 export function printJournal(log: (s: string) => void, j: JournalSummary): void {
-  log('Journal (issue 8): the gateway with the journal on (sync "batch", fresh dir per point) against off');
+  log('Journal: the gateway with the journal on (sync "batch", fresh dir per point) against off');
   const withLoop = j.points.some((p) => p.p1P99LoopMs !== null);
   const x = (r: number | null) => (r === null ? "-" : `${r.toFixed(2)}x`);
   table(
@@ -281,8 +281,8 @@ export function printJournal(log: (s: string) => void, j: JournalSummary): void 
 }
 
 /**
- * Issue 8's targets for the journal. The P1 ratio is judged at every rate tried that the
- * journal-off gateway sustained (bench/gateway.ts, the same criterion as issue 4: nothing lost,
+ * The journal's targets. The P1 ratio is judged at every rate tried that the
+ * journal-off gateway sustained (bench/gateway.ts, the same criterion as the pipeline's: nothing lost,
  * achieved >= 95 % of offered, telemetry p99 bounded). A rate the journal-off gateway does not
  * sustain is above this machine's capacity: there both sides queue, their p99 measures the queue,
  * not the journal, so no P1 verdict is given there (printed as such); the journal's effect on
@@ -397,7 +397,7 @@ export function targets(points: RatePoint[], overload: PointResult | null): Targ
   return out;
 }
 
-/** Issue 4's memory budget: gateway RSS with this many registered devices. */
+/** The edge memory budget: gateway RSS with this many registered devices. */
 export const RSS_TARGET = { maxMb: 150, registered: 10_000 } as const;
 
 /**

@@ -1,5 +1,5 @@
 /**
- * `npm run bench`: the pipeline benchmark of issue 4, one command, one run.
+ * `npm run bench`: the pipeline benchmark, one command, one run.
  *
  *   (a) baseline   devices -> plain aedes -> subscriber            (bench/baseline.ts)
  *   (b) gateway    devices -> gateway -> alerts + telemetry -> operator (bench/gateway.ts)
@@ -56,7 +56,7 @@ Options (after \`npm run bench --\`):
                                   50000 with --quick)
   --max-other-load PCT            before each point wait (max 20 s) until other processes use
                                   less than PCT % of a core (default 25): the machine is shared
-  --suite all|pipeline|bus|startup|ceiling which benchmarks (default all); bus = issue 3's Modbus bus
+  --suite all|pipeline|bus|startup|ceiling which benchmarks (default all); bus = the Modbus bus
                                   benchmark; pipeline = (a) (b) (b') (c) and start-up; startup = start-up
                                   only; ceiling = the ceiling search (bench/ceiling.ts, not in "all")
   --probe-duration S              ceiling suite: seconds of load per search probe (default 5; 2 with --quick)
@@ -188,13 +188,13 @@ async function main(): Promise<void> {
   if (suite === "ceiling") return ceiling(t0);
   if (suite === "startup") {
     const s = await startup();
-    printTargets("target (issue 8), measured in this run:", [startupTarget(s)]);
+    printTargets("target (journal start-up), measured in this run:", [startupTarget(s)]);
     if (values.json) writeFileSync(values.json, `${JSON.stringify({ startup: s }, null, 2)}\n`);
     return;
   }
   let bus: BusBenchResult | null = null;
   if (suite !== "pipeline") {
-    log("bus benchmark (issue 3)");
+    log("bus benchmark (Modbus RTU and TCP)");
     bus = await runBusBench(
       {
         seconds: positive("bus-seconds", values["bus-seconds"], values.quick ? 3 : 10),
@@ -264,9 +264,9 @@ async function main(): Promise<void> {
     printJournal(log, journal);
   }
   const t = targets(points, overload);
-  printTargets("targets (issue 4), measured in this run:", t);
+  printTargets("targets (pipeline), measured in this run:", t);
   const t8 = [...journalTargets(journal), ...(start ? [startupTarget(start)] : [])];
-  printTargets("targets (issue 8), measured in this run:", t8);
+  printTargets("targets (journal), measured in this run:", t8);
   log(`\nwhole run: ${fmt((performance.now() - t0) / 1000, 1)} s`);
 
   if (values.json) {

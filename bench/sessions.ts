@@ -1,5 +1,5 @@
 /**
- * What durable operator sessions cost (issue 8, item 5): QoS 1 alerts
+ * What durable operator sessions cost (docs/durability.md): QoS 1 alerts
  * published by the embedded broker to one online operator console, with and
  * without its session kept in a store. Closed loop (at most WINDOW messages
  * published and not yet received), so the figure is the sustained rate.

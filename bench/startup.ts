@@ -1,5 +1,5 @@
 /**
- * Start-up benchmark (issue 8, item 3): "Start-up with 10,000 open alerts and 1,000,000 journal
+ * Start-up benchmark (the journal's start-up target): "Start-up with 10,000 open alerts and 1,000,000 journal
  * records takes under 3 s".
  *
  *   1. bench/startup-data.ts writes the journal: 10,000 devices, one open alert each, written by
@@ -101,7 +101,7 @@ export async function runStartupBench(
   const dir = mkdtempSync(path.join(o.tmp ?? tmpdir(), "linli-startup-"));
   const emptyDir = mkdtempSync(path.join(o.tmp ?? tmpdir(), "linli-startup-empty-"));
   try {
-    log(`start-up benchmark (issue 8): ${o.alerts} open alerts, ${o.records} journal records`);
+    log(`start-up benchmark: ${o.alerts} open alerts, ${o.records} journal records`);
     const empty = await startChild({ dir: emptyDir, devices: o.alerts, waitSnapshot: false }, o);
     const data = buildStartupJournal({ dir, devices: o.alerts, records: o.records });
     log(

@@ -1,5 +1,5 @@
 /**
- * Property tests of every decoder (issue 10 item 8), bounded for CI: a fixed
+ * Property tests of every decoder against hostile input, bounded for CI: a fixed
  * seed so a failure reproduces, printed with the counterexample. FUZZ_SEED
  * and FUZZ_RUNS override them; `npm run fuzz` runs a million inputs each.
  */

@@ -1,5 +1,5 @@
 /**
- * The issue-4 alert lifecycle through real MQTT (embedded aedes, real
+ * The ISA-18.2 alert lifecycle through real MQTT (embedded aedes, real
  * clients) on gateway time (FakeClock): flood, a chattering DS-10 tamper,
  * a shelved alert returning, P1 escalation stopping on ack, out of service,
  * away mode and quiet hours. Every transition is checked on the events topic too.

@@ -1,6 +1,6 @@
 /**
  * Bus problems say what failed, where and the likely cause in the log
- * (issue 9): a wrong unit id, a kiosk that refuses connections, a serial
+ * (bus diagnosis): a wrong unit id, a kiosk that refuses connections, a serial
  * device that does not exist. Before, only DEVICE_LOST and counters told.
  */
 import { createServer } from "node:net";

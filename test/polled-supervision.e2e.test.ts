@@ -1,5 +1,5 @@
 /**
- * Supervision of polled devices is driven by their polls (issue 8): a panel
+ * Supervision of polled devices is driven by their polls: a panel
  * or kiosk that answers every poll is never DEVICE_LOST, however long the
  * gateway runs past the silence period of heartbeat devices; one whose slave
  * stops answering is lost at the profile's limit of missed polls, not before.

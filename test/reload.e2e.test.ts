@@ -1,5 +1,5 @@
 /**
- * Live reconfiguration under load (issue 8, item 6): pendants publish all the
+ * Live reconfiguration under load (docs/reload.md): pendants publish all the
  * time while a reload adds a device, changes thresholds, changes a password
  * and removes a device with an open alert; then an invalid file is refused.
  * Real gateway, real aedes broker, real mqtt.js clients on 127.0.0.1.

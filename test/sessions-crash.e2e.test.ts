@@ -1,5 +1,5 @@
 /**
- * Issue 8, item 5 with a real crash: a broker process with operators' sessions on the journal
+ * Operators' persistent sessions with a real crash: a broker process with operators' sessions on the journal
  * is killed with SIGKILL while a console is away; a new broker on the same journal directory
  * gives the console every alert it missed. Needs `npm run build` (test/support/sessions-child.mjs
  * runs the built code).

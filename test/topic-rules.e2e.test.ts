@@ -1,5 +1,5 @@
 /**
- * Issue 10 item 5 over a real gateway: no retained operator requests, wills
+ * Topic rules (docs/security.md "Access matrix") over a real gateway: no retained operator requests, wills
  * judged as publishes, device fields range-checked per datasheet.
  */
 import { afterEach, beforeEach, describe, expect, it } from "vitest";

@@ -94,7 +94,7 @@ describe("AccessPolicy", () => {
   });
 });
 
-describe("AccessPolicy.authorizePublish: retain and wills (issue 10 item 5)", () => {
+describe("AccessPolicy.authorizePublish: retain and wills (docs/security.md, access matrix)", () => {
   const ops = { kind: "operator" as const, name: "ops" };
   const p1 = { kind: "device" as const, device: registry.devices.get("p1")! };
   const plain = { retain: false, will: false };

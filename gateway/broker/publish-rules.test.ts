@@ -1,5 +1,5 @@
 /**
- * Retained flags and wills on the embedded broker (issue 10 item 5), over TCP
+ * Retained flags and wills on the embedded broker (docs/security.md "Access matrix"), over TCP
  * with mqtt.js. Checks what aedes does with a will: when a connection drops
  * without DISCONNECT it passes the client's will through authorizePublish with
  * that client, so the same rules as a publish apply.

@@ -1,5 +1,5 @@
 /**
- * Issue 8, "What it must show": a real gateway process, pendants pressing at a
+ * Crash and restart (docs/durability.md): a real gateway process, pendants pressing at a
  * steady rate and an operator acknowledging some alerts; SIGKILL at random
  * (seeded) moments 20 times and SIGTERM 3 times, restarted each time on the same
  * data dir. Counted and printed, and asserted at 100 %:

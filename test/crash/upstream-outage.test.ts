@@ -1,5 +1,5 @@
 /**
- * Issue 8, "What it must show": an upstream outage against a real mosquitto.
+ * Durability through an upstream outage against a real mosquitto.
  * Pendants press, an operator on the embedded broker acknowledges (so calls end,
  * alerts close and each pendant raises a sequence of alerts); the upstream
  * mosquitto is stopped for 30 s mid-stream and the gateway is SIGKILLed during

@@ -56,7 +56,7 @@ export async function waitForPort(port: number, timeoutMs: number): Promise<void
   }
 }
 
-/** Whether this build's `linli start` takes `--data-dir` (the journal, issue 8). */
+/** Whether this build's `linli start` takes `--data-dir` (the journal). */
 export function cliHasDataDir(): boolean {
   const help = execFileSync(process.execPath, [CLI, "start", "--help"], { encoding: "utf8" });
   return help.includes("--data-dir");

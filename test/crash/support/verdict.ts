@@ -156,7 +156,7 @@ export interface EscalationCheck {
 const TICK_MS = 1000;
 
 /**
- * "Within 1 s of when it would have" (issue 8): an uninterrupted gateway fires
+ * "Within 1 s of when it would have" (escalations across a restart): an uninterrupted gateway fires
  * at the first tick at or after `nextAt`; one that was down then fires when it
  * is back. Early by more than the tolerance is as wrong as late.
  */
