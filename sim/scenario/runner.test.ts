@@ -264,7 +264,11 @@ describe("winter night and power cut phases, on the fake clock", () => {
       const json = (m: { payload: Buffer }) =>
         JSON.parse(m.payload.toString("utf8")) as Record<string, unknown>;
       const from = (id: string) => tb.received.filter((m) => m.topic === `devices/gd2/${id}/up`).map(json);
-      await new Promise((r) => setTimeout(r, 50));
+      // Both detectors have dropped their connections (their outage timers start then).
+      const deadline = Date.now() + 5_000;
+      while (tb.broker.connectedClients > 0 && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 5));
+      await flush();
       const before = tb.received.length;
       await step(clock, 29_000);
       await new Promise((r) => setTimeout(r, 50));
@@ -277,14 +281,16 @@ describe("winter night and power cut phases, on the fake clock", () => {
       expect(from("gas-1")).toEqual([expect.objectContaining({ t: "hb", ts: 0, mains: false })]);
       // gas-2's mains is back after 5 minutes: its clock is set again, mains true at once.
       await step(clock, 240_000);
-      await new Promise((r) => setTimeout(r, 50));
+      const mainsBack = (id: string) => (m: { topic: string; payload: Buffer }) =>
+        m.topic === `devices/gd2/${id}/up` && json(m).mains === true;
+      await tb.waitFor(1, mainsBack("gas-2"));
       const last2 = from("gas-2").at(-1);
       expect(last2).toMatchObject({ t: "hb", mains: true });
       expect(last2?.ts).toBeGreaterThan(0);
       // gas-1 is still on battery, heartbeats carry ts 0 and mains false.
       expect(from("gas-1").at(-1)).toMatchObject({ t: "hb", ts: 0, mains: false });
       await runner.restore();
-      await new Promise((r) => setTimeout(r, 50));
+      await tb.waitFor(1, mainsBack("gas-1"));
       expect(from("gas-1").at(-1)).toMatchObject({ t: "hb", mains: true });
       await runner.stop();
     } finally {
