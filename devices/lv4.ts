@@ -77,7 +77,7 @@ export interface Lv4State {
   suspectSince: number;
   /** Whether the level reading of the last sample was suspect (for telemetry). */
   suspect: boolean;
-  /** Level under the reserve since (gateway time), 0 when not. */
+  /** Level under the reserve itself since (gateway time), 0 when not (the 50 mm deadband is the way back). */
   lowSince: number;
 }
 
@@ -293,10 +293,14 @@ export const lv4: ModbusDeviceProfile<
     // ("readings are not real"): value alerts stay as they were until the test is over.
     st.suspect = false;
     if (s.status.selfTest) return;
+    // "under 4.0 °C for 10 minutes, clearing at 5.0 °C": the 10 minutes under 4.0 °C without a
+    // break (a heater that switched on at 4 °C and holds the water at 4-5 °C is working); 5.0 °C
+    // is where a raised FREEZE_RISK clears.
     ctx.condition("FREEZE_RISK", st.freeze.update(s.temperature), {
       priority: 3,
       causes: [`water under ${FREEZE_BELOW_C.toFixed(1)} °C`],
       onDelayMs: FREEZE_HOLD_MS,
+      onset: st.freeze.beyond,
     });
     if (!levelBelievable(s, st, ctx.now)) {
       st.suspect = true;
@@ -315,8 +319,10 @@ export const lv4: ModbusDeviceProfile<
     }
     const critical = st.critical.update(s.level);
     const low = st.low.update(s.level);
-    if (low && st.lowSince === 0) st.lowSince = ctx.now;
-    if (!low) st.lowSince = 0;
+    // "held 30 s" under the reserve itself; 50 mm above it is where a raised alert clears.
+    const under = st.low.beyond;
+    if (under && st.lowSince === 0) st.lowSince = ctx.now;
+    if (!under) st.lowSince = 0;
     ctx.condition("WATER_LEVEL_CRITICAL", critical, {
       priority: 2,
       escalateAs: 1,
@@ -329,7 +335,8 @@ export const lv4: ModbusDeviceProfile<
       causes: ["level under the reserve"],
       detail: { reserveMm: round1(reserve) },
       onDelayMs: LEVEL_LOW_HOLD_MS,
-      since: low ? st.lowSince : undefined,
+      onset: under,
+      since: under ? st.lowSince : undefined,
     });
   },
 };

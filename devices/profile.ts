@@ -106,6 +106,14 @@ export interface ConditionOptions extends AlertOptions {
   since?: number;
   /** The condition must be gone this long before the alert clears (analog values near a limit). */
   offDelayMs?: number;
+  /**
+   * An analog condition with a deadband: whether the value is beyond the limit itself. False
+   * while `active` only because of the deadband (back over the limit, not yet past the deadband):
+   * that holds a raised alert, but raises nothing and ends a pending on-delay, which runs again
+   * from the next reading beyond the limit ("under 4.0 °C for 10 minutes, clearing at 5.0 °C").
+   * Default: `active`.
+   */
+  onset?: boolean;
 }
 
 /** What the alert engine does for rules, for one device at a time. */

@@ -27,6 +27,24 @@ describe("ThresholdState", () => {
     ]);
   });
 
+  it("beyond: the limit itself, the deadband left out (what an on-delay times)", () => {
+    const t = new ThresholdState({ below: 4.0, deadband: 1.0 });
+    expect(t.beyond).toBe(false);
+    expect([3.9, 4.0, 4.5, 3.9, 5.0].map((v) => [t.update(v), t.beyond])).toEqual([
+      [true, true],
+      [true, false],
+      [true, false],
+      [true, true],
+      [false, false],
+    ]);
+    const gas = new ThresholdState({ above: 10, deadband: 5, inclusive: true });
+    expect([10, 7, 4.9].map((v) => [gas.update(v), gas.beyond])).toEqual([
+      [true, true],
+      [true, false],
+      [false, false],
+    ]);
+  });
+
   it("a value hovering on the limit does not flap", () => {
     const t = new ThresholdState({ above: 45, deadband: 1 });
     let changes = 0;

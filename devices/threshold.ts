@@ -73,6 +73,18 @@ export class ThresholdState {
     return this.active;
   }
 
+  /**
+   * Whether the last value is beyond the limit itself, the deadband left out: what an
+   * on-delay times (ISA-18.2: the deadband is the way back of a raised alarm, not part of
+   * its onset). False before the first value.
+   */
+  get beyond(): boolean {
+    const v = this.value;
+    if (Number.isNaN(v)) return false;
+    if (this.inclusive) return this.high ? v >= this.limit : v <= this.limit;
+    return this.high ? v > this.limit : v < this.limit;
+  }
+
   reset(): void {
     this.active = false;
     this.value = Number.NaN;

@@ -4,9 +4,12 @@
  * "linli start ..."` writes the site (10 households, the GD-2s and LV-4s the
  * scenario asks for), opens a socat bus for the tanks, starts the gateway and
  * judges its alerts. Gas leaks, a jammed valve, a valve fault, tanks drawn
- * down and a failing sensor each give the datasheets' alerts; cooking and
- * single bad polls give none. Needs `npm run build` and socat (skipped with
- * the reason without it).
+ * down and a failing sensor each give the datasheets' alerts; cooking,
+ * single bad polls and a cold night whose heater holds the water give none. A
+ * kitchen's power cut (a minute of silence, back on battery with `ts` 0 and
+ * `mains` false, mains back before POWER_FAIL's 10 minutes) gives no
+ * DEVICE_LOST, and its `ts` 0 readings are accepted (seen on telemetry).
+ * Needs `npm run build` and socat (skipped with the reason without it).
  *
  * The simulator stops the gateway it started (its own process group); the
  * test checks the port is closed afterwards and removes its temp dir.
@@ -87,8 +90,8 @@ describe.skipIf(noSocat !== undefined)("linli sim kitchens-and-tanks against a r
     expect(r.stdout).toMatch(/^PASS$/m);
     const report = JSON.parse(readFileSync(json, "utf8")) as SimReport;
     expect(report.passed).toBe(true);
-    // 10 households (pendant + door) and the scenario's 10 kitchens; its 3 tanks on the bus.
-    expect(report.devices).toMatchObject({ mqtt: 30, connected: 30, failed: 0, rtuSlaves: 3 });
+    // 10 households (pendant + door) and the scenario's 10 kitchens; its 4 tanks on the bus.
+    expect(report.devices).toMatchObject({ mqtt: 30, connected: 30, failed: 0, rtuSlaves: 4 });
     const byCode = Object.fromEntries(report.codes.map((c) => [c.code, c]));
     const once = (n: number) => ({ expected: n, received: n, missing: 0, duplicated: 0, unexpected: 0 });
     // 3 leaks + the jammed valve's leak; the valve fault and the tank's sensor fault.
@@ -97,7 +100,8 @@ describe.skipIf(noSocat !== undefined)("linli sim kitchens-and-tanks against a r
     expect(byCode.FAULT).toMatchObject(once(2));
     expect(byCode.WATER_LEVEL_LOW).toMatchObject(once(2));
     expect(byCode.WATER_LEVEL_CRITICAL).toMatchObject(once(1));
-    // Cooking and the glitching cell: nothing, nor anything else on the simulator's devices.
+    // Cooking, the glitching cell, the cold night and the power cut (no DEVICE_LOST, no
+    // POWER_FAIL yet): nothing, nor anything else on the simulator's devices.
     expect(report.unexpected).toEqual([]);
     expect(report.codes.map((c) => c.code).sort()).toEqual([
       "FAULT",
@@ -106,6 +110,13 @@ describe.skipIf(noSocat !== undefined)("linli sim kitchens-and-tanks against a r
       "WATER_LEVEL_CRITICAL",
       "WATER_LEVEL_LOW",
     ]);
+    // The power cut: the detector came back with ts 0 and mains false and the gateway accepted it.
+    expect(report.readings).toEqual([
+      expect.objectContaining({ what: "hb with ts 0 and mains false accepted", seen: true }),
+    ]);
+    expect(report.readings[0]?.afterMs).toBeLessThan(15_000);
+    expect(r.stdout).toMatch(/^readings: 1\/1 published/m);
+    expect(report.run.phases.map((p) => p.do)).toEqual(expect.arrayContaining(["power-cut", "tank-winter"]));
     // The site has automatic shut-off: the gateway sent valve_close to each leaking kitchen.
     const automatic = gatewayLog
       .split("\n")

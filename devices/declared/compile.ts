@@ -33,8 +33,10 @@ export interface DeclaredSample {
 interface AlarmState {
   threshold: ThresholdState | null;
   limit: number;
-  /** Own condition (before `unless`) as last evaluated, and since when it holds (0: not). */
+  /** Own condition (before `unless`) as last evaluated (with its deadband). */
   active: boolean;
+  /** Beyond the limit itself (no deadband; a bit or equality: `active`), and since when (0: not). */
+  onset: boolean;
   since: number;
 }
 
@@ -339,7 +341,13 @@ function rulesCore(doc: DeclaredProfileDoc) {
     },
 
     initialState: (): DeclaredState => ({
-      alarms: alarms.map(() => ({ threshold: null, limit: Number.NaN, active: false, since: 0 })),
+      alarms: alarms.map(() => ({
+        threshold: null,
+        limit: Number.NaN,
+        active: false,
+        onset: false,
+        since: 0,
+      })),
       spikes: doc.spikes.map(() => ({ good: Number.NaN, suspectSince: 0, suspect: false })),
       testing: false,
     }),
@@ -375,8 +383,10 @@ function rulesCore(doc: DeclaredProfileDoc) {
         const as = st.alarms[i]!;
         const w = a.when;
         const r = raw(a, s);
-        if (r !== null) as.active = r;
-        else {
+        if (r !== null) {
+          as.active = r;
+          as.onset = r;
+        } else {
           const spike = spikeOf.get(w.point);
           if (st.testing || (spike !== undefined && st.spikes[spike]!.suspect)) return false;
           const high = w.above !== undefined;
@@ -388,9 +398,11 @@ function rulesCore(doc: DeclaredProfileDoc) {
             as.limit = limit;
           }
           as.active = as.threshold.update(num(s, w.point));
+          // The on-delay times the limit itself; the deadband is the way back of a raised alert.
+          as.onset = as.threshold.beyond;
         }
-        if (as.active && as.since === 0) as.since = ctx.now;
-        if (!as.active) as.since = 0;
+        if (as.onset && as.since === 0) as.since = ctx.now;
+        if (!as.onset) as.since = 0;
         return true;
       });
       alarms.forEach((a, i) => {
@@ -406,7 +418,8 @@ function rulesCore(doc: DeclaredProfileDoc) {
           ...(a.onDelay !== undefined ? { onDelayMs: a.onDelay } : {}),
           ...(a.offDelay !== undefined ? { offDelayMs: a.offDelay } : {}),
           ...(a.escalateAs !== undefined ? { escalateAs: a.escalateAs } : {}),
-          ...(as.active && a.onDelay !== undefined ? { since: as.since } : {}),
+          ...(active && !as.onset ? { onset: false } : {}),
+          ...(as.active && as.onset && a.onDelay !== undefined ? { since: as.since } : {}),
         });
       });
     },

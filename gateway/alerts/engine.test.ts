@@ -97,6 +97,33 @@ describe("AlertEngine", () => {
     expect(events.at(-1)).toMatchObject({ t: "cleared", state: "cleared-unacknowledged" });
   });
 
+  it("a condition only in its deadband (onset false) holds a raised alert but raises nothing and ends a pending on-delay", () => {
+    const tank: AlertSubject = { id: "t-1", model: "lv4", household: null };
+    const freeze = (onset: boolean, active = true) =>
+      engine.contextFor(tank).condition("FREEZE_RISK", active, { priority: 3, onDelayMs: 600_000, onset });
+    freeze(true);
+    clock.advance(300_000);
+    freeze(false); // back at 4.5 °C: over the limit, inside the deadband
+    clock.advance(600_000);
+    expect(events).toEqual([]);
+    expect(engine.pendingCount).toBe(0);
+    freeze(true); // under 4.0 again: the 10 minutes start again
+    clock.advance(599_000);
+    freeze(true);
+    expect(events).toEqual([]);
+    clock.advance(1_000);
+    expect(events.map((e) => e.t)).toEqual(["raised"]);
+    freeze(false); // raised: the deadband holds it
+    clock.advance(60_000);
+    freeze(false);
+    expect(events.map((e) => e.t)).toEqual(["raised"]);
+    freeze(false, false); // past the deadband: clears
+    expect(events.map((e) => e.t)).toEqual(["raised", "cleared"]);
+    freeze(false); // cleared, then inside the deadband from the other side: nothing comes back
+    clock.advance(700_000);
+    expect(events.map((e) => e.t)).toEqual(["raised", "cleared"]);
+  });
+
   it("an on-delay counts from `since`, so a bounce keeps the first opening", () => {
     const start = clock.now();
     engine.contextFor(door).condition("DOOR_HELD_OPEN", true, { priority: 3, onDelayMs: 60_000 });

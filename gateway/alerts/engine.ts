@@ -455,6 +455,14 @@ export class AlertEngine {
       }
       return;
     }
+    // Within the deadband only (back over the limit, not past the deadband): that holds a raised
+    // alert (above), raises nothing, and a pending on-delay ends; it runs again from the next
+    // reading beyond the limit (ISA-18.2: the deadband is the way back of a raised alarm).
+    if (opts.onset === false) {
+      if (ks.pendingKind === PENDING_ON) this.cancelPending(ks);
+      this.forgetKeyIfIdle(ks);
+      return;
+    }
     const onDelay = opts.onDelayMs ?? 0;
     const due = (opts.since ?? now) + onDelay;
     if (due > now) {

@@ -119,7 +119,7 @@ export class Lv4Sensor implements SimSlave {
   // scenarios
   private flowMmPerS = 0;
   private flowUntilMm = 0;
-  private winter: { coolingCPerMin: number; heaterCPerMin: number } | undefined;
+  private winter: WinterModel | undefined;
   private failing: { probability: number; random: Random } | undefined;
   private readonly glitches: number[] = [];
   private tickTimer: ClockTimer | undefined;
@@ -228,6 +228,28 @@ export class Lv4Sensor implements SimSlave {
 
   endWinter(): void {
     this.winter = undefined;
+  }
+
+  /**
+   * How long until the temperature register (0.1 °C) first reads under `belowC`
+   * if a winter night with these rates began now, ms on the 1 s tick, or null
+   * when it does not within `horizonMs` (the heater keeps up). The same step as
+   * the night itself, from the water's temperature and the heater's state now.
+   */
+  winterForecast(
+    belowC: number,
+    coolingCPerMin = 0.1,
+    heaterCPerMin = 0.3,
+    horizonMs = 24 * 3_600_000,
+  ): number | null {
+    const w: WinterModel = { coolingCPerMin, heaterCPerMin };
+    let t = this.temperature;
+    let heater = this.heater;
+    for (let ms = 0; ms <= horizonMs; ms += TICK_MS) {
+      if (Math.round(t * 10) < Math.round(belowC * 10)) return ms;
+      [t, heater] = winterStep(t, heater, w, TICK_MS / 1000);
+    }
+    return null;
   }
 
   /** The next read of the level register returns this instead (0 or 65535 mm: a failing cell). */
@@ -372,8 +394,7 @@ export class Lv4Sensor implements SimSlave {
   }
 
   private applyThermostat(): void {
-    if (this.temperature <= HEATER_ON_C) this.heater = true;
-    else if (this.temperature >= HEATER_OFF_C) this.heater = false;
+    this.heater = thermostat(this.temperature, this.heater);
   }
 
   /** Every change of status bits 0, 1 or 3 counts once (wrapping at 65535). */
@@ -399,13 +420,26 @@ export class Lv4Sensor implements SimSlave {
       this.setLevel(done ? this.flowUntilMm : next);
       if (done) this.flowMmPerS = 0;
     }
-    if (this.winter) {
-      const w = this.winter;
-      const perMin = this.heater ? w.heaterCPerMin - w.coolingCPerMin : -w.coolingCPerMin;
-      this.setTemperature(Math.round((this.temperature + (perMin * s) / 60) * 1000) / 1000);
-    }
+    if (this.winter) this.setTemperature(winterStep(this.temperature, this.heater, this.winter, s)[0]);
     if (this.flowMmPerS !== 0 || this.winter) this.arm();
   }
+}
+
+interface WinterModel {
+  coolingCPerMin: number;
+  heaterCPerMin: number;
+}
+
+/** The heater's thermostat: on at 4.0 °C, off at 5.0 °C, as it was in between. */
+function thermostat(c: number, heaterOn: boolean): boolean {
+  return c <= HEATER_ON_C ? true : c >= HEATER_OFF_C ? false : heaterOn;
+}
+
+/** One step of a winter night: the water cools, and warms (net of the cold) while the heater is on. */
+function winterStep(c: number, heaterOn: boolean, w: WinterModel, seconds: number): [number, boolean] {
+  const perMin = heaterOn ? w.heaterCPerMin - w.coolingCPerMin : -w.coolingCPerMin;
+  const next = Math.round((c + (perMin * seconds) / 60) * 1000) / 1000;
+  return [next, thermostat(next, heaterOn)];
 }
 
 function countedMask(): number {

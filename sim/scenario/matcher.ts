@@ -35,6 +35,24 @@ export interface Expectation {
   matched?: { alertId: string; at: number; latencyMs: number; late: boolean };
 }
 
+/**
+ * A reading the gateway must publish on `linli/<site>/telemetry/<model>/<key>`: proof that it
+ * accepted a message no alert would show (a GD-2 back from a power cut with `ts` 0).
+ */
+export interface ReadingExpectation {
+  incident: string;
+  model: string;
+  key: string;
+  /** What it proves, for the report. */
+  what: string;
+  /** Readings from this time on count (epoch ms, this machine). */
+  after: number;
+  /** It must have come by then. */
+  dueBy: number;
+  test: (reading: Record<string, unknown>) => boolean;
+  seenAt?: number;
+}
+
 export interface AlertSeen {
   id: string;
   code: string;
@@ -81,6 +99,9 @@ export interface MatcherOptions {
 export class AlertMatcher {
   private client: MqttClient | undefined;
   private readonly expectations: Expectation[] = [];
+  private readonly readings: ReadingExpectation[] = [];
+  /** Telemetry topics subscribed for `readings` (subscribed again on every reconnection). */
+  private readonly readingTopics = new Set<string>();
   private readonly seenRevs = new Set<string>();
   /** Alert ids an expectation matched, by code/key, for duplicate detection. */
   private readonly matchedIds = new Map<string, Set<string>>();
@@ -126,6 +147,10 @@ export class AlertMatcher {
       client.subscribeAsync(topic, { qos: 1 }).catch((err: unknown) => {
         this.error = `resubscribing after a reconnection: ${err instanceof Error ? err.message : String(err)}`;
       });
+      for (const t of this.readingTopics)
+        client.subscribeAsync(t, { qos: 0 }).catch((err: unknown) => {
+          this.error = `resubscribing to ${t}: ${err instanceof Error ? err.message : String(err)}`;
+        });
     });
     client.on("message", (topic, payload) => this.onMessage(topic, payload));
     // Errors after the first connection (a gateway restarting) are retried by mqtt.js: keep the last one.
@@ -151,9 +176,35 @@ export class AlertMatcher {
     this.expectations.push(e);
   }
 
+  /** Watches the device's telemetry for a reading that passes `e.test` (subscribing to it now). */
+  expectReading(e: ReadingExpectation): void {
+    this.readings.push(e);
+    const topic = `linli/${this.opts.site}/telemetry/${e.model}/${e.key}`;
+    if (this.readingTopics.has(topic)) return;
+    this.readingTopics.add(topic);
+    this.client?.subscribeAsync(topic, { qos: 0 }).catch((err: unknown) => {
+      this.error = `subscribing to ${topic}: ${err instanceof Error ? err.message : String(err)}`;
+    });
+  }
+
+  /** Feeds one telemetry reading (from the subscription, or a test). */
+  onReading(model: string, key: string, reading: Record<string, unknown>, now = Date.now()): void {
+    for (const e of this.readings)
+      if (e.seenAt === undefined && e.model === model && e.key === key && now >= e.after && e.test(reading))
+        e.seenAt = now;
+  }
+
   private onMessage(topic: string, payload: Buffer): void {
     if (payload.length === 0) return;
     const parts = topic.split("/");
+    if (parts.length === 5 && parts[2] === "telemetry") {
+      try {
+        this.onReading(parts[3] as string, parts[4] as string, JSON.parse(payload.toString("utf8")));
+      } catch {
+        // Not JSON: not a reading of ours.
+      }
+      return;
+    }
     if (parts.length !== 6) return;
     let a: Record<string, unknown>;
     try {
@@ -199,13 +250,17 @@ export class AlertMatcher {
 
   /** Expectations not matched yet whose deadline is still ahead. */
   pending(now = Date.now()): number {
-    return this.expectations.filter((e) => !e.matched && now <= e.dueAt + e.latencyMaxMs).length;
+    return (
+      this.expectations.filter((e) => !e.matched && now <= e.dueAt + e.latencyMaxMs).length +
+      this.readings.filter((r) => r.seenAt === undefined && now <= r.dueBy).length
+    );
   }
 
-  /** The latest deadline of an unmatched expectation (epoch ms), or 0 when none is open. */
+  /** The latest deadline of an unmatched expectation or an unseen reading (epoch ms), or 0 when none is open. */
   lastDeadline(): number {
     let last = 0;
     for (const e of this.expectations) if (!e.matched) last = Math.max(last, e.dueAt + e.latencyMaxMs);
+    for (const r of this.readings) if (r.seenAt === undefined) last = Math.max(last, r.dueBy);
     return last;
   }
 
@@ -213,7 +268,7 @@ export class AlertMatcher {
   async settle(maxWaitMs: number, tick?: () => void): Promise<void> {
     const end = Date.now() + maxWaitMs;
     while (Date.now() < end) {
-      if (this.expectations.every((e) => e.matched) || this.pending() === 0) break;
+      if (this.pending() === 0) break;
       tick?.();
       await new Promise((r) => setTimeout(r, 100));
     }
@@ -283,6 +338,11 @@ export class AlertMatcher {
       p99Ms: Math.min(this.histogram.getValueAtPercentile(99), this.histogram.maxValue),
       maxMs: this.histogram.maxValue,
     };
+  }
+
+  /** The readings watched for, each with when it was seen (undefined: never, within the run). */
+  readingList(): ReadingExpectation[] {
+    return [...this.readings];
   }
 
   missingList(): Expectation[] {

@@ -27,6 +27,11 @@ export interface SimReport {
   duplicated: Array<{ code: string; key: string; alertId: string }>;
   unexpected: Array<{ code: string; key: string; alertId: string; transition: string }>;
   late: Array<{ incident: string; code: string; key: string; latencyMs: number; limitMs: number }>;
+  /**
+   * Readings the gateway had to accept and publish (a GD-2 back from a power cut with `ts` 0):
+   * `afterMs` from the earliest time it could come (null: not seen in time).
+   */
+  readings: Array<{ incident: string; key: string; what: string; seen: boolean; afterMs: number | null }>;
   failures: string[];
   passed: boolean;
 }
@@ -34,7 +39,16 @@ export interface SimReport {
 export function buildReport(
   base: Omit<
     SimReport,
-    "codes" | "latency" | "limits" | "missing" | "duplicated" | "unexpected" | "late" | "failures" | "passed"
+    | "codes"
+    | "latency"
+    | "limits"
+    | "missing"
+    | "duplicated"
+    | "unexpected"
+    | "late"
+    | "readings"
+    | "failures"
+    | "passed"
   >,
   scenario: Scenario,
   matcher: AlertMatcher,
@@ -54,7 +68,25 @@ export function buildReport(
     latencyMs: e.matched?.latencyMs ?? 0,
     limitMs: e.latencyMaxMs,
   }));
+  const readings: SimReport["readings"] = matcher.readingList().map((r) => {
+    const seen = r.seenAt !== undefined && r.seenAt <= r.dueBy;
+    return {
+      incident: r.incident,
+      key: r.key,
+      what: r.what,
+      seen,
+      afterMs: seen ? (r.seenAt as number) - r.after : null,
+    };
+  });
   const failures = [...extraFailures];
+  const unseen = readings.filter((r) => !r.seen);
+  if (unseen.length > 0)
+    failures.push(
+      `${unseen.length} reading(s) not published in time: ${unseen
+        .slice(0, 5)
+        .map((r) => `${r.key} (${r.what})`)
+        .join(", ")}`,
+    );
   for (const row of codes)
     if (row.late > 0) failures.push(`${row.code}: ${row.late} alert(s) later than allowed`);
   if (missing.length > 0)
@@ -90,6 +122,7 @@ export function buildReport(
     duplicated,
     unexpected,
     late,
+    readings,
     failures,
     passed: failures.length === 0,
   };
@@ -126,6 +159,12 @@ export function formatReport(r: SimReport): string {
     "",
     `latency incident -> alert: p50 ${ms(r.latency.p50Ms)}, p99 ${ms(r.latency.p99Ms)}, max ${ms(r.latency.maxMs)} (${r.latency.count} alerts; limits${r.limits.p50Ms !== null ? ` p50 ${ms(r.limits.p50Ms)}` : ""}${r.limits.p99Ms !== null ? ` p99 ${ms(r.limits.p99Ms)}` : ""} max ${ms(r.limits.maxMs)})`,
   ];
+  if (r.readings.length > 0) {
+    const whats = [...new Set(r.readings.map((x) => x.what))].join("; ");
+    out.push(
+      `readings: ${r.readings.filter((x) => x.seen).length}/${r.readings.length} published (${whats})`,
+    );
+  }
   if (r.passed) out.push("PASS");
   else out.push(...r.failures.map((f) => `FAIL ${f}`));
   return `${out.join("\n")}\n`;

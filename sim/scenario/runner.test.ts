@@ -1,5 +1,13 @@
 import { describe, expect, it } from "vitest";
-import { drawdownCodes, drawdownTarget } from "./runner.js";
+import { FakeClock } from "../../core/clock.js";
+import type { Fleet } from "../fleet.js";
+import { Lv4Sensor } from "../modbus/lv4.js";
+import { Gd2 } from "../mqtt/gd2.js";
+import { startTestBroker } from "../mqtt/test-broker.js";
+import type { SiteModel } from "../site.js";
+import type { AlertMatcher, Expectation, ReadingExpectation } from "./matcher.js";
+import { drawdownCodes, drawdownTarget, ScenarioRunner } from "./runner.js";
+import { parseScenario } from "./schema.js";
 
 describe("tank drawn down: what it must cause (LV-4 datasheet)", () => {
   it("`to` in mm or as a share of the tank height, half the tank by default", () => {
@@ -15,5 +23,297 @@ describe("tank drawn down: what it must cause (LV-4 datasheet)", () => {
     expect(drawdownCodes(1000, 2400, 1200)).toEqual(["WATER_LEVEL_LOW", "WATER_LEVEL_CRITICAL"]);
     expect(drawdownCodes(2400, 2400, 1200)).toEqual(["none"]);
     expect(drawdownCodes(3000, 2400, 1200)).toEqual(["none"]);
+  });
+});
+
+/**
+ * The winter-night and power-cut phases driven on the fake clock the emulators use: the
+ * expectations the runner registers, against what the emulated devices really do.
+ */
+describe("winter night and power cut phases, on the fake clock", () => {
+  const flush = async () => {
+    for (let i = 0; i < 5; i++) await new Promise<void>((r) => setImmediate(r));
+  };
+  /** Fires what is due now (the runner's phases start in a promise, then set their own timers). */
+  const kick = async (clock: FakeClock) => {
+    for (let i = 0; i < 4; i++) {
+      clock.advance(0);
+      await flush();
+    }
+  };
+  /** Advances the fake clock a second at a time, letting the runner's promises run in between. */
+  const step = async (clock: FakeClock, ms: number) => {
+    for (let t = 0; t < ms; t += 1000) {
+      clock.advance(Math.min(1000, ms - t));
+      await flush();
+    }
+  };
+
+  function recorder() {
+    const expectations: Expectation[] = [];
+    const readings: ReadingExpectation[] = [];
+    const matcher = {
+      begin: () => {},
+      expect: (e: Expectation) => expectations.push(e),
+      expectReading: (e: ReadingExpectation) => readings.push(e),
+    } as unknown as AlertMatcher;
+    return { matcher, expectations, readings };
+  }
+
+  function fleetOf(parts: { tanks?: Map<string, Lv4Sensor>; gd2?: Map<string, Gd2> }): Fleet {
+    const gd2 = parts.gd2 ?? new Map<string, Gd2>();
+    const specs = new Map(
+      [...gd2.keys()].map((id) => [
+        id,
+        { id, model: "gd2", password: "x", heartbeatIntervalS: 60, encoding: "json", clockSkewMs: 0 },
+      ]),
+    );
+    return {
+      mqtt: gd2,
+      specs,
+      panels: new Map(),
+      tanks: parts.tanks ?? new Map(),
+      kiosks: new Map(),
+      busSlaves: new Map(),
+      ofModel: (model: string) =>
+        model === "gd2" ? [...gd2.entries()].map(([id, device]) => ({ spec: specs.get(id), device })) : [],
+    } as unknown as Fleet;
+  }
+
+  const site = {
+    source: "test",
+    households: [],
+    mqtt: [],
+    rtu: [],
+    tcp: [],
+    buses: [],
+  } as unknown as SiteModel;
+  const scenario = (phases: unknown[]) => parseScenario({ name: "t", description: "d", phases }, "t.yaml");
+
+  it("tank-freeze: FREEZE_RISK due 10 minutes after the sensor first reads under 4.0 °C, and it stays under", async () => {
+    const clock = new FakeClock();
+    const tank = new Lv4Sensor({ unit: 1, clock });
+    const { matcher, expectations } = recorder();
+    const runner = new ScenarioRunner({
+      scenario: scenario([{ do: "tank-freeze", targets: ["tank-1"], from: 4.5, cooling: 0.5, heater: 0.2 }]),
+      site,
+      fleet: fleetOf({ tanks: new Map([["tank-1", tank]]) }),
+      matcher,
+      seed: 1,
+      clock,
+    });
+    const t0 = clock.now();
+    const done = runner.run();
+    await kick(clock);
+    await done;
+    expect(expectations).toHaveLength(1);
+    const e = expectations[0] as Expectation;
+    expect(e).toMatchObject({ code: "FREEZE_RISK", key: "tank-1", at: t0 });
+    // Watch register 3 (0.1 °C) as the gateway polls it: when does it first read under 4.0?
+    let firstUnder: number | undefined;
+    let backOver = false;
+    for (let t = 0; t < 20 * 60_000; t += 1000) {
+      await step(clock, 1000);
+      const reg = tank.inputRegisters()[3] as number;
+      const c = (reg << 16) >> 16; // int16
+      if (c < 40 && firstUnder === undefined) firstUnder = clock.now();
+      if (firstUnder !== undefined && c >= 40) backOver = true;
+    }
+    expect(firstUnder).toBeDefined();
+    // 1 minute from 4.5 to 4.0 at 0.5 °C/min, then 0.05 °C at 0.3 °C/min net: about 70 s in.
+    expect((firstUnder as number) - t0).toBeGreaterThan(60_000);
+    expect((firstUnder as number) - t0).toBeLessThan(80_000);
+    expect(Math.abs(e.dueAt - 600_000 - (firstUnder as number))).toBeLessThanOrEqual(1000);
+    // The heater is on and cannot keep up: the water never came back to 4.0 °C.
+    expect(tank.heaterOn).toBe(true);
+    expect(backOver).toBe(false);
+    expect(tank.getTemperature()).toBeLessThan(0);
+    // Morning: the night ends and the water is as warm as before (FREEZE_RISK clears at 5.0 °C).
+    await runner.restore();
+    expect(tank.getTemperature()).toBe(8);
+    await step(clock, 60_000);
+    expect(tank.getTemperature()).toBe(8);
+    await runner.stop();
+    tank.dispose();
+  });
+
+  it("tank-freeze with a dead heater (default): it switches on at 4 °C and gives no heat", async () => {
+    const clock = new FakeClock();
+    const tank = new Lv4Sensor({ unit: 1, clock, temperatureC: 6 });
+    const { matcher, expectations } = recorder();
+    const runner = new ScenarioRunner({
+      scenario: scenario([{ do: "tank-freeze" }]),
+      site,
+      fleet: fleetOf({ tanks: new Map([["tank-1", tank]]) }),
+      matcher,
+      seed: 1,
+      clock,
+    });
+    const t0 = clock.now();
+    const done = runner.run();
+    await kick(clock);
+    await done;
+    // From 6 °C at 0.5 °C/min: 4.0 after about 4 minutes (the emulator keeps the water to
+    // 0.001 °C a second: 0.48 °C/min), a reading of 3.9 (under 3.95) some 6 s later.
+    const due = (expectations[0] as Expectation).dueAt;
+    expect(due - t0 - 600_000).toBeGreaterThanOrEqual(240_000);
+    expect(due - t0 - 600_000).toBeLessThanOrEqual(260_000);
+    // The forecast is the second the register first reads 3.9 °C.
+    await step(clock, due - t0 - 600_000 - 1000);
+    expect(tank.getTemperature()).toBeGreaterThanOrEqual(3.95);
+    await step(clock, 1000);
+    expect(tank.getTemperature()).toBeLessThan(3.95);
+    expect(tank.heaterOn).toBe(true);
+    await runner.stop();
+    tank.dispose();
+  });
+
+  it("tank-winter: the heater switches on at 4 °C and holds the water at 4-5 °C all night: nothing to raise", async () => {
+    const clock = new FakeClock();
+    const tank = new Lv4Sensor({ unit: 1, clock });
+    const { matcher, expectations } = recorder();
+    const runner = new ScenarioRunner({
+      scenario: scenario([{ do: "tank-winter", targets: ["tank-1"], from: 4.6 }]),
+      site,
+      fleet: fleetOf({ tanks: new Map([["tank-1", tank]]) }),
+      matcher,
+      seed: 1,
+      clock,
+    });
+    const done = runner.run();
+    await kick(clock);
+    await done;
+    expect(expectations).toEqual([]);
+    let heaterOn = 0;
+    let min = Number.POSITIVE_INFINITY;
+    let max = Number.NEGATIVE_INFINITY;
+    for (let t = 0; t < 3 * 3_600_000; t += 1000) {
+      clock.advance(1000);
+      const c = (((tank.inputRegisters()[3] as number) << 16) >> 16) / 10;
+      min = Math.min(min, c);
+      max = Math.max(max, c);
+      if (tank.heaterOn) heaterOn++;
+    }
+    // The heater cycles (on at 4.0, off at 5.0) and the gateway never reads under 4.0 °C.
+    expect(heaterOn).toBeGreaterThan(0);
+    expect(heaterOn).toBeLessThan(3 * 3600);
+    expect(min).toBe(4);
+    expect(max).toBeLessThanOrEqual(5.1);
+    // What the runner forecast for a freeze with these rates: never.
+    expect(tank.winterForecast(4.0, 0.5, 1.0)).toBeNull();
+    await runner.restore();
+    expect(tank.getTemperature()).toBe(8);
+    await runner.stop();
+    tank.dispose();
+  });
+
+  it("power-cut: silent for the outage, back with ts 0 and mains false; POWER_FAIL due 10 min after, if the mains stays off", async () => {
+    const tb = await startTestBroker();
+    const clock = new FakeClock(1763798400000);
+    const gd2 = new Gd2({
+      deviceId: "gas-1",
+      brokerUrl: tb.url,
+      password: "x",
+      clock,
+      heartbeatIntervalMs: 60_000,
+    });
+    const gd2b = new Gd2({
+      deviceId: "gas-2",
+      brokerUrl: tb.url,
+      password: "x",
+      clock,
+      heartbeatIntervalMs: 60_000,
+    });
+    try {
+      await gd2.start();
+      await gd2b.start();
+      const { matcher, expectations, readings } = recorder();
+      const runner = new ScenarioRunner({
+        scenario: scenario([
+          { do: "power-cut", targets: ["gas-1"] },
+          { do: "power-cut", targets: ["gas-2"], outage: "30s", duration: "5m" },
+        ]),
+        site,
+        fleet: fleetOf({
+          gd2: new Map([
+            ["gas-1", gd2],
+            ["gas-2", gd2b],
+          ]),
+        }),
+        matcher,
+        seed: 1,
+        clock,
+      });
+      const t0 = clock.now();
+      const done = runner.run();
+      await kick(clock);
+      await done;
+      // The one whose mains stays off: POWER_FAIL 10 minutes after it is back (60 s, datasheet).
+      expect(expectations).toHaveLength(1);
+      expect(expectations[0]).toMatchObject({
+        code: "POWER_FAIL",
+        key: "gas-1",
+        at: t0,
+        dueAt: t0 + 660_000,
+      });
+      // Both must have a ts 0 reading accepted once back.
+      expect(readings.map((r) => [r.key, r.after - t0, r.dueBy - t0])).toEqual([
+        ["gas-1", 60_000, 75_000],
+        ["gas-2", 30_000, 45_000],
+      ]);
+      const json = (m: { payload: Buffer }) =>
+        JSON.parse(m.payload.toString("utf8")) as Record<string, unknown>;
+      const from = (id: string) => tb.received.filter((m) => m.topic === `devices/gd2/${id}/up`).map(json);
+      // Both detectors have dropped their connections (their outage timers start then).
+      const deadline = Date.now() + 5_000;
+      while (tb.broker.connectedClients > 0 && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 5));
+      await flush();
+      const before = tb.received.length;
+      await step(clock, 29_000);
+      await new Promise((r) => setTimeout(r, 50));
+      expect(tb.received.length).toBe(before); // silent
+      await step(clock, 1_000);
+      const [back2] = (await tb.waitFor(before + 1)).slice(before).map(json);
+      expect(back2).toMatchObject({ t: "hb", ts: 0, mains: false });
+      await step(clock, 30_000);
+      await tb.waitFor(1, (m) => m.topic === "devices/gd2/gas-1/up");
+      expect(from("gas-1")).toEqual([expect.objectContaining({ t: "hb", ts: 0, mains: false })]);
+      // gas-2's mains is back after 5 minutes: its clock is set again, mains true at once.
+      await step(clock, 240_000);
+      const mainsBack = (id: string) => (m: { topic: string; payload: Buffer }) =>
+        m.topic === `devices/gd2/${id}/up` && json(m).mains === true;
+      await tb.waitFor(1, mainsBack("gas-2"));
+      const last2 = from("gas-2").at(-1);
+      expect(last2).toMatchObject({ t: "hb", mains: true });
+      expect(last2?.ts).toBeGreaterThan(0);
+      // gas-1 is still on battery, heartbeats carry ts 0 and mains false.
+      expect(from("gas-1").at(-1)).toMatchObject({ t: "hb", ts: 0, mains: false });
+      await runner.restore();
+      await tb.waitFor(1, mainsBack("gas-1"));
+      expect(from("gas-1").at(-1)).toMatchObject({ t: "hb", mains: true });
+      await runner.stop();
+    } finally {
+      await gd2.stop();
+      await gd2b.stop();
+      await tb.close();
+    }
+  });
+
+  it("refuses a power cut as long as 2 heartbeat intervals (it may be DEVICE_LOST)", () => {
+    const clock = new FakeClock();
+    const gd2 = new Gd2({ deviceId: "gas-1", brokerUrl: "mqtt://127.0.0.1:1", password: "x", clock });
+    const { matcher } = recorder();
+    expect(
+      () =>
+        new ScenarioRunner({
+          scenario: scenario([{ do: "power-cut", outage: "2m" }]),
+          site,
+          fleet: fleetOf({ gd2: new Map([["gas-1", gd2]]) }),
+          matcher,
+          seed: 1,
+          clock,
+        }),
+    ).toThrow(/an outage of 120 s on gas-1 \(heartbeat every 60 s\) may be DEVICE_LOST/);
   });
 });

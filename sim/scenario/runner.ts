@@ -9,6 +9,7 @@
  * Incidents are undone at the end (tamper covers back, doors closed, panels
  * reset, buses answering again), so a site is left as it was found.
  */
+import { type Clock, type ClockTimer, systemClock } from "../../core/index.js";
 import type { Fleet, MqttDevice } from "../fleet.js";
 import type { Ds10 } from "../mqtt/ds10.js";
 import type { Ec200 } from "../mqtt/ec200.js";
@@ -23,8 +24,12 @@ import {
   isLoad,
   type LoadPhase,
   type Phase,
+  POWER_CUT_OUTAGE_MS,
+  POWER_FAIL_AFTER_MS,
   type Scenario,
   ScenarioError,
+  WINTER_COOLING_C_PER_MIN,
+  WINTER_HEATER_C_PER_MIN,
 } from "./schema.js";
 
 export interface GatewayControl {
@@ -38,6 +43,8 @@ export interface RunnerOptions {
   matcher: AlertMatcher;
   seed: number;
   gateway?: GatewayControl;
+  /** Timers and "now" of the run (a fake one in unit tests). Default the system clock. */
+  clock?: Clock;
 }
 
 export interface RunStats {
@@ -82,6 +89,9 @@ const DEFAULT_CODE: Record<IncidentPhase["do"], string | "none"> = {
   vandalism: "VANDALISM",
   "paper-low": "PAPER_LOW",
   "battery-change": "none",
+  "tank-winter": "none",
+  "tank-freeze": "FREEZE_RISK",
+  "power-cut": "POWER_FAIL",
 };
 
 /** GD-2 datasheet: "a GAS_LEAK whose valve is not `closed` within 20 s" is GAS_VALVE_NOT_CLOSED. */
@@ -90,6 +100,13 @@ const VALVE_NOT_CLOSED_AFTER_MS = 20_000;
 const LEVEL_LOW_HELD_MS = 30_000;
 /** LV-4 datasheet: WATER_LEVEL_CRITICAL under 30 % of the tank height. */
 const CRITICAL_SHARE = 0.3;
+/** LV-4 datasheet: FREEZE_RISK once the water is "under 4.0 °C for 10 minutes". */
+const FREEZE_BELOW_C = 4.0;
+const FREEZE_HELD_MS = 600_000;
+/** How far ahead a freezing night is forecast (a heater that loses by 0.01 °C/min still gets there). */
+const FREEZE_HORIZON_MS = 24 * 3_600_000;
+/** A detector back from a power cut must have a reading accepted (ts 0, mains false) within this. */
+const READING_WITHIN_MS = 15_000;
 /** Cooking: the pan heats for this long before `lel` reaches its peak (compressed from the datasheet's minutes). */
 const COOKING_RAMP_MS = 10_000;
 
@@ -119,7 +136,8 @@ export class ScenarioRunner {
   private readonly rng: Random;
   private readonly used = new Set<string>();
   private readonly restores: Array<() => unknown> = [];
-  private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly timers = new Set<ClockTimer>();
+  private readonly clock: Clock;
   private readonly running = new Set<Promise<unknown>>();
   private t0 = 0;
   private stopped = false;
@@ -127,6 +145,7 @@ export class ScenarioRunner {
 
   constructor(private readonly o: RunnerOptions) {
     this.rng = seededRandom(deriveSeed(o.seed, `scenario:${o.scenario.name}`));
+    this.clock = o.clock ?? systemClock;
     this.check();
   }
 
@@ -152,6 +171,18 @@ export class ScenarioRunner {
         throw new ScenarioError(
           `${s.name}: phases.${i} (${p.do}) needs ${this.modelOf(p)} devices and the site (${site.source}) has none attached`,
         );
+      // Silent for 3 heartbeat intervals is DEVICE_LOST (datasheet); the last heartbeat before
+      // the cut may be an interval old, so an outage of 2 intervals or more may be lost.
+      if (p.do === "power-cut") {
+        const outage = p.outage ?? POWER_CUT_OUTAGE_MS;
+        for (const id of pool) {
+          const hb = (fleet.specs.get(id)?.heartbeatIntervalS ?? 60) * 1000;
+          if (outage >= 2 * hb)
+            throw new ScenarioError(
+              `${s.name}: phases.${i} (power-cut): an outage of ${outage / 1000} s on ${id} (heartbeat every ${hb / 1000} s) may be DEVICE_LOST (3 intervals): keep it under ${(2 * hb) / 1000} s`,
+            );
+        }
+      }
     }
     if (fleet.mqtt.size === 0 && s.phases.some((p) => isLoad(p)))
       throw new ScenarioError(`${s.name}: load phases need MQTT devices and the site has none`);
@@ -181,10 +212,13 @@ export class ScenarioRunner {
       case "cooking":
       case "jammed-valve":
       case "valve-fault":
+      case "power-cut":
         return "GD-2";
       case "tank-drawdown":
       case "tank-glitch":
       case "tank-fault":
+      case "tank-winter":
+      case "tank-freeze":
         return "LV-4";
       case "bus-silent":
         return "RTU bus";
@@ -219,10 +253,13 @@ export class ScenarioRunner {
       case "cooking":
       case "jammed-valve":
       case "valve-fault":
+      case "power-cut":
         return ids("gd2");
       case "tank-drawdown":
       case "tank-glitch":
       case "tank-fault":
+      case "tank-winter":
+      case "tank-freeze":
         return [...fleet.tanks.keys()];
       case "bus-silent":
         return [...fleet.busSlaves.keys()];
@@ -244,7 +281,7 @@ export class ScenarioRunner {
   }
 
   private after(ms: number, fn: () => unknown): void {
-    const t = setTimeout(
+    const t = this.clock.setTimeout(
       () => {
         this.timers.delete(t);
         if (this.stopped) return;
@@ -259,10 +296,14 @@ export class ScenarioRunner {
     this.timers.add(t);
   }
 
+  private now(): number {
+    return this.clock.now();
+  }
+
   /** Runs every phase; resolves when the last one has finished (not including the settle wait). */
   async run(): Promise<void> {
     const { scenario } = this.o;
-    this.t0 = Date.now();
+    this.t0 = this.now();
     this.o.matcher.begin(this.t0);
     const ends: Promise<void>[] = [];
     for (const [i, p] of scenario.phases.entries()) {
@@ -270,7 +311,7 @@ export class ScenarioRunner {
         new Promise<void>((resolve) =>
           this.after(p.at, async () => {
             this.currentPhase = Math.max(this.currentPhase, i + 1);
-            this.stats.phases.push({ do: p.do, at: p.at, startedMs: Date.now() - this.t0 });
+            this.stats.phases.push({ do: p.do, at: p.at, startedMs: this.now() - this.t0 });
             try {
               await this.runPhase(p, i);
             } finally {
@@ -285,7 +326,7 @@ export class ScenarioRunner {
   }
 
   elapsedMs(): number {
-    return this.t0 === 0 ? 0 : Date.now() - this.t0;
+    return this.t0 === 0 ? 0 : this.now() - this.t0;
   }
 
   private runPhase(p: Phase, index: number): Promise<void> | void {
@@ -340,7 +381,7 @@ export class ScenarioRunner {
       e.awayAtIncident = true;
       this.stats.awayAtIncident++;
       device.once("online", () => {
-        e.dueAt = Math.max(e.dueAt, Date.now());
+        e.dueAt = Math.max(e.dueAt, this.now());
       });
     }
     this.o.matcher.expect(e);
@@ -357,7 +398,7 @@ export class ScenarioRunner {
         new Promise<void>((resolve) =>
           this.after(offset, async () => {
             this.stats.incidents++;
-            const at = Date.now();
+            const at = this.now();
             const device = fleet.mqtt.get(id);
             switch (p.do) {
               case "press":
@@ -550,6 +591,72 @@ export class ScenarioRunner {
                 this.restores.push(() => tank?.setFault(0));
                 break;
               }
+              case "tank-winter":
+              case "tank-freeze": {
+                // A winter night (LV-4 datasheet): the water cools, the heater switches on at 4 °C.
+                // tank-winter: it keeps up, the water stays at 4-5 °C and nothing may be raised.
+                // tank-freeze: it cannot (or gives no heat), the water goes under 4.0 °C and
+                // FREEZE_RISK is due 10 minutes after the sensor first reads under 4.0 °C (when the
+                // gateway can first see it; forecast with the emulator's own model of the night).
+                const tank = fleet.tanks.get(id);
+                if (!tank) break;
+                const before = tank.getTemperature();
+                const cooling = p.cooling ?? WINTER_COOLING_C_PER_MIN;
+                const heater = p.heater ?? (p.do === "tank-winter" ? WINTER_HEATER_C_PER_MIN : 0);
+                if (p.from !== undefined) tank.setTemperature(p.from);
+                if (p.do === "tank-freeze") {
+                  const coldAfter = tank.winterForecast(FREEZE_BELOW_C, cooling, heater, FREEZE_HORIZON_MS);
+                  if (coldAfter === null)
+                    this.stats.errors.push(
+                      `${label} on ${id}: the water does not go under ${FREEZE_BELOW_C} °C within ${FREEZE_HORIZON_MS / 3_600_000} h at these rates`,
+                    );
+                  else this.expectFor(p, label, id, at, at + coldAfter + FREEZE_HELD_MS);
+                } else this.expectFor(p, label, id, at, at);
+                tank.winterNight(cooling, heater);
+                // Morning: the night ends and the water is as warm as it was (FREEZE_RISK clears at 5 °C).
+                this.restores.push(() => {
+                  tank.endWinter();
+                  tank.setTemperature(before);
+                });
+                break;
+              }
+              case "power-cut": {
+                // GD-2 datasheet: "heartbeats stop for a minute, then come back with `ts` 0 and
+                // `mains` false". Shorter than 3 heartbeat intervals: no DEVICE_LOST (any would be
+                // unexpected). The readings with ts 0 must be accepted (a telemetry reading with
+                // no device time, mains false), and POWER_FAIL is due 10 minutes after the detector
+                // is back on battery, if the mains stays off that long.
+                const gd2 = device as Gd2;
+                const outage = p.outage ?? POWER_CUT_OUTAGE_MS;
+                const back = at + outage;
+                const onBatteryFor =
+                  p.duration === undefined ? Number.POSITIVE_INFINITY : p.duration - outage;
+                this.expectFor(p, label, id, at, back + POWER_FAIL_AFTER_MS, [
+                  onBatteryFor > POWER_FAIL_AFTER_MS ? "POWER_FAIL" : "none",
+                ]);
+                this.o.matcher.expectReading({
+                  incident: label,
+                  model: "gd2",
+                  key: id,
+                  what: "hb with ts 0 and mains false accepted",
+                  after: back,
+                  dueBy: back + READING_WITHIN_MS,
+                  test: (r) =>
+                    r.deviceTime === null &&
+                    r.quality === "device-clock-invalid" &&
+                    (r.metrics as { mains?: { value?: unknown } } | undefined)?.mains?.value === false,
+                });
+                void gd2.powerCut(outage);
+                const restored = () => {
+                  // The mains and the building's network are back: the clock is set again.
+                  gd2.timeServerReached();
+                  gd2.mainsRestored();
+                  return gd2.heartbeat();
+                };
+                if (p.duration !== undefined) this.after(p.duration, restored);
+                this.restores.push(restored);
+                break;
+              }
               case "bus-silent": {
                 const slaves = fleet.busSlaves.get(id) ?? [];
                 const devices = this.o.site.rtu.filter((d) => d.bus === id);
@@ -596,11 +703,11 @@ export class ScenarioRunner {
     };
     let next = 0;
     let k = Math.floor(rng() * devices.length);
-    const start = Date.now();
+    const start = this.now();
     return new Promise<void>((resolve) => {
       const tick = () => {
         if (this.stopped) return resolve();
-        const due = dueBy(Date.now() - start);
+        const due = dueBy(this.now() - start);
         for (; next < due; next++) {
           const d = devices[k++ % devices.length] as MqttDevice;
           if (!d.online) continue;
@@ -614,7 +721,10 @@ export class ScenarioRunner {
           this.stats.loadSent++;
         }
         if (next >= total) return resolve();
-        const t = setTimeout(tick, 5);
+        const t = this.clock.setTimeout(() => {
+          this.timers.delete(t);
+          tick();
+        }, 5);
         this.timers.add(t);
       };
       tick();
@@ -692,7 +802,7 @@ export class ScenarioRunner {
 
   async stop(): Promise<void> {
     this.stopped = true;
-    for (const t of this.timers) clearTimeout(t);
+    for (const t of this.timers) this.clock.clearTimeout(t);
     this.timers.clear();
     await Promise.all([...this.running]);
   }

@@ -143,10 +143,73 @@ describe("scenario files", () => {
     expect(errors([{ do: "jammed-valve", expect: ["gas leak"] }])).toContain("bad.yaml: phases.0.expect");
   });
 
+  it("reads the winter and power-cut phases: the heater must (tank-winter) or must not (tank-freeze) keep up", () => {
+    const s = parseScenario(
+      {
+        name: "winter",
+        description: "d",
+        phases: [
+          { do: "tank-winter", from: 4.5, cooling: 1, heater: 2 },
+          { do: "tank-freeze" },
+          { do: "tank-freeze", from: 3, cooling: 0.5, heater: 0.3 },
+          { do: "power-cut" },
+          { do: "power-cut", outage: "20s", duration: "40s" },
+          { do: "power-cut", outage: "1m", duration: "15m" },
+        ],
+      },
+      "winter.yaml",
+    );
+    expect(s.phases[0]).toMatchObject({ from: 4.5, cooling: 1, heater: 2 });
+    expect(s.phases[2]).toMatchObject({ from: 3, cooling: 0.5, heater: 0.3 });
+    expect(s.phases[4]).toMatchObject({ outage: 20_000, duration: 40_000 });
+    expect(s.phases[5]).toMatchObject({ outage: 60_000, duration: 900_000 });
+    const errors = (phases: unknown[]) => {
+      try {
+        parseScenario({ name: "bad", description: "d", phases }, "bad.yaml");
+      } catch (err) {
+        expect(err).toBeInstanceOf(ScenarioError);
+        return (err as Error).message;
+      }
+      return "";
+    };
+    // The defaults: cooling 0.5 °C/min, a working heater 1.0, a failed one 0.
+    expect(errors([{ do: "tank-winter", heater: 0.5 }])).toContain(
+      "bad.yaml: phases.0.heater: a heater of 0.5 °C/min does not keep up with 0.5 °C/min of cold: that is tank-freeze",
+    );
+    expect(errors([{ do: "tank-freeze", cooling: 0.2, heater: 0.3 }])).toContain(
+      "bad.yaml: phases.0.heater: a heater of 0.3 °C/min keeps up with 0.2 °C/min of cold: that is tank-winter",
+    );
+    expect(errors([{ do: "tank-freeze", cooling: 0.2 }])).toBe("");
+    expect(errors([{ do: "tank-winter", from: 3.5 }])).toContain(
+      "bad.yaml: phases.0.from: a night whose water",
+    );
+    expect(errors([{ do: "tank-winter", cooling: 0 }])).toContain("bad.yaml: phases.0.cooling:");
+    expect(errors([{ do: "tank-winter", to: "50%" }])).toContain(
+      "bad.yaml: phases.0.to: not a field of tank-winter (it takes: from, cooling, heater)",
+    );
+    expect(errors([{ do: "power-cut", heater: 1 }])).toContain(
+      "bad.yaml: phases.0.heater: not a field of power-cut (it takes: outage, duration)",
+    );
+    expect(errors([{ do: "tank-drawdown", outage: "1m" }])).toContain(
+      "bad.yaml: phases.0.outage: not a field of tank-drawdown",
+    );
+    // The detector comes back on battery: the mains must stay off longer than the outage.
+    expect(errors([{ do: "power-cut", duration: "60s" }])).toContain(
+      "bad.yaml: phases.0.duration: the mains must stay off longer than the outage (60 s)",
+    );
+    expect(errors([{ do: "power-cut", outage: 0 }])).toContain("bad.yaml: phases.0.outage:");
+    // 10 minutes on battery, give or take a minute: POWER_FAIL or not is heartbeat timing.
+    expect(errors([{ do: "power-cut", duration: "690s" }])).toContain(
+      "bad.yaml: phases.0.duration: 630 s on battery is within 60 s of POWER_FAIL's 10 minutes",
+    );
+    expect(errors([{ do: "power-cut", duration: "12m" }])).toBe("");
+    expect(errors([{ do: "power-cut", duration: "10m" }])).toBe("");
+  });
+
   it("the shipped scenarios keep to their kinds' fields", () => {
     for (const { scenario } of listScenarios()) expect(scenario.phases.length).toBeGreaterThan(0);
     const kt = loadScenario("kitchens-and-tanks").scenario;
-    expect(kt.scale).toEqual({ kitchens: 10, tanks: 3 });
+    expect(kt.scale).toEqual({ kitchens: 10, tanks: 4 });
     expect(kt.phases.map((p) => p.do)).toEqual(
       expect.arrayContaining([
         "gas-leak",
@@ -155,7 +218,15 @@ describe("scenario files", () => {
         "tank-drawdown",
         "tank-glitch",
         "tank-fault",
+        "power-cut",
       ]),
+    );
+    const wn = loadScenario("winter-night").scenario;
+    expect(wn.needs).toContain("modbus");
+    expect(wn.scale.tanks).toBeGreaterThanOrEqual(2);
+    expect(wn.scale.kitchens).toBeGreaterThanOrEqual(1);
+    expect(wn.phases.map((p) => p.do)).toEqual(
+      expect.arrayContaining(["tank-winter", "tank-freeze", "power-cut"]),
     );
   });
 });

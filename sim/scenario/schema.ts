@@ -25,6 +25,16 @@ const share = z.union([z.number().min(0).max(1), z.string().regex(/^\d+(\.\d+)?%
   return Math.min(1, n);
 });
 
+/** tank-winter / tank-freeze defaults: a night pressed into minutes (the datasheet: "cools slowly"). */
+export const WINTER_COOLING_C_PER_MIN = 0.5;
+export const WINTER_HEATER_C_PER_MIN = 1.0;
+/** GD-2 datasheet: "heartbeats stop for a minute". */
+export const POWER_CUT_OUTAGE_MS = 60_000;
+/** GD-2 datasheet: POWER_FAIL when `mains` is false "for more than 10 minutes". */
+export const POWER_FAIL_AFTER_MS = 600_000;
+/** Mains back this close to POWER_FAIL's 10 minutes is refused: heartbeat timing decides it. */
+export const POWER_FAIL_MARGIN_MS = 60_000;
+
 const alertCode = z.string().regex(/^[A-Z][A-Z0-9_]*$/, "an alert code such as EMERGENCY_CALL");
 
 const at = { at: durationMs.default(0) };
@@ -54,6 +64,9 @@ const incident = z.strictObject({
     "tank-drawdown",
     "tank-glitch",
     "tank-fault",
+    "tank-winter",
+    "tank-freeze",
+    "power-cut",
     "bus-silent",
     "hydrant-pressure-low",
     "battery-change",
@@ -79,7 +92,8 @@ const incident = z.strictObject({
   latency: durationMs.optional(),
   /**
    * bus-silent: how long the bus stays silent. cooking: how long the pan stays on at its peak.
-   * tank-fault: how long the fault lasts (default: until the end of the run).
+   * tank-fault: how long the fault lasts (default: until the end of the run). power-cut: how long
+   * the mains stays off, counted from the cut (default: until the end of the run).
    */
   duration: durationMs.optional(),
   /**
@@ -106,6 +120,18 @@ const incident = z.strictObject({
   glitches: z.number().int().min(1).max(60).optional(),
   /** tank-fault: the LV-4 fault code (1 pressure cell open circuit ... 4 supply voltage low), default 1. */
   fault: z.number().int().min(1).max(4).optional(),
+  /** tank-winter / tank-freeze: the water's temperature when the night begins, °C (default: as it is). */
+  from: z.number().min(-20).max(40).optional(),
+  /** tank-winter / tank-freeze: how fast the water cools, °C per minute (default 0.5). */
+  cooling: z.number().positive().max(10).optional(),
+  /**
+   * tank-winter / tank-freeze: how fast the anti-freeze heater warms the water while it is on,
+   * °C per minute against no cold. tank-winter: more than `cooling` (default 1.0: it holds the water
+   * between 4 and 5 °C). tank-freeze: less (default 0: it switches on at 4 °C and gives no heat).
+   */
+  heater: z.number().min(0).max(10).optional(),
+  /** power-cut: how long the detector is silent before it comes back on battery (default 60 s, datasheet). */
+  outage: durationMs.optional(),
 });
 
 /** Fields each incident kind accepts beyond the common ones, so a misplaced one is named, not ignored. */
@@ -120,6 +146,9 @@ const INCIDENT_FIELDS: Partial<Record<z.output<typeof incident>["do"], readonly 
   "tank-drawdown": ["rate", "to", "refillAfter"],
   "tank-glitch": ["glitches"],
   "tank-fault": ["fault", "duration"],
+  "tank-winter": ["from", "cooling", "heater"],
+  "tank-freeze": ["from", "cooling", "heater"],
+  "power-cut": ["outage", "duration"],
 };
 const KIND_FIELDS = [
   "double",
@@ -132,6 +161,10 @@ const KIND_FIELDS = [
   "refillAfter",
   "glitches",
   "fault",
+  "from",
+  "cooling",
+  "heater",
+  "outage",
 ] as const;
 
 const load = z.strictObject({
@@ -207,6 +240,49 @@ const phase = z.discriminatedUnion("do", [incident, load, disturbance]).superRef
       path: ["peak"],
       message: "cooking stays under the detector's low set-point (10 %LEL): use gas-leak for more",
     });
+  // A heater that keeps up holds the water at 4-5 °C (nothing); one that cannot lets it freeze.
+  if (p.do === "tank-winter" || p.do === "tank-freeze") {
+    const cooling = ip.cooling ?? WINTER_COOLING_C_PER_MIN;
+    const heater = ip.heater ?? (p.do === "tank-winter" ? WINTER_HEATER_C_PER_MIN : 0);
+    if (p.do === "tank-winter" && heater <= cooling)
+      ctx.addIssue({
+        code: "custom",
+        path: ["heater"],
+        message: `a heater of ${heater} °C/min does not keep up with ${cooling} °C/min of cold: that is tank-freeze`,
+      });
+    if (p.do === "tank-freeze" && heater >= cooling)
+      ctx.addIssue({
+        code: "custom",
+        path: ["heater"],
+        message: `a heater of ${heater} °C/min keeps up with ${cooling} °C/min of cold: that is tank-winter`,
+      });
+    if (p.do === "tank-winter" && ip.from !== undefined && ip.from < 4)
+      ctx.addIssue({
+        code: "custom",
+        path: ["from"],
+        message: "a night whose water starts under 4.0 °C is a freeze risk already: use tank-freeze",
+      });
+  }
+  // GD-2 datasheet: the power comes back on battery (`mains` false) after the outage.
+  if (p.do === "power-cut") {
+    const outage = ip.outage ?? POWER_CUT_OUTAGE_MS;
+    if (outage <= 0)
+      ctx.addIssue({ code: "custom", path: ["outage"], message: "a power cut lasts more than 0 s" });
+    if (ip.duration !== undefined && ip.duration <= outage)
+      ctx.addIssue({
+        code: "custom",
+        path: ["duration"],
+        message: `the mains must stay off longer than the outage (${outage / 1000} s): the detector comes back on battery`,
+      });
+    // POWER_FAIL after 10 minutes on battery: mains back within a minute of that is too close to call.
+    const onBattery = ip.duration === undefined ? Number.POSITIVE_INFINITY : ip.duration - outage;
+    if (Math.abs(onBattery - POWER_FAIL_AFTER_MS) < POWER_FAIL_MARGIN_MS)
+      ctx.addIssue({
+        code: "custom",
+        path: ["duration"],
+        message: `${onBattery / 1000} s on battery is within ${POWER_FAIL_MARGIN_MS / 1000} s of POWER_FAIL's 10 minutes: too close to call either way`,
+      });
+  }
   if ((p.do === "gas-leak" || p.do === "jammed-valve") && ip.peak !== undefined && ip.peak < 10)
     ctx.addIssue({
       code: "custom",

@@ -317,6 +317,79 @@ export function describeLv4Behaviour(name: string, profileFactory: Lv4ProfileFac
       expect(r.open()).toEqual([]);
     });
 
+    it("a winter night whose heater gives no heat (linli sim tank-freeze): FREEZE_RISK 10 minutes after the first reading under 4.0 °C", () => {
+      const r = rig({ temperatureC: 4.6 });
+      r.poll();
+      // What the simulator forecasts for the night, from the emulator's own model.
+      const forecast = r.sensor.winterForecast(4.0, 0.5, 0) as number;
+      r.sensor.winterNight(0.5, 0);
+      let firstUnder = 0;
+      let raisedAt = 0;
+      for (let t = 0; t < 15 * 60_000; t += 1000) {
+        r.poll();
+        const c = r.metrics().temperature?.value as number;
+        if (firstUnder === 0 && c < 4.0) firstUnder = r.clock.now();
+        if (raisedAt === 0 && r.open().includes("FREEZE_RISK")) raisedAt = r.clock.now();
+      }
+      expect(r.sensor.heaterOn).toBe(true);
+      expect(firstUnder).toBeGreaterThan(0);
+      // The forecast is the first reading under 4.0 °C, to the poll.
+      expect(Math.abs(firstUnder - (r.clock.now() - 15 * 60_000 + forecast))).toBeLessThanOrEqual(1000);
+      // Raised 10 minutes after the first reading under 4.0 °C, not a poll later.
+      expect(raisedAt - firstUnder).toBeGreaterThanOrEqual(600_000);
+      expect(raisedAt - firstUnder).toBeLessThanOrEqual(601_000);
+      expect(r.seen.filter((x) => x.code === "FREEZE_RISK").map((x) => x.t)).toEqual(["raised"]);
+    });
+
+    it("FREEZE_RISK counts 10 minutes under 4.0 °C without a break: a dip the heater brings back to 4-5 °C raises nothing", () => {
+      // "under 4.0 °C for 10 minutes, clearing at 5.0 °C": 5.0 is where a raised alert clears,
+      // not where a dip under 4.0 °C ends. A thermostat that holds the water at 4.0-4.9 °C after
+      // a short dip (the heater switches on at 4 °C) is the heater working.
+      const r = rig({ temperatureC: 3.9 });
+      r.pollFor(30_000);
+      r.sensor.setTemperature(4.5);
+      r.pollFor(15 * 60_000);
+      expect(r.open()).toEqual([]);
+      // Nine minutes under, back to 4.2 for a minute, nine under again: no 10 minutes in a row.
+      r.sensor.setTemperature(3.8);
+      r.pollFor(9 * 60_000);
+      r.sensor.setTemperature(4.2);
+      r.pollFor(60_000);
+      r.sensor.setTemperature(3.8);
+      r.pollFor(9 * 60_000);
+      expect(r.open()).toEqual([]);
+      // Ten in a row: raised; back at 4.5 it holds (clears at 5.0 only).
+      r.pollFor(65_000);
+      expect(r.open()).toEqual(["FREEZE_RISK"]);
+      r.sensor.setTemperature(4.5);
+      r.pollFor(60_000);
+      expect(r.open()).toEqual(["FREEZE_RISK"]);
+      r.sensor.setTemperature(5.0);
+      r.poll();
+      expect(r.open()).toEqual([]);
+    });
+
+    it("WATER_LEVEL_LOW needs the level under the reserve 30 s in a row: a dip back to within 50 mm above it raises nothing", () => {
+      const r = rig({ reserve: 3000, levelMm: 3100 });
+      r.poll();
+      r.sensor.setLevel(2990);
+      r.pollFor(10_000);
+      r.sensor.setLevel(3020); // above the reserve, inside the 50 mm it clears at
+      r.pollFor(60_000);
+      expect(r.open()).toEqual([]);
+      r.sensor.setLevel(2990);
+      r.pollFor(29_000);
+      expect(r.open()).toEqual([]);
+      r.pollFor(2_000);
+      expect(r.open()).toEqual(["WATER_LEVEL_LOW"]);
+      r.sensor.setLevel(3030); // raised: it holds until 50 mm above the reserve
+      r.pollFor(5_000);
+      expect(r.open()).toEqual(["WATER_LEVEL_LOW"]);
+      r.sensor.setLevel(3050);
+      r.poll();
+      expect(r.open()).toEqual([]);
+    });
+
     it("status bit 3 is FAULT at P3 naming the fault code's meaning; it clears with the bit", () => {
       const r = rig();
       r.poll();
