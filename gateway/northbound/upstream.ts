@@ -20,9 +20,10 @@
  *     disconnected, and we grow its reconnect period ourselves (backoff).
  */
 import { readFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import net from "node:net";
 import tls from "node:tls";
-import { type IClientOptions, MqttClient } from "mqtt";
+import type { IClientOptions, MqttClient } from "mqtt";
 import type { Logger } from "../log.js";
 import { type OperatorAction, operatorTopic, operatorTopicFilters } from "../operator-actions.js";
 import type { DurableStore } from "../state/store.js";
@@ -79,6 +80,13 @@ interface Held {
   payload: string;
 }
 
+/**
+ * mqtt.js is loaded only by a gateway that has an upstream broker. Alone it is small beside aedes
+ * (they share mqtt-packet; ~2 MB of RSS in the gateway process, within the run-to-run spread of
+ * bench:connections), but a site on the embedded broker has no use for it at all.
+ */
+const loadMqtt = (): typeof import("mqtt") => createRequire(import.meta.url)("mqtt");
+
 export class UpstreamBridge implements NorthboundSink {
   private readonly client: MqttClient;
   /** Newest retained payload per topic, with the order it was published in (resent in that order). */
@@ -134,7 +142,7 @@ export class UpstreamBridge implements NorthboundSink {
       manualConnect: true,
     };
     // TCP_NODELAY on the uplink too: delayed ACKs add tens of ms per hop otherwise.
-    this.client = new MqttClient(
+    this.client = new (loadMqtt().MqttClient)(
       () => {
         if (secure) return this.connectTls(host, port);
         const socket = net.createConnection({ host, port });
