@@ -719,7 +719,7 @@ export class Gateway {
     const recorder = this.recorder;
     if (recorder !== null) {
       recorder.seen(device);
-      // An alert-bearing uplink's seq is journaled before its PUBACK: a re-send after a restart is a duplicate.
+      // An alert-bearing uplink's seq is journaled before the alert it raises (and so before its PUBACK): a re-send after a restart is a duplicate.
       if (entry.lane !== LANE_TELEMETRY && profile.transport === "mqtt")
         recorder.alertMessage(device, profile.seq(sample));
     }

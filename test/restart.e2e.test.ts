@@ -166,6 +166,45 @@ describe("restart from the journal", () => {
     expect(lost.state).toBe("active-unacknowledged");
   });
 
+  it("an uplink's seq is journaled before the alert it raises; an uplink that changes no alert waits for no sync", async () => {
+    // Which records a device's PUBACK waits for: put() records are committed (fdatasync'd under
+    // "batch"), checkpoints are not (gateway/journal/journal.ts putCheckpoint).
+    class LoggingStore extends MemoryStore {
+      readonly ops: string[] = [];
+      override put(key: string, value: unknown): void {
+        this.ops.push(`put ${key}`);
+        super.put(key, value);
+      }
+      override putCheckpoint(key: string, value: unknown): void {
+        this.ops.push(`checkpoint ${key}`);
+        super.put(key, value);
+      }
+    }
+    const store = new LoggingStore();
+    const a = await start(store, new FakeClock());
+    const d1 = await client(a, "d-1", "pw-d1");
+    const p1 = await client(a, "p-1", "pw-p1");
+    const ops = await client(a, OPS.name, OPS.password);
+    await ops.subscribe(`linli/${SITE}/#`);
+
+    store.ops.length = 0;
+    await d1.publish("devices/ds10/d-1/up", doorMsg(1, "open"));
+    await d1.publish("devices/ds10/d-1/up", doorMsg(2, "closed"));
+    await sleep(100);
+    // Last-seen, the seqs and the household's activity: all checkpoints, nothing a commit waits for.
+    expect(store.ops.length).toBeGreaterThanOrEqual(2);
+    expect(store.ops.filter((op) => !op.startsWith("checkpoint "))).toEqual([]);
+    expect(store.get("dev/d-1")).toMatchObject({ seqs: [1, 2] });
+
+    store.ops.length = 0;
+    await p1.publish("devices/ec200/p-1/up", pendantMsg(5, "press"));
+    const call = (await ops.waitFor((m) => m.topic === `${ALERTS}p1/EMERGENCY_CALL/p-1`)).json();
+    const seqAt = store.ops.indexOf("checkpoint dev/p-1");
+    const alertAt = store.ops.indexOf(`put alert/${call.id}`);
+    expect(seqAt).toBeGreaterThanOrEqual(0);
+    expect(alertAt).toBeGreaterThan(seqAt); // the committed alert record covers the seq before it
+  });
+
   it("a change made while the alert was held goes out after a restart with a new rev, never an old one", async () => {
     const store = new MemoryStore();
     const clock = new FakeClock();

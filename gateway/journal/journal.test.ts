@@ -218,6 +218,43 @@ describe("Journal", () => {
     expect(r.recovery.damaged).toBe(0);
   });
 
+  it("batch: a commit does not wait for checkpoint records; they are written in order and synced by the next group sync or within a second", async () => {
+    const dir = tempDir();
+    const calls: string[] = [];
+    const spy = {
+      ...nodeFs,
+      fdatasync: (fd: number, cb: (err: NodeJS.ErrnoException | null) => void) => {
+        calls.push("fdatasync");
+        nodeFs.fdatasync(fd, cb);
+      },
+    };
+    const j = openJ({ dir, fs: spy });
+    // Only checkpoints: a commit is answered at once, with no sync.
+    for (let i = 0; i < 50; i++) j.putCheckpoint(`seen/${i}`, i);
+    let answered = false;
+    j.commit(() => {
+      answered = true;
+    });
+    expect(answered).toBe(true);
+    expect(calls).toEqual([]);
+    // Written by the pool all the same (a process crash keeps them)...
+    await until(() => !j.writePending, "the checkpoints' write");
+    // ...and synced within CHECKPOINT_SYNC_MS though nobody commits.
+    await until(() => calls.length === 1, "the checkpoints' sync", 5000);
+    // A record after checkpoints: its commit waits for one sync that covers both.
+    j.putCheckpoint("seen/a", "x");
+    j.put("alert/1", { state: "raised" });
+    const before = calls.length;
+    await committed(j);
+    expect(calls.length - before).toBe(1);
+    j.close();
+    const r = openJ({ dir });
+    expect(r.get("seen/49")).toBe(49);
+    expect(r.get("seen/a")).toBe("x");
+    expect(r.get("alert/1")).toEqual({ state: "raised" });
+    expect(r.recovery.damaged).toBe(0);
+  });
+
   it("writeNow() writes everything put so far on the calling thread, the write in flight included; the pool's write still lands", async () => {
     const dir = tempDir();
     const held: Array<() => void> = [];

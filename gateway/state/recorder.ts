@@ -77,20 +77,27 @@ export class StateRecorder implements EngineRecorder {
   /** Every accepted message (hot path): writes only when the checkpoint interval passed or the link changed. */
   seen(device: DeviceEntry): void {
     if (device.lastSeen - device.journaledSeen >= this.checkpointMs || device.link !== device.journaledLink)
-      this.writeDevice(device);
+      this.writeDevice(device, true);
   }
 
-  /** An alert-bearing message from an MQTT device: its seq is kept before the device gets its PUBACK. */
+  /**
+   * An alert-bearing message from an MQTT device, before its rules run: its seq is kept so that a
+   * re-send after a restart is known as a duplicate. Put as a checkpoint: if the message changes an
+   * alert, that change's record comes after this one in the journal, and the commit the device's
+   * PUBACK waits for covers both; if it changes nothing (most door events), a re-send would change
+   * nothing either, and the PUBACK need not wait for an fdatasync (2,000 msg/s bench: 115 syncs a
+   * second, almost all for door events, before).
+   */
   alertMessage(device: DeviceEntry, seq: number): void {
     const seqs = (device.alertSeqs ??= []);
     if (seqs.length >= ALERT_SEQS_KEPT) seqs.shift();
     seqs.push(seq);
-    this.writeDevice(device);
+    this.writeDevice(device, true);
   }
 
   activity(household: HouseholdEntry): void {
     if (household.lastActivity - household.journaledActivity < this.checkpointMs) return;
-    this.writeHousehold(household);
+    this.writeHousehold(household, true);
   }
 
   /** Clean stop: every time that moved since it was last written. */
@@ -101,23 +108,25 @@ export class StateRecorder implements EngineRecorder {
       if (h.lastActivity !== h.journaledActivity) this.writeHousehold(h);
   }
 
-  writeDevice(device: DeviceEntry): void {
+  /**
+   * `checkpoint`: no device or operator is answered on the strength of this record alone, so a
+   * commit does not wait for its sync (putCheckpoint); a later record that is waited for covers it.
+   */
+  writeDevice(device: DeviceEntry, checkpoint = false): void {
     this.writes++;
     device.journaledSeen = device.lastSeen;
     device.journaledLink = device.link;
-    this.store.put(KEY.device(device.id), {
-      seen: device.lastSeen,
-      link: device.link,
-      seqs: device.alertSeqs ?? [],
-    } satisfies DeviceRecord);
+    const record: DeviceRecord = { seen: device.lastSeen, link: device.link, seqs: device.alertSeqs ?? [] };
+    if (checkpoint) this.store.putCheckpoint(KEY.device(device.id), record);
+    else this.store.put(KEY.device(device.id), record);
   }
 
-  private writeHousehold(household: HouseholdEntry): void {
+  private writeHousehold(household: HouseholdEntry, checkpoint = false): void {
     this.writes++;
     household.journaledActivity = household.lastActivity;
-    this.store.put(KEY.household(household.id), {
-      activity: household.lastActivity,
-    } satisfies HouseholdRecord);
+    const record: HouseholdRecord = { activity: household.lastActivity };
+    if (checkpoint) this.store.putCheckpoint(KEY.household(household.id), record);
+    else this.store.put(KEY.household(household.id), record);
   }
 
   /** A subject that left the configuration: nothing of it is kept. */

@@ -10,6 +10,8 @@ export interface DurableStore {
   /** Live keys starting with `prefix`, with their decoded values. */
   entries(prefix?: string): IterableIterator<[string, unknown]>;
   put(key: string, value: unknown): void;
+  /** A record commit() does not wait for (a last-seen checkpoint): durable by the next sync. */
+  putCheckpoint(key: string, value: unknown): void;
   delete(key: string): void;
   /** `done` once everything written so far is durable under the sync policy. */
   commit(done: () => void): void;
@@ -39,6 +41,10 @@ export class MemoryStore implements DurableStore {
   put(key: string, value: unknown): void {
     this.writes++;
     this.map.set(key, structuredClone(value));
+  }
+
+  putCheckpoint(key: string, value: unknown): void {
+    this.put(key, value);
   }
 
   delete(key: string): void {
