@@ -25,6 +25,25 @@ afterEach(() => {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 
+/** A file system whose pool writes wait until their function in `held` is called. */
+function holdingPoolWrites() {
+  const held: Array<() => void> = [];
+  const spy = {
+    ...nodeFs,
+    write: (
+      fd: number,
+      b: Uint8Array,
+      o: number,
+      l: number,
+      p: number,
+      cb: (err: NodeJS.ErrnoException | null, n: number) => void,
+    ) => {
+      held.push(() => nodeFs.write(fd, b, o, l, p, cb));
+    },
+  };
+  return { held, spy };
+}
+
 const committed = (j: Journal) => new Promise<void>((resolve) => j.commit(resolve));
 
 async function until(cond: () => boolean, what: string, ms = 15_000): Promise<void> {
@@ -257,20 +276,7 @@ describe("Journal", () => {
 
   it("writeNow() writes everything put so far on the calling thread, the write in flight included; the pool's write still lands", async () => {
     const dir = tempDir();
-    const held: Array<() => void> = [];
-    const spy = {
-      ...nodeFs,
-      write: (
-        fd: number,
-        b: Uint8Array,
-        o: number,
-        l: number,
-        p: number,
-        cb: (err: NodeJS.ErrnoException | null, n: number) => void,
-      ) => {
-        held.push(() => nodeFs.write(fd, b, o, l, p, cb));
-      },
-    };
+    const { held, spy } = holdingPoolWrites();
     const j = openJ({ dir, fs: spy });
     for (let i = 0; i < 50; i++) j.put(`k${i}`, i);
     let written = false;
@@ -303,20 +309,7 @@ describe("Journal", () => {
 
   it("close() while a pool write is in flight writes and syncs what was queued", async () => {
     const dir = tempDir();
-    const held: Array<() => void> = [];
-    const spy = {
-      ...nodeFs,
-      write: (
-        fd: number,
-        b: Uint8Array,
-        o: number,
-        l: number,
-        p: number,
-        cb: (err: NodeJS.ErrnoException | null, n: number) => void,
-      ) => {
-        held.push(() => nodeFs.write(fd, b, o, l, p, cb));
-      },
-    };
+    const { held, spy } = holdingPoolWrites();
     const j = Journal.open({ dir, fs: spy });
     for (let i = 0; i < 50; i++) j.put(`k${i}`, i);
     let answered = false;

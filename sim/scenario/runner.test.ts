@@ -90,12 +90,13 @@ describe("winter night and power cut phases, on the fake clock", () => {
   } as unknown as SiteModel;
   const scenario = (phases: unknown[]) => parseScenario({ name: "t", description: "d", phases }, "t.yaml");
 
-  it("tank-freeze: FREEZE_RISK due 10 minutes after the sensor first reads under 4.0 °C, and it stays under", async () => {
+  /** One tank phase against an LV-4 emulator on a fake clock, run to the end of its scripted part. */
+  async function runTankPhase(phase: Record<string, unknown>, tankOptions: { temperatureC?: number } = {}) {
     const clock = new FakeClock();
-    const tank = new Lv4Sensor({ unit: 1, clock });
+    const tank = new Lv4Sensor({ unit: 1, clock, ...tankOptions });
     const { matcher, expectations } = recorder();
     const runner = new ScenarioRunner({
-      scenario: scenario([{ do: "tank-freeze", targets: ["tank-1"], from: 4.5, cooling: 0.5, heater: 0.2 }]),
+      scenario: scenario([phase]),
       site,
       fleet: fleetOf({ tanks: new Map([["tank-1", tank]]) }),
       matcher,
@@ -106,6 +107,17 @@ describe("winter night and power cut phases, on the fake clock", () => {
     const done = runner.run();
     await kick(clock);
     await done;
+    return { clock, tank, runner, expectations, t0 };
+  }
+
+  it("tank-freeze: FREEZE_RISK due 10 minutes after the sensor first reads under 4.0 °C, and it stays under", async () => {
+    const { clock, tank, runner, expectations, t0 } = await runTankPhase({
+      do: "tank-freeze",
+      targets: ["tank-1"],
+      from: 4.5,
+      cooling: 0.5,
+      heater: 0.2,
+    });
     expect(expectations).toHaveLength(1);
     const e = expectations[0] as Expectation;
     expect(e).toMatchObject({ code: "FREEZE_RISK", key: "tank-1", at: t0 });
@@ -138,21 +150,10 @@ describe("winter night and power cut phases, on the fake clock", () => {
   });
 
   it("tank-freeze with a dead heater (default): it switches on at 4 °C and gives no heat", async () => {
-    const clock = new FakeClock();
-    const tank = new Lv4Sensor({ unit: 1, clock, temperatureC: 6 });
-    const { matcher, expectations } = recorder();
-    const runner = new ScenarioRunner({
-      scenario: scenario([{ do: "tank-freeze" }]),
-      site,
-      fleet: fleetOf({ tanks: new Map([["tank-1", tank]]) }),
-      matcher,
-      seed: 1,
-      clock,
-    });
-    const t0 = clock.now();
-    const done = runner.run();
-    await kick(clock);
-    await done;
+    const { clock, tank, runner, expectations, t0 } = await runTankPhase(
+      { do: "tank-freeze" },
+      { temperatureC: 6 },
+    );
     // From 6 °C at 0.5 °C/min: 4.0 after about 4 minutes (the emulator keeps the water to
     // 0.001 °C a second: 0.48 °C/min), a reading of 3.9 (under 3.95) some 6 s later.
     const due = (expectations[0] as Expectation).dueAt;

@@ -4,6 +4,17 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { listScenarios, loadScenario, loadScenarioFile, parseScenario, ScenarioError } from "./schema.js";
 
+/** The message a scenario with these phases is refused with ("" if it is accepted). */
+function errors(phases: unknown[]): string {
+  try {
+    parseScenario({ name: "bad", description: "d", phases }, "bad.yaml");
+  } catch (err) {
+    expect(err).toBeInstanceOf(ScenarioError);
+    return (err as Error).message;
+  }
+  return "";
+}
+
 describe("scenario files", () => {
   const dir = mkdtempSync(join(tmpdir(), "linli-scenario-"));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -107,15 +118,6 @@ describe("scenario files", () => {
   });
 
   it("refuses a GD-2 or LV-4 phase's bad parameters, naming the file and the field", () => {
-    const errors = (phases: unknown[]) => {
-      try {
-        parseScenario({ name: "bad", description: "d", phases }, "bad.yaml");
-      } catch (err) {
-        expect(err).toBeInstanceOf(ScenarioError);
-        return (err as Error).message;
-      }
-      return "";
-    };
     // Cooking at the detector's low set-point is a leak, and a leak under it is cooking.
     expect(errors([{ do: "cooking", peak: 10 }])).toContain("bad.yaml: phases.0.peak: cooking stays under");
     expect(errors([{ do: "gas-leak", peak: 6 }])).toContain("bad.yaml: phases.0.peak: a gas-leak reaches");
@@ -163,15 +165,6 @@ describe("scenario files", () => {
     expect(s.phases[2]).toMatchObject({ from: 3, cooling: 0.5, heater: 0.3 });
     expect(s.phases[4]).toMatchObject({ outage: 20_000, duration: 40_000 });
     expect(s.phases[5]).toMatchObject({ outage: 60_000, duration: 900_000 });
-    const errors = (phases: unknown[]) => {
-      try {
-        parseScenario({ name: "bad", description: "d", phases }, "bad.yaml");
-      } catch (err) {
-        expect(err).toBeInstanceOf(ScenarioError);
-        return (err as Error).message;
-      }
-      return "";
-    };
     // The defaults: cooling 0.5 °C/min, a working heater 1.0, a failed one 0.
     expect(errors([{ do: "tank-winter", heater: 0.5 }])).toContain(
       "bad.yaml: phases.0.heater: a heater of 0.5 °C/min does not keep up with 0.5 °C/min of cold: that is tank-freeze",
