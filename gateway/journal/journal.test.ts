@@ -25,8 +25,8 @@ afterEach(() => {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 
-/** A file system whose pool writes wait until their function in `held` is called. */
-function holdingPoolWrites() {
+/** A file system whose pool writes wait until their function in `held` is called (logged in `calls`). */
+function holdingPoolWrites(calls: string[] = []) {
   const held: Array<() => void> = [];
   const spy = {
     ...nodeFs,
@@ -38,6 +38,7 @@ function holdingPoolWrites() {
       p: number,
       cb: (err: NodeJS.ErrnoException | null, n: number) => void,
     ) => {
+      calls.push(`write@${p}`);
       held.push(() => nodeFs.write(fd, b, o, l, p, cb));
     },
   };
@@ -184,23 +185,13 @@ describe("Journal", () => {
     const dir = tempDir();
     const calls: string[] = [];
     // The pool write is held until released, so records put meanwhile must queue behind it.
-    const held: Array<() => void> = [];
+    const holding = holdingPoolWrites(calls);
+    const held = holding.held;
     const spy = {
-      ...nodeFs,
+      ...holding.spy,
       writeSync: (fd: number, b: Uint8Array, o: number, l: number, p: number) => {
         calls.push("writeSync");
         return nodeFs.writeSync(fd, b, o, l, p);
-      },
-      write: (
-        fd: number,
-        b: Uint8Array,
-        o: number,
-        l: number,
-        p: number,
-        cb: (err: NodeJS.ErrnoException | null, n: number) => void,
-      ) => {
-        calls.push(`write@${p}`);
-        held.push(() => nodeFs.write(fd, b, o, l, p, cb));
       },
       fdatasync: (fd: number, cb: (err: NodeJS.ErrnoException | null) => void) => {
         calls.push("fdatasync");

@@ -90,15 +90,13 @@ describe("winter night and power cut phases, on the fake clock", () => {
   } as unknown as SiteModel;
   const scenario = (phases: unknown[]) => parseScenario({ name: "t", description: "d", phases }, "t.yaml");
 
-  /** One tank phase against an LV-4 emulator on a fake clock, run to the end of its scripted part. */
-  async function runTankPhase(phase: Record<string, unknown>, tankOptions: { temperatureC?: number } = {}) {
-    const clock = new FakeClock();
-    const tank = new Lv4Sensor({ unit: 1, clock, ...tankOptions });
-    const { matcher, expectations } = recorder();
+  /** Phases against these emulators on a fake clock, run to the end of their scripted part. */
+  async function runPhases(clock: FakeClock, phases: unknown[], parts: Parameters<typeof fleetOf>[0]) {
+    const { matcher, expectations, readings } = recorder();
     const runner = new ScenarioRunner({
-      scenario: scenario([phase]),
+      scenario: scenario(phases),
       site,
-      fleet: fleetOf({ tanks: new Map([["tank-1", tank]]) }),
+      fleet: fleetOf(parts),
       matcher,
       seed: 1,
       clock,
@@ -107,7 +105,15 @@ describe("winter night and power cut phases, on the fake clock", () => {
     const done = runner.run();
     await kick(clock);
     await done;
-    return { clock, tank, runner, expectations, t0 };
+    return { runner, expectations, readings, t0 };
+  }
+
+  /** One tank phase against an LV-4 emulator ("tank-1"). */
+  async function runTankPhase(phase: Record<string, unknown>, tankOptions: { temperatureC?: number } = {}) {
+    const clock = new FakeClock();
+    const tank = new Lv4Sensor({ unit: 1, clock, ...tankOptions });
+    const run = await runPhases(clock, [phase], { tanks: new Map([["tank-1", tank]]) });
+    return { clock, tank, ...run };
   }
 
   it("tank-freeze: FREEZE_RISK due 10 minutes after the sensor first reads under 4.0 °C, and it stays under", async () => {
@@ -170,20 +176,11 @@ describe("winter night and power cut phases, on the fake clock", () => {
   });
 
   it("tank-winter: the heater switches on at 4 °C and holds the water at 4-5 °C all night: nothing to raise", async () => {
-    const clock = new FakeClock();
-    const tank = new Lv4Sensor({ unit: 1, clock });
-    const { matcher, expectations } = recorder();
-    const runner = new ScenarioRunner({
-      scenario: scenario([{ do: "tank-winter", targets: ["tank-1"], from: 4.6 }]),
-      site,
-      fleet: fleetOf({ tanks: new Map([["tank-1", tank]]) }),
-      matcher,
-      seed: 1,
-      clock,
+    const { clock, tank, runner, expectations } = await runTankPhase({
+      do: "tank-winter",
+      targets: ["tank-1"],
+      from: 4.6,
     });
-    const done = runner.run();
-    await kick(clock);
-    await done;
     expect(expectations).toEqual([]);
     let heaterOn = 0;
     let min = Number.POSITIVE_INFINITY;
@@ -228,27 +225,19 @@ describe("winter night and power cut phases, on the fake clock", () => {
     try {
       await gd2.start();
       await gd2b.start();
-      const { matcher, expectations, readings } = recorder();
-      const runner = new ScenarioRunner({
-        scenario: scenario([
+      const { runner, expectations, readings, t0 } = await runPhases(
+        clock,
+        [
           { do: "power-cut", targets: ["gas-1"] },
           { do: "power-cut", targets: ["gas-2"], outage: "30s", duration: "5m" },
-        ]),
-        site,
-        fleet: fleetOf({
+        ],
+        {
           gd2: new Map([
             ["gas-1", gd2],
             ["gas-2", gd2b],
           ]),
-        }),
-        matcher,
-        seed: 1,
-        clock,
-      });
-      const t0 = clock.now();
-      const done = runner.run();
-      await kick(clock);
-      await done;
+        },
+      );
       // The one whose mains stays off: POWER_FAIL 10 minutes after it is back (60 s, datasheet).
       expect(expectations).toHaveLength(1);
       expect(expectations[0]).toMatchObject({
