@@ -198,8 +198,7 @@ export class Registry {
     for (const h of config.households) this.addHousehold(h, config);
     const window = this.dedupWindow;
     const seqPool = new Float64Array(config.devices.length * window);
-    for (const [i, d] of config.devices.entries())
-      this.addDevice(d, config, seqPool.subarray(i * window, (i + 1) * window));
+    for (const [i, d] of config.devices.entries()) this.addDevice(d, config, seqPool, i * window);
     this.setOperators(config.operators);
   }
 
@@ -227,8 +226,8 @@ export class Registry {
     return entry;
   }
 
-  /** `dedup`: a slice of a shared pool at start; devices added later get their own window. */
-  addDevice(d: DeviceConfig, config: Config, dedup?: Float64Array): DeviceEntry {
+  /** `dedup`: a shared pool at start (this device's slots from `dedupAt`); devices added later get their own window. */
+  addDevice(d: DeviceConfig, config: Config, dedup?: Float64Array, dedupAt = 0): DeviceEntry {
     const household = d.household ? (this.households.get(d.household) ?? null) : null;
     const profile = deviceProfile(d, config);
     const entry = new DeviceEntry(
@@ -239,7 +238,7 @@ export class Registry {
       passwordOf(d),
       household,
       deviceSettings(d, profile, config.alerts, this.siteTime),
-      new SeqWindow(this.dedupWindow, dedup),
+      new SeqWindow(this.dedupWindow, dedup, dedupAt),
       this.hooks.onLost,
     );
     this.devices.set(d.id, entry);
