@@ -7,7 +7,6 @@
 import { type DeviceModel, SiteTime } from "../core/index.js";
 import type { AnyProfile, DeviceSettings } from "../devices/index.js";
 import type { AlertSubject } from "./alerts/alert.js";
-import { parseSecret, type StoredSecret } from "./broker/credentials.js";
 import { deviceProfile } from "./config/device-profiles.js";
 import type { Config, DeviceConfig, HouseholdConfig } from "./config/schema.js";
 import { SeqWindow } from "./ingest/seq-window.js";
@@ -83,10 +82,11 @@ export class DeviceEntry implements AlertSubject {
     public config: DeviceConfig,
     readonly profile: AnyProfile,
     /**
-     * MQTT password (plain or hashed); null for polled devices, which never connect to the
+     * MQTT password as the config gives it (plain or an scrypt hash: the config's own string, parsed
+     * at login by gateway/broker/access.ts); null for polled devices, which never connect to the
      * broker, and for MQTT devices that log in with a client certificate only.
      */
-    public password: StoredSecret | null,
+    public password: string | null,
     public householdEntry: HouseholdEntry | null,
     settings: DeviceSettings,
     dedup: SeqWindow,
@@ -174,14 +174,15 @@ export function deviceSettings(
   };
 }
 
-const passwordOf = (d: DeviceConfig): StoredSecret | null =>
-  "password" in d && d.password !== undefined ? parseSecret(d.password) : null;
+const passwordOf = (d: DeviceConfig): string | null =>
+  "password" in d && d.password !== undefined ? d.password : null;
 
 export class Registry {
   readonly devices = new Map<string, DeviceEntry>();
   readonly households = new Map<string, HouseholdEntry>();
   /** Operators by name: their password, or null if they log in with a client certificate only. */
-  readonly operators = new Map<string, StoredSecret | null>();
+  /** Operator name -> password as the config gives it (null: certificate only). */
+  readonly operators = new Map<string, string | null>();
   private readonly site: string;
   private readonly dedupWindow: number;
   /** `site.timezone` (fixed for the process: a change needs a restart). */
@@ -270,7 +271,6 @@ export class Registry {
 
   setOperators(operators: Config["operators"]): void {
     this.operators.clear();
-    for (const o of operators)
-      this.operators.set(o.name, o.password === undefined ? null : parseSecret(o.password));
+    for (const o of operators) this.operators.set(o.name, o.password ?? null);
   }
 }
