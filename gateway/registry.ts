@@ -41,9 +41,6 @@ export class DeviceEntry implements AlertSubject {
   readonly model: DeviceModel;
   /** Household, config, password, settings and telemetryPrefix change in place on a reload. */
   household: string | null;
-  /** MQTT devices only; null for polled devices. */
-  readonly uplinkTopic: string | null;
-  readonly downlinkTopic: string | null;
   readonly telemetryTopic: string;
   readonly statusTopic: string;
   /** `{"deviceId":...,"model":...,"site":...,"household":...,"deviceName":...,` precomputed for telemetry JSON. */
@@ -95,9 +92,6 @@ export class DeviceEntry implements AlertSubject {
     // Registered models only: config validation refused any other (devices/models.ts).
     this.model = profile.model as DeviceModel;
     this.household = householdEntry?.id ?? null;
-    this.uplinkTopic = profile.transport === "mqtt" ? flat(profile.uplinkTopic(id)) : null;
-    const downlink = profile.transport === "mqtt" ? profile.downlinkTopic(id) : null;
-    this.downlinkTopic = downlink === null ? null : flat(downlink);
     this.telemetryTopic = flat(`linli/${site}/telemetry/${this.model}/${id}`);
     this.statusTopic = flat(`linli/${site}/devices/${id}/status`);
     this.telemetryPrefix = this.prefix();
@@ -105,6 +99,19 @@ export class DeviceEntry implements AlertSubject {
     this.dedup = dedup;
     this.ruleState = profile.initialState();
     this.lostTimer = profile.transport === "mqtt" ? new WheelTimer(onLost, this) : null;
+  }
+
+  /**
+   * MQTT devices only; null for polled devices. Built on each use (a publish's or a subscription's
+   * access check, a command) rather than kept: two strings per device, ~1 MB for 10,000.
+   */
+  get uplinkTopic(): string | null {
+    return this.profile.transport === "mqtt" ? this.profile.uplinkTopic(this.id) : null;
+  }
+
+  /** MQTT devices with a downlink only; built on each use, as uplinkTopic. */
+  get downlinkTopic(): string | null {
+    return this.profile.transport === "mqtt" ? this.profile.downlinkTopic(this.id) : null;
   }
 
   private prefix(): string {
