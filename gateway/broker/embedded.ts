@@ -767,19 +767,29 @@ const PARSER_STATES: readonly string[] = Object.freeze([
   "_newPacket",
 ]);
 
+type ParserSettings = Readonly<{ protocolVersion?: number; bridgeMode?: boolean }>;
+
+/** One frozen settings object per (protocolVersion, bridgeMode) pair, shared by every parser. */
+const parserSettings = new Map<string, ParserSettings>();
+
 /**
  * mqtt-packet's parser keeps the whole CONNECT packet as its settings for the
  * life of the connection (the password Buffer, and with it the socket read it
  * was sliced from), yet reads only `protocolVersion` and `bridgeMode` from it
- * afterwards. Keep just those.
+ * afterwards (and never writes to it). Keep just those, in an object shared by
+ * every connection with the same pair (at most 3 x 3 of them).
  */
 function forgetConnectPacket(client: Client): void {
-  const parser = (
-    client as unknown as { _parser?: { settings: { protocolVersion?: number; bridgeMode?: boolean } } }
-  )._parser;
+  const parser = (client as unknown as { _parser?: { settings: ParserSettings } })._parser;
   if (parser === undefined) return;
   const { protocolVersion, bridgeMode } = parser.settings;
-  parser.settings = { protocolVersion, bridgeMode };
+  const key = `${protocolVersion}/${bridgeMode}`;
+  let shared = parserSettings.get(key);
+  if (shared === undefined) {
+    shared = Object.freeze({ protocolVersion, bridgeMode });
+    parserSettings.set(key, shared);
+  }
+  parser.settings = shared;
 }
 
 function slimParser(client: Client): void {
