@@ -3,9 +3,9 @@
  * plus a per-(key, reason) rate limiter so one babbling device cannot flood the log.
  */
 
+import { createRequire } from "node:module";
 import type { DestinationStream, Level, Logger as PinoLogger } from "pino";
 import { pino } from "pino";
-import pretty from "pino-pretty";
 import { type Clock, systemClock } from "../core/index.js";
 
 export type Logger = PinoLogger;
@@ -31,6 +31,9 @@ export const REDACTED_PATHS = [
 ];
 const redact = { paths: REDACTED_PATHS, censor: "[redacted]" };
 
+/** pino-pretty (and its colour, date and JSON helpers) is loaded only for a pretty log: JSON logs never load it. */
+const loadPretty = (): typeof import("pino-pretty") => createRequire(import.meta.url)("pino-pretty");
+
 export function createLogger(opts: LoggerOptions = {}): Logger {
   const level = opts.level ?? "info";
   const format = opts.format ?? "auto";
@@ -40,7 +43,7 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
   if (usePretty) {
     // In-process and synchronous (not a worker transport): works in any plain process,
     // and nothing is lost when the process exits right after logging.
-    const stream = pretty({
+    const stream = loadPretty()({
       sync: true,
       colorize: dest === undefined ? tty : false,
       translateTime: "SYS:HH:MM:ss.l",

@@ -7,7 +7,6 @@
 import { type DeviceModel, SiteTime } from "../core/index.js";
 import type { AnyProfile, DeviceSettings } from "../devices/index.js";
 import type { AlertSubject } from "./alerts/alert.js";
-import { parseSecret, type StoredSecret } from "./broker/credentials.js";
 import { deviceProfile } from "./config/device-profiles.js";
 import type { Config, DeviceConfig, HouseholdConfig } from "./config/schema.js";
 import { SeqWindow } from "./ingest/seq-window.js";
@@ -42,9 +41,6 @@ export class DeviceEntry implements AlertSubject {
   readonly model: DeviceModel;
   /** Household, config, password, settings and telemetryPrefix change in place on a reload. */
   household: string | null;
-  /** MQTT devices only; null for polled devices. */
-  readonly uplinkTopic: string | null;
-  readonly downlinkTopic: string | null;
   readonly telemetryTopic: string;
   readonly statusTopic: string;
   /** `{"deviceId":...,"model":...,"site":...,"household":...,"deviceName":...,` precomputed for telemetry JSON. */
@@ -83,10 +79,11 @@ export class DeviceEntry implements AlertSubject {
     public config: DeviceConfig,
     readonly profile: AnyProfile,
     /**
-     * MQTT password (plain or hashed); null for polled devices, which never connect to the
+     * MQTT password as the config gives it (plain or an scrypt hash: the config's own string, parsed
+     * at login by gateway/broker/access.ts); null for polled devices, which never connect to the
      * broker, and for MQTT devices that log in with a client certificate only.
      */
-    public password: StoredSecret | null,
+    public password: string | null,
     public householdEntry: HouseholdEntry | null,
     settings: DeviceSettings,
     dedup: SeqWindow,
@@ -95,9 +92,6 @@ export class DeviceEntry implements AlertSubject {
     // Registered models only: config validation refused any other (devices/models.ts).
     this.model = profile.model as DeviceModel;
     this.household = householdEntry?.id ?? null;
-    this.uplinkTopic = profile.transport === "mqtt" ? flat(profile.uplinkTopic(id)) : null;
-    const downlink = profile.transport === "mqtt" ? profile.downlinkTopic(id) : null;
-    this.downlinkTopic = downlink === null ? null : flat(downlink);
     this.telemetryTopic = flat(`linli/${site}/telemetry/${this.model}/${id}`);
     this.statusTopic = flat(`linli/${site}/devices/${id}/status`);
     this.telemetryPrefix = this.prefix();
@@ -105,6 +99,19 @@ export class DeviceEntry implements AlertSubject {
     this.dedup = dedup;
     this.ruleState = profile.initialState();
     this.lostTimer = profile.transport === "mqtt" ? new WheelTimer(onLost, this) : null;
+  }
+
+  /**
+   * MQTT devices only; null for polled devices. Built on each use (a publish's or a subscription's
+   * access check, a command) rather than kept: two strings per device, ~1 MB for 10,000.
+   */
+  get uplinkTopic(): string | null {
+    return this.profile.transport === "mqtt" ? this.profile.uplinkTopic(this.id) : null;
+  }
+
+  /** MQTT devices with a downlink only; built on each use, as uplinkTopic. */
+  get downlinkTopic(): string | null {
+    return this.profile.transport === "mqtt" ? this.profile.downlinkTopic(this.id) : null;
   }
 
   private prefix(): string {
@@ -174,14 +181,15 @@ export function deviceSettings(
   };
 }
 
-const passwordOf = (d: DeviceConfig): StoredSecret | null =>
-  "password" in d && d.password !== undefined ? parseSecret(d.password) : null;
+const passwordOf = (d: DeviceConfig): string | null =>
+  "password" in d && d.password !== undefined ? d.password : null;
 
 export class Registry {
   readonly devices = new Map<string, DeviceEntry>();
   readonly households = new Map<string, HouseholdEntry>();
   /** Operators by name: their password, or null if they log in with a client certificate only. */
-  readonly operators = new Map<string, StoredSecret | null>();
+  /** Operator name -> password as the config gives it (null: certificate only). */
+  readonly operators = new Map<string, string | null>();
   private readonly site: string;
   private readonly dedupWindow: number;
   /** `site.timezone` (fixed for the process: a change needs a restart). */
@@ -198,8 +206,7 @@ export class Registry {
     for (const h of config.households) this.addHousehold(h, config);
     const window = this.dedupWindow;
     const seqPool = new Float64Array(config.devices.length * window);
-    for (const [i, d] of config.devices.entries())
-      this.addDevice(d, config, seqPool.subarray(i * window, (i + 1) * window));
+    for (const [i, d] of config.devices.entries()) this.addDevice(d, config, seqPool, i * window);
     this.setOperators(config.operators);
   }
 
@@ -227,8 +234,8 @@ export class Registry {
     return entry;
   }
 
-  /** `dedup`: a slice of a shared pool at start; devices added later get their own window. */
-  addDevice(d: DeviceConfig, config: Config, dedup?: Float64Array): DeviceEntry {
+  /** `dedup`: a shared pool at start (this device's slots from `dedupAt`); devices added later get their own window. */
+  addDevice(d: DeviceConfig, config: Config, dedup?: Float64Array, dedupAt = 0): DeviceEntry {
     const household = d.household ? (this.households.get(d.household) ?? null) : null;
     const profile = deviceProfile(d, config);
     const entry = new DeviceEntry(
@@ -239,7 +246,7 @@ export class Registry {
       passwordOf(d),
       household,
       deviceSettings(d, profile, config.alerts, this.siteTime),
-      new SeqWindow(this.dedupWindow, dedup),
+      new SeqWindow(this.dedupWindow, dedup, dedupAt),
       this.hooks.onLost,
     );
     this.devices.set(d.id, entry);
@@ -271,7 +278,6 @@ export class Registry {
 
   setOperators(operators: Config["operators"]): void {
     this.operators.clear();
-    for (const o of operators)
-      this.operators.set(o.name, o.password === undefined ? null : parseSecret(o.password));
+    for (const o of operators) this.operators.set(o.name, o.password ?? null);
   }
 }

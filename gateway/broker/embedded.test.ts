@@ -89,3 +89,53 @@ describe("EmbeddedBroker urgent deliveries", () => {
     expect(globalThis.setImmediate).toBe(original);
   });
 });
+
+describe("EmbeddedBroker retained payloads", () => {
+  it("shares one Buffer between short retained payloads, and subscribers still get each topic's own", async () => {
+    const { received } = await start([]);
+    const payloads = new Map<string, string>();
+    client?.on("message", (topic, payload) => payloads.set(topic, payload.toString()));
+    broker?.publish("linli/s1/devices/a/status", "online", 1, true);
+    broker?.publish("linli/s1/devices/b/status", "online", 1, true);
+    broker?.publish("linli/s1/devices/c/status", "lost", 1, true);
+    broker?.publish("linli/s1/devices/c/status", "online", 1, true);
+    const long = JSON.stringify({ state: "open", note: "longer than the shared payloads" });
+    broker?.publish("linli/s1/alerts/p2/DOOR_HELD_OPEN/d1", long, 1, true);
+    await until(() => received.length === 5);
+    if (broker === null) throw new Error("no broker");
+    const persistence = (
+      broker.aedes as unknown as {
+        persistence: {
+          createRetainedStream(pattern: string): AsyncIterable<{ topic: string; payload: Buffer }>;
+        };
+      }
+    ).persistence;
+    const retained = new Map<string, { payload: Buffer }>();
+    for await (const p of persistence.createRetainedStream("linli/s1/#")) retained.set(p.topic, p);
+    const a = retained.get("linli/s1/devices/a/status")?.payload;
+    expect(a?.toString()).toBe("online");
+    expect(retained.get("linli/s1/devices/b/status")?.payload).toBe(a);
+    expect(retained.get("linli/s1/devices/c/status")?.payload).toBe(a);
+    expect(retained.get("linli/s1/alerts/p2/DOOR_HELD_OPEN/d1")?.payload.toString()).toBe(long);
+    expect(payloads.get("linli/s1/devices/c/status")).toBe("online");
+    // A new subscriber gets the retained messages with their own payloads.
+    const port = broker?.addresses()[0]?.port;
+    const late = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, {
+      username: "ops",
+      password: "secret",
+      clientId: "ops-late",
+      reconnectPeriod: 0,
+    });
+    const got = new Map<string, string>();
+    late.on("message", (topic, payload) => got.set(topic, payload.toString()));
+    await late.subscribeAsync("linli/s1/#", { qos: 1 });
+    await until(() => got.size === 4);
+    await late.endAsync(true);
+    expect(Object.fromEntries(got)).toEqual({
+      "linli/s1/devices/a/status": "online",
+      "linli/s1/devices/b/status": "online",
+      "linli/s1/devices/c/status": "online",
+      "linli/s1/alerts/p2/DOOR_HELD_OPEN/d1": long,
+    });
+  });
+});

@@ -19,10 +19,11 @@
 import { readFileSync } from "node:fs";
 import { createServer as createHttpServer, type Server as HttpServer, type IncomingMessage } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
+import { createRequire } from "node:module";
 import { type AddressInfo, createServer as createTcpServer, type Server, type Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { createServer as createTlsServer, type SecureContextOptions, type TLSSocket } from "node:tls";
-import { createWebSocketStream, WebSocketServer } from "ws";
+import type { WebSocketServer } from "ws";
 
 export interface TlsFiles {
   /** Server certificate chain (PEM). */
@@ -56,6 +57,9 @@ export interface Connection {
   /** Names in a client certificate that verified against the listener's `ca`; empty without one. */
   certNames: readonly string[];
 }
+
+/** ws is loaded by the first WebSocket listener: a gateway with MQTT over TCP only never loads it. */
+const loadWs = (): typeof import("ws") => createRequire(import.meta.url)("ws");
 
 /** Incoming WebSocket messages are bounded: MQTT packets from consoles are small. */
 export const WS_MAX_PAYLOAD = 64 * 1024;
@@ -152,6 +156,7 @@ export class Listener {
         res.writeHead(426, { "content-type": "text/plain", upgrade: "websocket" });
         res.end("MQTT over WebSocket: upgrade required\n");
       });
+      const { WebSocketServer, createWebSocketStream } = loadWs();
       wss = new WebSocketServer({
         server: http,
         path: config.path ?? "/mqtt",

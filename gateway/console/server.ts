@@ -26,7 +26,7 @@ import type { AddressInfo, Socket } from "node:net";
 import path from "node:path";
 import type { Duplex } from "node:stream";
 import { fileURLToPath } from "node:url";
-import { createWebSocketStream, WebSocketServer } from "ws";
+import type { WebSocketServer } from "ws";
 import type { Logger } from "../log.js";
 
 export interface ConsoleAddress {
@@ -79,6 +79,9 @@ function publicDir(): string {
   return path.resolve(here, "../../../gateway/console/public");
 }
 
+/** ws is loaded when the console starts: a gateway without a console never loads it. */
+const loadWs = (): typeof import("ws") => createRequire(import.meta.url)("ws");
+
 function mqttBundle(): string {
   const require = createRequire(import.meta.url);
   return path.join(path.dirname(require.resolve("mqtt/package.json")), "dist", "mqtt.min.js");
@@ -120,6 +123,7 @@ export class ConsoleServer {
 
   static async start(opts: ConsoleServerOptions): Promise<ConsoleServer> {
     const files = staticFiles();
+    const { WebSocketServer, createWebSocketStream } = loadWs();
     const wss = new WebSocketServer({
       noServer: true,
       maxPayload: MAX_WS_FRAME_BYTES,

@@ -24,7 +24,25 @@ describe("SeqWindow", () => {
     expect(a.checkAndRecord(1)).toBe(false); // fell out of a's window, not overwritten by b
   });
 
+  it("windows at offsets of one pool do not see each other's seqs", () => {
+    const pool = new Float64Array(2 * 4);
+    const a = new SeqWindow(4, pool, 0);
+    const b = new SeqWindow(4, pool, 4);
+    for (let s = 1; s <= 6; s++) expect(a.checkAndRecord(s)).toBe(false);
+    expect(b.checkAndRecord(5)).toBe(false);
+    expect(b.checkAndRecord(6)).toBe(false);
+    expect(a.checkAndRecord(6)).toBe(true);
+    expect(b.checkAndRecord(6)).toBe(true);
+    expect(a.checkAndRecord(1)).toBe(false);
+    b.forget(5);
+    expect(a.checkAndRecord(5)).toBe(true); // b's forget leaves a's slots alone
+    expect(b.checkAndRecord(5)).toBe(false);
+    for (let s = 10; s < 14; s++) b.checkAndRecord(s); // b wraps around within its own 4 slots
+    expect(a.checkAndRecord(6)).toBe(true);
+  });
+
   it("refuses a backing slice of the wrong size", () => {
     expect(() => new SeqWindow(4, new Float64Array(3))).toThrow(RangeError);
+    expect(() => new SeqWindow(4, new Float64Array(8), 5)).toThrow(RangeError);
   });
 });

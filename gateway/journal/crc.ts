@@ -4,8 +4,19 @@
  * call's fixed cost dominates below a few hundred bytes. Measured on this project's machine
  * (best of 20): 90 B: table 0.11 us, native 0.32 us; 200 B: 0.20 vs 0.28 us; 1000 B: 0.94 vs
  * 0.46 us. Replaying 1,000,000 records is dominated by the CRC otherwise.
+ *
+ * The native module (a 3-4 MB shared library in RSS) is loaded by Journal.open, or by the first
+ * large input: a gateway with storage off never loads it.
  */
-import { crc32c } from "@node-rs/crc32";
+import { createRequire } from "node:module";
+
+let native: ((input: Uint8Array) => number) | undefined;
+
+/** Loads @node-rs/crc32 now (Journal.open), so that no write on the hot path pays for it. */
+export function loadNativeCrc(): (input: Uint8Array) => number {
+  native ??= (createRequire(import.meta.url)("@node-rs/crc32") as typeof import("@node-rs/crc32")).crc32c;
+  return native;
+}
 
 const NATIVE_FROM = 256;
 const T = new Int32Array(8 * 256);
@@ -23,7 +34,7 @@ for (let n = 0; n < 256; n++) {
 }
 
 export function crc32cOf(buf: Buffer, start: number, end: number): number {
-  if (end - start >= NATIVE_FROM) return crc32c(buf.subarray(start, end));
+  if (end - start >= NATIVE_FROM) return (native ?? loadNativeCrc())(buf.subarray(start, end));
   return crc32cTable(buf, start, end);
 }
 

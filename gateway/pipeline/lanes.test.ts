@@ -1,6 +1,12 @@
 import { describe, expect, it } from "vitest";
 import { LANE_ALERT, LANE_P1, LANE_TELEMETRY } from "../../core/lanes.js";
-import { type Conflatable, type PipelineEntry, PriorityPipeline, TELEMETRY_LANE_MAX } from "./lanes.js";
+import {
+  type Conflatable,
+  type PipelineEntry,
+  PriorityPipeline,
+  TELEMETRY_LANE_INITIAL,
+  TELEMETRY_LANE_MAX,
+} from "./lanes.js";
 
 const dev = (): Conflatable => ({ queuedTelemetry: null });
 const tick = () => new Promise((r) => setImmediate(r));
@@ -128,6 +134,36 @@ describe("PriorityPipeline", () => {
     expect(p.offer(LANE_TELEMETRY, devices[0] as Conflatable, "t0'", 0, 1, null)).toBe("conflated");
     expect(p.offer(LANE_TELEMETRY, dev(), "x", 0, 1, null)).toBe("full");
     expect(p.stats().telemetry).toMatchObject({ conflated: 1, refused: 1, occupancy: 4 });
+  });
+
+  it("grows the telemetry lane's slots from TELEMETRY_LANE_INITIAL to its full capacity: same capacity, same cap", async () => {
+    const capacity = 4 * TELEMETRY_LANE_INITIAL;
+    const seen: string[] = [];
+    const p = new PriorityPipeline(
+      {
+        p1LaneSize: 8,
+        alertLaneSize: 8,
+        telemetryLaneSize: capacity,
+        telemetryBatch: 512,
+        telemetryMaxLagMs: 250,
+      },
+      (e) => seen.push(e.sample as string),
+    );
+    const lane = (p as unknown as { lanes: { ring: { allocated: number } }[] }).lanes[LANE_TELEMETRY];
+    expect(p.stats().telemetry.capacity).toBe(capacity);
+    expect(lane?.ring.allocated).toBe(TELEMETRY_LANE_INITIAL);
+    const devices = Array.from({ length: capacity }, dev);
+    for (const [i, d] of devices.entries())
+      expect(p.offer(LANE_TELEMETRY, d, `t${i}`, 0, 0, null)).toBe("queued");
+    expect(lane?.ring.allocated).toBe(capacity);
+    expect(p.offer(LANE_TELEMETRY, dev(), "x", 0, 1, null)).toBe("full");
+    // A device's queued slot is still its own after the growth: conflation at the cap lands in it.
+    expect(p.offer(LANE_TELEMETRY, devices[5] as Conflatable, "t5'", 0, 1, null)).toBe("conflated");
+    while (seen.length < capacity) await tick();
+    expect(seen).toHaveLength(capacity);
+    expect(seen[5]).toBe("t5'");
+    expect(seen[capacity - 1]).toBe(`t${capacity - 1}`);
+    expect(p.stats().telemetry).toMatchObject({ conflated: 1, refused: 1, occupancy: 0 });
   });
 
   it("never conflates P1 or alert entries, however long they have waited", async () => {

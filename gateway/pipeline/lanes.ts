@@ -22,7 +22,10 @@
  * except at the hard cap: when the lane is full a device's reading still conflates
  * into its queued one, and a device without one has its newest reading refused,
  * counted as `refused` (telemetry carries no PUBACK to withhold). Memory stays
- * bounded by the lane's capacity whatever the rate.
+ * bounded by the lane's capacity whatever the rate. The telemetry lane allocates
+ * TELEMETRY_LANE_INITIAL slots at start and doubles them when they are all
+ * queued, up to its capacity (a site that never queues 1,024 readings never
+ * pays for 32,768 slots); P1 and alert lanes are preallocated whole.
  *
  * P1 and alert entries are drained in a microtask (before any further I/O);
  * telemetry in batches, yielding to I/O between batches so that a P1 that
@@ -34,6 +37,12 @@
  */
 import { LANE_ALERT, LANE_P1, LANE_TELEMETRY, type LaneId } from "../../core/index.js";
 import { nextPowerOfTwo, Ring } from "./ring.js";
+
+/**
+ * Telemetry slots allocated at start (~88 KB); the lane grows by doubling up to its capacity
+ * when they are all queued, and keeps what it grew (no allocation once grown).
+ */
+export const TELEMETRY_LANE_INITIAL = 1024;
 
 /** Lane cap whatever the span and rate: 131,072 entries (~10 MB of slots plus the samples they hold). */
 export const TELEMETRY_LANE_MAX = 1 << 17;
@@ -109,8 +118,8 @@ class Lane {
   processed = 0;
   refused = 0;
   conflated = 0;
-  constructor(size: number) {
-    this.ring = new Ring(size, () => new PipelineEntry());
+  constructor(size: number, initial = size) {
+    this.ring = new Ring(size, () => new PipelineEntry(), initial);
   }
   stats(): LaneStats {
     return {
@@ -150,7 +159,11 @@ export class PriorityPipeline {
     private readonly consumer: Consumer,
     private readonly commit: Committer = commitNow,
   ) {
-    this.lanes = [new Lane(opts.p1LaneSize), new Lane(opts.alertLaneSize), new Lane(opts.telemetryLaneSize)];
+    this.lanes = [
+      new Lane(opts.p1LaneSize),
+      new Lane(opts.alertLaneSize),
+      new Lane(opts.telemetryLaneSize, TELEMETRY_LANE_INITIAL),
+    ];
     this.batch = opts.telemetryBatch;
     this.maxLagMs = opts.telemetryMaxLagMs ?? DEFAULT_TELEMETRY_MAX_LAG_MS;
     this.telemetryMayFlow = opts.telemetryMayFlow ?? (() => true);

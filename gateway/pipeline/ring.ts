@@ -5,7 +5,10 @@
  * at a time (Zephyr moved to this after years of claim/finish bugs, #116047).
  *
  * Slots are reused: a producer fills the slot it reserved in place, so the
- * hot path allocates nothing per message.
+ * hot path allocates nothing per message. A ring may start with fewer slots
+ * than its capacity (`initial`): it then doubles them when they are all in
+ * use, up to the capacity, and never shrinks; the capacity (what is refused
+ * when full) does not change.
  */
 export function nextPowerOfTwo(n: number): number {
   if (n <= 1) return 1;
@@ -14,8 +17,10 @@ export function nextPowerOfTwo(n: number): number {
 
 export class Ring<T> {
   readonly capacity: number;
-  private readonly mask: number;
-  private readonly slots: T[];
+  /** Slots allocated so far (a power of two, at most capacity) minus one. */
+  private mask: number;
+  private slots: T[];
+  private readonly factory: (index: number) => T;
   /** Next sequence to be written; only increases. */
   private writeSeq = 0;
   /** Next sequence to be read; only increases; readSeq <= writeSeq. */
@@ -23,10 +28,34 @@ export class Ring<T> {
   private reserved = false;
   private highWaterMark = 0;
 
-  constructor(size: number, factory: (index: number) => T) {
+  /** `initial`: slots allocated up front (default: the capacity, all of them). */
+  constructor(size: number, factory: (index: number) => T, initial = size) {
     this.capacity = nextPowerOfTwo(Math.max(2, size));
-    this.mask = this.capacity - 1;
-    this.slots = Array.from({ length: this.capacity }, (_, i) => factory(i));
+    const allocated = Math.min(this.capacity, nextPowerOfTwo(Math.max(2, initial)));
+    this.mask = allocated - 1;
+    this.factory = factory;
+    this.slots = Array.from({ length: allocated }, (_, i) => factory(i));
+  }
+
+  /** Slots allocated so far (grows up to capacity). */
+  get allocated(): number {
+    return this.slots.length;
+  }
+
+  /**
+   * Doubles the slots; called when all of them are published or being drained. Every one of them
+   * keeps its sequence (seq & mask with the new mask), so a drain in progress reads on unchanged.
+   */
+  private grow(): void {
+    const old = this.slots;
+    const oldMask = this.mask;
+    const size = old.length * 2;
+    const mask = size - 1;
+    const slots: (T | null)[] = Array.from({ length: size }, () => null);
+    for (let seq = this.readSeq; seq < this.writeSeq; seq++) slots[seq & mask] = old[seq & oldMask] as T;
+    for (let i = 0; i < size; i++) if (slots[i] === null) slots[i] = this.factory(i);
+    this.slots = slots as T[];
+    this.mask = mask;
   }
 
   get occupancy(): number {
@@ -44,7 +73,9 @@ export class Ring<T> {
   /** The slot to fill next, or null when the ring is full. Must be followed by commit() or abandon(). */
   reserve(): T | null {
     if (this.reserved) throw new Error("ring: a reservation is already open");
-    if (this.writeSeq - this.readSeq >= this.capacity) return null;
+    const occupied = this.writeSeq - this.readSeq;
+    if (occupied >= this.capacity) return null;
+    if (occupied > this.mask) this.grow();
     this.reserved = true;
     return this.slots[this.writeSeq & this.mask] as T;
   }

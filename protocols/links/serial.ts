@@ -1,4 +1,5 @@
-import { SerialPort } from "serialport";
+import { createRequire } from "node:module";
+import type { SerialPort } from "serialport";
 import {
   type Link,
   type LinkCloseInfo,
@@ -31,6 +32,15 @@ export interface SerialLinkOptions extends SerialSettings {
  * it (see SerialLink.watchPresence); one ioctl per period, nothing on the wire.
  */
 export const PRESENCE_CHECK_MS = 1000;
+
+/**
+ * serialport (with its native binding and its parsers) is loaded on the first open(): a gateway
+ * without a serial bus, and `linli config check`, never load it.
+ */
+let serialPortClass: typeof SerialPort | undefined;
+const loadSerialPort = (): typeof SerialPort =>
+  (serialPortClass ??= (createRequire(import.meta.url)("serialport") as typeof import("serialport"))
+    .SerialPort);
 
 /** Bits on the wire per character: start + data + parity + stop (11 for 8E1 / 8N2, 10 for 8N1). */
 export function bitsPerChar(s: SerialSettings): number {
@@ -71,7 +81,7 @@ export class SerialLink implements Link {
     return new Promise<void>((resolve, reject) => {
       let port: SerialPort;
       try {
-        port = new SerialPort({
+        port = new (loadSerialPort())({
           path: this.options.path,
           baudRate: this.options.baudRate,
           dataBits: this.options.dataBits ?? 8,
