@@ -265,9 +265,17 @@ describe("Journal", () => {
     expect(r.recovery.damaged).toBe(0);
   });
 
-  it("writeNow() writes everything put so far on the calling thread, the write in flight included; the pool's write still lands", async () => {
+  it("writeNow() writes everything put so far on the calling thread, the write in flight included, one write(2) per chunk; the pool's write still lands", async () => {
     const dir = tempDir();
-    const { held, spy } = holdingPoolWrites();
+    const { held, spy: poolSpy } = holdingPoolWrites();
+    let syncWrites = 0;
+    const spy = {
+      ...poolSpy,
+      writeSync: (fd: number, b: Uint8Array, o: number, l: number, p: number) => {
+        syncWrites++;
+        return nodeFs.writeSync(fd, b, o, l, p);
+      },
+    };
     const j = openJ({ dir, fs: spy });
     for (let i = 0; i < 50; i++) j.put(`k${i}`, i);
     let written = false;
@@ -280,6 +288,8 @@ describe("Journal", () => {
     j.writeNow();
     expect(j.writePending).toBe(false);
     expect(written).toBe(true);
+    // The chunk in flight and the 50 records queued behind it: two writes, not a hundred.
+    expect(syncWrites).toBe(2);
     expect(j.stats().urgentWrites).toBe(1);
     j.writeNow(); // nothing left: no write
     expect(j.stats().urgentWrites).toBe(1);

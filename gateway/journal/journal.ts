@@ -393,8 +393,20 @@ export class Journal {
     if (this.policy === "always" || this.closed || !this.writable || this.appended <= this.written) return;
     this.urgentWrites++;
     this.writeQueuedSync();
-    this.maybeSync();
+    // The group sync starts right after the caller's synchronous work (the P1 publish it wrote
+    // for), not before it: handing an fdatasync to the pool took 0.1 ms of the event loop per
+    // call in the 2,000 msg/s bench profile, on every P1's path.
+    if (!this.syncScheduled) {
+      this.syncScheduled = true;
+      queueMicrotask(this.scheduledSync);
+    }
   }
+
+  private syncScheduled = false;
+  private readonly scheduledSync = (): void => {
+    this.syncScheduled = false;
+    this.maybeSync();
+  };
 
   /** Forces an fdatasync of everything put so far (resolves at once when closed or degraded). */
   sync(): Promise<void> {
@@ -768,19 +780,21 @@ export class Journal {
     this.maybeSync();
   }
 
-  /** Writes the chunk in flight (again: same bytes, same place) and everything queued, on the loop. */
+  /**
+   * Writes the chunk in flight (again: same bytes, same place) and everything queued, on the loop:
+   * one write(2) per chunk (its records gathered first), not one per record; a P1 alert's batch
+   * (its seq, its state, a few checkpoints) paid four or five syscalls here before.
+   */
   private writeQueuedSync(): void {
     const chunks = this.writing === null ? this.pending : [this.writing, ...this.pending];
     for (const chunk of chunks) {
-      for (let i = 0, pos = chunk.pos; i < chunk.bufs.length; i++) {
-        const b = chunk.bufs[i] as Buffer;
-        try {
-          writeFully(this.fsx, chunk.fd, b, pos);
-        } catch (err) {
-          this.writeFailed(chunk, err);
-          return;
-        }
-        pos += b.length;
+      const buf =
+        chunk.bufs.length === 1 ? (chunk.bufs[0] as Buffer) : Buffer.concat(chunk.bufs, chunk.bytes);
+      try {
+        writeFully(this.fsx, chunk.fd, buf, chunk.pos);
+      } catch (err) {
+        this.writeFailed(chunk, err);
+        return;
       }
       if (chunk.end > this.written) this.written = chunk.end;
     }
