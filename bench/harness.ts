@@ -117,6 +117,8 @@ export interface PointResult {
     messages: LatencySummary;
     /** baseline: press messages; gateway: P1 EMERGENCY_CALL updates. */
     p1: LatencySummary;
+    /** The P1 histogram itself (latency.ts encoded()), to pool repeated points of one kind. */
+    p1Histogram: string;
   };
   server: ServerSample;
   receiptOverflow: number;
@@ -344,7 +346,7 @@ export async function runPoint(o: PointOptions): Promise<PointResult> {
       },
       messages: { ...msgAcc, conflated, unexplainedLoss: Math.max(0, msgAcc.lost - conflated) },
       alerts: alertAcc,
-      latency: { messages: msgLat.summary(), p1: p1Lat.summary() },
+      latency: { messages: msgLat.summary(), p1: p1Lat.summary(), p1Histogram: p1Lat.encoded() },
       server: sample,
       receiptOverflow: messages.overflow + alerts.overflow,
       otherCpuPct: otherCpuPct(

@@ -24,6 +24,16 @@ export class Latency {
     this.h.recordValue(Math.min(600_000_000, Math.max(1, Math.round(ms * 1000))));
   }
 
+  /** The histogram, compressed (a few hundred bytes): to pool points of the same kind (pooled()). */
+  encoded(): string {
+    return hdr.encodeIntoCompressedBase64(this.h);
+  }
+
+  /** Adds a histogram from encoded(). */
+  add(encoded: string): void {
+    this.h.add(hdr.decodeFromCompressedBase64(encoded));
+  }
+
   summary(): LatencySummary {
     const n = this.h.totalCount;
     const at = (p: number) => (n === 0 ? 0 : this.h.getValueAtPercentile(p) / 1000);
@@ -35,4 +45,11 @@ export class Latency {
       maxMs: n === 0 ? 0 : this.h.maxValue / 1000,
     };
   }
+}
+
+/** One summary over several points' samples (their encoded() histograms). */
+export function pooled(encoded: readonly string[]): LatencySummary {
+  const l = new Latency();
+  for (const e of encoded) l.add(e);
+  return l.summary();
 }

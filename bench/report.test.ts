@@ -1,6 +1,8 @@
 /** The journal verdicts of `npm run bench` (bench/report.ts): which points get a P1 verdict. */
 import { describe, expect, it } from "vitest";
-import { type JournalSummary, journalTargets, rssTarget } from "./report.js";
+import type { PointResult } from "./harness.js";
+import { Latency } from "./latency.js";
+import { type JournalSummary, journalSummary, journalTargets, type RatePoint, rssTarget } from "./report.js";
 
 type P = JournalSummary["points"][number];
 const point = (over: Partial<P>): P => ({
@@ -8,6 +10,11 @@ const point = (over: Partial<P>): P => ({
   p1P99OffMs: 4,
   p1P99OnMs: 4.4,
   p1P99Ratio: 1.1,
+  p1CountOff: 300,
+  p1CountOn: 300,
+  pairsPooled: 1,
+  pairs: 1,
+  pairRatios: [1.1],
   achievedOff: 2000,
   achievedOn: 2000,
   sustainedOff: true,
@@ -29,6 +36,70 @@ const summary = (points: P[], off: number, on: number): JournalSummary => ({
   maxSustainedOff: off,
   maxSustainedOn: on,
   sustainedRatio: off > 0 ? on / off : null,
+});
+
+/** A point whose P1 alerts took `ms` each (n of them), with other processes at `other` % of a core. */
+function fakePoint(ms: number[], other = 0): PointResult {
+  const l = new Latency();
+  for (const v of ms) l.record(v);
+  return {
+    achievedRate: 2000,
+    otherCpuPct: other,
+    latency: { p1: l.summary(), p1Histogram: l.encoded() },
+    server: { gateway: { journal: { records: 1, syncs: 1, lastSyncMs: 0.1, bytesOnDisk: 1 } } },
+  } as unknown as PointResult;
+}
+const ramp = (n: number, from: number, step: number) => Array.from({ length: n }, (_, i) => from + i * step);
+
+describe("journal summary", () => {
+  it("pools the P1 samples of every undisturbed pair per side; a disturbed pair is left out of the pool", () => {
+    // Each point alone: 100 alerts, its p99 is its 2nd slowest. Pooled: 200 alerts per side.
+    const quietOff = fakePoint(ramp(100, 1, 0.01));
+    const quietOn = fakePoint(ramp(100, 1, 0.012));
+    const slowOn = fakePoint(ramp(100, 1, 0.05), 150); // disturbed: other processes at 150 %
+    const rp: RatePoint = {
+      rate: 2000,
+      baseline: quietOff,
+      gateway: quietOff,
+      sustained: true,
+      reasons: [],
+      journal: quietOn,
+      journalSustained: true,
+      journalReasons: [],
+      journalLoop: null,
+      morePairs: [
+        { off: fakePoint(ramp(100, 1, 0.01)), on: fakePoint(ramp(100, 1, 0.012)) },
+        { off: fakePoint(ramp(100, 1, 0.01)), on: slowOn },
+      ],
+    };
+    const p = journalSummary([rp])?.points[0];
+    expect(p).toMatchObject({ pairs: 3, pairsPooled: 2, p1CountOff: 200, p1CountOn: 200 });
+    expect(p?.p1P99OffMs).toBeCloseTo(1.98, 1);
+    expect(p?.p1P99OnMs).toBeCloseTo(2.18, 1);
+    expect(p?.p1P99Ratio).toBeCloseTo(1.1, 1);
+    // Each pair's own ratio is printed, the disturbed one included.
+    expect(p?.pairRatios).toHaveLength(3);
+    expect(p?.pairRatios[2]).toBeGreaterThan(2.4);
+    expect(journalTargets(journalSummary([rp]))[0]?.pass).toBe(true);
+  });
+
+  it("withholds the verdict when every pair was disturbed", () => {
+    const rp: RatePoint = {
+      rate: 2000,
+      baseline: fakePoint([1]),
+      gateway: fakePoint(ramp(100, 1, 0.01), 90),
+      sustained: true,
+      reasons: [],
+      journal: fakePoint(ramp(100, 1, 0.01)),
+      journalSustained: true,
+      journalReasons: [],
+      journalLoop: null,
+      morePairs: [],
+    };
+    const t = journalTargets(journalSummary([rp]));
+    expect(t[0]?.pass).toBeNull();
+    expect(t[0]?.measured).toMatch(/disturbed/);
+  });
 });
 
 describe("journal targets", () => {

@@ -47,6 +47,9 @@ Options (after \`npm run bench --\`):
   --profile DIR                   run each gateway child under \`node --cpu-prof\`, profiles into DIR
   --no-overload                   skip (c)
   --no-journal                    skip (b')
+  --journal-pairs N               journal off/on pairs per rate, interleaved (default 3): the P1 p99 of
+                                  each side over all its undisturbed points pooled (a point holds a few
+                                  hundred P1 alerts: one point's p99 is its 3rd-5th slowest)
   --journal-loop                  also (b') with the journal's earlier design, write(2) on the
                                   event loop, per rate in the same run (docs/durability.md)
   --no-startup                    skip the start-up benchmark in the pipeline suite
@@ -86,6 +89,7 @@ const { values } = parseArgs({
     profile: { type: "string" },
     "no-overload": { type: "boolean", default: false },
     "no-journal": { type: "boolean", default: false },
+    "journal-pairs": { type: "string" },
     "journal-loop": { type: "boolean", default: false },
     "no-startup": { type: "boolean", default: false },
     "startup-alerts": { type: "string" },
@@ -123,6 +127,7 @@ const rates = (values.rates ?? "")
   .map((s) => positive("rates", s.trim(), 0))
   .sort((a, b) => a - b);
 const durationS = positive("duration", values.duration, values.quick ? 2 : 10);
+const journalPairs = Math.round(positive("journal-pairs", values["journal-pairs"], values.quick ? 1 : 3));
 const warmupS = Math.min(durationS / 2, positive("warmup", values.warmup, values.quick ? 0.5 : 1));
 const common: CommonOptions = {
   durationS,
@@ -225,6 +230,15 @@ async function main(): Promise<void> {
     if (journal) progress(journal);
     const journalLoop = journal && values["journal-loop"] ? await runJournal(rate, common, "loop") : null;
     if (journalLoop) progress(journalLoop);
+    // More off/on pairs, interleaved the same way: their P1 samples are pooled per side.
+    const morePairs: RatePoint["morePairs"] = [];
+    for (let k = 1; journal && k < journalPairs; k++) {
+      const off = await runGateway(rate, common);
+      progress(off);
+      const on = await runJournal(rate, common);
+      progress(on);
+      morePairs.push({ off, on });
+    }
     const verdict = sustainedVerdict(gateway);
     const jv = journal ? sustainedVerdict(journal) : null;
     points.push({
@@ -236,6 +250,7 @@ async function main(): Promise<void> {
       journalSustained: jv ? jv.sustained : null,
       journalReasons: jv ? jv.reasons : [],
       journalLoop,
+      morePairs,
     });
   }
   const maxSustained = points.reduce((m, p) => (p.sustained ? Math.max(m, p.rate) : m), 0);
