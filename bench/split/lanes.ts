@@ -83,7 +83,13 @@ export function pump(
   rings: readonly SpscRing[],
   bell: Doorbell,
   onRecord: (lane: number, buf: Buffer, at: number, length: number) => void,
-  opts: { batch?: number; idleMs?: number; afterPass?: () => boolean } = {},
+  opts: {
+    batch?: number;
+    idleMs?: number;
+    afterPass?: () => boolean;
+    /** Lanes after the first are drained only while this says yes (downstream not queueing). */
+    mayFlow?: () => boolean;
+  } = {},
 ): { stop(): Promise<void> } {
   const bufs = rings.map(bufferOf);
   const batch = opts.batch ?? 256;
@@ -91,12 +97,15 @@ export function pump(
   let running = true;
   const on = (lane: number, _tag: number, _b: Uint8Array, at: number, length: number) =>
     onRecord(lane, bufs[lane] as Buffer, at, length);
+  const on0 = (tag: number, b: Uint8Array, at: number, length: number) => on(0, tag, b, at, length);
   const isEmpty = () => rings.every((r) => r.isEmpty());
+  const first = rings[0] as SpscRing;
   const loop = async () => {
     while (running) {
-      const n = drainByPriority(rings, batch, on);
+      const flowing = opts.mayFlow ? opts.mayFlow() : true;
+      const n = flowing ? drainByPriority(rings, batch, on) : first.drain(Number.POSITIVE_INFINITY, on0);
       const clear = opts.afterPass ? opts.afterPass() : true;
-      if (n === 0 && clear) await bell.sleep(isEmpty, idleMs);
+      if (n === 0 && clear && flowing) await bell.sleep(isEmpty, idleMs);
       else if (n === 0) await new Promise((r) => setTimeout(r, 1));
       else await new Promise((r) => setImmediate(r));
     }

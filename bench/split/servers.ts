@@ -89,6 +89,17 @@ function publisher(aedes: Aedes): (topic: string, payload: Buffer, lane: number)
     );
 }
 
+/**
+ * As the gateway (gateway.ts `telemetryMayFlow`, embedded.ts `congested`): telemetry is drained
+ * into aedes only while its emitter is not queueing. Without it a burst drained from a ring
+ * queues thousands of publishes in mqemitter, whose synchronous completions then recurse until
+ * the stack overflows (seen at 60,000/s in design worker-io).
+ */
+function emitterIdle(aedes: Aedes): () => boolean {
+  const mq = (aedes as unknown as { mq: { length: number } }).mq;
+  return () => mq.length === 0;
+}
+
 function makeRings(bell: Doorbell): SpscRing[] {
   return [
     SpscRing.create(P1_RING_BYTES, { doorbell: bell }),
@@ -191,7 +202,7 @@ export async function startSplit(mode: SplitMode, site: string): Promise<SplitRu
         const n = readNorth(buf, at, length);
         publish(n.topic, n.payload, lane);
       },
-      { afterPass: () => writer.flush() },
+      { afterPass: () => writer.flush(), mayFlow: emitterIdle(aedes) },
     );
     aedes.authorizePublish = (client, packet, cb) => {
       const t = client && DEVICE_UPLINK.test(packet.topic) ? parseUplinkTopic(packet.topic) : null;
@@ -227,10 +238,15 @@ export async function startSplit(mode: SplitMode, site: string): Promise<SplitRu
   const mainBell = new Doorbell();
   const rings = makeRings(mainBell);
   const w = await startWorker("./io-worker.js", { out: rings.map((r) => r.handle()) });
-  const north = pump(rings, mainBell, (_lane, buf, at, length) => {
-    const n = pipeline(buf, at, length, site);
-    if (n) publish(n.topic, Buffer.from(n.payload), n.lane);
-  });
+  const north = pump(
+    rings,
+    mainBell,
+    (_lane, buf, at, length) => {
+      const n = pipeline(buf, at, length, site);
+      if (n) publish(n.topic, Buffer.from(n.payload), n.lane);
+    },
+    { mayFlow: emitterIdle(aedes) },
+  );
   let workerHeld = 0;
   return {
     port: w.port as number,
