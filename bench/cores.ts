@@ -82,6 +82,14 @@ const run = (mode: ServerMode, rate: number, c: CommonOptions) =>
     ...pointOptions(mode === "gateway" ? "gateway" : "baseline", mode, rate, c),
     quietWaitMs: 10_000,
   });
+/** A point whose server died (e.g. a stack overflow under overload) is a failed probe, not the end of the run. */
+async function tryRun(mode: ServerMode, rate: number, c: CommonOptions): Promise<PointResult | Error> {
+  try {
+    return await run(mode, rate, c);
+  } catch (err) {
+    return err as Error;
+  }
+}
 const f = (v: number | null | undefined, d = 0) =>
   v === null || v === undefined || !Number.isFinite(v) ? "-" : v.toFixed(d);
 
@@ -121,7 +129,13 @@ async function main(): Promise<void> {
         open.delete(d);
         continue;
       }
-      const p = await run(d, next.next, probeCommon);
+      const p = await tryRun(d, next.next, probeCommon);
+      if (p instanceof Error) {
+        h.push({ rate: next.next, sustained: false });
+        r.probes.push({ rate: next.next, sustained: false, reasons: [p.message], otherPct: 0, cpuPct: 0 });
+        log(`  ${LABEL[d]?.padEnd(26)} ${String(next.next).padStart(6)}/s no  (failed: ${p.message})`);
+        continue;
+      }
       const v = sustainedVerdict(p);
       h.push({ rate: next.next, sustained: v.sustained });
       r.probes.push({
@@ -142,7 +156,11 @@ async function main(): Promise<void> {
   const rate = num("common-rate");
   log(`common rate ${rate}/s, ${common.durationS} s each:`);
   for (const d of designs) {
-    const p = await run(d, rate, common);
+    const p = await tryRun(d, rate, common);
+    if (p instanceof Error) {
+      log(`  ${LABEL[d]?.padEnd(26)} failed: ${p.message}`);
+      continue;
+    }
     (results.get(d) as DesignResult).common = p;
     log(
       `  ${LABEL[d]?.padEnd(26)} P1 p99 ${f(p.latency.p1.p99Ms, 2)} ms, msgs p99 ${f(p.latency.messages.p99Ms, 2)} ms, ` +

@@ -100,6 +100,26 @@ function emitterIdle(aedes: Aedes): () => boolean {
   return () => mq.length === 0;
 }
 
+/**
+ * As the gateway (embedded.ts `skipUplinkForwarding`): a device uplink the pipeline took in
+ * authorizePublish is not forwarded (nobody subscribes to device topics). Besides saving the
+ * routing, it keeps mqemitter from completing subscriber-less emits synchronously one after the
+ * other, which recurses through its whole queue under a backlog (stack overflow at 40,000/s).
+ */
+function skipUplinkForwarding(aedes: Aedes): void {
+  const a = aedes as unknown as {
+    publish(packet: PublishPacket, client: unknown, done?: (err?: Error) => void): void;
+  };
+  const publish = a.publish.bind(aedes);
+  a.publish = (packet, client, done) => {
+    if (client && typeof client !== "function" && DEVICE_UPLINK.test(packet.topic)) {
+      done?.();
+      return;
+    }
+    publish(packet, client, done);
+  };
+}
+
 function makeRings(bell: Doorbell): SpscRing[] {
   return [
     SpscRing.create(P1_RING_BYTES, { doorbell: bell }),
@@ -158,6 +178,8 @@ export async function startSplit(mode: SplitMode, site: string): Promise<SplitRu
   const { server, sockets, port } = await listen(aedes);
   const mainTid = threadId();
   const base = async () => closeAll(aedes, server, sockets);
+
+  if (mode !== "worker-io") skipUplinkForwarding(aedes);
 
   if (mode === "inline") {
     let scratch = Buffer.allocUnsafe(4096);
