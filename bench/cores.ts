@@ -9,6 +9,7 @@
  *   inline           (b') aedes + the stand-in pipeline, one thread (bench/split/)
  *   worker-pipeline  (c) aedes in main; the stand-in pipeline in a worker; SAB rings both ways
  *   worker-io        (d) device sockets in a worker (minimal MQTT front end); pipeline + aedes in main
+ *   worker-io-decode (e) as (d), the stand-in pipeline in the worker too; main only publishes
  *
  * 1. A short ceiling search per design (bench/ceiling-search.ts; the designs probed
  *    round-robin so the machine's drift touches all alike): `--probe-duration` s per
@@ -32,13 +33,21 @@ import { otherLoad } from "./machine-load.js";
 import type { CommonOptions } from "./options.js";
 import type { ServerMode } from "./server.js";
 
-const DESIGNS: readonly ServerMode[] = ["baseline", "gateway", "inline", "worker-pipeline", "worker-io"];
+const DESIGNS: readonly ServerMode[] = [
+  "baseline",
+  "gateway",
+  "inline",
+  "worker-pipeline",
+  "worker-io",
+  "worker-io-decode",
+];
 const LABEL: Record<string, string> = {
   baseline: "(a) bare aedes",
   gateway: "(b) gateway, 1 thread",
   inline: "(b') stand-in, 1 thread",
   "worker-pipeline": "(c) pipeline in worker",
   "worker-io": "(d) device I/O in worker",
+  "worker-io-decode": "(e) I/O + decode in worker",
 };
 
 const { values } = parseArgs({

@@ -6,6 +6,8 @@
  * the ring (held while the ring is full: the device's in-flight window is the
  * back-pressure), SUBSCRIBE -> SUBACK (nothing is ever delivered), PINGREQ ->
  * PINGRESP, DISCONNECT. The acks of one socket read go out in one write.
+ * With `decode` (design "worker-io-decode") the worker also runs the stand-in pipeline and
+ * writes northbound records (lane chosen by the decoded message, no peek).
  * None of the gateway's connection features (see docs/performance.md).
  * Stops on {cmd: "stop"}: closes the listener and every socket.
  */
@@ -14,10 +16,22 @@ import { parentPort, workerData } from "node:worker_threads";
 import mqttPacket from "mqtt-packet";
 import { SpscRing, type SpscRingHandle } from "../../core/spsc-ring.js";
 import { LaneWriter } from "./lanes.js";
-import { laneOf, parseUplinkTopic, threadId, uplinkRecordLength, writeUplink } from "./stand-in.js";
+import {
+  laneOf,
+  northRecordLength,
+  parseUplinkTopic,
+  pipeline,
+  threadId,
+  uplinkRecordLength,
+  writeNorth,
+  writeUplink,
+} from "./stand-in.js";
 
 interface Data {
   out: SpscRingHandle[];
+  /** Run the stand-in pipeline here and write northbound records. */
+  decode: boolean;
+  site: string;
 }
 
 const d = workerData as Data;
@@ -25,6 +39,7 @@ const writer = new LaneWriter(d.out.map((h) => SpscRing.attach(h)));
 const CONNACK = Buffer.from([0x20, 0x02, 0x00, 0x00]);
 const PINGRESP = Buffer.from([0xd0, 0x00]);
 const sockets = new Set<net.Socket>();
+let scratch = Buffer.allocUnsafe(4096);
 let retry: NodeJS.Timeout | null = null;
 
 function puback(id: number): Buffer {
@@ -61,19 +76,23 @@ const server = net.createServer({ noDelay: true }, (socket) => {
           break;
         }
         const [model, id] = t;
-        const lane = laneOf(payload);
         let now = true;
-        writer.offer(
-          lane,
-          uplinkRecordLength(id, payload),
-          (b, at) => writeUplink(b, at, model, id, payload),
-          ack
-            ? () => {
-                if (now) out.push(ack);
-                else if (!socket.destroyed) socket.write(ack);
-              }
-            : null,
-        );
+        const done = ack
+          ? () => {
+              if (now) out.push(ack);
+              else if (!socket.destroyed) socket.write(ack);
+            }
+          : null;
+        const length = uplinkRecordLength(id, payload);
+        if (d.decode) {
+          if (length > scratch.length) scratch = Buffer.allocUnsafe(length * 2);
+          writeUplink(scratch, 0, model, id, payload);
+          const n = pipeline(scratch, 0, length, d.site);
+          if (n) writer.offer(n.lane, northRecordLength(n), (b, at) => writeNorth(b, at, n), done);
+          else done?.();
+        } else {
+          writer.offer(laneOf(payload), length, (b, at) => writeUplink(b, at, model, id, payload), done);
+        }
         now = false;
         if (writer.holding) scheduleRetry();
         break;

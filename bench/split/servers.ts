@@ -12,6 +12,8 @@
  *                    end) feeding the SAB rings; the main thread runs the stand-in
  *                    pipeline and publishes through aedes, whose listener (a second port)
  *                    only the subscriber uses
+ *   worker-io-decode as worker-io, but the worker also runs the stand-in pipeline and sends
+ *                    northbound records: the main thread only publishes them through aedes
  *
  * Northbound: `north/<model>/<id>/up`, P1 QoS 1, telemetry QoS 0 (bench/harness.ts
  * subscribes to `north/+/+/up` for these modes and accounts by `seq`).
@@ -35,8 +37,13 @@ import {
   writeUplink,
 } from "./stand-in.js";
 
-export type SplitMode = "inline" | "worker-pipeline" | "worker-io";
-export const SPLIT_MODES: readonly SplitMode[] = ["inline", "worker-pipeline", "worker-io"];
+export type SplitMode = "inline" | "worker-pipeline" | "worker-io" | "worker-io-decode";
+export const SPLIT_MODES: readonly SplitMode[] = [
+  "inline",
+  "worker-pipeline",
+  "worker-io",
+  "worker-io-decode",
+];
 
 export interface SplitRunning {
   /** Where the devices connect. */
@@ -256,17 +263,23 @@ export async function startSplit(mode: SplitMode, site: string): Promise<SplitRu
     };
   }
 
-  // worker-io
+  // worker-io, worker-io-decode
+  const decode = mode === "worker-io-decode";
   const mainBell = new Doorbell();
   const rings = makeRings(mainBell);
-  const w = await startWorker("./io-worker.js", { out: rings.map((r) => r.handle()) });
+  const w = await startWorker("./io-worker.js", { out: rings.map((r) => r.handle()), decode, site });
   const north = pump(
     rings,
     mainBell,
-    (_lane, buf, at, length) => {
-      const n = pipeline(buf, at, length, site);
-      if (n) publish(n.topic, Buffer.from(n.payload), n.lane);
-    },
+    decode
+      ? (lane, buf, at, length) => {
+          const n = readNorth(buf, at, length);
+          publish(n.topic, n.payload, lane);
+        }
+      : (_lane, buf, at, length) => {
+          const n = pipeline(buf, at, length, site);
+          if (n) publish(n.topic, Buffer.from(n.payload), n.lane);
+        },
     { mayFlow: emitterIdle(aedes) },
   );
   let workerHeld = 0;
