@@ -180,7 +180,9 @@ async function connectSubscriber(url: string, mode: ServerMode): Promise<MqttCli
     client.once("connect", () => resolve());
     client.once("error", reject);
   });
-  const filter = mode === "gateway" ? `linli/${SITE}/#` : "devices/+/+/up";
+  // The split designs of bench:cores publish their normalised messages on north/<model>/<id>/up.
+  const filter =
+    mode === "gateway" ? `linli/${SITE}/#` : mode === "baseline" ? "devices/+/+/up" : "north/+/+/up";
   await new Promise<void>((resolve, reject) => {
     client.subscribe(filter, { qos: 1 }, (err, granted) => {
       if (err) reject(err);
@@ -227,13 +229,13 @@ export async function runPoint(o: PointOptions): Promise<PointResult> {
     const alerts = new Receipts(Math.ceil(expected * o.alarmFraction * 3) + 1024);
     let lastReceipt = 0;
 
-    subscriber = await connectSubscriber(server.url, o.mode);
+    subscriber = await connectSubscriber(server.northUrl, o.mode);
     const alertPrefix = `linli/${SITE}/alerts/p1/`;
     const telemetryPrefix = `linli/${SITE}/telemetry/`;
     subscriber.on("message", (topic, payload) => {
       const at = now();
-      if (o.mode === "baseline") {
-        // devices/<model>/<id>/up
+      if (o.mode !== "gateway") {
+        // devices/<model>/<id>/up (split designs: north/<model>/<id>/up, carrying seq)
         const a = topic.indexOf("/", 8);
         const dev = devIndex.get(topic.slice(a + 1, topic.length - 3));
         if (dev === undefined) return;
@@ -312,7 +314,7 @@ export async function runPoint(o: PointOptions): Promise<PointResult> {
     const p1Lat = new Latency();
     let msgAcc: Accounting;
     let alertAcc: Accounting;
-    if (o.mode === "baseline") {
+    if (o.mode !== "gateway") {
       ({ messages: msgAcc, alerts: alertAcc } = accountBaseline(
         walls,
         presses,

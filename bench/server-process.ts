@@ -50,6 +50,8 @@ export class ServerProcess {
     private readonly child: ChildProcess,
     readonly port: number,
     readonly registered: number,
+    /** Where the subscriber connects (the device port, except in design worker-io). */
+    readonly northPort: number = port,
   ) {
     this.exited = new Promise((resolve) => child.once("exit", () => resolve()));
   }
@@ -66,40 +68,42 @@ export class ServerProcess {
     const child = fork(script, [], { stdio: ["ignore", "ignore", "inherit", "ipc"], execArgv });
     children.add(child);
     child.once("exit", () => children.delete(child));
-    const ready = await new Promise<{ port: number; registered: number }>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error("server did not start within 30 s")), 30_000);
-      const onMessage = (m: ChildMessage) => {
-        if (m.ev === "ready") {
+    const ready = await new Promise<{ port: number; northPort: number; registered: number }>(
+      (resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error("server did not start within 30 s")), 30_000);
+        const onMessage = (m: ChildMessage) => {
+          if (m.ev === "ready") {
+            clearTimeout(timer);
+            child.off("message", onMessage);
+            resolve({ port: m.port, northPort: m.northPort ?? m.port, registered: m.registered });
+          } else if (m.ev === "error") {
+            clearTimeout(timer);
+            reject(new Error(m.message));
+          }
+        };
+        child.on("message", onMessage);
+        child.once("exit", (code) => {
           clearTimeout(timer);
-          child.off("message", onMessage);
-          resolve({ port: m.port, registered: m.registered });
-        } else if (m.ev === "error") {
-          clearTimeout(timer);
-          reject(new Error(m.message));
-        }
-      };
-      child.on("message", onMessage);
-      child.once("exit", (code) => {
-        clearTimeout(timer);
-        reject(new Error(`server exited with ${code} before it was ready`));
-      });
-      const start: StartCommand = {
-        cmd: "start",
-        mode: opts.mode,
-        devices: opts.devices.map((d) => ({ id: d.id, model: d.model, password: d.password })),
-        registered: opts.registered,
-        site: SITE,
-        operator: OPERATOR,
-        logLevel: opts.logLevel ?? "info",
-        ...(opts.dataDir === undefined ? {} : { dataDir: opts.dataDir }),
-        ...(opts.journalWrites === undefined ? {} : { journalWrites: opts.journalWrites }),
-      };
-      child.send(start);
-    }).catch((err: unknown) => {
+          reject(new Error(`server exited with ${code} before it was ready`));
+        });
+        const start: StartCommand = {
+          cmd: "start",
+          mode: opts.mode,
+          devices: opts.devices.map((d) => ({ id: d.id, model: d.model, password: d.password })),
+          registered: opts.registered,
+          site: SITE,
+          operator: OPERATOR,
+          logLevel: opts.logLevel ?? "info",
+          ...(opts.dataDir === undefined ? {} : { dataDir: opts.dataDir }),
+          ...(opts.journalWrites === undefined ? {} : { journalWrites: opts.journalWrites }),
+        };
+        child.send(start);
+      },
+    ).catch((err: unknown) => {
       child.kill("SIGKILL");
       throw err;
     });
-    const sp = new ServerProcess(child, ready.port, ready.registered);
+    const sp = new ServerProcess(child, ready.port, ready.registered, ready.northPort);
     child.on("message", (m: ChildMessage) => sp.onMessage(m));
     child.once("exit", (code) => {
       sp.failure ??= new Error(`server exited (${code})`);
@@ -110,6 +114,10 @@ export class ServerProcess {
 
   get url(): string {
     return `mqtt://127.0.0.1:${this.port}`;
+  }
+
+  get northUrl(): string {
+    return `mqtt://127.0.0.1:${this.northPort}`;
   }
 
   tell(msg: ParentMessage): void {

@@ -11,6 +11,10 @@
  *   gateway   Gateway.start() with the load devices plus idle filler devices
  *             up to `registered` (the issue's 10,000 registered devices); the
  *             journal off, or on (sync "batch") in `dataDir` when one is given
+ *   inline, worker-pipeline, worker-io
+ *             the designs of `npm run bench:cores` (bench/split/servers.ts, a
+ *             measurement harness): a stand-in pipeline in one thread, or split
+ *             over two threads with SharedArrayBuffer rings
  *
  * IPC, parent -> child: start, cpu-start, cpu-end, sample, stop.
  * child -> parent: ready {port}, sample {...}, stopped, error {message}.
@@ -24,8 +28,10 @@ import { validateConfig } from "../gateway/config/load.js";
 import { configSchema } from "../gateway/config/schema.js";
 import { Gateway } from "../gateway/gateway.js";
 import { applyEdgeHeapSettings } from "../gateway/heap.js";
+import { type SplitMode, type SplitRunning, startSplit } from "./split/servers.js";
+import { threadCpuMs } from "./split/stand-in.js";
 
-export type ServerMode = "baseline" | "gateway";
+export type ServerMode = "baseline" | "gateway" | SplitMode;
 
 export interface ServerDevice {
   id: string;
@@ -87,6 +93,12 @@ export interface ServerSample {
   /** heapTotal and external (Buffers) when RSS peaked during the CPU window, MB. */
   peakHeapTotalMb: number;
   peakExternalMb: number;
+  /**
+   * Split designs only: CPU of the main thread, of the worker thread, and of the process's
+   * other threads (GC helpers, libuv pool), % of one core over the CPU window (10 ms ticks);
+   * records that waited for ring space.
+   */
+  threads?: { mainPct: number; workerPct: number | null; otherPct: number; held: number };
   /** Gateway mode only. */
   gateway?: {
     registered: number;
@@ -112,7 +124,7 @@ export interface ServerSample {
 }
 
 export type ChildMessage =
-  | { ev: "ready"; port: number; registered: number; rssMb: number }
+  | { ev: "ready"; port: number; northPort?: number; registered: number; rssMb: number }
   | ({ ev: "sample" } & ServerSample)
   | { ev: "stopped" }
   | { ev: "error"; message: string };
@@ -127,6 +139,7 @@ interface Running {
   aedes: Aedes;
   gateway: Gateway | null;
   registered: number;
+  split?: SplitRunning;
 }
 
 async function startBaseline(): Promise<Running & { port: number }> {
@@ -154,6 +167,18 @@ async function startBaseline(): Promise<Running & { port: number }> {
       for (const s of sockets) s.destroy();
       await closed;
     },
+  };
+}
+
+async function startSplitMode(mode: SplitMode, site: string): Promise<Running & { port: number }> {
+  const split = await startSplit(mode, site);
+  return {
+    port: split.port,
+    aedes: split.aedes,
+    gateway: null,
+    registered: 0,
+    split,
+    stop: () => split.stop(),
   };
 }
 
@@ -233,11 +258,27 @@ function emitterQueue(): number {
   return (running?.aedes as unknown as { mq?: { length?: number } } | undefined)?.mq?.length ?? 0;
 }
 const eld = monitorEventLoopDelay({ resolution: 1 });
-let cpuStart: { cpu: NodeJS.CpuUsage; wall: number } | null = null;
-let cpuEnd: { cpu: NodeJS.CpuUsage; wall: number } | null = null;
+interface CpuMark {
+  cpu: NodeJS.CpuUsage;
+  wall: number;
+  /** Split designs: main and worker thread CPU, ms. */
+  main: number;
+  worker: number;
+}
+let cpuStart: CpuMark | null = null;
+let cpuEnd: CpuMark | null = null;
+function cpuMark(): CpuMark {
+  const t = running?.split?.threads;
+  return {
+    cpu: process.cpuUsage(),
+    wall: performance.now(),
+    main: t ? threadCpuMs(t.main) : 0,
+    worker: t?.worker ? threadCpuMs(t.worker) : 0,
+  };
+}
 
 function sample(): ServerSample {
-  const end = cpuEnd ?? { cpu: process.cpuUsage(), wall: performance.now() };
+  const end = cpuEnd ?? cpuMark();
   const start = cpuStart ?? end;
   const cpuUs = end.cpu.user - start.cpu.user + (end.cpu.system - start.cpu.system);
   const wallMs = end.wall - start.wall;
@@ -256,6 +297,17 @@ function sample(): ServerSample {
     peakHeapTotalMb: memPeak.heapTotal / 1048576,
     peakExternalMb: memPeak.external / 1048576,
   };
+  const split = running?.split;
+  if (split && wallMs > 0) {
+    const mainPct = ((end.main - start.main) / wallMs) * 100;
+    const workerPct = split.threads.worker ? ((end.worker - start.worker) / wallMs) * 100 : null;
+    out.threads = {
+      mainPct,
+      workerPct,
+      otherPct: Math.max(0, out.cpuPct - mainPct - (workerPct ?? 0)),
+      held: split.held(),
+    };
+  }
   const gw = running?.gateway;
   if (gw) {
     const s = gw.stats();
@@ -307,11 +359,23 @@ process.on("disconnect", () => void stopAndExit(0));
 process.on("message", (raw: ParentMessage) => {
   switch (raw.cmd) {
     case "start":
-      void (raw.mode === "baseline" ? startBaseline() : startGateway(raw)).then(
+      void (
+        raw.mode === "baseline"
+          ? startBaseline()
+          : raw.mode === "gateway"
+            ? startGateway(raw)
+            : startSplitMode(raw.mode, raw.site)
+      ).then(
         (r) => {
           running = r;
           readyRssMb = process.memoryUsage().rss / 1048576;
-          send({ ev: "ready", port: r.port, registered: r.registered, rssMb: readyRssMb });
+          send({
+            ev: "ready",
+            port: r.port,
+            ...(r.split ? { northPort: r.split.northPort } : {}),
+            registered: r.registered,
+            rssMb: readyRssMb,
+          });
         },
         (err: unknown) => {
           send({ ev: "error", message: `start failed: ${(err as Error).stack ?? String(err)}` });
@@ -322,7 +386,7 @@ process.on("message", (raw: ParentMessage) => {
     case "cpu-start":
       eld.reset();
       eld.enable();
-      cpuStart = { cpu: process.cpuUsage(), wall: performance.now() };
+      cpuStart = cpuMark();
       cpuEnd = null;
       emitterQueueMax = 0;
       Object.assign(gc, { minor: 0, major: 0, maxPauseMs: 0 });
@@ -337,7 +401,7 @@ process.on("message", (raw: ParentMessage) => {
       }, 20);
       break;
     case "cpu-end":
-      cpuEnd = { cpu: process.cpuUsage(), wall: performance.now() };
+      cpuEnd = cpuMark();
       eld.disable();
       gcObserver.disconnect();
       clearInterval(queueTimer);

@@ -30,3 +30,12 @@ export { GATEWAY_ALERT_CODES } from "./model.js";
 export { HASH_BYTES, hashProblem, isHashed, MAX_MEM, SCRYPT_PREFIX } from "./password-hash.js";
 export { isRejection, type Rejection, type RejectionWhere, reject, rejectionText } from "./refusal.js";
 export { SiteTime } from "./site-time.js";
+export {
+  Doorbell,
+  drainByPriority,
+  RECORD_HEADER_BYTES,
+  type RecordHandler,
+  SpscRing,
+  type SpscRingHandle,
+  TAG_PAD,
+} from "./spsc-ring.js";

@@ -1,0 +1,298 @@
+/**
+ * MEASUREMENT HARNESS ONLY (npm run bench:cores): the main-thread side of the
+ * designs bench/cores.ts compares, each started inside bench/server.ts's child:
+ *
+ *   inline           aedes + the stand-in pipeline (bench/split/stand-in.ts) in one
+ *                    thread: decoded in authorizePublish, published northbound at once
+ *   worker-pipeline  aedes in the main thread; each device uplink copied into a SAB ring
+ *                    (P1 / telemetry); a worker drains, runs the stand-in pipeline and
+ *                    writes northbound records into two rings the main thread publishes
+ *                    through aedes (pipeline-worker.ts)
+ *   worker-io        the device sockets in a worker (io-worker.ts: a minimal MQTT front
+ *                    end) feeding the SAB rings; the main thread runs the stand-in
+ *                    pipeline and publishes through aedes, whose listener (a second port)
+ *                    only the subscriber uses
+ *   worker-io-decode as worker-io, but the worker also runs the stand-in pipeline and sends
+ *                    northbound records: the main thread only publishes them through aedes
+ *
+ * Northbound: `north/<model>/<id>/up`, P1 QoS 1, telemetry QoS 0 (bench/harness.ts
+ * subscribes to `north/+/+/up` for these modes and accounts by `seq`).
+ */
+import net from "node:net";
+import { Worker } from "node:worker_threads";
+import { Aedes, type PublishPacket } from "aedes";
+import { Doorbell, SpscRing } from "../../core/spsc-ring.js";
+import { LaneWriter, pump } from "./lanes.js";
+import {
+  LANE_P1,
+  laneOf,
+  type Northbound,
+  P1_RING_BYTES,
+  parseUplinkTopic,
+  pipeline,
+  readNorth,
+  TELEMETRY_RING_BYTES,
+  threadId,
+  uplinkRecordLength,
+  writeUplink,
+} from "./stand-in.js";
+
+export type SplitMode = "inline" | "worker-pipeline" | "worker-io" | "worker-io-decode";
+export const SPLIT_MODES: readonly SplitMode[] = [
+  "inline",
+  "worker-pipeline",
+  "worker-io",
+  "worker-io-decode",
+];
+
+export interface SplitRunning {
+  /** Where the devices connect. */
+  port: number;
+  /** Where the subscriber connects (the aedes listener). */
+  northPort: number;
+  aedes: Aedes;
+  /** Thread ids: the main thread and the worker (if any), for per-thread CPU. */
+  threads: { main: number; worker: number | null };
+  /** Records that waited for ring space (all rings). */
+  held(): number;
+  stop(): Promise<void>;
+}
+
+async function listen(aedes: Aedes): Promise<{ server: net.Server; port: number; sockets: Set<net.Socket> }> {
+  // As bench/server.ts's baseline: the gateway's listener settings, no auth.
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer({ noDelay: true }, (socket) => {
+    sockets.add(socket);
+    socket.once("close", () => sockets.delete(socket));
+    aedes.handle(socket);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => resolve());
+  });
+  return { server, sockets, port: (server.address() as net.AddressInfo).port };
+}
+
+async function closeAll(aedes: Aedes, server: net.Server, sockets: Set<net.Socket>): Promise<void> {
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  await new Promise<void>((resolve) => aedes.close(() => resolve()));
+  for (const s of sockets) s.destroy();
+  await closed;
+}
+
+function publisher(aedes: Aedes): (topic: string, payload: Buffer, lane: number) => void {
+  const noop = () => undefined;
+  return (topic, payload, lane) =>
+    aedes.publish(
+      {
+        cmd: "publish",
+        topic,
+        payload,
+        qos: lane === LANE_P1 ? 1 : 0,
+        retain: false,
+        dup: false,
+      } as PublishPacket,
+      noop,
+    );
+}
+
+/**
+ * As the gateway (gateway.ts `telemetryMayFlow`, embedded.ts `congested`): telemetry is drained
+ * into aedes only while its emitter is not queueing. Without it a burst drained from a ring
+ * queues thousands of publishes in mqemitter, whose synchronous completions then recurse until
+ * the stack overflows (seen at 60,000/s in design worker-io).
+ */
+function emitterIdle(aedes: Aedes): () => boolean {
+  const mq = (aedes as unknown as { mq: { length: number } }).mq;
+  return () => mq.length === 0;
+}
+
+/**
+ * As the gateway (embedded.ts `skipUplinkForwarding`): a device uplink the pipeline took in
+ * authorizePublish is not forwarded (nobody subscribes to device topics). Besides saving the
+ * routing, it keeps mqemitter from completing subscriber-less emits synchronously one after the
+ * other, which recurses through its whole queue under a backlog (stack overflow at 40,000/s).
+ */
+function skipUplinkForwarding(aedes: Aedes): void {
+  const a = aedes as unknown as {
+    publish(packet: PublishPacket, client: unknown, done?: (err?: Error) => void): void;
+  };
+  const publish = a.publish.bind(aedes);
+  a.publish = (packet, client, done) => {
+    if (client && typeof client !== "function" && DEVICE_UPLINK.test(packet.topic)) {
+      done?.();
+      return;
+    }
+    publish(packet, client, done);
+  };
+}
+
+function makeRings(bell: Doorbell): SpscRing[] {
+  return [
+    SpscRing.create(P1_RING_BYTES, { doorbell: bell }),
+    SpscRing.create(TELEMETRY_RING_BYTES, { doorbell: bell }),
+  ];
+}
+
+function startWorker(
+  file: string,
+  workerData: unknown,
+): Promise<{ worker: Worker; tid: number; port?: number; stop(): Promise<number> }> {
+  const worker = new Worker(new URL(file, import.meta.url), { workerData });
+  return new Promise((resolve, reject) => {
+    worker.once("error", reject);
+    worker.once("message", (m: { ev: string; tid: number; port?: number }) => {
+      const stop = async () => {
+        const held = new Promise<number>((r) => {
+          worker.on("message", (s: { ev: string; held: number }) => s.ev === "stopped" && r(s.held));
+          worker.once("exit", () => r(0));
+        });
+        worker.postMessage({ cmd: "stop" });
+        const guard = setTimeout(() => void worker.terminate(), 3_000);
+        const n = await held;
+        await worker.terminate();
+        clearTimeout(guard);
+        return n;
+      };
+      resolve({ worker, tid: m.tid, ...(m.port === undefined ? {} : { port: m.port }), stop });
+    });
+  });
+}
+
+const DEVICE_UPLINK = /^devices\//;
+
+/**
+ * The gateway's fix for aedes' per-client dedupe (gateway/broker/embedded.ts `restampOnEmit`,
+ * moscajs/aedes #994): a QoS 1 publish overtaken by a later QoS 0 one is otherwise dropped.
+ */
+function restampOnEmit(aedes: Aedes): void {
+  const internals = aedes as unknown as {
+    counter: number;
+    mq: { emit(packet: { brokerCounter: number }, cb?: (err?: Error) => void): void };
+  };
+  const mq = internals.mq;
+  const emit = mq.emit.bind(mq);
+  mq.emit = (packet, cb) => {
+    packet.brokerCounter = ++internals.counter;
+    emit(packet, cb);
+  };
+}
+
+export async function startSplit(mode: SplitMode, site: string): Promise<SplitRunning> {
+  const aedes = await Aedes.createBroker({ heartbeatInterval: 60_000, connectTimeout: 10_000 });
+  restampOnEmit(aedes);
+  const publish = publisher(aedes);
+  const { server, sockets, port } = await listen(aedes);
+  const mainTid = threadId();
+  const base = async () => closeAll(aedes, server, sockets);
+
+  if (mode !== "worker-io") skipUplinkForwarding(aedes);
+
+  if (mode === "inline") {
+    let scratch = Buffer.allocUnsafe(4096);
+    aedes.authorizePublish = (client, packet, cb) => {
+      const t = client && DEVICE_UPLINK.test(packet.topic) ? parseUplinkTopic(packet.topic) : null;
+      if (t) {
+        const payload = packet.payload as Buffer;
+        const len = uplinkRecordLength(t[1], payload);
+        if (len > scratch.length) scratch = Buffer.allocUnsafe(len * 2);
+        writeUplink(scratch, 0, t[0], t[1], payload);
+        const n: Northbound | null = pipeline(scratch, 0, len, site);
+        if (n) publish(n.topic, Buffer.from(n.payload), n.lane);
+      }
+      cb(null);
+    };
+    return {
+      port,
+      northPort: port,
+      aedes,
+      threads: { main: mainTid, worker: null },
+      held: () => 0,
+      stop: base,
+    };
+  }
+
+  if (mode === "worker-pipeline") {
+    const workerBell = new Doorbell();
+    const mainBell = new Doorbell();
+    const inRings = makeRings(workerBell);
+    const outRings = makeRings(mainBell);
+    const w = await startWorker("./pipeline-worker.js", {
+      in: inRings.map((r) => r.handle()),
+      out: outRings.map((r) => r.handle()),
+      bell: workerBell.sab,
+      site,
+    });
+    const writer = new LaneWriter(inRings);
+    const north = pump(
+      outRings,
+      mainBell,
+      (lane, buf, at, length) => {
+        const n = readNorth(buf, at, length);
+        publish(n.topic, n.payload, lane);
+      },
+      { afterPass: () => writer.flush(), mayFlow: emitterIdle(aedes) },
+    );
+    aedes.authorizePublish = (client, packet, cb) => {
+      const t = client && DEVICE_UPLINK.test(packet.topic) ? parseUplinkTopic(packet.topic) : null;
+      if (!t) {
+        cb(null);
+        return;
+      }
+      const payload = packet.payload as Buffer;
+      // The PUBACK (aedes sends it when cb is called) waits for room in the ring.
+      writer.offer(
+        laneOf(payload),
+        uplinkRecordLength(t[1], payload),
+        (b, at) => writeUplink(b, at, t[0], t[1], payload),
+        () => cb(null),
+      );
+    };
+    let workerHeld = 0;
+    return {
+      port,
+      northPort: port,
+      aedes,
+      threads: { main: mainTid, worker: w.tid },
+      held: () => writer.heldCount + workerHeld,
+      stop: async () => {
+        workerHeld = await w.stop();
+        await north.stop();
+        await base();
+      },
+    };
+  }
+
+  // worker-io, worker-io-decode
+  const decode = mode === "worker-io-decode";
+  const mainBell = new Doorbell();
+  const rings = makeRings(mainBell);
+  const w = await startWorker("./io-worker.js", { out: rings.map((r) => r.handle()), decode, site });
+  const north = pump(
+    rings,
+    mainBell,
+    decode
+      ? (lane, buf, at, length) => {
+          const n = readNorth(buf, at, length);
+          publish(n.topic, n.payload, lane);
+        }
+      : (_lane, buf, at, length) => {
+          const n = pipeline(buf, at, length, site);
+          if (n) publish(n.topic, Buffer.from(n.payload), n.lane);
+        },
+    { mayFlow: emitterIdle(aedes) },
+  );
+  let workerHeld = 0;
+  return {
+    port: w.port as number,
+    northPort: port,
+    aedes,
+    threads: { main: mainTid, worker: w.tid },
+    held: () => workerHeld,
+    stop: async () => {
+      workerHeld = await w.stop();
+      await north.stop();
+      await base();
+    },
+  };
+}
