@@ -45,6 +45,38 @@ describe("PubackQueue", () => {
     expect(q.enqueue(3)).toBeNull();
   });
 
+  it("PUBACKs that become ready in one turn leave in one socket write, in order", async () => {
+    const { socket, written } = fakeSocket();
+    let writes = 0;
+    const write = socket.write.bind(socket);
+    socket.write = ((chunk: Buffer) => {
+      writes++;
+      return write(chunk);
+    }) as typeof socket.write;
+    const q = new PubackQueue(socket, () => {});
+    const done = [1, 2, 3, 4, 5].map((id) => q.enqueue(id));
+    for (const d of done.reverse()) d?.(null); // a group commit releasing its batch
+    await tick();
+    expect(written).toEqual([1, 2, 3, 4, 5]);
+    expect(writes).toBe(1);
+  });
+
+  it("keeps each completion on its own uplink while the queue is compacted under it", async () => {
+    const { socket, written } = fakeSocket();
+    const q = new PubackQueue(socket, () => {});
+    const done = Array.from({ length: 1500 }, (_, i) => q.enqueue(i + 1));
+    // 1,100 acknowledged, in turns of 100: the front is compacted while 400 are still out.
+    for (let i = 0; i < 1100; i += 100) {
+      for (let k = i; k < i + 100; k++) done[k]?.(null);
+      await tick();
+    }
+    expect(written).toHaveLength(1100);
+    for (let k = 1499; k >= 1100; k--) done[k]?.(null);
+    await tick();
+    expect(written).toEqual(Array.from({ length: 1500 }, (_, i) => i + 1));
+    expect(q.pending).toBe(0);
+  });
+
   it("is bounded: beyond MAX_PENDING_PUBACKS unacknowledged uplinks the connection is closed", () => {
     const { socket } = fakeSocket();
     let aborted = 0;

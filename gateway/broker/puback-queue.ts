@@ -16,6 +16,11 @@
  * packets in the order in which the corresponding PUBLISH packets were
  * received"). A PUBACK that is ready waits only for the ones before it.
  *
+ * PUBACKs that become ready in one turn (a group commit releases a batch) leave
+ * in one socket write, gathered in a microtask: one write(2) per PUBACK was
+ * 2.5 % of a core at 10,000 msg/s with the journal on (profile: the socket
+ * writes after each fdatasync, one per message).
+ *
  * Bound: MAX_PENDING unacknowledged uplinks per connection; beyond it the
  * connection is closed unacknowledged (the device re-sends: nothing is lost,
  * and a device that keeps more than that in flight is misbehaving anyway).
@@ -39,6 +44,8 @@ export class PubackQueue {
   private readonly ids: number[] = [];
   private readonly states: number[] = [];
   private head = 0;
+  /** Entries removed from the front of ids/states so far (a completion's slot is absolute). */
+  private dropped = 0;
   private closed = false;
 
   constructor(
@@ -60,39 +67,60 @@ export class PubackQueue {
       this.close(new InflightLimitError(this.max));
       return null;
     }
-    const slot = this.ids.length;
+    // Absolute position: the arrays are compacted from the front while completions are out.
+    const slot = this.dropped + this.ids.length;
     this.ids.push(messageId);
     this.states.push(PENDING);
     return (err) => {
-      if (this.closed || slot < this.head) return;
+      const at = slot - this.dropped;
+      if (this.closed || at < this.head) return;
       if (err) {
-        // Not kept: no PUBACK, the device keeps the message and sends it again.
+        // Not kept: no PUBACK, the device keeps the message and sends it again. Those before it
+        // that are ready still get theirs.
+        this.flush();
         this.close(err);
         return;
       }
-      this.states[slot] = READY;
-      this.flush();
+      this.states[at] = READY;
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        queueMicrotask(this.flush);
+      }
     };
   }
 
-  private flush(): void {
-    while (this.head < this.ids.length && this.states[this.head] === READY) {
-      const id = this.ids[this.head] as number;
-      this.head++;
-      if (!this.socket.destroyed)
-        // PUBACK: fixed header 0x40, remaining length 2, packet identifier (MQTT 3.1.1 §3.4).
-        this.socket.write(Buffer.from([0x40, 0x02, id >> 8, id & 0xff]));
+  private flushScheduled = false;
+
+  private readonly flush = (): void => {
+    this.flushScheduled = false;
+    if (this.closed) return;
+    let n = 0;
+    while (this.head + n < this.ids.length && this.states[this.head + n] === READY) n++;
+    if (n > 0 && !this.socket.destroyed) {
+      // PUBACK: fixed header 0x40, remaining length 2, packet identifier (MQTT 3.1.1 §3.4).
+      const out = Buffer.allocUnsafe(4 * n);
+      for (let i = 0; i < n; i++) {
+        const id = this.ids[this.head + i] as number;
+        out[4 * i] = 0x40;
+        out[4 * i + 1] = 0x02;
+        out[4 * i + 2] = id >> 8;
+        out[4 * i + 3] = id & 0xff;
+      }
+      this.socket.write(out);
     }
+    this.head += n;
     if (this.head === this.ids.length) {
+      this.dropped += this.head;
       this.ids.length = 0;
       this.states.length = 0;
       this.head = 0;
     } else if (this.head > 1024 && this.head * 2 > this.ids.length) {
+      this.dropped += this.head;
       this.ids.splice(0, this.head);
       this.states.splice(0, this.head);
       this.head = 0;
     }
-  }
+  };
 
   private close(err: Error): void {
     if (this.closed) return;
