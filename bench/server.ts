@@ -21,14 +21,13 @@
  * The child exits when the parent goes away (IPC disconnect), so a crashed
  * runner never leaves a broker listening.
  */
-import net from "node:net";
 import { monitorEventLoopDelay, PerformanceObserver, constants as perfConstants } from "node:perf_hooks";
 import { Aedes } from "aedes";
 import { validateConfig } from "../gateway/config/load.js";
 import { configSchema } from "../gateway/config/schema.js";
 import { Gateway } from "../gateway/gateway.js";
 import { applyEdgeHeapSettings } from "../gateway/heap.js";
-import { type SplitMode, type SplitRunning, startSplit } from "./split/servers.js";
+import { listen, type SplitMode, type SplitRunning, startSplit } from "./split/servers.js";
 import { threadCpuMs } from "./split/stand-in.js";
 
 export type ServerMode = "baseline" | "gateway" | SplitMode;
@@ -145,17 +144,7 @@ interface Running {
 async function startBaseline(): Promise<Running & { port: number }> {
   // Same broker options and listener settings as gateway/broker/embedded.ts, nothing else.
   const aedes = await Aedes.createBroker({ heartbeatInterval: 60_000, connectTimeout: 10_000 });
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer({ noDelay: true }, (socket) => {
-    sockets.add(socket);
-    socket.once("close", () => sockets.delete(socket));
-    aedes.handle(socket);
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => resolve());
-  });
-  const port = (server.address() as net.AddressInfo).port;
+  const { server, sockets, port } = await listen(aedes);
   return {
     port,
     aedes,

@@ -22,6 +22,9 @@ import net from "node:net";
 import { Worker } from "node:worker_threads";
 import { Aedes, type PublishPacket } from "aedes";
 import { Doorbell, SpscRing } from "../../core/spsc-ring.js";
+// The gateway's fix for aedes' per-client dedupe (moscajs/aedes #994): a QoS 1 publish overtaken
+// by a later QoS 0 one is otherwise dropped.
+import { restampOnEmit } from "../../gateway/broker/embedded.js";
 import { LaneWriter, pump } from "./lanes.js";
 import {
   LANE_P1,
@@ -58,7 +61,9 @@ export interface SplitRunning {
   stop(): Promise<void>;
 }
 
-async function listen(aedes: Aedes): Promise<{ server: net.Server; port: number; sockets: Set<net.Socket> }> {
+export async function listen(
+  aedes: Aedes,
+): Promise<{ server: net.Server; port: number; sockets: Set<net.Socket> }> {
   // As bench/server.ts's baseline: the gateway's listener settings, no auth.
   const sockets = new Set<net.Socket>();
   const server = net.createServer({ noDelay: true }, (socket) => {
@@ -160,23 +165,6 @@ function startWorker(
 }
 
 const DEVICE_UPLINK = /^devices\//;
-
-/**
- * The gateway's fix for aedes' per-client dedupe (gateway/broker/embedded.ts `restampOnEmit`,
- * moscajs/aedes #994): a QoS 1 publish overtaken by a later QoS 0 one is otherwise dropped.
- */
-function restampOnEmit(aedes: Aedes): void {
-  const internals = aedes as unknown as {
-    counter: number;
-    mq: { emit(packet: { brokerCounter: number }, cb?: (err?: Error) => void): void };
-  };
-  const mq = internals.mq;
-  const emit = mq.emit.bind(mq);
-  mq.emit = (packet, cb) => {
-    packet.brokerCounter = ++internals.counter;
-    emit(packet, cb);
-  };
-}
 
 export async function startSplit(mode: SplitMode, site: string): Promise<SplitRunning> {
   const aedes = await Aedes.createBroker({ heartbeatInterval: 60_000, connectTimeout: 10_000 });

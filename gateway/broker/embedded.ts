@@ -663,7 +663,7 @@ export class EmbeddedBroker implements NorthboundSink {
  * subscription still sees the same packet twice and is still deduplicated.
  * Retained replays on subscribe carry no brokerId and skip dedupe, unaffected.
  */
-function restampOnEmit(aedes: Aedes): void {
+export function restampOnEmit(aedes: Aedes): void {
   const internals = aedes as unknown as {
     counter: number;
     mq: { emit(packet: { brokerCounter: number }, cb?: (err?: Error) => void): void };
