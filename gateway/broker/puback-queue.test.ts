@@ -45,6 +45,19 @@ describe("PubackQueue", () => {
     expect(q.enqueue(3)).toBeNull();
   });
 
+  it("an uplink committed just before a failed one in the same turn still gets its PUBACK", async () => {
+    const { socket, written } = fakeSocket();
+    const aborted: string[] = [];
+    const q = new PubackQueue(socket, (err) => aborted.push(err.message));
+    const a = q.enqueue(1);
+    const b = q.enqueue(2);
+    a?.(null);
+    b?.(new Error("lanes full"));
+    await tick();
+    expect(written).toEqual([1]);
+    expect(aborted).toEqual(["lanes full"]);
+  });
+
   it("PUBACKs that become ready in one turn leave in one socket write, in order", async () => {
     const { socket, written } = fakeSocket();
     let writes = 0;

@@ -75,9 +75,7 @@ export class PubackQueue {
       const at = slot - this.dropped;
       if (this.closed || at < this.head) return;
       if (err) {
-        // Not kept: no PUBACK, the device keeps the message and sends it again. Those before it
-        // that are ready still get theirs.
-        this.flush();
+        // Not kept: no PUBACK, the device keeps the message and sends it again.
         this.close(err);
         return;
       }
@@ -124,6 +122,9 @@ export class PubackQueue {
 
   private close(err: Error): void {
     if (this.closed) return;
+    // Those ready before the failure or the overflow still get their PUBACKs (the flush is a
+    // microtask away).
+    this.flush();
     this.closed = true;
     this.abort(err);
   }

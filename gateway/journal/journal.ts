@@ -151,6 +151,15 @@ interface Chunk {
   end: number;
 }
 
+/**
+ * A chunk's records as one buffer, gathered once: the chunk in flight on the pool is written again
+ * by writeNow() with the same bytes, and a chunk no longer grows once it is written.
+ */
+function joined(chunk: Chunk): Buffer {
+  if (chunk.bufs.length > 1) chunk.bufs = [Buffer.concat(chunk.bufs, chunk.bytes)];
+  return chunk.bufs[0] as Buffer;
+}
+
 interface Waiter {
   end: number;
   /** Waits for the fdatasync (batch, sync()); otherwise for the write (interval). */
@@ -753,7 +762,7 @@ export class Journal {
     if (chunk === undefined) return;
     this.pendingBytes -= chunk.bytes;
     this.writing = chunk;
-    const buf = chunk.bufs.length === 1 ? (chunk.bufs[0] as Buffer) : Buffer.concat(chunk.bufs, chunk.bytes);
+    const buf = joined(chunk);
     const epoch = this.ioEpoch;
     this.ioInFlight++;
     writeFullyAsync(this.fsx, chunk.fd, buf, chunk.pos).then(
@@ -788,10 +797,8 @@ export class Journal {
   private writeQueuedSync(): void {
     const chunks = this.writing === null ? this.pending : [this.writing, ...this.pending];
     for (const chunk of chunks) {
-      const buf =
-        chunk.bufs.length === 1 ? (chunk.bufs[0] as Buffer) : Buffer.concat(chunk.bufs, chunk.bytes);
       try {
-        writeFully(this.fsx, chunk.fd, buf, chunk.pos);
+        writeFully(this.fsx, chunk.fd, joined(chunk), chunk.pos);
       } catch (err) {
         this.writeFailed(chunk, err);
         return;
