@@ -81,6 +81,31 @@ describe("EmbeddedBroker urgent deliveries", () => {
     expect(received.indexOf("linli/s1/alerts/p1/EMERGENCY_CALL/p1")).toBe(200);
   });
 
+  it("writes a P1 alert to the socket when it is delivered, not at the end of the turn", async () => {
+    await start(["linli/s1/alerts/p1/"]);
+    const clients = (broker as EmbeddedBroker).aedes as unknown as {
+      clients: Record<string, { conn: { bytesWritten: number; writableLength: number; writableCorked: number } }>;
+    };
+    const conn = clients.clients["ops-console"]?.conn;
+    if (conn === undefined) throw new Error("no server-side connection");
+    const seen: Array<{ topic: string; written: number; corked: number; buffered: number }> = [];
+    for (const topic of ["linli/s1/alerts/p1/EMERGENCY_CALL/p1", "linli/s1/alerts/p2/DOOR_HELD_OPEN/d1"]) {
+      const before = conn.bytesWritten;
+      broker?.publish(topic, "{}", 1, true);
+      // The ticks of this turn, where the corked writes used to be flushed, have not run yet.
+      await new Promise<void>((resolve) =>
+        process.nextTick(() => {
+          seen.push({ topic, written: conn.bytesWritten - before, corked: conn.writableCorked, buffered: conn.writableLength });
+          resolve();
+        }),
+      );
+    }
+    expect(seen[0]).toMatchObject({ corked: 0, buffered: 0 });
+    expect(seen[0]?.written).toBeGreaterThan(0);
+    // Other topics are still delivered from aedes' setImmediate callbacks.
+    expect(seen[1]?.written).toBe(0);
+  });
+
   it("puts setImmediate back after every urgent delivery", async () => {
     const original = globalThis.setImmediate;
     const { received } = await start(["linli/s1/alerts/p1/"]);

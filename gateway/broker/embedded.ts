@@ -708,6 +708,12 @@ function deliverUrgentAtOnce(client: Client, prefixes: readonly string[]): void 
       } finally {
         globalThis.setImmediate = deferred;
       }
+      // Out now, not at the uncork ticks (ours and mqtt-packet's writeToStream, which corks every
+      // packet too): the P1 is delivered at the end of a chain of microtasks (the retained store's
+      // promise), and what the same turn queued before it ran first (PUBACKs released, the
+      // journal's sync hand-off, the rest of a drained batch). The later uncorks find nothing corked.
+      const socket = (client as unknown as { conn: CorkedSocket }).conn;
+      if (socket[CORKED] === true) flushNow(socket);
     };
   }
 }
@@ -737,6 +743,11 @@ const socketWrite = Socket.prototype.write;
 function uncorkSocket(socket: CorkedSocket): void {
   socket[CORKED] = false;
   if (!socket.destroyed) socket.uncork();
+}
+
+function flushNow(socket: CorkedSocket): void {
+  socket[CORKED] = false;
+  while (socket.writableCorked > 0 && !socket.destroyed) socket.uncork();
 }
 
 function coalescingWrite(this: CorkedSocket, ...args: Parameters<Socket["write"]>): boolean {
