@@ -84,7 +84,10 @@ describe("EmbeddedBroker urgent deliveries", () => {
   it("writes a P1 alert to the socket when it is delivered, not at the end of the turn", async () => {
     await start(["linli/s1/alerts/p1/"]);
     const clients = (broker as EmbeddedBroker).aedes as unknown as {
-      clients: Record<string, { conn: { bytesWritten: number; writableLength: number; writableCorked: number } }>;
+      clients: Record<
+        string,
+        { conn: { bytesWritten: number; writableLength: number; writableCorked: number } }
+      >;
     };
     const conn = clients.clients["ops-console"]?.conn;
     if (conn === undefined) throw new Error("no server-side connection");
@@ -95,7 +98,12 @@ describe("EmbeddedBroker urgent deliveries", () => {
       // The ticks of this turn, where the corked writes used to be flushed, have not run yet.
       await new Promise<void>((resolve) =>
         process.nextTick(() => {
-          seen.push({ topic, written: conn.bytesWritten - before, corked: conn.writableCorked, buffered: conn.writableLength });
+          seen.push({
+            topic,
+            written: conn.bytesWritten - before,
+            corked: conn.writableCorked,
+            buffered: conn.writableLength,
+          });
           resolve();
         }),
       );
