@@ -153,6 +153,9 @@ describe("npm run bench -- --quick", () => {
     expect(g.latency.messages.count).toBeGreaterThan(0);
     expect(g.server.gateway?.registered).toBe(10_000);
     expect(g.server.cpuPct).toBeGreaterThan(0);
+    // How often the event-loop thread lost its core (Linux /proc): a count, read over the load.
+    if (process.platform === "linux") expect(g.server.loopPreemptedPerS).toBeGreaterThanOrEqual(0);
+    else expect(g.server.loopPreemptedPerS).toBeNull();
     expect(r.overloadAlertsLost).toBe(0);
     expect(g.server.gateway?.journal).toBeNull();
 

@@ -21,6 +21,7 @@
  * The child exits when the parent goes away (IPC disconnect), so a crashed
  * runner never leaves a broker listening.
  */
+import { readFileSync } from "node:fs";
 import { monitorEventLoopDelay, PerformanceObserver, constants as perfConstants } from "node:perf_hooks";
 import { Aedes } from "aedes";
 import { validateConfig } from "../gateway/config/load.js";
@@ -78,6 +79,12 @@ export interface ServerSample {
   /** Peak RSS of the process's life (getrusage maxrss). */
   maxRssMb: number;
   heapUsedMb: number;
+  /**
+   * Involuntary context switches of the event-loop thread over the CPU window, per second
+   * (Linux, /proc; null elsewhere): how often another thread took its core while it was running.
+   * Each can hold a P1 for up to a scheduler slice (ms), which decides a p99 of a few hundred alerts.
+   */
+  loopPreemptedPerS?: number | null;
   /** Event-loop delay over the CPU window, ms. */
   eventLoopP99Ms: number;
   eventLoopMaxMs: number;
@@ -252,6 +259,8 @@ interface CpuMark {
   wall: number;
   /** Split designs: main and worker thread CPU, ms. */
   main: number;
+  /** Involuntary context switches of the main thread so far (null: not Linux). */
+  preempted: number | null;
   worker: number;
 }
 let cpuStart: CpuMark | null = null;
@@ -263,7 +272,19 @@ function cpuMark(): CpuMark {
     wall: performance.now(),
     main: t ? threadCpuMs(t.main) : 0,
     worker: t?.worker ? threadCpuMs(t.worker) : 0,
+    preempted: mainThreadPreemptions(),
   };
+}
+
+/** The main thread's nonvoluntary_ctxt_switches (its tid is the pid), or null off Linux. */
+function mainThreadPreemptions(): number | null {
+  try {
+    const status = readFileSync(`/proc/self/task/${process.pid}/status`, "utf8");
+    const m = /nonvoluntary_ctxt_switches:\s+(\d+)/.exec(status);
+    return m ? Number(m[1]) : null;
+  } catch {
+    return null;
+  }
 }
 
 function sample(): ServerSample {
@@ -279,6 +300,10 @@ function sample(): ServerSample {
     readyRssMb,
     maxRssMb: process.resourceUsage().maxRSS / 1024,
     heapUsedMb: mem.heapUsed / 1048576,
+    loopPreemptedPerS:
+      end.preempted !== null && start.preempted !== null && wallMs > 0
+        ? ((end.preempted - start.preempted) * 1000) / wallMs
+        : null,
     eventLoopP99Ms: eld.count > 0 ? eld.percentile(99) / 1e6 : 0,
     eventLoopMaxMs: eld.count > 0 ? eld.max / 1e6 : 0,
     emitterQueueMax,
