@@ -27,6 +27,7 @@ interface Point {
   server: {
     cpuPct: number;
     rssMb: number;
+    loopPreemptedPerS: number | null;
     gateway?: { registered: number; journal: { records: number; syncs: number; degraded: boolean } | null };
   };
 }
