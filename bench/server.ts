@@ -84,7 +84,7 @@ export interface ServerSample {
    * (Linux, /proc; null elsewhere): how often another thread took its core while it was running.
    * Each can hold a P1 for up to a scheduler slice (ms), which decides a p99 of a few hundred alerts.
    */
-  loopPreemptedPerS?: number | null;
+  loopPreemptedPerS: number | null;
   /** Event-loop delay over the CPU window, ms. */
   eventLoopP99Ms: number;
   eventLoopMaxMs: number;

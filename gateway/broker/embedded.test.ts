@@ -23,10 +23,13 @@ afterEach(async () => {
   broker = null;
 });
 
-async function start(urgentTopicPrefixes: string[]): Promise<{ received: string[] }> {
+async function start(
+  urgentTopicPrefixes: string[],
+  transport: "mqtt" | "websocket" = "mqtt",
+): Promise<{ received: string[] }> {
   const log = createLogger({ level: "silent" });
   broker = await EmbeddedBroker.start({
-    listeners: [{ host: "127.0.0.1", port: 0 }],
+    listeners: [{ host: "127.0.0.1", port: 0, transport }],
     maxConnections: 10,
     policy: new AccessPolicy("s1", new Registry(config, { onLost: () => {}, onWelfareDue: () => {} })),
     handlers: { uplink: (_d, _p, _c, done) => done(null), operator: () => {} },
@@ -36,7 +39,8 @@ async function start(urgentTopicPrefixes: string[]): Promise<{ received: string[
     urgentTopicPrefixes,
   });
   const port = broker.addresses()[0]?.port;
-  client = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, {
+  const url = transport === "mqtt" ? `mqtt://127.0.0.1:${port}` : `ws://127.0.0.1:${port}/mqtt`;
+  client = await mqtt.connectAsync(url, {
     username: "ops",
     password: "secret",
     clientId: "ops-console",
@@ -112,6 +116,21 @@ describe("EmbeddedBroker urgent deliveries", () => {
     expect(seen[0]?.written).toBeGreaterThan(0);
     // Other topics are still delivered from aedes' setImmediate callbacks.
     expect(seen[1]?.written).toBe(0);
+  });
+
+  it("does the same on a WebSocket connection (a browser console)", async () => {
+    await start(["linli/s1/alerts/p1/"], "websocket");
+    const clients = (broker as EmbeddedBroker).aedes as unknown as {
+      clients: Record<string, { conn: { writableCorked: number } }>;
+    };
+    const conn = clients.clients["ops-console"]?.conn;
+    if (conn === undefined) throw new Error("no server-side connection");
+    broker?.publish("linli/s1/alerts/p1/EMERGENCY_CALL/p1", "{}", 1, true);
+    // Uncorked: the frame went to ws, which counts it as buffered until its socket write calls back.
+    const corked = await new Promise<number>((resolve) =>
+      process.nextTick(() => resolve(conn.writableCorked)),
+    );
+    expect(corked).toBe(0);
   });
 
   it("puts setImmediate back after every urgent delivery", async () => {

@@ -4,7 +4,7 @@
  * the broker, so its messages pass no client ACL and cost no extra hop.
  */
 import { type AddressInfo, Socket } from "node:net";
-import type { Duplex } from "node:stream";
+import type { Duplex, Writable } from "node:stream";
 import { Aedes, type AuthenticateError, type Client, type PublishPacket } from "aedes";
 import { BufferList } from "bl";
 import mqttPacket from "mqtt-packet";
@@ -708,12 +708,12 @@ function deliverUrgentAtOnce(client: Client, prefixes: readonly string[]): void 
       } finally {
         globalThis.setImmediate = deferred;
       }
-      // Out now, not at the uncork ticks (ours and mqtt-packet's writeToStream, which corks every
-      // packet too): the P1 is delivered at the end of a chain of microtasks (the retained store's
-      // promise), and what the same turn queued before it ran first (PUBACKs released, the
-      // journal's sync hand-off, the rest of a drained batch). The later uncorks find nothing corked.
-      const socket = (client as unknown as { conn: CorkedSocket }).conn;
-      if (socket[CORKED] === true) flushNow(socket);
+      // Out now, not at the uncork ticks (mqtt-packet's writeToStream corks every packet on every
+      // transport, and plain TCP is corked by our coalescing too): the P1 is delivered at the end
+      // of a chain of microtasks (the retained store's promise), and what the same turn queued
+      // before it ran first (PUBACKs released, the journal's sync hand-off, the rest of a drained
+      // batch). The later uncorks find nothing corked.
+      flushNow((client as unknown as { conn: Writable }).conn);
     };
   }
 }
@@ -745,9 +745,10 @@ function uncorkSocket(socket: CorkedSocket): void {
   if (!socket.destroyed) socket.uncork();
 }
 
-function flushNow(socket: CorkedSocket): void {
-  socket[CORKED] = false;
-  while (socket.writableCorked > 0 && !socket.destroyed) socket.uncork();
+/** Writes what a connection's stream holds corked now (TCP, TLS or WebSocket stream alike). */
+function flushNow(stream: Writable): void {
+  if (CORKED in stream) (stream as CorkedSocket)[CORKED] = false;
+  while (stream.writableCorked > 0 && !stream.destroyed) stream.uncork();
 }
 
 function coalescingWrite(this: CorkedSocket, ...args: Parameters<Socket["write"]>): boolean {

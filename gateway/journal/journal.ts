@@ -152,8 +152,9 @@ interface Chunk {
 }
 
 /**
- * A chunk's records as one buffer, gathered once: the chunk in flight on the pool is written again
- * by writeNow() with the same bytes, and a chunk no longer grows once it is written.
+ * A chunk's records as one buffer, kept in the chunk: the chunk in flight on the pool is written
+ * again by writeNow() with the same bytes, without gathering them twice. A queued chunk that
+ * writeNow() wrote may still take records; the next call gathers the joined part and those.
  */
 function joined(chunk: Chunk): Buffer {
   if (chunk.bufs.length > 1) chunk.bufs = [Buffer.concat(chunk.bufs, chunk.bytes)];
