@@ -106,6 +106,7 @@ function measured(devices: number, rssMb: number, clients = devices) {
     return {
       registered: o.registered,
       publish: o.publish,
+      storage: o.storage === true,
       rows: [row(0, 110, 0), row(o.connections, rssMb, clients)],
       connectSeconds: 1,
     };

@@ -2,11 +2,12 @@
  * Memory per device connection: the gateway (10,000 registered devices, the
  * journal off) in a child process of its own, and N idle device connections,
  * each authenticated with its own credentials, opened from this process.
- * The child's memory is read (after two full GCs) before any connection and
+ * (--storage: the journal on, in a temporary directory.) The child's memory is read (after two full GCs) before any connection and
  * after each step, so bytes per connection = growth / connections.
  *
  *   npm run bench:connections                         # 10,000 connections in steps of 2,500
  *   npm run bench:connections -- --connections 4000 --step 1000 --publish --json out.json
+ *   npm run bench:connections -- --connections 10000 --step 5000 --publish --storage   # journal on
  *   npm run bench:connections -- --connections 2000 --publish --snapshots /tmp/snap
  *   node dist/bench/heap-diff.js /tmp/snap/before.heapsnapshot /tmp/snap/after.heapsnapshot --per 2000
  *
@@ -17,8 +18,9 @@
  * create the PUBACK queue and the device's state).
  */
 import { type ChildProcess, fork } from "node:child_process";
-import { writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import net from "node:net";
+import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import v8 from "node:v8";
@@ -41,7 +43,10 @@ interface Memory {
   clients: number;
 }
 
-type ToChild = { cmd: "start"; registered: number } | { cmd: "sample"; snapshot?: string } | { cmd: "stop" };
+type ToChild =
+  | { cmd: "start"; registered: number; storageDir: string | null }
+  | { cmd: "sample"; snapshot?: string }
+  | { cmd: "stop" };
 type FromChild = { ev: "ready"; port: number } | ({ ev: "sample" } & Memory);
 
 const SITE = "conn";
@@ -91,7 +96,9 @@ async function child(): Promise<void> {
             password: password(i),
           })),
           log: { level: "error", format: "json" },
-          storage: { enabled: false },
+          // The bench's default is the journal off (as in the first measurements); --storage turns it
+          // on in a temporary directory, the site's default.
+          storage: m.storageDir === null ? { enabled: false } : { enabled: true, dir: m.storageDir },
           metrics: { host: "127.0.0.1", port: 0 },
           // Every device of this bench connects from 127.0.0.1; on a site each has its own address.
           // The per-address login rate (20/s, burst 200) would close most of them at once.
@@ -207,6 +214,8 @@ export interface ConnectionsOptions {
   publish: boolean;
   /** Heap snapshots before the first and after the last connection, for bench/heap-diff.ts. */
   snapshots?: string;
+  /** The journal on (a temporary directory, removed after), as a site runs by default. */
+  storage?: boolean;
 }
 
 export type ConnectionsRow = Memory & { connections: number; bytesPerConn: number; heapPerConn: number };
@@ -214,6 +223,7 @@ export type ConnectionsRow = Memory & { connections: number; bytesPerConn: numbe
 export interface ConnectionsResult {
   registered: number;
   publish: boolean;
+  storage: boolean;
   rows: ConnectionsRow[];
   connectSeconds: number;
 }
@@ -225,6 +235,7 @@ export async function measureConnections(o: ConnectionsOptions): Promise<Connect
   const registered = Math.max(total, o.registered);
   const publish = o.publish;
   const snapshots = o.snapshots ?? "";
+  const storageDir = o.storage === true ? mkdtempSync(path.join(os.tmpdir(), "linli-conn-")) : null;
   const script = fileURLToPath(import.meta.url);
   const gateway = fork(script, ["--child"], {
     // LINLI_BENCH_NODE_FLAGS: extra flags for the gateway's process, to measure heap settings (later flags win).
@@ -241,7 +252,7 @@ export async function measureConnections(o: ConnectionsOptions): Promise<Connect
     for (const s of sockets) if (!s.destroyed) s.write(ping);
   }, 30_000);
   try {
-    const { port } = await request(gateway, { cmd: "start", registered }, "ready");
+    const { port } = await request(gateway, { cmd: "start", registered, storageDir }, "ready");
     // Warm-up: one device connects, publishes and leaves, so one-off costs (mqtt-packet's lazy caches,
     // compiled code) are not charged to the connections measured.
     (await connect(port, 0, true)).destroy();
@@ -274,7 +285,13 @@ export async function measureConnections(o: ConnectionsOptions): Promise<Connect
         ),
       );
     }
-    return { registered, publish, rows, connectSeconds: (performance.now() - t0) / 1000 };
+    return {
+      registered,
+      publish,
+      storage: storageDir !== null,
+      rows,
+      connectSeconds: (performance.now() - t0) / 1000,
+    };
   } finally {
     clearInterval(pinger);
     for (const s of sockets) s.destroy();
@@ -284,6 +301,7 @@ export async function measureConnections(o: ConnectionsOptions): Promise<Connect
       await new Promise((r) => gateway.once("exit", r));
       clearTimeout(killer);
     }
+    if (storageDir !== null) rmSync(storageDir, { recursive: true, force: true });
   }
 }
 
@@ -295,6 +313,7 @@ async function main(): Promise<void> {
     step: Number(arg("step", "2500")),
     registered: Number(arg("registered", "10000")),
     publish: process.argv.includes("--publish"),
+    storage: process.argv.includes("--storage"),
     ...(process.argv.includes("--snapshots") ? { snapshots: arg("snapshots", "") } : {}),
   });
   printConnections(r);
@@ -306,10 +325,10 @@ export function printConnections(
   r: ConnectionsResult,
   out: (s: string) => void = (s) => process.stdout.write(s),
 ): void {
-  const { registered, publish, rows } = r;
+  const { registered, publish, storage, rows } = r;
   const last = rows[rows.length - 1] as ConnectionsRow;
   out(
-    `gateway, ${registered} devices registered, ${publish ? "one QoS 1 heartbeat each" : "idle"} connections\n` +
+    `gateway, ${registered} devices registered, journal ${storage ? "on" : "off"}, ${publish ? "one QoS 1 heartbeat each" : "idle"} connections\n` +
       `connections   RSS MB   heap MB   heap total MB   external MB   arrayBuffers MB   clients   RSS B/conn   heap B/conn\n`,
   );
   for (const x of rows)

@@ -30,7 +30,7 @@ export function framedSize(keyBytes: number, valueBytes: number): number {
   return HEADER_BYTES + FIXED_BODY + keyBytes + valueBytes;
 }
 
-/** Frames one record into a fresh (unpooled) buffer: the live map keeps a view of its value. */
+/** Frames one record into a fresh buffer; it lives until written (the live map keeps a copy). */
 export function frame(op: number, key: string, value: Uint8Array | null): Buffer {
   const keyLen = Buffer.byteLength(key, "utf8");
   if (keyLen > MAX_KEY_BYTES) throw new RangeError(`journal key longer than ${MAX_KEY_BYTES} bytes`);
@@ -38,20 +38,23 @@ export function frame(op: number, key: string, value: Uint8Array | null): Buffer
   if (FIXED_BODY + keyLen + valLen > MAX_BODY_BYTES) {
     throw new RangeError(`journal record larger than ${MAX_BODY_BYTES} bytes`);
   }
-  // Unpooled: a pooled slice would pin an 8 KiB slab per live value.
-  const buf = Buffer.allocUnsafeSlow(framedSize(keyLen, valLen));
+  // Pooled (a slice of Node's 8 KiB slab for small records): nothing keeps it after its write.
+  const buf = Buffer.allocUnsafe(framedSize(keyLen, valLen));
   frameInto(buf, 0, op, key, keyLen, value);
   return buf;
 }
 
-/** Frames a record at pos in buf (room checked by the caller); returns the end offset. */
+/**
+ * Frames a record at pos in buf (room checked by the caller); returns the end offset. A string
+ * value is the value's bytes as a one-byte (latin1) string, as the journal keeps them.
+ */
 export function frameInto(
   buf: Buffer,
   pos: number,
   op: number,
   key: string,
   keyLen: number,
-  value: Uint8Array | null,
+  value: Uint8Array | string | null,
 ): number {
   const valLen = value === null ? 0 : value.length;
   const bodyLen = FIXED_BODY + keyLen + valLen;
@@ -60,7 +63,8 @@ export function frameInto(
   buf[body] = op;
   buf.writeUInt16LE(keyLen, body + 1);
   buf.write(key, body + FIXED_BODY, keyLen, "utf8");
-  if (value !== null) buf.set(value, body + FIXED_BODY + keyLen);
+  if (typeof value === "string") buf.write(value, body + FIXED_BODY + keyLen, valLen, "latin1");
+  else if (value !== null) buf.set(value, body + FIXED_BODY + keyLen);
   buf.writeUInt32LE(crc32cOf(buf, body, body + bodyLen), pos + 4);
   return body + bodyLen;
 }

@@ -15,13 +15,14 @@ import { framedSize, frameInto, OP_PUT, OP_SNAP_BEGIN, OP_SNAP_END, scan } from 
 export const SNAPSHOT_FORMAT = 1;
 const CHUNK_BYTES = 64 * 1024;
 
-export type Image = Array<[string, Buffer]>;
+/** key -> encoded value, its bytes as a one-byte (latin1) string (the journal's live map). */
+export type Image = Array<[string, string]>;
 
 /** The snapshot as a sequence of buffers of about CHUNK_BYTES, framed in place. */
 function* chunks(seq: number, image: Image): Generator<Buffer> {
   let buf = Buffer.allocUnsafeSlow(CHUNK_BYTES);
   let pos = 0;
-  const put = function* (op: number, key: string, value: Uint8Array): Generator<Buffer> {
+  const put = function* (op: number, key: string, value: Uint8Array | string): Generator<Buffer> {
     const keyLen = Buffer.byteLength(key, "utf8");
     const size = framedSize(keyLen, value.length);
     if (pos + size > buf.length && pos > 0) {
