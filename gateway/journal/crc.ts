@@ -1,24 +1,15 @@
 /**
- * CRC-32C (Castagnoli) of buf[start, end). Large inputs go to @node-rs/crc32 (hardware CRC);
- * small ones, which are most journal records, to a slicing-by-8 table here, because the native
- * call's fixed cost dominates below a few hundred bytes. Measured on this project's machine
- * (best of 20): 90 B: table 0.11 us, native 0.32 us; 200 B: 0.20 vs 0.28 us; 1000 B: 0.94 vs
- * 0.46 us. Replaying 1,000,000 records is dominated by the CRC otherwise.
+ * CRC-32C (Castagnoli) of buf[start, end), slicing-by-8 over a table, in JavaScript.
  *
- * The native module (a 3-4 MB shared library in RSS) is loaded by Journal.open, or by the first
- * large input: a gateway with storage off never loads it.
+ * Most journal records are under 256 bytes, where a native call's fixed cost dominates (90 B:
+ * table 0.11 us, @node-rs/crc32 0.32 us). Large inputs (replay at start, snapshots) were once
+ * handed to @node-rs/crc32, twice as fast per byte (1000 B: 0.94 vs 0.46 us), but its shared
+ * library cost ~3-4.5 MB of RSS for as long as the gateway ran; with 10,000 device connections
+ * that was most of the margin under the 150 MB budget (bench:connections --storage: 153.4-154.9
+ * -> 150.7-151.5 MB). The price, measured with bench:journal: replaying 1,000,000 records with
+ * compaction off takes ~50 ms longer (~310 -> ~360 ms); a default start-up is unchanged.
+ * The tests still check this table against @node-rs/crc32 (a dev dependency only).
  */
-import { createRequire } from "node:module";
-
-let native: ((input: Uint8Array) => number) | undefined;
-
-/** Loads @node-rs/crc32 now (Journal.open), so that no write on the hot path pays for it. */
-export function loadNativeCrc(): (input: Uint8Array) => number {
-  native ??= (createRequire(import.meta.url)("@node-rs/crc32") as typeof import("@node-rs/crc32")).crc32c;
-  return native;
-}
-
-const NATIVE_FROM = 256;
 const T = new Int32Array(8 * 256);
 for (let n = 0; n < 256; n++) {
   let c = n;
@@ -33,13 +24,7 @@ for (let n = 0; n < 256; n++) {
   }
 }
 
-export function crc32cOf(buf: Buffer, start: number, end: number): number {
-  if (end - start >= NATIVE_FROM) return (native ?? loadNativeCrc())(buf.subarray(start, end));
-  return crc32cTable(buf, start, end);
-}
-
-/** The table-driven path alone (exported for the test that checks it against the native one). */
-export function crc32cTable(buf: Uint8Array, start: number, end: number): number {
+export function crc32cOf(buf: Uint8Array, start: number, end: number): number {
   let c = -1;
   let i = start;
   for (; i + 8 <= end; i += 8) {

@@ -43,7 +43,6 @@
 import path from "node:path";
 import { decode, encode } from "cbor-x";
 import type { Logger } from "pino";
-import { loadNativeCrc } from "./crc.js";
 import { classify, damagedName, segmentName, snapshotName } from "./files.js";
 import { fsyncDir, type JournalFs, nodeFs, writeFully, writeFullyAsync } from "./fs.js";
 import { acquireLock } from "./lock.js";
@@ -282,7 +281,6 @@ export class Journal {
 
   /** Synchronous: lock, load the newest valid snapshot, replay the segments after it. */
   static open(opts: JournalOptions): Journal {
-    loadNativeCrc();
     const j = new Journal(opts);
     j.fsx.mkdirSync(j.dir, { recursive: true, mode: 0o700 });
     j.releaseLock = acquireLock(j.dir);

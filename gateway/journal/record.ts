@@ -7,7 +7,7 @@
  * A record whose length is out of bounds, whose body runs past the end of the data, or whose
  * CRC does not match ends the valid prefix: everything before it is kept, nothing after it is
  * trusted (a power cut tears the tail; a zero-filled tail reads as length 0, which is invalid).
- * CRC-32C: crc.ts (@node-rs/crc32 for large bodies, a table for small ones).
+ * CRC-32C: crc.ts (slicing-by-8 in JavaScript).
  */
 import { crc32cOf } from "./crc.js";
 
