@@ -120,7 +120,9 @@ describe("ceiling suite: the connected-devices point", () => {
   it("runs 10,000 connections by default and carries their RSS to the JSON's top level", async () => {
     const m = measured(DEFAULT_CEILING.connectedDevices, 141.5);
     const point = await connectedDevicesPoint(DEFAULT_CEILING.connectedDevices, quiet, m.measure);
-    expect(m.seen).toEqual([{ connections: 10_000, step: 10_000, registered: 10_000, publish: true }]);
+    expect(m.seen).toEqual([
+      { connections: 10_000, step: 10_000, registered: 10_000, publish: true, storage: true },
+    ]);
     const x = input(point);
     const s = ceilingSummary(x);
     const json = ceilingJson(x, s, DEFAULT_CEILING);

@@ -135,7 +135,8 @@ export async function runCeilingSuite(
 
 /**
  * The connected-devices point: `devices` connections, one device each, one QoS 1 heartbeat each
- * (bench/connections.ts); its RSS is the gateway's after the last connection (two full GCs).
+ * (bench/connections.ts), the journal on as a site runs by default (it adds its live map and
+ * code: ~3 MB at 10,000 devices); its RSS is the gateway's after the last connection (two full GCs).
  * A failed measurement is reported, not fatal: the other figures of the run stand.
  */
 export async function connectedDevicesPoint(
@@ -144,9 +145,15 @@ export async function connectedDevicesPoint(
   measure: (o: ConnectionsOptions) => Promise<ConnectionsResult> = measureConnections,
 ): Promise<Pick<CeilingInput, "connected" | "connectedReason">> {
   if (devices <= 0) return { connected: null, connectedReason: "not run (--connected-devices 0)" };
-  log(`  ${devices} devices each on its own connection, one QoS 1 heartbeat each: gateway RSS`);
+  log(`  ${devices} devices each on its own connection, one QoS 1 heartbeat each, journal on: gateway RSS`);
   try {
-    const r = await measure({ connections: devices, step: devices, registered: devices, publish: true });
+    const r = await measure({
+      connections: devices,
+      step: devices,
+      registered: devices,
+      publish: true,
+      storage: true,
+    });
     const last = r.rows[r.rows.length - 1];
     if (last === undefined || last.connections !== devices || last.clients !== devices)
       return {
