@@ -64,7 +64,7 @@ describe("ceiling report", () => {
   it("verdicts: pass, fail, and n/a for what was not measured", () => {
     const x = input();
     const t = ceilingTargets(ceilingSummary(x), x);
-    expect(t.map((v) => v.pass)).toEqual([true, true, true, false, null]);
+    expect(t.map((v) => v.pass)).toEqual([true, true, true, false, null, null]);
 
     const y = input({ gateway: { done: true, ceiling: 11_000, failedAt: 12_000, why: "resolved" } });
     expect(ceilingTargets(ceilingSummary(y), y)[0]?.pass).toBe(false);
@@ -90,7 +90,12 @@ describe("ceiling report", () => {
 });
 
 /** A connections measurement as bench/connections.ts returns it: a row before the first connection and after the last. */
-function measured(devices: number, rssMb: number, clients = devices) {
+function measured(
+  devices: number,
+  rssMb: number,
+  clients = devices,
+  load: { rssAfterMb: number; missing: number } = { rssAfterMb: rssMb - 1, missing: 0 },
+) {
   const seen: ConnectionsOptions[] = [];
   const row = (connections: number, rss: number, c: number): ConnectionsRow =>
     ({
@@ -107,6 +112,20 @@ function measured(devices: number, rssMb: number, clients = devices) {
       registered: o.registered,
       publish: o.publish,
       storage: o.storage === true,
+      realistic:
+        o.realistic === undefined
+          ? null
+          : {
+              seconds: o.realistic.seconds,
+              heartbeats: 5_000,
+              presses: 300,
+              alerts: 300 - load.missing,
+              missing: load.missing,
+              p1P50Ms: 1.5,
+              p1P99Ms: 7.25,
+              p1MaxMs: 9,
+              after: { ...row(o.connections, load.rssAfterMb, clients) },
+            },
       rows: [row(0, 110, 0), row(o.connections, rssMb, clients)],
       connectSeconds: 1,
     };
@@ -121,7 +140,14 @@ describe("ceiling suite: the connected-devices point", () => {
     const m = measured(DEFAULT_CEILING.connectedDevices, 141.5);
     const point = await connectedDevicesPoint(DEFAULT_CEILING.connectedDevices, quiet, m.measure);
     expect(m.seen).toEqual([
-      { connections: 10_000, step: 10_000, registered: 10_000, publish: true, storage: true },
+      {
+        connections: 10_000,
+        step: 10_000,
+        registered: 10_000,
+        publish: true,
+        storage: true,
+        realistic: { seconds: 30, pressesPerSecond: 10 },
+      },
     ]);
     const x = input(point);
     const s = ceilingSummary(x);
@@ -131,6 +157,21 @@ describe("ceiling suite: the connected-devices point", () => {
     const verdict = ceilingTargets(s, x)[4];
     expect(verdict?.pass).toBe(true);
     expect(verdict?.measured).toContain("142 MB with 10000 connections");
+    expect(json.connectedDevicesP1P99Ms).toBe(7.25);
+    expect(json.connectedDevicesAlertsMissing).toBe(0);
+    const alerts = ceilingTargets(s, x)[5];
+    expect(alerts?.pass).toBe(true);
+    expect(alerts?.measured).toContain("300 of 300 presses");
+  });
+
+  it("takes the higher RSS of the two readings, and fails the alert target when one is missing", async () => {
+    const m = measured(10_000, 141.5, 10_000, { rssAfterMb: 151, missing: 1 });
+    const x = input(await connectedDevicesPoint(10_000, quiet, m.measure));
+    const s = ceilingSummary(x);
+    expect(s.connectedDevicesRssMb).toBe(151);
+    expect(ceilingTargets(s, x)[4]?.pass).toBe(false);
+    expect(s.connectedDevicesAlertsMissing).toBe(1);
+    expect(ceilingTargets(s, x)[5]?.pass).toBe(false);
   });
 
   it("fails the target at 150 MB or more", async () => {

@@ -40,8 +40,17 @@ export interface LoadPoint {
 
 /** The 10,000-connected-devices point (bench/connections.ts); null when not run. */
 export interface ConnectedDevices {
+  /** The higher of the two readings: after the last connection, and after the realistic load. */
   rssMb: number;
   devices: number;
+  /** The realistic load on them (bench/connected-load.ts); null when it was not run. */
+  load: {
+    seconds: number;
+    presses: number;
+    alertsMissing: number;
+    p1P50Ms: number | null;
+    p1P99Ms: number | null;
+  } | null;
 }
 
 export interface CeilingInput {
@@ -74,6 +83,10 @@ export interface CeilingSummary {
   telemetryConflatedBelowCeiling: number;
   connectedDevicesRssMb: number | null;
   connectedDevicesRssMbReason: string | null;
+  /** P1 p99, press to alert, with every device on its own connection at a site's rate. */
+  connectedDevicesP1P99Ms: number | null;
+  /** Presses of that load whose alert never came. */
+  connectedDevicesAlertsMissing: number | null;
   /** Highest other-process load of any point of the suite, % of a core. */
   maxOtherPct: number;
 }
@@ -113,6 +126,8 @@ export function ceilingSummary(x: CeilingInput): CeilingSummary {
     telemetryConflatedBelowCeiling: conflated,
     connectedDevicesRssMb: x.connected?.rssMb ?? null,
     connectedDevicesRssMbReason: x.connected ? null : x.connectedReason,
+    connectedDevicesP1P99Ms: x.connected?.load?.p1P99Ms ?? null,
+    connectedDevicesAlertsMissing: x.connected?.load?.alertsMissing ?? null,
     maxOtherPct: Math.max(0, ...all.map((p) => p.otherCpuPct)),
   };
 }
@@ -186,6 +201,18 @@ export function ceilingTargets(s: CeilingSummary, x: CeilingInput): Target[] {
         ? `not run: ${s.connectedDevicesRssMbReason ?? ""}`
         : `${s.connectedDevicesRssMb.toFixed(0)} MB with ${x.connected?.devices ?? 0} connections`,
     pass: s.connectedDevicesRssMb === null ? null : s.connectedDevicesRssMb < T.maxRssMb,
+  });
+
+  const load = x.connected?.load ?? null;
+  out.push({
+    name: "10,000 individually connected devices at a site's rate: no alert missing",
+    measured:
+      load === null
+        ? "not run"
+        : `${load.presses - load.alertsMissing} of ${load.presses} presses raised their alert in ${load.seconds} s ` +
+          `(heartbeat per device per minute); P1 p50 ${load.p1P50Ms?.toFixed(2) ?? "-"} ms, ` +
+          `p99 ${load.p1P99Ms?.toFixed(2) ?? "-"} ms`,
+    pass: load === null ? null : load.alertsMissing === 0,
   });
   return out;
 }

@@ -8,6 +8,7 @@
  *   npm run bench:connections                         # 10,000 connections in steps of 2,500
  *   npm run bench:connections -- --connections 4000 --step 1000 --publish --json out.json
  *   npm run bench:connections -- --connections 10000 --step 5000 --publish --storage   # journal on
+ *   npm run bench:connections -- --connections 10000 --step 10000 --publish --storage --realistic 30 --presses 10
  *   npm run bench:connections -- --connections 2000 --publish --snapshots /tmp/snap
  *   node dist/bench/heap-diff.js /tmp/snap/before.heapsnapshot /tmp/snap/after.heapsnapshot --per 2000
  *
@@ -29,6 +30,7 @@ import { validateConfig } from "../gateway/config/load.js";
 import { Gateway } from "../gateway/gateway.js";
 import { applyEdgeHeapSettings, STARTUP_NODE_FLAGS } from "../gateway/heap.js";
 import { encodeUplink } from "../sim/mqtt/codec.js";
+import { type RealisticLoad, type RealisticLoadResult, runRealisticLoad } from "./connected-load.js";
 
 interface Memory {
   rssMb: number;
@@ -50,6 +52,7 @@ type ToChild =
 type FromChild = { ev: "ready"; port: number } | ({ ev: "sample" } & Memory);
 
 const SITE = "conn";
+const OPERATOR = { name: "conn-operator", password: "conn-operator-pass" };
 const deviceId = (i: number) => `pendant-${String(i).padStart(5, "0")}`;
 const password = (i: number) => `pw-${i}-secret`;
 
@@ -95,6 +98,8 @@ async function child(): Promise<void> {
             model: "ec200",
             password: password(i),
           })),
+          // The realistic load's console (bench/connected-load.ts).
+          operators: [OPERATOR],
           log: { level: "error", format: "json" },
           // The bench's default is the journal off (as in the first measurements); --storage turns it
           // on in a temporary directory, the site's default.
@@ -216,6 +221,8 @@ export interface ConnectionsOptions {
   snapshots?: string;
   /** The journal on (a temporary directory, removed after), as a site runs by default. */
   storage?: boolean;
+  /** After the last connection: heartbeats and presses at a site's rate, P1 timed (bench/connected-load.ts). */
+  realistic?: RealisticLoad;
 }
 
 export type ConnectionsRow = Memory & { connections: number; bytesPerConn: number; heapPerConn: number };
@@ -225,6 +232,8 @@ export interface ConnectionsResult {
   publish: boolean;
   storage: boolean;
   rows: ConnectionsRow[];
+  /** The realistic load, and the memory read after it; null when not asked for. */
+  realistic: (RealisticLoadResult & { after: Memory }) | null;
   connectSeconds: number;
 }
 
@@ -285,12 +294,19 @@ export async function measureConnections(o: ConnectionsOptions): Promise<Connect
         ),
       );
     }
+    const connectSeconds = (performance.now() - t0) / 1000;
+    let realistic: ConnectionsResult["realistic"] = null;
+    if (o.realistic !== undefined) {
+      const r = await runRealisticLoad(port, SITE, OPERATOR, sockets, deviceId, o.realistic);
+      realistic = { ...r, after: await request(gateway, { cmd: "sample" }, "sample", 120_000) };
+    }
     return {
       registered,
       publish,
       storage: storageDir !== null,
       rows,
-      connectSeconds: (performance.now() - t0) / 1000,
+      realistic,
+      connectSeconds,
     };
   } finally {
     clearInterval(pinger);
@@ -314,6 +330,14 @@ async function main(): Promise<void> {
     registered: Number(arg("registered", "10000")),
     publish: process.argv.includes("--publish"),
     storage: process.argv.includes("--storage"),
+    ...(process.argv.includes("--realistic")
+      ? {
+          realistic: {
+            seconds: Number(arg("realistic", "30")),
+            pressesPerSecond: Number(arg("presses", "10")),
+          },
+        }
+      : {}),
     ...(process.argv.includes("--snapshots") ? { snapshots: arg("snapshots", "") } : {}),
   });
   printConnections(r);
@@ -345,6 +369,14 @@ export function printConnections(
     );
   out(
     `connected in ${r.connectSeconds.toFixed(1)} s; ${last.connections} connections: RSS ${last.rssMb.toFixed(1)} MB\n`,
+  );
+  const x = r.realistic;
+  if (x === null) return;
+  const ms = (v: number | null) => (v === null ? "-" : v.toFixed(2));
+  out(
+    `realistic load, ${x.seconds} s: ${x.heartbeats} heartbeats (one per device per minute), ${x.presses} presses, ` +
+      `${x.alerts} alerts raised, ${x.missing} missing; P1 press to alert p50 ${ms(x.p1P50Ms)} ms, ` +
+      `p99 ${ms(x.p1P99Ms)} ms, max ${ms(x.p1MaxMs)} ms; RSS after ${x.after.rssMb.toFixed(1)} MB\n`,
   );
 }
 
