@@ -5,13 +5,24 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { GatewayProcess, groupRunning } from "./gateway-process.js";
 
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, "127.0.0.1", () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
+/**
+ * A free port below the kernel's ephemeral range. The stand-in gateway binds it after this
+ * returns, and again after a restart: a port from the ephemeral range (listen(0)) could meanwhile
+ * be handed to another test's listen(0) or be a connection's own source port, and the readiness
+ * check would then see a listener that is not the stand-in (seen once, in a loaded suite run).
+ */
+async function freePort(): Promise<number> {
+  const low = Number(readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8").trim().split(/\s+/)[0]);
+  const floor = 10_000;
+  for (;;) {
+    const port = floor + Math.floor(Math.random() * Math.max(1, low - floor));
+    const free = await new Promise<boolean>((resolve) => {
+      const s = net.createServer();
+      s.once("error", () => resolve(false));
+      s.listen(port, "127.0.0.1", () => s.close(() => resolve(true)));
     });
-  });
+    if (free) return port;
+  }
 }
 
 /**

@@ -107,8 +107,11 @@ export class GatewayProcess {
       const ok = await new Promise<boolean>((resolve) => {
         const s = net.createConnection({ host: this.opts.host, port: this.opts.port });
         s.once("connect", () => {
+          // A TCP connection to a local port nobody listens on can connect to itself when the
+          // kernel picks that same port as its source (a port in the ephemeral range): not ready.
+          const self = s.localPort === s.remotePort && s.localAddress === s.remoteAddress;
           s.destroy();
-          resolve(true);
+          resolve(!self);
         });
         s.once("error", () => resolve(false));
       });
