@@ -9,9 +9,9 @@
  * "a heartbeat each per minute" is 5x the datasheet's default interval (300 s): the busier case.
  */
 import type net from "node:net";
-import mqtt from "mqtt";
 import mqttPacket from "mqtt-packet";
 import { encodeUplink } from "../sim/mqtt/codec.js";
+import { createDeviceClient, endClient } from "../sim/mqtt/link.js";
 
 export interface RealisticLoad {
   /** Seconds of load. */
@@ -57,7 +57,8 @@ export async function runRealisticLoad(
   const pressedAt = new Float64Array(n).fill(Number.NaN);
   const latencies: number[] = [];
 
-  const operatorClient = mqtt.connect(`mqtt://127.0.0.1:${port}`, {
+  // As the pipeline bench's subscriber connects (bench/harness.ts).
+  const operatorClient = createDeviceClient(`mqtt://127.0.0.1:${port}`, {
     // Client ids belong to their owner (docs/security.md): an operator's start with its name.
     clientId: `${operator.name}-connected-load-${process.pid}`,
     username: operator.name,
@@ -148,6 +149,6 @@ export async function runRealisticLoad(
       p1MaxMs: latencies.length === 0 ? null : (latencies[latencies.length - 1] ?? null),
     };
   } finally {
-    await operatorClient.endAsync(true).catch(() => {});
+    await endClient(operatorClient);
   }
 }

@@ -367,6 +367,27 @@ describe("Journal", () => {
     expect(j.stats().syncs).toBeGreaterThan(0);
   });
 
+  it("keeps every byte of a value (all 256 byte values, Chinese text) live, through a snapshot and a reopen", async () => {
+    const dir = tempDir();
+    const opts = { dir, segmentBytes: 16 * 1024, compactAfterBytes: 32 * 1024 };
+    const j = openJ(opts);
+    const bytes = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
+    const value = { name: "王秀英", place: "幸福里 3 栋 402", raw: bytes, n: -1.5 };
+    j.put("alert/bytes", value);
+    expect(j.get("alert/bytes")).toEqual(value);
+    // Enough other records for a snapshot, which frames the live values from the live map.
+    for (let i = 0; i < 2_000; i++) j.put(`dev/${i % 50}`, { seen: i });
+    await until(() => j.stats().compactions >= 1, "a compaction");
+    await committed(j);
+    expect(j.get("alert/bytes")).toEqual(value);
+    j.close();
+
+    const k = openJ(opts);
+    expect(k.recovery.snapshotRecords).toBeGreaterThan(0);
+    expect(k.get("alert/bytes")).toEqual(value);
+    expect(Object.fromEntries(k.entries("alert/"))).toEqual({ "alert/bytes": value });
+  });
+
   it("compacts: snapshot, older segments deleted, reopen replays only the segments after the snapshot", async () => {
     const dir = tempDir();
     const opts = { dir, segmentBytes: 16 * 1024, compactAfterBytes: 64 * 1024 };
