@@ -246,6 +246,7 @@ export class Gateway {
         telemetryBatch: p.telemetryBatch,
         telemetryMaxLagMs: p.telemetryMaxLag,
         telemetryMayFlow: () => this.brokerRef?.congested !== true,
+        monotonic: () => this.clock.monotonic(),
       },
       this.consume,
       this.store ? this.commitDurably : undefined,

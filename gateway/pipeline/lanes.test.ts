@@ -4,6 +4,8 @@ import {
   type Conflatable,
   type PipelineEntry,
   PriorityPipeline,
+  TELEMETRY_CATCH_UP_BUDGET_MS,
+  TELEMETRY_CATCH_UP_LAG_MS,
   TELEMETRY_LANE_INITIAL,
   TELEMETRY_LANE_MAX,
 } from "./lanes.js";
@@ -123,6 +125,67 @@ describe("PriorityPipeline", () => {
     expect(p.offer(LANE_TELEMETRY, a, "a5", 0, 400, null)).toBe("queued");
   });
 
+
+  describe("catching up when a turn's one batch is less than the input", () => {
+    function slowStart(opts: { lagMs: number; msPerBatch: number }) {
+      let now = opts.lagMs;
+      const seen: string[] = [];
+      let p!: PriorityPipeline;
+      const p1 = dev();
+      p = new PriorityPipeline(
+        {
+          p1LaneSize: 8,
+          alertLaneSize: 8,
+          telemetryLaneSize: 1024,
+          telemetryBatch: 16,
+          telemetryMaxLagMs: 250,
+          monotonic: () => now,
+        },
+        (e: PipelineEntry) => {
+          seen.push(e.sample as string);
+          // Each batch of 16 costs msPerBatch of the turn.
+          if (e.lane === LANE_TELEMETRY) now += opts.msPerBatch / 16;
+          // A reading whose handling raises a P1 (a rule): it must not wait for the rest of the turn's batches.
+          if (e.sample === "t20") p.offer(LANE_P1, p1, "press", 0, now, () => {});
+        },
+      );
+      // 400 readings queued at time 0, before the consumer's turn came.
+      for (let i = 0; i < 400; i++) p.offer(LANE_TELEMETRY, dev(), `t${i}`, 0, 0, null);
+      return { p, seen };
+    }
+
+    it("drains more batches in a turn while the oldest reading has aged past the catch-up lag", async () => {
+      const { p, seen } = slowStart({ lagMs: TELEMETRY_CATCH_UP_LAG_MS + 5, msPerBatch: 0.5 });
+      await tick();
+      // Far more than one batch of 16 in the one turn; the time budget bounds it.
+      const drained = seen.filter((s) => s.startsWith("t")).length;
+      expect(drained).toBeGreaterThan(16 * 4);
+      expect(drained).toBeLessThanOrEqual(16 * (1 + Math.ceil(TELEMETRY_CATCH_UP_BUDGET_MS / 0.5)));
+      expect(p.stats().telemetryCatchUpBatches).toBe(drained / 16 - 1);
+      // The P1 raised while handling t20 was handled before the next batch, not at the end of the turn.
+      expect(seen.indexOf("press")).toBeGreaterThan(seen.indexOf("t20"));
+      expect(seen.indexOf("press")).toBeLessThanOrEqual(33);
+      expect(p.stats().telemetry.conflated).toBe(0);
+    });
+
+    it("stops at the turn's time budget and goes on in the next turn", async () => {
+      const { p, seen } = slowStart({ lagMs: TELEMETRY_CATCH_UP_LAG_MS + 5, msPerBatch: 4 });
+      await tick();
+      const first = seen.filter((s) => s.startsWith("t")).length;
+      expect(first).toBe(16 * (1 + Math.ceil(TELEMETRY_CATCH_UP_BUDGET_MS / 4)));
+      while (seen.length < 401) await tick();
+      expect(p.stats().telemetry.processed).toBe(400);
+    });
+
+    it("drains one batch a turn while the backlog is young, and once it is past telemetryMaxLag", async () => {
+      for (const lagMs of [TELEMETRY_CATCH_UP_LAG_MS - 5, 300]) {
+        const { p, seen } = slowStart({ lagMs, msPerBatch: 0.1 });
+        await tick();
+        expect(seen).toHaveLength(16);
+        expect(p.stats().telemetryCatchUpBatches).toBe(0);
+      }
+    });
+  });
   it("at the hard cap conflates into a queued reading and refuses, counted, a device without one", () => {
     const p = new PriorityPipeline(
       { p1LaneSize: 8, alertLaneSize: 8, telemetryLaneSize: 4, telemetryBatch: 4, telemetryMaxLagMs: 250 },
