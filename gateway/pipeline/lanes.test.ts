@@ -125,7 +125,6 @@ describe("PriorityPipeline", () => {
     expect(p.offer(LANE_TELEMETRY, a, "a5", 0, 400, null)).toBe("queued");
   });
 
-
   describe("catching up when a turn's one batch is less than the input", () => {
     function slowStart(opts: { lagMs: number; msPerBatch: number }) {
       let now = opts.lagMs;
