@@ -6,6 +6,7 @@ import {
   PriorityPipeline,
   TELEMETRY_CATCH_UP_BUDGET_MS,
   TELEMETRY_CATCH_UP_LAG_MS,
+  TELEMETRY_CATCH_UP_WINDOW_MS,
   TELEMETRY_LANE_INITIAL,
   TELEMETRY_LANE_MAX,
 } from "./lanes.js";
@@ -126,7 +127,7 @@ describe("PriorityPipeline", () => {
   });
 
   describe("catching up when a turn's one batch is less than the input", () => {
-    function slowStart(opts: { lagMs: number; msPerBatch: number }) {
+    function slowStart(opts: { lagMs: number; msPerBatch: number; maxLagMs?: number }) {
       let now = opts.lagMs;
       const seen: string[] = [];
       let p!: PriorityPipeline;
@@ -137,7 +138,7 @@ describe("PriorityPipeline", () => {
           alertLaneSize: 8,
           telemetryLaneSize: 1024,
           telemetryBatch: 16,
-          telemetryMaxLagMs: 250,
+          telemetryMaxLagMs: opts.maxLagMs ?? 250,
           monotonic: () => now,
         },
         (e: PipelineEntry) => {
@@ -174,6 +175,24 @@ describe("PriorityPipeline", () => {
       expect(first).toBe(16 * (1 + Math.ceil(TELEMETRY_CATCH_UP_BUDGET_MS / 4)));
       while (seen.length < 401) await tick();
       expect(p.stats().telemetry.processed).toBe(400);
+    });
+
+    it("does not catch up on a lane that has not been empty for the catch-up window (sustained overload)", async () => {
+      const within = slowStart({
+        lagMs: TELEMETRY_CATCH_UP_WINDOW_MS - 100,
+        msPerBatch: 0.5,
+        maxLagMs: 5000,
+      });
+      await tick();
+      expect(within.p.stats().telemetryCatchUpBatches).toBeGreaterThan(0);
+      const beyond = slowStart({
+        lagMs: TELEMETRY_CATCH_UP_WINDOW_MS + 100,
+        msPerBatch: 0.5,
+        maxLagMs: 5000,
+      });
+      await tick();
+      expect(beyond.seen).toHaveLength(16);
+      expect(beyond.p.stats().telemetryCatchUpBatches).toBe(0);
     });
 
     it("drains one batch a turn while the backlog is young, and once it is past telemetryMaxLag", async () => {
