@@ -120,13 +120,13 @@ export function buildStartupJournal(o: StartupDataOptions): StartupData {
       seq[i] = (seq[i] as number) + 1;
       d.lastSeen = Date.now();
       d.link = "online";
-      // As the gateway's consume() does: the seq before the alert, both before the PUBACK.
-      recorder.alertMessage(d, seq[i] as number);
+      // As the gateway's consume() does: the alert, then the seq, both before the PUBACK.
       engine.contextFor(d).raise("EMERGENCY_CALL", {
         priority: 1,
         causes: ["press"],
         windowMs: d.settings.emergencyCallWindowMs,
       });
+      recorder.alertMessage(d, seq[i] as number, true);
     };
     for (const [i, d] of devices.entries()) {
       if (d.model === "ec200") press(i);

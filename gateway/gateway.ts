@@ -718,16 +718,12 @@ export class Gateway {
     const profile = device.profile;
     this.supervisor.seen(device, entry.receivedAt);
     const recorder = this.recorder;
-    if (recorder !== null) {
-      recorder.seen(device);
-      // An alert-bearing uplink's seq is journaled before the alert it raises (and so before its PUBACK): a re-send after a restart is a duplicate.
-      if (entry.lane !== LANE_TELEMETRY && profile.transport === "mqtt")
-        recorder.alertMessage(device, profile.seq(sample));
-    }
+    recorder?.seen(device);
     if (device.householdEntry && profile.isActivity(sample)) {
       this.supervisor.activity(device.householdEntry, entry.receivedAt);
       recorder?.activity(device.householdEntry);
     }
+    const writesBeforeRules = recorder?.writes ?? 0;
     // A telemetry entry older than an event already applied must not overrule it (lanes reorder).
     if (entry.lane !== LANE_TELEMETRY || entry.ingestSeq > device.lastRulesSeq) {
       try {
@@ -739,6 +735,12 @@ export class Gateway {
       }
       if (entry.ingestSeq > device.lastRulesSeq) device.lastRulesSeq = entry.ingestSeq;
     }
+    // An alert-bearing uplink's seq is journaled after what it changed, and its PUBACK waits for
+    // both: a torn tail (power cut mid-write) can keep the change without the seq (a re-send counts
+    // as a repeat) but never the seq without the change (a re-send would be dropped as a duplicate
+    // and the press lost). Also off a P1's path: its alert has left before this put.
+    if (recorder !== null && entry.lane !== LANE_TELEMETRY && profile.transport === "mqtt")
+      recorder.alertMessage(device, profile.seq(sample), recorder.writes !== writesBeforeRules);
     // The device's answer to a command (GD-2 `reply`): a second result for whoever sent it.
     if (profile.transport === "mqtt" && profile.reply !== undefined) {
       const reply = profile.reply(sample);

@@ -81,18 +81,18 @@ export class StateRecorder implements EngineRecorder {
   }
 
   /**
-   * An alert-bearing message from an MQTT device, before its rules run: its seq is kept so that a
-   * re-send after a restart is known as a duplicate. Put as a checkpoint: if the message changes an
-   * alert, that change's record comes after this one in the journal, and the commit the device's
-   * PUBACK waits for covers both; if it changes nothing (most door events), a re-send would change
-   * nothing either, and the PUBACK need not wait for an fdatasync (2,000 msg/s bench: 115 syncs a
-   * second, almost all for door events, before).
+   * An alert-bearing message from an MQTT device, after its rules ran: its seq is kept so that a
+   * re-send after a restart is known as a duplicate. `changedState`: the message changed an alert
+   * (or other journaled state), whose records are already put; this one comes after them and the
+   * commit the device's PUBACK waits for covers it. If it changed nothing (most door events), a
+   * re-send would change nothing either: put as a checkpoint, and the PUBACK need not wait for an
+   * fdatasync (2,000 msg/s bench: 115 syncs a second, almost all for door events, before).
    */
-  alertMessage(device: DeviceEntry, seq: number): void {
+  alertMessage(device: DeviceEntry, seq: number, changedState: boolean): void {
     const seqs = (device.alertSeqs ??= []);
     if (seqs.length >= ALERT_SEQS_KEPT) seqs.shift();
     seqs.push(seq);
-    this.writeDevice(device, true);
+    this.writeDevice(device, !changedState);
   }
 
   activity(household: HouseholdEntry): void {
