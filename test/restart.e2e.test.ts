@@ -123,16 +123,23 @@ describe("restart from the journal", () => {
     expect(esc.id).toBe(call1.id);
   });
 
-  it("an escalation that fell due while the gateway was down is published at start, not a tick later", async () => {
+  /** A gateway on a fresh store, one press of p-1 (its EMERGENCY_CALL seen by a console), stopped. */
+  async function pressedAndStopped(seq: number) {
     const store = new MemoryStore();
     const clock = new FakeClock();
     const a = await start(store, clock);
     const p1 = await client(a, "p-1", "pw-p1");
     const ops = await client(a, OPS.name, OPS.password);
     await ops.subscribe(`${ALERTS}#`);
-    await p1.publish("devices/ec200/p-1/up", pendantMsg(3, "press"));
-    const call = (await ops.waitFor((m) => m.topic.endsWith("/EMERGENCY_CALL/p-1"))).json();
+    const deviceBefore = store.get("dev/p-1");
+    await p1.publish("devices/ec200/p-1/up", pendantMsg(seq, "press"));
+    const call = (await ops.waitFor((m) => m.topic === `${ALERTS}p1/EMERGENCY_CALL/p-1`)).json();
     await stopGateway(a);
+    return { store, clock, call, deviceBefore };
+  }
+
+  it("an escalation that fell due while the gateway was down is published at start, not a tick later", async () => {
+    const { store, clock, call } = await pressedAndStopped(3);
 
     clock.advance(3 * MIN); // the first escalation (2 min) fell due during the downtime
     const b = await start(store, clock);
@@ -212,19 +219,10 @@ describe("restart from the journal", () => {
   });
 
   it("a torn tail that kept a press's alert but not its seq: the re-send is a repeat of that alert, not lost", async () => {
-    const store = new MemoryStore();
-    const clock = new FakeClock();
-    const a = await start(store, clock);
-    const p1 = await client(a, "p-1", "pw-p1");
-    const ops = await client(a, OPS.name, OPS.password);
-    await ops.subscribe(`${ALERTS}#`);
-    const before = store.get("dev/p-1");
-    await p1.publish("devices/ec200/p-1/up", pendantMsg(7, "press"));
-    const call = (await ops.waitFor((m) => m.topic === `${ALERTS}p1/EMERGENCY_CALL/p-1`)).json();
-    await stopGateway(a);
+    const { store, clock, call, deviceBefore } = await pressedAndStopped(7);
     // The power cut tore off the last record of the press: the seq (the records before it stand).
-    if (before === undefined) store.delete("dev/p-1");
-    else store.put("dev/p-1", before);
+    if (deviceBefore === undefined) store.delete("dev/p-1");
+    else store.put("dev/p-1", deviceBefore);
 
     const b = await start(store, clock);
     expect(b.engine.byAlertId(call.id as string)?.state).toBe("active-unacknowledged");
