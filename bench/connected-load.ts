@@ -12,6 +12,7 @@ import type net from "node:net";
 import mqttPacket from "mqtt-packet";
 import { encodeUplink } from "../sim/mqtt/codec.js";
 import { createDeviceClient, endClient } from "../sim/mqtt/link.js";
+import { Latency } from "./latency.js";
 
 export interface RealisticLoad {
   /** Seconds of load. */
@@ -55,7 +56,8 @@ export async function runRealisticLoad(
   // Each device's next seq: 1 went with the heartbeat sent at connection.
   const seq = new Uint32Array(n).fill(2);
   const pressedAt = new Float64Array(n).fill(Number.NaN);
-  const latencies: number[] = [];
+  const latency = new Latency();
+  let alerts = 0;
 
   // As the pipeline bench's subscriber connects (bench/harness.ts).
   const operatorClient = createDeviceClient(`mqtt://127.0.0.1:${port}`, {
@@ -84,7 +86,8 @@ export async function runRealisticLoad(
       if (i === undefined || Number.isNaN(pressedAt[i] as number)) return;
       const view = JSON.parse(payload.toString("utf8")) as { code: string; transition: string };
       if (view.code !== "EMERGENCY_CALL" || view.transition !== "raised") return;
-      latencies.push(at - (pressedAt[i] as number));
+      latency.record(at - (pressedAt[i] as number));
+      alerts++;
       pressedAt[i] = Number.NaN;
     });
 
@@ -130,23 +133,18 @@ export async function runRealisticLoad(
     }
     // The last alerts: up to 5 s.
     const drainUntil = performance.now() + 5_000;
-    while (latencies.length < presses && performance.now() < drainUntil)
-      await new Promise((r) => setTimeout(r, 20));
+    while (alerts < presses && performance.now() < drainUntil) await new Promise((r) => setTimeout(r, 20));
 
-    latencies.sort((a, b) => a - b);
-    const q = (p: number) =>
-      latencies.length === 0
-        ? null
-        : (latencies[Math.min(latencies.length - 1, Math.ceil(p * latencies.length) - 1)] ?? null);
+    const summary = latency.summary();
     return {
       seconds: load.seconds,
       heartbeats,
       presses,
-      alerts: latencies.length,
-      missing: presses - latencies.length,
-      p1P50Ms: q(0.5),
-      p1P99Ms: q(0.99),
-      p1MaxMs: latencies.length === 0 ? null : (latencies[latencies.length - 1] ?? null),
+      alerts,
+      missing: presses - alerts,
+      p1P50Ms: alerts === 0 ? null : summary.p50Ms,
+      p1P99Ms: alerts === 0 ? null : summary.p99Ms,
+      p1MaxMs: alerts === 0 ? null : summary.maxMs,
     };
   } finally {
     await endClient(operatorClient);

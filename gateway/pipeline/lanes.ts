@@ -165,7 +165,7 @@ export class PriorityPipeline {
   private readonly monotonic: () => number;
   /** Telemetry batches drained beyond the first of a turn, catching up. */
   private catchUpBatches = 0;
-  /** Monotonic time the telemetry lane was last seen empty (by an offer or a drain). */
+  /** Monotonic time of the last telemetry offer that found the lane empty: when the current backlog began. */
   private telemetryEmptyAt = 0;
   /** Telemetry drains deferred because downstream was congested. */
   private deferredDrains = 0;
