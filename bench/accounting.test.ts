@@ -3,6 +3,7 @@ import {
   accountAlerts,
   accountBaseline,
   accountTelemetry,
+  disturbedPct,
   lowerBound,
   nextPow2,
   otherCpuPct,
@@ -10,6 +11,7 @@ import {
   ratePerS,
   sendSpan,
   sendTimes,
+  stealPct,
 } from "./accounting.js";
 
 /** Latencies as a plain list. */
@@ -73,6 +75,11 @@ describe("bench accounting", () => {
     expect(otherCpuPct(1500, 2000, 1000, 40, 90)).toBeCloseTo(20);
     expect(otherCpuPct(100, 2000, 1000, 40, 90)).toBe(0);
     expect(otherCpuPct(1500, 0, 1000, 40, 90)).toBe(0);
+    // 300 ms stolen over a 1.5 s load: 20 % of a core. Mostly inside other load already: not added.
+    expect(stealPct(300, 1500)).toBeCloseTo(20);
+    expect(stealPct(300, 0)).toBe(0);
+    expect(disturbedPct({ otherCpuPct: 5, stealPct: 20 })).toBe(20);
+    expect(disturbedPct({ otherCpuPct: 30, stealPct: 20 })).toBe(30);
     expect(nextPow2(5)).toBe(8);
     expect(nextPow2(8)).toBe(8);
     expect(lowerBound(Float64Array.from([1, 2, 2, 4]), 2)).toBe(1);

@@ -216,6 +216,21 @@ export function ratePerS(count: number, fromMs: number, toMs: number): number {
   return toMs > fromMs ? count / ((toMs - fromMs) / 1000) : 0;
 }
 
+/** CPU the hypervisor took from the machine during the load, % of one core (machine-load.ts). */
+export function stealPct(stealMs: number, loadWallMs: number): number {
+  return loadWallMs > 0 ? Math.max(0, (stealMs / loadWallMs) * 100) : 0;
+}
+
+/**
+ * How much a point was disturbed, % of one core: by other processes or by the hypervisor's steal.
+ * The larger of the two, not the sum: other load is busy time minus the bench's processes, and
+ * busy time includes steal, so most of the steal is already in it (the rest shows as the bench's
+ * processes using more CPU). A point above NOISY_PCT gives a reading, not a verdict.
+ */
+export function disturbedPct(p: { otherCpuPct: number; stealPct: number }): number {
+  return Math.max(p.otherCpuPct, p.stealPct);
+}
+
 /**
  * CPU of everything else on the machine during the load, % of one core: the
  * machine's busy time minus the runner and the server child.

@@ -7,13 +7,14 @@ import type { PointResult } from "./harness.js";
 /** The fields of a point the report reads. */
 function pt(
   offeredRate: number,
-  o: { p1?: number; conflated?: number; alertsLost?: number; other?: number } = {},
+  o: { p1?: number; conflated?: number; alertsLost?: number; other?: number; steal?: number } = {},
 ): PointResult {
   return {
     offeredRate,
     achievedRate: offeredRate,
     server: { cpuPct: 50 },
     otherCpuPct: o.other ?? 0,
+    stealPct: o.steal ?? 0,
     messages: { conflated: o.conflated ?? 0 },
     alerts: { sent: 10, lost: o.alertsLost ?? 0, unexpected: 0 },
     latency: { p1: { count: o.p1 === undefined ? 0 : 5, p99Ms: o.p1 ?? 0 }, messages: { p99Ms: 1 } },
@@ -86,6 +87,17 @@ describe("ceiling report", () => {
 
     const lost = input({ overload: pt(28_000, { p1: 50, other: 80, alertsLost: 1 }) });
     expect(ceilingTargets(ceilingSummary(lost), lost)[2]?.pass).toBe(false);
+  });
+
+  it("counts the hypervisor's steal as a disturbance even when other load does not show it", () => {
+    const stolen = input({ overload: pt(28_000, { p1: 50, other: 5, steal: 35 }) });
+    const t = ceilingTargets(ceilingSummary(stolen), stolen);
+    expect(t[2]?.pass).toBeNull();
+    expect(t[2]?.measured).toContain("up to 35 %");
+    expect(ceilingSummary(stolen).maxStealPct).toBe(35);
+    // Steal is mostly inside other load already: 12 and 12 is not 24.
+    const both = input({ overload: pt(28_000, { p1: 50, other: 12, steal: 12 }) });
+    expect(ceilingTargets(ceilingSummary(both), both)[2]?.pass).not.toBeNull();
   });
 });
 

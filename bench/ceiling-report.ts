@@ -6,6 +6,7 @@
  * rates are for information only (machines of this kind differ by 2x); the
  * targets are ratios within one run.
  */
+import { disturbedPct } from "./accounting.js";
 import type { SearchState } from "./ceiling-search.js";
 import type { PointResult } from "./harness.js";
 import type { Target } from "./report.js";
@@ -89,6 +90,8 @@ export interface CeilingSummary {
   connectedDevicesAlertsMissing: number | null;
   /** Highest other-process load of any point of the suite, % of a core. */
   maxOtherPct: number;
+  /** The most the hypervisor took from the machine during a point, % of one core (machine-load.ts). */
+  maxStealPct: number;
 }
 
 const p1 = (r: PointResult | undefined) => (r && r.latency.p1.count > 0 ? r.latency.p1.p99Ms : null);
@@ -129,19 +132,20 @@ export function ceilingSummary(x: CeilingInput): CeilingSummary {
     connectedDevicesP1P99Ms: x.connected?.load?.p1P99Ms ?? null,
     connectedDevicesAlertsMissing: x.connected?.load?.alertsMissing ?? null,
     maxOtherPct: Math.max(0, ...all.map((p) => p.otherCpuPct)),
+    maxStealPct: Math.max(0, ...all.map((p) => p.stealPct)),
   };
 }
 
 /**
- * The verdicts. A figure from points other processes disturbed (> NOISY_PCT of a
- * core) is printed with that note and gets no verdict (n/a), as the journal's do.
+ * The verdicts. A figure from points that other processes or the hypervisor's steal disturbed
+ * (> NOISY_PCT of a core) is printed with that note and gets no verdict (n/a), as the journal's do.
  */
 export function ceilingTargets(s: CeilingSummary, x: CeilingInput): Target[] {
   const T = CEILING_TARGETS;
   const noisy = (ps: PointResult[]) => {
-    const worst = Math.max(0, ...ps.map((p) => p.otherCpuPct));
+    const worst = Math.max(0, ...ps.map(disturbedPct));
     return worst > NOISY_PCT
-      ? ` [disturbed: other processes used up to ${worst.toFixed(0)} % of a core]`
+      ? ` [disturbed: other processes or steal used up to ${worst.toFixed(0)} % of a core]`
       : "";
   };
   const f = (v: number | null, d = 2) => (v === null ? "-" : v.toFixed(d));

@@ -14,6 +14,7 @@
  *    QoS 1 heartbeat each): the gateway's RSS (`connectedDevicesRssMb`).
  * The figures and verdicts: ceiling-report.ts.
  */
+import { disturbedPct } from "./accounting.js";
 import { runBaseline } from "./baseline.js";
 import {
   type CeilingInput,
@@ -218,6 +219,7 @@ export function ceilingJson(input: CeilingInput, summary: CeilingSummary, o: Cei
         sustained: p.sustained,
         notSustainedBecause: p.reasons,
         otherCpuPct: p.point.otherCpuPct,
+        stealPct: p.point.stealPct,
         achievedRate: p.point.achievedRate,
         p1P99Ms: p.point.latency.p1.p99Ms,
         messagesP99Ms: p.point.latency.messages.p99Ms,
@@ -233,13 +235,13 @@ export function ceilingJson(input: CeilingInput, summary: CeilingSummary, o: Cei
 /** The suite's figures, printed (absolute rates for information only). */
 export function printCeiling(log: (s: string) => void, s: CeilingSummary, x: CeilingInput): void {
   const f = (v: number | null, d = 2) => (v === null ? "-" : v.toFixed(d));
-  log("Ceiling search probes (sustained criterion as printed below; other % above 20: disturbed)");
+  log("Ceiling search probes (sustained criterion as printed below; other or steal above 20 %: disturbed)");
   for (const p of x.probes)
     log(
       `  ${p.side.padEnd(7)} ${String(p.rate).padStart(6)}/s  ${p.sustained ? "yes" : "no "}  ` +
         `achieved ${Math.round(p.point.achievedRate)}/s, msgs p99 ${f(p.point.latency.messages.p99Ms)} ms, ` +
         `P1 p99 ${f(p.point.latency.p1.p99Ms)} ms, conflated ${p.point.messages.conflated}, ` +
-        `CPU ${f(p.point.server.cpuPct, 0)} %, other ${f(p.point.otherCpuPct, 0)} %`,
+        `CPU ${f(p.point.server.cpuPct, 0)} %, other ${f(p.point.otherCpuPct, 0)} %, steal ${f(p.point.stealPct, 0)} %`,
     );
   log("");
   log(
@@ -251,13 +253,13 @@ export function printCeiling(log: (s: string) => void, s: CeilingSummary, x: Cei
     log(
       `  at ${l.share * 100} % of the broker's ceiling (${l.rate} msg/s): P1 p99 broker ${f(p1Of(l.broker))} ms, ` +
         `gateway ${f(p1Of(l.gateway))} ms, ratio ${f(ratioOf(p1Of(l.gateway), p1Of(l.broker)))}x ` +
-        `(other ${f(Math.max(l.broker.otherCpuPct, l.gateway.otherCpuPct), 0)} %)`,
+        `(disturbed ${f(Math.max(disturbedPct(l.broker), disturbedPct(l.gateway)), 0)} %)`,
     );
   if (x.overload)
     log(
       `  overload ${x.overload.offeredRate} msg/s: alerts lost ${x.overload.alerts.lost} of ${x.overload.alerts.sent}, ` +
         `P1 p99 ${f(s.overloadP1P99Ms)} ms, telemetry conflated ${x.overload.messages.conflated} ` +
-        `(other ${f(x.overload.otherCpuPct, 0)} %)`,
+        `(disturbed ${f(disturbedPct(x.overload), 0)} %)`,
     );
   log(`  telemetry conflated at or below the gateway's ceiling: ${s.telemetryConflatedBelowCeiling}`);
 }

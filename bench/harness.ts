@@ -40,6 +40,7 @@ import {
   ratePerS,
   sendSpan,
   sendTimes,
+  stealPct,
 } from "./accounting.js";
 import { Latency, type LatencySummary } from "./latency.js";
 import { machineCpu, waitForQuiet } from "./machine-load.js";
@@ -128,6 +129,8 @@ export interface PointResult {
    * ~20 % the figures of the point are disturbed.
    */
   otherCpuPct: number;
+  /** CPU the hypervisor took from this machine during the load, % of one core (machine-load.ts). */
+  stealPct: number;
   /** This process (load generator + subscriber) during the load, % of one core. */
   runnerCpuPct: number;
   /** The wait for a quiet machine before the point, and the other load when it started. */
@@ -359,6 +362,7 @@ export async function runPoint(o: PointOptions): Promise<PointResult> {
         sample.cpuPct,
       ),
       runnerCpuPct,
+      stealPct: stealPct(m1.stealMs - m0.stealMs, loadWall),
       quiet,
       elapsedS: (performance.now() - started) / 1000,
     };

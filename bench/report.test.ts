@@ -38,13 +38,17 @@ const summary = (points: P[], off: number, on: number): JournalSummary => ({
   sustainedRatio: off > 0 ? on / off : null,
 });
 
-/** A point whose P1 alerts took `ms` each (n of them), with other processes at `other` % of a core. */
-function fakePoint(ms: number[], other = 0): PointResult {
+/**
+ * A point whose P1 alerts took `ms` each (n of them), with other processes at `other` % of a core
+ * and the hypervisor's steal at `steal`.
+ */
+function fakePoint(ms: number[], other = 0, steal = 0): PointResult {
   const l = new Latency();
   for (const v of ms) l.record(v);
   return {
     achievedRate: 2000,
     otherCpuPct: other,
+    stealPct: steal,
     latency: { p1: l.summary(), p1Histogram: l.encoded() },
     server: { gateway: { journal: { records: 1, syncs: 1, lastSyncMs: 0.1, bytesOnDisk: 1 } } },
   } as unknown as PointResult;
@@ -99,6 +103,28 @@ describe("journal summary", () => {
     const t = journalTargets(journalSummary([rp]));
     expect(t[0]?.pass).toBeNull();
     expect(t[0]?.measured).toMatch(/disturbed/);
+  });
+
+  it("leaves a pair out of the pool when the hypervisor's steal disturbed it", () => {
+    const quietOff = fakePoint(ramp(100, 1, 0.01));
+    const quietOn = fakePoint(ramp(100, 1, 0.012));
+    const rp: RatePoint = {
+      rate: 2000,
+      baseline: quietOff,
+      gateway: quietOff,
+      sustained: true,
+      reasons: [],
+      journal: quietOn,
+      journalSustained: true,
+      journalReasons: [],
+      journalLoop: null,
+      // Other processes quiet, but the host took 40 % of a core during the on point.
+      morePairs: [{ off: fakePoint(ramp(100, 1, 0.01)), on: fakePoint(ramp(100, 1, 0.05), 0, 40) }],
+    };
+    const p = journalSummary([rp])?.points[0];
+    expect(p?.pairsPooled).toBe(1);
+    expect(p?.pairs).toBe(2);
+    expect(p?.p1P99Ratio).toBeCloseTo(quietOn.latency.p1.p99Ms / quietOff.latency.p1.p99Ms, 5);
   });
 });
 

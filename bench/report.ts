@@ -1,7 +1,11 @@
 /** Tables and target verdicts for bench/run.ts. */
-/** Other processes above this % of a core during a point: its figures are disturbed (printed as such). */
+/**
+ * Other processes or the hypervisor's steal above this % of a core during a point: its figures
+ * are disturbed (printed as such).
+ */
 const NOISY_PCT = 20;
 
+import { disturbedPct } from "./accounting.js";
 import type { PointResult } from "./harness.js";
 import { JOURNAL_TARGETS } from "./journal.js";
 import { type LatencySummary, pooled } from "./latency.js";
@@ -83,6 +87,7 @@ export function printTables(
       "peak RSS",
       "runner %",
       "other %",
+      "steal %",
       "sustained",
     ],
     all.map((r) => [
@@ -104,6 +109,7 @@ export function printTables(
       r.server.maxRssMb.toFixed(0),
       r.runnerCpuPct.toFixed(0),
       r.otherCpuPct.toFixed(0),
+      r.stealPct.toFixed(0),
       sustained.has(r) ? (sustained.get(r) ? "yes" : "no") : "",
     ]),
   );
@@ -143,11 +149,11 @@ export function printTables(
       r.server.gc.maxPauseMs.toFixed(1),
     ]),
   );
-  const noisy = all.filter((r) => r.otherCpuPct > 20);
+  const noisy = all.filter((r) => disturbedPct(r) > NOISY_PCT);
   if (noisy.length > 0) {
     log("");
     log(
-      `noise: other processes used > 20% of a core during ${noisy.map((r) => `${r.scenario} ${r.offeredRate}/s`).join(", ")}; ` +
+      `noise: other processes or the hypervisor's steal used > ${NOISY_PCT}% of a core during ${noisy.map((r) => `${r.scenario} ${r.offeredRate}/s`).join(", ")}; ` +
         "those figures are disturbed",
     );
   }
@@ -182,7 +188,7 @@ export interface JournalSummary {
     sustainedOff: boolean;
     sustainedOn: boolean;
     notSustainedOnBecause: string[];
-    /** Other processes' CPU during the off / on point, % of a core (above 20: disturbed). */
+    /** disturbedPct of the off / on point: other processes or steal, % of a core (above 20: disturbed). */
     otherPctOff: number;
     otherPctOn: number;
     /** The earlier design's P1 p99 and its ratio to off (null without --journal-loop). */
@@ -209,7 +215,7 @@ export function journalSummary(points: RatePoint[]): JournalSummary | null {
     points: withJournal.map((p) => {
       const j = p.journal as PointResult;
       const pairs = [{ off: p.gateway, on: j }, ...p.morePairs];
-      const quiet = pairs.filter((x) => Math.max(x.off.otherCpuPct, x.on.otherCpuPct) <= NOISY_PCT);
+      const quiet = pairs.filter((x) => Math.max(disturbedPct(x.off), disturbedPct(x.on)) <= NOISY_PCT);
       // All disturbed: pooled over all of them anyway (the verdict is withheld, see journalTargets).
       const pool = quiet.length > 0 ? quiet : pairs;
       const offL = pooled(pool.map((x) => x.off.latency.p1Histogram));
@@ -237,8 +243,8 @@ export function journalSummary(points: RatePoint[]): JournalSummary | null {
         sustainedOn: p.journalSustained === true,
         notSustainedOnBecause: p.journalReasons,
         // Of the pooled points: the verdict is withheld only when every pair was disturbed.
-        otherPctOff: Math.max(...pool.map((x) => x.off.otherCpuPct)),
-        otherPctOn: Math.max(...pool.map((x) => x.on.otherCpuPct)),
+        otherPctOff: Math.max(...pool.map((x) => disturbedPct(x.off))),
+        otherPctOn: Math.max(...pool.map((x) => disturbedPct(x.on))),
         p1P99LoopMs: p.journalLoop ? p.journalLoop.latency.p1.p99Ms : null,
         p1P99LoopRatio:
           p.journalLoop && off > 0 && p.gateway.latency.p1.count > 0
@@ -280,7 +286,7 @@ export function printJournal(log: (s: string) => void, j: JournalSummary): void 
       "on",
       "sustained off",
       "on",
-      "other load off/on %",
+      "disturbed off/on %",
       "records",
       "syncs",
       "records/sync",
@@ -334,11 +340,13 @@ export function journalTargets(j: JournalSummary | null): Target[] {
     ];
   const out: Target[] = [];
   const max = JOURNAL_TARGETS.maxP1P99Ratio;
-  // A ratio of two points other processes disturbed says nothing about the journal: no verdict.
+  // A ratio of two points other processes or steal disturbed says nothing about the journal: no verdict.
   const noisy = (p: JournalSummary["points"][number]) => Math.max(p.otherPctOff, p.otherPctOn) > NOISY_PCT;
   const disturbed = (ps: JournalSummary["points"]) => {
     const worst = Math.max(0, ...ps.map((p) => Math.max(p.otherPctOff, p.otherPctOn)));
-    return ps.some(noisy) ? ` [disturbed: other processes used up to ${worst.toFixed(0)} % of a core]` : "";
+    return ps.some(noisy)
+      ? ` [disturbed: other processes or steal used up to ${worst.toFixed(0)} % of a core]`
+      : "";
   };
   for (const at of j.points) {
     const name = `at ${at.rate} msg/s journal-on P1 p99 <= ${max}x journal-off P1 p99`;

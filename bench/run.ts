@@ -156,7 +156,7 @@ function progress(r: PointResult): void {
     `  ${r.scenario.padEnd(8)} ${String(r.offeredRate).padStart(6)}/s: achieved ${Math.round(r.achievedRate)}/s, ` +
       `lost ${r.messages.lost} (conflated ${r.messages.conflated}), alerts lost ${r.alerts.lost}, ` +
       `p99 ${fmt(r.latency.messages.p99Ms)} ms, P1 p99 ${fmt(r.latency.p1.p99Ms)} ms, ` +
-      `CPU ${fmt(r.server.cpuPct, 0)}%, RSS ${fmt(r.server.rssMb, 0)} MB, other load ${fmt(r.otherCpuPct, 0)}% ` +
+      `CPU ${fmt(r.server.cpuPct, 0)}%, RSS ${fmt(r.server.rssMb, 0)} MB, other load ${fmt(r.otherCpuPct, 0)}%, steal ${fmt(r.stealPct, 0)}% ` +
       `(${fmt(r.elapsedS, 1)} s${r.quiet.waitedMs > 1000 ? `, waited ${fmt(r.quiet.waitedMs / 1000, 1)} s for a quiet machine` : ""})`,
   );
   if (refused.length > 0) log(`    gateway refused uplinks: ${refused.join(", ")}`);
