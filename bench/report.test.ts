@@ -55,27 +55,32 @@ function fakePoint(ms: number[], other = 0, steal = 0): PointResult {
 }
 const ramp = (n: number, from: number, step: number) => Array.from({ length: n }, (_, i) => from + i * step);
 
+/** A sustained 2,000 msg/s rate point: its first journal pair (off, on), then `morePairs`. */
+function journalPoint(off: PointResult, on: PointResult, morePairs: RatePoint["morePairs"] = []): RatePoint {
+  return {
+    rate: 2000,
+    baseline: off,
+    gateway: off,
+    sustained: true,
+    reasons: [],
+    journal: on,
+    journalSustained: true,
+    journalReasons: [],
+    journalLoop: null,
+    morePairs,
+  };
+}
+
 describe("journal summary", () => {
   it("pools the P1 samples of every undisturbed pair per side; a disturbed pair is left out of the pool", () => {
     // Each point alone: 100 alerts, its p99 is its 2nd slowest. Pooled: 200 alerts per side.
     const quietOff = fakePoint(ramp(100, 1, 0.01));
     const quietOn = fakePoint(ramp(100, 1, 0.012));
     const slowOn = fakePoint(ramp(100, 1, 0.05), 150); // disturbed: other processes at 150 %
-    const rp: RatePoint = {
-      rate: 2000,
-      baseline: quietOff,
-      gateway: quietOff,
-      sustained: true,
-      reasons: [],
-      journal: quietOn,
-      journalSustained: true,
-      journalReasons: [],
-      journalLoop: null,
-      morePairs: [
-        { off: fakePoint(ramp(100, 1, 0.01)), on: fakePoint(ramp(100, 1, 0.012)) },
-        { off: fakePoint(ramp(100, 1, 0.01)), on: slowOn },
-      ],
-    };
+    const rp = journalPoint(quietOff, quietOn, [
+      { off: fakePoint(ramp(100, 1, 0.01)), on: fakePoint(ramp(100, 1, 0.012)) },
+      { off: fakePoint(ramp(100, 1, 0.01)), on: slowOn },
+    ]);
     const p = journalSummary([rp])?.points[0];
     expect(p).toMatchObject({ pairs: 3, pairsPooled: 2, p1CountOff: 200, p1CountOn: 200 });
     expect(p?.p1P99OffMs).toBeCloseTo(1.98, 1);
@@ -88,18 +93,7 @@ describe("journal summary", () => {
   });
 
   it("withholds the verdict when every pair was disturbed", () => {
-    const rp: RatePoint = {
-      rate: 2000,
-      baseline: fakePoint([1]),
-      gateway: fakePoint(ramp(100, 1, 0.01), 90),
-      sustained: true,
-      reasons: [],
-      journal: fakePoint(ramp(100, 1, 0.01)),
-      journalSustained: true,
-      journalReasons: [],
-      journalLoop: null,
-      morePairs: [],
-    };
+    const rp = journalPoint(fakePoint(ramp(100, 1, 0.01), 90), fakePoint(ramp(100, 1, 0.01)));
     const t = journalTargets(journalSummary([rp]));
     expect(t[0]?.pass).toBeNull();
     expect(t[0]?.measured).toMatch(/disturbed/);
@@ -108,19 +102,10 @@ describe("journal summary", () => {
   it("leaves a pair out of the pool when the hypervisor's steal disturbed it", () => {
     const quietOff = fakePoint(ramp(100, 1, 0.01));
     const quietOn = fakePoint(ramp(100, 1, 0.012));
-    const rp: RatePoint = {
-      rate: 2000,
-      baseline: quietOff,
-      gateway: quietOff,
-      sustained: true,
-      reasons: [],
-      journal: quietOn,
-      journalSustained: true,
-      journalReasons: [],
-      journalLoop: null,
-      // Other processes quiet, but the host took 40 % of a core during the on point.
-      morePairs: [{ off: fakePoint(ramp(100, 1, 0.01)), on: fakePoint(ramp(100, 1, 0.05), 0, 40) }],
-    };
+    // Other processes quiet, but the host took 40 % of a core during the second pair's on point.
+    const rp = journalPoint(quietOff, quietOn, [
+      { off: fakePoint(ramp(100, 1, 0.01)), on: fakePoint(ramp(100, 1, 0.05), 0, 40) },
+    ]);
     const p = journalSummary([rp])?.points[0];
     expect(p?.pairsPooled).toBe(1);
     expect(p?.pairs).toBe(2);
