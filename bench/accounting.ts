@@ -221,6 +221,9 @@ export function stealPct(stealMs: number, loadWallMs: number): number {
   return loadWallMs > 0 ? Math.max(0, (stealMs / loadWallMs) * 100) : 0;
 }
 
+/** Disturbed above this % of one core (disturbedPct): the point's figures are a reading, not a verdict. */
+export const NOISY_PCT = 20;
+
 /**
  * How much a point was disturbed, % of one core: by other processes or by the hypervisor's steal.
  * The larger of the two, not the sum: other load is busy time minus the bench's processes, and

@@ -6,13 +6,10 @@
  * rates are for information only (machines of this kind differ by 2x); the
  * targets are ratios within one run.
  */
-import { disturbedPct } from "./accounting.js";
+import { disturbedPct, NOISY_PCT } from "./accounting.js";
 import type { SearchState } from "./ceiling-search.js";
 import type { PointResult } from "./harness.js";
 import type { Target } from "./report.js";
-
-/** Other processes above this % of a core during a point: its figures are disturbed. */
-export const NOISY_PCT = 20;
 
 /** What the ceiling suite must show (the "What it must show"). */
 export const CEILING_TARGETS = {

@@ -1,11 +1,5 @@
 /** Tables and target verdicts for bench/run.ts. */
-/**
- * Other processes or the hypervisor's steal above this % of a core during a point: its figures
- * are disturbed (printed as such).
- */
-const NOISY_PCT = 20;
-
-import { disturbedPct } from "./accounting.js";
+import { disturbedPct, NOISY_PCT } from "./accounting.js";
 import type { PointResult } from "./harness.js";
 import { JOURNAL_TARGETS } from "./journal.js";
 import { type LatencySummary, pooled } from "./latency.js";
