@@ -10,6 +10,7 @@ const point = (over: Partial<P>): P => ({
   p1P99OffMs: 4,
   p1P99OnMs: 4.4,
   p1P99Ratio: 1.1,
+  p1P99RatioInterval: null,
   p1CountOff: 300,
   p1CountOn: 300,
   pairsPooled: 1,
@@ -90,6 +91,17 @@ describe("journal summary", () => {
     expect(p?.pairRatios).toHaveLength(3);
     expect(p?.pairRatios[2]).toBeGreaterThan(2.4);
     expect(journalTargets(journalSummary([rp]))[0]?.pass).toBe(true);
+    // The interval resamples the two pooled pairs only: the disturbed one would push it past 2x.
+    const i = p?.p1P99RatioInterval;
+    expect(i).not.toBeNull();
+    expect(i?.low).toBeLessThanOrEqual(p?.p1P99Ratio as number);
+    expect(i?.high).toBeGreaterThanOrEqual(p?.p1P99Ratio as number);
+    expect(i?.high).toBeLessThan(1.5);
+  });
+
+  it("gives no interval for a single pooled pair", () => {
+    const rp = journalPoint(fakePoint(ramp(100, 1, 0.01)), fakePoint(ramp(100, 1, 0.011)));
+    expect(journalSummary([rp])?.points[0]?.p1P99RatioInterval).toBeNull();
   });
 
   it("withholds the verdict when every pair was disturbed", () => {
@@ -128,6 +140,30 @@ describe("journal targets", () => {
     );
     expect(t.map((x) => x.pass)).toEqual([true, false, null, true]);
     expect(t[2]?.measured).toMatch(/above capacity/);
+  });
+
+  it("says whether a pooled figure under the target holds with a margin", () => {
+    const t = journalTargets(
+      summary(
+        [
+          point({ rate: 2000, p1P99RatioInterval: { low: 0.95, high: 1.22 } }),
+          point({ rate: 5000, p1P99RatioInterval: { low: 0.98, high: 1.45 } }),
+          point({
+            rate: 10000,
+            p1P99Ratio: 1.4,
+            p1P99OnMs: 5.6,
+            p1P99RatioInterval: { low: 1.33, high: 1.6 },
+          }),
+        ],
+        10000,
+        10000,
+      ),
+    );
+    // The verdict stays on the pooled figure; the interval is said beside it.
+    expect(t.map((x) => x.pass)).toEqual([true, true, false, true]);
+    expect(t[0]?.measured).toMatch(/interval 0\.95-1\.22x: within the target/);
+    expect(t[1]?.measured).toMatch(/interval 0\.98-1\.45x: the target inside it, no margin/);
+    expect(t[2]?.measured).toMatch(/above the target/);
   });
 
   it("gives no verdict for a disturbed point, even one that looks above capacity", () => {

@@ -49,7 +49,8 @@ Options (after \`npm run bench --\`):
   --no-journal                    skip (b')
   --journal-pairs N               journal off/on pairs per rate, interleaved (default 3): the P1 p99 of
                                   each side over all its undisturbed points pooled (a point holds a few
-                                  hundred P1 alerts: one point's p99 is its 3rd-5th slowest)
+                                  hundred P1 alerts: one point's p99 is its 3rd-5th slowest), with
+                                  a 90 % bootstrap interval of on/off from 2 pooled pairs on
   --journal-loop                  also (b') with the journal's earlier design, write(2) on the
                                   event loop, per rate in the same run (docs/durability.md)
   --no-startup                    skip the start-up benchmark in the pipeline suite
