@@ -10,6 +10,7 @@
  * a margin" means.
  */
 import hdr from "hdr-histogram-js";
+import { seededRandom } from "../sim/mqtt/random.js";
 
 /** The recorded values of an encoded histogram (Latency.encoded()), one entry per sample, in µs. */
 export function samplesOf(encoded: string): Float64Array {
@@ -32,18 +33,6 @@ function atPercentile(sorted: Float64Array, p: number): number {
   if (sorted.length === 0) return 0;
   const rank = Math.max(1, Math.ceil((p / 100) * sorted.length));
   return sorted[Math.min(sorted.length, rank) - 1] as number;
-}
-
-/** Deterministic (the same run prints the same interval): mulberry32. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 export interface PairSamples {
@@ -75,7 +64,8 @@ export function ratioInterval(
   const resamples = opts.resamples ?? 1000;
   const level = opts.level ?? 0.9;
   if (pairs.length < 2 || pairs.some((p) => p.off.length === 0 || p.on.length === 0)) return null;
-  const random = rng(opts.seed ?? 1);
+  // Seeded: the same run prints the same interval.
+  const random = seededRandom(opts.seed ?? 1);
   const maxOff = pairs.reduce((s, p) => s + p.off.length, 0);
   const maxOn = pairs.reduce((s, p) => s + p.on.length, 0);
   // The largest pool a resample can draw: every drawn pair the largest one.
