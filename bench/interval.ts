@@ -66,12 +66,10 @@ export function ratioInterval(
   if (pairs.length < 2 || pairs.some((p) => p.off.length === 0 || p.on.length === 0)) return null;
   // Seeded: the same run prints the same interval.
   const random = seededRandom(opts.seed ?? 1);
-  const maxOff = pairs.reduce((s, p) => s + p.off.length, 0);
-  const maxOn = pairs.reduce((s, p) => s + p.on.length, 0);
-  // The largest pool a resample can draw: every drawn pair the largest one.
+  // The largest pool a resample can draw: the largest pair drawn every time.
   const widest = Math.max(...pairs.map((p) => Math.max(p.off.length, p.on.length))) * pairs.length;
-  const offPool = new Float64Array(Math.max(maxOff, widest));
-  const onPool = new Float64Array(Math.max(maxOn, widest));
+  const offPool = new Float64Array(widest);
+  const onPool = new Float64Array(widest);
   const ratios = new Float64Array(resamples);
   const draw = (from: Float64Array, into: Float64Array, at: number): number => {
     for (let k = 0; k < from.length; k++) into[at + k] = from[Math.floor(random() * from.length)] as number;
