@@ -28,7 +28,7 @@ import v8 from "node:v8";
 import mqttPacket from "mqtt-packet";
 import { validateConfig } from "../gateway/config/load.js";
 import { Gateway } from "../gateway/gateway.js";
-import { applyEdgeHeapSettings, STARTUP_NODE_FLAGS } from "../gateway/heap.js";
+import { applyEdgeHeapSettings, STARTUP_NODE_FLAGS, startupEnv } from "../gateway/heap.js";
 import { encodeUplink } from "../sim/mqtt/codec.js";
 import { type RealisticLoad, type RealisticLoadResult, runRealisticLoad } from "./connected-load.js";
 
@@ -254,6 +254,7 @@ export async function measureConnections(o: ConnectionsOptions): Promise<Connect
       ...(process.env.LINLI_BENCH_NODE_FLAGS ?? "").split(/\s+/).filter((f) => f.length > 0),
     ],
     stdio: ["ignore", "ignore", "inherit", "ipc"],
+    env: startupEnv(),
   });
   const sockets: net.Socket[] = [];
   // Keep-alive: every connection pings once every 30 s, each at its own moment (a 100 ms tick pings

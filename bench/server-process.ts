@@ -5,7 +5,7 @@
  */
 import { type ChildProcess, fork } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { STARTUP_NODE_FLAGS } from "../gateway/heap.js";
+import { STARTUP_NODE_FLAGS, startupEnv } from "../gateway/heap.js";
 import type { LoadDevice } from "../sim/mqtt/load.js";
 import type { ChildMessage, ParentMessage, ServerMode, ServerSample, StartCommand } from "./server.js";
 
@@ -65,7 +65,11 @@ export class ServerProcess {
       ...(process.env.LINLI_BENCH_NODE_FLAGS?.split(" ").filter(Boolean) ?? []),
       ...(opts.cpuProfDir ? ["--cpu-prof", `--cpu-prof-dir=${opts.cpuProfDir}`] : []),
     ];
-    const child = fork(script, [], { stdio: ["ignore", "ignore", "inherit", "ipc"], execArgv });
+    const child = fork(script, [], {
+      stdio: ["ignore", "ignore", "inherit", "ipc"],
+      execArgv,
+      env: startupEnv(),
+    });
     children.add(child);
     child.once("exit", () => children.delete(child));
     const ready = await new Promise<{ port: number; northPort: number; registered: number }>(

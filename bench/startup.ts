@@ -18,7 +18,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { STARTUP_NODE_FLAGS } from "../gateway/heap.js";
+import { STARTUP_NODE_FLAGS, startupEnv } from "../gateway/heap.js";
 import { waitForQuiet } from "./machine-load.js";
 import type { StartupChildCommand, StartupChildResult } from "./startup-child.js";
 import { buildStartupJournal } from "./startup-data.js";
@@ -57,6 +57,7 @@ async function startChild(
   const script = fileURLToPath(new URL("./startup-child.js", import.meta.url));
   const child = fork(script, [], {
     stdio: ["ignore", "ignore", "inherit", "ipc"],
+    env: startupEnv(),
     execArgv: [
       ...STARTUP_NODE_FLAGS,
       // Lets the child report memory after a full GC too (it calls gc() only after its measurement).

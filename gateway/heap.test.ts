@@ -1,6 +1,7 @@
+import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { STARTUP_NODE_FLAGS } from "./heap.js";
+import { STARTUP_ENV, STARTUP_NODE_FLAGS } from "./heap.js";
 
 const root = new URL("../", import.meta.url);
 
@@ -16,5 +17,39 @@ describe("edge heap settings", () => {
       expect(shebang).toContain(flag);
       expect(pkg.scripts.start).toContain(flag);
     }
+  });
+
+  // glibc reads MALLOC_ARENA_MAX only when the process starts.
+  it("the CLI's shebang line, `npm start` and the systemd unit set the start-up environment", () => {
+    const shebang = readFileSync(new URL("cli/linli.ts", root), "utf8").split("\n")[0] as string;
+    const pkg = JSON.parse(readFileSync(new URL("package.json", root), "utf8")) as {
+      scripts: { start: string };
+    };
+    const unit = readFileSync(new URL("deploy/linli.service", root), "utf8");
+    const entries = Object.entries(STARTUP_ENV);
+    expect(entries.length).toBeGreaterThan(0);
+    for (const [name, value] of entries) {
+      // `env -S NAME=VALUE node ...`: the assignment before the command.
+      expect(shebang).toMatch(
+        new RegExp(`^#!/usr/bin/env -S (\\S+=\\S+ )*${name}=${value} (\\S+=\\S+ )*node `),
+      );
+      expect(pkg.scripts.start).toMatch(
+        new RegExp(`(^|&& )(\\S+=\\S+ )*${name}=${value} (\\S+=\\S+ )*node `),
+      );
+      expect(unit).toMatch(new RegExp(`^Environment=.*\\b${name}=${value}\\b`, "m"));
+    }
+  });
+
+  it("the `#!` line's `env -S` hands node the environment (as the kernel runs it)", () => {
+    const shebang = readFileSync(new URL("cli/linli.ts", root), "utf8").split("\n")[0] as string;
+    const [interpreter, ...rest] = shebang.slice(2).split(" ");
+    // The kernel passes everything after the interpreter as one argument, then the script.
+    const printed = execFileSync(
+      interpreter as string,
+      [`${rest.join(" ")} -p JSON.stringify(process.env)`],
+      { encoding: "utf8", env: { PATH: process.env.PATH } },
+    );
+    const env = JSON.parse(printed) as Record<string, string>;
+    for (const [name, value] of Object.entries(STARTUP_ENV)) expect(env[name]).toBe(value);
   });
 });

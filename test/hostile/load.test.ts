@@ -22,6 +22,7 @@ import path from "node:path";
 import { promisify } from "node:util";
 import mqtt, { type MqttClient } from "mqtt";
 import { afterAll, describe, expect, it } from "vitest";
+import { STARTUP_NODE_FLAGS, startupEnv } from "../../gateway/heap.js";
 import { killGroup, spawnGroup } from "../support/process-group.js";
 
 const SITE = "h1";
@@ -99,9 +100,9 @@ describe("hostile load against a real gateway", () => {
         "sh",
         [
           "-c",
-          `ulimit -n $(ulimit -Hn) 2>/dev/null; exec "${process.execPath}" --max-semi-space-size=4 dist/cli/linli.js start --config "${config}" --data-dir "${path.join(dir, "data")}"`,
+          `ulimit -n $(ulimit -Hn) 2>/dev/null; exec "${process.execPath}" ${STARTUP_NODE_FLAGS.join(" ")} dist/cli/linli.js start --config "${config}" --data-dir "${path.join(dir, "data")}"`,
         ],
-        { stdio: ["ignore", "pipe", "pipe"] },
+        { stdio: ["ignore", "pipe", "pipe"], env: startupEnv() },
       );
       cleanup.push(() => killGroup(gateway));
       let log = "";

@@ -9,10 +9,11 @@ import { createWriteStream, existsSync, type WriteStream, writeFileSync } from "
 import net from "node:net";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
+import { STARTUP_NODE_FLAGS, startupEnv } from "../../../gateway/heap.js";
 
 export const CLI = "dist/cli/linli.js";
-/** The heap flag the README asks for when the gateway is started as `node dist/cli/linli.js`. */
-const NODE_FLAGS = ["--max-semi-space-size=4"];
+/** The flags and environment the README and the unit start `node dist/cli/linli.js` with (gateway/heap.ts). */
+const NODE_FLAGS = STARTUP_NODE_FLAGS;
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -171,7 +172,11 @@ export class GatewayProcess {
       "json",
     ];
     if (opts.dataDir !== null) args.push("--data-dir", opts.dataDir);
-    this.child = spawn(process.execPath, args, { detached: true, stdio: ["ignore", "pipe", "pipe"] });
+    this.child = spawn(process.execPath, args, {
+      detached: true,
+      stdio: ["ignore", "pipe", "pipe"],
+      env: startupEnv(),
+    });
     spawned.add(this.child);
     this.closed = new Promise((resolve) => {
       this.child.once("close", (code, signal) => {
