@@ -10,6 +10,8 @@
  *   worker-pipeline  (c) aedes in main; the stand-in pipeline in a worker; SAB rings both ways
  *   worker-io        (d) device sockets in a worker (minimal MQTT front end); pipeline + aedes in main
  *   worker-io-decode (e) as (d), the stand-in pipeline in the worker too; main only publishes
+ *   worker-relay     (f) device sockets in main, their bytes relayed through a SAB ring to a worker
+ *                    that parses MQTT; acks back through a ring; pipeline + aedes in main
  *
  * 1. A short ceiling search per design (bench/ceiling-search.ts; the designs probed
  *    round-robin so the machine's drift touches all alike): `--probe-duration` s per
@@ -40,6 +42,7 @@ const DESIGNS: readonly ServerMode[] = [
   "worker-pipeline",
   "worker-io",
   "worker-io-decode",
+  "worker-relay",
 ];
 const LABEL: Record<string, string> = {
   baseline: "(a) bare aedes",
@@ -48,6 +51,7 @@ const LABEL: Record<string, string> = {
   "worker-pipeline": "(c) pipeline in worker",
   "worker-io": "(d) device I/O in worker",
   "worker-io-decode": "(e) I/O + decode in worker",
+  "worker-relay": "(f) MQTT in worker, sockets relayed",
 };
 
 const { values } = parseArgs({

@@ -14,6 +14,12 @@
  *                    only the subscriber uses
  *   worker-io-decode as worker-io, but the worker also runs the stand-in pipeline and sends
  *                    northbound records: the main thread only publishes them through aedes
+ *   worker-relay     the device sockets stay in the main thread, which relays their bytes
+ *                    into a SAB ring; a worker parses MQTT (relay-worker.ts), writes the
+ *                    uplinks into the lane rings and sends the acks back through a ring for
+ *                    the main thread to write; the main thread runs the stand-in pipeline
+ *                    and publishes through aedes (one port for devices and subscribers
+ *                    would be possible: the worker never owns a socket)
  *
  * Northbound: `north/<model>/<id>/up`, P1 QoS 1, telemetry QoS 0 (bench/harness.ts
  * subscribes to `north/+/+/up` for these modes and accounts by `seq`).
@@ -21,11 +27,12 @@
 import net from "node:net";
 import { Worker } from "node:worker_threads";
 import { Aedes, type PublishPacket } from "aedes";
-import { Doorbell, SpscRing } from "../../core/spsc-ring.js";
+import { Doorbell, drainByPriority, SpscRing } from "../../core/spsc-ring.js";
 // The gateway's fix for aedes' per-client dedupe (moscajs/aedes #994): a QoS 1 publish overtaken
 // by a later QoS 0 one is otherwise dropped.
 import { restampOnEmit } from "../../gateway/broker/embedded.js";
-import { LaneWriter, pump } from "./lanes.js";
+import { bufferOf, LaneWriter, pump } from "./lanes.js";
+import { TAG_CLOSE, TAG_DATA, TAG_OPEN } from "./relay-tags.js";
 import {
   LANE_P1,
   laneOf,
@@ -40,12 +47,13 @@ import {
   writeUplink,
 } from "./stand-in.js";
 
-export type SplitMode = "inline" | "worker-pipeline" | "worker-io" | "worker-io-decode";
+export type SplitMode = "inline" | "worker-pipeline" | "worker-io" | "worker-io-decode" | "worker-relay";
 export const SPLIT_MODES: readonly SplitMode[] = [
   "inline",
   "worker-pipeline",
   "worker-io",
   "worker-io-decode",
+  "worker-relay",
 ];
 
 export interface SplitRunning {
@@ -251,6 +259,8 @@ export async function startSplit(mode: SplitMode, site: string): Promise<SplitRu
     };
   }
 
+  if (mode === "worker-relay") return startRelay(aedes, publish, server, sockets, port, mainTid, site);
+
   // worker-io, worker-io-decode
   const decode = mode === "worker-io-decode";
   const mainBell = new Doorbell();
@@ -281,6 +291,135 @@ export async function startSplit(mode: SplitMode, site: string): Promise<SplitRu
       workerHeld = await w.stop();
       await north.stop();
       await base();
+    },
+  };
+}
+
+/** Bytes a socket sent that found the relay ring full: written in order once there is room. */
+interface HeldChunk {
+  tag: number;
+  id: number;
+  chunk: Buffer | null;
+}
+
+async function startRelay(
+  aedes: Aedes,
+  publish: (topic: string, payload: Buffer, lane: number) => void,
+  northServer: net.Server,
+  northSockets: Set<net.Socket>,
+  northPort: number,
+  mainTid: number,
+  site: string,
+): Promise<SplitRunning> {
+  const inBell = new Doorbell();
+  const mainBell = new Doorbell();
+  const input = SpscRing.create(1 << 22, { doorbell: inBell });
+  const inBuf = bufferOf(input);
+  const lanes = makeRings(mainBell);
+  const acks = SpscRing.create(1 << 20, { doorbell: mainBell });
+  const w = await startWorker("./relay-worker.js", {
+    in: input.handle(),
+    out: lanes.map((r) => r.handle()),
+    acks: acks.handle(),
+    bell: inBell.sab,
+  });
+  const devices = new Map<number, net.Socket>();
+  const held: HeldChunk[] = [];
+  const paused = new Set<net.Socket>();
+  let next = 1;
+
+  const tryRelay = (tag: number, id: number, chunk: Buffer | null): boolean => {
+    const at = input.tryClaim(tag, 4 + (chunk?.length ?? 0));
+    if (at < 0) return false;
+    inBuf.writeUInt32LE(id, at);
+    chunk?.copy(inBuf, at + 4);
+    input.publish();
+    return true;
+  };
+  const relay = (tag: number, id: number, chunk: Buffer | null, socket: net.Socket): void => {
+    if (held.length === 0 && tryRelay(tag, id, chunk)) return;
+    held.push({ tag, id, chunk });
+    if (!socket.destroyed && !paused.has(socket)) {
+      socket.pause();
+      paused.add(socket);
+    }
+  };
+  const flushHeld = (): boolean => {
+    let i = 0;
+    while (
+      i < held.length &&
+      tryRelay((held[i] as HeldChunk).tag, (held[i] as HeldChunk).id, (held[i] as HeldChunk).chunk)
+    )
+      i++;
+    if (i > 0) held.splice(0, i);
+    if (held.length === 0 && paused.size > 0) {
+      for (const s of paused) s.resume();
+      paused.clear();
+    }
+    return held.length === 0;
+  };
+
+  const server = net.createServer({ noDelay: true }, (socket) => {
+    const id = next++;
+    devices.set(id, socket);
+    relay(TAG_OPEN, id, null, socket);
+    socket.on("data", (chunk: Buffer) => relay(TAG_DATA, id, chunk, socket));
+    socket.on("error", () => socket.destroy());
+    socket.once("close", () => {
+      devices.delete(id);
+      paused.delete(socket);
+      relay(TAG_CLOSE, id, null, socket);
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => resolve());
+  });
+
+  const laneBufs = lanes.map(bufferOf);
+  const acksBuf = bufferOf(acks);
+  const onAcks = (_tag: number, _b: Uint8Array, at: number, length: number) => {
+    const socket = devices.get(acksBuf.readUInt32LE(at));
+    // A copy: the ring's space is reused once this batch is drained.
+    if (socket && !socket.destroyed) socket.write(Buffer.from(acksBuf.subarray(at + 4, at + length)));
+  };
+  const onLane = (lane: number, _tag: number, _b: Uint8Array, at: number, length: number) => {
+    const n = pipeline(laneBufs[lane] as Buffer, at, length, site);
+    if (n) publish(n.topic, Buffer.from(n.payload), n.lane);
+  };
+  const mayFlow = emitterIdle(aedes);
+  const first = lanes[0] as SpscRing;
+  const onFirst = (tag: number, b: Uint8Array, at: number, length: number) => onLane(0, tag, b, at, length);
+  const isEmpty = () => acks.isEmpty() && lanes.every((r) => r.isEmpty());
+  let running = true;
+  const loop = async () => {
+    while (running) {
+      let n = acks.drain(Number.POSITIVE_INFINITY, onAcks);
+      const flowing = mayFlow();
+      n += flowing ? drainByPriority(lanes, 256, onLane) : first.drain(Number.POSITIVE_INFINITY, onFirst);
+      const clear = flushHeld();
+      if (n === 0 && clear && flowing) await mainBell.sleep(isEmpty, 20);
+      else if (n === 0) await new Promise((r) => setTimeout(r, 1));
+      else await new Promise((r) => setImmediate(r));
+    }
+  };
+  const done = loop();
+  let workerHeld = 0;
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    northPort,
+    aedes,
+    threads: { main: mainTid, worker: w.tid },
+    held: () => workerHeld + held.length,
+    stop: async () => {
+      workerHeld = await w.stop();
+      running = false;
+      mainBell.ring();
+      await done;
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      for (const s of devices.values()) s.destroy();
+      await closed;
+      await closeAll(aedes, northServer, northSockets);
     },
   };
 }

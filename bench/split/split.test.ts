@@ -92,7 +92,13 @@ describe("bench/split stand-in pipeline", () => {
 // The designs with a worker need the built workers (dist/, `npm run build`; `npm test` builds first).
 const built = new URL("../../dist/bench/split/servers.js", import.meta.url);
 describe.runIf(existsSync(built))("bench/split designs end to end (built code)", () => {
-  for (const mode of ["inline", "worker-pipeline", "worker-io", "worker-io-decode"] as const) {
+  for (const mode of [
+    "inline",
+    "worker-pipeline",
+    "worker-io",
+    "worker-io-decode",
+    "worker-relay",
+  ] as const) {
     it(`${mode}: every P1 and telemetry message comes out, then everything stops`, async () => {
       const { startSplit } = (await import(built.href)) as typeof import("./servers.js");
       const s = await startSplit(mode, "s1");

@@ -1,0 +1,177 @@
+/**
+ * MEASUREMENT HARNESS ONLY (bench/cores.ts design "worker-relay"): the MQTT work of the
+ * device connections in a worker thread while their sockets stay in the main thread.
+ * The main thread relays each socket's bytes into the `in` ring (records: OPEN, DATA,
+ * CLOSE, each with the connection's number first); this worker keeps an mqtt-packet
+ * parser per connection and, as io-worker.ts does, answers CONNECT, PUBLISH (the uplink
+ * record into the lane ring of its lane, then the PUBACK), SUBSCRIBE, PINGREQ. What it
+ * would write to a socket goes back to the main thread as one ACKS record per
+ * connection per drained batch, which the main thread writes.
+ *
+ * Why: a worker cannot take over a socket (Node has no handle passing between threads),
+ * so a front end that owns the device sockets needs a port of its own; relayed bytes
+ * keep one port, TLS and WebSocket in the main thread.
+ * Stops on {cmd: "stop"}.
+ */
+import { parentPort, workerData } from "node:worker_threads";
+import mqttPacket from "mqtt-packet";
+import { Doorbell, SpscRing, type SpscRingHandle } from "../../core/spsc-ring.js";
+import { bufferOf, LaneWriter } from "./lanes.js";
+import { TAG_ACKS, TAG_CLOSE, TAG_DATA, TAG_OPEN } from "./relay-tags.js";
+import { laneOf, parseUplinkTopic, threadId, uplinkRecordLength, writeUplink } from "./stand-in.js";
+
+interface Data {
+  in: SpscRingHandle;
+  /** Lanes (P1, telemetry) and the ACKS ring, all to the main thread. */
+  out: SpscRingHandle[];
+  acks: SpscRingHandle;
+  bell: SharedArrayBuffer;
+}
+
+const CONNACK = Buffer.from([0x20, 0x02, 0x00, 0x00]);
+const PINGRESP = Buffer.from([0xd0, 0x00]);
+
+interface Conn {
+  id: number;
+  parser: ReturnType<typeof mqttPacket.parser>;
+  /** What to send back, gathered over one drained batch. */
+  out: Buffer[];
+}
+
+const port = parentPort;
+if (!port) throw new Error("relay-worker runs as a worker thread");
+const d = workerData as Data;
+const input = SpscRing.attach(d.in);
+const inBuf = bufferOf(input);
+const acks = SpscRing.attach(d.acks);
+const acksBuf = bufferOf(acks);
+const bell = new Doorbell(d.bell);
+const writer = new LaneWriter(d.out.map((h) => SpscRing.attach(h)));
+const conns = new Map<number, Conn>();
+const dirty = new Set<Conn>();
+/** ACKS records that found the ring full: sent in order once there is room. */
+const heldAcks: { id: number; bytes: Buffer }[] = [];
+let running = true;
+
+const puback = (id: number) => Buffer.from([0x40, 0x02, id >> 8, id & 0xff]);
+
+const open = (id: number): void => {
+  const parser = mqttPacket.parser({ protocolVersion: 4 });
+  const c: Conn = { id, parser, out: [] };
+  parser.on("error", () => undefined);
+  parser.on("packet", (packet) => {
+    switch (packet.cmd) {
+      case "connect":
+        c.out.push(CONNACK);
+        dirty.add(c);
+        break;
+      case "publish": {
+        const t = parseUplinkTopic(packet.topic);
+        const payload = packet.payload as Buffer;
+        const ack = packet.qos === 1 && packet.messageId !== undefined ? puback(packet.messageId) : null;
+        const done = ack
+          ? () => {
+              c.out.push(ack);
+              dirty.add(c);
+            }
+          : null;
+        if (!t) {
+          done?.();
+          break;
+        }
+        const [model, devId] = t;
+        writer.offer(
+          laneOf(payload),
+          uplinkRecordLength(devId, payload),
+          (b, at) => writeUplink(b, at, model, devId, payload),
+          done,
+        );
+        break;
+      }
+      case "subscribe":
+        c.out.push(
+          mqttPacket.generate({
+            cmd: "suback",
+            messageId: packet.messageId,
+            granted: packet.subscriptions.map(() => 0),
+          }),
+        );
+        dirty.add(c);
+        break;
+      case "pingreq":
+        c.out.push(PINGRESP);
+        dirty.add(c);
+        break;
+    }
+  });
+  conns.set(id, c);
+};
+
+const sendAcks = (id: number, bytes: Buffer): boolean => {
+  if (heldAcks.length > 0) {
+    heldAcks.push({ id, bytes });
+    return false;
+  }
+  const at = acks.tryClaim(TAG_ACKS, 4 + bytes.length);
+  if (at < 0) {
+    heldAcks.push({ id, bytes });
+    return false;
+  }
+  acksBuf.writeUInt32LE(id, at);
+  bytes.copy(acksBuf, at + 4);
+  return true;
+};
+
+const flushHeld = (): void => {
+  let i = 0;
+  for (; i < heldAcks.length; i++) {
+    const h = heldAcks[i] as { id: number; bytes: Buffer };
+    const at = acks.tryClaim(TAG_ACKS, 4 + h.bytes.length);
+    if (at < 0) break;
+    acksBuf.writeUInt32LE(h.id, at);
+    h.bytes.copy(acksBuf, at + 4);
+  }
+  if (i > 0) heldAcks.splice(0, i);
+};
+
+const onRecord = (tag: number, _b: Uint8Array, at: number, length: number): void => {
+  const id = inBuf.readUInt32LE(at);
+  if (tag === TAG_OPEN) open(id);
+  else if (tag === TAG_CLOSE) {
+    const c = conns.get(id);
+    if (c) dirty.delete(c);
+    conns.delete(id);
+  } else if (tag === TAG_DATA) {
+    // The view is valid only during the callback; mqtt-packet keeps what it has not parsed yet.
+    conns.get(id)?.parser.parse(Buffer.from(inBuf.subarray(at + 4, at + length)));
+  }
+};
+
+const loop = async () => {
+  while (running) {
+    const n = input.drain(256, onRecord);
+    writer.flush();
+    flushHeld();
+    for (const c of dirty) {
+      sendAcks(c.id, c.out.length === 1 ? (c.out[0] as Buffer) : Buffer.concat(c.out));
+      c.out = [];
+    }
+    dirty.clear();
+    acks.publish();
+    if (n === 0 && !writer.holding && heldAcks.length === 0) await bell.sleep(() => input.isEmpty(), 20);
+    else if (n === 0) await new Promise((r) => setTimeout(r, 1));
+    else await new Promise((r) => setImmediate(r));
+  }
+};
+const done = loop();
+
+port.on("message", (m: { cmd: string }) => {
+  if (m.cmd !== "stop") return;
+  running = false;
+  bell.ring();
+  void done.then(() => {
+    port.postMessage({ ev: "stopped", held: writer.heldCount });
+    port.close();
+  });
+});
+port.postMessage({ ev: "ready", tid: threadId() });
