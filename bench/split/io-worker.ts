@@ -16,10 +16,10 @@ import { parentPort, workerData } from "node:worker_threads";
 import mqttPacket from "mqtt-packet";
 import { SpscRing, type SpscRingHandle } from "../../core/spsc-ring.js";
 import { LaneWriter } from "./lanes.js";
+import { answerPacket, type MiniConnection } from "./mini-mqtt.js";
 import {
   laneOf,
   northRecordLength,
-  parseUplinkTopic,
   pipeline,
   threadId,
   uplinkRecordLength,
@@ -36,15 +36,9 @@ interface Data {
 
 const d = workerData as Data;
 const writer = new LaneWriter(d.out.map((h) => SpscRing.attach(h)));
-const CONNACK = Buffer.from([0x20, 0x02, 0x00, 0x00]);
-const PINGRESP = Buffer.from([0xd0, 0x00]);
 const sockets = new Set<net.Socket>();
 let scratch = Buffer.allocUnsafe(4096);
 let retry: NodeJS.Timeout | null = null;
-
-function puback(id: number): Buffer {
-  return Buffer.from([0x40, 0x02, id >> 8, id & 0xff]);
-}
 
 /** Held records retried every ms until the pipeline made room. */
 function scheduleRetry(): void {
@@ -62,58 +56,32 @@ const server = net.createServer({ noDelay: true }, (socket) => {
   const parser = mqttPacket.parser({ protocolVersion: 4 });
   let out: Buffer[] = [];
   parser.on("error", () => socket.destroy());
-  parser.on("packet", (packet) => {
-    switch (packet.cmd) {
-      case "connect":
-        out.push(CONNACK);
-        break;
-      case "publish": {
-        const t = parseUplinkTopic(packet.topic);
-        const payload = packet.payload as Buffer;
-        const ack = packet.qos === 1 && packet.messageId !== undefined ? puback(packet.messageId) : null;
-        if (!t) {
-          if (ack) out.push(ack);
-          break;
-        }
-        const [model, id] = t;
-        let now = true;
-        const done = ack
-          ? () => {
-              if (now) out.push(ack);
-              else if (!socket.destroyed) socket.write(ack);
-            }
-          : null;
-        const length = uplinkRecordLength(id, payload);
-        if (d.decode) {
-          if (length > scratch.length) scratch = Buffer.allocUnsafe(length * 2);
-          writeUplink(scratch, 0, model, id, payload);
-          const n = pipeline(scratch, 0, length, d.site);
-          if (n) writer.offer(n.lane, northRecordLength(n), (b, at) => writeNorth(b, at, n), done);
-          else done?.();
-        } else {
-          writer.offer(laneOf(payload), length, (b, at) => writeUplink(b, at, model, id, payload), done);
-        }
-        now = false;
-        if (writer.holding) scheduleRetry();
-        break;
+  const connection: MiniConnection = {
+    reply: (bytes) => out.push(bytes),
+    uplink: (model, id, payload, ack) => {
+      let now = true;
+      const done = ack
+        ? () => {
+            if (now) out.push(ack);
+            else if (!socket.destroyed) socket.write(ack);
+          }
+        : null;
+      const length = uplinkRecordLength(id, payload);
+      if (d.decode) {
+        if (length > scratch.length) scratch = Buffer.allocUnsafe(length * 2);
+        writeUplink(scratch, 0, model, id, payload);
+        const n = pipeline(scratch, 0, length, d.site);
+        if (n) writer.offer(n.lane, northRecordLength(n), (b, at) => writeNorth(b, at, n), done);
+        else done?.();
+      } else {
+        writer.offer(laneOf(payload), length, (b, at) => writeUplink(b, at, model, id, payload), done);
       }
-      case "subscribe":
-        socket.write(
-          mqttPacket.generate({
-            cmd: "suback",
-            messageId: packet.messageId,
-            granted: packet.subscriptions.map(() => 0),
-          }),
-        );
-        break;
-      case "pingreq":
-        out.push(PINGRESP);
-        break;
-      case "disconnect":
-        socket.end();
-        break;
-    }
-  });
+      now = false;
+      if (writer.holding) scheduleRetry();
+    },
+    disconnect: () => socket.end(),
+  };
+  parser.on("packet", (packet) => answerPacket(packet, connection));
   socket.on("data", (chunk: Buffer) => {
     parser.parse(chunk);
     if (out.length > 0) {

@@ -17,8 +17,9 @@ import { parentPort, workerData } from "node:worker_threads";
 import mqttPacket from "mqtt-packet";
 import { Doorbell, SpscRing, type SpscRingHandle } from "../../core/spsc-ring.js";
 import { bufferOf, LaneWriter } from "./lanes.js";
+import { answerPacket, type MiniConnection } from "./mini-mqtt.js";
 import { TAG_ACKS, TAG_CLOSE, TAG_DATA, TAG_OPEN } from "./relay-tags.js";
-import { laneOf, parseUplinkTopic, threadId, uplinkRecordLength, writeUplink } from "./stand-in.js";
+import { laneOf, threadId, uplinkRecordLength, writeUplink } from "./stand-in.js";
 
 interface Data {
   in: SpscRingHandle;
@@ -27,9 +28,6 @@ interface Data {
   acks: SpscRingHandle;
   bell: SharedArrayBuffer;
 }
-
-const CONNACK = Buffer.from([0x20, 0x02, 0x00, 0x00]);
-const PINGRESP = Buffer.from([0xd0, 0x00]);
 
 interface Conn {
   id: number;
@@ -53,57 +51,25 @@ const dirty = new Set<Conn>();
 const heldAcks: { id: number; bytes: Buffer }[] = [];
 let running = true;
 
-const puback = (id: number) => Buffer.from([0x40, 0x02, id >> 8, id & 0xff]);
-
 const open = (id: number): void => {
   const parser = mqttPacket.parser({ protocolVersion: 4 });
   const c: Conn = { id, parser, out: [] };
   parser.on("error", () => undefined);
-  parser.on("packet", (packet) => {
-    switch (packet.cmd) {
-      case "connect":
-        c.out.push(CONNACK);
-        dirty.add(c);
-        break;
-      case "publish": {
-        const t = parseUplinkTopic(packet.topic);
-        const payload = packet.payload as Buffer;
-        const ack = packet.qos === 1 && packet.messageId !== undefined ? puback(packet.messageId) : null;
-        const done = ack
-          ? () => {
-              c.out.push(ack);
-              dirty.add(c);
-            }
-          : null;
-        if (!t) {
-          done?.();
-          break;
-        }
-        const [model, devId] = t;
-        writer.offer(
-          laneOf(payload),
-          uplinkRecordLength(devId, payload),
-          (b, at) => writeUplink(b, at, model, devId, payload),
-          done,
-        );
-        break;
-      }
-      case "subscribe":
-        c.out.push(
-          mqttPacket.generate({
-            cmd: "suback",
-            messageId: packet.messageId,
-            granted: packet.subscriptions.map(() => 0),
-          }),
-        );
-        dirty.add(c);
-        break;
-      case "pingreq":
-        c.out.push(PINGRESP);
-        dirty.add(c);
-        break;
-    }
-  });
+  const reply = (bytes: Buffer) => {
+    c.out.push(bytes);
+    dirty.add(c);
+  };
+  const connection: MiniConnection = {
+    reply,
+    uplink: (model, devId, payload, ack) =>
+      writer.offer(
+        laneOf(payload),
+        uplinkRecordLength(devId, payload),
+        (b, at) => writeUplink(b, at, model, devId, payload),
+        ack ? () => reply(ack) : null,
+      ),
+  };
+  parser.on("packet", (packet) => answerPacket(packet, connection));
   conns.set(id, c);
 };
 
