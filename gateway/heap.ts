@@ -27,7 +27,7 @@
  * interleaved), and the same CPU per message at 10,000 msg/s (docs/performance.md
  * "Memory, fifth pass"). glibc reads it when the process starts, so it is in the
  * environment of every way the gateway is started: the CLI's `#!` line, `npm start`,
- * the systemd unit, and the bench's and tests' gateway processes.
+ * the systemd unit, the bench's gateway processes and those of the crash and hostile suites.
  */
 import v8 from "node:v8";
 

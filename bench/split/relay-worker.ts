@@ -29,6 +29,11 @@ interface Data {
   bell: SharedArrayBuffer;
 }
 
+interface HeldAck {
+  id: number;
+  bytes: Buffer;
+}
+
 interface Conn {
   id: number;
   parser: ReturnType<typeof mqttPacket.parser>;
@@ -47,8 +52,12 @@ const bell = new Doorbell(d.bell);
 const writer = new LaneWriter(d.out.map((h) => SpscRing.attach(h)));
 const conns = new Map<number, Conn>();
 const dirty = new Set<Conn>();
-/** ACKS records that found the ring full: sent in order once there is room. */
-const heldAcks: { id: number; bytes: Buffer }[] = [];
+/**
+ * ACKS records that found the ring full, sent in order once there is room. Bounded: while anything
+ * is held (here or in the lane writer) no more input is drained, so at most one drained batch of
+ * input (256 records) is held; the input ring then fills and the main thread pauses the sockets.
+ */
+const heldAcks: HeldAck[] = [];
 let running = true;
 
 const open = (id: number): void => {
@@ -73,29 +82,24 @@ const open = (id: number): void => {
   conns.set(id, c);
 };
 
-const sendAcks = (id: number, bytes: Buffer): boolean => {
-  if (heldAcks.length > 0) {
-    heldAcks.push({ id, bytes });
-    return false;
-  }
+/** Writes one ACKS record (published with the batch); false when the ring is full. */
+const tryAcks = (id: number, bytes: Buffer): boolean => {
   const at = acks.tryClaim(TAG_ACKS, 4 + bytes.length);
-  if (at < 0) {
-    heldAcks.push({ id, bytes });
-    return false;
-  }
+  if (at < 0) return false;
   acksBuf.writeUInt32LE(id, at);
   bytes.copy(acksBuf, at + 4);
   return true;
 };
 
+const sendAcks = (id: number, bytes: Buffer): void => {
+  if (heldAcks.length > 0 || !tryAcks(id, bytes)) heldAcks.push({ id, bytes });
+};
+
 const flushHeld = (): void => {
   let i = 0;
   for (; i < heldAcks.length; i++) {
-    const h = heldAcks[i] as { id: number; bytes: Buffer };
-    const at = acks.tryClaim(TAG_ACKS, 4 + h.bytes.length);
-    if (at < 0) break;
-    acksBuf.writeUInt32LE(h.id, at);
-    h.bytes.copy(acksBuf, at + 4);
+    const h = heldAcks[i] as HeldAck;
+    if (!tryAcks(h.id, h.bytes)) break;
   }
   if (i > 0) heldAcks.splice(0, i);
 };
@@ -115,9 +119,9 @@ const onRecord = (tag: number, _b: Uint8Array, at: number, length: number): void
 
 const loop = async () => {
   while (running) {
-    const n = input.drain(256, onRecord);
     writer.flush();
     flushHeld();
+    const n = writer.holding || heldAcks.length > 0 ? 0 : input.drain(256, onRecord);
     for (const c of dirty) {
       sendAcks(c.id, c.out.length === 1 ? (c.out[0] as Buffer) : Buffer.concat(c.out));
       c.out = [];

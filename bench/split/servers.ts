@@ -295,7 +295,11 @@ export async function startSplit(mode: SplitMode, site: string): Promise<SplitRu
   };
 }
 
-/** Bytes a socket sent that found the relay ring full: written in order once there is room. */
+/**
+ * Bytes a socket sent that found the relay ring full, written in order once there is room.
+ * Bounded: the socket is paused at its first held chunk, so at most one chunk (and its CLOSE)
+ * per connection is held.
+ */
 interface HeldChunk {
   tag: number;
   id: number;
