@@ -83,6 +83,8 @@ export interface GatewayStats {
   devices: { total: number; online: number; lost: number };
   buses: BusReport[];
   upstream: UpstreamStats | null;
+  /** The device listener (mqtt.deviceListener): devices logged in on it; null without one. */
+  deviceListener: { connections: number } | null;
 }
 
 export class Gateway {
@@ -365,6 +367,7 @@ export class Gateway {
     const broker = await EmbeddedBroker.start({
       listeners,
       maxConnections: opts.config.mqtt.maxConnections,
+      deviceListener: opts.config.mqtt.deviceListener,
       policy: new AccessPolicy(opts.config.site.id, gw.registry),
       handlers: {
         uplink: (device, payload, contentType, done) => gw.ingest.uplink(device, payload, contentType, done),
@@ -457,6 +460,10 @@ export class Gateway {
       {
         site: opts.config.site.id,
         listeners: gw.broker.addresses().map((a) => `${a.address}:${a.port}`),
+        deviceListener:
+          gw.broker.deviceListenerPort === null
+            ? undefined
+            : `${opts.config.mqtt.deviceListener?.host}:${gw.broker.deviceListenerPort}`,
         devices: gw.registry.devices.size,
         households: gw.registry.households.size,
       },
@@ -609,6 +616,10 @@ export class Gateway {
       devices: { total: this.registry.devices.size, online, lost },
       buses: this.modbus.stats(),
       upstream: this.upstream?.stats() ?? null,
+      deviceListener:
+        this.brokerRef?.deviceListenerPort == null
+          ? null
+          : { connections: this.brokerRef.deviceListenerConnections },
     };
   }
 

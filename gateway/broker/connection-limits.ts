@@ -10,7 +10,7 @@ import type { LimitsConfig } from "../config/limits.js";
 import { DEFAULT_LIMITS } from "../config/limits.js";
 import type { Logger } from "../log.js";
 import type { Counters } from "../stats.js";
-import type { AuthResult } from "./access.js";
+import type { AuthResult, Identity } from "./access.js";
 import { deviceMaxPacket, FrameGuard, type FrameRefused } from "./limits.js";
 import { LoginGuard } from "./login-guard.js";
 import { FloodReclaim } from "./reclaim.js";
@@ -204,29 +204,30 @@ export class SocketLimits {
 
   /** Before the password is checked: the reason it must be refused, or null. */
   loginBanned(socket: Socket, username: string | undefined): string | null {
+    return this.loginBannedAt(this.addressOf(socket), username);
+  }
+
+  /** loginBanned for a connection known by its address (the device listener's, in its worker). */
+  loginBannedAt(address: string, username: string | undefined): string | null {
     if (username === undefined) return null;
-    if (this.login.admitLogin(this.addressOf(socket), username) === "ok") return null;
+    if (this.login.admitLogin(address, username) === "ok") return null;
     this.counters.reject("auth", "username-banned");
     return "username-banned";
   }
 
   /** After the password was checked: failures counted; on success the role's packet size applies. */
   loginResult(socket: Socket, username: string | undefined, result: AuthResult): void {
-    const address = this.addressOf(socket);
-    if (!result.ok) {
-      this.login.failed(address, username, result.reason === "bad-password");
-      return;
-    }
-    if (username !== undefined) this.login.succeeded(address, username);
+    this.loginResultAt(this.addressOf(socket), username, result);
     const guard = this.frames.get(socket);
-    if (!guard) return;
-    const identity = result.identity;
-    if (identity.kind === "device") {
-      const d = identity.device;
-      // Only MQTT devices hold broker credentials (AccessPolicy).
-      const payload = d.profile.transport === "mqtt" ? d.profile.maxPayloadBytes : 0;
-      guard.setLimit(deviceMaxPacket(d.model, d.id, payload), d.model);
-    } else guard.setLimit(this.config.operatorMaxPacket, "operator");
+    if (!guard || !result.ok) return;
+    const limit = packetLimitOf(result.identity, this.config.operatorMaxPacket);
+    guard.setLimit(limit.bytes, limit.role);
+  }
+
+  /** loginResult's counting, for a connection known by its address. */
+  loginResultAt(address: string, username: string | undefined, result: AuthResult): void {
+    if (!result.ok) this.login.failed(address, username, result.reason === "bad-password");
+    else if (username !== undefined) this.login.succeeded(address, username);
   }
 
   /** A granted subscription; false when the client already has maxSubscriptions. */
@@ -243,6 +244,18 @@ export class SocketLimits {
     const subs = client ? this.subscriptions.get(client) : undefined;
     if (subs) for (const f of filters) subs.delete(f);
   }
+}
+
+/** The largest packet a logged-in identity may send, and the role it is counted under. */
+export function packetLimitOf(
+  identity: Identity,
+  operatorMaxPacket: number,
+): { bytes: number; role: string } {
+  if (identity.kind === "operator") return { bytes: operatorMaxPacket, role: "operator" };
+  const d = identity.device;
+  // Only MQTT devices hold broker credentials (AccessPolicy).
+  const payload = d.profile.transport === "mqtt" ? d.profile.maxPayloadBytes : 0;
+  return { bytes: deviceMaxPacket(d.model, d.id, payload), role: d.model };
 }
 
 function addressOf(socket: Socket): string {

@@ -10,15 +10,23 @@ import { BufferList } from "bl";
 import mqttPacket from "mqtt-packet";
 import type { Logger, RateLimitedLog } from "../log.js";
 import type { NorthboundSink } from "../northbound/sink.js";
-import type { Completion } from "../pipeline/lanes.js";
-import type { DeviceEntry } from "../registry.js";
 import type { Counters } from "../stats.js";
-import type { AccessPolicy, AuthResult, Identity, OperatorAction } from "./access.js";
+import type { AccessPolicy, AuthResult, Identity } from "./access.js";
 import { mayUseClientId } from "./client-ids.js";
 import { compactClient, compactClientEvents, shareClientListeners } from "./client-memory.js";
+import {
+  BAD_USERNAME_OR_PASSWORD,
+  IDENTIFIER_REJECTED,
+  refusedLoginCode,
+  SERVER_UNAVAILABLE,
+} from "./connack.js";
 import { type ConnectionLimits, DEFAULT_CONNECTION_LIMITS, SocketLimits } from "./connection-limits.js";
+import { DeviceFrontEnd } from "./front/device-front.js";
+import type { FrontWorkerStats } from "./front/protocol.js";
+import type { BrokerHandlers } from "./handlers.js";
 import { InflightLimitError, PubackQueue } from "./puback-queue.js";
 import { type DurableMap, SessionPersistence, type SessionStats } from "./sessions.js";
+import type { TlsFiles } from "./tls-files.js";
 import {
   type Connection,
   describeListener,
@@ -27,19 +35,8 @@ import {
   type TransportName,
 } from "./transports.js";
 
+export type { BrokerHandlers } from "./handlers.js";
 export type { ListenerConfig } from "./transports.js";
-
-export interface BrokerHandlers {
-  uplink(device: DeviceEntry, payload: Buffer, contentType: string | undefined, done: Completion): void;
-  /** An operator's action (ack, shelve, command, ...), already authorised by topic. */
-  operator(
-    operator: string,
-    action: OperatorAction,
-    target: string,
-    command: string | null,
-    payload: Buffer,
-  ): void;
-}
 
 export interface SessionsConfig {
   /** Where operators' persistent sessions are kept (the gateway's journal); absent, in memory only. */
@@ -102,12 +99,6 @@ const PLAIN_TRANSPORT: Readonly<Record<TransportName, Pick<Connection, "transpor
   wss: Object.freeze({ transport: "wss", certNames: NO_NAMES }),
 };
 
-// MQTT 3.1.1 §3.2.2.3 CONNACK return codes.
-const IDENTIFIER_REJECTED = 2;
-const SERVER_UNAVAILABLE = 3;
-const BAD_USERNAME_OR_PASSWORD = 4;
-const NOT_AUTHORIZED = 5;
-
 export class EmbeddedBroker implements NorthboundSink {
   private readonly identities = new WeakMap<Client, Identity>();
   /** Devices' connections: their QoS 1 PUBACKs, written in order once committed. */
@@ -120,6 +111,8 @@ export class EmbeddedBroker implements NorthboundSink {
   /** Connections handed over by another server (the console's MQTT over WebSocket), closed with the broker. */
   private readonly attached = new Set<Duplex>();
   private closing = false;
+  /** The device listener's front end (a worker thread), when configured. */
+  private front: DeviceFrontEnd | null = null;
 
   private constructor(
     readonly aedes: Aedes,
@@ -153,6 +146,11 @@ export class EmbeddedBroker implements NorthboundSink {
     sessions?: SessionsConfig;
     /** What a connection may cost before and after login (docs/security.md "Limits"). */
     limits?: ConnectionLimits;
+    /**
+     * A listener for devices only, served by a worker thread on the second core
+     * (front/device-front.ts); absent, devices connect to `listeners` like everyone else.
+     */
+    deviceListener?: { host: string; port: number; tls?: TlsFiles };
   }): Promise<EmbeddedBroker> {
     const limitsConfig = opts.limits ?? DEFAULT_CONNECTION_LIMITS;
     let self: EmbeddedBroker | null = null;
@@ -221,6 +219,20 @@ export class EmbeddedBroker implements NorthboundSink {
             err.message = `mqtt.listeners[${i}] (${describeListener(l)}): ${err.message}`;
           throw err;
         });
+      if (opts.deviceListener)
+        broker.front = await DeviceFrontEnd.start({
+          listener: opts.deviceListener,
+          maxConnections: opts.maxConnections,
+          policy: opts.policy,
+          handlers: opts.handlers,
+          limits: broker.limits,
+          counters: opts.counters,
+          log: opts.log,
+          rateLog: opts.rateLog,
+        }).catch((err: NodeJS.ErrnoException) => {
+          err.message = `mqtt.deviceListener (${opts.deviceListener?.host}:${opts.deviceListener?.port}): ${err.message}`;
+          throw err;
+        });
     } catch (err) {
       await broker.close();
       throw err;
@@ -231,6 +243,21 @@ export class EmbeddedBroker implements NorthboundSink {
   /** Where the broker listens (ports resolved when configured as 0). */
   addresses(): AddressInfo[] {
     return this.listeners.map((l) => l.address());
+  }
+
+  /** The device listener's port (resolved when configured as 0), or null without one. */
+  get deviceListenerPort(): number | null {
+    return this.front?.port ?? null;
+  }
+
+  /** The device listener worker's figures (and a heap snapshot of it into `snapshot`), or null without one. */
+  deviceListenerStats(snapshot?: string): Promise<FrontWorkerStats> | null {
+    return this.front?.stats(snapshot) ?? null;
+  }
+
+  /** Devices logged in on the device listener. */
+  get deviceListenerConnections(): number {
+    return this.front?.connections ?? 0;
   }
 
   /**
@@ -247,16 +274,25 @@ export class EmbeddedBroker implements NorthboundSink {
   }
 
   get listening(): boolean {
-    return !this.closing && this.listeners.length > 0 && this.listeners.every((l) => l.listening);
+    return (
+      !this.closing &&
+      this.listeners.length > 0 &&
+      this.listeners.every((l) => l.listening) &&
+      (this.front === null || this.front.listening)
+    );
   }
 
   publish(topic: string, payload: string, qos: 0 | 1, retain: boolean): void {
     if (this.aedes.closed) return;
+    const bytes = (retain ? sharedPayload(payload) : undefined) ?? Buffer.from(payload);
+    // A downlink to a device on the device listener. The same device may also be connected to
+    // aedes (moving from one listener to the other): the message is published there too.
+    this.front?.deliver(topic, bytes, qos);
     this.aedes.publish(
       {
         cmd: "publish",
         topic,
-        payload: (retain ? sharedPayload(payload) : undefined) ?? Buffer.from(payload),
+        payload: bytes,
         qos,
         retain,
         dup: false,
@@ -284,7 +320,7 @@ export class EmbeddedBroker implements NorthboundSink {
         n++;
       }
     }
-    return n;
+    return n + (this.front?.disconnect(match) ?? 0);
   }
 
   /** Stops accepting, closes every client, then the broker. */
@@ -293,12 +329,14 @@ export class EmbeddedBroker implements NorthboundSink {
     this.closing = true;
     // Stop accepting first; server.close() resolves only once every socket has gone, so close the clients next.
     const serversClosed = Promise.all(this.listeners.map((l) => l.close()));
+    const frontClosed = this.front?.close();
     await new Promise<void>((resolve) => this.aedes.close(() => resolve()));
     this.sessions.close();
     this.limits.close();
     for (const l of this.listeners) l.destroyConnections();
     for (const s of this.attached) s.destroy();
     await serversClosed;
+    await frontClosed;
   }
 
   /**
@@ -315,6 +353,11 @@ export class EmbeddedBroker implements NorthboundSink {
       } catch (err) {
         failed.push(`${describeListener(l.config)}: ${(err as Error).message}`);
       }
+    }
+    try {
+      if (this.front?.reloadCertificates()) reloaded++;
+    } catch (err) {
+      failed.push(`mqtt.deviceListener: ${(err as Error).message}`);
     }
     return { reloaded, failed };
   }
@@ -508,12 +551,7 @@ export class EmbeddedBroker implements NorthboundSink {
       "connection refused",
     );
     const err = new RefusedError(`connection refused: ${result.reason}`);
-    err.returnCode =
-      result.reason === "anonymous"
-        ? NOT_AUTHORIZED
-        : result.reason === "auth-busy"
-          ? SERVER_UNAVAILABLE
-          : BAD_USERNAME_OR_PASSWORD;
+    err.returnCode = refusedLoginCode(result.reason);
     done(err as AuthenticateError, false);
   }
 

@@ -99,3 +99,39 @@ describe("PubackQueue", () => {
     expect(aborted).toBe(1);
   });
 });
+
+describe("PubackQueue by slot (the device listener's worker)", () => {
+  it("complete(slot) releases PUBACKs in arrival order; queues made ready together flush in one pass", async () => {
+    const one = fakeSocket();
+    const two = fakeSocket();
+    const q1 = new PubackQueue(one.socket, () => {});
+    const q2 = new PubackQueue(two.socket, () => {});
+    const s1 = q1.enqueueSlot(10);
+    const s2 = q1.enqueueSlot(11);
+    const t1 = q2.enqueueSlot(20);
+    q1.complete(s2, null);
+    q2.complete(t1, null);
+    await tick();
+    expect(one.written).toEqual([]); // 10 first (§4.6)
+    expect(two.written).toEqual([20]);
+    q1.complete(s1, null);
+    q1.complete(s1, null); // a second completion of the same slot changes nothing
+    await tick();
+    expect(one.written).toEqual([10, 11]);
+    // A slot from before the queue was emptied and reused is ignored.
+    q1.complete(s2, null);
+    const s3 = q1.enqueueSlot(12);
+    expect(s3).toBeGreaterThan(s2);
+    await tick();
+    expect(one.written).toEqual([10, 11]);
+  });
+
+  it("the abort is handed the socket, so one function serves every connection", () => {
+    const { socket } = fakeSocket();
+    const seen: Socket[] = [];
+    const q = new PubackQueue(socket, (_err, s) => seen.push(s), 1);
+    expect(q.enqueueSlot(1)).toBeGreaterThanOrEqual(0);
+    expect(q.enqueueSlot(2)).toBe(-1); // over its bound of 1: closed
+    expect(seen).toEqual([socket]);
+  });
+});

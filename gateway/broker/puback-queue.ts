@@ -50,8 +50,11 @@ export class PubackQueue {
 
   constructor(
     private readonly socket: Socket,
-    /** Closes the connection without acknowledging (a refused or failed uplink, or overflow). */
-    private readonly abort: (err: Error) => void,
+    /**
+     * Closes the connection without acknowledging (a refused or failed uplink, or overflow).
+     * Given the socket, so one function may serve every connection.
+     */
+    private readonly abort: (err: Error, socket: Socket) => void,
     /** limits.maxInflight: unacknowledged uplinks on one connection. */
     private readonly max = MAX_PENDING_PUBACKS,
   ) {}
@@ -62,34 +65,47 @@ export class PubackQueue {
 
   /** A QoS 1 uplink arrived: its completion writes its PUBACK in turn. */
   enqueue(messageId: number): Completion | null {
-    if (this.closed) return null;
+    const slot = this.enqueueSlot(messageId);
+    return slot < 0 ? null : (err) => this.complete(slot, err);
+  }
+
+  /**
+   * enqueue() without the closure: the uplink's slot (to hand to complete()), or -1 when the
+   * connection is closed or over its bound (then closed).
+   */
+  enqueueSlot(messageId: number): number {
+    if (this.closed) return -1;
     if (this.pending >= this.max) {
       this.close(new InflightLimitError(this.max));
-      return null;
+      return -1;
     }
     // Absolute position: the arrays are compacted from the front while completions are out.
     const slot = this.dropped + this.ids.length;
     this.ids.push(messageId);
     this.states.push(PENDING);
-    return (err) => {
-      const at = slot - this.dropped;
-      if (this.closed || at < this.head) return;
-      if (err) {
-        // Not kept: no PUBACK, the device keeps the message and sends it again.
-        this.close(err);
-        return;
-      }
-      this.states[at] = READY;
-      if (!this.flushScheduled) {
-        this.flushScheduled = true;
-        queueMicrotask(this.flush);
-      }
-    };
+    return slot;
+  }
+
+  /** The uplink in `slot` was committed (err null) or not (the connection is closed unacknowledged). */
+  complete(slot: number, err: Error | null): void {
+    const at = slot - this.dropped;
+    if (this.closed || at < this.head || at >= this.ids.length) return;
+    if (err) {
+      // Not kept: no PUBACK, the device keeps the message and sends it again.
+      this.close(err);
+      return;
+    }
+    this.states[at] = READY;
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      if (toFlush.push(this) === 1) queueMicrotask(flushAll);
+    }
   }
 
   private flushScheduled = false;
 
-  private readonly flush = (): void => {
+  /** @internal Writes the PUBACKs that are ready, in order (flushAll). */
+  flush(): void {
     this.flushScheduled = false;
     if (this.closed) return;
     let n = 0;
@@ -118,7 +134,7 @@ export class PubackQueue {
       this.states.splice(0, this.head);
       this.head = 0;
     }
-  };
+  }
 
   private close(err: Error): void {
     if (this.closed) return;
@@ -126,6 +142,25 @@ export class PubackQueue {
     // microtask away).
     this.flush();
     this.closed = true;
-    this.abort(err);
+    this.abort(err, this.socket);
+  }
+}
+
+/**
+ * The queues with PUBACKs ready, flushed together in one microtask: one shared function rather
+ * than a bound closure per queue (a connection's queue lives as long as the connection).
+ */
+const toFlush: PubackQueue[] = [];
+function flushAll(): void {
+  let i = 0;
+  try {
+    // Queues made ready while this pass writes join it (the loop reads the length each time).
+    for (; i < toFlush.length; i++) (toFlush[i] as PubackQueue).flush();
+  } finally {
+    if (i < toFlush.length) {
+      // A flush threw: the queues after it are flushed in a microtask of their own.
+      toFlush.splice(0, i + 1);
+      queueMicrotask(flushAll);
+    } else toFlush.length = 0;
   }
 }

@@ -16,7 +16,6 @@
  *     new handshakes use the new files, established connections are untouched
  *     (tls.Server.setSecureContext).
  */
-import { readFileSync } from "node:fs";
 import { createServer as createHttpServer, type Server as HttpServer, type IncomingMessage } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
 import { createRequire } from "node:module";
@@ -24,16 +23,15 @@ import { type AddressInfo, createServer as createTcpServer, type Server, type So
 import type { Duplex } from "node:stream";
 import { createServer as createTlsServer, type SecureContextOptions, type TLSSocket } from "node:tls";
 import type { WebSocketServer } from "ws";
+import {
+  certificateNames,
+  LISTEN_BACKLOG,
+  readTlsFiles,
+  type TlsFiles,
+  tlsServerOptionsOf,
+} from "./tls-files.js";
 
-export interface TlsFiles {
-  /** Server certificate chain (PEM). */
-  cert: string;
-  /** Its private key (PEM). */
-  key: string;
-  /** CA(s) whose client certificates are accepted in place of a password (PEM). */
-  ca?: string;
-  minVersion?: "TLSv1.2" | "TLSv1.3";
-}
+export type { TlsFiles } from "./tls-files.js";
 
 export interface ListenerConfig {
   host: string;
@@ -63,47 +61,11 @@ const loadWs = (): typeof import("ws") => createRequire(import.meta.url)("ws");
 
 /** Incoming WebSocket messages are bounded: MQTT packets from consoles are small. */
 export const WS_MAX_PAYLOAD = 64 * 1024;
-const LISTEN_BACKLOG = 4096;
-/** A TLS handshake not completed in this time is dropped (a socket that never speaks costs nothing). */
-const HANDSHAKE_TIMEOUT_MS = 5_000;
 
 export function describeListener(l: ListenerConfig): string {
   const ws = l.transport === "websocket";
   const scheme = ws ? (l.tls ? "wss" : "ws") : l.tls ? "mqtts" : "mqtt";
   return `${scheme}://${l.host}:${l.port}${ws ? (l.path ?? "/mqtt") : ""}`;
-}
-
-/** The secure context options of a listener, read from its files now. Throws naming the file. */
-export function readTlsFiles(t: TlsFiles): SecureContextOptions {
-  const read = (what: string, file: string) => {
-    try {
-      return readFileSync(file);
-    } catch (err) {
-      throw new Error(`cannot read TLS ${what} ${file}: ${(err as Error).message}`);
-    }
-  };
-  return {
-    cert: read("certificate", t.cert),
-    key: read("key", t.key),
-    ca: t.ca ? read("CA", t.ca) : undefined,
-    minVersion: t.minVersion ?? "TLSv1.2",
-  };
-}
-
-/** Subject CN and DNS subject alternative names of a verified client certificate. */
-export function certificateNames(socket: TLSSocket): string[] {
-  if (!socket.authorized) return [];
-  const cert = socket.getPeerCertificate();
-  if (!cert || Object.keys(cert).length === 0) return [];
-  const names: string[] = [];
-  const cn = cert.subject?.CN;
-  if (typeof cn === "string") names.push(cn);
-  else if (Array.isArray(cn)) names.push(...cn);
-  for (const part of (cert.subjectaltname ?? "").split(",")) {
-    const m = /^\s*DNS:(.+)$/.exec(part);
-    if (m) names.push((m[1] as string).trim());
-  }
-  return names;
 }
 
 export class Listener {
@@ -134,16 +96,7 @@ export class Listener {
     onConnection: (c: Connection) => void,
     onError: (err: Error) => void,
   ): Promise<Listener> {
-    const tls = config.tls ? readTlsFiles(config.tls) : null;
-    const tlsServerOptions = tls
-      ? {
-          ...tls,
-          // Asked for only when a CA is configured; not required (password logins stay possible).
-          requestCert: tls.ca !== undefined,
-          rejectUnauthorized: false,
-          handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
-        }
-      : null;
+    const tlsServerOptions = config.tls ? tlsServerOptionsOf(readTlsFiles(config.tls)) : null;
     let server: Server | HttpServer;
     let wss: WebSocketServer | null = null;
     if (config.transport === "websocket") {
@@ -196,8 +149,6 @@ export class Listener {
     const listener = new Listener(config, server, wss);
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);
-      // A reconnect storm arrives all at once: Node's default accept backlog (511) dropped 18 %
-      // of 10,000 simultaneous connects (bench/auth-storm.ts); the kernel caps it at somaxconn.
       server.listen({ port: config.port, host: config.host, backlog: LISTEN_BACKLOG }, () => {
         server.off("error", reject);
         resolve();

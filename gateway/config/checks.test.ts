@@ -82,6 +82,11 @@ describe("config checks (the same for config check, start and reload)", () => {
         "site:\n  id: s1\nmqtt:\n  listeners:\n    - host: 0.0.0.0\n      port: 1883\n    - host: 10.0.0.1\n      port: 1883\n",
       )[0],
     ).toMatchObject({ path: "mqtt.listeners[1]" });
+    expect(
+      problems(
+        "site:\n  id: s1\nmqtt:\n  listeners:\n    - port: 1883\n  deviceListener:\n    port: 1883\n",
+      )[0],
+    ).toMatchObject({ path: "mqtt.deviceListener" });
   });
   it("profile-declared devices keep the gateway's field rules: passwords by binding, hashes, zero durations", () => {
     const gd2 = (extra: string) => `site:\n  id: s1\ndevices:\n  - id: g1\n    model: gd2\n${extra}`;

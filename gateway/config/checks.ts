@@ -106,6 +106,8 @@ export function portProblems(config: Config): ConfigProblem[] {
   };
   for (const [i, l] of config.mqtt.listeners.entries())
     claim(l.host, l.port, `mqtt.listeners[${i}]`, "MQTT listener");
+  const devices = config.mqtt.deviceListener;
+  if (devices) claim(devices.host, devices.port, "mqtt.deviceListener", "MQTT device listener");
   if (config.metrics.enabled) claim(config.metrics.host, config.metrics.port, "metrics.port", "metrics");
   return problems;
 }

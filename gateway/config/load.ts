@@ -72,12 +72,16 @@ function substituteEnv(
 function checkCredentials(config: Config): ConfigProblem[] {
   const problems: ConfigProblem[] = [];
   const certificates = config.mqtt.listeners.some((l) => l.tls?.ca !== undefined);
+  // Operators never log in on the device listener: its CA counts for devices only.
+  const deviceCertificates = certificates || config.mqtt.deviceListener?.tls?.ca !== undefined;
   const need = "password: required unless a listener verifies client certificates (mqtt.listeners[].tls.ca)";
+  const deviceNeed =
+    "password: required unless a listener verifies client certificates (mqtt.listeners[].tls.ca, mqtt.deviceListener.tls.ca)";
   config.devices.forEach((d, i) => {
     // Every MQTT-bound model logs in to the broker (its profile's binding), whatever its model.
     const mqtt = deviceProfile(d, config).binding === "mqtt";
-    if (mqtt && !("password" in d && d.password !== undefined) && !certificates)
-      problems.push(configProblem(`devices[${i}].password`, need));
+    if (mqtt && !("password" in d && d.password !== undefined) && !deviceCertificates)
+      problems.push(configProblem(`devices[${i}].password`, deviceNeed));
   });
   config.operators.forEach((o, i) => {
     if (o.password === undefined && !certificates)

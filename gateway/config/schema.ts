@@ -367,6 +367,22 @@ export const configSchema = z.strictObject({
         description:
           "Open MQTT connections per listener; beyond it new connections are closed at once (a connection flood cannot exhaust memory)",
       }),
+      deviceListener: z
+        .strictObject({
+          host: z
+            .string()
+            .default("127.0.0.1")
+            .meta({ description: "Address to bind; 127.0.0.1 keeps it local" }),
+          port: z.number().int().min(0).max(65535).default(1884),
+          tls: tlsFiles.optional().meta({
+            description: "TLS on the device listener (mqtts://); with ca, client certificates log devices in",
+          }),
+        })
+        .optional()
+        .meta({
+          description:
+            "An MQTT listener for devices only (MQTT 3.1.1 and 5, QoS 0 and 1, plain or TLS), served by a worker thread on the second core: the device sockets and their packets cost the alert pipeline's thread nothing. Operators, the console and bridges use mqtt.listeners; devices may use either",
+        }),
     })
     .default(() => ({ listeners: [listener.parse({})], maxConnections: 20_000 })),
   operators: z.array(operator).default([]),

@@ -7,6 +7,8 @@ import { existsSync } from "node:fs";
 import { isHashed } from "../broker/credentials.js";
 import type { Config } from "./schema.js";
 
+type TlsFilesConfig = NonNullable<Config["mqtt"]["listeners"][number]["tls"]>;
+
 export function configWarnings(config: Config, exists: (path: string) => boolean = existsSync): string[] {
   const out: string[] = [];
   config.buses.forEach((b, i) => {
@@ -21,16 +23,23 @@ export function configWarnings(config: Config, exists: (path: string) => boolean
     out.push(
       `console.host: the operators' console on ${config.console.host}:${config.console.port} is plain HTTP; logins cross the network readable (keep 127.0.0.1, or put it behind TLS: docs/console.md)`,
     );
+  // The device listener speaks plain MQTT: beyond the box, device passwords cross the LAN readable.
+  const devices = config.mqtt?.deviceListener;
+  if (devices !== undefined && devices.tls === undefined && !loopback.test(devices.host))
+    out.push(
+      `mqtt.deviceListener.host: the device listener on ${devices.host}:${devices.port} is plain MQTT; device passwords cross the network readable (give it tls: docs/security.md)`,
+    );
   // Certificates are often installed after the file is written (and checked on another box).
-  (config.mqtt?.listeners ?? []).forEach((l, i) => {
+  const tlsListeners: Array<readonly [string, TlsFilesConfig | undefined]> = (
+    config.mqtt?.listeners ?? []
+  ).map((l, i) => [`mqtt.listeners[${i}]`, l.tls] as const);
+  if (devices?.tls) tlsListeners.push(["mqtt.deviceListener", devices.tls]);
+  for (const [path, tls] of tlsListeners)
     for (const key of ["cert", "key", "ca"] as const) {
-      const file = l.tls?.[key];
+      const file = tls?.[key];
       if (file !== undefined && !exists(file))
-        out.push(
-          `mqtt.listeners[${i}].tls.${key}: ${file} does not exist here (the gateway will not start without it)`,
-        );
+        out.push(`${path}.tls.${key}: ${file} does not exist here (the gateway will not start without it)`);
     }
-  });
   return out;
 }
 

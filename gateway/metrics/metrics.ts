@@ -39,6 +39,8 @@ export interface MetricsSource {
       backlogDropped: number;
       telemetryDropped: number;
     } | null;
+    /** The device listener (mqtt.deviceListener), or null when none is configured. */
+    deviceListener?: { connections: number } | null;
   };
   /** The journal (docs/durability.md); null stats when there is none. */
   readonly storageHealthy?: boolean;
@@ -344,6 +346,16 @@ export class GatewayMetrics {
     }).set({ version: linliVersion(), node: process.versions.node }, 1);
 
     // Labelled by the broker, so a gateway without an upstream has no series (not a misleading 0).
+    new Gauge({
+      name: "linli_device_listener_connections",
+      help: "Devices logged in on the device listener (mqtt.deviceListener); absent without one",
+      registers,
+      collect() {
+        const d = source.stats().deviceListener ?? null;
+        this.reset();
+        if (d !== null) this.set(d.connections);
+      },
+    });
     const upstream = () => source.stats().upstream ?? null;
     new Gauge({
       name: "linli_upstream_connected",

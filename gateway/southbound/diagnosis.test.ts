@@ -78,4 +78,22 @@ describe("bus diagnosis lines", () => {
       "console.host: the operators' console on 0.0.0.0:8080 is plain HTTP; logins cross the network readable (keep 127.0.0.1, or put it behind TLS: docs/console.md)",
     ]);
   });
+
+  it("config check warns that a device listener beyond loopback is plain MQTT, and not for a local one", () => {
+    const off = { enabled: false, host: "127.0.0.1", port: 8080 };
+    const local = {
+      buses: [],
+      console: off,
+      mqtt: { listeners: [], deviceListener: { host: "127.0.0.1", port: 1884 } },
+    };
+    expect(configWarnings(local as never)).toEqual([]);
+    const lan = {
+      buses: [],
+      console: off,
+      mqtt: { listeners: [], deviceListener: { host: "0.0.0.0", port: 1884 } },
+    };
+    expect(configWarnings(lan as never)).toEqual([
+      "mqtt.deviceListener.host: the device listener on 0.0.0.0:1884 is plain MQTT; device passwords cross the network readable (give it tls: docs/security.md)",
+    ]);
+  });
 });

@@ -1,0 +1,535 @@
+/**
+ * The device front end, main-thread side: a listener for devices only, whose sockets and MQTT
+ * framing live in a worker thread (worker.ts) on the machine's second core. Operators, the
+ * console and upstream bridges stay on aedes' listeners (embedded.ts); a device may use either.
+ * Measured in `npm run bench:cores` (docs/performance.md "Both cores"): with the device sockets
+ * in a worker the main thread spent 22-27 µs per message against 38-45 µs with everything on one
+ * thread; relaying the sockets' bytes from the main thread instead kept most of that cost.
+ *
+ * What stays here, because it needs the gateway's state: logins (AccessPolicy: passwords, client
+ * ids, bans of the LoginGuard), the publish rule at the moment an uplink is taken in (a reload may
+ * have removed the device), subscriptions (a device may only subscribe to its own downlink),
+ * every uplink (handed to the gateway exactly as aedes' path does: `BrokerHandlers.uplink`), and
+ * the completions that release PUBACKs. Per message, nothing goes through postMessage: uplinks come
+ * through one ring, completions go back through another (protocol.ts).
+ *
+ * Order: the uplink ring is FIFO, as the kernel's socket buffers before it are. Priority starts
+ * where it did on aedes' path: the ingest decodes each uplink as the ring is drained and a P1 takes
+ * the P1 lane; the ring is drained in batches of UPLINK_BATCH (a P1 waits behind at most one batch
+ * of decodes, about 0.3 ms at 3 µs each).
+ *
+ * Bounds: the uplink ring (UPLINK_RING_BYTES; full: the worker holds the record and stops reading
+ * that socket), the completion ring (COMPLETION_RING_BYTES; full: completions wait here, at most
+ * one per uplink in flight, itself bounded per connection by limits.maxInflight).
+ */
+import { existsSync } from "node:fs";
+import { createSecureContext } from "node:tls";
+import { fileURLToPath } from "node:url";
+import { Worker } from "node:worker_threads";
+import { Doorbell, SpscRing } from "../../../core/threads.js";
+import type { Logger, RateLimitedLog } from "../../log.js";
+import type { Completion } from "../../pipeline/lanes.js";
+import type { Counters } from "../../stats.js";
+import type { AccessPolicy, Identity } from "../access.js";
+import { mayUseClientId } from "../client-ids.js";
+import { IDENTIFIER_REJECTED, NOT_AUTHORIZED, refusedLoginCode, SERVER_UNAVAILABLE } from "../connack.js";
+import { packetLimitOf, type SocketLimits } from "../connection-limits.js";
+import type { BrokerHandlers } from "../handlers.js";
+import { readTlsFiles, type TlsFiles } from "../tls-files.js";
+import {
+  COMPLETION_BYTES,
+  type FromWorker,
+  type FrontWorkerData,
+  type FrontWorkerStats,
+  TAG_CLOSED,
+  TAG_COMMITTED,
+  TAG_REFUSED,
+  TAG_WILL,
+  type TlsContents,
+  type ToWorker,
+  UPLINK_HEADER_BYTES,
+} from "./protocol.js";
+
+/**
+ * 256 KiB: about 2,500 uplinks of a pendant's size, 60 ms at 40,000 msg/s. The ring only carries
+ * uplinks across to the main thread, which drains it every turn of its event loop; the pipeline's
+ * lanes behind it are what absorb a burst (sized by time, gateway/pipeline/lanes.ts). Full: the
+ * worker stops reading the sockets until there is room (nothing dropped).
+ */
+const UPLINK_RING_BYTES = 1 << 18;
+/** 64 KiB: 8,192 completions. */
+const COMPLETION_RING_BYTES = 1 << 16;
+/** Uplinks taken from the ring per turn of the event loop. */
+const UPLINK_BATCH = 128;
+/** How long close() waits for the worker to close its sockets before it is terminated. */
+const STOP_TIMEOUT_MS = 5000;
+
+interface DeviceListenerConfig {
+  host: string;
+  port: number;
+  tls?: TlsFiles;
+}
+
+/** A device connection, as the main thread knows it. */
+interface FrontConnection {
+  readonly id: number;
+  readonly clientId: string;
+  identity: Identity | null;
+  /** Its granted downlink subscription, or null. */
+  downlink: string | null;
+  /** Closed (the worker said so): a login still being verified is dropped. */
+  gone: boolean;
+}
+
+const done0: Completion = () => {};
+const CONNECTION_GONE = new Error("connection closed before its uplink was taken in");
+const PUBLISH_REFUSED = new Error("publish refused");
+
+export class DeviceFrontEnd {
+  private readonly byId = new Map<number, FrontConnection>();
+  private readonly byClientId = new Map<string, FrontConnection>();
+  private readonly downlinks = new Map<string, FrontConnection>();
+  private readonly uplink: SpscRing;
+  private readonly uplinkBytes: Buffer;
+  private readonly completions: SpscRing;
+  private readonly completionBytes: Buffer;
+  /** Completions that found their ring full, written first when it has room. */
+  private waiting: number[] = [];
+  private publishScheduled = false;
+  private running = true;
+  private pumpDone: Promise<void> = Promise.resolve();
+  private stopped: Promise<void> | null = null;
+  port = 0;
+  failed: Error | null = null;
+
+  private constructor(
+    private readonly worker: Worker,
+    private readonly opts: FrontEndOptions,
+    uplink: SpscRing,
+    completions: SpscRing,
+  ) {
+    this.uplink = uplink;
+    this.uplinkBytes = Buffer.from(uplink.bytes.buffer, uplink.bytes.byteOffset, uplink.bytes.length);
+    this.completions = completions;
+    this.completionBytes = Buffer.from(
+      completions.bytes.buffer,
+      completions.bytes.byteOffset,
+      completions.bytes.length,
+    );
+  }
+
+  static async start(opts: FrontEndOptions): Promise<DeviceFrontEnd> {
+    const uplink = SpscRing.create(UPLINK_RING_BYTES, { doorbell: new Doorbell() });
+    const completions = SpscRing.create(COMPLETION_RING_BYTES, { doorbell: new Doorbell() });
+    const limits = opts.limits.config;
+    const data: FrontWorkerData = {
+      host: opts.listener.host,
+      port: opts.listener.port,
+      tls: opts.listener.tls ? tlsContents(opts.listener.tls) : null,
+      maxConnections: opts.maxConnections,
+      connectTimeout: limits.connectTimeout,
+      maxConnectSize: limits.maxConnectSize,
+      maxInflight: limits.maxInflight,
+      uplink: uplink.handle(),
+      completions: completions.handle(),
+    };
+    const worker = new Worker(workerScript(), { workerData: data, name: "linli-device-front" });
+    const front = new DeviceFrontEnd(worker, opts, uplink, completions);
+    await new Promise<void>((resolve, reject) => {
+      const failed = (err: Error) => reject(err);
+      worker.once("error", failed);
+      worker.on("message", function first(m: FromWorker) {
+        if (m.t !== "ready") return;
+        worker.off("message", first);
+        worker.off("error", failed);
+        front.port = m.port;
+        resolve();
+      });
+    }).catch(async (err: Error) => {
+      await worker.terminate();
+      throw err;
+    });
+    worker.on("message", (m: FromWorker) => front.onMessage(m));
+    worker.on("error", (err) => {
+      // The worker is gone and with it every device connection on this listener; the devices
+      // reconnect to nothing until a restart. Loud, and visible in `listening` (the health check).
+      front.failed = err;
+      front.running = false;
+      opts.log.error({ err }, "device listener worker failed; devices on it are disconnected");
+    });
+    front.pumpDone = front.pump();
+    return front;
+  }
+
+  get listening(): boolean {
+    return this.running && this.failed === null;
+  }
+
+  /** Connected (logged-in) devices. */
+  get connections(): number {
+    let n = 0;
+    for (const c of this.byId.values()) if (c.identity !== null) n++;
+    return n;
+  }
+
+  /** The worker's figures: its heap (what the device connections cost there), sockets, held uplinks. */
+  stats(snapshot?: string): Promise<FrontWorkerStats> {
+    return new Promise((resolve, reject) => {
+      if (this.failed !== null || !this.running) {
+        reject(new Error("device listener not running"));
+        return;
+      }
+      const on = (m: FromWorker) => {
+        if (m.t !== "stats") return;
+        this.worker.off("message", on);
+        resolve(m.stats);
+      };
+      this.worker.on("message", on);
+      this.send(snapshot === undefined ? { t: "stats" } : { t: "stats", snapshot });
+    });
+  }
+
+  /** A downlink for a device connected here (its subscribed downlink topic): true if sent. */
+  deliver(topic: string, payload: Buffer, qos: 0 | 1): boolean {
+    const c = this.downlinks.get(topic);
+    if (c === undefined || !this.running) return false;
+    this.send({ t: "deliver", conn: c.id, topic, payload: new Uint8Array(payload), qos });
+    return true;
+  }
+
+  /**
+   * Re-reads the listener's certificate, key and CA (reload, SIGHUP): new handshakes use them,
+   * open connections keep theirs. Throws, naming the file, and keeps the old ones if a file cannot
+   * be read or the pair does not match. False without TLS.
+   */
+  reloadCertificates(): boolean {
+    if (!this.opts.listener.tls) return false;
+    const contents = tlsContents(this.opts.listener.tls);
+    // Checked here, where the error can be reported: the worker would only fail on it.
+    createSecureContext({
+      cert: Buffer.from(contents.cert),
+      key: Buffer.from(contents.key),
+      ...(contents.ca === undefined ? {} : { ca: Buffer.from(contents.ca) }),
+      minVersion: contents.minVersion,
+    });
+    this.send({ t: "tls", tls: contents });
+    return true;
+  }
+
+  /** Closes the connections whose identity matches (a reload removed the device); returns how many. */
+  disconnect(match: (identity: Identity) => boolean): number {
+    let n = 0;
+    for (const c of this.byId.values())
+      if (c.identity !== null && match(c.identity)) {
+        this.send({ t: "close", conn: c.id });
+        n++;
+      }
+    return n;
+  }
+
+  /** Closes the listener and every device connection, then the worker. */
+  close(): Promise<void> {
+    if (this.stopped) return this.stopped;
+    this.stopped = (async () => {
+      if (this.failed === null) {
+        const stopped = new Promise<void>((resolve) => {
+          this.worker.on("message", (m: FromWorker) => m.t === "stopped" && resolve());
+          this.worker.once("exit", () => resolve());
+        });
+        this.send({ t: "stop" });
+        const timer = new Promise<void>((r) => setTimeout(r, STOP_TIMEOUT_MS).unref());
+        await Promise.race([stopped, timer]);
+      }
+      this.running = false;
+      this.uplink.doorbell?.ring();
+      await this.pumpDone;
+      await this.worker.terminate();
+    })();
+    return this.stopped;
+  }
+
+  private send(m: ToWorker): void {
+    if (this.failed === null) this.worker.postMessage(m);
+  }
+
+  private onMessage(m: FromWorker): void {
+    switch (m.t) {
+      case "connect":
+        void this.login(m);
+        return;
+      case "subscribe":
+        this.subscribe(m.conn, m.messageId, m.filters, m.qos);
+        return;
+      case "unsubscribe": {
+        const c = this.byId.get(m.conn);
+        if (c?.downlink && m.filters.includes(c.downlink)) this.dropDownlink(c);
+        return;
+      }
+      case "error":
+        this.opts.log.error({ err: m.message, listener: "devices" }, "device listener error");
+        return;
+      case "rejected": {
+        const c = m.conn === null ? undefined : this.byId.get(m.conn);
+        const who = c?.identity ? whoOf(c.identity) : (c?.clientId ?? "(device listener)");
+        this.opts.counters.reject(m.role ?? "connection", m.reason);
+        this.opts.rateLog.warn(
+          who,
+          m.reason,
+          { who, reason: m.reason, detail: m.detail, listener: "devices" },
+          "device connection refused or closed",
+        );
+        return;
+      }
+      default:
+        return;
+    }
+  }
+
+  /** A CONNECT: the same rules as aedes' listeners (embedded.ts), and devices only. */
+  private async login(m: Extract<FromWorker, { t: "connect" }>): Promise<void> {
+    const c: FrontConnection = {
+      id: m.conn,
+      clientId: m.clientId,
+      identity: null,
+      downlink: null,
+      gone: false,
+    };
+    this.byId.set(c.id, c);
+    const { limits, policy, counters, rateLog } = this.opts;
+    const refuse = (code: number, counted: [string, string] | null, reason: string) => {
+      if (counted) counters.reject(counted[0], counted[1]);
+      rateLog.warn(
+        m.username ?? "(anonymous)",
+        reason,
+        { username: m.username, clientId: m.clientId, reason, listener: "devices" },
+        "connection refused",
+      );
+      this.send({ t: "login", conn: c.id, returnCode: code, uplinkTopic: "", maxPacket: 0, role: "" });
+    };
+    const admission = limits.login.admitConnection(m.address);
+    if (admission !== "ok") {
+      const reason = admission === "banned" ? "address-banned" : "address-rate-limited";
+      refuse(SERVER_UNAVAILABLE, ["connection", reason], reason);
+      return;
+    }
+    const banned = limits.loginBannedAt(m.address, m.username);
+    if (banned !== null) {
+      refuse(refusedLoginCode("bad-password"), null, banned);
+      return;
+    }
+    let result: Awaited<ReturnType<AccessPolicy["authenticate"]>>;
+    try {
+      const password = m.password === undefined ? undefined : Buffer.from(m.password);
+      result = await policy.authenticate(m.username, password, m.certNames, () => c.gone);
+    } catch (err) {
+      this.opts.log.error({ err, clientId: m.clientId }, "authentication failed");
+      refuse(SERVER_UNAVAILABLE, null, "authentication-failed");
+      return;
+    }
+    if (c.gone || !this.running) return;
+    limits.loginResultAt(m.address, m.username, result);
+    if (!result.ok) {
+      const counted = result.reason === "unknown-device" ? "unknown" : "auth";
+      refuse(refusedLoginCode(result.reason), [counted, result.reason], result.reason);
+      return;
+    }
+    const identity = result.identity;
+    if (identity.kind !== "device") {
+      // Operators log in on the broker's own listeners (sessions, alerts, the console).
+      refuse(NOT_AUTHORIZED, ["operator", "device-listener-only"], "device-listener-only");
+      return;
+    }
+    if (!mayUseClientId(policy.registry, identity, m.clientId)) {
+      refuse(IDENTIFIER_REJECTED, [identity.device.model, "client-id-not-owned"], "client-id-not-owned");
+      return;
+    }
+    // MQTT 3.1.1 §3.1.4-2: a second connection with the same client id takes over from the first.
+    const previous = this.byClientId.get(m.clientId);
+    if (previous !== undefined && previous !== c) {
+      this.byClientId.delete(m.clientId);
+      if (previous.downlink !== null) this.dropDownlink(previous);
+      this.send({ t: "close", conn: previous.id });
+    }
+    c.identity = identity;
+    this.byClientId.set(m.clientId, c);
+    const limit = packetLimitOf(identity, limits.config.operatorMaxPacket);
+    this.send({
+      t: "login",
+      conn: c.id,
+      returnCode: 0,
+      uplinkTopic: identity.device.uplinkTopic ?? "",
+      maxPacket: limit.bytes,
+      role: limit.role,
+    });
+  }
+
+  private subscribe(conn: number, messageId: number, filters: string[], qos: number[]): void {
+    const c = this.byId.get(conn);
+    if (c?.identity == null) return;
+    const identity = c.identity;
+    const granted = filters.map((filter, i) => {
+      if (this.opts.policy.subscribe(identity, filter)) {
+        if (c.downlink !== null && c.downlink !== filter) this.dropDownlink(c);
+        c.downlink = filter;
+        this.downlinks.set(filter, c);
+        return Math.min(qos[i] ?? 0, 1);
+      }
+      const who = whoOf(identity);
+      this.opts.counters.reject(
+        identity.kind === "device" ? identity.device.model : "operator",
+        "subscribe-not-allowed",
+      );
+      this.opts.rateLog.warn(who, "subscribe-not-allowed", { who, filter }, "subscription refused");
+      // §3.9.3: 0x80 refuses this filter; the client stays connected.
+      return 0x80;
+    });
+    this.send({ t: "suback", conn, messageId, granted });
+  }
+
+  private dropDownlink(c: FrontConnection): void {
+    if (c.downlink !== null && this.downlinks.get(c.downlink) === c) this.downlinks.delete(c.downlink);
+    c.downlink = null;
+  }
+
+  private closed(conn: number): void {
+    const c = this.byId.get(conn);
+    if (c === undefined) return;
+    c.gone = true;
+    this.byId.delete(conn);
+    if (this.byClientId.get(c.clientId) === c) this.byClientId.delete(c.clientId);
+    this.dropDownlink(c);
+  }
+
+  /** Takes uplinks from the ring, a batch per turn of the event loop, until closed. */
+  private async pump(): Promise<void> {
+    const bell = this.uplink.doorbell as Doorbell;
+    const isEmpty = () => this.uplink.isEmpty();
+    while (this.running) {
+      const n = this.uplink.drain(UPLINK_BATCH, this.onUplink);
+      if (this.waiting.length > 0) this.flushWaiting();
+      if (n === 0) await bell.sleep(isEmpty, 100);
+      else await new Promise((r) => setImmediate(r));
+    }
+  }
+
+  private readonly onUplink = (tag: number, _bytes: Uint8Array, at: number, length: number): void => {
+    const b = this.uplinkBytes;
+    const connId = b.readUInt32LE(at);
+    if (tag === TAG_CLOSED) {
+      this.closed(connId);
+      return;
+    }
+    const slot = b.readInt32LE(at + 4);
+    const retain = b[at + 8] === 1;
+    const ctLength = b[at + 9] as number;
+    const c = this.byId.get(connId);
+    if (c?.identity?.kind !== "device") {
+      // Closed since: a QoS 1 uplink was not acknowledged and will be sent again. Answered all the
+      // same: the worker counts the completions it is owed.
+      if (slot >= 0) this.complete(connId, slot, CONNECTION_GONE);
+      return;
+    }
+    const identity = c.identity;
+    const will = tag === TAG_WILL;
+    const topic = identity.device.uplinkTopic ?? "";
+    const decision = this.opts.policy.authorizePublish(identity, topic, { retain, will });
+    if (!decision.ok) {
+      const who = identity.device.id;
+      this.opts.counters.reject(identity.device.model, decision.reason);
+      this.opts.rateLog.warn(
+        who,
+        decision.reason,
+        { who, topic, will },
+        "publish refused; device disconnected",
+      );
+      if (!will) this.send({ t: "close", conn: connId });
+      if (slot >= 0) this.complete(connId, slot, PUBLISH_REFUSED);
+      return;
+    }
+    const start = at + UPLINK_HEADER_BYTES;
+    const contentType = ctLength === 0 ? undefined : b.toString("latin1", start, start + ctLength);
+    // A copy: the ring's bytes are written over once this record is consumed.
+    const payload = Buffer.from(b.subarray(start + ctLength, at + length));
+    const done: Completion =
+      slot >= 0
+        ? (err) => this.complete(connId, slot, err)
+        : (err) => {
+            // QoS 0 not kept (the alert lanes full): as on aedes' path, the connection is closed.
+            if (err) this.send({ t: "close", conn: connId });
+          };
+    this.opts.handlers.uplink(identity.device, payload, contentType, will ? done0 : done);
+  };
+
+  /** A QoS 1 uplink committed or refused: its PUBACK is released (or the connection closed) by the worker. */
+  private complete(conn: number, slot: number, err: Error | null): void {
+    const tag = err ? TAG_REFUSED : TAG_COMMITTED;
+    if (this.waiting.length > 0 || !this.writeCompletion(tag, conn, slot)) this.waiting.push(tag, conn, slot);
+    if (!this.publishScheduled) {
+      this.publishScheduled = true;
+      queueMicrotask(this.publishCompletions);
+    }
+  }
+
+  private writeCompletion(tag: number, conn: number, slot: number): boolean {
+    const at = this.completions.tryClaim(tag, COMPLETION_BYTES);
+    if (at < 0) return false;
+    this.completionBytes.writeUInt32LE(conn, at);
+    this.completionBytes.writeUInt32LE(slot, at + 4);
+    return true;
+  }
+
+  /** Completions of one turn become visible to the worker together (one doorbell at most). */
+  private readonly publishCompletions = (): void => {
+    this.publishScheduled = false;
+    this.completions.publish();
+  };
+
+  private flushWaiting(): void {
+    const w = this.waiting;
+    let i = 0;
+    while (i < w.length && this.writeCompletion(w[i] as number, w[i + 1] as number, w[i + 2] as number))
+      i += 3;
+    if (i > 0) {
+      this.waiting = w.slice(i);
+      this.completions.publish();
+    }
+  }
+}
+
+export interface FrontEndOptions {
+  listener: DeviceListenerConfig;
+  maxConnections: number;
+  policy: AccessPolicy;
+  handlers: BrokerHandlers;
+  limits: SocketLimits;
+  counters: Counters;
+  log: Logger;
+  rateLog: RateLimitedLog;
+}
+
+/** The files of a TLS listener, read now (throws naming the file). */
+function tlsContents(files: TlsFiles): TlsContents {
+  const o = readTlsFiles(files);
+  return {
+    cert: o.cert as Buffer,
+    key: o.key as Buffer,
+    ...(o.ca === undefined ? {} : { ca: o.ca as Buffer }),
+    minVersion: (o.minVersion ?? "TLSv1.2") as TlsContents["minVersion"],
+  };
+}
+
+function whoOf(identity: Identity): string {
+  return identity.kind === "device" ? identity.device.id : identity.name;
+}
+
+/**
+ * The worker's script: beside this module once built; run from the TypeScript sources (vitest),
+ * the built one in dist/ (`npm test` builds first).
+ */
+function workerScript(): URL {
+  const here = new URL("./worker.js", import.meta.url);
+  if (existsSync(fileURLToPath(here))) return here;
+  const built = new URL("../../../dist/gateway/broker/front/worker.js", import.meta.url);
+  if (existsSync(fileURLToPath(built))) return built;
+  throw new Error(`device listener: ${fileURLToPath(built)} is missing (npm run build)`);
+}

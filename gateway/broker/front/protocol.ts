@@ -1,0 +1,109 @@
+/**
+ * What the device front end's worker (worker.ts) and the main thread (device-front.ts) say to
+ * each other. Messages go two ways:
+ *
+ * - Per message, over SharedArrayBuffer rings (core/spsc-ring.ts), no postMessage:
+ *   the worker writes an UPLINK record for every PUBLISH on a device's own uplink topic (and
+ *   its will when it falls due); the main thread writes a COMPLETION record when the gateway has
+ *   committed (or refused) a QoS 1 uplink, and the worker writes the PUBACKs in order.
+ * - Per connection, by postMessage (rare: a login, a subscription, a close): the messages below.
+ *
+ * Uplink record (tag UPLINK or WILL; CLOSED carries the connection id alone and follows the
+ * connection's last uplink, so a will or an uplink read just before a close is never dropped):
+ *   u32 connection id | i32 PUBACK slot (-1: QoS 0, nothing to acknowledge) | u8 retain |
+ *   u8 content-type length | content type (latin1, MQTT 5 only) | payload
+ * Completion record (tag COMMITTED or REFUSED): u32 connection id | u32 PUBACK slot
+ */
+import type { SpscRingHandle } from "../../../core/threads.js";
+
+export const TAG_UPLINK = 0;
+export const TAG_WILL = 1;
+export const TAG_CLOSED = 2;
+export const TAG_COMMITTED = 0;
+export const TAG_REFUSED = 1;
+
+export const UPLINK_HEADER_BYTES = 10;
+export const COMPLETION_BYTES = 8;
+
+/** A TLS listener's certificate, key and CA, read by the main thread (tls-files.ts). */
+export interface TlsContents {
+  cert: Uint8Array;
+  key: Uint8Array;
+  ca?: Uint8Array;
+  minVersion: "TLSv1.2" | "TLSv1.3";
+}
+
+export interface FrontWorkerData {
+  host: string;
+  port: number;
+  /** TLS on the listener, or null for plain TCP. */
+  tls: TlsContents | null;
+  maxConnections: number;
+  /** ms a socket may take to send CONNECT and be logged in. */
+  connectTimeout: number;
+  /** Largest packet before login (bytes). */
+  maxConnectSize: number;
+  /** QoS 1 uplinks waiting for their PUBACK per connection; beyond it the connection is closed. */
+  maxInflight: number;
+  uplink: SpscRingHandle;
+  completions: SpscRingHandle;
+}
+
+/** Worker -> main. */
+export type FromWorker =
+  | { t: "ready"; port: number }
+  | {
+      t: "connect";
+      conn: number;
+      address: string;
+      clientId: string;
+      username: string | undefined;
+      password: Uint8Array | undefined;
+      /** Names of a client certificate the listener's CA verified (TLS with a ca); else empty. */
+      certNames: string[];
+      clean: boolean;
+      protocolVersion: number;
+    }
+  | { t: "subscribe"; conn: number; messageId: number; filters: string[]; qos: number[] }
+  | { t: "unsubscribe"; conn: number; filters: string[] }
+  /** A refusal the worker decided (counted and logged by the main thread). */
+  | { t: "rejected"; conn: number | null; role: string | null; reason: string; detail: string }
+  | { t: "stopped" }
+  /** The listener reported an error after it started (logged by the main thread). */
+  | { t: "error"; message: string }
+  | { t: "stats"; stats: FrontWorkerStats };
+
+/** What the worker reports on request. */
+export interface FrontWorkerStats {
+  /** Its V8 heap, bytes. */
+  heapUsed: number;
+  heapTotal: number;
+  /** Open sockets (logged in or not). */
+  sockets: number;
+  /** Uplinks that found the ring full and waited for room, since the start. */
+  heldTotal: number;
+}
+
+/** Main -> worker. */
+export type ToWorker =
+  | {
+      t: "login";
+      conn: number;
+      /** 0: accepted; else the CONNACK return code (MQTT 3.1.1 §3.2.2.3) and the connection is closed. */
+      returnCode: number;
+      uplinkTopic: string;
+      /** Largest packet once logged in (bytes). */
+      maxPacket: number;
+      role: string;
+    }
+  | { t: "suback"; conn: number; messageId: number; granted: number[] }
+  | { t: "deliver"; conn: number; topic: string; payload: Uint8Array; qos: 0 | 1 }
+  | { t: "close"; conn: number }
+  /** New certificate, key and CA for new handshakes (already checked by the main thread). */
+  | { t: "tls"; tls: TlsContents }
+  /**
+   * The worker's figures; its heap after a full collection when the process runs with --expose-gc,
+   * and a heap snapshot into `snapshot` (bench/connections.ts).
+   */
+  | { t: "stats"; snapshot?: string }
+  | { t: "stop" };

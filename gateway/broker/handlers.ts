@@ -1,0 +1,16 @@
+/** What the broker hands to the gateway: devices' uplinks and operators' actions. */
+import type { Completion } from "../pipeline/lanes.js";
+import type { DeviceEntry } from "../registry.js";
+import type { OperatorAction } from "./access.js";
+
+export interface BrokerHandlers {
+  uplink(device: DeviceEntry, payload: Buffer, contentType: string | undefined, done: Completion): void;
+  /** An operator's action (ack, shelve, command, ...), already authorised by topic. */
+  operator(
+    operator: string,
+    action: OperatorAction,
+    target: string,
+    command: string | null,
+    payload: Buffer,
+  ): void;
+}

@@ -1,0 +1,399 @@
+/**
+ * The device listener (mqtt.deviceListener): devices on a port of their own, served by a worker
+ * thread (gateway/broker/front/), alongside the operators' aedes listener. Real sockets on
+ * loopback, real mqtt.js clients. Needs the built worker (`npm test` builds first).
+ */
+import { readFileSync, writeFileSync } from "node:fs";
+import net from "node:net";
+import { connect as tlsConnect } from "node:tls";
+import { Encoder } from "cbor-x";
+import mqtt, { type IClientOptions } from "mqtt";
+import mqttPacket from "mqtt-packet";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import type { Gateway } from "../gateway/gateway.js";
+import { makeTestPki, type TestPki } from "./support/certs.js";
+import {
+  clientIdFor,
+  connect,
+  OPS,
+  pendantMsg,
+  SITE,
+  sleep,
+  startGateway,
+  TestClient,
+  testConfig,
+} from "./support/harness.js";
+
+describe("the device listener: devices served by a worker thread", () => {
+  let gw: Gateway;
+  let ops: TestClient;
+  const clients: TestClient[] = [];
+
+  beforeEach(async () => {
+    gw = await startGateway({
+      config: testConfig({
+        mqtt: { listeners: [{ host: "127.0.0.1", port: 0 }], deviceListener: { host: "127.0.0.1", port: 0 } },
+        // A burst of 300 from one pendant is far over its datasheet rate; here it is the point.
+        limits: { deviceRate: { models: { ec200: { perSecond: 1000, burst: 1000 } } } },
+      }),
+    });
+    ops = await connect(gw, OPS.name, OPS.password);
+    expect(await ops.subscribe(`linli/${SITE}/#`)).toBe(1);
+    clients.push(ops);
+  });
+
+  afterEach(async () => {
+    await Promise.all(clients.splice(0).map((c) => c.end()));
+    await gw.stop();
+  });
+
+  function devicePort(): number {
+    const port = gw.broker.deviceListenerPort;
+    if (port === null) throw new Error("no device listener");
+    return port;
+  }
+
+  async function device(id: string, pw: string, extra: IClientOptions = {}): Promise<TestClient> {
+    const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${devicePort()}`, {
+      username: id,
+      password: pw,
+      clientId: clientIdFor(gw, id),
+      reconnectPeriod: 0,
+      connectTimeout: 2000,
+      ...extra,
+    });
+    const c = new TestClient(client);
+    clients.push(c);
+    return c;
+  }
+
+  /** The CONNACK return code of a login that is refused (mqtt.js rejects with it). */
+  async function refusedWith(opts: IClientOptions): Promise<number | undefined> {
+    try {
+      const c = await mqtt.connectAsync(`mqtt://127.0.0.1:${devicePort()}`, {
+        reconnectPeriod: 0,
+        connectTimeout: 2000,
+        ...opts,
+      });
+      clients.push(new TestClient(c));
+      return 0;
+    } catch (err) {
+      return (err as { code?: number }).code;
+    }
+  }
+
+  it("a pendant's press on the device listener is acknowledged and raises the P1 alert operators see", async () => {
+    const p = await device("p-1", "pw-p1");
+    await p.publish("devices/ec200/p-1/up", pendantMsg(1, "press")); // resolves on the PUBACK
+    const m = await ops.waitFor((x) => x.topic.includes("/alerts/p"));
+    expect(m.topic).toBe(`linli/${SITE}/alerts/p1/EMERGENCY_CALL/p-1`);
+    expect(m.json()).toMatchObject({ code: "EMERGENCY_CALL", deviceId: "p-1", household: "hh-1" });
+    const t = await ops.waitFor((x) => x.topic === `linli/${SITE}/telemetry/ec200/p-1`);
+    expect(t.json()).toMatchObject({ deviceId: "p-1", metrics: { event: { value: "press" } } });
+    expect(gw.broker.deviceListenerConnections).toBe(1);
+  });
+
+  it("QoS 1 uplinks are all acknowledged and all taken in, in order", async () => {
+    const p = await device("p-1", "pw-p1");
+    const sends: Promise<unknown>[] = [];
+    // Telemetry does not carry seq: the order shows in battery (hundreds) and rssi (units).
+    for (let seq = 1; seq <= 300; seq++)
+      sends.push(
+        p.publish(
+          "devices/ec200/p-1/up",
+          pendantMsg(seq, null, { bat: Math.floor(seq / 100), rssi: -(seq % 100) - 1 }),
+        ),
+      );
+    await Promise.all(sends);
+    const until = Date.now() + 3000;
+    while (ops.on("/telemetry/ec200/p-1").length < 300 && Date.now() < until) await sleep(10);
+    const seqs = ops.on("/telemetry/ec200/p-1").map((m) => {
+      const metrics = m.json().metrics as Record<string, { value: number }>;
+      return (metrics.battery?.value ?? 0) * 100 - (metrics.rssi?.value ?? 0) - 1;
+    });
+    expect(seqs).toEqual(Array.from({ length: 300 }, (_, i) => i + 1));
+    expect(gw.counters.rejected("ec200", "duplicate-seq")).toBe(0);
+  });
+
+  it("when the main thread stalls, the worker holds what the ring cannot take and stops reading; nothing is lost", async () => {
+    const s = net.connect(devicePort(), "127.0.0.1");
+    await new Promise((r) => s.once("connect", r));
+    s.write(
+      mqttPacket.generate({
+        cmd: "connect",
+        protocolId: "MQTT",
+        protocolVersion: 4,
+        clean: true,
+        clientId: "ec200-p-1",
+        keepalive: 60,
+        username: "p-1",
+        password: Buffer.from("pw-p1"),
+      }),
+    );
+    let acks = 0;
+    const connack = new Promise<void>((resolve) => {
+      let first = true;
+      s.on("data", (chunk: Buffer) => {
+        if (first) {
+          first = false;
+          resolve();
+          chunk = chunk.subarray(4);
+        }
+        acks += chunk.length / 4; // PUBACK: 4 bytes each
+      });
+    });
+    await connack;
+    // 3,000 QoS 1 heartbeats of ~200 bytes each: 600 KB, more than the 256 KiB uplink ring, and
+    // fewer than limits.maxInflight (4,096) unacknowledged.
+    const n = 3000;
+    const packets = Array.from({ length: n }, (_, i) =>
+      mqttPacket.generate({
+        cmd: "publish",
+        topic: "devices/ec200/p-1/up",
+        payload: Buffer.from(pendantMsg(i + 1, null, { fw: "x".repeat(80) })),
+        qos: 1,
+        messageId: i + 1,
+        retain: false,
+        dup: false,
+      }),
+    );
+    s.write(Buffer.concat(packets));
+    // The main thread (this one) stalls for 600 ms: the worker fills the ring, then holds.
+    const until = Date.now() + 600;
+    while (Date.now() < until) {}
+    const deadline = Date.now() + 10_000;
+    while (acks < n && Date.now() < deadline) await sleep(20);
+    expect(acks).toBe(n);
+    expect(gw.counters.snapshot().messages.ec200).toBe(n);
+    expect((await gw.broker.deviceListenerStats())?.heldTotal).toBeGreaterThan(0);
+    s.destroy();
+  });
+
+  it("an MQTT 5 device's CBOR payload with its content type decodes like JSON", async () => {
+    const p = await device("p-1", "pw-p1", { protocolVersion: 5 });
+    const cbor = new Encoder({ useRecords: false, variableMapSize: true }).encode({
+      t: "evt",
+      seq: 1,
+      ts: Date.now(),
+      evt: "fall",
+      bat: 80,
+      rssi: -60,
+    });
+    await p.client.publishAsync("devices/ec200/p-1/up", cbor, {
+      qos: 1,
+      properties: { contentType: "application/cbor" },
+    });
+    const m = await ops.waitFor((x) => x.topic.includes("/alerts/p"));
+    expect(m.topic).toBe(`linli/${SITE}/alerts/p1/FALL_DETECTED/p-1`);
+  });
+
+  it("a device subscribes to its own downlink and receives the operator's acknowledgement; other filters are refused", async () => {
+    const p = await device("p-1", "pw-p1");
+    expect(await p.subscribe("devices/ec200/p-1/down")).toBe(1);
+    expect(await p.subscribe("devices/ec200/p-2/down")).toBe(128);
+    expect(await p.subscribe(`linli/${SITE}/#`)).toBe(128);
+    await p.publish("devices/ec200/p-1/up", pendantMsg(1, "press"));
+    const alert = (await ops.waitFor((x) => x.topic.includes("/alerts/p"))).json();
+    await ops.publish(`linli/${SITE}/ack/${alert.id}`, JSON.stringify({ by: "Wang Li" }));
+    const down = await p.waitFor((x) => x.topic === "devices/ec200/p-1/down");
+    expect(down.json()).toEqual({ cmd: "ack_call", alertId: alert.id });
+    expect(gw.counters.rejected("ec200", "subscribe-not-allowed")).toBe(2);
+  });
+
+  it("refuses bad passwords, unknown devices, operators and borrowed client ids, with the CONNACK codes of the main listener", async () => {
+    expect(await refusedWith({ username: "p-1", password: "wrong", clientId: "ec200-p-1" })).toBe(4);
+    expect(await refusedWith({ username: "nobody", password: "x", clientId: "nobody" })).toBe(4);
+    expect(await refusedWith({ username: OPS.name, password: OPS.password, clientId: "ops-x1" })).toBe(5);
+    expect(await refusedWith({ username: "p-1", password: "pw-p1", clientId: "ec200-p-2" })).toBe(2);
+    expect(await refusedWith({ clientId: "anon" })).toBe(5);
+    expect(gw.counters.rejected("auth", "bad-password")).toBe(1);
+    expect(gw.counters.rejected("unknown", "unknown-device")).toBe(1);
+    expect(gw.counters.rejected("operator", "device-listener-only")).toBe(1);
+    expect(gw.counters.rejected("ec200", "client-id-not-owned")).toBe(1);
+    expect(gw.broker.deviceListenerConnections).toBe(0);
+  });
+
+  it("a publish on another device's topic closes the connection, counted, and nothing is taken in", async () => {
+    const p = await device("p-1", "pw-p1");
+    p.client.publish("devices/ec200/p-2/up", pendantMsg(1, "press"), { qos: 1 });
+    const until = Date.now() + 3000;
+    while (!p.closedByServer && Date.now() < until) await sleep(10);
+    expect(p.closedByServer).toBe(true);
+    expect(gw.counters.rejected("ec200", "topic-not-allowed")).toBe(1);
+    await sleep(100);
+    expect(ops.on("/alerts/p")).toHaveLength(0);
+  });
+
+  it("a device that vanishes has its will taken in; a clean DISCONNECT has none", async () => {
+    const will = {
+      topic: "devices/ec200/p-1/up",
+      payload: Buffer.from(pendantMsg(9, "press")),
+      qos: 1 as const,
+      retain: false,
+    };
+    const gone = await device("p-1", "pw-p1", { will });
+    (gone.client.stream as net.Socket).destroy();
+    const m = await ops.waitFor((x) => x.topic.includes("/alerts/p"));
+    expect(m.json()).toMatchObject({ code: "EMERGENCY_CALL", deviceId: "p-1" });
+
+    const polite = await device("p-2", "pw-p2", { will: { ...will, topic: "devices/ec200/p-2/up" } });
+    await polite.client.endAsync(false); // sends DISCONNECT
+    await sleep(200);
+    expect(ops.on("/alerts/p1/EMERGENCY_CALL/p-2")).toHaveLength(0);
+  });
+
+  it("a second connection with the same client id takes over from the first", async () => {
+    const first = await device("p-1", "pw-p1");
+    const second = await device("p-1", "pw-p1");
+    const until = Date.now() + 3000;
+    while (!first.closedByServer && Date.now() < until) await sleep(10);
+    expect(first.closedByServer).toBe(true);
+    await second.publish("devices/ec200/p-1/up", pendantMsg(1, "press"));
+    await ops.waitFor((x) => x.topic.includes("/alerts/p"));
+    expect(gw.broker.deviceListenerConnections).toBe(1);
+  });
+
+  it("a device silent past one and a half keepalives is closed and counted", async () => {
+    const s = net.connect(devicePort(), "127.0.0.1");
+    await new Promise((r) => s.once("connect", r));
+    s.write(
+      mqttPacket.generate({
+        cmd: "connect",
+        protocolId: "MQTT",
+        protocolVersion: 4,
+        clean: true,
+        clientId: "ec200-p-1",
+        keepalive: 1,
+        username: "p-1",
+        password: Buffer.from("pw-p1"),
+      }),
+    );
+    const connack = await new Promise<Buffer>((r) => s.once("data", r));
+    expect([...connack]).toEqual([0x20, 0x02, 0x00, 0x00]);
+    const started = Date.now();
+    await new Promise((r) => s.once("close", r));
+    // 1.5 s of silence, checked once a second: closed after 1.5 to 2.5 s.
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1400);
+    expect(gw.counters.rejected("ec200", "keepalive-timeout")).toBe(1);
+  });
+
+  it("a socket that never sends CONNECT, or sends something else first, is closed", async () => {
+    const s = net.connect(devicePort(), "127.0.0.1");
+    await new Promise((r) => s.once("connect", r));
+    s.write(Buffer.from([0xc0, 0x00])); // PINGREQ before CONNECT
+    await new Promise((r) => s.once("close", r));
+    expect(gw.counters.rejected("connection", "not-connect")).toBe(1);
+  });
+
+  it("a device the configuration no longer has is disconnected", async () => {
+    const p = await device("p-2", "pw-p2");
+    expect(gw.broker.disconnect((i) => i.kind === "device" && i.device.id === "p-2")).toBe(1);
+    const until = Date.now() + 3000;
+    while (!p.closedByServer && Date.now() < until) await sleep(10);
+    expect(p.closedByServer).toBe(true);
+  });
+
+  it("stopping the gateway closes the device listener and its connections", async () => {
+    const p = await device("p-1", "pw-p1");
+    const port = devicePort();
+    await gw.stop();
+    const until = Date.now() + 3000;
+    while (!p.closedByServer && Date.now() < until) await sleep(10);
+    expect(p.closedByServer).toBe(true);
+    const refused = await new Promise<string>((resolve) => {
+      const s = net.connect(port, "127.0.0.1");
+      s.once("connect", () => {
+        s.destroy();
+        resolve("connected");
+      });
+      s.once("error", (err: NodeJS.ErrnoException) => resolve(err.code ?? "error"));
+    });
+    expect(refused).toBe("ECONNREFUSED");
+    // afterEach stops it again: a second stop is harmless.
+  });
+});
+
+describe("the device listener over TLS", () => {
+  let pki: TestPki | null = null;
+  let gw: Gateway | null = null;
+  const open: mqtt.MqttClient[] = [];
+
+  afterEach(async () => {
+    await Promise.all(open.splice(0).map((c) => c.endAsync(true)));
+    await gw?.stop();
+    gw = null;
+    pki?.remove();
+    pki = null;
+  });
+
+  it("logs a device in by its client certificate or its password, and takes renewed certificates", async () => {
+    const p = makeTestPki();
+    pki = p;
+    const base = testConfig();
+    gw = await startGateway({
+      config: {
+        ...base,
+        mqtt: {
+          listeners: [{ host: "127.0.0.1", port: 0 }],
+          deviceListener: {
+            host: "127.0.0.1",
+            port: 0,
+            tls: { cert: p.serverCert, key: p.serverKey, ca: p.ca },
+          },
+        },
+        // p-3 has no password: certificate only.
+        devices: [...(base.devices ?? []), { id: "p-3", model: "ec200" }],
+      },
+    });
+    const url = `mqtts://127.0.0.1:${gw.broker.deviceListenerPort}`;
+    const ca = readFileSync(p.ca);
+    const connectWith = async (opts: IClientOptions) => {
+      const c = await mqtt.connectAsync(url, { reconnectPeriod: 0, connectTimeout: 5000, ca, ...opts });
+      open.push(c);
+      return c;
+    };
+    const cert = p.client("p-3");
+    const p3 = await connectWith({
+      cert: readFileSync(cert.cert),
+      key: readFileSync(cert.key),
+      clientId: "ec200-p-3",
+    });
+    await p3.publishAsync("devices/ec200/p-3/up", pendantMsg(1, null), { qos: 1 });
+    const p1 = await connectWith({ username: "p-1", password: "pw-p1", clientId: "ec200-p-1" });
+    await p1.publishAsync("devices/ec200/p-1/up", pendantMsg(1, null), { qos: 1 });
+    // A certificate naming another device counts for nothing: p-2 still needs its password.
+    const other = p.client("p-1");
+    const refused = await connectWith({
+      cert: readFileSync(other.cert),
+      key: readFileSync(other.key),
+      username: "p-2",
+      clientId: "ec200-p-2",
+    }).then(
+      () => "connected",
+      (err: Error) => err.message,
+    );
+    expect(refused).toMatch(/Bad username or password/i);
+
+    // Renewed server certificate: new handshakes get it, open connections stay.
+    const serial = p.renewServer();
+    expect(gw.broker.reloadCertificates()).toEqual({ reloaded: 1, failed: [] });
+    await sleep(50); // the worker applies it from its message queue
+    const peerSerial = await new Promise<string>((resolve, reject) => {
+      const s = tlsConnect({ host: "127.0.0.1", port: gw?.broker.deviceListenerPort ?? 0, ca }, () => {
+        resolve(s.getPeerCertificate().serialNumber);
+        s.destroy();
+      });
+      s.once("error", reject);
+    });
+    expect(serial.toLowerCase()).toContain(peerSerial.toLowerCase()); // "serial=..."
+
+    // A broken key file: reported, and the listener keeps the certificate it has.
+    writeFileSync(p.serverKey, "not a key\n");
+    const broken = gw.broker.reloadCertificates();
+    expect(broken.reloaded).toBe(0);
+    expect(broken.failed[0]).toMatch(/^mqtt\.deviceListener: /);
+    const still = await connectWith({ username: "p-2", password: "pw-p2", clientId: "ec200-p-2" });
+    expect(still.connected).toBe(true);
+    expect(p1.connected).toBe(true);
+  });
+});
