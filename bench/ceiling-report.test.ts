@@ -124,6 +124,7 @@ function measured(
       registered: o.registered,
       publish: o.publish,
       storage: o.storage === true,
+      deviceListener: o.deviceListener === true,
       realistic:
         o.realistic === undefined
           ? null
@@ -158,9 +159,14 @@ describe("ceiling suite: the connected-devices point", () => {
         registered: 10_000,
         publish: true,
         storage: true,
+        deviceListener: false,
         realistic: { seconds: 30, pressesPerSecond: 10 },
       },
     ]);
+    // With the device listener, the same measurement on it.
+    const dl = measured(DEFAULT_CEILING.connectedDevices, 141.5);
+    await connectedDevicesPoint(DEFAULT_CEILING.connectedDevices, quiet, dl.measure, true);
+    expect(dl.seen[0]?.deviceListener).toBe(true);
     const x = input(point);
     const s = ceilingSummary(x);
     const json = ceilingJson(x, s, DEFAULT_CEILING);

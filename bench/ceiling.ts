@@ -129,7 +129,12 @@ export async function runCeilingSuite(
     probes,
     loads,
     overload,
-    ...(await connectedDevicesPoint(o.connectedDevices, log)),
+    ...(await connectedDevicesPoint(
+      o.connectedDevices,
+      log,
+      measureConnections,
+      common.deviceListener === true,
+    )),
   };
   return { input, summary: ceilingSummary(input) };
 }
@@ -152,9 +157,13 @@ export async function connectedDevicesPoint(
   devices: number,
   log: (s: string) => void,
   measure: (o: ConnectionsOptions) => Promise<ConnectionsResult> = measureConnections,
+  /** The devices on the gateway's device listener (a worker thread) rather than aedes. */
+  deviceListener = false,
 ): Promise<Pick<CeilingInput, "connected" | "connectedReason">> {
   if (devices <= 0) return { connected: null, connectedReason: "not run (--connected-devices 0)" };
-  log(`  ${devices} devices each on its own connection, one QoS 1 heartbeat each, journal on: gateway RSS`);
+  log(
+    `  ${devices} devices each on its own connection${deviceListener ? " to the device listener" : ""}, one QoS 1 heartbeat each, journal on: gateway RSS`,
+  );
   try {
     const r = await measure({
       connections: devices,
@@ -162,6 +171,7 @@ export async function connectedDevicesPoint(
       registered: devices,
       publish: true,
       storage: true,
+      deviceListener,
       realistic: CONNECTED_LOAD,
     });
     const last = r.rows[r.rows.length - 1];
@@ -205,9 +215,16 @@ export async function connectedDevicesPoint(
 }
 
 /** The ceiling suite's JSON: the issue's figures at the top level, then the detail. */
-export function ceilingJson(input: CeilingInput, summary: CeilingSummary, o: CeilingOptions) {
+export function ceilingJson(
+  input: CeilingInput,
+  summary: CeilingSummary,
+  o: CeilingOptions,
+  gatewayDevices: "aedes" | "device-listener" = "aedes",
+) {
   return {
     ...summary,
+    /** Where the gateway's devices connected: aedes' listener, or the device listener (a worker thread). */
+    gatewayDevices,
     ceilingSearch: {
       probeSeconds: o.probeS,
       options: o.search,

@@ -9,6 +9,7 @@
  *   npm run bench:connections -- --connections 4000 --step 1000 --publish --json out.json
  *   npm run bench:connections -- --connections 10000 --step 5000 --publish --storage   # journal on
  *   npm run bench:connections -- --connections 10000 --step 10000 --publish --storage --realistic 30 --presses 10
+ *   npm run bench:connections -- --connections 10000 --step 10000 --publish --storage --device-listener
  *   npm run bench:connections -- --connections 2000 --publish --snapshots /tmp/snap
  *   node dist/bench/heap-diff.js /tmp/snap/before.heapsnapshot /tmp/snap/after.heapsnapshot --per 2000
  *
@@ -16,7 +17,9 @@
  * (PINGREQ every 30 s), so the client side stays small and the measured
  * process holds only what the gateway keeps per connection. `--publish`: each
  * device also sends one QoS 1 heartbeat (the datasheet's device messages
- * create the PUBACK queue and the device's state).
+ * create the PUBACK queue and the device's state). `--device-listener`: the
+ * devices connect to the gateway's device listener (mqtt.deviceListener, a
+ * worker thread) instead of aedes; the operator of --realistic stays on aedes.
  */
 import { type ChildProcess, fork } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -43,13 +46,16 @@ interface Memory {
   arrayBuffersMb: number;
   /** Connected aedes clients and open sockets the gateway holds. */
   clients: number;
+  /** The device listener's worker (when used): its V8 heap, MB. */
+  workerHeapUsedMb?: number;
+  workerHeapTotalMb?: number;
 }
 
 type ToChild =
-  | { cmd: "start"; registered: number; storageDir: string | null }
+  | { cmd: "start"; registered: number; storageDir: string | null; deviceListener: boolean }
   | { cmd: "sample"; snapshot?: string }
   | { cmd: "stop" };
-type FromChild = { ev: "ready"; port: number } | ({ ev: "sample" } & Memory);
+type FromChild = { ev: "ready"; port: number; opsPort: number } | ({ ev: "sample" } & Memory);
 
 const SITE = "conn";
 const OPERATOR = { name: "conn-operator", password: "conn-operator-pass" };
@@ -68,7 +74,7 @@ async function child(): Promise<void> {
     gc?.();
     const m = process.memoryUsage();
     const aedes = gw?.broker.aedes as unknown as { clients: object } | undefined;
-    const clients = Object.keys(aedes?.clients ?? {}).length;
+    const clients = Object.keys(aedes?.clients ?? {}).length + (gw?.broker.deviceListenerConnections ?? 0);
     return {
       rssMb: m.rss / 1048576,
       heapUsedMb: m.heapUsed / 1048576,
@@ -92,7 +98,10 @@ async function child(): Promise<void> {
       const config = validateConfig(
         {
           site: { id: SITE },
-          mqtt: { listeners: [{ host: "127.0.0.1", port: 0 }] },
+          mqtt: {
+            listeners: [{ host: "127.0.0.1", port: 0 }],
+            ...(m.deviceListener ? { deviceListener: { host: "127.0.0.1", port: 0 } } : {}),
+          },
           devices: Array.from({ length: m.registered }, (_, i) => ({
             id: deviceId(i),
             model: "ec200",
@@ -112,11 +121,18 @@ async function child(): Promise<void> {
         "<bench:connections>",
       );
       gw = await Gateway.start({ config });
-      send({ ev: "ready", port: gw.mqttPort });
+      send({ ev: "ready", port: gw.broker.deviceListenerPort ?? gw.mqttPort, opsPort: gw.mqttPort });
     } else if (m.cmd === "sample") {
       // Let closed sockets and timers settle before reading.
       await new Promise((r) => setTimeout(r, 500));
       const mem = memory();
+      const worker = await gw?.broker.deviceListenerStats(
+        m.snapshot?.replace(/\.heapsnapshot$/, ".worker.heapsnapshot"),
+      );
+      if (worker) {
+        mem.workerHeapUsedMb = worker.heapUsed / 1048576;
+        mem.workerHeapTotalMb = worker.heapTotal / 1048576;
+      }
       if (m.snapshot) v8.writeHeapSnapshot(m.snapshot);
       send({ ev: "sample", ...mem });
     } else if (m.cmd === "stop") {
@@ -221,6 +237,8 @@ export interface ConnectionsOptions {
   snapshots?: string;
   /** The journal on (a temporary directory, removed after), as a site runs by default. */
   storage?: boolean;
+  /** Devices on the gateway's device listener (a worker thread) instead of aedes. */
+  deviceListener?: boolean;
   /** After the last connection: heartbeats and presses at a site's rate, P1 timed (bench/connected-load.ts). */
   realistic?: RealisticLoad;
 }
@@ -231,6 +249,7 @@ export interface ConnectionsResult {
   registered: number;
   publish: boolean;
   storage: boolean;
+  deviceListener: boolean;
   rows: ConnectionsRow[];
   /** The realistic load, and the memory read after it; null when not asked for. */
   realistic: (RealisticLoadResult & { after: Memory }) | null;
@@ -271,7 +290,12 @@ export async function measureConnections(o: ConnectionsOptions): Promise<Connect
     }
   }, 100);
   try {
-    const { port } = await request(gateway, { cmd: "start", registered, storageDir }, "ready");
+    const deviceListener = o.deviceListener === true;
+    const { port, opsPort } = await request(
+      gateway,
+      { cmd: "start", registered, storageDir, deviceListener },
+      "ready",
+    );
     // Warm-up: one device connects, publishes and leaves, so one-off costs (mqtt-packet's lazy caches,
     // compiled code) are not charged to the connections measured.
     (await connect(port, 0, true)).destroy();
@@ -307,13 +331,14 @@ export async function measureConnections(o: ConnectionsOptions): Promise<Connect
     const connectSeconds = (performance.now() - t0) / 1000;
     let realistic: ConnectionsResult["realistic"] = null;
     if (o.realistic !== undefined) {
-      const r = await runRealisticLoad(port, SITE, OPERATOR, sockets, deviceId, o.realistic);
+      const r = await runRealisticLoad(opsPort, SITE, OPERATOR, sockets, deviceId, o.realistic);
       realistic = { ...r, after: await request(gateway, { cmd: "sample" }, "sample", 120_000) };
     }
     return {
       registered,
       publish,
       storage: storageDir !== null,
+      deviceListener,
       rows,
       realistic,
       connectSeconds,
@@ -340,6 +365,7 @@ async function main(): Promise<void> {
     registered: Number(arg("registered", "10000")),
     publish: process.argv.includes("--publish"),
     storage: process.argv.includes("--storage"),
+    deviceListener: process.argv.includes("--device-listener"),
     ...(process.argv.includes("--realistic")
       ? {
           realistic: {
@@ -359,10 +385,10 @@ export function printConnections(
   r: ConnectionsResult,
   out: (s: string) => void = (s) => process.stdout.write(s),
 ): void {
-  const { registered, publish, storage, rows } = r;
+  const { registered, publish, storage, deviceListener, rows } = r;
   const last = rows[rows.length - 1] as ConnectionsRow;
   out(
-    `gateway, ${registered} devices registered, journal ${storage ? "on" : "off"}, ${publish ? "one QoS 1 heartbeat each" : "idle"} connections\n` +
+    `gateway, ${registered} devices registered, journal ${storage ? "on" : "off"}, ${deviceListener ? "devices on the device listener (worker thread), " : ""}${publish ? "one QoS 1 heartbeat each" : "idle"} connections\n` +
       `connections   RSS MB   heap MB   heap total MB   external MB   arrayBuffers MB   clients   RSS B/conn   heap B/conn\n`,
   );
   for (const x of rows)
@@ -377,6 +403,11 @@ export function printConnections(
         .toFixed(0)
         .padStart(10)}   ${x.heapPerConn.toFixed(0).padStart(11)}\n`,
     );
+  if (deviceListener)
+    for (const x of rows)
+      out(
+        `worker heap at ${x.connections} connections: ${(x.workerHeapUsedMb ?? 0).toFixed(1)} MB used, ${(x.workerHeapTotalMb ?? 0).toFixed(1)} MB committed\n`,
+      );
   out(
     `connected in ${r.connectSeconds.toFixed(1)} s; ${last.connections} connections: RSS ${last.rssMb.toFixed(1)} MB\n`,
   );

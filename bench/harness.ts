@@ -69,6 +69,8 @@ export interface PointOptions {
   dataDir?: string;
   /** With dataDir: where the journal's write(2) runs (default the gateway's, "pool"). */
   journalWrites?: "pool" | "loop";
+  /** Gateway mode: devices on the device listener (mqtt.deviceListener). */
+  deviceListener?: boolean;
 }
 
 /** A point of a scenario from the run's common options (the baseline registers no devices). */
@@ -89,6 +91,7 @@ export function pointOptions(
     alarmFraction: c.alarmFraction,
     seed: c.seed,
     quietPct: c.quietPct,
+    ...(c.deviceListener && mode === "gateway" ? { deviceListener: true } : {}),
     // Profiles are of the gateway child only.
     ...(c.profileDir && mode === "gateway" ? { cpuProfDir: c.profileDir } : {}),
   };
@@ -219,6 +222,7 @@ export async function runPoint(o: PointOptions): Promise<PointResult> {
     ...(o.cpuProfDir ? { cpuProfDir: o.cpuProfDir } : {}),
     ...(o.dataDir === undefined ? {} : { dataDir: o.dataDir }),
     ...(o.journalWrites === undefined ? {} : { journalWrites: o.journalWrites }),
+    ...(o.deviceListener ? { deviceListener: true } : {}),
   });
   const gen = new LoadGenerator({ brokerUrl: server.url, ...loadOpts });
   let subscriber: MqttClient | undefined;

@@ -11,4 +11,6 @@ export interface CommonOptions {
   profileDir?: string;
   /** Before each point, wait until other processes use less than this % of a core (max 20 s). */
   quietPct: number;
+  /** The gateway's devices on its device listener (mqtt.deviceListener, a worker thread). */
+  deviceListener?: boolean;
 }

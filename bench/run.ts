@@ -68,6 +68,8 @@ Options (after \`npm run bench --\`):
   --max-probes N                  ceiling suite: probes per side, confirmations included (default 10)
   --connected-devices N           ceiling suite: devices each on its own connection for connectedDevicesRssMb
                                   (bench/connections.ts; default 10000, 0: not run)
+  --device-listener               the gateway's devices on its device listener (mqtt.deviceListener: their
+                                  sockets in a worker thread); the subscriber stays on the main listener
   --bus-seconds S                 seconds per bus measurement (default 10; 3 with --quick)
   --kiosks N                      Modbus TCP kiosks in the bus benchmark (default 500)
 
@@ -78,6 +80,7 @@ gateway child (to try heap settings; measured: no effect on peak RSS at 20,000 m
 const { values } = parseArgs({
   options: {
     help: { type: "boolean", short: "h", default: false },
+    "device-listener": { type: "boolean", default: false },
     rates: { type: "string", default: "2000,5000,10000,20000" },
     duration: { type: "string" },
     warmup: { type: "string" },
@@ -138,6 +141,7 @@ const common: CommonOptions = {
   alarmFraction: positive("alarm-fraction", values["alarm-fraction"], 0.01),
   seed: Math.round(positive("seed", values.seed, 1)),
   quietPct: positive("max-other-load", values["max-other-load"], 25),
+  ...(values["device-listener"] ? { deviceListener: true } : {}),
 };
 if (values.profile) {
   mkdirSync(values.profile, { recursive: true });
@@ -157,7 +161,7 @@ function progress(r: PointResult): void {
     `  ${r.scenario.padEnd(8)} ${String(r.offeredRate).padStart(6)}/s: achieved ${Math.round(r.achievedRate)}/s, ` +
       `lost ${r.messages.lost} (conflated ${r.messages.conflated}), alerts lost ${r.alerts.lost}, ` +
       `p99 ${fmt(r.latency.messages.p99Ms)} ms, P1 p99 ${fmt(r.latency.p1.p99Ms)} ms, ` +
-      `CPU ${fmt(r.server.cpuPct, 0)}%, RSS ${fmt(r.server.rssMb, 0)} MB, other load ${fmt(r.otherCpuPct, 0)}%, steal ${fmt(r.stealPct, 0)}% ` +
+      `CPU ${fmt(r.server.cpuPct, 0)}%${r.server.threads ? ` (main thread ${fmt(r.server.threads.mainPct, 0)}%)` : ""}, RSS ${fmt(r.server.rssMb, 0)} MB, other load ${fmt(r.otherCpuPct, 0)}%, steal ${fmt(r.stealPct, 0)}% ` +
       `(${fmt(r.elapsedS, 1)} s${r.quiet.waitedMs > 1000 ? `, waited ${fmt(r.quiet.waitedMs / 1000, 1)} s for a quiet machine` : ""})`,
   );
   if (refused.length > 0) log(`    gateway refused uplinks: ${refused.join(", ")}`);
@@ -316,7 +320,8 @@ async function ceiling(t0: number): Promise<void> {
   };
   log(
     `linli bench, ceiling suite: ${os.cpus().length} cores, node ${process.version}; ${common.connections} connections, ` +
-      `${common.registered} registered devices; load points ${common.durationS} s (first ${common.warmupS} s not in histograms)`,
+      `${common.registered} registered devices; load points ${common.durationS} s (first ${common.warmupS} s not in histograms); ` +
+      `the gateway's devices on ${common.deviceListener ? "its device listener (a worker thread)" : "aedes' listener"}`,
   );
   const { input, summary } = await runCeilingSuite(o, common, log, progress);
   log("");
@@ -332,7 +337,7 @@ async function ceiling(t0: number): Promise<void> {
       machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model ?? "", node: process.version },
       options: common,
       sustainedCriterion: SUSTAINED_TEXT,
-      ...ceilingJson(input, summary, o),
+      ...ceilingJson(input, summary, o, common.deviceListener ? "device-listener" : "aedes"),
       targets: t,
     };
     writeFileSync(values.json, `${JSON.stringify(report, null, 2)}\n`);

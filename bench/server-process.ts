@@ -39,6 +39,8 @@ export interface ServerOptions {
   /** Gateway mode: the journal on, in this directory. */
   dataDir?: string;
   journalWrites?: "pool" | "loop";
+  /** Gateway mode: devices on the device listener (mqtt.deviceListener). */
+  deviceListener?: boolean;
 }
 
 export class ServerProcess {
@@ -100,6 +102,7 @@ export class ServerProcess {
           logLevel: opts.logLevel ?? "info",
           ...(opts.dataDir === undefined ? {} : { dataDir: opts.dataDir }),
           ...(opts.journalWrites === undefined ? {} : { journalWrites: opts.journalWrites }),
+          ...(opts.deviceListener ? { deviceListener: true } : {}),
         };
         child.send(start);
       },

@@ -52,6 +52,8 @@ export interface StartCommand {
   dataDir?: string;
   /** With dataDir: where the journal's write(2) runs (the earlier design: "loop"). */
   journalWrites?: "pool" | "loop";
+  /** Gateway mode: devices on the device listener (a worker thread), the subscriber on the main listener. */
+  deviceListener?: boolean;
 }
 
 export type ParentMessage =
@@ -146,6 +148,8 @@ interface Running {
   gateway: Gateway | null;
   registered: number;
   split?: SplitRunning;
+  /** Where the subscriber connects when it is not the devices' port. */
+  northPort?: number;
 }
 
 async function startBaseline(): Promise<Running & { port: number }> {
@@ -193,7 +197,10 @@ async function startGateway(cmd: StartCommand): Promise<Running & { port: number
   const config = validateConfig(
     {
       site: { id: cmd.site },
-      mqtt: { listeners: [{ host: "127.0.0.1", port: 0 }] },
+      mqtt: {
+        listeners: [{ host: "127.0.0.1", port: 0 }],
+        ...(cmd.deviceListener ? { deviceListener: { host: "127.0.0.1", port: 0 } } : {}),
+      },
       operators: [cmd.operator],
       devices: devices.map((d) => ({ id: d.id, model: d.model, password: d.password })),
       log: { level: cmd.logLevel, format: "json" },
@@ -212,7 +219,8 @@ async function startGateway(cmd: StartCommand): Promise<Running & { port: number
     ...(cmd.journalWrites === undefined ? {} : { journalWrites: cmd.journalWrites }),
   });
   return {
-    port: gw.mqttPort,
+    port: gw.broker.deviceListenerPort ?? gw.mqttPort,
+    ...(gw.broker.deviceListenerPort === null ? {} : { northPort: gw.mqttPort }),
     aedes: gw.broker.aedes,
     gateway: gw,
     registered: devices.length,
@@ -270,7 +278,9 @@ function cpuMark(): CpuMark {
   return {
     cpu: process.cpuUsage(),
     wall: performance.now(),
-    main: t ? threadCpuMs(t.main) : 0,
+    // The gateway's main thread is the process's first (tid = pid): with the device listener, the
+    // worker's CPU is the rest.
+    main: t ? threadCpuMs(t.main) : running?.gateway ? threadCpuMs(process.pid) : 0,
     worker: t?.worker ? threadCpuMs(t.worker) : 0,
     preempted: mainThreadPreemptions(),
   };
@@ -321,6 +331,9 @@ function sample(): ServerSample {
       otherPct: Math.max(0, out.cpuPct - mainPct - (workerPct ?? 0)),
       held: split.held(),
     };
+  } else if (running?.gateway && wallMs > 0) {
+    const mainPct = ((end.main - start.main) / wallMs) * 100;
+    out.threads = { mainPct, workerPct: null, otherPct: Math.max(0, out.cpuPct - mainPct), held: 0 };
   }
   const gw = running?.gateway;
   if (gw) {
@@ -386,7 +399,7 @@ process.on("message", (raw: ParentMessage) => {
           send({
             ev: "ready",
             port: r.port,
-            ...(r.split ? { northPort: r.split.northPort } : {}),
+            ...(r.split ? { northPort: r.split.northPort } : r.northPort ? { northPort: r.northPort } : {}),
             registered: r.registered,
             rssMb: readyRssMb,
           });
