@@ -1,7 +1,8 @@
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
+import { Worker } from "node:worker_threads";
 import { describe, expect, it } from "vitest";
-import { STARTUP_ENV, STARTUP_NODE_FLAGS } from "./heap.js";
+import { STARTUP_ENV, STARTUP_NODE_FLAGS, WORKER_SEMI_SPACE_MB, withWorkerSemiSpace } from "./heap.js";
 
 const root = new URL("../", import.meta.url);
 
@@ -51,5 +52,28 @@ describe("edge heap settings", () => {
     );
     const env = JSON.parse(printed) as Record<string, string>;
     for (const [name, value] of Object.entries(STARTUP_ENV)) expect(env[name]).toBe(value);
+  });
+});
+
+describe("withWorkerSemiSpace", () => {
+  // Allocates enough short-lived objects to grow a young generation to its limit, then reports it.
+  const code = `const v8 = require("node:v8"); const { parentPort } = require("node:worker_threads");
+    parentPort.postMessage("ready");
+    const keep = []; for (let i = 0; i < 2e6; i++) { const o = { a: i, b: [i] }; if (i % 100 === 0) keep.push(o); }
+    const ns = v8.getHeapSpaceStatistics().find((s) => s.space_name === "new_space");
+    parentPort.postMessage(ns.space_size);`;
+  const newSpaceOf = (w: Worker) =>
+    new Promise<number>((resolve, reject) => {
+      w.on("message", (m: unknown) => typeof m === "number" && resolve(m));
+      w.once("error", reject);
+    }).finally(() => w.terminate());
+  const firstMessage = (w: Worker) => new Promise((resolve) => w.once("message", resolve));
+
+  it("gives the worker a small young generation and leaves the next isolates the process's", async () => {
+    const small = withWorkerSemiSpace(() => new Worker(code, { eval: true }), firstMessage);
+    expect(await newSpaceOf(small)).toBeLessThanOrEqual(2 * WORKER_SEMI_SPACE_MB * 1048576);
+    // The flag is back: a worker created now grows past it.
+    const plain = new Worker(code, { eval: true });
+    expect(await newSpaceOf(plain)).toBeGreaterThan(2 * WORKER_SEMI_SPACE_MB * 1048576);
   });
 });
