@@ -261,7 +261,18 @@ export class DeviceFrontEnd {
   private onMessage(m: FromWorker): void {
     switch (m.t) {
       case "connect":
-        void this.login(m);
+        this.login(m).catch((err: unknown) => {
+          // Never an unhandled rejection: the connection is refused as when authentication fails.
+          this.opts.log.error({ err, clientId: m.clientId }, "device listener: login failed");
+          this.send({
+            t: "login",
+            conn: m.conn,
+            returnCode: SERVER_UNAVAILABLE,
+            uplinkTopic: "",
+            maxPacket: 0,
+            role: "",
+          });
+        });
         return;
       case "subscribe":
         this.subscribe(m.conn, m.messageId, m.filters, m.qos);
