@@ -259,6 +259,20 @@ describe("the device listener: devices served by a worker thread", () => {
     expect(gw.broker.deviceListenerConnections).toBe(1);
   });
 
+  it("devices that log in and vanish at once leave no connection behind", async () => {
+    // Each socket's close may reach the main thread before its CONNECT does (ring and postMessage).
+    const sockets = await Promise.all(Array.from({ length: 100 }, () => rawPendant(60)));
+    for (const s of sockets) s.destroy();
+    const until = Date.now() + 5000;
+    while (gw.broker.deviceListenerConnections > 0 && Date.now() < until) await sleep(20);
+    await sleep(200);
+    expect(gw.broker.deviceListenerConnections).toBe(0);
+    const p = await device("p-1", "pw-p1");
+    await p.publish("devices/ec200/p-1/up", pendantMsg(1, "press"));
+    await ops.waitFor((x) => x.topic.includes("/alerts/p"));
+    expect(gw.broker.deviceListenerConnections).toBe(1);
+  });
+
   it("a device silent past one and a half keepalives is closed and counted", async () => {
     const s = await rawPendant(1);
     const connack = await new Promise<Buffer>((r) => s.once("data", r));

@@ -91,6 +91,11 @@ export class DeviceFrontEnd {
   private readonly byId = new Map<number, FrontConnection>();
   private readonly byClientId = new Map<string, FrontConnection>();
   private readonly downlinks = new Map<string, FrontConnection>();
+  /**
+   * Connections whose close came through the ring before their CONNECT message (postMessage and
+   * the ring are not ordered with each other). Bounded: each entry goes when that message comes.
+   */
+  private readonly closedBeforeLogin = new Set<number>();
   private readonly uplink: SpscRing;
   private readonly uplinkBytes: Buffer;
   private readonly completions: SpscRing;
@@ -304,6 +309,7 @@ export class DeviceFrontEnd {
 
   /** A CONNECT: the same rules as aedes' listeners (embedded.ts), and devices only. */
   private async login(m: Extract<FromWorker, { t: "connect" }>): Promise<void> {
+    if (this.closedBeforeLogin.delete(m.conn)) return;
     const c: FrontConnection = {
       id: m.conn,
       clientId: m.clientId,
@@ -408,9 +414,13 @@ export class DeviceFrontEnd {
     c.downlink = null;
   }
 
-  private closed(conn: number): void {
+  private closed(conn: number, loginPosted: boolean): void {
     const c = this.byId.get(conn);
-    if (c === undefined) return;
+    if (c === undefined) {
+      // Closed before its CONNECT message was read here: that login is dropped when it comes.
+      if (loginPosted) this.closedBeforeLogin.add(conn);
+      return;
+    }
     c.gone = true;
     this.byId.delete(conn);
     if (this.byClientId.get(c.clientId) === c) this.byClientId.delete(c.clientId);
@@ -443,7 +453,7 @@ export class DeviceFrontEnd {
     const b = this.uplinkBytes;
     const connId = b.readUInt32LE(at);
     if (tag === TAG_CLOSED) {
-      this.closed(connId);
+      this.closed(connId, b.readInt32LE(at + 4) === 1);
       return;
     }
     const slot = b.readInt32LE(at + 4);

@@ -8,8 +8,9 @@
  *   committed (or refused) a QoS 1 uplink, and the worker writes the PUBACKs in order.
  * - Per connection, by postMessage (rare: a login, a subscription, a close): the messages below.
  *
- * Uplink record (tag UPLINK or WILL; CLOSED carries the connection id alone and follows the
- * connection's last uplink, so a will or an uplink read just before a close is never dropped):
+ * Uplink record (tag UPLINK or WILL; CLOSED follows the connection's last uplink, so a will or an
+ * uplink read just before a close is never dropped, and its slot is 1 when the connection's
+ * CONNECT was posted to the main thread, else 0):
  *   u32 connection id | i32 PUBACK slot (-1: QoS 0, nothing to acknowledge) | u8 retain |
  *   u8 content-type length | content type (latin1, MQTT 5 only) | payload
  * Completion record (tag COMMITTED or REFUSED): u32 connection id | u32 PUBACK slot

@@ -209,6 +209,8 @@ class DeviceConnection {
   nextMessageId = 1;
   /** True once this side decided to close (DISCONNECT, refusal, timeout): no will. */
   graceful = false;
+  /** Its CONNECT was posted to the main thread. */
+  loginPosted = false;
 
   constructor(
     readonly id: number,
@@ -293,6 +295,7 @@ class DeviceConnection {
         contentType: packet.will.properties?.contentType,
       };
     const password = packet.password === undefined ? undefined : new Uint8Array(packet.password);
+    this.loginPosted = true;
     post({
       t: "connect",
       conn: this.id,
@@ -478,7 +481,16 @@ class DeviceConnection {
       });
     }
     // Through the ring, after the connection's last record (its will included).
-    offer({ conn: this, tag: TAG_CLOSED, slot: -1, retain: false, contentType: undefined, payload: NOTHING });
+    // Its slot says whether a CONNECT went to the main thread (by postMessage, which may arrive
+    // after this record): the main thread then waits for it rather than keep a closed login.
+    offer({
+      conn: this,
+      tag: TAG_CLOSED,
+      slot: this.loginPosted ? 1 : 0,
+      retain: false,
+      contentType: undefined,
+      payload: NOTHING,
+    });
   }
 }
 
