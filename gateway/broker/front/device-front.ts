@@ -24,7 +24,7 @@
  * one per uplink in flight, itself bounded per connection by limits.maxInflight).
  */
 import { existsSync } from "node:fs";
-import { createSecureContext } from "node:tls";
+import { createSecureContext, type SecureContextOptions } from "node:tls";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
 import { Doorbell, SpscRing } from "../../../core/threads.js";
@@ -132,7 +132,7 @@ export class DeviceFrontEnd {
     const data: FrontWorkerData = {
       host: opts.listener.host,
       port: opts.listener.port,
-      tls: opts.listener.tls ? tlsContents(opts.listener.tls) : null,
+      tls: opts.listener.tls ? tlsContents(readTlsFiles(opts.listener.tls)) : null,
       maxConnections: opts.maxConnections,
       connectTimeout: limits.connectTimeout,
       maxConnectSize: limits.maxConnectSize,
@@ -215,15 +215,10 @@ export class DeviceFrontEnd {
    */
   reloadCertificates(): boolean {
     if (!this.opts.listener.tls) return false;
-    const contents = tlsContents(this.opts.listener.tls);
+    const options = readTlsFiles(this.opts.listener.tls);
     // Checked here, where the error can be reported: the worker would only fail on it.
-    createSecureContext({
-      cert: Buffer.from(contents.cert),
-      key: Buffer.from(contents.key),
-      ...(contents.ca === undefined ? {} : { ca: Buffer.from(contents.ca) }),
-      minVersion: contents.minVersion,
-    });
-    this.send({ t: "tls", tls: contents });
+    createSecureContext(options);
+    this.send({ t: "tls", tls: tlsContents(options) });
     return true;
   }
 
@@ -294,6 +289,14 @@ export class DeviceFrontEnd {
         const c = m.conn === null ? undefined : this.byId.get(m.conn);
         const who = c?.identity ? whoOf(c.identity) : (c?.clientId ?? "(device listener)");
         this.opts.counters.reject(m.role ?? "connection", m.reason);
+        // Before login, only at debug level, as on aedes' listeners: a flood must not flood the log.
+        if (m.role === null) {
+          this.opts.log.debug(
+            { who, reason: m.reason, detail: m.detail, listener: "devices" },
+            "device socket closed",
+          );
+          return;
+        }
         this.opts.rateLog.warn(
           who,
           m.reason,
@@ -486,7 +489,8 @@ export class DeviceFrontEnd {
     const start = at + UPLINK_HEADER_BYTES;
     const contentType = ctLength === 0 ? undefined : b.toString("latin1", start, start + ctLength);
     // A copy: the ring's bytes are written over once this record is consumed.
-    const payload = Buffer.from(b.subarray(start + ctLength, at + length));
+    const payload = Buffer.allocUnsafe(at + length - start - ctLength);
+    b.copy(payload, 0, start + ctLength, at + length);
     const done: Completion =
       slot >= 0
         ? (err) => this.complete(connId, slot, err)
@@ -544,9 +548,8 @@ export interface FrontEndOptions {
   rateLog: RateLimitedLog;
 }
 
-/** The files of a TLS listener, read now (throws naming the file). */
-function tlsContents(files: TlsFiles): TlsContents {
-  const o = readTlsFiles(files);
+/** A TLS listener's files as read (readTlsFiles), in the form the worker is sent. */
+function tlsContents(o: SecureContextOptions): TlsContents {
   return {
     cert: o.cert as Buffer,
     key: o.key as Buffer,

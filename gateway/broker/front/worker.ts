@@ -246,6 +246,7 @@ class DeviceConnection {
     );
     framingConnection = null;
     framingBuffer = NOTHING;
+    publishUplinks();
     if (f.refusal !== null) {
       this.refuse(f.refusal, f.announced);
       return;
@@ -339,6 +340,7 @@ class DeviceConnection {
     const early = this.early;
     this.early = null;
     if (early !== null) for (const p of early) if (this.state === LIVE) this.handle(p);
+    publishUplinks();
   }
 
   private handle(packet: mqttPacket.Packet): void {
@@ -421,14 +423,14 @@ class DeviceConnection {
       slot = (this.pubacks as PubackQueue).enqueueSlot(packet.messageId ?? 0);
       if (slot < 0) return;
     }
-    offer({
-      conn: this,
-      tag: TAG_UPLINK,
+    offer(
+      this,
+      TAG_UPLINK,
       slot,
-      retain: packet.retain,
-      contentType: packet.properties?.contentType,
-      payload: typeof packet.payload === "string" ? Buffer.from(packet.payload) : packet.payload,
-    });
+      packet.retain,
+      packet.properties?.contentType,
+      typeof packet.payload === "string" ? Buffer.from(packet.payload) : packet.payload,
+    );
   }
 
   /** A downlink from the gateway (the device's own downlink topic). */
@@ -463,14 +465,7 @@ class DeviceConnection {
     stalled.delete(this);
     if (wasLive && !this.graceful && this.will !== null && this.will.topic === this.uplinkTopic) {
       const w = this.will;
-      offer({
-        conn: this,
-        tag: TAG_WILL,
-        slot: -1,
-        retain: w.retain,
-        contentType: w.contentType,
-        payload: w.payload,
-      });
+      offer(this, TAG_WILL, -1, w.retain, w.contentType, w.payload);
     } else if (wasLive && !this.graceful && this.will !== null) {
       post({
         t: "rejected",
@@ -483,14 +478,8 @@ class DeviceConnection {
     // Through the ring, after the connection's last record (its will included).
     // Its slot says whether a CONNECT went to the main thread (by postMessage, which may arrive
     // after this record): the main thread then waits for it rather than keep a closed login.
-    offer({
-      conn: this,
-      tag: TAG_CLOSED,
-      slot: this.loginPosted ? 1 : 0,
-      retain: false,
-      contentType: undefined,
-      payload: NOTHING,
-    });
+    offer(this, TAG_CLOSED, this.loginPosted ? 1 : 0, false, undefined, NOTHING);
+    publishUplinks();
   }
 }
 
@@ -508,43 +497,68 @@ function v5Reason(returnCode: number): number {
   }
 }
 
-/** Writes an uplink record now, or holds it (in order) until the ring has room. */
-function offer(h: Held): void {
-  if (heldHead < held.length || !tryWrite(h)) {
-    held.push(h);
-    heldTotal++;
-    scheduleRetry();
-    return;
-  }
+/**
+ * Writes an uplink record now, or holds it (in order) until the ring has room. Only a held record
+ * becomes an object; records written are made visible by publishUplinks(), once per socket read.
+ */
+function offer(
+  conn: DeviceConnection,
+  tag: number,
+  slot: number,
+  retain: boolean,
+  contentType: string | undefined,
+  payload: Buffer,
+): void {
+  if (heldHead === held.length && tryWrite(conn, tag, slot, retain, contentType, payload)) return;
+  held.push({ conn, tag, slot, retain, contentType, payload });
+  heldTotal++;
+  scheduleRetry();
+}
+
+/** Records written since the last publishUplinks(). */
+let unpublished = false;
+
+/** Makes the records written so far visible to the main thread (one store, one doorbell check). */
+function publishUplinks(): void {
+  if (!unpublished) return;
+  unpublished = false;
   uplinkRing.publish();
 }
 
-function tryWrite(h: Held): boolean {
-  const ct = h.contentType === undefined ? 0 : Math.min(255, Buffer.byteLength(h.contentType, "latin1"));
-  const length = UPLINK_HEADER_BYTES + ct + h.payload.length;
+function tryWrite(
+  conn: DeviceConnection,
+  tag: number,
+  slot: number,
+  retain: boolean,
+  contentType: string | undefined,
+  payload: Buffer,
+): boolean {
+  const ct = contentType === undefined ? 0 : Math.min(255, Buffer.byteLength(contentType, "latin1"));
+  const length = UPLINK_HEADER_BYTES + ct + payload.length;
   if (length > uplinkRing.maxPayload) {
     // Larger than the ring can ever hold: only a payload far over every model's limit comes here
-    // (FrameGuard bounds packets by the model's maxPayloadBytes). Refused like an oversized packet.
+    // (frames.ts bounds packets by the model's maxPayloadBytes). Refused like an oversized packet.
     post({
       t: "rejected",
-      conn: h.conn.id,
-      role: h.conn.role,
+      conn: conn.id,
+      role: conn.role,
       reason: "packet-too-large",
       detail: `${length} bytes`,
     });
-    h.conn.abort();
+    conn.abort();
     return true;
   }
-  const at = uplinkRing.tryClaim(h.tag, length);
+  const at = uplinkRing.tryClaim(tag, length);
   if (at < 0) return false;
-  uplinkBytes.writeUInt32LE(h.conn.id, at);
-  uplinkBytes.writeInt32LE(h.slot, at + 4);
-  uplinkBytes[at + 8] = h.retain ? 1 : 0;
+  uplinkBytes.writeUInt32LE(conn.id, at);
+  uplinkBytes.writeInt32LE(slot, at + 4);
+  uplinkBytes[at + 8] = retain ? 1 : 0;
   uplinkBytes[at + 9] = ct;
-  if (ct > 0) uplinkBytes.write(h.contentType as string, at + UPLINK_HEADER_BYTES, ct, "latin1");
-  uplinkBytes.set(h.payload, at + UPLINK_HEADER_BYTES + ct);
+  if (ct > 0) uplinkBytes.write(contentType as string, at + UPLINK_HEADER_BYTES, ct, "latin1");
+  uplinkBytes.set(payload, at + UPLINK_HEADER_BYTES + ct);
+  unpublished = true;
   // The main thread answers every record with a slot (committed, refused, or its connection gone).
-  if (h.slot >= 0) awaitingCompletions++;
+  if (slot >= 0) awaitingCompletions++;
   return true;
 }
 
@@ -557,12 +571,11 @@ function scheduleRetry(): void {
 /** Writes held records that now fit; once none is held, reads the stalled connections again. */
 function retryHeld(): void {
   retryTimer = null;
-  let wrote = false;
-  while (heldHead < held.length && tryWrite(held[heldHead] as Held)) {
+  for (let h = held[heldHead]; h !== undefined; h = held[heldHead]) {
+    if (!tryWrite(h.conn, h.tag, h.slot, h.retain, h.contentType, h.payload)) break;
     held[heldHead++] = undefined as unknown as Held;
-    wrote = true;
   }
-  if (wrote) uplinkRing.publish();
+  publishUplinks();
   if (heldHead < held.length) {
     scheduleRetry();
     return;
