@@ -343,7 +343,11 @@ function sample(): ServerSample {
       registered: running?.registered ?? 0,
       p1: lane(s.pipeline.p1),
       alert: lane(s.pipeline.alert),
-      telemetry: lane(s.pipeline.telemetry),
+      // The device listener's worker conflates too, before the lanes (its telemetry ring full).
+      telemetry: lane({
+        ...s.pipeline.telemetry,
+        conflated: s.pipeline.telemetry.conflated + (s.deviceListener?.telemetryConflated ?? 0),
+      }),
       parked: s.parked,
       consumerErrors: s.pipeline.consumerErrors,
       rejections: s.counters.rejections,

@@ -45,6 +45,22 @@ describe("SpscRing (one thread)", () => {
     expect(drainAll(r).map(([, p]) => p[0])).toEqual([2, 3, 4, undefined, 9]);
   });
 
+  it("positions: the consumer has passed a producer position once it drained every record before it, across the wrap", () => {
+    const r = SpscRing.create(64, { startSeq: 2 ** 32 - 20 });
+    r.tryWrite(1, new Uint8Array(8));
+    const afterFirst = r.producerPosition;
+    r.tryWrite(1, new Uint8Array(8));
+    const afterSecond = r.producerPosition;
+    expect(afterSecond).toBe((2 ** 32 - 20 + 32) >>> 0); // 12 + 8 of padding + 12: past 2^32
+    expect(r.passed(afterFirst)).toBe(false);
+    r.drain(1, () => {});
+    expect(r.passed(afterFirst)).toBe(true);
+    expect(r.passed(afterSecond)).toBe(false);
+    r.drain(1, () => {});
+    expect(r.passed(afterSecond)).toBe(true);
+    expect(r.consumerPosition).toBe(afterSecond);
+  });
+
   it("pads a record that would straddle the end and starts it at offset 0", () => {
     const r = SpscRing.create(64);
     for (let i = 0; i < 4; i++) r.tryWrite(1, new Uint8Array(8).fill(i)); // 48 bytes

@@ -228,6 +228,14 @@ export class SpscRing {
     return true;
   }
 
+  /**
+   * Producer side: the position after the last record claimed (uint32, wraps). A consumer whose
+   * `consumerPosition` has reached it (`passed`) has read every record claimed before it.
+   */
+  get producerPosition(): number {
+    return this.head;
+  }
+
   /** Bytes free for the producer right now (a record needs its padded size, plus padding at the end). */
   get free(): number {
     return this.capacity - ((this.head - (Atomics.load(this.control, TAIL) >>> 0)) >>> 0);
@@ -238,6 +246,17 @@ export class SpscRing {
   /** Consumer side: nothing published is waiting. */
   isEmpty(): boolean {
     return Atomics.load(this.control, HEAD) >>> 0 === this.tail;
+  }
+
+  /** Consumer side: the position after the last record drained (uint32, wraps). */
+  get consumerPosition(): number {
+    return this.tail;
+  }
+
+  /** Consumer side: every record before the producer position `position` has been drained. */
+  passed(position: number): boolean {
+    // Positions wrap at 2^32 and are never more than the capacity (<= 2^30) apart.
+    return ((this.tail - position) | 0) >= 0;
   }
 
   /** Published bytes not yet drained (records, headers and padding). */

@@ -5,4 +5,4 @@
  * loaded zod (config fields), 3.4 MB of its heap (bench/connections.ts). test/layers.test.ts lets
  * gateway/ reach core/ through this file as well as index.ts.
  */
-export { Doorbell, SpscRing, type SpscRingHandle } from "./spsc-ring.js";
+export { Doorbell, type RecordHandler, SpscRing, type SpscRingHandle } from "./spsc-ring.js";

@@ -113,6 +113,10 @@ export const ds10: MqttDeviceProfile<
   deviceTime: (s) => s.ts,
   // A state change or a tamper report may raise an alert; a plain heartbeat only refreshes.
   lane: (s) => (s.t === "state" || s.tamper ? LANE_ALERT : LANE_TELEMETRY),
+  telemetryWhen: [
+    { field: "t", oneOf: ["hb"] },
+    { field: "tamper", oneOf: [false] },
+  ],
   isActivity: (s) => s.t === "state",
 
   metrics: (s) => ({

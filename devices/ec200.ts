@@ -149,6 +149,7 @@ export const ec200: MqttDeviceProfile<
   seq: (s) => s.seq,
   deviceTime: (s) => s.ts,
 
+  telemetryWhen: [{ field: "t", oneOf: ["hb"] }],
   lane(s) {
     if (s.evt === null) return LANE_TELEMETRY;
     // Cancel travels with the calls it refers to, so it is never processed before them.

@@ -257,6 +257,14 @@ export const gd2: MqttDeviceProfile<
   seq: (s) => s.seq,
   deviceTime: (s) => s.ts,
 
+  // A heartbeat under the clear point with nothing wrong: the lane's `hb` case, as data.
+  telemetryWhen: [
+    { field: "t", oneOf: ["hb"] },
+    { field: "lel", below: CLEAR_BELOW_LEL },
+    { field: "fault", oneOf: [0] },
+    { field: "mains", oneOf: [true] },
+    { field: "valve", oneOf: VALVES.filter((v) => v !== "fault") },
+  ],
   lane(s) {
     switch (s.t) {
       // The detector's alarm and the valve's movement decide two P1 alerts: never behind telemetry.

@@ -242,6 +242,14 @@ export interface MqttDeviceProfile<S = unknown, State = unknown, T extends MqttT
   seq(sample: S): number;
   /** Which lane: life-safety events must not wait behind telemetry. */
   lane(sample: S): LaneId;
+  /**
+   * When a payload is certainly telemetry, told from its top-level fields alone (every test
+   * holds), without this profile's code: the device listener's worker thread reads only this, so
+   * that telemetry can wait apart from what may be an alert (gateway/broker/front). It must be
+   * sound: a message it accepts is parsed and laned as telemetry (devices/profiles.test.ts).
+   * Omitted: every message of the model is treated as possibly an alert.
+   */
+  readonly telemetryWhen?: readonly TelemetryTest[];
   /** Operator commands sent as downlink messages (`linli/<site>/cmd/<id>/<name>`). */
   readonly commands: Readonly<Record<string, MqttCommand>>;
   /** The device's answer to a command, when this sample is one. */
@@ -249,6 +257,11 @@ export interface MqttDeviceProfile<S = unknown, State = unknown, T extends MqttT
   /** The downlink telling the device an operator acknowledged one of its alerts, if it wants one (EC-200 `ack_call`). */
   ackDownlink?(code: T["code"], alertId: string): object | null;
 }
+
+/** One test of `telemetryWhen` on a top-level field: one of these values, or a number below. */
+export type TelemetryTest =
+  | { readonly field: string; readonly oneOf: readonly (string | number | boolean)[] }
+  | { readonly field: string; readonly below: number };
 
 /**
  * A write that performs an operator command: fn 5 (coil, value 0xFF00 on / 0x0000 off) or fn 6

@@ -84,7 +84,8 @@ export interface GatewayStats {
   buses: BusReport[];
   upstream: UpstreamStats | null;
   /** The device listener (mqtt.deviceListener): devices logged in on it; null without one. */
-  deviceListener: { connections: number } | null;
+  /** The device listener (mqtt.deviceListener): devices logged in, readings its worker conflated. */
+  deviceListener: { connections: number; telemetryConflated: number } | null;
 }
 
 export class Gateway {
@@ -619,7 +620,10 @@ export class Gateway {
       deviceListener:
         this.brokerRef?.deviceListenerPort == null
           ? null
-          : { connections: this.brokerRef.deviceListenerConnections },
+          : {
+              connections: this.brokerRef.deviceListenerConnections,
+              telemetryConflated: this.brokerRef.deviceListenerConflated,
+            },
     };
   }
 

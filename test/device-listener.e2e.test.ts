@@ -134,10 +134,11 @@ describe("the device listener: devices served by a worker thread", () => {
     return s;
   }
 
-  it("when the main thread stalls, the worker holds what the ring cannot take and stops reading; nothing is lost", async () => {
+  /** A raw pendant connection counting the PUBACKs it receives (4 bytes each, after the CONNACK). */
+  async function countingPendant(): Promise<{ s: net.Socket; acks: () => number }> {
     const s = await rawPendant(60);
     let acks = 0;
-    const connack = new Promise<void>((resolve) => {
+    await new Promise<void>((resolve) => {
       let first = true;
       s.on("data", (chunk: Buffer) => {
         if (first) {
@@ -145,34 +146,101 @@ describe("the device listener: devices served by a worker thread", () => {
           resolve();
           chunk = chunk.subarray(4);
         }
-        acks += chunk.length / 4; // PUBACK: 4 bytes each
+        acks += chunk.length / 4;
       });
     });
-    await connack;
-    // 3,000 QoS 1 heartbeats of ~200 bytes each: 600 KB, more than the 256 KiB uplink ring, and
-    // fewer than limits.maxInflight (4,096) unacknowledged.
+    return { s, acks: () => acks };
+  }
+
+  const uplinkPacket = (i: number, evt: string | null, pad = 80, qos: 0 | 1 = 1) =>
+    mqttPacket.generate({
+      cmd: "publish",
+      topic: "devices/ec200/p-1/up",
+      payload: Buffer.from(pendantMsg(i, evt, { fw: "x".repeat(pad) })),
+      qos,
+      messageId: qos === 1 ? i & 0xffff : undefined,
+      retain: false,
+      dup: false,
+    });
+
+  /** Stalls this thread (the gateway's main thread) for `ms`, as a long GC or a slow handler would. */
+  function stallMainThread(ms: number): void {
+    const until = Date.now() + ms;
+    while (Date.now() < until) {}
+  }
+
+  it("when the main thread stalls, the worker holds the alerts the ring cannot take and stops reading; nothing is lost", async () => {
+    const { s, acks } = await countingPendant();
+    // 3,000 QoS 1 low-battery events (alert lane) of ~200 bytes each: 600 KB, more than the 256 KiB
+    // alert ring, and fewer than limits.maxInflight (4,096) unacknowledged.
     const n = 3000;
+    s.write(Buffer.concat(Array.from({ length: n }, (_, i) => uplinkPacket(i + 1, "low_battery"))));
+    stallMainThread(600);
+    const deadline = Date.now() + 10_000;
+    while (acks() < n && Date.now() < deadline) await sleep(20);
+    expect(acks()).toBe(n);
+    expect(gw.counters.snapshot().messages.ec200).toBe(n);
+    expect((await gw.broker.deviceListenerStats())?.heldTotal).toBeGreaterThan(0);
+    s.destroy();
+  });
+
+  it("when the main thread stalls under readings, they are conflated, the socket is read on, and the press behind them is taken in", async () => {
+    const { s, acks } = await countingPendant();
+    // 9,000 QoS 0 heartbeats (certainly telemetry: the telemetry ring) of ~320 bytes: 2.9 MB, more
+    // than the 2 MiB telemetry ring; then 3,000 QoS 1 ones (fewer than limits.maxInflight, 4,096),
+    // then a press, which takes the alert ring.
+    const quiet = 9000;
+    const n = 12_000;
+    const packets = Array.from({ length: n }, (_, i) => uplinkPacket(i + 1, null, 240, i < quiet ? 0 : 1));
+    packets.push(uplinkPacket(n + 1, "press"));
+    s.write(Buffer.concat(packets));
+    stallMainThread(600);
+    const alert = await ops.waitFor((x) => x.topic === `linli/${SITE}/alerts/p1/EMERGENCY_CALL/p-1`);
+    expect(alert.json()?.state).toBe("active-unacknowledged");
+    const acked = n - quiet + 1;
+    const deadline = Date.now() + 10_000;
+    while (acks() < acked && Date.now() < deadline) await sleep(20);
+    // Every QoS 1 uplink acknowledged: the conflated readings by the worker, the rest by the gateway.
+    expect(acks()).toBe(acked);
+    const conflated = gw.stats().deviceListener?.telemetryConflated ?? 0;
+    expect(conflated).toBeGreaterThan(0);
+    expect((gw.counters.snapshot().messages.ec200 ?? 0) + conflated).toBe(n + 1);
+    // Nothing waited in front of the alert ring: the socket was never paused.
+    expect((await gw.broker.deviceListenerStats())?.heldTotal).toBe(0);
+    s.destroy();
+  });
+
+  it("readings sent just before a close are taken in before the connection is closed", async () => {
+    const { s } = await countingPendant();
+    const n = 50;
     const packets = Array.from({ length: n }, (_, i) =>
       mqttPacket.generate({
         cmd: "publish",
         topic: "devices/ec200/p-1/up",
-        payload: Buffer.from(pendantMsg(i + 1, null, { fw: "x".repeat(80) })),
-        qos: 1,
-        messageId: i + 1,
+        payload: Buffer.from(pendantMsg(i + 1, null)),
+        qos: 0,
         retain: false,
         dup: false,
       }),
     );
-    s.write(Buffer.concat(packets));
-    // The main thread (this one) stalls for 600 ms: the worker fills the ring, then holds.
-    const until = Date.now() + 600;
-    while (Date.now() < until) {}
-    const deadline = Date.now() + 10_000;
-    while (acks < n && Date.now() < deadline) await sleep(20);
-    expect(acks).toBe(n);
+    // A publish on another device's topic: the worker closes the connection at once (a DISCONNECT
+    // would wait for this thread to send the client's FIN).
+    const foreign = mqttPacket.generate({
+      cmd: "publish",
+      topic: "devices/ec200/p-2/up",
+      payload: Buffer.from(pendantMsg(1, null)),
+      qos: 0,
+      retain: false,
+      dup: false,
+    });
+    s.write(Buffer.concat([...packets, foreign]));
+    // Readings (telemetry ring) and the close (alert ring) both wait for this thread: the close,
+    // read first, must not drop the readings before it in the other ring.
+    stallMainThread(300);
+    const deadline = Date.now() + 5000;
+    while (gw.broker.deviceListenerConnections > 0 && Date.now() < deadline) await sleep(20);
+    expect(gw.broker.deviceListenerConnections).toBe(0);
     expect(gw.counters.snapshot().messages.ec200).toBe(n);
-    expect((await gw.broker.deviceListenerStats())?.heldTotal).toBeGreaterThan(0);
-    s.destroy();
   });
 
   it("an MQTT 5 device's CBOR payload with its content type decodes like JSON", async () => {

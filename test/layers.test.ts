@@ -35,6 +35,8 @@ const MAY_IMPORT: Readonly<Record<Layer, readonly Layer[]>> = {
 /** Public surfaces other than index.ts: core's for worker threads, which load nothing else. */
 const SURFACES: Partial<Record<Layer, readonly string[]>> = {
   core: ["core/index.ts", "core/threads.ts"],
+  protocols: ["protocols/index.ts", "protocols/threads.ts"],
+  devices: ["devices/index.ts", "devices/threads.ts"],
 };
 
 interface Import {

@@ -255,6 +255,11 @@ export class EmbeddedBroker implements NorthboundSink {
     return this.front?.stats(snapshot) ?? null;
   }
 
+  /** Readings the device listener's worker conflated (its telemetry ring full). */
+  get deviceListenerConflated(): number {
+    return this.front?.telemetryConflated ?? 0;
+  }
+
   /** Devices logged in on the device listener. */
   get deviceListenerConnections(): number {
     return this.front?.connections ?? 0;

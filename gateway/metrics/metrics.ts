@@ -40,7 +40,7 @@ export interface MetricsSource {
       telemetryDropped: number;
     } | null;
     /** The device listener (mqtt.deviceListener), or null when none is configured. */
-    deviceListener?: { connections: number } | null;
+    deviceListener?: { connections: number; telemetryConflated: number } | null;
   };
   /** The journal (docs/durability.md); null stats when there is none. */
   readonly storageHealthy?: boolean;
@@ -354,6 +354,16 @@ export class GatewayMetrics {
         const d = source.stats().deviceListener ?? null;
         this.reset();
         if (d !== null) this.set(d.connections);
+      },
+    });
+    new Counter({
+      name: "linli_device_listener_telemetry_conflated_total",
+      help: "Readings the device listener's worker replaced by a newer one of the same connection while its telemetry ring was full (or dropped at the connection's close); absent without a device listener",
+      registers,
+      collect() {
+        const d = source.stats().deviceListener ?? null;
+        this.reset();
+        if (d !== null) this.inc(d.telemetryConflated);
       },
     });
     const upstream = () => source.stats().upstream ?? null;

@@ -4,26 +4,13 @@
  * with a byte from 0xA0 to 0xBF).
  */
 import { decode as cborDecode } from "cbor-x";
+import { type PayloadEncoding, sniffEncoding } from "./sniff.js";
 
-export type PayloadEncoding = "json" | "cbor";
+export { type PayloadEncoding, sniffEncoding };
 
 export type DecodeResult =
   | { ok: true; value: unknown; encoding: PayloadEncoding }
   | { ok: false; reason: "empty" | "unknown-encoding" | "malformed"; detail: string };
-
-const OPEN_BRACE = 0x7b;
-const CBOR_MAP_FIRST = 0xa0;
-const CBOR_MAP_LAST = 0xbf;
-
-export function sniffEncoding(payload: Uint8Array, contentType?: string): PayloadEncoding | null {
-  if (contentType === "application/json") return "json";
-  if (contentType === "application/cbor") return "cbor";
-  const first = payload[0];
-  if (first === undefined) return null;
-  if (first === OPEN_BRACE) return "json";
-  if (first >= CBOR_MAP_FIRST && first <= CBOR_MAP_LAST) return "cbor";
-  return null;
-}
 
 export function decodePayload(payload: Buffer, contentType?: string): DecodeResult {
   if (payload.length === 0) return { ok: false, reason: "empty", detail: "empty payload" };

@@ -11,23 +11,28 @@
  * have removed the device), subscriptions (a device may only subscribe to its own downlink),
  * every uplink (handed to the gateway exactly as aedes' path does: `BrokerHandlers.uplink`), and
  * the completions that release PUBACKs. Per message, nothing goes through postMessage: uplinks come
- * through one ring, completions go back through another (protocol.ts).
+ * through two rings, completions go back through a third (protocol.ts).
  *
- * Order: the uplink ring is FIFO, as the kernel's socket buffers before it are. Priority starts
- * where it did on aedes' path: the ingest decodes each uplink as the ring is drained and a P1 takes
- * the P1 lane; the ring is drained in batches of UPLINK_BATCH per turn of the event loop. Under
- * overload the ring fills and the worker pauses device sockets: a P1 then waits behind its own
- * connection's telemetry (measured, docs/performance.md "The device listener").
+ * Priority across the thread boundary: the worker puts an uplink in the telemetry ring only when
+ * its model's `telemetryWhen` says it is certainly telemetry, everything else in the alert ring.
+ * Every turn of the event loop drains the alert ring first (up to ALERT_BATCH), then at most
+ * UPLINK_BATCH readings: a P1 waits behind one batch of readings being handed over, never behind
+ * the readings queued, and a full telemetry ring never holds an alert back (the worker conflates
+ * readings then, and keeps reading the socket). Within each ring the order is the sockets' order;
+ * the ingest then lanes each uplink as on aedes' path.
  *
- * Bounds: the uplink ring (UPLINK_RING_BYTES; full: the worker holds the record and stops reading
- * that socket), the completion ring (COMPLETION_RING_BYTES; full: completions wait here, at most
- * one per uplink in flight, itself bounded per connection by limits.maxInflight).
+ * Bounds: the alert ring (ALERT_RING_BYTES; full: the worker holds the record and stops reading
+ * that socket), the telemetry ring (TELEMETRY_RING_BYTES; full: one reading waits per connection,
+ * newer ones conflated), the completion ring (COMPLETION_RING_BYTES; full: completions wait here,
+ * at most one per uplink in flight, itself bounded per connection by limits.maxInflight), and the
+ * closes waiting for the telemetry ring to be read up to them (one per closed connection).
  */
 import { existsSync } from "node:fs";
 import { createSecureContext, type SecureContextOptions } from "node:tls";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
-import { Doorbell, SpscRing } from "../../../core/threads.js";
+import { Doorbell, type RecordHandler, SpscRing } from "../../../core/threads.js";
+import type { TelemetryTest } from "../../../devices/threads.js";
 import { withWorkerSemiSpace } from "../../heap.js";
 import type { Logger, RateLimitedLog } from "../../log.js";
 import type { Completion } from "../../pipeline/lanes.js";
@@ -40,6 +45,8 @@ import type { BrokerHandlers } from "../handlers.js";
 import { readTlsFiles, type TlsFiles } from "../tls-files.js";
 import {
   COMPLETION_BYTES,
+  COUNTER_TELEMETRY_CONFLATED,
+  COUNTER_WORDS,
   type FromWorker,
   type FrontWorkerData,
   type FrontWorkerStats,
@@ -53,15 +60,25 @@ import {
 } from "./protocol.js";
 
 /**
- * 256 KiB: about 2,500 uplinks of a pendant's size, 60 ms at 40,000 msg/s. The ring only carries
- * uplinks across to the main thread, which drains it every turn of its event loop; the pipeline's
- * lanes behind it are what absorb a burst (sized by time, gateway/pipeline/lanes.ts). Full: the
- * worker stops reading the sockets until there is room (nothing dropped).
+ * 256 KiB: about 2,500 uplinks of a pendant's size. Alerts are a few in a hundred uplinks, so this
+ * is seconds of them at any rate the gateway sustains. Full: the worker stops reading the sockets
+ * whose records wait until there is room (nothing dropped).
  */
-const UPLINK_RING_BYTES = 1 << 18;
+const ALERT_RING_BYTES = 1 << 18;
+/**
+ * 2 MiB: about 20,000 readings of a pendant's size, half a second at 40,000 msg/s. The ring carries
+ * readings across to the main thread, which drains it a batch per turn of its event loop; it holds
+ * what that drain leaves behind in a slow stretch (a GC, a burst of alerts) so that the worker
+ * conflates only when the main thread really is behind (512 KiB conflated 562 readings at
+ * 30,000 msg/s with the main thread 67 % busy). Full: the worker conflates (one waiting reading
+ * per connection).
+ */
+const TELEMETRY_RING_BYTES = 1 << 21;
 /** 64 KiB: 8,192 completions. */
 const COMPLETION_RING_BYTES = 1 << 16;
-/** Uplinks taken from the ring per turn of the event loop. */
+/** Alert-ring records taken per turn of the event loop (all of them, short of a flood). */
+const ALERT_BATCH = 1024;
+/** Readings taken from the telemetry ring per turn of the event loop. */
 const UPLINK_BATCH = 128;
 /** How long close() waits for the worker to close its sockets before it is terminated. */
 const STOP_TIMEOUT_MS = 5000;
@@ -98,6 +115,13 @@ export class DeviceFrontEnd {
   private readonly closedBeforeLogin = new Set<number>();
   private readonly uplink: SpscRing;
   private readonly uplinkBytes: Buffer;
+  private readonly telemetry: SpscRing;
+  private readonly telemetryBytes: Buffer;
+  private readonly workerCounters: BigInt64Array;
+  /** Closes read from the alert ring, waiting for the telemetry ring to be read up to them: conn, CONNECT posted (1/0), position. */
+  private closing: number[] = [];
+  /** The telemetryWhen each model's classifier in the worker was built from. */
+  private readonly modelsSent = new Map<string, readonly TelemetryTest[] | null>();
   private readonly completions: SpscRing;
   private readonly completionBytes: Buffer;
   /** Completions that found their ring full, written first when it has room. */
@@ -113,10 +137,19 @@ export class DeviceFrontEnd {
     private readonly worker: Worker,
     private readonly opts: FrontEndOptions,
     uplink: SpscRing,
+    telemetry: SpscRing,
+    counters: SharedArrayBuffer,
     completions: SpscRing,
   ) {
     this.uplink = uplink;
     this.uplinkBytes = Buffer.from(uplink.bytes.buffer, uplink.bytes.byteOffset, uplink.bytes.length);
+    this.telemetry = telemetry;
+    this.telemetryBytes = Buffer.from(
+      telemetry.bytes.buffer,
+      telemetry.bytes.byteOffset,
+      telemetry.bytes.length,
+    );
+    this.workerCounters = new BigInt64Array(counters);
     this.completions = completions;
     this.completionBytes = Buffer.from(
       completions.bytes.buffer,
@@ -126,7 +159,11 @@ export class DeviceFrontEnd {
   }
 
   static async start(opts: FrontEndOptions): Promise<DeviceFrontEnd> {
-    const uplink = SpscRing.create(UPLINK_RING_BYTES, { doorbell: new Doorbell() });
+    // One doorbell for both uplink rings: the main thread sleeps only when both are empty.
+    const bell = new Doorbell();
+    const uplink = SpscRing.create(ALERT_RING_BYTES, { doorbell: bell });
+    const telemetry = SpscRing.create(TELEMETRY_RING_BYTES, { doorbell: bell });
+    const counters = new SharedArrayBuffer(COUNTER_WORDS * 8);
     const completions = SpscRing.create(COMPLETION_RING_BYTES, { doorbell: new Doorbell() });
     const limits = opts.limits.config;
     const data: FrontWorkerData = {
@@ -138,7 +175,9 @@ export class DeviceFrontEnd {
       maxConnectSize: limits.maxConnectSize,
       maxInflight: limits.maxInflight,
       uplink: uplink.handle(),
+      telemetry: telemetry.handle(),
       completions: completions.handle(),
+      counters,
     };
     let ready: Promise<number> = Promise.resolve(0);
     const worker = withWorkerSemiSpace(
@@ -155,7 +194,7 @@ export class DeviceFrontEnd {
           });
         })),
     );
-    const front = new DeviceFrontEnd(worker, opts, uplink, completions);
+    const front = new DeviceFrontEnd(worker, opts, uplink, telemetry, counters, completions);
     front.port = await ready.catch(async (err: Error) => {
       await worker.terminate();
       throw err;
@@ -181,6 +220,11 @@ export class DeviceFrontEnd {
     let n = 0;
     for (const c of this.byId.values()) if (c.identity !== null) n++;
     return n;
+  }
+
+  /** Readings the worker conflated (the telemetry ring full) or dropped at their connection's close. */
+  get telemetryConflated(): number {
+    return Number(Atomics.load(this.workerCounters, COUNTER_TELEMETRY_CONFLATED));
   }
 
   /** The worker's figures: its heap (what the device connections cost there), sockets, held uplinks. */
@@ -379,6 +423,13 @@ export class DeviceFrontEnd {
     c.identity = identity;
     this.byClientId.set(m.clientId, c);
     const limit = packetLimitOf(identity, limits.config.operatorMaxPacket);
+    const profile = identity.device.profile;
+    const telemetryWhen = (profile.transport === "mqtt" ? profile.telemetryWhen : undefined) ?? null;
+    if (this.modelsSent.get(limit.role) !== telemetryWhen || !this.modelsSent.has(limit.role)) {
+      // Before the login: the worker builds the model's classifier once, and again if a reload changed it.
+      this.modelsSent.set(limit.role, telemetryWhen);
+      this.send({ t: "model", model: limit.role, telemetryWhen });
+    }
     this.send({
       t: "login",
       conn: c.id,
@@ -430,35 +481,67 @@ export class DeviceFrontEnd {
     this.dropDownlink(c);
   }
 
-  /** Takes uplinks from the ring, a batch per turn of the event loop, until closed. */
+  /** Takes uplinks from the rings, alerts first, a batch per turn of the event loop, until closed. */
   private async pump(): Promise<void> {
     const bell = this.uplink.doorbell as Doorbell;
-    const isEmpty = () => this.uplink.isEmpty();
+    const isEmpty = () => this.uplink.isEmpty() && this.telemetry.isEmpty();
     while (this.running) {
-      // A batch per turn of the event loop. Draining the whole ring every turn, or whenever it was
-      // over half full, conflated telemetry at 30,000/s (the lanes saw bursts as lag), and did not
-      // make the P1 p99 at 60,000/s clearly shorter (docs/performance.md "The device listener").
-      let n = 0;
-      try {
-        n = this.uplink.drain(UPLINK_BATCH, this.onUplink);
-      } catch (err) {
-        // One record's failure (consumed by the ring) must not stop the device listener.
-        n = 1;
-        this.opts.log.error({ err }, "device listener: an uplink could not be handed over");
-      }
+      // A batch of readings per turn of the event loop. Draining the whole ring every turn, or
+      // whenever it was over half full, conflated telemetry at 30,000/s (the lanes saw bursts as
+      // lag) (docs/performance.md "The device listener").
+      const n =
+        this.drainRing(this.uplink, ALERT_BATCH, this.onAlertRecord) +
+        this.drainRing(this.telemetry, UPLINK_BATCH, this.onTelemetryRecord);
+      if (this.closing.length > 0) this.closeRead();
       if (this.waiting.length > 0) this.flushWaiting();
       if (n === 0) await bell.sleep(isEmpty, 100);
       else await new Promise((r) => setImmediate(r));
     }
   }
 
-  private readonly onUplink = (tag: number, _bytes: Uint8Array, at: number, length: number): void => {
+  private drainRing(ring: SpscRing, max: number, onRecord: RecordHandler): number {
+    try {
+      return ring.drain(max, onRecord);
+    } catch (err) {
+      // One record's failure (consumed by the ring) must not stop the device listener.
+      this.opts.log.error({ err }, "device listener: an uplink could not be handed over");
+      return 1;
+    }
+  }
+
+  /** Closes whose connections' readings have all been read from the telemetry ring. */
+  private closeRead(): void {
+    const c = this.closing;
+    let i = 0;
+    for (; i < c.length && this.telemetry.passed(c[i + 2] as number); i += 3)
+      this.closed(c[i] as number, c[i + 1] === 1);
+    if (i > 0) this.closing = c.slice(i);
+  }
+
+  private readonly onAlertRecord = (tag: number, _bytes: Uint8Array, at: number, length: number): void => {
     const b = this.uplinkBytes;
-    const connId = b.readUInt32LE(at);
     if (tag === TAG_CLOSED) {
-      this.closed(connId, b.readInt32LE(at + 4) === 1);
+      const connId = b.readUInt32LE(at);
+      const loginPosted = b.readInt32LE(at + 4) === 1;
+      const position = b.readUInt32LE(at + UPLINK_HEADER_BYTES);
+      if (this.closing.length === 0 && this.telemetry.passed(position)) this.closed(connId, loginPosted);
+      else this.closing.push(connId, loginPosted ? 1 : 0, position);
       return;
     }
+    this.onUplink(b, tag, at, length);
+  };
+
+  private readonly onTelemetryRecord = (
+    tag: number,
+    _bytes: Uint8Array,
+    at: number,
+    length: number,
+  ): void => {
+    this.onUplink(this.telemetryBytes, tag, at, length);
+  };
+
+  private onUplink(b: Buffer, tag: number, at: number, length: number): void {
+    const connId = b.readUInt32LE(at);
     const slot = b.readInt32LE(at + 4);
     const retain = b[at + 8] === 1;
     const ctLength = b[at + 9] as number;
@@ -499,7 +582,7 @@ export class DeviceFrontEnd {
             if (err) this.send({ t: "close", conn: connId });
           };
     this.opts.handlers.uplink(identity.device, payload, contentType, will ? done0 : done);
-  };
+  }
 
   /** A QoS 1 uplink committed or refused: its PUBACK is released (or the connection closed) by the worker. */
   private complete(conn: number, slot: number, err: Error | null): void {

@@ -4,18 +4,24 @@
  *
  * - Per message, over SharedArrayBuffer rings (core/spsc-ring.ts), no postMessage:
  *   the worker writes an UPLINK record for every PUBLISH on a device's own uplink topic (and
- *   its will when it falls due); the main thread writes a COMPLETION record when the gateway has
- *   committed (or refused) a QoS 1 uplink, and the worker writes the PUBACKs in order.
+ *   its will when it falls due): into the telemetry ring when the model's `telemetryWhen` says
+ *   it is certainly telemetry, else into the alert ring, which the main thread drains first; the
+ *   main thread writes a COMPLETION record when the gateway has committed (or refused) a QoS 1
+ *   uplink, and the worker writes the PUBACKs in order.
  * - Per connection, by postMessage (rare: a login, a subscription, a close): the messages below.
  *
- * Uplink record (tag UPLINK or WILL; CLOSED follows the connection's last uplink, so a will or an
- * uplink read just before a close is never dropped, and its slot is 1 when the connection's
- * CONNECT was posted to the main thread, else 0):
+ * Uplink record (tag UPLINK or WILL, either ring):
  *   u32 connection id | i32 PUBACK slot (-1: QoS 0, nothing to acknowledge) | u8 retain |
  *   u8 content-type length | content type (latin1, MQTT 5 only) | payload
+ * Close record (tag CLOSED, alert ring, after the connection's last record in it, its will
+ * included, so nothing read before a close is dropped):
+ *   u32 connection id | i32 1 when the connection's CONNECT was posted to the main thread, else 0 |
+ *   u32 the telemetry ring's write position after the connection's last telemetry record (the
+ *   main thread closes the connection once it has read the telemetry ring that far)
  * Completion record (tag COMMITTED or REFUSED): u32 connection id | u32 PUBACK slot
  */
 import type { SpscRingHandle } from "../../../core/threads.js";
+import type { TelemetryTest } from "../../../devices/threads.js";
 
 export const TAG_UPLINK = 0;
 export const TAG_WILL = 1;
@@ -24,6 +30,10 @@ export const TAG_COMMITTED = 0;
 export const TAG_REFUSED = 1;
 
 export const UPLINK_HEADER_BYTES = 10;
+export const CLOSE_RECORD_BYTES = 12;
+/** Words of FrontWorkerData.counters (BigInt64, written by the worker with Atomics). */
+export const COUNTER_TELEMETRY_CONFLATED = 0;
+export const COUNTER_WORDS = 1;
 export const COMPLETION_BYTES = 8;
 
 /** A TLS listener's certificate, key and CA, read by the main thread (tls-files.ts). */
@@ -46,8 +56,13 @@ export interface FrontWorkerData {
   maxConnectSize: number;
   /** QoS 1 uplinks waiting for their PUBACK per connection; beyond it the connection is closed. */
   maxInflight: number;
+  /** Uplinks that may be alerts, wills and closes: drained first. */
   uplink: SpscRingHandle;
+  /** Uplinks that are certainly telemetry. */
+  telemetry: SpscRingHandle;
   completions: SpscRingHandle;
+  /** The worker's counters (COUNTER_*), read by the main thread at any time. */
+  counters: SharedArrayBuffer;
 }
 
 /** Worker -> main. */
@@ -97,6 +112,8 @@ export type ToWorker =
       maxPacket: number;
       role: string;
     }
+  /** A model's telemetryWhen (null: none), sent before the first login of the model and when it changes. */
+  | { t: "model"; model: string; telemetryWhen: readonly TelemetryTest[] | null }
   | { t: "suback"; conn: number; messageId: number; granted: number[] }
   | { t: "deliver"; conn: number; topic: string; payload: Uint8Array; qos: 0 | 1 }
   | { t: "close"; conn: number }

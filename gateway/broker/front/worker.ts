@@ -19,9 +19,16 @@
  *   the model's after), copied out of the socket read;
  * - QoS 1 uplinks waiting for their PUBACK: maxInflight per connection, beyond it the connection
  *   is closed unacknowledged (PubackQueue; the device re-sends, nothing is lost);
- * - the uplink ring: when it is full the record is held and the connection's socket is not read
- *   again until the ring has room (the kernel's socket buffer, then TCP, hold the device back):
- *   at most one socket read's packets are held per connection, and nothing is dropped.
+ * - the alert ring (every uplink not certainly telemetry, wills, closes): when it is full the
+ *   record is held and the connection's socket is not read again until the ring has room (the
+ *   kernel's socket buffer, then TCP, hold the device back): at most one socket read's packets
+ *   are held per connection, and nothing is dropped;
+ * - the telemetry ring (uplinks the model's `telemetryWhen` calls certainly telemetry, so that
+ *   a device's readings never stand in front of its alerts): when it is full a connection's
+ *   newest reading waits, one per connection, and a newer one replaces it (conflated: counted,
+ *   and a QoS 1 one acknowledged, as the gateway acknowledges telemetry on arrival); the socket
+ *   is read on, so an alert behind the readings still reaches its ring. A reading still waiting
+ *   when its connection closes is dropped and counted the same way.
  */
 import net from "node:net";
 import type { SecureContextOptions, TLSSocket, Server as TlsServer } from "node:tls";
@@ -29,10 +36,12 @@ import v8 from "node:v8";
 import { parentPort, workerData } from "node:worker_threads";
 import mqttPacket from "mqtt-packet";
 import { type Doorbell, SpscRing } from "../../../core/threads.js";
+import type { TelemetryTest } from "../../../devices/threads.js";
 import { InflightLimitError, PubackQueue } from "../puback-queue.js";
 import { certificateNames, LISTEN_BACKLOG, tlsServerOptionsOf } from "../tls-files.js";
 import { type Framing, splitPackets } from "./frames.js";
 import {
+  COUNTER_TELEMETRY_CONFLATED,
   type FromWorker,
   type FrontWorkerData,
   TAG_CLOSED,
@@ -43,6 +52,7 @@ import {
   type ToWorker,
   UPLINK_HEADER_BYTES,
 } from "./protocol.js";
+import { TelemetryPeek } from "./telemetry-peek.js";
 
 const AWAITING_CONNECT = 0;
 const LOGGING_IN = 1;
@@ -80,12 +90,24 @@ const data = workerData as FrontWorkerData;
 const tls = data.tls === null ? null : await import("node:tls");
 const port = parentPort;
 if (!port) throw new Error("gateway/broker/front/worker.ts runs as a worker thread");
-const uplinkRing = SpscRing.attach(data.uplink);
-const uplinkBytes = Buffer.from(
-  uplinkRing.bytes.buffer,
-  uplinkRing.bytes.byteOffset,
-  uplinkRing.bytes.length,
-);
+/** A ring the worker writes uplinks into, and whether it has records not yet published. */
+interface UplinkRing {
+  ring: SpscRing;
+  bytes: Buffer;
+  unpublished: boolean;
+}
+function uplinkRingOf(ring: SpscRing): UplinkRing {
+  return {
+    ring,
+    bytes: Buffer.from(ring.bytes.buffer, ring.bytes.byteOffset, ring.bytes.length),
+    unpublished: false,
+  };
+}
+const alertRing = uplinkRingOf(SpscRing.attach(data.uplink));
+const telemetryRing = uplinkRingOf(SpscRing.attach(data.telemetry));
+const counters = new BigInt64Array(data.counters);
+/** Per model, its telemetryWhen as a classifier (null: every uplink may be an alert). */
+const peeks = new Map<string, TelemetryPeek | null>();
 const completionRing = SpscRing.attach(data.completions);
 const completionBytes = Buffer.from(
   completionRing.bytes.buffer,
@@ -103,6 +125,9 @@ let heldHead = 0;
 let heldTotal = 0;
 /** Connections not read while their records are held. */
 const stalled = new Set<DeviceConnection>();
+/** Connections with a reading waiting for room in the telemetry ring, in the order they began to wait. */
+const telemetryWaiting: (DeviceConnection | undefined)[] = [];
+let telemetryWaitingHead = 0;
 let stopping = false;
 
 function post(m: FromWorker): void {
@@ -211,6 +236,10 @@ class DeviceConnection {
   graceful = false;
   /** Its CONNECT was posted to the main thread. */
   loginPosted = false;
+  /** Its model's classifier, once logged in. */
+  peek: TelemetryPeek | null = null;
+  /** Its newest reading, waiting for room in the telemetry ring. */
+  heldTelemetry: Held | null = null;
 
   constructor(
     readonly id: number,
@@ -336,6 +365,7 @@ class DeviceConnection {
     this.uplinkTopic = m.uplinkTopic;
     this.limit = m.maxPacket;
     this.role = m.role;
+    this.peek = peeks.get(m.role) ?? null;
     this.pubacks = new PubackQueue(this.socket, pubacksFailed, data.maxInflight);
     const early = this.early;
     this.early = null;
@@ -423,14 +453,12 @@ class DeviceConnection {
       slot = (this.pubacks as PubackQueue).enqueueSlot(packet.messageId ?? 0);
       if (slot < 0) return;
     }
-    offer(
-      this,
-      TAG_UPLINK,
-      slot,
-      packet.retain,
-      packet.properties?.contentType,
-      typeof packet.payload === "string" ? Buffer.from(packet.payload) : packet.payload,
-    );
+    const payload = typeof packet.payload === "string" ? Buffer.from(packet.payload) : packet.payload;
+    const contentType = packet.properties?.contentType;
+    // A retained uplink is the main thread's to judge (the publish rule), whatever it carries.
+    if (!packet.retain && this.peek?.isTelemetry(payload, contentType) === true)
+      offerTelemetry(this, slot, contentType, payload);
+    else offer(this, TAG_UPLINK, slot, packet.retain, contentType, payload);
   }
 
   /** A downlink from the gateway (the device's own downlink topic). */
@@ -463,6 +491,15 @@ class DeviceConnection {
     this.state = CLOSED;
     connections.delete(this.id);
     stalled.delete(this);
+    const reading = this.heldTelemetry;
+    if (reading !== null) {
+      this.heldTelemetry = null;
+      // No PUBACK can follow a close: a QoS 1 reading is sent again by the device, a QoS 0 one is gone.
+      if (
+        !tryWrite(telemetryRing, this, TAG_UPLINK, reading.slot, false, reading.contentType, reading.payload)
+      )
+        Atomics.add(counters, COUNTER_TELEMETRY_CONFLATED, 1n);
+    }
     if (wasLive && !this.graceful && this.will !== null && this.will.topic === this.uplinkTopic) {
       const w = this.will;
       offer(this, TAG_WILL, -1, w.retain, w.contentType, w.payload);
@@ -475,10 +512,14 @@ class DeviceConnection {
         detail: this.will.topic,
       });
     }
-    // Through the ring, after the connection's last record (its will included).
-    // Its slot says whether a CONNECT went to the main thread (by postMessage, which may arrive
-    // after this record): the main thread then waits for it rather than keep a closed login.
-    offer(this, TAG_CLOSED, this.loginPosted ? 1 : 0, false, undefined, NOTHING);
+    // Through the alert ring, after the connection's last record there (its will included), with
+    // the telemetry ring's position after its last reading: the main thread closes it once it
+    // has read both that far. Its slot says whether a CONNECT went to the main thread (by
+    // postMessage, which may arrive after this record): the main thread then waits for it rather
+    // than keep a closed login.
+    const position = Buffer.allocUnsafe(4);
+    position.writeUInt32LE(telemetryRing.ring.producerPosition);
+    offer(this, TAG_CLOSED, this.loginPosted ? 1 : 0, false, undefined, position);
     publishUplinks();
   }
 }
@@ -509,23 +550,60 @@ function offer(
   contentType: string | undefined,
   payload: Buffer,
 ): void {
-  if (heldHead === held.length && tryWrite(conn, tag, slot, retain, contentType, payload)) return;
+  if (heldHead === held.length && tryWrite(alertRing, conn, tag, slot, retain, contentType, payload)) return;
   held.push({ conn, tag, slot, retain, contentType, payload });
   heldTotal++;
   scheduleRetry();
 }
 
-/** Records written since the last publishUplinks(). */
-let unpublished = false;
+/** A reading into the telemetry ring, or waiting (one per connection, the newest) for room there. */
+function offerTelemetry(
+  conn: DeviceConnection,
+  slot: number,
+  contentType: string | undefined,
+  payload: Buffer,
+): void {
+  const waiting = conn.heldTelemetry;
+  if (waiting === null) {
+    if (tryWrite(telemetryRing, conn, TAG_UPLINK, slot, false, contentType, payload)) return;
+    // A copy: the parsed payload may be a view of the whole socket read.
+    conn.heldTelemetry = {
+      conn,
+      tag: TAG_UPLINK,
+      slot,
+      retain: false,
+      contentType,
+      payload: Buffer.from(payload),
+    };
+    telemetryWaiting.push(conn);
+    scheduleRetry();
+    return;
+  }
+  // Conflated: the newer reading takes the waiting one's place.
+  Atomics.add(counters, COUNTER_TELEMETRY_CONFLATED, 1n);
+  if (waiting.slot >= 0) conn.pubacks?.complete(waiting.slot, null);
+  waiting.slot = slot;
+  waiting.contentType = contentType;
+  waiting.payload = Buffer.from(payload);
+}
 
-/** Makes the records written so far visible to the main thread (one store, one doorbell check). */
+/**
+ * Makes the records written so far visible to the main thread (one store, one doorbell check per
+ * ring). Telemetry first: a close in the alert ring never arrives before the readings it follows.
+ */
 function publishUplinks(): void {
-  if (!unpublished) return;
-  unpublished = false;
-  uplinkRing.publish();
+  if (telemetryRing.unpublished) {
+    telemetryRing.unpublished = false;
+    telemetryRing.ring.publish();
+  }
+  if (alertRing.unpublished) {
+    alertRing.unpublished = false;
+    alertRing.ring.publish();
+  }
 }
 
 function tryWrite(
+  to: UplinkRing,
   conn: DeviceConnection,
   tag: number,
   slot: number,
@@ -535,7 +613,7 @@ function tryWrite(
 ): boolean {
   const ct = contentType === undefined ? 0 : Math.min(255, Buffer.byteLength(contentType, "latin1"));
   const length = UPLINK_HEADER_BYTES + ct + payload.length;
-  if (length > uplinkRing.maxPayload) {
+  if (length > to.ring.maxPayload) {
     // Larger than the ring can ever hold: only a payload far over every model's limit comes here
     // (frames.ts bounds packets by the model's maxPayloadBytes). Refused like an oversized packet.
     post({
@@ -548,15 +626,16 @@ function tryWrite(
     conn.abort();
     return true;
   }
-  const at = uplinkRing.tryClaim(tag, length);
+  const at = to.ring.tryClaim(tag, length);
   if (at < 0) return false;
-  uplinkBytes.writeUInt32LE(conn.id, at);
-  uplinkBytes.writeInt32LE(slot, at + 4);
-  uplinkBytes[at + 8] = retain ? 1 : 0;
-  uplinkBytes[at + 9] = ct;
-  if (ct > 0) uplinkBytes.write(contentType as string, at + UPLINK_HEADER_BYTES, ct, "latin1");
-  uplinkBytes.set(payload, at + UPLINK_HEADER_BYTES + ct);
-  unpublished = true;
+  const bytes = to.bytes;
+  bytes.writeUInt32LE(conn.id, at);
+  bytes.writeInt32LE(slot, at + 4);
+  bytes[at + 8] = retain ? 1 : 0;
+  bytes[at + 9] = ct;
+  if (ct > 0) bytes.write(contentType as string, at + UPLINK_HEADER_BYTES, ct, "latin1");
+  bytes.set(payload, at + UPLINK_HEADER_BYTES + ct);
+  to.unpublished = true;
   // The main thread answers every record with a slot (committed, refused, or its connection gone).
   if (slot >= 0) awaitingCompletions++;
   return true;
@@ -568,22 +647,40 @@ function scheduleRetry(): void {
   if (retryTimer === null) retryTimer = setTimeout(retryHeld, 1);
 }
 
-/** Writes held records that now fit; once none is held, reads the stalled connections again. */
+/**
+ * Writes held records and waiting readings that now fit; once no record is held, reads the
+ * stalled connections again.
+ */
 function retryHeld(): void {
   retryTimer = null;
   for (let h = held[heldHead]; h !== undefined; h = held[heldHead]) {
-    if (!tryWrite(h.conn, h.tag, h.slot, h.retain, h.contentType, h.payload)) break;
+    if (!tryWrite(alertRing, h.conn, h.tag, h.slot, h.retain, h.contentType, h.payload)) break;
     held[heldHead++] = undefined as unknown as Held;
   }
-  publishUplinks();
-  if (heldHead < held.length) {
-    scheduleRetry();
-    return;
+  for (
+    let c = telemetryWaiting[telemetryWaitingHead];
+    c !== undefined;
+    c = telemetryWaiting[telemetryWaitingHead]
+  ) {
+    const r = c.heldTelemetry;
+    if (r !== null) {
+      if (!tryWrite(telemetryRing, c, TAG_UPLINK, r.slot, false, r.contentType, r.payload)) break;
+      c.heldTelemetry = null;
+    }
+    telemetryWaiting[telemetryWaitingHead++] = undefined;
   }
-  held.length = 0;
-  heldHead = 0;
-  for (const c of stalled) c.socket.resume();
-  stalled.clear();
+  publishUplinks();
+  if (telemetryWaitingHead === telemetryWaiting.length) {
+    telemetryWaiting.length = 0;
+    telemetryWaitingHead = 0;
+  }
+  if (heldHead === held.length) {
+    held.length = 0;
+    heldHead = 0;
+    for (const c of stalled) c.socket.resume();
+    stalled.clear();
+  }
+  if (heldHead < held.length || telemetryWaitingHead < telemetryWaiting.length) scheduleRetry();
 }
 
 /** PUBACKs: the main thread's completions, applied in each connection's order by its PubackQueue. */
@@ -685,6 +782,14 @@ server.maxConnections = data.maxConnections;
 
 port.on("message", (m: ToWorker) => {
   switch (m.t) {
+    case "model":
+      peeks.set(
+        m.model,
+        m.telemetryWhen === null || m.telemetryWhen.length === 0
+          ? null
+          : new TelemetryPeek(m.telemetryWhen as TelemetryTest[]),
+      );
+      return;
     case "login":
       connections.get(m.conn)?.loggedIn(m);
       return;
