@@ -426,9 +426,12 @@ process.on("message", (raw: ParentMessage) => {
       clearInterval(queueTimer);
       queueTimer = setInterval(() => {
         emitterQueueMax = Math.max(emitterQueueMax, emitterQueue());
-        const m = process.memoryUsage();
-        if (m.rss > memPeak.rss)
+        // RSS alone is cheap; the whole memoryUsage() walks the heap's spaces (0.9 % of the
+        // measured process's main thread at 30,000 msg/s, every 20 ms): only at a new peak.
+        if (process.memoryUsage.rss() > memPeak.rss) {
+          const m = process.memoryUsage();
           Object.assign(memPeak, { rss: m.rss, heapTotal: m.heapTotal, external: m.external });
+        }
       }, 20);
       break;
     case "cpu-end":
