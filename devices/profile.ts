@@ -258,9 +258,14 @@ export interface MqttDeviceProfile<S = unknown, State = unknown, T extends MqttT
   ackDownlink?(code: T["code"], alertId: string): object | null;
 }
 
-/** One test of `telemetryWhen` on a top-level field: one of these values, or a number below. */
+/**
+ * One test of `telemetryWhen` on a field: one of these values, none of them (absent or null
+ * counts as none), or a number below. `field` is a top-level key, or a dotted path into JSON
+ * objects (as declared profiles' `path`; in a CBOR payload a dotted path is never known).
+ */
 export type TelemetryTest =
   | { readonly field: string; readonly oneOf: readonly (string | number | boolean)[] }
+  | { readonly field: string; readonly notOneOf: readonly (string | number | boolean)[] }
   | { readonly field: string; readonly below: number };
 
 /**

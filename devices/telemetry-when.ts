@@ -11,6 +11,10 @@ export function isCertainlyTelemetry(tests: readonly TelemetryTest[], values: re
     const v = values[i];
     if ("below" in t) {
       if (typeof v !== "number" || !(v < t.below)) return false;
+    } else if ("notOneOf" in t) {
+      // A value not read (not a scalar) might be one of them.
+      const known = v === undefined || v === null || ["string", "number", "boolean"].includes(typeof v);
+      if (!known || (t.notOneOf as readonly unknown[]).includes(v)) return false;
     } else if (!(t.oneOf as readonly unknown[]).includes(v)) return false;
   }
   return true;

@@ -19,6 +19,7 @@ import {
   type Rejection,
   type RuleContext,
   reject,
+  type TelemetryTest,
 } from "../profile.js";
 import { ThresholdState } from "../threshold.js";
 import { type DeclaredProfileDoc, type Limit, type ModbusCommandDoc, modbusCommandSchema } from "./schema.js";
@@ -234,7 +235,26 @@ function compileMqtt(
     seq: (s) => s.seq,
     // No previous message to compare with: a message with an alarm condition goes in the alert lane.
     lane: (s) => core.laneNow(s),
+    telemetryWhen: telemetryWhenOf(doc),
   };
+}
+
+/**
+ * laneNow as data: a message is telemetry when no alarm's `equals` holds (absent and null are
+ * stored as absent, and equal nothing). `bit` conditions are not expressed: a model with one has
+ * none, and its messages all take the device listener's alert ring.
+ */
+function telemetryWhenOf(doc: DeclaredProfileDoc): TelemetryTest[] | undefined {
+  const q = doc.mqtt!;
+  const values = new Map<string, (string | number | boolean)[]>();
+  for (const a of doc.alarms) {
+    if (a.when.bit !== undefined) return undefined;
+    if (a.when.equals === undefined) continue;
+    const path = q.fields.find((f) => f.name === a.when.point)?.path;
+    if (path === undefined) return undefined;
+    values.set(path, [...(values.get(path) ?? []), a.when.equals]);
+  }
+  return [...values].map(([field, notOneOf]) => ({ field, notOneOf }));
 }
 
 function at(obj: object, path: string): unknown {

@@ -1,13 +1,14 @@
 /**
- * The scalar values of a few named top-level fields of a JSON object or CBOR map payload, without
- * decoding the rest: what the device listener's worker thread needs to tell telemetry from what may
+ * The scalar values of a few named top-level fields of a JSON object or CBOR map payload (or, in
+ * JSON, dotted paths into nested objects), without decoding the rest: what the device listener's worker thread needs to tell telemetry from what may
  * be an alert (devices' `telemetryWhen`), without cbor-x (a megabyte of that thread's heap).
  *
  * The answer must agree with what decodePayload (JSON.parse, cbor-x) gives the same field, or be
  * "not known": a field whose value is not a scalar reads as NOT_SCALAR, and a payload this reader
  * does not take whole (indefinite lengths, non-text keys, tags at the top, trailing bytes, more than
  * MAX_DEPTH levels) reads as not a map. The caller treats "not known" as "maybe an alert".
- * Duplicate keys: the last one counts, as in JSON.parse and cbor-x.
+ * Duplicate keys: the last one counts, as in JSON.parse and cbor-x. A dotted field in CBOR is not
+ * read (it names no top-level key): the caller must not ask for one.
  */
 import type { PayloadEncoding } from "./sniff.js";
 
@@ -39,15 +40,28 @@ function readJson(payload: Buffer, fields: readonly string[], out: TopLevelValue
     return false;
   }
   if (typeof value !== "object" || value === null || Array.isArray(value)) return false;
-  const o = value as Record<string, unknown>;
   for (let i = 0; i < fields.length; i++) {
-    const f = fields[i] as string;
-    if (!Object.hasOwn(o, f)) continue;
-    const v = o[f];
+    const v = at(value, fields[i] as string);
     out[i] =
-      v === null || typeof v === "string" || typeof v === "number" || typeof v === "boolean" ? v : NOT_SCALAR;
+      v === undefined ||
+      v === null ||
+      typeof v === "string" ||
+      typeof v === "number" ||
+      typeof v === "boolean"
+        ? v
+        : NOT_SCALAR;
   }
   return true;
+}
+
+/** A field or a dotted path into JSON objects, read as the profiles read it (devices/declared/compile.ts `at`). */
+function at(obj: object, path: string): unknown {
+  let x: unknown = obj;
+  for (const k of path.split(".")) {
+    if (typeof x !== "object" || x === null) return undefined;
+    x = (x as Record<string, unknown>)[k];
+  }
+  return x;
 }
 
 /** Reader state: one payload at a time (the worker is one thread), so no object per call. */

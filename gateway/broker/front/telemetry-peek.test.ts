@@ -1,7 +1,15 @@
+import { readFileSync } from "node:fs";
 import { decode as cborDecode, encode as cborEncode } from "cbor-x";
 import { describe, expect, it } from "vitest";
+import { parse as parseYaml } from "yaml";
 import { LANE_TELEMETRY } from "../../../core/index.js";
-import { isRejection, type MqttDeviceProfile, PROFILES } from "../../../devices/index.js";
+import {
+  compileProfile,
+  declaredProfileSchema,
+  isRejection,
+  type MqttDeviceProfile,
+  PROFILES,
+} from "../../../devices/index.js";
 import { decodePayload } from "../../../protocols/index.js";
 import { NOT_SCALAR, readTopLevel, type TopLevelValue } from "../../../protocols/threads.js";
 import { TelemetryPeek } from "./telemetry-peek.js";
@@ -150,6 +158,70 @@ describe("TelemetryPeek: what the worker calls telemetry is telemetry to the gat
         }
     });
   }
+
+  it("a declared model (examples/profiles/template-mqtt.yaml): its derived telemetryWhen is sound, in JSON and never in CBOR", () => {
+    const doc = declaredProfileSchema.parse(
+      parseYaml(readFileSync("examples/profiles/template-mqtt.yaml", "utf8")),
+    );
+    const profile = compileProfile(doc) as MqttDeviceProfile;
+    // FIRE_ALARM (alarm = true), TAMPER (tamper = true) and FAULT (state = fault); BATTERY_LOW is a threshold.
+    expect(profile.telemetryWhen).toEqual([
+      { field: "data.alarm", notOneOf: [true] },
+      { field: "tamper", notOneOf: [true] },
+      { field: "state", notOneOf: ["fault"] },
+    ]);
+    const peek = new TelemetryPeek(profile.telemetryWhen ?? []);
+    const base = { seq: 1, ts: 1763798400123, data: { smoke: 0.1, alarm: false }, bat: 80, state: "ok" };
+    const rnd = random(0xdec1);
+    const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)] as T;
+    const paths = ["data.smoke", "data.alarm", "data", "bat", "state", "tamper", "seq", "x"];
+    const values: unknown[] = [
+      true,
+      false,
+      null,
+      0,
+      1,
+      3,
+      50,
+      101,
+      "ok",
+      "fault",
+      "true",
+      [],
+      [true],
+      { alarm: true },
+      undefined,
+    ];
+    let telemetry = 0;
+    let other = 0;
+    for (let i = 0; i < 20_000; i++) {
+      const o = structuredClone(base) as Record<string, unknown>;
+      for (let k = 0, n = 1 + Math.floor(rnd() * 3); k < n; k++) {
+        const [head, tail] = pick(paths).split(".") as [string, string | undefined];
+        const v = pick(values);
+        const target = tail === undefined ? o : (o[head] as Record<string, unknown> | undefined);
+        if (typeof target !== "object" || target === null || Array.isArray(target)) continue;
+        const key = tail ?? head;
+        if (v === undefined) delete target[key];
+        else target[key] = structuredClone(v);
+      }
+      const json = Buffer.from(JSON.stringify(o));
+      expect(peek.isTelemetry(Buffer.from(cborEncode(o)), undefined)).toBe(false);
+      if (!peek.isTelemetry(json, undefined)) {
+        other++;
+        continue;
+      }
+      telemetry++;
+      const d = decodePayload(json);
+      if (!d.ok) continue;
+      const sample = profile.parse(d.value);
+      if (isRejection(sample)) continue;
+      expect(profile.lane(sample as never), json.toString()).toBe(LANE_TELEMETRY);
+    }
+    expect(telemetry).toBeGreaterThan(1000);
+    expect(other).toBeGreaterThan(1000);
+    expect(peek.isTelemetry(Buffer.from(JSON.stringify(base)), undefined)).toBe(true);
+  });
 
   it("says no for an unknown encoding or a malformed payload", () => {
     const peek = new TelemetryPeek([{ field: "t", oneOf: ["hb"] }]);

@@ -14,14 +14,18 @@ export class TelemetryPeek {
   /** Scratch for the field values (one classification at a time: the worker is one thread). */
   private readonly values: TopLevelValue[];
 
+  /** Some field is a dotted path, which only the JSON reader follows. */
+  private readonly jsonOnly: boolean;
+
   constructor(private readonly tests: readonly TelemetryTest[]) {
     this.fields = tests.map((t) => t.field);
     this.values = new Array<TopLevelValue>(tests.length);
+    this.jsonOnly = this.fields.some((f) => f.includes("."));
   }
 
   isTelemetry(payload: Buffer, contentType: string | undefined): boolean {
     const encoding = sniffEncoding(payload, contentType);
-    if (encoding === null) return false;
+    if (encoding === null || (encoding === "cbor" && this.jsonOnly)) return false;
     if (!readTopLevel(payload, encoding, this.fields, this.values)) return false;
     return isCertainlyTelemetry(this.tests, this.values);
   }

@@ -785,9 +785,7 @@ port.on("message", (m: ToWorker) => {
     case "model":
       peeks.set(
         m.model,
-        m.telemetryWhen === null || m.telemetryWhen.length === 0
-          ? null
-          : new TelemetryPeek(m.telemetryWhen as TelemetryTest[]),
+        m.telemetryWhen === null ? null : new TelemetryPeek(m.telemetryWhen as TelemetryTest[]),
       );
       return;
     case "login":
