@@ -30,7 +30,6 @@ export const TAG_COMMITTED = 0;
 export const TAG_REFUSED = 1;
 
 export const UPLINK_HEADER_BYTES = 10;
-export const CLOSE_RECORD_BYTES = 12;
 /** Words of FrontWorkerData.counters (BigInt64, written by the worker with Atomics). */
 export const COUNTER_TELEMETRY_CONFLATED = 0;
 export const COUNTER_WORDS = 1;

@@ -565,7 +565,12 @@ function offerTelemetry(
 ): void {
   const waiting = conn.heldTelemetry;
   if (waiting === null) {
-    if (tryWrite(telemetryRing, conn, TAG_UPLINK, slot, false, contentType, payload)) return;
+    // Behind the connections already waiting (in turn, so that no device's readings starve).
+    if (
+      telemetryWaitingHead === telemetryWaiting.length &&
+      tryWrite(telemetryRing, conn, TAG_UPLINK, slot, false, contentType, payload)
+    )
+      return;
     // A copy: the parsed payload may be a view of the whole socket read.
     conn.heldTelemetry = {
       conn,
