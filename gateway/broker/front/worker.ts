@@ -39,6 +39,7 @@ import { type Doorbell, SpscRing } from "../../../core/threads.js";
 import type { TelemetryTest } from "../../../devices/threads.js";
 import { InflightLimitError, PubackQueue } from "../puback-queue.js";
 import { certificateNames, LISTEN_BACKLOG, tlsServerOptionsOf } from "../tls-files.js";
+import { type FastPublish, readFastPublish } from "./fast-publish.js";
 import { type Framing, splitPackets } from "./frames.js";
 import {
   COUNTER_TELEMETRY_CONFLATED,
@@ -198,8 +199,20 @@ let framingConnection: DeviceConnection | null = null;
 let framingBuffer: Buffer = NOTHING;
 function onFrame(start: number, end: number): void {
   const c = framingConnection as DeviceConnection;
-  if (c.state !== CLOSED) parseOne(c, framingBuffer.subarray(start, end));
+  if (c.state === CLOSED) return;
+  // Most packets: a PUBLISH on the connection's own topic, read in place (fast-publish.ts).
+  if (
+    c.state === LIVE &&
+    c.protocolVersion === 4 &&
+    readFastPublish(framingBuffer, start, end, c.uplinkTopic, fastPublish)
+  ) {
+    const f = fastPublish;
+    c.take(f.qos, f.messageId, f.retain, framingBuffer.subarray(f.payloadStart, end), undefined);
+    return;
+  }
+  parseOne(c, framingBuffer.subarray(start, end));
 }
+const fastPublish: FastPublish = { qos: 0, retain: false, messageId: 0, payloadStart: 0 };
 
 /**
  * Connections' times are kept in ticks (TICK_MS) since the worker started: a small integer, stored
@@ -448,17 +461,32 @@ class DeviceConnection {
       this.abort();
       return;
     }
+    this.take(
+      packet.qos,
+      packet.messageId ?? 0,
+      packet.retain,
+      typeof packet.payload === "string" ? Buffer.from(packet.payload) : packet.payload,
+      packet.properties?.contentType,
+    );
+  }
+
+  /** An uplink on the connection's own topic at QoS 0 or 1: into its ring, its PUBACK queued. */
+  take(
+    qos: 0 | 1,
+    messageId: number,
+    retain: boolean,
+    payload: Buffer,
+    contentType: string | undefined,
+  ): void {
     let slot = -1;
-    if (packet.qos === 1) {
-      slot = (this.pubacks as PubackQueue).enqueueSlot(packet.messageId ?? 0);
+    if (qos === 1) {
+      slot = (this.pubacks as PubackQueue).enqueueSlot(messageId);
       if (slot < 0) return;
     }
-    const payload = typeof packet.payload === "string" ? Buffer.from(packet.payload) : packet.payload;
-    const contentType = packet.properties?.contentType;
     // A retained uplink is the main thread's to judge (the publish rule), whatever it carries.
-    if (!packet.retain && this.peek?.isTelemetry(payload, contentType) === true)
+    if (!retain && this.peek?.isTelemetry(payload, contentType) === true)
       offerTelemetry(this, slot, contentType, payload);
-    else offer(this, TAG_UPLINK, slot, packet.retain, contentType, payload);
+    else offer(this, TAG_UPLINK, slot, retain, contentType, payload);
   }
 
   /** A downlink from the gateway (the device's own downlink topic). */
