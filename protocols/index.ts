@@ -3,6 +3,7 @@
  * what devices/, gateway/ and sim/ use. It imports only core/.
  */
 export { decodePayload } from "./codec/payload.js";
+export { fieldAt } from "./codec/top-level.js";
 export {
   bitsPerChar,
   type Link,

@@ -6,6 +6,7 @@
  */
 import { z } from "zod";
 import { LANE_ALERT, LANE_P1, LANE_TELEMETRY, type LaneId, type MetricValue } from "../../core/index.js";
+import { fieldAt } from "../../protocols/index.js";
 import type { PointSpec, PointType, PointValue } from "../modbus-decode.js";
 import { validatePointSpecs } from "../modbus-decode.js";
 import {
@@ -196,7 +197,7 @@ function compileMqtt(
         return reject("bad-field", "payload is not a JSON object");
       const v: Record<string, PointValue | boolean> = {};
       for (const f of q.fields) {
-        const x = at(value, f.path);
+        const x = fieldAt(value, f.path);
         if (x === undefined || x === null) {
           if (f.required) return reject("bad-field", `${f.path} is missing`);
           continue;
@@ -218,14 +219,14 @@ function compileMqtt(
       }
       let seq = ++counter;
       if (q.seq !== undefined) {
-        const s = at(value, q.seq);
+        const s = fieldAt(value, q.seq);
         if (!Number.isSafeInteger(s) || (s as number) < 0)
           return reject("bad-field", `${q.seq} must be a non-negative integer`);
         seq = s as number;
       }
       let ts: number | null = null;
       if (q.time !== undefined) {
-        const t = at(value, q.time);
+        const t = fieldAt(value, q.time);
         if (!Number.isSafeInteger(t) || (t as number) < 0)
           return reject("bad-field", `${q.time} must be epoch milliseconds`);
         ts = t as number;
@@ -255,15 +256,6 @@ function telemetryWhenOf(doc: DeclaredProfileDoc): TelemetryTest[] | undefined {
     values.set(path, [...(values.get(path) ?? []), a.when.equals]);
   }
   return [...values].map(([field, notOneOf]) => ({ field, notOneOf }));
-}
-
-function at(obj: object, path: string): unknown {
-  let x: unknown = obj;
-  for (const k of path.split(".")) {
-    if (typeof x !== "object" || x === null) return undefined;
-    x = (x as Record<string, unknown>)[k];
-  }
-  return x;
 }
 
 /** Everything but the transport: metrics, rules, suppression. */

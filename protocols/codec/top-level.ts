@@ -41,7 +41,7 @@ function readJson(payload: Buffer, fields: readonly string[], out: TopLevelValue
   }
   if (typeof value !== "object" || value === null || Array.isArray(value)) return false;
   for (let i = 0; i < fields.length; i++) {
-    const v = at(value, fields[i] as string);
+    const v = fieldAt(value, fields[i] as string);
     out[i] =
       v === undefined ||
       v === null ||
@@ -54,8 +54,12 @@ function readJson(payload: Buffer, fields: readonly string[], out: TopLevelValue
   return true;
 }
 
-/** A field or a dotted path into JSON objects, read as the profiles read it (devices/declared/compile.ts `at`). */
-function at(obj: object, path: string): unknown {
+/**
+ * A field or a dotted path into decoded JSON objects (`data.alarm`); undefined where a step is not
+ * an object. Declared profiles read their fields with it (devices/declared/compile.ts), so the
+ * worker's reading and theirs are one.
+ */
+export function fieldAt(obj: object, path: string): unknown {
   let x: unknown = obj;
   for (const k of path.split(".")) {
     if (typeof x !== "object" || x === null) return undefined;

@@ -12,6 +12,7 @@ import {
 } from "../../../devices/index.js";
 import { decodePayload } from "../../../protocols/index.js";
 import { NOT_SCALAR, readTopLevel, type TopLevelValue } from "../../../protocols/threads.js";
+import { seededRandom } from "../../../sim/mqtt/random.js";
 import { TelemetryPeek } from "./telemetry-peek.js";
 
 const mqttProfiles = PROFILES.filter(
@@ -93,18 +94,6 @@ const KEYS = [
   "x",
 ];
 
-/** A small deterministic generator (mulberry32): the same cases every run. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 function encodings(o: Record<string, unknown>): Buffer[] {
   const json = JSON.stringify(o);
   return [Buffer.from(json), Buffer.from(JSON.stringify(o, null, 2)), Buffer.from(cborEncode(o))];
@@ -116,7 +105,7 @@ describe("TelemetryPeek: what the worker calls telemetry is telemetry to the gat
       const tests = profile.telemetryWhen;
       expect(tests, `${profile.model} declares telemetryWhen`).toBeDefined();
       const peek = new TelemetryPeek(tests ?? []);
-      const rnd = random(0x5eed + profile.model.length);
+      const rnd = seededRandom(0x5eed + profile.model.length);
       const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)] as T;
       const seeds = SEEDS[profile.model] ?? [];
       let telemetry = 0;
@@ -172,7 +161,7 @@ describe("TelemetryPeek: what the worker calls telemetry is telemetry to the gat
     ]);
     const peek = new TelemetryPeek(profile.telemetryWhen ?? []);
     const base = { seq: 1, ts: 1763798400123, data: { smoke: 0.1, alarm: false }, bat: 80, state: "ok" };
-    const rnd = random(0xdec1);
+    const rnd = seededRandom(0xdec1);
     const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)] as T;
     const paths = ["data.smoke", "data.alarm", "data", "bat", "state", "tamper", "seq", "x"];
     const values: unknown[] = [
