@@ -1,9 +1,11 @@
 /**
  * The device front end's worker thread: it owns the sockets of the device listener and speaks
- * MQTT with the devices (mqtt-packet's parser and generator), so that the socket reads, the
- * parsing and the PUBACK writes run on the machine's second core. What needs the gateway's
- * state stays in the main thread (device-front.ts): logins (passwords, bans, client ids),
- * subscriptions, and every uplink, which is handed over through a ring without postMessage.
+ * MQTT with the devices (a v3.1.1 PUBLISH on the device's own topic read in place by
+ * fast-publish.ts, every other packet by mqtt-packet's parser; mqtt-packet's generator), so that
+ * the socket reads, the parsing and the PUBACK writes run on the machine's second core. What
+ * needs the gateway's state stays in the main thread (device-front.ts): logins (passwords, bans,
+ * client ids), subscriptions, and every uplink, which is handed over through two rings (alerts,
+ * readings) without postMessage.
  *
  * A connection's life (an explicit state machine):
  *
