@@ -13,7 +13,9 @@ export function isCertainlyTelemetry(tests: readonly TelemetryTest[], values: re
       if (typeof v !== "number" || !(v < t.below)) return false;
     } else if ("notOneOf" in t) {
       // A value not read (not a scalar) might be one of them.
-      const known = v === undefined || v === null || ["string", "number", "boolean"].includes(typeof v);
+      const type = typeof v;
+      const known =
+        v === undefined || v === null || type === "string" || type === "number" || type === "boolean";
       if (!known || (t.notOneOf as readonly unknown[]).includes(v)) return false;
     } else if (!(t.oneOf as readonly unknown[]).includes(v)) return false;
   }
