@@ -83,9 +83,10 @@ export interface GatewayStats {
   devices: { total: number; online: number; lost: number };
   buses: BusReport[];
   upstream: UpstreamStats | null;
-  /** The device listener (mqtt.deviceListener): devices logged in on it; null without one. */
   /** The device listener (mqtt.deviceListener): devices logged in, readings its worker conflated. */
   deviceListener: { connections: number; telemetryConflated: number } | null;
+  /** Operators' connections too far behind (broker/operator-delivery.ts): QoS 0 messages dropped, connections closed. */
+  slowSubscribers: { dropped: number; disconnected: number };
 }
 
 export class Gateway {
@@ -624,6 +625,10 @@ export class Gateway {
               connections: this.brokerRef.deviceListenerConnections,
               telemetryConflated: this.brokerRef.deviceListenerConflated,
             },
+      slowSubscribers: {
+        dropped: this.brokerRef?.slowSubscribers.dropped ?? 0,
+        disconnected: this.brokerRef?.slowSubscribers.disconnected ?? 0,
+      },
     };
   }
 

@@ -3,8 +3,8 @@
  * its hooks. It is also a northbound sink: the gateway publishes from inside
  * the broker, so its messages pass no client ACL and cost no extra hop.
  */
-import { type AddressInfo, Socket } from "node:net";
-import type { Duplex, Writable } from "node:stream";
+import type { AddressInfo, Socket } from "node:net";
+import type { Duplex } from "node:stream";
 import { Aedes, type AuthenticateError, type Client, type PublishPacket } from "aedes";
 import { BufferList } from "bl";
 import mqttPacket from "mqtt-packet";
@@ -24,8 +24,10 @@ import { type ConnectionLimits, DEFAULT_CONNECTION_LIMITS, SocketLimits } from "
 import { DeviceFrontEnd } from "./front/device-front.js";
 import type { FrontWorkerStats } from "./front/protocol.js";
 import type { BrokerHandlers } from "./handlers.js";
+import { deliverToOperator, SlowSubscribers } from "./operator-delivery.js";
 import { InflightLimitError, PubackQueue } from "./puback-queue.js";
 import { type DurableMap, SessionPersistence, type SessionStats } from "./sessions.js";
+import { coalesceWrites } from "./socket-writes.js";
 import type { TlsFiles } from "./tls-files.js";
 import {
   type Connection,
@@ -111,6 +113,21 @@ export class EmbeddedBroker implements NorthboundSink {
   /** Connections handed over by another server (the console's MQTT over WebSocket), closed with the broker. */
   private readonly attached = new Set<Duplex>();
   private closing = false;
+  /** Operators' connections too far behind: QoS 0 dropped, or closed (operator-delivery.ts). */
+  readonly slowSubscribers = new SlowSubscribers(
+    (clientId, backlogBytes) =>
+      this.rateLog.warn(
+        clientId,
+        "slow-subscriber",
+        { clientId, backlogBytes },
+        "subscriber too far behind: QoS 0 messages (telemetry) to it are dropped until it catches up",
+      ),
+    (clientId, backlogBytes) =>
+      this.log.warn(
+        { clientId, backlogBytes },
+        "subscriber too far behind even for QoS 1: connection closed (a persistent session resumes on reconnect)",
+      ),
+  );
   /** The device listener's front end (a worker thread), when configured. */
   private front: DeviceFrontEnd | null = null;
 
@@ -535,8 +552,8 @@ export class EmbeddedBroker implements NorthboundSink {
       // Urgent topics are alerts, which only operators may subscribe to (AccessPolicy): devices, the
       // bulk of the connections, keep aedes' own deliver functions (two closures fewer each). Set here,
       // before any SUBSCRIBE is read, because subscriptions capture the deliver function.
-      if (result.identity.kind === "operator" && this.urgentTopicPrefixes.length > 0)
-        deliverUrgentAtOnce(client, this.urgentTopicPrefixes);
+      if (result.identity.kind === "operator")
+        deliverToOperator(client, this.urgentTopicPrefixes, this.slowSubscribers);
       // aedes has put the CONNECT's will here before authenticating (lib/handlers/connect.js).
       const will = (client as unknown as { _will?: object | null })._will;
       if (will) this.wills.add(will);
@@ -717,99 +734,6 @@ export function restampOnEmit(aedes: Aedes): void {
     packet.brokerCounter = ++internals.counter;
     emit(packet, cb);
   };
-}
-
-/**
- * aedes delivers every message to a subscriber from a setImmediate callback
- * (to keep the stack short under load), so a P1 alert published while the
- * loop is reading sockets waits for the end of that poll phase and then
- * behind every delivery queued before it: at 10,000 msg/s 0.25 ms median and
- * 1 ms p99 between our publish and the write, and under overload thousands of
- * telemetry deliveries. For urgent topics the deliver step runs at once (the
- * write's own completion still goes through setImmediate, so a long emitter
- * queue cannot recurse). aedes looks setImmediate up on each call, which is
- * what the swap relies on; subscriptions capture `deliverQoS` when they are
- * made, so it is replaced right after the client is created.
- */
-function deliverUrgentAtOnce(client: Client, prefixes: readonly string[]): void {
-  type Deliver = (packet: { topic: string }, cb: () => void) => void;
-  const c = client as unknown as { deliverQoS: Deliver; deliver0: Deliver };
-  for (const name of ["deliverQoS", "deliver0"] as const) {
-    const deliver = c[name];
-    c[name] = (packet, cb) => {
-      if (!isUrgent(packet.topic, prefixes)) return deliver(packet, cb);
-      const deferred = globalThis.setImmediate;
-      let first = true;
-      globalThis.setImmediate = ((fn: (...a: unknown[]) => void, ...args: unknown[]) => {
-        if (!first) return deferred(fn, ...args);
-        first = false;
-        fn(...args);
-        return undefined;
-      }) as typeof setImmediate;
-      try {
-        deliver(packet, cb);
-      } finally {
-        globalThis.setImmediate = deferred;
-      }
-      // Out now, not at the uncork ticks (mqtt-packet's writeToStream corks every packet on every
-      // transport, and plain TCP is corked by our coalescing too): the P1 is delivered at the end
-      // of a chain of microtasks (the retained store's promise), and what the same turn queued
-      // before it ran first (PUBACKs released, the journal's sync hand-off, the rest of a drained
-      // batch). The later uncorks find nothing corked.
-      flushNow((client as unknown as { conn: Writable }).conn);
-    };
-  }
-}
-
-function isUrgent(topic: string, prefixes: readonly string[]): boolean {
-  for (const p of prefixes) if (topic.startsWith(p)) return true;
-  return false;
-}
-
-/**
- * aedes writes every packet (each PUBACK, each delivered message) in several
- * pieces. Corking on the first write and uncorking at the end of the loop's
- * turn (setImmediate) turns what a turn writes for a client (the PUBACKs of a
- * socket read, a drained batch of readings for a subscriber) into one writev.
- * Measured at 20,000 msg/s: writev was 16 % of the gateway's CPU with no
- * corking. Uncorking on the next tick instead left a writev per few messages
- * (deliveries come from many ticks: 13 % of the main thread at 30,000 msg/s on
- * the device listener); with setImmediate the main thread needed 49-50 % of a
- * core at 40,000 msg/s against 57 % (two interleaved pairs). A P1 does not
- * wait for the turn's end: its delivery writes at once (flushNow). Other
- * alerts may wait that one turn. end() uncorks by itself.
- *
- * One shared write function and flag per socket rather than closures per
- * connection: with 10,000 devices each on its own connection, per-connection
- * closures are memory (bench/connections.ts).
- */
-const CORKED = Symbol("linli.corked");
-type CorkedSocket = Socket & { [CORKED]: boolean };
-const socketWrite = Socket.prototype.write;
-
-function uncorkSocket(socket: CorkedSocket): void {
-  socket[CORKED] = false;
-  if (!socket.destroyed) socket.uncork();
-}
-
-/** Writes what a connection's stream holds corked now (TCP, TLS or WebSocket stream alike). */
-function flushNow(stream: Writable): void {
-  if (CORKED in stream) (stream as CorkedSocket)[CORKED] = false;
-  while (stream.writableCorked > 0 && !stream.destroyed) stream.uncork();
-}
-
-function coalescingWrite(this: CorkedSocket, ...args: Parameters<Socket["write"]>): boolean {
-  if (!this[CORKED]) {
-    this[CORKED] = true;
-    this.cork();
-    setImmediate(uncorkSocket, this);
-  }
-  return socketWrite.apply(this, args);
-}
-
-function coalesceWrites(socket: Socket): void {
-  (socket as CorkedSocket)[CORKED] = false;
-  socket.write = coalescingWrite as Socket["write"];
 }
 
 /**

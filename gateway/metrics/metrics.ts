@@ -41,6 +41,8 @@ export interface MetricsSource {
     } | null;
     /** The device listener (mqtt.deviceListener), or null when none is configured. */
     deviceListener?: { connections: number; telemetryConflated: number } | null;
+    /** Operators' connections too far behind (broker/operator-delivery.ts). */
+    slowSubscribers?: { dropped: number; disconnected: number };
   };
   /** The journal (docs/durability.md); null stats when there is none. */
   readonly storageHealthy?: boolean;
@@ -364,6 +366,24 @@ export class GatewayMetrics {
         const d = source.stats().deviceListener ?? null;
         this.reset();
         if (d !== null) this.inc(d.telemetryConflated);
+      },
+    });
+    new Counter({
+      name: "linli_broker_slow_subscriber_dropped_total",
+      help: "QoS 0 messages (telemetry) not delivered to an operator's connection that had over 4 MiB unsent (docs/topics.md)",
+      registers,
+      collect() {
+        this.reset();
+        this.inc(source.stats().slowSubscribers?.dropped ?? 0);
+      },
+    });
+    new Counter({
+      name: "linli_broker_slow_subscriber_disconnects_total",
+      help: "Operators' connections closed because they had over 32 MiB unsent (docs/topics.md)",
+      registers,
+      collect() {
+        this.reset();
+        this.inc(source.stats().slowSubscribers?.disconnected ?? 0);
       },
     });
     const upstream = () => source.stats().upstream ?? null;
