@@ -34,10 +34,14 @@ export class Receipts {
   readonly at: Float64Array;
   n = 0;
   overflow = 0;
-  constructor(capacity: number) {
-    this.dev = new Uint32Array(capacity);
-    this.key = new Float64Array(capacity);
-    this.at = new Float64Array(capacity);
+  constructor(capacity: number, arrays?: { dev: Uint32Array; key: Float64Array; at: Float64Array }) {
+    this.dev = arrays?.dev ?? new Uint32Array(capacity);
+    this.key = arrays?.key ?? new Float64Array(capacity);
+    this.at = arrays?.at ?? new Float64Array(capacity);
+  }
+  /** Receipts over arrays another thread writes (bench/alert-console.ts). */
+  static over(dev: Uint32Array, key: Float64Array, at: Float64Array): Receipts {
+    return new Receipts(dev.length, { dev, key, at });
   }
   push(dev: number, key: number, at: number): void {
     const i = this.n;

@@ -7,11 +7,26 @@ import type { PointResult } from "./harness.js";
 /** The fields of a point the report reads. */
 function pt(
   offeredRate: number,
-  o: { p1?: number; conflated?: number; alertsLost?: number; other?: number; steal?: number } = {},
+  o: {
+    p1?: number;
+    conflated?: number;
+    alertsLost?: number;
+    other?: number;
+    steal?: number;
+    /** The operator console's P1 p99 and alerts lost (gateway points); absent: no console. */
+    console?: { p1: number; lost?: number };
+  } = {},
 ): PointResult {
   return {
     offeredRate,
     achievedRate: offeredRate,
+    generator: { sendRate: offeredRate },
+    console: o.console
+      ? {
+          alerts: { sent: 10, lost: o.console.lost ?? 0, unexpected: 0 },
+          p1: { count: 5, p99Ms: o.console.p1 },
+        }
+      : null,
     server: { cpuPct: 50 },
     otherCpuPct: o.other ?? 0,
     stealPct: o.steal ?? 0,
@@ -60,6 +75,40 @@ describe("ceiling report", () => {
     expect(s.telemetryConflatedBelowCeiling).toBe(3); // the 20,000 probe is above the ceiling
     expect(s.connectedDevicesRssMb).toBeNull();
     expect(s.connectedDevicesRssMbReason).toBe("not part of this suite");
+  });
+
+  it("judges the overload at the operator console when the points had one", () => {
+    const loads = (c50: number) => [
+      {
+        share: 0.5,
+        rate: 5_000,
+        broker: pt(5_000, { p1: 2 }),
+        gateway: pt(5_000, { p1: 3, console: { p1: c50 } }),
+      },
+      {
+        share: 0.8,
+        rate: 8_000,
+        broker: pt(8_000, { p1: 4 }),
+        gateway: pt(8_000, { p1: 4.4, console: { p1: 4 } }),
+      },
+    ];
+    // The subscriber of every topic saw 50 ms (> 2x 3 ms); the console 5 ms against 3 ms: pass.
+    const x = input({ loads: loads(3), overload: pt(28_000, { p1: 50, console: { p1: 5 } }) });
+    const s = ceilingSummary(x);
+    expect(s.overloadConsoleP1P99Ms).toBe(5);
+    expect(s.consoleP1P99At50Ms).toBe(3);
+    expect(s.consoleP1P99At80Ms).toBe(4);
+    expect(s.overloadP1P99Ms).toBe(50);
+    const t = ceilingTargets(s, x)[2];
+    expect(t?.pass).toBe(true);
+    expect(t?.measured).toContain("at the operator console");
+    // The console's own figure over 2x its value at 50 %: fail.
+    const y = input({ loads: loads(2), overload: pt(28_000, { p1: 5, console: { p1: 4.5 } }) });
+    expect(ceilingTargets(ceilingSummary(y), y)[2]?.pass).toBe(false);
+    // An alert the console missed is lost, though the subscriber had it.
+    const z = input({ loads: loads(3), overload: pt(28_000, { p1: 5, console: { p1: 5, lost: 1 } }) });
+    expect(ceilingSummary(z).overloadAlertsLost).toBe(1);
+    expect(ceilingTargets(ceilingSummary(z), z)[2]?.pass).toBe(false);
   });
 
   it("verdicts: pass, fail, and n/a for what was not measured", () => {

@@ -269,13 +269,15 @@ export function printCeiling(log: (s: string) => void, s: CeilingSummary, x: Cei
   for (const l of x.loads)
     log(
       `  at ${l.share * 100} % of the broker's ceiling (${l.rate} msg/s): P1 p99 broker ${f(p1Of(l.broker))} ms, ` +
-        `gateway ${f(p1Of(l.gateway))} ms, ratio ${f(ratioOf(p1Of(l.gateway), p1Of(l.broker)))}x ` +
+        `gateway ${f(p1Of(l.gateway))} ms, ratio ${f(ratioOf(p1Of(l.gateway), p1Of(l.broker)))}x; ` +
+        `gateway at the operator console ${f(l.gateway.console?.p1.p99Ms ?? null)} ms ` +
         `(disturbed ${f(Math.max(disturbedPct(l.broker), disturbedPct(l.gateway)), 0)} %)`,
     );
   if (x.overload)
     log(
-      `  overload ${x.overload.offeredRate} msg/s: alerts lost ${x.overload.alerts.lost} of ${x.overload.alerts.sent}, ` +
-        `P1 p99 ${f(s.overloadP1P99Ms)} ms, telemetry conflated ${x.overload.messages.conflated} ` +
+      `  overload ${x.overload.offeredRate} msg/s: alerts lost ${s.overloadAlertsLost} of ${x.overload.alerts.sent}, ` +
+        `P1 p99 ${f(s.overloadP1P99Ms)} ms (at the operator console ${f(s.overloadConsoleP1P99Ms)} ms), ` +
+        `telemetry conflated ${x.overload.messages.conflated}, offered ${Math.round(x.overload.generator.sendRate)} msg/s ` +
         `(disturbed ${f(disturbedPct(x.overload), 0)} %)`,
     );
   log(`  telemetry conflated at or below the gateway's ceiling: ${s.telemetryConflatedBelowCeiling}`);

@@ -42,6 +42,7 @@ import {
   sendTimes,
   stealPct,
 } from "./accounting.js";
+import { AlertConsole } from "./alert-console.js";
 import { Latency, type LatencySummary } from "./latency.js";
 import { machineCpu, waitForQuiet } from "./machine-load.js";
 import type { CommonOptions } from "./options.js";
@@ -116,6 +117,12 @@ export interface PointResult {
   messages: Accounting & { conflated: number; unexplainedLoss: number };
   /** EC-200 presses: baseline = the press messages forwarded; gateway = P1 alert updates. */
   alerts: Accounting;
+  /**
+   * Gateway mode: the P1 alert updates as an operator console received them, on
+   * its own connection subscribed to the P1 alert topics only, on its own thread
+   * (alert-console.ts). Null in baseline mode: the broker has no alert topics.
+   */
+  console: { alerts: Accounting; p1: LatencySummary; p1Histogram: string } | null;
   latency: {
     /** baseline: all device messages; gateway: telemetry. */
     messages: LatencySummary;
@@ -226,6 +233,7 @@ export async function runPoint(o: PointOptions): Promise<PointResult> {
   });
   const gen = new LoadGenerator({ brokerUrl: server.url, ...loadOpts });
   let subscriber: MqttClient | undefined;
+  let alertConsole: AlertConsole | undefined;
   try {
     const devIndex = new Map<string, number>();
     for (const [i, d] of devices.entries()) devIndex.set(d.id, i);
@@ -237,6 +245,19 @@ export async function runPoint(o: PointOptions): Promise<PointResult> {
     let lastReceipt = 0;
 
     subscriber = await connectSubscriber(server.northUrl, o.mode);
+    if (o.mode === "gateway") {
+      alertConsole = await AlertConsole.start({
+        url: server.northUrl,
+        // Client ids belong to their owner (docs/security.md): an operator's start with its name.
+        clientId: `${OPERATOR.name}-console-${process.pid}`,
+        username: OPERATOR.name,
+        password: OPERATOR.password,
+        filter: `linli/${SITE}/alerts/p1/#`,
+        deviceIds: devices.map((d) => d.id),
+        capacity: Math.ceil(expected * o.alarmFraction * 3) + 1024,
+        now,
+      });
+    }
     const alertPrefix = `linli/${SITE}/alerts/p1/`;
     const telemetryPrefix = `linli/${SITE}/telemetry/`;
     subscriber.on("message", (topic, payload) => {
@@ -297,8 +318,8 @@ export async function runPoint(o: PointOptions): Promise<PointResult> {
     let seen = -1;
     let quietSince = performance.now();
     while (performance.now() < drainUntil) {
-      const total = messages.n + alerts.n;
-      const wanted = report.sent + (o.mode === "gateway" ? pressCount : 0);
+      const total = messages.n + alerts.n + (alertConsole?.received ?? 0);
+      const wanted = report.sent + (o.mode === "gateway" ? 2 * pressCount : 0);
       if (total >= wanted) break;
       if (total !== seen) {
         seen = total;
@@ -307,6 +328,7 @@ export async function runPoint(o: PointOptions): Promise<PointResult> {
       await new Promise((r) => setTimeout(r, 50));
     }
     const sample = await server.sample();
+    await alertConsole?.stop();
 
     // ------------------------------------------------ accounting
     // ------------------------------------------------ accounting (accounting.ts)
@@ -335,6 +357,15 @@ export async function runPoint(o: PointOptions): Promise<PointResult> {
       msgAcc = accountTelemetry(walls, messages, warmupEnd, report.sent, msgLat);
       alertAcc = accountAlerts(walls, presses, alerts, warmupEnd, p1Lat);
     }
+    let consoleResult: PointResult["console"] = null;
+    if (alertConsole) {
+      const consoleLat = new Latency();
+      consoleResult = {
+        alerts: accountAlerts(walls, presses, alertConsole.receipts, warmupEnd, consoleLat),
+        p1: consoleLat.summary(),
+        p1Histogram: consoleLat.encoded(),
+      };
+    }
 
     const conflated = sample.gateway?.telemetry.conflated ?? 0;
     return {
@@ -355,9 +386,10 @@ export async function runPoint(o: PointOptions): Promise<PointResult> {
       },
       messages: { ...msgAcc, conflated, unexplainedLoss: Math.max(0, msgAcc.lost - conflated) },
       alerts: alertAcc,
+      console: consoleResult,
       latency: { messages: msgLat.summary(), p1: p1Lat.summary(), p1Histogram: p1Lat.encoded() },
       server: sample,
-      receiptOverflow: messages.overflow + alerts.overflow,
+      receiptOverflow: messages.overflow + alerts.overflow + (alertConsole?.receipts.overflow ?? 0),
       otherCpuPct: otherCpuPct(
         m1.busyMs - m0.busyMs,
         m1.totalMs - m0.totalMs,
@@ -372,6 +404,7 @@ export async function runPoint(o: PointOptions): Promise<PointResult> {
     };
   } finally {
     if (subscriber) await endClient(subscriber);
+    await alertConsole?.stop().catch(() => undefined);
     await gen.stop().catch(() => undefined);
     await server.stop();
   }

@@ -160,7 +160,11 @@ function progress(r: PointResult): void {
   log(
     `  ${r.scenario.padEnd(8)} ${String(r.offeredRate).padStart(6)}/s: achieved ${Math.round(r.achievedRate)}/s, ` +
       `lost ${r.messages.lost} (conflated ${r.messages.conflated}), alerts lost ${r.alerts.lost}, ` +
-      `p99 ${fmt(r.latency.messages.p99Ms)} ms, P1 p99 ${fmt(r.latency.p1.p99Ms)} ms, ` +
+      `p99 ${fmt(r.latency.messages.p99Ms)} ms, P1 p99 ${fmt(r.latency.p1.p99Ms)} ms` +
+      (r.console
+        ? ` (at the console ${fmt(r.console.p1.p99Ms)} ms, alerts lost there ${r.console.alerts.lost})`
+        : "") +
+      `, send rate ${Math.round(r.generator.sendRate)}/s, ` +
       `CPU ${fmt(r.server.cpuPct, 0)}%${r.server.threads ? ` (main thread ${fmt(r.server.threads.mainPct, 0)}%)` : ""}, RSS ${fmt(r.server.rssMb, 0)} MB, other load ${fmt(r.otherCpuPct, 0)}%, steal ${fmt(r.stealPct, 0)}% ` +
       `(${fmt(r.elapsedS, 1)} s${r.quiet.waitedMs > 1000 ? `, waited ${fmt(r.quiet.waitedMs / 1000, 1)} s for a quiet machine` : ""})`,
   );
@@ -390,6 +394,7 @@ function jsonReport(
     overloadRate: overload?.offeredRate ?? null,
     overloadAlertsLost: overload ? overload.alerts.lost : null,
     overloadP1P99Ms: overload ? overload.latency.p1.p99Ms : null,
+    overloadConsoleP1P99Ms: overload?.console ? overload.console.p1.p99Ms : null,
     overloadTelemetryConflated: overload ? overload.messages.conflated : null,
     gatewayPeakRssMb: peakRss,
     targets: t,

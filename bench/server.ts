@@ -346,7 +346,12 @@ function sample(): ServerSample {
       // The device listener's worker conflates too, before the lanes (its telemetry ring full).
       telemetry: lane({
         ...s.pipeline.telemetry,
-        conflated: s.pipeline.telemetry.conflated + (s.deviceListener?.telemetryConflated ?? 0),
+        // Readings the gateway reports as not delivered: conflated in its lanes or its device
+        // listener's worker, or dropped for the subscriber that fell too far behind.
+        conflated:
+          s.pipeline.telemetry.conflated +
+          (s.deviceListener?.telemetryConflated ?? 0) +
+          s.slowSubscribers.dropped,
       }),
       parked: s.parked,
       consumerErrors: s.pipeline.consumerErrors,
