@@ -6,7 +6,11 @@
  * Process layout on the 2-core machine: the child (broker or gateway) has a
  * core to itself; this process runs the load generator and the subscriber,
  * so send and receive times come from the same clock
- * (`performance.timeOrigin + performance.now()`).
+ * (`performance.timeOrigin + performance.now()`). Both speak MQTT through the
+ * hand-written client of sim/mqtt/raw-link.ts: on mqtt.js they cost this process
+ * more CPU per message than the broker under test, a core taken from the server
+ * on a two-core machine. Gateway points also have an operator console on a
+ * thread of its own (alert-console.ts).
  *
  * Message identity is (deviceId, seq):
  * - baseline: the subscriber sees the device payloads and reads `seq`;
@@ -26,9 +30,9 @@
  * latency histograms (latency.ts), machine load (machine-load.ts), the
  * accounting as pure functions (accounting.ts); this file runs one point.
  */
-import type { MqttClient } from "mqtt";
-import { createDeviceClient, endClient } from "../sim/mqtt/link.js";
+
 import { type LoadDevice, LoadGenerator, type LoadReport, loadDevices } from "../sim/mqtt/load.js";
+import { RawLink } from "../sim/mqtt/raw-link.js";
 import {
   type Accounting,
   accountAlerts,
@@ -153,14 +157,15 @@ const now = (): number => performance.timeOrigin + performance.now();
 
 interface TappedConn {
   device: LoadDevice;
-  client: MqttClient;
+  link: { publish: (...args: unknown[]) => unknown } | null;
+  client: { publish: (...args: unknown[]) => unknown } | null;
 }
 
 /**
  * Records which seqs were presses, at the sender. LoadGenerator has no send
  * hook, so each connection's publish is wrapped (a cheap byte search; only the
- * 1 % presses are read further). See the final report: an `onSend` hook in
- * sim/mqtt/load.ts would make this unnecessary.
+ * 1 % presses are read further). The payload is the second argument of both
+ * mqtt.js' and the raw link's publish.
  */
 function tapPresses(gen: LoadGenerator, devIndex: Map<string, number>, presses: number[][]): void {
   const conns = (gen as unknown as { conns: TappedConn[] }).conns;
@@ -169,41 +174,36 @@ function tapPresses(gen: LoadGenerator, devIndex: Map<string, number>, presses: 
   for (const c of conns) {
     const list = presses[devIndex.get(c.device.id) ?? -1];
     if (!list) throw new Error(`unknown load device ${c.device.id}`);
-    const client = c.client as unknown as { publish: (...args: unknown[]) => unknown };
-    const original = client.publish.bind(client);
-    client.publish = (topic: unknown, payload: unknown, ...rest: unknown[]) => {
+    const sender = c.link ?? c.client;
+    if (!sender) throw new Error("LoadGenerator internals changed: a connection without a sender");
+    const original = sender.publish.bind(sender);
+    sender.publish = (topic: unknown, payload: unknown, ...rest: unknown[]) => {
       if (Buffer.isBuffer(payload) && payload.indexOf(PRESS) !== -1) list.push(readSeq(payload));
       return original(topic, payload, ...rest);
     };
   }
 }
 
-async function connectSubscriber(url: string, mode: ServerMode): Promise<MqttClient> {
-  const client = createDeviceClient(url, {
+/**
+ * The point's subscriber of every topic, on the hand-written client (sim/mqtt/raw-link.ts):
+ * it shares this process with the load generator, and mqtt.js' parser cost more than the broker.
+ */
+async function connectSubscriber(url: string, mode: ServerMode): Promise<RawLink> {
+  const link = await RawLink.connect(url, {
     // Client ids belong to their owner (docs/security.md): an operator's start with its name.
     clientId: `${mode === "gateway" ? OPERATOR.name : "bench"}-subscriber-${process.pid}`,
     username: mode === "gateway" ? OPERATOR.name : "bench-subscriber",
     password: mode === "gateway" ? OPERATOR.password : "x",
-    protocolVersion: 4,
-    clean: true,
-    reconnectPeriod: 0,
-    connectTimeout: 10_000,
-  });
-  await new Promise<void>((resolve, reject) => {
-    client.once("connect", () => resolve());
-    client.once("error", reject);
   });
   // The split designs of bench:cores publish their normalised messages on north/<model>/<id>/up.
   const filter =
     mode === "gateway" ? `linli/${SITE}/#` : mode === "baseline" ? "devices/+/+/up" : "north/+/+/up";
-  await new Promise<void>((resolve, reject) => {
-    client.subscribe(filter, { qos: 1 }, (err, granted) => {
-      if (err) reject(err);
-      else if (granted?.[0]?.qos === 128) reject(new Error(`subscription to ${filter} refused`));
-      else resolve();
-    });
-  });
-  return client;
+  const granted = await link.subscribe(filter);
+  if (granted === 128) {
+    link.destroy();
+    throw new Error(`subscription to ${filter} refused`);
+  }
+  return link;
 }
 
 /** Runs one point: fresh server child, connect, offer load, drain, account. */
@@ -219,6 +219,7 @@ export async function runPoint(o: PointOptions): Promise<PointResult> {
     seed: o.seed,
     // Every send time of the point stays in the ring: accounting happens after the run.
     sendTimeRingSize: nextPow2(perConn),
+    raw: true,
   };
   // The same table LoadGenerator builds, needed first: the gateway must know the devices.
   const devices = loadDevices({ brokerUrl: "", ...loadOpts });
@@ -232,7 +233,7 @@ export async function runPoint(o: PointOptions): Promise<PointResult> {
     ...(o.deviceListener ? { deviceListener: true } : {}),
   });
   const gen = new LoadGenerator({ brokerUrl: server.url, ...loadOpts });
-  let subscriber: MqttClient | undefined;
+  let subscriber: RawLink | undefined;
   let alertConsole: AlertConsole | undefined;
   try {
     const devIndex = new Map<string, number>();
@@ -260,7 +261,7 @@ export async function runPoint(o: PointOptions): Promise<PointResult> {
     }
     const alertPrefix = `linli/${SITE}/alerts/p1/`;
     const telemetryPrefix = `linli/${SITE}/telemetry/`;
-    subscriber.on("message", (topic, payload) => {
+    subscriber.onPublish = (topic, payload) => {
       const at = now();
       if (o.mode !== "gateway") {
         // devices/<model>/<id>/up (split designs: north/<model>/<id>/up, carrying seq)
@@ -296,7 +297,7 @@ export async function runPoint(o: PointOptions): Promise<PointResult> {
         alerts.push(dev, view.count, at);
         lastReceipt = at;
       }
-    });
+    };
 
     await gen.connect();
     tapPresses(gen, devIndex, presses);
@@ -403,7 +404,7 @@ export async function runPoint(o: PointOptions): Promise<PointResult> {
       elapsedS: (performance.now() - started) / 1000,
     };
   } finally {
-    if (subscriber) await endClient(subscriber);
+    if (subscriber) await subscriber.end();
     await alertConsole?.stop().catch(() => undefined);
     await gen.stop().catch(() => undefined);
     await server.stop();

@@ -30,6 +30,7 @@ import { type Encoding, encodeUplink, type UplinkFields } from "./codec.js";
 import { createDeviceClient, endClient } from "./link.js";
 import { ds10Heartbeat, ds10State, ec200Event, ec200Heartbeat } from "./messages.js";
 import { deriveSeed, type Random, seededRandom } from "./random.js";
+import { RawLink } from "./raw-link.js";
 
 export interface LoadOptions {
   brokerUrl: string;
@@ -56,6 +57,12 @@ export interface LoadOptions {
   /** Send-time ring per connection (rounded up to a power of two), default 4096. */
   sendTimeRingSize?: number;
   seed?: number;
+  /**
+   * Send with the minimal hand-written MQTT client (raw-link.ts) instead of mqtt.js: the same
+   * packets for a fraction of the CPU (the bench, where this process shares the machine with
+   * the server it measures). Plain TCP only; no reconnect.
+   */
+  raw?: boolean;
 }
 
 export interface LoadDevice {
@@ -88,8 +95,12 @@ export interface LoadReport {
 
 interface Conn {
   device: LoadDevice;
-  client: MqttClient;
+  /** mqtt.js, or null with `raw`. */
+  client: MqttClient | null;
+  /** The raw link with `raw`, else null. */
+  link: RawLink | null;
   topic: string;
+  topicBytes: Buffer;
   seq: number;
   contact: "open" | "closed";
   ringSeq: Uint32Array;
@@ -169,6 +180,40 @@ export class LoadGenerator {
 
   /** Connects every device; resolves when all are connected, rejects on the first refusal. */
   async connect(): Promise<void> {
+    const size = this.mask + 1;
+    const conn = (device: LoadDevice, client: MqttClient | null, link: RawLink | null): Conn => {
+      const topic = `devices/${device.model}/${device.id}/up`;
+      const c: Conn = {
+        device,
+        client,
+        link,
+        topic,
+        topicBytes: Buffer.from(topic),
+        seq: 1,
+        contact: "closed",
+        ringSeq: new Uint32Array(size),
+        ringTime: new Float64Array(size),
+        ringValid: new Uint8Array(size),
+      };
+      this.conns.push(c);
+      this.byId.set(device.id, c);
+      return c;
+    };
+    if (this.opts.raw) {
+      await Promise.all(
+        this.devices.map(async (device) => {
+          const link = await RawLink.connect(this.opts.brokerUrl, {
+            clientId: `${device.model}-${device.id}`,
+            username: device.id,
+            password: device.password,
+          });
+          link.onAck = this.acked;
+          link.onClose = () => this.stat.errors++;
+          conn(device, null, link);
+        }),
+      );
+      return;
+    }
     await Promise.all(
       this.devices.map(
         (device) =>
@@ -183,19 +228,7 @@ export class LoadGenerator {
               connectTimeout: 10_000,
               queueQoSZero: false,
             });
-            const size = this.mask + 1;
-            const conn: Conn = {
-              device,
-              client,
-              topic: `devices/${device.model}/${device.id}/up`,
-              seq: 1,
-              contact: "closed",
-              ringSeq: new Uint32Array(size),
-              ringTime: new Float64Array(size),
-              ringValid: new Uint8Array(size),
-            };
-            this.conns.push(conn);
-            this.byId.set(device.id, conn);
+            conn(device, client, null);
             client.once("connect", () => resolve());
             client.on("error", (err) => {
               this.stat.errors++;
@@ -205,6 +238,13 @@ export class LoadGenerator {
       ),
     );
   }
+
+  /** A raw link's PUBACK (they carry no callback of their own: only counted). */
+  private readonly acked = (): void => {
+    this.pendingAcks--;
+    this.stat.acked++;
+    if (this.pendingAcks === 0) this.onDrained?.();
+  };
 
   /**
    * Offers `rate` msg/s for `durationMs` (exactly round(duration * rate) messages),
@@ -261,7 +301,9 @@ export class LoadGenerator {
     this.timer = undefined;
     this.immediate = undefined;
     const report = this.report();
-    await Promise.all(this.conns.map((c) => endClient(c.client)));
+    await Promise.all(
+      this.conns.map((c) => (c.link ? c.link.end() : c.client ? endClient(c.client) : undefined)),
+    );
     return report;
   }
 
@@ -280,7 +322,7 @@ export class LoadGenerator {
       const dueSecond = Math.floor((k * intervalMs) / 1000);
       if (dueSecond < MAX_SECONDS) this.offeredBySecond[dueSecond]!++;
       const c = this.conns[k % this.conns.length]!;
-      if (!c.client.connected) {
+      if (!(c.link ?? c.client)?.connected) {
         this.stat.skippedDisconnected++;
         continue;
       }
@@ -320,8 +362,14 @@ export class LoadGenerator {
     c.ringTime[i] = wall;
     c.ringValid[i] = 1;
     this.stat.sent++;
+    if (c.link) {
+      if (qos === 1) this.pendingAcks++;
+      else this.stat.written++;
+      c.link.publish(c.topicBytes, encodeUplink(fields, c.device.encoding), qos);
+      return;
+    }
     this.pendingAcks++;
-    c.client.publish(c.topic, encodeUplink(fields, c.device.encoding), { qos }, (err) => {
+    c.client?.publish(c.topic, encodeUplink(fields, c.device.encoding), { qos }, (err) => {
       this.pendingAcks--;
       if (err) this.stat.errors++;
       else if (qos === 1) this.stat.acked++;
