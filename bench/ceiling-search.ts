@@ -40,7 +40,9 @@ export const DEFAULT_SEARCH: Omit<SearchOptions, "start"> = {
   max: 80_000,
   step: 250,
   resolution: 0.1,
-  maxProbes: 10,
+  // With 10 the budget was spent before a bracket closed, on both sides, in both runs of 2026-12-04
+  // evening (docs/performance.md); 14 leaves room for two bisection steps after the bracketing.
+  maxProbes: 14,
   passesNeeded: 2,
 };
 
