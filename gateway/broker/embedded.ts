@@ -549,9 +549,10 @@ export class EmbeddedBroker implements NorthboundSink {
       }
       this.identities.set(client, result.identity);
       forgetConnectPacket(client);
-      // Urgent topics are alerts, which only operators may subscribe to (AccessPolicy): devices, the
-      // bulk of the connections, keep aedes' own deliver functions (two closures fewer each). Set here,
-      // before any SUBSCRIBE is read, because subscriptions capture the deliver function.
+      // Deliveries to operators: P1 at once, and a slow reader holds nobody up (operator-delivery.ts).
+      // Alerts and telemetry are for operators only (AccessPolicy): devices, the bulk of the
+      // connections, keep aedes' own deliver functions (two closures fewer each). Set here, before
+      // any SUBSCRIBE is read, because subscriptions capture the deliver function.
       if (result.identity.kind === "operator")
         deliverToOperator(client, this.urgentTopicPrefixes, this.slowSubscribers);
       // aedes has put the CONNECT's will here before authenticating (lib/handlers/connect.js).
