@@ -22,30 +22,22 @@ export class AlertConsole {
   ) {}
 
   /** Connects and subscribes; resolves once the subscription is granted. */
-  static async start(o: {
-    url: string;
-    clientId: string;
-    username: string;
-    password: string;
-    filter: string;
-    deviceIds: string[];
-    capacity: number;
-    /** The caller's clock: epoch ms as `performance.timeOrigin + performance.now()`. */
-    now: () => number;
-  }): Promise<AlertConsole> {
+  static async start(
+    o: Pick<AlertConsoleData, "url" | "clientId" | "username" | "password" | "filter" | "deviceIds"> & {
+      capacity: number;
+      /** The caller's clock: epoch ms as `performance.timeOrigin + performance.now()`. */
+      now: () => number;
+    },
+  ): Promise<AlertConsole> {
     const count = new SharedArrayBuffer(4);
     const dev = new SharedArrayBuffer(o.capacity * 4);
     const key = new SharedArrayBuffer(o.capacity * 8);
     const at = new SharedArrayBuffer(o.capacity * 8);
     const originHr = process.hrtime.bigint();
     const originWallMs = o.now();
+    const { capacity: _, now: __, ...connection } = o;
     const data: AlertConsoleData = {
-      url: o.url,
-      clientId: o.clientId,
-      username: o.username,
-      password: o.password,
-      filter: o.filter,
-      deviceIds: o.deviceIds,
+      ...connection,
       count,
       dev,
       key,
