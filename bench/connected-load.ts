@@ -59,7 +59,7 @@ export async function runRealisticLoad(
   const latency = new Latency();
   let alerts = 0;
 
-  // As the pipeline bench's subscriber connects (bench/harness.ts).
+  // As the pipeline bench's console connects (bench/alert-console.ts): an operator's own connection.
   const operatorClient = createDeviceClient(`mqtt://127.0.0.1:${port}`, {
     // Client ids belong to their owner (docs/security.md): an operator's start with its name.
     clientId: `${operator.name}-connected-load-${process.pid}`,
