@@ -21,6 +21,7 @@ import {
   SERVER_UNAVAILABLE,
 } from "./connack.js";
 import { type ConnectionLimits, DEFAULT_CONNECTION_LIMITS, SocketLimits } from "./connection-limits.js";
+import { DirectFanout } from "./direct-fanout.js";
 import { DeviceFrontEnd } from "./front/device-front.js";
 import type { FrontWorkerStats } from "./front/protocol.js";
 import type { BrokerHandlers } from "./handlers.js";
@@ -130,6 +131,9 @@ export class EmbeddedBroker implements NorthboundSink {
   );
   /** The device listener's front end (a worker thread), when configured. */
   private front: DeviceFrontEnd | null = null;
+  /** Telemetry straight to operators' connections, past aedes (direct-fanout.ts). */
+  private readonly fanout = new DirectFanout(this.slowSubscribers);
+  private readonly telemetryPrefix: string;
 
   private constructor(
     readonly aedes: Aedes,
@@ -141,7 +145,9 @@ export class EmbeddedBroker implements NorthboundSink {
     private readonly urgentTopicPrefixes: readonly string[],
     private readonly sessions: SessionPersistence,
     readonly limits: SocketLimits,
-  ) {}
+  ) {
+    this.telemetryPrefix = `linli/${policy.site}/telemetry/`;
+  }
 
   static async start(opts: {
     listeners: readonly ListenerConfig[];
@@ -306,6 +312,11 @@ export class EmbeddedBroker implements NorthboundSink {
 
   publish(topic: string, payload: string, qos: 0 | 1, retain: boolean): void {
     if (this.aedes.closed) return;
+    // Readings: only operators may subscribe to them, and they are never retained or queued.
+    if (qos === 0 && !retain && topic.startsWith(this.telemetryPrefix)) {
+      this.fanout.publish(topic, payload);
+      return;
+    }
     const bytes = (retain ? sharedPayload(payload) : undefined) ?? Buffer.from(payload);
     // A downlink to a device on the device listener. The same device may also be connected to
     // aedes (moving from one listener to the other): the message is published there too.
@@ -553,8 +564,11 @@ export class EmbeddedBroker implements NorthboundSink {
       // Alerts and telemetry are for operators only (AccessPolicy): devices, the bulk of the
       // connections, keep aedes' own deliver functions (two closures fewer each). Set here, before
       // any SUBSCRIBE is read, because subscriptions capture the deliver function.
-      if (result.identity.kind === "operator")
+      if (result.identity.kind === "operator") {
         deliverToOperator(client, this.urgentTopicPrefixes, this.slowSubscribers);
+        this.fanout.add(client);
+        client.conn.once("close", () => this.fanout.remove(client));
+      }
       // aedes has put the CONNECT's will here before authenticating (lib/handlers/connect.js).
       const will = (client as unknown as { _will?: object | null })._will;
       if (will) this.wills.add(will);
@@ -700,10 +714,18 @@ export class EmbeddedBroker implements NorthboundSink {
     (a as unknown as NodeJS.EventEmitter).on("error", (err: Error) =>
       this.log.warn({ err: err.message }, "broker error"),
     );
-    a.on("unsubscribe", (topics, client) => this.limits.unsubscribe(client, topics));
+    a.on("unsubscribe", (topics, client) => {
+      this.limits.unsubscribe(client, topics);
+      this.fanout.changed(client);
+    });
+    a.on("subscribe", (_subscriptions, client) => this.fanout.changed(client));
     // aedes emits "clientReady" just before the client's "connected", whose once-listener's removal
     // turns the client's events back into a dictionary: compacted on the next tick (client-memory.ts).
-    a.on("clientReady", (client) => process.nextTick(compactClientEvents, client));
+    a.on("clientReady", (client) => {
+      // A persistent session's subscriptions are restored without a "subscribe" event.
+      this.fanout.changed(client);
+      process.nextTick(compactClientEvents, client);
+    });
     a.on("clientError", (client, err) => {
       this.log.debug({ clientId: client?.id, err: err.message }, "client error");
     });

@@ -138,14 +138,25 @@ export function deliverToOperator(
   }
 }
 
+/**
+ * The slow-subscriber rule for a reading framed by direct-fanout.ts, which holds `queuedBytes` for
+ * this connection until the turn ends: true when it may be queued too.
+ */
+export function mayQueueReading(
+  client: { id: string; conn: Writable },
+  queuedBytes: number,
+  slow: SlowSubscribers,
+): boolean {
+  return !tooFarBehind(client as Tracked, 0, slow, queuedBytes);
+}
+
 /** The slow-subscriber rule for one non-urgent delivery: true when it is not to be written. */
-function tooFarBehind(c: Tracked, qos: number): boolean {
-  const backlog = c.conn.writableLength;
+function tooFarBehind(c: Tracked, qos: number, slow: SlowSubscribers = c[SLOW], queuedBytes = 0): boolean {
+  const backlog = c.conn.writableLength + queuedBytes;
   if (backlog <= SUBSCRIBER_BACKLOG_BYTES) {
     c[DROPPING] = false;
     return false;
   }
-  const slow = c[SLOW];
   if (backlog > SUBSCRIBER_MAX_BACKLOG_BYTES) {
     if (!c.conn.destroyed) {
       slow.disconnected++;
