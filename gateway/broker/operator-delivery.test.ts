@@ -2,6 +2,7 @@ import type { Client } from "aedes";
 import { describe, expect, it } from "vitest";
 import {
   deliverToOperator,
+  mayQueueReading,
   SlowSubscribers,
   SUBSCRIBER_BACKLOG_BYTES,
   SUBSCRIBER_MAX_BACKLOG_BYTES,
@@ -116,5 +117,23 @@ describe("deliveries to an operator's connection", () => {
     // aedes' own wait was still asked for (its frozen-reader timeout), with a callback of its own.
     expect(t.waited).toHaveLength(1);
     expect(t.waited[0]).not.toBe(done);
+  });
+
+  it("starts aedes' frozen-reader watch when readings written past aedes begin to be dropped", () => {
+    const t = install();
+    t.conn.writableLength = SUBSCRIBER_BACKLOG_BYTES - 100;
+    expect(mayQueueReading(t.client, 50, t.slow)).toBe(true);
+    expect(t.waited).toHaveLength(0);
+    expect(mayQueueReading(t.client, 200, t.slow)).toBe(false);
+    expect(mayQueueReading(t.client, 200, t.slow)).toBe(false);
+    expect(t.slow.dropped).toBe(2);
+    // Once per stretch of dropping, and not at all while aedes' own watch runs.
+    expect(t.waited).toHaveLength(1);
+    t.conn.writableLength = 0;
+    expect(mayQueueReading(t.client, 0, t.slow)).toBe(true);
+    (t.client as unknown as { _drainTimer: object })._drainTimer = {};
+    t.conn.writableLength = SUBSCRIBER_BACKLOG_BYTES + 1;
+    expect(mayQueueReading(t.client, 0, t.slow)).toBe(false);
+    expect(t.waited).toHaveLength(1);
   });
 });

@@ -170,6 +170,10 @@ function tooFarBehind(c: Tracked, qos: number, slow: SlowSubscribers = c[SLOW], 
   if (!c[DROPPING]) {
     c[DROPPING] = true;
     slow.onDropping(c.id, backlog);
+    // Readings written past aedes (direct-fanout.ts) do not start aedes' watch on a reader that
+    // stopped (its drainTimeout: closed when the socket has not drained for 60 s); start it here.
+    if (!(c as { _drainTimer?: unknown })._drainTimer && typeof c.waitForDrain === "function")
+      c.waitForDrain(noop);
   }
   return true;
 }
