@@ -26,6 +26,7 @@ export const SUSTAINED_TEXT =
 
 export function sustainedVerdict(r: PointResult): { sustained: boolean; reasons: string[] } {
   const reasons: string[] = [];
+  if (r.server.crashed !== undefined) reasons.push(`the server crashed (${r.server.crashed})`);
   const min = SUSTAINED.minAchievedFraction * r.offeredRate;
   if (r.generator.sendRate < min)
     reasons.push(`generator offered only ${Math.round(r.generator.sendRate)}/s`);

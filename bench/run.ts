@@ -168,6 +168,15 @@ function progress(r: PointResult): void {
       `CPU ${fmt(r.server.cpuPct, 0)}%${r.server.threads ? ` (main thread ${fmt(r.server.threads.mainPct, 0)}%)` : ""}, RSS ${fmt(r.server.rssMb, 0)} MB, other load ${fmt(r.otherCpuPct, 0)}%, steal ${fmt(r.stealPct, 0)}% ` +
       `(${fmt(r.elapsedS, 1)} s${r.quiet.waitedMs > 1000 ? `, waited ${fmt(r.quiet.waitedMs / 1000, 1)} s for a quiet machine` : ""})`,
   );
+  const handled = r.server.gateway?.p1Handled;
+  if (handled && handled.count > 0)
+    log(
+      `    P1 in the gateway's main thread (press taken in to alert handled): ${fmt((100 * handled.within5Ms) / handled.count, 1)} % ` +
+        `within 5 ms, ${fmt((100 * handled.within10Ms) / handled.count, 1)} % within 10 ms of ${handled.count}; ` +
+        `main thread preempted ${r.server.loopPreemptedPerS == null ? "-" : fmt(r.server.loopPreemptedPerS, 0)}/s` +
+        (r.server.threads?.workerPct != null ? `, worker thread ${fmt(r.server.threads.workerPct, 0)}%` : ""),
+    );
+  if (r.server.crashed !== undefined) log(`    the server crashed during the point: ${r.server.crashed}`);
   if (refused.length > 0) log(`    gateway refused uplinks: ${refused.join(", ")}`);
   if (r.generator.skippedDisconnected > 0)
     log(`    ${r.generator.skippedDisconnected} messages not sent: their connection was down`);

@@ -74,6 +74,9 @@ export class ServerProcess {
     });
     children.add(child);
     child.once("exit", () => children.delete(child));
+    // A child that died mid-point: the IPC send that finds its pipe closed reports EPIPE here (an
+    // unhandled "error" event would take the runner down); the exit handler records the failure.
+    child.on("error", (err) => process.stderr.write(`bench server: ${err.message}\n`));
     const ready = await new Promise<{ port: number; northPort: number; registered: number }>(
       (resolve, reject) => {
         const timer = setTimeout(() => reject(new Error("server did not start within 30 s")), 30_000);
@@ -131,14 +134,28 @@ export class ServerProcess {
     if (this.child.connected) this.child.send(msg);
   }
 
+  /** Why the server exited before it was stopped (a crash under load), or null. */
+  get crashed(): string | null {
+    return this.stopping ? null : (this.failure?.message ?? null);
+  }
+
+  /**
+   * The server's figures for the point; a server that died during it (the bare broker has, under
+   * overload: a stack overflow in qlobber) gives zeros with `crashed` set, and the point fails.
+   */
   async sample(): Promise<ServerSample> {
+    if (this.crashed !== null) return crashedSample(this.crashed);
     const m = await this.request({ cmd: "sample" }, "sample", 10_000);
+    if (m.ev === "error" && this.crashed !== null) return crashedSample(this.crashed);
     if (m.ev !== "sample") throw new Error(m.ev === "error" ? m.message : `unexpected ${m.ev}`);
     const { ev: _ev, ...sample } = m;
     return sample;
   }
 
+  private stopping = false;
+
   async stop(): Promise<void> {
+    this.stopping = true;
     if (this.child.exitCode === null && this.child.connected) {
       this.child.send({ cmd: "stop" } satisfies ParentMessage);
       const timer = setTimeout(() => this.child.kill("SIGKILL"), 10_000);
@@ -170,4 +187,23 @@ export class ServerProcess {
     const i = this.waiters.findIndex((w) => w.ev === m.ev);
     if (i >= 0) this.waiters.splice(i, 1)[0]?.resolve(m);
   }
+}
+
+function crashedSample(why: string): ServerSample {
+  return {
+    crashed: why,
+    cpuPct: 0,
+    cpuWindowMs: 0,
+    rssMb: 0,
+    readyRssMb: 0,
+    maxRssMb: 0,
+    heapUsedMb: 0,
+    loopPreemptedPerS: null,
+    eventLoopP99Ms: 0,
+    eventLoopMaxMs: 0,
+    emitterQueueMax: 0,
+    gc: { minor: 0, major: 0, maxPauseMs: 0 },
+    peakHeapTotalMb: 0,
+    peakExternalMb: 0,
+  };
 }

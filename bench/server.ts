@@ -28,6 +28,8 @@ import { validateConfig } from "../gateway/config/load.js";
 import { configSchema } from "../gateway/config/schema.js";
 import { Gateway } from "../gateway/gateway.js";
 import { applyEdgeHeapSettings } from "../gateway/heap.js";
+import { LATENCY_BUCKETS_SECONDS } from "../gateway/metrics/latency.js";
+import { LANE_NAMES } from "../gateway/metrics/metrics.js";
 import { listen, type SplitMode, type SplitRunning, startSplit } from "./split/servers.js";
 import { threadCpuMs } from "./split/stand-in.js";
 
@@ -72,6 +74,8 @@ export interface LaneFigures {
 }
 
 export interface ServerSample {
+  /** Set by the runner when the server died during the point (its figures are then zeros). */
+  crashed?: string;
   /** CPU between cpu-start and cpu-end, % of one core. */
   cpuPct: number;
   cpuWindowMs: number;
@@ -110,6 +114,12 @@ export interface ServerSample {
   /** Gateway mode only. */
   gateway?: {
     registered: number;
+    /**
+     * The gateway's own P1 lane histogram over the CPU window (`linli_processing_latency_seconds`,
+     * main thread: a press taken in, to its alert handled): how many, and how many within 5 / 10 ms.
+     * What the bench measures beyond that is the device listener's worker, the kernel and the runner.
+     */
+    p1Handled: { count: number; within5Ms: number; within10Ms: number };
     p1: LaneFigures;
     alert: LaneFigures;
     telemetry: LaneFigures;
@@ -270,6 +280,8 @@ interface CpuMark {
   /** Involuntary context switches of the main thread so far (null: not Linux). */
   preempted: number | null;
   worker: number;
+  /** The gateway's P1 lane so far: handled, within 5 ms, within 10 ms. */
+  p1Handled: [number, number, number];
 }
 let cpuStart: CpuMark | null = null;
 let cpuEnd: CpuMark | null = null;
@@ -283,7 +295,17 @@ function cpuMark(): CpuMark {
     main: t ? threadCpuMs(t.main) : running?.gateway ? threadCpuMs(process.pid) : 0,
     worker: t?.worker ? threadCpuMs(t.worker) : 0,
     preempted: mainThreadPreemptions(),
+    p1Handled: p1HandledSoFar(),
   };
+}
+
+const WITHIN_5_MS = LATENCY_BUCKETS_SECONDS.indexOf(0.005);
+const WITHIN_10_MS = LATENCY_BUCKETS_SECONDS.indexOf(0.01);
+function p1HandledSoFar(): [number, number, number] {
+  const gw = running?.gateway;
+  if (!gw) return [0, 0, 0];
+  const l = gw.metrics.latency.lane(LANE_NAMES.indexOf("p1"));
+  return [l.count, l.cumulative[WITHIN_5_MS] as number, l.cumulative[WITHIN_10_MS] as number];
 }
 
 /** The main thread's nonvoluntary_ctxt_switches (its tid is the pid), or null off Linux. */
@@ -341,6 +363,11 @@ function sample(): ServerSample {
     const j = gw.journalStats();
     out.gateway = {
       registered: running?.registered ?? 0,
+      p1Handled: {
+        count: end.p1Handled[0] - start.p1Handled[0],
+        within5Ms: end.p1Handled[1] - start.p1Handled[1],
+        within10Ms: end.p1Handled[2] - start.p1Handled[2],
+      },
       p1: lane(s.pipeline.p1),
       alert: lane(s.pipeline.alert),
       // The device listener's worker conflates too, before the lanes (its telemetry ring full).
