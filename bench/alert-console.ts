@@ -19,6 +19,8 @@ export class AlertConsole {
     private readonly worker: Worker,
     private readonly count: Int32Array,
     readonly receipts: Receipts,
+    /** The console thread's nice value (alert-console-worker.ts: raised when the bench may). */
+    readonly nice: number,
   ) {}
 
   /** Connects and subscribes; resolves once the subscription is granted. */
@@ -50,18 +52,18 @@ export class AlertConsole {
       name: "bench-alert-console",
     });
     const receipts = Receipts.over(new Uint32Array(dev), new Float64Array(key), new Float64Array(at));
-    await new Promise<void>((resolve, reject) => {
+    const nice = await new Promise<number>((resolve, reject) => {
       const onExit = (code: number) =>
         reject(new Error(`alert console exited (${code}) before it subscribed`));
       worker.once("error", reject);
       worker.once("exit", onExit);
-      worker.once("message", (m: { ev: string; message?: string }) => {
+      worker.once("message", (m: { ev: string; message?: string; nice?: number }) => {
         worker.off("exit", onExit);
-        if (m.ev === "ready") resolve();
+        if (m.ev === "ready") resolve(m.nice ?? 0);
         else reject(new Error(`alert console: ${m.message ?? m.ev}`));
       });
     });
-    return new AlertConsole(worker, new Int32Array(count), receipts);
+    return new AlertConsole(worker, new Int32Array(count), receipts, nice);
   }
 
   /** Receipts written so far (read while the point drains). */

@@ -126,7 +126,13 @@ export interface PointResult {
    * its own connection subscribed to the P1 alert topics only, on its own thread
    * (alert-console.ts). Null in baseline mode: the broker has no alert topics.
    */
-  console: { alerts: Accounting; p1: LatencySummary; p1Histogram: string } | null;
+  console: {
+    alerts: Accounting;
+    p1: LatencySummary;
+    p1Histogram: string;
+    /** The console thread's nice value: CONSOLE_NICE when the bench may raise it, else 0. */
+    nice: number;
+  } | null;
   latency: {
     /** baseline: all device messages; gateway: telemetry. */
     messages: LatencySummary;
@@ -365,6 +371,7 @@ export async function runPoint(o: PointOptions): Promise<PointResult> {
         alerts: accountAlerts(walls, presses, alertConsole.receipts, warmupEnd, consoleLat),
         p1: consoleLat.summary(),
         p1Histogram: consoleLat.encoded(),
+        nice: alertConsole.nice,
       };
     }
 

@@ -162,7 +162,7 @@ function progress(r: PointResult): void {
       `lost ${r.messages.lost} (conflated ${r.messages.conflated}), alerts lost ${r.alerts.lost}, ` +
       `p99 ${fmt(r.latency.messages.p99Ms)} ms, P1 p99 ${fmt(r.latency.p1.p99Ms)} ms` +
       (r.console
-        ? ` (at the console ${fmt(r.console.p1.p99Ms)} ms, alerts lost there ${r.console.alerts.lost})`
+        ? ` (at the console ${fmt(r.console.p1.p99Ms)} ms, alerts lost there ${r.console.alerts.lost}${r.console.nice === 0 ? ", console at the default priority" : ""})`
         : "") +
       `, send rate ${Math.round(r.generator.sendRate)}/s, ` +
       `CPU ${fmt(r.server.cpuPct, 0)}%${r.server.threads ? ` (main thread ${fmt(r.server.threads.mainPct, 0)}%)` : ""}, RSS ${fmt(r.server.rssMb, 0)} MB, other load ${fmt(r.otherCpuPct, 0)}%, steal ${fmt(r.stealPct, 0)}% ` +
