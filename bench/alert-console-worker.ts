@@ -15,7 +15,7 @@
  * Its thread asks for a higher scheduling priority (nice CONSOLE_NICE; Linux keeps a nice value
  * per thread). The console stands for an operator's screen on another machine, but here it shares
  * two cores with the generator, the subscriber and the gateway, and past the gateway's ceiling they
- * want more than two cores: a receipt was then stamped when the thread next got a core, not when
+ * want more than two cores: a receipt could then be stamped when the thread next got a core, not when
  * the alert arrived. It reads about one message in a hundred, so the priority costs the others
  * nothing measurable. Without the privilege (CAP_SYS_NICE) it runs at the default, and the point
  * says so (`console.nice`).
