@@ -289,8 +289,10 @@ export class EmbeddedBroker implements NorthboundSink {
   }
 
   /**
-   * True while aedes' emitter is queueing (every delivery slot busy): more
-   * telemetry now would only wait in its unbounded queue ahead of alerts.
+   * True while aedes' emitter is queueing (every delivery slot busy): alert
+   * states, events and statuses wait there, and the pipeline holds readings
+   * back meanwhile so that they do not take the loop from them. (Readings
+   * themselves no longer pass through that queue: direct-fanout.ts.)
    */
   get congested(): boolean {
     return (this.aedes as unknown as { mq: { length: number } }).mq.length > 0;
