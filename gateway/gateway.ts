@@ -373,6 +373,7 @@ export class Gateway {
       policy: new AccessPolicy(opts.config.site.id, gw.registry),
       handlers: {
         uplink: (device, payload, contentType, done) => gw.ingest.uplink(device, payload, contentType, done),
+        readingRoom: (max) => gw.pipeline.telemetryIntakeRoom(max, gw.clock.monotonic()),
         operator: (operator, action, target, command, payload) =>
           gw.operatorAction(operator, action, target, command, payload),
       },

@@ -210,6 +210,40 @@ describe("the device listener: devices served by a worker thread", () => {
     s.destroy();
   });
 
+  it("in sustained overload readings wait in the ring, not on the main thread; a press still goes through, and they flow once the lane has room", async () => {
+    const { s, acks } = await countingPendant();
+    const pipeline = gw.pipeline as { telemetryIntakeRoom(max: number, now: number): number };
+    const intakeRoom = pipeline.telemetryIntakeRoom;
+    let asked = 0;
+    // The lane in sustained overload, full up to its intake bound: it has no room for readings.
+    pipeline.telemetryIntakeRoom = () => {
+      asked++;
+      return 0;
+    };
+    try {
+      const n = 200;
+      s.write(Buffer.concat(Array.from({ length: n }, (_, i) => uplinkPacket(i + 1, null))));
+      s.write(uplinkPacket(n + 1, "press"));
+      const alert = await ops.waitFor((x) => x.topic === `linli/${SITE}/alerts/p1/EMERGENCY_CALL/p-1`);
+      expect(alert.json()?.state).toBe("active-unacknowledged");
+      await sleep(100);
+      // Only the press was taken in: the readings wait in the ring. Nothing is acknowledged yet, the
+      // press included: PUBACKs leave in the order of their PUBLISHes (MQTT 3.1.1 §4.6).
+      expect(asked).toBeGreaterThan(0);
+      expect(gw.counters.snapshot().messages.ec200).toBe(1);
+      expect(acks()).toBe(0);
+      pipeline.telemetryIntakeRoom = intakeRoom;
+      const deadline = Date.now() + 10_000;
+      while (acks() < n + 1 && Date.now() < deadline) await sleep(20);
+      expect(acks()).toBe(n + 1);
+      expect(gw.counters.snapshot().messages.ec200).toBe(n + 1);
+      expect(gw.stats().deviceListener?.telemetryConflated).toBe(0);
+    } finally {
+      pipeline.telemetryIntakeRoom = intakeRoom;
+      s.destroy();
+    }
+  });
+
   it("readings sent just before a close are taken in before the connection is closed", async () => {
     const { s } = await countingPendant();
     const n = 50;

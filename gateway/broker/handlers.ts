@@ -5,6 +5,11 @@ import type { OperatorAction } from "./access.js";
 
 export interface BrokerHandlers {
   uplink(device: DeviceEntry, payload: Buffer, contentType: string | undefined, done: Completion): void;
+  /**
+   * How many readings a listener that queues its own (the device listener's shared ring, off the
+   * JS heap) should hand over now, at most `max`; the rest wait there. Absent: all of them.
+   */
+  readingRoom?(max: number): number;
   /** An operator's action (ack, shelve, command, ...), already authorised by topic. */
   operator(
     operator: string,

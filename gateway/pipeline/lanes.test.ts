@@ -7,6 +7,7 @@ import {
   TELEMETRY_CATCH_UP_BUDGET_MS,
   TELEMETRY_CATCH_UP_LAG_MS,
   TELEMETRY_CATCH_UP_WINDOW_MS,
+  TELEMETRY_INTAKE_AHEAD,
   TELEMETRY_LANE_INITIAL,
   TELEMETRY_LANE_MAX,
 } from "./lanes.js";
@@ -204,6 +205,40 @@ describe("PriorityPipeline", () => {
       }
     });
   });
+  it("asks a producer with its own backlog for everything in a burst, and only what keeps the lane going in sustained overload", () => {
+    let now = 0;
+    const p = new PriorityPipeline(
+      {
+        p1LaneSize: 8,
+        alertLaneSize: 8,
+        telemetryLaneSize: 4096,
+        telemetryBatch: 64,
+        telemetryMaxLagMs: 60_000,
+        monotonic: () => now,
+      },
+      () => {},
+    );
+    // Empty lane: whatever the producer has.
+    expect(p.telemetryIntakeRoom(128, now)).toBe(128);
+    // A backlog that began just now (a burst, a GC pause): still everything, the lane absorbs it.
+    for (let i = 0; i < TELEMETRY_INTAKE_AHEAD + 100; i++) p.offer(LANE_TELEMETRY, dev(), i, now, now, null);
+    now += TELEMETRY_CATCH_UP_WINDOW_MS;
+    expect(p.telemetryIntakeRoom(128, now)).toBe(128);
+    // Not empty for longer than the window (sustained overload): nothing while TELEMETRY_INTAKE_AHEAD
+    // or more are queued, then only up to it.
+    now += 1;
+    expect(p.telemetryIntakeRoom(128, now)).toBe(0);
+    p.drainAll();
+    for (let i = 0; i < TELEMETRY_INTAKE_AHEAD - 40; i++) p.offer(LANE_TELEMETRY, dev(), i, now, now, null);
+    now += TELEMETRY_CATCH_UP_WINDOW_MS + 1;
+    expect(p.telemetryIntakeRoom(128, now)).toBe(40);
+    expect(p.telemetryIntakeRoom(16, now)).toBe(16);
+    // Drained empty: a new backlog is a burst again.
+    p.drainAll();
+    expect(p.telemetryIntakeRoom(128, now)).toBe(128);
+    p.close();
+  });
+
   it("at the hard cap conflates into a queued reading and refuses, counted, a device without one", () => {
     const p = new PriorityPipeline(
       { p1LaneSize: 8, alertLaneSize: 8, telemetryLaneSize: 4, telemetryBatch: 4, telemetryMaxLagMs: 250 },
