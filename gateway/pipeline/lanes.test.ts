@@ -205,6 +205,7 @@ describe("PriorityPipeline", () => {
       }
     });
   });
+
   it("asks a producer with its own backlog for everything in a burst, and only what keeps the lane going in sustained overload", () => {
     let now = 0;
     const p = new PriorityPipeline(

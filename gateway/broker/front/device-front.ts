@@ -497,7 +497,7 @@ export class DeviceFrontEnd {
       // whenever it was over half full, conflated telemetry at 30,000/s (the lanes saw bursts as
       // lag) (docs/performance.md "The device listener").
       // In sustained overload the gateway takes only what its lane can start on: the rest waits
-      // here, in the ring, where it costs no garbage collection (the worker conflates when full).
+      // here, in the ring, and is not decoded just to be conflated (the worker conflates when full).
       const room = this.opts.handlers.readingRoom?.(UPLINK_BATCH) ?? UPLINK_BATCH;
       const n =
         this.drainRing(this.uplink, ALERT_BATCH, this.onAlertRecord) +
