@@ -84,6 +84,21 @@ describe("the raw link against a real broker", () => {
     expect(got[2]?.payload.toString()).toBe("last");
   });
 
+  it("writes an urgent PUBLISH, and what the turn queued before it, at once; the rest at the turn's end", async () => {
+    const pub = await connect("pub");
+    const socket = (pub as unknown as { socket: import("node:net").Socket }).socket;
+    pub.publish(Buffer.from("up/1"), Buffer.from("reading"), 0);
+    expect(socket.writableCorked).toBe(1);
+    pub.publish(Buffer.from("up/2"), Buffer.from("press"), 0, true);
+    expect(socket.writableCorked).toBe(0);
+    pub.publish(Buffer.from("up/3"), Buffer.from("reading"), 0);
+    expect(socket.writableCorked).toBe(1);
+    await new Promise((r) => setImmediate(r));
+    expect(socket.writableCorked).toBe(0);
+    const at = await tb.waitFor(3);
+    expect(at.map((r) => r.topic)).toEqual(["up/1", "up/2", "up/3"]);
+  });
+
   it("rejects a refused login with the CONNACK code", async () => {
     await expect(connect("x", "wrong")).rejects.toThrow(/CONNACK 4/);
   });

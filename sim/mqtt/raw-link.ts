@@ -165,9 +165,10 @@ export class RawLink {
 
   /**
    * Queues a PUBLISH on the connection's own write; what one turn of the event loop queues goes
-   * out in one writev. `topic` is the topic's UTF-8 bytes.
+   * out in one writev. `topic` is the topic's UTF-8 bytes. `now`: the connection's queued bytes and
+   * this PUBLISH are written at once, as a device that has one urgent message sends it.
    */
-  publish(topic: Buffer, payload: Buffer, qos: 0 | 1): void {
+  publish(topic: Buffer, payload: Buffer, qos: 0 | 1, now = false): void {
     const body = 2 + topic.length + (qos === 1 ? 2 : 0) + payload.length;
     const lenBytes = body < 128 ? 1 : body < 16_384 ? 2 : body < 2_097_152 ? 3 : 4;
     const frame = Buffer.allocUnsafe(1 + lenBytes + body);
@@ -191,6 +192,8 @@ export class RawLink {
     }
     payload.copy(frame, i);
     this.write(frame);
+    // The uncork already scheduled for this turn then finds nothing corked, which is harmless.
+    if (now) this.uncork();
   }
 
   /** Sends DISCONNECT and closes; resolves when the socket is closed. */
