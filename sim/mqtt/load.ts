@@ -24,10 +24,10 @@
  * as it is handed to its socket, not at the start of its tick: a generator that
  * fell behind sends thousands of messages in one tick (tens of ms of work at
  * 60,000/s), and one stamp for all of them charged that work to the receiver.
- * A press is also written as it is stamped, with what its connection queued
- * before it: a pendant's base station sends a press at once, and at twice the
- * gateway's ceiling the rest of the generator's turn cost a press 2 ms at the
- * median (docs/performance.md "A press leaves at once").
+ * On the raw link (the bench's) a press is also written as it is stamped, with
+ * what its connection queued before it: a pendant's base station sends a press
+ * at once, and at twice the gateway's ceiling the rest of the generator's turn
+ * cost a press 2 ms at the median (docs/performance.md "A press leaves at once").
  */
 import type { MqttClient } from "mqtt";
 import { type Encoding, encodeUplink, type UplinkFields } from "./codec.js";
