@@ -21,8 +21,8 @@
  * readings (EmbeddedBroker.takeUrgentUplinks). So a P1 waits behind a few readings, never behind
  * a batch or the readings queued, and a full telemetry ring never holds an alert back (the worker
  * conflates readings then, and keeps reading the socket). Measured at 32,000 msg/s, three
- * interleaved pairs: P1 p99 4.1-5.5 ms before, 3.7-3.9 ms after (docs/performance.md). Within
- * each ring the order is the sockets' order; the ingest then lanes each uplink as on aedes' path.
+ * interleaved pairs: P1 p99 4.1-5.5 ms before, 3.7-3.9 ms after (docs/performance.md). Within each ring the order is the sockets' order;
+ * the ingest then lanes each uplink as on aedes' path.
  *
  * In sustained overload (the pipeline's telemetry lane not empty for a second) the gateway takes
  * readings only as its lane makes room (`BrokerHandlers.readingRoom`): the backlog waits in the
@@ -505,7 +505,7 @@ export class DeviceFrontEnd {
       let n = this.drainRing(this.uplink, ALERT_BATCH, this.onAlertRecord);
       // The pipeline handles a P1 in a microtask: let it run before this turn's readings are decoded.
       if (n > 0) await null;
-      for (let left = room; left > 0 && this.running; ) {
+      for (let left = room; left > 0; ) {
         const t = this.drainRing(this.telemetry, Math.min(left, URGENT_LOOK_EVERY), this.onTelemetryRecord);
         n += t;
         left -= t;
