@@ -394,7 +394,6 @@ export class Gateway {
       throw err;
     });
     gw.brokerRef = broker;
-    gw.pipeline.setUrgentIntake(() => broker.takeUrgentUplinks());
     // DEVICE_MISBEHAVING clears when a device has been quiet for clearAfter, even if it sends nothing more.
     gw.deviceRateSweep = setInterval(() => gw.deviceRate.sweep(gw.clock.monotonic()), 10_000);
     gw.deviceRateSweep.unref();

@@ -244,33 +244,6 @@ describe("the device listener: devices served by a worker thread", () => {
     }
   });
 
-  it("a press waiting in the alert ring is handled before the readings waiting beside it are taken in", async () => {
-    const { s, acks } = await countingPendant();
-    const metrics = gw.metrics as { alertRaised(code: string, priority: number): void };
-    const raised = metrics.alertRaised;
-    let takenInBeforeRaise = -1;
-    metrics.alertRaised = (code, priority) => {
-      if (code === "EMERGENCY_CALL") takenInBeforeRaise = gw.counters.snapshot().messages.ec200 ?? -1;
-      raised.call(metrics, code, priority);
-    };
-    try {
-      const n = 200;
-      s.write(Buffer.concat(Array.from({ length: n }, (_, i) => uplinkPacket(i + 1, null))));
-      s.write(uplinkPacket(n + 1, "press"));
-      // Both rings fill while this thread is busy: 200 readings in one, the press in the other.
-      stallMainThread(300);
-      await ops.waitFor((x) => x.topic === `linli/${SITE}/alerts/p1/EMERGENCY_CALL/p-1`);
-      // The press alone had been taken in: not the batch of readings that the same turn takes.
-      expect(takenInBeforeRaise).toBe(1);
-      const deadline = Date.now() + 10_000;
-      while (acks() < n + 1 && Date.now() < deadline) await sleep(20);
-      expect(acks()).toBe(n + 1);
-    } finally {
-      metrics.alertRaised = raised;
-      s.destroy();
-    }
-  });
-
   it("readings sent just before a close are taken in before the connection is closed", async () => {
     const { s } = await countingPendant();
     const n = 50;

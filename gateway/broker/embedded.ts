@@ -278,14 +278,6 @@ export class EmbeddedBroker implements NorthboundSink {
     return this.front?.stats(snapshot) ?? null;
   }
 
-  /**
-   * Takes in now what may be alerts (and closes) waiting in the device listener's alert ring,
-   * between the turns that would take them otherwise; returns how many records were taken.
-   */
-  takeUrgentUplinks(): number {
-    return this.front?.takeAlerts() ?? 0;
-  }
-
   /** Readings the device listener's worker conflated (its telemetry ring full). */
   get deviceListenerConflated(): number {
     return this.front?.telemetryConflated ?? 0;

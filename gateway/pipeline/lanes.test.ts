@@ -10,7 +10,6 @@ import {
   TELEMETRY_INTAKE_AHEAD,
   TELEMETRY_LANE_INITIAL,
   TELEMETRY_LANE_MAX,
-  URGENT_LOOK_EVERY,
 } from "./lanes.js";
 
 const dev = (): Conflatable => ({ queuedTelemetry: null });
@@ -43,27 +42,6 @@ describe("PriorityPipeline", () => {
     await tick();
     expect(seen[0]).toBe("press");
     expect(seen).toHaveLength(9);
-  });
-
-  it("takes a P1 its producer still holds after a few readings of a batch, not at the batch's end", async () => {
-    const batch = 4 * URGENT_LOOK_EVERY;
-    const { p, seen } = pipeline({ telemetry: 256, batch });
-    const devices = Array.from({ length: batch }, dev);
-    for (const [i, d] of devices.entries()) p.offer(LANE_TELEMETRY, d, `t${i}`, 0, 0, null);
-    // The producer's ring (the device listener's alert ring): a press arrives once 3 readings are handled.
-    let held = 1;
-    let looks = 0;
-    p.setUrgentIntake(() => {
-      looks++;
-      if (seen.length < 3 || held === 0) return 0;
-      held--;
-      p.offer(LANE_P1, dev(), "press", 0, 0, () => {});
-      return 1;
-    });
-    await tick();
-    expect(seen).toHaveLength(batch + 1);
-    expect(seen.indexOf("press")).toBe(URGENT_LOOK_EVERY);
-    expect(looks).toBe(batch / URGENT_LOOK_EVERY);
   });
 
   it("drains P1 before the alert lane", async () => {

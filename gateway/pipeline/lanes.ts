@@ -76,12 +76,6 @@ export const TELEMETRY_CATCH_UP_WINDOW_MS = 1000;
  */
 export const TELEMETRY_INTAKE_AHEAD = 512;
 
-/**
- * Telemetry entries handled between two looks for urgent uplinks still held by their producer
- * (`setUrgentIntake`): a look is one atomic load when there are none.
- */
-export const URGENT_LOOK_EVERY = 16;
-
 export type Completion = (err: Error | null) => void;
 
 /** What a device must carry so its telemetry can be conflated in place. */
@@ -195,8 +189,6 @@ export class PriorityPipeline {
   private readonly completions: Completion[];
   private completionCount = 0;
   private readonly spaceListeners: Array<() => void> = [];
-  /** Takes in urgent uplinks a producer holds outside the lanes; returns how many (setUrgentIntake). */
-  private urgentIntake: (() => number) | null = null;
 
   constructor(
     opts: PipelineOptions,
@@ -238,17 +230,6 @@ export class PriorityPipeline {
     const occupancy = this.lanes[LANE_TELEMETRY].ring.occupancy;
     if (occupancy === 0 || nowMono - this.telemetryEmptyAt <= TELEMETRY_CATCH_UP_WINDOW_MS) return max;
     return Math.min(max, Math.max(0, TELEMETRY_INTAKE_AHEAD - occupancy));
-  }
-
-  /**
-   * A producer that holds uplinks outside the lanes (the device listener's alert ring, filled by
-   * its worker thread) is asked for them every URGENT_LOOK_EVERY readings handled, and what it
-   * hands in is handled before the next reading: a P1 that arrives while a batch of telemetry (or
-   * a catch-up of several batches, up to TELEMETRY_CATCH_UP_BUDGET_MS) is being handled waits for
-   * a few readings, not for the end of the turn.
-   */
-  setUrgentIntake(take: () => number): void {
-    this.urgentIntake = take;
   }
 
   /** How long the oldest queued telemetry reading has waited (ms), 0 when none waits. */
@@ -443,18 +424,7 @@ export class PriorityPipeline {
 
   private drainTelemetryBatch(): void {
     const t = this.lanes[LANE_TELEMETRY];
-    const take = this.urgentIntake;
-    if (take === null) {
-      t.processed += t.ring.drain(this.handle, this.batch);
-      return;
-    }
-    for (let left = this.batch; left > 0; ) {
-      const n = t.ring.drain(this.handle, Math.min(left, URGENT_LOOK_EVERY));
-      t.processed += n;
-      left -= n;
-      if (take() > 0) this.drainUrgent();
-      if (n === 0 || t.ring.occupancy === 0) return;
-    }
+    t.processed += t.ring.drain(this.handle, this.batch);
   }
 
   private flushCompletions(): void {

@@ -15,13 +15,10 @@
  *
  * Priority across the thread boundary: the worker puts an uplink in the telemetry ring only when
  * its model's `telemetryWhen` says it is certainly telemetry, everything else in the alert ring.
- * Every turn of the event loop drains the alert ring first (up to ALERT_BATCH) and lets the
- * pipeline handle what it took, then takes at most UPLINK_BATCH readings, looking at the alert
- * ring again every URGENT_LOOK_EVERY of them; the pipeline looks there too while it handles
- * readings (EmbeddedBroker.takeUrgentUplinks). So a P1 waits behind a few readings, never behind
- * a batch or the readings queued, and a full telemetry ring never holds an alert back (the worker
- * conflates readings then, and keeps reading the socket). Measured at 32,000 msg/s, three
- * interleaved pairs: P1 p99 4.1-5.5 ms before, 3.7-3.9 ms after (docs/performance.md). Within each ring the order is the sockets' order;
+ * Every turn of the event loop drains the alert ring first (up to ALERT_BATCH), then at most
+ * UPLINK_BATCH readings: a P1 waits behind one batch of readings being handed over, never behind
+ * the readings queued, and a full telemetry ring never holds an alert back (the worker conflates
+ * readings then, and keeps reading the socket). Within each ring the order is the sockets' order;
  * the ingest then lanes each uplink as on aedes' path.
  *
  * In sustained overload (the pipeline's telemetry lane not empty for a second) the gateway takes
@@ -44,7 +41,7 @@ import { Doorbell, type RecordHandler, SpscRing } from "../../../core/threads.js
 import type { TelemetryTest } from "../../../devices/threads.js";
 import { withWorkerSemiSpace } from "../../heap.js";
 import type { Logger, RateLimitedLog } from "../../log.js";
-import { type Completion, URGENT_LOOK_EVERY } from "../../pipeline/lanes.js";
+import type { Completion } from "../../pipeline/lanes.js";
 import type { Counters } from "../../stats.js";
 import type { AccessPolicy, Identity } from "../access.js";
 import { mayUseClientId } from "../client-ids.js";
@@ -502,27 +499,15 @@ export class DeviceFrontEnd {
       // In sustained overload the gateway takes only what its lane can start on: the rest waits
       // here, in the ring, and is not decoded just to be conflated (the worker conflates when full).
       const room = this.opts.handlers.readingRoom?.(UPLINK_BATCH) ?? UPLINK_BATCH;
-      let n = this.drainRing(this.uplink, ALERT_BATCH, this.onAlertRecord);
-      // The pipeline handles a P1 in a microtask: let it run before this turn's readings are decoded.
-      if (n > 0) await null;
-      for (let left = room; left > 0; ) {
-        const t = this.drainRing(this.telemetry, Math.min(left, URGENT_LOOK_EVERY), this.onTelemetryRecord);
-        n += t;
-        left -= t;
-        if (t === 0) break;
-        if (this.takeAlerts() > 0) await null;
-      }
+      const n =
+        this.drainRing(this.uplink, ALERT_BATCH, this.onAlertRecord) +
+        (room > 0 ? this.drainRing(this.telemetry, room, this.onTelemetryRecord) : 0);
       if (this.closing.length > 0) this.closeRead();
       if (this.waiting.length > 0) this.flushWaiting();
       // Readings left in the ring for want of room: look again next turn, once the lane has drained.
       if (n === 0 && (room > 0 || this.telemetry.isEmpty())) await bell.sleep(isEmpty, 100);
       else await new Promise((r) => setImmediate(r));
     }
-  }
-
-  /** Takes what waits in the alert ring now (see EmbeddedBroker.takeUrgentUplinks); one atomic load when empty. */
-  takeAlerts(): number {
-    return this.uplink.isEmpty() ? 0 : this.drainRing(this.uplink, ALERT_BATCH, this.onAlertRecord);
   }
 
   private drainRing(ring: SpscRing, max: number, onRecord: RecordHandler): number {
