@@ -21,11 +21,12 @@
  * as soon as the backlog is younger again. Occupancy alone never starts it,
  * except at the hard cap: when the lane is full a device's reading still conflates
  * into its queued one, and a device without one has its newest reading refused,
- * counted as `refused` (telemetry carries no PUBACK to withhold). A producer that can keep
- * its own backlog off the JS heap (the device listener) asks `telemetryIntakeRoom()` first: in
- * sustained overload the lane takes from it only what keeps TELEMETRY_INTAKE_AHEAD queued, and
- * the producer conflates in its own bound. Memory stays
- * bounded by the lane's capacity whatever the rate. The telemetry lane allocates
+ * counted as `refused` (telemetry carries no PUBACK to withhold). A producer
+ * that can keep its own backlog off the JS heap (the device listener) asks
+ * `telemetryIntakeRoom()` first: in sustained overload the lane takes from it
+ * only what keeps TELEMETRY_INTAKE_AHEAD queued, and the producer conflates
+ * within its own bound. Memory stays bounded by the lane's capacity whatever
+ * the rate. The telemetry lane allocates
  * TELEMETRY_LANE_INITIAL slots at start and doubles them when they are all
  * queued, up to its capacity (a site that never queues 1,024 readings never
  * pays for 32,768 slots); P1 and alert lanes are preallocated whole.
