@@ -4,6 +4,7 @@
  * the real disk. The default is node:fs.
  */
 import fs from "node:fs";
+import path from "node:path";
 
 export interface JournalFs {
   mkdirSync(path: string, opts: { recursive: true; mode: number }): void;
@@ -82,4 +83,23 @@ export function writeFullyAsync(fsx: JournalFs, fd: number, buf: Uint8Array, pos
 
 export function fdatasyncAsync(fsx: JournalFs, fd: number): Promise<void> {
   return new Promise((resolve, reject) => fsx.fdatasync(fd, (err) => (err ? reject(err) : resolve())));
+}
+
+/** The size of a file in dir, 0 when it cannot be read (gone, or the disk refuses). */
+export function sizeOf(fsx: JournalFs, dir: string, name: string): number {
+  try {
+    return fsx.statSync(path.join(dir, name)).size;
+  } catch {
+    return 0;
+  }
+}
+
+/** Removes a file from dir; true when it is gone (also when it was gone already). */
+export function tryUnlink(fsx: JournalFs, dir: string, name: string): boolean {
+  try {
+    fsx.unlinkSync(path.join(dir, name));
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "ENOENT";
+  }
 }

@@ -1,7 +1,8 @@
 /**
  * The durable journal: a keyed, append-only log of put/delete records (record.ts framing) in
  * segment files, with snapshots of the live map (snapshot.ts) so start-up replays only the
- * segments written since the newest snapshot.
+ * segments written since the newest snapshot. Opening, and what it does with a torn or corrupt
+ * tail, is recovery.ts.
  *
  * put()/delete() update the live map and queue the framed record; the records a drained batch
  * puts in one turn of the event loop go to the segment in one write(2) on the libuv pool (not
@@ -36,21 +37,24 @@
  * snapshot of the live map fits.
  *
  * Bounds: segments roll at segmentBytes; snapshots every compactAfterBytes of segments; at most
- * MAX_DAMAGED quarantined files (oldest deleted); commit() callbacks waiting at most MAX_WAITING
- * (overflow policy: one synchronous write and fdatasync releases them all); records queued behind
- * the write in flight at most MAX_QUEUED_BYTES (overflow policy: written synchronously at once).
+ * MAX_DAMAGED quarantined files (recovery.ts; oldest deleted); commit() callbacks waiting at most
+ * MAX_WAITING (overflow policy: one synchronous write and fdatasync releases them all); records
+ * queued behind the write in flight at most MAX_QUEUED_BYTES (overflow policy: written
+ * synchronously at once).
  */
 import path from "node:path";
 import { decode, encode } from "cbor-x";
 import type { Logger } from "pino";
-import { classify, damagedName, segmentName, snapshotName } from "./files.js";
-import { fsyncDir, type JournalFs, nodeFs, writeFully, writeFullyAsync } from "./fs.js";
+import { segmentName, snapshotName } from "./files.js";
+import { fsyncDir, type JournalFs, nodeFs, tryUnlink, writeFully, writeFullyAsync } from "./fs.js";
 import { acquireLock } from "./lock.js";
-import { frame, OP_DELETE, OP_PUT, scan, valueOffset } from "./record.js";
-import { type Image, readSnapshot, writeSnapshot, writeSnapshotSync } from "./snapshot.js";
+import { frame, OP_DELETE, OP_PUT, valueOffset } from "./record.js";
+import { type RecoveryReport, recover } from "./recovery.js";
+import { type Image, writeSnapshot, writeSnapshotSync } from "./snapshot.js";
 
 export type { JournalFs } from "./fs.js";
 export { JournalLockedError } from "./lock.js";
+export type { RecoveryReport } from "./recovery.js";
 
 export type SyncPolicy = "always" | "batch" | "interval";
 
@@ -88,22 +92,6 @@ export interface JournalHealth {
   since: number;
 }
 
-export interface RecoveryReport {
-  /** Records replayed from segments (after the snapshot). */
-  records: number;
-  /** Live keys loaded from the snapshot. */
-  snapshotRecords: number;
-  /** Segment files replayed. */
-  segments: number;
-  /** Bytes read (snapshot + segments). */
-  bytes: number;
-  /** Torn or corrupt tails and corrupt snapshots found. */
-  damaged: number;
-  /** Names of the files the damaged parts were moved to. */
-  quarantined: string[];
-  ms: number;
-}
-
 export interface JournalStats {
   bytesOnDisk: number;
   segments: number;
@@ -126,7 +114,6 @@ export interface JournalStats {
 }
 
 const MiB = 1024 * 1024;
-const MAX_DAMAGED = 20;
 const MAX_WAITING = 65_536;
 /** Records queued for the next write beyond this: written synchronously (overflow policy). */
 const MAX_QUEUED_BYTES = 8 * MiB;
@@ -189,8 +176,6 @@ export class Journal {
    * on a site; bench:connections --storage). Values are read only at start and on reload.
    */
   private readonly map = new Map<string, string>();
-  /** While open() reads: key -> value as a view into the snapshot or segment buffer read. */
-  private readonly opening = new Map<string, Buffer>();
   /** Framed size of the live map: what a snapshot will take on disk. */
   private liveBytes = 0;
 
@@ -480,47 +465,15 @@ export class Journal {
 
   private load(): void {
     const t0 = performance.now();
-    const listing = classify(this.fsx.readdirSync(this.dir));
-    for (const name of listing.tmp) this.tryUnlink(name);
-    for (const name of [...listing.damaged, ...listing.other]) this.otherFiles.set(name, this.sizeOf(name));
-    for (const seq of listing.segments) this.segFiles.set(seq, this.sizeOf(segmentName(seq)));
-
-    // Newest valid snapshot; a corrupt one is moved aside and the previous one tried.
-    let base = 0;
-    for (const seq of [...listing.snapshots].reverse()) {
-      const name = snapshotName(seq);
-      const snap = readSnapshot(this.fsx, path.join(this.dir, name), seq);
-      if (typeof snap === "string") {
-        this.log?.error(
-          { file: name, problem: snap },
-          "journal snapshot unusable, falling back to the previous one",
-        );
-        this.quarantineFile(name);
-        continue;
-      }
-      this.snapFiles.set(seq, snap.bytes);
-      base = seq;
-      for (const [k, v] of snap.entries) this.opening.set(k, v);
-      this.recovery.snapshotRecords = snap.records;
-      this.recovery.bytes += snap.bytes;
-      // Older ones are the fallback for the next open; read only if this one goes bad.
-      for (const older of listing.snapshots) {
-        if (older < seq) this.snapFiles.set(older, this.sizeOf(snapshotName(older)));
-      }
-      break;
-    }
-    const replay = listing.segments.filter((s) => s >= base);
-    if (base === 0 && listing.snapshots.length > 0 && (listing.segments[0] ?? 1) > 1) {
-      this.log?.error(
-        { firstSegment: listing.segments[0] },
-        "journal has no valid snapshot and its first segments are gone: state rebuilt from the segments left",
-      );
-    }
-
-    for (const seq of replay) this.replaySegment(seq);
-    this.adoptOpened();
+    const found = recover({ fs: this.fsx, dir: this.dir, now: this.now, log: this.log });
+    Object.assign(this.recovery, found.report);
+    for (const [seq, size] of found.segments) this.segFiles.set(seq, size);
+    for (const [seq, size] of found.snapshots) this.snapFiles.set(seq, size);
+    for (const [name, size] of found.others) this.otherFiles.set(name, size);
+    this.adopt(found.entries);
+    for (const f of found.failures) this.failed(f.op, f.err);
+    const replay = found.replayed;
     this.sinceSnapshot = replay.reduce((n, s) => n + (this.segFiles.get(s) ?? 0), 0);
-    this.trimDamaged();
 
     // Append to the last segment when it has room, else start the next one.
     const last = replay[replay.length - 1];
@@ -530,11 +483,10 @@ export class Journal {
         this.segSeq = last;
         this.segPos = this.segFiles.get(last) ?? 0;
       } else {
-        const maxSeen = Math.max(base - 1, ...listing.segments, 0);
-        this.createSegment(maxSeen + 1);
+        this.createSegment(found.lastSeq + 1);
       }
     } catch (err) {
-      this.segSeq = Math.max(base - 1, ...listing.segments, 0);
+      this.segSeq = found.lastSeq;
       this.failed("opening a segment", err);
     }
 
@@ -543,103 +495,17 @@ export class Journal {
     if (this.writable && this.sinceSnapshot >= this.compactAfterBytes) this.startSnapshot();
   }
 
-  private replaySegment(seq: number): void {
-    const name = segmentName(seq);
-    let buf: Buffer;
-    try {
-      buf = this.fsx.readFileSync(path.join(this.dir, name));
-    } catch (err) {
-      this.recovery.damaged++;
-      this.log?.error({ file: name, err: (err as Error).message }, "journal segment unreadable, skipped");
-      return;
-    }
-    this.recovery.segments++;
-    this.recovery.bytes += buf.length;
-    const res = scan(
-      buf,
-      (op, key, value) => {
-        this.recovery.records++;
-        if (op === OP_PUT) this.opening.set(key, value);
-        else this.opening.delete(key);
-      },
-      OP_DELETE,
-    );
-    if (res.damage === null) return;
-    this.recovery.damaged++;
-    const qname = this.uniqueDamagedName(name);
-    const lost = buf.length - res.validEnd;
-    try {
-      const qfd = this.fsx.openSync(path.join(this.dir, qname), "wx", 0o600);
-      try {
-        writeFully(this.fsx, qfd, buf.subarray(res.validEnd), 0);
-        this.fsx.fdatasyncSync(qfd);
-      } finally {
-        this.fsx.closeSync(qfd);
-      }
-      this.otherFiles.set(qname, lost);
-      this.recovery.quarantined.push(qname);
-      const fd = this.fsx.openSync(path.join(this.dir, name), "r+");
-      try {
-        this.fsx.ftruncateSync(fd, res.validEnd);
-        this.fsx.fdatasyncSync(fd);
-      } finally {
-        this.fsx.closeSync(fd);
-      }
-      fsyncDir(this.fsx, this.dir);
-      this.segFiles.set(seq, res.validEnd);
-    } catch (err) {
-      // Still opens: the valid prefix is in memory; the next snapshot makes it durable.
-      this.failed("quarantining a damaged segment tail", err);
-    }
-    this.log?.warn(
-      { file: name, reason: res.damage, keptBytes: res.validEnd, movedBytes: lost, movedTo: qname },
-      "journal segment damaged (torn or corrupt tail): valid prefix kept, the rest moved aside",
-    );
-  }
-
   /**
    * The live values found at open become the live map's strings, so the segment and snapshot
    * buffers read at open are freed (most of their records were overwritten by later ones).
    */
-  private adoptOpened(): void {
+  private adopt(entries: Map<string, Buffer>): void {
     this.liveBytes = 0;
-    for (const [k, v] of this.opening) {
+    for (const [k, v] of entries) {
       this.map.set(k, v.toString("latin1"));
       this.liveBytes += 11 + Buffer.byteLength(k, "utf8") + v.length;
     }
-    this.opening.clear();
-  }
-
-  private quarantineFile(name: string): void {
-    this.recovery.damaged++;
-    const qname = this.uniqueDamagedName(name);
-    try {
-      this.fsx.renameSync(path.join(this.dir, name), path.join(this.dir, qname));
-      fsyncDir(this.fsx, this.dir);
-      this.otherFiles.set(qname, this.sizeOf(qname));
-      this.recovery.quarantined.push(qname);
-    } catch (err) {
-      this.log?.error(
-        { file: name, err: (err as Error).message },
-        "journal could not move a damaged file aside",
-      );
-    }
-  }
-
-  private uniqueDamagedName(source: string): string {
-    let name = damagedName(this.now(), source);
-    for (let i = 1; this.otherFiles.has(name) || this.recovery.quarantined.includes(name); i++) {
-      name = damagedName(this.now(), `${source}-${i}`);
-    }
-    return name;
-  }
-
-  /** Keeps the newest MAX_DAMAGED quarantined files (names sort by time). */
-  private trimDamaged(): void {
-    const damaged = [...this.otherFiles.keys()].filter((n) => n.startsWith("damaged-")).sort();
-    for (const name of damaged.slice(0, Math.max(0, damaged.length - MAX_DAMAGED))) {
-      if (this.tryUnlink(name)) this.otherFiles.delete(name);
-    }
+    entries.clear();
   }
 
   // ---- internals: appending ----
@@ -1133,21 +999,8 @@ export class Journal {
     return n;
   }
 
-  private sizeOf(name: string): number {
-    try {
-      return this.fsx.statSync(path.join(this.dir, name)).size;
-    } catch {
-      return 0;
-    }
-  }
-
   private tryUnlink(name: string): boolean {
-    try {
-      this.fsx.unlinkSync(path.join(this.dir, name));
-      return true;
-    } catch (err) {
-      return (err as NodeJS.ErrnoException).code === "ENOENT";
-    }
+    return tryUnlink(this.fsx, this.dir, name);
   }
 
   private call(cb: Done): void {
