@@ -43,7 +43,7 @@
  * synchronously at once).
  */
 import path from "node:path";
-import { decode, encode } from "cbor-x";
+import { encode } from "cbor-x";
 import type { Logger } from "pino";
 import { segmentName, snapshotName } from "./files.js";
 import { fsyncDir, type JournalFs, nodeFs, tryUnlink, writeFully, writeFullyAsync } from "./fs.js";
@@ -51,6 +51,7 @@ import { acquireLock } from "./lock.js";
 import { frame, OP_DELETE, OP_PUT, valueOffset } from "./record.js";
 import { type RecoveryReport, recover } from "./recovery.js";
 import { type Image, writeSnapshot, writeSnapshotSync } from "./snapshot.js";
+import { decodeValue } from "./value.js";
 
 export type { JournalFs } from "./fs.js";
 export { JournalLockedError } from "./lock.js";
@@ -289,11 +290,11 @@ export class Journal {
 
   get(key: string): unknown {
     const v = this.map.get(key);
-    return v === undefined ? undefined : decode(Buffer.from(v, "latin1"));
+    return v === undefined ? undefined : decodeValue(v);
   }
 
   *entries(prefix = ""): IterableIterator<[string, unknown]> {
-    for (const [k, v] of this.map) if (k.startsWith(prefix)) yield [k, decode(Buffer.from(v, "latin1"))];
+    for (const [k, v] of this.map) if (k.startsWith(prefix)) yield [k, decodeValue(v)];
   }
 
   *keys(prefix = ""): IterableIterator<string> {
