@@ -143,7 +143,7 @@ describe("EmbeddedBroker urgent deliveries", () => {
 });
 
 describe("EmbeddedBroker retained payloads", () => {
-  it("shares one Buffer between short retained payloads, and subscribers still get each topic's own", async () => {
+  it("shares one Buffer between short retained payloads, gives a long one its own memory, and subscribers still get each topic's own", async () => {
     const { received } = await start([]);
     const payloads = new Map<string, string>();
     client?.on("message", (topic, payload) => payloads.set(topic, payload.toString()));
@@ -168,7 +168,10 @@ describe("EmbeddedBroker retained payloads", () => {
     expect(a?.toString()).toBe("online");
     expect(retained.get("linli/s1/devices/b/status")?.payload).toBe(a);
     expect(retained.get("linli/s1/devices/c/status")?.payload).toBe(a);
-    expect(retained.get("linli/s1/alerts/p2/DOOR_HELD_OPEN/d1")?.payload.toString()).toBe(long);
+    const kept = retained.get("linli/s1/alerts/p2/DOOR_HELD_OPEN/d1")?.payload;
+    expect(kept?.toString()).toBe(long);
+    // Its memory is its own, not a slice of a pool slab that it would keep alive.
+    expect(kept?.buffer.byteLength).toBe(Buffer.byteLength(long));
     expect(payloads.get("linli/s1/devices/c/status")).toBe("online");
     // A new subscriber gets the retained messages with their own payloads.
     const port = broker?.addresses()[0]?.port;

@@ -93,6 +93,17 @@ function sharedPayload(payload: string): Buffer | undefined {
   }
   return b;
 }
+/**
+ * A payload that may be kept for long (retained, or queued for an operator's offline session) gets
+ * memory of its own. Buffer.from() takes a slice of an 8 KB pool slab that short-lived buffers share,
+ * and a kept slice keeps its whole slab alive: after a start with 10,000 open alerts, their retained
+ * payloads of ~1.1 KB held 33 MB of slabs, three times their size (heap snapshot).
+ */
+function keptPayload(payload: string): Buffer {
+  const b = Buffer.allocUnsafeSlow(Buffer.byteLength(payload));
+  b.write(payload);
+  return b;
+}
 /** A connection without a client certificate: one shared record per transport, not one per connection. */
 const NO_NAMES: readonly string[] = Object.freeze([]);
 const PLAIN_TRANSPORT: Readonly<Record<TransportName, Pick<Connection, "transport" | "certNames">>> = {
@@ -319,7 +330,11 @@ export class EmbeddedBroker implements NorthboundSink {
       this.fanout.publish(topic, payload);
       return;
     }
-    const bytes = (retain ? sharedPayload(payload) : undefined) ?? Buffer.from(payload);
+    const bytes = retain
+      ? (sharedPayload(payload) ?? keptPayload(payload))
+      : qos === 1
+        ? keptPayload(payload)
+        : Buffer.from(payload);
     // A downlink to a device on the device listener. The same device may also be connected to
     // aedes (moving from one listener to the other): the message is published there too.
     this.front?.deliver(topic, bytes, qos);
