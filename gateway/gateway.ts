@@ -105,6 +105,8 @@ export class Gateway {
   /** Message rate per device (limits.deviceRate): excess dropped, DEVICE_MISBEHAVING when it goes on. */
   readonly deviceRate: DeviceRateLimiter;
   private deviceRateSweep: NodeJS.Timeout | null = null;
+  /** Records that the gateway is running (RunningRecord), so the next start knows how long it was down. */
+  private runningCheckpoint: NodeJS.Timeout | null = null;
   readonly publisher: Publisher;
   private brokerRef: EmbeddedBroker | null = null;
   /** The upstream broker bridge, when `northbound.upstream` is configured. */
@@ -435,7 +437,16 @@ export class Gateway {
     for (const [topic, payload, qos, retain] of gw.beforeListening.splice(0))
       broker.publish(topic, payload, qos, retain);
     gw.republishRecovered();
-    gw.supervisor.start(gw.registry);
+    gw.supervisor.start(gw.registry, gw.downForMs());
+    if (gw.recorder) {
+      const recorder = gw.recorder;
+      recorder.running(gw.clock.now());
+      gw.runningCheckpoint = setInterval(
+        () => recorder.running(gw.clock.now()),
+        Math.max(1000, opts.config.storage.checkpointInterval),
+      );
+      gw.runningCheckpoint.unref();
+    }
     // Also clears a STORAGE_DEGRADED left open by the previous run once the disk is fine again.
     gw.applyStorageHealth(
       openProblem ?? (journal && !journal.health.ok ? (journal.health.reason ?? "unknown") : null),
@@ -473,6 +484,23 @@ export class Gateway {
       "gateway started",
     );
     return gw;
+  }
+
+  /**
+   * How long the gateway was not running before this start: from the previous run's last
+   * RunningRecord (a clean stop writes one; after a crash or a power cut it is at most a
+   * checkpointInterval old, so the downtime is overstated by that much at most). 0 without one.
+   */
+  private downForMs(): number {
+    const last = this.recovered?.lastRunning ?? null;
+    if (last === null) return 0;
+    const down = Math.max(0, this.clock.now() - last);
+    if (down > 0)
+      this.log.info(
+        { downForMs: down, since: new Date(last).toISOString() },
+        "gateway was not running for a while: device silence is counted from where it stood at the stop",
+      );
+    return down;
   }
 
   /**
@@ -647,6 +675,8 @@ export class Gateway {
       this.pipeline.drainAll();
       this.pipeline.close();
       this.recorder?.flushLiveness(this.registry);
+      if (this.runningCheckpoint) clearInterval(this.runningCheckpoint);
+      this.recorder?.running(this.clock.now());
       // Everything drained is on disk before the devices' PUBACKs and the sockets go.
       await this.journal?.sync();
       this.engine.stop();

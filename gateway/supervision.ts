@@ -87,10 +87,21 @@ export class Supervisor {
    * timer. After a restart they run on from the journaled last-seen and
    * last-activity times: a device that was silent before the restart is still
    * silent, and a welfare period does not start again because the gateway did.
+   *
+   * `downForMs`, how long the gateway was not running: a device's silence is
+   * counted while the gateway could hear it, not while it was down (its
+   * devices could not reach it), so each lost timer runs on from where it
+   * stood at the stop. Counted, a 15-minute update raised DEVICE_LOST for every
+   * device heard in the last 11 minutes before it, at once at start, before
+   * any could reconnect. The welfare period does run on through the downtime:
+   * it is about the resident, whose activity meanwhile nobody saw, and a check
+   * raised late could be a call missed.
    */
-  start(registry: Registry): void {
+  start(registry: Registry, downForMs = 0): void {
     const now = this.clock.now();
-    for (const d of registry.devices.values()) this.armLost(d, d.lastSeen > 0 ? d.lastSeen : now);
+    const down = Math.max(0, downForMs);
+    for (const d of registry.devices.values())
+      this.armLost(d, d.lastSeen > 0 ? Math.min(now, d.lastSeen + down) : now);
     for (const h of registry.households.values()) {
       const q = this.quietHours.get(h.id);
       if (q !== undefined) this.careFor(h).quiet = parseQuietHours(q);

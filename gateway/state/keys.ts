@@ -17,6 +17,8 @@ export const KEY = {
   household: (householdId: string) => `hh/${householdId}`,
   /** flood: the flood detector with its 10-minute window. */
   flood: "flood",
+  /** running: when the gateway was last known to run (RunningRecord), so a start knows how long it was down. */
+  running: "running",
 } as const;
 
 export const PREFIX = {

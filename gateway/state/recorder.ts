@@ -32,6 +32,11 @@ export interface HouseholdRecord {
   activity: number;
 }
 
+export interface RunningRecord {
+  /** The gateway ran at this time (wall clock, ms): written every checkpointInterval and at a clean stop. */
+  at: number;
+}
+
 export class StateRecorder implements EngineRecorder {
   writes = 0;
 
@@ -98,6 +103,12 @@ export class StateRecorder implements EngineRecorder {
   activity(household: HouseholdEntry): void {
     if (household.lastActivity - household.journaledActivity < this.checkpointMs) return;
     this.writeHousehold(household, true);
+  }
+
+  /** The gateway is running at `at`: a checkpoint (every checkpointInterval; written at a clean stop). */
+  running(at: number): void {
+    const record: RunningRecord = { at };
+    this.store.putCheckpoint(KEY.running, record);
   }
 
   /** Clean stop: every time that moved since it was last written. */

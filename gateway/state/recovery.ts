@@ -16,7 +16,7 @@ import type { Registry } from "../registry.js";
 import type { AwayRecord, Supervisor } from "../supervision.js";
 import { alertFromRecord, isAlertRecord } from "./alert-record.js";
 import { KEY, PREFIX } from "./keys.js";
-import type { DeviceRecord, HouseholdRecord } from "./recorder.js";
+import type { DeviceRecord, HouseholdRecord, RunningRecord } from "./recorder.js";
 import type { DurableStore } from "./store.js";
 
 /** The gateway's own alerts (STORAGE_DEGRADED) are about this subject. */
@@ -41,6 +41,8 @@ export interface Recovered {
   alerts: Alert[];
   /** Subjects whose alerts must be closed because they left the configuration. */
   orphans: string[];
+  /** When the previous run was last known to be running (wall clock, ms); null if never recorded. */
+  lastRunning: number | null;
 }
 
 export const ORPHAN_REASON = "device no longer in the configuration";
@@ -179,5 +181,7 @@ export function recoverState(
       if (d) d.link = d.journaledLink = "lost";
     }
   }
-  return { report, alerts, orphans: [...orphans] };
+  const running = store.get(KEY.running) as Partial<RunningRecord> | undefined;
+  const lastRunning = typeof running?.at === "number" && Number.isFinite(running.at) ? running.at : null;
+  return { report, alerts, orphans: [...orphans], lastRunning };
 }
