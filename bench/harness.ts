@@ -190,6 +190,11 @@ function tapPresses(gen: LoadGenerator, devIndex: Map<string, number>, presses: 
   }
 }
 
+/** The gateway and the floor (bench/floor.ts) publish on the gateway's topics, with its payload fields. */
+function gatewayShaped(mode: ServerMode): boolean {
+  return mode === "gateway" || mode === "floor";
+}
+
 /**
  * The point's subscriber of every topic, on the hand-written client (sim/mqtt/raw-link.ts):
  * it shares this process with the load generator, and mqtt.js' parser cost more than the broker.
@@ -202,8 +207,11 @@ async function connectSubscriber(url: string, mode: ServerMode): Promise<RawLink
     password: mode === "gateway" ? OPERATOR.password : "x",
   });
   // The split designs of bench:cores publish their normalised messages on north/<model>/<id>/up.
-  const filter =
-    mode === "gateway" ? `linli/${SITE}/#` : mode === "baseline" ? "devices/+/+/up" : "north/+/+/up";
+  const filter = gatewayShaped(mode)
+    ? `linli/${SITE}/#`
+    : mode === "baseline"
+      ? "devices/+/+/up"
+      : "north/+/+/up";
   const granted = await link.subscribe(filter);
   if (granted === 128) {
     link.destroy();
@@ -252,7 +260,7 @@ export async function runPoint(o: PointOptions): Promise<PointResult> {
     let lastReceipt = 0;
 
     subscriber = await connectSubscriber(server.northUrl, o.mode);
-    if (o.mode === "gateway") {
+    if (gatewayShaped(o.mode)) {
       alertConsole = await AlertConsole.start({
         url: server.northUrl,
         // Client ids belong to their owner (docs/security.md): an operator's start with its name.
@@ -269,7 +277,7 @@ export async function runPoint(o: PointOptions): Promise<PointResult> {
     const telemetryPrefix = `linli/${SITE}/telemetry/`;
     subscriber.onPublish = (topic, payload) => {
       const at = now();
-      if (o.mode !== "gateway") {
+      if (!gatewayShaped(o.mode)) {
         // devices/<model>/<id>/up (split designs: north/<model>/<id>/up, carrying seq)
         const a = topic.indexOf("/", 8);
         const dev = devIndex.get(topic.slice(a + 1, topic.length - 3));
@@ -326,7 +334,7 @@ export async function runPoint(o: PointOptions): Promise<PointResult> {
     let quietSince = performance.now();
     while (performance.now() < drainUntil) {
       const total = messages.n + alerts.n + (alertConsole?.received ?? 0);
-      const wanted = report.sent + (o.mode === "gateway" ? 2 * pressCount : 0);
+      const wanted = report.sent + (gatewayShaped(o.mode) ? 2 * pressCount : 0);
       if (total >= wanted) break;
       if (total !== seen) {
         seen = total;
@@ -350,7 +358,7 @@ export async function runPoint(o: PointOptions): Promise<PointResult> {
     const p1Lat = new Latency();
     let msgAcc: Accounting;
     let alertAcc: Accounting;
-    if (o.mode !== "gateway") {
+    if (!gatewayShaped(o.mode)) {
       ({ messages: msgAcc, alerts: alertAcc } = accountBaseline(
         walls,
         presses,

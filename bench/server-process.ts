@@ -199,6 +199,7 @@ function crashedSample(why: string): ServerSample {
     maxRssMb: 0,
     heapUsedMb: 0,
     loopPreemptedPerS: null,
+    runqueueWaitPct: null,
     eventLoopP99Ms: 0,
     eventLoopMaxMs: 0,
     emitterQueueMax: 0,

@@ -11,6 +11,9 @@
  *   gateway   Gateway.start() with the load devices plus idle filler devices
  *             up to `registered` (the issue's 10,000 registered devices); the
  *             journal off, or on (sync "batch") in `dataDir` when one is given
+ *   floor     the least a server can do for a gateway point (bench/floor.ts, a
+ *             measurement harness): one thread, MQTT scanned by hand, each
+ *             uplink forwarded at once in the gateway's topic shapes
  *   inline, worker-pipeline, worker-io
  *             the designs of `npm run bench:cores` (bench/split/servers.ts, a
  *             measurement harness): a stand-in pipeline in one thread, or split
@@ -21,7 +24,7 @@
  * The child exits when the parent goes away (IPC disconnect), so a crashed
  * runner never leaves a broker listening.
  */
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { monitorEventLoopDelay, PerformanceObserver, constants as perfConstants } from "node:perf_hooks";
 import { Aedes } from "aedes";
 import { validateConfig } from "../gateway/config/load.js";
@@ -30,10 +33,11 @@ import { Gateway } from "../gateway/gateway.js";
 import { applyEdgeHeapSettings } from "../gateway/heap.js";
 import { LATENCY_BUCKETS_SECONDS } from "../gateway/metrics/latency.js";
 import { LANE_NAMES } from "../gateway/metrics/metrics.js";
+import { startFloor } from "./floor.js";
 import { listen, type SplitMode, type SplitRunning, startSplit } from "./split/servers.js";
 import { threadCpuMs } from "./split/stand-in.js";
 
-export type ServerMode = "baseline" | "gateway" | SplitMode;
+export type ServerMode = "baseline" | "gateway" | "floor" | SplitMode;
 
 export interface ServerDevice {
   id: string;
@@ -91,6 +95,12 @@ export interface ServerSample {
    * Each can hold a P1 for up to a scheduler slice (ms), which decides a p99 of a few hundred alerts.
    */
   loopPreemptedPerS: number | null;
+  /**
+   * Time runnable but waiting for a core, % of the CPU window (Linux schedstat; null elsewhere):
+   * of the event-loop thread, and of the process's other thread that ran the most (the device
+   * listener's worker in the gateway). A P1 crossing a thread waits this way at each hop.
+   */
+  runqueueWaitPct: { main: number; busiestOther: number } | null;
   /** Event-loop delay over the CPU window, ms. */
   eventLoopP99Ms: number;
   eventLoopMaxMs: number;
@@ -153,8 +163,8 @@ function send(msg: ChildMessage): void {
 
 interface Running {
   stop(): Promise<void>;
-  /** aedes' internal emitter (mqemitter), whose FIFO queue is sampled. */
-  aedes: Aedes;
+  /** aedes' internal emitter (mqemitter), whose FIFO queue is sampled; null: no broker (the floor). */
+  aedes: Aedes | null;
   gateway: Gateway | null;
   registered: number;
   split?: SplitRunning;
@@ -190,6 +200,11 @@ async function startSplitMode(mode: SplitMode, site: string): Promise<Running & 
     split,
     stop: () => split.stop(),
   };
+}
+
+async function startFloorMode(site: string): Promise<Running & { port: number }> {
+  const floor = await startFloor(site);
+  return { port: floor.port, aedes: null, gateway: null, registered: 0, stop: () => floor.stop() };
 }
 
 function fillerDevices(load: readonly ServerDevice[], registered: number): ServerDevice[] {
@@ -282,6 +297,8 @@ interface CpuMark {
   worker: number;
   /** The gateway's P1 lane so far: handled, within 5 ms, within 10 ms. */
   p1Handled: [number, number, number];
+  /** Per thread id: [ns on a core, ns runnable waiting for one] (null: no schedstat). */
+  sched: Map<number, [number, number]> | null;
 }
 let cpuStart: CpuMark | null = null;
 let cpuEnd: CpuMark | null = null;
@@ -296,7 +313,43 @@ function cpuMark(): CpuMark {
     worker: t?.worker ? threadCpuMs(t.worker) : 0,
     preempted: mainThreadPreemptions(),
     p1Handled: p1HandledSoFar(),
+    sched: schedStats(),
   };
+}
+
+/** /proc/self/task/<tid>/schedstat of every thread: time on a core and time waiting for one (ns). */
+function schedStats(): Map<number, [number, number]> | null {
+  try {
+    const out = new Map<number, [number, number]>();
+    for (const tid of readdirSync("/proc/self/task")) {
+      try {
+        const [run, wait] = readFileSync(`/proc/self/task/${tid}/schedstat`, "utf8").split(" ");
+        out.set(Number(tid), [Number(run), Number(wait)]);
+      } catch {
+        // The thread ended meanwhile.
+      }
+    }
+    return out;
+  } catch {
+    return null;
+  }
+}
+
+function runqueueWaitPct(start: CpuMark, end: CpuMark, wallMs: number): ServerSample["runqueueWaitPct"] {
+  if (start.sched === null || end.sched === null || wallMs <= 0) return null;
+  const pct = (ns: number) => ns / 1e4 / wallMs;
+  let main = 0;
+  let busiestRun = -1;
+  let busiestWait = 0;
+  for (const [tid, [run, wait]] of end.sched) {
+    const [run0, wait0] = start.sched.get(tid) ?? [0, 0];
+    if (tid === process.pid) main = wait - wait0;
+    else if (run - run0 > busiestRun) {
+      busiestRun = run - run0;
+      busiestWait = wait - wait0;
+    }
+  }
+  return { main: pct(main), busiestOther: pct(busiestWait) };
 }
 
 const WITHIN_5_MS = LATENCY_BUCKETS_SECONDS.indexOf(0.005);
@@ -336,6 +389,7 @@ function sample(): ServerSample {
       end.preempted !== null && start.preempted !== null && wallMs > 0
         ? ((end.preempted - start.preempted) * 1000) / wallMs
         : null,
+    runqueueWaitPct: runqueueWaitPct(start, end, wallMs),
     eventLoopP99Ms: eld.count > 0 ? eld.percentile(99) / 1e6 : 0,
     eventLoopMaxMs: eld.count > 0 ? eld.max / 1e6 : 0,
     emitterQueueMax,
@@ -427,7 +481,9 @@ process.on("message", (raw: ParentMessage) => {
           ? startBaseline()
           : raw.mode === "gateway"
             ? startGateway(raw)
-            : startSplitMode(raw.mode, raw.site)
+            : raw.mode === "floor"
+              ? startFloorMode(raw.site)
+              : startSplitMode(raw.mode, raw.site)
       ).then(
         (r) => {
           running = r;
