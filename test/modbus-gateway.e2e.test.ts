@@ -274,6 +274,11 @@ describe("Modbus devices through the gateway", () => {
       expect(b.bus.commandQueueDepth).toBe(0);
     }
     expect(stats.find((b) => b.devices.includes("kiosk-1"))?.bus.reconnects).toBeGreaterThanOrEqual(3);
+    // The polls a dead link could not carry made the devices lost; they are the bus's trouble
+    // (its transport errors), not replies the devices got wrong.
+    expect(stats.find((b) => b.devices.includes("kiosk-1"))?.bus.transportErrors).toBeGreaterThanOrEqual(3);
+    expect(r.gw.counters.rejected("gk3", "poll-transport")).toBe(0);
+    expect(r.gw.counters.rejected("mfs8", "poll-transport")).toBe(0);
   }, 90_000);
 
   it("a kiosk's cabinet door is TAMPER only while in service; maintenance by command", async () => {

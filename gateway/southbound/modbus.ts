@@ -370,7 +370,7 @@ export class ModbusSouthbound {
     const profile = device.profile as ModbusDeviceProfile;
     if (!result.ok) {
       device.missedPolls++;
-      this.counters.reject(device.model, `poll-${result.failure.kind}`);
+      if (answeredBadly(result.failure)) this.counters.reject(device.model, `poll-${result.failure.kind}`);
       this.logPollFailure(device, result.failure);
       if (device.missedPolls === profile.missedPollsForLost) {
         this.supervisor.markLost(device, `${device.missedPolls} polls missed (${result.failure.kind})`);
@@ -498,4 +498,16 @@ function spreadPhases(devices: readonly DeviceEntry[]): Map<DeviceEntry, number>
     for (const [i, d] of group.entries()) phases.set(d, (i * period) / group.length);
   }
   return phases;
+}
+
+/**
+ * A poll the device answered wrongly or not at all: a refusal of its reply, counted per model.
+ * A poll that never reached the line (the link down or still opening at start, a full or
+ * duplicate queue, the bus closing) says nothing about the device: the bus counts it
+ * (`linli_bus_*`), and it is still a missed poll for supervision.
+ */
+function answeredBadly(failure: ModbusFailure): boolean {
+  return (
+    failure.kind === "timeout" || failure.kind === "crc" || failure.kind === "framing" || failure.kind === "exception"
+  );
 }
