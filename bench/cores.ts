@@ -32,7 +32,7 @@ import { nextProbe, type Probe, type SearchOptions } from "./ceiling-search.js";
 import { sustainedVerdict } from "./gateway.js";
 import { type PointResult, pointOptions, runPoint } from "./harness.js";
 import { otherLoad } from "./machine-load.js";
-import type { CommonOptions } from "./options.js";
+import { type CommonOptions, HARNESS_LOAD } from "./options.js";
 import type { ServerMode } from "./server.js";
 
 const DESIGNS: readonly ServerMode[] = [
@@ -69,15 +69,7 @@ const num = (k: keyof typeof values) => Number(values[k]);
 const designs = String(values.designs)
   .split(",")
   .filter((d): d is ServerMode => (DESIGNS as readonly string[]).includes(d));
-const common: CommonOptions = {
-  durationS: num("duration"),
-  warmupS: 1,
-  connections: 100,
-  registered: 10_000,
-  alarmFraction: 0.01,
-  seed: 1,
-  quietPct: 25,
-};
+const common: CommonOptions = { ...HARNESS_LOAD, durationS: num("duration") };
 const probeCommon: CommonOptions = { ...common, durationS: num("probe-duration"), warmupS: 1 };
 const search: SearchOptions = {
   start: num("start"),

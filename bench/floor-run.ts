@@ -17,7 +17,7 @@ import { writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { type PointResult, pointOptions, runPoint } from "./harness.js";
 import { otherLoad } from "./machine-load.js";
-import type { CommonOptions } from "./options.js";
+import { type CommonOptions, HARNESS_LOAD } from "./options.js";
 
 const { values } = parseArgs({
   options: {
@@ -32,16 +32,7 @@ const pairs = Number(values.pairs);
 const durationS = Number(values.duration);
 if (rates.some((r) => !(r > 0)) || !(pairs >= 1) || !(durationS > 0))
   throw new RangeError("--rates must be positive numbers, --pairs and --duration positive");
-const common: CommonOptions = {
-  durationS,
-  warmupS: 1,
-  connections: 100,
-  registered: 10_000,
-  alarmFraction: 0.01,
-  seed: 1,
-  quietPct: 25,
-  deviceListener: true,
-};
+const common: CommonOptions = { ...HARNESS_LOAD, durationS, deviceListener: true };
 const SERVERS = ["floor", "gateway"] as const;
 type Server = (typeof SERVERS)[number];
 

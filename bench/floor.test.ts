@@ -1,7 +1,7 @@
 import { encode } from "cbor-x";
 import mqtt from "mqtt";
 import { afterEach, describe, expect, it } from "vitest";
-import { type FloorServer, publishFrame, startFloor } from "./floor.js";
+import { type FloorServer, publishTo, startFloor } from "./floor.js";
 
 const received = (client: mqtt.MqttClient, n: number): Promise<Array<[string, string]>> =>
   new Promise((resolve) => {
@@ -31,7 +31,7 @@ describe("bench/floor: the least a server does for a gateway point", () => {
   });
 
   it("frames a PUBLISH whose length needs two bytes", () => {
-    const frame = publishFrame("t/x", Buffer.alloc(200, 0x61));
+    const frame = publishTo("t/x", "a".repeat(200));
     expect([...frame.subarray(0, 3)]).toEqual([0x30, 0xcd, 0x01]); // 205 = 0x4d + 1 * 128
     expect(frame.readUInt16BE(3)).toBe(3);
     expect(frame.toString("latin1", 5, 8)).toBe("t/x");

@@ -1,8 +1,9 @@
 /**
  * MEASUREMENT HARNESS ONLY (npm run bench:floor): the least a server can do for the gateway's
  * points, to tell what this machine and the bench's own load generator allow from what the
- * gateway costs. One thread and one port, no broker: MQTT 3.1.1 frames scanned by hand, CONNACK,
- * SUBACK, PUBACK and PINGRESP answered, no authentication, no journal. Each device uplink is
+ * gateway costs. One thread and one port, no broker: MQTT 3.1.1 packets cut by the device
+ * listener's framing (frames.ts) and read by hand, CONNACK, SUBACK, PUBACK and PINGRESP
+ * answered, no authentication, no journal. Each device uplink is
  * forwarded at once, in the gateway's topic shapes, so the bench's subscriber and console account
  * for it as they do for the gateway:
  *
@@ -15,6 +16,8 @@
  * conflation, priority between lanes. Its figures are a floor, not a design.
  */
 import net from "node:net";
+import { publishFrame } from "../gateway/broker/direct-fanout.js";
+import { type Framing, splitPackets } from "../gateway/broker/front/frames.js";
 import { readTopLevel, sniffEncoding, type TopLevelValue } from "../protocols/threads.js";
 
 const PRESS = Buffer.from("press");
@@ -33,25 +36,13 @@ export interface FloorServer {
   stop(): Promise<void>;
 }
 
-/** A QoS 0 PUBLISH frame. */
-export function publishFrame(topic: string, payload: Buffer): Buffer {
-  const body = 2 + Buffer.byteLength(topic, "latin1") + payload.length;
-  const lenBytes = body < 128 ? 1 : body < 16_384 ? 2 : body < 2_097_152 ? 3 : 4;
-  const out = Buffer.allocUnsafe(1 + lenBytes + body);
-  out[0] = 0x30;
-  let i = 1;
-  let v = body;
-  do {
-    let b = v & 0x7f;
-    v >>>= 7;
-    if (v > 0) b |= 0x80;
-    out[i++] = b;
-  } while (v > 0);
-  out.writeUInt16BE(body - 2 - payload.length, i);
-  i += 2;
-  i += out.write(topic, i, "latin1");
-  payload.copy(out, i);
-  return out;
+/** A QoS 0 PUBLISH of `payload` on `topic`, framed by the gateway's own writer (direct-fanout.ts). */
+export function publishTo(topic: string, payload: string): Buffer {
+  const length = Buffer.byteLength(topic);
+  const prefixed = Buffer.allocUnsafe(2 + length);
+  prefixed.writeUInt16BE(length, 0);
+  prefixed.write(topic, 2);
+  return publishFrame(prefixed, payload, 0);
 }
 
 export async function startFloor(site: string): Promise<FloorServer> {
@@ -91,9 +82,9 @@ export async function startFloor(site: string): Promise<FloorServer> {
         const count = (presses.get(device) ?? 0) + 1;
         presses.set(device, count);
         const transition = count === 1 ? "raised" : "repeated";
-        const frame = publishFrame(
+        const frame = publishTo(
           alertTopic + device,
-          Buffer.from(`{"code":"EMERGENCY_CALL","count":${count},"transition":"${transition}"}`),
+          `{"code":"EMERGENCY_CALL","count":${count},"transition":"${transition}"}`,
         );
         // At once, as the gateway's urgent delivery: a press waits for nothing else of this read.
         for (const s of alertSubscribers) s.write(frame);
@@ -106,41 +97,35 @@ export async function startFloor(site: string): Promise<FloorServer> {
         encoding !== null && readTopLevel(payload, encoding, ["ts"], ts) && typeof ts[0] === "number"
           ? ts[0]
           : null;
-      readings.push(publishFrame(telemetryTopic + device, Buffer.from(`{"deviceTime":${deviceTime}}`)));
+      readings.push(publishTo(telemetryTopic + device, `{"deviceTime":${deviceTime}}`));
     };
+
+    const onPacket = (start: number, end: number): void => {
+      const b = framingBuffer;
+      const first = b[start] as number;
+      // The body starts after the remaining length's bytes (the last one has its high bit clear).
+      let at = start + 1;
+      while (((b[at++] as number) & 0x80) !== 0);
+      const type = first >> 4;
+      if (type === PUBLISH) publish(b, at, end, (first >> 1) & 3);
+      else if (type === CONNECT) socket.write(CONNACK);
+      else if (type === SUBSCRIBE) {
+        const id = b.readUInt16BE(at);
+        const filter = b.toString("utf8", at + 4, at + 4 + b.readUInt16BE(at + 2));
+        (filter.includes("/alerts/") ? alertSubscribers : allSubscribers).add(socket);
+        socket.write(Buffer.from([0x90, 0x03, id >> 8, id & 0xff, 0x01]));
+      } else if (type === PINGREQ) socket.write(PINGRESP);
+      else if (type === DISCONNECT) socket.end();
+    };
+    let framingBuffer: Buffer = Buffer.alloc(0);
+    const framing: Framing = { end: 0, refusal: null, announced: 0 };
 
     socket.on("data", (chunk: Buffer) => {
       const b = rest === null ? chunk : Buffer.concat([rest, chunk]);
       rest = null;
-      let off = 0;
-      while (off + 2 <= b.length) {
-        const first = b[off] as number;
-        let length = 0;
-        let multiplier = 1;
-        let at = off + 1;
-        let complete = false;
-        while (at < b.length && at < off + 5) {
-          const digit = b[at++] as number;
-          length += (digit & 0x7f) * multiplier;
-          multiplier *= 128;
-          if ((digit & 0x80) === 0) {
-            complete = true;
-            break;
-          }
-        }
-        if (!complete || at + length > b.length) break;
-        const type = first >> 4;
-        if (type === PUBLISH) publish(b, at, at + length, (first >> 1) & 3);
-        else if (type === CONNECT) socket.write(CONNACK);
-        else if (type === SUBSCRIBE) {
-          const id = b.readUInt16BE(at);
-          const filter = b.toString("utf8", at + 4, at + 4 + b.readUInt16BE(at + 2));
-          (filter.includes("/alerts/") ? alertSubscribers : allSubscribers).add(socket);
-          socket.write(Buffer.from([0x90, 0x03, id >> 8, id & 0xff, 0x01]));
-        } else if (type === PINGREQ) socket.write(PINGRESP);
-        else if (type === DISCONNECT) socket.end();
-        off = at + length;
-      }
+      framingBuffer = b;
+      // The gateway's framing (no size limit here: the floor trusts the bench's generator).
+      const off = splitPackets(b, Number.MAX_SAFE_INTEGER, true, false, onPacket, framing).end;
       if (off < b.length) rest = Buffer.from(b.subarray(off));
       // One write per read for the PUBACKs, one per subscriber for the readings.
       if (acks.length > 0) {

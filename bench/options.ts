@@ -14,3 +14,13 @@ export interface CommonOptions {
   /** The gateway's devices on its device listener (mqtt.deviceListener, a worker thread). */
   deviceListener?: boolean;
 }
+
+/** The ceiling suite's load, for the measurement harnesses that run its points (cores.ts, floor-run.ts). */
+export const HARNESS_LOAD: Omit<CommonOptions, "durationS"> = {
+  warmupS: 1,
+  connections: 100,
+  registered: 10_000,
+  alarmFraction: 0.01,
+  seed: 1,
+  quietPct: 25,
+};

@@ -12,7 +12,7 @@
  *             up to `registered` (the issue's 10,000 registered devices); the
  *             journal off, or on (sync "batch") in `dataDir` when one is given
  *   floor     the least a server can do for a gateway point (bench/floor.ts, a
- *             measurement harness): one thread, MQTT scanned by hand, each
+ *             measurement harness): one thread, MQTT read by hand, each
  *             uplink forwarded at once in the gateway's topic shapes
  *   inline, worker-pipeline, worker-io
  *             the designs of `npm run bench:cores` (bench/split/servers.ts, a
