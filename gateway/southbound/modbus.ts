@@ -508,6 +508,9 @@ function spreadPhases(devices: readonly DeviceEntry[]): Map<DeviceEntry, number>
  */
 function answeredBadly(failure: ModbusFailure): boolean {
   return (
-    failure.kind === "timeout" || failure.kind === "crc" || failure.kind === "framing" || failure.kind === "exception"
+    failure.kind === "timeout" ||
+    failure.kind === "crc" ||
+    failure.kind === "framing" ||
+    failure.kind === "exception"
   );
 }
