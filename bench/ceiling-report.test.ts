@@ -65,6 +65,19 @@ function input(over: Partial<CeilingInput> = {}): CeilingInput {
 }
 
 describe("ceiling report", () => {
+  it("carries the floor's console P1 p99 at the 50 % and overload rates, null without the floor", () => {
+    const withFloor = ceilingSummary(
+      input({
+        floor: { at50: pt(5_000, { console: { p1: 0.9 } }), overload: pt(28_000, { console: { p1: 2.7 } }) },
+      }),
+    );
+    expect(withFloor.floorConsoleP1P99At50Ms).toBe(0.9);
+    expect(withFloor.floorOverloadConsoleP1P99Ms).toBe(2.7);
+    const without = ceilingSummary(input());
+    expect(without.floorConsoleP1P99At50Ms).toBeNull();
+    expect(without.floorOverloadConsoleP1P99Ms).toBeNull();
+  });
+
   it("ratios of one run, conflation counted only at or below the gateway's ceiling", () => {
     const s = ceilingSummary(input());
     expect(s.ceilingRatio).toBeCloseTo(1.4);

@@ -57,6 +57,11 @@ export interface CeilingInput {
   probes: CeilingProbe[];
   loads: LoadPoint[];
   overload: PointResult | null;
+  /**
+   * The floor (bench/floor.ts, the least a server can do) at the 50 % rate and at the overload
+   * rate, for information: what this machine and the bench's generator allow there.
+   */
+  floor?: { at50: PointResult | null; overload: PointResult | null };
   connected: ConnectedDevices | null;
   /** Why the connected-devices point is missing (when `connected` is null). */
   connectedReason: string;
@@ -87,6 +92,9 @@ export interface CeilingSummary {
   consoleP1P99At50Ms: number | null;
   consoleP1P99At80Ms: number | null;
   overloadConsoleP1P99Ms: number | null;
+  /** The floor's console P1 p99 at the same two rates (information, no target). */
+  floorConsoleP1P99At50Ms: number | null;
+  floorOverloadConsoleP1P99Ms: number | null;
   /** Telemetry the gateway conflated in its points at or below its ceiling (probes and load points). */
   telemetryConflatedBelowCeiling: number;
   connectedDevicesRssMb: number | null;
@@ -140,6 +148,8 @@ export function ceilingSummary(x: CeilingInput): CeilingSummary {
     consoleP1P99At50Ms: consoleP1(at(0.5)?.gateway),
     consoleP1P99At80Ms: consoleP1(at(0.8)?.gateway),
     overloadConsoleP1P99Ms: consoleP1(x.overload ?? undefined),
+    floorConsoleP1P99At50Ms: consoleP1(x.floor?.at50 ?? undefined),
+    floorOverloadConsoleP1P99Ms: consoleP1(x.floor?.overload ?? undefined),
     telemetryConflatedBelowCeiling: conflated,
     connectedDevicesRssMb: x.connected?.rssMb ?? null,
     connectedDevicesRssMbReason: x.connected ? null : x.connectedReason,

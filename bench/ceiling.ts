@@ -32,7 +32,7 @@ import {
 } from "./ceiling-search.js";
 import { type ConnectionsOptions, type ConnectionsResult, measureConnections } from "./connections.js";
 import { runGateway, sustainedVerdict } from "./gateway.js";
-import type { PointResult } from "./harness.js";
+import { type PointResult, pointOptions, runPoint } from "./harness.js";
 import type { CommonOptions } from "./options.js";
 import { runOverload } from "./overload.js";
 
@@ -41,6 +41,8 @@ export interface CeilingOptions {
   probeS: number;
   search: SearchOptions;
   overload: boolean;
+  /** The floor (bench/floor.ts) at the 50 % and overload rates, beside the gateway. */
+  floor: boolean;
   /** Devices each on its own connection for the connected-devices point; 0: not run. */
   connectedDevices: number;
 }
@@ -49,6 +51,7 @@ export const DEFAULT_CEILING: CeilingOptions = {
   probeS: 5,
   search: { ...DEFAULT_SEARCH, start: 5_000 },
   overload: true,
+  floor: true,
   connectedDevices: 10_000,
 };
 
@@ -123,12 +126,27 @@ export async function runCeilingSuite(
     overload = await runOverload(rate, common);
     progress(overload);
   }
+  let floor: CeilingInput["floor"];
+  if (o.floor) {
+    const runFloor = async (rate: number | undefined, what: string) => {
+      if (rate === undefined) return null;
+      log(`  the floor (bench/floor.ts) ${what}: ${rate} msg/s`);
+      const r = await runPoint(pointOptions("gateway", "floor", rate, common));
+      progress(r);
+      return r;
+    };
+    floor = {
+      at50: await runFloor(loads.find((l) => l.share === 0.5)?.rate, "at 50 % of the broker's ceiling"),
+      overload: await runFloor(overload?.offeredRate, "at the overload rate"),
+    };
+  }
   const input: CeilingInput = {
     broker,
     gateway,
     probes,
     loads,
     overload,
+    ...(floor ? { floor } : {}),
     ...(await connectedDevicesPoint(
       o.connectedDevices,
       log,
@@ -246,6 +264,7 @@ export function ceilingJson(
     },
     loadPoints: input.loads,
     overload: input.overload,
+    floorPoints: input.floor ?? null,
   };
 }
 
@@ -279,6 +298,12 @@ export function printCeiling(log: (s: string) => void, s: CeilingSummary, x: Cei
         `P1 p99 ${f(s.overloadP1P99Ms)} ms (at the operator console ${f(s.overloadConsoleP1P99Ms)} ms), ` +
         `telemetry conflated ${x.overload.messages.conflated}, offered ${Math.round(x.overload.generator.sendRate)} msg/s ` +
         `(disturbed ${f(disturbedPct(x.overload), 0)} %)`,
+    );
+  if (x.floor)
+    log(
+      `  the floor (bench/floor.ts, one thread, no broker; information) at the operator console: P1 p99 ` +
+        `${f(s.floorConsoleP1P99At50Ms)} ms at 50 %, ${f(s.floorOverloadConsoleP1P99Ms)} ms at the overload rate ` +
+        `(${f(ratioOf(s.floorOverloadConsoleP1P99Ms, s.consoleP1P99At50Ms))}x the gateway's 50 % value)`,
     );
   log(`  telemetry conflated at or below the gateway's ceiling: ${s.telemetryConflatedBelowCeiling}`);
 }

@@ -68,6 +68,7 @@ Options (after \`npm run bench --\`):
   --max-probes N                  ceiling suite: probes per side, confirmations included (default 14)
   --connected-devices N           ceiling suite: devices each on its own connection for connectedDevicesRssMb
                                   (bench/connections.ts; default 10000, 0: not run)
+  --no-floor                      ceiling suite: skip the floor (bench/floor.ts) at the 50 % and overload rates
   --device-listener               the gateway's devices on its device listener (mqtt.deviceListener: their
                                   sockets in a worker thread); the subscriber stays on the main listener
   --bus-seconds S                 seconds per bus measurement (default 10; 3 with --quick)
@@ -92,6 +93,7 @@ const { values } = parseArgs({
     json: { type: "string" },
     profile: { type: "string" },
     "no-overload": { type: "boolean", default: false },
+    "no-floor": { type: "boolean", default: false },
     "no-journal": { type: "boolean", default: false },
     "journal-pairs": { type: "string" },
     "journal-loop": { type: "boolean", default: false },
@@ -325,6 +327,7 @@ async function ceiling(t0: number): Promise<void> {
       maxProbes: Math.round(positive("max-probes", values["max-probes"], DEFAULT_CEILING.search.maxProbes)),
     },
     overload: !values["no-overload"],
+    floor: !values["no-floor"],
     connectedDevices: nonNegative(
       "connected-devices",
       values["connected-devices"],
