@@ -326,10 +326,10 @@ function schedStats(): Map<number, [number, number]> | null {
         const [run, wait] = readFileSync(`/proc/self/task/${tid}/schedstat`, "utf8").split(" ");
         out.set(Number(tid), [Number(run), Number(wait)]);
       } catch {
-        // The thread ended meanwhile.
+        // The thread ended meanwhile, or the kernel keeps no schedstat.
       }
     }
-    return out;
+    return out.size > 0 ? out : null;
   } catch {
     return null;
   }
