@@ -5,12 +5,12 @@
  * before anything is sent. The spawned gateway is stopped by its PID.
  */
 import { type ChildProcess, execFile, spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import mqtt from "mqtt";
 import { afterAll, describe, expect, it } from "vitest";
+import { suiteTempDir } from "./support/temp-dir.js";
 
 const run = promisify(execFile);
 const CLI = "dist/cli/linli.js";
@@ -48,7 +48,7 @@ const NEW_DEVICE = `  - id: p-new
 `;
 
 describe("linli reload", () => {
-  const dir = mkdtempSync(join(tmpdir(), "linli-cli-reload-"));
+  const dir = suiteTempDir("linli-cli-reload-");
   const dataDir = join(dir, "data");
   const file = join(dir, "site.yaml");
   let child: ChildProcess | null = null;
@@ -58,7 +58,6 @@ describe("linli reload", () => {
       child.kill("SIGKILL");
       await new Promise((r) => child?.once("exit", r));
     }
-    rmSync(dir, { recursive: true, force: true });
   });
 
   it("applies an edited file to the running gateway via SIGHUP and refuses an invalid one", async () => {

@@ -1,13 +1,13 @@
 /** The `linli` command line as a user runs it (built CLI, real processes, 127.0.0.1 only). */
 import { execFile } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Gk3Controller } from "../sim/modbus/gk3.js";
 import { ModbusTcpSlaveServer } from "../sim/modbus/tcp-server.js";
+import { suiteTempDir } from "./support/temp-dir.js";
 
 const run = promisify(execFile);
 const CLI = "dist/cli/linli.js";
@@ -24,7 +24,7 @@ async function linli(...args: string[]): Promise<{ code: number; stdout: string;
 }
 
 describe("linli CLI", { timeout: 180_000 }, () => {
-  const dir = mkdtempSync(join(tmpdir(), "linli-cli-"));
+  const dir = suiteTempDir("linli-cli-");
   const kiosk = new Gk3Controller();
   const server = new ModbusTcpSlaveServer(kiosk, { host: "127.0.0.1", port: 0 });
   let port = 0;
@@ -34,7 +34,6 @@ describe("linli CLI", { timeout: 180_000 }, () => {
   afterAll(async () => {
     kiosk.dispose();
     await server.stop();
-    rmSync(dir, { recursive: true, force: true });
   });
 
   it("config check: ok for a valid file, exit 2 naming file, line and field for a bad one", async () => {

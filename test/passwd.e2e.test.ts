@@ -1,10 +1,10 @@
 /** `linli passwd` and `linli config check` with hashed and plain passwords (built CLI, real processes). */
 import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { PasswordVerifier, parseSecret } from "../gateway/broker/credentials.js";
+import { suiteTempDir } from "./support/temp-dir.js";
 
 const CLI = "dist/cli/linli.js";
 
@@ -25,8 +25,7 @@ function linli(
 }
 
 describe("linli passwd", { timeout: 60_000 }, () => {
-  const dir = mkdtempSync(join(tmpdir(), "linli-passwd-"));
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const dir = suiteTempDir("linli-passwd-");
 
   it("prints a salted scrypt hash of the first line of stdin, never the password", async () => {
     const r = await linli(["passwd", "--cost", "10"], "correct horse\nignored second line\n");

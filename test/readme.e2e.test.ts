@@ -9,11 +9,10 @@
  * under `sh -c`, and the demo gateway starts socat.
  */
 import { type ChildProcess, execFileSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { existsSync, readFileSync } from "node:fs";
 import { afterAll, describe, expect, it } from "vitest";
 import { groupAlive, killGroup, spawnGroup } from "./support/process-group.js";
+import { suiteTempDir } from "./support/temp-dir.js";
 
 const readme = readFileSync("README.md", "utf8");
 const line = (prefix: string) =>
@@ -47,10 +46,9 @@ async function waitFor(check: () => boolean, ms: number, what: () => string): Pr
 describe.skipIf(!haveClients && !process.env.CI)("README operator lines against npm start's demo", () => {
   const children: ChildProcess[] = [];
   // The demo's journal goes to a directory of its own: tests run in parallel (one gateway per directory).
-  const dataDir = mkdtempSync(join(tmpdir(), "linli-readme-"));
+  const dataDir = suiteTempDir("linli-readme-");
   afterAll(async () => {
     await Promise.all(children.map((c) => killGroup(c)));
-    rmSync(dataDir, { recursive: true, force: true });
   });
 
   it("the README has both lines, on the demo's port", () => {

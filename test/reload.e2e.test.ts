@@ -4,10 +4,9 @@
  * and removes a device with an open alert; then an invalid file is refused.
  * Real gateway, real aedes broker, real mqtt.js clients on 127.0.0.1.
  */
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { ConfigError, loadConfigFile, validateConfig } from "../gateway/config/load.js";
 import type { ConfigInput } from "../gateway/config/schema.js";
 import type { Gateway } from "../gateway/gateway.js";
@@ -21,6 +20,7 @@ import {
   startGateway,
   type TestClient,
 } from "./support/harness.js";
+import { suiteTempDir } from "./support/temp-dir.js";
 
 const LOAD = ["L-1", "L-2", "L-3", "L-4", "L-5", "L-6"];
 const pw = (id: string) => `pw-${id}`;
@@ -103,8 +103,7 @@ const metricValue = (text: string, series: string) => {
 };
 
 describe("reload under load", () => {
-  const dir = mkdtempSync(join(tmpdir(), "linli-reload-"));
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const dir = suiteTempDir("linli-reload-");
 
   it("adds a device and changes thresholds without losing an alert or dropping an unchanged device; refuses an invalid file", async () => {
     const gw: Gateway = await startGateway({ config: siteConfig() });

@@ -15,13 +15,13 @@
  * test checks the port is closed afterwards and removes its temp dir.
  */
 import { execFile } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import net from "node:net";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { socatMissingReason } from "../sim/modbus/pty.js";
 import type { SimReport } from "../sim/scenario/report.js";
+import { suiteTempDir } from "./support/temp-dir.js";
 
 const CLI = (JSON.parse(readFileSync("package.json", "utf8")) as { bin: { linli: string } }).bin.linli;
 const noSocat = socatMissingReason();
@@ -48,8 +48,7 @@ function listens(port: number): Promise<boolean> {
 }
 
 describe.skipIf(noSocat !== undefined)("linli sim kitchens-and-tanks against a real gateway", () => {
-  const dir = mkdtempSync(join(tmpdir(), "linli-sim-kitchens-"));
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const dir = suiteTempDir("linli-sim-kitchens-");
 
   it("every leak, jammed valve, fault and low tank gives its alerts once; cooking and glitches nothing; exit 0", async () => {
     expect(existsSync(CLI)).toBe(true);

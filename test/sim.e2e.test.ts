@@ -9,13 +9,13 @@
  * data directory in a temp dir that is removed.
  */
 import { type ChildProcess, execFile } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import net from "node:net";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { SimReport } from "../sim/scenario/report.js";
 import { groupAlive, killGroup, spawnGroup } from "./support/process-group.js";
+import { suiteTempDir } from "./support/temp-dir.js";
 
 /** The `linli` command as package.json installs it (wherever the command line lives). */
 const CLI = (JSON.parse(readFileSync("package.json", "utf8")) as { bin: { linli: string } }).bin.linli;
@@ -56,7 +56,7 @@ async function listening(port: number, ms: number): Promise<void> {
 }
 
 describe("linli sim against a real gateway", () => {
-  const dir = mkdtempSync(join(tmpdir(), "linli-sim-e2e-"));
+  const dir = suiteTempDir("linli-sim-e2e-");
   const config = join(dir, "site.yaml");
   let port = 0;
   let gateway: ChildProcess | undefined;
@@ -100,7 +100,6 @@ describe("linli sim against a real gateway", () => {
       await killGroup(gateway);
       expect(groupAlive(gateway)).toBe(false);
     }
-    rmSync(dir, { recursive: true, force: true });
   });
 
   it("smoke-test passes: exit 0, every expected alert once, nothing else, a JSON report", async () => {

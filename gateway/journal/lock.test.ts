@@ -2,7 +2,7 @@ import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LOCK_FILE } from "./files.js";
 import { acquireLock, JournalLockedError } from "./lock.js";
 
@@ -15,7 +15,11 @@ const bootId = (): string => {
 };
 
 describe("journal directory lock", () => {
-  const dir = mkdtempSync(join(tmpdir(), "linli-lock-"));
+  // Made when the suite runs, not at collection (a -t filter skips the hooks that would remove it).
+  let dir = "";
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), "linli-lock-"));
+  });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
   const lockOf = (pid: number) =>
     writeFileSync(join(dir, LOCK_FILE), `${JSON.stringify({ pid, bootId: bootId(), at: "x" })}\n`);

@@ -6,12 +6,16 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, expect, it } from "vitest";
+import { afterAll, beforeAll, expect, it } from "vitest";
 import { segmentName } from "./files.js";
 import { Journal } from "./journal.js";
 import { OP_DELETE, scan } from "./record.js";
 
-const root = mkdtempSync(join(tmpdir(), "linli-torn-"));
+// Made when the tests run, not at collection (a -t filter skips the hooks that would remove it).
+let root = "";
+beforeAll(() => {
+  root = mkdtempSync(join(tmpdir(), "linli-torn-"));
+});
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
 const TAIL_RECORDS = 6;

@@ -1,23 +1,5 @@
-/**
- * Crash and restart (docs/durability.md): a real gateway process, pendants pressing at a
- * steady rate and an operator acknowledging some alerts; SIGKILL at random
- * (seeded) moments 20 times and SIGTERM 3 times, restarted each time on the same
- * data dir. Counted and printed, and asserted at 100 %:
- *   - presses PUBACKed, and of those how many became an alert the operator saw;
- *   - alerts open before each kill (the console's view: the last retained state per
- *     alert topic), still open after the restart with the same id and state;
- *   - acknowledgements kept (only those the gateway answered on ops/result before it died);
- *   - escalations on time after the restart (within 1 s of when they would have fired,
- *     or of the gateway being back when they fell due while it was down).
- * The harness's own races (a press or an ack in flight at the kill, a call window
- * ending during the restart) are judged by support/verdict.ts and counted apart.
- *
- * Replay a run's schedule with LINLI_CRASH_SEED=<seed> (printed first).
- */
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { suiteTempDir } from "../support/temp-dir.js";
 import { Operator } from "./support/operator.js";
 import { PendantFleet, type PendantSpec, type Press } from "./support/pendants.js";
 import {
@@ -93,10 +75,9 @@ function median(xs: number[]): number {
 }
 
 describe("crash and restart (real gateway process)", () => {
-  const dir = mkdtempSync(join(tmpdir(), "linli-crash-"));
+  const dir = suiteTempDir("linli-crash-");
   afterAll(async () => {
     await killAllSpawned();
-    rmSync(dir, { recursive: true, force: true });
   });
 
   it(`keeps alerts, acknowledgements and escalations across ${KILLS} SIGKILLs and ${TERMS} SIGTERMs`, async () => {

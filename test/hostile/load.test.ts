@@ -15,15 +15,15 @@
  * about a minute, alone, so other tests' load does not blur the numbers.
  */
 import { type ChildProcess, execFile, execFileSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import net from "node:net";
-import { tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
 import mqtt, { type MqttClient } from "mqtt";
 import { afterAll, describe, expect, it } from "vitest";
 import { STARTUP_NODE_FLAGS, startupEnv } from "../../gateway/heap.js";
 import { killGroup, spawnGroup } from "../support/process-group.js";
+import { suiteTempDir } from "../support/temp-dir.js";
 
 const SITE = "h1";
 const PENDANTS = ["p1", "p2", "p3", "p4", "p5"];
@@ -67,12 +67,11 @@ if (!enoughFds)
   );
 
 describe("hostile load against a real gateway", () => {
-  const dir = mkdtempSync(path.join(tmpdir(), "linli-hostile-"));
+  const dir = suiteTempDir("linli-hostile-");
   const cleanup: Array<() => Promise<unknown> | unknown> = [];
   afterAll(async () => {
     // Each step bounded: a client library that never calls back must not hold the suite.
     for (const f of cleanup.splice(0).reverse()) await Promise.race([f(), sleep(5000)]);
-    rmSync(dir, { recursive: true, force: true });
   });
 
   it.skipIf(!enoughFds)(
