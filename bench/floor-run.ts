@@ -39,7 +39,9 @@ type Server = (typeof SERVERS)[number];
 const log = (s: string) => process.stdout.write(`${s}\n`);
 const f = (v: number | null | undefined, d = 1) =>
   v === null || v === undefined || !Number.isFinite(v) ? "-" : v.toFixed(d);
+/** NaN when there is nothing (every point without a console figure). */
 const median = (xs: number[]) => {
+  if (xs.length === 0) return Number.NaN;
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
   return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
@@ -108,24 +110,31 @@ async function main(): Promise<void> {
     }
   }
   log("");
+  // Per server, the median over the pairs at each rate, and its ratio to the first rate's.
   const summary: Record<string, Record<string, { consoleP1P99Ms: number; overFirst: number }>> = {};
   for (const server of SERVERS) {
-    const byRate: Record<string, { consoleP1P99Ms: number; overFirst: number }> = {};
-    const first = median(
-      rows
-        .filter((r) => r.server === server && r.rate === rates[0])
-        .map((r) => r.consoleP1P99Ms ?? Number.NaN),
+    const p99s = rates.map((rate) =>
+      median(
+        rows
+          .filter((r) => r.server === server && r.rate === rate && r.consoleP1P99Ms !== null)
+          .map((r) => r.consoleP1P99Ms as number),
+      ),
     );
-    const parts: string[] = [];
-    for (const rate of rates) {
-      const p99 = median(
-        rows.filter((r) => r.server === server && r.rate === rate).map((r) => r.consoleP1P99Ms ?? Number.NaN),
-      );
-      byRate[rate] = { consoleP1P99Ms: p99, overFirst: p99 / first };
-      parts.push(`${rate}/s ${f(p99, 2)} ms (${f(p99 / first, 2)}x)`);
-    }
+    const first = p99s[0] as number;
+    const byRate: Record<string, { consoleP1P99Ms: number; overFirst: number }> = {};
+    rates.forEach((rate, i) => {
+      byRate[rate] = { consoleP1P99Ms: p99s[i] as number, overFirst: (p99s[i] as number) / first };
+    });
     summary[server] = byRate;
-    log(`${server}: console P1 p99, median of ${pairs}: ${parts.join(", ")}`);
+    log(
+      `${server}: console P1 p99, median of ${pairs}: ` +
+        rates
+          .map(
+            (rate) =>
+              `${rate}/s ${f(byRate[rate]?.consoleP1P99Ms, 2)} ms (${f(byRate[rate]?.overFirst, 2)}x)`,
+          )
+          .join(", "),
+    );
   }
   if (values.json)
     writeFileSync(values.json, `${JSON.stringify({ rates, durationS, pairs, rows, summary }, null, 2)}\n`);

@@ -2,10 +2,9 @@
  * MEASUREMENT HARNESS ONLY (npm run bench:floor): the least a server can do for the gateway's
  * points, to tell what this machine and the bench's own load generator allow from what the
  * gateway costs. One thread and one port, no broker: MQTT 3.1.1 packets cut by the device
- * listener's framing (frames.ts) and read by hand, CONNACK, SUBACK, PUBACK and PINGRESP
- * answered, no authentication, no journal. Each device uplink is
- * forwarded at once, in the gateway's topic shapes, so the bench's subscriber and console account
- * for it as they do for the gateway:
+ * listener's framing (frames.ts) and read by hand, CONNACK, SUBACK, PUBACK and PINGRESP answered,
+ * no authentication, no journal. Each device uplink is forwarded at once, in the gateway's topic
+ * shapes, so the bench's subscriber and console account for it as they do for the gateway:
  *
  * - a press (the bytes "press" in the payload) as an EMERGENCY_CALL alert on
  *   `linli/<site>/alerts/p1/EMERGENCY_CALL/<device>`, `count` the device's presses so far;
