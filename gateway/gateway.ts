@@ -18,7 +18,7 @@ import type { Config } from "./config/schema.js";
 import { plainTextPasswordWarning } from "./config/warnings.js";
 import { ConsoleServer } from "./console/server.js";
 import { consoleSiteInfo } from "./console/site-info.js";
-import { AlertContentBuilder } from "./content/alert-content.js";
+import { AlertContentBuilder, type EscalationInfo } from "./content/alert-content.js";
 import { commandResultFields, DeviceCommands } from "./device-commands.js";
 import { MqttIngest } from "./ingest/mqtt-ingest.js";
 import { Journal } from "./journal/journal.js";
@@ -206,8 +206,9 @@ export class Gateway {
       this.wheel,
       {
         alertChanged: (alert: Alert, t: Transition, event: AlertEvent) => {
-          // An escalation is not a state change: the escalations and events topics carry it.
-          if (t !== "escalated") this.publisher.alert(alert, t);
+          // An escalation is not a state change, but the retained alert carries it too, so that a
+          // console that connects later sees how far the call has been escalated.
+          this.publisher.alert(alert, t, this.escalationInfo(alert, t));
           if (t === "raised") this.metrics.alertRaised(alert.code, alert.priority);
           this.publisher.alertEvent(event);
           this.log.info(
@@ -520,7 +521,7 @@ export class Gateway {
         a.unpublished = false;
         this.recorder?.alert(a);
       }
-      this.publisher.alert(a, a.lastTransition);
+      this.publisher.alert(a, a.lastTransition, this.escalationInfo(a, a.lastTransition));
     }
     for (const d of this.registry.devices.values())
       if (d.link === "online" || d.link === "lost") this.publisher.deviceStatus(d, d.link);
@@ -528,6 +529,12 @@ export class Gateway {
       this.publisher.householdMonitoring(status.household, status);
     for (const id of r.orphans) this.engine.closeSubject(id, ORPHAN_REASON);
     this.engine.fireOverdue();
+  }
+
+  /** For an escalation's message: its level and how long nobody has acknowledged, as of now. */
+  private escalationInfo(alert: Alert, t: Transition): EscalationInfo | undefined {
+    if (t !== "escalated") return undefined;
+    return { level: alert.escalationLevel, unacknowledgedForMs: this.clock.now() - alert.unackSince };
   }
 
   private holdUntilListening(topic: string, payload: string, qos: 0 | 1, retain: boolean): void {

@@ -138,6 +138,39 @@ describe("restart from the journal", () => {
     return { store, clock, call, deviceBefore };
   }
 
+  it("an escalation is in the retained alert, and a restart republishes it with the same rev", async () => {
+    const store = new MemoryStore();
+    const clock = new FakeClock();
+    const a = await start(store, clock);
+    const p1 = await client(a, "p-1", "pw-p1");
+    const ops = await client(a, OPS.name, OPS.password);
+    await ops.subscribe(`linli/${SITE}/#`);
+    await p1.publish("devices/ec200/p-1/up", pendantMsg(7, "press"));
+    const call = (await ops.waitFor((m) => m.topic === `${ALERTS}p1/EMERGENCY_CALL/p-1`)).json();
+    clock.advance(2 * MIN + S);
+    const esc = (await ops.waitFor((m) => m.topic.includes("/escalations/p1/EMERGENCY_CALL/p-1"))).json();
+    // A console that connects now sees the escalation in the retained alert, under the escalation's rev.
+    const before = (await retainedAlerts(a)).get(`${ALERTS}p1/EMERGENCY_CALL/p-1`) as Record<string, unknown>;
+    expect(before.id).toBe(call.id);
+    expect(before.escalationLevel).toBe(1);
+    expect(before.transition).toBe("escalated");
+    // The call window (60 s) ended before the escalation: the state is that of the last change.
+    const states = ops.on(`${ALERTS}p1/EMERGENCY_CALL/p-1`).map((m) => m.json());
+    const lastChange = states.filter((m) => m.transition !== "escalated").at(-1) as Record<string, unknown>;
+    expect(lastChange.transition).toBe("cleared");
+    expect(before.state).toBe(lastChange.state);
+    expect(before.rev).toBe((lastChange.rev as number) + 1);
+    expect(esc.rev).toBe(before.rev);
+    expect(String(before.message)).toContain("第 1 次升级");
+    await stopGateway(a);
+
+    clock.advance(30 * S);
+    const b = await start(store, clock);
+    const after = (await retainedAlerts(b)).get(`${ALERTS}p1/EMERGENCY_CALL/p-1`) as Record<string, unknown>;
+    for (const field of ["id", "state", "rev", "transition", "escalationLevel", "escalationNextAt"])
+      expect(after[field], field).toEqual(before[field]);
+  });
+
   it("an escalation that fell due while the gateway was down is published at start, not a tick later", async () => {
     const { store, clock, call } = await pressedAndStopped(3);
 

@@ -674,7 +674,7 @@ export class AlertEngine {
       alert.announced = true;
       alert.rev++;
       ev.eventId = `${alert.id}:${alert.rev}`;
-      if (t !== "escalated") alert.lastTransition = t;
+      alert.lastTransition = t;
       alert.unpublished = false;
     } else alert.unpublished = true;
     this.escalation.syncEscalation(alert);

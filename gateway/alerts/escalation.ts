@@ -100,7 +100,9 @@ export class Escalation extends Policy {
     const unackFor = now - alert.unackSince;
     // Journaled before it is announced, like every other change.
     this.recorder?.alert(alert);
-    this.listener.escalated?.(alert, alert.escalationLevel, unackFor);
     this.emit(alert, "escalated", BY_GATEWAY, `unacknowledged for ${Math.round(unackFor / 1000)} s`, true);
+    // After the emit, which gives the escalation its rev: the escalations topic and the retained
+    // alert name it by the same `id` + `rev`.
+    this.listener.escalated?.(alert, alert.escalationLevel, unackFor);
   };
 }
