@@ -525,6 +525,8 @@ export class Gateway {
     }
     for (const d of this.registry.devices.values())
       if (d.link === "online" || d.link === "lost") this.publisher.deviceStatus(d, d.link);
+    for (const s of this.engine.outOfServiceSubjects())
+      if (this.registry.devices.has(s.subjectId)) this.publisher.deviceService(s.subjectId, s);
     for (const status of this.supervisor.awayStatuses())
       this.publisher.householdMonitoring(status.household, status);
     for (const id of r.orphans) this.engine.closeSubject(id, ORPHAN_REASON);

@@ -186,6 +186,7 @@ export class OperatorCommands implements OperatorHandlers {
       return;
     }
     this.supervisor?.serviceChanged(device, fields.inService);
+    this.publisher.deviceService(deviceId, fields.inService ? null : { by, since: this.now() });
     this.answer(
       operator,
       "service",

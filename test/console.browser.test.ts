@@ -6,7 +6,7 @@
  * Without chromium the file is skipped with a message, except under .ci/run (it
  * installs chromium and sets LINLI_REQUIRE_BROWSER), where a missing browser is a failure.
  */
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -70,6 +70,7 @@ function siteConfig(consolePort: number): ConfigInput {
     devices: [
       { id: "pend-1", model: "ec200", password: "pw-pend-1", household: "hh-101", name: "张阿姨的呼叫器" },
       { id: "door-2", model: "ds10", password: "pw-door-2", household: "hh-203", name: "李大爷家门磁" },
+      { id: "door-3", model: "ds10", password: "pw-door-3", household: "hh-101", name: "张阿姨家门磁" },
     ],
     log: { level: "silent" },
     metrics: { enabled: false },
@@ -209,4 +210,150 @@ describe.skipIf(!haveBrowser)("operators' console in chromium", () => {
     }
     await page.close();
   }, 90_000);
+
+  it("shows plain-text device status and out of service without open alerts, across desks and a restart", async () => {
+    const g = gw as Gateway;
+    const deskA = await openConsole(OPERATOR.name, OPERATOR.password);
+    await textIs(deskA, "#conn", "已连接", 10_000);
+    const deskB = await openConsole(OPERATOR.name, OPERATOR.password);
+    await textIs(deskB, "#conn", "已连接", 10_000);
+
+    // `online` on devices/<id>/status is plain text, not JSON (docs/topics.md "Status topics").
+    const door = await connect(g, "door-3", "pw-door-3");
+    clients.push(door);
+    await door.publish("devices/ds10/door-3/up", doorMsg(1, "closed"));
+    const row = (page: Page) => page.locator('#devices tr[data-device="door-3"]');
+    const serviceButton = (page: Page) => row(page).locator('button[data-action="service"]');
+    await contains(row(deskA), "在线", 5000);
+    expect(await row(deskA).textContent()).not.toContain("未知");
+
+    // Out of service with no open alert: the console learns it from the gateway, on every desk.
+    expect(await serviceButton(deskA).textContent()).toBe("停用");
+    await serviceButton(deskA).click();
+    await deskA.click("#dialog-ok");
+    await contains(serviceButton(deskA), "恢复使用", 5000);
+    await contains(serviceButton(deskB), "恢复使用", 5000);
+    await deskB.close();
+
+    // Journaled: still out of service after a restart, on a desk that opens afterwards.
+    await g.stop();
+    await textIs(deskA, "#conn", "正在重新连接…", 10_000);
+    await startGateway();
+    await textIs(deskA, "#conn", "已连接", 15_000);
+    const deskC = await openConsole(OPERATOR.name, OPERATOR.password);
+    await textIs(deskC, "#conn", "已连接", 10_000);
+    await contains(serviceButton(deskC), "恢复使用", 5000);
+    await contains(row(deskC), "在线", 5000);
+    await contains(serviceButton(deskA), "恢复使用", 5000);
+
+    // Back in service from the other desk.
+    await serviceButton(deskC).click();
+    await deskC.click("#dialog-ok");
+    await contains(serviceButton(deskA), "停用", 5000);
+    await contains(serviceButton(deskC), "停用", 5000);
+    await deskC.close();
+    await deskA.close();
+  }, 90_000);
+
+  it("labels the shelve durations from data, in both languages, however often the texts are applied", async () => {
+    const page = await openConsole(OPERATOR.name, OPERATOR.password);
+    await textIs(page, "#conn", "已连接", 10_000);
+    const options = () =>
+      page
+        .locator("#dialog-duration option")
+        .evaluateAll((os) => os.map((o) => `${(o as unknown as { value: string }).value}=${o.textContent}`));
+    const zh = ["15m=15 分钟", "30m=30 分钟", "1h=1 小时", "4h=4 小时", "8h=8 小时"];
+    expect(await options()).toEqual(zh);
+    await page.locator("header .lang").click();
+    expect(await options()).toEqual(["15m=15 min", "30m=30 min", "1h=1 h", "4h=4 h", "8h=8 h"]);
+    await page.locator("header .lang").click();
+    expect(await options()).toEqual(zh);
+    await page.close();
+  });
+
+  it("says how long to wait when the gateway answers 429 to a login", async () => {
+    const page = await browser.newPage();
+    // The server's ban after repeated failures: 429 with Retry-After in seconds.
+    await page.route("**/api/site", (route) =>
+      route.fulfill({ status: 429, headers: { "retry-after": "61" }, body: "too many attempts\n" }),
+    );
+    await page.goto(`http://127.0.0.1:${consolePort}/`);
+    await page.fill("#username", OPERATOR.name);
+    await page.fill("#password", "whatever");
+    await page.click("#login-button");
+    await textIs(page, "#login-error", "登录尝试过多，请 2 分钟后再试", 5000);
+    await page.locator("#login .lang").click();
+    await page.click("#login-button");
+    await textIs(page, "#login-error", "Too many attempts, try again in 2 min", 5000);
+    await page.close();
+  });
+
+  it("names every reading of the built-in models and the flood hold in Chinese and English", async () => {
+    // The readings each model publishes, from its profile's `metrics` (devices/<model>.ts).
+    const fields: Record<string, string[]> = {};
+    for (const model of ["ec200", "ds10", "mfs8", "gk3", "gd2", "lv4"]) {
+      const src = readFileSync(path.join("devices", `${model}.ts`), "utf8");
+      const keys = new Set<string>();
+      for (const m of src.matchAll(/(?:^\s+|m\.)(\w+)(?::| =) \{\s*value:/gm)) keys.add(m[1] as string);
+      expect(keys.size, model).toBeGreaterThan(1);
+      fields[model] = [...keys];
+    }
+    const page = await browser.newPage();
+    await page.goto(`http://127.0.0.1:${consolePort}/`);
+    const out = (await page.evaluate(`(async () => {
+      const i18n = await import("/i18n.js");
+      const fields = ${JSON.stringify(fields)};
+      const names = [];
+      for (const [model, keys] of Object.entries(fields))
+        for (const key of keys)
+          for (const lang of ["zh-CN", "en"]) names.push([lang, model, key, i18n.metricName(lang, model, key)]);
+      const label = (lang, model, key, value, unit) => i18n.metricLabel(lang, model, key, unit ? { value, unit } : { value });
+      return {
+        names,
+        samples: [
+          label("zh-CN", "gk3", "availabilityToday", 1, "ratio"),
+          label("zh-CN", "gk3", "state", "in-service"),
+          label("zh-CN", "mfs8", "sounder", false),
+          label("zh-CN", "mfs8", "testMode", false),
+          label("zh-CN", "mfs8", "faultCode", 0),
+          label("zh-CN", "mfs8", "extinguisherSlots", 4),
+          label("zh-CN", "lv4", "levelSuspect", false),
+          label("zh-CN", "lv4", "level", 2350, "mm"),
+          label("zh-CN", "gd2", "level", "high"),
+          label("en", "lv4", "heater", true),
+          label("en", "gk3", "availabilityToday", 0.9876, "ratio"),
+          label("zh-CN", "lv4-yaml", "inletPressure", 0.31, "MPa"),
+          label("en", "lv4-yaml", "inletPressureSuspect", true),
+        ],
+        flood: [i18n.STRINGS["zh-CN"].flood, i18n.STRINGS.en.flood],
+      };
+    })()`)) as { names: [string, string, string, string][]; samples: string[]; flood: string[] };
+    for (const [lang, model, key, name] of out.names) {
+      expect(name, `${lang} ${model} ${key}`).not.toBe(key);
+      if (lang === "zh-CN") expect(name, `${model} ${key}`).toMatch(/[\u4e00-\u9fff]/);
+      else expect(name, `${model} ${key}`).toMatch(/^[A-Z]/);
+    }
+    expect(out.samples).toEqual([
+      "今日可用率 100 %",
+      "状态 服务中",
+      "声光报警 关",
+      "测试模式 否",
+      "故障代码 无",
+      "灭火器位数 4",
+      "液位读数存疑 否",
+      "液位 2350 mm",
+      "燃气报警 高报",
+      "Heater on",
+      "Available today 98.8 %",
+      "inlet pressure 0.31 MPa",
+      "inlet pressure reading suspect yes",
+    ]);
+    // During a flood new P3/P4 alerts are held, not grouped (docs/topics.md "Flood").
+    const [floodZh, floodEn] = out.flood as [string, string];
+    expect(floodZh).not.toContain("合并");
+    expect(floodZh).toContain("三级、四级新告警暂不显示");
+    expect(floodEn).not.toContain("grouped");
+    expect(floodEn).toContain("New P3 and P4 alerts are held");
+    await page.close();
+  });
 });

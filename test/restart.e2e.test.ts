@@ -123,6 +123,35 @@ describe("restart from the journal", () => {
     expect(esc.id).toBe(call1.id);
   });
 
+  it("keeps a device out of service without an open alert on its retained service topic; back in service removes it", async () => {
+    const SERVICE = `linli/${SITE}/devices/p-2/service`;
+    const store = new MemoryStore();
+    const clock = new FakeClock();
+    const a = await start(store, clock);
+    const ops = await client(a, OPS.name, OPS.password);
+    await ops.subscribe(`linli/${SITE}/#`);
+    await ops.publish(`linli/${SITE}/service/p-2`, JSON.stringify({ inService: false, reason: "battery" }));
+    const out = await ops.waitFor((m) => m.topic === SERVICE);
+    expect(out.json()).toEqual({ device: "p-2", inService: false, by: OPS.name, since: clock.now() });
+    await stopGateway(a);
+
+    // A console that connects after the restart reads it from the retained topic (journaled).
+    clock.advance(30 * S);
+    const b = await start(store, clock);
+    const desk = await client(b, OPS.name, OPS.password);
+    await desk.subscribe(`linli/${SITE}/devices/+/service`);
+    const kept = await desk.waitFor((m) => m.topic === SERVICE && m.retain);
+    expect(kept.json()).toEqual(out.json());
+
+    await desk.publish(`linli/${SITE}/service/p-2`, JSON.stringify({ inService: true }));
+    await desk.waitFor((m) => m.topic === SERVICE && m.payload.length === 0);
+    const late = await client(b, OPS.name, OPS.password);
+    await late.subscribe(`linli/${SITE}/devices/+/service`);
+    await late.subscribe(`linli/${SITE}/gateway/status`);
+    await late.waitFor((m) => m.topic.endsWith("/gateway/status"));
+    expect(late.on("/service")).toHaveLength(0);
+  });
+
   /** A gateway on a fresh store, one press of p-1 (its EMERGENCY_CALL seen by a console), stopped. */
   async function pressedAndStopped(seq: number) {
     const store = new MemoryStore();

@@ -220,6 +220,14 @@ export class AlertEngine {
     return s !== undefined && s.outOfServiceBy !== null;
   }
 
+  /** Subjects an operator took out of service, with who and since when (restored from the journal after a restart). */
+  outOfServiceSubjects(): Array<{ subjectId: string; by: string; since: number }> {
+    const out: Array<{ subjectId: string; by: string; since: number }> = [];
+    for (const [subjectId, s] of this.subjects)
+      if (s.outOfServiceBy !== null) out.push({ subjectId, by: s.outOfServiceBy, since: s.outOfServiceAt });
+    return out;
+  }
+
   get flood(): FloodStatus {
     return this.floods.flood;
   }

@@ -4,6 +4,7 @@
  *   linli/<site>/alerts/<p1..p4>/<CODE>/<deviceId>   alert state, retained while open
  *   linli/<site>/telemetry/<model>/<deviceId>         normalised readings
  *   linli/<site>/devices/<deviceId>/status            online | lost, retained
+ *   linli/<site>/devices/<deviceId>/service           out of service, retained while it lasts
  *   linli/<site>/gateway/status                       online | offline, retained
  *   devices/ec200/<deviceId>/down                     downlink to a pendant
  */
@@ -77,6 +78,30 @@ export class Publisher {
   deviceRemoved(device: DeviceEntry): void {
     this.published++;
     this.sink.publish(device.statusTopic, "", 1, true);
+    // Its out-of-service state went with it (AlertEngine.closeSubject).
+    this.deviceService(device.id, null);
+  }
+
+  /**
+   * `linli/<site>/devices/<deviceId>/service` (0.9.4): retained while an operator has the device
+   * out of service, so a console knows it without an open alert; back in service deletes it.
+   */
+  deviceService(deviceId: string, outOfService: { by: string; since: number } | null): void {
+    this.published++;
+    const topic = `linli/${this.site}/devices/${deviceId}/service`;
+    if (outOfService === null) this.sink.publish(topic, "", 1, true);
+    else
+      this.sink.publish(
+        topic,
+        JSON.stringify({
+          device: deviceId,
+          inService: false,
+          by: outOfService.by,
+          since: outOfService.since,
+        }),
+        1,
+        true,
+      );
   }
 
   gatewayStatus(state: "online" | "offline"): void {

@@ -2,7 +2,7 @@
 // login: the broker's ACL decides what this page may read and request, exactly as
 // for any other console (docs/topics.md). State is rebuilt from the retained
 // topics at every (re)connection: the page keeps nothing the gateway does not.
-import { CODE_NAMES, METRIC_NAMES, STRINGS } from "./i18n.js";
+import { CODE_NAMES, metricsText, STRINGS } from "./i18n.js";
 
 const $ = (sel) => document.querySelector(sel);
 
@@ -13,6 +13,7 @@ const state = {
   client: null,
   alerts: new Map(), // alert topic -> alert JSON
   status: new Map(), // deviceId -> "online" | "lost"
+  outOfService: new Map(), // deviceId -> {by, since}: retained devices/<id>/service
   readings: new Map(), // deviceId -> telemetry JSON
   monitoring: new Map(), // householdId -> monitoring JSON
   flood: null,
@@ -37,9 +38,9 @@ function applyTexts() {
   document.documentElement.lang = lang;
   document.title = t("title");
   for (const el of document.querySelectorAll("[data-t]")) el.textContent = t(el.dataset.t);
+  // The duration is data on the option (data-minutes), never read back from a label already translated.
   for (const opt of $("#dialog-duration").options) {
-    const minutes = Number(opt.textContent.match(/\d+/)?.[0] ?? opt.dataset.minutes);
-    opt.dataset.minutes = String(minutes);
+    const minutes = Number(opt.dataset.minutes);
     opt.textContent =
       minutes >= 60 ? `${minutes / 60} ${t("units.hours")}` : `${minutes} ${t("units.minutes")}`;
   }
@@ -117,6 +118,14 @@ async function login(event) {
     err.hidden = false;
     return;
   }
+  if (res.status === 429) {
+    // The address is banned after too many failed logins; Retry-After says for how long (seconds).
+    const seconds = Number(res.headers.get("retry-after"));
+    const minutes = Number.isFinite(seconds) && seconds > 0 ? Math.ceil(seconds / 60) : 1;
+    err.textContent = t("tooManyAttempts").replace("{n}", String(minutes));
+    err.hidden = false;
+    return;
+  }
   if (!res.ok) {
     err.textContent = `${t("cannotReach")} (${res.status})`;
     err.hidden = false;
@@ -166,6 +175,7 @@ function connect(user, pass) {
     // Everything the page shows is rebuilt from the retained topics on every connection.
     state.alerts.clear();
     state.status.clear();
+    state.outOfService.clear();
     state.monitoring.clear();
     state.flood = null;
     state.connected = true;
@@ -174,6 +184,7 @@ function connect(user, pass) {
         `${base}alerts/#`,
         `${base}escalations/#`,
         `${base}devices/+/status`,
+        `${base}devices/+/service`,
         `${base}telemetry/#`,
         `${base}households/+/monitoring`,
         `${base}ops/result/${user}`,
@@ -211,6 +222,18 @@ function parse(payload) {
 
 function onMessage(topic, payload, packet) {
   const parts = topic.split("/");
+  // Status topics carry plain text (`online`, `lost`, `offline`), not JSON (docs/topics.md).
+  if (
+    (parts[0] === "devices" && parts[2] === "status") ||
+    (parts[0] === "gateway" && parts[1] === "status")
+  ) {
+    const text = new TextDecoder().decode(payload).trim();
+    if (parts[0] === "gateway") state.gateway = text || null;
+    else if (text === "") state.status.delete(parts[1]);
+    else state.status.set(parts[1], text);
+    scheduleRender();
+    return;
+  }
   const body = parse(payload);
   if (body === undefined) return;
   if (parts[0] === "alerts" && parts.length === 4) {
@@ -234,14 +257,14 @@ function onMessage(topic, payload, packet) {
         if (a.priority === 1) alarm();
       }
     }
-  } else if (parts[0] === "devices" && parts[2] === "status") {
-    state.status.set(parts[1], new TextDecoder().decode(payload));
+  } else if (parts[0] === "devices" && parts[2] === "service") {
+    // Retained while out of service; an empty payload is back in service (docs/topics.md 0.9.4).
+    if (body && body.inService === false) state.outOfService.set(parts[1], body);
+    else state.outOfService.delete(parts[1]);
   } else if (parts[0] === "telemetry" && body) {
     state.readings.set(body.deviceId ?? parts[2], body);
   } else if (parts[0] === "households" && body) {
     state.monitoring.set(parts[1], body);
-  } else if (parts[0] === "gateway" && parts[1] === "status") {
-    state.gateway = new TextDecoder().decode(payload);
   } else if ((parts[0] === "ops" || (parts[0] === "cmd" && parts[3] === "result")) && body) {
     state.results.unshift({ at: Date.now(), topic, body });
     state.results.length = Math.min(state.results.length, RESULTS_KEPT);
@@ -460,20 +483,20 @@ function renderAlerts() {
   $("#alert-count").textContent = `(${state.alerts.size})`;
 }
 
-function metricText(m) {
-  const names = METRIC_NAMES[state.lang || "zh-CN"] ?? {};
-  return Object.entries(m ?? {})
-    .filter(([k]) => k !== "event" && k !== "uptime" && k !== "eventCounter")
-    .map(
-      ([k, v]) =>
-        `${names[k] ?? k} ${typeof v.value === "number" ? Math.round(v.value * 100) / 100 : v.value}${v.unit ? ` ${v.unit}` : ""}`,
-    )
-    .join(" · ");
+const LINK_STATES = new Set(["online", "lost", "offline"]);
+
+function statusText(s) {
+  if (!s) return t("unknown");
+  return LINK_STATES.has(s) ? t(s) : s;
+}
+
+function statusClass(s) {
+  return s === "online" ? "online" : s === "lost" || s === "offline" ? "lost" : "";
 }
 
 function statusCell(id) {
   const s = state.status.get(id);
-  return el("td", { class: s === "lost" ? "lost" : s === "online" ? "online" : "" }, s ? t(s) : t("unknown"));
+  return el("td", { class: statusClass(s) }, statusText(s));
 }
 
 function renderDevices() {
@@ -485,9 +508,8 @@ function renderDevices() {
       .map((d) => {
         const r = state.readings.get(d.id);
         const battery = r?.metrics?.battery?.value;
-        const outOfService = [...state.alerts.values()].some(
-          (a) => a.deviceId === d.id && a.suppression === "out-of-service",
-        );
+        // From the gateway's retained service state, so a device without open alerts counts too.
+        const outOfService = state.outOfService.has(d.id);
         return el(
           "tr",
           { "data-device": d.id },
@@ -536,10 +558,10 @@ function renderDevices() {
           " ",
           el(
             "span",
-            { class: state.status.get(d.id) === "lost" ? "lost" : "online" },
-            state.status.get(d.id) ? t(state.status.get(d.id)) : "",
+            { class: statusClass(state.status.get(d.id)) },
+            state.status.get(d.id) ? statusText(state.status.get(d.id)) : "",
           ),
-          el("div", {}, metricText(state.readings.get(d.id)?.metrics)),
+          el("div", {}, metricsText(state.lang || "zh-CN", d.model, state.readings.get(d.id)?.metrics)),
         ),
       ),
   );

@@ -11,6 +11,7 @@ export const STRINGS = {
     password: "密码",
     loginHint: "使用您的 MQTT 运营账号登录",
     wrongPassword: "用户名或密码错误",
+    tooManyAttempts: "登录尝试过多，请 {n} 分钟后再试",
     cannotReach: "无法连接网关",
     connected: "已连接",
     reconnecting: "正在重新连接…",
@@ -21,7 +22,8 @@ export const STRINGS = {
     stations: "消防站与自助终端",
     households: "住户",
     results: "操作结果",
-    flood: "告警洪峰：10 分钟内新增 {n} 条告警，低优先级告警已合并显示，请先处理一级告警",
+    flood:
+      "告警洪峰：10 分钟内新增 {n} 条告警。三级、四级新告警暂不显示，洪峰结束后再显示；一级、二级照常显示，请先处理一级告警",
     ack: "确认",
     shelve: "搁置",
     unshelve: "取消搁置",
@@ -48,6 +50,7 @@ export const STRINGS = {
     state: "状态",
     online: "在线",
     lost: "失联",
+    offline: "离线",
     unknown: "未知",
     battery: "电量",
     lastReading: "最新读数",
@@ -87,6 +90,7 @@ export const STRINGS = {
     password: "Password",
     loginHint: "Log in with your MQTT operator account",
     wrongPassword: "Wrong username or password",
+    tooManyAttempts: "Too many attempts, try again in {n} min",
     cannotReach: "Cannot reach the gateway",
     connected: "Connected",
     reconnecting: "Reconnecting…",
@@ -97,7 +101,8 @@ export const STRINGS = {
     stations: "Fire stations and kiosks",
     households: "Households",
     results: "Results",
-    flood: "Alert flood: {n} new alerts in 10 minutes; lower priorities are grouped. Handle P1 first",
+    flood:
+      "Alert flood: {n} new alerts in 10 minutes. New P3 and P4 alerts are held and shown when the flood ends; P1 and P2 are shown as always. Handle P1 first",
     ack: "Acknowledge",
     shelve: "Shelve",
     unshelve: "Unshelve",
@@ -124,6 +129,7 @@ export const STRINGS = {
     state: "State",
     online: "online",
     lost: "lost",
+    offline: "offline",
     unknown: "unknown",
     battery: "Battery",
     lastReading: "Last reading",
@@ -181,23 +187,193 @@ export const CODE_NAMES = {
   en: {},
 };
 
+// Every reading of the built-in models (devices/*.ts `metrics`), named for people. A key
+// `<model>.<field>` names a field whose meaning differs by model (GD-2 `level` is a gas alarm
+// level, LV-4 `level` a water level).
 export const METRIC_NAMES = {
   "zh-CN": {
     battery: "电量",
     rssi: "信号",
-    contact: "门状态",
+    event: "事件",
+    contact: "门",
+    tamper: "防拆",
     smoke: "烟雾",
     temperature: "温度",
     humidity: "湿度",
     hydrantPressure: "消火栓水压",
     extinguishersPresent: "灭火器在位",
+    extinguisherSlots: "灭火器位数",
+    sounder: "声光报警",
+    testMode: "测试模式",
+    faultCode: "故障代码",
+    eventCounter: "事件计数",
+    uptime: "运行时长",
     state: "状态",
     paper: "纸张",
     queue: "排队",
     transactionsToday: "今日办理",
     availabilityToday: "今日可用率",
+    lel: "燃气浓度",
+    "gd2.level": "燃气报警",
+    valve: "阀门",
+    valveCause: "阀门动作来源",
+    mains: "市电",
+    fault: "故障",
+    reply: "命令回复",
     level: "液位",
+    levelSuspect: "液位读数存疑",
     volume: "水量",
+    heater: "加热器",
+    selfTest: "自检",
+    aboveHighSetPoint: "高于高液位设定",
+    tankHeight: "水箱高度",
+    alarmCounter: "报警计数",
+    testing: "测试中",
   },
-  en: {},
+  en: {
+    battery: "Battery",
+    rssi: "Signal",
+    event: "Event",
+    contact: "Door",
+    tamper: "Tamper",
+    smoke: "Smoke",
+    temperature: "Temperature",
+    humidity: "Humidity",
+    hydrantPressure: "Hydrant pressure",
+    extinguishersPresent: "Extinguishers present",
+    extinguisherSlots: "Extinguisher slots",
+    sounder: "Sounder",
+    testMode: "Test mode",
+    faultCode: "Fault code",
+    eventCounter: "Events",
+    uptime: "Uptime",
+    state: "State",
+    paper: "Paper",
+    queue: "Queue",
+    transactionsToday: "Transactions today",
+    availabilityToday: "Available today",
+    lel: "Gas",
+    "gd2.level": "Gas alarm",
+    valve: "Valve",
+    valveCause: "Valve moved by",
+    mains: "Mains",
+    fault: "Fault",
+    reply: "Command reply",
+    level: "Level",
+    levelSuspect: "Level reading suspect",
+    volume: "Volume",
+    heater: "Heater",
+    selfTest: "Self-test",
+    aboveHighSetPoint: "Above high set point",
+    tankHeight: "Tank height",
+    alarmCounter: "Alarms",
+    testing: "Testing",
+  },
 };
+
+// Values of enumerations and switches, by field (or `<model>.<field>`). Booleans not listed here
+// read 是/否 (yes/no).
+const METRIC_VALUES = {
+  "zh-CN": {
+    contact: { open: "开", closed: "关" },
+    tamper: { true: "被拆开", false: "正常" },
+    sounder: { true: "开", false: "关" },
+    heater: { true: "开", false: "关" },
+    mains: { true: "正常", false: "断电" },
+    state: {
+      off: "关机",
+      booting: "启动中",
+      "in-service": "服务中",
+      "out-of-service": "暂停服务",
+      maintenance: "维护中",
+    },
+    valve: { open: "开", closed: "关", moving: "动作中", fault: "故障" },
+    valveCause: { local: "本机", remote: "远程", manual: "手动" },
+    "gd2.level": { none: "无", low: "低报", high: "高报" },
+    fault: { 0: "无", 1: "传感器寿命到期", 2: "传感器故障", 3: "阀门电机故障", 4: "未装阀门" },
+    faultCode: { 0: "无" },
+    event: { press: "按键", long_press: "长按", fall: "跌倒", cancel: "取消", low_battery: "电量低" },
+  },
+  en: {
+    contact: { open: "open", closed: "closed" },
+    tamper: { true: "opened", false: "intact" },
+    sounder: { true: "on", false: "off" },
+    heater: { true: "on", false: "off" },
+    mains: { true: "on", false: "lost" },
+    state: {
+      off: "off",
+      booting: "starting",
+      "in-service": "in service",
+      "out-of-service": "out of service",
+      maintenance: "maintenance",
+    },
+    valve: { open: "open", closed: "closed", moving: "moving", fault: "fault" },
+    valveCause: { local: "at the device", remote: "remote", manual: "by hand" },
+    "gd2.level": { none: "none", low: "low alarm", high: "high alarm" },
+    fault: {
+      0: "none",
+      1: "sensor end of life",
+      2: "sensor fault",
+      3: "valve motor fault",
+      4: "no valve fitted",
+    },
+    faultCode: { 0: "none" },
+    event: {
+      press: "press",
+      long_press: "long press",
+      fall: "fall",
+      cancel: "cancel",
+      low_battery: "battery low",
+    },
+  },
+};
+
+const YES_NO = { "zh-CN": { true: "是", false: "否" }, en: { true: "yes", false: "no" } };
+const SUSPECT = { "zh-CN": "读数存疑", en: "reading suspect" };
+
+/** An unknown field (a YAML profile's point): `hydrantPressure2` reads "hydrant pressure 2", not the raw key. */
+function readableKey(key) {
+  return key
+    .replace(/([a-z])([A-Z0-9])/g, "$1 $2")
+    .replace(/[_-]+/g, " ")
+    .toLowerCase();
+}
+
+/** The label of a reading: its name in `lang`, for this model where it differs. */
+export function metricName(lang, model, key) {
+  const names = METRIC_NAMES[lang] ?? METRIC_NAMES.en;
+  const known = names[`${model}.${key}`] ?? names[key];
+  if (known) return known;
+  // A profile's spike flag: `<point>Suspect` (docs/devices.md).
+  if (key.endsWith("Suspect") && key.length > 7) {
+    const base = key.slice(0, -7);
+    return `${names[base] ?? readableKey(base)} ${SUSPECT[lang] ?? SUSPECT.en}`;
+  }
+  return readableKey(key);
+}
+
+/** One reading as people read it: "温度 21.5 °C", "今日可用率 99.5 %", "加热器 开". */
+export function metricLabel(lang, model, key, metric) {
+  const words = METRIC_VALUES[lang] ?? METRIC_VALUES.en;
+  const v = metric?.value;
+  const enumWords = words[`${model}.${key}`] ?? words[key];
+  let text;
+  if (enumWords && v != null && Object.hasOwn(enumWords, String(v))) text = enumWords[String(v)];
+  else if (typeof v === "boolean") text = (YES_NO[lang] ?? YES_NO.en)[String(v)];
+  else if (metric?.unit === "ratio" && typeof v === "number") text = `${Math.round(v * 1000) / 10} %`;
+  else if (typeof v === "number")
+    text = `${Math.round(v * 100) / 100}${metric?.unit ? ` ${metric.unit}` : ""}`;
+  else text = `${v ?? ""}${metric?.unit ? ` ${metric.unit}` : ""}`;
+  return `${metricName(lang, model, key)} ${text}`;
+}
+
+// Counters and the pendant's last event: noise on a station's card.
+const METRICS_NOT_SHOWN = new Set(["event", "uptime", "eventCounter", "alarmCounter"]);
+
+/** The readings of one telemetry message, as shown on a station's card. */
+export function metricsText(lang, model, metrics) {
+  return Object.entries(metrics ?? {})
+    .filter(([k]) => !METRICS_NOT_SHOWN.has(k))
+    .map(([k, m]) => metricLabel(lang, model, k, m))
+    .join(" · ");
+}
