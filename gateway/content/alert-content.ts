@@ -103,7 +103,7 @@ export class AlertContentBuilder {
     if (subject.model === "gateway") place.push(cat.gateway);
     else if (subject.model !== "household") place.push(cat.deviceAt(deviceName ?? subject.id, location));
 
-    const detail = text.detail?.({ ...alert.detail, urgent: alert.urgent }) ?? null;
+    const detail = text.detail?.({ ...alert.detail, urgent: alert.urgent }, alert.causes) ?? null;
     const args: TransitionArgs = {
       by:
         transition === "shelved"

@@ -16,7 +16,7 @@ export interface CodeText {
   /** What happened, a short phrase: "紧急呼叫", "Emergency call". */
   title: string;
   /** The figure that matters from the alert's `detail` (battery 12 %), or null when it has none. */
-  detail?: (d: Detail) => string | null;
+  detail?: (d: Detail, causes: readonly string[]) => string | null;
   /** What the operator should do (overridable per site: `alerts.actions`). */
   action: string;
 }
