@@ -116,7 +116,8 @@ export class AlertContentBuilder {
       level: escalation?.level ?? alert.escalationLevel,
       minutes: Math.round((escalation?.unacknowledgedForMs ?? 0) / 60_000),
     };
-    const phrase = cat.transitions[transition](args);
+    const phrase =
+      transition === "cleared" && alert.momentary ? cat.windowEnded : cat.transitions[transition](args);
     const message =
       (alert.test ? cat.testPrefix : "") +
       text.title +

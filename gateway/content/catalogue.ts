@@ -37,6 +37,11 @@ export interface Catalogue {
   codes: Record<AlertCode, CodeText>;
   /** The phrase after the place, or "" when the title and place say it all (raised). */
   transitions: Record<Transition, (a: TransitionArgs) => string>;
+  /**
+   * `cleared` of an event alert (a call, a fall): its call window ended with nobody's
+   * acknowledgement. Nothing "returned to normal" (docs/topics.md, Lifecycle).
+   */
+  windowEnded: string;
   /** Put in front of alerts raised in test mode (nobody is paged). */
   testPrefix: string;
   /** The action of a code that only a YAML device profile declares, when the profile gives none. */
