@@ -58,3 +58,18 @@ describe("mosquitto commands in the docs", () => {
         expect(Date.parse(m[1] as string), `${file}: ${c}`).toBeGreaterThan(Date.now());
   });
 });
+
+describe("the device certificate example (docs/security.md)", () => {
+  it("names a device of examples/community.yaml by its id, as the CN must", () => {
+    const doc = readFileSync("docs/security.md", "utf8");
+    const cns = [...doc.matchAll(/-keyout (\S+)\.key -out \S+\.csr -subj "\/CN=([^"]+)"/g)]
+      .map((m) => ({ file: m[1] as string, cn: m[2] as string }))
+      .filter(({ cn }) => cn !== "linli-gateway");
+    expect(cns.length).toBeGreaterThan(0);
+    const example = readFileSync("examples/community.yaml", "utf8");
+    for (const { file, cn } of cns) {
+      expect(example, cn).toContain(`- id: ${cn}\n`);
+      expect(file).toBe(cn);
+    }
+  });
+});
