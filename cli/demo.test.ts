@@ -1,6 +1,7 @@
 import { createServer, type Server } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { validateConfig } from "../gateway/index.js";
+import type { Stations } from "../sim/index.js";
 import { DEMO_HOUSEHOLDS, demoConfig, demoHousehold, demoMetricsPort, HAND_PENDANT } from "./demo.js";
 
 describe("the demo community", () => {
@@ -17,6 +18,20 @@ describe("the demo community", () => {
     expect(new Set(c.households.map((h) => h.name)).size).toBe(DEMO_HOUSEHOLDS);
     for (const d of c.devices) expect(d.name).toMatch(/[\u4e00-\u9fff]/);
     expect(demoHousehold(7)).toMatchObject({ name: "2号楼 102室" });
+  });
+
+  it("with its fire stations, tank and kiosks, every device has a Chinese name and place", () => {
+    const stations = { ttyPath: null, kioskPorts: [5021, 5022, 5023, 5024] } as unknown as Stations;
+    const c = validateConfig(demoConfig(0, stations), "(demo)");
+    expect(c.devices.map((d) => d.model)).toEqual(expect.arrayContaining(["mfs8", "lv4", "gk3", "gd2"]));
+    for (const d of c.devices) {
+      expect(d.name, d.id).toMatch(/[\u4e00-\u9fff]/);
+      expect(d.location, d.id).toMatch(/[\u4e00-\u9fff]/);
+    }
+    for (const h of c.households) {
+      expect(h.address, h.id).toMatch(/[\u4e00-\u9fff]/);
+      expect(h.residentName, h.id).toMatch(/[\u4e00-\u9fff]/);
+    }
   });
 });
 

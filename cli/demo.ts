@@ -94,7 +94,15 @@ function modbusDevices(stations: Stations | null): Pick<ConfigInput, "buses" | "
         pollInterval: "2s",
       })),
       // The fire-water tank's level sensor shares the stations' bus (LV-4 datasheet).
-      { id: "fire-tank-1", model: "lv4" as const, bus: "rs485-1", unit: TANK_UNIT, pollInterval: "1s" },
+      {
+        id: "fire-tank-1",
+        name: "消防水箱液位计",
+        location: "1号楼 屋顶水箱间",
+        model: "lv4" as const,
+        bus: "rs485-1",
+        unit: TANK_UNIT,
+        pollInterval: "1s",
+      },
       ...stations.kioskPorts.map((port, i) => ({
         id: `kiosk-${i + 1}`,
         name: `自助服务终端 ${i + 1}`,

@@ -211,7 +211,7 @@ async function start(opts: StartOptions): Promise<void> {
       [
         "",
         `Linli demo: ${DEMO_HOUSEHOLDS} simulated households (${started.connected} devices connected) on mqtt://127.0.0.1:${p}`,
-        `  2 fire stations on an RS-485 bus (${stations?.ttyPath ?? "in memory"}) and 4 kiosks on Modbus TCP`,
+        `  4 kitchen gas detectors; 2 fire stations and the fire-water tank on an RS-485 bus (${stations?.ttyPath ?? "in memory"}); 4 kiosks on Modbus TCP`,
         ...(gateway.metricsAddress
           ? [`metrics: http://${gateway.metricsAddress.host}:${gateway.metricsAddress.port}/metrics`]
           : []),

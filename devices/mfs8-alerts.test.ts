@@ -5,8 +5,10 @@
  */
 import { describe, expect, it } from "vitest";
 import { FakeClock } from "../core/clock.js";
-import type { AlertSubject, Transition } from "../gateway/alerts/alert.js";
+import type { Alert, AlertSubject, Transition } from "../gateway/alerts/alert.js";
 import { AlertEngine } from "../gateway/alerts/engine.js";
+import { validateConfig } from "../gateway/config/load.js";
+import { AlertContentBuilder } from "../gateway/content/alert-content.js";
 import { DeviceRuleContext } from "../gateway/rule-context.js";
 import { TimerWheel } from "../gateway/time/timer-wheel.js";
 import type { Mfs8Settings } from "./mfs8.js";
@@ -25,6 +27,7 @@ interface Seen {
   causes: string[];
   detail: Record<string, unknown>;
   reason: string;
+  alert: Alert;
 }
 
 function setup() {
@@ -41,6 +44,7 @@ function setup() {
         causes: [...a.causes],
         detail: { ...a.detail },
         reason: ev.reason,
+        alert: a,
       }),
   });
   const st: Mfs8State = mfs8.initialState();
@@ -159,5 +163,76 @@ describe("HYDRANT_PRESSURE_LOW: causes and detail describe the live condition", 
       causes: ["below 0.15 MPa"],
       detail: { pressure: 0.12 },
     });
+  });
+});
+
+describe("what operators read: the cause that tripped it, with its reading", () => {
+  const words = (locale: "zh-CN" | "en") => {
+    const config = validateConfig(
+      {
+        site: { id: "s", locale },
+        buses: [{ id: "rs485-1", type: "rtu", path: "memory:test" }],
+        devices: [
+          {
+            id: "fire-a",
+            model: "mfs8",
+            bus: "rs485-1",
+            unit: 2,
+            name: "微型消防站 2",
+            location: "2号楼 北侧",
+          },
+        ],
+      },
+      "(test)",
+    );
+    const b = new AlertContentBuilder(() => config);
+    return (s: Seen) => b.describe(s.alert, s.t).message;
+  };
+
+  it("a smoke alarm names the smoke and its obscuration, not the temperature", () => {
+    const { seen, poll } = setup();
+    poll({ status: B(STATUS.smoke), smoke: 1.8, temperature: 21.5 });
+    expect(seen.at(-1)).toMatchObject({ causes: ["smoke"], detail: { smoke: 1.8, temperature: 21.5 } });
+    expect(words("zh-CN")(seen.at(-1)!)).toBe("火警（烟感 1.8 %/m）：微型消防站 2（2号楼 北侧）");
+    expect(words("en")(seen.at(-1)!)).toBe("Fire alarm (smoke 1.8 %/m): 微型消防站 2 (2号楼 北侧)");
+  });
+
+  it("heat names the temperature, the call point has no reading; every live cause is named", () => {
+    const { seen, poll } = setup();
+    poll({ status: B(STATUS.heat), temperature: 61.2 });
+    expect(words("zh-CN")(seen.at(-1)!)).toMatch(/^火警（温感 61.2 °C）：/);
+    poll({ status: B(STATUS.heat, STATUS.callPoint, STATUS.smoke), smoke: 2.5, temperature: 63 });
+    expect(words("zh-CN")(seen.at(-1)!)).toMatch(/^火警（烟感 2.5 %\/m、温感 63 °C、手动报警）：/);
+    expect(words("en")(seen.at(-1)!)).toMatch(
+      /^Fire alarm \(smoke 2.5 %\/m, heat 63 °C, manual call point\): /,
+    );
+    const { seen: manual, poll: press } = setup();
+    press({ status: B(STATUS.callPoint) });
+    expect(words("zh-CN")(manual.at(-1)!)).toMatch(/^火警（手动报警）：/);
+  });
+
+  it("a pump or battery fault is named, not read as fault code 0; a detector fault names its code", () => {
+    const { seen, poll } = setup();
+    poll({ status: B(STATUS.pumpFault) });
+    expect(words("zh-CN")(seen.at(-1)!)).toMatch(/^设备故障（水泵故障）：/);
+    expect(words("en")(seen.at(-1)!)).toMatch(/^Device fault \(pump fault\): /);
+    poll({ status: B(STATUS.pumpFault, STATUS.detectorFault, STATUS.batteryFault), faultCode: 1 });
+    expect(words("zh-CN")(seen.at(-1)!)).toMatch(
+      /^设备故障（水泵故障、电池故障、探测器故障：烟感探头脏污）：/,
+    );
+    expect(words("en")(seen.at(-1)!)).toMatch(
+      /^Device fault \(pump fault, battery fault, detector fault: smoke head dirty\): /,
+    );
+  });
+
+  it("low pressure says whether the panel's own signal or the minimum tripped it", () => {
+    const { seen, poll } = setup();
+    poll({ status: B(STATUS.pressureLow), pressure: 0.32 });
+    expect(words("zh-CN")(seen.at(-1)!)).toMatch(/^消防水压不足（面板低压报警，当前 0.32 MPa）：/);
+    expect(words("en")(seen.at(-1)!)).toMatch(
+      /^Hydrant pressure low \(panel's low-pressure signal, now 0.32 MPa\): /,
+    );
+    poll({ status: 0, pressure: 0.1 });
+    expect(words("zh-CN")(seen.at(-1)!)).toMatch(/^消防水压不足（0.1 MPa）：/);
   });
 });

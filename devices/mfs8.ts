@@ -15,6 +15,7 @@ import {
   type PointValue,
 } from "./modbus-decode.js";
 import {
+  type AlertDetail,
   type AlertSpec,
   type DeviceSettings,
   type ModbusDeviceProfile,
@@ -135,6 +136,60 @@ const config = {
   }),
 };
 
+type CauseText = Readonly<Record<string, (d: AlertDetail) => string>>;
+
+/** A FIRE_ALARM names what tripped it with the reading behind it (datasheet: smoke in %/m, heat in °C). */
+const FIRE_CAUSE_TEXT: Readonly<Record<"zh-CN" | "en", CauseText>> = {
+  "zh-CN": {
+    smoke: (d) => reading("烟感", num(d, "smoke"), "%/m"),
+    heat: (d) => reading("温感", num(d, "temperature"), "°C"),
+    "call point": () => "手动报警",
+  },
+  en: {
+    smoke: (d) => reading("smoke", num(d, "smoke"), "%/m"),
+    heat: (d) => reading("heat", num(d, "temperature"), "°C"),
+    "call point": () => "manual call point",
+  },
+};
+
+const reading = (label: string, value: number | null, unit: string) =>
+  value === null ? label : `${label} ${value} ${unit}`;
+
+/** The fault code's meaning (register 11), as the detector fault's cause names it. */
+const FAULT_CODE_ZH: Readonly<Record<number, string>> = {
+  1: "烟感探头脏污",
+  2: "温感探头断路",
+  3: "压力传感器故障",
+  4: "RS-485 干扰",
+  5: "内部电池故障",
+};
+const FAULT_CAUSE_TEXT: CauseText = {
+  "pump fault": () => "水泵故障",
+  "battery fault": () => "电池故障",
+  "detector fault": (d) => {
+    const code = num(d, "faultCode");
+    if (code === null) return "探测器故障";
+    return `探测器故障：${FAULT_CODE_ZH[code] ?? `故障码 ${code}`}`;
+  },
+};
+
+/** The causes in the operator's words (a cause without words as it is), or null when there are none. */
+function named(causes: readonly string[], words: CauseText, d: AlertDetail, sep: string): string | null {
+  if (causes.length === 0) return null;
+  // A cause may carry its own particulars after a colon ("detector fault: smoke head dirty").
+  return causes.map((c) => words[c.split(":")[0] as string]?.(d) ?? c).join(sep);
+}
+
+/** The reading, and whether it is the panel's own low-pressure bit that tripped it rather than the minimum. */
+function pressureDetail(d: AlertDetail, causes: readonly string[], panelOnly: string, panelToo: string) {
+  const p = num(d, "pressure");
+  if (p === null) return null;
+  const panel = causes.includes("panel");
+  const belowMinimum = causes.some((c) => c.startsWith("below "));
+  if (panel && !belowMinimum) return `${panelOnly}${p} MPa`;
+  return `${p} MPa${panel ? panelToo : ""}`;
+}
+
 const ALERTS = {
   FIRE_ALARM: {
     priority: 1,
@@ -144,12 +199,12 @@ const ALERTS = {
     text: {
       "zh-CN": {
         title: "火警",
-        detail: (d) => (num(d, "temperature") === null ? null : `温度 ${num(d, "temperature")} °C`),
+        detail: (d, causes) => named(causes, FIRE_CAUSE_TEXT["zh-CN"], d, "、"),
         action: "立即派人到现场确认；确认起火时拨打 119 并组织疏散。处理后发送复位命令。",
       },
       en: {
         title: "Fire alarm",
-        detail: (d) => (num(d, "temperature") === null ? null : `${num(d, "temperature")} °C`),
+        detail: (d, causes) => named(causes, FIRE_CAUSE_TEXT.en, d, ", "),
         action:
           "Send someone to the station now; if there is a fire, call 119 and evacuate. Reset the panel afterwards.",
       },
@@ -162,12 +217,13 @@ const ALERTS = {
     text: {
       "zh-CN": {
         title: "消防水压不足",
-        detail: (d) => (num(d, "pressure") === null ? null : `${num(d, "pressure")} MPa`),
+        detail: (d, causes) => pressureDetail(d, causes, "面板低压报警，当前 ", "、面板低压报警"),
         action: "通知物业或维保单位检查消防管网和水泵。",
       },
       en: {
         title: "Hydrant pressure low",
-        detail: (d) => (num(d, "pressure") === null ? null : `${num(d, "pressure")} MPa`),
+        detail: (d, causes) =>
+          pressureDetail(d, causes, "panel's low-pressure signal, now ", ", panel signal"),
         action: "Ask the property office or the maintenance contractor to check the pipes and the pump.",
       },
     },
@@ -190,6 +246,19 @@ const ALERTS = {
     raised:
       "status bits 4 (pump, P2), 6 (battery, P3), 8 (detector, P3): one alert naming every live cause, at the highest priority among them (below); the detector fault names its code",
     cleared: "no fault bit left",
+    // The catalogue's FAULT detail reads `faultCode`, which is 0 for a pump or battery fault.
+    text: {
+      "zh-CN": {
+        title: "设备故障",
+        detail: (d, causes) => named(causes, FAULT_CAUSE_TEXT, d, "、"),
+        action: "通知维保单位检修；消防设备故障期间加强人工巡查。",
+      },
+      en: {
+        title: "Device fault",
+        detail: (_d, causes) => (causes.length === 0 ? null : causes.join(", ")),
+        action: "Call the maintenance contractor; patrol fire equipment by hand until it is fixed.",
+      },
+    },
   },
   POWER_FAIL: { priority: 3, raised: "mains failed (status bit 5)", cleared: "mains back" },
 } as const satisfies Readonly<Record<string, AlertSpec>>;

@@ -74,8 +74,11 @@ export interface AlertSpec {
 export interface AlertText {
   /** What happened, a short phrase ("燃气泄漏", "Gas leak"). */
   title: string;
-  /** The figure that matters from the alert's `detail` ("剩余 12%"), or null when it has none. */
-  detail?: (d: AlertDetail) => string | null;
+  /**
+   * The figure that matters from the alert's `detail` ("剩余 12%"), or null when it has none;
+   * `causes` are the alert's (an alert with several possible causes names the ones that tripped it).
+   */
+  detail?: (d: AlertDetail, causes: readonly string[]) => string | null;
   /** What the operator should do. */
   action: string;
 }

@@ -160,6 +160,11 @@ export class Alert {
     this.suppressedFor = suppressedFor;
   }
 
+  /** An event alert (EMERGENCY_CALL, FALL_DETECTED: docs/topics.md): no "normal" to return to, only a call window that ends. */
+  get momentary(): boolean {
+    return this.windowUntil > 0;
+  }
+
   get isOpen(): boolean {
     return this.state !== "closed";
   }

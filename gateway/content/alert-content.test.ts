@@ -1,7 +1,10 @@
 import { describe, expect, it } from "vitest";
-import { Alert, type AlertSubject } from "../alerts/alert.js";
+import { FakeClock } from "../../core/clock.js";
+import { Alert, type AlertSubject, type Transition } from "../alerts/alert.js";
+import { AlertEngine } from "../alerts/engine.js";
 import { validateConfig } from "../config/load.js";
 import type { Config, ConfigInput } from "../config/schema.js";
+import { TimerWheel } from "../time/timer-wheel.js";
 import { AlertContentBuilder } from "./alert-content.js";
 
 const RAISED = Date.UTC(2026, 11, 2, 14, 15, 3, 120); // 22:15:03.120 in Shanghai
@@ -79,6 +82,36 @@ describe("alert content", () => {
     s.shelvedBy = "night-shift";
     s.shelvedUntil = Date.UTC(2026, 11, 2, 14, 30);
     expect(b.describe(s, "shelved").message).toMatch(/；已由 night-shift 搁置至 22:30$/);
+  });
+
+  it("an unanswered call or fall says its call window ended, not that it is back to normal", () => {
+    const zh = new AlertContentBuilder(() => config());
+    const en = new AlertContentBuilder(() => config({}, "en"));
+    for (const code of ["EMERGENCY_CALL", "FALL_DETECTED"] as const) {
+      const call = alert(pendant, code);
+      call.windowUntil = RAISED + 60_000; // raised as an event (AlertContext.raise)
+      expect(call.clear(RAISED + 60_000)).toBe("cleared");
+      expect(zh.describe(call, "cleared").message).toMatch(
+        /张阿姨，紧急呼叫器（卧室床头）；呼叫窗口已结束，仍无人确认$/,
+      );
+      expect(en.describe(call, "cleared").message).toMatch(/ — call window over, still not acknowledged$/);
+    }
+    // The engine's call window ends the same way (the rules raise a call as an event).
+    const clock = new FakeClock();
+    const changes: Array<[Alert, Transition]> = [];
+    const engine = new AlertEngine("s1", clock, new TimerWheel(clock), {
+      alertChanged: (a, t) => changes.push([a, t]),
+    });
+    engine.contextFor(pendant).raise("FALL_DETECTED", { priority: 1, causes: ["fall"], windowMs: 60_000 });
+    clock.advance(61_000);
+    const [fall, t] = changes.find(([, t]) => t === "cleared") as [Alert, Transition];
+    expect(fall.state).toBe("cleared-unacknowledged");
+    expect(zh.describe(fall, t).message).toMatch(/^疑似跌倒：.*；呼叫窗口已结束，仍无人确认$/);
+    // A condition that went away did return to normal.
+    const tamper = alert(pendant, "TAMPER");
+    tamper.clear(RAISED + 60_000);
+    expect(zh.describe(tamper, "cleared").message).toMatch(/；已恢复正常，待确认$/);
+    expect(en.describe(tamper, "cleared").message).toMatch(/ — back to normal, to be acknowledged$/);
   });
 
   it("English site; ids where nothing is configured; a test alert says so", () => {

@@ -103,7 +103,7 @@ export class AlertContentBuilder {
     if (subject.model === "gateway") place.push(cat.gateway);
     else if (subject.model !== "household") place.push(cat.deviceAt(deviceName ?? subject.id, location));
 
-    const detail = text.detail?.({ ...alert.detail, urgent: alert.urgent }) ?? null;
+    const detail = text.detail?.({ ...alert.detail, urgent: alert.urgent }, alert.causes) ?? null;
     const args: TransitionArgs = {
       by:
         transition === "shelved"
@@ -116,7 +116,8 @@ export class AlertContentBuilder {
       level: escalation?.level ?? alert.escalationLevel,
       minutes: Math.round((escalation?.unacknowledgedForMs ?? 0) / 60_000),
     };
-    const phrase = cat.transitions[transition](args);
+    const phrase =
+      transition === "cleared" && alert.momentary ? cat.windowEnded : cat.transitions[transition](args);
     const message =
       (alert.test ? cat.testPrefix : "") +
       text.title +

@@ -16,7 +16,7 @@ export interface CodeText {
   /** What happened, a short phrase: "紧急呼叫", "Emergency call". */
   title: string;
   /** The figure that matters from the alert's `detail` (battery 12 %), or null when it has none. */
-  detail?: (d: Detail) => string | null;
+  detail?: (d: Detail, causes: readonly string[]) => string | null;
   /** What the operator should do (overridable per site: `alerts.actions`). */
   action: string;
 }
@@ -37,6 +37,11 @@ export interface Catalogue {
   codes: Record<AlertCode, CodeText>;
   /** The phrase after the place, or "" when the title and place say it all (raised). */
   transitions: Record<Transition, (a: TransitionArgs) => string>;
+  /**
+   * `cleared` of an event alert (a call, a fall): its call window ended with nobody's
+   * acknowledgement. Nothing "returned to normal" (docs/topics.md, Lifecycle).
+   */
+  windowEnded: string;
   /** Put in front of alerts raised in test mode (nobody is paged). */
   testPrefix: string;
   /** The action of a code that only a YAML device profile declares, when the profile gives none. */

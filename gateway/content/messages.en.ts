@@ -69,6 +69,7 @@ export const en: Catalogue = {
     "flood-released": () => "sent after the alert flood",
     escalated: (a) => `not acknowledged for ${a.minutes} min, escalation ${a.level}`,
   },
+  windowEnded: "call window over, still not acknowledged",
   testPrefix: "[TEST] ",
   declaredAction: "Follow the site's procedure for this device; send someone to look if in doubt.",
   gateway: "the gateway",
