@@ -326,8 +326,26 @@ describe.skipIf(!haveBrowser)("operators' console in chromium", () => {
           label("en", "lv4-yaml", "inletPressureSuspect", true),
         ],
         flood: [i18n.STRINGS["zh-CN"].flood, i18n.STRINGS.en.flood],
+        badges: [
+          { code: "EMERGENCY_CALL", state: "cleared-unacknowledged" },
+          { code: "FALL_DETECTED", state: "cleared-unacknowledged" },
+          { code: "GAS_LEAK", state: "cleared-unacknowledged" },
+          { code: "EMERGENCY_CALL", state: "active-unacknowledged" },
+        ].map((a) => i18n.STRINGS["zh-CN"].states[i18n.stateKey(a)]),
       };
-    })()`)) as { names: [string, string, string, string][]; samples: string[]; flood: string[] };
+    })()`)) as {
+      names: [string, string, string, string][];
+      samples: string[];
+      flood: string[];
+      badges: string[];
+    };
+    // A call whose window ended unanswered has not "returned to normal"; a gas leak that stopped has.
+    expect(out.badges).toEqual([
+      "呼叫窗口已结束 · 未确认",
+      "呼叫窗口已结束 · 未确认",
+      "已恢复 · 待确认",
+      "未确认",
+    ]);
     for (const [lang, model, key, name] of out.names) {
       expect(name, `${lang} ${model} ${key}`).not.toBe(key);
       if (lang === "zh-CN") expect(name, `${model} ${key}`).toMatch(/[\u4e00-\u9fff]/);

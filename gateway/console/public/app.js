@@ -2,7 +2,7 @@
 // login: the broker's ACL decides what this page may read and request, exactly as
 // for any other console (docs/topics.md). State is rebuilt from the retained
 // topics at every (re)connection: the page keeps nothing the gateway does not.
-import { CODE_NAMES, metricsText, STRINGS } from "./i18n.js";
+import { CODE_NAMES, metricsText, STRINGS, stateKey } from "./i18n.js";
 
 const $ = (sel) => document.querySelector(sel);
 
@@ -428,7 +428,7 @@ function alertCard(a) {
       el(
         "span",
         {},
-        el("span", { class: `badge state-${a.state}` }, t(`states.${a.state}`)),
+        el("span", { class: `badge state-${a.state}` }, t(`states.${stateKey(a)}`)),
         a.suppression ? el("span", { class: "badge" }, " ", t(`suppression.${a.suppression}`)) : "",
         a.urgent ? el("span", { class: "badge" }, " ", t("urgent")) : "",
         a.test ? el("span", { class: "badge" }, " ", t("test")) : "",

@@ -69,6 +69,8 @@ export const STRINGS = {
       "active-unacknowledged": "未确认",
       "active-acknowledged": "已确认",
       "cleared-unacknowledged": "已恢复 · 待确认",
+      // A call or fall has no "normal" to return to: its window ended and nobody has acknowledged it.
+      "window-over-unacknowledged": "呼叫窗口已结束 · 未确认",
       closed: "已关闭",
     },
     suppression: { shelved: "已搁置", suppressed: "已抑制", "out-of-service": "已停用" },
@@ -148,6 +150,7 @@ export const STRINGS = {
       "active-unacknowledged": "unacknowledged",
       "active-acknowledged": "acknowledged",
       "cleared-unacknowledged": "cleared, unacknowledged",
+      "window-over-unacknowledged": "call window over, unacknowledged",
       closed: "closed",
     },
     suppression: { shelved: "shelved", suppressed: "suppressed", "out-of-service": "out of service" },
@@ -340,6 +343,16 @@ function readableKey(key) {
 }
 
 /** The label of a reading: its name in `lang`, for this model where it differs. */
+/** Event alerts (docs/topics.md: a call or a fall) end their window; they do not "return to normal". */
+const EVENT_CODES = new Set(["EMERGENCY_CALL", "FALL_DETECTED"]);
+
+/** The key in `states` of an alert's badge. */
+export function stateKey(alert) {
+  return alert.state === "cleared-unacknowledged" && EVENT_CODES.has(alert.code)
+    ? "window-over-unacknowledged"
+    : alert.state;
+}
+
 export function metricName(lang, model, key) {
   const names = METRIC_NAMES[lang] ?? METRIC_NAMES.en;
   const known = names[`${model}.${key}`] ?? names[key];
