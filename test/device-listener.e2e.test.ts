@@ -394,6 +394,86 @@ describe("the device listener: devices served by a worker thread", () => {
     expect(gw.counters.rejected("connection", "not-connect")).toBe(1);
   });
 
+  /** A raw p-1 connection, logged in (its CONNACK read), at MQTT 3.1.1 or 5. */
+  async function loggedInPendant(protocolVersion: 4 | 5): Promise<net.Socket> {
+    const s = net.connect(devicePort(), "127.0.0.1");
+    await new Promise((r) => s.once("connect", r));
+    const connack = new Promise<Buffer>((r) => s.once("data", r));
+    s.write(
+      mqttPacket.generate(
+        {
+          cmd: "connect",
+          protocolId: "MQTT",
+          protocolVersion,
+          clean: true,
+          clientId: "ec200-p-1",
+          keepalive: 60,
+          username: "p-1",
+          password: Buffer.from("pw-p1"),
+        },
+        { protocolVersion },
+      ),
+    );
+    expect((await connack)[0]).toBe(0x20);
+    return s;
+  }
+
+  /** The listener still takes devices: a fresh pendant logs in and its press is taken in. */
+  async function listenerStillServes(seq: number): Promise<void> {
+    expect(gw.broker.listening).toBe(true);
+    const p = await device("p-2", "pw-p2");
+    await p.publish("devices/ec200/p-2/up", pendantMsg(seq, "press"));
+    await ops.waitFor((x) => x.topic.includes("/alerts/p") && x.topic.endsWith("/p-2"));
+    await p.end();
+  }
+
+  it("a SUBSCRIBE or UNSUBSCRIBE without a topic filter closes that connection as malformed; the listener lives on", async () => {
+    for (const [version, bytes] of [
+      [4, [0x82, 0x02, 0x00, 0x01]], // SUBSCRIBE, packet id 1, no filter (§3.8.3-3)
+      [5, [0xa2, 0x03, 0x00, 0x01, 0x00]], // MQTT 5 UNSUBSCRIBE, no properties, no filter (§3.10.3)
+      [4, [0xa2, 0x02, 0x00, 0x01]], // UNSUBSCRIBE, no filter (§3.10.3-2)
+    ] as const) {
+      const s = await loggedInPendant(version);
+      s.write(Buffer.from(bytes));
+      await new Promise((r) => s.once("close", r));
+    }
+    expect(gw.counters.rejected("ec200", "malformed-packet")).toBe(3);
+    await listenerStillServes(1);
+  });
+
+  it("a QoS 1 PUBLISH, SUBSCRIBE or UNSUBSCRIBE with packet identifier 0 is malformed (§2.3.1-1)", async () => {
+    const zeroId = [
+      // QoS 1 on the device's own topic: the worker's in-place path would otherwise take it.
+      Buffer.concat([
+        Buffer.from([0x32, 2 + 20 + 2 + 2, 0x00, 20]),
+        Buffer.from("devices/ec200/p-1/up"),
+        Buffer.from([0x00, 0x00, 0x7b, 0x7d]),
+      ]),
+      Buffer.concat([Buffer.from([0x82, 8, 0x00, 0x00, 0x00, 3]), Buffer.from("a/b"), Buffer.from([0x00])]),
+      Buffer.concat([Buffer.from([0xa2, 2 + 2 + 3, 0x00, 0x00, 0x00, 3]), Buffer.from("a/b")]),
+    ];
+    for (const bytes of zeroId) {
+      const s = await loggedInPendant(4);
+      s.write(bytes);
+      await new Promise((r) => s.once("close", r));
+    }
+    expect(gw.counters.rejected("ec200", "malformed-packet")).toBe(3);
+    expect(gw.counters.rejected("ec200", "malformed")).toBe(0);
+    await listenerStillServes(1);
+  });
+
+  it("a message from the main thread that fails in the worker closes that connection only, counted", async () => {
+    const s = await loggedInPendant(4);
+    const front = (gw.broker as unknown as { front: { byId: Map<number, unknown>; send(m: unknown): void } })
+      .front;
+    const [conn] = [...front.byId.keys()];
+    // A SUBACK with no return code cannot be generated (mqtt-packet throws "Invalid qos vector").
+    front.send({ t: "suback", conn, messageId: 1, granted: [] });
+    await new Promise((r) => s.once("close", r));
+    expect(gw.counters.rejected("ec200", "internal-error")).toBe(1);
+    await listenerStillServes(1);
+  });
+
   it("a device the configuration no longer has is disconnected", async () => {
     const p = await device("p-2", "pw-p2");
     expect(gw.broker.disconnect((i) => i.kind === "device" && i.device.id === "p-2")).toBe(1);

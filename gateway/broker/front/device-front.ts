@@ -340,6 +340,16 @@ export class DeviceFrontEnd {
         const c = m.conn === null ? undefined : this.byId.get(m.conn);
         const who = c?.identity ? whoOf(c.identity) : (c?.clientId ?? "(device listener)");
         this.opts.counters.reject(m.role ?? "connection", m.reason);
+        if (m.reason === "internal-error") {
+          // A bug in the worker, met on one connection (closed; the others go on): always worth a line.
+          this.opts.rateLog.warn(
+            who,
+            m.reason,
+            { who, reason: m.reason, err: m.detail, listener: "devices" },
+            "device listener: internal error; that connection is closed",
+          );
+          return;
+        }
         // Before login, only at debug level, as on aedes' listeners: a flood must not flood the log.
         if (m.role === null) {
           this.opts.log.debug(
