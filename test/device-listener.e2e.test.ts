@@ -361,6 +361,35 @@ describe("the device listener: devices served by a worker thread", () => {
     expect(gw.broker.deviceListenerConnections).toBe(1);
   });
 
+  it("a login on either listener takes over from the same client id on the other; downlinks reach only the newest", async () => {
+    const onMain = async () => {
+      const c = await connect(gw, "p-1", "pw-p1");
+      clients.push(c);
+      return c;
+    };
+    const closed = async (c: TestClient) => {
+      const until = Date.now() + 3000;
+      while (!c.closedByServer && Date.now() < until) await sleep(10);
+      return c.closedByServer;
+    };
+    // Device listener first, then aedes' listener.
+    const front = await device("p-1", "pw-p1");
+    expect(await front.subscribe("devices/ec200/p-1/down")).toBe(1);
+    const main = await onMain();
+    expect(await closed(front)).toBe(true);
+    expect(await main.subscribe("devices/ec200/p-1/down")).toBe(1);
+    await main.publish("devices/ec200/p-1/up", pendantMsg(1, "press"));
+    const alert = (await ops.waitFor((x) => x.topic.includes("/alerts/p"))).json();
+    await ops.publish(`linli/${SITE}/ack/${alert.id}`, JSON.stringify({ by: "Wang Li" }));
+    await main.waitFor((x) => x.topic === "devices/ec200/p-1/down");
+    expect(gw.broker.deviceListenerConnections).toBe(0);
+    // And back: the device listener's login closes aedes' connection.
+    const again = await device("p-1", "pw-p1");
+    expect(await closed(main)).toBe(true);
+    expect(gw.broker.deviceListenerConnections).toBe(1);
+    expect(await again.subscribe("devices/ec200/p-1/down")).toBe(1);
+  });
+
   it("devices that log in and vanish at once leave no connection behind", async () => {
     // Each socket's close may reach the main thread before its CONNECT does (ring and postMessage).
     const sockets = await Promise.all(Array.from({ length: 100 }, () => rawPendant(60)));

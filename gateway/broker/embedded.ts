@@ -263,6 +263,7 @@ export class EmbeddedBroker implements NorthboundSink {
           counters: opts.counters,
           log: opts.log,
           rateLog: opts.rateLog,
+          takeOver: (clientId) => broker.takeOverAedesClient(clientId),
         }).catch((err: NodeJS.ErrnoException) => {
           err.message = `mqtt.deviceListener (${opts.deviceListener?.host}:${opts.deviceListener?.port}): ${err.message}`;
           throw err;
@@ -371,6 +372,12 @@ export class EmbeddedBroker implements NorthboundSink {
       }
     }
     return n + (this.front?.disconnect(match) ?? 0);
+  }
+
+  /** A login on the device listener takes over from aedes' connection with the same client id. */
+  private takeOverAedesClient(clientId: string): void {
+    const clients = (this.aedes as unknown as { clients: Record<string, Client | undefined> }).clients;
+    clients[clientId]?.close();
   }
 
   /** Stops accepting, closes every client, then the broker. */
@@ -576,6 +583,8 @@ export class EmbeddedBroker implements NorthboundSink {
         return;
       }
       this.identities.set(client, result.identity);
+      // MQTT 3.1.1 §3.1.4-2 across listeners: aedes takes over within its own, this from the device listener's.
+      this.front?.takeOver(client.id);
       forgetConnectPacket(client);
       // Deliveries to operators: P1 at once, and a slow reader holds nobody up (operator-delivery.ts).
       // Alerts and telemetry are for operators only (AccessPolicy): devices, the bulk of the

@@ -273,6 +273,19 @@ export class DeviceFrontEnd {
     return true;
   }
 
+  /**
+   * A login with this client id on the other listener (aedes') takes over from a connection here
+   * (MQTT 3.1.1 §3.1.4-2, docs/security.md): closed, and no downlink goes to it from now on.
+   */
+  takeOver(clientId: string): boolean {
+    const c = this.byClientId.get(clientId);
+    if (c === undefined) return false;
+    this.byClientId.delete(clientId);
+    this.dropDownlink(c);
+    this.send({ t: "close", conn: c.id });
+    return true;
+  }
+
   /** Closes the connections whose identity matches (a reload removed the device); returns how many. */
   disconnect(match: (identity: Identity) => boolean): number {
     let n = 0;
@@ -437,6 +450,8 @@ export class DeviceFrontEnd {
       if (previous.downlink !== null) this.dropDownlink(previous);
       this.send({ t: "close", conn: previous.id });
     }
+    // The same on the other listener (aedes'): a device moving between them is connected once.
+    this.opts.takeOver?.(m.clientId);
     c.identity = identity;
     this.byClientId.set(m.clientId, c);
     const limit = packetLimitOf(identity, limits.config.operatorMaxPacket);
@@ -650,6 +665,8 @@ export interface FrontEndOptions {
   counters: Counters;
   log: Logger;
   rateLog: RateLimitedLog;
+  /** A device logged in here: a connection with its client id on the other listener is closed. */
+  takeOver?: (clientId: string) => void;
 }
 
 /** A TLS listener's files as read (readTlsFiles), in the form the worker is sent. */
