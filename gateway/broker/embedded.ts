@@ -63,6 +63,22 @@ const NO_STORE: DurableMap = {
   delete() {},
 };
 
+/** CONNACK 1 (MQTT 3.1.1 §3.2.2.3): aedes' answer to a CONNECT of a level it does not speak (MQTT 5). */
+const UNACCEPTABLE_PROTOCOL_VERSION = 1;
+/**
+ * aedes' own protocol checks, by their messages (lib/handlers, lib/utils.js validateTopic): a
+ * second CONNECT or a packet a client never sends ("Invalid protocol"), a wildcard or empty
+ * topic in a PUBLISH, a malformed filter in a SUBSCRIBE or UNSUBSCRIBE.
+ */
+const PROTOCOL_VIOLATION =
+  /^(Invalid protocol$|impossible to (UN)?SUBSCRIBE to an empty topic|[#+] is (not|only) allowed in |topic has too many levels|empty topic not allowed in PUBLISH)/;
+
+/**
+ * mqtt-packet's refusal to write a SUBACK without return codes: the answer to a SUBSCRIBE without
+ * a topic filter (§3.8.3-3), which its parser lets through.
+ */
+const UNWRITABLE_SUBACK = "Invalid qos vector";
+
 class RefusedError extends Error {
   returnCode?: number;
 }
@@ -487,6 +503,39 @@ export class EmbeddedBroker implements NorthboundSink {
     return err;
   }
 
+  /**
+   * A connection aedes closed for a malformed packet (mqtt-packet's parser refused it) or a
+   * protocol violation (aedes' own checks): counted and logged as the device listener does. Other
+   * errors are not: refused logins, publishes and limits are counted where they are decided, and
+   * a socket's own errors (a reset) are no one's violation.
+   */
+  private countProtocolError(client: Client | null | undefined, err: Error): void {
+    if (!client) return;
+    const parser = (client as unknown as { _parser?: { error: Error | null } })._parser;
+    const reason =
+      parser?.error === err || err.message === UNWRITABLE_SUBACK
+        ? "malformed-packet"
+        : (err as { errorCode?: number }).errorCode === UNACCEPTABLE_PROTOCOL_VERSION ||
+            PROTOCOL_VIOLATION.test(err.message)
+          ? "protocol-violation"
+          : null;
+    if (reason === null) return;
+    const identity = this.identities.get(client);
+    // As on the device listener: `connection` before login, the identity's model after.
+    const model =
+      identity === undefined ? "connection" : identity.kind === "device" ? identity.device.model : "operator";
+    this.counters.reject(model, reason);
+    const address = (client as unknown as { conn?: Socket }).conn?.remoteAddress ?? "unknown";
+    const who =
+      identity === undefined ? address : identity.kind === "device" ? identity.device.id : identity.name;
+    this.rateLog.warn(
+      who,
+      reason,
+      { who, clientId: client.id, reason, detail: err.message, transport: this.transportOf(client) },
+      "connection closed: malformed packet or protocol violation",
+    );
+  }
+
   private transportOf(client: Client): TransportName | undefined {
     return this.transports.get(client)?.transport;
   }
@@ -754,9 +803,11 @@ export class EmbeddedBroker implements NorthboundSink {
     });
     a.on("clientError", (client, err) => {
       this.log.debug({ clientId: client?.id, err: err.message }, "client error");
+      this.countProtocolError(client, err);
     });
     a.on("connectionError", (client, err) => {
       this.log.debug({ clientId: client?.id, err: err.message }, "connection error");
+      this.countProtocolError(client, err);
     });
   }
 }
