@@ -503,6 +503,39 @@ describe("the device listener: devices served by a worker thread", () => {
     await listenerStillServes(1);
   });
 
+  it("a worker that dies is restarted on the same port: devices reconnect, /readyz is 503 only meanwhile, restarts counted", async () => {
+    const p = await device("p-1", "pw-p1");
+    expect(await p.subscribe("devices/ec200/p-1/down")).toBe(1);
+    const port = devicePort();
+    const front = (gw.broker as unknown as { front: { worker: import("node:worker_threads").Worker } }).front;
+    // As a bug that ends the worker would.
+    await front.worker.terminate();
+    expect(gw.notReadyReason()).toBe("broker not listening");
+    const until = Date.now() + 5000;
+    while (!p.closedByServer && Date.now() < until) await sleep(10);
+    expect(p.closedByServer).toBe(true);
+    expect(gw.broker.deviceListenerConnections).toBe(0);
+    while (gw.notReadyReason() !== null && Date.now() < until) await sleep(10);
+    expect(gw.notReadyReason()).toBeNull();
+    expect(gw.stats().deviceListener?.restarts).toBe(1);
+    expect(devicePort()).toBe(port);
+    // The device comes back on the same port; its uplinks and downlinks work as before.
+    const back = await device("p-1", "pw-p1");
+    expect(await back.subscribe("devices/ec200/p-1/down")).toBe(1);
+    await back.publish("devices/ec200/p-1/up", pendantMsg(1, "press"));
+    const alert = (await ops.waitFor((x) => x.topic.includes("/alerts/p"))).json();
+    await ops.publish(`linli/${SITE}/ack/${alert.id}`, JSON.stringify({ by: "Wang Li" }));
+    await back.waitFor((x) => x.topic === "devices/ec200/p-1/down");
+    // Readings still go through the model's classifier, sent to the new worker again.
+    await back.publish("devices/ec200/p-1/up", pendantMsg(2, null, { bat: 3 }));
+    await ops.waitFor(
+      (x) =>
+        x.topic === `linli/${SITE}/telemetry/ec200/p-1` &&
+        (x.json().metrics as { battery?: { value: number } }).battery?.value === 3,
+    );
+    expect(gw.broker.deviceListenerConnections).toBe(1);
+  });
+
   it("a device the configuration no longer has is disconnected", async () => {
     const p = await device("p-2", "pw-p2");
     expect(gw.broker.disconnect((i) => i.kind === "device" && i.device.id === "p-2")).toBe(1);
@@ -613,5 +646,27 @@ describe("the device listener over TLS", () => {
     const still = await connectWith({ username: "p-2", password: "pw-p2", clientId: "ec200-p-2" });
     expect(still.connected).toBe(true);
     expect(p1.connected).toBe(true);
+
+    // A worker that dies is restarted with the certificate last loaded (the renewed one), its
+    // CA too: a device logs in by its certificate again.
+    const front = (gw.broker as unknown as { front: { worker: import("node:worker_threads").Worker } }).front;
+    await front.worker.terminate();
+    const until = Date.now() + 5000;
+    while (gw.notReadyReason() !== null && Date.now() < until) await sleep(10);
+    expect(gw.stats().deviceListener?.restarts).toBe(1);
+    const afterRestart = await new Promise<string>((resolve, reject) => {
+      const s = tlsConnect({ host: "127.0.0.1", port: gw?.broker.deviceListenerPort ?? 0, ca }, () => {
+        resolve(s.getPeerCertificate().serialNumber);
+        s.destroy();
+      });
+      s.once("error", reject);
+    });
+    expect(afterRestart).toBe(peerSerial);
+    const p3again = await connectWith({
+      cert: readFileSync(cert.cert),
+      key: readFileSync(cert.key),
+      clientId: "ec200-p-3",
+    });
+    await p3again.publishAsync("devices/ec200/p-3/up", pendantMsg(2, null), { qos: 1 });
   });
 });

@@ -311,6 +311,11 @@ export class EmbeddedBroker implements NorthboundSink {
     return this.front?.telemetryConflated ?? 0;
   }
 
+  /** Times the device listener's worker died and was restarted. */
+  get deviceListenerRestarts(): number {
+    return this.front?.restarts ?? 0;
+  }
+
   /** Devices logged in on the device listener. */
   get deviceListenerConnections(): number {
     return this.front?.connections ?? 0;
