@@ -84,6 +84,8 @@ class RefusedError extends Error {
 }
 
 const EMITTER_CONCURRENCY = 1000;
+/** Logins between acceptance and registration are a handful at a time; past this, closed ones are dropped. */
+const ADMITTING_PRUNE_AT = 256;
 
 // mqtt-packet writes 16-bit numbers (lengths, packet ids) from a cache of 65,536 two-byte Buffers, built
 // on the first packet written: ~6.5 MB of heap (a Buffer object is ~100 B), a twentieth of an edge box's
@@ -156,6 +158,12 @@ export class EmbeddedBroker implements NorthboundSink {
         "subscriber too far behind even for QoS 1: connection closed (a persistent session resumes on reconnect)",
       ),
   );
+  /**
+   * Clients whose login aedes accepted but has not registered yet (aedes.clients has them from its
+   * "clientReady" on): a device listener login in between takes over from them too. Closed ones
+   * are pruned once the map is past ADMITTING_PRUNE_AT.
+   */
+  private readonly admitting = new Map<string, Client>();
   /** The device listener's front end (a worker thread), when configured. */
   private front: DeviceFrontEnd | null = null;
   /** Telemetry straight to operators' connections, past aedes (direct-fanout.ts). */
@@ -399,6 +407,15 @@ export class EmbeddedBroker implements NorthboundSink {
   private takeOverAedesClient(clientId: string): void {
     const clients = (this.aedes as unknown as { clients: Record<string, Client | undefined> }).clients;
     clients[clientId]?.close();
+    this.admitting.get(clientId)?.close();
+    this.admitting.delete(clientId);
+  }
+
+  private noteAdmitting(client: Client): void {
+    if (this.admitting.size >= ADMITTING_PRUNE_AT)
+      for (const [id, c] of this.admitting)
+        if ((c as unknown as { closed: boolean }).closed) this.admitting.delete(id);
+    this.admitting.set(client.id, client);
   }
 
   /** Stops accepting, closes every client, then the broker. */
@@ -638,7 +655,10 @@ export class EmbeddedBroker implements NorthboundSink {
       }
       this.identities.set(client, result.identity);
       // MQTT 3.1.1 §3.1.4-2 across listeners: aedes takes over within its own, this from the device listener's.
-      this.front?.takeOver(client.id);
+      if (this.front !== null) {
+        this.front.takeOver(client.id);
+        this.noteAdmitting(client);
+      }
       forgetConnectPacket(client);
       // Deliveries to operators: P1 at once, and a slow reader holds nobody up (operator-delivery.ts).
       // Alerts and telemetry are for operators only (AccessPolicy): devices, the bulk of the
@@ -802,6 +822,7 @@ export class EmbeddedBroker implements NorthboundSink {
     // aedes emits "clientReady" just before the client's "connected", whose once-listener's removal
     // turns the client's events back into a dictionary: compacted on the next tick (client-memory.ts).
     a.on("clientReady", (client) => {
+      if (this.admitting.get(client.id) === client) this.admitting.delete(client.id);
       // A persistent session's subscriptions are restored without a "subscribe" event.
       this.fanout.changed(client);
       process.nextTick(compactClientEvents, client);
