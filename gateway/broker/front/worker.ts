@@ -193,6 +193,10 @@ function onSocketClose(this: DeviceSocket): void {
   try {
     c.closed();
   } catch (err) {
+    // No close event follows: forgotten here at least (the main thread keeps its record).
+    c.state = CLOSED;
+    connections.delete(c.id);
+    stalled.delete(c);
     failedWithin(c, err);
   }
 }
