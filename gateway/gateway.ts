@@ -83,8 +83,8 @@ export interface GatewayStats {
   devices: { total: number; online: number; lost: number };
   buses: BusReport[];
   upstream: UpstreamStats | null;
-  /** The device listener (mqtt.deviceListener): devices logged in, readings its worker conflated. */
-  deviceListener: { connections: number; telemetryConflated: number } | null;
+  /** The device listener (mqtt.deviceListener): devices logged in, readings its worker conflated, its worker's restarts. */
+  deviceListener: { connections: number; telemetryConflated: number; restarts: number } | null;
   /** Operators' connections too far behind (broker/operator-delivery.ts): QoS 0 messages dropped, connections closed. */
   slowSubscribers: { dropped: number; disconnected: number };
 }
@@ -662,6 +662,7 @@ export class Gateway {
           : {
               connections: this.brokerRef.deviceListenerConnections,
               telemetryConflated: this.brokerRef.deviceListenerConflated,
+              restarts: this.brokerRef.deviceListenerRestarts,
             },
       slowSubscribers: {
         dropped: this.brokerRef?.slowSubscribers.dropped ?? 0,

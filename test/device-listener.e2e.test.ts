@@ -361,6 +361,35 @@ describe("the device listener: devices served by a worker thread", () => {
     expect(gw.broker.deviceListenerConnections).toBe(1);
   });
 
+  it("a login on either listener takes over from the same client id on the other; downlinks reach only the newest", async () => {
+    const onMain = async () => {
+      const c = await connect(gw, "p-1", "pw-p1");
+      clients.push(c);
+      return c;
+    };
+    const closed = async (c: TestClient) => {
+      const until = Date.now() + 3000;
+      while (!c.closedByServer && Date.now() < until) await sleep(10);
+      return c.closedByServer;
+    };
+    // Device listener first, then aedes' listener.
+    const front = await device("p-1", "pw-p1");
+    expect(await front.subscribe("devices/ec200/p-1/down")).toBe(1);
+    const main = await onMain();
+    expect(await closed(front)).toBe(true);
+    expect(await main.subscribe("devices/ec200/p-1/down")).toBe(1);
+    await main.publish("devices/ec200/p-1/up", pendantMsg(1, "press"));
+    const alert = (await ops.waitFor((x) => x.topic.includes("/alerts/p"))).json();
+    await ops.publish(`linli/${SITE}/ack/${alert.id}`, JSON.stringify({ by: "Wang Li" }));
+    await main.waitFor((x) => x.topic === "devices/ec200/p-1/down");
+    expect(gw.broker.deviceListenerConnections).toBe(0);
+    // And back: the device listener's login closes aedes' connection.
+    const again = await device("p-1", "pw-p1");
+    expect(await closed(main)).toBe(true);
+    expect(gw.broker.deviceListenerConnections).toBe(1);
+    expect(await again.subscribe("devices/ec200/p-1/down")).toBe(1);
+  });
+
   it("devices that log in and vanish at once leave no connection behind", async () => {
     // Each socket's close may reach the main thread before its CONNECT does (ring and postMessage).
     const sockets = await Promise.all(Array.from({ length: 100 }, () => rawPendant(60)));
@@ -392,6 +421,125 @@ describe("the device listener: devices served by a worker thread", () => {
     s.write(Buffer.from([0xc0, 0x00])); // PINGREQ before CONNECT
     await new Promise((r) => s.once("close", r));
     expect(gw.counters.rejected("connection", "not-connect")).toBe(1);
+  });
+
+  /** A raw p-1 connection, logged in (its CONNACK read), at MQTT 3.1.1 or 5. */
+  async function loggedInPendant(protocolVersion: 4 | 5): Promise<net.Socket> {
+    const s = net.connect(devicePort(), "127.0.0.1");
+    await new Promise((r) => s.once("connect", r));
+    const connack = new Promise<Buffer>((r) => s.once("data", r));
+    s.write(
+      mqttPacket.generate(
+        {
+          cmd: "connect",
+          protocolId: "MQTT",
+          protocolVersion,
+          clean: true,
+          clientId: "ec200-p-1",
+          keepalive: 60,
+          username: "p-1",
+          password: Buffer.from("pw-p1"),
+        },
+        { protocolVersion },
+      ),
+    );
+    expect((await connack)[0]).toBe(0x20);
+    return s;
+  }
+
+  /** The listener still takes devices: a fresh pendant logs in and its press is taken in. */
+  async function listenerStillServes(seq: number): Promise<void> {
+    expect(gw.broker.listening).toBe(true);
+    const p = await device("p-2", "pw-p2");
+    await p.publish("devices/ec200/p-2/up", pendantMsg(seq, "press"));
+    await ops.waitFor((x) => x.topic.includes("/alerts/p") && x.topic.endsWith("/p-2"));
+    await p.end();
+  }
+
+  it("a SUBSCRIBE or UNSUBSCRIBE without a topic filter closes that connection as malformed; the listener lives on", async () => {
+    for (const [version, bytes] of [
+      [4, [0x82, 0x02, 0x00, 0x01]], // SUBSCRIBE, packet id 1, no filter (§3.8.3-3)
+      [5, [0xa2, 0x03, 0x00, 0x01, 0x00]], // MQTT 5 UNSUBSCRIBE, no properties, no filter (§3.10.3)
+      [4, [0xa2, 0x02, 0x00, 0x01]], // UNSUBSCRIBE, no filter (§3.10.3-2)
+    ] as const) {
+      const s = await loggedInPendant(version);
+      s.write(Buffer.from(bytes));
+      await new Promise((r) => s.once("close", r));
+    }
+    expect(gw.counters.rejected("ec200", "malformed-packet")).toBe(3);
+    await listenerStillServes(1);
+  });
+
+  it("a QoS 1 PUBLISH, SUBSCRIBE or UNSUBSCRIBE with packet identifier 0 is malformed (§2.3.1-1)", async () => {
+    const zeroId = [
+      // QoS 1 on the device's own topic: the worker's in-place path would otherwise take it.
+      Buffer.concat([
+        Buffer.from([0x32, 2 + 20 + 2 + 2, 0x00, 20]),
+        Buffer.from("devices/ec200/p-1/up"),
+        Buffer.from([0x00, 0x00, 0x7b, 0x7d]),
+      ]),
+      Buffer.concat([Buffer.from([0x82, 8, 0x00, 0x00, 0x00, 3]), Buffer.from("a/b"), Buffer.from([0x00])]),
+      Buffer.concat([Buffer.from([0xa2, 2 + 2 + 3, 0x00, 0x00, 0x00, 3]), Buffer.from("a/b")]),
+    ];
+    for (const bytes of zeroId) {
+      const s = await loggedInPendant(4);
+      s.write(bytes);
+      await new Promise((r) => s.once("close", r));
+    }
+    expect(gw.counters.rejected("ec200", "malformed-packet")).toBe(3);
+    expect(gw.counters.rejected("ec200", "malformed")).toBe(0);
+    await listenerStillServes(1);
+  });
+
+  it("a message from the main thread that fails in the worker closes that connection only, counted", async () => {
+    const s = await loggedInPendant(4);
+    const front = (gw.broker as unknown as { front: { byId: Map<number, unknown>; send(m: unknown): void } })
+      .front;
+    const [conn] = [...front.byId.keys()];
+    // A SUBACK with no return code cannot be generated (mqtt-packet throws "Invalid qos vector").
+    front.send({ t: "suback", conn, messageId: 1, granted: [] });
+    await new Promise((r) => s.once("close", r));
+    expect(gw.counters.rejected("ec200", "internal-error")).toBe(1);
+    await listenerStillServes(1);
+  });
+
+  it("a worker that dies is restarted on the same port: devices reconnect, /readyz is 503 only meanwhile, restarts counted", async () => {
+    const p = await device("p-1", "pw-p1");
+    expect(await p.subscribe("devices/ec200/p-1/down")).toBe(1);
+    const port = devicePort();
+    const front = (
+      gw.broker as unknown as {
+        front: { worker: import("node:worker_threads").Worker; backoffMs: number };
+      }
+    ).front;
+    // As a bug that ends the worker would.
+    await front.worker.terminate();
+    expect(gw.notReadyReason()).toBe("broker not listening");
+    // Restarted after 0.5 s; were it to die again at once, after twice that (a crash loop is bounded).
+    expect(front.backoffMs).toBe(1000);
+    const until = Date.now() + 5000;
+    while (!p.closedByServer && Date.now() < until) await sleep(10);
+    expect(p.closedByServer).toBe(true);
+    expect(gw.broker.deviceListenerConnections).toBe(0);
+    while (gw.notReadyReason() !== null && Date.now() < until) await sleep(10);
+    expect(gw.notReadyReason()).toBeNull();
+    expect(gw.stats().deviceListener?.restarts).toBe(1);
+    expect(devicePort()).toBe(port);
+    // The device comes back on the same port; its uplinks and downlinks work as before.
+    const back = await device("p-1", "pw-p1");
+    expect(await back.subscribe("devices/ec200/p-1/down")).toBe(1);
+    await back.publish("devices/ec200/p-1/up", pendantMsg(1, "press"));
+    const alert = (await ops.waitFor((x) => x.topic.includes("/alerts/p"))).json();
+    await ops.publish(`linli/${SITE}/ack/${alert.id}`, JSON.stringify({ by: "Wang Li" }));
+    await back.waitFor((x) => x.topic === "devices/ec200/p-1/down");
+    // Readings still go through the model's classifier, sent to the new worker again.
+    await back.publish("devices/ec200/p-1/up", pendantMsg(2, null, { bat: 3 }));
+    await ops.waitFor(
+      (x) =>
+        x.topic === `linli/${SITE}/telemetry/ec200/p-1` &&
+        (x.json().metrics as { battery?: { value: number } }).battery?.value === 3,
+    );
+    expect(gw.broker.deviceListenerConnections).toBe(1);
   });
 
   it("a device the configuration no longer has is disconnected", async () => {
@@ -504,5 +652,27 @@ describe("the device listener over TLS", () => {
     const still = await connectWith({ username: "p-2", password: "pw-p2", clientId: "ec200-p-2" });
     expect(still.connected).toBe(true);
     expect(p1.connected).toBe(true);
+
+    // A worker that dies is restarted with the certificate last loaded (the renewed one), its
+    // CA too: a device logs in by its certificate again.
+    const front = (gw.broker as unknown as { front: { worker: import("node:worker_threads").Worker } }).front;
+    await front.worker.terminate();
+    const until = Date.now() + 5000;
+    while (gw.notReadyReason() !== null && Date.now() < until) await sleep(10);
+    expect(gw.stats().deviceListener?.restarts).toBe(1);
+    const afterRestart = await new Promise<string>((resolve, reject) => {
+      const s = tlsConnect({ host: "127.0.0.1", port: gw?.broker.deviceListenerPort ?? 0, ca }, () => {
+        resolve(s.getPeerCertificate().serialNumber);
+        s.destroy();
+      });
+      s.once("error", reject);
+    });
+    expect(afterRestart).toBe(peerSerial);
+    const p3again = await connectWith({
+      cert: readFileSync(cert.cert),
+      key: readFileSync(cert.key),
+      clientId: "ec200-p-3",
+    });
+    await p3again.publishAsync("devices/ec200/p-3/up", pendantMsg(2, null), { qos: 1 });
   });
 });

@@ -1,4 +1,6 @@
+import net from "node:net";
 import mqtt from "mqtt";
+import mqttPacket from "mqtt-packet";
 import { afterEach, describe, expect, it } from "vitest";
 import { validateConfig } from "../config/load.js";
 import { createLogger, RateLimitedLog } from "../log.js";
@@ -192,5 +194,100 @@ describe("EmbeddedBroker retained payloads", () => {
       "linli/s1/devices/c/status": "online",
       "linli/s1/alerts/p2/DOOR_HELD_OPEN/d1": long,
     });
+  });
+});
+
+describe("EmbeddedBroker malformed packets and protocol violations", () => {
+  let counters: Counters;
+  let lines: { msg: string; reason?: string }[];
+
+  async function startCounting(): Promise<number> {
+    counters = new Counters();
+    lines = [];
+    const log = createLogger({ level: "silent" });
+    const rateLog = new RateLimitedLog(log);
+    const warn = rateLog.warn.bind(rateLog);
+    rateLog.warn = (key, reason, obj, msg) => {
+      lines.push({ msg, reason });
+      return warn(key, reason, obj, msg);
+    };
+    broker = await EmbeddedBroker.start({
+      listeners: [{ host: "127.0.0.1", port: 0 }],
+      maxConnections: 10,
+      policy: new AccessPolicy("s1", new Registry(config, { onLost: () => {}, onWelfareDue: () => {} })),
+      handlers: { uplink: (_d, _p, _c, done) => done(null), operator: () => {} },
+      counters,
+      log,
+      rateLog,
+    });
+    return broker.addresses()[0]?.port as number;
+  }
+
+  const connectPacket = (o: { protocolVersion?: number; password?: string } = {}) =>
+    mqttPacket.generate(
+      {
+        cmd: "connect",
+        protocolId: "MQTT",
+        protocolVersion: (o.protocolVersion ?? 4) as 4,
+        clean: true,
+        clientId: "ec200-p1",
+        keepalive: 60,
+        username: "p1",
+        password: Buffer.from(o.password ?? "pw1"),
+      },
+      { protocolVersion: o.protocolVersion ?? 4 },
+    );
+
+  /** Sends `bytes` on a fresh socket (after p1's login when `login`), and waits for the broker to close or refuse it. */
+  async function closedAfter(port: number, bytes: Buffer, login: boolean): Promise<void> {
+    const s = net.connect(port, "127.0.0.1");
+    await new Promise((r) => s.once("connect", r));
+    s.on("error", () => {});
+    if (login) {
+      const connack = new Promise<Buffer>((r) => s.once("data", r));
+      s.write(connectPacket());
+      expect([...(await connack)]).toEqual([0x20, 0x02, 0x00, 0x00]);
+    }
+    const closed = new Promise((r) => s.once("close", r));
+    // Closed, or refused with a CONNACK (aedes then leaves the closing to the client).
+    const refused = new Promise((r) => s.on("data", (b: Buffer) => b[0] === 0x20 && b[3] !== 0 && r(b)));
+    s.write(bytes);
+    await Promise.race([closed, refused]);
+    s.destroy();
+  }
+
+  it("counts and logs them: `connection` before login, the device's model after; a refused login is not one", async () => {
+    const port = await startCounting();
+    const v4 = connectPacket();
+    const protocolName = Buffer.from(v4);
+    protocolName.write("MQTX", 4, "latin1");
+    const level9 = Buffer.from(v4);
+    level9[8] = 9;
+    const reservedFlag = Buffer.from(v4);
+    reservedFlag[9] = (reservedFlag[9] as number) | 0x01;
+    const before = [connectPacket({ protocolVersion: 5 }), protocolName, level9, reservedFlag];
+    for (const b of before) await closedAfter(port, b, false);
+    const qos3 = Buffer.from([0x36, 0x07, 0x00, 0x03, 0x61, 0x2f, 0x62, 0x00, 0x01]);
+    const emptySubscribe = Buffer.from([0x82, 0x02, 0x00, 0x01]);
+    const typeF = Buffer.from([0xf0, 0x00]);
+    const after = [v4, qos3, emptySubscribe, typeF];
+    for (const b of after) await closedAfter(port, b, true);
+    await closedAfter(port, connectPacket({ password: "wrong" }), false);
+    const r = counters.snapshot().rejections;
+    expect(r.connection).toEqual({ "protocol-violation": 1, "malformed-packet": 3 });
+    // A second CONNECT (§3.1.0-2) is a violation; QoS 3, no topic filter, type 15 are malformed.
+    expect(r.ec200).toEqual({ "protocol-violation": 1, "malformed-packet": 3 });
+    // Counted where it is decided, once.
+    expect(r.auth).toEqual({ "bad-password": 1 });
+    // A topic that is not UTF-8 (§1.5.3) is read as U+FFFD and refused as a topic the device may not use.
+    await closedAfter(port, Buffer.from([0x30, 0x05, 0x00, 0x02, 0xc3, 0x28, 0x78]), true);
+    expect(counters.snapshot().rejections.ec200).toEqual({
+      "protocol-violation": 1,
+      "malformed-packet": 3,
+      "topic-not-allowed": 1,
+    });
+    expect(
+      lines.filter((l) => l.reason === "malformed-packet" || l.reason === "protocol-violation").length,
+    ).toBeGreaterThan(0);
   });
 });

@@ -63,11 +63,29 @@ const NO_STORE: DurableMap = {
   delete() {},
 };
 
+/** CONNACK 1 (MQTT 3.1.1 §3.2.2.3): aedes' answer to a CONNECT of a level it does not speak (MQTT 5). */
+const UNACCEPTABLE_PROTOCOL_VERSION = 1;
+/**
+ * aedes' own protocol checks, by their messages (lib/handlers, lib/utils.js validateTopic): a
+ * second CONNECT or a packet a client never sends ("Invalid protocol"), a wildcard or empty
+ * topic in a PUBLISH, a malformed filter in a SUBSCRIBE or UNSUBSCRIBE.
+ */
+const PROTOCOL_VIOLATION =
+  /^(Invalid protocol$|impossible to (UN)?SUBSCRIBE to an empty topic|[#+] is (not|only) allowed in |topic has too many levels|empty topic not allowed in PUBLISH)/;
+
+/**
+ * mqtt-packet's refusal to write a SUBACK without return codes: the answer to a SUBSCRIBE without
+ * a topic filter (§3.8.3-3), which its parser lets through.
+ */
+const UNWRITABLE_SUBACK = "Invalid qos vector";
+
 class RefusedError extends Error {
   returnCode?: number;
 }
 
 const EMITTER_CONCURRENCY = 1000;
+/** Logins between acceptance and registration are a handful at a time; past this, closed ones are dropped. */
+const ADMITTING_PRUNE_AT = 256;
 
 // mqtt-packet writes 16-bit numbers (lengths, packet ids) from a cache of 65,536 two-byte Buffers, built
 // on the first packet written: ~6.5 MB of heap (a Buffer object is ~100 B), a twentieth of an edge box's
@@ -140,6 +158,12 @@ export class EmbeddedBroker implements NorthboundSink {
         "subscriber too far behind even for QoS 1: connection closed (a persistent session resumes on reconnect)",
       ),
   );
+  /**
+   * Clients whose login aedes accepted but has not registered yet (aedes.clients has them from its
+   * "clientReady" on): a device listener login in between takes over from them too. Closed ones
+   * are pruned once the map is past ADMITTING_PRUNE_AT.
+   */
+  private readonly admitting = new Map<string, Client>();
   /** The device listener's front end (a worker thread), when configured. */
   private front: DeviceFrontEnd | null = null;
   /** Telemetry straight to operators' connections, past aedes (direct-fanout.ts). */
@@ -263,6 +287,7 @@ export class EmbeddedBroker implements NorthboundSink {
           counters: opts.counters,
           log: opts.log,
           rateLog: opts.rateLog,
+          takeOver: (clientId) => broker.takeOverAedesClient(clientId),
         }).catch((err: NodeJS.ErrnoException) => {
           err.message = `mqtt.deviceListener (${opts.deviceListener?.host}:${opts.deviceListener?.port}): ${err.message}`;
           throw err;
@@ -292,6 +317,11 @@ export class EmbeddedBroker implements NorthboundSink {
   /** Readings the device listener's worker conflated (its telemetry ring full). */
   get deviceListenerConflated(): number {
     return this.front?.telemetryConflated ?? 0;
+  }
+
+  /** Times the device listener's worker died and was restarted. */
+  get deviceListenerRestarts(): number {
+    return this.front?.restarts ?? 0;
   }
 
   /** Devices logged in on the device listener. */
@@ -371,6 +401,21 @@ export class EmbeddedBroker implements NorthboundSink {
       }
     }
     return n + (this.front?.disconnect(match) ?? 0);
+  }
+
+  /** A login on the device listener takes over from aedes' connection with the same client id. */
+  private takeOverAedesClient(clientId: string): void {
+    const clients = (this.aedes as unknown as { clients: Record<string, Client | undefined> }).clients;
+    clients[clientId]?.close();
+    this.admitting.get(clientId)?.close();
+    this.admitting.delete(clientId);
+  }
+
+  private noteAdmitting(client: Client): void {
+    if (this.admitting.size >= ADMITTING_PRUNE_AT)
+      for (const [id, c] of this.admitting)
+        if ((c as unknown as { closed: boolean }).closed) this.admitting.delete(id);
+    this.admitting.set(client.id, client);
   }
 
   /** Stops accepting, closes every client, then the broker. */
@@ -480,6 +525,39 @@ export class EmbeddedBroker implements NorthboundSink {
     return err;
   }
 
+  /**
+   * A connection aedes closed for a malformed packet (mqtt-packet's parser refused it) or a
+   * protocol violation (aedes' own checks): counted and logged as the device listener does. Other
+   * errors are not: refused logins, publishes and limits are counted where they are decided, and
+   * a socket's own errors (a reset) are no one's violation.
+   */
+  private countProtocolError(client: Client | null | undefined, err: Error): void {
+    if (!client) return;
+    const parser = (client as unknown as { _parser?: { error: Error | null } })._parser;
+    const reason =
+      parser?.error === err || err.message === UNWRITABLE_SUBACK
+        ? "malformed-packet"
+        : (err as { errorCode?: number }).errorCode === UNACCEPTABLE_PROTOCOL_VERSION ||
+            PROTOCOL_VIOLATION.test(err.message)
+          ? "protocol-violation"
+          : null;
+    if (reason === null) return;
+    const identity = this.identities.get(client);
+    // As on the device listener: `connection` before login, the identity's model after.
+    const model =
+      identity === undefined ? "connection" : identity.kind === "device" ? identity.device.model : "operator";
+    this.counters.reject(model, reason);
+    const address = (client as unknown as { conn?: Socket }).conn?.remoteAddress ?? "unknown";
+    const who =
+      identity === undefined ? address : identity.kind === "device" ? identity.device.id : identity.name;
+    this.rateLog.warn(
+      who,
+      reason,
+      { who, clientId: client.id, reason, detail: err.message, transport: this.transportOf(client) },
+      "connection closed: malformed packet or protocol violation",
+    );
+  }
+
   private transportOf(client: Client): TransportName | undefined {
     return this.transports.get(client)?.transport;
   }
@@ -576,6 +654,11 @@ export class EmbeddedBroker implements NorthboundSink {
         return;
       }
       this.identities.set(client, result.identity);
+      // MQTT 3.1.1 §3.1.4-2 across listeners: aedes takes over within its own, this from the device listener's.
+      if (this.front !== null) {
+        this.front.takeOver(client.id);
+        this.noteAdmitting(client);
+      }
       forgetConnectPacket(client);
       // Deliveries to operators: P1 at once, and a slow reader holds nobody up (operator-delivery.ts).
       // Alerts and telemetry are for operators only (AccessPolicy): devices, the bulk of the
@@ -739,15 +822,18 @@ export class EmbeddedBroker implements NorthboundSink {
     // aedes emits "clientReady" just before the client's "connected", whose once-listener's removal
     // turns the client's events back into a dictionary: compacted on the next tick (client-memory.ts).
     a.on("clientReady", (client) => {
+      if (this.admitting.get(client.id) === client) this.admitting.delete(client.id);
       // A persistent session's subscriptions are restored without a "subscribe" event.
       this.fanout.changed(client);
       process.nextTick(compactClientEvents, client);
     });
     a.on("clientError", (client, err) => {
       this.log.debug({ clientId: client?.id, err: err.message }, "client error");
+      this.countProtocolError(client, err);
     });
     a.on("connectionError", (client, err) => {
       this.log.debug({ clientId: client?.id, err: err.message }, "connection error");
+      this.countProtocolError(client, err);
     });
   }
 }

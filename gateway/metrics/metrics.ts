@@ -40,7 +40,7 @@ export interface MetricsSource {
       telemetryDropped: number;
     } | null;
     /** The device listener (mqtt.deviceListener), or null when none is configured. */
-    deviceListener?: { connections: number; telemetryConflated: number } | null;
+    deviceListener?: { connections: number; telemetryConflated: number; restarts?: number } | null;
     /** Operators' connections too far behind (broker/operator-delivery.ts). */
     slowSubscribers?: { dropped: number; disconnected: number };
   };
@@ -366,6 +366,16 @@ export class GatewayMetrics {
         const d = source.stats().deviceListener ?? null;
         this.reset();
         if (d !== null) this.inc(d.telemetryConflated);
+      },
+    });
+    new Counter({
+      name: "linli_device_listener_restarts_total",
+      help: "Times the device listener's worker died and was restarted (its devices disconnected and reconnected); absent without a device listener",
+      registers,
+      collect() {
+        const d = source.stats().deviceListener ?? null;
+        this.reset();
+        if (d !== null) this.inc(d.restarts ?? 0);
       },
     });
     new Counter({

@@ -32,6 +32,10 @@
  * newer ones conflated), the completion ring (COMPLETION_RING_BYTES; full: completions wait here,
  * at most one per uplink in flight, itself bounded per connection by limits.maxInflight), and the
  * closes waiting for the telemetry ring to be read up to them (one per closed connection).
+ *
+ * A worker that dies (a bug: the worker catches every connection's own failures) is replaced by a
+ * fresh one with fresh rings on the same port, after a backoff that doubles while it keeps dying
+ * (RESTART_BACKOFF_*); its connections are dropped here as closed, and their devices reconnect.
  */
 import { existsSync } from "node:fs";
 import { createSecureContext, type SecureContextOptions } from "node:tls";
@@ -89,6 +93,26 @@ const ALERT_BATCH = 1024;
 const UPLINK_BATCH = 128;
 /** How long close() waits for the worker to close its sockets before it is terminated. */
 const STOP_TIMEOUT_MS = 5000;
+/**
+ * A worker that died (a bug) is replaced after this long, doubled at every death in a row up to
+ * RESTART_BACKOFF_MAX_MS: devices reconnect within seconds, and a crash loop costs a restart
+ * every half minute at most. A worker that served RESTART_BACKOFF_RESET_MS starts the count over.
+ */
+const RESTART_BACKOFF_MS = 500;
+const RESTART_BACKOFF_MAX_MS = 30_000;
+const RESTART_BACKOFF_RESET_MS = 60_000;
+
+/** A worker listening, and the rings it was given. */
+interface Spawned {
+  worker: Worker;
+  port: number;
+  uplink: SpscRing;
+  telemetry: SpscRing;
+  counters: SharedArrayBuffer;
+  completions: SpscRing;
+  /** Resolves when the worker's thread has ended (its sockets closed with it). */
+  exited: Promise<void>;
+}
 
 interface DeviceListenerConfig {
   host: string;
@@ -120,17 +144,33 @@ export class DeviceFrontEnd {
    * the ring are not ordered with each other). Bounded: each entry goes when that message comes.
    */
   private readonly closedBeforeLogin = new Set<number>();
-  private readonly uplink: SpscRing;
-  private readonly uplinkBytes: Buffer;
-  private readonly telemetry: SpscRing;
-  private readonly telemetryBytes: Buffer;
-  private readonly workerCounters: BigInt64Array;
+  /** The worker and its rings: replaced when a worker that died is restarted. */
+  private worker!: Worker;
+  private workerExited: Promise<void> = Promise.resolve();
+  private uplink!: SpscRing;
+  private uplinkBytes!: Buffer;
+  private telemetry!: SpscRing;
+  private telemetryBytes!: Buffer;
+  private workerCounters!: BigInt64Array;
+  /** Readings conflated by workers that died (their counters went with their rings). */
+  private conflatedBefore = 0;
+  /**
+   * Which worker the connection ids belong to: a completion due to a dead worker's connection
+   * (its uplink still in the gateway's lanes) must not reach the new worker's connection of that id.
+   */
+  private generation = 0;
+  private restartTimer: NodeJS.Timeout | null = null;
+  private restarting: Promise<void> | null = null;
+  private backoffMs = RESTART_BACKOFF_MS;
+  private upSince = Date.now();
+  /** Workers restarted after one died. */
+  restarts = 0;
   /** Closes read from the alert ring, waiting for the telemetry ring to be read up to them: conn, CONNECT posted (1/0), position. */
   private closing: number[] = [];
   /** The telemetryWhen each model's classifier in the worker was built from. */
   private readonly modelsSent = new Map<string, readonly TelemetryTest[] | null>();
-  private readonly completions: SpscRing;
-  private readonly completionBytes: Buffer;
+  private completions!: SpscRing;
+  private completionBytes!: Buffer;
   /** Completions that found their ring full, written first when it has room. */
   private waiting: number[] = [];
   private publishScheduled = false;
@@ -141,81 +181,119 @@ export class DeviceFrontEnd {
   failed: Error | null = null;
 
   private constructor(
-    private readonly worker: Worker,
     private readonly opts: FrontEndOptions,
-    uplink: SpscRing,
-    telemetry: SpscRing,
-    counters: SharedArrayBuffer,
-    completions: SpscRing,
+    /** The listener's TLS files as last read (start, reload): a restarted worker is given them. */
+    private tls: TlsContents | null,
+    spawned: Spawned,
   ) {
-    this.uplink = uplink;
-    this.uplinkBytes = Buffer.from(uplink.bytes.buffer, uplink.bytes.byteOffset, uplink.bytes.length);
-    this.telemetry = telemetry;
-    this.telemetryBytes = Buffer.from(
-      telemetry.bytes.buffer,
-      telemetry.bytes.byteOffset,
-      telemetry.bytes.length,
-    );
-    this.workerCounters = new BigInt64Array(counters);
-    this.completions = completions;
-    this.completionBytes = Buffer.from(
-      completions.bytes.buffer,
-      completions.bytes.byteOffset,
-      completions.bytes.length,
-    );
+    this.attach(spawned);
   }
 
   static async start(opts: FrontEndOptions): Promise<DeviceFrontEnd> {
-    // One doorbell for both uplink rings: the main thread sleeps only when both are empty.
-    const bell = new Doorbell();
-    const uplink = SpscRing.create(ALERT_RING_BYTES, { doorbell: bell });
-    const telemetry = SpscRing.create(TELEMETRY_RING_BYTES, { doorbell: bell });
-    const counters = new SharedArrayBuffer(COUNTER_WORDS * 8);
-    const completions = SpscRing.create(COMPLETION_RING_BYTES, { doorbell: new Doorbell() });
-    const limits = opts.limits.config;
-    const data: FrontWorkerData = {
-      host: opts.listener.host,
-      port: opts.listener.port,
-      tls: opts.listener.tls ? tlsContents(readTlsFiles(opts.listener.tls)) : null,
-      maxConnections: opts.maxConnections,
-      connectTimeout: limits.connectTimeout,
-      maxConnectSize: limits.maxConnectSize,
-      maxInflight: limits.maxInflight,
-      uplink: uplink.handle(),
-      telemetry: telemetry.handle(),
-      completions: completions.handle(),
-      counters,
-    };
-    let ready: Promise<number> = Promise.resolve(0);
-    const worker = withWorkerSemiSpace(
-      () => new Worker(workerScript(), { workerData: data, name: "linli-device-front" }),
-      (w) =>
-        (ready = new Promise<number>((resolve, reject) => {
-          const failed = (err: Error) => reject(err);
-          w.once("error", failed);
-          w.on("message", function first(m: FromWorker) {
-            if (m.t !== "ready") return;
-            w.off("message", first);
-            w.off("error", failed);
-            resolve(m.port);
-          });
-        })),
-    );
-    const front = new DeviceFrontEnd(worker, opts, uplink, telemetry, counters, completions);
-    front.port = await ready.catch(async (err: Error) => {
-      await worker.terminate();
-      throw err;
-    });
-    worker.on("message", (m: FromWorker) => front.onMessage(m));
-    worker.on("error", (err) => {
-      // The worker is gone and with it every device connection on this listener; the devices
-      // reconnect to nothing until a restart. Loud, and visible in `listening` (the health check).
-      front.failed = err;
-      front.running = false;
-      opts.log.error({ err }, "device listener worker failed; devices on it are disconnected");
-    });
+    const tls = opts.listener.tls ? tlsContents(readTlsFiles(opts.listener.tls)) : null;
+    const front = new DeviceFrontEnd(opts, tls, await spawnWorker(opts, opts.listener.port, tls));
     front.pumpDone = front.pump();
     return front;
+  }
+
+  /** Takes a listening worker and its rings into service. */
+  private attach(w: Spawned): void {
+    const worker = w.worker;
+    this.worker = worker;
+    this.workerExited = w.exited;
+    this.port = w.port;
+    this.uplink = w.uplink;
+    this.uplinkBytes = Buffer.from(w.uplink.bytes.buffer, w.uplink.bytes.byteOffset, w.uplink.bytes.length);
+    this.telemetry = w.telemetry;
+    this.telemetryBytes = Buffer.from(
+      w.telemetry.bytes.buffer,
+      w.telemetry.bytes.byteOffset,
+      w.telemetry.bytes.length,
+    );
+    this.workerCounters = new BigInt64Array(w.counters);
+    this.completions = w.completions;
+    this.completionBytes = Buffer.from(
+      w.completions.bytes.buffer,
+      w.completions.bytes.byteOffset,
+      w.completions.bytes.length,
+    );
+    worker.on("message", (m: FromWorker) => {
+      if (worker === this.worker && this.failed === null) this.onMessage(m);
+    });
+    worker.on("error", (err) => this.workerDown(worker, err));
+    // Ended without an error event (terminated, process.exit in the worker): as dead.
+    worker.on("exit", (code) => this.workerDown(worker, new Error(`worker exited with code ${code}`)));
+  }
+
+  /**
+   * The worker died (a bug: every connection's own failures are caught in it), and with it every
+   * device connection on this listener. The devices reconnect; the listener is restarted for them
+   * after a backoff. Not listening meanwhile: /readyz says so.
+   */
+  private workerDown(worker: Worker, err: Error): void {
+    if (worker !== this.worker || this.failed !== null || this.stopped !== null) return;
+    this.failed = err;
+    // What the dead worker handed over is taken in (an alert at QoS 0 would be lost otherwise);
+    // its PUBACKs cannot follow, and a QoS 1 uplink is sent again by its device (seq dedupe).
+    this.drainRing(this.uplink, Number.POSITIVE_INFINITY, this.onAlertRecord);
+    this.conflatedBefore += Number(Atomics.load(this.workerCounters, COUNTER_TELEMETRY_CONFLATED));
+    this.generation++;
+    // Its connections are gone: closed here as if each had closed (a login being verified is dropped).
+    for (const c of this.byId.values()) c.gone = true;
+    this.byId.clear();
+    this.byClientId.clear();
+    this.downlinks.clear();
+    this.closedBeforeLogin.clear();
+    this.closing = [];
+    this.waiting = [];
+    if (Date.now() - this.upSince >= RESTART_BACKOFF_RESET_MS) this.backoffMs = RESTART_BACKOFF_MS;
+    this.opts.log.error(
+      { err, listener: "devices", restartInMs: this.backoffMs },
+      "device listener worker failed; devices on it are disconnected, the listener restarts / 设备监听线程故障，设备连接已断开，监听即将重启",
+    );
+    this.scheduleRestart();
+  }
+
+  private scheduleRestart(): void {
+    const delay = this.backoffMs;
+    this.backoffMs = Math.min(this.backoffMs * 2, RESTART_BACKOFF_MAX_MS);
+    this.restartTimer = setTimeout(() => {
+      this.restartTimer = null;
+      this.restarting = this.restart().finally(() => {
+        this.restarting = null;
+      });
+    }, delay);
+  }
+
+  /** A fresh worker and rings on the same port, given the models' classifiers and the TLS files again. */
+  private async restart(): Promise<void> {
+    // Its thread ended, its listening socket with it: the port is free again.
+    await this.workerExited;
+    let spawned: Spawned;
+    try {
+      spawned = await spawnWorker(this.opts, this.port, this.tls);
+    } catch (err) {
+      if (this.stopped !== null) return;
+      this.opts.log.error(
+        { err, listener: "devices", restartInMs: this.backoffMs },
+        "device listener could not be restarted; trying again / 设备监听重启失败，稍后重试",
+      );
+      this.scheduleRestart();
+      return;
+    }
+    if (this.stopped !== null) {
+      await spawned.worker.terminate();
+      return;
+    }
+    this.attach(spawned);
+    this.failed = null;
+    this.upSince = Date.now();
+    this.restarts++;
+    for (const [model, telemetryWhen] of this.modelsSent) this.send({ t: "model", model, telemetryWhen });
+    this.opts.log.warn(
+      { listener: "devices", port: this.port, restarts: this.restarts },
+      "device listener restarted; devices may reconnect / 设备监听已重启，设备可重新连接",
+    );
   }
 
   get listening(): boolean {
@@ -231,7 +309,7 @@ export class DeviceFrontEnd {
 
   /** Readings the worker conflated (the telemetry ring full) or dropped at their connection's close. */
   get telemetryConflated(): number {
-    return Number(Atomics.load(this.workerCounters, COUNTER_TELEMETRY_CONFLATED));
+    return this.conflatedBefore + Number(Atomics.load(this.workerCounters, COUNTER_TELEMETRY_CONFLATED));
   }
 
   /** The worker's figures: its heap (what the device connections cost there), sockets, held uplinks. */
@@ -269,7 +347,21 @@ export class DeviceFrontEnd {
     const options = readTlsFiles(this.opts.listener.tls);
     // Checked here, where the error can be reported: the worker would only fail on it.
     createSecureContext(options);
-    this.send({ t: "tls", tls: tlsContents(options) });
+    this.tls = tlsContents(options);
+    this.send({ t: "tls", tls: this.tls });
+    return true;
+  }
+
+  /**
+   * A login with this client id on the other listener (aedes') takes over from a connection here
+   * (MQTT 3.1.1 §3.1.4-2, docs/security.md): closed, and no downlink goes to it from now on.
+   */
+  takeOver(clientId: string): boolean {
+    const c = this.byClientId.get(clientId);
+    if (c === undefined) return false;
+    this.byClientId.delete(clientId);
+    this.dropDownlink(c);
+    this.send({ t: "close", conn: c.id });
     return true;
   }
 
@@ -288,6 +380,9 @@ export class DeviceFrontEnd {
   close(): Promise<void> {
     if (this.stopped) return this.stopped;
     this.stopped = (async () => {
+      if (this.restartTimer !== null) clearTimeout(this.restartTimer);
+      this.restartTimer = null;
+      await this.restarting;
       if (this.failed === null) {
         const stopped = new Promise<void>((resolve) => {
           this.worker.on("message", (m: FromWorker) => m.t === "stopped" && resolve());
@@ -340,6 +435,16 @@ export class DeviceFrontEnd {
         const c = m.conn === null ? undefined : this.byId.get(m.conn);
         const who = c?.identity ? whoOf(c.identity) : (c?.clientId ?? "(device listener)");
         this.opts.counters.reject(m.role ?? "connection", m.reason);
+        if (m.reason === "internal-error") {
+          // A bug in the worker, met on one connection (closed; the others go on): always worth a line.
+          this.opts.rateLog.warn(
+            who,
+            m.reason,
+            { who, reason: m.reason, err: m.detail, listener: "devices" },
+            "device listener: internal error; that connection is closed",
+          );
+          return;
+        }
         // Before login, only at debug level, as on aedes' listeners: a flood must not flood the log.
         if (m.role === null) {
           this.opts.log.debug(
@@ -427,6 +532,8 @@ export class DeviceFrontEnd {
       if (previous.downlink !== null) this.dropDownlink(previous);
       this.send({ t: "close", conn: previous.id });
     }
+    // The same on the other listener (aedes'): a device moving between them is connected once.
+    this.opts.takeOver?.(m.clientId);
     c.identity = identity;
     this.byClientId.set(m.clientId, c);
     const limit = packetLimitOf(identity, limits.config.operatorMaxPacket);
@@ -490,7 +597,6 @@ export class DeviceFrontEnd {
 
   /** Takes uplinks from the rings, alerts first, a batch per turn of the event loop, until closed. */
   private async pump(): Promise<void> {
-    const bell = this.uplink.doorbell as Doorbell;
     const isEmpty = () => this.uplink.isEmpty() && this.telemetry.isEmpty();
     while (this.running) {
       // A batch of readings per turn of the event loop. Draining the whole ring every turn, or
@@ -505,7 +611,9 @@ export class DeviceFrontEnd {
       if (this.closing.length > 0) this.closeRead();
       if (this.waiting.length > 0) this.flushWaiting();
       // Readings left in the ring for want of room: look again next turn, once the lane has drained.
-      if (n === 0 && (room > 0 || this.telemetry.isEmpty())) await bell.sleep(isEmpty, 100);
+      // The doorbell of the rings in service (a restarted worker has new ones).
+      if (n === 0 && (room > 0 || this.telemetry.isEmpty()))
+        await (this.uplink.doorbell as Doorbell).sleep(isEmpty, 100);
       else await new Promise((r) => setImmediate(r));
     }
   }
@@ -585,12 +693,16 @@ export class DeviceFrontEnd {
     // A copy: the ring's bytes are written over once this record is consumed.
     const payload = Buffer.allocUnsafe(at + length - start - ctLength);
     b.copy(payload, 0, start + ctLength, at + length);
+    const generation = this.generation;
     const done: Completion =
       slot >= 0
-        ? (err) => this.complete(connId, slot, err)
+        ? (err) => {
+            // Its worker died meanwhile: no PUBACK to release (the device sends it again).
+            if (generation === this.generation) this.complete(connId, slot, err);
+          }
         : (err) => {
             // QoS 0 not kept (the alert lanes full): as on aedes' path, the connection is closed.
-            if (err) this.send({ t: "close", conn: connId });
+            if (err && generation === this.generation) this.send({ t: "close", conn: connId });
           };
     this.opts.handlers.uplink(identity.device, payload, contentType, will ? done0 : done);
   }
@@ -640,6 +752,8 @@ export interface FrontEndOptions {
   counters: Counters;
   log: Logger;
   rateLog: RateLimitedLog;
+  /** A device logged in here: a connection with its client id on the other listener is closed. */
+  takeOver?: (clientId: string) => void;
 }
 
 /** A TLS listener's files as read (readTlsFiles), in the form the worker is sent. */
@@ -666,4 +780,50 @@ function workerScript(): URL {
   const built = new URL("../../../dist/gateway/broker/front/worker.js", import.meta.url);
   if (existsSync(fileURLToPath(built))) return built;
   throw new Error(`device listener: ${fileURLToPath(built)} is missing (npm run build)`);
+}
+
+/** A worker listening on `port` with rings of its own; throws (the worker ended) if it cannot listen. */
+async function spawnWorker(opts: FrontEndOptions, port: number, tls: TlsContents | null): Promise<Spawned> {
+  // One doorbell for both uplink rings: the main thread sleeps only when both are empty.
+  const bell = new Doorbell();
+  const uplink = SpscRing.create(ALERT_RING_BYTES, { doorbell: bell });
+  const telemetry = SpscRing.create(TELEMETRY_RING_BYTES, { doorbell: bell });
+  const counters = new SharedArrayBuffer(COUNTER_WORDS * 8);
+  const completions = SpscRing.create(COMPLETION_RING_BYTES, { doorbell: new Doorbell() });
+  const limits = opts.limits.config;
+  const data: FrontWorkerData = {
+    host: opts.listener.host,
+    port,
+    tls,
+    maxConnections: opts.maxConnections,
+    connectTimeout: limits.connectTimeout,
+    maxConnectSize: limits.maxConnectSize,
+    maxInflight: limits.maxInflight,
+    uplink: uplink.handle(),
+    telemetry: telemetry.handle(),
+    completions: completions.handle(),
+    counters,
+  };
+  let ready: Promise<number> = Promise.resolve(0);
+  const worker = withWorkerSemiSpace(
+    () => new Worker(workerScript(), { workerData: data, name: "linli-device-front" }),
+    (w) =>
+      (ready = new Promise<number>((resolve, reject) => {
+        const failed = (err: Error) => reject(err);
+        w.once("error", failed);
+        w.once("exit", (code) => reject(new Error(`worker exited with code ${code} before listening`)));
+        w.on("message", function first(m: FromWorker) {
+          if (m.t !== "ready") return;
+          w.off("message", first);
+          w.off("error", failed);
+          resolve(m.port);
+        });
+      })),
+  );
+  const exited = new Promise<void>((resolve) => worker.once("exit", () => resolve()));
+  const listening = await ready.catch(async (err: Error) => {
+    await worker.terminate();
+    throw err;
+  });
+  return { worker, port: listening, uplink, telemetry, counters, completions, exited };
 }

@@ -66,6 +66,11 @@ describe("readFastPublish: a v3.1.1 PUBLISH on the connection's own topic, read 
     expect(read(Buffer.concat([whole, Buffer.from([0])]))).toBe(false);
     // A topic beyond ASCII is compared by the parser.
     expect(read(publish({ topic: "设备/up" }), "设备/up")).toBe(false);
+    // §2.3.1-1: QoS 1 with packet identifier 0 is malformed, the parser's path refuses it.
+    const zeroId = Buffer.from(publish({ qos: 1 }));
+    zeroId.writeUInt16BE(0, 2 + 2 + TOPIC.length);
+    expect(read(zeroId)).toBe(false);
+    expect(read(publish({ qos: 1, messageId: 1 }))).toBe(true);
   });
 
   it("reads a packet in the middle of a larger buffer (a socket read of several)", () => {

@@ -2,7 +2,7 @@
  * The worker's fast path for the packet it reads most: an MQTT 3.1.1 PUBLISH at QoS 0 or 1 on the
  * connection's own uplink topic. Read in place from the whole packet frames.ts hands over: no
  * parser object, no topic string, no payload copy (a view of the socket read). Anything else (MQTT
- * 5 properties, QoS 2 or 3, another topic, an inconsistent length) answers false and goes to
+ * 5 properties, QoS 2 or 3, another topic, an inconsistent length, packet identifier 0) answers false and goes to
  * mqtt-packet's parser, which refuses or handles it as before.
  */
 
@@ -56,6 +56,8 @@ export function readFastPublish(
   if (qos === 1) {
     if (i + 2 > end) return false;
     messageId = ((packet[i] as number) << 8) | (packet[i + 1] as number);
+    // §2.3.1-1: a QoS 1 PUBLISH with packet identifier 0 is malformed; the parser's path refuses it.
+    if (messageId === 0) return false;
     i += 2;
   }
   out.qos = qos === 1 ? 1 : 0;

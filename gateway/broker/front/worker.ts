@@ -176,13 +176,55 @@ type DeviceSocket = net.Socket & { [CONNECTION]: DeviceConnection };
  * 10,000 devices each on its own connection, a closure per handler per socket is memory.
  */
 function onSocketData(this: DeviceSocket, chunk: Buffer): void {
-  this[CONNECTION].read(chunk);
+  const c = this[CONNECTION];
+  try {
+    c.read(chunk);
+  } catch (err) {
+    framingConnection = null;
+    framingBuffer = NOTHING;
+    failedWithin(c, err);
+  }
 }
 function onSocketError(this: net.Socket): void {
   this.destroy();
 }
 function onSocketClose(this: DeviceSocket): void {
-  this[CONNECTION].closed();
+  const c = this[CONNECTION];
+  try {
+    c.closed();
+  } catch (err) {
+    // No close event follows: forgotten here at least (the main thread keeps its record).
+    c.state = CLOSED;
+    connections.delete(c.id);
+    stalled.delete(c);
+    failedWithin(c, err);
+  }
+}
+
+/**
+ * A bug met while handling one connection's packet or message (an exception out of mqtt-packet, or
+ * ours): that connection is closed, counted and logged, and the worker, with every other device
+ * on it, goes on. Uncaught, it would end the worker and the listener with it.
+ */
+function failedWithin(c: DeviceConnection, err: unknown): void {
+  if (parsing !== null) {
+    // Thrown from within the parser's "packet" handler: its state is that packet's, half-read.
+    parsing = null;
+    parser = newParser();
+  }
+  try {
+    publishUplinks();
+  } catch {
+    // The rings are shared memory written in place: nothing here is expected to throw.
+  }
+  post({
+    t: "rejected",
+    conn: c.id,
+    role: c.role,
+    reason: "internal-error",
+    detail: err instanceof Error ? (err.stack ?? err.message) : String(err),
+  });
+  c.abort();
 }
 
 /** A PUBACK queue closed its connection: too many unacknowledged, or an uplink not kept. */
@@ -397,21 +439,39 @@ class DeviceConnection {
         this.write(PINGRESP);
         return;
       case "subscribe":
+        // §3.8.3-3: at least one topic filter; §2.3.1-1: a packet identifier other than 0.
+        if (packet.subscriptions.length === 0 || !packet.messageId) {
+          this.malformed(
+            packet.subscriptions.length === 0
+              ? "SUBSCRIBE without a topic filter"
+              : "SUBSCRIBE with packet identifier 0",
+          );
+          return;
+        }
         post({
           t: "subscribe",
           conn: this.id,
-          messageId: packet.messageId ?? 0,
+          messageId: packet.messageId,
           filters: packet.subscriptions.map((s) => s.topic),
           qos: packet.subscriptions.map((s) => s.qos),
         });
         return;
       case "unsubscribe":
+        // §3.10.3-2: at least one topic filter; §2.3.1-1: a packet identifier other than 0.
+        if (packet.unsubscriptions.length === 0 || !packet.messageId) {
+          this.malformed(
+            packet.unsubscriptions.length === 0
+              ? "UNSUBSCRIBE without a topic filter"
+              : "UNSUBSCRIBE with packet identifier 0",
+          );
+          return;
+        }
         post({ t: "unsubscribe", conn: this.id, filters: packet.unsubscriptions });
         this.write(
           mqttPacket.generate(
             {
               cmd: "unsuback",
-              messageId: packet.messageId ?? 0,
+              messageId: packet.messageId,
               granted: packet.unsubscriptions.map(() => 0),
             },
             { protocolVersion: this.protocolVersion },
@@ -439,7 +499,18 @@ class DeviceConnection {
     }
   }
 
+  /** A packet the parser took but the protocol forbids in form: closed as the parser's refusals are. */
+  private malformed(detail: string): void {
+    post({ t: "rejected", conn: this.id, role: this.role, reason: "malformed-packet", detail });
+    this.abort();
+  }
+
   private publish(packet: mqttPacket.IPublishPacket): void {
+    if (packet.qos > 0 && !packet.messageId) {
+      // §2.3.1-1 (fast-publish.ts leaves such a PUBLISH to this path).
+      this.malformed("PUBLISH with packet identifier 0");
+      return;
+    }
     if (packet.topic !== this.uplinkTopic) {
       post({
         t: "rejected",
@@ -727,7 +798,12 @@ function drainCompletions(): number {
 
 function onCompletion(tag: number, _bytes: Uint8Array, at: number): void {
   const conn = connections.get(completionBytes.readUInt32LE(at));
-  conn?.pubacks?.complete(completionBytes.readUInt32LE(at + 4), tag === TAG_COMMITTED ? null : REFUSED);
+  if (conn === undefined) return;
+  try {
+    conn.pubacks?.complete(completionBytes.readUInt32LE(at + 4), tag === TAG_COMMITTED ? null : REFUSED);
+  } catch (err) {
+    failedWithin(conn, err);
+  }
 }
 
 const REFUSED = new Error("uplink not kept by the gateway: closed unacknowledged for the device to re-send");
@@ -756,30 +832,38 @@ const connectTimeoutTicks = Math.ceil(data.connectTimeout / TICK_MS);
 const sweep = setInterval(() => {
   const now = tickNow();
   for (const c of connections.values()) {
-    if (c.state === LIVE) {
-      if (c.keepaliveTicks > 0 && now - c.lastRead > c.keepaliveTicks + 1) {
-        post({
-          t: "rejected",
-          conn: c.id,
-          role: c.role,
-          reason: "keepalive-timeout",
-          detail: `${(c.keepaliveTicks * TICK_MS) / 1000} s of silence`,
-        });
-        c.abort();
-      }
-    } else if (c.state !== CLOSED && now - c.openedAt > connectTimeoutTicks + 1) {
-      post({
-        t: "rejected",
-        conn: c.id,
-        role: null,
-        reason: "login-timeout",
-        detail: `${data.connectTimeout} ms`,
-      });
-      c.graceful = true;
-      c.socket.destroy();
+    try {
+      sweepOne(c, now);
+    } catch (err) {
+      failedWithin(c, err);
     }
   }
 }, TICK_MS);
+
+function sweepOne(c: DeviceConnection, now: number): void {
+  if (c.state === LIVE) {
+    if (c.keepaliveTicks > 0 && now - c.lastRead > c.keepaliveTicks + 1) {
+      post({
+        t: "rejected",
+        conn: c.id,
+        role: c.role,
+        reason: "keepalive-timeout",
+        detail: `${(c.keepaliveTicks * TICK_MS) / 1000} s of silence`,
+      });
+      c.abort();
+    }
+  } else if (c.state !== CLOSED && now - c.openedAt > connectTimeoutTicks + 1) {
+    post({
+      t: "rejected",
+      conn: c.id,
+      role: null,
+      reason: "login-timeout",
+      detail: `${data.connectTimeout} ms`,
+    });
+    c.graceful = true;
+    c.socket.destroy();
+  }
+}
 
 function accept(socket: net.Socket): void {
   if (stopping) {
@@ -816,6 +900,17 @@ if (data.tls !== null) {
 server.maxConnections = data.maxConnections;
 
 port.on("message", (m: ToWorker) => {
+  try {
+    onMainMessage(m);
+  } catch (err) {
+    // A message about one connection fails that connection only; any other is reported.
+    const c = "conn" in m ? connections.get(m.conn) : undefined;
+    if (c !== undefined) failedWithin(c, err);
+    else post({ t: "error", message: `${m.t}: ${err instanceof Error ? err.message : String(err)}` });
+  }
+});
+
+function onMainMessage(m: ToWorker): void {
   switch (m.t) {
     case "model":
       peeks.set(
@@ -864,7 +959,7 @@ port.on("message", (m: ToWorker) => {
       return;
     }
   }
-});
+}
 
 function stop(): void {
   stopping = true;
