@@ -6,7 +6,8 @@
  *   GET  /app.js, ...      its scripts and style
  *   GET  /vendor/mqtt.min.js  mqtt.js's browser bundle, from node_modules: nothing is fetched from outside
  *   GET  /api/site         the site, its households and devices, for the operator's eyes only
- *                          (HTTP Basic with the operator's MQTT username and password; 401 otherwise)
+ *                          (HTTP Basic with the operator's MQTT username and password; 401 otherwise,
+ *                          429 with Retry-After while a login ban refuses the address)
  *   GET  /mqtt (Upgrade)   MQTT over WebSocket into the embedded broker
  *
  * The page is live over MQTT over WebSocket with the operator's own login: the
@@ -41,18 +42,23 @@ export interface ConsoleSiteInfo {
   devices: Array<Record<string, unknown>>;
 }
 
+export type ConsoleLogin = { ok: true } | { ok: false; bannedUntil: number | null };
+
 export interface ConsoleServerOptions {
   host: string;
   port: number;
   /**
-   * True when this is an operator's username and password: the broker's own check, with its
+   * Whether this is an operator's username and password: the broker's own check, with its
    * bans and failure counting for the requesting socket (a guessed password is a guessed password).
+   * `bannedUntil` (ms since the epoch): refused by a login ban, not for the password.
    */
-  authenticateOperator(username: string, password: Buffer, socket: Socket): Promise<boolean>;
+  authenticateOperator(username: string, password: Buffer, socket: Socket): Promise<ConsoleLogin>;
   siteInfo(): ConsoleSiteInfo;
   /** Hands a WebSocket's byte stream to the MQTT broker as a new client connection. */
   attachMqtt(stream: Duplex, socket: Socket): void;
   log: Logger;
+  /** For Retry-After; Date.now by default. */
+  now?: () => number;
 }
 
 const MAX_HEADER_BYTES = 8 * 1024;
@@ -221,8 +227,17 @@ function handle(
       return;
     }
     opts.authenticateOperator(creds[0], creds[1], req.socket).then(
-      (ok) => {
-        if (!ok) send(401, "wrong username or password\n");
+      (login) => {
+        if (!login.ok && login.bannedUntil !== null) {
+          // RFC 6585 §4: too many requests, with Retry-After (RFC 9110 §10.2.3: whole seconds).
+          const seconds = Math.max(1, Math.ceil((login.bannedUntil - (opts.now ?? Date.now)()) / 1000));
+          const minutes = Math.ceil(seconds / 60);
+          send(
+            429,
+            `too many failed logins from this address; try again in ${minutes} minute${minutes === 1 ? "" : "s"} (${seconds} s)\n`,
+            { "retry-after": String(seconds) },
+          );
+        } else if (!login.ok) send(401, "wrong username or password\n");
         else send(200, JSON.stringify(opts.siteInfo()), { "content-type": CONTENT_TYPES[".json"] as string });
       },
       () => send(503, "cannot check the login now\n"),
