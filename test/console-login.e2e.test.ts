@@ -2,7 +2,7 @@
  * Console logins against a real gateway on 127.0.0.1 (console and MQTT on ephemeral ports):
  * failures are counted like MQTT ones, a login ban answers 429 with Retry-After, and guessing an
  * operator's password never keeps a device from the same address out (docs/security.md "Login
- * bans") nor the operator out from another address.
+ * bans") nor the operator out from another address. Also the page's anti-framing headers.
  */
 import { request } from "node:http";
 import { createConnection } from "node:net";
@@ -124,5 +124,13 @@ describe("console logins", () => {
     );
     clients.push(ops);
     expect(await ops.subscribe(`linli/${SITE}/#`)).toBe(1);
+  });
+
+  it("forbids framing the page", async () => {
+    const g = await start();
+    const page = await get(g, "/");
+    expect(page.status).toBe(200);
+    expect(page.headers["x-frame-options"]).toBe("DENY");
+    expect(page.headers["content-security-policy"]).toMatch(/(^|;\s*)frame-ancestors 'none'(;|$)/);
   });
 });

@@ -261,8 +261,11 @@ function handle(
     "cache-control": "no-cache",
     "x-content-type-options": "nosniff",
     // Everything the page loads comes from this server (no CDN, no fonts from outside).
+    // frame-ancestors and X-Frame-Options (for browsers without CSP 2): no other page may frame the
+    // console, so none can overlay its buttons (clickjacking an acknowledgement).
     "content-security-policy":
-      "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; style-src 'self'; script-src 'self'; worker-src blob:",
+      "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; style-src 'self'; script-src 'self'; worker-src blob:; frame-ancestors 'none'",
+    "x-frame-options": "DENY",
   });
   if (req.method === "HEAD") {
     res.end();
