@@ -6,9 +6,11 @@
  */
 import { request } from "node:http";
 import { createConnection } from "node:net";
+import { Writable } from "node:stream";
 import mqtt from "mqtt";
 import { afterEach, describe, expect, it } from "vitest";
 import type { Gateway } from "../gateway/gateway.js";
+import { createLogger } from "../gateway/log.js";
 import { connect, OPS, pendantMsg, SITE, startGateway, TestClient, testConfig } from "./support/harness.js";
 
 interface Answer {
@@ -54,9 +56,20 @@ describe("console logins", () => {
     gw = null;
   });
 
+  /** The gateway's log lines, as JSON objects. */
+  let logged: Record<string, unknown>[] = [];
+
   const start = async () => {
+    logged = [];
+    const destination = new Writable({
+      write(chunk: Buffer, _enc, done) {
+        for (const line of chunk.toString().split("\n")) if (line) logged.push(JSON.parse(line));
+        done();
+      },
+    });
     gw = await startGateway({
       config: testConfig({ console: { enabled: true, host: "127.0.0.1", port: 0 } }),
+      logger: createLogger({ level: "warn", format: "json", destination }),
     });
     return gw;
   };
@@ -73,6 +86,14 @@ describe("console logins", () => {
     expect((await get(g, "/api/site", [OPS.name, OPS.password])).status).toBe(200);
     const metrics = await (await fetch(`http://127.0.0.1:${g.metricsAddress?.port}/metrics`)).text();
     expect(metrics).toMatch(/linli_rejections_total\{model="auth",reason="bad-password"\} 1\b/);
+    // Logged with the address, never the password.
+    const refused = logged.filter((l) => l.msg === "console login refused");
+    expect(refused.map((l) => [l.username, l.reason, l.address])).toEqual([
+      [OPS.name, "bad-password", "127.0.0.1"],
+      ["night", "unknown-device", "127.0.0.1"],
+      ["p-1", "console-operators-only", "127.0.0.1"],
+    ]);
+    expect(JSON.stringify(logged)).not.toMatch(/wrong|"bad"|pw-p1/);
   });
 
   it("after 10 wrong console passwords: 429 with Retry-After, devices still in, the operator in from elsewhere", async () => {

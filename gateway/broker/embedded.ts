@@ -601,7 +601,13 @@ export class EmbeddedBroker implements NorthboundSink {
     this.rateLog.warn(
       username ?? "(anonymous)",
       result.reason,
-      { username, clientId: client.id, reason: result.reason, transport: this.transportOf(client) },
+      {
+        username,
+        address: this.limits.addressOfConnection((client as unknown as { conn: Socket }).conn),
+        clientId: client.id,
+        reason: result.reason,
+        transport: this.transportOf(client),
+      },
       "connection refused",
     );
     const err = new RefusedError(`connection refused: ${result.reason}`);

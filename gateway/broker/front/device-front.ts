@@ -378,7 +378,7 @@ export class DeviceFrontEnd {
       rateLog.warn(
         m.username ?? "(anonymous)",
         reason,
-        { username: m.username, clientId: m.clientId, reason, listener: "devices" },
+        { username: m.username, address: m.address, clientId: m.clientId, reason, listener: "devices" },
         "connection refused",
       );
       this.send({ t: "login", conn: c.id, returnCode: code, uplinkTopic: "", maxPacket: 0, role: "" });
