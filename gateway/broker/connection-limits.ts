@@ -229,8 +229,14 @@ export class SocketLimits {
 
   /** loginResult's counting, for a connection known by its address. */
   loginResultAt(address: string, username: string | undefined, claimant: Claimant, result: AuthResult): void {
-    if (!result.ok) this.login.failed(address, username, claimant, result.reason === "bad-password");
-    else if (username !== undefined) this.login.succeeded(address, username, claimant);
+    if (result.ok) {
+      if (username !== undefined) this.login.succeeded(address, username, claimant);
+      return;
+    }
+    // auth-busy: the password was never checked (verifications queue full, a reconnect storm); a
+    // base station's pendants refused for it must not get their address banned.
+    if (result.reason !== "auth-busy")
+      this.login.failed(address, username, claimant, result.reason === "bad-password");
   }
 
   /** The address a connection's logins are counted under (a WebSocket's is its TCP socket's). */
