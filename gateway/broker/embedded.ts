@@ -625,7 +625,7 @@ export class EmbeddedBroker implements NorthboundSink {
     username: string,
     password: Buffer,
     socket: Socket,
-  ): Promise<{ ok: true } | { ok: false; bannedUntil: number | null }> {
+  ): Promise<{ ok: true } | { ok: false; bannedUntil: number | null; busy?: boolean }> {
     const address = this.limits.addressOfConnection(socket);
     const refused = (reason: string) =>
       this.rateLog.warn(
@@ -652,7 +652,7 @@ export class EmbeddedBroker implements NorthboundSink {
     }
     this.counters.reject(result.reason === "unknown-device" ? "unknown" : "auth", result.reason);
     refused(result.reason);
-    return { ok: false, bannedUntil: null };
+    return { ok: false, bannedUntil: null, busy: result.reason === "auth-busy" };
   }
 
   private install(): void {

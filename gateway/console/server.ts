@@ -42,7 +42,8 @@ export interface ConsoleSiteInfo {
   devices: Array<Record<string, unknown>>;
 }
 
-export type ConsoleLogin = { ok: true } | { ok: false; bannedUntil: number | null };
+/** `busy`: the password could not be checked now (auth-busy), which is no answer about it. */
+export type ConsoleLogin = { ok: true } | { ok: false; bannedUntil: number | null; busy?: boolean };
 
 export interface ConsoleServerOptions {
   host: string;
@@ -57,8 +58,6 @@ export interface ConsoleServerOptions {
   /** Hands a WebSocket's byte stream to the MQTT broker as a new client connection. */
   attachMqtt(stream: Duplex, socket: Socket): void;
   log: Logger;
-  /** For Retry-After; Date.now by default. */
-  now?: () => number;
 }
 
 const MAX_HEADER_BYTES = 8 * 1024;
@@ -230,14 +229,15 @@ function handle(
       (login) => {
         if (!login.ok && login.bannedUntil !== null) {
           // RFC 6585 §4: too many requests, with Retry-After (RFC 9110 §10.2.3: whole seconds).
-          const seconds = Math.max(1, Math.ceil((login.bannedUntil - (opts.now ?? Date.now)()) / 1000));
+          const seconds = Math.max(1, Math.ceil((login.bannedUntil - Date.now()) / 1000));
           const minutes = Math.ceil(seconds / 60);
           send(
             429,
             `too many failed logins from this address; try again in ${minutes} minute${minutes === 1 ? "" : "s"} (${seconds} s)\n`,
             { "retry-after": String(seconds) },
           );
-        } else if (!login.ok) send(401, "wrong username or password\n");
+        } else if (!login.ok && login.busy) send(503, "cannot check the login now\n");
+        else if (!login.ok) send(401, "wrong username or password\n");
         else send(200, JSON.stringify(opts.siteInfo()), { "content-type": CONTENT_TYPES[".json"] as string });
       },
       () => send(503, "cannot check the login now\n"),
