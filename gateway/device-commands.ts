@@ -57,6 +57,7 @@ export class DeviceCommands {
       this.publisher.commandResult(r.deviceId, r.command, {
         deviceId: r.deviceId,
         command: r.command,
+        account: r.operator,
         ok: false,
         error: "internal",
         at: this.clock.now(),
@@ -67,11 +68,12 @@ export class DeviceCommands {
   /**
    * `linli/<site>/cmd/<deviceId>/<command>`: Modbus writes go ahead of routine
    * polls on the device's bus; MQTT devices get a downlink message. The outcome
-   * is published on `.../<command>/result`, echoing the request's `id` and `by`.
+   * is published on `.../<command>/result`, echoing the request's `id` and `by`, with the
+   * operator account that sent it (`by` is free text).
    */
   private async run(r: CommandRequest): Promise<void> {
     const { operator, deviceId, command } = r;
-    const echo = { id: r.id, by: r.by };
+    const echo = { id: r.id, by: r.by, account: operator };
     const device = this.registry.devices.get(deviceId);
     let outcome: CommandOutcome | MqttCommandOutcome | Rejection;
     if (!device) outcome = noDevice(deviceId);

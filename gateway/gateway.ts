@@ -419,13 +419,8 @@ export class Gateway {
       gw.consoleServer = await ConsoleServer.start({
         host: c.host,
         port: opts.consolePort ?? c.port,
-        authenticateOperator: async (username, password, socket) => {
-          const limits = gw.broker.limits;
-          if (limits.loginBanned(socket, username) !== null) return false;
-          const r = await gw.broker.policy.authenticate(username, password, [], () => socket.destroyed);
-          if (r.ok || r.reason !== "gone") limits.loginResult(socket, username, r);
-          return r.ok && r.identity.kind === "operator";
-        },
+        authenticateOperator: (username, password, socket) =>
+          gw.broker.operatorLogin(username, password, socket),
         siteInfo: () => consoleSiteInfo(gw.config),
         attachMqtt: (stream, socket) => gw.broker.attach(stream, socket),
         log: gw.log.child({ module: "console" }),

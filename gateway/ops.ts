@@ -55,6 +55,8 @@ export interface OpsResult {
   message: string | null;
   /** Echo of the request's `ref`, for correlation. */
   ref: string | null;
+  /** The operator account that sent the request (its `by` is free text). */
+  account: string;
   at: number;
 }
 
@@ -105,7 +107,7 @@ export class OperatorCommands implements OperatorHandlers {
   }
 
   ack({ operator, target: alertId, ref, by, fields: { note } }: OperatorRequest<AckFields>): void {
-    const outcome = this.engine.acknowledge(alertId, by, note);
+    const outcome = this.engine.acknowledge(alertId, by, note, operator);
     if (!outcome.ok) {
       if (outcome.reason === "unknown-alert") {
         this.refuse(operator, "ack", alertId, ref, noAlert(alertId));
@@ -125,7 +127,7 @@ export class OperatorCommands implements OperatorHandlers {
   }
 
   shelve({ operator, target: alertId, ref, by, fields }: OperatorRequest<ShelveFields>): void {
-    const out = this.engine.shelve(alertId, by, fields.duration, fields.reason);
+    const out = this.engine.shelve(alertId, by, fields.duration, fields.reason, operator);
     if (!out.ok) {
       const max = Math.round(this.engine.shelveMaxMs / 60_000);
       const refusal =
@@ -150,7 +152,7 @@ export class OperatorCommands implements OperatorHandlers {
   }
 
   unshelve({ operator, target: alertId, ref, by, fields }: OperatorRequest<UnshelveFields>): void {
-    const out = this.engine.unshelve(alertId, by, fields.reason);
+    const out = this.engine.unshelve(alertId, by, fields.reason, operator);
     if (!out.ok) {
       this.refuse(
         operator,
@@ -170,7 +172,7 @@ export class OperatorCommands implements OperatorHandlers {
       this.refuse(operator, "service", deviceId, ref, noDevice(deviceId));
       return;
     }
-    const out = this.engine.setOutOfService(device, !fields.inService, by, fields.reason);
+    const out = this.engine.setOutOfService(device, !fields.inService, by, fields.reason, operator);
     if (!out.ok) {
       const refusal =
         out.reason === "already-in-service"
@@ -237,7 +239,7 @@ export class OperatorCommands implements OperatorHandlers {
       }
       until = t;
     }
-    const status = this.supervisor.setAway(household, fields.away, by, until, fields.reason);
+    const status = this.supervisor.setAway(household, fields.away, by, until, fields.reason, operator);
     this.answer(operator, "away", householdId, ref, status.state);
   }
 
@@ -263,6 +265,7 @@ export class OperatorCommands implements OperatorHandlers {
       detail,
       message: null,
       ref,
+      account: operator,
       at: this.now(),
     } satisfies OpsResult);
     return true;
@@ -291,6 +294,7 @@ export class OperatorCommands implements OperatorHandlers {
       detail: r.detail,
       message: rejectionText(r, this.locale()),
       ref,
+      account: operator,
       at: this.now(),
     } satisfies OpsResult);
     return false;

@@ -21,6 +21,8 @@ import { type TimerWheel, WheelTimer } from "./time/timer-wheel.js";
 /** Away mode of a household, as kept across a restart. */
 export interface AwayRecord {
   by: string;
+  /** The operator account that set it; absent in records written before it existed. */
+  account?: string | null;
   since: number;
   until: number | null;
 }
@@ -40,6 +42,8 @@ export interface MonitoringStatus {
   household: string;
   state: "monitored" | "away";
   by: string;
+  /** The operator account whose request changed it (`by` is free text); null: the gateway. */
+  account: string | null;
   since: number;
   until: number | null;
   reason: string | null;
@@ -50,6 +54,7 @@ class HouseholdCare {
   quiet: QuietHours | null = null;
   away = false;
   awayBy = "";
+  awayAccount: string | null = null;
   awaySince = 0;
   awayUntil: number | null = null;
   awayTimer: WheelTimer | null = null;
@@ -116,6 +121,7 @@ export class Supervisor {
     const c = this.careFor(household);
     c.away = true;
     c.awayBy = rec.by;
+    c.awayAccount = rec.account ?? null;
     c.awaySince = rec.since;
     c.awayUntil = rec.until;
     if (rec.until !== null) {
@@ -127,7 +133,7 @@ export class Supervisor {
   /** Every household's monitoring status, for republishing retained state after a restart. */
   awayStatuses(): MonitoringStatus[] {
     const out: MonitoringStatus[] = [];
-    for (const c of this.care.values()) if (c.away) out.push(this.status(c, c.awayBy, null));
+    for (const c of this.care.values()) if (c.away) out.push(this.status(c, c.awayBy, null, c.awayAccount));
     return out;
   }
 
@@ -293,15 +299,17 @@ export class Supervisor {
     by: string,
     until: number | null,
     reason: string | null,
+    account: string | null = null,
   ): MonitoringStatus {
     const c = this.careFor(household);
     const now = this.clock.now();
     if (!away) {
-      if (c.away) return this.endAway(c, by, reason);
-      return this.status(c, by, reason);
+      if (c.away) return this.endAway(c, by, reason, account);
+      return this.status(c, by, reason, account);
     }
     c.away = true;
     c.awayBy = by;
+    c.awayAccount = account;
     c.awaySince = now;
     c.awayUntil = until;
     c.deferred = false;
@@ -310,8 +318,8 @@ export class Supervisor {
       c.awayTimer ??= new WheelTimer(this.awayEnded, c);
       this.wheel.arm(c.awayTimer, until);
     } else if (c.awayTimer) this.wheel.disarm(c.awayTimer);
-    const status = this.status(c, by, reason);
-    this.recordAway(household.id, { by, since: now, until });
+    const status = this.status(c, by, reason, account);
+    this.recordAway(household.id, { by, account, since: now, until });
     this.publisher.householdMonitoring(household.id, status);
     return status;
   }
@@ -325,26 +333,38 @@ export class Supervisor {
   };
 
   /** Back home: monitoring resumes with a fresh welfare period from now. */
-  private endAway(c: HouseholdCare, by: string, reason: string | null): MonitoringStatus {
+  private endAway(
+    c: HouseholdCare,
+    by: string,
+    reason: string | null,
+    account: string | null = null,
+  ): MonitoringStatus {
     const h = c.household;
     c.away = false;
     c.awayUntil = null;
     c.awaySince = this.clock.now();
     c.awayBy = by;
+    c.awayAccount = account;
     if (c.awayTimer) this.wheel.disarm(c.awayTimer);
     if (h.welfareEnabled && h.devices.length > 0)
       this.wheel.arm(h.welfareTimer, this.clock.now() + h.welfarePeriodMs);
-    const status = this.status(c, by, reason);
+    const status = this.status(c, by, reason, account);
     this.recordAway(h.id, null);
     this.publisher.householdMonitoring(h.id, status);
     return status;
   }
 
-  private status(c: HouseholdCare, by: string, reason: string | null): MonitoringStatus {
+  private status(
+    c: HouseholdCare,
+    by: string,
+    reason: string | null,
+    account: string | null,
+  ): MonitoringStatus {
     return {
       household: c.household.id,
       state: c.away ? "away" : "monitored",
       by,
+      account,
       since: c.awaySince,
       until: c.awayUntil,
       reason,

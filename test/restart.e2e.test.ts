@@ -152,6 +152,67 @@ describe("restart from the journal", () => {
     expect(late.on("/service")).toHaveLength(0);
   });
 
+  it("keeps the operator account of acknowledgements, shelving, out of service and away mode; older records read as null", async () => {
+    for (const written of ["now", "before accounts were journaled"] as const) {
+      const store = new MemoryStore();
+      const clock = new FakeClock();
+      const a = await start(store, clock);
+      const p1 = await client(a, "p-1", "pw-p1");
+      const d1 = await client(a, "d-1", "pw-d1");
+      const ops = await client(a, OPS.name, OPS.password);
+      await ops.subscribe(`linli/${SITE}/#`);
+      const answered = (target: string) =>
+        ops.waitFor((m) => m.topic.endsWith(`ops/result/${OPS.name}`) && m.json().target === target);
+      await p1.publish("devices/ec200/p-1/up", pendantMsg(1, "press"));
+      await d1.publish("devices/ds10/d-1/up", doorMsg(1, "closed", { tamper: true }));
+      const call = (await ops.waitFor((m) => m.topic === `${ALERTS}p1/EMERGENCY_CALL/p-1`)).json();
+      const tamper = (await ops.waitFor((m) => m.topic.includes("/TAMPER/d-1"))).json();
+      await ops.publish(`linli/${SITE}/ack/${call.id}`, JSON.stringify({ by: "night" }));
+      await answered(call.id as string);
+      await ops.publish(
+        `linli/${SITE}/shelve/${tamper.id}`,
+        JSON.stringify({ by: "Wang Li", duration: "1h" }),
+      );
+      await answered(tamper.id as string);
+      await ops.publish(`linli/${SITE}/service/p-2`, JSON.stringify({ by: "Li Ming", inService: false }));
+      await answered("p-2");
+      await ops.publish(`linli/${SITE}/away/hh-2`, JSON.stringify({ by: "daughter", away: true }));
+      await answered("hh-2");
+      await stopGateway(a);
+      if (written !== "now")
+        for (const [key, v] of [...store.entries()]) {
+          // What the code before these fields wrote: the same records without them.
+          const { account, ackedByAccount, shelvedByAccount, outOfServiceByAccount, ...old } = v as Record<
+            string,
+            unknown
+          >;
+          store.put(key, old);
+        }
+
+      const b = await start(store, clock);
+      const account = written === "now" ? OPS.name : null;
+      expect(b.engine.byAlertId(call.id as string), written).toMatchObject({
+        ackedBy: "night",
+        ackedByAccount: account,
+      });
+      const shelved = b.engine.byAlertId(tamper.id as string);
+      expect(shelved, written).toMatchObject({ shelvedBy: "Wang Li", shelvedByAccount: account });
+      expect(b.supervisor.awayStatuses(), written).toEqual([
+        expect.objectContaining({ household: "hh-2", by: "daughter", account }),
+      ]);
+      // A new alert of the device out of service takes the restored account.
+      const p2 = await client(b, "p-2", "pw-p2");
+      await p2.publish("devices/ec200/p-2/up", pendantMsg(1, "press"));
+      const deadline = Date.now() + 3000;
+      while (!b.engine.find("p-2", "EMERGENCY_CALL") && Date.now() < deadline) await sleep(5);
+      expect(b.engine.find("p-2", "EMERGENCY_CALL"), written).toMatchObject({
+        outOfServiceBy: "Li Ming",
+        outOfServiceByAccount: account,
+      });
+      await stopGateway(b);
+    }
+  });
+
   /** A gateway on a fresh store, one press of p-1 (its EMERGENCY_CALL seen by a console), stopped. */
   async function pressedAndStopped(seq: number) {
     const store = new MemoryStore();

@@ -69,13 +69,19 @@ export type Transition =
 
 /** The alert as published (0.1.0 fields plus the 0.2.0 lifecycle ones; docs/topics.md). */
 export interface AlertPayload extends AlertView {
+  /** The operator account that acknowledged it (`ackedBy` is the request's free text). */
+  ackedByAccount: string | null;
   suppression: Suppression | null;
   suppressedFor: SuppressReason | null;
   shelvedBy: string | null;
+  /** The operator account that shelved it (`shelvedBy` is the request's free text). */
+  shelvedByAccount: string | null;
   shelvedAt: number | null;
   shelvedUntil: number | null;
   shelveReason: string | null;
   outOfServiceBy: string | null;
+  /** The operator account that took the device out of service. */
+  outOfServiceByAccount: string | null;
   chattering: boolean;
   escalationLevel: number;
   escalationNextAt: number | null;
@@ -89,6 +95,8 @@ export class Alert {
   causes: string[];
   cancelledByResident = false;
   ackedBy: string | null = null;
+  /** The operator account that acknowledged it (`ackedBy` is the request's free text). */
+  ackedByAccount: string | null = null;
   ackedAt: number | null = null;
   ackNote: string | null = null;
   clearedAt: number | null = null;
@@ -104,10 +112,12 @@ export class Alert {
   /** Suppressed by design when raised (fixed for the alert's life: it is never paged). */
   suppressedFor: SuppressReason | null;
   shelvedBy: string | null = null;
+  shelvedByAccount: string | null = null;
   shelvedAt: number | null = null;
   shelvedUntil: number | null = null;
   shelveReason: string | null = null;
   outOfServiceBy: string | null = null;
+  outOfServiceByAccount: string | null = null;
   chattering = false;
   /** HOLD_* bits (see above), 0 when nothing holds it. */
   holds = 0;
@@ -240,11 +250,17 @@ export class Alert {
     return added;
   }
 
-  acknowledge(now: number, by: string, note: string | null): Transition | null {
+  acknowledge(
+    now: number,
+    by: string,
+    note: string | null,
+    account: string | null = null,
+  ): Transition | null {
     if (this.state === "active-unacknowledged") this.state = "active-acknowledged";
     else if (this.state === "cleared-unacknowledged") this.state = "closed";
     else return null;
     this.ackedBy = by;
+    this.ackedByAccount = account;
     this.ackedAt = now;
     this.ackNote = note;
     this.updatedAt = now;
@@ -296,6 +312,7 @@ export class Alert {
       causes: this.causes,
       cancelledByResident: this.cancelledByResident,
       ackedBy: this.ackedBy,
+      ackedByAccount: this.ackedByAccount,
       ackedAt: this.ackedAt,
       ackNote: this.ackNote,
       clearedAt: this.clearedAt,
@@ -305,10 +322,12 @@ export class Alert {
       suppression: this.suppression,
       suppressedFor: this.suppressedFor,
       shelvedBy: this.shelvedBy,
+      shelvedByAccount: this.shelvedByAccount,
       shelvedAt: this.shelvedAt,
       shelvedUntil: this.shelvedUntil,
       shelveReason: this.shelveReason,
       outOfServiceBy: this.outOfServiceBy,
+      outOfServiceByAccount: this.outOfServiceByAccount,
       chattering: this.chattering,
       escalationLevel: this.escalationLevel,
       escalationNextAt: this.escalationNextAt,

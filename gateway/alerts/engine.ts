@@ -79,6 +79,7 @@ export type AckOutcome =
 class SubjectState implements ServiceSubject {
   readonly keys = new Map<AlertCode, KeyState>();
   outOfServiceBy: string | null = null;
+  outOfServiceByAccount: string | null = null;
   outOfServiceAt = 0;
   constructor(public subject: AlertSubject) {}
 }
@@ -99,6 +100,7 @@ class KeyState implements ChatterKey, ShelveKey {
   // Kept for shelving.ts (ShelveKey).
   shelveId: string | null = null;
   shelvedBy: string | null = null;
+  shelvedByAccount: string | null = null;
   shelvedAt = 0;
   shelvedUntil: number | null = null;
   shelveReason: string | null = null;
@@ -128,6 +130,8 @@ export class AlertEngine {
   /** The one rule context, re-pointed at each subject: rules run synchronously, so no per-sample allocation. */
   private readonly ctx: EngineContext;
   private readonly event = new AlertEvent();
+  /** The account of the operator request being carried out (actingAs), for its events. */
+  private actingAccount: string | null = null;
   private readonly recorder: EngineRecorder | null;
   // The policies, each with its state and hold bit.
   private readonly chatter: Chattering<KeyState>;
@@ -239,23 +243,36 @@ export class AlertEngine {
 
   // --- operator actions -------------------------------------------------------
 
-  acknowledge(alertId: string, by: string, note: string | null): AckOutcome {
+  /*
+   * `by` is the request's free text (a name at a shared desk); `account` the operator account that
+   * sent it (null: not an operator's request), published beside it and journaled.
+   */
+
+  acknowledge(alertId: string, by: string, note: string | null, account: string | null = null): AckOutcome {
     const alert = this.byId.get(alertId);
     if (!alert) return { ok: false, reason: "unknown-alert" };
-    const t = alert.acknowledge(this.clock.now(), by, note);
+    const t = alert.acknowledge(this.clock.now(), by, note, account);
     if (t === null) return { ok: false, reason: "already-acknowledged" };
-    this.emit(alert, t, by, note ?? "acknowledged", true);
-    return { ok: true, alert, transition: t };
+    return this.actingAs(account, () => {
+      this.emit(alert, t, by, note ?? "acknowledged", true);
+      return { ok: true, alert, transition: t };
+    });
   }
 
   /** Shelving (shelving.ts): P1 is never shelvable. */
-  shelve(alertId: string, by: string, durationMs: number, reason: string | null): ShelveOutcome {
-    return this.shelving.shelve(alertId, by, durationMs, reason);
+  shelve(
+    alertId: string,
+    by: string,
+    durationMs: number,
+    reason: string | null,
+    account: string | null = null,
+  ): ShelveOutcome {
+    return this.actingAs(account, () => this.shelving.shelve(alertId, by, durationMs, reason, account));
   }
 
   /** Ends shelving early; `id` is the open alert's id or the id it was shelved with. */
-  unshelve(id: string, by: string, reason: string | null): UnshelveOutcome {
-    return this.shelving.unshelve(id, by, reason);
+  unshelve(id: string, by: string, reason: string | null, account: string | null = null): UnshelveOutcome {
+    return this.actingAs(account, () => this.shelving.unshelve(id, by, reason));
   }
 
   /** Out of service (service.ts): held, P1 excepted, never escalated; back in service publishes. */
@@ -264,8 +281,21 @@ export class AlertEngine {
     outOfService: boolean,
     by: string,
     reason: string | null,
+    account: string | null = null,
   ): ServiceOutcome {
-    return this.service.setOutOfService(subject, outOfService, by, reason);
+    return this.actingAs(account, () =>
+      this.service.setOutOfService(subject, outOfService, by, reason, account),
+    );
+  }
+
+  /** Runs an operator's request: the events it emits (synchronously) carry the account. */
+  private actingAs<T>(account: string | null, run: () => T): T {
+    this.actingAccount = account;
+    try {
+      return run();
+    } finally {
+      this.actingAccount = null;
+    }
   }
 
   // --- live reconfiguration (gateway/reload.ts) ----------------------------------
@@ -340,8 +370,8 @@ export class AlertEngine {
     this.floods.restoreFlood(rec);
   }
 
-  restoreService(subject: AlertSubject, by: string, at: number): void {
-    this.service.restoreService(subject, by, at);
+  restoreService(subject: AlertSubject, by: string, at: number, account: string | null = null): void {
+    this.service.restoreService(subject, by, at, account);
   }
 
   /** Shelving that was running before the restart; one already over ends now, as it would have. */
@@ -676,6 +706,7 @@ export class AlertEngine {
       ev.state = alert.state;
       ev.transition = t;
       ev.by = by;
+      ev.account = this.actingAccount;
       ev.reason = reason;
       ev.at = this.clock.now();
       alert.lastIsa = ev.to;

@@ -29,6 +29,8 @@ export class AlertEvent {
   state: AlertState = "active-unacknowledged";
   transition: Transition = "raised";
   by = "";
+  /** The operator account whose request made the change (`by` is free text); null: a device or the gateway. */
+  account: string | null = null;
   reason = "";
   at = 0;
 }
@@ -51,6 +53,8 @@ export interface AlertListener {
 export interface ShelveRecord {
   id: string;
   by: string;
+  /** The operator account that shelved; absent in records written before it existed. */
+  account?: string | null;
   at: number;
   until: number;
   reason: string | null;
@@ -73,7 +77,7 @@ export interface EngineRecorder {
   /** An open alert changed (store it), or closed (forget it). */
   alert(alert: Alert): void;
   shelve(subjectId: string, code: AlertCode, shelve: ShelveRecord | null): void;
-  service(subject: AlertSubject, by: string | null, at: number): void;
+  service(subject: AlertSubject, by: string | null, at: number, account?: string | null): void;
   flood(flood: FloodRecord): void;
 }
 

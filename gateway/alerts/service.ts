@@ -20,6 +20,7 @@ export interface ServiceSubject {
   readonly subject: AlertSubject;
   readonly keys: ReadonlyMap<AlertCode, { readonly alert: Alert | null }>;
   outOfServiceBy: string | null;
+  outOfServiceByAccount: string | null;
   outOfServiceAt: number;
 }
 
@@ -47,6 +48,7 @@ export class OutOfService<S extends ServiceSubject> extends Policy {
     outOfService: boolean,
     by: string,
     reason: string | null,
+    account: string | null = null,
   ): ServiceOutcome {
     const now = this.clock.now();
     let ss = this.subjects.get(subject.id);
@@ -54,13 +56,15 @@ export class OutOfService<S extends ServiceSubject> extends Policy {
       if (ss?.outOfServiceBy != null) return { ok: false, reason: "already-out-of-service" };
       ss ??= this.subjectState(subject);
       ss.outOfServiceBy = by;
+      ss.outOfServiceByAccount = account;
       ss.outOfServiceAt = now;
-      this.recorder?.service(subject, by, now);
+      this.recorder?.service(subject, by, now, account);
       let n = 0;
       for (const ks of ss.keys.values()) {
         const a = ks.alert;
         if (!a) continue;
         a.outOfServiceBy = by;
+        a.outOfServiceByAccount = account;
         a.holds |= HOLD_OUT_OF_SERVICE;
         a.updatedAt = now;
         this.emit(a, "out-of-service", by, reason ?? "out of service", true);
@@ -69,13 +73,13 @@ export class OutOfService<S extends ServiceSubject> extends Policy {
       return { ok: true, alerts: n };
     }
     if (!ss || ss.outOfServiceBy === null) return { ok: false, reason: "already-in-service" };
-    ss.outOfServiceBy = null;
+    ss.outOfServiceBy = ss.outOfServiceByAccount = null;
     this.recorder?.service(subject, null, now);
     let n = 0;
     for (const ks of [...ss.keys.values()]) {
       const a = ks.alert;
       if (!a) continue;
-      a.outOfServiceBy = null;
+      a.outOfServiceBy = a.outOfServiceByAccount = null;
       a.holds &= ~HOLD_OUT_OF_SERVICE;
       // Escalation counts from now: while out of service nobody was meant to act.
       if (a.unacknowledged) a.unackSince = now;
@@ -87,9 +91,10 @@ export class OutOfService<S extends ServiceSubject> extends Policy {
     return { ok: true, alerts: n };
   }
 
-  restoreService(subject: AlertSubject, by: string, at: number): void {
+  restoreService(subject: AlertSubject, by: string, at: number, account: string | null = null): void {
     const ss = this.subjectState(subject);
     ss.outOfServiceBy = by;
+    ss.outOfServiceByAccount = account;
     ss.outOfServiceAt = at;
   }
 
@@ -97,6 +102,7 @@ export class OutOfService<S extends ServiceSubject> extends Policy {
   noteNew(ss: S, alert: Alert): void {
     if (ss.outOfServiceBy !== null) {
       alert.outOfServiceBy = ss.outOfServiceBy;
+      alert.outOfServiceByAccount = ss.outOfServiceByAccount;
       alert.holds |= HOLD_OUT_OF_SERVICE;
     }
   }
@@ -104,6 +110,7 @@ export class OutOfService<S extends ServiceSubject> extends Policy {
   /** The out-of-service hold of an alert read back after a restart. */
   restoredHold(ss: S, alert: Alert): number {
     alert.outOfServiceBy = ss.outOfServiceBy;
+    alert.outOfServiceByAccount = ss.outOfServiceByAccount;
     return ss.outOfServiceBy !== null ? HOLD_OUT_OF_SERVICE : 0;
   }
 

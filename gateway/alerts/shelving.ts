@@ -24,6 +24,7 @@ export interface ShelveKey {
   readonly code: AlertCode;
   shelveId: string | null;
   shelvedBy: string | null;
+  shelvedByAccount: string | null;
   shelvedAt: number;
   shelvedUntil: number | null;
   shelveReason: string | null;
@@ -66,7 +67,13 @@ export class Shelving<K extends ShelveKey> extends Policy {
    * safety alarm must not be silenced from a console (ISA-18.2 lets the
    * alarm philosophy exclude alarms from shelving; ours excludes P1).
    */
-  shelve(alertId: string, by: string, durationMs: number, reason: string | null): ShelveOutcome {
+  shelve(
+    alertId: string,
+    by: string,
+    durationMs: number,
+    reason: string | null,
+    account: string | null = null,
+  ): ShelveOutcome {
     const alert = this.byId.get(alertId);
     if (!alert) return { ok: false, reason: "unknown-alert" };
     if (alert.priority === 1) return { ok: false, reason: "p1-not-shelvable" };
@@ -76,6 +83,7 @@ export class Shelving<K extends ShelveKey> extends Policy {
     if (ks.shelveId !== null) this.shelvedById.delete(ks.shelveId);
     ks.shelveId = alert.id;
     ks.shelvedBy = by;
+    ks.shelvedByAccount = account;
     ks.shelvedAt = now;
     ks.shelvedUntil = now + durationMs;
     ks.shelveReason = reason;
@@ -85,6 +93,7 @@ export class Shelving<K extends ShelveKey> extends Policy {
     this.recorder?.shelve(ks.owner.subject.id, ks.code, {
       id: alert.id,
       by,
+      account,
       at: now,
       until: ks.shelvedUntil,
       reason,
@@ -109,6 +118,7 @@ export class Shelving<K extends ShelveKey> extends Policy {
     const ks = this.key(subject, code);
     ks.shelveId = rec.id;
     ks.shelvedBy = rec.by;
+    ks.shelvedByAccount = rec.account ?? null;
     ks.shelvedAt = rec.at;
     ks.shelvedUntil = rec.until;
     ks.shelveReason = rec.reason;
@@ -162,6 +172,7 @@ export class Shelving<K extends ShelveKey> extends Policy {
 
   private applyShelve(ks: K, alert: Alert): void {
     alert.shelvedBy = ks.shelvedBy;
+    alert.shelvedByAccount = ks.shelvedByAccount;
     alert.shelvedAt = ks.shelvedAt;
     alert.shelvedUntil = ks.shelvedUntil;
     alert.shelveReason = ks.shelveReason;
@@ -175,12 +186,12 @@ export class Shelving<K extends ShelveKey> extends Policy {
   private endShelve(ks: K, t: Transition, by: string, reason: string): void {
     if (ks.shelveId !== null) this.shelvedById.delete(ks.shelveId);
     if (ks.shelveTimer) this.wheel.disarm(ks.shelveTimer);
-    ks.shelveId = ks.shelvedBy = ks.shelveReason = null;
+    ks.shelveId = ks.shelvedBy = ks.shelvedByAccount = ks.shelveReason = null;
     ks.shelvedUntil = null;
     this.recorder?.shelve(ks.owner.subject.id, ks.code, null);
     const a = ks.alert;
     if (a) {
-      a.shelvedBy = a.shelveReason = null;
+      a.shelvedBy = a.shelvedByAccount = a.shelveReason = null;
       a.shelvedAt = a.shelvedUntil = null;
       a.holds &= ~HOLD_SHELVED;
       a.reannunciate(this.clock.now());

@@ -17,6 +17,7 @@
 import { type OperatorAction, operatorTopic } from "../operator-actions.js";
 import type { DeviceEntry, Registry } from "../registry.js";
 import { PasswordVerifier, parseSecret } from "./credentials.js";
+import type { Claimant } from "./login-guard.js";
 
 export type { OperatorAction } from "../operator-actions.js";
 
@@ -67,6 +68,16 @@ export class AccessPolicy {
         : { identity: { kind: "device", device }, secret: device.password };
     const operator = this.registry.operators.get(name);
     return operator === undefined ? null : { identity: { kind: "operator", name }, secret: operator };
+  }
+
+  /**
+   * Whose login this is, for the login bans' scopes (login-guard.ts): the kind of account the
+   * username (or, without one, the certificate's first name) names, or "unknown".
+   */
+  claimant(username: string | undefined, certNames: readonly string[] = []): Claimant {
+    const name = username || certNames[0];
+    const account = name ? this.account(name) : null;
+    return account === null ? "unknown" : account.identity.kind;
   }
 
   /**

@@ -12,7 +12,7 @@ import type { Logger } from "../log.js";
 import type { Counters } from "../stats.js";
 import type { AuthResult, Identity } from "./access.js";
 import { deviceMaxPacket, FrameGuard, type FrameRefused } from "./limits.js";
-import { LoginGuard } from "./login-guard.js";
+import { type Claimant, type LoginBan, LoginGuard } from "./login-guard.js";
 import { FloodReclaim } from "./reclaim.js";
 
 export type ConnectionLimits = Omit<LimitsConfig, "deviceRate">;
@@ -63,11 +63,11 @@ export class SocketLimits {
       config.login,
       {
         // Logged once per ban; every refusal during it is only counted.
-        banned: (kind, key, until, failures) => {
+        banned: (kind, scope, key, until, failures) => {
           this.counters.reject("auth", "ban-started");
           this.log.warn(
-            { [kind]: key, failures, until: new Date(until).toISOString() },
-            `${kind} banned after repeated failed logins`,
+            { [kind]: key, scope, failures, until: new Date(until).toISOString() },
+            `${kind} banned for ${scope} logins after repeated failed logins`,
           );
         },
       },
@@ -202,22 +202,25 @@ export class SocketLimits {
     this.armLoginTimer();
   };
 
-  /** Before the password is checked: the reason it must be refused, or null. */
-  loginBanned(socket: Socket, username: string | undefined): string | null {
-    return this.loginBannedAt(this.addressOf(socket), username);
+  /**
+   * Before the password is checked: the ban that refuses this login (counted), or null.
+   * `claimant`: whom the username names (AccessPolicy.claimant), the scope of the ban.
+   */
+  loginBanned(socket: Socket, username: string | undefined, claimant: Claimant): LoginBan | null {
+    return this.loginBannedAt(this.addressOf(socket), username, claimant);
   }
 
   /** loginBanned for a connection known by its address (the device listener's, in its worker). */
-  loginBannedAt(address: string, username: string | undefined): string | null {
-    if (username === undefined) return null;
-    if (this.login.admitLogin(address, username) === "ok") return null;
-    this.counters.reject("auth", "username-banned");
-    return "username-banned";
+  loginBannedAt(address: string, username: string | undefined, claimant: Claimant): LoginBan | null {
+    const ban = this.login.admitLogin(address, username, claimant);
+    if (ban !== null)
+      this.counters.reject("auth", ban.kind === "address" ? "address-banned" : "username-banned");
+    return ban;
   }
 
   /** After the password was checked: failures counted; on success the role's packet size applies. */
-  loginResult(socket: Socket, username: string | undefined, result: AuthResult): void {
-    this.loginResultAt(this.addressOf(socket), username, result);
+  loginResult(socket: Socket, username: string | undefined, claimant: Claimant, result: AuthResult): void {
+    this.loginResultAt(this.addressOf(socket), username, claimant, result);
     const guard = this.frames.get(socket);
     if (!guard || !result.ok) return;
     const limit = packetLimitOf(result.identity, this.config.operatorMaxPacket);
@@ -225,9 +228,20 @@ export class SocketLimits {
   }
 
   /** loginResult's counting, for a connection known by its address. */
-  loginResultAt(address: string, username: string | undefined, result: AuthResult): void {
-    if (!result.ok) this.login.failed(address, username, result.reason === "bad-password");
-    else if (username !== undefined) this.login.succeeded(address, username);
+  loginResultAt(address: string, username: string | undefined, claimant: Claimant, result: AuthResult): void {
+    if (result.ok) {
+      if (username !== undefined) this.login.succeeded(address, username, claimant);
+      return;
+    }
+    // auth-busy: the password was never checked (verifications queue full, a reconnect storm); a
+    // base station's pendants refused for it must not get their address banned.
+    if (result.reason !== "auth-busy")
+      this.login.failed(address, username, claimant, result.reason === "bad-password");
+  }
+
+  /** The address a connection's logins are counted under (a WebSocket's is its TCP socket's). */
+  addressOfConnection(socket: Socket): string {
+    return this.addressOf(socket);
   }
 
   /** A granted subscription; false when the client already has maxSubscriptions. */

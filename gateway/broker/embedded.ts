@@ -684,12 +684,58 @@ export class EmbeddedBroker implements NorthboundSink {
     this.rateLog.warn(
       username ?? "(anonymous)",
       result.reason,
-      { username, clientId: client.id, reason: result.reason, transport: this.transportOf(client) },
+      {
+        username,
+        address: this.limits.addressOfConnection((client as unknown as { conn: Socket }).conn),
+        clientId: client.id,
+        reason: result.reason,
+        transport: this.transportOf(client),
+      },
       "connection refused",
     );
     const err = new RefusedError(`connection refused: ${result.reason}`);
     err.returnCode = refusedLoginCode(result.reason);
     done(err as AuthenticateError, false);
+  }
+
+  /**
+   * An operator's login on the console's HTTP API (gateway/console/server.ts): the MQTT login's
+   * rules, bans, counting and log lines, in the operator scope whatever the username (only
+   * operators log in there, so a guess there is a guess at an operator account). `bannedUntil`
+   * when a login ban refused it before the password was looked at.
+   */
+  async operatorLogin(
+    username: string,
+    password: Buffer,
+    socket: Socket,
+  ): Promise<{ ok: true } | { ok: false; bannedUntil: number | null; busy?: boolean }> {
+    const address = this.limits.addressOfConnection(socket);
+    const refused = (reason: string) =>
+      this.rateLog.warn(
+        username,
+        reason,
+        { username, address, reason, transport: "console" },
+        "console login refused",
+      );
+    const ban = this.limits.loginBanned(socket, username, "operator");
+    if (ban !== null) {
+      refused(`${ban.kind}-banned`);
+      return { ok: false, bannedUntil: ban.until };
+    }
+    const result = await this.policy.authenticate(username, password, [], () => socket.destroyed);
+    if (!result.ok && result.reason === "gone") return { ok: false, bannedUntil: null };
+    this.limits.loginResult(socket, username, "operator", result);
+    if (result.ok && result.identity.kind === "operator") return { ok: true };
+    if (result.ok) {
+      // A device's own credentials: right, but not an operator's; not a guess either.
+      const model = result.identity.kind === "device" ? result.identity.device.model : "operator";
+      this.counters.reject(model, "console-operators-only");
+      refused("console-operators-only");
+      return { ok: false, bannedUntil: null };
+    }
+    this.counters.reject(result.reason === "unknown-device" ? "unknown" : "auth", result.reason);
+    refused(result.reason);
+    return { ok: false, bannedUntil: null, busy: result.reason === "auth-busy" };
   }
 
   private install(): void {
@@ -698,19 +744,22 @@ export class EmbeddedBroker implements NorthboundSink {
     this.skipUplinkForwarding();
     a.authenticate = (client, username, password, done) => {
       const conn = (client as unknown as { conn: Socket }).conn;
-      // A banned address or username is refused before its password is looked at (login-guard.ts).
-      const banned = this.limits.loginBanned(conn, username);
+      const certNames = this.transports.get(client)?.certNames ?? [];
+      // A banned address (in this account's scope) or username is refused before its password is
+      // looked at (login-guard.ts).
+      const claimant = this.policy.claimant(username, certNames);
+      const banned = this.limits.loginBanned(conn, username, claimant);
       if (banned !== null) {
-        const err = new RefusedError(`connection refused: ${banned}`);
+        const err = new RefusedError(`connection refused: ${banned.kind}-banned`);
         err.returnCode = BAD_USERNAME_OR_PASSWORD;
         done(err as AuthenticateError, false);
         return;
       }
-      const certNames = this.transports.get(client)?.certNames ?? [];
       const gone = () => (client as unknown as { closed: boolean }).closed;
       this.policy.authenticate(username, password, certNames, gone).then(
         (result) => {
-          if (result.ok || result.reason !== "gone") this.limits.loginResult(conn, username, result);
+          if (result.ok || result.reason !== "gone")
+            this.limits.loginResult(conn, username, claimant, result);
           this.authenticated(client, username, result, done);
         },
         (err: Error) => {

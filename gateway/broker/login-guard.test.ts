@@ -15,7 +15,7 @@ function guard(over: Partial<LoginGuardConfig> = {}) {
   const bans: string[] = [];
   const g = new LoginGuard(
     { ...cfg, ...over },
-    { banned: (kind, key) => bans.push(`${kind}:${key}`) },
+    { banned: (kind, scope, key) => bans.push(`${scope} ${kind}:${key}`) },
     () => now,
   );
   return { g, bans, advance: (ms: number) => (now += ms) };
@@ -32,38 +32,71 @@ describe("LoginGuard", () => {
     expect(g.admitConnection("10.0.0.1")).toBe("rate-limited");
   });
 
-  it("bans an address after maxFailures within the window, once, until the ban ends", () => {
+  it("bans an address in both scopes after maxFailures with unknown usernames, once, until the ban ends", () => {
     const { g, bans, advance } = guard();
-    for (let i = 0; i < 3; i++) g.failed("10.0.0.1", "nobody", false);
-    expect(bans).toEqual(["address:10.0.0.1"]);
+    for (let i = 0; i < 3; i++) g.failed("10.0.0.1", "nobody", "unknown");
+    expect(bans).toEqual(["device address:10.0.0.1", "operator address:10.0.0.1"]);
     expect(g.admitConnection("10.0.0.1")).toBe("banned");
-    g.failed("10.0.0.1", "nobody", false);
-    expect(bans).toHaveLength(1);
+    g.failed("10.0.0.1", "nobody", "unknown");
+    expect(bans).toHaveLength(2);
     advance(300_001);
     expect(g.admitConnection("10.0.0.1")).toBe("ok");
     // A served ban starts a new window: one more failure does not ban again.
-    g.failed("10.0.0.1", "nobody", false);
+    g.failed("10.0.0.1", "nobody", "unknown");
     expect(g.admitConnection("10.0.0.1")).toBe("ok");
+    expect(g.admitLogin("10.0.0.1", "p1", "device")).toBeNull();
+  });
+
+  it("operator failures never refuse a device's login from the same address", () => {
+    const { g, bans } = guard();
+    for (let i = 0; i < 10; i++) g.failed("127.0.0.1", "duty", "operator", true);
+    expect(bans).toEqual(["operator address:127.0.0.1"]);
+    // The pendant's connection is accepted and its login admitted; operators from there are not.
+    expect(g.admitConnection("127.0.0.1")).toBe("ok");
+    expect(g.admitLogin("127.0.0.1", "p1", "device")).toBeNull();
+    expect(g.admitLogin("127.0.0.1", "duty", "operator")).toEqual({ kind: "address", until: 1_300_000 });
+    expect(g.admitLogin("127.0.0.1", "ghost", "unknown")?.kind).toBe("address");
+  });
+
+  it("device failures never refuse an operator's login from the same address", () => {
+    const { g, bans } = guard();
+    for (let i = 0; i < 10; i++) g.failed("10.0.0.5", "p1", "device", true);
+    expect(bans).toEqual(["device address:10.0.0.5", "device username:p1"]);
+    expect(g.admitConnection("10.0.0.5")).toBe("ok");
+    expect(g.admitLogin("10.0.0.5", "duty", "operator")).toBeNull();
+    expect(g.admitLogin("10.0.0.5", "p2", "device")?.kind).toBe("address");
+  });
+
+  it("never bans an operator's username: guesses from one address leave the others free", () => {
+    const { g, bans } = guard();
+    for (let i = 0; i < 30; i++) g.failed(`10.0.1.${i % 3}`, "duty", "operator", true);
+    expect(bans).toEqual([
+      "operator address:10.0.1.0",
+      "operator address:10.0.1.1",
+      "operator address:10.0.1.2",
+    ]);
+    expect(g.admitLogin("10.0.2.1", "duty", "operator")).toBeNull();
+    expect(g.stats().usernames).toBe(0);
   });
 
   it("failures spread wider than the window do not ban", () => {
     const { g, bans, advance } = guard();
     for (let i = 0; i < 6; i++) {
-      g.failed("10.0.0.1", "x", false);
+      g.failed("10.0.0.1", "x", "unknown");
       advance(31_000);
     }
     expect(bans).toEqual([]);
   });
 
-  it("bans a known username guessed from many addresses, but not from its last good address", () => {
+  it("bans a device username guessed from many addresses, but not from its last good address", () => {
     const { g, bans } = guard();
-    g.succeeded("10.0.0.9", "p1");
-    for (let i = 0; i < 3; i++) g.failed(`10.0.1.${i}`, "p1", true);
-    expect(bans).toEqual(["username:p1"]);
-    expect(g.admitLogin("10.0.2.1", "p1")).toBe("banned");
-    expect(g.admitLogin("10.0.0.9", "p1")).toBe("ok");
+    g.succeeded("10.0.0.9", "p1", "device");
+    for (let i = 0; i < 3; i++) g.failed(`10.0.1.${i}`, "p1", "device", true);
+    expect(bans).toEqual(["device username:p1"]);
+    expect(g.admitLogin("10.0.2.1", "p1", "device")?.kind).toBe("username");
+    expect(g.admitLogin("10.0.0.9", "p1", "device")).toBeNull();
     // Unknown usernames are never tracked (the table cannot be grown by inventing names).
-    for (let i = 0; i < 100; i++) g.failed(`10.0.3.${i % 2}`, `ghost${i}`, false);
+    for (let i = 0; i < 100; i++) g.failed(`10.0.3.${i % 2}`, `ghost${i}`, "unknown");
     expect(g.stats().usernames).toBe(1);
   });
 
@@ -74,7 +107,8 @@ describe("LoginGuard", () => {
     expect(g.stats().addresses).toBe(16);
     // "a" was forgotten: it starts with a full bucket again.
     expect(g.admitConnection("a")).toBe("ok");
-    for (let i = 0; i < 40; i++) for (let k = 0; k < 3; k++) g.failed(`10.1.0.${i}`, undefined, false);
-    expect(g.stats().addressBans).toBe(16);
+    for (let i = 0; i < 40; i++) for (let k = 0; k < 3; k++) g.failed(`10.1.0.${i}`, undefined, "unknown");
+    expect(g.stats().deviceAddressBans).toBe(16);
+    expect(g.stats().operatorAddressBans).toBe(16);
   });
 });

@@ -1,18 +1,29 @@
 /**
- * Connection attempts and failed logins, per source address and per
+ * Connection attempts and failed logins, per source address and per device
  * username: a token bucket of new connections per address, and a temporary
  * ban after repeated failed logins (an unbanned gateway answered 5,000
- * wrong passwords at 2,189 per second).
+ * wrong passwords at 2,189 per second). docs/security.md "Login bans".
  *
- * - A banned address is closed at accept, before a byte is read.
- * - A banned username is refused without its password being checked, except
- *   from the address it last logged in from successfully: guessing a
+ * - Two scopes, `device` and `operator`, each with its own failure counts and
+ *   address bans: guessing an operator's password (on the console or over
+ *   MQTT) must never refuse a pendant's login from the same address (its
+ *   emergency press), and guessing a device's must not lock operators out.
+ *   A login is in the scope of the account its username names; an unknown or
+ *   missing username is counted in both (it may have meant either), and
+ *   refused while either bans its address.
+ * - An address banned in both scopes is closed at accept, before a byte is
+ *   read; banned in one, its logins in that scope are refused before any
+ *   password is checked.
+ * - A banned device username is refused without its password being checked,
+ *   except from the address it last logged in from successfully: guessing a
  *   pendant's password from elsewhere must not lock the pendant itself out.
+ *   Operator usernames are never banned: anyone on the LAN could otherwise
+ *   lock every operator out from every other address, during an incident.
  * - Tables are bounded (maxTracked each): the least recently seen address is
- *   forgotten first; bans are kept in their own table, the oldest ban dropped
+ *   forgotten first; bans are kept in their own tables, the oldest ban dropped
  *   first, so a flood of new addresses cannot evict them cheaply.
- * - Usernames are tracked only for identities that exist (the caller says),
- *   so unknown names cannot grow the table.
+ * - Usernames are tracked only for devices that exist (the caller says), so
+ *   unknown names cannot grow the table.
  */
 
 import { TokenBucket } from "./token-bucket.js";
@@ -26,32 +37,55 @@ export interface LoginGuardConfig {
   maxTracked: number;
 }
 
+/** Whose logins a ban or a failure concerns. */
+export type LoginScope = "device" | "operator";
+/** Whom a login's username names: a device, an operator, or no account (counted in both scopes). */
+export type Claimant = LoginScope | "unknown";
+
 export type BanKind = "address" | "username";
 
 export interface LoginGuardEvents {
   /** Called once when a ban starts. */
-  banned(kind: BanKind, key: string, until: number, failures: number): void;
+  banned(kind: BanKind, scope: LoginScope, key: string, until: number, failures: number): void;
+}
+
+interface Window {
+  failures: number;
+  windowStart: number;
 }
 
 interface Tracked {
   bucket: TokenBucket;
-  failures: number;
-  windowStart: number;
+  device: Window;
+  operator: Window;
 }
 
-interface UserTracked {
-  failures: number;
-  windowStart: number;
+interface UserTracked extends Window {
   /** The address of the last successful login. */
   goodAddress: string | null;
 }
 
 export type Admission = "ok" | "banned" | "rate-limited";
 
+/** Why a login is refused before its password is checked, and until when (ms). */
+export interface LoginBan {
+  kind: BanKind;
+  until: number;
+}
+
+const SCOPES: Record<Claimant, readonly LoginScope[]> = {
+  device: ["device"],
+  operator: ["operator"],
+  unknown: ["device", "operator"],
+};
+
 export class LoginGuard {
   private readonly addresses = new Map<string, Tracked>();
   private readonly users = new Map<string, UserTracked>();
-  private readonly addressBans = new Map<string, number>();
+  private readonly addressBans: Record<LoginScope, Map<string, number>> = {
+    device: new Map(),
+    operator: new Map(),
+  };
   private readonly userBans = new Map<string, number>();
   bansStarted = 0;
 
@@ -61,36 +95,51 @@ export class LoginGuard {
     private readonly now: () => number = Date.now,
   ) {}
 
-  /** At accept: may this address open a connection now? */
+  /** At accept, before the username is known: may this address open a connection now? */
   admitConnection(address: string): Admission {
     const t = this.now();
-    if (this.isBanned(this.addressBans, address, t)) return "banned";
+    if (
+      this.addressBanEnd("device", address, t) !== null &&
+      this.addressBanEnd("operator", address, t) !== null
+    )
+      return "banned";
     return this.address(address, t).bucket.take(t) ? "ok" : "rate-limited";
   }
 
-  /** Before the password is checked: is this username banned for this address? */
-  admitLogin(address: string, username: string): Admission {
+  /** Before the password is checked: the ban that refuses this login, or null. */
+  admitLogin(address: string, username: string | undefined, claimant: Claimant): LoginBan | null {
     const t = this.now();
-    if (this.isBanned(this.addressBans, address, t)) return "banned";
-    if (!this.isBanned(this.userBans, username, t)) return "ok";
-    return this.users.get(username)?.goodAddress === address ? "ok" : "banned";
+    for (const scope of SCOPES[claimant]) {
+      const until = this.addressBanEnd(scope, address, t);
+      if (until !== null) return { kind: "address", until };
+    }
+    if (claimant !== "device" || username === undefined) return null;
+    const until = this.userBanEnd(username, t);
+    if (until === null || this.users.get(username)?.goodAddress === address) return null;
+    return { kind: "username", until };
   }
 
-  /** A failed login; `knownUser` when the username names a configured identity. */
-  failed(address: string, username: string | undefined, knownUser: boolean): void {
+  /**
+   * A failed login. `badPassword`: the username named a device that exists (its password was
+   * wrong): the username's own failures are counted too.
+   */
+  failed(address: string, username: string | undefined, claimant: Claimant, badPassword = false): void {
     const t = this.now();
     const a = this.address(address, t);
-    if (this.count(a, t)) this.ban(this.addressBans, "address", address, t, a.failures);
-    if (!knownUser || username === undefined) return;
+    for (const scope of SCOPES[claimant])
+      if (this.count(a[scope], t)) this.ban(scope, "address", address, t, a[scope].failures);
+    if (claimant !== "device" || !badPassword || username === undefined) return;
     let u = this.users.get(username);
     if (!u) {
       u = { failures: 0, windowStart: t, goodAddress: null };
       this.remember(this.users, username, u);
     }
-    if (this.count(u, t)) this.ban(this.userBans, "username", username, t, u.failures);
+    if (this.count(u, t)) this.ban("device", "username", username, t, u.failures);
   }
 
-  succeeded(address: string, username: string): void {
+  succeeded(address: string, username: string, claimant: Claimant): void {
+    // Only device usernames are banned, so only theirs need a good address.
+    if (claimant !== "device") return;
     const u = this.users.get(username);
     if (u) {
       u.goodAddress = address;
@@ -99,17 +148,24 @@ export class LoginGuard {
       this.remember(this.users, username, { failures: 0, windowStart: this.now(), goodAddress: address });
   }
 
-  stats(): { addresses: number; usernames: number; addressBans: number; usernameBans: number } {
+  stats(): {
+    addresses: number;
+    usernames: number;
+    deviceAddressBans: number;
+    operatorAddressBans: number;
+    usernameBans: number;
+  } {
     return {
       addresses: this.addresses.size,
       usernames: this.users.size,
-      addressBans: this.addressBans.size,
+      deviceAddressBans: this.addressBans.device.size,
+      operatorAddressBans: this.addressBans.operator.size,
       usernameBans: this.userBans.size,
     };
   }
 
   /** Counts a failure in its window; true when it reaches maxFailures. */
-  private count(e: { failures: number; windowStart: number }, t: number): boolean {
+  private count(e: Window, t: number): boolean {
     if (t - e.windowStart > this.cfg.failureWindow) {
       e.failures = 0;
       e.windowStart = t;
@@ -118,23 +174,37 @@ export class LoginGuard {
     return e.failures >= this.cfg.maxFailures;
   }
 
-  private ban(bans: Map<string, number>, kind: BanKind, key: string, t: number, failures: number): void {
-    if (this.isBanned(bans, key, t)) return;
+  private ban(scope: LoginScope, kind: BanKind, key: string, t: number, failures: number): void {
+    const bans = kind === "address" ? this.addressBans[scope] : this.userBans;
+    const current = kind === "address" ? this.addressBanEnd(scope, key, t) : this.userBanEnd(key, t);
+    if (current !== null) return;
     const until = t + this.cfg.banDuration;
     this.remember(bans, key, until);
     this.bansStarted++;
-    this.events.banned(kind, key, until, failures);
+    this.events.banned(kind, scope, key, until, failures);
   }
 
-  private isBanned(bans: Map<string, number>, key: string, t: number): boolean {
-    const until = bans.get(key);
-    if (until === undefined) return false;
-    if (t < until) return true;
-    bans.delete(key);
+  /** When the address's ban in `scope` ends, or null when it is not banned. */
+  private addressBanEnd(scope: LoginScope, address: string, t: number): number | null {
+    const bans = this.addressBans[scope];
+    const until = bans.get(address);
+    if (until === undefined) return null;
+    if (t < until) return until;
+    bans.delete(address);
     // A ban served starts a new failure window.
-    const a = bans === this.addressBans ? this.addresses.get(key) : this.users.get(key);
-    if (a) a.failures = 0;
-    return false;
+    const a = this.addresses.get(address);
+    if (a) a[scope].failures = 0;
+    return null;
+  }
+
+  private userBanEnd(username: string, t: number): number | null {
+    const until = this.userBans.get(username);
+    if (until === undefined) return null;
+    if (t < until) return until;
+    this.userBans.delete(username);
+    const u = this.users.get(username);
+    if (u) u.failures = 0;
+    return null;
   }
 
   private address(address: string, t: number): Tracked {
@@ -147,8 +217,8 @@ export class LoginGuard {
     }
     a = {
       bucket: new TokenBucket(this.cfg.attemptsPerSecond, this.cfg.attemptBurst, t),
-      failures: 0,
-      windowStart: t,
+      device: { failures: 0, windowStart: t },
+      operator: { failures: 0, windowStart: t },
     };
     this.remember(this.addresses, address, a);
     return a;

@@ -6,7 +6,8 @@
  *   GET  /app.js, ...      its scripts and style
  *   GET  /vendor/mqtt.min.js  mqtt.js's browser bundle, from node_modules: nothing is fetched from outside
  *   GET  /api/site         the site, its households and devices, for the operator's eyes only
- *                          (HTTP Basic with the operator's MQTT username and password; 401 otherwise)
+ *                          (HTTP Basic with the operator's MQTT username and password; 401 otherwise,
+ *                          429 with Retry-After while a login ban refuses the address)
  *   GET  /mqtt (Upgrade)   MQTT over WebSocket into the embedded broker
  *
  * The page is live over MQTT over WebSocket with the operator's own login: the
@@ -41,14 +42,18 @@ export interface ConsoleSiteInfo {
   devices: Array<Record<string, unknown>>;
 }
 
+/** `busy`: the password could not be checked now (auth-busy), which is no answer about it. */
+export type ConsoleLogin = { ok: true } | { ok: false; bannedUntil: number | null; busy?: boolean };
+
 export interface ConsoleServerOptions {
   host: string;
   port: number;
   /**
-   * True when this is an operator's username and password: the broker's own check, with its
+   * Whether this is an operator's username and password: the broker's own check, with its
    * bans and failure counting for the requesting socket (a guessed password is a guessed password).
+   * `bannedUntil` (ms since the epoch): refused by a login ban, not for the password.
    */
-  authenticateOperator(username: string, password: Buffer, socket: Socket): Promise<boolean>;
+  authenticateOperator(username: string, password: Buffer, socket: Socket): Promise<ConsoleLogin>;
   siteInfo(): ConsoleSiteInfo;
   /** Hands a WebSocket's byte stream to the MQTT broker as a new client connection. */
   attachMqtt(stream: Duplex, socket: Socket): void;
@@ -221,8 +226,18 @@ function handle(
       return;
     }
     opts.authenticateOperator(creds[0], creds[1], req.socket).then(
-      (ok) => {
-        if (!ok) send(401, "wrong username or password\n");
+      (login) => {
+        if (!login.ok && login.bannedUntil !== null) {
+          // RFC 6585 §4: too many requests, with Retry-After (RFC 9110 §10.2.3: whole seconds).
+          const seconds = Math.max(1, Math.ceil((login.bannedUntil - Date.now()) / 1000));
+          const minutes = Math.ceil(seconds / 60);
+          send(
+            429,
+            `too many failed logins from this address; try again in ${minutes} minute${minutes === 1 ? "" : "s"} (${seconds} s)\n`,
+            { "retry-after": String(seconds) },
+          );
+        } else if (!login.ok && login.busy) send(503, "cannot check the login now\n");
+        else if (!login.ok) send(401, "wrong username or password\n");
         else send(200, JSON.stringify(opts.siteInfo()), { "content-type": CONTENT_TYPES[".json"] as string });
       },
       () => send(503, "cannot check the login now\n"),
@@ -246,8 +261,11 @@ function handle(
     "cache-control": "no-cache",
     "x-content-type-options": "nosniff",
     // Everything the page loads comes from this server (no CDN, no fonts from outside).
+    // frame-ancestors and X-Frame-Options (for browsers without CSP 2): no other page may frame the
+    // console, so none can overlay its buttons (clickjacking an acknowledgement).
     "content-security-policy":
-      "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; style-src 'self'; script-src 'self'; worker-src blob:",
+      "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; style-src 'self'; script-src 'self'; worker-src blob:; frame-ancestors 'none'",
+    "x-frame-options": "DENY",
   });
   if (req.method === "HEAD") {
     res.end();

@@ -28,6 +28,8 @@ export interface AlertRecord {
   causes: string[];
   cancelledByResident: boolean;
   ackedBy: string | null;
+  /** Absent in records written before it existed: null. */
+  ackedByAccount?: string | null;
   ackedAt: number | null;
   ackNote: string | null;
   clearedAt: number | null;
@@ -37,10 +39,14 @@ export interface AlertRecord {
   windowUntil: number;
   suppressedFor: SuppressReason | null;
   shelvedBy: string | null;
+  /** Absent in records written before it existed: null. */
+  shelvedByAccount?: string | null;
   shelvedAt: number | null;
   shelvedUntil: number | null;
   shelveReason: string | null;
   outOfServiceBy: string | null;
+  /** Absent in records written before it existed: null. */
+  outOfServiceByAccount?: string | null;
   chattering: boolean;
   holds: number;
   announced: boolean;
@@ -72,6 +78,7 @@ export function alertRecord(a: Alert): AlertRecord {
     causes: a.causes,
     cancelledByResident: a.cancelledByResident,
     ackedBy: a.ackedBy,
+    ackedByAccount: a.ackedByAccount,
     ackedAt: a.ackedAt,
     ackNote: a.ackNote,
     clearedAt: a.clearedAt,
@@ -81,10 +88,12 @@ export function alertRecord(a: Alert): AlertRecord {
     windowUntil: a.windowUntil,
     suppressedFor: a.suppressedFor,
     shelvedBy: a.shelvedBy,
+    shelvedByAccount: a.shelvedByAccount,
     shelvedAt: a.shelvedAt,
     shelvedUntil: a.shelvedUntil,
     shelveReason: a.shelveReason,
     outOfServiceBy: a.outOfServiceBy,
+    outOfServiceByAccount: a.outOfServiceByAccount,
     chattering: a.chattering,
     holds: a.holds,
     announced: a.announced,
@@ -120,15 +129,18 @@ export function alertFromRecord(r: AlertRecord, site: string, subject: AlertSubj
   a.count = r.count;
   a.cancelledByResident = r.cancelledByResident;
   a.ackedBy = r.ackedBy;
+  a.ackedByAccount = r.ackedByAccount ?? null;
   a.ackedAt = r.ackedAt;
   a.ackNote = r.ackNote;
   a.clearedAt = r.clearedAt;
   a.windowUntil = r.windowUntil;
   a.shelvedBy = r.shelvedBy;
+  a.shelvedByAccount = r.shelvedByAccount ?? null;
   a.shelvedAt = r.shelvedAt;
   a.shelvedUntil = r.shelvedUntil;
   a.shelveReason = r.shelveReason;
   a.outOfServiceBy = r.outOfServiceBy;
+  a.outOfServiceByAccount = r.outOfServiceByAccount ?? null;
   a.chattering = r.chattering;
   a.holds = r.holds;
   a.announced = r.announced;

@@ -59,11 +59,17 @@ export class StateRecorder implements EngineRecorder {
     else this.store.put(KEY.shelve(subjectId, code), shelve);
   }
 
-  service(subject: AlertSubject, by: string | null, at: number): void {
+  service(subject: AlertSubject, by: string | null, at: number, account: string | null = null): void {
     this.writes++;
     if (by === null) this.store.delete(KEY.service(subject.id));
     else
-      this.store.put(KEY.service(subject.id), { by, at, model: subject.model, household: subject.household });
+      this.store.put(KEY.service(subject.id), {
+        by,
+        account,
+        at,
+        model: subject.model,
+        household: subject.household,
+      });
   }
 
   flood(flood: FloodRecord): void {

@@ -123,17 +123,30 @@ export function recoverState(
       skip(key);
       continue;
     }
-    supervisor.restoreAway(h, { by: r.by, since: r.since, until: r.until ?? null });
+    supervisor.restoreAway(h, {
+      by: r.by,
+      account: typeof r.account === "string" ? r.account : null,
+      since: r.since,
+      until: r.until ?? null,
+    });
     report.away++;
   }
   for (const [key, v] of store.entries(PREFIX.service)) {
     const id = key.slice(PREFIX.service.length);
-    const r = v as { by?: unknown; at?: unknown; model?: AlertSubject["model"]; household?: string | null };
+    const r = v as {
+      by?: unknown;
+      account?: unknown;
+      at?: unknown;
+      model?: AlertSubject["model"];
+      household?: string | null;
+    };
     if (typeof r?.by !== "string" || typeof r.at !== "number") {
       skip(key);
       continue;
     }
-    engine.restoreService(subjectOf(id, r.model ?? "ec200", r.household ?? null), r.by, r.at);
+    // `account` is absent in records written before it existed.
+    const account = typeof r.account === "string" ? r.account : null;
+    engine.restoreService(subjectOf(id, r.model ?? "ec200", r.household ?? null), r.by, r.at, account);
     report.outOfService++;
   }
   for (const [key, v] of store.entries(PREFIX.shelve)) {
@@ -153,6 +166,7 @@ export function recoverState(
     engine.restoreShelve(subject, code as AlertCode, {
       id: r.id,
       by: r.by,
+      account: typeof r.account === "string" ? r.account : null,
       at: r.at ?? 0,
       until: r.until,
       reason: r.reason ?? null,

@@ -10,7 +10,7 @@ import type { Clock } from "../../core/clock.js";
 import { validateConfig } from "../../gateway/config/load.js";
 import type { ConfigInput } from "../../gateway/config/schema.js";
 import { Gateway } from "../../gateway/gateway.js";
-import { createLogger } from "../../gateway/log.js";
+import { createLogger, type Logger } from "../../gateway/log.js";
 import type { DurableStore } from "../../gateway/state/store.js";
 
 export const SITE = "t1";
@@ -34,14 +34,15 @@ export function testConfig(extra: Partial<ConfigInput> = {}): ConfigInput {
 }
 
 export async function startGateway(
-  opts: { config?: ConfigInput; clock?: Clock; store?: DurableStore } = {},
+  opts: { config?: ConfigInput; clock?: Clock; store?: DurableStore; logger?: Logger } = {},
 ): Promise<Gateway> {
   const config = validateConfig(opts.config ?? testConfig(), "test");
+  const logger = opts.logger ?? createLogger({ level: "silent" });
   if (opts.store !== undefined || !config.storage.enabled)
     return Gateway.start({
       config,
       clock: opts.clock,
-      logger: createLogger({ level: "silent" }),
+      logger,
       store: opts.store,
     });
   // A journal of its own per gateway, removed when it stops: tests run in parallel.
@@ -49,7 +50,7 @@ export async function startGateway(
   const gw = await Gateway.start({
     config,
     clock: opts.clock,
-    logger: createLogger({ level: "silent" }),
+    logger,
     dataDir,
   }).catch((err: unknown) => {
     rmSync(dataDir, { recursive: true, force: true });

@@ -483,7 +483,7 @@ export class DeviceFrontEnd {
       rateLog.warn(
         m.username ?? "(anonymous)",
         reason,
-        { username: m.username, clientId: m.clientId, reason, listener: "devices" },
+        { username: m.username, address: m.address, clientId: m.clientId, reason, listener: "devices" },
         "connection refused",
       );
       this.send({ t: "login", conn: c.id, returnCode: code, uplinkTopic: "", maxPacket: 0, role: "" });
@@ -494,9 +494,10 @@ export class DeviceFrontEnd {
       refuse(SERVER_UNAVAILABLE, ["connection", reason], reason);
       return;
     }
-    const banned = limits.loginBannedAt(m.address, m.username);
+    const claimant = policy.claimant(m.username, m.certNames);
+    const banned = limits.loginBannedAt(m.address, m.username, claimant);
     if (banned !== null) {
-      refuse(refusedLoginCode("bad-password"), null, banned);
+      refuse(refusedLoginCode("bad-password"), null, `${banned.kind}-banned`);
       return;
     }
     let result: Awaited<ReturnType<AccessPolicy["authenticate"]>>;
@@ -509,7 +510,7 @@ export class DeviceFrontEnd {
       return;
     }
     if (c.gone || !this.running) return;
-    limits.loginResultAt(m.address, m.username, result);
+    limits.loginResultAt(m.address, m.username, claimant, result);
     if (!result.ok) {
       const counted = result.reason === "unknown-device" ? "unknown" : "auth";
       refuse(refusedLoginCode(result.reason), [counted, result.reason], result.reason);
