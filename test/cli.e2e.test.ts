@@ -127,6 +127,26 @@ describe("linli CLI", { timeout: 180_000 }, () => {
     }
   });
 
+  it("usage errors exit 2 and say what is allowed: --demo with --config, log level and format, sim options", async () => {
+    const site = join(dir, "usage.yaml");
+    writeFileSync(site, "site:\n  id: s1\n");
+    const both = await linli("start", "--demo", "--config", site, "--data-dir", join(dir, "usage-data"));
+    expect(both.code).toBe(2);
+    expect(both.stderr).toMatch(/option '--demo' cannot be used with option '-c, --config <file>'/);
+    const level = await linli("start", "--config", site, "--log-level", "verbose");
+    expect(level.code).toBe(2);
+    expect(level.stderr).toContain("Allowed choices are trace, debug, info, warn, error, fatal, silent");
+    const format = await linli("start", "--config", site, "--log-format", "bogus");
+    expect(format.code).toBe(2);
+    expect(format.stderr).toContain("Allowed choices are auto, json, pretty");
+    for (const args of [["--scale", "abc"], ["--bogus"]]) {
+      const r = await linli("sim", ...args);
+      expect(r.code, r.stderr).toBe(2);
+    }
+    // Help and the version are not errors.
+    expect((await linli("sim", "--help")).code).toBe(0);
+  });
+
   it("start refuses a bad config without starting", async () => {
     const r = await linli("start", "--config", join(dir, "missing.yaml"));
     expect(r.code).toBe(2);
