@@ -143,6 +143,15 @@ describe("linli CLI", { timeout: 180_000 }, () => {
       const r = await linli("sim", ...args);
       expect(r.code, r.stderr).toBe(2);
     }
+    // A bad site file: exit 2, the file, the line and the field.
+    const badtype = join(dir, "badtype.yaml");
+    writeFileSync(
+      badtype,
+      "site:\n  id: s1\noperators:\n  - name: o\n    password: p\ndevices:\n  - id: p1\n    model: ec200\n    password: x\n    heartbeatInterval: soon\n",
+    );
+    const bad = await linli("sim", "--config", badtype, "--gateway", "mqtt://127.0.0.1:1");
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain(`${badtype}:10: devices[0].heartbeatInterval: expected a duration`);
     // Help and the version are not errors.
     expect((await linli("sim", "--help")).code).toBe(0);
   });
