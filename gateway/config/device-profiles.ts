@@ -15,7 +15,7 @@ import {
   profileFor,
 } from "../../devices/index.js";
 import { issueProblems } from "./issues.js";
-import { type ConfigProblem, configProblem, formatPath, lineOf } from "./problem.js";
+import { type ConfigProblem, configProblem, lineOf } from "./problem.js";
 import type { Config, DeviceConfig } from "./schema.js";
 
 type PathKey = string | number;
