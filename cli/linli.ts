@@ -34,6 +34,7 @@ import {
   portProblems,
   SystemdNotifier,
   validateConfig,
+  weakPasswordWarnings,
 } from "../gateway/index.js";
 import { modbusRead } from "../protocols/index.js";
 // The simulator and the demo (with mqtt.js, the simulated devices' client) are loaded only by the
@@ -438,12 +439,13 @@ configCmd
   .command("check")
   .description("validate a configuration file without starting; exit status 2 if it is invalid")
   .argument("<file>")
-  .action((file: string) => {
+  .action(async (file: string) => {
     try {
       const c = loadConfigFile(file);
       for (const w of configWarnings(c)) process.stderr.write(`${file}: warning: ${w}\n`);
       const plain = plainTextPasswordWarning(c);
       if (plain !== null) process.stderr.write(`${file}: warning: ${plain}\n`);
+      for (const w of await weakPasswordWarnings(c)) process.stderr.write(`${file}: warning: ${w}\n`);
       process.stdout.write(
         `${file}: ok (site ${c.site.id}, ${c.devices.length} devices, ${c.households.length} households, ${c.operators.length} operators)\n`,
       );

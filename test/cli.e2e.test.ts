@@ -5,6 +5,7 @@ import { createServer } from "node:net";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { hashPassword } from "../gateway/broker/credentials.js";
 import { Gk3Controller } from "../sim/modbus/gk3.js";
 import { ModbusTcpSlaveServer } from "../sim/modbus/tcp-server.js";
 import { suiteTempDir } from "./support/temp-dir.js";
@@ -92,6 +93,28 @@ describe("linli CLI", { timeout: 180_000 }, () => {
     expect(r.stderr).toContain(
       `${file}: warning: buses[0].path: serial device ${tty} of bus rs485-1 does not exist here (adapter unplugged, or wrong path?)`,
     );
+  });
+
+  it("config check warns (exit 0) about a plain listener on the LAN and the demo's passwords, hashed or not", async () => {
+    const hash = await hashPassword("demo-operator", { log2N: 10 });
+    const file = join(dir, "weak.yaml");
+    writeFileSync(
+      file,
+      [
+        "site:\n  id: s1",
+        "mqtt:\n  listeners:\n    - host: 0.0.0.0\n      port: 18883",
+        `operators:\n  - name: operator\n    password: '${hash}'`,
+        "devices:\n  - id: p1\n    model: ec200\n    password: demo-p1\n",
+      ].join("\n"),
+    );
+    const r = await linli("config", "check", file);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain("ok (site s1");
+    expect(r.stderr).toContain(
+      `${file}: warning: mqtt.listeners[0].host: the MQTT listener on 0.0.0.0:18883 has no TLS`,
+    );
+    expect(r.stderr).toContain(`${file}: warning: passwords of operator, p1: the demo's well-known password`);
+    expect(r.stderr).not.toContain("demo-operator");
   });
 
   it("--version prints package.json's version", async () => {
