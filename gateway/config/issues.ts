@@ -172,6 +172,16 @@ export function issueProblems(issues: readonly z.core.$ZodIssue[], ctx: IssueCon
         value === undefined
           ? `required (one of ${known}${declared ? `, ${declared}` : ""})`
           : `unknown ${ctx.siteDevices ? "device model" : issue.discriminator} ${typeof value === "string" ? JSON.stringify(value) : describeValue(value)}: expected one of ${known}${declared ? ` (${declared})` : ""}`;
+    } else if (issue.code === "invalid_union") {
+      // A field of several types (a duration: a string or a number) given none of them.
+      const kinds = issue.errors.map((alternative) => {
+        const first = alternative[0];
+        return alternative.length === 1 && first?.code === "invalid_type" && first.path.length === 0
+          ? first.expected
+          : undefined;
+      });
+      if (kinds.length > 0 && kinds.every((k) => k !== undefined))
+        message = `must be ${[...new Set(kinds)].map((k) => KIND[k] ?? k).join(" or ")}, got ${describeValue(value)}`;
     } else if (issue.code === "invalid_type") {
       const hint = requiredHint(at(path));
       message =
