@@ -17,6 +17,7 @@ describe("schema issues in the config's words", () => {
     const input = { devices: [{ model: "ds10" }, { model: "nope" }] };
     expect(knownFields(configSchema, input, ["devices", 0])).toContain("holdOpenTime");
     expect(knownFields(configSchema, input, ["devices", 1])).toBeUndefined();
+    expect(knownFields(configSchema, {}, ["alerts", "actions"])).toContain("FIRE_ALARM");
     expect(knownFields(configSchema, {}, ["alerts", "escalation"])).toEqual(
       expect.arrayContaining(["p1", "p2", "factor", "maxInterval"]),
     );

@@ -18,6 +18,8 @@ interface SchemaDef {
   shape?: Record<string, Node>;
   element?: Node;
   valueType?: Node;
+  keyType?: Node;
+  entries?: Record<string, unknown>;
   options?: Node[];
   discriminator?: string;
   values?: unknown[];
@@ -68,8 +70,11 @@ export function knownFields(
     node = unwrap(node);
     value = (value as Record<PathKey, unknown> | undefined)?.[key];
   }
-  const shape = choose(node, value)?._zod.def.shape;
-  return shape ? Object.keys(shape) : undefined;
+  const def = choose(node, value)?._zod.def;
+  if (def?.shape) return Object.keys(def.shape);
+  // A record keyed by an enum (alerts.actions: one text per alert code).
+  const keys = unwrap(def?.type === "record" ? def.keyType : undefined)?._zod.def.entries;
+  return keys ? Object.keys(keys) : undefined;
 }
 
 function editDistance(a: string, b: string): number {
