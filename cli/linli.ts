@@ -371,10 +371,12 @@ function describeReport(r: ReloadReport): string {
   return `${lines.join("\n")}\n`;
 }
 
-/** Commander's own exits: help and version as they are, a usage error 2 (README: "2 a bad option"). */
+/**
+ * Commander's own exits: --help and --version 0, a usage error 2 (README: "2 a bad option"),
+ * a missing command included (commander shows the help and exits 1).
+ */
 function commanderExit(err: CommanderError): never {
-  const shown = ["commander.helpDisplayed", "commander.help", "commander.version"].includes(err.code);
-  process.exit(shown ? err.exitCode : 2);
+  process.exit(err.exitCode === 0 ? 0 : 2);
 }
 
 // Set before any subcommand is added: each copies it.

@@ -175,8 +175,11 @@ describe("linli CLI", { timeout: 180_000 }, () => {
     const bad = await linli("sim", "--config", badtype, "--gateway", "mqtt://127.0.0.1:1");
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain(`${badtype}:10: devices[0].heartbeatInterval: expected a duration`);
-    // Help and the version are not errors.
+    // No command is a usage error too; help and the version are not errors.
+    expect((await linli()).code).toBe(2);
+    expect((await linli("config")).code).toBe(2);
     expect((await linli("sim", "--help")).code).toBe(0);
+    expect((await linli("--version")).code).toBe(0);
   });
 
   it("start refuses a bad config without starting", async () => {
