@@ -1,8 +1,15 @@
 import { createServer, type Server } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
-import { validateConfig } from "../gateway/index.js";
+import { validateConfig, weakPasswordWarnings } from "../gateway/index.js";
 import type { Stations } from "../sim/index.js";
-import { DEMO_HOUSEHOLDS, demoConfig, demoHousehold, demoMetricsPort, HAND_PENDANT } from "./demo.js";
+import {
+  DEMO_HOUSEHOLDS,
+  DEMO_OPERATOR,
+  demoConfig,
+  demoHousehold,
+  demoMetricsPort,
+  HAND_PENDANT,
+} from "./demo.js";
 
 describe("the demo community", () => {
   it("is a zh-CN site in Asia/Shanghai; the README's demo-pendant belongs to 1号楼 101室, 张阿姨", () => {
@@ -31,6 +38,24 @@ describe("the demo community", () => {
     for (const h of c.households) {
       expect(h.address, h.id).toMatch(/[\u4e00-\u9fff]/);
       expect(h.residentName, h.id).toMatch(/[\u4e00-\u9fff]/);
+    }
+  });
+});
+
+describe("the demo's credentials", () => {
+  it("are each recognised by config check's warning, so a site that copied them is told", async () => {
+    const c = validateConfig(demoConfig(0), "(demo)");
+    const warnings = await weakPasswordWarnings({ ...c, devices: [] });
+    expect(warnings).toEqual([
+      expect.stringMatching(new RegExp(`^passwords of ${DEMO_OPERATOR.name}: the demo's`)),
+    ]);
+    // Every device of the demo: its demo-<id> password, or (the hand pendant) its own id.
+    for (const d of c.devices) {
+      if (!("password" in d)) continue;
+      const [w] = await weakPasswordWarnings({ ...c, operators: [], devices: [d] });
+      expect(w, d.id).toMatch(
+        new RegExp(`^passwords of ${d.id}: ${d.id === HAND_PENDANT.id ? "the user name" : "the demo's"}`),
+      );
     }
   });
 });

@@ -1,9 +1,11 @@
 #!/usr/bin/env -S MALLOC_ARENA_MAX=1 node --max-semi-space-size=4
 /**
- * The `linli` command line (a public contract, docs/cli.md):
+ * The `linli` command line (a public contract: README.md "Run it for a site" and
+ * "Attach devices", docs/reload.md, docs/security.md). A usage error (unknown
+ * option, bad value, --demo with --config) exits 2, as an invalid file does.
  *   linli --version
- *   linli start [--config FILE | --demo] [--mqtt-port N] [--metrics-port N] [--console-port N] [--data-dir DIR] [--log-level L] [--log-format F]
- *   linli reload [--data-dir DIR] [--timeout SECONDS]
+ *   linli start (--config FILE | --demo) [--mqtt-port N] [--metrics-port N] [--console-port N] [--data-dir DIR] [--log-level L] [--log-format F]
+ *   linli reload [--config FILE] [--data-dir DIR] [--timeout SECONDS]
  *   linli config check FILE
  *   linli config schema
  *   linli passwd [--cost N]      (password from stdin or a prompt without echo; prints a hash)
@@ -12,7 +14,7 @@
  *   linli sim --list-scenarios
  */
 import { resolve } from "node:path";
-import { Command, InvalidArgumentError } from "commander";
+import { Command, type CommanderError, InvalidArgumentError, Option } from "commander";
 import { formatInterpretations } from "../devices/index.js";
 import {
   applyEdgeHeapSettings,
@@ -32,6 +34,7 @@ import {
   portProblems,
   SystemdNotifier,
   validateConfig,
+  weakPasswordWarnings,
 } from "../gateway/index.js";
 import { modbusRead } from "../protocols/index.js";
 // The simulator and the demo (with mqtt.js, the simulated devices' client) are loaded only by the
@@ -268,7 +271,8 @@ function report(dataDir: string, r: ReloadReport, logger: Logger): void {
 }
 
 interface ReloadOptions {
-  dataDir: string;
+  config?: string;
+  dataDir?: string;
   timeout: number;
 }
 
@@ -276,14 +280,37 @@ interface ReloadOptions {
  * `linli reload`: checks the running gateway's file as `config check` does
  * (exit 2 if invalid, nothing sent), sends SIGHUP, waits for the gateway's
  * report and prints it. Exit 0 applied, 2 refused, 1 no gateway or no answer.
+ * The pid file is looked for where `start` wrote it: --data-dir, else the
+ * storage.dir of --config, else .linli-data.
  */
 async function reload(opts: ReloadOptions): Promise<void> {
-  const dataDir = resolve(opts.dataDir);
+  let storageDir: string | undefined;
+  if (opts.config !== undefined && opts.dataDir === undefined) {
+    try {
+      storageDir = loadConfigFile(opts.config).storage.dir;
+    } catch (err) {
+      fail(err);
+    }
+  }
+  const given = opts.dataDir ?? storageDir ?? DEFAULT_DATA_DIR;
+  const from =
+    opts.dataDir !== undefined
+      ? "--data-dir"
+      : storageDir !== undefined
+        ? `storage.dir of ${opts.config}`
+        : "the default";
+  const dataDir = resolve(given);
   const info = readPidFile(dataDir);
   if (!info)
     fail(
       new Error(
-        `no running gateway found: ${dataDir}/linli.pid is missing (start it with --data-dir ${opts.dataDir})`,
+        `no running gateway found: ${dataDir}/linli.pid is missing (data directory from ${from}; give the gateway's --data-dir DIR, or --config FILE when its storage.dir names it)`,
+      ),
+    );
+  if (opts.config !== undefined && info.config !== null && info.config !== resolve(opts.config))
+    fail(
+      new Error(
+        `the gateway (pid ${info.pid}) in ${dataDir} runs ${info.config}, not ${resolve(opts.config)}; not signalled`,
       ),
     );
   const alive = isLinliProcess(info.pid);
@@ -344,17 +371,35 @@ function describeReport(r: ReloadReport): string {
   return `${lines.join("\n")}\n`;
 }
 
+/**
+ * Commander's own exits: --help and --version 0, a usage error 2 (README: "2 a bad option"),
+ * a missing command included (commander shows the help and exits 1).
+ */
+function commanderExit(err: CommanderError): never {
+  process.exit(err.exitCode === 0 ? 0 : 2);
+}
+
+// Set before any subcommand is added: each copies it.
 const program = new Command()
   .name("linli")
   .description("Linli edge gateway for smart-community safety devices")
   .version(linliVersion(), "-V, --version", "print the version and exit")
+  .exitOverride(commanderExit)
   .showHelpAfterError();
+
+const LOG_LEVELS = ["trace", "debug", "info", "warn", "error", "fatal", "silent"] as const;
+const LOG_FORMATS = ["auto", "json", "pretty"] as const;
 
 program
   .command("start")
   .description("run the gateway")
   .option("-c, --config <file>", "site configuration (YAML)")
-  .option("--demo", "run with a simulated community on 127.0.0.1 (no config file needed)")
+  // The demo's simulated devices and banner belong to its own site: with a user's file they were all refused.
+  .addOption(
+    new Option("--demo", "run with a simulated community on 127.0.0.1 (no config file needed)").conflicts(
+      "config",
+    ),
+  )
   .option("--mqtt-port <port>", "override the port of the first MQTT listener", port)
   .option(
     "--metrics-port <port>",
@@ -370,8 +415,12 @@ program
     "--data-dir <dir>",
     "state directory: the journal (alerts and state across restarts), pid file, reload reports (default: storage.dir, else .linli-data)",
   )
-  .option("--log-level <level>", "trace | debug | info | warn | error | fatal | silent")
-  .option("--log-format <format>", "auto (pretty on a terminal) | json | pretty")
+  .addOption(new Option("--log-level <level>", "override log.level").choices(LOG_LEVELS))
+  .addOption(
+    new Option("--log-format <format>", "override log.format (auto: pretty on a terminal)").choices(
+      LOG_FORMATS,
+    ),
+  )
   .action((opts: StartOptions) => start(opts).catch(fail));
 
 program
@@ -379,7 +428,11 @@ program
   .description(
     "apply the running gateway's changed configuration file without a restart (checks it first; exit 2 if invalid)",
   )
-  .option("--data-dir <dir>", "the running gateway's --data-dir", DEFAULT_DATA_DIR)
+  .option("-c, --config <file>", "the running gateway's site file: its storage.dir gives the data directory")
+  .option(
+    "--data-dir <dir>",
+    "the running gateway's --data-dir (default: storage.dir of --config, else .linli-data)",
+  )
   .option("--timeout <seconds>", "how long to wait for the gateway's report", int("timeout", 1, 600), 10)
   .action((opts: ReloadOptions) => reload(opts).catch(fail));
 
@@ -388,12 +441,13 @@ configCmd
   .command("check")
   .description("validate a configuration file without starting; exit status 2 if it is invalid")
   .argument("<file>")
-  .action((file: string) => {
+  .action(async (file: string) => {
     try {
       const c = loadConfigFile(file);
       for (const w of configWarnings(c)) process.stderr.write(`${file}: warning: ${w}\n`);
       const plain = plainTextPasswordWarning(c);
       if (plain !== null) process.stderr.write(`${file}: warning: ${plain}\n`);
+      for (const w of await weakPasswordWarnings(c)) process.stderr.write(`${file}: warning: ${w}\n`);
       process.stdout.write(
         `${file}: ok (site ${c.site.id}, ${c.devices.length} devices, ${c.households.length} households, ${c.operators.length} operators)\n`,
       );

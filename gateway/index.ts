@@ -8,7 +8,7 @@ export { DEFAULT_LOG2_N, hashPassword } from "./broker/credentials.js";
 export { portProblems } from "./config/checks.js";
 export { ConfigError, loadConfigFile, validateConfig } from "./config/load.js";
 export { type Config, type ConfigInput, configJsonSchema } from "./config/schema.js";
-export { configWarnings, plainTextPasswordWarning } from "./config/warnings.js";
+export { configWarnings, plainTextPasswordWarning, weakPasswordWarnings } from "./config/warnings.js";
 export { DEFAULT_DATA_DIR, Gateway } from "./gateway.js";
 export { applyEdgeHeapSettings } from "./heap.js";
 export { createLogger, type Logger } from "./log.js";

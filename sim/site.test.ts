@@ -51,12 +51,31 @@ describe("the simulator's site", () => {
       "site: { id: s }\noperators: [{ name: o, password: p }]\ndevices:\n  - { id: a, model: ec200 }\n",
     );
     expect(() => loadSiteFile(file)).toThrow(
-      new SiteError(`${file}: devices[0].password: an MQTT device needs its password`),
+      new SiteError(`${file}:4: devices[0].password: an MQTT device needs its password`),
     );
+    // A bad value: the file, its line, the field and what it must be (README: exit 2 naming them).
+    writeFileSync(
+      file,
+      "site: { id: s }\noperators: [{ name: o, password: p }]\ndevices:\n  - id: a\n    model: ec200\n    password: x\n    heartbeatInterval: soon\n",
+    );
+    expect(() => loadSiteFile(file)).toThrow(
+      new SiteError(
+        `${file}:7: devices[0].heartbeatInterval: expected a duration such as "300s", "10m" or "24h", got "soon"`,
+      ),
+    );
+    writeFileSync(
+      file,
+      "site: { id: s }\noperators: [{ name: o, password: p }]\nbuses:\n  - id: b\n    baudRate: fast\n",
+    );
+    expect(() => loadSiteFile(file)).toThrow(
+      new SiteError(`${file}:5: buses[0].baudRate: must be a number, got the string "fast"`),
+    );
+    writeFileSync(file, "site: { id: s }\ndevices: [\n  - id: a\n");
+    expect(() => loadSiteFile(file)).toThrow(/bad\.yaml:\d+: YAML: /);
     // The configuration's own ${NAME} syntax, written into the file.
     writeFileSync(file, `site: { id: s }\noperators: [{ name: o, password: '$\{LINLI_SIM_TEST_UNSET}' }]\n`);
     expect(() => loadSiteFile(file)).toThrow(
-      /bad\.yaml: operators\[0\]\.password: environment variable LINLI_SIM_TEST_UNSET/,
+      /bad\.yaml:2: operators\[0\]\.password: environment variable LINLI_SIM_TEST_UNSET/,
     );
   });
 

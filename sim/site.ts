@@ -7,7 +7,7 @@
  * written out as a configuration the gateway accepts.
  */
 import { readFileSync } from "node:fs";
-import { parse as parseYaml, stringify as toYaml } from "yaml";
+import { isMap, isScalar, isSeq, LineCounter, parseDocument, stringify as toYaml } from "yaml";
 import { z } from "zod";
 import { communityDevices, demoCredentials } from "./community/community.js";
 import type { Encoding } from "./mqtt/codec.js";
@@ -74,14 +74,59 @@ export interface SiteModel {
 export class SiteError extends Error {}
 
 /** "250ms", "300s", "10m", "24h", "2d" or a number of seconds (the configuration's duration format). */
-export function parseDuration(v: unknown, fallbackS: number): number {
+export function parseDuration(v: unknown, fallbackS: number, where = "duration"): number {
   if (v === undefined || v === null) return fallbackS;
   if (typeof v === "number") return v;
   const m = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?$/.exec(String(v).trim());
-  if (!m) throw new SiteError(`not a duration: ${JSON.stringify(v)}`);
+  if (!m)
+    throw new SiteError(
+      `${where}: expected a duration such as "300s", "10m" or "24h", got ${JSON.stringify(v)}`,
+    );
   const n = Number(m[1]);
   const unit = { ms: 0.001, s: 1, m: 60, h: 3600, d: 86400 }[(m[2] ?? "s") as "ms" | "s" | "m" | "h" | "d"];
   return n * unit;
+}
+
+type PathKey = string | number;
+
+/** `devices[0].heartbeatInterval`, as the gateway's messages write a field. */
+function formatPath(path: readonly PathKey[]): string {
+  let out = "";
+  for (const key of path) out += typeof key === "number" ? `[${key}]` : out ? `.${key}` : key;
+  return out;
+}
+
+/** The line of the deepest part of `path` a YAML text has (for messages: `file:line: field`). */
+export function yamlLines(text: string): (path: readonly PropertyKey[]) => number | undefined {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines });
+  return (path) => {
+    let node: unknown = doc.contents;
+    let line: number | undefined;
+    const at = (range: unknown) => {
+      if (Array.isArray(range)) line = lines.linePos(range[0] as number).line;
+    };
+    for (const key of path) {
+      if (isMap(node)) {
+        const pair = node.items.find((p) => isScalar(p.key) && p.key.value === key);
+        if (!pair) break;
+        at((pair.key as { range?: unknown }).range);
+        node = pair.value;
+      } else if (isSeq(node) && typeof key === "number") {
+        node = node.items[key];
+        at((node as { range?: unknown } | undefined)?.range);
+      } else break;
+    }
+    return line;
+  };
+}
+
+/** The validator's words for a wrong type, as the gateway's `config check` says it. */
+function issueMessage(issue: z.core.$ZodIssue, value: unknown): string {
+  if (issue.code !== "invalid_type") return issue.message;
+  if (value === undefined) return "required";
+  const got = typeof value === "string" ? `the string ${JSON.stringify(value)}` : JSON.stringify(value);
+  return `must be a ${issue.expected}, got ${got}`;
 }
 
 const durationField = z.union([z.number().nonnegative(), z.string()]).optional();
@@ -123,18 +168,18 @@ const siteFile = z.looseObject({
 });
 
 /** `${NAME}` from the environment, as the gateway reads its file; a missing variable names the field. */
-function substitute(value: unknown, path: string, file: string): unknown {
+function substitute(value: unknown, path: PathKey[], where: (path: readonly PathKey[]) => string): unknown {
   if (typeof value === "string") {
     return value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_m, name: string) => {
       const v = process.env[name];
-      if (v === undefined) throw new SiteError(`${file}: ${path}: environment variable ${name} is not set`);
+      if (v === undefined) throw new SiteError(`${where(path)}: environment variable ${name} is not set`);
       return v;
     });
   }
-  if (Array.isArray(value)) return value.map((v, i) => substitute(v, `${path}[${i}]`, file));
+  if (Array.isArray(value)) return value.map((v, i) => substitute(v, [...path, i], where));
   if (value && typeof value === "object") {
     const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) out[k] = substitute(v, path ? `${path}.${k}` : k, file);
+    for (const [k, v] of Object.entries(value)) out[k] = substitute(v, [...path, k], where);
     return out;
   }
   return value;
@@ -148,25 +193,39 @@ function deviceTraits(seed: number, id: string): { encoding: Encoding; clockSkew
 
 /** Reads the devices, buses, operators and alert periods of a site configuration file. */
 export function loadSiteFile(file: string, opts: { seed?: number; operator?: string } = {}): SiteModel {
-  let raw: unknown;
+  let text: string;
   try {
-    raw = parseYaml(readFileSync(file, "utf8"));
+    text = readFileSync(file, "utf8");
   } catch (err) {
     throw new SiteError(`${file}: ${err instanceof Error ? err.message : String(err)}`);
   }
-  const parsed = siteFile.safeParse(substitute(raw, "", file));
+  const doc = parseDocument(text, { lineCounter: new LineCounter() });
+  const syntax = doc.errors[0];
+  if (syntax)
+    throw new SiteError(
+      `${file}${syntax.linePos ? `:${syntax.linePos[0].line}` : ""}: YAML: ${syntax.message.split("\n")[0]}`,
+    );
+  const lineOf = yamlLines(text);
+  const where = (path: readonly PathKey[]) => {
+    const line = lineOf(path);
+    return `${file}${line ? `:${line}` : ""}: ${formatPath(path) || "(top)"}`;
+  };
+  const raw = substitute(doc.toJS(), [], where);
+  const parsed = siteFile.safeParse(raw);
   if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new SiteError(`${file}: ${issue?.path.join(".") || "(top)"}: ${issue?.message}`);
+    const issue = parsed.error.issues[0] as z.core.$ZodIssue;
+    let value: unknown = raw;
+    for (const key of issue.path) value = (value as Record<PropertyKey, unknown> | undefined)?.[key];
+    throw new SiteError(`${where(issue.path as PathKey[])}: ${issueMessage(issue, value)}`);
   }
   const c = parsed.data;
   const seed = opts.seed ?? 1;
   const operator = opts.operator ? c.operators.find((o) => o.name === opts.operator) : c.operators[0];
   if (!operator)
     throw new SiteError(
-      `${file}: operators: ${opts.operator ? `no operator named ${opts.operator}` : "no operator login to read alerts with"}`,
+      `${where(["operators"])}: ${opts.operator ? `no operator named ${opts.operator}` : "no operator login to read alerts with"}`,
     );
-  const at = (i: number, field: string) => `${file}: devices[${i}].${field}`;
+  const at = (i: number, field: string) => where(["devices", i, field]);
   const site: SiteModel = {
     source: file,
     siteId: c.site.id,
@@ -184,8 +243,12 @@ export function loadSiteFile(file: string, opts: { seed?: number; operator?: str
         parity: b.parity,
         stopBits: b.stopBits,
       })),
-    welfarePeriodS: parseDuration(c.alerts?.welfarePeriod, 86_400),
-    emergencyCallWindowS: parseDuration(c.alerts?.emergencyCallWindow, 60),
+    welfarePeriodS: parseDuration(c.alerts?.welfarePeriod, 86_400, where(["alerts", "welfarePeriod"])),
+    emergencyCallWindowS: parseDuration(
+      c.alerts?.emergencyCallWindow,
+      60,
+      where(["alerts", "emergencyCallWindow"]),
+    ),
   };
   c.devices.forEach((d, i) => {
     if (d.model === "ec200" || d.model === "ds10" || d.model === "gd2") {
@@ -196,8 +259,9 @@ export function loadSiteFile(file: string, opts: { seed?: number; operator?: str
         model: d.model,
         password: d.password,
         household: d.household,
-        heartbeatIntervalS: parseDuration(d.heartbeatInterval, hb),
-        holdOpenTimeS: d.model === "ds10" ? parseDuration(d.holdOpenTime, 600) : undefined,
+        heartbeatIntervalS: parseDuration(d.heartbeatInterval, hb, at(i, "heartbeatInterval")),
+        holdOpenTimeS:
+          d.model === "ds10" ? parseDuration(d.holdOpenTime, 600, at(i, "holdOpenTime")) : undefined,
         ...deviceTraits(seed, d.id),
       });
     } else if (d.model === "gk3") {
@@ -208,7 +272,7 @@ export function loadSiteFile(file: string, opts: { seed?: number; operator?: str
         host: d.host,
         port: d.port ?? 502,
         unit: d.unit ?? 1,
-        pollIntervalS: parseDuration(d.pollInterval, 10),
+        pollIntervalS: parseDuration(d.pollInterval, 10, at(i, "pollInterval")),
       });
     } else {
       if (!d.bus) throw new SiteError(`${at(i, "bus")}: a polled RTU device needs its bus`);
@@ -218,7 +282,7 @@ export function loadSiteFile(file: string, opts: { seed?: number; operator?: str
         model: d.model,
         bus: d.bus,
         unit: d.unit,
-        pollIntervalS: parseDuration(d.pollInterval, 2),
+        pollIntervalS: parseDuration(d.pollInterval, 2, at(i, "pollInterval")),
       });
     }
   });

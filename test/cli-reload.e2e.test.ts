@@ -6,7 +6,7 @@
  */
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { promisify } from "node:util";
 import mqtt from "mqtt";
 import { afterAll, describe, expect, it } from "vitest";
@@ -16,8 +16,15 @@ const run = promisify(execFile);
 const CLI = "dist/cli/linli.js";
 
 async function linli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return linliIn(process.cwd(), ...args);
+}
+
+async function linliIn(
+  cwd: string,
+  ...args: string[]
+): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const r = await run(process.execPath, [CLI, ...args], { timeout: 20_000 });
+    const r = await run(process.execPath, [resolve(CLI), ...args], { timeout: 20_000, cwd });
     return { code: 0, stdout: r.stdout, stderr: r.stderr };
   } catch (err) {
     const e = err as { code: number; stdout: string; stderr: string };
@@ -171,5 +178,46 @@ describe("linli reload", () => {
     const none = await linli("reload", "--data-dir", dataDir);
     expect(none.code).toBe(1);
     expect(none.stderr).toContain("no running gateway found");
+  }, 120_000);
+
+  it("finds the gateway started without --data-dir where start put it: storage.dir of the file", async () => {
+    // Relative paths as a user types them, from the site's directory: storage.dir is read from the
+    // working directory, by start and by reload alike.
+    const site = "site-storage.yaml";
+    writeFileSync(join(dir, site), `${siteFile("")}storage:\n  dir: state\n`);
+    const proc = spawn(process.execPath, [resolve(CLI), "start", "--config", site, "--log-format", "json"], {
+      cwd: dir,
+      stdio: ["ignore", "ignore", "ignore"],
+    });
+    try {
+      const pidFile = join(dir, "state", "linli.pid");
+      for (const deadline = Date.now() + 30_000; !existsSync(pidFile); ) {
+        if (proc.exitCode !== null) throw new Error(`gateway exited (${proc.exitCode})`);
+        if (Date.now() > deadline) throw new Error(`no ${pidFile}`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      writeFileSync(join(dir, site), `${siteFile(NEW_DEVICE)}storage:\n  dir: state\n`);
+      const applied = await linliIn(dir, "reload", "--config", site);
+      expect(applied.stderr).toBe("");
+      expect(applied.code).toBe(0);
+      expect(applied.stdout).toContain(`${join(dir, site)}: applied by the gateway (pid ${proc.pid})`);
+      expect(applied.stdout).toContain("devices: added p-new");
+      // Another file is not the running gateway's: nothing is sent.
+      writeFileSync(join(dir, "other.yaml"), `${siteFile("")}storage:\n  dir: state\n`);
+      const other = await linliIn(dir, "reload", "--config", "other.yaml");
+      expect(other.code).toBe(1);
+      expect(other.stderr).toContain(`runs ${join(dir, site)}, not ${join(dir, "other.yaml")}`);
+      // Without --config nor --data-dir, the default directory is looked in, and the message says how to point elsewhere.
+      const none = await linliIn(dir, "reload");
+      expect(none.code).toBe(1);
+      expect(none.stderr).toContain(`${join(dir, ".linli-data")}/linli.pid is missing`);
+      expect(none.stderr).toContain("--config FILE");
+    } finally {
+      if (proc.exitCode === null) {
+        proc.kill("SIGTERM");
+        await new Promise((r) => (proc.exitCode !== null ? r(null) : proc.once("exit", r)));
+      }
+    }
+    expect(proc.exitCode).toBe(0);
   }, 120_000);
 });

@@ -5,6 +5,7 @@ import { createServer } from "node:net";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { hashPassword } from "../gateway/broker/credentials.js";
 import { Gk3Controller } from "../sim/modbus/gk3.js";
 import { ModbusTcpSlaveServer } from "../sim/modbus/tcp-server.js";
 import { suiteTempDir } from "./support/temp-dir.js";
@@ -94,6 +95,28 @@ describe("linli CLI", { timeout: 180_000 }, () => {
     );
   });
 
+  it("config check warns (exit 0) about a plain listener on the LAN and the demo's passwords, hashed or not", async () => {
+    const hash = await hashPassword("demo-operator", { log2N: 10 });
+    const file = join(dir, "weak.yaml");
+    writeFileSync(
+      file,
+      [
+        "site:\n  id: s1",
+        "mqtt:\n  listeners:\n    - host: 0.0.0.0\n      port: 18883",
+        `operators:\n  - name: operator\n    password: '${hash}'`,
+        "devices:\n  - id: p1\n    model: ec200\n    password: demo-p1\n",
+      ].join("\n"),
+    );
+    const r = await linli("config", "check", file);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain("ok (site s1");
+    expect(r.stderr).toContain(
+      `${file}: warning: mqtt.listeners[0].host: the MQTT listener on 0.0.0.0:18883 has no TLS`,
+    );
+    expect(r.stderr).toContain(`${file}: warning: passwords of operator, p1: the demo's well-known password`);
+    expect(r.stderr).not.toContain("demo-operator");
+  });
+
   it("--version prints package.json's version", async () => {
     const pkg = JSON.parse(readFileSync("package.json", "utf8")) as { version: string };
     const r = await linli("--version");
@@ -125,6 +148,38 @@ describe("linli CLI", { timeout: 180_000 }, () => {
     } finally {
       await new Promise((r) => held.close(r));
     }
+  });
+
+  it("usage errors exit 2 and say what is allowed: --demo with --config, log level and format, sim options", async () => {
+    const site = join(dir, "usage.yaml");
+    writeFileSync(site, "site:\n  id: s1\n");
+    const both = await linli("start", "--demo", "--config", site, "--data-dir", join(dir, "usage-data"));
+    expect(both.code).toBe(2);
+    expect(both.stderr).toMatch(/option '--demo' cannot be used with option '-c, --config <file>'/);
+    const level = await linli("start", "--config", site, "--log-level", "verbose");
+    expect(level.code).toBe(2);
+    expect(level.stderr).toContain("Allowed choices are trace, debug, info, warn, error, fatal, silent");
+    const format = await linli("start", "--config", site, "--log-format", "bogus");
+    expect(format.code).toBe(2);
+    expect(format.stderr).toContain("Allowed choices are auto, json, pretty");
+    for (const args of [["--scale", "abc"], ["--bogus"]]) {
+      const r = await linli("sim", ...args);
+      expect(r.code, r.stderr).toBe(2);
+    }
+    // A bad site file: exit 2, the file, the line and the field.
+    const badtype = join(dir, "badtype.yaml");
+    writeFileSync(
+      badtype,
+      "site:\n  id: s1\noperators:\n  - name: o\n    password: p\ndevices:\n  - id: p1\n    model: ec200\n    password: x\n    heartbeatInterval: soon\n",
+    );
+    const bad = await linli("sim", "--config", badtype, "--gateway", "mqtt://127.0.0.1:1");
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain(`${badtype}:10: devices[0].heartbeatInterval: expected a duration`);
+    // No command is a usage error too; help and the version are not errors.
+    expect((await linli()).code).toBe(2);
+    expect((await linli("config")).code).toBe(2);
+    expect((await linli("sim", "--help")).code).toBe(0);
+    expect((await linli("--version")).code).toBe(0);
   });
 
   it("start refuses a bad config without starting", async () => {

@@ -187,7 +187,7 @@ describe("linli sim against a real gateway", () => {
     expect(report.unexpected).toEqual([expect.objectContaining({ code: "EMERGENCY_CALL" })]);
   }, 45_000);
 
-  it("a scenario error names the file and the field (exit 2)", async () => {
+  it("a scenario error names the file, the line and the field (exit 2)", async () => {
     const scenario = join(dir, "invalid.yaml");
     writeFileSync(scenario, "name: bad\ndescription: x\nphases:\n  - at: soon\n    do: press\n");
     const r = await sim([
@@ -199,6 +199,6 @@ describe("linli sim against a real gateway", () => {
       scenario,
     ]);
     expect(r.code).toBe(2);
-    expect(r.stderr).toContain(`${scenario}: phases.0.at: not a duration`);
+    expect(r.stderr).toContain(`${scenario}:4: phases.0.at: not a duration`);
   });
 });

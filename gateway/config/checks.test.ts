@@ -88,6 +88,25 @@ describe("config checks (the same for config check, start and reload)", () => {
       )[0],
     ).toMatchObject({ path: "mqtt.deviceListener" });
   });
+
+  it("the console's port clashes like any listener's, both fields named; a disabled console takes none", () => {
+    const site = (console: string) =>
+      `site:\n  id: s1\nmqtt:\n  listeners:\n    - port: 18830\n  deviceListener:\n    port: 18840\nmetrics:\n  port: 18850\nconsole:\n${console}`;
+    for (const [port, other] of [
+      [18830, "mqtt.listeners[0]"],
+      [18840, "mqtt.deviceListener"],
+      [18850, "metrics.port"],
+    ] as const)
+      expect(problems(site(`  enabled: true\n  port: ${port}\n`))).toEqual([
+        expect.objectContaining({
+          path: "console.port",
+          line: 12,
+          message: `console port ${port} is also ${other}'s (127.0.0.1:${port})`,
+        }),
+      ]);
+    expect(problems(site("  enabled: false\n  port: 18830\n"))).toEqual([]);
+    expect(problems(site("  enabled: true\n  host: 0.0.0.0\n  port: 18850\n"))[0]?.path).toBe("console.port");
+  });
   it("profile-declared devices keep the gateway's field rules: passwords by binding, hashes, zero durations", () => {
     const gd2 = (extra: string) => `site:\n  id: s1\ndevices:\n  - id: g1\n    model: gd2\n${extra}`;
     // GD-2 is bound as mqtt by its profile: it logs in, so it needs a password like any MQTT device.

@@ -88,7 +88,7 @@ function overlaps(a: string, b: string): boolean {
 }
 
 /**
- * Listeners that would take the same port, one of them the metrics endpoint's:
+ * Listeners that would take the same port (MQTT, device listener, metrics, console):
  * `start` would fail on EADDRINUSE after opening the journal; the file says it now.
  * Port 0 (the system picks a free port) never clashes.
  */
@@ -109,6 +109,7 @@ export function portProblems(config: Config): ConfigProblem[] {
   const devices = config.mqtt.deviceListener;
   if (devices) claim(devices.host, devices.port, "mqtt.deviceListener", "MQTT device listener");
   if (config.metrics.enabled) claim(config.metrics.host, config.metrics.port, "metrics.port", "metrics");
+  if (config.console.enabled) claim(config.console.host, config.console.port, "console.port", "console");
   return problems;
 }
 

@@ -98,7 +98,7 @@ describe("deviceProfiles in the site file", () => {
     };
     expect(bad({ ...base, modbus: { points: [{ name: "p", adress: 0, type: "uint16" }] } })).toEqual(
       expect.arrayContaining([
-        "deviceProfiles[0].modbus.points[0]: unknown field(s): adress",
+        "deviceProfiles[0].modbus.points[0].adress: unknown field (did you mean address?)",
         expect.stringMatching(/^deviceProfiles\[0\]\.modbus\.points\[0\]\.address: /),
       ]),
     );
@@ -142,7 +142,7 @@ describe("deviceProfiles in the site file", () => {
       '"lv4", "lv4-yaml" (or a model of deviceProfiles)',
     );
     expect(msg("{ id: t1, model: lv4-yaml, bus: rs485-1, unit: 9, password: x }")).toContain(
-      "devices[0]: unknown field(s): password",
+      "devices[0].password: unknown field",
     );
   });
 
@@ -163,7 +163,7 @@ describe("deviceProfiles in the site file", () => {
         devices: [{ id: "pump-1", model: "acme-pump", bus: "rs485-1", unit: 3 }],
       }),
     );
-    expect(bus.message).toContain("devices[0]: unknown field(s): bus");
+    expect(bus.message).toContain("devices[0].bus: unknown field");
   });
 
   it("a profile file that does not exist is named with the entry that names it", () => {

@@ -14,7 +14,8 @@ import {
   declaredProfileSchema,
   profileFor,
 } from "../../devices/index.js";
-import { type ConfigProblem, configProblem, formatPath, lineOf } from "./problem.js";
+import { issueProblems } from "./issues.js";
+import { type ConfigProblem, configProblem, lineOf } from "./problem.js";
 import type { Config, DeviceConfig } from "./schema.js";
 
 type PathKey = string | number;
@@ -61,12 +62,7 @@ function validateProfile(
   if (r.success) return { doc: r.data, problems: [] };
   return {
     doc: null,
-    problems: r.error.issues.map((i) =>
-      configProblem(
-        formatPath([...prefix, ...(i.path as PathKey[])]),
-        i.code === "unrecognized_keys" ? `unknown field(s): ${i.keys.join(", ")}` : i.message,
-      ),
-    ),
+    problems: issueProblems(r.error.issues, { schema: declaredProfileSchema, input: value, prefix }),
   };
 }
 

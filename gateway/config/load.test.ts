@@ -111,8 +111,8 @@ describe("config", () => {
     expect(isRejection(p)).toBe(true);
     expect(p).toMatchObject({
       reason: "invalid",
-      path: "alerts",
-      detail: "unknown field(s): welfarePeriode",
+      path: "alerts.welfarePeriode",
+      detail: "unknown field (did you mean welfarePeriod?)",
     });
     expect(p?.detail).toBe(p?.message);
   });
@@ -121,7 +121,74 @@ describe("config", () => {
     const e = problems(() =>
       validateConfig({ site: { id: "s" }, alerts: { welfarePeriode: "1h" } }, "x.yaml"),
     );
-    expect(e.problems[0]).toMatchObject({ path: "alerts", message: "unknown field(s): welfarePeriode" });
+    expect(e.problems[0]).toMatchObject({
+      path: "alerts.welfarePeriode",
+      message: "unknown field (did you mean welfarePeriod?)",
+    });
+  });
+
+  it("names each unknown field at its own line and path, with the closest known field", () => {
+    const f = file(
+      "unknown.yaml",
+      [
+        "site:", // 1
+        "  id: s1",
+        "  idd: s2", // 3
+        "devices:",
+        "  - id: p1", // 5
+        "    model: ec200",
+        "    password: xxxxxxxx",
+        "    heartbeatIntervall: 5m", // 8
+        "    colour: red", // 9
+        "",
+      ].join("\n"),
+    );
+    const e = problems(() => loadConfigFile(f));
+    expect(e.problems.map((p) => [p.line, p.path, p.message])).toEqual([
+      [3, "site.idd", "unknown field (did you mean id?)"],
+      [8, "devices[0].heartbeatIntervall", "unknown field (did you mean heartbeatInterval?)"],
+      [9, "devices[0].colour", "unknown field"],
+    ]);
+    expect(e.message).toContain(`${f}:8: devices[0].heartbeatIntervall: unknown field`);
+  });
+
+  it("says what a field must be and what the file has, and that a required field is required", () => {
+    const f = file(
+      "types.yaml",
+      [
+        "site:", // 1
+        "  name: no id", // 2
+        "mqtt:",
+        "  listeners:",
+        "    - port: abc", // 5
+        "metrics:",
+        "  enabled: yes please", // 7
+        "log:",
+        "  level: verbose", // 9
+        "devices:",
+        "  - id: p1", // 11
+        "    password: xxxxxxxx",
+        "  - id: p2", // 13
+        "    model: ec201",
+        "",
+      ].join("\n"),
+    );
+    const e = problems(() => loadConfigFile(f));
+    const shown = e.problems.map((p) => `${p.line}: ${p.path}: ${p.message}`);
+    expect(shown).toHaveLength(6);
+    expect(shown).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^1: site\.id: required \(a short id for the site, .*e\.g\. "[a-z-]+"/),
+        '5: mqtt.listeners[0].port: must be a number, got the string "abc"',
+        '7: metrics.enabled: must be true or false, got the string "yes please"',
+        '9: log.level: must be one of "trace", "debug", "info", "warn", "error", "fatal", "silent", got the string "verbose"',
+        expect.stringMatching(/^11: devices\[0\]\.model: required \(one of "ec200", "ds10", .*\)$/),
+        expect.stringMatching(
+          /^14: devices\[1\]\.model: unknown device model "ec201": expected one of "ec200"/,
+        ),
+      ]),
+    );
+    expect(e.message).not.toMatch(/Invalid input|received/);
   });
 
   it("refuses unknown device models, bad ids, duplicates and dangling households", () => {
@@ -153,6 +220,15 @@ describe("config", () => {
     const e = problems(() => loadConfigFile(file("syntax.yaml", "site:\n  id: [unclosed\n")));
     expect(e.problems[0]?.message).toMatch(/^YAML/);
     expect(e.problems[0]?.line).toBeGreaterThan(0);
+  });
+
+  it("reports the first YAML syntax error with its line and nothing that follows from it", () => {
+    const text =
+      "site:\n  id: s1\ndevices: [\n  - id: p1\n    model: ec200\n    password: x\noperators:\n  - name: a\n";
+    const e = problems(() => parseConfigText(text, "bracket.yaml", {}));
+    expect(e.problems).toHaveLength(1);
+    expect(e.problems[0]).toMatchObject({ path: "", line: 4, message: expect.stringMatching(/^YAML: /) });
+    expect(e.message).toBe(`invalid config bracket.yaml:\n  bracket.yaml:4: ${e.problems[0]?.message}`);
   });
 
   it("refuses a YAML alias bomb with a ConfigError naming the file, not a bare exception", () => {

@@ -6,9 +6,10 @@
 import { readFileSync } from "node:fs";
 import { LineCounter, parseDocument } from "yaml";
 import type { z } from "zod";
-import { type DeclaredProfileDoc, MODELS } from "../../devices/index.js";
+import type { DeclaredProfileDoc } from "../../devices/index.js";
 import { configProblems } from "./checks.js";
 import { compiledProfile, deviceProfile, loadDeviceProfiles } from "./device-profiles.js";
+import { issueProblems } from "./issues.js";
 import { type ConfigProblem, configProblem, formatPath, lineOf } from "./problem.js";
 import { type Config, type ConfigInput, configSchemaFor } from "./schema.js";
 
@@ -24,7 +25,7 @@ export class ConfigError extends Error {
         problems
           .map(
             (p) =>
-              `  ${p.file ?? file}${p.line ? `:${p.line}` : ""}: ${p.path || "(top level)"}: ${p.message}`,
+              `  ${p.file ?? file}${p.line ? `:${p.line}` : ""}: ${p.path ? `${p.path}: ` : ""}${p.message}`,
           )
           .join("\n"),
     );
@@ -93,18 +94,6 @@ function checkCredentials(config: Config): ConfigProblem[] {
   return problems;
 }
 
-function issuesToProblems(issues: readonly z.core.$ZodIssue[], declared: readonly string[]): ConfigProblem[] {
-  return issues.map((issue) => {
-    let message = issue.message;
-    if (issue.code === "unrecognized_keys") message = `unknown field(s): ${issue.keys.join(", ")}`;
-    if (issue.code === "invalid_union" && "discriminator" in issue) {
-      const known = [...MODELS, ...declared].map((m) => JSON.stringify(m)).join(", ");
-      message = `unknown device model: expected one of ${known} (or a model of deviceProfiles)`;
-    }
-    return configProblem(formatPath(issue.path as PathKey[]), message);
-  });
-}
-
 /**
  * A copy of `input` without the fields the schema refused (so their defaults apply), or
  * null when a refused path cannot be removed that way (a whole list item, a required field
@@ -159,14 +148,15 @@ export function validateConfig(
   }
   const schema = configSchemaFor(docs.map(compiledProfile));
   const withDocs = (c: Omit<Config, "deviceProfiles">): Config => ({ ...c, deviceProfiles: docs });
-  const declared = docs.map((d) => d.model);
   const result = schema.safeParse(substituted);
   if (!result.success) {
     // A field whose variable is missing is reported once, as the missing variable.
     const missing = new Set(problems.map((p) => p.path));
-    const schemaProblems = issuesToProblems(result.error.issues, declared).filter(
-      (p) => !missing.has(p.path),
-    );
+    const schemaProblems = issueProblems(result.error.issues, {
+      schema,
+      input: substituted,
+      siteDevices: true,
+    }).filter((p) => !missing.has(p.path));
     problems.push(...schemaProblems);
     // The rules across sections still run, with the refused fields at their defaults, so one
     // check names every problem (a clashing port is not hidden behind a bad duration).
@@ -204,12 +194,14 @@ export function parseConfigText(text: string, file: string, env: NodeJS.ProcessE
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: true });
   if (doc.errors.length > 0) {
-    throw new ConfigError(
-      file,
-      doc.errors.map((e) =>
-        configProblem("", `YAML: ${e.message.split("\n")[0]}`, { line: e.linePos?.[0]?.line }),
-      ),
-    );
+    // The first syntax error only: the parser's later ones follow from it (one unclosed bracket
+    // gave 13), and the schema is not run on what it made of the rest.
+    const first = [...doc.errors].sort((a, b) => a.pos[0] - b.pos[0])[0] as (typeof doc.errors)[number];
+    throw new ConfigError(file, [
+      configProblem("", `YAML: ${first.message.split("\n")[0]?.replace(/:$/, "")}`, {
+        line: first.linePos?.[0]?.line,
+      }),
+    ]);
   }
   let input: unknown;
   try {

@@ -1,6 +1,14 @@
 import { describe, expect, it } from "vitest";
+import { hashPassword } from "../broker/credentials.js";
 import { parseConfigText } from "./load.js";
-import { PLAIN_TEXT_NAMED_MAX, plainTextPasswordAccounts, plainTextPasswordWarning } from "./warnings.js";
+import {
+  configWarnings,
+  HASH_CHECK_BUDGET,
+  PLAIN_TEXT_NAMED_MAX,
+  plainTextPasswordAccounts,
+  plainTextPasswordWarning,
+  weakPasswordWarnings,
+} from "./warnings.js";
 
 const HASH = "scrypt$16384$8$1$veGGObTYuYFy4XUmy3XXsQ==$7Xw3mVcxlwIyv/IFOscZVsZT5oS4QNYxGsx/eO9SAa4=";
 
@@ -46,5 +54,108 @@ describe("plain-text password warning", () => {
         ),
       ),
     ).toBeNull();
+  });
+});
+
+describe("listeners without TLS beyond 127.0.0.1", () => {
+  it("warns for every such MQTT listener (TCP or WebSocket), not for a local one or one with TLS", () => {
+    const config = parseConfigText(
+      [
+        "site:",
+        "  id: s1",
+        "mqtt:",
+        "  listeners:",
+        "    - host: 127.0.0.1",
+        "      port: 1883",
+        "    - host: 0.0.0.0",
+        "      port: 1884",
+        "    - host: 10.0.0.5",
+        "      port: 8080",
+        "      transport: websocket",
+        "    - host: 0.0.0.0",
+        "      port: 8883",
+        "      tls: { cert: c.pem, key: k.pem }",
+        "",
+      ].join("\n"),
+      "site.yaml",
+      {},
+    );
+    expect(configWarnings(config, () => true)).toEqual([
+      "mqtt.listeners[1].host: the MQTT listener on 0.0.0.0:1884 has no TLS; passwords and alerts cross the network readable (give it tls, or keep it on 127.0.0.1: docs/security.md)",
+      "mqtt.listeners[2].host: the MQTT-over-WebSocket listener on 10.0.0.5:8080 has no TLS; passwords and alerts cross the network readable (give it tls, or keep it on 127.0.0.1: docs/security.md)",
+    ]);
+  });
+});
+
+describe("well-known and trivial passwords", () => {
+  const accounts = (operators: Array<[string, string]>, devices: Array<[string, string]> = []) =>
+    parseConfigText(
+      [
+        "site:",
+        "  id: s1",
+        "operators:",
+        ...operators.map(([n, p]) => `  - name: ${n}\n    password: "${p}"`),
+        devices.length ? "devices:" : "devices: []",
+        ...devices.map(([n, p]) => `  - id: ${n}\n    model: ec200\n    password: "${p}"`),
+        "",
+      ].join("\n"),
+      "site.yaml",
+      {},
+    );
+
+  it("names the demo's, the user name, common and short plain passwords, never the password", async () => {
+    const w = await weakPasswordWarnings(
+      accounts(
+        [
+          ["operator", "demo-operator"],
+          ["desk", "desk"],
+          ["night", "Admin"],
+          ["ok", "a long enough phrase"],
+        ],
+        [
+          ["p1", "demo-p1"],
+          ["p2", "short"],
+          ["p3", "9f8e7d6c5b4a"],
+        ],
+      ),
+    );
+    expect(w).toEqual([
+      expect.stringMatching(/^passwords of operator, p1: the demo's well-known password/),
+      expect.stringMatching(/^passwords of desk: the user name, trivial to guess/),
+      expect.stringMatching(/^passwords of night: a common password/),
+      expect.stringMatching(/^passwords of p2: shorter than 8 characters/),
+    ]);
+    expect(w.join("\n")).not.toMatch(/demo-operator|Admin|short,/);
+  });
+
+  it("finds them behind a hash by trying a handful of candidates; a strong hash passes", async () => {
+    const cheap = { log2N: 10 };
+    const config = accounts([
+      ["operator", await hashPassword("demo-operator", cheap)],
+      ["desk", await hashPassword("desk", cheap)],
+      ["night", await hashPassword("admin", cheap)],
+      ["ok", await hashPassword("a long enough phrase", cheap)],
+    ]);
+    expect(await weakPasswordWarnings(config)).toEqual([
+      expect.stringMatching(/^passwords of operator: the demo's/),
+      expect.stringMatching(/^passwords of desk: the user name/),
+      expect.stringMatching(/^passwords of night: a common password/),
+    ]);
+  });
+
+  it("spends at most its scrypt budget on hashes and counts the accounts it left", async () => {
+    const hash = await hashPassword("demo-operator", { log2N: 10 });
+    const config = accounts([
+      ["operator", hash],
+      ["b", hash],
+      ["c", hash],
+    ]);
+    // Room for one account's candidates: the others are counted, not checked.
+    const w = await weakPasswordWarnings(config, 1024 * 8 * 5);
+    expect(w).toEqual([
+      expect.stringMatching(/^passwords of operator: the demo's/),
+      expect.stringMatching(/^hashed passwords of 2 account\(s\) not checked/),
+    ]);
+    expect(HASH_CHECK_BUDGET).toBe(64 * 16384 * 8);
   });
 });

@@ -3,8 +3,10 @@
  * for `linli config check`, never errors (the file may be checked on another
  * box than the one it runs on, and a USB adapter may be plugged in later).
  */
+import { scrypt, timingSafeEqual } from "node:crypto";
 import { existsSync } from "node:fs";
-import { isHashed } from "../broker/credentials.js";
+import { MAX_MEM } from "../../core/index.js";
+import { isHashed, parseSecret } from "../broker/credentials.js";
 import type { Config } from "./schema.js";
 
 type TlsFilesConfig = NonNullable<Config["mqtt"]["listeners"][number]["tls"]>;
@@ -29,6 +31,13 @@ export function configWarnings(config: Config, exists: (path: string) => boolean
     out.push(
       `mqtt.deviceListener.host: the device listener on ${devices.host}:${devices.port} is plain MQTT; device passwords cross the network readable (give it tls: docs/security.md)`,
     );
+  // docs/security.md: "use TLS on any listener that is not 127.0.0.1" (passwords cross it readable).
+  (config.mqtt?.listeners ?? []).forEach((l, i) => {
+    if (l.tls === undefined && !loopback.test(l.host))
+      out.push(
+        `mqtt.listeners[${i}].host: the ${l.transport === "websocket" ? "MQTT-over-WebSocket" : "MQTT"} listener on ${l.host}:${l.port} has no TLS; passwords and alerts cross the network readable (give it tls, or keep it on 127.0.0.1: docs/security.md)`,
+      );
+  });
   // Certificates are often installed after the file is written (and checked on another box).
   const tlsListeners: Array<readonly [string, TlsFilesConfig | undefined]> = (
     config.mqtt?.listeners ?? []
@@ -68,4 +77,111 @@ export function plainTextPasswordWarning(config: Config): string | null {
   const more = plain.length - PLAIN_TEXT_NAMED_MAX;
   const named = plain.slice(0, PLAIN_TEXT_NAMED_MAX).join(", ") + (more > 0 ? ` and ${more} more` : "");
   return `plain-text passwords in the configuration for ${named}: store scrypt hashes instead (linli passwd, docs/security.md)`;
+}
+
+/**
+ * The demo's (`linli start --demo`) and `linli sim`'s well-known password for an account:
+ * `demo-<username>` (operator / demo-operator, the pendants' demo-<id>; cli/demo.test.ts
+ * checks every demo account against it). Published in the README: anyone can log in with it.
+ */
+export const demoPassword = (username: string) => `demo-${username}`;
+
+/** Guessed first (plain text is compared with all of them; a hash with the first few). */
+const COMMON = ["admin", "password", "123456", "12345678", "123456789", "111111", "000000", "qwerty"];
+const COMMON_MORE = ["changeme", "secret", "letmein", "root", "linli", "admin123", "password1", "88888888"];
+/** People's passwords shorter than this are trivial to guess online (login bans slow, never stop, that). */
+export const MIN_PASSWORD_LENGTH = 8;
+/** Candidates tried against each hash: scrypt costs 35 ms (cost 14) per candidate. */
+const HASH_CANDIDATES = 5;
+/**
+ * scrypt work (N x r x p) spent on hashes at most: 64 verifications at the default cost,
+ * 2-3 s of a small box's core. A site of 10,000 devices hashed at cost 10 would otherwise
+ * take minutes; the accounts beyond it are counted, not checked.
+ */
+export const HASH_CHECK_BUDGET = 64 * 2 ** 14 * 8;
+
+type Weakness = "demo" | "username" | "common" | "short";
+const WHY: Record<Weakness, string> = {
+  demo: "the demo's well-known password",
+  username: "the user name",
+  common: "a common password",
+  short: `shorter than ${MIN_PASSWORD_LENGTH} characters`,
+};
+
+function scryptMatches(
+  secret: Extract<ReturnType<typeof parseSecret>, { kind: "scrypt" }>,
+  candidate: string,
+) {
+  return new Promise<boolean>((resolve) =>
+    scrypt(
+      Buffer.from(candidate, "utf8"),
+      secret.salt,
+      secret.hash.length,
+      { N: secret.N, r: secret.r, p: secret.p, maxmem: MAX_MEM },
+      (err, key) => resolve(!err && key.length === secret.hash.length && timingSafeEqual(key, secret.hash)),
+    ),
+  );
+}
+
+/**
+ * Accounts whose password anyone could guess: the demo's well-known ones and trivial ones
+ * (the user name, a common password, shorter than MIN_PASSWORD_LENGTH), plain text or hashed
+ * (a hash is tried with a handful of candidates, within HASH_CHECK_BUDGET). Warnings for
+ * `linli config check`; never a password in them.
+ */
+export async function weakPasswordWarnings(config: Config, budget = HASH_CHECK_BUDGET): Promise<string[]> {
+  const accounts = [
+    ...config.operators.map((o) => ({ name: o.name, password: o.password })),
+    ...config.devices.map((d) => ({ name: d.id, password: "password" in d ? d.password : undefined })),
+  ];
+  const found: Array<{ name: string; why: Weakness }> = [];
+  let unchecked = 0;
+  let spent = 0;
+  for (const { name, password } of accounts) {
+    if (password === undefined) continue;
+    const candidates: Array<[string, Weakness]> = [
+      [demoPassword(name), "demo"],
+      [name, "username"],
+      ...COMMON.map((c) => [c, "common"] as [string, Weakness]),
+    ];
+    if (!isHashed(password)) {
+      const hit =
+        candidates.find(([c]) => c === password) ??
+        (COMMON_MORE.includes(password.toLowerCase()) || COMMON.includes(password.toLowerCase())
+          ? [password, "common"]
+          : undefined);
+      const why = hit?.[1] ?? ([...password].length < MIN_PASSWORD_LENGTH ? "short" : undefined);
+      if (why) found.push({ name, why });
+      continue;
+    }
+    const secret = parseSecret(password);
+    if (secret.kind !== "scrypt") continue;
+    const tried = candidates.slice(0, HASH_CANDIDATES);
+    const cost = secret.N * secret.r * secret.p * tried.length;
+    if (spent + cost > budget) {
+      unchecked++;
+      continue;
+    }
+    spent += cost;
+    const matches = await Promise.all(tried.map(([c]) => scryptMatches(secret, c)));
+    const hit = tried.find((_, i) => matches[i]);
+    if (hit) found.push({ name, why: hit[1] });
+  }
+  const out: string[] = [];
+  for (const why of ["demo", "username", "common", "short"] as const) {
+    const names = found.filter((f) => f.why === why).map((f) => f.name);
+    if (names.length === 0) continue;
+    const more = names.length - PLAIN_TEXT_NAMED_MAX;
+    const named = names.slice(0, PLAIN_TEXT_NAMED_MAX).join(", ") + (more > 0 ? ` and ${more} more` : "");
+    out.push(
+      why === "demo"
+        ? `passwords of ${named}: ${WHY.demo} (demo-<name>, printed in the README and by linli start --demo): anyone can log in; give each account its own (linli passwd, docs/security.md)`
+        : `passwords of ${named}: ${WHY[why]}, trivial to guess; choose longer ones (linli passwd, docs/security.md)`,
+    );
+  }
+  if (unchecked > 0)
+    out.push(
+      `hashed passwords of ${unchecked} account(s) not checked against the demo's and trivial passwords (the check's scrypt time is bounded)`,
+    );
+  return out;
 }

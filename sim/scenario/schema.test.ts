@@ -46,7 +46,7 @@ describe("scenario files", () => {
     expect(s.phases[0]).toMatchObject({ at: 250, duration: 120_000, malformed: 0.05 });
   });
 
-  it("names the file and the field of every error", () => {
+  it("names the file, the line and the field of every error", () => {
     const file = join(dir, "bad.yaml");
     writeFileSync(
       file,
@@ -59,9 +59,9 @@ describe("scenario files", () => {
       expect(err).toBeInstanceOf(ScenarioError);
       message = (err as Error).message;
     }
-    expect(message).toContain(`${file}: phases.0.count:`);
-    expect(message).toContain(`${file}: phases.1.do:`);
-    expect(message).toContain(`${file}: phases.2: steady needs rate and duration`);
+    expect(message).toContain(`${file}:5: phases.0.count:`);
+    expect(message).toContain(`${file}:6: phases.1.do:`);
+    expect(message).toContain(`${file}:7: phases.2: steady needs rate and duration`);
   });
 
   it("a gateway restart must be declared as needing gateway control", () => {

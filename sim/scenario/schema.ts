@@ -8,7 +8,7 @@ import { basename, dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
-import { parseDuration } from "../site.js";
+import { parseDuration, yamlLines } from "../site.js";
 
 const durationMs = z.union([z.number().nonnegative(), z.string()]).transform((v, ctx) => {
   try {
@@ -399,10 +399,18 @@ export function loadScenario(nameOrFile: string): { file: string; scenario: Scen
   return { file, scenario: loadScenarioFile(file) };
 }
 
-export function parseScenario(raw: unknown, file: string): Scenario {
+/** `lineOf`: the line of a field in the file's text, when the scenario came from one. */
+export function parseScenario(
+  raw: unknown,
+  file: string,
+  lineOf: (path: readonly PropertyKey[]) => number | undefined = () => undefined,
+): Scenario {
   const r = scenarioSchema.safeParse(raw);
   if (!r.success) {
-    const lines = r.error.issues.map((i) => `${file}: ${i.path.join(".") || "(top)"}: ${i.message}`);
+    const lines = r.error.issues.map((i) => {
+      const line = lineOf(i.path);
+      return `${file}${line ? `:${line}` : ""}: ${i.path.join(".") || "(top)"}: ${i.message}`;
+    });
     throw new ScenarioError(lines.join("\n"));
   }
   return r.data;
@@ -410,10 +418,12 @@ export function parseScenario(raw: unknown, file: string): Scenario {
 
 export function loadScenarioFile(file: string): Scenario {
   let raw: unknown;
+  let text: string;
   try {
-    raw = parseYaml(readFileSync(file, "utf8"));
+    text = readFileSync(file, "utf8");
+    raw = parseYaml(text);
   } catch (err) {
     throw new ScenarioError(`${file}: ${err instanceof Error ? err.message : String(err)}`);
   }
-  return parseScenario(raw, file);
+  return parseScenario(raw, file, yamlLines(text));
 }
