@@ -49,13 +49,13 @@ import { segmentName, snapshotName } from "./files.js";
 import { fsyncDir, type JournalFs, nodeFs, tryUnlink, writeFully, writeFullyAsync } from "./fs.js";
 import { acquireLock } from "./lock.js";
 import { frame, OP_DELETE, OP_PUT, valueOffset } from "./record.js";
-import { type RecoveryReport, recover } from "./recovery.js";
+import { emptyReport, type RecoveryReport, recover } from "./recovery.js";
 import { type Image, writeSnapshot, writeSnapshotSync } from "./snapshot.js";
 import { decodeValue } from "./value.js";
 
 export type { JournalFs } from "./fs.js";
 export { JournalLockedError } from "./lock.js";
-export type { RecoveryReport } from "./recovery.js";
+export type { Damage, DamageKind, RecoveryReport } from "./recovery.js";
 
 export type SyncPolicy = "always" | "batch" | "interval";
 
@@ -251,15 +251,7 @@ export class Journal {
     this.log = opts.log;
     this.onHealthChange = opts.onHealthChange;
     this.healthState = { ok: true, reason: null, since: this.now() };
-    this.recovery = {
-      records: 0,
-      snapshotRecords: 0,
-      segments: 0,
-      bytes: 0,
-      damaged: 0,
-      quarantined: [],
-      ms: 0,
-    };
+    this.recovery = emptyReport();
     if (!["always", "batch", "interval"].includes(this.policy)) {
       throw new RangeError(`journal sync policy must be always, batch or interval, not ${this.policy}`);
     }
@@ -493,7 +485,31 @@ export class Journal {
 
     this.recovery.ms = performance.now() - t0;
     this.log?.info({ recovery: this.recovery, dir: this.dir, policy: this.policy }, "journal opened");
-    if (this.writable && this.sinceSnapshot >= this.compactAfterBytes) this.startSnapshot();
+    if (this.writable && this.recovery.lost) this.snapshotAtOpen();
+    else if (this.writable && this.sinceSnapshot >= this.compactAfterBytes) this.startSnapshot();
+  }
+
+  /**
+   * After a loss (damage before the end stays in its segment, a gap stays a gap), a snapshot
+   * before anything else, synchronously: the next open starts after it instead of finding and
+   * reporting the same damage again (a start with 10,000 alerts writes about 1 MB).
+   */
+  private snapshotAtOpen(): void {
+    if (this.bytesOnDisk() + this.liveBytes > this.quotaBytes) {
+      this.startSnapshot(); // which makes room first, or leaves it to a later compaction
+      return;
+    }
+    if (!this.roll()) return;
+    const seq = this.segSeq;
+    try {
+      const bytes = writeSnapshotSync(this.fsx, this.dir, snapshotName(seq), seq, Array.from(this.map));
+      this.snapFiles.set(seq, bytes);
+      this.compactions++;
+      this.sinceSnapshot = 0;
+      this.dropOlderGenerations(false);
+    } catch (err) {
+      this.failed("snapshot", err);
+    }
   }
 
   /**
@@ -611,8 +627,10 @@ export class Journal {
   }
 
   private createSegment(seq: number): void {
-    this.segSeq = seq;
+    // The number is taken only once the file exists: a failed create retried must not leave a
+    // gap in the sequence, which the next open reports as a missing segment (recovery.ts).
     this.segFd = this.fsx.openSync(path.join(this.dir, segmentName(seq)), "w", 0o600);
+    this.segSeq = seq;
     this.segPos = 0;
     this.segFiles.set(seq, 0);
     // The new file's directory entry must survive a power cut with its synced records.
