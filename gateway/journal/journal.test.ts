@@ -466,6 +466,8 @@ describe("Journal", () => {
 
     const k = openJ(opts);
     expect(k.recovery.damaged).toBe(1);
+    expect(k.recovery.damage).toMatchObject([{ kind: "snapshot", file: snaps[1] }]);
+    expect(k.recovery.lost).toBe(true);
     expect(k.recovery.quarantined[0]).toMatch(/^damaged-.*-snap-\d+\.snap\.bin$/);
     expect(k.recovery.snapshotRecords).toBe(100);
     for (const [key, v] of expected) expect(k.get(key)).toBe(v);

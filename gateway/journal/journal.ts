@@ -176,6 +176,8 @@ export class Journal {
   private lockTimer: NodeJS.Timeout | null = null;
   /** Why the LOCK is no longer ours (taken over, removed): nothing is written any more. */
   private lockLostReason: string | null = null;
+  /** The last renewal failed (logged once per episode). */
+  private leaseFailing = false;
 
   /**
    * key -> CBOR-encoded value, its bytes held as a one-byte (latin1) string. A string is one small
@@ -477,9 +479,12 @@ export class Journal {
       lost = this.lock.renew();
     } catch (err) {
       // The disk refuses even a utimes: the journal's own writes report that; the lease runs on.
-      this.log?.warn({ err: (err as Error).message }, "journal could not renew its lock's lease");
+      if (!this.leaseFailing)
+        this.log?.warn({ err: (err as Error).message }, "journal could not renew its lock's lease");
+      this.leaseFailing = true;
       return;
     }
+    this.leaseFailing = false;
     if (lost === null) return;
     this.lockLostReason = lost;
     if (this.lockTimer) clearInterval(this.lockTimer);

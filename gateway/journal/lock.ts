@@ -101,14 +101,16 @@ export const processEnv: LockEnv = {
   startOf: (pid) => statFields(pid)?.[START_FIELD] ?? null,
 };
 
-function readLock(file: string): { content: LockContent | null; mtimeMs: number } | null {
+/** The LOCK and its mtime; null when there is none (other read errors too, unless `strict`). */
+function readLock(file: string, strict = false): { content: LockContent | null; mtimeMs: number } | null {
   let raw: string;
   let mtimeMs: number;
   try {
     mtimeMs = fs.statSync(file).mtimeMs;
     raw = fs.readFileSync(file, "utf8");
-  } catch {
-    return null; // gone
+  } catch (err) {
+    if (strict && (err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+    return null;
   }
   try {
     const p = JSON.parse(raw) as Partial<LockContent>;
@@ -256,7 +258,8 @@ function held(file: string, mine: LockContent, env: LockEnv): DirLock {
   const ours = (): boolean => readLock(file)?.content?.token === mine.token;
   return {
     renew() {
-      const cur = readLock(file);
+      // An unreadable disk is not a lost lock: that throws, and the journal's writes report it.
+      const cur = readLock(file, true);
       if (cur === null) return `lock file ${file} was removed`;
       if (cur.content?.token !== mine.token) {
         const who =
