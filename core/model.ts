@@ -18,7 +18,8 @@ export type DeviceModel = RegisteredModels extends { model: infer M extends stri
 /**
  * Codes the gateway raises itself, whatever the devices: supervision (a
  * device lost, a household without activity), its own health (the journal
- * cannot write: alerts still flow live, but are not kept across a restart)
+ * cannot write: alerts still flow live, but are not kept across a restart; it found its stored
+ * state damaged at start)
  * and its defences (a device keeps sending faster than its model's rate,
  * gateway/broker/rate.ts: its excess is dropped; any MQTT device can).
  */
@@ -26,6 +27,7 @@ export const GATEWAY_ALERT_CODES = [
   "DEVICE_LOST",
   "WELFARE_CHECK",
   "STORAGE_DEGRADED",
+  "STORAGE_DAMAGED_AT_START",
   "DEVICE_MISBEHAVING",
 ] as const;
 export type GatewayAlertCode = (typeof GATEWAY_ALERT_CODES)[number];

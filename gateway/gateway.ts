@@ -447,6 +447,7 @@ export class Gateway {
     gw.applyStorageHealth(
       openProblem ?? (journal && !journal.health.ok ? (journal.health.reason ?? "unknown") : null),
     );
+    gw.reportRecoveryDamage();
     if (!opts.config.storage.enabled)
       log.warn("storage.enabled is false: alerts and acknowledgements are NOT kept across a restart");
     // Once, at start, naming the accounts (never a password or a hash).
@@ -634,6 +635,29 @@ export class Gateway {
     });
     if (problem === null && was !== null)
       this.log.warn("journal healthy again: alerts are kept across a restart");
+  }
+
+  /**
+   * Damage the journal found at open that may have lost acknowledged state (anything but a torn
+   * tail, docs/durability.md "Damage"): a momentary P2 about the gateway, open until acknowledged.
+   */
+  private reportRecoveryDamage(): void {
+    const r = this.journal?.recovery;
+    if (!r?.lost) return;
+    const loss = r.damage.filter((d) => d.kind !== "torn-tail");
+    const missingSegments = loss.reduce(
+      (n, d) => n + (d.kind === "missing-segments" ? (d.count ?? 0) : 0),
+      0,
+    );
+    const bytes = loss.reduce((n, d) => n + (d.kind === "missing-segments" ? 0 : d.bytes), 0);
+    this.engine.contextFor(GATEWAY_SUBJECT).raise("STORAGE_DAMAGED_AT_START", {
+      priority: 2,
+      windowMs: 0,
+      causes: loss.map(
+        (d) => `${d.kind}: ${d.file}${d.offset === undefined ? "" : ` at ${d.offset}`} (${d.reason})`,
+      ),
+      detail: { kinds: [...new Set(loss.map((d) => d.kind))].join(","), bytes, missingSegments },
+    });
   }
 
   stats(): GatewayStats {

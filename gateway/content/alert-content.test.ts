@@ -152,6 +152,22 @@ describe("alert content", () => {
     );
   });
 
+  it("the gateway's damage at start says how much, in both languages", () => {
+    const subject: AlertSubject = { id: "gateway", model: "gateway", household: null };
+    const a = new Alert("a4", "STORAGE_DAMAGED_AT_START", 2, "s1", subject, RAISED, "t", [], false, false, {
+      kinds: "corrupt-record,missing-segments",
+      bytes: 4096,
+      missingSegments: 2,
+    });
+    const zh = new AlertContentBuilder(() => config()).describe(a, "raised");
+    expect(zh.message).toContain("网关存储数据受损（4096 字节损坏，2 个数据文件缺失）");
+    expect(zh.action).toContain("核对");
+    const en = new AlertContentBuilder(() => config({}, "en")).describe(a, "raised");
+    expect(en.message).toContain(
+      "Gateway storage damaged at start (4096 bytes damaged, 2 journal files missing)",
+    );
+  });
+
   it("a model's own words for a shared code win over the catalogue's (GD-2 FAULT), others keep the catalogue's", () => {
     const b = new AlertContentBuilder(() =>
       config({

@@ -44,6 +44,18 @@ export const en: Catalogue = {
       action:
         "Alerts still arrive live but are lost if the gateway restarts: ask a technician to check the disk.",
     },
+    STORAGE_DAMAGED_AT_START: {
+      title: "Gateway storage damaged at start",
+      detail: (d) =>
+        [
+          num(d, "bytes") ? `${num(d, "bytes")} bytes damaged` : null,
+          num(d, "missingSegments") ? `${num(d, "missingSegments")} journal files missing` : null,
+        ]
+          .filter((x) => x !== null)
+          .join(", ") || null,
+      action:
+        "At start the gateway found its stored state damaged or missing: alerts, acknowledgements or closures from before the restart may be lost or back open. Check the open alerts against the devices and residents, and ask a technician to check the disk.",
+    },
     DEVICE_MISBEHAVING: {
       title: "Device sending too fast",
       action:

@@ -41,6 +41,18 @@ export const zhCN: Catalogue = {
       title: "网关存储故障",
       action: "告警仍实时推送，但网关重启后会丢失：请通知技术人员检查磁盘。",
     },
+    STORAGE_DAMAGED_AT_START: {
+      title: "网关存储数据受损",
+      detail: (d) =>
+        [
+          num(d, "bytes") ? `${num(d, "bytes")} 字节损坏` : null,
+          num(d, "missingSegments") ? `${num(d, "missingSegments")} 个数据文件缺失` : null,
+        ]
+          .filter((x) => x !== null)
+          .join("，") || null,
+      action:
+        "网关启动时发现存储数据损坏或缺失，重启前的部分告警、确认或关闭可能已丢失或重新出现：请逐一核对设备和住户的实际情况，并通知技术人员检查磁盘。",
+    },
     DEVICE_MISBEHAVING: {
       title: "设备发送异常",
       action:

@@ -102,6 +102,28 @@ describe("Journal", () => {
     expect(readdirSync(dir)).not.toContain("LOCK");
   });
 
+  it("a LOCK taken over while running (another gateway judged the lease expired): stops writing, degrades, leaves the other's LOCK", async () => {
+    const dir = tempDir();
+    const health: Array<string | null> = [];
+    const j = openJ({ dir, lockRenewMs: 20, onHealthChange: (h) => health.push(h.reason) });
+    j.put("a", 1);
+    await j.sync();
+    const seg = join(dir, readdirSync(dir).find((n) => n.startsWith("seg-"))!);
+    const size = statSync(seg).size;
+    const other = `${JSON.stringify({ pid: 1, ns: "pid:[999]", start: "1", bootId: "b", at: "x", token: "other" })}\n`;
+    writeFileSync(join(dir, "LOCK"), other);
+    await until(() => !j.health.ok, "the lock check");
+    expect(health).toEqual(["lock lost"]);
+    j.put("b", 2);
+    await committed(j);
+    await j.sync();
+    expect(statSync(seg).size).toBe(size);
+    expect(j.stats().unwrittenRecords).toBe(1);
+    j.close();
+    expect(readFileSync(join(dir, "LOCK"), "utf8")).toBe(other);
+    expect(readdirSync(dir).filter((n) => n.startsWith("snap-"))).toEqual([]);
+  });
+
   it("batch: one fdatasync serves every commit made before it started", async () => {
     const dir = tempDir();
     const j = openJ({ dir, sync: "batch" });
@@ -444,6 +466,8 @@ describe("Journal", () => {
 
     const k = openJ(opts);
     expect(k.recovery.damaged).toBe(1);
+    expect(k.recovery.damage).toMatchObject([{ kind: "snapshot", file: snaps[1] }]);
+    expect(k.recovery.lost).toBe(true);
     expect(k.recovery.quarantined[0]).toMatch(/^damaged-.*-snap-\d+\.snap\.bin$/);
     expect(k.recovery.snapshotRecords).toBe(100);
     for (const [key, v] of expected) expect(k.get(key)).toBe(v);

@@ -47,15 +47,15 @@ import { encode } from "cbor-x";
 import type { Logger } from "pino";
 import { segmentName, snapshotName } from "./files.js";
 import { fsyncDir, type JournalFs, nodeFs, tryUnlink, writeFully, writeFullyAsync } from "./fs.js";
-import { acquireLock } from "./lock.js";
+import { acquireLock, type DirLock, LEASE_RENEW_MS, type LockEnv } from "./lock.js";
 import { frame, OP_DELETE, OP_PUT, valueOffset } from "./record.js";
-import { type RecoveryReport, recover } from "./recovery.js";
+import { emptyReport, type RecoveryReport, recover } from "./recovery.js";
 import { type Image, writeSnapshot, writeSnapshotSync } from "./snapshot.js";
 import { decodeValue } from "./value.js";
 
 export type { JournalFs } from "./fs.js";
 export { JournalLockedError } from "./lock.js";
-export type { RecoveryReport } from "./recovery.js";
+export type { Damage, DamageKind, RecoveryReport } from "./recovery.js";
 
 export type SyncPolicy = "always" | "batch" | "interval";
 
@@ -80,6 +80,10 @@ export interface JournalOptions {
   retryMs?: number;
   /** File-system seam for tests (inject ENOSPC, EROFS, EIO); default node:fs. */
   fs?: JournalFs;
+  /** The lock's view of processes and the clock (lock.ts); tests inject their own. */
+  lockEnv?: LockEnv;
+  /** How often the lock's lease is renewed and checked; default LEASE_RENEW_MS (5 s). */
+  lockRenewMs?: number;
   /**
    * Where write(2) runs: "pool" (default) on the libuv pool, "loop" on the event loop inside
    * put() (the earlier design, kept to measure one against the other: bench/journal.ts).
@@ -168,7 +172,12 @@ export class Journal {
   private readonly now: () => number;
   private readonly log: Logger | undefined;
   private readonly onHealthChange: ((h: JournalHealth) => void) | undefined;
-  private releaseLock: () => void = () => {};
+  private lock: DirLock | null = null;
+  private lockTimer: NodeJS.Timeout | null = null;
+  /** Why the LOCK is no longer ours (taken over, removed): nothing is written any more. */
+  private lockLostReason: string | null = null;
+  /** The last renewal failed (logged once per episode). */
+  private leaseFailing = false;
 
   /**
    * key -> CBOR-encoded value, its bytes held as a one-byte (latin1) string. A string is one small
@@ -251,15 +260,7 @@ export class Journal {
     this.log = opts.log;
     this.onHealthChange = opts.onHealthChange;
     this.healthState = { ok: true, reason: null, since: this.now() };
-    this.recovery = {
-      records: 0,
-      snapshotRecords: 0,
-      segments: 0,
-      bytes: 0,
-      damaged: 0,
-      quarantined: [],
-      ms: 0,
-    };
+    this.recovery = emptyReport();
     if (!["always", "batch", "interval"].includes(this.policy)) {
       throw new RangeError(`journal sync policy must be always, batch or interval, not ${this.policy}`);
     }
@@ -269,13 +270,15 @@ export class Journal {
   static open(opts: JournalOptions): Journal {
     const j = new Journal(opts);
     j.fsx.mkdirSync(j.dir, { recursive: true, mode: 0o700 });
-    j.releaseLock = acquireLock(j.dir);
+    j.lock = acquireLock(j.dir, opts.lockEnv);
     try {
       j.load();
     } catch (err) {
-      j.releaseLock();
+      j.lock.release();
       throw err;
     }
+    j.lockTimer = setInterval(() => j.renewLease(), Math.max(10, opts.lockRenewMs ?? LEASE_RENEW_MS));
+    j.lockTimer.unref();
     if (j.policy === "interval") {
       const ms = Math.max(1, opts.syncIntervalMs ?? 1000);
       j.intervalTimer = setInterval(() => {
@@ -444,6 +447,7 @@ export class Journal {
     if (this.retryTimer) clearTimeout(this.retryTimer);
     if (this.checkpointTimer) clearTimeout(this.checkpointTimer);
     if (this.intervalTimer) clearInterval(this.intervalTimer);
+    if (this.lockTimer) clearInterval(this.lockTimer);
     const fds = [...this.rolled.splice(0).map((r) => r.fd), this.segFd].filter((fd) => fd >= 0);
     if (this.writable) {
       this.writeQueuedSync();
@@ -455,11 +459,46 @@ export class Journal {
         this.failed("fdatasync at close", err);
       }
     }
-    if (!this.healthState.ok && this.healthState.reason !== "quota") this.lastChanceSnapshot();
+    if (!this.healthState.ok && this.healthState.reason !== "quota" && this.lockLostReason === null)
+      this.lastChanceSnapshot();
     for (const fd of fds) this.closeFd(fd);
     this.segFd = -1;
     this.releaseWaiters(true);
-    this.releaseLock();
+    this.lock?.release(); // only if the LOCK is still ours
+  }
+
+  /**
+   * Renews the lock's lease and checks the LOCK is still ours. Taken over (another gateway judged
+   * the lease expired) or removed: this one stops writing at once, for good, and says so loudly,
+   * rather than interleave its records with the other's.
+   */
+  private renewLease(): void {
+    if (this.closed || this.lock === null || this.lockLostReason !== null) return;
+    let lost: string | null;
+    try {
+      lost = this.lock.renew();
+    } catch (err) {
+      // The disk refuses even a utimes: the journal's own writes report that; the lease runs on.
+      if (!this.leaseFailing)
+        this.log?.warn({ err: (err as Error).message }, "journal could not renew its lock's lease");
+      this.leaseFailing = true;
+      return;
+    }
+    this.leaseFailing = false;
+    if (lost === null) return;
+    this.lockLostReason = lost;
+    if (this.lockTimer) clearInterval(this.lockTimer);
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+    this.log?.error(
+      { dir: this.dir, reason: lost },
+      "journal lock lost: another gateway may be using this data directory; this one stops writing to it " +
+        "(alerts are delivered live but NOT kept across a restart); stop one of them",
+    );
+    this.lossEpoch++;
+    this.writable = false;
+    this.stopWriting();
+    this.setHealth(false, "lock lost");
   }
 
   // ---- internals: open ----
@@ -493,7 +532,31 @@ export class Journal {
 
     this.recovery.ms = performance.now() - t0;
     this.log?.info({ recovery: this.recovery, dir: this.dir, policy: this.policy }, "journal opened");
-    if (this.writable && this.sinceSnapshot >= this.compactAfterBytes) this.startSnapshot();
+    if (this.writable && this.recovery.lost) this.snapshotAtOpen();
+    else if (this.writable && this.sinceSnapshot >= this.compactAfterBytes) this.startSnapshot();
+  }
+
+  /**
+   * After a loss (damage before the end stays in its segment, a gap stays a gap), a snapshot
+   * before anything else, synchronously: the next open starts after it instead of finding and
+   * reporting the same damage again (a start with 10,000 alerts writes about 1 MB).
+   */
+  private snapshotAtOpen(): void {
+    if (this.bytesOnDisk() + this.liveBytes > this.quotaBytes) {
+      this.startSnapshot(); // which makes room first, or leaves it to a later compaction
+      return;
+    }
+    if (!this.roll()) return;
+    const seq = this.segSeq;
+    try {
+      const bytes = writeSnapshotSync(this.fsx, this.dir, snapshotName(seq), seq, Array.from(this.map));
+      this.snapFiles.set(seq, bytes);
+      this.compactions++;
+      this.sinceSnapshot = 0;
+      this.dropOlderGenerations(false);
+    } catch (err) {
+      this.failed("snapshot", err);
+    }
   }
 
   /**
@@ -611,8 +674,10 @@ export class Journal {
   }
 
   private createSegment(seq: number): void {
-    this.segSeq = seq;
+    // The number is taken only once the file exists: a failed create retried must not leave a
+    // gap in the sequence, which the next open reports as a missing segment (recovery.ts).
     this.segFd = this.fsx.openSync(path.join(this.dir, segmentName(seq)), "w", 0o600);
+    this.segSeq = seq;
     this.segPos = 0;
     this.segFiles.set(seq, 0);
     // The new file's directory entry must survive a power cut with its synced records.
@@ -840,7 +905,14 @@ export class Journal {
     this.snapshotInFlight = true;
     this.reserved = this.liveBytes;
     const name = snapshotName(seq);
-    writeSnapshot(this.fsx, this.dir, name, seq, image, () => this.closed).then(
+    writeSnapshot(
+      this.fsx,
+      this.dir,
+      name,
+      seq,
+      image,
+      () => this.closed || this.lockLostReason !== null,
+    ).then(
       (res) => {
         this.snapshotInFlight = false;
         this.reserved = 0;
@@ -964,7 +1036,7 @@ export class Journal {
   }
 
   private scheduleRetry(): void {
-    if (this.retryTimer !== null || this.closed) return;
+    if (this.retryTimer !== null || this.closed || this.lockLostReason !== null) return;
     this.retryTimer = setTimeout(() => {
       this.retryTimer = null;
       this.retry();
@@ -974,7 +1046,7 @@ export class Journal {
 
   /** One bounded attempt: a fresh segment and a snapshot of the whole live map. */
   private retry(): void {
-    if (this.closed || this.healthState.ok) return;
+    if (this.closed || this.healthState.ok || this.lockLostReason !== null) return;
     const quotaBlocked = (): boolean => {
       if (this.healthState.reason !== "quota") return false;
       this.dropOlderGenerations(true);

@@ -1,10 +1,10 @@
 import { spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { LOCK_FILE } from "./files.js";
-import { acquireLock, JournalLockedError } from "./lock.js";
+import { acquireLock, JournalLockedError, LEASE_EXPIRY_MS, type LockEnv, processEnv } from "./lock.js";
 
 const bootId = (): string => {
   try {
@@ -14,21 +14,29 @@ const bootId = (): string => {
   }
 };
 
-describe("journal directory lock", () => {
-  // Made when the suite runs, not at collection (a -t filter skips the hooks that would remove it).
-  let dir = "";
-  beforeAll(() => {
-    dir = mkdtempSync(join(tmpdir(), "linli-lock-"));
-  });
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
-  const lockOf = (pid: number) =>
-    writeFileSync(join(dir, LOCK_FILE), `${JSON.stringify({ pid, bootId: bootId(), at: "x" })}\n`);
+// Made when the suite runs, not at collection (a -t filter skips the hooks that would remove it).
+let dir = "";
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), "linli-lock-"));
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+afterEach(() => rmSync(join(dir, LOCK_FILE), { force: true }));
 
-  it("a live owner keeps it; a released lock is taken", () => {
-    const release = acquireLock(dir);
+const lockFile = () => join(dir, LOCK_FILE);
+
+describe("journal directory lock", () => {
+  const lockOf = (pid: number) =>
+    writeFileSync(lockFile(), `${JSON.stringify({ pid, bootId: bootId(), at: "x" })}\n`);
+
+  it("a live owner keeps it; a released lock is taken; no draft file is left", () => {
+    writeFileSync(join(dir, `${LOCK_FILE}.0123456789abcdef`), "{}"); // an opener killed before linking
+    const lock = acquireLock(dir);
+    expect(readdirSync(dir)).toEqual([LOCK_FILE]);
     expect(() => acquireLock(dir)).toThrow(JournalLockedError);
-    release();
-    acquireLock(dir)();
+    expect(() => acquireLock(dir)).toThrow(`in use by process ${process.pid} (lock file`);
+    lock.release();
+    acquireLock(dir).release();
+    expect(readdirSync(dir)).toEqual([]);
   });
 
   it.skipIf(process.platform !== "linux")(
@@ -52,14 +60,137 @@ describe("journal directory lock", () => {
         expect(state()).toBe("Z");
         expect(() => process.kill(pid, 0)).not.toThrow(); // signal 0 alone would call it alive
         lockOf(pid);
-        acquireLock(dir)();
+        acquireLock(dir).release();
         // A live owner, by contrast, still keeps it.
         lockOf(parent.pid as number);
         expect(() => acquireLock(dir)).toThrow(/in use by process/);
       } finally {
         parent.kill("SIGKILL");
-        rmSync(join(dir, LOCK_FILE), { force: true });
       }
     },
   );
+
+  it.skipIf(process.platform !== "linux")("records pid, pid namespace, start time and boot id", () => {
+    const lock = acquireLock(dir);
+    const content = JSON.parse(readFileSync(lockFile(), "utf8"));
+    expect(content).toMatchObject({ pid: process.pid, bootId: bootId() });
+    expect(content.ns).toMatch(/^pid:\[\d+\]$/);
+    expect(content.start).toMatch(/^\d+$/);
+    expect(content.start).toBe(processEnv.self().start);
+    lock.release();
+  });
+});
+
+describe("journal directory lock across pid namespaces (injected process table and clock)", () => {
+  const T0 = Date.parse("2026-12-05T10:00:00Z");
+  /** A process as the lock sees it: its identity, the clock, and the pids alive in its namespace. */
+  function env(
+    self: { pid: number; ns: string; start: string },
+    clock: { now: number },
+    alive: Record<number, string> = {},
+  ): LockEnv {
+    return {
+      now: () => clock.now,
+      bootTime: () => T0 - 3_600_000,
+      self: () => ({ ...self, bootId: "boot-1" }),
+      alive: (pid) => pid in alive,
+      startOf: (pid) => alive[pid] ?? null,
+    };
+  }
+  const writeLock = (content: object, mtime: number) => {
+    writeFileSync(lockFile(), `${JSON.stringify({ bootId: "boot-1", at: "x", ...content })}\n`);
+    utimesSync(lockFile(), new Date(mtime), new Date(mtime));
+  };
+
+  it("pid 1 in a container, SIGKILLed and started again, takes its own stale lock (the restart loop)", () => {
+    const clock = { now: T0 };
+    // The LOCK the killed incarnation left: pid 1, same namespace, an earlier start time.
+    writeLock({ pid: 1, ns: "pid:[4026532500]", start: "1200" }, T0 - 1_000);
+    const lock = acquireLock(dir, env({ pid: 1, ns: "pid:[4026532500]", start: "98765" }, clock));
+    expect(JSON.parse(readFileSync(lockFile(), "utf8"))).toMatchObject({ pid: 1, start: "98765" });
+    // The same process opening the directory a second time is still refused.
+    expect(() => acquireLock(dir, env({ pid: 1, ns: "pid:[4026532500]", start: "98765" }, clock))).toThrow(
+      "in use by process 1 (lock file",
+    );
+    lock.release();
+  });
+
+  it("a holder in another namespace is judged by its lease: refused while renewed, taken once expired", () => {
+    const clock = { now: T0 };
+    const a = acquireLock(dir, env({ pid: 1, ns: "pid:[111]", start: "50" }, clock));
+    // B sees pid 1 in the LOCK; in its own namespace pid 1 is itself, or dead: neither may decide.
+    const b = env({ pid: 1, ns: "pid:[222]", start: "70" }, clock);
+    let err: unknown;
+    try {
+      acquireLock(dir, b);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(JournalLockedError);
+    expect(String(err)).toMatch(/in use by process 1 of another pid namespace \(pid:\[111\]; .*last renewed/);
+    expect((err as JournalLockedError).lease?.renewedAt).toBe(statSync(lockFile()).mtimeMs);
+
+    // A renews (its mtime is the lease); B's clock runs past the lease from the last renewal only.
+    clock.now = statSync(lockFile()).mtimeMs + LEASE_EXPIRY_MS - 1_000;
+    expect(() => acquireLock(dir, b)).toThrow(JournalLockedError);
+    expect(a.renew()).toBeNull();
+    const renewed = statSync(lockFile()).mtimeMs;
+    clock.now = renewed + LEASE_EXPIRY_MS - 1;
+    expect(() => acquireLock(dir, b)).toThrow(JournalLockedError);
+
+    // A stops renewing (killed, or its container paused): once the lease ran out B takes over ...
+    clock.now = renewed + LEASE_EXPIRY_MS + 1;
+    const lockB = acquireLock(dir, b);
+    expect(JSON.parse(readFileSync(lockFile(), "utf8"))).toMatchObject({ ns: "pid:[222]" });
+    // ... and A, should it run again, learns at its next renewal that it no longer holds it.
+    expect(a.renew()).toMatch(/taken over by process 1 \(pid:\[222\]\)/);
+    a.release(); // not A's any more: stays
+    expect(JSON.parse(readFileSync(lockFile(), "utf8"))).toMatchObject({ ns: "pid:[222]" });
+    lockB.release();
+    expect(a.renew()).toMatch(/was removed/);
+  });
+
+  it("a live holder in the same namespace keeps it; its pid reused by another process does not", () => {
+    const clock = { now: T0 };
+    writeLock({ pid: 4242, ns: "pid:[111]", start: "300" }, T0 - 10 * LEASE_EXPIRY_MS);
+    const me = { pid: 77, ns: "pid:[111]", start: "900" };
+    expect(() => acquireLock(dir, env(me, clock, { 4242: "300" }))).toThrow(
+      `journal directory ${dir} is in use by process 4242 (lock file`,
+    );
+    acquireLock(dir, env(me, clock, { 4242: "555" })).release(); // another process has pid 4242 now
+    writeLock({ pid: 4242, ns: "pid:[111]", start: "300" }, T0);
+    acquireLock(dir, env(me, clock, {})).release(); // gone
+  });
+
+  it("a LOCK of an older version (pid only): judged by its pid, except our own pid, judged by its lease", () => {
+    const clock = { now: T0 };
+    const me = { pid: 1, ns: "pid:[111]", start: "900" };
+    writeLock({ pid: 4242 }, T0);
+    expect(() => acquireLock(dir, env(me, clock, { 4242: "1" }))).toThrow(
+      "in use by process 4242 (lock file",
+    );
+    acquireLock(dir, env(me, clock, {})).release();
+    writeLock({ pid: 1 }, T0 - 1_000);
+    expect(() => acquireLock(dir, env(me, clock))).toThrow(/another pid namespace/);
+    clock.now = T0 + LEASE_EXPIRY_MS;
+    acquireLock(dir, env(me, clock)).release();
+  });
+
+  it("an unreadable LOCK is stale when older than this boot, else once its lease ran out", () => {
+    const clock = { now: T0 };
+    const me = { pid: 1, ns: "pid:[111]", start: "900" };
+    writeFileSync(lockFile(), "");
+    utimesSync(lockFile(), new Date(T0 - 7_200_000), new Date(T0 - 7_200_000)); // before the boot
+    acquireLock(dir, env(me, clock)).release();
+    writeFileSync(lockFile(), '{"pi');
+    utimesSync(lockFile(), new Date(T0 - 1_000), new Date(T0 - 1_000));
+    expect(() => acquireLock(dir, env(me, clock))).toThrow(JournalLockedError);
+    clock.now = T0 + LEASE_EXPIRY_MS;
+    acquireLock(dir, env(me, clock)).release();
+  });
+
+  it("a LOCK of another boot is stale whatever it names", () => {
+    writeLock({ pid: 1, ns: "pid:[111]", start: "900", bootId: "boot-0" }, T0);
+    acquireLock(dir, env({ pid: 1, ns: "pid:[111]", start: "900" }, { now: T0 })).release();
+  });
 });

@@ -1,59 +1,133 @@
 /**
- * One process per journal directory. The LOCK file holds the owner's pid and the kernel boot id:
- * a lock left by a process that is gone, or written before the last reboot (after a power cut
- * the pid may belong to someone else), is stale and taken over, so the gateway starts every time.
+ * One process per journal directory (docs/durability.md "The lock"). Node has no flock/fcntl, and
+ * a pid alone is not an identity across PID namespaces (containers): a gateway that is pid 1 in a
+ * container found its own pid in the LOCK a SIGKILL left and refused forever, and two gateways in
+ * different namespaces both saw a dead pid and both took the lock. So the LOCK holds who took it
+ * (pid, pid namespace, process start time, boot id, a random token) and is a lease: the holder
+ * renews its mtime every LEASE_RENEW_MS. A LOCK is stale when:
+ * - it was written before this boot (other boot id, or an mtime older than the boot);
+ * - it names a process in our own pid namespace that is gone, a zombie, or another process now
+ *   using its pid (start time differs), our own pid included (the restarted pid 1);
+ * - it comes from another namespace, or cannot be judged (torn, written by an older version
+ *   naming our own pid), and its lease ran out: not renewed for LEASE_EXPIRY_MS.
+ * Otherwise the opener is refused with JournalLockedError. The holder checks at each renewal that
+ * the LOCK is still its own, and reports a LOCK taken over or removed (onLost) so the journal
+ * stops writing instead of interleaving records with another gateway.
  */
+import { randomBytes } from "node:crypto";
 import fs from "node:fs";
+import { uptime } from "node:os";
 import path from "node:path";
 import { LOCK_FILE } from "./files.js";
 
+/** The holder renews the lease this often. */
+export const LEASE_RENEW_MS = 5_000;
+/** A LOCK not renewed for this long (six renewals missed: no event-loop stall is that long) is stale. */
+export const LEASE_EXPIRY_MS = 30_000;
+
 interface LockContent {
   pid: number;
+  /** `readlink /proc/self/ns/pid`, e.g. "pid:[4026531836]"; "" where there is none. */
+  ns?: string;
+  /** /proc/<pid>/stat field 22 (clock ticks after boot): tells a reused pid from its first owner. */
+  start?: string;
   bootId: string;
   at: string;
+  token?: string;
 }
 
-function bootId(): string {
+/** What the lock asks of the process table and the clock; tests inject their own. */
+export interface LockEnv {
+  now(): number;
+  /** Wall-clock ms when this boot started (a LOCK older than that is from before a power cut). */
+  bootTime(): number;
+  self(): { pid: number; ns: string; start: string; bootId: string };
+  /** The process exists in our namespace and is not a zombie. */
+  alive(pid: number): boolean;
+  /** Its start time (stat field 22), or null when it cannot be read. */
+  startOf(pid: number): string | null;
+}
+
+function readTrim(file: string): string {
   try {
-    return fs.readFileSync("/proc/sys/kernel/random/boot_id", "utf8").trim();
+    return fs.readFileSync(file, "utf8").trim();
   } catch {
     return "";
   }
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
-  return !zombie(pid);
-}
-
-/**
- * A process that has exited but not yet been reaped by whoever inherited it
- * still answers signal 0; it holds no file and writes nothing, so its lock is
- * stale. (A gateway started by a shell that died first is inherited by init;
- * a restart right after its exit must not be refused while init catches up.)
- */
-function zombie(pid: number): boolean {
+/** Fields of /proc/<pid>/stat after "pid (comm)": comm may hold spaces and parentheses. */
+function statFields(pid: number | "self"): string[] | null {
   try {
     const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
-    // "pid (comm) state ...": comm may hold spaces and parentheses, so after the last ")".
-    const state = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
-    return state === "Z" || state === "X";
+    return stat.slice(stat.lastIndexOf(")") + 2).split(" ");
   } catch {
-    return false; // no /proc (not Linux): signal 0 is all there is
+    return null;
   }
 }
 
-function readLock(file: string): LockContent | null {
+/** Field 22 (starttime) is the 20th after the comm: fields 3.. start at index 0. */
+const START_FIELD = 22 - 3;
+
+export const processEnv: LockEnv = {
+  now: () => Date.now(),
+  bootTime: () => Date.now() - uptime() * 1000,
+  self: () => {
+    let ns = "";
+    try {
+      ns = fs.readlinkSync("/proc/self/ns/pid");
+    } catch {
+      // No /proc (not Linux): the lease alone judges other namespaces' locks.
+    }
+    return {
+      pid: process.pid,
+      ns,
+      start: statFields("self")?.[START_FIELD] ?? "",
+      bootId: readTrim("/proc/sys/kernel/random/boot_id"),
+    };
+  },
+  alive: (pid) => {
+    try {
+      process.kill(pid, 0);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EPERM") return false;
+    }
+    // A process that has exited but is not reaped yet still answers signal 0; it holds no file
+    // and writes nothing. (A gateway started by a shell that died first is inherited by init; a
+    // restart right after its exit must not be refused while init catches up.)
+    const state = statFields(pid)?.[0];
+    return state !== "Z" && state !== "X";
+  },
+  startOf: (pid) => statFields(pid)?.[START_FIELD] ?? null,
+};
+
+/** The LOCK and its mtime; null when there is none (other read errors too, unless `strict`). */
+function readLock(file: string, strict = false): { content: LockContent | null; mtimeMs: number } | null {
+  let raw: string;
+  let mtimeMs: number;
   try {
-    const parsed = JSON.parse(fs.readFileSync(file, "utf8")) as Partial<LockContent>;
-    if (typeof parsed.pid !== "number") return null;
-    return { pid: parsed.pid, bootId: String(parsed.bootId ?? ""), at: String(parsed.at ?? "") };
-  } catch {
+    mtimeMs = fs.statSync(file).mtimeMs;
+    raw = fs.readFileSync(file, "utf8");
+  } catch (err) {
+    if (strict && (err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
     return null;
+  }
+  try {
+    const p = JSON.parse(raw) as Partial<LockContent>;
+    if (typeof p.pid !== "number") return { content: null, mtimeMs };
+    return {
+      content: {
+        pid: p.pid,
+        ...(typeof p.ns === "string" ? { ns: p.ns } : {}),
+        ...(typeof p.start === "string" ? { start: p.start } : {}),
+        bootId: String(p.bootId ?? ""),
+        at: String(p.at ?? ""),
+        ...(typeof p.token === "string" ? { token: p.token } : {}),
+      },
+      mtimeMs,
+    };
+  } catch {
+    return { content: null, mtimeMs };
   }
 }
 
@@ -61,38 +135,147 @@ export class JournalLockedError extends Error {
   constructor(
     readonly dir: string,
     readonly pid: number,
+    /** Set when the holder is judged by its lease (another pid namespace, or one we cannot judge). */
+    readonly lease?: { ns: string; renewedAt: number; expiresInMs: number },
   ) {
     super(
-      `journal directory ${dir} is in use by process ${pid} (lock file ${path.join(dir, LOCK_FILE)}); ` +
-        "one gateway per data directory",
+      lease === undefined
+        ? `journal directory ${dir} is in use by process ${pid} (lock file ${path.join(dir, LOCK_FILE)}); ` +
+            "one gateway per data directory"
+        : `journal directory ${dir} is in use by process ${pid} of another pid namespace ` +
+            `(${lease.ns || "unknown"}; lock file ${path.join(dir, LOCK_FILE)}), last renewed ` +
+            `${new Date(lease.renewedAt).toISOString()}; taken over if not renewed within ` +
+            `${Math.ceil(lease.expiresInMs / 1000)} s; one gateway per data directory`,
     );
     this.name = "JournalLockedError";
   }
 }
 
-/** Takes the lock or throws JournalLockedError; returns the release function. */
-export function acquireLock(dir: string): () => void {
+type Verdict = { stale: true } | { stale: false; error: JournalLockedError };
+
+/** Whether a LOCK found in dir may be taken over (see the module comment). */
+function judge(dir: string, env: LockEnv, held: NonNullable<ReturnType<typeof readLock>>): Verdict {
+  const me = env.self();
+  const now = env.now();
+  const c = held.content;
+  if (c !== null && c.bootId !== "" && me.bootId !== "") {
+    if (c.bootId !== me.bootId) return { stale: true };
+  } else if (held.mtimeMs < env.bootTime()) {
+    // No boot id to compare (torn by a power cut, or no /proc): its time says if it is older.
+    return { stale: true };
+  }
+  const sameNs = c !== null && c.ns !== undefined && c.ns !== "" && c.ns === me.ns;
+  if (sameNs) {
+    if (c.pid === me.pid) {
+      // Our own pid: this very process (a second open), or a previous one that had it (pid 1 again).
+      if (c.start === me.start) return { stale: false, error: new JournalLockedError(dir, c.pid) };
+      return { stale: true };
+    }
+    if (!env.alive(c.pid)) return { stale: true };
+    const start = env.startOf(c.pid);
+    if (c.start !== undefined && start !== null && start !== c.start) return { stale: true }; // pid reused
+    return { stale: false, error: new JournalLockedError(dir, c.pid) };
+  }
+  // Written by an older version (no namespace): its pid judged as before, unless it is ours.
+  if (c !== null && c.ns === undefined && c.pid !== me.pid) {
+    return env.alive(c.pid) ? { stale: false, error: new JournalLockedError(dir, c.pid) } : { stale: true };
+  }
+  const expiresInMs = held.mtimeMs + LEASE_EXPIRY_MS - now;
+  if (expiresInMs <= 0) return { stale: true };
+  return {
+    stale: false,
+    error: new JournalLockedError(dir, c?.pid ?? 0, {
+      ns: c?.ns ?? "",
+      renewedAt: held.mtimeMs,
+      expiresInMs,
+    }),
+  };
+}
+
+export interface DirLock {
+  /** Renews the lease; returns why the lock is no longer ours, or null while it is. */
+  renew(): string | null;
+  /** Removes the LOCK if it is still ours. */
+  release(): void;
+}
+
+/** Takes the lock or throws JournalLockedError. */
+export function acquireLock(dir: string, env: LockEnv = processEnv): DirLock {
   const file = path.join(dir, LOCK_FILE);
-  const mine: LockContent = { pid: process.pid, bootId: bootId(), at: new Date().toISOString() };
-  for (let attempt = 0; attempt < 3; attempt++) {
-    try {
-      fs.writeFileSync(file, `${JSON.stringify(mine)}\n`, { flag: "wx", mode: 0o600 });
-      let released = false;
-      return () => {
-        if (released) return;
-        released = true;
-        const cur = readLock(file);
-        if (cur !== null && cur.pid === mine.pid && cur.at === mine.at) fs.rmSync(file, { force: true });
-      };
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+  const me = env.self();
+  const mine: LockContent = {
+    pid: me.pid,
+    ns: me.ns,
+    start: me.start,
+    bootId: me.bootId,
+    at: new Date(env.now()).toISOString(),
+    token: randomBytes(8).toString("hex"),
+  };
+  // Written whole under another name, then linked: a LOCK is never seen half written by a
+  // concurrent opener (link fails if LOCK exists). The name does not end in .tmp, which recovery
+  // removes.
+  const draft = path.join(dir, `${LOCK_FILE}.${mine.token}`);
+  fs.writeFileSync(draft, `${JSON.stringify(mine)}\n`, { mode: 0o600 });
+  try {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      try {
+        fs.linkSync(draft, file);
+        removeDrafts(dir, draft);
+        return held(file, mine, env);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+      }
+      const found = readLock(file);
+      if (found === null) continue; // released meanwhile
+      const verdict = judge(dir, env, found);
+      if (!verdict.stale) throw verdict.error;
+      // Removed only if it is still the one judged (another opener may have replaced it).
+      const again = readLock(file);
+      if (again !== null && again.mtimeMs === found.mtimeMs && sameContent(again.content, found.content)) {
+        fs.rmSync(file, { force: true });
+      }
     }
-    const held = readLock(file);
-    // Unreadable (torn by a power cut while being written), other boot, or dead owner: stale.
-    if (held !== null && held.bootId === mine.bootId && alive(held.pid)) {
-      throw new JournalLockedError(dir, held.pid);
-    }
-    fs.rmSync(file, { force: true });
+  } finally {
+    fs.rmSync(draft, { force: true });
   }
   throw new Error(`journal directory ${dir}: could not take the lock file ${file}`);
+}
+
+/** Drafts left by openers killed between writing and linking them (ours is removed after). */
+function removeDrafts(dir: string, ours: string): void {
+  for (const name of fs.readdirSync(dir)) {
+    if (name.startsWith(`${LOCK_FILE}.`) && path.join(dir, name) !== ours)
+      fs.rmSync(path.join(dir, name), { force: true });
+  }
+}
+
+function sameContent(a: LockContent | null, b: LockContent | null): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+function held(file: string, mine: LockContent, env: LockEnv): DirLock {
+  let released = false;
+  const ours = (): boolean => readLock(file)?.content?.token === mine.token;
+  return {
+    renew() {
+      // An unreadable disk is not a lost lock: that throws, and the journal's writes report it.
+      const cur = readLock(file, true);
+      if (cur === null) return `lock file ${file} was removed`;
+      if (cur.content?.token !== mine.token) {
+        const who =
+          cur.content === null
+            ? "unreadable content"
+            : `process ${cur.content.pid} (${cur.content.ns ?? "?"})`;
+        return `lock file ${file} was taken over by ${who}`;
+      }
+      const t = new Date(env.now());
+      fs.utimesSync(file, t, t);
+      return null;
+    },
+    release() {
+      if (released) return;
+      released = true;
+      if (ours()) fs.rmSync(file, { force: true });
+    },
+  };
 }

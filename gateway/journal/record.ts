@@ -5,8 +5,10 @@
  *   body = u8 op | u16 LE key length | key (UTF-8) | value (CBOR, cbor-x; empty for a delete)
  *
  * A record whose length is out of bounds, whose body runs past the end of the data, or whose
- * CRC does not match ends the valid prefix: everything before it is kept, nothing after it is
- * trusted (a power cut tears the tail; a zero-filled tail reads as length 0, which is invalid).
+ * CRC does not match is damage. scan() (snapshots: all or nothing) stops there. scanSegment()
+ * (segments) skips it and resynchronises at the next valid record, so a corrupt record in the
+ * middle costs that record, not everything after it; damage with no valid record after it is the
+ * tail (a power cut tears the tail; a zero-filled tail reads as length 0, which is invalid).
  * CRC-32C: crc.ts (slicing-by-8 in JavaScript).
  */
 import { crc32cOf } from "./crc.js";
@@ -113,4 +115,77 @@ export function scan(
     pos = bodyEnd;
   }
   return { validEnd: pos, damage: null };
+}
+
+/** Length of the valid record at pos (header included), or 0 when none starts there. */
+function validAt(buf: Buffer, pos: number, maxOp: number): number {
+  const end = buf.length;
+  if (end - pos < HEADER_BYTES) return 0;
+  const bodyLen = buf.readUInt32LE(pos);
+  if (bodyLen < FIXED_BODY || bodyLen > MAX_BODY_BYTES) return 0;
+  const bodyStart = pos + HEADER_BYTES;
+  const bodyEnd = bodyStart + bodyLen;
+  if (bodyEnd > end) return 0;
+  // The cheap checks before the CRC: a forward search over garbage computes few CRCs.
+  const op = buf[bodyStart]!;
+  if (op < OP_PUT || op > maxOp) return 0;
+  const keyLen = buf.readUInt16LE(bodyStart + 1);
+  if (keyLen > MAX_KEY_BYTES || bodyStart + FIXED_BODY + keyLen > bodyEnd) return 0;
+  if (op === OP_DELETE && bodyStart + FIXED_BODY + keyLen !== bodyEnd) return 0;
+  if (crc32cOf(buf, bodyStart, bodyEnd) !== buf.readUInt32LE(pos + 4)) return 0;
+  return bodyEnd - pos;
+}
+
+/** Bytes skipped in the middle of a segment: valid records before and after them. */
+export interface SkippedRegion {
+  start: number;
+  end: number;
+  /** 1 when the damaged record's length was intact (exactly it was skipped); null when unknown. */
+  records: number | null;
+  reason: string;
+}
+
+export interface SegmentScan {
+  /** Damaged regions with a valid record after them, in order. */
+  skipped: SkippedRegion[];
+  /** End of the last valid record: what follows it (if anything) is a damaged tail. */
+  validEnd: number;
+  /** Why the bytes after validEnd are damage; null when the data ends with a valid record. */
+  tailDamage: string | null;
+}
+
+/**
+ * Every valid record of a segment, in order. A damaged record is skipped: when its length field
+ * is intact (the record after it validates) exactly that record, otherwise up to the next offset
+ * where a header and its CRC validate (a false match there needs a 1 in 2^32 CRC collision on
+ * bytes that also pass the op and key checks). Damage with no valid record after it is the tail.
+ */
+export function scanSegment(
+  buf: Buffer,
+  onRecord: (op: number, key: string, value: Buffer) => void,
+  maxOp = OP_DELETE,
+): SegmentScan {
+  const skipped: SkippedRegion[] = [];
+  let pos = 0;
+  const end = buf.length;
+  for (;;) {
+    const res = scan(buf.subarray(pos), onRecord, maxOp);
+    const bad = pos + res.validEnd;
+    if (res.damage === null) return { skipped, validEnd: bad, tailDamage: null };
+    let next = -1;
+    let records: number | null = null;
+    if (end - bad >= HEADER_BYTES) {
+      const claimed = bad + HEADER_BYTES + buf.readUInt32LE(bad);
+      if (claimed > bad + HEADER_BYTES && claimed < end && validAt(buf, claimed, maxOp) > 0) {
+        next = claimed;
+        records = 1;
+      }
+    }
+    for (let at = bad + 1; next < 0 && at + HEADER_BYTES <= end; at++) {
+      if (validAt(buf, at, maxOp) > 0) next = at;
+    }
+    if (next < 0) return { skipped, validEnd: bad, tailDamage: res.damage };
+    skipped.push({ start: bad, end: next, records, reason: res.damage });
+    pos = next;
+  }
 }

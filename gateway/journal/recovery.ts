@@ -3,25 +3,54 @@
  *
  * The newest valid snapshot is loaded, then every segment from its sequence number on is replayed
  * in order. Damage is what a power cut mid-write or a failing disk leaves, and is never a reason
- * not to start:
- * - a segment's torn or corrupt tail is found by its CRC-32C (record.ts): the valid prefix is
- *   kept, the rest copied to `damaged-<time>-<segment>.bin` and the segment truncated to the
- *   prefix, so the next append continues from a valid record;
- * - a corrupt snapshot is moved aside whole and the previous one is used with the segments after
- *   it (the journal keeps two generations for this);
- * - an unreadable segment is skipped and counted.
- * Each is counted in the report and logged with the file's name. At most MAX_DAMAGED files moved
- * aside are kept (the oldest deleted), so a disk that keeps tearing cannot fill the quota with them.
+ * not to start, but every kind is reported (RecoveryReport.damage; docs/durability.md "Damage"):
+ * - torn-tail: damage at the end of the journal (no valid record after it in this or any later
+ *   segment), what a power cut in the middle of a write leaves: the valid prefix is kept, the
+ *   rest copied to `damaged-<time>-<segment>.bin` and the segment truncated to the prefix, so
+ *   the next append continues from a valid record. Nothing acknowledged is lost (docs: storage.sync);
+ * - corrupt-record: damage with valid records after it (a bad sector, a bit flip): the damaged
+ *   bytes are skipped, copied aside, and replay resynchronises at the next valid record, so one
+ *   bad record costs that record, not the rest of the journal. Its key cannot be known;
+ * - missing-segments: a segment that should be replayed is gone (a gap in the sequence, or the
+ *   first segments gone with no snapshot covering them) or unreadable;
+ * - snapshot: a corrupt snapshot is moved aside whole and the previous one is used with the
+ *   segments after it (the journal keeps two generations for this).
+ * Each is counted in the report and logged with the file's name; all but a torn tail at error
+ * level. At most MAX_DAMAGED files moved aside are kept (the oldest deleted), so a disk that keeps
+ * tearing cannot fill the quota with them.
  */
 import path from "node:path";
 import type { Logger } from "pino";
 import { classify, damagedName, segmentName, snapshotName } from "./files.js";
 import { fsyncDir, type JournalFs, sizeOf, tryUnlink, writeFully } from "./fs.js";
-import { OP_DELETE, OP_PUT, scan } from "./record.js";
+import { OP_PUT, type SegmentScan, scanSegment } from "./record.js";
 import { readSnapshot } from "./snapshot.js";
 
 /** Files moved aside that are kept (the newest; names sort by time). */
 export const MAX_DAMAGED = 20;
+/** Missing segments named in the report and the log; the count is of all of them. */
+const MAX_LISTED = 100;
+
+export type DamageKind = "torn-tail" | "corrupt-record" | "missing-segments" | "snapshot";
+
+/** One damage found at open. */
+export interface Damage {
+  kind: DamageKind;
+  /** The file it is in, or the first missing segment's name. */
+  file: string;
+  /** Bytes not replayed (torn-tail, corrupt-record, snapshot: the whole file). */
+  bytes: number;
+  /** Offset in the file (torn-tail, corrupt-record). */
+  offset?: number;
+  /** Records skipped when known (a corrupt record whose length was intact: 1). */
+  records?: number;
+  /** Segment sequence numbers missing (missing-segments; the first MAX_LISTED) and how many. */
+  segments?: number[];
+  count?: number;
+  reason: string;
+  /** Where the damaged bytes were copied (when they could be). */
+  movedTo?: string;
+}
 
 export interface RecoveryReport {
   /** Records replayed from segments (after the snapshot). */
@@ -32,8 +61,15 @@ export interface RecoveryReport {
   segments: number;
   /** Bytes read (snapshot + segments). */
   bytes: number;
-  /** Torn or corrupt tails and corrupt snapshots found. */
+  /** Damage found: torn tails, corrupt records skipped, missing segments, corrupt snapshots. */
   damaged: number;
+  /** What each damage was; see the module comment. */
+  damage: Damage[];
+  /**
+   * Something may have been lost that had been acknowledged (anything but a torn tail): the
+   * gateway raises STORAGE_DAMAGED_AT_START about itself.
+   */
+  lost: boolean;
   /** Names of the files the damaged parts were moved to. */
   quarantined: string[];
   ms: number;
@@ -64,6 +100,20 @@ export interface RecoveryOptions {
   log?: Logger | undefined;
 }
 
+export function emptyReport(): RecoveryReport {
+  return {
+    records: 0,
+    snapshotRecords: 0,
+    segments: 0,
+    bytes: 0,
+    damaged: 0,
+    damage: [],
+    lost: false,
+    quarantined: [],
+    ms: 0,
+  };
+}
+
 /** Reads the directory into a Recovered; synchronous, as the gateway must not start before it. */
 export function recover(opts: RecoveryOptions): Recovered {
   return new Recovery(opts).run();
@@ -73,6 +123,8 @@ class Recovery {
   private readonly fsx: JournalFs;
   private readonly dir: string;
   private readonly out: Recovered;
+  /** Segments read, until their damage is reported. */
+  private readonly damagedBytes = new Map<number, Buffer>();
 
   constructor(private readonly opts: RecoveryOptions) {
     this.fsx = opts.fs;
@@ -84,7 +136,7 @@ class Recovery {
       others: new Map(),
       replayed: [],
       lastSeq: 0,
-      report: { records: 0, snapshotRecords: 0, segments: 0, bytes: 0, damaged: 0, quarantined: [], ms: 0 },
+      report: emptyReport(),
       failures: [],
     };
   }
@@ -98,17 +150,66 @@ class Recovery {
     for (const seq of listing.segments) out.segments.set(seq, this.size(segmentName(seq)));
 
     const base = this.loadNewestSnapshot(listing.snapshots);
-    if (base === 0 && listing.snapshots.length > 0 && (listing.segments[0] ?? 1) > 1) {
-      this.opts.log?.error(
-        { firstSegment: listing.segments[0] },
-        "journal has no valid snapshot and its first segments are gone: state rebuilt from the segments left",
-      );
-    }
     out.replayed = listing.segments.filter((s) => s >= base);
-    for (const seq of out.replayed) this.replaySegment(seq);
+    this.findMissing(base, listing.snapshots);
+    // The journal's tail is the last segment holding a valid record; damage after it is torn.
+    const scans = out.replayed.map((seq) => this.replaySegment(seq));
+    let tail = true;
+    for (let i = scans.length - 1; i >= 0; i--) {
+      const s = scans[i];
+      if (!s) continue;
+      if (s.skipped.length > 0 || s.tailDamage !== null)
+        this.reportSegmentDamage(out.replayed[i] as number, s, tail);
+      if (s.validEnd > 0 || s.skipped.length > 0) tail = false;
+    }
+    out.report.damage.sort((a, b) =>
+      a.file === b.file ? (a.offset ?? 0) - (b.offset ?? 0) : a.file < b.file ? -1 : 1,
+    );
+    out.report.damaged = out.report.damage.length;
+    out.report.lost = out.report.damage.some((d) => d.kind !== "torn-tail");
     this.trimDamaged();
     out.lastSeq = Math.max(base - 1, ...listing.segments, 0);
     return out;
+  }
+
+  /**
+   * Segments that must be there and are not: from the snapshot's sequence number (1 without one:
+   * the writer numbers segments from 1 without gaps) to the last segment, or to the newest snapshot
+   * found corrupt (it covered every segment before it). Their records are lost without a trace.
+   */
+  private findMissing(base: number, snapshots: number[]): void {
+    const last = Math.max(...this.out.replayed, ...snapshots.filter((s) => s > base).map((s) => s - 1), 0);
+    // Walked gap by gap (a stray file name could claim segment 10^15); at most MAX_LISTED named.
+    const missing: number[] = [];
+    let count = 0;
+    let expect = Math.max(1, base);
+    for (const seq of [...this.out.replayed, last + 1]) {
+      for (let s = expect; s < seq; s++) {
+        if (missing.length < MAX_LISTED) missing.push(s);
+        else {
+          count += seq - s;
+          break;
+        }
+        count++;
+      }
+      expect = Math.max(expect, seq + 1);
+    }
+    if (count === 0) return;
+    const file = segmentName(missing[0] as number);
+    this.out.report.damage.push({
+      kind: "missing-segments",
+      file,
+      bytes: 0,
+      segments: missing,
+      count,
+      reason:
+        base > 0 ? `missing after snapshot ${snapshotName(base)}` : "missing and no snapshot covers them",
+    });
+    this.opts.log?.error(
+      { missing: missing.map(segmentName), count, snapshot: base > 0 ? snapshotName(base) : null },
+      `journal segments missing (${count}, from ${file}) with no snapshot covering them: ` +
+        "whatever they held (open alerts, acknowledgements) is lost; state rebuilt from what is left",
+    );
   }
 
   /** Loads the newest valid snapshot into the entries; a corrupt one is moved aside and the previous one tried. */
@@ -122,7 +223,7 @@ class Recovery {
           { file: name, problem: snap },
           "journal snapshot unusable, falling back to the previous one",
         );
-        this.quarantineFile(name);
+        this.quarantineFile(name, snap);
         continue;
       }
       out.snapshots.set(seq, snap.bytes);
@@ -138,73 +239,145 @@ class Recovery {
     return 0;
   }
 
-  private replaySegment(seq: number): void {
+  /** Replays one segment; null when it cannot be read. Damage is reported by the caller. */
+  private replaySegment(seq: number): SegmentScan | null {
     const { out } = this;
     const name = segmentName(seq);
     let buf: Buffer;
     try {
       buf = this.fsx.readFileSync(path.join(this.dir, name));
     } catch (err) {
-      out.report.damaged++;
+      out.report.damage.push({
+        kind: "missing-segments",
+        file: name,
+        bytes: this.size(name),
+        segments: [seq],
+        count: 1,
+        reason: `unreadable: ${(err as Error).message}`,
+      });
       this.opts.log?.error(
         { file: name, err: (err as Error).message },
-        "journal segment unreadable, skipped",
+        "journal segment unreadable, skipped: whatever it held is lost",
       );
-      return;
+      return null;
     }
     out.report.segments++;
     out.report.bytes += buf.length;
-    const res = scan(
-      buf,
-      (op, key, value) => {
-        out.report.records++;
-        if (op === OP_PUT) out.entries.set(key, value);
-        else out.entries.delete(key);
-      },
-      OP_DELETE,
-    );
-    if (res.damage === null) return;
-    out.report.damaged++;
-    const qname = this.uniqueDamagedName(name);
+    const res = scanSegment(buf, (op, key, value) => {
+      out.report.records++;
+      if (op === OP_PUT) out.entries.set(key, value);
+      else out.entries.delete(key);
+    });
+    if (res.skipped.length > 0 || res.tailDamage !== null) this.damagedBytes.set(seq, buf);
+    return res;
+  }
+
+  /** Copies skipped regions aside, truncates a damaged end, and reports both. */
+  private reportSegmentDamage(seq: number, res: SegmentScan, journalTail: boolean): void {
+    const { out } = this;
+    const name = segmentName(seq);
+    const buf = this.damagedBytes.get(seq) as Buffer;
+    this.damagedBytes.delete(seq);
+    for (const r of res.skipped) {
+      const movedTo = this.copyAside(name, buf.subarray(r.start, r.end));
+      out.report.damage.push({
+        kind: "corrupt-record",
+        file: name,
+        offset: r.start,
+        bytes: r.end - r.start,
+        ...(r.records === null ? {} : { records: r.records }),
+        reason: r.reason,
+        ...(movedTo === null ? {} : { movedTo }),
+      });
+      this.opts.log?.error(
+        {
+          file: name,
+          offset: r.start,
+          skippedBytes: r.end - r.start,
+          skippedRecords: r.records ?? "unknown",
+          reason: r.reason,
+          copiedTo: movedTo,
+        },
+        `journal segment corrupt before its end: ${r.end - r.start} bytes (${r.records ?? "an unknown number of"} ` +
+          `record(s)) skipped in ${name} at offset ${r.start}, replay resumed at the next valid record; ` +
+          "what they held (an alert, an acknowledgement, a close) is lost",
+      );
+    }
+    if (res.tailDamage === null) return;
     const lost = buf.length - res.validEnd;
+    const kind = journalTail ? "torn-tail" : "corrupt-record";
+    const movedTo = this.copyAside(name, buf.subarray(res.validEnd));
+    if (movedTo !== null) {
+      try {
+        const fd = this.fsx.openSync(path.join(this.dir, name), "r+");
+        try {
+          this.fsx.ftruncateSync(fd, res.validEnd);
+          this.fsx.fdatasyncSync(fd);
+        } finally {
+          this.fsx.closeSync(fd);
+        }
+        fsyncDir(this.fsx, this.dir);
+        out.segments.set(seq, res.validEnd);
+      } catch (err) {
+        // Still opens: the valid prefix is in memory; the next snapshot makes it durable.
+        out.failures.push({ op: "truncating a damaged segment tail", err });
+      }
+    }
+    out.report.damage.push({
+      kind,
+      file: name,
+      offset: res.validEnd,
+      bytes: lost,
+      reason: res.tailDamage,
+      ...(movedTo === null ? {} : { movedTo }),
+    });
+    const fields = { file: name, reason: res.tailDamage, keptBytes: res.validEnd, movedBytes: lost, movedTo };
+    if (journalTail) {
+      this.opts.log?.warn(
+        fields,
+        "journal segment torn at the end of the journal (a write cut short): valid prefix kept, the rest moved aside",
+      );
+    } else {
+      this.opts.log?.error(
+        fields,
+        `journal segment corrupt at its end but later segments go on: ${lost} bytes of ${name} lost from offset ` +
+          `${res.validEnd}; what they held (an alert, an acknowledgement, a close) is lost`,
+      );
+    }
+  }
+
+  /** Writes damaged bytes to a `damaged-...` file; its name, or null when the disk refused. */
+  private copyAside(source: string, bytes: Buffer): string | null {
+    const { out } = this;
+    const qname = this.uniqueDamagedName(source);
     try {
       const qfd = this.fsx.openSync(path.join(this.dir, qname), "wx", 0o600);
       try {
-        writeFully(this.fsx, qfd, buf.subarray(res.validEnd), 0);
+        writeFully(this.fsx, qfd, bytes, 0);
         this.fsx.fdatasyncSync(qfd);
       } finally {
         this.fsx.closeSync(qfd);
       }
-      out.others.set(qname, lost);
-      out.report.quarantined.push(qname);
-      const fd = this.fsx.openSync(path.join(this.dir, name), "r+");
-      try {
-        this.fsx.ftruncateSync(fd, res.validEnd);
-        this.fsx.fdatasyncSync(fd);
-      } finally {
-        this.fsx.closeSync(fd);
-      }
-      fsyncDir(this.fsx, this.dir);
-      out.segments.set(seq, res.validEnd);
     } catch (err) {
-      // Still opens: the valid prefix is in memory; the next snapshot makes it durable.
-      out.failures.push({ op: "quarantining a damaged segment tail", err });
+      out.failures.push({ op: "quarantining a damaged segment part", err });
+      return null;
     }
-    this.opts.log?.warn(
-      { file: name, reason: res.damage, keptBytes: res.validEnd, movedBytes: lost, movedTo: qname },
-      "journal segment damaged (torn or corrupt tail): valid prefix kept, the rest moved aside",
-    );
+    out.others.set(qname, bytes.length);
+    out.report.quarantined.push(qname);
+    return qname;
   }
 
-  private quarantineFile(name: string): void {
+  private quarantineFile(name: string, problem: string): void {
     const { out } = this;
-    out.report.damaged++;
     const qname = this.uniqueDamagedName(name);
+    const damage: Damage = { kind: "snapshot", file: name, bytes: this.size(name), reason: problem };
+    out.report.damage.push(damage);
     try {
       this.fsx.renameSync(path.join(this.dir, name), path.join(this.dir, qname));
       fsyncDir(this.fsx, this.dir);
       out.others.set(qname, this.size(qname));
       out.report.quarantined.push(qname);
+      damage.movedTo = qname;
     } catch (err) {
       this.opts.log?.error(
         { file: name, err: (err as Error).message },

@@ -57,7 +57,12 @@ export interface MetricsSource {
     writeErrors: number;
     urgentWrites: number;
   } | null;
+  /** What the journal found at open (docs/durability.md "Damage"); null when there is none. */
+  journalRecovery?(): { damage: ReadonlyArray<{ kind: string }> } | null;
 }
+
+/** RecoveryReport damage kinds (gateway/journal/recovery.ts), each exported even at 0. */
+export const JOURNAL_DAMAGE_KINDS = ["torn-tail", "corrupt-record", "missing-segments", "snapshot"] as const;
 
 /** What a bus reports (protocols/modbus/bus.ts `Bus.stats()`). */
 export type BusStatsView = Pick<
@@ -239,6 +244,21 @@ export class GatewayMetrics {
       "Writes made at once for a P1 alert instead of waiting for the write pool",
       (j) => j.urgentWrites,
     );
+
+    new Counter({
+      name: "linli_journal_recovery_damaged_total",
+      help: "Damage the journal found when it was opened at start, by kind (docs/durability.md, Damage)",
+      labelNames: ["kind"],
+      registers,
+      collect() {
+        const r = source.journalRecovery?.() ?? null;
+        this.reset();
+        if (r === null) return;
+        for (const kind of JOURNAL_DAMAGE_KINDS) {
+          this.inc({ kind }, r.damage.filter((d) => d.kind === kind).length);
+        }
+      },
+    });
 
     laneGauge("linli_lane_capacity", "Ring slots per lane", (l) => l.capacity);
     laneGauge("linli_lane_occupancy", "Entries waiting in the lane's ring now", (l) => l.occupancy);

@@ -1,0 +1,296 @@
+/**
+ * Damage before the end of the journal (docs/durability.md "Damage"): a corrupt record in the
+ * middle of a segment is skipped alone, a torn tail is only the end of the journal, and segments
+ * missing with no snapshot covering them are reported, never replayed around in silence.
+ */
+import { mkdtempSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Writable } from "node:stream";
+import { pino } from "pino";
+import { afterEach, describe, expect, it } from "vitest";
+import { segmentName } from "./files.js";
+import { Journal, type JournalOptions } from "./journal.js";
+import { OP_DELETE, scan, scanSegment } from "./record.js";
+
+const dirs: string[] = [];
+const open: Journal[] = [];
+afterEach(() => {
+  for (const j of open.splice(0)) j.close();
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+function tempDir(): string {
+  const d = mkdtempSync(join(tmpdir(), "linli-journal-recovery-"));
+  dirs.push(d);
+  return d;
+}
+
+function captureLog() {
+  const lines: Array<{ level: number; msg: string } & Record<string, unknown>> = [];
+  const stream = new Writable({
+    write(chunk, _enc, cb) {
+      for (const l of String(chunk).split("\n")) if (l) lines.push(JSON.parse(l));
+      cb();
+    },
+  });
+  return { log: pino({ level: "info" }, stream), lines };
+}
+
+type Op = { key: string; value: unknown } | { key: string; del: true };
+
+function stateOf(ops: Op[]): Map<string, unknown> {
+  const m = new Map<string, unknown>();
+  for (const op of ops) {
+    if ("del" in op) m.delete(op.key);
+    else m.set(op.key, op.value);
+  }
+  return m;
+}
+
+function openJ(opts: JournalOptions): Journal {
+  const j = Journal.open(opts);
+  open.push(j);
+  return j;
+}
+
+/** Closes a journal opened by openJ (so afterEach does not close it twice). */
+function closeJ(j: Journal): void {
+  j.close();
+  open.splice(open.indexOf(j), 1);
+}
+
+/** Record boundaries of a segment file: [start, end) of each record, in order. */
+function records(buf: Buffer): Array<[number, number]> {
+  const out: Array<[number, number]> = [];
+  let at = 0;
+  scan(
+    buf,
+    (_op, key, value) => {
+      const end = at + 8 + 3 + Buffer.byteLength(key) + value.length;
+      out.push([at, end]);
+      at = end;
+    },
+    OP_DELETE,
+  );
+  return out;
+}
+
+const SEGMENT = 16 * 1024;
+
+/**
+ * The audit's case: 15 open P1 alerts, 3 acknowledged, 2 closed, in a first segment of about
+ * 15.7 KB; then a second segment with more changes. Returns the ops in order and segment 1's index
+ * of each op.
+ */
+function writeSite(dir: string): Op[] {
+  const j = Journal.open({ dir, segmentBytes: SEGMENT, compactAfterBytes: 1 << 30 });
+  const ops: Op[] = [];
+  const put = (key: string, value: unknown) => {
+    j.put(key, value);
+    ops.push({ key, value });
+  };
+  const del = (key: string) => {
+    j.delete(key);
+    ops.push({ key, del: true });
+  };
+  const alert = (i: number, state: string) => ({
+    id: `A${i}`,
+    code: "SOS_PRESS",
+    priority: 1,
+    state,
+    causes: ["press"],
+    detail: "x".repeat(860),
+  });
+  for (let i = 0; i < 15; i++) put(`alert/${i}`, alert(i, "active-unacknowledged"));
+  for (const i of [2, 7, 12]) put(`alert/${i}`, alert(i, "active-acknowledged"));
+  // Closed at the end of the first segment: a reopened closed alert is the harm to avoid.
+  del("alert/13");
+  del("alert/14");
+  // Fill up to the roll, then a second segment.
+  for (let i = 0; j.stats().segments < 2; i++) put(`dev/${i}`, { seen: i, pad: "y".repeat(200) });
+  for (let i = 15; i < 20; i++) put(`alert/${i}`, alert(i, "active-unacknowledged"));
+  j.close();
+  return ops;
+}
+
+describe("journal recovery: damage before the end", () => {
+  it("a corrupt record in the middle of a non-final segment costs that record only; later ones and later segments are replayed", () => {
+    const dir = tempDir();
+    const ops = writeSite(dir);
+    const file = join(dir, segmentName(1));
+    const original = readFileSync(file);
+    expect(readdirSync(dir).filter((n) => n.startsWith("seg-")).length).toBe(2);
+    expect(original.length).toBeGreaterThan(15_000);
+    const bounds = records(original);
+    // 4 bytes overwritten at offset 5000, inside one record's body (framing of the others intact).
+    const hit = bounds.findIndex(([s, e]) => s + 8 <= 5000 && 5004 <= e);
+    expect(hit).toBeGreaterThan(0);
+    const damaged = Buffer.from(original);
+    damaged.fill(0xa5, 5000, 5004);
+    writeFileSync(file, damaged);
+
+    const { log, lines } = captureLog();
+    const j = openJ({ dir, segmentBytes: SEGMENT, log });
+    const expected = stateOf(ops.filter((_op, i) => i !== hit));
+    expect(new Map(j.entries())).toEqual(expected);
+    // The closed alerts stay closed; only the one record's key may be wrong.
+    expect(j.get("alert/13")).toBeUndefined();
+    expect(j.get("alert/14")).toBeUndefined();
+    expect([2, 7, 12].map((i) => (j.get(`alert/${i}`) as { state: string }).state)).toEqual([
+      "active-acknowledged",
+      "active-acknowledged",
+      "active-acknowledged",
+    ]);
+    const [start, end] = bounds[hit]!;
+    expect(j.recovery.damage).toEqual([
+      {
+        kind: "corrupt-record",
+        file: segmentName(1),
+        offset: start,
+        bytes: end - start,
+        records: 1,
+        reason: "bad CRC",
+        movedTo: j.recovery.quarantined[0],
+      },
+    ]);
+    expect(j.recovery.lost).toBe(true);
+    expect(readFileSync(join(dir, j.recovery.quarantined[0]!))).toEqual(damaged.subarray(start, end));
+    // The segment keeps its bytes (later records are in it); the error names bytes, records, segment.
+    expect(readFileSync(file).length).toBe(original.length);
+    const err = lines.find((l) => l.level === 50 && /corrupt before its end/.test(l.msg));
+    expect(err).toMatchObject({ file: segmentName(1), skippedBytes: end - start, skippedRecords: 1 });
+    expect(lines.some((l) => /torn/.test(l.msg))).toBe(false);
+    closeJ(j);
+
+    // Reported once: the snapshot written at open is where the next open starts.
+    const k = openJ({ dir, segmentBytes: SEGMENT });
+    expect(k.recovery.damaged).toBe(0);
+    expect(new Map(k.entries())).toEqual(expected);
+  });
+
+  it("a record whose length field is overwritten is skipped up to the next valid record", () => {
+    const dir = tempDir();
+    const ops = writeSite(dir);
+    const file = join(dir, segmentName(1));
+    const buf = readFileSync(file);
+    const bounds = records(buf);
+    const hit = 5;
+    const [start, end] = bounds[hit]!;
+    buf.writeUInt32LE(0x00123456, start); // plausible length, pointing nowhere valid
+    writeFileSync(file, buf);
+    const j = openJ({ dir, segmentBytes: SEGMENT });
+    expect(new Map(j.entries())).toEqual(stateOf(ops.filter((_op, i) => i !== hit)));
+    expect(j.recovery.damage).toMatchObject([{ kind: "corrupt-record", offset: start, bytes: end - start }]);
+    expect(j.recovery.damage[0]?.records).toBeUndefined(); // unknown: found by searching forward
+  });
+
+  it("a damaged end of a segment that later segments go on from is corruption, not a torn tail", () => {
+    const dir = tempDir();
+    writeSite(dir);
+    const file = join(dir, segmentName(1));
+    const buf = readFileSync(file);
+    const bounds = records(buf);
+    const last = bounds[bounds.length - 1]!;
+    writeFileSync(file, buf.subarray(0, last[0] + 20));
+    const j = openJ({ dir, segmentBytes: SEGMENT });
+    expect(j.recovery.damage).toMatchObject([{ kind: "corrupt-record", offset: last[0], bytes: 20 }]);
+    expect(j.recovery.lost).toBe(true);
+  });
+
+  it("a torn end followed only by an empty segment (a roll, then the power cut) is the journal's torn tail", () => {
+    const dir = tempDir();
+    writeSite(dir);
+    const file = join(dir, segmentName(2));
+    const buf = readFileSync(file);
+    writeFileSync(file, buf.subarray(0, buf.length - 7));
+    writeFileSync(join(dir, segmentName(3)), "");
+    const { log, lines } = captureLog();
+    const j = openJ({ dir, segmentBytes: SEGMENT, log });
+    expect(j.recovery.damage).toMatchObject([{ kind: "torn-tail", file: segmentName(2) }]);
+    expect(j.recovery.lost).toBe(false);
+    expect(lines.filter((l) => l.level >= 50)).toEqual([]);
+  });
+});
+
+describe("journal recovery: missing segments", () => {
+  const small = { segmentBytes: 4096, compactAfterBytes: 1 << 30 };
+
+  function writeMany(dir: string): Op[] {
+    const j = Journal.open({ dir, ...small });
+    const ops: Op[] = [];
+    for (let i = 0; j.stats().segments < 7; i++) {
+      const value = { id: `A${i}`, state: "active-unacknowledged", pad: "z".repeat(300) };
+      j.put(`alert/${i}`, value);
+      ops.push({ key: `alert/${i}`, value });
+    }
+    j.close();
+    return ops;
+  }
+
+  it("first segments gone and no snapshot: reported as damage (error, counted), not replayed around in silence", () => {
+    const dir = tempDir();
+    writeMany(dir);
+    for (let s = 1; s <= 4; s++) unlinkSync(join(dir, segmentName(s)));
+    const { log, lines } = captureLog();
+    const j = openJ({ dir, ...small, log });
+    expect(j.recovery.damage).toEqual([
+      {
+        kind: "missing-segments",
+        file: segmentName(1),
+        bytes: 0,
+        segments: [1, 2, 3, 4],
+        count: 4,
+        reason: "missing and no snapshot covers them",
+      },
+    ]);
+    expect(j.recovery.lost).toBe(true);
+    expect(lines.find((l) => l.level === 50 && /segments missing \(4/.test(l.msg))).toBeDefined();
+    closeJ(j);
+    // The snapshot written at open covers what is left: the next start reports nothing again.
+    expect(openJ({ dir, ...small }).recovery.damaged).toBe(0);
+  });
+
+  it("a gap in the sequence is reported, and the segments around it replayed", () => {
+    const dir = tempDir();
+    const ops = writeMany(dir);
+    const seg3 = readFileSync(join(dir, segmentName(3)));
+    const lostKeys = new Set<string>();
+    scan(seg3, (_op, key) => lostKeys.add(key), OP_DELETE);
+    unlinkSync(join(dir, segmentName(3)));
+    const j = openJ({ dir, ...small });
+    expect(j.recovery.damage).toMatchObject([{ kind: "missing-segments", segments: [3], count: 1 }]);
+    const expected = stateOf(ops);
+    for (const k of lostKeys) expected.delete(k);
+    expect(new Map(j.entries())).toEqual(expected);
+  });
+
+  it("an intact journal reports no damage", () => {
+    const dir = tempDir();
+    writeMany(dir);
+    const j = openJ({ dir, ...small });
+    expect(j.recovery).toMatchObject({ damaged: 0, damage: [], lost: false });
+  });
+});
+
+describe("scanSegment", () => {
+  it("searches 1 MiB of random bytes after a valid record for the next one quickly, and calls it a tail", () => {
+    const dir = tempDir();
+    const j = Journal.open({ dir });
+    j.put("k", 1);
+    j.close();
+    const head = readFileSync(join(dir, segmentName(1)));
+    let seed = 7;
+    const garbage = Buffer.alloc(1 << 20);
+    for (let i = 0; i < garbage.length; i++) {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      garbage[i] = seed >>> 24;
+    }
+    const seen: string[] = [];
+    // A search that computed a CRC at every plausible offset would run far past the test's timeout.
+    const res = scanSegment(Buffer.concat([head, garbage]), (_op, key) => seen.push(key));
+    expect(seen).toEqual(["k"]);
+    expect(res).toMatchObject({ skipped: [], validEnd: head.length });
+    expect(res.tailDamage).not.toBeNull();
+  });
+});
