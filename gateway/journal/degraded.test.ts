@@ -341,3 +341,18 @@ it("without whenUnwritable a read-only directory still throws", () => {
   expect(() => Journal.open({ dir, fs: readOnlyMount({ ro: "EROFS" }) })).toThrow(/EROFS/);
   expect(existsSync(join(dir, "LOCK"))).toBe(false);
 });
+
+it("a full disk at start (ENOSPC) is read the same way: state restored, degraded until it takes writes", async () => {
+  const dir = tempDir();
+  const first = Journal.open({ dir });
+  first.put("alert/1", { open: true });
+  await first.sync();
+  first.close();
+  const disk = { ro: "ENOSPC" as string | null };
+  const j = Journal.open({ dir, fs: readOnlyMount(disk), whenUnwritable: "degrade", retryMs: 30 });
+  open.push(j);
+  expect(j.get("alert/1")).toEqual({ open: true });
+  expect(j.health.reason).toBe("cannot write at open: ENOSPC (state restored read-only)");
+  disk.ro = null;
+  await until(() => j.health.ok, "durable once space is back");
+});

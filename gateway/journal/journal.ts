@@ -192,6 +192,7 @@ export class Journal {
    * read, "unread" when even that failed; null once the full open succeeded (or it never failed).
    */
   private unopened: "read" | "unread" | null = null;
+  private lockRefusedLogged = false;
 
   /**
    * key -> CBOR-encoded value, its bytes held as a one-byte (latin1) string. A string is one small
@@ -302,7 +303,9 @@ export class Journal {
         j.load();
       } catch (err) {
         j.releaseLock();
-        throw err;
+        if (opts.whenUnwritable !== "degrade") throw err;
+        j.releaseLock = () => {};
+        j.openReadOnly(err);
       }
     }
     if (j.policy === "interval") {
@@ -535,7 +538,8 @@ export class Journal {
     this.segSeq = found.lastSeq;
     this.writable = false;
     this.recovery.ms = performance.now() - t0;
-    const reason = `directory read-only at open: ${code} (state restored from it)`;
+    // ENOSPC too: a full disk at start is read the same way.
+    const reason = `cannot write at open: ${code} (state restored read-only)`;
     this.log?.error(
       {
         dir: this.dir,
@@ -558,8 +562,10 @@ export class Journal {
     try {
       this.lock();
     } catch (err) {
-      if (err instanceof JournalLockedError)
-        this.log?.error({ err: err.message }, "journal retry: directory locked");
+      if (err instanceof JournalLockedError && !this.lockRefusedLogged) {
+        this.lockRefusedLogged = true;
+        this.log?.error({ err: err.message }, "journal retry: another process took the directory meanwhile");
+      }
       return false;
     }
     if (this.unopened === "unread") {
