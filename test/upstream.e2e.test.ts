@@ -270,6 +270,9 @@ describe.skipIf(!available && !process.env.CI)("upstream broker bridge (real mos
     }
     expect(retained).toEqual(new Map([[`linli/${SITE}/alerts/p1/EMERGENCY_CALL/p-1`, kept]]));
     expect(gw.stats().upstream?.ghostsDeleted).toBe(1);
+    const addr = gw.metricsAddress;
+    const metrics = await (await fetch(`http://${addr?.host}:${addr?.port}/metrics`)).text();
+    expect(metrics).toContain(`linli_upstream_ghosts_deleted_total{broker="127.0.0.1:${port}"} 1\n`);
     // Logged when the read-back's time limit (RECONCILE_MS) ends it.
     const said = await (async () => {
       for (const end = Date.now() + 10_000; Date.now() < end; await sleep(50)) {
