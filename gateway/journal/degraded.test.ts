@@ -4,6 +4,7 @@
  */
 import {
   appendFileSync,
+  chmodSync,
   existsSync,
   mkdtempSync,
   readdirSync,
@@ -356,3 +357,34 @@ it("a full disk at start (ENOSPC) is read the same way: state restored, degraded
   disk.ro = null;
   await until(() => j.health.ok, "durable once space is back");
 });
+
+// A real read-only directory (chmod 0500); root writes through any mode, so only as another user.
+it.skipIf(process.getuid?.() === 0)(
+  "a directory without write permission at open: restored read-only, durable after chmod u+w",
+  async () => {
+    const dir = tempDir();
+    const first = Journal.open({ dir });
+    first.put("alert/1", { open: true });
+    await first.sync();
+    first.close();
+    const before = listing(dir);
+    chmodSync(dir, 0o500);
+    try {
+      const j = Journal.open({ dir, whenUnwritable: "degrade", retryMs: 30 });
+      open.push(j);
+      expect(j.get("alert/1")).toEqual({ open: true });
+      expect(j.health.reason).toContain("EACCES");
+      j.put("alert/2", { open: true });
+      await new Promise((r) => setTimeout(r, 100));
+      expect(listing(dir)).toEqual(before);
+      chmodSync(dir, 0o700);
+      await until(() => j.health.ok, "durable after chmod u+w");
+      j.close();
+    } finally {
+      chmodSync(dir, 0o700);
+    }
+    const k = Journal.open({ dir });
+    open.push(k);
+    expect(Object.fromEntries(k.entries())).toEqual({ "alert/1": { open: true }, "alert/2": { open: true } });
+  },
+);
