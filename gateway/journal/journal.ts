@@ -502,7 +502,8 @@ export class Journal {
   private lock(): void {
     this.fsx.mkdirSync(this.dir, { recursive: true, mode: 0o700 });
     // Through the seam, before the LOCK is written: a read-only directory leaves no trace.
-    const probe = path.join(this.dir, `${LOCK_FILE}.probe.tmp`);
+    // Per pid: two gateways started at once must still meet at the LOCK (JournalLockedError).
+    const probe = path.join(this.dir, `${LOCK_FILE}.probe.${process.pid}.tmp`);
     this.fsx.closeSync(this.fsx.openSync(probe, "w", 0o600));
     this.fsx.unlinkSync(probe);
     this.releaseLock = acquireLock(this.dir);
@@ -596,8 +597,11 @@ export class Journal {
       );
     } else {
       // Read-only before: nothing changed on disk; what a normal open removes goes now.
-      const listing = classify(this.fsx.readdirSync(this.dir));
-      for (const name of listing.tmp) tryUnlink(this.fsx, this.dir, name);
+      try {
+        for (const name of classify(this.fsx.readdirSync(this.dir)).tmp) tryUnlink(this.fsx, this.dir, name);
+      } catch {
+        // Left for the next open; the snapshot to come does not depend on them.
+      }
     }
     this.unopened = null;
     return true;
