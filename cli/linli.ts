@@ -48,11 +48,11 @@ import { readPassword } from "./password-input.js";
 import {
   DEFAULT_DATA_DIR,
   isLinliProcess,
+  keepPidFile,
   type ReloadReport,
   readPidFile,
   readReloadReport,
   removePidFile,
-  writePidFile,
   writeReloadReport,
 } from "./pidfile.js";
 
@@ -195,12 +195,12 @@ async function start(opts: StartOptions): Promise<void> {
   }
 
   running = gateway;
-  try {
-    writePidFile(dataDir, { pid: process.pid, config: configPath, startedAt: new Date().toISOString() });
-  } catch (err) {
-    // Not fatal: the gateway serves alerts without it; only `linli reload` cannot find it.
-    logger.error({ err, dataDir }, "cannot write the pid file; linli reload will not find this gateway");
-  }
+  // Not fatal: the gateway serves alerts without it; only `linli reload` cannot find it until written.
+  const pidFile = keepPidFile(
+    dataDir,
+    { pid: process.pid, config: configPath, startedAt: new Date().toISOString() },
+    { log: logger },
+  );
   if (hupWhileStarting) onHup();
 
   let community: ReturnType<Demo["startDemoCommunity"]> | null = null;
@@ -250,6 +250,7 @@ async function start(opts: StartOptions): Promise<void> {
     await community?.stop();
     await gateway.stop();
     await stations?.stop();
+    pidFile.stop();
     try {
       removePidFile(dataDir, process.pid);
     } catch (err) {

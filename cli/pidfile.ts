@@ -8,6 +8,7 @@
  */
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import type { Logger } from "pino";
 
 export { DEFAULT_DATA_DIR } from "../gateway/index.js";
 export const PID_FILE = "linli.pid";
@@ -38,8 +39,14 @@ export interface ReloadReport {
 
 function writeAtomically(file: string, value: unknown): void {
   const tmp = `${file}.${process.pid}.tmp`;
-  writeFileSync(tmp, `${JSON.stringify(value, null, 2)}\n`, { mode: 0o644 });
-  renameSync(tmp, file);
+  try {
+    writeFileSync(tmp, `${JSON.stringify(value, null, 2)}\n`, { mode: 0o644 });
+    renameSync(tmp, file);
+  } catch (err) {
+    // Disk full mid-write: no half file left behind for nobody to remove.
+    rmSync(tmp, { force: true });
+    throw err;
+  }
 }
 
 function readJson<T>(file: string): T | null {
@@ -62,6 +69,53 @@ export function writePidFile(dataDir: string, info: PidInfo): string {
   const file = join(dataDir, PID_FILE);
   writeAtomically(file, info);
   return file;
+}
+
+/** While the pid file cannot be written (disk full at start), how often it is tried again. */
+export const PID_FILE_RETRY_MS = 5000;
+
+/**
+ * Writes the pid file, and if the disk refuses, tries again every retryMs until it is written:
+ * otherwise it kept naming the previous, dead gateway and `linli reload` failed until the next
+ * restart. Logged once when it fails and once when it is written at last. stop() ends the retries
+ * (before the pid file is removed at shutdown).
+ */
+export function keepPidFile(
+  dataDir: string,
+  info: PidInfo,
+  opts: { log: Logger; retryMs?: number },
+): { stop(): void; readonly written: boolean } {
+  let timer: NodeJS.Timeout | null = null;
+  let written = false;
+  let failedOnce = false;
+  const attempt = (): void => {
+    timer = null;
+    try {
+      writePidFile(dataDir, info);
+      written = true;
+      if (failedOnce) opts.log.info({ dataDir }, "pid file written at last: linli reload finds this gateway");
+      return;
+    } catch (err) {
+      if (!failedOnce)
+        opts.log.error(
+          { err, dataDir, retryMs: opts.retryMs ?? PID_FILE_RETRY_MS },
+          "cannot write the pid file; linli reload will not find this gateway until it is written (retrying)",
+        );
+      failedOnce = true;
+    }
+    timer = setTimeout(attempt, opts.retryMs ?? PID_FILE_RETRY_MS);
+    timer.unref();
+  };
+  attempt();
+  return {
+    stop() {
+      if (timer !== null) clearTimeout(timer);
+      timer = null;
+    },
+    get written() {
+      return written;
+    },
+  };
 }
 
 export function readPidFile(dataDir: string): PidInfo | null {

@@ -21,7 +21,7 @@ import { consoleSiteInfo } from "./console/site-info.js";
 import { AlertContentBuilder, type EscalationInfo } from "./content/alert-content.js";
 import { commandResultFields, DeviceCommands } from "./device-commands.js";
 import { MqttIngest } from "./ingest/mqtt-ingest.js";
-import { Journal } from "./journal/journal.js";
+import { Journal, type JournalFs } from "./journal/journal.js";
 import { JournalLockedError } from "./journal/lock.js";
 import { createLogger, type Logger, RateLimitedLog } from "./log.js";
 import { GatewayMetrics } from "./metrics/metrics.js";
@@ -65,6 +65,8 @@ export interface GatewayOptions {
   consolePort?: number;
   /** Where the journal's write(2) runs (bench/journal.ts compares them); default "pool". */
   journalWrites?: "pool" | "loop";
+  /** The journal's file-system seam (tests inject EROFS); default node:fs. */
+  journalFs?: JournalFs;
   /** Operators' persistent MQTT sessions: give the journal as `store` to keep them across restarts. */
   sessions?: SessionsConfig;
 }
@@ -333,6 +335,9 @@ export class Gateway {
           compactAfterBytes: st.compactAfter,
           quotaBytes: st.quota,
           writes: opts.journalWrites ?? "pool",
+          // A read-only or unreadable directory: restored read-only, degraded, retried (docs/durability.md).
+          whenUnwritable: "degrade",
+          ...(opts.journalFs === undefined ? {} : { fs: opts.journalFs }),
           log: log.child({ module: "journal" }),
           // Reported from inside a put(), i.e. in the middle of another alert's change: handled after it.
           onHealthChange: (h) =>
@@ -340,7 +345,8 @@ export class Gateway {
         });
       } catch (err) {
         if (err instanceof JournalLockedError) throw err;
-        // Unreadable or unwritable: keep the site running live, and say loudly what is not kept.
+        // Unreadable and unwritable directories open degraded (whenUnwritable); this is anything
+        // else: keep the site running live, and say loudly what is not kept.
         openProblem = `cannot open ${path.resolve(dir)}: ${(err as Error).message}`;
         log.error(
           { err, dir },

@@ -263,6 +263,7 @@ describe("metrics and health endpoints", () => {
     expect(sample(t, `linli_upstream_backlog{${broker}}`)).toBe(2);
     expect(sample(t, `linli_upstream_dropped_total{${broker},kind="backlog"}`)).toBe(up?.backlogDropped);
     expect(sample(t, `linli_upstream_dropped_total{${broker},kind="telemetry"}`)).toBe(up?.telemetryDropped);
+    expect(sample(t, `linli_upstream_ghosts_deleted_total{${broker}}`)).toBe(0);
   });
 
   it("metrics.enabled: false serves nothing", async () => {

@@ -6,13 +6,16 @@
  * installs it); without it, and outside CI, the file reports itself skipped.
  */
 import { type ChildProcess, execFileSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Writable } from "node:stream";
 import mqtt from "mqtt";
+import { pino } from "pino";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import type { Gateway } from "../gateway/gateway.js";
+import { validateConfig } from "../gateway/config/load.js";
+import { Gateway } from "../gateway/gateway.js";
 import {
   connect,
   OPS,
@@ -199,4 +202,85 @@ describe.skipIf(!available && !process.env.CI)("upstream broker bridge (real mos
     );
     expect(off.payload.toString()).toBe("offline");
   });
+
+  it("after a restore from backup, retained alerts upstream that the gateway does not know as open are deleted", async () => {
+    const port = await freePort();
+    const broker = await startMosquitto(port);
+    cleanups.push(() => stopKill(broker));
+    const dataDir = join(dir, "restore-data");
+    const backup = join(dir, "restore-backup");
+    cleanups.push(async () => rmSync(dataDir, { recursive: true, force: true }));
+    cleanups.push(async () => rmSync(backup, { recursive: true, force: true }));
+    const config = validateConfig(
+      testConfig({
+        northbound: { upstream: { url: `mqtt://127.0.0.1:${port}`, reconnectInitial: "100ms" } },
+      }),
+      "test",
+    );
+    const silent = pino({ level: "silent" });
+    const ops = await upstreamClient(port);
+    cleanups.push(() => ops.end());
+
+    /** A gateway on dataDir, one press of `device` mirrored upstream, stopped; the alert's id. */
+    const pressed = async (device: string, pw: string): Promise<string> => {
+      const gw = await Gateway.start({ config, logger: silent, dataDir });
+      const pendant = await connect(gw, device, pw);
+      await pendant.publish(`devices/ec200/${device}/up`, pendantMsg(1, "press"));
+      const topic = `linli/${SITE}/alerts/p1/EMERGENCY_CALL/${device}`;
+      const alert = await ops.waitFor((m) => m.topic === topic && m.payload.length > 0, 5000);
+      await pendant.end();
+      await gw.stop();
+      return alert.json().id as string;
+    };
+    const kept = await pressed("p-1", "pw-p1");
+    cpSync(dataDir, backup, { recursive: true }); // the backup: gateway stopped, directory copied
+    const ghost = await pressed("p-2", "pw-p2"); // raised after the backup
+    rmSync(dataDir, { recursive: true });
+    cpSync(backup, dataDir, { recursive: true }); // the restore
+
+    const lines: Array<{ msg: string; ids?: string[]; deleted?: number }> = [];
+    const logger = pino(
+      { level: "info" },
+      new Writable({
+        write(chunk, _enc, cb) {
+          for (const l of String(chunk).split("\n")) if (l) lines.push(JSON.parse(l));
+          cb();
+        },
+      }),
+    );
+    const gw = await Gateway.start({ config, logger, dataDir });
+    cleanups.push(() => gw.stop());
+    const deadline = Date.now() + 10_000;
+    while ((gw.stats().upstream?.ghostsDeleted ?? 0) < 1) {
+      if (Date.now() > deadline) throw new Error("no ghost deleted upstream");
+      await sleep(20);
+    }
+    // What a console that connects to the upstream broker now is shown.
+    let retained = new Map<string, string>();
+    while (Date.now() < deadline + 5000) {
+      const late = await upstreamClient(port);
+      await sleep(300);
+      await late.end();
+      retained = new Map(
+        late.messages
+          .filter((m) => m.retain && m.payload.length > 0 && m.topic.includes("/EMERGENCY_CALL/"))
+          .map((m) => [m.topic, m.json().id as string]),
+      );
+      if (!retained.has(`linli/${SITE}/alerts/p1/EMERGENCY_CALL/p-2`)) break;
+    }
+    expect(retained).toEqual(new Map([[`linli/${SITE}/alerts/p1/EMERGENCY_CALL/p-1`, kept]]));
+    expect(gw.stats().upstream?.ghostsDeleted).toBe(1);
+    const addr = gw.metricsAddress;
+    const metrics = await (await fetch(`http://${addr?.host}:${addr?.port}/metrics`)).text();
+    expect(metrics).toContain(`linli_upstream_ghosts_deleted_total{broker="127.0.0.1:${port}"} 1\n`);
+    // Logged when the read-back's time limit (RECONCILE_MS) ends it.
+    const said = await (async () => {
+      for (const end = Date.now() + 10_000; Date.now() < end; await sleep(50)) {
+        const l = lines.find((x) => x.msg.startsWith("upstream: retained alerts the gateway does not know"));
+        if (l) return l;
+      }
+      return null;
+    })();
+    expect(said).toMatchObject({ deleted: 1, ids: [ghost] });
+  }, 40_000);
 });

@@ -2,7 +2,16 @@
  * Disk full, read-only and failing disks (injected through the fs seam: the real disk cannot be
  * filled from a test), and the quota.
  */
-import { mkdtempSync, rmSync } from "node:fs";
+import {
+  appendFileSync,
+  chmodSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
@@ -217,3 +226,165 @@ it("quota: compaction keeps a bounded live set under it; a live set too large de
   expect(new Map(k.entries())).toEqual(expected);
   expect(health.map((h) => h.reason)).toEqual(["quota", null]);
 }, 60_000);
+
+/** node:fs as a read-only mount shows it: every change refused with `code`, reads work. */
+function readOnlyMount(state: { ro: string | null; unreadable?: string | null }): JournalFs {
+  const refusing =
+    <A extends unknown[], R>(f: (...a: A) => R) =>
+    (...a: A): R => {
+      if (state.ro) throw Object.assign(new Error(`${state.ro}: injected`), { code: state.ro });
+      return f(...a);
+    };
+  return {
+    ...nodeFs,
+    openSync: (p, f, m) => (f === "r" ? nodeFs.openSync(p, f, m) : refusing(nodeFs.openSync)(p, f, m)),
+    writeSync: refusing(nodeFs.writeSync),
+    renameSync: refusing(nodeFs.renameSync),
+    unlinkSync: refusing(nodeFs.unlinkSync),
+    ftruncateSync: refusing(nodeFs.ftruncateSync),
+    readdirSync: (p) => {
+      if (state.unreadable)
+        throw Object.assign(new Error(`${state.unreadable}: injected`), { code: state.unreadable });
+      return nodeFs.readdirSync(p);
+    },
+  };
+}
+
+function listing(dir: string): Record<string, number> {
+  return Object.fromEntries(readdirSync(dir).map((n) => [n, statSync(join(dir, n)).size]));
+}
+
+it("a read-only directory at open: state restored without writing, degraded, durable once writable again", async () => {
+  const dir = tempDir();
+  const first = Journal.open({ dir });
+  for (let i = 0; i < 20; i++) first.put(`alert/${i}`, { open: true, i });
+  first.delete("alert/3");
+  await first.sync();
+  first.close();
+  // What a normal open cleans up: a torn tail and a snapshot whose write never finished.
+  const seg = readdirSync(dir).find((n) => n.startsWith("seg-"))!;
+  appendFileSync(join(dir, seg), Buffer.from([1, 2, 3, 4, 5]));
+  writeFileSync(join(dir, "snap-0000000000000009.snap.tmp"), "half");
+  const before = listing(dir);
+
+  const state = { ro: "EROFS" as string | null };
+  const health: JournalHealth[] = [];
+  const { log, lines } = captureLog();
+  const j = Journal.open({
+    dir,
+    fs: readOnlyMount(state),
+    whenUnwritable: "degrade",
+    retryMs: 30,
+    log,
+    onHealthChange: (h) => health.push(h),
+  });
+  open.push(j);
+  expect(j.get("alert/7")).toEqual({ open: true, i: 7 });
+  expect(j.get("alert/3")).toBeUndefined();
+  expect(j.size).toBe(19);
+  expect(j.health.ok).toBe(false);
+  expect(j.health.reason).toContain("EROFS");
+  const said = lines.find((l) => l.msg.startsWith("journal directory cannot be written"));
+  expect(said?.msg).toContain("WAS restored");
+  expect(said?.msg).toContain("nothing since is kept");
+  j.put("alert/99", { open: true, during: "read-only" });
+  j.delete("alert/0");
+  await j.sync(); // answered at once: nothing to wait for while degraded
+  await new Promise((r) => setTimeout(r, 150)); // several failing retries
+  expect(listing(dir)).toEqual(before); // no LOCK, nothing moved aside, no snapshot
+  expect(health.filter((h) => !h.ok).length).toBe(1);
+
+  state.ro = null; // mount -o remount,rw
+  await until(() => j.health.ok, "durable again after the remount");
+  expect(existsSync(join(dir, "LOCK"))).toBe(true);
+  expect(health.map((h) => h.ok)).toEqual([false, true]);
+  j.close();
+  const k = Journal.open({ dir });
+  open.push(k);
+  expect(k.get("alert/99")).toEqual({ open: true, during: "read-only" });
+  expect(k.get("alert/0")).toBeUndefined();
+  expect(k.get("alert/7")).toEqual({ open: true, i: 7 });
+  expect(k.size).toBe(19);
+});
+
+it("a directory that cannot even be read at open: degraded, retried, its state kept under the live one", async () => {
+  const dir = tempDir();
+  const first = Journal.open({ dir });
+  first.put("alert/old", { open: true });
+  first.put("shared", "old");
+  await first.sync();
+  first.close();
+
+  const state = { ro: "EACCES" as string | null, unreadable: "EACCES" as string | null };
+  const { log, lines } = captureLog();
+  const j = Journal.open({ dir, fs: readOnlyMount(state), whenUnwritable: "degrade", retryMs: 30, log });
+  open.push(j);
+  expect(j.size).toBe(0);
+  expect(j.health.reason).toContain("cannot open");
+  expect(lines.some((l) => l.msg.includes("nothing was restored"))).toBe(true);
+  j.put("alert/new", { open: true });
+  j.put("shared", "new");
+  state.ro = state.unreadable = null;
+  await until(() => j.health.ok, "durable once the directory opens");
+  expect(j.get("alert/old")).toEqual({ open: true });
+  j.close();
+  const k = Journal.open({ dir });
+  open.push(k);
+  expect(Object.fromEntries(k.entries())).toEqual({
+    "alert/old": { open: true },
+    "alert/new": { open: true },
+    shared: "new",
+  });
+});
+
+it("without whenUnwritable a read-only directory still throws", () => {
+  const dir = tempDir();
+  expect(() => Journal.open({ dir, fs: readOnlyMount({ ro: "EROFS" }) })).toThrow(/EROFS/);
+  expect(existsSync(join(dir, "LOCK"))).toBe(false);
+});
+
+it("a full disk at start (ENOSPC) is read the same way: state restored, degraded until it takes writes", async () => {
+  const dir = tempDir();
+  const first = Journal.open({ dir });
+  first.put("alert/1", { open: true });
+  await first.sync();
+  first.close();
+  const disk = { ro: "ENOSPC" as string | null };
+  const j = Journal.open({ dir, fs: readOnlyMount(disk), whenUnwritable: "degrade", retryMs: 30 });
+  open.push(j);
+  expect(j.get("alert/1")).toEqual({ open: true });
+  expect(j.health.reason).toBe("cannot write at open: ENOSPC (state restored read-only)");
+  disk.ro = null;
+  await until(() => j.health.ok, "durable once space is back");
+});
+
+// A real read-only directory (chmod 0500); root writes through any mode, so only as another user.
+it.skipIf(process.getuid?.() === 0)(
+  "a directory without write permission at open: restored read-only, durable after chmod u+w",
+  async () => {
+    const dir = tempDir();
+    const first = Journal.open({ dir });
+    first.put("alert/1", { open: true });
+    await first.sync();
+    first.close();
+    const before = listing(dir);
+    chmodSync(dir, 0o500);
+    try {
+      const j = Journal.open({ dir, whenUnwritable: "degrade", retryMs: 30 });
+      open.push(j);
+      expect(j.get("alert/1")).toEqual({ open: true });
+      expect(j.health.reason).toContain("EACCES");
+      j.put("alert/2", { open: true });
+      await new Promise((r) => setTimeout(r, 100));
+      expect(listing(dir)).toEqual(before);
+      chmodSync(dir, 0o700);
+      await until(() => j.health.ok, "durable after chmod u+w");
+      j.close();
+    } finally {
+      chmodSync(dir, 0o700);
+    }
+    const k = Journal.open({ dir });
+    open.push(k);
+    expect(Object.fromEntries(k.entries())).toEqual({ "alert/1": { open: true }, "alert/2": { open: true } });
+  },
+);

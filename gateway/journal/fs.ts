@@ -47,6 +47,31 @@ export const nodeFs: JournalFs = {
   statSync: (p) => fs.statSync(p),
 };
 
+/**
+ * The same file system refusing every change with EROFS: what a journal opened read-only reads
+ * through, so recovery restores the state exactly as a normal open would and writes nothing
+ * (the torn tails and *.tmp files it would move or remove are left for the full open).
+ */
+export function readOnlyFs(fsx: JournalFs): JournalFs {
+  const erofs = () => Object.assign(new Error("EROFS: journal opened read-only"), { code: "EROFS" });
+  const refuse = (): never => {
+    throw erofs();
+  };
+  return {
+    ...fsx,
+    mkdirSync: refuse,
+    openSync: (p, flags, mode) => (flags === "r" ? fsx.openSync(p, flags, mode) : refuse()),
+    writeSync: refuse,
+    write: (_fd, _b, _o, _l, _p, cb) => setImmediate(() => cb(erofs(), 0)),
+    fdatasyncSync: refuse,
+    fdatasync: (_fd, cb) => setImmediate(() => cb(erofs())),
+    fsyncSync: refuse,
+    ftruncateSync: refuse,
+    renameSync: refuse,
+    unlinkSync: refuse,
+  };
+}
+
 /** fsync a directory so a created, renamed or removed entry survives a power cut. */
 export function fsyncDir(fsx: JournalFs, dir: string): void {
   const fd = fsx.openSync(dir, "r");

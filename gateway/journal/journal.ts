@@ -30,6 +30,9 @@
  * journal (health, onHealthChange, one log line saying what is no longer promised). The live map
  * stays current in memory; every retryMs a retry opens a fresh segment and writes a snapshot of
  * the whole map, and health is ok again once that snapshot is durable with no write lost since.
+ * A directory that takes no writes at open (whenUnwritable "degrade") is the same episode from
+ * the start: its state is read through readOnlyFs (nothing written, no LOCK), and the retry first
+ * takes the lock, then writes that snapshot.
  *
  * Quota: above 75 % of quotaBytes a compaction is started early (and the previous generation
  * dropped); a record that would take the directory above quotaBytes is not written: the previous
@@ -45,11 +48,19 @@
 import path from "node:path";
 import { encode } from "cbor-x";
 import type { Logger } from "pino";
-import { segmentName, snapshotName } from "./files.js";
-import { fsyncDir, type JournalFs, nodeFs, tryUnlink, writeFully, writeFullyAsync } from "./fs.js";
-import { acquireLock, type DirLock, LEASE_RENEW_MS, type LockEnv } from "./lock.js";
+import { classify, LOCK_FILE, segmentName, snapshotName } from "./files.js";
+import {
+  fsyncDir,
+  type JournalFs,
+  nodeFs,
+  readOnlyFs,
+  tryUnlink,
+  writeFully,
+  writeFullyAsync,
+} from "./fs.js";
+import { acquireLock, type DirLock, JournalLockedError, LEASE_RENEW_MS, type LockEnv } from "./lock.js";
 import { frame, OP_DELETE, OP_PUT, valueOffset } from "./record.js";
-import { emptyReport, type RecoveryReport, recover } from "./recovery.js";
+import { emptyReport, type Recovered, type RecoveryReport, recover } from "./recovery.js";
 import { type Image, writeSnapshot, writeSnapshotSync } from "./snapshot.js";
 import { decodeValue } from "./value.js";
 
@@ -84,6 +95,13 @@ export interface JournalOptions {
   lockEnv?: LockEnv;
   /** How often the lock's lease is renewed and checked; default LEASE_RENEW_MS (5 s). */
   lockRenewMs?: number;
+  /**
+   * A directory that cannot be opened for writing (read-only mount, no permission): "throw"
+   * (default), or "degrade": its state is read without writing anything (no LOCK, no file moved
+   * aside, no snapshot), the journal runs degraded and retries the full open every retryMs.
+   * JournalLockedError is thrown either way (another process has the directory).
+   */
+  whenUnwritable?: "throw" | "degrade";
   /**
    * Where write(2) runs: "pool" (default) on the libuv pool, "loop" on the event loop inside
    * put() (the earlier design, kept to measure one against the other: bench/journal.ts).
@@ -173,11 +191,18 @@ export class Journal {
   private readonly log: Logger | undefined;
   private readonly onHealthChange: ((h: JournalHealth) => void) | undefined;
   private lock: DirLock | null = null;
+  private readonly lockEnv: LockEnv | undefined;
   private lockTimer: NodeJS.Timeout | null = null;
   /** Why the LOCK is no longer ours (taken over, removed): nothing is written any more. */
   private lockLostReason: string | null = null;
   /** The last renewal failed (logged once per episode). */
   private leaseFailing = false;
+  /**
+   * Opened without the lock ("degrade" of an unwritable directory): "read" when its state was
+   * read, "unread" when even that failed; null once the full open succeeded (or it never failed).
+   */
+  private unopened: "read" | "unread" | null = null;
+  private lockRefusedLogged = false;
 
   /**
    * key -> CBOR-encoded value, its bytes held as a one-byte (latin1) string. A string is one small
@@ -255,6 +280,7 @@ export class Journal {
     this.compactAfterBytes = Math.max(this.segmentBytes, opts.compactAfterBytes ?? 32 * MiB);
     this.quotaBytes = opts.quotaBytes ?? 256 * MiB;
     this.retryMs = Math.max(10, opts.retryMs ?? 5000);
+    this.lockEnv = opts.lockEnv;
     this.writesOnLoop = opts.writes === "loop";
     this.now = opts.now ?? Date.now;
     this.log = opts.log;
@@ -269,13 +295,20 @@ export class Journal {
   /** Synchronous: lock, load the newest valid snapshot, replay the segments after it. */
   static open(opts: JournalOptions): Journal {
     const j = new Journal(opts);
-    j.fsx.mkdirSync(j.dir, { recursive: true, mode: 0o700 });
-    j.lock = acquireLock(j.dir, opts.lockEnv);
     try {
-      j.load();
+      j.takeLock();
     } catch (err) {
-      j.lock.release();
-      throw err;
+      if (opts.whenUnwritable !== "degrade" || err instanceof JournalLockedError) throw err;
+      j.openReadOnly(err);
+    }
+    if (j.unopened === null) {
+      try {
+        j.load();
+      } catch (err) {
+        j.dropLock();
+        if (opts.whenUnwritable !== "degrade") throw err;
+        j.openReadOnly(err);
+      }
     }
     j.lockTimer = setInterval(() => j.renewLease(), Math.max(10, opts.lockRenewMs ?? LEASE_RENEW_MS));
     j.lockTimer.unref();
@@ -459,7 +492,10 @@ export class Journal {
         this.failed("fdatasync at close", err);
       }
     }
-    if (!this.healthState.ok && this.healthState.reason !== "quota" && this.lockLostReason === null)
+    // Never a snapshot into a directory this process has not locked (and read: "unread"), nor
+    // into one another gateway has taken over.
+    const locked = this.unopened === null || this.finishOpen();
+    if (locked && !this.healthState.ok && this.healthState.reason !== "quota" && this.lockLostReason === null)
       this.lastChanceSnapshot();
     for (const fd of fds) this.closeFd(fd);
     this.segFd = -1;
@@ -503,14 +539,132 @@ export class Journal {
 
   // ---- internals: open ----
 
-  private load(): void {
+  /** Creates the directory and takes the LOCK; throws when the directory takes no writes. */
+  private takeLock(): void {
+    this.fsx.mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    // Through the seam, before the LOCK is written: a read-only directory leaves no trace.
+    // Per pid: two gateways started at once must still meet at the LOCK (JournalLockedError).
+    const probe = path.join(this.dir, `${LOCK_FILE}.probe.${process.pid}.tmp`);
+    this.fsx.closeSync(this.fsx.openSync(probe, "w", 0o600));
+    this.fsx.unlinkSync(probe);
+    this.lock = acquireLock(this.dir, this.lockEnv);
+  }
+
+  /**
+   * The directory takes no writes (EROFS after an ext4 error, a tmpfs remounted ro, EACCES): the
+   * state is restored from it as a normal open would, through a file system that refuses every
+   * write, and the journal runs degraded; retry() takes the lock once the directory takes writes.
+   */
+  private openReadOnly(cause: unknown): void {
+    const code = (cause as NodeJS.ErrnoException)?.code ?? "error";
     const t0 = performance.now();
-    const found = recover({ fs: this.fsx, dir: this.dir, now: this.now, log: this.log });
+    let found: Recovered;
+    try {
+      found = recover({ fs: readOnlyFs(this.fsx), dir: this.dir, now: this.now, log: this.log });
+    } catch (err) {
+      this.unopened = "unread";
+      const reason = `cannot open ${this.dir}: ${(err as Error).message}`;
+      this.log?.error(
+        { dir: this.dir, err: (err as Error).message, retryMs: this.retryMs },
+        `journal cannot be opened (${reason}): nothing was restored from it; alerts are delivered live ` +
+          "but NOT kept across a restart or power cut; retrying the open, the state found then is kept " +
+          "under the live one and a fresh snapshot restores durability",
+      );
+      this.writable = false;
+      this.setHealth(false, reason);
+      this.scheduleRetry();
+      return;
+    }
+    this.unopened = "read";
+    this.adoptFound(found);
+    this.segSeq = found.lastSeq;
+    this.writable = false;
+    this.recovery.ms = performance.now() - t0;
+    // ENOSPC too: a full disk at start is read the same way.
+    const reason = `cannot write at open: ${code} (state restored read-only)`;
+    this.log?.error(
+      {
+        dir: this.dir,
+        err: (cause as Error)?.message,
+        recovery: this.recovery,
+        liveKeys: this.map.size,
+        retryMs: this.retryMs,
+      },
+      `journal directory cannot be written (${code}): the state WAS restored from it (open alerts, ` +
+        "acknowledgements, sessions), but nothing since is kept across a restart or power cut " +
+        "(alert states, acknowledgements, undelivered upstream messages are in memory only); " +
+        "retrying the open, a fresh snapshot will restore durability",
+    );
+    this.setHealth(false, reason);
+    this.scheduleRetry();
+  }
+
+  /** The full open, once the directory takes writes: the lock, and the files it holds. */
+  private finishOpen(): boolean {
+    try {
+      this.takeLock();
+    } catch (err) {
+      if (err instanceof JournalLockedError && !this.lockRefusedLogged) {
+        this.lockRefusedLogged = true;
+        this.log?.error({ err: err.message }, "journal retry: another process took the directory meanwhile");
+      }
+      return false;
+    }
+    if (this.unopened === "unread") {
+      let found: Recovered;
+      try {
+        found = recover({ fs: this.fsx, dir: this.dir, now: this.now, log: this.log });
+      } catch {
+        this.dropLock();
+        return false;
+      }
+      // What this process did since is newer than what the directory held: it wins.
+      const live = new Map(this.map);
+      const foundKeys = found.entries.size;
+      this.map.clear();
+      this.adoptFound(found);
+      for (const [k, v] of live) {
+        const old = this.map.get(k);
+        if (old !== undefined) this.liveBytes -= old.length;
+        else this.liveBytes += 11 + Buffer.byteLength(k, "utf8");
+        this.map.set(k, v);
+        this.liveBytes += v.length;
+      }
+      this.segSeq = Math.max(this.segSeq, found.lastSeq);
+      this.log?.warn(
+        { dir: this.dir, recovery: this.recovery, found: foundKeys },
+        "journal opened at last: the state it held is kept under the live one (restored into alerts at the next start)",
+      );
+    } else {
+      // Read-only before: nothing changed on disk; what a normal open removes goes now.
+      try {
+        for (const name of classify(this.fsx.readdirSync(this.dir)).tmp) tryUnlink(this.fsx, this.dir, name);
+      } catch {
+        // Left for the next open; the snapshot to come does not depend on them.
+      }
+    }
+    this.unopened = null;
+    return true;
+  }
+
+  /** Gives the LOCK back (an open that failed after taking it). */
+  private dropLock(): void {
+    this.lock?.release();
+    this.lock = null;
+  }
+
+  private adoptFound(found: Recovered): void {
     Object.assign(this.recovery, found.report);
     for (const [seq, size] of found.segments) this.segFiles.set(seq, size);
     for (const [seq, size] of found.snapshots) this.snapFiles.set(seq, size);
     for (const [name, size] of found.others) this.otherFiles.set(name, size);
     this.adopt(found.entries);
+  }
+
+  private load(): void {
+    const t0 = performance.now();
+    const found = recover({ fs: this.fsx, dir: this.dir, now: this.now, log: this.log });
+    this.adoptFound(found);
     for (const f of found.failures) this.failed(f.op, f.err);
     const replay = found.replayed;
     this.sinceSnapshot = replay.reduce((n, s) => n + (this.segFiles.get(s) ?? 0), 0);
@@ -1053,6 +1207,10 @@ export class Journal {
       return this.bytesOnDisk() + this.liveBytes > this.quotaBytes;
     };
     // roll() with writable false skips the old segment's sync (it may be what failed).
+    if (this.unopened !== null && !this.finishOpen()) {
+      this.scheduleRetry();
+      return;
+    }
     if (this.snapshotInFlight || quotaBlocked() || !this.roll()) {
       this.scheduleRetry();
       return;

@@ -38,6 +38,7 @@ export interface MetricsSource {
       backlog: number;
       backlogDropped: number;
       telemetryDropped: number;
+      ghostsDeleted?: number;
     } | null;
     /** The device listener (mqtt.deviceListener), or null when none is configured. */
     deviceListener?: { connections: number; telemetryConflated: number; restarts?: number } | null;
@@ -450,6 +451,17 @@ export class GatewayMetrics {
         if (u === null) return;
         this.inc({ broker: u.broker, kind: "backlog" }, u.backlogDropped);
         this.inc({ broker: u.broker, kind: "telemetry" }, u.telemetryDropped);
+      },
+    });
+    new Counter({
+      name: "linli_upstream_ghosts_deleted_total",
+      help: "Retained alert states on the upstream broker that the gateway does not know as open, deleted at a connect (e.g. after a restore from backup)",
+      labelNames: ["broker"],
+      registers,
+      collect() {
+        const u = upstream();
+        this.reset();
+        if (u !== null) this.inc({ broker: u.broker }, u.ghostsDeleted ?? 0);
       },
     });
 

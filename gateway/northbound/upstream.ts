@@ -15,6 +15,12 @@
  *     them, so a gateway killed during an outage sends them after its restart,
  *     in order. A message may then arrive twice, never with a new id: alerts
  *     carry `id` and `rev`, events `eventId` (docs/topics.md).
+ *   - Ghosts: on every connect the retained alert states upstream are read back
+ *     (bounded: RECONCILE_MAX messages, RECONCILE_MS) and each one on a topic
+ *     where the gateway has no open alert is deleted (empty retained payload,
+ *     MQTT 3.1.1 §3.3.1.3): after a restore from backup, alerts raised since the
+ *     backup stayed retained upstream for good, and an ack for them answered
+ *     unknown-alert.
  *   - mqtt.js reconnects at a fixed period and queues without bound while
  *     offline (DESIGN, library notes): we never publish through it while
  *     disconnected, and we grow its reconnect period ourselves (backoff).
@@ -23,7 +29,7 @@ import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import net from "node:net";
 import tls from "node:tls";
-import type { IClientOptions, MqttClient } from "mqtt";
+import type { IClientOptions, IPublishPacket, MqttClient } from "mqtt";
 import type { Logger } from "../log.js";
 import { type OperatorAction, operatorTopic, operatorTopicFilters } from "../operator-actions.js";
 import type { DurableStore } from "../state/store.js";
@@ -51,6 +57,23 @@ const UP = "up/";
 const UP_RETAINED = "upr/";
 const seqKey = (seq: number) => `${UP}${seq.toString().padStart(16, "0")}`;
 
+/**
+ * Retained alert states read back from upstream per connect, at most: a site's open alerts are
+ * thousands at worst (bench: 10,000 after a flood); beyond the cap the rest waits for the next connect.
+ */
+export const RECONCILE_MAX = 20_000;
+/** How long the retained burst after the subscription is read (loopback: a few ms for 10,000). */
+export const RECONCILE_MS = 3000;
+
+interface Reconcile {
+  filter: string;
+  timer: NodeJS.Timeout | null;
+  /** Topics seen in this burst (a resubscription by mqtt.js may send them twice). */
+  seen: Set<string>;
+  ghosts: Array<{ id: string | null; topic: string }>;
+  capped: boolean;
+}
+
 export interface UpstreamStats {
   /** host:port of the upstream broker (the metrics' `broker` label; no credentials). */
   broker: string;
@@ -65,6 +88,8 @@ export interface UpstreamStats {
   telemetryDropped: number;
   /** Operator actions received from upstream. */
   actionsReceived: number;
+  /** Retained alert states upstream of alerts the gateway does not know as open, deleted (since start). */
+  ghostsDeleted: number;
 }
 
 type ActionHandler = (
@@ -109,7 +134,9 @@ export class UpstreamBridge implements NorthboundSink {
     backlogDropped: 0,
     telemetryDropped: 0,
     actionsReceived: 0,
+    ghostsDeleted: 0,
   };
+  private reconciling: Reconcile | null = null;
 
   constructor(
     private readonly opts: UpstreamOptions,
@@ -211,6 +238,7 @@ export class UpstreamBridge implements NorthboundSink {
       backlogDropped: this.counters.backlogDropped,
       telemetryDropped: this.counters.telemetryDropped,
       actionsReceived: this.counters.actionsReceived,
+      ghostsDeleted: this.counters.ghostsDeleted,
     };
   }
 
@@ -288,6 +316,7 @@ export class UpstreamBridge implements NorthboundSink {
   /** Publishes `offline` (the clean-shutdown counterpart of the will) and disconnects. */
   async stop(): Promise<void> {
     this.stopping = true;
+    this.endReconcile(false);
     if (this.client.connected) {
       await this.client
         .publishAsync(`${this.prefix}gateway/status`, "offline", { qos: 1, retain: true })
@@ -335,6 +364,8 @@ export class UpstreamBridge implements NorthboundSink {
     this.client.subscribe(filters, { qos: 1 }, (err) => {
       if (err) this.log.warn({ err: err.message }, "upstream subscription failed");
     });
+    // Before the republishing below: the retained burst is what upstream held before this connect.
+    this.startReconcile();
     // Everything waiting, in the order it was first published: per device (and per topic) the
     // far side sees what it would have seen without the outage, minus retained states that a
     // newer one of the same topic replaced.
@@ -362,6 +393,7 @@ export class UpstreamBridge implements NorthboundSink {
   /** Exponential backoff on top of mqtt.js's fixed reconnect period. */
   private readonly onClose = (): void => {
     this.ready = false;
+    this.endReconcile(false);
     if (this.stopping) return;
     const next = Math.min(
       this.opts.reconnectMaxMs,
@@ -370,12 +402,95 @@ export class UpstreamBridge implements NorthboundSink {
     this.client.options.reconnectPeriod = next;
   };
 
-  private readonly onMessage = (topic: string, payload: Buffer): void => {
+  private readonly onMessage = (topic: string, payload: Buffer, packet: IPublishPacket): void => {
     if (!topic.startsWith(this.prefix)) return;
+    if (packet.retain && this.reconciling !== null && this.isAlertState(topic)) {
+      this.reconcileOne(this.reconciling, topic, payload);
+      return;
+    }
     // The upstream broker is the site's own: any non-empty segment is a target (access.ts is stricter).
     const op = operatorTopic(topic.slice(this.prefix.length).split("/"), (s) => !!s);
     if (op === null) return;
     this.counters.actionsReceived++;
     this.onAction(op.action, op.target, op.command, payload);
   };
+
+  /** `linli/<site>/alerts/<priority>/<CODE>/<deviceId>` (not alerts/events, alerts/flood). */
+  private isAlertState(topic: string): boolean {
+    const levels = topic.slice(this.prefix.length).split("/");
+    return levels.length === 4 && levels[0] === "alerts";
+  }
+
+  /** Subscribes to the site's alert states for RECONCILE_MS: the retained ones arrive first. */
+  private startReconcile(): void {
+    this.endReconcile(false);
+    const r: Reconcile = {
+      filter: `${this.prefix}alerts/+/+/+`,
+      timer: null,
+      seen: new Set(),
+      ghosts: [],
+      capped: false,
+    };
+    this.reconciling = r;
+    r.timer = setTimeout(() => this.endReconcile(true), RECONCILE_MS);
+    r.timer.unref();
+    this.client.subscribe(r.filter, { qos: 1 }, (err) => {
+      if (err && this.reconciling === r) {
+        this.log.warn({ err: err.message }, "upstream: cannot read back retained alerts; ghosts not removed");
+        this.endReconcile(false);
+      }
+    });
+  }
+
+  private reconcileOne(r: Reconcile, topic: string, payload: Buffer): void {
+    if (r.seen.has(topic) || payload.length === 0) return;
+    r.seen.add(topic);
+    if (r.seen.size > RECONCILE_MAX) {
+      r.capped = true;
+      this.endReconcile(true);
+      return;
+    }
+    // The gateway's own retained state for this topic (republished on this connect) stands.
+    const mine = this.retained.get(topic);
+    if (mine !== undefined && mine.payload !== "") return;
+    let id: string | null = null;
+    try {
+      const v = JSON.parse(payload.toString("utf8")) as { id?: unknown };
+      if (typeof v.id === "string") id = v.id;
+    } catch {
+      // Not an alert of ours: a retained message on an alert topic the gateway has no alert for.
+    }
+    r.ghosts.push({ id, topic });
+    this.counters.ghostsDeleted++;
+    this.counters.published++;
+    this.client.publish(topic, "", { qos: 1, retain: true }, (err) => {
+      if (err && !this.stopping)
+        this.log.debug({ err: err.message, topic }, "upstream ghost deletion failed");
+    });
+  }
+
+  /** Ends the read-back (time up, cap, disconnect, stop); logs what was deleted when it ran its course. */
+  private endReconcile(report: boolean): void {
+    const r = this.reconciling;
+    if (r === null) return;
+    this.reconciling = null;
+    if (r.timer !== null) clearTimeout(r.timer);
+    // Our own alert states come back otherwise (mosquitto has no no-local in 3.1.1).
+    if (this.client.connected) this.client.unsubscribe(r.filter, () => {});
+    if (!report) return;
+    if (r.ghosts.length > 0)
+      this.log.info(
+        {
+          deleted: r.ghosts.length,
+          ids: r.ghosts.slice(0, 100).map((g) => g.id ?? g.topic),
+          read: r.seen.size,
+        },
+        "upstream: retained alerts the gateway does not know as open deleted (raised after the backup a restore came from)",
+      );
+    if (r.capped)
+      this.log.warn(
+        { read: RECONCILE_MAX },
+        "upstream: more retained alerts than read back per connect; the rest is checked at the next connect",
+      );
+  }
 }
