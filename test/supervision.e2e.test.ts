@@ -112,8 +112,10 @@ describe("supervision on gateway time (fake clock, real MQTT)", () => {
         "d-1",
       );
     }
-    const welfare = ops.on("/alerts/p2/WELFARE_CHECK/");
+    // Raised once; unacknowledged, it is escalated on the way (each escalation republishes it).
+    const welfare = ops.on("/alerts/p2/WELFARE_CHECK/").filter((m) => m.json().transition !== "escalated");
     expect(welfare).toHaveLength(1);
+    expect(welfare[0]?.json().transition).toBe("raised");
     expect(welfare[0]?.topic).toBe(`linli/${SITE}/alerts/p2/WELFARE_CHECK/hh-1`);
     expect(welfare[0]?.json()).toMatchObject({
       code: "WELFARE_CHECK",
