@@ -57,6 +57,8 @@ export interface Gd2State {
   /** `lel` at or above the configured threshold, back only under 5 %LEL. */
   gas: ThresholdState;
   leak: boolean;
+  /** The last `lel` reported (a `valve` message carries none). */
+  lel: number;
   /** Peak `lel` of the current incident. */
   peak: number;
   /** Gateway time the current leak was first seen, 0 without a leak. */
@@ -315,6 +317,7 @@ export const gd2: MqttDeviceProfile<
     level: "none",
     gas: new ThresholdState({ above: 10, deadband: 10 - CLEAR_BELOW_LEL, inclusive: true }),
     leak: false,
+    lel: 0,
     peak: 0,
     leakSince: 0,
     valve: null,
@@ -329,10 +332,15 @@ export const gd2: MqttDeviceProfile<
     const threshold = settings.leakThresholdLel;
     st.gas.setSpec({ above: threshold, deadband: threshold - CLEAR_BELOW_LEL, inclusive: true });
     if (s.t === "alarm") st.level = s.level;
-    if (s.t !== "valve") st.gas.update(s.lel);
+    if (s.t !== "valve") {
+      st.gas.update(s.lel);
+      st.lel = s.lel;
+    }
     st.valve = s.valve;
 
-    const leak = st.gas.active || st.level !== "none";
+    // Datasheet: a leak "clears when `lel` is under 5 %LEL and `level` is `none`", whatever raised it.
+    const stillGas = st.leak && st.lel >= CLEAR_BELOW_LEL;
+    const leak = st.gas.active || st.level !== "none" || stillGas;
     if (leak && !st.leak) {
       st.leakSince = ctx.now;
       st.peak = 0;
@@ -355,6 +363,7 @@ export const gd2: MqttDeviceProfile<
         causes: [
           ...(st.level !== "none" ? [`detector alarm ${st.level}`] : []),
           ...(st.gas.active ? [`at or above ${threshold} %LEL`] : []),
+          ...(!st.gas.active && st.level === "none" ? [`not yet under ${CLEAR_BELOW_LEL} %LEL`] : []),
           ...(st.shutOffSent ? ["valve_close sent by the gateway"] : []),
         ],
         detail,
