@@ -42,7 +42,9 @@ export type Quality =
   /** Device clock plausible, values in range. */
   | "good"
   /** Values fine, but the device's own clock is zero or far off: trust `gatewayTime`. */
-  | "device-clock-invalid";
+  | "device-clock-invalid"
+  /** A field out of its datasheet range or of the wrong type is left out of `metrics` (the message was taken in). */
+  | "field-dropped";
 
 export interface MetricValue {
   value: number | string | boolean;

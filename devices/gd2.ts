@@ -6,7 +6,15 @@
  */
 import { z } from "zod";
 import { LANE_ALERT, LANE_P1, LANE_TELEMETRY } from "../core/index.js";
-import { asInteger, asObject, badField, checkHeader, checkIntRange, type FieldProblem } from "./fields.js";
+import {
+  asInteger,
+  asObject,
+  badField,
+  checkHeader,
+  checkIntRange,
+  deviceClock,
+  type FieldProblem,
+} from "./fields.js";
 import {
   type DeviceSettings,
   type MqttDeviceProfile,
@@ -201,7 +209,7 @@ export const gd2: MqttDeviceProfile<
     if (!o) return reject("bad-field", "payload is not a map");
     const header = checkHeader(o);
     if (header) return header;
-    const h: Header = { seq: asInteger(o.seq) as number, ts: asInteger(o.ts) as number };
+    const h: Header = { seq: asInteger(o.seq) as number, ts: deviceClock(o.ts) };
     let problem: FieldProblem | null;
     switch (o.t) {
       case "hb":

@@ -38,8 +38,9 @@
  * need: `{ model: "gd2"; binding: "mqtt"; code: ...; settings: ...; config: typeof config }`.
  */
 import type { z } from "zod";
-import type { LaneId, MetricValue, Priority, Rejection } from "../core/index.js";
+import type { LaneId, MetricValue, Priority, Quality, Rejection } from "../core/index.js";
 import { parseDuration } from "../core/index.js";
+import type { DroppedField } from "./fields.js";
 import type { PointSpec, PointValue } from "./modbus-decode.js";
 
 /** A message the profile refuses (the one refusal shape, core/refusal.ts), counted per model and reason. */
@@ -192,6 +193,12 @@ export interface ProfileCommon<S, State, T extends ProfileTypes> {
   readonly lostPriority: Priority;
   /** Device clock, epoch ms (0 when the device has lost its clock); null for devices without a clock. */
   deviceTime(sample: S): number | null;
+  /**
+   * What is wrong with this reading's values, for the telemetry's `quality` (docs/topics.md):
+   * a field dropped, an implausible or a self-test reading. Null or omitted: the values are
+   * fine (the gateway then judges the device clock).
+   */
+  quality?(sample: S, state: State): Quality | null;
   /** Resident activity, for welfare checks (a heartbeat is not activity). */
   isActivity(sample: S): boolean;
   /** Normalised metrics for the telemetry topic. */
@@ -239,6 +246,8 @@ export interface MqttDeviceProfile<S = unknown, State = unknown, T extends MqttT
   downlinkTopic(deviceId: string): string | null;
   /** Validates a decoded payload; returns the typed sample or why it is refused. */
   parse(value: unknown): S | Rejection;
+  /** Side fields the sample left out (out of range, wrong type): counted per reason and logged, never refused. */
+  droppedFields?(sample: S): readonly DroppedField[];
   seq(sample: S): number;
   /** Which lane: life-safety events must not wait behind telemetry. */
   lane(sample: S): LaneId;
