@@ -180,7 +180,8 @@ export const ec200: MqttDeviceProfile<
     return s.evt === "low_battery" ? LANE_ALERT : LANE_P1;
   },
 
-  isActivity: (s) => s.evt === "press" || s.evt === "long_press" || s.evt === "fall" || s.evt === "cancel",
+  // Datasheets README: activity is "any event from any device of the household" (low_battery too).
+  isActivity: (s) => s.evt !== null,
 
   metrics(s) {
     const m: Record<string, { value: number | string | boolean; unit?: string }> = {};
@@ -231,7 +232,9 @@ export const ec200: MqttDeviceProfile<
         break;
     }
     if (s.ackd !== null) ctx.confirmDelivered(s.ackd);
-    batteryRule(s.bat, state, settings, ctx);
+    // The pendant's own `low_battery` ("battery under 15 %") wins over the `bat` it carries: the
+    // message raises BATTERY_LOW and does not clear it; a later reading at the clear mark does.
+    if (s.evt !== "low_battery") batteryRule(s.bat, state, settings, ctx);
   },
 };
 

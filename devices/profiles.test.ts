@@ -186,6 +186,24 @@ describe("EC-200 profile", () => {
     expect(ctx.calls).toEqual(["BATTERY_LOW on", "BATTERY_LOW off", "BATTERY_LOW on"]);
   });
 
+  it("every event is resident activity, low_battery included (datasheets README)", () => {
+    for (const evt of ["press", "long_press", "fall", "cancel", "low_battery"]) {
+      const s = ec200.parse({ t: "evt", seq: 1, ts: 1, evt, bat: 80, rssi: -60 }) as Ec200Sample;
+      expect(ec200.isActivity(s)).toBe(true);
+    }
+  });
+
+  it("a low_battery event raises BATTERY_LOW even with bat 40; a later reading at 20 % or more clears it", () => {
+    const ctx = new RecordingContext();
+    const state = ec200.initialState();
+    const msg = (extra: object) =>
+      ec200.parse({ seq: 1, ts: 1, bat: 40, rssi: -60, ...extra }) as Ec200Sample;
+    ec200.rules(msg({ t: "evt", evt: "low_battery" }), state, settings, ctx);
+    expect(ctx.calls).toEqual(["BATTERY_LOW on"]);
+    ec200.rules(msg({ t: "hb" }), state, settings, ctx);
+    expect(ctx.calls).toEqual(["BATTERY_LOW on", "BATTERY_LOW off"]);
+  });
+
   it("a heartbeat is telemetry and not resident activity", () => {
     const s = ec200.parse({ t: "hb", seq: 1, ts: 1, bat: 80, rssi: -60 }) as Ec200Sample;
     expect(ec200.lane(s)).toBe(LANE_TELEMETRY);
