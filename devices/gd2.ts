@@ -184,6 +184,8 @@ export const gd2: MqttDeviceProfile<
   settings: (c) => ({ leakThresholdLel: c.leakThreshold, autoShutOff: c.autoShutOff }),
   alerts: ALERTS,
   maxPayloadBytes: 384,
+  // Datasheet: "silent for 3 heartbeat intervals", no grace (2 x 60 s + 60 s only at the defaults).
+  lostAfter: { heartbeats: 3, plusGrace: false },
   // A gas detector that cannot report is a life-safety device out of order.
   lostPriority: 2,
   uplinkTopic: (id) => `devices/gd2/${id}/up`,

@@ -240,6 +240,11 @@ export interface MqttDeviceProfile<S = unknown, State = unknown, T extends MqttT
   readonly transport: "mqtt";
   /** Largest valid payload in bytes (datasheet). */
   readonly maxPayloadBytes: number;
+  /**
+   * When a silent device is lost, as its datasheet words it: after `heartbeats` intervals, plus
+   * `alerts.lostGrace` when `plusGrace`. Omitted: 2 intervals plus the grace (`mqttLostRule`).
+   */
+  readonly lostAfter?: MqttLostRule;
   /** The device speaks JSON only (a CBOR payload is refused as `unknown-encoding`). */
   readonly jsonOnly?: boolean;
   uplinkTopic(deviceId: string): string;
@@ -265,6 +270,20 @@ export interface MqttDeviceProfile<S = unknown, State = unknown, T extends MqttT
   reply?(sample: S): CommandReply | null;
   /** The downlink telling the device an operator acknowledged one of its alerts, if it wants one (EC-200 `ack_call`). */
   ackDownlink?(code: T["code"], alertId: string): object | null;
+}
+
+/** How many heartbeat intervals of silence make an MQTT device lost, and whether `alerts.lostGrace` is added. */
+export interface MqttLostRule {
+  readonly heartbeats: number;
+  readonly plusGrace: boolean;
+}
+
+/** EC-200 and DS-10: "silent for 2 intervals plus 60 s" (the 60 s is `alerts.lostGrace`). */
+export const DEFAULT_LOST_RULE: MqttLostRule = { heartbeats: 2, plusGrace: true };
+
+/** The model's lost rule, the default when it declares none. */
+export function mqttLostRule(p: { readonly lostAfter?: MqttLostRule }): MqttLostRule {
+  return p.lostAfter ?? DEFAULT_LOST_RULE;
 }
 
 /**
@@ -353,6 +372,8 @@ export function profileProblem(p: AnyProfile): string | null {
       return `${where}: missedPollsForLost must be at least 1, or a silent device is never called lost`;
     if (p.points.length === 0) return `${where}: no points to poll`;
   } else if (transport !== "mqtt") return `${where}: unknown transport "${transport}"`;
+  else if (!(mqttLostRule(p).heartbeats > 0))
+    return `${where}: lostAfter.heartbeats must be above 0, or a silent device is never called lost`;
   if (!/^[a-z0-9][a-z0-9_-]*$/.test(p.model))
     return `${where}: a model name is lower-case letters, digits, _ and -`;
   const interval = typeof p.interval === "string" ? parseDuration(p.interval) : null;

@@ -153,7 +153,8 @@ const alerts = z.strictObject({
     description: "A second press within this window is the same call",
   }),
   lostGrace: durationOrZero("60s").meta({
-    description: "DEVICE_LOST after 2 heartbeat intervals plus this grace",
+    description:
+      "DEVICE_LOST after 2 heartbeat intervals plus this grace, for models whose datasheet adds it (EC-200, DS-10; the GD-2 is lost after 3 intervals)",
   }),
   welfarePeriod: duration("24h"),
   batteryLowPercent: z.number().int().min(1).max(100).default(15),
