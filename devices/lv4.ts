@@ -193,6 +193,8 @@ export const lv4: ModbusDeviceProfile<
   points: LV4_POINTS,
   maxGap: 0,
   missedPollsForLost: 3,
+  // "Answers within 80 ms of the end of a request."
+  turnaroundMs: 80,
   commands: {
     self_test: {
       fn: 5,

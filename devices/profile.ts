@@ -321,6 +321,8 @@ export interface ModbusDeviceProfile<S = unknown, State = unknown, T extends Mod
   readonly points: readonly PointSpec[];
   /** Read across gaps of at most this many registers in one request. */
   readonly maxGap: number;
+  /** How soon the slave answers, ms, by its datasheet ("answers within 80 ms"): the line budget's turnaround. */
+  readonly turnaroundMs?: number;
   /** Consecutive failed polls after which the device is lost (datasheets: 3). */
   readonly missedPollsForLost: number;
   /** Turns decoded points into the typed sample, or refuses an implausible reading. */

@@ -233,6 +233,7 @@ export class ModbusSouthbound {
       unit: unitOf(device),
       fn: profile.fn,
       periodMs: device.settings.pollIntervalMs,
+      ...(profile.turnaroundMs !== undefined ? { turnaroundMs: profile.turnaroundMs } : {}),
       phaseMs,
       ranges: pointRanges(profile.points),
       maxGap: profile.maxGap,
@@ -334,7 +335,11 @@ export class ModbusSouthbound {
       bus,
       clock: this.clock,
       onResult: this.onResult,
-      line: { settings, turnaroundMs: b.turnaround, acceptDegradation: b.acceptDegradation },
+      line: {
+        settings,
+        ...(b.turnaround !== undefined ? { turnaroundMs: b.turnaround } : {}),
+        acceptDegradation: b.acceptDegradation,
+      },
     });
     return { bus, poller, devices: [], place };
   }
@@ -461,13 +466,17 @@ export function lineBudgetProblems(config: Config): string[] {
       if (!("bus" in d) || d.bus !== b.id) continue;
       const profile = deviceProfile(d, config) as ModbusDeviceProfile;
       const reads = coalesceRanges(pointRanges(profile.points), MAX_READ_REGISTERS, profile.maxGap);
-      plan.push({ perSecond: 1000 / d.pollInterval, readCounts: reads.map((r) => r.count) });
+      plan.push({
+        perSecond: 1000 / d.pollInterval,
+        readCounts: reads.map((r) => r.count),
+        ...(profile.turnaroundMs !== undefined ? { turnaroundMs: profile.turnaroundMs } : {}),
+      });
     }
     if (plan.length === 0) continue;
     const settings = { baudRate: b.baudRate, parity: b.parity, stopBits: b.stopBits, dataBits: 8 as const };
     try {
       checkLineBudget(b.id, settings, plan, {
-        turnaroundMs: b.turnaround,
+        ...(b.turnaround !== undefined ? { turnaroundMs: b.turnaround } : {}),
         acceptDegradation: b.acceptDegradation,
       });
     } catch (err) {
