@@ -253,6 +253,8 @@ export const lv4: ModbusDeviceProfile<
       : LANE_TELEMETRY,
 
   deviceTime: () => null,
+  // Datasheet: self-test readings "are marked as such"; a suspect jump is reported "with a quality flag".
+  quality: (s, st) => (s.status.selfTest ? "self-test" : st.suspect ? "suspect" : null),
   isActivity: () => false,
   suppressed: () => false,
 
@@ -264,6 +266,7 @@ export const lv4: ModbusDeviceProfile<
     heater: { value: s.status.heater },
     selfTest: { value: s.status.selfTest },
     aboveHighSetPoint: { value: s.status.high },
+    belowLowSetPoint: { value: s.status.low },
     faultCode: { value: s.faultCode },
     tankHeight: { value: s.tankHeight, unit: "mm" },
     alarmCounter: { value: s.alarmCounter },
