@@ -308,6 +308,15 @@ export type ModbusCommand = (
   doc: string;
 };
 
+/** One register read beside the poll (`ModbusDeviceProfile.settingReads`). */
+export interface SettingRead {
+  name: string;
+  fn: 3 | 4;
+  address: number;
+  /** Read again this long after the last read. */
+  refreshMs: number;
+}
+
 export interface ModbusTypes extends ProfileTypes {
   binding: "modbus-serial" | "modbus-tcp";
 }
@@ -323,6 +332,14 @@ export interface ModbusDeviceProfile<S = unknown, State = unknown, T extends Mod
   readonly maxGap: number;
   /** How soon the slave answers, ms, by its datasheet ("answers within 80 ms"): the line budget's turnaround. */
   readonly turnaroundMs?: number;
+  /**
+   * Registers the poll does not cover, read when the device is attached, every `refreshMs`, and
+   * after one of its commands writes them (the LV-4's low set-point: a holding register, while its
+   * poll reads input registers). Each value reaches the rules through `applySetting`.
+   */
+  readonly settingReads?: readonly SettingRead[];
+  /** A setting read's register word into the rule state. */
+  applySetting?(state: State, name: string, value: number): void;
   /** Consecutive failed polls after which the device is lost (datasheets: 3). */
   readonly missedPollsForLost: number;
   /** Turns decoded points into the typed sample, or refuses an implausible reading. */
