@@ -387,7 +387,8 @@ describe("an LV-4 on the RTU bus: the reserve defaults to the sensor's own low s
     const ops = await connect(gw, OPS.name, OPS.password);
     try {
       await ops.subscribe(`linli/${SITE}/#`);
-      const setPoint = () => (gw.registry.devices.get("tank-1")?.ruleState as Lv4State).lowSetPoint;
+      const setPoint = () =>
+        (gw.registry.devices.get("tank-1")?.ruleState as Lv4State | undefined)?.lowSetPoint;
       const until = async (want: number) => {
         const deadline = Date.now() + 10_000;
         while (setPoint() !== want) {
