@@ -55,6 +55,14 @@ export const optionalDuration = () =>
     .optional()
     .transform((v, ctx) => (v === undefined ? undefined : toMs(v, ctx)));
 
+/** A duration field that may be left out, where 0 means something; parsed to milliseconds. */
+export const optionalDurationOrZero = () =>
+  z
+    .union([z.string(), z.number()])
+    .optional()
+    .transform((v, ctx) => (v === undefined ? undefined : toMs(v, ctx, true)))
+    .meta({ description: `${DURATION_HELP}; 0 allowed` });
+
 /** Ids appear in MQTT topics: no '/', '+', '#', spaces (datasheet: 1-32 of [A-Za-z0-9_-]). */
 export const topicId = z
   .string()

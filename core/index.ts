@@ -9,6 +9,7 @@ export {
   durationOrZero,
   label,
   optionalDuration,
+  optionalDurationOrZero,
   password,
   secret,
   topicId,

@@ -44,7 +44,13 @@ export type Quality =
   /** Device clock plausible, values in range. */
   | "good"
   /** Values fine, but the device's own clock is zero or far off: trust `gatewayTime`. */
-  | "device-clock-invalid";
+  | "device-clock-invalid"
+  /** A field out of its datasheet range or of the wrong type is left out of `metrics` (the message was taken in). */
+  | "field-dropped"
+  /** A reading the datasheet calls more likely a faulty sensor than real (an LV-4 level jump not yet persisted). */
+  | "suspect"
+  /** Taken while the device runs a self-test: not real (LV-4 status bit 4). */
+  | "self-test";
 
 export interface MetricValue {
   value: number | string | boolean;

@@ -7,13 +7,16 @@
  * A generated section sits between `<!-- generated: NAME ... -->` and
  * `<!-- end: NAME -->`; everything outside the markers is hand-written.
  */
-import type { AlertSpec, AnyProfile } from "./profile.js";
+import { type AlertSpec, type AnyProfile, mqttLostRule } from "./profile.js";
+
+const lostWords = (r: { heartbeats: number; plusGrace: boolean }): string =>
+  `silent for ${r.heartbeats} heartbeat intervals${r.plusGrace ? " + `alerts.lostGrace` (default 60 s)" : ""}`;
 
 const lostRow = (p: AnyProfile): AlertSpec =>
   p.transport === "mqtt"
     ? {
         priority: p.lostPriority,
-        raised: "silent for 2 heartbeat intervals + `alerts.lostGrace` (default 60 s)",
+        raised: lostWords(mqttLostRule(p)),
         cleared: "any message from the device",
       }
     : {

@@ -5,7 +5,17 @@
 
 import { duration, LANE_ALERT, LANE_TELEMETRY } from "../core/index.js";
 import { BATTERY_LOW, batteryRule, batteryThreshold } from "./ec200.js";
-import { asInteger, asObject, badField, checkHeader, checkIntRange } from "./fields.js";
+import {
+  asInteger,
+  asObject,
+  badField,
+  checkIntRange,
+  checkSeq,
+  checkTs,
+  type DroppedField,
+  deviceClock,
+  sideFields,
+} from "./fields.js";
 import {
   type DeviceSettings,
   type MqttDeviceProfile,
@@ -18,10 +28,14 @@ import type { ThresholdState } from "./threshold.js";
 export interface Ds10Sample {
   t: "state" | "hb";
   seq: number;
+  /** Device clock, epoch ms; 0 when lost, or not readable exactly (a uint64 beyond 2^53-1). */
   ts: number;
   contact: "open" | "closed";
   tamper: boolean;
-  bat: number;
+  /** Battery %, null when dropped (out of range or not an integer). */
+  bat: number | null;
+  /** Side fields left out: counted and logged, the message itself taken in. */
+  dropped: readonly DroppedField[];
 }
 
 export interface Ds10State {
@@ -89,21 +103,27 @@ export const ds10: MqttDeviceProfile<
     if (!o) return reject("bad-field", "payload is not a map");
     const t = o.t;
     if (t !== "state" && t !== "hb") return reject("bad-field", 't must be "state" or "hb"');
+    // Essential: kind, seq, and the state it reports (contact, tamper); `ts` and `bat` are side fields.
     const problem =
-      checkHeader(o) ??
+      checkSeq(o) ??
       (o.contact !== "open" && o.contact !== "closed"
         ? badField('contact must be "open" or "closed"')
         : null) ??
-      (typeof o.tamper !== "boolean" ? badField("tamper must be true or false") : null) ??
-      checkIntRange(o, "bat", 0, 100);
+      (typeof o.tamper !== "boolean" ? badField("tamper must be true or false") : null);
     if (problem) return problem;
+    const drops = sideFields([
+      ["ts", checkTs(o)],
+      ["bat", checkIntRange(o, "bat", 0, 100)],
+    ]);
+    const ok = (field: string) => !drops.some((d) => d.field === field);
     return {
       t,
       seq: asInteger(o.seq) as number,
-      ts: asInteger(o.ts) as number,
+      ts: ok("ts") ? deviceClock(o.ts) : 0,
       contact: o.contact as "open" | "closed",
       tamper: o.tamper as boolean,
-      bat: asInteger(o.bat) as number,
+      bat: ok("bat") ? (asInteger(o.bat) as number) : null,
+      dropped: drops,
     };
   },
 
@@ -111,6 +131,8 @@ export const ds10: MqttDeviceProfile<
   suppressed: () => false,
   seq: (s) => s.seq,
   deviceTime: (s) => s.ts,
+  droppedFields: (s) => s.dropped,
+  quality: (s) => (s.dropped.length > 0 ? "field-dropped" : null),
   // A state change or a tamper report may raise an alert; a plain heartbeat only refreshes.
   lane: (s) => (s.t === "state" || s.tamper ? LANE_ALERT : LANE_TELEMETRY),
   telemetryWhen: [
@@ -122,7 +144,7 @@ export const ds10: MqttDeviceProfile<
   metrics: (s) => ({
     contact: { value: s.contact },
     tamper: { value: s.tamper },
-    battery: { value: s.bat, unit: "%" },
+    ...(s.bat !== null ? { battery: { value: s.bat, unit: "%" } } : {}),
   }),
 
   initialState: () => ({

@@ -3,7 +3,16 @@
  * Uplink `devices/ec200/<id>/up`, downlink `devices/ec200/<id>/down`; JSON or CBOR, at most 512 bytes.
  */
 import { LANE_ALERT, LANE_P1, LANE_TELEMETRY } from "../core/index.js";
-import { asInteger, asObject, checkHeader, checkIntRange } from "./fields.js";
+import {
+  asInteger,
+  asObject,
+  checkIntRange,
+  checkSeq,
+  checkTs,
+  type DroppedField,
+  deviceClock,
+  sideFields,
+} from "./fields.js";
 import {
   type AlertSpec,
   type DeviceSettings,
@@ -26,12 +35,17 @@ const EVENTS: ReadonlySet<string> = new Set<Ec200Event>([
 export interface Ec200Sample {
   t: "evt" | "hb";
   seq: number;
+  /** Device clock, epoch ms; 0 when lost, or not readable exactly (a uint64 beyond 2^53-1). */
   ts: number;
   evt: Ec200Event | null;
-  bat: number;
-  rssi: number;
+  /** Battery %, null when the message's value was out of range or not an integer (`dropped`). */
+  bat: number | null;
+  /** dBm, null when dropped. */
+  rssi: number | null;
   /** Alert id the pendant confirms it beeped for (reply to `ack_call`). */
   ackd: string | null;
+  /** Side fields left out: counted and logged, the message itself taken in. */
+  dropped: readonly DroppedField[];
 }
 
 export interface Ec200State {
@@ -115,7 +129,8 @@ export const ec200: MqttDeviceProfile<
     if (!o) return reject("bad-field", "payload is not a map");
     const t = o.t;
     if (t !== "evt" && t !== "hb") return reject("bad-field", 't must be "evt" or "hb"');
-    const problem = checkHeader(o) ?? checkIntRange(o, "bat", 0, 100) ?? checkIntRange(o, "rssi", -120, 0);
+    // Essential: what the message is (t, evt) and which one (seq). Anything else is a side field.
+    const problem = checkSeq(o);
     if (problem) return problem;
     let evt: Ec200Event | null = null;
     if (t === "evt") {
@@ -125,14 +140,21 @@ export const ec200: MqttDeviceProfile<
       evt = o.evt as Ec200Event;
     }
     const ackd = typeof o.ackd === "string" && o.ackd.length > 0 && o.ackd.length <= 64 ? o.ackd : null;
+    const drops = sideFields([
+      ["ts", checkTs(o)],
+      ["bat", checkIntRange(o, "bat", 0, 100)],
+      ["rssi", checkIntRange(o, "rssi", -120, 0)],
+    ]);
+    const ok = (field: string) => !drops.some((d) => d.field === field);
     return {
       t,
       seq: asInteger(o.seq) as number,
-      ts: asInteger(o.ts) as number,
+      ts: ok("ts") ? deviceClock(o.ts) : 0,
       evt,
-      bat: asInteger(o.bat) as number,
-      rssi: asInteger(o.rssi) as number,
+      bat: ok("bat") ? (asInteger(o.bat) as number) : null,
+      rssi: ok("rssi") ? (asInteger(o.rssi) as number) : null,
       ackd,
+      dropped: drops,
     };
   },
 
@@ -148,6 +170,8 @@ export const ec200: MqttDeviceProfile<
   suppressed: () => false,
   seq: (s) => s.seq,
   deviceTime: (s) => s.ts,
+  droppedFields: (s) => s.dropped,
+  quality: (s) => (s.dropped.length > 0 ? "field-dropped" : null),
 
   telemetryWhen: [{ field: "t", oneOf: ["hb"] }],
   lane(s) {
@@ -156,13 +180,13 @@ export const ec200: MqttDeviceProfile<
     return s.evt === "low_battery" ? LANE_ALERT : LANE_P1;
   },
 
-  isActivity: (s) => s.evt === "press" || s.evt === "long_press" || s.evt === "fall" || s.evt === "cancel",
+  // Datasheets README: activity is "any event from any device of the household" (low_battery too).
+  isActivity: (s) => s.evt !== null,
 
   metrics(s) {
-    const m: Record<string, { value: number | string | boolean; unit?: string }> = {
-      battery: { value: s.bat, unit: "%" },
-      rssi: { value: s.rssi, unit: "dBm" },
-    };
+    const m: Record<string, { value: number | string | boolean; unit?: string }> = {};
+    if (s.bat !== null) m.battery = { value: s.bat, unit: "%" };
+    if (s.rssi !== null) m.rssi = { value: s.rssi, unit: "dBm" };
     if (s.evt !== null) m.event = { value: s.evt };
     return m;
   },
@@ -201,14 +225,16 @@ export const ec200: MqttDeviceProfile<
         ctx.condition("BATTERY_LOW", true, {
           priority: 4,
           causes: ["low_battery"],
-          detail: { battery: s.bat },
+          ...(s.bat !== null ? { detail: { battery: s.bat } } : {}),
         });
         break;
       case null:
         break;
     }
     if (s.ackd !== null) ctx.confirmDelivered(s.ackd);
-    batteryRule(s.bat, state, settings, ctx);
+    // The pendant's own `low_battery` ("battery under 15 %") wins over the `bat` it carries: the
+    // message raises BATTERY_LOW and does not clear it; a later reading at the clear mark does.
+    if (s.evt !== "low_battery") batteryRule(s.bat, state, settings, ctx);
   },
 };
 
@@ -219,11 +245,13 @@ export function batteryThreshold(): ThresholdState {
 
 /** BATTERY_LOW under the low mark, cleared at the clear mark: the gap keeps a battery near 15 % from flapping. */
 export function batteryRule(
-  bat: number,
+  bat: number | null,
   state: { battery: ThresholdState },
   settings: DeviceSettings,
   ctx: RuleContext<"BATTERY_LOW">,
 ): void {
+  // A dropped reading says nothing about the battery: the alert stays as it was.
+  if (bat === null) return;
   const low = settings.batteryLowPercent;
   const was = state.battery.setSpec({
     below: low,

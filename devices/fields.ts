@@ -8,11 +8,15 @@ import { type Rejection, reject } from "../core/index.js";
 
 const UINT32_MAX = 0xffff_ffff;
 /**
- * Datasheets: `ts` is a uint64 of epoch ms. A JSON number is exact only up to
- * 2^53-1 (RFC 7493 §2.2), and so is a double after decoding: above it two
- * timestamps cannot be told apart, so that is the ceiling (the year 285,616).
+ * Datasheets: `ts` is a uint64 of epoch ms, "may be skewed or zero". A JSON
+ * number is exact only up to 2^53-1 (RFC 7493 §2.2): above it the value is a
+ * valid uint64 the gateway cannot read exactly, so it is taken as an invalid
+ * device clock (`deviceClock`), never as a reason to refuse the message.
  */
 export const TS_MAX = Number.MAX_SAFE_INTEGER;
+const UINT64_MAX = (1n << 64n) - 1n;
+/** 2^64-1 as a JSON number decodes to 2^64, the nearest double: still the datasheet's uint64. */
+const UINT64_MAX_DOUBLE = 2 ** 64;
 
 /** A field's problem: `bad-field` (wrong type) or `out-of-range`, in the one refusal shape. */
 export type FieldProblem = Rejection;
@@ -56,12 +60,66 @@ export function checkIntRange(
   return v < min || v > max ? reject("out-of-range", `${field} ${v} is outside ${range}`) : null;
 }
 
-/** The header every MQTT datasheet message carries: seq (uint32) and ts (epoch ms, 0 when the clock is lost). */
+/** `ts` a uint64 (datasheets), or the problem: `bad-field` when not an integer, `out-of-range` beyond uint64. */
+export function checkTs(obj: Record<string, unknown>): FieldProblem | null {
+  const raw = obj.ts;
+  const range = "0..2^64-1 (uint64 epoch ms)";
+  if (typeof raw === "bigint")
+    return raw >= 0n && raw <= UINT64_MAX ? null : reject("out-of-range", `ts ${raw} is outside ${range}`);
+  if (typeof raw !== "number" || !Number.isInteger(raw))
+    return reject("bad-field", `ts must be an integer ${range}`);
+  return raw >= 0 && raw <= UINT64_MAX_DOUBLE
+    ? null
+    : reject("out-of-range", `ts ${raw} is outside ${range}`);
+}
+
+/** The device clock from a `ts`: itself when exact (0..2^53-1), else 0, the datasheets' "no valid clock". */
+export function deviceClock(raw: unknown): number {
+  const v = asInteger(raw);
+  return v !== null && v >= 0 && v <= TS_MAX ? v : 0;
+}
+
+/** The header every MQTT datasheet message carries: seq (uint32) and ts (uint64 epoch ms, 0 when the clock is lost). */
 export function checkHeader(obj: Record<string, unknown>): FieldProblem | null {
-  return (
-    checkIntRange(obj, "seq", 0, UINT32_MAX, "0..2^32-1 (uint32)") ??
-    checkIntRange(obj, "ts", 0, TS_MAX, "0..2^53-1 (epoch ms)")
-  );
+  return checkIntRange(obj, "seq", 0, UINT32_MAX, "0..2^32-1 (uint32)") ?? checkTs(obj);
+}
+
+/** `seq` alone: what identifies a message (re-sends, order), so a message without a valid one is refused. */
+export function checkSeq(obj: Record<string, unknown>): FieldProblem | null {
+  return checkIntRange(obj, "seq", 0, UINT32_MAX, "0..2^32-1 (uint32)");
+}
+
+/**
+ * A side field (battery, signal, device clock) of a message whose point is
+ * elsewhere (a press, a fall, a tamper): its problem never refuses the
+ * message (a gateway for emergency calls must not drop a press for a battery
+ * reading); the field is left out and the problem counted as `field-...`.
+ */
+export interface DroppedField {
+  field: string;
+  /** `field-out-of-range` or `field-bad-type`, the counters' reason. */
+  reason: "field-out-of-range" | "field-bad-type";
+  detail: string;
+}
+
+/** The problem of a side field as a dropped field, or null when it is fine. */
+export function dropped(field: string, problem: FieldProblem | null): DroppedField | null {
+  if (problem === null) return null;
+  return {
+    field,
+    reason: problem.reason === "out-of-range" ? "field-out-of-range" : "field-bad-type",
+    detail: problem.detail,
+  };
+}
+
+/** The side fields' problems, as dropped fields. */
+export function sideFields(checks: readonly (readonly [string, FieldProblem | null])[]): DroppedField[] {
+  const out: DroppedField[] = [];
+  for (const [field, problem] of checks) {
+    const d = dropped(field, problem);
+    if (d !== null) out.push(d);
+  }
+  return out;
 }
 
 export function badField(detail: string): FieldProblem {

@@ -155,6 +155,28 @@ describe("GD-2 profile: rules", () => {
     expect(ctx.calls).toContain("GAS_LEAK off");
   });
 
+  it("a detector alarm under the threshold clears only once lel is under 5 %LEL too (datasheet)", () => {
+    const st = gd2.initialState();
+    const ctx = new Recorder();
+    const s = settings();
+    gd2.rules(alarm(8, "low", "closed"), st, s, ctx);
+    expect(ctx.ons()).toEqual(["GAS_LEAK on"]);
+    ctx.calls = [];
+    gd2.rules(alarm(8, "none", "closed"), st, s, ctx);
+    expect(ctx.calls).toContain("GAS_LEAK on");
+    expect(ctx.last.get("GAS_LEAK")?.causes).toEqual(["not yet under 5 %LEL"]);
+    ctx.calls = [];
+    // A valve message carries no lel: the last reading still holds the leak open.
+    gd2.rules(valve("closed", "local"), st, s, ctx);
+    expect(ctx.calls).toContain("GAS_LEAK on");
+    ctx.calls = [];
+    gd2.rules(hb(5, "closed"), st, s, ctx);
+    expect(ctx.calls).toContain("GAS_LEAK on");
+    ctx.calls = [];
+    gd2.rules(hb(4.9, "closed"), st, s, ctx);
+    expect(ctx.calls).toContain("GAS_LEAK off");
+  });
+
   it("lel at or above the configured threshold in any message is a leak; 5 %LEL is not yet clear", () => {
     const st = gd2.initialState();
     const ctx = new Recorder();

@@ -6,7 +6,15 @@
  */
 import { z } from "zod";
 import { LANE_ALERT, LANE_P1, LANE_TELEMETRY } from "../core/index.js";
-import { asInteger, asObject, badField, checkHeader, checkIntRange, type FieldProblem } from "./fields.js";
+import {
+  asInteger,
+  asObject,
+  badField,
+  checkHeader,
+  checkIntRange,
+  deviceClock,
+  type FieldProblem,
+} from "./fields.js";
 import {
   type DeviceSettings,
   type MqttDeviceProfile,
@@ -57,6 +65,8 @@ export interface Gd2State {
   /** `lel` at or above the configured threshold, back only under 5 %LEL. */
   gas: ThresholdState;
   leak: boolean;
+  /** The last `lel` reported (a `valve` message carries none). */
+  lel: number;
   /** Peak `lel` of the current incident. */
   peak: number;
   /** Gateway time the current leak was first seen, 0 without a leak. */
@@ -174,6 +184,8 @@ export const gd2: MqttDeviceProfile<
   settings: (c) => ({ leakThresholdLel: c.leakThreshold, autoShutOff: c.autoShutOff }),
   alerts: ALERTS,
   maxPayloadBytes: 384,
+  // Datasheet: "silent for 3 heartbeat intervals", no grace (2 x 60 s + 60 s only at the defaults).
+  lostAfter: { heartbeats: 3, plusGrace: false },
   // A gas detector that cannot report is a life-safety device out of order.
   lostPriority: 2,
   uplinkTopic: (id) => `devices/gd2/${id}/up`,
@@ -199,7 +211,7 @@ export const gd2: MqttDeviceProfile<
     if (!o) return reject("bad-field", "payload is not a map");
     const header = checkHeader(o);
     if (header) return header;
-    const h: Header = { seq: asInteger(o.seq) as number, ts: asInteger(o.ts) as number };
+    const h: Header = { seq: asInteger(o.seq) as number, ts: deviceClock(o.ts) };
     let problem: FieldProblem | null;
     switch (o.t) {
       case "hb":
@@ -315,6 +327,7 @@ export const gd2: MqttDeviceProfile<
     level: "none",
     gas: new ThresholdState({ above: 10, deadband: 10 - CLEAR_BELOW_LEL, inclusive: true }),
     leak: false,
+    lel: 0,
     peak: 0,
     leakSince: 0,
     valve: null,
@@ -329,10 +342,15 @@ export const gd2: MqttDeviceProfile<
     const threshold = settings.leakThresholdLel;
     st.gas.setSpec({ above: threshold, deadband: threshold - CLEAR_BELOW_LEL, inclusive: true });
     if (s.t === "alarm") st.level = s.level;
-    if (s.t !== "valve") st.gas.update(s.lel);
+    if (s.t !== "valve") {
+      st.gas.update(s.lel);
+      st.lel = s.lel;
+    }
     st.valve = s.valve;
 
-    const leak = st.gas.active || st.level !== "none";
+    // Datasheet: a leak "clears when `lel` is under 5 %LEL and `level` is `none`", whatever raised it.
+    const stillGas = st.leak && st.lel >= CLEAR_BELOW_LEL;
+    const leak = st.gas.active || st.level !== "none" || stillGas;
     if (leak && !st.leak) {
       st.leakSince = ctx.now;
       st.peak = 0;
@@ -355,6 +373,7 @@ export const gd2: MqttDeviceProfile<
         causes: [
           ...(st.level !== "none" ? [`detector alarm ${st.level}`] : []),
           ...(st.gas.active ? [`at or above ${threshold} %LEL`] : []),
+          ...(!st.gas.active && st.level === "none" ? [`not yet under ${CLEAR_BELOW_LEL} %LEL`] : []),
           ...(st.shutOffSent ? ["valve_close sent by the gateway"] : []),
         ],
         detail,

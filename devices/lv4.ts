@@ -79,6 +79,8 @@ export interface Lv4State {
   suspect: boolean;
   /** Level under the reserve itself since (gateway time), 0 when not (the 50 mm deadband is the way back). */
   lowSince: number;
+  /** The sensor's low set-point (holding register 0), mm; null until read. */
+  lowSetPoint: number | null;
 }
 
 /** "clearing 50 mm above it" */
@@ -97,20 +99,36 @@ export const FREEZE_HOLD_MS = 600_000;
 export const JUMP_RATIO = 0.2;
 export const JUMP_PERSIST_MS = 30_000;
 
+/** The low set-point's range (holding register 0): "100 to tank height". */
+export const LOW_SET_POINT_MIN_MM = 100;
+/** How often the set-point is read again (an installer may change it at the sensor). */
+export const SET_POINT_REFRESH_MS = 600_000;
+
 export interface Lv4Settings {
-  /** WATER_LEVEL_LOW under this many mm; null: 60 % of the tank height. */
+  /** WATER_LEVEL_LOW under this many mm; null: the sensor's low set-point, else 60 % of the tank height. */
   reserve: number | null;
 }
 
-/** The reserve in mm: the device's configured `reserve`, else 60 % of the tank height. */
-export function lv4Reserve(settings: Lv4Settings, tankHeight: number): number {
-  return settings.reserve ?? DEFAULT_RESERVE_RATIO * tankHeight;
+/**
+ * The reserve in mm (datasheet: "default: the sensor's low set-point, else 60 % of tank
+ * height"): the device's configured `reserve`, else the set-point read from the sensor when it
+ * is within its range, else 60 % of the tank height.
+ */
+export function lv4Reserve(
+  settings: Lv4Settings,
+  tankHeight: number,
+  lowSetPoint: number | null = null,
+): number {
+  if (settings.reserve !== null) return settings.reserve;
+  if (lowSetPoint !== null && lowSetPoint >= LOW_SET_POINT_MIN_MM && lowSetPoint <= tankHeight)
+    return lowSetPoint;
+  return DEFAULT_RESERVE_RATIO * tankHeight;
 }
 
 const config = {
   reserve: z.number().int().positive().optional().meta({
     description:
-      "WATER_LEVEL_LOW under this many mm (held 30 s, clears 50 mm above); default 60 % of the tank height",
+      "WATER_LEVEL_LOW under this many mm (held 30 s, clears 50 mm above); default the sensor's low set-point (holding register 0), else 60 % of the tank height",
   }),
 };
 
@@ -118,7 +136,7 @@ const ALERTS = {
   WATER_LEVEL_LOW: {
     priority: 2,
     raised:
-      "level under the device's `reserve` (default 60 % of the tank height) for 30 s; `detail.reserveMm`",
+      "level under the device's `reserve` (default the sensor's low set-point, else 60 % of the tank height) for 30 s; `detail.reserveMm`",
     cleared: "level 50 mm above the reserve",
     text: {
       "zh-CN": {
@@ -193,6 +211,12 @@ export const lv4: ModbusDeviceProfile<
   points: LV4_POINTS,
   maxGap: 0,
   missedPollsForLost: 3,
+  settingReads: [{ name: "lowSetPoint", fn: 3, address: 0, refreshMs: SET_POINT_REFRESH_MS }],
+  applySetting(st, name, value) {
+    if (name === "lowSetPoint") st.lowSetPoint = value;
+  },
+  // "Answers within 80 ms of the end of a request."
+  turnaroundMs: 80,
   commands: {
     self_test: {
       fn: 5,
@@ -251,6 +275,8 @@ export const lv4: ModbusDeviceProfile<
       : LANE_TELEMETRY,
 
   deviceTime: () => null,
+  // Datasheet: self-test readings "are marked as such"; a suspect jump is reported "with a quality flag".
+  quality: (s, st) => (s.status.selfTest ? "self-test" : st.suspect ? "suspect" : null),
   isActivity: () => false,
   suppressed: () => false,
 
@@ -262,6 +288,7 @@ export const lv4: ModbusDeviceProfile<
     heater: { value: s.status.heater },
     selfTest: { value: s.status.selfTest },
     aboveHighSetPoint: { value: s.status.high },
+    belowLowSetPoint: { value: s.status.low },
     faultCode: { value: s.faultCode },
     tankHeight: { value: s.tankHeight, unit: "mm" },
     alarmCounter: { value: s.alarmCounter },
@@ -279,6 +306,7 @@ export const lv4: ModbusDeviceProfile<
     suspectSince: 0,
     suspect: false,
     lowSince: 0,
+    lowSetPoint: null,
   }),
 
   rules(s: Lv4Sample, st: Lv4State, settings: DeviceSettings & Lv4Settings, ctx: RuleContext<Lv4Code>): void {
@@ -307,7 +335,7 @@ export const lv4: ModbusDeviceProfile<
       return;
     }
 
-    const reserve = lv4Reserve(settings, s.tankHeight);
+    const reserve = lv4Reserve(settings, s.tankHeight, st.lowSetPoint);
     const criticalLimit = CRITICAL_RATIO * s.tankHeight;
     if (st.low === null || st.lowLimit !== reserve) {
       st.low = new ThresholdState({ below: reserve, deadband: LEVEL_DEADBAND_MM });

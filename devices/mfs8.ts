@@ -284,6 +284,8 @@ export const mfs8: ModbusDeviceProfile<
   points: MFS8_POINTS,
   maxGap: 0,
   missedPollsForLost: 3,
+  // "The panel answers within 50 ms of the end of a request."
+  turnaroundMs: 50,
   commands: {
     silence: { fn: 5, address: 0, value: 0xff00, doc: "coil 0 ON: silence the sounder" },
     reset: { fn: 5, address: 1, value: 0xff00, doc: "coil 1 ON: reset latched alarms" },

@@ -38,8 +38,9 @@
  * need: `{ model: "gd2"; binding: "mqtt"; code: ...; settings: ...; config: typeof config }`.
  */
 import type { z } from "zod";
-import type { LaneId, MetricValue, Priority, Rejection } from "../core/index.js";
+import type { LaneId, MetricValue, Priority, Quality, Rejection } from "../core/index.js";
 import { parseDuration } from "../core/index.js";
+import type { DroppedField } from "./fields.js";
 import type { PointSpec, PointValue } from "./modbus-decode.js";
 
 /** A message the profile refuses (the one refusal shape, core/refusal.ts), counted per model and reason. */
@@ -195,6 +196,12 @@ export interface ProfileCommon<S, State, T extends ProfileTypes> {
   readonly lostPriority: Priority;
   /** Device clock, epoch ms (0 when the device has lost its clock); null for devices without a clock. */
   deviceTime(sample: S): number | null;
+  /**
+   * What is wrong with this reading's values, for the telemetry's `quality` (docs/topics.md):
+   * a field dropped, an implausible or a self-test reading. Null or omitted: the values are
+   * fine (the gateway then judges the device clock).
+   */
+  quality?(sample: S, state: State): Quality | null;
   /** Resident activity, for welfare checks (a heartbeat is not activity). */
   isActivity(sample: S): boolean;
   /** Normalised metrics for the telemetry topic. */
@@ -236,12 +243,19 @@ export interface MqttDeviceProfile<S = unknown, State = unknown, T extends MqttT
   readonly transport: "mqtt";
   /** Largest valid payload in bytes (datasheet). */
   readonly maxPayloadBytes: number;
+  /**
+   * When a silent device is lost, as its datasheet words it: after `heartbeats` intervals, plus
+   * `alerts.lostGrace` when `plusGrace`. Omitted: 2 intervals plus the grace (`mqttLostRule`).
+   */
+  readonly lostAfter?: MqttLostRule;
   /** The device speaks JSON only (a CBOR payload is refused as `unknown-encoding`). */
   readonly jsonOnly?: boolean;
   uplinkTopic(deviceId: string): string;
   downlinkTopic(deviceId: string): string | null;
   /** Validates a decoded payload; returns the typed sample or why it is refused. */
   parse(value: unknown): S | Rejection;
+  /** Side fields the sample left out (out of range, wrong type): counted per reason and logged, never refused. */
+  droppedFields?(sample: S): readonly DroppedField[];
   seq(sample: S): number;
   /** Which lane: life-safety events must not wait behind telemetry. */
   lane(sample: S): LaneId;
@@ -259,6 +273,20 @@ export interface MqttDeviceProfile<S = unknown, State = unknown, T extends MqttT
   reply?(sample: S): CommandReply | null;
   /** The downlink telling the device an operator acknowledged one of its alerts, if it wants one (EC-200 `ack_call`). */
   ackDownlink?(code: T["code"], alertId: string): object | null;
+}
+
+/** How many heartbeat intervals of silence make an MQTT device lost, and whether `alerts.lostGrace` is added. */
+export interface MqttLostRule {
+  readonly heartbeats: number;
+  readonly plusGrace: boolean;
+}
+
+/** EC-200 and DS-10: "silent for 2 intervals plus 60 s" (the 60 s is `alerts.lostGrace`). */
+export const DEFAULT_LOST_RULE: MqttLostRule = { heartbeats: 2, plusGrace: true };
+
+/** The model's lost rule, the default when it declares none. */
+export function mqttLostRule(p: { readonly lostAfter?: MqttLostRule }): MqttLostRule {
+  return p.lostAfter ?? DEFAULT_LOST_RULE;
 }
 
 /**
@@ -283,6 +311,15 @@ export type ModbusCommand = (
   doc: string;
 };
 
+/** One register read beside the poll (`ModbusDeviceProfile.settingReads`). */
+export interface SettingRead {
+  name: string;
+  fn: 3 | 4;
+  address: number;
+  /** Read again this long after the last read. */
+  refreshMs: number;
+}
+
 export interface ModbusTypes extends ProfileTypes {
   binding: "modbus-serial" | "modbus-tcp";
 }
@@ -296,6 +333,16 @@ export interface ModbusDeviceProfile<S = unknown, State = unknown, T extends Mod
   readonly points: readonly PointSpec[];
   /** Read across gaps of at most this many registers in one request. */
   readonly maxGap: number;
+  /** How soon the slave answers, ms, by its datasheet ("answers within 80 ms"): the line budget's turnaround. */
+  readonly turnaroundMs?: number;
+  /**
+   * Registers the poll does not cover, read when the device is attached, every `refreshMs`, and
+   * after one of its commands writes them (the LV-4's low set-point: a holding register, while its
+   * poll reads input registers). Each value reaches the rules through `applySetting`.
+   */
+  readonly settingReads?: readonly SettingRead[];
+  /** A setting read's register word into the rule state. */
+  applySetting?(state: State, name: string, value: number): void;
   /** Consecutive failed polls after which the device is lost (datasheets: 3). */
   readonly missedPollsForLost: number;
   /** Turns decoded points into the typed sample, or refuses an implausible reading. */
@@ -347,6 +394,8 @@ export function profileProblem(p: AnyProfile): string | null {
       return `${where}: missedPollsForLost must be at least 1, or a silent device is never called lost`;
     if (p.points.length === 0) return `${where}: no points to poll`;
   } else if (transport !== "mqtt") return `${where}: unknown transport "${transport}"`;
+  else if (!(mqttLostRule(p).heartbeats > 0))
+    return `${where}: lostAfter.heartbeats must be above 0, or a silent device is never called lost`;
   if (!/^[a-z0-9][a-z0-9_-]*$/.test(p.model))
     return `${where}: a model name is lower-case letters, digits, _ and -`;
   const interval = typeof p.interval === "string" ? parseDuration(p.interval) : null;

@@ -58,6 +58,7 @@ describe("EC-200 profile", () => {
       bat: 87,
       rssi: -71,
       ackd: null,
+      dropped: [],
     });
     expect(ec200.lane(s as Ec200Sample)).toBe(LANE_P1);
   });
@@ -69,11 +70,10 @@ describe("EC-200 profile", () => {
   });
 
   it.each([
-    [{ t: "evt", seq: 1, ts: 1, evt: "press", bat: 87 }, /rssi/],
     [{ t: "evt", seq: -1, ts: 1, evt: "press", bat: 87, rssi: -7 }, /seq/],
     [{ t: "evt", seq: 2 ** 32, ts: 1, evt: "press", bat: 87, rssi: -7 }, /seq/],
+    [{ t: "evt", ts: 1, evt: "press", bat: 87, rssi: -7 }, /seq/],
     [{ t: "evt", seq: 1, ts: 1, evt: "panic", bat: 87, rssi: -7 }, /evt/],
-    [{ t: "evt", seq: 1, ts: 1, evt: "press", bat: 101, rssi: -7 }, /bat/],
     [{ t: "status", seq: 1, ts: 1, bat: 1, rssi: -7 }, /t must/],
     [[1, 2], /not a map/],
   ])("refuses %j", (value, why) => {
@@ -83,30 +83,67 @@ describe("EC-200 profile", () => {
   });
 
   it.each([
-    ["ts 1e308", { ts: 1e308 }, /ts 1e\+308 is outside 0\.\.2\^53-1/],
-    ["ts 2^53", { ts: 2 ** 53 }, /ts/],
-    ["ts as a uint64 bigint beyond 2^53-1", { ts: 2n ** 60n }, /ts 1152921504606846976 is outside/],
-    ["ts -1", { ts: -1 }, /ts -1 is outside/],
-    ["seq 2^32", { seq: 2 ** 32 }, /seq 4294967296 is outside 0\.\.2\^32-1/],
-    ["seq -1", { seq: -1 }, /seq/],
-    ["bat 101", { bat: 101 }, /bat 101 is outside 0\.\.100/],
-    ["bat -1", { bat: -1 }, /bat/],
-    ["rssi 1", { rssi: 1 }, /rssi 1 is outside -120\.\.0/],
-    ["rssi -121", { rssi: -121 }, /rssi/],
-  ])("refuses %s as out-of-range (datasheet ranges)", (_, field, why) => {
-    const r = ec200.parse({ t: "evt", seq: 1, ts: 1, evt: "press", bat: 87, rssi: -71, ...field });
-    expect(r).toMatchObject({ rejected: true, reason: "out-of-range" });
-    expect((r as { detail: string }).detail).toMatch(why);
-  });
+    ["ts 1e308", { ts: 1e308 }, "ts", "field-out-of-range", /ts 1e\+308 is outside 0\.\.2\^64-1/],
+    ["ts -1", { ts: -1 }, "ts", "field-out-of-range", /ts -1 is outside/],
+    ["ts 2^64 as a bigint", { ts: 2n ** 64n }, "ts", "field-out-of-range", /ts/],
+    ["ts 1.5", { ts: 1.5 }, "ts", "field-bad-type", /ts must be an integer/],
+    ["bat 101", { bat: 101 }, "bat", "field-out-of-range", /bat 101 is outside 0\.\.100/],
+    ["bat -1", { bat: -1 }, "bat", "field-out-of-range", /bat/],
+    ["bat a float", { bat: 87.5 }, "bat", "field-bad-type", /bat/],
+    ["rssi 1", { rssi: 1 }, "rssi", "field-out-of-range", /rssi 1 is outside -120\.\.0/],
+    ["rssi -121", { rssi: -121 }, "rssi", "field-out-of-range", /rssi/],
+    ["rssi null", { rssi: null }, "rssi", "field-bad-type", /rssi/],
+  ])(
+    "a press with %s is taken in, the field dropped and named (side field)",
+    (_, field, name, reason, why) => {
+      const r = ec200.parse({ t: "evt", seq: 1, ts: 1, evt: "press", bat: 87, rssi: -71, ...field });
+      expect(isRejection(r)).toBe(false);
+      const s = r as Ec200Sample;
+      expect(s.evt).toBe("press");
+      expect(s.dropped).toEqual([{ field: name, reason, detail: expect.stringMatching(why) }]);
+      expect(ec200.droppedFields?.(s)).toBe(s.dropped);
+      expect(ec200.quality?.(s, ec200.initialState())).toBe("field-dropped");
+      // Dropped, not clamped: absent from the reading (a clamped value would pass for a real one).
+      if (name === "ts") expect(ec200.deviceTime(s)).toBe(0);
+      else
+        expect(Object.keys(ec200.metrics(s, ec200.initialState()))).not.toContain(
+          name === "bat" ? "battery" : "rssi",
+        );
+      const ctx = new RecordingContext();
+      ec200.rules(s, ec200.initialState(), settings, ctx);
+      expect(ctx.calls).toEqual(["raise EMERGENCY_CALL"]);
+    },
+  );
 
   it.each([
-    ["ts 1.5", { ts: 1.5 }],
-    ["ts a string", { ts: "1763798400123" }],
-    ["bat a float", { bat: 87.5 }],
-    ["rssi null", { rssi: null }],
-  ])("refuses %s as bad-field (not an integer)", (_, field) => {
-    const r = ec200.parse({ t: "evt", seq: 1, ts: 1, evt: "press", bat: 87, rssi: -71, ...field });
-    expect(r).toMatchObject({ rejected: true, reason: "bad-field" });
+    ["2^64-1 as a JSON number", JSON.parse('{"ts":18446744073709551615}').ts],
+    ["2^53+1 as a CBOR uint64", 2n ** 53n + 1n],
+    ["2^60 as a number", 2 ** 60],
+  ])("a fall whose ts is a uint64 beyond 2^53-1 (%s) is taken in with an invalid device clock", (_, ts) => {
+    const r = ec200.parse({ t: "evt", seq: 6100, ts, evt: "fall", bat: 80, rssi: -60 });
+    expect(isRejection(r)).toBe(false);
+    const s = r as Ec200Sample;
+    // A valid uint64, so nothing is dropped; only not exact, so no clock to trust.
+    expect(s.dropped).toEqual([]);
+    expect(ec200.deviceTime(s)).toBe(0);
+    expect(ec200.quality?.(s, ec200.initialState())).toBeNull();
+    const ctx = new RecordingContext();
+    ec200.rules(s, ec200.initialState(), settings, ctx);
+    expect(ctx.calls).toEqual(["raise FALL_DETECTED"]);
+  });
+
+  it("a dropped battery reading leaves BATTERY_LOW as it was", () => {
+    const ctx = new RecordingContext();
+    const state = ec200.initialState();
+    for (const bat of [10, 101, 30]) {
+      ec200.rules(
+        ec200.parse({ t: "hb", seq: 1, ts: 1, bat, rssi: -60 }) as Ec200Sample,
+        state,
+        settings,
+        ctx,
+      );
+    }
+    expect(ctx.calls).toEqual(["BATTERY_LOW on", "BATTERY_LOW off"]);
   });
 
   it("accepts every bound of the datasheet ranges", () => {
@@ -114,7 +151,9 @@ describe("EC-200 profile", () => {
       { seq: 0, ts: 0, bat: 0, rssi: -120 },
       { seq: 2 ** 32 - 1, ts: Number.MAX_SAFE_INTEGER, bat: 100, rssi: 0 },
     ]) {
-      expect(isRejection(ec200.parse({ t: "hb", ...extra }))).toBe(false);
+      const s = ec200.parse({ t: "hb", ...extra }) as Ec200Sample;
+      expect(s.dropped).toEqual([]);
+      expect(s.ts).toBe(extra.ts);
     }
   });
 
@@ -147,6 +186,24 @@ describe("EC-200 profile", () => {
     expect(ctx.calls).toEqual(["BATTERY_LOW on", "BATTERY_LOW off", "BATTERY_LOW on"]);
   });
 
+  it("every event is resident activity, low_battery included (datasheets README)", () => {
+    for (const evt of ["press", "long_press", "fall", "cancel", "low_battery"]) {
+      const s = ec200.parse({ t: "evt", seq: 1, ts: 1, evt, bat: 80, rssi: -60 }) as Ec200Sample;
+      expect(ec200.isActivity(s)).toBe(true);
+    }
+  });
+
+  it("a low_battery event raises BATTERY_LOW even with bat 40; a later reading at 20 % or more clears it", () => {
+    const ctx = new RecordingContext();
+    const state = ec200.initialState();
+    const msg = (extra: object) =>
+      ec200.parse({ seq: 1, ts: 1, bat: 40, rssi: -60, ...extra }) as Ec200Sample;
+    ec200.rules(msg({ t: "evt", evt: "low_battery" }), state, settings, ctx);
+    expect(ctx.calls).toEqual(["BATTERY_LOW on"]);
+    ec200.rules(msg({ t: "hb" }), state, settings, ctx);
+    expect(ctx.calls).toEqual(["BATTERY_LOW on", "BATTERY_LOW off"]);
+  });
+
   it("a heartbeat is telemetry and not resident activity", () => {
     const s = ec200.parse({ t: "hb", seq: 1, ts: 1, bat: 80, rssi: -60 }) as Ec200Sample;
     expect(ec200.lane(s)).toBe(LANE_TELEMETRY);
@@ -163,7 +220,15 @@ describe("DS-10 profile", () => {
       ds10.parse(
         JSON.parse('{"t":"state","seq":77,"ts":1763798400456,"contact":"open","tamper":false,"bat":64}'),
       ),
-    ).toEqual({ t: "state", seq: 77, ts: 1763798400456, contact: "open", tamper: false, bat: 64 });
+    ).toEqual({
+      t: "state",
+      seq: 77,
+      ts: 1763798400456,
+      contact: "open",
+      tamper: false,
+      bat: 64,
+      dropped: [],
+    });
   });
 
   it("refuses a bad contact value and a non-boolean tamper", () => {
@@ -175,14 +240,32 @@ describe("DS-10 profile", () => {
     );
   });
 
-  it("refuses ts, seq and bat outside the datasheet's ranges as out-of-range", () => {
+  it("refuses a seq outside uint32; ts and bat out of range are dropped, the message taken in", () => {
     const base = { t: "state", seq: 1, ts: 1, contact: "open", tamper: false, bat: 64 };
-    for (const field of [{ ts: 1e308 }, { ts: -5 }, { seq: 2 ** 32 }, { bat: 101 }, { bat: -1 }]) {
-      expect(ds10.parse({ ...base, ...field })).toMatchObject({ rejected: true, reason: "out-of-range" });
+    expect(ds10.parse({ ...base, seq: 2 ** 32 })).toMatchObject({ rejected: true, reason: "out-of-range" });
+    for (const [field, name] of [
+      [{ ts: 1e308 }, "ts"],
+      [{ ts: -5 }, "ts"],
+      [{ bat: 101 }, "bat"],
+      [{ bat: -1 }, "bat"],
+    ] as const) {
+      const s = ds10.parse({ ...base, ...field }) as Ds10Sample;
+      expect(s.dropped).toEqual([expect.objectContaining({ field: name, reason: "field-out-of-range" })]);
+      expect(ds10.quality?.(s, ds10.initialState())).toBe("field-dropped");
     }
-    expect(
-      isRejection(ds10.parse({ ...base, seq: 2 ** 32 - 1, ts: Number.MAX_SAFE_INTEGER, bat: 100 })),
-    ).toBe(false);
+    const s = ds10.parse({ ...base, seq: 2 ** 32 - 1, ts: Number.MAX_SAFE_INTEGER, bat: 100 }) as Ds10Sample;
+    expect(s.dropped).toEqual([]);
+  });
+
+  it("a tamper with bat 101 still raises TAMPER; the battery is left out of the reading", () => {
+    const s = ds10.parse({ t: "hb", seq: 1, ts: 1, contact: "closed", tamper: true, bat: 101 }) as Ds10Sample;
+    expect(isRejection(s)).toBe(false);
+    const ctx = new RecordingContext();
+    const state = ds10.initialState();
+    ds10.rules(s, state, settings, ctx);
+    expect(ctx.calls).toEqual(["TAMPER on"]);
+    expect(ds10.lane(s)).toBe(LANE_ALERT);
+    expect(ds10.metrics(s, state)).not.toHaveProperty("battery");
   });
 
   it("a bouncing contact (open/closed/open within 200 ms) is one opening with one hold timer", () => {

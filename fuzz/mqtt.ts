@@ -298,11 +298,12 @@ const isInt = (v: unknown, min: number, max: number) =>
 /** The datasheet's ranges, checked on every sample the ingest lets through. */
 function checkSample(model: Model, s: Record<string, unknown>): void {
   invariant(isInt(s.seq, 0, 0xffff_ffff), `accepted seq ${String(s.seq)} outside uint32`);
+  // A side field out of range is dropped (null), never passed on; ts then reads 0 (no valid clock).
   invariant(isInt(s.ts, 0, TS_MAX), `accepted ts ${String(s.ts)} outside 0..2^53-1`);
-  invariant(isInt(s.bat, 0, 100), `accepted bat ${String(s.bat)} outside 0..100`);
+  invariant(s.bat === null || isInt(s.bat, 0, 100), `accepted bat ${String(s.bat)} outside 0..100`);
   if (model === "ec200") {
     invariant(s.t === "evt" || s.t === "hb", `accepted t ${String(s.t)}`);
-    invariant(isInt(s.rssi, -120, 0), `accepted rssi ${String(s.rssi)} outside -120..0`);
+    invariant(s.rssi === null || isInt(s.rssi, -120, 0), `accepted rssi ${String(s.rssi)} outside -120..0`);
     invariant(
       s.t === "hb"
         ? s.evt === null

@@ -835,10 +835,12 @@ export class Gateway {
     this.metrics.recordLatency(entry.lane, this.clock.monotonic() - entry.receivedMono);
     // null: a device without a clock (polled); 0: a device that lost its clock (battery change).
     const ts = profile.deviceTime(sample);
+    // What is wrong with the values first: a consumer must not chart a dropped or implausible reading.
     const quality: Quality =
-      ts !== null && (ts === 0 || Math.abs(ts - entry.receivedAt) > this.clockSkewToleranceMs)
+      profile.quality?.(sample, device.ruleState) ??
+      (ts !== null && (ts === 0 || Math.abs(ts - entry.receivedAt) > this.clockSkewToleranceMs)
         ? "device-clock-invalid"
-        : "good";
+        : "good");
     this.publisher.telemetry(
       device,
       entry.receivedAt,

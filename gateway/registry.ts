@@ -5,7 +5,7 @@
  */
 
 import { type DeviceModel, SiteTime } from "../core/index.js";
-import type { AnyProfile, DeviceSettings } from "../devices/index.js";
+import { type AnyProfile, DEFAULT_LOST_RULE, type DeviceSettings, mqttLostRule } from "../devices/index.js";
 import type { AlertSubject } from "./alerts/alert.js";
 import { deviceProfile } from "./config/device-profiles.js";
 import type { Config, DeviceConfig, HouseholdConfig } from "./config/schema.js";
@@ -141,9 +141,10 @@ export class DeviceEntry implements AlertSubject {
     return this.lostTimer !== null;
   }
 
-  /** Silent for 2 heartbeat intervals plus the grace: lost (datasheets). */
+  /** Silent this long: lost, by the model's datasheet (EC-200, DS-10: 2 intervals plus the grace; GD-2: 3 intervals). */
   lostAfterMs(graceMs: number): number {
-    return 2 * this.settings.heartbeatIntervalMs + graceMs;
+    const rule = this.profile.transport === "mqtt" ? mqttLostRule(this.profile) : DEFAULT_LOST_RULE;
+    return rule.heartbeats * this.settings.heartbeatIntervalMs + (rule.plusGrace ? graceMs : 0);
   }
 }
 

@@ -16,6 +16,9 @@ export type RejectReason =
   | "bad-field"
   // an integer outside the datasheet's range (devices/fields.ts)
   | "out-of-range"
+  // a side field dropped from a message that was taken in (devices/fields.ts DroppedField)
+  | "field-out-of-range"
+  | "field-bad-type"
   | "duplicate-seq"
   | "bad-ack"
   | "unknown-alert"

@@ -61,6 +61,21 @@ describe("Supervisor reload support", () => {
     expect(lostRaised()).toBe(true);
   });
 
+  it("each model is lost as its datasheet says: EC-200 2 intervals + grace, GD-2 3 intervals", () => {
+    const next = config((c) => {
+      c.devices?.push({ id: "k-1", model: "gd2", password: "y", heartbeatInterval: "120s" });
+    });
+    const k1 = registry.addDevice(next.devices[1] as Config["devices"][number], next);
+    supervisor.track(k1);
+    expect((registry.devices.get("p-1") as DeviceEntry).lostAfterMs(60_000)).toBe(2 * 300_000 + 60_000);
+    // "silent for 3 heartbeat intervals": 360 s, where 2 x 120 s + 60 s would be 300 s.
+    expect(k1.lostAfterMs(60_000)).toBe(360_000);
+    clock.advance(6 * MIN - 1_000);
+    expect(engine.find("k-1", "DEVICE_LOST")).toBeUndefined();
+    clock.advance(2_000);
+    expect(engine.find("k-1", "DEVICE_LOST")).toBeDefined();
+  });
+
   it("a longer lost grace postpones a pending deadline", () => {
     const p1 = registry.devices.get("p-1") as DeviceEntry;
     const before = p1.lostAfterMs(supervisor.lostGrace);

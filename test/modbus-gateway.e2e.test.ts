@@ -4,6 +4,7 @@
  * MQTT; operator commands -> bus -> result topic.
  */
 import { afterEach, describe, expect, it } from "vitest";
+import { type Lv4State, lv4Reserve } from "../devices/lv4.js";
 import { validateConfig } from "../gateway/config/load.js";
 import type { ConfigInput } from "../gateway/config/schema.js";
 import { Gateway } from "../gateway/gateway.js";
@@ -11,6 +12,7 @@ import { createLogger } from "../gateway/log.js";
 import type { LinkFactory } from "../gateway/southbound/modbus.js";
 import { MemoryLine, TcpLink } from "../protocols/links/index.js";
 import { Gk3Controller } from "../sim/modbus/gk3.js";
+import { Lv4Sensor } from "../sim/modbus/lv4.js";
 import { Mfs8Panel } from "../sim/modbus/mfs8.js";
 import { RtuSlaveServer } from "../sim/modbus/rtu-server.js";
 import { ModbusTcpSlaveServer } from "../sim/modbus/tcp-server.js";
@@ -352,5 +354,58 @@ describe("Modbus devices through the gateway", () => {
     ).rejects.toThrow(
       /bus "rs485-1": poll plan needs 100\.0 polls\/s but the line carries at most 9\.5 polls\/s/,
     );
+  });
+});
+
+describe("an LV-4 on the RTU bus: the reserve defaults to the sensor's own low set-point", () => {
+  it("reads holding register 0 (fn 0x03) beside its polls, and again after set_low", async () => {
+    const line = new MemoryLine("rs485-1");
+    const sensor = new Lv4Sensor({ unit: 9, lowSetPointMm: 3000, levelMm: 3600 });
+    const rtu = new RtuSlaveServer(line.b);
+    rtu.add(sensor);
+    await rtu.start();
+    const config = validateConfig(
+      {
+        site: { id: SITE },
+        mqtt: { listeners: [{ host: "127.0.0.1", port: 0 }] },
+        operators: [OPS],
+        buses: [
+          { id: "rs485-1", type: "rtu", path: "/dev/null-memory", baudRate: 115200, turnaround: "5ms" },
+        ],
+        devices: [{ id: "tank-1", model: "lv4", bus: "rs485-1", unit: 9, pollInterval: "100ms" }],
+        metrics: { enabled: false },
+        log: { level: "silent" },
+        storage: { enabled: false },
+      },
+      "test",
+    );
+    const gw = await Gateway.start({
+      config,
+      logger: createLogger({ level: "silent" }),
+      modbusLinks: () => line.a,
+    });
+    const ops = await connect(gw, OPS.name, OPS.password);
+    try {
+      await ops.subscribe(`linli/${SITE}/#`);
+      const setPoint = () =>
+        (gw.registry.devices.get("tank-1")?.ruleState as Lv4State | undefined)?.lowSetPoint;
+      const until = async (want: number) => {
+        const deadline = Date.now() + 10_000;
+        while (setPoint() !== want) {
+          if (Date.now() > deadline) throw new Error(`set-point ${setPoint()}, expected ${want}`);
+          await sleep(10);
+        }
+      };
+      await until(3000);
+      expect(lv4Reserve({ reserve: null }, 4000, setPoint())).toBe(3000);
+      await ops.publish(`linli/${SITE}/cmd/tank-1/set_low`, '{"id":"s-1","value":3200}');
+      const res = await ops.waitFor((m) => m.topic === `linli/${SITE}/cmd/tank-1/set_low/result`);
+      expect(res.json()).toMatchObject({ ok: true });
+      await until(3200);
+    } finally {
+      await ops.end();
+      await gw.stop();
+      await rtu.stop();
+    }
   });
 });

@@ -1,10 +1,12 @@
 /**
  * Topic rules (docs/security.md "Access matrix") over a real gateway: no retained operator requests, wills
- * judged as publishes, device fields range-checked per datasheet.
+ * judged as publishes, device fields range-checked per datasheet (a side field never refuses an event).
  */
+
+import { Encoder } from "cbor-x";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { Gateway } from "../gateway/gateway.js";
-import { connect, OPS, pendantMsg, SITE, startGateway, type TestClient } from "./support/harness.js";
+import { connect, doorMsg, OPS, pendantMsg, SITE, startGateway, type TestClient } from "./support/harness.js";
 
 describe("topic rules over a real gateway", () => {
   let gw: Gateway;
@@ -89,14 +91,12 @@ describe("topic rules over a real gateway", () => {
     expect(result.json()).toMatchObject({ ok: true, result: "acknowledged" });
   });
 
-  it.each([
-    ["ts 1e308", '{"t":"hb","seq":1,"ts":1e308,"bat":87,"rssi":-71}'],
-    ["seq 2^32", '{"t":"hb","seq":4294967296,"ts":1763798400123,"bat":87,"rssi":-71}'],
-    ["bat 101", '{"t":"hb","seq":1,"ts":1763798400123,"bat":101,"rssi":-71}'],
-    ["rssi -121", '{"t":"hb","seq":1,"ts":1763798400123,"bat":87,"rssi":-121}'],
-  ])("%s is refused as out-of-range and counted", async (_, payload) => {
+  it("a seq outside uint32 is refused as out-of-range and counted", async () => {
     const p = await client("p-1", "pw-p1");
-    await p.publish("devices/ec200/p-1/up", payload);
+    await p.publish(
+      "devices/ec200/p-1/up",
+      '{"t":"hb","seq":4294967296,"ts":1763798400123,"bat":87,"rssi":-71}',
+    );
     expect(gw.counters.rejected("ec200", "out-of-range")).toBe(1);
     // Refused, not accepted: no telemetry; the next valid message still goes through.
     await p.publish("devices/ec200/p-1/up", pendantMsg(2, null, { bat: 55 }));
@@ -105,5 +105,55 @@ describe("topic rules over a real gateway", () => {
     await ops.waitFor((m) => m.topic.includes("/telemetry/") && battery(m) === 55);
     // One topic keeps its order: had the refused message been taken in, its reading would be here first.
     expect(ops.on("/telemetry/").map(battery)).toEqual([55]);
+  });
+
+  it.each([
+    ["ts 1e308", { ts: 1e308 }, "ts", "field-out-of-range"],
+    ["bat 101", { bat: 101 }, "bat", "field-out-of-range"],
+    ["rssi -121", { rssi: -121 }, "rssi", "field-out-of-range"],
+    ["bat 87.5", { bat: 87.5 }, "bat", "field-bad-type"],
+  ])("a press with %s raises its call; the field is dropped and counted", async (_, extra, field, reason) => {
+    const p = await client("p-1", "pw-p1");
+    await p.publish("devices/ec200/p-1/up", pendantMsg(1, "press", extra));
+    const alert = await ops.waitFor((m) => m.topic === `linli/${SITE}/alerts/p1/EMERGENCY_CALL/p-1`);
+    expect(alert.json()).toMatchObject({ state: "active-unacknowledged" });
+    const reading = (await ops.waitFor((m) => m.topic.includes("/telemetry/"))).json();
+    expect(reading.quality).toBe("field-dropped");
+    if (field === "ts") expect(reading.deviceTime).toBeNull();
+    else expect(reading.metrics).not.toHaveProperty(field === "bat" ? "battery" : "rssi");
+    expect(gw.counters.rejected("ec200", reason)).toBe(1);
+    expect(gw.counters.rejected("ec200", "out-of-range")).toBe(0);
+  });
+
+  it.each([
+    ["2^64-1 in JSON", '{"t":"evt","seq":6100,"ts":18446744073709551615,"evt":"fall","bat":80,"rssi":-60}'],
+    [
+      "2^53+1 in CBOR",
+      new Encoder({ useRecords: false, variableMapSize: true, largeBigIntToFloat: false }).encode({
+        t: "evt",
+        seq: 6100,
+        ts: 2n ** 53n + 1n,
+        evt: "fall",
+        bat: 80,
+        rssi: -60,
+      }),
+    ],
+  ])(
+    "a fall whose ts is a uint64 beyond 2^53-1 (%s) raises FALL_DETECTED; the device clock is invalid",
+    async (_, payload) => {
+      const p = await client("p-1", "pw-p1");
+      await p.publish("devices/ec200/p-1/up", payload);
+      await ops.waitFor((m) => m.topic === `linli/${SITE}/alerts/p1/FALL_DETECTED/p-1`);
+      const reading = (await ops.waitFor((m) => m.topic.includes("/telemetry/"))).json();
+      expect(reading).toMatchObject({ deviceTime: null, quality: "device-clock-invalid" });
+      expect(gw.counters.snapshot().rejections.ec200 ?? {}).toEqual({});
+    },
+  );
+
+  it("a DS-10 tamper with bat 101 raises TAMPER; the battery is dropped and counted", async () => {
+    const d = await client("d-1", "pw-d1");
+    await d.publish("devices/ds10/d-1/up", doorMsg(1, "closed", { tamper: true, bat: 101 }));
+    await ops.waitFor((m) => m.topic === `linli/${SITE}/alerts/p2/TAMPER/d-1`);
+    expect(gw.counters.rejected("ds10", "field-out-of-range")).toBe(1);
   });
 });

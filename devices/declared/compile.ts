@@ -352,6 +352,10 @@ function rulesCore(doc: DeclaredProfileDoc) {
       return out;
     },
 
+    // Readings during the device's test, and a jump not yet believed, are flagged, not reported as real.
+    quality: (_s: DeclaredSample, st: DeclaredState) =>
+      st.testing ? "self-test" : st.spikes.some((sp) => sp.suspect) ? "suspect" : null,
+
     initialState: (): DeclaredState => ({
       alarms: alarms.map(() => ({
         threshold: null,

@@ -80,6 +80,25 @@ describe("AlertEngine", () => {
     expect(engine.contextFor(pendant).markCancelled(["EMERGENCY_CALL"])).toBe(0);
   });
 
+  it("a press after the resident's cancel is a call again: the cancelled mark is cleared", () => {
+    press();
+    engine.contextFor(pendant).markCancelled(["EMERGENCY_CALL", "FALL_DETECTED"]);
+    clock.advance(5_000);
+    engine.contextFor(pendant).raise("EMERGENCY_CALL", {
+      priority: 1,
+      causes: ["long_press"],
+      urgent: true,
+      windowMs: WINDOW,
+    });
+    expect(events.at(-1)).toMatchObject({ t: "repeated", count: 2 });
+    expect(engine.find(pendant.id, "EMERGENCY_CALL")?.view()).toMatchObject({
+      cancelledByResident: false,
+      urgent: true,
+    });
+    // A later cancel marks it again.
+    expect(engine.contextFor(pendant).markCancelled(["EMERGENCY_CALL"])).toBe(1);
+  });
+
   it("a condition with an on-delay raises only if it still holds when the delay ends", () => {
     const ctx = () => engine.contextFor(door);
     ctx().condition("DOOR_HELD_OPEN", true, { priority: 3, onDelayMs: 600_000 });

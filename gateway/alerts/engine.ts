@@ -432,6 +432,8 @@ export class AlertEngine {
     // Same call: an open alert (within its window, or not yet closed by an operator).
     if (existing) {
       if (opts.urgent) existing.urgent = true;
+      // EC-200: `cancel` marks the call; a press or fall after it is the resident calling again.
+      existing.cancelledByResident = false;
       existing.windowUntil = now + opts.windowMs;
       this.armWindow(existing);
       const t = existing.occur(now, opts.causes ?? []);

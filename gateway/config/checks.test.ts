@@ -20,6 +20,34 @@ function overBudget(): string {
 }
 
 describe("config checks (the same for config check, start and reload)", () => {
+  it("plans a bus with its slowest model's turnaround: an LV-4 (80 ms) among MFS-8 panels", () => {
+    const bus = (extra: string, lv4: boolean) =>
+      [
+        "site:",
+        "  id: s1",
+        "buses:",
+        "  - id: b1",
+        "    type: rtu",
+        "    path: /dev/null",
+        ...(extra ? [extra] : []),
+        "devices:",
+        ...Array.from(
+          { length: 7 },
+          (_, i) => `  - { id: f${i}, model: mfs8, bus: b1, unit: ${i + 1}, pollInterval: 1s }`,
+        ),
+        lv4
+          ? "  - { id: t1, model: lv4, bus: b1, unit: 9, pollInterval: 1s }"
+          : "  - { id: f8, model: mfs8, bus: b1, unit: 9, pollInterval: 1s }",
+      ].join("\n");
+    // Eight polls a second at 9600 8E1 fit with the MFS-8's 50 ms, not with the LV-4's 80 ms.
+    expect(problems(bus("", false))).toEqual([]);
+    expect(problems(bus("", true))).toEqual([
+      expect.objectContaining({ path: "buses[0]", message: expect.stringContaining("turnaround 80 ms") }),
+    ]);
+    // A measured turnaround in the config is what the plan uses.
+    expect(problems(bus("    turnaround: 20ms", true))).toEqual([]);
+  });
+
   it("names every problem in one pass, each with its line: schema, ports, budget, references", () => {
     const yaml = [
       "site:",

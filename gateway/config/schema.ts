@@ -4,7 +4,15 @@
  * instead of silently ignored.
  */
 import { z } from "zod";
-import { duration, durationOrZero, label, optionalDuration, password, topicId } from "../../core/index.js";
+import {
+  duration,
+  durationOrZero,
+  label,
+  optionalDuration,
+  optionalDurationOrZero,
+  password,
+  topicId,
+} from "../../core/index.js";
 import {
   type AnyProfile,
   type DeclaredProfileDoc,
@@ -130,7 +138,10 @@ const serialBus = z.strictObject({
     description: "Reply timeout per attempt (MFS-8: answers within 50 ms, allow 100+)",
   }),
   retries: z.number().int().min(0).max(5).default(1),
-  turnaround: durationOrZero("50ms").meta({ description: "Slave turnaround assumed by the line budget" }),
+  turnaround: optionalDurationOrZero().meta({
+    description:
+      "Slave turnaround assumed by the line budget (a measured figure); default: the largest of the bus's models' datasheet figures (MFS-8 50 ms, LV-4 80 ms)",
+  }),
   acceptDegradation: z.boolean().default(false).meta({
     description: "Start even if the poll plan needs more than the line can carry (polls will run late)",
   }),
@@ -153,7 +164,8 @@ const alerts = z.strictObject({
     description: "A second press within this window is the same call",
   }),
   lostGrace: durationOrZero("60s").meta({
-    description: "DEVICE_LOST after 2 heartbeat intervals plus this grace",
+    description:
+      "DEVICE_LOST after 2 heartbeat intervals plus this grace, for models whose datasheet adds it (EC-200, DS-10; the GD-2 is lost after 3 intervals)",
   }),
   welfarePeriod: duration("24h"),
   batteryLowPercent: z.number().int().min(1).max(100).default(15),

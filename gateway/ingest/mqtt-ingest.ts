@@ -92,6 +92,15 @@ export class MqttIngest {
       this.refuse(device, sample.reason as RejectReason, sample.detail, done);
       return;
     }
+    for (const d of profile.droppedFields?.(sample) ?? []) {
+      this.counters.reject(device.model, d.reason);
+      this.log.warn(
+        device.id,
+        d.reason,
+        { deviceId: device.id, model: device.model, reason: d.reason, field: d.field, detail: d.detail },
+        "uplink field dropped, message taken in",
+      );
+    }
     const lane = profile.lane(sample);
     if (this.rateGate !== null && !this.rateGate(device, lane === LANE_P1)) {
       // Acknowledged like any refused message: the device must not re-send what it sends too fast.

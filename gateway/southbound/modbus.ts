@@ -45,6 +45,9 @@ import type { Counters } from "../stats.js";
 import type { Supervisor } from "../supervision.js";
 import { type BusPlace, describeLinkEvent, describePollFailure } from "./diagnosis.js";
 
+/** A setting read that failed is tried again this soon (not at the next refresh, minutes away). */
+const SETTING_RETRY_MS = 30_000;
+
 /** What the bus made of a command (a command its model refuses never reaches it: a `Rejection`). */
 export type CommandOutcome =
   | { ok: true }
@@ -80,6 +83,8 @@ export class ModbusSouthbound {
   private readonly buses = new Map<string, BusUnit>();
   /** Polled samples refused by a full alert lane: one per device, the newest wins (polled state is current state). */
   private readonly held = new Map<DeviceEntry, { lane: LaneId; sample: unknown; at: number }>();
+  /** Per device, when each of its setting registers is next read (monotonic ms). */
+  private readonly settingDue = new Map<DeviceEntry, Map<string, number>>();
   /** Where each polled device hangs (for log lines that name the bus and the place). */
   private readonly unitByDevice = new Map<DeviceEntry, BusUnit>();
 
@@ -168,6 +173,7 @@ export class ModbusSouthbound {
     }
     for (const d of [...change.removed, ...change.repoll]) {
       this.held.delete(d);
+      this.settingDue.delete(d);
       for (const [key, unit] of this.buses) {
         const i = unit.devices.indexOf(d);
         if (i < 0) continue;
@@ -186,6 +192,7 @@ export class ModbusSouthbound {
       unit.devices.push(d);
       this.unitByDevice.set(d, unit);
       unit.poller.add(this.pollSpec(d, undefined));
+      this.settingDue.delete(d);
     }
     for (const unit of fresh) {
       unit.poller.start();
@@ -233,6 +240,7 @@ export class ModbusSouthbound {
       unit: unitOf(device),
       fn: profile.fn,
       periodMs: device.settings.pollIntervalMs,
+      ...(profile.turnaroundMs !== undefined ? { turnaroundMs: profile.turnaroundMs } : {}),
       phaseMs,
       ranges: pointRanges(profile.points),
       maxGap: profile.maxGap,
@@ -288,7 +296,11 @@ export class ModbusSouthbound {
         ? { fn: 5, unit: u, address: write.address, value: write.value !== 0 }
         : { fn: 6, unit: u, address: write.address, value: write.value };
     const result = await unit.bus.request(request, { priority: "command" });
-    if (result.ok) return { ok: true };
+    if (result.ok) {
+      // A set-point the rules read (LV-4 set_low): read it back now rather than at the next refresh.
+      if (request.fn === 6) this.readSettings(device, request.address);
+      return { ok: true };
+    }
     const f = result.failure;
     if (f.kind === "exception") return { ok: false, error: "exception", exception: f.name, code: f.code };
     return { ok: false, error: f.kind };
@@ -334,7 +346,11 @@ export class ModbusSouthbound {
       bus,
       clock: this.clock,
       onResult: this.onResult,
-      line: { settings, turnaroundMs: b.turnaround, acceptDegradation: b.acceptDegradation },
+      line: {
+        settings,
+        ...(b.turnaround !== undefined ? { turnaroundMs: b.turnaround } : {}),
+        acceptDegradation: b.acceptDegradation,
+      },
     });
     return { bus, poller, devices: [], place };
   }
@@ -379,6 +395,7 @@ export class ModbusSouthbound {
     }
     device.missedPolls = 0;
     this.counters.message(device.model);
+    this.readSettings(device);
     let sample: unknown;
     try {
       sample = decodePollSample(profile, result.blocks);
@@ -400,6 +417,42 @@ export class ModbusSouthbound {
     device.lastPolled = sample;
     this.offer(device, lane, sample, result.at);
   };
+
+  /**
+   * Reads the profile's setting registers that are due (first after the device's first good poll:
+   * the link is open then), or after a write to `writtenAddress` that one at once, and hands each
+   * value to the rules' state. A failed read is tried again
+   * after SETTING_RETRY_MS; until then the last value read stays.
+   */
+  private readSettings(device: DeviceEntry, writtenAddress?: number): void {
+    const profile = device.profile as ModbusDeviceProfile;
+    const reads = profile.settingReads;
+    const unit = this.unitByDevice.get(device);
+    if (!reads || reads.length === 0 || !profile.applySetting || !unit) return;
+    let due = this.settingDue.get(device);
+    if (!due) {
+      due = new Map();
+      this.settingDue.set(device, due);
+    }
+    const now = this.clock.monotonic();
+    for (const r of reads) {
+      const written = writtenAddress !== undefined && r.fn === 3 && r.address === writtenAddress;
+      if (!written && (due.get(r.name) ?? 0) > now) continue;
+      due.set(r.name, now + r.refreshMs);
+      const retry = () => due.set(r.name, this.clock.monotonic() + SETTING_RETRY_MS);
+      unit.bus
+        .request(
+          { fn: r.fn, unit: unitOf(device), address: r.address, count: 1 },
+          { key: `${device.id}/setting/${r.name}` },
+        )
+        .then((res) => {
+          if (device.removed || this.unitByDevice.get(device) !== unit) return;
+          const word = res.ok ? res.words?.[0] : undefined;
+          if (word === undefined) retry();
+          else profile.applySetting?.(device.ruleState, r.name, word);
+        }, retry);
+    }
+  }
 
   private logPollFailure(device: DeviceEntry, failure: ModbusFailure): void {
     const unit = this.unitByDevice.get(device);
@@ -461,13 +514,17 @@ export function lineBudgetProblems(config: Config): string[] {
       if (!("bus" in d) || d.bus !== b.id) continue;
       const profile = deviceProfile(d, config) as ModbusDeviceProfile;
       const reads = coalesceRanges(pointRanges(profile.points), MAX_READ_REGISTERS, profile.maxGap);
-      plan.push({ perSecond: 1000 / d.pollInterval, readCounts: reads.map((r) => r.count) });
+      plan.push({
+        perSecond: 1000 / d.pollInterval,
+        readCounts: reads.map((r) => r.count),
+        ...(profile.turnaroundMs !== undefined ? { turnaroundMs: profile.turnaroundMs } : {}),
+      });
     }
     if (plan.length === 0) continue;
     const settings = { baudRate: b.baudRate, parity: b.parity, stopBits: b.stopBits, dataBits: 8 as const };
     try {
       checkLineBudget(b.id, settings, plan, {
-        turnaroundMs: b.turnaround,
+        ...(b.turnaround !== undefined ? { turnaroundMs: b.turnaround } : {}),
         acceptDegradation: b.acceptDegradation,
       });
     } catch (err) {

@@ -6,9 +6,10 @@
  *
  * One transaction = request frame + reply frame on the wire, two silent
  * intervals (one before each frame, MB serial V1.02 §2.5.1.1), and the slave's
- * turnaround. Turnaround assumption: 50 ms by default, the MFS-8 datasheet's
- * worst case ("answers within 50 ms"); configure a measured figure to plan
- * closer to the wire (with 0 ms the datasheet's "about 18 reads per second" appears).
+ * turnaround. Turnaround assumption: the largest of the slaves' own on the bus
+ * (their datasheets: MFS-8 "answers within 50 ms", LV-4 "within 80 ms"; 50 ms for
+ * a slave that states none); configure a measured figure to plan closer to the
+ * wire (with 0 ms the datasheet's "about 18 reads per second" appears).
  */
 import { bitsPerChar, type SerialSettings } from "../links/serial.js";
 import { MAX_READ_REGISTERS } from "./pdu.js";
@@ -21,6 +22,14 @@ export interface PlannedPoll {
   perSecond: number;
   /** One entry per read a poll makes: register counts after coalescing. */
   readCounts: readonly number[];
+  /** The slave's turnaround by its datasheet, ms; omitted: DEFAULT_TURNAROUND_MS. */
+  turnaroundMs?: number;
+}
+
+/** The bus's turnaround: its slowest slave's (a single turnaround stands for the whole line). */
+export function planTurnaroundMs(plan: readonly PlannedPoll[]): number {
+  if (plan.length === 0) return DEFAULT_TURNAROUND_MS;
+  return Math.max(...plan.map((p) => p.turnaroundMs ?? DEFAULT_TURNAROUND_MS));
 }
 
 export interface LineBudget {
@@ -71,7 +80,7 @@ export function lineBudget(
   bus: string,
   line: SerialSettings,
   plan: readonly PlannedPoll[],
-  turnaroundMs: number = DEFAULT_TURNAROUND_MS,
+  turnaroundMs: number = planTurnaroundMs(plan),
 ): LineBudget {
   let demand = 0;
   let busyMsPerSec = 0;
@@ -99,7 +108,7 @@ export function checkLineBudget(
   plan: readonly PlannedPoll[],
   options: { turnaroundMs?: number; acceptDegradation?: boolean } = {},
 ): LineBudget {
-  const budget = lineBudget(bus, line, plan, options.turnaroundMs ?? DEFAULT_TURNAROUND_MS);
+  const budget = lineBudget(bus, line, plan, options.turnaroundMs ?? planTurnaroundMs(plan));
   if (budget.utilisation > 1 && !options.acceptDegradation) throw new LineBudgetError(budget);
   return budget;
 }

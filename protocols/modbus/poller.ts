@@ -12,7 +12,7 @@
  */
 import { type Clock, type ClockTimer, systemClock } from "../../core/index.js";
 import type { SerialSettings } from "../links/serial.js";
-import { checkLineBudget, DEFAULT_TURNAROUND_MS, type LineBudget, type PlannedPoll } from "./budget.js";
+import { checkLineBudget, type LineBudget, type PlannedPoll } from "./budget.js";
 import type { ModbusBus, ModbusFailure, PreparedRequest } from "./bus.js";
 import { MAX_READ_REGISTERS } from "./pdu.js";
 
@@ -28,6 +28,8 @@ export interface PollDevice {
   /** 3 holding registers, 4 input registers. */
   fn: 3 | 4;
   periodMs: number;
+  /** The slave's turnaround by its datasheet, ms (the line budget plans with the bus's largest). */
+  turnaroundMs?: number;
   /** Offset of the first deadline from start(); default: devices spread evenly over their period. */
   phaseMs?: number;
   /** Registers wanted; overlapping and adjacent ranges are merged into reads of at most 125. */
@@ -65,7 +67,7 @@ export type PollResult =
 
 export interface LinePlanOptions {
   settings: SerialSettings;
-  /** Slave turnaround for the budget, ms. Default 50 (MFS-8 worst case). */
+  /** Slave turnaround for the budget, ms (a measured figure). Default: the largest of the devices' own. */
   turnaroundMs?: number;
   /** Run a plan that exceeds the line's capacity (polls will be late and skipped). */
   acceptDegradation?: boolean;
@@ -184,6 +186,7 @@ export class ModbusPoller {
     return this.items.map((s) => ({
       perSecond: 1000 / s.device.periodMs,
       readCounts: s.reads.map((r) => r.count),
+      ...(s.device.turnaroundMs !== undefined ? { turnaroundMs: s.device.turnaroundMs } : {}),
     }));
   }
 
@@ -193,7 +196,7 @@ export class ModbusPoller {
     const line = this.options.line;
     if (line) {
       this.budget = checkLineBudget(this.bus.name, line.settings, this.plan(), {
-        turnaroundMs: line.turnaroundMs ?? DEFAULT_TURNAROUND_MS,
+        ...(line.turnaroundMs !== undefined ? { turnaroundMs: line.turnaroundMs } : {}),
         acceptDegradation: line.acceptDegradation ?? false,
       });
     }

@@ -75,6 +75,13 @@ describe("LV-4 simulator on an RTU line, byte-exact per datasheet", () => {
     expect(await ask(withCrc("09 03 00 00 00 01"))).toMatch(/^09 03 02 0B B8/);
   });
 
+  it("a read beyond the listed registers is exception 0x02 whatever the quantity (datasheet)", async () => {
+    const s = new Lv4Sensor({ unit: 9 });
+    expect(toHex(s.handle(hex("04 00 00 00 7E")))).toBe("84 02");
+    expect(toHex(s.handle(hex("03 00 00 00 7E")))).toBe("83 02");
+    expect(toHex(s.handle(hex("04 00 00 00 00")))).toBe("84 03");
+  });
+
   it("set-points out of range are exception 0x03 and change nothing", async () => {
     const clock = new FakeClock();
     const s = datasheetSensor(clock);

@@ -317,8 +317,9 @@ export class Lv4Sensor implements SimSlave {
         if (pdu.length !== 5) return exceptionPdu(fn, EX_ILLEGAL_DATA_VALUE);
         const address = u16at(pdu, 1);
         const count = u16at(pdu, 3);
-        // MB app V1.1b3 §6.3/6.4: quantity first (0x03), then the address range (0x02).
-        if (count < 1 || count > 125) return exceptionPdu(fn, EX_ILLEGAL_DATA_VALUE);
+        // Datasheet: "Outside the listed addresses: exception 0x02", whatever the quantity (a read
+        // of 126 is outside them); only a read of no register is an illegal value.
+        if (count < 1) return exceptionPdu(fn, EX_ILLEGAL_DATA_VALUE);
         const size = fn === 0x04 ? INPUT_COUNT : HOLDING_COUNT;
         if (address + count > size) return exceptionPdu(fn, EX_ILLEGAL_DATA_ADDRESS);
         if (fn === 0x03) return readReplyPdu(fn, this.holdingRegisters().slice(address, address + count));

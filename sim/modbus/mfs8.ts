@@ -146,8 +146,11 @@ export class Mfs8Panel implements SimSlave {
     this.slots = slots;
   }
 
+  /** Crossing the panel's threshold changes status bit 3, an alarm change: the event counter moves. */
   setPressure(mpa: number): void {
+    const wasLow = this.pressureMpa < this.panelThreshold;
     this.pressureMpa = mpa;
+    if (mpa < this.panelThreshold !== wasLow) this.events++;
   }
 
   setFault(code: number): void {
@@ -240,8 +243,10 @@ export class Mfs8Panel implements SimSlave {
         if (pdu.length !== 5) return exceptionPdu(fn, EX_ILLEGAL_DATA_VALUE);
         const address = u16at(pdu, 1);
         const count = u16at(pdu, 3);
-        // MB app V1.1b3 §6.3 (and Figure 13): quantity checked first (0x03), then the address range (0x02).
-        if (count < 1 || count > 125) return exceptionPdu(fn, EX_ILLEGAL_DATA_VALUE);
+        // Datasheet: "A read outside registers 0-13 gets exception 0x02", whatever the quantity (a
+        // read of 126 from 0 is outside them: the panel answers 0x02 where MB app §6.3 would say
+        // 0x03). Only a read of no register at all is an illegal value.
+        if (count < 1) return exceptionPdu(fn, EX_ILLEGAL_DATA_VALUE);
         if (address + count > REGISTER_COUNT) return exceptionPdu(fn, EX_ILLEGAL_DATA_ADDRESS);
         return readReplyPdu(fn, this.registers().slice(address, address + count));
       }

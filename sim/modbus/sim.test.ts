@@ -56,6 +56,30 @@ describe("MFS-8 simulator on an RTU line, byte-exact per datasheet", () => {
     expect(await ask(withCrc("05 03 00 0A 00 05"))).toBe("05 83 02 81 30");
   });
 
+  it("a read outside registers 0-13 is exception 0x02 whatever the quantity (datasheet); none at all is 0x03", async () => {
+    const { ask } = await line([new Mfs8Panel({ unit: 1 })]);
+    expect(await ask(withCrc("01 03 00 00 00 7E"))).toMatch(/^01 83 02/); // 126 from 0
+    expect(await ask(withCrc("01 03 00 00 00 0F"))).toMatch(/^01 83 02/); // 15 from 0
+    expect(await ask(withCrc("01 03 00 00 00 00"))).toMatch(/^01 83 03/);
+    expect(await ask(withCrc("01 03 00 00 00 0E"))).toMatch(/^01 03 1C/);
+  });
+
+  it("the event counter counts hydrant pressure alarms and their clearing (registers 12-13)", () => {
+    const p = new Mfs8Panel({ unit: 1, pressureMpa: 0.32 });
+    const events = () => {
+      const r = p.registers();
+      return ((r[12] as number) << 16) | (r[13] as number);
+    };
+    const before = events();
+    p.setPressure(0.05);
+    expect(p.status() & (1 << MFS8_BIT.pressureLow)).not.toBe(0);
+    expect(events()).toBe(before + 1);
+    p.setPressure(0.04); // still low: no change, no event
+    expect(events()).toBe(before + 1);
+    p.setPressure(0.3);
+    expect(events()).toBe(before + 2);
+  });
+
   it("latches alarm bits until coil 1 resets the panel; coil 2 switches test mode (bit 15)", async () => {
     const p = new Mfs8Panel({ unit: 1 });
     const { ask } = await line([p]);

@@ -3,6 +3,7 @@ import {
   checkLineBudget,
   LineBudgetError,
   lineCapacityReadsPerSec,
+  planTurnaroundMs,
   readTransactionMs,
 } from "../../protocols/modbus/budget.js";
 import { coalesceRanges, ModbusPoller, type PollResult } from "../../protocols/modbus/poller.js";
@@ -165,6 +166,20 @@ describe("line budget", () => {
       turnaroundMs: 5,
     });
     expect(fast.utilisation).toBeLessThan(1);
+  });
+
+  it("plans with the slowest slave's turnaround: an LV-4 (80 ms) on an MFS-8 bus (50 ms)", () => {
+    const mfs8 = { perSecond: 1, readCounts: [14], turnaroundMs: 50 };
+    const lv4 = { perSecond: 1, readCounts: [12], turnaroundMs: 80 };
+    expect(planTurnaroundMs([mfs8])).toBe(50);
+    expect(planTurnaroundMs([mfs8, lv4])).toBe(80);
+    expect(planTurnaroundMs([{ perSecond: 1, readCounts: [14] }])).toBe(50);
+    const plan = [...Array.from({ length: 6 }, () => mfs8), lv4];
+    expect(checkLineBudget("rs485-1", LINE_9600_8E1, plan).turnaroundMs).toBe(80);
+    // 8 polls/s fit with 50 ms (about 9.5/s) but not with the LV-4's 80 ms.
+    expect(() => checkLineBudget("rs485-1", LINE_9600_8E1, [...plan, mfs8])).toThrow(LineBudgetError);
+    // A measured figure in the config wins.
+    expect(checkLineBudget("rs485-1", LINE_9600_8E1, plan, { turnaroundMs: 20 }).turnaroundMs).toBe(20);
   });
 
   it("the poller refuses to start an over-budget plan unless degradation is accepted", async () => {

@@ -149,13 +149,29 @@ export function describeLv4Behaviour(name: string, profileFactory: Lv4ProfileFac
         .map((a) => a.code)
         .sort();
     const metrics = () => profile.metrics(lastSample, state);
+    /** The telemetry's quality flag from the profile (null: the values are fine). */
+    const quality = () => profile.quality?.(lastSample, state) ?? null;
     /** Sends a command to the emulator as the bus would; returns the reply PDU. */
     const command = (cmdName: string, value?: number) => {
       const cmd = profile.commands[cmdName];
       if (!cmd) throw new Error(`no command ${cmdName}`);
       return Array.from(sensor.handle(Uint8Array.from(commandPdu(cmd, value))));
     };
-    return { profile, clock, engine, seen, escalated, sensor, poll, pollFor, open, metrics, command, lanes };
+    return {
+      profile,
+      clock,
+      engine,
+      seen,
+      escalated,
+      sensor,
+      poll,
+      pollFor,
+      open,
+      metrics,
+      quality,
+      command,
+      lanes,
+    };
   }
 
   describe(`LV-4 behaviour per its datasheet: ${name}`, () => {
@@ -408,12 +424,15 @@ export function describeLv4Behaviour(name: string, profileFactory: Lv4ProfileFac
       r.poll();
       expect(toHex(r.command("self_test"))).toBe("05 00 00 FF 00");
       // The emulator's readings sweep the whole range during the test (under 30 % at first).
+      expect(r.quality()).toBeNull();
       for (let t = 0; t < 9000; t += 1000) {
         r.poll();
         expect(r.metrics().selfTest?.value).toBe(true);
+        expect(r.quality()).toBe("self-test");
       }
       r.pollFor(40_000);
       expect(r.metrics().selfTest?.value).toBe(false);
+      expect(r.quality()).toBeNull();
       expect(r.seen.filter((s) => s.code.startsWith("WATER_LEVEL"))).toEqual([]);
     });
 
@@ -424,11 +443,22 @@ export function describeLv4Behaviour(name: string, profileFactory: Lv4ProfileFac
         r.sensor.glitch(g);
         r.poll();
         expect(r.metrics().levelSuspect?.value).toBe(true);
+        expect(r.quality()).toBe("suspect");
         r.poll();
         expect(r.metrics().levelSuspect?.value).toBe(false);
+        expect(r.quality()).toBeNull();
       }
       r.pollFor(60_000);
       expect(r.seen).toEqual([]);
+    });
+
+    it("status bit 0 (level under the sensor's own low set-point) is a metric", () => {
+      const r = rig({ levelMm: 2500 });
+      r.poll();
+      expect(r.metrics().belowLowSetPoint?.value).toBe(false);
+      r.sensor.setLevel(2300); // the emulator's low set-point is 2400 mm
+      r.poll();
+      expect(r.metrics().belowLowSetPoint?.value).toBe(true);
     });
 
     it("a jump that persists 30 s is believed: the level alerts follow", () => {

@@ -1,0 +1,71 @@
+import { describe, expect, it } from "vitest";
+import { SiteTime } from "../core/site-time.js";
+import { deviceSchema } from "./config.js";
+import { type Lv4Sample, type Lv4Settings, lv4, lv4Reserve } from "./lv4.js";
+import type { ConditionOptions, DeviceSettings, RuleContext } from "./profile.js";
+
+const settings = (own: Record<string, unknown> = {}): DeviceSettings & Lv4Settings => ({
+  heartbeatIntervalMs: 0,
+  pollIntervalMs: 1000,
+  emergencyCallWindowMs: 60_000,
+  batteryLowPercent: 15,
+  batteryClearPercent: 20,
+  contactDebounceMs: 200,
+  siteTime: new SiteTime("UTC"),
+  ...lv4.settings(deviceSchema(lv4).parse({ id: "t1", model: "lv4", bus: "b1", unit: 9, ...own })),
+});
+
+/** The last options each code was reported with, and whether it was on. */
+class Recorder implements RuleContext<string> {
+  now = 1_000_000;
+  last = new Map<string, { active: boolean; opts: ConditionOptions }>();
+  raise(): void {}
+  condition(code: string, active: boolean, opts: ConditionOptions): void {
+    this.last.set(code, { active, opts });
+  }
+  markCancelled(): number {
+    return 0;
+  }
+  confirmDelivered(): void {}
+  command(): boolean {
+    return false;
+  }
+}
+
+const sample = (level: number): Lv4Sample => ({
+  firmware: "1.5",
+  level,
+  temperature: 8,
+  volume: 40,
+  status: { low: false, high: false, heater: false, fault: false, selfTest: false },
+  faultCode: 0,
+  uptime: 1,
+  tankHeight: 4000,
+  alarmCounter: 0,
+});
+
+describe("LV-4 reserve (datasheet: default the sensor's low set-point, else 60 % of tank height)", () => {
+  it("reads its low set-point from holding register 0 with fn 0x03", () => {
+    expect(lv4.settingReads).toEqual([expect.objectContaining({ name: "lowSetPoint", fn: 3, address: 0 })]);
+  });
+
+  it("without a configured reserve, WATER_LEVEL_LOW is judged against the set-point read from the sensor", () => {
+    const st = lv4.initialState();
+    lv4.applySetting?.(st, "lowSetPoint", 3000);
+    const ctx = new Recorder();
+    // 2800 mm: above 60 % of 4000 (2400), under the sensor's set-point (3000).
+    lv4.rules(sample(2800), st, settings(), ctx);
+    expect(ctx.last.get("WATER_LEVEL_LOW")).toMatchObject({
+      active: true,
+      opts: { detail: { reserveMm: 3000 }, onDelayMs: 30_000 },
+    });
+  });
+
+  it("a configured reserve wins; a set-point unknown or outside 100..tank height falls back to 60 %", () => {
+    expect(lv4Reserve({ reserve: 3500 }, 4000, 3000)).toBe(3500);
+    expect(lv4Reserve({ reserve: null }, 4000, 3000)).toBe(3000);
+    expect(lv4Reserve({ reserve: null }, 4000, null)).toBe(2400);
+    expect(lv4Reserve({ reserve: null }, 4000, 50)).toBe(2400);
+    expect(lv4Reserve({ reserve: null }, 4000, 4100)).toBe(2400);
+  });
+});
