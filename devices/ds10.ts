@@ -14,6 +14,7 @@ import {
   checkTs,
   type DroppedField,
   deviceClock,
+  NO_DROPS,
   sideFields,
 } from "./fields.js";
 import {
@@ -111,18 +112,23 @@ export const ds10: MqttDeviceProfile<
         : null) ??
       (typeof o.tamper !== "boolean" ? badField("tamper must be true or false") : null);
     if (problem) return problem;
-    const drops = sideFields([
-      ["ts", checkTs(o)],
-      ["bat", checkIntRange(o, "bat", 0, 100)],
-    ]);
-    const ok = (field: string) => !drops.some((d) => d.field === field);
+    const tsBad = checkTs(o);
+    const batBad = checkIntRange(o, "bat", 0, 100);
+    // Every message is decoded here: the list is built only for one that has a field to drop.
+    const drops =
+      tsBad === null && batBad === null
+        ? NO_DROPS
+        : sideFields([
+            ["ts", tsBad],
+            ["bat", batBad],
+          ]);
     return {
       t,
       seq: asInteger(o.seq) as number,
-      ts: ok("ts") ? deviceClock(o.ts) : 0,
+      ts: tsBad === null ? deviceClock(o.ts) : 0,
       contact: o.contact as "open" | "closed",
       tamper: o.tamper as boolean,
-      bat: ok("bat") ? (asInteger(o.bat) as number) : null,
+      bat: batBad === null ? (asInteger(o.bat) as number) : null,
       dropped: drops,
     };
   },

@@ -11,6 +11,7 @@ import {
   checkTs,
   type DroppedField,
   deviceClock,
+  NO_DROPS,
   sideFields,
 } from "./fields.js";
 import {
@@ -140,19 +141,25 @@ export const ec200: MqttDeviceProfile<
       evt = o.evt as Ec200Event;
     }
     const ackd = typeof o.ackd === "string" && o.ackd.length > 0 && o.ackd.length <= 64 ? o.ackd : null;
-    const drops = sideFields([
-      ["ts", checkTs(o)],
-      ["bat", checkIntRange(o, "bat", 0, 100)],
-      ["rssi", checkIntRange(o, "rssi", -120, 0)],
-    ]);
-    const ok = (field: string) => !drops.some((d) => d.field === field);
+    const tsBad = checkTs(o);
+    const batBad = checkIntRange(o, "bat", 0, 100);
+    const rssiBad = checkIntRange(o, "rssi", -120, 0);
+    // Every message is decoded here: the list is built only for one that has a field to drop.
+    const drops =
+      tsBad === null && batBad === null && rssiBad === null
+        ? NO_DROPS
+        : sideFields([
+            ["ts", tsBad],
+            ["bat", batBad],
+            ["rssi", rssiBad],
+          ]);
     return {
       t,
       seq: asInteger(o.seq) as number,
-      ts: ok("ts") ? deviceClock(o.ts) : 0,
+      ts: tsBad === null ? deviceClock(o.ts) : 0,
       evt,
-      bat: ok("bat") ? (asInteger(o.bat) as number) : null,
-      rssi: ok("rssi") ? (asInteger(o.rssi) as number) : null,
+      bat: batBad === null ? (asInteger(o.bat) as number) : null,
+      rssi: rssiBad === null ? (asInteger(o.rssi) as number) : null,
       ackd,
       dropped: drops,
     };
