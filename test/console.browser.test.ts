@@ -326,6 +326,7 @@ describe.skipIf(!haveBrowser)("operators' console in chromium", () => {
           label("en", "lv4-yaml", "inletPressureSuspect", true),
         ],
         flood: [i18n.STRINGS["zh-CN"].flood, i18n.STRINGS.en.flood],
+        codeNames: i18n.CODE_NAMES,
         badges: [
           { code: "EMERGENCY_CALL", state: "cleared-unacknowledged" },
           { code: "FALL_DETECTED", state: "cleared-unacknowledged" },
@@ -338,7 +339,17 @@ describe.skipIf(!haveBrowser)("operators' console in chromium", () => {
       samples: string[];
       flood: string[];
       badges: string[];
+      codeNames: Record<string, Record<string, string>>;
     };
+    // Every alert code of docs/topics.md has a name in both languages (a new code must not show raw).
+    const codes = new Set(
+      [
+        ...readFileSync(path.join("docs", "topics.md"), "utf8").matchAll(/^\| `([A-Z][A-Z_]+)` +\| P[1-4]/gm),
+      ].map((m) => m[1] as string),
+    );
+    expect(codes.size).toBeGreaterThan(20);
+    for (const code of codes)
+      for (const lang of ["zh-CN", "en"]) expect(out.codeNames[lang]?.[code], `${lang} ${code}`).toBeTruthy();
     // A call whose window ended unanswered has not "returned to normal"; a gas leak that stopped has.
     expect(out.badges).toEqual([
       "呼叫窗口已结束 · 未确认",
