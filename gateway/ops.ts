@@ -188,7 +188,10 @@ export class OperatorCommands implements OperatorHandlers {
       return;
     }
     this.supervisor?.serviceChanged(device, fields.inService);
-    this.publisher.deviceService(deviceId, fields.inService ? null : { by, since: this.now() });
+    this.publisher.deviceService(
+      deviceId,
+      fields.inService ? null : { by, account: operator, since: this.now() },
+    );
     this.answer(
       operator,
       "service",

@@ -132,7 +132,13 @@ describe("restart from the journal", () => {
     await ops.subscribe(`linli/${SITE}/#`);
     await ops.publish(`linli/${SITE}/service/p-2`, JSON.stringify({ inService: false, reason: "battery" }));
     const out = await ops.waitFor((m) => m.topic === SERVICE);
-    expect(out.json()).toEqual({ device: "p-2", inService: false, by: OPS.name, since: clock.now() });
+    expect(out.json()).toEqual({
+      device: "p-2",
+      inService: false,
+      by: OPS.name,
+      account: OPS.name,
+      since: clock.now(),
+    });
     await stopGateway(a);
 
     // A console that connects after the restart reads it from the retained topic (journaled).

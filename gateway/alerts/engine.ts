@@ -225,10 +225,16 @@ export class AlertEngine {
   }
 
   /** Subjects an operator took out of service, with who and since when (restored from the journal after a restart). */
-  outOfServiceSubjects(): Array<{ subjectId: string; by: string; since: number }> {
-    const out: Array<{ subjectId: string; by: string; since: number }> = [];
+  outOfServiceSubjects(): Array<{ subjectId: string; by: string; account: string | null; since: number }> {
+    const out: Array<{ subjectId: string; by: string; account: string | null; since: number }> = [];
     for (const [subjectId, s] of this.subjects)
-      if (s.outOfServiceBy !== null) out.push({ subjectId, by: s.outOfServiceBy, since: s.outOfServiceAt });
+      if (s.outOfServiceBy !== null)
+        out.push({
+          subjectId,
+          by: s.outOfServiceBy,
+          account: s.outOfServiceByAccount ?? null,
+          since: s.outOfServiceAt,
+        });
     return out;
   }
 

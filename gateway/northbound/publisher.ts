@@ -86,7 +86,10 @@ export class Publisher {
    * `linli/<site>/devices/<deviceId>/service` (0.9.4): retained while an operator has the device
    * out of service, so a console knows it without an open alert; back in service deletes it.
    */
-  deviceService(deviceId: string, outOfService: { by: string; since: number } | null): void {
+  deviceService(
+    deviceId: string,
+    outOfService: { by: string; account: string | null; since: number } | null,
+  ): void {
     this.published++;
     const topic = `linli/${this.site}/devices/${deviceId}/service`;
     if (outOfService === null) this.sink.publish(topic, "", 1, true);
@@ -97,6 +100,7 @@ export class Publisher {
           device: deviceId,
           inService: false,
           by: outOfService.by,
+          account: outOfService.account,
           since: outOfService.since,
         }),
         1,
