@@ -68,6 +68,12 @@ function fail(err: unknown): never {
   process.exit(err instanceof ConfigError ? 2 : 1);
 }
 
+/** A usage error the option parser cannot see (options that exclude each other): exit 2, as its own. */
+function usage(message: string): never {
+  process.stderr.write(`${message}\n`);
+  process.exit(2);
+}
+
 interface StartOptions {
   config?: string;
   demo?: boolean;
@@ -523,8 +529,8 @@ modbusCmd
   .option("--timeout <ms>", "reply timeout", int("timeout", 10, 60000), 1000)
   .action(async (o: ReadOptions) => {
     if (!o.serial === !o.tcp)
-      fail(new Error("linli modbus read: give exactly one of --serial PATH or --tcp HOST:PORT"));
-    if (!["even", "odd", "none"].includes(o.parity)) fail(new Error("--parity must be even, odd or none"));
+      usage("linli modbus read: give exactly one of --serial PATH or --tcp HOST:PORT");
+    if (!["even", "odd", "none"].includes(o.parity)) usage("--parity must be even, odd or none");
     let target: Parameters<typeof modbusRead>[0];
     const common = {
       unit: o.unit,
@@ -535,7 +541,7 @@ modbusCmd
     };
     if (o.tcp) {
       const m = /^(.+):(\d+)$/.exec(o.tcp);
-      if (!m) fail(new Error("--tcp must be HOST:PORT"));
+      if (!m) usage("--tcp must be HOST:PORT");
       target = { tcp: { host: m[1] as string, port: Number(m[2]) }, ...common };
     } else {
       target = {

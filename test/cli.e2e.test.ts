@@ -175,6 +175,15 @@ describe("linli CLI", { timeout: 180_000 }, () => {
     const bad = await linli("sim", "--config", badtype, "--gateway", "mqtt://127.0.0.1:1");
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain(`${badtype}:10: devices[0].heartbeatInterval: expected a duration`);
+    // Options that exclude each other, checked by the command itself.
+    for (const args of [
+      ["--count", "1"],
+      ["--tcp", "127.0.0.1:1", "--serial", "/dev/null"],
+      ["--tcp", "nowhere"],
+    ]) {
+      const r = await linli("modbus", "read", ...args);
+      expect(r.code, `${args.join(" ")}: ${r.stderr}`).toBe(2);
+    }
     // No command is a usage error too; help and the version are not errors.
     expect((await linli()).code).toBe(2);
     expect((await linli("config")).code).toBe(2);
