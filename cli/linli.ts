@@ -130,8 +130,9 @@ async function start(opts: StartOptions): Promise<void> {
     fail(new ConfigError(opts.config ?? "(demo)", clashes));
   }
   const logger = createLogger({ level: config.log.level, format: config.log.format });
-  if (config.console.enabled)
-    for (const w of configWarnings(config)) if (w.startsWith("console.")) logger.warn(w);
+  // What `config check` says about exposure, said again where it matters: on the box that runs it
+  // (a deployer may never have run the check). The password checks stay in `config check` (scrypt).
+  for (const w of configWarnings(config)) if (/^(console|mqtt)\./.test(w)) logger.warn(w);
 
   // The gateway must outlive any stray promise: log it, count it, keep serving.
   let unhandled = 0;

@@ -83,6 +83,25 @@ describe("linli CLI", { timeout: 180_000 }, () => {
     expect(flags.stderr).toContain("metrics port 18831 is also mqtt.listeners[0]'s");
   });
 
+  it("start logs the exposure warnings of config check: an MQTT listener beyond loopback without TLS", async () => {
+    const file = join(dir, "exposed.yaml");
+    // TEST-NET-1 (RFC 5737): no such address here, so the bind fails and nothing leaves loopback.
+    writeFileSync(file, "site:\n  id: s1\nmqtt:\n  listeners:\n    - host: 192.0.2.1\n      port: 18840\n");
+    const r = await linli(
+      "start",
+      "--config",
+      file,
+      "--data-dir",
+      join(dir, "exposed-data"),
+      "--log-format",
+      "json",
+    );
+    expect(r.code).not.toBe(0);
+    expect(r.stdout + r.stderr).toContain(
+      "mqtt.listeners[0].host: the MQTT listener on 192.0.2.1:18840 has no TLS",
+    );
+  });
+
   it("config check warns (exit 0) about a serial device that does not exist", async () => {
     const file = join(dir, "bus.yaml");
     const tty = join(dir, "ttyUSB-not-here");
@@ -234,9 +253,9 @@ describe("linli CLI", { timeout: 180_000 }, () => {
     expect(r.stderr).toContain("ILLEGAL_DATA_ADDRESS");
   });
 
-  it("modbus read refuses ambiguous targets", async () => {
+  it("modbus read refuses ambiguous targets (a usage error: exit 2)", async () => {
     const r = await linli("modbus", "read", "--count", "2");
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/exactly one of --serial PATH or --tcp HOST:PORT/);
   });
 });
