@@ -548,6 +548,13 @@ export class Journal {
     this.fsx.closeSync(this.fsx.openSync(probe, "w", 0o600));
     this.fsx.unlinkSync(probe);
     this.lock = acquireLock(this.dir, this.lockEnv);
+    const before = this.lock.tookOver;
+    // Said after the fact: which holder was judged gone, and why (a crash, a reused pid, a lease).
+    if (before !== null)
+      this.log?.warn(
+        { dir: this.dir, previousPid: before.pid, why: before.why },
+        "journal lock: a stale LOCK was taken over",
+      );
   }
 
   /**

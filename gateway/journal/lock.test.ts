@@ -170,10 +170,17 @@ describe("journal directory lock across pid namespaces (injected process table a
       "in use by process 4242 (lock file",
     );
     acquireLock(dir, env(me, clock, {})).release();
+    // Its pid alive, but that process started a minute after the LOCK was written: a reused pid.
+    writeLock({ pid: 4242 }, T0);
+    const reused = acquireLock(dir, env(me, clock, { 4242: String((3_600 + 60) * 100) }));
+    expect(reused.tookOver).toEqual({ pid: 4242, why: expect.stringContaining("started after it") });
+    reused.release();
     writeLock({ pid: 1 }, T0 - 1_000);
-    expect(() => acquireLock(dir, env(me, clock))).toThrow(/another pid namespace/);
+    expect(() => acquireLock(dir, env(me, clock))).toThrow(/a lock file of an older gateway/);
     clock.now = T0 + LEASE_EXPIRY_MS;
-    acquireLock(dir, env(me, clock)).release();
+    const aged = acquireLock(dir, env(me, clock));
+    expect(aged.tookOver).toEqual({ pid: 1, why: "its lease expired" });
+    aged.release();
   });
 
   it("an unreadable LOCK is stale when older than this boot, else once its lease ran out", () => {

@@ -142,8 +142,11 @@ export class JournalLockedError extends Error {
       lease === undefined
         ? `journal directory ${dir} is in use by process ${pid} (lock file ${path.join(dir, LOCK_FILE)}); ` +
             "one gateway per data directory"
-        : `journal directory ${dir} is in use by process ${pid} of another pid namespace ` +
-            `(${lease.ns || "unknown"}; lock file ${path.join(dir, LOCK_FILE)}), last renewed ` +
+        : `journal directory ${dir} is in use by process ${pid} ` +
+            (lease.ns === ""
+              ? "(a lock file of an older gateway, which records no pid namespace: " +
+                `${path.join(dir, LOCK_FILE)}), written `
+              : `of another pid namespace (${lease.ns}; lock file ${path.join(dir, LOCK_FILE)}), last renewed `) +
             `${new Date(lease.renewedAt).toISOString()}; taken over if not renewed within ` +
             `${Math.ceil(lease.expiresInMs / 1000)} s; one gateway per data directory`,
     );
@@ -151,7 +154,10 @@ export class JournalLockedError extends Error {
   }
 }
 
-type Verdict = { stale: true } | { stale: false; error: JournalLockedError };
+type Verdict = { stale: true; why: string } | { stale: false; error: JournalLockedError };
+
+/** Linux's USER_HZ (the unit of /proc/<pid>/stat's start time) on every architecture it runs on. */
+const USER_HZ = 100;
 
 /** Whether a LOCK found in dir may be taken over (see the module comment). */
 function judge(dir: string, env: LockEnv, held: NonNullable<ReturnType<typeof readLock>>): Verdict {
@@ -159,29 +165,37 @@ function judge(dir: string, env: LockEnv, held: NonNullable<ReturnType<typeof re
   const now = env.now();
   const c = held.content;
   if (c !== null && c.bootId !== "" && me.bootId !== "") {
-    if (c.bootId !== me.bootId) return { stale: true };
+    if (c.bootId !== me.bootId) return { stale: true, why: "written before this boot" };
   } else if (held.mtimeMs < env.bootTime()) {
     // No boot id to compare (torn by a power cut, or no /proc): its time says if it is older.
-    return { stale: true };
+    return { stale: true, why: "older than this boot" };
   }
   const sameNs = c !== null && c.ns !== undefined && c.ns !== "" && c.ns === me.ns;
   if (sameNs) {
     if (c.pid === me.pid) {
       // Our own pid: this very process (a second open), or a previous one that had it (pid 1 again).
       if (c.start === me.start) return { stale: false, error: new JournalLockedError(dir, c.pid) };
-      return { stale: true };
+      return { stale: true, why: "an earlier process with this pid (pid 1 of a container started again)" };
     }
-    if (!env.alive(c.pid)) return { stale: true };
+    if (!env.alive(c.pid)) return { stale: true, why: "its process is gone" };
     const start = env.startOf(c.pid);
-    if (c.start !== undefined && start !== null && start !== c.start) return { stale: true }; // pid reused
+    if (c.start !== undefined && start !== null && start !== c.start)
+      return { stale: true, why: "its pid now belongs to another process" };
     return { stale: false, error: new JournalLockedError(dir, c.pid) };
   }
-  // Written by an older version (no namespace): its pid judged as before, unless it is ours.
+  // Written by an older version (no namespace, no start time, no lease). With our own pid it is
+  // not this process (which writes the new format) but may be a live older gateway of another
+  // namespace with the same number: it renews nothing, so its age decides (the lease, below).
   if (c !== null && c.ns === undefined && c.pid !== me.pid) {
-    return env.alive(c.pid) ? { stale: false, error: new JournalLockedError(dir, c.pid) } : { stale: true };
+    if (!env.alive(c.pid)) return { stale: true, why: "an older gateway's, its process gone" };
+    // A live pid that started after the LOCK was written is not its writer: the pid was reused.
+    const ticks = Number(env.startOf(c.pid));
+    if (Number.isFinite(ticks) && env.bootTime() + (ticks * 1000) / USER_HZ > held.mtimeMs + 1000)
+      return { stale: true, why: "an older gateway's; its pid now belongs to a process started after it" };
+    return { stale: false, error: new JournalLockedError(dir, c.pid) };
   }
   const expiresInMs = held.mtimeMs + LEASE_EXPIRY_MS - now;
-  if (expiresInMs <= 0) return { stale: true };
+  if (expiresInMs <= 0) return { stale: true, why: "its lease expired" };
   return {
     stale: false,
     error: new JournalLockedError(dir, c?.pid ?? 0, {
@@ -193,6 +207,8 @@ function judge(dir: string, env: LockEnv, held: NonNullable<ReturnType<typeof re
 }
 
 export interface DirLock {
+  /** The stale LOCK this one replaced (whose, and why it was judged stale), or null. */
+  readonly tookOver: { pid: number; why: string } | null;
   /** Renews the lease; returns why the lock is no longer ours, or null while it is. */
   renew(): string | null;
   /** Removes the LOCK if it is still ours. */
@@ -216,12 +232,13 @@ export function acquireLock(dir: string, env: LockEnv = processEnv): DirLock {
   // removes.
   const draft = path.join(dir, `${LOCK_FILE}.${mine.token}`);
   fs.writeFileSync(draft, `${JSON.stringify(mine)}\n`, { mode: 0o600 });
+  let tookOver: { pid: number; why: string } | null = null;
   try {
     for (let attempt = 0; attempt < 3; attempt++) {
       try {
         fs.linkSync(draft, file);
         removeDrafts(dir, draft);
-        return held(file, mine, env);
+        return held(file, mine, env, tookOver);
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
       }
@@ -233,6 +250,7 @@ export function acquireLock(dir: string, env: LockEnv = processEnv): DirLock {
       const again = readLock(file);
       if (again !== null && again.mtimeMs === found.mtimeMs && sameContent(again.content, found.content)) {
         fs.rmSync(file, { force: true });
+        tookOver = { pid: found.content?.pid ?? 0, why: verdict.why };
       }
     }
   } finally {
@@ -253,10 +271,16 @@ function sameContent(a: LockContent | null, b: LockContent | null): boolean {
   return JSON.stringify(a) === JSON.stringify(b);
 }
 
-function held(file: string, mine: LockContent, env: LockEnv): DirLock {
+function held(
+  file: string,
+  mine: LockContent,
+  env: LockEnv,
+  tookOver: { pid: number; why: string } | null,
+): DirLock {
   let released = false;
   const ours = (): boolean => readLock(file)?.content?.token === mine.token;
   return {
+    tookOver,
     renew() {
       // An unreadable disk is not a lost lock: that throws, and the journal's writes report it.
       const cur = readLock(file, true);
