@@ -79,6 +79,19 @@ describe("LoginGuard", () => {
     expect(g.stats().usernames).toBe(0);
   });
 
+  it("an operator who last logged in from a banned address may still log in from it (a console's reconnect)", () => {
+    const { g } = guard();
+    g.succeeded("10.0.3.7", "duty", "operator");
+    // A colleague at the same desk mistypes another account's password ten times.
+    for (let i = 0; i < 10; i++) g.failed("10.0.3.7", "night", "operator", true);
+    expect(g.admitLogin("10.0.3.7", "duty", "operator")).toBeNull();
+    expect(g.admitLogin("10.0.3.7", "night", "operator")?.kind).toBe("address");
+    expect(g.admitLogin("10.0.3.7", "ghost", "unknown")?.kind).toBe("address");
+    // Its good address is its last one: logged in elsewhere since, the ban here applies to it too.
+    g.succeeded("10.0.3.8", "duty", "operator");
+    expect(g.admitLogin("10.0.3.7", "duty", "operator")?.kind).toBe("address");
+  });
+
   it("failures spread wider than the window do not ban", () => {
     const { g, bans, advance } = guard();
     for (let i = 0; i < 6; i++) {

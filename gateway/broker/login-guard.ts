@@ -87,6 +87,8 @@ export class LoginGuard {
     operator: new Map(),
   };
   private readonly userBans = new Map<string, number>();
+  /** Operator -> the address of its last successful login (one per configured operator). */
+  private readonly operatorGood = new Map<string, string>();
   bansStarted = 0;
 
   constructor(
@@ -109,9 +111,14 @@ export class LoginGuard {
   /** Before the password is checked: the ban that refuses this login, or null. */
   admitLogin(address: string, username: string | undefined, claimant: Claimant): LoginBan | null {
     const t = this.now();
+    // A desk whose console reconnects (a network blip) while a colleague's typos have banned its
+    // address must not lose its alerts: an operator who last logged in from here is let through to
+    // the password check (itself queued and bounded), as a device is from its last good address.
+    const regular =
+      claimant === "operator" && username !== undefined && this.operatorGood.get(username) === address;
     for (const scope of SCOPES[claimant]) {
       const until = this.addressBanEnd(scope, address, t);
-      if (until !== null) return { kind: "address", until };
+      if (until !== null && !regular) return { kind: "address", until };
     }
     if (claimant !== "device" || username === undefined) return null;
     const until = this.userBanEnd(username, t);
@@ -138,7 +145,10 @@ export class LoginGuard {
   }
 
   succeeded(address: string, username: string, claimant: Claimant): void {
-    // Only device usernames are banned, so only theirs need a good address.
+    if (claimant === "operator") {
+      this.remember(this.operatorGood, username, address);
+      return;
+    }
     if (claimant !== "device") return;
     const u = this.users.get(username);
     if (u) {
