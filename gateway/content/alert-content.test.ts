@@ -166,6 +166,15 @@ describe("alert content", () => {
     expect(en.message).toContain(
       "Gateway storage damaged at start (4096 bytes damaged, 2 journal files missing)",
     );
+    // Raised as a record (no condition to go away): cleared at once, it waits for an acknowledgement,
+    // with no call window and nothing "back to normal".
+    a.windowUntil = RAISED;
+    expect(a.clear(RAISED + 1)).toBe("cleared");
+    const zhCleared = new AlertContentBuilder(() => config()).describe(a, "cleared").message;
+    expect(zhCleared).toMatch(/；已记录，待确认$/);
+    expect(zhCleared).not.toMatch(/呼叫窗口|已恢复正常/);
+    const enCleared = new AlertContentBuilder(() => config({}, "en")).describe(a, "cleared").message;
+    expect(enCleared).toMatch(/ — recorded, awaiting acknowledgement$/);
   });
 
   it("a model's own words for a shared code win over the catalogue's (GD-2 FAULT), others keep the catalogue's", () => {

@@ -21,6 +21,9 @@ import { localClock, localIso } from "./local-time.js";
 import { en } from "./messages.en.js";
 import { zhCN } from "./messages.zh-CN.js";
 
+/** The event alerts with a call window (docs/topics.md): a call or a fall. */
+const CALL_CODES: ReadonlySet<string> = new Set(["EMERGENCY_CALL", "FALL_DETECTED"]);
+
 export const CATALOGUES: Record<Locale, Catalogue> = { "zh-CN": zhCN, en };
 
 /** The fields added to alert and escalation JSON (docs/topics.md 0.6.0), in this order. */
@@ -117,7 +120,11 @@ export class AlertContentBuilder {
       minutes: Math.round((escalation?.unacknowledgedForMs ?? 0) / 60_000),
     };
     const phrase =
-      transition === "cleared" && alert.momentary ? cat.windowEnded : cat.transitions[transition](args);
+      transition === "cleared" && alert.momentary
+        ? CALL_CODES.has(alert.code)
+          ? cat.windowEnded
+          : cat.recordedAwaitingAck
+        : cat.transitions[transition](args);
     const message =
       (alert.test ? cat.testPrefix : "") +
       text.title +

@@ -42,6 +42,12 @@ export interface Catalogue {
    * acknowledgement. Nothing "returned to normal" (docs/topics.md, Lifecycle).
    */
   windowEnded: string;
+  /**
+   * `cleared` of any other alert that is a record, not a condition (the gateway's own
+   * STORAGE_DAMAGED_AT_START): nothing to return to normal and no call window; it waits for an
+   * acknowledgement.
+   */
+  recordedAwaitingAck: string;
   /** Put in front of alerts raised in test mode (nobody is paged). */
   testPrefix: string;
   /** The action of a code that only a YAML device profile declares, when the profile gives none. */

@@ -82,6 +82,7 @@ export const en: Catalogue = {
     escalated: (a) => `not acknowledged for ${a.minutes} min, escalation ${a.level}`,
   },
   windowEnded: "call window over, still not acknowledged",
+  recordedAwaitingAck: "recorded, awaiting acknowledgement",
   testPrefix: "[TEST] ",
   declaredAction: "Follow the site's procedure for this device; send someone to look if in doubt.",
   gateway: "the gateway",

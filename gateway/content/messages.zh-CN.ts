@@ -79,6 +79,7 @@ export const zhCN: Catalogue = {
     escalated: (a) => `${a.minutes} 分钟无人确认，第 ${a.level} 次升级`,
   },
   windowEnded: "呼叫窗口已结束，仍无人确认",
+  recordedAwaitingAck: "已记录，待确认",
   testPrefix: "【测试】",
   declaredAction: "按该设备的处置规程处理，必要时派人到现场查看。",
   gateway: "网关",
