@@ -392,7 +392,8 @@ function alertCard(a) {
   const room = a.room ?? h?.room;
   const resident = a.residentName ?? h?.residentName;
   const phone = a.contactPhone ?? h?.contactPhone;
-  const deviceName = a.deviceName ?? d?.name ?? a.deviceId;
+  // The gateway's own alerts (storage) name it, not its subject id "gateway".
+  const deviceName = a.model === "gateway" ? t("theGateway") : (a.deviceName ?? d?.name ?? a.deviceId);
   const location = a.location ?? d?.location;
   const unacked = a.state === "active-unacknowledged" || a.state === "cleared-unacknowledged";
   const label = `${codeName(a.code)} · ${householdName ?? deviceName}`;
