@@ -221,20 +221,30 @@ describe.skipIf(!available && !process.env.CI)("upstream broker bridge (real mos
     const ops = await upstreamClient(port);
     cleanups.push(() => ops.end());
 
-    /** A gateway on dataDir, one press of `device` mirrored upstream, stopped; the alert's id. */
-    const pressed = async (device: string, pw: string): Promise<string> => {
+    const serviceTopic = `linli/${SITE}/devices/d-1/service`;
+    /**
+     * A gateway on dataDir, one press of `device` mirrored upstream (and d-1 taken out of service,
+     * when asked), stopped; the alert's id.
+     */
+    const pressed = async (device: string, pw: string, takeOut = false): Promise<string> => {
       const gw = await Gateway.start({ config, logger: silent, dataDir });
       const pendant = await connect(gw, device, pw);
       await pendant.publish(`devices/ec200/${device}/up`, pendantMsg(1, "press"));
       const topic = `linli/${SITE}/alerts/p1/EMERGENCY_CALL/${device}`;
       const alert = await ops.waitFor((m) => m.topic === topic && m.payload.length > 0, 5000);
+      if (takeOut) {
+        const desk = await connect(gw, OPS.name, OPS.password);
+        await desk.publish(`linli/${SITE}/service/d-1`, JSON.stringify({ inService: false }));
+        await ops.waitFor((m) => m.topic === serviceTopic && m.payload.length > 0, 5000);
+        await desk.end();
+      }
       await pendant.end();
       await gw.stop();
       return alert.json().id as string;
     };
     const kept = await pressed("p-1", "pw-p1");
     cpSync(dataDir, backup, { recursive: true }); // the backup: gateway stopped, directory copied
-    const ghost = await pressed("p-2", "pw-p2"); // raised after the backup
+    const ghost = await pressed("p-2", "pw-p2", true); // raised (and d-1 taken out) after the backup
     rmSync(dataDir, { recursive: true });
     cpSync(backup, dataDir, { recursive: true }); // the restore
 
@@ -251,7 +261,7 @@ describe.skipIf(!available && !process.env.CI)("upstream broker bridge (real mos
     const gw = await Gateway.start({ config, logger, dataDir });
     cleanups.push(() => gw.stop());
     const deadline = Date.now() + 10_000;
-    while ((gw.stats().upstream?.ghostsDeleted ?? 0) < 1) {
+    while ((gw.stats().upstream?.ghostsDeleted ?? 0) < 2) {
       if (Date.now() > deadline) throw new Error("no ghost deleted upstream");
       await sleep(20);
     }
@@ -263,16 +273,22 @@ describe.skipIf(!available && !process.env.CI)("upstream broker bridge (real mos
       await late.end();
       retained = new Map(
         late.messages
-          .filter((m) => m.retain && m.payload.length > 0 && m.topic.includes("/EMERGENCY_CALL/"))
-          .map((m) => [m.topic, m.json().id as string]),
+          .filter(
+            (m) =>
+              m.retain &&
+              m.payload.length > 0 &&
+              (m.topic.includes("/EMERGENCY_CALL/") || m.topic === serviceTopic),
+          )
+          .map((m) => [m.topic, (m.json().id as string) ?? "service"]),
       );
-      if (!retained.has(`linli/${SITE}/alerts/p1/EMERGENCY_CALL/p-2`)) break;
+      if (!retained.has(`linli/${SITE}/alerts/p1/EMERGENCY_CALL/p-2`) && !retained.has(serviceTopic)) break;
     }
+    // The restored gateway has d-1 in service: its out-of-service mark upstream is a ghost too.
     expect(retained).toEqual(new Map([[`linli/${SITE}/alerts/p1/EMERGENCY_CALL/p-1`, kept]]));
-    expect(gw.stats().upstream?.ghostsDeleted).toBe(1);
+    expect(gw.stats().upstream?.ghostsDeleted).toBe(2);
     const addr = gw.metricsAddress;
     const metrics = await (await fetch(`http://${addr?.host}:${addr?.port}/metrics`)).text();
-    expect(metrics).toContain(`linli_upstream_ghosts_deleted_total{broker="127.0.0.1:${port}"} 1\n`);
+    expect(metrics).toContain(`linli_upstream_ghosts_deleted_total{broker="127.0.0.1:${port}"} 2\n`);
     // Logged when the read-back's time limit (RECONCILE_MS) ends it.
     const said = await (async () => {
       for (const end = Date.now() + 10_000; Date.now() < end; await sleep(50)) {
@@ -281,6 +297,7 @@ describe.skipIf(!available && !process.env.CI)("upstream broker bridge (real mos
       }
       return null;
     })();
-    expect(said).toMatchObject({ deleted: 1, ids: [ghost] });
+    expect(said).toMatchObject({ deleted: 2 });
+    expect([...(said?.ids ?? [])].sort()).toEqual([ghost, serviceTopic].sort());
   }, 40_000);
 });

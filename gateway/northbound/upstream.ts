@@ -66,7 +66,7 @@ export const RECONCILE_MAX = 20_000;
 export const RECONCILE_MS = 3000;
 
 interface Reconcile {
-  filter: string;
+  filters: string[];
   timer: NodeJS.Timeout | null;
   /** Topics seen in this burst (a resubscription by mqtt.js may send them twice). */
   seen: Set<string>;
@@ -404,7 +404,7 @@ export class UpstreamBridge implements NorthboundSink {
 
   private readonly onMessage = (topic: string, payload: Buffer, packet: IPublishPacket): void => {
     if (!topic.startsWith(this.prefix)) return;
-    if (packet.retain && this.reconciling !== null && this.isAlertState(topic)) {
+    if (packet.retain && this.reconciling !== null && this.isReconciled(topic)) {
       this.reconcileOne(this.reconciling, topic, payload);
       return;
     }
@@ -415,17 +415,25 @@ export class UpstreamBridge implements NorthboundSink {
     this.onAction(op.action, op.target, op.command, payload);
   };
 
-  /** `linli/<site>/alerts/<priority>/<CODE>/<deviceId>` (not alerts/events, alerts/flood). */
-  private isAlertState(topic: string): boolean {
+  /**
+   * The retained topics read back at connect: alert states, `linli/<site>/alerts/<priority>/<CODE>/
+   * <deviceId>` (not alerts/events, alerts/flood), and devices' out-of-service marks,
+   * `linli/<site>/devices/<deviceId>/service` (one left upstream by a device removed while the
+   * gateway was stopped would say "out of service" there for good).
+   */
+  private isReconciled(topic: string): boolean {
     const levels = topic.slice(this.prefix.length).split("/");
-    return levels.length === 4 && levels[0] === "alerts";
+    return (
+      (levels.length === 4 && levels[0] === "alerts") ||
+      (levels.length === 3 && levels[0] === "devices" && levels[2] === "service")
+    );
   }
 
   /** Subscribes to the site's alert states for RECONCILE_MS: the retained ones arrive first. */
   private startReconcile(): void {
     this.endReconcile(false);
     const r: Reconcile = {
-      filter: `${this.prefix}alerts/+/+/+`,
+      filters: [`${this.prefix}alerts/+/+/+`, `${this.prefix}devices/+/service`],
       timer: null,
       seen: new Set(),
       ghosts: [],
@@ -434,7 +442,7 @@ export class UpstreamBridge implements NorthboundSink {
     this.reconciling = r;
     r.timer = setTimeout(() => this.endReconcile(true), RECONCILE_MS);
     r.timer.unref();
-    this.client.subscribe(r.filter, { qos: 1 }, (err) => {
+    this.client.subscribe(r.filters, { qos: 1 }, (err) => {
       if (err && this.reconciling === r) {
         this.log.warn({ err: err.message }, "upstream: cannot read back retained alerts; ghosts not removed");
         this.endReconcile(false);
@@ -476,7 +484,7 @@ export class UpstreamBridge implements NorthboundSink {
     this.reconciling = null;
     if (r.timer !== null) clearTimeout(r.timer);
     // Our own alert states come back otherwise (mosquitto has no no-local in 3.1.1).
-    if (this.client.connected) this.client.unsubscribe(r.filter, () => {});
+    if (this.client.connected) this.client.unsubscribe(r.filters, () => {});
     if (!report) return;
     if (r.ghosts.length > 0)
       this.log.info(
