@@ -233,6 +233,8 @@ describe.skipIf(!haveBrowser)("operators' console in chromium", () => {
     await deskA.click("#dialog-ok");
     await contains(serviceButton(deskA), "恢复使用", 5000);
     await contains(serviceButton(deskB), "恢复使用", 5000);
+    // Marked beside its link state, not only in the button's label.
+    await contains(row(deskB).locator("td").nth(1), "在线 · 已停用", 5000);
     await deskB.close();
 
     // Journaled: still out of service after a restart, on a desk that opens afterwards.
@@ -251,6 +253,7 @@ describe.skipIf(!haveBrowser)("operators' console in chromium", () => {
     await deskC.click("#dialog-ok");
     await contains(serviceButton(deskA), "停用", 5000);
     await contains(serviceButton(deskC), "停用", 5000);
+    expect(await row(deskC).locator("td").nth(1).textContent()).toBe("在线");
     await deskC.close();
     await deskA.close();
   }, 90_000);

@@ -497,7 +497,29 @@ function statusClass(s) {
 
 function statusCell(id) {
   const s = state.status.get(id);
-  return el("td", { class: statusClass(s) }, statusText(s));
+  return el("td", { class: statusClass(s) }, statusText(s), outOfServiceMark(id));
+}
+
+/** "已停用" beside a device's link state while an operator has it out of service. */
+function outOfServiceMark(id) {
+  return state.outOfService.has(id)
+    ? el("span", { class: "oos" }, ` · ${t("suppression.out-of-service")}`)
+    : "";
+}
+
+/** Take out of service / put back: one button for the device table and the stations panel. */
+function serviceButton(d) {
+  const outOfService = state.outOfService.has(d.id);
+  return el(
+    "button",
+    {
+      "data-action": "service",
+      "data-target": d.id,
+      "data-value": String(outOfService),
+      "data-label": d.name ?? d.id,
+    },
+    outOfService ? t("inService") : t("outOfService"),
+  );
 }
 
 function renderDevices() {
@@ -509,8 +531,6 @@ function renderDevices() {
       .map((d) => {
         const r = state.readings.get(d.id);
         const battery = r?.metrics?.battery?.value;
-        // From the gateway's retained service state, so a device without open alerts counts too.
-        const outOfService = state.outOfService.has(d.id);
         return el(
           "tr",
           { "data-device": d.id },
@@ -527,20 +547,8 @@ function renderDevices() {
           ),
           statusCell(d.id),
           el("td", {}, battery != null ? `${t("battery")} ${battery}%` : ""),
-          el(
-            "td",
-            {},
-            el(
-              "button",
-              {
-                "data-action": "service",
-                "data-target": d.id,
-                "data-value": String(outOfService),
-                "data-label": d.name ?? d.id,
-              },
-              outOfService ? t("inService") : t("outOfService"),
-            ),
-          ),
+          // From the gateway's retained service state, so a device without open alerts counts too.
+          el("td", {}, serviceButton(d)),
         );
       }),
   );
@@ -562,6 +570,9 @@ function renderDevices() {
             { class: statusClass(state.status.get(d.id)) },
             state.status.get(d.id) ? statusText(state.status.get(d.id)) : "",
           ),
+          outOfServiceMark(d.id),
+          " ",
+          serviceButton(d),
           el("div", {}, metricsText(state.lang || "zh-CN", d.model, state.readings.get(d.id)?.metrics)),
         ),
       ),
