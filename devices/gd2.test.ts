@@ -189,6 +189,8 @@ describe("GD-2 profile: rules", () => {
     ctx.calls = [];
     gd2.rules(hb(5), st, s, ctx);
     expect(ctx.calls).toContain("GAS_LEAK on");
+    // The causes describe the live reading: 5 %LEL is no longer "at or above 8".
+    expect(ctx.last.get("GAS_LEAK")?.causes).toEqual(["not yet under 5 %LEL"]);
     ctx.calls = [];
     gd2.rules(hb(4.9), st, s, ctx);
     expect(ctx.calls).toContain("GAS_LEAK off");

@@ -372,8 +372,11 @@ export const gd2: MqttDeviceProfile<
         priority: 1,
         causes: [
           ...(st.level !== "none" ? [`detector alarm ${st.level}`] : []),
-          ...(st.gas.active ? [`at or above ${threshold} %LEL`] : []),
-          ...(!st.gas.active && st.level === "none" ? [`not yet under ${CLEAR_BELOW_LEL} %LEL`] : []),
+          // The live reading, not the one that raised it: 7 %LEL is "not yet under 5", not "at or above 10".
+          ...(st.lel >= threshold ? [`at or above ${threshold} %LEL`] : []),
+          ...(st.lel < threshold && (st.gas.active || st.level === "none")
+            ? [`not yet under ${CLEAR_BELOW_LEL} %LEL`]
+            : []),
           ...(st.shutOffSent ? ["valve_close sent by the gateway"] : []),
         ],
         detail,

@@ -82,6 +82,14 @@ describe("alert content", () => {
     s.shelvedBy = "night-shift";
     s.shelvedUntil = Date.UTC(2026, 11, 2, 14, 30);
     expect(b.describe(s, "shelved").message).toMatch(/；已由 night-shift 搁置至 22:30$/);
+    // A second press of a call is "again"; a condition whose live readings changed is not.
+    const call = alert();
+    call.windowUntil = RAISED + 60_000;
+    call.count = 2;
+    expect(b.describe(call, "repeated").message).toMatch(/；再次发生（共 2 次）$/);
+    const tamper = alert(pendant, "TAMPER");
+    expect(b.describe(tamper, "repeated").message).toMatch(/；情况有变化$/);
+    expect(b.describe(tamper, "repeated").message).not.toContain("再次发生");
   });
 
   it("an unanswered call or fall says its call window ended, not that it is back to normal", () => {

@@ -124,7 +124,9 @@ export class AlertContentBuilder {
         ? CALL_CODES.has(alert.code)
           ? cat.windowEnded
           : cat.recordedAwaitingAck
-        : cat.transitions[transition](args);
+        : transition === "repeated" && !alert.momentary
+          ? cat.conditionChanged
+          : cat.transitions[transition](args);
     const message =
       (alert.test ? cat.testPrefix : "") +
       text.title +

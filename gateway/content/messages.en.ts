@@ -83,6 +83,7 @@ export const en: Catalogue = {
   },
   windowEnded: "call window over, still not acknowledged",
   recordedAwaitingAck: "recorded, awaiting acknowledgement",
+  conditionChanged: "situation changed",
   testPrefix: "[TEST] ",
   declaredAction: "Follow the site's procedure for this device; send someone to look if in doubt.",
   gateway: "the gateway",

@@ -80,6 +80,7 @@ export const zhCN: Catalogue = {
   },
   windowEnded: "呼叫窗口已结束，仍无人确认",
   recordedAwaitingAck: "已记录，待确认",
+  conditionChanged: "情况有变化",
   testPrefix: "【测试】",
   declaredAction: "按该设备的处置规程处理，必要时派人到现场查看。",
   gateway: "网关",
