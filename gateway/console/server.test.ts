@@ -18,6 +18,7 @@ describe("console /api/site answers", () => {
         site: { id: "s", name: null, locale: "zh-CN", timezone: "UTC" },
         households: [],
         devices: [],
+        codeNames: {},
       }),
       attachMqtt: () => {},
       log: createLogger({ level: "silent" }),

@@ -40,6 +40,8 @@ export interface ConsoleSiteInfo {
   site: { id: string; name: string | null; locale: string; timezone: string };
   households: Array<Record<string, unknown>>;
   devices: Array<Record<string, unknown>>;
+  /** Alert codes of the site's YAML device profiles and their titles (the built-in ones the page knows). */
+  codeNames: Record<string, string>;
 }
 
 /** `busy`: the password could not be checked now (auth-busy), which is no answer about it. */

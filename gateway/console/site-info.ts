@@ -29,5 +29,8 @@ export function consoleSiteInfo(config: Config): ConsoleSiteInfo {
     },
     households: config.households.map((h) => pick(h, HOUSEHOLD_FIELDS)),
     devices: config.devices.map((d) => pick(d, DEVICE_FIELDS)),
+    codeNames: Object.fromEntries(
+      config.deviceProfiles.flatMap((p) => p.alarms.map((a) => [a.code, a.title ?? a.cause ?? a.code])),
+    ),
   };
 }

@@ -382,7 +382,8 @@ function device(id) {
   return state.site?.devices.find((d) => d.id === id) ?? null;
 }
 function codeName(code) {
-  return CODE_NAMES[state.lang || "zh-CN"]?.[code] ?? code;
+  // Built-in codes in the page's language; a YAML profile's own codes by the title it gives them.
+  return CODE_NAMES[state.lang || "zh-CN"]?.[code] ?? state.site?.codeNames?.[code] ?? code;
 }
 
 function alertCard(a) {

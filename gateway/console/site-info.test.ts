@@ -1,0 +1,25 @@
+/** What the console is told about the site: names, and the titles of a YAML profile's own alert codes. */
+import { readFileSync } from "node:fs";
+import { describe, expect, it } from "vitest";
+import { parse } from "yaml";
+import { validateConfig } from "../config/load.js";
+import { consoleSiteInfo } from "./site-info.js";
+
+describe("console site info", () => {
+  it("names a YAML profile's alert codes by their titles, so the page does not show PUMP_TRIPPED", () => {
+    const profile = parse(readFileSync("examples/profiles/template-modbus.yaml", "utf8"));
+    const config = validateConfig(
+      {
+        site: { id: "s1", timezone: "Asia/Shanghai" },
+        buses: [{ id: "rs485-1", type: "rtu", path: "/dev/ttyUSB0" }],
+        deviceProfiles: [profile],
+        devices: [{ id: "pump-1", model: "acme-pump", bus: "rs485-1", unit: 3, name: "消防泵" } as never],
+      },
+      "(test)",
+    );
+    const info = consoleSiteInfo(config);
+    expect(info.codeNames.PUMP_TRIPPED).toBe("水泵保护跳闸");
+    expect(Object.keys(info.codeNames).length).toBe(profile.alarms.length);
+    expect(info.devices).toEqual([expect.objectContaining({ id: "pump-1", name: "消防泵" })]);
+  });
+});
