@@ -74,6 +74,8 @@ function siteConfig(consolePort: number): ConfigInput {
     ],
     log: { level: "silent" },
     metrics: { enabled: false },
+    // Shorter than the page's longest choice (8 h), which it must then not offer.
+    alerts: { shelveMax: "4h" },
     console: { enabled: true, host: "127.0.0.1", port: consolePort },
   } as ConfigInput;
 }
@@ -271,6 +273,17 @@ describe.skipIf(!haveBrowser)("operators' console in chromium", () => {
     expect(await options()).toEqual(["15m=15 min", "30m=30 min", "1h=1 h", "4h=4 h", "8h=8 h"]);
     await page.locator("header .lang").click();
     expect(await options()).toEqual(zh);
+    // Shelving a P2: the dialog offers nothing beyond alerts.shelveMax (4 h here).
+    const door = await connect(gw as Gateway, "door-2", "pw-door-2");
+    clients.push(door);
+    await door.publish("devices/ds10/door-2/up", doorMsg(50, "closed", { tamper: true }));
+    await page.locator('[data-code="TAMPER"] button[data-action="shelve"]').click();
+    const offered = await page
+      .locator("#dialog-duration option")
+      .evaluateAll((os) =>
+        os.filter((o) => !(o as unknown as { disabled: boolean }).disabled).map((o) => o.textContent),
+      );
+    expect(offered).toEqual(["15 分钟", "30 分钟", "1 小时", "4 小时"]);
     await page.close();
   });
 

@@ -19,6 +19,7 @@ describe("console /api/site answers", () => {
         households: [],
         devices: [],
         codeNames: {},
+        shelveMaxMs: 8 * 3_600_000,
       }),
       attachMqtt: () => {},
       log: createLogger({ level: "silent" }),

@@ -42,6 +42,8 @@ export interface ConsoleSiteInfo {
   devices: Array<Record<string, unknown>>;
   /** Alert codes of the site's YAML device profiles and their titles (the built-in ones the page knows). */
   codeNames: Record<string, string>;
+  /** alerts.shelveMax: the page offers no longer shelving. */
+  shelveMaxMs: number;
 }
 
 /** `busy`: the password could not be checked now (auth-busy), which is no answer about it. */

@@ -20,6 +20,7 @@ describe("console site info", () => {
     const info = consoleSiteInfo(config);
     expect(info.codeNames.PUMP_TRIPPED).toBe("水泵保护跳闸");
     expect(Object.keys(info.codeNames).length).toBe(profile.alarms.length);
+    expect(info.shelveMaxMs).toBe(8 * 3_600_000);
     expect(info.devices).toEqual([expect.objectContaining({ id: "pump-1", name: "消防泵" })]);
   });
 });

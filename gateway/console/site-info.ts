@@ -29,6 +29,7 @@ export function consoleSiteInfo(config: Config): ConsoleSiteInfo {
     },
     households: config.households.map((h) => pick(h, HOUSEHOLD_FIELDS)),
     devices: config.devices.map((d) => pick(d, DEVICE_FIELDS)),
+    shelveMaxMs: config.alerts.shelveMax,
     codeNames: Object.fromEntries(
       config.deviceProfiles.flatMap((p) => p.alarms.map((a) => [a.code, a.title ?? a.cause ?? a.code])),
     ),

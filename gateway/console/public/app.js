@@ -315,6 +315,11 @@ function ask(title, withDuration) {
   const dialog = $("#dialog");
   $("#dialog-title").textContent = title;
   $("#dialog-duration-row").hidden = !withDuration;
+  // Only what the site allows (alerts.shelveMax): a longer choice would be refused as shelve-too-long.
+  const maxMinutes = (state.site?.shelveMaxMs ?? Number.POSITIVE_INFINITY) / 60_000;
+  const select = $("#dialog-duration");
+  for (const opt of select.options) opt.hidden = opt.disabled = Number(opt.dataset.minutes) > maxMinutes;
+  if (select.selectedOptions[0]?.disabled) select.selectedIndex = 0;
   $("#dialog-note").value = "";
   return new Promise((resolve) => {
     dialog.onclose = () =>
