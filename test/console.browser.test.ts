@@ -304,6 +304,18 @@ describe.skipIf(!haveBrowser)("operators' console in chromium", () => {
     await page.close();
   });
 
+  it("says the gateway is busy, not unreachable, when it answers 503 to a login", async () => {
+    const page = await browser.newPage();
+    // The password could not be checked now (the verification queue is full): 503.
+    await page.route("**/api/site", (route) => route.fulfill({ status: 503, body: "busy\n" }));
+    await page.goto(`http://127.0.0.1:${consolePort}/`);
+    await page.fill("#username", OPERATOR.name);
+    await page.fill("#password", "whatever");
+    await page.click("#login-button");
+    await textIs(page, "#login-error", "网关正忙，暂时无法核对密码，请稍后再试", 5000);
+    await page.close();
+  });
+
   it("names every reading of the built-in models and the flood hold in Chinese and English", async () => {
     // The readings each model publishes, from its profile's `metrics` (devices/<model>.ts).
     const fields: Record<string, string[]> = {};

@@ -126,6 +126,12 @@ async function login(event) {
     err.hidden = false;
     return;
   }
+  if (res.status === 503) {
+    // Reached, but it could not check the password now (a reconnect storm): try again shortly.
+    err.textContent = t("gatewayBusy");
+    err.hidden = false;
+    return;
+  }
   if (!res.ok) {
     err.textContent = `${t("cannotReach")} (${res.status})`;
     err.hidden = false;
