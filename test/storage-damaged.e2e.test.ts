@@ -5,7 +5,6 @@
  * itself. A torn tail (a power cut mid-write, nothing acknowledged lost) is counted, not alerted.
  */
 import { appendFileSync, mkdtempSync, rmSync, unlinkSync } from "node:fs";
-import { request } from "node:http";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
@@ -14,22 +13,7 @@ import { Gateway } from "../gateway/gateway.js";
 import { segmentName } from "../gateway/journal/files.js";
 import { Journal } from "../gateway/journal/journal.js";
 import { createLogger } from "../gateway/log.js";
-import { connect, OPS, SITE, type TestClient, testConfig } from "./support/harness.js";
-
-function get(gw: Gateway, p: string): Promise<{ status: number; body: string }> {
-  const addr = gw.metricsAddress;
-  if (!addr) throw new Error("no metrics server");
-  return new Promise((resolve, reject) => {
-    const req = request({ host: addr.host, port: addr.port, path: p, agent: false }, (res) => {
-      let body = "";
-      res.setEncoding("utf8");
-      res.on("data", (d: string) => (body += d));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    req.on("error", reject);
-    req.end();
-  });
-}
+import { connect, metricsGet as get, OPS, SITE, type TestClient, testConfig } from "./support/harness.js";
 
 const damaged = (body: string, kind: string): number => {
   const m = new RegExp(`^linli_journal_recovery_damaged_total\\{kind="${kind}"\\} (\\d+)$`, "m").exec(body);

@@ -7,7 +7,6 @@
  * in gateway/journal with an injected file system.)
  */
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { request } from "node:http";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
@@ -15,22 +14,15 @@ import { validateConfig } from "../gateway/config/load.js";
 import { Gateway } from "../gateway/gateway.js";
 import { type JournalFs, nodeFs } from "../gateway/journal/fs.js";
 import { createLogger } from "../gateway/log.js";
-import { connect, OPS, pendantMsg, SITE, type TestClient, testConfig } from "./support/harness.js";
-
-function get(gw: Gateway, p: string): Promise<{ status: number; body: string }> {
-  const addr = gw.metricsAddress;
-  if (!addr) throw new Error("no metrics server");
-  return new Promise((resolve, reject) => {
-    const req = request({ host: addr.host, port: addr.port, path: p, agent: false }, (res) => {
-      let body = "";
-      res.setEncoding("utf8");
-      res.on("data", (d: string) => (body += d));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    req.on("error", reject);
-    req.end();
-  });
-}
+import {
+  connect,
+  metricsGet as get,
+  OPS,
+  pendantMsg,
+  SITE,
+  type TestClient,
+  testConfig,
+} from "./support/harness.js";
 
 describe("degraded storage", () => {
   const clients: TestClient[] = [];

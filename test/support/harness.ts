@@ -3,6 +3,7 @@
  * clients. Gateway time can be a FakeClock while the sockets stay real.
  */
 import { mkdtempSync, rmSync } from "node:fs";
+import { request } from "node:http";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
@@ -164,3 +165,19 @@ export function doorMsg(
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** GET on the gateway's metrics/health server (a fresh connection each: no keep-alive between tests). */
+export function metricsGet(gw: Gateway, p: string): Promise<{ status: number; body: string }> {
+  const addr = gw.metricsAddress;
+  if (!addr) throw new Error("no metrics server");
+  return new Promise((resolve, reject) => {
+    const req = request({ host: addr.host, port: addr.port, path: p, agent: false }, (res) => {
+      let body = "";
+      res.setEncoding("utf8");
+      res.on("data", (d: string) => (body += d));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on("error", reject);
+    req.end();
+  });
+}
