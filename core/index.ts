@@ -40,3 +40,4 @@ export {
   type SpscRingHandle,
   TAG_PAD,
 } from "./spsc-ring.js";
+export { formatPath, type PathKey, yamlLine } from "./yaml-path.js";

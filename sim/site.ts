@@ -7,8 +7,9 @@
  * written out as a configuration the gateway accepts.
  */
 import { readFileSync } from "node:fs";
-import { isMap, isScalar, isSeq, LineCounter, parseDocument, stringify as toYaml } from "yaml";
+import { LineCounter, parseDocument, stringify as toYaml } from "yaml";
 import { z } from "zod";
+import { formatPath, type PathKey, yamlLine } from "../core/index.js";
 import { communityDevices, demoCredentials } from "./community/community.js";
 import type { Encoding } from "./mqtt/codec.js";
 import { deriveSeed, randomInt, seededRandom } from "./mqtt/random.js";
@@ -87,38 +88,11 @@ export function parseDuration(v: unknown, fallbackS: number, where = "duration")
   return n * unit;
 }
 
-type PathKey = string | number;
-
-/** `devices[0].heartbeatInterval`, as the gateway's messages write a field. */
-function formatPath(path: readonly PathKey[]): string {
-  let out = "";
-  for (const key of path) out += typeof key === "number" ? `[${key}]` : out ? `.${key}` : key;
-  return out;
-}
-
 /** The line of the deepest part of `path` a YAML text has (for messages: `file:line: field`). */
 export function yamlLines(text: string): (path: readonly PropertyKey[]) => number | undefined {
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines });
-  return (path) => {
-    let node: unknown = doc.contents;
-    let line: number | undefined;
-    const at = (range: unknown) => {
-      if (Array.isArray(range)) line = lines.linePos(range[0] as number).line;
-    };
-    for (const key of path) {
-      if (isMap(node)) {
-        const pair = node.items.find((p) => isScalar(p.key) && p.key.value === key);
-        if (!pair) break;
-        at((pair.key as { range?: unknown }).range);
-        node = pair.value;
-      } else if (isSeq(node) && typeof key === "number") {
-        node = node.items[key];
-        at((node as { range?: unknown } | undefined)?.range);
-      } else break;
-    }
-    return line;
-  };
+  return (path) => yamlLine(doc, lines, path);
 }
 
 /** The validator's words for a wrong type, as the gateway's `config check` says it. */
@@ -126,7 +100,7 @@ function issueMessage(issue: z.core.$ZodIssue, value: unknown): string {
   if (issue.code !== "invalid_type") return issue.message;
   if (value === undefined) return "required";
   const got = typeof value === "string" ? `the string ${JSON.stringify(value)}` : JSON.stringify(value);
-  return `must be a ${issue.expected}, got ${got}`;
+  return `must be ${/^[aeiou]/.test(issue.expected) ? "an" : "a"} ${issue.expected}, got ${got}`;
 }
 
 const durationField = z.union([z.number().nonnegative(), z.string()]).optional();
@@ -199,13 +173,14 @@ export function loadSiteFile(file: string, opts: { seed?: number; operator?: str
   } catch (err) {
     throw new SiteError(`${file}: ${err instanceof Error ? err.message : String(err)}`);
   }
-  const doc = parseDocument(text, { lineCounter: new LineCounter() });
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter });
   const syntax = doc.errors[0];
   if (syntax)
     throw new SiteError(
       `${file}${syntax.linePos ? `:${syntax.linePos[0].line}` : ""}: YAML: ${syntax.message.split("\n")[0]}`,
     );
-  const lineOf = yamlLines(text);
+  const lineOf = (path: readonly PropertyKey[]) => yamlLine(doc, lineCounter, path);
   const where = (path: readonly PathKey[]) => {
     const line = lineOf(path);
     return `${file}${line ? `:${line}` : ""}: ${formatPath(path) || "(top)"}`;

@@ -4,8 +4,10 @@
  * field path and, from the YAML document, its line (shared by the site file
  * and the device profile files it names).
  */
-import { isMap, isScalar, isSeq, type LineCounter, type parseDocument } from "yaml";
-import type { Rejection } from "../../core/index.js";
+import type { LineCounter, parseDocument } from "yaml";
+import { formatPath, type PathKey, type Rejection, yamlLine } from "../../core/index.js";
+
+export { formatPath };
 
 /**
  * A configuration problem is a `Rejection` (core/refusal.ts): `reason`,
@@ -59,15 +61,7 @@ export function configProblem(
   return problem;
 }
 
-type PathKey = string | number;
-
-export function formatPath(path: readonly PathKey[]): string {
-  let out = "";
-  for (const key of path) out += typeof key === "number" ? `[${key}]` : out ? `.${key}` : key;
-  return out;
-}
-
-/** The line of the deepest node of `path` that exists in the document. */
+/** The line of the deepest node of `path` (as `formatPath` writes it) that exists in the document. */
 export function lineOf(
   doc: ReturnType<typeof parseDocument>,
   lines: LineCounter,
@@ -76,20 +70,5 @@ export function lineOf(
   const keys: PathKey[] = [];
   for (const m of path.matchAll(/([^.[\]]+)|\[(\d+)\]/g))
     keys.push(m[2] !== undefined ? Number(m[2]) : (m[1] as string));
-  let node: unknown = doc.contents;
-  let line: number | undefined;
-  for (const key of keys) {
-    if (isMap(node)) {
-      const pair = node.items.find((p) => isScalar(p.key) && p.key.value === key);
-      if (!pair) break;
-      const range = (pair.key as { range?: [number, number, number] }).range;
-      if (range) line = lines.linePos(range[0]).line;
-      node = pair.value;
-    } else if (isSeq(node) && typeof key === "number") {
-      node = node.items[key];
-      const range = (node as { range?: [number, number, number] } | undefined)?.range;
-      if (range) line = lines.linePos(range[0]).line;
-    } else break;
-  }
-  return line;
+  return yamlLine(doc, lines, keys);
 }
