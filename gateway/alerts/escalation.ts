@@ -98,8 +98,7 @@ export class Escalation extends Policy {
     const interval = Math.min(first * this.escalationFactor ** alert.escalationLevel, this.escalationMaxMs);
     alert.escalationNextAt = now + Math.max(interval, 1000);
     const unackFor = now - alert.unackSince;
-    // Journaled before it is announced, like every other change.
-    this.recorder?.alert(alert);
+    // Journaled by the emit before it is announced, like every other change.
     this.emit(alert, "escalated", BY_GATEWAY, `unacknowledged for ${Math.round(unackFor / 1000)} s`, true);
     // After the emit, which gives the escalation its rev: the escalations topic and the retained
     // alert name it by the same `id` + `rev`.

@@ -420,6 +420,7 @@ export class EmbeddedBroker implements NorthboundSink {
 
   /** Stops accepting, closes every client, then the broker. */
   async close(): Promise<void> {
+    this.admitting.clear();
     if (this.closing) return;
     this.closing = true;
     // Stop accepting first; server.close() resolves only once every socket has gone, so close the clients next.
@@ -724,7 +725,9 @@ export class EmbeddedBroker implements NorthboundSink {
     }
     const result = await this.policy.authenticate(username, password, [], () => socket.destroyed);
     if (!result.ok && result.reason === "gone") return { ok: false, bannedUntil: null };
-    this.limits.loginResult(socket, username, "operator", result);
+    // A device's right credentials here are neither a guess nor an operator's good address.
+    if (!result.ok || result.identity.kind === "operator")
+      this.limits.loginResult(socket, username, "operator", result);
     if (result.ok && result.identity.kind === "operator") return { ok: true };
     if (result.ok) {
       // A device's own credentials: right, but not an operator's; not a guess either.

@@ -458,9 +458,9 @@ export class UpstreamBridge implements NorthboundSink {
       this.endReconcile(true);
       return;
     }
-    // The gateway's own retained state for this topic (republished on this connect) stands.
-    const mine = this.retained.get(topic);
-    if (mine !== undefined && mine.payload !== "") return;
+    // The gateway's own retained state for this topic stands (republished on this connect); an
+    // empty one is a close the mirror deletes itself, not a ghost.
+    if (this.retained.has(topic)) return;
     let id: string | null = null;
     try {
       const v = JSON.parse(payload.toString("utf8")) as { id?: unknown };
