@@ -91,6 +91,9 @@ export interface GatewayStats {
   slowSubscribers: { dropped: number; disconnected: number };
 }
 
+/** Damaged regions named in STORAGE_DAMAGED_AT_START's causes; the rest are counted. */
+const MAX_DAMAGE_CAUSES = 10;
+
 export class Gateway {
   readonly clock: Clock;
   readonly log: Logger;
@@ -659,9 +662,13 @@ export class Gateway {
     this.engine.contextFor(GATEWAY_SUBJECT).raise("STORAGE_DAMAGED_AT_START", {
       priority: 2,
       windowMs: 0,
-      causes: loss.map(
-        (d) => `${d.kind}: ${d.file}${d.offset === undefined ? "" : ` at ${d.offset}`} (${d.reason})`,
-      ),
+      // Bounded: a badly damaged segment has thousands of regions; the log and the metric count them all.
+      causes: [
+        ...loss
+          .slice(0, MAX_DAMAGE_CAUSES)
+          .map((d) => `${d.kind}: ${d.file}${d.offset === undefined ? "" : ` at ${d.offset}`} (${d.reason})`),
+        ...(loss.length > MAX_DAMAGE_CAUSES ? [`and ${loss.length - MAX_DAMAGE_CAUSES} more`] : []),
+      ],
       detail: { kinds: [...new Set(loss.map((d) => d.kind))].join(","), bytes, missingSegments },
     });
   }

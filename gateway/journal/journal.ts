@@ -59,7 +59,7 @@ import {
   writeFullyAsync,
 } from "./fs.js";
 import { acquireLock, type DirLock, JournalLockedError, LEASE_RENEW_MS, type LockEnv } from "./lock.js";
-import { frame, OP_DELETE, OP_PUT, valueOffset } from "./record.js";
+import { frame, framedSize, OP_DELETE, OP_PUT, valueOffset } from "./record.js";
 import { emptyReport, type Recovered, type RecoveryReport, recover } from "./recovery.js";
 import { type Image, writeSnapshot, writeSnapshotSync } from "./snapshot.js";
 import { decodeValue } from "./value.js";
@@ -546,7 +546,13 @@ export class Journal {
     // Per pid: two gateways started at once must still meet at the LOCK (JournalLockedError).
     const probe = path.join(this.dir, `${LOCK_FILE}.probe.${process.pid}.tmp`);
     this.fsx.closeSync(this.fsx.openSync(probe, "w", 0o600));
-    this.fsx.unlinkSync(probe);
+    try {
+      this.fsx.unlinkSync(probe);
+    } catch (err) {
+      // Swept by a gateway that opened the directory meanwhile (its start removes *.tmp): the
+      // directory took the write; that gateway's LOCK is met next.
+      if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+    }
     this.lock = acquireLock(this.dir, this.lockEnv);
     const before = this.lock.tookOver;
     // Said after the fact: which holder was judged gone, and why (a crash, a reused pid, a lease).
@@ -632,10 +638,10 @@ export class Journal {
       this.adoptFound(found);
       for (const [k, v] of live) {
         const old = this.map.get(k);
-        if (old !== undefined) this.liveBytes -= old.length;
-        else this.liveBytes += 11 + Buffer.byteLength(k, "utf8");
+        const keyBytes = Buffer.byteLength(k, "utf8");
+        if (old !== undefined) this.liveBytes -= framedSize(keyBytes, old.length);
         this.map.set(k, v);
-        this.liveBytes += v.length;
+        this.liveBytes += framedSize(keyBytes, v.length);
       }
       this.segSeq = Math.max(this.segSeq, found.lastSeq);
       this.log?.warn(
@@ -728,7 +734,7 @@ export class Journal {
     this.liveBytes = 0;
     for (const [k, v] of entries) {
       this.map.set(k, v.toString("latin1"));
-      this.liveBytes += 11 + Buffer.byteLength(k, "utf8") + v.length;
+      this.liveBytes += framedSize(Buffer.byteLength(k, "utf8"), v.length);
     }
     entries.clear();
   }

@@ -29,7 +29,12 @@ describe("journal directory lock", () => {
     writeFileSync(lockFile(), `${JSON.stringify({ pid, bootId: bootId(), at: "x" })}\n`);
 
   it("a live owner keeps it; a released lock is taken; no draft file is left", () => {
-    writeFileSync(join(dir, `${LOCK_FILE}.0123456789abcdef`), "{}"); // an opener killed before linking
+    // An opener killed before linking, long ago; a draft younger than the lease may be another
+    // opener's at this very moment, and is left to it.
+    const killed = join(dir, `${LOCK_FILE}.0123456789abcdef`);
+    writeFileSync(killed, "{}");
+    const old = new Date(Date.now() - LEASE_EXPIRY_MS - 1_000);
+    utimesSync(killed, old, old);
     const lock = acquireLock(dir);
     expect(readdirSync(dir)).toEqual([LOCK_FILE]);
     expect(() => acquireLock(dir)).toThrow(JournalLockedError);
@@ -37,6 +42,10 @@ describe("journal directory lock", () => {
     lock.release();
     acquireLock(dir).release();
     expect(readdirSync(dir)).toEqual([]);
+    const racing = join(dir, `${LOCK_FILE}.fedcba9876543210`);
+    writeFileSync(racing, "{}");
+    acquireLock(dir).release();
+    expect(readdirSync(dir)).toEqual([`${LOCK_FILE}.fedcba9876543210`]);
   });
 
   it.skipIf(process.platform !== "linux")(

@@ -261,9 +261,17 @@ export function acquireLock(dir: string, env: LockEnv = processEnv): DirLock {
 
 /** Drafts left by openers killed between writing and linking them (ours is removed after). */
 function removeDrafts(dir: string, ours: string): void {
+  // Only old ones: another opener starting at this moment has a fresh draft (or write probe) here
+  // for microseconds, and must meet this LOCK, not lose its file and fail some other way.
+  const before = Date.now() - LEASE_EXPIRY_MS;
   for (const name of fs.readdirSync(dir)) {
-    if (name.startsWith(`${LOCK_FILE}.`) && path.join(dir, name) !== ours)
-      fs.rmSync(path.join(dir, name), { force: true });
+    const file = path.join(dir, name);
+    if (!name.startsWith(`${LOCK_FILE}.`) || file === ours) continue;
+    try {
+      if (fs.statSync(file).mtimeMs < before) fs.rmSync(file, { force: true });
+    } catch {
+      // Gone meanwhile (its opener finished with it).
+    }
   }
 }
 
