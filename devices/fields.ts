@@ -112,10 +112,10 @@ export function dropped(field: string, problem: FieldProblem | null): DroppedFie
   };
 }
 
-/** The side fields' problems, as dropped fields. */
 /** No field dropped: shared, so that a clean message allocates no list. */
 export const NO_DROPS: readonly DroppedField[] = Object.freeze([]);
 
+/** The side fields' problems, as dropped fields. */
 export function sideFields(checks: readonly (readonly [string, FieldProblem | null])[]): DroppedField[] {
   const out: DroppedField[] = [];
   for (const [field, problem] of checks) {

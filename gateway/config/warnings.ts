@@ -3,10 +3,8 @@
  * for `linli config check`, never errors (the file may be checked on another
  * box than the one it runs on, and a USB adapter may be plugged in later).
  */
-import { scrypt, timingSafeEqual } from "node:crypto";
 import { existsSync } from "node:fs";
-import { MAX_MEM } from "../../core/index.js";
-import { isHashed, parseSecret } from "../broker/credentials.js";
+import { isHashed, parseSecret, scryptMatches } from "../broker/credentials.js";
 import type { Config } from "./schema.js";
 
 type TlsFilesConfig = NonNullable<Config["mqtt"]["listeners"][number]["tls"]>;
@@ -108,21 +106,6 @@ const WHY: Record<Weakness, string> = {
   short: `shorter than ${MIN_PASSWORD_LENGTH} characters`,
 };
 
-function scryptMatches(
-  secret: Extract<ReturnType<typeof parseSecret>, { kind: "scrypt" }>,
-  candidate: string,
-) {
-  return new Promise<boolean>((resolve) =>
-    scrypt(
-      Buffer.from(candidate, "utf8"),
-      secret.salt,
-      secret.hash.length,
-      { N: secret.N, r: secret.r, p: secret.p, maxmem: MAX_MEM },
-      (err, key) => resolve(!err && key.length === secret.hash.length && timingSafeEqual(key, secret.hash)),
-    ),
-  );
-}
-
 /**
  * Accounts whose password anyone could guess: the demo's well-known ones and trivial ones
  * (the user name, a common password, shorter than MIN_PASSWORD_LENGTH), plain text or hashed
@@ -163,7 +146,9 @@ export async function weakPasswordWarnings(config: Config, budget = HASH_CHECK_B
       continue;
     }
     spent += cost;
-    const matches = await Promise.all(tried.map(([c]) => scryptMatches(secret, c)));
+    const matches = await Promise.all(
+      tried.map(([c]) => scryptMatches(secret, Buffer.from(c, "utf8")).catch(() => false)),
+    );
     const hit = tried.find((_, i) => matches[i]);
     if (hit) found.push({ name, why: hit[1] });
   }

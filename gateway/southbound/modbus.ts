@@ -146,6 +146,7 @@ export class ModbusSouthbound {
     this.buses.clear();
     this.unitByDevice.clear();
     this.held.clear();
+    this.settingDue.clear();
   }
 
   /**
