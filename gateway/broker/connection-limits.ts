@@ -8,7 +8,7 @@ import type { Socket } from "node:net";
 import type { Client } from "aedes";
 import type { LimitsConfig } from "../config/limits.js";
 import { DEFAULT_LIMITS } from "../config/limits.js";
-import type { Logger } from "../log.js";
+import type { Logger, RateLimitedLog } from "../log.js";
 import type { Counters } from "../stats.js";
 import type { AuthResult, Identity } from "./access.js";
 import { deviceMaxPacket, FrameGuard, type FrameRefused } from "./limits.js";
@@ -57,6 +57,8 @@ export class SocketLimits {
     readonly config: ConnectionLimits,
     private readonly counters: Counters,
     private readonly log: Logger,
+    /** Malformed packets' lines (as aedes' own refusals are logged, embedded.ts); none if absent. */
+    private readonly rateLog: RateLimitedLog | null = null,
     private readonly now: () => number = Date.now,
   ) {
     this.login = new LoginGuard(
@@ -80,8 +82,18 @@ export class SocketLimits {
    * socket): with 10,000 devices each on its own connection, per-socket closures and their contexts
    * are memory (bench/connections.ts).
    */
-  private readonly frameRefused: FrameRefused = (reason, announced, limit, guard) => {
+  private readonly frameRefused: FrameRefused = (reason, announced, limit, guard, detail) => {
     this.counters.reject(guard.role ?? BEFORE_LOGIN, reason);
+    if (reason === "malformed-packet") {
+      const who = addressOf(guard.socket);
+      this.rateLog?.warn(
+        who,
+        reason,
+        { who, role: guard.role, reason, detail },
+        "connection closed: malformed packet or protocol violation",
+      );
+      return;
+    }
     this.log.debug(
       { address: addressOf(guard.socket), reason, announced, limit },
       "connection closed: packet too large",
