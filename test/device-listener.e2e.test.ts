@@ -503,6 +503,38 @@ describe("the device listener: devices served by a worker thread", () => {
     await listenerStillServes(1);
   });
 
+  it("a connection whose close handling fails in the worker is still forgotten by the main thread, counted", async () => {
+    const p = await device("p-1", "pw-p1");
+    expect(await p.subscribe("devices/ec200/p-1/down")).toBe(1);
+    const front = (
+      gw.broker as unknown as {
+        front: {
+          byId: Map<number, unknown>;
+          byClientId: Map<string, unknown>;
+          downlinks: Map<string, unknown>;
+          send(m: unknown): void;
+        };
+      }
+    ).front;
+    const [conn] = [...front.byId.keys()];
+    front.send({ t: "failClose", conn });
+    // Messages to the worker are handled in order: once this is answered, the fault is armed.
+    await gw.broker.deviceListenerStats();
+    await p.end();
+    const until = Date.now() + 5000;
+    while (
+      (gw.counters.rejected("ec200", "internal-error") === 0 || front.byId.size > 0) &&
+      Date.now() < until
+    )
+      await sleep(10);
+    expect(gw.counters.rejected("ec200", "internal-error")).toBe(1);
+    expect(front.byId.size).toBe(0);
+    expect(front.byClientId.size).toBe(0);
+    expect(front.downlinks.size).toBe(0);
+    expect(gw.broker.deviceListenerConnections).toBe(0);
+    await listenerStillServes(1);
+  });
+
   it("a worker that dies is restarted on the same port: devices reconnect, /readyz is 503 only meanwhile, restarts counted", async () => {
     const p = await device("p-1", "pw-p1");
     expect(await p.subscribe("devices/ec200/p-1/down")).toBe(1);

@@ -116,6 +116,11 @@ export type ToWorker =
   | { t: "suback"; conn: number; messageId: number; granted: number[] }
   | { t: "deliver"; conn: number; topic: string; payload: Uint8Array; qos: 0 | 1 }
   | { t: "close"; conn: number }
+  /**
+   * Tests only: that connection's close handling throws once, as a bug in it would
+   * (test/device-listener.e2e.test.ts).
+   */
+  | { t: "failClose"; conn: number }
   /** New certificate, key and CA for new handshakes (already checked by the main thread). */
   | { t: "tls"; tls: TlsContents }
   /**

@@ -121,6 +121,8 @@ const completionBytes = Buffer.from(
 let awaitingCompletions = 0;
 
 const connections = new Map<number, DeviceConnection>();
+/** Connections whose close handling is to throw once (tests only: the "failClose" message). */
+const closeFaults = new Set<number>();
 let nextConnectionId = 1;
 /** Records that found the uplink ring full, in arrival order (drained before anything new is written). */
 const held: Held[] = [];
@@ -193,10 +195,7 @@ function onSocketClose(this: DeviceSocket): void {
   try {
     c.closed();
   } catch (err) {
-    // No close event follows: forgotten here at least (the main thread keeps its record).
-    c.state = CLOSED;
-    connections.delete(c.id);
-    stalled.delete(c);
+    // closed() forgot the connection and told the main thread before this came out of it.
     failedWithin(c, err);
   }
 }
@@ -592,6 +591,27 @@ class DeviceConnection {
     this.state = CLOSED;
     connections.delete(this.id);
     stalled.delete(this);
+    try {
+      this.dueAtClose(wasLive);
+    } finally {
+      // Whatever failed above (counted by the caller as internal-error), the main thread must
+      // learn of the close: it would keep the connection (its client id, its downlink, the
+      // connected devices' count) for ever. Through the alert ring, after the connection's last
+      // record there (its will included), with the telemetry ring's position after its last
+      // reading: the main thread closes it once it has read both that far. Its slot says whether
+      // a CONNECT went to the main thread (by postMessage, which may arrive after this record):
+      // the main thread then waits for it rather than keep a closed login.
+      const position = Buffer.allocUnsafe(4);
+      position.writeUInt32LE(telemetryRing.ring.producerPosition);
+      offer(this, TAG_CLOSED, this.loginPosted ? 1 : 0, false, undefined, position);
+      publishUplinks();
+    }
+  }
+
+  /** What falls due when the connection closes: its waiting reading, its will. */
+  private dueAtClose(wasLive: boolean): void {
+    if (closeFaults.size > 0 && closeFaults.delete(this.id))
+      throw new Error("close handling failed (a fault injected by a test)");
     const reading = this.heldTelemetry;
     if (reading !== null) {
       this.heldTelemetry = null;
@@ -613,15 +633,6 @@ class DeviceConnection {
         detail: this.will.topic,
       });
     }
-    // Through the alert ring, after the connection's last record there (its will included), with
-    // the telemetry ring's position after its last reading: the main thread closes it once it
-    // has read both that far. Its slot says whether a CONNECT went to the main thread (by
-    // postMessage, which may arrive after this record): the main thread then waits for it rather
-    // than keep a closed login.
-    const position = Buffer.allocUnsafe(4);
-    position.writeUInt32LE(telemetryRing.ring.producerPosition);
-    offer(this, TAG_CLOSED, this.loginPosted ? 1 : 0, false, undefined, position);
-    publishUplinks();
   }
 }
 
@@ -936,6 +947,9 @@ function onMainMessage(m: ToWorker): void {
       return;
     case "close":
       connections.get(m.conn)?.abort();
+      return;
+    case "failClose":
+      if (connections.has(m.conn)) closeFaults.add(m.conn);
       return;
     case "tls":
       (server as TlsServer).setSecureContext(secureContextOf(m.tls));
