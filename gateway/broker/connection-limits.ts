@@ -16,6 +16,8 @@ import { type Claimant, type LoginBan, LoginGuard } from "./login-guard.js";
 import { FloodReclaim } from "./reclaim.js";
 
 export type ConnectionLimits = Omit<LimitsConfig, "deviceRate">;
+/** An address to close at accept for `ms` from now (0: no longer). */
+export type AcceptBanWatcher = (address: string, ms: number) => void;
 export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = DEFAULT_LIMITS;
 
 /** Unauthenticated sockets closed per turn of the event loop once their login time is up. */
@@ -52,6 +54,7 @@ export class SocketLimits {
   private loginTimer: NodeJS.Timeout | NodeJS.Immediate | null = null;
   private stopped = false;
   private readonly reclaim = new FloodReclaim();
+  private readonly acceptBanWatchers = new Set<AcceptBanWatcher>();
 
   constructor(
     readonly config: ConnectionLimits,
@@ -71,6 +74,10 @@ export class SocketLimits {
             { [kind]: key, scope, failures, until: new Date(until).toISOString() },
             `${kind} banned for ${scope} logins after repeated failed logins`,
           );
+        },
+        closedAtAccept: (address, until) => {
+          const ms = until === null ? 0 : Math.max(0, until - this.now());
+          for (const w of this.acceptBanWatchers) w(address, ms);
         },
       },
       now,
@@ -156,6 +163,23 @@ export class SocketLimits {
       return;
     }
     handOver();
+  }
+
+  /**
+   * For a listener that accepts where it cannot ask (the device listener's worker): `watcher` is
+   * told at once of every address closed at accept now (banned in both scopes), then of each
+   * address that comes to be, and of one whose ban is lifted early (`ms` 0). Returns the unwatch.
+   */
+  watchAcceptBans(watcher: AcceptBanWatcher): () => void {
+    this.acceptBanWatchers.add(watcher);
+    this.sendAcceptBans(watcher);
+    return () => this.acceptBanWatchers.delete(watcher);
+  }
+
+  /** Every address closed at accept now, to `watcher` (a device listener worker restarted). */
+  sendAcceptBans(watcher: AcceptBanWatcher): void {
+    const t = this.now();
+    for (const [address, until] of this.login.closedAtAcceptNow()) watcher(address, until - t);
   }
 
   /** A WebSocket stream's address is its TCP socket's (accept's `peer`). */

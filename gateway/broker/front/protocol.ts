@@ -121,6 +121,12 @@ export type ToWorker =
    * (test/device-listener.e2e.test.ts).
    */
   | { t: "failClose"; conn: number }
+  /**
+   * An address banned in both login scopes (login-guard.ts), closed at accept for `ms` from now as
+   * on aedes' listeners; 0: its ban was lifted early. Sent for each ban as it starts, and every
+   * ban in force to a worker that starts.
+   */
+  | { t: "ban"; address: string; ms: number }
   /** New certificate, key and CA for new handshakes (already checked by the main thread). */
   | { t: "tls"; tls: TlsContents }
   /**
