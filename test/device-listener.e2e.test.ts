@@ -503,6 +503,111 @@ describe("the device listener: devices served by a worker thread", () => {
     await listenerStillServes(1);
   });
 
+  it("a connection whose close handling fails in the worker is still forgotten by the main thread, counted", async () => {
+    const p = await device("p-1", "pw-p1");
+    expect(await p.subscribe("devices/ec200/p-1/down")).toBe(1);
+    const front = (
+      gw.broker as unknown as {
+        front: {
+          byId: Map<number, unknown>;
+          byClientId: Map<string, unknown>;
+          downlinks: Map<string, unknown>;
+          send(m: unknown): void;
+        };
+      }
+    ).front;
+    const [conn] = [...front.byId.keys()];
+    front.send({ t: "failClose", conn });
+    // Messages to the worker are handled in order: once this is answered, the fault is armed.
+    await gw.broker.deviceListenerStats();
+    await p.end();
+    const until = Date.now() + 5000;
+    while (
+      (gw.counters.rejected("ec200", "internal-error") === 0 || front.byId.size > 0) &&
+      Date.now() < until
+    )
+      await sleep(10);
+    expect(gw.counters.rejected("ec200", "internal-error")).toBe(1);
+    expect(front.byId.size).toBe(0);
+    expect(front.byClientId.size).toBe(0);
+    expect(front.downlinks.size).toBe(0);
+    expect(gw.broker.deviceListenerConnections).toBe(0);
+    await listenerStillServes(1);
+  });
+
+  /** A socket that sends p-1's CONNECT at once: closed, and how many bytes it was answered. */
+  async function answeredBytes(): Promise<number | "still open"> {
+    const s = net.connect(devicePort(), "127.0.0.1");
+    s.on("error", () => {});
+    let bytes = 0;
+    s.on("data", (b: Buffer) => {
+      bytes += b.length;
+    });
+    const closed = new Promise((r) => s.once("close", r));
+    await new Promise((r) => s.once("connect", r));
+    s.write(
+      mqttPacket.generate({
+        cmd: "connect",
+        protocolId: "MQTT",
+        protocolVersion: 4,
+        clean: true,
+        clientId: "ec200-p-1",
+        keepalive: 60,
+        username: "p-1",
+        password: Buffer.from("pw-p1"),
+      }),
+    );
+    const outcome = await Promise.race([closed, sleep(5000).then(() => "still open" as const)]);
+    s.destroy();
+    return outcome === "still open" ? outcome : bytes;
+  }
+
+  async function counted(model: string, reason: string, n: number): Promise<void> {
+    const until = Date.now() + 5000;
+    while (gw.counters.rejected(model, reason) < n && Date.now() < until) await sleep(10);
+    expect(gw.counters.rejected(model, reason)).toBe(n);
+  }
+
+  it("an address banned in both login scopes is closed at accept, unanswered, counted as on aedes' listeners; by a restarted worker too", async () => {
+    // Unknown usernames count in both scopes (login-guard.ts): the 10th failure bans the address in both.
+    for (let i = 0; i < 10; i++)
+      expect(await refusedWith({ username: `ghost-${i}`, password: "x", clientId: `ghost-${i}` })).toBe(4);
+    expect(gw.counters.rejected("auth", "ban-started")).toBe(2);
+    // Not even a CONNACK 3: the CONNECT sent at once is never read.
+    expect(await answeredBytes()).toBe(0);
+    await counted("connection", "address-banned", 1);
+    const front = (gw.broker as unknown as { front: { worker: import("node:worker_threads").Worker } }).front;
+    await front.worker.terminate();
+    const until = Date.now() + 5000;
+    while (gw.notReadyReason() !== null && Date.now() < until) await sleep(10);
+    expect(gw.notReadyReason()).toBeNull();
+    expect(await answeredBytes()).toBe(0);
+    await counted("connection", "address-banned", 2);
+    expect(gw.counters.rejected("auth", "address-banned")).toBe(0);
+  });
+
+  it("an address banned for operator logins only still serves devices on the device listener", async () => {
+    for (let i = 0; i < 10; i++) {
+      const refused = await mqtt
+        .connectAsync(`mqtt://127.0.0.1:${gw.mqttPort}`, {
+          username: "ops2",
+          password: "wrong",
+          clientId: clientIdFor(gw, "ops2"),
+          reconnectPeriod: 0,
+          connectTimeout: 2000,
+        })
+        .then(
+          (c) => c.endAsync().then(() => 0),
+          (err: { code?: number }) => err.code,
+        );
+      expect(refused).toBe(4);
+    }
+    expect(gw.counters.rejected("auth", "ban-started")).toBe(1);
+    // A pendant there logs in, and its press is taken in.
+    await listenerStillServes(1);
+    expect(gw.counters.rejected("connection", "address-banned")).toBe(0);
+  });
+
   it("a worker that dies is restarted on the same port: devices reconnect, /readyz is 503 only meanwhile, restarts counted", async () => {
     const p = await device("p-1", "pw-p1");
     expect(await p.subscribe("devices/ec200/p-1/down")).toBe(1);

@@ -8,7 +8,7 @@ import type { Socket } from "node:net";
 import type { Client } from "aedes";
 import type { LimitsConfig } from "../config/limits.js";
 import { DEFAULT_LIMITS } from "../config/limits.js";
-import type { Logger } from "../log.js";
+import type { Logger, RateLimitedLog } from "../log.js";
 import type { Counters } from "../stats.js";
 import type { AuthResult, Identity } from "./access.js";
 import { deviceMaxPacket, FrameGuard, type FrameRefused } from "./limits.js";
@@ -16,6 +16,8 @@ import { type Claimant, type LoginBan, LoginGuard } from "./login-guard.js";
 import { FloodReclaim } from "./reclaim.js";
 
 export type ConnectionLimits = Omit<LimitsConfig, "deviceRate">;
+/** An address to close at accept for `ms` from now (0: no longer). */
+export type AcceptBanWatcher = (address: string, ms: number) => void;
 export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = DEFAULT_LIMITS;
 
 /** Unauthenticated sockets closed per turn of the event loop once their login time is up. */
@@ -52,11 +54,14 @@ export class SocketLimits {
   private loginTimer: NodeJS.Timeout | NodeJS.Immediate | null = null;
   private stopped = false;
   private readonly reclaim = new FloodReclaim();
+  private readonly acceptBanWatchers = new Set<AcceptBanWatcher>();
 
   constructor(
     readonly config: ConnectionLimits,
     private readonly counters: Counters,
     private readonly log: Logger,
+    /** Malformed packets' lines (as aedes' own refusals are logged, embedded.ts); none if absent. */
+    private readonly rateLog: RateLimitedLog | null = null,
     private readonly now: () => number = Date.now,
   ) {
     this.login = new LoginGuard(
@@ -70,6 +75,10 @@ export class SocketLimits {
             `${kind} banned for ${scope} logins after repeated failed logins`,
           );
         },
+        closedAtAccept: (address, until) => {
+          const ms = until === null ? 0 : Math.max(0, until - this.now());
+          for (const w of this.acceptBanWatchers) w(address, ms);
+        },
       },
       now,
     );
@@ -80,8 +89,18 @@ export class SocketLimits {
    * socket): with 10,000 devices each on its own connection, per-socket closures and their contexts
    * are memory (bench/connections.ts).
    */
-  private readonly frameRefused: FrameRefused = (reason, announced, limit, guard) => {
+  private readonly frameRefused: FrameRefused = (reason, announced, limit, guard, detail) => {
     this.counters.reject(guard.role ?? BEFORE_LOGIN, reason);
+    if (reason === "malformed-packet") {
+      const who = addressOf(guard.socket);
+      this.rateLog?.warn(
+        who,
+        reason,
+        { who, role: guard.role, reason, detail },
+        "connection closed: malformed packet or protocol violation",
+      );
+      return;
+    }
     this.log.debug(
       { address: addressOf(guard.socket), reason, announced, limit },
       "connection closed: packet too large",
@@ -144,6 +163,23 @@ export class SocketLimits {
       return;
     }
     handOver();
+  }
+
+  /**
+   * For a listener that accepts where it cannot ask (the device listener's worker): `watcher` is
+   * told at once of every address closed at accept now (banned in both scopes), then of each
+   * address that comes to be, and of one whose ban is lifted early (`ms` 0). Returns the unwatch.
+   */
+  watchAcceptBans(watcher: AcceptBanWatcher): () => void {
+    this.acceptBanWatchers.add(watcher);
+    this.sendAcceptBans(watcher);
+    return () => this.acceptBanWatchers.delete(watcher);
+  }
+
+  /** Every address closed at accept now, to `watcher` (a device listener worker restarted). */
+  sendAcceptBans(watcher: AcceptBanWatcher): void {
+    const t = this.now();
+    for (const [address, until] of this.login.closedAtAcceptNow()) watcher(address, until - t);
   }
 
   /** A WebSocket stream's address is its TCP socket's (accept's `peer`). */

@@ -256,6 +256,53 @@ describe("EmbeddedBroker malformed packets and protocol violations", () => {
     s.destroy();
   }
 
+  /** Logs in on a fresh socket, sends `bytes`, and says whether the broker answered or closed first. */
+  async function answerTo(port: number, bytes: Buffer, login: Buffer): Promise<"closed" | "answered"> {
+    const s = net.connect(port, "127.0.0.1");
+    await new Promise((r) => s.once("connect", r));
+    s.on("error", () => {});
+    const connack = new Promise<Buffer>((r) => s.once("data", r));
+    s.write(login);
+    expect([...(await connack)]).toEqual([0x20, 0x02, 0x00, 0x00]);
+    const outcome = await new Promise<"closed" | "answered">((r) => {
+      s.once("close", () => r("closed"));
+      s.once("data", () => r("answered"));
+      s.write(bytes);
+    });
+    s.destroy();
+    return outcome;
+  }
+
+  it("a SUBSCRIBE or UNSUBSCRIBE with packet identifier 0 or without a topic filter is closed unanswered, counted as malformed", async () => {
+    const port = await startCounting();
+    const filter = Buffer.from([0x00, 0x03, 0x61, 0x2f, 0x62]); // "a/b"
+    const packets = [
+      Buffer.concat([Buffer.from([0x82, 8, 0x00, 0x00]), filter, Buffer.from([0x00])]), // §2.3.1-1
+      Buffer.concat([Buffer.from([0xa2, 7, 0x00, 0x00]), filter]), // §2.3.1-1
+      Buffer.from([0xa2, 0x02, 0x00, 0x01]), // no filter, §3.10.3-2
+      Buffer.from([0x82, 0x02, 0x00, 0x01]), // no filter, §3.8.3-3
+    ];
+    const operatorLogin = mqttPacket.generate({
+      cmd: "connect",
+      protocolId: "MQTT",
+      protocolVersion: 4,
+      clean: true,
+      clientId: "ops-console",
+      keepalive: 60,
+      username: "ops",
+      password: Buffer.from("secret"),
+    });
+    for (const login of [connectPacket(), operatorLogin])
+      for (const p of packets) expect(await answerTo(port, p, login)).toBe("closed");
+    const r = counters.snapshot().rejections;
+    expect(r.ec200).toEqual({ "malformed-packet": 4 });
+    expect(r.operator).toEqual({ "malformed-packet": 4 });
+    expect(lines.filter((l) => l.reason === "malformed-packet").length).toBeGreaterThan(0);
+    // A well-formed one is still answered.
+    const subscribe = Buffer.concat([Buffer.from([0x82, 8, 0x00, 0x07]), filter, Buffer.from([0x00])]);
+    expect(await answerTo(port, subscribe, operatorLogin)).toBe("answered");
+  });
+
   it("counts and logs them: `connection` before login, the device's model after; a refused login is not one", async () => {
     const port = await startCounting();
     const v4 = connectPacket();

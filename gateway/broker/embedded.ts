@@ -75,7 +75,8 @@ const PROTOCOL_VIOLATION =
 
 /**
  * mqtt-packet's refusal to write a SUBACK without return codes: the answer to a SUBSCRIBE without
- * a topic filter (§3.8.3-3), which its parser lets through.
+ * a topic filter (§3.8.3-3), which its parser lets through. On TCP and TLS the frame guard closes
+ * such a packet before aedes reads it (limits.ts); a WebSocket's MQTT bytes are not guarded.
  */
 const UNWRITABLE_SUBACK = "Invalid qos vector";
 
@@ -265,7 +266,7 @@ export class EmbeddedBroker implements NorthboundSink {
       opts.rateLog,
       opts.urgentTopicPrefixes ?? [],
       sessions,
-      new SocketLimits(limitsConfig, opts.counters, opts.log),
+      new SocketLimits(limitsConfig, opts.counters, opts.log, opts.rateLog),
     );
     self = broker;
     broker.install();

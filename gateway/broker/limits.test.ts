@@ -98,6 +98,39 @@ describe("FrameGuard", () => {
     expect(rc).toEqual(["connect-too-large"]);
   });
 
+  it("refuses a SUBSCRIBE or UNSUBSCRIBE without a topic filter or with packet identifier 0, read across reads", () => {
+    const connect = Buffer.concat([header(1, 30), Buffer.alloc(30)]);
+    const refusedOn = (packet: Buffer, at: number) => {
+      const { s, destroyed } = fakeSocket([connect, packet.subarray(0, at), packet.subarray(at)]);
+      const refused: string[] = [];
+      const g = new FrameGuard(s, 1024, (r, _n, _l, _g, detail) => refused.push(`${r}: ${detail}`));
+      s.read();
+      g.setLimit(700, "operator");
+      while (!destroyed() && s.read() !== null);
+      return refused;
+    };
+    const filter = Buffer.from([0x00, 0x03, 0x61, 0x2f, 0x62]); // "a/b"
+    const subscribe = (id: number) =>
+      Buffer.concat([Buffer.from([0x82, 2 + 5 + 1, id >> 8, id & 0xff]), filter, Buffer.from([0x01])]);
+    const unsubscribe = (id: number) =>
+      Buffer.concat([Buffer.from([0xa2, 2 + 5, id >> 8, id & 0xff]), filter]);
+    // Split between the packet identifier's two bytes, and just after its fixed header.
+    expect(refusedOn(subscribe(0), 3)).toEqual(["malformed-packet: SUBSCRIBE with packet identifier 0"]);
+    expect(refusedOn(unsubscribe(0), 2)).toEqual(["malformed-packet: UNSUBSCRIBE with packet identifier 0"]);
+    expect(refusedOn(Buffer.from([0x82, 0x02, 0x00, 0x01]), 1)).toEqual([
+      "malformed-packet: SUBSCRIBE without a topic filter",
+    ]);
+    expect(refusedOn(Buffer.from([0xa2, 0x02, 0x00, 0x01]), 4)).toEqual([
+      "malformed-packet: UNSUBSCRIBE without a topic filter",
+    ]);
+    // Packet identifiers 256 (high byte only) and 1 (low byte only) pass, and the packets after them are read.
+    const ping = Buffer.from([0xc0, 0x00]);
+    expect(refusedOn(Buffer.concat([subscribe(256), unsubscribe(1), ping]), 3)).toEqual([]);
+    expect(refusedOn(Buffer.concat([unsubscribe(1), subscribe(256), subscribe(0)]), 12)).toEqual([
+      "malformed-packet: SUBSCRIBE with packet identifier 0",
+    ]);
+  });
+
   it("a device's limit is its payload limit plus its uplink topic", () => {
     expect(deviceMaxPacket("ec200", "p1", 512)).toBe(2 + "devices/ec200/p1/up".length + 2 + 128 + 512);
   });

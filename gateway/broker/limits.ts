@@ -14,19 +14,36 @@
  *
  * Before login the limit is a small CONNECT (maxConnectSize) and the first
  * packet must be a CONNECT; after login it is the role's (setLimit).
+ *
+ * SUBSCRIBE and UNSUBSCRIBE (rare) are also read past their fixed header: one
+ * without a topic filter (§3.8.3-3, §3.10.3-2) or with packet identifier 0
+ * (§2.3.1-1) is malformed, and aedes has no hook before it answers them
+ * (a SUBACK or UNSUBACK to packet id 0, an UNSUBACK to no filter). The device
+ * listener closes them (front/worker.ts); here too. aedes speaks MQTT 3.1.1
+ * only: the packet identifier is the body's first two bytes, no properties.
  */
 import type { Socket } from "node:net";
 
 /** MQTT 3.1.1 §2.2.3: at most four bytes of remaining length. */
 const MAX_LENGTH_BYTES = 4;
 const CONNECT = 1;
+const SUBSCRIBE = 8;
+const UNSUBSCRIBE = 10;
 /** What a client may send before its CONNACK: the CONNECT and a few packets pipelined behind it. */
 const PRE_LOGIN_PACKETS = 4;
 
-export type FrameRefusal = "packet-too-large" | "connect-too-large" | "malformed-header" | "not-connect";
+export type FrameRefusal =
+  | "packet-too-large"
+  | "connect-too-large"
+  | "malformed-header"
+  | "not-connect"
+  | "malformed-packet";
 
 const HEADER = 0;
 const LENGTH = 1;
+/** A SUBSCRIBE's or UNSUBSCRIBE's packet identifier: its high byte, then its low byte. */
+const ID_HIGH = 2;
+const ID_LOW = 3;
 
 /** The guard of a socket whose read() is `guardedRead`, and the read it wraps. */
 const GUARD = Symbol("linli.frameGuard");
@@ -44,11 +61,13 @@ function guardedRead(this: GuardedSocket, size?: number): Buffer | null {
   return null;
 }
 
+/** `detail`: what was malformed (a "malformed-packet" refusal only). */
 export type FrameRefused = (
   reason: FrameRefusal,
   announced: number,
   limit: number,
   guard: FrameGuard,
+  detail?: string,
 ) => void;
 
 export class FrameGuard {
@@ -60,6 +79,7 @@ export class FrameGuard {
   /** Body bytes still to pass before the next fixed header. */
   private skip = 0;
   private packets = 0;
+  private packetId = 0;
   private loggedIn = false;
   private limit: number;
   /** Bytes read before login; at most PRE_LOGIN_PACKETS small packets' worth (a CONNECT and what a client pipelines after it). */
@@ -107,6 +127,18 @@ export class FrameGuard {
         continue;
       }
       const b = chunk[i++] as number;
+      if (this.state === ID_HIGH) {
+        this.state = ID_LOW;
+        this.packetId = b << 8;
+        continue;
+      }
+      if (this.state === ID_LOW) {
+        if ((this.packetId | b) === 0)
+          return this.malformed(`${this.type === SUBSCRIBE ? "" : "UN"}SUBSCRIBE with packet identifier 0`);
+        this.skip = this.length - 2;
+        this.state = HEADER;
+        continue;
+      }
       if (this.state === HEADER) {
         this.type = b >> 4;
         this.state = LENGTH;
@@ -128,10 +160,23 @@ export class FrameGuard {
         return this.refuse("not-connect", this.length);
       if (this.length > this.limit) return this.refuse(this.tooLarge(), this.length);
       this.packets++;
+      if (this.type === SUBSCRIBE || this.type === UNSUBSCRIBE) {
+        // Two bytes of packet identifier and at least one filter (a 2-byte length at least).
+        if (this.length <= 2)
+          return this.malformed(`${this.type === SUBSCRIBE ? "" : "UN"}SUBSCRIBE without a topic filter`);
+        this.state = ID_HIGH;
+        continue;
+      }
       this.skip = this.length;
       this.state = HEADER;
     }
     return true;
+  }
+
+  private malformed(detail: string): false {
+    this.onRefuse("malformed-packet", this.length, this.limit, this, detail);
+    this.socket.destroy();
+    return false;
   }
 
   private tooLarge(): FrameRefusal {

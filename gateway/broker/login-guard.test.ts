@@ -113,6 +113,37 @@ describe("LoginGuard", () => {
     expect(g.stats().usernames).toBe(1);
   });
 
+  it("tells when an address comes to be closed at accept (banned in both scopes), and when a full ban table drops it", () => {
+    let now = 1_000_000;
+    const events: [string, number | null][] = [];
+    const g = new LoginGuard(
+      cfg,
+      { banned: () => {}, closedAtAccept: (address, until) => events.push([address, until]) },
+      () => now,
+    );
+    for (let i = 0; i < 3; i++) g.failed("10.0.0.1", "duty", "operator", true);
+    expect(events).toEqual([]);
+    now += 1000;
+    for (let i = 0; i < 3; i++) g.failed("10.0.0.1", "p1", "device");
+    // Until its first ban (the operator scope's) ends.
+    expect(events).toEqual([["10.0.0.1", 1_300_000]]);
+    // A scanner of names: banned in both at once, told once.
+    for (let i = 0; i < 3; i++) g.failed("10.0.0.2", "ghost", "unknown");
+    expect(events).toEqual([
+      ["10.0.0.1", 1_300_000],
+      ["10.0.0.2", 1_301_000],
+    ]);
+    expect(g.closedAtAcceptNow()).toEqual(events);
+    // 15 more device bans fill the table (16): the oldest, 10.0.0.1's, is dropped.
+    for (let k = 0; k < 15; k++) for (let i = 0; i < 3; i++) g.failed(`10.0.1.${k}`, "p1", "device");
+    expect(events.slice(2)).toEqual([["10.0.0.1", null]]);
+    expect(g.admitConnection("10.0.0.1")).toBe("ok");
+    expect(g.closedAtAcceptNow()).toEqual([["10.0.0.2", 1_301_000]]);
+    now = 1_301_000;
+    expect(g.closedAtAcceptNow()).toEqual([]);
+    expect(g.admitConnection("10.0.0.2")).toBe("ok");
+  });
+
   it("keeps its tables bounded, forgetting the least recently seen address", () => {
     const { g } = guard({ maxTracked: 16, attemptBurst: 1 });
     g.admitConnection("a");

@@ -47,6 +47,12 @@ export type BanKind = "address" | "username";
 export interface LoginGuardEvents {
   /** Called once when a ban starts. */
   banned(kind: BanKind, scope: LoginScope, key: string, until: number, failures: number): void;
+  /**
+   * An address comes to be banned in both scopes (closed at accept) until `until`, or (null) one of
+   * its bans was dropped before its end (the ban table full): for a listener that cannot ask at
+   * accept (the device listener's worker).
+   */
+  closedAtAccept?(address: string, until: number | null): void;
 }
 
 interface Window {
@@ -106,6 +112,17 @@ export class LoginGuard {
     )
       return "banned";
     return this.address(address, t).bucket.take(t) ? "ok" : "rate-limited";
+  }
+
+  /** The addresses banned in both scopes now (closed at accept), and until when. */
+  closedAtAcceptNow(): [address: string, until: number][] {
+    const t = this.now();
+    const out: [string, number][] = [];
+    for (const address of [...this.addressBans.device.keys()]) {
+      const until = this.closedAtAcceptUntil(address, t);
+      if (until !== null) out.push([address, until]);
+    }
+    return out;
   }
 
   /** Before the password is checked: the ban that refuses this login, or null. */
@@ -189,9 +206,20 @@ export class LoginGuard {
     const current = kind === "address" ? this.addressBanEnd(scope, key, t) : this.userBanEnd(key, t);
     if (current !== null) return;
     const until = t + this.cfg.banDuration;
-    this.remember(bans, key, until);
+    const dropped = this.remember(bans, key, until);
     this.bansStarted++;
     this.events.banned(kind, scope, key, until, failures);
+    if (kind !== "address" || this.events.closedAtAccept === undefined) return;
+    if (dropped !== undefined) this.events.closedAtAccept(dropped, null);
+    const closedUntil = this.closedAtAcceptUntil(key, t);
+    if (closedUntil !== null) this.events.closedAtAccept(key, closedUntil);
+  }
+
+  /** When the address's ban in both scopes ends (the first of its two bans to end), or null. */
+  private closedAtAcceptUntil(address: string, t: number): number | null {
+    const device = this.addressBanEnd("device", address, t);
+    const operator = device === null ? null : this.addressBanEnd("operator", address, t);
+    return device === null || operator === null ? null : Math.min(device, operator);
   }
 
   /** When the address's ban in `scope` ends, or null when it is not banned. */
@@ -234,9 +262,13 @@ export class LoginGuard {
     return a;
   }
 
-  private remember<V>(map: Map<string, V>, key: string, value: V): void {
+  /** Returns the key forgotten to make room, if any. */
+  private remember<V>(map: Map<string, V>, key: string, value: V): string | undefined {
     map.delete(key);
     map.set(key, value);
-    if (map.size > this.cfg.maxTracked) map.delete(map.keys().next().value as string);
+    if (map.size <= this.cfg.maxTracked) return undefined;
+    const oldest = map.keys().next().value as string;
+    map.delete(oldest);
+    return oldest;
   }
 }

@@ -193,8 +193,19 @@ export class DeviceFrontEnd {
     const tls = opts.listener.tls ? tlsContents(readTlsFiles(opts.listener.tls)) : null;
     const front = new DeviceFrontEnd(opts, tls, await spawnWorker(opts, opts.listener.port, tls));
     front.pumpDone = front.pump();
+    front.unwatchBans = opts.limits.watchAcceptBans(front.sendBan);
     return front;
   }
+
+  /**
+   * An address the worker closes at accept (banned in both login scopes), as aedes' listeners do:
+   * bans are rare, so postMessage. One accepted before the worker learns of its ban is refused
+   * at its CONNECT here (login).
+   */
+  private readonly sendBan = (address: string, ms: number): void => {
+    this.send({ t: "ban", address, ms });
+  };
+  private unwatchBans: () => void = () => {};
 
   /** Takes a listening worker and its rings into service. */
   private attach(w: Spawned): void {
@@ -290,6 +301,7 @@ export class DeviceFrontEnd {
     this.upSince = Date.now();
     this.restarts++;
     for (const [model, telemetryWhen] of this.modelsSent) this.send({ t: "model", model, telemetryWhen });
+    this.opts.limits.sendAcceptBans(this.sendBan);
     this.opts.log.warn(
       { listener: "devices", port: this.port, restarts: this.restarts },
       "device listener restarted; devices may reconnect / 设备监听已重启，设备可重新连接",
@@ -380,6 +392,7 @@ export class DeviceFrontEnd {
   close(): Promise<void> {
     if (this.stopped) return this.stopped;
     this.stopped = (async () => {
+      this.unwatchBans();
       if (this.restartTimer !== null) clearTimeout(this.restartTimer);
       this.restartTimer = null;
       await this.restarting;
@@ -488,6 +501,8 @@ export class DeviceFrontEnd {
       );
       this.send({ t: "login", conn: c.id, returnCode: code, uplinkTopic: "", maxPacket: 0, role: "" });
     };
+    // The connection rate per address is taken here; a ban in both scopes closed the socket at
+    // accept in the worker, unless it started after that.
     const admission = limits.login.admitConnection(m.address);
     if (admission !== "ok") {
       const reason = admission === "banned" ? "address-banned" : "address-rate-limited";

@@ -116,6 +116,17 @@ export type ToWorker =
   | { t: "suback"; conn: number; messageId: number; granted: number[] }
   | { t: "deliver"; conn: number; topic: string; payload: Uint8Array; qos: 0 | 1 }
   | { t: "close"; conn: number }
+  /**
+   * Tests only: that connection's close handling throws once, as a bug in it would
+   * (test/device-listener.e2e.test.ts).
+   */
+  | { t: "failClose"; conn: number }
+  /**
+   * An address banned in both login scopes (login-guard.ts), closed at accept for `ms` from now as
+   * on aedes' listeners; 0: its ban was lifted early. Sent for each ban as it starts, and every
+   * ban in force to a worker that starts.
+   */
+  | { t: "ban"; address: string; ms: number }
   /** New certificate, key and CA for new handshakes (already checked by the main thread). */
   | { t: "tls"; tls: TlsContents }
   /**

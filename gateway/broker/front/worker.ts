@@ -4,7 +4,8 @@
  * fast-publish.ts, every other packet by mqtt-packet's parser; mqtt-packet's generator), so that
  * the socket reads, the parsing and the PUBACK writes run on the machine's second core. What
  * needs the gateway's state stays in the main thread (device-front.ts): logins (passwords, bans,
- * client ids), subscriptions, and every uplink, which is handed over through two rings (alerts,
+ * client ids; the addresses banned in both login scopes are sent here, closed at accept),
+ * subscriptions, and every uplink, which is handed over through two rings (alerts,
  * readings) without postMessage.
  *
  * A connection's life (an explicit state machine):
@@ -121,6 +122,16 @@ const completionBytes = Buffer.from(
 let awaitingCompletions = 0;
 
 const connections = new Map<number, DeviceConnection>();
+/** Connections whose close handling is to throw once (tests only: the "failClose" message). */
+const closeFaults = new Set<number>();
+/**
+ * Addresses banned in both login scopes, closed at accept before a byte is read, as aedes'
+ * listeners close them (the bans are the main thread's: it sends each as it starts), and when the
+ * ban ends (Date.now() ms). Bounded: an entry is dropped when found expired, and expired ones at
+ * the front are dropped when one is added; the main thread's ban tables are bounded and it says
+ * when it drops a ban early.
+ */
+const acceptBans = new Map<string, number>();
 let nextConnectionId = 1;
 /** Records that found the uplink ring full, in arrival order (drained before anything new is written). */
 const held: Held[] = [];
@@ -193,10 +204,7 @@ function onSocketClose(this: DeviceSocket): void {
   try {
     c.closed();
   } catch (err) {
-    // No close event follows: forgotten here at least (the main thread keeps its record).
-    c.state = CLOSED;
-    connections.delete(c.id);
-    stalled.delete(c);
+    // closed() forgot the connection and told the main thread before this came out of it.
     failedWithin(c, err);
   }
 }
@@ -592,6 +600,27 @@ class DeviceConnection {
     this.state = CLOSED;
     connections.delete(this.id);
     stalled.delete(this);
+    try {
+      this.dueAtClose(wasLive);
+    } finally {
+      // Whatever failed above (counted by the caller as internal-error), the main thread must
+      // learn of the close: it would keep the connection (its client id, its downlink, the
+      // connected devices' count) for ever. Through the alert ring, after the connection's last
+      // record there (its will included), with the telemetry ring's position after its last
+      // reading: the main thread closes it once it has read both that far. Its slot says whether
+      // a CONNECT went to the main thread (by postMessage, which may arrive after this record):
+      // the main thread then waits for it rather than keep a closed login.
+      const position = Buffer.allocUnsafe(4);
+      position.writeUInt32LE(telemetryRing.ring.producerPosition);
+      offer(this, TAG_CLOSED, this.loginPosted ? 1 : 0, false, undefined, position);
+      publishUplinks();
+    }
+  }
+
+  /** What falls due when the connection closes: its waiting reading, its will. */
+  private dueAtClose(wasLive: boolean): void {
+    if (closeFaults.size > 0 && closeFaults.delete(this.id))
+      throw new Error("close handling failed (a fault injected by a test)");
     const reading = this.heldTelemetry;
     if (reading !== null) {
       this.heldTelemetry = null;
@@ -613,15 +642,6 @@ class DeviceConnection {
         detail: this.will.topic,
       });
     }
-    // Through the alert ring, after the connection's last record there (its will included), with
-    // the telemetry ring's position after its last reading: the main thread closes it once it
-    // has read both that far. Its slot says whether a CONNECT went to the main thread (by
-    // postMessage, which may arrive after this record): the main thread then waits for it rather
-    // than keep a closed login.
-    const position = Buffer.allocUnsafe(4);
-    position.writeUInt32LE(telemetryRing.ring.producerPosition);
-    offer(this, TAG_CLOSED, this.loginPosted ? 1 : 0, false, undefined, position);
-    publishUplinks();
   }
 }
 
@@ -865,11 +885,39 @@ function sweepOne(c: DeviceConnection, now: number): void {
   }
 }
 
+function closedAtAccept(socket: net.Socket): boolean {
+  if (acceptBans.size === 0) return false;
+  const address = socket.remoteAddress ?? "unknown";
+  const until = acceptBans.get(address);
+  if (until === undefined) return false;
+  if (Date.now() >= until) {
+    acceptBans.delete(address);
+    return false;
+  }
+  // Counted as aedes' listeners count it (connection-limits.ts accept).
+  post({ t: "rejected", conn: null, role: null, reason: "address-banned", detail: address });
+  socket.destroy();
+  return true;
+}
+
+function banned(address: string, ms: number): void {
+  acceptBans.delete(address);
+  if (ms <= 0) return;
+  const now = Date.now();
+  for (const [a, until] of acceptBans) {
+    if (until > now) break;
+    acceptBans.delete(a);
+  }
+  acceptBans.set(address, now + ms);
+}
+
 function accept(socket: net.Socket): void {
   if (stopping) {
     socket.destroy();
     return;
   }
+  // After a TLS handshake, as on aedes' TLS listeners (transports.ts).
+  if (closedAtAccept(socket)) return;
   const id = nextConnectionId;
   nextConnectionId = nextConnectionId === 0xffffffff ? 1 : nextConnectionId + 1;
   connections.set(id, new DeviceConnection(id, socket));
@@ -936,6 +984,12 @@ function onMainMessage(m: ToWorker): void {
       return;
     case "close":
       connections.get(m.conn)?.abort();
+      return;
+    case "ban":
+      banned(m.address, m.ms);
+      return;
+    case "failClose":
+      if (connections.has(m.conn)) closeFaults.add(m.conn);
       return;
     case "tls":
       (server as TlsServer).setSecureContext(secureContextOf(m.tls));
