@@ -101,10 +101,10 @@ describe("MFS-8 FAULT: one alert per panel at the highest priority of its live c
     expect(p2).toMatchObject({ t: "raised", priority: 2 });
     // The detector fault goes: the pump bit is still set, so the P2 stays active with the live cause.
     poll({ status: B(STATUS.pumpFault), faultCode: 0 });
-    expect(seen.at(-1)).toMatchObject({ id: p2.id, t: "repeated", priority: 2, causes: ["pump fault"] });
+    expect(seen.at(-1)).toMatchObject({ id: p2.id, t: "changed", priority: 2, causes: ["pump fault"] });
     expect(engine.find("fire-a", "FAULT")?.conditionActive).toBe(true);
     poll({ status: B(STATUS.pumpFault), faultCode: 0 });
-    expect(seen.at(-1)!.t).toBe("repeated");
+    expect(seen.at(-1)!.t).toBe("changed");
     poll({ status: 0 });
     expect(seen.at(-1)).toMatchObject({ id: p2.id, t: "cleared", state: "cleared-unacknowledged" });
   });
@@ -140,7 +140,7 @@ describe("HYDRANT_PRESSURE_LOW: causes and detail describe the live condition", 
     expect(seen.at(-1)).toMatchObject({ t: "raised", causes: ["panel"], detail: { pressure: 0.32 } });
     poll({ status: 0, pressure: 0.1 });
     expect(seen.at(-1)).toMatchObject({
-      t: "repeated",
+      t: "changed",
       causes: ["below 0.15 MPa"],
       detail: { pressure: 0.1 },
     });
@@ -149,7 +149,7 @@ describe("HYDRANT_PRESSURE_LOW: causes and detail describe the live condition", 
     poll({ status: 0, pressure: 0.1 });
     expect(seen).toHaveLength(n);
     poll({ status: B(STATUS.pressureLow), pressure: 0.1 });
-    expect(seen.at(-1)).toMatchObject({ t: "repeated", causes: ["panel", "below 0.15 MPa"] });
+    expect(seen.at(-1)).toMatchObject({ t: "changed", causes: ["panel", "below 0.15 MPa"] });
   });
 
   it("reactivated after a clear, the alert names only the causes live now", () => {

@@ -378,6 +378,52 @@ describe("restart from the journal", () => {
     expect(after?.count).toBe(2);
   });
 
+  it("a condition whose causes changed is republished as `changed`; one journaled as `repeated` before 0.12.0 replays as it was", async () => {
+    for (const written of ["now", "before 0.12.0"] as const) {
+      const store = new MemoryStore();
+      const clock = new FakeClock();
+      const a = await start(store, clock);
+      const d1 = await client(a, "d-1", "pw-d1");
+      const ops = await client(a, OPS.name, OPS.password);
+      await ops.subscribe(`${ALERTS}#`);
+      await d1.publish("devices/ds10/d-1/up", doorMsg(1, "closed", { tamper: true }));
+      const raised = (await ops.waitFor((m) => m.topic.endsWith("/TAMPER/d-1"))).json();
+      // The same condition with another live cause (the DS-10 names one only: driven as a rule would).
+      const tamper = a.engine.byAlertId(raised.id as string)!;
+      a.engine
+        .contextFor(tamper.subject)
+        .condition("TAMPER", true, { priority: 2, causes: ["cover removed", "case opened"] });
+      const changed = (
+        await ops.waitFor(
+          (m) => m.topic.endsWith("/TAMPER/d-1") && m.json().rev === (raised.rev as number) + 1,
+        )
+      ).json();
+      expect(changed).toMatchObject({
+        transition: "changed",
+        count: 1,
+        causes: ["cover removed", "case opened"],
+      });
+      expect(String(changed.message)).toMatch(/；情况有变化$/);
+      await stopGateway(a);
+      if (written !== "now") {
+        // What a gateway before 0.12.0 journaled for the same change.
+        const key = `alert/${raised.id}`;
+        store.put(key, { ...(store.get(key) as Record<string, unknown>), lastTransition: "repeated" });
+      }
+
+      const b = await start(store, clock);
+      const after = [...(await retainedAlerts(b))].find(([topic]) => topic.endsWith("/TAMPER/d-1"))?.[1];
+      expect(after, written).toMatchObject({
+        id: raised.id,
+        rev: changed.rev,
+        transition: written === "now" ? "changed" : "repeated",
+        causes: ["cover removed", "case opened"],
+      });
+      expect(String(after?.message), written).toMatch(/；情况有变化$/);
+      await stopGateway(b);
+    }
+  });
+
   it("a change made while the alert was held goes out after a restart with a new rev, never an old one", async () => {
     const store = new MemoryStore();
     const clock = new FakeClock();

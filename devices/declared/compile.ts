@@ -23,7 +23,13 @@ import {
   type TelemetryTest,
 } from "../profile.js";
 import { ThresholdState } from "../threshold.js";
-import { type DeclaredProfileDoc, type Limit, type ModbusCommandDoc, modbusCommandSchema } from "./schema.js";
+import {
+  type DeclaredProfileDoc,
+  type FromPoint,
+  type Limit,
+  type ModbusCommandDoc,
+  modbusCommandSchema,
+} from "./schema.js";
 
 /** What a declared profile's rules see: the decoded points (or JSON fields) by name. */
 export interface DeclaredSample {
@@ -52,6 +58,8 @@ export interface DeclaredState {
   alarms: AlarmState[];
   spikes: SpikeState[];
   testing: boolean;
+  /** `modbus.reads` values by name (absent until read; the last read value stays when a read fails). */
+  reads: Record<string, number>;
 }
 
 type Alarm = DeclaredProfileDoc["alarms"][number];
@@ -117,10 +125,23 @@ function compileModbus(
   for (const [name, raw] of Object.entries(doc.commands))
     commands[name] = modbusCommand(modbusCommandSchema.parse(raw));
   const core = rulesCore(doc);
+  const reads = new Map(m.reads.map((r) => [r.name, r]));
   let seq = 0;
   return {
     ...core,
     transport: "modbus",
+    settingReads: m.reads.map((r) => ({
+      name: r.name,
+      fn: r.registers === "input" ? 4 : 3,
+      address: r.address,
+      refreshMs: r.every,
+    })),
+    applySetting(st, name, word) {
+      const r = reads.get(name);
+      if (!r) return;
+      const raw = r.type === "int16" && word >= 0x8000 ? word - 0x10000 : word;
+      st.reads[name] = raw * (r.scale ?? 1) + (r.offset ?? 0);
+    },
     binding: m.link === "tcp" ? "modbus-tcp" : "modbus-serial",
     interval: "2s",
     fn: m.registers === "input" ? 4 : 3,
@@ -270,14 +291,33 @@ function rulesCore(doc: DeclaredProfileDoc) {
           .map((f) => ({ name: f.name, unit: f.unit, bits: undefined }));
   const spikeOf = new Map(doc.spikes.map((s, i) => [s.point, i]));
   const num = (s: DeclaredSample, point: string) => s.v[point] as number;
+  const readNames = new Set(doc.modbus?.reads.map((r) => r.name) ?? []);
+  /** A point's or a read register's value; NaN when it has none (not read, absent, not a number). */
+  const pointValue = (s: DeclaredSample, st: DeclaredState, n: string): number => {
+    const v = readNames.has(n) ? st.reads[n] : s.v[n];
+    return typeof v === "number" ? v : Number.NaN;
+  };
+  const fromPoint = (l: FromPoint, s: DeclaredSample, st: DeclaredState): number => {
+    const v = pointValue(s, st, l.point);
+    const bound = (b: number | string | undefined) =>
+      b === undefined ? undefined : typeof b === "number" ? b : pointValue(s, st, b);
+    const min = bound(l.min);
+    const max = bound(l.max);
+    // NaN (never read, or a bound unreadable) fails every comparison: the `else` limit.
+    if (Number.isFinite(v) && (min === undefined || v >= min) && (max === undefined || v <= max)) return v;
+    return typeof l.else === "number" ? l.else : l.else.ratio * pointValue(s, st, l.else.of);
+  };
 
-  const resolve = (l: Limit, s: DeclaredSample, settings: DeclaredSettings): number => {
+  const resolve = (l: Limit, s: DeclaredSample, st: DeclaredState, settings: DeclaredSettings): number => {
     if (typeof l === "number") return l;
-    if ("ratio" in l) return l.ratio * num(s, l.of);
+    if ("ratio" in l) return l.ratio * pointValue(s, st, l.of);
+    if ("point" in l) return fromPoint(l, s, st);
     const given = settings.params[l.setting];
     if (given !== undefined) return given;
     const d = doc.settings[l.setting]?.default;
-    return d === undefined ? Number.NaN : typeof d === "number" ? d : d.ratio * num(s, d.of);
+    if (d === undefined) return Number.NaN;
+    if (typeof d === "number") return d;
+    return "point" in d ? fromPoint(d, s, st) : d.ratio * pointValue(s, st, d.of);
   };
   const bitOf = (s: DeclaredSample, point: string, bit: string | number): boolean => {
     const v = s.v[point];
@@ -366,6 +406,7 @@ function rulesCore(doc: DeclaredProfileDoc) {
       })),
       spikes: doc.spikes.map(() => ({ good: Number.NaN, suspectSince: 0, suspect: false })),
       testing: false,
+      reads: {},
     }),
 
     rules(
@@ -381,7 +422,7 @@ function rulesCore(doc: DeclaredProfileDoc) {
         ss.suspect = false;
         if (st.testing) return;
         const v = num(s, sp.point);
-        const jump = Math.abs(v - ss.good) > resolve(sp.maxJump, s, settings);
+        const jump = Math.abs(v - ss.good) > resolve(sp.maxJump, s, st, settings);
         if (
           Number.isNaN(ss.good) ||
           !jump ||
@@ -406,7 +447,7 @@ function rulesCore(doc: DeclaredProfileDoc) {
           const spike = spikeOf.get(w.point);
           if (st.testing || (spike !== undefined && st.spikes[spike]!.suspect)) return false;
           const high = w.above !== undefined;
-          const limit = resolve((high ? w.above : w.below)!, s, settings);
+          const limit = resolve((high ? w.above : w.below)!, s, st, settings);
           if (!Number.isFinite(limit)) return false;
           if (as.threshold === null || as.limit !== limit) {
             const deadband = w.deadband ?? 0;
@@ -445,7 +486,13 @@ function rulesCore(doc: DeclaredProfileDoc) {
 function describe(a: Alarm): string {
   const w = a.when;
   const lim = (l: Limit) =>
-    typeof l === "number" ? String(l) : "ratio" in l ? `${l.ratio * 100} % of ${l.of}` : `the ${l.setting}`;
+    typeof l === "number"
+      ? String(l)
+      : "ratio" in l
+        ? `${l.ratio * 100} % of ${l.of}`
+        : "point" in l
+          ? l.point
+          : `the ${l.setting}`;
   if (w.bit !== undefined) return `${w.point} ${w.bit}`;
   if (w.equals !== undefined) return `${w.point} is ${String(w.equals)}`;
   return w.below !== undefined ? `${w.point} under ${lim(w.below)}` : `${w.point} over ${lim(w.above!)}`;

@@ -37,12 +37,27 @@ const duration = z.union([z.string(), z.number()]).transform((v, ctx) => {
   return ms;
 });
 
-/** A limit: a number, a device setting, or a fraction of another point (30 % of the tank height). */
-const limit = z.union([
-  z.number(),
-  z.strictObject({ setting: name }),
-  z.strictObject({ ratio: z.number().positive(), of: name }),
-]);
+const ratioOf = z.strictObject({ ratio: z.number().positive(), of: name });
+
+/**
+ * A limit that is the value of another point or `modbus.reads` register of the same device (the
+ * LV-4's low set-point, a holding register), used while it is read and within `min`..`max`
+ * (numbers or names of numeric points, inclusive); otherwise (never read, its read failing
+ * since the start, out of range) the `else` limit.
+ */
+const fromPoint = z.strictObject({
+  point: name,
+  min: z.union([z.number(), name]).optional(),
+  max: z.union([z.number(), name]).optional(),
+  else: z.union([z.number(), ratioOf]),
+});
+export type FromPoint = z.output<typeof fromPoint>;
+
+/**
+ * A limit: a number, a device setting, a fraction of another point (30 % of the tank height), or
+ * the value of another point (`fromPoint`).
+ */
+const limit = z.union([z.number(), z.strictObject({ setting: name }), ratioOf, fromPoint]);
 export type Limit = z.output<typeof limit>;
 
 const POINT_TYPES = ["uint16", "int16", "uint32", "int32", "float32", "bitfield", "enum"] as const;
@@ -64,6 +79,23 @@ const modbusPoint = z.strictObject({
   max: z.number().optional(),
   /** Publish it as telemetry (bitfields: one boolean per flag). Default true. */
   metric: z.boolean().default(true),
+});
+
+/**
+ * One register the poll does not cover (a set-point in a holding register beside an input-register
+ * poll), read after the device's first good poll, every `every`, and at once after a command
+ * writes it. A limit uses it by name (`{ point: <name>, ... }`); it is no telemetry.
+ */
+const modbusRead = z.strictObject({
+  name,
+  address: z.number().int().min(0).max(0xffff),
+  /** holding: fn 0x03 (default); input: fn 0x04. */
+  registers: z.enum(["input", "holding"]).default("holding"),
+  type: z.enum(["uint16", "int16"]).default("uint16"),
+  scale: z.number().optional(),
+  offset: z.number().optional(),
+  unit: z.string().optional(),
+  every: duration.default(600_000),
 });
 
 const mqttField = z.strictObject({
@@ -112,8 +144,8 @@ const alarm = z.strictObject({
 const setting = z.strictObject({
   description: z.string().optional(),
   unit: z.string().optional(),
-  /** Used when a device does not set it: a number, or a fraction of a point. */
-  default: z.union([z.number(), z.strictObject({ ratio: z.number().positive(), of: name })]).optional(),
+  /** Used when a device does not set it: a number, a fraction of a point, or another point's value. */
+  default: z.union([z.number(), ratioOf, fromPoint]).optional(),
   min: z.number().optional(),
   max: z.number().optional(),
 });
@@ -155,6 +187,8 @@ export const declaredProfileSchema = z
         maxGap: z.number().int().min(0).max(16).default(0),
         missedPollsForLost: z.number().int().min(1).max(100).default(3),
         points: z.array(modbusPoint).min(1),
+        /** Registers read beside the poll, for limits (`{ point: <name>, ... }`). */
+        reads: z.array(modbusRead).default([]),
       })
       .optional(),
     mqtt: z
@@ -200,7 +234,7 @@ function checkReferences(p: z.input<typeof declaredProfileSchema> & Record<strin
   const other = p.transport === "modbus" ? "mqtt" : "modbus";
   if (p[other] !== undefined) issue([other], `a ${p.transport} profile has no "${other}:" section`);
 
-  const points = new Map<string, { type: string; bits?: Record<string, number> }>();
+  const points = new Map<string, { type: string; bits?: Record<string, number>; read?: true }>();
   if (p.transport === "modbus" && p.modbus) {
     p.modbus.points.forEach((pt, i) => {
       if (points.has(pt.name)) issue(["modbus", "points", i, "name"], `duplicate point "${pt.name}"`);
@@ -218,6 +252,13 @@ function checkReferences(p: z.input<typeof declaredProfileSchema> & Record<strin
         issue(["modbus", "points", i], `scale and offset do not apply to ${pt.type}`);
     });
   }
+  if (p.transport === "modbus" && p.modbus) {
+    (p.modbus.reads ?? []).forEach((r, i) => {
+      if (points.has(r.name))
+        issue(["modbus", "reads", i, "name"], `"${r.name}" is already the name of a point or read`);
+      points.set(r.name, { type: r.type ?? "uint16", read: true });
+    });
+  }
   if (p.transport === "mqtt" && p.mqtt) {
     p.mqtt.fields.forEach((f, i) => {
       if (points.has(f.name)) issue(["mqtt", "fields", i, "name"], `duplicate field "${f.name}"`);
@@ -225,10 +266,15 @@ function checkReferences(p: z.input<typeof declaredProfileSchema> & Record<strin
     });
   }
   const numeric = (t: string) => !["bitfield", "enum", "boolean", "string"].includes(t);
-  const checkPoint = (path: (string | number)[], n: string, want?: "numeric"): boolean => {
+  /** A `modbus.reads` register is not in the polled sample: only a limit (`limit` true) may use it. */
+  const checkPoint = (path: (string | number)[], n: string, want?: "numeric", limit = false): boolean => {
     const pt = points.get(n);
     if (!pt) {
       issue(path, `unknown point "${n}" (known: ${[...points.keys()].join(", ")})`);
+      return false;
+    }
+    if (pt.read && !limit) {
+      issue(path, `"${n}" is a register of modbus.reads: only a limit can use it`);
       return false;
     }
     if (want === "numeric" && !numeric(pt.type)) {
@@ -242,7 +288,15 @@ function checkReferences(p: z.input<typeof declaredProfileSchema> & Record<strin
     if (typeof l !== "object" || l === null) return;
     if ("setting" in l && typeof l.setting === "string" && !(l.setting in settings))
       issue([...path, "setting"], `unknown setting "${l.setting}" (declare it under settings:)`);
-    if ("of" in l && typeof l.of === "string") checkPoint([...path, "of"], l.of, "numeric");
+    if ("of" in l && typeof l.of === "string") checkPoint([...path, "of"], l.of, "numeric", true);
+    if ("point" in l && typeof l.point === "string") {
+      checkPoint([...path, "point"], l.point, "numeric", true);
+      for (const k of ["min", "max"] as const) {
+        const b = (l as { min?: unknown; max?: unknown })[k];
+        if (typeof b === "string") checkPoint([...path, k], b, "numeric", true);
+      }
+      if ("else" in l) checkLimit([...path, "else"], l.else);
+    }
   };
   const checkBit = (path: (string | number)[], ref: { point: string; bit?: string | number }) => {
     if (!checkPoint([...path, "point"], ref.point)) return;

@@ -58,7 +58,9 @@ export type Transition =
   | "chattering"
   | "chattering-ended"
   | "flood-released"
-  | "escalated";
+  | "escalated"
+  // topics 0.12.0: an open condition whose causes or readings changed (before: "repeated")
+  | "changed";
 
 /*
  * Hold bits (`Alert.holds`): why device-driven changes of an alert are tracked but not

@@ -173,6 +173,27 @@ describe("AlertEngine", () => {
     expect(events).toHaveLength(1);
   });
 
+  it("an open condition whose causes change is `changed` (count unchanged); the same press again is `repeated`", () => {
+    const panel: AlertSubject = { id: "f-1", model: "mfs8", household: null };
+    const fire = (causes: string[]) =>
+      engine.contextFor(panel).condition("FIRE_ALARM", true, { priority: 1, causes });
+    fire(["zone 1"]);
+    fire(["zone 1"]); // the same condition reported again: nothing to publish
+    fire(["zone 1", "zone 3"]);
+    expect(events.map((e) => [e.t, e.count])).toEqual([
+      ["raised", 1],
+      ["changed", 1],
+    ]);
+    expect(engine.find(panel.id, "FIRE_ALARM")?.causes).toEqual(["zone 1", "zone 3"]);
+    // An event alert occurring again within its window stays `repeated`.
+    press();
+    press();
+    expect(events.slice(2).map((e) => [e.t, e.count])).toEqual([
+      ["raised", 1],
+      ["repeated", 2],
+    ]);
+  });
+
   it("acknowledged then cleared closes and forgets the alert", () => {
     engine.contextFor(door).condition("TAMPER", true, { priority: 2 });
     engine.acknowledge(events[0]?.id as string, "ops", null);

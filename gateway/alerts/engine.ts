@@ -494,10 +494,11 @@ export class AlertEngine {
     if (ks.pendingKind === PENDING_OFF) this.cancelPending(ks);
     const existing = ks.alert;
     if (existing?.conditionActive) {
-      // Causes and detail describe the live condition, not every cause it ever had.
+      // Causes and detail describe the live condition, not every cause it ever had. Nothing
+      // occurred again (count unchanged): "changed", not "repeated" (docs/topics.md 0.12.0).
       if (existing.describe(opts.causes, opts.detail)) {
         existing.updatedAt = now;
-        this.emit(existing, "repeated", BY_DEVICE, opts.causes?.[0] ?? code, false);
+        this.emit(existing, "changed", BY_DEVICE, opts.causes?.[0] ?? code, false);
       }
       return;
     }

@@ -86,6 +86,43 @@ describe("deviceProfiles in the site file", () => {
     );
   });
 
+  it("a limit from another point (the LV-4's set-point read beside the poll): a bad reference names the file, line and field", () => {
+    const good = readFileSync("examples/profiles/lv4.yaml", "utf8");
+    const ok = parseProfileText(good, "lv4.yaml");
+    expect(ok.problems).toEqual([]);
+    expect(ok.doc?.modbus?.reads).toEqual([
+      { name: "lowSetPoint", address: 0, registers: "holding", type: "uint16", unit: "mm", every: 600_000 },
+    ]);
+    expect(ok.doc?.settings.reserve?.default).toEqual({
+      point: "lowSetPoint",
+      min: 100,
+      max: "tankHeight",
+      else: { ratio: 0.6, of: "tankHeight" },
+    });
+    const text = good
+      .replace("default: { point: lowSetPoint,", "default: { point: lowSetPiont,")
+      .replace("max: tankHeight, else:", "max: tankHight, else:");
+    write("profiles/bad-ref.yaml", text);
+    const site = write("site-bad-ref.yaml", `${SITE.replace("lv4.yaml", "bad-ref.yaml")}\n`);
+    const err = problemsOf(() => loadConfigFile(site));
+    const line = text.split("\n").findIndex((l) => l.includes("point: lowSetPiont")) + 1;
+    expect(err.message).toContain(
+      `profiles/bad-ref.yaml:${line}: settings.reserve.default.point: unknown point "lowSetPiont" (known: model, firmware,`,
+    );
+    expect(err.message).toContain(
+      `profiles/bad-ref.yaml:${line}: settings.reserve.default.max: unknown point "tankHight"`,
+    );
+    // A read is for limits only; a limit needs a number.
+    const misuse = good
+      .replace("when: { point: level, below: { setting: reserve }", "when: { point: lowSetPoint, below: 3000")
+      .replace("max: tankHeight, else:", "max: status, else:");
+    const r = parseProfileText(misuse, "misuse.yaml");
+    expect(r.problems.map((p) => `${p.file}: ${p.path}: ${p.message}`)).toEqual([
+      'misuse.yaml: settings.reserve.default.max: point "status" is bitfield, not a number',
+      'misuse.yaml: alarms[1].when.point: "lowSetPoint" is a register of modbus.reads: only a limit can use it',
+    ]);
+  });
+
   it("unknown keys, bad types and dangling references are named", () => {
     const bad = (doc: Record<string, unknown>) =>
       problemsOf(() => validateConfig({ site: { id: "s1" }, deviceProfiles: [doc] })).problems.map(

@@ -124,8 +124,10 @@ export class AlertContentBuilder {
         ? CALL_CODES.has(alert.code)
           ? cat.windowEnded
           : cat.recordedAwaitingAck
-        : transition === "repeated" && !alert.momentary
-          ? cat.conditionChanged
+        : // A condition's change was published as `repeated` before topics 0.12.0: a journal of
+          // then republishes it as it was, with the words of a change, not "again (N in all)".
+          transition === "repeated" && !alert.momentary
+          ? cat.transitions.changed(args)
           : cat.transitions[transition](args);
     const message =
       (alert.test ? cat.testPrefix : "") +

@@ -49,6 +49,7 @@ const TRANSITIONS: readonly Transition[] = [
   "chattering-ended",
   "flood-released",
   "escalated",
+  "changed",
 ];
 
 describe("message catalogues", () => {

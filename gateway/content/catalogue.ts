@@ -48,11 +48,6 @@ export interface Catalogue {
    * acknowledgement.
    */
   recordedAwaitingAck: string;
-  /**
-   * `repeated` of a condition alert: its live causes or readings changed (docs/topics.md 0.5.0),
-   * nothing occurred again; "again (N in all)" is for calls and falls.
-   */
-  conditionChanged: string;
   /** Put in front of alerts raised in test mode (nobody is paged). */
   testPrefix: string;
   /** The action of a code that only a YAML device profile declares, when the profile gives none. */

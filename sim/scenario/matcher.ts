@@ -4,7 +4,8 @@
  * pairs every injected incident with the alert it must cause.
  *
  * An alert *occurrence* is a state whose `transition` says the condition
- * happened (`raised`, `reactivated`, `repeated`, `chattering`,
+ * happened (`raised`, `reactivated`, `repeated`, `changed` (an open
+ * condition's causes changed, topics 0.12.0), `chattering`,
  * `flood-released`) and whose `updatedAt` (gateway time) is not before the
  * run began: retained copies of alerts from before the run are not
  * occurrences, and a restarted gateway republishing an alert with the same
@@ -82,7 +83,7 @@ export interface LatencySummary {
   maxMs: number | null;
 }
 
-const OCCURRENCE = new Set(["raised", "reactivated", "repeated", "chattering", "flood-released"]);
+const OCCURRENCE = new Set(["raised", "reactivated", "repeated", "changed", "chattering", "flood-released"]);
 const NEW_OCCURRENCE = new Set(["raised", "reactivated"]);
 
 export interface MatcherOptions {

@@ -86,7 +86,16 @@ function settingsFor(profile: AnyProfile, reserve?: number): DeviceSettings {
 }
 
 export function describeLv4Behaviour(name: string, profileFactory: Lv4ProfileFactory): void {
-  function rig(opts: { reserve?: number; levelMm?: number; temperatureC?: number } = {}) {
+  function rig(
+    opts: {
+      reserve?: number;
+      levelMm?: number;
+      temperatureC?: number;
+      lowSetPointMm?: number;
+      /** The profile's setting reads (the low set-point) go unanswered. */
+      settingReadsFail?: boolean;
+    } = {},
+  ) {
     const profile = profileFactory();
     const clock = new FakeClock();
     const seen: Seen[] = [];
@@ -107,6 +116,7 @@ export function describeLv4Behaviour(name: string, profileFactory: Lv4ProfileFac
       clock,
       levelMm: opts.levelMm ?? 3600,
       temperatureC: opts.temperatureC ?? 8,
+      ...(opts.lowSetPointMm !== undefined ? { lowSetPointMm: opts.lowSetPointMm } : {}),
     });
     const subject: AlertSubject = {
       id: "tank-1",
@@ -119,6 +129,23 @@ export function describeLv4Behaviour(name: string, profileFactory: Lv4ProfileFac
     let previous: unknown = null;
     let lastSample: unknown = null;
     const lanes: number[] = [];
+    const settingDue = new Map<string, number>();
+    /**
+     * The profile's registers beside the poll, as the gateway reads them (gateway/southbound/modbus.ts
+     * readSettings): due ones after a good poll, a written one at once; `word` stands for the
+     * sensor's answer (a value the emulator would never hold).
+     */
+    const readSettings = (writtenAddress?: number, word?: number) => {
+      for (const r of profile.settingReads ?? []) {
+        const written = writtenAddress !== undefined && r.fn === 3 && r.address === writtenAddress;
+        if (!written && (settingDue.get(r.name) ?? 0) > clock.now()) continue;
+        settingDue.set(r.name, clock.now() + r.refreshMs);
+        if (opts.settingReadsFail) continue;
+        const reply = sensor.handle(Uint8Array.from([r.fn, r.address >> 8, r.address & 0xff, 0, 1]));
+        expect(reply[0], `setting read ${r.name}`).toBe(r.fn);
+        profile.applySetting?.(state, r.name, word ?? (reply[2]! << 8) | reply[3]!);
+      }
+    };
     /** One poll as the gateway makes it: fn 4, registers 0-11, one second after the last. */
     const poll = () => {
       clock.advance(1000);
@@ -137,6 +164,8 @@ export function describeLv4Behaviour(name: string, profileFactory: Lv4ProfileFac
         settings,
         rules.for(subject, engine.contextFor(subject, profile.suppressed(sample))),
       );
+      // The gateway asks after a good poll; the answer reaches the rules from the next poll on.
+      readSettings();
       return sample;
     };
     const pollFor = (ms: number) => {
@@ -155,7 +184,9 @@ export function describeLv4Behaviour(name: string, profileFactory: Lv4ProfileFac
     const command = (cmdName: string, value?: number) => {
       const cmd = profile.commands[cmdName];
       if (!cmd) throw new Error(`no command ${cmdName}`);
-      return Array.from(sensor.handle(Uint8Array.from(commandPdu(cmd, value))));
+      const reply = Array.from(sensor.handle(Uint8Array.from(commandPdu(cmd, value))));
+      if (cmd.fn === 6 && reply[0] === 6) readSettings(cmd.address);
+      return reply;
     };
     return {
       profile,
@@ -170,6 +201,7 @@ export function describeLv4Behaviour(name: string, profileFactory: Lv4ProfileFac
       metrics,
       quality,
       command,
+      readSettings,
       lanes,
     };
   }
@@ -246,14 +278,65 @@ export function describeLv4Behaviour(name: string, profileFactory: Lv4ProfileFac
       expect(r.seen).toEqual([]);
     });
 
-    it("without a configured reserve, the reserve is 60 % of the tank height (2400 of 4000 mm)", () => {
-      const r = rig();
+    it("without a configured reserve and no set-point read, the reserve is 60 % of the tank height (2400 of 4000 mm)", () => {
+      const r = rig({ lowSetPointMm: 3000, settingReadsFail: true });
       r.sensor.setLevel(2450);
       r.pollFor(60_000);
       expect(r.open()).toEqual([]);
       r.sensor.setLevel(2350);
       r.pollFor(31_000);
       expect(r.open()).toEqual(["WATER_LEVEL_LOW"]);
+    });
+
+    it("without a configured reserve, the reserve is the sensor's low set-point (holding register 0), re-read after set_low", () => {
+      const r = rig({ lowSetPointMm: 3000, levelMm: 3600 });
+      r.poll();
+      r.sensor.setLevel(3100);
+      r.pollFor(5000);
+      r.sensor.setLevel(2950); // under the 3000 mm set-point, over 60 % (2400 mm)
+      r.pollFor(31_000);
+      expect(r.open()).toEqual(["WATER_LEVEL_LOW"]);
+      r.sensor.setLevel(3040); // inside the 50 mm deadband above the set-point: held
+      r.pollFor(5000);
+      expect(r.open()).toEqual(["WATER_LEVEL_LOW"]);
+      r.sensor.setLevel(3050);
+      r.poll();
+      expect(r.open()).toEqual([]);
+      // An operator lowers the set-point to 2000 mm: read back at once, 2950 mm is no longer low.
+      expect(toHex(r.command("set_low", 2000))).toBe("06 00 00 07 D0");
+      r.sensor.setLevel(2950);
+      r.pollFor(60_000);
+      expect(r.open()).toEqual([]);
+      r.sensor.setLevel(2700);
+      r.pollFor(5000);
+      r.sensor.setLevel(2500);
+      r.pollFor(5000);
+      r.sensor.setLevel(2300);
+      r.pollFor(5000);
+      r.sensor.setLevel(1950);
+      r.pollFor(31_000);
+      expect(r.open()).toEqual(["WATER_LEVEL_LOW"]);
+      expect(r.seen.map((x) => [x.code, x.t, x.priority])).toEqual([
+        ["WATER_LEVEL_LOW", "raised", 2],
+        ["WATER_LEVEL_LOW", "cleared", 2],
+        ["WATER_LEVEL_LOW", "reactivated", 2],
+      ]);
+    });
+
+    it("a set-point read outside 100 mm..tank height is not used: 60 % of the tank height", () => {
+      for (const word of [50, 4500]) {
+        const r = rig({ levelMm: 3600 });
+        r.poll();
+        r.readSettings(0, word); // a sensor answering a set-point outside its own range
+        r.sensor.setLevel(3000);
+        r.pollFor(5000);
+        r.sensor.setLevel(2450);
+        r.pollFor(60_000);
+        expect(r.open(), `set-point ${word}`).toEqual([]);
+        r.sensor.setLevel(2350);
+        r.pollFor(31_000);
+        expect(r.open(), `set-point ${word}`).toEqual(["WATER_LEVEL_LOW"]);
+      }
     });
 
     it("under 30 % of the tank height WATER_LEVEL_CRITICAL replaces WATER_LEVEL_LOW while it lasts", () => {
