@@ -280,6 +280,18 @@ export class Alert {
   }
 
   /**
+   * Closed by the gateway whatever its state (its device left the configuration,
+   * or its condition now has another priority). Returns null if already closed.
+   */
+  close(now: number): Transition | null {
+    if (this.state === "closed") return null;
+    this.state = "closed";
+    this.updatedAt = now;
+    this.clearedAt ??= now;
+    return "closed";
+  }
+
+  /**
    * Shelving ended with the condition still active: annunciated again as
    * unacknowledged (ISA-18.2: an unshelved alarm returns to its current state
    * and must be acknowledged anew if it is still in alarm).

@@ -336,10 +336,7 @@ export class AlertEngine {
       this.chatter.reset(ks);
       this.shelving.reset(ks);
       const a = ks.alert;
-      if (a) {
-        a.state = "closed";
-        a.updatedAt = now;
-        a.clearedAt ??= now;
+      if (a?.close(now)) {
         this.emit(a, "closed", BY_GATEWAY, reason, false);
         n++;
       }
@@ -605,9 +602,7 @@ export class AlertEngine {
   private supersede(a: Alert, priority: Priority, now: number): void {
     const ks = this.keyOf(a);
     if (ks) this.cancelPending(ks);
-    a.state = "closed";
-    a.updatedAt = now;
-    a.clearedAt ??= now;
+    if (!a.close(now)) return;
     a.holds = 0;
     this.emit(a, "closed", BY_GATEWAY, `priority now P${priority}`, true);
   }
