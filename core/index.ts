@@ -3,6 +3,7 @@
  * calendar, the normalised model, the pipeline lane ids). It imports nothing
  * of Linli's own (test/layers.test.ts holds every layer to its direction).
  */
+export { BoundedFifo } from "./bounded-fifo.js";
 export { type Clock, type ClockTimer, systemClock } from "./clock.js";
 export {
   duration,

@@ -1,6 +1,4 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { validateConfig } from "../gateway/config/load.js";
-import { Registry } from "../gateway/registry.js";
 import { SiteTime } from "./site-time.js";
 
 const HOUR = 3_600_000;
@@ -66,22 +64,5 @@ describe("SiteTime: the site's calendar, whatever the process's zone", () => {
 
   it("an unknown zone is refused", () => {
     expect(() => new SiteTime("Mars/Olympus")).toThrow(RangeError);
-  });
-
-  it("the registry gives every device the site's calendar from site.timezone", () => {
-    const config = validateConfig(
-      {
-        site: { id: "s1", timezone: "Asia/Shanghai" },
-        devices: [
-          { id: "k-1", model: "gk3", host: "127.0.0.1", port: 502, openingHours: "08:30-17:30" },
-          { id: "p-1", model: "ec200", password: "pw" },
-        ],
-        log: { level: "silent" },
-      },
-      "test",
-    );
-    const registry = new Registry(config, { onLost: () => {}, onWelfareDue: () => {} });
-    for (const d of registry.devices.values())
-      expect(d.settings.siteTime.minuteOfDay(Date.UTC(2026, 0, 5, 1, 0))).toBe(9 * 60);
   });
 });

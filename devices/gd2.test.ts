@@ -3,7 +3,13 @@ import { LANE_ALERT, LANE_P1, LANE_TELEMETRY } from "../core/lanes.js";
 import { SiteTime } from "../core/site-time.js";
 import { deviceSchema } from "./config.js";
 import { type Gd2Sample, type Gd2Settings, gd2 } from "./gd2.js";
-import { type ConditionOptions, type DeviceSettings, isRejection, type RuleContext } from "./profile.js";
+import {
+  type ConditionOptions,
+  type DeviceSettings,
+  INACTIVE,
+  isRejection,
+  type RuleContext,
+} from "./profile.js";
 
 const site: DeviceSettings = {
   heartbeatIntervalMs: 60_000,
@@ -196,6 +202,21 @@ describe("GD-2 profile: rules", () => {
     expect(ctx.calls).toContain("GAS_LEAK off");
   });
 
+  it("a threshold changed by a reload applies from the next message, and back again", () => {
+    const st = gd2.initialState();
+    const ctx = new Recorder();
+    gd2.rules(hb(9), st, settings({ leakThreshold: 12 }), ctx);
+    expect(ctx.ons()).toEqual([]);
+    gd2.rules(hb(9), st, settings({ leakThreshold: 8 }), ctx);
+    expect(ctx.ons()).toContain("GAS_LEAK on");
+    gd2.rules(hb(1), st, settings({ leakThreshold: 8 }), ctx);
+    ctx.calls = [];
+    gd2.rules(hb(11), st, settings({ leakThreshold: 12 }), ctx);
+    expect(ctx.ons()).toEqual([]);
+    gd2.rules(hb(11), st, settings(), ctx); // default 10
+    expect(ctx.ons()).toContain("GAS_LEAK on");
+  });
+
   it("GAS_VALVE_NOT_CLOSED: 20 s from the start of the leak, off once the valve reports closed", () => {
     const st = gd2.initialState();
     const ctx = new Recorder();
@@ -267,6 +288,18 @@ describe("GD-2 profile: rules", () => {
     ctx.calls = [];
     gd2.rules(hb(0, "open", true), st, settings(), ctx);
     expect(ctx.calls).toContain("POWER_FAIL off");
+  });
+
+  it("a quiet heartbeat builds no options: every condition it reports off gets the shared ones", () => {
+    const st = gd2.initialState();
+    const ctx = new Recorder();
+    gd2.rules(hb(0, "open", true), st, settings(), ctx);
+    expect(ctx.calls).toEqual(["GAS_LEAK off", "GAS_VALVE_NOT_CLOSED off", "FAULT off", "POWER_FAIL off"]);
+    expect(ctx.last.get("GAS_LEAK")).toBe(INACTIVE[1]);
+    expect(ctx.last.get("GAS_VALVE_NOT_CLOSED")).toBe(INACTIVE[1]);
+    expect(ctx.last.get("FAULT")).toBe(INACTIVE[2]);
+    expect(ctx.last.get("POWER_FAIL")).toBe(INACTIVE[3]);
+    expect(Object.isFrozen(INACTIVE[1])).toBe(true);
   });
 
   it("declares every alert code its rules use, with the datasheet's priorities", () => {

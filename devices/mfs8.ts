@@ -18,6 +18,7 @@ import {
   type AlertDetail,
   type AlertSpec,
   type DeviceSettings,
+  INACTIVE,
   type ModbusDeviceProfile,
   num,
   type Rejection,
@@ -381,11 +382,14 @@ export const mfs8: ModbusDeviceProfile<
       .setSpec({ below: settings.minPressureMpa, deadband: PRESSURE_DEADBAND })
       .update(s.pressure);
     const panelLow = f.pressureLow;
-    ctx.condition("HYDRANT_PRESSURE_LOW", panelLow || low, {
-      priority: 2,
-      causes: [...(panelLow ? ["panel"] : []), ...(low ? [`below ${settings.minPressureMpa} MPa`] : [])],
-      detail: { pressure: round(s.pressure, 3) },
-    });
+    // Reported on every poll: the options are built only while the pressure is low.
+    if (panelLow || low)
+      ctx.condition("HYDRANT_PRESSURE_LOW", true, {
+        priority: 2,
+        causes: [...(panelLow ? ["panel"] : []), ...(low ? [`below ${settings.minPressureMpa} MPa`] : [])],
+        detail: { pressure: round(s.pressure, 3) },
+      });
+    else ctx.condition("HYDRANT_PRESSURE_LOW", false, INACTIVE[2]);
 
     // One FAULT per panel naming every live cause, at the highest priority among them: P2 while the
     // pump fault is present, else P3 (docs/topics.md); it clears when no cause is left.

@@ -2,7 +2,6 @@ import { describe, expect, it } from "vitest";
 import {
   allInterpretations,
   decodePoint,
-  decodePoints,
   decodePointsFromBlocks,
   formatInterpretations,
   type PointSpec,
@@ -30,7 +29,7 @@ const MFS8_POINTS: PointSpec[] = [
 describe("declarative decoding", () => {
   it("decodes the datasheet's slave-5 reply to its engineering values", () => {
     validatePointSpecs(MFS8_POINTS);
-    expect(decodePoints(MFS8_POINTS, { address: 0, words: SLAVE5 })).toEqual({
+    expect(decodePointsFromBlocks(MFS8_POINTS, [{ address: 0, words: SLAVE5 }])).toEqual({
       model: 0x4d38,
       uptime: 86436,
       status: { smoke: true, heat: false, callPoint: false, testMode: false },

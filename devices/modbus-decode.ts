@@ -171,14 +171,7 @@ export function enumName(spec: EnumPoint, raw: number): string | null {
   return Object.hasOwn(spec.values, raw) ? (spec.values[raw] as string) : null;
 }
 
-/** The core transformer: applies every spec to a register block. */
-export function decodePoints(specs: readonly PointSpec[], block: RegisterBlock): Record<string, PointValue> {
-  const out: Record<string, PointValue> = {};
-  for (const s of specs) out[s.name] = decodePoint(s, block);
-  return out;
-}
-
-/** Decodes from several blocks (a poll that needed more than one read). */
+/** The core transformer: applies every spec to the register blocks a poll read (one or several). */
 export function decodePointsFromBlocks(
   specs: readonly PointSpec[],
   blocks: readonly RegisterBlock[],

@@ -6,7 +6,7 @@ import { GK3_STATE, GK3_STATUS, type Gk3Sample, gk3 } from "./gk3.js";
 import { LV4_FAULT, LV4_POINTS } from "./lv4.js";
 import { MFS8_FAULT, MFS8_STATUS, type Mfs8Sample, mfs8 } from "./mfs8.js";
 import { decodePointsFromBlocks, enumName, flagsOf, validatePointSpecs } from "./modbus-decode.js";
-import { type ConditionOptions, isRejection, type RuleContext } from "./profile.js";
+import { type ConditionOptions, INACTIVE, isRejection, type RuleContext } from "./profile.js";
 
 /** Registers from a reply frame: skip address, function, byte count; drop the CRC. */
 function words(hex: string): Uint16Array {
@@ -113,6 +113,23 @@ describe("MFS-8 profile", () => {
       active: true,
       opts: { priority: 1, causes: ["smoke", "heat", "call point"] },
     });
+  });
+
+  it("a quiet poll builds no HYDRANT_PRESSURE_LOW options: off, with the shared ones", () => {
+    const ctx = new Recorder();
+    const st = mfs8.initialState();
+    for (let i = 0; i < 3; i++)
+      mfs8.rules(
+        mfs8Sample((w) => (w[4] = 0)),
+        st,
+        settings,
+        ctx,
+      );
+    const pressure = ctx.calls.filter((c) => c.code === "HYDRANT_PRESSURE_LOW");
+    expect(pressure).toHaveLength(3);
+    for (const c of pressure)
+      expect(c).toEqual({ code: "HYDRANT_PRESSURE_LOW", active: false, opts: INACTIVE[2] });
+    expect(pressure[0]?.opts).toBe(INACTIVE[2]);
   });
 
   it("test mode is suppression by design", () => {

@@ -120,6 +120,18 @@ export interface ConditionOptions extends AlertOptions {
   onset?: boolean;
 }
 
+/**
+ * The options of a condition reported inactive, by priority: shared and frozen, so a quiet
+ * sample builds no options, causes or detail. Clearing reads none of them; a condition
+ * with an off-delay (`offDelayMs`, `since`) passes its own.
+ */
+export const INACTIVE: Readonly<Record<Priority, ConditionOptions>> = Object.freeze({
+  1: Object.freeze({ priority: 1 }),
+  2: Object.freeze({ priority: 2 }),
+  3: Object.freeze({ priority: 3 }),
+  4: Object.freeze({ priority: 4 }),
+});
+
 /** What the alert engine does for rules, for one device at a time. */
 export interface AlertContext<Code extends string = string> {
   readonly now: number;

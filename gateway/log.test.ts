@@ -83,6 +83,19 @@ describe("RateLimitedLog", () => {
     expect(s.json()[2]).not.toHaveProperty("suppressed");
   });
 
+  it("allows: a no counts the line as suppressed, so ask-then-log reports what warn alone would", () => {
+    const { s, clock, rl } = setup();
+    expect(rl.allows("dev-1", "crc")).toBe(true);
+    expect(rl.allows("dev-1", "crc")).toBe(true); // asking spends nothing: the line is not written yet
+    rl.warn("dev-1", "crc", { device: "dev-1" }, "bad crc");
+    for (let i = 0; i < 5; i++) expect(rl.allows("dev-1", "crc")).toBe(false);
+    expect(rl.allows("dev-1", "timeout")).toBe(true);
+    clock.advance(60_000);
+    expect(rl.allows("dev-1", "crc")).toBe(true);
+    rl.warn("dev-1", "crc", { device: "dev-1" }, "bad crc");
+    expect(s.json()).toMatchObject([{ device: "dev-1" }, { device: "dev-1", suppressed: 5 }]);
+  });
+
   it("honours perKeyPerWindow", () => {
     const { s, rl } = setup({ perKeyPerWindow: 3 });
     for (let i = 0; i < 10; i++) rl.warn("k", "r", {}, "m");

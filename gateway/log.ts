@@ -68,6 +68,8 @@ export interface RateLimitedLogOptions {
 }
 
 interface Entry {
+  key: string;
+  reason: string;
   windowStart: number;
   logged: number;
   suppressed: number;
@@ -77,8 +79,13 @@ interface Entry {
  * Logs the first N lines per window for each (key, reason); the rest are counted and
  * reported as `suppressed: n` on the next line that gets through for that pair.
  *
+ * A caller whose line is costly to build (an object, a formatted detail) asks `allows`
+ * first and builds it only on a yes: under a flood of bad input nearly every line is
+ * suppressed, and a suppressed line then allocates nothing (the pair is looked up by key,
+ * then reason: no joined string per call).
+ *
  * Bounded: at most `maxKeys` pairs. Overflow policy: when full, the entry whose window
- * started longest ago is evicted (the Map is kept in window-start order by re-inserting
+ * started longest ago is evicted (`order` is kept in window-start order by re-inserting
  * on every window reset, so this is O(1)); its pending suppressed count is lost and
  * added to `lostSuppressed`.
  */
@@ -87,7 +94,10 @@ export class RateLimitedLog {
   private readonly windowMs: number;
   private readonly maxKeys: number;
   private readonly clock: Clock;
-  private readonly entries = new Map<string, Entry>();
+  /** key -> reason -> entry. */
+  private readonly entries = new Map<string, Map<string, Entry>>();
+  /** Every entry, oldest window first. */
+  private readonly order = new Set<Entry>();
   /** Pairs evicted to respect maxKeys. */
   evictions = 0;
   /** Suppressed counts that were never reported because their pair was evicted. */
@@ -105,7 +115,21 @@ export class RateLimitedLog {
 
   /** Tracked (key, reason) pairs. */
   get size(): number {
-    return this.entries.size;
+    return this.order.size;
+  }
+
+  /**
+   * Whether a line for (key, reason) would be written now. A no counts the line as
+   * suppressed (reported on the next line that gets through), so a caller that asks
+   * and then builds and logs only on a yes reports exactly what `warn` alone would.
+   */
+  allows(key: string, reason: string): boolean {
+    const e = this.entryFor(key, reason);
+    if (e.logged >= this.perWindow) {
+      e.suppressed++;
+      return false;
+    }
+    return true;
   }
 
   /** Returns true if the line was written, false if suppressed. */
@@ -119,21 +143,7 @@ export class RateLimitedLog {
 
   /** Warn and info share one budget per (key, reason). */
   private log(level: "warn" | "info", key: string, reason: string, obj: object, msg: string): boolean {
-    // Monotonic: a wall-clock step must not open or freeze a window.
-    const now = this.clock.monotonic();
-    const id = `${key}\u0000${reason}`;
-    let e = this.entries.get(id);
-    if (e === undefined) {
-      if (this.entries.size >= this.maxKeys) this.evictOldest();
-      e = { windowStart: now, logged: 0, suppressed: 0 };
-      this.entries.set(id, e);
-    } else if (now - e.windowStart >= this.windowMs) {
-      e.windowStart = now;
-      e.logged = 0;
-      // Move to the back so the Map's first entry is always the oldest window.
-      this.entries.delete(id);
-      this.entries.set(id, e);
-    }
+    const e = this.entryFor(key, reason);
     if (e.logged >= this.perWindow) {
       e.suppressed++;
       return false;
@@ -149,11 +159,42 @@ export class RateLimitedLog {
     return true;
   }
 
+  /** The pair's entry, its window opened anew if the last one is over. */
+  private entryFor(key: string, reason: string): Entry {
+    // Monotonic: a wall-clock step must not open or freeze a window.
+    const now = this.clock.monotonic();
+    let reasons = this.entries.get(key);
+    let e = reasons?.get(reason);
+    if (e === undefined) {
+      if (this.order.size >= this.maxKeys) {
+        this.evictOldest();
+        reasons = this.entries.get(key);
+      }
+      if (reasons === undefined) {
+        reasons = new Map();
+        this.entries.set(key, reasons);
+      }
+      e = { key, reason, windowStart: now, logged: 0, suppressed: 0 };
+      reasons.set(reason, e);
+      this.order.add(e);
+    } else if (now - e.windowStart >= this.windowMs) {
+      e.windowStart = now;
+      e.logged = 0;
+      // Move to the back so the first entry of `order` is always the oldest window.
+      this.order.delete(e);
+      this.order.add(e);
+    }
+    return e;
+  }
+
   private evictOldest(): void {
-    const first = this.entries.entries().next();
+    const first = this.order.values().next();
     if (first.done) return;
-    const [id, e] = first.value;
-    this.entries.delete(id);
+    const e = first.value;
+    this.order.delete(e);
+    const reasons = this.entries.get(e.key);
+    reasons?.delete(e.reason);
+    if (reasons?.size === 0) this.entries.delete(e.key);
     this.evictions++;
     this.lostSuppressed += e.suppressed;
   }

@@ -11,8 +11,11 @@
  *   cli        the `linli` command: composes gateway and sim; nothing imports it
  *
  * Production code reaches another layer only through that layer's index.ts (its public
- * surface), or core/threads.ts (core's surface for code in a worker thread: the ring alone). Tests (`*.test.ts` anywhere, test/, bench/, fuzz/) sit on top: they may import
- * any file of any layer but cli. `npm run check:cycles` runs madge over the same folders.
+ * surface), or core/threads.ts (core's surface for code in a worker thread: the ring alone). Tests in
+ * test/, bench/, fuzz/, gateway/ and cli/ sit on top: they may import any file of any layer but cli.
+ * A test beside the code of a lower layer (core, protocols, devices, sim) keeps its layer's direction,
+ * though it may import any file of the layers below: one that needs an upper layer is a test of
+ * that layer, and sits there or in test/. `npm run check:cycles` runs madge over the same folders.
  */
 import { readdirSync, readFileSync } from "node:fs";
 import { dirname, join, normalize } from "node:path";
@@ -31,6 +34,9 @@ const MAY_IMPORT: Readonly<Record<Layer, readonly Layer[]>> = {
   gateway: ["core", "protocols", "devices"],
   cli: ["core", "protocols", "devices", "gateway", "sim"],
 };
+
+/** Layers whose tests sit on top (they may import any layer but cli); the others' tests keep their direction. */
+const TESTS_ON_TOP: readonly Layer[] = ["gateway", "cli"];
 
 /** Public surfaces other than index.ts: core's for worker threads, which load nothing else. */
 const SURFACES: Partial<Record<Layer, readonly string[]>> = {
@@ -71,7 +77,11 @@ function violation(imp: Import): string | null {
   const to = topOf(imp.target);
   if (from === to) return null;
   if (to === "cli") return "nothing imports cli/ (it is the top: it composes gateway and sim)";
-  if (imp.file.endsWith(".test.ts") || !isLayer(from)) return null;
+  if (!isLayer(from)) return null;
+  if (imp.file.endsWith(".test.ts")) {
+    if (TESTS_ON_TOP.includes(from) || (isLayer(to) && MAY_IMPORT[from].includes(to))) return null;
+    return `a test in ${from}/ may import only ${from}/ and ${MAY_IMPORT[from].join(", ") || "nothing else of ours"}, not ${to}/ (move it up: test/ or the layer it needs)`;
+  }
   if (!isLayer(to)) return `${from}/ may not import ${to}/ (tests, bench and fuzz sit on top)`;
   if (!MAY_IMPORT[from].includes(to)) {
     const allowed = MAY_IMPORT[from].length > 0 ? MAY_IMPORT[from].join(", ") : "nothing of ours";
@@ -205,6 +215,17 @@ describe("layers", () => {
       /nothing imports cli/,
     );
     expect(violation(importsOf("gateway/x.test.ts", 'import "../sim/mqtt/ec200.js";')[0]!)).toBeNull();
+    // A test beside lower-layer code: any file of the layers below, nothing above.
+    expect(violation(importsOf("devices/x.test.ts", 'import "../core/clock.js";')[0]!)).toBeNull();
+    expect(violation(importsOf("devices/x.test.ts", 'import "../gateway/alerts/engine.js";')[0]!)).toBe(
+      "a test in devices/ may import only devices/ and core, protocols, not gateway/ (move it up: test/ or the layer it needs)",
+    );
+    expect(violation(importsOf("core/x.test.ts", 'import "../gateway/registry.js";')[0]!)).toMatch(
+      /^a test in core\/ may import only core\/ and nothing else of ours, not gateway\//,
+    );
+    expect(violation(importsOf("sim/x.test.ts", 'import "../test/support/net.js";')[0]!)).toMatch(
+      /not test\//,
+    );
     expect(violation(importsOf("gateway/x.ts", 'import "../bench/harness.js";')[0]!)).toMatch(/sit on top/);
   });
 

@@ -9,7 +9,7 @@ import { type DeviceEntry, Registry } from "../registry.js";
 import { Counters } from "../stats.js";
 import { MqttIngest } from "./mqtt-ingest.js";
 
-function setup() {
+function setup(opts: { maxParked?: number; log?: RateLimitedLog } = {}) {
   const config = validateConfig(
     { site: { id: "s" }, devices: [{ id: "p-1", model: "ec200", password: "x" }] },
     "test",
@@ -29,15 +29,16 @@ function setup() {
   const ingest = new MqttIngest(
     pipeline,
     new Counters(),
-    new RateLimitedLog(pino({ level: "silent" })),
+    opts.log ?? new RateLimitedLog(pino({ level: "silent" })),
     clock,
+    opts.maxParked,
   );
   const press = (seq: number) =>
     Buffer.from(JSON.stringify({ t: "evt", evt: "press", seq, ts: 1_700_000_000, bat: 90, rssi: -60 }));
   const commitAll = () => {
     for (const [batch] of held.splice(0)) for (const done of batch) done(null);
   };
-  return { ingest, device, press, processed, held, commitAll };
+  return { ingest, device, press, processed, held, commitAll, pipeline };
 }
 
 const tick = () => new Promise((r) => setImmediate(r));
@@ -68,5 +69,72 @@ describe("MqttIngest", () => {
     ingest.uplink(device, hb, undefined, () => acks.push("hb"));
     ingest.uplink(device, hb, undefined, () => acks.push("hb again"));
     expect(acks).toEqual(["hb", "hb again"]);
+  });
+
+  it("under sustained overload the parking stays within its storage and keeps every alert, in order", async () => {
+    const maxParked = 16;
+    const { ingest, device, press, processed, commitAll, pipeline } = setup({ maxParked });
+    const acks: number[] = [];
+    const refused: number[] = [];
+    let seq = 0;
+    const send = () => {
+      const s = ++seq;
+      ingest.uplink(device, press(s), undefined, (err) => (err ? refused : acks).push(s));
+    };
+    // Fill the P1 lane (8) and part of the parking, then each turn send as many as a drain takes,
+    // so the parking is never emptied: 2,000 turns put 16,000 alerts through it.
+    for (let i = 0; i < 8 + 12; i++) send();
+    for (let turn = 0; turn < 2_000; turn++) {
+      // One drain of the lane (synchronous, so input and drain interleave turn by turn):
+      // the parking refills the lane and is left with 4.
+      pipeline.drainAll();
+      commitAll();
+      expect(ingest.parkedCount).toBeGreaterThan(0);
+      expect(ingest.parkedStorageSlots).toBeLessThanOrEqual(maxParked);
+      for (let i = 0; i < 8; i++) send();
+    }
+    for (let i = 0; i < 10 && processed.length < seq; i++) {
+      await tick();
+      commitAll();
+    }
+    expect(refused).toEqual([]);
+    expect(ingest.parkedCount).toBe(0);
+    const sent = Array.from({ length: seq }, (_, i) => i + 1);
+    expect((processed as Array<{ seq: number }>).map((p) => p.seq)).toEqual(sent);
+    expect(acks).toEqual(sent);
+  });
+
+  it("past the parking's bound an alert is refused (left with the device), not queued", async () => {
+    const { ingest, device, press, processed, commitAll } = setup({ maxParked: 4 });
+    const outcome = new Map<number, string>();
+    for (let s = 1; s <= 14; s++)
+      ingest.uplink(device, press(s), undefined, (err) => outcome.set(s, err ? err.name : "kept"));
+    // 8 in the lane, 4 parked, 2 refused at once.
+    expect(ingest.parkedCount).toBe(4);
+    expect([outcome.get(13), outcome.get(14)]).toEqual(["Error", "Error"]);
+    for (let i = 0; i < 5; i++) {
+      await tick();
+      commitAll();
+    }
+    expect(processed).toHaveLength(12);
+    expect([...outcome.values()].filter((o) => o === "kept")).toHaveLength(12);
+  });
+
+  it("a flood of refused messages builds a log line only for the lines written", () => {
+    class CountingLog extends RateLimitedLog {
+      built = 0;
+      override warn(key: string, reason: string, obj: object, msg: string): boolean {
+        this.built++;
+        return super.warn(key, reason, obj, msg);
+      }
+    }
+    const log = new CountingLog(pino({ level: "silent" }));
+    const { ingest, device } = setup({ log });
+    const acks: Array<Error | null> = [];
+    for (let i = 0; i < 1_000; i++)
+      ingest.uplink(device, Buffer.from("{not json"), undefined, (e) => acks.push(e));
+    expect(acks).toHaveLength(1_000);
+    expect(acks.every((e) => e === null)).toBe(true); // refused, still acknowledged
+    expect(log.built).toBe(1); // one line a minute per device and reason; 999 suppressed
   });
 });

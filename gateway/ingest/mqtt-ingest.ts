@@ -19,7 +19,7 @@
  * parking) and, per connection, by the PUBACK queue.
  */
 
-import { type Clock, LANE_P1, LANE_TELEMETRY, type LaneId } from "../../core/index.js";
+import { BoundedFifo, type Clock, LANE_P1, LANE_TELEMETRY, type LaneId } from "../../core/index.js";
 import { isRejection } from "../../devices/index.js";
 import { decodePayload } from "../../protocols/index.js";
 import type { RateLimitedLog } from "../log.js";
@@ -37,6 +37,9 @@ interface Parked {
   done: Completion;
 }
 
+/** For a profile without droppedFields: one shared empty list, not one per message. */
+const NO_DROPPED_FIELDS: readonly never[] = Object.freeze([]);
+
 export class LanesFullError extends Error {
   constructor() {
     super("alert lanes full: message left with the device for re-sending");
@@ -46,8 +49,8 @@ export class LanesFullError extends Error {
 export class MqttIngest {
   /** Per device, the seqs of alert samples not yet committed -> re-sends waiting for them. */
   private readonly uncommitted = new Map<DeviceEntry, Map<number, Completion[]>>();
-  private readonly parked: Parked[] = [];
-  private parkedHead = 0;
+  /** Alert samples waiting for lane space, oldest first; refused past `maxParked`. */
+  private readonly parked: BoundedFifo<Parked>;
   accepted = 0;
   /**
    * Per-device message rate (gateway/broker/rate.ts): false drops the message.
@@ -60,13 +63,19 @@ export class MqttIngest {
     private readonly counters: Counters,
     private readonly log: RateLimitedLog,
     private readonly clock: Clock,
-    private readonly maxParked = 4096,
+    maxParked = 4096,
   ) {
+    this.parked = new BoundedFifo(maxParked);
     pipeline.onSpace(this.retryParked);
   }
 
   get parkedCount(): number {
-    return this.parked.length - this.parkedHead;
+    return this.parked.length;
+  }
+
+  /** Slots of the parking's storage (tests: it stays bounded under sustained overload). */
+  get parkedStorageSlots(): number {
+    return this.parked.storageSlots;
   }
 
   uplink(device: DeviceEntry, payload: Buffer, contentType: string | undefined, done: Completion): void {
@@ -74,37 +83,44 @@ export class MqttIngest {
     // Only MQTT devices hold broker credentials (AccessPolicy), so only they reach here.
     if (profile.transport !== "mqtt") throw new Error(`${device.id} is not an MQTT device`);
     this.counters.message(device.model);
+    // The log line (and its detail) is built only when the rate-limited log will write it:
+    // a flood of bad input is nearly all suppressed lines.
     if (payload.length > profile.maxPayloadBytes) {
-      this.refuse(device, "oversized", `${payload.length} bytes > ${profile.maxPayloadBytes}`, done);
+      if (this.refuse(device, "oversized", done))
+        this.logRefusal(device, "oversized", `${payload.length} bytes > ${profile.maxPayloadBytes}`);
       return;
     }
     const decoded = decodePayload(payload, contentType);
     if (!decoded.ok) {
-      this.refuse(device, decoded.reason, decoded.detail, done);
+      if (this.refuse(device, decoded.reason, done)) this.logRefusal(device, decoded.reason, decoded.detail);
       return;
     }
     if (profile.jsonOnly === true && decoded.encoding !== "json") {
-      this.refuse(device, "unknown-encoding", `the ${profile.label} speaks JSON only`, done);
+      if (this.refuse(device, "unknown-encoding", done))
+        this.logRefusal(device, "unknown-encoding", `the ${profile.label} speaks JSON only`);
       return;
     }
     const sample = profile.parse(decoded.value);
     if (isRejection(sample)) {
-      this.refuse(device, sample.reason as RejectReason, sample.detail, done);
+      const reason = sample.reason as RejectReason;
+      if (this.refuse(device, reason, done)) this.logRefusal(device, reason, sample.detail);
       return;
     }
-    for (const d of profile.droppedFields?.(sample) ?? []) {
+    for (const d of profile.droppedFields?.(sample) ?? NO_DROPPED_FIELDS) {
       this.counters.reject(device.model, d.reason);
-      this.log.warn(
-        device.id,
-        d.reason,
-        { deviceId: device.id, model: device.model, reason: d.reason, field: d.field, detail: d.detail },
-        "uplink field dropped, message taken in",
-      );
+      if (this.log.allows(device.id, d.reason))
+        this.log.warn(
+          device.id,
+          d.reason,
+          { deviceId: device.id, model: device.model, reason: d.reason, field: d.field, detail: d.detail },
+          "uplink field dropped, message taken in",
+        );
     }
     const lane = profile.lane(sample);
     if (this.rateGate !== null && !this.rateGate(device, lane === LANE_P1)) {
       // Acknowledged like any refused message: the device must not re-send what it sends too fast.
-      this.refuse(device, "rate-limited", "over the device's message rate", done);
+      if (this.refuse(device, "rate-limited", done))
+        this.logRefusal(device, "rate-limited", "over the device's message rate");
       return;
     }
     const seq = profile.seq(sample);
@@ -152,43 +168,41 @@ export class MqttIngest {
   }
 
   private park(p: Parked): void {
-    if (this.parkedCount >= this.maxParked) {
-      this.counters.reject(p.device.model, "deferred-to-device");
-      p.device.dedup.forget(p.seq);
+    if (this.parked.push(p)) return;
+    this.counters.reject(p.device.model, "deferred-to-device");
+    p.device.dedup.forget(p.seq);
+    if (this.log.allows(p.device.id, "deferred-to-device"))
       this.log.warn(
         p.device.id,
         "deferred-to-device",
         { deviceId: p.device.id },
         "alert lanes and parking full",
       );
-      p.done(new LanesFullError());
-      return;
-    }
-    this.parked.push(p);
+    p.done(new LanesFullError());
   }
 
   /** FIFO retry of parked samples whenever the alert lanes gain space. */
   private readonly retryParked = (): void => {
-    while (this.parkedHead < this.parked.length) {
-      const p = this.parked[this.parkedHead] as Parked;
+    for (let p = this.parked.peek(); p !== undefined; p = this.parked.peek()) {
       if (this.pipeline.offer(p.lane, p.device, p.sample, p.receivedAt, p.receivedMono, p.done) === "full")
         break;
-      this.parked[this.parkedHead++] = undefined as unknown as Parked;
-    }
-    if (this.parkedHead === this.parked.length) {
-      this.parked.length = 0;
-      this.parkedHead = 0;
+      this.parked.shift();
     }
   };
 
-  private refuse(device: DeviceEntry, reason: RejectReason, detail: string, done: Completion): void {
+  /** Counts and acknowledges a refused message; true when its log line is to be written (logRefusal). */
+  private refuse(device: DeviceEntry, reason: RejectReason, done: Completion): boolean {
     this.counters.reject(device.model, reason);
+    done(null);
+    return this.log.allows(device.id, reason);
+  }
+
+  private logRefusal(device: DeviceEntry, reason: RejectReason, detail: string): void {
     this.log.warn(
       device.id,
       reason,
       { deviceId: device.id, model: device.model, reason, detail },
       "uplink refused",
     );
-    done(null);
   }
 }

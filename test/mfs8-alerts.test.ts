@@ -5,15 +5,15 @@
  */
 import { describe, expect, it } from "vitest";
 import { FakeClock } from "../core/clock.js";
+import type { Mfs8Settings } from "../devices/mfs8.js";
+import { type Mfs8Sample, type Mfs8State, mfs8, STATUS } from "../devices/mfs8.js";
+import type { DeviceSettings } from "../devices/profile.js";
 import type { Alert, AlertSubject, Transition } from "../gateway/alerts/alert.js";
 import { AlertEngine } from "../gateway/alerts/engine.js";
 import { validateConfig } from "../gateway/config/load.js";
 import { AlertContentBuilder } from "../gateway/content/alert-content.js";
 import { DeviceRuleContext } from "../gateway/rule-context.js";
 import { TimerWheel } from "../gateway/time/timer-wheel.js";
-import type { Mfs8Settings } from "./mfs8.js";
-import { type Mfs8Sample, type Mfs8State, mfs8, STATUS } from "./mfs8.js";
-import type { DeviceSettings } from "./profile.js";
 
 const settings = { minPressureMpa: 0.15, extinguisherGraceMs: 120_000 } as DeviceSettings & Mfs8Settings;
 const panel: AlertSubject = { id: "fire-a", model: "mfs8", household: null };
