@@ -28,6 +28,7 @@ import { GatewayMetrics } from "./metrics/metrics.js";
 import { type MetricsAddress, MetricsServer } from "./metrics/server.js";
 import { Publisher } from "./northbound/publisher.js";
 import type { NorthboundSink } from "./northbound/sink.js";
+import { UntilListening } from "./northbound/until-listening.js";
 import { UpstreamBridge, type UpstreamStats } from "./northbound/upstream.js";
 import { WrittenFirstSink } from "./northbound/written-first.js";
 import { OperatorCommands } from "./ops.js";
@@ -133,7 +134,8 @@ export class Gateway {
    * beyond, the oldest is dropped (the retained states republished after it
    * still show every open alert as it is).
    */
-  private readonly beforeListening: Array<[string, string, 0 | 1, boolean]> = [];
+  /** The embedded broker's sink: holds what is published before the broker exists (bounded, counted). */
+  private readonly local = new UntilListening();
   /** The journal when the gateway opened it itself (closed at stop). */
   private journal: Journal | null = null;
   /** Why the journal cannot keep its promise now (null: it can, or there is none). */
@@ -188,8 +190,7 @@ export class Gateway {
     // The broker starts later (async); until then there is nobody to publish to.
     const sink: NorthboundSink = {
       publish: (topic, payload, qos, retain) => {
-        if (this.brokerRef) this.brokerRef.publish(topic, payload, qos, retain);
-        else this.holdUntilListening(topic, payload, qos, retain);
+        this.local.publish(topic, payload, qos, retain);
         this.upstream?.publish(topic, payload, qos, retain);
       },
     };
@@ -406,6 +407,13 @@ export class Gateway {
       throw err;
     });
     gw.brokerRef = broker;
+    // In the same turn: a message published while the servers below start must not overtake the held ones.
+    gw.local.attach(broker);
+    if (gw.local.dropped > 0)
+      gw.log.warn(
+        { dropped: gw.local.dropped },
+        "messages published before the broker started dropped (the oldest)",
+      );
     // DEVICE_MISBEHAVING clears when a device has been quiet for clearAfter, even if it sends nothing more.
     gw.deviceRateSweep = setInterval(() => gw.deviceRate.sweep(gw.clock.monotonic()), 10_000);
     gw.deviceRateSweep.unref();
@@ -439,8 +447,6 @@ export class Gateway {
       });
       gw.log.info({ url: gw.consoleServer.url }, "operators' console listening");
     }
-    for (const [topic, payload, qos, retain] of gw.beforeListening.splice(0))
-      broker.publish(topic, payload, qos, retain);
     gw.republishRecovered();
     gw.supervisor.start(gw.registry, gw.downForMs());
     if (gw.recorder) {
@@ -542,11 +548,6 @@ export class Gateway {
   private escalationInfo(alert: Alert, t: Transition): EscalationInfo | undefined {
     if (t !== "escalated") return undefined;
     return { level: alert.escalationLevel, unacknowledgedForMs: this.clock.now() - alert.unackSince };
-  }
-
-  private holdUntilListening(topic: string, payload: string, qos: 0 | 1, retain: boolean): void {
-    if (this.beforeListening.length >= 10_000) this.beforeListening.shift();
-    this.beforeListening.push([topic, payload, qos, retain]);
   }
 
   /** Pipeline committer with a journal: PUBACKs wait for the group commit of the batch. */
