@@ -66,9 +66,9 @@ export interface UpstreamOptions {
 }
 
 /**
- * Bytes waiting in the uplink's socket beyond which the link counts as congested: 1 MiB is
- * seconds of a site's whole northbound flow on a cellular uplink, and a quarter of what the
- * embedded broker lets an operator's connection have waiting before it drops its telemetry.
+ * Bytes waiting in the uplink's socket beyond which the link counts as congested: a quarter of
+ * what the embedded broker lets an operator's connection have waiting before it drops its
+ * telemetry (docs/topics.md "Slow subscribers"); the kernel's socket buffers come on top.
  */
 export const MAX_BUFFERED_BYTES = 1024 * 1024;
 /**
@@ -343,8 +343,10 @@ export class UpstreamBridge implements NorthboundSink {
       if (current !== undefined && current.seq === r.seq) return { ...r, payload: current.payload };
       this.retainedHead++;
     }
-    this.retainedQueue = [];
-    this.retainedHead = 0;
+    if (this.retainedHead > 0) {
+      this.retainedQueue.length = 0;
+      this.retainedHead = 0;
+    }
     return null;
   }
 
