@@ -200,6 +200,7 @@ export function startDemoCommunity(port: number) {
       return new Gd2({ deviceId: id, brokerUrl, password: demoCredentials(id), valveTravelMs: 5_000 });
     });
   const timers: NodeJS.Timeout[] = [];
+  let airing: NodeJS.Timeout | null = null;
   const every = (ms: number, fn: () => void) => {
     const t = setInterval(fn, ms);
     t.unref();
@@ -220,11 +221,15 @@ export function startDemoCommunity(port: number) {
         for (const k of cooks) k.cooking();
       });
       // A leak: the detector closes its own valve, the gateway sends valve_close too (autoShutOff); aired a minute later.
+      // One airing at a time (a leak every 10 min, aired after 1): a handle, not a list that grows forever.
       every(10 * 60_000, () => {
         leaky?.leak();
-        const t = setTimeout(() => leaky?.ventilate(), 60_000);
-        t.unref();
-        timers.push(t);
+        if (airing !== null) clearTimeout(airing);
+        airing = setTimeout(() => {
+          airing = null;
+          leaky?.ventilate();
+        }, 60_000);
+        airing.unref();
       });
       return {
         ...started,
@@ -232,8 +237,10 @@ export function startDemoCommunity(port: number) {
       };
     },
     async stop() {
-      for (const t of timers) clearTimeout(t);
+      for (const t of timers) clearInterval(t);
       timers.length = 0;
+      if (airing !== null) clearTimeout(airing);
+      airing = null;
       await Promise.all([community.stop(), ...kitchens.map((k) => k.stop())]);
     },
   };

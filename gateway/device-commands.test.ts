@@ -1,10 +1,15 @@
-import { describe, expect, it } from "vitest";
-import { isRejection, type Rejection } from "../core/index.js";
+import { pino } from "pino";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { isRejection, type Rejection, systemClock } from "../core/index.js";
 import { modbusWrite } from "../devices/commands.js";
 import { lv4 } from "../devices/lv4.js";
 import { mfs8 } from "../devices/mfs8.js";
-import { commandResultFields } from "./device-commands.js";
+import { commandResultFields, DeviceCommands } from "./device-commands.js";
+import type { Publisher } from "./northbound/publisher.js";
 import { noDevice } from "./operator-actions.js";
+import type { DeviceEntry, Registry } from "./registry.js";
+import type { ModbusSouthbound } from "./southbound/modbus.js";
+import { Counters } from "./stats.js";
 
 /** The refusal a check gave (the test fails if it let the command through). */
 function refusal(x: object): Rejection {
@@ -41,5 +46,65 @@ describe("a command's result from the one refusal shape (docs/topics.md)", () =>
     const timeout = { ok: false, error: "timeout" } as const;
     expect(commandResultFields(timeout, mfs8, "zh-CN")).toBe(timeout);
     expect(commandResultFields({ ok: true }, mfs8, "en")).toEqual({ ok: true });
+  });
+});
+
+describe("automatic commands (a device's rules, e.g. the GD-2 shut-off)", () => {
+  const unhandled: unknown[] = [];
+  const onUnhandled = (err: unknown) => unhandled.push(err);
+  beforeAll(() => process.on("unhandledRejection", onUnhandled));
+  afterAll(() => process.off("unhandledRejection", onUnhandled));
+  afterEach(() => {
+    unhandled.length = 0;
+  });
+
+  /** A Modbus device whose bus does `command`; results published recorded (the first `failPublishes` throw). */
+  function setup(command: () => Promise<never> | Promise<{ ok: true }>, failPublishes = 0) {
+    const results: Array<{ topic: string; result: Record<string, unknown> }> = [];
+    const publisher = {
+      commandResult(deviceId: string, cmd: string, result: Record<string, unknown>) {
+        if (failPublishes-- > 0) throw new Error("publisher failed");
+        results.push({ topic: `${deviceId}/${cmd}`, result });
+      },
+    } as unknown as Publisher;
+    const counters = new Counters();
+    const commands = new DeviceCommands(
+      { devices: new Map() } as unknown as Registry,
+      { command } as unknown as ModbusSouthbound,
+      publisher,
+      counters,
+      pino({ level: "silent" }),
+      systemClock,
+      () => "en",
+    );
+    const device = { id: "v-1", profile: { ...lv4, transport: "modbus" } } as unknown as DeviceEntry;
+    return { commands, device, results, counters };
+  }
+
+  /** Until every pending callback and a macrotask ran (unhandled rejections are reported by then). */
+  const settle = () => new Promise((r) => setTimeout(r, 0));
+
+  it("a request that rejects publishes a failed result, counted, with no unhandled rejection", async () => {
+    const { commands, device, results, counters } = setup(() => Promise.reject(new Error("prepare failed")));
+    expect(commands.automatic(device, "valve_close")).toBe(true);
+    await settle();
+    await settle();
+    expect(results).toEqual([
+      {
+        topic: "v-1/valve_close",
+        result: expect.objectContaining({ deviceId: "v-1", by: "gateway", ok: false, error: "internal" }),
+      },
+    ]);
+    expect(counters.rejected("automatic", "cmd-internal")).toBe(1);
+    expect(unhandled).toEqual([]);
+  });
+
+  it("a publisher that throws on the result: the failure is still published, nothing unhandled", async () => {
+    const { commands, device, results } = setup(() => Promise.resolve({ ok: true }), 1);
+    commands.automatic(device, "valve_close");
+    await settle();
+    await settle();
+    expect(results.map((r) => r.result)).toEqual([expect.objectContaining({ ok: false, error: "internal" })]);
+    expect(unhandled).toEqual([]);
   });
 });

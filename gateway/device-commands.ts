@@ -7,7 +7,7 @@ import type { AnyProfile } from "../devices/index.js";
 import type { Logger } from "./log.js";
 import type { Publisher } from "./northbound/publisher.js";
 import { type CommandRequest, noDevice } from "./operator-actions.js";
-import type { Registry } from "./registry.js";
+import type { DeviceEntry, Registry } from "./registry.js";
 import type { CommandOutcome, ModbusSouthbound } from "./southbound/modbus.js";
 import { type MqttCommandOutcome, sendMqttCommand } from "./southbound/mqtt-commands.js";
 import type { Counters } from "./stats.js";
@@ -35,6 +35,23 @@ export function commandResultFields(
   };
 }
 
+/**
+ * Who sent a command, as its result says it (docs/topics.md): an operator's request echoes its
+ * `id` and `by` with the account; the gateway's own rules say `"by":"gateway"`.
+ */
+interface Sender {
+  /** The counters' model and the log's word for it. */
+  kind: "operator" | "automatic";
+  id: string | number | null;
+  echo: { id?: string | number | null; by: string; account?: string };
+}
+
+/** `by` of a command the gateway sent on its own (an automatic action of a device's rules). */
+export const AUTOMATIC_BY = "gateway";
+const AUTOMATIC: Sender = { kind: "automatic", id: null, echo: { by: AUTOMATIC_BY } };
+
+type Outcome = CommandOutcome | MqttCommandOutcome | Rejection;
+
 export class DeviceCommands {
   constructor(
     private readonly registry: Registry,
@@ -47,50 +64,89 @@ export class DeviceCommands {
     private readonly locale: () => Locale = () => "zh-CN",
   ) {}
 
-  /** Runs the command; always answers the operator, even if something below fails unexpectedly. */
-  handle(r: CommandRequest): void {
-    this.run(r).catch((err: unknown) => {
-      this.log.error(
-        { err, operator: r.operator, deviceId: r.deviceId, command: r.command },
-        "device command failed",
-      );
-      this.publisher.commandResult(r.deviceId, r.command, {
-        deviceId: r.deviceId,
-        command: r.command,
-        account: r.operator,
-        ok: false,
-        error: "internal",
-        at: this.clock.now(),
-      });
-    });
-  }
-
   /**
    * `linli/<site>/cmd/<deviceId>/<command>`: Modbus writes go ahead of routine
    * polls on the device's bus; MQTT devices get a downlink message. The outcome
    * is published on `.../<command>/result`, echoing the request's `id` and `by`, with the
    * operator account that sent it (`by` is free text).
    */
-  private async run(r: CommandRequest): Promise<void> {
-    const { operator, deviceId, command } = r;
-    const echo = { id: r.id, by: r.by, account: operator };
-    const device = this.registry.devices.get(deviceId);
-    let outcome: CommandOutcome | MqttCommandOutcome | Rejection;
-    if (!device) outcome = noDevice(deviceId);
-    else if (device.profile.transport === "modbus")
-      outcome = await this.modbus.command(device, command, r.value);
-    else outcome = sendMqttCommand(this.publisher, device, command, echo.id, this.clock.now());
-    if (isRejection(outcome)) this.counters.reject("operator", `cmd-${outcome.reason}`);
-    else if (!outcome.ok) this.counters.reject("operator", `cmd-${outcome.error}`);
-    this.log.info({ operator, deviceId, command, outcome }, "operator command");
+  handle(r: CommandRequest): void {
+    const sender: Sender = { kind: "operator", id: r.id, echo: { id: r.id, by: r.by, account: r.operator } };
+    this.run(sender, r.deviceId, this.registry.devices.get(r.deviceId), r.command, r.value);
+  }
+
+  /**
+   * A command the rules send themselves (GD-2 automatic shut-off), answered like an operator's.
+   * False when it was refused at once (an MQTT device's downlink); a Modbus write's outcome
+   * comes later, in its result.
+   */
+  automatic(device: DeviceEntry, command: string): boolean {
+    return this.run(AUTOMATIC, device.id, device, command, undefined);
+  }
+
+  /** Runs the command; always publishes a result, even if something below fails unexpectedly. */
+  private run(
+    sender: Sender,
+    deviceId: string,
+    device: DeviceEntry | undefined,
+    command: string,
+    value: unknown,
+  ): boolean {
+    try {
+      if (device?.profile.transport === "modbus") {
+        this.modbus
+          .command(device, command, value)
+          .then((outcome) => this.answer(sender, deviceId, device, command, outcome))
+          .catch((err: unknown) => this.failed(sender, deviceId, command, err));
+        return true;
+      }
+      const outcome = device
+        ? sendMqttCommand(this.publisher, device, command, sender.id, this.clock.now())
+        : noDevice(deviceId);
+      this.answer(sender, deviceId, device, command, outcome);
+      return !isRejection(outcome);
+    } catch (err) {
+      this.failed(sender, deviceId, command, err);
+      return false;
+    }
+  }
+
+  private answer(
+    sender: Sender,
+    deviceId: string,
+    device: DeviceEntry | undefined,
+    command: string,
+    outcome: Outcome,
+  ): void {
+    if (isRejection(outcome)) this.counters.reject(sender.kind, `cmd-${outcome.reason}`);
+    else if (!outcome.ok) this.counters.reject(sender.kind, `cmd-${outcome.error}`);
+    this.log.info({ ...sender.echo, deviceId, command, outcome }, `${sender.kind} command`);
     this.publisher.commandResult(deviceId, command, {
       deviceId,
       command,
-      ...echo,
+      ...sender.echo,
       ...commandResultFields(outcome, device?.profile, this.locale()),
       // The id the device will answer with (one the gateway made up when the request had none).
-      ...("id" in outcome && echo.id === null ? { id: outcome.id } : {}),
+      ...("id" in outcome && sender.id === null ? { id: outcome.id } : {}),
       at: this.clock.now(),
     });
+  }
+
+  /** Something below threw (the bus, the publisher): counted, logged and answered `internal`; never thrown on. */
+  private failed(sender: Sender, deviceId: string, command: string, err: unknown): void {
+    this.counters.reject(sender.kind, "cmd-internal");
+    this.log.error({ err, ...sender.echo, deviceId, command }, `${sender.kind} command failed`);
+    try {
+      this.publisher.commandResult(deviceId, command, {
+        deviceId,
+        command,
+        ...sender.echo,
+        ok: false,
+        error: "internal",
+        at: this.clock.now(),
+      });
+    } catch (again) {
+      this.log.error({ err: again, deviceId, command }, "command failure not published");
+    }
   }
 }

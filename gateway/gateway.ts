@@ -8,7 +8,7 @@
  */
 
 import path from "node:path";
-import { type Clock, isRejection, LANE_TELEMETRY, type Quality, systemClock } from "../core/index.js";
+import { type Clock, LANE_TELEMETRY, type Quality, systemClock } from "../core/index.js";
 import type { Alert, Transition } from "./alerts/alert.js";
 import { AlertEngine, type AlertEvent } from "./alerts/engine.js";
 import { AccessPolicy, type OperatorAction } from "./broker/access.js";
@@ -19,7 +19,7 @@ import { plainTextPasswordWarning } from "./config/warnings.js";
 import { ConsoleServer } from "./console/server.js";
 import { consoleSiteInfo } from "./console/site-info.js";
 import { AlertContentBuilder, type EscalationInfo } from "./content/alert-content.js";
-import { commandResultFields, DeviceCommands } from "./device-commands.js";
+import { DeviceCommands } from "./device-commands.js";
 import { MqttIngest } from "./ingest/mqtt-ingest.js";
 import { Journal, type JournalFs } from "./journal/journal.js";
 import { JournalLockedError } from "./journal/lock.js";
@@ -28,6 +28,7 @@ import { GatewayMetrics } from "./metrics/metrics.js";
 import { type MetricsAddress, MetricsServer } from "./metrics/server.js";
 import { Publisher } from "./northbound/publisher.js";
 import type { NorthboundSink } from "./northbound/sink.js";
+import { UntilListening } from "./northbound/until-listening.js";
 import { UpstreamBridge, type UpstreamStats } from "./northbound/upstream.js";
 import { WrittenFirstSink } from "./northbound/written-first.js";
 import { OperatorCommands } from "./ops.js";
@@ -41,7 +42,7 @@ import { type DeviceEntry, Registry } from "./registry.js";
 import { type ReloadResult, reloadGateway } from "./reload.js";
 import { DeviceRuleContext } from "./rule-context.js";
 import { type BusReport, type LinkFactory, ModbusSouthbound, StartupError } from "./southbound/modbus.js";
-import { publishReply, sendMqttCommand } from "./southbound/mqtt-commands.js";
+import { publishReply } from "./southbound/mqtt-commands.js";
 import { StateRecorder } from "./state/recorder.js";
 import { GATEWAY_SUBJECT, ORPHAN_REASON, type Recovered, recoverState } from "./state/recovery.js";
 import type { DurableStore } from "./state/store.js";
@@ -70,9 +71,6 @@ export interface GatewayOptions {
   /** Operators' persistent MQTT sessions: give the journal as `store` to keep them across restarts. */
   sessions?: SessionsConfig;
 }
-
-/** `by` of a command the gateway sent on its own (an automatic action of a device's rules). */
-const AUTOMATIC = "gateway";
 
 /** Where the journal lives when neither `--data-dir` nor `storage.dir` says (docs/durability.md). */
 export const DEFAULT_DATA_DIR = ".linli-data";
@@ -133,7 +131,8 @@ export class Gateway {
    * beyond, the oldest is dropped (the retained states republished after it
    * still show every open alert as it is).
    */
-  private readonly beforeListening: Array<[string, string, 0 | 1, boolean]> = [];
+  /** The embedded broker's sink: holds what is published before the broker exists (bounded, counted). */
+  private readonly local = new UntilListening();
   /** The journal when the gateway opened it itself (closed at stop). */
   private journal: Journal | null = null;
   /** Why the journal cannot keep its promise now (null: it can, or there is none). */
@@ -144,8 +143,9 @@ export class Gateway {
   private reloading: Promise<unknown> = Promise.resolve();
   /** What rules see for each sample: the device's alerts and its automatic commands. */
   private readonly ruleContext = new DeviceRuleContext<DeviceEntry>((d, name) =>
-    this.automaticCommand(d, name),
+    this.deviceCommands.automatic(d, name),
   );
+  private readonly deviceCommands: DeviceCommands;
 
   private constructor(config: Config, opts: GatewayOptions) {
     this.runningConfig = config;
@@ -188,8 +188,7 @@ export class Gateway {
     // The broker starts later (async); until then there is nobody to publish to.
     const sink: NorthboundSink = {
       publish: (topic, payload, qos, retain) => {
-        if (this.brokerRef) this.brokerRef.publish(topic, payload, qos, retain);
-        else this.holdUntilListening(topic, payload, qos, retain);
+        this.local.publish(topic, payload, qos, retain);
         this.upstream?.publish(topic, payload, qos, retain);
       },
     };
@@ -299,6 +298,15 @@ export class Gateway {
     });
     this.ingest.rateGate = (device, p1) =>
       this.deviceRate.admit(device.id, device.model, p1, this.clock.monotonic());
+    this.deviceCommands = new DeviceCommands(
+      this.registry,
+      this.modbus,
+      this.publisher,
+      this.counters,
+      this.log,
+      this.clock,
+      () => this.locale(),
+    );
     this.ops = new OperatorCommands(
       this.engine,
       this.registry,
@@ -308,15 +316,7 @@ export class Gateway {
       this.supervisor,
       this.clock,
       this.log,
-      new DeviceCommands(
-        this.registry,
-        this.modbus,
-        this.publisher,
-        this.counters,
-        this.log,
-        this.clock,
-        () => this.locale(),
-      ),
+      this.deviceCommands,
       () => this.locale(),
     );
   }
@@ -406,6 +406,13 @@ export class Gateway {
       throw err;
     });
     gw.brokerRef = broker;
+    // In the same turn: a message published while the servers below start must not overtake the held ones.
+    gw.local.attach(broker);
+    if (gw.local.dropped > 0)
+      gw.log.warn(
+        { dropped: gw.local.dropped },
+        "messages published before the broker started dropped (the oldest)",
+      );
     // DEVICE_MISBEHAVING clears when a device has been quiet for clearAfter, even if it sends nothing more.
     gw.deviceRateSweep = setInterval(() => gw.deviceRate.sweep(gw.clock.monotonic()), 10_000);
     gw.deviceRateSweep.unref();
@@ -439,8 +446,6 @@ export class Gateway {
       });
       gw.log.info({ url: gw.consoleServer.url }, "operators' console listening");
     }
-    for (const [topic, payload, qos, retain] of gw.beforeListening.splice(0))
-      broker.publish(topic, payload, qos, retain);
     gw.republishRecovered();
     gw.supervisor.start(gw.registry, gw.downForMs());
     if (gw.recorder) {
@@ -542,11 +547,6 @@ export class Gateway {
   private escalationInfo(alert: Alert, t: Transition): EscalationInfo | undefined {
     if (t !== "escalated") return undefined;
     return { level: alert.escalationLevel, unacknowledgedForMs: this.clock.now() - alert.unackSince };
-  }
-
-  private holdUntilListening(topic: string, payload: string, qos: 0 | 1, retain: boolean): void {
-    if (this.beforeListening.length >= 10_000) this.beforeListening.shift();
-    this.beforeListening.push([topic, payload, qos, retain]);
   }
 
   /** Pipeline committer with a journal: PUBACKs wait for the group commit of the batch. */
@@ -765,34 +765,6 @@ export class Gateway {
     if (this.stopping !== null) return;
     this.ops.handle(operator, action, target, command, payload);
   }
-
-  /** A command the rules send themselves (GD-2 automatic shut-off); its outcome is published like an operator's. */
-  private readonly automaticCommand = (device: DeviceEntry, command: string): boolean => {
-    const at = this.clock.now();
-    if (device.profile.transport === "modbus") {
-      void this.modbus.command(device, command).then((outcome) => {
-        this.log.info({ deviceId: device.id, command, outcome }, "automatic command");
-        this.publisher.commandResult(device.id, command, {
-          deviceId: device.id,
-          command,
-          by: AUTOMATIC,
-          ...commandResultFields(outcome, device.profile, this.locale()),
-          at: this.clock.now(),
-        });
-      });
-      return true;
-    }
-    const outcome = sendMqttCommand(this.publisher, device, command, null, at);
-    this.log.info({ deviceId: device.id, command, outcome }, "automatic command");
-    this.publisher.commandResult(device.id, command, {
-      deviceId: device.id,
-      command,
-      by: AUTOMATIC,
-      ...commandResultFields(outcome, device.profile, this.locale()),
-      at,
-    });
-    return !isRejection(outcome);
-  };
 
   /** The site's language (`site.locale`) of the running configuration. */
   private locale(): "zh-CN" | "en" {

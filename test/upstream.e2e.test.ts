@@ -16,6 +16,7 @@ import { pino } from "pino";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { validateConfig } from "../gateway/config/load.js";
 import { Gateway } from "../gateway/gateway.js";
+import { UpstreamBridge } from "../gateway/northbound/upstream.js";
 import {
   connect,
   OPS,
@@ -164,6 +165,108 @@ describe.skipIf(!available && !process.env.CI)("upstream broker bridge (real mos
     await late.waitFor(
       (m) => m.topic === `linli/${SITE}/gateway/status` && m.payload.toString() === "online",
     );
+  });
+
+  it("a stalled uplink while connected: buffered bytes and in-flight QoS 1 stay bounded, telemetry is dropped (counted), every alert arrives in order once it resumes", async () => {
+    const port = await freePort();
+    const broker = await startMosquitto(port);
+    cleanups.push(() => stopKill(broker));
+    const ops = await upstreamClient(port);
+    cleanups.push(() => ops.end());
+    const maxBufferedBytes = 64 * 1024;
+    const maxInflight = 20;
+    const bridge = new UpstreamBridge(
+      {
+        url: `mqtt://127.0.0.1:${port}`,
+        site: SITE,
+        clientId: `gw-stall-${Math.random()}`,
+        backlog: 10_000,
+        reconnectInitialMs: 100,
+        reconnectMaxMs: 200,
+        keepaliveS: 600,
+        maxBufferedBytes,
+        maxInflight,
+      },
+      pino({ level: "silent" }),
+      () => {},
+    );
+    bridge.connect();
+    cleanups.push(() => bridge.stop());
+    for (const end = Date.now() + 5000; !bridge.connected; await sleep(10)) {
+      if (Date.now() > end) throw new Error("bridge did not connect");
+    }
+    await sleep(50); // its subscriptions acknowledged
+
+    const pid = broker.pid as number;
+    process.kill(pid, "SIGSTOP"); // the uplink stalls; the TCP connection stays up
+    let stopped = true;
+    const resume = () => {
+      if (stopped) process.kill(pid, "SIGCONT");
+      stopped = false;
+    };
+    cleanups.push(async () => resume()); // before bridge.stop(), which waits for a PUBACK
+
+    const telemetry = "x".repeat(8 * 1024);
+    let maxBuffered = 0;
+    let maxInflightSeen = 0;
+    const watch = () => {
+      const s = bridge.stats();
+      maxBuffered = Math.max(maxBuffered, s.bufferedBytes);
+      maxInflightSeen = Math.max(maxInflightSeen, s.inflight);
+    };
+    // Telemetry until the kernel's buffers are full and the socket's own buffer reaches the limit.
+    for (let i = 0; bridge.stats().telemetryDropped < 100; i++) {
+      if (i > 20_000) throw new Error("telemetry never dropped: the stalled uplink took it all");
+      bridge.publish(`linli/${SITE}/telemetry/ec200/p-1`, telemetry, 0, false);
+      watch();
+      if (i % 16 === 0) await new Promise((r) => setImmediate(r));
+    }
+    const droppedBefore = bridge.stats().telemetryDropped;
+    // Alerts during the stall: events (QoS 1) and alert states (retained), five devices.
+    const alerts = 300;
+    for (let n = 0; n < alerts; n++) {
+      const device = `d-${n % 5}`;
+      bridge.publish(`linli/${SITE}/alerts/events`, JSON.stringify({ n, device }), 1, false);
+      bridge.publish(`linli/${SITE}/alerts/p1/FIRE/${device}`, JSON.stringify({ rev: n }), 1, true);
+      bridge.publish(`linli/${SITE}/telemetry/ec200/${device}`, telemetry, 0, false);
+      watch();
+      if (n % 10 === 0) await new Promise((r) => setImmediate(r));
+    }
+    const stalled = bridge.stats();
+    expect(stalled.connected).toBe(true);
+    expect(stalled.backlog).toBeGreaterThan(0);
+    expect(stalled.telemetryDropped).toBeGreaterThan(droppedBefore + alerts / 2);
+    // One message may go out past the limit: the check is before each write.
+    expect(maxBuffered).toBeLessThanOrEqual(maxBufferedBytes + telemetry.length + 100);
+    expect(maxInflightSeen).toBeLessThanOrEqual(maxInflight);
+
+    resume();
+    await ops.waitFor((m) => m.topic === `linli/${SITE}/alerts/events` && m.json().n === alerts - 1, 20_000);
+    const events = ops.on("/alerts/events").map((m) => m.json().n as number);
+    expect(events).toEqual(Array.from({ length: alerts }, (_, n) => n));
+    for (let d = 0; d < 5; d++) {
+      const last = alerts - 5 + d;
+      const topic = `linli/${SITE}/alerts/p1/FIRE/d-${d}`;
+      await ops.waitFor((m) => m.topic === topic && m.json().rev === last, 10_000);
+      // Newest per topic: a state may be replaced by a newer one before it is sent, never reordered.
+      const revs = ops.messages.filter((m) => m.topic === topic).map((m) => m.json().rev as number);
+      expect(revs).toEqual([...revs].sort((a, b) => a - b));
+      expect(revs.at(-1)).toBe(last);
+    }
+    // Events and states together, in publish order (event n before state n): nothing overtook.
+    const published = ops.messages
+      .filter((m) => m.topic.includes("/alerts/"))
+      .map((m) =>
+        m.topic.endsWith("/events") ? 2 * (m.json().n as number) : 2 * (m.json().rev as number) + 1,
+      );
+    expect(published).toEqual([...published].sort((a, b) => a - b));
+    for (
+      const end = Date.now() + 5000;
+      bridge.stats().backlog > 0 || bridge.stats().inflight > 0;
+      await sleep(20)
+    ) {
+      if (Date.now() > end) throw new Error(`not drained: ${JSON.stringify(bridge.stats())}`);
+    }
   });
 
   it("the gateway's will marks it offline upstream when the process dies", async () => {

@@ -36,11 +36,6 @@ export function clientIdOwner(registry: Registry, clientId: string): ClientIdOwn
   return null;
 }
 
-/** The client id a device must use (datasheets: `<model>-<deviceId>`). */
-export function deviceClientId(model: string, id: string): string {
-  return `${model}-${id}`;
-}
-
 /** Whether `identity` may connect with `clientId`. */
 export function mayUseClientId(registry: Registry, identity: Identity, clientId: string): boolean {
   if (clientId.length === 0 || clientId.startsWith("aedes_")) return false;

@@ -314,7 +314,7 @@ export class GatewayMetrics {
     });
     new Counter({
       name: "linli_rejections_total",
-      help: 'Refused messages, connections and commands, per device model (or "operator", "auth", "unknown") and reason',
+      help: 'Refused messages, connections and commands, per device model (or "operator", "automatic", "auth", "unknown") and reason',
       labelNames: ["model", "reason"],
       registers,
       collect() {

@@ -10,6 +10,16 @@
  *   - Other QoS 1 messages (events, escalations, results) published while the
  *     uplink is down wait in a bounded backlog (overflow: the oldest is dropped,
  *     counted). Telemetry (QoS 0) is not kept while down (counted).
+ *   - Connected is not the same as keeping up: mqtt.js keeps unacknowledged
+ *     QoS 1 messages without limit and Node buffers socket writes without
+ *     limit, so a slow uplink or a half-open connection (undetected for up to
+ *     1.5x keepalive) would grow memory at the full northbound rate. The link
+ *     is congested while over MAX_BUFFERED_BYTES wait in the socket or
+ *     MAX_INFLIGHT QoS 1 messages wait for their PUBACK. While congested,
+ *     telemetry is dropped (counted, as while down); QoS 1 messages wait in the
+ *     same bounded, journaled backlog and retained states in the mirror (the
+ *     newest per topic: an alert state is never dropped); both are sent in the
+ *     order they were published as the socket drains and PUBACKs come back.
  *   - With a journal (`store`), every QoS 1 message and the retained mirror are
  *     written before they are sent and deleted when upstream acknowledges
  *     them, so a gateway killed during an outage sends them after its restart,
@@ -50,7 +60,23 @@ export interface UpstreamOptions {
   keepaliveS: number;
   /** The journal: the backlog and the retained mirror survive a restart. */
   store?: DurableStore | null;
+  /** Congestion limits (tests); default MAX_BUFFERED_BYTES, MAX_INFLIGHT. */
+  maxBufferedBytes?: number;
+  maxInflight?: number;
 }
+
+/**
+ * Bytes waiting in the uplink's socket beyond which the link counts as congested: a quarter of
+ * what the embedded broker lets an operator's connection have waiting before it drops its
+ * telemetry (docs/topics.md "Slow subscribers"); the kernel's socket buffers come on top.
+ */
+export const MAX_BUFFERED_BYTES = 1024 * 1024;
+/**
+ * QoS 1 messages handed to mqtt.js and not yet acknowledged beyond which the link counts as
+ * congested. MQTT has 65,535 packet ids; a healthy broker acknowledges within a round trip, so
+ * 1,000 waiting means it is not keeping up (or the connection is half-open).
+ */
+export const MAX_INFLIGHT = 1000;
 
 /** Journal keys: `up/<seq>` a QoS 1 message not yet acknowledged upstream, `upr/<topic>` the retained mirror. */
 const UP = "up/";
@@ -84,8 +110,12 @@ export interface UpstreamStats {
   backlog: number;
   /** Backlog overflow: oldest QoS 1 messages dropped. */
   backlogDropped: number;
-  /** Telemetry not sent because the uplink was down. */
+  /** Telemetry not sent because the uplink was down or congested. */
   telemetryDropped: number;
+  /** QoS 1 messages handed to mqtt.js and not yet acknowledged. */
+  inflight: number;
+  /** Bytes waiting in the uplink's socket. */
+  bufferedBytes: number;
   /** Operator actions received from upstream. */
   actionsReceived: number;
   /** Retained alert states upstream of alerts the gateway does not know as open, deleted (since start). */
@@ -118,6 +148,17 @@ export class UpstreamBridge implements NorthboundSink {
   private readonly retained = new Map<string, { seq: number; payload: string }>();
   private readonly backlog: Held[] = [];
   private backlogHead = 0;
+  /**
+   * Retained states to send while connected, in the order published; an entry whose topic has a
+   * newer state since is skipped (the newer one has its own entry). Rebuilt from the mirror at connect.
+   */
+  private retainedQueue: Array<{ seq: number; topic: string }> = [];
+  private retainedHead = 0;
+  /** QoS 1 messages handed to mqtt.js whose callback has not run (PUBACK, or failure). */
+  private inflight = 0;
+  private flushing = false;
+  private readonly maxBufferedBytes: number;
+  private readonly maxInflight: number;
   private readonly prefix: string;
   private stopping = false;
   private readonly broker: string;
@@ -145,6 +186,8 @@ export class UpstreamBridge implements NorthboundSink {
   ) {
     this.prefix = `linli/${opts.site}/`;
     this.store = opts.store ?? null;
+    this.maxBufferedBytes = opts.maxBufferedBytes ?? MAX_BUFFERED_BYTES;
+    this.maxInflight = opts.maxInflight ?? MAX_INFLIGHT;
     this.recover();
     const url = new URL(opts.url);
     const secure = url.protocol === "mqtts:" || url.protocol === "ssl:";
@@ -174,6 +217,7 @@ export class UpstreamBridge implements NorthboundSink {
         if (secure) return this.connectTls(host, port);
         const socket = net.createConnection({ host, port });
         socket.setNoDelay(true);
+        socket.on("drain", this.flush);
         return socket;
       },
       { ...options, host, port },
@@ -215,6 +259,7 @@ export class UpstreamBridge implements NorthboundSink {
       rejectUnauthorized: true,
     });
     socket.setNoDelay(true);
+    socket.on("drain", this.flush);
     return socket;
   }
 
@@ -237,6 +282,8 @@ export class UpstreamBridge implements NorthboundSink {
       backlog: this.backlog.length - this.backlogHead,
       backlogDropped: this.counters.backlogDropped,
       telemetryDropped: this.counters.telemetryDropped,
+      inflight: this.inflight,
+      bufferedBytes: this.bufferedBytes(),
       actionsReceived: this.counters.actionsReceived,
       ghostsDeleted: this.counters.ghostsDeleted,
     };
@@ -249,24 +296,90 @@ export class UpstreamBridge implements NorthboundSink {
       const seq = this.nextSeq++;
       this.retained.set(topic, { seq, payload });
       this.store?.put(UP_RETAINED + topic, [seq, payload]);
-      if (this.ready) this.send(topic, payload, 1, true);
+      // While down, the whole mirror is queued again at connect.
+      if (this.ready) {
+        this.queueRetained(seq, topic);
+        this.flush();
+      }
       return;
     }
     if (qos === 0) {
-      if (this.ready) this.send(topic, payload, 0, false);
+      // After a flush, anything still queued means congested: telemetry never overtakes it.
+      if (this.ready && !this.congested()) this.send(topic, payload, 0, false);
       else this.counters.telemetryDropped++;
       return;
     }
     const seq = this.nextSeq++;
     this.store?.put(seqKey(seq), [topic, payload]);
-    if (this.ready) {
-      this.sendHeld(seq, topic, payload);
-      return;
-    }
     this.hold({ seq, topic, payload });
+    this.flush();
   }
 
-  /** While the uplink is down: bounded, the oldest dropped (counted) beyond `backlog`. */
+  private bufferedBytes(): number {
+    return (this.client.stream as { writableLength?: number } | undefined)?.writableLength ?? 0;
+  }
+
+  private congested(): boolean {
+    return this.inflight >= this.maxInflight || this.bufferedBytes() > this.maxBufferedBytes;
+  }
+
+  private queueRetained(seq: number, topic: string): void {
+    this.retainedQueue.push({ seq, topic });
+    // Entries a newer state of their topic replaced: at most one live entry per topic.
+    const queued = this.retainedQueue.length - this.retainedHead;
+    if (queued > 2 * this.retained.size + 1024) {
+      this.retainedQueue = this.retainedQueue
+        .slice(this.retainedHead)
+        .filter((r) => this.retained.get(r.topic)?.seq === r.seq);
+      this.retainedHead = 0;
+    }
+  }
+
+  /** The oldest queued retained state still current, stale entries before it dropped. */
+  private peekRetained(): { seq: number; topic: string; payload: string } | null {
+    while (this.retainedHead < this.retainedQueue.length) {
+      const r = this.retainedQueue[this.retainedHead] as { seq: number; topic: string };
+      const current = this.retained.get(r.topic);
+      if (current !== undefined && current.seq === r.seq) return { ...r, payload: current.payload };
+      this.retainedHead++;
+    }
+    if (this.retainedHead > 0) {
+      this.retainedQueue.length = 0;
+      this.retainedHead = 0;
+    }
+    return null;
+  }
+
+  /**
+   * Sends what waits (backlog and retained states, merged in publish order) while connected and
+   * not congested; runs again on the socket's `drain` and on every PUBACK.
+   */
+  private readonly flush = (): void => {
+    if (this.flushing) return;
+    this.flushing = true;
+    try {
+      while (this.ready && !this.congested()) {
+        const r = this.peekRetained();
+        const m = this.backlogHead < this.backlog.length ? (this.backlog[this.backlogHead] as Held) : null;
+        if (m === null && r === null) break;
+        if (m !== null && (r === null || m.seq < r.seq)) {
+          this.backlog[this.backlogHead++] = undefined as unknown as Held;
+          this.sendHeld(m.seq, m.topic, m.payload);
+        } else if (r !== null) {
+          this.retainedHead++;
+          this.send(r.topic, r.payload, 1, true);
+        }
+      }
+      if (this.backlogHead === this.backlog.length) {
+        this.backlog.length = 0;
+        this.backlogHead = 0;
+      }
+    } finally {
+      this.flushing = false;
+    }
+  };
+
+  /** While the uplink is down or congested: bounded, the oldest dropped (counted) beyond `backlog`. */
   private hold(m: Held): void {
     if (this.backlog.length - this.backlogHead >= this.opts.backlog) {
       const dropped = this.backlog[this.backlogHead] as Held;
@@ -327,7 +440,9 @@ export class UpstreamBridge implements NorthboundSink {
 
   private send(topic: string, payload: string, qos: 0 | 1, retain: boolean): void {
     this.counters.published++;
+    if (qos === 1) this.inflight++;
     this.client.publish(topic, payload, { qos, retain }, (err) => {
+      if (qos === 1) this.settled();
       if (err) {
         if (!this.stopping) this.log.debug({ err: err.message, topic }, "upstream publish failed");
         return;
@@ -347,13 +462,21 @@ export class UpstreamBridge implements NorthboundSink {
    */
   private sendHeld(seq: number, topic: string, payload: string): void {
     this.counters.published++;
+    this.inflight++;
     this.client.publish(topic, payload, { qos: 1, retain: false }, (err) => {
+      this.settled();
       if (err) {
         if (!this.stopping) this.log.debug({ err: err.message, topic }, "upstream publish failed");
         return;
       }
       this.store?.delete(seqKey(seq));
     });
+  }
+
+  /** A QoS 1 message's callback ran: one fewer in flight, room to send what waits. */
+  private settled(): void {
+    this.inflight--;
+    if (!this.stopping) this.flush();
   }
 
   private readonly onConnect = (): void => {
@@ -368,26 +491,13 @@ export class UpstreamBridge implements NorthboundSink {
     this.startReconcile();
     // Everything waiting, in the order it was first published: per device (and per topic) the
     // far side sees what it would have seen without the outage, minus retained states that a
-    // newer one of the same topic replaced.
-    const pending: Held[] = [];
-    for (let i = this.backlogHead; i < this.backlog.length; i++) pending.push(this.backlog[i] as Held);
-    const retained = [...this.retained].map(([topic, r]) => ({ seq: r.seq, topic, payload: r.payload }));
-    let ri = 0;
-    retained.sort((x, y) => x.seq - y.seq);
-    for (const m of pending) {
-      for (; ri < retained.length && (retained[ri] as Held).seq < m.seq; ri++) {
-        const r = retained[ri] as Held;
-        this.send(r.topic, r.payload, 1, true);
-      }
-      this.sendHeld(m.seq, m.topic, m.payload);
-    }
-    for (; ri < retained.length; ri++) {
-      const r = retained[ri] as Held;
-      this.send(r.topic, r.payload, 1, true);
-    }
-    this.backlog.length = 0;
-    this.backlogHead = 0;
+    // newer one of the same topic replaced. The whole mirror goes again (upstream may have lost it).
+    this.retainedQueue = [...this.retained]
+      .map(([topic, r]) => ({ seq: r.seq, topic }))
+      .sort((x, y) => x.seq - y.seq);
+    this.retainedHead = 0;
     this.ready = true;
+    this.flush();
   };
 
   /** Exponential backoff on top of mqtt.js's fixed reconnect period. */
@@ -471,7 +581,9 @@ export class UpstreamBridge implements NorthboundSink {
     r.ghosts.push({ id, topic });
     this.counters.ghostsDeleted++;
     this.counters.published++;
+    this.inflight++;
     this.client.publish(topic, "", { qos: 1, retain: true }, (err) => {
+      this.settled();
       if (err && !this.stopping)
         this.log.debug({ err: err.message, topic }, "upstream ghost deletion failed");
     });

@@ -85,7 +85,7 @@ export class ModbusSouthbound {
   private readonly held = new Map<DeviceEntry, { lane: LaneId; sample: unknown; at: number }>();
   /** Per device, when each of its setting registers is next read (monotonic ms). */
   private readonly settingDue = new Map<DeviceEntry, Map<string, number>>();
-  /** Where each polled device hangs (for log lines that name the bus and the place). */
+  /** Where each polled device hangs (commands, log lines that name the bus and the place). */
   private readonly unitByDevice = new Map<DeviceEntry, BusUnit>();
 
   constructor(
@@ -289,7 +289,7 @@ export class ModbusSouthbound {
   async command(device: DeviceEntry, name: string, value?: unknown): Promise<CommandOutcome | Rejection> {
     const write = modbusWrite(device.profile as ModbusDeviceProfile, name, value);
     if (isRejection(write)) return write;
-    const unit = [...this.buses.values()].find((u) => u.devices.includes(device));
+    const unit = this.unitByDevice.get(device);
     if (!unit) return { ok: false, error: "closed" };
     const u = unitOf(device);
     const request: ModbusRequest =
