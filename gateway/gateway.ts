@@ -21,7 +21,7 @@ import { consoleSiteInfo } from "./console/site-info.js";
 import { AlertContentBuilder, type EscalationInfo } from "./content/alert-content.js";
 import { DeviceCommands } from "./device-commands.js";
 import { MqttIngest } from "./ingest/mqtt-ingest.js";
-import { Journal, type JournalFs } from "./journal/journal.js";
+import { type Damage, Journal, type JournalFs } from "./journal/journal.js";
 import { JournalLockedError } from "./journal/lock.js";
 import { createLogger, type Logger, RateLimitedLog } from "./log.js";
 import { GatewayMetrics } from "./metrics/metrics.js";
@@ -345,6 +345,9 @@ export class Gateway {
           // Reported from inside a put(), i.e. in the middle of another alert's change: handled after it.
           onHealthChange: (h) =>
             queueMicrotask(() => gwRef?.storageHealthChanged(h.ok ? null : (h.reason ?? "unknown"))),
+          // The delayed full open of a directory first opened read-only: its damage is alerted like
+          // damage found at start (each damage once, however often the open is retried).
+          onDamageFound: (damage) => queueMicrotask(() => gwRef?.reportLateDamage(damage)),
         });
       } catch (err) {
         if (err instanceof JournalLockedError) throw err;
@@ -357,6 +360,8 @@ export class Gateway {
         );
       }
     }
+    // What open() found; damage found later by a delayed full open is reported by onDamageFound.
+    const damageAtOpen = journal === null ? [] : [...journal.recovery.damage];
     const gw = new Gateway(opts.config, {
       ...opts,
       logger: log,
@@ -461,7 +466,7 @@ export class Gateway {
     gw.applyStorageHealth(
       openProblem ?? (journal && !journal.health.ok ? (journal.health.reason ?? "unknown") : null),
     );
-    gw.reportRecoveryDamage();
+    gw.reportRecoveryDamage(damageAtOpen);
     if (!opts.config.storage.enabled)
       log.warn("storage.enabled is false: alerts and acknowledgements are NOT kept across a restart");
     // Once, at start, naming the accounts (never a password or a hash).
@@ -647,13 +652,22 @@ export class Gateway {
   }
 
   /**
-   * Damage the journal found at open that may have lost acknowledged state (anything but a torn
-   * tail, docs/durability.md "Damage"): a momentary P2 about the gateway, open until acknowledged.
+   * Damage found by the journal's delayed full open (a directory read-only or unreadable at start,
+   * writable later): the same P2 as damage found at start. Not while stopping: the journal is
+   * being closed, and the damage was logged.
    */
-  private reportRecoveryDamage(): void {
-    const r = this.journal?.recovery;
-    if (!r?.lost) return;
-    const loss = r.damage.filter((d) => d.kind !== "torn-tail");
+  reportLateDamage(damage: Damage[]): void {
+    if (this.stopping === null) this.reportRecoveryDamage(damage);
+  }
+
+  /**
+   * Damage the journal found that may have lost acknowledged state (anything but a torn tail,
+   * docs/durability.md "Damage"): a momentary P2 about the gateway, open until acknowledged; raised
+   * again before that, it is a repeat (count + 1) naming the new damage.
+   */
+  private reportRecoveryDamage(damage: readonly Damage[]): void {
+    const loss = damage.filter((d) => d.kind !== "torn-tail");
+    if (loss.length === 0) return;
     const missingSegments = loss.reduce(
       (n, d) => n + (d.kind === "missing-segments" ? (d.count ?? 0) : 0),
       0,

@@ -4,13 +4,14 @@
  * anything that may have lost acknowledged state, raises a P2 STORAGE_DAMAGED_AT_START about
  * itself. A torn tail (a power cut mid-write, nothing acknowledged lost) is counted, not alerted.
  */
-import { appendFileSync, mkdtempSync, rmSync, unlinkSync } from "node:fs";
+import { appendFileSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { validateConfig } from "../gateway/config/load.js";
 import { Gateway } from "../gateway/gateway.js";
 import { segmentName } from "../gateway/journal/files.js";
+import { type JournalFs, nodeFs } from "../gateway/journal/fs.js";
 import { Journal } from "../gateway/journal/journal.js";
 import { createLogger } from "../gateway/log.js";
 import { connect, metricsGet as get, OPS, SITE, type TestClient, testConfig } from "./support/harness.js";
@@ -63,6 +64,76 @@ describe("damage found at start", () => {
     expect(damaged(metrics, "torn-tail")).toBe(0);
     expect((await get(gw, "/readyz")).status).toBe(200);
   });
+
+  it("damage found by the delayed full open of a directory unreadable at start: the same P2, raised once, closed by an acknowledgement", async () => {
+    dir = mkdtempSync(path.join(tmpdir(), "linli-damaged-"));
+    const j = Journal.open({ dir });
+    for (let i = 0; i < 10; i++) j.put(`x/${i}`, { pad: "p".repeat(80) });
+    j.close();
+    const seg = path.join(dir, segmentName(1));
+    const buf = readFileSync(seg);
+    const mid = Math.floor(buf.length / 2);
+    buf.writeUInt8(buf.readUInt8(mid) ^ 0xff, mid); // one record's CRC fails: a corrupt record
+    writeFileSync(seg, buf);
+
+    // Unreadable at start (permissions): nothing found then; the retry (every 5 s) reads it.
+    const mount = { denied: true };
+    const denied = () => Object.assign(new Error("EACCES: permission denied"), { code: "EACCES" });
+    const fs: JournalFs = {
+      ...nodeFs,
+      readdirSync: (p) => {
+        if (mount.denied) throw denied();
+        return nodeFs.readdirSync(p);
+      },
+      openSync: (p, f, m) => {
+        if (mount.denied) throw denied();
+        return nodeFs.openSync(p, f, m);
+      },
+    };
+    gw = await Gateway.start({
+      config: validateConfig(testConfig(), "test"),
+      logger: createLogger({ level: "silent" }),
+      dataDir: dir,
+      journalFs: fs,
+    });
+    expect(gw.engine.find("gateway", "STORAGE_DAMAGED_AT_START")).toBeUndefined();
+    const ops = await connect(gw, OPS.name, OPS.password);
+    clients.push(ops);
+    await ops.subscribe(`linli/${SITE}/alerts/#`);
+
+    mount.denied = false;
+    const alert = (
+      await ops.waitFor((m) => m.topic === `linli/${SITE}/alerts/p2/STORAGE_DAMAGED_AT_START/gateway`, 20_000)
+    ).json();
+    expect(alert).toMatchObject({ priority: 2, deviceId: "gateway", code: "STORAGE_DAMAGED_AT_START" });
+    expect(alert.detail).toMatchObject({ kinds: "corrupt-record", missingSegments: 0 });
+    expect(alert.causes).toHaveLength(1);
+    expect(String((alert.causes as string[])[0])).toMatch(
+      new RegExp(`^corrupt-record: ${segmentName(1)} at \\d+ `),
+    );
+    expect(damaged((await get(gw, "/metrics")).body, "corrupt-record")).toBe(1);
+
+    // Durable again; the retries that follow do not raise it again.
+    const deadline = Date.now() + 20_000;
+    while ((await get(gw, "/readyz")).status !== 200) {
+      if (Date.now() > deadline) throw new Error("/readyz still 503 after the directory opened");
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const open = gw.engine.find("gateway", "STORAGE_DAMAGED_AT_START");
+    expect(open?.count).toBe(1);
+    expect(gw.engine.acknowledge(open!.id, "ops", null)).toMatchObject({ ok: true });
+    // Closed by the acknowledgement once its (zero) window has ended, as at a normal start.
+    const closing = Date.now() + 5_000;
+    while (gw.engine.find("gateway", "STORAGE_DAMAGED_AT_START") !== undefined) {
+      if (Date.now() > closing) throw new Error(`still open: ${open?.state}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const closed = await ops.waitFor(
+      (m) =>
+        m.topic === `linli/${SITE}/alerts/p2/STORAGE_DAMAGED_AT_START/gateway` && m.json().state === "closed",
+    );
+    expect(closed.json()).toMatchObject({ id: open?.id, count: 1 });
+  }, 40_000);
 
   it("a torn tail of the newest segment: counted, no alert", async () => {
     dir = mkdtempSync(path.join(tmpdir(), "linli-damaged-"));

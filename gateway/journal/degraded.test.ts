@@ -8,6 +8,7 @@ import {
   existsSync,
   mkdtempSync,
   readdirSync,
+  readFileSync,
   rmSync,
   statSync,
   writeFileSync,
@@ -17,8 +18,9 @@ import { join } from "node:path";
 import { Writable } from "node:stream";
 import { pino } from "pino";
 import { afterEach, expect, it } from "vitest";
+import { segmentName } from "./files.js";
 import { type JournalFs, nodeFs } from "./fs.js";
-import { Journal, type JournalHealth } from "./journal.js";
+import { type Damage, Journal, type JournalHealth } from "./journal.js";
 
 const dirs: string[] = [];
 const open: Journal[] = [];
@@ -388,3 +390,183 @@ it.skipIf(process.getuid?.() === 0)(
     expect(Object.fromEntries(k.entries())).toEqual({ "alert/1": { open: true }, "alert/2": { open: true } });
   },
 );
+
+it("the delayed full open reads the directory again: the segment another gateway wrote meanwhile is not overwritten, its records kept under the live state", async () => {
+  const dir = tempDir();
+  const small = { segmentBytes: 4096 };
+  const seed = Journal.open({ dir, ...small });
+  for (let i = 0; seed.stats().segments < 2; i++) seed.put(`seed/${i}`, { i, pad: "s".repeat(200) });
+  await seed.sync();
+  seed.close();
+
+  const state = { ro: "EROFS" as string | null };
+  const { log, lines } = captureLog();
+  const j = Journal.open({
+    dir,
+    ...small,
+    fs: readOnlyMount(state),
+    whenUnwritable: "degrade",
+    retryMs: 30,
+    log,
+  });
+  open.push(j);
+  j.put("mine", "live");
+  j.put("seed/1", "changed here");
+  j.delete("seed/0");
+
+  // This one holds no LOCK while read-only: another gateway takes the directory, rolls to a new
+  // segment, and stops, all before this one can write.
+  const other = Journal.open({ dir, ...small });
+  const before = other.stats().segments;
+  for (let i = 0; i < 1000 && other.stats().segments === before; i++)
+    other.put(`other/${i}`, { i, pad: "o".repeat(200) });
+  other.put("other/last", "in its newest segment");
+  other.put("seed/1", "changed there");
+  await other.sync();
+  other.close();
+  const newest = readdirSync(dir)
+    .filter((n) => n.startsWith("seg-"))
+    .sort()
+    .pop()!;
+  const newestBytes = readFileSync(join(dir, newest));
+
+  state.ro = null;
+  await until(() => j.health.ok, "durable after the remount");
+  expect(readFileSync(join(dir, newest))).toEqual(newestBytes);
+  expect(j.get("other/last")).toBe("in its newest segment");
+  expect(lines.some((l) => /directory changed since it was read at start/.test(l.msg))).toBe(true);
+  j.close();
+  const k = Journal.open({ dir });
+  open.push(k);
+  expect(k.get("other/last")).toBe("in its newest segment");
+  expect(k.get("other/0")).toMatchObject({ i: 0 });
+  expect(k.get("mine")).toBe("live");
+  expect(k.get("seed/1")).toBe("changed here"); // this process's change wins
+  expect(k.get("seed/0")).toBeUndefined(); // deleted here: does not come back from the files
+  expect(k.recovery.damaged).toBe(0);
+});
+
+it("a segment file the journal did not write is never overwritten: the next number is taken and a snapshot covers it", async () => {
+  const dir = tempDir();
+  const { log, lines } = captureLog();
+  const j = Journal.open({ dir, segmentBytes: 4096, log });
+  open.push(j);
+  j.put("a", 1);
+  await j.sync();
+  const stray = join(dir, segmentName(2));
+  writeFileSync(stray, "not this journal's");
+  for (let i = 0; i < 40; i++) j.put(`k/${i}`, { i, pad: "p".repeat(200) }); // two rolls
+  expect(readFileSync(stray, "utf8")).toBe("not this journal's");
+  await until(
+    () => j.stats().compactions > 0 && !j.stats().compacting,
+    "the snapshot covering the stray segment",
+  );
+  await j.sync();
+  const said = lines.find((l) => l.level === 50 && /did not write it/.test(l.msg));
+  expect(said).toMatchObject({ file: segmentName(2) });
+  const expected = new Map(j.entries());
+  j.close();
+  open.splice(open.indexOf(j), 1);
+  const k = Journal.open({ dir, segmentBytes: 4096 });
+  open.push(k);
+  expect(new Map(k.entries())).toEqual(expected);
+  expect(k.recovery.damaged).toBe(0);
+});
+
+/** Segment 1 with a record in its middle corrupted (its CRC fails): a corrupt-record at open. */
+async function corruptMidSegment(dir: string): Promise<void> {
+  const first = Journal.open({ dir });
+  for (let i = 0; i < 10; i++) first.put(`alert/${i}`, { i, pad: "a".repeat(80) });
+  await first.sync();
+  first.close();
+  const file = join(dir, segmentName(1));
+  const buf = readFileSync(file);
+  const mid = Math.floor(buf.length / 2);
+  buf.writeUInt8(buf.readUInt8(mid) ^ 0xff, mid);
+  writeFileSync(file, buf);
+}
+
+it("damage found by the delayed full open is moved aside, added to recovery and reported once (onDamageFound)", async () => {
+  const dir = tempDir();
+  await corruptMidSegment(dir);
+  const state = { ro: "EACCES" as string | null, unreadable: "EACCES" as string | null };
+  const reports: Damage[][] = [];
+  const j = Journal.open({
+    dir,
+    fs: readOnlyMount(state),
+    whenUnwritable: "degrade",
+    retryMs: 30,
+    onDamageFound: (d) => reports.push(d),
+  });
+  open.push(j);
+  expect(j.recovery.damaged).toBe(0);
+  state.ro = state.unreadable = null;
+  await until(() => j.health.ok, "durable once the directory opens");
+  expect(reports).toHaveLength(1);
+  expect(reports[0]).toMatchObject([{ kind: "corrupt-record", file: segmentName(1) }]);
+  const moved = reports[0]![0]!.movedTo!;
+  expect(existsSync(join(dir, moved))).toBe(true);
+  expect(j.recovery).toMatchObject({ damaged: 1, lost: true, quarantined: [moved] });
+  await new Promise((r) => setTimeout(r, 150)); // retries that would find it again, if any ran
+  expect(reports).toHaveLength(1);
+});
+
+it("damage already found by the read-only start is not reported again by the full open, only moved aside", async () => {
+  const dir = tempDir();
+  await corruptMidSegment(dir);
+  const state = { ro: "EROFS" as string | null };
+  const reports: Damage[][] = [];
+  const j = Journal.open({
+    dir,
+    fs: readOnlyMount(state),
+    whenUnwritable: "degrade",
+    retryMs: 30,
+    onDamageFound: (d) => reports.push(d),
+  });
+  open.push(j);
+  // Found (and reported by the gateway at start), but the read-only disk took no copy.
+  expect(j.recovery.damage).toMatchObject([{ kind: "corrupt-record" }]);
+  expect(j.recovery.damage[0]?.movedTo).toBeUndefined();
+  state.ro = null;
+  await until(() => j.health.ok, "durable after the remount");
+  expect(reports).toEqual([]);
+  expect(j.recovery.damaged).toBe(1);
+  expect(existsSync(join(dir, j.recovery.damage[0]!.movedTo!))).toBe(true);
+});
+
+it("a full open retried (the lock lost while it read the directory) reports the damage once", async () => {
+  const dir = tempDir();
+  await corruptMidSegment(dir);
+  const state = { ro: "EACCES" as string | null, unreadable: "EACCES" as string | null };
+  const mount = readOnlyMount(state);
+  let removeLock = true;
+  const fs: JournalFs = {
+    ...mount,
+    readdirSync: (p) => {
+      const names = mount.readdirSync(p);
+      // The first full read: the LOCK just taken disappears under it (an operator, another gateway).
+      if (removeLock && names.includes("LOCK")) {
+        removeLock = false;
+        rmSync(join(dir, "LOCK"));
+      }
+      return names;
+    },
+  };
+  const reports: Damage[][] = [];
+  const { log, lines } = captureLog();
+  const j = Journal.open({
+    dir,
+    fs,
+    whenUnwritable: "degrade",
+    retryMs: 30,
+    log,
+    onDamageFound: (d) => reports.push(d),
+  });
+  open.push(j);
+  state.ro = state.unreadable = null;
+  await until(() => j.health.ok, "durable once the directory opens");
+  expect(lines.some((l) => /lock was lost while reading/.test(l.msg))).toBe(true);
+  expect(reports).toHaveLength(1);
+  expect(reports[0]).toMatchObject([{ kind: "corrupt-record" }]);
+  expect(j.recovery.damaged).toBe(1);
+});

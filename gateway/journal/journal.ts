@@ -32,7 +32,8 @@
  * the whole map, and health is ok again once that snapshot is durable with no write lost since.
  * A directory that takes no writes at open (whenUnwritable "degrade") is the same episode from
  * the start: its state is read through readOnlyFs (nothing written, no LOCK), and the retry first
- * takes the lock, then writes that snapshot.
+ * takes the lock, reads the directory again (another gateway may have used it meanwhile: its
+ * files, and the damage found now, are what counts; onDamageFound), then writes that snapshot.
  *
  * Quota: above 75 % of quotaBytes a compaction is started early (and the previous generation
  * dropped); a record that would take the directory above quotaBytes is not written: the previous
@@ -40,27 +41,28 @@
  * snapshot of the live map fits.
  *
  * Bounds: segments roll at segmentBytes; snapshots every compactAfterBytes of segments; at most
- * MAX_DAMAGED quarantined files (recovery.ts; oldest deleted); commit() callbacks waiting at most
- * MAX_WAITING (overflow policy: one synchronous write and fdatasync releases them all); records
- * queued behind the write in flight at most MAX_QUEUED_BYTES (overflow policy: written
- * synchronously at once).
+ * MAX_DAMAGED quarantined files (recovery.ts; the oldest of earlier starts deleted); commit()
+ * callbacks waiting at most MAX_WAITING (overflow policy: one synchronous write and fdatasync
+ * releases them all); records queued behind the write in flight at most MAX_QUEUED_BYTES
+ * (overflow policy: written synchronously at once).
  */
 import path from "node:path";
 import { encode } from "cbor-x";
 import type { Logger } from "pino";
-import { classify, LOCK_FILE, segmentName, snapshotName } from "./files.js";
+import { LOCK_FILE, segmentName, snapshotName } from "./files.js";
 import {
   fsyncDir,
   type JournalFs,
   nodeFs,
   readOnlyFs,
+  sizeOf,
   tryUnlink,
   writeFully,
   writeFullyAsync,
 } from "./fs.js";
 import { acquireLock, type DirLock, JournalLockedError, LEASE_RENEW_MS, type LockEnv } from "./lock.js";
 import { frame, framedSize, OP_DELETE, OP_PUT, valueOffset } from "./record.js";
-import { emptyReport, type Recovered, type RecoveryReport, recover } from "./recovery.js";
+import { type Damage, emptyReport, type Recovered, type RecoveryReport, recover } from "./recovery.js";
 import { type Image, writeSnapshot, writeSnapshotSync } from "./snapshot.js";
 import { decodeValue } from "./value.js";
 
@@ -87,6 +89,13 @@ export interface JournalOptions {
   now?: () => number;
   log?: Logger;
   onHealthChange?: (h: JournalHealth) => void;
+  /**
+   * Damage found after open() returned: by the full open of a directory first opened read-only or
+   * unreadable (whenUnwritable "degrade"). Called once with the damage not in `recovery` before
+   * (each damage is reported once, however often the full open is tried), after it was added to
+   * `recovery`; not called from close().
+   */
+  onDamageFound?: (damage: Damage[]) => void;
   /** While degraded, how often to try to restore durability; default 5000 ms. */
   retryMs?: number;
   /** File-system seam for tests (inject ENOSPC, EROFS, EIO); default node:fs. */
@@ -141,6 +150,8 @@ const MAX_WAITING = 65_536;
 /** Records queued for the next write beyond this: written synchronously (overflow policy). */
 const MAX_QUEUED_BYTES = 8 * MiB;
 const SOFT_QUOTA = 0.75;
+/** Existing segment files skipped by one createSegment() before it gives up (degrades). */
+const MAX_FOREIGN_SEGMENTS = 100;
 /**
  * "batch": a checkpoint record (putCheckpoint) is fdatasync'd by the next group sync, or at most
  * this long after it was put when no commit comes (an idle site still saves its checkpoints).
@@ -190,6 +201,7 @@ export class Journal {
   private readonly now: () => number;
   private readonly log: Logger | undefined;
   private readonly onHealthChange: ((h: JournalHealth) => void) | undefined;
+  private readonly onDamageFound: ((damage: Damage[]) => void) | undefined;
   private lock: DirLock | null = null;
   private readonly lockEnv: LockEnv | undefined;
   private lockTimer: NodeJS.Timeout | null = null;
@@ -203,6 +215,11 @@ export class Journal {
    */
   private unopened: "read" | "unread" | null = null;
   private lockRefusedLogged = false;
+  /**
+   * Keys deleted while unopened: the full open reads the directory again and keeps what it finds
+   * under the live map, except these (they must not come back from the files).
+   */
+  private readonly deletedUnopened = new Set<string>();
 
   /**
    * key -> CBOR-encoded value, its bytes held as a one-byte (latin1) string. A string is one small
@@ -285,6 +302,7 @@ export class Journal {
     this.now = opts.now ?? Date.now;
     this.log = opts.log;
     this.onHealthChange = opts.onHealthChange;
+    this.onDamageFound = opts.onDamageFound;
     this.healthState = { ok: true, reason: null, since: this.now() };
     this.recovery = emptyReport();
     if (!["always", "batch", "interval"].includes(this.policy)) {
@@ -392,6 +410,7 @@ export class Journal {
     if (old === undefined) return;
     const rec = frame(OP_DELETE, key, null);
     this.map.delete(key);
+    if (this.unopened !== null) this.deletedUnopened.add(key);
     this.liveBytes -= rec.length + old.length;
     this.append(rec);
     this.needed = this.appended;
@@ -612,7 +631,14 @@ export class Journal {
     this.scheduleRetry();
   }
 
-  /** The full open, once the directory takes writes: the lock, and the files it holds. */
+  /**
+   * The full open, once the directory takes writes: the lock, then the directory read again. What
+   * was read at start is not trusted: without the lock another gateway may have used the directory
+   * meanwhile (taken it over, written segments, compacted), and a segment number taken from the old
+   * listing would be one of its files. What is found now is kept under the live map (this
+   * process's changes since win; keys it deleted stay deleted), and damage found now is moved aside
+   * and reported (onDamageFound) like damage found by a normal open.
+   */
   private finishOpen(): boolean {
     try {
       this.takeLock();
@@ -623,41 +649,82 @@ export class Journal {
       }
       return false;
     }
-    if (this.unopened === "unread") {
-      let found: Recovered;
-      try {
-        found = recover({ fs: this.fsx, dir: this.dir, now: this.now, log: this.log });
-      } catch {
-        this.dropLock();
-        return false;
-      }
-      // What this process did since is newer than what the directory held: it wins.
-      const live = new Map(this.map);
-      const foundKeys = found.entries.size;
-      this.map.clear();
-      this.adoptFound(found);
-      for (const [k, v] of live) {
-        const old = this.map.get(k);
-        const keyBytes = Buffer.byteLength(k, "utf8");
-        if (old !== undefined) this.liveBytes -= framedSize(keyBytes, old.length);
-        this.map.set(k, v);
-        this.liveBytes += framedSize(keyBytes, v.length);
-      }
-      this.segSeq = Math.max(this.segSeq, found.lastSeq);
+    let found: Recovered;
+    try {
+      found = recover({ fs: this.fsx, dir: this.dir, now: this.now, log: this.log });
+    } catch {
+      this.dropLock();
+      return false;
+    }
+    // Still ours after the read (a large directory takes seconds): else the files just read may
+    // be another gateway's to change; the next retry starts over.
+    let lost: string | null;
+    try {
+      lost = this.lock === null ? "no lock" : this.lock.renew();
+    } catch (err) {
+      lost = (err as Error).message;
+    }
+    if (lost !== null) {
+      this.log?.error(
+        { dir: this.dir, reason: lost },
+        "journal retry: the lock was lost while reading the directory",
+      );
+      this.dropLock();
+      return false;
+    }
+    const changed = this.unopened === "read" && this.filesChanged(found);
+    const live = new Map(this.map);
+    for (const k of this.deletedUnopened) found.entries.delete(k);
+    const foundKeys = found.entries.size;
+    this.map.clear();
+    this.segFiles.clear();
+    this.snapFiles.clear();
+    this.otherFiles.clear();
+    const fresh = this.adoptFound(found);
+    // What this process did since is newer than what the directory held: it wins.
+    for (const [k, v] of live) {
+      const old = this.map.get(k);
+      const keyBytes = Buffer.byteLength(k, "utf8");
+      if (old !== undefined) this.liveBytes -= framedSize(keyBytes, old.length);
+      this.map.set(k, v);
+      this.liveBytes += framedSize(keyBytes, v.length);
+    }
+    this.segSeq = Math.max(this.segSeq, found.lastSeq);
+    this.deletedUnopened.clear();
+    const was = this.unopened;
+    this.unopened = null;
+    if (was === "unread")
       this.log?.warn(
         { dir: this.dir, recovery: this.recovery, found: foundKeys },
         "journal opened at last: the state it held is kept under the live one (restored into alerts at the next start)",
       );
-    } else {
-      // Read-only before: nothing changed on disk; what a normal open removes goes now.
+    else if (changed)
+      this.log?.warn(
+        { dir: this.dir, recovery: this.recovery, found: foundKeys, liveKeys: live.size },
+        "journal opened at last: the directory changed since it was read at start (another gateway used it?); " +
+          "the state it holds now is kept under the live one (restored into alerts at the next start)",
+      );
+    else this.log?.info({ dir: this.dir, recovery: this.recovery }, "journal opened at last");
+    if (fresh.length > 0 && !this.closed && this.onDamageFound !== undefined) {
       try {
-        for (const name of classify(this.fsx.readdirSync(this.dir)).tmp) tryUnlink(this.fsx, this.dir, name);
-      } catch {
-        // Left for the next open; the snapshot to come does not depend on them.
+        this.onDamageFound(fresh);
+      } catch (err) {
+        this.log?.error({ err: (err as Error).message }, "journal onDamageFound threw");
       }
     }
-    this.unopened = null;
     return true;
+  }
+
+  /** The directory holds other segments or snapshots than it did when it was read at start. */
+  private filesChanged(found: Recovered): boolean {
+    // A segment whose damage was cut off now is not a change: the same damage was read at start.
+    const cut = new Set(found.report.damage.map((d) => d.file));
+    const same = (a: Map<number, number>, b: Map<number, number>, name: (n: number) => string) =>
+      a.size === b.size && [...a].every(([n, size]) => b.has(n) && (b.get(n) === size || cut.has(name(n))));
+    return (
+      !same(found.segments, this.segFiles, segmentName) ||
+      !same(found.snapshots, this.snapFiles, snapshotName)
+    );
   }
 
   /** Gives the LOCK back (an open that failed after taking it). */
@@ -666,12 +733,40 @@ export class Journal {
     this.lock = null;
   }
 
-  private adoptFound(found: Recovered): void {
-    Object.assign(this.recovery, found.report);
+  /**
+   * The files and entries found become the journal's; the report is merged into `recovery` (damage
+   * found before, by kind, file and offset, stays one entry, now with where it was moved). Returns
+   * the damage not reported before.
+   */
+  private adoptFound(found: Recovered): Damage[] {
+    const fresh = this.mergeReport(found.report);
     for (const [seq, size] of found.segments) this.segFiles.set(seq, size);
     for (const [seq, size] of found.snapshots) this.snapFiles.set(seq, size);
     for (const [name, size] of found.others) this.otherFiles.set(name, size);
     this.adopt(found.entries);
+    return fresh;
+  }
+
+  private mergeReport(report: RecoveryReport): Damage[] {
+    const id = (d: Damage) => `${d.kind} ${d.file} ${d.offset ?? ""}`;
+    const prev = this.recovery;
+    const damage = [...prev.damage];
+    const at = new Map(damage.map((d, i) => [id(d), i]));
+    const fresh: Damage[] = [];
+    for (const d of report.damage) {
+      const i = at.get(id(d));
+      if (i === undefined) fresh.push(d);
+      else damage[i] = d;
+    }
+    damage.push(...fresh);
+    Object.assign(prev, report, {
+      damage,
+      damaged: damage.length,
+      lost: prev.lost || report.lost,
+      quarantined: [...new Set([...prev.quarantined, ...report.quarantined])],
+      ms: prev.ms,
+    });
+    return fresh;
   }
 
   private load(): void {
@@ -840,10 +935,32 @@ export class Journal {
     return true;
   }
 
-  private createSegment(seq: number): void {
+  private createSegment(first: number): void {
     // The number is taken only once the file exists: a failed create retried must not leave a
     // gap in the sequence, which the next open reports as a missing segment (recovery.ts).
-    this.segFd = this.fsx.openSync(path.join(this.dir, segmentName(seq)), "w", 0o600);
+    // "wx": an existing segment is never truncated. One this journal did not know of (another
+    // gateway used the directory while this one held no lock) is kept and the next number taken;
+    // a snapshot soon after covers it (docs/durability.md "Bounds, disk full, read-only").
+    let seq = first;
+    for (;;) {
+      const name = segmentName(seq);
+      try {
+        this.segFd = this.fsx.openSync(path.join(this.dir, name), "wx", 0o600);
+        break;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== "EEXIST" || seq - first >= MAX_FOREIGN_SEGMENTS)
+          throw err;
+        const bytes = sizeOf(this.fsx, this.dir, name);
+        this.segFiles.set(seq, bytes);
+        this.sinceSnapshot = Math.max(this.sinceSnapshot, this.compactAfterBytes);
+        this.log?.error(
+          { dir: this.dir, file: name, bytes },
+          `journal: ${name} exists but this gateway did not write it (another gateway used this directory?): ` +
+            "kept, not overwritten; the next segment number is used and the next snapshot covers it",
+        );
+        seq++;
+      }
+    }
     this.segSeq = seq;
     this.segPos = 0;
     this.segFiles.set(seq, 0);

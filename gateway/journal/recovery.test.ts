@@ -9,9 +9,10 @@ import { join } from "node:path";
 import { Writable } from "node:stream";
 import { pino } from "pino";
 import { afterEach, describe, expect, it } from "vitest";
-import { segmentName } from "./files.js";
+import { damagedName, segmentName } from "./files.js";
 import { Journal, type JournalOptions } from "./journal.js";
 import { OP_DELETE, scan, scanSegment } from "./record.js";
+import { MAX_DAMAGED } from "./recovery.js";
 
 const dirs: string[] = [];
 const open: Journal[] = [];
@@ -270,6 +271,59 @@ describe("journal recovery: missing segments", () => {
     writeMany(dir);
     const j = openJ({ dir, ...small });
     expect(j.recovery).toMatchObject({ damaged: 0, damage: [], lost: false });
+  });
+});
+
+describe("journal recovery: the damaged-* files kept", () => {
+  const damagedFiles = (dir: string) => readdirSync(dir).filter((n) => n.startsWith("damaged-"));
+
+  /** `count` records of about 100 bytes in segment 1, then every other one of the first 2 * `hits` corrupted. */
+  function corruptRecords(dir: string, count: number, hits: number): void {
+    const j = Journal.open({ dir });
+    for (let i = 0; i < count; i++) j.put(`alert/${i}`, { i, pad: "q".repeat(80) });
+    j.close();
+    const file = join(dir, segmentName(1));
+    const buf = readFileSync(file);
+    const bounds = records(buf);
+    // The last byte of the value: the CRC fails, the length is intact (exactly that record skipped).
+    for (let h = 0; h < hits; h++) buf[bounds[2 * h + 1]![1] - 1]! ^= 0xff;
+    writeFileSync(file, buf);
+  }
+
+  it("never deletes this start's: a clock set back names the new file older than the earlier starts' 20", () => {
+    const dir = tempDir();
+    corruptRecords(dir, 10, 1);
+    const later = Date.parse("2027-03-01T00:00:00Z");
+    for (let i = 0; i < MAX_DAMAGED; i++)
+      writeFileSync(join(dir, damagedName(later + i * 1000, "seg-x.log")), "old");
+    // A box without an RTC, before NTP: its clock says 2026-01-01.
+    const j = openJ({ dir, now: () => Date.parse("2026-01-01T00:00:00Z") });
+    expect(j.recovery.quarantined).toHaveLength(1);
+    const [mine] = j.recovery.quarantined;
+    expect(j.recovery.damage[0]?.movedTo).toBe(mine);
+    expect(damagedFiles(dir)).toContain(mine);
+    expect(damagedFiles(dir)).toHaveLength(MAX_DAMAGED);
+    // The oldest of the earlier ones made room.
+    expect(damagedFiles(dir)).not.toContain(damagedName(later, "seg-x.log"));
+  });
+
+  it("one start finding more than 20 damaged regions copies the first 20 aside, names only those, deletes none of them", () => {
+    const dir = tempDir();
+    corruptRecords(dir, 60, MAX_DAMAGED + 5);
+    for (let i = 0; i < 3; i++)
+      writeFileSync(join(dir, damagedName(Date.parse("2026-01-01") + i, "seg-y.log")), "old");
+    const { log, lines } = captureLog();
+    const j = openJ({ dir, log });
+    const damage = j.recovery.damage;
+    expect(damage).toHaveLength(MAX_DAMAGED + 5);
+    expect(damage.every((d) => d.kind === "corrupt-record")).toBe(true);
+    expect(j.recovery.quarantined).toHaveLength(MAX_DAMAGED);
+    expect(damage.filter((d) => d.movedTo !== undefined)).toHaveLength(MAX_DAMAGED);
+    // Every file the report names is there; the earlier starts' made room.
+    expect(damagedFiles(dir).sort()).toEqual([...j.recovery.quarantined].sort());
+    const warn = lines.find((l) => l.level === 40 && /skipped without a copy/.test(l.msg));
+    expect(warn).toMatchObject({ notCopied: 5, kept: MAX_DAMAGED });
+    expect(j.size).toBe(60 - MAX_DAMAGED - 5);
   });
 });
 

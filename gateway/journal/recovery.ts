@@ -16,8 +16,12 @@
  * - snapshot: a corrupt snapshot is moved aside whole and the previous one is used with the
  *   segments after it (the journal keeps two generations for this).
  * Each is counted in the report and logged with the file's name; all but a torn tail at error
- * level. At most MAX_DAMAGED files moved aside are kept (the oldest deleted), so a disk that keeps
- * tearing cannot fill the quota with them.
+ * level. At most MAX_DAMAGED files moved aside are kept, so a disk that keeps tearing cannot fill
+ * the quota with them: room for a new one is made by deleting the oldest ones of earlier starts,
+ * never one this start's report names (its log lines, the P2's causes and `movedTo` would name a
+ * file that is gone). A start that alone finds more than MAX_DAMAGED damaged regions copies the
+ * first MAX_DAMAGED it meets aside (segments newest first: the newest is where a power cut tears);
+ * the rest are reported and skipped as usual, without a copy (`movedTo` absent, one warn line).
  */
 import path from "node:path";
 import type { Logger } from "pino";
@@ -26,7 +30,7 @@ import { fsyncDir, type JournalFs, sizeOf, tryUnlink, writeFully } from "./fs.js
 import { OP_PUT, type SegmentScan, scanSegment } from "./record.js";
 import { readSnapshot } from "./snapshot.js";
 
-/** Files moved aside that are kept (the newest; names sort by time). */
+/** Files moved aside that are kept: this start's, then the newest of earlier starts (names sort by time). */
 export const MAX_DAMAGED = 20;
 /** Missing segments named in the report and the log; the count is of all of them. */
 const MAX_LISTED = 100;
@@ -125,6 +129,8 @@ class Recovery {
   private readonly out: Recovered;
   /** Segments read, until their damage is reported. */
   private readonly damagedBytes = new Map<number, Buffer>();
+  /** Damaged regions not copied aside: this start had already copied MAX_DAMAGED. */
+  private notCopied = 0;
 
   constructor(private readonly opts: RecoveryOptions) {
     this.fsx = opts.fs;
@@ -168,6 +174,12 @@ class Recovery {
     out.report.damaged = out.report.damage.length;
     out.report.lost = out.report.damage.some((d) => d.kind !== "torn-tail");
     this.trimDamaged();
+    if (this.notCopied > 0)
+      this.opts.log?.warn(
+        { notCopied: this.notCopied, kept: out.report.quarantined.length },
+        `journal: ${this.notCopied} more damaged region(s) found at this start were skipped without a copy: ` +
+          `at most ${MAX_DAMAGED} damaged-* files are kept, and this start's first ${MAX_DAMAGED} are`,
+      );
     out.lastSeq = Math.max(base - 1, ...listing.segments, 0);
     return out;
   }
@@ -279,7 +291,7 @@ class Recovery {
     const buf = this.damagedBytes.get(seq) as Buffer;
     this.damagedBytes.delete(seq);
     for (const r of res.skipped) {
-      const movedTo = this.copyAside(name, buf.subarray(r.start, r.end));
+      const { movedTo } = this.copyAside(name, buf.subarray(r.start, r.end));
       out.report.damage.push({
         kind: "corrupt-record",
         file: name,
@@ -306,8 +318,9 @@ class Recovery {
     if (res.tailDamage === null) return;
     const lost = buf.length - res.validEnd;
     const kind = journalTail ? "torn-tail" : "corrupt-record";
-    const movedTo = this.copyAside(name, buf.subarray(res.validEnd));
-    if (movedTo !== null) {
+    // Truncated when its bytes were copied, or deliberately not (the limit): never when the copy failed.
+    const { movedTo, truncate } = this.copyAside(name, buf.subarray(res.validEnd));
+    if (truncate) {
       try {
         const fd = this.fsx.openSync(path.join(this.dir, name), "r+");
         try {
@@ -346,9 +359,16 @@ class Recovery {
     }
   }
 
-  /** Writes damaged bytes to a `damaged-...` file; its name, or null when the disk refused. */
-  private copyAside(source: string, bytes: Buffer): string | null {
+  /**
+   * Writes damaged bytes to a `damaged-...` file: its name, or null when the disk refused (the
+   * bytes stay where they are: truncate false) or this start has kept MAX_DAMAGED already.
+   */
+  private copyAside(source: string, bytes: Buffer): { movedTo: string | null; truncate: boolean } {
     const { out } = this;
+    if (!this.roomForDamaged()) {
+      this.notCopied++;
+      return { movedTo: null, truncate: true };
+    }
     const qname = this.uniqueDamagedName(source);
     try {
       const qfd = this.fsx.openSync(path.join(this.dir, qname), "wx", 0o600);
@@ -360,11 +380,11 @@ class Recovery {
       }
     } catch (err) {
       out.failures.push({ op: "quarantining a damaged segment part", err });
-      return null;
+      return { movedTo: null, truncate: false };
     }
     out.others.set(qname, bytes.length);
     out.report.quarantined.push(qname);
-    return qname;
+    return { movedTo: qname, truncate: true };
   }
 
   private quarantineFile(name: string, problem: string): void {
@@ -372,6 +392,9 @@ class Recovery {
     const qname = this.uniqueDamagedName(name);
     const damage: Damage = { kind: "snapshot", file: name, bytes: this.size(name), reason: problem };
     out.report.damage.push(damage);
+    // A rename takes no room, and snapshots are read before any segment: always moved (at most
+    // the two or three snapshots a directory holds).
+    this.roomForDamaged();
     try {
       this.fsx.renameSync(path.join(this.dir, name), path.join(this.dir, qname));
       fsyncDir(this.fsx, this.dir);
@@ -395,12 +418,30 @@ class Recovery {
     return name;
   }
 
-  /** Keeps the newest MAX_DAMAGED files moved aside (names sort by time). */
-  private trimDamaged(): void {
-    const others = this.out.others;
-    const damaged = [...others.keys()].filter((n) => n.startsWith("damaged-")).sort();
-    for (const name of damaged.slice(0, Math.max(0, damaged.length - MAX_DAMAGED))) {
+  /**
+   * Room for one more file moved aside: false when this start has moved MAX_DAMAGED already;
+   * otherwise the oldest files of earlier starts beyond MAX_DAMAGED - 1 are deleted first.
+   */
+  private roomForDamaged(): boolean {
+    if (this.out.report.quarantined.length >= MAX_DAMAGED) return false;
+    this.trimDamaged(1);
+    return true;
+  }
+
+  /**
+   * Deletes the oldest `damaged-*` files of earlier starts until at most MAX_DAMAGED - room are
+   * left. This start's (named by its report) are never deleted: names sort by time, but a clock
+   * set back (a box without an RTC before NTP) names new files older than the ones they follow.
+   */
+  private trimDamaged(room = 0): void {
+    const { others, report } = this.out;
+    const damaged = [...others.keys()].filter((n) => n.startsWith("damaged-"));
+    const earlier = damaged.filter((n) => !report.quarantined.includes(n)).sort();
+    let excess = damaged.length + room - MAX_DAMAGED;
+    for (const name of earlier) {
+      if (excess <= 0) break;
       if (tryUnlink(this.fsx, this.dir, name)) others.delete(name);
+      excess--;
     }
   }
 

@@ -248,7 +248,7 @@ export class GatewayMetrics {
 
     new Counter({
       name: "linli_journal_recovery_damaged_total",
-      help: "Damage the journal found when it was opened at start, by kind (docs/durability.md, Damage)",
+      help: "Damage the journal found when it was opened (at start, or its delayed full open), by kind (docs/durability.md, Damage)",
       labelNames: ["kind"],
       registers,
       collect() {
