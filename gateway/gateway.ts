@@ -21,7 +21,7 @@ import { consoleSiteInfo } from "./console/site-info.js";
 import { AlertContentBuilder, type EscalationInfo } from "./content/alert-content.js";
 import { DeviceCommands } from "./device-commands.js";
 import { MqttIngest } from "./ingest/mqtt-ingest.js";
-import { type Damage, Journal, type JournalFs } from "./journal/journal.js";
+import { Journal, type JournalFs } from "./journal/journal.js";
 import { JournalLockedError } from "./journal/lock.js";
 import { createLogger, type Logger, RateLimitedLog } from "./log.js";
 import { GatewayMetrics } from "./metrics/metrics.js";
@@ -44,9 +44,10 @@ import { DeviceRuleContext } from "./rule-context.js";
 import { type BusReport, type LinkFactory, ModbusSouthbound, StartupError } from "./southbound/modbus.js";
 import { publishReply } from "./southbound/mqtt-commands.js";
 import { StateRecorder } from "./state/recorder.js";
-import { GATEWAY_SUBJECT, ORPHAN_REASON, type Recovered, recoverState } from "./state/recovery.js";
+import { ORPHAN_REASON, type Recovered, recoverState } from "./state/recovery.js";
 import type { DurableStore } from "./state/store.js";
 import { Counters } from "./stats.js";
+import { StorageHealth } from "./storage-health.js";
 import { Supervisor } from "./supervision.js";
 import { TimerWheel } from "./time/timer-wheel.js";
 
@@ -88,9 +89,6 @@ export interface GatewayStats {
   /** Operators' connections too far behind (broker/operator-delivery.ts): QoS 0 messages dropped, connections closed. */
   slowSubscribers: { dropped: number; disconnected: number };
 }
-
-/** Damaged regions named in STORAGE_DAMAGED_AT_START's causes; the rest are counted. */
-const MAX_DAMAGE_CAUSES = 10;
 
 export class Gateway {
   readonly clock: Clock;
@@ -135,8 +133,8 @@ export class Gateway {
   private readonly local = new UntilListening();
   /** The journal when the gateway opened it itself (closed at stop). */
   private journal: Journal | null = null;
-  /** Why the journal cannot keep its promise now (null: it can, or there is none). */
-  private storageProblem: string | null = null;
+  /** Whether the journal keeps its promise now, and the alerts about it. */
+  private readonly storageHealth: StorageHealth;
   /** The running configuration; replaced by `reload`. */
   private runningConfig: Config;
   /** Reloads run one after another (a second SIGHUP waits for the first). */
@@ -243,6 +241,7 @@ export class Gateway {
         recorder: this.recorder ?? undefined,
       },
     );
+    this.storageHealth = new StorageHealth(this.engine, this.log);
     const p = config.pipeline;
     this.pipeline = new PriorityPipeline(
       {
@@ -344,10 +343,10 @@ export class Gateway {
           log: log.child({ module: "journal" }),
           // Reported from inside a put(), i.e. in the middle of another alert's change: handled after it.
           onHealthChange: (h) =>
-            queueMicrotask(() => gwRef?.storageHealthChanged(h.ok ? null : (h.reason ?? "unknown"))),
+            queueMicrotask(() => gwRef?.storageHealth.changed(h.ok ? null : (h.reason ?? "unknown"))),
           // The delayed full open of a directory first opened read-only: its damage is alerted like
           // damage found at start (each damage once, however often the open is retried).
-          onDamageFound: (damage) => queueMicrotask(() => gwRef?.reportLateDamage(damage)),
+          onDamageFound: (damage) => queueMicrotask(() => gwRef?.storageHealth.reportLateDamage(damage)),
         });
       } catch (err) {
         if (err instanceof JournalLockedError) throw err;
@@ -463,10 +462,10 @@ export class Gateway {
       gw.runningCheckpoint.unref();
     }
     // Also clears a STORAGE_DEGRADED left open by the previous run once the disk is fine again.
-    gw.applyStorageHealth(
+    gw.storageHealth.apply(
       openProblem ?? (journal && !journal.health.ok ? (journal.health.reason ?? "unknown") : null),
     );
-    gw.reportRecoveryDamage(damageAtOpen);
+    gw.storageHealth.reportDamage(damageAtOpen);
     if (!opts.config.storage.enabled)
       log.warn("storage.enabled is false: alerts and acknowledgements are NOT kept across a restart");
     // Once, at start, naming the accounts (never a password or a hash).
@@ -612,7 +611,8 @@ export class Gateway {
   notReadyReason(): string | null {
     if (this.stopping !== null) return "shutting down";
     if (this.brokerRef?.listening !== true) return "broker not listening";
-    if (this.storageProblem !== null) return `degraded: journal ${this.storageProblem}`;
+    const storageProblem = this.storageHealth.problem;
+    if (storageProblem !== null) return `degraded: journal ${storageProblem}`;
     return null;
   }
 
@@ -627,64 +627,7 @@ export class Gateway {
   }
 
   get storageHealthy(): boolean {
-    return this.storageProblem === null;
-  }
-
-  /**
-   * The journal stopped (or resumed) keeping its promise: the gateway goes on
-   * delivering alerts live, answers /readyz with 503 and the reason, and
-   * raises a P2 STORAGE_DEGRADED about itself so somebody fixes the disk.
-   */
-  storageHealthChanged(problem: string | null): void {
-    if (problem !== this.storageProblem) this.applyStorageHealth(problem);
-  }
-
-  private applyStorageHealth(problem: string | null): void {
-    const was = this.storageProblem;
-    this.storageProblem = problem;
-    this.engine.contextFor(GATEWAY_SUBJECT).condition("STORAGE_DEGRADED", problem !== null, {
-      priority: 2,
-      causes: problem === null ? [] : [problem],
-      detail: problem === null ? {} : { problem },
-    });
-    if (problem === null && was !== null)
-      this.log.warn("journal healthy again: alerts are kept across a restart");
-  }
-
-  /**
-   * Damage found by the journal's delayed full open (a directory read-only or unreadable at start,
-   * writable later): the same P2 as damage found at start. Not while stopping: the journal is
-   * being closed, and the damage was logged.
-   */
-  reportLateDamage(damage: Damage[]): void {
-    if (this.stopping === null) this.reportRecoveryDamage(damage);
-  }
-
-  /**
-   * Damage the journal found that may have lost acknowledged state (anything but a torn tail,
-   * docs/durability.md "Damage"): a momentary P2 about the gateway, open until acknowledged; raised
-   * again before that, it is a repeat (count + 1) naming the new damage.
-   */
-  private reportRecoveryDamage(damage: readonly Damage[]): void {
-    const loss = damage.filter((d) => d.kind !== "torn-tail");
-    if (loss.length === 0) return;
-    const missingSegments = loss.reduce(
-      (n, d) => n + (d.kind === "missing-segments" ? (d.count ?? 0) : 0),
-      0,
-    );
-    const bytes = loss.reduce((n, d) => n + (d.kind === "missing-segments" ? 0 : d.bytes), 0);
-    this.engine.contextFor(GATEWAY_SUBJECT).raise("STORAGE_DAMAGED_AT_START", {
-      priority: 2,
-      windowMs: 0,
-      // Bounded: a badly damaged segment has thousands of regions; the log and the metric count them all.
-      causes: [
-        ...loss
-          .slice(0, MAX_DAMAGE_CAUSES)
-          .map((d) => `${d.kind}: ${d.file}${d.offset === undefined ? "" : ` at ${d.offset}`} (${d.reason})`),
-        ...(loss.length > MAX_DAMAGE_CAUSES ? [`and ${loss.length - MAX_DAMAGE_CAUSES} more`] : []),
-      ],
-      detail: { kinds: [...new Set(loss.map((d) => d.kind))].join(","), bytes, missingSegments },
-    });
+    return this.storageHealth.healthy;
   }
 
   stats(): GatewayStats {
@@ -724,6 +667,8 @@ export class Gateway {
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       this.log.info("gateway stopping");
+      // The journal is being closed: damage its delayed full open finds now is logged, not alerted.
+      this.storageHealth.stop();
       // A reload under way finishes first (it may be opening a bus that stop() must then close).
       await this.reloading;
       // Stop polling first: nothing new enters the pipeline while it drains.
