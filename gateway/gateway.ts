@@ -8,7 +8,7 @@
  */
 
 import path from "node:path";
-import { type Clock, LANE_TELEMETRY, type Quality, systemClock } from "../core/index.js";
+import { type Clock, systemClock } from "../core/index.js";
 import type { Alert, Transition } from "./alerts/alert.js";
 import { AlertEngine, type AlertEvent } from "./alerts/engine.js";
 import { AccessPolicy, type OperatorAction } from "./broker/access.js";
@@ -18,6 +18,7 @@ import type { Config } from "./config/schema.js";
 import { plainTextPasswordWarning } from "./config/warnings.js";
 import { ConsoleServer } from "./console/server.js";
 import { consoleSiteInfo } from "./console/site-info.js";
+import { SampleConsumer } from "./consume.js";
 import { AlertContentBuilder, type EscalationInfo } from "./content/alert-content.js";
 import { DeviceCommands } from "./device-commands.js";
 import { MqttIngest } from "./ingest/mqtt-ingest.js";
@@ -32,17 +33,11 @@ import { UntilListening } from "./northbound/until-listening.js";
 import { UpstreamBridge, type UpstreamStats } from "./northbound/upstream.js";
 import { WrittenFirstSink } from "./northbound/written-first.js";
 import { OperatorCommands } from "./ops.js";
-import {
-  type Completion,
-  type PipelineEntry,
-  type PipelineStats,
-  PriorityPipeline,
-} from "./pipeline/lanes.js";
+import { type Completion, type PipelineStats, PriorityPipeline } from "./pipeline/lanes.js";
 import { type DeviceEntry, Registry } from "./registry.js";
 import { type ReloadResult, reloadGateway } from "./reload.js";
 import { DeviceRuleContext } from "./rule-context.js";
 import { type BusReport, type LinkFactory, ModbusSouthbound, StartupError } from "./southbound/modbus.js";
-import { publishReply } from "./southbound/mqtt-commands.js";
 import { StateRecorder } from "./state/recorder.js";
 import { ORPHAN_REASON, type Recovered, recoverState } from "./state/recovery.js";
 import type { DurableStore } from "./state/store.js";
@@ -117,7 +112,6 @@ export class Gateway {
   readonly metrics: GatewayMetrics = new GatewayMetrics(this);
   private metricsServer: MetricsServer | null = null;
   private consoleServer: ConsoleServer | null = null;
-  private readonly clockSkewToleranceMs: number;
   /** The journal, or null when `storage.enabled` is false. */
   readonly store: DurableStore | null;
   private readonly recorder: StateRecorder | null;
@@ -139,10 +133,6 @@ export class Gateway {
   private runningConfig: Config;
   /** Reloads run one after another (a second SIGHUP waits for the first). */
   private reloading: Promise<unknown> = Promise.resolve();
-  /** What rules see for each sample: the device's alerts and its automatic commands. */
-  private readonly ruleContext = new DeviceRuleContext<DeviceEntry>((d, name) =>
-    this.deviceCommands.automatic(d, name),
-  );
   private readonly deviceCommands: DeviceCommands;
 
   private constructor(config: Config, opts: GatewayOptions) {
@@ -153,7 +143,6 @@ export class Gateway {
     this.wheel = new TimerWheel(this.clock, {
       onError: (err) => this.log.error({ err }, "timer callback failed"),
     });
-    this.clockSkewToleranceMs = config.ingest.clockSkewTolerance;
     this.store = opts.store ?? null;
     this.recorder = this.store ? new StateRecorder(this.store, config.storage.checkpointInterval) : null;
     // Late-bound: the registry's timers call the supervisor, which needs the publisher.
@@ -242,6 +231,34 @@ export class Gateway {
       },
     );
     this.storageHealth = new StorageHealth(this.engine, this.log);
+    this.supervisor = new Supervisor(
+      this.clock,
+      this.wheel,
+      this.engine,
+      this.publisher,
+      config.alerts.lostGrace,
+      {
+        timeZone: config.site.timezone,
+        quietHours: new Map(
+          config.households.flatMap((h) => (h.welfare.quietHours ? [[h.id, h.welfare.quietHours]] : [])),
+        ),
+        awayExitGraceMs: config.alerts.awayExitGrace,
+        recordAway: this.recorder?.away,
+      },
+    );
+    // Late-bound: rules' automatic commands go through deviceCommands, which needs modbus, which needs the pipeline.
+    const consumer = new SampleConsumer({
+      clock: this.clock,
+      counters: this.counters,
+      supervisor: this.supervisor,
+      engine: this.engine,
+      ruleContext: new DeviceRuleContext<DeviceEntry>((d, name) => this.deviceCommands.automatic(d, name)),
+      rateLog: this.rateLog,
+      publisher: this.publisher,
+      metrics: this.metrics,
+      recorder: this.recorder,
+      clockSkewToleranceMs: config.ingest.clockSkewTolerance,
+    });
     const p = config.pipeline;
     this.pipeline = new PriorityPipeline(
       {
@@ -258,23 +275,8 @@ export class Gateway {
         telemetryMayFlow: () => this.brokerRef?.congested !== true,
         monotonic: () => this.clock.monotonic(),
       },
-      this.consume,
+      consumer.consume,
       this.store ? this.commitDurably : undefined,
-    );
-    this.supervisor = new Supervisor(
-      this.clock,
-      this.wheel,
-      this.engine,
-      this.publisher,
-      config.alerts.lostGrace,
-      {
-        timeZone: config.site.timezone,
-        quietHours: new Map(
-          config.households.flatMap((h) => (h.welfare.quietHours ? [[h.id, h.welfare.quietHours]] : [])),
-        ),
-        awayExitGraceMs: config.alerts.awayExitGrace,
-        recordAway: this.recorder?.away,
-      },
     );
     this.modbus = new ModbusSouthbound(
       config,
@@ -729,64 +731,6 @@ export class Gateway {
   private locale(): "zh-CN" | "en" {
     return this.config.site.locale;
   }
-
-  /** Pipeline consumer: every accepted sample, in lane priority order. */
-  private readonly consume = (entry: PipelineEntry): void => {
-    const device = entry.device as DeviceEntry;
-    // Queued before a reload removed the device: its alerts are closed and must stay so.
-    if (device.removed) {
-      this.counters.reject(device.model, "device-removed");
-      return;
-    }
-    const sample = entry.sample;
-    const profile = device.profile;
-    this.supervisor.seen(device, entry.receivedAt);
-    const recorder = this.recorder;
-    recorder?.seen(device);
-    if (device.householdEntry && profile.isActivity(sample)) {
-      this.supervisor.activity(device.householdEntry, entry.receivedAt);
-      recorder?.activity(device.householdEntry);
-    }
-    const writesBeforeRules = recorder?.writes ?? 0;
-    // A telemetry entry older than an event already applied must not overrule it (lanes reorder).
-    if (entry.lane !== LANE_TELEMETRY || entry.ingestSeq > device.lastRulesSeq) {
-      try {
-        const alerts = this.engine.contextFor(device, profile.suppressed(sample));
-        profile.rules(sample, device.ruleState, device.settings, this.ruleContext.for(device, alerts));
-      } catch (err) {
-        this.rateLog.warn(device.id, "rules-failed", { deviceId: device.id, err }, "device rules failed");
-        throw err;
-      }
-      if (entry.ingestSeq > device.lastRulesSeq) device.lastRulesSeq = entry.ingestSeq;
-    }
-    // An alert-bearing uplink's seq is journaled after what it changed, and its PUBACK waits for
-    // both: a torn tail (power cut mid-write) can keep the change without the seq (a re-send counts
-    // as a repeat) but never the seq without the change (a re-send would be dropped as a duplicate
-    // and the press lost). Also off a P1's path: its alert has left before this put.
-    if (recorder !== null && entry.lane !== LANE_TELEMETRY && profile.transport === "mqtt")
-      recorder.alertMessage(device, profile.seq(sample), recorder.writes !== writesBeforeRules);
-    // The device's answer to a command (GD-2 `reply`): a second result for whoever sent it.
-    if (profile.transport === "mqtt" && profile.reply !== undefined) {
-      const reply = profile.reply(sample);
-      if (reply !== null) publishReply(this.publisher, device, reply, entry.receivedAt);
-    }
-    this.metrics.recordLatency(entry.lane, this.clock.monotonic() - entry.receivedMono);
-    // null: a device without a clock (polled); 0: a device that lost its clock (battery change).
-    const ts = profile.deviceTime(sample);
-    // What is wrong with the values first: a consumer must not chart a dropped or implausible reading.
-    const quality: Quality =
-      profile.quality?.(sample, device.ruleState) ??
-      (ts !== null && (ts === 0 || Math.abs(ts - entry.receivedAt) > this.clockSkewToleranceMs)
-        ? "device-clock-invalid"
-        : "good");
-    this.publisher.telemetry(
-      device,
-      entry.receivedAt,
-      ts === 0 ? null : ts,
-      quality,
-      JSON.stringify(profile.metrics(sample, device.ruleState)),
-    );
-  };
 }
 
 /** Devices that nothing would ever call lost: neither an MQTT heartbeat timer nor a poll on a bus. */
