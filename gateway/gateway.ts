@@ -7,26 +7,23 @@
  *   broker ──ack──► operator commands ──► alert engine ──► publisher (+ pendant downlink)
  */
 
-import path from "node:path";
 import { type Clock, systemClock } from "../core/index.js";
 import type { Alert, Transition } from "./alerts/alert.js";
 import { AlertEngine, type AlertEvent } from "./alerts/engine.js";
-import { AccessPolicy, type OperatorAction } from "./broker/access.js";
-import { EmbeddedBroker, type SessionsConfig } from "./broker/embedded.js";
+import type { OperatorAction } from "./broker/access.js";
+import type { EmbeddedBroker, SessionsConfig } from "./broker/embedded.js";
 import { DeviceRateLimiter } from "./broker/rate.js";
 import type { Config } from "./config/schema.js";
 import { plainTextPasswordWarning } from "./config/warnings.js";
-import { ConsoleServer } from "./console/server.js";
-import { consoleSiteInfo } from "./console/site-info.js";
+import type { ConsoleServer } from "./console/server.js";
 import { SampleConsumer } from "./consume.js";
-import { AlertContentBuilder, type EscalationInfo } from "./content/alert-content.js";
+import { AlertContentBuilder, escalationInfo } from "./content/alert-content.js";
 import { DeviceCommands } from "./device-commands.js";
 import { MqttIngest } from "./ingest/mqtt-ingest.js";
-import { Journal, type JournalFs } from "./journal/journal.js";
-import { JournalLockedError } from "./journal/lock.js";
+import type { Journal, JournalFs } from "./journal/journal.js";
 import { createLogger, type Logger, RateLimitedLog } from "./log.js";
 import { GatewayMetrics } from "./metrics/metrics.js";
-import { type MetricsAddress, MetricsServer } from "./metrics/server.js";
+import type { MetricsAddress, MetricsServer } from "./metrics/server.js";
 import { Publisher } from "./northbound/publisher.js";
 import type { NorthboundSink } from "./northbound/sink.js";
 import { UntilListening } from "./northbound/until-listening.js";
@@ -38,13 +35,25 @@ import { type DeviceEntry, Registry } from "./registry.js";
 import { type ReloadResult, reloadGateway } from "./reload.js";
 import { DeviceRuleContext } from "./rule-context.js";
 import { type BusReport, type LinkFactory, ModbusSouthbound, StartupError } from "./southbound/modbus.js";
+import {
+  downForMs,
+  type OpenedJournal,
+  openJournal,
+  republishRecovered,
+  startBroker,
+  startConsoleServer,
+  startMetricsServer,
+  unsupervised,
+} from "./startup.js";
 import { StateRecorder } from "./state/recorder.js";
-import { ORPHAN_REASON, type Recovered, recoverState } from "./state/recovery.js";
+import { type Recovered, recoverState } from "./state/recovery.js";
 import type { DurableStore } from "./state/store.js";
 import { Counters } from "./stats.js";
 import { StorageHealth } from "./storage-health.js";
 import { Supervisor } from "./supervision.js";
 import { TimerWheel } from "./time/timer-wheel.js";
+
+export { unsupervised } from "./startup.js";
 
 export interface GatewayOptions {
   config: Config;
@@ -199,7 +208,7 @@ export class Gateway {
         alertChanged: (alert: Alert, t: Transition, event: AlertEvent) => {
           // An escalation is not a state change, but the retained alert carries it too, so that a
           // console that connects later sees how far the call has been escalated.
-          this.publisher.alert(alert, t, this.escalationInfo(alert, t));
+          this.publisher.alert(alert, t, escalationInfo(alert, t, this.clock));
           if (t === "raised") this.metrics.alertRaised(alert.code, alert.priority);
           this.publisher.alertEvent(event);
           this.log.info(
@@ -322,48 +331,27 @@ export class Gateway {
     );
   }
 
+  /** Starts a gateway: the steps are startup.ts's; their order is here. */
   static async start(opts: GatewayOptions): Promise<Gateway> {
-    const log = opts.logger ?? createLogger({ level: opts.config.log.level, format: opts.config.log.format });
-    let journal: Journal | null = null;
-    let openProblem: string | null = null;
+    const config = opts.config;
+    const log = opts.logger ?? createLogger({ level: config.log.level, format: config.log.format });
     let gwRef: Gateway | null = null;
-    if (opts.store === undefined && opts.config.storage.enabled) {
-      const st = opts.config.storage;
-      const dir = opts.dataDir ?? st.dir ?? DEFAULT_DATA_DIR;
-      try {
-        journal = Journal.open({
-          dir,
-          sync: st.sync,
-          syncIntervalMs: st.syncInterval,
-          segmentBytes: st.segmentSize,
-          compactAfterBytes: st.compactAfter,
-          quotaBytes: st.quota,
-          writes: opts.journalWrites ?? "pool",
-          // A read-only or unreadable directory: restored read-only, degraded, retried (docs/durability.md).
-          whenUnwritable: "degrade",
-          ...(opts.journalFs === undefined ? {} : { fs: opts.journalFs }),
-          log: log.child({ module: "journal" }),
-          // Reported from inside a put(), i.e. in the middle of another alert's change: handled after it.
-          onHealthChange: (h) =>
-            queueMicrotask(() => gwRef?.storageHealth.changed(h.ok ? null : (h.reason ?? "unknown"))),
-          // The delayed full open of a directory first opened read-only: its damage is alerted like
-          // damage found at start (each damage once, however often the open is retried).
-          onDamageFound: (damage) => queueMicrotask(() => gwRef?.storageHealth.reportLateDamage(damage)),
-        });
-      } catch (err) {
-        if (err instanceof JournalLockedError) throw err;
-        // Unreadable and unwritable directories open degraded (whenUnwritable); this is anything
-        // else: keep the site running live, and say loudly what is not kept.
-        openProblem = `cannot open ${path.resolve(dir)}: ${(err as Error).message}`;
-        log.error(
-          { err, dir },
-          "journal cannot be opened: alerts are delivered live but NOT kept across a restart",
-        );
-      }
-    }
+    const opened: OpenedJournal =
+      opts.store === undefined && config.storage.enabled
+        ? openJournal(config.storage, opts.dataDir ?? config.storage.dir ?? DEFAULT_DATA_DIR, {
+            writes: opts.journalWrites ?? "pool",
+            fs: opts.journalFs,
+            log,
+            events: {
+              healthChanged: (problem) => gwRef?.storageHealth.changed(problem),
+              damageFound: (damage) => gwRef?.storageHealth.reportLateDamage(damage),
+            },
+          })
+        : { journal: null, problem: null };
+    const journal = opened.journal;
     // What open() found; damage found later by a delayed full open is reported by onDamageFound.
     const damageAtOpen = journal === null ? [] : [...journal.recovery.damage];
-    const gw = new Gateway(opts.config, {
+    const gw = new Gateway(config, {
       ...opts,
       logger: log,
       store: opts.store === undefined ? journal : opts.store,
@@ -371,24 +359,15 @@ export class Gateway {
     gwRef = gw;
     gw.journal = journal;
     if (gw.store) {
-      gw.recovered = recoverState(
-        gw.store,
-        opts.config.site.id,
-        gw.registry,
-        gw.engine,
-        gw.supervisor,
-        gw.log,
-      );
+      gw.recovered = recoverState(gw.store, config.site.id, gw.registry, gw.engine, gw.supervisor, gw.log);
       gw.log.info(gw.recovered.report, "state recovered from the journal");
     }
-    const listeners = opts.config.mqtt.listeners.map((l, i) =>
-      i === 0 && opts.mqttPort !== undefined ? { ...l, port: opts.mqttPort } : l,
-    );
-    const broker = await EmbeddedBroker.start({
-      listeners,
-      maxConnections: opts.config.mqtt.maxConnections,
-      deviceListener: opts.config.mqtt.deviceListener,
-      policy: new AccessPolicy(opts.config.site.id, gw.registry),
+    const broker = await startBroker({
+      config,
+      mqttPort: opts.mqttPort,
+      sessions: opts.sessions,
+      store: gw.store,
+      registry: gw.registry,
       handlers: {
         uplink: (device, payload, contentType, done) => gw.ingest.uplink(device, payload, contentType, done),
         readingRoom: (max) => gw.pipeline.telemetryIntakeRoom(max, gw.clock.monotonic()),
@@ -396,15 +375,8 @@ export class Gateway {
           gw.operatorAction(operator, action, target, command, payload),
       },
       counters: gw.counters,
-      limits: opts.config.limits,
       log: gw.log,
       rateLog: gw.rateLog,
-      urgentTopicPrefixes: [
-        `linli/${opts.config.site.id}/alerts/p1/`,
-        `linli/${opts.config.site.id}/escalations/p1/`,
-      ],
-      // Operators' persistent sessions live in the same journal as the alerts.
-      sessions: { ...opts.sessions, store: opts.sessions?.store ?? gw.store ?? undefined },
     }).catch((err: unknown) => {
       // Not started (a port in use ...): the journal's lock and files go with this attempt.
       gw.wheel.stop();
@@ -422,56 +394,52 @@ export class Gateway {
     // DEVICE_MISBEHAVING clears when a device has been quiet for clearAfter, even if it sends nothing more.
     gw.deviceRateSweep = setInterval(() => gw.deviceRate.sweep(gw.clock.monotonic()), 10_000);
     gw.deviceRateSweep.unref();
-    if (opts.config.metrics.enabled) {
-      const m = opts.config.metrics;
-      const notReadyReason = () => gw.notReadyReason();
-      const onError = (err: unknown) => gw.log.error({ err }, "metrics collection failed");
-      gw.metricsServer = await MetricsServer.start({
-        ...m,
-        metrics: gw.metrics,
-        notReadyReason,
-        onError,
-      }).catch(async (err: unknown) => {
-        await gw.stop();
-        throw err;
-      });
-    }
-    if (opts.config.console.enabled) {
-      const c = opts.config.console;
-      gw.consoleServer = await ConsoleServer.start({
-        host: c.host,
-        port: opts.consolePort ?? c.port,
-        authenticateOperator: (username, password, socket) =>
-          gw.broker.operatorLogin(username, password, socket),
-        siteInfo: () => consoleSiteInfo(gw.config),
-        attachMqtt: (stream, socket) => gw.broker.attach(stream, socket),
-        log: gw.log.child({ module: "console" }),
-      }).catch(async (err: unknown) => {
-        await gw.stop();
-        throw err;
-      });
-      gw.log.info({ url: gw.consoleServer.url }, "operators' console listening");
-    }
-    gw.republishRecovered();
-    gw.supervisor.start(gw.registry, gw.downForMs());
+    const stopOnError = async (err: unknown): Promise<never> => {
+      await gw.stop();
+      throw err;
+    };
+    if (config.metrics.enabled)
+      gw.metricsServer = await startMetricsServer(
+        config.metrics,
+        gw.metrics,
+        () => gw.notReadyReason(),
+        gw.log,
+      ).catch(stopOnError);
+    if (config.console.enabled)
+      gw.consoleServer = await startConsoleServer(
+        config.console,
+        opts.consolePort ?? config.console.port,
+        broker,
+        () => gw.config,
+        gw.log,
+      ).catch(stopOnError);
+    republishRecovered(gw.recovered, {
+      publisher: gw.publisher,
+      registry: gw.registry,
+      engine: gw.engine,
+      supervisor: gw.supervisor,
+      recorder: gw.recorder,
+      clock: gw.clock,
+    });
+    gw.supervisor.start(gw.registry, downForMs(gw.recovered, gw.clock.now(), gw.log));
     if (gw.recorder) {
       const recorder = gw.recorder;
       recorder.running(gw.clock.now());
       gw.runningCheckpoint = setInterval(
         () => recorder.running(gw.clock.now()),
-        Math.max(1000, opts.config.storage.checkpointInterval),
+        Math.max(1000, config.storage.checkpointInterval),
       );
       gw.runningCheckpoint.unref();
     }
     // Also clears a STORAGE_DEGRADED left open by the previous run once the disk is fine again.
     gw.storageHealth.apply(
-      openProblem ?? (journal && !journal.health.ok ? (journal.health.reason ?? "unknown") : null),
+      opened.problem ?? (journal && !journal.health.ok ? (journal.health.reason ?? "unknown") : null),
     );
     gw.storageHealth.reportDamage(damageAtOpen);
-    if (!opts.config.storage.enabled)
+    if (!config.storage.enabled)
       log.warn("storage.enabled is false: alerts and acknowledgements are NOT kept across a restart");
     // Once, at start, naming the accounts (never a password or a hash).
-    const plain = plainTextPasswordWarning(opts.config);
+    const plain = plainTextPasswordWarning(config);
     if (plain !== null) log.warn(plain);
     gw.metrics.registerBusStats(() => gw.modbus.metricsStats());
     try {
@@ -489,70 +457,18 @@ export class Gateway {
     gw.publisher.gatewayStatus("online");
     gw.log.info(
       {
-        site: opts.config.site.id,
+        site: config.site.id,
         listeners: gw.broker.addresses().map((a) => `${a.address}:${a.port}`),
         deviceListener:
           gw.broker.deviceListenerPort === null
             ? undefined
-            : `${opts.config.mqtt.deviceListener?.host}:${gw.broker.deviceListenerPort}`,
+            : `${config.mqtt.deviceListener?.host}:${gw.broker.deviceListenerPort}`,
         devices: gw.registry.devices.size,
         households: gw.registry.households.size,
       },
       "gateway started",
     );
     return gw;
-  }
-
-  /**
-   * How long the gateway was not running before this start: from the previous run's last
-   * RunningRecord (a clean stop writes one; after a crash or a power cut it is at most a
-   * checkpointInterval old, so the downtime is overstated by that much at most). 0 without one.
-   */
-  private downForMs(): number {
-    const last = this.recovered?.lastRunning ?? null;
-    if (last === null) return 0;
-    const down = Math.max(0, this.clock.now() - last);
-    if (down > 0)
-      this.log.info(
-        { downForMs: down, since: new Date(last).toISOString() },
-        "gateway was not running for a while: device silence is counted from where it stood at the stop",
-      );
-    return down;
-  }
-
-  /**
-   * After a restart the broker's retained store is empty: the open alerts go
-   * out again as they were (same id, state and rev), with device status and
-   * away mode; alerts of devices that left the configuration are closed.
-   * An alert whose state changed while it was held goes out with the next rev
-   * (journaled first): `id` + `rev` name one state (docs/topics.md).
-   */
-  private republishRecovered(): void {
-    const r = this.recovered;
-    if (!r) return;
-    for (const a of r.alerts) {
-      if (!a.announced || !a.isOpen) continue;
-      if (a.unpublished) {
-        a.rev++;
-        a.unpublished = false;
-        this.recorder?.alert(a);
-      }
-      this.publisher.alert(a, a.lastTransition, this.escalationInfo(a, a.lastTransition));
-    }
-    for (const d of this.registry.devices.values())
-      if (d.link === "online" || d.link === "lost") this.publisher.deviceStatus(d, d.link);
-    for (const s of this.engine.outOfServiceSubjects())
-      if (this.registry.devices.has(s.subjectId)) this.publisher.deviceService(s.subjectId, s);
-    for (const status of this.supervisor.awayStatuses())
-      this.publisher.householdMonitoring(status.household, status);
-    for (const id of r.orphans) this.engine.closeSubject(id, ORPHAN_REASON);
-    this.engine.fireOverdue();
-  }
-
-  /** For an escalation's message: its level and how long nobody has acknowledged, as of now. */
-  private escalationInfo(alert: Alert, t: Transition): EscalationInfo | undefined {
-    if (t !== "escalated") return undefined;
-    return { level: alert.escalationLevel, unacknowledgedForMs: this.clock.now() - alert.unackSince };
   }
 
   /** Pipeline committer with a journal: PUBACKs wait for the group commit of the batch. */
@@ -731,12 +647,4 @@ export class Gateway {
   private locale(): "zh-CN" | "en" {
     return this.config.site.locale;
   }
-}
-
-/** Devices that nothing would ever call lost: neither an MQTT heartbeat timer nor a poll on a bus. */
-export function unsupervised(registry: Registry, modbus: Pick<ModbusSouthbound, "polls">): string[] {
-  const out: string[] = [];
-  for (const d of registry.devices.values())
-    if (!d.supervisedByHeartbeat && !modbus.polls(d)) out.push(`${d.id} (${d.model})`);
-  return out;
 }
