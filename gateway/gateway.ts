@@ -12,13 +12,14 @@ import type { Alert, Transition } from "./alerts/alert.js";
 import { AlertEngine, type AlertEvent } from "./alerts/engine.js";
 import type { OperatorAction } from "./broker/access.js";
 import type { EmbeddedBroker, SessionsConfig } from "./broker/embedded.js";
-import { DeviceRateLimiter } from "./broker/rate.js";
+import type { DeviceRateLimiter } from "./broker/rate.js";
 import type { Config } from "./config/schema.js";
 import { plainTextPasswordWarning } from "./config/warnings.js";
 import type { ConsoleServer } from "./console/server.js";
 import { SampleConsumer } from "./consume.js";
 import { AlertContentBuilder, escalationInfo } from "./content/alert-content.js";
 import { DeviceCommands } from "./device-commands.js";
+import { deviceRateLimiter, sweepDeviceRate } from "./device-rate.js";
 import { MqttIngest } from "./ingest/mqtt-ingest.js";
 import type { Journal, JournalFs } from "./journal/journal.js";
 import { createLogger, type Logger, RateLimitedLog } from "./log.js";
@@ -303,8 +304,10 @@ export class Gateway {
       this.publisher.answerAfter((publish) => store.commit(publish));
     }
     this.ingest = new MqttIngest(this.pipeline, this.counters, this.rateLog, this.clock);
-    this.deviceRate = new DeviceRateLimiter(config.limits.deviceRate, {
-      misbehaving: (deviceId, active, dropped) => this.deviceMisbehaving(deviceId, active, dropped),
+    this.deviceRate = deviceRateLimiter(config.limits.deviceRate, {
+      registry: this.registry,
+      engine: this.engine,
+      log: this.log,
     });
     this.ingest.rateGate = (device, p1) =>
       this.deviceRate.admit(device.id, device.model, p1, this.clock.monotonic());
@@ -391,9 +394,7 @@ export class Gateway {
         { dropped: gw.local.dropped },
         "messages published before the broker started dropped (the oldest)",
       );
-    // DEVICE_MISBEHAVING clears when a device has been quiet for clearAfter, even if it sends nothing more.
-    gw.deviceRateSweep = setInterval(() => gw.deviceRate.sweep(gw.clock.monotonic()), 10_000);
-    gw.deviceRateSweep.unref();
+    gw.deviceRateSweep = sweepDeviceRate(gw.deviceRate, gw.clock);
     const stopOnError = async (err: unknown): Promise<never> => {
       await gw.stop();
       throw err;
@@ -613,20 +614,6 @@ export class Gateway {
       this.log.info(this.stats(), "gateway stopped");
     })();
     return this.stopping;
-  }
-
-  /** DEVICE_MISBEHAVING (P3, docs/topics.md): raised and cleared by the per-device rate limiter. */
-  private deviceMisbehaving(deviceId: string, active: boolean, dropped: number): void {
-    const device = this.registry.devices.get(deviceId);
-    if (!device) return;
-    if (active)
-      this.log.warn({ deviceId, dropped }, "device keeps sending faster than its rate: DEVICE_MISBEHAVING");
-    const rate = this.deviceRate.rateOf(device.model);
-    this.engine.contextFor(device).condition("DEVICE_MISBEHAVING", active, {
-      priority: 3,
-      causes: ["over its message rate"],
-      detail: { dropped, perSecond: rate?.perSecond ?? 0, burst: rate?.burst ?? 0 },
-    });
   }
 
   /** Routes an operator's publish (already authorised by topic) through the action table (ops.ts). */
