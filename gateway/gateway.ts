@@ -1,10 +1,14 @@
 /**
  * The gateway, composed: the one place where the layers meet.
  *
- *   broker (aedes) ──uplink──► ingest ──► pipeline lanes ──► consume():
+ *   broker (aedes) ──uplink──► ingest ──► pipeline lanes ──► consume (consume.ts):
  *                                                             supervision, rules/alert engine,
  *                                                             telemetry ──► publisher ──► broker
  *   broker ──ack──► operator commands ──► alert engine ──► publisher (+ pendant downlink)
+ *
+ * Here: the wiring (constructor), the order of start and stop, and what the CLI reads. Start-up's
+ * steps are startup.ts's, the journal's health storage-health.ts's, the rate limiter's alert
+ * device-rate.ts's.
  */
 
 import { type Clock, systemClock } from "../core/index.js";
