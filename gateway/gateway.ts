@@ -1,54 +1,64 @@
 /**
  * The gateway, composed: the one place where the layers meet.
  *
- *   broker (aedes) ──uplink──► ingest ──► pipeline lanes ──► consume():
+ *   broker (aedes) ──uplink──► ingest ──► pipeline lanes ──► consume (consume.ts):
  *                                                             supervision, rules/alert engine,
  *                                                             telemetry ──► publisher ──► broker
  *   broker ──ack──► operator commands ──► alert engine ──► publisher (+ pendant downlink)
+ *
+ * Here: the wiring (constructor), the order of start and stop, and what the CLI reads. Start-up's
+ * steps are startup.ts's, the journal's health storage-health.ts's, the rate limiter's alert
+ * device-rate.ts's.
  */
 
-import path from "node:path";
-import { type Clock, LANE_TELEMETRY, type Quality, systemClock } from "../core/index.js";
+import { type Clock, systemClock } from "../core/index.js";
 import type { Alert, Transition } from "./alerts/alert.js";
 import { AlertEngine, type AlertEvent } from "./alerts/engine.js";
-import { AccessPolicy, type OperatorAction } from "./broker/access.js";
-import { EmbeddedBroker, type SessionsConfig } from "./broker/embedded.js";
-import { DeviceRateLimiter } from "./broker/rate.js";
+import type { OperatorAction } from "./broker/access.js";
+import type { EmbeddedBroker, SessionsConfig } from "./broker/embedded.js";
+import type { DeviceRateLimiter } from "./broker/rate.js";
 import type { Config } from "./config/schema.js";
 import { plainTextPasswordWarning } from "./config/warnings.js";
-import { ConsoleServer } from "./console/server.js";
-import { consoleSiteInfo } from "./console/site-info.js";
-import { AlertContentBuilder, type EscalationInfo } from "./content/alert-content.js";
+import type { ConsoleServer } from "./console/server.js";
+import { SampleConsumer } from "./consume.js";
+import { AlertContentBuilder, escalationInfo } from "./content/alert-content.js";
 import { DeviceCommands } from "./device-commands.js";
+import { deviceRateLimiter, sweepDeviceRate } from "./device-rate.js";
 import { MqttIngest } from "./ingest/mqtt-ingest.js";
-import { type Damage, Journal, type JournalFs } from "./journal/journal.js";
-import { JournalLockedError } from "./journal/lock.js";
+import type { Journal, JournalFs } from "./journal/journal.js";
 import { createLogger, type Logger, RateLimitedLog } from "./log.js";
 import { GatewayMetrics } from "./metrics/metrics.js";
-import { type MetricsAddress, MetricsServer } from "./metrics/server.js";
+import type { MetricsAddress, MetricsServer } from "./metrics/server.js";
 import { Publisher } from "./northbound/publisher.js";
 import type { NorthboundSink } from "./northbound/sink.js";
 import { UntilListening } from "./northbound/until-listening.js";
 import { UpstreamBridge, type UpstreamStats } from "./northbound/upstream.js";
 import { WrittenFirstSink } from "./northbound/written-first.js";
 import { OperatorCommands } from "./ops.js";
-import {
-  type Completion,
-  type PipelineEntry,
-  type PipelineStats,
-  PriorityPipeline,
-} from "./pipeline/lanes.js";
+import { type Completion, type PipelineStats, PriorityPipeline } from "./pipeline/lanes.js";
 import { type DeviceEntry, Registry } from "./registry.js";
 import { type ReloadResult, reloadGateway } from "./reload.js";
 import { DeviceRuleContext } from "./rule-context.js";
 import { type BusReport, type LinkFactory, ModbusSouthbound, StartupError } from "./southbound/modbus.js";
-import { publishReply } from "./southbound/mqtt-commands.js";
+import {
+  downForMs,
+  type OpenedJournal,
+  openJournal,
+  republishRecovered,
+  startBroker,
+  startConsoleServer,
+  startMetricsServer,
+  unsupervised,
+} from "./startup.js";
 import { StateRecorder } from "./state/recorder.js";
-import { GATEWAY_SUBJECT, ORPHAN_REASON, type Recovered, recoverState } from "./state/recovery.js";
+import { type Recovered, recoverState } from "./state/recovery.js";
 import type { DurableStore } from "./state/store.js";
 import { Counters } from "./stats.js";
+import { StorageHealth } from "./storage-health.js";
 import { Supervisor } from "./supervision.js";
 import { TimerWheel } from "./time/timer-wheel.js";
+
+export { unsupervised } from "./startup.js";
 
 export interface GatewayOptions {
   config: Config;
@@ -89,9 +99,6 @@ export interface GatewayStats {
   slowSubscribers: { dropped: number; disconnected: number };
 }
 
-/** Damaged regions named in STORAGE_DAMAGED_AT_START's causes; the rest are counted. */
-const MAX_DAMAGE_CAUSES = 10;
-
 export class Gateway {
   readonly clock: Clock;
   readonly log: Logger;
@@ -119,7 +126,6 @@ export class Gateway {
   readonly metrics: GatewayMetrics = new GatewayMetrics(this);
   private metricsServer: MetricsServer | null = null;
   private consoleServer: ConsoleServer | null = null;
-  private readonly clockSkewToleranceMs: number;
   /** The journal, or null when `storage.enabled` is false. */
   readonly store: DurableStore | null;
   private readonly recorder: StateRecorder | null;
@@ -135,16 +141,12 @@ export class Gateway {
   private readonly local = new UntilListening();
   /** The journal when the gateway opened it itself (closed at stop). */
   private journal: Journal | null = null;
-  /** Why the journal cannot keep its promise now (null: it can, or there is none). */
-  private storageProblem: string | null = null;
+  /** Whether the journal keeps its promise now, and the alerts about it. */
+  private readonly storageHealth: StorageHealth;
   /** The running configuration; replaced by `reload`. */
   private runningConfig: Config;
   /** Reloads run one after another (a second SIGHUP waits for the first). */
   private reloading: Promise<unknown> = Promise.resolve();
-  /** What rules see for each sample: the device's alerts and its automatic commands. */
-  private readonly ruleContext = new DeviceRuleContext<DeviceEntry>((d, name) =>
-    this.deviceCommands.automatic(d, name),
-  );
   private readonly deviceCommands: DeviceCommands;
 
   private constructor(config: Config, opts: GatewayOptions) {
@@ -155,7 +157,6 @@ export class Gateway {
     this.wheel = new TimerWheel(this.clock, {
       onError: (err) => this.log.error({ err }, "timer callback failed"),
     });
-    this.clockSkewToleranceMs = config.ingest.clockSkewTolerance;
     this.store = opts.store ?? null;
     this.recorder = this.store ? new StateRecorder(this.store, config.storage.checkpointInterval) : null;
     // Late-bound: the registry's timers call the supervisor, which needs the publisher.
@@ -212,7 +213,7 @@ export class Gateway {
         alertChanged: (alert: Alert, t: Transition, event: AlertEvent) => {
           // An escalation is not a state change, but the retained alert carries it too, so that a
           // console that connects later sees how far the call has been escalated.
-          this.publisher.alert(alert, t, this.escalationInfo(alert, t));
+          this.publisher.alert(alert, t, escalationInfo(alert, t, this.clock));
           if (t === "raised") this.metrics.alertRaised(alert.code, alert.priority);
           this.publisher.alertEvent(event);
           this.log.info(
@@ -243,6 +244,35 @@ export class Gateway {
         recorder: this.recorder ?? undefined,
       },
     );
+    this.storageHealth = new StorageHealth(this.engine, this.log);
+    this.supervisor = new Supervisor(
+      this.clock,
+      this.wheel,
+      this.engine,
+      this.publisher,
+      config.alerts.lostGrace,
+      {
+        timeZone: config.site.timezone,
+        quietHours: new Map(
+          config.households.flatMap((h) => (h.welfare.quietHours ? [[h.id, h.welfare.quietHours]] : [])),
+        ),
+        awayExitGraceMs: config.alerts.awayExitGrace,
+        recordAway: this.recorder?.away,
+      },
+    );
+    // Late-bound: rules' automatic commands go through deviceCommands, which needs modbus, which needs the pipeline.
+    const consumer = new SampleConsumer({
+      clock: this.clock,
+      counters: this.counters,
+      supervisor: this.supervisor,
+      engine: this.engine,
+      ruleContext: new DeviceRuleContext<DeviceEntry>((d, name) => this.deviceCommands.automatic(d, name)),
+      rateLog: this.rateLog,
+      publisher: this.publisher,
+      metrics: this.metrics,
+      recorder: this.recorder,
+      clockSkewToleranceMs: config.ingest.clockSkewTolerance,
+    });
     const p = config.pipeline;
     this.pipeline = new PriorityPipeline(
       {
@@ -259,23 +289,8 @@ export class Gateway {
         telemetryMayFlow: () => this.brokerRef?.congested !== true,
         monotonic: () => this.clock.monotonic(),
       },
-      this.consume,
+      consumer.consume,
       this.store ? this.commitDurably : undefined,
-    );
-    this.supervisor = new Supervisor(
-      this.clock,
-      this.wheel,
-      this.engine,
-      this.publisher,
-      config.alerts.lostGrace,
-      {
-        timeZone: config.site.timezone,
-        quietHours: new Map(
-          config.households.flatMap((h) => (h.welfare.quietHours ? [[h.id, h.welfare.quietHours]] : [])),
-        ),
-        awayExitGraceMs: config.alerts.awayExitGrace,
-        recordAway: this.recorder?.away,
-      },
     );
     this.modbus = new ModbusSouthbound(
       config,
@@ -293,8 +308,10 @@ export class Gateway {
       this.publisher.answerAfter((publish) => store.commit(publish));
     }
     this.ingest = new MqttIngest(this.pipeline, this.counters, this.rateLog, this.clock);
-    this.deviceRate = new DeviceRateLimiter(config.limits.deviceRate, {
-      misbehaving: (deviceId, active, dropped) => this.deviceMisbehaving(deviceId, active, dropped),
+    this.deviceRate = deviceRateLimiter(config.limits.deviceRate, {
+      registry: this.registry,
+      engine: this.engine,
+      log: this.log,
     });
     this.ingest.rateGate = (device, p1) =>
       this.deviceRate.admit(device.id, device.model, p1, this.clock.monotonic());
@@ -321,48 +338,27 @@ export class Gateway {
     );
   }
 
+  /** Starts a gateway: the steps are startup.ts's; their order is here. */
   static async start(opts: GatewayOptions): Promise<Gateway> {
-    const log = opts.logger ?? createLogger({ level: opts.config.log.level, format: opts.config.log.format });
-    let journal: Journal | null = null;
-    let openProblem: string | null = null;
+    const config = opts.config;
+    const log = opts.logger ?? createLogger({ level: config.log.level, format: config.log.format });
     let gwRef: Gateway | null = null;
-    if (opts.store === undefined && opts.config.storage.enabled) {
-      const st = opts.config.storage;
-      const dir = opts.dataDir ?? st.dir ?? DEFAULT_DATA_DIR;
-      try {
-        journal = Journal.open({
-          dir,
-          sync: st.sync,
-          syncIntervalMs: st.syncInterval,
-          segmentBytes: st.segmentSize,
-          compactAfterBytes: st.compactAfter,
-          quotaBytes: st.quota,
-          writes: opts.journalWrites ?? "pool",
-          // A read-only or unreadable directory: restored read-only, degraded, retried (docs/durability.md).
-          whenUnwritable: "degrade",
-          ...(opts.journalFs === undefined ? {} : { fs: opts.journalFs }),
-          log: log.child({ module: "journal" }),
-          // Reported from inside a put(), i.e. in the middle of another alert's change: handled after it.
-          onHealthChange: (h) =>
-            queueMicrotask(() => gwRef?.storageHealthChanged(h.ok ? null : (h.reason ?? "unknown"))),
-          // The delayed full open of a directory first opened read-only: its damage is alerted like
-          // damage found at start (each damage once, however often the open is retried).
-          onDamageFound: (damage) => queueMicrotask(() => gwRef?.reportLateDamage(damage)),
-        });
-      } catch (err) {
-        if (err instanceof JournalLockedError) throw err;
-        // Unreadable and unwritable directories open degraded (whenUnwritable); this is anything
-        // else: keep the site running live, and say loudly what is not kept.
-        openProblem = `cannot open ${path.resolve(dir)}: ${(err as Error).message}`;
-        log.error(
-          { err, dir },
-          "journal cannot be opened: alerts are delivered live but NOT kept across a restart",
-        );
-      }
-    }
+    const opened: OpenedJournal =
+      opts.store === undefined && config.storage.enabled
+        ? openJournal(config.storage, opts.dataDir ?? config.storage.dir ?? DEFAULT_DATA_DIR, {
+            writes: opts.journalWrites ?? "pool",
+            fs: opts.journalFs,
+            log,
+            events: {
+              healthChanged: (problem) => gwRef?.storageHealth.changed(problem),
+              damageFound: (damage) => gwRef?.storageHealth.reportLateDamage(damage),
+            },
+          })
+        : { journal: null, problem: null };
+    const journal = opened.journal;
     // What open() found; damage found later by a delayed full open is reported by onDamageFound.
     const damageAtOpen = journal === null ? [] : [...journal.recovery.damage];
-    const gw = new Gateway(opts.config, {
+    const gw = new Gateway(config, {
       ...opts,
       logger: log,
       store: opts.store === undefined ? journal : opts.store,
@@ -370,24 +366,15 @@ export class Gateway {
     gwRef = gw;
     gw.journal = journal;
     if (gw.store) {
-      gw.recovered = recoverState(
-        gw.store,
-        opts.config.site.id,
-        gw.registry,
-        gw.engine,
-        gw.supervisor,
-        gw.log,
-      );
+      gw.recovered = recoverState(gw.store, config.site.id, gw.registry, gw.engine, gw.supervisor, gw.log);
       gw.log.info(gw.recovered.report, "state recovered from the journal");
     }
-    const listeners = opts.config.mqtt.listeners.map((l, i) =>
-      i === 0 && opts.mqttPort !== undefined ? { ...l, port: opts.mqttPort } : l,
-    );
-    const broker = await EmbeddedBroker.start({
-      listeners,
-      maxConnections: opts.config.mqtt.maxConnections,
-      deviceListener: opts.config.mqtt.deviceListener,
-      policy: new AccessPolicy(opts.config.site.id, gw.registry),
+    const broker = await startBroker({
+      config,
+      mqttPort: opts.mqttPort,
+      sessions: opts.sessions,
+      store: gw.store,
+      registry: gw.registry,
       handlers: {
         uplink: (device, payload, contentType, done) => gw.ingest.uplink(device, payload, contentType, done),
         readingRoom: (max) => gw.pipeline.telemetryIntakeRoom(max, gw.clock.monotonic()),
@@ -395,15 +382,8 @@ export class Gateway {
           gw.operatorAction(operator, action, target, command, payload),
       },
       counters: gw.counters,
-      limits: opts.config.limits,
       log: gw.log,
       rateLog: gw.rateLog,
-      urgentTopicPrefixes: [
-        `linli/${opts.config.site.id}/alerts/p1/`,
-        `linli/${opts.config.site.id}/escalations/p1/`,
-      ],
-      // Operators' persistent sessions live in the same journal as the alerts.
-      sessions: { ...opts.sessions, store: opts.sessions?.store ?? gw.store ?? undefined },
     }).catch((err: unknown) => {
       // Not started (a port in use ...): the journal's lock and files go with this attempt.
       gw.wheel.stop();
@@ -418,59 +398,53 @@ export class Gateway {
         { dropped: gw.local.dropped },
         "messages published before the broker started dropped (the oldest)",
       );
-    // DEVICE_MISBEHAVING clears when a device has been quiet for clearAfter, even if it sends nothing more.
-    gw.deviceRateSweep = setInterval(() => gw.deviceRate.sweep(gw.clock.monotonic()), 10_000);
-    gw.deviceRateSweep.unref();
-    if (opts.config.metrics.enabled) {
-      const m = opts.config.metrics;
-      const notReadyReason = () => gw.notReadyReason();
-      const onError = (err: unknown) => gw.log.error({ err }, "metrics collection failed");
-      gw.metricsServer = await MetricsServer.start({
-        ...m,
-        metrics: gw.metrics,
-        notReadyReason,
-        onError,
-      }).catch(async (err: unknown) => {
-        await gw.stop();
-        throw err;
-      });
-    }
-    if (opts.config.console.enabled) {
-      const c = opts.config.console;
-      gw.consoleServer = await ConsoleServer.start({
-        host: c.host,
-        port: opts.consolePort ?? c.port,
-        authenticateOperator: (username, password, socket) =>
-          gw.broker.operatorLogin(username, password, socket),
-        siteInfo: () => consoleSiteInfo(gw.config),
-        attachMqtt: (stream, socket) => gw.broker.attach(stream, socket),
-        log: gw.log.child({ module: "console" }),
-      }).catch(async (err: unknown) => {
-        await gw.stop();
-        throw err;
-      });
-      gw.log.info({ url: gw.consoleServer.url }, "operators' console listening");
-    }
-    gw.republishRecovered();
-    gw.supervisor.start(gw.registry, gw.downForMs());
+    gw.deviceRateSweep = sweepDeviceRate(gw.deviceRate, gw.clock);
+    const stopOnError = async (err: unknown): Promise<never> => {
+      await gw.stop();
+      throw err;
+    };
+    if (config.metrics.enabled)
+      gw.metricsServer = await startMetricsServer(
+        config.metrics,
+        gw.metrics,
+        () => gw.notReadyReason(),
+        gw.log,
+      ).catch(stopOnError);
+    if (config.console.enabled)
+      gw.consoleServer = await startConsoleServer(
+        config.console,
+        opts.consolePort ?? config.console.port,
+        broker,
+        () => gw.config,
+        gw.log,
+      ).catch(stopOnError);
+    republishRecovered(gw.recovered, {
+      publisher: gw.publisher,
+      registry: gw.registry,
+      engine: gw.engine,
+      supervisor: gw.supervisor,
+      recorder: gw.recorder,
+      clock: gw.clock,
+    });
+    gw.supervisor.start(gw.registry, downForMs(gw.recovered, gw.clock.now(), gw.log));
     if (gw.recorder) {
       const recorder = gw.recorder;
       recorder.running(gw.clock.now());
       gw.runningCheckpoint = setInterval(
         () => recorder.running(gw.clock.now()),
-        Math.max(1000, opts.config.storage.checkpointInterval),
+        Math.max(1000, config.storage.checkpointInterval),
       );
       gw.runningCheckpoint.unref();
     }
     // Also clears a STORAGE_DEGRADED left open by the previous run once the disk is fine again.
-    gw.applyStorageHealth(
-      openProblem ?? (journal && !journal.health.ok ? (journal.health.reason ?? "unknown") : null),
+    gw.storageHealth.apply(
+      opened.problem ?? (journal && !journal.health.ok ? (journal.health.reason ?? "unknown") : null),
     );
-    gw.reportRecoveryDamage(damageAtOpen);
-    if (!opts.config.storage.enabled)
+    gw.storageHealth.reportDamage(damageAtOpen);
+    if (!config.storage.enabled)
       log.warn("storage.enabled is false: alerts and acknowledgements are NOT kept across a restart");
     // Once, at start, naming the accounts (never a password or a hash).
-    const plain = plainTextPasswordWarning(opts.config);
+    const plain = plainTextPasswordWarning(config);
     if (plain !== null) log.warn(plain);
     gw.metrics.registerBusStats(() => gw.modbus.metricsStats());
     try {
@@ -488,70 +462,18 @@ export class Gateway {
     gw.publisher.gatewayStatus("online");
     gw.log.info(
       {
-        site: opts.config.site.id,
+        site: config.site.id,
         listeners: gw.broker.addresses().map((a) => `${a.address}:${a.port}`),
         deviceListener:
           gw.broker.deviceListenerPort === null
             ? undefined
-            : `${opts.config.mqtt.deviceListener?.host}:${gw.broker.deviceListenerPort}`,
+            : `${config.mqtt.deviceListener?.host}:${gw.broker.deviceListenerPort}`,
         devices: gw.registry.devices.size,
         households: gw.registry.households.size,
       },
       "gateway started",
     );
     return gw;
-  }
-
-  /**
-   * How long the gateway was not running before this start: from the previous run's last
-   * RunningRecord (a clean stop writes one; after a crash or a power cut it is at most a
-   * checkpointInterval old, so the downtime is overstated by that much at most). 0 without one.
-   */
-  private downForMs(): number {
-    const last = this.recovered?.lastRunning ?? null;
-    if (last === null) return 0;
-    const down = Math.max(0, this.clock.now() - last);
-    if (down > 0)
-      this.log.info(
-        { downForMs: down, since: new Date(last).toISOString() },
-        "gateway was not running for a while: device silence is counted from where it stood at the stop",
-      );
-    return down;
-  }
-
-  /**
-   * After a restart the broker's retained store is empty: the open alerts go
-   * out again as they were (same id, state and rev), with device status and
-   * away mode; alerts of devices that left the configuration are closed.
-   * An alert whose state changed while it was held goes out with the next rev
-   * (journaled first): `id` + `rev` name one state (docs/topics.md).
-   */
-  private republishRecovered(): void {
-    const r = this.recovered;
-    if (!r) return;
-    for (const a of r.alerts) {
-      if (!a.announced || !a.isOpen) continue;
-      if (a.unpublished) {
-        a.rev++;
-        a.unpublished = false;
-        this.recorder?.alert(a);
-      }
-      this.publisher.alert(a, a.lastTransition, this.escalationInfo(a, a.lastTransition));
-    }
-    for (const d of this.registry.devices.values())
-      if (d.link === "online" || d.link === "lost") this.publisher.deviceStatus(d, d.link);
-    for (const s of this.engine.outOfServiceSubjects())
-      if (this.registry.devices.has(s.subjectId)) this.publisher.deviceService(s.subjectId, s);
-    for (const status of this.supervisor.awayStatuses())
-      this.publisher.householdMonitoring(status.household, status);
-    for (const id of r.orphans) this.engine.closeSubject(id, ORPHAN_REASON);
-    this.engine.fireOverdue();
-  }
-
-  /** For an escalation's message: its level and how long nobody has acknowledged, as of now. */
-  private escalationInfo(alert: Alert, t: Transition): EscalationInfo | undefined {
-    if (t !== "escalated") return undefined;
-    return { level: alert.escalationLevel, unacknowledgedForMs: this.clock.now() - alert.unackSince };
   }
 
   /** Pipeline committer with a journal: PUBACKs wait for the group commit of the batch. */
@@ -612,7 +534,8 @@ export class Gateway {
   notReadyReason(): string | null {
     if (this.stopping !== null) return "shutting down";
     if (this.brokerRef?.listening !== true) return "broker not listening";
-    if (this.storageProblem !== null) return `degraded: journal ${this.storageProblem}`;
+    const storageProblem = this.storageHealth.problem;
+    if (storageProblem !== null) return `degraded: journal ${storageProblem}`;
     return null;
   }
 
@@ -627,64 +550,7 @@ export class Gateway {
   }
 
   get storageHealthy(): boolean {
-    return this.storageProblem === null;
-  }
-
-  /**
-   * The journal stopped (or resumed) keeping its promise: the gateway goes on
-   * delivering alerts live, answers /readyz with 503 and the reason, and
-   * raises a P2 STORAGE_DEGRADED about itself so somebody fixes the disk.
-   */
-  storageHealthChanged(problem: string | null): void {
-    if (problem !== this.storageProblem) this.applyStorageHealth(problem);
-  }
-
-  private applyStorageHealth(problem: string | null): void {
-    const was = this.storageProblem;
-    this.storageProblem = problem;
-    this.engine.contextFor(GATEWAY_SUBJECT).condition("STORAGE_DEGRADED", problem !== null, {
-      priority: 2,
-      causes: problem === null ? [] : [problem],
-      detail: problem === null ? {} : { problem },
-    });
-    if (problem === null && was !== null)
-      this.log.warn("journal healthy again: alerts are kept across a restart");
-  }
-
-  /**
-   * Damage found by the journal's delayed full open (a directory read-only or unreadable at start,
-   * writable later): the same P2 as damage found at start. Not while stopping: the journal is
-   * being closed, and the damage was logged.
-   */
-  reportLateDamage(damage: Damage[]): void {
-    if (this.stopping === null) this.reportRecoveryDamage(damage);
-  }
-
-  /**
-   * Damage the journal found that may have lost acknowledged state (anything but a torn tail,
-   * docs/durability.md "Damage"): a momentary P2 about the gateway, open until acknowledged; raised
-   * again before that, it is a repeat (count + 1) naming the new damage.
-   */
-  private reportRecoveryDamage(damage: readonly Damage[]): void {
-    const loss = damage.filter((d) => d.kind !== "torn-tail");
-    if (loss.length === 0) return;
-    const missingSegments = loss.reduce(
-      (n, d) => n + (d.kind === "missing-segments" ? (d.count ?? 0) : 0),
-      0,
-    );
-    const bytes = loss.reduce((n, d) => n + (d.kind === "missing-segments" ? 0 : d.bytes), 0);
-    this.engine.contextFor(GATEWAY_SUBJECT).raise("STORAGE_DAMAGED_AT_START", {
-      priority: 2,
-      windowMs: 0,
-      // Bounded: a badly damaged segment has thousands of regions; the log and the metric count them all.
-      causes: [
-        ...loss
-          .slice(0, MAX_DAMAGE_CAUSES)
-          .map((d) => `${d.kind}: ${d.file}${d.offset === undefined ? "" : ` at ${d.offset}`} (${d.reason})`),
-        ...(loss.length > MAX_DAMAGE_CAUSES ? [`and ${loss.length - MAX_DAMAGE_CAUSES} more`] : []),
-      ],
-      detail: { kinds: [...new Set(loss.map((d) => d.kind))].join(","), bytes, missingSegments },
-    });
+    return this.storageHealth.healthy;
   }
 
   stats(): GatewayStats {
@@ -724,6 +590,8 @@ export class Gateway {
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       this.log.info("gateway stopping");
+      // The journal is being closed: damage its delayed full open finds now is logged, not alerted.
+      this.storageHealth.stop();
       // A reload under way finishes first (it may be opening a bus that stop() must then close).
       await this.reloading;
       // Stop polling first: nothing new enters the pipeline while it drains.
@@ -752,20 +620,6 @@ export class Gateway {
     return this.stopping;
   }
 
-  /** DEVICE_MISBEHAVING (P3, docs/topics.md): raised and cleared by the per-device rate limiter. */
-  private deviceMisbehaving(deviceId: string, active: boolean, dropped: number): void {
-    const device = this.registry.devices.get(deviceId);
-    if (!device) return;
-    if (active)
-      this.log.warn({ deviceId, dropped }, "device keeps sending faster than its rate: DEVICE_MISBEHAVING");
-    const rate = this.deviceRate.rateOf(device.model);
-    this.engine.contextFor(device).condition("DEVICE_MISBEHAVING", active, {
-      priority: 3,
-      causes: ["over its message rate"],
-      detail: { dropped, perSecond: rate?.perSecond ?? 0, burst: rate?.burst ?? 0 },
-    });
-  }
-
   /** Routes an operator's publish (already authorised by topic) through the action table (ops.ts). */
   private operatorAction(
     operator: string,
@@ -784,70 +638,4 @@ export class Gateway {
   private locale(): "zh-CN" | "en" {
     return this.config.site.locale;
   }
-
-  /** Pipeline consumer: every accepted sample, in lane priority order. */
-  private readonly consume = (entry: PipelineEntry): void => {
-    const device = entry.device as DeviceEntry;
-    // Queued before a reload removed the device: its alerts are closed and must stay so.
-    if (device.removed) {
-      this.counters.reject(device.model, "device-removed");
-      return;
-    }
-    const sample = entry.sample;
-    const profile = device.profile;
-    this.supervisor.seen(device, entry.receivedAt);
-    const recorder = this.recorder;
-    recorder?.seen(device);
-    if (device.householdEntry && profile.isActivity(sample)) {
-      this.supervisor.activity(device.householdEntry, entry.receivedAt);
-      recorder?.activity(device.householdEntry);
-    }
-    const writesBeforeRules = recorder?.writes ?? 0;
-    // A telemetry entry older than an event already applied must not overrule it (lanes reorder).
-    if (entry.lane !== LANE_TELEMETRY || entry.ingestSeq > device.lastRulesSeq) {
-      try {
-        const alerts = this.engine.contextFor(device, profile.suppressed(sample));
-        profile.rules(sample, device.ruleState, device.settings, this.ruleContext.for(device, alerts));
-      } catch (err) {
-        this.rateLog.warn(device.id, "rules-failed", { deviceId: device.id, err }, "device rules failed");
-        throw err;
-      }
-      if (entry.ingestSeq > device.lastRulesSeq) device.lastRulesSeq = entry.ingestSeq;
-    }
-    // An alert-bearing uplink's seq is journaled after what it changed, and its PUBACK waits for
-    // both: a torn tail (power cut mid-write) can keep the change without the seq (a re-send counts
-    // as a repeat) but never the seq without the change (a re-send would be dropped as a duplicate
-    // and the press lost). Also off a P1's path: its alert has left before this put.
-    if (recorder !== null && entry.lane !== LANE_TELEMETRY && profile.transport === "mqtt")
-      recorder.alertMessage(device, profile.seq(sample), recorder.writes !== writesBeforeRules);
-    // The device's answer to a command (GD-2 `reply`): a second result for whoever sent it.
-    if (profile.transport === "mqtt" && profile.reply !== undefined) {
-      const reply = profile.reply(sample);
-      if (reply !== null) publishReply(this.publisher, device, reply, entry.receivedAt);
-    }
-    this.metrics.recordLatency(entry.lane, this.clock.monotonic() - entry.receivedMono);
-    // null: a device without a clock (polled); 0: a device that lost its clock (battery change).
-    const ts = profile.deviceTime(sample);
-    // What is wrong with the values first: a consumer must not chart a dropped or implausible reading.
-    const quality: Quality =
-      profile.quality?.(sample, device.ruleState) ??
-      (ts !== null && (ts === 0 || Math.abs(ts - entry.receivedAt) > this.clockSkewToleranceMs)
-        ? "device-clock-invalid"
-        : "good");
-    this.publisher.telemetry(
-      device,
-      entry.receivedAt,
-      ts === 0 ? null : ts,
-      quality,
-      JSON.stringify(profile.metrics(sample, device.ruleState)),
-    );
-  };
-}
-
-/** Devices that nothing would ever call lost: neither an MQTT heartbeat timer nor a poll on a bus. */
-export function unsupervised(registry: Registry, modbus: Pick<ModbusSouthbound, "polls">): string[] {
-  const out: string[] = [];
-  for (const d of registry.devices.values())
-    if (!d.supervisedByHeartbeat && !modbus.polls(d)) out.push(`${d.id} (${d.model})`);
-  return out;
 }

@@ -50,6 +50,16 @@ export interface EscalationInfo {
   unacknowledgedForMs: number;
 }
 
+/** For an escalation's message: its level and how long nobody has acknowledged, as of now. */
+export function escalationInfo(
+  alert: Alert,
+  t: Transition,
+  clock: { now(): number },
+): EscalationInfo | undefined {
+  if (t !== "escalated") return undefined;
+  return { level: alert.escalationLevel, unacknowledgedForMs: clock.now() - alert.unackSince };
+}
+
 interface Index {
   config: Config;
   devices: Map<string, DeviceConfig>;

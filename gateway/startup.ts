@@ -1,0 +1,212 @@
+/**
+ * Start-up's steps, which `Gateway.start` (gateway.ts) runs in order: opening the journal, the
+ * embedded broker, the metrics and console servers, and, once the broker listens, republishing
+ * what the journal restored and how long the gateway was down; last, the check that every device
+ * is supervised. Each step is given what it needs
+ * and returns what it made; the gateway keeps the order and what must be stopped.
+ */
+
+import path from "node:path";
+import type { Clock } from "../core/index.js";
+import type { AlertEngine } from "./alerts/engine.js";
+import { AccessPolicy } from "./broker/access.js";
+import { type BrokerHandlers, EmbeddedBroker, type SessionsConfig } from "./broker/embedded.js";
+import type { Config } from "./config/schema.js";
+import { ConsoleServer } from "./console/server.js";
+import { consoleSiteInfo } from "./console/site-info.js";
+import { escalationInfo } from "./content/alert-content.js";
+import { type Damage, Journal, type JournalFs } from "./journal/journal.js";
+import { JournalLockedError } from "./journal/lock.js";
+import type { Logger, RateLimitedLog } from "./log.js";
+import type { GatewayMetrics } from "./metrics/metrics.js";
+import { MetricsServer } from "./metrics/server.js";
+import type { Publisher } from "./northbound/publisher.js";
+import type { Registry } from "./registry.js";
+import type { ModbusSouthbound } from "./southbound/modbus.js";
+import type { StateRecorder } from "./state/recorder.js";
+import { ORPHAN_REASON, type Recovered } from "./state/recovery.js";
+import type { DurableStore } from "./state/store.js";
+import type { Counters } from "./stats.js";
+import type { Supervisor } from "./supervision.js";
+
+export interface OpenedJournal {
+  /** Null when it could not be opened (or `storage.enabled` is false). */
+  journal: Journal | null;
+  /** Why it could not be opened, for /readyz and STORAGE_DEGRADED; null when it was. */
+  problem: string | null;
+}
+
+/** What the journal reports after open; both are called outside the journal's own call. */
+export interface JournalEvents {
+  healthChanged(problem: string | null): void;
+  damageFound(damage: Damage[]): void;
+}
+
+/**
+ * Opens the journal in `dir`. A lock held by another gateway throws; any other failure keeps the
+ * site running live, without a journal, and says so.
+ */
+export function openJournal(
+  storage: Config["storage"],
+  dir: string,
+  opts: { writes: "pool" | "loop"; fs: JournalFs | undefined; log: Logger; events: JournalEvents },
+): OpenedJournal {
+  const { log, events } = opts;
+  try {
+    const journal = Journal.open({
+      dir,
+      sync: storage.sync,
+      syncIntervalMs: storage.syncInterval,
+      segmentBytes: storage.segmentSize,
+      compactAfterBytes: storage.compactAfter,
+      quotaBytes: storage.quota,
+      writes: opts.writes,
+      // A read-only or unreadable directory: restored read-only, degraded, retried (docs/durability.md).
+      whenUnwritable: "degrade",
+      ...(opts.fs === undefined ? {} : { fs: opts.fs }),
+      log: log.child({ module: "journal" }),
+      // Reported from inside a put(), i.e. in the middle of another alert's change: handled after it.
+      onHealthChange: (h) =>
+        queueMicrotask(() => events.healthChanged(h.ok ? null : (h.reason ?? "unknown"))),
+      // The delayed full open of a directory first opened read-only: its damage is alerted like
+      // damage found at start (each damage once, however often the open is retried).
+      onDamageFound: (damage) => queueMicrotask(() => events.damageFound(damage)),
+    });
+    return { journal, problem: null };
+  } catch (err) {
+    if (err instanceof JournalLockedError) throw err;
+    // Unreadable and unwritable directories open degraded (whenUnwritable); this is anything
+    // else: keep the site running live, and say loudly what is not kept.
+    log.error(
+      { err, dir },
+      "journal cannot be opened: alerts are delivered live but NOT kept across a restart",
+    );
+    return { journal: null, problem: `cannot open ${path.resolve(dir)}: ${(err as Error).message}` };
+  }
+}
+
+/** Starts the embedded broker on the configured listeners (the first one's port overridden by `--mqtt-port`). */
+export function startBroker(p: {
+  config: Config;
+  mqttPort: number | undefined;
+  sessions: SessionsConfig | undefined;
+  store: DurableStore | null;
+  registry: Registry;
+  handlers: BrokerHandlers;
+  counters: Counters;
+  log: Logger;
+  rateLog: RateLimitedLog;
+}): Promise<EmbeddedBroker> {
+  const { config } = p;
+  const listeners = config.mqtt.listeners.map((l, i) =>
+    i === 0 && p.mqttPort !== undefined ? { ...l, port: p.mqttPort } : l,
+  );
+  return EmbeddedBroker.start({
+    listeners,
+    maxConnections: config.mqtt.maxConnections,
+    deviceListener: config.mqtt.deviceListener,
+    policy: new AccessPolicy(config.site.id, p.registry),
+    handlers: p.handlers,
+    counters: p.counters,
+    limits: config.limits,
+    log: p.log,
+    rateLog: p.rateLog,
+    urgentTopicPrefixes: [`linli/${config.site.id}/alerts/p1/`, `linli/${config.site.id}/escalations/p1/`],
+    // Operators' persistent sessions live in the same journal as the alerts.
+    sessions: { ...p.sessions, store: p.sessions?.store ?? p.store ?? undefined },
+  });
+}
+
+/** Serves /metrics, /healthz and /readyz. */
+export function startMetricsServer(
+  m: Config["metrics"],
+  metrics: GatewayMetrics,
+  notReadyReason: () => string | null,
+  log: Logger,
+): Promise<MetricsServer> {
+  const onError = (err: unknown) => log.error({ err }, "metrics collection failed");
+  return MetricsServer.start({ ...m, metrics, notReadyReason, onError });
+}
+
+/** Serves the operators' console; its MQTT goes through the broker's operator login. */
+export async function startConsoleServer(
+  c: Config["console"],
+  port: number,
+  broker: EmbeddedBroker,
+  config: () => Config,
+  log: Logger,
+): Promise<ConsoleServer> {
+  const server = await ConsoleServer.start({
+    host: c.host,
+    port,
+    authenticateOperator: (username, password, socket) => broker.operatorLogin(username, password, socket),
+    siteInfo: () => consoleSiteInfo(config()),
+    attachMqtt: (stream, socket) => broker.attach(stream, socket),
+    log: log.child({ module: "console" }),
+  });
+  log.info({ url: server.url }, "operators' console listening");
+  return server;
+}
+
+/**
+ * How long the gateway was not running before this start: from the previous run's last
+ * RunningRecord (a clean stop writes one; after a crash or a power cut it is at most a
+ * checkpointInterval old, so the downtime is overstated by that much at most). 0 without one.
+ */
+export function downForMs(recovered: Recovered | null, now: number, log: Logger): number {
+  const last = recovered?.lastRunning ?? null;
+  if (last === null) return 0;
+  const down = Math.max(0, now - last);
+  if (down > 0)
+    log.info(
+      { downForMs: down, since: new Date(last).toISOString() },
+      "gateway was not running for a while: device silence is counted from where it stood at the stop",
+    );
+  return down;
+}
+
+/**
+ * After a restart the broker's retained store is empty: the open alerts go
+ * out again as they were (same id, state and rev), with device status and
+ * away mode; alerts of devices that left the configuration are closed.
+ * An alert whose state changed while it was held goes out with the next rev
+ * (journaled first): `id` + `rev` name one state (docs/topics.md).
+ */
+export function republishRecovered(
+  r: Recovered | null,
+  p: {
+    publisher: Publisher;
+    registry: Registry;
+    engine: AlertEngine;
+    supervisor: Supervisor;
+    recorder: StateRecorder | null;
+    clock: Clock;
+  },
+): void {
+  if (!r) return;
+  const { publisher, registry, engine } = p;
+  for (const a of r.alerts) {
+    if (!a.announced || !a.isOpen) continue;
+    if (a.unpublished) {
+      a.rev++;
+      a.unpublished = false;
+      p.recorder?.alert(a);
+    }
+    publisher.alert(a, a.lastTransition, escalationInfo(a, a.lastTransition, p.clock));
+  }
+  for (const d of registry.devices.values())
+    if (d.link === "online" || d.link === "lost") publisher.deviceStatus(d, d.link);
+  for (const s of engine.outOfServiceSubjects())
+    if (registry.devices.has(s.subjectId)) publisher.deviceService(s.subjectId, s);
+  for (const status of p.supervisor.awayStatuses()) publisher.householdMonitoring(status.household, status);
+  for (const id of r.orphans) engine.closeSubject(id, ORPHAN_REASON);
+  engine.fireOverdue();
+}
+
+/** Devices that nothing would ever call lost: neither an MQTT heartbeat timer nor a poll on a bus. */
+export function unsupervised(registry: Registry, modbus: Pick<ModbusSouthbound, "polls">): string[] {
+  const out: string[] = [];
+  for (const d of registry.devices.values())
+    if (!d.supervisedByHeartbeat && !modbus.polls(d)) out.push(`${d.id} (${d.model})`);
+  return out;
+}
