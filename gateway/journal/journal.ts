@@ -4,12 +4,12 @@
  * segments written since the newest snapshot. Opening, and what it does with a torn or corrupt
  * tail, is recovery.ts.
  *
- * put()/delete() update the live map and queue the framed record; the records a drained batch
- * puts in one turn of the event loop go to the segment in one write(2) on the libuv pool (not
- * on the event loop: a write beside an fdatasync of the same file waits for the inode lock, up to
- * 17 ms measured), one write in flight at a time so records reach the file in order. The one
- * exception is writeNow(), for a P1 alert that must not wait for the pool's turn. commit() is
- * the promise about what survives, by policy:
+ * put()/delete() update the live map and queue the framed record (group-commit.ts); the records
+ * a drained batch puts in one turn of the event loop go to the segment in one write(2) on the
+ * libuv pool (not on the event loop: a write beside an fdatasync of the same file waits for the
+ * inode lock, up to 17 ms measured), one write in flight at a time so records reach the file in
+ * order. The one exception is writeNow(), for a P1 alert that must not wait for the pool's turn.
+ * commit() is the promise about what survives, by policy:
  *
  *   "always"   put() writes and fdatasyncs its record before returning (on the event loop).
  *              Power cut or crash: loses nothing put() returned from. One fdatasync per record.
@@ -42,24 +42,14 @@
  *
  * Bounds: segments roll at segmentBytes; snapshots every compactAfterBytes of segments; at most
  * MAX_DAMAGED quarantined files (recovery.ts; the oldest of earlier starts deleted); commit()
- * callbacks waiting at most MAX_WAITING (overflow policy: one synchronous write and fdatasync
- * releases them all); records queued behind the write in flight at most MAX_QUEUED_BYTES
- * (overflow policy: written synchronously at once).
+ * callbacks waiting and records queued behind the write in flight: group-commit.ts.
  */
 import path from "node:path";
 import { encode } from "cbor-x";
 import type { Logger } from "pino";
 import { LOCK_FILE, segmentName, snapshotName } from "./files.js";
-import {
-  fsyncDir,
-  type JournalFs,
-  nodeFs,
-  readOnlyFs,
-  sizeOf,
-  tryUnlink,
-  writeFully,
-  writeFullyAsync,
-} from "./fs.js";
+import { fsyncDir, type JournalFs, nodeFs, readOnlyFs, sizeOf, tryUnlink } from "./fs.js";
+import { type Done, SegmentWriter } from "./group-commit.js";
 import { acquireLock, type DirLock, JournalLockedError, LEASE_RENEW_MS, type LockEnv } from "./lock.js";
 import { frame, framedSize, OP_DELETE, OP_PUT, valueOffset } from "./record.js";
 import { type Damage, emptyReport, type Recovered, type RecoveryReport, recover } from "./recovery.js";
@@ -146,9 +136,6 @@ export interface JournalStats {
 }
 
 const MiB = 1024 * 1024;
-const MAX_WAITING = 65_536;
-/** Records queued for the next write beyond this: written synchronously (overflow policy). */
-const MAX_QUEUED_BYTES = 8 * MiB;
 const SOFT_QUOTA = 0.75;
 /** Existing segment files skipped by one createSegment() before it gives up (degrades). */
 const MAX_FOREIGN_SEGMENTS = 100;
@@ -159,35 +146,6 @@ const MAX_FOREIGN_SEGMENTS = 100;
 export const CHECKPOINT_SYNC_MS = 1000;
 const NOOP: Done = () => {};
 
-type Done = () => void;
-
-/** Records for one segment, contiguous from pos; `end` is the appended counter after the last. */
-interface Chunk {
-  fd: number;
-  pos: number;
-  bufs: Buffer[];
-  bytes: number;
-  records: number;
-  end: number;
-}
-
-/**
- * A chunk's records as one buffer, kept in the chunk: the chunk in flight on the pool is written
- * again by writeNow() with the same bytes, without gathering them twice. A queued chunk that
- * writeNow() wrote may still take records; the next call gathers the joined part and those.
- */
-function joined(chunk: Chunk): Buffer {
-  if (chunk.bufs.length > 1) chunk.bufs = [Buffer.concat(chunk.bufs, chunk.bytes)];
-  return chunk.bufs[0] as Buffer;
-}
-
-interface Waiter {
-  end: number;
-  /** Waits for the fdatasync (batch, sync()); otherwise for the write (interval). */
-  durable: boolean;
-  done: Done;
-}
-
 export class Journal {
   readonly recovery: RecoveryReport;
   private readonly fsx: JournalFs;
@@ -197,7 +155,6 @@ export class Journal {
   private readonly compactAfterBytes: number;
   private readonly quotaBytes: number;
   private readonly retryMs: number;
-  private readonly writesOnLoop: boolean;
   private readonly now: () => number;
   private readonly log: Logger | undefined;
   private readonly onHealthChange: ((h: JournalHealth) => void) | undefined;
@@ -237,10 +194,7 @@ export class Journal {
   private readonly otherFiles = new Map<string, number>();
 
   private segSeq = 0;
-  private segFd = -1;
   private segPos = 0;
-  /** Appends go to disk; false while degraded, until a recovery starts. */
-  private writable = true;
   private closed = false;
   private sinceSnapshot = 0;
   private snapshotInFlight = false;
@@ -249,44 +203,20 @@ export class Journal {
   /** Incremented on every failure that may have lost a record; a recovery must see it unchanged. */
   private lossEpoch = 0;
 
-  /**
-   * Byte counters over all segments since open (not file positions): appended by put()/delete(),
-   * written (in the page cache), synced (fdatasync'd). appended >= written >= synced.
-   */
-  private appended = 0;
-  private written = 0;
-  private synced = 0;
   /** End of the last record commit() must wait for (every record but checkpoints). needed <= appended. */
   private needed = 0;
   private checkpointTimer: NodeJS.Timeout | null = null;
-  /** Framed records not yet handed to write(2), in order; one chunk per run of one segment. */
-  private pending: Chunk[] = [];
-  private pendingBytes = 0;
-  /** The chunk being written on the libuv pool (one write in flight at a time: order is kept). */
-  private writing: Chunk | null = null;
-  private syncInFlight = false;
-  /** commit()/sync() callers, each with the counter value it waits for. */
-  private waiting: Waiter[] = [];
-  /** Rolled-away segments still to be synced by a group sync, with the counter at their end. */
-  private rolled: Array<{ fd: number; end: number }> = [];
-  /** Async writes and syncs on the pool; fds are closed only when none is in flight. */
-  private ioInFlight = 0;
-  private readonly closeWhenIdle: number[] = [];
-  /** Bumped by a write/sync failure: callbacks of I/O started before it change nothing. */
-  private ioEpoch = 0;
-  private writeScheduled = false;
 
   private healthState: JournalHealth;
   private retryTimer: NodeJS.Timeout | null = null;
   private intervalTimer: NodeJS.Timeout | null = null;
 
+  /** Writes, group syncs and their waiters (group-commit.ts). */
+  private readonly writer: SegmentWriter;
+
   private records = 0;
-  private syncs = 0;
-  private lastSyncMs = 0;
   private compactions = 0;
   private writeErrors = 0;
-  private urgentWrites = 0;
-  private unwritten = 0;
   private snapshotMaxSliceMs = 0;
 
   private constructor(opts: JournalOptions) {
@@ -298,7 +228,6 @@ export class Journal {
     this.quotaBytes = opts.quotaBytes ?? 256 * MiB;
     this.retryMs = Math.max(10, opts.retryMs ?? 5000);
     this.lockEnv = opts.lockEnv;
-    this.writesOnLoop = opts.writes === "loop";
     this.now = opts.now ?? Date.now;
     this.log = opts.log;
     this.onHealthChange = opts.onHealthChange;
@@ -308,6 +237,13 @@ export class Journal {
     if (!["always", "batch", "interval"].includes(this.policy)) {
       throw new RangeError(`journal sync policy must be always, batch or interval, not ${this.policy}`);
     }
+    this.writer = new SegmentWriter({
+      fs: this.fsx,
+      log: this.log,
+      syncEach: this.policy === "always",
+      writeOnLoop: opts.writes === "loop",
+      onFailure: (op, err) => this.failed(op, err),
+    });
   }
 
   /** Synchronous: lock, load the newest valid snapshot, replay the segments after it. */
@@ -332,9 +268,7 @@ export class Journal {
     j.lockTimer.unref();
     if (j.policy === "interval") {
       const ms = Math.max(1, opts.syncIntervalMs ?? 1000);
-      j.intervalTimer = setInterval(() => {
-        if (j.written > j.synced) j.startSync();
-      }, ms);
+      j.intervalTimer = setInterval(() => j.writer.syncWritten(), ms);
       j.intervalTimer.unref();
     }
     return j;
@@ -368,7 +302,7 @@ export class Journal {
   /** The record is queued for the next write; commit() waits for it. */
   put(key: string, value: unknown): void {
     this.putRecord(key, value);
-    this.needed = this.appended;
+    this.needed = this.writer.appended;
   }
 
   /**
@@ -381,7 +315,7 @@ export class Journal {
    */
   putCheckpoint(key: string, value: unknown): void {
     this.putRecord(key, value);
-    if (this.policy === "batch" && this.checkpointTimer === null && !this.closed && this.writable) {
+    if (this.policy === "batch" && this.checkpointTimer === null && !this.closed && this.writer.writable) {
       this.checkpointTimer = setTimeout(this.syncCheckpoints, CHECKPOINT_SYNC_MS);
       this.checkpointTimer.unref();
     }
@@ -389,7 +323,7 @@ export class Journal {
 
   private readonly syncCheckpoints = (): void => {
     this.checkpointTimer = null;
-    if (!this.closed) this.wait({ end: this.appended, durable: true, done: NOOP });
+    if (!this.closed) this.writer.wait({ end: this.writer.appended, durable: true, done: NOOP });
   };
 
   private putRecord(key: string, value: unknown): void {
@@ -413,7 +347,7 @@ export class Journal {
     if (this.unopened !== null) this.deletedUnopened.add(key);
     this.liveBytes -= rec.length + old.length;
     this.append(rec);
-    this.needed = this.appended;
+    this.needed = this.writer.appended;
   }
 
   /**
@@ -423,19 +357,19 @@ export class Journal {
    * (nothing outstanding, degraded, closed). Never throws.
    */
   commit(done: () => void): void {
-    if (this.policy === "always") this.call(done);
-    else this.wait({ end: this.needed, durable: this.policy === "batch", done });
+    if (this.policy === "always") this.writer.call(done);
+    else this.writer.wait({ end: this.needed, durable: this.policy === "batch", done });
   }
 
   /** Records put but not yet written (they are in memory only until their pool write returns). */
   get writePending(): boolean {
-    return this.appended > this.written;
+    return this.writer.appended > this.writer.written;
   }
 
   /** done() once every record put so far is written (page cache: survives a process crash). */
   afterWrite(done: () => void): void {
-    if (this.policy === "always") this.call(done);
-    else this.wait({ end: this.appended, durable: false, done });
+    if (this.policy === "always") this.writer.call(done);
+    else this.writer.wait({ end: this.writer.appended, durable: false, done });
   }
 
   /**
@@ -446,27 +380,14 @@ export class Journal {
    * journal-off gateway at 5,000 msg/s). One write(2) of what is queued, tens of µs.
    */
   writeNow(): void {
-    if (this.policy === "always" || this.closed || !this.writable || this.appended <= this.written) return;
-    this.urgentWrites++;
-    this.writeQueuedSync();
-    // The group sync starts right after the caller's synchronous work (the P1 publish it wrote
-    // for), not before it: handing an fdatasync to the pool took 0.1 ms of the event loop per
-    // call in the 2,000 msg/s bench profile, on every P1's path.
-    if (!this.syncScheduled) {
-      this.syncScheduled = true;
-      queueMicrotask(this.scheduledSync);
-    }
+    this.writer.writeNow();
   }
-
-  private syncScheduled = false;
-  private readonly scheduledSync = (): void => {
-    this.syncScheduled = false;
-    this.maybeSync();
-  };
 
   /** Forces an fdatasync of everything put so far (resolves at once when closed or degraded). */
   sync(): Promise<void> {
-    return new Promise((resolve) => this.wait({ end: this.appended, durable: true, done: resolve }));
+    return new Promise((resolve) =>
+      this.writer.wait({ end: this.writer.appended, durable: true, done: resolve }),
+    );
   }
 
   stats(): JournalStats {
@@ -475,13 +396,13 @@ export class Journal {
       segments: this.segFiles.size,
       liveKeys: this.map.size,
       records: this.records,
-      syncs: this.syncs,
-      lastSyncMs: this.lastSyncMs,
+      syncs: this.writer.syncs,
+      lastSyncMs: this.writer.lastSyncMs,
       compactions: this.compactions,
       writeErrors: this.writeErrors,
-      urgentWrites: this.urgentWrites,
+      urgentWrites: this.writer.urgentWrites,
       degraded: !this.healthState.ok,
-      unwrittenRecords: this.unwritten,
+      unwrittenRecords: this.writer.unwritten,
       snapshotMaxSliceMs: this.snapshotMaxSliceMs,
       compacting: this.snapshotInFlight,
     };
@@ -500,25 +421,13 @@ export class Journal {
     if (this.checkpointTimer) clearTimeout(this.checkpointTimer);
     if (this.intervalTimer) clearInterval(this.intervalTimer);
     if (this.lockTimer) clearInterval(this.lockTimer);
-    const fds = [...this.rolled.splice(0).map((r) => r.fd), this.segFd].filter((fd) => fd >= 0);
-    if (this.writable) {
-      this.writeQueuedSync();
-      try {
-        for (const fd of fds) this.fsx.fdatasyncSync(fd);
-        this.syncs++;
-        this.synced = this.written;
-      } catch (err) {
-        this.failed("fdatasync at close", err);
-      }
-    }
+    const fds = this.writer.startClose();
     // Never a snapshot into a directory this process has not locked (and read: "unread"), nor
     // into one another gateway has taken over.
     const locked = this.unopened === null || this.finishOpen();
     if (locked && !this.healthState.ok && this.healthState.reason !== "quota" && this.lockLostReason === null)
       this.lastChanceSnapshot();
-    for (const fd of fds) this.closeFd(fd);
-    this.segFd = -1;
-    this.releaseWaiters(true);
+    this.writer.finishClose(fds);
     this.lock?.release(); // only if the LOCK is still ours
   }
 
@@ -551,8 +460,7 @@ export class Journal {
         "(alerts are delivered live but NOT kept across a restart); stop one of them",
     );
     this.lossEpoch++;
-    this.writable = false;
-    this.stopWriting();
+    this.writer.stop();
     this.setHealth(false, "lock lost");
   }
 
@@ -602,7 +510,7 @@ export class Journal {
           "but NOT kept across a restart or power cut; retrying the open, the state found then is kept " +
           "under the live one and a fresh snapshot restores durability",
       );
-      this.writable = false;
+      this.writer.writable = false;
       this.setHealth(false, reason);
       this.scheduleRetry();
       return;
@@ -610,7 +518,7 @@ export class Journal {
     this.unopened = "read";
     this.adoptFound(found);
     this.segSeq = found.lastSeq;
-    this.writable = false;
+    this.writer.writable = false;
     this.recovery.ms = performance.now() - t0;
     // ENOSPC too: a full disk at start is read the same way.
     const reason = `cannot write at open: ${code} (state restored read-only)`;
@@ -781,7 +689,7 @@ export class Journal {
     const last = replay[replay.length - 1];
     try {
       if (last !== undefined && (this.segFiles.get(last) ?? 0) < this.segmentBytes) {
-        this.segFd = this.fsx.openSync(path.join(this.dir, segmentName(last)), "r+");
+        this.writer.fd = this.fsx.openSync(path.join(this.dir, segmentName(last)), "r+");
         this.segSeq = last;
         this.segPos = this.segFiles.get(last) ?? 0;
       } else {
@@ -794,8 +702,8 @@ export class Journal {
 
     this.recovery.ms = performance.now() - t0;
     this.log?.info({ recovery: this.recovery, dir: this.dir, policy: this.policy }, "journal opened");
-    if (this.writable && this.recovery.lost) this.snapshotAtOpen();
-    else if (this.writable && this.sinceSnapshot >= this.compactAfterBytes) this.startSnapshot();
+    if (this.writer.writable && this.recovery.lost) this.snapshotAtOpen();
+    else if (this.writer.writable && this.sinceSnapshot >= this.compactAfterBytes) this.startSnapshot();
   }
 
   /**
@@ -838,55 +746,26 @@ export class Journal {
 
   private append(rec: Buffer): void {
     this.records++;
-    if (!this.writable) {
-      this.unwritten++;
+    if (!this.writer.writable) {
+      this.writer.unwritten++;
       return;
     }
     if (this.segPos > 0 && this.segPos + rec.length > this.segmentBytes && !this.roll()) {
-      this.unwritten++;
+      this.writer.unwritten++;
       return;
     }
     if (!this.fitsQuota(rec.length) && !this.makeRoom(rec.length)) {
-      this.unwritten++;
+      this.writer.unwritten++;
       this.lossEpoch++;
-      this.writable = false;
-      this.stopWriting();
+      this.writer.stop();
       this.degrade("quota");
       return;
     }
-    this.appended += rec.length;
-    const last = this.pending[this.pending.length - 1];
-    if (last !== undefined && last.fd === this.segFd) {
-      last.bufs.push(rec);
-      last.bytes += rec.length;
-      last.records++;
-      last.end = this.appended;
-    } else
-      this.pending.push({
-        fd: this.segFd,
-        pos: this.segPos,
-        bufs: [rec],
-        bytes: rec.length,
-        records: 1,
-        end: this.appended,
-      });
-    this.pendingBytes += rec.length;
-    this.segPos += rec.length;
+    const pos = this.segPos;
+    this.segPos = pos + rec.length;
     this.segFiles.set(this.segSeq, this.segPos);
     this.sinceSnapshot += rec.length;
-    if (this.policy === "always" || this.writesOnLoop) {
-      // "always": each record written and synced before put() returns (its whole point).
-      this.writeQueuedSync();
-      if (this.policy === "always" && this.writable) this.syncNow();
-    } else if (this.pendingBytes > MAX_QUEUED_BYTES) {
-      // Overflow policy: the disk is slower than the records come; block once on a write.
-      this.writeQueuedSync();
-      this.maybeSync();
-    } else if (!this.writeScheduled) {
-      // One write per drained batch: the rest of the batch is put() in this same turn.
-      this.writeScheduled = true;
-      queueMicrotask(this.startWrite);
-    }
+    this.writer.append(rec, pos);
     if (!this.snapshotInFlight && this.compactionDue()) this.startSnapshot();
   }
 
@@ -918,14 +797,9 @@ export class Journal {
 
   /** Closes the current segment and starts the next one. False (and degraded) on failure. */
   private roll(): boolean {
-    const old = this.segFd;
-    if (old >= 0) {
-      // Not synced here (that would stall the event loop for an fdatasync): the next group sync
-      // covers the old segment's tail too, then closes it.
-      if (this.writable && this.appended > this.synced) this.rolled.push({ fd: old, end: this.appended });
-      else this.closeFd(old);
-    }
-    this.segFd = -1;
+    const old = this.writer.fd;
+    if (old >= 0) this.writer.retire(old);
+    this.writer.fd = -1;
     try {
       this.createSegment(this.segSeq + 1);
     } catch (err) {
@@ -945,7 +819,7 @@ export class Journal {
     for (;;) {
       const name = segmentName(seq);
       try {
-        this.segFd = this.fsx.openSync(path.join(this.dir, name), "wx", 0o600);
+        this.writer.fd = this.fsx.openSync(path.join(this.dir, name), "wx", 0o600);
         break;
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== "EEXIST" || seq - first >= MAX_FOREIGN_SEGMENTS)
@@ -966,209 +840,6 @@ export class Journal {
     this.segFiles.set(seq, 0);
     // The new file's directory entry must survive a power cut with its synced records.
     fsyncDir(this.fsx, this.dir);
-  }
-
-  // ---- internals: writing and group sync ----
-  //
-  // Writes and fdatasyncs run on the libuv pool, never on the event loop: a write(2) beside an
-  // fdatasync of the same file waits for the inode lock (measured: up to 17 ms on ext4), which on
-  // the main thread stalled every connection. One write is in flight at a time (records reach the
-  // file in order) and one sync; records put meanwhile wait in `pending` for the next write.
-
-  private readonly startWrite = (): void => {
-    this.writeScheduled = false;
-    if (this.writing !== null || this.closed || !this.writable) return;
-    const chunk = this.pending.shift();
-    if (chunk === undefined) return;
-    this.pendingBytes -= chunk.bytes;
-    this.writing = chunk;
-    const buf = joined(chunk);
-    const epoch = this.ioEpoch;
-    this.ioInFlight++;
-    writeFullyAsync(this.fsx, chunk.fd, buf, chunk.pos).then(
-      () => this.writeDone(epoch, chunk, null),
-      (err: unknown) => this.writeDone(epoch, chunk, err),
-    );
-  };
-
-  private writeDone(epoch: number, chunk: Chunk, err: unknown): void {
-    this.ioIdle();
-    if (this.writing === chunk) this.writing = null;
-    if (this.closed) return;
-    if (epoch !== this.ioEpoch) {
-      this.startWrite();
-      return;
-    }
-    if (err !== null) {
-      this.writeFailed(chunk, err);
-      return;
-    }
-    if (chunk.end > this.written) this.written = chunk.end;
-    this.serve();
-    this.startWrite();
-    this.maybeSync();
-  }
-
-  /**
-   * Writes the chunk in flight (again: same bytes, same place) and everything queued, on the loop:
-   * one write(2) per chunk (its records gathered first), not one per record; a P1 alert's batch
-   * (its seq, its state, a few checkpoints) paid four or five syscalls here before.
-   */
-  private writeQueuedSync(): void {
-    const chunks = this.writing === null ? this.pending : [this.writing, ...this.pending];
-    for (const chunk of chunks) {
-      try {
-        writeFully(this.fsx, chunk.fd, joined(chunk), chunk.pos);
-      } catch (err) {
-        this.writeFailed(chunk, err);
-        return;
-      }
-      if (chunk.end > this.written) this.written = chunk.end;
-    }
-    this.pending = [];
-    this.pendingBytes = 0;
-    this.serve();
-  }
-
-  private writeFailed(chunk: Chunk, err: unknown): void {
-    const lost = chunk.records + this.pending.reduce((n, c) => n + c.records, 0);
-    this.unwritten += lost;
-    this.pending = [];
-    this.pendingBytes = 0;
-    this.failed("write", err);
-    try {
-      // Best effort: do not leave half a record for the next opener to quarantine.
-      this.fsx.ftruncateSync(chunk.fd, chunk.pos);
-    } catch {
-      // The torn tail is found and moved aside at the next open.
-    }
-  }
-
-  private wait(w: Waiter): void {
-    if (!this.writable || this.closed || (w.durable ? this.synced : this.written) >= w.end) {
-      this.call(w.done);
-      return;
-    }
-    this.waiting.push(w);
-    if (this.waiting.length >= MAX_WAITING) {
-      // Overflow policy: block for one synchronous write and fdatasync rather than queue without bound.
-      this.writeQueuedSync();
-      if (this.writable) this.syncNow();
-      this.releaseWaiters(false);
-      return;
-    }
-    this.startWrite();
-    this.maybeSync();
-  }
-
-  /** Starts a group sync when someone waits for one and the records they wait for are written. */
-  private maybeSync(): void {
-    if (this.syncInFlight || this.closed || !this.writable || this.written <= this.synced) return;
-    for (const w of this.waiting) {
-      if (w.durable && w.end > this.synced && w.end <= this.written) {
-        this.startSync();
-        return;
-      }
-    }
-  }
-
-  private syncNow(): void {
-    const t0 = performance.now();
-    try {
-      // Rolled segments stay listed (a sync may be in flight on them); the next group sync closes them.
-      for (const r of this.rolled) this.fsx.fdatasyncSync(r.fd);
-      this.fsx.fdatasyncSync(this.segFd);
-      this.syncs++;
-      this.lastSyncMs = performance.now() - t0;
-      this.synced = this.written;
-    } catch (err) {
-      this.failed("fdatasync", err);
-    }
-  }
-
-  private startSync(): void {
-    if (this.syncInFlight || this.closed || !this.writable || this.segFd < 0) return;
-    this.syncInFlight = true;
-    const covers = this.written;
-    const epoch = this.ioEpoch;
-    const t0 = performance.now();
-    const fds = [...this.rolled.map((r) => r.fd), this.segFd];
-    const next = (i: number, err: NodeJS.ErrnoException | null): void => {
-      // After close() the remaining fds may be closed (close synced them itself): stop here.
-      if (err === null && i < fds.length && !this.closed) {
-        this.ioInFlight++;
-        this.fsx.fdatasync(fds[i] as number, (e) => {
-          this.ioIdle();
-          next(i + 1, e);
-        });
-        return;
-      }
-      done(err);
-    };
-    const done = (err: NodeJS.ErrnoException | null): void => {
-      this.syncInFlight = false;
-      if (this.closed) return;
-      if (epoch !== this.ioEpoch) {
-        this.maybeSync();
-        return;
-      }
-      if (err) {
-        this.failed("fdatasync", err);
-        return;
-      }
-      this.syncs++;
-      this.lastSyncMs = performance.now() - t0;
-      if (covers > this.synced) this.synced = covers;
-      // Rolled segments wholly written before this sync started are complete on disk now.
-      const keep: Array<{ fd: number; end: number }> = [];
-      for (const r of this.rolled) {
-        if (r.end <= covers) this.closeFd(r.fd);
-        else keep.push(r);
-      }
-      this.rolled = keep;
-      this.serve();
-      this.maybeSync();
-    };
-    next(0, null);
-  }
-
-  /** Calls the waiters whose records are where they asked for. */
-  private serve(): void {
-    if (this.waiting.length === 0) return;
-    const still: Waiter[] = [];
-    const ready: Waiter[] = [];
-    for (const w of this.waiting) ((w.durable ? this.synced : this.written) >= w.end ? ready : still).push(w);
-    if (ready.length === 0) return;
-    this.waiting = still;
-    for (const w of ready) this.call(w.done);
-  }
-
-  /** Calls every waiter (degraded, closed, or the overflow policy's synchronous sync). */
-  private releaseWaiters(all: boolean): void {
-    if (!all) {
-      this.serve();
-      if (this.writable && !this.closed) return;
-    }
-    for (const w of this.waiting.splice(0)) this.call(w.done);
-  }
-
-  /** Closes an fd now, or once no write or sync on the pool may still be using it. */
-  private closeFd(fd: number): void {
-    if (this.ioInFlight > 0) {
-      this.closeWhenIdle.push(fd);
-      return;
-    }
-    try {
-      this.fsx.closeSync(fd);
-    } catch {
-      // Synced before (or the failure was reported); nothing more to do for this fd.
-    }
-  }
-
-  private ioIdle(): void {
-    this.ioInFlight--;
-    if (this.ioInFlight > 0) return;
-    for (const fd of this.closeWhenIdle.splice(0)) this.closeFd(fd);
   }
 
   // ---- internals: snapshots, generations ----
@@ -1206,14 +877,14 @@ export class Journal {
         this.snapshotMaxSliceMs = res.maxSliceMs;
         this.dropOlderGenerations(this.bytesOnDisk() > SOFT_QUOTA * this.quotaBytes);
         if (!this.healthState.ok) {
-          if (this.writable && this.lossEpoch === epoch) {
+          if (this.writer.writable && this.lossEpoch === epoch) {
             this.setHealth(true, null);
             this.log?.warn(
               { snapshot: name, liveKeys: image.length },
               "journal durable again (fresh snapshot written)",
             );
           } else this.scheduleRetry();
-        } else if (this.writable && this.compactionDue()) this.startSnapshot();
+        } else if (this.writer.writable && this.compactionDue()) this.startSnapshot();
       },
       (err: unknown) => {
         this.snapshotInFlight = false;
@@ -1274,25 +945,9 @@ export class Journal {
     const code = (err as NodeJS.ErrnoException)?.code ?? "error";
     this.writeErrors++;
     this.lossEpoch++;
-    this.writable = false;
-    this.stopWriting();
+    this.writer.stop();
     this.log?.debug({ op, code, err: (err as Error)?.message }, "journal I/O failure");
     this.degrade(`${op} failed: ${code}`);
-  }
-
-  /**
-   * Not writable any more: records still queued stay in memory only (counted), I/O in flight is
-   * ignored when it returns, and everyone waiting is answered (alerts keep flowing live).
-   */
-  private stopWriting(): void {
-    this.ioEpoch++;
-    this.unwritten += this.pending.reduce((n, c) => n + c.records, 0);
-    this.pending = [];
-    this.pendingBytes = 0;
-    this.written = this.appended;
-    this.synced = this.appended;
-    for (const r of this.rolled.splice(0)) this.closeFd(r.fd);
-    this.releaseWaiters(true);
   }
 
   private degrade(reason: string): void {
@@ -1345,7 +1000,7 @@ export class Journal {
       this.scheduleRetry();
       return;
     }
-    this.writable = true;
+    this.writer.writable = true;
     this.startSnapshot(false);
     if (!this.snapshotInFlight) this.scheduleRetry();
   }
@@ -1362,14 +1017,6 @@ export class Journal {
 
   private tryUnlink(name: string): boolean {
     return tryUnlink(this.fsx, this.dir, name);
-  }
-
-  private call(cb: Done): void {
-    try {
-      cb();
-    } catch (err) {
-      this.log?.error({ err: (err as Error).message }, "journal commit callback threw");
-    }
   }
 
   private assertOpen(): void {
