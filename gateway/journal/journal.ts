@@ -50,6 +50,7 @@ import type { Logger } from "pino";
 import { LOCK_FILE, segmentName, snapshotName } from "./files.js";
 import { fsyncDir, type JournalFs, nodeFs, readOnlyFs, sizeOf, tryUnlink } from "./fs.js";
 import { type Done, SegmentWriter } from "./group-commit.js";
+import { Health, type JournalHealth } from "./health.js";
 import { acquireLock, type DirLock, JournalLockedError, LEASE_RENEW_MS, type LockEnv } from "./lock.js";
 import { frame, framedSize, OP_DELETE, OP_PUT, valueOffset } from "./record.js";
 import { type Damage, emptyReport, type Recovered, type RecoveryReport, recover } from "./recovery.js";
@@ -57,6 +58,7 @@ import { type Image, writeSnapshot, writeSnapshotSync } from "./snapshot.js";
 import { decodeValue } from "./value.js";
 
 export type { JournalFs } from "./fs.js";
+export type { JournalHealth } from "./health.js";
 export { JournalLockedError } from "./lock.js";
 export type { Damage, DamageKind, RecoveryReport } from "./recovery.js";
 
@@ -108,12 +110,6 @@ export interface JournalOptions {
   writes?: "pool" | "loop";
 }
 
-export interface JournalHealth {
-  ok: boolean;
-  reason: string | null;
-  since: number;
-}
-
 export interface JournalStats {
   bytesOnDisk: number;
   segments: number;
@@ -154,10 +150,8 @@ export class Journal {
   private readonly segmentBytes: number;
   private readonly compactAfterBytes: number;
   private readonly quotaBytes: number;
-  private readonly retryMs: number;
   private readonly now: () => number;
   private readonly log: Logger | undefined;
-  private readonly onHealthChange: ((h: JournalHealth) => void) | undefined;
   private readonly onDamageFound: ((damage: Damage[]) => void) | undefined;
   private lock: DirLock | null = null;
   private readonly lockEnv: LockEnv | undefined;
@@ -207,8 +201,8 @@ export class Journal {
   private needed = 0;
   private checkpointTimer: NodeJS.Timeout | null = null;
 
-  private healthState: JournalHealth;
-  private retryTimer: NodeJS.Timeout | null = null;
+  /** Degraded or not, announced once per episode; the retry timer (health.ts). */
+  private readonly healthState: Health;
   private intervalTimer: NodeJS.Timeout | null = null;
 
   /** Writes, group syncs and their waiters (group-commit.ts). */
@@ -226,13 +220,18 @@ export class Journal {
     this.segmentBytes = Math.max(4096, opts.segmentBytes ?? 8 * MiB);
     this.compactAfterBytes = Math.max(this.segmentBytes, opts.compactAfterBytes ?? 32 * MiB);
     this.quotaBytes = opts.quotaBytes ?? 256 * MiB;
-    this.retryMs = Math.max(10, opts.retryMs ?? 5000);
     this.lockEnv = opts.lockEnv;
     this.now = opts.now ?? Date.now;
     this.log = opts.log;
-    this.onHealthChange = opts.onHealthChange;
     this.onDamageFound = opts.onDamageFound;
-    this.healthState = { ok: true, reason: null, since: this.now() };
+    this.healthState = new Health({
+      dir: this.dir,
+      retryMs: Math.max(10, opts.retryMs ?? 5000),
+      now: this.now,
+      log: this.log,
+      onChange: opts.onHealthChange,
+      retry: () => this.retry(),
+    });
     this.recovery = emptyReport();
     if (!["always", "batch", "interval"].includes(this.policy)) {
       throw new RangeError(`journal sync policy must be always, batch or interval, not ${this.policy}`);
@@ -294,7 +293,7 @@ export class Journal {
   }
 
   get health(): JournalHealth {
-    return { ...this.healthState };
+    return this.healthState.current;
   }
 
   // ---- writing ----
@@ -417,7 +416,7 @@ export class Journal {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.healthState.stopRetries();
     if (this.checkpointTimer) clearTimeout(this.checkpointTimer);
     if (this.intervalTimer) clearInterval(this.intervalTimer);
     if (this.lockTimer) clearInterval(this.lockTimer);
@@ -452,8 +451,7 @@ export class Journal {
     if (lost === null) return;
     this.lockLostReason = lost;
     if (this.lockTimer) clearInterval(this.lockTimer);
-    if (this.retryTimer) clearTimeout(this.retryTimer);
-    this.retryTimer = null;
+    this.healthState.stopRetries();
     this.log?.error(
       { dir: this.dir, reason: lost },
       "journal lock lost: another gateway may be using this data directory; this one stops writing to it " +
@@ -461,7 +459,7 @@ export class Journal {
     );
     this.lossEpoch++;
     this.writer.stop();
-    this.setHealth(false, "lock lost");
+    this.healthState.set(false, "lock lost");
   }
 
   // ---- internals: open ----
@@ -505,14 +503,14 @@ export class Journal {
       this.unopened = "unread";
       const reason = `cannot open ${this.dir}: ${(err as Error).message}`;
       this.log?.error(
-        { dir: this.dir, err: (err as Error).message, retryMs: this.retryMs },
+        { dir: this.dir, err: (err as Error).message, retryMs: this.healthState.retryMs },
         `journal cannot be opened (${reason}): nothing was restored from it; alerts are delivered live ` +
           "but NOT kept across a restart or power cut; retrying the open, the state found then is kept " +
           "under the live one and a fresh snapshot restores durability",
       );
       this.writer.writable = false;
-      this.setHealth(false, reason);
-      this.scheduleRetry();
+      this.healthState.set(false, reason);
+      this.healthState.scheduleRetry();
       return;
     }
     this.unopened = "read";
@@ -528,15 +526,15 @@ export class Journal {
         err: (cause as Error)?.message,
         recovery: this.recovery,
         liveKeys: this.map.size,
-        retryMs: this.retryMs,
+        retryMs: this.healthState.retryMs,
       },
       `journal directory cannot be written (${code}): the state WAS restored from it (open alerts, ` +
         "acknowledgements, sessions), but nothing since is kept across a restart or power cut " +
         "(alert states, acknowledgements, undelivered upstream messages are in memory only); " +
         "retrying the open, a fresh snapshot will restore durability",
     );
-    this.setHealth(false, reason);
-    this.scheduleRetry();
+    this.healthState.set(false, reason);
+    this.healthState.scheduleRetry();
   }
 
   /**
@@ -758,7 +756,7 @@ export class Journal {
       this.writer.unwritten++;
       this.lossEpoch++;
       this.writer.stop();
-      this.degrade("quota");
+      this.healthState.degrade("quota");
       return;
     }
     const pos = this.segPos;
@@ -878,12 +876,12 @@ export class Journal {
         this.dropOlderGenerations(this.bytesOnDisk() > SOFT_QUOTA * this.quotaBytes);
         if (!this.healthState.ok) {
           if (this.writer.writable && this.lossEpoch === epoch) {
-            this.setHealth(true, null);
+            this.healthState.set(true, null);
             this.log?.warn(
               { snapshot: name, liveKeys: image.length },
               "journal durable again (fresh snapshot written)",
             );
-          } else this.scheduleRetry();
+          } else this.healthState.scheduleRetry();
         } else if (this.writer.writable && this.compactionDue()) this.startSnapshot();
       },
       (err: unknown) => {
@@ -947,40 +945,7 @@ export class Journal {
     this.lossEpoch++;
     this.writer.stop();
     this.log?.debug({ op, code, err: (err as Error)?.message }, "journal I/O failure");
-    this.degrade(`${op} failed: ${code}`);
-  }
-
-  private degrade(reason: string): void {
-    if (this.healthState.ok) {
-      this.log?.error(
-        { reason, dir: this.dir, retryMs: this.retryMs },
-        `journal degraded (${reason}): can no longer promise that state survives a restart or power cut; ` +
-          "records since now (alert states, acknowledgements, undelivered upstream messages) are kept in memory " +
-          "only until the disk takes writes again; retrying, a fresh snapshot will restore durability",
-      );
-    }
-    // One notification per degraded episode: a failing retry does not re-announce it.
-    if (this.healthState.ok) this.setHealth(false, reason);
-    this.scheduleRetry();
-  }
-
-  private setHealth(ok: boolean, reason: string | null): void {
-    this.healthState = { ok, reason, since: this.now() };
-    if (this.onHealthChange === undefined) return;
-    try {
-      this.onHealthChange({ ...this.healthState });
-    } catch (err) {
-      this.log?.error({ err: (err as Error).message }, "journal onHealthChange threw");
-    }
-  }
-
-  private scheduleRetry(): void {
-    if (this.retryTimer !== null || this.closed || this.lockLostReason !== null) return;
-    this.retryTimer = setTimeout(() => {
-      this.retryTimer = null;
-      this.retry();
-    }, this.retryMs);
-    this.retryTimer.unref();
+    this.healthState.degrade(`${op} failed: ${code}`);
   }
 
   /** One bounded attempt: a fresh segment and a snapshot of the whole live map. */
@@ -993,16 +958,16 @@ export class Journal {
     };
     // roll() with writable false skips the old segment's sync (it may be what failed).
     if (this.unopened !== null && !this.finishOpen()) {
-      this.scheduleRetry();
+      this.healthState.scheduleRetry();
       return;
     }
     if (this.snapshotInFlight || quotaBlocked() || !this.roll()) {
-      this.scheduleRetry();
+      this.healthState.scheduleRetry();
       return;
     }
     this.writer.writable = true;
     this.startSnapshot(false);
-    if (!this.snapshotInFlight) this.scheduleRetry();
+    if (!this.snapshotInFlight) this.healthState.scheduleRetry();
   }
 
   // ---- helpers ----
