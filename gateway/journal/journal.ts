@@ -22,12 +22,11 @@
  *   All three: a process crash may lose records put() returned from but nobody waited for
  *   (the batch being written, a few ms); nothing that was acknowledged after commit().
  *
- * Generations: a snapshot snap-N covers every segment < N. The newest snapshot and the one before
- * it are kept with the segments after the older one, so a snapshot found corrupt at open falls
- * back to the previous snapshot + segments; older files are deleted once a new snapshot is durable.
+ * Generations (generations.ts): a snapshot snap-N covers every segment < N; the newest two are
+ * kept with the segments after the older one, so a corrupt snapshot falls back to the previous one.
  *
  * Disk trouble: a failing write, sync or snapshot (ENOSPC, EROFS, EIO, EDQUOT, ...) degrades the
- * journal (health, onHealthChange, one log line saying what is no longer promised). The live map
+ * journal (health.ts: onHealthChange, one log line saying what is no longer promised). The live map
  * stays current in memory; every retryMs a retry opens a fresh segment and writes a snapshot of
  * the whole map, and health is ok again once that snapshot is durable with no write lost since.
  * A directory that takes no writes at open (whenUnwritable "degrade") is the same episode from
@@ -35,7 +34,7 @@
  * takes the lock, reads the directory again (another gateway may have used it meanwhile: its
  * files, and the damage found now, are what counts; onDamageFound), then writes that snapshot.
  *
- * Quota: above 75 % of quotaBytes a compaction is started early (and the previous generation
+ * Quota (generations.ts): above 75 % of quotaBytes a compaction is started early (and the previous generation
  * dropped); a record that would take the directory above quotaBytes is not written: the previous
  * generation is deleted first, and if that is not enough the journal degrades ("quota") until a
  * snapshot of the live map fits.
@@ -48,7 +47,8 @@ import path from "node:path";
 import { encode } from "cbor-x";
 import type { Logger } from "pino";
 import { LOCK_FILE, segmentName, snapshotName } from "./files.js";
-import { fsyncDir, type JournalFs, nodeFs, readOnlyFs, sizeOf, tryUnlink } from "./fs.js";
+import { fsyncDir, type JournalFs, nodeFs, readOnlyFs } from "./fs.js";
+import { Generations } from "./generations.js";
 import { type Done, SegmentWriter } from "./group-commit.js";
 import { Health, type JournalHealth } from "./health.js";
 import { acquireLock, type DirLock, JournalLockedError, LEASE_RENEW_MS, type LockEnv } from "./lock.js";
@@ -132,9 +132,6 @@ export interface JournalStats {
 }
 
 const MiB = 1024 * 1024;
-const SOFT_QUOTA = 0.75;
-/** Existing segment files skipped by one createSegment() before it gives up (degrades). */
-const MAX_FOREIGN_SEGMENTS = 100;
 /**
  * "batch": a checkpoint record (putCheckpoint) is fdatasync'd by the next group sync, or at most
  * this long after it was put when no commit comes (an idle site still saves its checkpoints).
@@ -147,9 +144,6 @@ export class Journal {
   private readonly fsx: JournalFs;
   private readonly dir: string;
   private readonly policy: SyncPolicy;
-  private readonly segmentBytes: number;
-  private readonly compactAfterBytes: number;
-  private readonly quotaBytes: number;
   private readonly now: () => number;
   private readonly log: Logger | undefined;
   private readonly onDamageFound: ((damage: Damage[]) => void) | undefined;
@@ -182,18 +176,10 @@ export class Journal {
   /** Framed size of the live map: what a snapshot will take on disk. */
   private liveBytes = 0;
 
-  /** Files on disk and their sizes. */
-  private readonly segFiles = new Map<number, number>();
-  private readonly snapFiles = new Map<number, number>();
-  private readonly otherFiles = new Map<string, number>();
+  /** Segment and snapshot files, the quota, compaction (generations.ts). */
+  private readonly gens: Generations;
 
-  private segSeq = 0;
-  private segPos = 0;
   private closed = false;
-  private sinceSnapshot = 0;
-  private snapshotInFlight = false;
-  /** Expected size of the snapshot being written, counted against the quota until it is done. */
-  private reserved = 0;
   /** Incremented on every failure that may have lost a record; a recovery must see it unchanged. */
   private lossEpoch = 0;
 
@@ -209,17 +195,12 @@ export class Journal {
   private readonly writer: SegmentWriter;
 
   private records = 0;
-  private compactions = 0;
   private writeErrors = 0;
-  private snapshotMaxSliceMs = 0;
 
   private constructor(opts: JournalOptions) {
     this.fsx = opts.fs ?? nodeFs;
     this.dir = path.resolve(opts.dir);
     this.policy = opts.sync ?? "batch";
-    this.segmentBytes = Math.max(4096, opts.segmentBytes ?? 8 * MiB);
-    this.compactAfterBytes = Math.max(this.segmentBytes, opts.compactAfterBytes ?? 32 * MiB);
-    this.quotaBytes = opts.quotaBytes ?? 256 * MiB;
     this.lockEnv = opts.lockEnv;
     this.now = opts.now ?? Date.now;
     this.log = opts.log;
@@ -233,6 +214,15 @@ export class Journal {
       retry: () => this.retry(),
     });
     this.recovery = emptyReport();
+    const segmentBytes = Math.max(4096, opts.segmentBytes ?? 8 * MiB);
+    this.gens = new Generations({
+      fs: this.fsx,
+      dir: this.dir,
+      log: this.log,
+      segmentBytes,
+      compactAfterBytes: Math.max(segmentBytes, opts.compactAfterBytes ?? 32 * MiB),
+      quotaBytes: opts.quotaBytes ?? 256 * MiB,
+    });
     if (!["always", "batch", "interval"].includes(this.policy)) {
       throw new RangeError(`journal sync policy must be always, batch or interval, not ${this.policy}`);
     }
@@ -391,19 +381,19 @@ export class Journal {
 
   stats(): JournalStats {
     return {
-      bytesOnDisk: this.bytesOnDisk(),
-      segments: this.segFiles.size,
+      bytesOnDisk: this.gens.bytesOnDisk(),
+      segments: this.gens.segments.size,
       liveKeys: this.map.size,
       records: this.records,
       syncs: this.writer.syncs,
       lastSyncMs: this.writer.lastSyncMs,
-      compactions: this.compactions,
+      compactions: this.gens.compactions,
       writeErrors: this.writeErrors,
       urgentWrites: this.writer.urgentWrites,
       degraded: !this.healthState.ok,
       unwrittenRecords: this.writer.unwritten,
-      snapshotMaxSliceMs: this.snapshotMaxSliceMs,
-      compacting: this.snapshotInFlight,
+      snapshotMaxSliceMs: this.gens.snapshotMaxSliceMs,
+      compacting: this.gens.snapshotInFlight,
     };
   }
 
@@ -425,7 +415,7 @@ export class Journal {
     // into one another gateway has taken over.
     const locked = this.unopened === null || this.finishOpen();
     if (locked && !this.healthState.ok && this.healthState.reason !== "quota" && this.lockLostReason === null)
-      this.lastChanceSnapshot();
+      this.gens.lastChanceSnapshot(Array.from(this.map));
     this.writer.finishClose(fds);
     this.lock?.release(); // only if the LOCK is still ours
   }
@@ -515,7 +505,7 @@ export class Journal {
     }
     this.unopened = "read";
     this.adoptFound(found);
-    this.segSeq = found.lastSeq;
+    this.gens.seq = found.lastSeq;
     this.writer.writable = false;
     this.recovery.ms = performance.now() - t0;
     // ENOSPC too: a full disk at start is read the same way.
@@ -583,9 +573,7 @@ export class Journal {
     for (const k of this.deletedUnopened) found.entries.delete(k);
     const foundKeys = found.entries.size;
     this.map.clear();
-    this.segFiles.clear();
-    this.snapFiles.clear();
-    this.otherFiles.clear();
+    this.gens.clear();
     const fresh = this.adoptFound(found);
     // What this process did since is newer than what the directory held: it wins.
     for (const [k, v] of live) {
@@ -595,7 +583,7 @@ export class Journal {
       this.map.set(k, v);
       this.liveBytes += framedSize(keyBytes, v.length);
     }
-    this.segSeq = Math.max(this.segSeq, found.lastSeq);
+    this.gens.seq = Math.max(this.gens.seq, found.lastSeq);
     this.deletedUnopened.clear();
     const was = this.unopened;
     this.unopened = null;
@@ -628,8 +616,8 @@ export class Journal {
     const same = (a: Map<number, number>, b: Map<number, number>, name: (n: number) => string) =>
       a.size === b.size && [...a].every(([n, size]) => b.has(n) && (b.get(n) === size || cut.has(name(n))));
     return (
-      !same(found.segments, this.segFiles, segmentName) ||
-      !same(found.snapshots, this.snapFiles, snapshotName)
+      !same(found.segments, this.gens.segments, segmentName) ||
+      !same(found.snapshots, this.gens.snapshots, snapshotName)
     );
   }
 
@@ -646,9 +634,7 @@ export class Journal {
    */
   private adoptFound(found: Recovered): Damage[] {
     const fresh = this.mergeReport(found.report);
-    for (const [seq, size] of found.segments) this.segFiles.set(seq, size);
-    for (const [seq, size] of found.snapshots) this.snapFiles.set(seq, size);
-    for (const [name, size] of found.others) this.otherFiles.set(name, size);
+    this.gens.adopt(found);
     this.adopt(found.entries);
     return fresh;
   }
@@ -681,27 +667,27 @@ export class Journal {
     this.adoptFound(found);
     for (const f of found.failures) this.failed(f.op, f.err);
     const replay = found.replayed;
-    this.sinceSnapshot = replay.reduce((n, s) => n + (this.segFiles.get(s) ?? 0), 0);
+    this.gens.sinceSnapshot = replay.reduce((n, s) => n + (this.gens.segments.get(s) ?? 0), 0);
 
     // Append to the last segment when it has room, else start the next one.
     const last = replay[replay.length - 1];
     try {
-      if (last !== undefined && (this.segFiles.get(last) ?? 0) < this.segmentBytes) {
+      if (last !== undefined && (this.gens.segments.get(last) ?? 0) < this.gens.segmentBytes) {
         this.writer.fd = this.fsx.openSync(path.join(this.dir, segmentName(last)), "r+");
-        this.segSeq = last;
-        this.segPos = this.segFiles.get(last) ?? 0;
+        this.gens.resume(last);
       } else {
         this.createSegment(found.lastSeq + 1);
       }
     } catch (err) {
-      this.segSeq = found.lastSeq;
+      this.gens.seq = found.lastSeq;
       this.failed("opening a segment", err);
     }
 
     this.recovery.ms = performance.now() - t0;
     this.log?.info({ recovery: this.recovery, dir: this.dir, policy: this.policy }, "journal opened");
     if (this.writer.writable && this.recovery.lost) this.snapshotAtOpen();
-    else if (this.writer.writable && this.sinceSnapshot >= this.compactAfterBytes) this.startSnapshot();
+    else if (this.writer.writable && this.gens.sinceSnapshot >= this.gens.compactAfterBytes)
+      this.startSnapshot();
   }
 
   /**
@@ -710,18 +696,17 @@ export class Journal {
    * reporting the same damage again (a start with 10,000 alerts writes about 1 MB).
    */
   private snapshotAtOpen(): void {
-    if (this.bytesOnDisk() + this.liveBytes > this.quotaBytes) {
+    if (!this.gens.snapshotFits(this.liveBytes)) {
       this.startSnapshot(); // which makes room first, or leaves it to a later compaction
       return;
     }
     if (!this.roll()) return;
-    const seq = this.segSeq;
+    const seq = this.gens.seq;
     try {
       const bytes = writeSnapshotSync(this.fsx, this.dir, snapshotName(seq), seq, Array.from(this.map));
-      this.snapFiles.set(seq, bytes);
-      this.compactions++;
-      this.sinceSnapshot = 0;
-      this.dropOlderGenerations(false);
+      this.gens.snapshotWritten(seq, bytes);
+      this.gens.sinceSnapshot = 0;
+      this.gens.dropOlderGenerations(false);
     } catch (err) {
       this.failed("snapshot", err);
     }
@@ -748,49 +733,28 @@ export class Journal {
       this.writer.unwritten++;
       return;
     }
-    if (this.segPos > 0 && this.segPos + rec.length > this.segmentBytes && !this.roll()) {
+    const gens = this.gens;
+    if (gens.mustRoll(rec.length) && !this.roll()) {
       this.writer.unwritten++;
       return;
     }
-    if (!this.fitsQuota(rec.length) && !this.makeRoom(rec.length)) {
+    if (!gens.fitsQuota(rec.length, this.liveBytes) && !this.makeRoom(rec.length)) {
       this.writer.unwritten++;
       this.lossEpoch++;
       this.writer.stop();
       this.healthState.degrade("quota");
       return;
     }
-    const pos = this.segPos;
-    this.segPos = pos + rec.length;
-    this.segFiles.set(this.segSeq, this.segPos);
-    this.sinceSnapshot += rec.length;
-    this.writer.append(rec, pos);
-    if (!this.snapshotInFlight && this.compactionDue()) this.startSnapshot();
-  }
-
-  private compactionDue(): boolean {
-    if (this.sinceSnapshot >= this.compactAfterBytes) return true;
-    // Early compaction near the quota, at most once per quota/8 of new segment bytes.
-    return (
-      this.bytesOnDisk() + this.liveBytes > SOFT_QUOTA * this.quotaBytes &&
-      this.sinceSnapshot >= Math.min(this.compactAfterBytes, this.quotaBytes / 8)
-    );
-  }
-
-  /**
-   * Appends leave room for one snapshot of the live map (the headroom), so a compaction can always
-   * be written within the quota; while one is being written, its reservation is that room.
-   */
-  private fitsQuota(need: number): boolean {
-    const headroom = this.snapshotInFlight ? 0 : this.liveBytes;
-    return this.bytesOnDisk() + need + headroom <= this.quotaBytes;
+    this.writer.append(rec, gens.grow(rec.length));
+    if (!gens.snapshotInFlight && gens.compactionDue(this.liveBytes)) this.startSnapshot();
   }
 
   /** At the hard quota: drop the previous generation, compact; true if the record now fits. */
   private makeRoom(need: number): boolean {
-    this.dropOlderGenerations(true);
-    if (this.fitsQuota(need)) return true;
+    this.gens.dropOlderGenerations(true);
+    if (this.gens.fitsQuota(need, this.liveBytes)) return true;
     this.startSnapshot();
-    return this.fitsQuota(need);
+    return this.gens.fitsQuota(need, this.liveBytes);
   }
 
   /** Closes the current segment and starts the next one. False (and degraded) on failure. */
@@ -799,7 +763,7 @@ export class Journal {
     if (old >= 0) this.writer.retire(old);
     this.writer.fd = -1;
     try {
-      this.createSegment(this.segSeq + 1);
+      this.createSegment(this.gens.seq + 1);
     } catch (err) {
       this.failed("creating a segment", err);
       return false;
@@ -807,35 +771,9 @@ export class Journal {
     return true;
   }
 
+  /** Throws when the segment cannot be created (or its directory entry not synced). */
   private createSegment(first: number): void {
-    // The number is taken only once the file exists: a failed create retried must not leave a
-    // gap in the sequence, which the next open reports as a missing segment (recovery.ts).
-    // "wx": an existing segment is never truncated. One this journal did not know of (another
-    // gateway used the directory while this one held no lock) is kept and the next number taken;
-    // a snapshot soon after covers it (docs/durability.md "Bounds, disk full, read-only").
-    let seq = first;
-    for (;;) {
-      const name = segmentName(seq);
-      try {
-        this.writer.fd = this.fsx.openSync(path.join(this.dir, name), "wx", 0o600);
-        break;
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== "EEXIST" || seq - first >= MAX_FOREIGN_SEGMENTS)
-          throw err;
-        const bytes = sizeOf(this.fsx, this.dir, name);
-        this.segFiles.set(seq, bytes);
-        this.sinceSnapshot = Math.max(this.sinceSnapshot, this.compactAfterBytes);
-        this.log?.error(
-          { dir: this.dir, file: name, bytes },
-          `journal: ${name} exists but this gateway did not write it (another gateway used this directory?): ` +
-            "kept, not overwritten; the next segment number is used and the next snapshot covers it",
-        );
-        seq++;
-      }
-    }
-    this.segSeq = seq;
-    this.segPos = 0;
-    this.segFiles.set(seq, 0);
+    this.writer.fd = this.gens.openSegment(first);
     // The new file's directory entry must survive a power cut with its synced records.
     fsyncDir(this.fsx, this.dir);
   }
@@ -844,19 +782,18 @@ export class Journal {
 
   /** Snapshot of the live map as of the start of the current segment (rolled to first by default). */
   private startSnapshot(rollFirst = true): void {
-    if (this.snapshotInFlight || this.closed) return;
+    const gens = this.gens;
+    if (gens.snapshotInFlight || this.closed) return;
     // The snapshot must fit under the quota next to the files it will replace.
-    if (this.bytesOnDisk() + this.liveBytes > this.quotaBytes) {
-      this.dropOlderGenerations(true);
-      if (this.bytesOnDisk() + this.liveBytes > this.quotaBytes) return;
+    if (!gens.snapshotFits(this.liveBytes)) {
+      gens.dropOlderGenerations(true);
+      if (!gens.snapshotFits(this.liveBytes)) return;
     }
     if (rollFirst && !this.roll()) return;
-    const seq = this.segSeq;
+    const seq = gens.seq;
     const image: Image = Array.from(this.map);
     const epoch = this.lossEpoch;
-    this.sinceSnapshot = 0;
-    this.snapshotInFlight = true;
-    this.reserved = this.liveBytes;
+    gens.snapshotStarted(this.liveBytes);
     const name = snapshotName(seq);
     writeSnapshot(
       this.fsx,
@@ -867,13 +804,11 @@ export class Journal {
       () => this.closed || this.lockLostReason !== null,
     ).then(
       (res) => {
-        this.snapshotInFlight = false;
-        this.reserved = 0;
+        gens.snapshotEnded();
         if (res === null || this.closed) return;
-        this.snapFiles.set(seq, res.bytes);
-        this.compactions++;
-        this.snapshotMaxSliceMs = res.maxSliceMs;
-        this.dropOlderGenerations(this.bytesOnDisk() > SOFT_QUOTA * this.quotaBytes);
+        gens.snapshotWritten(seq, res.bytes);
+        gens.snapshotMaxSliceMs = res.maxSliceMs;
+        gens.dropOlderGenerations(gens.overSoftQuota());
         if (!this.healthState.ok) {
           if (this.writer.writable && this.lossEpoch === epoch) {
             this.healthState.set(true, null);
@@ -882,59 +817,13 @@ export class Journal {
               "journal durable again (fresh snapshot written)",
             );
           } else this.healthState.scheduleRetry();
-        } else if (this.writer.writable && this.compactionDue()) this.startSnapshot();
+        } else if (this.writer.writable && gens.compactionDue(this.liveBytes)) this.startSnapshot();
       },
       (err: unknown) => {
-        this.snapshotInFlight = false;
-        this.reserved = 0;
+        gens.snapshotEnded();
         if (!this.closed) this.failed("snapshot", err);
       },
     );
-  }
-
-  /**
-   * Deletes snapshots and segments no longer needed: everything older than the previous durable
-   * snapshot, or (keepPrevious false) older than the newest one.
-   */
-  private dropOlderGenerations(onlyNewest: boolean): void {
-    const snaps = [...this.snapFiles.keys()].sort((a, b) => a - b);
-    const newest = snaps[snaps.length - 1];
-    if (newest === undefined) return;
-    // With a single snapshot its previous generation is every segment from the first one.
-    const keepFrom = onlyNewest ? newest : (snaps[snaps.length - 2] ?? 0);
-    let removed = false;
-    for (const seq of snaps) {
-      if (seq < keepFrom && this.tryUnlink(snapshotName(seq))) {
-        this.snapFiles.delete(seq);
-        removed = true;
-      }
-    }
-    for (const seq of [...this.segFiles.keys()]) {
-      if (seq < keepFrom && seq !== this.segSeq && this.tryUnlink(segmentName(seq))) {
-        this.segFiles.delete(seq);
-        removed = true;
-      }
-    }
-    if (removed) {
-      try {
-        fsyncDir(this.fsx, this.dir);
-      } catch {
-        // Removals that do not survive a power cut are redone by the next compaction.
-      }
-    }
-  }
-
-  private lastChanceSnapshot(): void {
-    const seq = this.segSeq + 1;
-    try {
-      writeSnapshotSync(this.fsx, this.dir, snapshotName(seq), seq, Array.from(this.map));
-      this.log?.warn({ liveKeys: this.map.size }, "journal degraded at close: a final snapshot was written");
-    } catch (err) {
-      this.log?.error(
-        { err: (err as Error).message, liveKeys: this.map.size },
-        "journal degraded at close: the final snapshot failed, records since the failure are lost",
-      );
-    }
   }
 
   // ---- internals: health ----
@@ -953,36 +842,24 @@ export class Journal {
     if (this.closed || this.healthState.ok || this.lockLostReason !== null) return;
     const quotaBlocked = (): boolean => {
       if (this.healthState.reason !== "quota") return false;
-      this.dropOlderGenerations(true);
-      return this.bytesOnDisk() + this.liveBytes > this.quotaBytes;
+      this.gens.dropOlderGenerations(true);
+      return !this.gens.snapshotFits(this.liveBytes);
     };
     // roll() with writable false skips the old segment's sync (it may be what failed).
     if (this.unopened !== null && !this.finishOpen()) {
       this.healthState.scheduleRetry();
       return;
     }
-    if (this.snapshotInFlight || quotaBlocked() || !this.roll()) {
+    if (this.gens.snapshotInFlight || quotaBlocked() || !this.roll()) {
       this.healthState.scheduleRetry();
       return;
     }
     this.writer.writable = true;
     this.startSnapshot(false);
-    if (!this.snapshotInFlight) this.healthState.scheduleRetry();
+    if (!this.gens.snapshotInFlight) this.healthState.scheduleRetry();
   }
 
   // ---- helpers ----
-
-  private bytesOnDisk(): number {
-    let n = this.reserved;
-    for (const v of this.segFiles.values()) n += v;
-    for (const v of this.snapFiles.values()) n += v;
-    for (const v of this.otherFiles.values()) n += v;
-    return n;
-  }
-
-  private tryUnlink(name: string): boolean {
-    return tryUnlink(this.fsx, this.dir, name);
-  }
 
   private assertOpen(): void {
     if (this.closed) throw new Error(`journal ${this.dir} is closed`);
