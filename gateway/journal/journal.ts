@@ -46,12 +46,13 @@
 import path from "node:path";
 import { encode } from "cbor-x";
 import type { Logger } from "pino";
-import { LOCK_FILE, segmentName, snapshotName } from "./files.js";
+import { segmentName, snapshotName } from "./files.js";
 import { fsyncDir, type JournalFs, nodeFs, readOnlyFs } from "./fs.js";
 import { Generations } from "./generations.js";
 import { type Done, SegmentWriter } from "./group-commit.js";
 import { Health, type JournalHealth } from "./health.js";
-import { acquireLock, type DirLock, JournalLockedError, LEASE_RENEW_MS, type LockEnv } from "./lock.js";
+import { JournalLockedError, LEASE_RENEW_MS, type LockEnv } from "./lock.js";
+import { filesChanged, JournalLock, mergeReport } from "./opening.js";
 import { frame, framedSize, OP_DELETE, OP_PUT, valueOffset } from "./record.js";
 import { type Damage, emptyReport, type Recovered, type RecoveryReport, recover } from "./recovery.js";
 import { type Image, writeSnapshot, writeSnapshotSync } from "./snapshot.js";
@@ -147,19 +148,13 @@ export class Journal {
   private readonly now: () => number;
   private readonly log: Logger | undefined;
   private readonly onDamageFound: ((damage: Damage[]) => void) | undefined;
-  private lock: DirLock | null = null;
-  private readonly lockEnv: LockEnv | undefined;
-  private lockTimer: NodeJS.Timeout | null = null;
-  /** Why the LOCK is no longer ours (taken over, removed): nothing is written any more. */
-  private lockLostReason: string | null = null;
-  /** The last renewal failed (logged once per episode). */
-  private leaseFailing = false;
+  /** The directory's LOCK, held and renewed (opening.ts). */
+  private readonly lock: JournalLock;
   /**
    * Opened without the lock ("degrade" of an unwritable directory): "read" when its state was
    * read, "unread" when even that failed; null once the full open succeeded (or it never failed).
    */
   private unopened: "read" | "unread" | null = null;
-  private lockRefusedLogged = false;
   /**
    * Keys deleted while unopened: the full open reads the directory again and keeps what it finds
    * under the live map, except these (they must not come back from the files).
@@ -201,10 +196,10 @@ export class Journal {
     this.fsx = opts.fs ?? nodeFs;
     this.dir = path.resolve(opts.dir);
     this.policy = opts.sync ?? "batch";
-    this.lockEnv = opts.lockEnv;
     this.now = opts.now ?? Date.now;
     this.log = opts.log;
     this.onDamageFound = opts.onDamageFound;
+    this.lock = new JournalLock(this.fsx, this.dir, opts.lockEnv, this.log);
     this.healthState = new Health({
       dir: this.dir,
       retryMs: Math.max(10, opts.retryMs ?? 5000),
@@ -239,7 +234,7 @@ export class Journal {
   static open(opts: JournalOptions): Journal {
     const j = new Journal(opts);
     try {
-      j.takeLock();
+      j.lock.take();
     } catch (err) {
       if (opts.whenUnwritable !== "degrade" || err instanceof JournalLockedError) throw err;
       j.openReadOnly(err);
@@ -248,13 +243,12 @@ export class Journal {
       try {
         j.load();
       } catch (err) {
-        j.dropLock();
+        j.lock.drop();
         if (opts.whenUnwritable !== "degrade") throw err;
         j.openReadOnly(err);
       }
     }
-    j.lockTimer = setInterval(() => j.renewLease(), Math.max(10, opts.lockRenewMs ?? LEASE_RENEW_MS));
-    j.lockTimer.unref();
+    j.lock.startRenewing(Math.max(10, opts.lockRenewMs ?? LEASE_RENEW_MS), (lost) => j.lockLost(lost));
     if (j.policy === "interval") {
       const ms = Math.max(1, opts.syncIntervalMs ?? 1000);
       j.intervalTimer = setInterval(() => j.writer.syncWritten(), ms);
@@ -409,38 +403,27 @@ export class Journal {
     this.healthState.stopRetries();
     if (this.checkpointTimer) clearTimeout(this.checkpointTimer);
     if (this.intervalTimer) clearInterval(this.intervalTimer);
-    if (this.lockTimer) clearInterval(this.lockTimer);
+    this.lock.stopRenewing();
     const fds = this.writer.startClose();
     // Never a snapshot into a directory this process has not locked (and read: "unread"), nor
     // into one another gateway has taken over.
     const locked = this.unopened === null || this.finishOpen();
-    if (locked && !this.healthState.ok && this.healthState.reason !== "quota" && this.lockLostReason === null)
+    if (
+      locked &&
+      !this.healthState.ok &&
+      this.healthState.reason !== "quota" &&
+      this.lock.lostReason === null
+    )
       this.gens.lastChanceSnapshot(Array.from(this.map));
     this.writer.finishClose(fds);
-    this.lock?.release(); // only if the LOCK is still ours
+    this.lock.release(); // only if the LOCK is still ours
   }
 
   /**
-   * Renews the lock's lease and checks the LOCK is still ours. Taken over (another gateway judged
-   * the lease expired) or removed: this one stops writing at once, for good, and says so loudly,
-   * rather than interleave its records with the other's.
+   * The LOCK is no longer ours (taken over by another gateway that judged the lease expired, or
+   * removed): this one stops writing at once, for good, and says so loudly.
    */
-  private renewLease(): void {
-    if (this.closed || this.lock === null || this.lockLostReason !== null) return;
-    let lost: string | null;
-    try {
-      lost = this.lock.renew();
-    } catch (err) {
-      // The disk refuses even a utimes: the journal's own writes report that; the lease runs on.
-      if (!this.leaseFailing)
-        this.log?.warn({ err: (err as Error).message }, "journal could not renew its lock's lease");
-      this.leaseFailing = true;
-      return;
-    }
-    this.leaseFailing = false;
-    if (lost === null) return;
-    this.lockLostReason = lost;
-    if (this.lockTimer) clearInterval(this.lockTimer);
+  private lockLost(lost: string): void {
     this.healthState.stopRetries();
     this.log?.error(
       { dir: this.dir, reason: lost },
@@ -453,30 +436,6 @@ export class Journal {
   }
 
   // ---- internals: open ----
-
-  /** Creates the directory and takes the LOCK; throws when the directory takes no writes. */
-  private takeLock(): void {
-    this.fsx.mkdirSync(this.dir, { recursive: true, mode: 0o700 });
-    // Through the seam, before the LOCK is written: a read-only directory leaves no trace.
-    // Per pid: two gateways started at once must still meet at the LOCK (JournalLockedError).
-    const probe = path.join(this.dir, `${LOCK_FILE}.probe.${process.pid}.tmp`);
-    this.fsx.closeSync(this.fsx.openSync(probe, "w", 0o600));
-    try {
-      this.fsx.unlinkSync(probe);
-    } catch (err) {
-      // Swept by a gateway that opened the directory meanwhile (its start removes *.tmp): the
-      // directory took the write; that gateway's LOCK is met next.
-      if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
-    }
-    this.lock = acquireLock(this.dir, this.lockEnv);
-    const before = this.lock.tookOver;
-    // Said after the fact: which holder was judged gone, and why (a crash, a reused pid, a lease).
-    if (before !== null)
-      this.log?.warn(
-        { dir: this.dir, previousPid: before.pid, why: before.why },
-        "journal lock: a stale LOCK was taken over",
-      );
-  }
 
   /**
    * The directory takes no writes (EROFS after an ext4 error, a tmpfs remounted ro, EACCES): the
@@ -536,39 +495,16 @@ export class Journal {
    * and reported (onDamageFound) like damage found by a normal open.
    */
   private finishOpen(): boolean {
-    try {
-      this.takeLock();
-    } catch (err) {
-      if (err instanceof JournalLockedError && !this.lockRefusedLogged) {
-        this.lockRefusedLogged = true;
-        this.log?.error({ err: err.message }, "journal retry: another process took the directory meanwhile");
-      }
-      return false;
-    }
+    if (!this.lock.tryTake()) return false;
     let found: Recovered;
     try {
       found = recover({ fs: this.fsx, dir: this.dir, now: this.now, log: this.log });
     } catch {
-      this.dropLock();
+      this.lock.drop();
       return false;
     }
-    // Still ours after the read (a large directory takes seconds): else the files just read may
-    // be another gateway's to change; the next retry starts over.
-    let lost: string | null;
-    try {
-      lost = this.lock === null ? "no lock" : this.lock.renew();
-    } catch (err) {
-      lost = (err as Error).message;
-    }
-    if (lost !== null) {
-      this.log?.error(
-        { dir: this.dir, reason: lost },
-        "journal retry: the lock was lost while reading the directory",
-      );
-      this.dropLock();
-      return false;
-    }
-    const changed = this.unopened === "read" && this.filesChanged(found);
+    if (!this.lock.confirm()) return false;
+    const changed = this.unopened === "read" && filesChanged(found, this.gens.segments, this.gens.snapshots);
     const live = new Map(this.map);
     for (const k of this.deletedUnopened) found.entries.delete(k);
     const foundKeys = found.entries.size;
@@ -609,55 +545,15 @@ export class Journal {
     return true;
   }
 
-  /** The directory holds other segments or snapshots than it did when it was read at start. */
-  private filesChanged(found: Recovered): boolean {
-    // A segment whose damage was cut off now is not a change: the same damage was read at start.
-    const cut = new Set(found.report.damage.map((d) => d.file));
-    const same = (a: Map<number, number>, b: Map<number, number>, name: (n: number) => string) =>
-      a.size === b.size && [...a].every(([n, size]) => b.has(n) && (b.get(n) === size || cut.has(name(n))));
-    return (
-      !same(found.segments, this.gens.segments, segmentName) ||
-      !same(found.snapshots, this.gens.snapshots, snapshotName)
-    );
-  }
-
-  /** Gives the LOCK back (an open that failed after taking it). */
-  private dropLock(): void {
-    this.lock?.release();
-    this.lock = null;
-  }
-
   /**
    * The files and entries found become the journal's; the report is merged into `recovery` (damage
    * found before, by kind, file and offset, stays one entry, now with where it was moved). Returns
    * the damage not reported before.
    */
   private adoptFound(found: Recovered): Damage[] {
-    const fresh = this.mergeReport(found.report);
+    const fresh = mergeReport(this.recovery, found.report);
     this.gens.adopt(found);
     this.adopt(found.entries);
-    return fresh;
-  }
-
-  private mergeReport(report: RecoveryReport): Damage[] {
-    const id = (d: Damage) => `${d.kind} ${d.file} ${d.offset ?? ""}`;
-    const prev = this.recovery;
-    const damage = [...prev.damage];
-    const at = new Map(damage.map((d, i) => [id(d), i]));
-    const fresh: Damage[] = [];
-    for (const d of report.damage) {
-      const i = at.get(id(d));
-      if (i === undefined) fresh.push(d);
-      else damage[i] = d;
-    }
-    damage.push(...fresh);
-    Object.assign(prev, report, {
-      damage,
-      damaged: damage.length,
-      lost: prev.lost || report.lost,
-      quarantined: [...new Set([...prev.quarantined, ...report.quarantined])],
-      ms: prev.ms,
-    });
     return fresh;
   }
 
@@ -801,7 +697,7 @@ export class Journal {
       name,
       seq,
       image,
-      () => this.closed || this.lockLostReason !== null,
+      () => this.closed || this.lock.lostReason !== null,
     ).then(
       (res) => {
         gens.snapshotEnded();
@@ -839,7 +735,7 @@ export class Journal {
 
   /** One bounded attempt: a fresh segment and a snapshot of the whole live map. */
   private retry(): void {
-    if (this.closed || this.healthState.ok || this.lockLostReason !== null) return;
+    if (this.closed || this.healthState.ok || this.lock.lostReason !== null) return;
     const quotaBlocked = (): boolean => {
       if (this.healthState.reason !== "quota") return false;
       this.gens.dropOlderGenerations(true);
