@@ -4,6 +4,15 @@
  * segments written since the newest snapshot. Opening, and what it does with a torn or corrupt
  * tail, is recovery.ts.
  *
+ * Layout, in the order a put() flows: journal.ts (this file: the live map, put/delete/commit/close,
+ * the open sequence and retry, composing the parts below) -> group-commit.ts (SegmentWriter: the
+ * framed record queued, written on the pool, fdatasync'd by a group sync, commit() answered) ->
+ * the segment generations.ts keeps account of (segment and snapshot files, their bytes against the
+ * quota, when to compact, old generations deleted). Beside them: health.ts (degraded or not, the
+ * retry timer) and opening.ts (the directory's LOCK held and renewed, merging a later open's
+ * findings). Underneath: record.ts (framing), snapshot.ts, recovery.ts, lock.ts (the LOCK file),
+ * files.ts (names), fs.ts (the file-system seam), value.ts, crc.ts.
+ *
  * put()/delete() update the live map and queue the framed record (group-commit.ts); the records
  * a drained batch puts in one turn of the event loop go to the segment in one write(2) on the
  * libuv pool (not on the event loop: a write beside an fdatasync of the same file waits for the
@@ -148,8 +157,16 @@ export class Journal {
   private readonly now: () => number;
   private readonly log: Logger | undefined;
   private readonly onDamageFound: ((damage: Damage[]) => void) | undefined;
+
   /** The directory's LOCK, held and renewed (opening.ts). */
   private readonly lock: JournalLock;
+  /** Segment and snapshot files, the quota, compaction (generations.ts). */
+  private readonly gens: Generations;
+  /** Writes, group syncs and their waiters (group-commit.ts). */
+  private readonly writer: SegmentWriter;
+  /** Degraded or not, announced once per episode; the retry timer (health.ts). */
+  private readonly healthState: Health;
+
   /**
    * Opened without the lock ("degrade" of an unwritable directory): "read" when its state was
    * read, "unread" when even that failed; null once the full open succeeded (or it never failed).
@@ -171,9 +188,6 @@ export class Journal {
   /** Framed size of the live map: what a snapshot will take on disk. */
   private liveBytes = 0;
 
-  /** Segment and snapshot files, the quota, compaction (generations.ts). */
-  private readonly gens: Generations;
-
   private closed = false;
   /** Incremented on every failure that may have lost a record; a recovery must see it unchanged. */
   private lossEpoch = 0;
@@ -181,13 +195,7 @@ export class Journal {
   /** End of the last record commit() must wait for (every record but checkpoints). needed <= appended. */
   private needed = 0;
   private checkpointTimer: NodeJS.Timeout | null = null;
-
-  /** Degraded or not, announced once per episode; the retry timer (health.ts). */
-  private readonly healthState: Health;
   private intervalTimer: NodeJS.Timeout | null = null;
-
-  /** Writes, group syncs and their waiters (group-commit.ts). */
-  private readonly writer: SegmentWriter;
 
   private records = 0;
   private writeErrors = 0;
