@@ -86,6 +86,13 @@ async function until(cond: () => boolean, what: string, ms = 15_000): Promise<vo
 
 const committed = (j: Journal) => new Promise<void>((resolve) => j.commit(resolve));
 
+/** What the directory's files take (a snapshot being written, *.tmp, aside). */
+function bytesIn(dir: string): number {
+  let n = 0;
+  for (const name of readdirSync(dir)) if (!name.endsWith(".tmp")) n += statSync(join(dir, name)).size;
+  return n;
+}
+
 it.each([
   ["ENOSPC", "write"],
   ["EDQUOT", "write"],
@@ -197,6 +204,9 @@ it("quota: compaction keeps a bounded live set under it; a live set too large de
       // the hard quota (which degrades, correctly, but is not what this phase tests).
       await until(() => !j.stats().compacting, "the compaction in flight");
       expect(j.stats().bytesOnDisk).toBeLessThanOrEqual(quotaBytes);
+      // The journal's count of its bytes (kept as files grow and go, not summed per record)
+      // is what the directory holds.
+      expect(j.stats().bytesOnDisk).toBe(bytesIn(dir));
     }
   }
   expect(j.health.ok).toBe(true);

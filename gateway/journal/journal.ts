@@ -4,12 +4,21 @@
  * segments written since the newest snapshot. Opening, and what it does with a torn or corrupt
  * tail, is recovery.ts.
  *
- * put()/delete() update the live map and queue the framed record; the records a drained batch
- * puts in one turn of the event loop go to the segment in one write(2) on the libuv pool (not
- * on the event loop: a write beside an fdatasync of the same file waits for the inode lock, up to
- * 17 ms measured), one write in flight at a time so records reach the file in order. The one
- * exception is writeNow(), for a P1 alert that must not wait for the pool's turn. commit() is
- * the promise about what survives, by policy:
+ * Layout, in the order a put() flows: journal.ts (this file: the live map, put/delete/commit/close,
+ * the open sequence and retry, composing the parts below) -> group-commit.ts (SegmentWriter: the
+ * framed record queued, written on the pool, fdatasync'd by a group sync, commit() answered) ->
+ * the segment generations.ts keeps account of (segment and snapshot files, their bytes against the
+ * quota, when to compact, old generations deleted). Beside them: health.ts (degraded or not, the
+ * retry timer) and opening.ts (the directory's LOCK held and renewed, merging a later open's
+ * findings). Underneath: record.ts (framing), snapshot.ts, recovery.ts, lock.ts (the LOCK file),
+ * files.ts (names), fs.ts (the file-system seam), value.ts, crc.ts.
+ *
+ * put()/delete() update the live map and queue the framed record (group-commit.ts); the records
+ * a drained batch puts in one turn of the event loop go to the segment in one write(2) on the
+ * libuv pool (not on the event loop: a write beside an fdatasync of the same file waits for the
+ * inode lock, up to 17 ms measured), one write in flight at a time so records reach the file in
+ * order. The one exception is writeNow(), for a P1 alert that must not wait for the pool's turn.
+ * commit() is the promise about what survives, by policy:
  *
  *   "always"   put() writes and fdatasyncs its record before returning (on the event loop).
  *              Power cut or crash: loses nothing put() returned from. One fdatasync per record.
@@ -22,12 +31,11 @@
  *   All three: a process crash may lose records put() returned from but nobody waited for
  *   (the batch being written, a few ms); nothing that was acknowledged after commit().
  *
- * Generations: a snapshot snap-N covers every segment < N. The newest snapshot and the one before
- * it are kept with the segments after the older one, so a snapshot found corrupt at open falls
- * back to the previous snapshot + segments; older files are deleted once a new snapshot is durable.
+ * Generations (generations.ts): a snapshot snap-N covers every segment < N; the newest two are
+ * kept with the segments after the older one, so a corrupt snapshot falls back to the previous one.
  *
  * Disk trouble: a failing write, sync or snapshot (ENOSPC, EROFS, EIO, EDQUOT, ...) degrades the
- * journal (health, onHealthChange, one log line saying what is no longer promised). The live map
+ * journal (health.ts: onHealthChange, one log line saying what is no longer promised). The live map
  * stays current in memory; every retryMs a retry opens a fresh segment and writes a snapshot of
  * the whole map, and health is ok again once that snapshot is durable with no write lost since.
  * A directory that takes no writes at open (whenUnwritable "degrade") is the same episode from
@@ -35,38 +43,32 @@
  * takes the lock, reads the directory again (another gateway may have used it meanwhile: its
  * files, and the damage found now, are what counts; onDamageFound), then writes that snapshot.
  *
- * Quota: above 75 % of quotaBytes a compaction is started early (and the previous generation
+ * Quota (generations.ts): above 75 % of quotaBytes a compaction is started early (and the previous generation
  * dropped); a record that would take the directory above quotaBytes is not written: the previous
  * generation is deleted first, and if that is not enough the journal degrades ("quota") until a
  * snapshot of the live map fits.
  *
  * Bounds: segments roll at segmentBytes; snapshots every compactAfterBytes of segments; at most
  * MAX_DAMAGED quarantined files (recovery.ts; the oldest of earlier starts deleted); commit()
- * callbacks waiting at most MAX_WAITING (overflow policy: one synchronous write and fdatasync
- * releases them all); records queued behind the write in flight at most MAX_QUEUED_BYTES
- * (overflow policy: written synchronously at once).
+ * callbacks waiting and records queued behind the write in flight: group-commit.ts.
  */
 import path from "node:path";
 import { encode } from "cbor-x";
 import type { Logger } from "pino";
-import { LOCK_FILE, segmentName, snapshotName } from "./files.js";
-import {
-  fsyncDir,
-  type JournalFs,
-  nodeFs,
-  readOnlyFs,
-  sizeOf,
-  tryUnlink,
-  writeFully,
-  writeFullyAsync,
-} from "./fs.js";
-import { acquireLock, type DirLock, JournalLockedError, LEASE_RENEW_MS, type LockEnv } from "./lock.js";
+import { segmentName, snapshotName } from "./files.js";
+import { fsyncDir, type JournalFs, nodeFs, readOnlyFs } from "./fs.js";
+import { Generations } from "./generations.js";
+import { type Done, SegmentWriter } from "./group-commit.js";
+import { Health, type JournalHealth } from "./health.js";
+import { JournalLockedError, LEASE_RENEW_MS, type LockEnv } from "./lock.js";
+import { filesChanged, JournalLock, mergeReport } from "./opening.js";
 import { frame, framedSize, OP_DELETE, OP_PUT, valueOffset } from "./record.js";
 import { type Damage, emptyReport, type Recovered, type RecoveryReport, recover } from "./recovery.js";
 import { type Image, writeSnapshot, writeSnapshotSync } from "./snapshot.js";
 import { decodeValue } from "./value.js";
 
 export type { JournalFs } from "./fs.js";
+export type { JournalHealth } from "./health.js";
 export { JournalLockedError } from "./lock.js";
 export type { Damage, DamageKind, RecoveryReport } from "./recovery.js";
 
@@ -118,12 +120,6 @@ export interface JournalOptions {
   writes?: "pool" | "loop";
 }
 
-export interface JournalHealth {
-  ok: boolean;
-  reason: string | null;
-  since: number;
-}
-
 export interface JournalStats {
   bytesOnDisk: number;
   segments: number;
@@ -146,12 +142,6 @@ export interface JournalStats {
 }
 
 const MiB = 1024 * 1024;
-const MAX_WAITING = 65_536;
-/** Records queued for the next write beyond this: written synchronously (overflow policy). */
-const MAX_QUEUED_BYTES = 8 * MiB;
-const SOFT_QUOTA = 0.75;
-/** Existing segment files skipped by one createSegment() before it gives up (degrades). */
-const MAX_FOREIGN_SEGMENTS = 100;
 /**
  * "batch": a checkpoint record (putCheckpoint) is fdatasync'd by the next group sync, or at most
  * this long after it was put when no commit comes (an idle site still saves its checkpoints).
@@ -159,62 +149,29 @@ const MAX_FOREIGN_SEGMENTS = 100;
 export const CHECKPOINT_SYNC_MS = 1000;
 const NOOP: Done = () => {};
 
-type Done = () => void;
-
-/** Records for one segment, contiguous from pos; `end` is the appended counter after the last. */
-interface Chunk {
-  fd: number;
-  pos: number;
-  bufs: Buffer[];
-  bytes: number;
-  records: number;
-  end: number;
-}
-
-/**
- * A chunk's records as one buffer, kept in the chunk: the chunk in flight on the pool is written
- * again by writeNow() with the same bytes, without gathering them twice. A queued chunk that
- * writeNow() wrote may still take records; the next call gathers the joined part and those.
- */
-function joined(chunk: Chunk): Buffer {
-  if (chunk.bufs.length > 1) chunk.bufs = [Buffer.concat(chunk.bufs, chunk.bytes)];
-  return chunk.bufs[0] as Buffer;
-}
-
-interface Waiter {
-  end: number;
-  /** Waits for the fdatasync (batch, sync()); otherwise for the write (interval). */
-  durable: boolean;
-  done: Done;
-}
-
 export class Journal {
   readonly recovery: RecoveryReport;
   private readonly fsx: JournalFs;
   private readonly dir: string;
   private readonly policy: SyncPolicy;
-  private readonly segmentBytes: number;
-  private readonly compactAfterBytes: number;
-  private readonly quotaBytes: number;
-  private readonly retryMs: number;
-  private readonly writesOnLoop: boolean;
   private readonly now: () => number;
   private readonly log: Logger | undefined;
-  private readonly onHealthChange: ((h: JournalHealth) => void) | undefined;
   private readonly onDamageFound: ((damage: Damage[]) => void) | undefined;
-  private lock: DirLock | null = null;
-  private readonly lockEnv: LockEnv | undefined;
-  private lockTimer: NodeJS.Timeout | null = null;
-  /** Why the LOCK is no longer ours (taken over, removed): nothing is written any more. */
-  private lockLostReason: string | null = null;
-  /** The last renewal failed (logged once per episode). */
-  private leaseFailing = false;
+
+  /** The directory's LOCK, held and renewed (opening.ts). */
+  private readonly lock: JournalLock;
+  /** Segment and snapshot files, the quota, compaction (generations.ts). */
+  private readonly gens: Generations;
+  /** Writes, group syncs and their waiters (group-commit.ts). */
+  private readonly writer: SegmentWriter;
+  /** Degraded or not, announced once per episode; the retry timer (health.ts). */
+  private readonly healthState: Health;
+
   /**
    * Opened without the lock ("degrade" of an unwritable directory): "read" when its state was
    * read, "unread" when even that failed; null once the full open succeeded (or it never failed).
    */
   private unopened: "read" | "unread" | null = null;
-  private lockRefusedLogged = false;
   /**
    * Keys deleted while unopened: the full open reads the directory again and keeps what it finds
    * under the live map, except these (they must not come back from the files).
@@ -231,90 +188,61 @@ export class Journal {
   /** Framed size of the live map: what a snapshot will take on disk. */
   private liveBytes = 0;
 
-  /** Files on disk and their sizes. */
-  private readonly segFiles = new Map<number, number>();
-  private readonly snapFiles = new Map<number, number>();
-  private readonly otherFiles = new Map<string, number>();
-
-  private segSeq = 0;
-  private segFd = -1;
-  private segPos = 0;
-  /** Appends go to disk; false while degraded, until a recovery starts. */
-  private writable = true;
   private closed = false;
-  private sinceSnapshot = 0;
-  private snapshotInFlight = false;
-  /** Expected size of the snapshot being written, counted against the quota until it is done. */
-  private reserved = 0;
   /** Incremented on every failure that may have lost a record; a recovery must see it unchanged. */
   private lossEpoch = 0;
 
-  /**
-   * Byte counters over all segments since open (not file positions): appended by put()/delete(),
-   * written (in the page cache), synced (fdatasync'd). appended >= written >= synced.
-   */
-  private appended = 0;
-  private written = 0;
-  private synced = 0;
   /** End of the last record commit() must wait for (every record but checkpoints). needed <= appended. */
   private needed = 0;
   private checkpointTimer: NodeJS.Timeout | null = null;
-  /** Framed records not yet handed to write(2), in order; one chunk per run of one segment. */
-  private pending: Chunk[] = [];
-  private pendingBytes = 0;
-  /** The chunk being written on the libuv pool (one write in flight at a time: order is kept). */
-  private writing: Chunk | null = null;
-  private syncInFlight = false;
-  /** commit()/sync() callers, each with the counter value it waits for. */
-  private waiting: Waiter[] = [];
-  /** Rolled-away segments still to be synced by a group sync, with the counter at their end. */
-  private rolled: Array<{ fd: number; end: number }> = [];
-  /** Async writes and syncs on the pool; fds are closed only when none is in flight. */
-  private ioInFlight = 0;
-  private readonly closeWhenIdle: number[] = [];
-  /** Bumped by a write/sync failure: callbacks of I/O started before it change nothing. */
-  private ioEpoch = 0;
-  private writeScheduled = false;
-
-  private healthState: JournalHealth;
-  private retryTimer: NodeJS.Timeout | null = null;
   private intervalTimer: NodeJS.Timeout | null = null;
 
   private records = 0;
-  private syncs = 0;
-  private lastSyncMs = 0;
-  private compactions = 0;
   private writeErrors = 0;
-  private urgentWrites = 0;
-  private unwritten = 0;
-  private snapshotMaxSliceMs = 0;
 
   private constructor(opts: JournalOptions) {
     this.fsx = opts.fs ?? nodeFs;
     this.dir = path.resolve(opts.dir);
     this.policy = opts.sync ?? "batch";
-    this.segmentBytes = Math.max(4096, opts.segmentBytes ?? 8 * MiB);
-    this.compactAfterBytes = Math.max(this.segmentBytes, opts.compactAfterBytes ?? 32 * MiB);
-    this.quotaBytes = opts.quotaBytes ?? 256 * MiB;
-    this.retryMs = Math.max(10, opts.retryMs ?? 5000);
-    this.lockEnv = opts.lockEnv;
-    this.writesOnLoop = opts.writes === "loop";
     this.now = opts.now ?? Date.now;
     this.log = opts.log;
-    this.onHealthChange = opts.onHealthChange;
     this.onDamageFound = opts.onDamageFound;
-    this.healthState = { ok: true, reason: null, since: this.now() };
+    this.lock = new JournalLock(this.fsx, this.dir, opts.lockEnv, this.log);
+    this.healthState = new Health({
+      dir: this.dir,
+      retryMs: Math.max(10, opts.retryMs ?? 5000),
+      now: this.now,
+      log: this.log,
+      onChange: opts.onHealthChange,
+      retry: () => this.retry(),
+    });
     this.recovery = emptyReport();
+    const segmentBytes = Math.max(4096, opts.segmentBytes ?? 8 * MiB);
+    this.gens = new Generations({
+      fs: this.fsx,
+      dir: this.dir,
+      log: this.log,
+      segmentBytes,
+      compactAfterBytes: Math.max(segmentBytes, opts.compactAfterBytes ?? 32 * MiB),
+      quotaBytes: opts.quotaBytes ?? 256 * MiB,
+    });
     if (!["always", "batch", "interval"].includes(this.policy)) {
       throw new RangeError(`journal sync policy must be always, batch or interval, not ${this.policy}`);
     }
+    this.writer = new SegmentWriter({
+      fs: this.fsx,
+      log: this.log,
+      syncEach: this.policy === "always",
+      writeOnLoop: opts.writes === "loop",
+      onFailure: (op, err) => this.failed(op, err),
+    });
   }
 
   /** Synchronous: lock, load the newest valid snapshot, replay the segments after it. */
   static open(opts: JournalOptions): Journal {
     const j = new Journal(opts);
     try {
-      j.takeLock();
+      j.lock.take();
     } catch (err) {
       if (opts.whenUnwritable !== "degrade" || err instanceof JournalLockedError) throw err;
       j.openReadOnly(err);
@@ -323,18 +251,15 @@ export class Journal {
       try {
         j.load();
       } catch (err) {
-        j.dropLock();
+        j.lock.drop();
         if (opts.whenUnwritable !== "degrade") throw err;
         j.openReadOnly(err);
       }
     }
-    j.lockTimer = setInterval(() => j.renewLease(), Math.max(10, opts.lockRenewMs ?? LEASE_RENEW_MS));
-    j.lockTimer.unref();
+    j.lock.startRenewing(Math.max(10, opts.lockRenewMs ?? LEASE_RENEW_MS), (lost) => j.lockLost(lost));
     if (j.policy === "interval") {
       const ms = Math.max(1, opts.syncIntervalMs ?? 1000);
-      j.intervalTimer = setInterval(() => {
-        if (j.written > j.synced) j.startSync();
-      }, ms);
+      j.intervalTimer = setInterval(() => j.writer.syncWritten(), ms);
       j.intervalTimer.unref();
     }
     return j;
@@ -360,7 +285,7 @@ export class Journal {
   }
 
   get health(): JournalHealth {
-    return { ...this.healthState };
+    return this.healthState.current;
   }
 
   // ---- writing ----
@@ -368,7 +293,7 @@ export class Journal {
   /** The record is queued for the next write; commit() waits for it. */
   put(key: string, value: unknown): void {
     this.putRecord(key, value);
-    this.needed = this.appended;
+    this.needed = this.writer.appended;
   }
 
   /**
@@ -381,7 +306,7 @@ export class Journal {
    */
   putCheckpoint(key: string, value: unknown): void {
     this.putRecord(key, value);
-    if (this.policy === "batch" && this.checkpointTimer === null && !this.closed && this.writable) {
+    if (this.policy === "batch" && this.checkpointTimer === null && !this.closed && this.writer.writable) {
       this.checkpointTimer = setTimeout(this.syncCheckpoints, CHECKPOINT_SYNC_MS);
       this.checkpointTimer.unref();
     }
@@ -389,7 +314,7 @@ export class Journal {
 
   private readonly syncCheckpoints = (): void => {
     this.checkpointTimer = null;
-    if (!this.closed) this.wait({ end: this.appended, durable: true, done: NOOP });
+    if (!this.closed) this.writer.wait({ end: this.writer.appended, durable: true, done: NOOP });
   };
 
   private putRecord(key: string, value: unknown): void {
@@ -413,7 +338,7 @@ export class Journal {
     if (this.unopened !== null) this.deletedUnopened.add(key);
     this.liveBytes -= rec.length + old.length;
     this.append(rec);
-    this.needed = this.appended;
+    this.needed = this.writer.appended;
   }
 
   /**
@@ -423,19 +348,19 @@ export class Journal {
    * (nothing outstanding, degraded, closed). Never throws.
    */
   commit(done: () => void): void {
-    if (this.policy === "always") this.call(done);
-    else this.wait({ end: this.needed, durable: this.policy === "batch", done });
+    if (this.policy === "always") this.writer.call(done);
+    else this.writer.wait({ end: this.needed, durable: this.policy === "batch", done });
   }
 
   /** Records put but not yet written (they are in memory only until their pool write returns). */
   get writePending(): boolean {
-    return this.appended > this.written;
+    return this.writer.appended > this.writer.written;
   }
 
   /** done() once every record put so far is written (page cache: survives a process crash). */
   afterWrite(done: () => void): void {
-    if (this.policy === "always") this.call(done);
-    else this.wait({ end: this.appended, durable: false, done });
+    if (this.policy === "always") this.writer.call(done);
+    else this.writer.wait({ end: this.writer.appended, durable: false, done });
   }
 
   /**
@@ -446,44 +371,31 @@ export class Journal {
    * journal-off gateway at 5,000 msg/s). One write(2) of what is queued, tens of µs.
    */
   writeNow(): void {
-    if (this.policy === "always" || this.closed || !this.writable || this.appended <= this.written) return;
-    this.urgentWrites++;
-    this.writeQueuedSync();
-    // The group sync starts right after the caller's synchronous work (the P1 publish it wrote
-    // for), not before it: handing an fdatasync to the pool took 0.1 ms of the event loop per
-    // call in the 2,000 msg/s bench profile, on every P1's path.
-    if (!this.syncScheduled) {
-      this.syncScheduled = true;
-      queueMicrotask(this.scheduledSync);
-    }
+    this.writer.writeNow();
   }
-
-  private syncScheduled = false;
-  private readonly scheduledSync = (): void => {
-    this.syncScheduled = false;
-    this.maybeSync();
-  };
 
   /** Forces an fdatasync of everything put so far (resolves at once when closed or degraded). */
   sync(): Promise<void> {
-    return new Promise((resolve) => this.wait({ end: this.appended, durable: true, done: resolve }));
+    return new Promise((resolve) =>
+      this.writer.wait({ end: this.writer.appended, durable: true, done: resolve }),
+    );
   }
 
   stats(): JournalStats {
     return {
-      bytesOnDisk: this.bytesOnDisk(),
-      segments: this.segFiles.size,
+      bytesOnDisk: this.gens.bytesOnDisk(),
+      segments: this.gens.segments.size,
       liveKeys: this.map.size,
       records: this.records,
-      syncs: this.syncs,
-      lastSyncMs: this.lastSyncMs,
-      compactions: this.compactions,
+      syncs: this.writer.syncs,
+      lastSyncMs: this.writer.lastSyncMs,
+      compactions: this.gens.compactions,
       writeErrors: this.writeErrors,
-      urgentWrites: this.urgentWrites,
+      urgentWrites: this.writer.urgentWrites,
       degraded: !this.healthState.ok,
-      unwrittenRecords: this.unwritten,
-      snapshotMaxSliceMs: this.snapshotMaxSliceMs,
-      compacting: this.snapshotInFlight,
+      unwrittenRecords: this.writer.unwritten,
+      snapshotMaxSliceMs: this.gens.snapshotMaxSliceMs,
+      compacting: this.gens.snapshotInFlight,
     };
   }
 
@@ -496,91 +408,42 @@ export class Journal {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.healthState.stopRetries();
     if (this.checkpointTimer) clearTimeout(this.checkpointTimer);
     if (this.intervalTimer) clearInterval(this.intervalTimer);
-    if (this.lockTimer) clearInterval(this.lockTimer);
-    const fds = [...this.rolled.splice(0).map((r) => r.fd), this.segFd].filter((fd) => fd >= 0);
-    if (this.writable) {
-      this.writeQueuedSync();
-      try {
-        for (const fd of fds) this.fsx.fdatasyncSync(fd);
-        this.syncs++;
-        this.synced = this.written;
-      } catch (err) {
-        this.failed("fdatasync at close", err);
-      }
-    }
+    this.lock.stopRenewing();
+    const fds = this.writer.startClose();
     // Never a snapshot into a directory this process has not locked (and read: "unread"), nor
     // into one another gateway has taken over.
     const locked = this.unopened === null || this.finishOpen();
-    if (locked && !this.healthState.ok && this.healthState.reason !== "quota" && this.lockLostReason === null)
-      this.lastChanceSnapshot();
-    for (const fd of fds) this.closeFd(fd);
-    this.segFd = -1;
-    this.releaseWaiters(true);
-    this.lock?.release(); // only if the LOCK is still ours
+    if (
+      locked &&
+      !this.healthState.ok &&
+      this.healthState.reason !== "quota" &&
+      this.lock.lostReason === null
+    )
+      this.gens.lastChanceSnapshot(Array.from(this.map));
+    this.writer.finishClose(fds);
+    this.lock.release(); // only if the LOCK is still ours
   }
 
   /**
-   * Renews the lock's lease and checks the LOCK is still ours. Taken over (another gateway judged
-   * the lease expired) or removed: this one stops writing at once, for good, and says so loudly,
-   * rather than interleave its records with the other's.
+   * The LOCK is no longer ours (taken over by another gateway that judged the lease expired, or
+   * removed): this one stops writing at once, for good, and says so loudly.
    */
-  private renewLease(): void {
-    if (this.closed || this.lock === null || this.lockLostReason !== null) return;
-    let lost: string | null;
-    try {
-      lost = this.lock.renew();
-    } catch (err) {
-      // The disk refuses even a utimes: the journal's own writes report that; the lease runs on.
-      if (!this.leaseFailing)
-        this.log?.warn({ err: (err as Error).message }, "journal could not renew its lock's lease");
-      this.leaseFailing = true;
-      return;
-    }
-    this.leaseFailing = false;
-    if (lost === null) return;
-    this.lockLostReason = lost;
-    if (this.lockTimer) clearInterval(this.lockTimer);
-    if (this.retryTimer) clearTimeout(this.retryTimer);
-    this.retryTimer = null;
+  private lockLost(lost: string): void {
+    this.healthState.stopRetries();
     this.log?.error(
       { dir: this.dir, reason: lost },
       "journal lock lost: another gateway may be using this data directory; this one stops writing to it " +
         "(alerts are delivered live but NOT kept across a restart); stop one of them",
     );
     this.lossEpoch++;
-    this.writable = false;
-    this.stopWriting();
-    this.setHealth(false, "lock lost");
+    this.writer.stop();
+    this.healthState.set(false, "lock lost");
   }
 
   // ---- internals: open ----
-
-  /** Creates the directory and takes the LOCK; throws when the directory takes no writes. */
-  private takeLock(): void {
-    this.fsx.mkdirSync(this.dir, { recursive: true, mode: 0o700 });
-    // Through the seam, before the LOCK is written: a read-only directory leaves no trace.
-    // Per pid: two gateways started at once must still meet at the LOCK (JournalLockedError).
-    const probe = path.join(this.dir, `${LOCK_FILE}.probe.${process.pid}.tmp`);
-    this.fsx.closeSync(this.fsx.openSync(probe, "w", 0o600));
-    try {
-      this.fsx.unlinkSync(probe);
-    } catch (err) {
-      // Swept by a gateway that opened the directory meanwhile (its start removes *.tmp): the
-      // directory took the write; that gateway's LOCK is met next.
-      if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
-    }
-    this.lock = acquireLock(this.dir, this.lockEnv);
-    const before = this.lock.tookOver;
-    // Said after the fact: which holder was judged gone, and why (a crash, a reused pid, a lease).
-    if (before !== null)
-      this.log?.warn(
-        { dir: this.dir, previousPid: before.pid, why: before.why },
-        "journal lock: a stale LOCK was taken over",
-      );
-  }
 
   /**
    * The directory takes no writes (EROFS after an ext4 error, a tmpfs remounted ro, EACCES): the
@@ -597,20 +460,20 @@ export class Journal {
       this.unopened = "unread";
       const reason = `cannot open ${this.dir}: ${(err as Error).message}`;
       this.log?.error(
-        { dir: this.dir, err: (err as Error).message, retryMs: this.retryMs },
+        { dir: this.dir, err: (err as Error).message, retryMs: this.healthState.retryMs },
         `journal cannot be opened (${reason}): nothing was restored from it; alerts are delivered live ` +
           "but NOT kept across a restart or power cut; retrying the open, the state found then is kept " +
           "under the live one and a fresh snapshot restores durability",
       );
-      this.writable = false;
-      this.setHealth(false, reason);
-      this.scheduleRetry();
+      this.writer.writable = false;
+      this.healthState.set(false, reason);
+      this.healthState.scheduleRetry();
       return;
     }
     this.unopened = "read";
     this.adoptFound(found);
-    this.segSeq = found.lastSeq;
-    this.writable = false;
+    this.gens.seq = found.lastSeq;
+    this.writer.writable = false;
     this.recovery.ms = performance.now() - t0;
     // ENOSPC too: a full disk at start is read the same way.
     const reason = `cannot write at open: ${code} (state restored read-only)`;
@@ -620,15 +483,15 @@ export class Journal {
         err: (cause as Error)?.message,
         recovery: this.recovery,
         liveKeys: this.map.size,
-        retryMs: this.retryMs,
+        retryMs: this.healthState.retryMs,
       },
       `journal directory cannot be written (${code}): the state WAS restored from it (open alerts, ` +
         "acknowledgements, sessions), but nothing since is kept across a restart or power cut " +
         "(alert states, acknowledgements, undelivered upstream messages are in memory only); " +
         "retrying the open, a fresh snapshot will restore durability",
     );
-    this.setHealth(false, reason);
-    this.scheduleRetry();
+    this.healthState.set(false, reason);
+    this.healthState.scheduleRetry();
   }
 
   /**
@@ -640,46 +503,21 @@ export class Journal {
    * and reported (onDamageFound) like damage found by a normal open.
    */
   private finishOpen(): boolean {
-    try {
-      this.takeLock();
-    } catch (err) {
-      if (err instanceof JournalLockedError && !this.lockRefusedLogged) {
-        this.lockRefusedLogged = true;
-        this.log?.error({ err: err.message }, "journal retry: another process took the directory meanwhile");
-      }
-      return false;
-    }
+    if (!this.lock.tryTake()) return false;
     let found: Recovered;
     try {
       found = recover({ fs: this.fsx, dir: this.dir, now: this.now, log: this.log });
     } catch {
-      this.dropLock();
+      this.lock.drop();
       return false;
     }
-    // Still ours after the read (a large directory takes seconds): else the files just read may
-    // be another gateway's to change; the next retry starts over.
-    let lost: string | null;
-    try {
-      lost = this.lock === null ? "no lock" : this.lock.renew();
-    } catch (err) {
-      lost = (err as Error).message;
-    }
-    if (lost !== null) {
-      this.log?.error(
-        { dir: this.dir, reason: lost },
-        "journal retry: the lock was lost while reading the directory",
-      );
-      this.dropLock();
-      return false;
-    }
-    const changed = this.unopened === "read" && this.filesChanged(found);
+    if (!this.lock.confirm()) return false;
+    const changed = this.unopened === "read" && filesChanged(found, this.gens.segments, this.gens.snapshots);
     const live = new Map(this.map);
     for (const k of this.deletedUnopened) found.entries.delete(k);
     const foundKeys = found.entries.size;
     this.map.clear();
-    this.segFiles.clear();
-    this.snapFiles.clear();
-    this.otherFiles.clear();
+    this.gens.clear();
     const fresh = this.adoptFound(found);
     // What this process did since is newer than what the directory held: it wins.
     for (const [k, v] of live) {
@@ -689,7 +527,7 @@ export class Journal {
       this.map.set(k, v);
       this.liveBytes += framedSize(keyBytes, v.length);
     }
-    this.segSeq = Math.max(this.segSeq, found.lastSeq);
+    this.gens.seq = Math.max(this.gens.seq, found.lastSeq);
     this.deletedUnopened.clear();
     const was = this.unopened;
     this.unopened = null;
@@ -715,57 +553,15 @@ export class Journal {
     return true;
   }
 
-  /** The directory holds other segments or snapshots than it did when it was read at start. */
-  private filesChanged(found: Recovered): boolean {
-    // A segment whose damage was cut off now is not a change: the same damage was read at start.
-    const cut = new Set(found.report.damage.map((d) => d.file));
-    const same = (a: Map<number, number>, b: Map<number, number>, name: (n: number) => string) =>
-      a.size === b.size && [...a].every(([n, size]) => b.has(n) && (b.get(n) === size || cut.has(name(n))));
-    return (
-      !same(found.segments, this.segFiles, segmentName) ||
-      !same(found.snapshots, this.snapFiles, snapshotName)
-    );
-  }
-
-  /** Gives the LOCK back (an open that failed after taking it). */
-  private dropLock(): void {
-    this.lock?.release();
-    this.lock = null;
-  }
-
   /**
    * The files and entries found become the journal's; the report is merged into `recovery` (damage
    * found before, by kind, file and offset, stays one entry, now with where it was moved). Returns
    * the damage not reported before.
    */
   private adoptFound(found: Recovered): Damage[] {
-    const fresh = this.mergeReport(found.report);
-    for (const [seq, size] of found.segments) this.segFiles.set(seq, size);
-    for (const [seq, size] of found.snapshots) this.snapFiles.set(seq, size);
-    for (const [name, size] of found.others) this.otherFiles.set(name, size);
+    const fresh = mergeReport(this.recovery, found.report);
+    this.gens.adopt(found);
     this.adopt(found.entries);
-    return fresh;
-  }
-
-  private mergeReport(report: RecoveryReport): Damage[] {
-    const id = (d: Damage) => `${d.kind} ${d.file} ${d.offset ?? ""}`;
-    const prev = this.recovery;
-    const damage = [...prev.damage];
-    const at = new Map(damage.map((d, i) => [id(d), i]));
-    const fresh: Damage[] = [];
-    for (const d of report.damage) {
-      const i = at.get(id(d));
-      if (i === undefined) fresh.push(d);
-      else damage[i] = d;
-    }
-    damage.push(...fresh);
-    Object.assign(prev, report, {
-      damage,
-      damaged: damage.length,
-      lost: prev.lost || report.lost,
-      quarantined: [...new Set([...prev.quarantined, ...report.quarantined])],
-      ms: prev.ms,
-    });
     return fresh;
   }
 
@@ -775,27 +571,27 @@ export class Journal {
     this.adoptFound(found);
     for (const f of found.failures) this.failed(f.op, f.err);
     const replay = found.replayed;
-    this.sinceSnapshot = replay.reduce((n, s) => n + (this.segFiles.get(s) ?? 0), 0);
+    this.gens.sinceSnapshot = replay.reduce((n, s) => n + (this.gens.segments.get(s) ?? 0), 0);
 
     // Append to the last segment when it has room, else start the next one.
     const last = replay[replay.length - 1];
     try {
-      if (last !== undefined && (this.segFiles.get(last) ?? 0) < this.segmentBytes) {
-        this.segFd = this.fsx.openSync(path.join(this.dir, segmentName(last)), "r+");
-        this.segSeq = last;
-        this.segPos = this.segFiles.get(last) ?? 0;
+      if (last !== undefined && (this.gens.segments.get(last) ?? 0) < this.gens.segmentBytes) {
+        this.writer.fd = this.fsx.openSync(path.join(this.dir, segmentName(last)), "r+");
+        this.gens.resume(last);
       } else {
         this.createSegment(found.lastSeq + 1);
       }
     } catch (err) {
-      this.segSeq = found.lastSeq;
+      this.gens.seq = found.lastSeq;
       this.failed("opening a segment", err);
     }
 
     this.recovery.ms = performance.now() - t0;
     this.log?.info({ recovery: this.recovery, dir: this.dir, policy: this.policy }, "journal opened");
-    if (this.writable && this.recovery.lost) this.snapshotAtOpen();
-    else if (this.writable && this.sinceSnapshot >= this.compactAfterBytes) this.startSnapshot();
+    if (this.writer.writable && this.recovery.lost) this.snapshotAtOpen();
+    else if (this.writer.writable && this.gens.sinceSnapshot >= this.gens.compactAfterBytes)
+      this.startSnapshot();
   }
 
   /**
@@ -804,18 +600,17 @@ export class Journal {
    * reporting the same damage again (a start with 10,000 alerts writes about 1 MB).
    */
   private snapshotAtOpen(): void {
-    if (this.bytesOnDisk() + this.liveBytes > this.quotaBytes) {
+    if (!this.gens.snapshotFits(this.liveBytes)) {
       this.startSnapshot(); // which makes room first, or leaves it to a later compaction
       return;
     }
     if (!this.roll()) return;
-    const seq = this.segSeq;
+    const seq = this.gens.seq;
     try {
       const bytes = writeSnapshotSync(this.fsx, this.dir, snapshotName(seq), seq, Array.from(this.map));
-      this.snapFiles.set(seq, bytes);
-      this.compactions++;
-      this.sinceSnapshot = 0;
-      this.dropOlderGenerations(false);
+      this.gens.snapshotWritten(seq, bytes);
+      this.gens.sinceSnapshot = 0;
+      this.gens.dropOlderGenerations(false);
     } catch (err) {
       this.failed("snapshot", err);
     }
@@ -838,96 +633,41 @@ export class Journal {
 
   private append(rec: Buffer): void {
     this.records++;
-    if (!this.writable) {
-      this.unwritten++;
+    if (!this.writer.writable) {
+      this.writer.unwritten++;
       return;
     }
-    if (this.segPos > 0 && this.segPos + rec.length > this.segmentBytes && !this.roll()) {
-      this.unwritten++;
+    const gens = this.gens;
+    if (gens.mustRoll(rec.length) && !this.roll()) {
+      this.writer.unwritten++;
       return;
     }
-    if (!this.fitsQuota(rec.length) && !this.makeRoom(rec.length)) {
-      this.unwritten++;
+    if (!gens.fitsQuota(rec.length, this.liveBytes) && !this.makeRoom(rec.length)) {
+      this.writer.unwritten++;
       this.lossEpoch++;
-      this.writable = false;
-      this.stopWriting();
-      this.degrade("quota");
+      this.writer.stop();
+      this.healthState.degrade("quota");
       return;
     }
-    this.appended += rec.length;
-    const last = this.pending[this.pending.length - 1];
-    if (last !== undefined && last.fd === this.segFd) {
-      last.bufs.push(rec);
-      last.bytes += rec.length;
-      last.records++;
-      last.end = this.appended;
-    } else
-      this.pending.push({
-        fd: this.segFd,
-        pos: this.segPos,
-        bufs: [rec],
-        bytes: rec.length,
-        records: 1,
-        end: this.appended,
-      });
-    this.pendingBytes += rec.length;
-    this.segPos += rec.length;
-    this.segFiles.set(this.segSeq, this.segPos);
-    this.sinceSnapshot += rec.length;
-    if (this.policy === "always" || this.writesOnLoop) {
-      // "always": each record written and synced before put() returns (its whole point).
-      this.writeQueuedSync();
-      if (this.policy === "always" && this.writable) this.syncNow();
-    } else if (this.pendingBytes > MAX_QUEUED_BYTES) {
-      // Overflow policy: the disk is slower than the records come; block once on a write.
-      this.writeQueuedSync();
-      this.maybeSync();
-    } else if (!this.writeScheduled) {
-      // One write per drained batch: the rest of the batch is put() in this same turn.
-      this.writeScheduled = true;
-      queueMicrotask(this.startWrite);
-    }
-    if (!this.snapshotInFlight && this.compactionDue()) this.startSnapshot();
-  }
-
-  private compactionDue(): boolean {
-    if (this.sinceSnapshot >= this.compactAfterBytes) return true;
-    // Early compaction near the quota, at most once per quota/8 of new segment bytes.
-    return (
-      this.bytesOnDisk() + this.liveBytes > SOFT_QUOTA * this.quotaBytes &&
-      this.sinceSnapshot >= Math.min(this.compactAfterBytes, this.quotaBytes / 8)
-    );
-  }
-
-  /**
-   * Appends leave room for one snapshot of the live map (the headroom), so a compaction can always
-   * be written within the quota; while one is being written, its reservation is that room.
-   */
-  private fitsQuota(need: number): boolean {
-    const headroom = this.snapshotInFlight ? 0 : this.liveBytes;
-    return this.bytesOnDisk() + need + headroom <= this.quotaBytes;
+    this.writer.append(rec, gens.grow(rec.length));
+    if (!gens.snapshotInFlight && gens.compactionDue(this.liveBytes)) this.startSnapshot();
   }
 
   /** At the hard quota: drop the previous generation, compact; true if the record now fits. */
   private makeRoom(need: number): boolean {
-    this.dropOlderGenerations(true);
-    if (this.fitsQuota(need)) return true;
+    this.gens.dropOlderGenerations(true);
+    if (this.gens.fitsQuota(need, this.liveBytes)) return true;
     this.startSnapshot();
-    return this.fitsQuota(need);
+    return this.gens.fitsQuota(need, this.liveBytes);
   }
 
   /** Closes the current segment and starts the next one. False (and degraded) on failure. */
   private roll(): boolean {
-    const old = this.segFd;
-    if (old >= 0) {
-      // Not synced here (that would stall the event loop for an fdatasync): the next group sync
-      // covers the old segment's tail too, then closes it.
-      if (this.writable && this.appended > this.synced) this.rolled.push({ fd: old, end: this.appended });
-      else this.closeFd(old);
-    }
-    this.segFd = -1;
+    const old = this.writer.fd;
+    if (old >= 0) this.writer.retire(old);
+    this.writer.fd = -1;
     try {
-      this.createSegment(this.segSeq + 1);
+      this.createSegment(this.gens.seq + 1);
     } catch (err) {
       this.failed("creating a segment", err);
       return false;
@@ -935,259 +675,29 @@ export class Journal {
     return true;
   }
 
+  /** Throws when the segment cannot be created (or its directory entry not synced). */
   private createSegment(first: number): void {
-    // The number is taken only once the file exists: a failed create retried must not leave a
-    // gap in the sequence, which the next open reports as a missing segment (recovery.ts).
-    // "wx": an existing segment is never truncated. One this journal did not know of (another
-    // gateway used the directory while this one held no lock) is kept and the next number taken;
-    // a snapshot soon after covers it (docs/durability.md "Bounds, disk full, read-only").
-    let seq = first;
-    for (;;) {
-      const name = segmentName(seq);
-      try {
-        this.segFd = this.fsx.openSync(path.join(this.dir, name), "wx", 0o600);
-        break;
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== "EEXIST" || seq - first >= MAX_FOREIGN_SEGMENTS)
-          throw err;
-        const bytes = sizeOf(this.fsx, this.dir, name);
-        this.segFiles.set(seq, bytes);
-        this.sinceSnapshot = Math.max(this.sinceSnapshot, this.compactAfterBytes);
-        this.log?.error(
-          { dir: this.dir, file: name, bytes },
-          `journal: ${name} exists but this gateway did not write it (another gateway used this directory?): ` +
-            "kept, not overwritten; the next segment number is used and the next snapshot covers it",
-        );
-        seq++;
-      }
-    }
-    this.segSeq = seq;
-    this.segPos = 0;
-    this.segFiles.set(seq, 0);
+    this.writer.fd = this.gens.openSegment(first);
     // The new file's directory entry must survive a power cut with its synced records.
     fsyncDir(this.fsx, this.dir);
-  }
-
-  // ---- internals: writing and group sync ----
-  //
-  // Writes and fdatasyncs run on the libuv pool, never on the event loop: a write(2) beside an
-  // fdatasync of the same file waits for the inode lock (measured: up to 17 ms on ext4), which on
-  // the main thread stalled every connection. One write is in flight at a time (records reach the
-  // file in order) and one sync; records put meanwhile wait in `pending` for the next write.
-
-  private readonly startWrite = (): void => {
-    this.writeScheduled = false;
-    if (this.writing !== null || this.closed || !this.writable) return;
-    const chunk = this.pending.shift();
-    if (chunk === undefined) return;
-    this.pendingBytes -= chunk.bytes;
-    this.writing = chunk;
-    const buf = joined(chunk);
-    const epoch = this.ioEpoch;
-    this.ioInFlight++;
-    writeFullyAsync(this.fsx, chunk.fd, buf, chunk.pos).then(
-      () => this.writeDone(epoch, chunk, null),
-      (err: unknown) => this.writeDone(epoch, chunk, err),
-    );
-  };
-
-  private writeDone(epoch: number, chunk: Chunk, err: unknown): void {
-    this.ioIdle();
-    if (this.writing === chunk) this.writing = null;
-    if (this.closed) return;
-    if (epoch !== this.ioEpoch) {
-      this.startWrite();
-      return;
-    }
-    if (err !== null) {
-      this.writeFailed(chunk, err);
-      return;
-    }
-    if (chunk.end > this.written) this.written = chunk.end;
-    this.serve();
-    this.startWrite();
-    this.maybeSync();
-  }
-
-  /**
-   * Writes the chunk in flight (again: same bytes, same place) and everything queued, on the loop:
-   * one write(2) per chunk (its records gathered first), not one per record; a P1 alert's batch
-   * (its seq, its state, a few checkpoints) paid four or five syscalls here before.
-   */
-  private writeQueuedSync(): void {
-    const chunks = this.writing === null ? this.pending : [this.writing, ...this.pending];
-    for (const chunk of chunks) {
-      try {
-        writeFully(this.fsx, chunk.fd, joined(chunk), chunk.pos);
-      } catch (err) {
-        this.writeFailed(chunk, err);
-        return;
-      }
-      if (chunk.end > this.written) this.written = chunk.end;
-    }
-    this.pending = [];
-    this.pendingBytes = 0;
-    this.serve();
-  }
-
-  private writeFailed(chunk: Chunk, err: unknown): void {
-    const lost = chunk.records + this.pending.reduce((n, c) => n + c.records, 0);
-    this.unwritten += lost;
-    this.pending = [];
-    this.pendingBytes = 0;
-    this.failed("write", err);
-    try {
-      // Best effort: do not leave half a record for the next opener to quarantine.
-      this.fsx.ftruncateSync(chunk.fd, chunk.pos);
-    } catch {
-      // The torn tail is found and moved aside at the next open.
-    }
-  }
-
-  private wait(w: Waiter): void {
-    if (!this.writable || this.closed || (w.durable ? this.synced : this.written) >= w.end) {
-      this.call(w.done);
-      return;
-    }
-    this.waiting.push(w);
-    if (this.waiting.length >= MAX_WAITING) {
-      // Overflow policy: block for one synchronous write and fdatasync rather than queue without bound.
-      this.writeQueuedSync();
-      if (this.writable) this.syncNow();
-      this.releaseWaiters(false);
-      return;
-    }
-    this.startWrite();
-    this.maybeSync();
-  }
-
-  /** Starts a group sync when someone waits for one and the records they wait for are written. */
-  private maybeSync(): void {
-    if (this.syncInFlight || this.closed || !this.writable || this.written <= this.synced) return;
-    for (const w of this.waiting) {
-      if (w.durable && w.end > this.synced && w.end <= this.written) {
-        this.startSync();
-        return;
-      }
-    }
-  }
-
-  private syncNow(): void {
-    const t0 = performance.now();
-    try {
-      // Rolled segments stay listed (a sync may be in flight on them); the next group sync closes them.
-      for (const r of this.rolled) this.fsx.fdatasyncSync(r.fd);
-      this.fsx.fdatasyncSync(this.segFd);
-      this.syncs++;
-      this.lastSyncMs = performance.now() - t0;
-      this.synced = this.written;
-    } catch (err) {
-      this.failed("fdatasync", err);
-    }
-  }
-
-  private startSync(): void {
-    if (this.syncInFlight || this.closed || !this.writable || this.segFd < 0) return;
-    this.syncInFlight = true;
-    const covers = this.written;
-    const epoch = this.ioEpoch;
-    const t0 = performance.now();
-    const fds = [...this.rolled.map((r) => r.fd), this.segFd];
-    const next = (i: number, err: NodeJS.ErrnoException | null): void => {
-      // After close() the remaining fds may be closed (close synced them itself): stop here.
-      if (err === null && i < fds.length && !this.closed) {
-        this.ioInFlight++;
-        this.fsx.fdatasync(fds[i] as number, (e) => {
-          this.ioIdle();
-          next(i + 1, e);
-        });
-        return;
-      }
-      done(err);
-    };
-    const done = (err: NodeJS.ErrnoException | null): void => {
-      this.syncInFlight = false;
-      if (this.closed) return;
-      if (epoch !== this.ioEpoch) {
-        this.maybeSync();
-        return;
-      }
-      if (err) {
-        this.failed("fdatasync", err);
-        return;
-      }
-      this.syncs++;
-      this.lastSyncMs = performance.now() - t0;
-      if (covers > this.synced) this.synced = covers;
-      // Rolled segments wholly written before this sync started are complete on disk now.
-      const keep: Array<{ fd: number; end: number }> = [];
-      for (const r of this.rolled) {
-        if (r.end <= covers) this.closeFd(r.fd);
-        else keep.push(r);
-      }
-      this.rolled = keep;
-      this.serve();
-      this.maybeSync();
-    };
-    next(0, null);
-  }
-
-  /** Calls the waiters whose records are where they asked for. */
-  private serve(): void {
-    if (this.waiting.length === 0) return;
-    const still: Waiter[] = [];
-    const ready: Waiter[] = [];
-    for (const w of this.waiting) ((w.durable ? this.synced : this.written) >= w.end ? ready : still).push(w);
-    if (ready.length === 0) return;
-    this.waiting = still;
-    for (const w of ready) this.call(w.done);
-  }
-
-  /** Calls every waiter (degraded, closed, or the overflow policy's synchronous sync). */
-  private releaseWaiters(all: boolean): void {
-    if (!all) {
-      this.serve();
-      if (this.writable && !this.closed) return;
-    }
-    for (const w of this.waiting.splice(0)) this.call(w.done);
-  }
-
-  /** Closes an fd now, or once no write or sync on the pool may still be using it. */
-  private closeFd(fd: number): void {
-    if (this.ioInFlight > 0) {
-      this.closeWhenIdle.push(fd);
-      return;
-    }
-    try {
-      this.fsx.closeSync(fd);
-    } catch {
-      // Synced before (or the failure was reported); nothing more to do for this fd.
-    }
-  }
-
-  private ioIdle(): void {
-    this.ioInFlight--;
-    if (this.ioInFlight > 0) return;
-    for (const fd of this.closeWhenIdle.splice(0)) this.closeFd(fd);
   }
 
   // ---- internals: snapshots, generations ----
 
   /** Snapshot of the live map as of the start of the current segment (rolled to first by default). */
   private startSnapshot(rollFirst = true): void {
-    if (this.snapshotInFlight || this.closed) return;
+    const gens = this.gens;
+    if (gens.snapshotInFlight || this.closed) return;
     // The snapshot must fit under the quota next to the files it will replace.
-    if (this.bytesOnDisk() + this.liveBytes > this.quotaBytes) {
-      this.dropOlderGenerations(true);
-      if (this.bytesOnDisk() + this.liveBytes > this.quotaBytes) return;
+    if (!gens.snapshotFits(this.liveBytes)) {
+      gens.dropOlderGenerations(true);
+      if (!gens.snapshotFits(this.liveBytes)) return;
     }
     if (rollFirst && !this.roll()) return;
-    const seq = this.segSeq;
+    const seq = gens.seq;
     const image: Image = Array.from(this.map);
     const epoch = this.lossEpoch;
-    this.sinceSnapshot = 0;
-    this.snapshotInFlight = true;
-    this.reserved = this.liveBytes;
+    gens.snapshotStarted(this.liveBytes);
     const name = snapshotName(seq);
     writeSnapshot(
       this.fsx,
@@ -1195,77 +705,29 @@ export class Journal {
       name,
       seq,
       image,
-      () => this.closed || this.lockLostReason !== null,
+      () => this.closed || this.lock.lostReason !== null,
     ).then(
       (res) => {
-        this.snapshotInFlight = false;
-        this.reserved = 0;
+        gens.snapshotEnded();
         if (res === null || this.closed) return;
-        this.snapFiles.set(seq, res.bytes);
-        this.compactions++;
-        this.snapshotMaxSliceMs = res.maxSliceMs;
-        this.dropOlderGenerations(this.bytesOnDisk() > SOFT_QUOTA * this.quotaBytes);
+        gens.snapshotWritten(seq, res.bytes);
+        gens.snapshotMaxSliceMs = res.maxSliceMs;
+        gens.dropOlderGenerations(gens.overSoftQuota());
         if (!this.healthState.ok) {
-          if (this.writable && this.lossEpoch === epoch) {
-            this.setHealth(true, null);
+          if (this.writer.writable && this.lossEpoch === epoch) {
+            this.healthState.set(true, null);
             this.log?.warn(
               { snapshot: name, liveKeys: image.length },
               "journal durable again (fresh snapshot written)",
             );
-          } else this.scheduleRetry();
-        } else if (this.writable && this.compactionDue()) this.startSnapshot();
+          } else this.healthState.scheduleRetry();
+        } else if (this.writer.writable && gens.compactionDue(this.liveBytes)) this.startSnapshot();
       },
       (err: unknown) => {
-        this.snapshotInFlight = false;
-        this.reserved = 0;
+        gens.snapshotEnded();
         if (!this.closed) this.failed("snapshot", err);
       },
     );
-  }
-
-  /**
-   * Deletes snapshots and segments no longer needed: everything older than the previous durable
-   * snapshot, or (keepPrevious false) older than the newest one.
-   */
-  private dropOlderGenerations(onlyNewest: boolean): void {
-    const snaps = [...this.snapFiles.keys()].sort((a, b) => a - b);
-    const newest = snaps[snaps.length - 1];
-    if (newest === undefined) return;
-    // With a single snapshot its previous generation is every segment from the first one.
-    const keepFrom = onlyNewest ? newest : (snaps[snaps.length - 2] ?? 0);
-    let removed = false;
-    for (const seq of snaps) {
-      if (seq < keepFrom && this.tryUnlink(snapshotName(seq))) {
-        this.snapFiles.delete(seq);
-        removed = true;
-      }
-    }
-    for (const seq of [...this.segFiles.keys()]) {
-      if (seq < keepFrom && seq !== this.segSeq && this.tryUnlink(segmentName(seq))) {
-        this.segFiles.delete(seq);
-        removed = true;
-      }
-    }
-    if (removed) {
-      try {
-        fsyncDir(this.fsx, this.dir);
-      } catch {
-        // Removals that do not survive a power cut are redone by the next compaction.
-      }
-    }
-  }
-
-  private lastChanceSnapshot(): void {
-    const seq = this.segSeq + 1;
-    try {
-      writeSnapshotSync(this.fsx, this.dir, snapshotName(seq), seq, Array.from(this.map));
-      this.log?.warn({ liveKeys: this.map.size }, "journal degraded at close: a final snapshot was written");
-    } catch (err) {
-      this.log?.error(
-        { err: (err as Error).message, liveKeys: this.map.size },
-        "journal degraded at close: the final snapshot failed, records since the failure are lost",
-      );
-    }
   }
 
   // ---- internals: health ----
@@ -1274,103 +736,34 @@ export class Journal {
     const code = (err as NodeJS.ErrnoException)?.code ?? "error";
     this.writeErrors++;
     this.lossEpoch++;
-    this.writable = false;
-    this.stopWriting();
+    this.writer.stop();
     this.log?.debug({ op, code, err: (err as Error)?.message }, "journal I/O failure");
-    this.degrade(`${op} failed: ${code}`);
-  }
-
-  /**
-   * Not writable any more: records still queued stay in memory only (counted), I/O in flight is
-   * ignored when it returns, and everyone waiting is answered (alerts keep flowing live).
-   */
-  private stopWriting(): void {
-    this.ioEpoch++;
-    this.unwritten += this.pending.reduce((n, c) => n + c.records, 0);
-    this.pending = [];
-    this.pendingBytes = 0;
-    this.written = this.appended;
-    this.synced = this.appended;
-    for (const r of this.rolled.splice(0)) this.closeFd(r.fd);
-    this.releaseWaiters(true);
-  }
-
-  private degrade(reason: string): void {
-    if (this.healthState.ok) {
-      this.log?.error(
-        { reason, dir: this.dir, retryMs: this.retryMs },
-        `journal degraded (${reason}): can no longer promise that state survives a restart or power cut; ` +
-          "records since now (alert states, acknowledgements, undelivered upstream messages) are kept in memory " +
-          "only until the disk takes writes again; retrying, a fresh snapshot will restore durability",
-      );
-    }
-    // One notification per degraded episode: a failing retry does not re-announce it.
-    if (this.healthState.ok) this.setHealth(false, reason);
-    this.scheduleRetry();
-  }
-
-  private setHealth(ok: boolean, reason: string | null): void {
-    this.healthState = { ok, reason, since: this.now() };
-    if (this.onHealthChange === undefined) return;
-    try {
-      this.onHealthChange({ ...this.healthState });
-    } catch (err) {
-      this.log?.error({ err: (err as Error).message }, "journal onHealthChange threw");
-    }
-  }
-
-  private scheduleRetry(): void {
-    if (this.retryTimer !== null || this.closed || this.lockLostReason !== null) return;
-    this.retryTimer = setTimeout(() => {
-      this.retryTimer = null;
-      this.retry();
-    }, this.retryMs);
-    this.retryTimer.unref();
+    this.healthState.degrade(`${op} failed: ${code}`);
   }
 
   /** One bounded attempt: a fresh segment and a snapshot of the whole live map. */
   private retry(): void {
-    if (this.closed || this.healthState.ok || this.lockLostReason !== null) return;
+    if (this.closed || this.healthState.ok || this.lock.lostReason !== null) return;
     const quotaBlocked = (): boolean => {
       if (this.healthState.reason !== "quota") return false;
-      this.dropOlderGenerations(true);
-      return this.bytesOnDisk() + this.liveBytes > this.quotaBytes;
+      this.gens.dropOlderGenerations(true);
+      return !this.gens.snapshotFits(this.liveBytes);
     };
     // roll() with writable false skips the old segment's sync (it may be what failed).
     if (this.unopened !== null && !this.finishOpen()) {
-      this.scheduleRetry();
+      this.healthState.scheduleRetry();
       return;
     }
-    if (this.snapshotInFlight || quotaBlocked() || !this.roll()) {
-      this.scheduleRetry();
+    if (this.gens.snapshotInFlight || quotaBlocked() || !this.roll()) {
+      this.healthState.scheduleRetry();
       return;
     }
-    this.writable = true;
+    this.writer.writable = true;
     this.startSnapshot(false);
-    if (!this.snapshotInFlight) this.scheduleRetry();
+    if (!this.gens.snapshotInFlight) this.healthState.scheduleRetry();
   }
 
   // ---- helpers ----
-
-  private bytesOnDisk(): number {
-    let n = this.reserved;
-    for (const v of this.segFiles.values()) n += v;
-    for (const v of this.snapFiles.values()) n += v;
-    for (const v of this.otherFiles.values()) n += v;
-    return n;
-  }
-
-  private tryUnlink(name: string): boolean {
-    return tryUnlink(this.fsx, this.dir, name);
-  }
-
-  private call(cb: Done): void {
-    try {
-      cb();
-    } catch (err) {
-      this.log?.error({ err: (err as Error).message }, "journal commit callback threw");
-    }
-  }
 
   private assertOpen(): void {
     if (this.closed) throw new Error(`journal ${this.dir} is closed`);
