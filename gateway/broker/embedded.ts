@@ -29,7 +29,7 @@ import { deliverToOperator, SlowSubscribers } from "./operator-delivery.js";
 import { InflightLimitError, PubackQueue } from "./puback-queue.js";
 import { type DurableMap, SessionPersistence, type SessionStats } from "./sessions.js";
 import { coalesceWrites } from "./socket-writes.js";
-import type { TlsFiles } from "./tls-files.js";
+import { TLS_HANDSHAKE, type TlsFiles, warnHandshakeFailed } from "./tls-files.js";
 import {
   type Connection,
   describeListener,
@@ -465,6 +465,10 @@ export class EmbeddedBroker implements NorthboundSink {
       maxConnections,
       (c) => this.accept(c),
       (err) => this.log.error({ err, listener: describeListener(l) }, "listener error"),
+      (code, address) => {
+        this.counters.reject("connection", TLS_HANDSHAKE);
+        warnHandshakeFailed(this.rateLog, address, code, describeListener(l));
+      },
     );
     this.listeners.push(listener);
   }

@@ -52,7 +52,7 @@ import { mayUseClientId } from "../client-ids.js";
 import { IDENTIFIER_REJECTED, NOT_AUTHORIZED, refusedLoginCode, SERVER_UNAVAILABLE } from "../connack.js";
 import { packetLimitOf, type SocketLimits } from "../connection-limits.js";
 import type { BrokerHandlers } from "../handlers.js";
-import { readTlsFiles, type TlsFiles } from "../tls-files.js";
+import { readTlsFiles, TLS_HANDSHAKE, type TlsFiles, warnHandshakeFailed } from "../tls-files.js";
 import {
   COMPLETION_BYTES,
   COUNTER_TELEMETRY_CONFLATED,
@@ -456,6 +456,10 @@ export class DeviceFrontEnd {
             { who, reason: m.reason, err: m.detail, listener: "devices" },
             "device listener: internal error; that connection is closed",
           );
+          return;
+        }
+        if (m.reason === TLS_HANDSHAKE) {
+          warnHandshakeFailed(this.opts.rateLog, m.address ?? "unknown", m.detail, "devices");
           return;
         }
         // Before login, only at debug level, as on aedes' listeners: a flood must not flood the log.

@@ -41,7 +41,13 @@ import mqttPacket from "mqtt-packet";
 import { type Doorbell, SpscRing } from "../../../core/threads.js";
 import type { TelemetryTest } from "../../../devices/threads.js";
 import { InflightLimitError, PubackQueue } from "../puback-queue.js";
-import { certificateNames, LISTEN_BACKLOG, tlsServerOptionsOf } from "../tls-files.js";
+import {
+  certificateNames,
+  LISTEN_BACKLOG,
+  onHandshakeFailure,
+  TLS_HANDSHAKE,
+  tlsServerOptionsOf,
+} from "../tls-files.js";
 import { type FastPublish, readFastPublish } from "./fast-publish.js";
 import { type Framing, splitPackets } from "./frames.js";
 import {
@@ -939,8 +945,10 @@ if (data.tls !== null) {
     noDelay: true,
   });
   secure.on("secureConnection", accept);
-  // A failed handshake (bad version, unknown CA on the client's side) concerns that socket only.
-  secure.on("tlsClientError", () => {});
+  // A failed handshake concerns that socket only: counted and logged by the main thread.
+  onHandshakeFailure(secure, (code, address) =>
+    post({ t: "rejected", conn: null, role: null, reason: TLS_HANDSHAKE, detail: code, address }),
+  );
   server = secure;
 } else {
   server = net.createServer({ noDelay: true }, accept);
