@@ -331,12 +331,23 @@ export class DeviceFrontEnd {
         reject(new Error("device listener not running"));
         return;
       }
-      const on = (m: FromWorker) => {
+      // This worker's answer, or its end: a restarted one was never asked.
+      const worker = this.worker;
+      const settle = () => {
+        worker.off("message", answered);
+        worker.off("exit", exited);
+      };
+      const answered = (m: FromWorker) => {
         if (m.t !== "stats") return;
-        this.worker.off("message", on);
+        settle();
         resolve(m.stats);
       };
-      this.worker.on("message", on);
+      const exited = () => {
+        settle();
+        reject(new Error("device listener worker ended before answering"));
+      };
+      worker.on("message", answered);
+      worker.on("exit", exited);
       this.send(snapshot === undefined ? { t: "stats" } : { t: "stats", snapshot });
     });
   }
@@ -397,13 +408,20 @@ export class DeviceFrontEnd {
       this.restartTimer = null;
       await this.restarting;
       if (this.failed === null) {
-        const stopped = new Promise<void>((resolve) => {
-          this.worker.on("message", (m: FromWorker) => m.t === "stopped" && resolve());
-          this.worker.once("exit", () => resolve());
+        const worker = this.worker;
+        let timer: NodeJS.Timeout | undefined;
+        let done = () => {};
+        const onMessage = (m: FromWorker) => m.t === "stopped" && done();
+        await new Promise<void>((resolve) => {
+          done = resolve;
+          worker.on("message", onMessage);
+          worker.once("exit", done);
+          timer = setTimeout(done, STOP_TIMEOUT_MS).unref();
+          this.send({ t: "stop" });
         });
-        this.send({ t: "stop" });
-        const timer = new Promise<void>((r) => setTimeout(r, STOP_TIMEOUT_MS).unref());
-        await Promise.race([stopped, timer]);
+        clearTimeout(timer);
+        worker.off("message", onMessage);
+        worker.off("exit", done);
       }
       this.running = false;
       this.uplink.doorbell?.ring();
