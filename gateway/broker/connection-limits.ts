@@ -92,7 +92,7 @@ export class SocketLimits {
   private readonly frameRefused: FrameRefused = (reason, announced, limit, guard, detail) => {
     this.counters.reject(guard.role ?? BEFORE_LOGIN, reason);
     if (reason === "malformed-packet") {
-      const who = addressOf(guard.socket);
+      const who = this.addressOf(guard.socket);
       this.rateLog?.warn(
         who,
         reason,
@@ -102,7 +102,7 @@ export class SocketLimits {
       return;
     }
     this.log.debug(
-      { address: addressOf(guard.socket), reason, announced, limit },
+      { address: this.addressOf(guard.socket), reason, announced, limit },
       "connection closed: packet too large",
     );
   };
@@ -147,8 +147,9 @@ export class SocketLimits {
   }
 
   /**
-   * A WebSocket connection: the source address's rate limit and bans apply; its packets are framed
-   * by WebSocket messages, bounded by the listener's message size (transports.ts), and aedes'
+   * A WebSocket connection: the source address's rate limit and bans apply; aedes reads the MQTT
+   * bytes out of the WebSocket messages as a byte stream (ws' createWebSocketStream), with
+   * `read(null)` as from a socket, so the same frame guard sizes and checks its packets; aedes'
    * connect timeout closes one that never logs in.
    */
   acceptStream(stream: Socket, handOver: () => void, peer: Socket): void {
@@ -162,6 +163,7 @@ export class SocketLimits {
       this.reclaim.closedBeforeLogin();
       return;
     }
+    this.frames.set(stream, new FrameGuard(stream, this.config.maxConnectSize, this.frameRefused));
     handOver();
   }
 
