@@ -244,11 +244,6 @@ export class SocketLimits {
    * Before the password is checked: the ban that refuses this login (counted), or null.
    * `claimant`: whom the username names (AccessPolicy.claimant), the scope of the ban.
    */
-  loginBanned(socket: Socket, username: string | undefined, claimant: Claimant): LoginBan | null {
-    return this.loginBannedAt(this.addressOf(socket), username, claimant);
-  }
-
-  /** loginBanned for a connection known by its address (the device listener's, in its worker). */
   loginBannedAt(address: string, username: string | undefined, claimant: Claimant): LoginBan | null {
     const ban = this.login.admitLogin(address, username, claimant);
     if (ban !== null)
@@ -256,16 +251,15 @@ export class SocketLimits {
     return ban;
   }
 
-  /** After the password was checked: failures counted; on success the role's packet size applies. */
-  loginResult(socket: Socket, username: string | undefined, claimant: Claimant, result: AuthResult): void {
-    this.loginResultAt(this.addressOf(socket), username, claimant, result);
+  /** Logged in on `socket`: the identity's role's packet size applies from now on. */
+  loggedIn(socket: Socket, identity: Identity): void {
     const guard = this.frames.get(socket);
-    if (!guard || !result.ok) return;
-    const limit = packetLimitOf(result.identity, this.config.operatorMaxPacket);
+    if (!guard) return;
+    const limit = packetLimitOf(identity, this.config.operatorMaxPacket);
     guard.setLimit(limit.bytes, limit.role);
   }
 
-  /** loginResult's counting, for a connection known by its address. */
+  /** After the password was checked: failures counted towards the bans, a success remembered. */
   loginResultAt(address: string, username: string | undefined, claimant: Claimant, result: AuthResult): void {
     if (result.ok) {
       if (username !== undefined) this.login.succeeded(address, username, claimant);

@@ -11,20 +11,15 @@ import mqttPacket from "mqtt-packet";
 import type { Logger, RateLimitedLog } from "../log.js";
 import type { NorthboundSink } from "../northbound/sink.js";
 import type { Counters } from "../stats.js";
-import type { AccessPolicy, AuthResult, Identity } from "./access.js";
-import { mayUseClientId } from "./client-ids.js";
+import type { AccessPolicy, Identity } from "./access.js";
 import { compactClient, compactClientEvents, shareClientListeners } from "./client-memory.js";
-import {
-  BAD_USERNAME_OR_PASSWORD,
-  IDENTIFIER_REJECTED,
-  refusedLoginCode,
-  SERVER_UNAVAILABLE,
-} from "./connack.js";
+import { IDENTIFIER_REJECTED, SERVER_UNAVAILABLE } from "./connack.js";
 import { type ConnectionLimits, DEFAULT_CONNECTION_LIMITS, SocketLimits } from "./connection-limits.js";
 import { DirectFanout } from "./direct-fanout.js";
 import { DeviceFrontEnd } from "./front/device-front.js";
 import type { FrontWorkerStats } from "./front/protocol.js";
 import type { BrokerHandlers } from "./handlers.js";
+import { decideLogin, type LoginDecision, type LoginDeps } from "./login-flow.js";
 import { deliverToOperator, SlowSubscribers } from "./operator-delivery.js";
 import { InflightLimitError, PubackQueue } from "./puback-queue.js";
 import { type DurableMap, SessionPersistence, type SessionStats } from "./sessions.js";
@@ -170,6 +165,8 @@ export class EmbeddedBroker implements NorthboundSink {
   /** Telemetry straight to operators' connections, past aedes (direct-fanout.ts). */
   private readonly fanout = new DirectFanout(this.slowSubscribers);
   private readonly telemetryPrefix: string;
+  /** What a login's decision needs (login-flow.ts). */
+  private readonly loginDeps: LoginDeps;
 
   private constructor(
     readonly aedes: Aedes,
@@ -183,6 +180,7 @@ export class EmbeddedBroker implements NorthboundSink {
     readonly limits: SocketLimits,
   ) {
     this.telemetryPrefix = `linli/${policy.site}/telemetry/`;
+    this.loginDeps = { limits, policy, counters, rateLog };
   }
 
   static async start(opts: {
@@ -516,22 +514,6 @@ export class EmbeddedBroker implements NorthboundSink {
   }
 
   /**
-   * Client ids belong to their owner (gateway/broker/client-ids.ts): any other
-   * login using a device's or an operator's id is refused before aedes'
-   * takeover would close the owner's connection.
-   */
-  private clientIdRefusal(client: Client, identity: Identity): RefusedError | null {
-    if (mayUseClientId(this.policy.registry, identity, client.id)) return null;
-    const name = identity.kind === "operator" ? identity.name : identity.device.id;
-    const reason = "client-id-not-owned";
-    this.counters.reject(identity.kind === "operator" ? "operator" : identity.device.model, reason);
-    this.rateLog.warn(name, reason, { who: name, clientId: client.id, reason }, "connection refused");
-    const err = new RefusedError(`connection refused: ${reason}`);
-    err.returnCode = IDENTIFIER_REJECTED;
-    return err;
-  }
-
-  /**
    * A connection aedes closed for a malformed packet (mqtt-packet's parser refused it) or a
    * protocol violation (aedes' own checks): counted and logged as the device listener does. Other
    * errors are not: refused logins, publishes and limits are counted where they are decided, and
@@ -645,63 +627,50 @@ export class EmbeddedBroker implements NorthboundSink {
     return err;
   }
 
-  /** The end of a CONNECT's authentication: the identity kept, or the refusal counted and logged. */
+  /** A login decided (login-flow.ts): the refusal answered, or the identity kept. */
   private authenticated(
     client: Client,
-    username: string | undefined,
-    result: AuthResult,
+    decision: LoginDecision,
     done: (err: AuthenticateError | null, ok: boolean) => void,
   ): void {
-    if (result.ok) {
-      const refused =
-        this.clientIdRefusal(client, result.identity) ?? this.sessionRefusal(client, result.identity);
-      if (refused !== null) {
-        done(refused as AuthenticateError, false);
-        return;
-      }
-      this.identities.set(client, result.identity);
-      // MQTT 3.1.1 §3.1.4-2 across listeners: aedes takes over within its own, this from the device listener's.
-      if (this.front !== null) {
-        this.front.takeOver(client.id);
-        this.noteAdmitting(client);
-      }
-      forgetConnectPacket(client);
-      // Deliveries to operators: P1 at once, and a slow reader holds nobody up (operator-delivery.ts).
-      // Alerts and telemetry are for operators only (AccessPolicy): devices, the bulk of the
-      // connections, keep aedes' own deliver functions (two closures fewer each). Set here, before
-      // any SUBSCRIBE is read, because subscriptions capture the deliver function.
-      if (result.identity.kind === "operator") {
-        deliverToOperator(client, this.urgentTopicPrefixes, this.slowSubscribers);
-        this.fanout.add(client);
-        client.conn.once("close", () => this.fanout.remove(client));
-      }
-      // aedes has put the CONNECT's will here before authenticating (lib/handlers/connect.js).
-      const will = (client as unknown as { _will?: object | null })._will;
-      if (will) this.wills.add(will);
-      done(null, true);
+    if (!decision.ok) {
+      // Closed while it waited for verification: nobody to answer.
+      const err = new RefusedError(
+        decision.reason === "gone"
+          ? "connection closed during authentication"
+          : `connection refused: ${decision.reason}`,
+      );
+      if (decision.reason !== "gone") err.returnCode = decision.returnCode;
+      done(err as AuthenticateError, false);
       return;
     }
-    // Closed while it waited for verification: nobody to answer, nothing to count.
-    if (result.reason === "gone") {
-      done(new RefusedError("connection closed during authentication") as AuthenticateError, false);
+    const identity = decision.identity;
+    this.limits.loggedIn((client as unknown as { conn: Socket }).conn, identity);
+    const refused = this.sessionRefusal(client, identity);
+    if (refused !== null) {
+      done(refused as AuthenticateError, false);
       return;
     }
-    this.counters.reject(result.reason === "unknown-device" ? "unknown" : "auth", result.reason);
-    this.rateLog.warn(
-      username ?? "(anonymous)",
-      result.reason,
-      {
-        username,
-        address: this.limits.addressOfConnection((client as unknown as { conn: Socket }).conn),
-        clientId: client.id,
-        reason: result.reason,
-        transport: this.transportOf(client),
-      },
-      "connection refused",
-    );
-    const err = new RefusedError(`connection refused: ${result.reason}`);
-    err.returnCode = refusedLoginCode(result.reason);
-    done(err as AuthenticateError, false);
+    this.identities.set(client, identity);
+    // MQTT 3.1.1 §3.1.4-2 across listeners: aedes takes over within its own, this from the device listener's.
+    if (this.front !== null) {
+      this.front.takeOver(client.id);
+      this.noteAdmitting(client);
+    }
+    forgetConnectPacket(client);
+    // Deliveries to operators: P1 at once, and a slow reader holds nobody up (operator-delivery.ts).
+    // Alerts and telemetry are for operators only (AccessPolicy): devices, the bulk of the
+    // connections, keep aedes' own deliver functions (two closures fewer each). Set here, before
+    // any SUBSCRIBE is read, because subscriptions capture the deliver function.
+    if (identity.kind === "operator") {
+      deliverToOperator(client, this.urgentTopicPrefixes, this.slowSubscribers);
+      this.fanout.add(client);
+      client.conn.once("close", () => this.fanout.remove(client));
+    }
+    // aedes has put the CONNECT's will here before authenticating (lib/handlers/connect.js).
+    const will = (client as unknown as { _will?: object | null })._will;
+    if (will) this.wills.add(will);
+    done(null, true);
   }
 
   /**
@@ -715,35 +684,22 @@ export class EmbeddedBroker implements NorthboundSink {
     password: Buffer,
     socket: Socket,
   ): Promise<{ ok: true } | { ok: false; bannedUntil: number | null; busy?: boolean }> {
-    const address = this.limits.addressOfConnection(socket);
-    const refused = (reason: string) =>
-      this.rateLog.warn(
-        username,
-        reason,
-        { username, address, reason, transport: "console" },
-        "console login refused",
-      );
-    const ban = this.limits.loginBanned(socket, username, "operator");
-    if (ban !== null) {
-      refused(`${ban.kind}-banned`);
-      return { ok: false, bannedUntil: ban.until };
-    }
-    const result = await this.policy.authenticate(username, password, [], () => socket.destroyed);
-    if (!result.ok && result.reason === "gone") return { ok: false, bannedUntil: null };
-    // A device's right credentials here are neither a guess nor an operator's good address.
-    if (!result.ok || result.identity.kind === "operator")
-      this.limits.loginResult(socket, username, "operator", result);
-    if (result.ok && result.identity.kind === "operator") return { ok: true };
-    if (result.ok) {
+    const decision = await decideLogin(this.loginDeps, {
+      address: this.limits.addressOfConnection(socket),
+      username,
+      password,
+      certNames: [],
+      clientId: null,
+      gone: () => socket.destroyed,
+      scope: "operator",
       // A device's own credentials: right, but not an operator's; not a guess either.
-      const model = result.identity.kind === "device" ? result.identity.device.model : "operator";
-      this.counters.reject(model, "console-operators-only");
-      refused("console-operators-only");
-      return { ok: false, bannedUntil: null };
-    }
-    this.counters.reject(result.reason === "unknown-device" ? "unknown" : "auth", result.reason);
-    refused(result.reason);
-    return { ok: false, bannedUntil: null, busy: result.reason === "auth-busy" };
+      only: { kind: "operator", reason: "console-operators-only", recordSuccess: false },
+      logFields: { transport: "console" },
+      logMessage: "console login refused",
+    });
+    if (decision.ok) return { ok: true };
+    if (decision.bannedUntil !== null) return { ok: false, bannedUntil: decision.bannedUntil };
+    return { ok: false, bannedUntil: null, busy: decision.reason === "auth-busy" };
   }
 
   private install(): void {
@@ -752,24 +708,17 @@ export class EmbeddedBroker implements NorthboundSink {
     this.skipUplinkForwarding();
     a.authenticate = (client, username, password, done) => {
       const conn = (client as unknown as { conn: Socket }).conn;
-      const certNames = this.transports.get(client)?.certNames ?? [];
-      // A banned address (in this account's scope) or username is refused before its password is
-      // looked at (login-guard.ts).
-      const claimant = this.policy.claimant(username, certNames);
-      const banned = this.limits.loginBanned(conn, username, claimant);
-      if (banned !== null) {
-        const err = new RefusedError(`connection refused: ${banned.kind}-banned`);
-        err.returnCode = BAD_USERNAME_OR_PASSWORD;
-        done(err as AuthenticateError, false);
-        return;
-      }
-      const gone = () => (client as unknown as { closed: boolean }).closed;
-      this.policy.authenticate(username, password, certNames, gone).then(
-        (result) => {
-          if (result.ok || result.reason !== "gone")
-            this.limits.loginResult(conn, username, claimant, result);
-          this.authenticated(client, username, result, done);
-        },
+      const transport = this.transports.get(client);
+      decideLogin(this.loginDeps, {
+        address: this.limits.addressOfConnection(conn),
+        username,
+        password,
+        certNames: transport?.certNames ?? [],
+        clientId: client.id,
+        gone: () => (client as unknown as { closed: boolean }).closed,
+        logFields: { transport: transport?.transport },
+      }).then(
+        (decision) => this.authenticated(client, decision, done),
         (err: Error) => {
           this.log.error({ err, clientId: client.id }, "authentication failed");
           const e = new RefusedError("connection refused: authentication failed");
