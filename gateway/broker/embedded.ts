@@ -70,8 +70,8 @@ const PROTOCOL_VIOLATION =
 
 /**
  * mqtt-packet's refusal to write a SUBACK without return codes: the answer to a SUBSCRIBE without
- * a topic filter (§3.8.3-3), which its parser lets through. On TCP and TLS the frame guard closes
- * such a packet before aedes reads it (limits.ts); a WebSocket's MQTT bytes are not guarded.
+ * a topic filter (§3.8.3-3), which its parser lets through. The frame guard closes such a packet
+ * before aedes reads it (limits.ts), on every listener: this is the check behind it.
  */
 const UNWRITABLE_SUBACK = "Invalid qos vector";
 
