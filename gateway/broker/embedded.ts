@@ -6,12 +6,12 @@
 import type { AddressInfo, Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { Aedes, type AuthenticateError, type Client, type PublishPacket } from "aedes";
-import { BufferList } from "bl";
 import mqttPacket from "mqtt-packet";
 import type { Logger, RateLimitedLog } from "../log.js";
 import type { NorthboundSink } from "../northbound/sink.js";
 import type { Counters } from "../stats.js";
 import type { AccessPolicy, Identity } from "./access.js";
+import { forgetConnectPacket, restampOnEmit, skipUplinkForwarding, slimParser } from "./aedes-patches.js";
 import { compactClient, compactClientEvents, shareClientListeners } from "./client-memory.js";
 import { IDENTIFIER_REJECTED, SERVER_UNAVAILABLE } from "./connack.js";
 import { type ConnectionLimits, DEFAULT_CONNECTION_LIMITS, SocketLimits } from "./connection-limits.js";
@@ -24,6 +24,7 @@ import { deliverToOperator, SlowSubscribers } from "./operator-delivery.js";
 import { InflightLimitError, PubackQueue } from "./puback-queue.js";
 import { type DurableMap, SessionPersistence, type SessionStats } from "./sessions.js";
 import { coalesceWrites } from "./socket-writes.js";
+import { AedesTakeover } from "./takeover.js";
 import { TLS_HANDSHAKE, type TlsFiles, warnHandshakeFailed } from "./tls-files.js";
 import {
   type Connection,
@@ -80,8 +81,6 @@ class RefusedError extends Error {
 }
 
 const EMITTER_CONCURRENCY = 1000;
-/** Logins between acceptance and registration are a handful at a time; past this, closed ones are dropped. */
-const ADMITTING_PRUNE_AT = 256;
 
 // mqtt-packet writes 16-bit numbers (lengths, packet ids) from a cache of 65,536 two-byte Buffers, built
 // on the first packet written: ~6.5 MB of heap (a Buffer object is ~100 B), a twentieth of an edge box's
@@ -154,12 +153,8 @@ export class EmbeddedBroker implements NorthboundSink {
         "subscriber too far behind even for QoS 1: connection closed (a persistent session resumes on reconnect)",
       ),
   );
-  /**
-   * Clients whose login aedes accepted but has not registered yet (aedes.clients has them from its
-   * "clientReady" on): a device listener login in between takes over from them too. Closed ones
-   * are pruned once the map is past ADMITTING_PRUNE_AT.
-   */
-  private readonly admitting = new Map<string, Client>();
+  /** Logins on the device listener take over from aedes' connections (takeover.ts). */
+  private readonly takeover: AedesTakeover;
   /** The device listener's front end (a worker thread), when configured. */
   private front: DeviceFrontEnd | null = null;
   /** Telemetry straight to operators' connections, past aedes (direct-fanout.ts). */
@@ -181,6 +176,7 @@ export class EmbeddedBroker implements NorthboundSink {
   ) {
     this.telemetryPrefix = `linli/${policy.site}/telemetry/`;
     this.loginDeps = { limits, policy, counters, rateLog };
+    this.takeover = new AedesTakeover(aedes);
   }
 
   static async start(opts: {
@@ -286,7 +282,7 @@ export class EmbeddedBroker implements NorthboundSink {
           counters: opts.counters,
           log: opts.log,
           rateLog: opts.rateLog,
-          takeOver: (clientId) => broker.takeOverAedesClient(clientId),
+          takeOver: (clientId) => broker.takeover.takeOver(clientId),
         }).catch((err: NodeJS.ErrnoException) => {
           err.message = `mqtt.deviceListener (${opts.deviceListener?.host}:${opts.deviceListener?.port}): ${err.message}`;
           throw err;
@@ -402,24 +398,9 @@ export class EmbeddedBroker implements NorthboundSink {
     return n + (this.front?.disconnect(match) ?? 0);
   }
 
-  /** A login on the device listener takes over from aedes' connection with the same client id. */
-  private takeOverAedesClient(clientId: string): void {
-    const clients = (this.aedes as unknown as { clients: Record<string, Client | undefined> }).clients;
-    clients[clientId]?.close();
-    this.admitting.get(clientId)?.close();
-    this.admitting.delete(clientId);
-  }
-
-  private noteAdmitting(client: Client): void {
-    if (this.admitting.size >= ADMITTING_PRUNE_AT)
-      for (const [id, c] of this.admitting)
-        if ((c as unknown as { closed: boolean }).closed) this.admitting.delete(id);
-    this.admitting.set(client.id, client);
-  }
-
   /** Stops accepting, closes every client, then the broker. */
   async close(): Promise<void> {
-    this.admitting.clear();
+    this.takeover.clear();
     if (this.closing) return;
     this.closing = true;
     // Stop accepting first; server.close() resolves only once every socket has gone, so close the clients next.
@@ -575,31 +556,6 @@ export class EmbeddedBroker implements NorthboundSink {
   }
 
   /**
-   * A device's uplink is consumed by the gateway in authorizePublish (ingest)
-   * and nobody may subscribe to device topics (AccessPolicy), so aedes'
-   * forwarding of it (QoS 1 offline-queue lookups, topic matching, retained
-   * storage) is pure cost: about a third of the broker's work per message.
-   * The PUBACK is still sent by aedes after authorizePublish calls back.
-   */
-  private skipUplinkForwarding(): void {
-    const a = this.aedes as unknown as {
-      publish(
-        packet: PublishPacket,
-        client: Client | null | ((err?: Error) => void),
-        done?: (err?: Error) => void,
-      ): void;
-    };
-    const publish = a.publish.bind(this.aedes);
-    a.publish = (packet, client, done) => {
-      if (client && typeof client !== "function" && this.identities.get(client)?.kind === "device") {
-        done?.();
-        return;
-      }
-      publish(packet, client, done);
-    };
-  }
-
-  /**
    * A client id whose persistent session belongs to an operator is that
    * operator's alone (else another account would receive its queued alerts,
    * or wipe them with a clean session). A new persistent session beyond
@@ -655,7 +611,7 @@ export class EmbeddedBroker implements NorthboundSink {
     // MQTT 3.1.1 §3.1.4-2 across listeners: aedes takes over within its own, this from the device listener's.
     if (this.front !== null) {
       this.front.takeOver(client.id);
-      this.noteAdmitting(client);
+      this.takeover.admitted(client);
     }
     forgetConnectPacket(client);
     // Deliveries to operators: P1 at once, and a slow reader holds nobody up (operator-delivery.ts).
@@ -705,7 +661,7 @@ export class EmbeddedBroker implements NorthboundSink {
   private install(): void {
     const a = this.aedes;
     restampOnEmit(a);
-    this.skipUplinkForwarding();
+    skipUplinkForwarding(a, (client) => this.identities.get(client)?.kind === "device");
     a.authenticate = (client, username, password, done) => {
       const conn = (client as unknown as { conn: Socket }).conn;
       const transport = this.transports.get(client);
@@ -828,7 +784,7 @@ export class EmbeddedBroker implements NorthboundSink {
     // aedes emits "clientReady" just before the client's "connected", whose once-listener's removal
     // turns the client's events back into a dictionary: compacted on the next tick (client-memory.ts).
     a.on("clientReady", (client) => {
-      if (this.admitting.get(client.id) === client) this.admitting.delete(client.id);
+      this.takeover.ready(client);
       // A persistent session's subscriptions are restored without a "subscribe" event.
       this.fanout.changed(client);
       process.nextTick(compactClientEvents, client);
@@ -842,76 +798,4 @@ export class EmbeddedBroker implements NorthboundSink {
       this.countProtocolError(client, err);
     });
   }
-}
-
-/**
- * aedes drops a message to a client when its broker counter is not above the
- * last one that client received (per-client `dedupe`, meant for overlapping
- * subscriptions). Counters are taken when a packet is created, but QoS 1 and
- * retained publishes reach the emitter several promise hops later than QoS 0
- * ones, so a telemetry reading published after an alert overtakes it and the
- * alert is silently dropped (moscajs/aedes #994, #955, open). Re-stamping the
- * counter at emission makes counters rise in delivery order; an overlapping
- * subscription still sees the same packet twice and is still deduplicated.
- * Retained replays on subscribe carry no brokerId and skip dedupe, unaffected.
- */
-export function restampOnEmit(aedes: Aedes): void {
-  const internals = aedes as unknown as {
-    counter: number;
-    mq: { emit(packet: { brokerCounter: number }, cb?: (err?: Error) => void): void };
-  };
-  const mq = internals.mq;
-  const emit = mq.emit.bind(mq);
-  mq.emit = (packet, cb) => {
-    packet.brokerCounter = ++internals.counter;
-    emit(packet, cb);
-  };
-}
-
-/**
- * mqtt-packet's parser keeps its unread bytes in a `bl` BufferListStream, a
- * full Duplex stream (two stream states, an emitter) that it only ever uses
- * as a list: append, consume, read, slice. The plain BufferList of the same
- * package has exactly these methods. Its state-name table is shared too.
- * About 0.9 KB per connection (bench/connections.ts).
- */
-const PARSER_STATES: readonly string[] = Object.freeze([
-  "_parseHeader",
-  "_parseLength",
-  "_parsePayload",
-  "_newPacket",
-]);
-
-type ParserSettings = Readonly<{ protocolVersion?: number; bridgeMode?: boolean }>;
-
-/** One frozen settings object per (protocolVersion, bridgeMode) pair, shared by every parser. */
-const parserSettings = new Map<string, ParserSettings>();
-
-/**
- * mqtt-packet's parser keeps the whole CONNECT packet as its settings for the
- * life of the connection (the password Buffer, and with it the socket read it
- * was sliced from), yet reads only `protocolVersion` and `bridgeMode` from it
- * afterwards (and never writes to it). Keep just those, in an object shared by
- * every connection with the same pair (at most 3 x 3 of them).
- */
-function forgetConnectPacket(client: Client): void {
-  const parser = (client as unknown as { _parser?: { settings: ParserSettings } })._parser;
-  if (parser === undefined) return;
-  const { protocolVersion, bridgeMode } = parser.settings;
-  const key = `${protocolVersion}/${bridgeMode}`;
-  let shared = parserSettings.get(key);
-  if (shared === undefined) {
-    shared = Object.freeze({ protocolVersion, bridgeMode });
-    parserSettings.set(key, shared);
-  }
-  parser.settings = shared;
-}
-
-function slimParser(client: Client): void {
-  const parser = (
-    client as unknown as { _parser?: { _list: { length: number }; _states: readonly string[] } }
-  )._parser;
-  if (parser === undefined || parser._list.length > 0) return;
-  parser._list = new BufferList();
-  parser._states = PARSER_STATES;
 }
