@@ -673,6 +673,33 @@ describe("the device listener: devices served by a worker thread", () => {
     expect(refused).toBe("ECONNREFUSED");
     // afterEach stops it again: a second stop is harmless.
   });
+
+  function frontWorker(): import("node:worker_threads").Worker {
+    return (gw.broker as unknown as { front: { worker: import("node:worker_threads").Worker } }).front.worker;
+  }
+
+  it("the worker's figures are answered, leaving no listener on it, or refused if it dies first", async () => {
+    const worker = frontWorker();
+    const listeners = () => [worker.listenerCount("message"), worker.listenerCount("exit")];
+    const before = listeners();
+    expect((await gw.broker.deviceListenerStats())?.sockets).toBeGreaterThanOrEqual(0);
+    expect(listeners()).toEqual(before);
+    // The question never answered (swallowed on its way), then the worker ends as a crash would.
+    const post = worker.postMessage.bind(worker);
+    worker.postMessage = (m: { t: string }) => {
+      if (m.t !== "stats") post(m);
+    };
+    const asked = gw.broker.deviceListenerStats();
+    await worker.terminate();
+    const outcome = await Promise.race([
+      asked?.then(
+        () => "answered",
+        (err: Error) => err.message,
+      ),
+      sleep(3000).then(() => "never settled"),
+    ]);
+    expect(outcome).toMatch(/ended before answering/);
+  });
 });
 
 describe("the device listener over TLS", () => {

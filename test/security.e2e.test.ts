@@ -5,6 +5,7 @@
  * warned about (never shown).
  */
 import { readFileSync, writeFileSync } from "node:fs";
+import { connect as netConnect } from "node:net";
 import { Writable } from "node:stream";
 import { connect as tlsConnect } from "node:tls";
 import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
@@ -15,7 +16,7 @@ import type { ConfigInput } from "../gateway/config/schema.js";
 import { Gateway } from "../gateway/gateway.js";
 import { createLogger } from "../gateway/log.js";
 import { makeTestPki, type TestPki } from "./support/certs.js";
-import { OPS, pendantMsg, SITE, startGateway, testConfig } from "./support/harness.js";
+import { OPS, pendantMsg, SITE, sleep, startGateway, testConfig } from "./support/harness.js";
 
 const gateways: Gateway[] = [];
 const clients: MqttClient[] = [];
@@ -177,6 +178,77 @@ describe("client certificates (TLS listener with ca)", () => {
       s.once("error", (err) => resolve(err.message));
     });
     expect(outcome).not.toBe("connected");
+  });
+});
+
+describe("failed TLS handshakes", () => {
+  it("are counted as connection/tls-handshake and logged with their code, on every TLS listener", async () => {
+    const p = pki();
+    const lines: string[] = [];
+    const sink = new Writable({
+      write(chunk, _enc, cb) {
+        lines.push(chunk.toString());
+        cb();
+      },
+    });
+    const tls = { cert: p.serverCert, key: p.serverKey, ca: p.ca };
+    const withLog = await startGateway({
+      config: {
+        ...testConfig(),
+        storage: { enabled: false },
+        mqtt: {
+          listeners: [
+            { host: "127.0.0.1", port: 0, tls },
+            { host: "127.0.0.1", port: 0, transport: "websocket" as const, tls },
+          ],
+          deviceListener: { host: "127.0.0.1", port: 0, tls },
+        },
+      },
+      logger: createLogger({ level: "warn", format: "json", destination: sink }),
+    });
+    gateways.push(withLog);
+    const ports = [port(withLog, 0), port(withLog, 1), withLog.broker.deviceListenerPort ?? 0];
+    const handshakeFailures = () => withLog.stats().counters.rejections.connection?.["tls-handshake"] ?? 0;
+    // A client that does not trust the gateway's certificate (a wrong CA, an expired one): it hangs up.
+    const untrusting = (to: number) =>
+      new Promise<string>((resolve) => {
+        const s = tlsConnect({ host: "127.0.0.1", port: to });
+        s.once("secureConnect", () => {
+          s.destroy();
+          resolve("connected");
+        });
+        s.once("error", (err: Error & { code?: string }) => resolve(err.code ?? err.message));
+      });
+    // Plain MQTT into TLS.
+    const plain = (to: number) =>
+      new Promise<void>((resolve) => {
+        const s = netConnect(to, "127.0.0.1", () =>
+          s.write(Buffer.from([0x10, 0x0c, 0, 4, 0x4d, 0x51, 0x54, 0x54, 4, 2, 0, 60, 0, 0])),
+        );
+        s.on("error", () => {});
+        s.once("close", () => resolve());
+      });
+    for (const to of ports) {
+      expect(await untrusting(to)).not.toBe("connected");
+      await plain(to);
+    }
+    // A handshake that completes is not one.
+    const ok = await new Promise<boolean>((resolve, reject) => {
+      const s = tlsConnect({ host: "127.0.0.1", port: ports[0] as number, ca: readFileSync(p.ca) }, () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.once("error", reject);
+    });
+    expect(ok).toBe(true);
+    const deadline = Date.now() + 5000;
+    while (handshakeFailures() < 6 && Date.now() < deadline) await sleep(10);
+    expect(handshakeFailures()).toBe(6);
+    const warnings = lines.filter((l) => l.includes("TLS handshake failed")).map((l) => JSON.parse(l));
+    // One line per address and minute: all of these came from 127.0.0.1.
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatchObject({ who: "127.0.0.1", reason: "tls-handshake" });
+    expect(typeof warnings[0].code).toBe("string");
   });
 });
 

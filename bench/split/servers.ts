@@ -30,7 +30,7 @@ import { Aedes, type PublishPacket } from "aedes";
 import { Doorbell, drainByPriority, SpscRing } from "../../core/spsc-ring.js";
 // The gateway's fix for aedes' per-client dedupe (moscajs/aedes #994): a QoS 1 publish overtaken
 // by a later QoS 0 one is otherwise dropped.
-import { restampOnEmit } from "../../gateway/broker/embedded.js";
+import { restampOnEmit } from "../../gateway/broker/aedes-patches.js";
 import { bufferOf, LaneWriter, pump } from "./lanes.js";
 import { TAG_CLOSE, TAG_DATA, TAG_OPEN } from "./relay-tags.js";
 import {

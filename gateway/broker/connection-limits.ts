@@ -92,7 +92,7 @@ export class SocketLimits {
   private readonly frameRefused: FrameRefused = (reason, announced, limit, guard, detail) => {
     this.counters.reject(guard.role ?? BEFORE_LOGIN, reason);
     if (reason === "malformed-packet") {
-      const who = addressOf(guard.socket);
+      const who = this.addressOf(guard.socket);
       this.rateLog?.warn(
         who,
         reason,
@@ -102,7 +102,7 @@ export class SocketLimits {
       return;
     }
     this.log.debug(
-      { address: addressOf(guard.socket), reason, announced, limit },
+      { address: this.addressOf(guard.socket), reason, announced, limit },
       "connection closed: packet too large",
     );
   };
@@ -147,8 +147,9 @@ export class SocketLimits {
   }
 
   /**
-   * A WebSocket connection: the source address's rate limit and bans apply; its packets are framed
-   * by WebSocket messages, bounded by the listener's message size (transports.ts), and aedes'
+   * A WebSocket connection: the source address's rate limit and bans apply; aedes reads the MQTT
+   * bytes out of the WebSocket messages as a byte stream (ws' createWebSocketStream), with
+   * `read(null)` as from a socket, so the same frame guard sizes and checks its packets; aedes'
    * connect timeout closes one that never logs in.
    */
   acceptStream(stream: Socket, handOver: () => void, peer: Socket): void {
@@ -162,6 +163,7 @@ export class SocketLimits {
       this.reclaim.closedBeforeLogin();
       return;
     }
+    this.frames.set(stream, new FrameGuard(stream, this.config.maxConnectSize, this.frameRefused));
     handOver();
   }
 
@@ -242,11 +244,6 @@ export class SocketLimits {
    * Before the password is checked: the ban that refuses this login (counted), or null.
    * `claimant`: whom the username names (AccessPolicy.claimant), the scope of the ban.
    */
-  loginBanned(socket: Socket, username: string | undefined, claimant: Claimant): LoginBan | null {
-    return this.loginBannedAt(this.addressOf(socket), username, claimant);
-  }
-
-  /** loginBanned for a connection known by its address (the device listener's, in its worker). */
   loginBannedAt(address: string, username: string | undefined, claimant: Claimant): LoginBan | null {
     const ban = this.login.admitLogin(address, username, claimant);
     if (ban !== null)
@@ -254,16 +251,15 @@ export class SocketLimits {
     return ban;
   }
 
-  /** After the password was checked: failures counted; on success the role's packet size applies. */
-  loginResult(socket: Socket, username: string | undefined, claimant: Claimant, result: AuthResult): void {
-    this.loginResultAt(this.addressOf(socket), username, claimant, result);
+  /** Logged in on `socket`: the identity's role's packet size applies from now on. */
+  loggedIn(socket: Socket, identity: Identity): void {
     const guard = this.frames.get(socket);
-    if (!guard || !result.ok) return;
-    const limit = packetLimitOf(result.identity, this.config.operatorMaxPacket);
+    if (!guard) return;
+    const limit = packetLimitOf(identity, this.config.operatorMaxPacket);
     guard.setLimit(limit.bytes, limit.role);
   }
 
-  /** loginResult's counting, for a connection known by its address. */
+  /** After the password was checked: failures counted towards the bans, a success remembered. */
   loginResultAt(address: string, username: string | undefined, claimant: Claimant, result: AuthResult): void {
     if (result.ok) {
       if (username !== undefined) this.login.succeeded(address, username, claimant);

@@ -2,6 +2,7 @@ import net from "node:net";
 import mqtt from "mqtt";
 import mqttPacket from "mqtt-packet";
 import { afterEach, describe, expect, it } from "vitest";
+import { WebSocket } from "ws";
 import { validateConfig } from "../config/load.js";
 import { createLogger, RateLimitedLog } from "../log.js";
 import { Registry } from "../registry.js";
@@ -201,7 +202,7 @@ describe("EmbeddedBroker malformed packets and protocol violations", () => {
   let counters: Counters;
   let lines: { msg: string; reason?: string }[];
 
-  async function startCounting(): Promise<number> {
+  async function startCounting(transport: "mqtt" | "websocket" = "mqtt"): Promise<number> {
     counters = new Counters();
     lines = [];
     const log = createLogger({ level: "silent" });
@@ -212,7 +213,7 @@ describe("EmbeddedBroker malformed packets and protocol violations", () => {
       return warn(key, reason, obj, msg);
     };
     broker = await EmbeddedBroker.start({
-      listeners: [{ host: "127.0.0.1", port: 0 }],
+      listeners: [{ host: "127.0.0.1", port: 0, transport }],
       maxConnections: 10,
       policy: new AccessPolicy("s1", new Registry(config, { onLost: () => {}, onWelfareDue: () => {} })),
       handlers: { uplink: (_d, _p, _c, done) => done(null), operator: () => {} },
@@ -301,6 +302,74 @@ describe("EmbeddedBroker malformed packets and protocol violations", () => {
     // A well-formed one is still answered.
     const subscribe = Buffer.concat([Buffer.from([0x82, 8, 0x00, 0x07]), filter, Buffer.from([0x00])]);
     expect(await answerTo(port, subscribe, operatorLogin)).toBe("answered");
+  });
+
+  /** As answerTo, over MQTT over WebSocket (each packet a binary message); `login` null: none. */
+  async function wsAnswerTo(
+    port: number,
+    bytes: Buffer,
+    login: Buffer | null,
+  ): Promise<"closed" | "answered"> {
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/mqtt`, "mqtt");
+    ws.on("error", () => {});
+    await new Promise((r) => ws.once("open", r));
+    if (login !== null) {
+      // aedes may write a packet in more than one piece, each its own WebSocket message.
+      const connack = new Promise<Buffer>((r) => {
+        let got = Buffer.alloc(0);
+        const onMessage = (m: Buffer) => {
+          got = Buffer.concat([got, m]);
+          if (got.length < 4) return;
+          ws.off("message", onMessage);
+          r(got);
+        };
+        ws.on("message", onMessage);
+      });
+      ws.send(login);
+      expect([...(await connack)]).toEqual([0x20, 0x02, 0x00, 0x00]);
+    }
+    const outcome = await new Promise<"closed" | "answered">((r) => {
+      ws.once("close", () => r("closed"));
+      ws.once("message", () => r("answered"));
+      ws.send(bytes);
+    });
+    ws.terminate();
+    return outcome;
+  }
+
+  it("on a WebSocket listener too: malformed SUBSCRIBE/UNSUBSCRIBE closed unanswered, packets bounded before and after login", async () => {
+    const port = await startCounting("websocket");
+    const filter = Buffer.from([0x00, 0x03, 0x61, 0x2f, 0x62]); // "a/b"
+    const malformed = [
+      Buffer.concat([Buffer.from([0x82, 8, 0x00, 0x00]), filter, Buffer.from([0x00])]), // §2.3.1-1
+      Buffer.concat([Buffer.from([0xa2, 7, 0x00, 0x00]), filter]), // §2.3.1-1
+      Buffer.from([0xa2, 0x02, 0x00, 0x01]), // no filter, §3.10.3-2
+      Buffer.from([0x82, 0x02, 0x00, 0x01]), // no filter, §3.8.3-3
+    ];
+    const operatorLogin = mqttPacket.generate({
+      cmd: "connect",
+      protocolId: "MQTT",
+      protocolVersion: 4,
+      clean: true,
+      clientId: "ops-console",
+      keepalive: 60,
+      username: "ops",
+      password: Buffer.from("secret"),
+    });
+    for (const p of malformed) expect(await wsAnswerTo(port, p, operatorLogin)).toBe("closed");
+    // A CONNECT announcing more than maxConnectSize (1 KiB by default), within one WebSocket message.
+    const bigConnect = Buffer.concat([Buffer.from([0x10, 0x80, 0x40]), Buffer.alloc(100)]);
+    expect(await wsAnswerTo(port, bigConnect, null)).toBe("closed");
+    // A device's PUBLISH over its model's packet limit (the whole packet need not arrive).
+    const bigPublish = Buffer.concat([Buffer.from([0x30, 0x80, 0x80, 0x04]), Buffer.alloc(100)]);
+    expect(await wsAnswerTo(port, bigPublish, connectPacket())).toBe("closed");
+    const r = counters.snapshot().rejections;
+    expect(r.operator).toEqual({ "malformed-packet": 4 });
+    expect(r.connection).toEqual({ "connect-too-large": 1 });
+    expect(r.ec200).toEqual({ "packet-too-large": 1 });
+    // A well-formed one is still answered.
+    const subscribe = Buffer.concat([Buffer.from([0x82, 8, 0x00, 0x07]), filter, Buffer.from([0x00])]);
+    expect(await wsAnswerTo(port, subscribe, operatorLogin)).toBe("answered");
   });
 
   it("counts and logs them: `connection` before login, the device's model after; a refused login is not one", async () => {

@@ -5,31 +5,27 @@
  */
 import type { AddressInfo, Socket } from "node:net";
 import type { Duplex } from "node:stream";
-import { Aedes, type AuthenticateError, type Client, type PublishPacket } from "aedes";
-import { BufferList } from "bl";
+import { Aedes, type Client, type PublishPacket } from "aedes";
 import mqttPacket from "mqtt-packet";
 import type { Logger, RateLimitedLog } from "../log.js";
 import type { NorthboundSink } from "../northbound/sink.js";
 import type { Counters } from "../stats.js";
-import type { AccessPolicy, AuthResult, Identity } from "./access.js";
-import { mayUseClientId } from "./client-ids.js";
-import { compactClient, compactClientEvents, shareClientListeners } from "./client-memory.js";
-import {
-  BAD_USERNAME_OR_PASSWORD,
-  IDENTIFIER_REJECTED,
-  refusedLoginCode,
-  SERVER_UNAVAILABLE,
-} from "./connack.js";
+import type { AccessPolicy, Identity } from "./access.js";
+import { type HookContext, installHooks } from "./aedes-hooks.js";
+import { slimParser } from "./aedes-patches.js";
+import { compactClient, shareClientListeners } from "./client-memory.js";
 import { type ConnectionLimits, DEFAULT_CONNECTION_LIMITS, SocketLimits } from "./connection-limits.js";
 import { DirectFanout } from "./direct-fanout.js";
 import { DeviceFrontEnd } from "./front/device-front.js";
 import type { FrontWorkerStats } from "./front/protocol.js";
 import type { BrokerHandlers } from "./handlers.js";
-import { deliverToOperator, SlowSubscribers } from "./operator-delivery.js";
+import { decideLogin, type LoginDeps } from "./login-flow.js";
+import { SlowSubscribers } from "./operator-delivery.js";
 import { InflightLimitError, PubackQueue } from "./puback-queue.js";
 import { type DurableMap, SessionPersistence, type SessionStats } from "./sessions.js";
 import { coalesceWrites } from "./socket-writes.js";
-import type { TlsFiles } from "./tls-files.js";
+import { AedesTakeover } from "./takeover.js";
+import { TLS_HANDSHAKE, type TlsFiles, warnHandshakeFailed } from "./tls-files.js";
 import {
   type Connection,
   describeListener,
@@ -63,30 +59,7 @@ const NO_STORE: DurableMap = {
   delete() {},
 };
 
-/** CONNACK 1 (MQTT 3.1.1 §3.2.2.3): aedes' answer to a CONNECT of a level it does not speak (MQTT 5). */
-const UNACCEPTABLE_PROTOCOL_VERSION = 1;
-/**
- * aedes' own protocol checks, by their messages (lib/handlers, lib/utils.js validateTopic): a
- * second CONNECT or a packet a client never sends ("Invalid protocol"), a wildcard or empty
- * topic in a PUBLISH, a malformed filter in a SUBSCRIBE or UNSUBSCRIBE.
- */
-const PROTOCOL_VIOLATION =
-  /^(Invalid protocol$|impossible to (UN)?SUBSCRIBE to an empty topic|[#+] is (not|only) allowed in |topic has too many levels|empty topic not allowed in PUBLISH)/;
-
-/**
- * mqtt-packet's refusal to write a SUBACK without return codes: the answer to a SUBSCRIBE without
- * a topic filter (§3.8.3-3), which its parser lets through. On TCP and TLS the frame guard closes
- * such a packet before aedes reads it (limits.ts); a WebSocket's MQTT bytes are not guarded.
- */
-const UNWRITABLE_SUBACK = "Invalid qos vector";
-
-class RefusedError extends Error {
-  returnCode?: number;
-}
-
 const EMITTER_CONCURRENCY = 1000;
-/** Logins between acceptance and registration are a handful at a time; past this, closed ones are dropped. */
-const ADMITTING_PRUNE_AT = 256;
 
 // mqtt-packet writes 16-bit numbers (lengths, packet ids) from a cache of 65,536 two-byte Buffers, built
 // on the first packet written: ~6.5 MB of heap (a Buffer object is ~100 B), a twentieth of an edge box's
@@ -159,17 +132,15 @@ export class EmbeddedBroker implements NorthboundSink {
         "subscriber too far behind even for QoS 1: connection closed (a persistent session resumes on reconnect)",
       ),
   );
-  /**
-   * Clients whose login aedes accepted but has not registered yet (aedes.clients has them from its
-   * "clientReady" on): a device listener login in between takes over from them too. Closed ones
-   * are pruned once the map is past ADMITTING_PRUNE_AT.
-   */
-  private readonly admitting = new Map<string, Client>();
+  /** Logins on the device listener take over from aedes' connections (takeover.ts). */
+  private readonly takeover: AedesTakeover;
   /** The device listener's front end (a worker thread), when configured. */
   private front: DeviceFrontEnd | null = null;
   /** Telemetry straight to operators' connections, past aedes (direct-fanout.ts). */
   private readonly fanout = new DirectFanout(this.slowSubscribers);
   private readonly telemetryPrefix: string;
+  /** What a login's decision needs (login-flow.ts). */
+  private readonly loginDeps: LoginDeps;
 
   private constructor(
     readonly aedes: Aedes,
@@ -183,6 +154,8 @@ export class EmbeddedBroker implements NorthboundSink {
     readonly limits: SocketLimits,
   ) {
     this.telemetryPrefix = `linli/${policy.site}/telemetry/`;
+    this.loginDeps = { limits, policy, counters, rateLog };
+    this.takeover = new AedesTakeover(aedes);
   }
 
   static async start(opts: {
@@ -269,7 +242,7 @@ export class EmbeddedBroker implements NorthboundSink {
       new SocketLimits(limitsConfig, opts.counters, opts.log, opts.rateLog),
     );
     self = broker;
-    broker.install();
+    installHooks(broker.hookContext());
     try {
       for (const [i, l] of opts.listeners.entries())
         await broker.listen(l, opts.maxConnections).catch((err: NodeJS.ErrnoException) => {
@@ -288,7 +261,7 @@ export class EmbeddedBroker implements NorthboundSink {
           counters: opts.counters,
           log: opts.log,
           rateLog: opts.rateLog,
-          takeOver: (clientId) => broker.takeOverAedesClient(clientId),
+          takeOver: (clientId) => broker.takeover.takeOver(clientId),
         }).catch((err: NodeJS.ErrnoException) => {
           err.message = `mqtt.deviceListener (${opts.deviceListener?.host}:${opts.deviceListener?.port}): ${err.message}`;
           throw err;
@@ -404,24 +377,9 @@ export class EmbeddedBroker implements NorthboundSink {
     return n + (this.front?.disconnect(match) ?? 0);
   }
 
-  /** A login on the device listener takes over from aedes' connection with the same client id. */
-  private takeOverAedesClient(clientId: string): void {
-    const clients = (this.aedes as unknown as { clients: Record<string, Client | undefined> }).clients;
-    clients[clientId]?.close();
-    this.admitting.get(clientId)?.close();
-    this.admitting.delete(clientId);
-  }
-
-  private noteAdmitting(client: Client): void {
-    if (this.admitting.size >= ADMITTING_PRUNE_AT)
-      for (const [id, c] of this.admitting)
-        if ((c as unknown as { closed: boolean }).closed) this.admitting.delete(id);
-    this.admitting.set(client.id, client);
-  }
-
   /** Stops accepting, closes every client, then the broker. */
   async close(): Promise<void> {
-    this.admitting.clear();
+    this.takeover.clear();
     if (this.closing) return;
     this.closing = true;
     // Stop accepting first; server.close() resolves only once every socket has gone, so close the clients next.
@@ -465,6 +423,10 @@ export class EmbeddedBroker implements NorthboundSink {
       maxConnections,
       (c) => this.accept(c),
       (err) => this.log.error({ err, listener: describeListener(l) }, "listener error"),
+      (code, address) => {
+        this.counters.reject("connection", TLS_HANDSHAKE);
+        warnHandshakeFailed(this.rateLog, address, code, describeListener(l));
+      },
     );
     this.listeners.push(listener);
   }
@@ -511,57 +473,28 @@ export class EmbeddedBroker implements NorthboundSink {
     );
   }
 
-  /**
-   * Client ids belong to their owner (gateway/broker/client-ids.ts): any other
-   * login using a device's or an operator's id is refused before aedes'
-   * takeover would close the owner's connection.
-   */
-  private clientIdRefusal(client: Client, identity: Identity): RefusedError | null {
-    if (mayUseClientId(this.policy.registry, identity, client.id)) return null;
-    const name = identity.kind === "operator" ? identity.name : identity.device.id;
-    const reason = "client-id-not-owned";
-    this.counters.reject(identity.kind === "operator" ? "operator" : identity.device.model, reason);
-    this.rateLog.warn(name, reason, { who: name, clientId: client.id, reason }, "connection refused");
-    const err = new RefusedError(`connection refused: ${reason}`);
-    err.returnCode = IDENTIFIER_REJECTED;
-    return err;
-  }
-
-  /**
-   * A connection aedes closed for a malformed packet (mqtt-packet's parser refused it) or a
-   * protocol violation (aedes' own checks): counted and logged as the device listener does. Other
-   * errors are not: refused logins, publishes and limits are counted where they are decided, and
-   * a socket's own errors (a reset) are no one's violation.
-   */
-  private countProtocolError(client: Client | null | undefined, err: Error): void {
-    if (!client) return;
-    const parser = (client as unknown as { _parser?: { error: Error | null } })._parser;
-    const reason =
-      parser?.error === err || err.message === UNWRITABLE_SUBACK
-        ? "malformed-packet"
-        : (err as { errorCode?: number }).errorCode === UNACCEPTABLE_PROTOCOL_VERSION ||
-            PROTOCOL_VIOLATION.test(err.message)
-          ? "protocol-violation"
-          : null;
-    if (reason === null) return;
-    const identity = this.identities.get(client);
-    // As on the device listener: `connection` before login, the identity's model after.
-    const model =
-      identity === undefined ? "connection" : identity.kind === "device" ? identity.device.model : "operator";
-    this.counters.reject(model, reason);
-    const address = (client as unknown as { conn?: Socket }).conn?.remoteAddress ?? "unknown";
-    const who =
-      identity === undefined ? address : identity.kind === "device" ? identity.device.id : identity.name;
-    this.rateLog.warn(
-      who,
-      reason,
-      { who, clientId: client.id, reason, detail: err.message, transport: this.transportOf(client) },
-      "connection closed: malformed packet or protocol violation",
-    );
-  }
-
-  private transportOf(client: Client): TransportName | undefined {
-    return this.transports.get(client)?.transport;
+  /** What aedes' hooks read and keep (aedes-hooks.ts). */
+  private hookContext(): HookContext {
+    return {
+      aedes: this.aedes,
+      policy: this.policy,
+      handlers: this.handlers,
+      counters: this.counters,
+      log: this.log,
+      rateLog: this.rateLog,
+      limits: this.limits,
+      sessions: this.sessions,
+      loginDeps: this.loginDeps,
+      identities: this.identities,
+      wills: this.wills,
+      transports: this.transports,
+      fanout: this.fanout,
+      slowSubscribers: this.slowSubscribers,
+      urgentTopicPrefixes: this.urgentTopicPrefixes,
+      takeover: this.takeover,
+      front: () => this.front,
+      pubacks: (client) => this.pubacks(client),
+    };
   }
 
   private pubacks(client: Client): PubackQueue {
@@ -589,118 +522,6 @@ export class EmbeddedBroker implements NorthboundSink {
   }
 
   /**
-   * A device's uplink is consumed by the gateway in authorizePublish (ingest)
-   * and nobody may subscribe to device topics (AccessPolicy), so aedes'
-   * forwarding of it (QoS 1 offline-queue lookups, topic matching, retained
-   * storage) is pure cost: about a third of the broker's work per message.
-   * The PUBACK is still sent by aedes after authorizePublish calls back.
-   */
-  private skipUplinkForwarding(): void {
-    const a = this.aedes as unknown as {
-      publish(
-        packet: PublishPacket,
-        client: Client | null | ((err?: Error) => void),
-        done?: (err?: Error) => void,
-      ): void;
-    };
-    const publish = a.publish.bind(this.aedes);
-    a.publish = (packet, client, done) => {
-      if (client && typeof client !== "function" && this.identities.get(client)?.kind === "device") {
-        done?.();
-        return;
-      }
-      publish(packet, client, done);
-    };
-  }
-
-  /**
-   * A client id whose persistent session belongs to an operator is that
-   * operator's alone (else another account would receive its queued alerts,
-   * or wipe them with a clean session). A new persistent session beyond
-   * maxSessions is refused while every kept one is connected.
-   */
-  private sessionRefusal(client: Client, identity: Identity): RefusedError | null {
-    const sessions = this.sessions;
-    const name = identity.kind === "operator" ? identity.name : identity.device.id;
-    const owner = sessions.ownerOf(client.id);
-    let reason: string;
-    let code: number;
-    if (owner !== undefined && !(identity.kind === "operator" && identity.name === owner)) {
-      reason = "client-id-taken";
-      code = IDENTIFIER_REJECTED;
-    } else if (identity.kind === "operator" && client.clean === false && !sessions.admit(client.id)) {
-      reason = "sessions-full";
-      code = SERVER_UNAVAILABLE;
-    } else {
-      return null;
-    }
-    this.counters.reject(identity.kind === "operator" ? "operator" : identity.device.model, reason);
-    this.rateLog.warn(name, reason, { who: name, clientId: client.id, reason }, "connection refused");
-    const err = new RefusedError(`connection refused: ${reason}`);
-    err.returnCode = code;
-    return err;
-  }
-
-  /** The end of a CONNECT's authentication: the identity kept, or the refusal counted and logged. */
-  private authenticated(
-    client: Client,
-    username: string | undefined,
-    result: AuthResult,
-    done: (err: AuthenticateError | null, ok: boolean) => void,
-  ): void {
-    if (result.ok) {
-      const refused =
-        this.clientIdRefusal(client, result.identity) ?? this.sessionRefusal(client, result.identity);
-      if (refused !== null) {
-        done(refused as AuthenticateError, false);
-        return;
-      }
-      this.identities.set(client, result.identity);
-      // MQTT 3.1.1 §3.1.4-2 across listeners: aedes takes over within its own, this from the device listener's.
-      if (this.front !== null) {
-        this.front.takeOver(client.id);
-        this.noteAdmitting(client);
-      }
-      forgetConnectPacket(client);
-      // Deliveries to operators: P1 at once, and a slow reader holds nobody up (operator-delivery.ts).
-      // Alerts and telemetry are for operators only (AccessPolicy): devices, the bulk of the
-      // connections, keep aedes' own deliver functions (two closures fewer each). Set here, before
-      // any SUBSCRIBE is read, because subscriptions capture the deliver function.
-      if (result.identity.kind === "operator") {
-        deliverToOperator(client, this.urgentTopicPrefixes, this.slowSubscribers);
-        this.fanout.add(client);
-        client.conn.once("close", () => this.fanout.remove(client));
-      }
-      // aedes has put the CONNECT's will here before authenticating (lib/handlers/connect.js).
-      const will = (client as unknown as { _will?: object | null })._will;
-      if (will) this.wills.add(will);
-      done(null, true);
-      return;
-    }
-    // Closed while it waited for verification: nobody to answer, nothing to count.
-    if (result.reason === "gone") {
-      done(new RefusedError("connection closed during authentication") as AuthenticateError, false);
-      return;
-    }
-    this.counters.reject(result.reason === "unknown-device" ? "unknown" : "auth", result.reason);
-    this.rateLog.warn(
-      username ?? "(anonymous)",
-      result.reason,
-      {
-        username,
-        address: this.limits.addressOfConnection((client as unknown as { conn: Socket }).conn),
-        clientId: client.id,
-        reason: result.reason,
-        transport: this.transportOf(client),
-      },
-      "connection refused",
-    );
-    const err = new RefusedError(`connection refused: ${result.reason}`);
-    err.returnCode = refusedLoginCode(result.reason);
-    done(err as AuthenticateError, false);
-  }
-
-  /**
    * An operator's login on the console's HTTP API (gateway/console/server.ts): the MQTT login's
    * rules, bans, counting and log lines, in the operator scope whatever the username (only
    * operators log in there, so a guess there is a guess at an operator account). `bannedUntil`
@@ -711,254 +532,21 @@ export class EmbeddedBroker implements NorthboundSink {
     password: Buffer,
     socket: Socket,
   ): Promise<{ ok: true } | { ok: false; bannedUntil: number | null; busy?: boolean }> {
-    const address = this.limits.addressOfConnection(socket);
-    const refused = (reason: string) =>
-      this.rateLog.warn(
-        username,
-        reason,
-        { username, address, reason, transport: "console" },
-        "console login refused",
-      );
-    const ban = this.limits.loginBanned(socket, username, "operator");
-    if (ban !== null) {
-      refused(`${ban.kind}-banned`);
-      return { ok: false, bannedUntil: ban.until };
-    }
-    const result = await this.policy.authenticate(username, password, [], () => socket.destroyed);
-    if (!result.ok && result.reason === "gone") return { ok: false, bannedUntil: null };
-    // A device's right credentials here are neither a guess nor an operator's good address.
-    if (!result.ok || result.identity.kind === "operator")
-      this.limits.loginResult(socket, username, "operator", result);
-    if (result.ok && result.identity.kind === "operator") return { ok: true };
-    if (result.ok) {
+    const decision = await decideLogin(this.loginDeps, {
+      address: this.limits.addressOfConnection(socket),
+      username,
+      password,
+      certNames: [],
+      clientId: null,
+      gone: () => socket.destroyed,
+      scope: "operator",
       // A device's own credentials: right, but not an operator's; not a guess either.
-      const model = result.identity.kind === "device" ? result.identity.device.model : "operator";
-      this.counters.reject(model, "console-operators-only");
-      refused("console-operators-only");
-      return { ok: false, bannedUntil: null };
-    }
-    this.counters.reject(result.reason === "unknown-device" ? "unknown" : "auth", result.reason);
-    refused(result.reason);
-    return { ok: false, bannedUntil: null, busy: result.reason === "auth-busy" };
+      only: { kind: "operator", reason: "console-operators-only", recordSuccess: false },
+      logFields: { transport: "console" },
+      logMessage: "console login refused",
+    });
+    if (decision.ok) return { ok: true };
+    if (decision.bannedUntil !== null) return { ok: false, bannedUntil: decision.bannedUntil };
+    return { ok: false, bannedUntil: null, busy: decision.reason === "auth-busy" };
   }
-
-  private install(): void {
-    const a = this.aedes;
-    restampOnEmit(a);
-    this.skipUplinkForwarding();
-    a.authenticate = (client, username, password, done) => {
-      const conn = (client as unknown as { conn: Socket }).conn;
-      const certNames = this.transports.get(client)?.certNames ?? [];
-      // A banned address (in this account's scope) or username is refused before its password is
-      // looked at (login-guard.ts).
-      const claimant = this.policy.claimant(username, certNames);
-      const banned = this.limits.loginBanned(conn, username, claimant);
-      if (banned !== null) {
-        const err = new RefusedError(`connection refused: ${banned.kind}-banned`);
-        err.returnCode = BAD_USERNAME_OR_PASSWORD;
-        done(err as AuthenticateError, false);
-        return;
-      }
-      const gone = () => (client as unknown as { closed: boolean }).closed;
-      this.policy.authenticate(username, password, certNames, gone).then(
-        (result) => {
-          if (result.ok || result.reason !== "gone")
-            this.limits.loginResult(conn, username, claimant, result);
-          this.authenticated(client, username, result, done);
-        },
-        (err: Error) => {
-          this.log.error({ err, clientId: client.id }, "authentication failed");
-          const e = new RefusedError("connection refused: authentication failed");
-          e.returnCode = SERVER_UNAVAILABLE;
-          done(e as RefusedError & { returnCode: 3 }, false);
-        },
-      );
-    };
-
-    a.authorizePublish = (client, packet, callback) => {
-      // client === null: a will aedes found in its persistence for a client of another broker instance
-      // (never ours: the gateway's own publishes do not pass here). It cannot be attributed: refused.
-      if (client === null) {
-        this.counters.reject("unknown", "will-not-allowed");
-        this.rateLog.warn("(unknown)", "will-not-allowed", { topic: packet.topic }, "orphan will refused");
-        return callback(new Error(`will on ${packet.topic} of an unknown client refused`));
-      }
-      const identity = this.identities.get(client);
-      const will = this.wills.has(packet);
-      const decision = identity
-        ? this.policy.authorizePublish(identity, packet.topic, { retain: packet.retain, will })
-        : null;
-      if (decision?.ok) {
-        const kind = decision.kind;
-        if (kind.kind === "uplink" && identity?.kind === "device") {
-          // A device's will is its message, taken in like any other (docs/topics.md "Retained messages and wills").
-          const contentType = (packet as { properties?: { contentType?: string } }).properties?.contentType;
-          if (packet.qos !== 1 || will) {
-            this.handlers.uplink(identity.device, packet.payload as Buffer, contentType, callback);
-            return;
-          }
-          // QoS 1: the PUBACK is written by the connection's queue once the message is committed, in
-          // order; aedes goes on reading at once (puback-queue.ts). As QoS 0 to aedes: no PUBACK of its own.
-          const done = this.pubacks(client).enqueue(packet.messageId as number);
-          if (done === null) return callback(new Error("connection closed: too many unacknowledged uplinks"));
-          packet.qos = 0;
-          this.handlers.uplink(identity.device, packet.payload as Buffer, contentType, done);
-          callback(null);
-          return;
-        }
-        if (kind.kind === "operator" && identity?.kind === "operator") {
-          this.handlers.operator(
-            identity.name,
-            kind.action,
-            kind.target,
-            kind.command,
-            packet.payload as Buffer,
-          );
-          callback(null);
-          return;
-        }
-      }
-      const reason = decision && !decision.ok ? decision.reason : "topic-not-allowed";
-      const who = identity ? (identity.kind === "device" ? identity.device.id : identity.name) : client.id;
-      this.counters.reject(identity?.kind === "device" ? identity.device.model : "operator", reason);
-      this.rateLog.warn(
-        who,
-        reason,
-        { who, topic: packet.topic, retain: packet.retain, will },
-        will ? "will refused" : "publish refused; client disconnected",
-      );
-      // MQTT 3.1.1 §3.3.5: the server must either acknowledge or close the connection; closing tells the
-      // client. §3.3.1.3 obliges a server that accepts a retained message to store it, so a refused
-      // retain closes the connection too. A refused will is simply not published (aedes drops it).
-      callback(
-        new Error(`${will ? "will" : "publish"} to ${packet.topic} not allowed for ${who} (${reason})`),
-      );
-    };
-
-    a.authorizeSubscribe = (client, sub, callback) => {
-      const identity = this.identities.get(client);
-      if (identity && this.policy.subscribe(identity, sub.topic)) {
-        if (this.limits.subscribe(client, sub.topic)) return callback(null, sub);
-        const who = identity.kind === "device" ? identity.device.id : identity.name;
-        this.counters.reject(
-          identity.kind === "device" ? identity.device.model : "operator",
-          "subscriptions-limit",
-        );
-        this.rateLog.warn(
-          who,
-          "subscriptions-limit",
-          { who, filter: sub.topic },
-          "subscription refused: too many",
-        );
-        return callback(null, null);
-      }
-      const who = identity ? (identity.kind === "device" ? identity.device.id : identity.name) : client.id;
-      this.counters.reject(
-        identity?.kind === "device" ? identity.device.model : "operator",
-        "subscribe-not-allowed",
-      );
-      this.rateLog.warn(who, "subscribe-not-allowed", { who, filter: sub.topic }, "subscription refused");
-      // A null subscription is refused in the SUBACK with 0x80 (§3.9.3) and the client stays connected.
-      callback(null, null);
-    };
-
-    // aedes emits "error" when publishing stored wills fails (an orphan will refused above); unhandled,
-    // an EventEmitter "error" would throw.
-    (a as unknown as NodeJS.EventEmitter).on("error", (err: Error) =>
-      this.log.warn({ err: err.message }, "broker error"),
-    );
-    a.on("unsubscribe", (topics, client) => {
-      this.limits.unsubscribe(client, topics);
-      this.fanout.changed(client);
-    });
-    a.on("subscribe", (_subscriptions, client) => this.fanout.changed(client));
-    // aedes emits "clientReady" just before the client's "connected", whose once-listener's removal
-    // turns the client's events back into a dictionary: compacted on the next tick (client-memory.ts).
-    a.on("clientReady", (client) => {
-      if (this.admitting.get(client.id) === client) this.admitting.delete(client.id);
-      // A persistent session's subscriptions are restored without a "subscribe" event.
-      this.fanout.changed(client);
-      process.nextTick(compactClientEvents, client);
-    });
-    a.on("clientError", (client, err) => {
-      this.log.debug({ clientId: client?.id, err: err.message }, "client error");
-      this.countProtocolError(client, err);
-    });
-    a.on("connectionError", (client, err) => {
-      this.log.debug({ clientId: client?.id, err: err.message }, "connection error");
-      this.countProtocolError(client, err);
-    });
-  }
-}
-
-/**
- * aedes drops a message to a client when its broker counter is not above the
- * last one that client received (per-client `dedupe`, meant for overlapping
- * subscriptions). Counters are taken when a packet is created, but QoS 1 and
- * retained publishes reach the emitter several promise hops later than QoS 0
- * ones, so a telemetry reading published after an alert overtakes it and the
- * alert is silently dropped (moscajs/aedes #994, #955, open). Re-stamping the
- * counter at emission makes counters rise in delivery order; an overlapping
- * subscription still sees the same packet twice and is still deduplicated.
- * Retained replays on subscribe carry no brokerId and skip dedupe, unaffected.
- */
-export function restampOnEmit(aedes: Aedes): void {
-  const internals = aedes as unknown as {
-    counter: number;
-    mq: { emit(packet: { brokerCounter: number }, cb?: (err?: Error) => void): void };
-  };
-  const mq = internals.mq;
-  const emit = mq.emit.bind(mq);
-  mq.emit = (packet, cb) => {
-    packet.brokerCounter = ++internals.counter;
-    emit(packet, cb);
-  };
-}
-
-/**
- * mqtt-packet's parser keeps its unread bytes in a `bl` BufferListStream, a
- * full Duplex stream (two stream states, an emitter) that it only ever uses
- * as a list: append, consume, read, slice. The plain BufferList of the same
- * package has exactly these methods. Its state-name table is shared too.
- * About 0.9 KB per connection (bench/connections.ts).
- */
-const PARSER_STATES: readonly string[] = Object.freeze([
-  "_parseHeader",
-  "_parseLength",
-  "_parsePayload",
-  "_newPacket",
-]);
-
-type ParserSettings = Readonly<{ protocolVersion?: number; bridgeMode?: boolean }>;
-
-/** One frozen settings object per (protocolVersion, bridgeMode) pair, shared by every parser. */
-const parserSettings = new Map<string, ParserSettings>();
-
-/**
- * mqtt-packet's parser keeps the whole CONNECT packet as its settings for the
- * life of the connection (the password Buffer, and with it the socket read it
- * was sliced from), yet reads only `protocolVersion` and `bridgeMode` from it
- * afterwards (and never writes to it). Keep just those, in an object shared by
- * every connection with the same pair (at most 3 x 3 of them).
- */
-function forgetConnectPacket(client: Client): void {
-  const parser = (client as unknown as { _parser?: { settings: ParserSettings } })._parser;
-  if (parser === undefined) return;
-  const { protocolVersion, bridgeMode } = parser.settings;
-  const key = `${protocolVersion}/${bridgeMode}`;
-  let shared = parserSettings.get(key);
-  if (shared === undefined) {
-    shared = Object.freeze({ protocolVersion, bridgeMode });
-    parserSettings.set(key, shared);
-  }
-  parser.settings = shared;
-}
-
-function slimParser(client: Client): void {
-  const parser = (
-    client as unknown as { _parser?: { _list: { length: number }; _states: readonly string[] } }
-  )._parser;
-  if (parser === undefined || parser._list.length > 0) return;
-  parser._list = new BufferList();
-  parser._states = PARSER_STATES;
 }

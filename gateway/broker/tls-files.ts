@@ -4,7 +4,9 @@
  * uses, and the names a verified client certificate carries (docs/security.md "TLS").
  */
 import { readFileSync } from "node:fs";
-import type { SecureContextOptions, TLSSocket } from "node:tls";
+import type { Socket } from "node:net";
+import type { SecureContextOptions, TLSSocket, Server as TlsServer } from "node:tls";
+import type { RateLimitedLog } from "../log.js";
 
 export interface TlsFiles {
   /** Server certificate chain (PEM). */
@@ -66,4 +68,42 @@ export function tlsServerOptionsOf(tls: SecureContextOptions) {
     rejectUnauthorized: false,
     handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
   };
+}
+
+/** Counted under `connection` in linli_rejections_total (docs/metrics.md): nobody has logged in yet. */
+export const TLS_HANDSHAKE = "tls-handshake";
+
+/**
+ * Calls `failed` with the error code and the peer's address for each handshake that fails on
+ * `server` (a TLS or HTTPS server): an expired or unknown client certificate, a client that does
+ * not trust ours, plain TCP into TLS, a handshake timeout. A client that does not trust our
+ * certificate just hangs up (ECONNRESET), leaving the TLS socket without an address: the TCP
+ * socket under it keeps the one read here at accept.
+ */
+export function onHandshakeFailure(server: TlsServer, failed: (code: string, address: string) => void): void {
+  server.on("connection", rememberAddress);
+  server.on("tlsClientError", (err: Error & { code?: string }, socket: TLSSocket) => {
+    const parent = (socket as unknown as { _parent?: Socket | null })._parent;
+    failed(err.code ?? err.message, parent?.remoteAddress ?? socket.remoteAddress ?? "unknown");
+  });
+}
+
+function rememberAddress(socket: Socket): void {
+  // Node caches the peer's name on the socket once read.
+  void socket.remoteAddress;
+}
+
+/** The line for a failed handshake: one per address and minute (a device retrying every few seconds). */
+export function warnHandshakeFailed(
+  rateLog: RateLimitedLog,
+  address: string,
+  code: string,
+  listener: string,
+): void {
+  rateLog.warn(
+    address,
+    TLS_HANDSHAKE,
+    { who: address, reason: TLS_HANDSHAKE, code, listener },
+    "TLS handshake failed: connection closed (a client certificate expired or from another CA, a client that does not trust the gateway's certificate, or not TLS)",
+  );
 }

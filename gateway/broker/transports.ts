@@ -21,11 +21,17 @@ import { createServer as createHttpsServer } from "node:https";
 import { createRequire } from "node:module";
 import { type AddressInfo, createServer as createTcpServer, type Server, type Socket } from "node:net";
 import type { Duplex } from "node:stream";
-import { createServer as createTlsServer, type SecureContextOptions, type TLSSocket } from "node:tls";
+import {
+  createServer as createTlsServer,
+  type SecureContextOptions,
+  type TLSSocket,
+  type Server as TlsServer,
+} from "node:tls";
 import type { WebSocketServer } from "ws";
 import {
   certificateNames,
   LISTEN_BACKLOG,
+  onHandshakeFailure,
   readTlsFiles,
   type TlsFiles,
   tlsServerOptionsOf,
@@ -89,12 +95,16 @@ export class Listener {
     });
   }
 
-  /** Binds and starts accepting; `onConnection` is called once per MQTT connection. */
+  /**
+   * Binds and starts accepting; `onConnection` is called once per MQTT connection,
+   * `onHandshakeFailed` once per failed TLS handshake (that socket is closed).
+   */
   static async open(
     config: ListenerConfig,
     maxConnections: number,
     onConnection: (c: Connection) => void,
     onError: (err: Error) => void,
+    onHandshakeFailed: (code: string, address: string) => void = () => {},
   ): Promise<Listener> {
     const tlsServerOptions = config.tls ? tlsServerOptionsOf(readTlsFiles(config.tls)) : null;
     let server: Server | HttpServer;
@@ -138,13 +148,13 @@ export class Listener {
       server.on("secureConnection", (socket: TLSSocket) =>
         onConnection({ stream: socket, socket, transport: "tls", certNames: certificateNames(socket) }),
       );
-      // A failed handshake (bad version, unknown CA on the client's side) concerns that socket only.
-      server.on("tlsClientError", () => {});
     } else {
       server = createTcpServer({ noDelay: true }, (socket) =>
         onConnection({ stream: socket, socket, transport: "tcp", certNames: [] }),
       );
     }
+    // A failed handshake concerns that socket only: counted, the listener goes on.
+    if (tlsServerOptions) onHandshakeFailure(server as TlsServer, onHandshakeFailed);
     server.maxConnections = maxConnections;
     const listener = new Listener(config, server, wss);
     await new Promise<void>((resolve, reject) => {

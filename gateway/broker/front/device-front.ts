@@ -48,11 +48,11 @@ import type { Logger, RateLimitedLog } from "../../log.js";
 import type { Completion } from "../../pipeline/lanes.js";
 import type { Counters } from "../../stats.js";
 import type { AccessPolicy, Identity } from "../access.js";
-import { mayUseClientId } from "../client-ids.js";
-import { IDENTIFIER_REJECTED, NOT_AUTHORIZED, refusedLoginCode, SERVER_UNAVAILABLE } from "../connack.js";
+import { SERVER_UNAVAILABLE } from "../connack.js";
 import { packetLimitOf, type SocketLimits } from "../connection-limits.js";
 import type { BrokerHandlers } from "../handlers.js";
-import { readTlsFiles, type TlsFiles } from "../tls-files.js";
+import { decideLogin, type LoginDecision } from "../login-flow.js";
+import { readTlsFiles, TLS_HANDSHAKE, type TlsFiles, warnHandshakeFailed } from "../tls-files.js";
 import {
   COMPLETION_BYTES,
   COUNTER_TELEMETRY_CONFLATED,
@@ -331,12 +331,23 @@ export class DeviceFrontEnd {
         reject(new Error("device listener not running"));
         return;
       }
-      const on = (m: FromWorker) => {
+      // This worker's answer, or its end: a restarted one was never asked.
+      const worker = this.worker;
+      const settle = () => {
+        worker.off("message", answered);
+        worker.off("exit", exited);
+      };
+      const answered = (m: FromWorker) => {
         if (m.t !== "stats") return;
-        this.worker.off("message", on);
+        settle();
         resolve(m.stats);
       };
-      this.worker.on("message", on);
+      const exited = () => {
+        settle();
+        reject(new Error("device listener worker ended before answering"));
+      };
+      worker.on("message", answered);
+      worker.on("exit", exited);
       this.send(snapshot === undefined ? { t: "stats" } : { t: "stats", snapshot });
     });
   }
@@ -397,13 +408,20 @@ export class DeviceFrontEnd {
       this.restartTimer = null;
       await this.restarting;
       if (this.failed === null) {
-        const stopped = new Promise<void>((resolve) => {
-          this.worker.on("message", (m: FromWorker) => m.t === "stopped" && resolve());
-          this.worker.once("exit", () => resolve());
+        const worker = this.worker;
+        let timer: NodeJS.Timeout | undefined;
+        let done = () => {};
+        const onMessage = (m: FromWorker) => m.t === "stopped" && done();
+        await new Promise<void>((resolve) => {
+          done = resolve;
+          worker.on("message", onMessage);
+          worker.once("exit", done);
+          timer = setTimeout(done, STOP_TIMEOUT_MS).unref();
+          this.send({ t: "stop" });
         });
-        this.send({ t: "stop" });
-        const timer = new Promise<void>((r) => setTimeout(r, STOP_TIMEOUT_MS).unref());
-        await Promise.race([stopped, timer]);
+        clearTimeout(timer);
+        worker.off("message", onMessage);
+        worker.off("exit", done);
       }
       this.running = false;
       this.uplink.doorbell?.ring();
@@ -458,6 +476,10 @@ export class DeviceFrontEnd {
           );
           return;
         }
+        if (m.reason === TLS_HANDSHAKE) {
+          warnHandshakeFailed(this.opts.rateLog, m.address ?? "unknown", m.detail, "devices");
+          return;
+        }
         // Before login, only at debug level, as on aedes' listeners: a flood must not flood the log.
         if (m.role === null) {
           this.opts.log.debug(
@@ -499,7 +521,7 @@ export class DeviceFrontEnd {
         { username: m.username, address: m.address, clientId: m.clientId, reason, listener: "devices" },
         "connection refused",
       );
-      this.send({ t: "login", conn: c.id, returnCode: code, uplinkTopic: "", maxPacket: 0, role: "" });
+      this.sendRefusal(c.id, code);
     };
     // The connection rate per address is taken here; a ban in both scopes closed the socket at
     // accept in the worker, unless it started after that.
@@ -509,38 +531,33 @@ export class DeviceFrontEnd {
       refuse(SERVER_UNAVAILABLE, ["connection", reason], reason);
       return;
     }
-    const claimant = policy.claimant(m.username, m.certNames);
-    const banned = limits.loginBannedAt(m.address, m.username, claimant);
-    if (banned !== null) {
-      refuse(refusedLoginCode("bad-password"), null, `${banned.kind}-banned`);
-      return;
-    }
-    let result: Awaited<ReturnType<AccessPolicy["authenticate"]>>;
+    let decision: LoginDecision;
     try {
-      const password = m.password === undefined ? undefined : Buffer.from(m.password);
-      result = await policy.authenticate(m.username, password, m.certNames, () => c.gone);
+      decision = await decideLogin(
+        { limits, policy, counters, rateLog },
+        {
+          address: m.address,
+          username: m.username,
+          password: m.password === undefined ? undefined : Buffer.from(m.password),
+          certNames: m.certNames,
+          clientId: m.clientId,
+          gone: () => c.gone || !this.running,
+          // Operators log in on the broker's own listeners (sessions, alerts, the console).
+          only: { kind: "device", reason: "device-listener-only", recordSuccess: true },
+          logFields: { listener: "devices" },
+        },
+      );
     } catch (err) {
       this.opts.log.error({ err, clientId: m.clientId }, "authentication failed");
       refuse(SERVER_UNAVAILABLE, null, "authentication-failed");
       return;
     }
-    if (c.gone || !this.running) return;
-    limits.loginResultAt(m.address, m.username, claimant, result);
-    if (!result.ok) {
-      const counted = result.reason === "unknown-device" ? "unknown" : "auth";
-      refuse(refusedLoginCode(result.reason), [counted, result.reason], result.reason);
+    if (!decision.ok) {
+      if (decision.reason !== "gone") this.sendRefusal(c.id, decision.returnCode);
       return;
     }
-    const identity = result.identity;
-    if (identity.kind !== "device") {
-      // Operators log in on the broker's own listeners (sessions, alerts, the console).
-      refuse(NOT_AUTHORIZED, ["operator", "device-listener-only"], "device-listener-only");
-      return;
-    }
-    if (!mayUseClientId(policy.registry, identity, m.clientId)) {
-      refuse(IDENTIFIER_REJECTED, [identity.device.model, "client-id-not-owned"], "client-id-not-owned");
-      return;
-    }
+    const identity = decision.identity;
+    if (identity.kind !== "device") return; // decideLogin's `only`
     // MQTT 3.1.1 §3.1.4-2: a second connection with the same client id takes over from the first.
     const previous = this.byClientId.get(m.clientId);
     if (previous !== undefined && previous !== c) {
@@ -568,6 +585,10 @@ export class DeviceFrontEnd {
       maxPacket: limit.bytes,
       role: limit.role,
     });
+  }
+
+  private sendRefusal(conn: number, returnCode: number): void {
+    this.send({ t: "login", conn, returnCode, uplinkTopic: "", maxPacket: 0, role: "" });
   }
 
   private subscribe(conn: number, messageId: number, filters: string[], qos: number[]): void {

@@ -82,7 +82,15 @@ export type FromWorker =
   | { t: "subscribe"; conn: number; messageId: number; filters: string[]; qos: number[] }
   | { t: "unsubscribe"; conn: number; filters: string[] }
   /** A refusal the worker decided (counted and logged by the main thread). */
-  | { t: "rejected"; conn: number | null; role: string | null; reason: string; detail: string }
+  | {
+      t: "rejected";
+      conn: number | null;
+      role: string | null;
+      reason: string;
+      detail: string;
+      /** The peer's address, for a refusal before there is a connection (a failed TLS handshake). */
+      address?: string;
+    }
   | { t: "stopped" }
   /** The listener reported an error after it started (logged by the main thread). */
   | { t: "error"; message: string }

@@ -41,7 +41,14 @@ import mqttPacket from "mqtt-packet";
 import { type Doorbell, SpscRing } from "../../../core/threads.js";
 import type { TelemetryTest } from "../../../devices/threads.js";
 import { InflightLimitError, PubackQueue } from "../puback-queue.js";
-import { certificateNames, LISTEN_BACKLOG, tlsServerOptionsOf } from "../tls-files.js";
+import {
+  certificateNames,
+  LISTEN_BACKLOG,
+  onHandshakeFailure,
+  TLS_HANDSHAKE,
+  tlsServerOptionsOf,
+} from "../tls-files.js";
+import { Backlog } from "./backlog.js";
 import { type FastPublish, readFastPublish } from "./fast-publish.js";
 import { type Framing, splitPackets } from "./frames.js";
 import {
@@ -134,14 +141,12 @@ const closeFaults = new Set<number>();
 const acceptBans = new Map<string, number>();
 let nextConnectionId = 1;
 /** Records that found the uplink ring full, in arrival order (drained before anything new is written). */
-const held: Held[] = [];
-let heldHead = 0;
+const held = new Backlog<Held>();
 let heldTotal = 0;
 /** Connections not read while their records are held. */
 const stalled = new Set<DeviceConnection>();
 /** Connections with a reading waiting for room in the telemetry ring, in the order they began to wait. */
-const telemetryWaiting: (DeviceConnection | undefined)[] = [];
-let telemetryWaitingHead = 0;
+const telemetryWaiting = new Backlog<DeviceConnection>();
 let stopping = false;
 
 function post(m: FromWorker): void {
@@ -346,7 +351,7 @@ class DeviceConnection {
       return;
     }
     if (f.end < buf.length && this.state !== CLOSED) this.partial = Buffer.from(buf.subarray(f.end));
-    if (heldHead < held.length && this.state !== CLOSED) {
+    if (held.length > 0 && this.state !== CLOSED) {
       stalled.add(this);
       this.socket.pause();
     }
@@ -671,7 +676,7 @@ function offer(
   contentType: string | undefined,
   payload: Buffer,
 ): void {
-  if (heldHead === held.length && tryWrite(alertRing, conn, tag, slot, retain, contentType, payload)) return;
+  if (held.length === 0 && tryWrite(alertRing, conn, tag, slot, retain, contentType, payload)) return;
   held.push({ conn, tag, slot, retain, contentType, payload });
   heldTotal++;
   scheduleRetry();
@@ -688,7 +693,7 @@ function offerTelemetry(
   if (waiting === null) {
     // Behind the connections already waiting (in turn, so that no device's readings starve).
     if (
-      telemetryWaitingHead === telemetryWaiting.length &&
+      telemetryWaiting.length === 0 &&
       tryWrite(telemetryRing, conn, TAG_UPLINK, slot, false, contentType, payload)
     )
       return;
@@ -779,34 +784,24 @@ function scheduleRetry(): void {
  */
 function retryHeld(): void {
   retryTimer = null;
-  for (let h = held[heldHead]; h !== undefined; h = held[heldHead]) {
+  for (let h = held.peek(); h !== undefined; h = held.peek()) {
     if (!tryWrite(alertRing, h.conn, h.tag, h.slot, h.retain, h.contentType, h.payload)) break;
-    held[heldHead++] = undefined as unknown as Held;
+    held.shift();
   }
-  for (
-    let c = telemetryWaiting[telemetryWaitingHead];
-    c !== undefined;
-    c = telemetryWaiting[telemetryWaitingHead]
-  ) {
+  for (let c = telemetryWaiting.peek(); c !== undefined; c = telemetryWaiting.peek()) {
     const r = c.heldTelemetry;
     if (r !== null) {
       if (!tryWrite(telemetryRing, c, TAG_UPLINK, r.slot, false, r.contentType, r.payload)) break;
       c.heldTelemetry = null;
     }
-    telemetryWaiting[telemetryWaitingHead++] = undefined;
+    telemetryWaiting.shift();
   }
   publishUplinks();
-  if (telemetryWaitingHead === telemetryWaiting.length) {
-    telemetryWaiting.length = 0;
-    telemetryWaitingHead = 0;
-  }
-  if (heldHead === held.length) {
-    held.length = 0;
-    heldHead = 0;
+  if (held.length === 0) {
     for (const c of stalled) c.socket.resume();
     stalled.clear();
   }
-  if (heldHead < held.length || telemetryWaitingHead < telemetryWaiting.length) scheduleRetry();
+  if (held.length > 0 || telemetryWaiting.length > 0) scheduleRetry();
 }
 
 /** PUBACKs: the main thread's completions, applied in each connection's order by its PubackQueue. */
@@ -939,8 +934,10 @@ if (data.tls !== null) {
     noDelay: true,
   });
   secure.on("secureConnection", accept);
-  // A failed handshake (bad version, unknown CA on the client's side) concerns that socket only.
-  secure.on("tlsClientError", () => {});
+  // A failed handshake concerns that socket only: counted and logged by the main thread.
+  onHandshakeFailure(secure, (code, address) =>
+    post({ t: "rejected", conn: null, role: null, reason: TLS_HANDSHAKE, detail: code, address }),
+  );
   server = secure;
 } else {
   server = net.createServer({ noDelay: true }, accept);
