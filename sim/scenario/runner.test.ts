@@ -5,7 +5,8 @@ import { Lv4Sensor } from "../modbus/lv4.js";
 import { Gd2 } from "../mqtt/gd2.js";
 import { startTestBroker } from "../mqtt/test-broker.js";
 import type { SiteModel } from "../site.js";
-import type { AlertMatcher, Expectation, ReadingExpectation } from "./matcher.js";
+import { AlertMatcher, type Expectation, type ReadingExpectation } from "./matcher.js";
+import { buildReport, formatReport } from "./report.js";
 import { drawdownCodes, drawdownTarget, ScenarioRunner } from "./runner.js";
 import { parseScenario } from "./schema.js";
 
@@ -305,5 +306,107 @@ describe("winter night and power cut phases, on the fake clock", () => {
           clock,
         }),
     ).toThrow(/an outage of 120 s on gas-1 \(heartbeat every 60 s\) may be DEVICE_LOST/);
+  });
+});
+
+/**
+ * A single SIGINT/SIGTERM stops the runner: every pending wait must end (the churn phase waits on
+ * its devices' downtime), churned devices come back, and the report can be built.
+ */
+describe("stopping a run during churn", () => {
+  /** The part of an MQTT device churn and load use, without a broker. */
+  class FakeDevice {
+    online = true;
+    heartbeats = 0;
+    constructor(readonly deviceId: string) {}
+    async goOffline() {
+      this.online = false;
+    }
+    async goOnline() {
+      this.online = true;
+    }
+    async heartbeat() {
+      this.heartbeats++;
+    }
+    once() {}
+  }
+
+  it("ends at once with every churned device back online, and the report is built", async () => {
+    const clock = new FakeClock();
+    const devices = new Map(Array.from({ length: 20 }, (_, i) => [`d${i}`, new FakeDevice(`d${i}`)]));
+    const fleet = {
+      mqtt: devices,
+      specs: new Map(),
+      panels: new Map(),
+      tanks: new Map(),
+      kiosks: new Map(),
+      busSlaves: new Map(),
+      ofModel: () => [],
+    } as unknown as Fleet;
+    const site = {
+      source: "test",
+      households: [],
+      mqtt: [],
+      rtu: [],
+      tcp: [],
+      buses: [],
+    } as unknown as SiteModel;
+    const s = parseScenario(
+      {
+        name: "churny",
+        description: "d",
+        phases: [
+          { at: 0, do: "churn", share: 1, duration: "1s", downFor: "10m" },
+          { at: 0, do: "steady", rate: 10, duration: "10m" },
+        ],
+      },
+      "churny.yaml",
+    );
+    const matcher = new AlertMatcher({
+      brokerUrl: "mqtt://127.0.0.1:1",
+      site: "s",
+      operator: { name: "o", password: "p" },
+      ownKeys: new Set(),
+      allowUnexpected: [],
+    });
+    const runner = new ScenarioRunner({ scenario: s, site, fleet, matcher, seed: 1, clock });
+    const run = runner.run();
+    for (let i = 0; i < 20; i++) {
+      clock.advance(100);
+      for (let k = 0; k < 5; k++) await new Promise<void>((r) => setImmediate(r));
+    }
+    expect([...devices.values()].every((d) => !d.online)).toBe(true);
+    expect(runner.stats.churned).toBe(20);
+
+    const deadline = new Promise<"hung">((r) => setTimeout(() => r("hung"), 2_000).unref());
+    const stopped = (async () => {
+      await runner.stop();
+      await runner.restore();
+      await run;
+      return "stopped" as const;
+    })();
+    expect(await Promise.race([stopped, deadline])).toBe("stopped");
+    expect([...devices.values()].every((d) => d.online)).toBe(true);
+    const report = buildReport(
+      {
+        scenario: s.name,
+        description: s.description,
+        site: "s",
+        source: "test",
+        gateway: "mqtt://127.0.0.1:1",
+        seed: 1,
+        startedAt: new Date(0).toISOString(),
+        durationS: 2,
+        devices: { mqtt: 20, connected: 20, failed: 0, rtuSlaves: 0, kiosks: 0 },
+        run: runner.stats,
+        operator: { reconnects: 0, lastError: null },
+      },
+      s,
+      matcher,
+      ["interrupted before the end"],
+    );
+    expect(report.passed).toBe(false);
+    expect(report.run.churned).toBe(20);
+    expect(formatReport(report)).toContain("interrupted before the end");
   });
 });
