@@ -98,6 +98,9 @@ function freePort(): Promise<number> {
 
 const out = (s: string) => process.stderr.write(s);
 
+/** Without a terminal (a log, CI) a plain progress line this often instead of the live one. */
+const PLAIN_PROGRESS_MS = 10_000;
+
 export function scenarioList(): string {
   const lines = listScenarios().map(({ name, scenario: s }) => {
     const needs = s.needs.length ? ` [needs ${s.needs.join(", ")}]` : "";
@@ -242,9 +245,18 @@ async function simulate(
   cleanups.push(() => fleet.stop());
   const showProgress = o.progress ?? process.stderr.isTTY === true;
   const attachStart = Date.now();
-  const attached = await fleet.attach((c, n) => {
-    if (showProgress && (c % 100 === 0 || c === n)) out(`\rattaching: ${c}/${n} connected`);
+  let attaching = { connected: 0, failed: 0 };
+  const attachLine = () =>
+    `attaching: ${attaching.connected}/${site.mqtt.length} connected, ${attaching.failed} failed (${((Date.now() - attachStart) / 1000).toFixed(0)} s)`;
+  const plainAttach = showProgress
+    ? undefined
+    : setInterval(() => out(`${attachLine()}\n`), PLAIN_PROGRESS_MS);
+  cleanups.push(() => clearInterval(plainAttach));
+  const attached = await fleet.attach((c, n, f) => {
+    attaching = { connected: c, failed: f };
+    if (showProgress && ((c + f) % 100 === 0 || c + f === n)) out(`\r${attachLine()}`);
   });
+  clearInterval(plainAttach);
   if (showProgress) out("\n");
   out(
     `attached to ${gw.url}: ${attached.connected}/${site.mqtt.length} MQTT devices in ${((Date.now() - attachStart) / 1000).toFixed(1)} s, ${attached.rtuSlaves} RTU slaves, ${attached.kiosks} kiosks (site ${site.siteId}, ${site.source})\n`,
@@ -291,13 +303,18 @@ async function simulate(
   });
   cleanups.push(() => runner.stop());
   const startedAt = new Date();
-  const progress = () => {
-    if (!showProgress) return;
+  const progressLine = () => {
     const c = matcher.counts();
     const l = matcher.latency();
-    out(
-      `\r\x1b[K[${(runner.elapsedMs() / 1000).toFixed(1)} s] phase ${runner.currentPhase}/${s.phases.length} · incidents ${runner.stats.incidents} · alerts ${c.matched}/${c.expected} · missing ${c.expected - c.matched} · dup ${c.duplicated} · unexpected ${c.unexpected}${l.p99Ms !== null ? ` · p99 ${l.p99Ms} ms` : ""}`,
-    );
+    return `[${(runner.elapsedMs() / 1000).toFixed(1)} s] phase ${runner.currentPhase}/${s.phases.length} · incidents ${runner.stats.incidents} · alerts ${c.matched}/${c.expected} · missing ${c.expected - c.matched} · dup ${c.duplicated} · unexpected ${c.unexpected}${l.p99Ms !== null ? ` · p99 ${l.p99Ms} ms` : ""}`;
+  };
+  let lastPlain = Date.now();
+  const progress = () => {
+    if (showProgress) out(`\r\x1b[K${progressLine()}`);
+    else if (Date.now() - lastPlain >= PLAIN_PROGRESS_MS) {
+      lastPlain = Date.now();
+      out(`${progressLine()}\n`);
+    }
   };
   const ticker = setInterval(progress, 250);
   cleanups.push(() => clearInterval(ticker));
@@ -322,8 +339,7 @@ async function simulate(
   const quietUntil = Date.now() + Math.min(s.settle, 5_000);
   while (!interrupted() && Date.now() < quietUntil) await new Promise((r) => setTimeout(r, 100));
   clearInterval(ticker);
-  progress();
-  if (showProgress) out("\n");
+  if (showProgress) out(`\r\x1b[K${progressLine()}\n`);
   await runner.stop();
   await runner.restore();
   const failures: string[] = [];
