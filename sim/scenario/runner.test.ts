@@ -331,6 +331,45 @@ describe("stopping a run during churn", () => {
     once() {}
   }
 
+  it("load: a message due on an offline device is counted as skipped, next to offered and sent", async () => {
+    const clock = new FakeClock();
+    const devices = new Map(Array.from({ length: 10 }, (_, i) => [`d${i}`, new FakeDevice(`d${i}`)]));
+    for (const i of [2, 5, 7]) (devices.get(`d${i}`) as FakeDevice).online = false;
+    const fleet = {
+      mqtt: devices,
+      specs: new Map(),
+      panels: new Map(),
+      tanks: new Map(),
+      kiosks: new Map(),
+      busSlaves: new Map(),
+      ofModel: () => [],
+    } as unknown as Fleet;
+    const site = {
+      source: "test",
+      households: [],
+      mqtt: [],
+      rtu: [],
+      tcp: [],
+      buses: [],
+    } as unknown as SiteModel;
+    const s = parseScenario(
+      { name: "load", description: "d", phases: [{ at: 0, do: "steady", rate: 10, duration: "3s" }] },
+      "load.yaml",
+    );
+    const { matcher } = { matcher: { begin: () => {}, expect: () => {} } as unknown as AlertMatcher };
+    const runner = new ScenarioRunner({ scenario: s, site, fleet, matcher, seed: 1, clock });
+    const run = runner.run();
+    for (let i = 0; i < 40; i++) {
+      clock.advance(100);
+      for (let k = 0; k < 3; k++) await new Promise<void>((r) => setImmediate(r));
+    }
+    await run;
+    // 30 due over 10 devices in turn: 3 each, 9 of them on the three offline ones.
+    expect(runner.stats).toMatchObject({ loadOffered: 30, loadSent: 21, loadSkippedOffline: 9 });
+    const sent = [...devices.values()].reduce((n, d) => n + d.heartbeats, 0);
+    expect(sent).toBe(21);
+  });
+
   it("ends at once with every churned device back online, and the report is built", async () => {
     const clock = new FakeClock();
     const devices = new Map(Array.from({ length: 20 }, (_, i) => [`d${i}`, new FakeDevice(`d${i}`)]));
@@ -408,5 +447,6 @@ describe("stopping a run during churn", () => {
     expect(report.passed).toBe(false);
     expect(report.run.churned).toBe(20);
     expect(formatReport(report)).toContain("interrupted before the end");
+    expect(formatReport(report)).toMatch(/\d+\/\d+ load messages sent/);
   });
 });

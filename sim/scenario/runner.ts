@@ -50,7 +50,11 @@ export interface RunnerOptions {
 
 export interface RunStats {
   incidents: number;
+  /** Load messages that fell due (the profile's count, up to where the run got). */
+  loadOffered: number;
   loadSent: number;
+  /** Load messages due on a device that was disconnected then (churn): neither sent nor queued. */
+  loadSkippedOffline: number;
   malformedSent: number;
   churned: number;
   skewed: number;
@@ -131,7 +135,9 @@ const MALFORMED: ReadonlyArray<(rng: Random) => Buffer> = [
 export class ScenarioRunner {
   readonly stats: RunStats = {
     incidents: 0,
+    loadOffered: 0,
     loadSent: 0,
+    loadSkippedOffline: 0,
     malformedSent: 0,
     churned: 0,
     skewed: 0,
@@ -732,7 +738,11 @@ export class ScenarioRunner {
         const due = dueBy(this.now() - start);
         for (; next < due; next++) {
           const d = devices[k++ % devices.length] as MqttDevice;
-          if (!d.online) continue;
+          this.stats.loadOffered++;
+          if (!d.online) {
+            this.stats.loadSkippedOffline++;
+            continue;
+          }
           if (p.malformed > 0 && rng() < p.malformed) {
             const make = MALFORMED[Math.floor(rng() * MALFORMED.length)] as (r: Random) => Buffer;
             void d.publishRaw(make(rng));
