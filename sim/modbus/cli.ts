@@ -8,7 +8,7 @@
  *   node dist/sim/modbus/cli.js tcp --port 1502 --count 4       # GK-3 kiosks on ports 1502..1505
  *
  * While running, stdin takes script lines, e.g. "5 smoke", "5 silent on",
- * "1 exception 4", "2 late 300", "1502 door open", "9 level 2350", "9 draw-down" (see `script()` below).
+ * "1 exception 2", "2 late 300", "1502 door open", "9 level 2350", "9 draw-down" (see `script()` below).
  * `runSimCli(argv)` does the same in-process and returns a handle (tests, demo).
  */
 import { createInterface } from "node:readline";
@@ -158,19 +158,64 @@ export async function runSimCli(argv: string[], options: SimCliOptions = {}): Pr
 
 const onOff = (s: string | undefined) => s === undefined || s === "on" || s === "1" || s === "true";
 
-function applyFault(faults: SlaveFaults, action: string, arg: string | undefined): boolean {
+/** on/off for a fault: anything else is refused (a typo must not quietly turn the fault off). */
+function strictOnOff(action: string, arg: string | undefined): boolean {
+  if (arg === undefined || ["on", "1", "true"].includes(arg)) return true;
+  if (["off", "0", "false"].includes(arg)) return false;
+  throw new Error(`${action} ${arg}: give on or off`);
+}
+
+/**
+ * Exception codes each model's datasheet lists (its "Link" section): a scripted exception
+ * puts on the wire only what the device itself could send.
+ */
+const DATASHEET_EXCEPTIONS = {
+  "MFS-8": [0x01, 0x02],
+  "LV-4": [0x01, 0x02, 0x03],
+  "GK-3": [0x01, 0x02],
+} as const;
+
+const hex = (n: number) => `0x${n.toString(16).padStart(2, "0")}`;
+
+/** A count or a delay: a non-negative integer, else refused. */
+function wholeNumber(action: string, arg: string, what: string): number {
+  const n = /^\d+$/.test(arg) ? Number(arg) : Number.NaN;
+  if (!Number.isSafeInteger(n)) throw new Error(`${action} ${arg}: give ${what} (a whole number)`);
+  return n;
+}
+
+function applyFault(
+  faults: SlaveFaults,
+  model: keyof typeof DATASHEET_EXCEPTIONS,
+  rtu: boolean,
+  action: string,
+  arg: string | undefined,
+): boolean {
   switch (action) {
     case "silent":
-      faults.silent = onOff(arg);
+      faults.silent = strictOnOff(action, arg);
       return true;
-    case "exception":
-      faults.exception = arg === undefined || arg === "off" ? undefined : Number(arg);
+    case "exception": {
+      if (arg === undefined || arg === "off") {
+        faults.exception = undefined;
+        return true;
+      }
+      const valid: readonly number[] = DATASHEET_EXCEPTIONS[model];
+      const code = /^(0x[0-9a-f]+|\d+)$/i.test(arg) ? Number(arg) : Number.NaN;
+      if (!valid.includes(code))
+        throw new Error(
+          `exception ${arg}: the ${model} datasheet lists ${valid.map(hex).join(", ")} (or off)`,
+        );
+      faults.exception = code;
       return true;
+    }
     case "corrupt-crc":
-      faults.corruptCrc = arg === undefined ? 1 : Number(arg);
+      // Modbus TCP frames carry no CRC (the MBAP header has none): nothing to corrupt.
+      if (!rtu) throw new Error(`corrupt-crc: ${model} is on Modbus TCP, which has no CRC (RTU only)`);
+      faults.corruptCrc = arg === undefined ? 1 : wholeNumber(action, arg, "how many replies");
       return true;
     case "late":
-      faults.lateMs = Number(arg ?? 0);
+      faults.lateMs = arg === undefined ? 0 : wholeNumber(action, arg, "ms");
       return true;
     default:
       return false;
@@ -186,7 +231,8 @@ function script(handle: SimHandle, line: string): string {
   const kiosk = handle.kiosks.get(id);
   const dev = panel ?? tank ?? kiosk;
   if (!dev || !action) throw new Error(`unknown target or action in "${line}"`);
-  if (applyFault(dev.faults, action, arg)) return `${target}: ${action} ${arg ?? ""}`.trim();
+  const model = panel ? "MFS-8" : tank ? "LV-4" : "GK-3";
+  if (applyFault(dev.faults, model, !kiosk, action, arg)) return `${target}: ${action} ${arg ?? ""}`.trim();
   if (panel) {
     const n = arg === undefined ? undefined : Number(arg);
     const actions: Record<string, () => void> = {
