@@ -83,10 +83,32 @@ export async function runSimCli(argv: string[], options: SimCliOptions = {}): Pr
   };
 
   if (mode === "rtu") {
+    // Every option is checked before socat is started: a refused option leaves no pty pair behind.
     const parity = values.parity as Parity;
-    if (!["none", "even", "odd"].includes(parity)) throw new Error(`--parity must be none, even or odd`);
-    const stopBits = Number(values["stop-bits"]) === 2 ? 2 : 1;
-    const baudRate = Number(values.baud);
+    if (!["none", "even", "odd"].includes(parity)) throw new UsageError(`--parity must be none, even or odd`);
+    const stopBitsText = values["stop-bits"];
+    if (stopBitsText !== "1" && stopBitsText !== "2") throw new UsageError("--stop-bits must be 1 or 2");
+    const stopBits: 1 | 2 = stopBitsText === "2" ? 2 : 1;
+    const baudRate = positiveInteger("--baud", values.baud);
+    const turnaroundMs = wholeOption("--turnaround-ms", values["turnaround-ms"]);
+    const unitList = (s: string) =>
+      s
+        .split(",")
+        .filter((x) => x.trim() !== "" && x.trim() !== "none")
+        .map((x) => {
+          const u = /^\s*\d+\s*$/.test(x) ? Number(x) : Number.NaN;
+          if (!Number.isInteger(u) || u < 1 || u > 247) throw new UsageError(`unit ${x} not in 1..247`);
+          return u;
+        });
+    const mfs8Units = unitList(values.units);
+    const lv4Units = unitList(values["lv4-units"]);
+    for (const u of lv4Units)
+      if (mfs8Units.includes(u)) throw new UsageError(`unit ${u} is both an MFS-8 and an LV-4`);
+    if (mfs8Units.length + lv4Units.length === 0)
+      throw new UsageError("no units: give --units and/or --lv4-units");
+    if (!values.socat && !values["pty-link"])
+      throw new UsageError("rtu needs --pty-link <tty path> or --socat");
+
     let path = values["pty-link"];
     let pty: PtyPair | undefined;
     if (values.socat) {
@@ -94,41 +116,37 @@ export async function runSimCli(argv: string[], options: SimCliOptions = {}): Pr
       path = pty.a;
       handle.gatewayPath = pty.b;
     }
-    if (!path) throw new Error("rtu needs --pty-link <tty path> or --socat");
-    handle.gatewayPath ??= path;
-    const link = new SerialLink({ path, baudRate, parity, stopBits });
-    const server = new RtuSlaveServer(link, {
-      clock: options.clock,
-      pace: values.pace ? { baudRate, bitsPerChar: bitsPerChar(parity, stopBits) } : undefined,
-      turnaroundMs: Number(values["turnaround-ms"]),
-    });
-    const unitList = (s: string) =>
-      s
-        .split(",")
-        .filter((x) => x.trim() !== "" && x.trim() !== "none")
-        .map((x) => {
-          const u = Number(x.trim());
-          if (!Number.isInteger(u) || u < 1 || u > 247) throw new Error(`unit ${x} not in 1..247`);
-          return u;
-        });
-    const clock = options.clock;
-    for (const u of unitList(values.units)) {
-      const panel = new Mfs8Panel({ unit: u, clock });
-      panels.set(u, panel);
-      server.add(panel);
-    }
-    for (const u of unitList(values["lv4-units"])) {
-      if (panels.has(u)) throw new Error(`unit ${u} is both an MFS-8 and an LV-4`);
-      const tank = new Lv4Sensor({ unit: u, clock });
-      tanks.set(u, tank);
-      server.add(tank);
-    }
-    await server.start();
-    stops.push(async () => {
+    const pair = pty;
+    try {
+      handle.gatewayPath ??= path;
+      const link = new SerialLink({ path: path as string, baudRate, parity, stopBits });
+      const server = new RtuSlaveServer(link, {
+        clock: options.clock,
+        pace: values.pace ? { baudRate, bitsPerChar: bitsPerChar(parity, stopBits) } : undefined,
+        turnaroundMs,
+      });
+      const clock = options.clock;
+      for (const u of mfs8Units) {
+        const panel = new Mfs8Panel({ unit: u, clock });
+        panels.set(u, panel);
+        server.add(panel);
+      }
+      for (const u of lv4Units) {
+        const tank = new Lv4Sensor({ unit: u, clock });
+        tanks.set(u, tank);
+        server.add(tank);
+      }
+      await server.start();
+      stops.push(async () => {
+        for (const t of tanks.values()) t.dispose();
+        await server.stop();
+      });
+    } catch (err) {
       for (const t of tanks.values()) t.dispose();
-      await server.stop();
-    });
-    if (pty) stops.push(() => pty.kill());
+      await pair?.kill();
+      throw err;
+    }
+    if (pair) stops.push(() => pair.kill());
     return handle;
   }
 
@@ -153,7 +171,23 @@ export async function runSimCli(argv: string[], options: SimCliOptions = {}): Pr
     return handle;
   }
 
-  throw new Error(`usage: cli.js rtu|tcp [options] (got ${mode ?? "nothing"})`);
+  throw new UsageError(`usage: cli.js rtu|tcp [options] (got ${mode ?? "nothing"})`);
+}
+
+/** A refused option or argument: exit status 2 (a fault of the command line, not of the line). */
+export class UsageError extends Error {}
+
+function positiveInteger(option: string, text: string): number {
+  const n = /^\d+$/.test(text) ? Number(text) : Number.NaN;
+  if (!Number.isSafeInteger(n) || n < 1)
+    throw new UsageError(`${option} ${text}: give a positive whole number`);
+  return n;
+}
+
+function wholeOption(option: string, text: string): number {
+  const n = /^\d+$/.test(text) ? Number(text) : Number.NaN;
+  if (!Number.isSafeInteger(n)) throw new UsageError(`${option} ${text}: give a whole number`);
+  return n;
 }
 
 const onOff = (s: string | undefined) => s === undefined || s === "on" || s === "1" || s === "true";
@@ -315,6 +349,12 @@ async function main(): Promise<void> {
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   main().catch((err: unknown) => {
     process.stderr.write(`${(err as Error).message}\n`);
-    process.exit(1);
+    // 2: a bad option (nothing was started); 1: the line or a port could not be opened.
+    process.exit(err instanceof UsageError || isParseArgsError(err) ? 2 : 1);
   });
+}
+
+function isParseArgsError(err: unknown): boolean {
+  const code = (err as { code?: unknown }).code;
+  return typeof code === "string" && code.startsWith("ERR_PARSE_ARGS");
 }
