@@ -601,7 +601,10 @@ function simCommand(parent: Command): void {
       "start (and restart) the gateway with this command; {config} is the site file",
     )
     .option("--gateway-log <file>", "with --gateway-cmd: append the gateway's output here")
-    .option("--operator <name>", "operator login of the site to read alerts with (default: the first)")
+    .option(
+      "--operator <name>",
+      "with --config: operator login of the site to read alerts with (default: the first)",
+    )
     .option("--ca <file>", "TLS: CA certificate of the gateway")
     .option("--cert <file>", "TLS: client certificate")
     .option("--key <file>", "TLS: client key")

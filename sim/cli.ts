@@ -86,6 +86,15 @@ export function parseGatewayUrl(text: string): { url: string; host: string; port
   };
 }
 
+/** A file an option names: one that cannot be read is a bad option (2), not an unreachable gateway (3). */
+function readOptionFile(option: string, file: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (err) {
+    throw new UsageError(`${option} ${file}: ${err instanceof Error ? err.message : String(err)}`);
+  }
+}
+
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = net.createServer().listen(0, "127.0.0.1", () => {
@@ -157,13 +166,27 @@ async function simulate(
 ): Promise<number> {
   if (o.config && o.scale !== undefined) throw new UsageError("give --config FILE or --scale N, not both");
   if (o.writeConfig && o.scale === undefined) throw new UsageError("--write-config goes with --scale N");
+  // Options that shape a --scale site: without it they would be ignored without a word.
+  if (o.scale === undefined)
+    for (const [name, value] of [
+      ["--stations", o.stations],
+      ["--kiosks", o.kiosks],
+      ["--kitchens", o.kitchens],
+      ["--tanks", o.tanks],
+    ] as const)
+      if (value !== undefined)
+        throw new UsageError(`${name} goes with --scale N (a --config site has the devices its file lists)`);
+  if (o.operator !== undefined && !o.config)
+    throw new UsageError(
+      `--operator goes with --config FILE (a ${o.scale !== undefined ? "--scale site has one operator, sim-operator" : "demo site has the demo operator"})`,
+    );
   const gw = parseGatewayUrl(o.gateway);
   const scenario = o.scenario ? loadScenario(o.scenario) : undefined;
   const tls: DeviceTlsOptions | undefined = gw.tls
     ? {
-        ca: o.ca ? readFileSync(o.ca) : undefined,
-        cert: o.cert ? readFileSync(o.cert) : undefined,
-        key: o.key ? readFileSync(o.key) : undefined,
+        ca: o.ca ? readOptionFile("--ca", o.ca) : undefined,
+        cert: o.cert ? readOptionFile("--cert", o.cert) : undefined,
+        key: o.key ? readOptionFile("--key", o.key) : undefined,
         rejectUnauthorized: !o.insecure,
       }
     : undefined;

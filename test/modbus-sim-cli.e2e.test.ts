@@ -42,6 +42,7 @@ describe.skipIf(socatMissingReason() !== undefined)("modbus sim CLI: a refused o
     [["rtu", "--socat", "--units", "1", "--lv4-units", "1"], /unit 1 is both an MFS-8 and an LV-4/],
     [["rtu", "--socat", "--baud", "fast"], /--baud fast: give a positive whole number/],
     [["rtu", "--socat", "--stop-bits", "3"], /--stop-bits must be 1 or 2/],
+    [["tcp", "--count", "abc"], /--count abc: give a positive whole number/],
   ])("%j: exit 2, the reason, and no socat survives", async (args, reason) => {
     expect(existsSync(CLI)).toBe(true);
     const { code, stderr, child } = await run(args);

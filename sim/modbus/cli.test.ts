@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { runSimCli, type SimHandle } from "./cli.js";
+import { runSimCli, type SimHandle, UsageError } from "./cli.js";
 
 /** The simulator's script: a fault it reports as applied must be one it can put on the wire. */
 describe("Modbus simulator script: fault arguments", () => {
@@ -53,5 +53,18 @@ describe("Modbus simulator script: fault arguments", () => {
     expect(() => rtu.script("5 corrupt-crc lots")).toThrow(/corrupt-crc lots/);
     expect(rtu.script("5 corrupt-crc 2")).toBe("5: corrupt-crc 2");
     expect(rtu.panels.get(5)?.faults.corruptCrc).toBe(2);
+  });
+
+  it.each([
+    [["tcp", "--count", "abc"], /--count abc: give a positive whole number/],
+    [["tcp", "--count", "0"], /--count 0/],
+    [["tcp", "--port", "http"], /--port http: give a whole number/],
+    [["tcp", "--port", "70000"], /not a TCP port/],
+    [["rtu", "--units", "1"], /rtu needs --pty-link <tty path> or --socat/],
+    [["serve"], /usage: cli.js rtu\|tcp/],
+  ])("%j is a usage error, serving nothing", async (argv, reason) => {
+    await expect(runSimCli(argv)).rejects.toSatisfy(
+      (err: unknown) => err instanceof UsageError && reason.test((err as Error).message),
+    );
   });
 });

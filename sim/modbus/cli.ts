@@ -151,16 +151,27 @@ export async function runSimCli(argv: string[], options: SimCliOptions = {}): Pr
   }
 
   if (mode === "tcp") {
-    const base = Number(values.port);
-    const count = Number(values.count);
+    const base = wholeOption("--port", values.port);
+    if (base > 65535) throw new UsageError(`--port ${values.port}: not a TCP port (0 picks free ones)`);
+    const count = positiveInteger("--count", values.count);
+    if (base !== 0 && base + count - 1 > 65535)
+      throw new UsageError(`--port ${base} --count ${count}: the ports run past 65535`);
+    const idleTimeoutMs = positiveInteger("--idle-timeout-ms", values["idle-timeout-ms"]);
     for (let i = 0; i < count; i++) {
       const kiosk = new Gk3Controller();
       const server = new ModbusTcpSlaveServer(kiosk, {
         host: values.host,
         port: base === 0 ? 0 : base + i,
-        idleTimeoutMs: Number(values["idle-timeout-ms"]),
+        idleTimeoutMs,
       });
-      const port = await server.start();
+      let port: number;
+      try {
+        port = await server.start();
+      } catch (err) {
+        kiosk.dispose();
+        await handle.stop();
+        throw err;
+      }
       kiosks.set(port, kiosk);
       handle.ports.push(port);
       stops.push(async () => {
