@@ -582,6 +582,11 @@ function simCommand(parent: Command): void {
     .option("--stations <n>", "with --scale: MFS-8 fire stations on a socat pty bus", int("stations", 0, 247))
     .option("--kiosks <n>", "with --scale: GK-3 kiosks on Modbus TCP (127.0.0.1)", int("kiosks", 0, 100))
     .option(
+      "--kiosk-port <port>",
+      "with --kiosks: the first kiosk's port, the others on the next ones (default: free ports)",
+      int("kiosk-port", 1, 65535),
+    )
+    .option(
       "--kitchens <n>",
       "with --scale: GD-2 gas detectors in the first N kitchens (default: what the scenario needs)",
       int("kitchens", 0, 100_000),

@@ -34,8 +34,10 @@ export interface SimOptions {
   bus?: string[];
   /** --scale: fire stations on an RS-485 bus through a socat pty the simulator opens. */
   stations?: number;
-  /** --scale: GK-3 kiosks on Modbus TCP (127.0.0.1, free ports). */
+  /** --scale: GK-3 kiosks on Modbus TCP (127.0.0.1, free ports unless --kiosk-port). */
   kiosks?: number;
+  /** --kiosks: the first kiosk's port, the others on the next ones. */
+  kioskPort?: number;
   /** --scale: GD-2 gas detectors in the first N households' kitchens (default: what the scenario asks). */
   kitchens?: number;
   /** --scale: LV-4 fire-water tanks on the socat pty bus (default: what the scenario asks). */
@@ -107,6 +109,16 @@ function freePort(): Promise<number> {
 
 const out = (s: string) => process.stderr.write(s);
 
+/** Said in a written site file whose bus was a socat pair of a simulator that has exited. */
+const SOCAT_BUS_NOTE = [
+  "This bus was one end of a socat pty pair opened by `linli sim --write-config`; the pair",
+  "(and this path) went away when that command exited. The fire stations and tanks on it can",
+  "only be served by a simulator that opens the pair again and starts the gateway with it:",
+  '  linli sim --scale N --stations N --tanks N --gateway-cmd "linli start --config {config} ..."',
+  "Against a real RS-485 line: set `path` to the gateway's adapter and give the simulator its",
+  "end with `linli sim --config FILE --bus rs485-1=/dev/ttyUSB1`.",
+].join("\n");
+
 /** Without a terminal (a log, CI) a plain progress line this often instead of the live one. */
 const PLAIN_PROGRESS_MS = 10_000;
 
@@ -173,6 +185,7 @@ async function simulate(
       ["--kiosks", o.kiosks],
       ["--kitchens", o.kitchens],
       ["--tanks", o.tanks],
+      ["--kiosk-port", o.kioskPort],
     ] as const)
       if (value !== undefined)
         throw new UsageError(`${name} goes with --scale N (a --config site has the devices its file lists)`);
@@ -214,7 +227,12 @@ async function simulate(
       busPaths["rs485-1"] = pty.a;
     }
     const kioskPorts: number[] = [];
-    for (let i = 0; i < (o.kiosks ?? 0); i++) kioskPorts.push(await freePort());
+    if (o.kioskPort !== undefined) {
+      if (o.kiosks === undefined) throw new UsageError("--kiosk-port goes with --kiosks N");
+      for (let i = 0; i < o.kiosks; i++) kioskPorts.push(o.kioskPort + i);
+      if (o.kioskPort + o.kiosks - 1 > 65535)
+        throw new UsageError(`--kiosk-port ${o.kioskPort}: ${o.kiosks} kiosks run past port 65535`);
+    } else for (let i = 0; i < (o.kiosks ?? 0); i++) kioskPorts.push(await freePort());
     site = scaleSite({
       households: o.scale,
       seed: o.seed,
@@ -226,14 +244,26 @@ async function simulate(
       kitchens,
       tanks,
     });
-    const yaml = siteConfigYaml(site, gw.host, gw.port);
+    // Write and exit: the socat pair is gone with this process, and so is the bus's path.
+    const writeOnly = !!o.writeConfig && !o.scenario && !o.gatewayCmd && o.duration === undefined;
+    const busGone = writeOnly && pty !== undefined;
+    const yaml = siteConfigYaml(site, gw.host, gw.port, {
+      buses: busGone ? SOCAT_BUS_NOTE : undefined,
+    });
     if (o.writeConfig) {
       writeFileSync(o.writeConfig, yaml);
       configFile = o.writeConfig;
       out(
         `wrote ${o.writeConfig}: site ${site.siteId}, ${site.mqtt.length} MQTT devices, ${site.rtu.length} RTU slaves, operator ${site.operator.name}\n`,
       );
-      if (!o.scenario && !o.gatewayCmd && o.duration === undefined) {
+      if (writeOnly) {
+        if (busGone)
+          out(
+            `the ${site.rtu.length} RTU slaves are on a socat pty bus that exists only while linli sim runs: ` +
+              `to use them, let the simulator start the gateway (README):\n` +
+              `  linli sim --scale ${o.scale}${o.stations ? ` --stations ${o.stations}` : ""}${tanks ? ` --tanks ${tanks}` : ""}${o.kiosks ? ` --kiosks ${o.kiosks}` : ""} --gateway ${o.gateway} --gateway-cmd "linli start --config {config} --data-dir DIR"\n` +
+              `the MQTT devices${site.tcp.length ? " and kiosks" : ""} of ${o.writeConfig} work as below (the bus stays unattached):\n`,
+          );
         out(
           `start the gateway with it:  linli start --config ${o.writeConfig}\nthen attach:  linli sim --config ${o.writeConfig} --gateway ${o.gateway}\n`,
         );
