@@ -291,6 +291,67 @@ describe("winter night and power cut phases, on the fake clock", () => {
     }
   });
 
+  it("end-of-run restores complete: a leak's last alarm is level none, a valve fault leaves the valve as it was", async () => {
+    const tb = await startTestBroker();
+    const clock = new FakeClock(1763798400000);
+    const leaking = new Gd2({
+      deviceId: "gas-1",
+      brokerUrl: tb.url,
+      password: "x",
+      clock,
+      heartbeatIntervalMs: 0,
+    });
+    const faulty = new Gd2({
+      deviceId: "gas-2",
+      brokerUrl: tb.url,
+      password: "x",
+      clock,
+      heartbeatIntervalMs: 0,
+    });
+    try {
+      await leaking.start();
+      await faulty.start();
+      expect(faulty.valve).toBe("open");
+      const { runner } = await runPhases(
+        clock,
+        [
+          { do: "gas-leak", targets: ["gas-1"] },
+          { do: "valve-fault", targets: ["gas-2"] },
+        ],
+        {
+          gd2: new Map([
+            ["gas-1", leaking],
+            ["gas-2", faulty],
+          ]),
+        },
+      );
+      const json = (m: { payload: Buffer }) =>
+        JSON.parse(m.payload.toString("utf8")) as Record<string, unknown>;
+      const alarms = () =>
+        tb.received
+          .filter((m) => m.topic === "devices/gd2/gas-1/up")
+          .map(json)
+          .filter((m) => m.t === "alarm");
+      // 2 %LEL/s: high (26 %LEL) 13 s in; the run ends at 20 s with the leak still there.
+      await step(clock, 20_000);
+      await tb.waitFor(1, (m) => m.topic === "devices/gd2/gas-1/up" && json(m).level === "high");
+      await runner.stop();
+      await runner.restore();
+      // The restore resolved once the detector's messages were sent: nothing to wait for here.
+      expect(alarms().at(-1)).toMatchObject({ t: "alarm", level: "none", lel: 0 });
+      expect(faulty.valve).toBe("open");
+      // Its heartbeat (QoS 0) says so too.
+      await tb.waitFor(
+        1,
+        (m) => m.topic === "devices/gd2/gas-2/up" && json(m).t === "hb" && json(m).valve === "open",
+      );
+    } finally {
+      await leaking.stop();
+      await faulty.stop();
+      await tb.close();
+    }
+  });
+
   it("refuses a power cut as long as 2 heartbeat intervals (it may be DEVICE_LOST)", () => {
     const clock = new FakeClock();
     const gd2 = new Gd2({ deviceId: "gas-1", brokerUrl: "mqtt://127.0.0.1:1", password: "x", clock });

@@ -543,12 +543,19 @@ export class ScenarioRunner {
                 );
               } else this.expectFor(p, label, id, at, leakAt);
               gd2.leak(rate, p.peak ?? 40);
-              const air = () => {
+              if (p.ventilateAfter !== undefined)
+                void this.after(p.ventilateAfter, () => {
+                  gd2.jamValve(false);
+                  gd2.ventilate();
+                });
+              // End of run: airing at 2 %LEL/s takes up to 20 s and the run ends first, leaving
+              // the last alarm `high` (GAS_LEAK active). The gas is gone at once, and the
+              // restore waits until the detector's `alarm` of level none is sent.
+              this.restores.push(() => {
                 gd2.jamValve(false);
-                gd2.ventilate();
-              };
-              if (p.ventilateAfter !== undefined) this.after(p.ventilateAfter, air);
-              this.restores.push(air);
+                gd2.stopScenario();
+                return gd2.setLel(0);
+              });
               break;
             }
             case "cooking": {
@@ -560,18 +567,23 @@ export class ScenarioRunner {
               this.expectFor(p, label, id, at, at);
               gd2.cooking(peak, hold, COOKING_RAMP_MS);
               this.after(COOKING_RAMP_MS + 1_500, () => gd2.heartbeat());
-              if (p.ventilateAfter !== undefined) this.after(p.ventilateAfter, () => gd2.ventilate());
-              this.restores.push(() => gd2.ventilate());
+              if (p.ventilateAfter !== undefined) void this.after(p.ventilateAfter, () => gd2.ventilate());
+              this.restores.push(() => {
+                gd2.stopScenario();
+                return gd2.setLel(0);
+              });
               break;
             }
             case "valve-fault": {
               // The valve reports `fault` (its motor): the next heartbeat says so.
               const gd2 = device as Gd2;
+              const before = gd2.valve;
               this.expectFor(p, label, id, at, at);
               gd2.setValveFault(true);
               void gd2.heartbeat();
+              // The motor works again and the valve is where it was (open, in most kitchens).
               this.restores.push(() => {
-                gd2.setValveFault(false);
+                gd2.setValveFault(false, before === "open" ? "open" : "closed");
                 return gd2.heartbeat();
               });
               break;
