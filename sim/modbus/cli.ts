@@ -9,7 +9,12 @@
  *
  * While running, stdin takes script lines, e.g. "5 smoke", "5 silent on",
  * "1 exception 2", "2 late 300", "1502 door open", "9 level 2350", "9 draw-down" (see `script()` below).
+ * Faults: `silent on|off`, `exception CODE|off` (the codes the model's datasheet lists: MFS-8 and
+ * GK-3 0x01, 0x02; LV-4 0x01-0x03), `corrupt-crc [N]` (RTU only), `late MS`; a bad one is refused.
  * `runSimCli(argv)` does the same in-process and returns a handle (tests, demo).
+ *
+ * Exit status: 2 a bad option (checked before anything is started), 1 a line or port that
+ * could not be opened.
  */
 import { createInterface } from "node:readline";
 import { pathToFileURL } from "node:url";
