@@ -582,6 +582,11 @@ function simCommand(parent: Command): void {
     .option("--stations <n>", "with --scale: MFS-8 fire stations on a socat pty bus", int("stations", 0, 247))
     .option("--kiosks <n>", "with --scale: GK-3 kiosks on Modbus TCP (127.0.0.1)", int("kiosks", 0, 100))
     .option(
+      "--kiosk-port <port>",
+      "with --kiosks: the first kiosk's port, the others on the next ones (default: free ports)",
+      int("kiosk-port", 1, 65535),
+    )
+    .option(
       "--kitchens <n>",
       "with --scale: GD-2 gas detectors in the first N kitchens (default: what the scenario needs)",
       int("kitchens", 0, 100_000),
@@ -601,7 +606,10 @@ function simCommand(parent: Command): void {
       "start (and restart) the gateway with this command; {config} is the site file",
     )
     .option("--gateway-log <file>", "with --gateway-cmd: append the gateway's output here")
-    .option("--operator <name>", "operator login of the site to read alerts with (default: the first)")
+    .option(
+      "--operator <name>",
+      "with --config: operator login of the site to read alerts with (default: the first)",
+    )
     .option("--ca <file>", "TLS: CA certificate of the gateway")
     .option("--cert <file>", "TLS: client certificate")
     .option("--key <file>", "TLS: client key")

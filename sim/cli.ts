@@ -34,8 +34,10 @@ export interface SimOptions {
   bus?: string[];
   /** --scale: fire stations on an RS-485 bus through a socat pty the simulator opens. */
   stations?: number;
-  /** --scale: GK-3 kiosks on Modbus TCP (127.0.0.1, free ports). */
+  /** --scale: GK-3 kiosks on Modbus TCP (127.0.0.1, free ports unless --kiosk-port). */
   kiosks?: number;
+  /** --kiosks: the first kiosk's port, the others on the next ones. */
+  kioskPort?: number;
   /** --scale: GD-2 gas detectors in the first N households' kitchens (default: what the scenario asks). */
   kitchens?: number;
   /** --scale: LV-4 fire-water tanks on the socat pty bus (default: what the scenario asks). */
@@ -86,6 +88,15 @@ export function parseGatewayUrl(text: string): { url: string; host: string; port
   };
 }
 
+/** A file an option names: one that cannot be read is a bad option (2), not an unreachable gateway (3). */
+function readOptionFile(option: string, file: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (err) {
+    throw new UsageError(`${option} ${file}: ${err instanceof Error ? err.message : String(err)}`);
+  }
+}
+
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = net.createServer().listen(0, "127.0.0.1", () => {
@@ -97,6 +108,19 @@ function freePort(): Promise<number> {
 }
 
 const out = (s: string) => process.stderr.write(s);
+
+/** Said in a written site file whose bus was a socat pair of a simulator that has exited. */
+const SOCAT_BUS_NOTE = [
+  "This bus was one end of a socat pty pair opened by `linli sim --write-config`; the pair",
+  "(and this path) went away when that command exited. The fire stations and tanks on it can",
+  "only be served by a simulator that opens the pair again and starts the gateway with it:",
+  '  linli sim --scale N --stations N --tanks N --gateway-cmd "linli start --config {config} ..."',
+  "Against a real RS-485 line: set `path` to the gateway's adapter and give the simulator its",
+  "end with `linli sim --config FILE --bus rs485-1=/dev/ttyUSB1`.",
+].join("\n");
+
+/** Without a terminal (a log, CI) a plain progress line this often instead of the live one. */
+const PLAIN_PROGRESS_MS = 10_000;
 
 export function scenarioList(): string {
   const lines = listScenarios().map(({ name, scenario: s }) => {
@@ -154,13 +178,28 @@ async function simulate(
 ): Promise<number> {
   if (o.config && o.scale !== undefined) throw new UsageError("give --config FILE or --scale N, not both");
   if (o.writeConfig && o.scale === undefined) throw new UsageError("--write-config goes with --scale N");
+  // Options that shape a --scale site: without it they would be ignored without a word.
+  if (o.scale === undefined)
+    for (const [name, value] of [
+      ["--stations", o.stations],
+      ["--kiosks", o.kiosks],
+      ["--kitchens", o.kitchens],
+      ["--tanks", o.tanks],
+      ["--kiosk-port", o.kioskPort],
+    ] as const)
+      if (value !== undefined)
+        throw new UsageError(`${name} goes with --scale N (a --config site has the devices its file lists)`);
+  if (o.operator !== undefined && !o.config)
+    throw new UsageError(
+      `--operator goes with --config FILE (a ${o.scale !== undefined ? "--scale site has one operator, sim-operator" : "demo site has the demo operator"})`,
+    );
   const gw = parseGatewayUrl(o.gateway);
   const scenario = o.scenario ? loadScenario(o.scenario) : undefined;
   const tls: DeviceTlsOptions | undefined = gw.tls
     ? {
-        ca: o.ca ? readFileSync(o.ca) : undefined,
-        cert: o.cert ? readFileSync(o.cert) : undefined,
-        key: o.key ? readFileSync(o.key) : undefined,
+        ca: o.ca ? readOptionFile("--ca", o.ca) : undefined,
+        cert: o.cert ? readOptionFile("--cert", o.cert) : undefined,
+        key: o.key ? readOptionFile("--key", o.key) : undefined,
         rejectUnauthorized: !o.insecure,
       }
     : undefined;
@@ -188,7 +227,12 @@ async function simulate(
       busPaths["rs485-1"] = pty.a;
     }
     const kioskPorts: number[] = [];
-    for (let i = 0; i < (o.kiosks ?? 0); i++) kioskPorts.push(await freePort());
+    if (o.kioskPort !== undefined) {
+      if (o.kiosks === undefined) throw new UsageError("--kiosk-port goes with --kiosks N");
+      for (let i = 0; i < o.kiosks; i++) kioskPorts.push(o.kioskPort + i);
+      if (o.kioskPort + o.kiosks - 1 > 65535)
+        throw new UsageError(`--kiosk-port ${o.kioskPort}: ${o.kiosks} kiosks run past port 65535`);
+    } else for (let i = 0; i < (o.kiosks ?? 0); i++) kioskPorts.push(await freePort());
     site = scaleSite({
       households: o.scale,
       seed: o.seed,
@@ -200,14 +244,26 @@ async function simulate(
       kitchens,
       tanks,
     });
-    const yaml = siteConfigYaml(site, gw.host, gw.port);
+    // Write and exit: the socat pair is gone with this process, and so is the bus's path.
+    const writeOnly = !!o.writeConfig && !o.scenario && !o.gatewayCmd && o.duration === undefined;
+    const busGone = writeOnly && pty !== undefined;
+    const yaml = siteConfigYaml(site, gw.host, gw.port, {
+      buses: busGone ? SOCAT_BUS_NOTE : undefined,
+    });
     if (o.writeConfig) {
       writeFileSync(o.writeConfig, yaml);
       configFile = o.writeConfig;
       out(
         `wrote ${o.writeConfig}: site ${site.siteId}, ${site.mqtt.length} MQTT devices, ${site.rtu.length} RTU slaves, operator ${site.operator.name}\n`,
       );
-      if (!o.scenario && !o.gatewayCmd && o.duration === undefined) {
+      if (writeOnly) {
+        if (busGone)
+          out(
+            `the ${site.rtu.length} RTU slaves are on a socat pty bus that exists only while linli sim runs: ` +
+              `to use them, let the simulator start the gateway (README):\n` +
+              `  linli sim --scale ${o.scale}${o.stations ? ` --stations ${o.stations}` : ""}${tanks ? ` --tanks ${tanks}` : ""}${o.kiosks ? ` --kiosks ${o.kiosks}` : ""} --gateway ${o.gateway} --gateway-cmd "linli start --config {config} --data-dir DIR"\n` +
+              `the MQTT devices${site.tcp.length ? " and kiosks" : ""} of ${o.writeConfig} work as below (the bus stays unattached):\n`,
+          );
         out(
           `start the gateway with it:  linli start --config ${o.writeConfig}\nthen attach:  linli sim --config ${o.writeConfig} --gateway ${o.gateway}\n`,
         );
@@ -242,9 +298,18 @@ async function simulate(
   cleanups.push(() => fleet.stop());
   const showProgress = o.progress ?? process.stderr.isTTY === true;
   const attachStart = Date.now();
-  const attached = await fleet.attach((c, n) => {
-    if (showProgress && (c % 100 === 0 || c === n)) out(`\rattaching: ${c}/${n} connected`);
+  let attaching = { connected: 0, failed: 0 };
+  const attachLine = () =>
+    `attaching: ${attaching.connected}/${site.mqtt.length} connected, ${attaching.failed} failed (${((Date.now() - attachStart) / 1000).toFixed(0)} s)`;
+  const plainAttach = showProgress
+    ? undefined
+    : setInterval(() => out(`${attachLine()}\n`), PLAIN_PROGRESS_MS);
+  cleanups.push(() => clearInterval(plainAttach));
+  const attached = await fleet.attach((c, n, f) => {
+    attaching = { connected: c, failed: f };
+    if (showProgress && ((c + f) % 100 === 0 || c + f === n)) out(`\r${attachLine()}`);
   });
+  clearInterval(plainAttach);
   if (showProgress) out("\n");
   out(
     `attached to ${gw.url}: ${attached.connected}/${site.mqtt.length} MQTT devices in ${((Date.now() - attachStart) / 1000).toFixed(1)} s, ${attached.rtuSlaves} RTU slaves, ${attached.kiosks} kiosks (site ${site.siteId}, ${site.source})\n`,
@@ -291,13 +356,18 @@ async function simulate(
   });
   cleanups.push(() => runner.stop());
   const startedAt = new Date();
-  const progress = () => {
-    if (!showProgress) return;
+  const progressLine = () => {
     const c = matcher.counts();
     const l = matcher.latency();
-    out(
-      `\r\x1b[K[${(runner.elapsedMs() / 1000).toFixed(1)} s] phase ${runner.currentPhase}/${s.phases.length} · incidents ${runner.stats.incidents} · alerts ${c.matched}/${c.expected} · missing ${c.expected - c.matched} · dup ${c.duplicated} · unexpected ${c.unexpected}${l.p99Ms !== null ? ` · p99 ${l.p99Ms} ms` : ""}`,
-    );
+    return `[${(runner.elapsedMs() / 1000).toFixed(1)} s] phase ${runner.currentPhase}/${s.phases.length} · incidents ${runner.stats.incidents} · alerts ${c.matched}/${c.expected} · missing ${c.expected - c.matched} · dup ${c.duplicated} · unexpected ${c.unexpected}${l.p99Ms !== null ? ` · p99 ${l.p99Ms} ms` : ""}`;
+  };
+  let lastPlain = Date.now();
+  const progress = () => {
+    if (showProgress) out(`\r\x1b[K${progressLine()}`);
+    else if (Date.now() - lastPlain >= PLAIN_PROGRESS_MS) {
+      lastPlain = Date.now();
+      out(`${progressLine()}\n`);
+    }
   };
   const ticker = setInterval(progress, 250);
   cleanups.push(() => clearInterval(ticker));
@@ -322,8 +392,7 @@ async function simulate(
   const quietUntil = Date.now() + Math.min(s.settle, 5_000);
   while (!interrupted() && Date.now() < quietUntil) await new Promise((r) => setTimeout(r, 100));
   clearInterval(ticker);
-  progress();
-  if (showProgress) out("\n");
+  if (showProgress) out(`\r\x1b[K${progressLine()}\n`);
   await runner.stop();
   await runner.restore();
   const failures: string[] = [];

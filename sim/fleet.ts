@@ -47,6 +47,7 @@ export interface FleetOptions {
 
 export interface AttachResult {
   connected: number;
+  /** Devices whose first connection failed: stopped (no retries) and no longer in the fleet. */
   failed: Array<{ id: string; error: string }>;
   rtuSlaves: number;
   kiosks: number;
@@ -98,7 +99,9 @@ export class Fleet {
     return out;
   }
 
-  async attach(onProgress?: (connected: number, total: number) => void): Promise<AttachResult> {
+  async attach(
+    onProgress?: (connected: number, total: number, failed: number) => void,
+  ): Promise<AttachResult> {
     const result: AttachResult = { connected: 0, failed: [], rtuSlaves: 0, kiosks: 0, skipped: [] };
     await this.attachModbus(result);
     const devices = [...this.mqtt.values()];
@@ -112,8 +115,14 @@ export class Fleet {
           result.connected++;
         } catch (err) {
           result.failed.push({ id: d.deviceId, error: err instanceof Error ? err.message : String(err) });
+          // Reported as failed, so it must not connect behind the report's back (mqtt.js would
+          // keep retrying: at thousands, a storm of logins on a rate-limited gateway). The
+          // scenario never picks it: it is not part of the fleet.
+          this.mqtt.delete(d.deviceId);
+          this.specs.delete(d.deviceId);
+          await d.stop();
         }
-        onProgress?.(result.connected, devices.length);
+        onProgress?.(result.connected, devices.length, result.failed.length);
       }
     };
     await Promise.all(Array.from({ length: Math.min(window, devices.length) }, worker));

@@ -8,8 +8,13 @@
  *   node dist/sim/modbus/cli.js tcp --port 1502 --count 4       # GK-3 kiosks on ports 1502..1505
  *
  * While running, stdin takes script lines, e.g. "5 smoke", "5 silent on",
- * "1 exception 4", "2 late 300", "1502 door open", "9 level 2350", "9 draw-down" (see `script()` below).
+ * "1 exception 2", "2 late 300", "1502 door open", "9 level 2350", "9 draw-down" (see `script()` below).
+ * Faults: `silent on|off`, `exception CODE|off` (the codes the model's datasheet lists: MFS-8 and
+ * GK-3 0x01, 0x02; LV-4 0x01-0x03), `corrupt-crc [N]` (RTU only), `late MS`; a bad one is refused.
  * `runSimCli(argv)` does the same in-process and returns a handle (tests, demo).
+ *
+ * Exit status: 2 a bad option (checked before anything is started), 1 a line or port that
+ * could not be opened.
  */
 import { createInterface } from "node:readline";
 import { pathToFileURL } from "node:url";
@@ -83,10 +88,32 @@ export async function runSimCli(argv: string[], options: SimCliOptions = {}): Pr
   };
 
   if (mode === "rtu") {
+    // Every option is checked before socat is started: a refused option leaves no pty pair behind.
     const parity = values.parity as Parity;
-    if (!["none", "even", "odd"].includes(parity)) throw new Error(`--parity must be none, even or odd`);
-    const stopBits = Number(values["stop-bits"]) === 2 ? 2 : 1;
-    const baudRate = Number(values.baud);
+    if (!["none", "even", "odd"].includes(parity)) throw new UsageError(`--parity must be none, even or odd`);
+    const stopBitsText = values["stop-bits"];
+    if (stopBitsText !== "1" && stopBitsText !== "2") throw new UsageError("--stop-bits must be 1 or 2");
+    const stopBits: 1 | 2 = stopBitsText === "2" ? 2 : 1;
+    const baudRate = positiveInteger("--baud", values.baud);
+    const turnaroundMs = wholeOption("--turnaround-ms", values["turnaround-ms"]);
+    const unitList = (s: string) =>
+      s
+        .split(",")
+        .filter((x) => x.trim() !== "" && x.trim() !== "none")
+        .map((x) => {
+          const u = /^\s*\d+\s*$/.test(x) ? Number(x) : Number.NaN;
+          if (!Number.isInteger(u) || u < 1 || u > 247) throw new UsageError(`unit ${x} not in 1..247`);
+          return u;
+        });
+    const mfs8Units = unitList(values.units);
+    const lv4Units = unitList(values["lv4-units"]);
+    for (const u of lv4Units)
+      if (mfs8Units.includes(u)) throw new UsageError(`unit ${u} is both an MFS-8 and an LV-4`);
+    if (mfs8Units.length + lv4Units.length === 0)
+      throw new UsageError("no units: give --units and/or --lv4-units");
+    if (!values.socat && !values["pty-link"])
+      throw new UsageError("rtu needs --pty-link <tty path> or --socat");
+
     let path = values["pty-link"];
     let pty: PtyPair | undefined;
     if (values.socat) {
@@ -94,55 +121,62 @@ export async function runSimCli(argv: string[], options: SimCliOptions = {}): Pr
       path = pty.a;
       handle.gatewayPath = pty.b;
     }
-    if (!path) throw new Error("rtu needs --pty-link <tty path> or --socat");
-    handle.gatewayPath ??= path;
-    const link = new SerialLink({ path, baudRate, parity, stopBits });
-    const server = new RtuSlaveServer(link, {
-      clock: options.clock,
-      pace: values.pace ? { baudRate, bitsPerChar: bitsPerChar(parity, stopBits) } : undefined,
-      turnaroundMs: Number(values["turnaround-ms"]),
-    });
-    const unitList = (s: string) =>
-      s
-        .split(",")
-        .filter((x) => x.trim() !== "" && x.trim() !== "none")
-        .map((x) => {
-          const u = Number(x.trim());
-          if (!Number.isInteger(u) || u < 1 || u > 247) throw new Error(`unit ${x} not in 1..247`);
-          return u;
-        });
-    const clock = options.clock;
-    for (const u of unitList(values.units)) {
-      const panel = new Mfs8Panel({ unit: u, clock });
-      panels.set(u, panel);
-      server.add(panel);
-    }
-    for (const u of unitList(values["lv4-units"])) {
-      if (panels.has(u)) throw new Error(`unit ${u} is both an MFS-8 and an LV-4`);
-      const tank = new Lv4Sensor({ unit: u, clock });
-      tanks.set(u, tank);
-      server.add(tank);
-    }
-    await server.start();
-    stops.push(async () => {
+    const pair = pty;
+    try {
+      handle.gatewayPath ??= path;
+      const link = new SerialLink({ path: path as string, baudRate, parity, stopBits });
+      const server = new RtuSlaveServer(link, {
+        clock: options.clock,
+        pace: values.pace ? { baudRate, bitsPerChar: bitsPerChar(parity, stopBits) } : undefined,
+        turnaroundMs,
+      });
+      const clock = options.clock;
+      for (const u of mfs8Units) {
+        const panel = new Mfs8Panel({ unit: u, clock });
+        panels.set(u, panel);
+        server.add(panel);
+      }
+      for (const u of lv4Units) {
+        const tank = new Lv4Sensor({ unit: u, clock });
+        tanks.set(u, tank);
+        server.add(tank);
+      }
+      await server.start();
+      stops.push(async () => {
+        for (const t of tanks.values()) t.dispose();
+        await server.stop();
+      });
+    } catch (err) {
       for (const t of tanks.values()) t.dispose();
-      await server.stop();
-    });
-    if (pty) stops.push(() => pty.kill());
+      await pair?.kill();
+      throw err;
+    }
+    if (pair) stops.push(() => pair.kill());
     return handle;
   }
 
   if (mode === "tcp") {
-    const base = Number(values.port);
-    const count = Number(values.count);
+    const base = wholeOption("--port", values.port);
+    if (base > 65535) throw new UsageError(`--port ${values.port}: not a TCP port (0 picks free ones)`);
+    const count = positiveInteger("--count", values.count);
+    if (base !== 0 && base + count - 1 > 65535)
+      throw new UsageError(`--port ${base} --count ${count}: the ports run past 65535`);
+    const idleTimeoutMs = positiveInteger("--idle-timeout-ms", values["idle-timeout-ms"]);
     for (let i = 0; i < count; i++) {
       const kiosk = new Gk3Controller();
       const server = new ModbusTcpSlaveServer(kiosk, {
         host: values.host,
         port: base === 0 ? 0 : base + i,
-        idleTimeoutMs: Number(values["idle-timeout-ms"]),
+        idleTimeoutMs,
       });
-      const port = await server.start();
+      let port: number;
+      try {
+        port = await server.start();
+      } catch (err) {
+        kiosk.dispose();
+        await handle.stop();
+        throw err;
+      }
       kiosks.set(port, kiosk);
       handle.ports.push(port);
       stops.push(async () => {
@@ -153,24 +187,85 @@ export async function runSimCli(argv: string[], options: SimCliOptions = {}): Pr
     return handle;
   }
 
-  throw new Error(`usage: cli.js rtu|tcp [options] (got ${mode ?? "nothing"})`);
+  throw new UsageError(`usage: cli.js rtu|tcp [options] (got ${mode ?? "nothing"})`);
+}
+
+/** A refused option or argument: exit status 2 (a fault of the command line, not of the line). */
+export class UsageError extends Error {}
+
+function positiveInteger(option: string, text: string): number {
+  const n = /^\d+$/.test(text) ? Number(text) : Number.NaN;
+  if (!Number.isSafeInteger(n) || n < 1)
+    throw new UsageError(`${option} ${text}: give a positive whole number`);
+  return n;
+}
+
+function wholeOption(option: string, text: string): number {
+  const n = /^\d+$/.test(text) ? Number(text) : Number.NaN;
+  if (!Number.isSafeInteger(n)) throw new UsageError(`${option} ${text}: give a whole number`);
+  return n;
 }
 
 const onOff = (s: string | undefined) => s === undefined || s === "on" || s === "1" || s === "true";
 
-function applyFault(faults: SlaveFaults, action: string, arg: string | undefined): boolean {
+/** on/off for a fault: anything else is refused (a typo must not quietly turn the fault off). */
+function strictOnOff(action: string, arg: string | undefined): boolean {
+  if (arg === undefined || ["on", "1", "true"].includes(arg)) return true;
+  if (["off", "0", "false"].includes(arg)) return false;
+  throw new Error(`${action} ${arg}: give on or off`);
+}
+
+/**
+ * Exception codes each model's datasheet lists (its "Link" section): a scripted exception
+ * puts on the wire only what the device itself could send.
+ */
+const DATASHEET_EXCEPTIONS = {
+  "MFS-8": [0x01, 0x02],
+  "LV-4": [0x01, 0x02, 0x03],
+  "GK-3": [0x01, 0x02],
+} as const;
+
+const hex = (n: number) => `0x${n.toString(16).padStart(2, "0")}`;
+
+/** A count or a delay: a non-negative integer, else refused. */
+function wholeNumber(action: string, arg: string, what: string): number {
+  const n = /^\d+$/.test(arg) ? Number(arg) : Number.NaN;
+  if (!Number.isSafeInteger(n)) throw new Error(`${action} ${arg}: give ${what} (a whole number)`);
+  return n;
+}
+
+function applyFault(
+  faults: SlaveFaults,
+  model: keyof typeof DATASHEET_EXCEPTIONS,
+  rtu: boolean,
+  action: string,
+  arg: string | undefined,
+): boolean {
   switch (action) {
     case "silent":
-      faults.silent = onOff(arg);
+      faults.silent = strictOnOff(action, arg);
       return true;
-    case "exception":
-      faults.exception = arg === undefined || arg === "off" ? undefined : Number(arg);
+    case "exception": {
+      if (arg === undefined || arg === "off") {
+        faults.exception = undefined;
+        return true;
+      }
+      const valid: readonly number[] = DATASHEET_EXCEPTIONS[model];
+      const code = /^(0x[0-9a-f]+|\d+)$/i.test(arg) ? Number(arg) : Number.NaN;
+      if (!valid.includes(code))
+        throw new Error(
+          `exception ${arg}: the ${model} datasheet lists ${valid.map(hex).join(", ")} (or off)`,
+        );
+      faults.exception = code;
       return true;
+    }
     case "corrupt-crc":
-      faults.corruptCrc = arg === undefined ? 1 : Number(arg);
+      // Modbus TCP frames carry no CRC (the MBAP header has none): nothing to corrupt.
+      if (!rtu) throw new Error(`corrupt-crc: ${model} is on Modbus TCP, which has no CRC (RTU only)`);
+      faults.corruptCrc = arg === undefined ? 1 : wholeNumber(action, arg, "how many replies");
       return true;
     case "late":
-      faults.lateMs = Number(arg ?? 0);
+      faults.lateMs = arg === undefined ? 0 : wholeNumber(action, arg, "ms");
       return true;
     default:
       return false;
@@ -186,7 +281,8 @@ function script(handle: SimHandle, line: string): string {
   const kiosk = handle.kiosks.get(id);
   const dev = panel ?? tank ?? kiosk;
   if (!dev || !action) throw new Error(`unknown target or action in "${line}"`);
-  if (applyFault(dev.faults, action, arg)) return `${target}: ${action} ${arg ?? ""}`.trim();
+  const model = panel ? "MFS-8" : tank ? "LV-4" : "GK-3";
+  if (applyFault(dev.faults, model, !kiosk, action, arg)) return `${target}: ${action} ${arg ?? ""}`.trim();
   if (panel) {
     const n = arg === undefined ? undefined : Number(arg);
     const actions: Record<string, () => void> = {
@@ -269,6 +365,12 @@ async function main(): Promise<void> {
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   main().catch((err: unknown) => {
     process.stderr.write(`${(err as Error).message}\n`);
-    process.exit(1);
+    // 2: a bad option (nothing was started); 1: the line or a port could not be opened.
+    process.exit(err instanceof UsageError || isParseArgsError(err) ? 2 : 1);
   });
+}
+
+function isParseArgsError(err: unknown): boolean {
+  const code = (err as { code?: unknown }).code;
+  return typeof code === "string" && code.startsWith("ERR_PARSE_ARGS");
 }

@@ -181,10 +181,10 @@ export class Gd2 extends DeviceLink {
     this.faultCode = code;
   }
 
-  /** The valve reports `fault` (or, with false, its position again: `closed`). */
-  setValveFault(on = true): void {
+  /** The valve reports `fault` (or, with false, its position again: `position`, default `closed`). */
+  setValveFault(on = true, position: "open" | "closed" = "closed"): void {
     this.cancelValve();
-    this.valveValue = on ? "fault" : "closed";
+    this.valveValue = on ? "fault" : position;
   }
 
   /**

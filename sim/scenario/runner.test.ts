@@ -5,7 +5,8 @@ import { Lv4Sensor } from "../modbus/lv4.js";
 import { Gd2 } from "../mqtt/gd2.js";
 import { startTestBroker } from "../mqtt/test-broker.js";
 import type { SiteModel } from "../site.js";
-import type { AlertMatcher, Expectation, ReadingExpectation } from "./matcher.js";
+import { AlertMatcher, type Expectation, type ReadingExpectation } from "./matcher.js";
+import { buildReport, formatReport } from "./report.js";
 import { drawdownCodes, drawdownTarget, ScenarioRunner } from "./runner.js";
 import { parseScenario } from "./schema.js";
 
@@ -290,6 +291,67 @@ describe("winter night and power cut phases, on the fake clock", () => {
     }
   });
 
+  it("end-of-run restores complete: a leak's last alarm is level none, a valve fault leaves the valve as it was", async () => {
+    const tb = await startTestBroker();
+    const clock = new FakeClock(1763798400000);
+    const leaking = new Gd2({
+      deviceId: "gas-1",
+      brokerUrl: tb.url,
+      password: "x",
+      clock,
+      heartbeatIntervalMs: 0,
+    });
+    const faulty = new Gd2({
+      deviceId: "gas-2",
+      brokerUrl: tb.url,
+      password: "x",
+      clock,
+      heartbeatIntervalMs: 0,
+    });
+    try {
+      await leaking.start();
+      await faulty.start();
+      expect(faulty.valve).toBe("open");
+      const { runner } = await runPhases(
+        clock,
+        [
+          { do: "gas-leak", targets: ["gas-1"] },
+          { do: "valve-fault", targets: ["gas-2"] },
+        ],
+        {
+          gd2: new Map([
+            ["gas-1", leaking],
+            ["gas-2", faulty],
+          ]),
+        },
+      );
+      const json = (m: { payload: Buffer }) =>
+        JSON.parse(m.payload.toString("utf8")) as Record<string, unknown>;
+      const alarms = () =>
+        tb.received
+          .filter((m) => m.topic === "devices/gd2/gas-1/up")
+          .map(json)
+          .filter((m) => m.t === "alarm");
+      // 2 %LEL/s: high (26 %LEL) 13 s in; the run ends at 20 s with the leak still there.
+      await step(clock, 20_000);
+      await tb.waitFor(1, (m) => m.topic === "devices/gd2/gas-1/up" && json(m).level === "high");
+      await runner.stop();
+      await runner.restore();
+      // The restore resolved once the detector's messages were sent: nothing to wait for here.
+      expect(alarms().at(-1)).toMatchObject({ t: "alarm", level: "none", lel: 0 });
+      expect(faulty.valve).toBe("open");
+      // Its heartbeat (QoS 0) says so too.
+      await tb.waitFor(
+        1,
+        (m) => m.topic === "devices/gd2/gas-2/up" && json(m).t === "hb" && json(m).valve === "open",
+      );
+    } finally {
+      await leaking.stop();
+      await faulty.stop();
+      await tb.close();
+    }
+  });
+
   it("refuses a power cut as long as 2 heartbeat intervals (it may be DEVICE_LOST)", () => {
     const clock = new FakeClock();
     const gd2 = new Gd2({ deviceId: "gas-1", brokerUrl: "mqtt://127.0.0.1:1", password: "x", clock });
@@ -305,5 +367,147 @@ describe("winter night and power cut phases, on the fake clock", () => {
           clock,
         }),
     ).toThrow(/an outage of 120 s on gas-1 \(heartbeat every 60 s\) may be DEVICE_LOST/);
+  });
+});
+
+/**
+ * A single SIGINT/SIGTERM stops the runner: every pending wait must end (the churn phase waits on
+ * its devices' downtime), churned devices come back, and the report can be built.
+ */
+describe("stopping a run during churn", () => {
+  /** The part of an MQTT device churn and load use, without a broker. */
+  class FakeDevice {
+    online = true;
+    heartbeats = 0;
+    constructor(readonly deviceId: string) {}
+    async goOffline() {
+      this.online = false;
+    }
+    async goOnline() {
+      this.online = true;
+    }
+    async heartbeat() {
+      this.heartbeats++;
+    }
+    once() {}
+  }
+
+  it("load: a message due on an offline device is counted as skipped, next to offered and sent", async () => {
+    const clock = new FakeClock();
+    const devices = new Map(Array.from({ length: 10 }, (_, i) => [`d${i}`, new FakeDevice(`d${i}`)]));
+    for (const i of [2, 5, 7]) (devices.get(`d${i}`) as FakeDevice).online = false;
+    const fleet = {
+      mqtt: devices,
+      specs: new Map(),
+      panels: new Map(),
+      tanks: new Map(),
+      kiosks: new Map(),
+      busSlaves: new Map(),
+      ofModel: () => [],
+    } as unknown as Fleet;
+    const site = {
+      source: "test",
+      households: [],
+      mqtt: [],
+      rtu: [],
+      tcp: [],
+      buses: [],
+    } as unknown as SiteModel;
+    const s = parseScenario(
+      { name: "load", description: "d", phases: [{ at: 0, do: "steady", rate: 10, duration: "3s" }] },
+      "load.yaml",
+    );
+    const { matcher } = { matcher: { begin: () => {}, expect: () => {} } as unknown as AlertMatcher };
+    const runner = new ScenarioRunner({ scenario: s, site, fleet, matcher, seed: 1, clock });
+    const run = runner.run();
+    for (let i = 0; i < 40; i++) {
+      clock.advance(100);
+      for (let k = 0; k < 3; k++) await new Promise<void>((r) => setImmediate(r));
+    }
+    await run;
+    // 30 due over 10 devices in turn: 3 each, 9 of them on the three offline ones.
+    expect(runner.stats).toMatchObject({ loadOffered: 30, loadSent: 21, loadSkippedOffline: 9 });
+    const sent = [...devices.values()].reduce((n, d) => n + d.heartbeats, 0);
+    expect(sent).toBe(21);
+  });
+
+  it("ends at once with every churned device back online, and the report is built", async () => {
+    const clock = new FakeClock();
+    const devices = new Map(Array.from({ length: 20 }, (_, i) => [`d${i}`, new FakeDevice(`d${i}`)]));
+    const fleet = {
+      mqtt: devices,
+      specs: new Map(),
+      panels: new Map(),
+      tanks: new Map(),
+      kiosks: new Map(),
+      busSlaves: new Map(),
+      ofModel: () => [],
+    } as unknown as Fleet;
+    const site = {
+      source: "test",
+      households: [],
+      mqtt: [],
+      rtu: [],
+      tcp: [],
+      buses: [],
+    } as unknown as SiteModel;
+    const s = parseScenario(
+      {
+        name: "churny",
+        description: "d",
+        phases: [
+          { at: 0, do: "churn", share: 1, duration: "1s", downFor: "10m" },
+          { at: 0, do: "steady", rate: 10, duration: "10m" },
+        ],
+      },
+      "churny.yaml",
+    );
+    const matcher = new AlertMatcher({
+      brokerUrl: "mqtt://127.0.0.1:1",
+      site: "s",
+      operator: { name: "o", password: "p" },
+      ownKeys: new Set(),
+      allowUnexpected: [],
+    });
+    const runner = new ScenarioRunner({ scenario: s, site, fleet, matcher, seed: 1, clock });
+    const run = runner.run();
+    for (let i = 0; i < 20; i++) {
+      clock.advance(100);
+      for (let k = 0; k < 5; k++) await new Promise<void>((r) => setImmediate(r));
+    }
+    expect([...devices.values()].every((d) => !d.online)).toBe(true);
+    expect(runner.stats.churned).toBe(20);
+
+    const deadline = new Promise<"hung">((r) => setTimeout(() => r("hung"), 2_000).unref());
+    const stopped = (async () => {
+      await runner.stop();
+      await runner.restore();
+      await run;
+      return "stopped" as const;
+    })();
+    expect(await Promise.race([stopped, deadline])).toBe("stopped");
+    expect([...devices.values()].every((d) => d.online)).toBe(true);
+    const report = buildReport(
+      {
+        scenario: s.name,
+        description: s.description,
+        site: "s",
+        source: "test",
+        gateway: "mqtt://127.0.0.1:1",
+        seed: 1,
+        startedAt: new Date(0).toISOString(),
+        durationS: 2,
+        devices: { mqtt: 20, connected: 20, failed: 0, rtuSlaves: 0, kiosks: 0 },
+        run: runner.stats,
+        operator: { reconnects: 0, lastError: null },
+      },
+      s,
+      matcher,
+      ["interrupted before the end"],
+    );
+    expect(report.passed).toBe(false);
+    expect(report.run.churned).toBe(20);
+    expect(formatReport(report)).toContain("interrupted before the end");
+    expect(formatReport(report)).toMatch(/\d+\/\d+ load messages sent/);
   });
 });

@@ -9,6 +9,7 @@
  * Incidents are undone at the end (tamper covers back, doors closed, panels
  * reset, buses answering again), so a site is left as it was found.
  */
+import { setMaxListeners } from "node:events";
 import { type Clock, type ClockTimer, systemClock } from "../../core/index.js";
 import type { Fleet, MqttDevice } from "../fleet.js";
 import type { Ds10 } from "../mqtt/ds10.js";
@@ -49,7 +50,11 @@ export interface RunnerOptions {
 
 export interface RunStats {
   incidents: number;
+  /** Load messages that fell due (the profile's count, up to where the run got). */
+  loadOffered: number;
   loadSent: number;
+  /** Load messages due on a device that was disconnected then (churn): neither sent nor queued. */
+  loadSkippedOffline: number;
   malformedSent: number;
   churned: number;
   skewed: number;
@@ -110,6 +115,12 @@ const READING_WITHIN_MS = 15_000;
 /** Cooking: the pan heats for this long before `lel` reaches its peak (compressed from the datasheet's minutes). */
 const COOKING_RAMP_MS = 10_000;
 
+/**
+ * How long stopping waits for what was under way (a device reconnecting after churn) and each
+ * end-of-run restore: a gateway that does not answer must not hold the report back.
+ */
+export const RESTORE_WITHIN_MS = 15_000;
+
 /** Payloads a broken or hostile device might send: each must be rejected and counted, nothing raised. */
 const MALFORMED: ReadonlyArray<(rng: Random) => Buffer> = [
   () => Buffer.from('{"t":"evt","seq":'),
@@ -124,7 +135,9 @@ const MALFORMED: ReadonlyArray<(rng: Random) => Buffer> = [
 export class ScenarioRunner {
   readonly stats: RunStats = {
     incidents: 0,
+    loadOffered: 0,
     loadSent: 0,
+    loadSkippedOffline: 0,
     malformedSent: 0,
     churned: 0,
     skewed: 0,
@@ -136,7 +149,8 @@ export class ScenarioRunner {
   private readonly rng: Random;
   private readonly used = new Set<string>();
   private readonly restores: Array<() => unknown> = [];
-  private readonly timers = new Set<ClockTimer>();
+  /** Aborted by stop(): every wait of every phase ends at once (the phase then winds down). */
+  private readonly abort = new AbortController();
   private readonly clock: Clock;
   private readonly running = new Set<Promise<unknown>>();
   private t0 = 0;
@@ -146,6 +160,8 @@ export class ScenarioRunner {
   constructor(private readonly o: RunnerOptions) {
     this.rng = seededRandom(deriveSeed(o.seed, `scenario:${o.scenario.name}`));
     this.clock = o.clock ?? systemClock;
+    // One listener per pending wait: thousands of devices churned or incidents spread at once.
+    setMaxListeners(0, this.abort.signal);
     this.check();
   }
 
@@ -280,20 +296,43 @@ export class ScenarioRunner {
     return chosen;
   }
 
-  private after(ms: number, fn: () => unknown): void {
-    const t = this.clock.setTimeout(
-      () => {
-        this.timers.delete(t);
-        if (this.stopped) return;
-        const r = Promise.resolve()
-          .then(fn)
-          .catch(() => {});
-        this.running.add(r);
-        void r.finally(() => this.running.delete(r));
-      },
-      Math.max(0, ms),
-    );
-    this.timers.add(t);
+  /** Resolves true after `ms` on the run's clock, or false as soon as the run is stopped. */
+  private sleep(ms: number): Promise<boolean> {
+    const signal = this.abort.signal;
+    if (signal.aborted) return Promise.resolve(false);
+    return new Promise<boolean>((resolve) => {
+      const onAbort = () => {
+        this.clock.clearTimeout(t);
+        resolve(false);
+      };
+      const t: ClockTimer = this.clock.setTimeout(
+        () => {
+          signal.removeEventListener("abort", onAbort);
+          resolve(true);
+        },
+        Math.max(0, ms),
+      );
+      signal.addEventListener("abort", onAbort, { once: true });
+    });
+  }
+
+  /**
+   * Runs `fn` after `ms` unless the run is stopped first. Resolves when `fn` has finished, or at
+   * once when the wait is cut short by stop(): nothing may wait on a timer that stop() cancelled.
+   */
+  private after(ms: number, fn: () => unknown): Promise<void> {
+    return this.sleep(ms).then((due) => {
+      if (!due) return;
+      const r = Promise.resolve()
+        .then(fn)
+        .then(
+          () => {},
+          () => {},
+        );
+      this.running.add(r);
+      void r.finally(() => this.running.delete(r));
+      return r;
+    });
   }
 
   private now(): number {
@@ -305,22 +344,13 @@ export class ScenarioRunner {
     const { scenario } = this.o;
     this.t0 = this.now();
     this.o.matcher.begin(this.t0);
-    const ends: Promise<void>[] = [];
-    for (const [i, p] of scenario.phases.entries()) {
-      ends.push(
-        new Promise<void>((resolve) =>
-          this.after(p.at, async () => {
-            this.currentPhase = Math.max(this.currentPhase, i + 1);
-            this.stats.phases.push({ do: p.do, at: p.at, startedMs: this.now() - this.t0 });
-            try {
-              await this.runPhase(p, i);
-            } finally {
-              resolve();
-            }
-          }),
-        ),
-      );
-    }
+    const ends = scenario.phases.map((p, i) =>
+      this.after(p.at, async () => {
+        this.currentPhase = Math.max(this.currentPhase, i + 1);
+        this.stats.phases.push({ do: p.do, at: p.at, startedMs: this.now() - this.t0 });
+        await this.runPhase(p, i);
+      }),
+    );
     await Promise.all(ends);
     await Promise.all([...this.running]);
   }
@@ -395,284 +425,294 @@ export class ScenarioRunner {
       const offset = targets.length > 1 ? (p.within * k) / (targets.length - 1) : 0;
       const label = `phases.${index}:${p.do}#${k + 1}`;
       done.push(
-        new Promise<void>((resolve) =>
-          this.after(offset, async () => {
-            this.stats.incidents++;
-            const at = this.now();
-            const device = fleet.mqtt.get(id);
-            switch (p.do) {
-              case "press":
-              case "long-press":
-              case "fall": {
-                const pendant = device as Ec200;
-                const act = () =>
-                  p.do === "press" ? pendant.press() : p.do === "fall" ? pendant.fall() : pendant.longPress();
-                if (p.offlineFor !== undefined) {
-                  await pendant.goOffline({ lostAck: true });
-                  this.expectFor(p, label, id, at, at + p.offlineFor);
-                  void act();
-                  this.after(p.offlineFor, () => pendant.goOnline());
-                } else {
-                  this.expectFor(p, label, id, at, at);
-                  void act();
-                }
-                if (p.double) this.after(randomInt(this.rng, 1_000, 4_000), () => act());
-                break;
-              }
-              case "tamper": {
-                const door = device as Ds10;
+        this.after(offset, async () => {
+          this.stats.incidents++;
+          const at = this.now();
+          const device = fleet.mqtt.get(id);
+          switch (p.do) {
+            case "press":
+            case "long-press":
+            case "fall": {
+              const pendant = device as Ec200;
+              const act = () =>
+                p.do === "press" ? pendant.press() : p.do === "fall" ? pendant.fall() : pendant.longPress();
+              if (p.offlineFor !== undefined) {
+                await pendant.goOffline({ lostAck: true });
+                this.expectFor(p, label, id, at, at + p.offlineFor);
+                void act();
+                void this.after(p.offlineFor, () => pendant.goOnline());
+                // Stopped before its uplink is back: it must not stay away.
+                this.restores.push(() => pendant.goOnline());
+              } else {
                 this.expectFor(p, label, id, at, at);
-                void door.tamper(true);
-                this.restores.push(() => door.tamper(false));
-                break;
+                void act();
               }
-              case "door-held-open": {
-                const door = device as Ds10;
-                const hold = (fleet.specs.get(id)?.holdOpenTimeS ?? 600) * 1000;
-                this.expectFor(p, label, id, at, at + hold);
-                void door.open();
-                this.restores.push(() => door.close());
-                break;
+              if (p.double) this.after(randomInt(this.rng, 1_000, 4_000), () => act());
+              break;
+            }
+            case "tamper": {
+              const door = device as Ds10;
+              this.expectFor(p, label, id, at, at);
+              void door.tamper(true);
+              this.restores.push(() => door.tamper(false));
+              break;
+            }
+            case "door-held-open": {
+              const door = device as Ds10;
+              const hold = (fleet.specs.get(id)?.holdOpenTimeS ?? 600) * 1000;
+              this.expectFor(p, label, id, at, at + hold);
+              void door.open();
+              this.restores.push(() => door.close());
+              break;
+            }
+            case "bounce": {
+              const door = device as Ds10;
+              this.expectFor(p, label, id, at, at);
+              void door.bounce().then(() => door.close());
+              break;
+            }
+            case "low-battery": {
+              const d = device as MqttDevice;
+              this.expectFor(p, label, id, at, at);
+              if ("lowBattery" in d) void d.lowBattery();
+              this.restores.push(() => {
+                d.setBattery(100);
+                return d.heartbeat();
+              });
+              break;
+            }
+            case "battery-change": {
+              // New batteries: the device clock restarts at 0 until it is set again (datasheet).
+              const d = device as MqttDevice;
+              this.expectFor(p, label, id, at, at);
+              void d.batteryChange("zero");
+              this.restores.push(() => d.resync());
+              break;
+            }
+            case "fire": {
+              const panel = fleet.panels.get(id);
+              this.expectFor(p, label, id, at, at);
+              panel?.raiseSmoke(2.5);
+              this.restores.push(() => {
+                panel?.clearAir();
+                panel?.reset();
+              });
+              break;
+            }
+            case "hydrant-pressure-low": {
+              const panel = fleet.panels.get(id);
+              this.expectFor(p, label, id, at, at);
+              panel?.setPressure(0.08);
+              this.restores.push(() => panel?.setPressure(0.32));
+              break;
+            }
+            case "kiosk-tamper":
+            case "vandalism":
+            case "paper-low": {
+              const kiosk = fleet.kiosks.get(id);
+              this.expectFor(p, label, id, at, at);
+              if (p.do === "kiosk-tamper") {
+                kiosk?.openDoor();
+                this.restores.push(() => kiosk?.closeDoor());
+              } else if (p.do === "vandalism") {
+                kiosk?.tilt(true);
+                this.restores.push(() => kiosk?.tilt(false));
+              } else {
+                kiosk?.setPaper(5);
+                this.restores.push(() => kiosk?.setPaper(100));
               }
-              case "bounce": {
-                const door = device as Ds10;
-                this.expectFor(p, label, id, at, at);
-                void door.bounce().then(() => door.close());
-                break;
-              }
-              case "low-battery": {
-                const d = device as MqttDevice;
-                this.expectFor(p, label, id, at, at);
-                if ("lowBattery" in d) void d.lowBattery();
-                this.restores.push(() => {
-                  d.setBattery(100);
-                  return d.heartbeat();
-                });
-                break;
-              }
-              case "battery-change": {
-                // New batteries: the device clock restarts at 0 until it is set again (datasheet).
-                const d = device as MqttDevice;
-                this.expectFor(p, label, id, at, at);
-                void d.batteryChange("zero");
-                this.restores.push(() => d.resync());
-                break;
-              }
-              case "fire": {
-                const panel = fleet.panels.get(id);
-                this.expectFor(p, label, id, at, at);
-                panel?.raiseSmoke(2.5);
-                this.restores.push(() => {
-                  panel?.clearAir();
-                  panel?.reset();
-                });
-                break;
-              }
-              case "hydrant-pressure-low": {
-                const panel = fleet.panels.get(id);
-                this.expectFor(p, label, id, at, at);
-                panel?.setPressure(0.08);
-                this.restores.push(() => panel?.setPressure(0.32));
-                break;
-              }
-              case "kiosk-tamper":
-              case "vandalism":
-              case "paper-low": {
-                const kiosk = fleet.kiosks.get(id);
-                this.expectFor(p, label, id, at, at);
-                if (p.do === "kiosk-tamper") {
-                  kiosk?.openDoor();
-                  this.restores.push(() => kiosk?.closeDoor());
-                } else if (p.do === "vandalism") {
-                  kiosk?.tilt(true);
-                  this.restores.push(() => kiosk?.tilt(false));
-                } else {
-                  kiosk?.setPaper(5);
-                  this.restores.push(() => kiosk?.setPaper(100));
-                }
-                break;
-              }
-              case "gas-leak":
-              case "jammed-valve": {
-                // The datasheet's leak: 2 %LEL a second to 40; the detector closes its valve on
-                // its own alarm (at its low set-point), and a site with automatic shut-off has
-                // the gateway send valve_close too. A jammed valve answers `ok` and never moves.
-                const gd2 = device as Gd2;
-                const rate = p.rate ?? 2;
-                const leakAt = at + Math.ceil(GD2_LOW_SET_POINT / rate) * 1000;
-                if (p.do === "jammed-valve") {
-                  gd2.jamValve(true);
-                  this.expectFor(
-                    p,
-                    label,
-                    id,
-                    at,
-                    { GAS_LEAK: leakAt, GAS_VALVE_NOT_CLOSED: leakAt + VALVE_NOT_CLOSED_AFTER_MS },
-                    ["GAS_LEAK", "GAS_VALVE_NOT_CLOSED"],
-                  );
-                } else this.expectFor(p, label, id, at, leakAt);
-                gd2.leak(rate, p.peak ?? 40);
-                const air = () => {
-                  gd2.jamValve(false);
-                  gd2.ventilate();
-                };
-                if (p.ventilateAfter !== undefined) this.after(p.ventilateAfter, air);
-                this.restores.push(air);
-                break;
-              }
-              case "cooking": {
-                // Minutes of cooking pressed into seconds: the heartbeat the detector sends while
-                // the pan is on goes out at the peak, so the gateway does see the gas, and must stay quiet.
-                const gd2 = device as Gd2;
-                const peak = p.peak ?? 4.5;
-                const hold = p.duration ?? 20_000;
-                this.expectFor(p, label, id, at, at);
-                gd2.cooking(peak, hold, COOKING_RAMP_MS);
-                this.after(COOKING_RAMP_MS + 1_500, () => gd2.heartbeat());
-                if (p.ventilateAfter !== undefined) this.after(p.ventilateAfter, () => gd2.ventilate());
-                this.restores.push(() => gd2.ventilate());
-                break;
-              }
-              case "valve-fault": {
-                // The valve reports `fault` (its motor): the next heartbeat says so.
-                const gd2 = device as Gd2;
-                this.expectFor(p, label, id, at, at);
-                gd2.setValveFault(true);
-                void gd2.heartbeat();
-                this.restores.push(() => {
-                  gd2.setValveFault(false);
-                  return gd2.heartbeat();
-                });
-                break;
-              }
-              case "tank-drawdown": {
-                const tank = fleet.tanks.get(id);
-                if (!tank) break;
-                const rate = p.rate ?? 30;
-                const height = tank.tankHeightMm;
-                const from = tank.getLevel();
-                const to = drawdownTarget(p.to, height);
-                const reserve = tank.setPoints().low;
-                const critical = CRITICAL_SHARE * height;
-                const reach = (mm: number) => at + (Math.max(0, from - mm) / rate) * 1000;
+              break;
+            }
+            case "gas-leak":
+            case "jammed-valve": {
+              // The datasheet's leak: 2 %LEL a second to 40; the detector closes its valve on
+              // its own alarm (at its low set-point), and a site with automatic shut-off has
+              // the gateway send valve_close too. A jammed valve answers `ok` and never moves.
+              const gd2 = device as Gd2;
+              const rate = p.rate ?? 2;
+              const leakAt = at + Math.ceil(GD2_LOW_SET_POINT / rate) * 1000;
+              if (p.do === "jammed-valve") {
+                gd2.jamValve(true);
                 this.expectFor(
                   p,
                   label,
                   id,
                   at,
-                  {
-                    WATER_LEVEL_LOW: reach(reserve) + LEVEL_LOW_HELD_MS,
-                    WATER_LEVEL_CRITICAL: reach(critical),
-                  },
-                  drawdownCodes(to, reserve, critical),
+                  { GAS_LEAK: leakAt, GAS_VALVE_NOT_CLOSED: leakAt + VALVE_NOT_CLOSED_AFTER_MS },
+                  ["GAS_LEAK", "GAS_VALVE_NOT_CLOSED"],
                 );
-                tank.drawDown(rate, to);
-                if (p.refillAfter !== undefined)
-                  this.after(reach(to) - at + p.refillAfter, () => tank.refill(rate));
-                this.restores.push(() => tank.refill(rate));
-                break;
-              }
-              case "tank-glitch": {
-                // A failing pressure cell: single polls read 0 or 65535 mm. The datasheet wants a
-                // quality flag, not a level alert.
-                const tank = fleet.tanks.get(id);
-                this.expectFor(p, label, id, at, at);
-                for (let g = 0; g < (p.glitches ?? 3); g++) {
-                  const value = this.rng() < 0.5 ? 0 : 0xffff;
-                  this.after(g * 1_000, () => tank?.glitch(value));
-                }
-                break;
-              }
-              case "tank-fault": {
-                const tank = fleet.tanks.get(id);
-                this.expectFor(p, label, id, at, at);
-                tank?.setFault(p.fault ?? 1);
-                if (p.duration !== undefined) this.after(p.duration, () => tank?.setFault(0));
-                this.restores.push(() => tank?.setFault(0));
-                break;
-              }
-              case "tank-winter":
-              case "tank-freeze": {
-                // A winter night (LV-4 datasheet): the water cools, the heater switches on at 4 °C.
-                // tank-winter: it keeps up, the water stays at 4-5 °C and nothing may be raised.
-                // tank-freeze: it cannot (or gives no heat), the water goes under 4.0 °C and
-                // FREEZE_RISK is due 10 minutes after the sensor first reads under 4.0 °C (when the
-                // gateway can first see it; forecast with the emulator's own model of the night).
-                const tank = fleet.tanks.get(id);
-                if (!tank) break;
-                const before = tank.getTemperature();
-                const cooling = p.cooling ?? WINTER_COOLING_C_PER_MIN;
-                const heater = p.heater ?? (p.do === "tank-winter" ? WINTER_HEATER_C_PER_MIN : 0);
-                if (p.from !== undefined) tank.setTemperature(p.from);
-                if (p.do === "tank-freeze") {
-                  const coldAfter = tank.winterForecast(FREEZE_BELOW_C, cooling, heater, FREEZE_HORIZON_MS);
-                  if (coldAfter === null)
-                    this.stats.errors.push(
-                      `${label} on ${id}: the water does not go under ${FREEZE_BELOW_C} °C within ${FREEZE_HORIZON_MS / 3_600_000} h at these rates`,
-                    );
-                  else this.expectFor(p, label, id, at, at + coldAfter + FREEZE_HELD_MS);
-                } else this.expectFor(p, label, id, at, at);
-                tank.winterNight(cooling, heater);
-                // Morning: the night ends and the water is as warm as it was (FREEZE_RISK clears at 5 °C).
-                this.restores.push(() => {
-                  tank.endWinter();
-                  tank.setTemperature(before);
+              } else this.expectFor(p, label, id, at, leakAt);
+              gd2.leak(rate, p.peak ?? 40);
+              if (p.ventilateAfter !== undefined)
+                void this.after(p.ventilateAfter, () => {
+                  gd2.jamValve(false);
+                  gd2.ventilate();
                 });
-                break;
-              }
-              case "power-cut": {
-                // GD-2 datasheet: "heartbeats stop for a minute, then come back with `ts` 0 and
-                // `mains` false". Shorter than 3 heartbeat intervals: no DEVICE_LOST (any would be
-                // unexpected). The readings with ts 0 must be accepted (a telemetry reading with
-                // no device time, mains false), and POWER_FAIL is due 10 minutes after the detector
-                // is back on battery, if the mains stays off that long.
-                const gd2 = device as Gd2;
-                const outage = p.outage ?? POWER_CUT_OUTAGE_MS;
-                const back = at + outage;
-                const onBatteryFor =
-                  p.duration === undefined ? Number.POSITIVE_INFINITY : p.duration - outage;
-                this.expectFor(p, label, id, at, back + POWER_FAIL_AFTER_MS, [
-                  onBatteryFor > POWER_FAIL_AFTER_MS ? "POWER_FAIL" : "none",
-                ]);
-                this.o.matcher.expectReading({
-                  incident: label,
-                  model: "gd2",
-                  key: id,
-                  what: "hb with ts 0 and mains false accepted",
-                  after: back,
-                  dueBy: back + READING_WITHIN_MS,
-                  test: (r) =>
-                    r.deviceTime === null &&
-                    r.quality === "device-clock-invalid" &&
-                    (r.metrics as { mains?: { value?: unknown } } | undefined)?.mains?.value === false,
-                });
-                void gd2.powerCut(outage);
-                const restored = () => {
-                  // The mains and the building's network are back: the clock is set again.
-                  gd2.timeServerReached();
-                  gd2.mainsRestored();
-                  return gd2.heartbeat();
-                };
-                if (p.duration !== undefined) this.after(p.duration, restored);
-                this.restores.push(restored);
-                break;
-              }
-              case "bus-silent": {
-                const slaves = fleet.busSlaves.get(id) ?? [];
-                const devices = this.o.site.rtu.filter((d) => d.bus === id);
-                for (const d of devices) this.expectFor(p, `${label}:${d.id}`, d.id, at, at);
-                for (const s of slaves) s.faults.silent = true;
-                const back = () => {
-                  for (const s of slaves) s.faults.silent = false;
-                };
-                this.restores.push(back);
-                if (p.duration) this.after(p.duration, back);
-                break;
-              }
+              // End of run: airing at 2 %LEL/s takes up to 20 s and the run ends first, leaving
+              // the last alarm `high` (GAS_LEAK active). The gas is gone at once, and the
+              // restore waits until the detector's `alarm` of level none is sent.
+              this.restores.push(() => {
+                gd2.jamValve(false);
+                gd2.stopScenario();
+                return gd2.setLel(0);
+              });
+              break;
             }
-            resolve();
-          }),
-        ),
+            case "cooking": {
+              // Minutes of cooking pressed into seconds: the heartbeat the detector sends while
+              // the pan is on goes out at the peak, so the gateway does see the gas, and must stay quiet.
+              const gd2 = device as Gd2;
+              const peak = p.peak ?? 4.5;
+              const hold = p.duration ?? 20_000;
+              this.expectFor(p, label, id, at, at);
+              gd2.cooking(peak, hold, COOKING_RAMP_MS);
+              this.after(COOKING_RAMP_MS + 1_500, () => gd2.heartbeat());
+              if (p.ventilateAfter !== undefined) void this.after(p.ventilateAfter, () => gd2.ventilate());
+              this.restores.push(() => {
+                gd2.stopScenario();
+                return gd2.setLel(0);
+              });
+              break;
+            }
+            case "valve-fault": {
+              // The valve reports `fault` (its motor): the next heartbeat says so.
+              const gd2 = device as Gd2;
+              const before = gd2.valve;
+              this.expectFor(p, label, id, at, at);
+              gd2.setValveFault(true);
+              void gd2.heartbeat();
+              // The motor works again and the valve is where it was (open, in most kitchens).
+              this.restores.push(() => {
+                gd2.setValveFault(false, before === "open" ? "open" : "closed");
+                return gd2.heartbeat();
+              });
+              break;
+            }
+            case "tank-drawdown": {
+              const tank = fleet.tanks.get(id);
+              if (!tank) break;
+              const rate = p.rate ?? 30;
+              const height = tank.tankHeightMm;
+              const from = tank.getLevel();
+              const to = drawdownTarget(p.to, height);
+              const reserve = tank.setPoints().low;
+              const critical = CRITICAL_SHARE * height;
+              const reach = (mm: number) => at + (Math.max(0, from - mm) / rate) * 1000;
+              this.expectFor(
+                p,
+                label,
+                id,
+                at,
+                {
+                  WATER_LEVEL_LOW: reach(reserve) + LEVEL_LOW_HELD_MS,
+                  WATER_LEVEL_CRITICAL: reach(critical),
+                },
+                drawdownCodes(to, reserve, critical),
+              );
+              tank.drawDown(rate, to);
+              if (p.refillAfter !== undefined)
+                this.after(reach(to) - at + p.refillAfter, () => tank.refill(rate));
+              this.restores.push(() => tank.refill(rate));
+              break;
+            }
+            case "tank-glitch": {
+              // A failing pressure cell: single polls read 0 or 65535 mm. The datasheet wants a
+              // quality flag, not a level alert.
+              const tank = fleet.tanks.get(id);
+              this.expectFor(p, label, id, at, at);
+              for (let g = 0; g < (p.glitches ?? 3); g++) {
+                const value = this.rng() < 0.5 ? 0 : 0xffff;
+                this.after(g * 1_000, () => tank?.glitch(value));
+              }
+              break;
+            }
+            case "tank-fault": {
+              const tank = fleet.tanks.get(id);
+              this.expectFor(p, label, id, at, at);
+              tank?.setFault(p.fault ?? 1);
+              if (p.duration !== undefined) this.after(p.duration, () => tank?.setFault(0));
+              this.restores.push(() => tank?.setFault(0));
+              break;
+            }
+            case "tank-winter":
+            case "tank-freeze": {
+              // A winter night (LV-4 datasheet): the water cools, the heater switches on at 4 °C.
+              // tank-winter: it keeps up, the water stays at 4-5 °C and nothing may be raised.
+              // tank-freeze: it cannot (or gives no heat), the water goes under 4.0 °C and
+              // FREEZE_RISK is due 10 minutes after the sensor first reads under 4.0 °C (when the
+              // gateway can first see it; forecast with the emulator's own model of the night).
+              const tank = fleet.tanks.get(id);
+              if (!tank) break;
+              const before = tank.getTemperature();
+              const cooling = p.cooling ?? WINTER_COOLING_C_PER_MIN;
+              const heater = p.heater ?? (p.do === "tank-winter" ? WINTER_HEATER_C_PER_MIN : 0);
+              if (p.from !== undefined) tank.setTemperature(p.from);
+              if (p.do === "tank-freeze") {
+                const coldAfter = tank.winterForecast(FREEZE_BELOW_C, cooling, heater, FREEZE_HORIZON_MS);
+                if (coldAfter === null)
+                  this.stats.errors.push(
+                    `${label} on ${id}: the water does not go under ${FREEZE_BELOW_C} °C within ${FREEZE_HORIZON_MS / 3_600_000} h at these rates`,
+                  );
+                else this.expectFor(p, label, id, at, at + coldAfter + FREEZE_HELD_MS);
+              } else this.expectFor(p, label, id, at, at);
+              tank.winterNight(cooling, heater);
+              // Morning: the night ends and the water is as warm as it was (FREEZE_RISK clears at 5 °C).
+              this.restores.push(() => {
+                tank.endWinter();
+                tank.setTemperature(before);
+              });
+              break;
+            }
+            case "power-cut": {
+              // GD-2 datasheet: "heartbeats stop for a minute, then come back with `ts` 0 and
+              // `mains` false". Shorter than 3 heartbeat intervals: no DEVICE_LOST (any would be
+              // unexpected). The readings with ts 0 must be accepted (a telemetry reading with
+              // no device time, mains false), and POWER_FAIL is due 10 minutes after the detector
+              // is back on battery, if the mains stays off that long.
+              const gd2 = device as Gd2;
+              const outage = p.outage ?? POWER_CUT_OUTAGE_MS;
+              const back = at + outage;
+              const onBatteryFor = p.duration === undefined ? Number.POSITIVE_INFINITY : p.duration - outage;
+              this.expectFor(p, label, id, at, back + POWER_FAIL_AFTER_MS, [
+                onBatteryFor > POWER_FAIL_AFTER_MS ? "POWER_FAIL" : "none",
+              ]);
+              this.o.matcher.expectReading({
+                incident: label,
+                model: "gd2",
+                key: id,
+                what: "hb with ts 0 and mains false accepted",
+                after: back,
+                dueBy: back + READING_WITHIN_MS,
+                test: (r) =>
+                  r.deviceTime === null &&
+                  r.quality === "device-clock-invalid" &&
+                  (r.metrics as { mains?: { value?: unknown } } | undefined)?.mains?.value === false,
+              });
+              void gd2.powerCut(outage);
+              const restored = () => {
+                // The mains and the building's network are back: the clock is set again.
+                gd2.timeServerReached();
+                gd2.mainsRestored();
+                return gd2.heartbeat();
+              };
+              if (p.duration !== undefined) this.after(p.duration, restored);
+              this.restores.push(restored);
+              break;
+            }
+            case "bus-silent": {
+              const slaves = fleet.busSlaves.get(id) ?? [];
+              const devices = this.o.site.rtu.filter((d) => d.bus === id);
+              for (const d of devices) this.expectFor(p, `${label}:${d.id}`, d.id, at, at);
+              for (const s of slaves) s.faults.silent = true;
+              const back = () => {
+                for (const s of slaves) s.faults.silent = false;
+              };
+              this.restores.push(back);
+              if (p.duration) this.after(p.duration, back);
+              break;
+            }
+          }
+        }),
       );
     });
     await Promise.all(done);
@@ -710,7 +750,11 @@ export class ScenarioRunner {
         const due = dueBy(this.now() - start);
         for (; next < due; next++) {
           const d = devices[k++ % devices.length] as MqttDevice;
-          if (!d.online) continue;
+          this.stats.loadOffered++;
+          if (!d.online) {
+            this.stats.loadSkippedOffline++;
+            continue;
+          }
           if (p.malformed > 0 && rng() < p.malformed) {
             const make = MALFORMED[Math.floor(rng() * MALFORMED.length)] as (r: Random) => Buffer;
             void d.publishRaw(make(rng));
@@ -721,11 +765,7 @@ export class ScenarioRunner {
           this.stats.loadSent++;
         }
         if (next >= total) return resolve();
-        const t = this.clock.setTimeout(() => {
-          this.timers.delete(t);
-          tick();
-        }, 5);
-        this.timers.add(t);
+        void this.sleep(5).then((due) => (due ? tick() : resolve()));
       };
       tick();
     });
@@ -749,19 +789,14 @@ export class ScenarioRunner {
         const down = p.downFor ?? 3_000;
         const chosen = sample(p.share ?? 0);
         await Promise.all(
-          chosen.map(
-            (d) =>
-              new Promise<void>((resolve) =>
-                this.after(rng() * spread, async () => {
-                  this.stats.churned++;
-                  await d.goOffline();
-                  this.after(down, async () => {
-                    await d.goOnline();
-                    resolve();
-                  });
-                }),
-              ),
-          ),
+          chosen.map(async (d) => {
+            if (!(await this.sleep(rng() * spread))) return;
+            this.stats.churned++;
+            await d.goOffline();
+            // Stopped while it is away: it comes back now, as the site was found.
+            await this.sleep(down);
+            await within(d.goOnline(), RESTORE_WITHIN_MS);
+          }),
         );
         break;
       }
@@ -793,19 +828,32 @@ export class ScenarioRunner {
   async restore(): Promise<void> {
     for (const r of this.restores.splice(0)) {
       try {
-        await r();
+        await within(Promise.resolve().then(r), RESTORE_WITHIN_MS);
       } catch {
         // A device that went away cannot be restored; the gateway will say so.
       }
     }
   }
 
+  /**
+   * Ends the run: every pending wait resolves at once, and what was under way winds down (churned
+   * devices reconnect), bounded. Call restore() after it to undo the incidents.
+   */
   async stop(): Promise<void> {
     this.stopped = true;
-    for (const t of this.timers) this.clock.clearTimeout(t);
-    this.timers.clear();
-    await Promise.all([...this.running]);
+    this.abort.abort();
+    await within(Promise.all([...this.running]), RESTORE_WITHIN_MS);
   }
+}
+
+/** `p`, or undefined once `ms` of real time have passed (a device or gateway that does not answer). */
+function within<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => resolve(undefined), ms);
+    timer.unref();
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }
 
 /** tank-drawdown's `to`: mm, or a share of the tank height ("25%"); default half the tank. */

@@ -145,6 +145,22 @@ describe("scenario files", () => {
     expect(errors([{ do: "jammed-valve", expect: ["gas leak"] }])).toContain("bad.yaml: phases.0.expect");
   });
 
+  it("refuses a leak aired before it reaches the alarm level while GAS_LEAK is expected", () => {
+    // 2 %LEL/s reaches the low set-point (10 %LEL) 5 s in: aired then or sooner, it never alarms.
+    expect(errors([{ do: "press" }, { do: "gas-leak", rate: 2, ventilateAfter: "5s" }])).toContain(
+      "bad.yaml: phases.1.ventilateAfter: 5 s airs the kitchen before the leak reaches the alarm level (10 %LEL at 2 %LEL/s: 5 s), yet GAS_LEAK is expected",
+    );
+    expect(errors([{ do: "jammed-valve", ventilateAfter: "3s" }])).toContain(
+      "bad.yaml: phases.0.ventilateAfter:",
+    );
+    expect(errors([{ do: "gas-leak", rate: 1, ventilateAfter: "8s" }])).toContain(
+      "10 %LEL at 1 %LEL/s: 10 s",
+    );
+    // Later than the alarm, or a leak expected to stay quiet: accepted.
+    expect(errors([{ do: "gas-leak", rate: 2, ventilateAfter: "6s" }])).toBe("");
+    expect(errors([{ do: "gas-leak", rate: 2, ventilateAfter: "3s", expect: "none" }])).toBe("");
+  });
+
   it("reads the winter and power-cut phases: the heater must (tank-winter) or must not (tank-freeze) keep up", () => {
     const s = parseScenario(
       {

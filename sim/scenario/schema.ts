@@ -283,6 +283,20 @@ const phase = z.discriminatedUnion("do", [incident, load, disturbance]).superRef
         message: `${onBattery / 1000} s on battery is within ${POWER_FAIL_MARGIN_MS / 1000} s of POWER_FAIL's 10 minutes: too close to call either way`,
       });
   }
+  // The leak rises `rate` %LEL a second from 0 (datasheet: 2) and reaches the low set-point
+  // (10 %LEL, the alarm) after ceil(10 / rate) s: aired by then, it never alarms.
+  if ((p.do === "gas-leak" || p.do === "jammed-valve") && ip.ventilateAfter !== undefined) {
+    const codes =
+      ip.expect === undefined ? ["GAS_LEAK"] : typeof ip.expect === "string" ? [ip.expect] : ip.expect;
+    const rate = ip.rate ?? 2;
+    const alarmAfterMs = Math.ceil(10 / rate) * 1000;
+    if (codes.includes("GAS_LEAK") && ip.ventilateAfter <= alarmAfterMs)
+      ctx.addIssue({
+        code: "custom",
+        path: ["ventilateAfter"],
+        message: `${ip.ventilateAfter / 1000} s airs the kitchen before the leak reaches the alarm level (10 %LEL at ${rate} %LEL/s: ${alarmAfterMs / 1000} s), yet GAS_LEAK is expected: ventilate later, or expect none`,
+      });
+  }
   if ((p.do === "gas-leak" || p.do === "jammed-valve") && ip.peak !== undefined && ip.peak < 10)
     ctx.addIssue({
       code: "custom",

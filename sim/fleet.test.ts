@@ -1,0 +1,72 @@
+import net from "node:net";
+import { afterEach, describe, expect, it } from "vitest";
+import { Fleet } from "./fleet.js";
+import { startTestBroker, type TestBroker } from "./mqtt/test-broker.js";
+import { scaleSite } from "./site.js";
+
+/**
+ * A gateway whose per-address login limit is smaller than the fleet (docs/security.md: beyond the
+ * burst a connection is closed at accept, before a byte is read), in front of a test broker.
+ */
+async function rateLimitedFront(broker: TestBroker, burst: number, refuseForMs: number) {
+  let accepted = 0;
+  const start = Date.now();
+  const attempts: number[] = [];
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((socket) => {
+    attempts.push(Date.now() - start);
+    sockets.add(socket);
+    socket.on("close", () => sockets.delete(socket));
+    socket.on("error", () => {});
+    if (accepted >= burst && Date.now() - start < refuseForMs) {
+      socket.resetAndDestroy();
+      return;
+    }
+    accepted++;
+    const upstream = net.createConnection({ host: "127.0.0.1", port: broker.port });
+    upstream.on("error", () => socket.destroy());
+    socket.on("close", () => upstream.destroy());
+    upstream.on("close", () => socket.destroy());
+    socket.pipe(upstream).pipe(socket);
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const { port } = server.address() as net.AddressInfo;
+  return {
+    url: `mqtt://127.0.0.1:${port}`,
+    attempts,
+    close: () =>
+      new Promise<void>((r) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => r());
+      }),
+  };
+}
+
+describe("attaching a fleet the gateway partly refuses", () => {
+  const closers: Array<() => Promise<void>> = [];
+  afterEach(async () => {
+    for (const c of closers.splice(0).reverse()) await c();
+  });
+
+  it("a device counted as failed is stopped: it does not connect behind the report's back", async () => {
+    const broker = await startTestBroker();
+    closers.push(() => broker.close());
+    // 50 devices, 10 logins accepted, then refused for a moment: retries a second later would pass.
+    const front = await rateLimitedFront(broker, 10, 500);
+    closers.push(front.close);
+    const site = scaleSite({ households: 25, seed: 1, host: "127.0.0.1", port: 1 });
+    const fleet = new Fleet({ site, brokerUrl: front.url, seed: 1, heartbeats: false });
+    closers.push(() => fleet.stop());
+    const result = await fleet.attach();
+    expect(result.connected).toBe(10);
+    expect(result.failed).toHaveLength(40);
+    // What the report says is what is there: the fleet the scenario drives is the connected part.
+    expect(fleet.mqtt.size).toBe(10);
+    expect([...fleet.mqtt.values()].every((d) => d.online)).toBe(true);
+    // Three reconnect periods (1 s each) later, nobody else has tried again.
+    const attemptsAfterAttach = front.attempts.length;
+    await new Promise((r) => setTimeout(r, 3_000));
+    expect(front.attempts.length).toBe(attemptsAfterAttach);
+    expect(broker.broker.connectedClients).toBe(10);
+  });
+});

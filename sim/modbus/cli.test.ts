@@ -1,0 +1,70 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { runSimCli, type SimHandle, UsageError } from "./cli.js";
+
+/** The simulator's script: a fault it reports as applied must be one it can put on the wire. */
+describe("Modbus simulator script: fault arguments", () => {
+  const handles: SimHandle[] = [];
+  afterEach(async () => {
+    for (const h of handles.splice(0)) await h.stop();
+  });
+  const start = async (argv: string[]) => {
+    const h = await runSimCli(argv);
+    handles.push(h);
+    return h;
+  };
+
+  it("exception: only the codes the model's datasheet lists; anything else is refused and changes nothing", async () => {
+    const sim = await start(["rtu", "--socat", "--units", "5", "--lv4-units", "9"]);
+    const panel = sim.panels.get(5);
+    expect(() => sim.script("5 exception banana")).toThrow(
+      /exception banana: the MFS-8 datasheet lists 0x01, 0x02/,
+    );
+    expect(() => sim.script("5 exception 0")).toThrow(/MFS-8 datasheet lists/);
+    expect(() => sim.script("5 exception 3")).toThrow(/MFS-8 datasheet lists/);
+    expect(panel?.faults.exception).toBeUndefined();
+    expect(sim.script("5 exception 2")).toBe("5: exception 2");
+    expect(panel?.faults.exception).toBe(2);
+    expect(sim.script("5 exception off")).toBe("5: exception off");
+    expect(panel?.faults.exception).toBeUndefined();
+    // The LV-4 answers 0x03 for a set-point out of range (its datasheet).
+    expect(sim.script("9 exception 0x03")).toBe("9: exception 0x03");
+    expect(sim.tanks.get(9)?.faults.exception).toBe(3);
+  });
+
+  it("silent: on or off, and a word it does not know is refused (it used to turn silent off)", async () => {
+    const sim = await start(["rtu", "--socat", "--units", "5"]);
+    const panel = sim.panels.get(5);
+    sim.script("5 silent on");
+    expect(() => sim.script("5 silent maybe")).toThrow(/silent maybe: give on or off/);
+    expect(panel?.faults.silent).toBe(true);
+    sim.script("5 silent off");
+    expect(panel?.faults.silent).toBe(false);
+  });
+
+  it("corrupt-crc is RTU only: refused on a Modbus TCP kiosk; counts and delays must be whole numbers", async () => {
+    const tcp = await start(["tcp", "--port", "0", "--count", "1"]);
+    const port = tcp.ports[0] as number;
+    expect(() => tcp.script(`${port} corrupt-crc 3`)).toThrow(/Modbus TCP, which has no CRC/);
+    expect(tcp.kiosks.get(port)?.faults.corruptCrc).toBe(0);
+    expect(() => tcp.script(`${port} exception 4`)).toThrow(/GK-3 datasheet lists 0x01, 0x02/);
+    expect(() => tcp.script(`${port} late soon`)).toThrow(/late soon: give ms/);
+    expect(tcp.script(`${port} late 300`)).toBe(`${port}: late 300`);
+    const rtu = await start(["rtu", "--socat", "--units", "5"]);
+    expect(() => rtu.script("5 corrupt-crc lots")).toThrow(/corrupt-crc lots/);
+    expect(rtu.script("5 corrupt-crc 2")).toBe("5: corrupt-crc 2");
+    expect(rtu.panels.get(5)?.faults.corruptCrc).toBe(2);
+  });
+
+  it.each([
+    [["tcp", "--count", "abc"], /--count abc: give a positive whole number/],
+    [["tcp", "--count", "0"], /--count 0/],
+    [["tcp", "--port", "http"], /--port http: give a whole number/],
+    [["tcp", "--port", "70000"], /not a TCP port/],
+    [["rtu", "--units", "1"], /rtu needs --pty-link <tty path> or --socat/],
+    [["serve"], /usage: cli.js rtu\|tcp/],
+  ])("%j is a usage error, serving nothing", async (argv, reason) => {
+    await expect(runSimCli(argv)).rejects.toSatisfy(
+      (err: unknown) => err instanceof UsageError && reason.test((err as Error).message),
+    );
+  });
+});

@@ -1,0 +1,53 @@
+/**
+ * The Modbus simulator's command line (dist/sim/modbus/cli.js) refusing an option: exit 2 with
+ * the reason, and no socat left behind (it used to open the pty pair first and leak it). Each run
+ * is a process group of its own, so whatever it started is visible to the test, and killed.
+ * Needs `npm run build`.
+ */
+import type { ChildProcess } from "node:child_process";
+import { existsSync } from "node:fs";
+import { afterEach, describe, expect, it } from "vitest";
+import { socatMissingReason } from "../sim/modbus/pty.js";
+import { groupAlive, killGroup, spawnGroup } from "./support/process-group.js";
+
+const CLI = "dist/sim/modbus/cli.js";
+
+describe.skipIf(socatMissingReason() !== undefined)("modbus sim CLI: a refused option", () => {
+  const children: ChildProcess[] = [];
+  afterEach(async () => {
+    for (const c of children.splice(0)) await killGroup(c, 500);
+  });
+
+  async function run(args: string[]): Promise<{ code: number | null; stderr: string; child: ChildProcess }> {
+    const child = spawnGroup(process.execPath, [CLI, ...args], { stdio: ["pipe", "pipe", "pipe"] });
+    children.push(child);
+    let stderr = "";
+    child.stderr?.setEncoding("utf8");
+    child.stderr?.on("data", (t: string) => {
+      stderr += t;
+    });
+    const code = await new Promise<number | null>((r) => child.once("exit", (c) => r(c)));
+    return { code, stderr, child };
+  }
+
+  /** Anything of the run's group still alive (socat, orphaned when the CLI exits)? Polled briefly. */
+  async function survivors(child: ChildProcess): Promise<boolean> {
+    const deadline = Date.now() + 1_000;
+    while (groupAlive(child) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    return groupAlive(child);
+  }
+
+  it.each([
+    [["rtu", "--socat", "--units", "0"], /unit 0 not in 1\.\.247/],
+    [["rtu", "--socat", "--units", "1", "--lv4-units", "1"], /unit 1 is both an MFS-8 and an LV-4/],
+    [["rtu", "--socat", "--baud", "fast"], /--baud fast: give a positive whole number/],
+    [["rtu", "--socat", "--stop-bits", "3"], /--stop-bits must be 1 or 2/],
+    [["tcp", "--count", "abc"], /--count abc: give a positive whole number/],
+  ])("%j: exit 2, the reason, and no socat survives", async (args, reason) => {
+    expect(existsSync(CLI)).toBe(true);
+    const { code, stderr, child } = await run(args);
+    expect(code).toBe(2);
+    expect(stderr).toMatch(reason);
+    expect(await survivors(child)).toBe(false);
+  });
+});
