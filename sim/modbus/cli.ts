@@ -8,9 +8,9 @@
  *   node dist/sim/modbus/cli.js tcp --port 1502 --count 4       # GK-3 kiosks on ports 1502..1505
  *
  * While running, stdin takes script lines, e.g. "5 smoke", "5 silent on",
- * "1 exception 2", "2 late 300", "1502 door open", "9 level 2350", "9 draw-down" (see `script()` below).
- * Faults: `silent on|off`, `exception CODE|off` (the codes the model's datasheet lists: MFS-8 and
- * GK-3 0x01, 0x02; LV-4 0x01-0x03), `corrupt-crc [N]` (RTU only), `late MS`; a bad one is refused.
+ * "1 exception 4", "2 late 300", "1502 door open", "9 level 2350", "9 draw-down" (see `script()` below).
+ * Faults: `silent on|off`, `exception CODE|off` (a code the Modbus protocol defines, 0x01-0x0B,
+ * e.g. 0x04 for a failed controller), `corrupt-crc [N]` (RTU only), `late MS`; a bad one is refused.
  * `runSimCli(argv)` does the same in-process and returns a handle (tests, demo).
  *
  * Exit status: 2 a bad option (checked before anything is started), 1 a line or port that
@@ -216,9 +216,14 @@ function strictOnOff(action: string, arg: string | undefined): boolean {
 }
 
 /**
- * Exception codes each model's datasheet lists (its "Link" section): a scripted exception
- * puts on the wire only what the device itself could send.
+ * Exception codes a scripted fault may put on the wire: the ones the Modbus application protocol
+ * defines (v1.1b3 §7: 0x01-0x06, 0x08, 0x0A, 0x0B). A fault is by nature off the datasheet (a
+ * panel whose controller fails answers 0x04 though its datasheet lists only 0x01 and 0x02), but a
+ * code the protocol does not define (0x00, a word) is refused: no device could send it.
  */
+const MODBUS_EXCEPTIONS: readonly number[] = [0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x08, 0x0a, 0x0b];
+
+/** What each model's datasheet lists (its "Link" section), named in the refusal. */
 const DATASHEET_EXCEPTIONS = {
   "MFS-8": [0x01, 0x02],
   "LV-4": [0x01, 0x02, 0x03],
@@ -250,11 +255,10 @@ function applyFault(
         faults.exception = undefined;
         return true;
       }
-      const valid: readonly number[] = DATASHEET_EXCEPTIONS[model];
       const code = /^(0x[0-9a-f]+|\d+)$/i.test(arg) ? Number(arg) : Number.NaN;
-      if (!valid.includes(code))
+      if (!MODBUS_EXCEPTIONS.includes(code))
         throw new Error(
-          `exception ${arg}: the ${model} datasheet lists ${valid.map(hex).join(", ")} (or off)`,
+          `exception ${arg}: not a Modbus exception code (${MODBUS_EXCEPTIONS.map(hex).join(", ")}; the ${model} datasheet lists ${DATASHEET_EXCEPTIONS[model].map(hex).join(", ")}) or off`,
         );
       faults.exception = code;
       return true;
