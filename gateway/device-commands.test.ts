@@ -2,6 +2,7 @@ import { pino } from "pino";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { isRejection, type Rejection, systemClock } from "../core/index.js";
 import { modbusWrite } from "../devices/commands.js";
+import { gd2 } from "../devices/gd2.js";
 import { lv4 } from "../devices/lv4.js";
 import { mfs8 } from "../devices/mfs8.js";
 import { commandResultFields, DeviceCommands } from "./device-commands.js";
@@ -99,12 +100,66 @@ describe("automatic commands (a device's rules, e.g. the GD-2 shut-off)", () => 
     expect(unhandled).toEqual([]);
   });
 
-  it("a publisher that throws on the result: the failure is still published, nothing unhandled", async () => {
-    const { commands, device, results } = setup(() => Promise.resolve({ ok: true }), 1);
+  it("a publisher that throws on the result: answered once (no second `internal`), counted once, nothing unhandled", async () => {
+    const { commands, device, results, counters } = setup(() => Promise.resolve({ ok: true }), 1);
     commands.automatic(device, "valve_close");
     await settle();
     await settle();
-    expect(results.map((r) => r.result)).toEqual([expect.objectContaining({ ok: false, error: "internal" })]);
+    // The write succeeded: an `internal` result would tell the operator it may not have.
+    expect(results).toEqual([]);
+    expect(counters.rejected("automatic", "cmd-internal")).toBe(0);
     expect(unhandled).toEqual([]);
+  });
+
+  /** A GD-2 (MQTT) whose downlink goes out; the first `failPublishes` results throw. */
+  function mqttSetup(failPublishes: number) {
+    const results: Array<Record<string, unknown>> = [];
+    const downlinks: object[] = [];
+    const publisher = {
+      downlink(_device: DeviceEntry, message: object) {
+        downlinks.push(message);
+        return true;
+      },
+      commandResult(_deviceId: string, _cmd: string, result: Record<string, unknown>) {
+        if (failPublishes-- > 0) throw new Error("publisher failed");
+        results.push(result);
+      },
+    } as unknown as Publisher;
+    const counters = new Counters();
+    const commands = new DeviceCommands(
+      { devices: new Map() } as unknown as Registry,
+      {} as unknown as ModbusSouthbound,
+      publisher,
+      counters,
+      pino({ level: "silent" }),
+      systemClock,
+      () => "en",
+    );
+    const device = { id: "gas-1", profile: gd2 } as unknown as DeviceEntry;
+    return { commands, device, results, downlinks, counters };
+  }
+
+  it("MQTT: the downlink went out but its result cannot be published: true (GD-2 must not send it again), answered once", () => {
+    const { commands, device, results, downlinks, counters } = mqttSetup(1);
+    expect(commands.automatic(device, "valve_close")).toBe(true);
+    expect(downlinks).toHaveLength(1);
+    expect(results).toEqual([]); // no second, `internal`, result
+    expect(counters.rejected("automatic", "cmd-internal")).toBe(0);
+  });
+
+  it("MQTT: a refused command whose result cannot be published is counted once, by its reason", () => {
+    const { commands, device, results, counters } = mqttSetup(1);
+    expect(commands.automatic(device, "launch")).toBe(false);
+    expect(results).toEqual([]);
+    expect(counters.rejected("automatic", "cmd-unknown-command")).toBe(1);
+    expect(counters.rejected("automatic", "cmd-internal")).toBe(0);
+  });
+
+  it("MQTT: with the publisher working, one result and the send's outcome", () => {
+    const { commands, device, results } = mqttSetup(0);
+    expect(commands.automatic(device, "valve_close")).toBe(true);
+    expect(results).toEqual([
+      expect.objectContaining({ deviceId: "gas-1", by: "gateway", ok: true, sent: true }),
+    ]);
   });
 });

@@ -84,7 +84,11 @@ export class DeviceCommands {
     return this.run(AUTOMATIC, device.id, device, command, undefined);
   }
 
-  /** Runs the command; always publishes a result, even if something below fails unexpectedly. */
+  /**
+   * Runs the command; answers it once, with what the send did (or `internal` if the send itself
+   * threw). Its value is the send's outcome, whether or not the result could be published: a
+   * downlink that went out must not be sent again (GD-2 keeps `shutOffSent` from it).
+   */
   private run(
     sender: Sender,
     deviceId: string,
@@ -92,26 +96,48 @@ export class DeviceCommands {
     command: string,
     value: unknown,
   ): boolean {
+    let outcome: Outcome;
     try {
       if (device?.profile.transport === "modbus") {
-        this.modbus
-          .command(device, command, value)
-          .then((outcome) => this.answer(sender, deviceId, device, command, outcome))
-          .catch((err: unknown) => this.failed(sender, deviceId, command, err));
+        this.modbus.command(device, command, value).then(
+          (done) => this.answer(sender, deviceId, device, command, done),
+          (err: unknown) => this.failed(sender, deviceId, command, err),
+        );
         return true;
       }
-      const outcome = device
+      outcome = device
         ? sendMqttCommand(this.publisher, device, command, sender.id, this.clock.now())
         : noDevice(deviceId);
-      this.answer(sender, deviceId, device, command, outcome);
-      return !isRejection(outcome);
     } catch (err) {
       this.failed(sender, deviceId, command, err);
       return false;
     }
+    this.answer(sender, deviceId, device, command, outcome);
+    return !isRejection(outcome);
   }
 
+  /**
+   * Counts (by outcome), logs and publishes the command's one result; never throws. A result that
+   * cannot be published is logged, not answered a second time (`internal`) nor counted again.
+   */
   private answer(
+    sender: Sender,
+    deviceId: string,
+    device: DeviceEntry | undefined,
+    command: string,
+    outcome: Outcome,
+  ): void {
+    try {
+      this.publishAnswer(sender, deviceId, device, command, outcome);
+    } catch (err) {
+      this.log.error(
+        { err, ...sender.echo, deviceId, command, outcome },
+        `${sender.kind} command result not published`,
+      );
+    }
+  }
+
+  private publishAnswer(
     sender: Sender,
     deviceId: string,
     device: DeviceEntry | undefined,
@@ -132,7 +158,7 @@ export class DeviceCommands {
     });
   }
 
-  /** Something below threw (the bus, the publisher): counted, logged and answered `internal`; never thrown on. */
+  /** The send threw (the bus, the downlink): counted, logged and answered `internal`; never thrown on. */
   private failed(sender: Sender, deviceId: string, command: string, err: unknown): void {
     this.counters.reject(sender.kind, "cmd-internal");
     this.log.error({ err, ...sender.echo, deviceId, command }, `${sender.kind} command failed`);

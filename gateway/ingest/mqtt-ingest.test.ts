@@ -2,12 +2,13 @@
 import pino from "pino";
 import { describe, expect, it } from "vitest";
 import { FakeClock } from "../../core/clock.js";
+import { LANE_ALERT, LANE_P1, type LaneId } from "../../core/index.js";
 import { validateConfig } from "../config/load.js";
 import { RateLimitedLog } from "../log.js";
 import { type Completion, type PipelineEntry, PriorityPipeline } from "../pipeline/lanes.js";
 import { type DeviceEntry, Registry } from "../registry.js";
 import { Counters } from "../stats.js";
-import { MqttIngest } from "./mqtt-ingest.js";
+import { LanesFullError, MqttIngest } from "./mqtt-ingest.js";
 
 function setup(opts: { maxParked?: number; log?: RateLimitedLog } = {}) {
   const config = validateConfig(
@@ -90,7 +91,8 @@ describe("MqttIngest", () => {
       pipeline.drainAll();
       commitAll();
       expect(ingest.parkedCount).toBeGreaterThan(0);
-      expect(ingest.parkedStorageSlots).toBeLessThanOrEqual(maxParked);
+      // One parking per lane (P1, alert), each of maxParked.
+      expect(ingest.parkedStorageSlots).toBeLessThanOrEqual(2 * maxParked);
       for (let i = 0; i < 8; i++) send();
     }
     for (let i = 0; i < 10 && processed.length < seq; i++) {
@@ -136,5 +138,157 @@ describe("MqttIngest", () => {
     expect(acks).toHaveLength(1_000);
     expect(acks.every((e) => e === null)).toBe(true); // refused, still acknowledged
     expect(log.built).toBe(1); // one line a minute per device and reason; 999 suppressed
+  });
+});
+
+/**
+ * Two EC-200s over a pipeline whose lanes say "full" on demand: which lane each sample is
+ * offered to, and in what order.
+ */
+function twoPendants(maxParked = 4096) {
+  const config = validateConfig(
+    {
+      site: { id: "s" },
+      devices: [
+        { id: "p-1", model: "ec200", password: "x" },
+        { id: "p-2", model: "ec200", password: "x" },
+      ],
+    },
+    "test",
+    {},
+  );
+  const registry = new Registry(config, { onLost: () => {}, onWelfareDue: () => {} });
+  const p1 = registry.devices.get("p-1") as DeviceEntry;
+  const p2 = registry.devices.get("p-2") as DeviceEntry;
+  const full = new Set<LaneId>();
+  const offers: Array<{ lane: LaneId; device: string; evt: string; result: string }> = [];
+  let onSpace = () => {};
+  const pipeline = {
+    offer(lane: LaneId, device: DeviceEntry, sample: { evt: string }) {
+      const result = full.has(lane) ? "full" : "queued";
+      offers.push({ lane, device: device.id, evt: sample.evt, result });
+      return result;
+    },
+    onSpace(listener: () => void) {
+      onSpace = listener;
+    },
+  } as unknown as PriorityPipeline;
+  const ingest = new MqttIngest(
+    pipeline,
+    new Counters(),
+    new RateLimitedLog(pino({ level: "silent" })),
+    new FakeClock(),
+    maxParked,
+  );
+  let seq = 0;
+  const outcomes: Array<{ device: string; evt: string; err: string | null }> = [];
+  const send = (device: DeviceEntry, evt: string) => {
+    const payload = Buffer.from(
+      JSON.stringify({ t: "evt", evt, seq: ++seq, ts: 1_700_000_000, bat: 90, rssi: -60 }),
+    );
+    ingest.uplink(device, payload, undefined, (err) =>
+      outcomes.push({ device: device.id, evt, err: err ? err.constructor.name : null }),
+    );
+  };
+  const queued = () => offers.filter((o) => o.result === "queued").map((o) => [o.lane, o.device, o.evt]);
+  return { ingest, p1, p2, full, offers, outcomes, send, queued, space: () => onSpace() };
+}
+
+describe("MqttIngest parking, one per lane", () => {
+  it("a press goes to the P1 lane at once while P2 samples wait in the alert parking", () => {
+    const { ingest, p1, p2, full, offers, send } = twoPendants();
+    full.add(LANE_ALERT);
+    send(p2, "low_battery");
+    send(p1, "press");
+    expect(offers.map((o) => [o.lane, o.evt, o.result])).toEqual([
+      [LANE_ALERT, "low_battery", "full"],
+      [LANE_P1, "press", "queued"],
+    ]);
+    expect(ingest.parkedCount).toBe(1);
+    expect(ingest.parkedIn(LANE_ALERT)).toBe(1);
+  });
+
+  it("when the lanes gain space the P1 parking is drained first, the alert parking on its own", () => {
+    const { ingest, p1, p2, full, send, queued, space } = twoPendants();
+    full.add(LANE_ALERT);
+    full.add(LANE_P1);
+    send(p2, "low_battery");
+    send(p2, "low_battery");
+    send(p1, "press");
+    expect([ingest.parkedIn(LANE_P1), ingest.parkedIn(LANE_ALERT)]).toEqual([1, 2]);
+    // Space in the alert lane only: the alert parking goes on although P1 is still full.
+    full.delete(LANE_ALERT);
+    space();
+    expect(queued()).toEqual([
+      [LANE_ALERT, "p-2", "low_battery"],
+      [LANE_ALERT, "p-2", "low_battery"],
+    ]);
+    full.add(LANE_ALERT);
+    send(p2, "low_battery");
+    // Space in both: the press, parked after the low battery, is offered first.
+    full.clear();
+    space();
+    expect(queued().slice(2)).toEqual([
+      [LANE_P1, "p-1", "press"],
+      [LANE_ALERT, "p-2", "low_battery"],
+    ]);
+    expect(ingest.parkedCount).toBe(0);
+  });
+
+  it("a full alert parking never refuses a P1", () => {
+    const { ingest, p1, p2, full, outcomes, send } = twoPendants(2);
+    full.add(LANE_ALERT);
+    for (let i = 0; i < 3; i++) send(p2, "low_battery");
+    expect(outcomes).toEqual([{ device: "p-2", evt: "low_battery", err: LanesFullError.name }]);
+    send(p1, "press"); // P1 lane has room: queued
+    full.add(LANE_P1);
+    send(p1, "fall"); // P1 lane full: parked in the P1 parking, not refused
+    expect(outcomes).toHaveLength(1);
+    expect([ingest.parkedIn(LANE_P1), ingest.parkedIn(LANE_ALERT)]).toEqual([1, 2]);
+  });
+
+  it("a device's P1 takes its own parked P2 samples along, ahead of it, and nobody else's", () => {
+    const { ingest, p1, p2, full, send, queued, space } = twoPendants();
+    full.add(LANE_ALERT);
+    send(p2, "low_battery");
+    send(p1, "low_battery");
+    send(p1, "press");
+    expect(queued()).toEqual([
+      [LANE_P1, "p-1", "low_battery"],
+      [LANE_P1, "p-1", "press"],
+    ]);
+    expect(ingest.parkedCount).toBe(1);
+    full.clear();
+    space();
+    // The copy left behind in the alert parking is not offered a second time.
+    expect(queued().slice(2)).toEqual([[LANE_ALERT, "p-2", "low_battery"]]);
+    expect(ingest.parkedCount).toBe(0);
+  });
+
+  it("a device's P2 sample waits behind its own P1 samples parked in the P1 parking", () => {
+    const { ingest, p1, p2, full, send, queued, space } = twoPendants();
+    full.add(LANE_P1);
+    send(p1, "press");
+    send(p1, "low_battery"); // the alert lane has room, but p-1's press is parked
+    send(p2, "low_battery"); // another device's P2 is not held
+    expect(queued()).toEqual([[LANE_ALERT, "p-2", "low_battery"]]);
+    full.clear();
+    space();
+    expect(queued().slice(1)).toEqual([
+      [LANE_P1, "p-1", "press"],
+      [LANE_P1, "p-1", "low_battery"],
+    ]);
+    expect(ingest.parkedCount).toBe(0);
+  });
+
+  it("slots held by samples taken along to P1 are freed when the alert parking fills", () => {
+    const { ingest, p1, p2, full, outcomes, send } = twoPendants(2);
+    full.add(LANE_ALERT);
+    send(p1, "low_battery");
+    send(p1, "press"); // takes the low battery along: its slot in the alert parking is dead
+    send(p2, "low_battery");
+    send(p2, "low_battery");
+    expect(outcomes).toEqual([]);
+    expect(ingest.parkedIn(LANE_ALERT)).toBe(2);
   });
 });

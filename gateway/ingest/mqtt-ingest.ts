@@ -8,9 +8,21 @@
  *
  * PUBACK timing is the durability seam: for P1/alert samples the broker's
  * callback (which sends the PUBACK) is handed to the pipeline and called only
- * when the entry is committed. If the alert lanes are full the sample is
- * parked here (bounded); past that bound the device's connection is closed
- * without a PUBACK, so the device keeps the message and sends it again.
+ * when the entry is committed. If its lane is full the sample is parked here,
+ * in that lane's parking: one per lane (P1, alert), each FIFO and bounded
+ * (`maxParked`, default 4,096 each); past that bound the sample is refused
+ * (LanesFullError: the device's connection is closed without a PUBACK, so the
+ * device keeps the message and sends it again). A sample waits only behind its
+ * own lane's parking: a P2 storm parked in the alert lane never delays or
+ * refuses a P1 (it overtakes, as the lanes do by design), and when lanes gain
+ * space the P1 parking is drained first, the alert parking independently.
+ *
+ * One device's parked samples stay in order, in one parking (a GD-2's or a
+ * declared profile's rules read state from every message: an older heartbeat
+ * handled after a newer alarm would clear it). A P1 sample of a device that has
+ * samples in the alert parking takes them along, ahead of it, into the P1 lane
+ * (no other device's sample is ahead of it); an alert sample of a device that
+ * has samples in the P1 parking waits behind them there.
  *
  * A re-send (same seq) of an alert sample whose original is still waiting for
  * its commit (in a lane, parked, or in the group sync) is acknowledged only
@@ -19,7 +31,7 @@
  * parking) and, per connection, by the PUBACK queue.
  */
 
-import { BoundedFifo, type Clock, LANE_P1, LANE_TELEMETRY, type LaneId } from "../../core/index.js";
+import { BoundedFifo, type Clock, LANE_ALERT, LANE_P1, LANE_TELEMETRY } from "../../core/index.js";
 import { isRejection } from "../../devices/index.js";
 import { decodePayload } from "../../protocols/index.js";
 import type { RateLimitedLog } from "../log.js";
@@ -28,14 +40,20 @@ import type { DeviceEntry } from "../registry.js";
 import type { Counters, RejectReason } from "../stats.js";
 
 interface Parked {
-  lane: LaneId;
+  /** The lane it is offered to: its own, or P1 when it goes along with its device's P1 (above). */
+  lane: ParkingLane;
   device: DeviceEntry;
   sample: unknown;
   seq: number;
   receivedAt: number;
   receivedMono: number;
   done: Completion;
+  /** Taken along into the P1 parking: the copy left in the alert parking is skipped. */
+  moved: boolean;
 }
+
+/** The lanes that park (telemetry is never parked: it has no PUBACK to withhold). */
+type ParkingLane = typeof LANE_P1 | typeof LANE_ALERT;
 
 /** For a profile without droppedFields: one shared empty list, not one per message. */
 const NO_DROPPED_FIELDS: readonly never[] = Object.freeze([]);
@@ -49,8 +67,12 @@ export class LanesFullError extends Error {
 export class MqttIngest {
   /** Per device, the seqs of alert samples not yet committed -> re-sends waiting for them. */
   private readonly uncommitted = new Map<DeviceEntry, Map<number, Completion[]>>();
-  /** Alert samples waiting for lane space, oldest first; refused past `maxParked`. */
-  private readonly parked: BoundedFifo<Parked>;
+  /** Per lane (index LANE_P1, LANE_ALERT), samples waiting for its space, oldest first; refused past `maxParked`. */
+  private readonly parked: readonly [BoundedFifo<Parked>, BoundedFifo<Parked>];
+  /** Per device with samples parked: them, oldest first, and the one parking they all wait in. */
+  private readonly parkedOf = new Map<DeviceEntry, { lane: ParkingLane; entries: Parked[] }>();
+  /** Copies left in the alert parking by samples taken along to P1 (not counted as parked). */
+  private movedCount = 0;
   accepted = 0;
   /**
    * Per-device message rate (gateway/broker/rate.ts): false drops the message.
@@ -65,17 +87,23 @@ export class MqttIngest {
     private readonly clock: Clock,
     maxParked = 4096,
   ) {
-    this.parked = new BoundedFifo(maxParked);
+    this.parked = [new BoundedFifo(maxParked), new BoundedFifo(maxParked)];
     pipeline.onSpace(this.retryParked);
   }
 
+  /** Samples parked, both lanes together (the `linli_ingest_parked` gauge). */
   get parkedCount(): number {
-    return this.parked.length;
+    return this.parked[LANE_P1].length + this.parked[LANE_ALERT].length - this.movedCount;
   }
 
-  /** Slots of the parking's storage (tests: it stays bounded under sustained overload). */
+  /** Samples parked in one lane's parking. */
+  parkedIn(lane: ParkingLane): number {
+    return this.parked[lane].length - (lane === LANE_ALERT ? this.movedCount : 0);
+  }
+
+  /** Slots of the parkings' storage (tests: it stays bounded under sustained overload). */
   get parkedStorageSlots(): number {
-    return this.parked.storageSlots;
+    return this.parked[LANE_P1].storageSlots + this.parked[LANE_ALERT].storageSlots;
   }
 
   uplink(device: DeviceEntry, payload: Buffer, contentType: string | undefined, done: Completion): void {
@@ -141,10 +169,45 @@ export class MqttIngest {
       return;
     }
     const committed = this.untilCommitted(device, seq, done);
-    // Parked samples go first: a newer one must not overtake them into the lane.
-    if (this.parkedCount === 0 && this.pipeline.offer(lane, device, sample, now, mono, committed) !== "full")
+    const p: Parked = {
+      lane,
+      device,
+      sample,
+      seq,
+      receivedAt: now,
+      receivedMono: mono,
+      done: committed,
+      moved: false,
+    };
+    const mine = this.parkedOf.get(device);
+    if (mine === undefined) this.enter(p, lane);
+    else if (mine.lane === LANE_ALERT && lane === LANE_P1) {
+      // The P1 must not wait behind other devices, nor overtake its own device's older samples.
+      this.takeAlongToP1(device, mine);
+      this.enter(p, LANE_P1);
+    } else this.enter(p, mine.lane);
+  }
+
+  /** Into `lane`, or its parking: a lane's parked samples go first, a newer one must not overtake them. */
+  private enter(p: Parked, lane: ParkingLane): void {
+    p.lane = lane;
+    if (
+      this.parkedIn(lane) === 0 &&
+      this.pipeline.offer(lane, p.device, p.sample, p.receivedAt, p.receivedMono, p.done) !== "full"
+    )
       return;
-    this.park({ lane, device, sample, seq, receivedAt: now, receivedMono: mono, done: committed });
+    this.park(p);
+  }
+
+  /** A device's samples parked in the alert parking go, in order, to P1, ahead of its P1 sample. */
+  private takeAlongToP1(device: DeviceEntry, mine: { lane: ParkingLane; entries: Parked[] }): void {
+    const entries = mine.entries.splice(0);
+    this.parkedOf.delete(device);
+    for (const old of entries) {
+      old.moved = true;
+      this.movedCount++;
+      this.enter({ ...old, moved: false }, LANE_P1);
+    }
   }
 
   /** `done` wrapped so that re-sends arriving meanwhile are answered with the original. */
@@ -168,7 +231,13 @@ export class MqttIngest {
   }
 
   private park(p: Parked): void {
-    if (this.parked.push(p)) return;
+    if (!this.parked[p.lane].isFull() || (p.lane === LANE_ALERT && this.dropMoved())) {
+      this.parked[p.lane].push(p);
+      const mine = this.parkedOf.get(p.device);
+      if (mine === undefined) this.parkedOf.set(p.device, { lane: p.lane, entries: [p] });
+      else mine.entries.push(p);
+      return;
+    }
     this.counters.reject(p.device.model, "deferred-to-device");
     p.device.dedup.forget(p.seq);
     if (this.log.allows(p.device.id, "deferred-to-device"))
@@ -176,19 +245,48 @@ export class MqttIngest {
         p.device.id,
         "deferred-to-device",
         { deviceId: p.device.id },
-        "alert lanes and parking full",
+        p.lane === LANE_P1 ? "P1 lane and its parking full" : "alert lane and its parking full",
       );
     p.done(new LanesFullError());
   }
 
-  /** FIFO retry of parked samples whenever the alert lanes gain space. */
-  private readonly retryParked = (): void => {
-    for (let p = this.parked.peek(); p !== undefined; p = this.parked.peek()) {
-      if (this.pipeline.offer(p.lane, p.device, p.sample, p.receivedAt, p.receivedMono, p.done) === "full")
-        break;
-      this.parked.shift();
+  /** Frees the alert parking's slots held by copies of samples taken along to P1; false if none. */
+  private dropMoved(): boolean {
+    if (this.movedCount === 0) return false;
+    const queue = this.parked[LANE_ALERT];
+    for (let n = queue.length; n > 0; n--) {
+      const p = queue.shift() as Parked;
+      if (!p.moved) queue.push(p);
     }
+    this.movedCount = 0;
+    return true;
+  }
+
+  /** Whenever the lanes gain space: the P1 parking first, then the alert parking, each FIFO on its own. */
+  private readonly retryParked = (): void => {
+    this.retryLane(LANE_P1);
+    this.retryLane(LANE_ALERT);
   };
+
+  private retryLane(lane: ParkingLane): void {
+    const queue = this.parked[lane];
+    for (let p = queue.peek(); p !== undefined; p = queue.peek()) {
+      if (p.moved) {
+        queue.shift();
+        this.movedCount--;
+        continue;
+      }
+      if (this.pipeline.offer(lane, p.device, p.sample, p.receivedAt, p.receivedMono, p.done) === "full")
+        break;
+      queue.shift();
+      // A device's parked samples are all in this parking, oldest first: p is the first of them.
+      const mine = this.parkedOf.get(p.device);
+      if (mine !== undefined) {
+        mine.entries.shift();
+        if (mine.entries.length === 0) this.parkedOf.delete(p.device);
+      }
+    }
+  }
 
   /** Counts and acknowledges a refused message; true when its log line is to be written (logRefusal). */
   private refuse(device: DeviceEntry, reason: RejectReason, done: Completion): boolean {
