@@ -53,7 +53,7 @@ export interface UpstreamOptions {
   /** mqtts:// only. Files are read at every (re)connection, so renewed certificates need no restart. */
   tls?: { ca?: string; cert?: string; key?: string; servername?: string };
   clientId: string;
-  /** QoS 1 messages kept while the uplink is down. */
+  /** QoS 1 messages kept while the uplink is down or congested (0: none, dropped and counted). */
   backlog: number;
   reconnectInitialMs: number;
   reconnectMaxMs: number;
@@ -311,6 +311,17 @@ export class UpstreamBridge implements NorthboundSink {
     }
     const seq = this.nextSeq++;
     this.store?.put(seqKey(seq), [topic, payload]);
+    if (
+      this.ready &&
+      !this.flushing &&
+      !this.congested() &&
+      this.backlogHead === this.backlog.length &&
+      this.peekRetained() === null
+    ) {
+      // Keeping up: straight out, as before the congestion bound (the backlog is for when it is not).
+      this.sendHeld(seq, topic, payload);
+      return;
+    }
     this.hold({ seq, topic, payload });
     this.flush();
   }
@@ -379,9 +390,17 @@ export class UpstreamBridge implements NorthboundSink {
     }
   };
 
-  /** While the uplink is down or congested: bounded, the oldest dropped (counted) beyond `backlog`. */
+  /**
+   * While the uplink is down or congested: bounded, the oldest dropped (counted, journal key
+   * deleted) beyond `backlog`; with `backlog: 0`, the message itself.
+   */
   private hold(m: Held): void {
     if (this.backlog.length - this.backlogHead >= this.opts.backlog) {
+      if (this.backlogHead === this.backlog.length) {
+        this.store?.delete(seqKey(m.seq));
+        this.counters.backlogDropped++;
+        return;
+      }
       const dropped = this.backlog[this.backlogHead] as Held;
       this.backlog[this.backlogHead++] = undefined as unknown as Held;
       this.store?.delete(seqKey(dropped.seq));
