@@ -167,7 +167,7 @@ describe.skipIf(!available && !process.env.CI)("upstream broker bridge (real mos
     );
   });
 
-  it("a stalled uplink while connected: buffered bytes and in-flight QoS 1 stay bounded, telemetry is dropped (counted), every alert arrives in order once it resumes", async () => {
+  it("a stalled uplink while connected: buffered bytes and in-flight QoS 1 stay bounded, telemetry is dropped (counted), every alert arrives in order once it resumes, P1 ahead of what waited", async () => {
     const port = await freePort();
     const broker = await startMosquitto(port);
     cleanups.push(() => stopKill(broker));
@@ -222,13 +222,24 @@ describe.skipIf(!available && !process.env.CI)("upstream broker bridge (real mos
       if (i % 16 === 0) await new Promise((r) => setImmediate(r));
     }
     const droppedBefore = bridge.stats().telemetryDropped;
-    // Alerts during the stall: events (QoS 1) and alert states (retained), five devices.
+    // Alerts during the stall: events (QoS 1) and alert states (retained), five devices, and a
+    // P1 escalation every 50 events (sent at once, congested or not).
     const alerts = 300;
+    const escalations: number[] = [];
     for (let n = 0; n < alerts; n++) {
       const device = `d-${n % 5}`;
       bridge.publish(`linli/${SITE}/alerts/events`, JSON.stringify({ n, device }), 1, false);
-      bridge.publish(`linli/${SITE}/alerts/p1/FIRE/${device}`, JSON.stringify({ rev: n }), 1, true);
+      bridge.publish(`linli/${SITE}/alerts/p3/DOOR_OPEN/${device}`, JSON.stringify({ rev: n }), 1, true);
       bridge.publish(`linli/${SITE}/telemetry/ec200/${device}`, telemetry, 0, false);
+      if (n % 50 === 49) {
+        escalations.push(n);
+        bridge.publish(
+          `linli/${SITE}/escalations/p1/EMERGENCY_CALL/${device}`,
+          JSON.stringify({ n }),
+          1,
+          false,
+        );
+      }
       watch();
       if (n % 10 === 0) await new Promise((r) => setImmediate(r));
     }
@@ -238,15 +249,23 @@ describe.skipIf(!available && !process.env.CI)("upstream broker bridge (real mos
     expect(stalled.telemetryDropped).toBeGreaterThan(droppedBefore + alerts / 2);
     // One message may go out past the limit: the check is before each write.
     expect(maxBuffered).toBeLessThanOrEqual(maxBufferedBytes + telemetry.length + 100);
-    expect(maxInflightSeen).toBeLessThanOrEqual(maxInflight);
+    // P1 escalations are not held back by the bound.
+    expect(maxInflightSeen).toBeLessThanOrEqual(maxInflight + escalations.length);
 
     resume();
     await ops.waitFor((m) => m.topic === `linli/${SITE}/alerts/events` && m.json().n === alerts - 1, 20_000);
     const events = ops.on("/alerts/events").map((m) => m.json().n as number);
     expect(events).toEqual(Array.from({ length: alerts }, (_, n) => n));
+    // Each escalation came before the event published just before it, which waited in the backlog.
+    const arrival = (topicPart: string, n: number) =>
+      ops.messages.findIndex((m) => m.topic.includes(topicPart) && m.json().n === n);
+    for (const n of escalations) {
+      expect(arrival("/escalations/p1/", n)).toBeGreaterThanOrEqual(0);
+      expect(arrival("/escalations/p1/", n)).toBeLessThan(arrival("/alerts/events", n));
+    }
     for (let d = 0; d < 5; d++) {
       const last = alerts - 5 + d;
-      const topic = `linli/${SITE}/alerts/p1/FIRE/d-${d}`;
+      const topic = `linli/${SITE}/alerts/p3/DOOR_OPEN/d-${d}`;
       await ops.waitFor((m) => m.topic === topic && m.json().rev === last, 10_000);
       // Newest per topic: a state may be replaced by a newer one before it is sent, never reordered.
       const revs = ops.messages.filter((m) => m.topic === topic).map((m) => m.json().rev as number);

@@ -20,6 +20,14 @@
  *     same bounded, journaled backlog and retained states in the mirror (the
  *     newest per topic: an alert state is never dropped); both are sent in the
  *     order they were published as the socket drains and PUBACKs come back.
+ *   - P1 (`alerts/p1/`, `escalations/p1/`, the prefixes the embedded broker
+ *     treats as urgent) waits behind nothing and is never dropped: its QoS 1
+ *     messages and retained states have their own queues, sent first at
+ *     connect and, while connected, at once even when congested; the backlog
+ *     bound and its drops apply to the rest only. Unbounded by count, bounded
+ *     by the P1 alerts raised while they wait (each has a few transitions and
+ *     escalation steps; P1 alerts are emergency calls, falls, fire alarms).
+ *     A topic is P1 or not, so the order per topic is kept.
  *   - With a journal (`store`), every QoS 1 message and the retained mirror are
  *     written before they are sent and deleted when upstream acknowledges
  *     them, so a gateway killed during an outage sends them after its restart,
@@ -53,7 +61,7 @@ export interface UpstreamOptions {
   /** mqtts:// only. Files are read at every (re)connection, so renewed certificates need no restart. */
   tls?: { ca?: string; cert?: string; key?: string; servername?: string };
   clientId: string;
-  /** QoS 1 messages kept while the uplink is down. */
+  /** Non-P1 QoS 1 messages kept while the uplink is down or congested (0: none; P1 always kept). */
   backlog: number;
   reconnectInitialMs: number;
   reconnectMaxMs: number;
@@ -108,7 +116,7 @@ export interface UpstreamStats {
   published: number;
   retainedMirrored: number;
   backlog: number;
-  /** Backlog overflow: oldest QoS 1 messages dropped. */
+  /** Backlog overflow: oldest non-P1 QoS 1 messages dropped (P1 never is). */
   backlogDropped: number;
   /** Telemetry not sent because the uplink was down or congested. */
   telemetryDropped: number;
@@ -135,6 +143,31 @@ interface Held {
   payload: string;
 }
 
+/** A queue taken from the head; the taken part is cut off once it is most of the array. */
+interface Fifo<T> {
+  items: T[];
+  head: number;
+}
+
+const size = <T>(q: Fifo<T>): number => q.items.length - q.head;
+const peek = <T>(q: Fifo<T>): T | null => (q.head < q.items.length ? (q.items[q.head] as T) : null);
+const push = <T>(q: Fifo<T>, v: T): void => {
+  q.items.push(v);
+};
+const shift = <T>(q: Fifo<T>): T | null => {
+  const v = peek(q);
+  if (v === null) return null;
+  q.items[q.head++] = undefined as unknown as T;
+  if (q.head === q.items.length) {
+    q.items.length = 0;
+    q.head = 0;
+  } else if (q.head > 1024 && q.head * 2 > q.items.length) {
+    q.items.splice(0, q.head);
+    q.head = 0;
+  }
+  return v;
+};
+
 /**
  * mqtt.js is loaded only by a gateway that has an upstream broker. Alone it is small beside aedes
  * (they share mqtt-packet; ~2 MB of RSS in the gateway process, within the run-to-run spread of
@@ -146,14 +179,18 @@ export class UpstreamBridge implements NorthboundSink {
   private readonly client: MqttClient;
   /** Newest retained payload per topic, with the order it was published in (resent in that order). */
   private readonly retained = new Map<string, { seq: number; payload: string }>();
-  private readonly backlog: Held[] = [];
-  private backlogHead = 0;
+  /** Non-P1 QoS 1 messages waiting, bounded by `opts.backlog` (the oldest dropped). */
+  private readonly backlog: Fifo<Held> = { items: [], head: 0 };
+  /** P1 QoS 1 messages waiting: never dropped, sent before everything else. */
+  private readonly urgentBacklog: Fifo<Held> = { items: [], head: 0 };
   /**
-   * Retained states to send while connected, in the order published; an entry whose topic has a
-   * newer state since is skipped (the newer one has its own entry). Rebuilt from the mirror at connect.
+   * Retained states to send while connected, in the order published (P1 ones apart); an entry whose
+   * topic has a newer state since is skipped (the newer one has its own entry). Rebuilt from the
+   * mirror at connect.
    */
-  private retainedQueue: Array<{ seq: number; topic: string }> = [];
-  private retainedHead = 0;
+  private retainedQueue: Fifo<{ seq: number; topic: string }> = { items: [], head: 0 };
+  private urgentRetainedQueue: Fifo<{ seq: number; topic: string }> = { items: [], head: 0 };
+  private readonly urgentPrefixes: readonly string[];
   /** QoS 1 messages handed to mqtt.js whose callback has not run (PUBACK, or failure). */
   private inflight = 0;
   private flushing = false;
@@ -185,6 +222,8 @@ export class UpstreamBridge implements NorthboundSink {
     private readonly onAction: ActionHandler,
   ) {
     this.prefix = `linli/${opts.site}/`;
+    // As gateway.ts and startup.ts (the embedded broker's urgentTopicPrefixes).
+    this.urgentPrefixes = [`${this.prefix}alerts/p1/`, `${this.prefix}escalations/p1/`];
     this.store = opts.store ?? null;
     this.maxBufferedBytes = opts.maxBufferedBytes ?? MAX_BUFFERED_BYTES;
     this.maxInflight = opts.maxInflight ?? MAX_INFLIGHT;
@@ -279,7 +318,7 @@ export class UpstreamBridge implements NorthboundSink {
       connects: this.counters.connects,
       published: this.counters.published,
       retainedMirrored: this.retained.size,
-      backlog: this.backlog.length - this.backlogHead,
+      backlog: size(this.backlog) + size(this.urgentBacklog),
       backlogDropped: this.counters.backlogDropped,
       telemetryDropped: this.counters.telemetryDropped,
       inflight: this.inflight,
@@ -298,7 +337,7 @@ export class UpstreamBridge implements NorthboundSink {
       this.store?.put(UP_RETAINED + topic, [seq, payload]);
       // While down, the whole mirror is queued again at connect.
       if (this.ready) {
-        this.queueRetained(seq, topic);
+        this.queueRetained(this.isUrgent(topic) ? this.urgentRetainedQueue : this.retainedQueue, seq, topic);
         this.flush();
       }
       return;
@@ -311,8 +350,32 @@ export class UpstreamBridge implements NorthboundSink {
     }
     const seq = this.nextSeq++;
     this.store?.put(seqKey(seq), [topic, payload]);
-    this.hold({ seq, topic, payload });
+    if (this.isUrgent(topic)) {
+      // flush() sends it at once while connected, congested or not.
+      push(this.urgentBacklog, { seq, topic, payload });
+    } else if (this.ready && !this.flushing && !this.congested() && !this.waiting()) {
+      // Keeping up: straight out, as before the congestion bound (the backlog is for when it is not).
+      this.sendHeld(seq, topic, payload);
+      return;
+    } else {
+      this.hold({ seq, topic, payload });
+    }
     this.flush();
+  }
+
+  private isUrgent(topic: string): boolean {
+    for (const p of this.urgentPrefixes) if (topic.startsWith(p)) return true;
+    return false;
+  }
+
+  /** Anything queued that a message published now must not overtake. */
+  private waiting(): boolean {
+    return (
+      size(this.backlog) > 0 ||
+      size(this.urgentBacklog) > 0 ||
+      this.peekRetained(this.retainedQueue) !== null ||
+      this.peekRetained(this.urgentRetainedQueue) !== null
+    );
   }
 
   private bufferedBytes(): number {
@@ -323,75 +386,72 @@ export class UpstreamBridge implements NorthboundSink {
     return this.inflight >= this.maxInflight || this.bufferedBytes() > this.maxBufferedBytes;
   }
 
-  private queueRetained(seq: number, topic: string): void {
-    this.retainedQueue.push({ seq, topic });
+  private queueRetained(q: Fifo<{ seq: number; topic: string }>, seq: number, topic: string): void {
+    push(q, { seq, topic });
     // Entries a newer state of their topic replaced: at most one live entry per topic.
-    const queued = this.retainedQueue.length - this.retainedHead;
-    if (queued > 2 * this.retained.size + 1024) {
-      this.retainedQueue = this.retainedQueue
-        .slice(this.retainedHead)
-        .filter((r) => this.retained.get(r.topic)?.seq === r.seq);
-      this.retainedHead = 0;
+    if (size(q) > 2 * this.retained.size + 1024) {
+      q.items = q.items.slice(q.head).filter((r) => this.retained.get(r.topic)?.seq === r.seq);
+      q.head = 0;
     }
   }
 
   /** The oldest queued retained state still current, stale entries before it dropped. */
-  private peekRetained(): { seq: number; topic: string; payload: string } | null {
-    while (this.retainedHead < this.retainedQueue.length) {
-      const r = this.retainedQueue[this.retainedHead] as { seq: number; topic: string };
+  private peekRetained(
+    q: Fifo<{ seq: number; topic: string }>,
+  ): { seq: number; topic: string; payload: string } | null {
+    for (let r = peek(q); r !== null; r = peek(q)) {
       const current = this.retained.get(r.topic);
       if (current !== undefined && current.seq === r.seq) return { ...r, payload: current.payload };
-      this.retainedHead++;
-    }
-    if (this.retainedHead > 0) {
-      this.retainedQueue.length = 0;
-      this.retainedHead = 0;
+      shift(q);
     }
     return null;
   }
 
   /**
-   * Sends what waits (backlog and retained states, merged in publish order) while connected and
-   * not congested; runs again on the socket's `drain` and on every PUBACK.
+   * Sends what waits, P1 first (its messages and retained states merged in publish order, congested
+   * or not), then the rest (backlog and retained states merged in publish order) while connected
+   * and not congested; runs again on the socket's `drain` and on every PUBACK.
    */
   private readonly flush = (): void => {
     if (this.flushing) return;
     this.flushing = true;
     try {
-      while (this.ready && !this.congested()) {
-        const r = this.peekRetained();
-        const m = this.backlogHead < this.backlog.length ? (this.backlog[this.backlogHead] as Held) : null;
-        if (m === null && r === null) break;
-        if (m !== null && (r === null || m.seq < r.seq)) {
-          this.backlog[this.backlogHead++] = undefined as unknown as Held;
-          this.sendHeld(m.seq, m.topic, m.payload);
-        } else if (r !== null) {
-          this.retainedHead++;
-          this.send(r.topic, r.payload, 1, true);
-        }
-      }
-      if (this.backlogHead === this.backlog.length) {
-        this.backlog.length = 0;
-        this.backlogHead = 0;
+      while (this.ready) {
+        if (this.sendNext(this.urgentBacklog, this.urgentRetainedQueue)) continue;
+        if (this.congested() || !this.sendNext(this.backlog, this.retainedQueue)) break;
       }
     } finally {
       this.flushing = false;
     }
   };
 
-  /** While the uplink is down or congested: bounded, the oldest dropped (counted) beyond `backlog`. */
+  /** Sends the older of the two queues' heads; false when both are empty. */
+  private sendNext(held: Fifo<Held>, retained: Fifo<{ seq: number; topic: string }>): boolean {
+    const r = this.peekRetained(retained);
+    const m = peek(held);
+    if (m !== null && (r === null || m.seq < r.seq)) {
+      shift(held);
+      this.sendHeld(m.seq, m.topic, m.payload);
+      return true;
+    }
+    if (r === null) return false;
+    shift(retained);
+    this.send(r.topic, r.payload, 1, true);
+    return true;
+  }
+
+  /**
+   * A non-P1 QoS 1 message while the uplink is down or congested: bounded, the oldest dropped
+   * (counted, journal key deleted) beyond `backlog`; with `backlog: 0`, the message itself.
+   */
   private hold(m: Held): void {
-    if (this.backlog.length - this.backlogHead >= this.opts.backlog) {
-      const dropped = this.backlog[this.backlogHead] as Held;
-      this.backlog[this.backlogHead++] = undefined as unknown as Held;
+    if (size(this.backlog) >= this.opts.backlog) {
+      const dropped = size(this.backlog) > 0 ? (shift(this.backlog) as Held) : m;
       this.store?.delete(seqKey(dropped.seq));
       this.counters.backlogDropped++;
+      if (dropped === m) return;
     }
-    this.backlog.push(m);
-    if (this.backlogHead > 1024 && this.backlogHead * 2 > this.backlog.length) {
-      this.backlog.splice(0, this.backlogHead);
-      this.backlogHead = 0;
-    }
+    push(this.backlog, m);
   }
 
   /** What the journal kept from before the restart: the retained mirror and the unsent backlog, in order. */
@@ -422,7 +482,10 @@ export class UpstreamBridge implements NorthboundSink {
       held.push({ seq, topic: v[0], payload: v[1] });
     }
     held.sort((a, b) => a.seq - b.seq);
-    for (const m of held) this.hold(m);
+    for (const m of held) {
+      if (this.isUrgent(m.topic)) push(this.urgentBacklog, m);
+      else this.hold(m);
+    }
     this.nextSeq = Math.max(last, held.at(-1)?.seq ?? 0) + 1;
   }
 
@@ -492,10 +555,11 @@ export class UpstreamBridge implements NorthboundSink {
     // Everything waiting, in the order it was first published: per device (and per topic) the
     // far side sees what it would have seen without the outage, minus retained states that a
     // newer one of the same topic replaced. The whole mirror goes again (upstream may have lost it).
-    this.retainedQueue = [...this.retained]
+    const mirror = [...this.retained]
       .map(([topic, r]) => ({ seq: r.seq, topic }))
       .sort((x, y) => x.seq - y.seq);
-    this.retainedHead = 0;
+    this.urgentRetainedQueue = { items: mirror.filter((r) => this.isUrgent(r.topic)), head: 0 };
+    this.retainedQueue = { items: mirror.filter((r) => !this.isUrgent(r.topic)), head: 0 };
     this.ready = true;
     this.flush();
   };
