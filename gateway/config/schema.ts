@@ -263,12 +263,10 @@ const upstream = z.strictObject({
     .optional()
     .meta({ description: "mqtts:// only; files are read at every (re)connection" }),
   clientId: z.string().min(1).max(64).optional().meta({ description: 'Default "linli-<site id>"' }),
-  backlog: z
-    .number()
-    .int()
-    .min(0)
-    .default(10_000)
-    .meta({ description: "QoS 1 messages kept while the uplink is down (the oldest is dropped beyond)" }),
+  backlog: z.number().int().min(0).default(10_000).meta({
+    description:
+      "Non-P1 QoS 1 messages kept while the uplink is down or congested (the oldest is dropped beyond, counted); P1 alerts and escalations are never dropped",
+  }),
   reconnectInitial: duration("1s"),
   reconnectMax: duration("60s"),
   keepalive: duration("30s"),
