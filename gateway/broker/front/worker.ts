@@ -48,22 +48,19 @@ import {
   TLS_HANDSHAKE,
   tlsServerOptionsOf,
 } from "../tls-files.js";
-import { Backlog } from "./backlog.js";
 import { type FastPublish, readFastPublish } from "./fast-publish.js";
 import { type Framing, splitPackets } from "./frames.js";
 import {
-  COUNTER_TELEMETRY_CONFLATED,
   type FromWorker,
   type FrontWorkerData,
-  TAG_CLOSED,
   TAG_COMMITTED,
   TAG_UPLINK,
   TAG_WILL,
   type TlsContents,
   type ToWorker,
-  UPLINK_HEADER_BYTES,
 } from "./protocol.js";
 import { TelemetryPeek } from "./telemetry-peek.js";
+import { type Held, UplinkWriter } from "./uplink-writer.js";
 
 const AWAITING_CONNECT = 0;
 const LOGGING_IN = 1;
@@ -83,15 +80,6 @@ interface Will {
   contentType: string | undefined;
 }
 
-interface Held {
-  conn: DeviceConnection;
-  tag: number;
-  slot: number;
-  retain: boolean;
-  contentType: string | undefined;
-  payload: Buffer;
-}
-
 // As in the main thread (embedded.ts): mqtt-packet's cache of 65,536 two-byte Buffers for the numbers
 // it writes is ~6.5 MB of this thread's heap, built on the first packet generated.
 mqttPacket.writeToStream.cacheNumbers = false;
@@ -101,22 +89,12 @@ const data = workerData as FrontWorkerData;
 const tls = data.tls === null ? null : await import("node:tls");
 const port = parentPort;
 if (!port) throw new Error("gateway/broker/front/worker.ts runs as a worker thread");
-/** A ring the worker writes uplinks into, and whether it has records not yet published. */
-interface UplinkRing {
-  ring: SpscRing;
-  bytes: Buffer;
-  unpublished: boolean;
-}
-function uplinkRingOf(ring: SpscRing): UplinkRing {
-  return {
-    ring,
-    bytes: Buffer.from(ring.bytes.buffer, ring.bytes.byteOffset, ring.bytes.length),
-    unpublished: false,
-  };
-}
-const alertRing = uplinkRingOf(SpscRing.attach(data.uplink));
-const telemetryRing = uplinkRingOf(SpscRing.attach(data.telemetry));
-const counters = new BigInt64Array(data.counters);
+const uplinks = new UplinkWriter(
+  SpscRing.attach(data.uplink),
+  SpscRing.attach(data.telemetry),
+  new BigInt64Array(data.counters),
+  post,
+);
 /** Per model, its telemetryWhen as a classifier (null: every uplink may be an alert). */
 const peeks = new Map<string, TelemetryPeek | null>();
 const completionRing = SpscRing.attach(data.completions);
@@ -125,8 +103,6 @@ const completionBytes = Buffer.from(
   completionRing.bytes.byteOffset,
   completionRing.bytes.length,
 );
-/** QoS 1 uplinks written to the ring whose completion has not come back yet. */
-let awaitingCompletions = 0;
 
 const connections = new Map<number, DeviceConnection>();
 /** Connections whose close handling is to throw once (tests only: the "failClose" message). */
@@ -140,13 +116,6 @@ const closeFaults = new Set<number>();
  */
 const acceptBans = new Map<string, number>();
 let nextConnectionId = 1;
-/** Records that found the uplink ring full, in arrival order (drained before anything new is written). */
-const held = new Backlog<Held>();
-let heldTotal = 0;
-/** Connections not read while their records are held. */
-const stalled = new Set<DeviceConnection>();
-/** Connections with a reading waiting for room in the telemetry ring, in the order they began to wait. */
-const telemetryWaiting = new Backlog<DeviceConnection>();
 let stopping = false;
 
 function post(m: FromWorker): void {
@@ -226,7 +195,7 @@ function failedWithin(c: DeviceConnection, err: unknown): void {
     parser = newParser();
   }
   try {
-    publishUplinks();
+    uplinks.publish();
   } catch {
     // The rings are shared memory written in place: nothing here is expected to throw.
   }
@@ -345,16 +314,13 @@ class DeviceConnection {
     );
     framingConnection = null;
     framingBuffer = NOTHING;
-    publishUplinks();
+    uplinks.publish();
     if (f.refusal !== null) {
       this.refuse(f.refusal, f.announced);
       return;
     }
     if (f.end < buf.length && this.state !== CLOSED) this.partial = Buffer.from(buf.subarray(f.end));
-    if (held.length > 0 && this.state !== CLOSED) {
-      stalled.add(this);
-      this.socket.pause();
-    }
+    if (this.state !== CLOSED) uplinks.stallIfHeld(this);
   }
 
   private refuse(reason: string, announced: number): void {
@@ -440,7 +406,7 @@ class DeviceConnection {
     const early = this.early;
     this.early = null;
     if (early !== null) for (const p of early) if (this.state === LIVE) this.handle(p);
-    publishUplinks();
+    uplinks.publish();
   }
 
   private handle(packet: mqttPacket.Packet): void {
@@ -571,8 +537,8 @@ class DeviceConnection {
     }
     // A retained uplink is the main thread's to judge (the publish rule), whatever it carries.
     if (!retain && this.peek?.isTelemetry(payload, contentType) === true)
-      offerTelemetry(this, slot, contentType, payload);
-    else offer(this, TAG_UPLINK, slot, retain, contentType, payload);
+      uplinks.offerTelemetry(this, slot, contentType, payload);
+    else uplinks.offer(this, TAG_UPLINK, slot, retain, contentType, payload);
   }
 
   /** A downlink from the gateway (the device's own downlink topic). */
@@ -604,21 +570,14 @@ class DeviceConnection {
     const wasLive = this.state === LIVE;
     this.state = CLOSED;
     connections.delete(this.id);
-    stalled.delete(this);
+    uplinks.forget(this);
     try {
       this.dueAtClose(wasLive);
     } finally {
       // Whatever failed above (counted by the caller as internal-error), the main thread must
       // learn of the close: it would keep the connection (its client id, its downlink, the
-      // connected devices' count) for ever. Through the alert ring, after the connection's last
-      // record there (its will included), with the telemetry ring's position after its last
-      // reading: the main thread closes it once it has read both that far. Its slot says whether
-      // a CONNECT went to the main thread (by postMessage, which may arrive after this record):
-      // the main thread then waits for it rather than keep a closed login.
-      const position = Buffer.allocUnsafe(4);
-      position.writeUInt32LE(telemetryRing.ring.producerPosition);
-      offer(this, TAG_CLOSED, this.loginPosted ? 1 : 0, false, undefined, position);
-      publishUplinks();
+      // connected devices' count) for ever.
+      uplinks.offerClose(this, this.loginPosted);
     }
   }
 
@@ -626,18 +585,10 @@ class DeviceConnection {
   private dueAtClose(wasLive: boolean): void {
     if (closeFaults.size > 0 && closeFaults.delete(this.id))
       throw new Error("close handling failed (a fault injected by a test)");
-    const reading = this.heldTelemetry;
-    if (reading !== null) {
-      this.heldTelemetry = null;
-      // No PUBACK can follow a close: a QoS 1 reading is sent again by the device, a QoS 0 one is gone.
-      if (
-        !tryWrite(telemetryRing, this, TAG_UPLINK, reading.slot, false, reading.contentType, reading.payload)
-      )
-        Atomics.add(counters, COUNTER_TELEMETRY_CONFLATED, 1n);
-    }
+    uplinks.writeWaitingAtClose(this);
     if (wasLive && !this.graceful && this.will !== null && this.will.topic === this.uplinkTopic) {
       const w = this.will;
-      offer(this, TAG_WILL, -1, w.retain, w.contentType, w.payload);
+      uplinks.offer(this, TAG_WILL, -1, w.retain, w.contentType, w.payload);
     } else if (wasLive && !this.graceful && this.will !== null) {
       post({
         t: "rejected",
@@ -664,150 +615,10 @@ function v5Reason(returnCode: number): number {
   }
 }
 
-/**
- * Writes an uplink record now, or holds it (in order) until the ring has room. Only a held record
- * becomes an object; records written are made visible by publishUplinks(), once per socket read.
- */
-function offer(
-  conn: DeviceConnection,
-  tag: number,
-  slot: number,
-  retain: boolean,
-  contentType: string | undefined,
-  payload: Buffer,
-): void {
-  if (held.length === 0 && tryWrite(alertRing, conn, tag, slot, retain, contentType, payload)) return;
-  held.push({ conn, tag, slot, retain, contentType, payload });
-  heldTotal++;
-  scheduleRetry();
-}
-
-/** A reading into the telemetry ring, or waiting (one per connection, the newest) for room there. */
-function offerTelemetry(
-  conn: DeviceConnection,
-  slot: number,
-  contentType: string | undefined,
-  payload: Buffer,
-): void {
-  const waiting = conn.heldTelemetry;
-  if (waiting === null) {
-    // Behind the connections already waiting (in turn, so that no device's readings starve).
-    if (
-      telemetryWaiting.length === 0 &&
-      tryWrite(telemetryRing, conn, TAG_UPLINK, slot, false, contentType, payload)
-    )
-      return;
-    // A copy: the parsed payload may be a view of the whole socket read.
-    conn.heldTelemetry = {
-      conn,
-      tag: TAG_UPLINK,
-      slot,
-      retain: false,
-      contentType,
-      payload: Buffer.from(payload),
-    };
-    telemetryWaiting.push(conn);
-    scheduleRetry();
-    return;
-  }
-  // Conflated: the newer reading takes the waiting one's place.
-  Atomics.add(counters, COUNTER_TELEMETRY_CONFLATED, 1n);
-  if (waiting.slot >= 0) conn.pubacks?.complete(waiting.slot, null);
-  waiting.slot = slot;
-  waiting.contentType = contentType;
-  waiting.payload = Buffer.from(payload);
-}
-
-/**
- * Makes the records written so far visible to the main thread (one store, one doorbell check per
- * ring). Telemetry first: a close in the alert ring never arrives before the readings it follows.
- */
-function publishUplinks(): void {
-  if (telemetryRing.unpublished) {
-    telemetryRing.unpublished = false;
-    telemetryRing.ring.publish();
-  }
-  if (alertRing.unpublished) {
-    alertRing.unpublished = false;
-    alertRing.ring.publish();
-  }
-}
-
-function tryWrite(
-  to: UplinkRing,
-  conn: DeviceConnection,
-  tag: number,
-  slot: number,
-  retain: boolean,
-  contentType: string | undefined,
-  payload: Buffer,
-): boolean {
-  const ct = contentType === undefined ? 0 : Math.min(255, Buffer.byteLength(contentType, "latin1"));
-  const length = UPLINK_HEADER_BYTES + ct + payload.length;
-  if (length > to.ring.maxPayload) {
-    // Larger than the ring can ever hold: only a payload far over every model's limit comes here
-    // (frames.ts bounds packets by the model's maxPayloadBytes). Refused like an oversized packet.
-    post({
-      t: "rejected",
-      conn: conn.id,
-      role: conn.role,
-      reason: "packet-too-large",
-      detail: `${length} bytes`,
-    });
-    conn.abort();
-    return true;
-  }
-  const at = to.ring.tryClaim(tag, length);
-  if (at < 0) return false;
-  const bytes = to.bytes;
-  bytes.writeUInt32LE(conn.id, at);
-  bytes.writeInt32LE(slot, at + 4);
-  bytes[at + 8] = retain ? 1 : 0;
-  bytes[at + 9] = ct;
-  if (ct > 0) bytes.write(contentType as string, at + UPLINK_HEADER_BYTES, ct, "latin1");
-  bytes.set(payload, at + UPLINK_HEADER_BYTES + ct);
-  to.unpublished = true;
-  // The main thread answers every record with a slot (committed, refused, or its connection gone).
-  if (slot >= 0) awaitingCompletions++;
-  return true;
-}
-
-let retryTimer: NodeJS.Timeout | null = null;
-
-function scheduleRetry(): void {
-  if (retryTimer === null) retryTimer = setTimeout(retryHeld, 1);
-}
-
-/**
- * Writes held records and waiting readings that now fit; once no record is held, reads the
- * stalled connections again.
- */
-function retryHeld(): void {
-  retryTimer = null;
-  for (let h = held.peek(); h !== undefined; h = held.peek()) {
-    if (!tryWrite(alertRing, h.conn, h.tag, h.slot, h.retain, h.contentType, h.payload)) break;
-    held.shift();
-  }
-  for (let c = telemetryWaiting.peek(); c !== undefined; c = telemetryWaiting.peek()) {
-    const r = c.heldTelemetry;
-    if (r !== null) {
-      if (!tryWrite(telemetryRing, c, TAG_UPLINK, r.slot, false, r.contentType, r.payload)) break;
-      c.heldTelemetry = null;
-    }
-    telemetryWaiting.shift();
-  }
-  publishUplinks();
-  if (held.length === 0) {
-    for (const c of stalled) c.socket.resume();
-    stalled.clear();
-  }
-  if (held.length > 0 || telemetryWaiting.length > 0) scheduleRetry();
-}
-
 /** PUBACKs: the main thread's completions, applied in each connection's order by its PubackQueue. */
 function drainCompletions(): number {
   const n = completionRing.drain(Number.POSITIVE_INFINITY, onCompletion);
-  awaitingCompletions -= n;
+  uplinks.awaitingCompletions -= n;
   return n;
 }
 
@@ -834,7 +645,7 @@ async function completionLoop(): Promise<void> {
   const isEmpty = () => completionRing.isEmpty();
   while (!stopping) {
     if (drainCompletions() > 0) await new Promise((r) => setImmediate(r));
-    else if (awaitingCompletions > 0) await new Promise((r) => setTimeout(r, 1));
+    else if (uplinks.awaitingCompletions > 0) await new Promise((r) => setTimeout(r, 1));
     else await bell.sleep(isEmpty, 100);
   }
 }
@@ -1004,7 +815,7 @@ function onMainMessage(m: ToWorker): void {
           heapUsed: h.used_heap_size,
           heapTotal: h.total_heap_size,
           sockets: connections.size,
-          heldTotal,
+          heldTotal: uplinks.heldTotal,
         },
       });
       return;
@@ -1015,7 +826,7 @@ function onMainMessage(m: ToWorker): void {
 function stop(): void {
   stopping = true;
   clearInterval(sweep);
-  if (retryTimer) clearTimeout(retryTimer);
+  uplinks.stop();
   server.close(() => {
     post({ t: "stopped" });
     port?.close();
