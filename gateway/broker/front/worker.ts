@@ -10,7 +10,7 @@
  *
  * The data flow: a socket's bytes go to its connection (connection.ts: the MQTT state machine),
  * whose uplinks go to the rings (uplink-writer.ts); the main thread's completions come back
- * and release the PUBACKs. Here: the listener (plain or TLS), the bans closed at
+ * (completions.ts) and release the PUBACKs. Here: the listener (plain or TLS), the bans closed at
  * accept, the main thread's messages, the login and keepalive deadlines, and stopping.
  *
  * Bounds and overflow policies:
@@ -38,9 +38,10 @@ import type { SecureContextOptions, Server as TlsServer } from "node:tls";
 import v8 from "node:v8";
 import { parentPort, workerData } from "node:worker_threads";
 import mqttPacket from "mqtt-packet";
-import { type Doorbell, SpscRing } from "../../../core/threads.js";
+import { SpscRing } from "../../../core/threads.js";
 import type { TelemetryTest } from "../../../devices/threads.js";
 import { LISTEN_BACKLOG, onHandshakeFailure, TLS_HANDSHAKE, tlsServerOptionsOf } from "../tls-files.js";
+import { CompletionReader } from "./completions.js";
 import {
   CLOSED,
   DeviceConnection,
@@ -50,13 +51,7 @@ import {
   TICK_MS,
   tickNow,
 } from "./connection.js";
-import {
-  type FromWorker,
-  type FrontWorkerData,
-  TAG_COMMITTED,
-  type TlsContents,
-  type ToWorker,
-} from "./protocol.js";
+import type { FromWorker, FrontWorkerData, TlsContents, ToWorker } from "./protocol.js";
 import { TelemetryPeek } from "./telemetry-peek.js";
 import { UplinkWriter } from "./uplink-writer.js";
 
@@ -77,12 +72,6 @@ const uplinks = new UplinkWriter(
 );
 /** Per model, its telemetryWhen as a classifier (null: every uplink may be an alert). */
 const peeks = new Map<string, TelemetryPeek | null>();
-const completionRing = SpscRing.attach(data.completions);
-const completionBytes = Buffer.from(
-  completionRing.bytes.buffer,
-  completionRing.bytes.byteOffset,
-  completionRing.bytes.length,
-);
 
 const connections = new Map<number, DeviceConnection>();
 /** Connections whose close handling is to throw once (tests only: the "failClose" message). */
@@ -102,6 +91,8 @@ function post(m: FromWorker): void {
   port?.postMessage(m);
 }
 
+const completions = new CompletionReader(SpscRing.attach(data.completions), uplinks, connections);
+
 startConnections({
   maxConnectSize: data.maxConnectSize,
   maxInflight: data.maxInflight,
@@ -112,41 +103,6 @@ startConnections({
   connections,
   closeFaults,
 });
-
-/** PUBACKs: the main thread's completions, applied in each connection's order by its PubackQueue. */
-function drainCompletions(): number {
-  const n = completionRing.drain(Number.POSITIVE_INFINITY, onCompletion);
-  uplinks.awaitingCompletions -= n;
-  return n;
-}
-
-function onCompletion(tag: number, _bytes: Uint8Array, at: number): void {
-  const conn = connections.get(completionBytes.readUInt32LE(at));
-  if (conn === undefined) return;
-  try {
-    conn.pubacks?.complete(completionBytes.readUInt32LE(at + 4), tag === TAG_COMMITTED ? null : REFUSED);
-  } catch (err) {
-    failedWithin(conn, err);
-  }
-}
-
-const REFUSED = new Error("uplink not kept by the gateway: closed unacknowledged for the device to re-send");
-
-/**
- * Completions are looked for every millisecond while some are due, and the doorbell is slept on
- * only when none is: waking a sleeping thread (Atomics.notify, a futex syscall) for every batch
- * of completions was 3 % of the main thread at 30,000 msg/s (CPU profile), and a PUBACK a
- * millisecond later costs a device nothing.
- */
-async function completionLoop(): Promise<void> {
-  const bell = completionRing.doorbell as Doorbell;
-  const isEmpty = () => completionRing.isEmpty();
-  while (!stopping) {
-    if (drainCompletions() > 0) await new Promise((r) => setImmediate(r));
-    else if (uplinks.awaitingCompletions > 0) await new Promise((r) => setTimeout(r, 1));
-    else await bell.sleep(isEmpty, 100);
-  }
-}
 
 /**
  * Login deadlines and keepalives, for every connection in one pass. Times are whole ticks, so a
@@ -323,6 +279,7 @@ function onMainMessage(m: ToWorker): void {
 
 function stop(): void {
   stopping = true;
+  completions.stop();
   clearInterval(sweep);
   uplinks.stop();
   server.close(() => {
@@ -344,5 +301,5 @@ server.listen({ port: data.port, host: data.host, backlog: LISTEN_BACKLOG }, () 
   server.off("error", failToListen);
   server.on("error", (err) => post({ t: "error", message: err.message }));
   post({ t: "ready", port: (server.address() as net.AddressInfo).port });
-  void completionLoop();
+  void completions.run();
 });
