@@ -53,16 +53,14 @@ import { packetLimitOf, type SocketLimits } from "../connection-limits.js";
 import type { BrokerHandlers } from "../handlers.js";
 import { decideLogin, type LoginDecision } from "../login-flow.js";
 import { readTlsFiles, TLS_HANDSHAKE, type TlsFiles, warnHandshakeFailed } from "../tls-files.js";
+import { CompletionWriter } from "./completion-writer.js";
 import {
-  COMPLETION_BYTES,
   COUNTER_TELEMETRY_CONFLATED,
   COUNTER_WORDS,
   type FromWorker,
   type FrontWorkerData,
   type FrontWorkerStats,
   TAG_CLOSED,
-  TAG_COMMITTED,
-  TAG_REFUSED,
   TAG_WILL,
   type TlsContents,
   type ToWorker,
@@ -169,11 +167,8 @@ export class DeviceFrontEnd {
   private closing: number[] = [];
   /** The telemetryWhen each model's classifier in the worker was built from. */
   private readonly modelsSent = new Map<string, readonly TelemetryTest[] | null>();
-  private completions!: SpscRing;
-  private completionBytes!: Buffer;
-  /** Completions that found their ring full, written first when it has room. */
-  private waiting: number[] = [];
-  private publishScheduled = false;
+  /** The completions for the worker in service. */
+  private completions!: CompletionWriter;
   private running = true;
   private pumpDone: Promise<void> = Promise.resolve();
   private stopped: Promise<void> | null = null;
@@ -222,12 +217,7 @@ export class DeviceFrontEnd {
       w.telemetry.bytes.length,
     );
     this.workerCounters = new BigInt64Array(w.counters);
-    this.completions = w.completions;
-    this.completionBytes = Buffer.from(
-      w.completions.bytes.buffer,
-      w.completions.bytes.byteOffset,
-      w.completions.bytes.length,
-    );
+    this.completions = new CompletionWriter(w.completions);
     worker.on("message", (m: FromWorker) => {
       if (worker === this.worker && this.failed === null) this.onMessage(m);
     });
@@ -256,7 +246,6 @@ export class DeviceFrontEnd {
     this.downlinks.clear();
     this.closedBeforeLogin.clear();
     this.closing = [];
-    this.waiting = [];
     if (Date.now() - this.upSince >= RESTART_BACKOFF_RESET_MS) this.backoffMs = RESTART_BACKOFF_MS;
     this.opts.log.error(
       { err, listener: "devices", restartInMs: this.backoffMs },
@@ -646,7 +635,7 @@ export class DeviceFrontEnd {
         this.drainRing(this.uplink, ALERT_BATCH, this.onAlertRecord) +
         (room > 0 ? this.drainRing(this.telemetry, room, this.onTelemetryRecord) : 0);
       if (this.closing.length > 0) this.closeRead();
-      if (this.waiting.length > 0) this.flushWaiting();
+      this.completions.flushWaiting();
       // Readings left in the ring for want of room: look again next turn, once the lane has drained.
       // The doorbell of the rings in service (a restarted worker has new ones).
       if (n === 0 && (room > 0 || this.telemetry.isEmpty()))
@@ -705,7 +694,7 @@ export class DeviceFrontEnd {
     if (c?.identity?.kind !== "device") {
       // Closed since: a QoS 1 uplink was not acknowledged and will be sent again. Answered all the
       // same: the worker counts the completions it is owed.
-      if (slot >= 0) this.complete(connId, slot, CONNECTION_GONE);
+      if (slot >= 0) this.completions.complete(connId, slot, CONNECTION_GONE);
       return;
     }
     const identity = c.identity;
@@ -722,7 +711,7 @@ export class DeviceFrontEnd {
         "publish refused; device disconnected",
       );
       if (!will) this.send({ t: "close", conn: connId });
-      if (slot >= 0) this.complete(connId, slot, PUBLISH_REFUSED);
+      if (slot >= 0) this.completions.complete(connId, slot, PUBLISH_REFUSED);
       return;
     }
     const start = at + UPLINK_HEADER_BYTES;
@@ -735,48 +724,13 @@ export class DeviceFrontEnd {
       slot >= 0
         ? (err) => {
             // Its worker died meanwhile: no PUBACK to release (the device sends it again).
-            if (generation === this.generation) this.complete(connId, slot, err);
+            if (generation === this.generation) this.completions.complete(connId, slot, err);
           }
         : (err) => {
             // QoS 0 not kept (the alert lanes full): as on aedes' path, the connection is closed.
             if (err && generation === this.generation) this.send({ t: "close", conn: connId });
           };
     this.opts.handlers.uplink(identity.device, payload, contentType, will ? done0 : done);
-  }
-
-  /** A QoS 1 uplink committed or refused: its PUBACK is released (or the connection closed) by the worker. */
-  private complete(conn: number, slot: number, err: Error | null): void {
-    const tag = err ? TAG_REFUSED : TAG_COMMITTED;
-    if (this.waiting.length > 0 || !this.writeCompletion(tag, conn, slot)) this.waiting.push(tag, conn, slot);
-    if (!this.publishScheduled) {
-      this.publishScheduled = true;
-      queueMicrotask(this.publishCompletions);
-    }
-  }
-
-  private writeCompletion(tag: number, conn: number, slot: number): boolean {
-    const at = this.completions.tryClaim(tag, COMPLETION_BYTES);
-    if (at < 0) return false;
-    this.completionBytes.writeUInt32LE(conn, at);
-    this.completionBytes.writeUInt32LE(slot, at + 4);
-    return true;
-  }
-
-  /** Completions of one turn become visible to the worker together (one doorbell at most). */
-  private readonly publishCompletions = (): void => {
-    this.publishScheduled = false;
-    this.completions.publish();
-  };
-
-  private flushWaiting(): void {
-    const w = this.waiting;
-    let i = 0;
-    while (i < w.length && this.writeCompletion(w[i] as number, w[i + 1] as number, w[i + 2] as number))
-      i += 3;
-    if (i > 0) {
-      this.waiting = w.slice(i);
-      this.completions.publish();
-    }
   }
 }
 
