@@ -41,11 +41,10 @@ import { existsSync } from "node:fs";
 import { createSecureContext, type SecureContextOptions } from "node:tls";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
-import { Doorbell, type RecordHandler, SpscRing } from "../../../core/threads.js";
+import { Doorbell, SpscRing } from "../../../core/threads.js";
 import type { TelemetryTest } from "../../../devices/threads.js";
 import { withWorkerSemiSpace } from "../../heap.js";
 import type { Logger, RateLimitedLog } from "../../log.js";
-import type { Completion } from "../../pipeline/lanes.js";
 import type { Counters } from "../../stats.js";
 import type { AccessPolicy, Identity } from "../access.js";
 import { SERVER_UNAVAILABLE } from "../connack.js";
@@ -53,19 +52,16 @@ import { packetLimitOf, type SocketLimits } from "../connection-limits.js";
 import type { BrokerHandlers } from "../handlers.js";
 import { decideLogin, type LoginDecision } from "../login-flow.js";
 import { readTlsFiles, TLS_HANDSHAKE, type TlsFiles, warnHandshakeFailed } from "../tls-files.js";
-import { CompletionWriter } from "./completion-writer.js";
 import {
   COUNTER_TELEMETRY_CONFLATED,
   COUNTER_WORDS,
   type FromWorker,
   type FrontWorkerData,
   type FrontWorkerStats,
-  TAG_CLOSED,
-  TAG_WILL,
   type TlsContents,
   type ToWorker,
-  UPLINK_HEADER_BYTES,
 } from "./protocol.js";
+import { UplinkPump } from "./uplink-pump.js";
 
 /**
  * 256 KiB: about 2,500 uplinks of a pendant's size. Alerts are a few in a hundred uplinks, so this
@@ -85,10 +81,6 @@ const ALERT_RING_BYTES = 1 << 18;
 const TELEMETRY_RING_BYTES = 1 << 21;
 /** 64 KiB: 8,192 completions. */
 const COMPLETION_RING_BYTES = 1 << 16;
-/** Alert-ring records taken per turn of the event loop (all of them, short of a flood). */
-const ALERT_BATCH = 1024;
-/** Readings taken from the telemetry ring per turn of the event loop. */
-const UPLINK_BATCH = 128;
 /** How long close() waits for the worker to close its sockets before it is terminated. */
 const STOP_TIMEOUT_MS = 5000;
 /**
@@ -129,10 +121,6 @@ interface FrontConnection {
   gone: boolean;
 }
 
-const done0: Completion = () => {};
-const CONNECTION_GONE = new Error("connection closed before its uplink was taken in");
-const PUBLISH_REFUSED = new Error("publish refused");
-
 export class DeviceFrontEnd {
   private readonly byId = new Map<number, FrontConnection>();
   private readonly byClientId = new Map<string, FrontConnection>();
@@ -145,32 +133,20 @@ export class DeviceFrontEnd {
   /** The worker and its rings: replaced when a worker that died is restarted. */
   private worker!: Worker;
   private workerExited: Promise<void> = Promise.resolve();
-  private uplink!: SpscRing;
-  private uplinkBytes!: Buffer;
-  private telemetry!: SpscRing;
-  private telemetryBytes!: Buffer;
   private workerCounters!: BigInt64Array;
   /** Readings conflated by workers that died (their counters went with their rings). */
   private conflatedBefore = 0;
-  /**
-   * Which worker the connection ids belong to: a completion due to a dead worker's connection
-   * (its uplink still in the gateway's lanes) must not reach the new worker's connection of that id.
-   */
-  private generation = 0;
   private restartTimer: NodeJS.Timeout | null = null;
   private restarting: Promise<void> | null = null;
   private backoffMs = RESTART_BACKOFF_MS;
   private upSince = Date.now();
   /** Workers restarted after one died. */
   restarts = 0;
-  /** Closes read from the alert ring, waiting for the telemetry ring to be read up to them: conn, CONNECT posted (1/0), position. */
-  private closing: number[] = [];
   /** The telemetryWhen each model's classifier in the worker was built from. */
   private readonly modelsSent = new Map<string, readonly TelemetryTest[] | null>();
-  /** The completions for the worker in service. */
-  private completions!: CompletionWriter;
+  /** Uplinks from the worker's rings to the gateway. */
+  private readonly pump: UplinkPump;
   private running = true;
-  private pumpDone: Promise<void> = Promise.resolve();
   private stopped: Promise<void> | null = null;
   port = 0;
   failed: Error | null = null;
@@ -181,13 +157,23 @@ export class DeviceFrontEnd {
     private tls: TlsContents | null,
     spawned: Spawned,
   ) {
+    this.pump = new UplinkPump({
+      policy: opts.policy,
+      handlers: opts.handlers,
+      counters: opts.counters,
+      rateLog: opts.rateLog,
+      log: opts.log,
+      connections: this.byId,
+      closed: (conn, loginPosted) => this.closed(conn, loginPosted),
+      close: (conn) => this.send({ t: "close", conn }),
+    });
     this.attach(spawned);
   }
 
   static async start(opts: FrontEndOptions): Promise<DeviceFrontEnd> {
     const tls = opts.listener.tls ? tlsContents(readTlsFiles(opts.listener.tls)) : null;
     const front = new DeviceFrontEnd(opts, tls, await spawnWorker(opts, opts.listener.port, tls));
-    front.pumpDone = front.pump();
+    front.pump.start();
     front.unwatchBans = opts.limits.watchAcceptBans(front.sendBan);
     return front;
   }
@@ -208,16 +194,8 @@ export class DeviceFrontEnd {
     this.worker = worker;
     this.workerExited = w.exited;
     this.port = w.port;
-    this.uplink = w.uplink;
-    this.uplinkBytes = Buffer.from(w.uplink.bytes.buffer, w.uplink.bytes.byteOffset, w.uplink.bytes.length);
-    this.telemetry = w.telemetry;
-    this.telemetryBytes = Buffer.from(
-      w.telemetry.bytes.buffer,
-      w.telemetry.bytes.byteOffset,
-      w.telemetry.bytes.length,
-    );
+    this.pump.attach(w.uplink, w.telemetry, w.completions);
     this.workerCounters = new BigInt64Array(w.counters);
-    this.completions = new CompletionWriter(w.completions);
     worker.on("message", (m: FromWorker) => {
       if (worker === this.worker && this.failed === null) this.onMessage(m);
     });
@@ -234,18 +212,14 @@ export class DeviceFrontEnd {
   private workerDown(worker: Worker, err: Error): void {
     if (worker !== this.worker || this.failed !== null || this.stopped !== null) return;
     this.failed = err;
-    // What the dead worker handed over is taken in (an alert at QoS 0 would be lost otherwise);
-    // its PUBACKs cannot follow, and a QoS 1 uplink is sent again by its device (seq dedupe).
-    this.drainRing(this.uplink, Number.POSITIVE_INFINITY, this.onAlertRecord);
+    this.pump.workerDied();
     this.conflatedBefore += Number(Atomics.load(this.workerCounters, COUNTER_TELEMETRY_CONFLATED));
-    this.generation++;
     // Its connections are gone: closed here as if each had closed (a login being verified is dropped).
     for (const c of this.byId.values()) c.gone = true;
     this.byId.clear();
     this.byClientId.clear();
     this.downlinks.clear();
     this.closedBeforeLogin.clear();
-    this.closing = [];
     if (Date.now() - this.upSince >= RESTART_BACKOFF_RESET_MS) this.backoffMs = RESTART_BACKOFF_MS;
     this.opts.log.error(
       { err, listener: "devices", restartInMs: this.backoffMs },
@@ -413,8 +387,7 @@ export class DeviceFrontEnd {
         worker.off("exit", done);
       }
       this.running = false;
-      this.uplink.doorbell?.ring();
-      await this.pumpDone;
+      await this.pump.stop();
       await this.worker.terminate();
     })();
     return this.stopped;
@@ -619,118 +592,6 @@ export class DeviceFrontEnd {
     this.byId.delete(conn);
     if (this.byClientId.get(c.clientId) === c) this.byClientId.delete(c.clientId);
     this.dropDownlink(c);
-  }
-
-  /** Takes uplinks from the rings, alerts first, a batch per turn of the event loop, until closed. */
-  private async pump(): Promise<void> {
-    const isEmpty = () => this.uplink.isEmpty() && this.telemetry.isEmpty();
-    while (this.running) {
-      // A batch of readings per turn of the event loop. Draining the whole ring every turn, or
-      // whenever it was over half full, conflated telemetry at 30,000/s (the lanes saw bursts as
-      // lag) (docs/performance.md "The device listener").
-      // In sustained overload the gateway takes only what its lane can start on: the rest waits
-      // here, in the ring, and is not decoded just to be conflated (the worker conflates when full).
-      const room = this.opts.handlers.readingRoom?.(UPLINK_BATCH) ?? UPLINK_BATCH;
-      const n =
-        this.drainRing(this.uplink, ALERT_BATCH, this.onAlertRecord) +
-        (room > 0 ? this.drainRing(this.telemetry, room, this.onTelemetryRecord) : 0);
-      if (this.closing.length > 0) this.closeRead();
-      this.completions.flushWaiting();
-      // Readings left in the ring for want of room: look again next turn, once the lane has drained.
-      // The doorbell of the rings in service (a restarted worker has new ones).
-      if (n === 0 && (room > 0 || this.telemetry.isEmpty()))
-        await (this.uplink.doorbell as Doorbell).sleep(isEmpty, 100);
-      else await new Promise((r) => setImmediate(r));
-    }
-  }
-
-  private drainRing(ring: SpscRing, max: number, onRecord: RecordHandler): number {
-    try {
-      return ring.drain(max, onRecord);
-    } catch (err) {
-      // One record's failure (consumed by the ring) must not stop the device listener.
-      this.opts.log.error({ err }, "device listener: an uplink could not be handed over");
-      return 1;
-    }
-  }
-
-  /** Closes whose connections' readings have all been read from the telemetry ring. */
-  private closeRead(): void {
-    const c = this.closing;
-    let i = 0;
-    for (; i < c.length && this.telemetry.passed(c[i + 2] as number); i += 3)
-      this.closed(c[i] as number, c[i + 1] === 1);
-    if (i > 0) this.closing = c.slice(i);
-  }
-
-  private readonly onAlertRecord = (tag: number, _bytes: Uint8Array, at: number, length: number): void => {
-    const b = this.uplinkBytes;
-    if (tag === TAG_CLOSED) {
-      const connId = b.readUInt32LE(at);
-      const loginPosted = b.readInt32LE(at + 4) === 1;
-      const position = b.readUInt32LE(at + UPLINK_HEADER_BYTES);
-      if (this.closing.length === 0 && this.telemetry.passed(position)) this.closed(connId, loginPosted);
-      else this.closing.push(connId, loginPosted ? 1 : 0, position);
-      return;
-    }
-    this.onUplink(b, tag, at, length);
-  };
-
-  private readonly onTelemetryRecord = (
-    tag: number,
-    _bytes: Uint8Array,
-    at: number,
-    length: number,
-  ): void => {
-    this.onUplink(this.telemetryBytes, tag, at, length);
-  };
-
-  private onUplink(b: Buffer, tag: number, at: number, length: number): void {
-    const connId = b.readUInt32LE(at);
-    const slot = b.readInt32LE(at + 4);
-    const retain = b[at + 8] === 1;
-    const ctLength = b[at + 9] as number;
-    const c = this.byId.get(connId);
-    if (c?.identity?.kind !== "device") {
-      // Closed since: a QoS 1 uplink was not acknowledged and will be sent again. Answered all the
-      // same: the worker counts the completions it is owed.
-      if (slot >= 0) this.completions.complete(connId, slot, CONNECTION_GONE);
-      return;
-    }
-    const identity = c.identity;
-    const will = tag === TAG_WILL;
-    const topic = identity.device.uplinkTopic ?? "";
-    const decision = this.opts.policy.authorizePublish(identity, topic, { retain, will });
-    if (!decision.ok) {
-      const who = identity.device.id;
-      this.opts.counters.reject(identity.device.model, decision.reason);
-      this.opts.rateLog.warn(
-        who,
-        decision.reason,
-        { who, topic, will },
-        "publish refused; device disconnected",
-      );
-      if (!will) this.send({ t: "close", conn: connId });
-      if (slot >= 0) this.completions.complete(connId, slot, PUBLISH_REFUSED);
-      return;
-    }
-    const start = at + UPLINK_HEADER_BYTES;
-    const contentType = ctLength === 0 ? undefined : b.toString("latin1", start, start + ctLength);
-    // A copy: the ring's bytes are written over once this record is consumed.
-    const payload = Buffer.allocUnsafe(at + length - start - ctLength);
-    b.copy(payload, 0, start + ctLength, at + length);
-    const generation = this.generation;
-    const done: Completion =
-      slot >= 0
-        ? (err) => {
-            // Its worker died meanwhile: no PUBACK to release (the device sends it again).
-            if (generation === this.generation) this.completions.complete(connId, slot, err);
-          }
-        : (err) => {
-            // QoS 0 not kept (the alert lanes full): as on aedes' path, the connection is closed.
-            if (err && generation === this.generation) this.send({ t: "close", conn: connId });
-          };
-    this.opts.handlers.uplink(identity.device, payload, contentType, will ? done0 : done);
   }
 }
 
