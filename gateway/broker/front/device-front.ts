@@ -13,6 +13,12 @@
  * the completions that release PUBACKs. Per message, nothing goes through postMessage: uplinks come
  * through two rings, completions go back through a third (protocol.ts).
  *
+ * The data flow: the worker (worker-supervisor.ts spawns it, and restarts it when it dies) hands
+ * uplinks over through its rings; the pump (uplink-pump.ts) takes them in, alerts first, and
+ * sends their completions back (completion-writer.ts). Here: the connections as the gateway
+ * knows them (logins through login-flow.ts, client ids, downlink subscriptions), the worker's
+ * postMessage events, downlinks, reloads and closing.
+ *
  * Priority across the thread boundary: the worker puts an uplink in the telemetry ring only when
  * its model's `telemetryWhen` says it is certainly telemetry, everything else in the alert ring.
  * Every turn of the event loop drains the alert ring first (up to ALERT_BATCH), then at most
@@ -27,23 +33,19 @@
  * twice the gateway's ceiling this raised its output by 5-10 % and halved the readings conflated
  * (docs/performance.md "Readings held in the ring").
  *
- * Bounds: the alert ring (ALERT_RING_BYTES; full: the worker holds the record and stops reading
- * that socket), the telemetry ring (TELEMETRY_RING_BYTES; full: one reading waits per connection,
- * newer ones conflated), the completion ring (COMPLETION_RING_BYTES; full: completions wait here,
- * at most one per uplink in flight, itself bounded per connection by limits.maxInflight), and the
- * closes waiting for the telemetry ring to be read up to them (one per closed connection).
+ * Bounds (the sizes in worker-supervisor.ts): the alert ring (ALERT_RING_BYTES; full: the worker
+ * holds the record and stops reading that socket), the telemetry ring (TELEMETRY_RING_BYTES;
+ * full: one reading waits per connection, newer ones conflated), the completion ring
+ * (COMPLETION_RING_BYTES; full: completions wait in completion-writer.ts, at most one per uplink
+ * in flight, itself bounded per connection by limits.maxInflight), and the closes waiting for the
+ * telemetry ring to be read up to them (one per closed connection).
  *
  * A worker that dies (a bug: the worker catches every connection's own failures) is replaced by a
  * fresh one with fresh rings on the same port, after a backoff that doubles while it keeps dying
  * (RESTART_BACKOFF_*); its connections are dropped here as closed, and their devices reconnect.
  */
-import { existsSync } from "node:fs";
 import { createSecureContext, type SecureContextOptions } from "node:tls";
-import { fileURLToPath } from "node:url";
-import { Worker } from "node:worker_threads";
-import { Doorbell, SpscRing } from "../../../core/threads.js";
 import type { TelemetryTest } from "../../../devices/threads.js";
-import { withWorkerSemiSpace } from "../../heap.js";
 import type { Logger, RateLimitedLog } from "../../log.js";
 import type { Counters } from "../../stats.js";
 import type { AccessPolicy, Identity } from "../access.js";
@@ -54,55 +56,13 @@ import { decideLogin, type LoginDecision } from "../login-flow.js";
 import { readTlsFiles, TLS_HANDSHAKE, type TlsFiles, warnHandshakeFailed } from "../tls-files.js";
 import {
   COUNTER_TELEMETRY_CONFLATED,
-  COUNTER_WORDS,
   type FromWorker,
-  type FrontWorkerData,
   type FrontWorkerStats,
   type TlsContents,
   type ToWorker,
 } from "./protocol.js";
 import { UplinkPump } from "./uplink-pump.js";
-
-/**
- * 256 KiB: about 2,500 uplinks of a pendant's size. Alerts are a few in a hundred uplinks, so this
- * is seconds of them at any rate the gateway sustains. Full: the worker stops reading the sockets
- * whose records wait until there is room (nothing dropped).
- */
-const ALERT_RING_BYTES = 1 << 18;
-/**
- * 2 MiB: about 20,000 readings of a pendant's size, half a second at 40,000 msg/s. The ring carries
- * readings across to the main thread, which drains it a batch per turn of its event loop; it holds
- * what that drain leaves behind in a slow stretch (a GC, a burst of alerts), and in sustained
- * overload the backlog the lane does not take, so that the worker conflates only when the main
- * thread really is behind (512 KiB conflated 562 readings at
- * 30,000 msg/s with the main thread 67 % busy). Full: the worker conflates (one waiting reading
- * per connection).
- */
-const TELEMETRY_RING_BYTES = 1 << 21;
-/** 64 KiB: 8,192 completions. */
-const COMPLETION_RING_BYTES = 1 << 16;
-/** How long close() waits for the worker to close its sockets before it is terminated. */
-const STOP_TIMEOUT_MS = 5000;
-/**
- * A worker that died (a bug) is replaced after this long, doubled at every death in a row up to
- * RESTART_BACKOFF_MAX_MS: devices reconnect within seconds, and a crash loop costs a restart
- * every half minute at most. A worker that served RESTART_BACKOFF_RESET_MS starts the count over.
- */
-const RESTART_BACKOFF_MS = 500;
-const RESTART_BACKOFF_MAX_MS = 30_000;
-const RESTART_BACKOFF_RESET_MS = 60_000;
-
-/** A worker listening, and the rings it was given. */
-interface Spawned {
-  worker: Worker;
-  port: number;
-  uplink: SpscRing;
-  telemetry: SpscRing;
-  counters: SharedArrayBuffer;
-  completions: SpscRing;
-  /** Resolves when the worker's thread has ended (its sockets closed with it). */
-  exited: Promise<void>;
-}
+import { type SupervisorEvents, WorkerSupervisor } from "./worker-supervisor.js";
 
 interface DeviceListenerConfig {
   host: string;
@@ -130,33 +90,33 @@ export class DeviceFrontEnd {
    * the ring are not ordered with each other). Bounded: each entry goes when that message comes.
    */
   private readonly closedBeforeLogin = new Set<number>();
-  /** The worker and its rings: replaced when a worker that died is restarted. */
-  private worker!: Worker;
-  private workerExited: Promise<void> = Promise.resolve();
+  /** The worker thread, restarted when it dies. */
+  private supervisor!: WorkerSupervisor;
+  /** The counters of the worker in service. */
   private workerCounters!: BigInt64Array;
   /** Readings conflated by workers that died (their counters went with their rings). */
   private conflatedBefore = 0;
-  private restartTimer: NodeJS.Timeout | null = null;
-  private restarting: Promise<void> | null = null;
-  private backoffMs = RESTART_BACKOFF_MS;
-  private upSince = Date.now();
-  /** Workers restarted after one died. */
-  restarts = 0;
   /** The telemetryWhen each model's classifier in the worker was built from. */
   private readonly modelsSent = new Map<string, readonly TelemetryTest[] | null>();
   /** Uplinks from the worker's rings to the gateway. */
   private readonly pump: UplinkPump;
   private running = true;
   private stopped: Promise<void> | null = null;
-  port = 0;
-  failed: Error | null = null;
 
-  private constructor(
-    private readonly opts: FrontEndOptions,
-    /** The listener's TLS files as last read (start, reload): a restarted worker is given them. */
-    private tls: TlsContents | null,
-    spawned: Spawned,
-  ) {
+  private readonly supervision: SupervisorEvents = {
+    attach: (w) => {
+      this.pump.attach(w.uplink, w.telemetry, w.completions);
+      this.workerCounters = new BigInt64Array(w.counters);
+    },
+    message: (m) => this.onMessage(m),
+    died: () => this.workerDied(),
+    restarted: () => {
+      for (const [model, telemetryWhen] of this.modelsSent) this.send({ t: "model", model, telemetryWhen });
+      this.opts.limits.sendAcceptBans(this.sendBan);
+    },
+  };
+
+  private constructor(private readonly opts: FrontEndOptions) {
     this.pump = new UplinkPump({
       policy: opts.policy,
       handlers: opts.handlers,
@@ -167,12 +127,22 @@ export class DeviceFrontEnd {
       closed: (conn, loginPosted) => this.closed(conn, loginPosted),
       close: (conn) => this.send({ t: "close", conn }),
     });
-    this.attach(spawned);
   }
 
   static async start(opts: FrontEndOptions): Promise<DeviceFrontEnd> {
     const tls = opts.listener.tls ? tlsContents(readTlsFiles(opts.listener.tls)) : null;
-    const front = new DeviceFrontEnd(opts, tls, await spawnWorker(opts, opts.listener.port, tls));
+    const front = new DeviceFrontEnd(opts);
+    front.supervisor = await WorkerSupervisor.start(
+      {
+        host: opts.listener.host,
+        port: opts.listener.port,
+        maxConnections: opts.maxConnections,
+        limits: opts.limits,
+        log: opts.log,
+      },
+      tls,
+      front.supervision,
+    );
     front.pump.start();
     front.unwatchBans = opts.limits.watchAcceptBans(front.sendBan);
     return front;
@@ -188,87 +158,31 @@ export class DeviceFrontEnd {
   };
   private unwatchBans: () => void = () => {};
 
-  /** Takes a listening worker and its rings into service. */
-  private attach(w: Spawned): void {
-    const worker = w.worker;
-    this.worker = worker;
-    this.workerExited = w.exited;
-    this.port = w.port;
-    this.pump.attach(w.uplink, w.telemetry, w.completions);
-    this.workerCounters = new BigInt64Array(w.counters);
-    worker.on("message", (m: FromWorker) => {
-      if (worker === this.worker && this.failed === null) this.onMessage(m);
-    });
-    worker.on("error", (err) => this.workerDown(worker, err));
-    // Ended without an error event (terminated, process.exit in the worker): as dead.
-    worker.on("exit", (code) => this.workerDown(worker, new Error(`worker exited with code ${code}`)));
-  }
-
-  /**
-   * The worker died (a bug: every connection's own failures are caught in it), and with it every
-   * device connection on this listener. The devices reconnect; the listener is restarted for them
-   * after a backoff. Not listening meanwhile: /readyz says so.
-   */
-  private workerDown(worker: Worker, err: Error): void {
-    if (worker !== this.worker || this.failed !== null || this.stopped !== null) return;
-    this.failed = err;
+  /** The worker died, and its connections with it: closed here as if each had closed (a login being verified is dropped). */
+  private workerDied(): void {
     this.pump.workerDied();
+    // Its counters go with its rings.
     this.conflatedBefore += Number(Atomics.load(this.workerCounters, COUNTER_TELEMETRY_CONFLATED));
-    // Its connections are gone: closed here as if each had closed (a login being verified is dropped).
     for (const c of this.byId.values()) c.gone = true;
     this.byId.clear();
     this.byClientId.clear();
     this.downlinks.clear();
     this.closedBeforeLogin.clear();
-    if (Date.now() - this.upSince >= RESTART_BACKOFF_RESET_MS) this.backoffMs = RESTART_BACKOFF_MS;
-    this.opts.log.error(
-      { err, listener: "devices", restartInMs: this.backoffMs },
-      "device listener worker failed; devices on it are disconnected, the listener restarts / 设备监听线程故障，设备连接已断开，监听即将重启",
-    );
-    this.scheduleRestart();
   }
 
-  private scheduleRestart(): void {
-    const delay = this.backoffMs;
-    this.backoffMs = Math.min(this.backoffMs * 2, RESTART_BACKOFF_MAX_MS);
-    this.restartTimer = setTimeout(() => {
-      this.restartTimer = null;
-      this.restarting = this.restart().finally(() => {
-        this.restarting = null;
-      });
-    }, delay);
+  /** The port listened on (the one asked for, or the one given for port 0). */
+  get port(): number {
+    return this.supervisor.port;
   }
 
-  /** A fresh worker and rings on the same port, given the models' classifiers and the TLS files again. */
-  private async restart(): Promise<void> {
-    // Its thread ended, its listening socket with it: the port is free again.
-    await this.workerExited;
-    let spawned: Spawned;
-    try {
-      spawned = await spawnWorker(this.opts, this.port, this.tls);
-    } catch (err) {
-      if (this.stopped !== null) return;
-      this.opts.log.error(
-        { err, listener: "devices", restartInMs: this.backoffMs },
-        "device listener could not be restarted; trying again / 设备监听重启失败，稍后重试",
-      );
-      this.scheduleRestart();
-      return;
-    }
-    if (this.stopped !== null) {
-      await spawned.worker.terminate();
-      return;
-    }
-    this.attach(spawned);
-    this.failed = null;
-    this.upSince = Date.now();
-    this.restarts++;
-    for (const [model, telemetryWhen] of this.modelsSent) this.send({ t: "model", model, telemetryWhen });
-    this.opts.limits.sendAcceptBans(this.sendBan);
-    this.opts.log.warn(
-      { listener: "devices", port: this.port, restarts: this.restarts },
-      "device listener restarted; devices may reconnect / 设备监听已重启，设备可重新连接",
-    );
+  /** Why the worker is not in service (it died, a restart is due), or null. */
+  get failed(): Error | null {
+    return this.supervisor.failed;
+  }
+
+  /** Workers restarted after one died. */
+  get restarts(): number {
+    return this.supervisor.restarts;
   }
 
   get listening(): boolean {
@@ -295,7 +209,7 @@ export class DeviceFrontEnd {
         return;
       }
       // This worker's answer, or its end: a restarted one was never asked.
-      const worker = this.worker;
+      const worker = this.supervisor.worker;
       const settle = () => {
         worker.off("message", answered);
         worker.off("exit", exited);
@@ -333,8 +247,9 @@ export class DeviceFrontEnd {
     const options = readTlsFiles(this.opts.listener.tls);
     // Checked here, where the error can be reported: the worker would only fail on it.
     createSecureContext(options);
-    this.tls = tlsContents(options);
-    this.send({ t: "tls", tls: this.tls });
+    const tls = tlsContents(options);
+    this.supervisor.tls = tls;
+    this.send({ t: "tls", tls });
     return true;
   }
 
@@ -367,34 +282,16 @@ export class DeviceFrontEnd {
     if (this.stopped) return this.stopped;
     this.stopped = (async () => {
       this.unwatchBans();
-      if (this.restartTimer !== null) clearTimeout(this.restartTimer);
-      this.restartTimer = null;
-      await this.restarting;
-      if (this.failed === null) {
-        const worker = this.worker;
-        let timer: NodeJS.Timeout | undefined;
-        let done = () => {};
-        const onMessage = (m: FromWorker) => m.t === "stopped" && done();
-        await new Promise<void>((resolve) => {
-          done = resolve;
-          worker.on("message", onMessage);
-          worker.once("exit", done);
-          timer = setTimeout(done, STOP_TIMEOUT_MS).unref();
-          this.send({ t: "stop" });
-        });
-        clearTimeout(timer);
-        worker.off("message", onMessage);
-        worker.off("exit", done);
-      }
-      this.running = false;
-      await this.pump.stop();
-      await this.worker.terminate();
+      await this.supervisor.stop(async () => {
+        this.running = false;
+        await this.pump.stop();
+      });
     })();
     return this.stopped;
   }
 
   private send(m: ToWorker): void {
-    if (this.failed === null) this.worker.postMessage(m);
+    this.supervisor.send(m);
   }
 
   private onMessage(m: FromWorker): void {
@@ -620,62 +517,4 @@ function tlsContents(o: SecureContextOptions): TlsContents {
 
 function whoOf(identity: Identity): string {
   return identity.kind === "device" ? identity.device.id : identity.name;
-}
-
-/**
- * The worker's script: beside this module once built; run from the TypeScript sources (vitest),
- * the built one in dist/ (`npm test` builds first).
- */
-function workerScript(): URL {
-  const here = new URL("./worker.js", import.meta.url);
-  if (existsSync(fileURLToPath(here))) return here;
-  const built = new URL("../../../dist/gateway/broker/front/worker.js", import.meta.url);
-  if (existsSync(fileURLToPath(built))) return built;
-  throw new Error(`device listener: ${fileURLToPath(built)} is missing (npm run build)`);
-}
-
-/** A worker listening on `port` with rings of its own; throws (the worker ended) if it cannot listen. */
-async function spawnWorker(opts: FrontEndOptions, port: number, tls: TlsContents | null): Promise<Spawned> {
-  // One doorbell for both uplink rings: the main thread sleeps only when both are empty.
-  const bell = new Doorbell();
-  const uplink = SpscRing.create(ALERT_RING_BYTES, { doorbell: bell });
-  const telemetry = SpscRing.create(TELEMETRY_RING_BYTES, { doorbell: bell });
-  const counters = new SharedArrayBuffer(COUNTER_WORDS * 8);
-  const completions = SpscRing.create(COMPLETION_RING_BYTES, { doorbell: new Doorbell() });
-  const limits = opts.limits.config;
-  const data: FrontWorkerData = {
-    host: opts.listener.host,
-    port,
-    tls,
-    maxConnections: opts.maxConnections,
-    connectTimeout: limits.connectTimeout,
-    maxConnectSize: limits.maxConnectSize,
-    maxInflight: limits.maxInflight,
-    uplink: uplink.handle(),
-    telemetry: telemetry.handle(),
-    completions: completions.handle(),
-    counters,
-  };
-  let ready: Promise<number> = Promise.resolve(0);
-  const worker = withWorkerSemiSpace(
-    () => new Worker(workerScript(), { workerData: data, name: "linli-device-front" }),
-    (w) =>
-      (ready = new Promise<number>((resolve, reject) => {
-        const failed = (err: Error) => reject(err);
-        w.once("error", failed);
-        w.once("exit", (code) => reject(new Error(`worker exited with code ${code} before listening`)));
-        w.on("message", function first(m: FromWorker) {
-          if (m.t !== "ready") return;
-          w.off("message", first);
-          w.off("error", failed);
-          resolve(m.port);
-        });
-      })),
-  );
-  const exited = new Promise<void>((resolve) => worker.once("exit", () => resolve()));
-  const listening = await ready.catch(async (err: Error) => {
-    await worker.terminate();
-    throw err;
-  });
-  return { worker, port: listening, uplink, telemetry, counters, completions, exited };
 }
