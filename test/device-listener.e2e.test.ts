@@ -576,7 +576,10 @@ describe("the device listener: devices served by a worker thread", () => {
     // Not even a CONNACK 3: the CONNECT sent at once is never read.
     expect(await answeredBytes()).toBe(0);
     await counted("connection", "address-banned", 1);
-    const front = (gw.broker as unknown as { front: { worker: import("node:worker_threads").Worker } }).front;
+    // The worker thread is the front end's supervisor's (worker-supervisor.ts).
+    const front = (
+      gw.broker as unknown as { front: { supervisor: { worker: import("node:worker_threads").Worker } } }
+    ).front.supervisor;
     await front.worker.terminate();
     const until = Date.now() + 5000;
     while (gw.notReadyReason() !== null && Date.now() < until) await sleep(10);
@@ -614,9 +617,9 @@ describe("the device listener: devices served by a worker thread", () => {
     const port = devicePort();
     const front = (
       gw.broker as unknown as {
-        front: { worker: import("node:worker_threads").Worker; backoffMs: number };
+        front: { supervisor: { worker: import("node:worker_threads").Worker; backoffMs: number } };
       }
-    ).front;
+    ).front.supervisor;
     // As a bug that ends the worker would.
     await front.worker.terminate();
     expect(gw.notReadyReason()).toBe("broker not listening");
@@ -675,7 +678,9 @@ describe("the device listener: devices served by a worker thread", () => {
   });
 
   function frontWorker(): import("node:worker_threads").Worker {
-    return (gw.broker as unknown as { front: { worker: import("node:worker_threads").Worker } }).front.worker;
+    return (
+      gw.broker as unknown as { front: { supervisor: { worker: import("node:worker_threads").Worker } } }
+    ).front.supervisor.worker;
   }
 
   it("the worker's figures are answered, leaving no listener on it, or refused if it dies first", async () => {
@@ -787,7 +792,10 @@ describe("the device listener over TLS", () => {
 
     // A worker that dies is restarted with the certificate last loaded (the renewed one), its
     // CA too: a device logs in by its certificate again.
-    const front = (gw.broker as unknown as { front: { worker: import("node:worker_threads").Worker } }).front;
+    // The worker thread is the front end's supervisor's (worker-supervisor.ts).
+    const front = (
+      gw.broker as unknown as { front: { supervisor: { worker: import("node:worker_threads").Worker } } }
+    ).front.supervisor;
     await front.worker.terminate();
     const until = Date.now() + 5000;
     while (gw.notReadyReason() !== null && Date.now() < until) await sleep(10);

@@ -1,8 +1,8 @@
 /**
  * A first-in first-out queue over an array and a head index, compacted as it goes: the worker's
- * held records and waiting readings (worker.ts). Under sustained overload such a queue is never
- * empty, so one emptied only when drained grew a slot per entry ever handled; here the slots
- * are at most twice the entries waiting (and COMPACT_AT), whatever the traffic.
+ * held records and waiting readings (uplink-writer.ts). Under sustained overload such a queue is
+ * never empty, so one emptied only when drained grew a slot per entry ever handled; here the
+ * slots are at most twice the entries waiting (and COMPACT_AT), whatever the traffic.
  */
 
 /** Below this many handled slots at the front, compacting is not worth a copy. */

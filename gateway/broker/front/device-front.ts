@@ -13,6 +13,12 @@
  * the completions that release PUBACKs. Per message, nothing goes through postMessage: uplinks come
  * through two rings, completions go back through a third (protocol.ts).
  *
+ * The data flow: the worker (worker-supervisor.ts spawns it, and restarts it when it dies) hands
+ * uplinks over through its rings; the pump (uplink-pump.ts) takes them in, alerts first, and
+ * sends their completions back (completion-writer.ts). Here: the connections as the gateway
+ * knows them (logins through login-flow.ts, client ids, downlink subscriptions), the worker's
+ * postMessage events, downlinks, reloads and closing.
+ *
  * Priority across the thread boundary: the worker puts an uplink in the telemetry ring only when
  * its model's `telemetryWhen` says it is certainly telemetry, everything else in the alert ring.
  * Every turn of the event loop drains the alert ring first (up to ALERT_BATCH), then at most
@@ -27,25 +33,20 @@
  * twice the gateway's ceiling this raised its output by 5-10 % and halved the readings conflated
  * (docs/performance.md "Readings held in the ring").
  *
- * Bounds: the alert ring (ALERT_RING_BYTES; full: the worker holds the record and stops reading
- * that socket), the telemetry ring (TELEMETRY_RING_BYTES; full: one reading waits per connection,
- * newer ones conflated), the completion ring (COMPLETION_RING_BYTES; full: completions wait here,
- * at most one per uplink in flight, itself bounded per connection by limits.maxInflight), and the
- * closes waiting for the telemetry ring to be read up to them (one per closed connection).
+ * Bounds (the sizes in worker-supervisor.ts): the alert ring (ALERT_RING_BYTES; full: the worker
+ * holds the record and stops reading that socket), the telemetry ring (TELEMETRY_RING_BYTES;
+ * full: one reading waits per connection, newer ones conflated), the completion ring
+ * (COMPLETION_RING_BYTES; full: completions wait in completion-writer.ts, at most one per uplink
+ * in flight, itself bounded per connection by limits.maxInflight), and the closes waiting for the
+ * telemetry ring to be read up to them (one per closed connection).
  *
  * A worker that dies (a bug: the worker catches every connection's own failures) is replaced by a
  * fresh one with fresh rings on the same port, after a backoff that doubles while it keeps dying
  * (RESTART_BACKOFF_*); its connections are dropped here as closed, and their devices reconnect.
  */
-import { existsSync } from "node:fs";
 import { createSecureContext, type SecureContextOptions } from "node:tls";
-import { fileURLToPath } from "node:url";
-import { Worker } from "node:worker_threads";
-import { Doorbell, type RecordHandler, SpscRing } from "../../../core/threads.js";
 import type { TelemetryTest } from "../../../devices/threads.js";
-import { withWorkerSemiSpace } from "../../heap.js";
 import type { Logger, RateLimitedLog } from "../../log.js";
-import type { Completion } from "../../pipeline/lanes.js";
 import type { Counters } from "../../stats.js";
 import type { AccessPolicy, Identity } from "../access.js";
 import { SERVER_UNAVAILABLE } from "../connack.js";
@@ -54,65 +55,14 @@ import type { BrokerHandlers } from "../handlers.js";
 import { decideLogin, type LoginDecision } from "../login-flow.js";
 import { readTlsFiles, TLS_HANDSHAKE, type TlsFiles, warnHandshakeFailed } from "../tls-files.js";
 import {
-  COMPLETION_BYTES,
   COUNTER_TELEMETRY_CONFLATED,
-  COUNTER_WORDS,
   type FromWorker,
-  type FrontWorkerData,
   type FrontWorkerStats,
-  TAG_CLOSED,
-  TAG_COMMITTED,
-  TAG_REFUSED,
-  TAG_WILL,
   type TlsContents,
   type ToWorker,
-  UPLINK_HEADER_BYTES,
 } from "./protocol.js";
-
-/**
- * 256 KiB: about 2,500 uplinks of a pendant's size. Alerts are a few in a hundred uplinks, so this
- * is seconds of them at any rate the gateway sustains. Full: the worker stops reading the sockets
- * whose records wait until there is room (nothing dropped).
- */
-const ALERT_RING_BYTES = 1 << 18;
-/**
- * 2 MiB: about 20,000 readings of a pendant's size, half a second at 40,000 msg/s. The ring carries
- * readings across to the main thread, which drains it a batch per turn of its event loop; it holds
- * what that drain leaves behind in a slow stretch (a GC, a burst of alerts), and in sustained
- * overload the backlog the lane does not take, so that the worker conflates only when the main
- * thread really is behind (512 KiB conflated 562 readings at
- * 30,000 msg/s with the main thread 67 % busy). Full: the worker conflates (one waiting reading
- * per connection).
- */
-const TELEMETRY_RING_BYTES = 1 << 21;
-/** 64 KiB: 8,192 completions. */
-const COMPLETION_RING_BYTES = 1 << 16;
-/** Alert-ring records taken per turn of the event loop (all of them, short of a flood). */
-const ALERT_BATCH = 1024;
-/** Readings taken from the telemetry ring per turn of the event loop. */
-const UPLINK_BATCH = 128;
-/** How long close() waits for the worker to close its sockets before it is terminated. */
-const STOP_TIMEOUT_MS = 5000;
-/**
- * A worker that died (a bug) is replaced after this long, doubled at every death in a row up to
- * RESTART_BACKOFF_MAX_MS: devices reconnect within seconds, and a crash loop costs a restart
- * every half minute at most. A worker that served RESTART_BACKOFF_RESET_MS starts the count over.
- */
-const RESTART_BACKOFF_MS = 500;
-const RESTART_BACKOFF_MAX_MS = 30_000;
-const RESTART_BACKOFF_RESET_MS = 60_000;
-
-/** A worker listening, and the rings it was given. */
-interface Spawned {
-  worker: Worker;
-  port: number;
-  uplink: SpscRing;
-  telemetry: SpscRing;
-  counters: SharedArrayBuffer;
-  completions: SpscRing;
-  /** Resolves when the worker's thread has ended (its sockets closed with it). */
-  exited: Promise<void>;
-}
+import { UplinkPump } from "./uplink-pump.js";
+import { type SupervisorEvents, WorkerSupervisor } from "./worker-supervisor.js";
 
 interface DeviceListenerConfig {
   host: string;
@@ -131,10 +81,6 @@ interface FrontConnection {
   gone: boolean;
 }
 
-const done0: Completion = () => {};
-const CONNECTION_GONE = new Error("connection closed before its uplink was taken in");
-const PUBLISH_REFUSED = new Error("publish refused");
-
 export class DeviceFrontEnd {
   private readonly byId = new Map<number, FrontConnection>();
   private readonly byClientId = new Map<string, FrontConnection>();
@@ -144,55 +90,60 @@ export class DeviceFrontEnd {
    * the ring are not ordered with each other). Bounded: each entry goes when that message comes.
    */
   private readonly closedBeforeLogin = new Set<number>();
-  /** The worker and its rings: replaced when a worker that died is restarted. */
-  private worker!: Worker;
-  private workerExited: Promise<void> = Promise.resolve();
-  private uplink!: SpscRing;
-  private uplinkBytes!: Buffer;
-  private telemetry!: SpscRing;
-  private telemetryBytes!: Buffer;
+  /** The worker thread, restarted when it dies. */
+  private supervisor!: WorkerSupervisor;
+  /** The counters of the worker in service. */
   private workerCounters!: BigInt64Array;
   /** Readings conflated by workers that died (their counters went with their rings). */
   private conflatedBefore = 0;
-  /**
-   * Which worker the connection ids belong to: a completion due to a dead worker's connection
-   * (its uplink still in the gateway's lanes) must not reach the new worker's connection of that id.
-   */
-  private generation = 0;
-  private restartTimer: NodeJS.Timeout | null = null;
-  private restarting: Promise<void> | null = null;
-  private backoffMs = RESTART_BACKOFF_MS;
-  private upSince = Date.now();
-  /** Workers restarted after one died. */
-  restarts = 0;
-  /** Closes read from the alert ring, waiting for the telemetry ring to be read up to them: conn, CONNECT posted (1/0), position. */
-  private closing: number[] = [];
   /** The telemetryWhen each model's classifier in the worker was built from. */
   private readonly modelsSent = new Map<string, readonly TelemetryTest[] | null>();
-  private completions!: SpscRing;
-  private completionBytes!: Buffer;
-  /** Completions that found their ring full, written first when it has room. */
-  private waiting: number[] = [];
-  private publishScheduled = false;
+  /** Uplinks from the worker's rings to the gateway. */
+  private readonly pump: UplinkPump;
   private running = true;
-  private pumpDone: Promise<void> = Promise.resolve();
   private stopped: Promise<void> | null = null;
-  port = 0;
-  failed: Error | null = null;
 
-  private constructor(
-    private readonly opts: FrontEndOptions,
-    /** The listener's TLS files as last read (start, reload): a restarted worker is given them. */
-    private tls: TlsContents | null,
-    spawned: Spawned,
-  ) {
-    this.attach(spawned);
+  private readonly supervision: SupervisorEvents = {
+    attach: (w) => {
+      this.pump.attach(w.uplink, w.telemetry, w.completions);
+      this.workerCounters = new BigInt64Array(w.counters);
+    },
+    message: (m) => this.onMessage(m),
+    died: () => this.workerDied(),
+    restarted: () => {
+      for (const [model, telemetryWhen] of this.modelsSent) this.send({ t: "model", model, telemetryWhen });
+      this.opts.limits.sendAcceptBans(this.sendBan);
+    },
+  };
+
+  private constructor(private readonly opts: FrontEndOptions) {
+    this.pump = new UplinkPump({
+      policy: opts.policy,
+      handlers: opts.handlers,
+      counters: opts.counters,
+      rateLog: opts.rateLog,
+      log: opts.log,
+      connections: this.byId,
+      closed: (conn, loginPosted) => this.closed(conn, loginPosted),
+      close: (conn) => this.send({ t: "close", conn }),
+    });
   }
 
   static async start(opts: FrontEndOptions): Promise<DeviceFrontEnd> {
     const tls = opts.listener.tls ? tlsContents(readTlsFiles(opts.listener.tls)) : null;
-    const front = new DeviceFrontEnd(opts, tls, await spawnWorker(opts, opts.listener.port, tls));
-    front.pumpDone = front.pump();
+    const front = new DeviceFrontEnd(opts);
+    front.supervisor = await WorkerSupervisor.start(
+      {
+        host: opts.listener.host,
+        port: opts.listener.port,
+        maxConnections: opts.maxConnections,
+        limits: opts.limits,
+        log: opts.log,
+      },
+      tls,
+      front.supervision,
+    );
+    front.pump.start();
     front.unwatchBans = opts.limits.watchAcceptBans(front.sendBan);
     return front;
   }
@@ -207,105 +158,31 @@ export class DeviceFrontEnd {
   };
   private unwatchBans: () => void = () => {};
 
-  /** Takes a listening worker and its rings into service. */
-  private attach(w: Spawned): void {
-    const worker = w.worker;
-    this.worker = worker;
-    this.workerExited = w.exited;
-    this.port = w.port;
-    this.uplink = w.uplink;
-    this.uplinkBytes = Buffer.from(w.uplink.bytes.buffer, w.uplink.bytes.byteOffset, w.uplink.bytes.length);
-    this.telemetry = w.telemetry;
-    this.telemetryBytes = Buffer.from(
-      w.telemetry.bytes.buffer,
-      w.telemetry.bytes.byteOffset,
-      w.telemetry.bytes.length,
-    );
-    this.workerCounters = new BigInt64Array(w.counters);
-    this.completions = w.completions;
-    this.completionBytes = Buffer.from(
-      w.completions.bytes.buffer,
-      w.completions.bytes.byteOffset,
-      w.completions.bytes.length,
-    );
-    worker.on("message", (m: FromWorker) => {
-      if (worker === this.worker && this.failed === null) this.onMessage(m);
-    });
-    worker.on("error", (err) => this.workerDown(worker, err));
-    // Ended without an error event (terminated, process.exit in the worker): as dead.
-    worker.on("exit", (code) => this.workerDown(worker, new Error(`worker exited with code ${code}`)));
-  }
-
-  /**
-   * The worker died (a bug: every connection's own failures are caught in it), and with it every
-   * device connection on this listener. The devices reconnect; the listener is restarted for them
-   * after a backoff. Not listening meanwhile: /readyz says so.
-   */
-  private workerDown(worker: Worker, err: Error): void {
-    if (worker !== this.worker || this.failed !== null || this.stopped !== null) return;
-    this.failed = err;
-    // What the dead worker handed over is taken in (an alert at QoS 0 would be lost otherwise);
-    // its PUBACKs cannot follow, and a QoS 1 uplink is sent again by its device (seq dedupe).
-    this.drainRing(this.uplink, Number.POSITIVE_INFINITY, this.onAlertRecord);
+  /** The worker died, and its connections with it: closed here as if each had closed (a login being verified is dropped). */
+  private workerDied(): void {
+    this.pump.workerDied();
+    // Its counters go with its rings.
     this.conflatedBefore += Number(Atomics.load(this.workerCounters, COUNTER_TELEMETRY_CONFLATED));
-    this.generation++;
-    // Its connections are gone: closed here as if each had closed (a login being verified is dropped).
     for (const c of this.byId.values()) c.gone = true;
     this.byId.clear();
     this.byClientId.clear();
     this.downlinks.clear();
     this.closedBeforeLogin.clear();
-    this.closing = [];
-    this.waiting = [];
-    if (Date.now() - this.upSince >= RESTART_BACKOFF_RESET_MS) this.backoffMs = RESTART_BACKOFF_MS;
-    this.opts.log.error(
-      { err, listener: "devices", restartInMs: this.backoffMs },
-      "device listener worker failed; devices on it are disconnected, the listener restarts / 设备监听线程故障，设备连接已断开，监听即将重启",
-    );
-    this.scheduleRestart();
   }
 
-  private scheduleRestart(): void {
-    const delay = this.backoffMs;
-    this.backoffMs = Math.min(this.backoffMs * 2, RESTART_BACKOFF_MAX_MS);
-    this.restartTimer = setTimeout(() => {
-      this.restartTimer = null;
-      this.restarting = this.restart().finally(() => {
-        this.restarting = null;
-      });
-    }, delay);
+  /** The port listened on (the one asked for, or the one given for port 0). */
+  get port(): number {
+    return this.supervisor.port;
   }
 
-  /** A fresh worker and rings on the same port, given the models' classifiers and the TLS files again. */
-  private async restart(): Promise<void> {
-    // Its thread ended, its listening socket with it: the port is free again.
-    await this.workerExited;
-    let spawned: Spawned;
-    try {
-      spawned = await spawnWorker(this.opts, this.port, this.tls);
-    } catch (err) {
-      if (this.stopped !== null) return;
-      this.opts.log.error(
-        { err, listener: "devices", restartInMs: this.backoffMs },
-        "device listener could not be restarted; trying again / 设备监听重启失败，稍后重试",
-      );
-      this.scheduleRestart();
-      return;
-    }
-    if (this.stopped !== null) {
-      await spawned.worker.terminate();
-      return;
-    }
-    this.attach(spawned);
-    this.failed = null;
-    this.upSince = Date.now();
-    this.restarts++;
-    for (const [model, telemetryWhen] of this.modelsSent) this.send({ t: "model", model, telemetryWhen });
-    this.opts.limits.sendAcceptBans(this.sendBan);
-    this.opts.log.warn(
-      { listener: "devices", port: this.port, restarts: this.restarts },
-      "device listener restarted; devices may reconnect / 设备监听已重启，设备可重新连接",
-    );
+  /** Why the worker is not in service (it died, a restart is due), or null. */
+  get failed(): Error | null {
+    return this.supervisor.failed;
+  }
+
+  /** Workers restarted after one died. */
+  get restarts(): number {
+    return this.supervisor.restarts;
   }
 
   get listening(): boolean {
@@ -332,7 +209,7 @@ export class DeviceFrontEnd {
         return;
       }
       // This worker's answer, or its end: a restarted one was never asked.
-      const worker = this.worker;
+      const worker = this.supervisor.worker;
       const settle = () => {
         worker.off("message", answered);
         worker.off("exit", exited);
@@ -370,8 +247,9 @@ export class DeviceFrontEnd {
     const options = readTlsFiles(this.opts.listener.tls);
     // Checked here, where the error can be reported: the worker would only fail on it.
     createSecureContext(options);
-    this.tls = tlsContents(options);
-    this.send({ t: "tls", tls: this.tls });
+    const tls = tlsContents(options);
+    this.supervisor.tls = tls;
+    this.send({ t: "tls", tls });
     return true;
   }
 
@@ -404,35 +282,16 @@ export class DeviceFrontEnd {
     if (this.stopped) return this.stopped;
     this.stopped = (async () => {
       this.unwatchBans();
-      if (this.restartTimer !== null) clearTimeout(this.restartTimer);
-      this.restartTimer = null;
-      await this.restarting;
-      if (this.failed === null) {
-        const worker = this.worker;
-        let timer: NodeJS.Timeout | undefined;
-        let done = () => {};
-        const onMessage = (m: FromWorker) => m.t === "stopped" && done();
-        await new Promise<void>((resolve) => {
-          done = resolve;
-          worker.on("message", onMessage);
-          worker.once("exit", done);
-          timer = setTimeout(done, STOP_TIMEOUT_MS).unref();
-          this.send({ t: "stop" });
-        });
-        clearTimeout(timer);
-        worker.off("message", onMessage);
-        worker.off("exit", done);
-      }
-      this.running = false;
-      this.uplink.doorbell?.ring();
-      await this.pumpDone;
-      await this.worker.terminate();
+      await this.supervisor.stop(async () => {
+        this.running = false;
+        await this.pump.stop();
+      });
     })();
     return this.stopped;
   }
 
   private send(m: ToWorker): void {
-    if (this.failed === null) this.worker.postMessage(m);
+    this.supervisor.send(m);
   }
 
   private onMessage(m: FromWorker): void {
@@ -631,153 +490,6 @@ export class DeviceFrontEnd {
     if (this.byClientId.get(c.clientId) === c) this.byClientId.delete(c.clientId);
     this.dropDownlink(c);
   }
-
-  /** Takes uplinks from the rings, alerts first, a batch per turn of the event loop, until closed. */
-  private async pump(): Promise<void> {
-    const isEmpty = () => this.uplink.isEmpty() && this.telemetry.isEmpty();
-    while (this.running) {
-      // A batch of readings per turn of the event loop. Draining the whole ring every turn, or
-      // whenever it was over half full, conflated telemetry at 30,000/s (the lanes saw bursts as
-      // lag) (docs/performance.md "The device listener").
-      // In sustained overload the gateway takes only what its lane can start on: the rest waits
-      // here, in the ring, and is not decoded just to be conflated (the worker conflates when full).
-      const room = this.opts.handlers.readingRoom?.(UPLINK_BATCH) ?? UPLINK_BATCH;
-      const n =
-        this.drainRing(this.uplink, ALERT_BATCH, this.onAlertRecord) +
-        (room > 0 ? this.drainRing(this.telemetry, room, this.onTelemetryRecord) : 0);
-      if (this.closing.length > 0) this.closeRead();
-      if (this.waiting.length > 0) this.flushWaiting();
-      // Readings left in the ring for want of room: look again next turn, once the lane has drained.
-      // The doorbell of the rings in service (a restarted worker has new ones).
-      if (n === 0 && (room > 0 || this.telemetry.isEmpty()))
-        await (this.uplink.doorbell as Doorbell).sleep(isEmpty, 100);
-      else await new Promise((r) => setImmediate(r));
-    }
-  }
-
-  private drainRing(ring: SpscRing, max: number, onRecord: RecordHandler): number {
-    try {
-      return ring.drain(max, onRecord);
-    } catch (err) {
-      // One record's failure (consumed by the ring) must not stop the device listener.
-      this.opts.log.error({ err }, "device listener: an uplink could not be handed over");
-      return 1;
-    }
-  }
-
-  /** Closes whose connections' readings have all been read from the telemetry ring. */
-  private closeRead(): void {
-    const c = this.closing;
-    let i = 0;
-    for (; i < c.length && this.telemetry.passed(c[i + 2] as number); i += 3)
-      this.closed(c[i] as number, c[i + 1] === 1);
-    if (i > 0) this.closing = c.slice(i);
-  }
-
-  private readonly onAlertRecord = (tag: number, _bytes: Uint8Array, at: number, length: number): void => {
-    const b = this.uplinkBytes;
-    if (tag === TAG_CLOSED) {
-      const connId = b.readUInt32LE(at);
-      const loginPosted = b.readInt32LE(at + 4) === 1;
-      const position = b.readUInt32LE(at + UPLINK_HEADER_BYTES);
-      if (this.closing.length === 0 && this.telemetry.passed(position)) this.closed(connId, loginPosted);
-      else this.closing.push(connId, loginPosted ? 1 : 0, position);
-      return;
-    }
-    this.onUplink(b, tag, at, length);
-  };
-
-  private readonly onTelemetryRecord = (
-    tag: number,
-    _bytes: Uint8Array,
-    at: number,
-    length: number,
-  ): void => {
-    this.onUplink(this.telemetryBytes, tag, at, length);
-  };
-
-  private onUplink(b: Buffer, tag: number, at: number, length: number): void {
-    const connId = b.readUInt32LE(at);
-    const slot = b.readInt32LE(at + 4);
-    const retain = b[at + 8] === 1;
-    const ctLength = b[at + 9] as number;
-    const c = this.byId.get(connId);
-    if (c?.identity?.kind !== "device") {
-      // Closed since: a QoS 1 uplink was not acknowledged and will be sent again. Answered all the
-      // same: the worker counts the completions it is owed.
-      if (slot >= 0) this.complete(connId, slot, CONNECTION_GONE);
-      return;
-    }
-    const identity = c.identity;
-    const will = tag === TAG_WILL;
-    const topic = identity.device.uplinkTopic ?? "";
-    const decision = this.opts.policy.authorizePublish(identity, topic, { retain, will });
-    if (!decision.ok) {
-      const who = identity.device.id;
-      this.opts.counters.reject(identity.device.model, decision.reason);
-      this.opts.rateLog.warn(
-        who,
-        decision.reason,
-        { who, topic, will },
-        "publish refused; device disconnected",
-      );
-      if (!will) this.send({ t: "close", conn: connId });
-      if (slot >= 0) this.complete(connId, slot, PUBLISH_REFUSED);
-      return;
-    }
-    const start = at + UPLINK_HEADER_BYTES;
-    const contentType = ctLength === 0 ? undefined : b.toString("latin1", start, start + ctLength);
-    // A copy: the ring's bytes are written over once this record is consumed.
-    const payload = Buffer.allocUnsafe(at + length - start - ctLength);
-    b.copy(payload, 0, start + ctLength, at + length);
-    const generation = this.generation;
-    const done: Completion =
-      slot >= 0
-        ? (err) => {
-            // Its worker died meanwhile: no PUBACK to release (the device sends it again).
-            if (generation === this.generation) this.complete(connId, slot, err);
-          }
-        : (err) => {
-            // QoS 0 not kept (the alert lanes full): as on aedes' path, the connection is closed.
-            if (err && generation === this.generation) this.send({ t: "close", conn: connId });
-          };
-    this.opts.handlers.uplink(identity.device, payload, contentType, will ? done0 : done);
-  }
-
-  /** A QoS 1 uplink committed or refused: its PUBACK is released (or the connection closed) by the worker. */
-  private complete(conn: number, slot: number, err: Error | null): void {
-    const tag = err ? TAG_REFUSED : TAG_COMMITTED;
-    if (this.waiting.length > 0 || !this.writeCompletion(tag, conn, slot)) this.waiting.push(tag, conn, slot);
-    if (!this.publishScheduled) {
-      this.publishScheduled = true;
-      queueMicrotask(this.publishCompletions);
-    }
-  }
-
-  private writeCompletion(tag: number, conn: number, slot: number): boolean {
-    const at = this.completions.tryClaim(tag, COMPLETION_BYTES);
-    if (at < 0) return false;
-    this.completionBytes.writeUInt32LE(conn, at);
-    this.completionBytes.writeUInt32LE(slot, at + 4);
-    return true;
-  }
-
-  /** Completions of one turn become visible to the worker together (one doorbell at most). */
-  private readonly publishCompletions = (): void => {
-    this.publishScheduled = false;
-    this.completions.publish();
-  };
-
-  private flushWaiting(): void {
-    const w = this.waiting;
-    let i = 0;
-    while (i < w.length && this.writeCompletion(w[i] as number, w[i + 1] as number, w[i + 2] as number))
-      i += 3;
-    if (i > 0) {
-      this.waiting = w.slice(i);
-      this.completions.publish();
-    }
-  }
 }
 
 export interface FrontEndOptions {
@@ -805,62 +517,4 @@ function tlsContents(o: SecureContextOptions): TlsContents {
 
 function whoOf(identity: Identity): string {
   return identity.kind === "device" ? identity.device.id : identity.name;
-}
-
-/**
- * The worker's script: beside this module once built; run from the TypeScript sources (vitest),
- * the built one in dist/ (`npm test` builds first).
- */
-function workerScript(): URL {
-  const here = new URL("./worker.js", import.meta.url);
-  if (existsSync(fileURLToPath(here))) return here;
-  const built = new URL("../../../dist/gateway/broker/front/worker.js", import.meta.url);
-  if (existsSync(fileURLToPath(built))) return built;
-  throw new Error(`device listener: ${fileURLToPath(built)} is missing (npm run build)`);
-}
-
-/** A worker listening on `port` with rings of its own; throws (the worker ended) if it cannot listen. */
-async function spawnWorker(opts: FrontEndOptions, port: number, tls: TlsContents | null): Promise<Spawned> {
-  // One doorbell for both uplink rings: the main thread sleeps only when both are empty.
-  const bell = new Doorbell();
-  const uplink = SpscRing.create(ALERT_RING_BYTES, { doorbell: bell });
-  const telemetry = SpscRing.create(TELEMETRY_RING_BYTES, { doorbell: bell });
-  const counters = new SharedArrayBuffer(COUNTER_WORDS * 8);
-  const completions = SpscRing.create(COMPLETION_RING_BYTES, { doorbell: new Doorbell() });
-  const limits = opts.limits.config;
-  const data: FrontWorkerData = {
-    host: opts.listener.host,
-    port,
-    tls,
-    maxConnections: opts.maxConnections,
-    connectTimeout: limits.connectTimeout,
-    maxConnectSize: limits.maxConnectSize,
-    maxInflight: limits.maxInflight,
-    uplink: uplink.handle(),
-    telemetry: telemetry.handle(),
-    completions: completions.handle(),
-    counters,
-  };
-  let ready: Promise<number> = Promise.resolve(0);
-  const worker = withWorkerSemiSpace(
-    () => new Worker(workerScript(), { workerData: data, name: "linli-device-front" }),
-    (w) =>
-      (ready = new Promise<number>((resolve, reject) => {
-        const failed = (err: Error) => reject(err);
-        w.once("error", failed);
-        w.once("exit", (code) => reject(new Error(`worker exited with code ${code} before listening`)));
-        w.on("message", function first(m: FromWorker) {
-          if (m.t !== "ready") return;
-          w.off("message", first);
-          w.off("error", failed);
-          resolve(m.port);
-        });
-      })),
-  );
-  const exited = new Promise<void>((resolve) => worker.once("exit", () => resolve()));
-  const listening = await ready.catch(async (err: Error) => {
-    await worker.terminate();
-    throw err;
-  });
-  return { worker, port: listening, uplink, telemetry, counters, completions, exited };
 }

@@ -8,10 +8,10 @@
  * subscriptions, and every uplink, which is handed over through two rings (alerts,
  * readings) without postMessage.
  *
- * A connection's life (an explicit state machine):
- *
- *   AWAITING_CONNECT --CONNECT--> LOGGING_IN --accepted--> LIVE --DISCONNECT / error / timeout--> CLOSED
- *                                            --refused--> CLOSED (CONNACK with the return code)
+ * The data flow: a socket's bytes go to its connection (connection.ts: the MQTT state machine),
+ * whose uplinks go to the rings (uplink-writer.ts); the main thread's completions come back
+ * (completions.ts) and release the PUBACKs. Here: the listener (plain or TLS), the bans closed at
+ * accept, the main thread's messages, the login and keepalive deadlines, and stopping.
  *
  * Bounds and overflow policies:
  * - connections: maxConnections on the listener (beyond it Node closes new sockets at once);
@@ -34,63 +34,26 @@
  *   when its connection closes is dropped and counted the same way.
  */
 import net from "node:net";
-import type { SecureContextOptions, TLSSocket, Server as TlsServer } from "node:tls";
+import type { SecureContextOptions, Server as TlsServer } from "node:tls";
 import v8 from "node:v8";
 import { parentPort, workerData } from "node:worker_threads";
 import mqttPacket from "mqtt-packet";
-import { type Doorbell, SpscRing } from "../../../core/threads.js";
+import { SpscRing } from "../../../core/threads.js";
 import type { TelemetryTest } from "../../../devices/threads.js";
-import { InflightLimitError, PubackQueue } from "../puback-queue.js";
+import { LISTEN_BACKLOG, onHandshakeFailure, TLS_HANDSHAKE, tlsServerOptionsOf } from "../tls-files.js";
+import { CompletionReader } from "./completions.js";
 import {
-  certificateNames,
-  LISTEN_BACKLOG,
-  onHandshakeFailure,
-  TLS_HANDSHAKE,
-  tlsServerOptionsOf,
-} from "../tls-files.js";
-import { Backlog } from "./backlog.js";
-import { type FastPublish, readFastPublish } from "./fast-publish.js";
-import { type Framing, splitPackets } from "./frames.js";
-import {
-  COUNTER_TELEMETRY_CONFLATED,
-  type FromWorker,
-  type FrontWorkerData,
-  TAG_CLOSED,
-  TAG_COMMITTED,
-  TAG_UPLINK,
-  TAG_WILL,
-  type TlsContents,
-  type ToWorker,
-  UPLINK_HEADER_BYTES,
-} from "./protocol.js";
+  CLOSED,
+  DeviceConnection,
+  failedWithin,
+  LIVE,
+  startConnections,
+  TICK_MS,
+  tickNow,
+} from "./connection.js";
+import type { FromWorker, FrontWorkerData, TlsContents, ToWorker } from "./protocol.js";
 import { TelemetryPeek } from "./telemetry-peek.js";
-
-const AWAITING_CONNECT = 0;
-const LOGGING_IN = 1;
-const LIVE = 2;
-const CLOSED = 3;
-
-/** MQTT 3.1.1 §3.1.2.10: the server closes a connection silent for one and a half keepalives. */
-const KEEPALIVE_FACTOR = 1.5;
-
-const PINGRESP = Buffer.from([0xd0, 0x00]);
-const NOTHING = Buffer.alloc(0);
-
-interface Will {
-  topic: string;
-  payload: Buffer;
-  retain: boolean;
-  contentType: string | undefined;
-}
-
-interface Held {
-  conn: DeviceConnection;
-  tag: number;
-  slot: number;
-  retain: boolean;
-  contentType: string | undefined;
-  payload: Buffer;
-}
+import { UplinkWriter } from "./uplink-writer.js";
 
 // As in the main thread (embedded.ts): mqtt-packet's cache of 65,536 two-byte Buffers for the numbers
 // it writes is ~6.5 MB of this thread's heap, built on the first packet generated.
@@ -101,32 +64,14 @@ const data = workerData as FrontWorkerData;
 const tls = data.tls === null ? null : await import("node:tls");
 const port = parentPort;
 if (!port) throw new Error("gateway/broker/front/worker.ts runs as a worker thread");
-/** A ring the worker writes uplinks into, and whether it has records not yet published. */
-interface UplinkRing {
-  ring: SpscRing;
-  bytes: Buffer;
-  unpublished: boolean;
-}
-function uplinkRingOf(ring: SpscRing): UplinkRing {
-  return {
-    ring,
-    bytes: Buffer.from(ring.bytes.buffer, ring.bytes.byteOffset, ring.bytes.length),
-    unpublished: false,
-  };
-}
-const alertRing = uplinkRingOf(SpscRing.attach(data.uplink));
-const telemetryRing = uplinkRingOf(SpscRing.attach(data.telemetry));
-const counters = new BigInt64Array(data.counters);
+const uplinks = new UplinkWriter(
+  SpscRing.attach(data.uplink),
+  SpscRing.attach(data.telemetry),
+  new BigInt64Array(data.counters),
+  post,
+);
 /** Per model, its telemetryWhen as a classifier (null: every uplink may be an alert). */
 const peeks = new Map<string, TelemetryPeek | null>();
-const completionRing = SpscRing.attach(data.completions);
-const completionBytes = Buffer.from(
-  completionRing.bytes.buffer,
-  completionRing.bytes.byteOffset,
-  completionRing.bytes.length,
-);
-/** QoS 1 uplinks written to the ring whose completion has not come back yet. */
-let awaitingCompletions = 0;
 
 const connections = new Map<number, DeviceConnection>();
 /** Connections whose close handling is to throw once (tests only: the "failClose" message). */
@@ -140,704 +85,24 @@ const closeFaults = new Set<number>();
  */
 const acceptBans = new Map<string, number>();
 let nextConnectionId = 1;
-/** Records that found the uplink ring full, in arrival order (drained before anything new is written). */
-const held = new Backlog<Held>();
-let heldTotal = 0;
-/** Connections not read while their records are held. */
-const stalled = new Set<DeviceConnection>();
-/** Connections with a reading waiting for room in the telemetry ring, in the order they began to wait. */
-const telemetryWaiting = new Backlog<DeviceConnection>();
 let stopping = false;
 
 function post(m: FromWorker): void {
   port?.postMessage(m);
 }
 
-/**
- * One parser for every connection: it is handed whole packets only (frames.ts), so it keeps no
- * state from one call to the next, and `parsing` says whose packet it is. Its settings are the
- * connection's protocol version (MQTT 5 packets carry properties).
- */
-let parser = newParser();
-let parsing: DeviceConnection | null = null;
-const SETTINGS_V4 = Object.freeze({ protocolVersion: 4 });
-const SETTINGS_V5 = Object.freeze({ protocolVersion: 5 });
+const completions = new CompletionReader(SpscRing.attach(data.completions), uplinks, connections);
 
-function newParser(): ReturnType<typeof mqttPacket.parser> {
-  const p = mqttPacket.parser();
-  p.on("packet", (packet) => parsing?.onPacket(packet));
-  p.on("error", (err) => {
-    const c = parsing;
-    if (c === null) return;
-    post({ t: "rejected", conn: c.id, role: c.role, reason: "malformed-packet", detail: err.message });
-    c.socket.destroy();
-  });
-  return p;
-}
-
-function parseOne(c: DeviceConnection, packet: Buffer): void {
-  parsing = c;
-  (parser as unknown as { settings: object }).settings = c.protocolVersion === 5 ? SETTINGS_V5 : SETTINGS_V4;
-  const left = parser.parse(packet);
-  parsing = null;
-  // A packet the parser did not take whole (it refused it): a fresh parser for the next one.
-  if (left > 0 || (parser as unknown as { error: Error | null }).error !== null) parser = newParser();
-}
-
-const CONNECTION = Symbol("linli.deviceConnection");
-type DeviceSocket = net.Socket & { [CONNECTION]: DeviceConnection };
-
-/*
- * The socket handlers are shared by every connection (the connection hangs on the socket): with
- * 10,000 devices each on its own connection, a closure per handler per socket is memory.
- */
-function onSocketData(this: DeviceSocket, chunk: Buffer): void {
-  const c = this[CONNECTION];
-  try {
-    c.read(chunk);
-  } catch (err) {
-    framingConnection = null;
-    framingBuffer = NOTHING;
-    failedWithin(c, err);
-  }
-}
-function onSocketError(this: net.Socket): void {
-  this.destroy();
-}
-function onSocketClose(this: DeviceSocket): void {
-  const c = this[CONNECTION];
-  try {
-    c.closed();
-  } catch (err) {
-    // closed() forgot the connection and told the main thread before this came out of it.
-    failedWithin(c, err);
-  }
-}
-
-/**
- * A bug met while handling one connection's packet or message (an exception out of mqtt-packet, or
- * ours): that connection is closed, counted and logged, and the worker, with every other device
- * on it, goes on. Uncaught, it would end the worker and the listener with it.
- */
-function failedWithin(c: DeviceConnection, err: unknown): void {
-  if (parsing !== null) {
-    // Thrown from within the parser's "packet" handler: its state is that packet's, half-read.
-    parsing = null;
-    parser = newParser();
-  }
-  try {
-    publishUplinks();
-  } catch {
-    // The rings are shared memory written in place: nothing here is expected to throw.
-  }
-  post({
-    t: "rejected",
-    conn: c.id,
-    role: c.role,
-    reason: "internal-error",
-    detail: err instanceof Error ? (err.stack ?? err.message) : String(err),
-  });
-  c.abort();
-}
-
-/** A PUBACK queue closed its connection: too many unacknowledged, or an uplink not kept. */
-function pubacksFailed(err: Error, socket: net.Socket): void {
-  const c = (socket as DeviceSocket)[CONNECTION];
-  if (err instanceof InflightLimitError)
-    post({ t: "rejected", conn: c.id, role: c.role, reason: "inflight-limit", detail: err.message });
-  socket.destroy();
-}
-
-/** Bytes a connection may send before it is logged in: four packets of the largest CONNECT. */
-const PRE_LOGIN_PACKETS = 4;
-const framing: Framing = { end: 0, refusal: null, announced: 0 };
-/** The connection and bytes being split (one at a time): onFrame is one function, not a closure per read. */
-let framingConnection: DeviceConnection | null = null;
-let framingBuffer: Buffer = NOTHING;
-function onFrame(start: number, end: number): void {
-  const c = framingConnection as DeviceConnection;
-  if (c.state === CLOSED) return;
-  // Most packets: a PUBLISH on the connection's own topic, read in place (fast-publish.ts).
-  if (
-    c.state === LIVE &&
-    c.protocolVersion === 4 &&
-    readFastPublish(framingBuffer, start, end, c.uplinkTopic, fastPublish)
-  ) {
-    const f = fastPublish;
-    c.take(f.qos, f.messageId, f.retain, framingBuffer.subarray(f.payloadStart, end), undefined);
-    return;
-  }
-  parseOne(c, framingBuffer.subarray(start, end));
-}
-const fastPublish: FastPublish = { qos: 0, retain: false, messageId: 0, payloadStart: 0 };
-
-/**
- * Connections' times are kept in ticks (TICK_MS) since the worker started: a small integer, stored
- * in the object (a Date.now() is a 16-byte heap number per field). 2^30 ticks are 8.5 years.
- */
-const startedMs = Date.now();
-const TICK_MS = 250;
-function tickNow(): number {
-  return Math.floor((Date.now() - startedMs) / TICK_MS);
-}
-
-class DeviceConnection {
-  state = AWAITING_CONNECT;
-  readonly openedAt = tickNow();
-  lastRead = this.openedAt;
-  /** Ticks of silence after which the connection is closed (1.5 keepalives, rounded up); 0: none. */
-  keepaliveTicks = 0;
-  uplinkTopic = "";
-  protocolVersion = 4;
-  /** The model once logged in (what refusals are counted under); null before. */
-  role: string | null = null;
-  /** Largest remaining length of a packet: the CONNECT's before login, the model's after. */
-  limit = data.maxConnectSize;
-  /** Bytes read before login (bounded: PRE_LOGIN_PACKETS CONNECTs' worth). */
-  preLogin = 0;
-  /** The start of a packet still arriving (a copy: a socket read is not kept for it). */
-  partial: Buffer | null = null;
-  will: Will | null = null;
-  pubacks: PubackQueue | null = null;
-  /** Packets read while the login is decided, handled once it is (bounded by preLogin). */
-  early: mqttPacket.Packet[] | null = null;
-  nextMessageId = 1;
-  /** True once this side decided to close (DISCONNECT, refusal, timeout): no will. */
-  graceful = false;
-  /** Its CONNECT was posted to the main thread. */
-  loginPosted = false;
-  /** Its model's classifier, once logged in. */
-  peek: TelemetryPeek | null = null;
-  /** Its newest reading, waiting for room in the telemetry ring. */
-  heldTelemetry: Held | null = null;
-
-  constructor(
-    readonly id: number,
-    readonly socket: net.Socket,
-  ) {
-    (socket as DeviceSocket)[CONNECTION] = this;
-    socket.on("data", onSocketData);
-    socket.on("error", onSocketError);
-    socket.once("close", onSocketClose);
-  }
-
-  read(chunk: Buffer): void {
-    if (this.state === CLOSED) return;
-    this.lastRead = tickNow();
-    if (this.state !== LIVE) {
-      this.preLogin += chunk.length;
-      if (this.preLogin > PRE_LOGIN_PACKETS * (data.maxConnectSize + 5)) {
-        this.refuse("connect-too-large", this.preLogin);
-        return;
-      }
-    }
-    const buf = this.partial === null ? chunk : Buffer.concat([this.partial, chunk]);
-    this.partial = null;
-    framingConnection = this;
-    framingBuffer = buf;
-    const f = splitPackets(
-      buf,
-      this.limit,
-      this.state === LIVE,
-      this.state === AWAITING_CONNECT,
-      onFrame,
-      framing,
-    );
-    framingConnection = null;
-    framingBuffer = NOTHING;
-    publishUplinks();
-    if (f.refusal !== null) {
-      this.refuse(f.refusal, f.announced);
-      return;
-    }
-    if (f.end < buf.length && this.state !== CLOSED) this.partial = Buffer.from(buf.subarray(f.end));
-    if (held.length > 0 && this.state !== CLOSED) {
-      stalled.add(this);
-      this.socket.pause();
-    }
-  }
-
-  private refuse(reason: string, announced: number): void {
-    post({
-      t: "rejected",
-      conn: this.id,
-      role: this.role,
-      reason,
-      detail: `${announced} bytes, limit ${this.limit}`,
-    });
-    this.socket.destroy();
-  }
-
-  onPacket(packet: mqttPacket.Packet): void {
-    if (this.state === CLOSED) return;
-    if (this.state === AWAITING_CONNECT) {
-      // splitPackets let only a CONNECT through first.
-      if (packet.cmd === "connect") this.connect(packet);
-      return;
-    }
-    if (this.state === LOGGING_IN) {
-      if (this.early === null) this.early = [];
-      this.early.push(packet);
-      return;
-    }
-    this.handle(packet);
-  }
-
-  private connect(packet: mqttPacket.IConnectPacket): void {
-    this.state = LOGGING_IN;
-    this.protocolVersion = packet.protocolVersion === 5 ? 5 : 4;
-    this.keepaliveTicks = Math.ceil(((packet.keepalive ?? 0) * 1000 * KEEPALIVE_FACTOR) / TICK_MS);
-    if (packet.will)
-      this.will = {
-        topic: packet.will.topic,
-        payload: Buffer.from(packet.will.payload ?? ""),
-        retain: packet.will.retain === true,
-        contentType: packet.will.properties?.contentType,
-      };
-    const password = packet.password === undefined ? undefined : new Uint8Array(packet.password);
-    this.loginPosted = true;
-    post({
-      t: "connect",
-      conn: this.id,
-      address: this.socket.remoteAddress ?? "unknown",
-      clientId: packet.clientId,
-      username: packet.username,
-      password,
-      certNames: tls === null ? [] : certificateNames(this.socket as TLSSocket),
-      clean: packet.clean !== false,
-      protocolVersion: this.protocolVersion,
-    });
-  }
-
-  /** The main thread's verdict on the CONNECT. */
-  loggedIn(m: Extract<ToWorker, { t: "login" }>): void {
-    if (this.state !== LOGGING_IN) return;
-    // §3.2.2.2: no session is kept for a device (it subscribes again on every connection).
-    this.write(
-      mqttPacket.generate(
-        this.protocolVersion === 5
-          ? {
-              cmd: "connack",
-              sessionPresent: false,
-              reasonCode: m.returnCode === 0 ? 0 : v5Reason(m.returnCode),
-            }
-          : { cmd: "connack", sessionPresent: false, returnCode: m.returnCode },
-        { protocolVersion: this.protocolVersion },
-      ),
-    );
-    if (m.returnCode !== 0) {
-      this.graceful = true;
-      this.state = CLOSED;
-      this.socket.end();
-      return;
-    }
-    this.state = LIVE;
-    this.uplinkTopic = m.uplinkTopic;
-    this.limit = m.maxPacket;
-    this.role = m.role;
-    this.peek = peeks.get(m.role) ?? null;
-    this.pubacks = new PubackQueue(this.socket, pubacksFailed, data.maxInflight);
-    const early = this.early;
-    this.early = null;
-    if (early !== null) for (const p of early) if (this.state === LIVE) this.handle(p);
-    publishUplinks();
-  }
-
-  private handle(packet: mqttPacket.Packet): void {
-    switch (packet.cmd) {
-      case "publish":
-        this.publish(packet);
-        return;
-      case "pingreq":
-        this.write(PINGRESP);
-        return;
-      case "subscribe":
-        // §3.8.3-3: at least one topic filter; §2.3.1-1: a packet identifier other than 0.
-        if (packet.subscriptions.length === 0 || !packet.messageId) {
-          this.malformed(
-            packet.subscriptions.length === 0
-              ? "SUBSCRIBE without a topic filter"
-              : "SUBSCRIBE with packet identifier 0",
-          );
-          return;
-        }
-        post({
-          t: "subscribe",
-          conn: this.id,
-          messageId: packet.messageId,
-          filters: packet.subscriptions.map((s) => s.topic),
-          qos: packet.subscriptions.map((s) => s.qos),
-        });
-        return;
-      case "unsubscribe":
-        // §3.10.3-2: at least one topic filter; §2.3.1-1: a packet identifier other than 0.
-        if (packet.unsubscriptions.length === 0 || !packet.messageId) {
-          this.malformed(
-            packet.unsubscriptions.length === 0
-              ? "UNSUBSCRIBE without a topic filter"
-              : "UNSUBSCRIBE with packet identifier 0",
-          );
-          return;
-        }
-        post({ t: "unsubscribe", conn: this.id, filters: packet.unsubscriptions });
-        this.write(
-          mqttPacket.generate(
-            {
-              cmd: "unsuback",
-              messageId: packet.messageId,
-              granted: packet.unsubscriptions.map(() => 0),
-            },
-            { protocolVersion: this.protocolVersion },
-          ),
-        );
-        return;
-      case "puback":
-        // A downlink's acknowledgement: downlinks are sent once (no session is kept), nothing to do.
-        return;
-      case "disconnect":
-        this.graceful = true;
-        this.will = null;
-        this.socket.end();
-        return;
-      default:
-        // A second CONNECT (§3.1.0-2), or a packet a client never sends: a protocol violation.
-        post({
-          t: "rejected",
-          conn: this.id,
-          role: this.role,
-          reason: "protocol-violation",
-          detail: packet.cmd,
-        });
-        this.abort();
-    }
-  }
-
-  /** A packet the parser took but the protocol forbids in form: closed as the parser's refusals are. */
-  private malformed(detail: string): void {
-    post({ t: "rejected", conn: this.id, role: this.role, reason: "malformed-packet", detail });
-    this.abort();
-  }
-
-  private publish(packet: mqttPacket.IPublishPacket): void {
-    if (packet.qos > 0 && !packet.messageId) {
-      // §2.3.1-1 (fast-publish.ts leaves such a PUBLISH to this path).
-      this.malformed("PUBLISH with packet identifier 0");
-      return;
-    }
-    if (packet.topic !== this.uplinkTopic) {
-      post({
-        t: "rejected",
-        conn: this.id,
-        role: this.role,
-        reason: "topic-not-allowed",
-        detail: packet.topic,
-      });
-      this.abort();
-      return;
-    }
-    if (packet.qos === 2) {
-      // Devices publish at QoS 1 (the datasheets); QoS 2's four-way handshake is not served here.
-      post({
-        t: "rejected",
-        conn: this.id,
-        role: this.role,
-        reason: "qos-not-supported",
-        detail: packet.topic,
-      });
-      this.abort();
-      return;
-    }
-    this.take(
-      packet.qos,
-      packet.messageId ?? 0,
-      packet.retain,
-      typeof packet.payload === "string" ? Buffer.from(packet.payload) : packet.payload,
-      packet.properties?.contentType,
-    );
-  }
-
-  /** An uplink on the connection's own topic at QoS 0 or 1: into its ring, its PUBACK queued. */
-  take(
-    qos: 0 | 1,
-    messageId: number,
-    retain: boolean,
-    payload: Buffer,
-    contentType: string | undefined,
-  ): void {
-    let slot = -1;
-    if (qos === 1) {
-      slot = (this.pubacks as PubackQueue).enqueueSlot(messageId);
-      if (slot < 0) return;
-    }
-    // A retained uplink is the main thread's to judge (the publish rule), whatever it carries.
-    if (!retain && this.peek?.isTelemetry(payload, contentType) === true)
-      offerTelemetry(this, slot, contentType, payload);
-    else offer(this, TAG_UPLINK, slot, retain, contentType, payload);
-  }
-
-  /** A downlink from the gateway (the device's own downlink topic). */
-  deliver(topic: string, payload: Uint8Array, qos: 0 | 1): void {
-    if (this.state !== LIVE) return;
-    const messageId = qos === 1 ? this.nextMessageId : undefined;
-    if (qos === 1) this.nextMessageId = this.nextMessageId === 0xffff ? 1 : this.nextMessageId + 1;
-    this.write(
-      mqttPacket.generate(
-        { cmd: "publish", topic, payload: Buffer.from(payload), qos, retain: false, dup: false, messageId },
-        { protocolVersion: this.protocolVersion },
-      ),
-    );
-  }
-
-  write(bytes: Buffer): void {
-    if (!this.socket.destroyed) this.socket.write(bytes);
-  }
-
-  /**
-   * Closes without a DISCONNECT (a refusal, a takeover, a device the configuration no longer has):
-   * the will falls due (§3.1.2.5) and is judged by the main thread like any uplink.
-   */
-  abort(): void {
-    this.socket.destroy();
-  }
-
-  closed(): void {
-    const wasLive = this.state === LIVE;
-    this.state = CLOSED;
-    connections.delete(this.id);
-    stalled.delete(this);
-    try {
-      this.dueAtClose(wasLive);
-    } finally {
-      // Whatever failed above (counted by the caller as internal-error), the main thread must
-      // learn of the close: it would keep the connection (its client id, its downlink, the
-      // connected devices' count) for ever. Through the alert ring, after the connection's last
-      // record there (its will included), with the telemetry ring's position after its last
-      // reading: the main thread closes it once it has read both that far. Its slot says whether
-      // a CONNECT went to the main thread (by postMessage, which may arrive after this record):
-      // the main thread then waits for it rather than keep a closed login.
-      const position = Buffer.allocUnsafe(4);
-      position.writeUInt32LE(telemetryRing.ring.producerPosition);
-      offer(this, TAG_CLOSED, this.loginPosted ? 1 : 0, false, undefined, position);
-      publishUplinks();
-    }
-  }
-
-  /** What falls due when the connection closes: its waiting reading, its will. */
-  private dueAtClose(wasLive: boolean): void {
-    if (closeFaults.size > 0 && closeFaults.delete(this.id))
-      throw new Error("close handling failed (a fault injected by a test)");
-    const reading = this.heldTelemetry;
-    if (reading !== null) {
-      this.heldTelemetry = null;
-      // No PUBACK can follow a close: a QoS 1 reading is sent again by the device, a QoS 0 one is gone.
-      if (
-        !tryWrite(telemetryRing, this, TAG_UPLINK, reading.slot, false, reading.contentType, reading.payload)
-      )
-        Atomics.add(counters, COUNTER_TELEMETRY_CONFLATED, 1n);
-    }
-    if (wasLive && !this.graceful && this.will !== null && this.will.topic === this.uplinkTopic) {
-      const w = this.will;
-      offer(this, TAG_WILL, -1, w.retain, w.contentType, w.payload);
-    } else if (wasLive && !this.graceful && this.will !== null) {
-      post({
-        t: "rejected",
-        conn: this.id,
-        role: this.role,
-        reason: "will-not-allowed",
-        detail: this.will.topic,
-      });
-    }
-  }
-}
-
-/** MQTT 5 CONNACK reason codes for the 3.1.1 return codes the gateway gives. */
-function v5Reason(returnCode: number): number {
-  switch (returnCode) {
-    case 2:
-      return 0x85; // client identifier not valid
-    case 3:
-      return 0x88; // server unavailable
-    case 4:
-      return 0x86; // bad user name or password
-    default:
-      return 0x87; // not authorized
-  }
-}
-
-/**
- * Writes an uplink record now, or holds it (in order) until the ring has room. Only a held record
- * becomes an object; records written are made visible by publishUplinks(), once per socket read.
- */
-function offer(
-  conn: DeviceConnection,
-  tag: number,
-  slot: number,
-  retain: boolean,
-  contentType: string | undefined,
-  payload: Buffer,
-): void {
-  if (held.length === 0 && tryWrite(alertRing, conn, tag, slot, retain, contentType, payload)) return;
-  held.push({ conn, tag, slot, retain, contentType, payload });
-  heldTotal++;
-  scheduleRetry();
-}
-
-/** A reading into the telemetry ring, or waiting (one per connection, the newest) for room there. */
-function offerTelemetry(
-  conn: DeviceConnection,
-  slot: number,
-  contentType: string | undefined,
-  payload: Buffer,
-): void {
-  const waiting = conn.heldTelemetry;
-  if (waiting === null) {
-    // Behind the connections already waiting (in turn, so that no device's readings starve).
-    if (
-      telemetryWaiting.length === 0 &&
-      tryWrite(telemetryRing, conn, TAG_UPLINK, slot, false, contentType, payload)
-    )
-      return;
-    // A copy: the parsed payload may be a view of the whole socket read.
-    conn.heldTelemetry = {
-      conn,
-      tag: TAG_UPLINK,
-      slot,
-      retain: false,
-      contentType,
-      payload: Buffer.from(payload),
-    };
-    telemetryWaiting.push(conn);
-    scheduleRetry();
-    return;
-  }
-  // Conflated: the newer reading takes the waiting one's place.
-  Atomics.add(counters, COUNTER_TELEMETRY_CONFLATED, 1n);
-  if (waiting.slot >= 0) conn.pubacks?.complete(waiting.slot, null);
-  waiting.slot = slot;
-  waiting.contentType = contentType;
-  waiting.payload = Buffer.from(payload);
-}
-
-/**
- * Makes the records written so far visible to the main thread (one store, one doorbell check per
- * ring). Telemetry first: a close in the alert ring never arrives before the readings it follows.
- */
-function publishUplinks(): void {
-  if (telemetryRing.unpublished) {
-    telemetryRing.unpublished = false;
-    telemetryRing.ring.publish();
-  }
-  if (alertRing.unpublished) {
-    alertRing.unpublished = false;
-    alertRing.ring.publish();
-  }
-}
-
-function tryWrite(
-  to: UplinkRing,
-  conn: DeviceConnection,
-  tag: number,
-  slot: number,
-  retain: boolean,
-  contentType: string | undefined,
-  payload: Buffer,
-): boolean {
-  const ct = contentType === undefined ? 0 : Math.min(255, Buffer.byteLength(contentType, "latin1"));
-  const length = UPLINK_HEADER_BYTES + ct + payload.length;
-  if (length > to.ring.maxPayload) {
-    // Larger than the ring can ever hold: only a payload far over every model's limit comes here
-    // (frames.ts bounds packets by the model's maxPayloadBytes). Refused like an oversized packet.
-    post({
-      t: "rejected",
-      conn: conn.id,
-      role: conn.role,
-      reason: "packet-too-large",
-      detail: `${length} bytes`,
-    });
-    conn.abort();
-    return true;
-  }
-  const at = to.ring.tryClaim(tag, length);
-  if (at < 0) return false;
-  const bytes = to.bytes;
-  bytes.writeUInt32LE(conn.id, at);
-  bytes.writeInt32LE(slot, at + 4);
-  bytes[at + 8] = retain ? 1 : 0;
-  bytes[at + 9] = ct;
-  if (ct > 0) bytes.write(contentType as string, at + UPLINK_HEADER_BYTES, ct, "latin1");
-  bytes.set(payload, at + UPLINK_HEADER_BYTES + ct);
-  to.unpublished = true;
-  // The main thread answers every record with a slot (committed, refused, or its connection gone).
-  if (slot >= 0) awaitingCompletions++;
-  return true;
-}
-
-let retryTimer: NodeJS.Timeout | null = null;
-
-function scheduleRetry(): void {
-  if (retryTimer === null) retryTimer = setTimeout(retryHeld, 1);
-}
-
-/**
- * Writes held records and waiting readings that now fit; once no record is held, reads the
- * stalled connections again.
- */
-function retryHeld(): void {
-  retryTimer = null;
-  for (let h = held.peek(); h !== undefined; h = held.peek()) {
-    if (!tryWrite(alertRing, h.conn, h.tag, h.slot, h.retain, h.contentType, h.payload)) break;
-    held.shift();
-  }
-  for (let c = telemetryWaiting.peek(); c !== undefined; c = telemetryWaiting.peek()) {
-    const r = c.heldTelemetry;
-    if (r !== null) {
-      if (!tryWrite(telemetryRing, c, TAG_UPLINK, r.slot, false, r.contentType, r.payload)) break;
-      c.heldTelemetry = null;
-    }
-    telemetryWaiting.shift();
-  }
-  publishUplinks();
-  if (held.length === 0) {
-    for (const c of stalled) c.socket.resume();
-    stalled.clear();
-  }
-  if (held.length > 0 || telemetryWaiting.length > 0) scheduleRetry();
-}
-
-/** PUBACKs: the main thread's completions, applied in each connection's order by its PubackQueue. */
-function drainCompletions(): number {
-  const n = completionRing.drain(Number.POSITIVE_INFINITY, onCompletion);
-  awaitingCompletions -= n;
-  return n;
-}
-
-function onCompletion(tag: number, _bytes: Uint8Array, at: number): void {
-  const conn = connections.get(completionBytes.readUInt32LE(at));
-  if (conn === undefined) return;
-  try {
-    conn.pubacks?.complete(completionBytes.readUInt32LE(at + 4), tag === TAG_COMMITTED ? null : REFUSED);
-  } catch (err) {
-    failedWithin(conn, err);
-  }
-}
-
-const REFUSED = new Error("uplink not kept by the gateway: closed unacknowledged for the device to re-send");
-
-/**
- * Completions are looked for every millisecond while some are due, and the doorbell is slept on
- * only when none is: waking a sleeping thread (Atomics.notify, a futex syscall) for every batch
- * of completions was 3 % of the main thread at 30,000 msg/s (CPU profile), and a PUBACK a
- * millisecond later costs a device nothing.
- */
-async function completionLoop(): Promise<void> {
-  const bell = completionRing.doorbell as Doorbell;
-  const isEmpty = () => completionRing.isEmpty();
-  while (!stopping) {
-    if (drainCompletions() > 0) await new Promise((r) => setImmediate(r));
-    else if (awaitingCompletions > 0) await new Promise((r) => setTimeout(r, 1));
-    else await bell.sleep(isEmpty, 100);
-  }
-}
+startConnections({
+  maxConnectSize: data.maxConnectSize,
+  maxInflight: data.maxInflight,
+  tls: tls !== null,
+  post,
+  uplinks,
+  peeks,
+  connections,
+  closeFaults,
+});
 
 /**
  * Login deadlines and keepalives, for every connection in one pass. Times are whole ticks, so a
@@ -1004,7 +269,7 @@ function onMainMessage(m: ToWorker): void {
           heapUsed: h.used_heap_size,
           heapTotal: h.total_heap_size,
           sockets: connections.size,
-          heldTotal,
+          heldTotal: uplinks.heldTotal,
         },
       });
       return;
@@ -1014,8 +279,9 @@ function onMainMessage(m: ToWorker): void {
 
 function stop(): void {
   stopping = true;
+  completions.stop();
   clearInterval(sweep);
-  if (retryTimer) clearTimeout(retryTimer);
+  uplinks.stop();
   server.close(() => {
     post({ t: "stopped" });
     port?.close();
@@ -1035,5 +301,5 @@ server.listen({ port: data.port, host: data.host, backlog: LISTEN_BACKLOG }, () 
   server.off("error", failToListen);
   server.on("error", (err) => post({ t: "error", message: err.message }));
   post({ t: "ready", port: (server.address() as net.AddressInfo).port });
-  void completionLoop();
+  void completions.run();
 });
