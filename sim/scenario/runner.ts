@@ -17,13 +17,13 @@ import { deriveSeed, type Random, seededRandom } from "../mqtt/random.js";
 import type { SiteModel } from "../site.js";
 import { incidentSpec } from "./incidents/index.js";
 import type { IncidentContext } from "./incidents/spec.js";
+import { offerLoad } from "./load.js";
 import type { AlertMatcher, Expectation } from "./matcher.js";
 import {
   type DisturbancePhase,
   type IncidentPhase,
   isIncident,
   isLoad,
-  type LoadPhase,
   type Phase,
   type Scenario,
   ScenarioError,
@@ -69,17 +69,6 @@ export interface RunStats {
  */
 export const RESTORE_WITHIN_MS = 15_000;
 
-/** Payloads a broken or hostile device might send: each must be rejected and counted, nothing raised. */
-const MALFORMED: ReadonlyArray<(rng: Random) => Buffer> = [
-  () => Buffer.from('{"t":"evt","seq":'),
-  () => Buffer.from('{"t":"evt","seq":"one","ts":"now","evt":"press"}'),
-  () => Buffer.from('{"t":"explode","seq":1,"ts":1}'),
-  () => Buffer.from([0xa6, 0x61, 0x74, 0x63, 0x65]),
-  (rng) => Buffer.from(Array.from({ length: 32 }, () => Math.floor(rng() * 256))),
-  () => Buffer.alloc(4096, 0x7b),
-  () => Buffer.from("[]"),
-];
-
 export class ScenarioRunner {
   readonly stats: RunStats = {
     incidents: 0,
@@ -104,7 +93,6 @@ export class ScenarioRunner {
   private readonly clock: Clock;
   private readonly running = new Set<Promise<unknown>>();
   private t0 = 0;
-  private stopped = false;
   currentPhase = 0;
 
   constructor(private readonly o: RunnerOptions) {
@@ -239,7 +227,15 @@ export class ScenarioRunner {
 
   private runPhase(p: Phase, index: number): Promise<void> | void {
     if (isIncident(p)) return this.incident(p, index);
-    if (isLoad(p)) return this.load(p);
+    if (isLoad(p))
+      return offerLoad(p, {
+        devices: [...this.o.fleet.mqtt.values()],
+        seed: this.o.seed,
+        stats: this.stats,
+        now: () => this.now(),
+        sleep: (ms) => this.sleep(ms),
+        signal: this.abort.signal,
+      });
     return this.disturb(p as DisturbancePhase);
   }
 
@@ -316,59 +312,6 @@ export class ScenarioRunner {
     await Promise.all(done);
   }
 
-  /** Open-loop load with the devices' own heartbeats, some replaced by malformed payloads. */
-  private load(p: LoadPhase): Promise<void> {
-    const devices = [...this.o.fleet.mqtt.values()];
-    const rng = seededRandom(deriveSeed(this.o.seed, `load:${p.at}:${p.do}`));
-    let total: number;
-    let rateAt: (tMs: number) => number;
-    let durationMs: number;
-    if (p.do === "burst") {
-      total = p.count as number;
-      durationMs = Math.max(1, p.within as number);
-      rateAt = () => (total * 1000) / durationMs;
-    } else {
-      durationMs = p.duration as number;
-      const from = p.rate as number;
-      const to = p.do === "ramp" ? (p.to as number) : from;
-      rateAt = (t) => from + ((to - from) * t) / durationMs;
-      total = Math.round(((from + to) / 2) * (durationMs / 1000));
-    }
-    // Cumulative count due by time t: integral of the rate (linear for a ramp).
-    const dueBy = (t: number) => {
-      const tt = Math.min(t, durationMs);
-      return Math.min(total, Math.floor(((rateAt(0) + rateAt(tt)) / 2) * (tt / 1000)) + 1);
-    };
-    let next = 0;
-    let k = Math.floor(rng() * devices.length);
-    const start = this.now();
-    return new Promise<void>((resolve) => {
-      const tick = () => {
-        if (this.stopped) return resolve();
-        const due = dueBy(this.now() - start);
-        for (; next < due; next++) {
-          const d = devices[k++ % devices.length] as MqttDevice;
-          this.stats.loadOffered++;
-          if (!d.online) {
-            this.stats.loadSkippedOffline++;
-            continue;
-          }
-          if (p.malformed > 0 && rng() < p.malformed) {
-            const make = MALFORMED[Math.floor(rng() * MALFORMED.length)] as (r: Random) => Buffer;
-            void d.publishRaw(make(rng));
-            this.stats.malformedSent++;
-          } else {
-            void d.heartbeat();
-          }
-          this.stats.loadSent++;
-        }
-        if (next >= total) return resolve();
-        void this.sleep(5).then((due) => (due ? tick() : resolve()));
-      };
-      tick();
-    });
-  }
-
   private async disturb(p: DisturbancePhase): Promise<void> {
     const devices = [...this.o.fleet.mqtt.values()];
     const rng = seededRandom(deriveSeed(this.o.seed, `disturb:${p.at}:${p.do}`));
@@ -438,7 +381,6 @@ export class ScenarioRunner {
    * devices reconnect), bounded. Call restore() after it to undo the incidents.
    */
   async stop(): Promise<void> {
-    this.stopped = true;
     this.abort.abort();
     await within(Promise.all([...this.running]), RESTORE_WITHIN_MS);
   }
