@@ -12,9 +12,10 @@
  */
 import { setMaxListeners } from "node:events";
 import { type Clock, type ClockTimer, systemClock } from "../../core/index.js";
-import type { Fleet, MqttDevice } from "../fleet.js";
+import type { Fleet } from "../fleet.js";
 import { deriveSeed, type Random, seededRandom } from "../mqtt/random.js";
 import type { SiteModel } from "../site.js";
+import { disturb, type GatewayControl } from "./disturbances.js";
 import { incidentSpec } from "./incidents/index.js";
 import type { IncidentContext } from "./incidents/spec.js";
 import { offerLoad } from "./load.js";
@@ -28,10 +29,9 @@ import {
   type Scenario,
   ScenarioError,
 } from "./schema.js";
+import { RESTORE_WITHIN_MS, within } from "./within.js";
 
-export interface GatewayControl {
-  restart(): Promise<void>;
-}
+export type { GatewayControl };
 
 export interface RunnerOptions {
   scenario: Scenario;
@@ -62,12 +62,6 @@ export interface RunStats {
   /** Phase label -> start offset actually reached, ms. */
   phases: Array<{ do: string; at: number; startedMs: number }>;
 }
-
-/**
- * How long stopping waits for what was under way (a device reconnecting after churn) and each
- * end-of-run restore: a gateway that does not answer must not hold the report back.
- */
-export const RESTORE_WITHIN_MS = 15_000;
 
 export class ScenarioRunner {
   readonly stats: RunStats = {
@@ -236,7 +230,14 @@ export class ScenarioRunner {
         sleep: (ms) => this.sleep(ms),
         signal: this.abort.signal,
       });
-    return this.disturb(p as DisturbancePhase);
+    return disturb(p as DisturbancePhase, {
+      devices: [...this.o.fleet.mqtt.values()],
+      seed: this.o.seed,
+      stats: this.stats,
+      gateway: this.o.gateway,
+      sleep: (ms) => this.sleep(ms),
+      onRestore: (fn) => this.restores.push(fn),
+    });
   }
 
   /**
@@ -312,59 +313,6 @@ export class ScenarioRunner {
     await Promise.all(done);
   }
 
-  private async disturb(p: DisturbancePhase): Promise<void> {
-    const devices = [...this.o.fleet.mqtt.values()];
-    const rng = seededRandom(deriveSeed(this.o.seed, `disturb:${p.at}:${p.do}`));
-    const sample = (share: number) => {
-      const n = Math.round(share * devices.length);
-      const copy = [...devices];
-      for (let i = copy.length - 1; i > 0; i--) {
-        const j = Math.floor(rng() * (i + 1));
-        [copy[i], copy[j]] = [copy[j] as MqttDevice, copy[i] as MqttDevice];
-      }
-      return copy.slice(0, n);
-    };
-    switch (p.do) {
-      case "churn": {
-        const spread = p.duration ?? 10_000;
-        const down = p.downFor ?? 3_000;
-        const chosen = sample(p.share ?? 0);
-        await Promise.all(
-          chosen.map(async (d) => {
-            if (!(await this.sleep(rng() * spread))) return;
-            this.stats.churned++;
-            await d.goOffline();
-            // Stopped while it is away: it comes back now, as the site was found.
-            await this.sleep(down);
-            await within(d.goOnline(), RESTORE_WITHIN_MS);
-          }),
-        );
-        break;
-      }
-      case "clock-skew": {
-        for (const d of sample(p.share ?? 0)) {
-          d.resync(p.skewMs);
-          this.stats.skewed++;
-          this.restores.push(() => d.resync(0));
-        }
-        break;
-      }
-      case "gateway-restart": {
-        // A gateway that does not come back fails the run by name, not as a list of missing alerts.
-        try {
-          await this.o.gateway?.restart();
-          this.stats.restarts++;
-        } catch (err) {
-          this.stats.errors.push(`gateway restart: ${err instanceof Error ? err.message : String(err)}`);
-        }
-        break;
-      }
-      case "upstream-outage":
-        // Refused in check(): the simulator cannot reach the upstream broker.
-        break;
-    }
-  }
-
   /** Undoes the incidents (covers back, doors closed, panels reset, buses answering). */
   async restore(): Promise<void> {
     for (const r of this.restores.splice(0)) {
@@ -384,14 +332,4 @@ export class ScenarioRunner {
     this.abort.abort();
     await within(Promise.all([...this.running]), RESTORE_WITHIN_MS);
   }
-}
-
-/** `p`, or undefined once `ms` of real time have passed (a device or gateway that does not answer). */
-function within<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<undefined>((resolve) => {
-    timer = setTimeout(() => resolve(undefined), ms);
-    timer.unref();
-  });
-  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }
