@@ -7,8 +7,11 @@
  * and time comes from the seed.
  *
  * Incidents are undone at the end (tamper covers back, doors closed, panels
- * reset, buses answering again), so a site is left as it was found. What each
- * incident kind needs, causes and undoes is one entry in incidents/.
+ * reset, buses answering again), so a site is left as it was found.
+ *
+ * This file schedules the phases, stops and restores; what each incident kind
+ * needs, causes and undoes is one entry in incidents/ (mqtt.ts, modbus.ts),
+ * load phases are load.ts, disturbances disturbances.ts.
  */
 import { setMaxListeners } from "node:events";
 import { type Clock, type ClockTimer, systemClock } from "../../core/index.js";
