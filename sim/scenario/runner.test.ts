@@ -5,9 +5,10 @@ import { Lv4Sensor } from "../modbus/lv4.js";
 import { Gd2 } from "../mqtt/gd2.js";
 import { startTestBroker } from "../mqtt/test-broker.js";
 import type { SiteModel } from "../site.js";
+import { drawdownCodes, drawdownTarget } from "./incidents/modbus.js";
 import { AlertMatcher, type Expectation, type ReadingExpectation } from "./matcher.js";
 import { buildReport, formatReport } from "./report.js";
-import { drawdownCodes, drawdownTarget, ScenarioRunner } from "./runner.js";
+import { ScenarioRunner } from "./runner.js";
 import { parseScenario } from "./schema.js";
 
 describe("tank drawn down: what it must cause (LV-4 datasheet)", () => {
