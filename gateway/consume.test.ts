@@ -1,15 +1,18 @@
 /**
  * The consume step behind the real pipeline: each drain handles P1 before the alert lane, so an
  * older alert-lane entry of a device can run after a newer P1 one. Rules that read a whole state
- * (a poll, a declared snapshot) must not be moved back by it.
+ * (a poll, a declared snapshot) must not be moved back by it; GD-2 keeps its messages in one lane.
  */
 import { describe, expect, it } from "vitest";
 import { FakeClock } from "../core/clock.js";
 import { LANE_ALERT, LANE_P1, LANE_TELEMETRY, SiteTime } from "../core/index.js";
+import { deviceSchema } from "../devices/config.js";
 import { compileProfile, type DeclaredSettings } from "../devices/declared/compile.js";
 import { declaredProfileSchema } from "../devices/declared/schema.js";
+import { type Gd2Settings, type Gd2State, gd2 } from "../devices/gd2.js";
 import { type Mfs8Sample, type Mfs8Settings, mfs8, STATUS } from "../devices/mfs8.js";
 import type { AnyProfile, DeviceSettings, MqttDeviceProfile } from "../devices/profile.js";
+import { isRejection } from "../devices/profile.js";
 import type { Transition } from "./alerts/alert.js";
 import { AlertEngine } from "./alerts/engine.js";
 import { SampleConsumer, type SampleConsumerParts } from "./consume.js";
@@ -125,6 +128,25 @@ describe("an older alert-lane entry drained after a newer P1 entry of the same d
     offer(laned(quiet), quiet);
     await tick();
     expect(active("FIRE_ALARM")).toBe(false);
+  });
+
+  it("GD-2: a troubled heartbeat (valve open) before a `valve: closed` leaves the valve closed", async () => {
+    const settings: DeviceSettings & Gd2Settings = {
+      ...site,
+      ...gd2.settings(deviceSchema(gd2).parse({ id: "k1", model: "gd2", password: "pw" })),
+    };
+    const { device, offer } = gateway(gd2, settings);
+    const parse = (json: string) => {
+      const s = gd2.parse(JSON.parse(json));
+      if (isRejection(s)) throw new Error(s.detail);
+      return s;
+    };
+    const hb = parse('{"t":"hb","seq":1,"ts":1,"lel":0,"valve":"open","mains":false,"fault":0}');
+    const closed = parse('{"t":"valve","seq":2,"ts":1,"valve":"closed","cause":"remote"}');
+    offer(gd2.lane(hb), hb);
+    offer(gd2.lane(closed), closed);
+    await tick();
+    expect((device.ruleState as Gd2State).valve).toBe("closed");
   });
 
   const declared = (alarmRequired: boolean) =>
