@@ -105,12 +105,15 @@ describe("GD-2 profile: decoding", () => {
     expect(s).toMatchObject({ reason, detail: expect.stringMatching(detail) });
   });
 
-  it("lanes: alarm and valve in P1, replies and troubled heartbeats in the alert lane, calm heartbeats telemetry", () => {
+  // Lanes keep order within a lane only: a troubled heartbeat (valve "open") in the alert lane,
+  // drained after a newer P1 `valve: closed`, would open the valve again in the rules' state.
+  it("lanes: every message that runs the rules in P1 (alarm, valve, troubled heartbeats), replies in the alert lane, calm heartbeats telemetry", () => {
     expect(gd2.lane(alarm(12, "low", "open"))).toBe(LANE_P1);
     expect(gd2.lane(valve("closed", "remote"))).toBe(LANE_P1);
     expect(gd2.lane(hb(6))).toBe(LANE_P1);
-    expect(gd2.lane(hb(0, "open", false))).toBe(LANE_ALERT);
-    expect(gd2.lane(hb(0, "fault"))).toBe(LANE_ALERT);
+    expect(gd2.lane(hb(0, "open", false))).toBe(LANE_P1);
+    expect(gd2.lane(hb(0, "fault"))).toBe(LANE_P1);
+    expect(gd2.lane(hb(0, "open", true, 2))).toBe(LANE_P1);
     expect(gd2.lane(parse('{"t":"reply","seq":4,"ts":0,"id":"r1","cmd":"self_test","result":"ok"}'))).toBe(
       LANE_ALERT,
     );

@@ -288,8 +288,12 @@ export const gd2: MqttDeviceProfile<
         return LANE_ALERT;
       case "hb":
         // Gas at the clear point or above may be a leak at a site threshold under the detector's own.
+        // A troubled heartbeat (fault, mains lost, valve fault) also sets the valve's state: in the
+        // alert lane it could be applied after a newer P1 `valve: closed` and open the valve again
+        // (lanes keep order within a lane only), so every heartbeat that runs the rules is P1 too;
+        // calm ones, in telemetry, are skipped when older than what was applied (gateway/consume.ts).
         if (s.lel >= CLEAR_BELOW_LEL) return LANE_P1;
-        return s.fault !== 0 || !s.mains || s.valve === "fault" ? LANE_ALERT : LANE_TELEMETRY;
+        return s.fault !== 0 || !s.mains || s.valve === "fault" ? LANE_P1 : LANE_TELEMETRY;
     }
   },
 

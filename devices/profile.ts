@@ -272,6 +272,12 @@ export interface MqttDeviceProfile<S = unknown, State = unknown, T extends MqttT
   /** Which lane: life-safety events must not wait behind telemetry. */
   lane(sample: S): LaneId;
   /**
+   * Every message carries every point the rules read, as a poll does: an older message is
+   * superseded by a newer one already applied, whatever its lane (gateway/consume.ts). Omitted:
+   * messages are partial, and the profile's lanes keep its state-changing messages in order.
+   */
+  readonly snapshot?: boolean;
+  /**
    * When a payload is certainly telemetry, told from its top-level fields alone (every test
    * holds), without this profile's code: the device listener's worker thread reads only this, so
    * that telemetry can wait apart from what may be an alert (gateway/broker/front). It must be

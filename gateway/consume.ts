@@ -77,8 +77,13 @@ export class SampleConsumer {
       recorder?.activity(device.householdEntry);
     }
     const writesBeforeRules = recorder?.writes ?? 0;
-    // A telemetry entry older than an event already applied must not overrule it (lanes reorder).
-    if (entry.lane !== LANE_TELEMETRY || entry.ingestSeq > device.lastRulesSeq) {
+    // Lanes reorder: an entry older than one whose rules already ran must not overrule it. Telemetry
+    // never does; nor does any older poll or snapshot message, superseded by the newer whole state
+    // (a P2 status poll drained after the next poll's fire would clear FIRE_ALARM).
+    const superseded =
+      entry.ingestSeq <= device.lastRulesSeq &&
+      (entry.lane === LANE_TELEMETRY || profile.transport === "modbus" || profile.snapshot === true);
+    if (!superseded) {
       try {
         const alerts = this.engine.contextFor(device, profile.suppressed(sample));
         profile.rules(sample, device.ruleState, device.settings, this.ruleContext.for(device, alerts));

@@ -198,9 +198,17 @@ function compileMqtt(
   const q = doc.mqtt!;
   const core = rulesCore(doc);
   let counter = 0;
+  // Rules evaluate every alarm from each message, and lanes reorder: a message older than one
+  // already applied may run after it. A message carrying every alarm's point is the device's whole
+  // state, superseded by the newer one (gateway/consume.ts). Otherwise, for a model with a P1
+  // alarm, its alert-lane messages take the P1 lane, so an older one never clears a newer P1.
+  const alarmPoints = new Set(doc.alarms.map((a) => a.when.point));
+  const snapshot = q.fields.every((f) => f.required || !alarmPoints.has(f.name));
+  const alertsInP1 = !snapshot && doc.alarms.some((a) => a.priority === 1);
   return {
     ...core,
     transport: "mqtt",
+    snapshot,
     binding: "mqtt",
     interval: "300s",
     maxPayloadBytes: q.maxPayloadBytes,
@@ -256,7 +264,9 @@ function compileMqtt(
     },
     seq: (s) => s.seq,
     // No previous message to compare with: a message with an alarm condition goes in the alert lane.
-    lane: (s) => core.laneNow(s),
+    lane: alertsInP1
+      ? (s) => (core.laneNow(s) === LANE_TELEMETRY ? LANE_TELEMETRY : LANE_P1)
+      : (s) => core.laneNow(s),
     telemetryWhen: telemetryWhenOf(doc),
   };
 }
