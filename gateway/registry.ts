@@ -61,7 +61,7 @@ export class DeviceEntry implements AlertSubject {
   journaledLink: LinkState = "unknown";
   /** seq of the last alert-bearing messages, journaled so a re-send after a restart is still a duplicate. */
   alertSeqs: number[] | null = null;
-  /** ingestSeq of the last entry whose rules ran: older telemetry does not overrule a newer event. */
+  /** ingestSeq of the last entry whose rules ran: an older telemetry entry, poll or declared snapshot (lanes reorder) does not overrule it. */
   lastRulesSeq = 0;
   queuedTelemetry: PipelineEntry | null = null;
   /** Polled devices: consecutive failed polls (lost at the profile's limit). */
