@@ -269,8 +269,12 @@ export interface MqttDeviceProfile<S = unknown, State = unknown, T extends MqttT
   /** Side fields the sample left out (out of range, wrong type): counted per reason and logged, never refused. */
   droppedFields?(sample: S): readonly DroppedField[];
   seq(sample: S): number;
-  /** Which lane: life-safety events must not wait behind telemetry. */
-  lane(sample: S): LaneId;
+  /**
+   * Which lane: life-safety events must not wait behind telemetry. The gateway passes the device's
+   * rule state and settings: a threshold's limit may be a setting or another point, and whether a
+   * reading is back from it depends on what came before. Omitted (tests): no state, the defaults.
+   */
+  lane(sample: S, state?: State, settings?: DeviceSettings & T["settings"]): LaneId;
   /**
    * Every message carries every point the rules read, as a poll does: an older message is
    * superseded by a newer one already applied, whatever its lane (gateway/consume.ts). Omitted:
@@ -365,8 +369,11 @@ export interface ModbusDeviceProfile<S = unknown, State = unknown, T extends Mod
   readonly missedPollsForLost: number;
   /** Turns decoded points into the typed sample, or refuses an implausible reading. */
   decode(values: Readonly<Record<string, PointValue>>): S | Rejection;
-  /** Lane by content: life-safety states in P1, a change of status in the alert lane, else telemetry. */
-  lane(sample: S, previous: S | null): LaneId;
+  /**
+   * Lane by content: life-safety states in P1, a change of status in the alert lane, else
+   * telemetry. `state` and `settings` as for an MQTT profile's `lane`.
+   */
+  lane(sample: S, previous: S | null, state?: State, settings?: DeviceSettings & T["settings"]): LaneId;
   readonly commands: Readonly<Record<string, ModbusCommand>>;
 }
 

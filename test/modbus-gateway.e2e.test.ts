@@ -4,6 +4,7 @@
  * MQTT; operator commands -> bus -> result topic.
  */
 import { afterEach, describe, expect, it } from "vitest";
+import { LANE_ALERT, LANE_P1 } from "../core/index.js";
 import { type Lv4State, lv4Reserve } from "../devices/lv4.js";
 import { validateConfig } from "../gateway/config/load.js";
 import type { ConfigInput } from "../gateway/config/schema.js";
@@ -402,6 +403,91 @@ describe("an LV-4 on the RTU bus: the reserve defaults to the sensor's own low s
       const res = await ops.waitFor((m) => m.topic === `linli/${SITE}/cmd/tank-1/set_low/result`);
       expect(res.json()).toMatchObject({ ok: true });
       await until(3200);
+    } finally {
+      await ops.end();
+      await gw.stop();
+      await rtu.stop();
+    }
+  });
+});
+
+describe("a declared Modbus profile's P1 threshold through the gateway", () => {
+  it("a poll beyond the device's own limit takes the P1 lane, the poll back at least the alert lane", async () => {
+    const line = new MemoryLine("rs485-1");
+    const sensor = new Lv4Sensor({ unit: 9, lowSetPointMm: 3000, levelMm: 3600 });
+    const rtu = new RtuSlaveServer(line.b);
+    rtu.add(sensor);
+    await rtu.start();
+    const config = validateConfig(
+      {
+        site: { id: SITE },
+        mqtt: { listeners: [{ host: "127.0.0.1", port: 0 }] },
+        operators: [OPS],
+        buses: [
+          { id: "rs485-1", type: "rtu", path: "/dev/null-memory", baudRate: 115200, turnaround: "5ms" },
+        ],
+        deviceProfiles: [
+          {
+            model: "acme-tank",
+            transport: "modbus",
+            modbus: {
+              registers: "input",
+              points: [{ name: "level", address: 2, type: "uint16", unit: "mm" }],
+            },
+            settings: { dry: { default: 100 } },
+            alarms: [
+              {
+                code: "TANK_DRY",
+                priority: 1,
+                when: { point: "level", below: { setting: "dry" }, deadband: 50 },
+              },
+            ],
+          },
+        ],
+        devices: [
+          {
+            id: "tank-1",
+            model: "acme-tank",
+            bus: "rs485-1",
+            unit: 9,
+            pollInterval: "100ms",
+            settings: { dry: 1000 },
+          } as never,
+        ],
+        metrics: { enabled: false },
+        log: { level: "silent" },
+        storage: { enabled: false },
+      },
+      "test",
+    );
+    const gw = await Gateway.start({
+      config,
+      logger: createLogger({ level: "silent" }),
+      modbusLinks: () => line.a,
+    });
+    const ops = await connect(gw, OPS.name, OPS.password);
+    const processedIn = (lane: number) => gw.metrics.latency.lane(lane).count;
+    const until = async (what: string, ok: () => boolean) => {
+      const deadline = Date.now() + 10_000;
+      while (!ok()) {
+        if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+        await sleep(10);
+      }
+    };
+    try {
+      await ops.subscribe(`linli/${SITE}/#`);
+      await ops.waitFor((m) => m.topic === `linli/${SITE}/telemetry/acme-tank/tank-1`);
+      expect(processedIn(LANE_P1)).toBe(0);
+      // 800 mm: under this device's 1000, above the profile's default 100.
+      sensor.setLevel(800);
+      const dry = await ops.waitFor(
+        (m) => m.topic === `linli/${SITE}/alerts/p1/TANK_DRY/tank-1` && m.payload.length > 0,
+      );
+      expect(dry.json()).toMatchObject({ code: "TANK_DRY", priority: 1 });
+      await until("a poll in the P1 lane", () => processedIn(LANE_P1) > 0);
+      const alertsBefore = processedIn(LANE_ALERT);
+      sensor.setLevel(3600);
+      await until("the clearing poll in the alert lane", () => processedIn(LANE_ALERT) > alertsBefore);
     } finally {
       await ops.end();
       await gw.stop();

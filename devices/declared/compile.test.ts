@@ -4,7 +4,7 @@
  * YAML LV-4's set-point end to end.
  */
 import { describe, expect, it } from "vitest";
-import { SiteTime } from "../../core/index.js";
+import { LANE_ALERT, LANE_P1, LANE_TELEMETRY, SiteTime } from "../../core/index.js";
 import type { DeviceSettings, ModbusDeviceProfile, MqttDeviceProfile, RuleContext } from "../profile.js";
 import { isRejection } from "../profile.js";
 import { compileProfile, type DeclaredSettings } from "./compile.js";
@@ -115,5 +115,130 @@ describe("a limit from another point", () => {
     const own: DeviceSettings & DeclaredSettings = { ...SETTINGS, params: { freezeAt: 1 } };
     profile.rules(s, st, own, c2);
     expect(a2.get("FREEZE_RISK")).toBe(true);
+  });
+});
+
+/** A declared gas sensor: a P1 `above` alarm whose limit is a setting, and a P3 one at a number. */
+const GAS = {
+  model: "acme-gas",
+  settings: { gasHigh: { default: 50 } },
+  alarms: [
+    { code: "GAS_HIGH", priority: 1, when: { point: "gas", above: { setting: "gasHigh" }, deadband: 5 } },
+    { code: "WARM", priority: 3, when: { point: "temperature", above: 60 } },
+  ],
+};
+
+describe("the lane of a threshold alarm's message (a P1 alert never waits behind telemetry)", () => {
+  const mqtt = compileProfile(
+    declaredProfileSchema.parse({
+      ...GAS,
+      transport: "mqtt",
+      mqtt: {
+        uplink: "acme/{id}/up",
+        fields: [
+          { name: "gas", path: "gas", type: "number" },
+          { name: "temperature", path: "t", type: "number" },
+        ],
+      },
+    }),
+  ) as MqttDeviceProfile;
+  const msg = (gas: number, t = 20) => {
+    const s = mqtt.parse({ gas, t });
+    if (isRejection(s)) throw new Error(s.detail);
+    return s;
+  };
+
+  it("MQTT: above the P1 limit, P1; not yet back across the deadband, P1; back, the alert lane; calm, telemetry", () => {
+    const st = mqtt.initialState();
+    const { ctx } = recorder();
+    const lane = (gas: number, t?: number) => {
+      const s = msg(gas, t);
+      const l = mqtt.lane(s, st, SETTINGS);
+      mqtt.rules(s, st, SETTINGS, ctx);
+      return l;
+    };
+    expect(lane(30)).toBe(LANE_TELEMETRY);
+    expect(lane(51)).toBe(LANE_P1);
+    expect(lane(47)).toBe(LANE_P1); // 47 > 50 - 5: the alarm holds
+    expect(lane(44)).toBeLessThanOrEqual(LANE_ALERT); // the clear
+    expect(lane(44)).toBe(LANE_TELEMETRY);
+    expect(lane(30, 61)).toBe(LANE_ALERT); // a P3 threshold: the alert lane
+    expect(lane(30, 20)).toBe(LANE_ALERT); // and its clear
+    expect(lane(30, 20)).toBe(LANE_TELEMETRY);
+  });
+
+  it("MQTT: a clear laned before the rules ran its raise (lanes reorder) still leaves the telemetry lane", () => {
+    const st = mqtt.initialState();
+    expect(mqtt.lane(msg(60), st, SETTINGS)).toBe(LANE_P1);
+    expect(mqtt.lane(msg(40), st, SETTINGS)).toBeLessThanOrEqual(LANE_ALERT);
+    expect(mqtt.lane(msg(40), st, SETTINGS)).toBe(LANE_TELEMETRY);
+  });
+
+  it("MQTT: the limit is the device's own setting, as the rules read it (changed in place by a reload)", () => {
+    const settings: DeviceSettings & DeclaredSettings = { ...SETTINGS, params: { gasHigh: 80 } };
+    const mine = mqtt.initialState();
+    const other = mqtt.initialState();
+    expect(mqtt.lane(msg(60), mine, settings)).toBe(LANE_TELEMETRY);
+    expect(mqtt.lane(msg(60), other, SETTINGS)).toBe(LANE_P1); // the default, 50
+    expect(mqtt.lane(msg(81), mine, settings)).toBe(LANE_P1);
+    (settings as { params: Record<string, number> }).params = { gasHigh: 40 };
+    expect(mqtt.lane(msg(41), mine, settings)).toBe(LANE_P1);
+  });
+
+  it("MQTT with an optional alarm point (partial messages): a threshold's message takes the P1 lane", () => {
+    const partial = compileProfile(
+      declaredProfileSchema.parse({
+        ...GAS,
+        transport: "mqtt",
+        mqtt: {
+          uplink: "acme/{id}/up",
+          fields: [
+            { name: "gas", path: "gas", type: "number" },
+            { name: "temperature", path: "t", type: "number", required: false },
+          ],
+        },
+      }),
+    ) as MqttDeviceProfile;
+    expect(partial.telemetryWhen).toBeUndefined();
+    const st = partial.initialState();
+    const s = (gas: number, t: number) => partial.parse({ gas, t });
+    expect(partial.lane(s(30, 20), st, SETTINGS)).toBe(LANE_TELEMETRY);
+    expect(partial.lane(s(30, 61), st, SETTINGS)).toBe(LANE_P1);
+  });
+
+  it("Modbus: the same, per poll, with the device's setting", () => {
+    const modbus = compileProfile(
+      declaredProfileSchema.parse({
+        ...GAS,
+        transport: "modbus",
+        modbus: {
+          registers: "input",
+          points: [
+            { name: "gas", address: 0, type: "uint16" },
+            { name: "temperature", address: 1, type: "int16" },
+          ],
+        },
+      }),
+    ) as ModbusDeviceProfile;
+    const st = modbus.initialState();
+    const { ctx } = recorder();
+    let previous: unknown = null;
+    const lane = (gas: number, settings = SETTINGS) => {
+      const s = modbus.decode({ gas, temperature: 20 });
+      if (isRejection(s)) throw new Error(s.detail);
+      const l = modbus.lane(s, previous, st, settings);
+      modbus.rules(s, st, settings, ctx);
+      previous = s;
+      return l;
+    };
+    lane(30); // the first poll: the alert lane, as ever
+    expect(lane(30)).toBe(LANE_TELEMETRY);
+    expect(lane(51)).toBe(LANE_P1);
+    expect(lane(47)).toBe(LANE_P1);
+    expect(lane(44)).toBeLessThanOrEqual(LANE_ALERT);
+    expect(lane(44)).toBe(LANE_TELEMETRY);
+    const raised: DeviceSettings & DeclaredSettings = { ...SETTINGS, params: { gasHigh: 80 } };
+    expect(lane(60, raised)).toBe(LANE_TELEMETRY);
+    expect(lane(81, raised)).toBe(LANE_P1);
   });
 });

@@ -46,6 +46,11 @@ interface AlarmState {
   /** Beyond the limit itself (no deadband; a bit or equality: `active`), and since when (0: not). */
   onset: boolean;
   since: number;
+  /**
+   * The lane's own memory: the last message laned was beyond the limit or not yet back. The rules
+   * run later (lanes reorder), so `active` alone would miss a clear right behind its raise.
+   */
+  laneHeld: boolean;
 }
 
 interface SpikeState {
@@ -165,7 +170,7 @@ function compileModbus(
       }
       return { v: values, seq: ++seq, ts: null };
     },
-    lane: (s, previous) => core.laneOf(s, previous),
+    lane: (s, previous, st, settings) => core.laneOf(s, previous, st, settings),
   };
 }
 
@@ -265,23 +270,23 @@ function compileMqtt(
     seq: (s) => s.seq,
     // No previous message to compare with: a message with an alarm condition goes in the alert lane.
     lane: alertsInP1
-      ? (s) => (core.laneNow(s) === LANE_TELEMETRY ? LANE_TELEMETRY : LANE_P1)
-      : (s) => core.laneNow(s),
+      ? (s, st, settings) => (core.laneNow(s, st, settings) === LANE_TELEMETRY ? LANE_TELEMETRY : LANE_P1)
+      : (s, st, settings) => core.laneNow(s, st, settings),
     telemetryWhen: telemetryWhenOf(doc),
   };
 }
 
 /**
  * laneNow as data: a message is telemetry when no alarm's `equals` holds (absent and null are
- * stored as absent, and equal nothing). `bit` conditions are not expressed: a model with one has
- * none, and its messages all take the device listener's alert ring.
+ * stored as absent, and equal nothing). `bit` conditions are not expressed, nor `below` / `above`
+ * ones (their lane depends on the device's settings and on whether the last reading was beyond):
+ * a model with one has none, and its messages all take the device listener's alert ring.
  */
 function telemetryWhenOf(doc: DeclaredProfileDoc): TelemetryTest[] | undefined {
   const q = doc.mqtt!;
   const values = new Map<string, (string | number | boolean)[]>();
   for (const a of doc.alarms) {
-    if (a.when.bit !== undefined) return undefined;
-    if (a.when.equals === undefined) continue;
+    if (a.when.bit !== undefined || a.when.equals === undefined) return undefined;
     const path = q.fields.find((f) => f.name === a.when.point)?.path;
     if (path === undefined) return undefined;
     values.set(path, [...(values.get(path) ?? []), a.when.equals]);
@@ -342,6 +347,54 @@ function rulesCore(doc: DeclaredProfileDoc) {
     return null;
   };
   const bitfields = metricPoints.filter((p) => p.bits).map((p) => p.name);
+  const initialState = (): DeclaredState => ({
+    alarms: alarms.map(() => ({
+      threshold: null,
+      limit: Number.NaN,
+      active: false,
+      onset: false,
+      since: 0,
+      laneHeld: false,
+    })),
+    spikes: doc.spikes.map(() => ({ good: Number.NaN, suspectSince: 0, suspect: false })),
+    testing: false,
+    reads: {},
+  });
+  const thresholds = alarms.flatMap((a, i) =>
+    a.when.bit === undefined && a.when.equals === undefined ? [i] : [],
+  );
+  const blankState = initialState();
+  const noSettings: DeclaredSettings = { params: {} };
+  /**
+   * The lane threshold alarms ask for, as the rules would evaluate them (the device's settings,
+   * its reads): beyond the limit or not yet back across the deadband, the alarm's lane (P1 for a
+   * P1 one); crossing back, at least the alert lane (a clear must not wait behind telemetry).
+   * Without a state (tests), the defaults and no memory.
+   */
+  const thresholdLane = (s: DeclaredSample, st?: DeclaredState, settings?: DeclaredSettings): LaneId => {
+    if (thresholds.length === 0) return LANE_TELEMETRY;
+    // The rules leave thresholds alone while the device tests itself.
+    if (doc.testWhile && bitOf(s, doc.testWhile.point, doc.testWhile.bit)) return LANE_TELEMETRY;
+    const state = st ?? blankState;
+    let lane: LaneId = LANE_TELEMETRY;
+    for (const i of thresholds) {
+      const a = alarms[i]!;
+      const w = a.when;
+      const v = s.v[w.point];
+      if (typeof v !== "number" || !Number.isFinite(v)) continue;
+      const high = w.above !== undefined;
+      const limit = resolve((high ? w.above : w.below)!, s, state, settings ?? noSettings);
+      if (!Number.isFinite(limit)) continue;
+      const as = state.alarms[i]!;
+      const held = as.active || as.laneHeld;
+      const back = high ? limit - (w.deadband ?? 0) : limit + (w.deadband ?? 0);
+      const on = high ? v > limit || (held && v > back) : v < limit || (held && v < back);
+      if (st !== undefined) as.laneHeld = on;
+      if (on && a.priority === 1) lane = LANE_P1;
+      else if ((on || held) && lane === LANE_TELEMETRY) lane = LANE_ALERT;
+    }
+    return lane;
+  };
 
   const specs: Record<string, AlertSpec> = {};
   for (const a of alarms) {
@@ -364,8 +417,16 @@ function rulesCore(doc: DeclaredProfileDoc) {
     isActivity: () => false,
     suppressed: () => false as const,
 
-    laneOf(s: DeclaredSample, previous: DeclaredSample | null): LaneId {
-      let changed = previous === null;
+    laneOf(
+      s: DeclaredSample,
+      previous: DeclaredSample | null,
+      st?: DeclaredState,
+      settings?: DeclaredSettings,
+    ): LaneId {
+      // First: it keeps the lane's memory of every threshold, whatever the other alarms say.
+      const threshold = thresholdLane(s, st, settings);
+      if (threshold === LANE_P1) return LANE_P1;
+      let changed = previous === null || threshold === LANE_ALERT;
       for (const a of alarms) {
         const r = raw(a, s);
         if (r === true && a.priority === 1) return LANE_P1;
@@ -378,8 +439,10 @@ function rulesCore(doc: DeclaredProfileDoc) {
       return changed ? LANE_ALERT : LANE_TELEMETRY;
     },
 
-    laneNow(s: DeclaredSample): LaneId {
-      let any = false;
+    laneNow(s: DeclaredSample, st?: DeclaredState, settings?: DeclaredSettings): LaneId {
+      const threshold = thresholdLane(s, st, settings);
+      if (threshold === LANE_P1) return LANE_P1;
+      let any = threshold === LANE_ALERT;
       for (const a of alarms) {
         if (raw(a, s) !== true) continue;
         if (a.priority === 1) return LANE_P1;
@@ -406,18 +469,7 @@ function rulesCore(doc: DeclaredProfileDoc) {
     quality: (_s: DeclaredSample, st: DeclaredState) =>
       st.testing ? "self-test" : st.spikes.some((sp) => sp.suspect) ? "suspect" : null,
 
-    initialState: (): DeclaredState => ({
-      alarms: alarms.map(() => ({
-        threshold: null,
-        limit: Number.NaN,
-        active: false,
-        onset: false,
-        since: 0,
-      })),
-      spikes: doc.spikes.map(() => ({ good: Number.NaN, suspectSince: 0, suspect: false })),
-      testing: false,
-      reads: {},
-    }),
+    initialState,
 
     rules(
       s: DeclaredSample,

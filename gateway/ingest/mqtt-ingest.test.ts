@@ -2,7 +2,7 @@
 import pino from "pino";
 import { describe, expect, it } from "vitest";
 import { FakeClock } from "../../core/clock.js";
-import { LANE_ALERT, LANE_P1, type LaneId } from "../../core/index.js";
+import { LANE_ALERT, LANE_P1, LANE_TELEMETRY, type LaneId } from "../../core/index.js";
 import { validateConfig } from "../config/load.js";
 import { RateLimitedLog } from "../log.js";
 import { type Completion, type PipelineEntry, PriorityPipeline } from "../pipeline/lanes.js";
@@ -290,5 +290,69 @@ describe("MqttIngest parking, one per lane", () => {
     send(p2, "low_battery");
     expect(outcomes).toEqual([]);
     expect(ingest.parkedIn(LANE_ALERT)).toBe(2);
+  });
+});
+
+describe("MqttIngest: a declared profile's threshold alarm", () => {
+  it("lanes a reading by the device's own setting and what the rules hold: P1 beyond, the alert lane back", () => {
+    const config = validateConfig(
+      {
+        site: { id: "s" },
+        deviceProfiles: [
+          {
+            model: "acme-gas",
+            transport: "mqtt",
+            mqtt: { uplink: "acme/{id}/up", fields: [{ name: "gas", path: "gas", type: "number" }] },
+            settings: { gasHigh: { default: 50 } },
+            alarms: [
+              {
+                code: "GAS_HIGH",
+                priority: 1,
+                when: { point: "gas", above: { setting: "gasHigh" }, deadband: 5 },
+              },
+            ],
+          },
+        ],
+        devices: [
+          { id: "gas-1", model: "acme-gas", password: "x" },
+          { id: "gas-2", model: "acme-gas", password: "x", settings: { gasHigh: 80 } },
+        ],
+      },
+      "test",
+      {},
+    );
+    const registry = new Registry(config, { onLost: () => {}, onWelfareDue: () => {} });
+    const pipeline = new PriorityPipeline(
+      { p1LaneSize: 8, alertLaneSize: 8, telemetryLaneSize: 8, telemetryBatch: 4 },
+      () => {},
+      () => {},
+    );
+    const lanes: LaneId[] = [];
+    const offer = pipeline.offer.bind(pipeline);
+    pipeline.offer = (lane, ...rest) => {
+      lanes.push(lane);
+      return offer(lane, ...rest);
+    };
+    const ingest = new MqttIngest(
+      pipeline,
+      new Counters(),
+      new RateLimitedLog(pino({ level: "silent" })),
+      new FakeClock(),
+    );
+    const send = (id: string, gas: number) => {
+      ingest.uplink(
+        registry.devices.get(id) as DeviceEntry,
+        Buffer.from(JSON.stringify({ gas })),
+        undefined,
+        () => {},
+      );
+      return lanes.at(-1);
+    };
+    expect(send("gas-1", 30)).toBe(LANE_TELEMETRY);
+    expect(send("gas-1", 60)).toBe(LANE_P1);
+    expect(send("gas-2", 60)).toBe(LANE_TELEMETRY); // its own limit, 80
+    expect(send("gas-2", 81)).toBe(LANE_P1);
+    expect(send("gas-1", 40)).toBeLessThanOrEqual(LANE_ALERT); // back: the clear
+    expect(send("gas-1", 40)).toBe(LANE_TELEMETRY);
   });
 });

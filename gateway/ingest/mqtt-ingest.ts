@@ -144,7 +144,8 @@ export class MqttIngest {
           "uplink field dropped, message taken in",
         );
     }
-    const lane = profile.lane(sample);
+    // The device's rule state and settings: a threshold's limit and its way back are per device.
+    const lane = profile.lane(sample, device.ruleState, device.settings);
     if (this.rateGate !== null && !this.rateGate(device, lane === LANE_P1)) {
       // Acknowledged like any refused message: the device must not re-send what it sends too fast.
       if (this.refuse(device, "rate-limited", done))

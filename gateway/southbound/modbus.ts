@@ -414,7 +414,7 @@ export class ModbusSouthbound {
       );
       return;
     }
-    const lane = profile.lane(sample, device.lastPolled);
+    const lane = profile.lane(sample, device.lastPolled, device.ruleState, device.settings);
     device.lastPolled = sample;
     this.offer(device, lane, sample, result.at);
   };
