@@ -49,6 +49,7 @@ function gateway(profile: AnyProfile, settings: DeviceSettings) {
     settings,
     ruleState: profile.initialState(),
     lastRulesSeq: 0,
+    lastRulesMono: Number.NEGATIVE_INFINITY,
     queuedTelemetry: null,
     lastPolled: null,
     removed: false,
@@ -83,8 +84,12 @@ function gateway(profile: AnyProfile, settings: DeviceSettings) {
       "queued",
     );
   };
+  /** Queued now, received at `receivedMono` (a sample parked or held enters its lane late). */
+  const offerReceived = (lane: number, sample: unknown, receivedMono: number) => {
+    expect(pipeline.offer(lane as 0, device, sample, clock.now(), receivedMono, () => {})).toBe("queued");
+  };
   const active = (code: string) => transitions.filter((x) => x.code === code).at(-1)?.t === "raised";
-  return { device, offer, active, transitions };
+  return { device, offer, offerReceived, clock, active, transitions };
 }
 
 describe("an older alert-lane entry drained after a newer P1 entry of the same device", () => {
@@ -182,6 +187,23 @@ describe("an older alert-lane entry drained after a newer P1 entry of the same d
     await tick();
     expect(active("FIRE_ALARM")).toBe(true);
     expect(active("FAULT")).toBe(true);
+  });
+
+  it("older is judged by receipt: a raise parked and queued after its device's newer calm message does not outlive it", async () => {
+    const profile = declared(true);
+    const { offer, offerReceived, clock, active } = gateway(profile, declaredSettings);
+    const fire = profile.parse({ fire: true, fault: false });
+    const calm = profile.parse({ fire: false, fault: false });
+    // The fire message arrives while the P1 lane is full and waits in the ingest parking; the
+    // device's next message (calm, telemetry) goes straight into its lane, so it gets the smaller
+    // ingestSeq; the parked fire enters the P1 lane after it, with the receipt time it had.
+    clock.advance(2000);
+    const fireReceived = clock.monotonic();
+    offer(LANE_TELEMETRY, calm);
+    offerReceived(LANE_P1, fire, fireReceived);
+    await tick();
+    // The device's last word was calm: the alarm is raised (P1 drained first) and then cleared.
+    expect(active("FIRE_ALARM")).toBe(false);
   });
 
   it("declared MQTT, an alarm's point optional: with a P1 alarm its alert-lane messages take P1, in order", async () => {

@@ -79,9 +79,14 @@ export class SampleConsumer {
     const writesBeforeRules = recorder?.writes ?? 0;
     // Lanes reorder: an entry older than one whose rules already ran must not overrule it. Telemetry
     // never does; nor does any older poll or snapshot message, superseded by the newer whole state
-    // (a P2 status poll drained after the next poll's fire would clear FIRE_ALARM).
+    // (a P2 status poll drained after the next poll's fire would clear FIRE_ALARM). Older means
+    // received earlier: a parked or held sample enters its lane (and gets its ingestSeq) after
+    // newer ones of its device, so ingestSeq only breaks a tie of receipt times.
+    const newer =
+      entry.receivedMono > device.lastRulesMono ||
+      (entry.receivedMono === device.lastRulesMono && entry.ingestSeq > device.lastRulesSeq);
     const superseded =
-      entry.ingestSeq <= device.lastRulesSeq &&
+      !newer &&
       (entry.lane === LANE_TELEMETRY || profile.transport === "modbus" || profile.snapshot === true);
     if (!superseded) {
       try {
@@ -91,7 +96,10 @@ export class SampleConsumer {
         this.rateLog.warn(device.id, "rules-failed", { deviceId: device.id, err }, "device rules failed");
         throw err;
       }
-      if (entry.ingestSeq > device.lastRulesSeq) device.lastRulesSeq = entry.ingestSeq;
+      if (newer) {
+        device.lastRulesMono = entry.receivedMono;
+        device.lastRulesSeq = entry.ingestSeq;
+      }
     }
     // An alert-bearing uplink's seq is journaled after what it changed, and its PUBACK waits for
     // both: a torn tail (power cut mid-write) can keep the change without the seq (a re-send counts

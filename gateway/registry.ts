@@ -63,6 +63,8 @@ export class DeviceEntry implements AlertSubject {
   alertSeqs: number[] | null = null;
   /** ingestSeq of the last entry whose rules ran: an older telemetry entry, poll or declared snapshot (lanes reorder) does not overrule it. */
   lastRulesSeq = 0;
+  /** Receipt time (monotonic ms) of that entry: what "older" is judged by, ingestSeq breaking ties. */
+  lastRulesMono = Number.NEGATIVE_INFINITY;
   queuedTelemetry: PipelineEntry | null = null;
   /** Polled devices: consecutive failed polls (lost at the profile's limit). */
   missedPolls = 0;

@@ -82,7 +82,7 @@ export class StartupError extends Error {}
 export class ModbusSouthbound {
   private readonly buses = new Map<string, BusUnit>();
   /** Polled samples refused by a full alert lane: one per device, the newest wins (polled state is current state). */
-  private readonly held = new Map<DeviceEntry, { lane: LaneId; sample: unknown; at: number }>();
+  private readonly held = new Map<DeviceEntry, { lane: LaneId; sample: unknown; at: number; mono: number }>();
   /** Per device, when each of its setting registers is next read (monotonic ms). */
   private readonly settingDue = new Map<DeviceEntry, Map<string, number>>();
   /** Where each polled device hangs (commands, log lines that name the bus and the place). */
@@ -470,23 +470,25 @@ export class ModbusSouthbound {
   }
 
   private offer(device: DeviceEntry, lane: LaneId, sample: unknown, at: number): void {
+    const mono = this.clock.monotonic();
     if (this.held.has(device) && lane !== LANE_TELEMETRY) {
       // Keep order: the held sample goes first; this newer state replaces it (it includes the latched bits).
       this.held.set(device, {
         lane: Math.min(lane, this.held.get(device)?.lane ?? lane) as LaneId,
         sample,
         at,
+        mono,
       });
       return;
     }
-    const outcome = this.pipeline.offer(lane, device, sample, at, this.clock.monotonic(), null);
-    if (outcome === "full") this.held.set(device, { lane, sample, at });
+    const outcome = this.pipeline.offer(lane, device, sample, at, mono, null);
+    if (outcome === "full") this.held.set(device, { lane, sample, at, mono });
   }
 
   private readonly releaseHeld = (): void => {
     for (const [device, h] of this.held) {
-      if (this.pipeline.offer(h.lane, device, h.sample, h.at, this.clock.monotonic(), null) === "full")
-        return;
+      // Its receipt time, not the release's: a newer telemetry poll already queued must stay newer.
+      if (this.pipeline.offer(h.lane, device, h.sample, h.at, h.mono, null) === "full") return;
       this.held.delete(device);
     }
   };
