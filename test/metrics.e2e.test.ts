@@ -101,6 +101,7 @@ describe("metrics and health endpoints", () => {
     expect(sample(t, 'linli_lane_high_water{lane="p1"}')).toBe(1);
     expect(sample(t, 'linli_lane_refused_total{lane="alert"}')).toBe(0);
     expect(sample(t, 'linli_lane_conflated_total{lane="telemetry"}')).toBe(0);
+    expect(sample(t, 'linli_pipeline_superseded_total{lane="alert"}')).toBe(0);
     // The open alert, by state and priority.
     expect(sample(t, 'linli_alerts_open{state="active-unacknowledged",priority="1"}')).toBe(1);
     // Raised since start, by code and priority.
