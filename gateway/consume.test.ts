@@ -16,6 +16,7 @@ import { isRejection } from "../devices/profile.js";
 import type { Transition } from "./alerts/alert.js";
 import { AlertEngine } from "./alerts/engine.js";
 import { SampleConsumer, type SampleConsumerParts } from "./consume.js";
+import { GatewayMetrics, type MetricsSource } from "./metrics/metrics.js";
 import { PriorityPipeline } from "./pipeline/lanes.js";
 import type { DeviceEntry } from "./registry.js";
 import { DeviceRuleContext } from "./rule-context.js";
@@ -40,6 +41,13 @@ function gateway(profile: AnyProfile, settings: DeviceSettings) {
   const engine = new AlertEngine("s", clock, new TimerWheel(clock), {
     alertChanged: (a, t) => transitions.push({ code: a.code, t }),
   });
+  // The real metrics: its counters read the source only at scrape, and the superseded one not at all.
+  const metrics = new GatewayMetrics({} as MetricsSource);
+  /** `linli_pipeline_superseded_total` as a scrape reads it, by lane name. */
+  const superseded = async () => {
+    const m = await metrics.registry.getSingleMetric("linli_pipeline_superseded_total")?.get();
+    return Object.fromEntries((m?.values ?? []).map((v) => [v.labels.lane, v.value]));
+  };
   const device = {
     id: "dev-1",
     model: profile.model,
@@ -62,7 +70,7 @@ function gateway(profile: AnyProfile, settings: DeviceSettings) {
     ruleContext: new DeviceRuleContext<DeviceEntry>(() => false),
     rateLog: { warn: () => {} },
     publisher: { telemetry: () => {} },
-    metrics: { recordLatency: () => {} },
+    metrics,
     recorder: null,
     clockSkewToleranceMs: 60_000,
   } as unknown as SampleConsumerParts;
@@ -89,7 +97,7 @@ function gateway(profile: AnyProfile, settings: DeviceSettings) {
     expect(pipeline.offer(lane as 0, device, sample, clock.now(), receivedMono, () => {})).toBe("queued");
   };
   const active = (code: string) => transitions.filter((x) => x.code === code).at(-1)?.t === "raised";
-  return { device, offer, offerReceived, clock, active, transitions };
+  return { device, offer, offerReceived, clock, active, transitions, superseded };
 }
 
 describe("an older alert-lane entry drained after a newer P1 entry of the same device", () => {
@@ -109,7 +117,7 @@ describe("an older alert-lane entry drained after a newer P1 entry of the same d
   });
 
   it("MFS-8: a P2 status poll queued behind the next poll's fire does not clear FIRE_ALARM", async () => {
-    const { device, offer, active } = gateway(mfs8, mfs8Settings);
+    const { device, offer, active, superseded } = gateway(mfs8, mfs8Settings);
     const laned = (s: Mfs8Sample) => {
       const lane = mfs8.lane(s, device.lastPolled as Mfs8Sample | null);
       device.lastPolled = s;
@@ -128,6 +136,8 @@ describe("an older alert-lane entry drained after a newer P1 entry of the same d
     await tick();
     expect(active("FIRE_ALARM")).toBe(true);
     expect(active("FAULT")).toBe(true);
+    // The skipped poll is counted, in its lane.
+    expect(await superseded()).toEqual({ p1: 0, alert: 1, telemetry: 0 });
     // The newer state still moves it: the next poll without smoke clears it.
     const quiet = poll(1 << STATUS.pumpFault);
     offer(laned(quiet), quiet);

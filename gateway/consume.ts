@@ -88,7 +88,8 @@ export class SampleConsumer {
     const superseded =
       !newer &&
       (entry.lane === LANE_TELEMETRY || profile.transport === "modbus" || profile.snapshot === true);
-    if (!superseded) {
+    if (superseded) this.metrics.recordSuperseded(entry.lane);
+    else {
       try {
         const alerts = this.engine.contextFor(device, profile.suppressed(sample));
         profile.rules(sample, device.ruleState, device.settings, this.ruleContext.for(device, alerts));

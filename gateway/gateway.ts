@@ -188,9 +188,9 @@ export class Gateway {
       : null;
     // The broker starts later (async); until then there is nobody to publish to.
     const sink: NorthboundSink = {
-      publish: (topic, payload, qos, retain) => {
+      publish: (topic, payload, qos, retain, urgent) => {
         this.local.publish(topic, payload, qos, retain);
-        this.upstream?.publish(topic, payload, qos, retain);
+        this.upstream?.publish(topic, payload, qos, retain, urgent);
       },
     };
     // What an operator sees must survive a SIGKILL: messages wait for the journal's pool write,

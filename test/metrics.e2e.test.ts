@@ -101,6 +101,7 @@ describe("metrics and health endpoints", () => {
     expect(sample(t, 'linli_lane_high_water{lane="p1"}')).toBe(1);
     expect(sample(t, 'linli_lane_refused_total{lane="alert"}')).toBe(0);
     expect(sample(t, 'linli_lane_conflated_total{lane="telemetry"}')).toBe(0);
+    expect(sample(t, 'linli_pipeline_superseded_total{lane="alert"}')).toBe(0);
     // The open alert, by state and priority.
     expect(sample(t, 'linli_alerts_open{state="active-unacknowledged",priority="1"}')).toBe(1);
     // Raised since start, by code and priority.
@@ -250,11 +251,14 @@ describe("metrics and health endpoints", () => {
     });
     const p = await connect(gw, "p-1", "pw-p1");
     clients.push(p);
-    // Each press: its event (QoS 1: held, the oldest dropped beyond 2), its telemetry (QoS 0: dropped);
-    // the alert's state is retained (mirrored, not in the backlog).
-    for (const seq of [1, 2, 3, 4]) await p.publish("devices/ec200/p-1/up", pendantMsg(seq, "press"));
+    // A P4 alert raised (low_battery), cleared (a reading at 87 %), raised again…: each transition's
+    // event is QoS 1 (held, the oldest dropped beyond 2), each reading's telemetry QoS 0 (dropped);
+    // the alert's state is retained (mirrored, not in the backlog). Presses would not do: a P1
+    // alert's events are never dropped.
+    for (const seq of [1, 2, 3, 4, 5, 6])
+      await p.publish("devices/ec200/p-1/up", pendantMsg(seq, seq % 2 === 1 ? "low_battery" : null));
     const g = gw;
-    while ((g.stats().upstream?.telemetryDropped ?? 0) < 4) await sleep(10);
+    while ((g.stats().upstream?.telemetryDropped ?? 0) < 6) await sleep(10);
     const t = (await http(gw, "/metrics")).body;
     const up = gw.stats().upstream;
     expect(up?.backlogDropped).toBeGreaterThan(0);

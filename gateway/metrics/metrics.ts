@@ -144,6 +144,8 @@ export class GatewayMetrics {
   private readonly alertSeries = new Map<string, { state: string; priority: string }>();
   /** Alerts raised since start, by code and priority; incremented by the gateway when one is raised. */
   private readonly alertsRaised: Counter<"code" | "priority">;
+  /** Entries whose rules were skipped as superseded (consume.ts), by lane id: a plain add on that path. */
+  private readonly supersededByLane = LANE_NAMES.map(() => 0);
 
   constructor(source: MetricsSource) {
     const registers = [this.registry];
@@ -275,6 +277,17 @@ export class GatewayMetrics {
       "Telemetry replaced in its ring slot by a newer reading of the same device",
       (l) => l.conflated,
     );
+    const superseded = this.supersededByLane;
+    new Counter({
+      name: "linli_pipeline_superseded_total",
+      help: "Entries whose rules did not run: older than one of the same device whose rules already ran (the lanes reorder)",
+      labelNames: ["lane"],
+      registers,
+      collect() {
+        this.reset();
+        for (const [i, lane] of LANE_NAMES.entries()) this.inc({ lane }, superseded[i] ?? 0);
+      },
+    });
     new Counter({
       name: "linli_pipeline_consumer_errors_total",
       help: "Entries whose processing threw (logged; the lane went on)",
@@ -481,6 +494,11 @@ export class GatewayMetrics {
   /** An alert was raised (not a repeat of an open one). */
   alertRaised(code: string, priority: number): void {
     this.alertsRaised.inc({ code, priority: String(priority) });
+  }
+
+  /** An entry of `lane` whose rules were skipped, superseded by a newer one of its device. Hot path. */
+  recordSuperseded(lane: number): void {
+    this.supersededByLane[lane] = (this.supersededByLane[lane] ?? 0) + 1;
   }
 
   /** Records one processed entry's end-to-end latency (ms) for its lane. Hot path: no allocation. */

@@ -144,11 +144,14 @@ export class Publisher {
 
   private eventsTopicCache: string | null = null;
 
-  /** One alert transition on `linli/<site>/alerts/events` (QoS 1, not retained): the audit trail. */
-  alertEvent(event: object): void {
+  /**
+   * One alert transition on `linli/<site>/alerts/events` (QoS 1, not retained): the audit trail.
+   * A P1 alert's line is urgent: the topic is shared by all priorities, so its prefix cannot say so.
+   */
+  alertEvent(event: { priority: number }): void {
     this.published++;
     this.eventsTopicCache ??= `linli/${this.site}/alerts/events`;
-    this.sink.publish(this.eventsTopicCache, JSON.stringify(event), 1, false);
+    this.sink.publish(this.eventsTopicCache, JSON.stringify(event), 1, false, event.priority === 1);
   }
 
   /** `linli/<site>/escalations/p<n>/<CODE>/<deviceId>`, QoS 1, not retained: the alert plus its escalation. */

@@ -3,5 +3,9 @@
  * one. The publisher builds topics and payloads; a sink only delivers them.
  */
 export interface NorthboundSink {
-  publish(topic: string, payload: string, qos: 0 | 1, retain: boolean): void;
+  /**
+   * `urgent`: a P1 message on a topic that is not P1 by its prefix (a P1 alert's line on
+   * `alerts/events`); the upstream bridge then never drops it and sends it first.
+   */
+  publish(topic: string, payload: string, qos: 0 | 1, retain: boolean, urgent?: boolean): void;
 }

@@ -160,3 +160,46 @@ describe("upstream bridge: P1 first, never dropped", () => {
     expect(t.sent.map((s) => s.payload)).toEqual(["esc", "p3-5"]);
   });
 });
+
+describe("upstream bridge: a P1 alert's line on alerts/events is P1", () => {
+  const line = (alertId: string, rev: number, priority: number) =>
+    JSON.stringify({ eventId: `${alertId}:${rev}`, alertId, priority, at: 1000 + rev });
+
+  it("while congested: survives a P3 storm that overflows the backlog and goes first; a P3 line is dropped", () => {
+    const store = new MemoryStore();
+    const t = bridge({ backlog: 3, store, maxInflight: 1 });
+    t.ready();
+    t.b.publish(`${P}alerts/events`, line("a3", 1, 3), 1, false);
+    // Congested from here: the P1 raise waits behind the storm only if it is treated as P3.
+    for (let i = 1; i <= 10; i++) t.b.publish(`${P}events/d${i}`, `p3-${i}`, 1, false);
+    t.b.publish(`${P}alerts/events`, line("a3", 2, 3), 1, false);
+    t.b.publish(`${P}alerts/events`, line("a1", 1, 1), 1, false, true);
+    for (let i = 11; i <= 20; i++) t.b.publish(`${P}events/d${i}`, `p3-${i}`, 1, false);
+    expect(t.sent.map((s) => s.payload)).toEqual([line("a3", 1, 3), line("a1", 1, 1)]);
+    // The P3 alert's second line went with the storm (counted); the P1 line is not in the count.
+    expect(t.b.stats()).toMatchObject({ backlog: 3, backlogDropped: 18 });
+    for (let i = 0; i < 10; i++) t.puback(1);
+    expect(t.sent.map((s) => s.payload)).toEqual([
+      line("a3", 1, 3),
+      line("a1", 1, 1),
+      "p3-18",
+      "p3-19",
+      "p3-20",
+    ]);
+    expect([...store.entries("up/")]).toEqual([]);
+  });
+
+  it("while down, and after a restart: kept whatever the backlog, sent first at connect", () => {
+    const store = new MemoryStore();
+    const first = bridge({ backlog: 10, store });
+    first.b.publish(`${P}alerts/events`, line("a3", 1, 3), 1, false);
+    first.b.publish(`${P}alerts/events`, line("a1", 1, 1), 1, false, true);
+    for (let i = 1; i <= 5; i++) first.b.publish(`${P}events/d${i}`, `p3-${i}`, 1, false);
+    first.b.publish(`${P}alerts/events`, line("a1", 2, 1), 1, false, true);
+    // The journal says which lines were P1: a restart with a smaller backlog keeps them.
+    const t = bridge({ backlog: 1, store });
+    expect(t.b.stats()).toMatchObject({ backlog: 3, backlogDropped: 5 });
+    t.connect();
+    expect(t.sent.map((s) => s.payload)).toEqual([line("a1", 1, 1), line("a1", 2, 1), "p3-5"]);
+  });
+});

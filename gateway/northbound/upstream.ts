@@ -27,7 +27,11 @@
  *     bound and its drops apply to the rest only. Unbounded by count, bounded
  *     by the P1 alerts raised while they wait (each has a few transitions and
  *     escalation steps; P1 alerts are emergency calls, falls, fire alarms).
- *     A topic is P1 or not, so the order per topic is kept.
+ *     A topic is P1 or not, so the order per topic is kept, except on
+ *     `alerts/events`: a P1 alert's line there comes with `urgent` (the
+ *     publisher knows its priority) and takes the P1 queue, so it may
+ *     overtake other alerts' lines; one alert's lines share a queue, in
+ *     order (consumers order by `eventId`'s rev and `at`, docs/topics.md).
  *   - With a journal (`store`), every QoS 1 message and the retained mirror are
  *     written before they are sent and deleted when upstream acknowledges
  *     them, so a gateway killed during an outage sends them after its restart,
@@ -141,6 +145,8 @@ interface Held {
   seq: number;
   topic: string;
   payload: string;
+  /** P1 by the publisher's word, not by its topic (a P1 alert's events line). */
+  urgent?: boolean;
 }
 
 /** A queue taken from the head; the taken part is cut off once it is most of the array. */
@@ -328,7 +334,7 @@ export class UpstreamBridge implements NorthboundSink {
     };
   }
 
-  publish(topic: string, payload: string, qos: 0 | 1, retain: boolean): void {
+  publish(topic: string, payload: string, qos: 0 | 1, retain: boolean, urgent = false): void {
     if (retain) {
       // Current state: the newest per topic. An empty payload deletes it upstream (MQTT 3.1.1 §3.3.1.3):
       // it stays in the mirror until upstream has it, so a deletion is not lost to an outage.
@@ -349,10 +355,11 @@ export class UpstreamBridge implements NorthboundSink {
       return;
     }
     const seq = this.nextSeq++;
-    this.store?.put(seqKey(seq), [topic, payload]);
-    if (this.isUrgent(topic)) {
+    // The flag is journaled (a third element older versions ignore): still P1 after a restart.
+    this.store?.put(seqKey(seq), urgent ? [topic, payload, 1] : [topic, payload]);
+    if (urgent || this.isUrgent(topic)) {
       // flush() sends it at once while connected, congested or not.
-      push(this.urgentBacklog, { seq, topic, payload });
+      push(this.urgentBacklog, { seq, topic, payload, urgent });
     } else if (this.ready && !this.flushing && !this.congested() && !this.waiting()) {
       // Keeping up: straight out, as before the congestion bound (the backlog is for when it is not).
       this.sendHeld(seq, topic, payload);
@@ -479,11 +486,11 @@ export class UpstreamBridge implements NorthboundSink {
         store.delete(key);
         continue;
       }
-      held.push({ seq, topic: v[0], payload: v[1] });
+      held.push({ seq, topic: v[0], payload: v[1], urgent: v[2] === 1 });
     }
     held.sort((a, b) => a.seq - b.seq);
     for (const m of held) {
-      if (this.isUrgent(m.topic)) push(this.urgentBacklog, m);
+      if (m.urgent || this.isUrgent(m.topic)) push(this.urgentBacklog, m);
       else this.hold(m);
     }
     this.nextSeq = Math.max(last, held.at(-1)?.seq ?? 0) + 1;

@@ -34,6 +34,22 @@ function barrier(stuck = false) {
 }
 
 describe("WrittenFirstSink", () => {
+  it("passes a message's urgent flag on, held or not (the upstream bridge's P1 queue)", () => {
+    const out: Array<[string, boolean | undefined]> = [];
+    const b = barrier();
+    const sink = new WrittenFirstSink({ publish: (t, _p, _q, _r, u) => out.push([t, u]) }, b);
+    sink.publish("events", "p1", 1, false, true);
+    b.put();
+    sink.publish("events", "p1", 1, false, true);
+    sink.publish("events", "p3", 1, false, false);
+    b.writeDone();
+    expect(out).toEqual([
+      ["events", true],
+      ["events", true],
+      ["events", false],
+    ]);
+  });
+
   it("publishes at once when nothing is unwritten, otherwise after the write, keeping the order", () => {
     const out: string[] = [];
     const b = barrier();

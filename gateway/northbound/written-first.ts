@@ -30,7 +30,7 @@ export interface WriteBarrier {
 
 const MAX_HELD = 65_536;
 
-type Held = [topic: string, payload: string, qos: 0 | 1, retain: boolean];
+type Held = [topic: string, payload: string, qos: 0 | 1, retain: boolean, urgent: boolean | undefined];
 
 export class WrittenFirstSink implements NorthboundSink {
   overflowed = 0;
@@ -46,12 +46,13 @@ export class WrittenFirstSink implements NorthboundSink {
     private readonly urgent: (topic: string) => boolean = () => false,
   ) {}
 
-  publish(topic: string, payload: string, qos: 0 | 1, retain: boolean): void {
+  /** `urgent` is passed on (the upstream bridge's P1 queue); the release order here goes by topic. */
+  publish(topic: string, payload: string, qos: 0 | 1, retain: boolean, urgent?: boolean): void {
     if (qos === 0 || (this.held.length === 0 && !this.barrier.writePending)) {
-      this.inner.publish(topic, payload, qos, retain);
+      this.inner.publish(topic, payload, qos, retain, urgent);
       return;
     }
-    this.held.push([topic, payload, qos, retain]);
+    this.held.push([topic, payload, qos, retain, urgent]);
     if (this.urgent(topic)) {
       this.barrier.writeNow();
       if (!this.barrier.writePending) {
@@ -91,7 +92,7 @@ export class WrittenFirstSink implements NorthboundSink {
     const out = this.held.splice(0, Math.min(n, this.held.length));
     this.covered = Math.max(0, this.covered - out.length);
     // Urgent topics carry only urgent messages, so taking them first keeps every topic's order.
-    for (const [t, p, q, r] of out) if (this.urgent(t)) this.inner.publish(t, p, q, r);
-    for (const [t, p, q, r] of out) if (!this.urgent(t)) this.inner.publish(t, p, q, r);
+    for (const [t, p, q, r, u] of out) if (this.urgent(t)) this.inner.publish(t, p, q, r, u);
+    for (const [t, p, q, r, u] of out) if (!this.urgent(t)) this.inner.publish(t, p, q, r, u);
   }
 }
