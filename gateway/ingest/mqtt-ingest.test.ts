@@ -8,7 +8,7 @@ import { RateLimitedLog } from "../log.js";
 import { type Completion, type PipelineEntry, PriorityPipeline } from "../pipeline/lanes.js";
 import { type DeviceEntry, Registry } from "../registry.js";
 import { Counters } from "../stats.js";
-import { LanesFullError, MqttIngest } from "./mqtt-ingest.js";
+import { LanesFullError, MAX_ALERT_PARKED_PER_DEVICE, MqttIngest } from "./mqtt-ingest.js";
 
 function setup(opts: { maxParked?: number; log?: RateLimitedLog } = {}) {
   const config = validateConfig(
@@ -245,6 +245,21 @@ describe("MqttIngest parking, one per lane", () => {
     send(p1, "fall"); // P1 lane full: parked in the P1 parking, not refused
     expect(outcomes).toHaveLength(1);
     expect([ingest.parkedIn(LANE_P1), ingest.parkedIn(LANE_ALERT)]).toEqual([1, 2]);
+  });
+
+  it("one device parks at most MAX_ALERT_PARKED_PER_DEVICE alert samples: its P1 cannot take more along into the P1 parking", () => {
+    const { ingest, p1, p2, full, outcomes, send } = twoPendants();
+    full.add(LANE_ALERT);
+    full.add(LANE_P1);
+    for (let i = 0; i < MAX_ALERT_PARKED_PER_DEVICE + 10; i++) send(p2, "low_battery");
+    expect(ingest.parkedIn(LANE_ALERT)).toBe(MAX_ALERT_PARKED_PER_DEVICE);
+    expect(outcomes).toHaveLength(10);
+    expect(outcomes.every((o) => o.device === "p-2" && o.err === LanesFullError.name)).toBe(true);
+    // Its press takes the capped backlog along; another pendant's press still parks beside it.
+    send(p2, "press");
+    send(p1, "press");
+    expect(ingest.parkedIn(LANE_P1)).toBe(MAX_ALERT_PARKED_PER_DEVICE + 2);
+    expect(outcomes).toHaveLength(10);
   });
 
   it("a device's P1 takes its own parked P2 samples along, ahead of it, and nobody else's", () => {

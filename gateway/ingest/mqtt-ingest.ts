@@ -10,7 +10,8 @@
  * callback (which sends the PUBACK) is handed to the pipeline and called only
  * when the entry is committed. If its lane is full the sample is parked here,
  * in that lane's parking: one per lane (P1, alert), each FIFO and bounded
- * (`maxParked`, default 4,096 each); past that bound the sample is refused
+ * (`maxParked`, default 4,096 each; at most MAX_ALERT_PARKED_PER_DEVICE alert
+ * samples of one device); past that bound the sample is refused
  * (LanesFullError: the device's connection is closed without a PUBACK, so the
  * device keeps the message and sends it again). A sample waits only behind its
  * own lane's parking: a P2 storm parked in the alert lane never delays or
@@ -50,7 +51,17 @@ interface Parked {
   done: Completion;
   /** Taken along into the P1 parking: the copy left in the alert parking is skipped. */
   moved: boolean;
+  /** The lane its content asked for (a sample taken along keeps LANE_ALERT here). */
+  origin: ParkingLane;
 }
+
+/**
+ * Alert (non-P1) samples one device may have parked. A device's P1 takes its parked alert samples
+ * along into the P1 parking (above), so without a cap one device with thousands of unacknowledged
+ * messages (`limits.maxInflight` is 4,096 by default, the parking's size) could fill the P1
+ * parking and get other devices' presses refused. A well-behaved device has a few at most.
+ */
+export const MAX_ALERT_PARKED_PER_DEVICE = 64;
 
 /** The lanes that park (telemetry is never parked: it has no PUBACK to withhold). */
 type ParkingLane = typeof LANE_P1 | typeof LANE_ALERT;
@@ -179,6 +190,7 @@ export class MqttIngest {
       receivedMono: mono,
       done: committed,
       moved: false,
+      origin: lane,
     };
     const mine = this.parkedOf.get(device);
     if (mine === undefined) this.enter(p, lane);
@@ -232,22 +244,29 @@ export class MqttIngest {
   }
 
   private park(p: Parked): void {
+    const mine = this.parkedOf.get(p.device);
+    if (p.origin === LANE_ALERT && mine !== undefined && mine.entries.length >= MAX_ALERT_PARKED_PER_DEVICE) {
+      this.deferToDevice(p, `${mine.entries.length} of its messages already waiting for lane space`);
+      return;
+    }
     if (!this.parked[p.lane].isFull() || (p.lane === LANE_ALERT && this.dropMoved())) {
       this.parked[p.lane].push(p);
-      const mine = this.parkedOf.get(p.device);
       if (mine === undefined) this.parkedOf.set(p.device, { lane: p.lane, entries: [p] });
       else mine.entries.push(p);
       return;
     }
+    this.deferToDevice(
+      p,
+      p.lane === LANE_P1 ? "P1 lane and its parking full" : "alert lane and its parking full",
+    );
+  }
+
+  /** Refused, PUBACK withheld: the device keeps the message and sends it again. */
+  private deferToDevice(p: Parked, why: string): void {
     this.counters.reject(p.device.model, "deferred-to-device");
     p.device.dedup.forget(p.seq);
     if (this.log.allows(p.device.id, "deferred-to-device"))
-      this.log.warn(
-        p.device.id,
-        "deferred-to-device",
-        { deviceId: p.device.id },
-        p.lane === LANE_P1 ? "P1 lane and its parking full" : "alert lane and its parking full",
-      );
+      this.log.warn(p.device.id, "deferred-to-device", { deviceId: p.device.id }, why);
     p.done(new LanesFullError());
   }
 
