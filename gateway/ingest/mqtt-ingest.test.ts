@@ -370,4 +370,59 @@ describe("MqttIngest: a declared profile's threshold alarm", () => {
     expect(send("gas-1", 40)).toBeLessThanOrEqual(LANE_ALERT); // back: the clear
     expect(send("gas-1", 40)).toBe(LANE_TELEMETRY);
   });
+
+  it("a re-sent duplicate does not move the lane's memory: the next clear still leaves telemetry", () => {
+    const config = validateConfig(
+      {
+        site: { id: "s" },
+        deviceProfiles: [
+          {
+            model: "acme-gas",
+            transport: "mqtt",
+            mqtt: {
+              uplink: "acme/{id}/up",
+              seq: "seq",
+              fields: [{ name: "gas", path: "gas", type: "number" }],
+            },
+            alarms: [{ code: "GAS_HIGH", priority: 1, when: { point: "gas", above: 50, deadband: 5 } }],
+          },
+        ],
+        devices: [{ id: "gas-1", model: "acme-gas", password: "x" }],
+      },
+      "test",
+      {},
+    );
+    const registry = new Registry(config, { onLost: () => {}, onWelfareDue: () => {} });
+    // No consumer runs: the rules never see these, as when the pipeline is behind.
+    const pipeline = new PriorityPipeline(
+      { p1LaneSize: 8, alertLaneSize: 8, telemetryLaneSize: 8, telemetryBatch: 4 },
+      () => {},
+      () => {},
+    );
+    const lanes: LaneId[] = [];
+    const offer = pipeline.offer.bind(pipeline);
+    pipeline.offer = (lane, ...rest) => {
+      lanes.push(lane);
+      return offer(lane, ...rest);
+    };
+    const ingest = new MqttIngest(
+      pipeline,
+      new Counters(),
+      new RateLimitedLog(pino({ level: "silent" })),
+      new FakeClock(),
+    );
+    const device = registry.devices.get("gas-1") as DeviceEntry;
+    const send = (seq: number, gas: number) => {
+      const before = lanes.length;
+      ingest.uplink(device, Buffer.from(JSON.stringify({ seq, gas })), undefined, () => {});
+      return lanes.length > before ? lanes.at(-1) : "not offered";
+    };
+    expect(send(1, 60)).toBe(LANE_P1); // beyond: held
+    expect(send(2, 40)).toBe(LANE_ALERT); // back across the deadband: the clear
+    expect(send(3, 60)).toBe(LANE_P1); // beyond again
+    // A late re-send of seq 2 (its PUBACK not yet out) is a duplicate: it must not count as a
+    // reading, or it would mark the alarm back and the next clear would ride the telemetry lane.
+    expect(send(2, 40)).toBe("not offered");
+    expect(send(4, 42)).toBe(LANE_ALERT);
+  });
 });

@@ -155,14 +155,8 @@ export class MqttIngest {
           "uplink field dropped, message taken in",
         );
     }
-    // The device's rule state and settings: a threshold's limit and its way back are per device.
-    const lane = profile.lane(sample, device.ruleState, device.settings);
-    if (this.rateGate !== null && !this.rateGate(device, lane === LANE_P1)) {
-      // Acknowledged like any refused message: the device must not re-send what it sends too fast.
-      if (this.refuse(device, "rate-limited", done))
-        this.logRefusal(device, "rate-limited", "over the device's message rate");
-      return;
-    }
+    // Duplicates first: a re-send is no new reading, and choosing a lane moves a declared
+    // threshold's memory of where the reading was (a re-sent old clear would unmark it).
     const seq = profile.seq(sample);
     if (device.dedup.checkAndRecord(seq)) {
       // A re-send of something already taken in (datasheet: repeated seq until PUBACK).
@@ -170,6 +164,14 @@ export class MqttIngest {
       const waiting = this.uncommitted.get(device)?.get(seq);
       if (waiting) waiting.push(done);
       else done(null);
+      return;
+    }
+    // The device's rule state and settings: a threshold's limit and its way back are per device.
+    const lane = profile.lane(sample, device.ruleState, device.settings);
+    if (this.rateGate !== null && !this.rateGate(device, lane === LANE_P1)) {
+      // Acknowledged like any refused message: the device must not re-send what it sends too fast.
+      if (this.refuse(device, "rate-limited", done))
+        this.logRefusal(device, "rate-limited", "over the device's message rate");
       return;
     }
     this.accepted++;
