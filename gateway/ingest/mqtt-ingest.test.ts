@@ -308,61 +308,68 @@ describe("MqttIngest parking, one per lane", () => {
   });
 });
 
+/**
+ * Declared gas detectors behind a real pipeline whose consumer never runs (the rules never see
+ * what is sent, as when the pipeline is behind); `lanes` lists the lane of every offer.
+ */
+function declaredGas(site: Record<string, unknown>) {
+  const config = validateConfig({ site: { id: "s" }, ...site }, "test", {});
+  const registry = new Registry(config, { onLost: () => {}, onWelfareDue: () => {} });
+  const pipeline = new PriorityPipeline(
+    { p1LaneSize: 8, alertLaneSize: 8, telemetryLaneSize: 8, telemetryBatch: 4 },
+    () => {},
+    () => {},
+  );
+  const lanes: LaneId[] = [];
+  const offer = pipeline.offer.bind(pipeline);
+  pipeline.offer = (lane, ...rest) => {
+    lanes.push(lane);
+    return offer(lane, ...rest);
+  };
+  const ingest = new MqttIngest(
+    pipeline,
+    new Counters(),
+    new RateLimitedLog(pino({ level: "silent" })),
+    new FakeClock(),
+  );
+  /** The lane `payload` was offered to, or "not offered". */
+  const send = (id: string, payload: object) => {
+    const before = lanes.length;
+    ingest.uplink(
+      registry.devices.get(id) as DeviceEntry,
+      Buffer.from(JSON.stringify(payload)),
+      undefined,
+      () => {},
+    );
+    return lanes.length > before ? lanes.at(-1) : "not offered";
+  };
+  return { send };
+}
+
 describe("MqttIngest: a declared profile's threshold alarm", () => {
   it("lanes a reading by the device's own setting and what the rules hold: P1 beyond, the alert lane back", () => {
-    const config = validateConfig(
-      {
-        site: { id: "s" },
-        deviceProfiles: [
-          {
-            model: "acme-gas",
-            transport: "mqtt",
-            mqtt: { uplink: "acme/{id}/up", fields: [{ name: "gas", path: "gas", type: "number" }] },
-            settings: { gasHigh: { default: 50 } },
-            alarms: [
-              {
-                code: "GAS_HIGH",
-                priority: 1,
-                when: { point: "gas", above: { setting: "gasHigh" }, deadband: 5 },
-              },
-            ],
-          },
-        ],
-        devices: [
-          { id: "gas-1", model: "acme-gas", password: "x" },
-          { id: "gas-2", model: "acme-gas", password: "x", settings: { gasHigh: 80 } },
-        ],
-      },
-      "test",
-      {},
-    );
-    const registry = new Registry(config, { onLost: () => {}, onWelfareDue: () => {} });
-    const pipeline = new PriorityPipeline(
-      { p1LaneSize: 8, alertLaneSize: 8, telemetryLaneSize: 8, telemetryBatch: 4 },
-      () => {},
-      () => {},
-    );
-    const lanes: LaneId[] = [];
-    const offer = pipeline.offer.bind(pipeline);
-    pipeline.offer = (lane, ...rest) => {
-      lanes.push(lane);
-      return offer(lane, ...rest);
-    };
-    const ingest = new MqttIngest(
-      pipeline,
-      new Counters(),
-      new RateLimitedLog(pino({ level: "silent" })),
-      new FakeClock(),
-    );
-    const send = (id: string, gas: number) => {
-      ingest.uplink(
-        registry.devices.get(id) as DeviceEntry,
-        Buffer.from(JSON.stringify({ gas })),
-        undefined,
-        () => {},
-      );
-      return lanes.at(-1);
-    };
+    const { send: sendRaw } = declaredGas({
+      deviceProfiles: [
+        {
+          model: "acme-gas",
+          transport: "mqtt",
+          mqtt: { uplink: "acme/{id}/up", fields: [{ name: "gas", path: "gas", type: "number" }] },
+          settings: { gasHigh: { default: 50 } },
+          alarms: [
+            {
+              code: "GAS_HIGH",
+              priority: 1,
+              when: { point: "gas", above: { setting: "gasHigh" }, deadband: 5 },
+            },
+          ],
+        },
+      ],
+      devices: [
+        { id: "gas-1", model: "acme-gas", password: "x" },
+        { id: "gas-2", model: "acme-gas", password: "x", settings: { gasHigh: 80 } },
+      ],
+    });
+    const send = (id: string, gas: number) => sendRaw(id, { gas });
     expect(send("gas-1", 30)).toBe(LANE_TELEMETRY);
     expect(send("gas-1", 60)).toBe(LANE_P1);
     expect(send("gas-2", 60)).toBe(LANE_TELEMETRY); // its own limit, 80
@@ -372,51 +379,22 @@ describe("MqttIngest: a declared profile's threshold alarm", () => {
   });
 
   it("a re-sent duplicate does not move the lane's memory: the next clear still leaves telemetry", () => {
-    const config = validateConfig(
-      {
-        site: { id: "s" },
-        deviceProfiles: [
-          {
-            model: "acme-gas",
-            transport: "mqtt",
-            mqtt: {
-              uplink: "acme/{id}/up",
-              seq: "seq",
-              fields: [{ name: "gas", path: "gas", type: "number" }],
-            },
-            alarms: [{ code: "GAS_HIGH", priority: 1, when: { point: "gas", above: 50, deadband: 5 } }],
+    const { send: sendRaw } = declaredGas({
+      deviceProfiles: [
+        {
+          model: "acme-gas",
+          transport: "mqtt",
+          mqtt: {
+            uplink: "acme/{id}/up",
+            seq: "seq",
+            fields: [{ name: "gas", path: "gas", type: "number" }],
           },
-        ],
-        devices: [{ id: "gas-1", model: "acme-gas", password: "x" }],
-      },
-      "test",
-      {},
-    );
-    const registry = new Registry(config, { onLost: () => {}, onWelfareDue: () => {} });
-    // No consumer runs: the rules never see these, as when the pipeline is behind.
-    const pipeline = new PriorityPipeline(
-      { p1LaneSize: 8, alertLaneSize: 8, telemetryLaneSize: 8, telemetryBatch: 4 },
-      () => {},
-      () => {},
-    );
-    const lanes: LaneId[] = [];
-    const offer = pipeline.offer.bind(pipeline);
-    pipeline.offer = (lane, ...rest) => {
-      lanes.push(lane);
-      return offer(lane, ...rest);
-    };
-    const ingest = new MqttIngest(
-      pipeline,
-      new Counters(),
-      new RateLimitedLog(pino({ level: "silent" })),
-      new FakeClock(),
-    );
-    const device = registry.devices.get("gas-1") as DeviceEntry;
-    const send = (seq: number, gas: number) => {
-      const before = lanes.length;
-      ingest.uplink(device, Buffer.from(JSON.stringify({ seq, gas })), undefined, () => {});
-      return lanes.length > before ? lanes.at(-1) : "not offered";
-    };
+          alarms: [{ code: "GAS_HIGH", priority: 1, when: { point: "gas", above: 50, deadband: 5 } }],
+        },
+      ],
+      devices: [{ id: "gas-1", model: "acme-gas", password: "x" }],
+    });
+    const send = (seq: number, gas: number) => sendRaw("gas-1", { seq, gas });
     expect(send(1, 60)).toBe(LANE_P1); // beyond: held
     expect(send(2, 40)).toBe(LANE_ALERT); // back across the deadband: the clear
     expect(send(3, 60)).toBe(LANE_P1); // beyond again
