@@ -265,7 +265,7 @@ const upstream = z.strictObject({
   clientId: z.string().min(1).max(64).optional().meta({ description: 'Default "linli-<site id>"' }),
   backlog: z.number().int().min(0).default(10_000).meta({
     description:
-      "Non-P1 QoS 1 messages kept while the uplink is down or congested (the oldest is dropped beyond, counted); P1 alerts and escalations are never dropped",
+      "Non-P1 QoS 1 messages kept while the uplink is down or congested (the oldest is dropped beyond, counted); P1 alert states are never dropped, P1 escalation and event lines only beyond 10,000",
   }),
   reconnectInitial: duration("1s"),
   reconnectMax: duration("60s"),

@@ -106,7 +106,7 @@ describe("upstream bridge: backlog 0", () => {
   });
 });
 
-describe("upstream bridge: P1 first, never dropped", () => {
+describe("upstream bridge: P1 first, never dropped by the backlog", () => {
   it("while congested: P1 goes at once, the backlog drops only non-P1 and flushes in order", () => {
     const store = new MemoryStore();
     const t = bridge({ backlog: 3, store, maxInflight: 1 });
@@ -147,6 +147,18 @@ describe("upstream bridge: P1 first, never dropped", () => {
     expect(t.b.stats()).toMatchObject({ backlog: 4, backlogDropped: 4 });
     t.connect();
     expect(t.sent.map((s) => s.payload)).toEqual(["esc-1", "state-p1", "esc-2", "state-p3", "p3-5", "p3-6"]);
+  });
+
+  it("a long outage: P1 lines beyond their bound lose the oldest (counted, journal key gone); P1 states stay", () => {
+    const store = new MemoryStore();
+    const t = bridge({ backlog: 10, store, urgentBacklog: 3 });
+    t.b.publish(`${P}alerts/p1/EMERGENCY_CALL/d9`, "state-p1", 1, true);
+    // Nobody answers: the alert escalates again and again while the uplink stays down.
+    for (let i = 1; i <= 5; i++) t.b.publish(`${P}escalations/p1/EMERGENCY_CALL/d9`, `esc-${i}`, 1, false);
+    expect(t.b.stats()).toMatchObject({ backlog: 3, backlogDropped: 2 });
+    expect([...store.entries("up/")].map(([, v]) => (v as string[])[1])).toEqual(["esc-3", "esc-4", "esc-5"]);
+    t.connect();
+    expect(t.sent.map((s) => s.payload)).toEqual(["state-p1", "esc-3", "esc-4", "esc-5"]);
   });
 
   it("after a restart: journaled P1 messages are not dropped by a smaller backlog", () => {

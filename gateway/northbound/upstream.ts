@@ -24,9 +24,11 @@
  *     treats as urgent) waits behind nothing and is never dropped: its QoS 1
  *     messages and retained states have their own queues, sent first at
  *     connect and, while connected, at once even when congested; the backlog
- *     bound and its drops apply to the rest only. Unbounded by count, bounded
- *     by the P1 alerts raised while they wait (each has a few transitions and
- *     escalation steps; P1 alerts are emergency calls, falls, fire alarms).
+ *     bound and its drops apply to the rest only. P1 states are never dropped
+ *     (the mirror holds one per topic); P1 lines (escalations, events) are
+ *     kept up to MAX_URGENT_BACKLOG, then the oldest goes (counted): an
+ *     unacknowledged P1 escalates every 15 min at most for as long as the
+ *     outage lasts.
  *     A topic is P1 or not, so the order per topic is kept, except on
  *     `alerts/events`: a P1 alert's line there comes with `urgent` (the
  *     publisher knows its priority) and takes the P1 queue, so it may
@@ -75,6 +77,8 @@ export interface UpstreamOptions {
   /** Congestion limits (tests); default MAX_BUFFERED_BYTES, MAX_INFLIGHT. */
   maxBufferedBytes?: number;
   maxInflight?: number;
+  /** P1 lines kept while down (tests); default MAX_URGENT_BACKLOG. */
+  urgentBacklog?: number;
 }
 
 /**
@@ -89,6 +93,14 @@ export const MAX_BUFFERED_BYTES = 1024 * 1024;
  * 1,000 waiting means it is not keeping up (or the connection is half-open).
  */
 export const MAX_INFLIGHT = 1000;
+/**
+ * P1 QoS 1 lines (escalations, a P1 alert's events) kept while the uplink is down. An unacknowledged
+ * P1 escalates at least every `alerts.escalation.maxInterval` (15 min) for as long as nobody
+ * answers, so a long outage grows them without end: beyond this the oldest line is dropped
+ * (counted, logged once per outage). Every P1 alert's current state is in the retained mirror,
+ * one per topic, and is never dropped. About 10 MB of payloads at 1 KB each.
+ */
+export const MAX_URGENT_BACKLOG = 10_000;
 
 /** Journal keys: `up/<seq>` a QoS 1 message not yet acknowledged upstream, `upr/<topic>` the retained mirror. */
 const UP = "up/";
@@ -197,6 +209,9 @@ export class UpstreamBridge implements NorthboundSink {
   private retainedQueue: Fifo<{ seq: number; topic: string }> = { items: [], head: 0 };
   private urgentRetainedQueue: Fifo<{ seq: number; topic: string }> = { items: [], head: 0 };
   private readonly urgentPrefixes: readonly string[];
+  private readonly maxUrgentBacklog: number;
+  /** A P1 line was dropped since the last connect (logged once per outage). */
+  private urgentDropLogged = false;
   /** QoS 1 messages handed to mqtt.js whose callback has not run (PUBACK, or failure). */
   private inflight = 0;
   private flushing = false;
@@ -233,6 +248,7 @@ export class UpstreamBridge implements NorthboundSink {
     this.store = opts.store ?? null;
     this.maxBufferedBytes = opts.maxBufferedBytes ?? MAX_BUFFERED_BYTES;
     this.maxInflight = opts.maxInflight ?? MAX_INFLIGHT;
+    this.maxUrgentBacklog = opts.urgentBacklog ?? MAX_URGENT_BACKLOG;
     this.recover();
     const url = new URL(opts.url);
     const secure = url.protocol === "mqtts:" || url.protocol === "ssl:";
@@ -359,7 +375,7 @@ export class UpstreamBridge implements NorthboundSink {
     this.store?.put(seqKey(seq), urgent ? [topic, payload, 1] : [topic, payload]);
     if (urgent || this.isUrgent(topic)) {
       // flush() sends it at once while connected, congested or not.
-      push(this.urgentBacklog, { seq, topic, payload, urgent });
+      this.holdUrgent({ seq, topic, payload, urgent });
     } else if (this.ready && !this.flushing && !this.congested() && !this.waiting()) {
       // Keeping up: straight out, as before the congestion bound (the backlog is for when it is not).
       this.sendHeld(seq, topic, payload);
@@ -461,6 +477,23 @@ export class UpstreamBridge implements NorthboundSink {
     push(this.backlog, m);
   }
 
+  /** A P1 line: kept, unless MAX_URGENT_BACKLOG of them already wait (then the oldest goes). */
+  private holdUrgent(m: Held): void {
+    if (size(this.urgentBacklog) >= this.maxUrgentBacklog) {
+      const dropped = shift(this.urgentBacklog) as Held;
+      this.store?.delete(seqKey(dropped.seq));
+      this.counters.backlogDropped++;
+      if (!this.urgentDropLogged) {
+        this.urgentDropLogged = true;
+        this.log.error(
+          { kept: this.maxUrgentBacklog, topic: dropped.topic },
+          "upstream outage: oldest P1 escalation and event lines dropped (alert states are kept)",
+        );
+      }
+    }
+    push(this.urgentBacklog, m);
+  }
+
   /** What the journal kept from before the restart: the retained mirror and the unsent backlog, in order. */
   private recover(): void {
     const store = this.store;
@@ -490,7 +523,7 @@ export class UpstreamBridge implements NorthboundSink {
     }
     held.sort((a, b) => a.seq - b.seq);
     for (const m of held) {
-      if (m.urgent || this.isUrgent(m.topic)) push(this.urgentBacklog, m);
+      if (m.urgent || this.isUrgent(m.topic)) this.holdUrgent(m);
       else this.hold(m);
     }
     this.nextSeq = Math.max(last, held.at(-1)?.seq ?? 0) + 1;
@@ -551,6 +584,7 @@ export class UpstreamBridge implements NorthboundSink {
 
   private readonly onConnect = (): void => {
     this.counters.connects++;
+    this.urgentDropLogged = false;
     this.client.options.reconnectPeriod = this.opts.reconnectInitialMs;
     this.log.info({ url: this.opts.url, connects: this.counters.connects }, "upstream broker connected");
     const filters = operatorTopicFilters(this.prefix);
