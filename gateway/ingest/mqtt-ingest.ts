@@ -183,6 +183,14 @@ export class MqttIngest {
       return;
     }
     const committed = this.untilCommitted(device, seq, done);
+    const mine = this.parkedOf.get(device);
+    // Nothing waits in its way (the usual case): straight into the lane, no Parked object.
+    if (
+      mine === undefined &&
+      this.parkedIn(lane) === 0 &&
+      this.pipeline.offer(lane, device, sample, now, mono, committed) !== "full"
+    )
+      return;
     const p: Parked = {
       lane,
       device,
@@ -194,8 +202,7 @@ export class MqttIngest {
       moved: false,
       origin: lane,
     };
-    const mine = this.parkedOf.get(device);
-    if (mine === undefined) this.enter(p, lane);
+    if (mine === undefined) this.park(p);
     else if (mine.lane === LANE_ALERT && lane === LANE_P1) {
       // The P1 must not wait behind other devices, nor overtake its own device's older samples.
       this.takeAlongToP1(device, mine);
