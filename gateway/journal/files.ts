@@ -4,6 +4,8 @@
  *   snap-<seq>.snap      snapshot of the live map holding every record of the segments < seq
  *   *.tmp                a snapshot being written (removed at open: never renamed, so never valid)
  *   damaged-<time>-<name>.bin   a torn or corrupt tail (or snapshot) moved aside at open
+ *   damaged-<time>-rest.bin     the damaged regions a start found beyond those, one after another
+ *                               (damaged-rest.ts)
  *   LOCK                 who has the directory open, a lease renewed every 5 s (lock.ts)
  *   LOCK.<token>         a LOCK being written by an opener, linked to LOCK whole
  */

@@ -49,7 +49,8 @@
  * snapshot of the live map fits.
  *
  * Bounds: segments roll at segmentBytes; snapshots every compactAfterBytes of segments; at most
- * MAX_DAMAGED quarantined files (recovery.ts; the oldest of earlier starts deleted); commit()
+ * MAX_DAMAGED quarantined files (recovery.ts; the oldest of earlier starts deleted), the last of a
+ * start's holding at most segmentBytes of the regions beyond the others; commit()
  * callbacks waiting and records queued behind the write in flight: group-commit.ts.
  */
 import path from "node:path";
@@ -455,7 +456,7 @@ export class Journal {
     const t0 = performance.now();
     let found: Recovered;
     try {
-      found = recover({ fs: readOnlyFs(this.fsx), dir: this.dir, now: this.now, log: this.log });
+      found = this.readDir(readOnlyFs(this.fsx));
     } catch (err) {
       this.unopened = "unread";
       const reason = `cannot open ${this.dir}: ${(err as Error).message}`;
@@ -506,7 +507,7 @@ export class Journal {
     if (!this.lock.tryTake()) return false;
     let found: Recovered;
     try {
-      found = recover({ fs: this.fsx, dir: this.dir, now: this.now, log: this.log });
+      found = this.readDir(this.fsx);
     } catch {
       this.lock.drop();
       return false;
@@ -565,9 +566,20 @@ export class Journal {
     return fresh;
   }
 
+  /** Recovery of the directory through `fsx` (recovery.ts). */
+  private readDir(fsx: JournalFs): Recovered {
+    return recover({
+      fs: fsx,
+      dir: this.dir,
+      now: this.now,
+      restBytes: this.gens.segmentBytes,
+      log: this.log,
+    });
+  }
+
   private load(): void {
     const t0 = performance.now();
-    const found = recover({ fs: this.fsx, dir: this.dir, now: this.now, log: this.log });
+    const found = this.readDir(this.fsx);
     this.adoptFound(found);
     for (const f of found.failures) this.failed(f.op, f.err);
     const replay = found.replayed;

@@ -10,6 +10,7 @@ import { Writable } from "node:stream";
 import { pino } from "pino";
 import { afterEach, describe, expect, it } from "vitest";
 import { damagedName, segmentName } from "./files.js";
+import { type JournalFs, nodeFs } from "./fs.js";
 import { Journal, type JournalOptions } from "./journal.js";
 import { OP_DELETE, scan, scanSegment } from "./record.js";
 import { MAX_DAMAGED } from "./recovery.js";
@@ -307,7 +308,7 @@ describe("journal recovery: the damaged-* files kept", () => {
     expect(damagedFiles(dir)).not.toContain(damagedName(later, "seg-x.log"));
   });
 
-  it("one start finding more than 20 damaged regions copies the first 20 aside, names only those, deletes none of them", () => {
+  it("one start finding more than 20 damaged regions copies the first 19 to a file each and the rest into one overflow file; deletes none of them", () => {
     const dir = tempDir();
     corruptRecords(dir, 60, MAX_DAMAGED + 5);
     for (let i = 0; i < 3; i++)
@@ -317,15 +318,169 @@ describe("journal recovery: the damaged-* files kept", () => {
     const damage = j.recovery.damage;
     expect(damage).toHaveLength(MAX_DAMAGED + 5);
     expect(damage.every((d) => d.kind === "corrupt-record")).toBe(true);
-    expect(j.recovery.quarantined).toHaveLength(MAX_DAMAGED);
-    expect(damage.filter((d) => d.movedTo !== undefined)).toHaveLength(MAX_DAMAGED);
+    const q = j.recovery.quarantined;
+    expect(q).toHaveLength(MAX_DAMAGED);
+    const rest = q[MAX_DAMAGED - 1]!;
+    expect(rest).toMatch(/^damaged-\d{4}-\d\d-\d\dT\d\d-\d\d-\d\d\.\d{3}Z-rest\.bin$/);
+    // Met in offset order: the first 19 a file each, every later one in the overflow file.
+    expect(damage.slice(0, MAX_DAMAGED - 1).map((d) => d.movedTo)).toEqual(q.slice(0, MAX_DAMAGED - 1));
+    expect(damage.slice(MAX_DAMAGED - 1).map((d) => d.movedTo)).toEqual(Array(6).fill(rest));
     // Every file the report names is there; the earlier starts' made room.
-    expect(damagedFiles(dir).sort()).toEqual([...j.recovery.quarantined].sort());
-    const warn = lines.find((l) => l.level === 40 && /skipped without a copy/.test(l.msg));
-    expect(warn).toMatchObject({ notCopied: 5, kept: MAX_DAMAGED });
+    expect(damagedFiles(dir).sort()).toEqual([...q].sort());
+    expect(lines.some((l) => /without a copy/.test(l.msg))).toBe(false);
+    // The error line of a region in the overflow file names it.
+    expect(lines.filter((l) => l.level === 50 && l.copiedTo === rest)).toHaveLength(6);
     expect(j.size).toBe(60 - MAX_DAMAGED - 5);
   });
+
+  it("the overflow file holds exactly each further region's bytes, found by its header line; a torn tail copied there is cut off after it", () => {
+    const dir = tempDir();
+    corruptRecords(dir, 60, MAX_DAMAGED + 5);
+    const file = join(dir, segmentName(1));
+    const body = readFileSync(file);
+    // A power cut in the middle of one more record: the first 20 bytes of a record at the end.
+    const [r0s] = records(readFileSync(file))[0]!;
+    const damaged = Buffer.concat([body, body.subarray(r0s, r0s + 20)]);
+    writeFileSync(file, damaged);
+    const j = openJ({ dir });
+    const damage = j.recovery.damage;
+    expect(damage).toHaveLength(MAX_DAMAGED + 6);
+    expect(damage.at(-1)).toMatchObject({ kind: "torn-tail", offset: body.length, bytes: 20 });
+    const rest = j.recovery.quarantined.find((n) => n.endsWith("-rest.bin"))!;
+    const inRest = damage.filter((d) => d.movedTo === rest);
+    expect(inRest).toHaveLength(7);
+    const entries = readRest(readFileSync(join(dir, rest)));
+    expect(entries.map(({ data: _data, ...h }) => h)).toEqual(
+      inRest.map((d) => ({ file: d.file, offset: d.offset, bytes: d.bytes, kind: d.kind, reason: d.reason })),
+    );
+    for (const e of entries) expect(e.data).toEqual(damaged.subarray(e.offset, e.offset + e.bytes));
+    for (const d of damage.filter((d) => d.movedTo !== rest))
+      expect(readFileSync(join(dir, d.movedTo!))).toEqual(damaged.subarray(d.offset, d.offset! + d.bytes));
+    // The tail is in the overflow file, so the segment is cut to its valid prefix.
+    expect(readFileSync(file).length).toBe(body.length);
+  });
+
+  it("over starts that each find more than 20 regions, at most 20 damaged-* files exist and each start keeps all of its own", () => {
+    const dir = tempDir();
+    const t0 = Date.parse("2026-03-01T00:00:00Z");
+    for (let start = 0; start < 4; start++) {
+      for (const n of readdirSync(dir)) if (!n.startsWith("damaged-")) unlinkSync(join(dir, n));
+      corruptRecords(dir, 70, MAX_DAMAGED + 10);
+      const j = openJ({ dir, now: () => t0 + start * 60_000 });
+      expect(j.recovery.damage).toHaveLength(MAX_DAMAGED + 10);
+      expect(damagedFiles(dir).sort()).toEqual([...j.recovery.quarantined].sort());
+      for (const d of j.recovery.damage) expect(damagedFiles(dir)).toContain(d.movedTo);
+      closeJ(j);
+    }
+  });
+
+  it("the overflow file holds at most a segment's bytes: regions that do not fit are reported without a copy, counted with their bytes", () => {
+    const dir = tempDir();
+    corruptRecords(dir, 250, 100);
+    const damaged = readFileSync(join(dir, segmentName(1)));
+    const { log, lines } = captureLog();
+    const j = openJ({ dir, log, segmentBytes: 4096 });
+    const damage = j.recovery.damage;
+    expect(damage).toHaveLength(100);
+    const rest = j.recovery.quarantined.find((n) => n.endsWith("-rest.bin"))!;
+    const restFile = readFileSync(join(dir, rest));
+    expect(restFile.length).toBeLessThanOrEqual(4096);
+    expect(restFile.length).toBeGreaterThan(4096 - 300); // filled, not left half empty
+    const inRest = damage.filter((d) => d.movedTo === rest);
+    const entries = readRest(restFile);
+    expect(entries.map((e) => e.offset)).toEqual(inRest.map((d) => d.offset));
+    for (const e of entries) expect(e.data).toEqual(damaged.subarray(e.offset, e.offset + e.bytes));
+    const notCopied = damage.filter((d) => d.movedTo === undefined);
+    expect(notCopied.length).toBe(100 - (MAX_DAMAGED - 1) - inRest.length);
+    expect(notCopied.length).toBeGreaterThan(0);
+    const warn = lines.find((l) => l.level === 40 && /without a copy/.test(l.msg));
+    expect(warn).toMatchObject({
+      notCopied: notCopied.length,
+      notCopiedBytes: notCopied.reduce((n, d) => n + d.bytes, 0),
+      restFile: rest,
+      restBytes: 4096,
+    });
+    expect(damagedFiles(dir)).toHaveLength(MAX_DAMAGED);
+  });
+
+  it("a torn tail's copy and its directory entry are durable before the segment is cut", () => {
+    for (const hits of [0, MAX_DAMAGED + 5]) {
+      const dir = tempDir();
+      corruptRecords(dir, 60, hits);
+      const file = join(dir, segmentName(1));
+      const body = readFileSync(file);
+      writeFileSync(file, Buffer.concat([body, body.subarray(0, 20)]));
+      const { fs, ops } = recordingFs();
+      const j = openJ({ dir, fs });
+      const copy = j.recovery.damage.find((d) => d.kind === "torn-tail")!.movedTo!;
+      expect(copy).toMatch(hits === 0 ? /-seg-\d+\.log\.bin$/ : /-rest\.bin$/);
+      const cut = ops.indexOf(`ftruncate ${segmentName(1)}`);
+      expect(cut).toBeGreaterThan(0);
+      const before = ops.slice(0, cut);
+      const lastWrite = before.lastIndexOf(`write ${copy}`);
+      expect(lastWrite).toBeGreaterThanOrEqual(0);
+      const after = before.slice(lastWrite);
+      expect(after).toContain(`fdatasync ${copy}`);
+      expect(after).toContain(`fsync ${dir}`);
+      closeJ(j);
+    }
+  });
 });
+
+/** The overflow file read back by its documented layout: a JSON header line, its bytes, "\n". */
+function readRest(buf: Buffer) {
+  const out: Array<{
+    file: string;
+    offset: number;
+    bytes: number;
+    kind: string;
+    reason: string;
+    data: Buffer;
+  }> = [];
+  let at = 0;
+  while (at < buf.length) {
+    const eol = buf.indexOf(0x0a, at);
+    const header = JSON.parse(buf.toString("utf8", at, eol));
+    const data = buf.subarray(eol + 1, eol + 1 + header.bytes);
+    expect(data.length).toBe(header.bytes);
+    expect(buf[eol + 1 + header.bytes]).toBe(0x0a);
+    out.push({ ...header, data });
+    at = eol + 2 + header.bytes;
+  }
+  return out;
+}
+
+/** node:fs, recording writes, syncs and truncations by file name (a directory by its path). */
+function recordingFs(): { fs: JournalFs; ops: string[] } {
+  const ops: string[] = [];
+  const names = new Map<number, string>();
+  const name = (fd: number) => names.get(fd) ?? "?";
+  const fs: JournalFs = {
+    ...nodeFs,
+    openSync: (p, f, m) => {
+      const fd = nodeFs.openSync(p, f, m);
+      names.set(fd, f === "r" && !p.includes(".") ? p : p.slice(p.lastIndexOf("/") + 1));
+      return fd;
+    },
+    writeSync: (fd, b, o, l, p) => {
+      ops.push(`write ${name(fd)}`);
+      return nodeFs.writeSync(fd, b, o, l, p);
+    },
+    fdatasyncSync: (fd) => {
+      ops.push(`fdatasync ${name(fd)}`);
+      nodeFs.fdatasyncSync(fd);
+    },
+    fsyncSync: (fd) => {
+      ops.push(`fsync ${name(fd)}`);
+      nodeFs.fsyncSync(fd);
+    },
+    ftruncateSync: (fd, l) => {
+      ops.push(`ftruncate ${name(fd)}`);
+      nodeFs.ftruncateSync(fd, l);
+    },
+  };
+  return { fs, ops };
+}
 
 describe("scanSegment", () => {
   it("searches 1 MiB of random bytes after a valid record for the next one quickly, and calls it a tail", () => {

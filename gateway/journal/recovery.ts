@@ -18,13 +18,17 @@
  * Each is counted in the report and logged with the file's name; all but a torn tail at error
  * level. At most MAX_DAMAGED files moved aside are kept, so a disk that keeps tearing cannot fill
  * the quota with them: room for a new one is made by deleting the oldest ones of earlier starts,
- * never one this start's report names (its log lines, the P2's causes and `movedTo` would name a
- * file that is gone). A start that alone finds more than MAX_DAMAGED damaged regions copies the
- * first MAX_DAMAGED it meets aside (segments newest first: the newest is where a power cut tears);
- * the rest are reported and skipped as usual, without a copy (`movedTo` absent, one warn line).
+ * never one this start's report names (its log lines and `movedTo` would name a file that is
+ * gone). Every damaged region a start finds is copied aside: a start that finds more than fit in
+ * MAX_DAMAGED files copies the first ones it meets (segments newest first: the newest is where a
+ * power cut tears) to a file each, MAX_DAMAGED - 1 in all, and every later one into one overflow
+ * file, `damaged-<time>-rest.bin` (damaged-rest.ts: a header line per region, its bytes). That
+ * file holds at most `restBytes` (the segment size); a region that does not fit is reported and
+ * skipped as usual but not copied (`movedTo` absent; one warn line counts them and their bytes).
  */
 import path from "node:path";
 import type { Logger } from "pino";
+import { DamagedRest } from "./damaged-rest.js";
 import { classify, damagedName, segmentName, snapshotName } from "./files.js";
 import { fsyncDir, type JournalFs, sizeOf, tryUnlink, writeFully } from "./fs.js";
 import { OP_PUT, type SegmentScan, scanSegment } from "./record.js";
@@ -52,7 +56,10 @@ export interface Damage {
   segments?: number[];
   count?: number;
   reason: string;
-  /** Where the damaged bytes were copied (when they could be). */
+  /**
+   * Where the damaged bytes were copied (when they could be): a file of their own, or the start's
+   * overflow file `damaged-<time>-rest.bin`, where its header line names this file and offset.
+   */
   movedTo?: string;
 }
 
@@ -101,6 +108,8 @@ export interface RecoveryOptions {
   dir: string;
   /** Wall clock, for the names of the files moved aside. */
   now: () => number;
+  /** Most bytes of the overflow file, headers included (the journal's segment size). */
+  restBytes: number;
   log?: Logger | undefined;
 }
 
@@ -129,8 +138,15 @@ class Recovery {
   private readonly out: Recovered;
   /** Segments read, until their damage is reported. */
   private readonly damagedBytes = new Map<number, Buffer>();
-  /** Damaged regions not copied aside: this start had already copied MAX_DAMAGED. */
+  /** Damaged segment regions this start has still to copy aside (to know when to overflow). */
+  private regionsLeft = 0;
+  /** The overflow file, once this start has used MAX_DAMAGED - 1 files and more regions follow. */
+  private rest: DamagedRest | null = null;
+  /** The overflow file could not be written: the regions after it stay where they are. */
+  private restFailed = false;
+  /** Damaged regions not copied aside (the overflow file was full) and their bytes. */
   private notCopied = 0;
+  private notCopiedBytes = 0;
 
   constructor(private readonly opts: RecoveryOptions) {
     this.fsx = opts.fs;
@@ -160,6 +176,7 @@ class Recovery {
     this.findMissing(base, listing.snapshots);
     // The journal's tail is the last segment holding a valid record; damage after it is torn.
     const scans = out.replayed.map((seq) => this.replaySegment(seq));
+    for (const s of scans) if (s) this.regionsLeft += s.skipped.length + (s.tailDamage === null ? 0 : 1);
     let tail = true;
     for (let i = scans.length - 1; i >= 0; i--) {
       const s = scans[i];
@@ -173,12 +190,19 @@ class Recovery {
     );
     out.report.damaged = out.report.damage.length;
     out.report.lost = out.report.damage.some((d) => d.kind !== "torn-tail");
+    this.closeRest();
     this.trimDamaged();
     if (this.notCopied > 0)
       this.opts.log?.warn(
-        { notCopied: this.notCopied, kept: out.report.quarantined.length },
-        `journal: ${this.notCopied} more damaged region(s) found at this start were skipped without a copy: ` +
-          `at most ${MAX_DAMAGED} damaged-* files are kept, and this start's first ${MAX_DAMAGED} are`,
+        {
+          notCopied: this.notCopied,
+          notCopiedBytes: this.notCopiedBytes,
+          restFile: this.rest?.regions ? this.rest.name : undefined,
+          restBytes: this.opts.restBytes,
+        },
+        `journal: ${this.notCopied} damaged region(s) found at this start (${this.notCopiedBytes} bytes) were ` +
+          `skipped without a copy: at most ${MAX_DAMAGED} damaged-* files are kept, and the last, for the ` +
+          `regions beyond the first ${MAX_DAMAGED - 1}, holds at most ${this.opts.restBytes} bytes`,
       );
     out.lastSeq = Math.max(base - 1, ...listing.segments, 0);
     return out;
@@ -291,7 +315,8 @@ class Recovery {
     const buf = this.damagedBytes.get(seq) as Buffer;
     this.damagedBytes.delete(seq);
     for (const r of res.skipped) {
-      const { movedTo } = this.copyAside(name, buf.subarray(r.start, r.end));
+      const region = { file: name, offset: r.start, kind: "corrupt-record" as const, reason: r.reason };
+      const { movedTo } = this.copyAside(region, buf.subarray(r.start, r.end), false);
       out.report.damage.push({
         kind: "corrupt-record",
         file: name,
@@ -317,9 +342,10 @@ class Recovery {
     }
     if (res.tailDamage === null) return;
     const lost = buf.length - res.validEnd;
-    const kind = journalTail ? "torn-tail" : "corrupt-record";
+    const kind: DamageKind = journalTail ? "torn-tail" : "corrupt-record";
     // Truncated when its bytes were copied, or deliberately not (the limit): never when the copy failed.
-    const { movedTo, truncate } = this.copyAside(name, buf.subarray(res.validEnd));
+    const region = { file: name, offset: res.validEnd, kind, reason: res.tailDamage };
+    const { movedTo, truncate } = this.copyAside(region, buf.subarray(res.validEnd), true);
     if (truncate) {
       try {
         const fd = this.fsx.openSync(path.join(this.dir, name), "r+");
@@ -360,15 +386,55 @@ class Recovery {
   }
 
   /**
-   * Writes damaged bytes to a `damaged-...` file: its name, or null when the disk refused (the
-   * bytes stay where they are: truncate false) or this start has kept MAX_DAMAGED already.
+   * Copies a damaged region aside: to a `damaged-...` file of its own while that leaves room for
+   * the overflow file the regions after it need, else into the overflow file. Returns where, or
+   * null: the disk refused (the bytes stay where they are: truncate false), the overflow file is
+   * full, or this start has MAX_DAMAGED files already (snapshots moved aside). `durable`: the
+   * caller cuts the bytes off next, so the copy is synced first, its directory entry too.
    */
-  private copyAside(source: string, bytes: Buffer): { movedTo: string | null; truncate: boolean } {
-    const { out } = this;
-    if (!this.roomForDamaged()) {
+  private copyAside(
+    region: { file: string; offset: number; kind: DamageKind; reason: string },
+    bytes: Buffer,
+    durable: boolean,
+  ): { movedTo: string | null; truncate: boolean } {
+    const later = --this.regionsLeft;
+    const used = this.out.report.quarantined.length;
+    if (this.rest === null && used + (later > 0 ? 2 : 1) <= MAX_DAMAGED) {
+      this.trimDamaged(1);
+      return this.copyToOwnFile(region.file, bytes, durable);
+    }
+    if (this.rest === null && used < MAX_DAMAGED) {
+      this.trimDamaged(1);
+      this.rest = new DamagedRest(this.fsx, this.dir, this.uniqueDamagedName("rest"), this.opts.restBytes);
+    }
+    if (this.restFailed) return { movedTo: null, truncate: false };
+    const header = this.rest?.fit({ ...region, bytes: bytes.length }) ?? null;
+    if (this.rest === null || header === null) {
       this.notCopied++;
+      this.notCopiedBytes += bytes.length;
       return { movedTo: null, truncate: true };
     }
+    const { rest, out } = this;
+    try {
+      rest.append(header, bytes);
+    } catch (err) {
+      this.restFailed = true;
+      out.failures.push({ op: "quarantining a damaged segment part", err });
+      return { movedTo: null, truncate: false };
+    }
+    if (rest.regions === 1) out.report.quarantined.push(rest.name);
+    out.others.set(rest.name, rest.size);
+    const synced = !durable || this.synced(() => rest.sync());
+    if (!synced) this.restFailed = true;
+    return { movedTo: rest.name, truncate: synced };
+  }
+
+  private copyToOwnFile(
+    source: string,
+    bytes: Buffer,
+    durable: boolean,
+  ): { movedTo: string | null; truncate: boolean } {
+    const { out } = this;
     const qname = this.uniqueDamagedName(source);
     try {
       const qfd = this.fsx.openSync(path.join(this.dir, qname), "wx", 0o600);
@@ -384,7 +450,32 @@ class Recovery {
     }
     out.others.set(qname, bytes.length);
     out.report.quarantined.push(qname);
-    return { movedTo: qname, truncate: true };
+    return { movedTo: qname, truncate: !durable || this.synced(() => {}) };
+  }
+
+  /**
+   * The copy's bytes (sync) and its directory entry made durable before the original is cut off:
+   * a power cut after the cut must not leave the bytes nowhere. False (and a failure) if refused.
+   */
+  private synced(sync: () => void): boolean {
+    try {
+      sync();
+      fsyncDir(this.fsx, this.dir);
+      return true;
+    } catch (err) {
+      this.out.failures.push({ op: "quarantining a damaged segment part", err });
+      return false;
+    }
+  }
+
+  /** The overflow file's bytes made durable and its fd closed (a failure degrades the journal). */
+  private closeRest(): void {
+    if (this.rest === null) return;
+    try {
+      this.rest.close();
+    } catch (err) {
+      this.out.failures.push({ op: "quarantining a damaged segment part", err });
+    }
   }
 
   private quarantineFile(name: string, problem: string): void {
@@ -394,7 +485,7 @@ class Recovery {
     out.report.damage.push(damage);
     // A rename takes no room, and snapshots are read before any segment: always moved (at most
     // the two or three snapshots a directory holds).
-    this.roomForDamaged();
+    this.trimDamaged(1);
     try {
       this.fsx.renameSync(path.join(this.dir, name), path.join(this.dir, qname));
       fsyncDir(this.fsx, this.dir);
@@ -416,16 +507,6 @@ class Recovery {
       name = damagedName(opts.now(), `${source}-${i}`);
     }
     return name;
-  }
-
-  /**
-   * Room for one more file moved aside: false when this start has moved MAX_DAMAGED already;
-   * otherwise the oldest files of earlier starts beyond MAX_DAMAGED - 1 are deleted first.
-   */
-  private roomForDamaged(): boolean {
-    if (this.out.report.quarantined.length >= MAX_DAMAGED) return false;
-    this.trimDamaged(1);
-    return true;
   }
 
   /**
