@@ -9,6 +9,7 @@ import { LANE_ALERT, LANE_P1, LANE_TELEMETRY, SiteTime } from "../core/index.js"
 import { deviceSchema } from "../devices/config.js";
 import { compileProfile, type DeclaredSettings } from "../devices/declared/compile.js";
 import { declaredProfileSchema } from "../devices/declared/schema.js";
+import { type Ds10Sample, type Ds10Settings, ds10 } from "../devices/ds10.js";
 import { type Ec200Sample, ec200 } from "../devices/ec200.js";
 import { type Gd2Settings, type Gd2State, gd2 } from "../devices/gd2.js";
 import { type Mfs8Sample, type Mfs8Settings, mfs8, STATUS } from "../devices/mfs8.js";
@@ -332,5 +333,58 @@ describe("EC-200: a `low_battery` (alert lane) and a newer press (P1) drained fi
     g.offer(LANE_TELEMETRY, msg(null, 95));
     await tick();
     expect(g.active("BATTERY_LOW")).toBe(false);
+  });
+});
+
+describe("DS-10: a `state` parked while the alert lane was full, its newer heartbeat drained first", () => {
+  const settings: DeviceSettings & Ds10Settings = { ...site, holdOpenMs: 600_000 };
+  let seq = 0;
+  const msg = (t: "state" | "hb", contact: "open" | "closed", tamper: boolean, bat: number): Ds10Sample => {
+    const s = ds10.parse({ t, seq: ++seq, ts: 0, contact, tamper, bat });
+    if (isRejection(s)) throw new Error(s.detail);
+    return s;
+  };
+  /** The state message received first, the heartbeat (telemetry) next and drained first. */
+  const reordered = async (g: ReturnType<typeof gateway>, state: Ds10Sample, hb: Ds10Sample) => {
+    expect(ds10.lane(state)).toBe(LANE_ALERT);
+    expect(ds10.lane(hb)).toBe(LANE_TELEMETRY);
+    g.clock.advance(2000);
+    const stateReceived = g.clock.monotonic();
+    g.offer(LANE_TELEMETRY, hb);
+    await tick();
+    g.offerReceived(LANE_ALERT, state, stateReceived);
+    await tick();
+  };
+
+  it("an older `open` does not reopen a door the newer heartbeat says is closed (no DOOR_HELD_OPEN)", async () => {
+    const g = gateway(ds10, settings);
+    g.offer(LANE_ALERT, msg("state", "closed", false, 80));
+    await tick();
+    await reordered(g, msg("state", "open", false, 80), msg("hb", "closed", false, 80));
+    g.clock.advance(settings.holdOpenMs + 60_000);
+    expect(g.transitions.filter((x) => x.code === "DOOR_HELD_OPEN")).toEqual([]);
+  });
+
+  it("an older low `bat` does not raise BATTERY_LOW over the newer reading", async () => {
+    const g = gateway(ds10, settings);
+    await reordered(g, msg("state", "open", false, 9), msg("hb", "open", false, 90));
+    expect(g.transitions.filter((x) => x.code === "BATTERY_LOW")).toEqual([]);
+  });
+
+  it("an older `tamper` with the cover back on by the newer heartbeat: raised and cleared, as in order", async () => {
+    const g = gateway(ds10, settings);
+    await reordered(g, msg("state", "closed", true, 80), msg("hb", "closed", false, 80));
+    expect(g.transitions.filter((x) => x.code === "TAMPER").map((x) => x.t)).toEqual(["raised", "cleared"]);
+    expect(g.active("TAMPER")).toBe(false);
+  });
+
+  it("in the order received the same messages still raise DOOR_HELD_OPEN and TAMPER", async () => {
+    const g = gateway(ds10, settings);
+    g.offer(LANE_ALERT, msg("state", "open", true, 9));
+    await tick();
+    expect(g.active("TAMPER")).toBe(true);
+    expect(g.active("BATTERY_LOW")).toBe(true);
+    g.clock.advance(settings.holdOpenMs + 1000);
+    expect(g.active("DOOR_HELD_OPEN")).toBe(true);
   });
 });
