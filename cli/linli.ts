@@ -620,6 +620,12 @@ function simCommand(parent: Command): void {
       "without --scenario: stay attached this long",
       int("duration", 1, 86_400 * 7),
     )
+    .addHelpText(
+      "after",
+      "\nExit status: 0 passed (or, without --scenario, every device attached), 1 an expectation failed\n" +
+        "or a device could not connect (a FAIL line says which), 2 a bad option, site file or scenario,\n" +
+        "3 the gateway could not be reached (no device connected), 130 a second Ctrl-C.",
+    )
     .action(async (o: SimOptions) => {
       process.exitCode = await (await import("../sim/index.js")).runSim(o);
     });

@@ -168,6 +168,17 @@ export const ds10: MqttDeviceProfile<
     settings: DeviceSettings & Ds10Settings,
     ctx: RuleContext<Ds10Code>,
   ): void {
+    // Older than a message already applied (a `state` parked while the alert lane was full, its
+    // newer heartbeat drained first): the door and battery it reports are over, the newer ones
+    // stand. A cover it found removed that the newer message finds back on was still removed:
+    // raised and cleared, as in the order received.
+    if (ctx.stale) {
+      if (s.tamper && !state.tamper) {
+        ctx.condition("TAMPER", true, { priority: 2, causes: ["cover removed"] });
+        ctx.condition("TAMPER", false, { priority: 2 });
+      }
+      return;
+    }
     if (s.tamper !== state.tamper) {
       state.tamper = s.tamper;
       ctx.condition("TAMPER", s.tamper, { priority: 2, causes: ["cover removed"] });

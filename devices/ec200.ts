@@ -228,20 +228,25 @@ export const ec200: MqttDeviceProfile<
         ctx.markCancelled(CANCELLABLE);
         break;
       case "low_battery":
-        state.battery.active = true;
-        ctx.condition("BATTERY_LOW", true, {
-          priority: 4,
-          causes: ["low_battery"],
-          ...(s.bat !== null ? { detail: { battery: s.bat } } : {}),
-        });
-        break;
       case null:
         break;
     }
     if (s.ackd !== null) ctx.confirmDelivered(s.ackd);
+    // The battery is a lasting condition, and lanes reorder: a `low_battery` (alert lane) received
+    // before a press (P1) is drained after it. A newer message's rules already ran, so its `bat` is
+    // the newer reading: this one's, event or level, must not overrule it (a pendant sends `bat`
+    // in every message; were the newer one's dropped, the next reading under the mark raises it).
+    if (ctx.stale) return;
     // The pendant's own `low_battery` ("battery under 15 %") wins over the `bat` it carries: the
     // message raises BATTERY_LOW and does not clear it; a later reading at the clear mark does.
-    if (s.evt !== "low_battery") batteryRule(s.bat, state, settings, ctx);
+    if (s.evt === "low_battery") {
+      state.battery.active = true;
+      ctx.condition("BATTERY_LOW", true, {
+        priority: 4,
+        causes: ["low_battery"],
+        ...(s.bat !== null ? { detail: { battery: s.bat } } : {}),
+      });
+    } else batteryRule(s.bat, state, settings, ctx);
   },
 };
 

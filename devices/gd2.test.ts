@@ -29,6 +29,7 @@ const settings = (own: Record<string, unknown> = {}): DeviceSettings & Gd2Settin
 /** Records what the rules asked for, one line per call. */
 class Recorder implements RuleContext<string> {
   now = 1_000_000;
+  stale = false;
   calls: string[] = [];
   last = new Map<string, ConditionOptions>();
   sendOk = true;

@@ -18,6 +18,7 @@ const settings = (own: Record<string, unknown> = {}): DeviceSettings & Lv4Settin
 /** The last options each code was reported with, and whether it was on. */
 class Recorder implements RuleContext<string> {
   now = 1_000_000;
+  stale = false;
   last = new Map<string, { active: boolean; opts: ConditionOptions }>();
   raise(): void {}
   condition(code: string, active: boolean, opts: ConditionOptions): void {

@@ -39,6 +39,7 @@ const settings = {
 
 class Recorder implements RuleContext {
   now = Date.UTC(2026, 10, 23, 2, 0);
+  stale = false;
   calls: Array<{ code: AlertCode; active: boolean; opts: ConditionOptions }> = [];
   raise(): void {}
   condition(code: AlertCode, active: boolean, opts: ConditionOptions): void {

@@ -148,6 +148,13 @@ export interface AlertContext<Code extends string = string> {
 /** What rules may do: the alert engine's part, and automatic actions on the device. */
 export interface RuleContext<Code extends string = string> extends AlertContext<Code> {
   /**
+   * A newer message of this device has already been through the rules: lanes reorder (a P1 press
+   * is drained before an older alert-lane message; gateway/consume.ts). What this one says about a
+   * lasting condition (a battery level) is older than what the rules already know and must not
+   * overrule it; a momentary event it reports (a press, a fall) still counts.
+   */
+  readonly stale: boolean;
+  /**
    * Sends one of this model's commands to the device now, as the gateway's
    * own action (the GD-2's automatic shut-off). False when it could not be sent.
    */

@@ -23,6 +23,7 @@ const settings = {
 
 class RecordingContext implements RuleContext {
   now = 1_000_000;
+  stale = false;
   calls: string[] = [];
   opts: Array<AlertOptions | ConditionOptions> = [];
   raise(code: AlertCode, opts: AlertOptions & { windowMs: number }): void {
@@ -202,6 +203,31 @@ describe("EC-200 profile", () => {
     expect(ctx.calls).toEqual(["BATTERY_LOW on"]);
     ec200.rules(msg({ t: "hb" }), state, settings, ctx);
     expect(ctx.calls).toEqual(["BATTERY_LOW on", "BATTERY_LOW off"]);
+  });
+
+  it("stale (a newer message's rules already ran): its battery is left out, its call, fall or cancel still counts", () => {
+    const stale = (evt: string | null, bat: number, state = ec200.initialState()) => {
+      const ctx = new RecordingContext();
+      ctx.stale = true;
+      const s = ec200.parse({
+        t: evt ? "evt" : "hb",
+        seq: 1,
+        ts: 1,
+        bat,
+        rssi: -60,
+        ...(evt ? { evt } : {}),
+      });
+      ec200.rules(s as Ec200Sample, state, settings, ctx);
+      return ctx.calls;
+    };
+    expect(stale("low_battery", 12)).toEqual([]);
+    expect(stale("press", 5)).toEqual(["raise EMERGENCY_CALL"]);
+    expect(stale("fall", 5)).toEqual(["raise FALL_DETECTED"]);
+    expect(stale("cancel", 5)).toEqual(["cancel EMERGENCY_CALL,FALL_DETECTED"]);
+    const low = ec200.initialState();
+    low.battery.active = true;
+    expect(stale("long_press", 90, low)).toEqual(["raise EMERGENCY_CALL urgent"]);
+    expect(low.battery.active).toBe(true);
   });
 
   it("a heartbeat is telemetry and not resident activity", () => {

@@ -212,6 +212,7 @@ const settings = {
 
 const quietContext: RuleContext = {
   now: Date.UTC(2026, 0, 5, 9, 0, 0),
+  stale: false,
   raise: () => {},
   condition: () => {},
   markCancelled: () => 0,

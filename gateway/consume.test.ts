@@ -9,6 +9,8 @@ import { LANE_ALERT, LANE_P1, LANE_TELEMETRY, SiteTime } from "../core/index.js"
 import { deviceSchema } from "../devices/config.js";
 import { compileProfile, type DeclaredSettings } from "../devices/declared/compile.js";
 import { declaredProfileSchema } from "../devices/declared/schema.js";
+import { type Ds10Sample, type Ds10Settings, ds10 } from "../devices/ds10.js";
+import { type Ec200Sample, ec200 } from "../devices/ec200.js";
 import { type Gd2Settings, type Gd2State, gd2 } from "../devices/gd2.js";
 import { type Mfs8Sample, type Mfs8Settings, mfs8, STATUS } from "../devices/mfs8.js";
 import type { AnyProfile, DeviceSettings, MqttDeviceProfile } from "../devices/profile.js";
@@ -62,14 +64,17 @@ function gateway(profile: AnyProfile, settings: DeviceSettings) {
     lastPolled: null,
     removed: false,
   } as unknown as DeviceEntry;
+  /** Activity reported to welfare supervision, and the telemetry published (metrics JSON). */
+  let activities = 0;
+  const published: string[] = [];
   const parts = {
     clock,
     counters: new Counters(),
-    supervisor: { seen: () => {}, activity: () => {} },
+    supervisor: { seen: () => {}, activity: () => activities++ },
     engine,
     ruleContext: new DeviceRuleContext<DeviceEntry>(() => false),
     rateLog: { warn: () => {} },
-    publisher: { telemetry: () => {} },
+    publisher: { telemetry: (...a: unknown[]) => published.push(a[4] as string) },
     metrics,
     recorder: null,
     clockSkewToleranceMs: 60_000,
@@ -97,7 +102,17 @@ function gateway(profile: AnyProfile, settings: DeviceSettings) {
     expect(pipeline.offer(lane as 0, device, sample, clock.now(), receivedMono, () => {})).toBe("queued");
   };
   const active = (code: string) => transitions.filter((x) => x.code === code).at(-1)?.t === "raised";
-  return { device, offer, offerReceived, clock, active, transitions, superseded };
+  return {
+    device,
+    offer,
+    offerReceived,
+    clock,
+    active,
+    transitions,
+    superseded,
+    published,
+    activities: () => activities,
+  };
 }
 
 describe("an older alert-lane entry drained after a newer P1 entry of the same device", () => {
@@ -229,5 +244,147 @@ describe("an older alert-lane entry drained after a newer P1 entry of the same d
     await tick();
     expect(active("FIRE_ALARM")).toBe(true);
     expect(active("FAULT")).toBe(true);
+  });
+});
+
+describe("EC-200: a `low_battery` (alert lane) and a newer press (P1) drained first", () => {
+  const parse = (json: string): Ec200Sample => {
+    const s = ec200.parse(JSON.parse(json));
+    if (isRejection(s)) throw new Error(s.detail);
+    return s;
+  };
+  let seq = 0;
+  const msg = (evt: string | null, bat: number) =>
+    parse(
+      JSON.stringify({
+        t: evt === null ? "hb" : "evt",
+        seq: ++seq,
+        ts: 0,
+        bat,
+        rssi: -70,
+        ...(evt ? { evt } : {}),
+      }),
+    );
+  const pendant = () => {
+    const g = gateway(ec200, site);
+    // In a household: the stale event still counts as the resident's activity.
+    (g.device as { householdEntry: unknown }).householdEntry = {};
+    return g;
+  };
+  const battery = (g: ReturnType<typeof gateway>) => g.transitions.filter((x) => x.code === "BATTERY_LOW");
+
+  it("the older low_battery does not raise BATTERY_LOW over the press's newer `bat` 90", async () => {
+    const g = pendant();
+    const low = msg("low_battery", 12);
+    const press = msg("press", 90);
+    expect(ec200.lane(low)).toBe(LANE_ALERT);
+    expect(ec200.lane(press)).toBe(LANE_P1);
+    // Received in this order, one drain: P1 first, so the press's rules run before the event's.
+    g.offer(LANE_ALERT, low);
+    g.offer(LANE_P1, press);
+    await tick();
+    expect(g.active("EMERGENCY_CALL")).toBe(true);
+    expect(battery(g)).toEqual([]);
+    // Still an event of the pendant: the resident's activity, and published as telemetry.
+    expect(g.activities()).toBe(2);
+    expect(g.published.map((j) => (JSON.parse(j) as { event?: { value: string } }).event?.value)).toEqual([
+      "press",
+      "low_battery",
+    ]);
+    // Its rules ran (a press in it would count): not skipped as superseded.
+    expect(await g.superseded()).toEqual({ p1: 0, alert: 0, telemetry: 0 });
+  });
+
+  it("BATTERY_LOW cleared by the newer press stays cleared", async () => {
+    const g = pendant();
+    g.offer(LANE_TELEMETRY, msg(null, 10));
+    await tick();
+    expect(g.active("BATTERY_LOW")).toBe(true);
+    // Batteries changed: the pendant's low_battery from before is still queued behind the press.
+    g.offer(LANE_ALERT, msg("low_battery", 11));
+    g.offer(LANE_P1, msg("press", 90));
+    await tick();
+    expect(battery(g).map((x) => x.t)).toEqual(["raised", "cleared"]);
+    expect(g.active("BATTERY_LOW")).toBe(false);
+  });
+
+  it("a press parked behind a newer heartbeat does not overrule its `bat` either", async () => {
+    const g = pendant();
+    g.clock.advance(2000);
+    const pressReceived = g.clock.monotonic();
+    g.offer(LANE_TELEMETRY, msg(null, 10));
+    await tick();
+    expect(g.active("BATTERY_LOW")).toBe(true);
+    // The press was received first but waited in the P1 parking: it enters its lane afterwards.
+    g.offerReceived(LANE_P1, msg("press", 90), pressReceived);
+    await tick();
+    expect(g.active("EMERGENCY_CALL")).toBe(true);
+    expect(g.active("BATTERY_LOW")).toBe(true);
+  });
+
+  it("in order of receipt the low_battery still raises it, and a newer reading still clears it", async () => {
+    const g = pendant();
+    // The press first, then the event: drained in the order received.
+    g.offer(LANE_P1, msg("press", 90));
+    g.offer(LANE_ALERT, msg("low_battery", 12));
+    await tick();
+    expect(g.active("BATTERY_LOW")).toBe(true);
+    expect(battery(g)[0]?.t).toBe("raised");
+    g.offer(LANE_TELEMETRY, msg(null, 95));
+    await tick();
+    expect(g.active("BATTERY_LOW")).toBe(false);
+  });
+});
+
+describe("DS-10: a `state` parked while the alert lane was full, its newer heartbeat drained first", () => {
+  const settings: DeviceSettings & Ds10Settings = { ...site, holdOpenMs: 600_000 };
+  let seq = 0;
+  const msg = (t: "state" | "hb", contact: "open" | "closed", tamper: boolean, bat: number): Ds10Sample => {
+    const s = ds10.parse({ t, seq: ++seq, ts: 0, contact, tamper, bat });
+    if (isRejection(s)) throw new Error(s.detail);
+    return s;
+  };
+  /** The state message received first, the heartbeat (telemetry) next and drained first. */
+  const reordered = async (g: ReturnType<typeof gateway>, state: Ds10Sample, hb: Ds10Sample) => {
+    expect(ds10.lane(state)).toBe(LANE_ALERT);
+    expect(ds10.lane(hb)).toBe(LANE_TELEMETRY);
+    g.clock.advance(2000);
+    const stateReceived = g.clock.monotonic();
+    g.offer(LANE_TELEMETRY, hb);
+    await tick();
+    g.offerReceived(LANE_ALERT, state, stateReceived);
+    await tick();
+  };
+
+  it("an older `open` does not reopen a door the newer heartbeat says is closed (no DOOR_HELD_OPEN)", async () => {
+    const g = gateway(ds10, settings);
+    g.offer(LANE_ALERT, msg("state", "closed", false, 80));
+    await tick();
+    await reordered(g, msg("state", "open", false, 80), msg("hb", "closed", false, 80));
+    g.clock.advance(settings.holdOpenMs + 60_000);
+    expect(g.transitions.filter((x) => x.code === "DOOR_HELD_OPEN")).toEqual([]);
+  });
+
+  it("an older low `bat` does not raise BATTERY_LOW over the newer reading", async () => {
+    const g = gateway(ds10, settings);
+    await reordered(g, msg("state", "open", false, 9), msg("hb", "open", false, 90));
+    expect(g.transitions.filter((x) => x.code === "BATTERY_LOW")).toEqual([]);
+  });
+
+  it("an older `tamper` with the cover back on by the newer heartbeat: raised and cleared, as in order", async () => {
+    const g = gateway(ds10, settings);
+    await reordered(g, msg("state", "closed", true, 80), msg("hb", "closed", false, 80));
+    expect(g.transitions.filter((x) => x.code === "TAMPER").map((x) => x.t)).toEqual(["raised", "cleared"]);
+    expect(g.active("TAMPER")).toBe(false);
+  });
+
+  it("in the order received the same messages still raise DOOR_HELD_OPEN and TAMPER", async () => {
+    const g = gateway(ds10, settings);
+    g.offer(LANE_ALERT, msg("state", "open", true, 9));
+    await tick();
+    expect(g.active("TAMPER")).toBe(true);
+    expect(g.active("BATTERY_LOW")).toBe(true);
+    g.clock.advance(settings.holdOpenMs + 1000);
+    expect(g.active("DOOR_HELD_OPEN")).toBe(true);
   });
 });

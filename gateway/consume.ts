@@ -81,7 +81,9 @@ export class SampleConsumer {
     // never does; nor does any older poll or snapshot message, superseded by the newer whole state
     // (a P2 status poll drained after the next poll's fire would clear FIRE_ALARM). Older means
     // received earlier: a parked or held sample enters its lane (and gets its ingestSeq) after
-    // newer ones of its device, so ingestSeq only breaks a tie of receipt times.
+    // newer ones of its device, so ingestSeq only breaks a tie of receipt times. An older entry
+    // whose rules still run (a partial message: an EC-200 event) is told it is older (`ctx.stale`),
+    // so that the lasting state it carries does not overrule the newer one's.
     const newer =
       entry.receivedMono > device.lastRulesMono ||
       (entry.receivedMono === device.lastRulesMono && entry.ingestSeq > device.lastRulesSeq);
@@ -92,7 +94,8 @@ export class SampleConsumer {
     else {
       try {
         const alerts = this.engine.contextFor(device, profile.suppressed(sample));
-        profile.rules(sample, device.ruleState, device.settings, this.ruleContext.for(device, alerts));
+        const ctx = this.ruleContext.for(device, alerts, !newer);
+        profile.rules(sample, device.ruleState, device.settings, ctx);
       } catch (err) {
         this.rateLog.warn(device.id, "rules-failed", { deviceId: device.id, err }, "device rules failed");
         throw err;

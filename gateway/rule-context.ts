@@ -13,13 +13,15 @@ export type AutomaticCommand<D> = (device: D, name: string) => boolean;
 export class DeviceRuleContext<D> implements RuleContext<AlertCode> {
   private inner: AlertContext<AlertCode> | null = null;
   private device: D | null = null;
+  private older = false;
 
   constructor(private readonly send: AutomaticCommand<D>) {}
 
-  /** Points the context at one device's alerts for one sample. */
-  for(device: D, inner: AlertContext<AlertCode>): this {
+  /** Points the context at one device's alerts for one sample; `stale`: a newer one's rules already ran. */
+  for(device: D, inner: AlertContext<AlertCode>, stale = false): this {
     this.device = device;
     this.inner = inner;
+    this.older = stale;
     return this;
   }
 
@@ -28,6 +30,9 @@ export class DeviceRuleContext<D> implements RuleContext<AlertCode> {
     return this.inner;
   }
 
+  get stale(): boolean {
+    return this.older;
+  }
   get now(): number {
     return this.alerts.now;
   }

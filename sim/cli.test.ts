@@ -3,8 +3,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, describe, expect, it, vi } from "vitest";
 import { parse } from "yaml";
-import { runSim, type SimOptions } from "./cli.js";
+import { attachFailures, runSim, type SimOptions } from "./cli.js";
 import { socatMissingReason } from "./modbus/pty.js";
+import { startTestBroker } from "./mqtt/test-broker.js";
+import { scaleSite } from "./site.js";
 
 /**
  * `linli sim` exit status (README): 2 a bad option, 3 the gateway could not be reached. An option
@@ -76,5 +78,57 @@ describe.skipIf(socatMissingReason() !== undefined)("linli sim --write-config wi
     expect(config.devices.filter((d) => d.model === "gk3").map((d) => d.port)).toEqual([42850, 42851]);
     expect(stderr).toMatch(/socat pty bus that exists only while linli sim runs/);
     expect(stderr).toMatch(/--gateway-cmd "linli start --config \{config\}/);
+  });
+});
+
+describe("linli sim without a scenario (attach only): devices that could not connect", () => {
+  afterEach(() => vi.restoreAllMocks());
+
+  it("fail the run (exit 1, a FAIL line) and are listed by reason, a few named, the rest counted", async () => {
+    // Six households, twelve MQTT devices: the gateway refuses seven of them, accepts five.
+    const site = scaleSite({ households: 6, seed: 1, host: "127.0.0.1", port: 1 });
+    const refused = new Set(site.mqtt.slice(0, 7).map((d) => d.id));
+    const broker = await startTestBroker({ authenticate: (u) => !refused.has(u ?? "") });
+    let stderr = "";
+    let stdout = "";
+    vi.spyOn(process.stderr, "write").mockImplementation((chunk: string | Uint8Array) => {
+      stderr += String(chunk);
+      return true;
+    });
+    vi.spyOn(process.stdout, "write").mockImplementation((chunk: string | Uint8Array) => {
+      stdout += String(chunk);
+      return true;
+    });
+    try {
+      const code = await runSim({ gateway: broker.url, seed: 1, scale: 6, duration: 1, progress: false });
+      vi.restoreAllMocks();
+      expect(code, stderr).toBe(1);
+      expect(stdout).toBe("FAIL 7 device(s) could not connect\n");
+      expect(stderr).toMatch(/attached to \S+: 5\/12 MQTT devices/);
+      expect(stderr).toContain("failed: 7 of 12 MQTT devices could not connect (stopped, not retried):\n");
+      // One reason, five devices named and two counted: not one line per device.
+      const line = stderr.split("\n").find((l) => l.startsWith("  7 devices: "));
+      expect(line).toMatch(/^ {2}7 devices: .+ \((\S+, ){4}\S+ and 2 more\)$/);
+      expect(stderr.split("\n").filter((l) => [...refused].some((id) => l.includes(id)))).toHaveLength(1);
+      // Every connected device stopped with the run.
+      expect(broker.broker.connectedClients).toBe(0);
+    } finally {
+      await broker.close();
+    }
+  });
+
+  it("the list stays short however many reasons: five listed, the others counted", () => {
+    const failed = Array.from({ length: 40 }, (_, i) => ({ id: `d-${i}`, error: `reason ${i % 8}` }));
+    const text = attachFailures(failed, 50);
+    expect(text.split("\n")).toEqual([
+      "failed: 40 of 50 MQTT devices could not connect (stopped, not retried):",
+      "  5 devices: reason 0 (d-0, d-8, d-16, d-24, d-32)",
+      "  5 devices: reason 1 (d-1, d-9, d-17, d-25, d-33)",
+      "  5 devices: reason 2 (d-2, d-10, d-18, d-26, d-34)",
+      "  5 devices: reason 3 (d-3, d-11, d-19, d-27, d-35)",
+      "  5 devices: reason 4 (d-4, d-12, d-20, d-28, d-36)",
+      "  15 more devices, for 3 other reasons",
+      "",
+    ]);
   });
 });

@@ -4,8 +4,9 @@
  * The command line only parses options and calls `runSim`; everything here
  * uses the simulator's own modules (no gateway internals).
  *
- * Exit status: 0 attached (or scenario passed), 1 an expectation failed,
- * 2 bad options, site file or scenario, 3 the gateway could not be reached.
+ * Exit status: 0 attached (or scenario passed), 1 an expectation failed or, with or without a
+ * scenario, a device could not connect, 2 bad options, site file or scenario, 3 the gateway could
+ * not be reached (no device connected).
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import net from "node:net";
@@ -122,6 +123,37 @@ const SOCAT_BUS_NOTE = [
 /** Without a terminal (a log, CI) a plain progress line this often instead of the live one. */
 const PLAIN_PROGRESS_MS = 10_000;
 
+/** Reasons listed when devices fail to connect, and devices named per reason: the rest counted. */
+const FAILED_SHOWN = 5;
+
+/**
+ * The devices that could not connect, by reason (most first), a few lines however many failed:
+ * at most FAILED_SHOWN reasons with at most FAILED_SHOWN devices named each, the rest counted.
+ */
+export function attachFailures(failed: readonly { id: string; error: string }[], total: number): string {
+  const byReason = new Map<string, string[]>();
+  for (const f of failed) {
+    const ids = byReason.get(f.error);
+    if (ids) ids.push(f.id);
+    else byReason.set(f.error, [f.id]);
+  }
+  const reasons = [...byReason].sort((a, b) => b[1].length - a[1].length);
+  const lines = [
+    `failed: ${failed.length} of ${total} MQTT devices could not connect (stopped, not retried):`,
+  ];
+  for (const [error, ids] of reasons.slice(0, FAILED_SHOWN)) {
+    const named = ids.slice(0, FAILED_SHOWN).join(", ");
+    const more = ids.length > FAILED_SHOWN ? ` and ${ids.length - FAILED_SHOWN} more` : "";
+    lines.push(`  ${ids.length} ${ids.length === 1 ? "device" : "devices"}: ${error} (${named}${more})`);
+  }
+  const rest = reasons.slice(FAILED_SHOWN);
+  if (rest.length > 0) {
+    const n = rest.reduce((sum, [, ids]) => sum + ids.length, 0);
+    lines.push(`  ${n} more ${n === 1 ? "device" : "devices"}, for ${rest.length} other reasons`);
+  }
+  return `${lines.join("\n")}\n`;
+}
+
 export function scenarioList(): string {
   const lines = listScenarios().map(({ name, scenario: s }) => {
     const needs = s.needs.length ? ` [needs ${s.needs.join(", ")}]` : "";
@@ -129,6 +161,9 @@ export function scenarioList(): string {
   });
   return `${lines.join("\n")}\n`;
 }
+
+/** The run's failure when devices could not connect (the `FAIL` line, the report's `failures`). */
+const attachFailedLine = (n: number) => `${n} device(s) could not connect`;
 
 /** Runs `linli sim`; resolves with the exit status. */
 export async function runSim(o: SimOptions): Promise<number> {
@@ -315,8 +350,7 @@ async function simulate(
     `attached to ${gw.url}: ${attached.connected}/${site.mqtt.length} MQTT devices in ${((Date.now() - attachStart) / 1000).toFixed(1)} s, ${attached.rtuSlaves} RTU slaves, ${attached.kiosks} kiosks (site ${site.siteId}, ${site.source})\n`,
   );
   for (const s of attached.skipped) out(`  not attached: ${s.id}: ${s.reason}\n`);
-  for (const f of attached.failed.slice(0, 5)) out(`  failed: ${f.id}: ${f.error}\n`);
-  if (attached.failed.length > 5) out(`  ... ${attached.failed.length - 5} more failed\n`);
+  if (attached.failed.length > 0) out(attachFailures(attached.failed, site.mqtt.length));
   if (site.mqtt.length > 0 && attached.connected === 0) {
     out(`linli sim: no device could connect to ${gw.url}\n`);
     return 3;
@@ -326,7 +360,10 @@ async function simulate(
     const until = o.duration !== undefined ? Date.now() + o.duration * 1000 : Number.POSITIVE_INFINITY;
     if (o.duration === undefined) out("devices attached, sending heartbeats; Ctrl-C stops\n");
     while (!interrupted() && Date.now() < until) await new Promise((r) => setTimeout(r, 200));
-    return 0;
+    // Attaching was the whole run: a device that could not connect fails it, as it fails a scenario.
+    if (attached.failed.length === 0) return 0;
+    process.stdout.write(`FAIL ${attachFailedLine(attached.failed.length)}\n`);
+    return 1;
   }
 
   const s = scenario.scenario;
@@ -397,7 +434,7 @@ async function simulate(
   await runner.restore();
   const failures: string[] = [];
   if (interrupted()) failures.push("interrupted before the end");
-  if (attached.failed.length > 0) failures.push(`${attached.failed.length} device(s) could not connect`);
+  if (attached.failed.length > 0) failures.push(attachFailedLine(attached.failed.length));
   failures.push(...runner.stats.errors);
   const report: SimReport = buildReport(
     {
