@@ -76,7 +76,8 @@ const ALERTS = {
       },
     },
   },
-  BATTERY_LOW,
+  // The DS-10 has no low_battery event (datasheet): only its `bat` raises the alert.
+  BATTERY_LOW: { ...BATTERY_LOW, raised: "`bat` under `alerts.batteryLowPercent` (15 %)" },
 } as const;
 type Ds10Code = keyof typeof ALERTS;
 
