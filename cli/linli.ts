@@ -87,7 +87,7 @@ interface StartOptions {
 
 async function start(opts: StartOptions): Promise<void> {
   if (!opts.config && !opts.demo)
-    fail(new Error("linli start: give --config FILE, or --demo for the simulated community"));
+    usage("linli start: give --config FILE, or --demo for the simulated community");
   applyEdgeHeapSettings();
   // The demo's fire stations and kiosks run first: the config needs their ports.
   const demo: Demo | null = opts.demo ? await import("./demo.js") : null;

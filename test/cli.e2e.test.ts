@@ -175,6 +175,10 @@ describe("linli CLI", { timeout: 180_000 }, () => {
     const both = await linli("start", "--demo", "--config", site, "--data-dir", join(dir, "usage-data"));
     expect(both.code).toBe(2);
     expect(both.stderr).toMatch(/option '--demo' cannot be used with option '-c, --config <file>'/);
+    // Neither: as much a usage error (a unit retrying it on exit 1 would loop for nothing).
+    const neither = await linli("start", "--data-dir", join(dir, "usage-data"));
+    expect(neither.code).toBe(2);
+    expect(neither.stderr).toContain("give --config FILE, or --demo");
     const level = await linli("start", "--config", site, "--log-level", "verbose");
     expect(level.code).toBe(2);
     expect(level.stderr).toContain("Allowed choices are trace, debug, info, warn, error, fatal, silent");

@@ -191,6 +191,14 @@ describe("config", () => {
     expect(e.message).not.toMatch(/Invalid input|received/);
   });
 
+  it("shows the time zone it could not find (a typo is then plain to see)", () => {
+    const f = file("tz.yaml", "site:\n  id: s1\n  timezone: Asia/Shangai\n");
+    const e = problems(() => loadConfigFile(f));
+    expect(e.problems.map((p) => `${p.line}: ${p.path}: ${p.message}`)).toEqual([
+      '3: site.timezone: must be an IANA time zone such as Asia/Shanghai, got "Asia/Shangai"',
+    ]);
+  });
+
   it("refuses unknown device models, bad ids, duplicates and dangling households", () => {
     expect(
       problems(() =>

@@ -356,7 +356,9 @@ export const configSchema = z.strictObject({
     name: z.string().optional(),
     timezone: z
       .string()
-      .refine(validTimeZone, "must be an IANA time zone such as Asia/Shanghai")
+      .refine(validTimeZone, {
+        error: (iss) => `must be an IANA time zone such as Asia/Shanghai, got ${JSON.stringify(iss.input)}`,
+      })
       .optional()
       .meta({
         description:
