@@ -413,6 +413,20 @@ describe("MqttIngest: one device's share of the P1 path", () => {
     expect(ingest.parkedCount).toBe(0);
   });
 
+  it("the flood's refused messages do not push those kept out of the device's seq window: when it sends all again, each is handled once", async () => {
+    const { counters, flooder, processed, send, acked, drain } = floodAndPress();
+    for (let seq = 1; seq <= 200; seq++) send(flooder, seq);
+    await drain();
+    // Its connection was closed by the first refusal, before the commit of those kept: no PUBACK
+    // reached it, so it sends everything again (the seq window is 32, the share 32).
+    for (let round = 0; round < 20 && processed.length < 200; round++) {
+      for (let seq = 1; seq <= 200; seq++) if (round === 0 || !acked(flooder, seq)) send(flooder, seq);
+      await drain();
+    }
+    expect(processed.map((p) => p.seq)).toEqual(Array.from({ length: 200 }, (_, i) => i + 1));
+    expect(counters.rejected("ec200", "duplicate-seq")).toBe(MAX_P1_HELD_PER_DEVICE);
+  });
+
   it("the share counts the device's P1 parking too, and an alert sample that would wait there", async () => {
     const { ingest, pipeline, counters, flooder, presser, other, outcomes, send, acked, drain } =
       floodAndPress();
