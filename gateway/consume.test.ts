@@ -61,6 +61,7 @@ function gateway(profile: AnyProfile, settings: DeviceSettings) {
     lastRulesSeq: 0,
     lastRulesMono: Number.NEGATIVE_INFINITY,
     queuedTelemetry: null,
+    p1Queued: 0,
     lastPolled: null,
     removed: false,
   } as unknown as DeviceEntry;

@@ -66,6 +66,8 @@ export class DeviceEntry implements AlertSubject {
   /** Receipt time (monotonic ms) of that entry: what "older" is judged by, ingestSeq breaking ties. */
   lastRulesMono = Number.NEGATIVE_INFINITY;
   queuedTelemetry: PipelineEntry | null = null;
+  /** Its entries in the P1 lane (the pipeline counts them; the MQTT ingest bounds them per device). */
+  p1Queued = 0;
   /** Polled devices: consecutive failed polls (lost at the profile's limit). */
   missedPolls = 0;
   /** Polled devices: the last sample offered to the pipeline (lanes compare against it). */

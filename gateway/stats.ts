@@ -23,6 +23,8 @@ export type RejectReason =
   | "bad-ack"
   | "unknown-alert"
   | "deferred-to-device"
+  // one device's share of the P1 lane and its parking used up (gateway/ingest/mqtt-ingest.ts)
+  | "p1-device-limit"
   | "action-not-supported"
   // operator requests refused (gateway/ops.ts, docs/topics.md "Operator results")
   | "bad-request"

@@ -11,6 +11,7 @@ import mqtt, { type IClientOptions } from "mqtt";
 import mqttPacket from "mqtt-packet";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { Gateway } from "../gateway/gateway.js";
+import { MAX_P1_HELD_PER_DEVICE } from "../gateway/ingest/mqtt-ingest.js";
 import { makeTestPki, type TestPki } from "./support/certs.js";
 import {
   clientIdFor,
@@ -23,6 +24,7 @@ import {
   TestClient,
   testConfig,
 } from "./support/harness.js";
+import { firstFlood, handledPresses, sendUntilAcknowledged } from "./support/p1-flood.js";
 
 describe("the device listener: devices served by a worker thread", () => {
   let gw: Gateway;
@@ -242,6 +244,34 @@ describe("the device listener: devices served by a worker thread", () => {
       pipeline.telemetryIntakeRoom = intakeRoom;
       s.destroy();
     }
+  });
+
+  it("a pendant flooding presses past its P1 share: the rest is left with it, nothing after a refused press is taken in before it, and another pendant's press goes through", async () => {
+    const other = await device("p-2", "pw-p2");
+    let otherAcked: Promise<unknown> = Promise.resolve();
+    // More than one turn's take from the alert ring (1,024), all in the ring before the gateway
+    // reads one: the first turn takes the pendant's share and leaves the rest with it (the
+    // connection closed); the lanes are empty again by the second turn, which must not take in
+    // the presses behind the refused ones.
+    const n = 1100;
+    const acked = await firstFlood(devicePort(), "ec200-p-1", n, () => {
+      otherAcked = other.publish("devices/ec200/p-2/up", pendantMsg(1, "press"));
+      stallMainThread(400);
+    });
+    await otherAcked;
+    await ops.waitFor((m) => m.topic === `linli/${SITE}/alerts/p1/EMERGENCY_CALL/p-2`);
+    await sleep(200);
+    const first = handledPresses(ops);
+    expect(first.length).toBeGreaterThanOrEqual(MAX_P1_HELD_PER_DEVICE);
+    expect(first.length).toBeLessThan(n);
+    expect(first).toEqual(Array.from({ length: first.length }, (_, i) => i + 1));
+    // Those kept were acknowledged before the close.
+    expect(acked).toBe(first.length);
+    expect(gw.counters.rejected("ec200", "p1-device-limit")).toBeGreaterThan(0);
+    await sendUntilAcknowledged(devicePort(), "ec200-p-1", n, acked);
+    // Each handled once, in the pendant's order: nothing lost, nothing overtaken.
+    expect(handledPresses(ops)).toEqual(Array.from({ length: n }, (_, i) => i + 1));
+    expect(gw.counters.rejected("ec200", "duplicate-seq")).toBe(0);
   });
 
   it("readings sent just before a close are taken in before the connection is closed", async () => {

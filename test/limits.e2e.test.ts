@@ -1,8 +1,9 @@
 /**
  * Limits after login, through a real gateway and real MQTT clients
  * (docs/security.md "Limits"): a device's message rate (P1 never dropped,
- * DEVICE_MISBEHAVING raised and cleared), a device's packet size, an
- * operator's subscriptions, and the login timeout of a silent socket.
+ * DEVICE_MISBEHAVING raised and cleared), one device's share of the P1 lane,
+ * a device's packet size, an operator's subscriptions, and the login timeout
+ * of a silent socket.
  */
 import net from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
@@ -17,6 +18,7 @@ import {
   type TestClient,
   testConfig,
 } from "./support/harness.js";
+import { firstFlood, handledPresses, sendUntilAcknowledged } from "./support/p1-flood.js";
 
 describe("limits after login", () => {
   const clients: TestClient[] = [];
@@ -77,6 +79,29 @@ describe("limits after login", () => {
         m.json().state !== "active-unacknowledged",
     );
     expect(cleared.json().state).toBe("cleared-unacknowledged");
+  });
+
+  it("one pendant flooding presses holds its P1 share only: another pendant's press goes through, the rest is acknowledged only once handled, in order", async () => {
+    const g = await start({});
+    const ops = await client(OPS.name, OPS.password);
+    expect(await ops.subscribe(`linli/${SITE}/#`)).toBe(1);
+    const other = await client("p-2", "pw-p2");
+    let otherAcked: Promise<unknown> = Promise.resolve();
+    const n = 1100;
+    const acked = await firstFlood(g.mqttPort, "ec200-p-1", n, () => {
+      otherAcked = other.publish("devices/ec200/p-2/up", pendantMsg(1, "press"));
+    });
+    await otherAcked;
+    await ops.waitFor((m) => m.topic === `linli/${SITE}/alerts/p1/EMERGENCY_CALL/p-2`);
+    await sleep(200);
+    const first = handledPresses(ops);
+    expect(first.length).toBeLessThan(n);
+    // What was handled is what was acknowledged, and nothing after the first press left with it.
+    expect(first).toEqual(Array.from({ length: acked }, (_, i) => i + 1));
+    expect(g.counters.rejected("ec200", "p1-device-limit")).toBeGreaterThan(0);
+    await sendUntilAcknowledged(g.mqttPort, "ec200-p-1", n, acked);
+    expect(handledPresses(ops)).toEqual(Array.from({ length: n }, (_, i) => i + 1));
+    expect(g.counters.rejected("ec200", "duplicate-seq")).toBe(0);
   });
 
   it("closes a device's connection on a packet over its model's limit, from the header, counted", async () => {

@@ -48,6 +48,8 @@ export interface HookContext {
   front(): DeviceFrontEnd | null;
   /** A device connection's QoS 1 PUBACK queue. */
   pubacks(client: Client): PubackQueue;
+  /** An uplink of the connection was not kept (its PUBACK queue is refusing): it takes nothing more in. */
+  uplinksRefused(client: Client): boolean;
 }
 
 /** CONNACK 1 (MQTT 3.1.1 §3.2.2.3): aedes' answer to a CONNECT of a level it does not speak (MQTT 5). */
@@ -230,6 +232,13 @@ export function installHooks(ctx: HookContext): void {
       if (kind.kind === "uplink" && identity?.kind === "device") {
         // A device's will is its message, taken in like any other (docs/topics.md "Retained messages and wills").
         const contentType = (packet as { properties?: { contentType?: string } }).properties?.contentType;
+        if (!will && ctx.uplinksRefused(client)) {
+          // An uplink before it was not kept: nothing more is taken in (it would overtake that one,
+          // which the device sends again); the connection closes once those before it are answered.
+          packet.qos = 0;
+          callback(null);
+          return;
+        }
         if (packet.qos !== 1 || will) {
           ctx.handlers.uplink(identity.device, packet.payload as Buffer, contentType, callback);
           return;

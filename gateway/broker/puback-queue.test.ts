@@ -45,6 +45,54 @@ describe("PubackQueue", () => {
     expect(q.enqueue(3)).toBeNull();
   });
 
+  it("an uplink not kept closes the connection once those before it are answered: they are acknowledged first, nothing from it on", async () => {
+    const { socket, written } = fakeSocket();
+    const aborted: string[] = [];
+    const q = new PubackQueue(socket, (err) => aborted.push(err.message));
+    const [a, b, c, d] = [1, 2, 3, 4].map((id) => q.enqueue(id));
+    c?.(new Error("left with the device"));
+    d?.(null); // taken in before the refusal: kept, but never acknowledged (the device sends it again)
+    await tick();
+    expect(aborted).toEqual([]); // 1 and 2 are still being committed
+    expect(q.refusing).toBe(true);
+    expect(q.enqueue(5)).toBeNull(); // nothing more is taken in
+    b?.(null);
+    await tick();
+    expect(written).toEqual([]); // 1 first (§4.6)
+    a?.(null);
+    await tick();
+    expect(written).toEqual([1, 2]);
+    expect(aborted).toEqual(["left with the device"]);
+  });
+
+  it("the PUBACKs written just before the close leave before the connection is dropped", async () => {
+    const { socket, written } = fakeSocket();
+    const seenAtAbort: number[][] = [];
+    const q = new PubackQueue(socket, () => seenAtAbort.push([...written]));
+    const [a, b] = [1, 2].map((id) => q.enqueue(id));
+    socket.cork(); // the socket still buffers what is written
+    a?.(null);
+    b?.(new Error("left with the device"));
+    expect(seenAtAbort).toEqual([]);
+    socket.uncork();
+    await tick();
+    expect(seenAtAbort).toEqual([[1]]);
+  });
+
+  it("a refusal before an earlier one moves the close to it", async () => {
+    const { socket, written } = fakeSocket();
+    const aborted: string[] = [];
+    const q = new PubackQueue(socket, (err) => aborted.push(err.message));
+    const [a, b, c] = [1, 2, 3].map((id) => q.enqueue(id));
+    c?.(new Error("third"));
+    b?.(new Error("second"));
+    expect(aborted).toEqual([]);
+    a?.(null);
+    await tick();
+    expect(written).toEqual([1]);
+    expect(aborted).toEqual(["second"]);
+  });
+
   it("an uplink committed just before a failed one in the same turn still gets its PUBACK", async () => {
     const { socket, written } = fakeSocket();
     const aborted: string[] = [];

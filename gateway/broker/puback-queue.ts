@@ -21,6 +21,16 @@
  * 2.5 % of a core at 10,000 msg/s with the journal on (profile: the socket
  * writes after each fdatasync, one per message).
  *
+ * An uplink not kept (refused, or its commit failed) closes the connection
+ * unacknowledged, for the device to send it again, but only once every uplink
+ * before it is answered: those kept get their PUBACKs first. Closing at once
+ * left them unacknowledged although kept, and the device sent them again too;
+ * past the device's seq window (`ingest.dedupWindow`, 32) a re-send is not
+ * known as one and was handled a second time (a device left with the rest of
+ * a flood of presses had 64 kept in two turns of the device listener). From
+ * the refusal on, the connection takes no new uplink (`refusing`): one taken
+ * in would overtake the refused one, which comes back later.
+ *
  * Bound: MAX_PENDING unacknowledged uplinks per connection; beyond it the
  * connection is closed unacknowledged (the device re-sends: nothing is lost,
  * and a device that keeps more than that in flight is misbehaving anyway).
@@ -37,6 +47,11 @@ export class InflightLimitError extends Error {
   }
 }
 
+/** A connection being closed whose last PUBACKs have not left within this long is closed all the same. */
+const CLOSE_AFTER_PUBACKS_MS = 1000;
+/** Written after the last PUBACKs: its callback says they have left. */
+const FLUSHED = Buffer.alloc(0);
+
 const PENDING = 0;
 const READY = 1;
 
@@ -47,6 +62,9 @@ export class PubackQueue {
   /** Entries removed from the front of ids/states so far (a completion's slot is absolute). */
   private dropped = 0;
   private closed = false;
+  /** Absolute slot of the first uplink not kept (-1: none): nothing from it on is acknowledged. */
+  private failedAt = -1;
+  private failure: Error | null = null;
 
   constructor(
     private readonly socket: Socket,
@@ -69,12 +87,17 @@ export class PubackQueue {
     return slot < 0 ? null : (err) => this.complete(slot, err);
   }
 
+  /** An uplink was not kept: the connection is closed, or closes once those before it are answered. */
+  get refusing(): boolean {
+    return this.closed || this.failedAt >= 0;
+  }
+
   /**
    * enqueue() without the closure: the uplink's slot (to hand to complete()), or -1 when the
-   * connection is closed or over its bound (then closed).
+   * connection is refusing (above) or over its bound (then closed).
    */
   enqueueSlot(messageId: number): number {
-    if (this.closed) return -1;
+    if (this.closed || this.failedAt >= 0) return -1;
     if (this.pending >= this.max) {
       this.close(new InflightLimitError(this.max));
       return -1;
@@ -86,13 +109,19 @@ export class PubackQueue {
     return slot;
   }
 
-  /** The uplink in `slot` was committed (err null) or not (the connection is closed unacknowledged). */
+  /**
+   * The uplink in `slot` was committed (err null) or not (the connection is closed unacknowledged
+   * once those before it are answered).
+   */
   complete(slot: number, err: Error | null): void {
     const at = slot - this.dropped;
     if (this.closed || at < this.head || at >= this.ids.length) return;
+    if (this.failedAt >= 0 && slot > this.failedAt) return; // behind one not kept: never acknowledged
     if (err) {
       // Not kept: no PUBACK, the device keeps the message and sends it again.
-      this.close(err);
+      this.failedAt = slot;
+      this.failure = err;
+      this.flush(); // closes now if nothing before it waits
       return;
     }
     this.states[at] = READY;
@@ -109,7 +138,8 @@ export class PubackQueue {
     this.flushScheduled = false;
     if (this.closed) return;
     let n = 0;
-    while (this.head + n < this.ids.length && this.states[this.head + n] === READY) n++;
+    const end = this.failedAt < 0 ? this.ids.length : this.failedAt - this.dropped;
+    while (this.head + n < end && this.states[this.head + n] === READY) n++;
     if (n > 0 && !this.socket.destroyed) {
       // PUBACK: fixed header 0x40, remaining length 2, packet identifier (MQTT 3.1.1 §3.4).
       const out = Buffer.allocUnsafe(4 * n);
@@ -134,15 +164,36 @@ export class PubackQueue {
       this.states.splice(0, this.head);
       this.head = 0;
     }
+    // Every uplink before the one not kept is acknowledged: now the connection goes.
+    if (this.failedAt >= 0 && this.dropped + this.head === this.failedAt) this.shut(this.failure as Error);
   }
 
   private close(err: Error): void {
     if (this.closed) return;
-    // Those ready before the failure or the overflow still get their PUBACKs (the flush is a
-    // microtask away).
+    // Those ready before the overflow still get their PUBACKs (the flush is a microtask away).
     this.flush();
+    this.shut(err);
+  }
+
+  private shut(err: Error): void {
+    if (this.closed) return;
     this.closed = true;
-    this.abort(err, this.socket);
+    const socket = this.socket;
+    if (socket.destroyed || socket.writableLength === 0) {
+      this.abort(err, socket);
+      return;
+    }
+    // PUBACKs still buffered (just written) leave first: the abort destroys the socket with what it
+    // buffers, and the device sent again what had been kept (taken in twice past its seq window).
+    let timer: NodeJS.Timeout | null = null;
+    const go = () => {
+      if (timer === null) return;
+      clearTimeout(timer);
+      timer = null;
+      this.abort(err, socket);
+    };
+    timer = setTimeout(go, CLOSE_AFTER_PUBACKS_MS);
+    socket.write(FLUSHED, go);
   }
 }
 

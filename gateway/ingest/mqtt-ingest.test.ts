@@ -8,7 +8,12 @@ import { RateLimitedLog } from "../log.js";
 import { type Completion, type PipelineEntry, PriorityPipeline } from "../pipeline/lanes.js";
 import { type DeviceEntry, Registry } from "../registry.js";
 import { Counters } from "../stats.js";
-import { LanesFullError, MAX_ALERT_PARKED_PER_DEVICE, MqttIngest } from "./mqtt-ingest.js";
+import {
+  LanesFullError,
+  MAX_ALERT_PARKED_PER_DEVICE,
+  MAX_P1_HELD_PER_DEVICE,
+  MqttIngest,
+} from "./mqtt-ingest.js";
 
 function setup(opts: { maxParked?: number; log?: RateLimitedLog } = {}) {
   const config = validateConfig(
@@ -305,6 +310,141 @@ describe("MqttIngest parking, one per lane", () => {
     send(p2, "low_battery");
     expect(outcomes).toEqual([]);
     expect(ingest.parkedIn(LANE_ALERT)).toBe(2);
+  });
+});
+
+/**
+ * EC-200s over a real pipeline whose P1 lane (64) holds two devices' shares and whose committer
+ * holds every batch (a group sync in progress) until drain().
+ */
+function floodAndPress() {
+  const ids = ["flood", "press", "other"];
+  const config = validateConfig(
+    { site: { id: "s" }, devices: ids.map((id) => ({ id, model: "ec200", password: "x" })) },
+    "test",
+    {},
+  );
+  const registry = new Registry(config, { onLost: () => {}, onWelfareDue: () => {} });
+  const [flooder, presser, other] = ids.map((id) => registry.devices.get(id) as DeviceEntry) as [
+    DeviceEntry,
+    DeviceEntry,
+    DeviceEntry,
+  ];
+  const held: Completion[] = [];
+  const processed: Array<{ device: string; seq: number }> = [];
+  const pipeline = new PriorityPipeline(
+    { p1LaneSize: 64, alertLaneSize: 64, telemetryLaneSize: 64, telemetryBatch: 4 },
+    (e: PipelineEntry) =>
+      processed.push({ device: (e.device as DeviceEntry).id, seq: (e.sample as { seq: number }).seq }),
+    (completions, count) => held.push(...completions.slice(0, count)),
+  );
+  const counters = new Counters();
+  const ingest = new MqttIngest(
+    pipeline,
+    counters,
+    new RateLimitedLog(pino({ level: "silent" })),
+    new FakeClock(),
+    64,
+  );
+  /** Per device and seq, what each sending got: "acked", or the error's class (left with the device). */
+  const outcomes = new Map<string, string[]>();
+  const send = (device: DeviceEntry, seq: number, evt = "press") => {
+    const payload = Buffer.from(
+      JSON.stringify({ t: "evt", evt, seq, ts: 1_700_000_000, bat: 90, rssi: -60 }),
+    );
+    const key = `${device.id}/${seq}`;
+    ingest.uplink(device, payload, undefined, (err) => {
+      const list = outcomes.get(key) ?? [];
+      list.push(err ? err.constructor.name : "acked");
+      outcomes.set(key, list);
+    });
+  };
+  const acked = (device: DeviceEntry, seq: number) => outcomes.get(`${device.id}/${seq}`)?.includes("acked");
+  const drain = async () => {
+    await tick();
+    for (const done of held.splice(0)) done(null);
+  };
+  return { ingest, pipeline, counters, flooder, presser, other, processed, outcomes, send, acked, drain };
+}
+
+describe("MqttIngest: one device's share of the P1 path", () => {
+  it("a device flooding P1 holds at most MAX_P1_HELD_PER_DEVICE; another device's press is taken in at once, ahead of the flood's rest, and nothing is lost", async () => {
+    const { ingest, pipeline, counters, flooder, presser, processed, outcomes, send, acked, drain } =
+      floodAndPress();
+    // A fire panel in alarm gone wrong: 200 P1 messages in one socket read, more than the P1 lane
+    // (64) and its parking (64) together, before the consumer runs.
+    const flood = 200;
+    for (let seq = 1; seq <= flood; seq++) send(flooder, seq);
+    // Meanwhile another pendant's press: straight into the P1 lane, not parked, not refused.
+    send(presser, 1);
+    expect(outcomes.get("press/1")).toBeUndefined(); // waiting for its commit
+    expect(ingest.parkedCount).toBe(0);
+    expect(pipeline.stats().p1.occupancy).toBe(MAX_P1_HELD_PER_DEVICE + 1);
+    expect(flooder.p1Queued).toBe(MAX_P1_HELD_PER_DEVICE);
+    // The rest is left with the device: not acknowledged (its connection is closed), re-sent later.
+    const deferred = flood - MAX_P1_HELD_PER_DEVICE;
+    expect(counters.rejected("ec200", "p1-device-limit")).toBe(deferred);
+    // What linli_rejections_total{model="ec200"} exports.
+    expect(counters.snapshot().rejections.ec200).toEqual({ "p1-device-limit": deferred });
+    expect([...outcomes.values()].filter((o) => o[0] === LanesFullError.name)).toHaveLength(deferred);
+    await drain();
+    expect(outcomes.get("press/1")).toEqual(["acked"]);
+    expect(flooder.p1Queued).toBe(0);
+
+    // The flooder's connection comes back and re-sends what was not acknowledged, in order, each
+    // time as much as it sent (the bound takes its share again) until all are acknowledged.
+    for (let round = 0; round < 20; round++) {
+      const unacked = Array.from({ length: flood }, (_, i) => i + 1).filter((seq) => !acked(flooder, seq));
+      if (unacked.length === 0) break;
+      for (const seq of unacked) send(flooder, seq);
+      await drain();
+    }
+    // Nothing lost, nothing twice, the flooder's messages in its order, and the press ahead of
+    // every message of the flood that had to be re-sent.
+    const flooded = processed.filter((p) => p.device === "flood").map((p) => p.seq);
+    expect(flooded).toEqual(Array.from({ length: flood }, (_, i) => i + 1));
+    const pressAt = processed.findIndex((p) => p.device === "press");
+    expect(pressAt).toBe(MAX_P1_HELD_PER_DEVICE);
+    expect(processed.slice(pressAt + 1).map((p) => p.seq)).toEqual(
+      Array.from({ length: deferred }, (_, i) => MAX_P1_HELD_PER_DEVICE + 1 + i),
+    );
+    for (let seq = 1; seq <= flood; seq++) expect(acked(flooder, seq)).toBe(true);
+    expect(counters.rejected("ec200", "duplicate-seq")).toBe(0);
+    expect(ingest.parkedCount).toBe(0);
+  });
+
+  it("the flood's refused messages do not push those kept out of the device's seq window: when it sends all again, each is handled once", async () => {
+    const { counters, flooder, processed, send, acked, drain } = floodAndPress();
+    for (let seq = 1; seq <= 200; seq++) send(flooder, seq);
+    await drain();
+    // Its connection was closed by the first refusal, before the commit of those kept: no PUBACK
+    // reached it, so it sends everything again (the seq window is 32, the share 32).
+    for (let round = 0; round < 20 && processed.length < 200; round++) {
+      for (let seq = 1; seq <= 200; seq++) if (round === 0 || !acked(flooder, seq)) send(flooder, seq);
+      await drain();
+    }
+    expect(processed.map((p) => p.seq)).toEqual(Array.from({ length: 200 }, (_, i) => i + 1));
+    expect(counters.rejected("ec200", "duplicate-seq")).toBe(MAX_P1_HELD_PER_DEVICE);
+  });
+
+  it("the share counts the device's P1 parking too, and an alert sample that would wait there", async () => {
+    const { ingest, pipeline, counters, flooder, presser, other, outcomes, send, acked, drain } =
+      floodAndPress();
+    // Two devices at their share fill the P1 lane (64), so the flooder's presses are parked.
+    for (let seq = 1; seq <= MAX_P1_HELD_PER_DEVICE; seq++) send(presser, seq);
+    for (let seq = 1; seq <= MAX_P1_HELD_PER_DEVICE; seq++) send(other, seq);
+    expect(pipeline.stats().p1.occupancy).toBe(64);
+    for (let seq = 1; seq <= 40; seq++) send(flooder, seq);
+    expect(ingest.parkedIn(LANE_P1)).toBe(MAX_P1_HELD_PER_DEVICE);
+    expect(counters.rejected("ec200", "p1-device-limit")).toBe(40 - MAX_P1_HELD_PER_DEVICE);
+    // Its low battery would wait behind its parked presses in the P1 parking: left with it too.
+    send(flooder, 41, "low_battery");
+    expect(outcomes.get("flood/41")).toEqual([LanesFullError.name]);
+    expect(ingest.parkedIn(LANE_P1)).toBe(MAX_P1_HELD_PER_DEVICE);
+    await drain();
+    await drain();
+    for (let seq = 1; seq <= MAX_P1_HELD_PER_DEVICE; seq++) expect(acked(flooder, seq)).toBe(true);
+    expect(flooder.p1Queued + ingest.parkedIn(LANE_P1)).toBe(0);
   });
 });
 

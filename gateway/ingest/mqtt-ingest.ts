@@ -18,6 +18,14 @@
  * refuses a P1 (it overtakes, as the lanes do by design), and when lanes gain
  * space the P1 parking is drained first, the alert parking independently.
  *
+ * One device holds at most MAX_P1_HELD_PER_DEVICE samples in the P1 lane and the P1 parking
+ * together (the pipeline counts its entries in the lane, `p1Queued`; its parked ones are listed
+ * here): its further P1 samples, and alert samples that would wait behind them, are left with the
+ * device like a refused one (counted `p1-device-limit`), while every other device's P1 is still
+ * taken in at once. The rate limit lets every P1 through on purpose (a fire panel in alarm must
+ * not be rate-limited away); this bound is what keeps one device in a P1 condition, chattering or
+ * misbehaving, from filling the P1 lane and its parking ahead of other devices' presses.
+ *
  * One device's parked samples stay in order, in one parking (a GD-2's or a
  * declared profile's rules read state from every message: an older heartbeat
  * handled after a newer alarm would clear it). A P1 sample of a device that has
@@ -62,6 +70,21 @@ interface Parked {
  * parking and get other devices' presses refused. A well-behaved device has a few at most.
  */
 export const MAX_ALERT_PARKED_PER_DEVICE = 64;
+
+/**
+ * Samples one device may hold in the P1 lane and the P1 parking together: its own P1 samples and
+ * the alert samples waiting behind them there (a P1 may take its device's parked alert samples
+ * along past it, up to MAX_ALERT_PARKED_PER_DEVICE: they were taken in before it).
+ * Far above what an honest device holds: a pendant sends a few presses or falls in a call, a GD-2
+ * in a leak an alarm, a valve message and a heartbeat a minute, and a QoS 1 client has at most its
+ * in-flight window unacknowledged (many client libraries cap it at 10 to 20); only a device
+ * flooding P1, or a gateway far behind, reaches it. Small against the P1 lane (256 by default):
+ * one device, even with its take-along, never fills it alone; it takes 8 devices at the bound to
+ * fill it and 136 to fill its parking (4,096) as well, and another device's press waits behind at
+ * most this many of each.
+ */
+export const MAX_P1_HELD_PER_DEVICE = 32;
+const P1_SHARE_USED = `${MAX_P1_HELD_PER_DEVICE} of its messages already in the P1 lane and its parking`;
 
 /** The lanes that park (telemetry is never parked: it has no PUBACK to withhold). */
 type ParkingLane = typeof LANE_P1 | typeof LANE_ALERT;
@@ -174,6 +197,16 @@ export class MqttIngest {
         this.logRefusal(device, "rate-limited", "over the device's message rate");
       return;
     }
+    const mine = lane === LANE_TELEMETRY ? undefined : this.parkedOf.get(device);
+    // Into the P1 lane or its parking (a P1, or an alert sample behind its device's parked P1s):
+    // not past the device's share, so that the others' presses never wait behind its flood.
+    if (
+      (lane === LANE_P1 || mine?.lane === LANE_P1) &&
+      device.p1Queued + (mine?.lane === LANE_P1 ? mine.entries.length : 0) >= MAX_P1_HELD_PER_DEVICE
+    ) {
+      this.deferToDevice(device, seq, done, "p1-device-limit", P1_SHARE_USED);
+      return;
+    }
     this.accepted++;
     const now = this.clock.now();
     const mono = this.clock.monotonic();
@@ -183,7 +216,6 @@ export class MqttIngest {
       return;
     }
     const committed = this.untilCommitted(device, seq, done);
-    const mine = this.parkedOf.get(device);
     // Nothing waits in its way (the usual case): straight into the lane, no Parked object.
     if (
       mine === undefined &&
@@ -255,7 +287,7 @@ export class MqttIngest {
   private park(p: Parked): void {
     const mine = this.parkedOf.get(p.device);
     if (p.origin === LANE_ALERT && mine !== undefined && mine.entries.length >= MAX_ALERT_PARKED_PER_DEVICE) {
-      this.deferToDevice(p, `${mine.entries.length} of its messages already waiting for lane space`);
+      this.deferParked(p, `${mine.entries.length} of its messages already waiting for lane space`);
       return;
     }
     if (!this.parked[p.lane].isFull() || (p.lane === LANE_ALERT && this.dropMoved())) {
@@ -264,19 +296,31 @@ export class MqttIngest {
       else mine.entries.push(p);
       return;
     }
-    this.deferToDevice(
+    this.deferParked(
       p,
       p.lane === LANE_P1 ? "P1 lane and its parking full" : "alert lane and its parking full",
     );
   }
 
-  /** Refused, PUBACK withheld: the device keeps the message and sends it again. */
-  private deferToDevice(p: Parked, why: string): void {
-    this.counters.reject(p.device.model, "deferred-to-device");
-    p.device.dedup.forget(p.seq);
-    if (this.log.allows(p.device.id, "deferred-to-device"))
-      this.log.warn(p.device.id, "deferred-to-device", { deviceId: p.device.id }, why);
-    p.done(new LanesFullError());
+  private deferParked(p: Parked, why: string): void {
+    this.deferToDevice(p.device, p.seq, p.done, "deferred-to-device", why);
+  }
+
+  /**
+   * Refused, PUBACK withheld: the device keeps the message and sends it again (its connection is
+   * closed, so nothing it sent after this one is taken in before the re-send: order kept).
+   */
+  private deferToDevice(
+    device: DeviceEntry,
+    seq: number,
+    done: Completion,
+    reason: "deferred-to-device" | "p1-device-limit",
+    why: string,
+  ): void {
+    this.counters.reject(device.model, reason);
+    device.dedup.forget(seq);
+    if (this.log.allows(device.id, reason)) this.log.warn(device.id, reason, { deviceId: device.id }, why);
+    done(new LanesFullError());
   }
 
   /** Frees the alert parking's slots held by copies of samples taken along to P1; false if none. */

@@ -12,6 +12,30 @@ describe("SeqWindow", () => {
     expect(w.checkAndRecord(4)).toBe(false);
   });
 
+  it("forgetting the seq just recorded undoes the record: the seq it pushed out is remembered again", () => {
+    const w = new SeqWindow(3);
+    for (const s of [1, 2, 3]) w.checkAndRecord(s);
+    // A flood of messages refused as they come in, each forgotten at once.
+    for (let s = 10; s < 20; s++) {
+      expect(w.checkAndRecord(s)).toBe(false);
+      w.forget(s);
+    }
+    expect([1, 2, 3].map((s) => w.checkAndRecord(s))).toEqual([true, true, true]);
+    expect(w.checkAndRecord(10)).toBe(false); // its re-send is taken in
+    expect(w.checkAndRecord(1)).toBe(false); // and pushes out the oldest, as any new seq
+    // Before the window is full too.
+    const v = new SeqWindow(4);
+    v.checkAndRecord(1);
+    v.checkAndRecord(2);
+    v.forget(2);
+    expect(v.checkAndRecord(1)).toBe(true);
+    for (const s of [3, 4, 5]) v.checkAndRecord(s);
+    expect([1, 3, 4, 5].map((s) => v.checkAndRecord(s))).toEqual([true, true, true, true]);
+    // An older seq is still forgotten, its slot blanked.
+    v.forget(3);
+    expect(v.checkAndRecord(3)).toBe(false);
+  });
+
   it("windows sharing one backing array do not see each other's seqs", () => {
     const pool = new Float64Array(2 * 4);
     const a = new SeqWindow(4, pool.subarray(0, 4));

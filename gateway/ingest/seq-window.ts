@@ -10,6 +10,10 @@ export class SeqWindow {
   private readonly size: number;
   private next = 0;
   private filled = 0;
+  /** The last record can be undone (forget): what it wrote over, and whether it filled a free slot. */
+  private undoable = false;
+  private overwritten = Number.NaN;
+  private grew = false;
 
   /**
    * `backing`, when given, holds this window's slots from `offset` on: one array shared by all
@@ -29,21 +33,39 @@ export class SeqWindow {
     const seen = this.seen;
     const base = this.base;
     for (let i = 0; i < this.filled; i++) if (seen[base + i] === seq) return true;
+    this.undoable = true;
+    this.overwritten = seen[base + this.next] as number;
+    this.grew = this.filled < this.size;
     seen[base + this.next] = seq;
     this.next = (this.next + 1) % this.size;
-    if (this.filled < this.size) this.filled++;
+    if (this.grew) this.filled++;
     return false;
   }
 
-  /** Forgets seq, so that the device's re-send of a message we could not keep is processed. */
+  /**
+   * Forgets seq, so that the device's re-send of a message we could not keep is processed. The
+   * last one recorded (refused as it came in, the usual case) is undone: the seq it pushed out of
+   * the window is remembered again. Only blanking its slot let a device's flood of refused
+   * messages push out the seqs of those kept before them, and their re-sends (no PUBACK reached
+   * the device before its connection was closed) were taken in a second time.
+   */
   forget(seq: number): void {
     const seen = this.seen;
     const base = this.base;
+    const last = (this.next + this.size - 1) % this.size;
+    if (this.undoable && seen[base + last] === seq) {
+      this.undoable = false;
+      this.next = last;
+      if (this.grew) this.filled--;
+      else seen[base + last] = this.overwritten;
+      return;
+    }
     for (let i = 0; i < this.filled; i++) if (seen[base + i] === seq) seen[base + i] = Number.NaN;
   }
 
   clear(): void {
     this.filled = 0;
     this.next = 0;
+    this.undoable = false;
   }
 }

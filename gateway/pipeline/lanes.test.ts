@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { LANE_ALERT, LANE_P1, LANE_TELEMETRY } from "../../core/lanes.js";
 import {
-  type Conflatable,
+  type LaneDevice,
   type PipelineEntry,
   PriorityPipeline,
   TELEMETRY_CATCH_UP_BUDGET_MS,
@@ -12,7 +12,7 @@ import {
   TELEMETRY_LANE_MAX,
 } from "./lanes.js";
 
-const dev = (): Conflatable => ({ queuedTelemetry: null });
+const dev = (): LaneDevice => ({ queuedTelemetry: null, p1Queued: 0 });
 const tick = () => new Promise((r) => setImmediate(r));
 
 function pipeline(sizes: Partial<{ p1: number; alert: number; telemetry: number; batch: number }> = {}) {
@@ -80,7 +80,7 @@ describe("PriorityPipeline", () => {
     const devices = Array.from({ length: 10 }, dev);
     // 900 readings from 10 devices within 200 ms, all offered before the consumer runs once.
     for (let i = 0; i < 900; i++) {
-      expect(p.offer(LANE_TELEMETRY, devices[i % 10] as Conflatable, `t${i}`, 0, (i * 200) / 900, null)).toBe(
+      expect(p.offer(LANE_TELEMETRY, devices[i % 10] as LaneDevice, `t${i}`, 0, (i * 200) / 900, null)).toBe(
         "queued",
       );
     }
@@ -248,7 +248,7 @@ describe("PriorityPipeline", () => {
     const devices = Array.from({ length: 4 }, dev);
     for (const [i, d] of devices.entries())
       expect(p.offer(LANE_TELEMETRY, d, `t${i}`, 0, 0, null)).toBe("queued");
-    expect(p.offer(LANE_TELEMETRY, devices[0] as Conflatable, "t0'", 0, 1, null)).toBe("conflated");
+    expect(p.offer(LANE_TELEMETRY, devices[0] as LaneDevice, "t0'", 0, 1, null)).toBe("conflated");
     expect(p.offer(LANE_TELEMETRY, dev(), "x", 0, 1, null)).toBe("full");
     expect(p.stats().telemetry).toMatchObject({ conflated: 1, refused: 1, occupancy: 4 });
   });
@@ -275,7 +275,7 @@ describe("PriorityPipeline", () => {
     expect(lane?.ring.allocated).toBe(capacity);
     expect(p.offer(LANE_TELEMETRY, dev(), "x", 0, 1, null)).toBe("full");
     // A device's queued slot is still its own after the growth: conflation at the cap lands in it.
-    expect(p.offer(LANE_TELEMETRY, devices[5] as Conflatable, "t5'", 0, 1, null)).toBe("conflated");
+    expect(p.offer(LANE_TELEMETRY, devices[5] as LaneDevice, "t5'", 0, 1, null)).toBe("conflated");
     while (seen.length < capacity) await tick();
     expect(seen).toHaveLength(capacity);
     expect(seen[5]).toBe("t5'");
@@ -383,6 +383,25 @@ describe("PriorityPipeline", () => {
     await tick();
     await tick();
     expect(seen).toEqual(["press", "t1", "t2"]);
+  });
+
+  it("counts each device's entries in the P1 lane: up when queued, down when the consumer takes one, even if it throws", async () => {
+    const p = new PriorityPipeline(
+      { p1LaneSize: 2, alertLaneSize: 4, telemetryLaneSize: 4, telemetryBatch: 4 },
+      (e) => {
+        if (e.sample === "bad") throw new Error("rule bug");
+      },
+    );
+    const a = dev();
+    const b = dev();
+    p.offer(LANE_P1, a, "bad", 0, 0, () => {});
+    p.offer(LANE_ALERT, a, "door", 0, 0, () => {});
+    p.offer(LANE_TELEMETRY, a, "hb", 0, 0, null);
+    p.offer(LANE_P1, b, "press", 0, 0, () => {});
+    expect(p.offer(LANE_P1, b, "fall", 0, 0, () => {})).toBe("full");
+    expect([a.p1Queued, b.p1Queued]).toEqual([1, 1]);
+    await tick();
+    expect([a.p1Queued, b.p1Queued]).toEqual([0, 0]);
   });
 
   it("counts a throwing consumer and keeps going", async () => {

@@ -37,6 +37,10 @@
  * more (P1 and alert lanes drained between them, within a time budget) while the
  * backlog is older than TELEMETRY_CATCH_UP_LAG_MS.
  *
+ * Each device counts its entries in the P1 lane (`LaneDevice.p1Queued`): the MQTT ingest holds
+ * one device to MAX_P1_HELD_PER_DEVICE there and in its P1 parking (gateway/ingest/mqtt-ingest.ts),
+ * so a device chattering in a P1 condition cannot fill the lane ahead of other devices' presses.
+ *
  * Commit seam: after the consumer has handled a batch of P1/alert entries,
  * their completions (the withheld PUBACKs) go to `commit`. Today it calls
  * them at once; the durable journal will write and fsync the batch first.
@@ -79,14 +83,20 @@ export const TELEMETRY_INTAKE_AHEAD = 512;
 
 export type Completion = (err: Error | null) => void;
 
-/** What a device must carry so its telemetry can be conflated in place. */
-export interface Conflatable {
+/** What a device carries for the lanes. */
+export interface LaneDevice {
+  /** Its reading still queued, so a newer one can be conflated in place. */
   queuedTelemetry: PipelineEntry | null;
+  /**
+   * Its entries in the P1 lane: one more at each offer queued there, one less when the consumer
+   * takes one. The MQTT ingest bounds what one device holds in the P1 lane and its parking with it.
+   */
+  p1Queued: number;
 }
 
 export class PipelineEntry {
   lane: LaneId = LANE_TELEMETRY;
-  device: Conflatable | null = null;
+  device: LaneDevice | null = null;
   sample: unknown = null;
   /** Gateway receive time, epoch ms. */
   receivedAt = 0;
@@ -246,7 +256,7 @@ export class PriorityPipeline {
    */
   offer(
     lane: LaneId,
-    device: Conflatable,
+    device: LaneDevice,
     sample: unknown,
     receivedAt: number,
     receivedMono: number,
@@ -284,6 +294,7 @@ export class PriorityPipeline {
       device.queuedTelemetry = slot;
       this.scheduleTelemetry();
     } else {
+      if (lane === LANE_P1) device.p1Queued++;
       this.scheduleUrgent();
     }
     return "queued";
@@ -390,6 +401,8 @@ export class PriorityPipeline {
     // Only the device's newest queued reading is its conflation target.
     if (entry.lane === LANE_TELEMETRY && entry.device?.queuedTelemetry === entry)
       entry.device.queuedTelemetry = null;
+    // Out of the P1 lane, whatever the consumer makes of it.
+    else if (entry.lane === LANE_P1) (entry.device as LaneDevice).p1Queued--;
     try {
       this.consumer(entry);
     } catch {

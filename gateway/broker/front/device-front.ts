@@ -79,6 +79,8 @@ interface FrontConnection {
   downlink: string | null;
   /** Closed (the worker said so): a login still being verified is dropped. */
   gone: boolean;
+  /** An uplink of it was not kept: the worker closes it, and nothing more of it is taken in (uplink-pump.ts). */
+  uplinkRefused: boolean;
 }
 
 export class DeviceFrontEnd {
@@ -369,6 +371,7 @@ export class DeviceFrontEnd {
       identity: null,
       downlink: null,
       gone: false,
+      uplinkRefused: false,
     };
     this.byId.set(c.id, c);
     const { limits, policy, counters, rateLog } = this.opts;

@@ -5,6 +5,12 @@
  * taken in (a reload may have removed the device), and hands it to the gateway exactly as aedes'
  * path does (`BrokerHandlers.uplink`); its completion goes back to the worker (completion-writer.ts).
  * A close read from the alert ring takes effect once the telemetry ring has been read up to it.
+ *
+ * An uplink the gateway does not keep (left with its device: lanes full, the device's P1 share used
+ * up) has its connection closed unacknowledged, as on aedes' path; the uplinks of that connection
+ * still in the rings are then not taken in either (answered as from a closed connection): the
+ * lanes may have drained meanwhile, and one taken in would overtake the refused one, which its
+ * device sends again later. aedes' path has the same rule (aedes-hooks.ts: its PUBACK queue refusing).
  */
 import type { Doorbell, RecordHandler, SpscRing } from "../../../core/threads.js";
 import type { Logger, RateLimitedLog } from "../../log.js";
@@ -24,6 +30,13 @@ const done0: Completion = () => {};
 const CONNECTION_GONE = new Error("connection closed before its uplink was taken in");
 const PUBLISH_REFUSED = new Error("publish refused");
 
+/** A connection as the pump sees it. */
+export interface PumpConnection {
+  readonly identity: Identity | null;
+  /** An uplink of it was not kept: it is being closed, and takes nothing more in (order kept). */
+  uplinkRefused: boolean;
+}
+
 /** What the pump needs of the front end (device-front.ts). */
 export interface UplinkPumpDeps {
   policy: AccessPolicy;
@@ -32,7 +45,7 @@ export interface UplinkPumpDeps {
   rateLog: RateLimitedLog;
   log: Logger;
   /** The front end's connections by id: an uplink is taken in only from a device logged in. */
-  connections: ReadonlyMap<number, { readonly identity: Identity | null }>;
+  connections: ReadonlyMap<number, PumpConnection>;
   /** A connection closed in the worker, its last uplinks read. */
   closed(conn: number, loginPosted: boolean): void;
   /** Has the worker close a connection (a publish refused, a QoS 0 uplink not kept). */
@@ -45,7 +58,7 @@ export class UplinkPump {
   private readonly counters: Counters;
   private readonly rateLog: RateLimitedLog;
   private readonly log: Logger;
-  private readonly connections: ReadonlyMap<number, { readonly identity: Identity | null }>;
+  private readonly connections: ReadonlyMap<number, PumpConnection>;
   private readonly onClosed: (conn: number, loginPosted: boolean) => void;
   private readonly close: (conn: number) => void;
   /** The rings of the worker in service (a restarted worker has new ones). */
@@ -181,9 +194,10 @@ export class UplinkPump {
     const retain = b[at + 8] === 1;
     const ctLength = b[at + 9] as number;
     const c = this.connections.get(connId);
-    if (c?.identity?.kind !== "device") {
-      // Closed since: a QoS 1 uplink was not acknowledged and will be sent again. Answered all the
-      // same: the worker counts the completions it is owed.
+    if (c === undefined || c.identity?.kind !== "device" || c.uplinkRefused) {
+      // Closed since (or being closed, an uplink before this one not kept): a QoS 1 uplink was not
+      // acknowledged and will be sent again. Answered all the same: the worker counts the
+      // completions it is owed.
       if (slot >= 0) this.completions.complete(connId, slot, CONNECTION_GONE);
       return;
     }
@@ -209,11 +223,16 @@ export class UplinkPump {
       slot >= 0
         ? (err) => {
             // Its worker died meanwhile: no PUBACK to release (the device sends it again).
-            if (generation === this.generation) this.completions.complete(connId, slot, err);
+            if (generation !== this.generation) return;
+            if (err) c.uplinkRefused = true;
+            this.completions.complete(connId, slot, err);
           }
         : (err) => {
             // QoS 0 not kept (the alert lanes full): as on aedes' path, the connection is closed.
-            if (err && generation === this.generation) this.close(connId);
+            if (err && generation === this.generation) {
+              c.uplinkRefused = true;
+              this.close(connId);
+            }
           };
     this.handlers.uplink(identity.device, payload, contentType, will ? done0 : done);
   }
