@@ -5,7 +5,7 @@
  */
 import { mkdtempSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { Writable } from "node:stream";
 import { pino } from "pino";
 import { afterEach, describe, expect, it } from "vitest";
@@ -459,6 +459,89 @@ describe("journal recovery: the damaged-* files kept", () => {
       expect(after).toContain(`fsync ${dir}`);
       closeJ(j);
     }
+  });
+});
+
+describe("journal recovery: copies the disk refuses", () => {
+  /**
+   * node:fs whose writes to the damaged-* files it creates (those `match` names) are refused
+   * with EIO after the first `partial` bytes; their removal too when `unlink` is false.
+   */
+  function refusingCopies(opts: { partial: number; match?: (name: string) => boolean; unlink?: boolean }) {
+    const fds = new Set<number>();
+    const created: string[] = [];
+    const eio = () => Object.assign(new Error("EIO: injected"), { code: "EIO" });
+    const match = opts.match ?? (() => true);
+    const fs: JournalFs = {
+      ...nodeFs,
+      openSync: (p, f, m) => {
+        const fd = nodeFs.openSync(p, f, m);
+        const name = basename(p);
+        if (f === "wx" && name.startsWith("damaged-") && match(name)) {
+          fds.add(fd);
+          created.push(name);
+        }
+        return fd;
+      },
+      closeSync: (fd) => {
+        fds.delete(fd);
+        nodeFs.closeSync(fd);
+      },
+      writeSync: (fd, b, o, l, p) => {
+        if (!fds.has(fd)) return nodeFs.writeSync(fd, b, o, l, p);
+        if (p === 0 && opts.partial > 0) return nodeFs.writeSync(fd, b, o, Math.min(l, opts.partial), p);
+        throw eio();
+      },
+      unlinkSync: (p) => {
+        if (opts.unlink === false && created.includes(basename(p))) throw eio();
+        nodeFs.unlinkSync(p);
+      },
+    };
+    return { fs, created };
+  }
+
+  const earlier = (dir: string, n: number) => {
+    for (let i = 0; i < n; i++)
+      writeFileSync(join(dir, damagedName(Date.parse("2026-01-01") + i * 1000, "seg-y.log")), "old");
+  };
+
+  it("a copy refused half written is removed: a failing disk leaves no empty or partial damaged-* file, and is not tried again for every region", () => {
+    const dir = tempDir();
+    corruptRecords(dir, 60, MAX_DAMAGED + 5);
+    earlier(dir, MAX_DAMAGED);
+    const { fs, created } = refusingCopies({ partial: 10 });
+    let t = Date.parse("2026-06-01T00:00:00Z");
+    const j = openJ({ dir, fs, now: () => (t += 1000) }); // a new name for every file tried
+    expect(damagedFiles(dir).length).toBeLessThanOrEqual(MAX_DAMAGED);
+    expect(damagedFiles(dir).filter((n) => created.includes(n))).toEqual([]);
+    expect(created).toHaveLength(1);
+    expect(j.health.ok).toBe(false); // the disk refused: degraded
+    expect(j.recovery.quarantined).toEqual([]);
+    expect(j.recovery.damaged).toBe(MAX_DAMAGED + 5);
+    expect(j.recovery.damage.every((d) => d.movedTo === undefined)).toBe(true);
+  });
+
+  it("the overflow file refused its first region is removed, not left empty beside the report's files", () => {
+    const dir = tempDir();
+    corruptRecords(dir, 60, MAX_DAMAGED + 5);
+    const { fs, created } = refusingCopies({ partial: 10, match: (n) => n.endsWith("-rest.bin") });
+    const j = openJ({ dir, fs });
+    expect(created).toHaveLength(1);
+    expect(j.health.ok).toBe(false);
+    expect(j.recovery.quarantined).toHaveLength(MAX_DAMAGED - 1);
+    expect(damagedFiles(dir).sort()).toEqual([...j.recovery.quarantined].sort());
+  });
+
+  it("a refused copy the disk will not remove either counts as one of this start's files: still at most 20", () => {
+    const dir = tempDir();
+    corruptRecords(dir, 60, MAX_DAMAGED + 5);
+    earlier(dir, MAX_DAMAGED);
+    const { fs, created } = refusingCopies({ partial: 10, unlink: false });
+    const j = openJ({ dir, fs });
+    expect(created).toHaveLength(1);
+    expect(damagedFiles(dir)).toContain(created[0]);
+    expect(j.recovery.quarantined).not.toContain(created[0]);
+    expect(damagedFiles(dir)).toHaveLength(MAX_DAMAGED);
   });
 });
 

@@ -30,6 +30,9 @@
  * file, `damaged-<time>-rest.bin` (damaged-rest.ts: a header line per region, its bytes). That
  * file holds at most `restBytes` (the segment size); a region that does not fit is reported and
  * skipped as usual but not copied (`movedTo` absent; one warn line counts them and their bytes).
+ * A copy the disk refuses is removed again (no empty or partial file left beyond the bound; one
+ * the disk will not remove either counts as one of this start's files), and no further copy is
+ * tried at that start.
  */
 import { createHash, type Hash } from "node:crypto";
 import path from "node:path";
@@ -218,11 +221,16 @@ class Recovery {
   private regionsLeft = 0;
   /** The overflow file, once this start has used MAX_DAMAGED - 1 files and more regions follow. */
   private rest: DamagedRest | null = null;
-  /** The overflow file could not be written: the regions after it stay where they are. */
-  private restFailed = false;
+  /**
+   * The disk refused a copy at this start: none is tried again (a failing disk is not written to
+   * once per region of thousands); the regions after it stay where they are.
+   */
+  private copyFailed = false;
   /** Damaged regions not copied aside (the overflow file was full) and their bytes. */
   private notCopied = 0;
   private notCopiedBytes = 0;
+  /** Files this start created that the disk would neither fill nor remove: they count against the bound. */
+  private readonly leftovers = new Set<string>();
   /** Each damage group's digest, finished at the end (Recovered.damageGroups). */
   private readonly hashes = new Map<string, Hash>();
 
@@ -536,9 +544,10 @@ class Recovery {
   /**
    * Copies a damaged region aside: to a `damaged-...` file of its own while that leaves room for
    * the overflow file the regions after it need, else into the overflow file. Returns where, or
-   * null: the disk refused (the bytes stay where they are: truncate false), the overflow file is
-   * full, or this start has MAX_DAMAGED files already (snapshots moved aside). `durable`: the
-   * caller cuts the bytes off next, so the copy is synced first, its directory entry too.
+   * null: the disk refused this or an earlier copy (the bytes stay where they are: truncate
+   * false), the overflow file is full, or this start has MAX_DAMAGED files already (snapshots moved
+   * aside). `durable`: the caller cuts the bytes off next, so the copy is synced first, its
+   * directory entry too.
    */
   private copyAside(
     region: { file: string; offset: number; kind: DamageKind; reason: string },
@@ -546,7 +555,8 @@ class Recovery {
     durable: boolean,
   ): { movedTo: string | null; truncate: boolean } {
     const later = --this.regionsLeft;
-    const used = this.out.report.quarantined.length;
+    if (this.copyFailed) return { movedTo: null, truncate: false };
+    const used = this.startFiles();
     if (this.rest === null && used + (later > 0 ? 2 : 1) <= MAX_DAMAGED) {
       this.trimDamaged(1);
       return this.copyToOwnFile(region.file, bytes, durable);
@@ -555,7 +565,6 @@ class Recovery {
       this.trimDamaged(1);
       this.rest = new DamagedRest(this.fsx, this.dir, this.uniqueDamagedName("rest"), this.opts.restBytes);
     }
-    if (this.restFailed) return { movedTo: null, truncate: false };
     const header = this.rest?.fit({ ...region, bytes: bytes.length }) ?? null;
     if (this.rest === null || header === null) {
       this.notCopied++;
@@ -566,14 +575,16 @@ class Recovery {
     try {
       rest.append(header, bytes);
     } catch (err) {
-      this.restFailed = true;
+      this.copyFailed = true;
       out.failures.push({ op: "quarantining a damaged segment part", err });
+      // Its first region refused: the file was removed, unless the disk refused that too.
+      if (rest.leftBehind) this.leftover(rest.name);
       return { movedTo: null, truncate: false };
     }
     if (rest.regions === 1) out.report.quarantined.push(rest.name);
     out.others.set(rest.name, rest.size);
     const synced = !durable || this.synced(() => rest.sync());
-    if (!synced) this.restFailed = true;
+    if (!synced) this.copyFailed = true;
     return { movedTo: rest.name, truncate: synced };
   }
 
@@ -584,8 +595,10 @@ class Recovery {
   ): { movedTo: string | null; truncate: boolean } {
     const { out } = this;
     const qname = this.uniqueDamagedName(source);
+    let created = false;
     try {
       const qfd = this.fsx.openSync(path.join(this.dir, qname), "wx", 0o600);
+      created = true;
       try {
         writeFully(this.fsx, qfd, bytes, 0);
         this.fsx.fdatasyncSync(qfd);
@@ -593,12 +606,29 @@ class Recovery {
         this.fsx.closeSync(qfd);
       }
     } catch (err) {
+      this.copyFailed = true;
       out.failures.push({ op: "quarantining a damaged segment part", err });
+      // An empty or partial copy is no copy: removed, else (the disk refuses that too) counted as
+      // one of this start's files, so a failing disk leaves no more than MAX_DAMAGED of them.
+      if (created && !tryUnlink(this.fsx, this.dir, qname)) this.leftover(qname);
       return { movedTo: null, truncate: false };
     }
     out.others.set(qname, bytes.length);
     out.report.quarantined.push(qname);
-    return { movedTo: qname, truncate: !durable || this.synced(() => {}) };
+    const synced = !durable || this.synced(() => {});
+    if (!synced) this.copyFailed = true;
+    return { movedTo: qname, truncate: synced };
+  }
+
+  /** A file this start made that is still on disk but holds no copy: it takes a place all the same. */
+  private leftover(name: string): void {
+    this.leftovers.add(name);
+    this.out.others.set(name, this.size(name));
+  }
+
+  /** damaged-* files this start has on disk: its copies and snapshots moved aside, and leftovers. */
+  private startFiles(): number {
+    return this.out.report.quarantined.length + this.leftovers.size;
   }
 
   /**
@@ -666,18 +696,22 @@ class Recovery {
   }
 
   /**
-   * Deletes the oldest `damaged-*` files of earlier starts until at most MAX_DAMAGED - room are
-   * left. This start's (named by its report) are never deleted: names sort by time, but a clock
-   * set back (a box without an RTC before NTP) names new files older than the ones they follow.
+   * Deletes `damaged-*` files until at most MAX_DAMAGED - room are left: this start's leftovers
+   * first (they hold no copy), then the oldest of earlier starts. This start's copies (named by its
+   * report) are never deleted: names sort by time, but a clock set back (a box without an RTC
+   * before NTP) names new files older than the ones they follow.
    */
   private trimDamaged(room = 0): void {
     const { others, report } = this.out;
     const damaged = [...others.keys()].filter((n) => n.startsWith("damaged-"));
-    const earlier = damaged.filter((n) => !report.quarantined.includes(n)).sort();
+    const earlier = damaged.filter((n) => !report.quarantined.includes(n) && !this.leftovers.has(n)).sort();
     let excess = damaged.length + room - MAX_DAMAGED;
-    for (const name of earlier) {
+    for (const name of [...this.leftovers, ...earlier]) {
       if (excess <= 0) break;
-      if (tryUnlink(this.fsx, this.dir, name)) others.delete(name);
+      // One the disk will not delete is passed over: the next one may go.
+      if (!tryUnlink(this.fsx, this.dir, name)) continue;
+      others.delete(name);
+      this.leftovers.delete(name);
       excess--;
     }
   }
