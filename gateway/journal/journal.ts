@@ -49,9 +49,10 @@
  * snapshot of the live map fits.
  *
  * Bounds: segments roll at segmentBytes; snapshots every compactAfterBytes of segments; at most
- * MAX_DAMAGED quarantined files (recovery.ts; the oldest of earlier starts deleted), the last of a
- * start's holding at most segmentBytes of the regions beyond the others; the damage listed in
- * `recovery` and logged one by one: MAX_LISTED_DAMAGE, the rest counted; commit()
+ * MAX_DAMAGED quarantined files of at most segmentBytes each, a corrupt snapshot kept aside
+ * included (recovery.ts; the oldest of earlier starts deleted), the last of a start's holding the
+ * regions beyond the others; the damage listed in `recovery` and logged one by one:
+ * MAX_LISTED_DAMAGE, the rest counted; commit()
  * callbacks waiting and records queued behind the write in flight: group-commit.ts.
  */
 import path from "node:path";

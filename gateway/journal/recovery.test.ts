@@ -3,13 +3,21 @@
  * middle of a segment is skipped alone, a torn tail is only the end of the journal, and segments
  * missing with no snapshot covering them are reported, never replayed around in silence.
  */
-import { mkdtempSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  unlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { Writable } from "node:stream";
 import { pino } from "pino";
 import { afterEach, describe, expect, it } from "vitest";
-import { damagedName, segmentName } from "./files.js";
+import { damagedName, segmentName, snapshotName } from "./files.js";
 import { type JournalFs, nodeFs } from "./fs.js";
 import { Journal, type JournalOptions } from "./journal.js";
 import { OP_DELETE, scan, scanSegment } from "./record.js";
@@ -542,6 +550,56 @@ describe("journal recovery: copies the disk refuses", () => {
     expect(damagedFiles(dir)).toContain(created[0]);
     expect(j.recovery.quarantined).not.toContain(created[0]);
     expect(damagedFiles(dir)).toHaveLength(MAX_DAMAGED);
+  });
+});
+
+describe("journal recovery: corrupt snapshots within the bound", () => {
+  it("take this start's places (19: the last is the segments'); beyond them deleted, earlier starts' trimmed: at most 20 damaged-* files", () => {
+    const dir = tempDir();
+    const j0 = Journal.open({ dir });
+    j0.put("k", 1);
+    j0.close();
+    for (let i = 0; i < 5; i++)
+      writeFileSync(join(dir, damagedName(Date.parse("2026-01-01") + i * 1000, "seg-y.log")), "old");
+    // A directory restored by hand from a broken copy: 25 snapshots, none valid.
+    const snaps = Array.from({ length: 25 }, (_, i) => snapshotName(100 + i));
+    for (const n of snaps) writeFileSync(join(dir, n), "not a snapshot");
+    const { log, lines } = captureLog();
+    const j = openJ({ dir, log });
+    expect(damagedFiles(dir).length).toBeLessThanOrEqual(MAX_DAMAGED);
+    expect(j.get("k")).toBe(1);
+    expect(j.recovery.damageByKind.snapshot.count).toBe(25);
+    const mine = j.recovery.quarantined;
+    expect(mine).toHaveLength(MAX_DAMAGED - 1);
+    expect(mine.every((n) => /-snap-\d+\.snap\.bin$/.test(n))).toBe(true);
+    expect(damagedFiles(dir)).toHaveLength(MAX_DAMAGED);
+    for (const n of mine) expect(damagedFiles(dir)).toContain(n);
+    // The newest 19 moved aside, the 6 oldest deleted: none is left to be read again.
+    for (const n of snaps) expect(existsSync(join(dir, n))).toBe(false);
+    expect(lines.find((l) => /damage found at this start/.test(l.msg))).toMatchObject({
+      snapshotsDeleted: 6,
+    });
+    const deleted = lines.find((l) => l.file === snaps[5] && /unusable/.test(l.msg));
+    expect(deleted?.msg).toContain("deleted, not kept aside");
+  });
+
+  it("one larger than a segment is deleted, not kept aside: a damaged-* file holds at most a segment", () => {
+    const dir = tempDir();
+    const j0 = Journal.open({ dir, segmentBytes: 4096 });
+    j0.put("k", 1);
+    j0.close();
+    const big = snapshotName(7);
+    writeFileSync(join(dir, big), Buffer.alloc(10_000, 0xa5));
+    const { log, lines } = captureLog();
+    const j = openJ({ dir, segmentBytes: 4096, log });
+    expect(j.get("k")).toBe(1);
+    expect(j.recovery.damage).toContainEqual(
+      expect.objectContaining({ kind: "snapshot", file: big, bytes: 10_000 }),
+    );
+    expect(j.recovery.damage.find((d) => d.kind === "snapshot")?.movedTo).toBeUndefined();
+    expect(existsSync(join(dir, big))).toBe(false);
+    expect(damagedFiles(dir)).toEqual([]);
+    expect(lines.find((l) => l.file === big)?.msg).toMatch(/deleted, not kept aside: it is larger than/);
   });
 });
 

@@ -32,7 +32,9 @@
  * skipped as usual but not copied (`movedTo` absent; one warn line counts them and their bytes).
  * A copy the disk refuses is removed again (no empty or partial file left beyond the bound; one
  * the disk will not remove either counts as one of this start's files), and no further copy is
- * tried at that start.
+ * tried at that start. A corrupt snapshot takes one of the same places (renamed, not copied) when
+ * it is no larger than a segment and this start keeps fewer than MAX_DAMAGED - 1 files; otherwise
+ * it is deleted: it is never read again, and keeping it would break the bound.
  */
 import { createHash, type Hash } from "node:crypto";
 import path from "node:path";
@@ -186,7 +188,10 @@ export interface RecoveryOptions {
   dir: string;
   /** Wall clock, for the names of the files moved aside. */
   now: () => number;
-  /** Most bytes of the overflow file, headers included (the journal's segment size). */
+  /**
+   * Most bytes of a damaged-* file: the overflow file, headers included, or a corrupt snapshot
+   * kept aside (the journal's segment size).
+   */
   restBytes: number;
   log?: Logger | undefined;
 }
@@ -231,6 +236,8 @@ class Recovery {
   private notCopiedBytes = 0;
   /** Files this start created that the disk would neither fill nor remove: they count against the bound. */
   private readonly leftovers = new Set<string>();
+  /** Corrupt snapshots deleted instead of kept aside (no place or too large for one). */
+  private snapshotsDeleted = 0;
   /** Each damage group's digest, finished at the end (Recovered.damageGroups). */
   private readonly hashes = new Map<string, Hash>();
 
@@ -351,6 +358,7 @@ class Recovery {
       restFile: this.rest?.regions ? this.rest.name : undefined,
       restRegions: this.rest?.regions ?? 0,
       notCopied: this.notCopied,
+      snapshotsDeleted: this.snapshotsDeleted,
     };
     const msg =
       `journal damage found at this start, ${report.damaged} in all: ${kinds}. The first ` +
@@ -409,7 +417,7 @@ class Recovery {
       const name = snapshotName(seq);
       const snap = readSnapshot(this.fsx, path.join(this.dir, name), seq);
       if (typeof snap === "string") {
-        this.quarantineFile(name, snap);
+        this.setSnapshotAside(name, snap);
         continue;
       }
       out.snapshots.set(seq, snap.bytes);
@@ -656,34 +664,47 @@ class Recovery {
     }
   }
 
-  private quarantineFile(name: string, problem: string): void {
+  /**
+   * A corrupt snapshot, never read again (the previous one is used): renamed aside, which copies
+   * nothing, when it takes a place within the bound: no larger than a damaged-* file may be
+   * (restBytes) and this start keeps fewer than MAX_DAMAGED - 1 files (the last place is left for
+   * the segments' damage, read after). Else deleted: kept, it would break the bound in files or
+   * bytes, on a disk whose quota the damaged-* files share with the journal.
+   */
+  private setSnapshotAside(name: string, problem: string): void {
     const { out } = this;
-    const qname = this.uniqueDamagedName(name);
-    const damage: Damage = { kind: "snapshot", file: name, bytes: this.size(name), reason: problem };
-    // A rename takes no room, and snapshots are read before any segment: always moved (at most
-    // the two or three snapshots a directory holds).
-    this.trimDamaged(1);
-    let err: unknown = null;
-    try {
-      this.fsx.renameSync(path.join(this.dir, name), path.join(this.dir, qname));
-      fsyncDir(this.fsx, this.dir);
-      out.others.set(qname, this.size(qname));
-      out.report.quarantined.push(qname);
-      damage.movedTo = qname;
-    } catch (e) {
-      err = e;
+    const bytes = this.size(name);
+    const damage: Damage = { kind: "snapshot", file: name, bytes, reason: problem };
+    const fits = bytes <= this.opts.restBytes;
+    let what: string;
+    if (fits && this.startFiles() < MAX_DAMAGED - 1) {
+      this.trimDamaged(1);
+      const qname = this.uniqueDamagedName(name);
+      try {
+        this.fsx.renameSync(path.join(this.dir, name), path.join(this.dir, qname));
+        fsyncDir(this.fsx, this.dir);
+        out.others.set(qname, bytes);
+        out.report.quarantined.push(qname);
+        damage.movedTo = qname;
+        what = `moved aside to ${qname}`;
+      } catch (err) {
+        what = `could not be moved aside (${(err as Error).message})`;
+      }
+    } else {
+      const why = fits
+        ? `this start keeps ${MAX_DAMAGED - 1} damaged-* files already`
+        : `it is larger than a damaged-* file may be (${this.opts.restBytes} bytes)`;
+      if (tryUnlink(this.fsx, this.dir, name)) {
+        this.snapshotsDeleted++;
+        what = `deleted, not kept aside: ${why}`;
+      } else what = `could not be deleted (${why})`;
     }
-    this.found(damage, () => {
+    this.found(damage, () =>
       this.opts.log?.error(
-        { file: name, problem },
-        "journal snapshot unusable, falling back to the previous one",
-      );
-      if (err !== null)
-        this.opts.log?.error(
-          { file: name, err: (err as Error).message },
-          "journal could not move a damaged file aside",
-        );
-    });
+        { file: name, problem, bytes, movedTo: damage.movedTo },
+        `journal snapshot ${name} unusable (${problem}), falling back to the previous one; ${what}`,
+      ),
+    );
   }
 
   private uniqueDamagedName(source: string): string {
