@@ -13,8 +13,8 @@
  *   bad record costs that record, not the rest of the journal. Its key cannot be known;
  * - missing-segments: a segment that should be replayed is gone (a gap in the sequence, or the
  *   first segments gone with no snapshot covering them) or unreadable;
- * - snapshot: a corrupt snapshot is moved aside whole and the previous one is used with the
- *   segments after it (the journal keeps two generations for this).
+ * - snapshot: a corrupt snapshot is moved aside whole (or deleted beyond the bound, below) and
+ *   the previous one is used with the segments after it (the journal keeps two generations for this).
  * Each is counted in the report and logged with the file's name; all but a torn tail at error
  * level. Bounded however much damage there is (random bit flips over a segment of small records
  * make thousands of regions): the first MAX_LISTED_DAMAGE are listed in the report and logged one
