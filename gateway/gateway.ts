@@ -54,7 +54,7 @@ import { StateRecorder } from "./state/recorder.js";
 import { type Recovered, recoverState } from "./state/recovery.js";
 import type { DurableStore } from "./state/store.js";
 import { Counters } from "./stats.js";
-import { StorageHealth } from "./storage-health.js";
+import { copyDamage, StorageHealth } from "./storage-health.js";
 import { Supervisor } from "./supervision.js";
 import { TimerWheel } from "./time/timer-wheel.js";
 
@@ -357,7 +357,7 @@ export class Gateway {
         : { journal: null, problem: null };
     const journal = opened.journal;
     // What open() found; damage found later by a delayed full open is reported by onDamageFound.
-    const damageAtOpen = journal === null ? [] : [...journal.recovery.damage];
+    const damageAtOpen = journal === null ? null : copyDamage(journal.recovery);
     const gw = new Gateway(config, {
       ...opts,
       logger: log,
@@ -440,7 +440,7 @@ export class Gateway {
     gw.storageHealth.apply(
       opened.problem ?? (journal && !journal.health.ok ? (journal.health.reason ?? "unknown") : null),
     );
-    gw.storageHealth.reportDamage(damageAtOpen);
+    if (damageAtOpen !== null) gw.storageHealth.reportDamage(damageAtOpen);
     if (!config.storage.enabled)
       log.warn("storage.enabled is false: alerts and acknowledgements are NOT kept across a restart");
     // Once, at start, naming the accounts (never a password or a hash).

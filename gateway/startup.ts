@@ -15,7 +15,7 @@ import type { Config } from "./config/schema.js";
 import { ConsoleServer } from "./console/server.js";
 import { consoleSiteInfo } from "./console/site-info.js";
 import { escalationInfo } from "./content/alert-content.js";
-import { type Damage, Journal, type JournalFs } from "./journal/journal.js";
+import { type FoundDamage, Journal, type JournalFs } from "./journal/journal.js";
 import { JournalLockedError } from "./journal/lock.js";
 import type { Logger, RateLimitedLog } from "./log.js";
 import type { GatewayMetrics } from "./metrics/metrics.js";
@@ -39,7 +39,7 @@ export interface OpenedJournal {
 /** What the journal reports after open; both are called outside the journal's own call. */
 export interface JournalEvents {
   healthChanged(problem: string | null): void;
-  damageFound(damage: Damage[]): void;
+  damageFound(damage: FoundDamage): void;
 }
 
 /**

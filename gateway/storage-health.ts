@@ -5,11 +5,11 @@
  */
 
 import type { AlertEngine } from "./alerts/engine.js";
-import type { Damage } from "./journal/journal.js";
+import { DAMAGE_KINDS, type FoundDamage } from "./journal/journal.js";
 import type { Logger } from "./log.js";
 import { GATEWAY_SUBJECT } from "./state/recovery.js";
 
-/** Damaged regions named in STORAGE_DAMAGED_AT_START's causes; the rest are counted. */
+/** Damages named in STORAGE_DAMAGED_AT_START's causes; the rest are counted ("and N more"). */
 const MAX_DAMAGE_CAUSES = 10;
 
 export class StorageHealth {
@@ -62,34 +62,48 @@ export class StorageHealth {
    * writable later): the same P2 as damage found at start. Not while stopping: the journal is
    * being closed, and the damage was logged.
    */
-  reportLateDamage(damage: readonly Damage[]): void {
-    if (!this.stopped) this.reportDamage(damage);
+  reportLateDamage(found: FoundDamage): void {
+    if (!this.stopped) this.reportDamage(found);
   }
 
   /**
    * Damage the journal found that may have lost acknowledged state (anything but a torn tail,
    * docs/durability.md "Damage"): a momentary P2 about the gateway, open until acknowledged; raised
-   * again before that, it is a repeat (count + 1) naming the new damage.
+   * again before that, it is a repeat (count + 1) naming the new damage. Its causes name the first
+   * MAX_DAMAGE_CAUSES listed and count the rest; its detail sums all of it (the totals by kind: the
+   * journal lists only the first damages of thousands).
    */
-  reportDamage(damage: readonly Damage[]): void {
-    const loss = damage.filter((d) => d.kind !== "torn-tail");
-    if (loss.length === 0) return;
-    const missingSegments = loss.reduce(
-      (n, d) => n + (d.kind === "missing-segments" ? (d.count ?? 0) : 0),
-      0,
-    );
-    const bytes = loss.reduce((n, d) => n + (d.kind === "missing-segments" ? 0 : d.bytes), 0);
+  reportDamage(found: FoundDamage): void {
+    const byKind = found.damageByKind;
+    const lossKinds = DAMAGE_KINDS.filter((k) => k !== "torn-tail" && byKind[k].count > 0);
+    if (lossKinds.length === 0) return;
+    const total = lossKinds.reduce((n, k) => n + byKind[k].count, 0);
+    const named = found.damage.filter((d) => d.kind !== "torn-tail").slice(0, MAX_DAMAGE_CAUSES);
+    // Kinds in the order the listed damage names them (by file), then any only counted.
+    const kinds = [...new Set([...named.map((d) => d.kind), ...lossKinds])];
     this.engine.contextFor(GATEWAY_SUBJECT).raise("STORAGE_DAMAGED_AT_START", {
       priority: 2,
       windowMs: 0,
-      // Bounded: a badly damaged segment has thousands of regions; the log and the metric count them all.
       causes: [
-        ...loss
-          .slice(0, MAX_DAMAGE_CAUSES)
-          .map((d) => `${d.kind}: ${d.file}${d.offset === undefined ? "" : ` at ${d.offset}`} (${d.reason})`),
-        ...(loss.length > MAX_DAMAGE_CAUSES ? [`and ${loss.length - MAX_DAMAGE_CAUSES} more`] : []),
+        ...named.map(
+          (d) => `${d.kind}: ${d.file}${d.offset === undefined ? "" : ` at ${d.offset}`} (${d.reason})`,
+        ),
+        ...(total > named.length ? [`and ${total - named.length} more`] : []),
       ],
-      detail: { kinds: [...new Set(loss.map((d) => d.kind))].join(","), bytes, missingSegments },
+      detail: {
+        kinds: kinds.join(","),
+        bytes: byKind["corrupt-record"].bytes + byKind.snapshot.bytes,
+        missingSegments: byKind["missing-segments"].segments,
+      },
     });
   }
+}
+
+/** What the journal found at open, kept as it was then (a delayed full open adds to the journal's). */
+export function copyDamage(found: FoundDamage): FoundDamage {
+  return {
+    damaged: found.damaged,
+    damage: [...found.damage],
+    damageByKind: structuredClone(found.damageByKind),
+  };
 }

@@ -65,6 +65,41 @@ describe("damage found at start", () => {
     expect((await get(gw, "/readyz")).status).toBe(200);
   });
 
+  it("a segment of 1,000 damaged regions: the P2 names 10 and counts the rest, its detail and the metric count every one", async () => {
+    dir = mkdtempSync(path.join(tmpdir(), "linli-damaged-"));
+    const j = Journal.open({ dir });
+    for (let i = 0; i <= 2000; i++) j.put(`x/${i}`, { pad: "p".repeat(80) });
+    j.close();
+    const seg = path.join(dir, segmentName(1));
+    const buf = readFileSync(seg);
+    // Every other record's last byte flipped (its CRC fails, its length intact): 1,000 regions.
+    let at = 0;
+    let bytes = 0;
+    for (let i = 0; i <= 2000; i++) {
+      const len = 8 + buf.readUInt32LE(at);
+      if (i % 2 === 0 && i < 2000) {
+        buf.writeUInt8(buf.readUInt8(at + len - 1) ^ 0xff, at + len - 1);
+        bytes += len;
+      }
+      at += len;
+    }
+    writeFileSync(seg, buf);
+
+    gw = await start();
+    const ops = await connect(gw, OPS.name, OPS.password);
+    clients.push(ops);
+    await ops.subscribe(`linli/${SITE}/alerts/#`);
+    const alert = (
+      await ops.waitFor((m) => m.topic === `linli/${SITE}/alerts/p2/STORAGE_DAMAGED_AT_START/gateway`)
+    ).json();
+    expect(alert.detail).toMatchObject({ kinds: "corrupt-record", bytes, missingSegments: 0 });
+    const causes = alert.causes as string[];
+    expect(causes).toHaveLength(11);
+    expect(causes[10]).toBe("and 990 more");
+    expect(damaged((await get(gw, "/metrics")).body, "corrupt-record")).toBe(1000);
+    expect(gw.journalRecovery()).toMatchObject({ damaged: 1000, damage: { length: 20 } });
+  });
+
   it("damage found by the delayed full open of a directory unreadable at start: the same P2, raised once, closed by an acknowledgement", async () => {
     dir = mkdtempSync(path.join(tmpdir(), "linli-damaged-"));
     const j = Journal.open({ dir });

@@ -13,7 +13,7 @@
  * not copied (the caller counts it); a later, smaller one still may be.
  */
 import path from "node:path";
-import { type JournalFs, writeFully } from "./fs.js";
+import { type JournalFs, tryUnlink, writeFully } from "./fs.js";
 
 /** What the header line of a region says. */
 export interface RestRegion {
@@ -31,6 +31,11 @@ export class DamagedRest {
   size = 0;
   /** Regions written whole. */
   regions = 0;
+  /**
+   * The first region was refused and the file, holding none whole, could not be removed either:
+   * it is on disk all the same, and the caller counts it against the bound of damaged-* files.
+   */
+  leftBehind = false;
   private fd: number | null = null;
 
   constructor(
@@ -48,7 +53,9 @@ export class DamagedRest {
 
   /**
    * Appends a region (the file is created with the first). Throws when the disk refuses; the file
-   * is then cut back to its last whole region when it can be, so a reader never meets half a one.
+   * is then cut back to its last whole region when it can be, so a reader never meets half a one,
+   * or, refused its first region, removed (leftBehind when the disk refuses that too): an empty or
+   * partial file is no copy, and the caller does not count it as one.
    */
   append(header: Buffer, bytes: Buffer): void {
     if (this.fd === null) this.fd = this.fsx.openSync(path.join(this.dir, this.name), "wx", 0o600);
@@ -57,15 +64,29 @@ export class DamagedRest {
     try {
       writeFully(this.fsx, this.fd, entry, at);
     } catch (err) {
-      try {
-        this.fsx.ftruncateSync(this.fd, at);
-      } catch {
-        // The disk refuses that too: the reader stops at the half region (bytes short of B).
-      }
+      if (this.regions === 0) this.discard();
+      else
+        try {
+          this.fsx.ftruncateSync(this.fd, at);
+        } catch {
+          // The disk refuses that too: the reader stops at the half region (bytes short of B).
+        }
       throw err;
     }
     this.size = at + entry.length;
     this.regions++;
+  }
+
+  /** Closes and removes the file, which holds no whole region. */
+  private discard(): void {
+    const fd = this.fd;
+    this.fd = null;
+    try {
+      if (fd !== null) this.fsx.closeSync(fd);
+    } catch {
+      // Removed all the same: an unlinked file's blocks are freed once its fd goes.
+    }
+    this.leftBehind = !tryUnlink(this.fsx, this.dir, this.name);
   }
 
   /** Makes what was appended durable (before a segment's tail copied here is cut off). */

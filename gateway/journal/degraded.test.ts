@@ -20,7 +20,8 @@ import { pino } from "pino";
 import { afterEach, expect, it } from "vitest";
 import { segmentName } from "./files.js";
 import { type JournalFs, nodeFs } from "./fs.js";
-import { type Damage, Journal, type JournalHealth } from "./journal.js";
+import { type FoundDamage, Journal, type JournalHealth, MAX_LISTED_DAMAGE } from "./journal.js";
+import { OP_DELETE, scan } from "./record.js";
 
 const dirs: string[] = [];
 const open: Journal[] = [];
@@ -500,7 +501,7 @@ it("damage found by the delayed full open is moved aside, added to recovery and 
   const dir = tempDir();
   await corruptMidSegment(dir);
   const state = { ro: "EACCES" as string | null, unreadable: "EACCES" as string | null };
-  const reports: Damage[][] = [];
+  const reports: FoundDamage[] = [];
   const j = Journal.open({
     dir,
     fs: readOnlyMount(state),
@@ -513,8 +514,11 @@ it("damage found by the delayed full open is moved aside, added to recovery and 
   state.ro = state.unreadable = null;
   await until(() => j.health.ok, "durable once the directory opens");
   expect(reports).toHaveLength(1);
-  expect(reports[0]).toMatchObject([{ kind: "corrupt-record", file: segmentName(1) }]);
-  const moved = reports[0]![0]!.movedTo!;
+  expect(reports[0]).toMatchObject({
+    damaged: 1,
+    damage: [{ kind: "corrupt-record", file: segmentName(1) }],
+  });
+  const moved = reports[0]!.damage[0]!.movedTo!;
   expect(existsSync(join(dir, moved))).toBe(true);
   expect(j.recovery).toMatchObject({ damaged: 1, lost: true, quarantined: [moved] });
   await new Promise((r) => setTimeout(r, 150)); // retries that would find it again, if any ran
@@ -525,7 +529,7 @@ it("damage already found by the read-only start is not reported again by the ful
   const dir = tempDir();
   await corruptMidSegment(dir);
   const state = { ro: "EROFS" as string | null };
-  const reports: Damage[][] = [];
+  const reports: FoundDamage[] = [];
   const j = Journal.open({
     dir,
     fs: readOnlyMount(state),
@@ -562,7 +566,7 @@ it("a full open retried (the lock lost while it read the directory) reports the 
       return names;
     },
   };
-  const reports: Damage[][] = [];
+  const reports: FoundDamage[] = [];
   const { log, lines } = captureLog();
   const j = Journal.open({
     dir,
@@ -577,6 +581,79 @@ it("a full open retried (the lock lost while it read the directory) reports the 
   await until(() => j.health.ok, "durable once the directory opens");
   expect(lines.some((l) => /lock was lost while reading/.test(l.msg))).toBe(true);
   expect(reports).toHaveLength(1);
-  expect(reports[0]).toMatchObject([{ kind: "corrupt-record" }]);
+  expect(reports[0]).toMatchObject({ damaged: 1, damage: [{ kind: "corrupt-record" }] });
   expect(j.recovery.damaged).toBe(1);
+});
+
+/** Segment 1 with `n` records corrupted (every other one of 2n + 1: each a region of its own). */
+async function corruptManyRecords(dir: string, n: number): Promise<void> {
+  const first = Journal.open({ dir });
+  for (let i = 0; i <= 2 * n; i++) first.put(`alert/${i}`, { i, pad: "a".repeat(80) });
+  await first.sync();
+  first.close();
+  const file = join(dir, segmentName(1));
+  const buf = readFileSync(file);
+  const ends: number[] = [];
+  let at = 0;
+  scan(
+    buf,
+    (_op, key, value) => {
+      at += 8 + 3 + Buffer.byteLength(key) + value.length;
+      ends.push(at);
+    },
+    OP_DELETE,
+  );
+  for (let h = 0; h < n; h++) buf[ends[2 * h]! - 1]! ^= 0xff; // the value's last byte: its CRC fails
+  writeFileSync(file, buf);
+}
+
+it("thousands of regions found by a read-only start and again by the full open: counted once, the listed ones moved aside", async () => {
+  const dir = tempDir();
+  await corruptManyRecords(dir, 1000);
+  const state = { ro: "EROFS" as string | null };
+  const reports: FoundDamage[] = [];
+  const j = Journal.open({
+    dir,
+    fs: readOnlyMount(state),
+    whenUnwritable: "degrade",
+    retryMs: 30,
+    onDamageFound: (d) => reports.push(d),
+  });
+  open.push(j);
+  expect(j.recovery.damaged).toBe(1000);
+  expect(j.recovery.damage).toHaveLength(MAX_LISTED_DAMAGE);
+  expect(j.recovery.damage.every((d) => d.movedTo === undefined)).toBe(true);
+  const byKind = structuredClone(j.recovery.damageByKind);
+  state.ro = null;
+  await until(() => j.health.ok, "durable after the remount");
+  expect(reports).toEqual([]);
+  expect(j.recovery.damaged).toBe(1000);
+  expect(j.recovery.damageByKind).toEqual(byKind);
+  expect(j.recovery.damage).toHaveLength(MAX_LISTED_DAMAGE);
+  for (const d of j.recovery.damage) expect(existsSync(join(dir, d.movedTo!))).toBe(true);
+});
+
+it("thousands of regions found only by the delayed full open: reported once, every one counted, the first listed", async () => {
+  const dir = tempDir();
+  await corruptManyRecords(dir, 1000);
+  const state = { ro: "EACCES" as string | null, unreadable: "EACCES" as string | null };
+  const reports: FoundDamage[] = [];
+  const j = Journal.open({
+    dir,
+    fs: readOnlyMount(state),
+    whenUnwritable: "degrade",
+    retryMs: 30,
+    onDamageFound: (d) => reports.push(d),
+  });
+  open.push(j);
+  expect(j.recovery.damaged).toBe(0);
+  state.ro = state.unreadable = null;
+  await until(() => j.health.ok, "durable once the directory opens");
+  await new Promise((r) => setTimeout(r, 100)); // retries that would find it again, if any ran
+  expect(reports).toHaveLength(1);
+  expect(reports[0]?.damaged).toBe(1000);
+  expect(reports[0]?.damageByKind["corrupt-record"].count).toBe(1000);
+  expect(reports[0]?.damage).toHaveLength(MAX_LISTED_DAMAGE);
+  expect(j.recovery.damaged).toBe(1000);
+  expect(j.recovery.damageByKind["corrupt-record"].count).toBe(1000);
 });

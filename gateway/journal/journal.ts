@@ -49,8 +49,10 @@
  * snapshot of the live map fits.
  *
  * Bounds: segments roll at segmentBytes; snapshots every compactAfterBytes of segments; at most
- * MAX_DAMAGED quarantined files (recovery.ts; the oldest of earlier starts deleted), the last of a
- * start's holding at most segmentBytes of the regions beyond the others; commit()
+ * MAX_DAMAGED quarantined files of at most segmentBytes each, a corrupt snapshot kept aside
+ * included (recovery.ts; the oldest of earlier starts deleted), the last of a start's holding the
+ * regions beyond the others; the damage listed in `recovery` and logged one by one:
+ * MAX_LISTED_DAMAGE, the rest counted; commit()
  * callbacks waiting and records queued behind the write in flight: group-commit.ts.
  */
 import path from "node:path";
@@ -62,16 +64,18 @@ import { Generations } from "./generations.js";
 import { type Done, SegmentWriter } from "./group-commit.js";
 import { Health, type JournalHealth } from "./health.js";
 import { JournalLockedError, LEASE_RENEW_MS, type LockEnv } from "./lock.js";
-import { filesChanged, JournalLock, mergeReport } from "./opening.js";
+import { type FoundDamage, filesChanged, JournalLock, mergeReport } from "./opening.js";
 import { frame, framedSize, OP_DELETE, OP_PUT, valueOffset } from "./record.js";
-import { type Damage, emptyReport, type Recovered, type RecoveryReport, recover } from "./recovery.js";
+import { emptyReport, type Recovered, type RecoveryReport, recover } from "./recovery.js";
 import { type Image, writeSnapshot, writeSnapshotSync } from "./snapshot.js";
 import { decodeValue } from "./value.js";
 
 export type { JournalFs } from "./fs.js";
 export type { JournalHealth } from "./health.js";
 export { JournalLockedError } from "./lock.js";
-export type { Damage, DamageKind, RecoveryReport } from "./recovery.js";
+export type { FoundDamage } from "./opening.js";
+export type { Damage, DamageByKind, DamageKind, DamageTotals, RecoveryReport } from "./recovery.js";
+export { DAMAGE_KINDS, MAX_LISTED_DAMAGE } from "./recovery.js";
 
 export type SyncPolicy = "always" | "batch" | "interval";
 
@@ -95,10 +99,10 @@ export interface JournalOptions {
   /**
    * Damage found after open() returned: by the full open of a directory first opened read-only or
    * unreadable (whenUnwritable "degrade"). Called once with the damage not in `recovery` before
-   * (each damage is reported once, however often the full open is tried), after it was added to
-   * `recovery`; not called from close().
+   * (each damage is counted once, however often the full open is tried; the first
+   * MAX_LISTED_DAMAGE of it listed), after it was added to `recovery`; not called from close().
    */
-  onDamageFound?: (damage: Damage[]) => void;
+  onDamageFound?: (damage: FoundDamage) => void;
   /** While degraded, how often to try to restore durability; default 5000 ms. */
   retryMs?: number;
   /** File-system seam for tests (inject ENOSPC, EROFS, EIO); default node:fs. */
@@ -157,7 +161,9 @@ export class Journal {
   private readonly policy: SyncPolicy;
   private readonly now: () => number;
   private readonly log: Logger | undefined;
-  private readonly onDamageFound: ((damage: Damage[]) => void) | undefined;
+  private readonly onDamageFound: ((damage: FoundDamage) => void) | undefined;
+  /** The damage groups found so far (opening.ts mergeReport): a later open counts none twice. */
+  private readonly damageSeen = new Set<string>();
 
   /** The directory's LOCK, held and renewed (opening.ts). */
   private readonly lock: JournalLock;
@@ -544,7 +550,7 @@ export class Journal {
           "the state it holds now is kept under the live one (restored into alerts at the next start)",
       );
     else this.log?.info({ dir: this.dir, recovery: this.recovery }, "journal opened at last");
-    if (fresh.length > 0 && !this.closed && this.onDamageFound !== undefined) {
+    if (fresh.damaged > 0 && !this.closed && this.onDamageFound !== undefined) {
       try {
         this.onDamageFound(fresh);
       } catch (err) {
@@ -556,11 +562,11 @@ export class Journal {
 
   /**
    * The files and entries found become the journal's; the report is merged into `recovery` (damage
-   * found before, by kind, file and offset, stays one entry, now with where it was moved). Returns
-   * the damage not reported before.
+   * found before is counted once, a listed one stays one entry, now with where it was moved).
+   * Returns the damage not reported before.
    */
-  private adoptFound(found: Recovered): Damage[] {
-    const fresh = mergeReport(this.recovery, found.report);
+  private adoptFound(found: Recovered): FoundDamage {
+    const fresh = mergeReport(this.recovery, found, this.damageSeen);
     this.gens.adopt(found);
     this.adopt(found.entries);
     return fresh;

@@ -8,7 +8,7 @@
  * finishOpen, load) composes this lock, recovery.ts, the live map and the generations.
  *
  * A directory first opened read-only, or not at all (whenUnwritable "degrade"), is opened fully
- * later and read again: mergeReport keeps each damage reported once, filesChanged tells whether
+ * later and read again: mergeReport keeps each damage counted once, filesChanged tells whether
  * another gateway used the directory meanwhile.
  */
 import path from "node:path";
@@ -16,7 +16,15 @@ import type { Logger } from "pino";
 import { LOCK_FILE, segmentName, snapshotName } from "./files.js";
 import type { JournalFs } from "./fs.js";
 import { acquireLock, type DirLock, JournalLockedError, type LockEnv } from "./lock.js";
-import type { Damage, Recovered, RecoveryReport } from "./recovery.js";
+import {
+  addTotals,
+  DAMAGE_KINDS,
+  type Damage,
+  MAX_LISTED_DAMAGE,
+  noDamage,
+  type Recovered,
+  type RecoveryReport,
+} from "./recovery.js";
 
 export class JournalLock {
   /** Why the LOCK is no longer ours (taken over, removed): nothing is written any more. */
@@ -140,28 +148,48 @@ export class JournalLock {
   };
 }
 
+/** Damage found by an open: the first MAX_LISTED_DAMAGE listed, all of it counted. */
+export type FoundDamage = Pick<RecoveryReport, "damaged" | "damage" | "damageByKind">;
+
 /**
- * Merges a later open's report into `into` (damage found before, by kind, file and offset, stays
- * one entry, now with where it was moved). Returns the damage not reported before.
+ * Merges a later open's findings into `into`. Damage is known by its group (kind and file, with a
+ * digest of every damage in it: recovery.ts damageGroups), so every damage counts once also
+ * beyond the listed ones: a group `seen` before is the same damage found again, now moved aside
+ * (a listed one keeps its entry, updated with where it was moved); a group not seen (a new file,
+ * or one whose damage changed: another gateway used the directory meanwhile) is new. Returns the
+ * new damage, counted; `into` and `seen` are updated. Counts only grow (they feed a counter).
  */
-export function mergeReport(into: RecoveryReport, report: RecoveryReport): Damage[] {
+export function mergeReport(into: RecoveryReport, found: Recovered, seen: Set<string>): FoundDamage {
+  const report = found.report;
+  const fresh: FoundDamage = { damaged: 0, damage: [], damageByKind: noDamage() };
+  const freshGroups = new Set<string>();
+  for (const [key, g] of found.damageGroups) {
+    const id = `${key} ${g.digest}`;
+    if (seen.has(id)) continue;
+    seen.add(id);
+    freshGroups.add(key);
+    fresh.damaged += g.totals.count;
+    addTotals(fresh.damageByKind[g.kind], g.totals);
+  }
   const id = (d: Damage) => `${d.kind} ${d.file} ${d.offset ?? ""}`;
-  const prev = into;
-  const damage = [...prev.damage];
+  const damage = [...into.damage];
   const at = new Map(damage.map((d, i) => [id(d), i]));
-  const fresh: Damage[] = [];
   for (const d of report.damage) {
     const i = at.get(id(d));
-    if (i === undefined) fresh.push(d);
-    else damage[i] = d;
+    if (i !== undefined) damage[i] = d;
+    if (!freshGroups.has(`${d.kind} ${d.file}`)) continue;
+    fresh.damage.push(d);
+    if (i === undefined && damage.length < MAX_LISTED_DAMAGE) damage.push(d);
   }
-  damage.push(...fresh);
-  Object.assign(prev, report, {
+  const byKind = into.damageByKind;
+  for (const k of DAMAGE_KINDS) addTotals(byKind[k], fresh.damageByKind[k]);
+  Object.assign(into, report, {
     damage,
-    damaged: damage.length,
-    lost: prev.lost || report.lost,
-    quarantined: [...new Set([...prev.quarantined, ...report.quarantined])],
-    ms: prev.ms,
+    damaged: into.damaged + fresh.damaged,
+    damageByKind: byKind,
+    lost: into.lost || report.lost,
+    quarantined: [...new Set([...into.quarantined, ...report.quarantined])],
+    ms: into.ms,
   });
   return fresh;
 }
@@ -173,7 +201,7 @@ export function filesChanged(
   snapshots: Map<number, number>,
 ): boolean {
   // A segment whose damage was cut off now is not a change: the same damage was read at start.
-  const cut = new Set(found.report.damage.map((d) => d.file));
+  const cut = new Set([...found.damageGroups.values()].map((g) => g.file));
   const same = (a: Map<number, number>, b: Map<number, number>, name: (n: number) => string) =>
     a.size === b.size && [...a].every(([n, size]) => b.has(n) && (b.get(n) === size || cut.has(name(n))));
   return !same(found.segments, segments, segmentName) || !same(found.snapshots, snapshots, snapshotName);

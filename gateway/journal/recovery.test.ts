@@ -3,17 +3,25 @@
  * middle of a segment is skipped alone, a torn tail is only the end of the journal, and segments
  * missing with no snapshot covering them are reported, never replayed around in silence.
  */
-import { mkdtempSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  unlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { Writable } from "node:stream";
 import { pino } from "pino";
 import { afterEach, describe, expect, it } from "vitest";
-import { damagedName, segmentName } from "./files.js";
+import { damagedName, segmentName, snapshotName } from "./files.js";
 import { type JournalFs, nodeFs } from "./fs.js";
 import { Journal, type JournalOptions } from "./journal.js";
 import { OP_DELETE, scan, scanSegment } from "./record.js";
-import { MAX_DAMAGED } from "./recovery.js";
+import { MAX_DAMAGED, MAX_LISTED_DAMAGE } from "./recovery.js";
 
 const dirs: string[] = [];
 const open: Journal[] = [];
@@ -79,6 +87,30 @@ function records(buf: Buffer): Array<[number, number]> {
 }
 
 const SEGMENT = 16 * 1024;
+
+/**
+ * `count` records of about 100 bytes in segment 1, then every other one of the first 2 * `hits`
+ * corrupted; returns the corrupted records' [start, end), in order.
+ */
+function corruptRecords(dir: string, count: number, hits: number): Array<[number, number]> {
+  const j = Journal.open({ dir });
+  for (let i = 0; i < count; i++) j.put(`alert/${i}`, { i, pad: "q".repeat(80) });
+  j.close();
+  const file = join(dir, segmentName(1));
+  const buf = readFileSync(file);
+  const bounds = records(buf);
+  const hit: Array<[number, number]> = [];
+  // The last byte of the value: the CRC fails, the length is intact (exactly that record skipped).
+  for (let h = 0; h < hits; h++) {
+    const b = bounds[2 * h + 1]!;
+    buf[b[1] - 1]! ^= 0xff;
+    hit.push(b);
+  }
+  writeFileSync(file, buf);
+  return hit;
+}
+
+const damagedFiles = (dir: string) => readdirSync(dir).filter((n) => n.startsWith("damaged-"));
 
 /**
  * The audit's case: 15 open P1 alerts, 3 acknowledged, 2 closed, in a first segment of about
@@ -276,21 +308,6 @@ describe("journal recovery: missing segments", () => {
 });
 
 describe("journal recovery: the damaged-* files kept", () => {
-  const damagedFiles = (dir: string) => readdirSync(dir).filter((n) => n.startsWith("damaged-"));
-
-  /** `count` records of about 100 bytes in segment 1, then every other one of the first 2 * `hits` corrupted. */
-  function corruptRecords(dir: string, count: number, hits: number): void {
-    const j = Journal.open({ dir });
-    for (let i = 0; i < count; i++) j.put(`alert/${i}`, { i, pad: "q".repeat(80) });
-    j.close();
-    const file = join(dir, segmentName(1));
-    const buf = readFileSync(file);
-    const bounds = records(buf);
-    // The last byte of the value: the CRC fails, the length is intact (exactly that record skipped).
-    for (let h = 0; h < hits; h++) buf[bounds[2 * h + 1]![1] - 1]! ^= 0xff;
-    writeFileSync(file, buf);
-  }
-
   it("never deletes this start's: a clock set back names the new file older than the earlier starts' 20", () => {
     const dir = tempDir();
     corruptRecords(dir, 10, 1);
@@ -310,13 +327,17 @@ describe("journal recovery: the damaged-* files kept", () => {
 
   it("one start finding more than 20 damaged regions copies the first 19 to a file each and the rest into one overflow file; deletes none of them", () => {
     const dir = tempDir();
-    corruptRecords(dir, 60, MAX_DAMAGED + 5);
+    const hits = corruptRecords(dir, 60, MAX_DAMAGED + 5);
     for (let i = 0; i < 3; i++)
       writeFileSync(join(dir, damagedName(Date.parse("2026-01-01") + i, "seg-y.log")), "old");
     const { log, lines } = captureLog();
     const j = openJ({ dir, log });
     const damage = j.recovery.damage;
-    expect(damage).toHaveLength(MAX_DAMAGED + 5);
+    // Every one counted; the first MAX_LISTED_DAMAGE listed (MAX_DAMAGED: the 19 files and one more).
+    expect(j.recovery.damaged).toBe(MAX_DAMAGED + 5);
+    expect(j.recovery.damageByKind["corrupt-record"].count).toBe(MAX_DAMAGED + 5);
+    expect(MAX_LISTED_DAMAGE).toBe(MAX_DAMAGED);
+    expect(damage).toHaveLength(MAX_LISTED_DAMAGE);
     expect(damage.every((d) => d.kind === "corrupt-record")).toBe(true);
     const q = j.recovery.quarantined;
     expect(q).toHaveLength(MAX_DAMAGED);
@@ -324,18 +345,27 @@ describe("journal recovery: the damaged-* files kept", () => {
     expect(rest).toMatch(/^damaged-\d{4}-\d\d-\d\dT\d\d-\d\d-\d\d\.\d{3}Z-rest\.bin$/);
     // Met in offset order: the first 19 a file each, every later one in the overflow file.
     expect(damage.slice(0, MAX_DAMAGED - 1).map((d) => d.movedTo)).toEqual(q.slice(0, MAX_DAMAGED - 1));
-    expect(damage.slice(MAX_DAMAGED - 1).map((d) => d.movedTo)).toEqual(Array(6).fill(rest));
+    expect(damage[MAX_DAMAGED - 1]?.movedTo).toBe(rest);
+    const inRest = readRest(readFileSync(join(dir, rest)));
+    expect(inRest.map((e) => [e.offset, e.offset + e.bytes])).toEqual(hits.slice(MAX_DAMAGED - 1));
     // Every file the report names is there; the earlier starts' made room.
     expect(damagedFiles(dir).sort()).toEqual([...q].sort());
     expect(lines.some((l) => /without a copy/.test(l.msg))).toBe(false);
-    // The error line of a region in the overflow file names it.
-    expect(lines.filter((l) => l.level === 50 && l.copiedTo === rest)).toHaveLength(6);
+    // The error line of the listed region in the overflow file names it; the rest are summed up.
+    expect(lines.filter((l) => l.level === 50 && l.copiedTo === rest)).toHaveLength(1);
+    expect(lines.find((l) => /damage found at this start/.test(l.msg))).toMatchObject({
+      level: 50,
+      damaged: MAX_DAMAGED + 5,
+      unlisted: 5,
+      restFile: rest,
+      restRegions: 6,
+    });
     expect(j.size).toBe(60 - MAX_DAMAGED - 5);
   });
 
   it("the overflow file holds exactly each further region's bytes, found by its header line; a torn tail copied there is cut off after it", () => {
     const dir = tempDir();
-    corruptRecords(dir, 60, MAX_DAMAGED + 5);
+    const hits = corruptRecords(dir, 60, MAX_DAMAGED + 5);
     const file = join(dir, segmentName(1));
     const body = readFileSync(file);
     // A power cut in the middle of one more record: the first 20 bytes of a record at the end.
@@ -344,15 +374,22 @@ describe("journal recovery: the damaged-* files kept", () => {
     writeFileSync(file, damaged);
     const j = openJ({ dir });
     const damage = j.recovery.damage;
-    expect(damage).toHaveLength(MAX_DAMAGED + 6);
-    expect(damage.at(-1)).toMatchObject({ kind: "torn-tail", offset: body.length, bytes: 20 });
+    expect(j.recovery.damaged).toBe(MAX_DAMAGED + 6);
+    expect(j.recovery.damageByKind["torn-tail"]).toEqual({ count: 1, bytes: 20, records: 0, segments: 0 });
+    expect(damage).toHaveLength(MAX_LISTED_DAMAGE);
     const rest = j.recovery.quarantined.find((n) => n.endsWith("-rest.bin"))!;
-    const inRest = damage.filter((d) => d.movedTo === rest);
-    expect(inRest).toHaveLength(7);
     const entries = readRest(readFileSync(join(dir, rest)));
-    expect(entries.map(({ data: _data, ...h }) => h)).toEqual(
-      inRest.map((d) => ({ file: d.file, offset: d.offset, bytes: d.bytes, kind: d.kind, reason: d.reason })),
-    );
+    // The corrupt records after the 19th, then the tail (met last: skipped regions first).
+    expect(entries.map(({ data: _data, ...h }) => h)).toEqual([
+      ...hits.slice(MAX_DAMAGED - 1).map(([start, end]) => ({
+        file: segmentName(1),
+        offset: start,
+        bytes: end - start,
+        kind: "corrupt-record",
+        reason: "bad CRC",
+      })),
+      { file: segmentName(1), offset: body.length, bytes: 20, kind: "torn-tail", reason: expect.any(String) },
+    ]);
     for (const e of entries) expect(e.data).toEqual(damaged.subarray(e.offset, e.offset + e.bytes));
     for (const d of damage.filter((d) => d.movedTo !== rest))
       expect(readFileSync(join(dir, d.movedTo!))).toEqual(damaged.subarray(d.offset, d.offset! + d.bytes));
@@ -367,36 +404,37 @@ describe("journal recovery: the damaged-* files kept", () => {
       for (const n of readdirSync(dir)) if (!n.startsWith("damaged-")) unlinkSync(join(dir, n));
       corruptRecords(dir, 70, MAX_DAMAGED + 10);
       const j = openJ({ dir, now: () => t0 + start * 60_000 });
-      expect(j.recovery.damage).toHaveLength(MAX_DAMAGED + 10);
+      expect(j.recovery.damaged).toBe(MAX_DAMAGED + 10);
       expect(damagedFiles(dir).sort()).toEqual([...j.recovery.quarantined].sort());
       for (const d of j.recovery.damage) expect(damagedFiles(dir)).toContain(d.movedTo);
+      const rest = j.recovery.quarantined.find((n) => n.endsWith("-rest.bin"))!;
+      expect(readRest(readFileSync(join(dir, rest)))).toHaveLength(11);
       closeJ(j);
     }
   });
 
   it("the overflow file holds at most a segment's bytes: regions that do not fit are reported without a copy, counted with their bytes", () => {
     const dir = tempDir();
-    corruptRecords(dir, 250, 100);
+    const hits = corruptRecords(dir, 250, 100);
     const damaged = readFileSync(join(dir, segmentName(1)));
     const { log, lines } = captureLog();
     const j = openJ({ dir, log, segmentBytes: 4096 });
-    const damage = j.recovery.damage;
-    expect(damage).toHaveLength(100);
+    expect(j.recovery.damaged).toBe(100);
     const rest = j.recovery.quarantined.find((n) => n.endsWith("-rest.bin"))!;
     const restFile = readFileSync(join(dir, rest));
     expect(restFile.length).toBeLessThanOrEqual(4096);
     expect(restFile.length).toBeGreaterThan(4096 - 300); // filled, not left half empty
-    const inRest = damage.filter((d) => d.movedTo === rest);
     const entries = readRest(restFile);
-    expect(entries.map((e) => e.offset)).toEqual(inRest.map((d) => d.offset));
+    // In the order met, each one that still fit (all the same size here: the first ones).
+    const toRest = hits.slice(MAX_DAMAGED - 1);
+    expect(entries.map((e) => e.offset)).toEqual(toRest.slice(0, entries.length).map(([s]) => s));
     for (const e of entries) expect(e.data).toEqual(damaged.subarray(e.offset, e.offset + e.bytes));
-    const notCopied = damage.filter((d) => d.movedTo === undefined);
-    expect(notCopied.length).toBe(100 - (MAX_DAMAGED - 1) - inRest.length);
+    const notCopied = toRest.slice(entries.length);
     expect(notCopied.length).toBeGreaterThan(0);
     const warn = lines.find((l) => l.level === 40 && /without a copy/.test(l.msg));
     expect(warn).toMatchObject({
       notCopied: notCopied.length,
-      notCopiedBytes: notCopied.reduce((n, d) => n + d.bytes, 0),
+      notCopiedBytes: notCopied.reduce((n, [s, e]) => n + e - s, 0),
       restFile: rest,
       restBytes: 4096,
     });
@@ -412,8 +450,13 @@ describe("journal recovery: the damaged-* files kept", () => {
       writeFileSync(file, Buffer.concat([body, body.subarray(0, 20)]));
       const { fs, ops } = recordingFs();
       const j = openJ({ dir, fs });
-      const copy = j.recovery.damage.find((d) => d.kind === "torn-tail")!.movedTo!;
+      // The tail is met last: listed alone, or beyond the listed ones in the overflow file.
+      const copy =
+        hits === 0
+          ? j.recovery.damage.find((d) => d.kind === "torn-tail")!.movedTo!
+          : j.recovery.quarantined.find((n) => n.endsWith("-rest.bin"))!;
       expect(copy).toMatch(hits === 0 ? /-seg-\d+\.log\.bin$/ : /-rest\.bin$/);
+      if (hits > 0) expect(readRest(readFileSync(join(dir, copy))).at(-1)?.kind).toBe("torn-tail");
       const cut = ops.indexOf(`ftruncate ${segmentName(1)}`);
       expect(cut).toBeGreaterThan(0);
       const before = ops.slice(0, cut);
@@ -424,6 +467,175 @@ describe("journal recovery: the damaged-* files kept", () => {
       expect(after).toContain(`fsync ${dir}`);
       closeJ(j);
     }
+  });
+});
+
+describe("journal recovery: copies the disk refuses", () => {
+  /**
+   * node:fs whose writes to the damaged-* files it creates (those `match` names) are refused
+   * with EIO after the first `partial` bytes; their removal too when `unlink` is false.
+   */
+  function refusingCopies(opts: { partial: number; match?: (name: string) => boolean; unlink?: boolean }) {
+    const fds = new Set<number>();
+    const created: string[] = [];
+    const eio = () => Object.assign(new Error("EIO: injected"), { code: "EIO" });
+    const match = opts.match ?? (() => true);
+    const fs: JournalFs = {
+      ...nodeFs,
+      openSync: (p, f, m) => {
+        const fd = nodeFs.openSync(p, f, m);
+        const name = basename(p);
+        if (f === "wx" && name.startsWith("damaged-") && match(name)) {
+          fds.add(fd);
+          created.push(name);
+        }
+        return fd;
+      },
+      closeSync: (fd) => {
+        fds.delete(fd);
+        nodeFs.closeSync(fd);
+      },
+      writeSync: (fd, b, o, l, p) => {
+        if (!fds.has(fd)) return nodeFs.writeSync(fd, b, o, l, p);
+        if (p === 0 && opts.partial > 0) return nodeFs.writeSync(fd, b, o, Math.min(l, opts.partial), p);
+        throw eio();
+      },
+      unlinkSync: (p) => {
+        if (opts.unlink === false && created.includes(basename(p))) throw eio();
+        nodeFs.unlinkSync(p);
+      },
+    };
+    return { fs, created };
+  }
+
+  const earlier = (dir: string, n: number) => {
+    for (let i = 0; i < n; i++)
+      writeFileSync(join(dir, damagedName(Date.parse("2026-01-01") + i * 1000, "seg-y.log")), "old");
+  };
+
+  it("a copy refused half written is removed: a failing disk leaves no empty or partial damaged-* file, and is not tried again for every region", () => {
+    const dir = tempDir();
+    corruptRecords(dir, 60, MAX_DAMAGED + 5);
+    earlier(dir, MAX_DAMAGED);
+    const { fs, created } = refusingCopies({ partial: 10 });
+    let t = Date.parse("2026-06-01T00:00:00Z");
+    const j = openJ({ dir, fs, now: () => (t += 1000) }); // a new name for every file tried
+    expect(damagedFiles(dir).length).toBeLessThanOrEqual(MAX_DAMAGED);
+    expect(damagedFiles(dir).filter((n) => created.includes(n))).toEqual([]);
+    expect(created).toHaveLength(1);
+    expect(j.health.ok).toBe(false); // the disk refused: degraded
+    expect(j.recovery.quarantined).toEqual([]);
+    expect(j.recovery.damaged).toBe(MAX_DAMAGED + 5);
+    expect(j.recovery.damage.every((d) => d.movedTo === undefined)).toBe(true);
+  });
+
+  it("the overflow file refused its first region is removed, not left empty beside the report's files", () => {
+    const dir = tempDir();
+    corruptRecords(dir, 60, MAX_DAMAGED + 5);
+    const { fs, created } = refusingCopies({ partial: 10, match: (n) => n.endsWith("-rest.bin") });
+    const j = openJ({ dir, fs });
+    expect(created).toHaveLength(1);
+    expect(j.health.ok).toBe(false);
+    expect(j.recovery.quarantined).toHaveLength(MAX_DAMAGED - 1);
+    expect(damagedFiles(dir).sort()).toEqual([...j.recovery.quarantined].sort());
+  });
+
+  it("a refused copy the disk will not remove either counts as one of this start's files: still at most 20", () => {
+    const dir = tempDir();
+    corruptRecords(dir, 60, MAX_DAMAGED + 5);
+    earlier(dir, MAX_DAMAGED);
+    const { fs, created } = refusingCopies({ partial: 10, unlink: false });
+    const j = openJ({ dir, fs });
+    expect(created).toHaveLength(1);
+    expect(damagedFiles(dir)).toContain(created[0]);
+    expect(j.recovery.quarantined).not.toContain(created[0]);
+    expect(damagedFiles(dir)).toHaveLength(MAX_DAMAGED);
+  });
+});
+
+describe("journal recovery: corrupt snapshots within the bound", () => {
+  it("take this start's places (19: the last is the segments'); beyond them deleted, earlier starts' trimmed: at most 20 damaged-* files", () => {
+    const dir = tempDir();
+    const j0 = Journal.open({ dir });
+    j0.put("k", 1);
+    j0.close();
+    for (let i = 0; i < 5; i++)
+      writeFileSync(join(dir, damagedName(Date.parse("2026-01-01") + i * 1000, "seg-y.log")), "old");
+    // A directory restored by hand from a broken copy: 25 snapshots, none valid.
+    const snaps = Array.from({ length: 25 }, (_, i) => snapshotName(100 + i));
+    for (const n of snaps) writeFileSync(join(dir, n), "not a snapshot");
+    const { log, lines } = captureLog();
+    const j = openJ({ dir, log });
+    expect(damagedFiles(dir).length).toBeLessThanOrEqual(MAX_DAMAGED);
+    expect(j.get("k")).toBe(1);
+    expect(j.recovery.damageByKind.snapshot.count).toBe(25);
+    const mine = j.recovery.quarantined;
+    expect(mine).toHaveLength(MAX_DAMAGED - 1);
+    expect(mine.every((n) => /-snap-\d+\.snap\.bin$/.test(n))).toBe(true);
+    expect(damagedFiles(dir)).toHaveLength(MAX_DAMAGED);
+    for (const n of mine) expect(damagedFiles(dir)).toContain(n);
+    // The newest 19 moved aside, the 6 oldest deleted: none is left to be read again.
+    for (const n of snaps) expect(existsSync(join(dir, n))).toBe(false);
+    expect(lines.find((l) => /damage found at this start/.test(l.msg))).toMatchObject({
+      snapshotsDeleted: 6,
+    });
+    const deleted = lines.find((l) => l.file === snaps[5] && /unusable/.test(l.msg));
+    expect(deleted?.msg).toContain("deleted, not kept aside");
+  });
+
+  it("one larger than a segment is deleted, not kept aside: a damaged-* file holds at most a segment", () => {
+    const dir = tempDir();
+    const j0 = Journal.open({ dir, segmentBytes: 4096 });
+    j0.put("k", 1);
+    j0.close();
+    const big = snapshotName(7);
+    writeFileSync(join(dir, big), Buffer.alloc(10_000, 0xa5));
+    const { log, lines } = captureLog();
+    const j = openJ({ dir, segmentBytes: 4096, log });
+    expect(j.get("k")).toBe(1);
+    expect(j.recovery.damage).toContainEqual(
+      expect.objectContaining({ kind: "snapshot", file: big, bytes: 10_000 }),
+    );
+    expect(j.recovery.damage.find((d) => d.kind === "snapshot")?.movedTo).toBeUndefined();
+    expect(existsSync(join(dir, big))).toBe(false);
+    expect(damagedFiles(dir)).toEqual([]);
+    expect(lines.find((l) => l.file === big)?.msg).toMatch(/deleted, not kept aside: it is larger than/);
+  });
+});
+
+describe("journal recovery: a segment of thousands of damaged regions", () => {
+  it("lists and logs the first 20, sums the rest up in one line, counts every one by kind", () => {
+    const dir = tempDir();
+    // Bit flips in every other record of 2,001 small ones: 1,000 regions in one segment.
+    const hits = corruptRecords(dir, 2001, 1000);
+    const { log, lines } = captureLog();
+    const j = openJ({ dir, log });
+    // The log: one line per listed region and one summary line, not one per region.
+    expect(lines.filter((l) => /corrupt before its end/.test(l.msg))).toHaveLength(MAX_LISTED_DAMAGE);
+    expect(lines.filter((l) => l.level >= 40).length).toBeLessThanOrEqual(MAX_LISTED_DAMAGE + 3);
+    const bytes = hits.reduce((n, [s, e]) => n + e - s, 0);
+    const summary = lines.find((l) => /damage found at this start, 1000 in all/.test(l.msg));
+    expect(summary).toMatchObject({ level: 50, damaged: 1000, unlisted: 1000 - MAX_LISTED_DAMAGE });
+    expect(summary?.msg).toContain(`corrupt-record 1000 (${bytes} bytes, at least 1000 record(s))`);
+    // The report: the first listed (the order met, one segment: by offset), every one counted.
+    const r = j.recovery;
+    expect(r.damage).toHaveLength(MAX_LISTED_DAMAGE);
+    expect(r.damage.map((d) => d.offset)).toEqual(hits.slice(0, MAX_LISTED_DAMAGE).map(([s]) => s));
+    expect(r.damaged).toBe(1000);
+    expect(r.damageByKind).toEqual({
+      "torn-tail": { count: 0, bytes: 0, records: 0, segments: 0 },
+      "corrupt-record": { count: 1000, bytes, records: 1000, segments: 0 },
+      "missing-segments": { count: 0, bytes: 0, records: 0, segments: 0 },
+      snapshot: { count: 0, bytes: 0, records: 0, segments: 0 },
+    });
+    expect(r.lost).toBe(true);
+    // The info line that carries the report stays small.
+    const opened = lines.find((l) => l.msg === "journal opened");
+    expect(JSON.stringify(opened).length).toBeLessThan(16 * 1024);
+    // Every region is still copied aside: 19 files, the rest in the overflow file.
+    const rest = r.quarantined.find((n) => n.endsWith("-rest.bin"))!;
+    expect(readRest(readFileSync(join(dir, rest)))).toHaveLength(1000 - (MAX_DAMAGED - 1));
+    expect(j.size).toBe(1001);
   });
 });
 

@@ -13,10 +13,15 @@
  *   bad record costs that record, not the rest of the journal. Its key cannot be known;
  * - missing-segments: a segment that should be replayed is gone (a gap in the sequence, or the
  *   first segments gone with no snapshot covering them) or unreadable;
- * - snapshot: a corrupt snapshot is moved aside whole and the previous one is used with the
- *   segments after it (the journal keeps two generations for this).
+ * - snapshot: a corrupt snapshot is moved aside whole (or deleted beyond the bound, below) and
+ *   the previous one is used with the segments after it (the journal keeps two generations for this).
  * Each is counted in the report and logged with the file's name; all but a torn tail at error
- * level. At most MAX_DAMAGED files moved aside are kept, so a disk that keeps tearing cannot fill
+ * level. Bounded however much damage there is (random bit flips over a segment of small records
+ * make thousands of regions): the first MAX_LISTED_DAMAGE are listed in the report and logged one
+ * by one, every one is counted (RecoveryReport.damaged, damageByKind: exact, for the metrics and
+ * the P2), and one summary line gives the totals of the rest.
+ *
+ * At most MAX_DAMAGED files moved aside are kept, so a disk that keeps tearing cannot fill
  * the quota with them: room for a new one is made by deleting the oldest ones of earlier starts,
  * never one this start's report names (its log lines and `movedTo` would name a file that is
  * gone). Every damaged region a start finds is copied aside: a start that finds more than fit in
@@ -25,7 +30,13 @@
  * file, `damaged-<time>-rest.bin` (damaged-rest.ts: a header line per region, its bytes). That
  * file holds at most `restBytes` (the segment size); a region that does not fit is reported and
  * skipped as usual but not copied (`movedTo` absent; one warn line counts them and their bytes).
+ * A copy the disk refuses is removed again (no empty or partial file left beyond the bound; one
+ * the disk will not remove either counts as one of this start's files), and no further copy is
+ * tried at that start. A corrupt snapshot takes one of the same places (renamed, not copied) when
+ * it is no larger than a segment and this start keeps fewer than MAX_DAMAGED - 1 files; otherwise
+ * it is deleted: it is never read again, and keeping it would break the bound.
  */
+import { createHash, type Hash } from "node:crypto";
 import path from "node:path";
 import type { Logger } from "pino";
 import { DamagedRest } from "./damaged-rest.js";
@@ -38,8 +49,58 @@ import { readSnapshot } from "./snapshot.js";
 export const MAX_DAMAGED = 20;
 /** Missing segments named in the report and the log; the count is of all of them. */
 const MAX_LISTED = 100;
+/**
+ * Damage listed in the report (RecoveryReport.damage) and logged one by one: the first met
+ * (snapshots, missing segments, then segments newest first). The rest are counted and summed up.
+ */
+export const MAX_LISTED_DAMAGE = 20;
 
 export type DamageKind = "torn-tail" | "corrupt-record" | "missing-segments" | "snapshot";
+export const DAMAGE_KINDS: readonly DamageKind[] = [
+  "torn-tail",
+  "corrupt-record",
+  "missing-segments",
+  "snapshot",
+];
+
+/** Every damage of one kind, listed or not. */
+export interface DamageTotals {
+  /** Damages (a run of missing segments is one). */
+  count: number;
+  /** Bytes not replayed. */
+  bytes: number;
+  /** Records skipped where known (a region found by searching forward adds none: unknown). */
+  records: number;
+  /** Segments missing or unreadable (missing-segments). */
+  segments: number;
+}
+
+export type DamageByKind = Record<DamageKind, DamageTotals>;
+
+export function zeroTotals(): DamageTotals {
+  return { count: 0, bytes: 0, records: 0, segments: 0 };
+}
+
+export function noDamage(): DamageByKind {
+  return {
+    "torn-tail": zeroTotals(),
+    "corrupt-record": zeroTotals(),
+    "missing-segments": zeroTotals(),
+    snapshot: zeroTotals(),
+  };
+}
+
+/** Adds `from` into `into`. */
+export function addTotals(into: DamageTotals, from: DamageTotals): void {
+  into.count += from.count;
+  into.bytes += from.bytes;
+  into.records += from.records;
+  into.segments += from.segments;
+}
+
+function totalsOf(d: Damage): DamageTotals {
+  return { count: 1, bytes: d.bytes, records: d.records ?? 0, segments: d.count ?? 0 };
+}
 
 /** One damage found at open. */
 export interface Damage {
@@ -72,10 +133,15 @@ export interface RecoveryReport {
   segments: number;
   /** Bytes read (snapshot + segments). */
   bytes: number;
-  /** Damage found: torn tails, corrupt records skipped, missing segments, corrupt snapshots. */
+  /** Damage found: torn tails, corrupt records skipped, missing segments, corrupt snapshots. All of it. */
   damaged: number;
-  /** What each damage was; see the module comment. */
+  /**
+   * What each damage was (see the module comment): the first MAX_LISTED_DAMAGE met, sorted by file
+   * and offset. `damaged` > `damage.length` when there was more; damageByKind counts all of it.
+   */
   damage: Damage[];
+  /** Every damage found, by kind: exact however much was listed. */
+  damageByKind: DamageByKind;
   /**
    * Something may have been lost that had been acknowledged (anything but a torn tail): the
    * gateway raises STORAGE_DAMAGED_AT_START about itself.
@@ -100,6 +166,20 @@ export interface Recovered {
   report: RecoveryReport;
   /** Damaged tails that could not be moved aside (the disk refused): the journal opens degraded. */
   failures: Array<{ op: string; err: unknown }>;
+  /**
+   * Every damage found, grouped by kind and file (a run of missing segments: its first one's name),
+   * each group with a digest of its damages (offset, bytes, segments missing): a later open of the same
+   * directory finds the same digest for the same damage (opening.ts mergeReport). One group per
+   * damaged file, so bounded by the directory's files, not by the damage in them.
+   */
+  damageGroups: Map<string, DamageGroup>;
+}
+
+export interface DamageGroup {
+  kind: DamageKind;
+  file: string;
+  digest: string;
+  totals: DamageTotals;
 }
 
 export interface RecoveryOptions {
@@ -108,7 +188,10 @@ export interface RecoveryOptions {
   dir: string;
   /** Wall clock, for the names of the files moved aside. */
   now: () => number;
-  /** Most bytes of the overflow file, headers included (the journal's segment size). */
+  /**
+   * Most bytes of a damaged-* file: the overflow file, headers included, or a corrupt snapshot
+   * kept aside (the journal's segment size).
+   */
   restBytes: number;
   log?: Logger | undefined;
 }
@@ -121,6 +204,7 @@ export function emptyReport(): RecoveryReport {
     bytes: 0,
     damaged: 0,
     damage: [],
+    damageByKind: noDamage(),
     lost: false,
     quarantined: [],
     ms: 0,
@@ -142,11 +226,20 @@ class Recovery {
   private regionsLeft = 0;
   /** The overflow file, once this start has used MAX_DAMAGED - 1 files and more regions follow. */
   private rest: DamagedRest | null = null;
-  /** The overflow file could not be written: the regions after it stay where they are. */
-  private restFailed = false;
+  /**
+   * The disk refused a copy at this start: none is tried again (a failing disk is not written to
+   * once per region of thousands); the regions after it stay where they are.
+   */
+  private copyFailed = false;
   /** Damaged regions not copied aside (the overflow file was full) and their bytes. */
   private notCopied = 0;
   private notCopiedBytes = 0;
+  /** Files this start created that the disk would neither fill nor remove: they count against the bound. */
+  private readonly leftovers = new Set<string>();
+  /** Corrupt snapshots deleted instead of kept aside (no place or too large for one). */
+  private snapshotsDeleted = 0;
+  /** Each damage group's digest, finished at the end (Recovered.damageGroups). */
+  private readonly hashes = new Map<string, Hash>();
 
   constructor(private readonly opts: RecoveryOptions) {
     this.fsx = opts.fs;
@@ -160,11 +253,13 @@ class Recovery {
       lastSeq: 0,
       report: emptyReport(),
       failures: [],
+      damageGroups: new Map(),
     };
   }
 
   run(): Recovered {
     const { out } = this;
+    const { report } = out;
     const listing = classify(this.fsx.readdirSync(this.dir));
     // A *.tmp is a snapshot whose write never finished: never renamed, so never valid.
     for (const name of listing.tmp) tryUnlink(this.fsx, this.dir, name);
@@ -185,11 +280,14 @@ class Recovery {
         this.reportSegmentDamage(out.replayed[i] as number, s, tail);
       if (s.validEnd > 0 || s.skipped.length > 0) tail = false;
     }
-    out.report.damage.sort((a, b) =>
+    report.damage.sort((a, b) =>
       a.file === b.file ? (a.offset ?? 0) - (b.offset ?? 0) : a.file < b.file ? -1 : 1,
     );
-    out.report.damaged = out.report.damage.length;
-    out.report.lost = out.report.damage.some((d) => d.kind !== "torn-tail");
+    report.lost = DAMAGE_KINDS.some((k) => k !== "torn-tail" && report.damageByKind[k].count > 0);
+    for (const [key, hash] of this.hashes) {
+      const group = out.damageGroups.get(key);
+      if (group) group.digest = hash.digest("hex");
+    }
     this.closeRest();
     this.trimDamaged();
     if (this.notCopied > 0)
@@ -204,8 +302,70 @@ class Recovery {
           `skipped without a copy: at most ${MAX_DAMAGED} damaged-* files are kept, and the last, for the ` +
           `regions beyond the first ${MAX_DAMAGED - 1}, holds at most ${this.opts.restBytes} bytes`,
       );
+    this.summarize();
     out.lastSeq = Math.max(base - 1, ...listing.segments, 0);
     return out;
+  }
+
+  /**
+   * Counts a damage (report totals and its group); lists it and calls `log` only while fewer than
+   * MAX_LISTED_DAMAGE are listed: a segment of thousands of damaged regions is summed up in one
+   * line (summarize), not logged line by line, and the report kept small.
+   */
+  private found(d: Damage, log: () => void): void {
+    const { report, damageGroups } = this.out;
+    const totals = totalsOf(d);
+    report.damaged++;
+    addTotals(report.damageByKind[d.kind], totals);
+    const key = `${d.kind} ${d.file}`;
+    let group = damageGroups.get(key);
+    let hash = this.hashes.get(key);
+    if (group === undefined || hash === undefined) {
+      group = { kind: d.kind, file: d.file, digest: "", totals: zeroTotals() };
+      hash = createHash("sha256");
+      damageGroups.set(key, group);
+      this.hashes.set(key, hash);
+    }
+    addTotals(group.totals, totals);
+    // What a later read of the same files finds again: not where it was moved, nor an error's text.
+    hash.update(`${d.offset ?? ""} ${d.bytes} ${d.count ?? ""}\n`);
+    if (report.damage.length >= MAX_LISTED_DAMAGE) return;
+    report.damage.push(d);
+    log();
+  }
+
+  /** The damage not logged one by one: one line with the totals of all of it, by kind. */
+  private summarize(): void {
+    const { report } = this.out;
+    const unlisted = report.damaged - report.damage.length;
+    if (unlisted === 0) return;
+    const kinds = DAMAGE_KINDS.filter((k) => report.damageByKind[k].count > 0)
+      .map((k) => {
+        const t = report.damageByKind[k];
+        const more =
+          k === "missing-segments"
+            ? `, ${t.segments} segment(s)`
+            : t.records > 0
+              ? `, at least ${t.records} record(s)`
+              : "";
+        return `${k} ${t.count} (${t.bytes} bytes${more})`;
+      })
+      .join(", ");
+    const fields = {
+      damaged: report.damaged,
+      unlisted,
+      byKind: report.damageByKind,
+      restFile: this.rest?.regions ? this.rest.name : undefined,
+      restRegions: this.rest?.regions ?? 0,
+      notCopied: this.notCopied,
+      snapshotsDeleted: this.snapshotsDeleted,
+    };
+    const msg =
+      `journal damage found at this start, ${report.damaged} in all: ${kinds}. The first ` +
+      `${report.damage.length} are logged one by one; the other ${unlisted} are only counted here ` +
+      "(those copied to the overflow file are named by its header lines)";
+    if (report.lost) this.opts.log?.error(fields, msg);
+    else this.opts.log?.warn(fields, msg);
   }
 
   /**
@@ -232,7 +392,7 @@ class Recovery {
     }
     if (count === 0) return;
     const file = segmentName(missing[0] as number);
-    this.out.report.damage.push({
+    const damage: Damage = {
       kind: "missing-segments",
       file,
       bytes: 0,
@@ -240,26 +400,24 @@ class Recovery {
       count,
       reason:
         base > 0 ? `missing after snapshot ${snapshotName(base)}` : "missing and no snapshot covers them",
-    });
-    this.opts.log?.error(
-      { missing: missing.map(segmentName), count, snapshot: base > 0 ? snapshotName(base) : null },
-      `journal segments missing (${count}, from ${file}) with no snapshot covering them: ` +
-        "whatever they held (open alerts, acknowledgements) is lost; state rebuilt from what is left",
+    };
+    this.found(damage, () =>
+      this.opts.log?.error(
+        { missing: missing.map(segmentName), count, snapshot: base > 0 ? snapshotName(base) : null },
+        `journal segments missing (${count}, from ${file}) with no snapshot covering them: ` +
+          "whatever they held (open alerts, acknowledgements) is lost; state rebuilt from what is left",
+      ),
     );
   }
 
-  /** Loads the newest valid snapshot into the entries; a corrupt one is moved aside and the previous one tried. */
+  /** Loads the newest valid snapshot into the entries; a corrupt one is set aside and the previous one tried. */
   private loadNewestSnapshot(snapshots: number[]): number {
     const { out } = this;
     for (const seq of [...snapshots].reverse()) {
       const name = snapshotName(seq);
       const snap = readSnapshot(this.fsx, path.join(this.dir, name), seq);
       if (typeof snap === "string") {
-        this.opts.log?.error(
-          { file: name, problem: snap },
-          "journal snapshot unusable, falling back to the previous one",
-        );
-        this.quarantineFile(name, snap);
+        this.setSnapshotAside(name, snap);
         continue;
       }
       out.snapshots.set(seq, snap.bytes);
@@ -283,17 +441,19 @@ class Recovery {
     try {
       buf = this.fsx.readFileSync(path.join(this.dir, name));
     } catch (err) {
-      out.report.damage.push({
+      const damage: Damage = {
         kind: "missing-segments",
         file: name,
         bytes: this.size(name),
         segments: [seq],
         count: 1,
         reason: `unreadable: ${(err as Error).message}`,
-      });
-      this.opts.log?.error(
-        { file: name, err: (err as Error).message },
-        "journal segment unreadable, skipped: whatever it held is lost",
+      };
+      this.found(damage, () =>
+        this.opts.log?.error(
+          { file: name, err: (err as Error).message },
+          "journal segment unreadable, skipped: whatever it held is lost",
+        ),
       );
       return null;
     }
@@ -317,7 +477,7 @@ class Recovery {
     for (const r of res.skipped) {
       const region = { file: name, offset: r.start, kind: "corrupt-record" as const, reason: r.reason };
       const { movedTo } = this.copyAside(region, buf.subarray(r.start, r.end), false);
-      out.report.damage.push({
+      const damage: Damage = {
         kind: "corrupt-record",
         file: name,
         offset: r.start,
@@ -325,19 +485,21 @@ class Recovery {
         ...(r.records === null ? {} : { records: r.records }),
         reason: r.reason,
         ...(movedTo === null ? {} : { movedTo }),
-      });
-      this.opts.log?.error(
-        {
-          file: name,
-          offset: r.start,
-          skippedBytes: r.end - r.start,
-          skippedRecords: r.records ?? "unknown",
-          reason: r.reason,
-          copiedTo: movedTo,
-        },
-        `journal segment corrupt before its end: ${r.end - r.start} bytes (${r.records ?? "an unknown number of"} ` +
-          `record(s)) skipped in ${name} at offset ${r.start}, replay resumed at the next valid record; ` +
-          "what they held (an alert, an acknowledgement, a close) is lost",
+      };
+      this.found(damage, () =>
+        this.opts.log?.error(
+          {
+            file: name,
+            offset: r.start,
+            skippedBytes: r.end - r.start,
+            skippedRecords: r.records ?? "unknown",
+            reason: r.reason,
+            copiedTo: movedTo,
+          },
+          `journal segment corrupt before its end: ${r.end - r.start} bytes (${r.records ?? "an unknown number of"} ` +
+            `record(s)) skipped in ${name} at offset ${r.start}, replay resumed at the next valid record; ` +
+            "what they held (an alert, an acknowledgement, a close) is lost",
+        ),
       );
     }
     if (res.tailDamage === null) return;
@@ -362,35 +524,38 @@ class Recovery {
         out.failures.push({ op: "truncating a damaged segment tail", err });
       }
     }
-    out.report.damage.push({
+    const damage: Damage = {
       kind,
       file: name,
       offset: res.validEnd,
       bytes: lost,
       reason: res.tailDamage,
       ...(movedTo === null ? {} : { movedTo }),
-    });
+    };
     const fields = { file: name, reason: res.tailDamage, keptBytes: res.validEnd, movedBytes: lost, movedTo };
-    if (journalTail) {
-      this.opts.log?.warn(
-        fields,
-        "journal segment torn at the end of the journal (a write cut short): valid prefix kept, the rest moved aside",
-      );
-    } else {
-      this.opts.log?.error(
-        fields,
-        `journal segment corrupt at its end but later segments go on: ${lost} bytes of ${name} lost from offset ` +
-          `${res.validEnd}; what they held (an alert, an acknowledgement, a close) is lost`,
-      );
-    }
+    this.found(damage, () => {
+      if (journalTail) {
+        this.opts.log?.warn(
+          fields,
+          "journal segment torn at the end of the journal (a write cut short): valid prefix kept, the rest moved aside",
+        );
+      } else {
+        this.opts.log?.error(
+          fields,
+          `journal segment corrupt at its end but later segments go on: ${lost} bytes of ${name} lost from offset ` +
+            `${res.validEnd}; what they held (an alert, an acknowledgement, a close) is lost`,
+        );
+      }
+    });
   }
 
   /**
    * Copies a damaged region aside: to a `damaged-...` file of its own while that leaves room for
    * the overflow file the regions after it need, else into the overflow file. Returns where, or
-   * null: the disk refused (the bytes stay where they are: truncate false), the overflow file is
-   * full, or this start has MAX_DAMAGED files already (snapshots moved aside). `durable`: the
-   * caller cuts the bytes off next, so the copy is synced first, its directory entry too.
+   * null: the disk refused this or an earlier copy (the bytes stay where they are: truncate
+   * false), the overflow file is full, or this start has MAX_DAMAGED files already (snapshots moved
+   * aside). `durable`: the caller cuts the bytes off next, so the copy is synced first, its
+   * directory entry too.
    */
   private copyAside(
     region: { file: string; offset: number; kind: DamageKind; reason: string },
@@ -398,7 +563,8 @@ class Recovery {
     durable: boolean,
   ): { movedTo: string | null; truncate: boolean } {
     const later = --this.regionsLeft;
-    const used = this.out.report.quarantined.length;
+    if (this.copyFailed) return { movedTo: null, truncate: false };
+    const used = this.startFiles();
     if (this.rest === null && used + (later > 0 ? 2 : 1) <= MAX_DAMAGED) {
       this.trimDamaged(1);
       return this.copyToOwnFile(region.file, bytes, durable);
@@ -407,7 +573,6 @@ class Recovery {
       this.trimDamaged(1);
       this.rest = new DamagedRest(this.fsx, this.dir, this.uniqueDamagedName("rest"), this.opts.restBytes);
     }
-    if (this.restFailed) return { movedTo: null, truncate: false };
     const header = this.rest?.fit({ ...region, bytes: bytes.length }) ?? null;
     if (this.rest === null || header === null) {
       this.notCopied++;
@@ -418,14 +583,16 @@ class Recovery {
     try {
       rest.append(header, bytes);
     } catch (err) {
-      this.restFailed = true;
+      this.copyFailed = true;
       out.failures.push({ op: "quarantining a damaged segment part", err });
+      // Its first region refused: the file was removed, unless the disk refused that too.
+      if (rest.leftBehind) this.leftover(rest.name);
       return { movedTo: null, truncate: false };
     }
     if (rest.regions === 1) out.report.quarantined.push(rest.name);
     out.others.set(rest.name, rest.size);
     const synced = !durable || this.synced(() => rest.sync());
-    if (!synced) this.restFailed = true;
+    if (!synced) this.copyFailed = true;
     return { movedTo: rest.name, truncate: synced };
   }
 
@@ -436,8 +603,10 @@ class Recovery {
   ): { movedTo: string | null; truncate: boolean } {
     const { out } = this;
     const qname = this.uniqueDamagedName(source);
+    let created = false;
     try {
       const qfd = this.fsx.openSync(path.join(this.dir, qname), "wx", 0o600);
+      created = true;
       try {
         writeFully(this.fsx, qfd, bytes, 0);
         this.fsx.fdatasyncSync(qfd);
@@ -445,12 +614,29 @@ class Recovery {
         this.fsx.closeSync(qfd);
       }
     } catch (err) {
+      this.copyFailed = true;
       out.failures.push({ op: "quarantining a damaged segment part", err });
+      // An empty or partial copy is no copy: removed, else (the disk refuses that too) counted as
+      // one of this start's files, so a failing disk leaves no more than MAX_DAMAGED of them.
+      if (created && !tryUnlink(this.fsx, this.dir, qname)) this.leftover(qname);
       return { movedTo: null, truncate: false };
     }
     out.others.set(qname, bytes.length);
     out.report.quarantined.push(qname);
-    return { movedTo: qname, truncate: !durable || this.synced(() => {}) };
+    const synced = !durable || this.synced(() => {});
+    if (!synced) this.copyFailed = true;
+    return { movedTo: qname, truncate: synced };
+  }
+
+  /** A file this start made that is still on disk but holds no copy: it takes a place all the same. */
+  private leftover(name: string): void {
+    this.leftovers.add(name);
+    this.out.others.set(name, this.size(name));
+  }
+
+  /** damaged-* files this start has on disk: its copies and snapshots moved aside, and leftovers. */
+  private startFiles(): number {
+    return this.out.report.quarantined.length + this.leftovers.size;
   }
 
   /**
@@ -478,26 +664,47 @@ class Recovery {
     }
   }
 
-  private quarantineFile(name: string, problem: string): void {
+  /**
+   * A corrupt snapshot, never read again (the previous one is used): renamed aside, which copies
+   * nothing, when it takes a place within the bound: no larger than a damaged-* file may be
+   * (restBytes) and this start keeps fewer than MAX_DAMAGED - 1 files (the last place is left for
+   * the segments' damage, read after). Else deleted: kept, it would break the bound in files or
+   * bytes, on a disk whose quota the damaged-* files share with the journal.
+   */
+  private setSnapshotAside(name: string, problem: string): void {
     const { out } = this;
-    const qname = this.uniqueDamagedName(name);
-    const damage: Damage = { kind: "snapshot", file: name, bytes: this.size(name), reason: problem };
-    out.report.damage.push(damage);
-    // A rename takes no room, and snapshots are read before any segment: always moved (at most
-    // the two or three snapshots a directory holds).
-    this.trimDamaged(1);
-    try {
-      this.fsx.renameSync(path.join(this.dir, name), path.join(this.dir, qname));
-      fsyncDir(this.fsx, this.dir);
-      out.others.set(qname, this.size(qname));
-      out.report.quarantined.push(qname);
-      damage.movedTo = qname;
-    } catch (err) {
-      this.opts.log?.error(
-        { file: name, err: (err as Error).message },
-        "journal could not move a damaged file aside",
-      );
+    const bytes = this.size(name);
+    const damage: Damage = { kind: "snapshot", file: name, bytes, reason: problem };
+    const fits = bytes <= this.opts.restBytes;
+    let what: string;
+    if (fits && this.startFiles() < MAX_DAMAGED - 1) {
+      this.trimDamaged(1);
+      const qname = this.uniqueDamagedName(name);
+      try {
+        this.fsx.renameSync(path.join(this.dir, name), path.join(this.dir, qname));
+        fsyncDir(this.fsx, this.dir);
+        out.others.set(qname, bytes);
+        out.report.quarantined.push(qname);
+        damage.movedTo = qname;
+        what = `moved aside to ${qname}`;
+      } catch (err) {
+        what = `could not be moved aside (${(err as Error).message})`;
+      }
+    } else {
+      const why = fits
+        ? `this start keeps ${MAX_DAMAGED - 1} damaged-* files already`
+        : `it is larger than a damaged-* file may be (${this.opts.restBytes} bytes)`;
+      if (tryUnlink(this.fsx, this.dir, name)) {
+        this.snapshotsDeleted++;
+        what = `deleted, not kept aside: ${why}`;
+      } else what = `could not be deleted (${why})`;
     }
+    this.found(damage, () =>
+      this.opts.log?.error(
+        { file: name, problem, bytes, movedTo: damage.movedTo },
+        `journal snapshot ${name} unusable (${problem}), falling back to the previous one; ${what}`,
+      ),
+    );
   }
 
   private uniqueDamagedName(source: string): string {
@@ -510,18 +717,22 @@ class Recovery {
   }
 
   /**
-   * Deletes the oldest `damaged-*` files of earlier starts until at most MAX_DAMAGED - room are
-   * left. This start's (named by its report) are never deleted: names sort by time, but a clock
-   * set back (a box without an RTC before NTP) names new files older than the ones they follow.
+   * Deletes `damaged-*` files until at most MAX_DAMAGED - room are left: this start's leftovers
+   * first (they hold no copy), then the oldest of earlier starts. This start's copies (named by its
+   * report) are never deleted: names sort by time, but a clock set back (a box without an RTC
+   * before NTP) names new files older than the ones they follow.
    */
   private trimDamaged(room = 0): void {
     const { others, report } = this.out;
     const damaged = [...others.keys()].filter((n) => n.startsWith("damaged-"));
-    const earlier = damaged.filter((n) => !report.quarantined.includes(n)).sort();
+    const earlier = damaged.filter((n) => !report.quarantined.includes(n) && !this.leftovers.has(n)).sort();
     let excess = damaged.length + room - MAX_DAMAGED;
-    for (const name of earlier) {
+    for (const name of [...this.leftovers, ...earlier]) {
       if (excess <= 0) break;
-      if (tryUnlink(this.fsx, this.dir, name)) others.delete(name);
+      // One the disk will not delete is passed over: the next one may go.
+      if (!tryUnlink(this.fsx, this.dir, name)) continue;
+      others.delete(name);
+      this.leftovers.delete(name);
       excess--;
     }
   }

@@ -58,8 +58,11 @@ export interface MetricsSource {
     writeErrors: number;
     urgentWrites: number;
   } | null;
-  /** What the journal found at open (docs/durability.md "Damage"); null when there is none. */
-  journalRecovery?(): { damage: ReadonlyArray<{ kind: string }> } | null;
+  /**
+   * What the journal found at open (docs/durability.md "Damage"): every damage counted by kind
+   * (its list names only the first ones); null when there is none.
+   */
+  journalRecovery?(): { damageByKind: Readonly<Record<string, { count: number }>> } | null;
 }
 
 /** RecoveryReport damage kinds (gateway/journal/recovery.ts), each exported even at 0. */
@@ -258,7 +261,7 @@ export class GatewayMetrics {
         this.reset();
         if (r === null) return;
         for (const kind of JOURNAL_DAMAGE_KINDS) {
-          this.inc({ kind }, r.damage.filter((d) => d.kind === kind).length);
+          this.inc({ kind }, r.damageByKind[kind]?.count ?? 0);
         }
       },
     });
