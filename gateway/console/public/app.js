@@ -2,7 +2,7 @@
 // login: the broker's ACL decides what this page may read and request, exactly as
 // for any other console (docs/topics.md). State is rebuilt from the retained
 // topics at every (re)connection: the page keeps nothing the gateway does not.
-import { CODE_NAMES, metricsText, STRINGS, stateKey } from "./i18n.js";
+import { CODE_NAMES, metricsText, STRINGS, stateKey, textWith } from "./i18n.js";
 
 const $ = (sel) => document.querySelector(sel);
 
@@ -458,7 +458,9 @@ function alertCard(a) {
       el("span", {}, `${t("raisedAt")}: ${fmtTime(a.raisedAt)}`),
       el("span", { class: "age", "data-since": String(a.raisedAt) }, `${t("age")}: ${fmtAge(a.raisedAt)}`),
       a.count > 1 ? el("span", {}, `${t("count")}: ${a.count}`) : "",
-      a.escalationLevel ? el("span", {}, `${t("escalation")}: ${a.escalationLevel} ${t("level")}`) : "",
+      a.escalationLevel
+        ? el("span", {}, textWith(state.lang || "zh-CN", "escalationLevel", a.escalationLevel))
+        : "",
       a.ackedBy ? el("span", {}, `${t("ackedBy")}: ${a.ackedBy}${a.ackNote ? ` (${a.ackNote})` : ""}`) : "",
       a.shelvedBy ? el("span", {}, `${t("shelvedBy")}: ${a.shelvedBy} → ${fmtTime(a.shelvedUntil)}`) : "",
     ),
