@@ -627,8 +627,13 @@ function renderResults() {
       return el(
         "li",
         { class: ok ? "" : "refused" },
-        // Why, in the site's words when the gateway gives them (0.9.0), else its reason code.
-        `${fmtTime(r.at)} ${what}: ${ok ? t("ok") : `${t("refused")} (${b.message ?? b.reason ?? b.error ?? ""})`}`,
+        // What happened (topics 0.13.0: "已搁置至 2026-12-06 07:15") or why it was refused (0.9.0), in
+        // the site's words when the gateway gives them, else the refusal's reason code.
+        `${fmtTime(r.at)} ${what}: ${
+          ok
+            ? `${t("ok")}${b.message ? ` (${b.message})` : ""}`
+            : `${t("refused")} (${b.message ?? b.reason ?? b.error ?? ""})`
+        }`,
       );
     }),
   );
