@@ -501,7 +501,7 @@ function renderAlerts() {
 const LINK_STATES = new Set(["online", "lost", "offline"]);
 
 function statusText(s) {
-  if (!s) return t("unknown");
+  if (!s) return t("noMessageYet");
   return LINK_STATES.has(s) ? t(s) : s;
 }
 

@@ -53,7 +53,8 @@ export const STRINGS = {
     online: "在线",
     lost: "失联",
     offline: "离线",
-    unknown: "未知",
+    // No status yet: the gateway has had no message from it (a DS-10 may wait an hour for its heartbeat).
+    noMessageYet: "尚无消息",
     battery: "电量",
     lastReading: "最新读数",
     monitored: "看护中",
@@ -135,7 +136,7 @@ export const STRINGS = {
     online: "online",
     lost: "lost",
     offline: "offline",
-    unknown: "unknown",
+    noMessageYet: "no message yet",
     battery: "Battery",
     lastReading: "Last reading",
     monitored: "monitored",
