@@ -632,4 +632,13 @@ function simCommand(parent: Command): void {
 }
 simCommand(program);
 
+// A reader that stops early (`linli config schema | head`) closes the pipe: the rest of the
+// output has nowhere to go, which is no failure of the command. Without a listener the EPIPE is
+// an uncaught exception with a stack trace. Node ignores SIGPIPE, so the writes that follow are
+// dropped (a destroyed stream does not emit again) and the command ends with its own exit code
+// (a `sim` run still undoes its incidents). Any other error on stdout is still thrown.
+process.stdout.on("error", (err: NodeJS.ErrnoException) => {
+  if (err.code !== "EPIPE") throw err;
+});
+
 program.parseAsync(process.argv).catch(fail);

@@ -16,6 +16,7 @@
 
 import { type Clock, type Rejection, reject, rejectionText } from "../core/index.js";
 import type { AlertEngine } from "./alerts/engine.js";
+import { type OpsOutcome, type OpsOutcomeArgs, opsOutcomeText } from "./content/ops-text.js";
 import type { Logger, RateLimitedLog } from "./log.js";
 import type { Publisher } from "./northbound/publisher.js";
 import {
@@ -50,8 +51,12 @@ export interface OpsResult {
   result: string | null;
   /** refused: a reason from a fixed vocabulary (docs/topics.md). */
   reason: string | null;
+  /** English for machines and logs; times in UTC ISO 8601. */
   detail: string | null;
-  /** refused: why, in the site's language (`site.locale`); null when ok. */
+  /**
+   * What happened (ok, since 0.13.0) or why it was refused, in the site's language
+   * (`site.locale`), times on the site's clock (`site.timezone`).
+   */
   message: string | null;
   /** Echo of the request's `ref`, for correlation. */
   ref: string | null;
@@ -114,7 +119,7 @@ export class OperatorCommands implements OperatorHandlers {
         return;
       }
       // Acknowledging twice is harmless: say so, count nothing.
-      this.answer(operator, "ack", alertId, ref, "already-acknowledged");
+      this.answer(operator, "ack", alertId, ref, "already-acknowledged", {});
       return;
     }
     const alert = outcome.alert;
@@ -123,7 +128,15 @@ export class OperatorCommands implements OperatorHandlers {
     const profile = device?.profile;
     const message = profile?.transport === "mqtt" ? profile.ackDownlink?.(alert.code, alert.id) : null;
     if (device && message) this.publisher.downlink(device, message);
-    this.answer(operator, "ack", alertId, ref, outcome.transition);
+    // An ack acknowledges (`acknowledged`) or, when the alert had cleared, closes it (`closed`).
+    this.answer(
+      operator,
+      "ack",
+      alertId,
+      ref,
+      outcome.transition === "closed" ? "closed" : "acknowledged",
+      {},
+    );
   }
 
   shelve({ operator, target: alertId, ref, by, fields }: OperatorRequest<ShelveFields>): void {
@@ -141,13 +154,15 @@ export class OperatorCommands implements OperatorHandlers {
       this.refuse(operator, "shelve", alertId, ref, refusal);
       return;
     }
+    const until = out.alert.shelvedUntil ?? 0;
     this.answer(
       operator,
       "shelve",
       alertId,
       ref,
       "shelved",
-      `until ${new Date(out.alert.shelvedUntil ?? 0).toISOString()}`,
+      { until },
+      `until ${new Date(until).toISOString()}`,
     );
   }
 
@@ -163,7 +178,7 @@ export class OperatorCommands implements OperatorHandlers {
       );
       return;
     }
-    this.answer(operator, "unshelve", alertId, ref, "unshelved");
+    this.answer(operator, "unshelve", alertId, ref, "unshelved", {});
   }
 
   service({ operator, target: deviceId, ref, by, fields }: OperatorRequest<ServiceFields>): void {
@@ -198,6 +213,7 @@ export class OperatorCommands implements OperatorHandlers {
       deviceId,
       ref,
       fields.inService ? "in-service" : "out-of-service",
+      { alerts: out.alerts },
       `${out.alerts} open alert(s)`,
     );
   }
@@ -243,7 +259,16 @@ export class OperatorCommands implements OperatorHandlers {
       until = t;
     }
     const status = this.supervisor.setAway(household, fields.away, by, until, fields.reason, operator);
-    this.answer(operator, "away", householdId, ref, status.state);
+    const awayUntil = status.state === "away" ? until : null;
+    this.answer(
+      operator,
+      "away",
+      householdId,
+      ref,
+      status.state,
+      { until: awayUntil },
+      awayUntil === null ? null : `until ${new Date(awayUntil).toISOString()}`,
+    );
   }
 
   private now(): number {
@@ -255,7 +280,8 @@ export class OperatorCommands implements OperatorHandlers {
     action: OpsAction,
     target: string,
     ref: string | null,
-    result: string,
+    result: OpsOutcome,
+    args: OpsOutcomeArgs,
     detail: string | null = null,
   ): true {
     this.audit?.info({ operator, action, target, result }, `operator ${action}`);
@@ -266,7 +292,7 @@ export class OperatorCommands implements OperatorHandlers {
       result,
       reason: null,
       detail,
-      message: null,
+      message: opsOutcomeText(this.locale(), result, args, this.registry.siteTime),
       ref,
       account: operator,
       at: this.now(),

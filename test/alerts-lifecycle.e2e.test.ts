@@ -176,7 +176,7 @@ describe("alert lifecycle over real MQTT (fake clock)", () => {
   });
 
   it("a shelved alert comes back when the time is up; P1 cannot be shelved", async () => {
-    await start({ alerts: { escalation: { p2: 0, p1: 0 } } });
+    await start({ site: { id: SITE, timezone: "Asia/Shanghai" }, alerts: { escalation: { p2: 0, p1: 0 } } });
     const d = await device("d-1", "pw-d1");
     const p = await device("p-1", "pw-p1");
     await door(d, "d-1", true);
@@ -188,6 +188,12 @@ describe("alert lifecycle over real MQTT (fake clock)", () => {
       reason: "cover loose",
     });
     expect(ok).toMatchObject({ action: "shelve", target: tamper.id, ok: true, result: "shelved" });
+    // The operator reads the end on the site's clock (09:30 UTC is 17:30 in Shanghai), in the
+    // site's language; `detail` keeps UTC for machines.
+    expect(ok).toMatchObject({
+      detail: "until 2026-01-05T09:30:00.000Z",
+      message: "已搁置至 2026-01-05 17:30",
+    });
     const shelved = await ops.waitFor(
       (m) => m.topic.endsWith("/TAMPER/d-1") && m.json().transition === "shelved",
     );
@@ -247,7 +253,11 @@ describe("alert lifecycle over real MQTT (fake clock)", () => {
     expect(events((e) => e.transition === "escalated")).toHaveLength(2);
 
     // The call window has ended (cleared-unacknowledged): the ack closes it.
-    expect(await request(`ack/${call.id}`, { by: "Wang Li" })).toMatchObject({ ok: true, result: "closed" });
+    expect(await request(`ack/${call.id}`, { by: "Wang Li" })).toMatchObject({
+      ok: true,
+      result: "closed",
+      message: "已确认，告警已结束",
+    });
     await advance(30 * MIN);
     expect(ops.messages.filter((m) => m.topic === topic)).toHaveLength(2);
   });
@@ -257,7 +267,7 @@ describe("alert lifecycle over real MQTT (fake clock)", () => {
     const d = await device("d-1", "pw-d1");
     await door(d, "d-1", false);
     const out = await request("service/d-1", { by: "fitter", inService: false, reason: "replacing battery" });
-    expect(out).toMatchObject({ ok: true, result: "out-of-service" });
+    expect(out).toMatchObject({ ok: true, result: "out-of-service", message: "设备已停用" });
     await door(d, "d-1", true);
     expect(alertsOn("/TAMPER/d-1")).toHaveLength(0);
     // Silent for longer than 2 heartbeats (1 h) + 60 s: lost, but no DEVICE_LOST while out of service.
@@ -268,7 +278,11 @@ describe("alert lifecycle over real MQTT (fake clock)", () => {
     expect(alertsOn("/DEVICE_LOST/d-1")).toHaveLength(0);
 
     const back = await request("service/d-1", { by: "fitter", inService: true });
-    expect(back).toMatchObject({ ok: true, result: "in-service" });
+    expect(back).toMatchObject({
+      ok: true,
+      result: "in-service",
+      message: "设备已恢复使用（1 条未结束告警）",
+    });
     const tamper = await ops.waitFor((m) => m.topic.endsWith("/TAMPER/d-1"));
     expect(tamper.json()).toMatchObject({ transition: "in-service", state: "active-unacknowledged" });
     const lost = await ops.waitFor((m) => m.topic.endsWith("/DEVICE_LOST/d-1"));
@@ -299,7 +313,12 @@ describe("alert lifecycle over real MQTT (fake clock)", () => {
     });
     const p = await device("p-1", "pw-p1");
     const set = await request("away/hh-1", { by: "daughter", away: true });
-    expect(set).toMatchObject({ ok: true, result: "away" });
+    expect(set).toMatchObject({
+      ok: true,
+      result: "away",
+      detail: null,
+      message: "已设为外出，关怀检查暂停至住户回家",
+    });
     // Retained: a console connecting later sees the household is away.
     const late = await connect(gw, "ops2", "ops2-pw");
     clients.push(late);
@@ -337,11 +356,18 @@ describe("alert lifecycle over real MQTT (fake clock)", () => {
 
   it("away until a time: monitoring resumes by itself then", async () => {
     await start({
+      site: { id: SITE, timezone: "Asia/Shanghai", locale: "en" },
       devices: [{ id: "p-1", model: "ec200", password: "pw-p1", household: "hh-1", heartbeatInterval: "1h" }],
       alerts: { welfarePeriod: "24h", escalation: { p2: 0 } },
     });
     const until = new Date(clock.now() + 3 * HOUR).toISOString();
-    expect(await request("away/hh-1", { away: true, until })).toMatchObject({ ok: true, result: "away" });
+    // 12:00 UTC is 20:00 in Shanghai; an English site reads English.
+    expect(await request("away/hh-1", { away: true, until })).toMatchObject({
+      ok: true,
+      result: "away",
+      detail: "until 2026-01-05T12:00:00.000Z",
+      message: "away: welfare checks paused until 2026-01-05 20:00",
+    });
     await advance(3 * HOUR + S);
     const m = await ops.waitFor(
       (x) => x.topic === `linli/${SITE}/households/hh-1/monitoring` && x.json().state === "monitored",

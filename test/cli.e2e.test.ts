@@ -257,6 +257,26 @@ describe("linli CLI", { timeout: 180_000 }, () => {
     expect(r.stderr).toContain("ILLEGAL_DATA_ADDRESS");
   });
 
+  it("a reader that closes the pipe early (`| head`) ends the command quietly, exit 0, no stack trace", async () => {
+    // A shell's pipe (a child's stdio "pipe" is a socket pair whose buffer holds the whole
+    // output): head exits after one byte and the rest of the output (the schema is ~80 kB, more
+    // than a pipe holds) meets a closed pipe. pipefail: bash exits with the CLI's code.
+    for (const args of [
+      ["config", "schema"],
+      ["sim", "--list-scenarios"],
+    ]) {
+      const r = await run(
+        "bash",
+        ["-c", 'set -o pipefail; "$0" "$@" | head -c 1 >/dev/null', process.execPath, CLI, ...args],
+        { timeout: 60_000 },
+      ).then(
+        (x) => ({ code: 0, stderr: x.stderr }),
+        (e: { code: number; stderr: string }) => ({ code: e.code, stderr: e.stderr }),
+      );
+      expect(r, args.join(" ")).toEqual({ code: 0, stderr: "" });
+    }
+  });
+
   it("modbus read refuses ambiguous targets (a usage error: exit 2)", async () => {
     const r = await linli("modbus", "read", "--count", "2");
     expect(r.code).toBe(2);

@@ -127,7 +127,7 @@ export class AlertContentBuilder {
       until: alert.shelvedUntil === null ? null : localClock(alert.shelvedUntil, this.siteTime),
       count: alert.count,
       level: escalation?.level ?? alert.escalationLevel,
-      minutes: Math.round((escalation?.unacknowledgedForMs ?? 0) / 60_000),
+      unacknowledgedMs: escalation?.unacknowledgedForMs ?? 0,
     };
     const phrase =
       transition === "cleared" && alert.momentary

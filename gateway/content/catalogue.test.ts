@@ -94,7 +94,7 @@ describe("message catalogues", () => {
         if (locale === "zh-CN") expect(`${t.title}${t.action}`, code).toMatch(/[\u4e00-\u9fff]/);
         else expect(`${t.title}${t.action}`, code).not.toMatch(/[\u4e00-\u9fff]/);
       }
-      const args = { by: "duty-desk", until: "22:30", count: 2, level: 1, minutes: 3 };
+      const args = { by: "duty-desk", until: "22:30", count: 2, level: 1, unacknowledgedMs: 3 * 60_000 };
       expect(Object.keys(cat.transitions).sort()).toEqual([...TRANSITIONS].sort());
       for (const tr of TRANSITIONS) {
         const phrase = cat.transitions[tr](args);
@@ -148,5 +148,45 @@ describe("where the words live", () => {
           (GATEWAY_ALERT_CODES as readonly string[]).includes(code) || shared.has(code),
           `${file}: ${code}`,
         ).toBe(true);
+  });
+});
+
+describe("spans of time in alert texts", () => {
+  const S = 1000;
+  const MIN = 60 * S;
+  const HOUR = 60 * MIN;
+  const lost = (locale: "zh-CN" | "en", silentForMs: number) =>
+    CATALOGUES[locale].codes.DEVICE_LOST.detail?.({ silentForMs }, []);
+  const welfare = (locale: "zh-CN" | "en", periodMs: number) =>
+    CATALOGUES[locale].codes.WELFARE_CHECK.detail?.({ periodMs }, []);
+
+  it("short spans are never '0 minutes' or '0 hours': a 5 s heartbeat, a 30 s welfare period", () => {
+    // heartbeatInterval 5s: lost after 2 x 5 s + 60 s.
+    expect(lost("zh-CN", 70 * S)).toBe("已 1 分钟 10 秒无信号");
+    expect(lost("en", 70 * S)).toBe("silent for 1 minute 10 seconds");
+    expect(lost("zh-CN", 10 * S)).toBe("已 10 秒无信号");
+    expect(welfare("zh-CN", 30 * S)).toBe("超过 30 秒无活动");
+    expect(welfare("en", 30 * S)).toBe("nothing for over 30 seconds");
+  });
+
+  it("the largest unit with a whole number, then the next unit when it is not 0", () => {
+    expect(welfare("zh-CN", 24 * HOUR)).toBe("超过 1 天无活动");
+    expect(welfare("zh-CN", 12 * HOUR)).toBe("超过 12 小时无活动");
+    expect(welfare("zh-CN", 90 * MIN)).toBe("超过 1 小时 30 分钟无活动");
+    expect(welfare("en", 36 * HOUR)).toBe("nothing for over 1 day 12 hours");
+    // A DS-10 (heartbeat 1 h) lost after 2 h + 60 s, seen a few seconds late: truncated, not rounded up.
+    expect(lost("zh-CN", 2 * HOUR + MIN + 7 * S)).toBe("已 2 小时 1 分钟无信号");
+    expect(lost("en", 2 * HOUR)).toBe("silent for 2 hours");
+    expect(lost("en", 1 * MIN)).toBe("silent for 1 minute");
+  });
+
+  it("an escalation says how long nobody acknowledged in the same words", () => {
+    const args = { by: null, until: null, count: 1, level: 2 };
+    expect(CATALOGUES["zh-CN"].transitions.escalated({ ...args, unacknowledgedMs: 30 * S })).toBe(
+      "30 秒无人确认，第 2 次升级",
+    );
+    expect(CATALOGUES.en.transitions.escalated({ ...args, unacknowledgedMs: 3 * MIN + 200 })).toBe(
+      "not acknowledged for 3 minutes, escalation 2",
+    );
   });
 });

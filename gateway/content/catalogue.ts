@@ -28,9 +28,9 @@ export interface TransitionArgs {
   /** Local time (HH:mm, site.timezone) the shelving ends. */
   until: string | null;
   count: number;
-  /** Escalation level and whole minutes without acknowledgement (escalations only). */
+  /** Escalation level and how long nobody has acknowledged, ms (escalations only). */
   level: number;
-  minutes: number;
+  unacknowledgedMs: number;
 }
 
 export interface Catalogue {
@@ -65,10 +65,38 @@ export interface Catalogue {
   householdWith: (household: string, resident: string | null) => string;
 }
 
-/** Minutes, rounded, for phrases ("12 分钟"). */
-export const minutes = (ms: unknown): number => Math.max(0, Math.round(Number(ms) / 60_000));
-/** Hours, one decimal at most. */
-export const hours = (ms: unknown): number => Math.round(Number(ms) / 360_000) / 10;
+/** The words of a span of time in one language: a count with its unit, and what joins two. */
+export interface SpanWords {
+  day: (n: number) => string;
+  hour: (n: number) => string;
+  minute: (n: number) => string;
+  second: (n: number) => string;
+  join: string;
+}
+
+const SPAN_UNITS = [
+  [86_400, "day"],
+  [3_600, "hour"],
+  [60, "minute"],
+  [1, "second"],
+] as const;
+
+/**
+ * A span of time for people ("2 小时 5 分钟", "30 seconds"): the largest unit that gives a
+ * whole number of at least 1, then the next unit when it is not 0; never "0 minutes" (a 5 s
+ * heartbeat's silence, a 30 s welfare period). Truncated, not rounded: "silent for 2 hours"
+ * is never more than the device has been silent. Under a second reads as 1 second.
+ */
+export function span(ms: unknown, words: SpanWords): string {
+  const s = Math.max(1, Math.floor(Number(ms) / 1000) || 0);
+  const i = SPAN_UNITS.findIndex(([u]) => s >= u);
+  const [unit, name] = SPAN_UNITS[i] ?? SPAN_UNITS[3];
+  const text = words[name](Math.floor(s / unit));
+  const next = SPAN_UNITS[i + 1];
+  if (next === undefined) return text;
+  const rest = Math.floor((s % unit) / next[0]);
+  return rest === 0 ? text : text + words.join + words[next[1]](rest);
+}
 /** A detail field as a number, or null when absent (the same helper the profiles' texts use). */
 export { num } from "../../devices/index.js";
 

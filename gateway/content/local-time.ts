@@ -23,3 +23,8 @@ export function localClock(t: number, site: SiteTime): string {
   const m = Math.floor(site.msOfDay(t) / 60_000);
   return `${pad(Math.floor(m / 60))}:${pad(m % 60)}`;
 }
+
+/** `t` as local "YYYY-MM-DD HH:mm", for phrases that may name another day ("搁置至 2026-12-06 07:15"). */
+export function localDateTime(t: number, site: SiteTime): string {
+  return `${(localIso(t, site) ?? "").slice(0, 10)} ${localClock(t, site)}`;
+}

@@ -6,7 +6,18 @@
  * replaced per code in `alerts.actions`.
  */
 import type { Catalogue } from "./catalogue.js";
-import { hours, minutes, num, withProfileTexts } from "./catalogue.js";
+import { num, type SpanWords, span, withProfileTexts } from "./catalogue.js";
+
+const plural = (n: number, one: string) => `${n} ${one}${n === 1 ? "" : "s"}`;
+const EN_SPAN: SpanWords = {
+  day: (n) => plural(n, "day"),
+  hour: (n) => plural(n, "hour"),
+  minute: (n) => plural(n, "minute"),
+  second: (n) => plural(n, "second"),
+  join: " ",
+};
+/** A span of time in English: "2 hours 5 minutes", "30 seconds". */
+export const enSpan = (ms: unknown): string => span(ms, EN_SPAN);
 
 export const en: Catalogue = {
   codes: withProfileTexts("en", {
@@ -21,13 +32,13 @@ export const en: Catalogue = {
     },
     DEVICE_LOST: {
       title: "Device not heard from",
-      detail: (d) => (num(d, "silentForMs") ? `silent for ${minutes(d.silentForMs)} min` : null),
+      detail: (d) => (num(d, "silentForMs") ? `silent for ${enSpan(d.silentForMs)}` : null),
       action:
         "Check the device's power and network; for a resident's device, call them to check they are safe and arrange a repair.",
     },
     WELFARE_CHECK: {
       title: "No activity",
-      detail: (d) => (num(d, "periodMs") ? `nothing for over ${hours(d.periodMs)} h` : null),
+      detail: (d) => (num(d, "periodMs") ? `nothing for over ${enSpan(d.periodMs)}` : null),
       action: "Call the resident; if nobody answers, contact the family or send someone to visit.",
     },
     FAULT: {
@@ -79,7 +90,7 @@ export const en: Catalogue = {
     chattering: () => "chattering, changes held",
     "chattering-ended": () => "no longer chattering",
     "flood-released": () => "sent after the alert flood",
-    escalated: (a) => `not acknowledged for ${a.minutes} min, escalation ${a.level}`,
+    escalated: (a) => `not acknowledged for ${enSpan(a.unacknowledgedMs)}, escalation ${a.level}`,
     changed: () => "situation changed",
   },
   windowEnded: "call window over, still not acknowledged",

@@ -5,7 +5,17 @@
  * 处置建议可在配置 alerts.actions 中按代码改写。
  */
 import type { Catalogue } from "./catalogue.js";
-import { hours, minutes, num, withProfileTexts } from "./catalogue.js";
+import { num, type SpanWords, span, withProfileTexts } from "./catalogue.js";
+
+const ZH_SPAN: SpanWords = {
+  day: (n) => `${n} 天`,
+  hour: (n) => `${n} 小时`,
+  minute: (n) => `${n} 分钟`,
+  second: (n) => `${n} 秒`,
+  join: " ",
+};
+/** A span of time in Chinese: "2 小时 5 分钟", "30 秒". */
+export const zhSpan = (ms: unknown): string => span(ms, ZH_SPAN);
 
 export const zhCN: Catalogue = {
   codes: withProfileTexts("zh-CN", {
@@ -20,12 +30,12 @@ export const zhCN: Catalogue = {
     },
     DEVICE_LOST: {
       title: "设备失联",
-      detail: (d) => (num(d, "silentForMs") ? `已 ${minutes(d.silentForMs)} 分钟无信号` : null),
+      detail: (d) => (num(d, "silentForMs") ? `已 ${zhSpan(d.silentForMs)}无信号` : null),
       action: "检查设备电源和网络；住户设备失联时致电住户，确认其安全并安排检修。",
     },
     WELFARE_CHECK: {
       title: "长时间无活动",
-      detail: (d) => (num(d, "periodMs") ? `超过 ${hours(d.periodMs)} 小时无活动` : null),
+      detail: (d) => (num(d, "periodMs") ? `超过 ${zhSpan(d.periodMs)}无活动` : null),
       action: "致电住户问候；无人接听时联系家属或派人上门探访。",
     },
     FAULT: {
@@ -76,7 +86,7 @@ export const zhCN: Catalogue = {
     chattering: () => "频繁反复，暂缓推送",
     "chattering-ended": () => "已停止反复",
     "flood-released": () => "告警高峰结束后补发",
-    escalated: (a) => `${a.minutes} 分钟无人确认，第 ${a.level} 次升级`,
+    escalated: (a) => `${zhSpan(a.unacknowledgedMs)}无人确认，第 ${a.level} 次升级`,
     changed: () => "情况有变化",
   },
   windowEnded: "呼叫窗口已结束，仍无人确认",

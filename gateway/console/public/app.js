@@ -2,7 +2,7 @@
 // login: the broker's ACL decides what this page may read and request, exactly as
 // for any other console (docs/topics.md). State is rebuilt from the retained
 // topics at every (re)connection: the page keeps nothing the gateway does not.
-import { CODE_NAMES, metricsText, STRINGS, stateKey } from "./i18n.js";
+import { CODE_NAMES, metricsText, STRINGS, stateKey, textWith } from "./i18n.js";
 
 const $ = (sel) => document.querySelector(sel);
 
@@ -458,7 +458,9 @@ function alertCard(a) {
       el("span", {}, `${t("raisedAt")}: ${fmtTime(a.raisedAt)}`),
       el("span", { class: "age", "data-since": String(a.raisedAt) }, `${t("age")}: ${fmtAge(a.raisedAt)}`),
       a.count > 1 ? el("span", {}, `${t("count")}: ${a.count}`) : "",
-      a.escalationLevel ? el("span", {}, `${t("escalation")}: ${a.escalationLevel} ${t("level")}`) : "",
+      a.escalationLevel
+        ? el("span", {}, textWith(state.lang || "zh-CN", "escalationLevel", a.escalationLevel))
+        : "",
       a.ackedBy ? el("span", {}, `${t("ackedBy")}: ${a.ackedBy}${a.ackNote ? ` (${a.ackNote})` : ""}`) : "",
       a.shelvedBy ? el("span", {}, `${t("shelvedBy")}: ${a.shelvedBy} → ${fmtTime(a.shelvedUntil)}`) : "",
     ),
@@ -499,7 +501,7 @@ function renderAlerts() {
 const LINK_STATES = new Set(["online", "lost", "offline"]);
 
 function statusText(s) {
-  if (!s) return t("unknown");
+  if (!s) return t("noMessageYet");
   return LINK_STATES.has(s) ? t(s) : s;
 }
 
@@ -625,8 +627,13 @@ function renderResults() {
       return el(
         "li",
         { class: ok ? "" : "refused" },
-        // Why, in the site's words when the gateway gives them (0.9.0), else its reason code.
-        `${fmtTime(r.at)} ${what}: ${ok ? t("ok") : `${t("refused")} (${b.message ?? b.reason ?? b.error ?? ""})`}`,
+        // What happened (topics 0.13.0: "已搁置至 2026-12-06 07:15") or why it was refused (0.9.0), in
+        // the site's words when the gateway gives them, else the refusal's reason code.
+        `${fmtTime(r.at)} ${what}: ${
+          ok
+            ? `${t("ok")}${b.message ? ` (${b.message})` : ""}`
+            : `${t("refused")} (${b.message ?? b.reason ?? b.error ?? ""})`
+        }`,
       );
     }),
   );

@@ -39,8 +39,8 @@ export const STRINGS = {
     confirm: "提交",
     age: "已持续",
     raisedAt: "发生时间",
-    escalation: "升级",
-    level: "级",
+    // As the operators' guide says it ("第 2 次升级"): the alert's escalationLevel counts escalations.
+    escalationLevel: "第 {n} 次升级",
     ackedBy: "确认人",
     shelvedBy: "搁置人",
     resident: "住户",
@@ -53,7 +53,8 @@ export const STRINGS = {
     online: "在线",
     lost: "失联",
     offline: "离线",
-    unknown: "未知",
+    // No status yet: the gateway has had no message from it (a DS-10 may wait an hour for its heartbeat).
+    noMessageYet: "尚无消息",
     battery: "电量",
     lastReading: "最新读数",
     monitored: "看护中",
@@ -122,8 +123,7 @@ export const STRINGS = {
     confirm: "Send",
     age: "Open for",
     raisedAt: "Raised",
-    escalation: "Escalation",
-    level: "level",
+    escalationLevel: "Escalation level {n}",
     ackedBy: "Acknowledged by",
     shelvedBy: "Shelved by",
     resident: "Resident",
@@ -136,7 +136,7 @@ export const STRINGS = {
     online: "online",
     lost: "lost",
     offline: "offline",
-    unknown: "unknown",
+    noMessageYet: "no message yet",
     battery: "Battery",
     lastReading: "Last reading",
     monitored: "monitored",
@@ -148,7 +148,7 @@ export const STRINGS = {
     urgent: "held the button",
     test: "test",
     cancelledByResident: "cancelled by the resident",
-    count: "count",
+    count: "Count",
     priority: { 1: "P1 · life safety", 2: "P2 · urgent", 3: "P3 · attention", 4: "P4 · information" },
     states: {
       "active-unacknowledged": "unacknowledged",
@@ -381,7 +381,12 @@ function readableKey(key) {
     .toLowerCase();
 }
 
-/** The label of a reading: its name in `lang`, for this model where it differs. */
+/** A text of STRINGS with its `{n}` filled in: "第 3 次升级", "Escalation level 3". */
+export function textWith(lang, key, n) {
+  const text = (STRINGS[lang] ?? STRINGS.en)[key] ?? key;
+  return text.replace("{n}", String(n));
+}
+
 /** Event alerts (docs/topics.md: a call or a fall) end their window; they do not "return to normal". */
 const EVENT_CODES = new Set(["EMERGENCY_CALL", "FALL_DETECTED"]);
 
@@ -392,6 +397,7 @@ export function stateKey(alert) {
     : alert.state;
 }
 
+/** The label of a reading: its name in `lang`, for this model where it differs. */
 export function metricName(lang, model, key) {
   const names = METRIC_NAMES[lang] ?? METRIC_NAMES.en;
   const known = names[`${model}.${key}`] ?? names[key];
