@@ -23,7 +23,7 @@ import type { ConsoleServer } from "./console/server.js";
 import { SampleConsumer } from "./consume.js";
 import { AlertContentBuilder, escalationInfo } from "./content/alert-content.js";
 import { DeviceCommands } from "./device-commands.js";
-import { deviceRateLimiter, sweepDeviceRate } from "./device-rate.js";
+import { deviceRateLimiter, gateIngest, sweepDeviceRate } from "./device-rate.js";
 import { MqttIngest } from "./ingest/mqtt-ingest.js";
 import type { Journal, JournalFs } from "./journal/journal.js";
 import { createLogger, type Logger, RateLimitedLog } from "./log.js";
@@ -112,7 +112,10 @@ export class Gateway {
   readonly ops: OperatorCommands;
   readonly modbus: ModbusSouthbound;
   private readonly rateLog: RateLimitedLog;
-  /** Message rate per device (limits.deviceRate): excess dropped, DEVICE_MISBEHAVING when it goes on. */
+  /**
+   * Message rate per device (limits.deviceRate): excess dropped, DEVICE_MISBEHAVING when it goes on
+   * (or when a device keeps over its share of the P1 lane).
+   */
   readonly deviceRate: DeviceRateLimiter;
   private deviceRateSweep: NodeJS.Timeout | null = null;
   /** Records that the gateway is running (RunningRecord), so the next start knows how long it was down. */
@@ -313,8 +316,7 @@ export class Gateway {
       engine: this.engine,
       log: this.log,
     });
-    this.ingest.rateGate = (device, p1) =>
-      this.deviceRate.admit(device.id, device.model, p1, this.clock.monotonic());
+    gateIngest(this.ingest, this.deviceRate, this.clock);
     this.deviceCommands = new DeviceCommands(
       this.registry,
       this.modbus,

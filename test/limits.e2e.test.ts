@@ -6,19 +6,21 @@
  * of a silent socket.
  */
 import net from "node:net";
+import mqtt from "mqtt";
 import { afterEach, describe, expect, it } from "vitest";
 import type { Gateway } from "../gateway/gateway.js";
 import {
+  clientIdFor,
   connect,
   OPS,
   pendantMsg,
   SITE,
   sleep,
   startGateway,
-  type TestClient,
+  TestClient,
   testConfig,
 } from "./support/harness.js";
-import { firstFlood, handledPresses, sendUntilAcknowledged } from "./support/p1-flood.js";
+import { firstFlood, floodUntil, handledPresses, sendUntilAcknowledged } from "./support/p1-flood.js";
 
 describe("limits after login", () => {
   const clients: TestClient[] = [];
@@ -29,8 +31,11 @@ describe("limits after login", () => {
     gw = null;
   });
 
-  async function start(limits: Record<string, unknown>): Promise<Gateway> {
-    gw = await startGateway({ config: testConfig({ storage: { enabled: false }, limits }) });
+  async function start(
+    limits: Record<string, unknown>,
+    extra: Record<string, unknown> = {},
+  ): Promise<Gateway> {
+    gw = await startGateway({ config: testConfig({ storage: { enabled: false }, limits, ...extra }) });
     return gw;
   }
   async function client(user: string, pw: string): Promise<TestClient> {
@@ -103,6 +108,65 @@ describe("limits after login", () => {
     expect(handledPresses(ops)).toEqual(Array.from({ length: n }, (_, i) => i + 1));
     expect(g.counters.rejected("ec200", "duplicate-seq")).toBe(0);
   });
+
+  // Both ways devices come in: the embedded broker, and the device listener's worker thread.
+  it.each([
+    ["the embedded broker", false],
+    ["the device listener", true],
+  ])(
+    "a pendant kept over its P1 share raises DEVICE_MISBEHAVING (%s); it clears once it stops",
+    async (_, worker) => {
+      const g = await start(
+        { deviceRate: { misbehavingAfter: "1s", clearAfter: "2s" } },
+        worker
+          ? {
+              mqtt: {
+                listeners: [{ host: "127.0.0.1", port: 0 }],
+                deviceListener: { host: "127.0.0.1", port: 0 },
+              },
+            }
+          : {},
+      );
+      const port = worker ? (g.broker.deviceListenerPort as number) : g.mqttPort;
+      const ops = await client(OPS.name, OPS.password);
+      expect(await ops.subscribe(`linli/${SITE}/alerts/#`)).toBe(1);
+      const topic = `linli/${SITE}/alerts/p3/DEVICE_MISBEHAVING/p-1`;
+      const raised = () => ops.on(topic).some((m) => m.json().state === "active-unacknowledged");
+      const started = Date.now();
+      const acked = await floodUntil(port, "ec200-p-1", 200, () => raised() || Date.now() - started > 15_000);
+      expect(raised()).toBe(true);
+      // Not before misbehavingAfter (1 s) of refusals.
+      expect(Date.now() - started).toBeGreaterThanOrEqual(1000);
+      expect(acked).toBeGreaterThan(0);
+      const alert = ops.on(topic)[0]?.json() as Record<string, unknown>;
+      expect(alert).toMatchObject({
+        code: "DEVICE_MISBEHAVING",
+        priority: 3,
+        causes: ["over its share of the P1 lane"],
+        detail: { dropped: 0, deferred: expect.any(Number) },
+      });
+      expect((alert.detail as { deferred: number }).deferred).toBeGreaterThan(0);
+      // None of its presses was dropped by the rate limit: over its share they were left with it.
+      expect(g.counters.rejected("ec200", "rate-limited")).toBe(0);
+      expect(g.counters.rejected("ec200", "p1-device-limit")).toBeGreaterThan(0);
+      // It stops; clearAfter later, one heartbeat (or the sweep) finds it quiet: the alert clears.
+      await sleep(2200);
+      const pendant = new TestClient(
+        await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, {
+          username: "p-1",
+          password: "pw-p1",
+          clientId: clientIdFor(g, "p-1"),
+          reconnectPeriod: 0,
+        }),
+      );
+      clients.push(pendant);
+      await pendant.publish("devices/ec200/p-1/up", pendantMsg(acked + 1, null));
+      const cleared = await ops.waitFor(
+        (m) => m.topic === topic && m.json().state !== "active-unacknowledged",
+      );
+      expect(cleared.json().state).toBe("cleared-unacknowledged");
+    },
+  );
 
   it("closes a device's connection on a packet over its model's limit, from the header, counted", async () => {
     const g = await start({});

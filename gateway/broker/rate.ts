@@ -10,6 +10,13 @@
  *   door state, never a resident's call.
  * - A device still being dropped `misbehavingAfter` after its first drop is
  *   DEVICE_MISBEHAVING (P3); it clears once nothing was dropped for `clearAfter`.
+ *
+ * The same watch, on a run of its own, covers the device's own limit that a P1 does meet: its
+ * share of the P1 lane (gateway/ingest/mqtt-ingest.ts MAX_P1_HELD_PER_DEVICE), past which its
+ * messages are left with it (not acknowledged, sent again). A device still over its share `misbehavingAfter`
+ * after the first time is DEVICE_MISBEHAVING too: one alert per device, whose live causes say which
+ * limits it keeps hitting (a cause ends on its own after `clearAfter` without a hit; the alert
+ * clears when none is left).
  */
 import { TokenBucket } from "./token-bucket.js";
 
@@ -38,19 +45,45 @@ export interface DeviceRateConfig {
   clearAfter: number;
 }
 
+/** Messages beyond the device's rate, dropped (index of the device's runs). */
+export const OVER_RATE = 0;
+/** Messages beyond the device's share of the P1 lane, left with the device to send again. */
+export const OVER_P1_SHARE = 1;
+export type Overrun = typeof OVER_RATE | typeof OVER_P1_SHARE;
+
+export interface Misbehaviour {
+  /** The limits the device keeps hitting, OVER_RATE first; empty: none any more. */
+  over: Overrun[];
+  /** Dropped over its rate in the current run; 0 unless `over` has OVER_RATE. */
+  dropped: number;
+  /** Left with the device over its P1 share in the current run; 0 unless `over` has OVER_P1_SHARE. */
+  deferred: number;
+}
+
 export interface MisbehavingEvents {
-  /** `active` true: raise DEVICE_MISBEHAVING; false: clear it. */
-  misbehaving(deviceId: string, active: boolean, dropped: number): void;
+  /**
+   * The device's misbehaviour changed (a limit joined or left `over`): raise DEVICE_MISBEHAVING,
+   * or describe it anew, with `m`; clear it when `m.over` is empty.
+   */
+  misbehaving(deviceId: string, m: Misbehaviour): void;
+}
+
+/** One device's run of hits of one limit. */
+class Run {
+  /** Start of the current run (null: none). */
+  first: number | null = null;
+  last = 0;
+  /** Hits in the current run. */
+  count = 0;
+  /** Went on for misbehavingAfter: a live cause of DEVICE_MISBEHAVING until clearAfter without a hit. */
+  raised = false;
 }
 
 interface DeviceState {
-  bucket: TokenBucket;
-  /** Start of the current run of drops (null: none). */
-  firstDrop: number | null;
-  lastDrop: number;
-  /** Dropped in the current run. */
-  dropped: number;
-  raised: boolean;
+  /** Null: its model has no rate (only its P1 share is watched). */
+  bucket: TokenBucket | null;
+  /** Index OVER_RATE, OVER_P1_SHARE. */
+  runs: readonly [Run, Run];
 }
 
 export class DeviceRateLimiter {
@@ -67,9 +100,8 @@ export class DeviceRateLimiter {
     this.cfg = cfg;
     for (const [id, s] of this.devices) {
       const model = modelOf(id);
-      const rate = model === undefined ? undefined : this.rateOf(model);
-      if (rate) s.bucket = new TokenBucket(rate.perSecond, rate.burst, now);
-      else this.devices.delete(id);
+      if (model === undefined) this.devices.delete(id);
+      else s.bucket = this.bucketFor(model, now);
     }
   }
 
@@ -85,34 +117,25 @@ export class DeviceRateLimiter {
     if (!this.cfg.enabled || p1) return true;
     let s = this.devices.get(deviceId);
     if (!s) {
-      const rate = this.rateOf(model);
-      if (!rate) return true;
-      s = {
-        bucket: new TokenBucket(rate.perSecond, rate.burst, now),
-        firstDrop: null,
-        lastDrop: 0,
-        dropped: 0,
-        raised: false,
-      };
-      this.devices.set(deviceId, s);
+      if (!this.rateOf(model)) return true;
+      s = this.stateFor(deviceId, model, now);
     }
+    if (s.bucket === null) return true;
     if (s.bucket.take(now)) {
       this.settle(deviceId, s, now);
       return true;
     }
     this.dropped++;
-    // A pause in the drops longer than the raise delay ends the run: occasional bursts are not misbehaviour.
-    if (s.firstDrop === null || (!s.raised && now - s.lastDrop > this.cfg.misbehavingAfter)) {
-      s.firstDrop = now;
-      s.dropped = 0;
-    }
-    s.lastDrop = now;
-    s.dropped++;
-    if (!s.raised && now - s.firstDrop >= this.cfg.misbehavingAfter) {
-      s.raised = true;
-      this.events.misbehaving(deviceId, true, s.dropped);
-    }
+    this.hit(deviceId, s, OVER_RATE, now);
     return false;
+  }
+
+  /**
+   * A message of the device left with it because it holds its whole share of the P1 lane. Watched
+   * whatever `enabled` says: that turns the rate off, not the share, which nothing else reports.
+   */
+  overP1Share(deviceId: string, model: string, now: number): void {
+    this.hit(deviceId, this.devices.get(deviceId) ?? this.stateFor(deviceId, model, now), OVER_P1_SHARE, now);
   }
 
   /** Clears DEVICE_MISBEHAVING of devices quiet for clearAfter; call periodically (and it is on each admitted message). */
@@ -125,12 +148,54 @@ export class DeviceRateLimiter {
     this.devices.delete(deviceId);
   }
 
+  private bucketFor(model: string, now: number): TokenBucket | null {
+    const rate = this.rateOf(model);
+    return rate ? new TokenBucket(rate.perSecond, rate.burst, now) : null;
+  }
+
+  private stateFor(deviceId: string, model: string, now: number): DeviceState {
+    const s: DeviceState = { bucket: this.bucketFor(model, now), runs: [new Run(), new Run()] };
+    this.devices.set(deviceId, s);
+    return s;
+  }
+
+  private hit(deviceId: string, s: DeviceState, kind: Overrun, now: number): void {
+    const run = s.runs[kind];
+    // A pause in the hits longer than the raise delay ends the run: occasional bursts are not misbehaviour.
+    if (run.first === null || (!run.raised && now - run.last > this.cfg.misbehavingAfter)) {
+      run.first = now;
+      run.count = 0;
+    }
+    run.last = now;
+    run.count++;
+    if (!run.raised && now - run.first >= this.cfg.misbehavingAfter) {
+      run.raised = true;
+      this.report(deviceId, s);
+    }
+  }
+
   private settle(deviceId: string, s: DeviceState, now: number): void {
-    if (s.firstDrop === null || now - s.lastDrop < this.cfg.clearAfter) return;
-    const wasRaised = s.raised;
-    s.firstDrop = null;
-    s.raised = false;
-    s.dropped = 0;
-    if (wasRaised) this.events.misbehaving(deviceId, false, 0);
+    let changed = false;
+    for (const run of s.runs) {
+      if (run.first === null || now - run.last < this.cfg.clearAfter) continue;
+      changed ||= run.raised;
+      run.first = null;
+      run.raised = false;
+      run.count = 0;
+    }
+    if (changed) this.report(deviceId, s);
+  }
+
+  /** The device's live causes (only on a change: a raise, a cause that joins or ends, the clear). */
+  private report(deviceId: string, s: DeviceState): void {
+    const [rate, share] = s.runs;
+    const over: Overrun[] = [];
+    if (rate.raised) over.push(OVER_RATE);
+    if (share.raised) over.push(OVER_P1_SHARE);
+    this.events.misbehaving(deviceId, {
+      over,
+      dropped: rate.raised ? rate.count : 0,
+      deferred: share.raised ? share.count : 0,
+    });
   }
 }

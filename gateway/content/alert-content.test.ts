@@ -4,6 +4,7 @@ import { Alert, type AlertSubject, type Transition } from "../alerts/alert.js";
 import { AlertEngine } from "../alerts/engine.js";
 import { validateConfig } from "../config/load.js";
 import type { Config, ConfigInput } from "../config/schema.js";
+import { MISBEHAVING_CAUSES } from "../device-rate.js";
 import { TimerWheel } from "../time/timer-wheel.js";
 import { AlertContentBuilder } from "./alert-content.js";
 
@@ -187,6 +188,25 @@ describe("alert content", () => {
     expect(zhCleared).not.toMatch(/呼叫窗口|已恢复正常/);
     const enCleared = new AlertContentBuilder(() => config({}, "en")).describe(a, "cleared").message;
     expect(enCleared).toMatch(/ — recorded, awaiting acknowledgement$/);
+  });
+
+  it("a misbehaving device's message says which limits it keeps hitting, in both languages", () => {
+    const [rate, share] = MISBEHAVING_CAUSES;
+    const misbehaving = (causes: string[]) =>
+      new Alert("a5", "DEVICE_MISBEHAVING", 3, "s1", pendant, RAISED, "t", causes, false, false, {});
+    const zh = new AlertContentBuilder(() => config());
+    const en = new AlertContentBuilder(() => config({}, "en"));
+    expect(zh.describe(misbehaving([share]), "raised").message).toBe(
+      "设备发送异常（积压的一级消息超过其份额）：1号楼 101室 张阿姨，紧急呼叫器（卧室床头）",
+    );
+    expect(zh.describe(misbehaving([rate, share]), "changed").message).toMatch(
+      /^设备发送异常（超过消息速率、积压的一级消息超过其份额）：/,
+    );
+    expect(zh.describe(misbehaving([share]), "raised").action).toContain("一级消息");
+    expect(en.describe(misbehaving([rate, share]), "raised").message).toMatch(
+      /^Device sending too fast \(over its message rate, over its share of the P1 lane\): /,
+    );
+    expect(en.describe(misbehaving([share]), "raised").action).toContain("P1 messages beyond its share");
   });
 
   it("a model's own words for a shared code win over the catalogue's (GD-2 FAULT), others keep the catalogue's", () => {

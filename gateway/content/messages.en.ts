@@ -69,8 +69,9 @@ export const en: Catalogue = {
     },
     DEVICE_MISBEHAVING: {
       title: "Device sending too fast",
+      detail: (_d, causes) => (causes.length === 0 ? null : causes.join(", ")),
       action:
-        "The device keeps sending faster than its model allows; the excess is dropped (never emergency calls or other P1 messages): ask a technician to check the device, or whether someone else uses its account.",
+        "The device keeps sending faster than its model allows, or keeps more P1 messages (calls, alarms) waiting than its share: its ordinary messages beyond its rate are dropped (never a P1 message); its P1 messages beyond its share are not taken in until it sends them again, so that other residents' calls are not delayed. Ask a technician to check the device, or whether someone else uses its account.",
     },
   }),
   transitions: {

@@ -17,6 +17,12 @@ const ZH_SPAN: SpanWords = {
 /** A span of time in Chinese: "2 小时 5 分钟", "30 秒". */
 export const zhSpan = (ms: unknown): string => span(ms, ZH_SPAN);
 
+/** DEVICE_MISBEHAVING's causes (gateway/device-rate.ts MISBEHAVING_CAUSES). */
+const MISBEHAVING_CAUSE_ZH: Readonly<Record<string, string>> = {
+  "over its message rate": "超过消息速率",
+  "over its share of the P1 lane": "积压的一级消息超过其份额",
+};
+
 export const zhCN: Catalogue = {
   codes: withProfileTexts("zh-CN", {
     BATTERY_LOW: {
@@ -65,8 +71,10 @@ export const zhCN: Catalogue = {
     },
     DEVICE_MISBEHAVING: {
       title: "设备发送异常",
+      detail: (_d, causes) =>
+        causes.length === 0 ? null : causes.map((c) => MISBEHAVING_CAUSE_ZH[c] ?? c).join("、"),
       action:
-        "设备持续超频发送消息，多余消息已丢弃（紧急呼叫等一级消息不受影响）：请通知技术人员检查设备或是否有人冒用其账号。",
+        "设备持续超频发送消息，或积压的一级消息（呼叫、报警）超过其份额：超过速率的普通消息已丢弃（一级消息不会丢弃）；超过份额的一级消息暂不接收，由设备稍后重发，以免耽误其他住户的呼叫。请通知技术人员检查设备或是否有人冒用其账号。",
     },
   }),
   transitions: {

@@ -3,7 +3,9 @@ import pino from "pino";
 import { describe, expect, it } from "vitest";
 import { FakeClock } from "../../core/clock.js";
 import { LANE_ALERT, LANE_P1, LANE_TELEMETRY, type LaneId } from "../../core/index.js";
+import { DeviceRateLimiter, type Misbehaviour, OVER_P1_SHARE } from "../broker/rate.js";
 import { validateConfig } from "../config/load.js";
+import { gateIngest } from "../device-rate.js";
 import { RateLimitedLog } from "../log.js";
 import { type Completion, type PipelineEntry, PriorityPipeline } from "../pipeline/lanes.js";
 import { type DeviceEntry, Registry } from "../registry.js";
@@ -339,13 +341,8 @@ function floodAndPress() {
     (completions, count) => held.push(...completions.slice(0, count)),
   );
   const counters = new Counters();
-  const ingest = new MqttIngest(
-    pipeline,
-    counters,
-    new RateLimitedLog(pino({ level: "silent" })),
-    new FakeClock(),
-    64,
-  );
+  const clock = new FakeClock();
+  const ingest = new MqttIngest(pipeline, counters, new RateLimitedLog(pino({ level: "silent" })), clock, 64);
   /** Per device and seq, what each sending got: "acked", or the error's class (left with the device). */
   const outcomes = new Map<string, string[]>();
   const send = (device: DeviceEntry, seq: number, evt = "press") => {
@@ -364,7 +361,20 @@ function floodAndPress() {
     await tick();
     for (const done of held.splice(0)) done(null);
   };
-  return { ingest, pipeline, counters, flooder, presser, other, processed, outcomes, send, acked, drain };
+  return {
+    ingest,
+    pipeline,
+    counters,
+    clock,
+    flooder,
+    presser,
+    other,
+    processed,
+    outcomes,
+    send,
+    acked,
+    drain,
+  };
 }
 
 describe("MqttIngest: one device's share of the P1 path", () => {
@@ -445,6 +455,50 @@ describe("MqttIngest: one device's share of the P1 path", () => {
     await drain();
     for (let seq = 1; seq <= MAX_P1_HELD_PER_DEVICE; seq++) expect(acked(flooder, seq)).toBe(true);
     expect(flooder.p1Queued + ingest.parkedIn(LANE_P1)).toBe(0);
+  });
+
+  it("a device kept over its share is DEVICE_MISBEHAVING (over its P1 share) after misbehavingAfter, cleared after clearAfter without", async () => {
+    const { ingest, clock, counters, flooder, presser, send, acked, drain } = floodAndPress();
+    const reports: Array<[string, Misbehaviour]> = [];
+    const limiter = new DeviceRateLimiter(
+      { enabled: true, models: {}, misbehavingAfter: 60_000, clearAfter: 300_000 },
+      { misbehaving: (id, m) => reports.push([id, m]) },
+    );
+    gateIngest(ingest, limiter, clock);
+    // Every 5 s the flooder comes back (its connection closed at the refusals) and sends again
+    // what was not acknowledged, with new presses, 100 in all; a resident presses now and then.
+    let next = 1;
+    const round = async () => {
+      const unacked = Array.from({ length: next - 1 }, (_, i) => i + 1).filter((seq) => !acked(flooder, seq));
+      for (const seq of unacked) send(flooder, seq);
+      for (let fresh = 100 - unacked.length; fresh > 0; fresh--) send(flooder, next++);
+      await drain();
+    };
+    for (let t = 0; t < 60_000; t += 5_000) {
+      await round();
+      if (t % 20_000 === 0) send(presser, t / 20_000 + 1);
+      clock.advance(5_000);
+    }
+    expect(counters.rejected("ec200", "p1-device-limit")).toBeGreaterThan(0);
+    expect(reports).toEqual([]);
+    await round(); // 60 s after the first refusal, still over
+    expect(reports).toEqual([["flood", { over: [OVER_P1_SHARE], dropped: 0, deferred: expect.any(Number) }]]);
+    // The resident's presses were taken in at once all along: nothing of theirs is reported.
+    for (let seq = 1; seq <= 3; seq++) expect(acked(presser, seq)).toBe(true);
+    // It stops flooding: what it still holds is taken in, and clearAfter later the alert clears.
+    for (let i = 0; i < 20; i++) {
+      const unacked = Array.from({ length: next - 1 }, (_, k) => k + 1).filter((seq) => !acked(flooder, seq));
+      if (unacked.length === 0) break;
+      for (const seq of unacked.slice(0, MAX_P1_HELD_PER_DEVICE)) send(flooder, seq);
+      await drain();
+    }
+    for (let seq = 1; seq < next; seq++) expect(acked(flooder, seq)).toBe(true);
+    clock.advance(299_000);
+    limiter.sweep(clock.monotonic());
+    expect(reports).toHaveLength(1);
+    clock.advance(1_000);
+    limiter.sweep(clock.monotonic());
+    expect(reports[1]).toEqual(["flood", { over: [], dropped: 0, deferred: 0 }]);
   });
 });
 

@@ -24,7 +24,9 @@
  * device like a refused one (counted `p1-device-limit`), while every other device's P1 is still
  * taken in at once. The rate limit lets every P1 through on purpose (a fire panel in alarm must
  * not be rate-limited away); this bound is what keeps one device in a P1 condition, chattering or
- * misbehaving, from filling the P1 lane and its parking ahead of other devices' presses.
+ * misbehaving, from filling the P1 lane and its parking ahead of other devices' presses. A device
+ * still over its share `limits.deviceRate.misbehavingAfter` after the first time is
+ * DEVICE_MISBEHAVING, like one over its rate (`overP1Share`, gateway/device-rate.ts).
  *
  * One device's parked samples stay in order, in one parking (a GD-2's or a
  * declared profile's rules read state from every message: an older heartbeat
@@ -113,6 +115,11 @@ export class MqttIngest {
    * Asked after decoding, so it knows whether the message bears a P1 (never dropped).
    */
   rateGate: ((device: DeviceEntry, p1: boolean) => boolean) | null = null;
+  /**
+   * Told of each message left with its device over the device's P1 share (the rate limiter's
+   * DEVICE_MISBEHAVING watch, gateway/device-rate.ts): the rate lets every P1 through, the share does not.
+   */
+  overP1Share: ((device: DeviceEntry) => void) | null = null;
 
   constructor(
     private readonly pipeline: PriorityPipeline,
@@ -204,6 +211,7 @@ export class MqttIngest {
       (lane === LANE_P1 || mine?.lane === LANE_P1) &&
       device.p1Queued + (mine?.lane === LANE_P1 ? mine.entries.length : 0) >= MAX_P1_HELD_PER_DEVICE
     ) {
+      this.overP1Share?.(device);
       this.deferToDevice(device, seq, done, "p1-device-limit", P1_SHARE_USED);
       return;
     }

@@ -104,3 +104,32 @@ export async function sendUntilAcknowledged(
   if (acked < n) throw new Error(`${n - acked} presses still unacknowledged after ${rounds} connections`);
   return rounds;
 }
+
+/**
+ * A pendant that keeps flooding: on a new connection each round, it sends again what is not
+ * acknowledged and new presses, `perRound` in all, until `stop()` says so (asked between rounds);
+ * the presses acknowledged.
+ */
+export async function floodUntil(
+  port: number,
+  clientId: string,
+  perRound: number,
+  stop: () => boolean,
+): Promise<number> {
+  let acked = 0;
+  while (!stop()) {
+    // The packet identifier is the seq.
+    if (acked + perRound > 65_535) throw new Error("flooded past seq 65535 without being stopped");
+    const p = await pendant(port, clientId);
+    p.s.write(Buffer.concat(Array.from({ length: perRound }, (_, i) => press(acked + i + 1))));
+    await Promise.race([
+      p.closed,
+      (async () => {
+        while (p.acks() < perRound) await new Promise((r) => setTimeout(r, 5));
+      })(),
+    ]);
+    acked += p.acks();
+    p.s.destroy();
+  }
+  return acked;
+}
