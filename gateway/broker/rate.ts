@@ -87,23 +87,17 @@ interface DeviceState {
 }
 
 export class DeviceRateLimiter {
+  /**
+   * Devices that were limited or hit a limit since start (bounded by the devices configured since;
+   * limits apply at start, docs/reload.md: a removed device's entry stays, idle, until a restart).
+   */
   private readonly devices = new Map<string, DeviceState>();
   dropped = 0;
 
   constructor(
-    private cfg: DeviceRateConfig,
+    private readonly cfg: DeviceRateConfig,
     private readonly events: MisbehavingEvents,
   ) {}
-
-  /** Reload: new rates apply at once (buckets start full); a raised DEVICE_MISBEHAVING stays until it clears. */
-  configure(cfg: DeviceRateConfig, now: number, modelOf: (deviceId: string) => string | undefined): void {
-    this.cfg = cfg;
-    for (const [id, s] of this.devices) {
-      const model = modelOf(id);
-      if (model === undefined) this.devices.delete(id);
-      else s.bucket = this.bucketFor(model, now);
-    }
-  }
 
   rateOf(model: string): Rate | undefined {
     return this.cfg.models[model] ?? DEFAULT_RATES[model];
@@ -141,11 +135,6 @@ export class DeviceRateLimiter {
   /** Clears DEVICE_MISBEHAVING of devices quiet for clearAfter; call periodically (and it is on each admitted message). */
   sweep(now: number): void {
     for (const [id, s] of this.devices) this.settle(id, s, now);
-  }
-
-  /** Forget a removed device. */
-  forget(deviceId: string): void {
-    this.devices.delete(deviceId);
   }
 
   private bucketFor(model: string, now: number): TokenBucket | null {
