@@ -274,6 +274,55 @@ describe("the device listener: devices served by a worker thread", () => {
     expect(gw.counters.rejected("ec200", "duplicate-seq")).toBe(0);
   });
 
+  it("a pendant closed because a press was left with it still has its will taken in, as on the main listener", async () => {
+    // Its will is a press (docs/topics.md "Retained messages and wills"), seq 5000 in its telemetry.
+    const s = net.connect(devicePort(), "127.0.0.1");
+    s.on("error", () => {});
+    await new Promise((r) => s.once("connect", r));
+    const closed = new Promise<void>((r) => s.once("close", () => r()));
+    s.write(
+      mqttPacket.generate({
+        cmd: "connect",
+        protocolId: "MQTT",
+        protocolVersion: 4,
+        clean: true,
+        clientId: clientIdFor(gw, "p-1"),
+        keepalive: 60,
+        username: "p-1",
+        password: Buffer.from("pw-p1"),
+        will: {
+          topic: "devices/ec200/p-1/up",
+          payload: Buffer.from(pendantMsg(5000, "press", { bat: 50, rssi: -1 })),
+          qos: 1,
+          retain: false,
+        },
+      }),
+    );
+    await new Promise((r) => s.once("data", r)); // the CONNACK
+    // Past its P1 share in one turn of the pump: the rest is left with it, its connection closed.
+    const n = 100;
+    const presses = Array.from({ length: n }, (_, i) =>
+      mqttPacket.generate({
+        cmd: "publish",
+        topic: "devices/ec200/p-1/up",
+        payload: Buffer.from(
+          pendantMsg(i + 1, "press", { bat: Math.floor((i + 1) / 100), rssi: -((i + 1) % 100) - 1 }),
+        ),
+        qos: 1,
+        messageId: i + 1,
+        retain: false,
+        dup: false,
+      }),
+    );
+    s.write(Buffer.concat(presses));
+    stallMainThread(400);
+    await closed;
+    expect(gw.counters.rejected("ec200", "p1-device-limit")).toBeGreaterThan(0);
+    const until = Date.now() + 3000;
+    while (!handledPresses(ops).includes(5000) && Date.now() < until) await sleep(10);
+    expect(handledPresses(ops)).toContain(5000);
+  });
+
   it("readings sent just before a close are taken in before the connection is closed", async () => {
     const { s } = await countingPendant();
     const n = 50;

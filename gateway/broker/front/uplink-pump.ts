@@ -194,7 +194,10 @@ export class UplinkPump {
     const retain = b[at + 8] === 1;
     const ctLength = b[at + 9] as number;
     const c = this.connections.get(connId);
-    if (c === undefined || c.identity?.kind !== "device" || c.uplinkRefused) {
+    const will = tag === TAG_WILL;
+    // A will is not refused with the uplinks (as on aedes' path): it falls due once, at the close the
+    // refusal brought about, and is never sent again (a base station's will may be a press).
+    if (c === undefined || c.identity?.kind !== "device" || (c.uplinkRefused && !will)) {
       // Closed since (or being closed, an uplink before this one not kept): a QoS 1 uplink was not
       // acknowledged and will be sent again. Answered all the same: the worker counts the
       // completions it is owed.
@@ -202,7 +205,6 @@ export class UplinkPump {
       return;
     }
     const identity = c.identity;
-    const will = tag === TAG_WILL;
     const topic = identity.device.uplinkTopic ?? "";
     const decision = this.policy.authorizePublish(identity, topic, { retain, will });
     if (!decision.ok) {
