@@ -193,6 +193,7 @@ export class PubackQueue {
       this.abort(err, socket);
     };
     timer = setTimeout(go, CLOSE_AFTER_PUBACKS_MS);
+    timer.unref(); // the socket is going anyway: a stop need not wait for it
     socket.write(FLUSHED, go);
   }
 }
