@@ -234,7 +234,14 @@ describe("hostile load against a real gateway", () => {
       // The attack is over and its sockets are gone: memory must come back.
       await sleep(30_000);
       clearInterval(sampler);
-      const endRss = rssMb(pid);
+      // V8 gives back the heap the attack grew lazily (its memory reducer, on idle GCs): on a busy
+      // machine that took longer than 30 s once (heap used back to 20 MB, committed 38 MB, RSS +13 %).
+      // A leak never comes back: up to 30 s more are allowed for the way down, not a higher level.
+      let endRss = rssMb(pid);
+      for (let waited = 0; endRss >= startRss * 1.1 && waited < 30_000; waited += 1000) {
+        await sleep(1000);
+        endRss = rssMb(pid);
+      }
       const endHeap = await heap();
 
       // A pendant logs in again from its own address although its username was banned.
