@@ -16,6 +16,8 @@
 
 import { type Clock, type Rejection, reject, rejectionText } from "../core/index.js";
 import type { AlertEngine } from "./alerts/engine.js";
+import { enSpan } from "./content/messages.en.js";
+import { zhSpan } from "./content/messages.zh-CN.js";
 import { type OpsOutcome, type OpsOutcomeArgs, opsOutcomeText } from "./content/ops-text.js";
 import type { Logger, RateLimitedLog } from "./log.js";
 import type { Publisher } from "./northbound/publisher.js";
@@ -142,14 +144,18 @@ export class OperatorCommands implements OperatorHandlers {
   shelve({ operator, target: alertId, ref, by, fields }: OperatorRequest<ShelveFields>): void {
     const out = this.engine.shelve(alertId, by, fields.duration, fields.reason, operator);
     if (!out.ok) {
-      const max = Math.round(this.engine.shelveMaxMs / 60_000);
+      // Its largest whole unit and the next: a shelveMax under a minute read "at most 0 minutes".
+      const max = this.engine.shelveMaxMs;
       const refusal =
         out.reason === "p1-not-shelvable"
           ? reject(out.reason, "P1 (life safety) alerts cannot be shelved; acknowledge it instead", {
               zh: "一级（生命安全）告警不能搁置，请确认处理",
             })
           : out.reason === "shelve-too-long"
-            ? reject(out.reason, `at most ${max} minutes`, { path: "duration", zh: `最多搁置 ${max} 分钟` })
+            ? reject(out.reason, `at most ${enSpan(max)}`, {
+                path: "duration",
+                zh: `最多搁置 ${zhSpan(max)}`,
+              })
             : noAlert(alertId);
       this.refuse(operator, "shelve", alertId, ref, refusal);
       return;

@@ -24,7 +24,14 @@ import {
   TestClient,
   testConfig,
 } from "./support/harness.js";
-import { firstFlood, handledPresses, sendUntilAcknowledged } from "./support/p1-flood.js";
+import {
+  firstFlood,
+  handledPresses,
+  KEPT_QOS1,
+  keptMessage,
+  keptThenRefusedQos0,
+  sendUntilAcknowledged,
+} from "./support/p1-flood.js";
 
 describe("the device listener: devices served by a worker thread", () => {
   let gw: Gateway;
@@ -271,6 +278,19 @@ describe("the device listener: devices served by a worker thread", () => {
     await sendUntilAcknowledged(devicePort(), "ec200-p-1", n, acked);
     // Each handled once, in the pendant's order: nothing lost, nothing overtaken.
     expect(handledPresses(ops)).toEqual(Array.from({ length: n }, (_, i) => i + 1));
+    expect(gw.counters.rejected("ec200", "duplicate-seq")).toBe(0);
+  });
+
+  it("a QoS 0 press left with a pendant holding its P1 share closes its connection only once the QoS 1 messages before it are acknowledged: none sent again, none handled twice", async () => {
+    // All in the alert ring before the gateway reads one: taken in one turn of the pump.
+    const acked = await keptThenRefusedQos0(devicePort(), "ec200-p-1", () => stallMainThread(400));
+    expect(gw.counters.rejected("ec200", "p1-device-limit")).toBe(1);
+    expect(acked).toBe(KEPT_QOS1);
+    await sendUntilAcknowledged(devicePort(), "ec200-p-1", KEPT_QOS1, acked, keptMessage);
+    const until = Date.now() + 3000;
+    while (handledPresses(ops).length < KEPT_QOS1 && Date.now() < until) await sleep(10);
+    await sleep(200);
+    expect(handledPresses(ops)).toEqual(Array.from({ length: KEPT_QOS1 }, (_, i) => i + 1));
     expect(gw.counters.rejected("ec200", "duplicate-seq")).toBe(0);
   });
 

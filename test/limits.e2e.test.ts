@@ -20,7 +20,15 @@ import {
   TestClient,
   testConfig,
 } from "./support/harness.js";
-import { firstFlood, floodUntil, handledPresses, sendUntilAcknowledged } from "./support/p1-flood.js";
+import {
+  firstFlood,
+  floodUntil,
+  handledPresses,
+  KEPT_QOS1,
+  keptMessage,
+  keptThenRefusedQos0,
+  sendUntilAcknowledged,
+} from "./support/p1-flood.js";
 
 describe("limits after login", () => {
   const clients: TestClient[] = [];
@@ -167,6 +175,21 @@ describe("limits after login", () => {
       expect(cleared.json().state).toBe("cleared-unacknowledged");
     },
   );
+
+  it("a QoS 0 press left with a pendant holding its P1 share closes its connection only once the QoS 1 messages before it are acknowledged: none sent again, none handled twice", async () => {
+    const g = await start({});
+    const ops = await client(OPS.name, OPS.password);
+    expect(await ops.subscribe(`linli/${SITE}/#`)).toBe(1);
+    const acked = await keptThenRefusedQos0(g.mqttPort, "ec200-p-1", () => {});
+    expect(g.counters.rejected("ec200", "p1-device-limit")).toBe(1);
+    expect(acked).toBe(KEPT_QOS1);
+    await sendUntilAcknowledged(g.mqttPort, "ec200-p-1", KEPT_QOS1, acked, keptMessage);
+    const until = Date.now() + 3000;
+    while (handledPresses(ops).length < KEPT_QOS1 && Date.now() < until) await sleep(10);
+    await sleep(200);
+    expect(handledPresses(ops)).toEqual(Array.from({ length: KEPT_QOS1 }, (_, i) => i + 1));
+    expect(g.counters.rejected("ec200", "duplicate-seq")).toBe(0);
+  });
 
   it("closes a device's connection on a packet over its model's limit, from the header, counted", async () => {
     const g = await start({});

@@ -48,6 +48,8 @@ export interface HookContext {
   front(): DeviceFrontEnd | null;
   /** A device connection's QoS 1 PUBACK queue. */
   pubacks(client: Client): PubackQueue;
+  /** That queue if the connection has one yet (it is made at its first QoS 1 uplink). */
+  pubackQueue(client: Client): PubackQueue | undefined;
   /** An uplink of the connection was not kept (its PUBACK queue is refusing): it takes nothing more in. */
   uplinksRefused(client: Client): boolean;
 }
@@ -239,8 +241,21 @@ export function installHooks(ctx: HookContext): void {
           callback(null);
           return;
         }
-        if (packet.qos !== 1 || will) {
+        if (will) {
           ctx.handlers.uplink(identity.device, packet.payload as Buffer, contentType, callback);
+          return;
+        }
+        if (packet.qos !== 1) {
+          // QoS 0 not kept (the lanes full, the device's P1 share used up): closed as a QoS 1 one
+          // is, once the QoS 1 uplinks before it are answered (their PUBACKs out first: aedes
+          // closing at once lost them and the device sent them again). A closure per QoS 0 uplink:
+          // devices publish at QoS 1 (the datasheets), so this path is rare.
+          ctx.handlers.uplink(identity.device, packet.payload as Buffer, contentType, (err) => {
+            const queue = err ? ctx.pubackQueue(client) : undefined;
+            if (queue === undefined) return callback(err);
+            queue.refuseAfterPending(err as Error);
+            callback(null); // as QoS 0 to aedes: nothing of it goes on (skipUplinkForwarding)
+          });
           return;
         }
         // QoS 1: the PUBACK is written by the connection's queue once the message is committed, in

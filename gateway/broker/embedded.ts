@@ -494,6 +494,7 @@ export class EmbeddedBroker implements NorthboundSink {
       takeover: this.takeover,
       front: () => this.front,
       pubacks: (client) => this.pubacks(client),
+      pubackQueue: (client) => this.pubackQueues.get(client),
       uplinksRefused: (client) => this.pubackQueues.get(client)?.refusing === true,
     };
   }

@@ -65,6 +65,57 @@ describe("PubackQueue", () => {
     expect(aborted).toEqual(["left with the device"]);
   });
 
+  it("a QoS 0 uplink not kept closes the connection once the QoS 1 uplinks before it are answered, those kept acknowledged first", async () => {
+    const { socket, written } = fakeSocket();
+    const aborted: string[] = [];
+    const q = new PubackQueue(socket, (err) => aborted.push(err.message));
+    const [a, b, c] = [1, 2, 3].map((id) => q.enqueue(id));
+    b?.(null);
+    q.refuseAfterPending(new Error("lanes full (QoS 0)"));
+    await tick();
+    expect(aborted).toEqual([]); // 1 is still being committed
+    expect(q.refusing).toBe(true);
+    expect(q.enqueue(4)).toBeNull(); // nothing more is taken in
+    c?.(null);
+    a?.(null);
+    await tick();
+    expect(written).toEqual([1, 2, 3]);
+    expect(aborted).toEqual(["lanes full (QoS 0)"]);
+  });
+
+  it("a QoS 0 refusal with nothing waiting closes at once; a QoS 1 one before it still closes at that one", async () => {
+    const none = fakeSocket();
+    const closedNow: string[] = [];
+    new PubackQueue(none.socket, (err) => closedNow.push(err.message)).refuseAfterPending(new Error("qos0"));
+    expect(closedNow).toEqual(["qos0"]);
+
+    const { socket, written } = fakeSocket();
+    const aborted: string[] = [];
+    const q = new PubackQueue(socket, (err) => aborted.push(err.message));
+    const [a, b, c] = [1, 2, 3].map((id) => q.enqueue(id));
+    b?.(new Error("qos1"));
+    q.refuseAfterPending(new Error("qos0")); // already refusing: the close stays at 2
+    c?.(null);
+    a?.(null);
+    await tick();
+    expect(written).toEqual([1]);
+    expect(aborted).toEqual(["qos1"]);
+  });
+
+  it("a QoS 1 refusal before a QoS 0 one moves the close to it", async () => {
+    const { socket, written } = fakeSocket();
+    const aborted: string[] = [];
+    const q = new PubackQueue(socket, (err) => aborted.push(err.message));
+    const [a, b, c] = [1, 2, 3].map((id) => q.enqueue(id));
+    q.refuseAfterPending(new Error("qos0"));
+    b?.(new Error("qos1"));
+    c?.(null);
+    a?.(null);
+    await tick();
+    expect(written).toEqual([1]);
+    expect(aborted).toEqual(["qos1"]);
+  });
+
   it("the PUBACKs written just before the close leave before the connection is dropped", async () => {
     const { socket, written } = fakeSocket();
     const seenAtAbort: number[][] = [];

@@ -29,7 +29,9 @@
  * known as one and was handled a second time (a device left with the rest of
  * a flood of presses had 64 kept in two turns of the device listener). From
  * the refusal on, the connection takes no new uplink (`refusing`): one taken
- * in would overtake the refused one, which comes back later.
+ * in would overtake the refused one, which comes back later. A QoS 0 uplink not
+ * kept (it has no slot here) closes its connection the same way
+ * (`refuseAfterPending`).
  *
  * Bound: MAX_PENDING unacknowledged uplinks per connection; beyond it the
  * connection is closed unacknowledged (the device re-sends: nothing is lost,
@@ -129,6 +131,20 @@ export class PubackQueue {
       this.flushScheduled = true;
       if (toFlush.push(this) === 1) queueMicrotask(flushAll);
     }
+  }
+
+  /**
+   * An uplink outside the queue (QoS 0) was not kept: as for a QoS 1 one, the connection takes
+   * nothing more in from now on and closes once every uplink before the refusal is answered, those
+   * kept acknowledged first. Closing at once lost their PUBACKs, and the device sent them again
+   * (handled twice past its seq window). Already refusing: it closes at that earlier uplink.
+   */
+  refuseAfterPending(err: Error): void {
+    if (this.closed || this.failedAt >= 0) return;
+    // The slot the next uplink would have had: every one enqueued so far is before the refusal.
+    this.failedAt = this.dropped + this.ids.length;
+    this.failure = err;
+    this.flush(); // closes now if nothing waits
   }
 
   private flushScheduled = false;

@@ -1,24 +1,31 @@
 /**
- * A pendant flooding presses past its share of the P1 lane (gateway/ingest/mqtt-ingest.ts
+ * A pendant flooding presses past its share of the P1 lane, or holding its whole share when a
+ * QoS 0 press comes (gateway/ingest/mqtt-ingest.ts
  * MAX_P1_HELD_PER_DEVICE), on a raw socket, behaving as its datasheet says: what is not
  * acknowledged is sent again on a new connection, until all is. The order the gateway handled the
  * presses in comes from their telemetry: seq in battery (hundreds) and rssi (units).
  */
 import net from "node:net";
 import mqttPacket from "mqtt-packet";
-import { pendantMsg, type TestClient } from "./harness.js";
+import { MAX_P1_HELD_PER_DEVICE } from "../../gateway/ingest/mqtt-ingest.js";
+import { pendantMsg, sleep, type TestClient } from "./harness.js";
 
-/** p-1's press `seq`, QoS 1, its packet identifier the seq. */
-function press(seq: number): Buffer {
+/** p-1's event `seq` (QoS 1: its packet identifier the seq), its seq in its telemetry. */
+function event(seq: number, evt: string, qos: 0 | 1 = 1): Buffer {
   return mqttPacket.generate({
     cmd: "publish",
     topic: "devices/ec200/p-1/up",
-    payload: Buffer.from(pendantMsg(seq, "press", { bat: Math.floor(seq / 100), rssi: -(seq % 100) - 1 })),
-    qos: 1,
-    messageId: seq,
+    payload: Buffer.from(pendantMsg(seq, evt, { bat: Math.floor(seq / 100), rssi: -(seq % 100) - 1 })),
+    qos,
+    messageId: qos === 1 ? seq : undefined,
     retain: false,
     dup: false,
   });
+}
+
+/** p-1's press `seq`, QoS 1, its packet identifier the seq. */
+function press(seq: number): Buffer {
+  return event(seq, "press");
 }
 
 /** p-1 logged in on `port`: its socket, the PUBACKs it received, and its close. */
@@ -80,18 +87,53 @@ export async function firstFlood(
   return p.acks();
 }
 
-/** Sends again, on new connections, what is not acknowledged, until presses 1..n all are; the rounds taken. */
+/** Low-battery events (alert lane) keptThenRefusedQos0 sends after the presses of its P1 share. */
+const KEPT_LOW_BATTERY = 20;
+/** The QoS 1 messages keptThenRefusedQos0 sends: more than a device's seq window (32). */
+export const KEPT_QOS1 = MAX_P1_HELD_PER_DEVICE + KEPT_LOW_BATTERY;
+
+/** keptThenRefusedQos0's QoS 1 message `seq`: presses up to its P1 share, low-battery events after. */
+export function keptMessage(seq: number): Buffer {
+  return seq <= MAX_P1_HELD_PER_DEVICE ? press(seq) : event(seq, "low_battery");
+}
+
+/**
+ * Sends, at once on a fresh connection, presses 1..32 (its whole P1 share) and low-battery events
+ * (alert lane) up to KEPT_QOS1 at QoS 1, all kept, then a press at QoS 0, left with the pendant
+ * (its share used up). Resolves when the gateway has closed the connection, with the messages it
+ * acknowledged there (in order: 1..acked).
+ */
+export async function keptThenRefusedQos0(
+  port: number,
+  clientId: string,
+  whileWritten: () => void,
+): Promise<number> {
+  const p = await pendant(port, clientId);
+  const kept = Array.from({ length: KEPT_QOS1 }, (_, i) => keptMessage(i + 1));
+  p.s.write(Buffer.concat([...kept, event(KEPT_QOS1 + 1, "press", 0)]));
+  whileWritten();
+  const closed = await Promise.race([p.closed.then(() => true), sleep(5000).then(() => false)]);
+  p.s.destroy();
+  if (!closed) throw new Error("the QoS 0 press was not refused: the connection stayed open");
+  return p.acks();
+}
+
+/**
+ * Sends again, on new connections, what is not acknowledged, until messages 1..n all are (presses,
+ * or `message`); the rounds taken.
+ */
 export async function sendUntilAcknowledged(
   port: number,
   clientId: string,
   n: number,
   acked: number,
+  message: (seq: number) => Buffer = press,
 ): Promise<number> {
   let rounds = 0;
   for (; acked < n && rounds < 200; rounds++) {
     const p = await pendant(port, clientId);
     const rest = n - acked;
-    p.s.write(Buffer.concat(Array.from({ length: rest }, (_, i) => press(acked + i + 1))));
+    p.s.write(Buffer.concat(Array.from({ length: rest }, (_, i) => message(acked + i + 1))));
     await Promise.race([
       p.closed,
       (async () => {

@@ -63,6 +63,7 @@ export const CLOSED = 3;
 const KEEPALIVE_FACTOR = 1.5;
 
 const PINGRESP = Buffer.from([0xd0, 0x00]);
+const QOS0_REFUSED = new Error("QoS 0 uplink not kept by the gateway: connection closed");
 const NOTHING = Buffer.alloc(0);
 
 interface Will {
@@ -506,6 +507,15 @@ export class DeviceConnection {
 
   write(bytes: Buffer): void {
     if (!this.socket.destroyed) this.socket.write(bytes);
+  }
+
+  /**
+   * A QoS 0 uplink of it was not kept (the main thread says): closed once the QoS 1 uplinks before
+   * it are answered, their PUBACKs out first, taking nothing more in meanwhile (PubackQueue).
+   */
+  refuseAfterPending(): void {
+    if (this.pubacks === null) this.abort();
+    else this.pubacks.refuseAfterPending(QOS0_REFUSED);
   }
 
   /**

@@ -128,6 +128,7 @@ export class DeviceFrontEnd {
       connections: this.byId,
       closed: (conn, loginPosted) => this.closed(conn, loginPosted),
       close: (conn) => this.send({ t: "close", conn }),
+      refuse: (conn) => this.send({ t: "refuse", conn }),
     });
   }
 

@@ -125,6 +125,11 @@ export type ToWorker =
   | { t: "deliver"; conn: number; topic: string; payload: Uint8Array; qos: 0 | 1 }
   | { t: "close"; conn: number }
   /**
+   * A QoS 0 uplink of the connection was not kept: it takes nothing more in and closes once the
+   * QoS 1 uplinks before it are answered (PubackQueue.refuseAfterPending), as for a QoS 1 one.
+   */
+  | { t: "refuse"; conn: number }
+  /**
    * Tests only: that connection's close handling throws once, as a bug in it would
    * (test/device-listener.e2e.test.ts).
    */

@@ -7,10 +7,11 @@
  * A close read from the alert ring takes effect once the telemetry ring has been read up to it.
  *
  * An uplink the gateway does not keep (left with its device: lanes full, the device's P1 share used
- * up) has its connection closed unacknowledged, as on aedes' path; the uplinks of that connection
- * still in the rings are then not taken in either (answered as from a closed connection): the
- * lanes may have drained meanwhile, and one taken in would overtake the refused one, which its
- * device sends again later. aedes' path has the same rule (aedes-hooks.ts: its PUBACK queue refusing).
+ * up) has its connection closed unacknowledged, as on aedes' path, once the QoS 1 uplinks before it
+ * are answered (the worker's PubackQueue; a QoS 0 one by the `refuse` message); the uplinks of
+ * that connection still in the rings are then not taken in either (answered as from a closed
+ * connection): the lanes may have drained meanwhile, and one taken in would overtake the refused
+ * one, which its device sends again later. aedes' path has the same rule (aedes-hooks.ts: its PUBACK queue refusing).
  */
 import type { Doorbell, RecordHandler, SpscRing } from "../../../core/threads.js";
 import type { Logger, RateLimitedLog } from "../../log.js";
@@ -48,8 +49,13 @@ export interface UplinkPumpDeps {
   connections: ReadonlyMap<number, PumpConnection>;
   /** A connection closed in the worker, its last uplinks read. */
   closed(conn: number, loginPosted: boolean): void;
-  /** Has the worker close a connection (a publish refused, a QoS 0 uplink not kept). */
+  /** Has the worker close a connection (a publish refused). */
   close(conn: number): void;
+  /**
+   * Has the worker close a connection once its QoS 1 uplinks before now are answered (a QoS 0
+   * uplink not kept), taking nothing more in meanwhile.
+   */
+  refuse(conn: number): void;
 }
 
 export class UplinkPump {
@@ -61,6 +67,7 @@ export class UplinkPump {
   private readonly connections: ReadonlyMap<number, PumpConnection>;
   private readonly onClosed: (conn: number, loginPosted: boolean) => void;
   private readonly close: (conn: number) => void;
+  private readonly refuse: (conn: number) => void;
   /** The rings of the worker in service (a restarted worker has new ones). */
   private uplink!: SpscRing;
   private uplinkBytes!: Buffer;
@@ -87,6 +94,7 @@ export class UplinkPump {
     this.connections = deps.connections;
     this.onClosed = deps.closed;
     this.close = deps.close;
+    this.refuse = deps.refuse;
   }
 
   /** Takes a worker's rings into service. */
@@ -230,10 +238,11 @@ export class UplinkPump {
             this.completions.complete(connId, slot, err);
           }
         : (err) => {
-            // QoS 0 not kept (the alert lanes full): as on aedes' path, the connection is closed.
+            // QoS 0 not kept (the alert lanes full): as on aedes' path, the connection is closed
+            // once its QoS 1 uplinks before this one are answered (their PUBACKs out first).
             if (err && generation === this.generation) {
               c.uplinkRefused = true;
-              this.close(connId);
+              this.refuse(connId);
             }
           };
     this.handlers.uplink(identity.device, payload, contentType, will ? done0 : done);

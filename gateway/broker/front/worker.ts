@@ -247,6 +247,9 @@ function onMainMessage(m: ToWorker): void {
     case "close":
       connections.get(m.conn)?.abort();
       return;
+    case "refuse":
+      connections.get(m.conn)?.refuseAfterPending();
+      return;
     case "ban":
       banned(m.address, m.ms);
       return;
