@@ -47,8 +47,12 @@ async function pendant(port: number, clientId: string) {
     }),
   );
   let acks = 0;
-  await new Promise<void>((resolve) => {
+  await new Promise<void>((resolve, reject) => {
     let first = true;
+    // Refused before its CONNACK (the address's login rate, a ban): said, not waited for forever.
+    s.once("close", () => {
+      if (first) reject(new Error(`${clientId}: connection closed before its CONNACK`));
+    });
     s.on("data", (chunk: Buffer) => {
       if (first) {
         first = false;
@@ -134,10 +138,13 @@ export async function sendUntilAcknowledged(
     const p = await pendant(port, clientId);
     const rest = n - acked;
     p.s.write(Buffer.concat(Array.from({ length: rest }, (_, i) => message(acked + i + 1))));
+    let closed = false;
     await Promise.race([
-      p.closed,
+      p.closed.then(() => {
+        closed = true;
+      }),
       (async () => {
-        while (p.acks() < rest) await new Promise((r) => setTimeout(r, 5));
+        while (!closed && p.acks() < rest) await new Promise((r) => setTimeout(r, 5));
       })(),
     ]);
     acked += p.acks();
@@ -157,17 +164,24 @@ export async function floodUntil(
   clientId: string,
   perRound: number,
   stop: () => boolean,
+  /** Between a round's close and the next connection, as a device reconnects (not at loopback speed). */
+  pauseMs = 0,
 ): Promise<number> {
   let acked = 0;
-  while (!stop()) {
+  for (let round = 0; !stop(); round++) {
+    if (round > 0 && pauseMs > 0) await sleep(pauseMs);
     // The packet identifier is the seq.
     if (acked + perRound > 65_535) throw new Error("flooded past seq 65535 without being stopped");
     const p = await pendant(port, clientId);
     p.s.write(Buffer.concat(Array.from({ length: perRound }, (_, i) => press(acked + i + 1))));
+    let closed = false;
     await Promise.race([
-      p.closed,
+      p.closed.then(() => {
+        closed = true;
+      }),
       (async () => {
-        while (p.acks() < perRound) await new Promise((r) => setTimeout(r, 5));
+        // Ends with the connection too, not only once every press is acknowledged.
+        while (!closed && p.acks() < perRound) await new Promise((r) => setTimeout(r, 5));
       })(),
     ]);
     acked += p.acks();
