@@ -1,7 +1,7 @@
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, afterEach, describe, expect, it, vi } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { parse } from "yaml";
 import { attachFailures, runSim, type SimOptions } from "./cli.js";
 import { socatMissingReason } from "./modbus/pty.js";
@@ -50,7 +50,11 @@ describe("linli sim: bad and ignored options", () => {
 });
 
 describe.skipIf(socatMissingReason() !== undefined)("linli sim --write-config with a socat bus", () => {
-  const dir = mkdtempSync(join(tmpdir(), "linli-sim-cli-"));
+  // Made in beforeAll, not at collection: a run that filters these tests out (-t) skips the hooks.
+  let dir = "";
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), "linli-sim-cli-"));
+  });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it("the written file and the command say the bus is gone with the simulator; kiosks on --kiosk-port", async () => {
