@@ -30,6 +30,7 @@ import {
   KEPT_QOS1,
   keptMessage,
   keptThenRefusedQos0,
+  readingThenKeptMessage,
   sendUntilAcknowledged,
 } from "./support/p1-flood.js";
 
@@ -292,6 +293,24 @@ describe("the device listener: devices served by a worker thread", () => {
     await sleep(200);
     expect(handledPresses(ops)).toEqual(Array.from({ length: KEPT_QOS1 }, (_, i) => i + 1));
     expect(gw.counters.rejected("ec200", "duplicate-seq")).toBe(0);
+  });
+
+  it("a reading sent before a refused press, read after it (the telemetry ring is read after the alert ring), is still taken in: the close stays at the refused press, none sent again", async () => {
+    const n = KEPT_QOS1 + 1;
+    const acked = await keptThenRefusedQos0(
+      devicePort(),
+      "ec200-p-1",
+      () => stallMainThread(400),
+      readingThenKeptMessage,
+      n,
+    );
+    expect(gw.counters.rejected("ec200", "p1-device-limit")).toBe(1);
+    // The heartbeat refused with the press closed the connection at it: the 52 kept after it unacknowledged.
+    expect(acked).toBe(n);
+    const until = Date.now() + 3000;
+    while (handledPresses(ops).length < n && Date.now() < until) await sleep(10);
+    await sleep(200);
+    expect(handledPresses(ops).sort((a, b) => a - b)).toEqual(Array.from({ length: n }, (_, i) => i + 1));
   });
 
   it("a pendant closed because a press was left with it still has its will taken in, as on the main listener", async () => {

@@ -10,8 +10,11 @@ import mqttPacket from "mqtt-packet";
 import { MAX_P1_HELD_PER_DEVICE } from "../../gateway/ingest/mqtt-ingest.js";
 import { pendantMsg, sleep, type TestClient } from "./harness.js";
 
-/** p-1's event `seq` (QoS 1: its packet identifier the seq), its seq in its telemetry. */
-function event(seq: number, evt: string, qos: 0 | 1 = 1): Buffer {
+/**
+ * p-1's event `seq`, or its heartbeat (evt null: a reading, the device listener's telemetry ring)
+ * (QoS 1: its packet identifier the seq), its seq in its telemetry.
+ */
+function event(seq: number, evt: string | null, qos: 0 | 1 = 1): Buffer {
   return mqttPacket.generate({
     cmd: "publish",
     topic: "devices/ec200/p-1/up",
@@ -101,20 +104,28 @@ export function keptMessage(seq: number): Buffer {
   return seq <= MAX_P1_HELD_PER_DEVICE ? press(seq) : event(seq, "low_battery");
 }
 
+/** A heartbeat (seq 1), then keptMessage's messages one seq later: KEPT_QOS1 + 1 of them. */
+export function readingThenKeptMessage(seq: number): Buffer {
+  if (seq === 1) return event(1, null);
+  return seq - 1 <= MAX_P1_HELD_PER_DEVICE ? press(seq) : event(seq, "low_battery");
+}
+
 /**
  * Sends, at once on a fresh connection, presses 1..32 (its whole P1 share) and low-battery events
  * (alert lane) up to KEPT_QOS1 at QoS 1, all kept, then a press at QoS 0, left with the pendant
  * (its share used up). Resolves when the gateway has closed the connection, with the messages it
- * acknowledged there (in order: 1..acked).
+ * acknowledged there (in order: 1..acked). `message` and `n`: other QoS 1 messages before it.
  */
 export async function keptThenRefusedQos0(
   port: number,
   clientId: string,
   whileWritten: () => void,
+  message: (seq: number) => Buffer = keptMessage,
+  n = KEPT_QOS1,
 ): Promise<number> {
   const p = await pendant(port, clientId);
-  const kept = Array.from({ length: KEPT_QOS1 }, (_, i) => keptMessage(i + 1));
-  p.s.write(Buffer.concat([...kept, event(KEPT_QOS1 + 1, "press", 0)]));
+  const kept = Array.from({ length: n }, (_, i) => message(i + 1));
+  p.s.write(Buffer.concat([...kept, event(n + 1, "press", 0)]));
   whileWritten();
   const closed = await Promise.race([p.closed.then(() => true), sleep(5000).then(() => false)]);
   p.s.destroy();

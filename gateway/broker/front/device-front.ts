@@ -81,6 +81,10 @@ interface FrontConnection {
   gone: boolean;
   /** An uplink of it was not kept: the worker closes it, and nothing more of it is taken in (uplink-pump.ts). */
   uplinkRefused: boolean;
+  /** Uplinks with a slot below it came before the refused one: taken in (uplink-pump.ts). */
+  refusedFrom: number;
+  /** Its last QoS 1 uplink's slot read from the alert ring (uplink-pump.ts). */
+  alertSlot: number;
 }
 
 export class DeviceFrontEnd {
@@ -373,6 +377,8 @@ export class DeviceFrontEnd {
       downlink: null,
       gone: false,
       uplinkRefused: false,
+      refusedFrom: 0,
+      alertSlot: -1,
     };
     this.byId.set(c.id, c);
     const { limits, policy, counters, rateLog } = this.opts;

@@ -9,9 +9,11 @@
  * An uplink the gateway does not keep (left with its device: lanes full, the device's P1 share used
  * up) has its connection closed unacknowledged, as on aedes' path, once the QoS 1 uplinks before it
  * are answered (the worker's PubackQueue; a QoS 0 one by the `refuse` message); the uplinks of
- * that connection still in the rings are then not taken in either (answered as from a closed
- * connection): the lanes may have drained meanwhile, and one taken in would overtake the refused
- * one, which its device sends again later. aedes' path has the same rule (aedes-hooks.ts: its PUBACK queue refusing).
+ * that connection sent after it and still in the rings are then not taken in either (answered as
+ * from a closed connection): the lanes may have drained meanwhile, and one taken in would overtake
+ * the refused one, which its device sends again later. One sent before it but read after it (the
+ * telemetry ring is read after the alert ring) is taken in: its slot says so (refusedFrom). aedes'
+ * path has the same rule (aedes-hooks.ts: its PUBACK queue refusing).
  */
 import type { Doorbell, RecordHandler, SpscRing } from "../../../core/threads.js";
 import type { Logger, RateLimitedLog } from "../../log.js";
@@ -36,6 +38,15 @@ export interface PumpConnection {
   readonly identity: Identity | null;
   /** An uplink of it was not kept: it is being closed, and takes nothing more in (order kept). */
   uplinkRefused: boolean;
+  /**
+   * Once refused: a QoS 1 uplink whose slot is below this came before the refused one (slots
+   * follow the connection's stream) and is taken in all the same. The two rings are read apart
+   * (alerts first): refusing a reading sent before the refused uplink closed the connection at
+   * that reading, and the kept uplinks between lost their PUBACKs (sent again, handled twice).
+   */
+  refusedFrom: number;
+  /** The slot of its last QoS 1 uplink read from the alert ring (-1: none yet). */
+  alertSlot: number;
 }
 
 /** What the pump needs of the front end (device-front.ts). */
@@ -205,7 +216,11 @@ export class UplinkPump {
     const will = tag === TAG_WILL;
     // A will is not refused with the uplinks (as on aedes' path): it falls due once, at the close the
     // refusal brought about, and is never sent again (a base station's will may be a press).
-    if (c === undefined || c.identity?.kind !== "device" || (c.uplinkRefused && !will)) {
+    if (
+      c === undefined ||
+      c.identity?.kind !== "device" ||
+      (c.uplinkRefused && !will && (slot < 0 || slot >= c.refusedFrom))
+    ) {
       // Closed since (or being closed, an uplink before this one not kept): a QoS 1 uplink was not
       // acknowledged and will be sent again. Answered all the same: the worker counts the
       // completions it is owed.
@@ -229,22 +244,32 @@ export class UplinkPump {
     const payload = Buffer.allocUnsafe(at + length - start - ctLength);
     b.copy(payload, 0, start + ctLength, at + length);
     const generation = this.generation;
+    const fromAlertRing = b === this.uplinkBytes;
+    if (fromAlertRing && slot >= 0) c.alertSlot = slot;
+    // A QoS 0 uplink has no slot: those before it are the alert ring's read so far (in order).
+    const refusedFrom0 = fromAlertRing ? c.alertSlot + 1 : 0;
     const done: Completion =
       slot >= 0
         ? (err) => {
             // Its worker died meanwhile: no PUBACK to release (the device sends it again).
             if (generation !== this.generation) return;
-            if (err) c.uplinkRefused = true;
+            if (err) refused(c, slot);
             this.completions.complete(connId, slot, err);
           }
         : (err) => {
             // QoS 0 not kept (the alert lanes full): as on aedes' path, the connection is closed
             // once its QoS 1 uplinks before this one are answered (their PUBACKs out first).
             if (err && generation === this.generation) {
-              c.uplinkRefused = true;
+              refused(c, refusedFrom0);
               this.refuse(connId);
             }
           };
     this.handlers.uplink(identity.device, payload, contentType, will ? done0 : done);
   }
+}
+
+/** An uplink of `c` not kept: from it on (`from`, a slot), nothing more is taken in. */
+function refused(c: PumpConnection, from: number): void {
+  c.refusedFrom = c.uplinkRefused ? Math.min(c.refusedFrom, from) : from;
+  c.uplinkRefused = true;
 }
