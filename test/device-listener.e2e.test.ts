@@ -30,6 +30,8 @@ import {
   KEPT_QOS1,
   keptMessage,
   keptThenRefusedQos0,
+  pendant,
+  press,
   readingThenKeptMessage,
   sendUntilAcknowledged,
 } from "./support/p1-flood.js";
@@ -145,22 +147,7 @@ describe("the device listener: devices served by a worker thread", () => {
   }
 
   /** A raw pendant connection counting the PUBACKs it receives (4 bytes each, after the CONNACK). */
-  async function countingPendant(): Promise<{ s: net.Socket; acks: () => number }> {
-    const s = await rawPendant(60);
-    let acks = 0;
-    await new Promise<void>((resolve) => {
-      let first = true;
-      s.on("data", (chunk: Buffer) => {
-        if (first) {
-          first = false;
-          resolve();
-          chunk = chunk.subarray(4);
-        }
-        acks += chunk.length / 4;
-      });
-    });
-    return { s, acks: () => acks };
-  }
+  const countingPendant = () => pendant(devicePort(), "ec200-p-1");
 
   const uplinkPacket = (i: number, evt: string | null, pad = 80, qos: 0 | 1 = 1) =>
     mqttPacket.generate({
@@ -315,47 +302,14 @@ describe("the device listener: devices served by a worker thread", () => {
 
   it("a pendant closed because a press was left with it still has its will taken in, as on the main listener", async () => {
     // Its will is a press (docs/topics.md "Retained messages and wills"), seq 5000 in its telemetry.
-    const s = net.connect(devicePort(), "127.0.0.1");
-    s.on("error", () => {});
-    await new Promise((r) => s.once("connect", r));
-    const closed = new Promise<void>((r) => s.once("close", () => r()));
-    s.write(
-      mqttPacket.generate({
-        cmd: "connect",
-        protocolId: "MQTT",
-        protocolVersion: 4,
-        clean: true,
-        clientId: clientIdFor(gw, "p-1"),
-        keepalive: 60,
-        username: "p-1",
-        password: Buffer.from("pw-p1"),
-        will: {
-          topic: "devices/ec200/p-1/up",
-          payload: Buffer.from(pendantMsg(5000, "press", { bat: 50, rssi: -1 })),
-          qos: 1,
-          retain: false,
-        },
-      }),
-    );
-    await new Promise((r) => s.once("data", r)); // the CONNACK
+    const p = await pendant(devicePort(), clientIdFor(gw, "p-1"), {
+      payload: Buffer.from(pendantMsg(5000, "press", { bat: 50, rssi: -1 })),
+    });
     // Past its P1 share in one turn of the pump: the rest is left with it, its connection closed.
     const n = 100;
-    const presses = Array.from({ length: n }, (_, i) =>
-      mqttPacket.generate({
-        cmd: "publish",
-        topic: "devices/ec200/p-1/up",
-        payload: Buffer.from(
-          pendantMsg(i + 1, "press", { bat: Math.floor((i + 1) / 100), rssi: -((i + 1) % 100) - 1 }),
-        ),
-        qos: 1,
-        messageId: i + 1,
-        retain: false,
-        dup: false,
-      }),
-    );
-    s.write(Buffer.concat(presses));
+    p.s.write(Buffer.concat(Array.from({ length: n }, (_, i) => press(i + 1))));
     stallMainThread(400);
-    await closed;
+    await p.closed;
     expect(gw.counters.rejected("ec200", "p1-device-limit")).toBeGreaterThan(0);
     const until = Date.now() + 3000;
     while (!handledPresses(ops).includes(5000) && Date.now() < until) await sleep(10);

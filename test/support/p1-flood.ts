@@ -27,12 +27,12 @@ function event(seq: number, evt: string | null, qos: 0 | 1 = 1): Buffer {
 }
 
 /** p-1's press `seq`, QoS 1, its packet identifier the seq. */
-function press(seq: number): Buffer {
+export function press(seq: number): Buffer {
   return event(seq, "press");
 }
 
-/** p-1 logged in on `port`: its socket, the PUBACKs it received, and its close. */
-async function pendant(port: number, clientId: string) {
+/** p-1 logged in on `port` (with `will` if given): its socket, the PUBACKs it received, and its close. */
+export async function pendant(port: number, clientId: string, will?: { payload: Buffer }) {
   const s = net.connect(port, "127.0.0.1");
   s.on("error", () => {});
   await new Promise((r) => s.once("connect", r));
@@ -47,6 +47,9 @@ async function pendant(port: number, clientId: string) {
       keepalive: 60,
       username: "p-1",
       password: Buffer.from("pw-p1"),
+      ...(will
+        ? { will: { topic: "devices/ec200/p-1/up", payload: will.payload, qos: 1, retain: false } }
+        : {}),
     }),
   );
   let acks = 0;
