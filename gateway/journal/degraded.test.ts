@@ -21,7 +21,7 @@ import { afterEach, expect, it } from "vitest";
 import { segmentName } from "./files.js";
 import { type JournalFs, nodeFs } from "./fs.js";
 import { type FoundDamage, Journal, type JournalHealth, MAX_LISTED_DAMAGE } from "./journal.js";
-import { OP_DELETE, scan } from "./record.js";
+import { recordBounds } from "./record.js";
 
 const dirs: string[] = [];
 const open: Journal[] = [];
@@ -593,17 +593,8 @@ async function corruptManyRecords(dir: string, n: number): Promise<void> {
   first.close();
   const file = join(dir, segmentName(1));
   const buf = readFileSync(file);
-  const ends: number[] = [];
-  let at = 0;
-  scan(
-    buf,
-    (_op, key, value) => {
-      at += 8 + 3 + Buffer.byteLength(key) + value.length;
-      ends.push(at);
-    },
-    OP_DELETE,
-  );
-  for (let h = 0; h < n; h++) buf[ends[2 * h]! - 1]! ^= 0xff; // the value's last byte: its CRC fails
+  const bounds = recordBounds(buf);
+  for (let h = 0; h < n; h++) buf[bounds[2 * h]![1] - 1]! ^= 0xff; // the value's last byte: its CRC fails
   writeFileSync(file, buf);
 }
 

@@ -154,6 +154,22 @@ export interface SegmentScan {
   tailDamage: string | null;
 }
 
+/** Each whole record's [start, end) in `buf`, from the framing itself (tools and tests that cut or flip records). */
+export function recordBounds(buf: Buffer): Array<[number, number]> {
+  const out: Array<[number, number]> = [];
+  let at = 0;
+  scan(
+    buf,
+    (_op, key, value) => {
+      const end = at + framedSize(Buffer.byteLength(key), value.length);
+      out.push([at, end]);
+      at = end;
+    },
+    OP_DELETE,
+  );
+  return out;
+}
+
 /**
  * Every valid record of a segment, in order. A damaged record is skipped: when its length field
  * is intact (the record after it validates) exactly that record, otherwise up to the next offset

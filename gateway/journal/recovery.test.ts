@@ -20,7 +20,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { damagedName, segmentName, snapshotName } from "./files.js";
 import { type JournalFs, nodeFs } from "./fs.js";
 import { Journal, type JournalOptions } from "./journal.js";
-import { OP_DELETE, scan, scanSegment } from "./record.js";
+import { OP_DELETE, recordBounds, scan, scanSegment } from "./record.js";
 import { MAX_DAMAGED, MAX_LISTED_DAMAGE } from "./recovery.js";
 
 const dirs: string[] = [];
@@ -70,22 +70,6 @@ function closeJ(j: Journal): void {
   open.splice(open.indexOf(j), 1);
 }
 
-/** Record boundaries of a segment file: [start, end) of each record, in order. */
-function records(buf: Buffer): Array<[number, number]> {
-  const out: Array<[number, number]> = [];
-  let at = 0;
-  scan(
-    buf,
-    (_op, key, value) => {
-      const end = at + 8 + 3 + Buffer.byteLength(key) + value.length;
-      out.push([at, end]);
-      at = end;
-    },
-    OP_DELETE,
-  );
-  return out;
-}
-
 const SEGMENT = 16 * 1024;
 
 /**
@@ -98,7 +82,7 @@ function corruptRecords(dir: string, count: number, hits: number): Array<[number
   j.close();
   const file = join(dir, segmentName(1));
   const buf = readFileSync(file);
-  const bounds = records(buf);
+  const bounds = recordBounds(buf);
   const hit: Array<[number, number]> = [];
   // The last byte of the value: the CRC fails, the length is intact (exactly that record skipped).
   for (let h = 0; h < hits; h++) {
@@ -156,7 +140,7 @@ describe("journal recovery: damage before the end", () => {
     const original = readFileSync(file);
     expect(readdirSync(dir).filter((n) => n.startsWith("seg-")).length).toBe(2);
     expect(original.length).toBeGreaterThan(15_000);
-    const bounds = records(original);
+    const bounds = recordBounds(original);
     // 4 bytes overwritten at offset 5000, inside one record's body (framing of the others intact).
     const hit = bounds.findIndex(([s, e]) => s + 8 <= 5000 && 5004 <= e);
     expect(hit).toBeGreaterThan(0);
@@ -208,7 +192,7 @@ describe("journal recovery: damage before the end", () => {
     const ops = writeSite(dir);
     const file = join(dir, segmentName(1));
     const buf = readFileSync(file);
-    const bounds = records(buf);
+    const bounds = recordBounds(buf);
     const hit = 5;
     const [start, end] = bounds[hit]!;
     buf.writeUInt32LE(0x00123456, start); // plausible length, pointing nowhere valid
@@ -224,7 +208,7 @@ describe("journal recovery: damage before the end", () => {
     writeSite(dir);
     const file = join(dir, segmentName(1));
     const buf = readFileSync(file);
-    const bounds = records(buf);
+    const bounds = recordBounds(buf);
     const last = bounds[bounds.length - 1]!;
     writeFileSync(file, buf.subarray(0, last[0] + 20));
     const j = openJ({ dir, segmentBytes: SEGMENT });
@@ -369,7 +353,7 @@ describe("journal recovery: the damaged-* files kept", () => {
     const file = join(dir, segmentName(1));
     const body = readFileSync(file);
     // A power cut in the middle of one more record: the first 20 bytes of a record at the end.
-    const [r0s] = records(readFileSync(file))[0]!;
+    const [r0s] = recordBounds(readFileSync(file))[0]!;
     const damaged = Buffer.concat([body, body.subarray(r0s, r0s + 20)]);
     writeFileSync(file, damaged);
     const j = openJ({ dir });

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { segmentName } from "./files.js";
 import { Journal } from "./journal.js";
-import { OP_DELETE, scan } from "./record.js";
+import { recordBounds } from "./record.js";
 
 // Made when the tests run, not at collection (a -t filter skips the hooks that would remove it).
 let root = "";
@@ -74,16 +74,7 @@ it("reopens after a cut at every byte offset of the last records and after rando
   const seg = segmentName(1);
   const original = readFileSync(join(src, seg));
   // Record boundaries, from the framing itself.
-  const ends: number[] = [];
-  let at = 0;
-  scan(
-    original,
-    (_op, key, value) => {
-      at += 8 + 3 + Buffer.byteLength(key) + value.length;
-      ends.push(at);
-    },
-    OP_DELETE,
-  );
+  const ends = recordBounds(original).map(([, end]) => end);
   expect(ends.length).toBe(ops.length);
   const tailStart = ends[ends.length - 1 - TAIL_RECORDS]!;
 
