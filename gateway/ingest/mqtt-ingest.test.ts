@@ -3,7 +3,7 @@ import pino from "pino";
 import { describe, expect, it } from "vitest";
 import { FakeClock } from "../../core/clock.js";
 import { LANE_ALERT, LANE_P1, LANE_TELEMETRY, type LaneId } from "../../core/index.js";
-import { DeviceRateLimiter, type Misbehaviour, OVER_P1_SHARE } from "../broker/rate.js";
+import { DeviceRateLimiter, type Misbehaviour, OVER_ALERT_SHARE, OVER_P1_SHARE } from "../broker/rate.js";
 import { validateConfig } from "../config/load.js";
 import { gateIngest } from "../device-rate.js";
 import { RateLimitedLog } from "../log.js";
@@ -482,7 +482,9 @@ describe("MqttIngest: one device's share of the P1 path", () => {
     expect(counters.rejected("ec200", "p1-device-limit")).toBeGreaterThan(0);
     expect(reports).toEqual([]);
     await round(); // 60 s after the first refusal, still over
-    expect(reports).toEqual([["flood", { over: [OVER_P1_SHARE], dropped: 0, deferred: expect.any(Number) }]]);
+    expect(reports).toEqual([
+      ["flood", { over: [OVER_P1_SHARE], dropped: 0, deferred: expect.any(Number), deferredAlerts: 0 }],
+    ]);
     // The resident's presses were taken in at once all along: nothing of theirs is reported.
     for (let seq = 1; seq <= 3; seq++) expect(acked(presser, seq)).toBe(true);
     // It stops flooding: what it still holds is taken in, and clearAfter later the alert clears.
@@ -498,7 +500,7 @@ describe("MqttIngest: one device's share of the P1 path", () => {
     expect(reports).toHaveLength(1);
     clock.advance(1_000);
     limiter.sweep(clock.monotonic());
-    expect(reports[1]).toEqual(["flood", { over: [], dropped: 0, deferred: 0 }]);
+    expect(reports[1]).toEqual(["flood", { over: [], dropped: 0, deferred: 0, deferredAlerts: 0 }]);
   });
 });
 
@@ -596,5 +598,66 @@ describe("MqttIngest: a declared profile's threshold alarm", () => {
     // reading, or it would mark the alarm back and the next clear would ride the telemetry lane.
     expect(send(2, 40)).toBe("not offered");
     expect(send(4, 42)).toBe(LANE_ALERT);
+  });
+});
+
+describe("MqttIngest: one device's share of the alert lane's parking", () => {
+  it("a device kept over it is DEVICE_MISBEHAVING (over its alert-lane share) whatever its model: a GD-2, which has no rate", () => {
+    const config = validateConfig(
+      { site: { id: "s" }, devices: [{ id: "k-1", model: "gd2", password: "x" }] },
+      "test",
+      {},
+    );
+    const registry = new Registry(config, { onLost: () => {}, onWelfareDue: () => {} });
+    const gas = registry.devices.get("k-1") as DeviceEntry;
+    // The alert lane stays full (the gateway far behind): the detector's replies park, then are left with it.
+    const pipeline = {
+      offer: (lane: LaneId) => (lane === LANE_ALERT ? "full" : "queued"),
+      onSpace() {},
+    } as unknown as PriorityPipeline;
+    const counters = new Counters();
+    const clock = new FakeClock();
+    const ingest = new MqttIngest(pipeline, counters, new RateLimitedLog(pino({ level: "silent" })), clock);
+    const reports: Array<[string, Misbehaviour]> = [];
+    const limiter = new DeviceRateLimiter(
+      { enabled: true, models: {}, misbehavingAfter: 60_000, clearAfter: 300_000 },
+      { misbehaving: (id, m) => reports.push([id, m]) },
+    );
+    expect(limiter.rateOf("gd2")).toBeUndefined();
+    gateIngest(ingest, limiter, clock);
+    let seq = 0;
+    const reply = () =>
+      ingest.uplink(
+        gas,
+        Buffer.from(
+          JSON.stringify({ t: "reply", seq: ++seq, ts: 1, id: `r${seq}`, cmd: "self_test", result: "ok" }),
+        ),
+        undefined,
+        () => {},
+      );
+    // Every 5 s it comes back (its connection closed at the refusals) with 100 more replies.
+    for (let t = 0; t < 60_000; t += 5_000) {
+      for (let i = 0; i < 100; i++) reply();
+      clock.advance(5_000);
+    }
+    expect(ingest.parkedIn(LANE_ALERT)).toBe(MAX_ALERT_PARKED_PER_DEVICE);
+    expect(counters.rejected("gd2", "deferred-to-device")).toBe(12 * 100 - MAX_ALERT_PARKED_PER_DEVICE);
+    expect(reports).toEqual([]);
+    reply(); // 60 s after the first refusal, still over
+    expect(reports).toEqual([
+      [
+        "k-1",
+        {
+          over: [OVER_ALERT_SHARE],
+          dropped: 0,
+          deferred: 0,
+          deferredAlerts: 12 * 100 - MAX_ALERT_PARKED_PER_DEVICE + 1,
+        },
+      ],
+    ]);
+    // Nothing more left with it for clearAfter: the alert clears.
+    clock.advance(300_000);
+    limiter.sweep(clock.monotonic());
+    expect(reports[1]).toEqual(["k-1", { over: [], dropped: 0, deferred: 0, deferredAlerts: 0 }]);
   });
 });
