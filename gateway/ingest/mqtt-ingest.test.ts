@@ -201,6 +201,31 @@ function twoPendants(maxParked = 4096) {
   return { ingest, p1, p2, full, offers, outcomes, send, queued, space: () => onSpace() };
 }
 
+/** twoPendants' lanes, each sample sent with its own seq: what is offered and what is left, as `device/seq`. */
+function seqPendants(maxParked: number) {
+  const t = twoPendants(maxParked);
+  const offered: Array<{ lane: LaneId; key: string; result: string }> = [];
+  const pipeline = (t.ingest as unknown as { pipeline: PriorityPipeline }).pipeline;
+  const offer = pipeline.offer.bind(pipeline);
+  pipeline.offer = (lane, device, sample, ...rest) => {
+    const result = offer(lane, device, sample, ...rest);
+    offered.push({ lane, key: `${(device as DeviceEntry).id}/${(sample as { seq: number }).seq}`, result });
+    return result;
+  };
+  const left: string[] = [];
+  const sendSeq = (device: DeviceEntry, evt: string, seq: number) =>
+    t.ingest.uplink(
+      device,
+      Buffer.from(JSON.stringify({ t: "evt", evt, seq, ts: 1_700_000_000, bat: 90, rssi: -60 })),
+      undefined,
+      (err) => {
+        if (err) left.push(`${device.id}/${seq}`);
+      },
+    );
+  const queuedSeqs = () => offered.filter((o) => o.result === "queued").map((o) => o.key);
+  return { ...t, sendSeq, left, queuedSeqs };
+}
+
 describe("MqttIngest parking, one per lane", () => {
   it("a press goes to the P1 lane at once while P2 samples wait in the alert parking", () => {
     const { ingest, p1, p2, full, offers, send } = twoPendants();
@@ -301,6 +326,41 @@ describe("MqttIngest parking, one per lane", () => {
       [LANE_P1, "p-1", "low_battery"],
     ]);
     expect(ingest.parkedCount).toBe(0);
+  });
+
+  it("a P1 taking its device's parked samples along into a P1 parking that fills: none of them is overtaken by it", () => {
+    // Parkings of 4; the P1 lane and the alert lane full. p-1's presses hold 3 of the P1 parking.
+    const { ingest, p1, p2, full, space, sendSeq, left, queuedSeqs } = seqPendants(4);
+    full.add(LANE_P1);
+    full.add(LANE_ALERT);
+    for (let seq = 1; seq <= 3; seq++) sendSeq(p1, "press", seq);
+    for (let seq = 1; seq <= 3; seq++) sendSeq(p2, "low_battery", seq);
+    expect([ingest.parkedIn(LANE_P1), ingest.parkedIn(LANE_ALERT)]).toEqual([3, 3]);
+    // p-2's press takes its three along: the first takes the last slot, the other two are left with
+    // p-2, and so is the press (the parking still full). Had the press gone in, the rules would see
+    // it before p-2's low batteries 2 and 3, sent again later and then taken in as new (the
+    // consumer's ctx.stale/superseded cannot tell: a re-send is a new receipt).
+    sendSeq(p2, "press", 4);
+    expect(left).toEqual(["p-2/2", "p-2/3", "p-2/4"]);
+    full.clear();
+    space();
+    expect(queuedSeqs()).toEqual(["p-1/1", "p-1/2", "p-1/3", "p-2/1"]);
+    // p-2 sends again what was left with it, in its order: behind what was kept, in that order.
+    for (let seq = 2; seq <= 3; seq++) sendSeq(p2, "low_battery", seq);
+    sendSeq(p2, "press", 4);
+    expect(queuedSeqs().slice(4)).toEqual(["p-2/2", "p-2/3", "p-2/4"]);
+  });
+
+  it("a P1 whose device's parked samples find the P1 parking already full is left with them", () => {
+    const { ingest, p1, p2, full, sendSeq, left } = seqPendants(2);
+    full.add(LANE_P1);
+    full.add(LANE_ALERT);
+    sendSeq(p1, "press", 1);
+    sendSeq(p1, "press", 2);
+    sendSeq(p2, "low_battery", 1);
+    sendSeq(p2, "press", 2);
+    expect(left).toEqual(["p-2/1", "p-2/2"]);
+    expect([ingest.parkedIn(LANE_P1), ingest.parkedIn(LANE_ALERT)]).toEqual([2, 0]);
   });
 
   it("slots held by samples taken along to P1 are freed when the alert parking fills", () => {

@@ -268,7 +268,14 @@ export class MqttIngest {
     this.park(p);
   }
 
-  /** A device's samples parked in the alert parking go, in order, to P1, ahead of its P1 sample. */
+  /**
+   * A device's samples parked in the alert parking go, in order, to P1, ahead of its P1 sample.
+   * One of them left with the device (the P1 parking full; the per-device cap cannot apply: at most
+   * MAX_ALERT_PARKED_PER_DEVICE move into an empty list) never lets the P1 overtake it: nothing
+   * frees the lane or the parking until this call returns, so the P1 that follows finds them as full
+   * and is left with the device too. That order matters: the consumer's ctx.stale/superseded
+   * cannot repair it, since the re-sent older message is a new receipt (mqtt-ingest.test.ts).
+   */
   private takeAlongToP1(device: DeviceEntry, mine: { lane: ParkingLane; entries: Parked[] }): void {
     const entries = mine.entries.splice(0);
     this.parkedOf.delete(device);
