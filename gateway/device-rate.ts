@@ -13,12 +13,14 @@ import type { Logger } from "./log.js";
 import type { Registry } from "./registry.js";
 
 /**
- * DEVICE_MISBEHAVING's causes (docs/topics.md), by limit (index OVER_RATE, OVER_P1_SHARE). The
+ * DEVICE_MISBEHAVING's causes (docs/topics.md), by limit (index OVER_RATE, OVER_P1_SHARE,
+ * OVER_ALERT_SHARE). The
  * catalogues (content/messages.*.ts) word them for the operators.
  */
 export const MISBEHAVING_CAUSES = [
   "over its message rate",
   "over its share of the P1 lane",
+  "over its share of the alert lane",
 ] as const satisfies Readonly<Record<Overrun, string>>;
 
 /** The limiter, with its misbehaving devices' alert wired in. */
@@ -36,7 +38,7 @@ export function deviceRateLimiter(
       const active = causes.length > 0;
       if (active)
         p.log.warn(
-          { deviceId, causes, dropped: m.dropped, deferred: m.deferred },
+          { deviceId, causes, dropped: m.dropped, deferred: m.deferred, deferredAlerts: m.deferredAlerts },
           "device keeps hitting its limits: DEVICE_MISBEHAVING",
         );
       const rate = limiter.rateOf(device.model);
@@ -48,6 +50,7 @@ export function deviceRateLimiter(
           perSecond: rate?.perSecond ?? 0,
           burst: rate?.burst ?? 0,
           deferred: m.deferred,
+          deferredAlerts: m.deferredAlerts,
         },
       });
     },
@@ -57,12 +60,13 @@ export function deviceRateLimiter(
 
 /**
  * The ingest's hooks into the limiter: each message through its rate, and each message left with
- * its device over the device's P1 share counted against the device. Both paths (the embedded
+ * its device over the device's P1 share or alert-lane share counted against the device. Both paths (the embedded
  * broker and the device listener's worker) hand their uplinks to this one ingest.
  */
 export function gateIngest(ingest: MqttIngest, limiter: DeviceRateLimiter, clock: Clock): void {
   ingest.rateGate = (device, p1) => limiter.admit(device.id, device.model, p1, clock.monotonic());
   ingest.overP1Share = (device) => limiter.overP1Share(device.id, device.model, clock.monotonic());
+  ingest.overAlertShare = (device) => limiter.overAlertShare(device.id, device.model, clock.monotonic());
 }
 
 /** Sweeps the limiter every 10 s; the caller clears the timer at stop. */

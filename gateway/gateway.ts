@@ -114,7 +114,7 @@ export class Gateway {
   private readonly rateLog: RateLimitedLog;
   /**
    * Message rate per device (limits.deviceRate): excess dropped, DEVICE_MISBEHAVING when it goes on
-   * (or when a device keeps over its share of the P1 lane).
+   * (or when a device keeps over its share of the P1 lane or of the alert lane).
    */
   readonly deviceRate: DeviceRateLimiter;
   private deviceRateSweep: NodeJS.Timeout | null = null;

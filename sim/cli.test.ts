@@ -1,4 +1,5 @@
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
@@ -118,6 +119,47 @@ describe("linli sim without a scenario (attach only): devices that could not con
       expect(broker.broker.connectedClients).toBe(0);
     } finally {
       await broker.close();
+    }
+  });
+
+  it("a kiosk that cannot listen on its port fails the run too (exit 1), named with its reason", async () => {
+    // The kiosk's port taken by another program (a port of this helper's range, on loopback).
+    const taken = net.createServer();
+    await new Promise<void>((r, j) => {
+      taken.once("error", j);
+      taken.listen(22617, "127.0.0.1", () => r());
+    });
+    const broker = await startTestBroker();
+    let stderr = "";
+    let stdout = "";
+    vi.spyOn(process.stderr, "write").mockImplementation((chunk: string | Uint8Array) => {
+      stderr += String(chunk);
+      return true;
+    });
+    vi.spyOn(process.stdout, "write").mockImplementation((chunk: string | Uint8Array) => {
+      stdout += String(chunk);
+      return true;
+    });
+    try {
+      const code = await runSim({
+        gateway: broker.url,
+        seed: 1,
+        scale: 1,
+        kiosks: 1,
+        kioskPort: 22617,
+        duration: 1,
+        progress: false,
+      });
+      vi.restoreAllMocks();
+      expect(code, stderr).toBe(1);
+      expect(stdout).toBe("FAIL 1 device(s) could not connect\n");
+      expect(stderr).toMatch(/attached to \S+: 2\/2 MQTT devices in .*, 0 kiosks/);
+      expect(stderr).toMatch(/^failed: kiosk kiosk-1: cannot listen on 127\.0\.0\.1:22617: .*EADDRINUSE/m);
+      expect(broker.broker.connectedClients).toBe(0);
+    } finally {
+      vi.restoreAllMocks();
+      await broker.close();
+      await new Promise((r) => taken.close(r));
     }
   });
 

@@ -5,7 +5,7 @@
  * uses the simulator's own modules (no gateway internals).
  *
  * Exit status: 0 attached (or scenario passed), 1 an expectation failed or, with or without a
- * scenario, a device could not connect, 2 bad options, site file or scenario, 3 the gateway could
+ * scenario, a device could not connect (or a kiosk could not listen), 2 bad options, site file or scenario, 3 the gateway could
  * not be reached (no device connected).
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -351,6 +351,9 @@ async function simulate(
   );
   for (const s of attached.skipped) out(`  not attached: ${s.id}: ${s.reason}\n`);
   if (attached.failed.length > 0) out(attachFailures(attached.failed, site.mqtt.length));
+  for (const k of attached.kiosksFailed) out(`failed: kiosk ${k.id}: ${k.error}\n`);
+  // A kiosk that could not listen fails the run as an MQTT device that could not connect does.
+  const failedDevices = attached.failed.length + attached.kiosksFailed.length;
   if (site.mqtt.length > 0 && attached.connected === 0) {
     out(`linli sim: no device could connect to ${gw.url}\n`);
     return 3;
@@ -361,8 +364,8 @@ async function simulate(
     if (o.duration === undefined) out("devices attached, sending heartbeats; Ctrl-C stops\n");
     while (!interrupted() && Date.now() < until) await new Promise((r) => setTimeout(r, 200));
     // Attaching was the whole run: a device that could not connect fails it, as it fails a scenario.
-    if (attached.failed.length === 0) return 0;
-    process.stdout.write(`FAIL ${attachFailedLine(attached.failed.length)}\n`);
+    if (failedDevices === 0) return 0;
+    process.stdout.write(`FAIL ${attachFailedLine(failedDevices)}\n`);
     return 1;
   }
 
@@ -434,7 +437,7 @@ async function simulate(
   await runner.restore();
   const failures: string[] = [];
   if (interrupted()) failures.push("interrupted before the end");
-  if (attached.failed.length > 0) failures.push(attachFailedLine(attached.failed.length));
+  if (failedDevices > 0) failures.push(attachFailedLine(failedDevices));
   failures.push(...runner.stats.errors);
   const report: SimReport = buildReport(
     {

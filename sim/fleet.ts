@@ -53,6 +53,11 @@ export interface AttachResult {
   kiosks: number;
   /** Devices of the site the simulator could not attach, and why (e.g. a bus without a path). */
   skipped: Array<{ id: string; reason: string }>;
+  /**
+   * Kiosks that could not listen on their port (taken, not allowed): failed like an MQTT device
+   * that could not connect, since the gateway polls one that is not there.
+   */
+  kiosksFailed: Array<{ id: string; error: string }>;
 }
 
 export class Fleet {
@@ -102,7 +107,14 @@ export class Fleet {
   async attach(
     onProgress?: (connected: number, total: number, failed: number) => void,
   ): Promise<AttachResult> {
-    const result: AttachResult = { connected: 0, failed: [], rtuSlaves: 0, kiosks: 0, skipped: [] };
+    const result: AttachResult = {
+      connected: 0,
+      failed: [],
+      rtuSlaves: 0,
+      kiosks: 0,
+      skipped: [],
+      kiosksFailed: [],
+    };
     await this.attachModbus(result);
     const devices = [...this.mqtt.values()];
     const window = this.opts.connectConcurrency ?? 200;
@@ -181,7 +193,7 @@ export class Fleet {
         await server.start();
       } catch (err) {
         kiosk.dispose();
-        result.skipped.push({ id: d.id, reason: `cannot listen on ${d.host}:${d.port}: ${String(err)}` });
+        result.kiosksFailed.push({ id: d.id, error: `cannot listen on ${d.host}:${d.port}: ${String(err)}` });
         continue;
       }
       this.kiosks.set(d.id, kiosk);

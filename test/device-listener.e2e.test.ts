@@ -29,9 +29,11 @@ import {
   handledPresses,
   KEPT_QOS1,
   keptMessage,
+  keptThenRefused,
   keptThenRefusedQos0,
   pendant,
   press,
+  pressOnAnotherTopic,
   readingThenKeptMessage,
   sendUntilAcknowledged,
 } from "./support/p1-flood.js";
@@ -299,6 +301,39 @@ describe("the device listener: devices served by a worker thread", () => {
     await sleep(200);
     expect(handledPresses(ops).sort((a, b) => a - b)).toEqual(Array.from({ length: n }, (_, i) => i + 1));
   });
+
+  it.each([
+    ["on another device's topic, refused by the worker", () => pressOnAnotherTopic(KEPT_QOS1 + 1), false],
+    [
+      "of a device a reload removed meanwhile, refused by the main thread",
+      () => keptMessage(KEPT_QOS1 + 1),
+      true,
+    ],
+  ])(
+    "a publish refused by the publish rule (%s) closes the connection only once the QoS 1 messages before it are acknowledged",
+    async (_what, last, removeAfterKept) => {
+      if (removeAfterKept) {
+        // A reload removes the device right after its kept messages were taken in.
+        const device = gw.registry.devices.get("p-1");
+        if (device === undefined) throw new Error("no p-1");
+        const uplink = gw.ingest.uplink.bind(gw.ingest);
+        let n = 0;
+        gw.ingest.uplink = (d, payload, contentType, done) => {
+          uplink(d, payload, contentType, done);
+          if (d === device && ++n === KEPT_QOS1) device.removed = true;
+        };
+      }
+      // All in the ring before the gateway reads one: none is acknowledged when the last is refused.
+      const acked = await keptThenRefused(devicePort(), "ec200-p-1", last(), () => stallMainThread(400));
+      expect(gw.counters.rejected("ec200", "topic-not-allowed")).toBe(1);
+      // Every message kept was acknowledged before the close: none is sent again (handled twice).
+      expect(acked).toBe(KEPT_QOS1);
+      if (removeAfterKept) return; // a removed device's messages are no longer published
+      const until = Date.now() + 3000;
+      while (handledPresses(ops).length < KEPT_QOS1 && Date.now() < until) await sleep(10);
+      expect(handledPresses(ops)).toEqual(Array.from({ length: KEPT_QOS1 }, (_, i) => i + 1));
+    },
+  );
 
   it("a pendant closed because a press was left with it still has its will taken in, as on the main listener", async () => {
     // Its will is a press (docs/topics.md "Retained messages and wills"), seq 5000 in its telemetry.

@@ -293,7 +293,21 @@ export function installHooks(ctx: HookContext): void {
     // MQTT 3.1.1 §3.3.5: the server must either acknowledge or close the connection; closing tells the
     // client. §3.3.1.3 obliges a server that accepts a retained message to store it, so a refused
     // retain closes the connection too. A refused will is simply not published (aedes drops it).
-    callback(new Error(`${will ? "will" : "publish"} to ${packet.topic} not allowed for ${who} (${reason})`));
+    const err = new Error(
+      `${will ? "will" : "publish"} to ${packet.topic} not allowed for ${who} (${reason})`,
+    );
+    const queue = !will && identity?.kind === "device" ? ctx.pubackQueue(client) : undefined;
+    if (queue !== undefined) {
+      // A device with QoS 1 uplinks before it: closed as for an uplink not kept, once every one
+      // before it is answered (those kept acknowledged first), taking nothing more in meanwhile.
+      // Closing at once lost their PUBACKs, and the device sent them again (handled twice past
+      // its seq window). As QoS 0 to aedes: no PUBACK, nothing of it goes on (skipUplinkForwarding).
+      queue.refuseAfterPending(err);
+      packet.qos = 0;
+      callback(null);
+      return;
+    }
+    callback(err);
   };
 
   a.authorizeSubscribe = (client, sub, callback) => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { DeviceRateLimiter, type Misbehaviour, OVER_P1_SHARE, OVER_RATE } from "./rate.js";
+import { DeviceRateLimiter, type Misbehaviour, OVER_ALERT_SHARE, OVER_P1_SHARE, OVER_RATE } from "./rate.js";
 
 function limiter(enabled = true) {
   const events: Array<[string, boolean]> = [];
@@ -79,14 +79,14 @@ describe("DeviceRateLimiter", () => {
     for (let t = 0; t < 60_000; t += 2_000) l.overP1Share("p1", "ec200", t);
     expect(reports).toEqual([]);
     l.overP1Share("p1", "ec200", 60_000);
-    expect(reports).toEqual([["p1", { over: [OVER_P1_SHARE], dropped: 0, deferred: 31 }]]);
+    expect(reports).toEqual([["p1", { over: [OVER_P1_SHARE], dropped: 0, deferred: 31, deferredAlerts: 0 }]]);
     // Its presses and heartbeats go on (none dropped): the P1 share's cause stays until clearAfter
     // without a refusal, however busy the device is meanwhile.
     for (let t = 61_000; t < 60_000 + 300_000; t += 1_000) l.admit("p1", "ec200", t % 10_000 === 0, t);
     l.sweep(60_000 + 299_999);
     expect(reports).toHaveLength(1);
     l.sweep(60_000 + 300_000);
-    expect(reports[1]).toEqual(["p1", { over: [], dropped: 0, deferred: 0 }]);
+    expect(reports[1]).toEqual(["p1", { over: [], dropped: 0, deferred: 0, deferredAlerts: 0 }]);
   });
 
   it("the P1 share is watched whatever the rate limit: off, or a model without a rate", () => {
@@ -104,6 +104,16 @@ describe("DeviceRateLimiter", () => {
       ["p1", false],
       ["gas", false],
     ]);
+  });
+
+  it("the alert-lane share is watched like the P1 share: rate off, or a model without a rate", () => {
+    const { l, reports } = limiter(false);
+    for (let t = 0; t <= 60_000; t += 5_000) l.overAlertShare("gas", "gd2", t);
+    expect(reports).toEqual([
+      ["gas", { over: [OVER_ALERT_SHARE], dropped: 0, deferred: 0, deferredAlerts: 13 }],
+    ]);
+    l.sweep(60_000 + 300_000);
+    expect(reports[1]).toEqual(["gas", { over: [], dropped: 0, deferred: 0, deferredAlerts: 0 }]);
   });
 
   it("a P1 share hit now and then is not misbehaviour", () => {
@@ -129,14 +139,17 @@ describe("DeviceRateLimiter", () => {
       l.overP1Share("p1", "ec200", t);
       l.sweep(t);
     }
-    expect(reports[2]).toEqual(["p1", { over: [OVER_P1_SHARE], dropped: 0, deferred: expect.any(Number) }]);
+    expect(reports[2]).toEqual([
+      "p1",
+      { over: [OVER_P1_SHARE], dropped: 0, deferred: expect.any(Number), deferredAlerts: 0 },
+    ]);
     expect(reports[2]?.[1].deferred).toBeGreaterThan(121);
     // Then it goes over its rate again: both causes again, after misbehavingAfter.
     for (let t = 440_500; t <= 520_000; t += 500) l.admit("p1", "ec200", false, t);
     expect(reports.map(([, m]) => m.over).slice(3)).toEqual([[OVER_RATE, OVER_P1_SHARE]]);
     // Nothing over either from then: the last cause ends the alert, once.
     l.sweep(520_000 + 300_000);
-    expect(reports.slice(4)).toEqual([["p1", { over: [], dropped: 0, deferred: 0 }]]);
+    expect(reports.slice(4)).toEqual([["p1", { over: [], dropped: 0, deferred: 0, deferredAlerts: 0 }]]);
     l.sweep(520_000 + 600_000);
     expect(reports).toHaveLength(5);
   });

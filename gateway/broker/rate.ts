@@ -16,7 +16,9 @@
  * messages are left with it (not acknowledged, sent again). A device still over its share `misbehavingAfter`
  * after the first time is DEVICE_MISBEHAVING too: one alert per device, whose live causes say which
  * limits it keeps hitting (a cause ends on its own after `clearAfter` without a hit; the alert
- * clears when none is left).
+ * clears when none is left). So is the third such limit, its share of the alert lane's parking
+ * (MAX_ALERT_PARKED_PER_DEVICE): without it a device whose model has no rate (a GD-2, a declared
+ * profile) flooding alert-lane messages was bounded but never reported.
  */
 import { TokenBucket } from "./token-bucket.js";
 
@@ -49,7 +51,9 @@ export interface DeviceRateConfig {
 export const OVER_RATE = 0;
 /** Messages beyond the device's share of the P1 lane, left with the device to send again. */
 export const OVER_P1_SHARE = 1;
-export type Overrun = typeof OVER_RATE | typeof OVER_P1_SHARE;
+/** Alert-lane messages beyond the device's share of the alert lane's parking, left with it the same way. */
+export const OVER_ALERT_SHARE = 2;
+export type Overrun = typeof OVER_RATE | typeof OVER_P1_SHARE | typeof OVER_ALERT_SHARE;
 
 export interface Misbehaviour {
   /** The limits the device keeps hitting, OVER_RATE first; empty: none any more. */
@@ -58,6 +62,8 @@ export interface Misbehaviour {
   dropped: number;
   /** Left with the device over its P1 share in the current run; 0 unless `over` has OVER_P1_SHARE. */
   deferred: number;
+  /** Left with the device over its alert-lane share in the current run; 0 unless `over` has OVER_ALERT_SHARE. */
+  deferredAlerts: number;
 }
 
 export interface MisbehavingEvents {
@@ -83,11 +89,11 @@ interface DeviceState {
   /** Null: its model has no rate (only its P1 share is watched). */
   bucket: TokenBucket | null;
   /**
-   * Index OVER_RATE, OVER_P1_SHARE; null until the device's first hit: every device that sends has
-   * a state (its bucket), few ever hit a limit, and two runs each were ~170 bytes a connection
-   * (bench:connections, 10,000 devices).
+   * Index OVER_RATE, OVER_P1_SHARE, OVER_ALERT_SHARE; null until the device's first hit: every
+   * device that sends has a state (its bucket), few ever hit a limit, and two runs each were ~170
+   * bytes a connection (bench:connections, 10,000 devices).
    */
-  runs: readonly [Run, Run] | null;
+  runs: readonly [Run, Run, Run] | null;
 }
 
 export class DeviceRateLimiter {
@@ -136,6 +142,20 @@ export class DeviceRateLimiter {
     this.hit(deviceId, this.devices.get(deviceId) ?? this.stateFor(deviceId, model, now), OVER_P1_SHARE, now);
   }
 
+  /**
+   * An alert-lane message of the device left with it because it has its whole share of the alert
+   * lane's parking waiting (gateway/ingest/mqtt-ingest.ts MAX_ALERT_PARKED_PER_DEVICE). Watched
+   * whatever `enabled` says and whatever its model, as the P1 share is.
+   */
+  overAlertShare(deviceId: string, model: string, now: number): void {
+    this.hit(
+      deviceId,
+      this.devices.get(deviceId) ?? this.stateFor(deviceId, model, now),
+      OVER_ALERT_SHARE,
+      now,
+    );
+  }
+
   /** Clears DEVICE_MISBEHAVING of devices quiet for clearAfter; call periodically (and it is on each admitted message). */
   sweep(now: number): void {
     for (const [id, s] of this.devices) this.settle(id, s, now);
@@ -153,7 +173,7 @@ export class DeviceRateLimiter {
   }
 
   private hit(deviceId: string, s: DeviceState, kind: Overrun, now: number): void {
-    s.runs ??= [new Run(), new Run()];
+    s.runs ??= [new Run(), new Run(), new Run()];
     const run = s.runs[kind];
     // A pause in the hits longer than the raise delay ends the run: occasional bursts are not misbehaviour.
     if (run.first === null || (!run.raised && now - run.last > this.cfg.misbehavingAfter)) {
@@ -184,14 +204,16 @@ export class DeviceRateLimiter {
   /** The device's live causes (only on a change: a raise, a cause that joins or ends, the clear). */
   private report(deviceId: string, s: DeviceState): void {
     if (s.runs === null) return;
-    const [rate, share] = s.runs;
+    const [rate, share, alertShare] = s.runs;
     const over: Overrun[] = [];
     if (rate.raised) over.push(OVER_RATE);
     if (share.raised) over.push(OVER_P1_SHARE);
+    if (alertShare.raised) over.push(OVER_ALERT_SHARE);
     this.events.misbehaving(deviceId, {
       over,
       dropped: rate.raised ? rate.count : 0,
       deferred: share.raised ? share.count : 0,
+      deferredAlerts: alertShare.raised ? alertShare.count : 0,
     });
   }
 }

@@ -63,7 +63,7 @@ const deviceRate = z.strictObject({
     .meta({ description: "Per model (ec200, ds10): { perSecond, burst } instead of the datasheet default" }),
   misbehavingAfter: positiveDuration("60s").meta({
     description:
-      "A device whose messages are still being dropped (over its rate) or left with it (over its share of the P1 lane) this long after the first: DEVICE_MISBEHAVING",
+      "A device whose messages are still being dropped (over its rate) or left with it (over its share of the P1 lane or of the alert lane) this long after the first: DEVICE_MISBEHAVING",
   }),
   clearAfter: positiveDuration("5m").meta({
     description:

@@ -191,7 +191,7 @@ describe("alert content", () => {
   });
 
   it("a misbehaving device's message says which limits it keeps hitting, in both languages", () => {
-    const [rate, share] = MISBEHAVING_CAUSES;
+    const [rate, share, alertShare] = MISBEHAVING_CAUSES;
     const misbehaving = (causes: string[]) =>
       new Alert("a5", "DEVICE_MISBEHAVING", 3, "s1", pendant, RAISED, "t", causes, false, false, {});
     const zh = new AlertContentBuilder(() => config());
@@ -206,7 +206,14 @@ describe("alert content", () => {
     expect(en.describe(misbehaving([rate, share]), "raised").message).toMatch(
       /^Device sending too fast \(over its message rate, over its share of the P1 lane\): /,
     );
-    expect(en.describe(misbehaving([share]), "raised").action).toContain("P1 messages beyond its share");
+    expect(en.describe(misbehaving([share]), "raised").action).toContain("messages beyond its share");
+    // The alert lane's share (any model: a GD-2 flooding replies), worded in Chinese too.
+    expect(zh.describe(misbehaving([alertShare]), "raised").message).toMatch(
+      /^设备发送异常（积压的告警消息超过其份额）：/,
+    );
+    expect(en.describe(misbehaving([alertShare]), "raised").message).toMatch(
+      /^Device sending too fast \(over its share of the alert lane\): /,
+    );
   });
 
   it("a model's own words for a shared code win over the catalogue's (GD-2 FAULT), others keep the catalogue's", () => {

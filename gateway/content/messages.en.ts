@@ -71,7 +71,7 @@ export const en: Catalogue = {
       title: "Device sending too fast",
       detail: (_d, causes) => (causes.length === 0 ? null : causes.join(", ")),
       action:
-        "The device keeps sending faster than its model allows, or keeps more P1 messages (calls, alarms) waiting than its share: its ordinary messages beyond its rate are dropped (never a P1 message); its P1 messages beyond its share are not taken in until it sends them again, so that other residents' calls are not delayed. Ask a technician to check the device, or whether someone else uses its account.",
+        "The device keeps sending faster than its model allows, or keeps more P1 messages (calls, alarms) or other alert messages waiting than its share: its ordinary messages beyond its rate are dropped (never a P1 message); its messages beyond its share are not taken in until it sends them again, so that other residents' calls and alerts are not delayed. Ask a technician to check the device, or whether someone else uses its account.",
     },
   }),
   transitions: {

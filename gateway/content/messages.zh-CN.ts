@@ -21,6 +21,7 @@ export const zhSpan = (ms: unknown): string => span(ms, ZH_SPAN);
 const MISBEHAVING_CAUSE_ZH: Readonly<Record<string, string>> = {
   "over its message rate": "超过消息速率",
   "over its share of the P1 lane": "积压的一级消息超过其份额",
+  "over its share of the alert lane": "积压的告警消息超过其份额",
 };
 
 export const zhCN: Catalogue = {
@@ -74,7 +75,7 @@ export const zhCN: Catalogue = {
       detail: (_d, causes) =>
         causes.length === 0 ? null : causes.map((c) => MISBEHAVING_CAUSE_ZH[c] ?? c).join("、"),
       action:
-        "设备持续超频发送消息，或积压的一级消息（呼叫、报警）超过其份额：超过速率的普通消息已丢弃（一级消息不会丢弃）；超过份额的一级消息暂不接收，由设备稍后重发，以免耽误其他住户的呼叫。请通知技术人员检查设备或是否有人冒用其账号。",
+        "设备持续超频发送消息，或积压的一级消息（呼叫、报警）或其他告警消息超过其份额：超过速率的普通消息已丢弃（一级消息不会丢弃）；超过份额的消息暂不接收，由设备稍后重发，以免耽误其他住户的呼叫和告警。请通知技术人员检查设备或是否有人冒用其账号。",
     },
   }),
   transitions: {

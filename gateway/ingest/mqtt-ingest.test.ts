@@ -3,7 +3,7 @@ import pino from "pino";
 import { describe, expect, it } from "vitest";
 import { FakeClock } from "../../core/clock.js";
 import { LANE_ALERT, LANE_P1, LANE_TELEMETRY, type LaneId } from "../../core/index.js";
-import { DeviceRateLimiter, type Misbehaviour, OVER_P1_SHARE } from "../broker/rate.js";
+import { DeviceRateLimiter, type Misbehaviour, OVER_ALERT_SHARE, OVER_P1_SHARE } from "../broker/rate.js";
 import { validateConfig } from "../config/load.js";
 import { gateIngest } from "../device-rate.js";
 import { RateLimitedLog } from "../log.js";
@@ -201,6 +201,31 @@ function twoPendants(maxParked = 4096) {
   return { ingest, p1, p2, full, offers, outcomes, send, queued, space: () => onSpace() };
 }
 
+/** twoPendants' lanes, each sample sent with its own seq: what is offered and what is left, as `device/seq`. */
+function seqPendants(maxParked: number) {
+  const t = twoPendants(maxParked);
+  const offered: Array<{ lane: LaneId; key: string; result: string }> = [];
+  const pipeline = (t.ingest as unknown as { pipeline: PriorityPipeline }).pipeline;
+  const offer = pipeline.offer.bind(pipeline);
+  pipeline.offer = (lane, device, sample, ...rest) => {
+    const result = offer(lane, device, sample, ...rest);
+    offered.push({ lane, key: `${(device as DeviceEntry).id}/${(sample as { seq: number }).seq}`, result });
+    return result;
+  };
+  const left: string[] = [];
+  const sendSeq = (device: DeviceEntry, evt: string, seq: number) =>
+    t.ingest.uplink(
+      device,
+      Buffer.from(JSON.stringify({ t: "evt", evt, seq, ts: 1_700_000_000, bat: 90, rssi: -60 })),
+      undefined,
+      (err) => {
+        if (err) left.push(`${device.id}/${seq}`);
+      },
+    );
+  const queuedSeqs = () => offered.filter((o) => o.result === "queued").map((o) => o.key);
+  return { ...t, sendSeq, left, queuedSeqs };
+}
+
 describe("MqttIngest parking, one per lane", () => {
   it("a press goes to the P1 lane at once while P2 samples wait in the alert parking", () => {
     const { ingest, p1, p2, full, offers, send } = twoPendants();
@@ -301,6 +326,41 @@ describe("MqttIngest parking, one per lane", () => {
       [LANE_P1, "p-1", "low_battery"],
     ]);
     expect(ingest.parkedCount).toBe(0);
+  });
+
+  it("a P1 taking its device's parked samples along into a P1 parking that fills: none of them is overtaken by it", () => {
+    // Parkings of 4; the P1 lane and the alert lane full. p-1's presses hold 3 of the P1 parking.
+    const { ingest, p1, p2, full, space, sendSeq, left, queuedSeqs } = seqPendants(4);
+    full.add(LANE_P1);
+    full.add(LANE_ALERT);
+    for (let seq = 1; seq <= 3; seq++) sendSeq(p1, "press", seq);
+    for (let seq = 1; seq <= 3; seq++) sendSeq(p2, "low_battery", seq);
+    expect([ingest.parkedIn(LANE_P1), ingest.parkedIn(LANE_ALERT)]).toEqual([3, 3]);
+    // p-2's press takes its three along: the first takes the last slot, the other two are left with
+    // p-2, and so is the press (the parking still full). Had the press gone in, the rules would see
+    // it before p-2's low batteries 2 and 3, sent again later and then taken in as new (the
+    // consumer's ctx.stale/superseded cannot tell: a re-send is a new receipt).
+    sendSeq(p2, "press", 4);
+    expect(left).toEqual(["p-2/2", "p-2/3", "p-2/4"]);
+    full.clear();
+    space();
+    expect(queuedSeqs()).toEqual(["p-1/1", "p-1/2", "p-1/3", "p-2/1"]);
+    // p-2 sends again what was left with it, in its order: behind what was kept, in that order.
+    for (let seq = 2; seq <= 3; seq++) sendSeq(p2, "low_battery", seq);
+    sendSeq(p2, "press", 4);
+    expect(queuedSeqs().slice(4)).toEqual(["p-2/2", "p-2/3", "p-2/4"]);
+  });
+
+  it("a P1 whose device's parked samples find the P1 parking already full is left with them", () => {
+    const { ingest, p1, p2, full, sendSeq, left } = seqPendants(2);
+    full.add(LANE_P1);
+    full.add(LANE_ALERT);
+    sendSeq(p1, "press", 1);
+    sendSeq(p1, "press", 2);
+    sendSeq(p2, "low_battery", 1);
+    sendSeq(p2, "press", 2);
+    expect(left).toEqual(["p-2/1", "p-2/2"]);
+    expect([ingest.parkedIn(LANE_P1), ingest.parkedIn(LANE_ALERT)]).toEqual([2, 0]);
   });
 
   it("slots held by samples taken along to P1 are freed when the alert parking fills", () => {
@@ -482,7 +542,9 @@ describe("MqttIngest: one device's share of the P1 path", () => {
     expect(counters.rejected("ec200", "p1-device-limit")).toBeGreaterThan(0);
     expect(reports).toEqual([]);
     await round(); // 60 s after the first refusal, still over
-    expect(reports).toEqual([["flood", { over: [OVER_P1_SHARE], dropped: 0, deferred: expect.any(Number) }]]);
+    expect(reports).toEqual([
+      ["flood", { over: [OVER_P1_SHARE], dropped: 0, deferred: expect.any(Number), deferredAlerts: 0 }],
+    ]);
     // The resident's presses were taken in at once all along: nothing of theirs is reported.
     for (let seq = 1; seq <= 3; seq++) expect(acked(presser, seq)).toBe(true);
     // It stops flooding: what it still holds is taken in, and clearAfter later the alert clears.
@@ -498,7 +560,7 @@ describe("MqttIngest: one device's share of the P1 path", () => {
     expect(reports).toHaveLength(1);
     clock.advance(1_000);
     limiter.sweep(clock.monotonic());
-    expect(reports[1]).toEqual(["flood", { over: [], dropped: 0, deferred: 0 }]);
+    expect(reports[1]).toEqual(["flood", { over: [], dropped: 0, deferred: 0, deferredAlerts: 0 }]);
   });
 });
 
@@ -596,5 +658,66 @@ describe("MqttIngest: a declared profile's threshold alarm", () => {
     // reading, or it would mark the alarm back and the next clear would ride the telemetry lane.
     expect(send(2, 40)).toBe("not offered");
     expect(send(4, 42)).toBe(LANE_ALERT);
+  });
+});
+
+describe("MqttIngest: one device's share of the alert lane's parking", () => {
+  it("a device kept over it is DEVICE_MISBEHAVING (over its alert-lane share) whatever its model: a GD-2, which has no rate", () => {
+    const config = validateConfig(
+      { site: { id: "s" }, devices: [{ id: "k-1", model: "gd2", password: "x" }] },
+      "test",
+      {},
+    );
+    const registry = new Registry(config, { onLost: () => {}, onWelfareDue: () => {} });
+    const gas = registry.devices.get("k-1") as DeviceEntry;
+    // The alert lane stays full (the gateway far behind): the detector's replies park, then are left with it.
+    const pipeline = {
+      offer: (lane: LaneId) => (lane === LANE_ALERT ? "full" : "queued"),
+      onSpace() {},
+    } as unknown as PriorityPipeline;
+    const counters = new Counters();
+    const clock = new FakeClock();
+    const ingest = new MqttIngest(pipeline, counters, new RateLimitedLog(pino({ level: "silent" })), clock);
+    const reports: Array<[string, Misbehaviour]> = [];
+    const limiter = new DeviceRateLimiter(
+      { enabled: true, models: {}, misbehavingAfter: 60_000, clearAfter: 300_000 },
+      { misbehaving: (id, m) => reports.push([id, m]) },
+    );
+    expect(limiter.rateOf("gd2")).toBeUndefined();
+    gateIngest(ingest, limiter, clock);
+    let seq = 0;
+    const reply = () =>
+      ingest.uplink(
+        gas,
+        Buffer.from(
+          JSON.stringify({ t: "reply", seq: ++seq, ts: 1, id: `r${seq}`, cmd: "self_test", result: "ok" }),
+        ),
+        undefined,
+        () => {},
+      );
+    // Every 5 s it comes back (its connection closed at the refusals) with 100 more replies.
+    for (let t = 0; t < 60_000; t += 5_000) {
+      for (let i = 0; i < 100; i++) reply();
+      clock.advance(5_000);
+    }
+    expect(ingest.parkedIn(LANE_ALERT)).toBe(MAX_ALERT_PARKED_PER_DEVICE);
+    expect(counters.rejected("gd2", "deferred-to-device")).toBe(12 * 100 - MAX_ALERT_PARKED_PER_DEVICE);
+    expect(reports).toEqual([]);
+    reply(); // 60 s after the first refusal, still over
+    expect(reports).toEqual([
+      [
+        "k-1",
+        {
+          over: [OVER_ALERT_SHARE],
+          dropped: 0,
+          deferred: 0,
+          deferredAlerts: 12 * 100 - MAX_ALERT_PARKED_PER_DEVICE + 1,
+        },
+      ],
+    ]);
+    // Nothing more left with it for clearAfter: the alert clears.
+    clock.advance(300_000);
+    limiter.sweep(clock.monotonic());
+    expect(reports[1]).toEqual(["k-1", { over: [], dropped: 0, deferred: 0, deferredAlerts: 0 }]);
   });
 });

@@ -26,7 +26,8 @@
  * not be rate-limited away); this bound is what keeps one device in a P1 condition, chattering or
  * misbehaving, from filling the P1 lane and its parking ahead of other devices' presses. A device
  * still over its share `limits.deviceRate.misbehavingAfter` after the first time is
- * DEVICE_MISBEHAVING, like one over its rate (`overP1Share`, gateway/device-rate.ts).
+ * DEVICE_MISBEHAVING, like one over its rate (`overP1Share`, gateway/device-rate.ts); so is one
+ * still over its share of the alert parking, MAX_ALERT_PARKED_PER_DEVICE (`overAlertShare`).
  *
  * One device's parked samples stay in order, in one parking (a GD-2's or a
  * declared profile's rules read state from every message: an older heartbeat
@@ -120,6 +121,12 @@ export class MqttIngest {
    * DEVICE_MISBEHAVING watch, gateway/device-rate.ts): the rate lets every P1 through, the share does not.
    */
   overP1Share: ((device: DeviceEntry) => void) | null = null;
+  /**
+   * Told of each alert-lane message left with its device over its share of the parking
+   * (MAX_ALERT_PARKED_PER_DEVICE): the same watch, so a device whose model has no rate (a GD-2, a
+   * declared profile) flooding the alert lane is reported too, not only bounded.
+   */
+  overAlertShare: ((device: DeviceEntry) => void) | null = null;
 
   constructor(
     private readonly pipeline: PriorityPipeline,
@@ -261,7 +268,14 @@ export class MqttIngest {
     this.park(p);
   }
 
-  /** A device's samples parked in the alert parking go, in order, to P1, ahead of its P1 sample. */
+  /**
+   * A device's samples parked in the alert parking go, in order, to P1, ahead of its P1 sample.
+   * One of them left with the device (the P1 parking full; the per-device cap cannot apply: at most
+   * MAX_ALERT_PARKED_PER_DEVICE move into an empty list) never lets the P1 overtake it: nothing
+   * frees the lane or the parking until this call returns, so the P1 that follows finds them as full
+   * and is left with the device too. That order matters: the consumer's ctx.stale/superseded
+   * cannot repair it, since the re-sent older message is a new receipt (mqtt-ingest.test.ts).
+   */
   private takeAlongToP1(device: DeviceEntry, mine: { lane: ParkingLane; entries: Parked[] }): void {
     const entries = mine.entries.splice(0);
     this.parkedOf.delete(device);
@@ -295,6 +309,7 @@ export class MqttIngest {
   private park(p: Parked): void {
     const mine = this.parkedOf.get(p.device);
     if (p.origin === LANE_ALERT && mine !== undefined && mine.entries.length >= MAX_ALERT_PARKED_PER_DEVICE) {
+      this.overAlertShare?.(p.device);
       this.deferParked(p, `${mine.entries.length} of its messages already waiting for lane space`);
       return;
     }

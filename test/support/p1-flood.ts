@@ -119,20 +119,49 @@ export function readingThenKeptMessage(seq: number): Buffer {
  * (its share used up). Resolves when the gateway has closed the connection, with the messages it
  * acknowledged there (in order: 1..acked). `message` and `n`: other QoS 1 messages before it.
  */
-export async function keptThenRefusedQos0(
+export function keptThenRefusedQos0(
   port: number,
   clientId: string,
   whileWritten: () => void,
   message: (seq: number) => Buffer = keptMessage,
   n = KEPT_QOS1,
 ): Promise<number> {
+  return keptThenRefused(port, clientId, event(n + 1, "press", 0), whileWritten, message, n);
+}
+
+/** p-1's press `seq` at QoS 1 on p-2's uplink topic: refused by the publish rule. */
+export function pressOnAnotherTopic(seq: number): Buffer {
+  return mqttPacket.generate({
+    cmd: "publish",
+    topic: "devices/ec200/p-2/up",
+    payload: Buffer.from(pendantMsg(seq, "press")),
+    qos: 1,
+    messageId: seq,
+    retain: false,
+    dup: false,
+  });
+}
+
+/**
+ * Sends, at once on a fresh connection, `message` 1..n at QoS 1 (by default keptMessage's, all
+ * kept), then `last`, which the gateway refuses. Resolves when the gateway has closed the
+ * connection, with the messages it acknowledged there (in order: 1..acked).
+ */
+export async function keptThenRefused(
+  port: number,
+  clientId: string,
+  last: Buffer,
+  whileWritten: () => void,
+  message: (seq: number) => Buffer = keptMessage,
+  n = KEPT_QOS1,
+): Promise<number> {
   const p = await pendant(port, clientId);
   const kept = Array.from({ length: n }, (_, i) => message(i + 1));
-  p.s.write(Buffer.concat([...kept, event(n + 1, "press", 0)]));
+  p.s.write(Buffer.concat([...kept, last]));
   whileWritten();
   const closed = await Promise.race([p.closed.then(() => true), sleep(5000).then(() => false)]);
   p.s.destroy();
-  if (!closed) throw new Error("the QoS 0 press was not refused: the connection stayed open");
+  if (!closed) throw new Error("the last message was not refused: the connection stayed open");
   return p.acks();
 }
 

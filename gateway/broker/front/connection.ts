@@ -64,6 +64,7 @@ const KEEPALIVE_FACTOR = 1.5;
 
 const PINGRESP = Buffer.from([0xd0, 0x00]);
 const QOS0_REFUSED = new Error("QoS 0 uplink not kept by the gateway: connection closed");
+const TOPIC_REFUSED = new Error("publish on a topic not the device's own: connection closed");
 const NOTHING = Buffer.alloc(0);
 
 interface Will {
@@ -449,7 +450,9 @@ export class DeviceConnection {
         reason: "topic-not-allowed",
         detail: packet.topic,
       });
-      this.abort();
+      // Closed once the QoS 1 uplinks before it are answered, those kept acknowledged first (as
+      // on aedes' listeners): closing at once lost their PUBACKs, and the device sent them again.
+      this.refuseAfterPending(TOPIC_REFUSED);
       return;
     }
     if (packet.qos === 2) {
@@ -485,7 +488,7 @@ export class DeviceConnection {
     if (qos === 1) {
       slot = (this.pubacks as PubackQueue).enqueueSlot(messageId);
       if (slot < 0) return;
-    }
+    } else if ((this.pubacks as PubackQueue).refusing) return; // closing: nothing more taken in
     // A retained uplink is the main thread's to judge (the publish rule), whatever it carries.
     if (!retain && this.peek?.isTelemetry(payload, contentType) === true)
       uplinks.offerTelemetry(this, slot, contentType, payload);
@@ -510,12 +513,13 @@ export class DeviceConnection {
   }
 
   /**
-   * A QoS 0 uplink of it was not kept (the main thread says): closed once the QoS 1 uplinks before
-   * it are answered, their PUBACKs out first, taking nothing more in meanwhile (PubackQueue).
+   * A QoS 0 uplink of it was not kept (the main thread says), or a PUBLISH was refused by the
+   * publish rule: closed once the QoS 1 uplinks before it are answered, their PUBACKs out first,
+   * taking nothing more in meanwhile (PubackQueue).
    */
-  refuseAfterPending(): void {
+  refuseAfterPending(err: Error = QOS0_REFUSED): void {
     if (this.pubacks === null) this.abort();
-    else this.pubacks.refuseAfterPending(QOS0_REFUSED);
+    else this.pubacks.refuseAfterPending(err);
   }
 
   /**

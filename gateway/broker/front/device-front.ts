@@ -131,7 +131,6 @@ export class DeviceFrontEnd {
       log: opts.log,
       connections: this.byId,
       closed: (conn, loginPosted) => this.closed(conn, loginPosted),
-      close: (conn) => this.send({ t: "close", conn }),
       refuse: (conn) => this.send({ t: "refuse", conn }),
     });
   }

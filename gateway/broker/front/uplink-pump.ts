@@ -7,7 +7,8 @@
  * A close read from the alert ring takes effect once the telemetry ring has been read up to it.
  *
  * An uplink the gateway does not keep (left with its device: lanes full, the device's P1 share used
- * up) has its connection closed unacknowledged, as on aedes' path, once the QoS 1 uplinks before it
+ * up; or refused by the publish rule, a reload having removed the device) has its connection closed
+ * unacknowledged, as on aedes' path, once the QoS 1 uplinks before it
  * are answered (the worker's PubackQueue; a QoS 0 one by the `refuse` message); the uplinks of
  * that connection sent after it and still in the rings are then not taken in either (answered as
  * from a closed connection): the lanes may have drained meanwhile, and one taken in would overtake
@@ -60,11 +61,9 @@ export interface UplinkPumpDeps {
   connections: ReadonlyMap<number, PumpConnection>;
   /** A connection closed in the worker, its last uplinks read. */
   closed(conn: number, loginPosted: boolean): void;
-  /** Has the worker close a connection (a publish refused). */
-  close(conn: number): void;
   /**
    * Has the worker close a connection once its QoS 1 uplinks before now are answered (a QoS 0
-   * uplink not kept), taking nothing more in meanwhile.
+   * uplink not kept, or refused by the publish rule), taking nothing more in meanwhile.
    */
   refuse(conn: number): void;
 }
@@ -77,7 +76,6 @@ export class UplinkPump {
   private readonly log: Logger;
   private readonly connections: ReadonlyMap<number, PumpConnection>;
   private readonly onClosed: (conn: number, loginPosted: boolean) => void;
-  private readonly close: (conn: number) => void;
   private readonly refuse: (conn: number) => void;
   /** The rings of the worker in service (a restarted worker has new ones). */
   private uplink!: SpscRing;
@@ -104,7 +102,6 @@ export class UplinkPump {
     this.log = deps.log;
     this.connections = deps.connections;
     this.onClosed = deps.closed;
-    this.close = deps.close;
     this.refuse = deps.refuse;
   }
 
@@ -230,12 +227,21 @@ export class UplinkPump {
     const identity = c.identity;
     const topic = identity.device.uplinkTopic ?? "";
     const decision = this.policy.authorizePublish(identity, topic, { retain, will });
+    const fromAlertRing = b === this.uplinkBytes;
     if (!decision.ok) {
       const who = identity.device.id;
       this.counters.reject(identity.device.model, decision.reason);
       this.rateLog.warn(who, decision.reason, { who, topic, will }, "publish refused; device disconnected");
-      if (!will) this.close(connId);
-      if (slot >= 0) this.completions.complete(connId, slot, PUBLISH_REFUSED);
+      // Closed as for an uplink not kept (below), once every QoS 1 uplink before it is answered,
+      // those kept acknowledged first: closing at once lost their PUBACKs, and the device sent them
+      // again (handled twice past its seq window). Nothing after it is taken in meanwhile.
+      if (slot >= 0) {
+        refused(c, slot);
+        this.completions.complete(connId, slot, PUBLISH_REFUSED);
+      } else if (!will) {
+        refused(c, fromAlertRing ? c.alertSlot + 1 : 0);
+        this.refuse(connId);
+      }
       return;
     }
     const start = at + UPLINK_HEADER_BYTES;
@@ -244,7 +250,6 @@ export class UplinkPump {
     const payload = Buffer.allocUnsafe(at + length - start - ctLength);
     b.copy(payload, 0, start + ctLength, at + length);
     const generation = this.generation;
-    const fromAlertRing = b === this.uplinkBytes;
     if (fromAlertRing && slot >= 0) c.alertSlot = slot;
     // A QoS 0 uplink has no slot: those before it are the alert ring's read so far (in order).
     const refusedFrom0 = fromAlertRing ? c.alertSlot + 1 : 0;
