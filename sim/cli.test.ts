@@ -123,12 +123,13 @@ describe("linli sim without a scenario (attach only): devices that could not con
   });
 
   it("a kiosk that cannot listen on its port fails the run too (exit 1), named with its reason", async () => {
-    // The kiosk's port taken by another program (a port of this helper's range, on loopback).
+    // The kiosk's port taken by another program: a port the system gave this test on loopback.
     const taken = net.createServer();
     await new Promise<void>((r, j) => {
       taken.once("error", j);
-      taken.listen(22617, "127.0.0.1", () => r());
+      taken.listen(0, "127.0.0.1", () => r());
     });
+    const port = (taken.address() as net.AddressInfo).port;
     const broker = await startTestBroker();
     let stderr = "";
     let stdout = "";
@@ -146,7 +147,7 @@ describe("linli sim without a scenario (attach only): devices that could not con
         seed: 1,
         scale: 1,
         kiosks: 1,
-        kioskPort: 22617,
+        kioskPort: port,
         duration: 1,
         progress: false,
       });
@@ -154,7 +155,8 @@ describe("linli sim without a scenario (attach only): devices that could not con
       expect(code, stderr).toBe(1);
       expect(stdout).toBe("FAIL 1 device(s) could not connect\n");
       expect(stderr).toMatch(/attached to \S+: 2\/2 MQTT devices in .*, 0 kiosks/);
-      expect(stderr).toMatch(/^failed: kiosk kiosk-1: cannot listen on 127\.0\.0\.1:22617: .*EADDRINUSE/m);
+      expect(stderr).toMatch(/^failed: kiosk kiosk-1: cannot listen on 127\.0\.0\.1:\d+: .*EADDRINUSE/m);
+      expect(stderr).toContain(`127.0.0.1:${port}:`);
       expect(broker.broker.connectedClients).toBe(0);
     } finally {
       vi.restoreAllMocks();
