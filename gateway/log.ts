@@ -7,6 +7,7 @@ import { createRequire } from "node:module";
 import type { DestinationStream, Level, Logger as PinoLogger } from "pino";
 import { pino } from "pino";
 import { type Clock, systemClock } from "../core/index.js";
+import { redactContactPhones } from "./log-redact.js";
 
 export type Logger = PinoLogger;
 export type LogFormat = "json" | "pretty" | "auto";
@@ -21,15 +22,11 @@ export interface LoggerOptions {
 /**
  * A resident's contact phone is personal data for the operator who calls: it
  * travels in alerts only. Should an object carrying it ever be logged (an
- * alert, a household's config), the value is replaced.
+ * alert, a household's config), the value is replaced (log-redact.ts: by hand,
+ * not pino's `redact`, which measured as the main thread's largest allocation).
+ * Child loggers' bindings go through the same.
  */
-export const REDACTED_PATHS = [
-  "contactPhone",
-  "*.contactPhone",
-  "households[*].contactPhone",
-  "*.households[*].contactPhone",
-];
-const redact = { paths: REDACTED_PATHS, censor: "[redacted]" };
+const formatters = { log: redactContactPhones, bindings: redactContactPhones };
 
 /** pino-pretty (and its colour, date and JSON helpers) is loaded only for a pretty log: JSON logs never load it. */
 const loadPretty = (): typeof import("pino-pretty") => createRequire(import.meta.url)("pino-pretty");
@@ -50,11 +47,11 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
       ignore: "pid,hostname",
       destination: dest ?? 1,
     });
-    return pino({ level, redact }, stream);
+    return pino({ level, formatters }, stream);
   }
-  if (dest !== undefined) return pino({ level, redact }, dest as DestinationStream);
+  if (dest !== undefined) return pino({ level, formatters }, dest as DestinationStream);
   // Synchronous stdout, for the same flush-at-exit reason.
-  return pino({ level, redact }, pino.destination({ dest: 1, sync: true }));
+  return pino({ level, formatters }, pino.destination({ dest: 1, sync: true }));
 }
 
 export interface RateLimitedLogOptions {
