@@ -14,6 +14,21 @@ import { scaleSite } from "./site.js";
  * the run would ignore is refused rather than dropped without a word. Nothing here connects:
  * every case is refused before the first device is started (port 1 has nothing listening).
  */
+
+/** What the command writes to stdout and stderr (restored by vi.restoreAllMocks()). */
+function captureOutput(): { stdout: string; stderr: string } {
+  const out = { stdout: "", stderr: "" };
+  vi.spyOn(process.stderr, "write").mockImplementation((chunk: string | Uint8Array) => {
+    out.stderr += String(chunk);
+    return true;
+  });
+  vi.spyOn(process.stdout, "write").mockImplementation((chunk: string | Uint8Array) => {
+    out.stdout += String(chunk);
+    return true;
+  });
+  return out;
+}
+
 describe("linli sim: bad and ignored options", () => {
   let stderr = "";
   afterEach(() => {
@@ -94,27 +109,20 @@ describe("linli sim without a scenario (attach only): devices that could not con
     const site = scaleSite({ households: 6, seed: 1, host: "127.0.0.1", port: 1 });
     const refused = new Set(site.mqtt.slice(0, 7).map((d) => d.id));
     const broker = await startTestBroker({ authenticate: (u) => !refused.has(u ?? "") });
-    let stderr = "";
-    let stdout = "";
-    vi.spyOn(process.stderr, "write").mockImplementation((chunk: string | Uint8Array) => {
-      stderr += String(chunk);
-      return true;
-    });
-    vi.spyOn(process.stdout, "write").mockImplementation((chunk: string | Uint8Array) => {
-      stdout += String(chunk);
-      return true;
-    });
+    const out = captureOutput();
     try {
       const code = await runSim({ gateway: broker.url, seed: 1, scale: 6, duration: 1, progress: false });
       vi.restoreAllMocks();
-      expect(code, stderr).toBe(1);
-      expect(stdout).toBe("FAIL 7 device(s) could not connect\n");
-      expect(stderr).toMatch(/attached to \S+: 5\/12 MQTT devices/);
-      expect(stderr).toContain("failed: 7 of 12 MQTT devices could not connect (stopped, not retried):\n");
+      expect(code, out.stderr).toBe(1);
+      expect(out.stdout).toBe("FAIL 7 device(s) could not connect\n");
+      expect(out.stderr).toMatch(/attached to \S+: 5\/12 MQTT devices/);
+      expect(out.stderr).toContain(
+        "failed: 7 of 12 MQTT devices could not connect (stopped, not retried):\n",
+      );
       // One reason, five devices named and two counted: not one line per device.
-      const line = stderr.split("\n").find((l) => l.startsWith("  7 devices: "));
+      const line = out.stderr.split("\n").find((l) => l.startsWith("  7 devices: "));
       expect(line).toMatch(/^ {2}7 devices: .+ \((\S+, ){4}\S+ and 2 more\)$/);
-      expect(stderr.split("\n").filter((l) => [...refused].some((id) => l.includes(id)))).toHaveLength(1);
+      expect(out.stderr.split("\n").filter((l) => [...refused].some((id) => l.includes(id)))).toHaveLength(1);
       // Every connected device stopped with the run.
       expect(broker.broker.connectedClients).toBe(0);
     } finally {
@@ -131,16 +139,7 @@ describe("linli sim without a scenario (attach only): devices that could not con
     });
     const port = (taken.address() as net.AddressInfo).port;
     const broker = await startTestBroker();
-    let stderr = "";
-    let stdout = "";
-    vi.spyOn(process.stderr, "write").mockImplementation((chunk: string | Uint8Array) => {
-      stderr += String(chunk);
-      return true;
-    });
-    vi.spyOn(process.stdout, "write").mockImplementation((chunk: string | Uint8Array) => {
-      stdout += String(chunk);
-      return true;
-    });
+    const out = captureOutput();
     try {
       const code = await runSim({
         gateway: broker.url,
@@ -152,11 +151,11 @@ describe("linli sim without a scenario (attach only): devices that could not con
         progress: false,
       });
       vi.restoreAllMocks();
-      expect(code, stderr).toBe(1);
-      expect(stdout).toBe("FAIL 1 device(s) could not connect\n");
-      expect(stderr).toMatch(/attached to \S+: 2\/2 MQTT devices in .*, 0 kiosks/);
-      expect(stderr).toMatch(/^failed: kiosk kiosk-1: cannot listen on 127\.0\.0\.1:\d+: .*EADDRINUSE/m);
-      expect(stderr).toContain(`127.0.0.1:${port}:`);
+      expect(code, out.stderr).toBe(1);
+      expect(out.stdout).toBe("FAIL 1 device(s) could not connect\n");
+      expect(out.stderr).toMatch(/attached to \S+: 2\/2 MQTT devices in .*, 0 kiosks/);
+      expect(out.stderr).toMatch(/^failed: kiosk kiosk-1: cannot listen on 127\.0\.0\.1:\d+: .*EADDRINUSE/m);
+      expect(out.stderr).toContain(`127.0.0.1:${port}:`);
       expect(broker.broker.connectedClients).toBe(0);
     } finally {
       vi.restoreAllMocks();

@@ -7,6 +7,7 @@
  */
 import net from "node:net";
 import mqttPacket from "mqtt-packet";
+import type { Gateway } from "../../gateway/gateway.js";
 import { MAX_P1_HELD_PER_DEVICE } from "../../gateway/ingest/mqtt-ingest.js";
 import { pendantMsg, sleep, type TestClient } from "./harness.js";
 
@@ -231,4 +232,26 @@ export async function floodUntil(
     p.s.destroy();
   }
   return acked;
+}
+
+/**
+ * As a reload removing p-1 would, right after the gateway took in its first `n` uplinks: its
+ * next one is refused by the publish rule on the main thread.
+ */
+export function removeAfterTakenIn(gw: Gateway, n: number): void {
+  const device = gw.registry.devices.get("p-1");
+  if (device === undefined) throw new Error("no p-1");
+  const uplink = gw.ingest.uplink.bind(gw.ingest);
+  let taken = 0;
+  gw.ingest.uplink = (d, payload, contentType, done) => {
+    uplink(d, payload, contentType, done);
+    if (d === device && ++taken === n) device.removed = true;
+  };
+}
+
+/** Waits (up to 3 s) until the operator has seen presses 1..n handled, and returns them in handling order. */
+export async function handledInOrder(ops: TestClient, n: number): Promise<number[]> {
+  const until = Date.now() + 3000;
+  while (handledPresses(ops).length < n && Date.now() < until) await sleep(10);
+  return handledPresses(ops);
 }
