@@ -278,6 +278,59 @@ describe("restart from the journal", () => {
     expect(restored?.escalationNextAt).toBe(clock.now() + 4 * MIN);
   });
 
+  it("a wall clock set back across a restart does not put off a P1's escalation or a shelving's end by the jump", async () => {
+    // An edge box without a real-time clock (fake-hwclock) or with a flat RTC battery comes back
+    // from a power cut with its clock behind the time the gateway last ran at.
+    const store = new MemoryStore();
+    const clock = new FakeClock();
+    const a = await start(store, clock);
+    const p1 = await client(a, "p-1", "pw-p1");
+    const d1 = await client(a, "d-1", "pw-d1");
+    const ops = await client(a, OPS.name, OPS.password);
+    await ops.subscribe(`linli/${SITE}/#`);
+    await p1.publish("devices/ec200/p-1/up", pendantMsg(4, "press"));
+    await d1.publish("devices/ds10/d-1/up", doorMsg(1, "closed", { tamper: true }));
+    const call = (await ops.waitFor((m) => m.topic === `${ALERTS}p1/EMERGENCY_CALL/p-1`)).json();
+    const tamper = (await ops.waitFor((m) => m.topic.includes("/TAMPER/d-1"))).json();
+    await ops.publish(`linli/${SITE}/shelve/${tamper.id}`, JSON.stringify({ duration: "1h" }));
+    await ops.waitFor((m) => m.topic.endsWith(`ops/result/${OPS.name}`) && m.json().target === tamper.id);
+    await ops.publish(
+      `linli/${SITE}/away/hh-2`,
+      JSON.stringify({ away: true, until: clock.now() + 120 * MIN }),
+    );
+    await ops.waitFor((m) => m.topic.endsWith(`ops/result/${OPS.name}`) && m.json().target === "hh-2");
+    const before = (await retainedAlerts(a)).get(`${ALERTS}p1/EMERGENCY_CALL/p-1`) as Record<string, unknown>;
+    expect(before.escalationNextAt).toBe(clock.now() + 2 * MIN);
+    await stopGateway(a);
+
+    const DAY = 24 * 60 * MIN;
+    const behind = new FakeClock(clock.now() - DAY);
+    const b = await start(store, behind);
+    // The schedule runs on from where it stood at the stop, on the new clock.
+    expect(b.engine.byAlertId(call.id as string)?.escalationNextAt).toBe(behind.now() + 2 * MIN);
+    expect(b.engine.byAlertId(tamper.id as string)?.shelvedUntil).toBe(behind.now() + 60 * MIN);
+    expect(b.supervisor.awayStatuses()).toEqual([
+      expect.objectContaining({ household: "hh-2", until: behind.now() + 120 * MIN }),
+    ]);
+    // Changed times are a new state: the next rev, journaled before it is published.
+    const after = (await retainedAlerts(b)).get(`${ALERTS}p1/EMERGENCY_CALL/p-1`) as Record<string, unknown>;
+    expect(after.id).toBe(call.id);
+    expect(after.escalationNextAt).toBe(behind.now() + 2 * MIN);
+    expect(after.rev).toBe((before.rev as number) + 1);
+    const ops2 = await client(b, OPS.name, OPS.password);
+    await ops2.subscribe(`linli/${SITE}/escalations/#`);
+    behind.advance(2 * MIN + S);
+    const esc = (await ops2.waitFor((m) => m.topic.includes("/escalations/p1/EMERGENCY_CALL/p-1"))).json();
+    expect(esc.id).toBe(call.id);
+    const nextAt = b.engine.byAlertId(call.id as string)?.escalationNextAt as number;
+    await stopGateway(b);
+
+    // Journaled as moved: a further restart on the same clock keeps the times.
+    const c = await start(store, behind);
+    expect(c.engine.byAlertId(call.id as string)?.escalationNextAt).toBe(nextAt);
+    expect(c.engine.byAlertId(tamper.id as string)?.shelvedUntil).toBe(behind.now() - 2 * MIN - S + 60 * MIN);
+  });
+
   it("resumes supervision where it stood at the stop: the silence before the stop counts, the downtime does not", async () => {
     const store = new MemoryStore();
     const clock = new FakeClock();
