@@ -331,6 +331,74 @@ describe("restart from the journal", () => {
     expect(c.engine.byAlertId(tamper.id as string)?.shelvedUntil).toBe(behind.now() - 2 * MIN - S + 60 * MIN);
   });
 
+  describe("a device whose model changed (the same id, another device)", () => {
+    /** d-1, a door sensor in the running site, is a pendant in the next one. */
+    const pendantD1 = () => {
+      const cfg = testConfig({ alerts: { escalation: { p1: "2m", p2: "5m" } } });
+      cfg.devices = (cfg.devices ?? []).map((d) =>
+        d.id === "d-1" ? { id: "d-1", model: "ec200", password: "pw-d1", household: "hh-1" } : d,
+      );
+      return cfg;
+    };
+
+    /** The door sensor's tamper (seq 5) raised an alert, seen by a console. */
+    async function tampered(store: MemoryStore, clock: FakeClock) {
+      const a = await start(store, clock);
+      const d1 = await client(a, "d-1", "pw-d1");
+      const ops = await client(a, OPS.name, OPS.password);
+      await ops.subscribe(`${ALERTS}#`);
+      await d1.publish("devices/ds10/d-1/up", doorMsg(5, "closed", { tamper: true }));
+      const tamper = (await ops.waitFor((m) => m.topic.includes("/TAMPER/d-1"))).json();
+      return { a, tamper };
+    }
+
+    /** The new pendant's first presses (seqs the door sensor used too) each raise a call. */
+    async function pendantPresses(b: Gateway) {
+      const ops = await client(b, OPS.name, OPS.password);
+      await ops.subscribe(`${ALERTS}#`);
+      const p = await client(b, "d-1", "pw-d1");
+      await p.publish("devices/ec200/d-1/up", pendantMsg(5, "press"));
+      const call = (await ops.waitFor((m) => m.topic === `${ALERTS}p1/EMERGENCY_CALL/d-1`)).json();
+      expect(call.state).toBe("active-unacknowledged");
+    }
+
+    it("a restart with the new site file closes the old model's alerts and forgets its seqs", async () => {
+      // What a power cut right after a reload that replaced the device leaves, or a site file
+      // edited while the gateway was stopped.
+      const store = new MemoryStore();
+      const clock = new FakeClock();
+      const { a, tamper } = await tampered(store, clock);
+      await stopGateway(a);
+
+      const b = await startGateway({ clock, store, config: pendantD1() });
+      gateways.push(b);
+      const closed = b.engine.byAlertId(tamper.id as string);
+      expect(closed === undefined || closed.state === "closed", "the door sensor's alert stays open").toBe(
+        true,
+      );
+      expect(b.engine.find("d-1", "TAMPER")).toBeUndefined();
+      expect([...(await retainedAlerts(b)).keys()].filter((t) => t.includes("/TAMPER/d-1"))).toEqual([]);
+      await pendantPresses(b);
+    });
+
+    it("a reload that replaced it, then a restart: the new device's seqs are its own", async () => {
+      const store = new MemoryStore();
+      const clock = new FakeClock();
+      const { a } = await tampered(store, clock);
+      // As written before the record named its model: only the reload can tell.
+      const { model, ...older } = store.get("dev/d-1") as Record<string, unknown>;
+      expect(model).toBe("ds10");
+      store.put("dev/d-1", older);
+      const result = await a.reload(validateConfig(pendantD1(), "new.yaml"));
+      expect(result.result).toBe("applied");
+      await stopGateway(a);
+
+      const b = await startGateway({ clock, store, config: pendantD1() });
+      gateways.push(b);
+      await pendantPresses(b);
+    });
+  });
+
   it("resumes supervision where it stood at the stop: the silence before the stop counts, the downtime does not", async () => {
     const store = new MemoryStore();
     const clock = new FakeClock();

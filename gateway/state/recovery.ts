@@ -39,13 +39,20 @@ export interface Recovered {
   report: RecoveryReport;
   /** Restored open alerts, to republish as they were. */
   alerts: Alert[];
-  /** Subjects whose alerts must be closed because they left the configuration. */
-  orphans: string[];
+  /**
+   * Subjects whose alerts must be closed, with the reason: they left the configuration, or the
+   * configuration names another model for the id (another device: what a reload does, closing
+   * them with that reason, a start does too).
+   */
+  orphans: Map<string, string>;
   /** When the previous run was last known to be running (wall clock, ms); null if never recorded. */
   lastRunning: number | null;
 }
 
 export const ORPHAN_REASON = "device no longer in the configuration";
+/** A reload's reason too (reload.ts reasonModelChanged). */
+export const modelChangedReason = (model: string) =>
+  `device model changed in the configuration (now ${model})`;
 
 /**
  * `now`: the wall clock at this start. When it reads earlier than the previous run was last known
@@ -89,19 +96,30 @@ export function recoverState(
       "the wall clock reads earlier than the gateway last ran at: escalations, shelving, away mode and welfare " +
         "periods run on from where they stood at the stop (moved back by as much)",
     );
-  const orphans = new Set<string>();
-  const subjectOf = (id: string, model: AlertSubject["model"], household: string | null): AlertSubject => {
+  const orphans = new Map<string, string>();
+  /** `model` as the record names it (absent in older service records: not compared). */
+  const subjectOf = (
+    id: string,
+    model: AlertSubject["model"] | undefined,
+    household: string | null,
+  ): AlertSubject => {
     if (model === "gateway") return GATEWAY_SUBJECT;
     const known = model === "household" ? registry.households.get(id) : registry.devices.get(id);
-    if (known) return known;
-    orphans.add(id);
-    return { id, model, household };
+    if (known && (model === undefined || known.model === model) && !orphans.has(id)) return known;
+    if (!orphans.has(id)) orphans.set(id, known ? modelChangedReason(known.model) : ORPHAN_REASON);
+    return { id, model: model ?? "ec200", household };
   };
 
   for (const [key, v] of store.entries(PREFIX.device)) {
     const d = registry.devices.get(key.slice(PREFIX.device.length));
     const r = v as Partial<DeviceRecord>;
     if (!d) {
+      store.delete(key);
+      continue;
+    }
+    if (typeof r?.model === "string" && r.model !== d.model) {
+      // Another device under the same id: its seqs would drop the new one's messages as re-sends.
+      orphans.set(d.id, modelChangedReason(d.model));
       store.delete(key);
       continue;
     }
@@ -168,7 +186,7 @@ export function recoverState(
     }
     // `account` is absent in records written before it existed.
     const account = typeof r.account === "string" ? r.account : null;
-    engine.restoreService(subjectOf(id, r.model ?? "ec200", r.household ?? null), r.by, r.at, account);
+    engine.restoreService(subjectOf(id, r.model, r.household ?? null), r.by, r.at, account);
     report.outOfService++;
   }
   for (const [key, v] of store.entries(PREFIX.shelve)) {
@@ -219,12 +237,12 @@ export function recoverState(
     report.alerts++;
     if (orphans.has(subject.id)) report.orphanAlerts++;
     // A device whose loss is an open, active alert is still lost until it is heard from.
-    if (v.code === "DEVICE_LOST" && alert.conditionActive) {
+    if (v.code === "DEVICE_LOST" && alert.conditionActive && !orphans.has(subject.id)) {
       const d = registry.devices.get(subject.id);
       if (d) d.link = d.journaledLink = "lost";
     }
   }
-  return { report, alerts, orphans: [...orphans], lastRunning };
+  return { report, alerts, orphans, lastRunning };
 }
 
 /** The record's timer times moved back by `back` ms (the clock was set back across a restart). */
