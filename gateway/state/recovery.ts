@@ -89,7 +89,8 @@ export function recoverState(
   };
   const running = store.get(KEY.running) as Partial<RunningRecord> | undefined;
   const lastRunning = typeof running?.at === "number" && Number.isFinite(running.at) ? running.at : null;
-  const back = lastRunning !== null && lastRunning > now ? lastRunning - now : 0;
+  // Under a tick of the timer wheel (1 s: an NTP step of a few ms) nothing is moved.
+  const back = lastRunning !== null && lastRunning - now >= 1000 ? lastRunning - now : 0;
   if (back > 0)
     log.warn(
       { setBackMs: back, lastRunning: new Date(lastRunning as number).toISOString() },
