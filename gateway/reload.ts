@@ -483,6 +483,8 @@ export async function applyReload(
     touched.delete(h);
     closedAlerts += engine.closeSubject(id, REASON_HOUSEHOLD_REMOVED);
     supervisor.householdRemoved(h);
+    // The residents' last activity is not the next household's under this id.
+    t.store?.delete(KEY.household(id));
   }
 
   if (plan.alerts.length > 0) {

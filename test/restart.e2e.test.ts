@@ -399,6 +399,39 @@ describe("restart from the journal", () => {
     });
   });
 
+  it("a household removed by a reload leaves no away mode behind: added again, it is monitored after a restart too", async () => {
+    const store = new MemoryStore();
+    const clock = new FakeClock();
+    const a = await start(store, clock);
+    const ops = await client(a, OPS.name, OPS.password);
+    await ops.subscribe(`linli/${SITE}/#`);
+    await ops.publish(`linli/${SITE}/away/hh-2`, JSON.stringify({ away: true, reason: "hospital" }));
+    await ops.waitFor((m) => m.topic.endsWith(`ops/result/${OPS.name}`) && m.json().target === "hh-2");
+    expect(a.supervisor.isAway("hh-2")).toBe(true);
+    const p2 = await client(a, "p-2", "pw-p2");
+    await p2.publish("devices/ec200/p-2/up", pendantMsg(1, "press")); // the resident's activity
+    await ops.waitFor((m) => m.topic === `${ALERTS}p1/EMERGENCY_CALL/p-2`);
+    expect(store.get("hh/hh-2")).toBeDefined();
+    const full = testConfig({ alerts: { escalation: { p1: "2m", p2: "5m" } } });
+    // The flat's residents moved out: the household and its pendant leave the site ...
+    const without = {
+      ...full,
+      households: (full.households ?? []).filter((h) => h.id !== "hh-2"),
+      devices: (full.devices ?? []).filter((d) => d.id !== "p-2"),
+    };
+    expect((await a.reload(validateConfig(without, "out.yaml"))).result).toBe("applied");
+    expect(a.supervisor.isAway("hh-2")).toBe(false);
+    // ... and new ones moved in under the same ids: monitored, not away.
+    expect((await a.reload(validateConfig(full, "in.yaml"))).result).toBe("applied");
+    expect(a.supervisor.isAway("hh-2")).toBe(false);
+    await stopGateway(a);
+
+    const b = await start(store, clock);
+    expect(b.supervisor.isAway("hh-2")).toBe(false);
+    expect(store.get("away/hh-2")).toBeUndefined();
+    expect(store.get("hh/hh-2")).toBeUndefined();
+  });
+
   it("resumes supervision where it stood at the stop: the silence before the stop counts, the downtime does not", async () => {
     const store = new MemoryStore();
     const clock = new FakeClock();
