@@ -368,7 +368,15 @@ export class Gateway {
     gwRef = gw;
     gw.journal = journal;
     if (gw.store) {
-      gw.recovered = recoverState(gw.store, config.site.id, gw.registry, gw.engine, gw.supervisor, gw.log);
+      gw.recovered = recoverState(
+        gw.store,
+        config.site.id,
+        gw.registry,
+        gw.engine,
+        gw.supervisor,
+        gw.log,
+        gw.clock.now(),
+      );
       gw.log.info(gw.recovered.report, "state recovered from the journal");
     }
     const broker = await startBroker({

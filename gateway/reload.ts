@@ -24,12 +24,15 @@ import type { Logger } from "./log.js";
 import type { Publisher } from "./northbound/publisher.js";
 import { type DeviceEntry, deviceSettings, type HouseholdEntry, type Registry } from "./registry.js";
 import { lineBudgetProblems, type ModbusSouthbound, tcpBusKey } from "./southbound/modbus.js";
+import { KEY } from "./state/keys.js";
+import { modelChangedReason } from "./state/recovery.js";
+import type { DurableStore } from "./state/store.js";
 import type { Supervisor } from "./supervision.js";
 
 export const REASON_DEVICE_REMOVED = "device removed from the configuration";
 export const REASON_HOUSEHOLD_REMOVED = "household removed from the configuration";
-export const reasonModelChanged = (model: string) =>
-  `device model changed in the configuration (now ${model})`;
+/** A start that finds the model changed closes the old one's alerts with the same reason. */
+export const reasonModelChanged = modelChangedReason;
 
 /** Top-level sections a reload applies; every other one needs a restart (except the fields below). */
 const LIVE_SECTIONS: ReadonlySet<string> = new Set([
@@ -275,6 +278,8 @@ export interface ReloadTarget {
   readonly modbus: ModbusSouthbound;
   readonly broker: EmbeddedBroker;
   readonly log: Logger;
+  /** The journal: a retired device's record (last seen, recent seqs) is deleted with it. */
+  readonly store: DurableStore | null;
 }
 
 export type ReloadResult =
@@ -431,6 +436,9 @@ export async function applyReload(
     supervisor.untrack(entry);
     closedAlerts += engine.closeSubject(id, reason);
     publisher.deviceRemoved(entry);
+    // Its seqs are not the next device's under this id (a model change): kept, they dropped that
+    // one's first messages as re-sends after a restart.
+    t.store?.delete(KEY.device(id));
     oldLost.delete(entry);
     removed.push(entry);
   };
@@ -475,6 +483,8 @@ export async function applyReload(
     touched.delete(h);
     closedAlerts += engine.closeSubject(id, REASON_HOUSEHOLD_REMOVED);
     supervisor.householdRemoved(h);
+    // The residents' last activity is not the next household's under this id.
+    t.store?.delete(KEY.household(id));
   }
 
   if (plan.alerts.length > 0) {

@@ -24,7 +24,7 @@ import type { Publisher } from "./northbound/publisher.js";
 import type { Registry } from "./registry.js";
 import type { ModbusSouthbound } from "./southbound/modbus.js";
 import type { StateRecorder } from "./state/recorder.js";
-import { ORPHAN_REASON, type Recovered } from "./state/recovery.js";
+import type { Recovered } from "./state/recovery.js";
 import type { DurableStore } from "./state/store.js";
 import type { Counters } from "./stats.js";
 import type { Supervisor } from "./supervision.js";
@@ -168,7 +168,8 @@ export function downForMs(recovered: Recovered | null, now: number, log: Logger)
 /**
  * After a restart the broker's retained store is empty: the open alerts go
  * out again as they were (same id, state and rev), with device status and
- * away mode; alerts of devices that left the configuration are closed.
+ * away mode; alerts of devices that left the configuration, or whose model
+ * changed in it, are closed.
  * An alert whose state changed while it was held goes out with the next rev
  * (journaled first): `id` + `rev` name one state (docs/topics.md).
  */
@@ -194,12 +195,13 @@ export function republishRecovered(
     }
     publisher.alert(a, a.lastTransition, escalationInfo(a, a.lastTransition, p.clock));
   }
+  // Before the device status: a device whose model changed has none of the old one's state.
+  for (const [id, reason] of r.orphans) engine.closeSubject(id, reason);
   for (const d of registry.devices.values())
     if (d.link === "online" || d.link === "lost") publisher.deviceStatus(d, d.link);
   for (const s of engine.outOfServiceSubjects())
     if (registry.devices.has(s.subjectId)) publisher.deviceService(s.subjectId, s);
   for (const status of p.supervisor.awayStatuses()) publisher.householdMonitoring(status.household, status);
-  for (const id of r.orphans) engine.closeSubject(id, ORPHAN_REASON);
   engine.fireOverdue();
 }
 

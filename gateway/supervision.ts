@@ -186,11 +186,16 @@ export class Supervisor {
       this.wheel.arm(t, this.clock.now() + h.welfarePeriodMs);
   }
 
-  /** A household removed by a reload: its timers stop, its retained monitoring status goes. */
+  /**
+   * A household removed by a reload: its timers stop, its retained monitoring status goes, and so
+   * does its journaled away mode (kept, a household added again under the id, new residents, was
+   * away again after the next restart: no welfare checks for them).
+   */
   householdRemoved(h: HouseholdEntry): void {
     this.wheel.disarm(h.welfareTimer);
     const c = this.care.get(h.id);
     if (c?.awayTimer) this.wheel.disarm(c.awayTimer);
+    if (c?.away) this.recordAway(h.id, null);
     this.care.delete(h.id);
     this.publisher.householdRemoved(h.id);
   }

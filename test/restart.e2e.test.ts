@@ -278,6 +278,160 @@ describe("restart from the journal", () => {
     expect(restored?.escalationNextAt).toBe(clock.now() + 4 * MIN);
   });
 
+  it("a wall clock set back across a restart does not put off a P1's escalation or a shelving's end by the jump", async () => {
+    // An edge box without a real-time clock (fake-hwclock) or with a flat RTC battery comes back
+    // from a power cut with its clock behind the time the gateway last ran at.
+    const store = new MemoryStore();
+    const clock = new FakeClock();
+    const a = await start(store, clock);
+    const p1 = await client(a, "p-1", "pw-p1");
+    const d1 = await client(a, "d-1", "pw-d1");
+    const ops = await client(a, OPS.name, OPS.password);
+    await ops.subscribe(`linli/${SITE}/#`);
+    await p1.publish("devices/ec200/p-1/up", pendantMsg(4, "press"));
+    await d1.publish("devices/ds10/d-1/up", doorMsg(1, "closed", { tamper: true }));
+    const call = (await ops.waitFor((m) => m.topic === `${ALERTS}p1/EMERGENCY_CALL/p-1`)).json();
+    const tamper = (await ops.waitFor((m) => m.topic.includes("/TAMPER/d-1"))).json();
+    await ops.publish(`linli/${SITE}/shelve/${tamper.id}`, JSON.stringify({ duration: "1h" }));
+    await ops.waitFor((m) => m.topic.endsWith(`ops/result/${OPS.name}`) && m.json().target === tamper.id);
+    await ops.publish(
+      `linli/${SITE}/away/hh-2`,
+      JSON.stringify({ away: true, until: clock.now() + 120 * MIN }),
+    );
+    await ops.waitFor((m) => m.topic.endsWith(`ops/result/${OPS.name}`) && m.json().target === "hh-2");
+    const before = (await retainedAlerts(a)).get(`${ALERTS}p1/EMERGENCY_CALL/p-1`) as Record<string, unknown>;
+    expect(before.escalationNextAt).toBe(clock.now() + 2 * MIN);
+    await stopGateway(a);
+
+    const DAY = 24 * 60 * MIN;
+    const behind = new FakeClock(clock.now() - DAY);
+    const b = await start(store, behind);
+    // The schedule runs on from where it stood at the stop, on the new clock.
+    expect(b.engine.byAlertId(call.id as string)?.escalationNextAt).toBe(behind.now() + 2 * MIN);
+    expect(b.engine.byAlertId(tamper.id as string)?.shelvedUntil).toBe(behind.now() + 60 * MIN);
+    expect(b.supervisor.awayStatuses()).toEqual([
+      expect.objectContaining({ household: "hh-2", until: behind.now() + 120 * MIN }),
+    ]);
+    // Changed times are a new state: the next rev, journaled before it is published.
+    const after = (await retainedAlerts(b)).get(`${ALERTS}p1/EMERGENCY_CALL/p-1`) as Record<string, unknown>;
+    expect(after.id).toBe(call.id);
+    expect(after.escalationNextAt).toBe(behind.now() + 2 * MIN);
+    expect(after.rev).toBe((before.rev as number) + 1);
+    const ops2 = await client(b, OPS.name, OPS.password);
+    await ops2.subscribe(`linli/${SITE}/escalations/#`);
+    behind.advance(2 * MIN + S);
+    const esc = (await ops2.waitFor((m) => m.topic.includes("/escalations/p1/EMERGENCY_CALL/p-1"))).json();
+    expect(esc.id).toBe(call.id);
+    const nextAt = b.engine.byAlertId(call.id as string)?.escalationNextAt as number;
+    await stopGateway(b);
+
+    // Journaled as moved: a further restart on the same clock keeps the times.
+    const c = await start(store, behind);
+    expect(c.engine.byAlertId(call.id as string)?.escalationNextAt).toBe(nextAt);
+    expect(c.engine.byAlertId(tamper.id as string)?.shelvedUntil).toBe(behind.now() - 2 * MIN - S + 60 * MIN);
+  });
+
+  describe("a device whose model changed (the same id, another device)", () => {
+    /** d-1, a door sensor in the running site, is a pendant in the next one. */
+    const pendantD1 = () => {
+      const cfg = testConfig({ alerts: { escalation: { p1: "2m", p2: "5m" } } });
+      cfg.devices = (cfg.devices ?? []).map((d) =>
+        d.id === "d-1" ? { id: "d-1", model: "ec200", password: "pw-d1", household: "hh-1" } : d,
+      );
+      return cfg;
+    };
+
+    /** The door sensor's tamper (seq 5) raised an alert, seen by a console. */
+    async function tampered(store: MemoryStore, clock: FakeClock) {
+      const a = await start(store, clock);
+      const d1 = await client(a, "d-1", "pw-d1");
+      const ops = await client(a, OPS.name, OPS.password);
+      await ops.subscribe(`${ALERTS}#`);
+      await d1.publish("devices/ds10/d-1/up", doorMsg(5, "closed", { tamper: true }));
+      const tamper = (await ops.waitFor((m) => m.topic.includes("/TAMPER/d-1"))).json();
+      return { a, tamper };
+    }
+
+    /** The new pendant's first presses (seqs the door sensor used too) each raise a call. */
+    async function pendantPresses(b: Gateway) {
+      const ops = await client(b, OPS.name, OPS.password);
+      await ops.subscribe(`${ALERTS}#`);
+      const p = await client(b, "d-1", "pw-d1");
+      await p.publish("devices/ec200/d-1/up", pendantMsg(5, "press"));
+      const call = (await ops.waitFor((m) => m.topic === `${ALERTS}p1/EMERGENCY_CALL/d-1`)).json();
+      expect(call.state).toBe("active-unacknowledged");
+    }
+
+    it("a restart with the new site file closes the old model's alerts and forgets its seqs", async () => {
+      // What a power cut right after a reload that replaced the device leaves, or a site file
+      // edited while the gateway was stopped.
+      const store = new MemoryStore();
+      const clock = new FakeClock();
+      const { a, tamper } = await tampered(store, clock);
+      await stopGateway(a);
+
+      const b = await startGateway({ clock, store, config: pendantD1() });
+      gateways.push(b);
+      const closed = b.engine.byAlertId(tamper.id as string);
+      expect(closed === undefined || closed.state === "closed", "the door sensor's alert stays open").toBe(
+        true,
+      );
+      expect(b.engine.find("d-1", "TAMPER")).toBeUndefined();
+      expect([...(await retainedAlerts(b)).keys()].filter((t) => t.includes("/TAMPER/d-1"))).toEqual([]);
+      await pendantPresses(b);
+    });
+
+    it("a reload that replaced it, then a restart: the new device's seqs are its own", async () => {
+      const store = new MemoryStore();
+      const clock = new FakeClock();
+      const { a } = await tampered(store, clock);
+      // As written before the record named its model: only the reload can tell.
+      const { model, ...older } = store.get("dev/d-1") as Record<string, unknown>;
+      expect(model).toBe("ds10");
+      store.put("dev/d-1", older);
+      const result = await a.reload(validateConfig(pendantD1(), "new.yaml"));
+      expect(result.result).toBe("applied");
+      await stopGateway(a);
+
+      const b = await startGateway({ clock, store, config: pendantD1() });
+      gateways.push(b);
+      await pendantPresses(b);
+    });
+  });
+
+  it("a household removed by a reload leaves no away mode behind: added again, it is monitored after a restart too", async () => {
+    const store = new MemoryStore();
+    const clock = new FakeClock();
+    const a = await start(store, clock);
+    const ops = await client(a, OPS.name, OPS.password);
+    await ops.subscribe(`linli/${SITE}/#`);
+    await ops.publish(`linli/${SITE}/away/hh-2`, JSON.stringify({ away: true, reason: "hospital" }));
+    await ops.waitFor((m) => m.topic.endsWith(`ops/result/${OPS.name}`) && m.json().target === "hh-2");
+    expect(a.supervisor.isAway("hh-2")).toBe(true);
+    const p2 = await client(a, "p-2", "pw-p2");
+    await p2.publish("devices/ec200/p-2/up", pendantMsg(1, "press")); // the resident's activity
+    await ops.waitFor((m) => m.topic === `${ALERTS}p1/EMERGENCY_CALL/p-2`);
+    expect(store.get("hh/hh-2")).toBeDefined();
+    const full = testConfig({ alerts: { escalation: { p1: "2m", p2: "5m" } } });
+    // The flat's residents moved out: the household and its pendant leave the site ...
+    const without = {
+      ...full,
+      households: (full.households ?? []).filter((h) => h.id !== "hh-2"),
+      devices: (full.devices ?? []).filter((d) => d.id !== "p-2"),
+    };
+    expect((await a.reload(validateConfig(without, "out.yaml"))).result).toBe("applied");
+    expect(a.supervisor.isAway("hh-2")).toBe(false);
+    // ... and new ones moved in under the same ids: monitored, not away.
+    expect((await a.reload(validateConfig(full, "in.yaml"))).result).toBe("applied");
+    expect(a.supervisor.isAway("hh-2")).toBe(false);
+    await stopGateway(a);
+
+    const b = await start(store, clock);
+    expect(b.supervisor.isAway("hh-2")).toBe(false);
+    expect(store.get("away/hh-2")).toBeUndefined();
+    expect(store.get("hh/hh-2")).toBeUndefined();
+  });
+
   it("resumes supervision where it stood at the stop: the silence before the stop counts, the downtime does not", async () => {
     const store = new MemoryStore();
     const clock = new FakeClock();

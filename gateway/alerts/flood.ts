@@ -78,14 +78,26 @@ export class Flood extends Policy {
   }
 
   restoreFlood(rec: FloodRecord): void {
+    const current = Math.floor(this.clock.now() / FLOOD_BUCKET_MS);
+    // A window ending after now: the clock was set back across the restart. It is moved to end
+    // now, its counts in their order; as written, the flood's timer waited for the clock to catch
+    // up (a day set back: P3/P4 alerts held a day).
+    const back = rec.bucket > current ? rec.bucket - current : 0;
     if (rec.buckets.length === FLOOD_BUCKETS) {
-      this.floodBuckets.set(rec.buckets);
-      this.floodBucket = rec.bucket;
-      this.floodTotal = rec.buckets.reduce((a, b) => a + b, 0);
+      if (back === 0) {
+        this.floodBuckets.set(rec.buckets);
+        this.floodBucket = rec.bucket;
+      } else {
+        const slot = (bucket: number) => ((bucket % FLOOD_BUCKETS) + FLOOD_BUCKETS) % FLOOD_BUCKETS;
+        for (let i = 0; i < FLOOD_BUCKETS; i++)
+          this.floodBuckets[slot(current - i)] = rec.buckets[slot(rec.bucket - i)] ?? 0;
+        this.floodBucket = current;
+      }
+      this.floodTotal = this.floodBuckets.reduce((a, b) => a + b, 0);
       this.advanceFlood(this.clock.now());
     }
     this.flooding = rec.flooding;
-    this.floodSince = rec.since;
+    this.floodSince = rec.since - back * FLOOD_BUCKET_MS;
     if (this.flooding) this.wheel.arm(this.floodTimer, (this.floodBucket + 1) * FLOOD_BUCKET_MS);
   }
 

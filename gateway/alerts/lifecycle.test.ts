@@ -427,6 +427,25 @@ describe("flood (ISA-18.2: more than 10 new alerts in 10 minutes; ends under 5)"
     expect(second.floods).toEqual([{ state: "flood", since: second.clock.now(), newAlerts10m: 11 }]);
   });
 
+  it("a flood restored with the clock set back (a box without a real-time clock) still ends when the rate falls, not a day later", () => {
+    const store = new MemoryStore();
+    const first = setup({ escalationP2Ms: 0, recorder: new StateRecorder(store, 60 * S) });
+    for (let i = 0; i < 11; i++) first.cond("TAMPER", true, 2, dev(i));
+    expect(first.floods.at(-1)?.state).toBe("flood");
+    // Killed in flood; back with the clock a day behind.
+    const second = setup({ escalationP2Ms: 0, recorder: new StateRecorder(store, 60 * S) });
+    second.clock.set(first.clock.now() - 24 * 60 * MIN);
+    second.engine.restoreFlood(store.get(KEY.flood) as FloodRecord);
+    // Its counts are kept, where they stood in the window.
+    expect(second.engine.flood).toMatchObject({ state: "flood", newAlerts10m: 11 });
+    expect(second.engine.flood.since).toBeLessThanOrEqual(second.clock.now());
+    second.clock.advance(MIN);
+    expect(second.floods).toEqual([]);
+    second.clock.advance(10 * MIN);
+    expect(second.floods.at(-1)).toMatchObject({ state: "normal" });
+    expect(second.floods.at(-1)?.since).toBeLessThanOrEqual(second.clock.now());
+  });
+
   it("does not end while the rate stays at 5 or more", () => {
     const { floods, clock, cond } = setup({ escalationP2Ms: 0 });
     for (let i = 0; i < 11; i++) cond("TAMPER", true, 2, dev(i));

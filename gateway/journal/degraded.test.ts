@@ -648,3 +648,33 @@ it("thousands of regions found only by the delayed full open: reported once, eve
   expect(j.recovery.damaged).toBe(1000);
   expect(j.recovery.damageByKind["corrupt-record"].count).toBe(1000);
 });
+
+it("a disk full for long (new files still created, writes refused): the retries do not leave a new segment each", async () => {
+  // ENOSPC refuses blocks, not inodes: an empty file can still be created on a full ext4.
+  const dir = tempDir();
+  const faults: Faults = { write: null, sync: null, create: null };
+  const j = Journal.open({ dir, fs: faultyFs(faults), retryMs: 20 });
+  open.push(j);
+  for (let i = 0; i < 20; i++) j.put(`k${i}`, { i });
+  await committed(j);
+  const segments = () => readdirSync(dir).filter((n) => n.startsWith("seg-")).length;
+  const before = segments();
+  faults.write = "ENOSPC";
+  j.put("k1", { changed: true });
+  await committed(j);
+  await until(() => !j.health.ok, "degraded health");
+  await new Promise((r) => setTimeout(r, 600)); // dozens of failing retries
+  expect(j.health.ok).toBe(false);
+  expect(segments()).toBeLessThanOrEqual(before + 1);
+
+  faults.write = null;
+  await until(() => j.health.ok, "health restored by a fresh snapshot");
+  j.put("after", 1);
+  await committed(j);
+  j.close();
+  const k = Journal.open({ dir });
+  open.push(k);
+  expect(k.get("k1")).toEqual({ changed: true });
+  expect(k.get("after")).toBe(1);
+  expect(k.recovery.damaged).toBe(0);
+});

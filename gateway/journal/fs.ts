@@ -7,7 +7,8 @@ import fs from "node:fs";
 import path from "node:path";
 
 export interface JournalFs {
-  mkdirSync(path: string, opts: { recursive: true; mode: number }): void;
+  /** Returns the first directory it created (none: undefined), as node:fs does. */
+  mkdirSync(path: string, opts: { recursive: true; mode: number }): string | undefined;
   openSync(path: string, flags: string, mode?: number): number;
   closeSync(fd: number): void;
   readFileSync(path: string): Buffer;
@@ -31,7 +32,7 @@ export interface JournalFs {
 }
 
 export const nodeFs: JournalFs = {
-  mkdirSync: (p, o) => void fs.mkdirSync(p, o),
+  mkdirSync: (p, o) => fs.mkdirSync(p, o),
   openSync: (p, f, m) => fs.openSync(p, f, m),
   closeSync: (fd) => fs.closeSync(fd),
   readFileSync: (p) => fs.readFileSync(p),

@@ -88,6 +88,33 @@ describe("Journal", () => {
     expect(k.recovery).toMatchObject({ records: 7, snapshotRecords: 0, damaged: 0, quarantined: [] });
   });
 
+  it("a data directory it creates (first start) has its entry synced in the parent, so a power cut does not take the first records with it", () => {
+    const base = tempDir();
+    const dir = join(base, "var", "linli");
+    const synced: string[] = [];
+    const dirFds = new Map<number, string>();
+    const fs = {
+      ...nodeFs,
+      openSync: (p: string, f: string, m?: number) => {
+        const fd = nodeFs.openSync(p, f, m);
+        if (f === "r") dirFds.set(fd, p);
+        return fd;
+      },
+      fsyncSync: (fd: number) => {
+        synced.push(dirFds.get(fd) ?? "?");
+        nodeFs.fsyncSync(fd);
+      },
+    };
+    const j = openJ({ dir, fs });
+    // Both directories created: each one's entry in its parent.
+    expect(synced).toEqual(expect.arrayContaining([base, join(base, "var")]));
+    j.close();
+    synced.length = 0;
+    openJ({ dir, fs }).close(); // an existing directory: nothing more to sync for it
+    expect(synced).not.toContain(base);
+    expect(synced).not.toContain(join(base, "var"));
+  });
+
   it("refuses a second opener of the same directory, naming the pid; takes over a stale lock", () => {
     const dir = tempDir();
     const j = openJ({ dir });

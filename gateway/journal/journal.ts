@@ -772,7 +772,11 @@ export class Journal {
       this.healthState.scheduleRetry();
       return;
     }
-    if (this.gens.snapshotInFlight || quotaBlocked() || !this.roll()) {
+    // A segment nothing was appended to since it was created (the last failed retry's) is used
+    // again: a disk full for hours (ENOSPC refuses blocks, an empty file is still created) left a
+    // new empty segment every retryMs otherwise, 17,280 a day, every one replayed at the next start.
+    const reuse = this.writer.fd >= 0 && this.gens.pos === 0;
+    if (this.gens.snapshotInFlight || quotaBlocked() || (!reuse && !this.roll())) {
       this.healthState.scheduleRetry();
       return;
     }

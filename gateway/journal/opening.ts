@@ -14,7 +14,7 @@
 import path from "node:path";
 import type { Logger } from "pino";
 import { LOCK_FILE, segmentName, snapshotName } from "./files.js";
-import type { JournalFs } from "./fs.js";
+import { fsyncDir, type JournalFs } from "./fs.js";
 import { acquireLock, type DirLock, JournalLockedError, type LockEnv } from "./lock.js";
 import {
   addTotals,
@@ -45,7 +45,20 @@ export class JournalLock {
 
   /** Creates the directory and takes the LOCK; throws when the directory takes no writes. */
   take(): void {
-    this.fsx.mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    const created = this.fsx.mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    // A directory created here (a first start) is an entry in its parent: unsynced, a power cut
+    // soon after could take the directory, and the records synced in it, away. Best effort: a
+    // parent this process may not read (fsync needs it open) leaves it as before.
+    if (created !== undefined) {
+      const top = path.dirname(created);
+      for (let d = this.dir; d !== top && d !== path.dirname(d); d = path.dirname(d)) {
+        try {
+          fsyncDir(this.fsx, path.dirname(d));
+        } catch {
+          break;
+        }
+      }
+    }
     // Through the seam, before the LOCK is written: a read-only directory leaves no trace.
     // Per pid: two gateways started at once must still meet at the LOCK (JournalLockedError).
     const probe = path.join(this.dir, `${LOCK_FILE}.probe.${process.pid}.tmp`);

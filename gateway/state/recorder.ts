@@ -26,6 +26,11 @@ export interface DeviceRecord {
   seen: number;
   link: DeviceEntry["link"];
   seqs: number[];
+  /**
+   * The model these seqs are of: a start whose site file names another model for the id (another
+   * device, its own seqs) forgets the record. Absent in records written before it existed.
+   */
+  model?: string;
 }
 
 export interface HouseholdRecord {
@@ -133,7 +138,12 @@ export class StateRecorder implements EngineRecorder {
     this.writes++;
     device.journaledSeen = device.lastSeen;
     device.journaledLink = device.link;
-    const record: DeviceRecord = { seen: device.lastSeen, link: device.link, seqs: device.alertSeqs ?? [] };
+    const record: DeviceRecord = {
+      seen: device.lastSeen,
+      link: device.link,
+      seqs: device.alertSeqs ?? [],
+      model: device.model,
+    };
     if (checkpoint) this.store.putCheckpoint(KEY.device(device.id), record);
     else this.store.put(KEY.device(device.id), record);
   }

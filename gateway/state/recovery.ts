@@ -14,7 +14,7 @@ import type { AlertEngine, FloodRecord, ShelveRecord } from "../alerts/engine.js
 import type { Logger } from "../log.js";
 import type { Registry } from "../registry.js";
 import type { AwayRecord, Supervisor } from "../supervision.js";
-import { alertFromRecord, isAlertRecord } from "./alert-record.js";
+import { type AlertRecord, alertFromRecord, alertRecord, isAlertRecord } from "./alert-record.js";
 import { KEY, PREFIX } from "./keys.js";
 import type { DeviceRecord, HouseholdRecord, RunningRecord } from "./recorder.js";
 import type { DurableStore } from "./store.js";
@@ -39,14 +39,30 @@ export interface Recovered {
   report: RecoveryReport;
   /** Restored open alerts, to republish as they were. */
   alerts: Alert[];
-  /** Subjects whose alerts must be closed because they left the configuration. */
-  orphans: string[];
+  /**
+   * Subjects whose alerts must be closed, with the reason: they left the configuration, or the
+   * configuration names another model for the id (another device: what a reload does, closing
+   * them with that reason, a start does too).
+   */
+  orphans: Map<string, string>;
   /** When the previous run was last known to be running (wall clock, ms); null if never recorded. */
   lastRunning: number | null;
 }
 
 export const ORPHAN_REASON = "device no longer in the configuration";
+/** A reload's reason too (reload.ts reasonModelChanged). */
+export const modelChangedReason = (model: string) =>
+  `device model changed in the configuration (now ${model})`;
 
+/**
+ * `now`: the wall clock at this start. When it reads earlier than the previous run was last known
+ * to run (`running`), the clock was set back across the restart (a box without a real-time clock,
+ * or with a flat RTC battery, back from a power cut; a clock set by hand): every time still ahead
+ * that a timer waits for (escalation, call window, shelving's and away mode's end, the welfare
+ * period) is moved back by that much and journaled so, so it runs on from where it stood at the
+ * stop. As written, an unacknowledged P1 did not escalate again until the clock had caught up
+ * (a day set back: a day late). Times already past (raised, acknowledged ...) are history: kept.
+ */
 export function recoverState(
   store: DurableStore,
   site: string,
@@ -54,6 +70,7 @@ export function recoverState(
   engine: AlertEngine,
   supervisor: Supervisor,
   log: Logger,
+  now: number,
 ): Recovered {
   const report: RecoveryReport = {
     alerts: 0,
@@ -70,19 +87,40 @@ export function recoverState(
     store.delete(key);
     log.warn({ key }, "journal record of an unexpected shape skipped");
   };
-  const orphans = new Set<string>();
-  const subjectOf = (id: string, model: AlertSubject["model"], household: string | null): AlertSubject => {
+  const running = store.get(KEY.running) as Partial<RunningRecord> | undefined;
+  const lastRunning = typeof running?.at === "number" && Number.isFinite(running.at) ? running.at : null;
+  // Under a tick of the timer wheel (1 s: an NTP step of a few ms) nothing is moved.
+  const back = lastRunning !== null && lastRunning - now >= 1000 ? lastRunning - now : 0;
+  if (back > 0)
+    log.warn(
+      { setBackMs: back, lastRunning: new Date(lastRunning as number).toISOString() },
+      "the wall clock reads earlier than the gateway last ran at: escalations, shelving, away mode and welfare " +
+        "periods run on from where they stood at the stop (moved back by as much)",
+    );
+  const orphans = new Map<string, string>();
+  /** `model` as the record names it (absent in older service records: not compared). */
+  const subjectOf = (
+    id: string,
+    model: AlertSubject["model"] | undefined,
+    household: string | null,
+  ): AlertSubject => {
     if (model === "gateway") return GATEWAY_SUBJECT;
     const known = model === "household" ? registry.households.get(id) : registry.devices.get(id);
-    if (known) return known;
-    orphans.add(id);
-    return { id, model, household };
+    if (known && (model === undefined || known.model === model) && !orphans.has(id)) return known;
+    if (!orphans.has(id)) orphans.set(id, known ? modelChangedReason(known.model) : ORPHAN_REASON);
+    return { id, model: model ?? "ec200", household };
   };
 
   for (const [key, v] of store.entries(PREFIX.device)) {
     const d = registry.devices.get(key.slice(PREFIX.device.length));
     const r = v as Partial<DeviceRecord>;
     if (!d) {
+      store.delete(key);
+      continue;
+    }
+    if (typeof r?.model === "string" && r.model !== d.model) {
+      // Another device under the same id: its seqs would drop the new one's messages as re-sends.
+      orphans.set(d.id, modelChangedReason(d.model));
       store.delete(key);
       continue;
     }
@@ -109,7 +147,8 @@ export function recoverState(
       skip(key);
       continue;
     }
-    h.lastActivity = h.journaledActivity = r.activity;
+    h.lastActivity = h.journaledActivity = r.activity - back;
+    if (back > 0) store.put(key, { ...r, activity: h.lastActivity });
     report.households++;
   }
   for (const [key, v] of store.entries(PREFIX.away)) {
@@ -123,12 +162,14 @@ export function recoverState(
       skip(key);
       continue;
     }
-    supervisor.restoreAway(h, {
+    const away: AwayRecord = {
       by: r.by,
       account: typeof r.account === "string" ? r.account : null,
       since: r.since,
-      until: r.until ?? null,
-    });
+      until: typeof r.until === "number" ? r.until - back : null,
+    };
+    if (back > 0) store.put(key, away);
+    supervisor.restoreAway(h, away);
     report.away++;
   }
   for (const [key, v] of store.entries(PREFIX.service)) {
@@ -146,7 +187,7 @@ export function recoverState(
     }
     // `account` is absent in records written before it existed.
     const account = typeof r.account === "string" ? r.account : null;
-    engine.restoreService(subjectOf(id, r.model ?? "ec200", r.household ?? null), r.by, r.at, account);
+    engine.restoreService(subjectOf(id, r.model, r.household ?? null), r.by, r.at, account);
     report.outOfService++;
   }
   for (const [key, v] of store.entries(PREFIX.shelve)) {
@@ -163,14 +204,16 @@ export function recoverState(
       skip(key);
       continue;
     }
-    engine.restoreShelve(subject, code as AlertCode, {
+    const shelve: ShelveRecord = {
       id: r.id,
       by: r.by,
       account: typeof r.account === "string" ? r.account : null,
       at: r.at ?? 0,
-      until: r.until,
+      until: r.until - back,
       reason: r.reason ?? null,
-    });
+    };
+    if (back > 0) store.put(key, shelve);
+    engine.restoreShelve(subject, code as AlertCode, shelve);
     report.shelves++;
   }
   const flood = store.get(KEY.flood) as Partial<FloodRecord> | undefined;
@@ -184,18 +227,32 @@ export function recoverState(
       continue;
     }
     const subject = subjectOf(v.subject, v.model, v.household);
-    const alert = alertFromRecord(v, site, subject);
+    const alert = alertFromRecord(back > 0 ? setBack(v, back) : v, site, subject);
+    if (back > 0) {
+      // Moved times are a new state of an announced alert: the next rev when it is republished.
+      if (alert.announced) alert.unpublished = true;
+      store.put(key, alertRecord(alert));
+    }
     engine.restoreAlert(alert);
     alerts.push(alert);
     report.alerts++;
     if (orphans.has(subject.id)) report.orphanAlerts++;
     // A device whose loss is an open, active alert is still lost until it is heard from.
-    if (v.code === "DEVICE_LOST" && alert.conditionActive) {
+    if (v.code === "DEVICE_LOST" && alert.conditionActive && !orphans.has(subject.id)) {
       const d = registry.devices.get(subject.id);
       if (d) d.link = d.journaledLink = "lost";
     }
   }
-  const running = store.get(KEY.running) as Partial<RunningRecord> | undefined;
-  const lastRunning = typeof running?.at === "number" && Number.isFinite(running.at) ? running.at : null;
-  return { report, alerts, orphans: [...orphans], lastRunning };
+  return { report, alerts, orphans, lastRunning };
+}
+
+/** The record's timer times moved back by `back` ms (the clock was set back across a restart). */
+function setBack(r: AlertRecord, back: number): AlertRecord {
+  return {
+    ...r,
+    windowUntil: r.windowUntil > 0 ? r.windowUntil - back : r.windowUntil,
+    unackSince: typeof r.unackSince === "number" ? r.unackSince - back : r.unackSince,
+    escalationNextAt: r.escalationNextAt === null ? null : r.escalationNextAt - back,
+    shelvedUntil: r.shelvedUntil === null ? null : r.shelvedUntil - back,
+  };
 }
