@@ -354,7 +354,7 @@ export const configSchema = z.strictObject({
       .optional()
       .meta({
         description:
-          "IANA time zone of the site: quiet hours, kiosk opening hours, daily counters and the local times in alerts (raisedAtLocal ...); default the system's",
+          "IANA time zone of the site: quiet hours, kiosk opening hours, daily counters and the local times in alerts (raisedAtLocal ...); default the system's. `linli start` makes it the process's own zone (TZ)",
       }),
     locale: z.enum(LOCALES).default("zh-CN").meta({
       description:
