@@ -115,6 +115,10 @@ async function start(opts: StartOptions): Promise<void> {
     return c;
   };
   overrides(config);
+  // The site's zone as the process's own (TZ; site.timezone takes a restart): SiteTime then reads
+  // its offsets from Date instead of an Intl.DateTimeFormat, ~8 MB resident less (core/site-time.ts).
+  // Nothing else in the gateway reads local time.
+  if (config.site.timezone !== undefined) process.env.TZ = config.site.timezone;
   // The command line's ports are checked as the file's are (a metrics port equal to the MQTT port).
   const clashes = portProblems({
     ...config,

@@ -31,7 +31,7 @@ export type {
 export { GATEWAY_ALERT_CODES } from "./model.js";
 export { HASH_BYTES, hashProblem, isHashed, MAX_MEM, SCRYPT_PREFIX } from "./password-hash.js";
 export { isRejection, type Rejection, type RejectionWhere, reject, rejectionText } from "./refusal.js";
-export { SiteTime } from "./site-time.js";
+export { isTimeZone, SiteTime } from "./site-time.js";
 export {
   Doorbell,
   drainByPriority,

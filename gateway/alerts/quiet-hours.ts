@@ -1,8 +1,9 @@
 /**
  * Quiet hours in a site's local time (welfare checks wait for them to end).
- * Intl does the time-zone arithmetic, so DST and zones without DST both work;
- * only used when a welfare timer fires, never on the message path.
+ * SiteTime (core) does the time-zone arithmetic, so DST and zones without DST
+ * both work; only used when a welfare timer fires, never on the message path.
  */
+import { SiteTime } from "../../core/index.js";
 
 export interface QuietHours {
   /** Minutes after local midnight; start !== end. A window may wrap midnight ("22:00-07:00"). */
@@ -22,30 +23,16 @@ export function parseQuietHours(text: string): QuietHours | null {
 const DAY_MS = 86_400_000;
 
 export class LocalClock {
-  private readonly fmt: Intl.DateTimeFormat;
+  private readonly site: SiteTime;
 
   /** `timeZone` undefined: the system's zone. Throws RangeError for an unknown zone. */
   constructor(readonly timeZone?: string) {
-    this.fmt = new Intl.DateTimeFormat("en-GB", {
-      timeZone,
-      hourCycle: "h23",
-      hour: "2-digit",
-      minute: "2-digit",
-      second: "2-digit",
-    });
+    this.site = new SiteTime(timeZone);
   }
 
   /** Milliseconds since local midnight at epoch `t`. */
   msOfDay(t: number): number {
-    let h = 0;
-    let m = 0;
-    let s = 0;
-    for (const p of this.fmt.formatToParts(t)) {
-      if (p.type === "hour") h = Number(p.value);
-      else if (p.type === "minute") m = Number(p.value);
-      else if (p.type === "second") s = Number(p.value);
-    }
-    return ((h * 60 + m) * 60 + s) * 1000 + (((t % 1000) + 1000) % 1000);
+    return this.site.msOfDay(t);
   }
 
   inQuietHours(t: number, q: QuietHours): boolean {

@@ -7,6 +7,7 @@ import { z } from "zod";
 import {
   duration,
   durationOrZero,
+  isTimeZone,
   label,
   optionalDuration,
   optionalDurationOrZero,
@@ -23,15 +24,6 @@ import {
 } from "../../devices/index.js";
 import { ALERT_CODES, LOCALES } from "../content/codes.js";
 import { limitsSchema } from "./limits.js";
-
-function validTimeZone(tz: string): boolean {
-  try {
-    new Intl.DateTimeFormat("en", { timeZone: tz });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 const file = z.string().min(1).meta({ description: "Path of a PEM file" });
 
@@ -356,13 +348,13 @@ export const configSchema = z.strictObject({
     name: z.string().optional(),
     timezone: z
       .string()
-      .refine(validTimeZone, {
+      .refine(isTimeZone, {
         error: (iss) => `must be an IANA time zone such as Asia/Shanghai, got ${JSON.stringify(iss.input)}`,
       })
       .optional()
       .meta({
         description:
-          "IANA time zone of the site: quiet hours, kiosk opening hours, daily counters and the local times in alerts (raisedAtLocal ...); default the system's",
+          "IANA time zone of the site: quiet hours, kiosk opening hours, daily counters and the local times in alerts (raisedAtLocal ...); default the system's. `linli start` makes it the process's own zone (TZ)",
       }),
     locale: z.enum(LOCALES).default("zh-CN").meta({
       description:

@@ -239,7 +239,8 @@ export class DeviceConnection {
     (socket as DeviceSocket)[CONNECTION] = this;
     socket.on("data", onSocketData);
     socket.on("error", onSocketError);
-    socket.once("close", onSocketClose);
+    // A socket emits "close" once: `on`, as `once` costs a wrapper, its state and a bound function.
+    socket.on("close", onSocketClose);
   }
 
   read(chunk: Buffer): void {
