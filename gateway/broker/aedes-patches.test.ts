@@ -2,7 +2,9 @@ import { BufferList } from "bl";
 import { describe, expect, it, vi } from "vitest";
 import { ParserList } from "./aedes-patches.js";
 
-function lists(): [BufferList, BufferList] {
+type List = InstanceType<typeof BufferList>;
+
+function lists(): [List, List] {
   const parts = [Buffer.from([1, 2, 3]), Buffer.from([4]), Buffer.from([5, 6, 7, 8, 9])];
   const bl = new BufferList();
   const ours = new ParserList();
