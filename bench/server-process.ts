@@ -203,7 +203,7 @@ function crashedSample(why: string): ServerSample {
     eventLoopP99Ms: 0,
     eventLoopMaxMs: 0,
     emitterQueueMax: 0,
-    gc: { minor: 0, major: 0, maxPauseMs: 0 },
+    gc: { minor: 0, major: 0, maxPauseMs: 0, minorPauseMs: 0 },
     peakHeapTotalMb: 0,
     peakExternalMb: 0,
   };

@@ -69,12 +69,51 @@ export function forgetConnectPacket(client: Client): void {
   parser.settings = shared;
 }
 
+/**
+ * bl's BufferList reads a number by slicing it out first: every readUInt8 builds an offset pair
+ * and a Buffer view, and mqtt-packet's parser reads each header, length and string-length byte
+ * so (~1 KB per packet, 6 % of what the gateway allocated at 2,000 msg/s: docs/performance.md,
+ * scavenges on the P1 path). ParserList reads in place when the bytes lie in one buffer (nearly
+ * always); across buffers or out of range it is bl's own read, errors included.
+ */
+export class ParserList extends BufferList {}
+type Reads = { _bufs: Buffer[] } & Pick<Buffer, "readUInt8" | "readUInt16BE" | "readUInt32BE">;
+const blReads = BufferList.prototype as unknown as Reads;
+const parserReads = ParserList.prototype as unknown as Reads;
+/** Where holding() found the bytes in their buffer (a variable, not a returned pair: no allocation). */
+let heldAt = 0;
+/** The buffer holding all `size` bytes at `offset` (heldAt: where in it), or undefined. */
+function holding(list: Reads, offset: number, size: number): Buffer | undefined {
+  if (!Number.isInteger(offset) || offset < 0) return undefined;
+  let at = offset;
+  for (const b of list._bufs) {
+    if (at < b.length) {
+      heldAt = at;
+      return at + size <= b.length ? b : undefined;
+    }
+    at -= b.length;
+  }
+  return undefined;
+}
+parserReads.readUInt8 = function readUInt8(this: Reads, offset = 0): number {
+  const b = holding(this, offset, 1);
+  return b === undefined ? blReads.readUInt8.call(this, offset) : (b[heldAt] as number);
+};
+parserReads.readUInt16BE = function readUInt16BE(this: Reads, offset = 0): number {
+  const b = holding(this, offset, 2);
+  return b === undefined ? blReads.readUInt16BE.call(this, offset) : b.readUInt16BE(heldAt);
+};
+parserReads.readUInt32BE = function readUInt32BE(this: Reads, offset = 0): number {
+  const b = holding(this, offset, 4);
+  return b === undefined ? blReads.readUInt32BE.call(this, offset) : b.readUInt32BE(heldAt);
+};
+
 export function slimParser(client: Client): void {
   const parser = (
     client as unknown as { _parser?: { _list: { length: number }; _states: readonly string[] } }
   )._parser;
   if (parser === undefined || parser._list.length > 0) return;
-  parser._list = new BufferList();
+  parser._list = new ParserList();
   parser._states = PARSER_STATES;
 }
 

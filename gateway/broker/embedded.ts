@@ -3,6 +3,8 @@
  * its hooks. It is also a northbound sink: the gateway publishes from inside
  * the broker, so its messages pass no client ACL and cost no extra hop.
  */
+// First: mqtt-packet (loaded by aedes) must find the quiet `debug` (quiet-debug.ts).
+import "./quiet-debug.js";
 import type { AddressInfo, Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { Aedes, type Client, type PublishPacket } from "aedes";

@@ -11,6 +11,8 @@
  * The worker has one set of connections: what they share (the settings, the uplink writer, the
  * models' classifiers) is given once, by startConnections.
  */
+// First: mqtt-packet must find the quiet `debug` (gateway/broker/quiet-debug.ts).
+import "../quiet-debug.js";
 import type net from "node:net";
 import type { TLSSocket } from "node:tls";
 import mqttPacket from "mqtt-packet";

@@ -33,6 +33,8 @@
  *   is read on, so an alert behind the readings still reaches its ring. A reading still waiting
  *   when its connection closes is dropped and counted the same way.
  */
+// First: mqtt-packet must find the quiet `debug` (gateway/broker/quiet-debug.ts).
+import "../quiet-debug.js";
 import net from "node:net";
 import type { SecureContextOptions, Server as TlsServer } from "node:tls";
 import v8 from "node:v8";
