@@ -611,6 +611,87 @@ describe("restart from the journal", () => {
     expect(after?.rev).toBe(Math.max(...[...published.keys()].map((k) => Number(k.split(":")[1]))) + 1);
     expect(b.engine.byAlertId(raised.id as string)?.rev).toBe(after?.rev); // journaled with its new rev
   });
+
+  it("a power cut after states were published but before their sync: no rev or eventId is used again for another state", async () => {
+    /** What a disk keeps: the map as of the last sync answered; `held` stops syncs from answering. */
+    class DiskStore extends MemoryStore {
+      held = false;
+      disk = new Map<string, unknown>();
+      private readonly waiting: Array<() => void> = [];
+      override commit(done: () => void): void {
+        this.commits++;
+        if (this.held) this.waiting.push(done);
+        else {
+          this.disk = structuredClone(this.map);
+          queueMicrotask(done);
+        }
+      }
+      override syncNow(): void {
+        super.syncNow();
+        this.disk = structuredClone(this.map);
+      }
+      /** The power cut: what comes back is what was synced. */
+      cut(): MemoryStore {
+        const back = new MemoryStore();
+        for (const [k, v] of this.disk) back.map.set(k, structuredClone(v));
+        return back;
+      }
+    }
+    const store = new DiskStore();
+    const clock = new FakeClock();
+    const a = await start(store, clock);
+    const p1 = await client(a, "p-1", "pw-p1");
+    const ops = await client(a, OPS.name, OPS.password);
+    await ops.subscribe(`linli/${SITE}/#`);
+    await p1.publish("devices/ec200/p-1/up", pendantMsg(7, "press"));
+    const call = (await ops.waitFor((m) => m.topic === `${ALERTS}p1/EMERGENCY_CALL/p-1`)).json();
+    await sleep(50);
+    // From here the disk does not sync: the call window's end and two escalations are published
+    // (their records written, not synced), then the power goes.
+    store.held = true;
+    clock.advance(2 * MIN + S);
+    await ops.waitFor((m) => m.topic.includes("/escalations/p1/EMERGENCY_CALL/p-1"));
+    clock.advance(4 * MIN);
+    await ops.waitFor(
+      (m) => m.topic.includes("/escalations/p1/EMERGENCY_CALL/p-1") && m.json().escalationLevel === 2,
+    );
+    await sleep(50);
+    const states = new Map<number, string>(); // rev -> the state published under it
+    const events = new Set<string>();
+    for (const m of ops.messages as Received[]) {
+      if (m.payload.length === 0) continue;
+      if (m.topic === `${ALERTS}p1/EMERGENCY_CALL/p-1`)
+        states.set(m.json().rev as number, m.json().state as string);
+      if (m.topic.endsWith("/alerts/events")) events.add(m.json().eventId as string);
+    }
+    const lastPublished = Math.max(...states.keys());
+    expect(lastPublished).toBeGreaterThan(1);
+    const disk = store.cut();
+    expect((disk.get(`alert/${call.id}`) as { rev: number }).rev).toBeLessThan(lastPublished);
+    await stopGateway(a);
+
+    // The same alert after the restart: republished and escalated again, never under an old rev.
+    const b = await start(disk, clock);
+    const ops2 = await client(b, OPS.name, OPS.password);
+    await ops2.subscribe(`linli/${SITE}/#`);
+    await sleep(100);
+    clock.advance(10 * MIN);
+    await ops2.waitFor((m) => m.topic.includes("/escalations/p1/EMERGENCY_CALL/p-1"));
+    await sleep(50);
+    const after = ops2
+      .on(`${ALERTS}p1/EMERGENCY_CALL/p-1`)
+      .filter((m) => m.payload.length > 0)
+      .map((m) => m.json());
+    expect(after.length).toBeGreaterThanOrEqual(2);
+    for (const j of after) {
+      expect(j.id).toBe(call.id);
+      expect(j.rev as number, `rev ${j.rev} was published before the cut`).toBeGreaterThan(lastPublished);
+    }
+    for (const m of ops2.on("/alerts/events")) {
+      const id = m.json().eventId as string;
+      expect(events.has(id), `eventId ${id} was published before the cut`).toBe(false);
+    }
+  });
 });
 
 describe("an operator's persistent session across a gateway restart (real journal)", () => {

@@ -381,6 +381,11 @@ export class Journal {
     this.writer.writeNow();
   }
 
+  /** Writes and fdatasyncs everything put so far on the calling thread (nothing when closed or degraded). */
+  syncNow(): void {
+    this.writer.syncAllNow();
+  }
+
   /** Forces an fdatasync of everything put so far (resolves at once when closed or degraded). */
   sync(): Promise<void> {
     return new Promise((resolve) =>

@@ -21,6 +21,11 @@ export interface DurableStore {
   afterWrite(done: () => void): void;
   /** Hands every record put so far to the operating system now (a P1 waits for no other write). */
   writeNow(): void;
+  /**
+   * Writes and fdatasyncs every record put so far on the calling thread: the overflow policy of a
+   * bound that must hold across a power cut (an alert's revs past its last durable record).
+   */
+  syncNow(): void;
 }
 
 /** In memory only (unit tests): values are copied as the journal's encoding would. */
@@ -64,4 +69,10 @@ export class MemoryStore implements DurableStore {
   }
 
   writeNow(): void {}
+
+  syncs = 0;
+
+  syncNow(): void {
+    this.syncs++;
+  }
 }
