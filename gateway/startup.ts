@@ -15,6 +15,7 @@ import type { Config } from "./config/schema.js";
 import { ConsoleServer } from "./console/server.js";
 import { consoleSiteInfo } from "./console/site-info.js";
 import { escalationInfo } from "./content/alert-content.js";
+import { JournalFormatError } from "./journal/format.js";
 import { type FoundDamage, Journal, type JournalFs } from "./journal/journal.js";
 import { JournalLockedError } from "./journal/lock.js";
 import type { Logger, RateLimitedLog } from "./log.js";
@@ -74,7 +75,8 @@ export function openJournal(
     });
     return { journal, problem: null };
   } catch (err) {
-    if (err instanceof JournalLockedError) throw err;
+    // Refusals, not disk trouble: another gateway holds the directory, or a newer version wrote it.
+    if (err instanceof JournalLockedError || err instanceof JournalFormatError) throw err;
     // Unreadable and unwritable directories open degraded (whenUnwritable); this is anything
     // else: keep the site running live, and say loudly what is not kept.
     log.error(

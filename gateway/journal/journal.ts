@@ -59,6 +59,7 @@ import path from "node:path";
 import { encode } from "cbor-x";
 import type { Logger } from "pino";
 import { segmentName, snapshotName } from "./files.js";
+import { JournalFormatError } from "./format.js";
 import { fsyncDir, type JournalFs, nodeFs, readOnlyFs } from "./fs.js";
 import { Generations } from "./generations.js";
 import { type Done, SegmentWriter } from "./group-commit.js";
@@ -70,6 +71,7 @@ import { emptyReport, type Recovered, type RecoveryReport, recover } from "./rec
 import { type Image, writeSnapshot, writeSnapshotSync } from "./snapshot.js";
 import { decodeValue } from "./value.js";
 
+export { JournalFormatError } from "./format.js";
 export type { JournalFs } from "./fs.js";
 export type { JournalHealth } from "./health.js";
 export { JournalLockedError } from "./lock.js";
@@ -259,7 +261,8 @@ export class Journal {
         j.load();
       } catch (err) {
         j.lock.drop();
-        if (opts.whenUnwritable !== "degrade") throw err;
+        // A newer format's directory is refused, not opened degraded (format.ts).
+        if (opts.whenUnwritable !== "degrade" || err instanceof JournalFormatError) throw err;
         j.openReadOnly(err);
       }
     }
@@ -469,6 +472,7 @@ export class Journal {
     try {
       found = this.readDir(readOnlyFs(this.fsx));
     } catch (err) {
+      if (err instanceof JournalFormatError) throw err;
       this.unopened = "unread";
       const reason = `cannot open ${this.dir}: ${(err as Error).message}`;
       this.log?.error(
