@@ -115,7 +115,12 @@ export function startBroker(p: {
     rateLog: p.rateLog,
     urgentTopicPrefixes: [`linli/${config.site.id}/alerts/p1/`, `linli/${config.site.id}/escalations/p1/`],
     // Operators' persistent sessions live in the same journal as the alerts.
-    sessions: { ...p.sessions, store: p.sessions?.store ?? p.store ?? undefined },
+    // A saved session of an operator no longer configured is deleted, not handed to a namesake.
+    sessions: {
+      operatorKnown: (name) => p.registry.operators.has(name),
+      ...p.sessions,
+      store: p.sessions?.store ?? p.store ?? undefined,
+    },
   });
 }
 

@@ -733,4 +733,74 @@ describe("an operator's persistent session across a gateway restart (real journa
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it("a removed operator's saved session is deleted (by a reload, at a start), not handed to a new operator of the same name; a new password keeps it", async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "linli-session-"));
+    const OTHER = { name: "ops2", password: "ops2-pw" };
+    const config = (ops: Array<{ name: string; password: string }>) =>
+      validateConfig(testConfig({ operators: [...ops, OTHER] }), "test");
+    const start = (ops: Array<{ name: string; password: string }>) =>
+      Gateway.start({ config: config(ops), logger: createLogger({ level: "silent" }), dataDir: dir });
+    const clients: TestClient[] = [];
+    const consoleOpts = { clientId: "ops-console-1", clean: false };
+    let seq = 7;
+    /** A press the watcher saw: an event is queued for every session subscribed to events. */
+    const press = async (gw: Gateway): Promise<void> => {
+      const watcher = await connect(gw, OTHER.name, OTHER.password);
+      clients.push(watcher);
+      await watcher.subscribe(`linli/${SITE}/alerts/events`);
+      const p1 = await connect(gw, "p-1", "pw-p1");
+      clients.push(p1);
+      await p1.publish("devices/ec200/p-1/up", pendantMsg(seq++, "press"));
+      await watcher.waitFor((m) => m.topic.endsWith("/alerts/events"));
+      await Promise.all(clients.splice(0).map((c) => c.end()));
+    };
+    /** A console of `pw` that subscribes to nothing: what its session holds comes to it. */
+    const eventsFor = async (gw: Gateway, pw: string): Promise<number> => {
+      const c = await connect(gw, OPS.name, pw, consoleOpts);
+      clients.push(c);
+      await sleep(300);
+      await press(gw);
+      await sleep(200);
+      const n = c.on("/alerts/events").length;
+      await Promise.all(clients.splice(0).map((x) => x.end()));
+      return n;
+    };
+    const saveSession = async (gw: Gateway, pw: string): Promise<void> => {
+      const c = await connect(gw, OPS.name, pw, consoleOpts);
+      await c.subscribe(`linli/${SITE}/alerts/events`);
+      await c.end();
+    };
+    let gw = await start([OPS]);
+    try {
+      await saveSession(gw, OPS.password);
+      await press(gw);
+      // A new password is the same operator: the session (queued event, subscription) is kept.
+      const renewed = { name: OPS.name, password: "ops-new-pw" };
+      expect((await gw.reload(config([renewed]))).result).toBe("applied");
+      expect(await eventsFor(gw, renewed.password)).toBeGreaterThanOrEqual(2);
+
+      // Removed by a reload, then another operator added under the same name: nothing of the old one.
+      await press(gw);
+      expect((await gw.reload(config([]))).result).toBe("applied");
+      const newcomer = { name: OPS.name, password: "someone-else" };
+      expect((await gw.reload(config([newcomer]))).result).toBe("applied");
+      expect(await eventsFor(gw, newcomer.password)).toBe(0);
+
+      // Removed while the gateway was stopped: the start deletes the session.
+      await saveSession(gw, newcomer.password);
+      await press(gw);
+      await gw.stop();
+      gw = await start([]);
+      expect((await gw.reload(config([OPS]))).result).toBe("applied");
+      expect(await eventsFor(gw, OPS.password)).toBe(0);
+      await gw.stop();
+      gw = await start([OPS]);
+      expect(await eventsFor(gw, OPS.password)).toBe(0);
+    } finally {
+      await Promise.all(clients.splice(0).map((c) => c.end()));
+      await gw.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
