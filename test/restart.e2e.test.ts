@@ -620,6 +620,9 @@ describe("restart from the journal", () => {
       private readonly waiting: Array<() => void> = [];
       override commit(done: () => void): void {
         this.commits++;
+        this.afterSync(done);
+      }
+      override afterSync(done: () => void): void {
         if (this.held) this.waiting.push(done);
         else {
           this.disk = structuredClone(this.map);

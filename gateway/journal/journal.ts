@@ -362,6 +362,12 @@ export class Journal {
     else this.writer.wait({ end: this.needed, durable: this.policy === "batch", done });
   }
 
+  /** done() once everything put so far is fdatasync'd, under every policy (a group sync is asked). */
+  afterSync(done: () => void): void {
+    if (this.policy === "always") this.writer.call(done);
+    else this.writer.wait({ end: this.writer.appended, durable: true, done });
+  }
+
   /** Records put but not yet written (they are in memory only until their pool write returns). */
   get writePending(): boolean {
     return this.writer.appended > this.writer.written;

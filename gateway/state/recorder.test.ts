@@ -8,6 +8,7 @@ class StalledStore extends MemoryStore {
   override commit(): void {
     this.commits++;
   }
+  override afterSync(): void {}
 }
 
 describe("StateRecorder: an alert's revs past its last durable record are bounded", () => {

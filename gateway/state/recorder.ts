@@ -118,12 +118,13 @@ export class StateRecorder implements EngineRecorder {
     this.askCommit();
   }
 
-  /** One commit outstanding at a time: when it answers, every put before it is durable. */
+  /** One sync asked at a time: when it answers, every put before it is durable. */
   private askCommit(): void {
     if (this.commitAsked) return;
     this.commitAsked = true;
     const seq = this.putSeq;
-    this.store.commit(() => {
+    // Synced, not only written: under `interval` a commit answers at the write.
+    this.store.afterSync(() => {
       this.commitAsked = false;
       if (seq > this.durableSeq) this.durableSeq = seq;
       if (this.putSeq > seq) this.askCommit();

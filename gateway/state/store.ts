@@ -15,6 +15,11 @@ export interface DurableStore {
   delete(key: string): void;
   /** `done` once everything written so far is durable under the sync policy. */
   commit(done: () => void): void;
+  /**
+   * `done` once everything put so far is fdatasync'd, whatever the policy (under `interval`
+   * commit() waits only for the write): asks for a group sync like a commit under `batch`.
+   */
+  afterSync(done: () => void): void;
   /** Records put but not yet handed to the operating system (a process crash would lose them). */
   readonly writePending: boolean;
   /** `done` once every record put so far survives a crash of the process (at once if none pending). */
@@ -60,6 +65,10 @@ export class MemoryStore implements DurableStore {
   commit(done: () => void): void {
     this.commits++;
     queueMicrotask(done);
+  }
+
+  afterSync(done: () => void): void {
+    this.commit(done);
   }
 
   readonly writePending = false;
