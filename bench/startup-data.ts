@@ -145,11 +145,13 @@ export function buildStartupJournal(o: StartupDataOptions): StartupData {
     const share = Math.min(1, Math.max(0, o.alertUpdateShare ?? 0.1));
     const every = share > 0 ? Math.round(1 / share) : Number.POSITIVE_INFINITY;
     let k = 0;
-    while (journal.stats().records < o.records) {
+    // The last record is the clean stop's (StateRecorder.cleanStop), as a gateway stopped by
+    // systemd leaves it: without it the start takes the previous run for a crash and skips revs.
+    while (journal.stats().records < o.records - 1) {
       const i = k % devices.length;
       const d = devices[i] as (typeof devices)[number];
       // A press writes two records (dev + alert): only while that does not overshoot.
-      if (k % every === 0 && d.model === "ec200" && journal.stats().records + 2 <= o.records) press(i);
+      if (k % every === 0 && d.model === "ec200" && journal.stats().records + 3 <= o.records) press(i);
       else {
         d.lastSeen = Date.now();
         recorder.writeDevice(d);
@@ -164,6 +166,7 @@ export function buildStartupJournal(o: StartupDataOptions): StartupData {
       count: a.count,
     }));
     engine.stop();
+    recorder.cleanStop(Date.now());
     const s = journal.stats();
     return {
       config,

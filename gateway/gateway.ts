@@ -376,8 +376,11 @@ export class Gateway {
         gw.supervisor,
         gw.log,
         gw.clock.now(),
+        (damageAtOpen?.damaged ?? 0) > 0,
       );
       gw.log.info(gw.recovered.report, "state recovered from the journal");
+      // The clean-stop marker cleared, and skipped revs, durable before anything is published.
+      await journal?.sync();
     }
     const broker = await startBroker({
       config,
@@ -624,6 +627,8 @@ export class Gateway {
       await this.metricsServer?.close();
       await this.consoleServer?.close();
       await this.brokerRef?.close();
+      // The last record: the next start knows nothing published was lost (engine and timers stopped).
+      this.recorder?.cleanStop(this.clock.now());
       this.journal?.close();
       this.log.info(this.stats(), "gateway stopped");
     })();

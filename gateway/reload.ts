@@ -415,6 +415,14 @@ export async function applyReload(
   const revoked = new Set([...plan.operators.removed, ...plan.operators.changed]);
   if (revoked.size > 0)
     disconnected += broker.disconnect((i) => i.kind === "operator" && revoked.has(i.name));
+  // A removed operator's saved sessions go too (a changed password is the same operator: kept);
+  // kept, an operator added later under the same name was handed them.
+  const forgotten = broker.forgetOperatorSessions(new Set(plan.operators.removed));
+  if (forgotten > 0)
+    t.log.info(
+      { operators: plan.operators.removed, sessions: forgotten },
+      "removed operators' saved sessions deleted",
+    );
 
   for (const h of plan.households.added) registry.addHousehold(h, cfg);
 

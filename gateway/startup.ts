@@ -15,6 +15,7 @@ import type { Config } from "./config/schema.js";
 import { ConsoleServer } from "./console/server.js";
 import { consoleSiteInfo } from "./console/site-info.js";
 import { escalationInfo } from "./content/alert-content.js";
+import { JournalFormatError } from "./journal/format.js";
 import { type FoundDamage, Journal, type JournalFs } from "./journal/journal.js";
 import { JournalLockedError } from "./journal/lock.js";
 import type { Logger, RateLimitedLog } from "./log.js";
@@ -74,7 +75,8 @@ export function openJournal(
     });
     return { journal, problem: null };
   } catch (err) {
-    if (err instanceof JournalLockedError) throw err;
+    // Refusals, not disk trouble: another gateway holds the directory, or a newer version wrote it.
+    if (err instanceof JournalLockedError || err instanceof JournalFormatError) throw err;
     // Unreadable and unwritable directories open degraded (whenUnwritable); this is anything
     // else: keep the site running live, and say loudly what is not kept.
     log.error(
@@ -113,7 +115,12 @@ export function startBroker(p: {
     rateLog: p.rateLog,
     urgentTopicPrefixes: [`linli/${config.site.id}/alerts/p1/`, `linli/${config.site.id}/escalations/p1/`],
     // Operators' persistent sessions live in the same journal as the alerts.
-    sessions: { ...p.sessions, store: p.sessions?.store ?? p.store ?? undefined },
+    // A saved session of an operator no longer configured is deleted, not handed to a namesake.
+    sessions: {
+      operatorKnown: (name) => p.registry.operators.has(name),
+      ...p.sessions,
+      store: p.sessions?.store ?? p.store ?? undefined,
+    },
   });
 }
 

@@ -1,11 +1,15 @@
 /** The `linli` command line as a user runs it (built CLI, real processes, 127.0.0.1 only). */
 import { execFile } from "node:child_process";
-import { readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { encode } from "cbor-x";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { hashPassword } from "../gateway/broker/credentials.js";
+import { snapshotName } from "../gateway/journal/files.js";
+import { SNAPSHOT_FORMAT } from "../gateway/journal/format.js";
+import { frame, OP_SNAP_BEGIN, OP_SNAP_END } from "../gateway/journal/record.js";
 import { Gk3Controller } from "../sim/modbus/gk3.js";
 import { ModbusTcpSlaveServer } from "../sim/modbus/tcp-server.js";
 import { suiteTempDir } from "./support/temp-dir.js";
@@ -212,6 +216,37 @@ describe("linli CLI", { timeout: 180_000 }, () => {
     expect((await linli("config")).code).toBe(2);
     expect((await linli("sim", "--help")).code).toBe(0);
     expect((await linli("--version")).code).toBe(0);
+  });
+
+  it("start refuses a data directory a newer journal format wrote: exit 1 naming it, the formats and what to do; nothing changed", async () => {
+    const file = join(dir, "newer.yaml");
+    writeFileSync(file, "site:\n  id: s1\n");
+    const data = join(dir, "newer-data");
+    mkdirSync(data);
+    const snap = Buffer.concat([
+      frame(OP_SNAP_BEGIN, "", encode({ v: SNAPSHOT_FORMAT + 1, seq: 1 })),
+      frame(OP_SNAP_END, "", encode({ records: 0 })),
+    ]);
+    writeFileSync(join(data, snapshotName(1)), snap);
+    const r = await linli(
+      "start",
+      "--config",
+      file,
+      "--data-dir",
+      data,
+      "--mqtt-port",
+      "0",
+      "--metrics-port",
+      "0",
+      "--console-port",
+      "0",
+    );
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`journal directory ${data} was written by a newer version of Linli`);
+    expect(r.stderr).toContain(`snapshot format ${SNAPSHOT_FORMAT + 1}`);
+    expect(r.stderr).toContain("Backup and restore");
+    expect(readdirSync(data).filter((f) => !f.endsWith(".pid") && f !== "LOCK")).toEqual([snapshotName(1)]);
+    expect(readFileSync(join(data, snapshotName(1)))).toEqual(snap);
   });
 
   it("start refuses a bad config without starting", async () => {

@@ -611,6 +611,90 @@ describe("restart from the journal", () => {
     expect(after?.rev).toBe(Math.max(...[...published.keys()].map((k) => Number(k.split(":")[1]))) + 1);
     expect(b.engine.byAlertId(raised.id as string)?.rev).toBe(after?.rev); // journaled with its new rev
   });
+
+  it("a power cut after states were published but before their sync: no rev or eventId is used again for another state", async () => {
+    /** What a disk keeps: the map as of the last sync answered; `held` stops syncs from answering. */
+    class DiskStore extends MemoryStore {
+      held = false;
+      disk = new Map<string, unknown>();
+      private readonly waiting: Array<() => void> = [];
+      override commit(done: () => void): void {
+        this.commits++;
+        this.afterSync(done);
+      }
+      override afterSync(done: () => void): void {
+        if (this.held) this.waiting.push(done);
+        else {
+          this.disk = structuredClone(this.map);
+          queueMicrotask(done);
+        }
+      }
+      override syncNow(): void {
+        super.syncNow();
+        this.disk = structuredClone(this.map);
+      }
+      /** The power cut: what comes back is what was synced. */
+      cut(): MemoryStore {
+        const back = new MemoryStore();
+        for (const [k, v] of this.disk) back.map.set(k, structuredClone(v));
+        return back;
+      }
+    }
+    const store = new DiskStore();
+    const clock = new FakeClock();
+    const a = await start(store, clock);
+    const p1 = await client(a, "p-1", "pw-p1");
+    const ops = await client(a, OPS.name, OPS.password);
+    await ops.subscribe(`linli/${SITE}/#`);
+    await p1.publish("devices/ec200/p-1/up", pendantMsg(7, "press"));
+    const call = (await ops.waitFor((m) => m.topic === `${ALERTS}p1/EMERGENCY_CALL/p-1`)).json();
+    await sleep(50);
+    // From here the disk does not sync: the call window's end and two escalations are published
+    // (their records written, not synced), then the power goes.
+    store.held = true;
+    clock.advance(2 * MIN + S);
+    await ops.waitFor((m) => m.topic.includes("/escalations/p1/EMERGENCY_CALL/p-1"));
+    clock.advance(4 * MIN);
+    await ops.waitFor(
+      (m) => m.topic.includes("/escalations/p1/EMERGENCY_CALL/p-1") && m.json().escalationLevel === 2,
+    );
+    await sleep(50);
+    const states = new Map<number, string>(); // rev -> the state published under it
+    const events = new Set<string>();
+    for (const m of ops.messages as Received[]) {
+      if (m.payload.length === 0) continue;
+      if (m.topic === `${ALERTS}p1/EMERGENCY_CALL/p-1`)
+        states.set(m.json().rev as number, m.json().state as string);
+      if (m.topic.endsWith("/alerts/events")) events.add(m.json().eventId as string);
+    }
+    const lastPublished = Math.max(...states.keys());
+    expect(lastPublished).toBeGreaterThan(1);
+    const disk = store.cut();
+    expect((disk.get(`alert/${call.id}`) as { rev: number }).rev).toBeLessThan(lastPublished);
+    await stopGateway(a);
+
+    // The same alert after the restart: republished and escalated again, never under an old rev.
+    const b = await start(disk, clock);
+    const ops2 = await client(b, OPS.name, OPS.password);
+    await ops2.subscribe(`linli/${SITE}/#`);
+    await sleep(100);
+    clock.advance(10 * MIN);
+    await ops2.waitFor((m) => m.topic.includes("/escalations/p1/EMERGENCY_CALL/p-1"));
+    await sleep(50);
+    const after = ops2
+      .on(`${ALERTS}p1/EMERGENCY_CALL/p-1`)
+      .filter((m) => m.payload.length > 0)
+      .map((m) => m.json());
+    expect(after.length).toBeGreaterThanOrEqual(2);
+    for (const j of after) {
+      expect(j.id).toBe(call.id);
+      expect(j.rev as number, `rev ${j.rev} was published before the cut`).toBeGreaterThan(lastPublished);
+    }
+    for (const m of ops2.on("/alerts/events")) {
+      const id = m.json().eventId as string;
+      expect(events.has(id), `eventId ${id} was published before the cut`).toBe(false);
+    }
+  });
 });
 
 describe("an operator's persistent session across a gateway restart (real journal)", () => {
@@ -646,6 +730,76 @@ describe("an operator's persistent session across a gateway restart (real journa
         await ops.waitFor((m) => m.topic.endsWith("/alerts/events") && m.json().alertId === raised.id, 5000)
       ).json();
       expect(ev).toMatchObject({ transition: "raised", eventId: `${raised.id}:1` });
+    } finally {
+      await Promise.all(clients.splice(0).map((c) => c.end()));
+      await gw.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("a removed operator's saved session is deleted (by a reload, at a start), not handed to a new operator of the same name; a new password keeps it", async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "linli-session-"));
+    const OTHER = { name: "ops2", password: "ops2-pw" };
+    const config = (ops: Array<{ name: string; password: string }>) =>
+      validateConfig(testConfig({ operators: [...ops, OTHER] }), "test");
+    const start = (ops: Array<{ name: string; password: string }>) =>
+      Gateway.start({ config: config(ops), logger: createLogger({ level: "silent" }), dataDir: dir });
+    const clients: TestClient[] = [];
+    const consoleOpts = { clientId: "ops-console-1", clean: false };
+    let seq = 7;
+    /** A press the watcher saw: an event is queued for every session subscribed to events. */
+    const press = async (gw: Gateway): Promise<void> => {
+      const watcher = await connect(gw, OTHER.name, OTHER.password);
+      clients.push(watcher);
+      await watcher.subscribe(`linli/${SITE}/alerts/events`);
+      const p1 = await connect(gw, "p-1", "pw-p1");
+      clients.push(p1);
+      await p1.publish("devices/ec200/p-1/up", pendantMsg(seq++, "press"));
+      await watcher.waitFor((m) => m.topic.endsWith("/alerts/events"));
+      await Promise.all(clients.splice(0).map((c) => c.end()));
+    };
+    /** A console of `pw` that subscribes to nothing: what its session holds comes to it. */
+    const eventsFor = async (gw: Gateway, pw: string): Promise<number> => {
+      const c = await connect(gw, OPS.name, pw, consoleOpts);
+      clients.push(c);
+      await sleep(300);
+      await press(gw);
+      await sleep(200);
+      const n = c.on("/alerts/events").length;
+      await Promise.all(clients.splice(0).map((x) => x.end()));
+      return n;
+    };
+    const saveSession = async (gw: Gateway, pw: string): Promise<void> => {
+      const c = await connect(gw, OPS.name, pw, consoleOpts);
+      await c.subscribe(`linli/${SITE}/alerts/events`);
+      await c.end();
+    };
+    let gw = await start([OPS]);
+    try {
+      await saveSession(gw, OPS.password);
+      await press(gw);
+      // A new password is the same operator: the session (queued event, subscription) is kept.
+      const renewed = { name: OPS.name, password: "ops-new-pw" };
+      expect((await gw.reload(config([renewed]))).result).toBe("applied");
+      expect(await eventsFor(gw, renewed.password)).toBeGreaterThanOrEqual(2);
+
+      // Removed by a reload, then another operator added under the same name: nothing of the old one.
+      await press(gw);
+      expect((await gw.reload(config([]))).result).toBe("applied");
+      const newcomer = { name: OPS.name, password: "someone-else" };
+      expect((await gw.reload(config([newcomer]))).result).toBe("applied");
+      expect(await eventsFor(gw, newcomer.password)).toBe(0);
+
+      // Removed while the gateway was stopped: the start deletes the session.
+      await saveSession(gw, newcomer.password);
+      await press(gw);
+      await gw.stop();
+      gw = await start([]);
+      expect((await gw.reload(config([OPS]))).result).toBe("applied");
+      expect(await eventsFor(gw, OPS.password)).toBe(0);
+      await gw.stop();
+      gw = await start([OPS]);
+      expect(await eventsFor(gw, OPS.password)).toBe(0);
     } finally {
       await Promise.all(clients.splice(0).map((c) => c.end()));
       await gw.stop();

@@ -52,6 +52,11 @@ export interface SessionsConfig {
    * (nothing lost to a crash; measured 1.5x the broker's CPU per message, bench/sessions.ts).
    */
   writeAfterMs?: number;
+  /**
+   * Whether an operator of this name is in the configuration: a saved session of one that is not
+   * is deleted at start (docs/durability.md "Operators' sessions"). Absent: every one is kept.
+   */
+  operatorKnown?: (name: string) => boolean;
 }
 
 /** Sessions in memory only: nothing is written, nothing restored. */
@@ -193,6 +198,7 @@ export class EmbeddedBroker implements NorthboundSink {
       queueLimit: opts.sessions?.queueLimit ?? 1000,
       maxSessions: opts.sessions?.maxSessions ?? 64,
       writeAfterMs: opts.sessions?.writeAfterMs ?? 500,
+      ...(opts.sessions?.operatorKnown === undefined ? {} : { ownerKnown: opts.sessions.operatorKnown }),
       urgentTopicPrefixes: opts.urgentTopicPrefixes ?? [],
       owner: (client) => {
         const identity = self?.identities.get(client);
@@ -377,6 +383,14 @@ export class EmbeddedBroker implements NorthboundSink {
       }
     }
     return n + (this.front?.disconnect(match) ?? 0);
+  }
+
+  /**
+   * Deletes the saved persistent sessions of operators a reload removed (close their connections
+   * first: disconnect()); returns how many.
+   */
+  forgetOperatorSessions(names: ReadonlySet<string>): number {
+    return names.size === 0 ? 0 : this.sessions.forgetOwners(names);
   }
 
   /** Stops accepting, closes every client, then the broker. */

@@ -52,6 +52,12 @@ export interface SessionOptions {
   onDrop(clientId: string, reason: "queue-full" | "session-evicted", topic?: string): void;
   /** Called when a write to the store throws. */
   onStoreError(err: Error): void;
+  /**
+   * Whether an operator of this name is in the configuration: at restore, a session whose owner is
+   * not is deleted (the operator was removed while the gateway was stopped, or by a reload just
+   * before a power cut). Absent: every owner is kept.
+   */
+  ownerKnown?: (owner: string) => boolean;
   now?: () => number;
 }
 
@@ -62,6 +68,8 @@ export interface SessionStats {
   evicted: number;
   /** Records found damaged or orphaned at restore, skipped and removed. */
   restoreRefused: number;
+  /** Sessions deleted because their operator left the configuration (at restore or by a reload). */
+  ownerRemoved: number;
   restored: number;
   /** Writes the store refused (they went on in memory). */
   storeErrors: number;
@@ -140,6 +148,7 @@ export class SessionPersistence {
   private dropped = 0;
   private evicted = 0;
   private restoreRefused = 0;
+  private ownerRemoved = 0;
   private restored = 0;
   private storeErrors = 0;
   private sweeper: NodeJS.Timeout | null = null;
@@ -157,6 +166,7 @@ export class SessionPersistence {
       dropped: this.dropped,
       evicted: this.evicted,
       restoreRefused: this.restoreRefused,
+      ownerRemoved: this.ownerRemoved,
       restored: this.restored,
       storeErrors: this.storeErrors,
     };
@@ -180,6 +190,24 @@ export class SessionPersistence {
     this.discard(oldest.id);
     this.inner.cleanSubscriptions({ id: oldest.id }).catch(() => {});
     return true;
+  }
+
+  /**
+   * Deletes every session (subscriptions, queued messages, its records) of these operators: a reload
+   * removed them. Kept, a new operator added later under the same name (another person) was handed
+   * them: the old one's subscriptions and the alerts queued for them. Their connections are closed
+   * first (the caller); a disconnect that comes after finds no session to save. Returns how many.
+   */
+  forgetOwners(owners: ReadonlySet<string>): number {
+    let n = 0;
+    for (const s of [...this.sessions.values()]) {
+      if (!owners.has(s.owner)) continue;
+      this.discard(s.id);
+      this.inner.cleanSubscriptions({ id: s.id }).catch(() => {});
+      n++;
+    }
+    this.ownerRemoved += n;
+    return n;
   }
 
   /** The account a durable session with this client id belongs to, if there is one. */
@@ -508,6 +536,7 @@ export class SessionPersistence {
   private async restore(broker: Aedes): Promise<void> {
     const store = this.opts.store;
     const bad: string[] = [];
+    const gone: string[] = [];
     for (const [key, value] of store.entries(SESSION_PREFIX)) {
       const id = decodeKey(key.slice(SESSION_PREFIX.length));
       const rec = id === null ? null : asSessionRecord(value);
@@ -515,16 +544,27 @@ export class SessionPersistence {
         bad.push(key);
         continue;
       }
+      if (this.opts.ownerKnown !== undefined && !this.opts.ownerKnown(rec.owner)) {
+        // Its operator left the configuration while the gateway was stopped: not handed to anyone.
+        gone.push(key);
+        continue;
+      }
       const s = this.newSession(id, rec.owner, rec.away);
       for (const sub of rec.subs) s.subs.set(sub.topic, sub.qos);
       if (rec.subs.length > 0) await this.inner.addSubscriptions({ id }, rec.subs);
     }
+    const goneIds = new Set(gone.map((k) => decodeKey(k.slice(SESSION_PREFIX.length))));
+    this.ownerRemoved += gone.length;
     const found = new Map<string, { seq: number; key: string; t: string; p: Buffer; q: number }[]>();
     for (const [key, value] of store.entries(QUEUE_PREFIX)) {
       const slash = key.lastIndexOf("/");
       const id = decodeKey(key.slice(QUEUE_PREFIX.length, slash));
       const seq = Number(key.slice(slash + 1));
       const msg = asQueued(value);
+      if (id !== null && !this.sessions.has(id) && goneIds.has(id)) {
+        gone.push(key);
+        continue;
+      }
       if (id === null || !this.sessions.has(id) || !Number.isSafeInteger(seq) || seq < 0 || msg === null) {
         bad.push(key);
         continue;
@@ -534,6 +574,7 @@ export class SessionPersistence {
       list.push({ seq, key, ...msg });
     }
     for (const key of bad) store.delete(key);
+    for (const key of gone) store.delete(key);
     this.restoreRefused += bad.length;
     // The restarted broker has a new id and counter: the queued packets are stamped as its own.
     const internals = broker as unknown as { id: string; counter: number };

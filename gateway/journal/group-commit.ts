@@ -319,6 +319,14 @@ export class SegmentWriter {
     this.maybeSync();
   }
 
+  /** Writes what is queued and fdatasyncs on the calling thread; every waiter covered is answered. */
+  syncAllNow(): void {
+    if (!this.writable || this.closed || this.fd < 0) return;
+    this.writeQueuedSync();
+    if (this.writable) this.syncNow();
+    this.releaseWaiters(false);
+  }
+
   /** Starts a group sync when someone waits for one and the records they wait for are written. */
   private maybeSync(): void {
     if (this.syncInFlight || this.closed || !this.writable || this.written <= this.synced) return;

@@ -59,6 +59,7 @@ import path from "node:path";
 import { encode } from "cbor-x";
 import type { Logger } from "pino";
 import { segmentName, snapshotName } from "./files.js";
+import { JournalFormatError } from "./format.js";
 import { fsyncDir, type JournalFs, nodeFs, readOnlyFs } from "./fs.js";
 import { Generations } from "./generations.js";
 import { type Done, SegmentWriter } from "./group-commit.js";
@@ -70,6 +71,7 @@ import { emptyReport, type Recovered, type RecoveryReport, recover } from "./rec
 import { type Image, writeSnapshot, writeSnapshotSync } from "./snapshot.js";
 import { decodeValue } from "./value.js";
 
+export { JournalFormatError } from "./format.js";
 export type { JournalFs } from "./fs.js";
 export type { JournalHealth } from "./health.js";
 export { JournalLockedError } from "./lock.js";
@@ -259,7 +261,8 @@ export class Journal {
         j.load();
       } catch (err) {
         j.lock.drop();
-        if (opts.whenUnwritable !== "degrade") throw err;
+        // A newer format's directory is refused, not opened degraded (format.ts).
+        if (opts.whenUnwritable !== "degrade" || err instanceof JournalFormatError) throw err;
         j.openReadOnly(err);
       }
     }
@@ -359,6 +362,12 @@ export class Journal {
     else this.writer.wait({ end: this.needed, durable: this.policy === "batch", done });
   }
 
+  /** done() once everything put so far is fdatasync'd, under every policy (a group sync is asked). */
+  afterSync(done: () => void): void {
+    if (this.policy === "always") this.writer.call(done);
+    else this.writer.wait({ end: this.writer.appended, durable: true, done });
+  }
+
   /** Records put but not yet written (they are in memory only until their pool write returns). */
   get writePending(): boolean {
     return this.writer.appended > this.writer.written;
@@ -379,6 +388,11 @@ export class Journal {
    */
   writeNow(): void {
     this.writer.writeNow();
+  }
+
+  /** Writes and fdatasyncs everything put so far on the calling thread (nothing when closed or degraded). */
+  syncNow(): void {
+    this.writer.syncAllNow();
   }
 
   /** Forces an fdatasync of everything put so far (resolves at once when closed or degraded). */
@@ -464,6 +478,7 @@ export class Journal {
     try {
       found = this.readDir(readOnlyFs(this.fsx));
     } catch (err) {
+      if (err instanceof JournalFormatError) throw err;
       this.unopened = "unread";
       const reason = `cannot open ${this.dir}: ${(err as Error).message}`;
       this.log?.error(

@@ -12,6 +12,7 @@
  * CRC-32C: crc.ts (slicing-by-8 in JavaScript).
  */
 import { crc32cOf } from "./crc.js";
+import { MAX_KNOWN_OP } from "./format.js";
 
 export const HEADER_BYTES = 8;
 const FIXED_BODY = 3; // op + key length
@@ -88,6 +89,11 @@ export interface ScanResult {
   validEnd: number;
   /** Why the scan stopped before the end of the data, or null when all of it was valid. */
   damage: string | null;
+  /**
+   * The scan stopped at a whole record (CRC valid) of a kind this version does not know: written
+   * by a newer format, not damage (format.ts).
+   */
+  newerOp?: number;
 }
 
 /** Calls onRecord for each valid record from the start of buf; stops at the first damage. */
@@ -110,6 +116,7 @@ export function scan(
     const op = buf[bodyStart]!;
     const keyLen = buf.readUInt16LE(bodyStart + 1);
     const keyEnd = bodyStart + FIXED_BODY + keyLen;
+    if (op > MAX_KNOWN_OP) return { validEnd: pos, damage: `record kind ${op} unknown`, newerOp: op };
     if (keyEnd > bodyEnd || op < OP_PUT || op > maxOp) return { validEnd: pos, damage: "bad body" };
     onRecord(op, buf.toString("utf8", bodyStart + FIXED_BODY, keyEnd), buf.subarray(keyEnd, bodyEnd));
     pos = bodyEnd;
@@ -152,6 +159,8 @@ export interface SegmentScan {
   validEnd: number;
   /** Why the bytes after validEnd are damage; null when the data ends with a valid record. */
   tailDamage: string | null;
+  /** A whole record of a kind this version does not know stopped the scan (ScanResult.newerOp). */
+  newerOp?: number;
 }
 
 /** Each whole record's [start, end) in `buf`, from the framing itself (tools and tests that cut or flip records). */
@@ -188,6 +197,8 @@ export function scanSegment(
     const res = scan(buf.subarray(pos), onRecord, maxOp);
     const bad = pos + res.validEnd;
     if (res.damage === null) return { skipped, validEnd: bad, tailDamage: null };
+    if (res.newerOp !== undefined)
+      return { skipped, validEnd: bad, tailDamage: res.damage, newerOp: res.newerOp };
     let next = -1;
     let records: number | null = null;
     if (end - bad >= HEADER_BYTES) {

@@ -41,6 +41,7 @@ import path from "node:path";
 import type { Logger } from "pino";
 import { DamagedRest } from "./damaged-rest.js";
 import { classify, damagedName, segmentName, snapshotName } from "./files.js";
+import { JournalFormatError } from "./format.js";
 import { fsyncDir, type JournalFs, sizeOf, tryUnlink, writeFully } from "./fs.js";
 import { OP_PUT, type SegmentScan, scanSegment } from "./record.js";
 import { readSnapshot } from "./snapshot.js";
@@ -464,6 +465,9 @@ class Recovery {
       if (op === OP_PUT) out.entries.set(key, value);
       else out.entries.delete(key);
     });
+    // Written by a newer format: refused before anything in the directory is changed (all segments
+    // are read before any damage is moved aside).
+    if (res.newerOp !== undefined) throw new JournalFormatError(this.dir, name, `record kind ${res.newerOp}`);
     if (res.skipped.length > 0 || res.tailDamage !== null) this.damagedBytes.set(seq, buf);
     return res;
   }

@@ -9,10 +9,10 @@
  */
 import path from "node:path";
 import { decode, encode } from "cbor-x";
+import { JournalFormatError, SNAPSHOT_FORMAT } from "./format.js";
 import { fdatasyncAsync, fsyncDir, type JournalFs, writeFully, writeFullyAsync } from "./fs.js";
 import { framedSize, frameInto, OP_PUT, OP_SNAP_BEGIN, OP_SNAP_END, scan } from "./record.js";
 
-export const SNAPSHOT_FORMAT = 1;
 const CHUNK_BYTES = 64 * 1024;
 
 /** key -> encoded value, its bytes as a one-byte (latin1) string (the journal's live map). */
@@ -133,7 +133,10 @@ export interface LoadedSnapshot {
   bytes: number;
 }
 
-/** Reads and validates a snapshot; returns the reason it is unusable instead of throwing. */
+/**
+ * Reads and validates a snapshot; returns the reason it is unusable instead of throwing, but throws
+ * JournalFormatError for a snapshot of a newer format (not damage: the start is refused).
+ */
 export function readSnapshot(fsx: JournalFs, file: string, seq: number): LoadedSnapshot | string {
   let buf: Buffer;
   try {
@@ -146,6 +149,8 @@ export function readSnapshot(fsx: JournalFs, file: string, seq: number): LoadedS
   let ended = false;
   let endCount = -1;
   let problem: string | null = null;
+  /** Written by a newer format (format.ts): refused, not set aside. */
+  let newer: string | null = null;
   let res: ReturnType<typeof scan>;
   try {
     res = scan(buf, (op, key, value) => {
@@ -157,7 +162,9 @@ export function readSnapshot(fsx: JournalFs, file: string, seq: number): LoadedS
         if (op !== OP_SNAP_BEGIN) problem = "no BEGIN record";
         else {
           const meta = decode(value) as { v?: unknown; seq?: unknown };
-          if (meta.v !== SNAPSHOT_FORMAT) problem = `unknown snapshot format ${String(meta.v)}`;
+          if (typeof meta.v === "number" && Number.isInteger(meta.v) && meta.v > SNAPSHOT_FORMAT)
+            newer = `snapshot format ${meta.v}`;
+          else if (meta.v !== SNAPSHOT_FORMAT) problem = `unknown snapshot format ${String(meta.v)}`;
           else if (meta.seq !== seq) problem = `BEGIN names segment ${String(meta.seq)}, file name ${seq}`;
         }
         begun = true;
@@ -170,6 +177,8 @@ export function readSnapshot(fsx: JournalFs, file: string, seq: number): LoadedS
   } catch (err) {
     return `undecodable: ${(err as Error).message}`;
   }
+  if (res.newerOp !== undefined && problem === null) newer ??= `record kind ${res.newerOp}`;
+  if (newer !== null) throw new JournalFormatError(path.dirname(file), path.basename(file), newer);
   if (res.damage !== null) return `${res.damage} at byte ${res.validEnd} of ${buf.length}`;
   if (problem !== null) return problem;
   if (!ended) return "no END record (incomplete)";

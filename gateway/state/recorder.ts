@@ -40,10 +40,39 @@ export interface HouseholdRecord {
 export interface RunningRecord {
   /** The gateway ran at this time (wall clock, ms): written every checkpointInterval and at a clean stop. */
   at: number;
+  /**
+   * Written by a clean stop as the last record before the journal is closed (synced), cleared by
+   * the next start before anything is published: absent, the previous run ended in a crash or a
+   * power cut, which may have lost published alert states (recovery skips their revs).
+   */
+  clean?: true;
+}
+
+/**
+ * At most this many revs of one alert are published past its last record known durable (synced):
+ * the next change beyond is synced on the calling thread before it is published. A start after a
+ * crash or a power cut adds it to every restored alert's rev, so no rev published in the lost
+ * window is ever used again for another state (docs/durability.md, docs/topics.md 0.13.4).
+ */
+export const REV_UNSYNCED_MAX = 16;
+
+/** One open alert's revs: the last put, and the last known durable (for REV_UNSYNCED_MAX). */
+interface RevTrack {
+  durable: number;
+  put: number;
+  /** `putSeq` at the put: durable once a commit asked at or after it has answered. */
+  seq: number;
 }
 
 export class StateRecorder implements EngineRecorder {
   writes = 0;
+  /** Alert changes synced on the calling thread because REV_UNSYNCED_MAX was reached. */
+  revSyncs = 0;
+  /** Per open alert (bounded by the open alerts; deleted when it closes). */
+  private readonly revs = new Map<string, RevTrack>();
+  private putSeq = 0;
+  private durableSeq = 0;
+  private commitAsked = false;
 
   constructor(
     private readonly store: DurableStore,
@@ -54,8 +83,52 @@ export class StateRecorder implements EngineRecorder {
 
   alert(a: Alert): void {
     this.writes++;
-    if (a.state === "closed") this.store.delete(KEY.alert(a.id));
-    else this.store.put(KEY.alert(a.id), alertRecord(a));
+    if (a.state === "closed") {
+      this.store.delete(KEY.alert(a.id));
+      this.revs.delete(a.id);
+      return;
+    }
+    this.store.put(KEY.alert(a.id), alertRecord(a));
+    this.trackRev(a);
+  }
+
+  /**
+   * Keeps the published revs of an alert within REV_UNSYNCED_MAX of its last durable record: past
+   * it (an alert changing that often within one fdatasync), this record is synced before it is
+   * published. Without a record of its own here, the one before (restored, or none) is durable.
+   */
+  private trackRev(a: Alert): void {
+    const seq = ++this.putSeq;
+    let t = this.revs.get(a.id);
+    if (t === undefined) {
+      t = { durable: a.rev - 1, put: a.rev, seq };
+      this.revs.set(a.id, t);
+    } else {
+      if (t.seq <= this.durableSeq) t.durable = t.put;
+      t.put = a.rev;
+      t.seq = seq;
+    }
+    if (a.rev - t.durable > REV_UNSYNCED_MAX) {
+      this.revSyncs++;
+      this.store.syncNow();
+      this.durableSeq = seq;
+      t.durable = a.rev;
+      return;
+    }
+    this.askCommit();
+  }
+
+  /** One sync asked at a time: when it answers, every put before it is durable. */
+  private askCommit(): void {
+    if (this.commitAsked) return;
+    this.commitAsked = true;
+    const seq = this.putSeq;
+    // Synced, not only written: under `interval` a commit answers at the write.
+    this.store.afterSync(() => {
+      this.commitAsked = false;
+      if (seq > this.durableSeq) this.durableSeq = seq;
+      if (this.putSeq > seq) this.askCommit();
+    });
   }
 
   shelve(subjectId: string, code: AlertCode, shelve: ShelveRecord | null): void {
@@ -120,6 +193,15 @@ export class StateRecorder implements EngineRecorder {
   running(at: number): void {
     const record: RunningRecord = { at };
     this.store.putCheckpoint(KEY.running, record);
+  }
+
+  /**
+   * Clean stop, the last record before the journal is closed (and synced): the next start knows
+   * nothing published was lost. Records reach the file in order, so with it every record before it.
+   */
+  cleanStop(at: number): void {
+    const record: RunningRecord = { at, clean: true };
+    this.store.put(KEY.running, record);
   }
 
   /** Clean stop: every time that moved since it was last written. */

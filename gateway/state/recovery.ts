@@ -16,7 +16,7 @@ import type { Registry } from "../registry.js";
 import type { AwayRecord, Supervisor } from "../supervision.js";
 import { type AlertRecord, alertFromRecord, alertRecord, isAlertRecord } from "./alert-record.js";
 import { KEY, PREFIX } from "./keys.js";
-import type { DeviceRecord, HouseholdRecord, RunningRecord } from "./recorder.js";
+import { type DeviceRecord, type HouseholdRecord, REV_UNSYNCED_MAX, type RunningRecord } from "./recorder.js";
 import type { DurableStore } from "./store.js";
 
 /** The gateway's own alerts (STORAGE_DEGRADED) are about this subject. */
@@ -33,6 +33,11 @@ export interface RecoveryReport {
   households: number;
   /** Records that did not have the expected shape: skipped and deleted. */
   skipped: number;
+  /**
+   * The previous run did not stop cleanly (a crash or a power cut), or the journal was damaged:
+   * every restored alert's rev skipped REV_UNSYNCED_MAX.
+   */
+  unclean: boolean;
 }
 
 export interface Recovered {
@@ -71,6 +76,8 @@ export function recoverState(
   supervisor: Supervisor,
   log: Logger,
   now: number,
+  /** The journal found damage at open: records may be missing whatever the clean-stop marker says. */
+  damaged = false,
 ): Recovered {
   const report: RecoveryReport = {
     alerts: 0,
@@ -81,6 +88,7 @@ export function recoverState(
     devices: 0,
     households: 0,
     skipped: 0,
+    unclean: false,
   };
   const skip = (key: string): void => {
     report.skipped++;
@@ -89,6 +97,10 @@ export function recoverState(
   };
   const running = store.get(KEY.running) as Partial<RunningRecord> | undefined;
   const lastRunning = typeof running?.at === "number" && Number.isFinite(running.at) ? running.at : null;
+  // Only a clean stop's marker says nothing published was lost; a fresh directory has no alerts.
+  report.unclean = running?.clean !== true || damaged;
+  // The marker is this run's no longer: cleared before anything is published (the caller syncs it).
+  if (running !== undefined) store.put(KEY.running, { at: lastRunning ?? now } satisfies RunningRecord);
   // Under a tick of the timer wheel (1 s: an NTP step of a few ms) nothing is moved.
   const back = lastRunning !== null && lastRunning - now >= 1000 ? lastRunning - now : 0;
   if (back > 0)
@@ -228,7 +240,14 @@ export function recoverState(
     }
     const subject = subjectOf(v.subject, v.model, v.household);
     const alert = alertFromRecord(back > 0 ? setBack(v, back) : v, site, subject);
-    if (back > 0) {
+    if (report.unclean) {
+      // A crash or a power cut may have lost up to REV_UNSYNCED_MAX published revs of it (states
+      // published before their sync): the next rev goes past them, and the state restored, maybe
+      // older than the last one published, goes out again under a new rev, never an old one.
+      alert.rev += REV_UNSYNCED_MAX;
+      if (alert.announced) alert.unpublished = true;
+    }
+    if (back > 0 || report.unclean) {
       // Moved times are a new state of an announced alert: the next rev when it is republished.
       if (alert.announced) alert.unpublished = true;
       store.put(key, alertRecord(alert));

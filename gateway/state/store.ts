@@ -15,12 +15,22 @@ export interface DurableStore {
   delete(key: string): void;
   /** `done` once everything written so far is durable under the sync policy. */
   commit(done: () => void): void;
+  /**
+   * `done` once everything put so far is fdatasync'd, whatever the policy (under `interval`
+   * commit() waits only for the write): asks for a group sync like a commit under `batch`.
+   */
+  afterSync(done: () => void): void;
   /** Records put but not yet handed to the operating system (a process crash would lose them). */
   readonly writePending: boolean;
   /** `done` once every record put so far survives a crash of the process (at once if none pending). */
   afterWrite(done: () => void): void;
   /** Hands every record put so far to the operating system now (a P1 waits for no other write). */
   writeNow(): void;
+  /**
+   * Writes and fdatasyncs every record put so far on the calling thread: the overflow policy of a
+   * bound that must hold across a power cut (an alert's revs past its last durable record).
+   */
+  syncNow(): void;
 }
 
 /** In memory only (unit tests): values are copied as the journal's encoding would. */
@@ -57,6 +67,10 @@ export class MemoryStore implements DurableStore {
     queueMicrotask(done);
   }
 
+  afterSync(done: () => void): void {
+    this.commit(done);
+  }
+
   readonly writePending = false;
 
   afterWrite(done: () => void): void {
@@ -64,4 +78,10 @@ export class MemoryStore implements DurableStore {
   }
 
   writeNow(): void {}
+
+  syncs = 0;
+
+  syncNow(): void {
+    this.syncs++;
+  }
 }

@@ -1,0 +1,30 @@
+/**
+ * The journal's on-disk format, and the refusal of a directory a newer format wrote. A snapshot
+ * names its format in its BEGIN record; a segment's records name their kind (op) in their body.
+ * A snapshot of a higher format, or a record whose CRC holds but whose kind this version does not
+ * know, was written by a newer Linli (a downgrade), not damaged: set aside as damage, the state
+ * in it would be silently lost. The start is refused instead, nothing in the directory touched.
+ */
+import path from "node:path";
+
+/** The snapshot format this version writes and reads (snapshot.ts, BEGIN `{v}`). */
+export const SNAPSHOT_FORMAT = 1;
+/** The highest record kind (op) this version knows (record.ts: put, delete, snapshot begin, end). */
+export const MAX_KNOWN_OP = 4;
+
+export class JournalFormatError extends Error {
+  constructor(
+    readonly dir: string,
+    readonly file: string,
+    /** What the file is in, e.g. `snapshot format 2`, `record kind 7`. */
+    readonly found: string,
+  ) {
+    super(
+      `journal directory ${path.resolve(dir)} was written by a newer version of Linli: ${file} is in ` +
+        `${found}, this version reads snapshot format ${SNAPSHOT_FORMAT} and record kinds 1-${MAX_KNOWN_OP}. ` +
+        "Nothing in it was changed. Start the newer version again, or stop, replace the directory with " +
+        'a backup this version wrote and start (docs/durability.md, "Backup and restore")',
+    );
+    this.name = "JournalFormatError";
+  }
+}
