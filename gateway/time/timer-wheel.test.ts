@@ -325,3 +325,99 @@ describe("TimerWheel", () => {
     expect(fired[0]?.at).toBe(start + 300);
   });
 });
+
+describe("TimerWheel: a step of the wall clock is not time passing", () => {
+  function stepping() {
+    const clock = new FakeClock();
+    const steps: number[] = [];
+    const wheel = new TimerWheel(clock, { onStep: (s) => steps.push(s) });
+    const fired: { name: unknown; mono: number; wall: number }[] = [];
+    const make = (name: unknown) =>
+      new WheelTimer((t) => fired.push({ name: t.owner, mono: clock.monotonic(), wall: clock.now() }), name);
+    return { clock, wheel, steps, fired, make };
+  }
+
+  it("set back a day: a timer armed for in 5 minutes fires 5 minutes later, its deadline on the new clock", () => {
+    const { clock, wheel, steps, fired, make } = stepping();
+    const t = make("esc");
+    const start = clock.monotonic();
+    wheel.armIn(t, 300 * SEC);
+    clock.advance(60 * SEC);
+    clock.stepWall(-DAY);
+    clock.advance(60 * SEC); // the wheel's next tick (at most a minute apart) sees the step
+    expect(steps).toEqual([-DAY]);
+    expect(wheel.steps).toBe(1);
+    expect(t.deadline).toBe(start + 300 * SEC - DAY);
+    clock.advance(300 * SEC - 120 * SEC - 1);
+    expect(fired).toHaveLength(0);
+    clock.advance(1);
+    expect(fired).toEqual([{ name: "esc", mono: start + 300 * SEC, wall: start + 300 * SEC - DAY }]);
+  });
+
+  it("set forward an hour: nothing fires early, and the step is reported once", () => {
+    const { clock, wheel, steps, fired, make } = stepping();
+    const a = make("a");
+    const b = make("b");
+    const start = clock.monotonic();
+    wheel.armIn(a, 300 * SEC);
+    wheel.armIn(b, 2 * HOUR);
+    clock.stepWall(HOUR);
+    clock.advance(60 * SEC);
+    expect(fired).toHaveLength(0);
+    expect(steps).toEqual([HOUR]);
+    expect(b.deadline).toBe(start + 3 * HOUR);
+    clock.advance(240 * SEC - 1);
+    expect(fired).toHaveLength(0);
+    clock.advance(1);
+    expect(fired.map((f) => [f.name, f.mono])).toEqual([["a", start + 300 * SEC]]);
+    clock.advance(2 * HOUR - 300 * SEC);
+    expect(fired.map((f) => [f.name, f.mono - start])).toEqual([
+      ["a", 300 * SEC],
+      ["b", 2 * HOUR],
+    ]);
+    expect(steps).toEqual([HOUR]);
+  });
+
+  it("a deadline armed after a step, on the new wall clock, is seen in it (the arm notices the step first)", () => {
+    const { clock, wheel, steps, fired, make } = stepping();
+    const other = make("other");
+    wheel.armIn(other, HOUR);
+    clock.stepWall(-DAY);
+    const t = make("lost");
+    const start = clock.monotonic();
+    // E.g. a device heard just after the step: lost 660 s after now, on the new clock.
+    wheel.arm(t, clock.now() + 660 * SEC);
+    expect(t.deadline).toBe(clock.now() + 660 * SEC);
+    clock.advance(0); // the step is reported by a tick at once, not from inside arm()
+    expect(steps).toEqual([-DAY]);
+    clock.advance(660 * SEC - 1);
+    expect(fired).toHaveLength(0);
+    clock.advance(1);
+    expect(fired.map((f) => [f.name, f.mono - start])).toEqual([["lost", 660 * SEC]]);
+  });
+
+  it("a step under a second (NTP) is absorbed: not reported, timers as they were", () => {
+    const { clock, wheel, steps, fired, make } = stepping();
+    const t = make("a");
+    const start = clock.now();
+    wheel.armIn(t, 10 * SEC);
+    clock.stepWall(-900);
+    clock.advance(10 * SEC);
+    // Never early on the wall clock, at most a tick late in elapsed time.
+    expect(fired).toHaveLength(0);
+    expect(t.deadline).toBe(start + 10 * SEC);
+    clock.advance(SEC);
+    expect(fired).toHaveLength(1);
+    expect(fired[0]?.wall).toBe(start + 10 * SEC);
+    expect(steps).toEqual([]);
+  });
+
+  it("a jump of both clocks (FakeClock.set: time passed, as after a suspend) is no step: everything due fires", () => {
+    const { clock, wheel, steps, fired, make } = stepping();
+    wheel.armIn(make("a"), 300 * SEC);
+    clock.set(clock.now() + HOUR);
+    clock.advance(SEC);
+    expect(steps).toEqual([]);
+    expect(fired).toHaveLength(1);
+  });
+});

@@ -16,6 +16,14 @@
  *
  * Timers are intrusive (links live in the WheelTimer, preallocated per device),
  * so arm/disarm are O(1) and allocate nothing.
+ *
+ * Elapsed time, not the wall clock: deadlines are given in wall-clock epoch ms, but a STEP of the
+ * wall clock (NTP correcting a box that booted with a wrong time, a clock set by hand: the wall
+ * clock moving against the monotonic one by STEP_MS or more) is not time passing. The wheel adds
+ * the step to its `shift` (wall = wheel time + shift), so every armed timer keeps the elapsed
+ * time it had left and its `deadline` reads on the new wall clock, and it reports the step once
+ * (`onStep`, at the top of its next tick, before anything fires) so the owners of journaled
+ * times move them too. Checked at every arm and tick: two clock reads, no allocation.
  */
 import type { Clock, ClockTimer } from "../../core/index.js";
 
@@ -29,6 +37,11 @@ const RANGE = [2 ** 8, 2 ** 14, 2 ** 20, 2 ** 26, 2 ** 32] as const;
 const MAX_DELTA = 2 ** 32 - 1;
 /** Node clamps longer timeouts to 1 ms; we never ask for more than this anyway. */
 const MAX_TIMEOUT_MS = 2 ** 31 - 1;
+/**
+ * A wall clock moving against the monotonic one by at least this much between two checks is a
+ * step; less (NTP's slewing, the jitter of reading two clocks) is absorbed and changes nothing.
+ */
+export const STEP_MS = 1000;
 
 /** One intrusive list: a wheel slot, or the batch being fired. */
 class Slot {
@@ -45,7 +58,8 @@ export class WheelTimer {
   /** @internal */ _wheel: TimerWheel | null = null;
   /** @internal Tick the timer fires on (before clamping to the current tick). */
   _tick = 0;
-  /** @internal */ _deadline = Number.NaN;
+  /** @internal Wheel time (wall clock minus the steps seen before it was armed). */
+  _deadline = Number.NaN;
 
   constructor(
     readonly callback: (timer: WheelTimer) => void,
@@ -56,9 +70,9 @@ export class WheelTimer {
     return this._slot !== null;
   }
 
-  /** Epoch ms this timer was armed for; NaN if not armed. */
+  /** Epoch ms this timer is due at, on the wall clock as it reads now (steps included); NaN if not armed. */
   get deadline(): number {
-    return this._slot === null ? Number.NaN : this._deadline;
+    return this._slot === null || this._wheel === null ? Number.NaN : this._deadline + this._wheel._shift;
   }
 }
 
@@ -73,12 +87,25 @@ export interface TimerWheelOptions {
   maxSleepMs?: number;
   /** Called when a timer callback throws (after `errors` is incremented). */
   onError?: (err: unknown, timer: WheelTimer) => void;
+  /**
+   * The wall clock stepped by `stepMs` (negative: set back) while the wheel ran. Called once per
+   * step, from the wheel's tick before any timer fires; armed timers have already been moved.
+   */
+  onStep?: (stepMs: number) => void;
 }
 
 export class TimerWheel {
   readonly tickMs: number;
   private readonly maxSleepMs: number;
   private readonly onError: ((err: unknown, timer: WheelTimer) => void) | undefined;
+  private readonly onStep: ((stepMs: number) => void) | undefined;
+  /** @internal Sum of the wall-clock steps seen: wall clock = wheel time + _shift. */
+  _shift = 0;
+  /** Wall minus monotonic clock at the last check. */
+  private offset: number;
+  /** Steps seen but not yet reported to `onStep` (reported at the top of the next tick). */
+  private unreportedStep = 0;
+  private stepCount = 0;
   private readonly levels: Slot[][] = [];
   private readonly levelCount = new Array<number>(LEVELS).fill(0);
   private readonly firing = new Slot(-1);
@@ -99,6 +126,8 @@ export class TimerWheel {
     if (!(this.tickMs > 0)) throw new RangeError(`tickMs must be > 0, got ${this.tickMs}`);
     this.maxSleepMs = Math.max(this.tickMs, opts.maxSleepMs ?? 60_000);
     this.onError = opts.onError;
+    this.onStep = opts.onStep;
+    this.offset = clock.now() - clock.monotonic();
     for (let l = 0; l < LEVELS; l++) {
       const n = l === 0 ? L0_SLOTS : LN_SLOTS;
       const slots: Slot[] = [];
@@ -106,6 +135,11 @@ export class TimerWheel {
       this.levels.push(slots);
     }
     this.current = Math.floor(clock.now() / this.tickMs);
+  }
+
+  /** Wall-clock steps seen while running. */
+  get steps(): number {
+    return this.stepCount;
   }
 
   /** Armed timers. */
@@ -124,17 +158,22 @@ export class TimerWheel {
     if (timer._wheel !== null && timer._wheel !== this) timer._wheel.disarm(timer);
     if (timer._slot !== null) this.unlink(timer);
     else this.count++;
+    // The caller's deadline reads on the wall clock as it is now: a step not seen yet is seen first.
+    const now = this.wheelNow();
     if (this.count === 1 && !this.processing) {
       // Wheel was idle (no clock timer): the stale tick would make every delta wrong.
-      this.current = Math.floor(this.clock.now() / this.tickMs);
+      this.current = Math.floor(now / this.tickMs);
     }
     timer._wheel = this;
-    timer._deadline = atEpochMs;
+    const at = atEpochMs - this._shift;
+    timer._deadline = at;
     // Infinity would poison the slot arithmetic; it just parks in the overflow slot.
-    const t = Math.ceil(Math.min(atEpochMs, Number.MAX_SAFE_INTEGER) / this.tickMs);
+    const t = Math.ceil(Math.min(at, Number.MAX_SAFE_INTEGER) / this.tickMs);
     timer._tick = t;
     // Already due: next tick (not the one being fired, so a self-re-arm cannot spin).
-    const wake = this.insert(timer, Math.max(t, this.current + 1));
+    let wake = this.insert(timer, Math.max(t, this.current + 1));
+    // A step just seen is reported by a tick at once (from the top of the stack, not from here).
+    if (this.unreportedStep !== 0) wake = this.current;
     if (!this.processing && wake < this.wakeTick) this.sleepUntil(wake);
   }
 
@@ -209,6 +248,23 @@ export class TimerWheel {
     timer._prev = timer._next = timer._slot = null;
   }
 
+  /**
+   * Wheel time (wall clock minus the steps seen), after checking for a new step: the wall clock
+   * moving against the monotonic one by STEP_MS or more. A smaller difference is absorbed.
+   */
+  private wheelNow(): number {
+    const now = this.clock.now();
+    const offset = now - this.clock.monotonic();
+    const step = offset - this.offset;
+    this.offset = offset;
+    if (step >= STEP_MS || step <= -STEP_MS) {
+      this._shift += step;
+      this.unreportedStep += step;
+      this.stepCount++;
+    }
+    return now - this._shift;
+  }
+
   private clearClockTimer(): void {
     if (this.clockTimer !== null) this.clock.clearTimeout(this.clockTimer);
     this.clockTimer = null;
@@ -217,7 +273,7 @@ export class TimerWheel {
 
   private sleepUntil(tick: number): void {
     this.clearClockTimer();
-    const now = this.clock.now();
+    const now = this.clock.now() - this._shift;
     const delay = Math.min(Math.max(0, tick * this.tickMs - now), this.maxSleepMs, MAX_TIMEOUT_MS);
     this.wakeTick = Math.min(tick, Math.floor((now + delay) / this.tickMs));
     this.clockTimer = this.clock.setTimeout(this.onClock, delay);
@@ -248,9 +304,19 @@ export class TimerWheel {
   private tick(): void {
     this.clockTimer = null;
     this.wakeTick = Number.POSITIVE_INFINITY;
-    const target = Math.floor(this.clock.now() / this.tickMs);
+    const target = Math.floor(this.wheelNow() / this.tickMs);
     this.processing = true;
     try {
+      if (this.unreportedStep !== 0) {
+        const step = this.unreportedStep;
+        this.unreportedStep = 0;
+        try {
+          this.onStep?.(step);
+        } catch {
+          // The owners' times stay as they were; the wheel's own timers are already right.
+          this.errorCount++;
+        }
+      }
       // A clock jump (suspend, NTP step, FakeClock.advance) walks every missed tick
       // in order, skipping straight to the next cascade point when level 0 is empty.
       while (this.current < target && this.count > 0) {
@@ -267,7 +333,8 @@ export class TimerWheel {
     } finally {
       this.processing = false;
     }
-    if (this.count > 0) this.sleepUntil(this.nextWake());
+    // A step seen while firing (a callback's arm) is reported by the next tick, at once.
+    if (this.count > 0) this.sleepUntil(this.unreportedStep !== 0 ? this.current : this.nextWake());
   }
 
   private cascade(): void {
