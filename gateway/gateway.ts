@@ -17,6 +17,7 @@ import { AlertEngine, type AlertEvent } from "./alerts/engine.js";
 import type { OperatorAction } from "./broker/access.js";
 import type { EmbeddedBroker, SessionsConfig } from "./broker/embedded.js";
 import type { DeviceRateLimiter } from "./broker/rate.js";
+import { applyClockStep } from "./clock-step.js";
 import type { Config } from "./config/schema.js";
 import { plainTextPasswordWarning } from "./config/warnings.js";
 import type { ConsoleServer } from "./console/server.js";
@@ -159,6 +160,18 @@ export class Gateway {
     this.rateLog = new RateLimitedLog(this.log, { clock: this.clock });
     this.wheel = new TimerWheel(this.clock, {
       onError: (err) => this.log.error({ err }, "timer callback failed"),
+      // Late-bound: reported from a tick, once every part below exists.
+      onStep: (stepMs) =>
+        applyClockStep(stepMs, {
+          clock: this.clock,
+          log: this.log,
+          metrics: this.metrics,
+          engine: this.engine,
+          supervisor: this.supervisor,
+          registry: this.registry,
+          publisher: this.publisher,
+          recorder: this.recorder,
+        }),
     });
     this.store = opts.store ?? null;
     this.recorder = this.store ? new StateRecorder(this.store, config.storage.checkpointInterval) : null;
