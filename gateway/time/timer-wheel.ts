@@ -18,14 +18,15 @@
  * so arm/disarm are O(1) and allocate nothing.
  *
  * Elapsed time, not the wall clock: deadlines are given in wall-clock epoch ms, but a STEP of the
- * wall clock (NTP correcting a box that booted with a wrong time, a clock set by hand: the wall
- * clock moving against the monotonic one by STEP_MS or more) is not time passing. The wheel adds
- * the step to its `shift` (wall = wheel time + shift), so every armed timer keeps the elapsed
- * time it had left and its `deadline` reads on the new wall clock, and it reports the step once
- * (`onStep`, at the top of its next tick, before anything fires) so the owners of journaled
- * times move them too. Checked at every arm and tick: two clock reads, no allocation.
+ * wall clock (NTP correcting a box that booted with a wrong time, a clock set by hand) is not time
+ * passing. Given a StepSource (the gateway's SteadyClock, whose wall clock takes a step only when
+ * asked), the wheel asks for a step at the top of every tick; it adds one to its `shift` (wall =
+ * wheel time + shift), so every armed timer keeps the elapsed time it had left and its `deadline`
+ * reads on the new wall clock, and reports it (`onStep`) before anything fires, so the owners of
+ * journaled times move them at the same moment. Without one, the wheel runs on its clock as is.
  */
 import type { Clock, ClockTimer } from "../../core/index.js";
+import type { StepSource } from "./steady-clock.js";
 
 const L0_SLOTS = 256;
 const LN_SLOTS = 64;
@@ -37,11 +38,6 @@ const RANGE = [2 ** 8, 2 ** 14, 2 ** 20, 2 ** 26, 2 ** 32] as const;
 const MAX_DELTA = 2 ** 32 - 1;
 /** Node clamps longer timeouts to 1 ms; we never ask for more than this anyway. */
 const MAX_TIMEOUT_MS = 2 ** 31 - 1;
-/**
- * A wall clock moving against the monotonic one by at least this much between two checks is a
- * step; less (NTP's slewing, the jitter of reading two clocks) is absorbed and changes nothing.
- */
-export const STEP_MS = 1000;
 
 /** One intrusive list: a wheel slot, or the batch being fired. */
 class Slot {
@@ -87,6 +83,8 @@ export interface TimerWheelOptions {
   maxSleepMs?: number;
   /** Called when a timer callback throws (after `errors` is incremented). */
   onError?: (err: unknown, timer: WheelTimer) => void;
+  /** Asked at every tick for a step of the wall clock to adopt (the clock's own, SteadyClock). */
+  steps?: StepSource;
   /**
    * The wall clock stepped by `stepMs` (negative: set back) while the wheel ran. Called once per
    * step, from the wheel's tick before any timer fires; armed timers have already been moved.
@@ -99,12 +97,9 @@ export class TimerWheel {
   private readonly maxSleepMs: number;
   private readonly onError: ((err: unknown, timer: WheelTimer) => void) | undefined;
   private readonly onStep: ((stepMs: number) => void) | undefined;
-  /** @internal Sum of the wall-clock steps seen: wall clock = wheel time + _shift. */
+  private readonly stepSource: StepSource | undefined;
+  /** @internal Sum of the wall-clock steps adopted: wall clock = wheel time + _shift. */
   _shift = 0;
-  /** Wall minus monotonic clock at the last check. */
-  private offset: number;
-  /** Steps seen but not yet reported to `onStep` (reported at the top of the next tick). */
-  private unreportedStep = 0;
   private stepCount = 0;
   private readonly levels: Slot[][] = [];
   private readonly levelCount = new Array<number>(LEVELS).fill(0);
@@ -127,7 +122,7 @@ export class TimerWheel {
     this.maxSleepMs = Math.max(this.tickMs, opts.maxSleepMs ?? 60_000);
     this.onError = opts.onError;
     this.onStep = opts.onStep;
-    this.offset = clock.now() - clock.monotonic();
+    this.stepSource = opts.steps;
     for (let l = 0; l < LEVELS; l++) {
       const n = l === 0 ? L0_SLOTS : LN_SLOTS;
       const slots: Slot[] = [];
@@ -137,7 +132,7 @@ export class TimerWheel {
     this.current = Math.floor(clock.now() / this.tickMs);
   }
 
-  /** Wall-clock steps seen while running. */
+  /** Wall-clock steps adopted while running. */
   get steps(): number {
     return this.stepCount;
   }
@@ -158,11 +153,9 @@ export class TimerWheel {
     if (timer._wheel !== null && timer._wheel !== this) timer._wheel.disarm(timer);
     if (timer._slot !== null) this.unlink(timer);
     else this.count++;
-    // The caller's deadline reads on the wall clock as it is now: a step not seen yet is seen first.
-    const now = this.wheelNow();
     if (this.count === 1 && !this.processing) {
       // Wheel was idle (no clock timer): the stale tick would make every delta wrong.
-      this.current = Math.floor(now / this.tickMs);
+      this.current = Math.floor((this.clock.now() - this._shift) / this.tickMs);
     }
     timer._wheel = this;
     const at = atEpochMs - this._shift;
@@ -171,9 +164,7 @@ export class TimerWheel {
     const t = Math.ceil(Math.min(at, Number.MAX_SAFE_INTEGER) / this.tickMs);
     timer._tick = t;
     // Already due: next tick (not the one being fired, so a self-re-arm cannot spin).
-    let wake = this.insert(timer, Math.max(t, this.current + 1));
-    // A step just seen is reported by a tick at once (from the top of the stack, not from here).
-    if (this.unreportedStep !== 0) wake = this.current;
+    const wake = this.insert(timer, Math.max(t, this.current + 1));
     if (!this.processing && wake < this.wakeTick) this.sleepUntil(wake);
   }
 
@@ -248,23 +239,6 @@ export class TimerWheel {
     timer._prev = timer._next = timer._slot = null;
   }
 
-  /**
-   * Wheel time (wall clock minus the steps seen), after checking for a new step: the wall clock
-   * moving against the monotonic one by STEP_MS or more. A smaller difference is absorbed.
-   */
-  private wheelNow(): number {
-    const now = this.clock.now();
-    const offset = now - this.clock.monotonic();
-    const step = offset - this.offset;
-    this.offset = offset;
-    if (step >= STEP_MS || step <= -STEP_MS) {
-      this._shift += step;
-      this.unreportedStep += step;
-      this.stepCount++;
-    }
-    return now - this._shift;
-  }
-
   private clearClockTimer(): void {
     if (this.clockTimer !== null) this.clock.clearTimeout(this.clockTimer);
     this.clockTimer = null;
@@ -304,12 +278,17 @@ export class TimerWheel {
   private tick(): void {
     this.clockTimer = null;
     this.wakeTick = Number.POSITIVE_INFINITY;
-    const target = Math.floor(this.wheelNow() / this.tickMs);
+    // A step is adopted here, at the top of the stack: the clock, the wheel's timers and (onStep)
+    // every journaled time move together, before anything fires.
+    const step = this.stepSource?.takeStep() ?? 0;
+    if (step !== 0) {
+      this._shift += step;
+      this.stepCount++;
+    }
+    const target = Math.floor((this.clock.now() - this._shift) / this.tickMs);
     this.processing = true;
     try {
-      if (this.unreportedStep !== 0) {
-        const step = this.unreportedStep;
-        this.unreportedStep = 0;
+      if (step !== 0) {
         try {
           this.onStep?.(step);
         } catch {
@@ -333,8 +312,7 @@ export class TimerWheel {
     } finally {
       this.processing = false;
     }
-    // A step seen while firing (a callback's arm) is reported by the next tick, at once.
-    if (this.count > 0) this.sleepUntil(this.unreportedStep !== 0 ? this.current : this.nextWake());
+    if (this.count > 0) this.sleepUntil(this.nextWake());
   }
 
   private cascade(): void {
