@@ -27,8 +27,15 @@ export class SteadyClock implements Clock, StepSource {
     this.base = raw.now() - raw.monotonic();
   }
 
+  /**
+   * The system's wall clock as it is, unless it moved against the monotonic one by a step not yet
+   * adopted: then the old clock, carried on by elapsed time (other processes, devices' `ts` and
+   * logs read the same clock as the gateway otherwise, to the millisecond).
+   */
   now(): number {
-    return Math.floor(this.raw.monotonic() + this.base);
+    const wall = this.raw.now();
+    const steady = this.raw.monotonic() + this.base;
+    return wall - steady < STEP_MS && steady - wall < STEP_MS ? wall : Math.floor(steady);
   }
 
   monotonic(): number {
