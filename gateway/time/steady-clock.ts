@@ -1,10 +1,10 @@
 /**
- * The gateway's clock: wall-clock epoch ms that move only with elapsed (monotonic) time, and take a
- * step of the system's wall clock (NTP correcting a box that booted with a wrong time, a clock set
- * by hand) only when the timer wheel adopts it (`takeStep`, at the top of a tick), at the same
- * moment as every journaled time moves by it (gateway/clock-step.ts). So there is no moment in which
- * some times read on the old clock and others on the new one: between the step and its adoption
- * (at most the wheel's longest sleep, a minute) the gateway runs on the old clock throughout.
+ * The gateway's clock: the system's wall clock, except that a step of it (NTP correcting a box that
+ * booted with a wrong time, a clock set by hand: 1 s or more against the monotonic clock) is taken
+ * only when the timer wheel adopts it (`takeStep`, at the top of a tick), at the same moment as
+ * every journaled time moves by it (gateway/clock-step.ts). Until then the old clock is carried on
+ * by elapsed time, so there is no moment in which some times read on the old clock and others on
+ * the new one (at most the wheel's longest sleep, a minute).
  */
 import type { Clock, ClockTimer } from "../../core/index.js";
 
