@@ -44,7 +44,10 @@ interface FakePending {
  * that falls due, in deadline order, with `now()` set to each deadline as it fires.
  */
 export class FakeClock implements Clock {
+  /** Monotonic time; the wall clock reads it plus `wallStep`. */
   private current: number;
+  /** Steps of the wall clock alone (stepWall), as NTP or an operator setting the clock makes. */
+  private wallStep = 0;
   private order = 0;
   private pending: FakePending[] = [];
 
@@ -53,7 +56,7 @@ export class FakeClock implements Clock {
   }
 
   now(): number {
-    return this.current;
+    return this.current + this.wallStep;
   }
 
   monotonic(): number {
@@ -94,9 +97,20 @@ export class FakeClock implements Clock {
     this.current = target;
   }
 
-  /** Sets the wall clock (for clock-jump tests); does not fire timers. */
+  /**
+   * Moves the wall and the monotonic clock together to wall time `ms` (a jump in which time
+   * passed, as a system suspend looks to timers); does not fire timers.
+   */
   set(ms: number): void {
-    this.current = ms;
+    this.current = ms - this.wallStep;
+  }
+
+  /**
+   * Steps the wall clock alone by `ms` (negative: set back), as an NTP step or an operator setting
+   * the clock does: no time passes, the monotonic clock and pending timers stay where they are.
+   */
+  stepWall(ms: number): void {
+    this.wallStep += ms;
   }
 
   pendingCount(): number {

@@ -17,6 +17,7 @@ import { AlertEngine, type AlertEvent } from "./alerts/engine.js";
 import type { OperatorAction } from "./broker/access.js";
 import type { EmbeddedBroker, SessionsConfig } from "./broker/embedded.js";
 import type { DeviceRateLimiter } from "./broker/rate.js";
+import { applyClockStep } from "./clock-step.js";
 import type { Config } from "./config/schema.js";
 import { plainTextPasswordWarning } from "./config/warnings.js";
 import type { ConsoleServer } from "./console/server.js";
@@ -56,7 +57,11 @@ import type { DurableStore } from "./state/store.js";
 import { Counters } from "./stats.js";
 import { copyDamage, StorageHealth } from "./storage-health.js";
 import { Supervisor } from "./supervision.js";
-import { TimerWheel } from "./time/timer-wheel.js";
+import { SteadyClock } from "./time/steady-clock.js";
+import { TimerWheel, WheelTimer } from "./time/timer-wheel.js";
+
+/** Longest time between two checks of the wall clock for a step (time/steady-clock.ts). */
+const CLOCK_CHECK_MS = 60_000;
 
 export { unsupervised } from "./startup.js";
 
@@ -104,6 +109,7 @@ export class Gateway {
   readonly log: Logger;
   readonly counters = new Counters();
   readonly wheel: TimerWheel;
+  private readonly clockCheck = new WheelTimer((t) => this.wheel.armIn(t, CLOCK_CHECK_MS));
   readonly registry: Registry;
   readonly engine: AlertEngine;
   readonly pipeline: PriorityPipeline;
@@ -154,11 +160,26 @@ export class Gateway {
 
   private constructor(config: Config, opts: GatewayOptions) {
     this.runningConfig = config;
-    this.clock = opts.clock ?? systemClock;
+    // Steps of the system's wall clock reach the gateway only through the wheel (time/steady-clock.ts).
+    const clock = new SteadyClock(opts.clock ?? systemClock);
+    this.clock = clock;
     this.log = opts.logger ?? createLogger({ level: config.log.level, format: config.log.format });
     this.rateLog = new RateLimitedLog(this.log, { clock: this.clock });
     this.wheel = new TimerWheel(this.clock, {
       onError: (err) => this.log.error({ err }, "timer callback failed"),
+      steps: clock,
+      // Late-bound: reported from a tick, once every part below exists.
+      onStep: (stepMs) =>
+        applyClockStep(stepMs, {
+          clock: this.clock,
+          log: this.log,
+          metrics: this.metrics,
+          engine: this.engine,
+          supervisor: this.supervisor,
+          registry: this.registry,
+          publisher: this.publisher,
+          recorder: this.recorder,
+        }),
     });
     this.store = opts.store ?? null;
     this.recorder = this.store ? new StateRecorder(this.store, config.storage.checkpointInterval) : null;
@@ -440,6 +461,9 @@ export class Gateway {
       clock: gw.clock,
     });
     gw.supervisor.start(gw.registry, downForMs(gw.recovered, gw.clock.now(), gw.log));
+    // The wheel adopts a step of the wall clock at its ticks: this keeps one coming at least every
+    // minute even on a site where nothing else is armed (only polled devices, no welfare checks).
+    gw.wheel.armIn(gw.clockCheck, CLOCK_CHECK_MS);
     if (gw.recorder) {
       const recorder = gw.recorder;
       recorder.running(gw.clock.now());

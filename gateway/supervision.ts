@@ -130,6 +130,34 @@ export class Supervisor {
     }
   }
 
+  /**
+   * The wall clock stepped by `stepMs` while running (the wheel's timers, on elapsed time, already
+   * moved): each away mode's end and since move with it, journaled and republished; each device's
+   * last-seen time and household's last activity move (the caller journals them; a DEVICE_LOST says
+   * how long the device was silent from it); a welfare check waiting for the end
+   * of quiet hours waits for their end on the new clock (a time of day, not an elapsed time).
+   */
+  shiftTimes(stepMs: number, registry: Registry): void {
+    const now = this.clock.now();
+    for (const d of registry.devices.values()) if (d.lastSeen > 0) d.lastSeen += stepMs;
+    for (const h of registry.households.values()) if (h.lastActivity > 0) h.lastActivity += stepMs;
+    for (const c of this.care.values()) {
+      if (c.deferred && c.quiet && c.household.welfareTimer.armed)
+        this.wheel.arm(c.household.welfareTimer, this.local.quietHoursEnd(now, c.quiet));
+      if (!c.away) continue;
+      // `since` too: activity within the exit grace after it is the resident leaving.
+      c.awaySince += stepMs;
+      if (c.awayUntil !== null) c.awayUntil += stepMs;
+      this.recordAway(c.household.id, {
+        by: c.awayBy,
+        account: c.awayAccount,
+        since: c.awaySince,
+        until: c.awayUntil,
+      });
+      this.publisher.householdMonitoring(c.household.id, this.status(c, c.awayBy, null, c.awayAccount));
+    }
+  }
+
   /** Every household's monitoring status, for republishing retained state after a restart. */
   awayStatuses(): MonitoringStatus[] {
     const out: MonitoringStatus[] = [];

@@ -395,6 +395,35 @@ export class AlertEngine {
   }
 
   /**
+   * The wall clock stepped by `stepMs` (negative: set back) while the gateway ran. The wheel's
+   * timers run on elapsed time and already moved; the times they stand for move with them, as a
+   * restart after a clock set back moves them (gateway/state/recovery.ts): every open alert's call
+   * window, unacknowledged-since, next escalation and shelving end, shelvings' ends, chattering's
+   * recent activations and the flood window. Shelvings and the flood are journaled here; the open alerts are returned for the
+   * caller to journal and republish with the next rev.
+   */
+  shiftTimes(stepMs: number): Alert[] {
+    const moved: Alert[] = [];
+    for (const a of this.byId.values()) {
+      if (a.windowUntil > 0) a.windowUntil += stepMs;
+      a.unackSince += stepMs;
+      if (a.escalationNextAt !== null) a.escalationNextAt += stepMs;
+      if (a.shelvedUntil !== null) a.shelvedUntil += stepMs;
+      moved.push(a);
+    }
+    this.shelving.shiftTimes(stepMs);
+    this.floods.shiftTimes(stepMs);
+    // Chattering's recent activations too: left ahead of a clock set back, they read as recent.
+    for (const ss of this.subjects.values())
+      for (const ks of ss.keys.values()) {
+        const acts = ks.activations;
+        for (let i = 0; i < acts.length; i++) if (acts[i] !== 0) acts[i]! += stepMs;
+        if (ks.lastChange > 0) ks.lastChange += stepMs;
+      }
+    return moved;
+  }
+
+  /**
    * An open alert read back from the journal (its fields already set): it
    * takes its place again, its call window and escalation are re-armed at
    * the times they had (a time that passed while the gateway was down fires

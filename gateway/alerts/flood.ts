@@ -101,6 +101,25 @@ export class Flood extends Policy {
     if (this.flooding) this.wheel.arm(this.floodTimer, (this.floodBucket + 1) * FLOOD_BUCKET_MS);
   }
 
+  /**
+   * The wall clock stepped by `stepMs` while running: the 10-minute window moves with it, its
+   * counts in their order (a step back would leave it ahead of the clock, a step forward would age
+   * it out at once), and so does the flood's `since`; journaled so.
+   */
+  shiftTimes(stepMs: number): void {
+    const by = Math.round(stepMs / FLOOD_BUCKET_MS);
+    if (by !== 0) {
+      const old = Array.from(this.floodBuckets);
+      const slot = (bucket: number) => ((bucket % FLOOD_BUCKETS) + FLOOD_BUCKETS) % FLOOD_BUCKETS;
+      for (let i = 0; i < FLOOD_BUCKETS; i++)
+        this.floodBuckets[slot(this.floodBucket + by - i)] = old[slot(this.floodBucket - i)] ?? 0;
+      this.floodBucket += by;
+    }
+    this.floodSince += stepMs;
+    if (this.flooding) this.wheel.arm(this.floodTimer, (this.floodBucket + 1) * FLOOD_BUCKET_MS);
+    if (this.floodTotal > 0 || this.flooding) this.recorder?.flood(this.floodRecord());
+  }
+
   private advanceFlood(now: number): void {
     const b = Math.floor(now / FLOOD_BUCKET_MS);
     if (b <= this.floodBucket) return;

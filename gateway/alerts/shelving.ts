@@ -127,6 +127,25 @@ export class Shelving<K extends ShelveKey> extends Policy {
     this.wheel.arm(ks.shelveTimer, rec.until);
   }
 
+  /**
+   * The wall clock stepped by `stepMs` while running: every shelving's end moves with it (its
+   * timer, on elapsed time, already did) and is journaled so. Alerts' copies move with their own.
+   */
+  shiftTimes(stepMs: number): void {
+    for (const ks of this.shelvedById.values()) {
+      if (ks.shelvedUntil === null || ks.shelveId === null) continue;
+      ks.shelvedUntil += stepMs;
+      this.recorder?.shelve(ks.owner.subject.id, ks.code, {
+        id: ks.shelveId,
+        by: ks.shelvedBy ?? "",
+        account: ks.shelvedByAccount,
+        at: ks.shelvedAt,
+        until: ks.shelvedUntil,
+        reason: ks.shelveReason,
+      });
+    }
+  }
+
   /** An alert read back after a restart: held while its key's restored shelving lasts. */
   restoredHold(ks: K): number {
     if (ks.shelvedUntil !== null && ks.shelveId !== null) this.shelvedById.set(ks.shelveId, ks);

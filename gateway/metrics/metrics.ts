@@ -143,6 +143,8 @@ export class GatewayMetrics {
   private busSnapshot: BusStatsView[] = [];
   /** Live reconfigurations (gateway/reload.ts), by outcome; incremented by `Gateway.reload`. */
   readonly configReloads: Counter<"result">;
+  /** Steps of the wall clock seen while running (gateway/clock-step.ts); incremented by the gateway. */
+  readonly clockSteps: Counter;
   /** Alert label sets seen so far: reported as 0 once empty instead of vanishing. */
   private readonly alertSeries = new Map<string, { state: string; priority: string }>();
   /** Alerts raised since start, by code and priority; incremented by the gateway when one is raised. */
@@ -370,6 +372,11 @@ export class GatewayMetrics {
     // Both series exist from the start, so an alert rule on "refused" sees 0, not nothing.
     this.configReloads.inc({ result: "applied" }, 0);
     this.configReloads.inc({ result: "refused" }, 0);
+    this.clockSteps = new Counter({
+      name: "linli_clock_steps_total",
+      help: "Steps of the wall clock (1 s or more against the monotonic clock: NTP, set by hand) seen while running; timers kept their elapsed time, journaled times moved with the step",
+      registers,
+    });
 
     this.alertsRaised = new Counter({
       name: "linli_alerts_raised_total",

@@ -204,6 +204,18 @@ export class StateRecorder implements EngineRecorder {
     this.store.put(KEY.running, record);
   }
 
+  /**
+   * The wall clock stepped (gateway/clock-step.ts): every device's last-seen time and household's
+   * last activity, moved, written now. Kept as they were, a crash before each was written again
+   * brought back times off by the step: a clock set forward an hour made every device lost at the
+   * restart, one set back held a welfare check as long.
+   */
+  clockStepped(registry: Registry): void {
+    for (const d of registry.devices.values()) if (d.lastSeen !== d.journaledSeen) this.writeDevice(d, true);
+    for (const h of registry.households.values())
+      if (h.lastActivity !== h.journaledActivity) this.writeHousehold(h, true);
+  }
+
   /** Clean stop: every time that moved since it was last written. */
   flushLiveness(registry: Registry): void {
     for (const d of registry.devices.values())

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { FakeClock } from "../../core/clock.js";
+import { SteadyClock } from "./steady-clock.js";
 import { TimerWheel, WheelTimer } from "./timer-wheel.js";
 
 const SEC = 1000;
@@ -323,5 +324,105 @@ describe("TimerWheel", () => {
     expect(fired).toHaveLength(0);
     clock.advance(1);
     expect(fired[0]?.at).toBe(start + 300);
+  });
+});
+
+describe("TimerWheel: a step of the wall clock is not time passing", () => {
+  /** As the gateway has it: the wheel on a SteadyClock over the system's (here a fake) clock. */
+  function stepping() {
+    const clock = new FakeClock();
+    const steady = new SteadyClock(clock);
+    const steps: number[] = [];
+    const wheel = new TimerWheel(steady, { steps: steady, onStep: (s) => steps.push(s) });
+    const fired: { name: unknown; mono: number; wall: number }[] = [];
+    const make = (name: unknown) =>
+      new WheelTimer((t) => fired.push({ name: t.owner, mono: clock.monotonic(), wall: clock.now() }), name);
+    return { clock, steady, wheel, steps, fired, make };
+  }
+
+  it("set back a day: a timer armed for in 5 minutes fires 5 minutes later, its deadline on the new clock", () => {
+    const { clock, wheel, steps, fired, make } = stepping();
+    const t = make("esc");
+    const start = clock.monotonic();
+    wheel.armIn(t, 300 * SEC);
+    clock.advance(60 * SEC);
+    clock.stepWall(-DAY);
+    clock.advance(60 * SEC); // the wheel's next tick (at most a minute apart) sees the step
+    expect(steps).toEqual([-DAY]);
+    expect(wheel.steps).toBe(1);
+    expect(t.deadline).toBe(start + 300 * SEC - DAY);
+    clock.advance(300 * SEC - 120 * SEC - 1);
+    expect(fired).toHaveLength(0);
+    clock.advance(1);
+    expect(fired).toEqual([{ name: "esc", mono: start + 300 * SEC, wall: start + 300 * SEC - DAY }]);
+  });
+
+  it("set forward an hour: nothing fires early, and the step is reported once", () => {
+    const { clock, wheel, steps, fired, make } = stepping();
+    const a = make("a");
+    const b = make("b");
+    const start = clock.monotonic();
+    wheel.armIn(a, 300 * SEC);
+    wheel.armIn(b, 2 * HOUR);
+    clock.stepWall(HOUR);
+    clock.advance(60 * SEC);
+    expect(fired).toHaveLength(0);
+    expect(steps).toEqual([HOUR]);
+    expect(b.deadline).toBe(start + 3 * HOUR);
+    clock.advance(240 * SEC - 1);
+    expect(fired).toHaveLength(0);
+    clock.advance(1);
+    expect(fired.map((f) => [f.name, f.mono])).toEqual([["a", start + 300 * SEC]]);
+    clock.advance(2 * HOUR - 300 * SEC);
+    expect(fired.map((f) => [f.name, f.mono - start])).toEqual([
+      ["a", 300 * SEC],
+      ["b", 2 * HOUR],
+    ]);
+    expect(steps).toEqual([HOUR]);
+  });
+
+  it("until the wheel adopts a step the gateway's clock reads the old time, so a deadline armed meanwhile is on the clock of every other", () => {
+    const { clock, steady, wheel, steps, fired, make } = stepping();
+    wheel.armIn(make("other"), HOUR);
+    const before = steady.now();
+    clock.stepWall(-DAY);
+    expect(steady.now()).toBe(before);
+    // E.g. a device heard just after the step: lost 660 s after now, on the clock the gateway reads.
+    const t = make("lost");
+    const start = clock.monotonic();
+    wheel.arm(t, steady.now() + 660 * SEC);
+    clock.advance(60 * SEC); // the wheel's next tick adopts the step: every time moves together
+    expect(steps).toEqual([-DAY]);
+    expect(steady.now()).toBe(clock.now());
+    expect(t.deadline).toBe(clock.now() + 600 * SEC);
+    clock.advance(600 * SEC - 1);
+    expect(fired).toHaveLength(0);
+    clock.advance(1);
+    expect(fired.map((f) => [f.name, f.mono - start])).toEqual([["lost", 660 * SEC]]);
+  });
+
+  it("a step under a second (NTP) is absorbed: not reported, timers as they were", () => {
+    const { clock, wheel, steps, fired, make } = stepping();
+    const t = make("a");
+    const start = clock.now();
+    wheel.armIn(t, 10 * SEC);
+    clock.stepWall(-900);
+    clock.advance(10 * SEC);
+    // Never early on the wall clock, at most a tick late in elapsed time.
+    expect(fired).toHaveLength(0);
+    expect(t.deadline).toBe(start + 10 * SEC);
+    clock.advance(SEC);
+    expect(fired).toHaveLength(1);
+    expect(fired[0]?.wall).toBe(start + 10 * SEC);
+    expect(steps).toEqual([]);
+  });
+
+  it("a jump of both clocks (FakeClock.set: time passed, as after a suspend) is no step: everything due fires", () => {
+    const { clock, wheel, steps, fired, make } = stepping();
+    wheel.armIn(make("a"), 300 * SEC);
+    clock.set(clock.now() + HOUR);
+    clock.advance(SEC);
+    expect(steps).toEqual([]);
+    expect(fired).toHaveLength(1);
   });
 });

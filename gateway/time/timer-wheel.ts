@@ -16,8 +16,17 @@
  *
  * Timers are intrusive (links live in the WheelTimer, preallocated per device),
  * so arm/disarm are O(1) and allocate nothing.
+ *
+ * Elapsed time, not the wall clock: deadlines are given in wall-clock epoch ms, but a STEP of the
+ * wall clock (NTP correcting a box that booted with a wrong time, a clock set by hand) is not time
+ * passing. Given a StepSource (the gateway's SteadyClock, whose wall clock takes a step only when
+ * asked), the wheel asks for a step at the top of every tick; it adds one to its `shift` (wall =
+ * wheel time + shift), so every armed timer keeps the elapsed time it had left and its `deadline`
+ * reads on the new wall clock, and reports it (`onStep`) before anything fires, so the owners of
+ * journaled times move them at the same moment. Without one, the wheel runs on its clock as is.
  */
 import type { Clock, ClockTimer } from "../../core/index.js";
+import type { StepSource } from "./steady-clock.js";
 
 const L0_SLOTS = 256;
 const LN_SLOTS = 64;
@@ -45,7 +54,8 @@ export class WheelTimer {
   /** @internal */ _wheel: TimerWheel | null = null;
   /** @internal Tick the timer fires on (before clamping to the current tick). */
   _tick = 0;
-  /** @internal */ _deadline = Number.NaN;
+  /** @internal Wheel time (wall clock minus the steps seen before it was armed). */
+  _deadline = Number.NaN;
 
   constructor(
     readonly callback: (timer: WheelTimer) => void,
@@ -56,9 +66,9 @@ export class WheelTimer {
     return this._slot !== null;
   }
 
-  /** Epoch ms this timer was armed for; NaN if not armed. */
+  /** Epoch ms this timer is due at, on the wall clock as it reads now (steps included); NaN if not armed. */
   get deadline(): number {
-    return this._slot === null ? Number.NaN : this._deadline;
+    return this._slot === null || this._wheel === null ? Number.NaN : this._deadline + this._wheel._shift;
   }
 }
 
@@ -73,12 +83,24 @@ export interface TimerWheelOptions {
   maxSleepMs?: number;
   /** Called when a timer callback throws (after `errors` is incremented). */
   onError?: (err: unknown, timer: WheelTimer) => void;
+  /** Asked at every tick for a step of the wall clock to adopt (the clock's own, SteadyClock). */
+  steps?: StepSource;
+  /**
+   * The wall clock stepped by `stepMs` (negative: set back) while the wheel ran. Called once per
+   * step, from the wheel's tick before any timer fires; armed timers have already been moved.
+   */
+  onStep?: (stepMs: number) => void;
 }
 
 export class TimerWheel {
   readonly tickMs: number;
   private readonly maxSleepMs: number;
   private readonly onError: ((err: unknown, timer: WheelTimer) => void) | undefined;
+  private readonly onStep: ((stepMs: number) => void) | undefined;
+  private readonly stepSource: StepSource | undefined;
+  /** @internal Sum of the wall-clock steps adopted: wall clock = wheel time + _shift. */
+  _shift = 0;
+  private stepCount = 0;
   private readonly levels: Slot[][] = [];
   private readonly levelCount = new Array<number>(LEVELS).fill(0);
   private readonly firing = new Slot(-1);
@@ -99,6 +121,8 @@ export class TimerWheel {
     if (!(this.tickMs > 0)) throw new RangeError(`tickMs must be > 0, got ${this.tickMs}`);
     this.maxSleepMs = Math.max(this.tickMs, opts.maxSleepMs ?? 60_000);
     this.onError = opts.onError;
+    this.onStep = opts.onStep;
+    this.stepSource = opts.steps;
     for (let l = 0; l < LEVELS; l++) {
       const n = l === 0 ? L0_SLOTS : LN_SLOTS;
       const slots: Slot[] = [];
@@ -106,6 +130,11 @@ export class TimerWheel {
       this.levels.push(slots);
     }
     this.current = Math.floor(clock.now() / this.tickMs);
+  }
+
+  /** Wall-clock steps adopted while running. */
+  get steps(): number {
+    return this.stepCount;
   }
 
   /** Armed timers. */
@@ -126,12 +155,13 @@ export class TimerWheel {
     else this.count++;
     if (this.count === 1 && !this.processing) {
       // Wheel was idle (no clock timer): the stale tick would make every delta wrong.
-      this.current = Math.floor(this.clock.now() / this.tickMs);
+      this.current = Math.floor((this.clock.now() - this._shift) / this.tickMs);
     }
     timer._wheel = this;
-    timer._deadline = atEpochMs;
+    const at = atEpochMs - this._shift;
+    timer._deadline = at;
     // Infinity would poison the slot arithmetic; it just parks in the overflow slot.
-    const t = Math.ceil(Math.min(atEpochMs, Number.MAX_SAFE_INTEGER) / this.tickMs);
+    const t = Math.ceil(Math.min(at, Number.MAX_SAFE_INTEGER) / this.tickMs);
     timer._tick = t;
     // Already due: next tick (not the one being fired, so a self-re-arm cannot spin).
     const wake = this.insert(timer, Math.max(t, this.current + 1));
@@ -217,7 +247,7 @@ export class TimerWheel {
 
   private sleepUntil(tick: number): void {
     this.clearClockTimer();
-    const now = this.clock.now();
+    const now = this.clock.now() - this._shift;
     const delay = Math.min(Math.max(0, tick * this.tickMs - now), this.maxSleepMs, MAX_TIMEOUT_MS);
     this.wakeTick = Math.min(tick, Math.floor((now + delay) / this.tickMs));
     this.clockTimer = this.clock.setTimeout(this.onClock, delay);
@@ -248,9 +278,24 @@ export class TimerWheel {
   private tick(): void {
     this.clockTimer = null;
     this.wakeTick = Number.POSITIVE_INFINITY;
-    const target = Math.floor(this.clock.now() / this.tickMs);
+    // A step is adopted here, at the top of the stack: the clock, the wheel's timers and (onStep)
+    // every journaled time move together, before anything fires.
+    const step = this.stepSource?.takeStep() ?? 0;
+    if (step !== 0) {
+      this._shift += step;
+      this.stepCount++;
+    }
+    const target = Math.floor((this.clock.now() - this._shift) / this.tickMs);
     this.processing = true;
     try {
+      if (step !== 0) {
+        try {
+          this.onStep?.(step);
+        } catch {
+          // The owners' times stay as they were; the wheel's own timers are already right.
+          this.errorCount++;
+        }
+      }
       // A clock jump (suspend, NTP step, FakeClock.advance) walks every missed tick
       // in order, skipping straight to the next cascade point when level 0 is empty.
       while (this.current < target && this.count > 0) {

@@ -1,0 +1,186 @@
+/**
+ * The wall clock stepped while the gateway runs (NTP correcting a box that booted with a wrong
+ * time, a clock set by hand): timers keep their elapsed time, and the times operators read and the
+ * journal keeps move with the step (docs/durability.md). Real gateway, real MQTT clients, gateway
+ * time on a FakeClock whose wall clock steps apart from its monotonic one.
+ */
+import { afterEach, describe, expect, it } from "vitest";
+import { FakeClock } from "../core/clock.js";
+import type { Gateway } from "../gateway/gateway.js";
+import { MemoryStore } from "../gateway/state/store.js";
+import {
+  connect,
+  doorMsg,
+  OPS,
+  pendantMsg,
+  SITE,
+  sleep,
+  startGateway,
+  type TestClient,
+  testConfig,
+} from "./support/harness.js";
+
+const S = 1000;
+const MIN = 60 * S;
+const HOUR = 60 * MIN;
+const DAY = 24 * HOUR;
+const ALERTS = `linli/${SITE}/alerts/`;
+/** A pendant's silence before it is lost: two heartbeats (300 s) and the grace (60 s). */
+const LOST_AFTER = 660 * S;
+
+describe("a step of the wall clock while running", () => {
+  const clients: TestClient[] = [];
+  const gateways: Gateway[] = [];
+
+  afterEach(async () => {
+    await Promise.all(clients.splice(0).map((c) => c.end()));
+    await Promise.all(gateways.splice(0).map((g) => g.stop()));
+  });
+
+  async function start(store: MemoryStore, clock: FakeClock): Promise<Gateway> {
+    const gw = await startGateway({
+      clock,
+      store,
+      config: testConfig({ alerts: { escalation: { p1: "2m", p2: "5m" } } }),
+    });
+    gateways.push(gw);
+    return gw;
+  }
+
+  async function client(gw: Gateway, user: string, pw: string): Promise<TestClient> {
+    const c = await connect(gw, user, pw);
+    clients.push(c);
+    return c;
+  }
+
+  /** Moves gateway time (elapsed) and lets the MQTT messages it caused arrive. */
+  async function advance(clock: FakeClock, ms: number): Promise<void> {
+    clock.advance(ms);
+    await sleep(60);
+  }
+
+  /**
+   * An unacknowledged P1 (escalation due 2 min after it), a shelved TAMPER (1 h), a pendant heard
+   * (lost 660 s later) and a household away for 2 h, all at `t0` on the monotonic clock.
+   */
+  async function scene(store: MemoryStore, clock: FakeClock) {
+    const gw = await start(store, clock);
+    const p1 = await client(gw, "p-1", "pw-p1");
+    const p2 = await client(gw, "p-2", "pw-p2");
+    const d1 = await client(gw, "d-1", "pw-d1");
+    const ops = await client(gw, OPS.name, OPS.password);
+    await ops.subscribe(`linli/${SITE}/#`);
+    await p1.publish("devices/ec200/p-1/up", pendantMsg(4, "press"));
+    await p2.publish("devices/ec200/p-2/up", pendantMsg(1, null));
+    await d1.publish("devices/ds10/d-1/up", doorMsg(1, "closed", { tamper: true }));
+    const call = (await ops.waitFor((m) => m.topic === `${ALERTS}p1/EMERGENCY_CALL/p-1`)).json();
+    const tamper = (await ops.waitFor((m) => m.topic.includes("/TAMPER/d-1"))).json();
+    await ops.publish(`linli/${SITE}/shelve/${tamper.id}`, JSON.stringify({ duration: "1h" }));
+    await ops.waitFor((m) => m.topic.endsWith(`ops/result/${OPS.name}`) && m.json().target === tamper.id);
+    await ops.publish(
+      `linli/${SITE}/away/hh-2`,
+      JSON.stringify({ away: true, until: clock.now() + 2 * HOUR }),
+    );
+    await ops.waitFor((m) => m.topic.endsWith(`ops/result/${OPS.name}`) && m.json().target === "hh-2");
+    const t0 = clock.monotonic();
+    expect(gw.engine.byAlertId(call.id as string)?.escalationNextAt).toBe(clock.now() + 2 * MIN);
+    return { gw, ops, call, tamper, t0, wall0: clock.now() };
+  }
+
+  const escalations = (ops: TestClient) => ops.on("/escalations/p1/EMERGENCY_CALL/p-1");
+  const lost = (ops: TestClient) => ops.on("/alerts/p2/DEVICE_LOST/p-2");
+  const shelveEnded = (ops: TestClient) =>
+    ops.on("/TAMPER/d-1").filter((m) => m.payload.length > 0 && m.json().transition === "shelve-expired");
+
+  it.each([
+    ["set back a day", -DAY],
+    ["set forward an hour", HOUR],
+  ])(
+    "%s: the P1's escalation, DEVICE_LOST and the shelving's end come on schedule, none early",
+    async (_, step) => {
+      const store = new MemoryStore();
+      const clock = new FakeClock();
+      const { gw, ops, call, tamper, t0, wall0 } = await scene(store, clock);
+      await advance(clock, 10 * S);
+      clock.stepWall(step);
+      await advance(clock, MIN); // the wheel checks at least once a minute
+      expect((await gw.metrics.clockSteps.get()).values[0]?.value).toBe(1);
+      // What operators read is on the new clock, republished; every change with a rev of its own.
+      const alert = gw.engine.byAlertId(call.id as string);
+      expect(alert?.escalationNextAt).toBe(wall0 + 2 * MIN + step);
+      const retained = ops.on(`${ALERTS}p1/EMERGENCY_CALL/p-1`).map((m) => m.json());
+      expect(retained.at(-1)).toMatchObject({ rev: alert?.rev, escalationNextAt: wall0 + 2 * MIN + step });
+      expect(new Set(retained.map((r) => r.rev)).size).toBe(retained.length);
+      expect(gw.engine.byAlertId(tamper.id as string)?.shelvedUntil).toBe(wall0 + HOUR + step);
+      expect(gw.supervisor.awayStatuses()).toEqual([
+        expect.objectContaining({ household: "hh-2", until: wall0 + 2 * HOUR + step }),
+      ]);
+      expect(escalations(ops)).toHaveLength(0);
+      expect(lost(ops)).toHaveLength(0);
+      expect(shelveEnded(ops)).toHaveLength(0);
+
+      // The escalation: 2 minutes after the call, in elapsed time.
+      await advance(clock, t0 + 2 * MIN - clock.monotonic() - S);
+      expect(escalations(ops)).toHaveLength(0);
+      await advance(clock, 2 * S);
+      await ops.waitFor((m) => m.topic.endsWith("/escalations/p1/EMERGENCY_CALL/p-1"));
+      // DEVICE_LOST: 660 s of silence.
+      await advance(clock, t0 + LOST_AFTER - clock.monotonic() - S);
+      expect(lost(ops)).toHaveLength(0);
+      await advance(clock, 2 * S);
+      const lostAlert = (await ops.waitFor((m) => m.topic.endsWith("/alerts/p2/DEVICE_LOST/p-2"))).json();
+      // Silent for as long as it was, on the new clock (its last-seen time moved with the step).
+      expect((lostAlert.detail as { silentForMs: number }).silentForMs).toBe(LOST_AFTER);
+      // The shelving's end: an hour after it was shelved.
+      await advance(clock, t0 + HOUR - clock.monotonic() - S);
+      expect(shelveEnded(ops)).toHaveLength(0);
+      await advance(clock, 2 * S);
+      expect(shelveEnded(ops)).toHaveLength(1);
+      expect(gw.engine.byAlertId(tamper.id as string)?.shelvedUntil).toBeNull();
+    },
+  );
+
+  it.each([
+    ["set back a day", -DAY],
+    ["set forward an hour", HOUR],
+  ])(
+    "a crash right after a step (%s): the journal holds the moved times; escalation and supervision run on schedule",
+    async (_, step) => {
+      const store = new MemoryStore();
+      const clock = new FakeClock();
+      const { gw, call, tamper, t0, wall0 } = await scene(store, clock);
+      await advance(clock, 10 * S);
+      clock.stepWall(step);
+      // The wheel's next tick (the call window's end, t0 + 60 s) sees the step, and the crash comes
+      // then: no downtime since the last `running` record to count (up to 5 s in a real crash).
+      await advance(clock, 50 * S);
+      expect(gw.wheel.steps).toBe(1);
+      // SIGKILL: what was put so far is what the next start finds (no clean stop's records).
+      const left = new MemoryStore();
+      for (const [k, v] of store.entries()) left.put(k, structuredClone(v));
+      await Promise.all(clients.splice(0).map((c) => c.end()));
+      await gw.stop();
+      gateways.splice(gateways.indexOf(gw), 1);
+
+      const b = await start(left, clock);
+      // Moved once (a clock set back: not again by the restart's own check).
+      expect(b.engine.byAlertId(call.id as string)?.escalationNextAt).toBe(wall0 + 2 * MIN + step);
+      expect(b.engine.byAlertId(tamper.id as string)?.shelvedUntil).toBe(wall0 + HOUR + step);
+      expect(b.supervisor.awayStatuses()).toEqual([
+        expect.objectContaining({ household: "hh-2", until: wall0 + 2 * HOUR + step }),
+      ]);
+      const ops = await client(b, OPS.name, OPS.password);
+      await ops.subscribe(`linli/${SITE}/#`);
+      await advance(clock, t0 + 2 * MIN - clock.monotonic() - S);
+      expect(escalations(ops)).toHaveLength(0);
+      expect(lost(ops)).toHaveLength(0);
+      await advance(clock, 2 * S);
+      await ops.waitFor((m) => m.topic.endsWith("/escalations/p1/EMERGENCY_CALL/p-1"));
+      // p-2, heard at t0: lost 660 s after, not at the restart (a clock set forward) nor a day late.
+      await advance(clock, t0 + LOST_AFTER - clock.monotonic() - S);
+      expect(lost(ops)).toHaveLength(0);
+      await advance(clock, 2 * S);
+      await ops.waitFor((m) => m.topic.endsWith("/alerts/p2/DEVICE_LOST/p-2"));
+    },
+  );
+});
