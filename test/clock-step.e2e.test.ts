@@ -4,21 +4,10 @@
  * journal keeps move with the step (docs/durability.md). Real gateway, real MQTT clients, gateway
  * time on a FakeClock whose wall clock steps apart from its monotonic one.
  */
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { FakeClock } from "../core/clock.js";
-import type { Gateway } from "../gateway/gateway.js";
 import { MemoryStore } from "../gateway/state/store.js";
-import {
-  connect,
-  doorMsg,
-  OPS,
-  pendantMsg,
-  SITE,
-  sleep,
-  startGateway,
-  type TestClient,
-  testConfig,
-} from "./support/harness.js";
+import { doorMsg, gatewaysInTurn, OPS, pendantMsg, SITE, sleep, type TestClient } from "./support/harness.js";
 
 const S = 1000;
 const MIN = 60 * S;
@@ -29,29 +18,7 @@ const ALERTS = `linli/${SITE}/alerts/`;
 const LOST_AFTER = 660 * S;
 
 describe("a step of the wall clock while running", () => {
-  const clients: TestClient[] = [];
-  const gateways: Gateway[] = [];
-
-  afterEach(async () => {
-    await Promise.all(clients.splice(0).map((c) => c.end()));
-    await Promise.all(gateways.splice(0).map((g) => g.stop()));
-  });
-
-  async function start(store: MemoryStore, clock: FakeClock): Promise<Gateway> {
-    const gw = await startGateway({
-      clock,
-      store,
-      config: testConfig({ alerts: { escalation: { p1: "2m", p2: "5m" } } }),
-    });
-    gateways.push(gw);
-    return gw;
-  }
-
-  async function client(gw: Gateway, user: string, pw: string): Promise<TestClient> {
-    const c = await connect(gw, user, pw);
-    clients.push(c);
-    return c;
-  }
+  const { start, client, stop } = gatewaysInTurn();
 
   /** Moves gateway time (elapsed) and lets the MQTT messages it caused arrive. */
   async function advance(clock: FakeClock, ms: number): Promise<void> {
@@ -158,9 +125,7 @@ describe("a step of the wall clock while running", () => {
       // SIGKILL: what was put so far is what the next start finds (no clean stop's records).
       const left = new MemoryStore();
       for (const [k, v] of store.entries()) left.put(k, structuredClone(v));
-      await Promise.all(clients.splice(0).map((c) => c.end()));
-      await gw.stop();
-      gateways.splice(gateways.indexOf(gw), 1);
+      await stop(gw);
 
       const b = await start(left, clock);
       // Moved once (a clock set back: not again by the restart's own check).

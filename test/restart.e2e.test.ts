@@ -7,7 +7,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { FakeClock } from "../core/clock.js";
 import { validateConfig } from "../gateway/config/load.js";
 import { Gateway } from "../gateway/gateway.js";
@@ -16,6 +16,7 @@ import { MemoryStore } from "../gateway/state/store.js";
 import {
   connect,
   doorMsg,
+  gatewaysInTurn,
   OPS,
   pendantMsg,
   type Received,
@@ -31,29 +32,7 @@ const MIN = 60 * S;
 const ALERTS = `linli/${SITE}/alerts/`;
 
 describe("restart from the journal", () => {
-  const clients: TestClient[] = [];
-  const gateways: Gateway[] = [];
-
-  afterEach(async () => {
-    await Promise.all(clients.splice(0).map((c) => c.end()));
-    await Promise.all(gateways.splice(0).map((g) => g.stop()));
-  });
-
-  async function start(store: MemoryStore, clock: FakeClock): Promise<Gateway> {
-    const gw = await startGateway({
-      clock,
-      store,
-      config: testConfig({ alerts: { escalation: { p1: "2m", p2: "5m" } } }),
-    });
-    gateways.push(gw);
-    return gw;
-  }
-
-  async function client(gw: Gateway, user: string, pw: string): Promise<TestClient> {
-    const c = await connect(gw, user, pw);
-    clients.push(c);
-    return c;
-  }
+  const { start, client, adopt, stop: stopGateway } = gatewaysInTurn();
 
   /** Latest retained state per alert topic, as a console that just connected sees it. */
   async function retainedAlerts(gw: Gateway): Promise<Map<string, Record<string, unknown>>> {
@@ -65,12 +44,6 @@ describe("restart from the journal", () => {
       if (m.retain && m.payload.length > 0 && !m.topic.endsWith("/events") && !m.topic.endsWith("/flood"))
         out.set(m.topic, m.json());
     return out;
-  }
-
-  async function stopGateway(gw: Gateway): Promise<void> {
-    await Promise.all(clients.splice(0).map((c) => c.end()));
-    await gw.stop();
-    gateways.splice(gateways.indexOf(gw), 1);
   }
 
   it("keeps open alerts with their ids and states, acknowledgements, away mode and escalation times", async () => {
@@ -370,8 +343,7 @@ describe("restart from the journal", () => {
       const { a, tamper } = await tampered(store, clock);
       await stopGateway(a);
 
-      const b = await startGateway({ clock, store, config: pendantD1() });
-      gateways.push(b);
+      const b = adopt(await startGateway({ clock, store, config: pendantD1() }));
       const closed = b.engine.byAlertId(tamper.id as string);
       expect(closed === undefined || closed.state === "closed", "the door sensor's alert stays open").toBe(
         true,
@@ -393,8 +365,7 @@ describe("restart from the journal", () => {
       expect(result.result).toBe("applied");
       await stopGateway(a);
 
-      const b = await startGateway({ clock, store, config: pendantD1() });
-      gateways.push(b);
+      const b = adopt(await startGateway({ clock, store, config: pendantD1() }));
       await pendantPresses(b);
     });
   });

@@ -6,35 +6,23 @@ import {
   appendFileSync,
   chmodSync,
   existsSync,
-  mkdtempSync,
   readdirSync,
   readFileSync,
   rmSync,
   statSync,
   writeFileSync,
 } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
 import { pino } from "pino";
-import { afterEach, expect, it } from "vitest";
+import { expect, it } from "vitest";
+import { journalScratch } from "../../test/support/journal-scratch.js";
 import { segmentName } from "./files.js";
 import { type JournalFs, nodeFs } from "./fs.js";
 import { type FoundDamage, Journal, type JournalHealth, MAX_LISTED_DAMAGE } from "./journal.js";
 import { recordBounds } from "./record.js";
 
-const dirs: string[] = [];
-const open: Journal[] = [];
-afterEach(() => {
-  for (const j of open.splice(0)) j.close();
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-});
-
-function tempDir(): string {
-  const d = mkdtempSync(join(tmpdir(), "linli-journal-degraded-"));
-  dirs.push(d);
-  return d;
-}
+const { tempDir, open } = journalScratch("linli-journal-degraded-");
 
 type Faults = { write: string | null; sync: string | null; create: string | null };
 

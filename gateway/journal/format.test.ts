@@ -2,28 +2,17 @@
  * A data directory written by a newer journal format (a downgrade) is refused, untouched; real
  * corruption is still set aside as damage (docs/durability.md "A directory of a newer format").
  */
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { encode } from "cbor-x";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
+import { journalScratch } from "../../test/support/journal-scratch.js";
 import { segmentName, snapshotName } from "./files.js";
 import { JournalFormatError, SNAPSHOT_FORMAT } from "./format.js";
 import { Journal } from "./journal.js";
 import { frame, OP_PUT, OP_SNAP_BEGIN, OP_SNAP_END } from "./record.js";
 
-const dirs: string[] = [];
-const open: Journal[] = [];
-afterEach(() => {
-  for (const j of open.splice(0)) j.close();
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-});
-
-function tempDir(): string {
-  const d = mkdtempSync(join(tmpdir(), "linli-journal-format-"));
-  dirs.push(d);
-  return d;
-}
+const { tempDir, open } = journalScratch("linli-journal-format-");
 
 function snapshot(v: unknown, seq: number, entries: Array<[string, unknown]>): Buffer {
   return Buffer.concat([

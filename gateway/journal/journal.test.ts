@@ -1,29 +1,17 @@
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
+import { journalScratch } from "../../test/support/journal-scratch.js";
 import { nodeFs } from "./fs.js";
 import { Journal, type JournalOptions } from "./journal.js";
 
-const dirs: string[] = [];
-const open: Journal[] = [];
-
-function tempDir(): string {
-  const d = mkdtempSync(join(tmpdir(), "linli-journal-"));
-  dirs.push(d);
-  return d;
-}
+const { tempDir, open } = journalScratch("linli-journal-");
 
 function openJ(opts: JournalOptions): Journal {
   const j = Journal.open(opts);
   open.push(j);
   return j;
 }
-
-afterEach(() => {
-  for (const j of open.splice(0)) j.close();
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-});
 
 /** A file system whose pool writes wait until their function in `held` is called (logged in `calls`). */
 function holdingPoolWrites(calls: string[] = []) {

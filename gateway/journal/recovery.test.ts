@@ -3,38 +3,19 @@
  * middle of a segment is skipped alone, a torn tail is only the end of the journal, and segments
  * missing with no snapshot covering them are reported, never replayed around in silence.
  */
-import {
-  existsSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  unlinkSync,
-  writeFileSync,
-} from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readdirSync, readFileSync, unlinkSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { Writable } from "node:stream";
 import { pino } from "pino";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
+import { journalScratch } from "../../test/support/journal-scratch.js";
 import { damagedName, segmentName, snapshotName } from "./files.js";
 import { type JournalFs, nodeFs } from "./fs.js";
 import { Journal, type JournalOptions } from "./journal.js";
 import { OP_DELETE, recordBounds, scan, scanSegment } from "./record.js";
 import { MAX_DAMAGED, MAX_LISTED_DAMAGE } from "./recovery.js";
 
-const dirs: string[] = [];
-const open: Journal[] = [];
-afterEach(() => {
-  for (const j of open.splice(0)) j.close();
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-});
-
-function tempDir(): string {
-  const d = mkdtempSync(join(tmpdir(), "linli-journal-recovery-"));
-  dirs.push(d);
-  return d;
-}
+const { tempDir, open } = journalScratch("linli-journal-recovery-");
 
 function captureLog() {
   const lines: Array<{ level: number; msg: string } & Record<string, unknown>> = [];

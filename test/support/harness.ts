@@ -7,12 +7,13 @@ import { request } from "node:http";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
-import type { Clock } from "../../core/clock.js";
+import { afterEach } from "vitest";
+import type { Clock, FakeClock } from "../../core/clock.js";
 import { validateConfig } from "../../gateway/config/load.js";
 import type { ConfigInput } from "../../gateway/config/schema.js";
 import { Gateway } from "../../gateway/gateway.js";
 import { createLogger, type Logger } from "../../gateway/log.js";
-import type { DurableStore } from "../../gateway/state/store.js";
+import type { DurableStore, MemoryStore } from "../../gateway/state/store.js";
 
 export const SITE = "t1";
 export const OPS = { name: "ops", password: "ops-pw" };
@@ -31,6 +32,52 @@ export function testConfig(extra: Partial<ConfigInput> = {}): ConfigInput {
     log: { level: "silent" },
     metrics: { host: "127.0.0.1", port: 0 },
     ...extra,
+  };
+}
+
+/**
+ * Gateways started in turn on one store and one fake clock (a restart), with P1 escalating after
+ * 2 min and P2 after 5, and their clients: every one stopped after each test of the describe block
+ * this is called in.
+ */
+export function gatewaysInTurn(): {
+  start(store: MemoryStore, clock: FakeClock): Promise<Gateway>;
+  client(gw: Gateway, user: string, pw: string): Promise<TestClient>;
+  /** A gateway started otherwise, stopped after the test like the others. */
+  adopt(gw: Gateway): Gateway;
+  /** Stops one now, its clients (every client so far) first. */
+  stop(gw: Gateway): Promise<void>;
+} {
+  const clients: TestClient[] = [];
+  const gateways: Gateway[] = [];
+  afterEach(async () => {
+    await Promise.all(clients.splice(0).map((c) => c.end()));
+    await Promise.all(gateways.splice(0).map((g) => g.stop()));
+  });
+  return {
+    async start(store, clock) {
+      const gw = await startGateway({
+        clock,
+        store,
+        config: testConfig({ alerts: { escalation: { p1: "2m", p2: "5m" } } }),
+      });
+      gateways.push(gw);
+      return gw;
+    },
+    async client(gw, user, pw) {
+      const c = await connect(gw, user, pw);
+      clients.push(c);
+      return c;
+    },
+    adopt(gw) {
+      gateways.push(gw);
+      return gw;
+    },
+    async stop(gw) {
+      await Promise.all(clients.splice(0).map((c) => c.end()));
+      await gw.stop();
+      gateways.splice(gateways.indexOf(gw), 1);
+    },
   };
 }
 
