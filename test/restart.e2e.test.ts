@@ -267,6 +267,7 @@ describe("restart from the journal", () => {
     const tamper = (await ops.waitFor((m) => m.topic.includes("/TAMPER/d-1"))).json();
     await ops.publish(`linli/${SITE}/shelve/${tamper.id}`, JSON.stringify({ duration: "1h" }));
     await ops.waitFor((m) => m.topic.endsWith(`ops/result/${OPS.name}`) && m.json().target === tamper.id);
+    const awayAt = clock.now();
     await ops.publish(
       `linli/${SITE}/away/hh-2`,
       JSON.stringify({ away: true, until: clock.now() + 120 * MIN }),
@@ -283,7 +284,7 @@ describe("restart from the journal", () => {
     expect(b.engine.byAlertId(call.id as string)?.escalationNextAt).toBe(behind.now() + 2 * MIN);
     expect(b.engine.byAlertId(tamper.id as string)?.shelvedUntil).toBe(behind.now() + 60 * MIN);
     expect(b.supervisor.awayStatuses()).toEqual([
-      expect.objectContaining({ household: "hh-2", until: behind.now() + 120 * MIN }),
+      expect.objectContaining({ household: "hh-2", since: awayAt - DAY, until: behind.now() + 120 * MIN }),
     ]);
     // Changed times are a new state: the next rev, journaled before it is published.
     const after = (await retainedAlerts(b)).get(`${ALERTS}p1/EMERGENCY_CALL/p-1`) as Record<string, unknown>;

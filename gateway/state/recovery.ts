@@ -177,7 +177,9 @@ export function recoverState(
     const away: AwayRecord = {
       by: r.by,
       account: typeof r.account === "string" ? r.account : null,
-      since: r.since,
+      // `since` too, as a step while running moves it (gateway/clock-step.ts): left ahead of a clock
+      // set back, the resident's first activity would fall within the exit grace after it.
+      since: r.since - back,
       until: typeof r.until === "number" ? r.until - back : null,
     };
     if (back > 0) store.put(key, away);
