@@ -458,9 +458,11 @@ export class AlertEngine {
     suppressed: SuppressReason | null,
   ): void {
     const now = this.clock.now();
+    const cause = opts.causes?.[0] ?? code;
+    const open = this.find(subject.id, code);
+    if (open && endsSuppression(open, opts, suppressed)) this.supersede(open, suppressionEnded(open), now);
     const ks = this.key(subject, code);
     const existing = ks.alert;
-    const cause = opts.causes?.[0] ?? code;
     // Same call: an open alert (within its window, or not yet closed by an operator).
     if (existing) {
       if (opts.urgent) existing.urgent = true;
@@ -514,7 +516,11 @@ export class AlertEngine {
     const open = this.subjects.get(subject.id)?.keys.get(code)?.alert;
     // A condition whose priority follows its live causes (MFS-8 FAULT, docs/topics.md): the alert
     // under the old priority's topic closes and a new one is raised under the new one.
-    if (open && open.priority !== opts.priority) this.supersede(open, opts.priority, now);
+    if (open && open.priority !== opts.priority) this.supersede(open, `priority now P${opts.priority}`, now);
+    // Still active, reported outside test mode or maintenance: not the alert suppressed by design
+    // (endsSuppression); one that cleared is replaced when the condition raises again (activate).
+    else if (open?.conditionActive && endsSuppression(open, opts, suppressed))
+      this.supersede(open, suppressionEnded(open), now);
     const ks = this.key(subject, code);
     // Back to abnormal within the off-delay: no clear, nothing to publish.
     if (ks.pendingKind === PENDING_OFF) this.cancelPending(ks);
@@ -607,13 +613,22 @@ export class AlertEngine {
   }
 
   private activate(
-    ks: KeyState,
+    key: KeyState,
     opts: ConditionOptions,
     suppressed: SuppressReason | null,
     now: number,
   ): void {
+    let ks = key;
     const cause = opts.causes?.[0] ?? ks.code;
-    const existing = ks.alert;
+    let existing = ks.alert;
+    if (existing && endsSuppression(existing, opts, suppressed)) {
+      // Cleared, unacknowledged, and active again (at once or after its on-delay) outside test
+      // mode or maintenance: a new alert, not the suppressed one reactivated.
+      const subject = ks.owner.subject;
+      this.supersede(existing, suppressionEnded(existing), now);
+      ks = this.key(subject, ks.code);
+      existing = ks.alert;
+    }
     if (existing) {
       // Cleared but not yet acknowledged, and active again: the same alert, counted, as it is now.
       const t = existing.occur(now, []);
@@ -627,13 +642,16 @@ export class AlertEngine {
     this.emit(alert, "raised", BY_DEVICE, cause, false);
   }
 
-  /** Closes an open alert whose condition now has another priority (published, then forgotten). */
-  private supersede(a: Alert, priority: Priority, now: number): void {
+  /**
+   * Closes an open alert that the live condition no longer is (another priority, or no longer
+   * suppressed by design), published, then forgotten; a new alert takes its place.
+   */
+  private supersede(a: Alert, reason: string, now: number): void {
     const ks = this.keyOf(a);
     if (ks) this.cancelPending(ks);
     if (!a.close(now)) return;
     a.holds = 0;
-    this.emit(a, "closed", BY_GATEWAY, `priority now P${priority}`, true);
+    this.emit(a, "closed", BY_GATEWAY, reason, true);
   }
 
   private clearAlert(ks: KeyState, a: Alert, now: number, by: string, reason: string): void {
@@ -657,7 +675,7 @@ export class AlertEngine {
     const ss = ks.owner;
     const subject = ss.subject;
     const id = `${now.toString(36)}-${this.idPrefix}${(this.idCounter++).toString(36)}`;
-    const suppressedFor = opts.suppressedFor ?? suppressed ?? (opts.test ? "test" : null);
+    const suppressedFor = designedSuppression(opts, suppressed);
     const alert = new Alert(
       id,
       ks.code,
@@ -758,6 +776,25 @@ export class AlertEngine {
       if (ks) this.forgetKeyIfIdle(ks);
     }
   }
+}
+
+/** The designed suppression (test mode, maintenance) a report of the device carries. */
+function designedSuppression(opts: AlertOptions, suppressed: SuppressReason | null): SuppressReason | null {
+  return opts.suppressedFor ?? suppressed ?? (opts.test ? "test" : null);
+}
+
+/**
+ * An open alert raised in test mode or maintenance, reported again by a device that has left it:
+ * the live condition is real and must page (ISA-18.2: designed suppression ends with its cause).
+ * Reused, the real fire after an unacknowledged test alarm stayed marked test, never escalated.
+ * The reverse (a real alert, reported again in test mode) stays real: paging is the safe side.
+ */
+function endsSuppression(open: Alert, opts: AlertOptions, suppressed: SuppressReason | null): boolean {
+  return open.suppressedFor !== null && designedSuppression(opts, suppressed) === null;
+}
+
+function suppressionEnded(open: Alert): string {
+  return open.suppressedFor === "maintenance" ? "maintenance ended" : "test mode ended";
 }
 
 class EngineContext implements AlertContext<AlertCode> {

@@ -247,6 +247,55 @@ describe("suppressed by design (test mode, maintenance)", () => {
       test: true,
     });
   });
+
+  it("a real fire after test mode, with the test alarm still unacknowledged, is a new alert that pages", () => {
+    const { engine, seen, escalations, clock } = setup();
+    const panel: AlertSubject = { id: "m-1", model: "mfs8", household: null };
+    const fire = (on: boolean, test: boolean) =>
+      engine.contextFor(panel, test).condition("FIRE_ALARM", on, { priority: 1, causes: ["smoke"] });
+    fire(true, true);
+    clock.advance(MIN);
+    fire(false, true); // the technician resets the panel; nobody acknowledges the test alarm
+    clock.advance(60 * MIN);
+    fire(true, false); // test mode is over: smoke
+    const testId = seen[0]!.id;
+    const real = engine.find("m-1", "FIRE_ALARM")!;
+    expect(real.id).not.toBe(testId);
+    expect(real.view()).toMatchObject({ test: false, suppression: null, suppressedFor: null, count: 1 });
+    expect(seen.slice(2).map((s) => [s.id === testId, s.t, s.ev.reason])).toEqual([
+      [true, "closed", "test mode ended"],
+      [false, "raised", "smoke"],
+    ]);
+    clock.advance(MIN + 1_000);
+    expect(escalations.map((e) => [e.id, e.level])).toEqual([[real.id, 1]]);
+  });
+
+  it("a condition still active when maintenance ends is raised anew, annunciated and escalated", () => {
+    const { engine, seen, escalations, clock } = setup();
+    engine.contextFor(kiosk, "maintenance").condition("VANDALISM", true, { priority: 2, causes: ["tilt"] });
+    clock.advance(MIN);
+    engine.contextFor(kiosk).condition("VANDALISM", true, { priority: 2, causes: ["tilt"] });
+    expect(seen.map((s) => [s.t, s.suppression])).toEqual([
+      ["raised", "suppressed"],
+      ["closed", "suppressed"],
+      ["raised", null],
+    ]);
+    expect(seen[1]!.ev.reason).toBe("maintenance ended");
+    clock.advance(5 * MIN + 1_000);
+    expect(escalations.map((e) => e.id)).toEqual([seen[2]!.id]);
+  });
+
+  it("a real alert reported again in test mode stays real (paging is the safe side)", () => {
+    const { engine, seen } = setup();
+    engine.contextFor(kiosk).condition("VANDALISM", true, { priority: 2, causes: ["tilt"] });
+    engine.contextFor(kiosk).condition("VANDALISM", false, { priority: 2 });
+    engine.contextFor(kiosk, "maintenance").condition("VANDALISM", true, { priority: 2, causes: ["tilt"] });
+    expect(seen.map((s) => [s.t, s.suppression])).toEqual([
+      ["raised", null],
+      ["cleared", null],
+      ["reactivated", null],
+    ]);
+  });
 });
 
 describe("out of service", () => {
