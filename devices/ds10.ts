@@ -66,7 +66,7 @@ const ALERTS = {
     priority: 3,
     raised:
       "door open longer than `holdOpenTime` (default 600 s; a bounce within `alerts.contactDebounce`, 200 ms, is one opening)",
-    cleared: "door closed",
+    cleared: "door closed (a bouncing close is one closing)",
     text: {
       "zh-CN": { title: "门长时间未关", action: "致电住户确认是否安全；消防门请通知物业关闭。" },
       en: {
@@ -206,7 +206,11 @@ export const ds10: MqttDeviceProfile<
       const wasOpen = state.contact === "open";
       state.contact = "closed";
       state.lastCloseAt = at;
-      if (wasOpen) ctx.condition("DOOR_HELD_OPEN", false, { priority: 3 });
+      // A close can bounce too (closed/open/closed within the debounce): a raised alert clears only
+      // once the door has stayed closed that long, or the bounce's reopening (the same opening, long
+      // past the hold time) reactivated it at once: one closing published as clear, reopen, clear.
+      if (wasOpen)
+        ctx.condition("DOOR_HELD_OPEN", false, { priority: 3, offDelayMs: settings.contactDebounceMs });
     }
     batteryRule(s.bat, state, settings, ctx);
   },
