@@ -31,7 +31,7 @@ import { type TimerWheel, WheelTimer } from "../time/timer-wheel.js";
 import { Alert, type AlertSubject, type SuppressReason, type Transition } from "./alert.js";
 import { CHATTER_COUNT, Chattering, type ChatterKey } from "./chattering.js";
 import { Escalation, type EscalationOptions } from "./escalation.js";
-import { Flood } from "./flood.js";
+import { Flood, HOLD_FLOOD } from "./flood.js";
 import {
   AlertEvent,
   type AlertListener,
@@ -43,8 +43,14 @@ import {
   type PolicyHost,
   type ShelveRecord,
 } from "./ports.js";
-import { OutOfService, type ServiceOutcome, type ServiceSubject } from "./service.js";
-import { type ShelveKey, type ShelveOutcome, Shelving, type UnshelveOutcome } from "./shelving.js";
+import { HOLD_OUT_OF_SERVICE, OutOfService, type ServiceOutcome, type ServiceSubject } from "./service.js";
+import {
+  HOLD_SHELVED,
+  type ShelveKey,
+  type ShelveOutcome,
+  Shelving,
+  type UnshelveOutcome,
+} from "./shelving.js";
 
 export { CHATTER_COUNT, CHATTER_QUIET_MS, CHATTER_WINDOW_MS } from "./chattering.js";
 export { FLOOD_ENTER_ABOVE, FLOOD_EXIT_BELOW, FLOOD_WINDOW_MS } from "./flood.js";
@@ -130,6 +136,8 @@ export class AlertEngine {
   /** The one rule context, re-pointed at each subject: rules run synchronously, so no per-sample allocation. */
   private readonly ctx: EngineContext;
   private readonly event = new AlertEvent();
+  /** Restored alerts never published, with the holds journaled (fireOverdue; empty once started). */
+  private readonly heldAtRestore = new Map<Alert, number>();
   /** The account of the operator request being carried out (actingAs), for its events. */
   private actingAccount: string | null = null;
   private readonly recorder: EngineRecorder | null;
@@ -390,6 +398,18 @@ export class AlertEngine {
   fireOverdue(): number {
     const now = this.clock.now();
     let n = 0;
+    // Never published, held when journaled, and nothing holds it now: the end of its hold (a flood
+    // over, back in service, unshelved) reached the journal, its release did not (a crash, a power
+    // cut under `sync: batch`). The restart republishes only what was published: this is published now.
+    for (const [a, recorded] of this.heldAtRestore) {
+      if (!a.isOpen || a.announced || a.holds !== 0 || this.byId.get(a.id) !== a) continue;
+      const [t, reason] = releasedBy(recorded);
+      // Escalation counts from now, as when a hold ends while running.
+      if (a.unacknowledged) a.unackSince = now;
+      this.emit(a, t, BY_GATEWAY, reason, true);
+      n++;
+    }
+    this.heldAtRestore.clear();
     for (const a of [...this.byId.values()]) if (this.escalation.fireOverdue(a, now)) n++;
     return n + this.shelving.fireOverdue(now);
   }
@@ -432,6 +452,7 @@ export class AlertEngine {
    */
   restoreAlert(alert: Alert): void {
     const ks = this.key(alert.subject, alert.code);
+    if (!alert.announced && alert.holds !== 0) this.heldAtRestore.set(alert, alert.holds);
     // Holds follow from the restored shelving, service and flood state, not from the record: a
     // crash between an end of flood (or a return to service) and the rewrite of each alert must
     // not leave an alert held for good.
@@ -776,6 +797,14 @@ export class AlertEngine {
       if (ks) this.forgetKeyIfIdle(ks);
     }
   }
+}
+
+/** How the release of a hold that ended while the gateway was down is published. */
+function releasedBy(recordedHolds: number): [Transition, string] {
+  if (recordedHolds & HOLD_OUT_OF_SERVICE) return ["in-service", "back in service"];
+  if (recordedHolds & HOLD_SHELVED) return ["unshelved", "shelving ended"];
+  if (recordedHolds & HOLD_FLOOD) return ["flood-released", "flood ended"];
+  return ["chattering-ended", "quiet for 60 s"];
 }
 
 /** The designed suppression (test mode, maintenance) a report of the device carries. */
