@@ -45,7 +45,8 @@ export interface Ds10State {
   openSince: number;
   /** When the last close happened: device time if the device has a clock, else gateway time. */
   lastCloseAt: number;
-  tamper: boolean;
+  /** The cover as last reported; null until the first message since a start. */
+  tamper: boolean | null;
   battery: ThresholdState;
   /** Openings since start, a bounce counted once. */
   openings: number;
@@ -158,7 +159,7 @@ export const ds10: MqttDeviceProfile<
     contact: null,
     openSince: 0,
     lastCloseAt: 0,
-    tamper: false,
+    tamper: null,
     battery: batteryThreshold(),
     openings: 0,
   }),
@@ -180,6 +181,8 @@ export const ds10: MqttDeviceProfile<
       }
       return;
     }
+    // The first message since a start reports the cover as it is (`tamper` null: not yet known),
+    // so a TAMPER restored from the journal clears when the cover is back on.
     if (s.tamper !== state.tamper) {
       state.tamper = s.tamper;
       ctx.condition("TAMPER", s.tamper, { priority: 2, causes: ["cover removed"] });
@@ -203,14 +206,13 @@ export const ds10: MqttDeviceProfile<
         since: state.openSince,
       });
     } else if (s.contact === "closed" && state.contact !== "closed") {
-      const wasOpen = state.contact === "open";
+      // Open, or unknown (null: the first message since a start), so that a DOOR_HELD_OPEN restored
+      // from the journal clears too. A close can bounce (closed/open/closed within the debounce): a
+      // raised alert clears only once the door has stayed closed that long, or the bounce's
+      // reopening (the same opening, long past the hold time) reactivated it at once.
       state.contact = "closed";
       state.lastCloseAt = at;
-      // A close can bounce too (closed/open/closed within the debounce): a raised alert clears only
-      // once the door has stayed closed that long, or the bounce's reopening (the same opening, long
-      // past the hold time) reactivated it at once: one closing published as clear, reopen, clear.
-      if (wasOpen)
-        ctx.condition("DOOR_HELD_OPEN", false, { priority: 3, offDelayMs: settings.contactDebounceMs });
+      ctx.condition("DOOR_HELD_OPEN", false, { priority: 3, offDelayMs: settings.contactDebounceMs });
     }
     batteryRule(s.bat, state, settings, ctx);
   },
