@@ -45,7 +45,8 @@ export interface Ds10State {
   openSince: number;
   /** When the last close happened: device time if the device has a clock, else gateway time. */
   lastCloseAt: number;
-  tamper: boolean;
+  /** The cover as last reported; null until the first message since a start. */
+  tamper: boolean | null;
   battery: ThresholdState;
   /** Openings since start, a bounce counted once. */
   openings: number;
@@ -66,7 +67,7 @@ const ALERTS = {
     priority: 3,
     raised:
       "door open longer than `holdOpenTime` (default 600 s; a bounce within `alerts.contactDebounce`, 200 ms, is one opening)",
-    cleared: "door closed",
+    cleared: "door closed (a bouncing close is one closing)",
     text: {
       "zh-CN": { title: "门长时间未关", action: "致电住户确认是否安全；消防门请通知物业关闭。" },
       en: {
@@ -158,7 +159,7 @@ export const ds10: MqttDeviceProfile<
     contact: null,
     openSince: 0,
     lastCloseAt: 0,
-    tamper: false,
+    tamper: null,
     battery: batteryThreshold(),
     openings: 0,
   }),
@@ -180,6 +181,8 @@ export const ds10: MqttDeviceProfile<
       }
       return;
     }
+    // The first message since a start reports the cover as it is (`tamper` null: not yet known),
+    // so a TAMPER restored from the journal clears when the cover is back on.
     if (s.tamper !== state.tamper) {
       state.tamper = s.tamper;
       ctx.condition("TAMPER", s.tamper, { priority: 2, causes: ["cover removed"] });
@@ -203,10 +206,13 @@ export const ds10: MqttDeviceProfile<
         since: state.openSince,
       });
     } else if (s.contact === "closed" && state.contact !== "closed") {
-      const wasOpen = state.contact === "open";
+      // Open, or unknown (null: the first message since a start), so that a DOOR_HELD_OPEN restored
+      // from the journal clears too. A close can bounce (closed/open/closed within the debounce): a
+      // raised alert clears only once the door has stayed closed that long, or the bounce's
+      // reopening (the same opening, long past the hold time) reactivated it at once.
       state.contact = "closed";
       state.lastCloseAt = at;
-      if (wasOpen) ctx.condition("DOOR_HELD_OPEN", false, { priority: 3 });
+      ctx.condition("DOOR_HELD_OPEN", false, { priority: 3, offDelayMs: settings.contactDebounceMs });
     }
     batteryRule(s.bat, state, settings, ctx);
   },

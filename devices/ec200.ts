@@ -17,6 +17,7 @@ import {
 import {
   type AlertSpec,
   type DeviceSettings,
+  INACTIVE,
   type MqttDeviceProfile,
   type Rejection,
   type RuleContext,
@@ -269,8 +270,12 @@ export function batteryRule(
     below: low,
     deadband: Math.max(0, settings.batteryClearPercent - low),
   }).active;
+  // The first reading since a start (no value yet) reports the battery as it is: a BATTERY_LOW
+  // restored from the journal clears at the clear mark instead of staying open for good.
+  const first = Number.isNaN(state.battery.value);
   const now = state.battery.update(bat);
-  if (now && !was)
+  if (first && !now) ctx.condition("BATTERY_LOW", false, INACTIVE[4]);
+  else if (now && !was)
     ctx.condition("BATTERY_LOW", true, { priority: 4, causes: ["battery"], detail: { battery: bat } });
   else if (!now && was) ctx.condition("BATTERY_LOW", false, { priority: 4 });
 }

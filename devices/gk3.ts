@@ -272,14 +272,18 @@ export const gk3: ModbusDeviceProfile<
     trackAvailability(st, settings, ctx.now);
     const f = flagsOf(GK3_STATUS, s.status);
     const was = flagsOf(GK3_STATUS, st.status);
-    const changed = (flag: StatusFlag) => f[flag] !== was[flag];
+    // No poll applied yet (a start, a restart): every condition is reported as it is, not as a
+    // change from the zeros of the initial state, so an alert restored from the journal whose
+    // cause ended while the gateway was down clears instead of staying open for good.
+    const first = st.state === null;
+    const changed = (flag: StatusFlag) => first || f[flag] !== was[flag];
     const stateChanged = s.state !== st.state;
     st.status = s.status;
     st.state = s.state;
 
     // Cabinet door: tampering only while serving the public; nothing in maintenance.
     const tamper = f.doorOpen && s.state === "in-service";
-    if (tamper !== st.tamper) {
+    if (first || tamper !== st.tamper) {
       st.tamper = tamper;
       ctx.condition("TAMPER", tamper, { priority: 2, causes: ["cabinet door open"] });
     }
@@ -305,7 +309,7 @@ export const gk3: ModbusDeviceProfile<
     }
     const paperWas = st.paper.active;
     const paperLow = st.paper.update(s.paper);
-    if (paperLow !== paperWas) {
+    if (first || paperLow !== paperWas) {
       ctx.condition("PAPER_LOW", paperLow, {
         priority: 4,
         causes: ["paper low"],
@@ -314,7 +318,7 @@ export const gk3: ModbusDeviceProfile<
     }
     const hotWas = st.overheat.active;
     const hot = st.overheat.update(s.temperature);
-    if (hot !== hotWas) {
+    if (first || hot !== hotWas) {
       ctx.condition("OVERHEAT", hot, {
         priority: 3,
         causes: [`cabinet over ${OVERHEAT.above} °C`],

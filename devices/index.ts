@@ -30,6 +30,7 @@ export {
   type ConditionOptions,
   DEFAULT_LOST_RULE,
   type DeviceSettings,
+  INACTIVE,
   isRejection,
   type ModbusDeviceProfile,
   type MqttDeviceProfile,

@@ -107,6 +107,12 @@ export interface Mfs8Sample {
 }
 
 export interface Mfs8State {
+  /**
+   * No poll applied yet (a start, a restart): the first reports every condition as it is, not as
+   * a change from the zeros below, so an alert restored from the journal whose cause ended while
+   * the gateway was down (a panel reset) clears, and does not stay open for good.
+   */
+  first: boolean;
   status: number;
   /** Under the configured minimum, back only above it plus the deadband. */
   pressure: ThresholdState;
@@ -348,6 +354,7 @@ export const mfs8: ModbusDeviceProfile<
   },
 
   initialState: () => ({
+    first: true,
     status: 0,
     pressure: new ThresholdState({ below: 0.15, deadband: PRESSURE_DEADBAND }),
     faultCode: 0,
@@ -363,7 +370,9 @@ export const mfs8: ModbusDeviceProfile<
   ): void {
     const f = flagsOf(MFS8_STATUS, s.status);
     const was = flagsOf(MFS8_STATUS, st.status);
-    const changed = (flag: StatusFlag) => f[flag] !== was[flag];
+    const first = st.first;
+    st.first = false;
+    const changed = (flag: StatusFlag) => first || f[flag] !== was[flag];
     st.status = s.status;
 
     // One fire incident per station naming every cause (datasheet); the panel latches until reset.
@@ -393,7 +402,7 @@ export const mfs8: ModbusDeviceProfile<
 
     // One FAULT per panel naming every live cause, at the highest priority among them: P2 while the
     // pump fault is present, else P3 (docs/topics.md); it clears when no cause is left.
-    if (FAULT_FLAGS.some(changed) || s.faultCode !== st.faultCode) {
+    if (first || FAULT_FLAGS.some(changed) || s.faultCode !== st.faultCode) {
       st.faultCode = s.faultCode;
       const causes: string[] = [];
       if (f.pumpFault) causes.push("pump fault");
@@ -423,7 +432,7 @@ export const mfs8: ModbusDeviceProfile<
         earliest = Math.min(earliest, st.emptySince[i] as number);
       } else st.emptySince[i] = 0;
     }
-    if (missing !== st.missingMask) {
+    if (first || missing !== st.missingMask) {
       st.missingMask = missing;
       const causes: string[] = [];
       for (let i = 0; i < 8; i++) if (missing & (1 << i)) causes.push(`bracket ${i + 1}`);

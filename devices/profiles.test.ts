@@ -112,7 +112,10 @@ describe("EC-200 profile", () => {
         );
       const ctx = new RecordingContext();
       ec200.rules(s, ec200.initialState(), settings, ctx);
-      expect(ctx.calls).toEqual(["raise EMERGENCY_CALL"]);
+      // The first reading since a start reports the battery as it is (a restored alert may clear).
+      expect(ctx.calls).toEqual(
+        name === "bat" ? ["raise EMERGENCY_CALL"] : ["raise EMERGENCY_CALL", "BATTERY_LOW off"],
+      );
     },
   );
 
@@ -130,7 +133,7 @@ describe("EC-200 profile", () => {
     expect(ec200.quality?.(s, ec200.initialState())).toBeNull();
     const ctx = new RecordingContext();
     ec200.rules(s, ec200.initialState(), settings, ctx);
-    expect(ctx.calls).toEqual(["raise FALL_DETECTED"]);
+    expect(ctx.calls).toEqual(["raise FALL_DETECTED", "BATTERY_LOW off"]);
   });
 
   it("a dropped battery reading leaves BATTERY_LOW as it was", () => {
@@ -162,7 +165,16 @@ describe("EC-200 profile", () => {
     const rules = (evt: string, extra = {}) => {
       const ctx = new RecordingContext();
       const s = ec200.parse({ t: "evt", seq: 1, ts: 1, evt, bat: 80, rssi: -60, ...extra }) as Ec200Sample;
-      ec200.rules(s, ec200.initialState(), settings, ctx);
+      const state = ec200.initialState();
+      // A reading before: the battery is known, so only the event's own calls follow.
+      ec200.rules(
+        ec200.parse({ t: "hb", seq: 0, ts: 1, bat: 80, rssi: -60 }) as Ec200Sample,
+        state,
+        settings,
+        ctx,
+      );
+      ctx.calls.length = 0;
+      ec200.rules(s, state, settings, ctx);
       return { calls: ctx.calls, lane: ec200.lane(s) };
     };
     expect(rules("press")).toEqual({ calls: ["raise EMERGENCY_CALL"], lane: LANE_P1 });
@@ -184,7 +196,8 @@ describe("EC-200 profile", () => {
         ctx,
       );
     }
-    expect(ctx.calls).toEqual(["BATTERY_LOW on", "BATTERY_LOW off", "BATTERY_LOW on"]);
+    // 16 %, the first reading since a start: reported as it is (not low), so a restored alert clears.
+    expect(ctx.calls).toEqual(["BATTERY_LOW off", "BATTERY_LOW on", "BATTERY_LOW off", "BATTERY_LOW on"]);
   });
 
   it("every event is resident activity, low_battery included (datasheets README)", () => {
@@ -289,7 +302,8 @@ describe("DS-10 profile", () => {
     const ctx = new RecordingContext();
     const state = ds10.initialState();
     ds10.rules(s, state, settings, ctx);
-    expect(ctx.calls).toEqual(["TAMPER on"]);
+    // The first message since a start reports the door as it is too (a restored alert may clear).
+    expect(ctx.calls).toEqual(["TAMPER on", "DOOR_HELD_OPEN off"]);
     expect(ds10.lane(s)).toBe(LANE_ALERT);
     expect(ds10.metrics(s, state)).not.toHaveProperty("battery");
   });
@@ -298,6 +312,10 @@ describe("DS-10 profile", () => {
     const ctx = new RecordingContext();
     const state = ds10.initialState();
     ds10.rules(msg("closed", 1000), state, settings, ctx);
+    // The first message since a start reports every condition as it is: not the subject here.
+    expect(ctx.calls).toEqual(["TAMPER off", "DOOR_HELD_OPEN off", "BATTERY_LOW off"]);
+    ctx.calls.length = 0;
+    ctx.opts.length = 0;
     ds10.rules(msg("open", 5000), state, settings, ctx);
     const firstOpen = state.openSince;
     ctx.now += 150;
@@ -320,7 +338,7 @@ describe("DS-10 profile", () => {
     ds10.rules(s, state, settings, ctx);
     expect(ds10.lane(s)).toBe(LANE_ALERT);
     ds10.rules(msg("closed", 2), state, settings, ctx);
-    expect(ctx.calls).toEqual(["TAMPER on", "TAMPER off"]);
+    expect(ctx.calls).toEqual(["TAMPER on", "DOOR_HELD_OPEN off", "BATTERY_LOW off", "TAMPER off"]);
     expect(ctx.opts[0]?.priority).toBe(2);
   });
 

@@ -150,6 +150,37 @@ describe("Supervisor reload support", () => {
     expect(engine.find("hh-1", "WELFARE_CHECK")).toBeDefined();
   });
 
+  it("an open WELFARE_CHECK clears on the next activity after a reload switched welfare checks off", () => {
+    const h1 = registry.households.get("hh-1");
+    if (!h1) throw new Error("household missing");
+    clock.advance(24 * 60 * MIN + 1_000);
+    const id = engine.find("hh-1", "WELFARE_CHECK")?.id;
+    expect(id).toBeDefined();
+    engine.acknowledge(id as string, "wang", null);
+    const next = config((c) => {
+      c.households = [{ id: "hh-1", welfare: { enabled: false } }, { id: "hh-2" }];
+    });
+    const old = h1.welfarePeriodMs;
+    registry.updateHousehold(h1, next.households[0] as Config["households"][number], next);
+    supervisor.householdChanged(h1, old, undefined);
+    supervisor.activity(h1, clock.now());
+    // Acknowledged and now cleared: closed, not open on every console for good.
+    expect(engine.find("hh-1", "WELFARE_CHECK")).toBeUndefined();
+    expect(h1.welfareTimer.armed).toBe(false);
+  });
+
+  it("activity within the away exit grace clears an open WELFARE_CHECK (the resident is about)", () => {
+    const h1 = registry.households.get("hh-1");
+    if (!h1) throw new Error("household missing");
+    clock.advance(24 * 60 * MIN + 1_000);
+    expect(engine.find("hh-1", "WELFARE_CHECK")?.state).toBe("active-unacknowledged");
+    supervisor.setAway(h1, true, "wang", null, "visiting her daughter");
+    clock.advance(MIN);
+    supervisor.activity(h1, clock.now()); // the door, on the way out
+    expect(engine.find("hh-1", "WELFARE_CHECK")?.state).toBe("cleared-unacknowledged");
+    expect(supervisor.isAway("hh-1")).toBe(true);
+  });
+
   it("a removed household's retained monitoring status is deleted", () => {
     const h1 = registry.households.get("hh-1");
     if (!h1) throw new Error("household missing");

@@ -12,6 +12,7 @@
  */
 
 import type { Clock } from "../core/index.js";
+import { INACTIVE } from "../devices/index.js";
 import type { AlertEngine } from "./alerts/engine.js";
 import { LocalClock, parseQuietHours, type QuietHours } from "./alerts/quiet-hours.js";
 import type { Publisher } from "./northbound/publisher.js";
@@ -246,6 +247,10 @@ export class Supervisor {
   /** Resident activity in a household: the welfare period starts again, an open WELFARE_CHECK clears. */
   activity(household: HouseholdEntry, at: number): void {
     household.lastActivity = at;
+    // "Cleared when: the next activity", whatever else holds: before, activity from a household
+    // whose welfare checks a reload had switched off, or a resident leaving within the away exit
+    // grace, left an open WELFARE_CHECK to escalate, or stay acknowledged, for good.
+    this.engine.contextFor(household).condition("WELFARE_CHECK", false, INACTIVE[2]);
     const c = this.care.get(household.id);
     if (c?.away) {
       // Opening the door on the way out is not coming back.
@@ -255,7 +260,6 @@ export class Supervisor {
     if (!household.welfareEnabled) return;
     if (c) c.deferred = false;
     this.wheel.arm(household.welfareTimer, at + household.welfarePeriodMs);
-    this.engine.contextFor(household).condition("WELFARE_CHECK", false, { priority: 2 });
   }
 
   /**

@@ -145,6 +145,8 @@ describe("supervision on gateway time (fake clock, real MQTT)", () => {
     const held = await ops.waitFor((m) => m.topic === `linli/${SITE}/alerts/p3/DOOR_HELD_OPEN/d-1`);
     expect(held.json().state).toBe("active-unacknowledged");
     await send(d, "devices/ds10/d-1/up", doorMsg(2, "closed"), "d-1");
+    // Cleared once the door has stayed closed for alerts.contactDebounce (a bouncing close is one closing).
+    clock.advance(1_000);
     await ops.waitFor(
       (m) => m.topic.endsWith("DOOR_HELD_OPEN/d-1") && m.json().state === "cleared-unacknowledged",
     );

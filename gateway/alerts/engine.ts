@@ -31,7 +31,7 @@ import { type TimerWheel, WheelTimer } from "../time/timer-wheel.js";
 import { Alert, type AlertSubject, type SuppressReason, type Transition } from "./alert.js";
 import { CHATTER_COUNT, Chattering, type ChatterKey } from "./chattering.js";
 import { Escalation, type EscalationOptions } from "./escalation.js";
-import { Flood } from "./flood.js";
+import { Flood, HOLD_FLOOD } from "./flood.js";
 import {
   AlertEvent,
   type AlertListener,
@@ -43,8 +43,14 @@ import {
   type PolicyHost,
   type ShelveRecord,
 } from "./ports.js";
-import { OutOfService, type ServiceOutcome, type ServiceSubject } from "./service.js";
-import { type ShelveKey, type ShelveOutcome, Shelving, type UnshelveOutcome } from "./shelving.js";
+import { HOLD_OUT_OF_SERVICE, OutOfService, type ServiceOutcome, type ServiceSubject } from "./service.js";
+import {
+  HOLD_SHELVED,
+  type ShelveKey,
+  type ShelveOutcome,
+  Shelving,
+  type UnshelveOutcome,
+} from "./shelving.js";
 
 export { CHATTER_COUNT, CHATTER_QUIET_MS, CHATTER_WINDOW_MS } from "./chattering.js";
 export { FLOOD_ENTER_ABOVE, FLOOD_EXIT_BELOW, FLOOD_WINDOW_MS } from "./flood.js";
@@ -130,6 +136,8 @@ export class AlertEngine {
   /** The one rule context, re-pointed at each subject: rules run synchronously, so no per-sample allocation. */
   private readonly ctx: EngineContext;
   private readonly event = new AlertEvent();
+  /** Restored alerts never published, with the holds journaled (fireOverdue; empty once started). */
+  private readonly heldAtRestore = new Map<Alert, number>();
   /** The account of the operator request being carried out (actingAs), for its events. */
   private actingAccount: string | null = null;
   private readonly recorder: EngineRecorder | null;
@@ -390,6 +398,18 @@ export class AlertEngine {
   fireOverdue(): number {
     const now = this.clock.now();
     let n = 0;
+    // Never published, held when journaled, and nothing holds it now: the end of its hold (a flood
+    // over, back in service, unshelved) reached the journal, its release did not (a crash, a power
+    // cut under `sync: batch`). The restart republishes only what was published: this is published now.
+    for (const [a, recorded] of this.heldAtRestore) {
+      if (!a.isOpen || a.announced || a.holds !== 0 || this.byId.get(a.id) !== a) continue;
+      const [t, reason] = releasedBy(recorded);
+      // Escalation counts from now, as when a hold ends while running.
+      if (a.unacknowledged) a.unackSince = now;
+      this.emit(a, t, BY_GATEWAY, reason, true);
+      n++;
+    }
+    this.heldAtRestore.clear();
     for (const a of [...this.byId.values()]) if (this.escalation.fireOverdue(a, now)) n++;
     return n + this.shelving.fireOverdue(now);
   }
@@ -432,6 +452,7 @@ export class AlertEngine {
    */
   restoreAlert(alert: Alert): void {
     const ks = this.key(alert.subject, alert.code);
+    if (!alert.announced && alert.holds !== 0) this.heldAtRestore.set(alert, alert.holds);
     // Holds follow from the restored shelving, service and flood state, not from the record: a
     // crash between an end of flood (or a return to service) and the rewrite of each alert must
     // not leave an alert held for good.
@@ -458,9 +479,11 @@ export class AlertEngine {
     suppressed: SuppressReason | null,
   ): void {
     const now = this.clock.now();
+    const cause = opts.causes?.[0] ?? code;
+    const open = this.find(subject.id, code);
+    if (open && endsSuppression(open, opts, suppressed)) this.supersede(open, suppressionEnded(open), now);
     const ks = this.key(subject, code);
     const existing = ks.alert;
-    const cause = opts.causes?.[0] ?? code;
     // Same call: an open alert (within its window, or not yet closed by an operator).
     if (existing) {
       if (opts.urgent) existing.urgent = true;
@@ -514,7 +537,11 @@ export class AlertEngine {
     const open = this.subjects.get(subject.id)?.keys.get(code)?.alert;
     // A condition whose priority follows its live causes (MFS-8 FAULT, docs/topics.md): the alert
     // under the old priority's topic closes and a new one is raised under the new one.
-    if (open && open.priority !== opts.priority) this.supersede(open, opts.priority, now);
+    if (open && open.priority !== opts.priority) this.supersede(open, `priority now P${opts.priority}`, now);
+    // Still active, reported outside test mode or maintenance: not the alert suppressed by design
+    // (endsSuppression); one that cleared is replaced when the condition raises again (activate).
+    else if (open?.conditionActive && endsSuppression(open, opts, suppressed))
+      this.supersede(open, suppressionEnded(open), now);
     const ks = this.key(subject, code);
     // Back to abnormal within the off-delay: no clear, nothing to publish.
     if (ks.pendingKind === PENDING_OFF) this.cancelPending(ks);
@@ -607,13 +634,22 @@ export class AlertEngine {
   }
 
   private activate(
-    ks: KeyState,
+    key: KeyState,
     opts: ConditionOptions,
     suppressed: SuppressReason | null,
     now: number,
   ): void {
+    let ks = key;
     const cause = opts.causes?.[0] ?? ks.code;
-    const existing = ks.alert;
+    let existing = ks.alert;
+    if (existing && endsSuppression(existing, opts, suppressed)) {
+      // Cleared, unacknowledged, and active again (at once or after its on-delay) outside test
+      // mode or maintenance: a new alert, not the suppressed one reactivated.
+      const subject = ks.owner.subject;
+      this.supersede(existing, suppressionEnded(existing), now);
+      ks = this.key(subject, ks.code);
+      existing = ks.alert;
+    }
     if (existing) {
       // Cleared but not yet acknowledged, and active again: the same alert, counted, as it is now.
       const t = existing.occur(now, []);
@@ -627,13 +663,16 @@ export class AlertEngine {
     this.emit(alert, "raised", BY_DEVICE, cause, false);
   }
 
-  /** Closes an open alert whose condition now has another priority (published, then forgotten). */
-  private supersede(a: Alert, priority: Priority, now: number): void {
+  /**
+   * Closes an open alert that the live condition no longer is (another priority, or no longer
+   * suppressed by design), published, then forgotten; a new alert takes its place.
+   */
+  private supersede(a: Alert, reason: string, now: number): void {
     const ks = this.keyOf(a);
     if (ks) this.cancelPending(ks);
     if (!a.close(now)) return;
     a.holds = 0;
-    this.emit(a, "closed", BY_GATEWAY, `priority now P${priority}`, true);
+    this.emit(a, "closed", BY_GATEWAY, reason, true);
   }
 
   private clearAlert(ks: KeyState, a: Alert, now: number, by: string, reason: string): void {
@@ -657,7 +696,7 @@ export class AlertEngine {
     const ss = ks.owner;
     const subject = ss.subject;
     const id = `${now.toString(36)}-${this.idPrefix}${(this.idCounter++).toString(36)}`;
-    const suppressedFor = opts.suppressedFor ?? suppressed ?? (opts.test ? "test" : null);
+    const suppressedFor = designedSuppression(opts, suppressed);
     const alert = new Alert(
       id,
       ks.code,
@@ -758,6 +797,33 @@ export class AlertEngine {
       if (ks) this.forgetKeyIfIdle(ks);
     }
   }
+}
+
+/** How the release of a hold that ended while the gateway was down is published. */
+function releasedBy(recordedHolds: number): [Transition, string] {
+  if (recordedHolds & HOLD_OUT_OF_SERVICE) return ["in-service", "back in service"];
+  if (recordedHolds & HOLD_SHELVED) return ["unshelved", "shelving ended"];
+  if (recordedHolds & HOLD_FLOOD) return ["flood-released", "flood ended"];
+  return ["chattering-ended", "quiet for 60 s"];
+}
+
+/** The designed suppression (test mode, maintenance) a report of the device carries. */
+function designedSuppression(opts: AlertOptions, suppressed: SuppressReason | null): SuppressReason | null {
+  return opts.suppressedFor ?? suppressed ?? (opts.test ? "test" : null);
+}
+
+/**
+ * An open alert raised in test mode or maintenance, reported again by a device that has left it:
+ * the live condition is real and must page (ISA-18.2: designed suppression ends with its cause).
+ * Reused, the real fire after an unacknowledged test alarm stayed marked test, never escalated.
+ * The reverse (a real alert, reported again in test mode) stays real: paging is the safe side.
+ */
+function endsSuppression(open: Alert, opts: AlertOptions, suppressed: SuppressReason | null): boolean {
+  return open.suppressedFor !== null && designedSuppression(opts, suppressed) === null;
+}
+
+function suppressionEnded(open: Alert): string {
+  return open.suppressedFor === "maintenance" ? "maintenance ended" : "test mode ended";
 }
 
 class EngineContext implements AlertContext<AlertCode> {

@@ -6,6 +6,7 @@
 import { describe, expect, it } from "vitest";
 import { FakeClock } from "../../core/clock.js";
 import type { AlertCode } from "../../core/model.js";
+import { type AlertRecord, alertFromRecord } from "../state/alert-record.js";
 import { KEY } from "../state/keys.js";
 import { StateRecorder } from "../state/recorder.js";
 import { MemoryStore } from "../state/store.js";
@@ -247,6 +248,55 @@ describe("suppressed by design (test mode, maintenance)", () => {
       test: true,
     });
   });
+
+  it("a real fire after test mode, with the test alarm still unacknowledged, is a new alert that pages", () => {
+    const { engine, seen, escalations, clock } = setup();
+    const panel: AlertSubject = { id: "m-1", model: "mfs8", household: null };
+    const fire = (on: boolean, test: boolean) =>
+      engine.contextFor(panel, test).condition("FIRE_ALARM", on, { priority: 1, causes: ["smoke"] });
+    fire(true, true);
+    clock.advance(MIN);
+    fire(false, true); // the technician resets the panel; nobody acknowledges the test alarm
+    clock.advance(60 * MIN);
+    fire(true, false); // test mode is over: smoke
+    const testId = seen[0]!.id;
+    const real = engine.find("m-1", "FIRE_ALARM")!;
+    expect(real.id).not.toBe(testId);
+    expect(real.view()).toMatchObject({ test: false, suppression: null, suppressedFor: null, count: 1 });
+    expect(seen.slice(2).map((s) => [s.id === testId, s.t, s.ev.reason])).toEqual([
+      [true, "closed", "test mode ended"],
+      [false, "raised", "smoke"],
+    ]);
+    clock.advance(MIN + 1_000);
+    expect(escalations.map((e) => [e.id, e.level])).toEqual([[real.id, 1]]);
+  });
+
+  it("a condition still active when maintenance ends is raised anew, annunciated and escalated", () => {
+    const { engine, seen, escalations, clock } = setup();
+    engine.contextFor(kiosk, "maintenance").condition("VANDALISM", true, { priority: 2, causes: ["tilt"] });
+    clock.advance(MIN);
+    engine.contextFor(kiosk).condition("VANDALISM", true, { priority: 2, causes: ["tilt"] });
+    expect(seen.map((s) => [s.t, s.suppression])).toEqual([
+      ["raised", "suppressed"],
+      ["closed", "suppressed"],
+      ["raised", null],
+    ]);
+    expect(seen[1]!.ev.reason).toBe("maintenance ended");
+    clock.advance(5 * MIN + 1_000);
+    expect(escalations.map((e) => e.id)).toEqual([seen[2]!.id]);
+  });
+
+  it("a real alert reported again in test mode stays real (paging is the safe side)", () => {
+    const { engine, seen } = setup();
+    engine.contextFor(kiosk).condition("VANDALISM", true, { priority: 2, causes: ["tilt"] });
+    engine.contextFor(kiosk).condition("VANDALISM", false, { priority: 2 });
+    engine.contextFor(kiosk, "maintenance").condition("VANDALISM", true, { priority: 2, causes: ["tilt"] });
+    expect(seen.map((s) => [s.t, s.suppression])).toEqual([
+      ["raised", null],
+      ["cleared", null],
+      ["reactivated", null],
+    ]);
+  });
 });
 
 describe("out of service", () => {
@@ -444,6 +494,45 @@ describe("flood (ISA-18.2: more than 10 new alerts in 10 minutes; ends under 5)"
     second.clock.advance(10 * MIN);
     expect(second.floods.at(-1)).toMatchObject({ state: "normal" });
     expect(second.floods.at(-1)?.since).toBeLessThanOrEqual(second.clock.now());
+  });
+
+  it("an alert held by the flood is published after a restart when the flood's end was journaled but its release was not", () => {
+    const store = new MemoryStore();
+    const first = setup({ escalationP2Ms: 0, recorder: new StateRecorder(store, 60 * S) });
+    for (let i = 0; i < 11; i++) first.cond("TAMPER", true, 2, dev(i));
+    first.cond("DOOR_HELD_OPEN", true, 3, dev(20));
+    const held = first.engine.find("x-20", "DOOR_HELD_OPEN")!;
+    expect(held.announced).toBe(false);
+    const heldRecord = store.get(KEY.alert(held.id)) as AlertRecord;
+    first.clock.advance(11 * MIN);
+    expect(first.seen.filter((s) => s.t === "flood-released").map((s) => s.id)).toEqual([held.id]);
+    // Power cut: the flood's end is on disk, the alert's release after it is not.
+    store.put(KEY.alert(held.id), heldRecord);
+    const second = setup({ escalationP2Ms: 0, recorder: new StateRecorder(store, 60 * S) });
+    second.clock.set(first.clock.now());
+    second.engine.restoreFlood(store.get(KEY.flood) as FloodRecord);
+    second.engine.restoreAlert(alertFromRecord(heldRecord, "s", dev(20)));
+    second.engine.fireOverdue();
+    expect(second.seen.map((s) => [s.id, s.t, s.suppression])).toEqual([[held.id, "flood-released", null]]);
+    expect(second.engine.find("x-20", "DOOR_HELD_OPEN")?.announced).toBe(true);
+  });
+
+  it("a P2 raised while its device was out of service is published after a restart that finds it back in service", () => {
+    const store = new MemoryStore();
+    const first = setup({ recorder: new StateRecorder(store, 60 * S) });
+    first.engine.setOutOfService(door, true, "wang", "repair");
+    first.tamper(true);
+    const held = first.engine.find("d-1", "TAMPER")!;
+    const heldRecord = store.get(KEY.alert(held.id)) as AlertRecord;
+    first.engine.setOutOfService(door, false, "wang", null);
+    store.put(KEY.alert(held.id), heldRecord); // the in-service record made it to disk, the alert's did not
+    const second = setup({ recorder: new StateRecorder(store, 60 * S) });
+    second.clock.set(first.clock.now());
+    second.engine.restoreAlert(alertFromRecord(heldRecord, "s", door));
+    second.engine.fireOverdue();
+    expect(second.seen.map((s) => [s.t, s.suppression])).toEqual([["in-service", null]]);
+    second.clock.advance(5 * MIN + S);
+    expect(second.escalations.map((e) => e.id)).toEqual([held.id]);
   });
 
   it("does not end while the rate stays at 5 or more", () => {

@@ -14,13 +14,18 @@ export function configProblems(config: Config): ConfigProblem[] {
   return [...referenceProblems(config), ...portProblems(config), ...budgetProblems(config)];
 }
 
-/** Cross-field references: ids unique, buses and households that exist, models that can run. */
+/** The subject id of the gateway's own alerts (STORAGE_DEGRADED ...). */
+const GATEWAY_ID = "gateway";
+const RESERVED_ID = `"${GATEWAY_ID}" is the subject of the gateway's own alerts`;
+
+/** Cross-field references: ids unique (devices and households apart), buses and households that exist, models that can run. */
 export function referenceProblems(config: Config): ConfigProblem[] {
   const problems: ConfigProblem[] = [];
   const households = new Set<string>();
   config.households.forEach((h, i) => {
     if (households.has(h.id))
       problems.push(configProblem(`households[${i}].id`, `duplicate household id "${h.id}"`));
+    if (h.id === GATEWAY_ID) problems.push(configProblem(`households[${i}].id`, RESERVED_ID));
     households.add(h.id);
   });
   const buses = new Set<string>();
@@ -34,6 +39,12 @@ export function referenceProblems(config: Config): ConfigProblem[] {
     const seen = names.get(d.id);
     if (seen) problems.push(configProblem(`devices[${i}].id`, `duplicate id "${d.id}" (also ${seen})`));
     names.set(d.id, `devices[${i}]`);
+    // Alerts are kept and published per subject id (`alerts/<p>/<CODE>/<id>`): a device named like
+    // a household shared its alert state, so taking the device out of service held the household's
+    // WELFARE_CHECK unseen and unescalated.
+    if (households.has(d.id))
+      problems.push(configProblem(`devices[${i}].id`, `"${d.id}" is also a household id`));
+    if (d.id === GATEWAY_ID) problems.push(configProblem(`devices[${i}].id`, RESERVED_ID));
     // A model the gateway could neither poll nor supervise is refused here, never run silently.
     const problem = profileProblem(deviceProfile(d, config));
     if (problem) problems.push(configProblem(`devices[${i}].model`, problem));

@@ -224,6 +224,26 @@ describe("config", () => {
     ]);
   });
 
+  it("refuses a device id that is also a household id, and the gateway's own subject id", () => {
+    const clash = problems(() =>
+      validateConfig({
+        site: { id: "s" },
+        households: [{ id: "101" }, { id: "gateway" }],
+        devices: [
+          { id: "101", model: "ds10", password: "p", household: "101" },
+          { id: "gateway", model: "ec200", password: "p" },
+          { id: "101-door", model: "ds10", password: "p", household: "101" },
+        ],
+      }),
+    );
+    expect(clash.problems.map((p) => [p.path, p.message])).toEqual([
+      ["households[1].id", '"gateway" is the subject of the gateway\'s own alerts'],
+      ["devices[0].id", '"101" is also a household id'],
+      ["devices[1].id", '"gateway" is also a household id'],
+      ["devices[1].id", '"gateway" is the subject of the gateway\'s own alerts'],
+    ]);
+  });
+
   it("reports YAML syntax errors with their line", () => {
     const e = problems(() => loadConfigFile(file("syntax.yaml", "site:\n  id: [unclosed\n")));
     expect(e.problems[0]?.message).toMatch(/^YAML/);
