@@ -241,4 +241,24 @@ describe("a step of the wall clock while running", () => {
     expect(live).toEqual([...expected].sort());
     expect(restarted).toEqual(live);
   });
+
+  it("a system suspend of 8 hours is time passed, not a step: the P1's escalation, DEVICE_LOST and the shelving's end due during it come at the resume", async () => {
+    const store = new MemoryStore();
+    const clock = new FakeClock();
+    const { gw, ops, call, wall0 } = await scene(store, clock);
+    await advance(clock, 10 * S);
+    clock.suspend(8 * HOUR);
+    // Node's timers run on the monotonic clock, which stood still: the wheel wakes within a minute.
+    await advance(clock, MIN);
+    await ops.waitFor((m) => m.topic.endsWith("/escalations/p1/EMERGENCY_CALL/p-1"));
+    await ops.waitFor((m) => m.topic.endsWith("/alerts/p2/DEVICE_LOST/p-2"));
+    expect(shelveEnded(ops)).toHaveLength(1);
+    expect((await gw.metrics.clockSteps.get()).values[0]?.value ?? 0).toBe(0);
+    expect(gw.wheel.steps).toBe(0);
+    // Its next escalation counts from now, on the wall clock; nothing was moved by the suspend.
+    const alert = gw.engine.byAlertId(call.id as string);
+    expect(alert?.escalationLevel).toBeGreaterThanOrEqual(1);
+    expect(alert?.escalationNextAt).toBeGreaterThan(wall0 + 8 * HOUR);
+    expect(gw.clock.now()).toBe(clock.now());
+  });
 });
