@@ -261,4 +261,39 @@ describe("a step of the wall clock while running", () => {
     expect(alert?.escalationNextAt).toBeGreaterThan(wall0 + 8 * HOUR);
     expect(gw.clock.now()).toBe(clock.now());
   });
+
+  it.each([
+    ["set forward an hour", HOUR],
+    ["set back a day", -DAY],
+  ])(
+    "%s, an away `until` given before the gateway adopts the step (on the new clock, as the operator's) ends away mode then, not moved a second time",
+    async (_, step) => {
+      const store = new MemoryStore();
+      const clock = new FakeClock();
+      const { gw, ops } = await scene(store, clock);
+      clock.stepWall(step);
+      // The wheel has not ticked since: the gateway still reads the old clock.
+      expect(gw.wheel.steps).toBe(0);
+      expect(gw.clock.now()).toBe(clock.now() - step);
+      const until = clock.now() + 3 * HOUR;
+      await ops.publish(`linli/${SITE}/away/hh-1`, JSON.stringify({ away: true, until }));
+      const result = (
+        await ops.waitFor((m) => m.topic.endsWith(`ops/result/${OPS.name}`) && m.json().target === "hh-1")
+      ).json();
+      expect(result.result).toBe("away");
+      await advance(clock, MIN); // the wheel's next tick adopts the step
+      expect(gw.wheel.steps).toBe(1);
+      expect(gw.supervisor.awayStatuses()).toContainEqual(
+        expect.objectContaining({ household: "hh-1", until }),
+      );
+      const ended = () =>
+        ops
+          .on("/households/hh-1/monitoring")
+          .filter((m) => m.payload.length > 0 && m.json().state === "monitored");
+      await advance(clock, until - clock.now() - S);
+      expect(ended()).toHaveLength(0);
+      await advance(clock, 2 * S);
+      expect(ended()).toHaveLength(1);
+    },
+  );
 });

@@ -79,7 +79,21 @@ export class SteadyClock implements Clock, StepSource {
    * logs read the same clock as the gateway otherwise, to the millisecond).
    */
   now(): number {
+    return this.read(this.raw.now());
+  }
+
+  /**
+   * An absolute time given from outside (an operator's `until`: on the system's wall clock, as
+   * every other party reads it) as this clock reads it: until a step is adopted, on the old clock,
+   * so that the adoption moves it onto the new one with every other time, once. Taken as it is, a
+   * time given between a step and its adoption was moved by the step a second time.
+   */
+  fromWall(wallMs: number): number {
     const wall = this.raw.now();
+    return wallMs - (wall - this.read(wall));
+  }
+
+  private read(wall: number): number {
     let steady = this.raw.monotonic() + this.base;
     if (wall - steady < STEP_MS && steady - wall < STEP_MS) return wall;
     // A jump: a suspend just ended, maybe (then the wall clock is right at once, not only from
