@@ -59,12 +59,13 @@ export function moveLive<K extends MovedKind>(
   for (const field of Object.values(MOVED_TIMES[kind]) as string[]) o[field] = moved(o[field], ms);
 }
 
-/** A journal record with its moved times moved by `ms` (a copy; a clock set back across a restart). */
+/** A journal record with its moved times moved by `ms` (a copy unless 0; a clock set back across a restart). */
 export function moveRecord<K extends MovedKind, R extends { [F in RecordField<K>]?: number | null }>(
   kind: K,
   rec: R,
   ms: number,
 ): R {
+  if (ms === 0) return rec; // every start reads every record: no copy when nothing moves
   const out: Record<string, unknown> = { ...rec };
   for (const field of Object.keys(MOVED_TIMES[kind])) if (field in out) out[field] = moved(out[field], ms);
   return out as R;
