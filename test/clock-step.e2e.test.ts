@@ -293,6 +293,13 @@ describe("a step of the wall clock while running", () => {
       await advance(clock, until - clock.now() - S);
       expect(ended()).toHaveLength(0);
       await advance(clock, 2 * S);
+      // Waited for: under load its message may take longer than advance's pause to arrive.
+      await ops.waitFor(
+        (m) =>
+          m.topic.endsWith("/households/hh-1/monitoring") &&
+          m.payload.length > 0 &&
+          m.json().state === "monitored",
+      );
       expect(ended()).toHaveLength(1);
     },
   );
