@@ -48,6 +48,8 @@ export class FakeClock implements Clock {
   private current: number;
   /** Steps of the wall clock alone (stepWall), as NTP or an operator setting the clock makes. */
   private wallStep = 0;
+  /** Time suspended (suspend): the wall and boot clocks count it, the monotonic clock does not. */
+  private suspended = 0;
   private order = 0;
   private pending: FakePending[] = [];
 
@@ -61,6 +63,11 @@ export class FakeClock implements Clock {
 
   monotonic(): number {
     return this.current;
+  }
+
+  /** The boot clock (CLOCK_BOOTTIME): the monotonic clock plus the time suspended. */
+  boottime(): number {
+    return this.current + this.suspended;
   }
 
   setTimeout(fn: () => void, ms: number): ClockTimer {
@@ -99,7 +106,7 @@ export class FakeClock implements Clock {
 
   /**
    * Moves the wall and the monotonic clock together to wall time `ms` (a jump in which time
-   * passed, as a system suspend looks to timers); does not fire timers.
+   * passed); does not fire timers.
    */
   set(ms: number): void {
     this.current = ms - this.wallStep;
@@ -111,6 +118,15 @@ export class FakeClock implements Clock {
    */
   stepWall(ms: number): void {
     this.wallStep += ms;
+  }
+
+  /**
+   * A system suspend (or a VM paused) of `ms`: the wall and boot clocks move on, the monotonic clock
+   * and pending timers (Node's run on it) stay where they are.
+   */
+  suspend(ms: number): void {
+    this.wallStep += ms;
+    this.suspended += ms;
   }
 
   pendingCount(): number {

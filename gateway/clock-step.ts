@@ -6,7 +6,9 @@
  * shelvings' and away mode's ends, last activity for welfare checks, the flood window) move with
  * it, are journaled (a crash after the step must not bring the old times back), and what operators
  * see is republished with the next rev: what a restart after a clock set back does
- * (gateway/state/recovery.ts), while running. Steps under a second are not reported.
+ * (gateway/state/recovery.ts), while running; both take the times to move, and the moving, from
+ * gateway/moved-times.ts. Steps under a second are not reported; a system suspend is none
+ * (time/steady-clock.ts).
  */
 import type { Clock } from "../core/index.js";
 import type { AlertEngine } from "./alerts/engine.js";

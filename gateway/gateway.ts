@@ -57,7 +57,7 @@ import type { DurableStore } from "./state/store.js";
 import { Counters } from "./stats.js";
 import { copyDamage, StorageHealth } from "./storage-health.js";
 import { Supervisor } from "./supervision.js";
-import { SteadyClock } from "./time/steady-clock.js";
+import { type Boottime, SteadyClock, systemBoottime } from "./time/steady-clock.js";
 import { TimerWheel, WheelTimer } from "./time/timer-wheel.js";
 
 /** Longest time between two checks of the wall clock for a step (time/steady-clock.ts). */
@@ -68,6 +68,12 @@ export { unsupervised } from "./startup.js";
 export interface GatewayOptions {
   config: Config;
   clock?: Clock;
+  /**
+   * The boot clock, which counts time suspended (time/steady-clock.ts): tells a suspend (time
+   * passed) from a step of the wall clock. Default: /proc/uptime with the system's clock, none with
+   * a clock given (FakeClock's `boottime` goes with it).
+   */
+  boottime?: Boottime | null;
   logger?: Logger;
   /** Overrides the port of the first listener (`--mqtt-port`). */
   mqttPort?: number;
@@ -161,7 +167,14 @@ export class Gateway {
   private constructor(config: Config, opts: GatewayOptions) {
     this.runningConfig = config;
     // Steps of the system's wall clock reach the gateway only through the wheel (time/steady-clock.ts).
-    const clock = new SteadyClock(opts.clock ?? systemClock);
+    const boottime = opts.boottime !== undefined ? opts.boottime : opts.clock ? null : systemBoottime();
+    const clock = new SteadyClock(opts.clock ?? systemClock, boottime, (sleptMs) =>
+      // Late-bound: the log exists by the time anything reads the clock.
+      this.log.info(
+        { sleptMs },
+        "the system was suspended (or paused): the time passed counts as such; timers due meanwhile fire now",
+      ),
+    );
     this.clock = clock;
     this.log = opts.logger ?? createLogger({ level: config.log.level, format: config.log.format });
     this.rateLog = new RateLimitedLog(this.log, { clock: this.clock });

@@ -38,6 +38,7 @@ import {
 import type { Registry } from "./registry.js";
 import type { Counters } from "./stats.js";
 import type { Supervisor } from "./supervision.js";
+import { SteadyClock } from "./time/steady-clock.js";
 
 /** Away mode longer than a year is a typo, not a holiday. */
 const MAX_AWAY_MS = 366 * 86_400_000;
@@ -239,12 +240,14 @@ export class OperatorCommands implements OperatorHandlers {
     let until: number | null = null;
     if (fields.until !== undefined && fields.until !== null) {
       const now = this.now();
-      const t =
+      const wall =
         typeof fields.until === "number"
           ? fields.until
           : typeof fields.until === "string"
             ? Date.parse(fields.until)
             : Number.NaN;
+      // On the gateway's clock: between a step of the wall clock and its adoption, the old one.
+      const t = this.clock instanceof SteadyClock ? this.clock.fromWall(wall) : wall;
       if (!fields.away || !Number.isFinite(t) || t <= now || t > now + MAX_AWAY_MS) {
         this.refuse(
           operator,

@@ -15,6 +15,7 @@ import type { Clock } from "../core/index.js";
 import { INACTIVE } from "../devices/index.js";
 import type { AlertEngine } from "./alerts/engine.js";
 import { LocalClock, parseQuietHours, type QuietHours } from "./alerts/quiet-hours.js";
+import { moveLive } from "./moved-times.js";
 import type { Publisher } from "./northbound/publisher.js";
 import type { DeviceEntry, HouseholdEntry, Registry } from "./registry.js";
 import { type TimerWheel, WheelTimer } from "./time/timer-wheel.js";
@@ -140,15 +141,14 @@ export class Supervisor {
    */
   shiftTimes(stepMs: number, registry: Registry): void {
     const now = this.clock.now();
-    for (const d of registry.devices.values()) if (d.lastSeen > 0) d.lastSeen += stepMs;
-    for (const h of registry.households.values()) if (h.lastActivity > 0) h.lastActivity += stepMs;
+    for (const d of registry.devices.values()) moveLive("device", d, stepMs);
+    for (const h of registry.households.values()) moveLive("household", h, stepMs);
     for (const c of this.care.values()) {
       if (c.deferred && c.quiet && c.household.welfareTimer.armed)
         this.wheel.arm(c.household.welfareTimer, this.local.quietHoursEnd(now, c.quiet));
       if (!c.away) continue;
       // `since` too: activity within the exit grace after it is the resident leaving.
-      c.awaySince += stepMs;
-      if (c.awayUntil !== null) c.awayUntil += stepMs;
+      moveLive("away", c, stepMs);
       this.recordAway(c.household.id, {
         by: c.awayBy,
         account: c.awayAccount,

@@ -6,6 +6,9 @@
  */
 import { describe, expect, it } from "vitest";
 import { FakeClock } from "../core/clock.js";
+import { KEPT_TIMES, MOVED_TIMES } from "../gateway/moved-times.js";
+import { KEY } from "../gateway/state/keys.js";
+import type { RunningRecord } from "../gateway/state/recorder.js";
 import { MemoryStore } from "../gateway/state/store.js";
 import { doorMsg, gatewaysInTurn, OPS, pendantMsg, SITE, sleep, type TestClient } from "./support/harness.js";
 
@@ -146,6 +149,158 @@ describe("a step of the wall clock while running", () => {
       expect(lost(ops)).toHaveLength(0);
       await advance(clock, 2 * S);
       await ops.waitFor((m) => m.topic.endsWith("/alerts/p2/DEVICE_LOST/p-2"));
+    },
+  );
+
+  /** The journal's records by kind (key prefix; `running` left out: the marker, not a time operators read). */
+  function journal(store: MemoryStore): Map<string, { kind: string; rec: Record<string, unknown> }> {
+    const kinds: Record<string, string> = { alert: "alert", shelve: "shelve", away: "away", dev: "device" };
+    Object.assign(kinds, { hh: "household", flood: "flood", service: "service" });
+    const out = new Map<string, { kind: string; rec: Record<string, unknown> }>();
+    for (const [key, v] of store.entries()) {
+      if (key === KEY.running) continue;
+      const kind = kinds[key.split("/")[0] as string];
+      expect(kind, `a record of a kind this test knows: ${key}`).toBeDefined();
+      out.set(key, { kind: kind as string, rec: structuredClone(v) as Record<string, unknown> });
+    }
+    return out;
+  }
+
+  /** "kind.field" of every time moved by exactly `ms` from `before` to `after`. */
+  function movedBy(
+    before: ReturnType<typeof journal>,
+    after: ReturnType<typeof journal>,
+    ms: number,
+  ): string[] {
+    const out = new Set<string>();
+    for (const [key, { kind, rec }] of before) {
+      const now = after.get(key)?.rec;
+      for (const [field, v] of Object.entries(rec))
+        if (typeof v === "number" && now?.[field] === v + ms) out.add(`${kind}.${field}`);
+    }
+    return [...out].sort();
+  }
+
+  it("a step while running and a clock set back across a restart move the same times: gateway/moved-times.ts's list, every other time a record holds being history", async () => {
+    const store = new MemoryStore();
+    const clock = new FakeClock();
+    const { gw, ops, tamper } = await scene(store, clock);
+    // An out-of-service device too (its `at` is history).
+    await ops.publish(`linli/${SITE}/service/p-2`, JSON.stringify({ by: "ops", inService: false }));
+    await ops.waitFor((m) => m.topic.endsWith(`ops/result/${OPS.name}`) && m.json().target === "p-2");
+    // Past the P1's call window and first escalation (the next one 4 min on): the wheel's next
+    // tick, which adopts the step, fires nothing that would change a time by itself.
+    await advance(clock, 2 * MIN + 10 * S);
+    expect(gw.engine.byAlertId(tamper.id as string)?.shelvedUntil).not.toBeNull();
+    const before = journal(store);
+    const restartStore = new MemoryStore();
+    for (const [k, v] of store.entries()) restartStore.put(k, structuredClone(v));
+
+    // Every time a record holds (a number that reads as a date within ten years) is on the list
+    // of moved times or on the list of kept ones.
+    const YEARS = 10 * 365 * DAY;
+    for (const [key, { kind, rec }] of before)
+      for (const [field, v] of Object.entries(rec))
+        if (typeof v === "number" && Math.abs(v - clock.now()) < YEARS) {
+          const listed = [
+            ...Object.keys((MOVED_TIMES as Record<string, object>)[kind] ?? {}),
+            ...((KEPT_TIMES as Record<string, readonly string[]>)[kind] ?? []),
+          ];
+          expect(listed, `${key}: ${field}`).toContain(field);
+        }
+    // What is set in this journal, of the list: what both paths must move.
+    const expected = new Set<string>();
+    for (const { kind, rec } of before.values())
+      for (const field of Object.keys((MOVED_TIMES as Record<string, object>)[kind] ?? {}))
+        if (typeof rec[field] === "number" && rec[field] !== 0) expected.add(`${kind}.${field}`);
+    expect([...expected].sort()).toEqual([
+      "alert.escalationNextAt",
+      "alert.shelvedUntil",
+      "alert.unackSince",
+      "alert.windowUntil",
+      "away.since",
+      "away.until",
+      "device.seen",
+      "flood.since",
+      "household.activity",
+      "shelve.until",
+    ]);
+
+    // A step while running.
+    clock.stepWall(-DAY);
+    await advance(clock, MIN);
+    expect(gw.wheel.steps).toBe(1);
+    const live = movedBy(before, journal(store), -DAY);
+
+    // The same journal, the clock set back as much across a restart.
+    const lastRunning = (restartStore.get(KEY.running) as RunningRecord).at;
+    const b = await start(restartStore, new FakeClock(lastRunning - DAY));
+    const restarted = movedBy(before, journal(restartStore), -DAY);
+    expect(b.engine.byAlertId(tamper.id as string)?.shelvedUntil).not.toBeNull();
+
+    expect(live).toEqual([...expected].sort());
+    expect(restarted).toEqual(live);
+  });
+
+  it("a system suspend of 8 hours is time passed, not a step: the P1's escalation, DEVICE_LOST and the shelving's end due during it come at the resume", async () => {
+    const store = new MemoryStore();
+    const clock = new FakeClock();
+    const { gw, ops, call, wall0 } = await scene(store, clock);
+    await advance(clock, 10 * S);
+    clock.suspend(8 * HOUR);
+    // Node's timers run on the monotonic clock, which stood still: the wheel wakes within a minute.
+    await advance(clock, MIN);
+    await ops.waitFor((m) => m.topic.endsWith("/escalations/p1/EMERGENCY_CALL/p-1"));
+    await ops.waitFor((m) => m.topic.endsWith("/alerts/p2/DEVICE_LOST/p-2"));
+    expect(shelveEnded(ops)).toHaveLength(1);
+    expect((await gw.metrics.clockSteps.get()).values[0]?.value ?? 0).toBe(0);
+    expect(gw.wheel.steps).toBe(0);
+    // Its next escalation counts from now, on the wall clock; nothing was moved by the suspend.
+    const alert = gw.engine.byAlertId(call.id as string);
+    expect(alert?.escalationLevel).toBeGreaterThanOrEqual(1);
+    expect(alert?.escalationNextAt).toBeGreaterThan(wall0 + 8 * HOUR);
+    expect(gw.clock.now()).toBe(clock.now());
+  });
+
+  it.each([
+    ["set forward an hour", HOUR],
+    ["set back a day", -DAY],
+  ])(
+    "%s, an away `until` given before the gateway adopts the step (on the new clock, as the operator's) ends away mode then, not moved a second time",
+    async (_, step) => {
+      const store = new MemoryStore();
+      const clock = new FakeClock();
+      const { gw, ops } = await scene(store, clock);
+      clock.stepWall(step);
+      // The wheel has not ticked since: the gateway still reads the old clock.
+      expect(gw.wheel.steps).toBe(0);
+      expect(gw.clock.now()).toBe(clock.now() - step);
+      const until = clock.now() + 3 * HOUR;
+      await ops.publish(`linli/${SITE}/away/hh-1`, JSON.stringify({ away: true, until }));
+      const result = (
+        await ops.waitFor((m) => m.topic.endsWith(`ops/result/${OPS.name}`) && m.json().target === "hh-1")
+      ).json();
+      expect(result.result).toBe("away");
+      await advance(clock, MIN); // the wheel's next tick adopts the step
+      expect(gw.wheel.steps).toBe(1);
+      expect(gw.supervisor.awayStatuses()).toContainEqual(
+        expect.objectContaining({ household: "hh-1", until }),
+      );
+      const ended = () =>
+        ops
+          .on("/households/hh-1/monitoring")
+          .filter((m) => m.payload.length > 0 && m.json().state === "monitored");
+      await advance(clock, until - clock.now() - S);
+      expect(ended()).toHaveLength(0);
+      await advance(clock, 2 * S);
+      // Waited for: under load its message may take longer than advance's pause to arrive.
+      await ops.waitFor(
+        (m) =>
+          m.topic.endsWith("/households/hh-1/monitoring") &&
+          m.payload.length > 0 &&
+          m.json().state === "monitored",
+      );
+      expect(ended()).toHaveLength(1);
     },
   );
 });

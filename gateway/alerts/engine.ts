@@ -27,6 +27,7 @@
 import { randomBytes } from "node:crypto";
 import type { AlertCode, Clock, Priority } from "../../core/index.js";
 import type { AlertContext, AlertOptions, ConditionOptions } from "../../devices/index.js";
+import { moveLive } from "../moved-times.js";
 import { type TimerWheel, WheelTimer } from "../time/timer-wheel.js";
 import { Alert, type AlertSubject, type SuppressReason, type Transition } from "./alert.js";
 import { CHATTER_COUNT, Chattering, type ChatterKey } from "./chattering.js";
@@ -425,10 +426,7 @@ export class AlertEngine {
   shiftTimes(stepMs: number): Alert[] {
     const moved: Alert[] = [];
     for (const a of this.byId.values()) {
-      if (a.windowUntil > 0) a.windowUntil += stepMs;
-      a.unackSince += stepMs;
-      if (a.escalationNextAt !== null) a.escalationNextAt += stepMs;
-      if (a.shelvedUntil !== null) a.shelvedUntil += stepMs;
+      moveLive("alert", a, stepMs);
       moved.push(a);
     }
     this.shelving.shiftTimes(stepMs);

@@ -4,6 +4,7 @@
  * (HOLD_FLOOD) so operators see the life-safety and urgent ones first; the
  * end of the flood publishes what is still open.
  */
+import { moveRecord } from "../moved-times.js";
 import { WheelTimer } from "../time/timer-wheel.js";
 import type { Alert } from "./alert.js";
 import { BY_GATEWAY, type FloodRecord, type FloodStatus, Policy, type PolicyHost } from "./ports.js";
@@ -107,15 +108,10 @@ export class Flood extends Policy {
    * it out at once), and so does the flood's `since`; journaled so.
    */
   shiftTimes(stepMs: number): void {
-    const by = Math.round(stepMs / FLOOD_BUCKET_MS);
-    if (by !== 0) {
-      const old = Array.from(this.floodBuckets);
-      const slot = (bucket: number) => ((bucket % FLOOD_BUCKETS) + FLOOD_BUCKETS) % FLOOD_BUCKETS;
-      for (let i = 0; i < FLOOD_BUCKETS; i++)
-        this.floodBuckets[slot(this.floodBucket + by - i)] = old[slot(this.floodBucket - i)] ?? 0;
-      this.floodBucket += by;
-    }
-    this.floodSince += stepMs;
+    const m = moveFloodRecord(this.floodRecord(), stepMs);
+    this.floodBuckets.set(m.buckets);
+    this.floodBucket = m.bucket;
+    this.floodSince = m.since;
     if (this.flooding) this.wheel.arm(this.floodTimer, (this.floodBucket + 1) * FLOOD_BUCKET_MS);
     if (this.floodTotal > 0 || this.flooding) this.recorder?.flood(this.floodRecord());
   }
@@ -168,4 +164,20 @@ export class Flood extends Policy {
       else this.recorder?.alert(a);
     }
   };
+}
+
+/**
+ * The flood record moved by `ms` (a step of the wall clock while running, a clock set back across a
+ * restart: gateway/moved-times.ts): the 10-minute window's counts in their order (a step back would
+ * leave it ahead of the clock, a step forward would age it out at once), and its `since`.
+ */
+export function moveFloodRecord<R extends FloodRecord>(rec: R, ms: number): R {
+  const by = Math.round(ms / FLOOD_BUCKET_MS);
+  const out = moveRecord("flood", rec, ms);
+  if (by === 0 || rec.buckets.length !== FLOOD_BUCKETS) return out;
+  const slot = (bucket: number) => ((bucket % FLOOD_BUCKETS) + FLOOD_BUCKETS) % FLOOD_BUCKETS;
+  const buckets = new Array<number>(FLOOD_BUCKETS).fill(0);
+  for (let i = 0; i < FLOOD_BUCKETS; i++)
+    buckets[slot(rec.bucket + by - i)] = rec.buckets[slot(rec.bucket - i)] ?? 0;
+  return { ...out, bucket: rec.bucket + by, buckets };
 }

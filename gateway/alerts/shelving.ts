@@ -4,6 +4,7 @@
  * or an operator unshelves, which publishes what is open as it is now.
  */
 import type { AlertCode } from "../../core/index.js";
+import { moveLive } from "../moved-times.js";
 import { WheelTimer } from "../time/timer-wheel.js";
 import type { Alert, AlertSubject, Transition } from "./alert.js";
 import { BY_GATEWAY, Policy, type PolicyHost, type ShelveRecord } from "./ports.js";
@@ -134,7 +135,7 @@ export class Shelving<K extends ShelveKey> extends Policy {
   shiftTimes(stepMs: number): void {
     for (const ks of this.shelvedById.values()) {
       if (ks.shelvedUntil === null || ks.shelveId === null) continue;
-      ks.shelvedUntil += stepMs;
+      moveLive("shelve", ks, stepMs);
       this.recorder?.shelve(ks.owner.subject.id, ks.code, {
         id: ks.shelveId,
         by: ks.shelvedBy ?? "",

@@ -11,10 +11,12 @@
 import type { AlertCode } from "../../core/index.js";
 import type { Alert, AlertSubject } from "../alerts/alert.js";
 import type { AlertEngine, FloodRecord, ShelveRecord } from "../alerts/engine.js";
+import { moveFloodRecord } from "../alerts/flood.js";
 import type { Logger } from "../log.js";
+import { moveRecord } from "../moved-times.js";
 import type { Registry } from "../registry.js";
 import type { AwayRecord, Supervisor } from "../supervision.js";
-import { type AlertRecord, alertFromRecord, alertRecord, isAlertRecord } from "./alert-record.js";
+import { alertFromRecord, alertRecord, isAlertRecord } from "./alert-record.js";
 import { KEY, PREFIX } from "./keys.js";
 import { type DeviceRecord, type HouseholdRecord, REV_UNSYNCED_MAX, type RunningRecord } from "./recorder.js";
 import type { DurableStore } from "./store.js";
@@ -62,11 +64,12 @@ export const modelChangedReason = (model: string) =>
 /**
  * `now`: the wall clock at this start. When it reads earlier than the previous run was last known
  * to run (`running`), the clock was set back across the restart (a box without a real-time clock,
- * or with a flat RTC battery, back from a power cut; a clock set by hand): every time still ahead
- * that a timer waits for (escalation, call window, shelving's and away mode's end, the welfare
- * period) is moved back by that much and journaled so, so it runs on from where it stood at the
- * stop. As written, an unacknowledged P1 did not escalate again until the clock had caught up
- * (a day set back: a day late). Times already past (raised, acknowledged ...) are history: kept.
+ * or with a flat RTC battery, back from a power cut; a clock set by hand): every time that a step
+ * while running moves (escalation, call window, shelving's and away mode's end and start, last
+ * activity, last seen, the flood window: gateway/moved-times.ts, the one list both use) is moved
+ * back by that much and journaled so, so it runs on from where it stood at the stop. As written, an
+ * unacknowledged P1 did not escalate again until the clock had caught up (a day set back: a day
+ * late). Times already past (raised, acknowledged ...) are history: kept.
  */
 export function recoverState(
   store: DurableStore,
@@ -140,7 +143,11 @@ export function recoverState(
       skip(key);
       continue;
     }
-    d.lastSeen = d.journaledSeen = r.seen;
+    // Moved too, as a step while running moves it: silence counts from where it stood at the stop,
+    // and a DEVICE_LOST's silence is not a day short.
+    const seen = moveRecord("device", r, -back).seen as number;
+    if (back > 0) store.put(key, { ...r, seen });
+    d.lastSeen = d.journaledSeen = seen;
     // A polled device is online again only when a poll answers; a lost one stays lost until then.
     d.link = d.supervisedByHeartbeat || r.link === "lost" ? (r.link ?? "unknown") : "unknown";
     d.journaledLink = d.link;
@@ -159,8 +166,9 @@ export function recoverState(
       skip(key);
       continue;
     }
-    h.lastActivity = h.journaledActivity = r.activity - back;
-    if (back > 0) store.put(key, { ...r, activity: h.lastActivity });
+    const moved = moveRecord("household", r, -back);
+    h.lastActivity = h.journaledActivity = moved.activity as number;
+    if (back > 0) store.put(key, moved);
     report.households++;
   }
   for (const [key, v] of store.entries(PREFIX.away)) {
@@ -174,14 +182,16 @@ export function recoverState(
       skip(key);
       continue;
     }
-    const away: AwayRecord = {
-      by: r.by,
-      account: typeof r.account === "string" ? r.account : null,
-      // `since` too, as a step while running moves it (gateway/clock-step.ts): left ahead of a clock
-      // set back, the resident's first activity would fall within the exit grace after it.
-      since: r.since - back,
-      until: typeof r.until === "number" ? r.until - back : null,
-    };
+    const away = moveRecord<"away", AwayRecord>(
+      "away",
+      {
+        by: r.by,
+        account: typeof r.account === "string" ? r.account : null,
+        since: r.since,
+        until: typeof r.until === "number" ? r.until : null,
+      },
+      -back,
+    );
     if (back > 0) store.put(key, away);
     supervisor.restoreAway(h, away);
     report.away++;
@@ -218,21 +228,28 @@ export function recoverState(
       skip(key);
       continue;
     }
-    const shelve: ShelveRecord = {
-      id: r.id,
-      by: r.by,
-      account: typeof r.account === "string" ? r.account : null,
-      at: r.at ?? 0,
-      until: r.until - back,
-      reason: r.reason ?? null,
-    };
+    const shelve = moveRecord<"shelve", ShelveRecord>(
+      "shelve",
+      {
+        id: r.id,
+        by: r.by,
+        account: typeof r.account === "string" ? r.account : null,
+        at: r.at ?? 0,
+        until: r.until,
+        reason: r.reason ?? null,
+      },
+      -back,
+    );
     if (back > 0) store.put(key, shelve);
     engine.restoreShelve(subject, code as AlertCode, shelve);
     report.shelves++;
   }
   const flood = store.get(KEY.flood) as Partial<FloodRecord> | undefined;
-  if (flood && typeof flood.flooding === "boolean" && Array.isArray(flood.buckets))
-    engine.restoreFlood(flood as FloodRecord);
+  if (flood && typeof flood.flooding === "boolean" && Array.isArray(flood.buckets)) {
+    const moved = moveFloodRecord(flood as FloodRecord, -back);
+    if (back > 0) store.put(KEY.flood, moved);
+    engine.restoreFlood(moved);
+  }
 
   const alerts: Alert[] = [];
   for (const [key, v] of store.entries(PREFIX.alert)) {
@@ -241,7 +258,7 @@ export function recoverState(
       continue;
     }
     const subject = subjectOf(v.subject, v.model, v.household);
-    const alert = alertFromRecord(back > 0 ? setBack(v, back) : v, site, subject);
+    const alert = alertFromRecord(moveRecord("alert", v, -back), site, subject);
     if (report.unclean) {
       // A crash or a power cut may have lost up to REV_UNSYNCED_MAX published revs of it (states
       // published before their sync): the next rev goes past them, and the state restored, maybe
@@ -265,15 +282,4 @@ export function recoverState(
     }
   }
   return { report, alerts, orphans, lastRunning };
-}
-
-/** The record's timer times moved back by `back` ms (the clock was set back across a restart). */
-function setBack(r: AlertRecord, back: number): AlertRecord {
-  return {
-    ...r,
-    windowUntil: r.windowUntil > 0 ? r.windowUntil - back : r.windowUntil,
-    unackSince: typeof r.unackSince === "number" ? r.unackSince - back : r.unackSince,
-    escalationNextAt: r.escalationNextAt === null ? null : r.escalationNextAt - back,
-    shelvedUntil: r.shelvedUntil === null ? null : r.shelvedUntil - back,
-  };
 }

@@ -1,6 +1,7 @@
+import { uptime } from "node:os";
 import { describe, expect, it } from "vitest";
 import { FakeClock } from "../../core/clock.js";
-import { SteadyClock } from "./steady-clock.js";
+import { SteadyClock, systemBoottime } from "./steady-clock.js";
 import { TimerWheel, WheelTimer } from "./timer-wheel.js";
 
 const SEC = 1000;
@@ -424,5 +425,103 @@ describe("TimerWheel: a step of the wall clock is not time passing", () => {
     clock.advance(SEC);
     expect(steps).toEqual([]);
     expect(fired).toHaveLength(1);
+  });
+});
+
+describe("TimerWheel: a system suspend is time passed, not a step (the boot clock tells them apart)", () => {
+  const MIN = 60 * SEC;
+  /** The gateway's wheel, its clock given the boot clock (`boot: false`: none, as off Linux). */
+  function suspending(boot = true) {
+    const clock = new FakeClock();
+    const suspends: number[] = [];
+    const steady = new SteadyClock(clock, boot ? () => clock.boottime() : null, (ms) => suspends.push(ms));
+    const steps: number[] = [];
+    const wheel = new TimerWheel(steady, { steps: steady, onStep: (s) => steps.push(s) });
+    const fired: { name: unknown; mono: number; wall: number }[] = [];
+    const make = (name: unknown) =>
+      new WheelTimer((t) => fired.push({ name: t.owner, mono: clock.monotonic(), wall: clock.now() }), name);
+    return { clock, steady, wheel, steps, suspends, fired, make };
+  }
+
+  it("suspended 8 hours: an escalation due during it fires at the wheel's next tick, on the wall clock; no step", () => {
+    const { clock, steady, wheel, steps, suspends, fired, make } = suspending();
+    const t = make("esc");
+    const offset = clock.now() - clock.monotonic();
+    wheel.armIn(t, 5 * MIN);
+    clock.advance(MIN);
+    clock.suspend(8 * HOUR);
+    const resumed = clock.monotonic();
+    // Right after the resume the gateway's clock reads the wall clock (the suspend is time passed).
+    expect(steady.now()).toBe(clock.now());
+    expect(suspends).toEqual([8 * HOUR]);
+    // Node's timer (monotonic) wakes the wheel at most a minute later: the escalation fires then.
+    clock.advance(MIN);
+    expect(steps).toEqual([]);
+    expect(wheel.steps).toBe(0);
+    expect(fired).toHaveLength(1);
+    expect(fired[0]?.mono).toBeLessThanOrEqual(resumed + MIN);
+    expect((fired[0]?.wall ?? 0) - (fired[0]?.mono ?? 0)).toBe(offset + 8 * HOUR);
+  });
+
+  it("a timer due after the resume keeps its wall-clock time: it is not put off by the suspend", () => {
+    const { clock, wheel, steps, fired, make } = suspending();
+    const t = make("shelve-end");
+    const start = clock.now();
+    wheel.arm(t, start + 10 * HOUR);
+    clock.suspend(8 * HOUR);
+    clock.advance(MIN);
+    expect(t.deadline).toBe(start + 10 * HOUR);
+    clock.advance(2 * HOUR - 2 * MIN);
+    expect(fired).toHaveLength(0);
+    clock.advance(2 * MIN);
+    expect(fired.map((f) => f.wall)).toEqual([start + 10 * HOUR]);
+    expect(steps).toEqual([]);
+  });
+
+  it("a clock set back a day during a suspend of an hour: the hour passed, the day is a step", () => {
+    const { clock, wheel, steps, fired, make } = suspending();
+    const t = make("esc");
+    const start = clock.now();
+    wheel.armIn(t, 30 * MIN);
+    clock.suspend(HOUR);
+    clock.stepWall(-DAY);
+    clock.advance(MIN);
+    expect(steps).toEqual([-DAY]);
+    expect(fired.map((f) => f.wall)).toEqual([start + HOUR + MIN - DAY]);
+  });
+
+  it("a step while no suspend happened is still a step (the boot clock gained nothing)", () => {
+    const { clock, wheel, steps, suspends, fired, make } = suspending();
+    wheel.armIn(make("a"), 5 * MIN);
+    clock.stepWall(HOUR);
+    clock.advance(MIN);
+    expect(steps).toEqual([HOUR]);
+    expect(suspends).toEqual([]);
+    expect(fired).toHaveLength(0);
+  });
+
+  it("without a boot clock (not Linux, no /proc/uptime) a suspend counts as a step, as before", () => {
+    const { clock, steady, wheel, steps, fired, make } = suspending(false);
+    const before = steady.now();
+    wheel.armIn(make("esc"), 5 * MIN);
+    clock.suspend(8 * HOUR);
+    expect(steady.now()).toBe(before);
+    clock.advance(MIN);
+    expect(steps).toEqual([8 * HOUR]);
+    expect(fired).toHaveLength(0);
+  });
+});
+
+describe("systemBoottime", () => {
+  it("on Linux reads /proc/uptime: milliseconds since boot, as os.uptime() says", () => {
+    const boot = systemBoottime();
+    if (process.platform !== "linux") {
+      expect(boot).toBeNull();
+      return;
+    }
+    expect(boot).not.toBeNull();
+    const a = boot?.() as number;
+    expect(a).toBeGreaterThan(0);
+    expect(Math.abs(a - uptime() * 1000)).toBeLessThan(2000);
   });
 });

@@ -14,6 +14,7 @@ import type { ConfigInput } from "../../gateway/config/schema.js";
 import { Gateway } from "../../gateway/gateway.js";
 import { createLogger, type Logger } from "../../gateway/log.js";
 import type { DurableStore, MemoryStore } from "../../gateway/state/store.js";
+import type { Boottime } from "../../gateway/time/steady-clock.js";
 
 export const SITE = "t1";
 export const OPS = { name: "ops", password: "ops-pw" };
@@ -58,6 +59,7 @@ export function gatewaysInTurn(): {
     async start(store, clock) {
       const gw = await startGateway({
         clock,
+        boottime: () => clock.boottime(),
         store,
         config: testConfig({ alerts: { escalation: { p1: "2m", p2: "5m" } } }),
       });
@@ -82,7 +84,13 @@ export function gatewaysInTurn(): {
 }
 
 export async function startGateway(
-  opts: { config?: ConfigInput; clock?: Clock; store?: DurableStore; logger?: Logger } = {},
+  opts: {
+    config?: ConfigInput;
+    clock?: Clock;
+    boottime?: Boottime | null;
+    store?: DurableStore;
+    logger?: Logger;
+  } = {},
 ): Promise<Gateway> {
   const config = validateConfig(opts.config ?? testConfig(), "test");
   const logger = opts.logger ?? createLogger({ level: "silent" });
@@ -90,6 +98,7 @@ export async function startGateway(
     return Gateway.start({
       config,
       clock: opts.clock,
+      boottime: opts.boottime,
       logger,
       store: opts.store,
     });
@@ -98,6 +107,7 @@ export async function startGateway(
   const gw = await Gateway.start({
     config,
     clock: opts.clock,
+    boottime: opts.boottime,
     logger,
     dataDir,
   }).catch((err: unknown) => {

@@ -1,6 +1,20 @@
 import net from "node:net";
-import { describe, expect, it } from "vitest";
-import { DeviceConnection } from "./connection.js";
+import { describe, expect, it, vi } from "vitest";
+import { DeviceConnection, TICK_MS, tickNow } from "./connection.js";
+
+describe("connections' ticks (keepalive, login deadline)", () => {
+  it("are elapsed time: a step of the wall clock an hour forward is not an hour of silence", () => {
+    const before = tickNow();
+    const step = vi
+      .spyOn(Date, "now")
+      .mockImplementation(() => performance.timeOrigin + performance.now() + 3_600_000);
+    try {
+      expect(tickNow() - before).toBeLessThan(1000 / TICK_MS);
+    } finally {
+      step.mockRestore();
+    }
+  });
+});
 
 describe("DeviceConnection: what it keeps per socket (10,000 devices each on its own connection)", () => {
   it("its socket handlers are shared by every connection, the close handler without a `once` wrapper", () => {
