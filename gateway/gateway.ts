@@ -460,6 +460,15 @@ export class Gateway {
       recorder: gw.recorder,
       clock: gw.clock,
     });
+    if (gw.upstream) {
+      // What the gateway holds now; the mirror's other alert states and service marks are stale.
+      const held = new Set<string>();
+      for (const a of gw.engine.openAlerts()) if (a.announced) held.add(a.topic);
+      for (const s of gw.engine.outOfServiceSubjects())
+        if (gw.registry.devices.has(s.subjectId))
+          held.add(`linli/${config.site.id}/devices/${s.subjectId}/service`);
+      gw.upstream.dropStaleRestored((topic) => held.has(topic));
+    }
     gw.supervisor.start(gw.registry, downForMs(gw.recovered, gw.clock.now(), gw.log));
     // The wheel adopts a step of the wall clock at its ticks: this keeps one coming at least every
     // minute even on a site where nothing else is armed (only polled devices, no welfare checks).
