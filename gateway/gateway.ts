@@ -412,6 +412,7 @@ export class Gateway {
       handlers: {
         uplink: (device, payload, contentType, done) => gw.ingest.uplink(device, payload, contentType, done),
         readingRoom: (max) => gw.pipeline.telemetryIntakeRoom(max, gw.clock.monotonic()),
+        takingActions: () => gw.stopping === null,
         operator: (operator, action, target, command, payload) =>
           gw.operatorAction(operator, action, target, command, payload),
       },
@@ -676,8 +677,9 @@ export class Gateway {
     command: string | null,
     payload: Buffer,
   ): void {
-    // Stopping: the engine's timers and the journal are going; the request is not answered
-    // (the operator's client re-sends it to the restarted gateway).
+    // Stopping: the engine's timers and the journal are going; the request is not answered. The
+    // embedded broker does not acknowledge it either (takingActions), so the operator's client
+    // re-sends it to the restarted gateway; one from upstream was acknowledged by mqtt.js already.
     if (this.stopping !== null) return;
     this.ops.handle(operator, action, target, command, payload);
   }

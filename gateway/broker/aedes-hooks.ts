@@ -270,6 +270,11 @@ export function installHooks(ctx: HookContext): void {
         return;
       }
       if (kind.kind === "operator" && identity?.kind === "operator") {
+        if (ctx.handlers.takingActions?.() === false) {
+          // Acknowledged and dropped, the request was lost: the client re-sends only what has no PUBACK.
+          callback(new Error("gateway stopping: operator request left unacknowledged, to be sent again"));
+          return;
+        }
         ctx.handlers.operator(
           identity.name,
           kind.action,

@@ -10,6 +10,12 @@ export interface BrokerHandlers {
    * JS heap) should hand over now, at most `max`; the rest wait there. Absent: all of them.
    */
   readingRoom?(max: number): number;
+  /**
+   * Whether operators' actions are taken now; false while the gateway stops (its engine and journal
+   * are going): the request is then left unacknowledged (the connection is closed without a
+   * PUBACK), so the operator's client sends it again to the restarted gateway. Absent: always.
+   */
+  takingActions?(): boolean;
   /** An operator's action (ack, shelve, command, ...), already authorised by topic. */
   operator(
     operator: string,
