@@ -33,7 +33,7 @@ import type { MetricsAddress, MetricsServer } from "./metrics/server.js";
 import { Publisher } from "./northbound/publisher.js";
 import type { NorthboundSink } from "./northbound/sink.js";
 import { UntilListening } from "./northbound/until-listening.js";
-import { UpstreamBridge, type UpstreamStats } from "./northbound/upstream.js";
+import { isHeldStateTopic, UpstreamBridge, type UpstreamStats } from "./northbound/upstream.js";
 import { WrittenFirstSink } from "./northbound/written-first.js";
 import { OperatorCommands } from "./ops.js";
 import { type Completion, type PipelineStats, PriorityPipeline } from "./pipeline/lanes.js";
@@ -461,14 +461,30 @@ export class Gateway {
       recorder: gw.recorder,
       clock: gw.clock,
     });
-    if (gw.upstream) {
-      // What the gateway holds now; the mirror's other alert states and service marks are stale.
+    {
+      // What the gateway holds now. Copies of other alert states and service marks that survived
+      // in the upstream mirror or in operators' session queues are stale: a crash came between a
+      // close and their update (both are written after the records they stand for).
       const held = new Set<string>();
       for (const a of gw.engine.openAlerts()) if (a.announced) held.add(a.topic);
       for (const s of gw.engine.outOfServiceSubjects())
         if (gw.registry.devices.has(s.subjectId))
           held.add(`linli/${config.site.id}/devices/${s.subjectId}/service`);
-      gw.upstream.dropStaleRestored((topic) => held.has(topic));
+      const current = (topic: string) => held.has(topic);
+      gw.upstream?.dropStaleRestored(current);
+      const prefix = `linli/${config.site.id}/`;
+      let stale = 0;
+      for (const topic of broker.restoredSessionStates()) {
+        if (!isHeldStateTopic(prefix, topic) || current(topic)) continue;
+        // As a close publishes it: an empty retained message, queued for the sessions like one.
+        gw.local.publish(topic, "", 1, true);
+        stale++;
+      }
+      if (stale > 0)
+        gw.log.warn(
+          { deleted: stale },
+          "operators' sessions: states of alerts closed (or devices back in service) just before the last stop deleted",
+        );
     }
     gw.supervisor.start(gw.registry, downForMs(gw.recovered, gw.clock.now(), gw.log));
     // The wheel adopts a step of the wall clock at its ticks: this keeps one coming at least every

@@ -187,6 +187,21 @@ const shift = <T>(q: Fifo<T>): T | null => {
 };
 
 /**
+ * A retained topic whose state the gateway alone holds, and holds completely: an alert state,
+ * `linli/<site>/alerts/<priority>/<CODE>/<deviceId>` (not alerts/events, alerts/flood), or a
+ * device's out-of-service mark, `linli/<site>/devices/<deviceId>/service`. One the gateway holds
+ * no open alert or mark for is stale. `prefix` is `linli/<site>/`.
+ */
+export function isHeldStateTopic(prefix: string, topic: string): boolean {
+  if (!topic.startsWith(prefix)) return false;
+  const levels = topic.slice(prefix.length).split("/");
+  return (
+    (levels.length === 4 && levels[0] === "alerts") ||
+    (levels.length === 3 && levels[0] === "devices" && levels[2] === "service")
+  );
+}
+
+/**
  * mqtt.js is loaded only by a gateway that has an upstream broker. Alone it is small beside aedes
  * (they share mqtt-packet; ~2 MB of RSS in the gateway process, within the run-to-run spread of
  * bench:connections), but a site on the embedded broker has no use for it at all.
@@ -672,11 +687,7 @@ export class UpstreamBridge implements NorthboundSink {
    * gateway was stopped would say "out of service" there for good).
    */
   private isReconciled(topic: string): boolean {
-    const levels = topic.slice(this.prefix.length).split("/");
-    return (
-      (levels.length === 4 && levels[0] === "alerts") ||
-      (levels.length === 3 && levels[0] === "devices" && levels[2] === "service")
-    );
+    return isHeldStateTopic(this.prefix, topic);
   }
 
   /** Subscribes to the site's alert states for RECONCILE_MS: the retained ones arrive first. */
