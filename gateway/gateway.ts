@@ -413,6 +413,7 @@ export class Gateway {
         uplink: (device, payload, contentType, done) => gw.ingest.uplink(device, payload, contentType, done),
         readingRoom: (max) => gw.pipeline.telemetryIntakeRoom(max, gw.clock.monotonic()),
         takingActions: () => gw.stopping === null,
+        afterOperatorAction: (done) => (gw.store ? gw.store.commit(done) : done()),
         operator: (operator, action, target, command, payload) =>
           gw.operatorAction(operator, action, target, command, payload),
       },

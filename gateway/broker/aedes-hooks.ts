@@ -282,7 +282,10 @@ export function installHooks(ctx: HookContext): void {
           kind.command,
           packet.payload as Buffer,
         );
-        callback(null);
+        // The PUBACK once the action's records are committed: acknowledged before, a crash in
+        // between lost the request (the client re-sends only what has no PUBACK).
+        if (ctx.handlers.afterOperatorAction) ctx.handlers.afterOperatorAction(() => callback(null));
+        else callback(null);
         return;
       }
     }

@@ -16,6 +16,12 @@ export interface BrokerHandlers {
    * PUBACK), so the operator's client sends it again to the restarted gateway. Absent: always.
    */
   takingActions?(): boolean;
+  /**
+   * Calls `done` once the records of the operator actions handled so far are committed (the
+   * journal's promise, `storage.sync`); the request's PUBACK waits for it, so a crash before its
+   * records are written leaves it unacknowledged and the client sends it again. Absent: at once.
+   */
+  afterOperatorAction?(done: () => void): void;
   /** An operator's action (ack, shelve, command, ...), already authorised by topic. */
   operator(
     operator: string,
