@@ -472,7 +472,10 @@ export class Gateway {
         if (gw.registry.devices.has(s.subjectId))
           held.add(`linli/${config.site.id}/devices/${s.subjectId}/service`);
       const current = (topic: string) => held.has(topic);
-      gw.upstream?.dropStaleRestored(current);
+      // Devices' statuses are the supervision's; only those of devices no longer configured go.
+      const configured = new Set<string>();
+      for (const d of gw.registry.devices.values()) configured.add(d.statusTopic);
+      gw.upstream?.dropStaleRestored((topic) => current(topic) || configured.has(topic));
       const prefix = `linli/${config.site.id}/`;
       let stale = 0;
       for (const topic of broker.restoredSessionStates()) {

@@ -442,7 +442,12 @@ describe.skipIf(!available && !process.env.CI)("upstream broker bridge (real mos
     const topic = `linli/${SITE}/alerts/p1/EMERGENCY_CALL/p-1`;
     const serviceTopic = `linli/${SITE}/devices/d-1/service`;
 
+    const statusTopic = `linli/${SITE}/devices/p-2/status`;
     const gw1 = await Gateway.start({ config, logger: silent, dataDir });
+    const removed = await connect(gw1, "p-2", "pw-p2");
+    await removed.publish("devices/ec200/p-2/up", pendantMsg(1, null));
+    await ops.waitFor((m) => m.topic === statusTopic && m.payload.toString() === "online", 5000);
+    await removed.end();
     const pendant = await connect(gw1, "p-1", "pw-p1");
     await pendant.publish("devices/ec200/p-1/up", pendantMsg(1, "press"));
     await ops.waitFor((m) => m.topic === topic && m.payload.length > 0, 5000);
@@ -462,7 +467,12 @@ describe.skipIf(!available && !process.env.CI)("upstream broker bridge (real mos
     expect([...journal.entries(`upr/${topic}`)]).toHaveLength(1);
     journal.close();
 
-    const gw2 = await Gateway.start({ config, logger: silent, dataDir });
+    // p-2 removed from the site file while the gateway was stopped: its status upstream goes too.
+    const input = testConfig({
+      northbound: { upstream: { url: `mqtt://127.0.0.1:${port}`, reconnectInitial: "100ms" } },
+    });
+    input.devices = (input.devices ?? []).filter((d) => d.id !== "p-2");
+    const gw2 = await Gateway.start({ config: validateConfig(input, "test"), logger: silent, dataDir });
     cleanups.push(() => gw2.stop());
     expect(gw2.engine.openAlerts()).toHaveLength(0);
     // The restart's `online` follows every mirror state restored (they are sent in publish order).
@@ -479,7 +489,10 @@ describe.skipIf(!available && !process.env.CI)("upstream broker bridge (real mos
     await sleep(300);
     await late.end();
     const stale = late.messages.filter(
-      (m) => m.retain && m.payload.length > 0 && (m.topic === topic || m.topic === serviceTopic),
+      (m) =>
+        m.retain &&
+        m.payload.length > 0 &&
+        (m.topic === topic || m.topic === serviceTopic || m.topic === statusTopic),
     );
     expect(stale.map((m) => m.topic)).toEqual([]);
   }, 30_000);
