@@ -33,7 +33,7 @@ import type { MetricsAddress, MetricsServer } from "./metrics/server.js";
 import { Publisher } from "./northbound/publisher.js";
 import type { NorthboundSink } from "./northbound/sink.js";
 import { UntilListening } from "./northbound/until-listening.js";
-import { UpstreamBridge, type UpstreamStats } from "./northbound/upstream.js";
+import { isHeldStateTopic, UpstreamBridge, type UpstreamStats } from "./northbound/upstream.js";
 import { WrittenFirstSink } from "./northbound/written-first.js";
 import { OperatorCommands } from "./ops.js";
 import { type Completion, type PipelineStats, PriorityPipeline } from "./pipeline/lanes.js";
@@ -425,6 +425,8 @@ export class Gateway {
       handlers: {
         uplink: (device, payload, contentType, done) => gw.ingest.uplink(device, payload, contentType, done),
         readingRoom: (max) => gw.pipeline.telemetryIntakeRoom(max, gw.clock.monotonic()),
+        takingActions: () => gw.stopping === null,
+        afterOperatorAction: (done) => (gw.store ? gw.store.commit(done) : done()),
         operator: (operator, action, target, command, payload) =>
           gw.operatorAction(operator, action, target, command, payload),
       },
@@ -473,6 +475,34 @@ export class Gateway {
       recorder: gw.recorder,
       clock: gw.clock,
     });
+    {
+      // What the gateway holds now. Copies of other alert states and service marks that survived
+      // in the upstream mirror or in operators' session queues are stale: a crash came between a
+      // close and their update (both are written after the records they stand for).
+      const held = new Set<string>();
+      for (const a of gw.engine.openAlerts()) if (a.announced) held.add(a.topic);
+      for (const s of gw.engine.outOfServiceSubjects())
+        if (gw.registry.devices.has(s.subjectId))
+          held.add(`linli/${config.site.id}/devices/${s.subjectId}/service`);
+      const current = (topic: string) => held.has(topic);
+      // Devices' statuses are the supervision's; only those of devices no longer configured go.
+      const configured = new Set<string>();
+      for (const d of gw.registry.devices.values()) configured.add(d.statusTopic);
+      gw.upstream?.dropStaleRestored((topic) => current(topic) || configured.has(topic));
+      const prefix = `linli/${config.site.id}/`;
+      let stale = 0;
+      for (const topic of broker.restoredSessionStates()) {
+        if (!isHeldStateTopic(prefix, topic) || current(topic)) continue;
+        // As a close publishes it: an empty retained message, queued for the sessions like one.
+        gw.local.publish(topic, "", 1, true);
+        stale++;
+      }
+      if (stale > 0)
+        gw.log.warn(
+          { deleted: stale },
+          "operators' sessions: states of alerts closed (or devices back in service) just before the last stop deleted",
+        );
+    }
     gw.supervisor.start(gw.registry, downForMs(gw.recovered, gw.clock.now(), gw.log));
     // The wheel adopts a step of the wall clock at its ticks: this keeps one coming at least every
     // minute even on a site where nothing else is armed (only polled devices, no welfare checks).
@@ -680,8 +710,9 @@ export class Gateway {
     command: string | null,
     payload: Buffer,
   ): void {
-    // Stopping: the engine's timers and the journal are going; the request is not answered
-    // (the operator's client re-sends it to the restarted gateway).
+    // Stopping: the engine's timers and the journal are going; the request is not answered. The
+    // embedded broker does not acknowledge it either (takingActions), so the operator's client
+    // re-sends it to the restarted gateway; one from upstream was acknowledged by mqtt.js already.
     if (this.stopping !== null) return;
     this.ops.handle(operator, action, target, command, payload);
   }

@@ -16,6 +16,7 @@ import { pino } from "pino";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { validateConfig } from "../gateway/config/load.js";
 import { Gateway } from "../gateway/gateway.js";
+import { Journal } from "../gateway/journal/journal.js";
 import { UpstreamBridge } from "../gateway/northbound/upstream.js";
 import {
   connect,
@@ -422,4 +423,77 @@ describe.skipIf(!available && !process.env.CI)("upstream broker bridge (real mos
     expect(said).toMatchObject({ deleted: 2 });
     expect([...(said?.ids ?? [])].sort()).toEqual([ghost, serviceTopic].sort());
   }, 40_000);
+
+  it("an alert closed just before a crash: its last active state in the upstream mirror is deleted at the restart, not republished for good", async () => {
+    const port = await freePort();
+    const broker = await startMosquitto(port);
+    cleanups.push(() => stopKill(broker));
+    const dataDir = join(dir, "stale-mirror-data");
+    cleanups.push(async () => rmSync(dataDir, { recursive: true, force: true }));
+    const config = validateConfig(
+      testConfig({
+        northbound: { upstream: { url: `mqtt://127.0.0.1:${port}`, reconnectInitial: "100ms" } },
+      }),
+      "test",
+    );
+    const silent = pino({ level: "silent" });
+    const ops = await upstreamClient(port);
+    cleanups.push(() => ops.end());
+    const topic = `linli/${SITE}/alerts/p1/EMERGENCY_CALL/p-1`;
+    const serviceTopic = `linli/${SITE}/devices/d-1/service`;
+
+    const statusTopic = `linli/${SITE}/devices/p-2/status`;
+    const gw1 = await Gateway.start({ config, logger: silent, dataDir });
+    const removed = await connect(gw1, "p-2", "pw-p2");
+    await removed.publish("devices/ec200/p-2/up", pendantMsg(1, null));
+    await ops.waitFor((m) => m.topic === statusTopic && m.payload.toString() === "online", 5000);
+    await removed.end();
+    const pendant = await connect(gw1, "p-1", "pw-p1");
+    await pendant.publish("devices/ec200/p-1/up", pendantMsg(1, "press"));
+    await ops.waitFor((m) => m.topic === topic && m.payload.length > 0, 5000);
+    const desk = await connect(gw1, OPS.name, OPS.password);
+    await desk.publish(`linli/${SITE}/service/d-1`, JSON.stringify({ inService: false }));
+    await ops.waitFor((m) => m.topic === serviceTopic && m.payload.length > 0, 5000);
+    await desk.end();
+    await pendant.end();
+    await gw1.stop();
+
+    // What a crash leaves between an alert's close (and d-1's return to service) and the mirror's
+    // deletions: the alert's and the mark's records deleted, written; the mirror's not yet.
+    const journal = Journal.open({ dir: dataDir });
+    const gone = [...journal.entries("alert/"), ...journal.entries("service/")].map(([k]) => k);
+    expect(gone).toHaveLength(2);
+    for (const k of gone) journal.delete(k);
+    expect([...journal.entries(`upr/${topic}`)]).toHaveLength(1);
+    journal.close();
+
+    // p-2 removed from the site file while the gateway was stopped: its status upstream goes too.
+    const input = testConfig({
+      northbound: { upstream: { url: `mqtt://127.0.0.1:${port}`, reconnectInitial: "100ms" } },
+    });
+    input.devices = (input.devices ?? []).filter((d) => d.id !== "p-2");
+    const gw2 = await Gateway.start({ config: validateConfig(input, "test"), logger: silent, dataDir });
+    cleanups.push(() => gw2.stop());
+    expect(gw2.engine.openAlerts()).toHaveLength(0);
+    // The restart's `online` follows every mirror state restored (they are sent in publish order).
+    const before = ops.messages.length;
+    await ops.waitFor(
+      (m) =>
+        ops.messages.indexOf(m) >= before &&
+        m.topic === `linli/${SITE}/gateway/status` &&
+        m.payload.toString() === "online",
+      10_000,
+    );
+    // What a console that connects to the upstream broker now is shown.
+    const late = await upstreamClient(port);
+    await sleep(300);
+    await late.end();
+    const stale = late.messages.filter(
+      (m) =>
+        m.retain &&
+        m.payload.length > 0 &&
+        (m.topic === topic || m.topic === serviceTopic || m.topic === statusTopic),
+    );
+    expect(stale.map((m) => m.topic)).toEqual([]);
+  }, 30_000);
 });

@@ -270,6 +270,11 @@ export function installHooks(ctx: HookContext): void {
         return;
       }
       if (kind.kind === "operator" && identity?.kind === "operator") {
+        if (ctx.handlers.takingActions?.() === false) {
+          // Acknowledged and dropped, the request was lost: the client re-sends only what has no PUBACK.
+          callback(new Error("gateway stopping: operator request left unacknowledged, to be sent again"));
+          return;
+        }
         ctx.handlers.operator(
           identity.name,
           kind.action,
@@ -277,7 +282,10 @@ export function installHooks(ctx: HookContext): void {
           kind.command,
           packet.payload as Buffer,
         );
-        callback(null);
+        // The PUBACK once the action's records are committed: acknowledged before, a crash in
+        // between lost the request (the client re-sends only what has no PUBACK).
+        if (ctx.handlers.afterOperatorAction) ctx.handlers.afterOperatorAction(() => callback(null));
+        else callback(null);
         return;
       }
     }

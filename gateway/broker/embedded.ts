@@ -326,6 +326,11 @@ export class EmbeddedBroker implements NorthboundSink {
     return this.sessions.stats();
   }
 
+  /** Once, after the start: topics whose last message restored into a session's queue has a payload. */
+  restoredSessionStates(): string[] {
+    return this.sessions.takeRestoredStates();
+  }
+
   get listening(): boolean {
     return (
       !this.closing &&

@@ -10,6 +10,18 @@ export interface BrokerHandlers {
    * JS heap) should hand over now, at most `max`; the rest wait there. Absent: all of them.
    */
   readingRoom?(max: number): number;
+  /**
+   * Whether operators' actions are taken now; false while the gateway stops (its engine and journal
+   * are going): the request is then left unacknowledged (the connection is closed without a
+   * PUBACK), so the operator's client sends it again to the restarted gateway. Absent: always.
+   */
+  takingActions?(): boolean;
+  /**
+   * Calls `done` once the records of the operator actions handled so far are committed (the
+   * journal's promise, `storage.sync`); the request's PUBACK waits for it, so a crash before its
+   * records are written leaves it unacknowledged and the client sends it again. Absent: at once.
+   */
+  afterOperatorAction?(done: () => void): void;
   /** An operator's action (ack, shelve, command, ...), already authorised by topic. */
   operator(
     operator: string,

@@ -142,6 +142,8 @@ const QUEUE_PREFIX = "mqtt/q/";
 export class SessionPersistence {
   private readonly inner = memory();
   private readonly queues = new Map<string, Queue>();
+  /** Topics whose last message restored into some session's queue has a payload (a state, not a deletion). */
+  private restoredStates = new Set<string>();
   private readonly sessions = new Map<string, Session>();
   private broker: Aedes | null = null;
   private readonly now: () => number;
@@ -208,6 +210,19 @@ export class SessionPersistence {
     }
     this.ownerRemoved += n;
     return n;
+  }
+
+  /**
+   * Once, after the start: the topics whose last message restored into a session's queue carries a
+   * payload. A queue entry is written after the records it stands for, so a crash between an
+   * alert's close and the queueing of its closed state leaves the last active state as the
+   * session's last word on the topic; the gateway deletes those it no longer holds (an empty
+   * retained publish reaches the queue like a close does).
+   */
+  takeRestoredStates(): string[] {
+    const out = [...this.restoredStates];
+    this.restoredStates = new Set();
+    return out;
   }
 
   /** The account a durable session with this client id belongs to, if there is one. */
@@ -603,6 +618,9 @@ export class SessionPersistence {
       }));
       this.restored += entries.length;
       this.queues.set(id, { entries });
+      const last = new Map<string, boolean>();
+      for (const e of entries) last.set(e.packet.topic, e.packet.payload.length > 0);
+      for (const [topic, state] of last) if (state) this.restoredStates.add(topic);
     }
   }
 }

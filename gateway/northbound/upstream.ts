@@ -187,6 +187,28 @@ const shift = <T>(q: Fifo<T>): T | null => {
 };
 
 /**
+ * A retained topic whose state the gateway alone holds, and holds completely: an alert state,
+ * `linli/<site>/alerts/<priority>/<CODE>/<deviceId>` (not alerts/events, alerts/flood), or a
+ * device's out-of-service mark, `linli/<site>/devices/<deviceId>/service`. One the gateway holds
+ * no open alert or mark for is stale. `prefix` is `linli/<site>/`.
+ */
+export function isHeldStateTopic(prefix: string, topic: string): boolean {
+  if (!topic.startsWith(prefix)) return false;
+  const levels = topic.slice(prefix.length).split("/");
+  return (
+    (levels.length === 4 && levels[0] === "alerts") ||
+    (levels.length === 3 && levels[0] === "devices" && levels[2] === "service")
+  );
+}
+
+/** A device's retained status, `linli/<site>/devices/<deviceId>/status`. `prefix` is `linli/<site>/`. */
+export function isDeviceStatusTopic(prefix: string, topic: string): boolean {
+  if (!topic.startsWith(prefix)) return false;
+  const levels = topic.slice(prefix.length).split("/");
+  return levels.length === 3 && levels[0] === "devices" && levels[2] === "status";
+}
+
+/**
  * mqtt.js is loaded only by a gateway that has an upstream broker. Alone it is small beside aedes
  * (they share mqtt-packet; ~2 MB of RSS in the gateway process, within the run-to-run spread of
  * bench:connections), but a site on the embedded broker has no use for it at all.
@@ -227,6 +249,11 @@ export class UpstreamBridge implements NorthboundSink {
   private ready = false;
   private readonly store: DurableStore | null;
   private nextSeq = 1;
+  /**
+   * Mirror topics read from the journal and not published since: what the start's republication
+   * did not confirm (dropStaleRestored()). Null once settled.
+   */
+  private restored: Set<string> | null = null;
   readonly counters = {
     connects: 0,
     published: 0,
@@ -355,6 +382,7 @@ export class UpstreamBridge implements NorthboundSink {
       // Current state: the newest per topic. An empty payload deletes it upstream (MQTT 3.1.1 §3.3.1.3):
       // it stays in the mirror until upstream has it, so a deletion is not lost to an outage.
       const seq = this.nextSeq++;
+      this.restored?.delete(topic);
       this.retained.set(topic, { seq, payload });
       this.store?.put(UP_RETAINED + topic, [seq, payload]);
       // While down, the whole mirror is queued again at connect.
@@ -507,6 +535,7 @@ export class UpstreamBridge implements NorthboundSink {
       this.retained.set(key.slice(UP_RETAINED.length), { seq: v[0], payload: v[1] });
       last = Math.max(last, v[0]);
     }
+    this.restored = new Set(this.retained.keys());
     const held: Held[] = [];
     for (const [key, v] of store.entries(UP)) {
       const seq = Number(key.slice(UP.length));
@@ -527,6 +556,37 @@ export class UpstreamBridge implements NorthboundSink {
       else this.hold(m);
     }
     this.nextSeq = Math.max(last, held.at(-1)?.seq ?? 0) + 1;
+  }
+
+  /**
+   * Called once at start, when the state is restored: an alert state, out-of-service mark or
+   * device status that the journal's mirror held and that the gateway does not hold (`current`:
+   * its open, announced alerts' topics, its out-of-service marks, its devices' statuses) is stale,
+   * and is deleted upstream (empty retained payload, mirrored and journaled as any deletion). A
+   * device removed from the configuration while the gateway was stopped kept its status upstream
+   * for good. The mirror's copy is written after the
+   * records it stands for, so a crash between an alert's close (its record deleted) and the
+   * mirror's deletion kept the last `active` state here, and every later connect republished it:
+   * upstream showed an alert open for good that the gateway had closed (and the ghost read-back
+   * spares topics the mirror holds). Returns how many were deleted.
+   */
+  dropStaleRestored(current: (topic: string) => boolean): number {
+    const restored = this.restored;
+    this.restored = null;
+    if (restored === null) return 0;
+    let dropped = 0;
+    for (const topic of restored) {
+      const candidate = this.isReconciled(topic) || isDeviceStatusTopic(this.prefix, topic);
+      if (!candidate || current(topic) || this.retained.get(topic)?.payload === "") continue;
+      this.publish(topic, "", 1, true);
+      dropped++;
+    }
+    if (dropped > 0)
+      this.log.warn(
+        { deleted: dropped },
+        "upstream mirror: states of alerts closed (or devices back in service) just before the last stop deleted",
+      );
+    return dropped;
   }
 
   /** Publishes `offline` (the clean-shutdown counterpart of the will) and disconnects. */
@@ -637,11 +697,7 @@ export class UpstreamBridge implements NorthboundSink {
    * gateway was stopped would say "out of service" there for good).
    */
   private isReconciled(topic: string): boolean {
-    const levels = topic.slice(this.prefix.length).split("/");
-    return (
-      (levels.length === 4 && levels[0] === "alerts") ||
-      (levels.length === 3 && levels[0] === "devices" && levels[2] === "service")
-    );
+    return isHeldStateTopic(this.prefix, topic);
   }
 
   /** Subscribes to the site's alert states for RECONCILE_MS: the retained ones arrive first. */
