@@ -180,4 +180,20 @@ describe("GK-3 simulator registers", () => {
     expect(read(k, 3, 0, 1)).toBe("83 02");
     expect(toHex(k.handle(Uint8Array.of(0x05, 0, 0, 0xff, 0)))).toBe("85 01");
   });
+
+  it('transactions today (registers 5-6) reset at the controller\'s local midnight ("resets at midnight")', () => {
+    // 23:59:50 in Beijing (UTC+8) is 15:59:50 UTC.
+    const clock = new FakeClock(Date.UTC(2026, 0, 5, 15, 59, 50));
+    const k = new Gk3Controller({ clock, utcOffsetMinutes: 480 });
+    k.addTransactions(70_000); // over 16 bits: both words in use
+    expect(read(k, 4, 5, 2)).toBe("04 04 00 01 11 70");
+    clock.advance(9_000);
+    k.addTransactions(2);
+    expect(read(k, 4, 5, 2)).toBe("04 04 00 01 11 72");
+    clock.advance(2_000); // 00:00:01 local: a new day
+    expect(read(k, 4, 5, 2)).toBe("04 04 00 00 00 00");
+    k.addTransactions(3);
+    clock.advance(3_600_000);
+    expect(read(k, 4, 5, 2)).toBe("04 04 00 00 00 03");
+  });
 });
