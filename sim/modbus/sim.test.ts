@@ -80,6 +80,20 @@ describe("MFS-8 simulator on an RTU line, byte-exact per datasheet", () => {
     expect(events()).toBe(before + 2);
   });
 
+  it('a temperature over 57 °C is a heat alarm (status bit 1, "rate of rise or > 57 °C"), latched, sounding', () => {
+    const p = new Mfs8Panel({ unit: 1 });
+    p.setTemperature(57);
+    expect(p.status() & (1 << MFS8_BIT.heat)).toBe(0);
+    expect(p.registers()[6]).toBe(570);
+    p.setTemperature(57.1);
+    expect(p.status() & ((1 << MFS8_BIT.heat) | (1 << MFS8_BIT.sounder))).toBe(
+      (1 << MFS8_BIT.heat) | (1 << MFS8_BIT.sounder),
+    );
+    expect(p.registers()[13]).toBe(1); // an alarm change: the event counter moved
+    p.setTemperature(21.5);
+    expect(p.status() & (1 << MFS8_BIT.heat)).not.toBe(0); // latched until coil 1
+  });
+
   it("latches alarm bits until coil 1 resets the panel; coil 2 switches test mode (bit 15)", async () => {
     const p = new Mfs8Panel({ unit: 1 });
     const { ask } = await line([p]);
