@@ -156,6 +156,8 @@ export class Gk3Controller implements SimSlave {
     switch (fn) {
       case 0x03:
       case 0x04: {
+        // MB app V1.1b3 §6.3/§6.4: the request is exactly fn, address, quantity; anything else is 0x03.
+        if (pdu.length !== 5) return exceptionPdu(fn, EX_ILLEGAL_DATA_VALUE);
         const address = u16at(pdu, 1);
         const count = u16at(pdu, 3);
         if (count < 1 || count > 125) return exceptionPdu(fn, EX_ILLEGAL_DATA_VALUE);
@@ -169,6 +171,7 @@ export class Gk3Controller implements SimSlave {
         return readReplyPdu(fn, this.holdingRegisters().slice(off, off + count));
       }
       case 0x06: {
+        if (pdu.length !== 5) return exceptionPdu(fn, EX_ILLEGAL_DATA_VALUE);
         const address = u16at(pdu, 1);
         const value = u16at(pdu, 3);
         const ex = this.writeHolding(address, [value]);

@@ -195,6 +195,15 @@ describe("GK-3 simulator registers", () => {
     expect(toHex(k.handle(Uint8Array.of(0x05, 0, 0, 0xff, 0)))).toBe("85 01");
   });
 
+  it("a request PDU of the wrong length is illegal data value (0x03), as the MFS-8 and LV-4 answer it", () => {
+    const k = new Gk3Controller({ clock: new FakeClock() });
+    expect(toHex(k.handle(Uint8Array.of(0x04, 0, 0, 0, 10, 0)))).toBe("84 03"); // a byte too many
+    expect(toHex(k.handle(Uint8Array.of(0x03, 0, 100, 0)))).toBe("83 03"); // a byte short
+    expect(toHex(k.handle(Uint8Array.of(0x06, 0, 101, 0, 30, 0)))).toBe("86 03");
+    expect(k.holdingRegisters()).toEqual([0, 10]); // nothing written
+    expect(toHex(k.handle(Uint8Array.of(0x06, 0, 101, 0, 30)))).toBe("06 00 65 00 1E");
+  });
+
   it('transactions today (registers 5-6) reset at the controller\'s local midnight ("resets at midnight")', () => {
     // 23:59:50 in Beijing (UTC+8) is 15:59:50 UTC.
     const clock = new FakeClock(Date.UTC(2026, 0, 5, 15, 59, 50));
