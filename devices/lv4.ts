@@ -217,6 +217,8 @@ export const lv4: ModbusDeviceProfile<
   },
   // "Answers within 80 ms of the end of a request."
   turnaroundMs: 80,
+  // A shorter timeout gives up on replies the datasheet says may still come.
+  minReplyTimeoutMs: 80,
   commands: {
     self_test: {
       fn: 5,

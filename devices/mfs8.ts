@@ -293,6 +293,8 @@ export const mfs8: ModbusDeviceProfile<
   missedPollsForLost: 3,
   // "The panel answers within 50 ms of the end of a request."
   turnaroundMs: 50,
+  // "allow at least 100 ms before calling a request lost"
+  minReplyTimeoutMs: 100,
   commands: {
     silence: { fn: 5, address: 0, value: 0xff00, doc: "coil 0 ON: silence the sounder" },
     reset: { fn: 5, address: 1, value: 0xff00, doc: "coil 1 ON: reset latched alarms" },

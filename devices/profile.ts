@@ -365,6 +365,11 @@ export interface ModbusDeviceProfile<S = unknown, State = unknown, T extends Mod
   /** How soon the slave answers, ms, by its datasheet ("answers within 80 ms"): the line budget's turnaround. */
   readonly turnaroundMs?: number;
   /**
+   * The least reply timeout its datasheet asks a master to allow, ms (MFS-8 "allow at least 100 ms
+   * before calling a request lost"); a bus set shorter is warned about (`linli config check`).
+   */
+  readonly minReplyTimeoutMs?: number;
+  /**
    * Registers the poll does not cover, read when the device is attached, every `refreshMs`, and
    * after one of its commands writes them (the LV-4's low set-point: a holding register, while its
    * poll reads input registers). Each value reaches the rules through `applySetting`.

@@ -159,3 +159,31 @@ describe("well-known and trivial passwords", () => {
     expect(HASH_CHECK_BUDGET).toBe(64 * 16384 * 8);
   });
 });
+
+describe("bus reply timeout against the datasheets", () => {
+  const bus = (timeout: string, models: string[]) =>
+    parseConfigText(
+      [
+        "site: { id: s1 }",
+        "buses:",
+        `  - { id: rs485, type: rtu, path: /dev/ttyS0, timeout: ${timeout} }`,
+        "devices:",
+        ...models.map((m, i) => `  - { id: d${i}, model: ${m}, bus: rs485, unit: ${i + 1} }`),
+      ].join("\n"),
+      "site.yaml",
+      {},
+    );
+
+  it('MFS-8: "allow at least 100 ms before calling a request lost"; LV-4: "answers within 80 ms"', () => {
+    expect(configWarnings(bus("90ms", ["mfs8"]), () => true)).toEqual([
+      "buses[0].timeout: 90 ms on bus rs485 is shorter than the MFS-8 datasheet asks a master to wait for a reply (100 ms): its replies would be called lost",
+    ]);
+    expect(configWarnings(bus("70ms", ["lv4"]), () => true)).toEqual([
+      "buses[0].timeout: 70 ms on bus rs485 is shorter than the LV-4 datasheet asks a master to wait for a reply (80 ms): its replies would be called lost",
+    ]);
+    // The bus's slowest device decides; at the figure itself nothing is said.
+    expect(configWarnings(bus("90ms", ["lv4", "mfs8"]), () => true)).toHaveLength(1);
+    expect(configWarnings(bus("100ms", ["lv4", "mfs8"]), () => true)).toEqual([]);
+    expect(configWarnings(bus("200ms", ["mfs8"]), () => true)).toEqual([]);
+  });
+});

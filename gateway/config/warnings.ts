@@ -4,6 +4,7 @@
  * box than the one it runs on, and a USB adapter may be plugged in later).
  */
 import { existsSync } from "node:fs";
+import { profileFor } from "../../devices/index.js";
 import { isHashed, parseSecret, scryptMatches } from "../broker/credentials.js";
 import type { Config } from "./schema.js";
 
@@ -15,6 +16,13 @@ export function configWarnings(config: Config, exists: (path: string) => boolean
     if (!exists(b.path))
       out.push(
         `buses[${i}].path: serial device ${b.path} of bus ${b.id} does not exist here (adapter unplugged, or wrong path?)`,
+      );
+  });
+  config.buses.forEach((b, i) => {
+    const slow = slowestReplyOnBus(config, b.id);
+    if (slow !== null && b.timeout < slow.ms)
+      out.push(
+        `buses[${i}].timeout: ${b.timeout} ms on bus ${b.id} is shorter than the ${slow.label} datasheet asks a master to wait for a reply (${slow.ms} ms): its replies would be called lost`,
       );
   });
   // The console is plain HTTP: beyond the box, operators' passwords would cross the LAN readable.
@@ -48,6 +56,19 @@ export function configWarnings(config: Config, exists: (path: string) => boolean
         out.push(`${path}.tls.${key}: ${file} does not exist here (the gateway will not start without it)`);
     }
   return out;
+}
+
+/** The longest reply wait a device's datasheet asks for among the devices on a bus, with its model's label. */
+function slowestReplyOnBus(config: Config, bus: string): { ms: number; label: string } | null {
+  let slow: { ms: number; label: string } | null = null;
+  // Partial configs (tests, other callers) may have no device list.
+  for (const d of config.devices ?? []) {
+    if (!("bus" in d) || d.bus !== bus) continue;
+    const p = profileFor(d.model);
+    const ms = p?.transport === "modbus" ? p.minReplyTimeoutMs : undefined;
+    if (p && ms !== undefined && (slow === null || ms > slow.ms)) slow = { ms, label: p.label };
+  }
+  return slow;
 }
 
 /**

@@ -3,8 +3,26 @@
  * property when present, else the first byte (`{` is JSON; a CBOR map starts
  * with a byte from 0xA0 to 0xBF).
  */
-import { decode as cborDecode } from "cbor-x";
+import { addExtension, decode as cborDecode, Tag } from "cbor-x";
 import { type PayloadEncoding, sniffEncoding } from "./sniff.js";
+
+/**
+ * Tag 1 (epoch-based date, RFC 8949 §3.4.2) holds an integer or a float, and a device may write
+ * its epoch as a uint64 (`ts`, datasheets). cbor-x's own tag 1 reader throws on a uint64 (a
+ * bigint: "Cannot mix BigInt"), which refused a well-formed pendant press as `malformed`. The same
+ * reading without the throw: a Date for any number, the bare tag for anything else. Either way the
+ * field is not the datasheet's type, so a profile drops it or refuses it by its own rules.
+ * cbor-x keeps one tag table per process; this entry only replaces a throw. Decoding only: without
+ * a `Class` cbor-x's addExtension leaves encoding alone (its typings ask for both).
+ */
+const epochDate = {
+  tag: 1,
+  decode: (epochSeconds: unknown): Date | Tag =>
+    typeof epochSeconds === "number" || typeof epochSeconds === "bigint"
+      ? new Date(Math.round(Number(epochSeconds) * 1000))
+      : new Tag(epochSeconds, 1),
+};
+addExtension(epochDate as unknown as Parameters<typeof addExtension>[0]);
 
 export { type PayloadEncoding, sniffEncoding };
 

@@ -59,12 +59,35 @@ describe("Modbus simulator script: fault arguments", () => {
     expect(rtu.panels.get(5)?.faults.corruptCrc).toBe(2);
   });
 
+  it("serves every line setting the datasheets offer (8N2 at 115200 baud here)", async () => {
+    const sim = await start([
+      "rtu",
+      "--socat",
+      "--units",
+      "5",
+      "--parity",
+      "none",
+      "--stop-bits",
+      "2",
+      "--baud",
+      "115200",
+    ]);
+    expect(sim.panels.get(5)).toBeDefined();
+  });
+
   it.each([
     [["tcp", "--count", "abc"], /--count abc: give a positive whole number/],
     [["tcp", "--count", "0"], /--count 0/],
     [["tcp", "--port", "http"], /--port http: give a whole number/],
     [["tcp", "--port", "70000"], /not a TCP port/],
     [["rtu", "--units", "1"], /rtu needs --pty-link <tty path> or --socat/],
+    // The MFS-8 and LV-4 line settings: 9600-115200 baud, 8E1, 8N1 or 8N2 (datasheets, "Link").
+    [["rtu", "--socat", "--parity", "odd"], /--parity odd: .*even \(8E1\) or none/],
+    [["rtu", "--socat", "--stop-bits", "2"], /--parity even --stop-bits 2: .*8E1, 8N1 and 8N2 only/],
+    [
+      ["rtu", "--socat", "--baud", "4800"],
+      /--baud 4800: the datasheets offer 9600, 19200, 38400, 57600, 115200/,
+    ],
     [["serve"], /usage: cli.js rtu\|tcp/],
   ])("%j is a usage error, serving nothing", async (argv, reason) => {
     await expect(runSimCli(argv)).rejects.toSatisfy(

@@ -43,6 +43,9 @@ export interface SimHandle {
   stop(): Promise<void>;
 }
 
+/** MFS-8 and LV-4 datasheets, "Link". */
+const DATASHEET_BAUD_RATES: readonly number[] = [9600, 19200, 38400, 57600, 115200];
+
 function bitsPerChar(parity: Parity, stopBits: number): number {
   return 1 + 8 + (parity === "none" ? 0 : 1) + stopBits;
 }
@@ -89,12 +92,22 @@ export async function runSimCli(argv: string[], options: SimCliOptions = {}): Pr
 
   if (mode === "rtu") {
     // Every option is checked before socat is started: a refused option leaves no pty pair behind.
+    // The line settings the MFS-8 and LV-4 datasheets offer: 9600 (default), 19200, 38400, 57600 or
+    // 115200 baud; 8E1 (default), or no parity with 1 or 2 stop bits. A slave set otherwise exists
+    // on no bus, and a gateway configured for it must not find one here.
     const parity = values.parity as Parity;
-    if (!["none", "even", "odd"].includes(parity)) throw new UsageError(`--parity must be none, even or odd`);
+    if (parity !== "even" && parity !== "none")
+      throw new UsageError(
+        `--parity ${parity}: the panels and tank sensors have even (8E1) or none (8N1, 8N2)`,
+      );
     const stopBitsText = values["stop-bits"];
     if (stopBitsText !== "1" && stopBitsText !== "2") throw new UsageError("--stop-bits must be 1 or 2");
     const stopBits: 1 | 2 = stopBitsText === "2" ? 2 : 1;
+    if (parity === "even" && stopBits === 2)
+      throw new UsageError("--parity even --stop-bits 2: the datasheets offer 8E1, 8N1 and 8N2 only");
     const baudRate = positiveInteger("--baud", values.baud);
+    if (!DATASHEET_BAUD_RATES.includes(baudRate))
+      throw new UsageError(`--baud ${baudRate}: the datasheets offer ${DATASHEET_BAUD_RATES.join(", ")}`);
     const turnaroundMs = wholeOption("--turnaround-ms", values["turnaround-ms"]);
     const unitList = (s: string) =>
       s

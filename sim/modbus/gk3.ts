@@ -40,6 +40,11 @@ export interface Gk3Options {
   restartMs?: number;
   /** How long commands 2/3 take before the command register reads back 0, ms. Default 200. */
   commandMs?: number;
+  /**
+   * The controller's local time as an offset from UTC, minutes (480 for China), for the midnight at
+   * which "transactions today" resets. Default: the process's own time zone.
+   */
+  utcOffsetMinutes?: number;
 }
 
 export class Gk3Controller implements SimSlave {
@@ -53,6 +58,9 @@ export class Gk3Controller implements SimSlave {
   private paper = 80;
   private statusBits = 0;
   private transactions = 0;
+  /** The local day the transaction count is for (days since the epoch, local midnight to midnight). */
+  private transactionsDay: number;
+  private readonly utcOffsetMinutes: number | undefined;
   private queue = 0;
   private command = 0;
   private pollHint = 10;
@@ -68,6 +76,8 @@ export class Gk3Controller implements SimSlave {
     this.bootedAt = this.clock.monotonic();
     this.restartMs = options.restartMs ?? 3000;
     this.commandMs = options.commandMs ?? 200;
+    this.utcOffsetMinutes = options.utcOffsetMinutes;
+    this.transactionsDay = this.localDay();
   }
 
   // ---- scripting ----------------------------------------------------------
@@ -110,6 +120,7 @@ export class Gk3Controller implements SimSlave {
     this.queue = n;
   }
   addTransactions(n = 1): void {
+    this.rollDay();
     this.transactions = (this.transactions + n) >>> 0;
   }
 
@@ -120,6 +131,7 @@ export class Gk3Controller implements SimSlave {
   // ---- registers ----------------------------------------------------------
 
   inputRegisters(): number[] {
+    this.rollDay();
     const uptime = Math.floor((this.clock.monotonic() - this.bootedAt) / 1000) >>> 0;
     return [
       this.state,
@@ -144,6 +156,8 @@ export class Gk3Controller implements SimSlave {
     switch (fn) {
       case 0x03:
       case 0x04: {
+        // MB app V1.1b3 §6.3/§6.4: the request is exactly fn, address, quantity; anything else is 0x03.
+        if (pdu.length !== 5) return exceptionPdu(fn, EX_ILLEGAL_DATA_VALUE);
         const address = u16at(pdu, 1);
         const count = u16at(pdu, 3);
         if (count < 1 || count > 125) return exceptionPdu(fn, EX_ILLEGAL_DATA_VALUE);
@@ -157,6 +171,7 @@ export class Gk3Controller implements SimSlave {
         return readReplyPdu(fn, this.holdingRegisters().slice(off, off + count));
       }
       case 0x06: {
+        if (pdu.length !== 5) return exceptionPdu(fn, EX_ILLEGAL_DATA_VALUE);
         const address = u16at(pdu, 1);
         const value = u16at(pdu, 3);
         const ex = this.writeHolding(address, [value]);
@@ -175,6 +190,20 @@ export class Gk3Controller implements SimSlave {
       default:
         return exceptionPdu(fn, EX_ILLEGAL_FUNCTION);
     }
+  }
+
+  /** Datasheet: "transactions today ... resets at midnight" (the controller's local midnight). */
+  private rollDay(): void {
+    const day = this.localDay();
+    if (day === this.transactionsDay) return;
+    this.transactionsDay = day;
+    this.transactions = 0;
+  }
+
+  private localDay(): number {
+    const now = this.clock.now();
+    const offsetMin = this.utcOffsetMinutes ?? -new Date(now).getTimezoneOffset();
+    return Math.floor((now + offsetMin * 60_000) / 86_400_000);
   }
 
   /** Returns an exception code, or 0 when written. */

@@ -50,6 +50,9 @@ export const MFS8_BIT = {
   testMode: 15,
 } as const;
 
+/** "heat alarm (rate of rise or > 57 °C)", in the register's 0.1 °C. */
+const HEAT_ALARM_ABOVE_RAW = 570;
+
 const ALARM_MASK = (1 << MFS8_BIT.smoke) | (1 << MFS8_BIT.heat) | (1 << MFS8_BIT.callPoint);
 
 export interface Mfs8Options {
@@ -126,8 +129,10 @@ export class Mfs8Panel implements SimSlave {
     this.temperatureRaw = Math.round(temperatureC * 10);
   }
 
+  /** The room's temperature; over 57 °C the panel's heat detector alarms (status bit 1, latched). */
   setTemperature(temperatureC: number): void {
     this.temperatureRaw = Math.round(temperatureC * 10);
+    if (this.temperatureRaw > HEAT_ALARM_ABOVE_RAW) this.latch(MFS8_BIT.heat);
   }
 
   setSmoke(obscurationPctPerM: number): void {

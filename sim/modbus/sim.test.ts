@@ -80,6 +80,20 @@ describe("MFS-8 simulator on an RTU line, byte-exact per datasheet", () => {
     expect(events()).toBe(before + 2);
   });
 
+  it('a temperature over 57 °C is a heat alarm (status bit 1, "rate of rise or > 57 °C"), latched, sounding', () => {
+    const p = new Mfs8Panel({ unit: 1 });
+    p.setTemperature(57);
+    expect(p.status() & (1 << MFS8_BIT.heat)).toBe(0);
+    expect(p.registers()[6]).toBe(570);
+    p.setTemperature(57.1);
+    expect(p.status() & ((1 << MFS8_BIT.heat) | (1 << MFS8_BIT.sounder))).toBe(
+      (1 << MFS8_BIT.heat) | (1 << MFS8_BIT.sounder),
+    );
+    expect(p.registers()[13]).toBe(1); // an alarm change: the event counter moved
+    p.setTemperature(21.5);
+    expect(p.status() & (1 << MFS8_BIT.heat)).not.toBe(0); // latched until coil 1
+  });
+
   it("latches alarm bits until coil 1 resets the panel; coil 2 switches test mode (bit 15)", async () => {
     const p = new Mfs8Panel({ unit: 1 });
     const { ask } = await line([p]);
@@ -179,5 +193,30 @@ describe("GK-3 simulator registers", () => {
     expect(read(k, 4, 9, 2)).toBe("84 02");
     expect(read(k, 3, 0, 1)).toBe("83 02");
     expect(toHex(k.handle(Uint8Array.of(0x05, 0, 0, 0xff, 0)))).toBe("85 01");
+  });
+
+  it("a request PDU of the wrong length is illegal data value (0x03), as the MFS-8 and LV-4 answer it", () => {
+    const k = new Gk3Controller({ clock: new FakeClock() });
+    expect(toHex(k.handle(Uint8Array.of(0x04, 0, 0, 0, 10, 0)))).toBe("84 03"); // a byte too many
+    expect(toHex(k.handle(Uint8Array.of(0x03, 0, 100, 0)))).toBe("83 03"); // a byte short
+    expect(toHex(k.handle(Uint8Array.of(0x06, 0, 101, 0, 30, 0)))).toBe("86 03");
+    expect(k.holdingRegisters()).toEqual([0, 10]); // nothing written
+    expect(toHex(k.handle(Uint8Array.of(0x06, 0, 101, 0, 30)))).toBe("06 00 65 00 1E");
+  });
+
+  it('transactions today (registers 5-6) reset at the controller\'s local midnight ("resets at midnight")', () => {
+    // 23:59:50 in Beijing (UTC+8) is 15:59:50 UTC.
+    const clock = new FakeClock(Date.UTC(2026, 0, 5, 15, 59, 50));
+    const k = new Gk3Controller({ clock, utcOffsetMinutes: 480 });
+    k.addTransactions(70_000); // over 16 bits: both words in use
+    expect(read(k, 4, 5, 2)).toBe("04 04 00 01 11 70");
+    clock.advance(9_000);
+    k.addTransactions(2);
+    expect(read(k, 4, 5, 2)).toBe("04 04 00 01 11 72");
+    clock.advance(2_000); // 00:00:01 local: a new day
+    expect(read(k, 4, 5, 2)).toBe("04 04 00 00 00 00");
+    k.addTransactions(3);
+    clock.advance(3_600_000);
+    expect(read(k, 4, 5, 2)).toBe("04 04 00 00 00 03");
   });
 });

@@ -240,4 +240,19 @@ describe("mbpoll reads the simulated LV-4 tank sensor over a socat pty (RTU 9600
     });
     expect(`${at5.stdout}${at5.stderr}`).toMatch(/Illegal data address/i);
   });
+
+  it("a set-point out of range is illegal data value (0x03) and changes nothing; a write beyond register 1 is 0x02", async () => {
+    const before = sim.tanks.get(9)!.setPoints();
+    // Low set-point range: 100 mm to the tank height (4000); 50 is under it.
+    const low = await mbpoll([...rtu, "-t", "4", "-r", "1", tty, "50"]);
+    expect(frames(`${low.stdout}${low.stderr}`).received).toEqual([expect.stringMatching(/^09 86 03 /)]);
+    expect(`${low.stdout}${low.stderr}`).toMatch(/Illegal data value/i);
+    // High set-point range: low + 100 to the tank height; 4001 is over it.
+    const high = await mbpoll([...rtu, "-t", "4", "-r", "2", tty, "4001"]);
+    expect(frames(`${high.stdout}${high.stderr}`).received).toEqual([expect.stringMatching(/^09 86 03 /)]);
+    expect(sim.tanks.get(9)!.setPoints()).toEqual(before);
+    const at2 = await mbpoll([...rtu, "-t", "4", "-r", "3", tty, "1000"]);
+    expect(frames(`${at2.stdout}${at2.stderr}`).received).toEqual([expect.stringMatching(/^09 86 02 /)]);
+    expect(`${at2.stdout}${at2.stderr}`).toMatch(/Illegal data address/i);
+  });
 });
