@@ -14,12 +14,14 @@
  * gateway with the reason, its retained status topics deleted.
  */
 import type { Level } from "pino";
+import type { Clock } from "../core/index.js";
 import { type Binding, profileFor } from "../devices/index.js";
 import type { AlertEngine } from "./alerts/engine.js";
 import type { EmbeddedBroker } from "./broker/embedded.js";
 import { deviceProfile } from "./config/device-profiles.js";
 import { ConfigError } from "./config/load.js";
 import type { Config, DeviceConfig, HouseholdConfig } from "./config/schema.js";
+import { escalationInfo } from "./content/alert-content.js";
 import type { Logger } from "./log.js";
 import type { Publisher } from "./northbound/publisher.js";
 import { type DeviceEntry, deviceSettings, type HouseholdEntry, type Registry } from "./registry.js";
@@ -271,6 +273,7 @@ export function summarisePlan(p: ReloadPlan) {
 /** The parts of the gateway a reload changes (`Gateway` satisfies it). */
 export interface ReloadTarget {
   readonly config: Config;
+  readonly clock: Clock;
   readonly registry: Registry;
   readonly engine: AlertEngine;
   readonly supervisor: Supervisor;
@@ -497,13 +500,16 @@ export async function applyReload(
 
   if (plan.alerts.length > 0) {
     const a = cfg.alerts;
-    engine.setOptions({
+    const retimed = engine.setOptions({
       escalationP1Ms: a.escalation.p1,
       escalationP2Ms: a.escalation.p2,
       escalationFactor: a.escalation.factor,
       escalationMaxIntervalMs: a.escalation.maxInterval,
       shelveMaxMs: a.shelveMax,
     });
+    // Journaled with their next rev (setOptions): the retained alert shows the new escalationNextAt.
+    for (const al of retimed)
+      publisher.alert(al, al.lastTransition, escalationInfo(al, al.lastTransition, t.clock));
     supervisor.setOptions({ lostGraceMs: a.lostGrace, awayExitGraceMs: a.awayExitGrace });
     for (const d of registry.devices.values())
       Object.assign(d.settings, deviceSettings(d.config, d.profile, a, registry.siteTime));

@@ -254,7 +254,13 @@ export function recoverState(
       if (alert.announced) alert.unpublished = true;
       store.put(key, alertRecord(alert));
     }
+    const nextAt = alert.escalationNextAt;
     engine.restoreAlert(alert);
+    if (alert.escalationNextAt !== nextAt) {
+      // Its first escalation timed by this start's settings (another file): a new state, next rev.
+      if (alert.announced) alert.unpublished = true;
+      store.put(key, alertRecord(alert));
+    }
     alerts.push(alert);
     report.alerts++;
     if (orphans.has(subject.id)) report.orphanAlerts++;
