@@ -69,6 +69,22 @@ describe("a reload, then a restart", () => {
     expect(esc.id).toBe(call.id);
   });
 
+  it("a household may not take a device's id: a reload adding one is refused, the device's call stays open", async () => {
+    const store = new MemoryStore();
+    const clock = new FakeClock();
+    const a = await start(store, clock);
+    const { call } = await press(a);
+    // Alerts are kept per subject id: applied, removing that household again closed p-1's call.
+    const clash = site((c) => c.households?.push({ id: "p-1" }));
+    const r = await a.reload(() => validateConfig(clash, "site.yaml"));
+    expect(r.result).toBe("refused");
+    expect(r.result === "refused" && r.message).toMatch(
+      /households\[2\]\.id: "p-1" is also the id of devices\[0\]/,
+    );
+    expect((await a.reload(validateConfig(site(), "site.yaml"))).result).toBe("applied");
+    expect(a.engine.byAlertId(call.id as string)?.state).toBe("active-unacknowledged");
+  });
+
   it("a start with the edited file times a call not yet escalated as a reload of it would", async () => {
     const store = new MemoryStore();
     const clock = new FakeClock();

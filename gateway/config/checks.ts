@@ -14,6 +14,9 @@ export function configProblems(config: Config): ConfigProblem[] {
   return [...referenceProblems(config), ...portProblems(config), ...budgetProblems(config)];
 }
 
+/** The subject id of the gateway's own alerts (gateway/state/recovery.ts GATEWAY_SUBJECT). */
+const RESERVED_SUBJECT = "gateway";
+
 /** Cross-field references: ids unique, buses and households that exist, models that can run. */
 export function referenceProblems(config: Config): ConfigProblem[] {
   const problems: ConfigProblem[] = [];
@@ -49,6 +52,21 @@ export function referenceProblems(config: Config): ConfigProblem[] {
     if (d.household !== undefined && !households.has(d.household)) {
       problems.push(configProblem(`devices[${i}].household`, `unknown household "${d.household}"`));
     }
+  });
+  // Alerts are kept per subject id: a household and a device of one id shared their alerts' state
+  // (a reload removing the household closed the device's open calls; out of service held both), and
+  // "gateway" is the gateway's own alerts' subject (STORAGE_DEGRADED).
+  config.households.forEach((h, i) => {
+    const device = names.get(h.id);
+    if (device) problems.push(configProblem(`households[${i}].id`, `"${h.id}" is also the id of ${device}`));
+    else if (h.id === RESERVED_SUBJECT)
+      problems.push(
+        configProblem(`households[${i}].id`, `"${h.id}" is reserved for the gateway's own alerts`),
+      );
+  });
+  config.devices.forEach((d, i) => {
+    if (d.id === RESERVED_SUBJECT)
+      problems.push(configProblem(`devices[${i}].id`, `"${d.id}" is reserved for the gateway's own alerts`));
   });
   config.operators.forEach((o, i) => {
     const seen = names.get(o.name);

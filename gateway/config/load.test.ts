@@ -224,6 +224,29 @@ describe("config", () => {
     ]);
   });
 
+  it("refuses a household whose id is a device's, and the gateway's own subject id for either", () => {
+    // Alerts are kept per subject id: shared, removing the household closed the device's open calls.
+    const clash = problems(() =>
+      validateConfig({
+        site: { id: "s" },
+        households: [{ id: "h" }, { id: "p-1" }, { id: "gateway" }],
+        devices: [
+          { id: "p-1", model: "ec200", password: "p", household: "h" },
+          { id: "gateway", model: "ds10", password: "p" },
+        ],
+      }),
+    );
+    expect(clash.problems.map((p) => `${p.path}: ${p.message}`)).toEqual([
+      'households[1].id: "p-1" is also the id of devices[0]',
+      'households[2].id: "gateway" is also the id of devices[1]',
+      'devices[1].id: "gateway" is reserved for the gateway\'s own alerts',
+    ]);
+    const reserved = problems(() => validateConfig({ site: { id: "s" }, households: [{ id: "gateway" }] }));
+    expect(reserved.problems.map((p) => p.message)).toEqual([
+      '"gateway" is reserved for the gateway\'s own alerts',
+    ]);
+  });
+
   it("reports YAML syntax errors with their line", () => {
     const e = problems(() => loadConfigFile(file("syntax.yaml", "site:\n  id: [unclosed\n")));
     expect(e.problems[0]?.message).toMatch(/^YAML/);
