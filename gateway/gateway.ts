@@ -282,6 +282,7 @@ export class Gateway {
         ),
         awayExitGraceMs: config.alerts.awayExitGrace,
         recordAway: this.recorder?.away,
+        recordHousehold: this.recorder?.welfareStarted,
       },
     );
     // Late-bound: rules' automatic commands go through deviceCommands, which needs modbus, which needs the pipeline.

@@ -9,7 +9,16 @@ import { validateConfig } from "../gateway/config/load.js";
 import type { ConfigInput } from "../gateway/config/schema.js";
 import type { Gateway } from "../gateway/gateway.js";
 import { MemoryStore } from "../gateway/state/store.js";
-import { gatewaysInTurn, OPS, pendantMsg, SITE, sleep, startGateway, testConfig } from "./support/harness.js";
+import {
+  doorMsg,
+  gatewaysInTurn,
+  OPS,
+  pendantMsg,
+  SITE,
+  sleep,
+  startGateway,
+  testConfig,
+} from "./support/harness.js";
 
 const S = 1000;
 const MIN = 60 * S;
@@ -83,6 +92,53 @@ describe("a reload, then a restart", () => {
     );
     expect((await a.reload(validateConfig(site(), "site.yaml"))).result).toBe("applied");
     expect(a.engine.byAlertId(call.id as string)?.state).toBe("active-unacknowledged");
+  });
+
+  it("a welfare period a reload started runs on from the reload after a restart, not from older activity", async () => {
+    const store = new MemoryStore();
+    const clock = new FakeClock();
+    const quiet = (enabled: boolean) =>
+      site((c) => (c.households = [{ id: "hh-1", welfare: { enabled, period: "2h" } }, { id: "hh-2" }]));
+    const a = adopt(await startGateway({ clock, store, config: quiet(false) }));
+    const d1 = await client(a, "d-1", "pw-d1");
+    await d1.publish("devices/ds10/d-1/up", doorMsg(1, "open"));
+    await sleep(50);
+    const h1 = () => a.registry.households.get("hh-1");
+    expect(h1()?.lastActivity).toBe(clock.now());
+    clock.advance(90 * MIN);
+    // Welfare checks switched on: the first period runs from now (docs/reload.md).
+    expect((await a.reload(validateConfig(quiet(true), "site.yaml"))).result).toBe("applied");
+    const due = h1()?.welfareTimer.deadline;
+    expect(due).toBe(clock.now() + 2 * 60 * MIN);
+    await stop(a);
+
+    const b = adopt(await startGateway({ clock, store, config: quiet(true) }));
+    expect(b.registry.households.get("hh-1")?.welfareTimer.deadline).toBe(due);
+    clock.advance(40 * MIN); // past the door's opening + 2 h
+    await sleep(20);
+    expect(b.engine.find("hh-1", "WELFARE_CHECK")).toBeUndefined();
+  });
+
+  it("a welfare period that away mode's end started runs on from that end after a restart", async () => {
+    const store = new MemoryStore();
+    const clock = new FakeClock();
+    const a = await start(store, clock);
+    const d1 = await client(a, "d-1", "pw-d1");
+    await d1.publish("devices/ds10/d-1/up", doorMsg(1, "open"));
+    await sleep(50);
+    const h1 = a.registry.households.get("hh-1");
+    if (!h1) throw new Error("hh-1 missing");
+    a.supervisor.setAway(h1, true, "ops", null, "hospital");
+    clock.advance(30 * 60 * MIN); // away longer than the 24 h period
+    a.supervisor.setAway(h1, false, "ops", null, "back home");
+    const due = h1.welfareTimer.deadline;
+    expect(due).toBe(clock.now() + 24 * 60 * MIN);
+    await stop(a);
+
+    const b = await start(store, clock);
+    expect(b.registry.households.get("hh-1")?.welfareTimer.deadline).toBe(due);
+    await sleep(20);
+    expect(b.engine.find("hh-1", "WELFARE_CHECK")).toBeUndefined();
   });
 
   it("a start with the edited file times a call not yet escalated as a reload of it would", async () => {

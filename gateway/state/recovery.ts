@@ -160,7 +160,13 @@ export function recoverState(
       continue;
     }
     h.lastActivity = h.journaledActivity = r.activity - back;
-    if (back > 0) store.put(key, { ...r, activity: h.lastActivity });
+    if (typeof r.from === "number") h.welfareFrom = r.from - back;
+    if (back > 0)
+      store.put(key, {
+        ...r,
+        activity: h.lastActivity,
+        ...(h.welfareFrom > 0 ? { from: h.welfareFrom } : {}),
+      });
     report.households++;
   }
   for (const [key, v] of store.entries(PREFIX.away)) {
