@@ -141,6 +141,26 @@ describe("a reload, then a restart", () => {
     expect(b.engine.find("hh-1", "WELFARE_CHECK")).toBeUndefined();
   });
 
+  it("a household's open welfare check is closed at a start without it, with a household's reason", async () => {
+    const store = new MemoryStore();
+    const clock = new FakeClock();
+    const hourly = site((c) => (c.households = [{ id: "hh-1" }, { id: "hh-2", welfare: { period: "1h" } }]));
+    const a = adopt(await startGateway({ clock, store, config: hourly }));
+    clock.advance(61 * MIN);
+    await sleep(20);
+    expect(a.engine.find("hh-2", "WELFARE_CHECK")).toBeDefined();
+    // The crash came before the reload that removed the household was journaled (or it was edited
+    // out while the gateway was stopped).
+    await stop(a);
+    const without = site((c) => {
+      c.households = [{ id: "hh-1" }];
+      c.devices = (c.devices ?? []).filter((d) => d.id !== "p-2");
+    });
+    const b = adopt(await startGateway({ clock, store, config: without }));
+    expect(b.recovered?.orphans.get("hh-2")).toBe("household no longer in the configuration");
+    expect(b.engine.find("hh-2", "WELFARE_CHECK")).toBeUndefined();
+  });
+
   it("a start with the edited file times a call not yet escalated as a reload of it would", async () => {
     const store = new MemoryStore();
     const clock = new FakeClock();

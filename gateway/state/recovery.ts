@@ -55,6 +55,8 @@ export interface Recovered {
 }
 
 export const ORPHAN_REASON = "device no longer in the configuration";
+/** A household's (WELFARE_CHECK): a reload says "household removed from the configuration". */
+export const HOUSEHOLD_ORPHAN_REASON = "household no longer in the configuration";
 /** A reload's reason too (reload.ts reasonModelChanged). */
 export const modelChangedReason = (model: string) =>
   `device model changed in the configuration (now ${model})`;
@@ -119,7 +121,15 @@ export function recoverState(
     if (model === "gateway") return GATEWAY_SUBJECT;
     const known = model === "household" ? registry.households.get(id) : registry.devices.get(id);
     if (known && (model === undefined || known.model === model) && !orphans.has(id)) return known;
-    if (!orphans.has(id)) orphans.set(id, known ? modelChangedReason(known.model) : ORPHAN_REASON);
+    if (!orphans.has(id))
+      orphans.set(
+        id,
+        known
+          ? modelChangedReason(known.model)
+          : model === "household"
+            ? HOUSEHOLD_ORPHAN_REASON
+            : ORPHAN_REASON,
+      );
     return { id, model: model ?? "ec200", household };
   };
 
