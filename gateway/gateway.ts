@@ -460,6 +460,8 @@ export class Gateway {
       supervisor: gw.supervisor,
       recorder: gw.recorder,
       clock: gw.clock,
+      // Materialised: what republishing adds or deletes must not change the iteration.
+      upstreamRetained: gw.upstream ? [...gw.upstream.retainedTopics()] : [],
     });
     gw.supervisor.start(gw.registry, downForMs(gw.recovered, gw.clock.now(), gw.log));
     // The wheel adopts a step of the wall clock at its ticks: this keeps one coming at least every

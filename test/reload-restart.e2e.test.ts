@@ -161,6 +161,35 @@ describe("a reload, then a restart", () => {
     expect(b.engine.find("hh-2", "WELFARE_CHECK")).toBeUndefined();
   });
 
+  it("a start without a device or household deletes their retained status from the upstream mirror", async () => {
+    const store = new MemoryStore();
+    const clock = new FakeClock();
+    // An upstream broker that is not there (port in this suite's range, nothing listening): the
+    // journaled mirror is what it would be sent at the next connect.
+    const upstream = { northbound: { upstream: { url: "mqtt://127.0.0.1:21999", reconnectInitial: "1h" } } };
+    const a = adopt(await startGateway({ clock, store, config: site((c) => Object.assign(c, upstream)) }));
+    const p2 = await client(a, "p-2", "pw-p2");
+    await p2.publish("devices/ec200/p-2/up", pendantMsg(1, null));
+    const h2 = a.registry.households.get("hh-2");
+    if (!h2) throw new Error("hh-2 missing");
+    a.supervisor.setAway(h2, true, "ops", null, "hospital");
+    await sleep(50);
+    const mirrored = (topic: string) =>
+      (store.get(`upr/linli/${SITE}/${topic}`) as [number, string] | undefined)?.[1];
+    expect(mirrored("devices/p-2/status")).toBe("online");
+    expect(mirrored("households/hh-2/monitoring")).toContain('"away"');
+    // A crash before the reload that removed them was journaled, or a file edited while stopped.
+    await stop(a);
+    const without = site((c) => {
+      Object.assign(c, upstream);
+      c.households = [{ id: "hh-1" }];
+      c.devices = (c.devices ?? []).filter((d) => d.id !== "p-2");
+    });
+    adopt(await startGateway({ clock, store, config: without }));
+    expect(mirrored("devices/p-2/status") ?? "").toBe("");
+    expect(mirrored("households/hh-2/monitoring") ?? "").toBe("");
+  });
+
   it("a start with the edited file times a call not yet escalated as a reload of it would", async () => {
     const store = new MemoryStore();
     const clock = new FakeClock();

@@ -350,6 +350,11 @@ export class UpstreamBridge implements NorthboundSink {
     };
   }
 
+  /** Topics whose retained state the mirror holds (deletions waiting for upstream excepted). */
+  *retainedTopics(): IterableIterator<string> {
+    for (const [topic, r] of this.retained) if (r.payload !== "") yield topic;
+  }
+
   publish(topic: string, payload: string, qos: 0 | 1, retain: boolean, urgent = false): void {
     if (retain) {
       // Current state: the newest per topic. An empty payload deletes it upstream (MQTT 3.1.1 §3.3.1.3):
