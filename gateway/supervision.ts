@@ -217,7 +217,15 @@ export class Supervisor {
       this.wheel.disarm(t);
       return;
     }
-    if (c?.away || c?.deferred) return;
+    if (c?.away) return;
+    if (c?.deferred) {
+      // Due, and waiting for the end of quiet hours: of the new ones (none, or not now: raised now).
+      // Kept at the old end, a check due now waited for quiet hours the site no longer has.
+      const now = this.clock.now();
+      const inQuiet = c.quiet !== null && this.local.inQuietHours(now, c.quiet);
+      this.wheel.arm(t, inQuiet ? this.local.quietHoursEnd(now, c.quiet as QuietHours) : now);
+      return;
+    }
     if (t.armed) this.wheel.arm(t, t.deadline - oldPeriodMs + h.welfarePeriodMs);
     else if (!this.engine.find(h.id, "WELFARE_CHECK")) {
       // The period starts now, journaled: a restart counting from older activity raised the check
