@@ -18,6 +18,7 @@ import type { Clock } from "../core/index.js";
 import { type Binding, profileFor } from "../devices/index.js";
 import type { AlertEngine } from "./alerts/engine.js";
 import type { EmbeddedBroker } from "./broker/embedded.js";
+import type { DeviceRateLimiter } from "./broker/rate.js";
 import { deviceProfile } from "./config/device-profiles.js";
 import { ConfigError } from "./config/load.js";
 import type { Config, DeviceConfig, HouseholdConfig } from "./config/schema.js";
@@ -283,6 +284,8 @@ export interface ReloadTarget {
   readonly log: Logger;
   /** The journal: a retired device's record (last seen, recent seqs) is deleted with it. */
   readonly store: DurableStore | null;
+  /** Per-device message rates: a retired device's goes with it (not handed to the next one of its id). */
+  readonly deviceRate: DeviceRateLimiter;
 }
 
 export type ReloadResult =
@@ -450,6 +453,7 @@ export async function applyReload(
     // Its seqs are not the next device's under this id (a model change): kept, they dropped that
     // one's first messages as re-sends after a restart.
     t.store?.delete(KEY.device(id));
+    t.deviceRate.forget(id);
     oldLost.delete(entry);
     removed.push(entry);
   };

@@ -190,6 +190,30 @@ describe("a reload, then a restart", () => {
     expect(mirrored("households/hh-2/monitoring") ?? "").toBe("");
   });
 
+  it("a device replaced by a reload (another model, the same id) does not inherit the old one's message rate", async () => {
+    const store = new MemoryStore();
+    const clock = new FakeClock();
+    const a = await start(store, clock);
+    const door = await client(a, "d-1", "pw-d1");
+    // The door sensor spends its whole burst (DS-10: 120 messages, then 1 a second).
+    await Promise.all(
+      Array.from({ length: 125 }, (_, i) => door.publish("devices/ds10/d-1/up", doorMsg(i + 1, "closed"), 0)),
+    );
+    await sleep(100);
+    expect(a.deviceRate.dropped).toBeGreaterThan(0);
+    const dropped = a.deviceRate.dropped;
+    const pendantD1 = site((c) => {
+      c.devices = (c.devices ?? []).map((d) =>
+        d.id === "d-1" ? { id: "d-1", model: "ec200", password: "pw-d1", household: "hh-1" } : d,
+      );
+    });
+    expect((await a.reload(validateConfig(pendantD1, "site.yaml"))).result).toBe("applied");
+    const pendant = await client(a, "d-1", "pw-d1");
+    for (let seq = 1; seq <= 5; seq++) await pendant.publish("devices/ec200/d-1/up", pendantMsg(seq, null));
+    await sleep(50);
+    expect(a.deviceRate.dropped).toBe(dropped);
+  });
+
   it("a start with the edited file times a call not yet escalated as a reload of it would", async () => {
     const store = new MemoryStore();
     const clock = new FakeClock();
