@@ -295,6 +295,7 @@ export class Gateway {
         ),
         awayExitGraceMs: config.alerts.awayExitGrace,
         recordAway: this.recorder?.away,
+        recordHousehold: this.recorder?.welfareStarted,
       },
     );
     // Late-bound: rules' automatic commands go through deviceCommands, which needs modbus, which needs the pipeline.
@@ -474,6 +475,8 @@ export class Gateway {
       supervisor: gw.supervisor,
       recorder: gw.recorder,
       clock: gw.clock,
+      // Materialised: what republishing adds or deletes must not change the iteration.
+      upstreamRetained: gw.upstream ? [...gw.upstream.retainedTopics()] : [],
     });
     {
       // What the gateway holds now. Copies of other alert states and service marks that survived
@@ -485,10 +488,7 @@ export class Gateway {
         if (gw.registry.devices.has(s.subjectId))
           held.add(`linli/${config.site.id}/devices/${s.subjectId}/service`);
       const current = (topic: string) => held.has(topic);
-      // Devices' statuses are the supervision's; only those of devices no longer configured go.
-      const configured = new Set<string>();
-      for (const d of gw.registry.devices.values()) configured.add(d.statusTopic);
-      gw.upstream?.dropStaleRestored((topic) => current(topic) || configured.has(topic));
+      gw.upstream?.dropStaleRestored(current);
       const prefix = `linli/${config.site.id}/`;
       let stale = 0;
       for (const topic of broker.restoredSessionStates()) {

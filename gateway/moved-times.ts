@@ -23,7 +23,7 @@ export const MOVED_TIMES = {
   },
   shelve: { until: "shelvedUntil" },
   away: { since: "awaySince", until: "awayUntil" },
-  household: { activity: "lastActivity" },
+  household: { activity: "lastActivity", from: "welfareFrom" },
   device: { seen: "lastSeen" },
   flood: { since: "since" },
 } as const;

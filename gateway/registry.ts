@@ -22,6 +22,12 @@ export class HouseholdEntry implements AlertSubject {
   lastActivity = 0;
   /** lastActivity as last written to the journal (gateway/state). */
   journaledActivity = 0;
+  /**
+   * When a reload started welfare supervision here (checks switched on, a first device moved in):
+   * the period counts from it, not from older activity. Journaled with lastActivity, so that a
+   * restart counts from it too; 0: never.
+   */
+  welfareFrom = 0;
   /** WELFARE_CHECK supervision; armed by the supervisor. */
   readonly welfareTimer: WheelTimer;
 

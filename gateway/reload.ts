@@ -14,12 +14,15 @@
  * gateway with the reason, its retained status topics deleted.
  */
 import type { Level } from "pino";
+import type { Clock } from "../core/index.js";
 import { type Binding, profileFor } from "../devices/index.js";
 import type { AlertEngine } from "./alerts/engine.js";
 import type { EmbeddedBroker } from "./broker/embedded.js";
+import type { DeviceRateLimiter } from "./broker/rate.js";
 import { deviceProfile } from "./config/device-profiles.js";
 import { ConfigError } from "./config/load.js";
 import type { Config, DeviceConfig, HouseholdConfig } from "./config/schema.js";
+import { escalationInfo } from "./content/alert-content.js";
 import type { Logger } from "./log.js";
 import type { Publisher } from "./northbound/publisher.js";
 import { type DeviceEntry, deviceSettings, type HouseholdEntry, type Registry } from "./registry.js";
@@ -271,6 +274,7 @@ export function summarisePlan(p: ReloadPlan) {
 /** The parts of the gateway a reload changes (`Gateway` satisfies it). */
 export interface ReloadTarget {
   readonly config: Config;
+  readonly clock: Clock;
   readonly registry: Registry;
   readonly engine: AlertEngine;
   readonly supervisor: Supervisor;
@@ -280,6 +284,8 @@ export interface ReloadTarget {
   readonly log: Logger;
   /** The journal: a retired device's record (last seen, recent seqs) is deleted with it. */
   readonly store: DurableStore | null;
+  /** Per-device message rates: a retired device's goes with it (not handed to the next one of its id). */
+  readonly deviceRate: DeviceRateLimiter;
 }
 
 export type ReloadResult =
@@ -447,6 +453,7 @@ export async function applyReload(
     // Its seqs are not the next device's under this id (a model change): kept, they dropped that
     // one's first messages as re-sends after a restart.
     t.store?.delete(KEY.device(id));
+    t.deviceRate.forget(id);
     oldLost.delete(entry);
     removed.push(entry);
   };
@@ -497,13 +504,16 @@ export async function applyReload(
 
   if (plan.alerts.length > 0) {
     const a = cfg.alerts;
-    engine.setOptions({
+    const retimed = engine.setOptions({
       escalationP1Ms: a.escalation.p1,
       escalationP2Ms: a.escalation.p2,
       escalationFactor: a.escalation.factor,
       escalationMaxIntervalMs: a.escalation.maxInterval,
       shelveMaxMs: a.shelveMax,
     });
+    // Journaled with their next rev (setOptions): the retained alert shows the new escalationNextAt.
+    for (const al of retimed)
+      publisher.alert(al, al.lastTransition, escalationInfo(al, al.lastTransition, t.clock));
     supervisor.setOptions({ lostGraceMs: a.lostGrace, awayExitGraceMs: a.awayExitGrace });
     for (const d of registry.devices.values())
       Object.assign(d.settings, deviceSettings(d.config, d.profile, a, registry.siteTime));

@@ -189,6 +189,8 @@ export function republishRecovered(
     supervisor: Supervisor;
     recorder: StateRecorder | null;
     clock: Clock;
+    /** Retained topics the upstream bridge's journaled mirror holds (none without a bridge). */
+    upstreamRetained?: Iterable<string>;
   },
 ): void {
   if (!r) return;
@@ -204,12 +206,43 @@ export function republishRecovered(
   }
   // Before the device status: a device whose model changed has none of the old one's state.
   for (const [id, reason] of r.orphans) engine.closeSubject(id, reason);
+  forgetRetained(p.upstreamRetained ?? [], engine.site, registry, r.orphans, publisher);
   for (const d of registry.devices.values())
     if (d.link === "online" || d.link === "lost") publisher.deviceStatus(d, d.link);
   for (const s of engine.outOfServiceSubjects())
     if (registry.devices.has(s.subjectId)) publisher.deviceService(s.subjectId, s);
   for (const status of p.supervisor.awayStatuses()) publisher.householdMonitoring(status.household, status);
   engine.fireOverdue();
+}
+
+/**
+ * A reload deletes a removed device's retained status and service and a removed household's
+ * monitoring status. A start without them (a file edited while stopped, a crash before the reload's
+ * deletions were written) does it for what the upstream mirror still holds: kept, the journaled mirror
+ * sent them upstream again at every connect, a device shown online for good. A device whose model
+ * changed starts with no status, as after a reload that replaced it.
+ */
+function forgetRetained(
+  topics: Iterable<string>,
+  site: string,
+  registry: Registry,
+  orphans: ReadonlyMap<string, string>,
+  publisher: Publisher,
+): void {
+  const devices = new Set<string>();
+  const households = new Set<string>();
+  const prefix = `linli/${site}/`;
+  for (const topic of topics) {
+    if (!topic.startsWith(prefix)) continue;
+    const [kind, id, leaf, more] = topic.slice(prefix.length).split("/");
+    if (id === undefined || more !== undefined) continue;
+    if (kind === "devices" && (leaf === "status" || leaf === "service")) {
+      if (!registry.devices.has(id) || orphans.has(id)) devices.add(id);
+    } else if (kind === "households" && leaf === "monitoring" && !registry.households.has(id))
+      households.add(id);
+  }
+  for (const id of devices) publisher.deviceForgotten(id);
+  for (const id of households) publisher.householdRemoved(id);
 }
 
 /** Devices that nothing would ever call lost: neither an MQTT heartbeat timer nor a poll on a bus. */

@@ -181,6 +181,53 @@ describe("Supervisor reload support", () => {
     expect(supervisor.isAway("hh-1")).toBe(true);
   });
 
+  it("a welfare check waiting for the end of quiet hours follows new quiet hours: none, it is raised now", () => {
+    // Its own supervisor: the site's zone UTC, hh-1 quiet 08:00-10:00 (the clock starts 09:00 UTC).
+    const wheel = new TimerWheel(clock);
+    const publisher = new Publisher("s", { publish: () => {} });
+    const eng = new AlertEngine("s", clock, wheel, { alertChanged: () => {} });
+    const reg = new Registry(config(), {
+      onLost: (t) => sup.onLost(t),
+      onWelfareDue: (t) => sup.onWelfareDue(t),
+    });
+    const sup = new Supervisor(clock, wheel, eng, publisher, 60_000, {
+      timeZone: "UTC",
+      quietHours: new Map([["hh-1", "08:00-10:00"]]),
+    });
+    sup.start(reg);
+    const h1 = reg.households.get("hh-1");
+    if (!h1) throw new Error("household missing");
+    clock.advance(24 * 60 * MIN + MIN); // due at 09:00 the next day: deferred to 10:00
+    expect(eng.find("hh-1", "WELFARE_CHECK")).toBeUndefined();
+    // The reload drops the quiet hours: the check that is due is raised now, not at the old 10:00.
+    sup.householdChanged(h1, h1.welfarePeriodMs, undefined);
+    clock.advance(2_000);
+    expect(eng.find("hh-1", "WELFARE_CHECK")).toBeDefined();
+  });
+
+  it("a welfare check waiting for the end of quiet hours waits for the end of the new ones", () => {
+    const wheel = new TimerWheel(clock);
+    const publisher = new Publisher("s", { publish: () => {} });
+    const eng = new AlertEngine("s", clock, wheel, { alertChanged: () => {} });
+    const reg = new Registry(config(), {
+      onLost: (t) => sup.onLost(t),
+      onWelfareDue: (t) => sup.onWelfareDue(t),
+    });
+    const sup = new Supervisor(clock, wheel, eng, publisher, 60_000, {
+      timeZone: "UTC",
+      quietHours: new Map([["hh-1", "08:00-10:00"]]),
+    });
+    sup.start(reg);
+    const h1 = reg.households.get("hh-1");
+    if (!h1) throw new Error("household missing");
+    clock.advance(24 * 60 * MIN + MIN);
+    sup.householdChanged(h1, h1.welfarePeriodMs, "08:00-09:30");
+    clock.advance(28 * MIN);
+    expect(eng.find("hh-1", "WELFARE_CHECK")).toBeUndefined();
+    clock.advance(2 * MIN);
+    expect(eng.find("hh-1", "WELFARE_CHECK")).toBeDefined();
+  });
+
   it("a removed household's retained monitoring status is deleted", () => {
     const h1 = registry.households.get("hh-1");
     if (!h1) throw new Error("household missing");

@@ -38,6 +38,8 @@ export interface WelfareCareOptions {
   awayExitGraceMs?: number;
   /** The journal's side: away mode set (a record) or ended (null). */
   recordAway?: (householdId: string, away: AwayRecord | null) => void;
+  /** The journal's side: a household's welfare period start (welfareFrom) changed. */
+  recordHousehold?: (household: HouseholdEntry) => void;
 }
 
 export interface MonitoringStatus {
@@ -73,6 +75,7 @@ export class Supervisor {
   private awayExitGraceMs: number;
   private lostGraceMs: number;
   private readonly recordAway: (householdId: string, away: AwayRecord | null) => void;
+  private readonly recordHousehold: (household: HouseholdEntry) => void;
 
   constructor(
     private readonly clock: Clock,
@@ -87,6 +90,7 @@ export class Supervisor {
     this.quietHours = opts.quietHours ?? new Map();
     this.awayExitGraceMs = opts.awayExitGraceMs ?? 15 * 60_000;
     this.recordAway = opts.recordAway ?? (() => {});
+    this.recordHousehold = opts.recordHousehold ?? (() => {});
   }
 
   /**
@@ -112,8 +116,10 @@ export class Supervisor {
     for (const h of registry.households.values()) {
       const q = this.quietHours.get(h.id);
       if (q !== undefined) this.careFor(h).quiet = parseQuietHours(q);
+      // From the last activity, or from when a reload started the period if later (welfareFrom).
+      const from = Math.max(h.lastActivity, h.welfareFrom);
       if (h.welfareEnabled && h.devices.length > 0 && !this.isAway(h.id))
-        this.wheel.arm(h.welfareTimer, (h.lastActivity > 0 ? h.lastActivity : now) + h.welfarePeriodMs);
+        this.wheel.arm(h.welfareTimer, (from > 0 ? from : now) + h.welfarePeriodMs);
     }
     this.engine.announceFlood();
   }
@@ -209,10 +215,23 @@ export class Supervisor {
       this.wheel.disarm(t);
       return;
     }
-    if (c?.away || c?.deferred) return;
+    if (c?.away) return;
+    if (c?.deferred) {
+      // Due, and waiting for the end of quiet hours: of the new ones (none, or not now: raised now).
+      // Kept at the old end, a check due now waited for quiet hours the site no longer has.
+      const now = this.clock.now();
+      const inQuiet = c.quiet !== null && this.local.inQuietHours(now, c.quiet);
+      this.wheel.arm(t, inQuiet ? this.local.quietHoursEnd(now, c.quiet as QuietHours) : now);
+      return;
+    }
     if (t.armed) this.wheel.arm(t, t.deadline - oldPeriodMs + h.welfarePeriodMs);
-    else if (!this.engine.find(h.id, "WELFARE_CHECK"))
-      this.wheel.arm(t, this.clock.now() + h.welfarePeriodMs);
+    else if (!this.engine.find(h.id, "WELFARE_CHECK")) {
+      // The period starts now, journaled: a restart counting from older activity raised the check
+      // that long early (at once, for a household whose earlier devices were last heard long ago).
+      h.welfareFrom = this.clock.now();
+      this.recordHousehold(h);
+      this.wheel.arm(t, h.welfareFrom + h.welfarePeriodMs);
+    }
   }
 
   /**
@@ -383,9 +402,13 @@ export class Supervisor {
     c.awayBy = by;
     c.awayAccount = account;
     if (c.awayTimer) this.wheel.disarm(c.awayTimer);
+    // The period starts now, journaled with the end of away mode: a restart counting from the
+    // activity before it raised a WELFARE_CHECK at once for everyone back from a long absence.
+    h.welfareFrom = c.awaySince;
     if (h.welfareEnabled && h.devices.length > 0)
-      this.wheel.arm(h.welfareTimer, this.clock.now() + h.welfarePeriodMs);
+      this.wheel.arm(h.welfareTimer, h.welfareFrom + h.welfarePeriodMs);
     const status = this.status(c, by, reason, account);
+    this.recordHousehold(h);
     this.recordAway(h.id, null);
     this.publisher.householdMonitoring(h.id, status);
     return status;

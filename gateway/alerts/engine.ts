@@ -318,15 +318,28 @@ export class AlertEngine {
   /**
    * New escalation and shelving limits. An alert not yet escalated is re-timed
    * from when it became unacknowledged; an escalated one keeps its next time
-   * and uses the new figures from then on.
+   * and uses the new figures from then on. A re-timed alert is journaled (kept
+   * as it was, a crash brought the old time back); the shown ones (announced,
+   * not held) are returned with their next rev, for the caller to publish.
    */
-  setOptions(opts: EngineOptions): void {
+  setOptions(opts: EngineOptions): Alert[] {
     this.escalation.setOptions(opts);
     this.shelving.shelveMaxMs = opts.shelveMaxMs ?? this.shelving.shelveMaxMs;
+    const moved: Alert[] = [];
     for (const a of this.byId.values()) {
+      const before = a.escalationNextAt;
       if (a.escalationLevel === 0) a.escalationNextAt = null;
       this.escalation.syncEscalation(a);
+      if (a.escalationNextAt === before) continue;
+      // Another escalationNextAt is another state: the next rev, never the old rev with a new time.
+      if (a.announced && (a.holds === 0 || a.priority === 1)) {
+        a.rev++;
+        a.unpublished = false;
+        moved.push(a);
+      } else if (a.announced) a.unpublished = true;
+      this.recorder?.alert(a);
     }
+    return moved;
   }
 
   /**
@@ -445,12 +458,15 @@ export class AlertEngine {
    * An open alert read back from the journal (its fields already set): it
    * takes its place again, its call window and escalation are re-armed at
    * the times they had (a time that passed while the gateway was down fires
-   * at once), and it is not published here: the caller republishes every
-   * restored alert as it was.
+   * at once; a first escalation is timed by the running settings), and it is
+   * not published here: the caller republishes every restored alert as it was.
    */
   restoreAlert(alert: Alert): void {
     const ks = this.key(alert.subject, alert.code);
     if (!alert.announced && alert.holds !== 0) this.heldAtRestore.set(alert, alert.holds);
+    // Not yet escalated: timed from the settings this start runs with, as a reload re-times it (a
+    // start with an edited file, or a crash before a reload's re-timing was journaled).
+    if (alert.escalationLevel === 0) alert.escalationNextAt = null;
     // Holds follow from the restored shelving, service and flood state, not from the record: a
     // crash between an end of flood (or a return to service) and the rewrite of each alert must
     // not leave an alert held for good.

@@ -98,8 +98,8 @@ interface DeviceState {
 
 export class DeviceRateLimiter {
   /**
-   * Devices that were limited or hit a limit since start (bounded by the devices configured since;
-   * limits apply at start, docs/reload.md: a removed device's entry stays, idle, until a restart).
+   * Devices that were limited or hit a limit since start (bounded by the devices configured: a
+   * reload forgets a removed device's entry; limits apply at start, docs/reload.md).
    */
   private readonly devices = new Map<string, DeviceState>();
   dropped = 0;
@@ -108,6 +108,15 @@ export class DeviceRateLimiter {
     private readonly cfg: DeviceRateConfig,
     private readonly events: MisbehavingEvents,
   ) {}
+
+  /**
+   * A device a reload removed or replaced (gateway/reload.ts): kept, a device of another model added
+   * under its id took over its bucket (its first messages refused when the old one had spent it) and
+   * its raised runs (its own misbehaviour not reported). Its DEVICE_MISBEHAVING closed with it.
+   */
+  forget(deviceId: string): void {
+    this.devices.delete(deviceId);
+  }
 
   rateOf(model: string): Rate | undefined {
     return this.cfg.models[model] ?? DEFAULT_RATES[model];

@@ -82,6 +82,13 @@ export class Publisher {
     this.deviceService(device.id, null);
   }
 
+  /** The same by id: a device a start no longer has (or has as another model), gateway/startup.ts. */
+  deviceForgotten(deviceId: string): void {
+    this.published++;
+    this.sink.publish(`linli/${this.site}/devices/${deviceId}/status`, "", 1, true);
+    this.deviceService(deviceId, null);
+  }
+
   /**
    * `linli/<site>/devices/<deviceId>/service` (0.9.4): retained while an operator has the device
    * out of service, so a console knows it without an open alert; back in service deletes it.

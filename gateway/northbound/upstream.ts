@@ -201,13 +201,6 @@ export function isHeldStateTopic(prefix: string, topic: string): boolean {
   );
 }
 
-/** A device's retained status, `linli/<site>/devices/<deviceId>/status`. `prefix` is `linli/<site>/`. */
-export function isDeviceStatusTopic(prefix: string, topic: string): boolean {
-  if (!topic.startsWith(prefix)) return false;
-  const levels = topic.slice(prefix.length).split("/");
-  return levels.length === 3 && levels[0] === "devices" && levels[2] === "status";
-}
-
 /**
  * mqtt.js is loaded only by a gateway that has an upstream broker. Alone it is small beside aedes
  * (they share mqtt-packet; ~2 MB of RSS in the gateway process, within the run-to-run spread of
@@ -375,6 +368,11 @@ export class UpstreamBridge implements NorthboundSink {
       actionsReceived: this.counters.actionsReceived,
       ghostsDeleted: this.counters.ghostsDeleted,
     };
+  }
+
+  /** Topics whose retained state the mirror holds (deletions waiting for upstream excepted). */
+  *retainedTopics(): IterableIterator<string> {
+    for (const [topic, r] of this.retained) if (r.payload !== "") yield topic;
   }
 
   publish(topic: string, payload: string, qos: 0 | 1, retain: boolean, urgent = false): void {
@@ -559,12 +557,10 @@ export class UpstreamBridge implements NorthboundSink {
   }
 
   /**
-   * Called once at start, when the state is restored: an alert state, out-of-service mark or
-   * device status that the journal's mirror held and that the gateway does not hold (`current`:
-   * its open, announced alerts' topics, its out-of-service marks, its devices' statuses) is stale,
-   * and is deleted upstream (empty retained payload, mirrored and journaled as any deletion). A
-   * device removed from the configuration while the gateway was stopped kept its status upstream
-   * for good. The mirror's copy is written after the
+   * Called once at start, when the state is restored: an alert state or out-of-service mark that
+   * the journal's mirror held and that the gateway does not hold (`current`: its open, announced
+   * alerts' topics and its out-of-service marks) is stale, and is deleted upstream (empty retained
+   * payload, mirrored and journaled as any deletion). The mirror's copy is written after the
    * records it stands for, so a crash between an alert's close (its record deleted) and the
    * mirror's deletion kept the last `active` state here, and every later connect republished it:
    * upstream showed an alert open for good that the gateway had closed (and the ghost read-back
@@ -576,8 +572,7 @@ export class UpstreamBridge implements NorthboundSink {
     if (restored === null) return 0;
     let dropped = 0;
     for (const topic of restored) {
-      const candidate = this.isReconciled(topic) || isDeviceStatusTopic(this.prefix, topic);
-      if (!candidate || current(topic) || this.retained.get(topic)?.payload === "") continue;
+      if (!this.isReconciled(topic) || current(topic) || this.retained.get(topic)?.payload === "") continue;
       this.publish(topic, "", 1, true);
       dropped++;
     }

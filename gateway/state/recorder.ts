@@ -35,6 +35,8 @@ export interface DeviceRecord {
 
 export interface HouseholdRecord {
   activity: number;
+  /** When a reload started its welfare period (HouseholdEntry.welfareFrom); absent: never. */
+  from?: number;
 }
 
 export interface RunningRecord {
@@ -213,7 +215,7 @@ export class StateRecorder implements EngineRecorder {
   clockStepped(registry: Registry): void {
     for (const d of registry.devices.values()) if (d.lastSeen !== d.journaledSeen) this.writeDevice(d, true);
     for (const h of registry.households.values())
-      if (h.lastActivity !== h.journaledActivity) this.writeHousehold(h, true);
+      if (h.lastActivity !== h.journaledActivity || h.welfareFrom > 0) this.writeHousehold(h, true);
   }
 
   /** Clean stop: every time that moved since it was last written. */
@@ -242,10 +244,14 @@ export class StateRecorder implements EngineRecorder {
     else this.store.put(KEY.device(device.id), record);
   }
 
+  /** A reload started the household's welfare period (welfareFrom): written now. */
+  readonly welfareStarted = (household: HouseholdEntry): void => this.writeHousehold(household);
+
   private writeHousehold(household: HouseholdEntry, checkpoint = false): void {
     this.writes++;
     household.journaledActivity = household.lastActivity;
     const record: HouseholdRecord = { activity: household.lastActivity };
+    if (household.welfareFrom > 0) record.from = household.welfareFrom;
     if (checkpoint) this.store.putCheckpoint(KEY.household(household.id), record);
     else this.store.put(KEY.household(household.id), record);
   }

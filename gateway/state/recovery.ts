@@ -57,6 +57,8 @@ export interface Recovered {
 }
 
 export const ORPHAN_REASON = "device no longer in the configuration";
+/** A household's (WELFARE_CHECK): a reload says "household removed from the configuration". */
+export const HOUSEHOLD_ORPHAN_REASON = "household no longer in the configuration";
 /** A reload's reason too (reload.ts reasonModelChanged). */
 export const modelChangedReason = (model: string) =>
   `device model changed in the configuration (now ${model})`;
@@ -122,7 +124,15 @@ export function recoverState(
     if (model === "gateway") return GATEWAY_SUBJECT;
     const known = model === "household" ? registry.households.get(id) : registry.devices.get(id);
     if (known && (model === undefined || known.model === model) && !orphans.has(id)) return known;
-    if (!orphans.has(id)) orphans.set(id, known ? modelChangedReason(known.model) : ORPHAN_REASON);
+    if (!orphans.has(id))
+      orphans.set(
+        id,
+        known
+          ? modelChangedReason(known.model)
+          : model === "household"
+            ? HOUSEHOLD_ORPHAN_REASON
+            : ORPHAN_REASON,
+      );
     return { id, model: model ?? "ec200", household };
   };
 
@@ -168,6 +178,7 @@ export function recoverState(
     }
     const moved = moveRecord("household", r, -back);
     h.lastActivity = h.journaledActivity = moved.activity as number;
+    if (typeof moved.from === "number") h.welfareFrom = moved.from;
     if (back > 0) store.put(key, moved);
     report.households++;
   }
@@ -271,7 +282,13 @@ export function recoverState(
       if (alert.announced) alert.unpublished = true;
       store.put(key, alertRecord(alert));
     }
+    const nextAt = alert.escalationNextAt;
     engine.restoreAlert(alert);
+    if (alert.escalationNextAt !== nextAt) {
+      // Its first escalation timed by this start's settings (another file): a new state, next rev.
+      if (alert.announced) alert.unpublished = true;
+      store.put(key, alertRecord(alert));
+    }
     alerts.push(alert);
     report.alerts++;
     if (orphans.has(subject.id)) report.orphanAlerts++;

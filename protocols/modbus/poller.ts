@@ -109,6 +109,8 @@ interface Scheduled {
   phaseMs: number;
   deadline: number;
   pending: boolean;
+  /** remove()d: a poll of it still in flight reports nothing (the id may name another device by then). */
+  removed: boolean;
 }
 
 /**
@@ -143,6 +145,8 @@ export class ModbusPoller {
   private readonly clock: Clock;
   private readonly onResult: (r: PollResult) => void;
   private readonly items: Scheduled[] = [];
+  /** Devices added so far: each one's bus keys are its own, not those of a removed one of its id still in flight. */
+  private addedCount = 0;
   private timer: ClockTimer | undefined;
   private running = false;
   private startedAt = 0;
@@ -162,13 +166,21 @@ export class ModbusPoller {
     if (!(device.periodMs > 0)) throw new RangeError(`device ${device.id}: period must be > 0`);
     if (this.items.some((s) => s.device.id === device.id))
       throw new Error(`device ${device.id} already polled`);
+    const added = this.addedCount++;
     const reads = coalesceRanges(device.ranges, MAX_READ_REGISTERS, device.maxGap ?? 0).map((r, i) => ({
       ...r,
       prep: this.bus.prepare({ fn: device.fn, unit: device.unit, address: r.address, count: r.count }),
-      key: `${device.id}#${i}`,
+      key: `${device.id}#${added}.${i}`,
     }));
     if (reads.length === 0) throw new Error(`device ${device.id}: no registers to poll`);
-    const item: Scheduled = { device, reads, phaseMs: device.phaseMs ?? -1, deadline: 0, pending: false };
+    const item: Scheduled = {
+      device,
+      reads,
+      phaseMs: device.phaseMs ?? -1,
+      deadline: 0,
+      pending: false,
+      removed: false,
+    };
     this.items.push(item);
     if (this.running) {
       item.deadline = this.clock.monotonic() + Math.max(0, item.phaseMs);
@@ -178,7 +190,9 @@ export class ModbusPoller {
 
   remove(id: string): void {
     const i = this.items.findIndex((s) => s.device.id === id);
-    if (i >= 0) this.items.splice(i, 1);
+    if (i < 0) return;
+    (this.items[i] as Scheduled).removed = true;
+    this.items.splice(i, 1);
   }
 
   /** The plan as the line budget sees it. */
@@ -299,6 +313,9 @@ export class ModbusPoller {
       if (r.words) blocks.push({ address: read.address, words: r.words });
     }
     s.pending = false;
+    // Removed meanwhile (a reload): a model change re-adds the id with other registers, which this
+    // reply's blocks would be decoded as; a unit or bus change would take another slave's reply.
+    if (s.removed) return;
     const started = startedAt ?? this.clock.monotonic();
     this.late[this.lateCount % LATENESS_SAMPLES] = Math.max(0, started - deadline);
     this.lateCount++;

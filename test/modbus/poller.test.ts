@@ -74,6 +74,23 @@ describe("poll scheduler (fake clock, in-memory line)", () => {
     expect(line.a.written.every((f) => f[5] === 14)).toBe(true); // every request reads 14 registers in one go
   });
 
+  it("a device removed while its poll is in flight: that poll's result is not reported (its id may be another device's now)", async () => {
+    const { clock, poller, results } = await rig([1]);
+    poller.add({ id: "x", unit: 1, fn: 3, periodMs: 1000, ranges: [{ address: 0, count: 7 }] });
+    poller.start();
+    await elapse(clock, 1); // the first read is on the line
+    expect(results).toHaveLength(0);
+    // A reload replaced x by a device of another model under the same id: other registers.
+    poller.remove("x");
+    poller.add({ id: "x", unit: 1, fn: 3, periodMs: 1000, ranges: [{ address: 8, count: 2 }] });
+    await elapse(clock, 2500);
+    poller.stop();
+    expect(results.length).toBeGreaterThan(0);
+    expect(results.map((r) => (r.ok ? r.blocks.map((b) => b.address) : r.failure.kind))).toEqual(
+      results.map(() => [8]),
+    );
+  });
+
   it("a dead slave among live ones: the others stay on schedule, the dead one reports timeouts", async () => {
     const { clock, poller, results, panel, bus } = await rig([1, 2, 3], { timeoutMs: 100, retries: 1 });
     panel(2).faults.silent = true;
