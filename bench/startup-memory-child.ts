@@ -35,8 +35,7 @@ export interface StartupMemoryResult {
   rssEachSecond: number[];
   /**
    * RSS once settled, MB: after `seconds`, a full GC (what V8's memory reducer does some seconds
-   * after a burst, later on a loaded machine), 12 s (a trim the GC asks for, past its interval),
-   * a second full GC and 3 s (its trim).
+   * after a burst, later on a loaded machine), 5 s, a second full GC and 3 s (the trim after it).
    */
   rssSettled: number;
   /** Once settled (or at the end without --expose-gc), MB. */
@@ -138,7 +137,7 @@ async function run(cmd: StartupMemoryCommand): Promise<StartupMemoryResult> {
   let rssSettled = Number.NaN;
   if (gc) {
     gc();
-    await new Promise((r) => setTimeout(r, 12_000));
+    await new Promise((r) => setTimeout(r, 5_000));
     gc();
     await new Promise((r) => setTimeout(r, 3_000));
     rssSettled = mb(process.memoryUsage().rss);

@@ -86,7 +86,7 @@ export interface GatewayOptions {
   journalFs?: JournalFs;
   /** Operators' persistent MQTT sessions: give the journal as `store` to keep them across restarts. */
   sessions?: SessionsConfig;
-  /** Gives malloc's free memory back after a full GC (malloc-trim.ts); default glibc's, null: never. */
+  /** Gives malloc's free memory back after full GCs (malloc-trim.ts); default glibc's, null: never. */
   mallocTrim?: MallocTrim | null;
 }
 

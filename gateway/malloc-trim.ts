@@ -10,9 +10,10 @@
  *
  * When: a Buffer's memory goes back to malloc when V8 collects its object, which for the
  * survivors of a burst is a full GC (V8's memory reducer runs one some seconds after a burst).
- * So the trim follows a full GC (2 s after: V8 runs them in short series), at most once per
- * `minIntervalMs`: a burst of any kind is trimmed after, and a steady gateway, whose full GCs
- * are rare, trims rarely.
+ * So the trim follows a series of full GCs (2 s after its last): a burst of any kind is trimmed
+ * after, and a steady gateway, whose full GCs are rare, trims rarely. A trim costs far less than
+ * the full GCs before it (0.2-0.4 ms on a settled arena, 5-15 ms after an aged start's burst,
+ * up to 50 ms on a machine loaded 5x over: docs/durability.md).
  *
  * Where: glibc on Linux, through koffi (an FFI package with prebuilt binaries; nothing is
  * compiled or downloaded at install). Elsewhere (musl, macOS, Windows, koffi absent) there is
@@ -61,29 +62,32 @@ function bind(): { trim: MallocTrim | null; reason: string | null } {
 export interface MallocTrimmerOptions {
   /** The trim (loadMallocTrim's, or a test's); null: nothing to do. */
   trim: MallocTrim | null;
-  /** Fewest ms between two trims; default 10 s. */
-  minIntervalMs?: number;
-  /** From the first full GC of a series to the trim, ms; default 2 s. */
+  /** From the last full GC of a series to the trim, ms; default 2 s. */
   delayMs?: number;
-  /** Called after each trim (the gateway logs the first and counts all). */
+  /** From the first full GC of a series to the trim at the latest, ms; default 10 s. */
+  maxDelayMs?: number;
+  /** Called after each trim (the gateway logs them). */
   onTrim?: (ms: number, released: boolean) => void;
 }
 
-/** Trims `delayMs` after a full GC, at most every `minIntervalMs`; `start()` arms it, `stop()` disarms it. */
+/**
+ * Trims `delayMs` after the last of a series of full GCs (each one moves the trim later, up to
+ * `maxDelayMs` after the first): once per series. `start()` arms it, `stop()` disarms it.
+ */
 export class MallocTrimmer {
   private readonly trim: MallocTrim | null;
-  private readonly minIntervalMs: number;
   private readonly delayMs: number;
+  private readonly maxDelayMs: number;
   private readonly onTrim: ((ms: number, released: boolean) => void) | undefined;
   private observer: PerformanceObserver | null = null;
-  private last = Number.NEGATIVE_INFINITY;
   private pending: NodeJS.Timeout | null = null;
+  private seriesStart = 0;
   private readonly s: MallocTrimStats;
 
   constructor(o: MallocTrimmerOptions) {
     this.trim = o.trim;
-    this.minIntervalMs = o.minIntervalMs ?? 10_000;
     this.delayMs = o.delayMs ?? 2_000;
+    this.maxDelayMs = Math.max(this.delayMs, o.maxDelayMs ?? 10_000);
     this.onTrim = o.onTrim;
     this.s = { supported: o.trim !== null, trims: 0, lastMs: 0, totalMs: 0 };
   }
@@ -112,12 +116,15 @@ export class MallocTrimmer {
   }
 
   private afterFullGc(): void {
-    if (this.pending !== null || performance.now() - this.last < this.minIntervalMs) return;
-    // V8's memory reducer runs its full GCs in a series (2-3 within ~1.5 s): trim after the last.
+    const now = performance.now();
+    if (this.pending === null) this.seriesStart = now;
+    else clearTimeout(this.pending);
+    // V8 runs full GCs in series (its memory reducer 2-3 within ~1.5 s): the trim follows the last.
+    const at = Math.min(now + this.delayMs, this.seriesStart + this.maxDelayMs);
     this.pending = setTimeout(() => {
       this.pending = null;
       this.trimNow();
-    }, this.delayMs);
+    }, at - now);
     this.pending.unref();
   }
 
@@ -127,7 +134,6 @@ export class MallocTrimmer {
     const t0 = performance.now();
     const released = trim() === 1;
     const ms = performance.now() - t0;
-    this.last = performance.now();
     this.s.trims++;
     this.s.lastMs = ms;
     this.s.totalMs += ms;
