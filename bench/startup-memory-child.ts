@@ -42,7 +42,10 @@ export interface StartupMemoryResult {
   heapUsed: number;
   heapTotal: number;
   arrayBuffers: number;
-  /** malloc's main arena (the `[heap]` mapping's RSS in /proc/self/smaps), MB; NaN off Linux. */
+  /**
+   * The `[heap]` mapping's RSS in /proc/self/smaps, MB; NaN off Linux: malloc's main arena while
+   * glibc grows it with brk (when brk cannot, the arena goes on in mmap: mallinfo2 tells then).
+   */
   arena: number;
   /** Seconds after the start at which V8 ran a full GC. */
   fullGcsAt: number[];

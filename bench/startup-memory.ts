@@ -133,10 +133,14 @@ async function main(): Promise<void> {
     }
   }
   console.log(
-    `medians of ${runs} (MB): RSS after start / peak / at 20 s / at ${seconds} s / settled; malloc arena settled`,
+    `medians of ${runs} (MB): RSS after start / peak / at 20 s / at ${seconds} s / settled; malloc's main arena settled (mallinfo2)`,
   );
   const med = (s: Start, k: "rssAfterStart" | "rssPeak" | "rssEnd" | "rssSettled" | "arena" | "at20") =>
-    median((results.get(label(s)) ?? []).map((r) => (k === "at20" ? at20(r) : r[k])));
+    median(
+      (results.get(label(s)) ?? []).map((r) =>
+        k === "at20" ? at20(r) : k === "arena" ? (r.malloc?.arena ?? r.arena) : r[k],
+      ),
+    );
   for (const s of starts)
     console.log(
       `  ${label(s)}: ${f1(med(s, "rssAfterStart"))} / ${f1(med(s, "rssPeak"))} / ${f1(med(s, "at20"))} / ` +
