@@ -57,6 +57,13 @@ export interface StartupDataOptions {
   records: number;
   /** Share of the filler records that are alert updates (a pendant pressed again); default 0.1. */
   alertUpdateShare?: number;
+  /**
+   * How long before now the journal's records were written, ms (default 0); the clean stop, its
+   * last record, is written now: a gateway that ran until just now while its devices were silent
+   * for `ageMs`. Aged 15-20 minutes, the start has its P1 escalations due and the devices whose
+   * lost timeout is shorter raise DEVICE_LOST (docs/durability.md, "Start-up memory").
+   */
+  ageMs?: number;
 }
 
 export interface ExpectedAlert {
@@ -77,16 +84,20 @@ export interface StartupData {
   ms: number;
 }
 
-/** Time moves with the wall clock; timers never fire (no window ends, no escalation while writing). */
-const frozenTimers: Clock = {
-  now: () => Date.now(),
-  monotonic: () => performance.now(),
-  setTimeout: () => ({ unref() {} }),
-  clearTimeout: () => {},
-};
+/** Time moves with the wall clock (`ageMs` back); timers never fire (no window ends, no escalation while writing). */
+function frozenTimers(ageMs: number): Clock {
+  return {
+    now: () => Date.now() - ageMs,
+    monotonic: () => performance.now(),
+    setTimeout: () => ({ unref() {} }),
+    clearTimeout: () => {},
+  };
+}
 
 export function buildStartupJournal(o: StartupDataOptions): StartupData {
   const t0 = performance.now();
+  const clock = frozenTimers(o.ageMs ?? 0);
+  const now = clock.now;
   const config = startupConfig(o.devices);
   const journal = Journal.open({
     dir: o.dir,
@@ -98,10 +109,10 @@ export function buildStartupJournal(o: StartupDataOptions): StartupData {
   try {
     const recorder = new StateRecorder(journal, config.storage.checkpointInterval);
     const registry = new Registry(config, { onLost: () => {}, onWelfareDue: () => {} });
-    const wheel = new TimerWheel(frozenTimers);
+    const wheel = new TimerWheel(clock);
     const engine = new AlertEngine(
       config.site.id,
-      frozenTimers,
+      clock,
       wheel,
       { alertChanged: () => {} },
       {
@@ -118,7 +129,7 @@ export function buildStartupJournal(o: StartupDataOptions): StartupData {
       const d = devices[i];
       if (!d) return;
       seq[i] = (seq[i] as number) + 1;
-      d.lastSeen = Date.now();
+      d.lastSeen = now();
       d.link = "online";
       // As the gateway's consume() does: the alert, then the seq, both before the PUBACK.
       engine.contextFor(d).raise("EMERGENCY_CALL", {
@@ -131,7 +142,7 @@ export function buildStartupJournal(o: StartupDataOptions): StartupData {
     for (const [i, d] of devices.entries()) {
       if (d.model === "ec200") press(i);
       else {
-        d.lastSeen = Date.now();
+        d.lastSeen = now();
         d.link = "online";
         recorder.writeDevice(d);
         engine.contextFor(d).condition("TAMPER", true, { priority: 2, causes: ["cover removed"] });
@@ -153,7 +164,7 @@ export function buildStartupJournal(o: StartupDataOptions): StartupData {
       // A press writes two records (dev + alert): only while that does not overshoot.
       if (k % every === 0 && d.model === "ec200" && journal.stats().records + 3 <= o.records) press(i);
       else {
-        d.lastSeen = Date.now();
+        d.lastSeen = now();
         recorder.writeDevice(d);
       }
       k++;

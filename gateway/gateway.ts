@@ -28,6 +28,7 @@ import { deviceRateLimiter, gateIngest, sweepDeviceRate } from "./device-rate.js
 import { MqttIngest } from "./ingest/mqtt-ingest.js";
 import type { Journal, JournalFs } from "./journal/journal.js";
 import { createLogger, type Logger, RateLimitedLog } from "./log.js";
+import { loadMallocTrim, type MallocTrim, MallocTrimmer, type MallocTrimStats } from "./malloc-trim.js";
 import { GatewayMetrics } from "./metrics/metrics.js";
 import type { MetricsAddress, MetricsServer } from "./metrics/server.js";
 import { Publisher } from "./northbound/publisher.js";
@@ -91,6 +92,8 @@ export interface GatewayOptions {
   journalFs?: JournalFs;
   /** Operators' persistent MQTT sessions: give the journal as `store` to keep them across restarts. */
   sessions?: SessionsConfig;
+  /** Gives malloc's free memory back after full GCs (malloc-trim.ts); default glibc's, null: never. */
+  mallocTrim?: MallocTrim | null;
 }
 
 /** Where the journal lives when neither `--data-dir` nor `storage.dir` says (docs/durability.md). */
@@ -163,6 +166,8 @@ export class Gateway {
   /** Reloads run one after another (a second SIGHUP waits for the first). */
   private reloading: Promise<unknown> = Promise.resolve();
   private readonly deviceCommands: DeviceCommands;
+  /** Returns the memory malloc holds free after a burst (the start's first): malloc-trim.ts. */
+  private readonly trimmer: MallocTrimmer;
 
   private constructor(config: Config, opts: GatewayOptions) {
     this.runningConfig = config;
@@ -373,6 +378,20 @@ export class Gateway {
       this.deviceCommands,
       () => this.locale(),
     );
+    const native =
+      opts.mallocTrim === undefined ? loadMallocTrim() : { trim: opts.mallocTrim, reason: "disabled" };
+    if (native.trim === null)
+      this.log.debug({ reason: native.reason }, "malloc's free memory is not trimmed");
+    this.trimmer = new MallocTrimmer({
+      trim: native.trim,
+      onTrim: (ms, released) =>
+        this.log.debug({ ms: Math.round(ms * 100) / 100, released }, "malloc trimmed"),
+    });
+  }
+
+  /** How often malloc's free memory was given back, and the time it took. */
+  mallocTrimStats(): MallocTrimStats {
+    return this.trimmer.stats();
   }
 
   /** Starts a gateway: the steps are startup.ts's; their order is here. */
@@ -553,6 +572,8 @@ export class Gateway {
       },
       "gateway started",
     );
+    // From here on: the start's burst (republish, escalations, DEVICE_LOST) is freed at the next full GCs.
+    gw.trimmer.start();
     return gw;
   }
 
@@ -670,6 +691,7 @@ export class Gateway {
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       this.log.info("gateway stopping");
+      this.trimmer.stop();
       // The journal is being closed: damage its delayed full open finds now is logged, not alerted.
       this.storageHealth.stop();
       // A reload under way finishes first (it may be opening a bus that stop() must then close).
