@@ -87,9 +87,7 @@ describe("a reload, then a restart", () => {
     const clash = site((c) => c.households?.push({ id: "p-1" }));
     const r = await a.reload(() => validateConfig(clash, "site.yaml"));
     expect(r.result).toBe("refused");
-    expect(r.result === "refused" && r.message).toMatch(
-      /devices\[0\]\.id: "p-1" is also a household id/,
-    );
+    expect(r.result === "refused" && r.message).toMatch(/devices\[0\]\.id: "p-1" is also a household id/);
     expect((await a.reload(validateConfig(site(), "site.yaml"))).result).toBe("applied");
     expect(a.engine.byAlertId(call.id as string)?.state).toBe("active-unacknowledged");
   });
