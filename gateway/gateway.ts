@@ -34,7 +34,7 @@ import type { MetricsAddress, MetricsServer } from "./metrics/server.js";
 import { Publisher } from "./northbound/publisher.js";
 import type { NorthboundSink } from "./northbound/sink.js";
 import { UntilListening } from "./northbound/until-listening.js";
-import { isHeldStateTopic, UpstreamBridge, type UpstreamStats } from "./northbound/upstream.js";
+import { UpstreamBridge, type UpstreamStats } from "./northbound/upstream.js";
 import { WrittenFirstSink } from "./northbound/written-first.js";
 import { OperatorCommands } from "./ops.js";
 import { type Completion, type PipelineStats, PriorityPipeline } from "./pipeline/lanes.js";
@@ -44,6 +44,7 @@ import { DeviceRuleContext } from "./rule-context.js";
 import { type BusReport, type LinkFactory, ModbusSouthbound, StartupError } from "./southbound/modbus.js";
 import {
   downForMs,
+  dropStaleCopies,
   type OpenedJournal,
   openJournal,
   republishRecovered,
@@ -497,31 +498,15 @@ export class Gateway {
       // Materialised: what republishing adds or deletes must not change the iteration.
       upstreamRetained: gw.upstream ? [...gw.upstream.retainedTopics()] : [],
     });
-    {
-      // What the gateway holds now. Copies of other alert states and service marks that survived
-      // in the upstream mirror or in operators' session queues are stale: a crash came between a
-      // close and their update (both are written after the records they stand for).
-      const held = new Set<string>();
-      for (const a of gw.engine.openAlerts()) if (a.announced) held.add(a.topic);
-      for (const s of gw.engine.outOfServiceSubjects())
-        if (gw.registry.devices.has(s.subjectId))
-          held.add(`linli/${config.site.id}/devices/${s.subjectId}/service`);
-      const current = (topic: string) => held.has(topic);
-      gw.upstream?.dropStaleRestored(current);
-      const prefix = `linli/${config.site.id}/`;
-      let stale = 0;
-      for (const topic of broker.restoredSessionStates()) {
-        if (!isHeldStateTopic(prefix, topic) || current(topic)) continue;
-        // As a close publishes it: an empty retained message, queued for the sessions like one.
-        gw.local.publish(topic, "", 1, true);
-        stale++;
-      }
-      if (stale > 0)
-        gw.log.warn(
-          { deleted: stale },
-          "operators' sessions: states of alerts closed (or devices back in service) just before the last stop deleted",
-        );
-    }
+    dropStaleCopies({
+      site: config.site.id,
+      engine: gw.engine,
+      registry: gw.registry,
+      upstream: gw.upstream,
+      broker,
+      local: gw.local,
+      log: gw.log,
+    });
     gw.supervisor.start(gw.registry, downForMs(gw.recovered, gw.clock.now(), gw.log));
     // The wheel adopts a step of the wall clock at its ticks: this keeps one coming at least every
     // minute even on a site where nothing else is armed (only polled devices, no welfare checks).

@@ -22,6 +22,8 @@ import type { Logger, RateLimitedLog } from "./log.js";
 import type { GatewayMetrics } from "./metrics/metrics.js";
 import { MetricsServer } from "./metrics/server.js";
 import type { Publisher } from "./northbound/publisher.js";
+import type { NorthboundSink } from "./northbound/sink.js";
+import { isHeldStateTopic, type UpstreamBridge } from "./northbound/upstream.js";
 import type { Registry } from "./registry.js";
 import type { ModbusSouthbound } from "./southbound/modbus.js";
 import type { StateRecorder } from "./state/recorder.js";
@@ -243,6 +245,42 @@ function forgetRetained(
   }
   for (const id of devices) publisher.deviceForgotten(id);
   for (const id of households) publisher.householdRemoved(id);
+}
+
+/**
+ * Once the state is restored: copies of alert states and service marks that survived in the
+ * upstream mirror or in operators' session queues, and that the gateway no longer holds, are
+ * stale (a crash came between a close and their update: both are written after the records they
+ * stand for). They are deleted as a close deletes them: an empty retained message.
+ */
+export function dropStaleCopies(p: {
+  site: string;
+  engine: AlertEngine;
+  registry: Registry;
+  upstream: UpstreamBridge | null;
+  broker: EmbeddedBroker;
+  /** The local broker's sink (queued for the sessions like any close). */
+  local: NorthboundSink;
+  log: Logger;
+}): void {
+  const held = new Set<string>();
+  for (const a of p.engine.openAlerts()) if (a.announced) held.add(a.topic);
+  for (const s of p.engine.outOfServiceSubjects())
+    if (p.registry.devices.has(s.subjectId)) held.add(`linli/${p.site}/devices/${s.subjectId}/service`);
+  const current = (topic: string) => held.has(topic);
+  p.upstream?.dropStaleRestored(current);
+  const prefix = `linli/${p.site}/`;
+  let stale = 0;
+  for (const topic of p.broker.restoredSessionStates()) {
+    if (!isHeldStateTopic(prefix, topic) || current(topic)) continue;
+    p.local.publish(topic, "", 1, true);
+    stale++;
+  }
+  if (stale > 0)
+    p.log.warn(
+      { deleted: stale },
+      "operators' sessions: states of alerts closed (or devices back in service) just before the last stop deleted",
+    );
 }
 
 /** Devices that nothing would ever call lost: neither an MQTT heartbeat timer nor a poll on a bus. */
