@@ -452,8 +452,12 @@ describe.skipIf(!available && !process.env.CI)("upstream broker bridge (real mos
     cleanups.push(() => bridge.stop());
     await until(() => bridge.connected, 5000, "bridge did not connect");
     await sleep(200);
+    // Lines before and after it in the same burst are not blamed (mosquitto's close can lose the
+    // PUBACKs it sent for the ones before it): all of them arrive.
     const big = "x".repeat(10_000);
-    bridge.publish(`linli/${SITE}/escalations/p1/EMERGENCY_CALL/p-1`, JSON.stringify({ big }), 1, false);
+    for (let n = 0; n < 20; n++) bridge.publish(`linli/${SITE}/events/d-${n}`, `${n}`, 1, false);
+    bridge.publish(`linli/${SITE}/alerts/events`, JSON.stringify({ big }), 1, false);
+    for (let n = 20; n < 40; n++) bridge.publish(`linli/${SITE}/events/d-${n}`, `${n}`, 1, false);
     await until(
       () => bridge.stats().refused === 1,
       10_000,
@@ -467,7 +471,8 @@ describe.skipIf(!available && !process.env.CI)("upstream broker bridge (real mos
     await ops.waitFor((m) => m.topic.endsWith("/alerts/events") && m.json().n === 1, 5000);
     await ops.waitFor((m) => m.topic.endsWith("/EMERGENCY_CALL/p-2"), 5000);
     await until(() => [...store.entries("up/")].length === 0, 5000, "journal not emptied");
-    expect(ops.on("/EMERGENCY_CALL/p-1")).toEqual([]);
+    expect(ops.messages.filter((m) => m.payload.length > 4096)).toEqual([]);
+    for (let n = 0; n < 40; n++) expect(ops.on(`/events/d-${n}`).length).toBeGreaterThan(0);
     expect(bridge.stats().refused).toBe(1);
   }, 30_000);
 

@@ -56,9 +56,9 @@
  *     so after the CONNACK P1 goes first, then the rest in publish order.
  *   - A message upstream refuses by closing the connection (over its maximum
  *     packet size, QoS above its max_qos) would come first at every connect and
- *     block the uplink for good: a connection that closes with a message the
- *     oldest unacknowledged counts against it, and after MAX_REFUSALS such
- *     closes it is set aside (not sent again, journal entry deleted), counted
+ *     block the uplink for good: the oldest unacknowledged message at a close
+ *     is sent alone from then on, and after MAX_REFUSALS closes with it alone
+ *     in flight it is set aside (not sent again, journal entry deleted), counted
  *     (`refused`) and logged as an error with its topic, P1 or not (a P1 alert
  *     stays on the gateway's own broker and console; upstream gets its next state).
  */
@@ -117,11 +117,12 @@ export const MAX_INFLIGHT = 1000;
 export const MAX_URGENT_BACKLOG = 10_000;
 
 /**
- * Connections closed by upstream while a message was the oldest unacknowledged one, after which it
- * is set aside: a refusal (too big, QoS too high) closes every connection at once, while a cut
- * uplink blames the oldest message once and the next connection delivers it.
+ * Connections closed with a message alone in flight, after which it is set aside. The oldest
+ * unacknowledged message at a close is a suspect and is sent alone from then on (one round trip
+ * to itself): a refusal (too big, QoS too high) closes each such connection at once, while after a
+ * cut uplink the next connection acknowledges it.
  */
-export const MAX_REFUSALS = 5;
+export const MAX_REFUSALS = 3;
 
 /** Journal keys: `up/<seq>` a QoS 1 message not yet acknowledged upstream, `upr/<topic>` the retained mirror. */
 const UP = "up/";
@@ -182,7 +183,7 @@ interface Held {
   payload: string;
   /** P1 by the publisher's word, not by its topic (a P1 alert's events line). */
   urgent?: boolean;
-  /** Connections upstream closed with this message the oldest unacknowledged (MAX_REFUSALS). */
+  /** Set: a suspect (the oldest unacknowledged at a close), sent alone; closes with it alone in flight. */
   refusals?: number;
 }
 
@@ -273,6 +274,8 @@ export class UpstreamBridge implements NorthboundSink {
   /** QoS 1 messages handed to mqtt.js on this connection, oldest first, not yet acknowledged. */
   private readonly flights = new Map<number, Flight>();
   private nextFlight = 1;
+  /** A suspect in flight alone (sendNext); `urgent`: it holds P1 too. */
+  private isolating: { id: number; urgent: boolean } | null = null;
   /** mqtt.js's outgoing store: this connection's packets only, cleared at a close. */
   private readonly outgoing: ConnectionStore;
   private flushing = false;
@@ -453,7 +456,13 @@ export class UpstreamBridge implements NorthboundSink {
     if (urgent || this.isUrgent(topic)) {
       // flush() sends it at once while connected, congested or not.
       this.holdUrgent({ seq, topic, payload, urgent });
-    } else if (this.ready && !this.flushing && !this.congested() && !this.waiting()) {
+    } else if (
+      this.ready &&
+      !this.flushing &&
+      this.isolating === null &&
+      !this.congested() &&
+      !this.waiting()
+    ) {
       // Keeping up: straight out, as before the congestion bound (the backlog is for when it is not).
       this.sendHeld({ seq, topic, payload });
       return;
@@ -517,26 +526,46 @@ export class UpstreamBridge implements NorthboundSink {
     this.flushing = true;
     try {
       while (this.ready) {
-        if (this.sendNext(this.urgentBacklog, this.urgentRetainedQueue)) continue;
-        if (this.congested() || !this.sendNext(this.backlog, this.retainedQueue)) break;
+        // A suspect in flight alone (sendNext): a P1 one holds everything, another one all but P1.
+        const iso = this.isolating;
+        if (iso?.urgent) break;
+        if (this.sendNext(this.urgentBacklog, this.urgentRetainedQueue, true)) continue;
+        if (this.isolating !== null || this.congested()) break;
+        if (!this.sendNext(this.backlog, this.retainedQueue, false)) break;
       }
     } finally {
       this.flushing = false;
     }
   };
 
-  /** Sends the older of the two queues' heads; false when both are empty. */
-  private sendNext(held: Fifo<Held>, retained: Fifo<{ seq: number; topic: string }>): boolean {
+  /**
+   * Sends the older of the two queues' heads; false when both are empty, or when the head is a
+   * suspect (refusals) and something is in flight: a suspect goes alone, so that a close with it
+   * alone in flight is its own doing (a broker that closes on a packet may lose the PUBACKs it
+   * had sent for the ones before it, which then look unacknowledged too).
+   */
+  private sendNext(
+    held: Fifo<Held>,
+    retained: Fifo<{ seq: number; topic: string }>,
+    urgent: boolean,
+  ): boolean {
     const r = this.peekRetained(retained);
     const m = peek(held);
-    if (m !== null && (r === null || m.seq < r.seq)) {
+    const takeHeld = m !== null && (r === null || m.seq < r.seq);
+    if (!takeHeld && r === null) return false;
+    const suspect = takeHeld
+      ? m?.refusals !== undefined
+      : this.retained.get(r?.topic ?? "")?.refusals !== undefined;
+    if (suspect && this.flights.size > 0) return false;
+    let id: number;
+    if (takeHeld && m !== null) {
       shift(held);
-      this.sendHeld(m);
-      return true;
-    }
-    if (r === null) return false;
-    shift(retained);
-    this.send(r.topic, r.payload, 1, true, r.seq);
+      id = this.sendHeld(m);
+    } else if (r !== null) {
+      shift(retained);
+      id = this.send(r.topic, r.payload, 1, true, r.seq);
+    } else return false;
+    if (suspect) this.isolating = { id, urgent };
     return true;
   }
 
@@ -647,14 +676,14 @@ export class UpstreamBridge implements NorthboundSink {
     await this.client.endAsync(!this.client.connected).catch(() => {});
   }
 
-  /** Telemetry (QoS 0) or a retained state of the mirror (QoS 1, its `seq`). */
-  private send(topic: string, payload: string, qos: 0 | 1, retain: boolean, seq = 0): void {
+  /** Telemetry (QoS 0) or a retained state of the mirror (QoS 1, its `seq`); the flight's id (QoS 1). */
+  private send(topic: string, payload: string, qos: 0 | 1, retain: boolean, seq = 0): number {
     if (qos === 0) {
       this.counters.published++;
       this.client.publish(topic, payload, { qos, retain });
-      return;
+      return 0;
     }
-    this.sendQos1({ held: null, seq, topic }, payload, retain, () => {
+    return this.sendQos1({ held: null, seq, topic }, payload, retain, () => {
       // Upstream has the deletion: nothing left to mirror for this topic.
       if (retain && payload.length === 0 && this.retained.get(topic)?.payload === "") {
         this.retained.delete(topic);
@@ -664,8 +693,8 @@ export class UpstreamBridge implements NorthboundSink {
   }
 
   /** A journaled QoS 1 message, forgotten once upstream acknowledges it (re-queued at a close). */
-  private sendHeld(m: Held): void {
-    this.sendQos1({ held: m, seq: m.seq, topic: m.topic }, m.payload, false, () =>
+  private sendHeld(m: Held): number {
+    return this.sendQos1({ held: m, seq: m.seq, topic: m.topic }, m.payload, false, () =>
       this.store?.delete(seqKey(m.seq)),
     );
   }
@@ -675,12 +704,13 @@ export class UpstreamBridge implements NorthboundSink {
    * closed connection's message does nothing: onClose took it over (re-queued, or the mirror
    * and the read-back send it again at connect).
    */
-  private sendQos1(f: Flight, payload: string, retain: boolean, acked: () => void): void {
+  private sendQos1(f: Flight, payload: string, retain: boolean, acked: () => void): number {
     const id = this.nextFlight++;
     this.flights.set(id, f);
     this.counters.published++;
     this.client.publish(f.topic, payload, { qos: 1, retain }, (err) => {
       if (!this.flights.delete(id)) return;
+      if (this.isolating?.id === id) this.isolating = null;
       // Room to send what waits.
       if (!this.stopping) this.flush();
       if (err) {
@@ -689,6 +719,7 @@ export class UpstreamBridge implements NorthboundSink {
       }
       acked();
     });
+    return id;
   }
 
   /**
@@ -697,6 +728,8 @@ export class UpstreamBridge implements NorthboundSink {
    * refused; the journaled lines go back to the head of their queues, in publish order.
    */
   private takeBackFlights(): void {
+    const alone = this.flights.size === 1;
+    this.isolating = null;
     let oldest: Flight | null = null;
     const again: Held[] = [];
     for (const f of this.flights.values()) {
@@ -707,7 +740,7 @@ export class UpstreamBridge implements NorthboundSink {
     this.outgoing.clear();
     // Their callbacks: mqtt.js would call them only on a PUBACK of a session that is gone (clean).
     this.client.outgoing = {};
-    const aside = oldest !== null && this.refusedOnce(oldest) ? oldest.held : null;
+    const aside = oldest !== null && this.refusedOnce(oldest, alone) ? oldest.held : null;
     if (again.length === 0) return;
     const all = [...again, ...this.backlog.items.slice(this.backlog.head)];
     for (let i = this.urgentBacklog.head; i < this.urgentBacklog.items.length; i++)
@@ -725,14 +758,15 @@ export class UpstreamBridge implements NorthboundSink {
   }
 
   /**
-   * Counts a close against the oldest unacknowledged message; at MAX_REFUSALS it is set aside:
-   * journal entry (or mirror state) deleted, counted, logged. True when set aside.
+   * The oldest unacknowledged message at a close becomes a suspect (sent alone from now on); a
+   * close with it alone in flight counts against it, and at MAX_REFUSALS it is set aside: journal
+   * entry (or mirror state) deleted, counted, logged. True when set aside.
    */
-  private refusedOnce(f: Flight): boolean {
+  private refusedOnce(f: Flight, alone: boolean): boolean {
     const target: Held | Mirrored | undefined =
       f.held ?? (this.retained.get(f.topic)?.seq === f.seq ? this.retained.get(f.topic) : undefined);
     if (target === undefined) return false;
-    target.refusals = (target.refusals ?? 0) + 1;
+    target.refusals = (target.refusals ?? 0) + (alone ? 1 : 0);
     if (target.refusals < MAX_REFUSALS) return false;
     const urgent = f.held?.urgent === true || this.isUrgent(f.topic);
     if (f.held !== null) this.store?.delete(seqKey(f.seq));
