@@ -17,7 +17,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { validateConfig } from "../gateway/config/load.js";
 import { Gateway } from "../gateway/gateway.js";
 import { Journal } from "../gateway/journal/journal.js";
-import { UpstreamBridge } from "../gateway/northbound/upstream.js";
+import { MAX_REFUSALS, UpstreamBridge } from "../gateway/northbound/upstream.js";
+import { MemoryStore } from "../gateway/state/store.js";
 import {
   connect,
   OPS,
@@ -81,6 +82,61 @@ async function upstreamClient(port: number): Promise<TestClient> {
   const c = new TestClient(client);
   await c.subscribe(`linli/${SITE}/#`);
   return c;
+}
+
+/**
+ * A TCP proxy on 127.0.0.1 in front of `port` that delays every chunk `delayMs` each way (a
+ * round trip of twice that) and can cut every connection at once: what is still on its way
+ * through it when cut is lost, as on a real cut uplink.
+ */
+async function delayProxy(
+  port: number,
+  delayMs: number,
+): Promise<{ port: number; cut: () => void; close: () => Promise<void> }> {
+  const pairs = new Set<net.Socket>();
+  const relay = (from: net.Socket, to: net.Socket) =>
+    from.on("data", (chunk) => {
+      setTimeout(() => {
+        if (!to.destroyed) to.write(chunk);
+      }, delayMs);
+    });
+  const server = net.createServer((down) => {
+    const up = net.connect(port, "127.0.0.1");
+    down.setNoDelay(true);
+    up.setNoDelay(true);
+    pairs.add(down).add(up);
+    relay(down, up);
+    relay(up, down);
+    const end = () => {
+      down.destroy();
+      up.destroy();
+      pairs.delete(down);
+      pairs.delete(up);
+    };
+    down.on("close", end).on("error", end);
+    up.on("close", end).on("error", end);
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const cut = () => {
+    for (const s of pairs) s.destroy();
+    pairs.clear();
+  };
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    cut,
+    close: () =>
+      new Promise((resolve) => {
+        cut();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/** Polls until `ok`, or throws `what` after `ms`. */
+async function until(ok: () => boolean, ms: number, what: string): Promise<void> {
+  for (const end = Date.now() + ms; !ok(); await sleep(5)) {
+    if (Date.now() > end) throw new Error(what);
+  }
 }
 
 /** Kills a child and waits for it; a child already gone (exit code or signal) resolves at once. */
@@ -288,6 +344,137 @@ describe.skipIf(!available && !process.env.CI)("upstream broker bridge (real mos
       if (Date.now() > end) throw new Error(`not drained: ${JSON.stringify(bridge.stats())}`);
     }
   });
+
+  it("after a cut with many messages in flight, a P1 raised at the reconnect goes before the backlog's resend, and the backlog follows in order", async () => {
+    const port = await freePort();
+    const broker = await startMosquitto(port);
+    cleanups.push(() => stopKill(broker));
+    const proxy = await delayProxy(port, 50); // a 100 ms round trip
+    cleanups.push(() => proxy.close());
+    const ops = await upstreamClient(port);
+    cleanups.push(() => ops.end());
+    const store = new MemoryStore();
+    const bridge = new UpstreamBridge(
+      {
+        url: `mqtt://127.0.0.1:${proxy.port}`,
+        site: SITE,
+        clientId: `gw-cut-${Math.random()}`,
+        backlog: 10_000,
+        reconnectInitialMs: 100,
+        reconnectMaxMs: 200,
+        keepaliveS: 600,
+        store,
+      },
+      pino({ level: "silent" }),
+      () => {},
+    );
+    bridge.connect();
+    cleanups.push(() => bridge.stop());
+    await until(() => bridge.connected, 5000, "bridge did not connect");
+    await sleep(300); // its subscriptions acknowledged
+
+    // 200 lines of five devices handed to mqtt.js, then the uplink is cut before any reaches
+    // upstream: all 200 are in flight, unacknowledged. mqtt.js alone re-sent them one per round
+    // trip (20 s here) before saying `connect`, and nothing else went out meanwhile.
+    const lines = 200;
+    for (let n = 0; n < lines; n++) {
+      bridge.publish(`linli/${SITE}/alerts/events`, JSON.stringify({ n, device: `d-${n % 5}` }), 1, false);
+    }
+    expect(bridge.stats().inflight).toBe(lines);
+    proxy.cut();
+    await until(() => !bridge.connected, 2000, "the cut was not seen");
+    // A P1 raised during the outage goes first at the reconnect, before any line in flight at the cut.
+    const during = `linli/${SITE}/escalations/p1/EMERGENCY_CALL/p-1`;
+    bridge.publish(during, JSON.stringify({ during: true }), 1, false);
+    await until(() => bridge.connected, 5000, "bridge did not reconnect");
+    // One raised right after the reconnect: its own round trip, not 200 of the backlog's.
+    const raised = Date.now();
+    const after = `linli/${SITE}/escalations/p1/EMERGENCY_CALL/p-2`;
+    bridge.publish(after, JSON.stringify({ after: true }), 1, false);
+    const p1 = await ops.waitFor((m) => m.topic === after, 5000);
+    const delay = Date.now() - raised;
+    console.info(`upstream.e2e: P1 raised at the reconnect arrived after ${delay} ms`);
+    expect(delay).toBeLessThan(2000);
+    expect(p1.json()).toEqual({ after: true });
+    const firstLine = ops.messages.findIndex((m) => m.topic.endsWith("/alerts/events"));
+    const duringAt = ops.messages.findIndex((m) => m.topic === during);
+    expect(duringAt).toBeGreaterThanOrEqual(0);
+    expect(firstLine === -1 || duringAt < firstLine).toBe(true);
+
+    // The backlog follows: every line, same payload, in publish order (a duplicate may come; no
+    // reordering, no new message), and the journal is empty once upstream acknowledged them.
+    await ops.waitFor((m) => m.topic.endsWith("/alerts/events") && m.json().n === lines - 1, 15_000);
+    const first = new Set<number>();
+    const order: number[] = [];
+    for (const m of ops.on("/alerts/events")) {
+      const n = m.json().n as number;
+      if (!first.has(n)) order.push(n);
+      first.add(n);
+    }
+    expect(order).toEqual(Array.from({ length: lines }, (_, n) => n));
+    await until(
+      () => bridge.stats().inflight === 0 && [...store.entries("up/")].length === 0,
+      5000,
+      `not acknowledged: ${JSON.stringify(bridge.stats())}`,
+    );
+    expect(bridge.stats()).toMatchObject({ backlog: 0, backlogDropped: 0, refused: 0 });
+  }, 30_000);
+
+  it("a message upstream refuses by closing the connection is set aside after MAX_REFUSALS closes (counted), and does not block the uplink", async () => {
+    const port = await freePort();
+    const conf = join(dir, `mosquitto-small-${port}.conf`);
+    // Packets over 4 KiB: mosquitto closes the connection (MQTT 3.1.1 has no reason code for it).
+    writeFileSync(
+      conf,
+      `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\nmax_packet_size 4096\n`,
+    );
+    const broker = spawnGroup("mosquitto", ["-c", conf], { stdio: "ignore" });
+    cleanups.push(() => stopKill(broker));
+    await sleep(300);
+    const ops = await upstreamClient(port);
+    cleanups.push(() => ops.end());
+    const store = new MemoryStore();
+    const bridge = new UpstreamBridge(
+      {
+        url: `mqtt://127.0.0.1:${port}`,
+        site: SITE,
+        clientId: `gw-refused-${Math.random()}`,
+        backlog: 10_000,
+        reconnectInitialMs: 50,
+        reconnectMaxMs: 100,
+        keepaliveS: 600,
+        store,
+      },
+      pino({ level: "silent" }),
+      () => {},
+    );
+    bridge.connect();
+    cleanups.push(() => bridge.stop());
+    await until(() => bridge.connected, 5000, "bridge did not connect");
+    await sleep(200);
+    // Lines before and after it in the same burst are not blamed (mosquitto's close can lose the
+    // PUBACKs it sent for the ones before it): all of them arrive.
+    const big = "x".repeat(10_000);
+    for (let n = 0; n < 20; n++) bridge.publish(`linli/${SITE}/events/d-${n}`, `${n}`, 1, false);
+    bridge.publish(`linli/${SITE}/alerts/events`, JSON.stringify({ big }), 1, false);
+    for (let n = 20; n < 40; n++) bridge.publish(`linli/${SITE}/events/d-${n}`, `${n}`, 1, false);
+    await until(
+      () => bridge.stats().refused === 1,
+      10_000,
+      `never set aside: ${JSON.stringify(bridge.stats())}`,
+    );
+    expect(bridge.stats().connects).toBeGreaterThanOrEqual(MAX_REFUSALS);
+    // The uplink carries what comes next, P1 first; the refused line is gone from the journal.
+    await until(() => bridge.connected, 5000, "bridge did not reconnect");
+    bridge.publish(`linli/${SITE}/alerts/events`, JSON.stringify({ n: 1 }), 1, false);
+    bridge.publish(`linli/${SITE}/escalations/p1/EMERGENCY_CALL/p-2`, JSON.stringify({ n: 2 }), 1, false);
+    await ops.waitFor((m) => m.topic.endsWith("/alerts/events") && m.json().n === 1, 5000);
+    await ops.waitFor((m) => m.topic.endsWith("/EMERGENCY_CALL/p-2"), 5000);
+    await until(() => [...store.entries("up/")].length === 0, 5000, "journal not emptied");
+    expect(ops.messages.filter((m) => m.payload.length > 4096)).toEqual([]);
+    for (let n = 0; n < 40; n++) expect(ops.on(`/events/d-${n}`).length).toBeGreaterThan(0);
+    expect(bridge.stats().refused).toBe(1);
+  }, 30_000);
 
   it("the gateway's will marks it offline upstream when the process dies", async () => {
     const port = await freePort();

@@ -39,6 +39,8 @@ export interface MetricsSource {
       backlogDropped: number;
       telemetryDropped: number;
       ghostsDeleted?: number;
+      /** Set aside after upstream closed the connection on them (MAX_REFUSALS times). */
+      refused?: number;
     } | null;
     /** The device listener (mqtt.deviceListener), or null when none is configured. */
     deviceListener?: { connections: number; telemetryConflated: number; restarts?: number } | null;
@@ -465,7 +467,7 @@ export class GatewayMetrics {
     });
     new Counter({
       name: "linli_upstream_dropped_total",
-      help: 'Messages not delivered upstream: kind "backlog" (oldest dropped, the backlog was full), "telemetry" (not kept while the uplink was down)',
+      help: 'Messages not delivered upstream: kind "backlog" (oldest dropped, the backlog was full), "telemetry" (not kept while the uplink was down), "refused" (set aside: upstream closed the connection on it every time)',
       labelNames: ["broker", "kind"],
       registers,
       collect() {
@@ -474,6 +476,7 @@ export class GatewayMetrics {
         if (u === null) return;
         this.inc({ broker: u.broker, kind: "backlog" }, u.backlogDropped);
         this.inc({ broker: u.broker, kind: "telemetry" }, u.telemetryDropped);
+        this.inc({ broker: u.broker, kind: "refused" }, u.refused ?? 0);
       },
     });
     new Counter({

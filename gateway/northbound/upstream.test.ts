@@ -5,7 +5,7 @@
 import { describe, expect, it } from "vitest";
 import { createLogger } from "../log.js";
 import { MemoryStore } from "../state/store.js";
-import { UpstreamBridge, type UpstreamOptions } from "./upstream.js";
+import { MAX_REFUSALS, UpstreamBridge, type UpstreamOptions } from "./upstream.js";
 
 const P = "linli/s1/";
 
@@ -56,6 +56,11 @@ function bridge(opts: Partial<UpstreamOptions> = {}) {
     },
     ready() {
       inner.ready = true;
+    },
+    /** The connection closes (mqtt.js's `close`); callbacks of what was in flight never run again. */
+    close() {
+      pubacks.length = 0;
+      (b as unknown as { onClose: () => void }).onClose();
     },
     down() {
       inner.ready = false;
@@ -213,5 +218,95 @@ describe("upstream bridge: a P1 alert's line on alerts/events is P1", () => {
     expect(t.b.stats()).toMatchObject({ backlog: 3, backlogDropped: 5 });
     t.connect();
     expect(t.sent.map((s) => s.payload)).toEqual([line("a1", 1, 1), line("a1", 2, 1), "p3-5"]);
+  });
+});
+
+describe("upstream bridge: a close with messages in flight", () => {
+  it("the bridge sends them again itself at connect (same payloads), P1 first, then in publish order", () => {
+    const store = new MemoryStore();
+    const t = bridge({ store, maxInflight: 3 });
+    t.ready();
+    for (let i = 1; i <= 5; i++) t.b.publish(`${P}events/d${i}`, `p3-${i}`, 1, false);
+    t.b.publish(`${P}alerts/p3/DOOR_OPEN/d1`, "state-p3", 1, true);
+    expect(t.sent.map((s) => s.payload)).toEqual(["p3-1", "p3-2", "p3-3"]);
+    t.close();
+    expect(t.b.stats()).toMatchObject({ inflight: 0, backlog: 5, backlogDropped: 0, refused: 0 });
+    t.b.publish(`${P}escalations/p1/EMERGENCY_CALL/d9`, "esc", 1, false);
+    t.sent.length = 0;
+    t.connect();
+    // The oldest at the close is a suspect (it may be what upstream refused): alone, after P1.
+    expect(t.sent.map((s) => s.payload)).toEqual(["esc"]);
+    t.puback();
+    expect(t.sent.map((s) => s.payload)).toEqual(["esc", "p3-1"]);
+    for (let i = 0; i < 4; i++) t.puback();
+    expect(t.sent.map((s) => s.payload)).toEqual(["esc", "p3-1", "p3-2", "p3-3", "p3-4", "p3-5", "state-p3"]);
+    expect([...store.entries("up/")]).toEqual([]);
+  });
+
+  it(`the oldest unacknowledged at a close goes alone; ${MAX_REFUSALS} closes with it alone set it aside (counted, journal key gone)`, () => {
+    const store = new MemoryStore();
+    const t = bridge({ store });
+    t.ready();
+    t.b.publish(`${P}escalations/p1/EMERGENCY_CALL/d9`, "too-big", 1, false);
+    t.b.publish(`${P}events/d1`, "p3-1", 1, false);
+    t.close(); // both in flight: "too-big" is a suspect, not yet counted against
+    for (let i = 0; i < MAX_REFUSALS; i++) {
+      expect(t.b.stats().refused).toBe(0);
+      t.sent.length = 0;
+      t.connect();
+      // Alone: nothing else goes until its PUBACK (or the close).
+      expect(t.sent.map((s) => s.payload)).toEqual(["too-big"]);
+      t.b.publish(`${P}events/d2`, `p3-2-${i}`, 1, false);
+      expect(t.sent.map((s) => s.payload)).toEqual(["too-big"]);
+      t.close();
+    }
+    expect(t.b.stats()).toMatchObject({ refused: 1 });
+    expect([...store.entries("up/")].map(([, v]) => (v as string[])[1])).toEqual([
+      "p3-1",
+      ...Array.from({ length: MAX_REFUSALS }, (_, i) => `p3-2-${i}`),
+    ]);
+    t.sent.length = 0;
+    t.connect();
+    expect(t.sent.map((s) => s.payload)).toEqual([
+      "p3-1",
+      ...Array.from({ length: MAX_REFUSALS }, (_, i) => `p3-2-${i}`),
+    ]);
+  });
+
+  it("a suspect that upstream acknowledges when alone was innocent: the rest follows at once", () => {
+    const store = new MemoryStore();
+    const t = bridge({ store });
+    t.ready();
+    for (let i = 1; i <= 3; i++) t.b.publish(`${P}events/d${i}`, `p3-${i}`, 1, false);
+    t.close();
+    t.sent.length = 0;
+    t.connect();
+    expect(t.sent.map((s) => s.payload)).toEqual(["p3-1"]);
+    t.puback(1);
+    expect(t.sent.map((s) => s.payload)).toEqual(["p3-1", "p3-2", "p3-3"]);
+    t.puback();
+    expect(t.b.stats()).toMatchObject({ refused: 0, inflight: 0, backlog: 0 });
+    expect([...store.entries("up/")]).toEqual([]);
+  });
+
+  it("a retained state refused the same way leaves the mirror (counted); a newer state of its topic is sent", () => {
+    const store = new MemoryStore();
+    const t = bridge({ store });
+    t.ready();
+    const topic = `${P}alerts/p1/EMERGENCY_CALL/d9`;
+    t.b.publish(topic, "too-big", 1, true);
+    for (let i = 1; i < MAX_REFUSALS; i++) {
+      t.close();
+      t.connect();
+    }
+    t.close();
+    expect(t.b.stats()).toMatchObject({ refused: 1 });
+    expect([...t.b.retainedTopics()]).toEqual([]);
+    expect([...store.entries("upr/")]).toEqual([]);
+    t.sent.length = 0;
+    t.connect();
+    expect(t.sent).toEqual([]);
+    t.b.publish(topic, "state-2", 1, true);
+    expect(t.sent.map((s) => s.payload)).toEqual(["state-2"]);
   });
 });

@@ -48,6 +48,19 @@
  *   - mqtt.js reconnects at a fixed period and queues without bound while
  *     offline (DESIGN, library notes): we never publish through it while
  *     disconnected, and we grow its reconnect period ourselves (backoff).
+ *   - mqtt.js re-sends its unacknowledged messages at a reconnect one at a time,
+ *     each after the previous PUBACK, and says `connect` only then: 1,000 in
+ *     flight over a 100 ms round trip held everything, P1 included, ~100 s. Its
+ *     outgoing store (connection-store.ts) replays nothing; at a close the
+ *     bridge re-queues its own in-flight messages (same journal key, same ids),
+ *     so after the CONNACK P1 goes first, then the rest in publish order.
+ *   - A message upstream refuses by closing the connection (over its maximum
+ *     packet size, QoS above its max_qos) would come first at every connect and
+ *     block the uplink for good: the oldest unacknowledged message at a close
+ *     is sent alone from then on, and after MAX_REFUSALS closes with it alone
+ *     in flight it is set aside (not sent again, journal entry deleted), counted
+ *     (`refused`) and logged as an error with its topic, P1 or not (a P1 alert
+ *     stays on the gateway's own broker and console; upstream gets its next state).
  */
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -57,6 +70,7 @@ import type { IClientOptions, IPublishPacket, MqttClient } from "mqtt";
 import type { Logger } from "../log.js";
 import { type OperatorAction, operatorTopic, operatorTopicFilters } from "../operator-actions.js";
 import type { DurableStore } from "../state/store.js";
+import { ConnectionStore } from "./connection-store.js";
 import type { NorthboundSink } from "./sink.js";
 
 export interface UpstreamOptions {
@@ -102,6 +116,14 @@ export const MAX_INFLIGHT = 1000;
  */
 export const MAX_URGENT_BACKLOG = 10_000;
 
+/**
+ * Connections closed with a message alone in flight, after which it is set aside. The oldest
+ * unacknowledged message at a close is a suspect and is sent alone from then on (one round trip
+ * to itself): a refusal (too big, QoS too high) closes each such connection at once, while after a
+ * cut uplink the next connection acknowledges it.
+ */
+export const MAX_REFUSALS = 3;
+
 /** Journal keys: `up/<seq>` a QoS 1 message not yet acknowledged upstream, `upr/<topic>` the retained mirror. */
 const UP = "up/";
 const UP_RETAINED = "upr/";
@@ -144,6 +166,8 @@ export interface UpstreamStats {
   actionsReceived: number;
   /** Retained alert states upstream of alerts the gateway does not know as open, deleted (since start). */
   ghostsDeleted: number;
+  /** Messages set aside after upstream closed the connection on them MAX_REFUSALS times (P1 too). */
+  refused: number;
 }
 
 type ActionHandler = (
@@ -159,6 +183,26 @@ interface Held {
   payload: string;
   /** P1 by the publisher's word, not by its topic (a P1 alert's events line). */
   urgent?: boolean;
+  /** Set: a suspect (the oldest unacknowledged at a close), sent alone; closes with it alone in flight. */
+  refusals?: number;
+}
+
+/** A retained state in the mirror. */
+interface Mirrored {
+  seq: number;
+  payload: string;
+  refusals?: number;
+}
+
+/**
+ * A QoS 1 message handed to mqtt.js on the current connection: a journaled line (`held`, re-queued
+ * at a close), a retained state of the mirror (`seq`; the whole mirror goes again at connect) or a
+ * ghost deletion (`seq` 0; the read-back runs again at connect).
+ */
+interface Flight {
+  held: Held | null;
+  seq: number;
+  topic: string;
 }
 
 /** A queue taken from the head; the taken part is cut off once it is most of the array. */
@@ -211,7 +255,7 @@ const loadMqtt = (): typeof import("mqtt") => createRequire(import.meta.url)("mq
 export class UpstreamBridge implements NorthboundSink {
   private readonly client: MqttClient;
   /** Newest retained payload per topic, with the order it was published in (resent in that order). */
-  private readonly retained = new Map<string, { seq: number; payload: string }>();
+  private readonly retained = new Map<string, Mirrored>();
   /** Non-P1 QoS 1 messages waiting, bounded by `opts.backlog` (the oldest dropped). */
   private readonly backlog: Fifo<Held> = { items: [], head: 0 };
   /** P1 QoS 1 messages waiting: never dropped, sent before everything else. */
@@ -227,8 +271,13 @@ export class UpstreamBridge implements NorthboundSink {
   private readonly maxUrgentBacklog: number;
   /** A P1 line was dropped since the last connect (logged once per outage). */
   private urgentDropLogged = false;
-  /** QoS 1 messages handed to mqtt.js whose callback has not run (PUBACK, or failure). */
-  private inflight = 0;
+  /** QoS 1 messages handed to mqtt.js on this connection, oldest first, not yet acknowledged. */
+  private readonly flights = new Map<number, Flight>();
+  private nextFlight = 1;
+  /** A suspect in flight alone (sendNext); `urgent`: it holds P1 too. */
+  private isolating: { id: number; urgent: boolean } | null = null;
+  /** mqtt.js's outgoing store: this connection's packets only, cleared at a close. */
+  private readonly outgoing: ConnectionStore;
   private flushing = false;
   private readonly maxBufferedBytes: number;
   private readonly maxInflight: number;
@@ -254,6 +303,7 @@ export class UpstreamBridge implements NorthboundSink {
     telemetryDropped: 0,
     actionsReceived: 0,
     ghostsDeleted: 0,
+    refused: 0,
   };
   private reconciling: Reconcile | null = null;
 
@@ -278,6 +328,8 @@ export class UpstreamBridge implements NorthboundSink {
     const host = url.hostname.replace(/^\[(.*)\]$/, "$1");
     const port = url.port ? Number(url.port) : secure ? 8883 : 1883;
     this.broker = `${url.hostname}:${port}`;
+    const mqtt = loadMqtt();
+    this.outgoing = new ConnectionStore(() => new mqtt.Store());
     const options: IClientOptions = {
       clientId: opts.clientId,
       username: opts.username,
@@ -288,12 +340,13 @@ export class UpstreamBridge implements NorthboundSink {
       connectTimeout: 10_000,
       queueQoSZero: false,
       resubscribe: true,
+      outgoingStore: this.outgoing,
       will: { topic: `${this.prefix}gateway/status`, payload: Buffer.from("offline"), qos: 1, retain: true },
       // Connect when the gateway is ready (connect()), not on construction.
       manualConnect: true,
     };
     // TCP_NODELAY on the uplink too: delayed ACKs add tens of ms per hop otherwise.
-    this.client = new (loadMqtt().MqttClient)(
+    this.client = new mqtt.MqttClient(
       () => {
         if (secure) return this.connectTls(host, port);
         const socket = net.createConnection({ host, port });
@@ -363,10 +416,11 @@ export class UpstreamBridge implements NorthboundSink {
       backlog: size(this.backlog) + size(this.urgentBacklog),
       backlogDropped: this.counters.backlogDropped,
       telemetryDropped: this.counters.telemetryDropped,
-      inflight: this.inflight,
+      inflight: this.flights.size,
       bufferedBytes: this.bufferedBytes(),
       actionsReceived: this.counters.actionsReceived,
       ghostsDeleted: this.counters.ghostsDeleted,
+      refused: this.counters.refused,
     };
   }
 
@@ -402,9 +456,15 @@ export class UpstreamBridge implements NorthboundSink {
     if (urgent || this.isUrgent(topic)) {
       // flush() sends it at once while connected, congested or not.
       this.holdUrgent({ seq, topic, payload, urgent });
-    } else if (this.ready && !this.flushing && !this.congested() && !this.waiting()) {
+    } else if (
+      this.ready &&
+      !this.flushing &&
+      this.isolating === null &&
+      !this.congested() &&
+      !this.waiting()
+    ) {
       // Keeping up: straight out, as before the congestion bound (the backlog is for when it is not).
-      this.sendHeld(seq, topic, payload);
+      this.sendHeld({ seq, topic, payload });
       return;
     } else {
       this.hold({ seq, topic, payload });
@@ -432,7 +492,7 @@ export class UpstreamBridge implements NorthboundSink {
   }
 
   private congested(): boolean {
-    return this.inflight >= this.maxInflight || this.bufferedBytes() > this.maxBufferedBytes;
+    return this.flights.size >= this.maxInflight || this.bufferedBytes() > this.maxBufferedBytes;
   }
 
   private queueRetained(q: Fifo<{ seq: number; topic: string }>, seq: number, topic: string): void {
@@ -466,26 +526,46 @@ export class UpstreamBridge implements NorthboundSink {
     this.flushing = true;
     try {
       while (this.ready) {
-        if (this.sendNext(this.urgentBacklog, this.urgentRetainedQueue)) continue;
-        if (this.congested() || !this.sendNext(this.backlog, this.retainedQueue)) break;
+        // A suspect in flight alone (sendNext): a P1 one holds everything, another one all but P1.
+        const iso = this.isolating;
+        if (iso?.urgent) break;
+        if (this.sendNext(this.urgentBacklog, this.urgentRetainedQueue, true)) continue;
+        if (this.isolating !== null || this.congested()) break;
+        if (!this.sendNext(this.backlog, this.retainedQueue, false)) break;
       }
     } finally {
       this.flushing = false;
     }
   };
 
-  /** Sends the older of the two queues' heads; false when both are empty. */
-  private sendNext(held: Fifo<Held>, retained: Fifo<{ seq: number; topic: string }>): boolean {
+  /**
+   * Sends the older of the two queues' heads; false when both are empty, or when the head is a
+   * suspect (refusals) and something is in flight: a suspect goes alone, so that a close with it
+   * alone in flight is its own doing (a broker that closes on a packet may lose the PUBACKs it
+   * had sent for the ones before it, which then look unacknowledged too).
+   */
+  private sendNext(
+    held: Fifo<Held>,
+    retained: Fifo<{ seq: number; topic: string }>,
+    urgent: boolean,
+  ): boolean {
     const r = this.peekRetained(retained);
     const m = peek(held);
-    if (m !== null && (r === null || m.seq < r.seq)) {
+    const takeHeld = m !== null && (r === null || m.seq < r.seq);
+    if (!takeHeld && r === null) return false;
+    const suspect = takeHeld
+      ? m?.refusals !== undefined
+      : this.retained.get(r?.topic ?? "")?.refusals !== undefined;
+    if (suspect && this.flights.size > 0) return false;
+    let id: number;
+    if (takeHeld && m !== null) {
       shift(held);
-      this.sendHeld(m.seq, m.topic, m.payload);
-      return true;
-    }
-    if (r === null) return false;
-    shift(retained);
-    this.send(r.topic, r.payload, 1, true);
+      id = this.sendHeld(m);
+    } else if (r !== null) {
+      shift(retained);
+      id = this.send(r.topic, r.payload, 1, true, r.seq);
+    } else return false;
+    if (suspect) this.isolating = { id, urgent };
     return true;
   }
 
@@ -596,15 +676,14 @@ export class UpstreamBridge implements NorthboundSink {
     await this.client.endAsync(!this.client.connected).catch(() => {});
   }
 
-  private send(topic: string, payload: string, qos: 0 | 1, retain: boolean): void {
-    this.counters.published++;
-    if (qos === 1) this.inflight++;
-    this.client.publish(topic, payload, { qos, retain }, (err) => {
-      if (qos === 1) this.settled();
-      if (err) {
-        if (!this.stopping) this.log.debug({ err: err.message, topic }, "upstream publish failed");
-        return;
-      }
+  /** Telemetry (QoS 0) or a retained state of the mirror (QoS 1, its `seq`); the flight's id (QoS 1). */
+  private send(topic: string, payload: string, qos: 0 | 1, retain: boolean, seq = 0): number {
+    if (qos === 0) {
+      this.counters.published++;
+      this.client.publish(topic, payload, { qos, retain });
+      return 0;
+    }
+    return this.sendQos1({ held: null, seq, topic }, payload, retain, () => {
       // Upstream has the deletion: nothing left to mirror for this topic.
       if (retain && payload.length === 0 && this.retained.get(topic)?.payload === "") {
         this.retained.delete(topic);
@@ -613,28 +692,94 @@ export class UpstreamBridge implements NorthboundSink {
     });
   }
 
-  /**
-   * A journaled QoS 1 message, forgotten once upstream acknowledges it.
-   * mqtt.js keeps QoS 1 messages it was handed until acknowledged and sends
-   * them again itself after a reconnect (its outgoing store).
-   */
-  private sendHeld(seq: number, topic: string, payload: string): void {
-    this.counters.published++;
-    this.inflight++;
-    this.client.publish(topic, payload, { qos: 1, retain: false }, (err) => {
-      this.settled();
-      if (err) {
-        if (!this.stopping) this.log.debug({ err: err.message, topic }, "upstream publish failed");
-        return;
-      }
-      this.store?.delete(seqKey(seq));
-    });
+  /** A journaled QoS 1 message, forgotten once upstream acknowledges it (re-queued at a close). */
+  private sendHeld(m: Held): number {
+    return this.sendQos1({ held: m, seq: m.seq, topic: m.topic }, m.payload, false, () =>
+      this.store?.delete(seqKey(m.seq)),
+    );
   }
 
-  /** A QoS 1 message's callback ran: one fewer in flight, room to send what waits. */
-  private settled(): void {
-    this.inflight--;
-    if (!this.stopping) this.flush();
+  /**
+   * Hands a QoS 1 message to mqtt.js, tracked in `flights` until its PUBACK. A callback of a
+   * closed connection's message does nothing: onClose took it over (re-queued, or the mirror
+   * and the read-back send it again at connect).
+   */
+  private sendQos1(f: Flight, payload: string, retain: boolean, acked: () => void): number {
+    const id = this.nextFlight++;
+    this.flights.set(id, f);
+    this.counters.published++;
+    this.client.publish(f.topic, payload, { qos: 1, retain }, (err) => {
+      if (!this.flights.delete(id)) return;
+      if (this.isolating?.id === id) this.isolating = null;
+      // Room to send what waits.
+      if (!this.stopping) this.flush();
+      if (err) {
+        if (!this.stopping) this.log.debug({ err: err.message, topic: f.topic }, "upstream publish failed");
+        return;
+      }
+      acked();
+    });
+    return id;
+  }
+
+  /**
+   * The connection closed: this connection's in-flight messages are ours to send again (mqtt.js
+   * replays none, connection-store.ts). The oldest unacknowledged one may be what upstream
+   * refused; the journaled lines go back to the head of their queues, in publish order.
+   */
+  private takeBackFlights(): void {
+    const alone = this.flights.size === 1;
+    this.isolating = null;
+    let oldest: Flight | null = null;
+    const again: Held[] = [];
+    for (const f of this.flights.values()) {
+      if (oldest === null && f.seq > 0) oldest = f;
+      if (f.held !== null) again.push(f.held);
+    }
+    this.flights.clear();
+    this.outgoing.clear();
+    // Their callbacks: mqtt.js would call them only on a PUBACK of a session that is gone (clean).
+    this.client.outgoing = {};
+    const aside = oldest !== null && this.refusedOnce(oldest, alone) ? oldest.held : null;
+    if (again.length === 0) return;
+    const all = [...again, ...this.backlog.items.slice(this.backlog.head)];
+    for (let i = this.urgentBacklog.head; i < this.urgentBacklog.items.length; i++)
+      all.push(this.urgentBacklog.items[i] as Held);
+    all.sort((a, b) => a.seq - b.seq);
+    this.backlog.items = [];
+    this.backlog.head = 0;
+    this.urgentBacklog.items = [];
+    this.urgentBacklog.head = 0;
+    for (const m of all) {
+      if (m === aside) continue;
+      if (m.urgent || this.isUrgent(m.topic)) this.holdUrgent(m);
+      else this.hold(m);
+    }
+  }
+
+  /**
+   * The oldest unacknowledged message at a close becomes a suspect (sent alone from now on); a
+   * close with it alone in flight counts against it, and at MAX_REFUSALS it is set aside: journal
+   * entry (or mirror state) deleted, counted, logged. True when set aside.
+   */
+  private refusedOnce(f: Flight, alone: boolean): boolean {
+    const target: Held | Mirrored | undefined =
+      f.held ?? (this.retained.get(f.topic)?.seq === f.seq ? this.retained.get(f.topic) : undefined);
+    if (target === undefined) return false;
+    target.refusals = (target.refusals ?? 0) + (alone ? 1 : 0);
+    if (target.refusals < MAX_REFUSALS) return false;
+    const urgent = f.held?.urgent === true || this.isUrgent(f.topic);
+    if (f.held !== null) this.store?.delete(seqKey(f.seq));
+    else {
+      this.retained.delete(f.topic);
+      this.store?.delete(UP_RETAINED + f.topic);
+    }
+    this.counters.refused++;
+    this.log.error(
+      { topic: f.topic, bytes: Buffer.byteLength(target.payload), p1: urgent, closes: MAX_REFUSALS },
+      "upstream broker closed the connection on this message every time (too big? QoS above its max_qos?): set aside, not sent again / 上游代理每次收到此消息即断开连接（过大或 QoS 超限），已搁置，不再发送",
+    );
+    return true;
   }
 
   private readonly onConnect = (): void => {
@@ -665,6 +810,7 @@ export class UpstreamBridge implements NorthboundSink {
     this.ready = false;
     this.endReconcile(false);
     if (this.stopping) return;
+    this.takeBackFlights();
     const next = Math.min(
       this.opts.reconnectMaxMs,
       Math.max(this.opts.reconnectInitialMs, (this.client.options.reconnectPeriod ?? 0) * 2),
@@ -736,13 +882,7 @@ export class UpstreamBridge implements NorthboundSink {
     }
     r.ghosts.push({ id, topic });
     this.counters.ghostsDeleted++;
-    this.counters.published++;
-    this.inflight++;
-    this.client.publish(topic, "", { qos: 1, retain: true }, (err) => {
-      this.settled();
-      if (err && !this.stopping)
-        this.log.debug({ err: err.message, topic }, "upstream ghost deletion failed");
-    });
+    this.sendQos1({ held: null, seq: 0, topic }, "", true, () => {});
   }
 
   /** Ends the read-back (time up, cap, disconnect, stop); logs what was deleted when it ran its course. */
