@@ -1,6 +1,6 @@
 // A broker with operators' sessions on a journal, for test/sessions-crash.e2e.test.ts (which SIGKILLs it).
 // Built code (npm run build). argv: journal dir. stdin: "publish N" -> publishes N QoS 1 alerts once
-// console-k is gone, then prints "queued N" when they are in the journal. stdout first line: "port P".
+// ops-console-k is gone, then prints "queued N" when they are in the journal. stdout first line: "port P".
 import { createInterface } from "node:readline";
 import { AccessPolicy } from "../../dist/gateway/broker/access.js";
 import { EmbeddedBroker } from "../../dist/gateway/broker/embedded.js";
@@ -32,7 +32,7 @@ process.stdout.write(`port ${broker.addresses()[0].port}\n`);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 for await (const line of createInterface({ input: process.stdin })) {
   const n = Number(line.split(" ")[1]);
-  while (broker.aedes.clients["console-k"] !== undefined) await sleep(10);
+  while (broker.aedes.clients["ops-console-k"] !== undefined) await sleep(10);
   for (let i = 0; i < n; i++) broker.publish(`linli/s1/alerts/p1/FALL/dev-${i}`, `{"n":${i}}`, 1, true);
   while ([...journal.keys("mqtt/q/")].length < n) await sleep(10);
   process.stdout.write(`queued ${n}\n`);
