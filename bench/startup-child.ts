@@ -7,6 +7,7 @@
  */
 import { Gateway } from "../gateway/gateway.js";
 import { applyEdgeHeapSettings } from "../gateway/heap.js";
+import { serveOneCommand } from "./one-command-child.js";
 import { startupConfig } from "./startup-data.js";
 
 export interface StartupChildCommand {
@@ -62,13 +63,6 @@ function memory(): MemoryFigures {
   };
 }
 
-function reply(m: StartupChildResult | { error: string }): Promise<void> {
-  return new Promise((resolve) => {
-    if (!process.send) return resolve();
-    process.send(m, () => resolve());
-  });
-}
-
 async function run(cmd: StartupChildCommand): Promise<StartupChildResult> {
   const config = startupConfig(cmd.devices);
   const before = memory();
@@ -120,20 +114,4 @@ async function run(cmd: StartupChildCommand): Promise<StartupChildResult> {
 }
 
 applyEdgeHeapSettings();
-process.on("disconnect", () => process.exit(0));
-process.once("message", (cmd: StartupChildCommand) => {
-  run(cmd).then(
-    async (r) => {
-      await reply(r);
-      process.exit(0);
-    },
-    async (err: unknown) => {
-      await reply({ error: (err as Error).stack ?? String(err) });
-      process.exit(1);
-    },
-  );
-});
-if (!process.send) {
-  process.stderr.write("bench/startup-child.js is started by bench/startup.js (it needs an IPC channel)\n");
-  process.exit(2);
-}
+serveOneCommand("bench/startup-child.js", "bench/startup.js", run);

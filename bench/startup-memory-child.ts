@@ -12,6 +12,7 @@ import { constants, PerformanceObserver } from "node:perf_hooks";
 import { Gateway } from "../gateway/gateway.js";
 import { applyEdgeHeapSettings } from "../gateway/heap.js";
 import { loadMallocTrim } from "../gateway/malloc-trim.js";
+import { serveOneCommand } from "./one-command-child.js";
 import { startupConfig } from "./startup-data.js";
 
 export interface StartupMemoryCommand {
@@ -169,30 +170,5 @@ async function run(cmd: StartupMemoryCommand): Promise<StartupMemoryResult> {
   return result;
 }
 
-function reply(m: StartupMemoryResult | { error: string }): Promise<void> {
-  return new Promise((resolve) => {
-    if (!process.send) return resolve();
-    process.send(m, () => resolve());
-  });
-}
-
 applyEdgeHeapSettings();
-process.on("disconnect", () => process.exit(0));
-process.once("message", (cmd: StartupMemoryCommand) => {
-  run(cmd).then(
-    async (r) => {
-      await reply(r);
-      process.exit(0);
-    },
-    async (err: unknown) => {
-      await reply({ error: (err as Error).stack ?? String(err) });
-      process.exit(1);
-    },
-  );
-});
-if (!process.send) {
-  process.stderr.write(
-    "bench/startup-memory-child.js is started by bench/startup-memory.js (it needs an IPC channel)\n",
-  );
-  process.exit(2);
-}
+serveOneCommand("bench/startup-memory-child.js", "bench/startup-memory.js", run);

@@ -24,6 +24,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { STARTUP_NODE_FLAGS, startupEnv } from "../gateway/heap.js";
+import { askChild } from "./one-command-child.js";
 import { buildStartupJournal } from "./startup-data.js";
 import type { StartupMemoryCommand, StartupMemoryResult } from "./startup-memory-child.js";
 
@@ -44,32 +45,7 @@ function startChild(cmd: StartupMemoryCommand): Promise<StartupMemoryResult> {
     // --expose-gc: the child forces full GCs for its settled reading only, after the others.
     execArgv: [...STARTUP_NODE_FLAGS, "--expose-gc"],
   });
-  return new Promise<StartupMemoryResult>((resolve, reject) => {
-    const timer = setTimeout(
-      () => {
-        child.kill("SIGKILL");
-        reject(new Error("start-up child did not answer in time"));
-      },
-      120_000 + cmd.seconds * 1000,
-    );
-    child.once("message", (m: StartupMemoryResult | { error: string }) => {
-      clearTimeout(timer);
-      if ("error" in m) reject(new Error(m.error));
-      else resolve(m);
-    });
-    child.once("exit", (code) => {
-      clearTimeout(timer);
-      reject(new Error(`start-up child exited with ${code} before answering`));
-    });
-    child.send(cmd);
-  }).finally(async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-      const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
-      await exited;
-      clearTimeout(timer);
-    }
-  });
+  return askChild<StartupMemoryCommand, StartupMemoryResult>(child, cmd, 120_000 + cmd.seconds * 1000);
 }
 
 const median = (xs: number[]): number => {

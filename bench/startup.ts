@@ -20,6 +20,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { STARTUP_NODE_FLAGS, startupEnv } from "../gateway/heap.js";
 import { waitForQuiet } from "./machine-load.js";
+import { askChild } from "./one-command-child.js";
 import type { StartupChildCommand, StartupChildResult } from "./startup-child.js";
 import { buildStartupJournal } from "./startup-data.js";
 
@@ -65,32 +66,8 @@ async function startChild(
       ...(o.profileDir ? ["--cpu-prof", `--cpu-prof-dir=${o.profileDir}`] : []),
     ],
   });
-  return new Promise<StartupChildResult>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill("SIGKILL");
-      reject(new Error("start-up child did not answer within 300 s"));
-    }, 300_000);
-    child.once("message", (m: StartupChildResult | { error: string }) => {
-      clearTimeout(timer);
-      if ("error" in m) reject(new Error(m.error));
-      else resolve(m);
-    });
-    child.once("exit", (code) => {
-      clearTimeout(timer);
-      reject(new Error(`start-up child exited with ${code} before answering`));
-    });
-    child.send(cmd);
-  })
-    .then((r) => ({ ...r, otherPct: quiet.otherPct }))
-    .finally(async () => {
-      // It exits by itself once it answered (writing its --cpu-prof profile); bounded wait.
-      if (child.exitCode === null && child.signalCode === null) {
-        const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-        const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
-        await exited;
-        clearTimeout(timer);
-      }
-    });
+  const r = await askChild<StartupChildCommand, StartupChildResult>(child, cmd, 300_000);
+  return { ...r, otherPct: quiet.otherPct };
 }
 
 const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
