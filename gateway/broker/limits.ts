@@ -105,6 +105,11 @@ export class FrameGuard {
   role: string | null = null;
 
   /** After login: the role's largest packet. */
+  /** The largest remaining length accepted now. */
+  get packetLimit(): number {
+    return this.limit;
+  }
+
   setLimit(limit: number, role: string): void {
     this.loggedIn = true;
     this.limit = limit;
