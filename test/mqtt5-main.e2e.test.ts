@@ -178,6 +178,10 @@ describe("MQTT 5 devices on the main listeners", () => {
     expect((got[0] as mqttPacket.IConnackPacket).properties?.maximumPacketSize).toBeGreaterThan(100);
     expect(got[1]).toMatchObject({ cmd: "disconnect", reasonCode: 0x94 });
     expect(gw.counters.rejected("ec200", "protocol-violation")).toBe(1);
+    // A SUBSCRIBE without a topic filter (§3.8.3-3; 3 bytes with its property length): closed unanswered.
+    const noFilter = await rawV5([login(), Buffer.from([0x82, 0x03, 0x00, 0x01, 0x00])]);
+    expect(noFilter.map((p) => p.cmd)).toEqual(["connack"]);
+    expect(gw.counters.rejected("ec200", "malformed-packet")).toBe(1);
     const auth = await rawV5([login({ authenticationMethod: "SCRAM-SHA-1" })]);
     expect(auth).toMatchObject([{ cmd: "connack", reasonCode: 0x8c }]);
   });
