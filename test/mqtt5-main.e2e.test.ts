@@ -84,6 +84,19 @@ describe("MQTT 5 devices on the main listeners", () => {
     await ops.waitFor((x) => x.topic === `linli/${SITE}/alerts/p1/EMERGENCY_CALL/p-2`);
   });
 
+  it("a downlink over the device's own Maximum Packet Size is not sent to it (§3.1.2.11.4)", async () => {
+    const p = await v5Device("p-1", "pw-p1", { properties: { maximumPacketSize: 40 } });
+    expect(await p.subscribe("devices/ec200/p-1/down")).toBe(1);
+    await p.publish("devices/ec200/p-1/up", pendantMsg(1, "press"));
+    const alert = (await ops.waitFor((x) => x.topic.includes("/alerts/p1/"))).json();
+    await ops.publish(`linli/${SITE}/ack/${alert.id}`, JSON.stringify({ by: "Wang Li" }));
+    // The acknowledgement republishes the alert (next rev); the downlink goes at the same time.
+    await ops.waitFor((x) => x.topic.includes("/alerts/p1/") && x.json().rev !== alert.rev);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(p.on("/down")).toEqual([]);
+    expect(p.client.connected).toBe(true);
+  });
+
   it("a v5 will with its content type is taken in when the device is lost", async () => {
     const p = await v5Device("p-1", "pw-p1", {
       will: {
