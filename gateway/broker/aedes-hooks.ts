@@ -12,12 +12,13 @@ import type { Counters } from "../stats.js";
 import type { AccessPolicy, Identity } from "./access.js";
 import { forgetConnectPacket, restampOnEmit, skipUplinkForwarding } from "./aedes-patches.js";
 import { compactClientEvents } from "./client-memory.js";
-import { IDENTIFIER_REJECTED, SERVER_UNAVAILABLE } from "./connack.js";
+import { IDENTIFIER_REJECTED, NOT_AUTHORIZED, SERVER_UNAVAILABLE } from "./connack.js";
 import type { SocketLimits } from "./connection-limits.js";
 import type { DirectFanout } from "./direct-fanout.js";
 import type { DeviceFrontEnd } from "./front/device-front.js";
 import type { BrokerHandlers } from "./handlers.js";
 import { decideLogin, type LoginDecision, type LoginDeps } from "./login-flow.js";
+import { admitMqtt5, UNSUPPORTED_PROTOCOL_VERSION, v5LinkOf } from "./mqtt5.js";
 import { deliverToOperator, type SlowSubscribers } from "./operator-delivery.js";
 import type { PubackQueue } from "./puback-queue.js";
 import type { SessionPersistence } from "./sessions.js";
@@ -114,6 +115,26 @@ function countProtocolError(ctx: HookContext, client: Client | null | undefined,
   );
 }
 
+/** An MQTT 5 packet refused in mqtt5.ts (a topic alias, enhanced authentication): counted and logged. */
+function countRefusedV5(ctx: HookContext, client: Client, reason: string, detail: string): void {
+  const identity = ctx.identities.get(client);
+  const model =
+    identity === undefined ? "connection" : identity.kind === "device" ? identity.device.model : "operator";
+  ctx.counters.reject(model, reason);
+  const who =
+    identity === undefined
+      ? ((client as unknown as { conn?: Socket }).conn?.remoteAddress ?? "unknown")
+      : identity.kind === "device"
+        ? identity.device.id
+        : identity.name;
+  ctx.rateLog.warn(
+    who,
+    reason,
+    { who, clientId: client.id, reason, detail },
+    "connection closed: MQTT 5 feature not offered",
+  );
+}
+
 /**
  * A client id whose persistent session belongs to an operator is that
  * operator's alone (else another account would receive its queued alerts,
@@ -161,7 +182,24 @@ function authenticated(
     return;
   }
   const identity = decision.identity;
+  const v5 = v5LinkOf(client);
+  if (v5 !== undefined && identity.kind === "operator") {
+    // MQTT 5 on these listeners is for devices (mqtt5.ts): consoles keep 3.1.1.
+    v5.refusal = UNSUPPORTED_PROTOCOL_VERSION;
+    ctx.counters.reject("operator", "mqtt5-devices-only");
+    ctx.rateLog.warn(
+      identity.name,
+      "mqtt5-devices-only",
+      { who: identity.name, clientId: client.id, reason: "mqtt5-devices-only" },
+      "connection refused: MQTT 5 is for devices; operators connect with MQTT 3.1.1",
+    );
+    const err = new RefusedError("connection refused: mqtt5-devices-only");
+    err.returnCode = NOT_AUTHORIZED;
+    done(err as AuthenticateError, false);
+    return;
+  }
   ctx.limits.loggedIn((client as unknown as { conn: Socket }).conn, identity);
+  if (v5 !== undefined) v5.serverMax = ctx.limits.packetLimit((client as unknown as { conn: Socket }).conn);
   const refused = sessionRefusal(ctx, client, identity);
   if (refused !== null) {
     done(refused as AuthenticateError, false);
@@ -193,6 +231,7 @@ function authenticated(
 export function installHooks(ctx: HookContext): void {
   const a = ctx.aedes;
   restampOnEmit(a);
+  admitMqtt5(a, (client, reason, detail) => countRefusedV5(ctx, client, reason, detail));
   skipUplinkForwarding(a, (client) => ctx.identities.get(client)?.kind === "device");
   a.authenticate = (client, username, password, done) => {
     const conn = (client as unknown as { conn: Socket }).conn;

@@ -259,6 +259,11 @@ export class SocketLimits {
     guard.setLimit(limit.bytes, limit.role);
   }
 
+  /** The largest packet `socket` may send now (its role's once logged in), 0 if not guarded. */
+  packetLimit(socket: Socket): number {
+    return this.frames.get(socket)?.packetLimit ?? 0;
+  }
+
   /** After the password was checked: failures counted towards the bans, a success remembered. */
   loginResultAt(address: string, username: string | undefined, claimant: Claimant, result: AuthResult): void {
     if (result.ok) {

@@ -19,8 +19,10 @@
  * without a topic filter (§3.8.3-3, §3.10.3-2) or with packet identifier 0
  * (§2.3.1-1) is malformed, and aedes has no hook before it answers them
  * (a SUBACK or UNSUBACK to packet id 0, an UNSUBACK to no filter). The device
- * listener closes them (front/worker.ts); here too. aedes speaks MQTT 3.1.1
- * only: the packet identifier is the body's first two bytes, no properties.
+ * listener closes them (front/worker.ts); here too. The packet identifier is
+ * the body's first two bytes in MQTT 3.1.1 and 5 alike; an MQTT 5 device's
+ * SUBSCRIBE without a filter (its property length makes it 3 bytes) passes
+ * here and is closed as mqtt-packet refuses its SUBACK (aedes-hooks.ts).
  */
 import type { Socket } from "node:net";
 
@@ -105,6 +107,11 @@ export class FrameGuard {
   role: string | null = null;
 
   /** After login: the role's largest packet. */
+  /** The largest remaining length accepted now. */
+  get packetLimit(): number {
+    return this.limit;
+  }
+
   setLimit(limit: number, role: string): void {
     this.loggedIn = true;
     this.limit = limit;
