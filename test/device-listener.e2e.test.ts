@@ -719,14 +719,14 @@ describe("the device listener: devices served by a worker thread", () => {
     const port = devicePort();
     const front = (
       gw.broker as unknown as {
-        front: { supervisor: { worker: import("node:worker_threads").Worker; backoffMs: number } };
+        front: { supervisor: { worker: import("node:worker_threads").Worker; backoff: { ms: number } } };
       }
     ).front.supervisor;
     // As a bug that ends the worker would.
     await front.worker.terminate();
     expect(gw.notReadyReason()).toBe("broker not listening");
     // Restarted after 0.5 s; were it to die again at once, after twice that (a crash loop is bounded).
-    expect(front.backoffMs).toBe(1000);
+    expect(front.backoff.ms).toBe(1000);
     const until = Date.now() + 5000;
     while (!p.closedByServer && Date.now() < until) await sleep(10);
     expect(p.closedByServer).toBe(true);

@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { createLogger } from "../log.js";
 import { Counters } from "../stats.js";
 import { DEFAULT_CONNECTION_LIMITS, SocketLimits } from "./connection-limits.js";
@@ -21,5 +21,60 @@ describe("SocketLimits login counting", () => {
       l.loginResultAt("10.0.0.8", "p1", "device", { ok: false, reason: "bad-password" });
     expect(l.loginBannedAt("10.0.0.8", "p2", "device")?.kind).toBe("address");
     expect(l.loginBannedAt("10.0.0.8", "duty", "operator")).toBeNull();
+  });
+});
+
+describe("SocketLimits on a stepped wall clock", () => {
+  afterEach(() => {
+    vi.restoreAllMocks();
+  });
+
+  /** The wall clock and the monotonic one, each moved by hand (a step moves only the first). */
+  function clocks() {
+    const c = { wall: Date.UTC(2026, 0, 5, 9), mono: 50_000 };
+    vi.spyOn(Date, "now").mockImplementation(() => c.wall);
+    vi.spyOn(performance, "now").mockImplementation(() => c.mono);
+    return c;
+  }
+  const banMs = DEFAULT_CONNECTION_LIMITS.login.banDuration;
+  const DAY = 86_400_000;
+
+  function bannedLimits() {
+    const l = new SocketLimits(DEFAULT_CONNECTION_LIMITS, new Counters(), createLogger({ level: "silent" }));
+    for (let i = 0; i < 10; i++)
+      l.loginResultAt("10.0.0.9", "duty", "operator", { ok: false, reason: "bad-password" });
+    expect(l.loginBannedAt("10.0.0.9", "duty", "operator")?.ms).toBe(banMs);
+    return l;
+  }
+
+  it("a step forward of the wall clock does not end a login ban", () => {
+    const c = clocks();
+    const l = bannedLimits();
+    c.wall += DAY;
+    c.mono += 1000;
+    expect(l.loginBannedAt("10.0.0.9", "duty", "operator")).toMatchObject({
+      kind: "address",
+      ms: banMs - 1000,
+    });
+  });
+
+  it("a step back of the wall clock does not make a login ban last a day longer", () => {
+    const c = clocks();
+    const l = bannedLimits();
+    c.wall -= DAY;
+    c.mono += banMs;
+    expect(l.loginBannedAt("10.0.0.9", "duty", "operator")).toBeNull();
+  });
+
+  it("a failure window is elapsed time too: failures a window apart do not add up after a step back", () => {
+    const c = clocks();
+    const l = new SocketLimits(DEFAULT_CONNECTION_LIMITS, new Counters(), createLogger({ level: "silent" }));
+    const max = DEFAULT_CONNECTION_LIMITS.login.maxFailures;
+    for (let i = 0; i < max - 1; i++)
+      l.loginResultAt("10.0.0.10", "duty", "operator", { ok: false, reason: "bad-password" });
+    c.wall -= DAY;
+    c.mono += DEFAULT_CONNECTION_LIMITS.login.failureWindow + 1;
+    l.loginResultAt("10.0.0.10", "duty", "operator", { ok: false, reason: "bad-password" });
+    expect(l.loginBannedAt("10.0.0.10", "duty", "operator")).toBeNull();
   });
 });

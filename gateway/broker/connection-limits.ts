@@ -24,8 +24,8 @@ export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = DEFAULT_LIMITS;
 const CLOSE_BATCH = 50;
 
 /**
- * The login timer may fire while Date.now() still reads a millisecond or two before the deadline
- * (timers run on the monotonic clock). Re-arming for those 1-2 ms let aedes' own connect timer,
+ * The login timer may fire while the clock still reads a millisecond or two before the deadline
+ * (timers and performance.now() round differently). Re-arming for those 1-2 ms let aedes' own connect timer,
  * armed for the same timeout when the socket's first bytes arrived, close the socket first,
  * uncounted (test/limits.e2e.test.ts failed 1 run in 6). A socket within this of its deadline is
  * closed now.
@@ -62,22 +62,23 @@ export class SocketLimits {
     private readonly log: Logger,
     /** Malformed packets' lines (as aedes' own refusals are logged, embedded.ts); none if absent. */
     private readonly rateLog: RateLimitedLog | null = null,
-    private readonly now: () => number = Date.now,
+    /** Monotonic milliseconds: login deadlines and bans must not move with a step of the wall clock. */
+    private readonly now: () => number = () => performance.now(),
   ) {
     this.login = new LoginGuard(
       config.login,
       {
         // Logged once per ban; every refusal during it is only counted.
-        banned: (kind, scope, key, until, failures) => {
+        banned: (kind, scope, key, ms, failures) => {
           this.counters.reject("auth", "ban-started");
+          // The end as operators read it (wall clock); the ban itself runs on the monotonic clock.
           this.log.warn(
-            { [kind]: key, scope, failures, until: new Date(until).toISOString() },
+            { [kind]: key, scope, failures, until: new Date(Date.now() + ms).toISOString() },
             `${kind} banned for ${scope} logins after repeated failed logins`,
           );
         },
-        closedAtAccept: (address, until) => {
-          const ms = until === null ? 0 : Math.max(0, until - this.now());
-          for (const w of this.acceptBanWatchers) w(address, ms);
+        closedAtAccept: (address, ms) => {
+          for (const w of this.acceptBanWatchers) w(address, ms === null ? 0 : Math.max(0, ms));
         },
       },
       now,

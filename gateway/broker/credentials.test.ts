@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { hashPassword, hashProblem, PasswordVerifier, parseSecret } from "./credentials.js";
 
 describe("password hashes", () => {
@@ -35,6 +35,26 @@ describe("PasswordVerifier", () => {
     expect(await v.verify(stored, pw("s3cret"))).toBe("ok");
     expect(await v.verify(stored, pw("s3cret"))).toBe("ok");
     expect(v.stats).toMatchObject({ scrypt: 3, cacheHits: 1 });
+  });
+
+  it("a cached success expires after its TTL of elapsed time, whatever a step of the wall clock says", async () => {
+    const c = { wall: Date.UTC(2026, 0, 5, 9), mono: 50_000 };
+    vi.spyOn(Date, "now").mockImplementation(() => c.wall);
+    vi.spyOn(performance, "now").mockImplementation(() => c.mono);
+    try {
+      const v = new PasswordVerifier({ cacheTtlMs: 1000 });
+      const a = parseSecret(await hashPassword("a", { log2N: 10 }));
+      await v.verify(a, pw("a"));
+      c.wall -= 86_400_000;
+      c.mono += 2000;
+      await v.verify(a, pw("a"));
+      expect(v.stats).toMatchObject({ scrypt: 2, cacheHits: 0 });
+      c.wall += 2 * 86_400_000;
+      await v.verify(a, pw("a"));
+      expect(v.stats).toMatchObject({ scrypt: 2, cacheHits: 1 });
+    } finally {
+      vi.restoreAllMocks();
+    }
   });
 
   it("a cached success expires, and the cache is bounded (oldest out)", async () => {

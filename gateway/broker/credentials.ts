@@ -101,6 +101,7 @@ export interface VerifierOptions {
   maxQueued?: number;
   cacheTtlMs?: number;
   cacheMax?: number;
+  /** Monotonic ms (the cache's TTL). */
   now?: () => number;
 }
 
@@ -122,7 +123,8 @@ export class PasswordVerifier {
     this.maxQueued = opts.maxQueued ?? MAX_QUEUED;
     this.ttl = opts.cacheTtlMs ?? CACHE_TTL_MS;
     this.cacheMax = opts.cacheMax ?? CACHE_MAX;
-    this.now = opts.now ?? Date.now;
+    // A TTL is elapsed time: a step of the wall clock back must not keep a success cached for a day.
+    this.now = opts.now ?? (() => performance.now());
   }
 
   /**

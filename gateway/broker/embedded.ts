@@ -547,14 +547,14 @@ export class EmbeddedBroker implements NorthboundSink {
   /**
    * An operator's login on the console's HTTP API (gateway/console/server.ts): the MQTT login's
    * rules, bans, counting and log lines, in the operator scope whatever the username (only
-   * operators log in there, so a guess there is a guess at an operator account). `bannedUntil`
-   * when a login ban refused it before the password was looked at.
+   * operators log in there, so a guess there is a guess at an operator account). `bannedForMs`
+   * (what is left of the ban) when a login ban refused it before the password was looked at.
    */
   async operatorLogin(
     username: string,
     password: Buffer,
     socket: Socket,
-  ): Promise<{ ok: true } | { ok: false; bannedUntil: number | null; busy?: boolean }> {
+  ): Promise<{ ok: true } | { ok: false; bannedForMs: number | null; busy?: boolean }> {
     const decision = await decideLogin(this.loginDeps, {
       address: this.limits.addressOfConnection(socket),
       username,
@@ -569,7 +569,7 @@ export class EmbeddedBroker implements NorthboundSink {
       logMessage: "console login refused",
     });
     if (decision.ok) return { ok: true };
-    if (decision.bannedUntil !== null) return { ok: false, bannedUntil: decision.bannedUntil };
-    return { ok: false, bannedUntil: null, busy: decision.reason === "auth-busy" };
+    if (decision.bannedForMs !== null) return { ok: false, bannedForMs: decision.bannedForMs };
+    return { ok: false, bannedForMs: null, busy: decision.reason === "auth-busy" };
   }
 }

@@ -60,11 +60,11 @@ export type LoginDecision =
       reason: string;
       /** The CONNACK return code that answers it. */
       returnCode: number;
-      /** A login ban's end (ms) when one refused it. */
-      bannedUntil: number | null;
+      /** What is left of the login ban (ms) that refused it, if one did. */
+      bannedForMs: number | null;
     };
 
-const GONE: LoginDecision = { ok: false, reason: "gone", returnCode: 0, bannedUntil: null };
+const GONE: LoginDecision = { ok: false, reason: "gone", returnCode: 0, bannedForMs: null };
 
 /**
  * Decides a login. The ban is checked before the first await (at once, as the CONNECT is read).
@@ -87,13 +87,13 @@ export async function decideLogin(deps: LoginDeps, req: LoginRequest): Promise<L
       },
       req.logMessage ?? "connection refused",
     );
-    return { ok: false, reason, returnCode, bannedUntil: null } as const;
+    return { ok: false, reason, returnCode, bannedForMs: null } as const;
   };
   const claimant = req.scope ?? policy.claimant(req.username, req.certNames);
   // Counted by the bans themselves.
   const ban = limits.loginBannedAt(req.address, req.username, claimant);
   if (ban !== null)
-    return { ...refuse(`${ban.kind}-banned`, BAD_USERNAME_OR_PASSWORD, null), bannedUntil: ban.until };
+    return { ...refuse(`${ban.kind}-banned`, BAD_USERNAME_OR_PASSWORD, null), bannedForMs: ban.ms };
   const result = await policy.authenticate(req.username, req.password, req.certNames, req.gone);
   if ((!result.ok && result.reason === "gone") || req.gone()) return GONE;
   const wrongKind = result.ok && req.only !== undefined && result.identity.kind !== req.only.kind;

@@ -24,6 +24,9 @@
  *   first, so a flood of new addresses cannot evict them cheaply.
  * - Usernames are tracked only for devices that exist (the caller says), so
  *   unknown names cannot grow the table.
+ * - Every time here (failure windows, bans' ends) is on the monotonic clock: a
+ *   step of the wall clock (NTP correcting a box that booted with a wrong time)
+ *   must neither stretch a ban by a day nor end it at once.
  */
 
 import { TokenBucket } from "./token-bucket.js";
@@ -45,14 +48,14 @@ export type Claimant = LoginScope | "unknown";
 export type BanKind = "address" | "username";
 
 export interface LoginGuardEvents {
-  /** Called once when a ban starts. */
-  banned(kind: BanKind, scope: LoginScope, key: string, until: number, failures: number): void;
+  /** Called once when a ban starts; `ms`: how long it lasts. */
+  banned(kind: BanKind, scope: LoginScope, key: string, ms: number, failures: number): void;
   /**
-   * An address comes to be banned in both scopes (closed at accept) until `until`, or (null) one of
+   * An address comes to be banned in both scopes (closed at accept) for `ms`, or (null) one of
    * its bans was dropped before its end (the ban table full): for a listener that cannot ask at
    * accept (the device listener's worker).
    */
-  closedAtAccept?(address: string, until: number | null): void;
+  closedAtAccept?(address: string, ms: number | null): void;
 }
 
 interface Window {
@@ -73,10 +76,13 @@ interface UserTracked extends Window {
 
 export type Admission = "ok" | "banned" | "rate-limited";
 
-/** Why a login is refused before its password is checked, and until when (ms). */
+/** Why a login is refused before its password is checked, and for how long still (ms). */
 export interface LoginBan {
   kind: BanKind;
+  /** The ban's end, on the guard's (monotonic) clock. */
   until: number;
+  /** What is left of it. */
+  ms: number;
 }
 
 const SCOPES: Record<Claimant, readonly LoginScope[]> = {
@@ -100,7 +106,8 @@ export class LoginGuard {
   constructor(
     private readonly cfg: LoginGuardConfig,
     private readonly events: LoginGuardEvents,
-    private readonly now: () => number = Date.now,
+    /** Monotonic milliseconds (not the wall clock, which steps). */
+    private readonly now: () => number = () => performance.now(),
   ) {}
 
   /** At accept, before the username is known: may this address open a connection now? */
@@ -135,12 +142,12 @@ export class LoginGuard {
       claimant === "operator" && username !== undefined && this.operatorGood.get(username) === address;
     for (const scope of SCOPES[claimant]) {
       const until = this.addressBanEnd(scope, address, t);
-      if (until !== null && !regular) return { kind: "address", until };
+      if (until !== null && !regular) return { kind: "address", until, ms: until - t };
     }
     if (claimant !== "device" || username === undefined) return null;
     const until = this.userBanEnd(username, t);
     if (until === null || this.users.get(username)?.goodAddress === address) return null;
-    return { kind: "username", until };
+    return { kind: "username", until, ms: until - t };
   }
 
   /**
@@ -208,11 +215,11 @@ export class LoginGuard {
     const until = t + this.cfg.banDuration;
     const dropped = this.remember(bans, key, until);
     this.bansStarted++;
-    this.events.banned(kind, scope, key, until, failures);
+    this.events.banned(kind, scope, key, this.cfg.banDuration, failures);
     if (kind !== "address" || this.events.closedAtAccept === undefined) return;
     if (dropped !== undefined) this.events.closedAtAccept(dropped, null);
     const closedUntil = this.closedAtAcceptUntil(key, t);
-    if (closedUntil !== null) this.events.closedAtAccept(key, closedUntil);
+    if (closedUntil !== null) this.events.closedAtAccept(key, closedUntil - t);
   }
 
   /** When the address's ban in both scopes ends (the first of its two bans to end), or null. */

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import mqtt from "mqtt";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { validateConfig } from "../config/load.js";
 import { Journal } from "../journal/journal.js";
 import { createLogger, RateLimitedLog } from "../log.js";
@@ -139,9 +139,9 @@ async function disconnect(c: Console): Promise<void> {
 }
 
 async function until(cond: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + 10_000;
+  const deadline = performance.now() + 10_000;
   while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 10));
   }
 }
@@ -250,6 +250,28 @@ describe("operators' persistent sessions", () => {
     await untilGone(b, "ops-console-8");
     // ... but as soon as the console is away.
     expect(store.keys("mqtt/q/")).toHaveLength(4);
+  });
+
+  it("write a connected console's unacknowledged deliveries after writeAfterMs of elapsed time, the wall clock set back meanwhile", async () => {
+    const wall = Date.now;
+    let step = 0;
+    vi.spyOn(Date, "now").mockImplementation(() => wall() + step);
+    try {
+      const store = new MemoryMap();
+      const b = await startBroker(store, { writeAfterMs: 50 });
+      const hung = await connect(b, { clientId: "ops-console-9", clean: false, noAcks: true });
+      await hung.client.subscribeAsync("linli/s1/alerts/#", { qos: 1 });
+      for (let i = 0; i < 2; i++) b.publish(alert(i), `{"n":${i}}`, 1, false);
+      await until(() => hung.received.length === 2, "2 deliveries");
+      // Queued, then the wall clock is stepped a day back (NTP): written all the same.
+      step = -86_400_000;
+      await until(() => store.keys("mqtt/q/").length === 2, "2 records written by the sweep");
+      await stopBroker(b);
+      clients.delete(hung.client);
+      await hung.client.endAsync(true);
+    } finally {
+      vi.restoreAllMocks();
+    }
   });
 
   it("work without a store too, in memory (aedes' own persistence disconnected such a console at every QoS 1 message)", async () => {

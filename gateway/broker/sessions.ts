@@ -59,6 +59,8 @@ export interface SessionOptions {
    */
   ownerKnown?: (owner: string) => boolean;
   now?: () => number;
+  /** Monotonic ms, for writeAfterMs (elapsed time: a step of the wall clock must not move it). */
+  monotonic?: () => number;
 }
 
 export interface SessionStats {
@@ -89,7 +91,7 @@ interface Entry {
   messageId: number | undefined;
   /** Journal key once written (durable sessions only). */
   key: string | null;
-  /** When it was queued (ms), for writeAfterMs. */
+  /** When it was queued (monotonic ms), for writeAfterMs. */
   at: number;
 }
 
@@ -147,6 +149,7 @@ export class SessionPersistence {
   private readonly sessions = new Map<string, Session>();
   private broker: Aedes | null = null;
   private readonly now: () => number;
+  private readonly monotonic: () => number;
   private dropped = 0;
   private evicted = 0;
   private restoreRefused = 0;
@@ -157,6 +160,7 @@ export class SessionPersistence {
 
   constructor(private readonly opts: SessionOptions) {
     this.now = opts.now ?? Date.now;
+    this.monotonic = opts.monotonic ?? (() => performance.now());
   }
 
   stats(): SessionStats {
@@ -404,7 +408,7 @@ export class SessionPersistence {
       this.queues.set(clientId, q);
     }
     if (q.entries.length >= this.opts.queueLimit) this.dropOne(clientId, q);
-    const e: Entry = { packet, messageId: undefined, key: null, at: this.now() };
+    const e: Entry = { packet, messageId: undefined, key: null, at: this.monotonic() };
     q.entries.push(e);
     const s = this.sessions.get(clientId);
     if (s === undefined) return;
@@ -439,7 +443,7 @@ export class SessionPersistence {
   }
 
   private sweep(): void {
-    const maxAt = this.now() - this.opts.writeAfterMs;
+    const maxAt = this.monotonic() - this.opts.writeAfterMs;
     for (const s of this.sessions.values()) this.writeUnwritten(s, maxAt);
   }
 

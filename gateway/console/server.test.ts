@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { createLogger } from "../log.js";
 import { type ConsoleLogin, ConsoleServer } from "./server.js";
 
@@ -28,7 +28,7 @@ describe("console /api/site answers", () => {
   };
 
   it("429 with Retry-After in whole seconds while a login ban lasts", async () => {
-    const res = await answering({ ok: false, bannedUntil: Date.now() + 90_500 });
+    const res = await answering({ ok: false, bannedForMs: 90_500 });
     expect(res.status).toBe(429);
     const seconds = Number(res.headers.get("retry-after"));
     expect(Number.isInteger(seconds)).toBe(true);
@@ -37,9 +37,20 @@ describe("console /api/site answers", () => {
     expect(await res.text()).toMatch(/^too many failed logins from this address; try again in 2 minutes/);
   });
 
+  it("Retry-After is what is left of the ban, whatever the wall clock reads (a step of it)", async () => {
+    const wall = Date.now() + 86_400_000;
+    vi.spyOn(Date, "now").mockImplementation(() => wall);
+    try {
+      const res = await answering({ ok: false, bannedForMs: 90_500 });
+      expect(res.headers.get("retry-after")).toBe("91");
+    } finally {
+      vi.restoreAllMocks();
+    }
+  });
+
   it("401 for a wrong password, 503 when the password could not be checked", async () => {
-    expect((await answering({ ok: false, bannedUntil: null })).status).toBe(401);
+    expect((await answering({ ok: false, bannedForMs: null })).status).toBe(401);
     await server?.close();
-    expect((await answering({ ok: false, bannedUntil: null, busy: true })).status).toBe(503);
+    expect((await answering({ ok: false, bannedForMs: null, busy: true })).status).toBe(503);
   });
 });

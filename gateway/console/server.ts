@@ -47,7 +47,7 @@ export interface ConsoleSiteInfo {
 }
 
 /** `busy`: the password could not be checked now (auth-busy), which is no answer about it. */
-export type ConsoleLogin = { ok: true } | { ok: false; bannedUntil: number | null; busy?: boolean };
+export type ConsoleLogin = { ok: true } | { ok: false; bannedForMs: number | null; busy?: boolean };
 
 export interface ConsoleServerOptions {
   host: string;
@@ -55,7 +55,8 @@ export interface ConsoleServerOptions {
   /**
    * Whether this is an operator's username and password: the broker's own check, with its
    * bans and failure counting for the requesting socket (a guessed password is a guessed password).
-   * `bannedUntil` (ms since the epoch): refused by a login ban, not for the password.
+   * `bannedForMs` (what is left of it, ms): refused by a login ban, not for the password. A
+   * duration, not an end on the wall clock: a step of the clock must not move Retry-After.
    */
   authenticateOperator(username: string, password: Buffer, socket: Socket): Promise<ConsoleLogin>;
   siteInfo(): ConsoleSiteInfo;
@@ -231,9 +232,9 @@ function handle(
     }
     opts.authenticateOperator(creds[0], creds[1], req.socket).then(
       (login) => {
-        if (!login.ok && login.bannedUntil !== null) {
+        if (!login.ok && login.bannedForMs !== null) {
           // RFC 6585 §4: too many requests, with Retry-After (RFC 9110 §10.2.3: whole seconds).
-          const seconds = Math.max(1, Math.ceil((login.bannedUntil - Date.now()) / 1000));
+          const seconds = Math.max(1, Math.ceil(login.bannedForMs / 1000));
           const minutes = Math.ceil(seconds / 60);
           send(
             429,

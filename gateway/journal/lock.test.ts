@@ -4,7 +4,15 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { LOCK_FILE } from "./files.js";
-import { acquireLock, JournalLockedError, LEASE_EXPIRY_MS, type LockEnv, processEnv } from "./lock.js";
+import {
+  acquireLock,
+  JournalLockedError,
+  LEASE_EXPIRY_MS,
+  LEASE_RENEW_MS,
+  LEASE_WATCH_MS,
+  type LockEnv,
+  processEnv,
+} from "./lock.js";
 
 const bootId = (): string => {
   try {
@@ -95,11 +103,17 @@ describe("journal directory lock across pid namespaces (injected process table a
   /** A process as the lock sees it: its identity, the clock, and the pids alive in its namespace. */
   function env(
     self: { pid: number; ns: string; start: string },
-    clock: { now: number },
+    clock: { now: number; mono?: number; slept?: (ms: number) => void },
     alive: Record<number, string> = {},
   ): LockEnv {
     return {
       now: () => clock.now,
+      monotonic: () => clock.mono ?? 0,
+      // Fake time: a watch of the lease passes at once, with what the test makes happen meanwhile.
+      sleep: (ms) => {
+        clock.mono = (clock.mono ?? 0) + ms;
+        clock.slept?.(ms);
+      },
       bootTime: () => T0 - 3_600_000,
       self: () => ({ ...self, bootId: "boot-1" }),
       alive: (pid) => pid in alive,
@@ -157,6 +171,40 @@ describe("journal directory lock across pid namespaces (injected process table a
     expect(JSON.parse(readFileSync(lockFile(), "utf8"))).toMatchObject({ ns: "pid:[222]" });
     lockB.release();
     expect(a.renew()).toMatch(/was removed/);
+  });
+
+  it("a live holder's lease that looks expired after a step of the wall clock is watched, and kept while renewed", () => {
+    // A renews every 5 s on its own wall clock; B's wall clock was stepped a day forward (NTP), so
+    // A's last renewal looks a day old to B.
+    const clockA = { now: T0 };
+    const a = acquireLock(dir, env({ pid: 1, ns: "pid:[111]", start: "50" }, clockA));
+    let sinceRenewal = 0;
+    const clockB = {
+      now: T0 + 86_400_000,
+      mono: 0,
+      slept: (ms: number) => {
+        clockA.now += ms;
+        sinceRenewal += ms;
+        if (sinceRenewal >= LEASE_RENEW_MS) {
+          sinceRenewal = 0;
+          expect(a.renew()).toBeNull();
+        }
+      },
+    };
+    const b = env({ pid: 1, ns: "pid:[222]", start: "70" }, clockB);
+    expect(() => acquireLock(dir, b)).toThrow(/of another pid namespace \(pid:\[111\]; .*last renewed/);
+    expect(clockB.mono).toBeLessThanOrEqual(LEASE_RENEW_MS + 250);
+    expect(JSON.parse(readFileSync(lockFile(), "utf8"))).toMatchObject({ ns: "pid:[111]" });
+    expect(a.renew()).toBeNull();
+
+    // A dies: no renewal while B watches, which takes it over after LEASE_WATCH_MS of its own time.
+    clockB.slept = () => {};
+    clockB.mono = 0;
+    const lockB = acquireLock(dir, b);
+    expect(lockB.tookOver).toEqual({ pid: 1, why: "its lease expired" });
+    expect(clockB.mono).toBeGreaterThanOrEqual(LEASE_WATCH_MS);
+    expect(a.renew()).toMatch(/taken over by process 1 \(pid:\[222\]\)/);
+    lockB.release();
   });
 
   it("a live holder in the same namespace keeps it; its pid reused by another process does not", () => {

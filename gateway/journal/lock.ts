@@ -10,6 +10,10 @@
  *   using its pid (start time differs), our own pid included (the restarted pid 1);
  * - it comes from another namespace, or cannot be judged (torn, written by an older version
  *   naming our own pid), and its lease ran out: not renewed for LEASE_EXPIRY_MS.
+ * A lease that looks expired is compared on two wall clocks (the holder's, which wrote the mtime,
+ * and the opener's), either of which NTP may step: before it is taken over, the opener watches the
+ * mtime for LEASE_WATCH_MS on its own monotonic clock, and a LOCK renewed meanwhile is a live
+ * holder's, refused whatever its age reads.
  * Otherwise the opener is refused with JournalLockedError. The holder checks at each renewal that
  * the LOCK is still its own, and reports a LOCK taken over or removed (onLost) so the journal
  * stops writing instead of interleaving records with another gateway.
@@ -24,6 +28,14 @@ import { LOCK_FILE } from "./files.js";
 export const LEASE_RENEW_MS = 5_000;
 /** A LOCK not renewed for this long (six renewals missed: no event-loop stall is that long) is stale. */
 export const LEASE_EXPIRY_MS = 30_000;
+/**
+ * How long an opener watches a LOCK whose lease looks expired, on its monotonic clock, for a renewal
+ * before taking it over: two renewals and a margin (a live holder stalled that long is not one the
+ * lease protects either).
+ */
+export const LEASE_WATCH_MS = 2 * LEASE_RENEW_MS + 1_000;
+/** How often the watched LOCK is read. */
+const WATCH_POLL_MS = 250;
 
 interface LockContent {
   pid: number;
@@ -39,6 +51,10 @@ interface LockContent {
 /** What the lock asks of the process table and the clock; tests inject their own. */
 export interface LockEnv {
   now(): number;
+  /** Monotonic ms: what a step of the wall clock does not move (the lease's watch). */
+  monotonic(): number;
+  /** Blocks for `ms` (acquireLock is synchronous: the journal opens before anything is served). */
+  sleep(ms: number): void;
   /** Wall-clock ms when this boot started (a LOCK older than that is from before a power cut). */
   bootTime(): number;
   self(): { pid: number; ns: string; start: string; bootId: string };
@@ -71,6 +87,10 @@ const START_FIELD = 22 - 3;
 
 export const processEnv: LockEnv = {
   now: () => Date.now(),
+  monotonic: () => performance.now(),
+  sleep: (ms) => {
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+  },
   bootTime: () => Date.now() - uptime() * 1000,
   self: () => {
     let ns = "";
@@ -154,7 +174,8 @@ export class JournalLockedError extends Error {
   }
 }
 
-type Verdict = { stale: true; why: string } | { stale: false; error: JournalLockedError };
+/** `lease`: judged stale by its lease's age on the wall clock, to be confirmed by a watch. */
+type Verdict = { stale: true; why: string; lease?: true } | { stale: false; error: JournalLockedError };
 
 /** Linux's USER_HZ (the unit of /proc/<pid>/stat's start time) on every architecture it runs on. */
 const USER_HZ = 100;
@@ -195,7 +216,7 @@ function judge(dir: string, env: LockEnv, held: NonNullable<ReturnType<typeof re
     return { stale: false, error: new JournalLockedError(dir, c.pid) };
   }
   const expiresInMs = held.mtimeMs + LEASE_EXPIRY_MS - now;
-  if (expiresInMs <= 0) return { stale: true, why: "its lease expired" };
+  if (expiresInMs <= 0) return { stale: true, why: "its lease expired", lease: true };
   return {
     stale: false,
     error: new JournalLockedError(dir, c?.pid ?? 0, {
@@ -246,6 +267,21 @@ export function acquireLock(dir: string, env: LockEnv = processEnv): DirLock {
       if (found === null) continue; // released meanwhile
       const verdict = judge(dir, env, found);
       if (!verdict.stale) throw verdict.error;
+      if (verdict.lease) {
+        const seen = watchLease(file, found, env);
+        if (seen === null) continue; // released meanwhile
+        if (seen !== UNCHANGED) {
+          // Another LOCK now: judged afresh.
+          if (!sameContent(seen.content, found.content)) continue;
+          // Renewed while watched: a live holder, whose lease only looked expired (a step of its
+          // wall clock or ours).
+          throw new JournalLockedError(dir, found.content?.pid ?? 0, {
+            ns: found.content?.ns ?? "",
+            renewedAt: seen.mtimeMs,
+            expiresInMs: LEASE_EXPIRY_MS,
+          });
+        }
+      }
       // Removed only if it is still the one judged (another opener may have replaced it).
       const again = readLock(file);
       if (again !== null && again.mtimeMs === found.mtimeMs && sameContent(again.content, found.content)) {
@@ -257,6 +293,27 @@ export function acquireLock(dir: string, env: LockEnv = processEnv): DirLock {
     fs.rmSync(draft, { force: true });
   }
   throw new Error(`journal directory ${dir}: could not take the lock file ${file}`);
+}
+
+const UNCHANGED = Symbol("unchanged");
+
+/**
+ * Reads the LOCK found until it changes or LEASE_WATCH_MS passed on the monotonic clock: the LOCK
+ * as it changed (null: removed), or UNCHANGED.
+ */
+function watchLease(
+  file: string,
+  found: NonNullable<ReturnType<typeof readLock>>,
+  env: LockEnv,
+): ReturnType<typeof readLock> | typeof UNCHANGED {
+  const end = env.monotonic() + LEASE_WATCH_MS;
+  for (;;) {
+    const left = end - env.monotonic();
+    if (left <= 0) return UNCHANGED;
+    env.sleep(Math.min(WATCH_POLL_MS, left));
+    const now = readLock(file);
+    if (now === null || now.mtimeMs !== found.mtimeMs || !sameContent(now.content, found.content)) return now;
+  }
 }
 
 /** Drafts left by openers killed between writing and linking them (ours is removed after). */

@@ -42,7 +42,7 @@
  *
  * A worker that dies (a bug: the worker catches every connection's own failures) is replaced by a
  * fresh one with fresh rings on the same port, after a backoff that doubles while it keeps dying
- * (RESTART_BACKOFF_*); its connections are dropped here as closed, and their devices reconnect.
+ * (restart-backoff.ts); its connections are dropped here as closed, and their devices reconnect.
  */
 import { createSecureContext, type SecureContextOptions } from "node:tls";
 import type { TelemetryTest } from "../../../devices/threads.js";

@@ -2,7 +2,7 @@
  * The device listener's worker thread (worker.ts), seen from the main thread: spawned listening
  * with rings of its own (protocol.ts), and, when it dies (a bug: the worker catches every
  * connection's own failures), replaced by a fresh one with fresh rings on the same port, after a
- * backoff that doubles while it keeps dying (RESTART_BACKOFF_*). What the front end
+ * backoff that doubles while it keeps dying (restart-backoff.ts). What the front end
  * (device-front.ts) does with a worker's rings, its messages and its death is told through
  * SupervisorEvents.
  */
@@ -20,6 +20,7 @@ import {
   type TlsContents,
   type ToWorker,
 } from "./protocol.js";
+import { RestartBackoff } from "./restart-backoff.js";
 
 /**
  * 256 KiB: about 2,500 uplinks of a pendant's size. Alerts are a few in a hundred uplinks, so this
@@ -41,14 +42,6 @@ const TELEMETRY_RING_BYTES = 1 << 21;
 const COMPLETION_RING_BYTES = 1 << 16;
 /** How long close() waits for the worker to close its sockets before it is terminated. */
 const STOP_TIMEOUT_MS = 5000;
-/**
- * A worker that died (a bug) is replaced after this long, doubled at every death in a row up to
- * RESTART_BACKOFF_MAX_MS: devices reconnect within seconds, and a crash loop costs a restart
- * every half minute at most. A worker that served RESTART_BACKOFF_RESET_MS starts the count over.
- */
-const RESTART_BACKOFF_MS = 500;
-const RESTART_BACKOFF_MAX_MS = 30_000;
-const RESTART_BACKOFF_RESET_MS = 60_000;
 
 /** A worker listening, and the rings it was given. */
 export interface Spawned {
@@ -94,8 +87,7 @@ export class WorkerSupervisor {
   restarts = 0;
   private restartTimer: NodeJS.Timeout | null = null;
   private restarting: Promise<void> | null = null;
-  private backoffMs = RESTART_BACKOFF_MS;
-  private upSince = Date.now();
+  private readonly backoff = new RestartBackoff();
   private stopping = false;
 
   private constructor(
@@ -144,17 +136,16 @@ export class WorkerSupervisor {
     if (worker !== this.worker || this.failed !== null || this.stopping) return;
     this.failed = err;
     this.events.died();
-    if (Date.now() - this.upSince >= RESTART_BACKOFF_RESET_MS) this.backoffMs = RESTART_BACKOFF_MS;
+    this.backoff.died();
     this.settings.log.error(
-      { err, listener: "devices", restartInMs: this.backoffMs },
+      { err, listener: "devices", restartInMs: this.backoff.ms },
       "device listener worker failed; devices on it are disconnected, the listener restarts / 设备监听线程故障，设备连接已断开，监听即将重启",
     );
     this.scheduleRestart();
   }
 
   private scheduleRestart(): void {
-    const delay = this.backoffMs;
-    this.backoffMs = Math.min(this.backoffMs * 2, RESTART_BACKOFF_MAX_MS);
+    const delay = this.backoff.take();
     this.restartTimer = setTimeout(() => {
       this.restartTimer = null;
       this.restarting = this.restart().finally(() => {
@@ -173,7 +164,7 @@ export class WorkerSupervisor {
     } catch (err) {
       if (this.stopping) return;
       this.settings.log.error(
-        { err, listener: "devices", restartInMs: this.backoffMs },
+        { err, listener: "devices", restartInMs: this.backoff.ms },
         "device listener could not be restarted; trying again / 设备监听重启失败，稍后重试",
       );
       this.scheduleRestart();
@@ -185,7 +176,7 @@ export class WorkerSupervisor {
     }
     this.attach(spawned);
     this.failed = null;
-    this.upSince = Date.now();
+    this.backoff.up();
     this.restarts++;
     this.events.restarted();
     this.settings.log.warn(

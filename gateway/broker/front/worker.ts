@@ -43,6 +43,7 @@ import mqttPacket from "mqtt-packet";
 import { SpscRing } from "../../../core/threads.js";
 import type { TelemetryTest } from "../../../devices/threads.js";
 import { LISTEN_BACKLOG, onHandshakeFailure, TLS_HANDSHAKE, tlsServerOptionsOf } from "../tls-files.js";
+import { AcceptBans } from "./accept-bans.js";
 import { CompletionReader } from "./completions.js";
 import {
   CLOSED,
@@ -78,14 +79,8 @@ const peeks = new Map<string, TelemetryPeek | null>();
 const connections = new Map<number, DeviceConnection>();
 /** Connections whose close handling is to throw once (tests only: the "failClose" message). */
 const closeFaults = new Set<number>();
-/**
- * Addresses banned in both login scopes, closed at accept before a byte is read, as aedes'
- * listeners close them (the bans are the main thread's: it sends each as it starts), and when the
- * ban ends (Date.now() ms). Bounded: an entry is dropped when found expired, and expired ones at
- * the front are dropped when one is added; the main thread's ban tables are bounded and it says
- * when it drops a ban early.
- */
-const acceptBans = new Map<string, number>();
+/** Addresses closed at accept, as aedes' listeners close them (accept-bans.ts). */
+const acceptBans = new AcceptBans();
 let nextConnectionId = 1;
 let stopping = false;
 
@@ -150,27 +145,11 @@ function sweepOne(c: DeviceConnection, now: number): void {
 function closedAtAccept(socket: net.Socket): boolean {
   if (acceptBans.size === 0) return false;
   const address = socket.remoteAddress ?? "unknown";
-  const until = acceptBans.get(address);
-  if (until === undefined) return false;
-  if (Date.now() >= until) {
-    acceptBans.delete(address);
-    return false;
-  }
+  if (!acceptBans.banned(address)) return false;
   // Counted as aedes' listeners count it (connection-limits.ts accept).
   post({ t: "rejected", conn: null, role: null, reason: "address-banned", detail: address });
   socket.destroy();
   return true;
-}
-
-function banned(address: string, ms: number): void {
-  acceptBans.delete(address);
-  if (ms <= 0) return;
-  const now = Date.now();
-  for (const [a, until] of acceptBans) {
-    if (until > now) break;
-    acceptBans.delete(a);
-  }
-  acceptBans.set(address, now + ms);
 }
 
 function accept(socket: net.Socket): void {
@@ -253,7 +232,7 @@ function onMainMessage(m: ToWorker): void {
       connections.get(m.conn)?.refuseAfterPending();
       return;
     case "ban":
-      banned(m.address, m.ms);
+      acceptBans.ban(m.address, m.ms);
       return;
     case "failClose":
       if (connections.has(m.conn)) closeFaults.add(m.conn);

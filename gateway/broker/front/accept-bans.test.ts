@@ -1,0 +1,44 @@
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { AcceptBans } from "./accept-bans.js";
+
+describe("AcceptBans (the device listener worker's)", () => {
+  afterEach(() => {
+    vi.restoreAllMocks();
+  });
+
+  /** The wall clock and the monotonic one, each moved by hand (a step moves only the first). */
+  function clocks() {
+    const c = { wall: Date.UTC(2026, 0, 5, 9), mono: 50_000 };
+    vi.spyOn(Date, "now").mockImplementation(() => c.wall);
+    vi.spyOn(performance, "now").mockImplementation(() => c.mono);
+    return c;
+  }
+
+  it("a ban lasts its time on the monotonic clock, whatever the wall clock does", () => {
+    const c = clocks();
+    const bans = new AcceptBans();
+    bans.ban("10.0.0.1", 300_000);
+    c.wall += 86_400_000;
+    expect(bans.banned("10.0.0.1")).toBe(true);
+    c.wall -= 2 * 86_400_000;
+    c.mono += 300_000;
+    expect(bans.banned("10.0.0.1")).toBe(false);
+    expect(bans.size).toBe(0);
+  });
+
+  it("a ban of 0 ms lifts one; expired ones at the front are dropped when one is added", () => {
+    let now = 0;
+    const bans = new AcceptBans(() => now);
+    bans.ban("a", 100);
+    bans.ban("b", 1000);
+    bans.ban("a", 0);
+    expect(bans.banned("a")).toBe(false);
+    now = 500;
+    bans.ban("c", 100);
+    expect(bans.size).toBe(2);
+    bans.ban("d", 100);
+    now = 700;
+    bans.ban("e", 100);
+    expect([bans.banned("b"), bans.banned("c"), bans.banned("e")]).toEqual([true, false, true]);
+  });
+});
