@@ -6,6 +6,7 @@
  */
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { existsSync, statSync, writeFileSync } from "node:fs";
+import { type AddressInfo, createServer } from "node:net";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
 import mqtt from "mqtt";
@@ -15,7 +16,16 @@ import { suiteTempDir } from "./support/temp-dir.js";
 const run = promisify(execFile);
 const CLI = "dist/cli/linli.js";
 
-const SITE = `site:
+/** A port free now, for the metrics server (its address is not logged). */
+async function freePort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
+  const { port } = srv.address() as AddressInfo;
+  await new Promise((r) => srv.close(r));
+  return port;
+}
+
+const site = (metricsPort: number) => `site:
   id: s1
 mqtt:
   listeners:
@@ -23,7 +33,7 @@ mqtt:
       port: 0
 metrics:
   host: 127.0.0.1
-  port: 0
+  port: ${metricsPort}
 console:
   enabled: false
 operators:
@@ -34,7 +44,8 @@ devices:
     model: ec200
     password: pw-1
 `;
-const BROKEN = SITE.replace("password: pw-1", "password: pw-1\n    heartbeatInterval: soon");
+const broken = (metricsPort: number) =>
+  site(metricsPort).replace("password: pw-1", "password: pw-1\n    heartbeatInterval: soon");
 
 interface Started {
   proc: ChildProcess;
@@ -103,6 +114,8 @@ describe("a site file refused at start", () => {
   it("runs on the last good configuration, alerts CONFIG_REFUSED, closes it once a valid file is reloaded", async () => {
     const file = join(dir, "site.yaml");
     const dataDir = join(dir, "data");
+    const metricsPort = await freePort();
+    const SITE = site(metricsPort);
     writeFileSync(file, SITE);
     const first = start(file, dataDir);
     children.push(first.proc);
@@ -115,7 +128,7 @@ describe("a site file refused at start", () => {
     await stop(first.proc);
     expect(first.proc.exitCode).toBe(0);
 
-    writeFileSync(file, BROKEN);
+    writeFileSync(file, broken(metricsPort));
     const second = start(file, dataDir);
     children.push(second.proc);
     const refused = await second.logged("site file refused at start");
@@ -148,6 +161,15 @@ describe("a site file refused at start", () => {
           await new Promise((r) => setTimeout(r, 20));
         }
       };
+      // Serving, and saying on what: /readyz 200 with its note, the start counted.
+      const readyz = await fetch(`http://127.0.0.1:${metricsPort}/readyz`);
+      expect(readyz.status).toBe(200);
+      expect(await readyz.text()).toBe(
+        `ready: on the last good configuration (${file} refused; CONFIG_REFUSED open)\n`,
+      );
+      expect(await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text()).toMatch(
+        /^linli_config_refused_starts_total 1$/m,
+      );
       await ops.subscribeAsync("linli/s1/alerts/#", { qos: 1 });
       const alert = await waitFor((m) => m.topic === "linli/s1/alerts/p2/CONFIG_REFUSED/gateway");
       expect(alert).toMatchObject({ code: "CONFIG_REFUSED", priority: 2, deviceId: "gateway" });
@@ -179,6 +201,7 @@ describe("a site file refused at start", () => {
           m.topic === "linli/s1/alerts/events" && m.body.code === "CONFIG_REFUSED" && m.body.to === "closed",
       );
       expect(event).toMatchObject({ by: "gateway", reason: `valid site file applied: ${file}` });
+      expect(await (await fetch(`http://127.0.0.1:${metricsPort}/readyz`)).text()).toBe("ready\n");
     } finally {
       await pendant.endAsync(true);
       await ops.endAsync(true);
@@ -189,7 +212,7 @@ describe("a site file refused at start", () => {
 
   it("a first start with a broken file and no last good copy still refuses", async () => {
     const file = join(dir, "first.yaml");
-    writeFileSync(file, BROKEN);
+    writeFileSync(file, broken(0));
     const r = await run(
       process.execPath,
       [resolve(CLI), "start", "--config", file, "--data-dir", join(dir, "fresh")],
