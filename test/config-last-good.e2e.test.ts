@@ -5,7 +5,7 @@
  * start with a broken file (no copy) still refuses. Built CLI, 127.0.0.1, stopped by its PID.
  */
 import { type ChildProcess, execFile, spawn } from "node:child_process";
-import { existsSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, statSync, writeFileSync } from "node:fs";
 import { type AddressInfo, createServer } from "node:net";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
@@ -210,22 +210,34 @@ describe("a site file refused at start", () => {
     expect(second.proc.exitCode).toBe(0);
   }, 120_000);
 
-  it("a first start with a broken file and no last good copy still refuses", async () => {
+  it("a first start with a broken file, or one whose copy a newer version wrote, still refuses", async () => {
     const file = join(dir, "first.yaml");
     writeFileSync(file, broken(0));
-    const r = await run(
-      process.execPath,
-      [resolve(CLI), "start", "--config", file, "--data-dir", join(dir, "fresh")],
-      {
+    const start = (dataDir: string) =>
+      run(process.execPath, [resolve(CLI), "start", "--config", file, "--data-dir", dataDir], {
         timeout: 20_000,
-      },
-    ).then(
-      () => ({ code: 0, stderr: "" }),
-      (e: { code: number; stderr: string }) => ({ code: e.code, stderr: e.stderr }),
-    );
+      }).then(
+        () => ({ code: 0, stderr: "" }),
+        (e: { code: number; stderr: string }) => ({ code: e.code, stderr: e.stderr }),
+      );
+    const fresh = join(dir, "fresh");
+    const r = await start(fresh);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(
       new RegExp(`${file}:\\d+: devices\\[0\\]\\.heartbeatInterval: expected a duration`),
     );
+    // A refused start leaves no copy behind: the next start refuses too.
+    expect(existsSync(join(fresh, "config.last-good.json"))).toBe(false);
+
+    const newer = join(dir, "newer");
+    mkdirSync(newer);
+    writeFileSync(
+      join(newer, "config.last-good.json"),
+      JSON.stringify({ format: 99, source: file, savedAt: 0, input: { site: { id: "s1" } } }),
+    );
+    const n = await start(newer);
+    expect(n.code).toBe(2);
+    expect(n.stderr).toContain("format 99 is newer than this gateway's (1): written by a newer version");
+    expect(n.stderr).toMatch(/devices\[0\]\.heartbeatInterval: expected a duration/);
   }, 60_000);
 });
