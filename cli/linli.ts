@@ -13,8 +13,10 @@
  *   linli sim --gateway URL (--config FILE | --scale N) [--scenario NAME|FILE] [--seed S] [--json FILE]
  *   linli sim --list-scenarios
  */
+import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { Command, type CommanderError, InvalidArgumentError, Option } from "commander";
+import { parseDocument } from "yaml";
 import { formatInterpretations } from "../devices/index.js";
 import {
   applyEdgeHeapSettings,
@@ -27,12 +29,16 @@ import {
   defaultModbusLinks,
   Gateway,
   hashPassword,
+  type LastGood,
   type Logger,
   linliVersion,
   loadConfigFile,
+  loadConfigFileWithInput,
+  loadLastGood,
   plainTextPasswordWarning,
   portProblems,
   SystemdNotifier,
+  saveLastGood,
   validateConfig,
   weakPasswordWarnings,
 } from "../gateway/index.js";
@@ -94,17 +100,26 @@ async function start(opts: StartOptions): Promise<void> {
   const stations: Stations | null =
     demo !== null && !opts.config ? await (await import("../sim/index.js")).startStations() : null;
   let config: Config;
+  // The file as it ran, standalone: what the last good copy keeps (null: the demo).
+  let input: Record<string, unknown> | null = null;
+  let refused: StartRefusal | null = null;
   try {
-    config =
-      opts.config || demo === null
-        ? loadConfigFile(opts.config as string)
-        : validateConfig(
-            demo.demoConfig(opts.mqttPort ?? 1883, stations, await demo.demoMetricsPort(opts.metricsPort)),
-            "(demo)",
-          );
+    if (opts.config || demo === null) {
+      const loaded = loadConfigFileWithInput(opts.config as string);
+      config = loaded.config;
+      input = loaded.input;
+    } else
+      config = validateConfig(
+        demo.demoConfig(opts.mqttPort ?? 1883, stations, await demo.demoMetricsPort(opts.metricsPort)),
+        "(demo)",
+      );
   } catch (err) {
-    await stations?.stop();
-    fail(err);
+    refused = err instanceof ConfigError && opts.config ? lastGoodFor(opts.config, opts.dataDir, err) : null;
+    if (refused === null) {
+      await stations?.stop();
+      fail(err);
+    }
+    config = refused.lastGood.config;
   }
   // Command-line settings win over the file, at start and at every reload.
   const overrides = (c: Config): Config => {
@@ -134,6 +149,17 @@ async function start(opts: StartOptions): Promise<void> {
     fail(new ConfigError(opts.config ?? "(demo)", clashes));
   }
   const logger = createLogger({ level: config.log.level, format: config.log.format });
+  if (refused !== null)
+    logger.error(
+      {
+        config: refused.error.file,
+        problems: refused.problems,
+        lastGood: refused.lastGood.file,
+        lastGoodFrom: refused.lastGood.source,
+        lastGoodSavedAt: new Date(refused.lastGood.savedAt).toISOString(),
+      },
+      `site file refused at start: running on the last good configuration; correct the file, then linli reload: ${refused.problems.join("; ")}`,
+    );
   // What `config check` says about exposure, said again where it matters: on the box that runs it
   // (a deployer may never have run the check). The password checks stay in `config check` (scrypt).
   for (const w of configWarnings(config)) if (/^(console|mqtt)\./.test(w)) logger.warn(w);
@@ -146,7 +172,19 @@ async function start(opts: StartOptions): Promise<void> {
   });
 
   // SIGHUP's default action ends the process: take it over before anything else can arrive.
-  const dataDir = resolve(opts.dataDir ?? config.storage.dir ?? DEFAULT_DATA_DIR);
+  // On the last good copy: the directory it was found in (the refused file's, not the copy's).
+  const dataDir = refused?.dataDir ?? resolve(opts.dataDir ?? config.storage.dir ?? DEFAULT_DATA_DIR);
+  // The copy follows every configuration applied from the file, at start and at reload.
+  const keepLastGood = (applied: Record<string, unknown>, file: string) => {
+    try {
+      saveLastGood(dataDir, applied, file);
+    } catch (err) {
+      logger.warn(
+        { err, dataDir },
+        "cannot write the last good configuration (a refused file at the next start cannot fall back on it)",
+      );
+    }
+  };
   const configPath = opts.config ? resolve(opts.config) : null;
   let running: Gateway | null = null;
   let hupWhileStarting = false;
@@ -163,8 +201,17 @@ async function start(opts: StartOptions): Promise<void> {
       return;
     }
     logger.info({ signal: "SIGHUP", config: configPath }, "reloading the configuration");
-    gw.reload(() => overrides(loadConfigFile(configPath)))
+    let reloaded: Record<string, unknown> | null = null;
+    gw.reload(() => {
+      const loaded = loadConfigFileWithInput(configPath);
+      reloaded = loaded.input;
+      return overrides(loaded.config);
+    })
       .then((r) => {
+        if (r.result === "applied") {
+          if (reloaded !== null) keepLastGood(reloaded, configPath);
+          gw.configRefusal.applied(configPath);
+        }
         const { effective: _secrets, ...shown } = r.result === "applied" ? r : { ...r, effective: null };
         report(dataDir, { pid: process.pid, config: configPath, ...shown }, logger);
       })
@@ -206,6 +253,16 @@ async function start(opts: StartOptions): Promise<void> {
   }
 
   running = gateway;
+  if (refused !== null && configPath !== null)
+    gateway.configRefusal.startedOnLastGood({
+      file: configPath,
+      problems: refused.problems,
+      lastGood: refused.lastGood.file,
+    });
+  else if (input !== null && configPath !== null) {
+    keepLastGood(input, configPath);
+    gateway.configRefusal.applied(configPath);
+  }
   // Not fatal: the gateway serves alerts without it; only `linli reload` cannot find it until written.
   const pidFile = keepPidFile(
     dataDir,
@@ -272,6 +329,52 @@ async function start(opts: StartOptions): Promise<void> {
   };
   process.on("SIGINT", () => void shutdown("SIGINT"));
   process.on("SIGTERM", () => void shutdown("SIGTERM"));
+}
+
+interface StartRefusal {
+  error: ConfigError;
+  /** Each problem as `linli config check` prints it (file, line, field, what is wrong). */
+  problems: string[];
+  lastGood: LastGood;
+  dataDir: string;
+}
+
+/**
+ * The site file was refused: the last good copy of the data directory, if there is one and it is
+ * usable (null: the start refuses as without one). The directory, as the gateway would find it:
+ * --data-dir, else storage.dir of the refused file if its YAML still reads, else the default.
+ */
+function lastGoodFor(file: string, dataDirOpt: string | undefined, error: ConfigError): StartRefusal | null {
+  let storageDir: unknown;
+  if (dataDirOpt === undefined) {
+    try {
+      const doc = parseDocument(readFileSync(file, "utf8"));
+      if (doc.errors.length === 0)
+        storageDir = (doc.toJS() as { storage?: { dir?: unknown } } | null)?.storage?.dir;
+    } catch {
+      // Unreadable or unparsable: the default directory.
+    }
+  }
+  const dataDir = resolve(dataDirOpt ?? (typeof storageDir === "string" ? storageDir : DEFAULT_DATA_DIR));
+  let lastGood: LastGood | null;
+  try {
+    lastGood = loadLastGood(dataDir);
+  } catch (err) {
+    process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
+    return null;
+  }
+  if (lastGood === null) return null;
+  // The operator sees what config check says, then that the gateway runs anyway.
+  process.stderr.write(`${error.message}\nstarting on the last good configuration ${lastGood.file}\n`);
+  return {
+    error,
+    problems: error.message
+      .split("\n")
+      .slice(1)
+      .map((l) => l.trim()),
+    lastGood,
+    dataDir,
+  };
 }
 
 function report(dataDir: string, r: ReloadReport, logger: Logger): void {

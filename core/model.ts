@@ -19,7 +19,7 @@ export type DeviceModel = RegisteredModels extends { model: infer M extends stri
  * Codes the gateway raises itself, whatever the devices: supervision (a
  * device lost, a household without activity), its own health (the journal
  * cannot write: alerts still flow live, but are not kept across a restart; it found its stored
- * state damaged at start)
+ * state damaged at start, its site file refused at a start: it runs on the last good copy)
  * and its defences (a device keeps sending faster than its model's rate,
  * gateway/broker/rate.ts: its excess is dropped; any MQTT device can).
  */
@@ -28,6 +28,7 @@ export const GATEWAY_ALERT_CODES = [
   "WELFARE_CHECK",
   "STORAGE_DEGRADED",
   "STORAGE_DAMAGED_AT_START",
+  "CONFIG_REFUSED",
   "DEVICE_MISBEHAVING",
 ] as const;
 export type GatewayAlertCode = (typeof GATEWAY_ALERT_CODES)[number];

@@ -20,6 +20,7 @@ import type { DeviceRateLimiter } from "./broker/rate.js";
 import { applyClockStep } from "./clock-step.js";
 import type { Config } from "./config/schema.js";
 import { plainTextPasswordWarning } from "./config/warnings.js";
+import { ConfigRefusal } from "./config-refusal.js";
 import type { ConsoleServer } from "./console/server.js";
 import { SampleConsumer } from "./consume.js";
 import { AlertContentBuilder, escalationInfo } from "./content/alert-content.js";
@@ -162,6 +163,8 @@ export class Gateway {
   private journal: Journal | null = null;
   /** Whether the journal keeps its promise now, and the alerts about it. */
   private readonly storageHealth: StorageHealth;
+  /** A site file refused at start, the gateway on its last good copy (config-refusal.ts). */
+  readonly configRefusal: ConfigRefusal;
   /** The running configuration; replaced by `reload`. */
   private runningConfig: Config;
   /** Reloads run one after another (a second SIGHUP waits for the first). */
@@ -288,6 +291,7 @@ export class Gateway {
       },
     );
     this.storageHealth = new StorageHealth(this.engine, this.log);
+    this.configRefusal = new ConfigRefusal(this.engine, this.log);
     this.supervisor = new Supervisor(
       this.clock,
       this.wheel,
@@ -479,6 +483,7 @@ export class Gateway {
         gw.metrics,
         () => gw.notReadyReason(),
         gw.log,
+        () => gw.readyNote(),
       ).catch(stopOnError);
     if (config.console.enabled)
       gw.consoleServer = await startConsoleServer(
@@ -623,6 +628,17 @@ export class Gateway {
     const storageProblem = this.storageHealth.problem;
     if (storageProblem !== null) return `degraded: journal ${storageProblem}`;
     return null;
+  }
+
+  /** Said after "ready" by /readyz: the gateway serves, but not on its site file. */
+  readyNote(): string | null {
+    const r = this.configRefusal.refused;
+    return r === null ? null : `on the last good configuration (${r.file} refused; CONFIG_REFUSED open)`;
+  }
+
+  /** Starts on the last good configuration, for metrics. */
+  get configRefusedStarts(): number {
+    return this.configRefusal.refusedStarts;
   }
 
   /** The journal's state, for metrics (null when there is none). */

@@ -6,7 +6,8 @@
 
 export { DEFAULT_LOG2_N, hashPassword } from "./broker/credentials.js";
 export { portProblems } from "./config/checks.js";
-export { ConfigError, loadConfigFile, validateConfig } from "./config/load.js";
+export { LAST_GOOD_FILE, type LastGood, loadLastGood, saveLastGood } from "./config/last-good.js";
+export { ConfigError, loadConfigFile, loadConfigFileWithInput, validateConfig } from "./config/load.js";
 export { type Config, type ConfigInput, configJsonSchema } from "./config/schema.js";
 export { configWarnings, plainTextPasswordWarning, weakPasswordWarnings } from "./config/warnings.js";
 export { DEFAULT_DATA_DIR, Gateway } from "./gateway.js";

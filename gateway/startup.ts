@@ -132,9 +132,10 @@ export function startMetricsServer(
   metrics: GatewayMetrics,
   notReadyReason: () => string | null,
   log: Logger,
+  readyNote?: () => string | null,
 ): Promise<MetricsServer> {
   const onError = (err: unknown) => log.error({ err }, "metrics collection failed");
-  return MetricsServer.start({ ...m, metrics, notReadyReason, onError });
+  return MetricsServer.start({ ...m, metrics, notReadyReason, readyNote, onError });
 }
 
 /** Serves the operators' console; its MQTT goes through the broker's operator login. */

@@ -369,6 +369,22 @@ export class AlertEngine {
     return n;
   }
 
+  /**
+   * One open alert of `code` about the subject closed by the gateway with `reason`, whatever its
+   * state (the cause is gone for good: CONFIG_REFUSED once a valid file is applied). False: none open.
+   */
+  closeCode(subjectId: string, code: AlertCode, reason: string): boolean {
+    const ks = this.subjects.get(subjectId)?.keys.get(code);
+    const a = ks?.alert;
+    if (!ks || !a) return false;
+    this.cancelPending(ks);
+    if (!a.close(this.clock.now())) return false;
+    a.holds = 0;
+    this.emit(a, "closed", BY_GATEWAY, reason, true);
+    this.forgetKeyIfIdle(ks);
+    return true;
+  }
+
   /** Stops every timer (shutdown); open alerts keep their last published state. */
   stop(): void {
     for (const s of this.subjects.values()) {

@@ -23,6 +23,22 @@ type PathKey = string | number;
 const MAX_PROFILE_BYTES = 1 << 20;
 
 /** A profile file's text -> its validated document, or problems naming `file`. */
+/**
+ * The profiles of a valid site as inline profiles (files read in): what the last good copy keeps,
+ * so it stands alone (config/last-good.ts). Their entries were just read and checked by
+ * loadDeviceProfiles; a file changed in between is checked again when the copy is read.
+ */
+export function inlineProfileEntries(entries: unknown, siteFile: string | null): unknown[] {
+  if (!Array.isArray(entries)) return [];
+  return entries.map((entry) =>
+    typeof entry === "string"
+      ? parseDocument(
+          readFileSync(siteFile === null ? resolve(entry) : resolve(dirname(siteFile), entry), "utf8"),
+        ).toJS()
+      : entry,
+  );
+}
+
 export function parseProfileText(
   text: string,
   file: string,

@@ -8,7 +8,12 @@ import { LineCounter, parseDocument } from "yaml";
 import type { z } from "zod";
 import type { DeclaredProfileDoc } from "../../devices/index.js";
 import { configProblems } from "./checks.js";
-import { compiledProfile, deviceProfile, loadDeviceProfiles } from "./device-profiles.js";
+import {
+  compiledProfile,
+  deviceProfile,
+  inlineProfileEntries,
+  loadDeviceProfiles,
+} from "./device-profiles.js";
 import { issueProblems } from "./issues.js";
 import { type ConfigProblem, configProblem, formatPath, lineOf } from "./problem.js";
 import { type Config, type ConfigInput, configSchemaFor } from "./schema.js";
@@ -177,13 +182,27 @@ export function validateConfig(
 
 /** Reads, parses and validates a YAML (or JSON) config file. */
 export function loadConfigFile(file: string, env: NodeJS.ProcessEnv = process.env): Config {
+  return loadConfigFileWithInput(file, env).config;
+}
+
+/**
+ * A validated config and the input it was validated from, standing alone: environment variables
+ * substituted, profile files read in as inline profiles (what the last good copy keeps: it
+ * validates again with no environment and no file beside it, config/last-good.ts).
+ */
+export interface LoadedConfig {
+  config: Config;
+  input: Record<string, unknown>;
+}
+
+export function loadConfigFileWithInput(file: string, env: NodeJS.ProcessEnv = process.env): LoadedConfig {
   let text: string;
   try {
     text = readFileSync(file, "utf8");
   } catch (err) {
     throw new ConfigError(file, [configProblem("", `cannot read file: ${(err as Error).message}`)]);
   }
-  return parseConfigText(text, file, env);
+  return parseConfigTextWithInput(text, file, env);
 }
 
 /**
@@ -191,6 +210,10 @@ export function loadConfigFile(file: string, env: NodeJS.ProcessEnv = process.en
  * Anything wrong with the text is a ConfigError, never another exception (fuzz/config.ts).
  */
 export function parseConfigText(text: string, file: string, env: NodeJS.ProcessEnv = process.env): Config {
+  return parseConfigTextWithInput(text, file, env).config;
+}
+
+function parseConfigTextWithInput(text: string, file: string, env: NodeJS.ProcessEnv): LoadedConfig {
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: true });
   if (doc.errors.length > 0) {
@@ -211,7 +234,12 @@ export function parseConfigText(text: string, file: string, env: NodeJS.ProcessE
     throw new ConfigError(file, [configProblem("", `YAML: ${(err as Error).message.split("\n")[0]}`)]);
   }
   try {
-    return validateConfig(input as ConfigInput, file, env, file);
+    const config = validateConfig(input as ConfigInput, file, env, file);
+    // Valid, so the input is a mapping and every variable is set.
+    const standalone = substituteEnv(input, env, [], []) as Record<string, unknown>;
+    if (standalone.deviceProfiles !== undefined)
+      standalone.deviceProfiles = inlineProfileEntries(standalone.deviceProfiles, file);
+    return { config, input: standalone };
   } catch (err) {
     if (err instanceof ConfigError) {
       for (const p of err.problems) if (p.file === undefined) p.line ??= lineOf(doc, lines, p.path);

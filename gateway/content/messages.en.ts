@@ -67,6 +67,12 @@ export const en: Catalogue = {
       action:
         "At start the gateway found its stored state damaged or missing: alerts, acknowledgements or closures from before the restart may be lost or back open. Check the open alerts against the devices and residents, and ask a technician to check the disk.",
     },
+    CONFIG_REFUSED: {
+      title: "Gateway site file refused",
+      detail: (d) => (typeof d.file === "string" ? d.file : null),
+      action:
+        "At its last start the gateway refused its site file and runs on the last configuration it ran with: changes made since are not in force, and the next restart depends on that copy. Ask the technician to correct the file (linli config check names each problem), then run linli reload.",
+    },
     DEVICE_MISBEHAVING: {
       title: "Device sending too fast",
       detail: (_d, causes) => (causes.length === 0 ? null : causes.join(", ")),

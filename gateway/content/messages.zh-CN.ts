@@ -70,6 +70,12 @@ export const zhCN: Catalogue = {
       action:
         "网关启动时发现存储数据损坏或缺失，重启前的部分告警、确认或关闭可能已丢失或重新出现：请逐一核对设备和住户的实际情况，并通知技术人员检查磁盘。",
     },
+    CONFIG_REFUSED: {
+      title: "网关配置文件有误",
+      detail: (d) => (typeof d.file === "string" ? d.file : null),
+      action:
+        "网关上次启动时拒绝了站点配置文件，目前按上一次正常运行的配置工作：之后对配置的修改未生效。请通知技术人员修正配置文件（linli config check 会列出每一处错误），然后执行 linli reload。",
+    },
     DEVICE_MISBEHAVING: {
       title: "设备发送异常",
       detail: (_d, causes) =>

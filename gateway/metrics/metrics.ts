@@ -49,6 +49,8 @@ export interface MetricsSource {
   };
   /** The journal (docs/durability.md); null stats when there is none. */
   readonly storageHealthy?: boolean;
+  /** Starts on the last good configuration, the site file refused (config-refusal.ts). */
+  readonly configRefusedStarts?: number;
   journalStats?(): {
     bytesOnDisk: number;
     segments: number;
@@ -184,6 +186,15 @@ export class GatewayMetrics {
         },
       });
 
+    new Counter({
+      name: "linli_config_refused_starts_total",
+      help: "Starts whose site file was refused and that run on the last good configuration (CONFIG_REFUSED)",
+      registers,
+      collect() {
+        this.reset();
+        this.inc(source.configRefusedStarts ?? 0);
+      },
+    });
     new Gauge({
       name: "linli_storage_healthy",
       help: "1 while the journal keeps its promise (alerts survive a restart); 0 when degraded (/readyz says why)",

@@ -4,7 +4,8 @@
  *
  *   GET /metrics   Prometheus text exposition (this gateway's metrics + process metrics)
  *   GET /healthz   200 "ok" while the process runs (liveness)
- *   GET /readyz    200 "ready" when the broker is listening and the config is loaded;
+ *   GET /readyz    200 "ready" when the broker is listening and the config is loaded ("ready: NOTE"
+ *                  on the last good configuration, its site file refused);
  *                  503 with the reason otherwise (e.g. "shutting down")
  *   other paths    404; other methods 405 (HEAD is answered like GET, without a body)
  *
@@ -22,6 +23,8 @@ export interface MetricsServerOptions {
   metrics: { render(): Promise<string>; readonly contentType: string };
   /** null when ready, else why not (shown in the 503 body). */
   notReadyReason: () => string | null;
+  /** Said after "ready" (still 200): serving, but something to know (the last good configuration). */
+  readyNote?: () => string | null;
   /** Called when rendering /metrics fails (the scrape gets a 500). */
   onError?: (err: unknown) => void;
 }
@@ -120,7 +123,8 @@ function handle(req: IncomingMessage, res: ServerResponse, opts: MetricsServerOp
       return;
     case "/readyz": {
       const reason = opts.notReadyReason();
-      if (reason === null) send(res, 200, "ready\n");
+      const note = reason === null ? (opts.readyNote?.() ?? null) : null;
+      if (reason === null) send(res, 200, note === null ? "ready\n" : `ready: ${note}\n`);
       else send(res, 503, `not ready: ${reason}\n`);
       return;
     }

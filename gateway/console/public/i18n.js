@@ -198,6 +198,7 @@ export const CODE_NAMES = {
     WATER_LEVEL_CRITICAL: "消防水箱水位严重不足",
     FREEZE_RISK: "消防水箱有结冰风险",
     STORAGE_DAMAGED_AT_START: "网关存储数据受损",
+    CONFIG_REFUSED: "网关配置文件有误",
   },
   en: {
     EMERGENCY_CALL: "Emergency call",
@@ -224,6 +225,7 @@ export const CODE_NAMES = {
     WATER_LEVEL_CRITICAL: "Fire-water tank critically low",
     FREEZE_RISK: "Fire-water tank may freeze",
     STORAGE_DAMAGED_AT_START: "Gateway storage damaged at start",
+    CONFIG_REFUSED: "Gateway site file refused",
   },
 };
 
