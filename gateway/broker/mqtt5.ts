@@ -25,6 +25,9 @@
 import type { Socket } from "node:net";
 import type { Aedes, Client } from "aedes";
 import mqttPacket from "mqtt-packet";
+import { UNSUPPORTED_PROTOCOL_VERSION, v5ConnackReason } from "./mqtt5-reasons.js";
+
+export { UNSUPPORTED_PROTOCOL_VERSION };
 
 /** An MQTT 5 connection's state, kept on its stream (the writer is handed only the stream). */
 export interface V5Link {
@@ -48,7 +51,6 @@ const SETTINGS_V5 = Object.freeze({ protocolVersion: 5, bridgeMode: false });
 const OPTS_V5 = Object.freeze({ protocolVersion: 5 });
 
 /** MQTT 5 reason codes (§2.4). */
-export const UNSUPPORTED_PROTOCOL_VERSION = 0x84;
 const BAD_AUTHENTICATION_METHOD = 0x8c;
 const TOPIC_ALIAS_INVALID = 0x94;
 
@@ -60,24 +62,6 @@ let plainWrite: Write | null = null;
 /** The MQTT 5 link of a client, if it logged in with MQTT 5. */
 export function v5LinkOf(client: Client): V5Link | undefined {
   return (client as unknown as { conn?: Tagged }).conn?.[V5];
-}
-
-/** The 3.1.1 return codes aedes gives (connack.ts) as MQTT 5 reason codes (as front/connection.ts). */
-function v5Reason(returnCode: number): number {
-  switch (returnCode) {
-    case 0:
-      return 0;
-    case 1:
-      return UNSUPPORTED_PROTOCOL_VERSION;
-    case 2:
-      return 0x85; // client identifier not valid
-    case 3:
-      return 0x88; // server unavailable
-    case 4:
-      return 0x86; // bad user name or password
-    default:
-      return 0x87; // not authorized
-  }
 }
 
 /** The largest a PUBLISH of aedes' (no properties) can encode to: fixed header 5, lengths, id. */
@@ -102,7 +86,7 @@ function writeV5(
       const connack: mqttPacket.IConnackPacket = {
         cmd: "connack",
         sessionPresent: rc === 0 && packet.sessionPresent === true,
-        reasonCode: link.refusal !== 0 && rc !== 0 ? link.refusal : v5Reason(rc),
+        reasonCode: link.refusal !== 0 && rc !== 0 ? link.refusal : v5ConnackReason(rc),
         properties,
       };
       return write(connack, stream, OPTS_V5);

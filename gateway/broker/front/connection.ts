@@ -16,6 +16,7 @@ import "../quiet-debug.js";
 import type net from "node:net";
 import type { TLSSocket } from "node:tls";
 import mqttPacket from "mqtt-packet";
+import { v5ConnackReason } from "../mqtt5-reasons.js";
 import { InflightLimitError, PubackQueue } from "../puback-queue.js";
 import { certificateNames } from "../tls-files.js";
 import { type FastPublish, readFastPublish } from "./fast-publish.js";
@@ -343,7 +344,7 @@ export class DeviceConnection {
           ? {
               cmd: "connack",
               sessionPresent: false,
-              reasonCode: m.returnCode === 0 ? 0 : v5Reason(m.returnCode),
+              reasonCode: v5ConnackReason(m.returnCode),
             }
           : { cmd: "connack", sessionPresent: false, returnCode: m.returnCode },
         { protocolVersion: this.protocolVersion },
@@ -568,19 +569,5 @@ export class DeviceConnection {
         detail: this.will.topic,
       });
     }
-  }
-}
-
-/** MQTT 5 CONNACK reason codes for the 3.1.1 return codes the gateway gives. */
-function v5Reason(returnCode: number): number {
-  switch (returnCode) {
-    case 2:
-      return 0x85; // client identifier not valid
-    case 3:
-      return 0x88; // server unavailable
-    case 4:
-      return 0x86; // bad user name or password
-    default:
-      return 0x87; // not authorized
   }
 }
