@@ -6,24 +6,15 @@
  */
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { existsSync, mkdirSync, statSync, writeFileSync } from "node:fs";
-import { type AddressInfo, createServer } from "node:net";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
 import mqtt from "mqtt";
 import { afterEach, describe, expect, it } from "vitest";
+import { freePort } from "./support/free-port.js";
 import { suiteTempDir } from "./support/temp-dir.js";
 
 const run = promisify(execFile);
 const CLI = "dist/cli/linli.js";
-
-/** A port free now, for the metrics server (its address is not logged). */
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
-  const { port } = srv.address() as AddressInfo;
-  await new Promise((r) => srv.close(r));
-  return port;
-}
 
 const site = (metricsPort: number) => `site:
   id: s1

@@ -7,7 +7,6 @@
  * installs chromium and sets LINLI_REQUIRE_BROWSER), where a missing browser is a failure.
  */
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { type Browser, chromium, type Locator, type Page } from "playwright-core";
@@ -16,6 +15,7 @@ import { validateConfig } from "../gateway/config/load.js";
 import type { ConfigInput } from "../gateway/config/schema.js";
 import { Gateway } from "../gateway/gateway.js";
 import { createLogger } from "../gateway/log.js";
+import { freePort } from "./support/free-port.js";
 import { connect, doorMsg, pendantMsg, type TestClient } from "./support/harness.js";
 
 const CHROMIUM = process.env.LINLI_CHROMIUM ?? "/usr/bin/chromium";
@@ -49,14 +49,6 @@ async function contains(locator: Locator, text: string, timeout = 2000): Promise
 
 const SITE = "hp";
 const OPERATOR = { name: "duty", password: "duty-pw" };
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, "127.0.0.1", () => r()));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 function siteConfig(consolePort: number): ConfigInput {
   return {

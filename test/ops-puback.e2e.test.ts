@@ -1,17 +1,7 @@
-/**
- * An operator's request is acknowledged (PUBACK) only once it is kept: an acknowledged request is
- * one the client never sends again.
- *   - While the gateway stops it is not taken (its engine and journal are going), so it must not be
- *     acknowledged either: an ack sent in that window was lost, with no result, and the call
- *     escalated again after the restart.
- *   - Taken, its PUBACK waits for the commit of its records (as a device's PUBACK does): sent at
- *     once, a crash before the journal's write lost a request the client thought delivered.
- * Real gateways, a real mqtt.js client.
- */
-import net from "node:net";
 import mqtt from "mqtt";
 import { afterEach, describe, expect, it } from "vitest";
 import { MemoryStore } from "../gateway/state/store.js";
+import { freePort } from "./support/free-port.js";
 import {
   connect,
   OPS,
@@ -22,15 +12,6 @@ import {
   TestClient,
   testConfig,
 } from "./support/harness.js";
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, "127.0.0.1", () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 describe("an operator's request is acknowledged once kept", () => {
   const cleanups: Array<() => Promise<unknown>> = [];

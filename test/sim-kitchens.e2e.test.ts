@@ -21,20 +21,12 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { socatMissingReason } from "../sim/modbus/pty.js";
 import type { SimReport } from "../sim/scenario/report.js";
+import { freePort } from "./support/free-port.js";
 import { suiteTempDir } from "./support/temp-dir.js";
 
 const CLI = (JSON.parse(readFileSync("package.json", "utf8")) as { bin: { linli: string } }).bin.linli;
 const noSocat = socatMissingReason();
 if (noSocat) console.warn(`sim-kitchens e2e skipped: ${noSocat}`);
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, "127.0.0.1", () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 function listens(port: number): Promise<boolean> {
   return new Promise((resolve) => {

@@ -6,22 +6,13 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
-import net from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { freePort } from "./support/free-port.js";
 import { groupAlive, killGroup, spawnGroup } from "./support/process-group.js";
 import { suiteTempDir } from "./support/temp-dir.js";
 
 const CLI = (JSON.parse(readFileSync("package.json", "utf8")) as { bin: { linli: string } }).bin.linli;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, "127.0.0.1", () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** The gateway's count of connections refused at accept for the per-address login rate. */
 async function addressRateLimited(metricsPort: number): Promise<number> {

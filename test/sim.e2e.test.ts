@@ -14,20 +14,12 @@ import net from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { SimReport } from "../sim/scenario/report.js";
+import { freePort } from "./support/free-port.js";
 import { groupAlive, killGroup, spawnGroup } from "./support/process-group.js";
 import { suiteTempDir } from "./support/temp-dir.js";
 
 /** The `linli` command as package.json installs it (wherever the command line lives). */
 const CLI = (JSON.parse(readFileSync("package.json", "utf8")) as { bin: { linli: string } }).bin.linli;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, "127.0.0.1", () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 function sim(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {

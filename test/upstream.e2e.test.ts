@@ -19,6 +19,7 @@ import { Gateway } from "../gateway/gateway.js";
 import { Journal } from "../gateway/journal/journal.js";
 import { MAX_REFUSALS, UpstreamBridge } from "../gateway/northbound/upstream.js";
 import { MemoryStore } from "../gateway/state/store.js";
+import { freePort } from "./support/free-port.js";
 import {
   connect,
   OPS,
@@ -41,15 +42,6 @@ function haveMosquitto(): boolean {
 }
 const available = haveMosquitto();
 if (!available && !process.env.CI) console.warn("upstream.e2e: mosquitto not installed; CI installs it");
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, "127.0.0.1", () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** Config files of this file's brokers and gateway; made and removed by the describe block. */
 let dir = "";

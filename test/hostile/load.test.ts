@@ -17,12 +17,12 @@
  */
 import { type ChildProcess, execFile, execFileSync } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
-import net from "node:net";
 import path from "node:path";
 import { promisify } from "node:util";
 import mqtt, { type MqttClient } from "mqtt";
 import { afterAll, describe, expect, it } from "vitest";
 import { STARTUP_NODE_FLAGS, startupEnv } from "../../gateway/heap.js";
+import { freePort } from "../support/free-port.js";
 import { killGroup, spawnGroup } from "../support/process-group.js";
 import { suiteTempDir } from "../support/temp-dir.js";
 
@@ -35,17 +35,6 @@ const FDS_NEEDED = ATTACK.idle + 500;
 function fdLimit(): number {
   const out = execFileSync("sh", ["-c", "ulimit -n"], { encoding: "utf8" }).trim();
   return out === "unlimited" ? Number.POSITIVE_INFINITY : Number(out);
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 function rssMb(pid: number): number {

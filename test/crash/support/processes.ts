@@ -11,6 +11,10 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { STARTUP_NODE_FLAGS, startupEnv } from "../../../gateway/heap.js";
 
+import { freePort } from "../../support/free-port.js";
+
+export { freePort };
+
 export const CLI = "dist/cli/linli.js";
 /** The flags and environment the README and the unit start `node dist/cli/linli.js` with (gateway/heap.ts). */
 const NODE_FLAGS = STARTUP_NODE_FLAGS;
@@ -25,18 +29,6 @@ export async function waitUntil(cond: () => boolean, maxMs: number): Promise<boo
     await sleep(20);
   }
   return true;
-}
-
-/** A port that was free a moment ago (listen on 0, read it, close). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 export function portAccepts(port: number): Promise<boolean> {
