@@ -139,6 +139,15 @@ describe("a reload, then a restart", () => {
     expect(b.engine.find("hh-1", "WELFARE_CHECK")).toBeUndefined();
   });
 
+  it("a reload while the gateway stops (a restart under way) is refused with a report, not thrown", async () => {
+    const a = await start(new MemoryStore(), new FakeClock());
+    const stopping = a.stop();
+    // Before 2026-12-06 it threw: `linli reload` got no report and waited out its timeout.
+    const r = await a.reload(validateConfig(shorter(), "site.yaml"));
+    expect(r).toMatchObject({ result: "refused", message: expect.stringMatching(/stopping.*网关正在停止/s) });
+    await stopping;
+  });
+
   it("a welfare check open at a restart is not raised again: no change published, its detail kept", async () => {
     const store = new MemoryStore();
     const clock = new FakeClock(); // 09:00 UTC
