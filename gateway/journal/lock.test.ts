@@ -216,7 +216,10 @@ describe("journal directory lock across pid namespaces (injected process table a
     writeLock({ pid: 1, ns: "pid:[111]", start: "50" }, T0 + 3_600_000);
     const clockB = { now: T0, mono: 0 };
     const lockB = acquireLock(dir, env({ pid: 1, ns: "pid:[222]", start: "70" }, clockB));
-    expect(lockB.tookOver).toMatchObject({ pid: 1, why: expect.stringMatching(/renewed later than this clock/) });
+    expect(lockB.tookOver).toMatchObject({
+      pid: 1,
+      why: expect.stringMatching(/renewed later than this clock/),
+    });
     expect(clockB.mono).toBeGreaterThanOrEqual(LEASE_WATCH_MS);
     lockB.release();
 

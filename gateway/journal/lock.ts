@@ -223,7 +223,11 @@ function judge(dir: string, env: LockEnv, held: NonNullable<ReturnType<typeof re
   // holder's LOCK kept every start refused for as long as the step (an hour back: an hour without
   // a gateway). The watch decides, as for a lease that looks expired: a live holder renews within it.
   if (held.mtimeMs > now + LEASE_RENEW_MS)
-    return { stale: true, why: "its lease was renewed later than this clock reads, and not since", lease: true };
+    return {
+      stale: true,
+      why: "its lease was renewed later than this clock reads, and not since",
+      lease: true,
+    };
   return {
     stale: false,
     error: new JournalLockedError(dir, c?.pid ?? 0, {
