@@ -52,6 +52,7 @@ type Demo = typeof import("./demo.js");
 
 import { readPassword } from "./password-input.js";
 import {
+  awaitReloadReport,
   DEFAULT_DATA_DIR,
   isLinliProcess,
   keepPidFile,
@@ -438,24 +439,17 @@ async function reload(opts: ReloadOptions): Promise<void> {
   } catch (err) {
     fail(err);
   }
-  const before = readReloadReport(dataDir)?.at ?? 0;
-  const sentAt = Date.now();
+  const before = readReloadReport(dataDir);
+  // Started before the signal: it notes the time of sending (its first look runs synchronously).
+  const answer = awaitReloadReport(dataDir, info.pid, before, opts.timeout * 1000);
   process.kill(info.pid, "SIGHUP");
-  const deadline = sentAt + opts.timeout * 1000;
-  for (;;) {
-    const r = readReloadReport(dataDir);
-    if (r && r.pid === info.pid && r.at >= sentAt && r.at !== before) {
-      process.stdout.write(describeReport(r));
-      process.exit(r.result === "applied" ? 0 : 2);
-    }
-    if (Date.now() > deadline)
-      fail(
-        new Error(
-          `sent SIGHUP to pid ${info.pid}; no report within ${opts.timeout} s (see the gateway's log)`,
-        ),
-      );
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  const r = await answer;
+  if (r === null)
+    fail(
+      new Error(`sent SIGHUP to pid ${info.pid}; no report within ${opts.timeout} s (see the gateway's log)`),
+    );
+  process.stdout.write(describeReport(r));
+  process.exit(r.result === "applied" ? 0 : 2);
 }
 
 function describeReport(r: ReloadReport): string {

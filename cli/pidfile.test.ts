@@ -3,8 +3,16 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
 import { pino } from "pino";
-import { afterEach, expect, it } from "vitest";
-import { keepPidFile, PID_FILE, readPidFile, writePidFile } from "./pidfile.js";
+import { afterEach, describe, expect, it } from "vitest";
+import {
+  awaitReloadReport,
+  keepPidFile,
+  PID_FILE,
+  readPidFile,
+  readReloadReport,
+  writePidFile,
+  writeReloadReport,
+} from "./pidfile.js";
 
 const dirs: string[] = [];
 const stops: Array<() => void> = [];
@@ -69,4 +77,64 @@ it("written at once when the disk takes it; stop() ends the retries", async () =
   expect(keeper.written).toBe(true);
   expect(readPidFile(dataDir)?.pid).toBe(process.pid);
   expect(lines).toEqual([]);
+});
+
+describe("linli reload's wait for the gateway's report, across a step of the wall clock", () => {
+  /** A wall clock and a monotonic one; `onSleep` is what happens while the CLI sleeps. */
+  function clocks(wall: number, onSleep: (c: { wall: number; mono: number }) => void) {
+    const c = { wall, mono: 0 };
+    return {
+      c,
+      clock: {
+        now: () => c.wall,
+        monotonic: () => c.mono,
+        sleep: async (ms: number) => {
+          c.wall += ms;
+          c.mono += ms;
+          onSleep(c);
+        },
+      },
+    };
+  }
+  const T = Date.parse("2026-12-06T05:00:00Z");
+
+  it("a report written after the clock was set back an hour is this SIGHUP's", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "linli-reload-wait-"));
+    try {
+      writeReloadReport(dir, { pid: 42, config: "/x", result: "applied", at: T - 7_200_000 });
+      const before = readReloadReport(dir);
+      const { c, clock } = clocks(T, (c) => {
+        if (c.mono === 100) {
+          c.wall -= 3_600_000; // NTP steps the clock back; the gateway then handles the SIGHUP
+          writeReloadReport(dir, { pid: 42, config: "/x", result: "applied", at: c.wall });
+        }
+      });
+      const r = await awaitReloadReport(dir, 42, before, 10_000, clock);
+      expect(r?.at).toBe(T + 100 - 3_600_000);
+      expect(c.mono).toBeLessThan(1_000);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("a clock set forward does not end the wait early; the deadline is on the monotonic clock", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "linli-reload-wait-"));
+    try {
+      const { c, clock } = clocks(T, (c) => {
+        if (c.mono === 100) c.wall += 3_600_000;
+        if (c.mono === 2_000)
+          writeReloadReport(dir, { pid: 42, config: "/x", result: "refused", at: c.wall });
+      });
+      const r = await awaitReloadReport(dir, 42, null, 10_000, clock);
+      expect(r?.result).toBe("refused");
+      expect(c.mono).toBe(2_000);
+      // No report at all: null after the timeout, on the monotonic clock.
+      const none = clocks(T, () => {});
+      expect(await awaitReloadReport(dir, 43, null, 1_000, none.clock)).toBeNull();
+      expect(none.c.mono).toBeGreaterThan(1_000);
+      expect(none.c.mono).toBeLessThan(1_100);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });

@@ -136,6 +136,52 @@ export function readReloadReport(dataDir: string): ReloadReport | null {
   return readJson<ReloadReport>(join(dataDir, RELOAD_REPORT_FILE));
 }
 
+/** The clocks `linli reload` waits on; tests inject their own. */
+export interface WaitClock {
+  /** Wall-clock ms: what the gateway's report's `at` is on. */
+  now(): number;
+  /** Monotonic ms: what the wait's deadline runs on (a step of the wall clock does not move it). */
+  monotonic(): number;
+  sleep(ms: number): Promise<void>;
+}
+
+const systemClock: WaitClock = {
+  now: () => Date.now(),
+  monotonic: () => performance.now(),
+  sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
+};
+
+/** A wall clock that moved this much more or less than the monotonic one since the SIGHUP was stepped. */
+const STEP_MS = 1_000;
+
+/**
+ * Waits up to `timeoutMs` (monotonic) for the report of the SIGHUP just sent to `pid`, `before`
+ * being the report on disk before it: null when none came. A report is this SIGHUP's when it is
+ * another than `before` and not written before the SIGHUP by the wall clock, unless that clock was
+ * stepped since (NTP): then the gateway's `at`, on the stepped clock, says nothing about when. Both
+ * ran on the wall clock before 2026-12-06: set back, the answer was missed and the wait ran on for
+ * as long as the step; set forward, it gave up at once with "no report".
+ */
+export async function awaitReloadReport(
+  dataDir: string,
+  pid: number,
+  before: ReloadReport | null,
+  timeoutMs: number,
+  clock: WaitClock = systemClock,
+): Promise<ReloadReport | null> {
+  const sentAt = clock.now();
+  const sentMono = clock.monotonic();
+  for (;;) {
+    const r = readReloadReport(dataDir);
+    if (r && r.pid === pid && r.at !== (before?.at ?? 0)) {
+      const stepped = Math.abs(clock.now() - sentAt - (clock.monotonic() - sentMono)) > STEP_MS;
+      if (r.at >= sentAt || stepped) return r;
+    }
+    if (clock.monotonic() - sentMono > timeoutMs) return null;
+    await clock.sleep(50);
+  }
+}
+
 /**
  * Whether `pid` is a running linli gateway. A pid file left by a power cut
  * may name a process that has nothing to do with us (SIGHUP would end most

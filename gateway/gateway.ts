@@ -65,6 +65,10 @@ import { TimerWheel, WheelTimer } from "./time/timer-wheel.js";
 
 /** Longest time between two checks of the wall clock for a step (time/steady-clock.ts). */
 const CLOCK_CHECK_MS = 60_000;
+/** The answer to a reload while the gateway stops (a stop or a restart under way). */
+export const RELOAD_WHILE_STOPPING =
+  "the gateway is stopping (a stop or restart is under way): nothing reloaded; the next start reads the file / " +
+  "网关正在停止（停止或重启进行中）：未重新加载；下次启动时读取该文件";
 
 export { unsupervised } from "./startup.js";
 
@@ -587,8 +591,13 @@ export class Gateway {
    */
   reload(next: Config | (() => Config)): Promise<ReloadResult> {
     const run = this.reloading.then(async () => {
-      if (this.stopping !== null) throw new Error("gateway is stopping");
-      const r = await reloadGateway(this, next, this.clock.now());
+      // Refused, not thrown: thrown, `linli reload` got no report and waited out its timeout
+      // ("no report") instead of learning that a stop or restart was under way.
+      let r: ReloadResult;
+      if (this.stopping !== null) {
+        this.log.warn(RELOAD_WHILE_STOPPING);
+        r = { result: "refused", at: this.clock.now(), message: RELOAD_WHILE_STOPPING };
+      } else r = await reloadGateway(this, next, this.clock.now());
       if (r.result === "applied") this.runningConfig = r.effective;
       this.metrics.configReloads.inc({ result: r.result });
       return r;

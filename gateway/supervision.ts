@@ -118,6 +118,10 @@ export class Supervisor {
       if (q !== undefined) this.careFor(h).quiet = parseQuietHours(q);
       // From the last activity, or from when a reload started the period if later (welfareFrom).
       const from = Math.max(h.lastActivity, h.welfareFrom);
+      // A WELFARE_CHECK still active has fired for this silent period (once per period, as while
+      // running; the next activity clears it and starts another). Armed, it fired again at once:
+      // a "changed" published, its detail rewritten (deferredByQuietHours said of the restart).
+      if (this.engine.find(h.id, "WELFARE_CHECK")?.conditionActive) continue;
       if (h.welfareEnabled && h.devices.length > 0 && !this.isAway(h.id))
         this.wheel.arm(h.welfareTimer, (from > 0 ? from : now) + h.welfarePeriodMs);
     }

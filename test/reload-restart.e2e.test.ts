@@ -139,6 +139,45 @@ describe("a reload, then a restart", () => {
     expect(b.engine.find("hh-1", "WELFARE_CHECK")).toBeUndefined();
   });
 
+  it("a reload while the gateway stops (a restart under way) is refused with a report, not thrown", async () => {
+    const a = await start(new MemoryStore(), new FakeClock());
+    const stopping = a.stop();
+    // Before 2026-12-06 it threw: `linli reload` got no report and waited out its timeout.
+    const r = await a.reload(validateConfig(shorter(), "site.yaml"));
+    expect(r).toMatchObject({ result: "refused", message: expect.stringMatching(/stopping.*网关正在停止/s) });
+    await stopping;
+  });
+
+  it("a welfare check open at a restart is not raised again: no change published, its detail kept", async () => {
+    const store = new MemoryStore();
+    const clock = new FakeClock(); // 09:00 UTC
+    // Due at 10:00, in quiet hours: raised at their end, 10:30, "deferred by quiet hours".
+    const hourly = site((c) => {
+      c.households = [{ id: "hh-1" }, { id: "hh-2", welfare: { period: "1h", quietHours: "09:30-10:30" } }];
+    });
+    const a = adopt(await startGateway({ clock, store, config: hourly }));
+    clock.advance(91 * MIN);
+    await sleep(20);
+    const raised = a.engine.find("hh-2", "WELFARE_CHECK");
+    expect(raised?.detail).toMatchObject({ deferredByQuietHours: true });
+    const { id, updatedAt } = raised ?? {};
+    await stop(a);
+
+    clock.advance(60 * MIN);
+    const b = adopt(await startGateway({ clock, store, config: hourly }));
+    const ops = await client(b, OPS.name, OPS.password);
+    await ops.subscribe(`${ALERTS}p2/WELFARE_CHECK/hh-2`);
+    // It fired once for this silent period; the next activity clears it and starts another.
+    expect(b.registry.households.get("hh-2")?.welfareTimer.armed).toBe(false);
+    for (let i = 0; i < 4; i++) {
+      clock.advance(30 * MIN);
+      await sleep(20);
+    }
+    const open = b.engine.find("hh-2", "WELFARE_CHECK");
+    expect(open).toMatchObject({ id, updatedAt, detail: { deferredByQuietHours: true } });
+    expect(ops.on("WELFARE_CHECK/hh-2").filter((m) => m.json().transition === "changed")).toHaveLength(0);
+  });
+
   it("a household's open welfare check is closed at a start without it, with a household's reason", async () => {
     const store = new MemoryStore();
     const clock = new FakeClock();

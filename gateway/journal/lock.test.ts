@@ -141,6 +141,9 @@ describe("journal directory lock across pid namespaces (injected process table a
   it("a holder in another namespace is judged by its lease: refused while renewed, taken once expired", () => {
     const clock = { now: T0 };
     const a = acquireLock(dir, env({ pid: 1, ns: "pid:[111]", start: "50" }, clock));
+    // The LOCK's mtime is the real clock's: the fake one reads the same (a LOCK renewed later than
+    // the opener's clock reads is watched, not refused at once).
+    clock.now = statSync(lockFile()).mtimeMs;
     // B sees pid 1 in the LOCK; in its own namespace pid 1 is itself, or dead: neither may decide.
     const b = env({ pid: 1, ns: "pid:[222]", start: "70" }, clock);
     let err: unknown;
@@ -205,6 +208,31 @@ describe("journal directory lock across pid namespaces (injected process table a
     expect(clockB.mono).toBeGreaterThanOrEqual(LEASE_WATCH_MS);
     expect(a.renew()).toMatch(/taken over by process 1 \(pid:\[222\]\)/);
     lockB.release();
+  });
+
+  it("a dead holder's lease renewed later than the opener's clock (a clock set back) is watched and taken over", () => {
+    // A (another namespace) renewed at T0 + 1 h, then died; the clock was set back an hour (NTP, a
+    // board without a battery-backed clock). Judged on its age, the LOCK looked alive for an hour.
+    writeLock({ pid: 1, ns: "pid:[111]", start: "50" }, T0 + 3_600_000);
+    const clockB = { now: T0, mono: 0 };
+    const lockB = acquireLock(dir, env({ pid: 1, ns: "pid:[222]", start: "70" }, clockB));
+    expect(lockB.tookOver).toMatchObject({
+      pid: 1,
+      why: expect.stringMatching(/renewed later than this clock/),
+    });
+    expect(clockB.mono).toBeGreaterThanOrEqual(LEASE_WATCH_MS);
+    lockB.release();
+
+    // A live holder whose clock was set back renews on it while watched: refused.
+    const clockA = { now: T0 + 3_600_000 };
+    const a = acquireLock(dir, env({ pid: 1, ns: "pid:[111]", start: "50" }, clockA));
+    clockA.now = T0;
+    const clockC = { now: T0, mono: 0, slept: () => expect(a.renew()).toBeNull() };
+    expect(() => acquireLock(dir, env({ pid: 1, ns: "pid:[222]", start: "70" }, clockC))).toThrow(
+      /of another pid namespace \(pid:\[111\]; .*last renewed/,
+    );
+    expect(JSON.parse(readFileSync(lockFile(), "utf8"))).toMatchObject({ ns: "pid:[111]" });
+    a.release();
   });
 
   it("a live holder in the same namespace keeps it; its pid reused by another process does not", () => {

@@ -13,7 +13,8 @@
  * A lease that looks expired is compared on two wall clocks (the holder's, which wrote the mtime,
  * and the opener's), either of which NTP may step: before it is taken over, the opener watches the
  * mtime for LEASE_WATCH_MS on its own monotonic clock, and a LOCK renewed meanwhile is a live
- * holder's, refused whatever its age reads.
+ * holder's, refused whatever its age reads. A lease renewed later than the opener's now (a clock set
+ * back) is watched the same way: not renewed meanwhile, it is a dead holder's.
  * Otherwise the opener is refused with JournalLockedError. The holder checks at each renewal that
  * the LOCK is still its own, and reports a LOCK taken over or removed (onLost) so the journal
  * stops writing instead of interleaving records with another gateway.
@@ -217,6 +218,16 @@ function judge(dir: string, env: LockEnv, held: NonNullable<ReturnType<typeof re
   }
   const expiresInMs = held.mtimeMs + LEASE_EXPIRY_MS - now;
   if (expiresInMs <= 0) return { stale: true, why: "its lease expired", lease: true };
+  // Renewed later than our now: a wall clock was set back (NTP, a board without a battery-backed
+  // clock starting from its last saved time), and its age says nothing. Refused on it, a dead
+  // holder's LOCK kept every start refused for as long as the step (an hour back: an hour without
+  // a gateway). The watch decides, as for a lease that looks expired: a live holder renews within it.
+  if (held.mtimeMs > now + LEASE_RENEW_MS)
+    return {
+      stale: true,
+      why: "its lease was renewed later than this clock reads, and not since",
+      lease: true,
+    };
   return {
     stale: false,
     error: new JournalLockedError(dir, c?.pid ?? 0, {
