@@ -9,6 +9,7 @@ import { Registry } from "../registry.js";
 import { Counters } from "../stats.js";
 import { AccessPolicy } from "./access.js";
 import { EmbeddedBroker } from "./embedded.js";
+import { type RetainedStore, SLAB_BYTES } from "./retained-store.js";
 
 const config = validateConfig({
   site: { id: "s1" },
@@ -146,7 +147,7 @@ describe("EmbeddedBroker urgent deliveries", () => {
 });
 
 describe("EmbeddedBroker retained payloads", () => {
-  it("shares one Buffer between short retained payloads, gives a long one its own memory, and subscribers still get each topic's own", async () => {
+  it("shares one Buffer between short retained payloads, packs a long one with retained payloads only, and subscribers still get each topic's own", async () => {
     const { received } = await start([]);
     const payloads = new Map<string, string>();
     client?.on("message", (topic, payload) => payloads.set(topic, payload.toString()));
@@ -162,6 +163,7 @@ describe("EmbeddedBroker retained payloads", () => {
       broker.aedes as unknown as {
         persistence: {
           createRetainedStream(pattern: string): AsyncIterable<{ topic: string; payload: Buffer }>;
+          retained: RetainedStore;
         };
       }
     ).persistence;
@@ -173,8 +175,10 @@ describe("EmbeddedBroker retained payloads", () => {
     expect(retained.get("linli/s1/devices/c/status")?.payload).toBe(a);
     const kept = retained.get("linli/s1/alerts/p2/DOOR_HELD_OPEN/d1")?.payload;
     expect(kept?.toString()).toBe(long);
-    // Its memory is its own, not a slice of a pool slab that it would keep alive.
-    expect(kept?.buffer.byteLength).toBe(Buffer.byteLength(long));
+    // Not a slice of a pool slab that short-lived Buffers share (it would keep it alive), nor
+    // memory of its own between them: a slab of the retained store's (retained-store.ts).
+    expect(kept?.buffer.byteLength).toBe(SLAB_BYTES);
+    expect(persistence.retained.stats()).toMatchObject({ slabs: 1, liveBytes: Buffer.byteLength(long) });
     expect(payloads.get("linli/s1/devices/c/status")).toBe("online");
     // A new subscriber gets the retained messages with their own payloads.
     const port = broker?.addresses()[0]?.port;

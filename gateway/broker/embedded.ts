@@ -75,10 +75,9 @@ mqttPacket.writeToStream.cacheNumbers = false;
 
 /**
  * One Buffer per short retained payload (a device's status: "online", "lost", ""), shared by every
- * topic that retains it. Buffer.from() takes a slice of an 8 KB pool slab, and a retained message
- * keeps its slab alive: 10,000 retained statuses held ~3.4 MB of slabs (~340 B per device) for
- * 6-byte payloads. Payloads are never written to once published (aedes and mqtt-packet only read
- * them). Bounded: at most SHARED_PAYLOADS_MAX payloads of at most SHARED_PAYLOAD_CHARS characters.
+ * publish of it: its delivery allocates nothing (the retained store keeps its own copy, shared too).
+ * Payloads are never written to once published (aedes and mqtt-packet only read them). Bounded: at
+ * most SHARED_PAYLOADS_MAX payloads of at most SHARED_PAYLOAD_CHARS characters.
  */
 const SHARED_PAYLOAD_CHARS = 16;
 const SHARED_PAYLOADS_MAX = 64;
@@ -93,7 +92,7 @@ function sharedPayload(payload: string): Buffer | undefined {
   return b;
 }
 /**
- * A payload that may be kept for long (retained, or queued for an operator's offline session) gets
+ * A QoS 1 payload, which may be kept for long (queued for an operator's offline session), gets
  * memory of its own. Buffer.from() takes a slice of an 8 KB pool slab that short-lived buffers share,
  * and a kept slice keeps its whole slab alive: after a start with 10,000 open alerts, their retained
  * payloads of ~1.1 KB held 33 MB of slabs, three times their size (heap snapshot).
@@ -347,11 +346,11 @@ export class EmbeddedBroker implements NorthboundSink {
       this.fanout.publish(topic, payload);
       return;
     }
-    const bytes = retain
-      ? (sharedPayload(payload) ?? keptPayload(payload))
-      : qos === 1
-        ? keptPayload(payload)
-        : Buffer.from(payload);
+    // A retained message's payload is copied by the retained store (retained-store.ts): this one is
+    // the delivery's, kept only while queued.
+    const bytes =
+      (retain ? sharedPayload(payload) : undefined) ??
+      (qos === 1 ? keptPayload(payload) : Buffer.from(payload));
     // A downlink to a device on the device listener. The same device may also be connected to
     // aedes (moving from one listener to the other): the message is published there too.
     this.front?.deliver(topic, bytes, qos);

@@ -2,9 +2,10 @@
  * Persistent MQTT sessions (CONNECT with clean session 0) that survive a
  * gateway restart, for operators' consoles that were away.
  *
- * An aedes persistence. Retained messages, wills, QoS 2 state and the index of
- * subscriptions stay in aedes' in-memory persistence (the gateway republishes
- * its retained state from its own journal at start). The outgoing queue is
+ * An aedes persistence. Retained messages are kept by retained-store.ts (their
+ * payloads packed apart from short-lived Buffers). Wills, QoS 2 state and the index of
+ * subscriptions stay in aedes' in-memory persistence; the gateway republishes
+ * its retained state from its own journal at start. The outgoing queue is
  * ours, for every client: bounded per client, and for operators' sessions
  * written through to a DurableMap under `mqtt/`:
  *
@@ -28,6 +29,7 @@
 import { Readable } from "node:stream";
 import type { Aedes, Client, PublishPacket } from "aedes";
 import aedesPersistence from "aedes-persistence";
+import { RetainedStore } from "./retained-store.js";
 
 /** What this module needs of the gateway's journal (gateway/journal/journal.ts). */
 export interface DurableMap {
@@ -115,8 +117,6 @@ interface Session {
 /** The promise-returning forms of aedes-persistence's in-memory implementation, as aedes 1.x calls them. */
 interface Inner {
   setup(broker: Aedes): Promise<void>;
-  storeRetained(packet: Packet): Promise<void>;
-  createRetainedStreamCombi(patterns: string[]): Readable;
   addSubscriptions(client: { id: string }, subs: { topic: string; qos: number }[]): Promise<void>;
   removeSubscriptions(client: { id: string }, topics: string[]): Promise<void>;
   subscriptionsByClient(client: { id: string }): Promise<{ topic: string; qos: number }[]>;
@@ -143,6 +143,8 @@ const QUEUE_PREFIX = "mqtt/q/";
 
 export class SessionPersistence {
   private readonly inner = memory();
+  /** Retained messages: ours, not aedes', for their payloads' memory (retained-store.ts). */
+  readonly retained = new RetainedStore();
   private readonly queues = new Map<string, Queue>();
   /** Topics whose last message restored into some session's queue has a payload (a state, not a deletion). */
   private restoredStates = new Set<string>();
@@ -259,16 +261,16 @@ export class SessionPersistence {
     for (const s of this.sessions.values()) this.writeUnwritten(s, Number.POSITIVE_INFINITY);
   }
 
-  // --- retained messages, wills, QoS 2: aedes' in-memory persistence ---
+  // --- retained messages: retained-store.ts; wills, QoS 2: aedes' in-memory persistence ---
 
-  storeRetained(packet: Packet): Promise<void> {
-    return this.inner.storeRetained(packet);
+  async storeRetained(packet: Packet): Promise<void> {
+    this.retained.store(packet);
   }
   createRetainedStreamCombi(patterns: string[]): Readable {
-    return this.inner.createRetainedStreamCombi(patterns);
+    return this.retained.stream(patterns);
   }
   createRetainedStream(pattern: string): Readable {
-    return this.inner.createRetainedStreamCombi([pattern]);
+    return this.retained.stream([pattern]);
   }
   incomingStorePacket(client: Client, packet: Packet): Promise<void> {
     return this.inner.incomingStorePacket(client, packet);
