@@ -108,6 +108,10 @@ export class SegmentWriter {
   private ioEpoch = 0;
   private writeScheduled = false;
   private syncScheduled = false;
+  /** From a writeNow() to the end of its turn: the turn's records are not written yet (scheduledSync). */
+  private pressTurn = false;
+  /** A sync deferred after a writeNow() starts once `written` reaches this (scheduledSync). */
+  private syncAfter = 0;
 
   constructor(opts: SegmentWriterOptions) {
     this.fsx = opts.fs;
@@ -164,15 +168,26 @@ export class SegmentWriter {
     this.writeQueuedSync();
     // The group sync starts right after the caller's synchronous work (the P1 publish it wrote
     // for), not before it: handing an fdatasync to the pool took 0.1 ms of the event loop per
-    // call in the 2,000 msg/s bench profile, on every P1's path.
+    // call in the 2,000 msg/s bench profile, on every P1's path. Nor before the records put in
+    // the rest of this turn are written (scheduledSync).
+    this.pressTurn = true;
     if (!this.syncScheduled) {
       this.syncScheduled = true;
       queueMicrotask(this.scheduledSync);
     }
   }
 
+  /**
+   * After a writeNow(): the records put in the rest of that turn (a press: its device's seq record,
+   * after the P1's alert state) are covered by the same sync, which starts once their pool write
+   * returns (writeDone). Started now, it covered only the alert state, and the press's PUBACK
+   * waited for a second fdatasync after it: two per press, and the next P1's write(2) the more
+   * likely to meet one on the same file. Once per writeNow: records put later do not defer it.
+   */
   private readonly scheduledSync = (): void => {
     this.syncScheduled = false;
+    this.pressTurn = false;
+    if (this.appended > this.written) this.syncAfter = this.appended;
     this.maybeSync();
   };
 
@@ -330,6 +345,7 @@ export class SegmentWriter {
   /** Starts a group sync when someone waits for one and the records they wait for are written. */
   private maybeSync(): void {
     if (this.syncInFlight || this.closed || !this.writable || this.written <= this.synced) return;
+    if (this.pressTurn || this.written < this.syncAfter) return;
     for (const w of this.waiting) {
       if (w.durable && w.end > this.synced && w.end <= this.written) {
         this.startSync();

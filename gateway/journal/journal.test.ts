@@ -302,6 +302,41 @@ describe("Journal", () => {
     expect(r.recovery.damaged).toBe(0);
   });
 
+  it("a press (alert state, writeNow for the P1, then the device's seq record, then the commit) costs one fdatasync, not two", async () => {
+    const dir = tempDir();
+    const calls: string[] = [];
+    const spy = {
+      ...nodeFs,
+      fdatasync: (fd: number, cb: (err: NodeJS.ErrnoException | null) => void) => {
+        calls.push("fdatasync");
+        nodeFs.fdatasync(fd, cb);
+      },
+    };
+    const j = openJ({ dir, fs: spy });
+    for (let press = 0; press < 3; press++) {
+      const before = calls.length;
+      // As the gateway does it: the state recorder asks for a sync of the alert state (its revs),
+      // the P1 is written at once and published, then the device's seq record and the PUBACK's commit.
+      j.put(`alert/${press}`, { state: "raised", rev: 1 });
+      let stateDurable = false;
+      j.afterSync(() => {
+        stateDurable = true;
+      });
+      j.writeNow();
+      j.put("dev/ec200-1", { seqs: [press] });
+      let acked = false;
+      j.commit(() => {
+        acked = true;
+      });
+      await until(() => acked && stateDurable, "the press's commit");
+      expect(calls.length - before).toBe(1);
+    }
+    j.close();
+    const r = openJ({ dir });
+    expect(r.get("alert/2")).toEqual({ state: "raised", rev: 1 });
+    expect(r.get("dev/ec200-1")).toEqual({ seqs: [2] });
+  });
+
   it("writeNow() writes everything put so far on the calling thread, the write in flight included, one write(2) per chunk; the pool's write still lands", async () => {
     const dir = tempDir();
     const { held, spy: poolSpy } = holdingPoolWrites();
