@@ -5,13 +5,15 @@
  * uses the simulator's own modules (no gateway internals).
  *
  * Exit status: 0 attached (or scenario passed), 1 an expectation failed or, with or without a
- * scenario, a device could not connect (or a kiosk could not listen), 2 bad options, site file or scenario, 3 the gateway could
+ * scenario, a device could not connect (or a kiosk could not listen), 2 bad options, site file or scenario
+ * (or a site larger than the open-file limit lets this process hold), 3 the gateway could
  * not be reached (no device connected).
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { fdShortfall } from "./fd-limit.js";
 import { Fleet } from "./fleet.js";
 import { GatewayProcess } from "./gateway-process.js";
 import { openPtyPair, type PtyPair } from "./modbus/pty.js";
@@ -313,6 +315,15 @@ async function simulate(
   } else {
     site = demoSite();
   }
+
+  // Before the gateway is started or a device connects: a site this process cannot hold open is
+  // refused with the limit to raise, not attached by half (EMFILE for the rest).
+  const short = fdShortfall(
+    site.mqtt.length,
+    site.tcp.length,
+    o.config ? `--config ${o.config}` : o.scale !== undefined ? `--scale ${o.scale}` : "demo site",
+  );
+  if (short) throw new UsageError(short);
 
   let controlled: GatewayProcess | undefined;
   if (o.gatewayCmd) {
