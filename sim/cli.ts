@@ -354,25 +354,26 @@ async function simulate(
   const attached = await fleet.attach((c, n, f) => {
     attaching = { connected: c, failed: f };
     if (showProgress && ((c + f) % 100 === 0 || c + f === n)) out(`\r${attachLine()}`);
-  });
+  }, interrupted);
   clearInterval(plainAttach);
   if (showProgress) out("\n");
   out(
-    `attached to ${gw.url}: ${attached.connected}/${site.mqtt.length} MQTT devices in ${((Date.now() - attachStart) / 1000).toFixed(1)} s, ${attached.rtuSlaves} RTU slaves, ${attached.kiosks} kiosks (site ${site.siteId}, ${site.source})\n`,
+    `attached to ${gw.url}: ${attached.connected}/${site.mqtt.length} MQTT devices in ${((Date.now() - attachStart) / 1000).toFixed(1)} s, ${attached.rtuSlaves} RTU slaves, ${attached.kiosks} kiosks (site ${site.siteId}, ${site.source})${attached.notAttempted ? `; stopped before the other ${attached.notAttempted} were tried` : ""}\n`,
   );
   for (const s of attached.skipped) out(`  not attached: ${s.id}: ${s.reason}\n`);
   if (attached.failed.length > 0) out(attachFailures(attached.failed, site.mqtt.length));
   for (const k of attached.kiosksFailed) out(`failed: kiosk ${k.id}: ${k.error}\n`);
   // A kiosk that could not listen fails the run as an MQTT device that could not connect does.
   const failedDevices = attached.failed.length + attached.kiosksFailed.length;
-  if (site.mqtt.length > 0 && attached.connected === 0) {
+  if (site.mqtt.length > 0 && attached.connected === 0 && !interrupted()) {
     out(`linli sim: no device could connect to ${gw.url}\n`);
     return 3;
   }
 
   if (!scenario) {
     const until = o.duration !== undefined ? Date.now() + o.duration * 1000 : Number.POSITIVE_INFINITY;
-    if (o.duration === undefined) out("devices attached, sending heartbeats; Ctrl-C stops\n");
+    if (o.duration === undefined && !interrupted())
+      out("devices attached, sending heartbeats; Ctrl-C stops\n");
     while (!interrupted() && Date.now() < until) await new Promise((r) => setTimeout(r, 200));
     // Attaching was the whole run: a device that could not connect fails it, as it fails a scenario.
     if (failedDevices === 0) return 0;
