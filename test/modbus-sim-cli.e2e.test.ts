@@ -18,16 +18,23 @@ describe.skipIf(socatMissingReason() !== undefined)("modbus sim CLI: a refused o
     for (const c of children.splice(0)) await killGroup(c, 500);
   });
 
-  async function run(args: string[]): Promise<{ code: number | null; stderr: string; child: ChildProcess }> {
+  async function run(
+    args: string[],
+  ): Promise<{ code: number | null; stdout: string; stderr: string; child: ChildProcess }> {
     const child = spawnGroup(process.execPath, [CLI, ...args], { stdio: ["pipe", "pipe", "pipe"] });
     children.push(child);
     let stderr = "";
+    let stdout = "";
     child.stderr?.setEncoding("utf8");
     child.stderr?.on("data", (t: string) => {
       stderr += t;
     });
+    child.stdout?.setEncoding("utf8");
+    child.stdout?.on("data", (t: string) => {
+      stdout += t;
+    });
     const code = await new Promise<number | null>((r) => child.once("exit", (c) => r(c)));
-    return { code, stderr, child };
+    return { code, stdout, stderr, child };
   }
 
   /** Anything of the run's group still alive (socat, orphaned when the CLI exits)? Polled briefly. */
@@ -38,7 +45,9 @@ describe.skipIf(socatMissingReason() !== undefined)("modbus sim CLI: a refused o
   }
 
   it.each([
-    [["rtu", "--socat", "--units", "0"], /unit 0 not in 1\.\.247/],
+    [["rtu", "--socat", "--units", "0"], /--units 0: unit 0 not in 1\.\.247/],
+    [["rtu", "--socat", "--lv4-units", "9,300"], /--lv4-units 9,300: unit 300 not in 1\.\.247/],
+    [["serial"], /unknown mode serial: give rtu or tcp\nusage: /],
     [["rtu", "--socat", "--units", "1", "--lv4-units", "1"], /unit 1 is both an MFS-8 and an LV-4/],
     [["rtu", "--socat", "--baud", "fast"], /--baud fast: give a positive whole number/],
     [["rtu", "--socat", "--stop-bits", "3"], /--stop-bits must be 1 or 2/],
@@ -48,6 +57,23 @@ describe.skipIf(socatMissingReason() !== undefined)("modbus sim CLI: a refused o
     const { code, stderr, child } = await run(args);
     expect(code).toBe(2);
     expect(stderr).toMatch(reason);
+    expect(await survivors(child)).toBe(false);
+  });
+
+  it("--help prints every option of both modes and exits 0 (it used to exit 2: got --help)", async () => {
+    const { code, stdout, child } = await run(["--help"]);
+    expect(code).toBe(0);
+    for (const option of [
+      "--socat",
+      "--pty-link",
+      "--units",
+      "--lv4-units",
+      "--baud",
+      "--pace",
+      "--port",
+      "--count",
+    ])
+      expect(stdout).toContain(option);
     expect(await survivors(child)).toBe(false);
   });
 });
