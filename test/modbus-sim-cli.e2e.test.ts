@@ -5,15 +5,19 @@
  * Needs `npm run build`.
  */
 import type { ChildProcess } from "node:child_process";
-import { existsSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { chmodSync, existsSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { socatMissingReason } from "../sim/modbus/pty.js";
 import { groupAlive, killGroup, spawnGroup } from "./support/process-group.js";
+import { suiteTempDir } from "./support/temp-dir.js";
 
 const CLI = "dist/sim/modbus/cli.js";
 
 describe.skipIf(socatMissingReason() !== undefined)("modbus sim CLI: a refused option", () => {
   const children: ChildProcess[] = [];
+  const termDir = suiteTempDir("linli-modbus-sim-term-");
   afterEach(async () => {
     for (const c of children.splice(0)) await killGroup(c, 500);
   });
@@ -76,4 +80,27 @@ describe.skipIf(socatMissingReason() !== undefined)("modbus sim CLI: a refused o
       expect(stdout).toContain(option);
     expect(await survivors(child)).toBe(false);
   });
+
+  it("SIGTERM while socat is still starting: the simulator waits for it, stops it and exits 0", async () => {
+    // A socat slow to start (a loaded machine): the signal lands before the line is open. It used
+    // to kill the CLI by default, before its handlers were set, and leave socat orphaned.
+    const dir = termDir;
+    const marker = join(dir, "socat-started");
+    const wrapper = join(dir, "socat");
+    const real = spawnSync("sh", ["-c", "command -v socat"], { encoding: "utf8" }).stdout.trim();
+    writeFileSync(wrapper, `#!/bin/sh\n: > "${marker}"\nsleep 0.5\nexec "${real}" "$@"\n`);
+    chmodSync(wrapper, 0o755);
+    const child = spawnGroup(process.execPath, [CLI, "rtu", "--socat", "--units", "1"], {
+      stdio: ["pipe", "pipe", "pipe"],
+      env: { ...process.env, PATH: `${dir}:${process.env.PATH ?? ""}` },
+    });
+    children.push(child);
+    const exited = new Promise<number | null>((r) => child.once("exit", (c) => r(c)));
+    const deadline = Date.now() + 10_000;
+    while (!existsSync(marker) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    expect(existsSync(marker)).toBe(true);
+    child.kill("SIGTERM");
+    expect(await exited).toBe(0);
+    expect(await survivors(child)).toBe(false);
+  }, 20_000);
 });

@@ -398,13 +398,28 @@ async function main(): Promise<void> {
     process.stdout.write(`${SIM_MODBUS_USAGE}\n`);
     return;
   }
+  // Handled from the start: a signal while socat or the ports are being opened would otherwise
+  // kill this process by default and leave the socat pair it had just started running.
+  let stop: (() => void) | undefined;
+  let stopRequested = false;
+  const onSignal = () => {
+    stopRequested = true;
+    stop?.();
+  };
+  process.once("SIGINT", onSignal);
+  process.once("SIGTERM", onSignal);
   const handle = await runSimCli(argv);
+  const rl = createInterface({ input: process.stdin });
+  stop = () => {
+    rl.close();
+    void handle.stop().then(() => process.exit(0));
+  };
+  if (stopRequested) return stop();
   if (handle.panels.size > 0)
     process.stdout.write(`MFS-8 units ${[...handle.panels.keys()].join(",")} on ${handle.gatewayPath}\n`);
   if (handle.tanks.size > 0)
     process.stdout.write(`LV-4 units ${[...handle.tanks.keys()].join(",")} on ${handle.gatewayPath}\n`);
   if (handle.ports.length > 0) process.stdout.write(`GK-3 kiosks on ports ${handle.ports.join(",")}\n`);
-  const rl = createInterface({ input: process.stdin });
   rl.on("line", (line) => {
     if (!line.trim()) return;
     try {
@@ -413,12 +428,6 @@ async function main(): Promise<void> {
       process.stderr.write(`${(err as Error).message}\n`);
     }
   });
-  const shutdown = () => {
-    rl.close();
-    void handle.stop().then(() => process.exit(0));
-  };
-  process.once("SIGINT", shutdown);
-  process.once("SIGTERM", shutdown);
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
