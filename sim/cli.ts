@@ -5,13 +5,15 @@
  * uses the simulator's own modules (no gateway internals).
  *
  * Exit status: 0 attached (or scenario passed), 1 an expectation failed or, with or without a
- * scenario, a device could not connect (or a kiosk could not listen), 2 bad options, site file or scenario, 3 the gateway could
+ * scenario, a device could not connect (or a kiosk could not listen), 2 bad options, site file or scenario
+ * (or a site larger than the open-file limit lets this process hold), 3 the gateway could
  * not be reached (no device connected).
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { fdShortfall } from "./fd-limit.js";
 import { Fleet } from "./fleet.js";
 import { GatewayProcess } from "./gateway-process.js";
 import { openPtyPair, type PtyPair } from "./modbus/pty.js";
@@ -314,6 +316,15 @@ async function simulate(
     site = demoSite();
   }
 
+  // Before the gateway is started or a device connects: a site this process cannot hold open is
+  // refused with the limit to raise, not attached by half (EMFILE for the rest).
+  const short = fdShortfall(
+    site.mqtt.length,
+    site.tcp.length,
+    o.config ? `--config ${o.config}` : o.scale !== undefined ? `--scale ${o.scale}` : "demo site",
+  );
+  if (short) throw new UsageError(short);
+
   let controlled: GatewayProcess | undefined;
   if (o.gatewayCmd) {
     if (!configFile && o.gatewayCmd.includes("{config}"))
@@ -343,25 +354,26 @@ async function simulate(
   const attached = await fleet.attach((c, n, f) => {
     attaching = { connected: c, failed: f };
     if (showProgress && ((c + f) % 100 === 0 || c + f === n)) out(`\r${attachLine()}`);
-  });
+  }, interrupted);
   clearInterval(plainAttach);
   if (showProgress) out("\n");
   out(
-    `attached to ${gw.url}: ${attached.connected}/${site.mqtt.length} MQTT devices in ${((Date.now() - attachStart) / 1000).toFixed(1)} s, ${attached.rtuSlaves} RTU slaves, ${attached.kiosks} kiosks (site ${site.siteId}, ${site.source})\n`,
+    `attached to ${gw.url}: ${attached.connected}/${site.mqtt.length} MQTT devices in ${((Date.now() - attachStart) / 1000).toFixed(1)} s, ${attached.rtuSlaves} RTU slaves, ${attached.kiosks} kiosks (site ${site.siteId}, ${site.source})${attached.notAttempted ? `; stopped before the other ${attached.notAttempted} were tried` : ""}\n`,
   );
   for (const s of attached.skipped) out(`  not attached: ${s.id}: ${s.reason}\n`);
   if (attached.failed.length > 0) out(attachFailures(attached.failed, site.mqtt.length));
   for (const k of attached.kiosksFailed) out(`failed: kiosk ${k.id}: ${k.error}\n`);
   // A kiosk that could not listen fails the run as an MQTT device that could not connect does.
   const failedDevices = attached.failed.length + attached.kiosksFailed.length;
-  if (site.mqtt.length > 0 && attached.connected === 0) {
+  if (site.mqtt.length > 0 && attached.connected === 0 && !interrupted()) {
     out(`linli sim: no device could connect to ${gw.url}\n`);
     return 3;
   }
 
   if (!scenario) {
     const until = o.duration !== undefined ? Date.now() + o.duration * 1000 : Number.POSITIVE_INFINITY;
-    if (o.duration === undefined) out("devices attached, sending heartbeats; Ctrl-C stops\n");
+    if (o.duration === undefined && !interrupted())
+      out("devices attached, sending heartbeats; Ctrl-C stops\n");
     while (!interrupted() && Date.now() < until) await new Promise((r) => setTimeout(r, 200));
     // Attaching was the whole run: a device that could not connect fails it, as it fails a scenario.
     if (failedDevices === 0) return 0;

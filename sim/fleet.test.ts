@@ -78,3 +78,34 @@ describe("attaching a fleet the gateway partly refuses", () => {
     expect(broker.broker.connectedClients).toBe(10);
   });
 });
+
+describe("a stop while the fleet attaches", () => {
+  it("no device is tried after the stop: only those under way finish, the rest are counted", async () => {
+    const broker = await startTestBroker();
+    try {
+      const site = scaleSite({ households: 200, seed: 1, host: "127.0.0.1", port: 1 });
+      const fleet = new Fleet({
+        site,
+        brokerUrl: broker.url,
+        seed: 1,
+        heartbeats: false,
+        connectConcurrency: 10,
+      });
+      let stop = false;
+      const result = await fleet.attach(
+        (connected) => {
+          if (connected >= 20) stop = true; // SIGTERM after 20 of the 400
+        },
+        () => stop,
+      );
+      // The ten under way when the stop came may finish; none of the others start.
+      expect(result.connected).toBeGreaterThanOrEqual(20);
+      expect(result.connected).toBeLessThan(20 + 10);
+      expect(result.notAttempted).toBe(400 - result.connected - result.failed.length);
+      expect(broker.broker.connectedClients).toBe(result.connected);
+      await fleet.stop();
+    } finally {
+      await broker.close();
+    }
+  });
+});

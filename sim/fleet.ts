@@ -58,6 +58,8 @@ export interface AttachResult {
    * that could not connect, since the gateway polls one that is not there.
    */
   kiosksFailed: Array<{ id: string; error: string }>;
+  /** MQTT devices never tried: a stop (Ctrl-C, SIGTERM) came while attaching. */
+  notAttempted: number;
 }
 
 export class Fleet {
@@ -104,8 +106,13 @@ export class Fleet {
     return out;
   }
 
+  /**
+   * `stopRequested`: checked before each device, so a stop while thousands attach (tens of seconds)
+   * waits only for the connections under way, not for every device of the site.
+   */
   async attach(
     onProgress?: (connected: number, total: number, failed: number) => void,
+    stopRequested: () => boolean = () => false,
   ): Promise<AttachResult> {
     const result: AttachResult = {
       connected: 0,
@@ -114,13 +121,14 @@ export class Fleet {
       kiosks: 0,
       skipped: [],
       kiosksFailed: [],
+      notAttempted: 0,
     };
     await this.attachModbus(result);
     const devices = [...this.mqtt.values()];
     const window = this.opts.connectConcurrency ?? 200;
     let next = 0;
     const worker = async () => {
-      while (next < devices.length) {
+      while (next < devices.length && !stopRequested()) {
         const d = devices[next++] as DeviceLink;
         try {
           await d.start();
@@ -138,6 +146,7 @@ export class Fleet {
       }
     };
     await Promise.all(Array.from({ length: Math.min(window, devices.length) }, worker));
+    result.notAttempted = devices.length - next;
     return result;
   }
 

@@ -45,6 +45,30 @@ describe("Modbus simulator script: fault arguments", () => {
     expect(panel?.faults.silent).toBe(false);
   });
 
+  it("a scripted reading that is not a number, or a state not on/off, is refused and changes nothing", async () => {
+    const rtu = await start(["rtu", "--socat", "--units", "5", "--lv4-units", "9"]);
+    const tank = rtu.tanks.get(9);
+    const level = tank?.getLevel();
+    // "9 level x" used to set the level to 0 mm (NaN read as 0): a low-tank alert from a typo.
+    expect(() => rtu.script("9 level x")).toThrow(/level x: give a number/);
+    expect(() => rtu.script("9 temperature cold")).toThrow(/temperature cold: give a number/);
+    expect(tank?.getLevel()).toBe(level);
+    expect(rtu.script("9 level 800")).toBe("9: level 800");
+    expect(tank?.getLevel()).toBe(800);
+    const panel = rtu.panels.get(5);
+    expect(() => rtu.script("5 pressure low")).toThrow(/pressure low: give a number/);
+    expect(() => rtu.script("5 mains-fail maybe")).toThrow(/mains-fail maybe: give on or off/);
+    expect(panel?.status()).toBe(0);
+    const tcp = await start(["tcp", "--port", "0", "--count", "1"]);
+    const port = tcp.ports[0] as number;
+    expect(() => tcp.script(`${port} door ajar`)).toThrow(/door ajar: give open or closed/);
+    expect(() => tcp.script(`${port} tilt sideways`)).toThrow(/tilt sideways: give on or off/);
+    expect(() => tcp.script(`${port} paper some`)).toThrow(/paper some: give a number/);
+    expect(tcp.kiosks.get(port)?.inputRegisters()[4]).toBe(0);
+    expect(tcp.script(`${port} door open`)).toBe(`${port}: door open`);
+    expect(tcp.kiosks.get(port)?.inputRegisters()[4]).toBe(1);
+  });
+
   it("corrupt-crc is RTU only: refused on a Modbus TCP kiosk; counts and delays must be whole numbers", async () => {
     const tcp = await start(["tcp", "--port", "0", "--count", "1"]);
     const port = tcp.ports[0] as number;
@@ -88,7 +112,7 @@ describe("Modbus simulator script: fault arguments", () => {
       ["rtu", "--socat", "--baud", "4800"],
       /--baud 4800: the datasheets offer 9600, 19200, 38400, 57600, 115200/,
     ],
-    [["serve"], /usage: cli.js rtu\|tcp/],
+    [["serve"], /unknown mode serve: give rtu or tcp\nusage: node dist\/sim\/modbus\/cli.js rtu\|tcp/],
   ])("%j is a usage error, serving nothing", async (argv, reason) => {
     await expect(runSimCli(argv)).rejects.toSatisfy(
       (err: unknown) => err instanceof UsageError && reason.test((err as Error).message),

@@ -46,6 +46,30 @@ export interface SimHandle {
 /** MFS-8 and LV-4 datasheets, "Link". */
 const DATASHEET_BAUD_RATES: readonly number[] = [9600, 19200, 38400, 57600, 115200];
 
+/** `--help`, and the tail of a refused mode. */
+export const SIM_MODBUS_USAGE = `usage: node dist/sim/modbus/cli.js rtu|tcp [options]
+
+rtu: MFS-8 panels and LV-4 tank sensors as Modbus RTU slaves on one serial line
+  --socat                 open a socat pty pair and print the gateway's end
+  --pty-link <path>       or serve on this tty (the simulator's end of a line)
+  --units <list>          MFS-8 unit ids, e.g. 1,2 (default 1; "none" for no panel)
+  --lv4-units <list>      LV-4 unit ids on the same line (default none)
+  --baud <n>              9600 (default), 19200, 38400, 57600 or 115200
+  --parity even|none      even (8E1, default) or none (8N1, 8N2)
+  --stop-bits 1|2         default 1 (2 with --parity none only)
+  --pace                  delay replies by the wire time at --baud
+  --turnaround-ms <ms>    the slaves' reply delay (default 0)
+tcp: GK-3 kiosk controllers on Modbus TCP
+  --host <addr>           default 127.0.0.1
+  --port <n>              first kiosk's port, the others on the next ones (default 1502; 0: free ports)
+  --count <n>             how many kiosks (default 1)
+  --idle-timeout-ms <ms>  close a connection idle this long (default 120000, datasheet)
+
+While running, stdin takes script lines "<unit|port> <action> [arg]", e.g. "5 smoke",
+"9 level 800", "1502 door open"; faults: silent on|off, exception CODE|off, corrupt-crc [N]
+(RTU only), late MS. A bad line is refused with the reason (docs/devices.md).
+Exit status: 0 stopped by Ctrl-C or SIGTERM, 1 a line or port could not be opened, 2 a bad option.`;
+
 function bitsPerChar(parity: Parity, stopBits: number): number {
   return 1 + 8 + (parity === "none" ? 0 : 1) + stopBits;
 }
@@ -109,17 +133,18 @@ export async function runSimCli(argv: string[], options: SimCliOptions = {}): Pr
     if (!DATASHEET_BAUD_RATES.includes(baudRate))
       throw new UsageError(`--baud ${baudRate}: the datasheets offer ${DATASHEET_BAUD_RATES.join(", ")}`);
     const turnaroundMs = wholeOption("--turnaround-ms", values["turnaround-ms"]);
-    const unitList = (s: string) =>
+    const unitList = (option: string, s: string) =>
       s
         .split(",")
         .filter((x) => x.trim() !== "" && x.trim() !== "none")
         .map((x) => {
           const u = /^\s*\d+\s*$/.test(x) ? Number(x) : Number.NaN;
-          if (!Number.isInteger(u) || u < 1 || u > 247) throw new UsageError(`unit ${x} not in 1..247`);
+          if (!Number.isInteger(u) || u < 1 || u > 247)
+            throw new UsageError(`${option} ${s}: unit ${x} not in 1..247`);
           return u;
         });
-    const mfs8Units = unitList(values.units);
-    const lv4Units = unitList(values["lv4-units"]);
+    const mfs8Units = unitList("--units", values.units);
+    const lv4Units = unitList("--lv4-units", values["lv4-units"]);
     for (const u of lv4Units)
       if (mfs8Units.includes(u)) throw new UsageError(`unit ${u} is both an MFS-8 and an LV-4`);
     if (mfs8Units.length + lv4Units.length === 0)
@@ -200,7 +225,7 @@ export async function runSimCli(argv: string[], options: SimCliOptions = {}): Pr
     return handle;
   }
 
-  throw new UsageError(`usage: cli.js rtu|tcp [options] (got ${mode ?? "nothing"})`);
+  throw new UsageError(`${mode ? `unknown mode ${mode}` : "no mode"}: give rtu or tcp\n${SIM_MODBUS_USAGE}`);
 }
 
 /** A refused option or argument: exit status 2 (a fault of the command line, not of the line). */
@@ -219,7 +244,16 @@ function wholeOption(option: string, text: string): number {
   return n;
 }
 
-const onOff = (s: string | undefined) => s === undefined || s === "on" || s === "1" || s === "true";
+/**
+ * A script action's number: absent gives the action's default, anything not a finite number is
+ * refused (`9 level x` used to set the level to 0 mm: a low tank from a typo).
+ */
+function numberArg(action: string, arg: string | undefined): number | undefined {
+  if (arg === undefined) return undefined;
+  const n = /^-?(\d+(\.\d*)?|\.\d+)$|^0x[0-9a-f]+$/i.test(arg) ? Number(arg) : Number.NaN;
+  if (!Number.isFinite(n)) throw new Error(`${action} ${arg}: give a number`);
+  return n;
+}
 
 /** on/off for a fault: anything else is refused (a typo must not quietly turn the fault off). */
 function strictOnOff(action: string, arg: string | undefined): boolean {
@@ -292,6 +326,8 @@ function applyFault(
 /** "<unit|port> <action> [arg]": scripts a panel (by unit) or a kiosk (by port). */
 function script(handle: SimHandle, line: string): string {
   const [target, action, arg] = line.trim().split(/\s+/);
+  const onOff = (a: string | undefined) => strictOnOff(action ?? "", a);
+  const num = () => numberArg(action ?? "", arg);
   const id = Number(target);
   const panel = handle.panels.get(id);
   const tank = handle.tanks.get(id);
@@ -301,16 +337,15 @@ function script(handle: SimHandle, line: string): string {
   const model = panel ? "MFS-8" : tank ? "LV-4" : "GK-3";
   if (applyFault(dev.faults, model, !kiosk, action, arg)) return `${target}: ${action} ${arg ?? ""}`.trim();
   if (panel) {
-    const n = arg === undefined ? undefined : Number(arg);
     const actions: Record<string, () => void> = {
-      smoke: () => panel.raiseSmoke(n),
-      heat: () => panel.raiseHeat(n),
+      smoke: () => panel.raiseSmoke(num()),
+      heat: () => panel.raiseHeat(num()),
       "call-point": () => panel.pressCallPoint(),
       "clear-air": () => panel.clearAir(),
-      "empty-bracket": () => panel.emptyBracket(n ?? 0),
-      "fill-bracket": () => panel.fillBracket(n ?? 0),
-      pressure: () => panel.setPressure(n ?? 0.32),
-      fault: () => panel.setFault(n ?? 0),
+      "empty-bracket": () => panel.emptyBracket(num() ?? 0),
+      "fill-bracket": () => panel.fillBracket(num() ?? 0),
+      pressure: () => panel.setPressure(num() ?? 0.32),
+      fault: () => panel.setFault(num() ?? 0),
       "mains-fail": () => panel.setMainsFailed(onOff(arg)),
       "pump-fault": () => panel.setPumpFault(onOff(arg)),
       reset: () => panel.reset(),
@@ -319,34 +354,36 @@ function script(handle: SimHandle, line: string): string {
     if (!f) throw new Error(`unknown panel action "${action}"`);
     f();
   } else if (tank) {
-    const n = arg === undefined ? undefined : Number(arg);
     const actions: Record<string, () => void> = {
-      level: () => tank.setLevel(n ?? 3600),
-      temperature: () => tank.setTemperature(n ?? 8),
-      "draw-down": () => tank.drawDown(n ?? 30),
-      refill: () => tank.refill(n ?? 30),
+      level: () => tank.setLevel(num() ?? 3600),
+      temperature: () => tank.setTemperature(num() ?? 8),
+      "draw-down": () => tank.drawDown(num() ?? 30),
+      refill: () => tank.refill(num() ?? 30),
       "stop-flow": () => tank.stopFlow(),
       "winter-night": () => tank.winterNight(),
       "end-winter": () => tank.endWinter(),
-      fault: () => tank.setFault(n ?? 0),
-      glitch: () => tank.glitch(n === 0xffff ? 0xffff : 0),
-      "alarm-counter": () => tank.setAlarmCounter(n ?? 0),
+      fault: () => tank.setFault(num() ?? 0),
+      glitch: () => tank.glitch(num() === 0xffff ? 0xffff : 0),
+      "alarm-counter": () => tank.setAlarmCounter(num() ?? 0),
     };
     const f = actions[action];
     if (!f) throw new Error(`unknown tank action "${action}"`);
     f();
   } else if (kiosk) {
-    const n = arg === undefined ? undefined : Number(arg);
     const actions: Record<string, () => void> = {
-      door: () => (arg === "closed" || arg === "off" ? kiosk.closeDoor() : kiosk.openDoor()),
+      door: () => {
+        if (arg === "closed" || arg === "off") kiosk.closeDoor();
+        else if (arg === undefined || arg === "open" || arg === "on") kiosk.openDoor();
+        else throw new Error(`door ${arg}: give open or closed`);
+      },
       tilt: () => kiosk.tilt(onOff(arg)),
       "out-of-service": () => kiosk.setOutOfService(onOff(arg)),
-      state: () => kiosk.setState(n ?? 2),
-      temperature: () => kiosk.setTemperature(n ?? 25),
-      paper: () => kiosk.setPaper(n ?? 80),
+      state: () => kiosk.setState(num() ?? 2),
+      temperature: () => kiosk.setTemperature(num() ?? 25),
+      paper: () => kiosk.setPaper(num() ?? 80),
       "ups-battery": () => kiosk.setUpsOnBattery(onOff(arg)),
-      bit: () => kiosk.setBit(n ?? 0, true),
-      queue: () => kiosk.setQueue(n ?? 0),
+      bit: () => kiosk.setBit(num() ?? 0, true),
+      queue: () => kiosk.setQueue(num() ?? 0),
     };
     const f = actions[action];
     if (!f) throw new Error(`unknown kiosk action "${action}"`);
@@ -356,13 +393,33 @@ function script(handle: SimHandle, line: string): string {
 }
 
 async function main(): Promise<void> {
-  const handle = await runSimCli(process.argv.slice(2));
+  const argv = process.argv.slice(2);
+  if (argv.some((a) => a === "-h" || a === "--help")) {
+    process.stdout.write(`${SIM_MODBUS_USAGE}\n`);
+    return;
+  }
+  // Handled from the start: a signal while socat or the ports are being opened would otherwise
+  // kill this process by default and leave the socat pair it had just started running.
+  let stop: (() => void) | undefined;
+  let stopRequested = false;
+  const onSignal = () => {
+    stopRequested = true;
+    stop?.();
+  };
+  process.once("SIGINT", onSignal);
+  process.once("SIGTERM", onSignal);
+  const handle = await runSimCli(argv);
+  const rl = createInterface({ input: process.stdin });
+  stop = () => {
+    rl.close();
+    void handle.stop().then(() => process.exit(0));
+  };
+  if (stopRequested) return stop();
   if (handle.panels.size > 0)
     process.stdout.write(`MFS-8 units ${[...handle.panels.keys()].join(",")} on ${handle.gatewayPath}\n`);
   if (handle.tanks.size > 0)
     process.stdout.write(`LV-4 units ${[...handle.tanks.keys()].join(",")} on ${handle.gatewayPath}\n`);
   if (handle.ports.length > 0) process.stdout.write(`GK-3 kiosks on ports ${handle.ports.join(",")}\n`);
-  const rl = createInterface({ input: process.stdin });
   rl.on("line", (line) => {
     if (!line.trim()) return;
     try {
@@ -371,12 +428,6 @@ async function main(): Promise<void> {
       process.stderr.write(`${(err as Error).message}\n`);
     }
   });
-  const shutdown = () => {
-    rl.close();
-    void handle.stop().then(() => process.exit(0));
-  };
-  process.once("SIGINT", shutdown);
-  process.once("SIGTERM", shutdown);
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {

@@ -106,7 +106,12 @@ export class RtuSlaveServer {
   private parse(silence: boolean): void {
     for (;;) {
       let need = this.requestLength();
-      if (need === 0) return;
+      if (need === 0) {
+        // Too short to tell its length (a lone noise byte, a cut-off 0x0F/0x10 head): silence ends
+        // it like any incomplete frame, or it would poison the master's next request.
+        if (silence) this.len = 0;
+        return;
+      }
       if (need === -1) {
         // Unknown function: MB serial §2.5.1.1 ends a frame on silence; take what we have.
         if (!silence) return;

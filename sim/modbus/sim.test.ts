@@ -118,6 +118,18 @@ describe("MFS-8 simulator on an RTU line, byte-exact per datasheet", () => {
     expect(toHex(Uint8Array.from(got))).toMatch(/^01 AB 01/);
   });
 
+  it("a fragment too short to name its length, then silence, is discarded: the next request is answered", async () => {
+    // MB serial V1.02 §2.5.1.1: a frame ends on 3.5 characters of silence, an incomplete one is
+    // dropped. A lone byte (a driver-enable glitch on RS-485) and a 5-byte start of a 0x10 write
+    // (its byte count not yet seen) must not stay in front of the master's next request.
+    const { ask, l } = await line([new Mfs8Panel({ unit: 1 })]);
+    for (const fragment of ["00", "01 10 00 00 00"]) {
+      l.a.write(hex(fragment));
+      await new Promise((r) => setTimeout(r, 20)); // longer than the sim's end-of-frame silence
+      expect(await ask(withCrc("01 03 00 00 00 01"))).toMatch(/^01 03 02 4D 38/);
+    }
+  });
+
   it("several panels share the line; absent units and bad CRCs get no reply", async () => {
     const { ask, server } = await line([new Mfs8Panel({ unit: 1 }), new Mfs8Panel({ unit: 2 })]);
     expect(await ask(withCrc("01 03 00 00 00 01"))).toMatch(/^01 03 02 4D 38/);
