@@ -60,7 +60,7 @@ describe("a slow subscriber", () => {
       const t = g.stats().pipeline.telemetry;
       return t.processed + t.conflated + t.refused;
     };
-    const until = Date.now() + 20_000;
+    const until = Date.now() + 30_000;
     while (g.stats().slowSubscribers.dropped === 0 && seq < 60_000 && Date.now() < until) {
       const batch: Promise<unknown>[] = [];
       for (let i = 0; i < 500; i++)
@@ -76,11 +76,12 @@ describe("a slow subscriber", () => {
     await pendant.publish("devices/ec200/p-1/up", pendantMsg(seq++, "press"), 1);
     const alert = await console_.waitFor(
       (m) => m.topic === `linli/${SITE}/alerts/p1/EMERGENCY_CALL/p-1` && m.payload.length > 0,
-      5000,
+      20_000,
     );
     expect(alert.json()).toMatchObject({ code: "EMERGENCY_CALL", state: "active-unacknowledged" });
-    // Seconds, not the minute aedes waits for a frozen reader: generous for a loaded machine.
-    expect(Date.now() - pressedAt).toBeLessThan(2000);
+    // Seconds, not the minute aedes waits for a frozen reader: generous for a machine loaded
+    // several times over (2 s was seen missed under such load; the stall this guards is 60 s).
+    expect(Date.now() - pressedAt).toBeLessThan(10_000);
 
     // The metric says what was dropped.
     const metrics = await scrape(g);
@@ -101,7 +102,7 @@ describe("a slow subscriber", () => {
     expect(readings.length).toBeGreaterThan(1000);
     const times = readings.map((m) => m.json().deviceTime as number);
     expect(times.every((t, i) => i === 0 || t >= (times[i - 1] as number))).toBe(true);
-  }, 60_000);
+  }, 90_000);
 });
 
 function scrape(gw: Gateway): Promise<string> {
