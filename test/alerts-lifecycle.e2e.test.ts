@@ -342,6 +342,9 @@ describe("alert lifecycle over real MQTT (fake clock)", () => {
       await send(p, "p-1", pendantMsg(nextSeq("p-1"), null));
     }
     await advance(MIN);
+    // The check's timer fired in the gateway; its alert crosses the broker to the console (40 ms
+    // of advance() was seen too short on a loaded machine).
+    await ops.waitFor((m) => m.topic.endsWith("/WELFARE_CHECK/hh-1") && m.payload.length > 0, 10_000);
     expect(alertsOn("/WELFARE_CHECK/hh-1")).toHaveLength(1);
 
     expect(await request("away/hh-9", { away: true })).toMatchObject({
