@@ -187,3 +187,23 @@ describe("bus reply timeout against the datasheets", () => {
     expect(configWarnings(bus("200ms", ["mfs8"]), () => true)).toEqual([]);
   });
 });
+
+describe("console beyond the box", () => {
+  const withConsole = (tls: string) =>
+    parseConfigText(
+      `${site(1, () => HASH)}console:\n  enabled: true\n  host: 0.0.0.0\n${tls}`,
+      "site.yaml",
+      {},
+    );
+
+  it("warns about plain HTTP, not once the console has tls; names missing certificate files", () => {
+    const plain = configWarnings(withConsole(""), () => true);
+    expect(plain.some((w) => w.startsWith("console.host:"))).toBe(true);
+    const tls = "  tls:\n    cert: /etc/linli/console.crt\n    key: /etc/linli/console.key\n";
+    expect(configWarnings(withConsole(tls), () => true).filter((w) => w.startsWith("console"))).toEqual([]);
+    expect(configWarnings(withConsole(tls), () => false).filter((w) => w.startsWith("console"))).toEqual([
+      "console.tls.cert: /etc/linli/console.crt does not exist here (the gateway will not start without it)",
+      "console.tls.key: /etc/linli/console.key does not exist here (the gateway will not start without it)",
+    ]);
+  });
+});

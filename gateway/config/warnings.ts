@@ -25,11 +25,11 @@ export function configWarnings(config: Config, exists: (path: string) => boolean
         `buses[${i}].timeout: ${b.timeout} ms on bus ${b.id} is shorter than the ${slow.label} datasheet asks a master to wait for a reply (${slow.ms} ms): its replies would be called lost`,
       );
   });
-  // The console is plain HTTP: beyond the box, operators' passwords would cross the LAN readable.
+  // A console without tls is plain HTTP: beyond the box, operators' passwords would cross the LAN readable.
   const loopback = /^(127\.|::1$|localhost$)/;
-  if (config.console.enabled && !loopback.test(config.console.host))
+  if (config.console.enabled && config.console.tls === undefined && !loopback.test(config.console.host))
     out.push(
-      `console.host: the operators' console on ${config.console.host}:${config.console.port} is plain HTTP; logins cross the network readable (keep 127.0.0.1, or put it behind TLS: docs/console.md)`,
+      `console.host: the operators' console on ${config.console.host}:${config.console.port} is plain HTTP; logins cross the network readable (give it tls, or keep 127.0.0.1: docs/console.md)`,
     );
   // The device listener speaks plain MQTT: beyond the box, device passwords cross the LAN readable.
   const devices = config.mqtt?.deviceListener;
@@ -49,9 +49,10 @@ export function configWarnings(config: Config, exists: (path: string) => boolean
     config.mqtt?.listeners ?? []
   ).map((l, i) => [`mqtt.listeners[${i}]`, l.tls] as const);
   if (devices?.tls) tlsListeners.push(["mqtt.deviceListener", devices.tls]);
+  if (config.console.enabled && config.console.tls) tlsListeners.push(["console", config.console.tls]);
   for (const [path, tls] of tlsListeners)
     for (const key of ["cert", "key", "ca"] as const) {
-      const file = tls?.[key];
+      const file = tls && key in tls ? tls[key] : undefined;
       if (file !== undefined && !exists(file))
         out.push(`${path}.tls.${key}: ${file} does not exist here (the gateway will not start without it)`);
     }
