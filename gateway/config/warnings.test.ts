@@ -207,3 +207,24 @@ describe("console beyond the box", () => {
     ]);
   });
 });
+
+describe("upstream broker without TLS", () => {
+  const withUpstream = (url: string) =>
+    parseConfigText(
+      `${site(1, () => HASH)}northbound:\n  upstream:\n    url: ${url}\n    username: linli\n    password: x\n`,
+      "site.yaml",
+      {},
+    );
+  const upstreamWarnings = (url: string) =>
+    configWarnings(withUpstream(url), () => true).filter((w) => w.startsWith("northbound.upstream"));
+
+  it("warns about mqtt:// beyond the box, not about mqtts:// nor a broker on the box", () => {
+    expect(upstreamWarnings("mqtt://ops-broker.example:1883")).toEqual([
+      "northbound.upstream.url: the upstream broker ops-broker.example is reached without TLS; its password, the alerts and the operator requests the gateway takes from it (acknowledge, shelve, out of service) cross the network readable and forgeable (use mqtts://: docs/security.md)",
+    ]);
+    expect(upstreamWarnings("tcp://10.0.0.5:1883")).toHaveLength(1);
+    expect(upstreamWarnings("mqtts://ops-broker.example:8883")).toEqual([]);
+    expect(upstreamWarnings("mqtt://127.0.0.1:1883")).toEqual([]);
+    expect(upstreamWarnings("mqtt://[::1]:1883")).toEqual([]);
+  });
+});

@@ -44,6 +44,16 @@ export function configWarnings(config: Config, exists: (path: string) => boolean
         `mqtt.listeners[${i}].host: the ${l.transport === "websocket" ? "MQTT-over-WebSocket" : "MQTT"} listener on ${l.host}:${l.port} has no TLS; passwords and alerts cross the network readable (give it tls, or keep it on 127.0.0.1: docs/security.md)`,
       );
   });
+  // The upstream link carries the upstream password and alerts out, and operator requests in,
+  // which the gateway acts on (docs/security.md): in plain text they can be read and forged.
+  const up = config.northbound?.upstream;
+  if (up !== undefined && /^(mqtt|tcp):/.test(up.url)) {
+    const host = new URL(up.url).hostname.replace(/^\[(.*)\]$/, "$1");
+    if (!loopback.test(host))
+      out.push(
+        `northbound.upstream.url: the upstream broker ${host} is reached without TLS; its password, the alerts and the operator requests the gateway takes from it (acknowledge, shelve, out of service) cross the network readable and forgeable (use mqtts://: docs/security.md)`,
+      );
+  }
   // Certificates are often installed after the file is written (and checked on another box).
   const tlsListeners: Array<readonly [string, TlsFilesConfig | undefined]> = (
     config.mqtt?.listeners ?? []
