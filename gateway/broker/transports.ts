@@ -70,14 +70,19 @@ export const WS_MAX_PAYLOAD = 64 * 1024;
 
 /**
  * A WebSocket opened by a page of another site: an Origin (browsers always send one) naming
- * another host and port than the request's Host; `Origin: null` (a sandboxed or local page) too.
+ * another host and port than the request's Host (or X-Forwarded-Host, from a reverse proxy that
+ * rewrites Host: no page can set either header); `Origin: null` (a sandboxed or local page) too.
  * Tools (mqtt.js in Node, mosquitto) send none.
  */
 export function foreignOrigin(req: IncomingMessage): boolean {
   const origin = req.headers.origin;
   if (origin === undefined) return false;
+  const hostOf = (h: string) => new URL(`http://${h}`).host;
   try {
-    return new URL(origin).host !== new URL(`http://${req.headers.host ?? ""}`).host;
+    const from = new URL(origin).host;
+    const forwarded = req.headers["x-forwarded-host"];
+    const hosts = [req.headers.host, ...(typeof forwarded === "string" ? forwarded.split(",") : [])];
+    return !hosts.some((h) => h !== undefined && h.trim() !== "" && hostOf(h.trim()) === from);
   } catch {
     return true;
   }

@@ -31,6 +31,7 @@ import type { SecureContextOptions } from "node:tls";
 import { fileURLToPath } from "node:url";
 import type { WebSocketServer } from "ws";
 import { readTlsFiles, type TlsFiles, tlsServerOptionsOf } from "../broker/tls-files.js";
+import { foreignOrigin } from "../broker/transports.js";
 import type { Logger } from "../log.js";
 
 export interface ConsoleAddress {
@@ -171,6 +172,12 @@ export class ConsoleServer {
         socket.end(
           `HTTP/1.1 ${url === "/mqtt" ? "503 Service Unavailable" : "404 Not Found"}\r\nConnection: close\r\n\r\n`,
         );
+        return;
+      }
+      // Only the console's own page opens /mqtt from a browser: another site's page (opened at a
+      // desk) would use the desk's browser, and its address, to try operators' passwords.
+      if (foreignOrigin(req)) {
+        socket.end("HTTP/1.1 403 Forbidden\r\nConnection: close\r\n\r\n");
         return;
       }
       wss.handleUpgrade(req, socket, head, (ws) => {
