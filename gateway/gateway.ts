@@ -621,6 +621,11 @@ export class Gateway {
     return this.metricsServer?.address ?? null;
   }
 
+  /** The console's certificate and key, re-read at a reload (reload.ts); false without console TLS. */
+  reloadConsoleCertificates(): boolean {
+    return this.consoleServer?.reloadCertificates() ?? false;
+  }
+
   /** The console's URL; null when `console.enabled` is false. */
   get consoleUrl(): string | null {
     return this.consoleServer?.url ?? null;

@@ -286,6 +286,8 @@ export interface ReloadTarget {
   readonly store: DurableStore | null;
   /** Per-device message rates: a retired device's goes with it (not handed to the next one of its id). */
   readonly deviceRate: DeviceRateLimiter;
+  /** The console's certificate, re-read like the listeners' (false without console TLS; throws naming the file). */
+  reloadConsoleCertificates?(): boolean;
 }
 
 export type ReloadResult =
@@ -372,6 +374,11 @@ export async function reloadGateway(
  */
 function reloadCertificates(t: ReloadTarget): { reloaded: number; failed: string[] } {
   const r = t.broker.reloadCertificates();
+  try {
+    if (t.reloadConsoleCertificates?.()) r.reloaded++;
+  } catch (err) {
+    r.failed.push(`console: ${(err as Error).message}`);
+  }
   for (const problem of r.failed)
     t.log.error({ problem }, "TLS certificate not reloaded; the listener keeps its current one");
   if (r.reloaded > 0) t.log.info({ listeners: r.reloaded }, "TLS certificates reloaded");

@@ -153,6 +153,7 @@ export async function startConsoleServer(
     siteInfo: () => consoleSiteInfo(config()),
     attachMqtt: (stream, socket) => broker.attach(stream, socket),
     log: log.child({ module: "console" }),
+    tls: c.tls,
   });
   log.info({ url: server.url }, "operators' console listening");
   return server;

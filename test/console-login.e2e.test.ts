@@ -155,3 +155,52 @@ describe("console logins", () => {
     expect(page.headers["content-security-policy"]).toMatch(/(^|;\s*)frame-ancestors 'none'(;|$)/);
   });
 });
+
+describe("console WebSocket from another site's page", () => {
+  let gw: Gateway | null = null;
+  afterEach(async () => {
+    await gw?.stop();
+    gw = null;
+  });
+
+  /** The HTTP status of a WebSocket upgrade of /mqtt with this Origin (101: upgraded). */
+  const upgrade = (g: Gateway, origin?: string, extra: Record<string, string> = {}) =>
+    new Promise<number>((resolve, reject) => {
+      const url = new URL("/mqtt", g.consoleUrl as string);
+      const headers: Record<string, string> = {
+        connection: "Upgrade",
+        upgrade: "websocket",
+        "sec-websocket-version": "13",
+        "sec-websocket-key": Buffer.from("0123456789abcdef").toString("base64"),
+        "sec-websocket-protocol": "mqtt",
+        ...extra,
+      };
+      if (origin !== undefined) headers.origin = origin;
+      const req = request(url, { headers, agent: false });
+      req.on("upgrade", (res, socket) => {
+        socket.destroy();
+        resolve(res.statusCode ?? 0);
+      });
+      req.on("response", (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      });
+      req.on("error", reject);
+      req.end();
+    });
+
+  it("is refused (403); the console's own page and tools without an Origin are served", async () => {
+    gw = await startGateway({
+      config: testConfig({ console: { enabled: true, host: "127.0.0.1", port: 0 } }),
+    });
+    const own = new URL(gw.consoleUrl as string).origin;
+    expect(await upgrade(gw)).toBe(101);
+    expect(await upgrade(gw, own)).toBe(101);
+    // A page elsewhere (on the Internet, opened at a desk) would use the desk's browser to try
+    // operators' passwords from the desk's address, and to get that address banned.
+    expect(await upgrade(gw, "https://evil.example")).toBe(403);
+    expect(await upgrade(gw, "null")).toBe(403);
+    // Behind a reverse proxy that rewrites Host, the host the browser asked for.
+    expect(await upgrade(gw, "https://linli.local", { "x-forwarded-host": "linli.local" })).toBe(101);
+  });
+});

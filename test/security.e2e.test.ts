@@ -355,3 +355,47 @@ describe("hashed and plain-text passwords", () => {
       expect(log).not.toContain(secret);
   });
 });
+
+describe("client certificates over secure WebSocket from a web page", () => {
+  // A browser presents an operator's installed client certificate to any page's
+  // `new WebSocket("wss://gateway/mqtt")`, and a CONNECT without a password would then log that
+  // page in as the operator (read the alerts, acknowledge them): cross-site WebSocket hijacking.
+  it("a certificate counts only for requests without a foreign Origin", async () => {
+    const p = pki();
+    const gw = await start({
+      ...testConfig(),
+      mqtt: {
+        listeners: [
+          {
+            host: "127.0.0.1",
+            port: 0,
+            transport: "websocket" as const,
+            tls: { cert: p.serverCert, key: p.serverKey, ca: p.ca },
+          },
+        ],
+      },
+    });
+    const url = `wss://127.0.0.1:${port(gw, 0)}/mqtt`;
+    const c = p.client(OPS.name);
+    const opts = (origin?: string): IClientOptions => ({
+      ca: readFileSync(p.ca),
+      cert: readFileSync(c.cert),
+      key: readFileSync(c.key),
+      username: OPS.name,
+      clientId: `${OPS.name}-${origin === undefined ? "tool" : "page"}`,
+      wsOptions: origin === undefined ? {} : { headers: { origin } },
+    });
+    // A tool (no Origin) and the gateway's own origin: the certificate logs the operator in.
+    const tool = await client(url, opts());
+    expect(tool.connected).toBe(true);
+    await tool.endAsync();
+    const same = await client(url, opts(`https://127.0.0.1:${port(gw, 0)}`));
+    expect(same.connected).toBe(true);
+    await same.endAsync();
+    // Another site's page: the certificate counts for nothing; without the password, refused.
+    expect(await refusal(url, opts("https://evil.example"))).toMatch(/Bad username or password/i);
+    // With the password, any origin may log in (a console served from elsewhere).
+    const withPassword = await client(url, { ...opts("https://console.example"), password: OPS.password });
+    expect(withPassword.connected).toBe(true);
+  });
+});

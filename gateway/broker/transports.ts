@@ -68,6 +68,26 @@ const loadWs = (): typeof import("ws") => createRequire(import.meta.url)("ws");
 /** Incoming WebSocket messages are bounded: MQTT packets from consoles are small. */
 export const WS_MAX_PAYLOAD = 64 * 1024;
 
+/**
+ * A WebSocket opened by a page of another site: an Origin (browsers always send one) naming
+ * another host and port than the request's Host (or X-Forwarded-Host, from a reverse proxy that
+ * rewrites Host: no page can set either header); `Origin: null` (a sandboxed or local page) too.
+ * Tools (mqtt.js in Node, mosquitto) send none.
+ */
+export function foreignOrigin(req: IncomingMessage): boolean {
+  const origin = req.headers.origin;
+  if (origin === undefined) return false;
+  const hostOf = (h: string) => new URL(`http://${h}`).host;
+  try {
+    const from = new URL(origin).host;
+    const forwarded = req.headers["x-forwarded-host"];
+    const hosts = [req.headers.host, ...(typeof forwarded === "string" ? forwarded.split(",") : [])];
+    return !hosts.some((h) => h !== undefined && h.trim() !== "" && hostOf(h.trim()) === from);
+  } catch {
+    return true;
+  }
+}
+
 export function describeListener(l: ListenerConfig): string {
   const ws = l.transport === "websocket";
   const scheme = ws ? (l.tls ? "wss" : "ws") : l.tls ? "mqtts" : "mqtt";
@@ -136,7 +156,9 @@ export class Listener {
           stream,
           socket,
           transport: tlsServerOptions ? "wss" : "ws",
-          certNames: tlsServerOptions ? certificateNames(socket as TLSSocket) : [],
+          // A browser hands an installed client certificate to any page's WebSocket: from another
+          // site's page it would log that page in without a password. Such a page needs the password.
+          certNames: tlsServerOptions && !foreignOrigin(req) ? certificateNames(socket as TLSSocket) : [],
         });
       });
       wss.on("error", onError);

@@ -125,6 +125,23 @@ export function describeValue(v: unknown): string {
   return String(v);
 }
 
+/** Fields whose value is a secret: a refusal names its kind, never the value (it is logged and reported). */
+const SECRET_FIELDS = new Set<PathKey>(["password"]);
+
+/** describeValue, unless `path` is a secret's: then only what kind of value it is. */
+function describeAt(path: readonly PathKey[], v: unknown): string {
+  if (!SECRET_FIELDS.has(path[path.length - 1] as PathKey)) return describeValue(v);
+  const kind =
+    v === null
+      ? "an empty value"
+      : Array.isArray(v)
+        ? "a list"
+        : typeof v === "object"
+          ? "a mapping"
+          : `a ${typeof v}`;
+  return `${kind} (not shown)`;
+}
+
 const ID = "1 to 32 characters of A-Z a-z 0-9 _ -";
 /** What a required field holds, for the fields a newcomer leaves out first. */
 function requiredHint(path: string): string | undefined {
@@ -176,7 +193,7 @@ export function issueProblems(issues: readonly z.core.$ZodIssue[], ctx: IssueCon
       message =
         value === undefined
           ? `required (one of ${known}${declared ? `, ${declared}` : ""})`
-          : `unknown ${ctx.siteDevices ? "device model" : issue.discriminator} ${typeof value === "string" ? JSON.stringify(value) : describeValue(value)}: expected one of ${known}${declared ? ` (${declared})` : ""}`;
+          : `unknown ${ctx.siteDevices ? "device model" : issue.discriminator} ${typeof value === "string" ? JSON.stringify(value) : describeAt(path, value)}: expected one of ${known}${declared ? ` (${declared})` : ""}`;
     } else if (issue.code === "invalid_union") {
       // A field of several types (a duration: a string or a number) given none of them.
       const kinds = issue.errors.map((alternative) => {
@@ -186,22 +203,22 @@ export function issueProblems(issues: readonly z.core.$ZodIssue[], ctx: IssueCon
           : undefined;
       });
       if (kinds.length > 0 && kinds.every((k) => k !== undefined))
-        message = `must be ${[...new Set(kinds)].map((k) => KIND[k] ?? k).join(" or ")}, got ${describeValue(value)}`;
+        message = `must be ${[...new Set(kinds)].map((k) => KIND[k] ?? k).join(" or ")}, got ${describeAt(path, value)}`;
     } else if (issue.code === "invalid_type") {
       const hint = requiredHint(at(path));
       message =
         value === undefined
           ? `required (${hint ?? KIND[issue.expected] ?? issue.expected})`
-          : `must be ${KIND[issue.expected] ?? issue.expected}, got ${describeValue(value)}`;
+          : `must be ${KIND[issue.expected] ?? issue.expected}, got ${describeAt(path, value)}`;
     } else if (issue.code === "invalid_value") {
       message =
         issue.values.length === 1
-          ? `must be ${JSON.stringify(issue.values[0])}, got ${describeValue(value)}`
-          : `must be one of ${list(issue.values)}, got ${describeValue(value)}`;
+          ? `must be ${JSON.stringify(issue.values[0])}, got ${describeAt(path, value)}`
+          : `must be one of ${list(issue.values)}, got ${describeAt(path, value)}`;
     } else if (issue.code === "too_small" && (issue.origin === "number" || issue.origin === "int")) {
-      message = `must be ${issue.inclusive ? "at least" : "more than"} ${issue.minimum}, got ${describeValue(value)}`;
+      message = `must be ${issue.inclusive ? "at least" : "more than"} ${issue.minimum}, got ${describeAt(path, value)}`;
     } else if (issue.code === "too_big" && (issue.origin === "number" || issue.origin === "int")) {
-      message = `must be ${issue.inclusive ? "at most" : "less than"} ${issue.maximum}, got ${describeValue(value)}`;
+      message = `must be ${issue.inclusive ? "at most" : "less than"} ${issue.maximum}, got ${describeAt(path, value)}`;
     } else if (issue.code === "too_small" && issue.origin === "array") {
       message = `needs at least ${issue.minimum} item(s)`;
     }

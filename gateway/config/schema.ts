@@ -340,6 +340,10 @@ const consoleSection = z.strictObject({
     .max(65535)
     .default(8080)
     .meta({ description: "HTTP port of the console (0 picks a free port)" }),
+  tls: tlsFiles.omit({ ca: true }).optional().meta({
+    description:
+      "HTTPS (and wss for its MQTT) on the console's port: operators' passwords cross the LAN encrypted; certificate and key re-read on reload",
+  }),
 });
 
 export const configSchema = z.strictObject({

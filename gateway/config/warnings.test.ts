@@ -187,3 +187,44 @@ describe("bus reply timeout against the datasheets", () => {
     expect(configWarnings(bus("200ms", ["mfs8"]), () => true)).toEqual([]);
   });
 });
+
+describe("console beyond the box", () => {
+  const withConsole = (tls: string) =>
+    parseConfigText(
+      `${site(1, () => HASH)}console:\n  enabled: true\n  host: 0.0.0.0\n${tls}`,
+      "site.yaml",
+      {},
+    );
+
+  it("warns about plain HTTP, not once the console has tls; names missing certificate files", () => {
+    const plain = configWarnings(withConsole(""), () => true);
+    expect(plain.some((w) => w.startsWith("console.host:"))).toBe(true);
+    const tls = "  tls:\n    cert: /etc/linli/console.crt\n    key: /etc/linli/console.key\n";
+    expect(configWarnings(withConsole(tls), () => true).filter((w) => w.startsWith("console"))).toEqual([]);
+    expect(configWarnings(withConsole(tls), () => false).filter((w) => w.startsWith("console"))).toEqual([
+      "console.tls.cert: /etc/linli/console.crt does not exist here (the gateway will not start without it)",
+      "console.tls.key: /etc/linli/console.key does not exist here (the gateway will not start without it)",
+    ]);
+  });
+});
+
+describe("upstream broker without TLS", () => {
+  const withUpstream = (url: string) =>
+    parseConfigText(
+      `${site(1, () => HASH)}northbound:\n  upstream:\n    url: ${url}\n    username: linli\n    password: x\n`,
+      "site.yaml",
+      {},
+    );
+  const upstreamWarnings = (url: string) =>
+    configWarnings(withUpstream(url), () => true).filter((w) => w.startsWith("northbound.upstream"));
+
+  it("warns about mqtt:// beyond the box, not about mqtts:// nor a broker on the box", () => {
+    expect(upstreamWarnings("mqtt://ops-broker.example:1883")).toEqual([
+      "northbound.upstream.url: the upstream broker ops-broker.example is reached without TLS; its password, the alerts and the operator requests the gateway takes from it (acknowledge, shelve, out of service) cross the network readable and forgeable (use mqtts://: docs/security.md)",
+    ]);
+    expect(upstreamWarnings("tcp://10.0.0.5:1883")).toHaveLength(1);
+    expect(upstreamWarnings("mqtts://ops-broker.example:8883")).toEqual([]);
+    expect(upstreamWarnings("mqtt://127.0.0.1:1883")).toEqual([]);
+    expect(upstreamWarnings("mqtt://[::1]:1883")).toEqual([]);
+  });
+});

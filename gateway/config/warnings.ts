@@ -25,11 +25,11 @@ export function configWarnings(config: Config, exists: (path: string) => boolean
         `buses[${i}].timeout: ${b.timeout} ms on bus ${b.id} is shorter than the ${slow.label} datasheet asks a master to wait for a reply (${slow.ms} ms): its replies would be called lost`,
       );
   });
-  // The console is plain HTTP: beyond the box, operators' passwords would cross the LAN readable.
+  // A console without tls is plain HTTP: beyond the box, operators' passwords would cross the LAN readable.
   const loopback = /^(127\.|::1$|localhost$)/;
-  if (config.console.enabled && !loopback.test(config.console.host))
+  if (config.console.enabled && config.console.tls === undefined && !loopback.test(config.console.host))
     out.push(
-      `console.host: the operators' console on ${config.console.host}:${config.console.port} is plain HTTP; logins cross the network readable (keep 127.0.0.1, or put it behind TLS: docs/console.md)`,
+      `console.host: the operators' console on ${config.console.host}:${config.console.port} is plain HTTP; logins cross the network readable (give it tls, or keep 127.0.0.1: docs/console.md)`,
     );
   // The device listener speaks plain MQTT: beyond the box, device passwords cross the LAN readable.
   const devices = config.mqtt?.deviceListener;
@@ -44,14 +44,25 @@ export function configWarnings(config: Config, exists: (path: string) => boolean
         `mqtt.listeners[${i}].host: the ${l.transport === "websocket" ? "MQTT-over-WebSocket" : "MQTT"} listener on ${l.host}:${l.port} has no TLS; passwords and alerts cross the network readable (give it tls, or keep it on 127.0.0.1: docs/security.md)`,
       );
   });
+  // The upstream link carries the upstream password and alerts out, and operator requests in,
+  // which the gateway acts on (docs/security.md): in plain text they can be read and forged.
+  const up = config.northbound?.upstream;
+  if (up !== undefined && /^(mqtt|tcp):/.test(up.url)) {
+    const host = new URL(up.url).hostname.replace(/^\[(.*)\]$/, "$1");
+    if (!loopback.test(host))
+      out.push(
+        `northbound.upstream.url: the upstream broker ${host} is reached without TLS; its password, the alerts and the operator requests the gateway takes from it (acknowledge, shelve, out of service) cross the network readable and forgeable (use mqtts://: docs/security.md)`,
+      );
+  }
   // Certificates are often installed after the file is written (and checked on another box).
   const tlsListeners: Array<readonly [string, TlsFilesConfig | undefined]> = (
     config.mqtt?.listeners ?? []
   ).map((l, i) => [`mqtt.listeners[${i}]`, l.tls] as const);
   if (devices?.tls) tlsListeners.push(["mqtt.deviceListener", devices.tls]);
+  if (config.console.enabled && config.console.tls) tlsListeners.push(["console", config.console.tls]);
   for (const [path, tls] of tlsListeners)
     for (const key of ["cert", "key", "ca"] as const) {
-      const file = tls?.[key];
+      const file = tls && key in tls ? tls[key] : undefined;
       if (file !== undefined && !exists(file))
         out.push(`${path}.tls.${key}: ${file} does not exist here (the gateway will not start without it)`);
     }

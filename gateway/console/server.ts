@@ -22,12 +22,16 @@
  */
 import { createReadStream, existsSync, statSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
 import { createRequire } from "node:module";
 import type { AddressInfo, Socket } from "node:net";
 import path from "node:path";
 import type { Duplex } from "node:stream";
+import type { SecureContextOptions } from "node:tls";
 import { fileURLToPath } from "node:url";
 import type { WebSocketServer } from "ws";
+import { readTlsFiles, type TlsFiles, tlsServerOptionsOf } from "../broker/tls-files.js";
+import { foreignOrigin } from "../broker/transports.js";
 import type { Logger } from "../log.js";
 
 export interface ConsoleAddress {
@@ -63,6 +67,11 @@ export interface ConsoleServerOptions {
   /** Hands a WebSocket's byte stream to the MQTT broker as a new client connection. */
   attachMqtt(stream: Duplex, socket: Socket): void;
   log: Logger;
+  /**
+   * HTTPS (and so wss for /mqtt): the console's logins carry operators' passwords, which plain
+   * HTTP hands to anyone on the LAN. No client certificates here (`ca` is not taken).
+   */
+  tls?: Omit<TlsFiles, "ca">;
 }
 
 const MAX_HEADER_BYTES = 8 * 1024;
@@ -129,6 +138,7 @@ export class ConsoleServer {
     private readonly server: Server,
     private readonly wss: WebSocketServer,
     readonly address: ConsoleAddress,
+    private readonly tls: Omit<TlsFiles, "ca"> | undefined,
   ) {}
 
   static async start(opts: ConsoleServerOptions): Promise<ConsoleServer> {
@@ -141,9 +151,14 @@ export class ConsoleServer {
       handleProtocols: (protocols) => (protocols.has("mqtt") ? "mqtt" : false),
       perMessageDeflate: false,
     });
-    const server = createServer(
-      { maxHeaderSize: MAX_HEADER_BYTES, requestTimeout: REQUEST_TIMEOUT_MS },
-      (req, res) => handle(req, res, files, opts),
+    const httpOptions = { maxHeaderSize: MAX_HEADER_BYTES, requestTimeout: REQUEST_TIMEOUT_MS };
+    const onRequest = (req: IncomingMessage, res: ServerResponse) => handle(req, res, files, opts);
+    const server: Server = opts.tls
+      ? createHttpsServer({ ...httpOptions, ...tlsServerOptionsOf(readTlsFiles(opts.tls)) }, onRequest)
+      : createServer(httpOptions, onRequest);
+    // A browser that does not trust the certificate, or plain HTTP on the port: nothing to serve.
+    server.on("tlsClientError", (err: Error & { code?: string }) =>
+      opts.log.debug({ code: err.code ?? err.message }, "console TLS handshake failed"),
     );
     server.headersTimeout = HEADERS_TIMEOUT_MS;
     server.keepAliveTimeout = 5_000;
@@ -159,6 +174,12 @@ export class ConsoleServer {
         );
         return;
       }
+      // Only the console's own page opens /mqtt from a browser: another site's page (opened at a
+      // desk) would use the desk's browser, and its address, to try operators' passwords.
+      if (foreignOrigin(req)) {
+        socket.end("HTTP/1.1 403 Forbidden\r\nConnection: close\r\n\r\n");
+        return;
+      }
       wss.handleUpgrade(req, socket, head, (ws) => {
         const stream = createWebSocketStream(ws);
         // A broken socket under a half-written packet: the broker's client sees the close; nothing to report twice.
@@ -171,7 +192,7 @@ export class ConsoleServer {
       server.listen(opts.port, opts.host, () => {
         server.off("error", reject);
         const a = server.address() as AddressInfo;
-        resolve(new ConsoleServer(server, wss, { host: opts.host, port: a.port }));
+        resolve(new ConsoleServer(server, wss, { host: opts.host, port: a.port }, opts.tls));
       });
     });
     server.on("connection", (s: Socket) => {
@@ -187,7 +208,19 @@ export class ConsoleServer {
   get url(): string {
     const host =
       this.address.host === "0.0.0.0" || this.address.host === "::" ? "127.0.0.1" : this.address.host;
-    return `http://${host.includes(":") ? `[${host}]` : host}:${this.address.port}/`;
+    const scheme = this.tls ? "https" : "http";
+    return `${scheme}://${host.includes(":") ? `[${host}]` : host}:${this.address.port}/`;
+  }
+
+  /**
+   * Re-reads the certificate and key (reload): new handshakes use them, open connections keep
+   * theirs. Throws naming the file, keeping the current ones; false without TLS.
+   */
+  reloadCertificates(): boolean {
+    if (!this.tls) return false;
+    const options: SecureContextOptions = readTlsFiles(this.tls);
+    (this.server as unknown as { setSecureContext(o: SecureContextOptions): void }).setSecureContext(options);
+    return true;
   }
 
   async close(): Promise<void> {

@@ -73,6 +73,19 @@ import type { DurableStore } from "../state/store.js";
 import { ConnectionStore } from "./connection-store.js";
 import type { NorthboundSink } from "./sink.js";
 
+/**
+ * `mqtt://user:password@host` is how mqtt.js and mosquitto's tools take credentials; the bridge
+ * ignores them (its login is `username` and `password`), and they must not reach the log with
+ * every reconnection's error.
+ */
+export function urlForLog(url: URL): string {
+  if (url.username === "" && url.password === "") return url.href;
+  const copy = new URL(url.href);
+  copy.username = "";
+  copy.password = "";
+  return copy.href;
+}
+
 export interface UpstreamOptions {
   url: string;
   site: string;
@@ -284,6 +297,8 @@ export class UpstreamBridge implements NorthboundSink {
   private readonly prefix: string;
   private stopping = false;
   private readonly broker: string;
+  /** The url as logged: without a `user:password@` (the bridge logs in with `username`/`password` only). */
+  private readonly logUrl: string;
   /**
    * Up and caught up: mqtt.js says `connected` before our connect handler has
    * sent the backlog, and a message published in that gap would overtake it.
@@ -321,9 +336,10 @@ export class UpstreamBridge implements NorthboundSink {
     this.maxUrgentBacklog = opts.urgentBacklog ?? MAX_URGENT_BACKLOG;
     this.recover();
     const url = new URL(opts.url);
+    this.logUrl = urlForLog(url);
     const secure = url.protocol === "mqtts:" || url.protocol === "ssl:";
     if (!secure && url.protocol !== "mqtt:" && url.protocol !== "tcp:") {
-      throw new RangeError(`northbound.upstream.url ${opts.url}: only mqtt:// and mqtts:// are supported`);
+      throw new RangeError(`northbound.upstream.url ${this.logUrl}: only mqtt:// and mqtts:// are supported`);
     }
     const host = url.hostname.replace(/^\[(.*)\]$/, "$1");
     const port = url.port ? Number(url.port) : secure ? 8883 : 1883;
@@ -359,7 +375,7 @@ export class UpstreamBridge implements NorthboundSink {
     this.client.on("connect", this.onConnect);
     this.client.on("close", this.onClose);
     this.client.on("error", (err) =>
-      this.log.warn({ err: err.message, url: opts.url }, "upstream broker error"),
+      this.log.warn({ err: err.message, url: this.logUrl }, "upstream broker error"),
     );
     this.client.on("message", this.onMessage);
   }
@@ -786,7 +802,7 @@ export class UpstreamBridge implements NorthboundSink {
     this.counters.connects++;
     this.urgentDropLogged = false;
     this.client.options.reconnectPeriod = this.opts.reconnectInitialMs;
-    this.log.info({ url: this.opts.url, connects: this.counters.connects }, "upstream broker connected");
+    this.log.info({ url: this.logUrl, connects: this.counters.connects }, "upstream broker connected");
     const filters = operatorTopicFilters(this.prefix);
     this.client.subscribe(filters, { qos: 1 }, (err) => {
       if (err) this.log.warn({ err: err.message }, "upstream subscription failed");

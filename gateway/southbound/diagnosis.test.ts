@@ -75,7 +75,7 @@ describe("bus diagnosis lines", () => {
     expect(configWarnings(local as never)).toEqual([]);
     const lan = { buses: [], console: { enabled: true, host: "0.0.0.0", port: 8080 } };
     expect(configWarnings(lan as never)).toEqual([
-      "console.host: the operators' console on 0.0.0.0:8080 is plain HTTP; logins cross the network readable (keep 127.0.0.1, or put it behind TLS: docs/console.md)",
+      "console.host: the operators' console on 0.0.0.0:8080 is plain HTTP; logins cross the network readable (give it tls, or keep 127.0.0.1: docs/console.md)",
     ]);
   });
 
