@@ -180,6 +180,15 @@ describe.skipIf(!haveBrowser)("operators' console: not live, P1 on top, keyboard
     await page.waitForTimeout(300);
     expect(await page.evaluate("document.activeElement?.dataset.target")).toBe(target);
 
+    // Acknowledged: grey, as the operators' guide says; the other still waiting is not.
+    await page.keyboard.press("Enter");
+    await page.locator("#dialog[open]").waitFor({ timeout: 2000 });
+    await page.click("#dialog-ok");
+    const acked = page.locator(`[data-alert-id="${target}"]`);
+    await acked.locator(".badge", { hasText: "已确认" }).waitFor({ timeout: 5000 });
+    expect(await acked.getAttribute("class")).toContain("quiet");
+    expect(await page.locator("[data-code=TAMPER]:not(.quiet)").count()).toBe(1);
+
     await page.locator('#households tr[data-household="hh-203"] button[data-action="away"]').click();
     await page
       .locator("#results li", { hasText: "住户外出/回家 2号楼 203室 李大爷: 成功" })

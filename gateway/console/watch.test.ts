@@ -46,6 +46,15 @@ describe("console watch", () => {
     expect(list.sort(alertOrder).map((a) => a.id)).toEqual(["old", "new", "acked-old"]);
   });
 
+  it("greys what needs nobody now: acknowledged, shelved or held, test", async () => {
+    const { isQuiet } = (await load()) as unknown as { isQuiet: (a: object) => boolean };
+    expect(isQuiet({ state: "active-unacknowledged" })).toBe(false);
+    expect(isQuiet({ state: "cleared-unacknowledged" })).toBe(false);
+    expect(isQuiet({ state: "active-acknowledged" })).toBe(true);
+    expect(isQuiet({ state: "active-unacknowledged", suppression: "shelved" })).toBe(true);
+    expect(isQuiet({ state: "active-unacknowledged", test: true })).toBe(true);
+  });
+
   it("sounds again every 30 s while a P1 waits, never with none waiting", async () => {
     const { reminderDue, P1_REMINDER_MS } = await load();
     expect(P1_REMINDER_MS).toBe(30_000);

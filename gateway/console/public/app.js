@@ -3,7 +3,7 @@
 // for any other console (docs/topics.md). State is rebuilt from the retained
 // topics at every (re)connection: the page keeps nothing the gateway does not.
 import { CODE_NAMES, metricsText, STRINGS, stateKey, textWith } from "./i18n.js";
-import { alertOrder, isUnacknowledged, pendingP1, reminderDue } from "./watch.js";
+import { alertOrder, isQuiet, isUnacknowledged, pendingP1, reminderDue } from "./watch.js";
 
 const $ = (sel) => document.querySelector(sel);
 
@@ -457,7 +457,7 @@ function alertCard(a) {
   return el(
     "article",
     {
-      class: `alert p${a.priority}${unacked ? " unacked" : ""}`,
+      class: `alert p${a.priority}${unacked ? " unacked" : ""}${isQuiet(a) ? " quiet" : ""}`,
       "data-alert-id": a.id,
       "data-priority": String(a.priority),
       "data-code": a.code,

@@ -6,6 +6,12 @@ export function isUnacknowledged(alert) {
   return alert.state === "active-unacknowledged" || alert.state === "cleared-unacknowledged";
 }
 
+/** Not needing anyone right now (acknowledged, shelved, out of service, held, test): shown grey,
+ * as the operators' guide says, so what still waits for a person stands out. */
+export function isQuiet(alert) {
+  return !isUnacknowledged(alert) || alert.suppression != null || alert.test === true;
+}
+
 /** The order within a priority: waiting for a person first, the longest waiting at the top. */
 export function alertOrder(x, y) {
   return (isUnacknowledged(x) ? 0 : 1) - (isUnacknowledged(y) ? 0 : 1) || x.raisedAt - y.raisedAt;
