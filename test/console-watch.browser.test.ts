@@ -189,7 +189,14 @@ describe.skipIf(!haveBrowser)("operators' console: not live, P1 on top, keyboard
     expect(await acked.getAttribute("class")).toContain("quiet");
     expect(await page.locator("[data-code=TAMPER]:not(.quiet)").count()).toBe(1);
 
+    // Away pauses the resident's welfare checks: asked first, never on a stray tap.
     await page.locator('#households tr[data-household="hh-203"] button[data-action="away"]').click();
+    await page.locator("#dialog[open]").waitFor({ timeout: 2000 });
+    expect(await page.locator("#dialog-title").textContent()).toBe(
+      "设为外出（暂停关怀检查） · 2号楼 203室 李大爷",
+    );
+    expect(await page.locator("#dialog-note").isVisible()).toBe(false);
+    await page.click("#dialog-ok");
     await page
       .locator("#results li", { hasText: "住户外出/回家 2号楼 203室 李大爷: 成功" })
       .waitFor({ timeout: 5000 });

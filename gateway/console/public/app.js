@@ -345,10 +345,11 @@ function alarm() {
 
 // ---- operator actions ------------------------------------------------------
 
-function ask(title, withDuration) {
+function ask(title, withDuration, withNote = true) {
   const dialog = $("#dialog");
   $("#dialog-title").textContent = title;
   $("#dialog-duration-row").hidden = !withDuration;
+  $("#dialog-note-row").hidden = !withNote;
   // Only what the site allows (alerts.shelveMax): a longer choice would be refused as shelve-too-long.
   const maxMinutes = (state.site?.shelveMaxMs ?? Number.POSITIVE_INFINITY) / 60_000;
   const select = $("#dialog-duration");
@@ -386,7 +387,11 @@ async function onAction(event) {
         reason: r.note || undefined,
       });
   } else if (action === "away") {
-    publish(`away/${target}`, { away: button.dataset.value === "true" });
+    // Away pauses an elderly resident's welfare checks: asked first, so a stray tap on a tablet
+    // does not switch them off unseen. The request has no note (docs/topics.md).
+    const away = button.dataset.value === "true";
+    const r = await ask(`${t(away ? "awayConfirm" : "backConfirm")} · ${button.dataset.label}`, false, false);
+    if (r) publish(`away/${target}`, { away });
   }
 }
 
@@ -631,7 +636,12 @@ function renderDevices() {
           {},
           el(
             "button",
-            { "data-action": "away", "data-target": h.id, "data-value": String(!away) },
+            {
+              "data-action": "away",
+              "data-target": h.id,
+              "data-value": String(!away),
+              "data-label": h.name ?? h.id,
+            },
             away ? t("back") : t("away"),
           ),
         ),

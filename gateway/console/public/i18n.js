@@ -26,6 +26,8 @@ export const STRINGS = {
     notLiveYet: "正在连接网关，尚未收到告警信息…",
     p1Pending: "{n} 条一级告警未确认",
     p1Show: "查看",
+    awayConfirm: "设为外出（暂停关怀检查）",
+    backConfirm: "已回家（恢复关怀检查）",
     // What a result answers, named for people (the wire says ack, service, away …).
     actions: {
       ack: "确认",
@@ -136,6 +138,8 @@ export const STRINGS = {
     notLiveYet: "Connecting to the gateway, no alerts received yet…",
     p1Pending: "{n} P1 alert(s) not acknowledged",
     p1Show: "Show",
+    awayConfirm: "Set away (welfare checks pause)",
+    backConfirm: "Back home (welfare checks resume)",
     actions: {
       ack: "Acknowledge",
       shelve: "Shelve",
