@@ -177,6 +177,10 @@ describe.skipIf(!haveBrowser)("operators' console: not live, P1 on top, keyboard
     clients.push(door3);
     await door3.publish("devices/ds10/door-3/up", doorMsg(1, "closed", { tamper: true }));
     await page.locator("[data-code=TAMPER]").nth(1).waitFor({ timeout: 5000 });
+    // Every card's heading says where to go.
+    expect(await page.locator("[data-code=TAMPER] .code").allTextContents()).toEqual(
+      expect.arrayContaining(["设备外壳被打开 · 2号楼 203室 李大爷", "设备外壳被打开 · 1号楼 101室 张阿姨"]),
+    );
     await page.waitForTimeout(300);
     expect(await page.evaluate("document.activeElement?.dataset.target")).toBe(target);
 

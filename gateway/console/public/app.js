@@ -470,7 +470,14 @@ function alertCard(a) {
     el(
       "div",
       { class: "head" },
-      el("span", { class: "code" }, codeName(a.code), " ", householdName ? `· ${householdName}` : ""),
+      // Where to go: the household, or for a fire station, tank or kiosk the device and its place.
+      el(
+        "span",
+        { class: "code" },
+        codeName(a.code),
+        " ",
+        `· ${householdName ?? `${deviceName}${location ? `（${location}）` : ""}`}`,
+      ),
       el(
         "span",
         {},
