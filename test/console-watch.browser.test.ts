@@ -9,6 +9,7 @@
  * - results name the alert, device and household, not their ids.
  */
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { createServer, type Server, type Socket, connect as tcpConnect } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { type Browser, chromium, type Page } from "playwright-core";
@@ -89,10 +90,10 @@ describe.skipIf(!haveBrowser)("operators' console: not live, P1 on top, keyboard
     rmSync(dataDir, { recursive: true, force: true });
   }, 30_000);
 
-  const openConsole = async (viewport = { width: 1280, height: 800 }): Promise<Page> => {
+  const openConsole = async (viewport = { width: 1280, height: 800 }, port = consolePort): Promise<Page> => {
     const page = await browser.newPage({ viewport });
     page.on("pageerror", (err) => console.error(`console page error: ${err.message}`));
-    await page.goto(`http://127.0.0.1:${consolePort}/`);
+    await page.goto(`http://127.0.0.1:${port}/`);
     await page.fill("#username", OPERATOR.name);
     await page.fill("#password", OPERATOR.password);
     await page.click("#login-button");
@@ -124,6 +125,40 @@ describe.skipIf(!haveBrowser)("operators' console: not live, P1 on top, keyboard
     expect(await page.locator("#app").getAttribute("class")).not.toContain("stale");
     await page.locator("#alerts", { hasText: "没有未处理的告警" }).waitFor({ timeout: 5000 });
     await page.close();
+  }, 60_000);
+
+  it("notices a link that dies silently (no close, e.g. Wi-Fi gone) within ~20 s and says it is not live", async () => {
+    // A TCP relay in front of the console that can go silent: it stops passing bytes, closes nothing.
+    const sockets = new Set<Socket>();
+    let silent = false;
+    const relay: Server = createServer((inbound) => {
+      const outbound = tcpConnect(consolePort, "127.0.0.1");
+      sockets.add(inbound).add(outbound);
+      for (const [from, to] of [
+        [inbound, outbound],
+        [outbound, inbound],
+      ] as const) {
+        from.on("data", (chunk) => {
+          if (!silent) to.write(chunk);
+        });
+        from.on("error", () => to.destroy());
+        from.on("close", () => to.destroy());
+      }
+    });
+    await new Promise<void>((resolve) => relay.listen(0, "127.0.0.1", resolve));
+    const relayPort = (relay.address() as { port: number }).port;
+    try {
+      const page = await openConsole(undefined, relayPort);
+      silent = true;
+      const lostAt = Date.now();
+      await page.locator("#not-live").waitFor({ state: "visible", timeout: 30_000 });
+      console.log(`console noticed a silent link after ${Date.now() - lostAt} ms`);
+      expect(await page.locator("#conn").textContent()).toBe("正在重新连接…");
+      await page.close();
+    } finally {
+      for (const s of sockets) s.destroy();
+      await new Promise((resolve) => relay.close(resolve));
+    }
   }, 60_000);
 
   it("keeps an unacknowledged P1 on top of the page until it is acknowledged, by keyboard too", async () => {
