@@ -747,6 +747,7 @@ function render(alertsToo = true) {
   if (!state.site) return;
   const focus = focusedAction();
   renderLiveness();
+  $("#clock").textContent = fmtTime(Date.now()); // in the page's language at once, not a second later
   const conn = $("#conn");
   const up = state.connected && state.gateway !== "offline";
   conn.className = `conn ${up ? "up" : "down"}`;
