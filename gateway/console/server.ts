@@ -114,6 +114,7 @@ function staticFiles(): Map<string, string> {
     ["/index.html", path.join(dir, "index.html")],
     ["/app.js", path.join(dir, "app.js")],
     ["/i18n.js", path.join(dir, "i18n.js")],
+    ["/watch.js", path.join(dir, "watch.js")],
     ["/style.css", path.join(dir, "style.css")],
     ["/vendor/mqtt.min.js", mqttBundle()],
   ]);

@@ -3,6 +3,7 @@
 // for any other console (docs/topics.md). State is rebuilt from the retained
 // topics at every (re)connection: the page keeps nothing the gateway does not.
 import { CODE_NAMES, metricsText, STRINGS, stateKey, textWith } from "./i18n.js";
+import { alertOrder, isQuiet, isUnacknowledged, pendingP1, reminderDue } from "./watch.js";
 
 const $ = (sel) => document.querySelector(sel);
 
@@ -20,12 +21,20 @@ const state = {
   gateway: null,
   results: [],
   seenP1: new Set(), // P1 alert ids already announced; bounded by SEEN_P1_KEPT
+  // alert id -> "紧急呼叫 · 1号楼 101室": a result names its alert after the alert has closed
+  // (an acknowledged call closes at once). Bounded by LABELS_KEPT, oldest forgotten first.
+  alertLabels: new Map(),
   connected: false,
+  // When the live link went down (ms), null while connected or before the first connection: the
+  // page then says it is not live instead of showing what it last knew as the present.
+  lostAt: null,
+  lastSoundAt: 0, // the last P1 sound: unacknowledged P1s are sounded again every P1_REMINDER_MS
 };
 const RESULTS_KEPT = 30;
 // A console stays open for months: past this many, ids of alerts no longer open are forgotten
 // (a closed alert never comes back with the same id).
 const SEEN_P1_KEPT = 1000;
+const LABELS_KEPT = 2000;
 const STATION_MODELS = new Set(["mfs8", "gk3", "lv4"]);
 
 function t(key) {
@@ -173,7 +182,9 @@ function connect(user, pass) {
     protocolVersion: 4,
     reconnectPeriod: 1000,
     connectTimeout: 5000,
-    keepalive: 30,
+    // A link that dies silently (cable, Wi-Fi) is noticed by the missing ping answer: within
+    // about 2 keepalives, so the page says it is not live within ~20 s, not ~60 s.
+    keepalive: 10,
   });
   state.client = client;
   const base = topicBase();
@@ -185,6 +196,7 @@ function connect(user, pass) {
     state.monitoring.clear();
     state.flood = null;
     state.connected = true;
+    state.lostAt = null;
     client.subscribe(
       [
         `${base}alerts/#`,
@@ -202,6 +214,7 @@ function connect(user, pass) {
     render();
   });
   client.on("close", () => {
+    if (state.connected) state.lostAt = Date.now();
     state.connected = false;
     render();
   });
@@ -242,10 +255,12 @@ function onMessage(topic, payload, packet) {
   }
   const body = parse(payload);
   if (body === undefined) return;
+  if (parts[0] === "alerts" || parts[0] === "escalations") state.alertsDirty = true;
   if (parts[0] === "alerts" && parts.length === 4) {
     if (body === null || body.state === "closed") state.alerts.delete(topic);
     else {
       state.alerts.set(topic, body);
+      rememberLabel(body);
       const isNewP1 =
         body.priority === 1 &&
         !packet.retain &&
@@ -280,6 +295,18 @@ function onMessage(topic, payload, packet) {
   scheduleRender();
 }
 
+function alertLabel(a) {
+  const d = device(a.deviceId);
+  const who = a.householdName ?? household(a.household)?.name ?? a.deviceName ?? d?.name ?? a.deviceId;
+  return `${codeName(a.code)} · ${who}`;
+}
+
+function rememberLabel(a) {
+  state.alertLabels.delete(a.id);
+  state.alertLabels.set(a.id, a);
+  if (state.alertLabels.size > LABELS_KEPT) state.alertLabels.delete(state.alertLabels.keys().next().value);
+}
+
 function rememberP1(id) {
   state.seenP1.add(id);
   if (state.seenP1.size <= SEEN_P1_KEPT) return;
@@ -294,6 +321,7 @@ function publish(path, body) {
 // ---- the P1 alarm: a sound and a flash -------------------------------------
 
 function alarm() {
+  state.lastSoundAt = Date.now();
   const flash = $("#flash");
   flash.hidden = false;
   flash.style.animation = "none";
@@ -317,10 +345,11 @@ function alarm() {
 
 // ---- operator actions ------------------------------------------------------
 
-function ask(title, withDuration) {
+function ask(title, withDuration, withNote = true) {
   const dialog = $("#dialog");
   $("#dialog-title").textContent = title;
   $("#dialog-duration-row").hidden = !withDuration;
+  $("#dialog-note-row").hidden = !withNote;
   // Only what the site allows (alerts.shelveMax): a longer choice would be refused as shelve-too-long.
   const maxMinutes = (state.site?.shelveMaxMs ?? Number.POSITIVE_INFINITY) / 60_000;
   const select = $("#dialog-duration");
@@ -358,7 +387,11 @@ async function onAction(event) {
         reason: r.note || undefined,
       });
   } else if (action === "away") {
-    publish(`away/${target}`, { away: button.dataset.value === "true" });
+    // Away pauses an elderly resident's welfare checks: asked first, so a stray tap on a tablet
+    // does not switch them off unseen. The request has no note (docs/topics.md).
+    const away = button.dataset.value === "true";
+    const r = await ask(`${t(away ? "awayConfirm" : "backConfirm")} · ${button.dataset.label}`, false, false);
+    if (r) publish(`away/${target}`, { away });
   }
 }
 
@@ -370,7 +403,7 @@ function scheduleRender() {
   renderQueued = true;
   requestAnimationFrame(() => {
     renderQueued = false;
-    render();
+    render(false);
   });
 }
 
@@ -407,7 +440,7 @@ function alertCard(a) {
   // The gateway's own alerts (storage) name it, not its subject id "gateway".
   const deviceName = a.model === "gateway" ? t("theGateway") : (a.deviceName ?? d?.name ?? a.deviceId);
   const location = a.location ?? d?.location;
-  const unacked = a.state === "active-unacknowledged" || a.state === "cleared-unacknowledged";
+  const unacked = isUnacknowledged(a);
   const label = `${codeName(a.code)} · ${householdName ?? deviceName}`;
   const actions = [];
   if (unacked)
@@ -429,7 +462,7 @@ function alertCard(a) {
   return el(
     "article",
     {
-      class: `alert p${a.priority}${unacked ? " unacked" : ""}`,
+      class: `alert p${a.priority}${unacked ? " unacked" : ""}${isQuiet(a) ? " quiet" : ""}`,
       "data-alert-id": a.id,
       "data-priority": String(a.priority),
       "data-code": a.code,
@@ -437,7 +470,14 @@ function alertCard(a) {
     el(
       "div",
       { class: "head" },
-      el("span", { class: "code" }, codeName(a.code), " ", householdName ? `· ${householdName}` : ""),
+      // Where to go: the household, or for a fire station, tank or kiosk the device and its place.
+      el(
+        "span",
+        { class: "code" },
+        codeName(a.code),
+        " ",
+        `· ${householdName ?? `${deviceName}${location ? `（${location}）` : ""}`}`,
+      ),
       el(
         "span",
         {},
@@ -480,11 +520,7 @@ function renderAlerts() {
   const priorities = [...byPriority.keys()].sort((x, y) => x - y);
   for (const p of priorities) {
     // Waiting for a person first, the longest waiting at the top.
-    const list = byPriority.get(p).sort((x, y) => {
-      const ux = x.state.endsWith("unacknowledged") ? 0 : 1;
-      const uy = y.state.endsWith("unacknowledged") ? 0 : 1;
-      return ux - uy || x.raisedAt - y.raisedAt;
-    });
+    const list = byPriority.get(p).sort(alertOrder);
     box.append(
       el(
         "section",
@@ -494,7 +530,9 @@ function renderAlerts() {
       ),
     );
   }
-  if (priorities.length === 0) box.append(el("p", { class: "hint" }, t("noAlerts")));
+  // No all-clear from a page that is not live: it cannot know.
+  if (priorities.length === 0)
+    box.append(el("p", { class: "hint" }, state.connected ? t("noAlerts") : t("noAlertsUnknown")));
   $("#alert-count").textContent = `(${state.alerts.size})`;
 }
 
@@ -605,7 +643,12 @@ function renderDevices() {
           {},
           el(
             "button",
-            { "data-action": "away", "data-target": h.id, "data-value": String(!away) },
+            {
+              "data-action": "away",
+              "data-target": h.id,
+              "data-value": String(!away),
+              "data-label": h.name ?? h.id,
+            },
             away ? t("back") : t("away"),
           ),
         ),
@@ -614,33 +657,97 @@ function renderDevices() {
   );
 }
 
+/** What a result was about, named as people know it: the alert, the device, the household. */
+function resultSubject(r) {
+  const b = r.body;
+  if (r.topic.startsWith("cmd/")) {
+    const d = device(b.deviceId ?? r.topic.split("/")[1]);
+    return `${t("actions.command")} ${b.command ?? r.topic.split("/")[2]} · ${d?.name ?? b.deviceId ?? ""}`;
+  }
+  const action = t(`actions.${b.action}`);
+  const name = action === `actions.${b.action}` ? (b.action ?? "") : action;
+  let target = b.target ?? "";
+  if (b.action === "service") {
+    const d = device(b.target);
+    if (d)
+      target = `${d.name ?? d.id}${d.household ? ` · ${household(d.household)?.name ?? d.household}` : ""}`;
+  } else if (b.action === "away") target = household(b.target)?.name ?? target;
+  else if (state.alertLabels.has(b.target)) target = alertLabel(state.alertLabels.get(b.target));
+  return `${name} ${target}`;
+}
+
+/** Why it was refused: the site's words when the gateway gives them, a command's error named. */
+function refusalText(b) {
+  if (b.message) return b.message;
+  if (b.error) {
+    const known = t(`cmdErrors.${b.error}`);
+    const text = known === `cmdErrors.${b.error}` ? t("cmdErrors.other") : known;
+    return b.exception ? `${text}: ${b.exception}` : text;
+  }
+  return b.reason ?? "";
+}
+
 function renderResults() {
   $("#results").replaceChildren(
     ...state.results.map((r) => {
       const b = r.body;
       const ok = b.ok !== false;
-      const alert = [...state.alerts.values()].find((a) => a.id === b.target);
-      const target = alert
-        ? `${codeName(alert.code)} · ${alert.householdName ?? alert.deviceName ?? alert.deviceId}`
-        : (b.target ?? "");
-      const what = b.action ? `${t(b.action) === b.action ? b.action : t(b.action)} ${target}` : r.topic;
       return el(
         "li",
         { class: ok ? "" : "refused" },
-        // What happened (topics 0.13.0: "已搁置至 2026-12-06 07:15") or why it was refused (0.9.0), in
-        // the site's words when the gateway gives them, else the refusal's reason code.
-        `${fmtTime(r.at)} ${what}: ${
-          ok
-            ? `${t("ok")}${b.message ? ` (${b.message})` : ""}`
-            : `${t("refused")} (${b.message ?? b.reason ?? b.error ?? ""})`
+        // What happened (topics 0.13.0: "已搁置至 2026-12-06 07:15") or why it was refused (0.9.0).
+        `${fmtTime(b.at ?? r.at)} ${resultSubject(r)}: ${
+          ok ? `${t("ok")}${b.message ? ` (${b.message})` : ""}` : `${t("refused")} (${refusalText(b)})`
         }`,
       );
     }),
   );
 }
 
-function render() {
+/** The bar that stays on top of the page while a P1 is unacknowledged, and the tab's title. */
+function renderP1Banner() {
+  const pending = pendingP1(state.alerts.values());
+  const banner = $("#p1-banner");
+  banner.hidden = pending.length === 0;
+  document.title = pending.length
+    ? `【${textWith(state.lang || "zh-CN", "p1Pending", pending.length)}】${t("title")}`
+    : t("title");
+  if (!pending.length) return;
+  $("#p1-text").textContent = `${textWith(state.lang || "zh-CN", "p1Pending", pending.length)}：${pending
+    .slice(0, 3)
+    .map((a) => `${codeName(a.code)} · ${a.householdName ?? a.deviceName ?? a.deviceId}`)
+    .join("；")}${pending.length > 3 ? " …" : ""}`;
+  $("#p1-show").dataset.target = pending[0].id;
+}
+
+/** Not live: said on top, and everything below greyed, so nothing old is read as the present. */
+function renderLiveness() {
+  const notLive = $("#not-live");
+  notLive.hidden = state.connected;
+  $("#app").classList.toggle("stale", !state.connected);
+  if (!state.connected)
+    notLive.textContent =
+      state.lostAt == null ? t("notLiveYet") : t("notLiveSince").replace("{t}", fmtTime(state.lostAt));
+}
+
+/** The focused button, by what it does, so that a re-render does not take the keyboard's place away. */
+function focusedAction() {
+  const f = document.activeElement;
+  return f?.dataset?.action ? { action: f.dataset.action, target: f.dataset.target } : null;
+}
+function restoreFocus(key) {
+  if (!key || focusedAction()) return;
+  const again = [...document.querySelectorAll("button[data-action]")].find(
+    (b) => b.dataset.action === key.action && b.dataset.target === key.target,
+  );
+  again?.focus({ preventScroll: true });
+}
+
+function render(alertsToo = true) {
   if (!state.site) return;
+  const focus = focusedAction();
+  renderLiveness();
+  $("#clock").textContent = fmtTime(Date.now()); // in the page's language at once, not a second later
   const conn = $("#conn");
   const up = state.connected && state.gateway !== "offline";
   conn.className = `conn ${up ? "up" : "down"}`;
@@ -652,19 +759,34 @@ function render() {
   const flood = $("#flood");
   flood.hidden = state.flood?.state !== "flood";
   if (!flood.hidden) flood.textContent = t("flood").replace("{n}", String(state.flood.newAlerts10m ?? ""));
-  renderAlerts();
+  // Telemetry and link states do not touch the alert cards: rebuilding hundreds of them at every
+  // reading would also swallow a click whose press and release straddle the rebuild.
+  if (alertsToo || state.alertsDirty) {
+    state.alertsDirty = false;
+    renderAlerts();
+    renderP1Banner();
+  }
   renderDevices();
   renderResults();
+  restoreFocus(focus);
 }
 
 setInterval(() => {
   for (const e of document.querySelectorAll(".age[data-since]"))
     e.textContent = `${t("age")}: ${fmtAge(Number(e.dataset.since))}`;
   if (state.site) $("#clock").textContent = fmtTime(Date.now());
+  // A P1 nobody has acknowledged is sounded again (the flash too) until someone does.
+  if (state.connected && reminderDue(Date.now(), state.lastSoundAt, pendingP1(state.alerts.values()).length))
+    alarm();
 }, 1000);
 
 $("#login-form").addEventListener("submit", login);
 $("#logout").addEventListener("click", logout);
+$("#p1-show").addEventListener("click", () => {
+  const card = document.querySelector(`[data-alert-id="${CSS.escape($("#p1-show").dataset.target ?? "")}"]`);
+  card?.scrollIntoView({ block: "center" });
+  card?.querySelector('button[data-action="ack"]')?.focus({ preventScroll: true });
+});
 for (const b of document.querySelectorAll(".lang")) b.addEventListener("click", toggleLang);
 document.body.addEventListener("click", (e) => void onAction(e));
 applyTexts();
