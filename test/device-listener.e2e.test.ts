@@ -497,8 +497,9 @@ describe("the device listener: devices served by a worker thread", () => {
     for (const s of sockets) s.destroy();
     // 100 logins' verdicts cross the main thread, seconds on a machine loaded several times over,
     // and the count is 0 too before the first of them is taken in (it then rises as a login ends
-    // before its close is read). So: 0 held for 1.5 s in a row; a leak never holds it (30 s bound).
-    const until = Date.now() + 30_000;
+    // before its close is read). So: 0 held for 1.5 s in a row; a leak never holds it (60 s bound:
+    // 71 of 100 were still counted after 12 s under a load average of 20 on 2 cores).
+    const until = Date.now() + 60_000;
     let zeroSince = Date.now();
     while (Date.now() < until && Date.now() - zeroSince < 1_500) {
       if (gw.broker.deviceListenerConnections > 0) zeroSince = Date.now();
@@ -509,7 +510,7 @@ describe("the device listener: devices served by a worker thread", () => {
     await p.publish("devices/ec200/p-1/up", pendantMsg(1, "press"));
     await ops.waitFor((x) => x.topic.includes("/alerts/p"));
     expect(gw.broker.deviceListenerConnections).toBe(1);
-  }, 45_000);
+  }, 90_000);
 
   it("a device silent past one and a half keepalives is closed and counted", async () => {
     const s = await rawPendant(1);
