@@ -675,4 +675,73 @@ describe.skipIf(!available && !process.env.CI)("upstream broker bridge (real mos
     );
     expect(stale.map((m) => m.topic)).toEqual([]);
   }, 30_000);
+
+  it("a retained alert state upstream refused is not sent again after a restart; its next rev is", async () => {
+    const port = await freePort();
+    const conf = join(dir, `mosquitto-aside-${port}.conf`);
+    // Packets over 1 KiB: mosquitto closes the connection. An alert state of hh-1 (its address and
+    // resident shown in it) is over; the gateway's and devices' statuses are not.
+    writeFileSync(
+      conf,
+      `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\nmax_packet_size 1024\n`,
+    );
+    const broker = spawnGroup("mosquitto", ["-c", conf], { stdio: "ignore" });
+    cleanups.push(() => stopKill(broker));
+    await sleep(300);
+    const dataDir = join(dir, "aside-data");
+    cleanups.push(async () => rmSync(dataDir, { recursive: true, force: true }));
+    const input = testConfig({
+      northbound: {
+        upstream: { url: `mqtt://127.0.0.1:${port}`, reconnectInitial: "50ms", reconnectMax: "100ms" },
+      },
+    });
+    input.households = [
+      { id: "hh-1", address: "长".repeat(128), room: "室".repeat(32), residentName: "张".repeat(32) },
+      { id: "hh-2" },
+    ];
+    const config = validateConfig(input, "test");
+    const errors: string[] = [];
+    const logger = pino(
+      { level: "error" },
+      new Writable({
+        write(chunk, _enc, cb) {
+          for (const l of String(chunk).split("\n")) if (l) errors.push(JSON.parse(l).msg as string);
+          cb();
+        },
+      }),
+    );
+    const ops = await upstreamClient(port);
+    cleanups.push(() => ops.end());
+    const topic = `linli/${SITE}/alerts/p1/EMERGENCY_CALL/p-1`;
+    const online = () =>
+      ops.waitFor(
+        (m) => m.topic === `linli/${SITE}/gateway/status` && m.payload.toString() === "online",
+        10_000,
+      );
+
+    const gw1 = await Gateway.start({ config, logger, dataDir });
+    await online();
+    const pendant = await connect(gw1, "p-1", "pw-p1");
+    await pendant.publish("devices/ec200/p-1/up", pendantMsg(1, "press"));
+    await until(() => gw1.stats().upstream?.refused === 1, 10_000, "the alert state never set aside");
+    const id = gw1.engine.openAlerts()[0]?.id as string;
+    await pendant.end();
+    await gw1.stop();
+
+    // The restart republishes the open alert, the same state: not sent again, no close, no error.
+    ops.messages.length = 0;
+    const gw2 = await Gateway.start({ config, logger, dataDir });
+    cleanups.push(() => gw2.stop());
+    await online();
+    await sleep(1500);
+    expect(gw2.stats().upstream).toMatchObject({ refused: 0, connects: 1 });
+    expect(errors.filter((m) => m.startsWith("upstream broker closed the connection"))).toHaveLength(1);
+
+    // Its next rev (acknowledged) is a new state: tried, and set aside in turn (still too big).
+    const desk = await connect(gw2, OPS.name, OPS.password);
+    cleanups.push(() => desk.end());
+    await desk.publish(`linli/${SITE}/ack/${id}`, JSON.stringify({ by: "desk" }));
+    await until(() => gw2.stats().upstream?.refused === 1, 10_000, "the next rev was not tried");
+    expect(ops.messages.filter((m) => m.topic === topic && m.payload.length > 0)).toEqual([]);
+  }, 40_000);
 });

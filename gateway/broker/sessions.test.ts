@@ -436,6 +436,37 @@ describe("operators' persistent sessions", () => {
     expect(store.keys("mqtt/s/")).toEqual(["mqtt/s/ops-console-b"]);
   });
 
+  it("discard the session away longest at maxSessions, the wall clock set back and the gateway restarted in between", async () => {
+    const wall = Date.now;
+    let step = 0;
+    vi.spyOn(Date, "now").mockImplementation(() => wall() + step);
+    try {
+      const store = new MemoryMap();
+      let b = await startBroker(store, { maxSessions: 2 });
+      const a = await connect(b, { clientId: "ops-console-a", clean: false });
+      await a.client.subscribeAsync("linli/s1/alerts/#", { qos: 1 });
+      await disconnect(a);
+      await untilGone(b, "ops-console-a");
+      await stopBroker(b);
+      b = await startBroker(store, { maxSessions: 2 });
+      // NTP sets the clock a day back; then the second console leaves, with an alert queued for it.
+      step = -86_400_000;
+      const bee = await connect(b, { clientId: "ops-console-b", clean: false });
+      await bee.client.subscribeAsync("linli/s1/alerts/#", { qos: 1 });
+      await disconnect(bee);
+      await untilGone(b, "ops-console-b");
+      b.publish(alert(1), '{"n":1}', 1, false);
+      await until(() => store.keys("mqtt/q/ops-console-b/").length === 1, "the alert queued for b");
+      // A third console takes the place of a, gone longest; b's session and queued alert are kept.
+      const c = await connect(b, { clientId: "ops-console-c", clean: false });
+      await c.client.subscribeAsync("linli/s1/alerts/#", { qos: 1 });
+      expect(store.keys("mqtt/s/").sort()).toEqual(["mqtt/s/ops-console-b", "mqtt/s/ops-console-c"]);
+      expect(store.keys("mqtt/q/ops-console-b/")).toHaveLength(1);
+    } finally {
+      vi.restoreAllMocks();
+    }
+  });
+
   it("refuse damaged or orphaned records at restore, count them, and start", async () => {
     const store = new MemoryMap();
     store.put("mqtt/s/ops-ok", { owner: "ops", subs: [{ topic: "linli/s1/alerts/#", qos: 1 }], away: 0 });

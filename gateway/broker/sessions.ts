@@ -25,6 +25,12 @@
  * memory before aedes returns from createBroker, so before any listener opens.
  * Devices' persistent sessions stay in memory only: nothing a device receives
  * (commands) is worth replaying after a restart.
+ *
+ * `away` orders the sessions by when their consoles went away, to discard the one away longest
+ * at maxSessions. It is a counter, not a time: a wall-clock time there was not moved by a step of
+ * the clock (gateway/moved-times.ts), so after a step back the console that had just left looked
+ * away longest and lost its queued alerts. The counter goes on after a restart from the largest
+ * restored value (records written as wall-clock ms before it keep their order among themselves).
  */
 import { Readable } from "node:stream";
 import type { Aedes, Client, PublishPacket } from "aedes";
@@ -60,7 +66,6 @@ export interface SessionOptions {
    * before a power cut). Absent: every owner is kept.
    */
   ownerKnown?: (owner: string) => boolean;
-  now?: () => number;
   /** Monotonic ms, for writeAfterMs (elapsed time: a step of the wall clock must not move it). */
   monotonic?: () => number;
 }
@@ -110,7 +115,7 @@ interface Session {
   nextSeq: number;
   /** Entries of its queue not written to the store yet (its console is connected). */
   unwritten: number;
-  /** When its client last went away (ms); used to pick the session to discard at maxSessions. */
+  /** Order in which its client last went away (a counter, not a time); picks the session to discard at maxSessions. */
   away: number;
 }
 
@@ -150,7 +155,8 @@ export class SessionPersistence {
   private restoredStates = new Set<string>();
   private readonly sessions = new Map<string, Session>();
   private broker: Aedes | null = null;
-  private readonly now: () => number;
+  /** The next `away` order: larger than every session's (restored ones included). */
+  private nextAway = 1;
   private readonly monotonic: () => number;
   private dropped = 0;
   private evicted = 0;
@@ -161,7 +167,6 @@ export class SessionPersistence {
   private sweeper: NodeJS.Timeout | null = null;
 
   constructor(private readonly opts: SessionOptions) {
-    this.now = opts.now ?? Date.now;
     this.monotonic = opts.monotonic ?? (() => performance.now());
   }
 
@@ -244,7 +249,7 @@ export class SessionPersistence {
     broker.on("clientDisconnect", (client: Client) => {
       const s = this.sessions.get(client.id);
       if (s === undefined) return;
-      s.away = this.now();
+      s.away = this.nextAway++;
       this.saveSession(s);
       this.writeUnwritten(s, Number.POSITIVE_INFINITY);
     });
@@ -321,7 +326,7 @@ export class SessionPersistence {
       const owner = this.opts.owner(client);
       // admit() ran at CONNECT; it runs again here for connections that raced past the bound.
       if (owner === null || !this.admit(client.id)) return;
-      s = this.newSession(client.id, owner, this.now());
+      s = this.newSession(client.id, owner, this.nextAway++);
       s.unwritten = this.queues.get(client.id)?.entries.length ?? 0;
     }
     for (const sub of subs) s.subs.set(sub.topic, sub.qos);
@@ -571,6 +576,7 @@ export class SessionPersistence {
         continue;
       }
       const s = this.newSession(id, rec.owner, rec.away);
+      if (rec.away >= this.nextAway) this.nextAway = rec.away + 1;
       for (const sub of rec.subs) s.subs.set(sub.topic, sub.qos);
       if (rec.subs.length > 0) await this.inner.addSubscriptions({ id }, rec.subs);
     }
@@ -661,7 +667,9 @@ function asSessionRecord(
 ): { owner: string; subs: { topic: string; qos: number }[]; away: number } | null {
   if (typeof v !== "object" || v === null) return null;
   const { owner, subs, away } = v as { owner?: unknown; subs?: unknown; away?: unknown };
+  // A counter (or, written before it was one, wall-clock ms): a whole number, not negative.
   if (typeof owner !== "string" || !Array.isArray(subs) || typeof away !== "number") return null;
+  if (!Number.isSafeInteger(away) || away < 0) return null;
   const out: { topic: string; qos: number }[] = [];
   for (const sub of subs) {
     const { topic, qos } = (sub ?? {}) as { topic?: unknown; qos?: unknown };

@@ -61,7 +61,13 @@
  *     in flight it is set aside (not sent again, journal entry deleted), counted
  *     (`refused`) and logged as an error with its topic, P1 or not (a P1 alert
  *     stays on the gateway's own broker and console; upstream gets its next state).
+ *     A set-aside retained state leaves a journaled mark, its topic and a hash of its payload:
+ *     the start republishes the gateway's state (an open alert's current state), and without the
+ *     mark that same refused payload cost MAX_REFUSALS closes again, the uplink blocked meanwhile,
+ *     at every restart. The same payload again is not sent; any other one (the alert's next rev,
+ *     its close) is, and clears the mark.
  */
+import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import net from "node:net";
@@ -137,9 +143,15 @@ export const MAX_URGENT_BACKLOG = 10_000;
  */
 export const MAX_REFUSALS = 3;
 
-/** Journal keys: `up/<seq>` a QoS 1 message not yet acknowledged upstream, `upr/<topic>` the retained mirror. */
+/**
+ * Journal keys: `up/<seq>` a QoS 1 message not yet acknowledged upstream, `upr/<topic>` the retained
+ * mirror, `upa/<topic>` the hash of a retained state set aside (refused), not sent again.
+ */
 const UP = "up/";
 const UP_RETAINED = "upr/";
+const UP_ASIDE = "upa/";
+/** A set-aside mark's payload hash (only computed for a topic that has a mark, or at a set-aside). */
+const payloadHash = (payload: string): string => createHash("sha256").update(payload).digest("base64url");
 const seqKey = (seq: number) => `${UP}${seq.toString().padStart(16, "0")}`;
 
 /**
@@ -269,6 +281,12 @@ export class UpstreamBridge implements NorthboundSink {
   private readonly client: MqttClient;
   /** Newest retained payload per topic, with the order it was published in (resent in that order). */
   private readonly retained = new Map<string, Mirrored>();
+  /**
+   * Retained states set aside, by topic: their payload's hash (journaled under `upa/`). At most one
+   * per retained topic; cleared by the topic's next different state, or at start when the gateway
+   * no longer holds its alert (dropStaleRestored).
+   */
+  private readonly aside = new Map<string, string>();
   /** Non-P1 QoS 1 messages waiting, bounded by `opts.backlog` (the oldest dropped). */
   private readonly backlog: Fifo<Held> = { items: [], head: 0 };
   /** P1 QoS 1 messages waiting: never dropped, sent before everything else. */
@@ -449,6 +467,7 @@ export class UpstreamBridge implements NorthboundSink {
     if (retain) {
       // Current state: the newest per topic. An empty payload deletes it upstream (MQTT 3.1.1 §3.3.1.3):
       // it stays in the mirror until upstream has it, so a deletion is not lost to an outage.
+      if (this.aside.size > 0 && this.keptAside(topic, payload)) return;
       const seq = this.nextSeq++;
       this.restored?.delete(topic);
       this.retained.set(topic, { seq, payload });
@@ -486,6 +505,19 @@ export class UpstreamBridge implements NorthboundSink {
       this.hold({ seq, topic, payload });
     }
     this.flush();
+  }
+
+  /**
+   * Whether this retained state is the one upstream refused (set aside, even before a restart): not
+   * sent again. Another state of the topic clears the mark, and goes.
+   */
+  private keptAside(topic: string, payload: string): boolean {
+    const mark = this.aside.get(topic);
+    if (mark === undefined) return false;
+    if (mark === payloadHash(payload)) return true;
+    this.aside.delete(topic);
+    this.store?.delete(UP_ASIDE + topic);
+    return false;
   }
 
   private isUrgent(topic: string): boolean {
@@ -630,6 +662,15 @@ export class UpstreamBridge implements NorthboundSink {
       last = Math.max(last, v[0]);
     }
     this.restored = new Set(this.retained.keys());
+    for (const [key, v] of store.entries(UP_ASIDE)) {
+      if (typeof v !== "string") store.delete(key);
+      else this.aside.set(key.slice(UP_ASIDE.length), v);
+    }
+    if (this.aside.size > 0)
+      this.log.warn(
+        { topics: [...this.aside.keys()].slice(0, 20), count: this.aside.size },
+        "upstream: retained states refused before the restart stay set aside until they change / 重启前被上游拒收的保留状态仍搁置，变更后再发送",
+      );
     const held: Held[] = [];
     for (const [key, v] of store.entries(UP)) {
       const seq = Number(key.slice(UP.length));
@@ -667,6 +708,12 @@ export class UpstreamBridge implements NorthboundSink {
     this.restored = null;
     if (restored === null) return 0;
     let dropped = 0;
+    // A mark for an alert (or mark) the gateway no longer holds has nothing left to stand for.
+    for (const topic of [...this.aside.keys()])
+      if (this.isReconciled(topic) && !current(topic)) {
+        this.aside.delete(topic);
+        this.store?.delete(UP_ASIDE + topic);
+      }
     for (const topic of restored) {
       if (!this.isReconciled(topic) || current(topic) || this.retained.get(topic)?.payload === "") continue;
       this.publish(topic, "", 1, true);
@@ -787,6 +834,10 @@ export class UpstreamBridge implements NorthboundSink {
     const urgent = f.held?.urgent === true || this.isUrgent(f.topic);
     if (f.held !== null) this.store?.delete(seqKey(f.seq));
     else {
+      // Marked, so that the start's republication of the same state does not send it again.
+      const mark = payloadHash(target.payload);
+      this.aside.set(f.topic, mark);
+      this.store?.put(UP_ASIDE + f.topic, mark);
       this.retained.delete(f.topic);
       this.store?.delete(UP_RETAINED + f.topic);
     }
