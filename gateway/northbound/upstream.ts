@@ -938,8 +938,10 @@ export class UpstreamBridge implements NorthboundSink {
       return;
     }
     // The gateway's own retained state for this topic stands (republished on this connect); an
-    // empty one is a close the mirror deletes itself, not a ghost.
-    if (this.retained.has(topic)) return;
+    // empty one is a close the mirror deletes itself, not a ghost. Nor is an older state of an
+    // alert whose current state was set aside (refused): the alert is open, and deleting what
+    // upstream shows of it left an open emergency call shown nowhere upstream.
+    if (this.retained.has(topic) || this.aside.has(topic)) return;
     let id: string | null = null;
     try {
       const v = JSON.parse(payload.toString("utf8")) as { id?: unknown };
