@@ -100,6 +100,8 @@ export interface GatewayOptions {
   sessions?: SessionsConfig;
   /** Gives malloc's free memory back after full GCs (malloc-trim.ts); default glibc's, null: never. */
   mallocTrim?: MallocTrim | null;
+  /** Internal, tests only: the bound of what waits for the broker (until-listening.ts); default 10,000. */
+  untilListeningMax?: number;
 }
 
 /** Where the journal lives when neither `--data-dir` nor `storage.dir` says (docs/durability.md). */
@@ -156,13 +158,11 @@ export class Gateway {
   /** What start-up read back from the journal. */
   recovered: Recovered | null = null;
   /**
-   * Published while the broker was still starting (a restored escalation or
-   * shelving that fell due meanwhile): delivered once it listens. Bounded;
-   * beyond, the oldest is dropped (the retained states republished after it
-   * still show every open alert as it is).
+   * The embedded broker's sink: holds what is published before the broker exists (bounded, counted;
+   * P1 kept first: until-listening.ts). Little is: the timer wheel is held until the broker listens,
+   * so restored escalations and call windows due meanwhile fire after it (start()).
    */
-  /** The embedded broker's sink: holds what is published before the broker exists (bounded, counted). */
-  private readonly local = new UntilListening();
+  private readonly local: UntilListening;
   /** The journal when the gateway opened it itself (closed at stop). */
   private journal: Journal | null = null;
   /** Whether the journal keeps its promise now, and the alerts about it. */
@@ -236,10 +236,14 @@ export class Gateway {
             this.operatorAction("upstream", action, target, command, payload),
         )
       : null;
+    this.local = new UntilListening(opts.untilListeningMax, [
+      `linli/${config.site.id}/alerts/p1/`,
+      `linli/${config.site.id}/escalations/p1/`,
+    ]);
     // The broker starts later (async); until then there is nobody to publish to.
     const sink: NorthboundSink = {
       publish: (topic, payload, qos, retain, urgent) => {
-        this.local.publish(topic, payload, qos, retain);
+        this.local.publish(topic, payload, qos, retain, urgent);
         this.upstream?.publish(topic, payload, qos, retain, urgent);
       },
     };
@@ -430,6 +434,10 @@ export class Gateway {
     });
     gwRef = gw;
     gw.journal = journal;
+    // Held until the restored state is out through the broker (released below): a restored
+    // escalation, call window or shelving that fell due while the gateway was down would otherwise
+    // fire during the awaits below, into what waits for the broker (thousands on an aged site).
+    gw.wheel.hold();
     if (gw.store) {
       gw.recovered = recoverState(
         gw.store,
@@ -516,6 +524,8 @@ export class Gateway {
       local: gw.local,
       log: gw.log,
     });
+    // republishRecovered fired what fell due while down (P1 first); the rest runs on from here.
+    gw.wheel.release();
     gw.supervisor.start(gw.registry, downForMs(gw.recovered, gw.clock.now(), gw.log));
     // The wheel adopts a step of the wall clock at its ticks: this keeps one coming at least every
     // minute even on a site where nothing else is armed (only polled devices, no welfare checks).

@@ -440,7 +440,11 @@ export class AlertEngine {
       n++;
     }
     this.heldAtRestore.clear();
-    for (const a of [...this.byId.values()]) if (this.escalation.fireOverdue(a, now)) n++;
+    // P1 first (an alert escalating like a P1 with them): a site with thousands due puts its
+    // emergencies ahead of the rest in every queue after it (sessions, upstream).
+    const open = [...this.byId.values()];
+    for (const a of open) if ((a.escalateAs ?? a.priority) === 1 && this.escalation.fireOverdue(a, now)) n++;
+    for (const a of open) if ((a.escalateAs ?? a.priority) !== 1 && this.escalation.fireOverdue(a, now)) n++;
     return n + this.shelving.fireOverdue(now);
   }
 

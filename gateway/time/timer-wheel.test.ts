@@ -58,6 +58,20 @@ describe("TimerWheel", () => {
     expect(fired.map((f) => f.at)).toEqual([start + SEC]);
   });
 
+  it("held, fires nothing (a past deadline neither); released, what fell due fires on the next tick", () => {
+    const { clock, wheel, fired, make } = setup();
+    wheel.hold();
+    wheel.arm(make("past"), clock.now() - 10 * SEC);
+    wheel.armIn(make("soon"), 2 * SEC);
+    clock.advance(5 * SEC);
+    expect(fired).toEqual([]);
+    wheel.release();
+    expect(fired).toEqual([]);
+    clock.advance(0);
+    clock.advance(SEC);
+    expect(fired.map((f) => f.name)).toEqual(["past", "soon"]);
+  });
+
   it("re-arming moves the timer; disarm cancels", () => {
     const { clock, wheel, fired, make } = setup();
     const start = clock.now();

@@ -108,6 +108,8 @@ export class TimerWheel {
   private current: number;
   private count = 0;
   private processing = false;
+  /** hold() .. release(): no clock timer, nothing fires. */
+  private held = false;
   private clockTimer: ClockTimer | null = null;
   private wakeTick = Number.POSITIVE_INFINITY;
   private errorCount = 0;
@@ -182,6 +184,24 @@ export class TimerWheel {
     return true;
   }
 
+  /**
+   * Nothing fires until `release()`; timers are armed and disarmed as usual. The start holds the
+   * wheel from recovery until the broker listens and the restored state is republished: a restored
+   * escalation or call window that fell due while the gateway was down must fire then, through the
+   * broker (to operators' persistent sessions and upstream), not into what waits before it exists.
+   */
+  hold(): void {
+    this.held = true;
+    this.clearClockTimer();
+  }
+
+  /** Ends a `hold()`: what fell due meanwhile fires on the next tick (at once if already past). */
+  release(): void {
+    if (!this.held) return;
+    this.held = false;
+    if (this.count > 0 && !this.processing) this.sleepUntil(this.current + 1);
+  }
+
   /** Disarms everything and clears the clock timer. */
   stop(): void {
     for (const slots of this.levels) for (const slot of slots) this.drop(slot);
@@ -247,6 +267,8 @@ export class TimerWheel {
 
   private sleepUntil(tick: number): void {
     this.clearClockTimer();
+    // Held (hold()): nothing fires until release() wakes the wheel.
+    if (this.held) return;
     const now = this.clock.now() - this._shift;
     const delay = Math.min(Math.max(0, tick * this.tickMs - now), this.maxSleepMs, MAX_TIMEOUT_MS);
     this.wakeTick = Math.min(tick, Math.floor((now + delay) / this.tickMs));
