@@ -322,7 +322,20 @@ export const lv4: ModbusDeviceProfile<
     // "Readings taken while bit 4 (self-test) is set are marked as such and raise no level alert"
     // ("readings are not real"): value alerts stay as they were until the test is over.
     st.suspect = false;
-    if (s.status.selfTest) return;
+    if (s.status.selfTest) {
+      // "held 30 s" cannot be confirmed by readings that are not real: an on-delay that runs out
+      // during the test must not raise. Reported active within the deadband only (onset false), a
+      // raised WATER_LEVEL_LOW holds and a pending one ends; the first real reading after the test
+      // decides, counting from when the level went under (lowSince, kept through the test).
+      if (!Number.isNaN(st.lowLimit))
+        ctx.condition("WATER_LEVEL_LOW", true, {
+          priority: 2,
+          causes: LOW_CAUSES,
+          detail: { reserveMm: round1(st.lowLimit) },
+          onset: false,
+        });
+      return;
+    }
     // "under 4.0 °C for 10 minutes, clearing at 5.0 °C": the 10 minutes under 4.0 °C without a
     // break (a heater that switched on at 4 °C and holds the water at 4-5 °C is working); 5.0 °C
     // is where a raised FREEZE_RISK clears.
@@ -362,7 +375,7 @@ export const lv4: ModbusDeviceProfile<
     // CRITICAL replaces LOW while it lasts; LOW comes back at once if the tank stayed under the reserve.
     ctx.condition("WATER_LEVEL_LOW", low && !critical, {
       priority: 2,
-      causes: ["level under the reserve"],
+      causes: LOW_CAUSES,
       detail: { reserveMm: round1(reserve) },
       onDelayMs: LEVEL_LOW_HOLD_MS,
       onset: under,
@@ -391,6 +404,8 @@ function levelBelievable(s: Lv4Sample, st: Lv4State, now: number): boolean {
   st.suspectSince = 0;
   return true;
 }
+
+const LOW_CAUSES: readonly string[] = ["level under the reserve"];
 
 /** The sensor's own comparisons and its fault: a change of any is an alert-lane event. */
 const LEVEL_BAND = ["low", "high", "fault"] as const;
