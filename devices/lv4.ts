@@ -323,17 +323,7 @@ export const lv4: ModbusDeviceProfile<
     // ("readings are not real"): value alerts stay as they were until the test is over.
     st.suspect = false;
     if (s.status.selfTest) {
-      // "held 30 s" cannot be confirmed by readings that are not real: an on-delay that runs out
-      // during the test must not raise. Reported active within the deadband only (onset false), a
-      // raised WATER_LEVEL_LOW holds and a pending one ends; the first real reading after the test
-      // decides, counting from when the level went under (lowSince, kept through the test).
-      if (!Number.isNaN(st.lowLimit))
-        ctx.condition("WATER_LEVEL_LOW", true, {
-          priority: 2,
-          causes: LOW_CAUSES,
-          detail: { reserveMm: round1(st.lowLimit) },
-          onset: false,
-        });
+      holdLevelLow(st, ctx);
       return;
     }
     // "under 4.0 °C for 10 minutes, clearing at 5.0 °C": the 10 minutes under 4.0 °C without a
@@ -347,6 +337,7 @@ export const lv4: ModbusDeviceProfile<
     });
     if (!levelBelievable(s, st, ctx.now)) {
       st.suspect = true;
+      holdLevelLow(st, ctx);
       return;
     }
 
@@ -383,6 +374,22 @@ export const lv4: ModbusDeviceProfile<
     });
   },
 };
+
+/**
+ * A reading that is not a real level (self-test, a suspect jump): "held 30 s" cannot be confirmed
+ * by it, so an on-delay that runs out meanwhile must not raise. Reported active within the
+ * deadband only (onset false), a raised WATER_LEVEL_LOW holds and a pending one ends; the next
+ * real reading decides, counting from when the level went under (lowSince, kept meanwhile).
+ */
+function holdLevelLow(st: Lv4State, ctx: RuleContext<Lv4Code>): void {
+  if (st.low === null || !st.low.active) return;
+  ctx.condition("WATER_LEVEL_LOW", true, {
+    priority: 2,
+    causes: LOW_CAUSES,
+    detail: { reserveMm: round1(st.lowLimit) },
+    onset: false,
+  });
+}
 
 /**
  * A level that jumps by more than 20 % of the tank height from the last real
