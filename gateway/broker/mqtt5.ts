@@ -29,7 +29,7 @@
 import type { Socket } from "node:net";
 import type { Aedes, Client } from "aedes";
 import mqttPacket from "mqtt-packet";
-import { UNSUPPORTED_PROTOCOL_VERSION, v5ConnackReason } from "./mqtt5-reasons.js";
+import { MAX_WAITING_DOWNLINKS, UNSUPPORTED_PROTOCOL_VERSION, v5ConnackReason } from "./mqtt5-reasons.js";
 
 export { UNSUPPORTED_PROTOCOL_VERSION };
 
@@ -54,14 +54,6 @@ export interface V5Link {
   /** A waiting PUBLISH dropped to keep the bound (counted by the caller's refusal counter). */
   overflow: () => void;
 }
-
-/**
- * How many downlinks may wait for room under a device's Receive Maximum. A device's downlinks
- * are few (acknowledgements of its calls, commands); past this the oldest waiting one is dropped
- * and counted: a device that never acknowledges must not make the gateway hold its downlinks
- * without bound.
- */
-export const MAX_WAITING_DOWNLINKS = 32;
 
 const V5 = Symbol("linli.mqtt5");
 type Tagged = { [V5]?: V5Link };
