@@ -209,6 +209,8 @@ export const gk3: ModbusDeviceProfile<
   points: GK3_POINTS,
   maxGap: 0,
   missedPollsForLost: 3,
+  // "The controller closes a connection idle for 120 s."
+  peerIdleCloseMs: 120_000,
   commands: {
     restart_app: { fn: 6, address: 100, value: 1, doc: "register 100 := 1: restart the kiosk application" },
     maintenance_on: { fn: 6, address: 100, value: 2, doc: "register 100 := 2: enter maintenance" },

@@ -322,7 +322,10 @@ export const lv4: ModbusDeviceProfile<
     // "Readings taken while bit 4 (self-test) is set are marked as such and raise no level alert"
     // ("readings are not real"): value alerts stay as they were until the test is over.
     st.suspect = false;
-    if (s.status.selfTest) return;
+    if (s.status.selfTest) {
+      holdLevelLow(st, ctx);
+      return;
+    }
     // "under 4.0 °C for 10 minutes, clearing at 5.0 °C": the 10 minutes under 4.0 °C without a
     // break (a heater that switched on at 4 °C and holds the water at 4-5 °C is working); 5.0 °C
     // is where a raised FREEZE_RISK clears.
@@ -334,6 +337,7 @@ export const lv4: ModbusDeviceProfile<
     });
     if (!levelBelievable(s, st, ctx.now)) {
       st.suspect = true;
+      holdLevelLow(st, ctx);
       return;
     }
 
@@ -362,7 +366,7 @@ export const lv4: ModbusDeviceProfile<
     // CRITICAL replaces LOW while it lasts; LOW comes back at once if the tank stayed under the reserve.
     ctx.condition("WATER_LEVEL_LOW", low && !critical, {
       priority: 2,
-      causes: ["level under the reserve"],
+      causes: LOW_CAUSES,
       detail: { reserveMm: round1(reserve) },
       onDelayMs: LEVEL_LOW_HOLD_MS,
       onset: under,
@@ -370,6 +374,22 @@ export const lv4: ModbusDeviceProfile<
     });
   },
 };
+
+/**
+ * A reading that is not a real level (self-test, a suspect jump): "held 30 s" cannot be confirmed
+ * by it, so an on-delay that runs out meanwhile must not raise. Reported active within the
+ * deadband only (onset false), a raised WATER_LEVEL_LOW holds and a pending one ends; the next
+ * real reading decides, counting from when the level went under (lowSince, kept meanwhile).
+ */
+function holdLevelLow(st: Lv4State, ctx: RuleContext<Lv4Code>): void {
+  if (st.low === null || !st.low.active) return;
+  ctx.condition("WATER_LEVEL_LOW", true, {
+    priority: 2,
+    causes: LOW_CAUSES,
+    detail: { reserveMm: round1(st.lowLimit) },
+    onset: false,
+  });
+}
 
 /**
  * A level that jumps by more than 20 % of the tank height from the last real
@@ -391,6 +411,8 @@ function levelBelievable(s: Lv4Sample, st: Lv4State, now: number): boolean {
   st.suspectSince = 0;
   return true;
 }
+
+const LOW_CAUSES: readonly string[] = ["level under the reserve"];
 
 /** The sensor's own comparisons and its fault: a change of any is an alert-lane event. */
 const LEVEL_BAND = ["low", "high", "fault"] as const;

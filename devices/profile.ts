@@ -370,6 +370,11 @@ export interface ModbusDeviceProfile<S = unknown, State = unknown, T extends Mod
    */
   readonly minReplyTimeoutMs?: number;
   /**
+   * Modbus TCP: the device closes a connection idle this long, ms (GK-3: 120 s); the bus replaces
+   * an idle link before then, so a device polled slowly is neither lost nor counted as a link fault.
+   */
+  readonly peerIdleCloseMs?: number;
+  /**
    * Registers the poll does not cover, read when the device is attached, every `refreshMs`, and
    * after one of its commands writes them (the LV-4's low set-point: a holding register, while its
    * poll reads input registers). Each value reaches the rules through `applySetting`.

@@ -225,6 +225,27 @@ describe("what operators read: the cause that tripped it, with its reading", () 
     );
   });
 
+  it("a FAULT closed because its priority changed says so and points to the new alert, not 'closed'", () => {
+    const { seen, poll } = setup();
+    poll({ status: B(STATUS.detectorFault), faultCode: 1 });
+    poll({ status: B(STATUS.detectorFault, STATUS.pumpFault), faultCode: 1 });
+    const [closed, raised] = seen.slice(-2);
+    expect(words("zh-CN")(closed!)).toBe(
+      "设备故障（探测器故障：烟感探头脏污）：微型消防站 2（2号楼 北侧）；已结束：情况变化，优先级改为 P2，由新告警接替，请处理新告警",
+    );
+    expect(words("en")(closed!)).toMatch(
+      /: 微型消防站 2 \(2号楼 北侧\) — closed: the condition changed to priority P2, see the new alert that replaces this one$/,
+    );
+    expect(words("zh-CN")(raised!)).toMatch(
+      /^设备故障（水泵故障、探测器故障：烟感探头脏污）：微型消防站 2（2号楼 北侧）$/,
+    );
+    // Back to P3 when the pump fault goes: the P2 says the same.
+    poll({ status: B(STATUS.detectorFault), faultCode: 1 });
+    expect(words("zh-CN")(seen.at(-2)!)).toMatch(
+      /已结束：情况变化，优先级改为 P3，由新告警接替，请处理新告警$/,
+    );
+  });
+
   it("low pressure says whether the panel's own signal or the minimum tripped it", () => {
     const { seen, poll } = setup();
     poll({ status: B(STATUS.pressureLow), pressure: 0.32 });

@@ -525,12 +525,24 @@ function rulesCore(doc: DeclaredProfileDoc) {
         return true;
       });
       alarms.forEach((a, i) => {
-        if (!evaluated[i]) return;
         const as = st.alarms[i]!;
         const replaced = a.unless !== undefined && st.alarms[indexOf.get(a.unless)!]!.active;
-        const active = as.active && !replaced;
         let cause = a.cause ?? describe(a);
         if (a.causeFrom !== undefined) cause = `${cause}: ${String(s.v[a.causeFrom])}`;
+        if (!evaluated[i]) {
+          // A value not believed (self-test, a suspect jump) cannot confirm an on-delay: one that
+          // runs out meanwhile must not raise. Reported within the deadband only (onset false), a
+          // raised alert holds and a pending one ends; the next real value decides, from `since`.
+          if (as.active && !replaced && a.onDelay !== undefined)
+            ctx.condition(a.code, true, {
+              priority: a.priority,
+              causes: [cause],
+              onset: false,
+              ...(a.escalateAs !== undefined ? { escalateAs: a.escalateAs } : {}),
+            });
+          return;
+        }
+        const active = as.active && !replaced;
         ctx.condition(a.code, active, {
           priority: a.priority,
           causes: active ? [cause] : [],

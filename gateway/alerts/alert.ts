@@ -33,6 +33,9 @@ export interface AlertSubject {
 /** Why an alert is suppressed by design (ISA-18.2 "designed suppression"). */
 export type SuppressReason = "test" | "maintenance";
 
+/** Why an alert was closed and a new one raised in its place (docs/topics.md, MFS-8 FAULT; 0.13.7). */
+export type ReplacedFor = { priority: Priority } | { ended: SuppressReason };
+
 /** The ISA-18.2 suppressed-alarm states, shown as `suppression` (null: annunciated). */
 export type Suppression = "shelved" | "suppressed" | "out-of-service";
 
@@ -141,6 +144,12 @@ export class Alert {
    * re-send after a restart) can drop the copy.
    */
   rev = 0;
+  /**
+   * Why the gateway closed this alert for a new one in its place (the live condition's priority
+   * changed, or its suppression by design ended): the operator's message says so, so a closed
+   * fault is not read as a fault gone. Null for any other close.
+   */
+  replacedFor: ReplacedFor | null = null;
   /** The transition of the last published change (republished as it was after a restart). */
   lastTransition: Transition = "raised";
   /**

@@ -29,7 +29,7 @@ import type { AlertCode, Clock, Priority } from "../../core/index.js";
 import type { AlertContext, AlertOptions, ConditionOptions } from "../../devices/index.js";
 import { moveLive } from "../moved-times.js";
 import { type TimerWheel, WheelTimer } from "../time/timer-wheel.js";
-import { Alert, type AlertSubject, type SuppressReason, type Transition } from "./alert.js";
+import { Alert, type AlertSubject, type ReplacedFor, type SuppressReason, type Transition } from "./alert.js";
 import { CHATTER_COUNT, Chattering, type ChatterKey } from "./chattering.js";
 import { Escalation, type EscalationOptions } from "./escalation.js";
 import { Flood, HOLD_FLOOD } from "./flood.js";
@@ -515,7 +515,8 @@ export class AlertEngine {
     const now = this.clock.now();
     const cause = opts.causes?.[0] ?? code;
     const open = this.find(subject.id, code);
-    if (open && endsSuppression(open, opts, suppressed)) this.supersede(open, suppressionEnded(open), now);
+    if (open && endsSuppression(open, opts, suppressed))
+      this.supersede(open, suppressionEnded(open), now, { ended: open.suppressedFor ?? "test" });
     const ks = this.key(subject, code);
     const existing = ks.alert;
     // Same call: an open alert (within its window, or not yet closed by an operator).
@@ -571,11 +572,12 @@ export class AlertEngine {
     const open = this.subjects.get(subject.id)?.keys.get(code)?.alert;
     // A condition whose priority follows its live causes (MFS-8 FAULT, docs/topics.md): the alert
     // under the old priority's topic closes and a new one is raised under the new one.
-    if (open && open.priority !== opts.priority) this.supersede(open, `priority now P${opts.priority}`, now);
+    if (open && open.priority !== opts.priority)
+      this.supersede(open, `priority now P${opts.priority}`, now, { priority: opts.priority });
     // Still active, reported outside test mode or maintenance: not the alert suppressed by design
     // (endsSuppression); one that cleared is replaced when the condition raises again (activate).
     else if (open?.conditionActive && endsSuppression(open, opts, suppressed))
-      this.supersede(open, suppressionEnded(open), now);
+      this.supersede(open, suppressionEnded(open), now, { ended: open.suppressedFor ?? "test" });
     const ks = this.key(subject, code);
     // Back to abnormal within the off-delay: no clear, nothing to publish.
     if (ks.pendingKind === PENDING_OFF) this.cancelPending(ks);
@@ -680,7 +682,7 @@ export class AlertEngine {
       // Cleared, unacknowledged, and active again (at once or after its on-delay) outside test
       // mode or maintenance: a new alert, not the suppressed one reactivated.
       const subject = ks.owner.subject;
-      this.supersede(existing, suppressionEnded(existing), now);
+      this.supersede(existing, suppressionEnded(existing), now, { ended: existing.suppressedFor ?? "test" });
       ks = this.key(subject, ks.code);
       existing = ks.alert;
     }
@@ -701,10 +703,11 @@ export class AlertEngine {
    * Closes an open alert that the live condition no longer is (another priority, or no longer
    * suppressed by design), published, then forgotten; a new alert takes its place.
    */
-  private supersede(a: Alert, reason: string, now: number): void {
+  private supersede(a: Alert, reason: string, now: number, why: ReplacedFor): void {
     const ks = this.keyOf(a);
     if (ks) this.cancelPending(ks);
     if (!a.close(now)) return;
+    a.replacedFor = why;
     a.holds = 0;
     this.emit(a, "closed", BY_GATEWAY, reason, true);
   }

@@ -1,6 +1,7 @@
 /**
  * MQTT 5 CONNACK reason codes (§3.2.2.2) for the 3.1.1 return codes the gateway gives, one table
- * for both listeners: aedes' (mqtt5.ts) and the device listener's (front/connection.ts).
+ * for both listeners: aedes' (mqtt5.ts) and the device listener's (front/connection.ts); and the
+ * one MQTT 5 bound both listeners share.
  */
 
 /** 0x84: unsupported protocol version. */
@@ -22,3 +23,11 @@ export function v5ConnackReason(returnCode: number): number {
       return 0x87; // not authorized
   }
 }
+
+/**
+ * How many downlinks may wait for room under a device's Receive Maximum. A device's downlinks
+ * are few (acknowledgements of its calls, commands); past this the oldest waiting one is dropped
+ * and counted: a device that never acknowledges must not make the gateway hold its downlinks
+ * without bound.
+ */
+export const MAX_WAITING_DOWNLINKS = 32;

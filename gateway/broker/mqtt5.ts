@@ -17,7 +17,11 @@
  *   DISCONNECT 0x94 (topic alias invalid) and closed; enhanced authentication (an authentication
  *   method) with CONNACK 0x8C;
  * - the CONNACK states the role's packet limit (Maximum Packet Size), and a packet over the
- *   client's own Maximum Packet Size is not sent to it (§3.1.2.11.4).
+ *   client's own Maximum Packet Size is not sent to it (§3.1.2.11.4);
+ * - no more unacknowledged QoS 1/2 PUBLISHes are sent than the client's Receive Maximum
+ *   (§3.3.4, MQTT-3.3.4-7): the rest wait, in order, for its PUBACKs (bounded, below);
+ * - a DISCONNECT with reason 0x04 ("Disconnect with Will Message", §3.14.2.1) closes the
+ *   connection as a loss does, so aedes publishes the will (it takes every DISCONNECT as clean).
  *
  * Devices only: operators' consoles keep 3.1.1 (their deliveries are written as 3.1.1 frames by
  * operator-delivery.ts and sessions.ts); an MQTT 5 operator login is answered with 0x84.
@@ -25,7 +29,7 @@
 import type { Socket } from "node:net";
 import type { Aedes, Client } from "aedes";
 import mqttPacket from "mqtt-packet";
-import { UNSUPPORTED_PROTOCOL_VERSION, v5ConnackReason } from "./mqtt5-reasons.js";
+import { MAX_WAITING_DOWNLINKS, UNSUPPORTED_PROTOCOL_VERSION, v5ConnackReason } from "./mqtt5-reasons.js";
 
 export { UNSUPPORTED_PROTOCOL_VERSION };
 
@@ -41,6 +45,14 @@ export interface V5Link {
   refusal: number;
   /** Refused and closing: nothing more it sends is read. */
   closing: boolean;
+  /** The client's Receive Maximum (CONNECT property, default 65,535, §3.1.2.11.3). */
+  receiveMax: number;
+  /** Packet ids of QoS 1/2 PUBLISHes sent and not yet acknowledged (PUBACK, PUBCOMP). */
+  inflight: Set<number>;
+  /** QoS 1/2 PUBLISHes waiting for room under the Receive Maximum, oldest first (bounded). */
+  waiting: mqttPacket.IPublishPacket[];
+  /** A waiting PUBLISH dropped to keep the bound (counted by the caller's refusal counter). */
+  overflow: () => void;
 }
 
 const V5 = Symbol("linli.mqtt5");
@@ -52,6 +64,9 @@ const OPTS_V5 = Object.freeze({ protocolVersion: 5 });
 
 /** MQTT 5 reason codes (§2.4). */
 const BAD_AUTHENTICATION_METHOD = 0x8c;
+const DISCONNECT_WITH_WILL = 0x04;
+/** §3.1.2.11.3: absent, the Receive Maximum is 65,535. */
+const DEFAULT_RECEIVE_MAX = 65_535;
 const TOPIC_ALIAS_INVALID = 0x94;
 
 type Write = (packet: mqttPacket.Packet, stream: NodeJS.WritableStream, opts?: object) => boolean;
@@ -107,6 +122,19 @@ function writeV5(
     case "publish":
       // §3.1.2.11.4: not sent, as if sent (a downlink the device cannot take; none is that large).
       if (publishBound(packet) > link.clientMax) return true;
+      if ((packet.qos ?? 0) > 0 && packet.messageId !== undefined) {
+        // MQTT-3.3.4-7: at the Receive Maximum, it waits for a PUBACK (as if written: aedes
+        // keeps no count of its own).
+        if (link.inflight.size >= link.receiveMax) {
+          if (link.waiting.length >= MAX_WAITING_DOWNLINKS) {
+            link.waiting.shift();
+            link.overflow();
+          }
+          link.waiting.push(packet);
+          return true;
+        }
+        link.inflight.add(packet.messageId);
+      }
       return write(packet, stream, OPTS_V5);
     default:
       return write(packet, stream, OPTS_V5);
@@ -140,8 +168,29 @@ interface Parser {
   emit(event: string | symbol, ...args: unknown[]): boolean;
 }
 
-/** A PUBLISH that uses a topic alias (none was offered): DISCONNECT 0x94, then closed. */
-function guardAliases(
+/** An acknowledgement from the client ends a PUBLISH in flight; the next waiting one goes. */
+function acknowledged(p: mqttPacket.Packet, conn: Socket & Tagged, link: V5Link): void {
+  const id = (p as { messageId?: number }).messageId;
+  // QoS 1 ends at PUBACK, QoS 2 at PUBCOMP, or at a PUBREC with an error (§4.3.3, §4.9).
+  const ends =
+    p.cmd === "puback" ||
+    p.cmd === "pubcomp" ||
+    (p.cmd === "pubrec" && ((p as { reasonCode?: number }).reasonCode ?? 0) >= 0x80);
+  if (!ends || id === undefined || !link.inflight.delete(id)) return;
+  const write = plainWrite as Write;
+  while (link.waiting.length > 0 && link.inflight.size < link.receiveMax) {
+    const next = link.waiting.shift() as mqttPacket.IPublishPacket;
+    link.inflight.add(next.messageId as number);
+    write(next, conn, OPTS_V5);
+  }
+}
+
+/**
+ * What aedes must not see as it reads them: a PUBLISH that uses a topic alias (none was offered:
+ * DISCONNECT 0x94, then closed); a DISCONNECT 0x04 (the will is due: closed as if lost).
+ * Acknowledgements of downlinks are noted for the Receive Maximum, then handed on.
+ */
+function guardPackets(
   client: Client,
   conn: Socket & Tagged,
   link: V5Link,
@@ -153,6 +202,14 @@ function guardAliases(
     if (event === "packet") {
       if (link.closing) return false;
       const p = args[0] as mqttPacket.Packet;
+      if (p.cmd === "puback" || p.cmd === "pubrec" || p.cmd === "pubcomp") acknowledged(p, conn, link);
+      else if (p.cmd === "disconnect" && p.reasonCode === DISCONNECT_WITH_WILL) {
+        // §3.14.2.1 / §3.1.2.5: the will is published; aedes would take the DISCONNECT as clean.
+        link.closing = true;
+        link.waiting.length = 0;
+        conn.destroy();
+        return false;
+      }
       if (p.cmd === "publish" && p.properties?.topicAlias !== undefined) {
         link.closing = true;
         const refuse = () => {
@@ -182,6 +239,10 @@ function adopt(client: Client, packet: mqttPacket.IConnectPacket, refused: Refus
     expiryAsked: (props?.sessionExpiryInterval ?? 0) > 0,
     refusal: 0,
     closing: false,
+    receiveMax: props?.receiveMaximum ?? DEFAULT_RECEIVE_MAX,
+    inflight: new Set(),
+    waiting: [],
+    overflow: () => refused(client, "downlink-overflow", "receive maximum"),
   };
   conn[V5] = link;
   if (props?.authenticationMethod !== undefined) {
@@ -192,7 +253,7 @@ function adopt(client: Client, packet: mqttPacket.IConnectPacket, refused: Refus
   const parser = internals._parser;
   if (parser !== undefined) {
     parser.settings = SETTINGS_V5;
-    guardAliases(client, conn, link, parser, refused);
+    guardPackets(client, conn, link, parser, refused);
   }
   // No session is kept for a device (expiry answered 0); aedes checks the level: 4 to it.
   packet.clean = true;

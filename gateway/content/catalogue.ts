@@ -8,7 +8,7 @@
 
 import type { AlertCode } from "../../core/index.js";
 import { type AlertDetail, type AlertSpec, PROFILES } from "../../devices/index.js";
-import type { Transition } from "../alerts/alert.js";
+import type { ReplacedFor, Transition } from "../alerts/alert.js";
 
 export type Detail = AlertDetail;
 
@@ -42,6 +42,11 @@ export interface Catalogue {
    * acknowledgement. Nothing "returned to normal" (docs/topics.md, Lifecycle).
    */
   windowEnded: string;
+  /**
+   * `closed` by the gateway for a new alert in its place (the live condition's priority changed,
+   * or its test mode or maintenance ended): says so, so the close is not read as the fault gone.
+   */
+  replaced: (why: ReplacedFor) => string;
   /**
    * `cleared` of any other alert that is a record, not a condition (the gateway's own
    * STORAGE_DAMAGED_AT_START): nothing to return to normal and no call window; it waits for an

@@ -101,6 +101,10 @@ export const en: Catalogue = {
     changed: () => "situation changed",
   },
   windowEnded: "call window over, still not acknowledged",
+  replaced: (w) =>
+    "priority" in w
+      ? `closed: the condition changed to priority P${w.priority}, see the new alert that replaces this one`
+      : `closed: ${w.ended === "maintenance" ? "maintenance" : "test mode"} ended, see the new alert that replaces this one`,
   recordedAwaitingAck: "recorded, awaiting acknowledgement",
   testPrefix: "[TEST] ",
   declaredAction: "Follow the site's procedure for this device; send someone to look if in doubt.",

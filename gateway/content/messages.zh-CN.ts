@@ -105,6 +105,10 @@ export const zhCN: Catalogue = {
     changed: () => "情况有变化",
   },
   windowEnded: "呼叫窗口已结束，仍无人确认",
+  replaced: (w) =>
+    "priority" in w
+      ? `已结束：情况变化，优先级改为 P${w.priority}，由新告警接替，请处理新告警`
+      : `已结束：${w.ended === "maintenance" ? "维护" : "测试模式"}已结束，由新告警接替，请处理新告警`,
   recordedAwaitingAck: "已记录，待确认",
   testPrefix: "【测试】",
   declaredAction: "按该设备的处置规程处理，必要时派人到现场查看。",

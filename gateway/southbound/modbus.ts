@@ -221,7 +221,8 @@ export class ModbusSouthbound {
     }
     if ("host" in c) {
       const id = tcpBusKey(c.host, c.port);
-      return this.unitFor(id, () => this.tcpBus(id, c.host, c.port, c.timeout));
+      const peerIdle = (device.profile as ModbusDeviceProfile).peerIdleCloseMs;
+      return this.unitFor(id, () => this.tcpBus(id, c.host, c.port, c.timeout, peerIdle));
     }
     // A polled model bound to neither would never be polled nor called lost: refuse to start.
     throw new StartupError(
@@ -356,7 +357,13 @@ export class ModbusSouthbound {
     return { bus, poller, devices: [], place };
   }
 
-  private tcpBus(name: string, host: string, port: number, timeoutMs: number | undefined): BusUnit {
+  private tcpBus(
+    name: string,
+    host: string,
+    port: number,
+    timeoutMs: number | undefined,
+    peerIdleCloseMs: number | undefined,
+  ): BusUnit {
     const place: BusPlace = { kind: "tcp", bus: name, host, port };
     const bus = new ModbusBus({
       name,
@@ -365,6 +372,7 @@ export class ModbusSouthbound {
       mode: "tcp",
       clock: this.clock,
       timeoutMs: timeoutMs ?? 1000,
+      ...(peerIdleCloseMs !== undefined ? { peerIdleCloseMs } : {}),
     });
     return {
       bus,

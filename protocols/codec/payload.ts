@@ -24,6 +24,29 @@ const epochDate = {
 };
 addExtension(epochDate as unknown as Parameters<typeof addExtension>[0]);
 
+/**
+ * Tags 2 and 3 (unsigned and negative bignum, RFC 8949 §3.4.3) hold a byte string. cbor-x's
+ * readers take any content and read what is not a byte string as no bytes: tag 2 around the
+ * integer 5 (or an array, a text) was the bignum 0, tag 3 around a text -1, so a `seq` so written
+ * passed as 0: a silently wrong value. The same reading for a byte string; anything else stays
+ * the bare tag, not the datasheet's type (a side field dropped, an essential one refused).
+ */
+function bignum(tag: 2 | 3) {
+  return {
+    tag,
+    decode: (bytes: unknown): bigint | Tag => {
+      if (!(bytes instanceof Uint8Array)) return new Tag(bytes, tag);
+      const n =
+        bytes.length === 0
+          ? 0n
+          : BigInt(`0x${Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString("hex")}`);
+      return tag === 2 ? n : -1n - n;
+    },
+  };
+}
+addExtension(bignum(2) as unknown as Parameters<typeof addExtension>[0]);
+addExtension(bignum(3) as unknown as Parameters<typeof addExtension>[0]);
+
 export { type PayloadEncoding, sniffEncoding };
 
 export type DecodeResult =

@@ -46,6 +46,13 @@ export interface BusOptions {
   name: string;
   link: Link;
   mode: BusMode;
+  /**
+   * The device closes a connection idle this long, ms (GK-3 datasheet: "closes a connection
+   * idle for 120 s"). The bus then closes it first, a margin before, and opens a fresh one at
+   * once: not a loss (no transport error, reconnect or "lost" event); requests wait meanwhile.
+   * Without it a device polled every 120 s or more lost its link before every poll. Default none.
+   */
+  peerIdleCloseMs?: number;
   clock?: Clock;
   /** RTU only: serial speed, for the silent interval and the wire-time allowance. Default 9600. */
   baudRate?: number;
@@ -192,6 +199,11 @@ export class ModbusBus {
   private readonly onLinkEvent: ((event: BusLinkEvent) => void) | undefined;
   /** An open failed or the link was lost since it was last up: the next open is a recovery. */
   private troubled = false;
+  /** Idle this long, the link is replaced before the device closes it (peerIdleCloseMs less a margin); 0: never. */
+  private readonly idleRefreshMs: number;
+  private idleTimer: ClockTimer | undefined;
+  /** The link is being replaced for idleness: its close is no loss, requests queue meanwhile. */
+  private refreshing = false;
 
   private readonly counters = {
     requests: 0,
@@ -230,6 +242,9 @@ export class ModbusBus {
       factor: options.backoff?.factor ?? 2,
     };
     this.nextBackoffMs = this.backoff.initialMs;
+    const peerIdle = options.peerIdleCloseMs ?? 0;
+    // A margin of 10 % (at most 10 s) for the device's own timer and the close's round trip.
+    this.idleRefreshMs = peerIdle > 0 ? peerIdle - Math.min(10_000, peerIdle / 10) : 0;
     this.polls = new BoundedQueue(options.queueLimit ?? 256);
     this.commands = new BoundedQueue(options.commandQueueLimit ?? 64);
   }
@@ -271,8 +286,9 @@ export class ModbusBus {
     const refuse = (failure: ModbusFailure) =>
       Promise.resolve(this.result(prep, now, undefined, 0, { ok: false, failure }));
     if (this.phase === "closed") return refuse({ kind: "closed" });
-    // Fail fast while the link is down: queued requests would only age behind the backoff.
-    if (this.phase !== "up") {
+    // Fail fast while the link is down: queued requests would only age behind the backoff (not
+    // while an idle link is replaced: that takes a connect, and fails them all if it fails).
+    if (this.phase !== "up" && !this.refreshing) {
       return refuse({ kind: "transport", message: `link ${this.link.name} is ${this.phase}` });
     }
     const key = options.key;
@@ -336,6 +352,8 @@ export class ModbusBus {
     this.phase = "closed";
     if (this.reconnectTimer) this.clock.clearTimeout(this.reconnectTimer);
     this.reconnectTimer = undefined;
+    if (this.idleTimer) this.clock.clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
     this.failAll({ kind: "closed" });
     for (const off of this.unsubscribe) off();
     this.unsubscribe = [];
@@ -347,10 +365,15 @@ export class ModbusBus {
   private async connect(): Promise<void> {
     if (this.phase === "closed") return;
     this.phase = "connecting";
+    const refresh = this.refreshing;
     try {
       await this.link.open();
     } catch (err) {
       if (this.isClosed()) return;
+      if (refresh) {
+        this.refreshing = false;
+        this.failAll({ kind: "transport", message: `link ${this.link.name}: ${(err as Error).message}` });
+      }
       const retryInMs = this.scheduleReconnect();
       this.troubled = true;
       this.tell({
@@ -365,9 +388,11 @@ export class ModbusBus {
       await this.link.close();
       return;
     }
-    if (this.everUp) this.counters.reconnects++;
+    if (this.everUp && !refresh) this.counters.reconnects++;
+    this.refreshing = false;
     this.everUp = true;
     this.phase = "up";
+    this.armIdleRefresh();
     this.nextBackoffMs = this.backoff.initialMs;
     this.framing.clear();
     this.lastActivity = this.clock.monotonic();
@@ -404,8 +429,36 @@ export class ModbusBus {
     return delay;
   }
 
+  /** Checks for idleness once per idleRefreshMs (activity only moves lastActivity: no timer per request). */
+  private armIdleRefresh(): void {
+    if (this.idleRefreshMs <= 0 || this.idleTimer !== undefined) return;
+    const due = Math.max(0, this.lastActivity + this.idleRefreshMs - this.clock.monotonic());
+    this.idleTimer = this.clock.setTimeout(() => {
+      this.idleTimer = undefined;
+      this.onIdleCheck();
+    }, due);
+    this.idleTimer.unref();
+  }
+
+  private onIdleCheck(): void {
+    if (this.phase !== "up") return;
+    const idle = this.engine === "idle" && this.current === undefined;
+    if (!idle || this.clock.monotonic() - this.lastActivity < this.idleRefreshMs) {
+      this.armIdleRefresh();
+      return;
+    }
+    // Replaced before the device closes it: its close (local) is not a loss (onLinkClose).
+    this.refreshing = true;
+    this.phase = "connecting";
+    void this.link.close().catch(() => {});
+  }
+
   private onLinkClose(info: LinkCloseInfo): void {
     if (this.phase === "closed") return;
+    if (this.refreshing && info.reason === "local") {
+      void this.connect();
+      return;
+    }
     this.counters.transportErrors++;
     this.failAll({
       kind: "transport",

@@ -1,5 +1,6 @@
 import { createRequire } from "node:module";
 import { afterEach, describe, expect, it } from "vitest";
+import { gk3 } from "../../devices/gk3.js";
 import { formatInterpretations } from "../../devices/modbus-decode.js";
 import { TcpLink } from "../../protocols/links/tcp.js";
 import { ModbusBus } from "../../protocols/modbus/bus.js";
@@ -154,6 +155,29 @@ describe("TCP bus against the GK-3 simulator on 127.0.0.1", () => {
     expect(server.stats.refused).toBe(1);
     await until(() => closes.length === 3);
     expect(server.stats.idleClosed).toBe(2);
+  });
+
+  it("a kiosk polled less often than its idle close stays served: the link is replaced quietly, never lost", async () => {
+    // Scaled down: the controller closes a connection idle for 600 ms (datasheet: 120 s), polled
+    // every 700 ms. The bus is told 400 ms, so it replaces the link at 360 ms: a margin wide
+    // enough for a loaded machine (both timers run in this one process).
+    const { server, port } = await kiosk({ idleTimeoutMs: 600 });
+    const events: string[] = [];
+    const bus = tcpBus(port, { peerIdleCloseMs: 400, onLinkEvent: (e) => events.push(e.kind) });
+    await bus.start();
+    const results: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      const r = await bus.request({ fn: 4, unit: 1, address: 0, count: 1 });
+      results.push(r.ok ? "ok" : r.failure.kind);
+      await sleep(700);
+    }
+    expect(results).toEqual(["ok", "ok", "ok", "ok"]);
+    expect(bus.stats()).toMatchObject({ transportErrors: 0, reconnects: 0 });
+    expect(events).toEqual([]);
+    // The gateway closed each idle link first: the controller never had to.
+    expect(server.stats.idleClosed).toBe(0);
+    expect(server.stats.connections).toBeGreaterThanOrEqual(4);
+    expect(gk3.peerIdleCloseMs).toBe(120_000);
   });
 
   it("modbusRead: one read over TCP, and the exception by name", async () => {

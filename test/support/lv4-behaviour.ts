@@ -519,6 +519,37 @@ export function describeLv4Behaviour(name: string, profileFactory: Lv4ProfileFac
       expect(r.seen.filter((s) => s.code.startsWith("WATER_LEVEL"))).toEqual([]);
     });
 
+    it("a WATER_LEVEL_LOW hold that runs out during a self-test raises nothing until a real reading after it", () => {
+      const r = rig({ reserve: 3000, levelMm: 3600 });
+      r.poll();
+      r.sensor.setLevel(2900); // under the reserve, over 30 % of the tank height
+      r.pollFor(25_000);
+      r.command("self_test"); // 10 s: the 30 s hold runs out during it
+      const lowDuringTest: Seen[] = [];
+      for (let t = 0; t < 9000; t += 1000) {
+        r.poll();
+        lowDuringTest.push(...r.seen.filter((x) => x.code === "WATER_LEVEL_LOW"));
+      }
+      expect(r.metrics().selfTest?.value).toBe(true);
+      expect(lowDuringTest).toEqual([]);
+      r.pollFor(3000); // the test is over; still under the reserve
+      expect(r.metrics().selfTest?.value).toBe(false);
+      expect(r.open()).toEqual(["WATER_LEVEL_LOW"]);
+    });
+
+    it("nor do suspect readings (a failing cell) confirm the 30 s hold: the next believed reading decides", () => {
+      const r = rig({ reserve: 3000, levelMm: 3600 });
+      r.poll();
+      r.sensor.setLevel(2900);
+      r.pollFor(27_000);
+      for (let i = 0; i < 5; i++) r.sensor.glitch(0xffff); // 5 polls read 65535 mm: suspect
+      r.pollFor(5000);
+      expect(r.quality()).toBe("suspect");
+      expect(r.seen.filter((x) => x.code === "WATER_LEVEL_LOW")).toEqual([]);
+      r.poll(); // believed again, still under the reserve: held long enough
+      expect(r.open()).toEqual(["WATER_LEVEL_LOW"]);
+    });
+
     it("a failing cell's single-poll jump to 0 or 65535 mm is flagged, not alerted", () => {
       const r = rig({ reserve: 3000, levelMm: 3600 });
       r.pollFor(5000);

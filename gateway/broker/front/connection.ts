@@ -16,7 +16,7 @@ import "../quiet-debug.js";
 import type net from "node:net";
 import type { TLSSocket } from "node:tls";
 import mqttPacket from "mqtt-packet";
-import { v5ConnackReason } from "../mqtt5-reasons.js";
+import { MAX_WAITING_DOWNLINKS, v5ConnackReason } from "../mqtt5-reasons.js";
 import { InflightLimitError, PubackQueue } from "../puback-queue.js";
 import { certificateNames } from "../tls-files.js";
 import { type FastPublish, readFastPublish } from "./fast-publish.js";
@@ -69,6 +69,8 @@ const PINGRESP = Buffer.from([0xd0, 0x00]);
 const QOS0_REFUSED = new Error("QoS 0 uplink not kept by the gateway: connection closed");
 const TOPIC_REFUSED = new Error("publish on a topic not the device's own: connection closed");
 const NOTHING = Buffer.alloc(0);
+/** §3.14.2.1: "Disconnect with Will Message": the client wants its will published. */
+const DISCONNECT_WITH_WILL = 0x04;
 
 interface Will {
   topic: string;
@@ -229,6 +231,12 @@ export class DeviceConnection {
   /** Packets read while the login is decided, handled once it is (bounded by preLogin). */
   early: mqttPacket.Packet[] | null = null;
   nextMessageId = 1;
+  /** MQTT 5: the client's Receive Maximum (§3.1.2.11.3, default 65,535); 3.1.1 has none. */
+  receiveMax = Number.POSITIVE_INFINITY;
+  /** Ids of QoS 1 downlinks sent and not yet acknowledged (MQTT 5 only; null until the first). */
+  inflight: Set<number> | null = null;
+  /** QoS 1 downlinks waiting for room under the Receive Maximum, oldest first (bounded). */
+  waitingDown: { id: number; bytes: Buffer }[] | null = null;
   /** True once this side decided to close (DISCONNECT, refusal, timeout): no will. */
   graceful = false;
   /** Its CONNECT was posted to the main thread. */
@@ -311,6 +319,7 @@ export class DeviceConnection {
   private connect(packet: mqttPacket.IConnectPacket): void {
     this.state = LOGGING_IN;
     this.protocolVersion = packet.protocolVersion === 5 ? 5 : 4;
+    if (this.protocolVersion === 5) this.receiveMax = packet.properties?.receiveMaximum ?? 65_535;
     this.keepaliveTicks = Math.ceil(((packet.keepalive ?? 0) * 1000 * KEEPALIVE_FACTOR) / TICK_MS);
     if (packet.will)
       this.will = {
@@ -417,11 +426,16 @@ export class DeviceConnection {
         );
         return;
       case "puback":
-        // A downlink's acknowledgement: downlinks are sent once (no session is kept), nothing to do.
+        // A downlink's acknowledgement: downlinks are sent once (no session is kept); under an
+        // MQTT 5 Receive Maximum it makes room for the next waiting one.
+        this.downlinkAcknowledged(packet.messageId);
         return;
       case "disconnect":
-        this.graceful = true;
-        this.will = null;
+        // §3.14.2.1: reason 0x04 asks for the will to be published all the same.
+        if (this.protocolVersion !== 5 || packet.reasonCode !== DISCONNECT_WITH_WILL) {
+          this.graceful = true;
+          this.will = null;
+        }
         this.socket.end();
         return;
       default:
@@ -507,12 +521,45 @@ export class DeviceConnection {
     if (this.state !== LIVE) return;
     const messageId = qos === 1 ? this.nextMessageId : undefined;
     if (qos === 1) this.nextMessageId = this.nextMessageId === 0xffff ? 1 : this.nextMessageId + 1;
-    this.write(
-      mqttPacket.generate(
-        { cmd: "publish", topic, payload: Buffer.from(payload), qos, retain: false, dup: false, messageId },
-        { protocolVersion: this.protocolVersion },
-      ),
+    const bytes = mqttPacket.generate(
+      { cmd: "publish", topic, payload: Buffer.from(payload), qos, retain: false, dup: false, messageId },
+      { protocolVersion: this.protocolVersion },
     );
+    if (messageId === undefined || this.receiveMax === Number.POSITIVE_INFINITY) {
+      this.write(bytes);
+      return;
+    }
+    // MQTT-3.3.4-7: no more unacknowledged QoS 1 downlinks than the client's Receive Maximum.
+    if (this.inflight === null) this.inflight = new Set();
+    if (this.inflight.size < this.receiveMax) {
+      this.inflight.add(messageId);
+      this.write(bytes);
+      return;
+    }
+    if (this.waitingDown === null) this.waitingDown = [];
+    if (this.waitingDown.length >= MAX_WAITING_DOWNLINKS) {
+      // Bounded: the oldest waiting downlink is dropped, counted; the device is not closed.
+      this.waitingDown.shift();
+      post({
+        t: "rejected",
+        conn: this.id,
+        role: this.role,
+        reason: "downlink-overflow",
+        detail: "receive maximum",
+      });
+    }
+    this.waitingDown.push({ id: messageId, bytes });
+  }
+
+  /** A PUBACK of a downlink in flight: the next waiting one (if any) goes. */
+  private downlinkAcknowledged(messageId: number | undefined): void {
+    if (this.inflight === null || messageId === undefined || !this.inflight.delete(messageId)) return;
+    const waiting = this.waitingDown;
+    while (waiting !== null && waiting.length > 0 && this.inflight.size < this.receiveMax) {
+      const next = waiting.shift() as { id: number; bytes: Buffer };
+      this.inflight.add(next.id);
+      this.write(next.bytes);
+    }
   }
 
   write(bytes: Buffer): void {
