@@ -8,47 +8,22 @@
  * - a re-render does not take the keyboard's place away;
  * - results name the alert, device and household, not their ids.
  */
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { createServer, type Server, type Socket, connect as tcpConnect } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { type Browser, chromium, type Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { validateConfig } from "../gateway/config/load.js";
-import type { ConfigInput } from "../gateway/config/schema.js";
 import { Gateway } from "../gateway/gateway.js";
 import { createLogger } from "../gateway/log.js";
+import { consoleSiteConfig, haveBrowser, launchChromium, OPERATOR } from "./support/console-browser.js";
 import { freePort } from "./support/free-port.js";
 import { connect, doorMsg, pendantMsg, type TestClient } from "./support/harness.js";
 
-const CHROMIUM = process.env.LINLI_CHROMIUM ?? "/usr/bin/chromium";
-const haveBrowser = existsSync(CHROMIUM);
-if (!haveBrowser && process.env.LINLI_REQUIRE_BROWSER)
-  throw new Error(`console watch test: no chromium at ${CHROMIUM} (.ci/run installs it)`);
+const browserThere = haveBrowser("console watch test");
 
-const OPERATOR = { name: "duty", password: "duty-pw" };
-
-function siteConfig(consolePort: number): ConfigInput {
-  return {
-    site: { id: "hp", name: "和平路社区服务中心", timezone: "Asia/Shanghai", locale: "zh-CN" },
-    mqtt: { listeners: [{ host: "127.0.0.1", port: 0 }] },
-    operators: [OPERATOR],
-    households: [
-      { id: "hh-101", name: "1号楼 101室 张阿姨" },
-      { id: "hh-203", name: "2号楼 203室 李大爷" },
-    ],
-    devices: [
-      { id: "pend-1", model: "ec200", password: "pw-pend-1", household: "hh-101", name: "张阿姨的呼叫器" },
-      { id: "door-2", model: "ds10", password: "pw-door-2", household: "hh-203", name: "李大爷家门磁" },
-      { id: "door-3", model: "ds10", password: "pw-door-3", household: "hh-101", name: "张阿姨家门磁" },
-    ],
-    log: { level: "silent" },
-    metrics: { enabled: false },
-    console: { enabled: true, host: "127.0.0.1", port: consolePort },
-  } as ConfigInput;
-}
-
-describe.skipIf(!haveBrowser)("operators' console: not live, P1 on top, keyboard, results", () => {
+describe.skipIf(!browserThere)("operators' console: not live, P1 on top, keyboard, results", () => {
   let dataDir: string;
   let consolePort: number;
   let gw: Gateway | null = null;
@@ -57,7 +32,7 @@ describe.skipIf(!haveBrowser)("operators' console: not live, P1 on top, keyboard
 
   const startGateway = async () => {
     gw = await Gateway.start({
-      config: validateConfig(siteConfig(consolePort), "console watch test"),
+      config: validateConfig(consoleSiteConfig(consolePort), "console watch test"),
       logger: createLogger({ level: "silent" }),
       dataDir,
     });
@@ -68,19 +43,7 @@ describe.skipIf(!haveBrowser)("operators' console: not live, P1 on top, keyboard
     dataDir = mkdtempSync(path.join(tmpdir(), "linli-console-watch-"));
     consolePort = await freePort();
     await startGateway();
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-      ],
-    });
+    browser = await launchChromium();
   }, 60_000);
 
   afterAll(async () => {

@@ -3,28 +3,21 @@
  * playwright-core against a real gateway on 127.0.0.1 (its console listener,
  * MQTT over WebSocket into the embedded broker) and real MQTT devices.
  *
- * Without chromium the file is skipped with a message, except under .ci/run (it
- * installs chromium and sets LINLI_REQUIRE_BROWSER), where a missing browser is a failure.
+ * Without chromium the file is skipped with a message (test/support/console-browser.ts).
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { type Browser, chromium, type Locator, type Page } from "playwright-core";
+import type { Browser, Locator, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { validateConfig } from "../gateway/config/load.js";
-import type { ConfigInput } from "../gateway/config/schema.js";
 import { Gateway } from "../gateway/gateway.js";
 import { createLogger } from "../gateway/log.js";
+import { consoleSiteConfig, haveBrowser, launchChromium, OPERATOR } from "./support/console-browser.js";
 import { freePort } from "./support/free-port.js";
 import { connect, doorMsg, pendantMsg, type TestClient } from "./support/harness.js";
 
-const CHROMIUM = process.env.LINLI_CHROMIUM ?? "/usr/bin/chromium";
-const haveBrowser = existsSync(CHROMIUM);
-if (!haveBrowser) {
-  if (process.env.LINLI_REQUIRE_BROWSER)
-    throw new Error(`console browser test: no chromium at ${CHROMIUM} (.ci/run installs it)`);
-  console.warn(`console browser test SKIPPED: no chromium at ${CHROMIUM} (apt-get install chromium)`);
-}
+const browserThere = haveBrowser("console browser test");
 
 /** Waits until the element's whole text is `text`. */
 async function textIs(page: Page, selector: string, text: string, timeout: number): Promise<void> {
@@ -47,32 +40,7 @@ async function contains(locator: Locator, text: string, timeout = 2000): Promise
   await locator.filter({ hasText: text }).first().waitFor({ timeout });
 }
 
-const SITE = "hp";
-const OPERATOR = { name: "duty", password: "duty-pw" };
-
-function siteConfig(consolePort: number): ConfigInput {
-  return {
-    site: { id: SITE, name: "和平路社区服务中心", timezone: "Asia/Shanghai", locale: "zh-CN" },
-    mqtt: { listeners: [{ host: "127.0.0.1", port: 0 }] },
-    operators: [OPERATOR],
-    households: [
-      { id: "hh-101", name: "1号楼 101室 张阿姨" },
-      { id: "hh-203", name: "2号楼 203室 李大爷" },
-    ],
-    devices: [
-      { id: "pend-1", model: "ec200", password: "pw-pend-1", household: "hh-101", name: "张阿姨的呼叫器" },
-      { id: "door-2", model: "ds10", password: "pw-door-2", household: "hh-203", name: "李大爷家门磁" },
-      { id: "door-3", model: "ds10", password: "pw-door-3", household: "hh-101", name: "张阿姨家门磁" },
-    ],
-    log: { level: "silent" },
-    metrics: { enabled: false },
-    // Shorter than the page's longest choice (8 h), which it must then not offer.
-    alerts: { shelveMax: "4h" },
-    console: { enabled: true, host: "127.0.0.1", port: consolePort },
-  } as ConfigInput;
-}
-
-describe.skipIf(!haveBrowser)("operators' console in chromium", () => {
+describe.skipIf(!browserThere)("operators' console in chromium", () => {
   let dataDir: string;
   let consolePort: number;
   let gw: Gateway | null = null;
@@ -82,7 +50,11 @@ describe.skipIf(!haveBrowser)("operators' console in chromium", () => {
 
   const startGateway = async () => {
     gw = await Gateway.start({
-      config: validateConfig(siteConfig(consolePort), "console test"),
+      config: validateConfig(
+        // Shorter than the page's longest choice (8 h), which it must then not offer.
+        consoleSiteConfig(consolePort, { alerts: { shelveMax: "4h" } }),
+        "console test",
+      ),
       logger: createLogger({ level: "silent" }),
       dataDir,
     });
@@ -93,21 +65,7 @@ describe.skipIf(!haveBrowser)("operators' console in chromium", () => {
     dataDir = mkdtempSync(path.join(tmpdir(), "linli-console-"));
     consolePort = await freePort();
     await startGateway();
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      // As root in CI, and nothing reaching out of this machine (no update checks, no sync).
-      args: [
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--autoplay-policy=no-user-gesture-required",
-      ],
-    });
+    browser = await launchChromium(["--autoplay-policy=no-user-gesture-required"]);
   }, 60_000);
 
   afterAll(async () => {

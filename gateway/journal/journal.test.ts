@@ -33,6 +33,20 @@ function holdingPoolWrites(calls: string[] = []) {
   return { held, spy };
 }
 
+/** A file system counting its pool fdatasyncs (logged "fdatasync" in `calls`). */
+function countingSyncs(calls: string[] = []) {
+  return {
+    calls,
+    spy: {
+      ...nodeFs,
+      fdatasync: (fd: number, cb: (err: NodeJS.ErrnoException | null) => void) => {
+        calls.push("fdatasync");
+        nodeFs.fdatasync(fd, cb);
+      },
+    },
+  };
+}
+
 const committed = (j: Journal) => new Promise<void>((resolve) => j.commit(resolve));
 
 async function until(cond: () => boolean, what: string, ms = 15_000): Promise<void> {
@@ -267,14 +281,7 @@ describe("Journal", () => {
 
   it("batch: a commit does not wait for checkpoint records; they are written in order and synced by the next group sync or within a second", async () => {
     const dir = tempDir();
-    const calls: string[] = [];
-    const spy = {
-      ...nodeFs,
-      fdatasync: (fd: number, cb: (err: NodeJS.ErrnoException | null) => void) => {
-        calls.push("fdatasync");
-        nodeFs.fdatasync(fd, cb);
-      },
-    };
+    const { calls, spy } = countingSyncs();
     const j = openJ({ dir, fs: spy });
     // Only checkpoints: a commit is answered at once, with no sync.
     for (let i = 0; i < 50; i++) j.putCheckpoint(`seen/${i}`, i);
@@ -304,14 +311,7 @@ describe("Journal", () => {
 
   it("a press (alert state, writeNow for the P1, then the device's seq record, then the commit) costs one fdatasync, not two", async () => {
     const dir = tempDir();
-    const calls: string[] = [];
-    const spy = {
-      ...nodeFs,
-      fdatasync: (fd: number, cb: (err: NodeJS.ErrnoException | null) => void) => {
-        calls.push("fdatasync");
-        nodeFs.fdatasync(fd, cb);
-      },
-    };
+    const { calls, spy } = countingSyncs();
     const j = openJ({ dir, fs: spy });
     for (let press = 0; press < 3; press++) {
       const before = calls.length;
