@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { FakeClock } from "../core/clock.js";
-import { LANE_ALERT, LANE_P1, LANE_TELEMETRY, SiteTime } from "../core/index.js";
+import { LANE_ALERT, LANE_P1, LANE_TELEMETRY } from "../core/index.js";
 import { deviceSchema } from "../devices/config.js";
 import { compileProfile, type DeclaredSettings } from "../devices/declared/compile.js";
 import { declaredProfileSchema } from "../devices/declared/schema.js";
@@ -15,6 +15,7 @@ import { type Gd2Settings, type Gd2State, gd2 } from "../devices/gd2.js";
 import { type Mfs8Sample, type Mfs8Settings, mfs8, STATUS } from "../devices/mfs8.js";
 import type { AnyProfile, DeviceSettings, MqttDeviceProfile } from "../devices/profile.js";
 import { isRejection } from "../devices/profile.js";
+import { siteSettings } from "../test/support/site-settings.js";
 import type { Transition } from "./alerts/alert.js";
 import { AlertEngine } from "./alerts/engine.js";
 import { SampleConsumer, type SampleConsumerParts } from "./consume.js";
@@ -26,15 +27,7 @@ import { Counters } from "./stats.js";
 import { TimerWheel } from "./time/timer-wheel.js";
 
 const tick = () => new Promise((r) => setImmediate(r));
-const site: DeviceSettings = {
-  heartbeatIntervalMs: 0,
-  pollIntervalMs: 2000,
-  emergencyCallWindowMs: 60_000,
-  batteryLowPercent: 15,
-  batteryClearPercent: 20,
-  contactDebounceMs: 200,
-  siteTime: new SiteTime("Asia/Shanghai"),
-};
+const site: DeviceSettings = siteSettings({ pollIntervalMs: 2000, timezone: "Asia/Shanghai" });
 
 /** A device of `profile` behind a real pipeline, SampleConsumer and alert engine. */
 function gateway(profile: AnyProfile, settings: DeviceSettings) {

@@ -4,22 +4,16 @@
  */
 import { describe, expect, it } from "vitest";
 import { FakeClock } from "../../core/clock.js";
-import { SiteTime } from "../../core/site-time.js";
 import { type Ds10Sample, type Ds10Settings, ds10 } from "../../devices/ds10.js";
 import type { DeviceSettings } from "../../devices/index.js";
+import { siteSettings } from "../../test/support/site-settings.js";
 import { DeviceRuleContext } from "../rule-context.js";
 import { TimerWheel } from "../time/timer-wheel.js";
 import { AlertEngine } from "./engine.js";
 
 const settings: DeviceSettings & Ds10Settings = {
-  heartbeatIntervalMs: 3_600_000,
-  pollIntervalMs: 0,
+  ...siteSettings({ heartbeatIntervalMs: 3_600_000 }),
   holdOpenMs: 600_000,
-  emergencyCallWindowMs: 60_000,
-  batteryLowPercent: 15,
-  batteryClearPercent: 20,
-  contactDebounceMs: 200,
-  siteTime: new SiteTime("UTC"),
 };
 
 describe("DS-10 door held open, on the engine", () => {

@@ -5,23 +5,14 @@
  */
 import { describe, expect, it } from "vitest";
 import { FakeClock } from "../../core/clock.js";
-import { SiteTime } from "../../core/site-time.js";
 import type { DeviceSettings } from "../../devices/index.js";
 import { type Lv4Sample, type Lv4Settings, lv4 } from "../../devices/lv4.js";
+import { siteSettings } from "../../test/support/site-settings.js";
 import { DeviceRuleContext } from "../rule-context.js";
 import { TimerWheel } from "../time/timer-wheel.js";
 import { AlertEngine } from "./engine.js";
 
-const settings: DeviceSettings & Lv4Settings = {
-  heartbeatIntervalMs: 0,
-  pollIntervalMs: 1000,
-  emergencyCallWindowMs: 60_000,
-  batteryLowPercent: 15,
-  batteryClearPercent: 20,
-  contactDebounceMs: 200,
-  siteTime: new SiteTime("UTC"),
-  reserve: null,
-};
+const settings: DeviceSettings & Lv4Settings = { ...siteSettings({ pollIntervalMs: 1000 }), reserve: null };
 
 const sample = (level: number, selfTest: boolean): Lv4Sample => ({
   firmware: "1.5",

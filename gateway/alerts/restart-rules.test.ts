@@ -5,23 +5,17 @@
  */
 import { describe, expect, it } from "vitest";
 import { FakeClock } from "../../core/clock.js";
-import { SiteTime } from "../../core/site-time.js";
 import { type Ds10Sample, ds10 } from "../../devices/ds10.js";
 import { type Ec200Sample, ec200 } from "../../devices/ec200.js";
 import { type Gk3Sample, gk3 } from "../../devices/gk3.js";
 import { type Mfs8Sample, mfs8 } from "../../devices/mfs8.js";
+import { siteSettings } from "../../test/support/site-settings.js";
 import { DeviceRuleContext } from "../rule-context.js";
 import { TimerWheel } from "../time/timer-wheel.js";
 import { AlertEngine } from "./engine.js";
 
 const settings = {
-  heartbeatIntervalMs: 300_000,
-  pollIntervalMs: 0,
-  emergencyCallWindowMs: 60_000,
-  batteryLowPercent: 15,
-  batteryClearPercent: 20,
-  contactDebounceMs: 200,
-  siteTime: new SiteTime("UTC"),
+  ...siteSettings({ heartbeatIntervalMs: 300_000 }),
   holdOpenMs: 600_000,
   minPressureMpa: 0.15,
   extinguisherGraceMs: 120_000,

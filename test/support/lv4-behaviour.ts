@@ -7,7 +7,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { FakeClock } from "../../core/clock.js";
-import { LANE_TELEMETRY, SiteTime } from "../../core/index.js";
+import { LANE_TELEMETRY } from "../../core/index.js";
 import { deviceSchema } from "../../devices/config.js";
 import { pointRanges } from "../../devices/modbus-decode.js";
 import { decodePollSample } from "../../devices/modbus-sample.js";
@@ -25,6 +25,7 @@ import { TimerWheel } from "../../gateway/time/timer-wheel.js";
 import { coalesceRanges } from "../../protocols/modbus/index.js";
 import { MAX_READ_REGISTERS } from "../../protocols/modbus/pdu.js";
 import { Lv4Sensor } from "../../sim/modbus/lv4.js";
+import { siteSettings } from "./site-settings.js";
 
 // biome-ignore lint/suspicious/noExplicitAny: the suite runs profiles of any sample type.
 export type Lv4ProfileFactory = () => ModbusDeviceProfile<any, any>;
@@ -74,13 +75,7 @@ function settingsFor(profile: AnyProfile, reserve?: number): DeviceSettings {
     ...own,
   });
   return {
-    heartbeatIntervalMs: 0,
-    pollIntervalMs: 1000,
-    emergencyCallWindowMs: 60_000,
-    batteryLowPercent: 15,
-    batteryClearPercent: 20,
-    contactDebounceMs: 200,
-    siteTime: new SiteTime("Asia/Shanghai"),
+    ...siteSettings({ pollIntervalMs: 1000, timezone: "Asia/Shanghai" }),
     ...profile.settings(entry),
   };
 }
