@@ -1,11 +1,17 @@
 import { describe, expect, it } from "vitest";
-import { siteSettings } from "../test/support/site-settings.js";
+import { SiteTime } from "../core/site-time.js";
 import { deviceSchema } from "./config.js";
 import { type Lv4Sample, type Lv4Settings, lv4, lv4Reserve } from "./lv4.js";
 import type { ConditionOptions, DeviceSettings, RuleContext } from "./profile.js";
 
 const settings = (own: Record<string, unknown> = {}): DeviceSettings & Lv4Settings => ({
-  ...siteSettings({ pollIntervalMs: 1000 }),
+  heartbeatIntervalMs: 0,
+  pollIntervalMs: 1000,
+  emergencyCallWindowMs: 60_000,
+  batteryLowPercent: 15,
+  batteryClearPercent: 20,
+  contactDebounceMs: 200,
+  siteTime: new SiteTime("UTC"),
   ...lv4.settings(deviceSchema(lv4).parse({ id: "t1", model: "lv4", bus: "b1", unit: 9, ...own })),
 });
 
