@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
+import { mockedClocks } from "../../test/support/mocked-clocks.js";
 import { createLogger } from "../log.js";
 import { Counters } from "../stats.js";
 import { DEFAULT_CONNECTION_LIMITS, SocketLimits } from "./connection-limits.js";
@@ -29,13 +30,6 @@ describe("SocketLimits on a stepped wall clock", () => {
     vi.restoreAllMocks();
   });
 
-  /** The wall clock and the monotonic one, each moved by hand (a step moves only the first). */
-  function clocks() {
-    const c = { wall: Date.UTC(2026, 0, 5, 9), mono: 50_000 };
-    vi.spyOn(Date, "now").mockImplementation(() => c.wall);
-    vi.spyOn(performance, "now").mockImplementation(() => c.mono);
-    return c;
-  }
   const banMs = DEFAULT_CONNECTION_LIMITS.login.banDuration;
   const DAY = 86_400_000;
 
@@ -48,7 +42,7 @@ describe("SocketLimits on a stepped wall clock", () => {
   }
 
   it("a step forward of the wall clock does not end a login ban", () => {
-    const c = clocks();
+    const c = mockedClocks();
     const l = bannedLimits();
     c.wall += DAY;
     c.mono += 1000;
@@ -59,7 +53,7 @@ describe("SocketLimits on a stepped wall clock", () => {
   });
 
   it("a step back of the wall clock does not make a login ban last a day longer", () => {
-    const c = clocks();
+    const c = mockedClocks();
     const l = bannedLimits();
     c.wall -= DAY;
     c.mono += banMs;
@@ -67,7 +61,7 @@ describe("SocketLimits on a stepped wall clock", () => {
   });
 
   it("a failure window is elapsed time too: failures a window apart do not add up after a step back", () => {
-    const c = clocks();
+    const c = mockedClocks();
     const l = new SocketLimits(DEFAULT_CONNECTION_LIMITS, new Counters(), createLogger({ level: "silent" }));
     const max = DEFAULT_CONNECTION_LIMITS.login.maxFailures;
     for (let i = 0; i < max - 1; i++)

@@ -1,4 +1,5 @@
 import { describe, expect, it, vi } from "vitest";
+import { mockedClocks } from "../../test/support/mocked-clocks.js";
 import { hashPassword, hashProblem, PasswordVerifier, parseSecret } from "./credentials.js";
 
 describe("password hashes", () => {
@@ -38,9 +39,7 @@ describe("PasswordVerifier", () => {
   });
 
   it("a cached success expires after its TTL of elapsed time, whatever a step of the wall clock says", async () => {
-    const c = { wall: Date.UTC(2026, 0, 5, 9), mono: 50_000 };
-    vi.spyOn(Date, "now").mockImplementation(() => c.wall);
-    vi.spyOn(performance, "now").mockImplementation(() => c.mono);
+    const c = mockedClocks();
     try {
       const v = new PasswordVerifier({ cacheTtlMs: 1000 });
       const a = parseSecret(await hashPassword("a", { log2N: 10 }));

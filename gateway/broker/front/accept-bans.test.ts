@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
+import { mockedClocks } from "../../../test/support/mocked-clocks.js";
 import { AcceptBans } from "./accept-bans.js";
 
 describe("AcceptBans (the device listener worker's)", () => {
@@ -6,16 +7,8 @@ describe("AcceptBans (the device listener worker's)", () => {
     vi.restoreAllMocks();
   });
 
-  /** The wall clock and the monotonic one, each moved by hand (a step moves only the first). */
-  function clocks() {
-    const c = { wall: Date.UTC(2026, 0, 5, 9), mono: 50_000 };
-    vi.spyOn(Date, "now").mockImplementation(() => c.wall);
-    vi.spyOn(performance, "now").mockImplementation(() => c.mono);
-    return c;
-  }
-
   it("a ban lasts its time on the monotonic clock, whatever the wall clock does", () => {
-    const c = clocks();
+    const c = mockedClocks();
     const bans = new AcceptBans();
     bans.ban("10.0.0.1", 300_000);
     c.wall += 86_400_000;

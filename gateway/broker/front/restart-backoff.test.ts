@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
+import { mockedClocks } from "../../../test/support/mocked-clocks.js";
 import { RestartBackoff } from "./restart-backoff.js";
 
 describe("RestartBackoff", () => {
@@ -23,9 +24,7 @@ describe("RestartBackoff", () => {
   });
 
   it("how long a worker served is elapsed time: a step of the wall clock neither resets nor holds it", () => {
-    const c = { wall: Date.UTC(2026, 0, 5, 9), mono: 50_000 };
-    vi.spyOn(Date, "now").mockImplementation(() => c.wall);
-    vi.spyOn(performance, "now").mockImplementation(() => c.mono);
+    const c = mockedClocks();
     const b = new RestartBackoff();
     b.died();
     expect(b.take()).toBe(500);
