@@ -10,7 +10,9 @@
  * While running, stdin takes script lines, e.g. "5 smoke", "5 silent on",
  * "1 exception 4", "2 late 300", "1502 door open", "9 level 2350", "9 draw-down" (see `script()` below).
  * Faults: `silent on|off`, `exception CODE|off` (a code the Modbus protocol defines, 0x01-0x0B,
- * e.g. 0x04 for a failed controller), `corrupt-crc [N]` (RTU only), `late MS`; a bad one is refused.
+ * e.g. 0x04 for a failed controller), `late MS`, and for the next N replies (RTU only)
+ * `corrupt-crc [N]`, `truncate [N]`, `trailing-garbage [N]`, `wrong-unit [N]`,
+ * `wrong-function [N]`, `wrong-byte-count [N]`, `noise [N]` (slave.ts); a bad one is refused.
  * `runSimCli(argv)` does the same in-process and returns a handle (tests, demo).
  *
  * Exit status: 2 a bad option (checked before anything is started), 1 a line or port that
@@ -26,7 +28,7 @@ import { Lv4Sensor } from "./lv4.js";
 import { Mfs8Panel } from "./mfs8.js";
 import { openPtyPair, type PtyPair } from "./pty.js";
 import { RtuSlaveServer } from "./rtu-server.js";
-import type { SlaveFaults } from "./slave.js";
+import { MALFORMED_KINDS, type MalformedKind, type SlaveFaults } from "./slave.js";
 import { ModbusTcpSlaveServer } from "./tcp-server.js";
 
 export interface SimHandle {
@@ -66,8 +68,9 @@ tcp: GK-3 kiosk controllers on Modbus TCP
   --idle-timeout-ms <ms>  close a connection idle this long (default 120000, datasheet)
 
 While running, stdin takes script lines "<unit|port> <action> [arg]", e.g. "5 smoke",
-"9 level 800", "1502 door open"; faults: silent on|off, exception CODE|off, corrupt-crc [N]
-(RTU only), late MS. A bad line is refused with the reason (docs/devices.md).
+"9 level 800", "1502 door open"; faults: silent on|off, exception CODE|off, late MS, and for
+the next N replies (default 1; RTU only) corrupt-crc, truncate, trailing-garbage, wrong-unit,
+wrong-function, wrong-byte-count, noise. A bad line is refused with the reason (docs/devices.md).
 Exit status: 0 stopped by Ctrl-C or SIGTERM, 1 a line or port could not be opened, 2 a bad option.`;
 
 function bitsPerChar(parity: Parity, stopBits: number): number {
@@ -318,8 +321,14 @@ function applyFault(
     case "late":
       faults.lateMs = arg === undefined ? 0 : wholeNumber(action, arg, "ms");
       return true;
-    default:
-      return false;
+    default: {
+      if (!(MALFORMED_KINDS as readonly string[]).includes(action)) return false;
+      // Frame-level faults of a serial line: a TCP stream has no such frames to break.
+      if (!rtu) throw new Error(`${action}: ${model} is on Modbus TCP (RTU only)`);
+      faults.malformed[action as MalformedKind] =
+        arg === undefined ? 1 : wholeNumber(action, arg, "how many replies");
+      return true;
+    }
   }
 }
 
