@@ -353,6 +353,40 @@ describe("winter night and power cut phases, on the fake clock", () => {
     }
   });
 
+  it("a phase's targets and draws are the seed's alone: what (and when) other phases draw never shifts them", async () => {
+    // Eight tanks; a glitching tank draws its glitch values when its incident runs, and a later
+    // phase picks three tanks for a fault. With one stream for the whole run, the pick depended
+    // on how many numbers had been drawn before it, so on which timers a loaded loop fired first.
+    const faultTargets = async (glitches: number) => {
+      const clock = new FakeClock();
+      const tanks = new Map(
+        Array.from({ length: 8 }, (_, i) => [`tank-${i + 1}`, new Lv4Sensor({ unit: i + 1, clock })]),
+      );
+      const { matcher, expectations } = recorder();
+      const runner = new ScenarioRunner({
+        scenario: scenario([
+          { at: "0s", do: "tank-glitch", targets: ["tank-1"], glitches },
+          { at: "1s", do: "tank-fault", count: 3, targets: [...tanks.keys()].slice(1) },
+        ]),
+        site,
+        fleet: fleetOf({ tanks }),
+        matcher,
+        seed: 1,
+        clock,
+      });
+      const done = runner.run();
+      await kick(clock);
+      await step(clock, 1000);
+      await kick(clock);
+      await done;
+      for (const t of tanks.values()) t.dispose();
+      return expectations.filter((e) => e.code === "FAULT").map((e) => e.key);
+    };
+    const picked = await faultTargets(1);
+    expect(picked).toHaveLength(3);
+    for (const glitches of [2, 3, 5, 8, 13]) expect(await faultTargets(glitches)).toEqual(picked);
+  });
+
   it("refuses a power cut as long as 2 heartbeat intervals (it may be DEVICE_LOST)", () => {
     const clock = new FakeClock();
     const gd2 = new Gd2({ deviceId: "gas-1", brokerUrl: "mqtt://127.0.0.1:1", password: "x", clock });
