@@ -71,7 +71,8 @@ While running, stdin takes script lines "<unit|port> <action> [arg]", e.g. "5 sm
 "9 level 800", "1502 door open"; faults: silent on|off, exception CODE|off, late MS, and for
 the next N replies (default 1; RTU only) corrupt-crc, truncate, trailing-garbage, wrong-unit,
 wrong-function, wrong-byte-count, noise. A bad line is refused with the reason (docs/devices.md).
-Exit status: 0 stopped by Ctrl-C or SIGTERM, 1 a line or port could not be opened, 2 a bad option.`;
+Exit status: 0 stopped by Ctrl-C or SIGTERM, 1 a line or port could not be opened, 2 a bad option,
+130 a second Ctrl-C or SIGTERM while stopping.`;
 
 function bitsPerChar(parity: Parity, stopBits: number): number {
   return 1 + 8 + (parity === "none" ? 0 : 1) + stopBits;
@@ -412,16 +413,24 @@ async function main(): Promise<void> {
   let stop: (() => void) | undefined;
   let stopRequested = false;
   const onSignal = () => {
+    // A second signal while stopping exits at once (130, as `linli sim`); socat goes with us (pty.ts).
+    if (stopRequested) process.exit(130);
     stopRequested = true;
     stop?.();
   };
-  process.once("SIGINT", onSignal);
-  process.once("SIGTERM", onSignal);
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
   const handle = await runSimCli(argv);
   const rl = createInterface({ input: process.stdin });
   stop = () => {
     rl.close();
-    void handle.stop().then(() => process.exit(0));
+    handle.stop().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        process.stderr.write(`stopping: ${(err as Error).message}\n`);
+        process.exit(1);
+      },
+    );
   };
   if (stopRequested) return stop();
   if (handle.panels.size > 0)

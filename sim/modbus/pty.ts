@@ -34,6 +34,13 @@ export function openPtyPair(timeoutMs = 5000): Promise<PtyPair> {
       reject(new Error(`socat did not report two ptys within ${timeoutMs} ms: ${log}`));
     }, timeoutMs);
     const exited = new Promise<void>((res) => child.once("exit", () => res()));
+    // socat does not die with its parent: a simulator that exits without stopping it (a second
+    // Ctrl-C, process.exit, an uncaught error) would leave it running, holding both ptys.
+    const orphanGuard = () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+    };
+    process.once("exit", orphanGuard);
+    child.once("exit", () => process.off("exit", orphanGuard));
     child.once("error", (err) => {
       clearTimeout(timer);
       reject(err);
