@@ -41,9 +41,10 @@ export function openPtyPair(timeoutMs = 5000): Promise<PtyPair> {
     };
     process.once("exit", orphanGuard);
     child.once("exit", () => process.off("exit", orphanGuard));
-    child.once("error", (err) => {
+    child.once("error", (err: NodeJS.ErrnoException) => {
       clearTimeout(timer);
-      reject(err);
+      // "spawn socat ENOENT" says nothing of what to do.
+      reject(err.code === "ENOENT" ? new Error(socatMissingReason() ?? err.message) : err);
     });
     child.stderr?.setEncoding("utf8");
     child.stderr?.on("data", (text: string) => {
