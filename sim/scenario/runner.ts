@@ -233,6 +233,7 @@ export class ScenarioRunner {
       return offerLoad(p, {
         devices: [...this.o.fleet.mqtt.values()],
         seed: this.o.seed,
+        phase: index,
         stats: this.stats,
         now: () => this.now(),
         sleep: (ms) => this.sleep(ms),
@@ -241,6 +242,7 @@ export class ScenarioRunner {
     return disturb(p as DisturbancePhase, {
       devices: [...this.o.fleet.mqtt.values()],
       seed: this.o.seed,
+      phase: index,
       stats: this.stats,
       gateway: this.o.gateway,
       sleep: (ms) => this.sleep(ms),
