@@ -25,6 +25,12 @@ export interface RtuServerOptions {
   gapMs?: number;
   /** Silence (ms) between a reply and the noise burst of a `noise` fault. Default 20. */
   noiseGapMs?: number;
+  /**
+   * Replies waiting to go out (late or paced) at most; a request beyond it is not answered and
+   * counted in `stats.busy`. A master keeps one request on a half-duplex line at a time, so this
+   * only bounds a master that floods the line (each waiting reply is a timer). Default 64.
+   */
+  maxPendingReplies?: number;
 }
 
 export interface RtuServerStats {
@@ -36,6 +42,8 @@ export interface RtuServerStats {
   broadcasts: number;
   /** Malformed replies put on the line, by kind (the faults of SlaveFaults.malformed). */
   malformed: Record<MalformedKind, number>;
+  /** Requests not answered because maxPendingReplies replies were already waiting. */
+  busy: number;
 }
 
 const MAX_FRAME = 256;
@@ -63,7 +71,10 @@ export class RtuSlaveServer {
     foreign: 0,
     broadcasts: 0,
     malformed: noMalformed(),
+    busy: 0,
   };
+  /** Replies scheduled and not yet written. */
+  private pending = 0;
 
   constructor(
     readonly link: Link,
@@ -89,6 +100,7 @@ export class RtuSlaveServer {
   async stop(): Promise<void> {
     for (const t of this.timers) this.clock.clearTimeout(t);
     this.timers.clear();
+    this.pending = 0;
     if (this.gapTimer) this.clock.clearTimeout(this.gapTimer);
     for (const off of this.off) off();
     this.off = [];
@@ -175,6 +187,10 @@ export class RtuSlaveServer {
     }
     const faults = slave.faults;
     if (faults.silent) return;
+    if (this.pending >= (this.options.maxPendingReplies ?? 64)) {
+      this.stats.busy++;
+      return;
+    }
     const replyPdu =
       faults.exception !== undefined ? Uint8Array.of(pdu[0]! | 0x80, faults.exception) : slave.handle(pdu);
     const reply = this.malform(faults, unit, replyPdu);
@@ -247,16 +263,18 @@ export class RtuSlaveServer {
       // The noise burst holds the line too.
       if (noise) this.lineFreeAt += noiseGap + (NOISE_BURST.length * bpc * 1000) / pace.baudRate;
     }
+    this.pending++;
     const write = () => {
+      this.pending--;
       if (this.link.state !== "open") return;
       this.stats.replies++;
       this.link.write(reply);
-      if (noise) this.later(noiseGap, () => this.link.write(NOISE_BURST));
+      if (noise) this.later(noiseGap, () => this.link.state === "open" && this.link.write(NOISE_BURST));
     };
     this.later(delay, write);
   }
 
-  /** Runs `fn` after `ms` (at once when 0), cancelled by stop(). */
+  /** Runs `fn` after `ms` (at once when 0), unless stop() comes first. */
   private later(ms: number, fn: () => void): void {
     if (ms <= 0) {
       fn();
@@ -264,7 +282,7 @@ export class RtuSlaveServer {
     }
     const t = this.clock.setTimeout(() => {
       this.timers.delete(t);
-      if (this.link.state === "open") fn();
+      fn();
     }, ms);
     this.timers.add(t);
   }

@@ -201,6 +201,27 @@ describe("MFS-8 simulator on an RTU line, byte-exact per datasheet", () => {
     expect(Object.values(p.faults.malformed).every((n) => n === 0)).toBe(true);
   });
 
+  it("a master flooding the line: at most maxPendingReplies replies wait, the rest counted busy", async () => {
+    const clock = new FakeClock();
+    const p = new Mfs8Panel({ unit: 1, clock });
+    p.faults.lateMs = 1_000;
+    const { l, server, got } = await line([p], { clock, maxPendingReplies: 8 });
+    const read = withCrc("01 03 00 00 00 01");
+    for (let i = 0; i < 1_000; i++) l.a.write(read);
+    await flush();
+    expect(server.stats).toMatchObject({ requests: 1_000, replies: 0, busy: 992 });
+    clock.advance(1_000);
+    await flush();
+    expect(server.stats.replies).toBe(8);
+    expect(got).toHaveLength(8 * 7);
+    // Room again: the next request is answered.
+    l.a.write(read);
+    await flush();
+    clock.advance(1_000);
+    await flush();
+    expect(server.stats).toMatchObject({ replies: 9, busy: 992 });
+  });
+
   it("paces replies at the baud rate's wire time when asked", async () => {
     const clock = new FakeClock();
     const { ask, got } = await line([new Mfs8Panel({ unit: 1, clock })], {
