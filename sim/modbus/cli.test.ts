@@ -127,6 +127,8 @@ describe("Modbus simulator script: fault arguments", () => {
       /--baud 4800: the datasheets offer 9600, 19200, 38400, 57600, 115200/,
     ],
     [["serve"], /unknown mode serve: give rtu or tcp\nusage: node dist\/sim\/modbus\/cli.js rtu\|tcp/],
+    [["rtu", "--socat", "--bauds", "9600"], /^Unknown option '--bauds' \(--help lists the options\)$/],
+    [["tcp", "--count"], /^Option '--count <value>' argument missing \(--help lists the options\)$/],
   ])("%j is a usage error, serving nothing", async (argv, reason) => {
     await expect(runSimCli(argv)).rejects.toSatisfy(
       (err: unknown) => err instanceof UsageError && reason.test((err as Error).message),

@@ -85,24 +85,30 @@ export interface SimCliOptions {
 
 export async function runSimCli(argv: string[], options: SimCliOptions = {}): Promise<SimHandle> {
   const [mode, ...rest] = argv;
-  const { values } = parseArgs({
-    args: rest,
-    options: {
-      "pty-link": { type: "string" },
-      socat: { type: "boolean", default: false },
-      units: { type: "string", default: "1" },
-      "lv4-units": { type: "string", default: "" },
-      baud: { type: "string", default: "9600" },
-      parity: { type: "string", default: "even" },
-      "stop-bits": { type: "string", default: "1" },
-      pace: { type: "boolean", default: false },
-      "turnaround-ms": { type: "string", default: "0" },
-      host: { type: "string", default: "127.0.0.1" },
-      port: { type: "string", default: "1502" },
-      count: { type: "string", default: "1" },
-      "idle-timeout-ms": { type: "string", default: "120000" },
-    },
-  });
+  const { values } = (() => {
+    try {
+      return parseArgs({
+        args: rest,
+        options: {
+          "pty-link": { type: "string" },
+          socat: { type: "boolean", default: false },
+          units: { type: "string", default: "1" },
+          "lv4-units": { type: "string", default: "" },
+          baud: { type: "string", default: "9600" },
+          parity: { type: "string", default: "even" },
+          "stop-bits": { type: "string", default: "1" },
+          pace: { type: "boolean", default: false },
+          "turnaround-ms": { type: "string", default: "0" },
+          host: { type: "string", default: "127.0.0.1" },
+          port: { type: "string", default: "1502" },
+          count: { type: "string", default: "1" },
+          "idle-timeout-ms": { type: "string", default: "120000" },
+        },
+      });
+    } catch (err) {
+      throw usageOf(err);
+    }
+  })();
   const panels = new Map<number, Mfs8Panel>();
   const tanks = new Map<number, Lv4Sensor>();
   const kiosks = new Map<number, Gk3Controller>();
@@ -234,6 +240,14 @@ export async function runSimCli(argv: string[], options: SimCliOptions = {}): Pr
 
 /** A refused option or argument: exit status 2 (a fault of the command line, not of the line). */
 export class UsageError extends Error {}
+
+/** parseArgs's refusals (an unknown option, a missing value) as usage errors that point to --help. */
+function usageOf(err: unknown): unknown {
+  if (!isParseArgsError(err)) return err;
+  // Node's text goes on about positional arguments after `--`, which this command has none of.
+  const text = (err as Error).message;
+  return new UsageError(`${text.split(". ")[0] ?? text} (--help lists the options)`);
+}
 
 function positiveInteger(option: string, text: string): number {
   const n = /^\d+$/.test(text) ? Number(text) : Number.NaN;
@@ -452,7 +466,7 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
   main().catch((err: unknown) => {
     process.stderr.write(`${(err as Error).message}\n`);
     // 2: a bad option (nothing was started); 1: the line or a port could not be opened.
-    process.exit(err instanceof UsageError || isParseArgsError(err) ? 2 : 1);
+    process.exit(err instanceof UsageError ? 2 : 1);
   });
 }
 
