@@ -50,7 +50,7 @@ describe.skipIf(noSocat)(
               path: sim.gatewayPath,
               baudRate: 9600,
               turnaround: "5ms",
-              timeout: "150ms",
+              timeout: "300ms",
             },
           ],
           devices: [
