@@ -725,8 +725,9 @@ function simCommand(parent: Command): void {
       "after",
       "\nExit status: 0 passed (or, without --scenario, every device attached), 1 an expectation failed\n" +
         "or a device could not connect (a FAIL line says which), 2 a bad option, site file or scenario\n" +
-        "(or more devices than the open-file limit, ulimit -n, lets it hold: a socket each),\n" +
-        "3 the gateway could not be reached (no device connected), 130 a second Ctrl-C.",
+        "(or more devices than the open-file limit, ulimit -n, lets it hold: a socket each; or\n" +
+        "--stations or --tanks without socat), " +
+        "3 the gateway could not be reached\n(no device connected), 130 a second Ctrl-C.",
     )
     .action(async (o: SimOptions) => {
       process.exitCode = await (await import("../sim/index.js")).runSim(o);

@@ -6,8 +6,8 @@
  *
  * Exit status: 0 attached (or scenario passed), 1 an expectation failed or, with or without a
  * scenario, a device could not connect (or a kiosk could not listen), 2 bad options, site file or scenario
- * (or a site larger than the open-file limit lets this process hold), 3 the gateway could
- * not be reached (no device connected).
+ * (or a site larger than the open-file limit lets this process hold, or fire stations or tanks
+ * without socat), 3 the gateway could not be reached (no device connected).
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import net from "node:net";
@@ -16,7 +16,7 @@ import { join, resolve } from "node:path";
 import { fdShortfall } from "./fd-limit.js";
 import { Fleet } from "./fleet.js";
 import { GatewayProcess } from "./gateway-process.js";
-import { openPtyPair, type PtyPair } from "./modbus/pty.js";
+import { openPtyPair, type PtyPair, socatMissingReason } from "./modbus/pty.js";
 import type { DeviceTlsOptions } from "./mqtt/link.js";
 import { AlertMatcher } from "./scenario/matcher.js";
 import { buildReport, formatReport, type SimReport } from "./scenario/report.js";
@@ -258,6 +258,12 @@ async function simulate(
     const tanks = o.tanks ?? scenario?.scenario.scale.tanks ?? 0;
     let pty: PtyPair | undefined;
     if ((o.stations ?? 0) + tanks > 0) {
+      // Known before anything starts: not "the gateway could not be reached" (3) once spawn fails.
+      const missing = socatMissingReason();
+      if (missing)
+        throw new UsageError(
+          `${o.stations ? "--stations" : tanks === o.tanks ? "--tanks" : `the scenario's ${tanks} tanks`} need a socat pty bus: ${missing}`,
+        );
       pty = await openPtyPair();
       const p = pty;
       cleanups.push(() => p.kill());

@@ -83,6 +83,20 @@ describe("Modbus simulator script: fault arguments", () => {
     expect(rtu.panels.get(5)?.faults.corruptCrc).toBe(2);
   });
 
+  it("malformed-reply faults are armed for N replies (default 1), RTU only", async () => {
+    const rtu = await start(["rtu", "--socat", "--units", "5", "--lv4-units", "9"]);
+    expect(rtu.script("5 truncate")).toBe("5: truncate");
+    expect(rtu.script("9 wrong-unit 3")).toBe("9: wrong-unit 3");
+    expect(rtu.panels.get(5)?.faults.malformed).toMatchObject({ truncate: 1, "wrong-unit": 0 });
+    expect(rtu.tanks.get(9)?.faults.malformed).toMatchObject({ truncate: 0, "wrong-unit": 3 });
+    expect(() => rtu.script("5 noise often")).toThrow(/noise often: give how many replies/);
+    const tcp = await start(["tcp", "--port", "0", "--count", "1"]);
+    const port = tcp.ports[0] as number;
+    expect(() => tcp.script(`${port} wrong-function 2`)).toThrow(
+      /wrong-function: GK-3 is on Modbus TCP \(RTU only\)/,
+    );
+  });
+
   it("serves every line setting the datasheets offer (8N2 at 115200 baud here)", async () => {
     const sim = await start([
       "rtu",
@@ -113,6 +127,8 @@ describe("Modbus simulator script: fault arguments", () => {
       /--baud 4800: the datasheets offer 9600, 19200, 38400, 57600, 115200/,
     ],
     [["serve"], /unknown mode serve: give rtu or tcp\nusage: node dist\/sim\/modbus\/cli.js rtu\|tcp/],
+    [["rtu", "--socat", "--bauds", "9600"], /^Unknown option '--bauds' \(--help lists the options\)$/],
+    [["tcp", "--count"], /^Option '--count <value>' argument missing \(--help lists the options\)$/],
   ])("%j is a usage error, serving nothing", async (argv, reason) => {
     await expect(runSimCli(argv)).rejects.toSatisfy(
       (err: unknown) => err instanceof UsageError && reason.test((err as Error).message),

@@ -10,7 +10,9 @@
  * While running, stdin takes script lines, e.g. "5 smoke", "5 silent on",
  * "1 exception 4", "2 late 300", "1502 door open", "9 level 2350", "9 draw-down" (see `script()` below).
  * Faults: `silent on|off`, `exception CODE|off` (a code the Modbus protocol defines, 0x01-0x0B,
- * e.g. 0x04 for a failed controller), `corrupt-crc [N]` (RTU only), `late MS`; a bad one is refused.
+ * e.g. 0x04 for a failed controller), `late MS`, and for the next N replies (RTU only)
+ * `corrupt-crc [N]`, `truncate [N]`, `trailing-garbage [N]`, `wrong-unit [N]`,
+ * `wrong-function [N]`, `wrong-byte-count [N]`, `noise [N]` (slave.ts); a bad one is refused.
  * `runSimCli(argv)` does the same in-process and returns a handle (tests, demo).
  *
  * Exit status: 2 a bad option (checked before anything is started), 1 a line or port that
@@ -26,7 +28,7 @@ import { Lv4Sensor } from "./lv4.js";
 import { Mfs8Panel } from "./mfs8.js";
 import { openPtyPair, type PtyPair } from "./pty.js";
 import { RtuSlaveServer } from "./rtu-server.js";
-import type { SlaveFaults } from "./slave.js";
+import { MALFORMED_KINDS, type MalformedKind, type SlaveFaults } from "./slave.js";
 import { ModbusTcpSlaveServer } from "./tcp-server.js";
 
 export interface SimHandle {
@@ -66,9 +68,11 @@ tcp: GK-3 kiosk controllers on Modbus TCP
   --idle-timeout-ms <ms>  close a connection idle this long (default 120000, datasheet)
 
 While running, stdin takes script lines "<unit|port> <action> [arg]", e.g. "5 smoke",
-"9 level 800", "1502 door open"; faults: silent on|off, exception CODE|off, corrupt-crc [N]
-(RTU only), late MS. A bad line is refused with the reason (docs/devices.md).
-Exit status: 0 stopped by Ctrl-C or SIGTERM, 1 a line or port could not be opened, 2 a bad option.`;
+"9 level 800", "1502 door open"; faults: silent on|off, exception CODE|off, late MS, and for
+the next N replies (default 1; RTU only) corrupt-crc, truncate, trailing-garbage, wrong-unit,
+wrong-function, wrong-byte-count, noise. A bad line is refused with the reason (docs/devices.md).
+Exit status: 0 stopped by Ctrl-C or SIGTERM, 1 a line or port could not be opened, 2 a bad option,
+130 a second Ctrl-C or SIGTERM while stopping.`;
 
 function bitsPerChar(parity: Parity, stopBits: number): number {
   return 1 + 8 + (parity === "none" ? 0 : 1) + stopBits;
@@ -81,24 +85,30 @@ export interface SimCliOptions {
 
 export async function runSimCli(argv: string[], options: SimCliOptions = {}): Promise<SimHandle> {
   const [mode, ...rest] = argv;
-  const { values } = parseArgs({
-    args: rest,
-    options: {
-      "pty-link": { type: "string" },
-      socat: { type: "boolean", default: false },
-      units: { type: "string", default: "1" },
-      "lv4-units": { type: "string", default: "" },
-      baud: { type: "string", default: "9600" },
-      parity: { type: "string", default: "even" },
-      "stop-bits": { type: "string", default: "1" },
-      pace: { type: "boolean", default: false },
-      "turnaround-ms": { type: "string", default: "0" },
-      host: { type: "string", default: "127.0.0.1" },
-      port: { type: "string", default: "1502" },
-      count: { type: "string", default: "1" },
-      "idle-timeout-ms": { type: "string", default: "120000" },
-    },
-  });
+  const { values } = (() => {
+    try {
+      return parseArgs({
+        args: rest,
+        options: {
+          "pty-link": { type: "string" },
+          socat: { type: "boolean", default: false },
+          units: { type: "string", default: "1" },
+          "lv4-units": { type: "string", default: "" },
+          baud: { type: "string", default: "9600" },
+          parity: { type: "string", default: "even" },
+          "stop-bits": { type: "string", default: "1" },
+          pace: { type: "boolean", default: false },
+          "turnaround-ms": { type: "string", default: "0" },
+          host: { type: "string", default: "127.0.0.1" },
+          port: { type: "string", default: "1502" },
+          count: { type: "string", default: "1" },
+          "idle-timeout-ms": { type: "string", default: "120000" },
+        },
+      });
+    } catch (err) {
+      throw usageOf(err);
+    }
+  })();
   const panels = new Map<number, Mfs8Panel>();
   const tanks = new Map<number, Lv4Sensor>();
   const kiosks = new Map<number, Gk3Controller>();
@@ -231,6 +241,14 @@ export async function runSimCli(argv: string[], options: SimCliOptions = {}): Pr
 /** A refused option or argument: exit status 2 (a fault of the command line, not of the line). */
 export class UsageError extends Error {}
 
+/** parseArgs's refusals (an unknown option, a missing value) as usage errors that point to --help. */
+function usageOf(err: unknown): unknown {
+  if (!isParseArgsError(err)) return err;
+  // Node's text goes on about positional arguments after `--`, which this command has none of.
+  const text = (err as Error).message;
+  return new UsageError(`${text.split(". ")[0] ?? text} (--help lists the options)`);
+}
+
 function positiveInteger(option: string, text: string): number {
   const n = /^\d+$/.test(text) ? Number(text) : Number.NaN;
   if (!Number.isSafeInteger(n) || n < 1)
@@ -318,8 +336,14 @@ function applyFault(
     case "late":
       faults.lateMs = arg === undefined ? 0 : wholeNumber(action, arg, "ms");
       return true;
-    default:
-      return false;
+    default: {
+      if (!(MALFORMED_KINDS as readonly string[]).includes(action)) return false;
+      // Frame-level faults of a serial line: a TCP stream has no such frames to break.
+      if (!rtu) throw new Error(`${action}: ${model} is on Modbus TCP (RTU only)`);
+      faults.malformed[action as MalformedKind] =
+        arg === undefined ? 1 : wholeNumber(action, arg, "how many replies");
+      return true;
+    }
   }
 }
 
@@ -403,16 +427,24 @@ async function main(): Promise<void> {
   let stop: (() => void) | undefined;
   let stopRequested = false;
   const onSignal = () => {
+    // A second signal while stopping exits at once (130, as `linli sim`); socat goes with us (pty.ts).
+    if (stopRequested) process.exit(130);
     stopRequested = true;
     stop?.();
   };
-  process.once("SIGINT", onSignal);
-  process.once("SIGTERM", onSignal);
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
   const handle = await runSimCli(argv);
   const rl = createInterface({ input: process.stdin });
   stop = () => {
     rl.close();
-    void handle.stop().then(() => process.exit(0));
+    handle.stop().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        process.stderr.write(`stopping: ${(err as Error).message}\n`);
+        process.exit(1);
+      },
+    );
   };
   if (stopRequested) return stop();
   if (handle.panels.size > 0)
@@ -434,7 +466,7 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
   main().catch((err: unknown) => {
     process.stderr.write(`${(err as Error).message}\n`);
     // 2: a bad option (nothing was started); 1: the line or a port could not be opened.
-    process.exit(err instanceof UsageError || isParseArgsError(err) ? 2 : 1);
+    process.exit(err instanceof UsageError ? 2 : 1);
   });
 }
 

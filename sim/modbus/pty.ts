@@ -34,9 +34,17 @@ export function openPtyPair(timeoutMs = 5000): Promise<PtyPair> {
       reject(new Error(`socat did not report two ptys within ${timeoutMs} ms: ${log}`));
     }, timeoutMs);
     const exited = new Promise<void>((res) => child.once("exit", () => res()));
-    child.once("error", (err) => {
+    // socat does not die with its parent: a simulator that exits without stopping it (a second
+    // Ctrl-C, process.exit, an uncaught error) would leave it running, holding both ptys.
+    const orphanGuard = () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+    };
+    process.once("exit", orphanGuard);
+    child.once("exit", () => process.off("exit", orphanGuard));
+    child.once("error", (err: NodeJS.ErrnoException) => {
       clearTimeout(timer);
-      reject(err);
+      // "spawn socat ENOENT" says nothing of what to do.
+      reject(err.code === "ENOENT" ? new Error(socatMissingReason() ?? err.message) : err);
     });
     child.stderr?.setEncoding("utf8");
     child.stderr?.on("data", (text: string) => {

@@ -7,7 +7,7 @@
 import { type Clock, type ClockTimer, systemClock } from "../../core/index.js";
 import type { Link } from "../../protocols/index.js";
 import { simCrc16 } from "./crc.js";
-import type { SimSlave } from "./slave.js";
+import { type MalformedKind, noMalformed, type SimSlave, type SlaveFaults } from "./slave.js";
 
 export interface PaceOptions {
   baudRate: number;
@@ -23,6 +23,14 @@ export interface RtuServerOptions {
   turnaroundMs?: number;
   /** Silence (ms) that ends a request whose length the function code does not tell. Default 5. */
   gapMs?: number;
+  /** Silence (ms) between a reply and the noise burst of a `noise` fault. Default 20. */
+  noiseGapMs?: number;
+  /**
+   * Replies waiting to go out (late or paced) at most; a request beyond it is not answered and
+   * counted in `stats.busy`. A master keeps one request on a half-duplex line at a time, so this
+   * only bounds a master that floods the line (each waiting reply is a timer). Default 64.
+   */
+  maxPendingReplies?: number;
 }
 
 export interface RtuServerStats {
@@ -32,9 +40,20 @@ export interface RtuServerStats {
   /** Frames for unit ids nobody here answers. */
   foreign: number;
   broadcasts: number;
+  /** Malformed replies put on the line, by kind (the faults of SlaveFaults.malformed). */
+  malformed: Record<MalformedKind, number>;
+  /** Requests not answered because maxPendingReplies replies were already waiting. */
+  busy: number;
 }
 
 const MAX_FRAME = 256;
+
+/** What `trailing-garbage` appends: 0xFF makes a master expecting a frame wait for more (it must drop it). */
+const TRAILING_GARBAGE = Uint8Array.of(0x00, 0xff, 0x00);
+/** A `noise` burst: a line break reads as 0x00 bytes, ringing as 0xFF; no function code is 0x00. */
+const NOISE_BURST = Uint8Array.of(0xff, 0x00, 0x00, 0xff, 0x00, 0x00);
+/** `wrong-function`: the function a confused slave answers instead (same reply length). */
+const OTHER_FUNCTION: Readonly<Record<number, number>> = { 3: 4, 4: 3, 5: 6, 6: 5, 15: 16, 16: 15 };
 
 export class RtuSlaveServer {
   private readonly slaves = new Map<number, SimSlave>();
@@ -45,7 +64,17 @@ export class RtuSlaveServer {
   private readonly timers = new Set<ClockTimer>();
   private lineFreeAt = 0;
   private off: (() => void)[] = [];
-  readonly stats: RtuServerStats = { requests: 0, replies: 0, crcErrors: 0, foreign: 0, broadcasts: 0 };
+  readonly stats: RtuServerStats = {
+    requests: 0,
+    replies: 0,
+    crcErrors: 0,
+    foreign: 0,
+    broadcasts: 0,
+    malformed: noMalformed(),
+    busy: 0,
+  };
+  /** Replies scheduled and not yet written. */
+  private pending = 0;
 
   constructor(
     readonly link: Link,
@@ -71,6 +100,7 @@ export class RtuSlaveServer {
   async stop(): Promise<void> {
     for (const t of this.timers) this.clock.clearTimeout(t);
     this.timers.clear();
+    this.pending = 0;
     if (this.gapTimer) this.clock.clearTimeout(this.gapTimer);
     for (const off of this.off) off();
     this.off = [];
@@ -157,11 +187,47 @@ export class RtuSlaveServer {
     }
     const faults = slave.faults;
     if (faults.silent) return;
+    if (this.pending >= (this.options.maxPendingReplies ?? 64)) {
+      this.stats.busy++;
+      return;
+    }
     const replyPdu =
       faults.exception !== undefined ? Uint8Array.of(pdu[0]! | 0x80, faults.exception) : slave.handle(pdu);
-    const reply = new Uint8Array(replyPdu.length + 3);
-    reply[0] = unit;
-    reply.set(replyPdu, 1);
+    const reply = this.malform(faults, unit, replyPdu);
+    this.sendLater(
+      reply,
+      frame.length,
+      faults.lateMs + (slave.replyDelayMs ?? 0),
+      this.take(faults, "noise"),
+    );
+  }
+
+  /** Spends one reply of an armed malformed-reply fault; counts it. */
+  private take(faults: SlaveFaults, kind: MalformedKind): boolean {
+    if (faults.malformed[kind] <= 0) return false;
+    faults.malformed[kind]--;
+    this.stats.malformed[kind]++;
+    return true;
+  }
+
+  /** The reply ADU, with whatever malformed-reply faults are armed applied (several may combine). */
+  private malform(faults: SlaveFaults, unit: number, replyPdu: Uint8Array): Uint8Array {
+    let pdu = replyPdu;
+    const fn = pdu[0]!;
+    const other = OTHER_FUNCTION[fn & 0x7f];
+    if (other !== undefined && faults.malformed["wrong-function"] > 0) {
+      this.take(faults, "wrong-function");
+      pdu = Uint8Array.from(pdu);
+      pdu[0] = (fn & 0x80) | other;
+    }
+    // Only a register read's reply has a byte count (MB app V1.1b3 §6.3, §6.4).
+    if ((pdu[0] === 0x03 || pdu[0] === 0x04) && pdu.length >= 4 && this.take(faults, "wrong-byte-count")) {
+      pdu = pdu.slice(0, pdu.length - 2);
+      pdu[1] = pdu.length - 2;
+    }
+    const reply = new Uint8Array(pdu.length + 3);
+    reply[0] = this.take(faults, "wrong-unit") ? (unit % 247) + 1 : unit;
+    reply.set(pdu, 1);
     const rc = simCrc16(reply, 0, reply.length - 2);
     reply[reply.length - 2] = rc & 0xff;
     reply[reply.length - 1] = rc >>> 8;
@@ -169,16 +235,24 @@ export class RtuSlaveServer {
       faults.corruptCrc--;
       reply[reply.length - 1] = (reply[reply.length - 1]! ^ 0xff) & 0xff;
     }
-    this.sendLater(reply, frame.length, faults.lateMs + (slave.replyDelayMs ?? 0));
+    if (this.take(faults, "truncate")) return reply.subarray(0, Math.max(1, reply.length >>> 1));
+    if (this.take(faults, "trailing-garbage")) {
+      const out = new Uint8Array(reply.length + TRAILING_GARBAGE.length);
+      out.set(reply);
+      out.set(TRAILING_GARBAGE, reply.length);
+      return out;
+    }
+    return reply;
   }
 
-  private sendLater(reply: Uint8Array, requestBytes: number, lateMs: number): void {
+  private sendLater(reply: Uint8Array, requestBytes: number, lateMs: number, noise: boolean): void {
     let delay = lateMs + (this.options.turnaroundMs ?? 0);
     const pace = this.options.pace;
+    const bpc = pace?.bitsPerChar ?? 11;
+    const noiseGap = this.options.noiseGapMs ?? 20;
     if (pace) {
       // Wire time: the request took this long to arrive and the reply takes this long to leave,
       // and a slave only knows the request ended after t3.5 of silence (MB serial V1.02 §2.5.1.1).
-      const bpc = pace.bitsPerChar ?? 11;
       const t35 = pace.baudRate > 19200 ? 1.75 : (3.5 * bpc * 1000) / pace.baudRate;
       const wire = ((requestBytes + reply.length) * bpc * 1000) / pace.baudRate + t35;
       const now = this.clock.monotonic();
@@ -186,20 +260,30 @@ export class RtuSlaveServer {
       const start = Math.max(now, this.lineFreeAt);
       this.lineFreeAt = start + delay + wire;
       delay += start - now + wire;
+      // The noise burst holds the line too.
+      if (noise) this.lineFreeAt += noiseGap + (NOISE_BURST.length * bpc * 1000) / pace.baudRate;
     }
+    this.pending++;
     const write = () => {
+      this.pending--;
       if (this.link.state !== "open") return;
       this.stats.replies++;
       this.link.write(reply);
+      if (noise) this.later(noiseGap, () => this.link.state === "open" && this.link.write(NOISE_BURST));
     };
-    if (delay <= 0) {
-      write();
+    this.later(delay, write);
+  }
+
+  /** Runs `fn` after `ms` (at once when 0), unless stop() comes first. */
+  private later(ms: number, fn: () => void): void {
+    if (ms <= 0) {
+      fn();
       return;
     }
     const t = this.clock.setTimeout(() => {
       this.timers.delete(t);
-      write();
-    }, delay);
+      fn();
+    }, ms);
     this.timers.add(t);
   }
 }

@@ -162,6 +162,66 @@ describe("MFS-8 simulator on an RTU line, byte-exact per datasheet", () => {
     expect(toHex(Uint8Array.from(got))).toMatch(/^01 03 02 4D 38/);
   });
 
+  it("malformed replies, each for the next N replies, byte-exact and counted", async () => {
+    const clock = new FakeClock();
+    const p = new Mfs8Panel({ unit: 1, clock });
+    const { ask, got, server } = await line([p], { clock });
+    const read = withCrc("01 03 00 00 00 01"); // one register: 01 03 02 4D 38 + CRC
+    const good = await ask(read);
+    expect(good).toMatch(/^01 03 02 4D 38 .. ..$/);
+    p.faults.malformed.truncate = 1;
+    expect(await ask(read)).toBe(good.slice(0, 3 * 3 - 1)); // 3 of 7 bytes
+    expect(await ask(read)).toBe(good); // spent
+    p.faults.malformed["trailing-garbage"] = 1;
+    expect(await ask(read)).toBe(`${good} 00 FF 00`);
+    p.faults.malformed["wrong-unit"] = 1;
+    expect(await ask(read)).toBe(toHex(withCrc("02 03 02 4D 38")));
+    p.faults.malformed["wrong-function"] = 2;
+    expect(await ask(read)).toBe(toHex(withCrc("01 04 02 4D 38")));
+    p.faults.exception = 2;
+    expect(await ask(read)).toBe(toHex(withCrc("01 84 02"))); // the exception's function too
+    p.faults.exception = undefined;
+    p.faults.malformed["wrong-byte-count"] = 1;
+    // A write's echo has no byte count: it passes and the fault stays armed for the next read.
+    expect(await ask(hex("01 05 00 00 FF 00 8C 3A"))).toBe("01 05 00 00 FF 00 8C 3A");
+    expect(await ask(withCrc("01 03 00 00 00 02"))).toBe(toHex(withCrc("01 03 02 4D 38")));
+    p.faults.malformed.noise = 1;
+    expect(await ask(read)).toBe(good); // the reply itself is sound ...
+    clock.advance(20); // ... and the noise follows once the line has been silent
+    await flush();
+    expect(toHex(Uint8Array.from(got))).toBe(`${good} FF 00 00 FF 00 00`);
+    expect(server.stats.malformed).toEqual({
+      truncate: 1,
+      "trailing-garbage": 1,
+      "wrong-unit": 1,
+      "wrong-function": 2,
+      "wrong-byte-count": 1,
+      noise: 1,
+    });
+    expect(Object.values(p.faults.malformed).every((n) => n === 0)).toBe(true);
+  });
+
+  it("a master flooding the line: at most maxPendingReplies replies wait, the rest counted busy", async () => {
+    const clock = new FakeClock();
+    const p = new Mfs8Panel({ unit: 1, clock });
+    p.faults.lateMs = 1_000;
+    const { l, server, got } = await line([p], { clock, maxPendingReplies: 8 });
+    const read = withCrc("01 03 00 00 00 01");
+    for (let i = 0; i < 1_000; i++) l.a.write(read);
+    await flush();
+    expect(server.stats).toMatchObject({ requests: 1_000, replies: 0, busy: 992 });
+    clock.advance(1_000);
+    await flush();
+    expect(server.stats.replies).toBe(8);
+    expect(got).toHaveLength(8 * 7);
+    // Room again: the next request is answered.
+    l.a.write(read);
+    await flush();
+    clock.advance(1_000);
+    await flush();
+    expect(server.stats).toMatchObject({ replies: 9, busy: 992 });
+  });
+
   it("paces replies at the baud rate's wire time when asked", async () => {
     const clock = new FakeClock();
     const { ask, got } = await line([new Mfs8Panel({ unit: 1, clock })], {

@@ -7,6 +7,31 @@ export const EX_ILLEGAL_FUNCTION = 0x01;
 export const EX_ILLEGAL_DATA_ADDRESS = 0x02;
 export const EX_ILLEGAL_DATA_VALUE = 0x03;
 
+/**
+ * Malformed replies a real RS-485 bus produces besides a bad CRC (RTU only), each armed for a
+ * number of next replies like `corruptCrc`:
+ * - `truncate`: the reply stops halfway (a slave reset or a driver released mid-frame);
+ * - `trailing-garbage`: three bytes follow the reply in the same transmission (a driver
+ *   released late, a ringing line);
+ * - `wrong-unit`: the reply carries the next unit id (a slave with a corrupted address, or
+ *   two slaves set to answer alike), CRC correct;
+ * - `wrong-function`: the reply carries another function code (0x03 <-> 0x04, 0x05 <-> 0x06,
+ *   0x0F <-> 0x10), CRC correct;
+ * - `wrong-byte-count`: a register read's reply announces and carries one register fewer than
+ *   asked, CRC correct (only register reads have a byte count: other replies leave it armed);
+ * - `noise`: a burst of noise bytes on the line after the reply, once the line has been silent
+ *   (between frames, where the master may be talking to another slave).
+ */
+export const MALFORMED_KINDS = [
+  "truncate",
+  "trailing-garbage",
+  "wrong-unit",
+  "wrong-function",
+  "wrong-byte-count",
+  "noise",
+] as const;
+export type MalformedKind = (typeof MALFORMED_KINDS)[number];
+
 export interface SlaveFaults {
   /** No reply at all (a dead or disconnected slave). */
   silent: boolean;
@@ -16,10 +41,23 @@ export interface SlaveFaults {
   corruptCrc: number;
   /** Delay every reply by this many ms (a slow slave, or a reply that arrives after the master gave up). */
   lateMs: number;
+  /** Malformed replies, by kind: how many next replies get each (RTU only; see MALFORMED_KINDS). */
+  malformed: Record<MalformedKind, number>;
 }
 
 export function noFaults(): SlaveFaults {
-  return { silent: false, exception: undefined, corruptCrc: 0, lateMs: 0 };
+  return { silent: false, exception: undefined, corruptCrc: 0, lateMs: 0, malformed: noMalformed() };
+}
+
+export function noMalformed(): Record<MalformedKind, number> {
+  return {
+    truncate: 0,
+    "trailing-garbage": 0,
+    "wrong-unit": 0,
+    "wrong-function": 0,
+    "wrong-byte-count": 0,
+    noise: 0,
+  };
 }
 
 export interface SimSlave {

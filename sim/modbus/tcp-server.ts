@@ -3,6 +3,13 @@
  * parsing, requests answered in order per connection, at most `maxConnections`
  * (datasheet: 2; a further connection is closed at once), idle connections
  * closed after `idleTimeoutMs` (datasheet: 120 s).
+ *
+ * Requests a master pipelines wait in a bounded queue per connection (`maxQueuedRequests`). The
+ * datasheet gives no depth, only that requests are answered in order; a controller whose queue is
+ * full takes nothing more off the wire, as an embedded TCP stack does when its application stops
+ * reading: the socket is paused (the TCP window closes, the master's requests wait in the kernel's
+ * buffers) and resumed as replies leave. Nothing is dropped or reordered; a master that gave up
+ * meanwhile discards the late replies by their transaction ids (datasheet). Counted in `stalls`.
  */
 import net from "node:net";
 import { type Clock, type ClockTimer, systemClock } from "../../core/index.js";
@@ -17,6 +24,8 @@ export interface TcpServerOptions {
   idleTimeoutMs?: number;
   /** Unit ids answered; others get no reply. Default [slave.unit, 255]. */
   units?: number[];
+  /** Requests read but not yet answered, per connection, before reading pauses. Default 16. */
+  maxQueuedRequests?: number;
 }
 
 export interface TcpServerStats {
@@ -25,14 +34,20 @@ export interface TcpServerStats {
   idleClosed: number;
   requests: number;
   replies: number;
+  /** Times a connection's request queue was full and reading paused (a pipelining master). */
+  stalls: number;
 }
 
 interface Conn {
   socket: net.Socket;
+  /** Bytes read and not yet parsed: a partial ADU, or whole ones waiting while the queue is full. */
   buf: Buffer;
   idle: ClockTimer | undefined;
   /** Replies leave in request order even when a reply is late. */
   outbox: Promise<void>;
+  /** Requests taken in and not yet answered (bounded by maxQueuedRequests). */
+  queued: number;
+  paused: boolean;
 }
 
 const MAX_ADU = 260;
@@ -42,7 +57,14 @@ export class ModbusTcpSlaveServer {
   private readonly conns = new Set<Conn>();
   private readonly clock: Clock;
   private readonly timers = new Set<ClockTimer>();
-  readonly stats: TcpServerStats = { connections: 0, refused: 0, idleClosed: 0, requests: 0, replies: 0 };
+  readonly stats: TcpServerStats = {
+    connections: 0,
+    refused: 0,
+    idleClosed: 0,
+    requests: 0,
+    replies: 0,
+    stalls: 0,
+  };
   port = 0;
 
   constructor(
@@ -95,7 +117,14 @@ export class ModbusTcpSlaveServer {
     }
     socket.setNoDelay(true);
     this.stats.connections++;
-    const conn: Conn = { socket, buf: Buffer.alloc(0), idle: undefined, outbox: Promise.resolve() };
+    const conn: Conn = {
+      socket,
+      buf: Buffer.alloc(0),
+      idle: undefined,
+      outbox: Promise.resolve(),
+      queued: 0,
+      paused: false,
+    };
     this.conns.add(conn);
     this.touch(conn);
     socket.on("data", (chunk: Buffer) => this.onData(conn, chunk));
@@ -117,6 +146,12 @@ export class ModbusTcpSlaveServer {
   private onData(conn: Conn, chunk: Buffer): void {
     this.touch(conn);
     conn.buf = conn.buf.length ? Buffer.concat([conn.buf, chunk]) : chunk;
+    this.parse(conn);
+  }
+
+  /** Takes whole ADUs off the buffer while the queue has room; pauses reading when it has none. */
+  private parse(conn: Conn): void {
+    const max = this.options.maxQueuedRequests ?? 16;
     while (conn.buf.length >= 7) {
       const length = conn.buf.readUInt16BE(4);
       // MBAP: protocol id 0, length 2..254; anything else cannot be resynchronised on a stream.
@@ -124,11 +159,26 @@ export class ModbusTcpSlaveServer {
         conn.socket.destroy();
         return;
       }
-      if (conn.buf.length < 6 + length) return;
+      if (conn.buf.length < 6 + length) break;
+      if (conn.queued >= max) break;
       const adu = conn.buf.subarray(0, 6 + length);
       conn.buf = conn.buf.subarray(6 + length);
       this.handle(conn, Buffer.from(adu));
     }
+    if (conn.queued >= max && !conn.paused) {
+      conn.paused = true;
+      this.stats.stalls++;
+      conn.socket.pause();
+    }
+  }
+
+  /** A reply left (or was given up): room in the queue again, so read on. */
+  private answered(conn: Conn): void {
+    conn.queued--;
+    if (!conn.paused || conn.socket.destroyed) return;
+    conn.paused = false;
+    this.parse(conn);
+    if (!conn.paused) conn.socket.resume();
   }
 
   private handle(conn: Conn, adu: Buffer): void {
@@ -149,6 +199,7 @@ export class ModbusTcpSlaveServer {
     reply[6] = unit;
     reply.set(replyPdu, 7);
     const late = faults.lateMs;
+    conn.queued++;
     conn.outbox = conn.outbox.then(async () => {
       if (late > 0) {
         await new Promise<void>((resolve) => {
@@ -159,9 +210,11 @@ export class ModbusTcpSlaveServer {
           this.timers.add(t);
         });
       }
-      if (conn.socket.destroyed) return;
-      this.stats.replies++;
-      conn.socket.write(reply);
+      if (!conn.socket.destroyed) {
+        this.stats.replies++;
+        conn.socket.write(reply);
+      }
+      this.answered(conn);
     });
   }
 }

@@ -24,6 +24,8 @@ export interface DisturbanceRun {
   devices: readonly MqttDevice[];
   /** The run's seed (the phase draws its own stream from it). */
   seed: number;
+  /** The phase's index in the scenario: two phases alike (same `at` and `do`) draw apart. */
+  phase: number;
   stats: DisturbanceCounts;
   gateway?: GatewayControl;
   /** Resolves true after `ms`, or false as soon as the run is stopped. */
@@ -35,7 +37,7 @@ export interface DisturbanceRun {
 /** Carries out one disturbance phase; resolves when it is over (churned devices back). */
 export async function disturb(p: DisturbancePhase, run: DisturbanceRun): Promise<void> {
   const { devices, stats } = run;
-  const rng = seededRandom(deriveSeed(run.seed, `disturb:${p.at}:${p.do}`));
+  const rng = seededRandom(deriveSeed(run.seed, `disturb:${run.phase}:${p.do}`));
   const sample = (share: number) => {
     const n = Math.round(share * devices.length);
     const copy = [...devices];

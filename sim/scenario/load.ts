@@ -30,6 +30,8 @@ export interface LoadRun {
   devices: readonly MqttDevice[];
   /** The run's seed (the phase draws its own stream from it). */
   seed: number;
+  /** The phase's index in the scenario: two phases alike (same `at` and `do`) draw apart. */
+  phase: number;
   stats: LoadCounts;
   now(): number;
   /** Resolves true after `ms`, or false as soon as the run is stopped. */
@@ -41,7 +43,7 @@ export interface LoadRun {
 /** Offers one load phase; resolves when its messages have all fallen due, or the run is stopped. */
 export function offerLoad(p: LoadPhase, run: LoadRun): Promise<void> {
   const { devices, stats } = run;
-  const rng = seededRandom(deriveSeed(run.seed, `load:${p.at}:${p.do}`));
+  const rng = seededRandom(deriveSeed(run.seed, `load:${run.phase}:${p.do}`));
   let total: number;
   let rateAt: (tMs: number) => number;
   let durationMs: number;

@@ -353,6 +353,74 @@ describe("winter night and power cut phases, on the fake clock", () => {
     }
   });
 
+  it("a phase's targets and draws are the seed's alone: what (and when) other phases draw never shifts them", async () => {
+    // Eight tanks; a glitching tank draws its glitch values when its incident runs, and a later
+    // phase picks three tanks for a fault. With one stream for the whole run, the pick depended
+    // on how many numbers had been drawn before it, so on which timers a loaded loop fired first.
+    const faultTargets = async (glitches: number) => {
+      const clock = new FakeClock();
+      const tanks = new Map(
+        Array.from({ length: 8 }, (_, i) => [`tank-${i + 1}`, new Lv4Sensor({ unit: i + 1, clock })]),
+      );
+      const { matcher, expectations } = recorder();
+      const runner = new ScenarioRunner({
+        scenario: scenario([
+          { at: "0s", do: "tank-glitch", targets: ["tank-1"], glitches },
+          { at: "1s", do: "tank-fault", count: 3, targets: [...tanks.keys()].slice(1) },
+        ]),
+        site,
+        fleet: fleetOf({ tanks }),
+        matcher,
+        seed: 1,
+        clock,
+      });
+      const done = runner.run();
+      await kick(clock);
+      await step(clock, 1000);
+      await kick(clock);
+      await done;
+      for (const t of tanks.values()) t.dispose();
+      return expectations.filter((e) => e.code === "FAULT").map((e) => e.key);
+    };
+    const picked = await faultTargets(1);
+    expect(picked).toHaveLength(3);
+    for (const glitches of [2, 3, 5, 8, 13]) expect(await faultTargets(glitches)).toEqual(picked);
+  });
+
+  it("two disturbance phases alike (same at, same do) draw their devices apart", async () => {
+    // Two groups of residents' base stations whose clocks go wrong, one ahead, one behind: with a
+    // stream keyed by `at` and `do`, both phases drew the same devices and the second undid the first.
+    const skews = new Map<string, number[]>();
+    const mqtt = new Map(
+      Array.from({ length: 16 }, (_, i) => {
+        const id = `door-${i + 1}`;
+        const device = { online: true, resync: (ms = 0) => skews.set(id, [...(skews.get(id) ?? []), ms]) };
+        return [id, device];
+      }),
+    );
+    const fleet = { ...fleetOf({}), mqtt } as unknown as Fleet;
+    const clock = new FakeClock();
+    const runner = new ScenarioRunner({
+      scenario: scenario([
+        { at: "0s", do: "clock-skew", share: 0.25, skewMs: 60_000 },
+        { at: "0s", do: "clock-skew", share: 0.25, skewMs: -60_000 },
+      ]),
+      site,
+      fleet,
+      matcher: recorder().matcher,
+      seed: 1,
+      clock,
+    });
+    const done = runner.run();
+    await kick(clock);
+    await done;
+    const ahead = [...skews].filter(([, s]) => s.includes(60_000)).map(([id]) => id);
+    const behind = [...skews].filter(([, s]) => s.includes(-60_000)).map(([id]) => id);
+    expect(ahead).toHaveLength(4);
+    expect(behind).toHaveLength(4);
+    expect(ahead.filter((id) => behind.includes(id)).length).toBeLessThan(4);
+  });
+
   it("refuses a power cut as long as 2 heartbeat intervals (it may be DEVICE_LOST)", () => {
     const clock = new FakeClock();
     const gd2 = new Gd2({ deviceId: "gas-1", brokerUrl: "mqtt://127.0.0.1:1", password: "x", clock });

@@ -4,7 +4,9 @@
  * with the devices' own messages (open loop: message k is due at
  * t0 + k / rate, never paced by acknowledgements), and disturbs the site
  * (connection churn, clock skew, a gateway restart). Every choice of device
- * and time comes from the seed.
+ * and time comes from the seed, each phase (and each incident of it) from a stream of its own:
+ * what one phase draws, and when, never shifts another's (phases overlap, and a loaded event
+ * loop changes the order in which their timers fire).
  *
  * Incidents are undone at the end (tamper covers back, doors closed, panels
  * reset, buses answering again), so a site is left as it was found.
@@ -80,9 +82,8 @@ export class ScenarioRunner {
     errors: [],
     phases: [],
   };
-  private readonly rng: Random;
   /** What the incidents' runs (incidents/) may use of this run. */
-  private readonly incidents: IncidentContext;
+  private readonly incidents: Omit<IncidentContext, "rng">;
   private readonly used = new Set<string>();
   private readonly restores: Array<() => unknown> = [];
   /** Aborted by stop(): every wait of every phase ends at once (the phase then winds down). */
@@ -93,7 +94,6 @@ export class ScenarioRunner {
   currentPhase = 0;
 
   constructor(private readonly o: RunnerOptions) {
-    this.rng = seededRandom(deriveSeed(o.seed, `scenario:${o.scenario.name}`));
     this.clock = o.clock ?? systemClock;
     // One listener per pending wait: thousands of devices churned or incidents spread at once.
     setMaxListeners(0, this.abort.signal);
@@ -101,7 +101,6 @@ export class ScenarioRunner {
       fleet: o.fleet,
       site: o.site,
       matcher: o.matcher,
-      rng: this.rng,
       error: (message) => this.stats.errors.push(message),
       after: (ms, fn) => this.after(ms, fn),
       expectFor: (p, label, key, at, dueAt, defaults) => this.expectFor(p, label, key, at, dueAt, defaults),
@@ -145,12 +144,18 @@ export class ScenarioRunner {
     return p.targets ?? incidentSpec(p.do).pool(this.o.fleet);
   }
 
+  /** A stream of the run's seed for one use (`phase index:what`), independent of every other. */
+  private stream(use: string): Random {
+    return seededRandom(deriveSeed(this.o.seed, `scenario:${this.o.scenario.name}:${use}`));
+  }
+
   /** `count` distinct targets, seeded, preferring ones no earlier incident used (so alerts do not merge). */
-  private pick(p: IncidentPhase): string[] {
+  private pick(p: IncidentPhase, index: number): string[] {
     const pool = this.pool(p);
     const shuffled = [...pool];
+    const rng = this.stream(`${index}:targets`);
     for (let i = shuffled.length - 1; i > 0; i--) {
-      const j = Math.floor(this.rng() * (i + 1));
+      const j = Math.floor(rng() * (i + 1));
       [shuffled[i], shuffled[j]] = [shuffled[j] as string, shuffled[i] as string];
     }
     const fresh = shuffled.filter((id) => !this.used.has(id));
@@ -228,6 +233,7 @@ export class ScenarioRunner {
       return offerLoad(p, {
         devices: [...this.o.fleet.mqtt.values()],
         seed: this.o.seed,
+        phase: index,
         stats: this.stats,
         now: () => this.now(),
         sleep: (ms) => this.sleep(ms),
@@ -236,6 +242,7 @@ export class ScenarioRunner {
     return disturb(p as DisturbancePhase, {
       devices: [...this.o.fleet.mqtt.values()],
       seed: this.o.seed,
+      phase: index,
       stats: this.stats,
       gateway: this.o.gateway,
       sleep: (ms) => this.sleep(ms),
@@ -301,7 +308,7 @@ export class ScenarioRunner {
 
   private async incident(p: IncidentPhase, index: number): Promise<void> {
     const spec = incidentSpec(p.do);
-    const targets = this.pick(p);
+    const targets = this.pick(p, index);
     const done: Promise<unknown>[] = [];
     targets.forEach((id, k) => {
       const offset = targets.length > 1 ? (p.within * k) / (targets.length - 1) : 0;
@@ -309,7 +316,8 @@ export class ScenarioRunner {
       done.push(
         this.after(offset, () => {
           this.stats.incidents++;
-          return spec.run(this.incidents, p, { id, label, at: this.now() });
+          const ctx = { ...this.incidents, rng: this.stream(`${index}:${k}`) };
+          return spec.run(ctx, p, { id, label, at: this.now() });
         }),
       );
     });

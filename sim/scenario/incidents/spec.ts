@@ -18,7 +18,7 @@ export interface IncidentContext {
   readonly fleet: Fleet;
   readonly site: SiteModel;
   readonly matcher: AlertMatcher;
-  /** The scenario's seeded random: drawn in the order the incidents happen. */
+  /** This incident's own seeded stream (its phase and target): the same whenever it runs. */
   readonly rng: Random;
   /** Fails the run by name (an incident that cannot happen as the scenario asks). */
   error(message: string): void;

@@ -1,0 +1,83 @@
+import net from "node:net";
+import { afterEach, describe, expect, it } from "vitest";
+import { Gk3Controller } from "./gk3.js";
+import { ModbusTcpSlaveServer } from "./tcp-server.js";
+
+const cleanup: (() => unknown)[] = [];
+afterEach(async () => {
+  for (const f of cleanup.splice(0).reverse()) await f();
+});
+
+/** MBAP read of input register 9 (the queue) with transaction id `tid`. */
+function readQueue(tid: number): Buffer {
+  const b = Buffer.alloc(12);
+  b.writeUInt16BE(tid, 0);
+  b.writeUInt16BE(0, 2);
+  b.writeUInt16BE(6, 4);
+  b.set([1, 0x04, 0x00, 0x09, 0x00, 0x01], 6);
+  return b;
+}
+
+describe("GK-3 over Modbus TCP: a master that pipelines requests to a slow kiosk", () => {
+  it("holds at most maxQueuedRequests unanswered per connection, pauses reading, answers all in order", async () => {
+    const kiosk = new Gk3Controller();
+    kiosk.faults.lateMs = 2;
+    const server = new ModbusTcpSlaveServer(kiosk, { maxQueuedRequests: 8 });
+    const port = await server.start();
+    cleanup.push(
+      () => server.stop(),
+      () => kiosk.dispose(),
+    );
+
+    const socket = net.connect(port, "127.0.0.1");
+    cleanup.push(() => socket.destroy());
+    await new Promise<void>((r) => socket.once("connect", () => r()));
+    const N = 300;
+    let highWater = 0;
+    const sample = () => {
+      highWater = Math.max(highWater, server.stats.requests - server.stats.replies);
+    };
+    const watch = setInterval(sample, 1);
+    cleanup.push(() => clearInterval(watch));
+    const tids: number[] = [];
+    let rx = Buffer.alloc(0);
+    const done = new Promise<void>((resolve) => {
+      socket.on("data", (chunk: Buffer) => {
+        sample();
+        rx = Buffer.concat([rx, chunk]);
+        while (rx.length >= 11) {
+          tids.push(rx.readUInt16BE(0));
+          rx = rx.subarray(11); // MBAP 7 + fn, byte count, one word
+        }
+        if (tids.length === N) resolve();
+      });
+    });
+    // All at once, as a pipelining master does: the kiosk must not take them all in.
+    socket.write(Buffer.concat(Array.from({ length: N }, (_, i) => readQueue(i + 1))));
+    await done;
+    sample();
+    expect(tids).toEqual(Array.from({ length: N }, (_, i) => i + 1)); // none dropped, none reordered
+    expect(highWater).toBeLessThanOrEqual(8);
+    expect(server.stats.stalls).toBeGreaterThanOrEqual(1);
+    expect(server.stats.requests).toBe(N);
+  });
+
+  it("stops cleanly while a connection is stalled", async () => {
+    const kiosk = new Gk3Controller();
+    kiosk.faults.lateMs = 60_000;
+    const server = new ModbusTcpSlaveServer(kiosk, { maxQueuedRequests: 2 });
+    const port = await server.start();
+    cleanup.push(() => kiosk.dispose());
+    const socket = net.connect(port, "127.0.0.1");
+    cleanup.push(() => socket.destroy());
+    await new Promise<void>((r) => socket.once("connect", () => r()));
+    const closed = new Promise<void>((r) => socket.once("close", () => r()));
+    socket.on("error", () => {});
+    socket.write(Buffer.concat(Array.from({ length: 50 }, (_, i) => readQueue(i + 1))));
+    const until = Date.now() + 5_000;
+    while (server.stats.stalls === 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 5));
+    expect(server.stats).toMatchObject({ requests: 2, replies: 0, stalls: 1 });
+    await server.stop();
+    await closed;
+  });
+});

@@ -1,0 +1,168 @@
+/**
+ * The simulator's malformed-reply faults against the gateway, on a real pseudo-terminal pair
+ * (socat): each malformed reply one panel sends is a counted rejection in the gateway's bus
+ * metrics (and, when it fails a poll, a log line naming the device and the failure), never a
+ * decoded sample, and the other panel on the same bus keeps being polled meanwhile.
+ */
+import { Writable } from "node:stream";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { validateConfig } from "../gateway/config/load.js";
+import { Gateway } from "../gateway/gateway.js";
+import { createLogger } from "../gateway/log.js";
+import { runSimCli, type SimHandle } from "../sim/modbus/cli.js";
+import { socatMissingReason } from "../sim/modbus/pty.js";
+import { connect, OPS, SITE, sleep, type TestClient } from "./support/harness.js";
+
+const noSocat = socatMissingReason();
+
+type BusCounters = Record<
+  "replies" | "exceptions" | "timeouts" | "crcErrors" | "framingErrors" | "discarded",
+  number
+>;
+
+async function until(what: string, cond: () => boolean, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(20);
+  }
+}
+
+describe.skipIf(noSocat)(
+  "malformed RTU replies are counted rejections; the bus keeps serving the others",
+  () => {
+    let sim: SimHandle;
+    let gw: Gateway;
+    let ops: TestClient;
+    const log: Array<Record<string, unknown>> = [];
+
+    beforeAll(async () => {
+      sim = await runSimCli(["rtu", "--socat", "--units", "1,5"]);
+      const config = validateConfig(
+        {
+          site: { id: SITE },
+          mqtt: { listeners: [{ host: "127.0.0.1", port: 0 }] },
+          operators: [OPS],
+          buses: [
+            {
+              id: "rs485-1",
+              type: "rtu",
+              path: sim.gatewayPath,
+              baudRate: 9600,
+              turnaround: "5ms",
+              timeout: "300ms",
+            },
+          ],
+          devices: [
+            { id: "fire-a", model: "mfs8", bus: "rs485-1", unit: 1, pollInterval: "200ms" },
+            { id: "fire-b", model: "mfs8", bus: "rs485-1", unit: 5, pollInterval: "200ms" },
+          ],
+          metrics: { enabled: false },
+          storage: { enabled: false },
+        },
+        "test",
+      );
+      const stream = new Writable({
+        write(chunk, _enc, cb) {
+          for (const l of String(chunk).split("\n").filter(Boolean)) log.push(JSON.parse(l));
+          cb();
+        },
+      });
+      gw = await Gateway.start({
+        config,
+        logger: createLogger({ level: "warn", format: "json", destination: stream }),
+      });
+      ops = await connect(gw, OPS.name, OPS.password);
+      await ops.subscribe(`linli/${SITE}/telemetry/#`);
+      await until("both panels polled", () => counters().replies >= 4);
+    }, 30_000);
+
+    afterAll(async () => {
+      await ops?.end();
+      await gw?.stop();
+      await sim?.stop();
+    });
+
+    function counters(): BusCounters {
+      const bus = gw.stats().buses.find((b) => b.bus.name === "rs485-1")?.bus;
+      if (!bus) throw new Error("no bus rs485-1");
+      return bus as unknown as BusCounters;
+    }
+    const rejected = (reason: string) => gw.stats().counters.rejections.mfs8?.[reason] ?? 0;
+    const pressureOf = (id: string) => (m: { topic: string; json(): unknown }) =>
+      m.topic === `linli/${SITE}/telemetry/mfs8/${id}`
+        ? (m.json() as { metrics: { hydrantPressure: { value: number } } }).metrics.hydrantPressure.value
+        : undefined;
+
+    let nextPressure = 0.4;
+    /** The other panel's reading changes now: the gateway must publish it while the fault lasts. */
+    async function otherPanelStillPolled(): Promise<void> {
+      const p = Math.round((nextPressure += 0.01) * 100) / 100;
+      sim.panels.get(5)?.setPressure(p);
+      await ops.waitFor((m) => pressureOf("fire-b")(m) === p, 5_000);
+    }
+
+    // [script line, bus counters that must grow by at least this much, the poll failure logged]
+    const cases: Array<[string, Partial<BusCounters>, string | null]> = [
+      ["1 truncate 2", { timeouts: 2, discarded: 2 }, "timeout"],
+      ["1 trailing-garbage 2", { discarded: 2 }, null],
+      ["1 wrong-unit 2", { discarded: 2, timeouts: 2 }, "timeout"],
+      ["1 wrong-function 2", { discarded: 2, timeouts: 2 }, "timeout"],
+      ["1 wrong-byte-count 2", { discarded: 2, timeouts: 2 }, "timeout"],
+      ["1 noise 2", { framingErrors: 2 }, null],
+      ["1 corrupt-crc 2", { crcErrors: 2 }, "crc"],
+      ["1 exception 4", { exceptions: 1 }, "exception"],
+    ];
+
+    it.each(cases)(
+      "%s",
+      async (line, grows, failure) => {
+        const before = counters();
+        const rejectedBefore = failure ? rejected(`poll-${failure}`) : 0;
+        const logBefore = log.length;
+        const panel = sim.panels.get(1);
+        if (!panel) throw new Error("no panel 1");
+        sim.script(line);
+        await otherPanelStillPolled();
+        if (line.includes("exception")) {
+          await until("an exception reply", () => counters().exceptions > before.exceptions);
+          sim.script("1 exception off");
+        } else {
+          await until("the fault spent", () => Object.values(panel.faults.malformed).every((n) => n === 0));
+          await until("the fault spent", () => panel.faults.corruptCrc === 0);
+        }
+        // Recovered: the faulty panel's next reading is published again, and the other one's still.
+        const p = Math.round((nextPressure += 0.01) * 100) / 100;
+        panel.setPressure(p);
+        await ops.waitFor((m) => pressureOf("fire-a")(m) === p, 5_000);
+        await otherPanelStillPolled();
+
+        const after = counters();
+        for (const [name, n] of Object.entries(grows) as Array<[keyof BusCounters, number]>)
+          expect(after[name] - before[name], name).toBeGreaterThanOrEqual(n);
+        const lines = log.slice(logBefore);
+        // Nothing about the other panel: none of its polls failed.
+        expect(lines.filter((l) => l.deviceId === "fire-b")).toEqual([]);
+        if (failure) {
+          expect(rejected(`poll-${failure}`)).toBeGreaterThan(rejectedBefore);
+          // The log line is rate-limited per device and failure: the first of its kind says it.
+          const seenBefore = log
+            .slice(0, logBefore)
+            .some((l) => l.deviceId === "fire-a" && l.failure === failure);
+          if (!seenBefore)
+            expect(lines.some((l) => l.deviceId === "fire-a" && l.failure === failure && l.unit === 1)).toBe(
+              true,
+            );
+        }
+        // Never a sample decoded from a malformed reply: every fire-a reading published is one the panel had.
+        for (const m of ops.on(`linli/${SITE}/telemetry/mfs8/fire-a`)) {
+          const v = pressureOf("fire-a")(m);
+          expect(v === 0.32 || (v !== undefined && v >= 0.4 && v <= nextPressure + 1e-9), String(v)).toBe(
+            true,
+          );
+        }
+      },
+      20_000,
+    );
+  },
+);
