@@ -102,21 +102,24 @@ describe.skipIf(noSocat)(
       await ops.waitFor((m) => pressureOf("fire-b")(m) === p, 5_000);
     }
 
-    // [script line, bus counters that must grow by at least this much, the poll failure logged]
-    const cases: Array<[string, Partial<BusCounters>, string | null]> = [
-      ["1 truncate 2", { timeouts: 2, discarded: 2 }, "timeout"],
-      ["1 trailing-garbage 2", { discarded: 2 }, null],
-      ["1 wrong-unit 2", { discarded: 2, timeouts: 2 }, "timeout"],
-      ["1 wrong-function 2", { discarded: 2, timeouts: 2 }, "timeout"],
-      ["1 wrong-byte-count 2", { discarded: 2, timeouts: 2 }, "timeout"],
-      ["1 noise 2", { framingErrors: 2 }, null],
-      ["1 corrupt-crc 2", { crcErrors: 2 }, "crc"],
-      ["1 exception 4", { exceptions: 1 }, "exception"],
+    // [script line, bus counters that must grow by at least this much, the poll failure logged,
+    // what its line says came instead of the reply]
+    const cases: Array<[string, Partial<BusCounters>, string | null, string | undefined]> = [
+      ["1 truncate 2", { timeouts: 2, discarded: 2 }, "timeout", "incomplete"],
+      ["1 trailing-garbage 2", { discarded: 2 }, null, undefined],
+      ["1 wrong-unit 2", { discarded: 2, timeouts: 2 }, "timeout", "mismatched"],
+      ["1 wrong-function 2", { discarded: 2, timeouts: 2 }, "timeout", "mismatched"],
+      ["1 wrong-byte-count 2", { discarded: 2, timeouts: 2 }, "timeout", "mismatched"],
+      ["1 noise 2", { framingErrors: 2 }, null, undefined],
+      ["1 corrupt-crc 2", { crcErrors: 2 }, "crc", undefined],
+      ["1 exception 4", { exceptions: 1 }, "exception", undefined],
     ];
+    const sameLine = (l: Record<string, unknown>, failure: string, heard: string | undefined) =>
+      l.deviceId === "fire-a" && l.failure === failure && l.heard === heard;
 
     it.each(cases)(
       "%s",
-      async (line, grows, failure) => {
+      async (line, grows, failure, heard) => {
         const before = counters();
         const rejectedBefore = failure ? rejected(`poll-${failure}`) : 0;
         const logBefore = log.length;
@@ -146,13 +149,9 @@ describe.skipIf(noSocat)(
         if (failure) {
           expect(rejected(`poll-${failure}`)).toBeGreaterThan(rejectedBefore);
           // The log line is rate-limited per device and failure: the first of its kind says it.
-          const seenBefore = log
-            .slice(0, logBefore)
-            .some((l) => l.deviceId === "fire-a" && l.failure === failure);
-          if (!seenBefore)
-            expect(lines.some((l) => l.deviceId === "fire-a" && l.failure === failure && l.unit === 1)).toBe(
-              true,
-            );
+          // (per kind of timeout too: silence, a reply cut short, replies that answer something else).
+          const seenBefore = log.slice(0, logBefore).some((l) => sameLine(l, failure, heard));
+          if (!seenBefore) expect(lines.some((l) => sameLine(l, failure, heard) && l.unit === 1)).toBe(true);
         }
         // Never a sample decoded from a malformed reply: every fire-a reading published is one the panel had.
         for (const m of ops.on(`linli/${SITE}/telemetry/mfs8/fire-a`)) {

@@ -47,6 +47,13 @@ describe("bus diagnosis lines", () => {
     expect(describePollFailure(tcp, 3, { kind: "timeout", attempts: 2 })).toBe(
       "no reply from unit 3 at 10.0.0.7:502: wrong unit id, or the controller is overloaded?",
     );
+    // A timeout says what came instead: a cut reply, or frames answering something else.
+    expect(describePollFailure(serial, 5, { kind: "timeout", attempts: 2, heard: "incomplete" })).toMatch(
+      /^incomplete reply from unit 5 on bus rs485-1 \(\/dev\/ttyUSB0\): the reply stopped short/,
+    );
+    expect(describePollFailure(tcp, 3, { kind: "timeout", attempts: 2, heard: "mismatched" })).toMatch(
+      /^no matching reply from unit 3 at 10\.0\.0\.7:502: replies came for another unit id, function or register count/,
+    );
     expect(describePollFailure(serial, 5, { kind: "crc", attempts: 2 })).toMatch(
       /^corrupt replies \(bad CRC\) from unit 5 on bus rs485-1 \(\/dev\/ttyUSB0\): line settings/,
     );

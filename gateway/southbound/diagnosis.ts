@@ -90,6 +90,10 @@ export function describePollFailure(place: BusPlace, unit: number, f: ModbusFail
   const where = placeText(place);
   switch (f.kind) {
     case "timeout":
+      if (f.heard === "mismatched")
+        return `no matching reply from unit ${unit} ${place.kind === "serial" ? "on" : "at"} ${where}: replies came for another unit id, function or register count: another master on the line, a slow unit's late reply, or a wrong register map?`;
+      if (f.heard === "incomplete")
+        return `incomplete reply from unit ${unit} ${place.kind === "serial" ? "on" : "at"} ${where}: the reply stopped short: a loose connection, or the device resetting?`;
       return place.kind === "serial"
         ? `no reply from unit ${unit} on ${where}: wrong unit id or wiring, or line settings (${place.baudRate} baud, ${place.parity} parity, ${place.stopBits} stop bit${place.stopBits === 2 ? "s" : ""}) not the device's?`
         : `no reply from unit ${unit} at ${where}: wrong unit id, or the controller is overloaded?`;

@@ -471,8 +471,14 @@ export class ModbusSouthbound {
     if (msg === null) return;
     this.rateLog.warn(
       device.id,
-      `poll-${failure.kind}`,
-      { deviceId: device.id, bus: unit.place.bus, unit: u, failure: failure.kind },
+      failure.kind === "timeout" && failure.heard ? `poll-timeout-${failure.heard}` : `poll-${failure.kind}`,
+      {
+        deviceId: device.id,
+        bus: unit.place.bus,
+        unit: u,
+        failure: failure.kind,
+        heard: failure.kind === "timeout" ? failure.heard : undefined,
+      },
       msg,
     );
   }

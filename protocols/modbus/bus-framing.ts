@@ -46,6 +46,8 @@ export interface BusFraming {
   push(chunk: Uint8Array): boolean;
   /** Drops what is buffered; returns how many bytes. */
   clear(): number;
+  /** Bytes held that do not make a whole frame yet. */
+  readonly buffered: number;
   next(): FrameEvent;
   /** The frame `next()` found. */
   bytes(): Uint8Array;
@@ -64,6 +66,7 @@ interface ReplyFramer {
   next(): FrameEvent;
   bytes(): Uint8Array;
   readonly frameLength: number;
+  readonly buffered: number;
 }
 
 /** The byte handling both strategies delegate to their reply framer. */
@@ -88,6 +91,10 @@ abstract class FramerBacked {
 
   get frameLength(): number {
     return this.framer.frameLength;
+  }
+
+  get buffered(): number {
+    return this.framer.buffered;
   }
 }
 

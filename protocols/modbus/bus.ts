@@ -94,7 +94,12 @@ export interface RequestOptions {
 }
 
 export type ModbusFailure =
-  | { kind: "timeout"; attempts: number }
+  /**
+   * No reply that answers the request. `heard` says what came instead, if anything: frames that
+   * answered another unit, function or length (`mismatched`), or the start of a reply that never
+   * ended (`incomplete`): a wiring fault is silent, another master or a wrong map is not.
+   */
+  | { kind: "timeout"; attempts: number; heard?: "mismatched" | "incomplete" }
   | { kind: "exception"; code: number; name: string }
   | { kind: "crc"; attempts: number }
   | { kind: "framing"; attempts: number }
@@ -164,6 +169,8 @@ interface Txn {
   startedAt: number | undefined;
   attemptStartedAt: number;
   attempts: number;
+  /** Frames received while this request waited that answered something else. */
+  mismatched: number;
 }
 
 export class ModbusBus {
@@ -309,6 +316,7 @@ export class ModbusBus {
         startedAt: undefined,
         attemptStartedAt: now,
         attempts: 0,
+        mismatched: 0,
       };
       const lane = priority === "command" ? this.commands : this.polls;
       if (!lane.push(txn)) {
@@ -551,7 +559,13 @@ export class ModbusBus {
     this.timer = undefined;
     if (this.current !== txn) return;
     this.counters.timeouts++;
-    this.retryOrFail(txn, { kind: "timeout", attempts: txn.attempts });
+    const heard = txn.mismatched > 0 ? "mismatched" : this.framing.buffered > 0 ? "incomplete" : undefined;
+    this.retryOrFail(
+      txn,
+      heard
+        ? { kind: "timeout", attempts: txn.attempts, heard }
+        : { kind: "timeout", attempts: txn.attempts },
+    );
   }
 
   private retryOrFail(txn: Txn, failure: ModbusFailure): void {
@@ -603,6 +617,9 @@ export class ModbusBus {
       }
       const txn = this.current;
       if (!txn || this.engine !== "awaiting" || !framing.answers(txn.prep.request)) {
+        // On a shared RS-485 line a frame for another unit is heard by every master; on TCP a
+        // frame with another transaction id is a late reply, which the timeout line already covers.
+        if (txn && this.engine === "awaiting" && framing.mode === "rtu") txn.mismatched++;
         this.countDiscard(framing.frameLength);
         continue;
       }
@@ -613,6 +630,7 @@ export class ModbusBus {
   private matchReply(txn: Txn, bytes: Uint8Array, pduStart: number, pduEnd: number): void {
     const check = checkReplyPdu(txn.prep.request, bytes, pduStart, pduEnd);
     if (check.kind === "mismatch") {
+      txn.mismatched++;
       this.countDiscard(pduEnd - pduStart);
       return;
     }
