@@ -67,7 +67,12 @@ function openJournal(dir: string): Journal {
 
 async function startBroker(
   store: DurableMap | undefined,
-  limits: { queueLimit?: number; maxSessions?: number; writeAfterMs?: number } = {},
+  limits: {
+    queueLimit?: number;
+    urgentQueueLimit?: number;
+    maxSessions?: number;
+    writeAfterMs?: number;
+  } = {},
   counters = new Counters(),
 ): Promise<EmbeddedBroker> {
   const log = createLogger({ level: "silent" });
@@ -396,6 +401,100 @@ describe("operators' persistent sessions", () => {
       "linli/s1/alerts/p1/FALL/b",
       "linli/s1/alerts/p2/DOOR/d",
     ]);
+  });
+
+  it("when full, drop copies a newer message of the same alert makes redundant before any alert message", async () => {
+    const store = new MemoryMap();
+    const counters = new Counters();
+    let b = await startBroker(store, { queueLimit: 8 }, counters);
+    const c = await connect(b, { clientId: "ops-console-9", clean: false });
+    await c.client.subscribeAsync(
+      ["linli/s1/alerts/#", "linli/s1/escalations/#", "linli/s1/devices/+/status"],
+      { qos: 1 },
+    );
+    await disconnect(c);
+    await untilGone(b, "ops-console-9");
+    // A restart's republication, then escalations as they fall due (each: escalation, state, event).
+    const state = (p: number, dev: string, id: string, rev: number) =>
+      [`linli/s1/alerts/p${p}/CODE/${dev}`, JSON.stringify({ id, rev, priority: p })] as const;
+    const esc = (p: number, dev: string, id: string, rev: number) =>
+      [
+        `linli/s1/escalations/p${p}/CODE/${dev}`,
+        JSON.stringify({ id, rev, priority: p, escalation: {} }),
+      ] as const;
+    const event = (p: number, id: string, rev: number) =>
+      [
+        "linli/s1/alerts/events",
+        JSON.stringify({ eventId: `${id}:${rev}`, alertId: id, priority: p }),
+      ] as const;
+    const sent = [
+      state(1, "a", "A", 1),
+      state(1, "b", "B", 1),
+      state(2, "c", "C", 1),
+      state(2, "d", "D", 1),
+      ["linli/s1/devices/x/status", "online"] as const,
+      esc(1, "a", "A", 2),
+      state(1, "a", "A", 2),
+      event(1, "A", 2),
+      esc(2, "c", "C", 2),
+      state(2, "c", "C", 2),
+      event(2, "C", 2),
+      event(2, "D", 5), // its alert's state of rev 5 is not queued: not a copy
+    ];
+    // Not retained: aedes queues a retained publish after it is stored, behind later plain ones.
+    for (const [t, p] of sent) b.publish(t, p, 1, false);
+    await until(() => b.sessionStats()?.superseded === 4, "4 copies dropped");
+    expect(b.sessionStats()?.dropped).toBe(0);
+    expect(counters.rejected("operator", "session-queue-superseded")).toBe(4);
+    expect(counters.rejected("operator", "session-queue-full")).toBe(0);
+    await stopBroker(b);
+
+    b = await startBroker(store, { queueLimit: 8 });
+    const back = await connect(b, { clientId: "ops-console-9", clean: false });
+    await until(() => back.received.length === 8, "the 8 kept messages");
+    const got = back.received.map((m) => `${m.topic} ${m.payload}`);
+    const kept = [sent[1], sent[3], sent[4], sent[5], sent[6], sent[8], sent[9], sent[11]];
+    expect(got).toEqual(kept.map((m) => `${m?.[0]} ${m?.[1]}`));
+  });
+
+  it("when full of alerts, drop other messages, then P2-P4 events, then P2-P4 states, never a P1 within its own bound", async () => {
+    const store = new MemoryMap();
+    const counters = new Counters();
+    let b = await startBroker(store, { queueLimit: 4, urgentQueueLimit: 6 }, counters);
+    const c = await connect(b, { clientId: "ops-console-10", clean: false });
+    await c.client.subscribeAsync(["linli/s1/alerts/#", "linli/s1/ops/result/ops"], { qos: 1 });
+    await disconnect(c);
+    await untilGone(b, "ops-console-10");
+    const p1 = (i: number) =>
+      [`linli/s1/alerts/p1/CODE/d${i}`, JSON.stringify({ id: `P${i}`, rev: 1 })] as const;
+    const sent = [
+      ["linli/s1/alerts/p2/CODE/e", JSON.stringify({ id: "E", rev: 1 })] as const,
+      ["linli/s1/alerts/events", JSON.stringify({ eventId: "F:3", alertId: "F", priority: 2 })] as const,
+      ["linli/s1/ops/result/ops", JSON.stringify({ ok: true })] as const,
+      p1(1),
+      p1(2),
+      p1(3),
+      p1(4),
+      p1(5),
+    ];
+    for (const [t, p] of sent) b.publish(t, p, 1, false);
+    await until(() => b.sessionStats()?.dropped === 3, "3 dropped");
+    // Beyond queueLimit: P1 messages only, within urgentQueueLimit.
+    expect(b.sessionStats()?.queued).toBe(5);
+    expect(b.sessionStats()?.droppedAlerts).toBe(2);
+    expect(b.sessionStats()?.droppedP1).toBe(0);
+    await stopBroker(b);
+
+    // A restart keeps them (the restore applies the same policy), and the P1 bound holds.
+    b = await startBroker(store, { queueLimit: 4, urgentQueueLimit: 6 }, counters);
+    expect(b.sessionStats()?.queued).toBe(5);
+    b.publish(...p1(6), 1, false);
+    b.publish(...p1(7), 1, false);
+    await until(() => b.sessionStats()?.droppedP1 === 1, "the oldest P1 past its bound");
+    expect(counters.rejected("operator", "session-queue-full-p1")).toBe(1);
+    const back = await connect(b, { clientId: "ops-console-10", clean: false });
+    await until(() => back.received.length === 6, "6 P1 messages");
+    expect(back.received.map((m) => m.topic)).toEqual([2, 3, 4, 5, 6, 7].map((i) => p1(i)[0]));
   });
 
   it("belong to their operator: another account cannot take the client id over", async () => {

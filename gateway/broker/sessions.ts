@@ -36,6 +36,7 @@ import { Readable } from "node:stream";
 import type { Aedes, Client, PublishPacket } from "aedes";
 import aedesPersistence from "aedes-persistence";
 import { RetainedStore } from "./retained-store.js";
+import { type DropKind, MessageClassifier, OverflowIndex } from "./session-overflow.js";
 
 /** What this module needs of the gateway's journal (gateway/journal/journal.ts). */
 export interface DurableMap {
@@ -48,16 +49,25 @@ export interface SessionOptions {
   store: DurableMap;
   /** Who owns this connected client's persistent session if it is to be kept in the store (operators), else null. */
   owner(client: Client): string | null;
-  /** Messages queued per client, in flight included. */
+  /** Messages queued per client, in flight included (P1 ones beyond it: urgentQueueLimit). */
   queueLimit: number;
+  /**
+   * A queue holding nothing the overflow policy may drop but P1 messages (each the last of its
+   * alert) grows past queueLimit up to this many; beyond, its oldest P1 message goes. Default
+   * 10 x queueLimit.
+   */
+  urgentQueueLimit?: number;
   /** Durable sessions kept; beyond it the one away longest is discarded. */
   maxSessions: number;
   /** A delivery to a connected console still unacknowledged after this long is written to the store; 0: at once. */
   writeAfterMs: number;
-  /** Topics dropped last when a queue is full (P1 alerts). */
-  urgentTopicPrefixes: readonly string[];
-  /** Called once per message dropped from a full queue, and per session discarded. */
-  onDrop(clientId: string, reason: "queue-full" | "session-evicted", topic?: string): void;
+  /** The site id: the topics' layout tells alerts, their priority and statuses apart (session-overflow.ts). */
+  site: string;
+  /**
+   * Called once per message dropped from a full queue (`kind`: its rank in session-overflow.ts;
+   * `copy` lost nothing), and per session discarded.
+   */
+  onDrop(clientId: string, reason: "queue-full" | "session-evicted", topic?: string, kind?: DropKind): void;
   /** Called when a write to the store throws. */
   onStoreError(err: Error): void;
   /**
@@ -73,7 +83,14 @@ export interface SessionOptions {
 export interface SessionStats {
   sessions: number;
   queued: number;
+  /** Messages dropped from full queues, copies made redundant by a newer one not counted (`superseded`). */
   dropped: number;
+  /** Of `dropped`: alert states, escalations and events (any priority). */
+  droppedAlerts: number;
+  /** Of `dropped`: P1 ones (a queue past urgentQueueLimit). */
+  droppedP1: number;
+  /** Messages dropped from full queues as copies: a newer message of the same alert or status was queued. */
+  superseded: number;
   evicted: number;
   /** Records found damaged or orphaned at restore, skipped and removed. */
   restoreRefused: number;
@@ -100,10 +117,16 @@ interface Entry {
   key: string | null;
   /** When it was queued (monotonic ms), for writeAfterMs. */
   at: number;
+  /** A newer message in the same queue makes it redundant (session-overflow.ts). */
+  copy: boolean;
+  /** Left the queue (acknowledged, dropped): the overflow index skips it. */
+  gone: boolean;
 }
 
 interface Queue {
   entries: Entry[];
+  /** While the queue is past queueLimit (until it is back to half of it): the overflow policy's index. */
+  index: OverflowIndex<Entry> | null;
 }
 
 interface Session {
@@ -159,6 +182,11 @@ export class SessionPersistence {
   private nextAway = 1;
   private readonly monotonic: () => number;
   private dropped = 0;
+  private droppedAlerts = 0;
+  private droppedP1 = 0;
+  private superseded = 0;
+  private readonly classifier: MessageClassifier;
+  private readonly urgentQueueLimit: number;
   private evicted = 0;
   private restoreRefused = 0;
   private ownerRemoved = 0;
@@ -168,6 +196,8 @@ export class SessionPersistence {
 
   constructor(private readonly opts: SessionOptions) {
     this.monotonic = opts.monotonic ?? (() => performance.now());
+    this.classifier = new MessageClassifier(opts.site);
+    this.urgentQueueLimit = Math.max(opts.queueLimit, opts.urgentQueueLimit ?? opts.queueLimit * 10);
   }
 
   stats(): SessionStats {
@@ -177,6 +207,9 @@ export class SessionPersistence {
       sessions: this.sessions.size,
       queued,
       dropped: this.dropped,
+      droppedAlerts: this.droppedAlerts,
+      droppedP1: this.droppedP1,
+      superseded: this.superseded,
       evicted: this.evicted,
       restoreRefused: this.restoreRefused,
       ownerRemoved: this.ownerRemoved,
@@ -397,6 +430,7 @@ export class SessionPersistence {
     if (i < 0) return undefined;
     const [e] = q.entries.splice(i, 1) as [Entry];
     this.forget(client.id, e);
+    if (q.entries.length * 2 <= this.opts.queueLimit) q.index = null;
     if (q.entries.length === 0 && !this.sessions.has(client.id)) this.queues.delete(client.id);
     return e.packet;
   }
@@ -411,12 +445,24 @@ export class SessionPersistence {
   private enqueue(clientId: string, packet: Packet): void {
     let q = this.queues.get(clientId);
     if (q === undefined) {
-      q = { entries: [] };
+      q = { entries: [], index: null };
       this.queues.set(clientId, q);
     }
-    if (q.entries.length >= this.opts.queueLimit) this.dropOne(clientId, q);
-    const e: Entry = { packet, messageId: undefined, key: null, at: this.monotonic() };
+    const e: Entry = {
+      packet,
+      messageId: undefined,
+      key: null,
+      at: this.monotonic(),
+      copy: false,
+      gone: false,
+    };
     q.entries.push(e);
+    q.index?.add(e);
+    // Over the bound: the policy may drop the newcomer itself (a copy already, or the lowest rank).
+    if (q.entries.length > this.opts.queueLimit) {
+      this.trim(clientId, q);
+      if (e.gone) return;
+    }
     const s = this.sessions.get(clientId);
     if (s === undefined) return;
     if (this.opts.writeAfterMs > 0 && this.online(clientId)) {
@@ -456,6 +502,7 @@ export class SessionPersistence {
 
   /** An entry left the queue: its record goes, or it no longer counts as unwritten. */
   private forget(clientId: string, e: Entry): void {
+    e.gone = true;
     if (e.key !== null) this.del(e.key);
     else {
       const s = this.sessions.get(clientId);
@@ -464,33 +511,36 @@ export class SessionPersistence {
   }
 
   /**
-   * Overflow policy of a full queue: the oldest message not yet sent whose
-   * topic is not urgent goes first, then the oldest not yet sent, then the
-   * oldest. A console that was away sees the newest state of things; every
-   * alert still open is also on its retained topic.
+   * Overflow policy of a queue past queueLimit (docs/topics.md "Persistent sessions"; the ranks:
+   * session-overflow.ts): the oldest message not yet sent of the lowest rank goes, one at a time,
+   * until the queue is within its bound: copies made redundant by a newer message first, then
+   * telemetry, other messages, events of P2-P4 alerts, P2-P4 states and escalations. A P1
+   * message that is the last of its alert is not dropped for queueLimit: the queue holds it beyond,
+   * up to urgentQueueLimit, past which the oldest P1 message goes. Messages in flight are not
+   * dropped (their PUBACK is due) unless nothing else is left.
    */
-  private dropOne(clientId: string, q: Queue): void {
-    let victim = -1;
-    let firstUnsent = -1;
-    for (let i = 0; i < q.entries.length; i++) {
-      const e = q.entries[i] as Entry;
-      if (e.messageId !== undefined) continue;
-      if (firstUnsent < 0) firstUnsent = i;
-      if (!this.isUrgent(e.packet.topic)) {
-        victim = i;
-        break;
+  private trim(clientId: string, q: Queue): void {
+    const limit = this.opts.queueLimit;
+    // Rebuilt once it has seen twice the queue's length since its build: what left meanwhile is shed.
+    if (q.index === null || q.index.added > 2 * (q.entries.length + limit))
+      q.index = new OverflowIndex(this.classifier, q.entries);
+    while (q.entries.length > limit) {
+      const v = q.index.victim();
+      // Nothing unsent: the oldest goes (a console that never acknowledges).
+      const e = v?.e ?? (q.entries[0] as Entry);
+      const kind = v?.kind ?? this.classifier.info(e.packet).kind;
+      if (kind === "p1" && q.entries.length <= this.urgentQueueLimit) return;
+      const i = q.entries.indexOf(e);
+      q.entries.splice(i, 1);
+      this.forget(clientId, e);
+      if (kind === "copy") this.superseded++;
+      else {
+        this.dropped++;
+        if (kind === "event" || kind === "alert" || kind === "p1") this.droppedAlerts++;
+        if (kind === "p1") this.droppedP1++;
       }
+      this.opts.onDrop(clientId, "queue-full", e.packet.topic, kind);
     }
-    if (victim < 0) victim = Math.max(firstUnsent, 0);
-    const [e] = q.entries.splice(victim, 1) as [Entry];
-    this.forget(clientId, e);
-    this.dropped++;
-    this.opts.onDrop(clientId, "queue-full", e.packet.topic);
-  }
-
-  private isUrgent(topic: string): boolean {
-    for (const p of this.opts.urgentTopicPrefixes) if (topic.startsWith(p)) return true;
-    return false;
   }
 
   /**
@@ -609,11 +659,7 @@ export class SessionPersistence {
       list.sort((a, b) => a.seq - b.seq);
       const s = this.sessions.get(id) as Session;
       s.nextSeq = (list[list.length - 1]?.seq ?? -1) + 1;
-      // queueLimit lowered since they were written: the oldest go.
-      const excess = Math.max(0, list.length - this.opts.queueLimit);
-      for (const m of list.slice(0, excess)) store.delete(m.key);
-      this.dropped += excess;
-      const entries: Entry[] = list.slice(excess).map((m) => ({
+      const entries: Entry[] = list.map((m) => ({
         packet: {
           cmd: "publish",
           topic: m.t,
@@ -627,11 +673,16 @@ export class SessionPersistence {
         messageId: undefined,
         key: m.key,
         at: 0,
+        copy: false,
+        gone: false,
       }));
-      this.restored += entries.length;
-      this.queues.set(id, { entries });
       const last = new Map<string, boolean>();
       for (const e of entries) last.set(e.packet.topic, e.packet.payload.length > 0);
+      const q: Queue = { entries, index: null };
+      this.queues.set(id, q);
+      // queueLimit lowered since they were written, or P1 messages held beyond it: the overflow policy.
+      if (entries.length > this.opts.queueLimit) this.trim(id, q);
+      this.restored += entries.length;
       for (const [topic, state] of last) if (state) this.restoredStates.add(topic);
     }
   }
