@@ -497,6 +497,29 @@ describe("operators' persistent sessions", () => {
     expect(back.received.map((m) => m.topic)).toEqual([2, 3, 4, 5, 6, 7].map((i) => p1(i)[0]));
   });
 
+  it("when a connected console's full queue drops the newcomer, still write every message it keeps when the console goes", async () => {
+    const store = new MemoryMap();
+    let b = await startBroker(store, { queueLimit: 3, writeAfterMs: 60_000 });
+    // Receives and never acknowledges: the three in flight stay queued, unwritten (writeAfterMs).
+    const c = await connect(b, { clientId: "ops-console-11", clean: false, noAcks: true });
+    await c.client.subscribeAsync("linli/s1/alerts/#", { qos: 1 });
+    for (let i = 0; i < 3; i++)
+      b.publish(`linli/s1/alerts/p2/CODE/d${i}`, JSON.stringify({ id: `A${i}` }), 1, false);
+    await until(() => c.received.length === 3, "3 delivered");
+    // The queue is full of messages in flight: the newcomer is the one dropped (still delivered live).
+    b.publish("linli/s1/alerts/p2/CODE/d3", JSON.stringify({ id: "A3" }), 1, false);
+    await until(() => b.sessionStats()?.dropped === 1, "the newcomer dropped");
+    await disconnect(c);
+    await untilGone(b, "ops-console-11");
+    expect(store.keys("mqtt/q/")).toHaveLength(3);
+    await stopBroker(b);
+
+    b = await startBroker(store, { queueLimit: 3 });
+    const back = await connect(b, { clientId: "ops-console-11", clean: false });
+    await until(() => back.received.length === 3, "the 3 kept messages, after the restart");
+    expect(back.received.map((m) => m.topic)).toEqual([0, 1, 2].map((i) => `linli/s1/alerts/p2/CODE/d${i}`));
+  });
+
   it("belong to their operator: another account cannot take the client id over", async () => {
     const store = new MemoryMap();
     const b = await startBroker(store);

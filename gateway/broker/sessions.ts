@@ -458,20 +458,21 @@ export class SessionPersistence {
     };
     q.entries.push(e);
     q.index?.add(e);
+    const s = this.sessions.get(clientId);
+    // A session's entries without a record (key null) are exactly those counted unwritten: the
+    // newcomer too, before the overflow policy may drop it (forget() uncounts it then).
+    if (s !== undefined) s.unwritten++;
     // Over the bound: the policy may drop the newcomer itself (a copy already, or the lowest rank).
     if (q.entries.length > this.opts.queueLimit) {
       this.trim(clientId, q);
       if (e.gone) return;
     }
-    const s = this.sessions.get(clientId);
-    if (s === undefined) return;
-    if (this.opts.writeAfterMs > 0 && this.online(clientId)) {
-      s.unwritten++;
-    } else {
-      // Written in queue order: older unwritten entries first (normally none: they go at disconnect).
-      if (s.unwritten > 0) this.writeUnwritten(s, Number.POSITIVE_INFINITY);
+    if (s === undefined || (this.opts.writeAfterMs > 0 && this.online(clientId))) return;
+    // Written in queue order: normally only the newcomer (older unwritten entries go at disconnect).
+    if (s.unwritten === 1) {
+      s.unwritten = 0;
       this.write(s, e);
-    }
+    } else this.writeUnwritten(s, Number.POSITIVE_INFINITY);
   }
 
   private write(s: Session, e: Entry): void {
