@@ -44,7 +44,7 @@ export interface SessionsConfig {
   store?: DurableMap;
   /** Messages queued per persistent session, in flight included (default 1,000, as mosquitto's max_queued_messages). */
   queueLimit?: number;
-  /** P1 messages (each the last of its alert) kept per session beyond queueLimit (default 10 x queueLimit). */
+  /** P1 alert messages (each the last of its alert) queued per session besides queueLimit (default 10 x queueLimit). */
   urgentQueueLimit?: number;
   /** Operators' persistent sessions kept (default 64); beyond it the one away longest is discarded. */
   maxSessions?: number;

@@ -10,10 +10,11 @@
  *              is lost: a P1 copy goes before any other message.
  *   telemetry  QoS 0, `telemetry/`
  *   other      results, command outcomes, statuses that are the last of their topic
- *   event      an event of a P2-P4 alert
- *   alert      a P2-P4 alert state or escalation, the flood state
- *   p1         a P1 alert state, escalation or event: never dropped by the queue's bound; kept
- *              beyond it up to a bound of its own, beyond which the oldest goes (sessions.ts)
+ *   event      an event of a P2-P4 alert (not retained, but its alert's state says most of it)
+ *   state      a P2-P4 alert state, the flood state (retained: a console can read it again)
+ *   escalation a P2-P4 escalation (not retained: the call to act on an unacknowledged alert)
+ *   p1         a P1 alert state, escalation or event: not counted against the queue's bound but
+ *              against one of their own, beyond which the oldest P1 goes (sessions.ts)
  *
  * Before 2026-12-06 only the topics `alerts/p1/` and `escalations/p1/` were spared: at the start of
  * a large site a console subscribed to `alerts/#` lost P2 escalations and the events of P1 alerts
@@ -27,7 +28,7 @@
  * start of a large site: scanning the queue per message took 30 s of CPU).
  */
 
-export const DROP_RANKS = ["copy", "telemetry", "other", "event", "alert", "p1"] as const;
+export const DROP_RANKS = ["copy", "telemetry", "other", "event", "state", "escalation", "p1"] as const;
 export type DropKind = (typeof DROP_RANKS)[number];
 
 export interface MessageInfo {
@@ -82,7 +83,7 @@ export class MessageClassifier {
       return info;
     }
     if (STATUS_TOPIC.test(rest)) {
-      if (rest === "alerts/flood") info.kind = "alert";
+      if (rest === "alerts/flood") info.kind = "state";
       info.key = p.topic;
       return info;
     }
@@ -100,7 +101,7 @@ export class MessageClassifier {
     }
     const m = ALERT_TOPIC.exec(rest);
     if (m === null) return info;
-    info.kind = m[2] === "1" ? "p1" : "alert";
+    info.kind = m[2] === "1" ? "p1" : m[1] === "alerts" ? "state" : "escalation";
     if (p.payload.length === 0) {
       // The deletion of a retained state: superseded only by a later deletion (a console that keys
       // alerts by id learns from it that the alert it holds on this topic is gone).
@@ -151,6 +152,8 @@ export class OverflowIndex<E extends Queued> {
   private readonly alerts = new Map<string, { rev: number; events: E[] }>();
   /** Entries added since the build. */
   added = 0;
+  /** Entries in the queue (not gone) per rank. */
+  private readonly live: number[] = DROP_RANKS.map(() => 0);
 
   constructor(
     private readonly classifier: MessageClassifier,
@@ -184,12 +187,28 @@ export class OverflowIndex<E extends Queued> {
       if (a.rev >= i.rev) e.copy ||= e.messageId === undefined;
       else a.events.push(e);
     }
-    (this.buckets[e.copy ? 0 : DROP_RANKS.indexOf(i.kind)] as E[]).push(e);
+    const r = e.copy ? 0 : DROP_RANKS.indexOf(i.kind);
+    (this.buckets[r] as E[]).push(e);
+    (this.live[r] as number)++;
+  }
+
+  /** An entry left the queue (call before or after marking it gone, once). */
+  removed(e: E): void {
+    (this.live[this.rankOf(e)] as number)--;
+  }
+
+  /** P1 entries in the queue that are not copies. */
+  get p1(): number {
+    return this.live[DROP_RANKS.length - 1] as number;
+  }
+
+  rankOf(e: E): number {
+    return e.copy ? 0 : DROP_RANKS.indexOf(this.classifier.info(e.packet).kind);
   }
 
   /** The oldest unsent entry of the lowest rank (copies: the first found redundant); null: nothing unsent. */
-  victim(): { e: E; kind: DropKind } | null {
-    for (let r = 0; r < this.buckets.length; r++) {
+  victim(minRank = 0): { e: E; kind: DropKind } | null {
+    for (let r = minRank; r < this.buckets.length; r++) {
       const b = this.buckets[r] as E[];
       let h = this.heads[r] as number;
       while (h < b.length) {
@@ -209,8 +228,10 @@ export class OverflowIndex<E extends Queued> {
 
   private markCopy(e: E): void {
     if (e.copy || e.gone || e.messageId !== undefined) return;
+    (this.live[this.rankOf(e)] as number)--;
     e.copy = true;
     (this.buckets[0] as E[]).push(e);
+    (this.live[0] as number)++;
   }
 
   private alert(id: string): { rev: number; events: E[] } {

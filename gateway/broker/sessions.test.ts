@@ -371,7 +371,7 @@ describe("operators' persistent sessions", () => {
     expect(again.sessionPresent).toBe(false);
   });
 
-  it("keep at most queueLimit messages, dropping the oldest unsent non-P1 message first", async () => {
+  it("keep at most queueLimit messages besides P1 alert messages, dropping the oldest unsent non-P1 message first", async () => {
     const store = new MemoryMap();
     const counters = new Counters();
     let b = await startBroker(store, { queueLimit: 3 }, counters);
@@ -388,17 +388,19 @@ describe("operators' persistent sessions", () => {
       "linli/s1/alerts/p2/DOOR/d",
     ];
     for (const t of sent) b.publish(t, "x", 1, true);
-    await until(() => b.sessionStats()?.dropped === 3, "3 drops");
-    expect(store.keys("mqtt/q/")).toHaveLength(3);
-    expect(counters.rejected("operator", "session-queue-full")).toBe(3);
+    await until(() => b.sessionStats()?.dropped === 1, "1 drop");
+    expect(store.keys("mqtt/q/")).toHaveLength(5);
+    expect(counters.rejected("operator", "session-queue-full")).toBe(1);
     await stopBroker(b);
 
     b = await startBroker(store, { queueLimit: 3 });
     const back = await connect(b, { clientId: "ops-console-3", clean: false });
-    await until(() => back.received.length === 3, "the 3 kept messages");
+    await until(() => back.received.length === 5, "the 5 kept messages");
     expect(back.received.map((m) => m.topic)).toEqual([
       "linli/s1/alerts/p1/FALL/a",
+      "linli/s1/alerts/p2/DOOR/b",
       "linli/s1/alerts/p1/FALL/b",
+      "linli/s1/alerts/p2/DOOR/c",
       "linli/s1/alerts/p2/DOOR/d",
     ]);
   });
@@ -406,7 +408,7 @@ describe("operators' persistent sessions", () => {
   it("when full, drop copies a newer message of the same alert makes redundant before any alert message", async () => {
     const store = new MemoryMap();
     const counters = new Counters();
-    let b = await startBroker(store, { queueLimit: 8 }, counters);
+    let b = await startBroker(store, { queueLimit: 4 }, counters);
     const c = await connect(b, { clientId: "ops-console-9", clean: false });
     await c.client.subscribeAsync(
       ["linli/s1/alerts/#", "linli/s1/escalations/#", "linli/s1/devices/+/status"],
@@ -443,58 +445,71 @@ describe("operators' persistent sessions", () => {
     ];
     // Not retained: aedes queues a retained publish after it is stored, behind later plain ones.
     for (const [t, p] of sent) b.publish(t, p, 1, false);
+    // P1 messages (B, the escalation and the newer state of A) count apart from the bound of 4.
     await until(() => b.sessionStats()?.superseded === 4, "4 copies dropped");
-    expect(b.sessionStats()?.dropped).toBe(0);
+    // Then the status (not an alert): no alert message lost.
+    expect(b.sessionStats()).toMatchObject({ dropped: 1, droppedAlerts: 0 });
     expect(counters.rejected("operator", "session-queue-superseded")).toBe(4);
-    expect(counters.rejected("operator", "session-queue-full")).toBe(0);
+    expect(counters.rejected("operator", "session-queue-full")).toBe(1);
     await stopBroker(b);
 
-    b = await startBroker(store, { queueLimit: 8 });
+    b = await startBroker(store, { queueLimit: 4 });
     const back = await connect(b, { clientId: "ops-console-9", clean: false });
-    await until(() => back.received.length === 8, "the 8 kept messages");
+    await until(() => back.received.length === 7, "the 7 kept messages");
     const got = back.received.map((m) => `${m.topic} ${m.payload}`);
-    const kept = [sent[1], sent[3], sent[4], sent[5], sent[6], sent[8], sent[9], sent[11]];
+    const kept = [sent[1], sent[3], sent[5], sent[6], sent[8], sent[9], sent[11]];
     expect(got).toEqual(kept.map((m) => `${m?.[0]} ${m?.[1]}`));
   });
 
-  it("when full of alerts, drop other messages, then P2-P4 events, then P2-P4 states, never a P1 within its own bound", async () => {
+  it("when full, drop other messages, then P2-P4 events, states, escalations; P1 ones only past their own bound", async () => {
     const store = new MemoryMap();
     const counters = new Counters();
-    let b = await startBroker(store, { queueLimit: 4, urgentQueueLimit: 6 }, counters);
+    let b = await startBroker(store, { queueLimit: 2, urgentQueueLimit: 3 }, counters);
     const c = await connect(b, { clientId: "ops-console-10", clean: false });
-    await c.client.subscribeAsync(["linli/s1/alerts/#", "linli/s1/ops/result/ops"], { qos: 1 });
+    await c.client.subscribeAsync(
+      ["linli/s1/alerts/#", "linli/s1/escalations/#", "linli/s1/ops/result/ops"],
+      {
+        qos: 1,
+      },
+    );
     await disconnect(c);
     await untilGone(b, "ops-console-10");
     const p1 = (i: number) =>
       [`linli/s1/alerts/p1/CODE/d${i}`, JSON.stringify({ id: `P${i}`, rev: 1 })] as const;
+    const escalation = ["linli/s1/escalations/p2/CODE/g", JSON.stringify({ id: "G", rev: 2 })] as const;
+    const later = ["linli/s1/alerts/p2/CODE/h", JSON.stringify({ id: "H", rev: 1 })] as const;
     const sent = [
+      escalation,
       ["linli/s1/alerts/p2/CODE/e", JSON.stringify({ id: "E", rev: 1 })] as const,
       ["linli/s1/alerts/events", JSON.stringify({ eventId: "F:3", alertId: "F", priority: 2 })] as const,
       ["linli/s1/ops/result/ops", JSON.stringify({ ok: true })] as const,
       p1(1),
       p1(2),
       p1(3),
-      p1(4),
-      p1(5),
+      later,
     ];
     for (const [t, p] of sent) b.publish(t, p, 1, false);
+    // The result, the event, then the older state; the escalation and every P1 message kept.
     await until(() => b.sessionStats()?.dropped === 3, "3 dropped");
-    // Beyond queueLimit: P1 messages only, within urgentQueueLimit.
-    expect(b.sessionStats()?.queued).toBe(5);
-    expect(b.sessionStats()?.droppedAlerts).toBe(2);
-    expect(b.sessionStats()?.droppedP1).toBe(0);
+    expect(b.sessionStats()).toMatchObject({ queued: 5, droppedAlerts: 2, droppedP1: 0, superseded: 0 });
+    expect(counters.rejected("operator", "session-queue-full")).toBe(3);
     await stopBroker(b);
 
-    // A restart keeps them (the restore applies the same policy), and the P1 bound holds.
-    b = await startBroker(store, { queueLimit: 4, urgentQueueLimit: 6 }, counters);
+    // A restart keeps them (the restore applies the same policy); past its own bound the oldest P1 goes.
+    b = await startBroker(store, { queueLimit: 2, urgentQueueLimit: 3 }, counters);
     expect(b.sessionStats()?.queued).toBe(5);
-    b.publish(...p1(6), 1, false);
-    b.publish(...p1(7), 1, false);
+    b.publish(...p1(4), 1, false);
     await until(() => b.sessionStats()?.droppedP1 === 1, "the oldest P1 past its bound");
     expect(counters.rejected("operator", "session-queue-full-p1")).toBe(1);
     const back = await connect(b, { clientId: "ops-console-10", clean: false });
-    await until(() => back.received.length === 6, "6 P1 messages");
-    expect(back.received.map((m) => m.topic)).toEqual([2, 3, 4, 5, 6, 7].map((i) => p1(i)[0]));
+    await until(() => back.received.length === 5, "5 messages");
+    expect(back.received.map((m) => m.topic)).toEqual([
+      escalation[0],
+      p1(2)[0],
+      p1(3)[0],
+      later[0],
+      p1(4)[0],
+    ]);
   });
 
   it("when a connected console's full queue drops the newcomer, still write every message it keeps when the console goes", async () => {

@@ -36,7 +36,7 @@ import { Readable } from "node:stream";
 import type { Aedes, Client, PublishPacket } from "aedes";
 import aedesPersistence from "aedes-persistence";
 import { RetainedStore } from "./retained-store.js";
-import { type DropKind, MessageClassifier, OverflowIndex } from "./session-overflow.js";
+import { DROP_RANKS, type DropKind, MessageClassifier, OverflowIndex } from "./session-overflow.js";
 
 /** What this module needs of the gateway's journal (gateway/journal/journal.ts). */
 export interface DurableMap {
@@ -49,13 +49,9 @@ export interface SessionOptions {
   store: DurableMap;
   /** Who owns this connected client's persistent session if it is to be kept in the store (operators), else null. */
   owner(client: Client): string | null;
-  /** Messages queued per client, in flight included (P1 ones beyond it: urgentQueueLimit). */
+  /** Messages queued per client, in flight included, but P1 alert messages (urgentQueueLimit). */
   queueLimit: number;
-  /**
-   * A queue holding nothing the overflow policy may drop but P1 messages (each the last of its
-   * alert) grows past queueLimit up to this many; beyond, its oldest P1 message goes. Default
-   * 10 x queueLimit.
-   */
+  /** P1 alert messages (each the last of its alert) queued per client besides; default 10 x queueLimit. */
   urgentQueueLimit?: number;
   /** Durable sessions kept; beyond it the one away longest is discarded. */
   maxSessions: number;
@@ -87,7 +83,7 @@ export interface SessionStats {
   dropped: number;
   /** Of `dropped`: alert states, escalations and events (any priority). */
   droppedAlerts: number;
-  /** Of `dropped`: P1 ones (a queue past urgentQueueLimit). */
+  /** Of `dropped`: P1 ones (past urgentQueueLimit). */
   droppedP1: number;
   /** Messages dropped from full queues as copies: a newer message of the same alert or status was queued. */
   superseded: number;
@@ -197,7 +193,7 @@ export class SessionPersistence {
   constructor(private readonly opts: SessionOptions) {
     this.monotonic = opts.monotonic ?? (() => performance.now());
     this.classifier = new MessageClassifier(opts.site);
-    this.urgentQueueLimit = Math.max(opts.queueLimit, opts.urgentQueueLimit ?? opts.queueLimit * 10);
+    this.urgentQueueLimit = opts.urgentQueueLimit ?? opts.queueLimit * 10;
   }
 
   stats(): SessionStats {
@@ -429,6 +425,7 @@ export class SessionPersistence {
     const i = q.entries.findIndex((e) => e.messageId === packet.messageId);
     if (i < 0) return undefined;
     const [e] = q.entries.splice(i, 1) as [Entry];
+    q.index?.removed(e);
     this.forget(client.id, e);
     if (q.entries.length * 2 <= this.opts.queueLimit) q.index = null;
     if (q.entries.length === 0 && !this.sessions.has(client.id)) this.queues.delete(client.id);
@@ -513,31 +510,41 @@ export class SessionPersistence {
 
   /**
    * Overflow policy of a queue past queueLimit (docs/topics.md "Persistent sessions"; the ranks:
-   * session-overflow.ts): the oldest message not yet sent of the lowest rank goes, one at a time,
-   * until the queue is within its bound: copies made redundant by a newer message first, then
-   * telemetry, other messages, events of P2-P4 alerts, P2-P4 states and escalations. A P1
-   * message that is the last of its alert is not dropped for queueLimit: the queue holds it beyond,
-   * up to urgentQueueLimit, past which the oldest P1 message goes. Messages in flight are not
-   * dropped (their PUBACK is due) unless nothing else is left.
+   * session-overflow.ts). P1 alert messages that are the last of their alert count against
+   * urgentQueueLimit, everything else against queueLimit. Past queueLimit the oldest unsent
+   * message of the lowest rank goes: copies made redundant by a newer message first, then
+   * telemetry, other messages, events, states and escalations of P2-P4 alerts. Past
+   * urgentQueueLimit the oldest unsent P1 message goes. Messages in flight (their PUBACK due) go
+   * only when nothing else of the rank to drop is left (a console that never acknowledges).
    */
   private trim(clientId: string, q: Queue): void {
     const limit = this.opts.queueLimit;
-    // Rebuilt once it has seen twice the queue's length since its build: what left meanwhile is shed.
-    if (q.index === null || q.index.added > 2 * (q.entries.length + limit))
+    // Rebuilt once it has seen twice the queue's bound since its build: what left meanwhile is shed.
+    if (q.index === null || q.index.added > 2 * (limit + this.urgentQueueLimit))
       q.index = new OverflowIndex(this.classifier, q.entries);
-    while (q.entries.length > limit) {
-      const v = q.index.victim();
-      // Nothing unsent: the oldest goes (a console that never acknowledges).
-      const e = v?.e ?? (q.entries[0] as Entry);
-      const kind = v?.kind ?? this.classifier.info(e.packet).kind;
-      if (kind === "p1" && q.entries.length <= this.urgentQueueLimit) return;
-      const i = q.entries.indexOf(e);
-      q.entries.splice(i, 1);
+    const index = q.index;
+    const P1 = DROP_RANKS.length - 1;
+    for (;;) {
+      const p1 = index.p1;
+      let v: { e: Entry; kind: DropKind } | null;
+      if (q.entries.length - p1 > limit) {
+        v = index.victim();
+        if (v === null || v.kind === "p1") {
+          const e = q.entries.find((x) => index.rankOf(x) < P1) as Entry;
+          v = { e, kind: DROP_RANKS[index.rankOf(e)] as DropKind };
+        }
+      } else if (p1 > this.urgentQueueLimit)
+        v = index.victim(P1) ?? { e: q.entries.find((x) => index.rankOf(x) === P1) as Entry, kind: "p1" };
+      else return;
+      const { e, kind } = v;
+      index.removed(e);
+      q.entries.splice(q.entries.indexOf(e), 1);
       this.forget(clientId, e);
       if (kind === "copy") this.superseded++;
       else {
         this.dropped++;
-        if (kind === "event" || kind === "alert" || kind === "p1") this.droppedAlerts++;
+        if (kind === "event" || kind === "state" || kind === "escalation" || kind === "p1")
+          this.droppedAlerts++;
         if (kind === "p1") this.droppedP1++;
       }
       this.opts.onDrop(clientId, "queue-full", e.packet.topic, kind);
