@@ -46,6 +46,8 @@ export interface SessionsConfig {
   queueLimit?: number;
   /** P1 alert messages (each the last of its alert) queued per session besides queueLimit (default 10 x queueLimit). */
   urgentQueueLimit?: number;
+  /** Bytes all sessions' queued messages may take in the store; beyond, kept in memory only (default: no bound). */
+  storeBudgetBytes?: number;
   /** Operators' persistent sessions kept (default 64); beyond it the one away longest is discarded. */
   maxSessions?: number;
   /**
@@ -197,6 +199,18 @@ export class EmbeddedBroker implements NorthboundSink {
     const sessions = new SessionPersistence({
       store: opts.sessions?.store ?? NO_STORE,
       queueLimit: opts.sessions?.queueLimit ?? 1000,
+      ...(opts.sessions?.storeBudgetBytes === undefined
+        ? {}
+        : { storeBudgetBytes: opts.sessions.storeBudgetBytes }),
+      onOverBudget: (clientId, topic) => {
+        opts.counters.reject("operator", "session-store-budget");
+        opts.rateLog.warn(
+          clientId,
+          "session-store-budget",
+          { clientId, topic },
+          "persistent session queue over its share of the journal: message kept in memory only (lost to a restart)",
+        );
+      },
       ...(opts.sessions?.urgentQueueLimit === undefined
         ? {}
         : { urgentQueueLimit: opts.sessions.urgentQueueLimit }),

@@ -70,6 +70,7 @@ async function startBroker(
   limits: {
     queueLimit?: number;
     urgentQueueLimit?: number;
+    storeBudgetBytes?: number;
     maxSessions?: number;
     writeAfterMs?: number;
   } = {},
@@ -533,6 +534,32 @@ describe("operators' persistent sessions", () => {
     const back = await connect(b, { clientId: "ops-console-11", clean: false });
     await until(() => back.received.length === 3, "the 3 kept messages, after the restart");
     expect(back.received.map((m) => m.topic)).toEqual([0, 1, 2].map((i) => `linli/s1/alerts/p2/CODE/d${i}`));
+  });
+
+  it("keep their queued records within the store budget: beyond it in memory only, counted", async () => {
+    const store = new MemoryMap();
+    const counters = new Counters();
+    // About 160 bytes a record (topic, 100-byte payload, framing): two fit.
+    const b = await startBroker(store, { storeBudgetBytes: 400 }, counters);
+    const c = await connect(b, { clientId: "ops-console-12", clean: false });
+    await c.client.subscribeAsync("linli/s1/alerts/#", { qos: 1 });
+    await disconnect(c);
+    await untilGone(b, "ops-console-12");
+    const payload = "x".repeat(100);
+    for (let i = 0; i < 3; i++) b.publish(`linli/s1/alerts/p2/CODE/d${i}`, payload, 1, false);
+    await until(() => b.sessionStats()?.queued === 3, "3 queued");
+    expect(store.keys("mqtt/q/")).toHaveLength(2);
+    expect(b.sessionStats()?.overBudget).toBe(1);
+    expect(counters.rejected("operator", "session-store-budget")).toBe(1);
+    // Delivered all the same; once acknowledged, the budget is free again.
+    const back = await connect(b, { clientId: "ops-console-12", clean: false });
+    await until(() => back.received.length === 3, "3 delivered");
+    await until(() => b.sessionStats()?.queued === 0, "all acknowledged");
+    expect(b.sessionStats()?.storedBytes).toBe(0);
+    await disconnect(back);
+    await untilGone(b, "ops-console-12");
+    b.publish("linli/s1/alerts/p2/CODE/d9", payload, 1, false);
+    await until(() => store.keys("mqtt/q/").length === 1, "written again");
   });
 
   it("belong to their operator: another account cannot take the client id over", async () => {

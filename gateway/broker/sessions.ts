@@ -67,6 +67,14 @@ export interface SessionOptions {
   /** Called when a write to the store throws. */
   onStoreError(err: Error): void;
   /**
+   * Bytes the queued messages of all sessions may take in the store (default: no bound). The
+   * store is the alerts' journal, under its quota: queued copies of alerts must not crowd out
+   * the alerts themselves. Beyond it a queued message is kept in memory only.
+   */
+  storeBudgetBytes?: number;
+  /** Called per message kept in memory only because the store budget is spent. */
+  onOverBudget?(clientId: string, topic: string): void;
+  /**
    * Whether an operator of this name is in the configuration: at restore, a session whose owner is
    * not is deleted (the operator was removed while the gateway was stopped, or by a reload just
    * before a power cut). Absent: every owner is kept.
@@ -95,6 +103,10 @@ export interface SessionStats {
   restored: number;
   /** Writes the store refused (they went on in memory). */
   storeErrors: number;
+  /** Queued messages kept in memory only, the store budget spent (lost to a restart). */
+  overBudget: number;
+  /** Bytes the queued messages' records take in the store (estimated). */
+  storedBytes: number;
 }
 
 type Packet = PublishPacket & { brokerId?: string; brokerCounter: number; messageId?: number };
@@ -109,7 +121,7 @@ interface Entry {
   packet: Packet;
   /** Set once sent (outgoingUpdate); undefined while waiting. */
   messageId: number | undefined;
-  /** Journal key once written (durable sessions only). */
+  /** Journal key once written (durable sessions only); "" when not written for the store budget. */
   key: string | null;
   /** When it was queued (monotonic ms), for writeAfterMs. */
   at: number;
@@ -188,6 +200,8 @@ export class SessionPersistence {
   private ownerRemoved = 0;
   private restored = 0;
   private storeErrors = 0;
+  private overBudget = 0;
+  private storedBytes = 0;
   private sweeper: NodeJS.Timeout | null = null;
 
   constructor(private readonly opts: SessionOptions) {
@@ -211,6 +225,8 @@ export class SessionPersistence {
       ownerRemoved: this.ownerRemoved,
       restored: this.restored,
       storeErrors: this.storeErrors,
+      overBudget: this.overBudget,
+      storedBytes: this.storedBytes,
     };
   }
 
@@ -473,8 +489,23 @@ export class SessionPersistence {
   }
 
   private write(s: Session, e: Entry): void {
+    const size = recordSize(e);
+    if (this.storedBytes + size > (this.opts.storeBudgetBytes ?? Number.POSITIVE_INFINITY)) {
+      e.key = "";
+      this.overBudget++;
+      this.opts.onOverBudget?.(s.id, e.packet.topic);
+      return;
+    }
     e.key = `${s.prefix}${s.nextSeq++}`;
+    this.storedBytes += size;
     this.put(e.key, { t: e.packet.topic, p: e.packet.payload, q: e.packet.qos });
+  }
+
+  /** Deletes an entry's record, if it has one. */
+  private unstore(e: Entry): void {
+    if (e.key === null || e.key === "") return;
+    this.storedBytes -= recordSize(e);
+    this.del(e.key);
   }
 
   /** Writes, oldest first, a session's unwritten entries queued at or before `before`. */
@@ -501,7 +532,7 @@ export class SessionPersistence {
   /** An entry left the queue: its record goes, or it no longer counts as unwritten. */
   private forget(clientId: string, e: Entry): void {
     e.gone = true;
-    if (e.key !== null) this.del(e.key);
+    if (e.key !== null) this.unstore(e);
     else {
       const s = this.sessions.get(clientId);
       if (s !== undefined && s.unwritten > 0) s.unwritten--;
@@ -608,7 +639,7 @@ export class SessionPersistence {
     const q = this.queues.get(clientId);
     const s = this.sessions.get(clientId);
     if (q !== undefined) {
-      for (const e of q.entries) if (e.key !== null) this.del(e.key);
+      for (const e of q.entries) this.unstore(e);
       this.queues.delete(clientId);
     }
     if (s !== undefined) {
@@ -686,6 +717,7 @@ export class SessionPersistence {
       }));
       const last = new Map<string, boolean>();
       for (const e of entries) last.set(e.packet.topic, e.packet.payload.length > 0);
+      for (const e of entries) this.storedBytes += recordSize(e);
       const q: Queue = { entries, index: null };
       this.queues.set(id, q);
       // queueLimit lowered since they were written, or P1 messages held beyond it: the overflow policy.
@@ -694,6 +726,11 @@ export class SessionPersistence {
       for (const [topic, state] of last) if (state) this.restoredStates.add(topic);
     }
   }
+}
+
+/** About what an entry's record takes in the store: its topic, payload and framing. */
+function recordSize(e: Entry): number {
+  return e.packet.topic.length + e.packet.payload.length + 32;
 }
 
 function toWire(e: Entry): Packet {
