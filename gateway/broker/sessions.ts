@@ -568,8 +568,11 @@ export class SessionPersistence {
         v = index.victim(P1) ?? { e: q.entries.find((x) => index.rankOf(x) === P1) as Entry, kind: "p1" };
       else return;
       const { e, kind } = v;
+      const i = q.entries.indexOf(e);
+      // Never expected (every removal marks the entry gone); a wrong index would splice the newest.
+      if (i < 0) return;
       index.removed(e);
-      q.entries.splice(q.entries.indexOf(e), 1);
+      q.entries.splice(i, 1);
       this.forget(clientId, e);
       if (kind === "copy") this.superseded++;
       else {
