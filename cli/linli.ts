@@ -13,7 +13,7 @@
  *   linli sim --gateway URL (--config FILE | --scale N) [--scenario NAME|FILE] [--seed S] [--json FILE]
  *   linli sim --list-scenarios
  */
-import { readFileSync } from "node:fs";
+import { readFileSync, realpathSync } from "node:fs";
 import { resolve } from "node:path";
 import { Command, type CommanderError, InvalidArgumentError, Option } from "commander";
 import { parseDocument } from "yaml";
@@ -365,6 +365,15 @@ function lastGoodFor(file: string, dataDirOpt: string | undefined, error: Config
     return null;
   }
   if (lastGood === null) return null;
+  // Only the copy of this very file: a directory shared by another site file (a test site, the file
+  // renamed or a second unit pointed at the same --data-dir) holds that one's copy, and running it
+  // would serve another site's devices and operators under this file's name.
+  if (!sameFile(lastGood.source, file)) {
+    process.stderr.write(
+      `last good configuration ${lastGood.file} is of another site file (${lastGood.source}), not of ${resolve(file)}: not used\n`,
+    );
+    return null;
+  }
   // The operator sees what config check says, then that the gateway runs anyway.
   process.stderr.write(`${error.message}\nstarting on the last good configuration ${lastGood.file}\n`);
   return {
@@ -376,6 +385,16 @@ function lastGoodFor(file: string, dataDirOpt: string | undefined, error: Config
     lastGood,
     dataDir,
   };
+}
+
+/** Whether two paths name the same file: the same absolute path, or the same file once links are followed. */
+function sameFile(a: string, b: string): boolean {
+  if (resolve(a) === resolve(b)) return true;
+  try {
+    return realpathSync(a) === realpathSync(b);
+  } catch {
+    return false;
+  }
 }
 
 function report(dataDir: string, r: ReloadReport, logger: Logger): void {

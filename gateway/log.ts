@@ -138,8 +138,19 @@ export class RateLimitedLog {
     return this.log("info", key, reason, obj, msg);
   }
 
+  /** For what must not happen (a P1 message lost); the same budget per (key, reason). */
+  error(key: string, reason: string, obj: object, msg: string): boolean {
+    return this.log("error", key, reason, obj, msg);
+  }
+
   /** Warn and info share one budget per (key, reason). */
-  private log(level: "warn" | "info", key: string, reason: string, obj: object, msg: string): boolean {
+  private log(
+    level: "error" | "warn" | "info",
+    key: string,
+    reason: string,
+    obj: object,
+    msg: string,
+  ): boolean {
     const e = this.entryFor(key, reason);
     if (e.logged >= this.perWindow) {
       e.suppressed++;

@@ -120,6 +120,8 @@ export function startBroker(p: {
     // A saved session of an operator no longer configured is deleted, not handed to a namesake.
     sessions: {
       operatorKnown: (name) => p.registry.operators.has(name),
+      // Queued copies of alerts may take a quarter of the journal's quota, never the alerts' room.
+      storeBudgetBytes: Math.floor(config.storage.quota / 4),
       ...p.sessions,
       store: p.sessions?.store ?? p.store ?? undefined,
     },

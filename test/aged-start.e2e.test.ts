@@ -132,4 +132,86 @@ describe("a start on an aged data directory", () => {
     const firstP2 = escalated.findIndex((e) => e.priority === 2);
     expect(escalated.slice(firstP2).every((e) => e.priority === 2)).toBe(true);
   }, 120_000);
+
+  it("keeps every escalation and every P1 state for a session subscribed to all alert topics whose queue overflows", async () => {
+    expect(existsSync("dist/gateway/gateway.js")).toBe(true);
+    const dir = mkdtempSync(path.join(os.tmpdir(), "linli-aged-start-"));
+    cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
+    const data = buildStartupJournal({ dir, devices: DEVICES, records: DEVICES * 3, ageMs: 16 * 60_000 });
+    const config = startupConfig(DEVICES);
+    {
+      const journal = Journal.open({ dir });
+      const log = createLogger({ level: "silent" });
+      const broker = await EmbeddedBroker.start({
+        listeners: [{ host: "127.0.0.1", port: 0 }],
+        maxConnections: 10,
+        policy: new AccessPolicy(
+          STARTUP_SITE,
+          new Registry(config, { onLost: () => {}, onWelfareDue: () => {} }),
+        ),
+        handlers: { uplink: (_d, _p, _c, done) => done(null), operator: () => {} },
+        counters: new Counters(),
+        log,
+        rateLog: new RateLimitedLog(log),
+        sessions: { store: journal },
+      });
+      const away = await operator(broker.addresses()[0]?.port as number);
+      await away.subscribeAsync([`linli/${STARTUP_SITE}/alerts/#`, `linli/${STARTUP_SITE}/escalations/#`], {
+        qos: 1,
+      });
+      await away.endAsync();
+      await broker.close();
+      journal.close();
+    }
+    // 200 open alerts republished, 150 escalations (each: escalation, state, event), DEVICE_LOST
+    // alerts: far more than a queue of 100. P1 messages have their own bound (10 x 100).
+    const QUEUE = 100;
+    const child: ChildProcess = spawn(
+      process.execPath,
+      ["test/support/aged-start-child.mjs", dir, String(DEVICES), String(HOLD_MAX), "1500", String(QUEUE)],
+      { stdio: ["pipe", "pipe", "pipe"] },
+    );
+    const exited = new Promise<void>((r) => child.once("exit", () => r()));
+    cleanup.push(async () => {
+      if (child.exitCode === null && child.signalCode === null) child.stdin?.write("stop\n");
+      const t = setTimeout(() => child.kill("SIGKILL"), 10_000);
+      await exited;
+      clearTimeout(t);
+    });
+    let out = "";
+    child.stdout?.on("data", (d) => (out += d));
+    child.stderr?.on("data", (d) => (out += d));
+    expect(await waitFor(() => /^port \d+$/m.test(out), 60_000), out).toBe(true);
+    const port = Number(/^port (\d+)$/m.exec(out)?.[1]);
+    const fired = [...out.matchAll(/"alertId":"([^"]+)"[^\n]*"msg":"alert escalated"/g)].map((m) => m[1]);
+    expect(fired.length).toBeGreaterThan(HOLD_MAX * 2);
+
+    const back = await operator(port);
+    cleanup.push(() => back.endAsync(true));
+    const escalated: string[] = [];
+    const states = new Map<string, { id: string; rev: number }>();
+    let received = 0;
+    back.on("message", (topic, payload) => {
+      received++;
+      if (payload.length === 0 || topic.endsWith("/events")) return;
+      const a = JSON.parse(payload.toString()) as { id: string; rev: number };
+      if (topic.includes("/escalations/")) escalated.push(a.id);
+      else states.set(a.id, { id: a.id, rev: a.rev });
+    });
+    await waitFor(() => escalated.length >= fired.length, 60_000);
+    // Every escalation, P2 ones included (before, they went like telemetry), each once.
+    expect(new Set(escalated).size, "each escalation once").toBe(escalated.length);
+    expect([...escalated].sort(), `received ${escalated.length} of ${fired.length}`).toEqual(
+      [...fired].sort(),
+    );
+    // Every P1 alert's latest state (its escalated rev when it escalated).
+    const p1 = data.alerts.filter((a) => a.subject.startsWith("ec200")).map((a) => a.id);
+    await waitFor(() => p1.every((id) => states.has(id)), 10_000);
+    expect(p1.filter((id) => !states.has(id))).toEqual([]);
+    // The queue did overflow (logged), and no P1 message went.
+    await waitFor(() => /persistent session queue full/.test(out), 5_000);
+    expect(out).toMatch(/persistent session queue full/);
+    expect(out).not.toMatch(/queue full of P1 messages/);
+    expect(received).toBeLessThanOrEqual(QUEUE * 11);
+  }, 120_000);
 });

@@ -201,7 +201,7 @@ describe("a site file refused at start", () => {
     expect(second.proc.exitCode).toBe(0);
   }, 120_000);
 
-  it("a first start with a broken file, or one whose copy a newer version wrote, still refuses", async () => {
+  it("a first start with a broken file, one whose copy a newer version wrote, or of another file, still refuses", async () => {
     const file = join(dir, "first.yaml");
     writeFileSync(file, broken(0));
     const start = (dataDir: string) =>
@@ -230,5 +230,25 @@ describe("a site file refused at start", () => {
     expect(n.code).toBe(2);
     expect(n.stderr).toContain("format 99 is newer than this gateway's (1): written by a newer version");
     expect(n.stderr).toMatch(/devices\[0\]\.heartbeatInterval: expected a duration/);
+
+    // The copy of another site file (a directory it shares, the file renamed): not this file's.
+    const other = join(dir, "other");
+    mkdirSync(other);
+    const otherSite = {
+      site: { id: "elsewhere" },
+      mqtt: { listeners: [{ host: "127.0.0.1", port: 0 }] },
+      metrics: { enabled: false },
+      console: { enabled: false },
+    };
+    writeFileSync(
+      join(other, "config.last-good.json"),
+      JSON.stringify({ format: 1, source: join(dir, "elsewhere.yaml"), savedAt: 0, input: otherSite }),
+    );
+    const o = await start(other);
+    expect(o.code).toBe(2);
+    expect(o.stderr).toContain(
+      `is of another site file (${join(dir, "elsewhere.yaml")}), not of ${file}: not used`,
+    );
+    expect(o.stderr).toMatch(/devices\[0\]\.heartbeatInterval: expected a duration/);
   }, 60_000);
 });

@@ -44,6 +44,10 @@ export interface SessionsConfig {
   store?: DurableMap;
   /** Messages queued per persistent session, in flight included (default 1,000, as mosquitto's max_queued_messages). */
   queueLimit?: number;
+  /** P1 alert messages (each the last of its alert) queued per session besides queueLimit (default 10 x queueLimit). */
+  urgentQueueLimit?: number;
+  /** Bytes all sessions' queued messages may take in the store; beyond, kept in memory only (default: no bound). */
+  storeBudgetBytes?: number;
   /** Operators' persistent sessions kept (default 64); beyond it the one away longest is discarded. */
   maxSessions?: number;
   /**
@@ -195,25 +199,58 @@ export class EmbeddedBroker implements NorthboundSink {
     const sessions = new SessionPersistence({
       store: opts.sessions?.store ?? NO_STORE,
       queueLimit: opts.sessions?.queueLimit ?? 1000,
+      ...(opts.sessions?.storeBudgetBytes === undefined
+        ? {}
+        : { storeBudgetBytes: opts.sessions.storeBudgetBytes }),
+      onOverBudget: (clientId, topic) => {
+        opts.counters.reject("operator", "session-store-budget");
+        opts.rateLog.warn(
+          clientId,
+          "session-store-budget",
+          { clientId, topic },
+          "persistent session queue over its share of the journal: message kept in memory only (lost to a restart)",
+        );
+      },
+      ...(opts.sessions?.urgentQueueLimit === undefined
+        ? {}
+        : { urgentQueueLimit: opts.sessions.urgentQueueLimit }),
       maxSessions: opts.sessions?.maxSessions ?? 64,
       writeAfterMs: opts.sessions?.writeAfterMs ?? 500,
       ...(opts.sessions?.operatorKnown === undefined ? {} : { ownerKnown: opts.sessions.operatorKnown }),
-      urgentTopicPrefixes: opts.urgentTopicPrefixes ?? [],
+      site: opts.policy.site,
       owner: (client) => {
         const identity = self?.identities.get(client);
         return identity?.kind === "operator" ? identity.name : null;
       },
-      onDrop: (clientId, reason, topic) => {
-        const counted = reason === "queue-full" ? "session-queue-full" : "session-evicted";
+      onDrop: (clientId, reason, topic, kind) => {
+        if (reason === "session-evicted") {
+          opts.counters.reject("operator", "session-evicted");
+          opts.rateLog.warn(
+            clientId,
+            "session-evicted",
+            { clientId },
+            "persistent session discarded to make room",
+          );
+          return;
+        }
+        // A copy (a newer message of the same alert or status is queued) loses nothing: counted apart.
+        const counted = kind === "copy" ? "session-queue-superseded" : "session-queue-full";
         opts.counters.reject("operator", counted);
-        opts.rateLog.warn(
-          clientId,
-          counted,
-          { clientId, topic },
-          reason === "queue-full"
-            ? "persistent session queue full; oldest message dropped"
-            : "persistent session discarded to make room",
-        );
+        if (kind === "p1") {
+          opts.counters.reject("operator", "session-queue-full-p1");
+          opts.rateLog.error(
+            clientId,
+            "session-queue-full-p1",
+            { clientId, topic, kind },
+            "persistent session queue full of P1 messages; its oldest P1 message dropped",
+          );
+        } else if (kind !== "copy")
+          opts.rateLog.warn(
+            clientId,
+            counted,
+            { clientId, topic, kind },
+            `persistent session queue full; oldest message of the lowest rank dropped (${kind})`,
+          );
       },
       onStoreError: (err) => {
         opts.counters.reject("operator", "session-store-error");

@@ -67,7 +67,13 @@ function openJournal(dir: string): Journal {
 
 async function startBroker(
   store: DurableMap | undefined,
-  limits: { queueLimit?: number; maxSessions?: number; writeAfterMs?: number } = {},
+  limits: {
+    queueLimit?: number;
+    urgentQueueLimit?: number;
+    storeBudgetBytes?: number;
+    maxSessions?: number;
+    writeAfterMs?: number;
+  } = {},
   counters = new Counters(),
 ): Promise<EmbeddedBroker> {
   const log = createLogger({ level: "silent" });
@@ -366,7 +372,7 @@ describe("operators' persistent sessions", () => {
     expect(again.sessionPresent).toBe(false);
   });
 
-  it("keep at most queueLimit messages, dropping the oldest unsent non-P1 message first", async () => {
+  it("keep at most queueLimit messages besides P1 alert messages, dropping the oldest unsent non-P1 message first", async () => {
     const store = new MemoryMap();
     const counters = new Counters();
     let b = await startBroker(store, { queueLimit: 3 }, counters);
@@ -383,19 +389,177 @@ describe("operators' persistent sessions", () => {
       "linli/s1/alerts/p2/DOOR/d",
     ];
     for (const t of sent) b.publish(t, "x", 1, true);
-    await until(() => b.sessionStats()?.dropped === 3, "3 drops");
-    expect(store.keys("mqtt/q/")).toHaveLength(3);
-    expect(counters.rejected("operator", "session-queue-full")).toBe(3);
+    await until(() => b.sessionStats()?.dropped === 1, "1 drop");
+    expect(store.keys("mqtt/q/")).toHaveLength(5);
+    expect(counters.rejected("operator", "session-queue-full")).toBe(1);
     await stopBroker(b);
 
     b = await startBroker(store, { queueLimit: 3 });
     const back = await connect(b, { clientId: "ops-console-3", clean: false });
-    await until(() => back.received.length === 3, "the 3 kept messages");
+    await until(() => back.received.length === 5, "the 5 kept messages");
     expect(back.received.map((m) => m.topic)).toEqual([
       "linli/s1/alerts/p1/FALL/a",
+      "linli/s1/alerts/p2/DOOR/b",
       "linli/s1/alerts/p1/FALL/b",
+      "linli/s1/alerts/p2/DOOR/c",
       "linli/s1/alerts/p2/DOOR/d",
     ]);
+  });
+
+  it("when full, drop copies a newer message of the same alert makes redundant before any alert message", async () => {
+    const store = new MemoryMap();
+    const counters = new Counters();
+    let b = await startBroker(store, { queueLimit: 4 }, counters);
+    const c = await connect(b, { clientId: "ops-console-9", clean: false });
+    await c.client.subscribeAsync(
+      ["linli/s1/alerts/#", "linli/s1/escalations/#", "linli/s1/devices/+/status"],
+      { qos: 1 },
+    );
+    await disconnect(c);
+    await untilGone(b, "ops-console-9");
+    // A restart's republication, then escalations as they fall due (each: escalation, state, event).
+    const state = (p: number, dev: string, id: string, rev: number) =>
+      [`linli/s1/alerts/p${p}/CODE/${dev}`, JSON.stringify({ id, rev, priority: p })] as const;
+    const esc = (p: number, dev: string, id: string, rev: number) =>
+      [
+        `linli/s1/escalations/p${p}/CODE/${dev}`,
+        JSON.stringify({ id, rev, priority: p, escalation: {} }),
+      ] as const;
+    const event = (p: number, id: string, rev: number) =>
+      [
+        "linli/s1/alerts/events",
+        JSON.stringify({ eventId: `${id}:${rev}`, alertId: id, priority: p }),
+      ] as const;
+    const sent = [
+      state(1, "a", "A", 1),
+      state(1, "b", "B", 1),
+      state(2, "c", "C", 1),
+      state(2, "d", "D", 1),
+      ["linli/s1/devices/x/status", "online"] as const,
+      esc(1, "a", "A", 2),
+      state(1, "a", "A", 2),
+      event(1, "A", 2),
+      esc(2, "c", "C", 2),
+      state(2, "c", "C", 2),
+      event(2, "C", 2),
+      event(2, "D", 5), // its alert's state of rev 5 is not queued: not a copy
+    ];
+    // Not retained: aedes queues a retained publish after it is stored, behind later plain ones.
+    for (const [t, p] of sent) b.publish(t, p, 1, false);
+    // P1 messages (B, the escalation and the newer state of A) count apart from the bound of 4.
+    await until(() => b.sessionStats()?.superseded === 4, "4 copies dropped");
+    // Then the status (not an alert): no alert message lost.
+    expect(b.sessionStats()).toMatchObject({ dropped: 1, droppedAlerts: 0 });
+    expect(counters.rejected("operator", "session-queue-superseded")).toBe(4);
+    expect(counters.rejected("operator", "session-queue-full")).toBe(1);
+    await stopBroker(b);
+
+    b = await startBroker(store, { queueLimit: 4 });
+    const back = await connect(b, { clientId: "ops-console-9", clean: false });
+    await until(() => back.received.length === 7, "the 7 kept messages");
+    const got = back.received.map((m) => `${m.topic} ${m.payload}`);
+    const kept = [sent[1], sent[3], sent[5], sent[6], sent[8], sent[9], sent[11]];
+    expect(got).toEqual(kept.map((m) => `${m?.[0]} ${m?.[1]}`));
+  });
+
+  it("when full, drop other messages, then P2-P4 events, states, escalations; P1 ones only past their own bound", async () => {
+    const store = new MemoryMap();
+    const counters = new Counters();
+    let b = await startBroker(store, { queueLimit: 2, urgentQueueLimit: 3 }, counters);
+    const c = await connect(b, { clientId: "ops-console-10", clean: false });
+    await c.client.subscribeAsync(
+      ["linli/s1/alerts/#", "linli/s1/escalations/#", "linli/s1/ops/result/ops"],
+      {
+        qos: 1,
+      },
+    );
+    await disconnect(c);
+    await untilGone(b, "ops-console-10");
+    const p1 = (i: number) =>
+      [`linli/s1/alerts/p1/CODE/d${i}`, JSON.stringify({ id: `P${i}`, rev: 1 })] as const;
+    const escalation = ["linli/s1/escalations/p2/CODE/g", JSON.stringify({ id: "G", rev: 2 })] as const;
+    const later = ["linli/s1/alerts/p2/CODE/h", JSON.stringify({ id: "H", rev: 1 })] as const;
+    const sent = [
+      escalation,
+      ["linli/s1/alerts/p2/CODE/e", JSON.stringify({ id: "E", rev: 1 })] as const,
+      ["linli/s1/alerts/events", JSON.stringify({ eventId: "F:3", alertId: "F", priority: 2 })] as const,
+      ["linli/s1/ops/result/ops", JSON.stringify({ ok: true })] as const,
+      p1(1),
+      p1(2),
+      p1(3),
+      later,
+    ];
+    for (const [t, p] of sent) b.publish(t, p, 1, false);
+    // The result, the event, then the older state; the escalation and every P1 message kept.
+    await until(() => b.sessionStats()?.dropped === 3, "3 dropped");
+    expect(b.sessionStats()).toMatchObject({ queued: 5, droppedAlerts: 2, droppedP1: 0, superseded: 0 });
+    expect(counters.rejected("operator", "session-queue-full")).toBe(3);
+    await stopBroker(b);
+
+    // A restart keeps them (the restore applies the same policy); past its own bound the oldest P1 goes.
+    b = await startBroker(store, { queueLimit: 2, urgentQueueLimit: 3 }, counters);
+    expect(b.sessionStats()?.queued).toBe(5);
+    b.publish(...p1(4), 1, false);
+    await until(() => b.sessionStats()?.droppedP1 === 1, "the oldest P1 past its bound");
+    expect(counters.rejected("operator", "session-queue-full-p1")).toBe(1);
+    const back = await connect(b, { clientId: "ops-console-10", clean: false });
+    await until(() => back.received.length === 5, "5 messages");
+    expect(back.received.map((m) => m.topic)).toEqual([
+      escalation[0],
+      p1(2)[0],
+      p1(3)[0],
+      later[0],
+      p1(4)[0],
+    ]);
+  });
+
+  it("when a connected console's full queue drops the newcomer, still write every message it keeps when the console goes", async () => {
+    const store = new MemoryMap();
+    let b = await startBroker(store, { queueLimit: 3, writeAfterMs: 60_000 });
+    // Receives and never acknowledges: the three in flight stay queued, unwritten (writeAfterMs).
+    const c = await connect(b, { clientId: "ops-console-11", clean: false, noAcks: true });
+    await c.client.subscribeAsync("linli/s1/alerts/#", { qos: 1 });
+    for (let i = 0; i < 3; i++)
+      b.publish(`linli/s1/alerts/p2/CODE/d${i}`, JSON.stringify({ id: `A${i}` }), 1, false);
+    await until(() => c.received.length === 3, "3 delivered");
+    // The queue is full of messages in flight: the newcomer is the one dropped (still delivered live).
+    b.publish("linli/s1/alerts/p2/CODE/d3", JSON.stringify({ id: "A3" }), 1, false);
+    await until(() => b.sessionStats()?.dropped === 1, "the newcomer dropped");
+    await disconnect(c);
+    await untilGone(b, "ops-console-11");
+    expect(store.keys("mqtt/q/")).toHaveLength(3);
+    await stopBroker(b);
+
+    b = await startBroker(store, { queueLimit: 3 });
+    const back = await connect(b, { clientId: "ops-console-11", clean: false });
+    await until(() => back.received.length === 3, "the 3 kept messages, after the restart");
+    expect(back.received.map((m) => m.topic)).toEqual([0, 1, 2].map((i) => `linli/s1/alerts/p2/CODE/d${i}`));
+  });
+
+  it("keep their queued records within the store budget: beyond it in memory only, counted", async () => {
+    const store = new MemoryMap();
+    const counters = new Counters();
+    // About 160 bytes a record (topic, 100-byte payload, framing): two fit.
+    const b = await startBroker(store, { storeBudgetBytes: 400 }, counters);
+    const c = await connect(b, { clientId: "ops-console-12", clean: false });
+    await c.client.subscribeAsync("linli/s1/alerts/#", { qos: 1 });
+    await disconnect(c);
+    await untilGone(b, "ops-console-12");
+    const payload = "x".repeat(100);
+    for (let i = 0; i < 3; i++) b.publish(`linli/s1/alerts/p2/CODE/d${i}`, payload, 1, false);
+    await until(() => b.sessionStats()?.queued === 3, "3 queued");
+    expect(store.keys("mqtt/q/")).toHaveLength(2);
+    expect(b.sessionStats()?.overBudget).toBe(1);
+    expect(counters.rejected("operator", "session-store-budget")).toBe(1);
+    // Delivered all the same; once acknowledged, the budget is free again.
+    const back = await connect(b, { clientId: "ops-console-12", clean: false });
+    await until(() => back.received.length === 3, "3 delivered");
+    await until(() => b.sessionStats()?.queued === 0, "all acknowledged");
+    expect(b.sessionStats()?.storedBytes).toBe(0);
+    await disconnect(back);
+    await untilGone(b, "ops-console-12");
+    b.publish("linli/s1/alerts/p2/CODE/d9", payload, 1, false);
+    await until(() => store.keys("mqtt/q/").length === 1, "written again");
   });
 
   it("belong to their operator: another account cannot take the client id over", async () => {

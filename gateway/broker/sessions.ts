@@ -36,6 +36,7 @@ import { Readable } from "node:stream";
 import type { Aedes, Client, PublishPacket } from "aedes";
 import aedesPersistence from "aedes-persistence";
 import { RetainedStore } from "./retained-store.js";
+import { DROP_RANKS, type DropKind, MessageClassifier, OverflowIndex } from "./session-overflow.js";
 
 /** What this module needs of the gateway's journal (gateway/journal/journal.ts). */
 export interface DurableMap {
@@ -48,18 +49,31 @@ export interface SessionOptions {
   store: DurableMap;
   /** Who owns this connected client's persistent session if it is to be kept in the store (operators), else null. */
   owner(client: Client): string | null;
-  /** Messages queued per client, in flight included. */
+  /** Messages queued per client, in flight included, but P1 alert messages (urgentQueueLimit). */
   queueLimit: number;
+  /** P1 alert messages (each the last of its alert) queued per client besides; default 10 x queueLimit. */
+  urgentQueueLimit?: number;
   /** Durable sessions kept; beyond it the one away longest is discarded. */
   maxSessions: number;
   /** A delivery to a connected console still unacknowledged after this long is written to the store; 0: at once. */
   writeAfterMs: number;
-  /** Topics dropped last when a queue is full (P1 alerts). */
-  urgentTopicPrefixes: readonly string[];
-  /** Called once per message dropped from a full queue, and per session discarded. */
-  onDrop(clientId: string, reason: "queue-full" | "session-evicted", topic?: string): void;
+  /** The site id: the topics' layout tells alerts, their priority and statuses apart (session-overflow.ts). */
+  site: string;
+  /**
+   * Called once per message dropped from a full queue (`kind`: its rank in session-overflow.ts;
+   * `copy` lost nothing), and per session discarded.
+   */
+  onDrop(clientId: string, reason: "queue-full" | "session-evicted", topic?: string, kind?: DropKind): void;
   /** Called when a write to the store throws. */
   onStoreError(err: Error): void;
+  /**
+   * Bytes the queued messages of all sessions may take in the store (default: no bound). The
+   * store is the alerts' journal, under its quota: queued copies of alerts must not crowd out
+   * the alerts themselves. Beyond it a queued message is kept in memory only.
+   */
+  storeBudgetBytes?: number;
+  /** Called per message kept in memory only because the store budget is spent. */
+  onOverBudget?(clientId: string, topic: string): void;
   /**
    * Whether an operator of this name is in the configuration: at restore, a session whose owner is
    * not is deleted (the operator was removed while the gateway was stopped, or by a reload just
@@ -73,7 +87,14 @@ export interface SessionOptions {
 export interface SessionStats {
   sessions: number;
   queued: number;
+  /** Messages dropped from full queues, copies made redundant by a newer one not counted (`superseded`). */
   dropped: number;
+  /** Of `dropped`: alert states, escalations and events (any priority). */
+  droppedAlerts: number;
+  /** Of `dropped`: P1 ones (past urgentQueueLimit). */
+  droppedP1: number;
+  /** Messages dropped from full queues as copies: a newer message of the same alert or status was queued. */
+  superseded: number;
   evicted: number;
   /** Records found damaged or orphaned at restore, skipped and removed. */
   restoreRefused: number;
@@ -82,6 +103,10 @@ export interface SessionStats {
   restored: number;
   /** Writes the store refused (they went on in memory). */
   storeErrors: number;
+  /** Queued messages kept in memory only, the store budget spent (lost to a restart). */
+  overBudget: number;
+  /** Bytes the queued messages' records take in the store (estimated). */
+  storedBytes: number;
 }
 
 type Packet = PublishPacket & { brokerId?: string; brokerCounter: number; messageId?: number };
@@ -96,14 +121,20 @@ interface Entry {
   packet: Packet;
   /** Set once sent (outgoingUpdate); undefined while waiting. */
   messageId: number | undefined;
-  /** Journal key once written (durable sessions only). */
+  /** Journal key once written (durable sessions only); "" when not written for the store budget. */
   key: string | null;
   /** When it was queued (monotonic ms), for writeAfterMs. */
   at: number;
+  /** A newer message in the same queue makes it redundant (session-overflow.ts). */
+  copy: boolean;
+  /** Left the queue (acknowledged, dropped): the overflow index skips it. */
+  gone: boolean;
 }
 
 interface Queue {
   entries: Entry[];
+  /** While the queue is past queueLimit (until it is back to half of it): the overflow policy's index. */
+  index: OverflowIndex<Entry> | null;
 }
 
 interface Session {
@@ -159,15 +190,24 @@ export class SessionPersistence {
   private nextAway = 1;
   private readonly monotonic: () => number;
   private dropped = 0;
+  private droppedAlerts = 0;
+  private droppedP1 = 0;
+  private superseded = 0;
+  private readonly classifier: MessageClassifier;
+  private readonly urgentQueueLimit: number;
   private evicted = 0;
   private restoreRefused = 0;
   private ownerRemoved = 0;
   private restored = 0;
   private storeErrors = 0;
+  private overBudget = 0;
+  private storedBytes = 0;
   private sweeper: NodeJS.Timeout | null = null;
 
   constructor(private readonly opts: SessionOptions) {
     this.monotonic = opts.monotonic ?? (() => performance.now());
+    this.classifier = new MessageClassifier(opts.site);
+    this.urgentQueueLimit = opts.urgentQueueLimit ?? opts.queueLimit * 10;
   }
 
   stats(): SessionStats {
@@ -177,11 +217,16 @@ export class SessionPersistence {
       sessions: this.sessions.size,
       queued,
       dropped: this.dropped,
+      droppedAlerts: this.droppedAlerts,
+      droppedP1: this.droppedP1,
+      superseded: this.superseded,
       evicted: this.evicted,
       restoreRefused: this.restoreRefused,
       ownerRemoved: this.ownerRemoved,
       restored: this.restored,
       storeErrors: this.storeErrors,
+      overBudget: this.overBudget,
+      storedBytes: this.storedBytes,
     };
   }
 
@@ -396,7 +441,9 @@ export class SessionPersistence {
     const i = q.entries.findIndex((e) => e.messageId === packet.messageId);
     if (i < 0) return undefined;
     const [e] = q.entries.splice(i, 1) as [Entry];
+    q.index?.removed(e);
     this.forget(client.id, e);
+    if (q.entries.length * 2 <= this.opts.queueLimit) q.index = null;
     if (q.entries.length === 0 && !this.sessions.has(client.id)) this.queues.delete(client.id);
     return e.packet;
   }
@@ -411,26 +458,54 @@ export class SessionPersistence {
   private enqueue(clientId: string, packet: Packet): void {
     let q = this.queues.get(clientId);
     if (q === undefined) {
-      q = { entries: [] };
+      q = { entries: [], index: null };
       this.queues.set(clientId, q);
     }
-    if (q.entries.length >= this.opts.queueLimit) this.dropOne(clientId, q);
-    const e: Entry = { packet, messageId: undefined, key: null, at: this.monotonic() };
+    const e: Entry = {
+      packet,
+      messageId: undefined,
+      key: null,
+      at: this.monotonic(),
+      copy: false,
+      gone: false,
+    };
     q.entries.push(e);
+    q.index?.add(e);
     const s = this.sessions.get(clientId);
-    if (s === undefined) return;
-    if (this.opts.writeAfterMs > 0 && this.online(clientId)) {
-      s.unwritten++;
-    } else {
-      // Written in queue order: older unwritten entries first (normally none: they go at disconnect).
-      if (s.unwritten > 0) this.writeUnwritten(s, Number.POSITIVE_INFINITY);
-      this.write(s, e);
+    // A session's entries without a record (key null) are exactly those counted unwritten: the
+    // newcomer too, before the overflow policy may drop it (forget() uncounts it then).
+    if (s !== undefined) s.unwritten++;
+    // Over the bound: the policy may drop the newcomer itself (a copy already, or the lowest rank).
+    if (q.entries.length > this.opts.queueLimit) {
+      this.trim(clientId, q);
+      if (e.gone) return;
     }
+    if (s === undefined || (this.opts.writeAfterMs > 0 && this.online(clientId))) return;
+    // Written in queue order: normally only the newcomer (older unwritten entries go at disconnect).
+    if (s.unwritten === 1) {
+      s.unwritten = 0;
+      this.write(s, e);
+    } else this.writeUnwritten(s, Number.POSITIVE_INFINITY);
   }
 
   private write(s: Session, e: Entry): void {
+    const size = recordSize(e);
+    if (this.storedBytes + size > (this.opts.storeBudgetBytes ?? Number.POSITIVE_INFINITY)) {
+      e.key = "";
+      this.overBudget++;
+      this.opts.onOverBudget?.(s.id, e.packet.topic);
+      return;
+    }
     e.key = `${s.prefix}${s.nextSeq++}`;
+    this.storedBytes += size;
     this.put(e.key, { t: e.packet.topic, p: e.packet.payload, q: e.packet.qos });
+  }
+
+  /** Deletes an entry's record, if it has one. */
+  private unstore(e: Entry): void {
+    if (e.key === null || e.key === "") return;
+    this.storedBytes -= recordSize(e);
+    this.del(e.key);
   }
 
   /** Writes, oldest first, a session's unwritten entries queued at or before `before`. */
@@ -456,7 +531,8 @@ export class SessionPersistence {
 
   /** An entry left the queue: its record goes, or it no longer counts as unwritten. */
   private forget(clientId: string, e: Entry): void {
-    if (e.key !== null) this.del(e.key);
+    e.gone = true;
+    if (e.key !== null) this.unstore(e);
     else {
       const s = this.sessions.get(clientId);
       if (s !== undefined && s.unwritten > 0) s.unwritten--;
@@ -464,33 +540,49 @@ export class SessionPersistence {
   }
 
   /**
-   * Overflow policy of a full queue: the oldest message not yet sent whose
-   * topic is not urgent goes first, then the oldest not yet sent, then the
-   * oldest. A console that was away sees the newest state of things; every
-   * alert still open is also on its retained topic.
+   * Overflow policy of a queue past queueLimit (docs/topics.md "Persistent sessions"; the ranks:
+   * session-overflow.ts). P1 alert messages that are the last of their alert count against
+   * urgentQueueLimit, everything else against queueLimit. Past queueLimit the oldest unsent
+   * message of the lowest rank goes: copies made redundant by a newer message first, then
+   * telemetry, other messages, events, states and escalations of P2-P4 alerts. Past
+   * urgentQueueLimit the oldest unsent P1 message goes. Messages in flight (their PUBACK due) go
+   * only when nothing else of the rank to drop is left (a console that never acknowledges).
    */
-  private dropOne(clientId: string, q: Queue): void {
-    let victim = -1;
-    let firstUnsent = -1;
-    for (let i = 0; i < q.entries.length; i++) {
-      const e = q.entries[i] as Entry;
-      if (e.messageId !== undefined) continue;
-      if (firstUnsent < 0) firstUnsent = i;
-      if (!this.isUrgent(e.packet.topic)) {
-        victim = i;
-        break;
+  private trim(clientId: string, q: Queue): void {
+    const limit = this.opts.queueLimit;
+    // Rebuilt once it has seen twice the queue's bound since its build: what left meanwhile is shed.
+    if (q.index === null || q.index.added > 2 * (limit + this.urgentQueueLimit))
+      q.index = new OverflowIndex(this.classifier, q.entries);
+    const index = q.index;
+    const P1 = DROP_RANKS.length - 1;
+    for (;;) {
+      const p1 = index.p1;
+      let v: { e: Entry; kind: DropKind } | null;
+      if (q.entries.length - p1 > limit) {
+        v = index.victim();
+        if (v === null || v.kind === "p1") {
+          const e = q.entries.find((x) => index.rankOf(x) < P1) as Entry;
+          v = { e, kind: DROP_RANKS[index.rankOf(e)] as DropKind };
+        }
+      } else if (p1 > this.urgentQueueLimit)
+        v = index.victim(P1) ?? { e: q.entries.find((x) => index.rankOf(x) === P1) as Entry, kind: "p1" };
+      else return;
+      const { e, kind } = v;
+      const i = q.entries.indexOf(e);
+      // Never expected (every removal marks the entry gone); a wrong index would splice the newest.
+      if (i < 0) return;
+      index.removed(e);
+      q.entries.splice(i, 1);
+      this.forget(clientId, e);
+      if (kind === "copy") this.superseded++;
+      else {
+        this.dropped++;
+        if (kind === "event" || kind === "state" || kind === "escalation" || kind === "p1")
+          this.droppedAlerts++;
+        if (kind === "p1") this.droppedP1++;
       }
+      this.opts.onDrop(clientId, "queue-full", e.packet.topic, kind);
     }
-    if (victim < 0) victim = Math.max(firstUnsent, 0);
-    const [e] = q.entries.splice(victim, 1) as [Entry];
-    this.forget(clientId, e);
-    this.dropped++;
-    this.opts.onDrop(clientId, "queue-full", e.packet.topic);
-  }
-
-  private isUrgent(topic: string): boolean {
-    for (const p of this.opts.urgentTopicPrefixes) if (topic.startsWith(p)) return true;
-    return false;
   }
 
   /**
@@ -550,7 +642,7 @@ export class SessionPersistence {
     const q = this.queues.get(clientId);
     const s = this.sessions.get(clientId);
     if (q !== undefined) {
-      for (const e of q.entries) if (e.key !== null) this.del(e.key);
+      for (const e of q.entries) this.unstore(e);
       this.queues.delete(clientId);
     }
     if (s !== undefined) {
@@ -609,11 +701,7 @@ export class SessionPersistence {
       list.sort((a, b) => a.seq - b.seq);
       const s = this.sessions.get(id) as Session;
       s.nextSeq = (list[list.length - 1]?.seq ?? -1) + 1;
-      // queueLimit lowered since they were written: the oldest go.
-      const excess = Math.max(0, list.length - this.opts.queueLimit);
-      for (const m of list.slice(0, excess)) store.delete(m.key);
-      this.dropped += excess;
-      const entries: Entry[] = list.slice(excess).map((m) => ({
+      const entries: Entry[] = list.map((m) => ({
         packet: {
           cmd: "publish",
           topic: m.t,
@@ -627,14 +715,25 @@ export class SessionPersistence {
         messageId: undefined,
         key: m.key,
         at: 0,
+        copy: false,
+        gone: false,
       }));
-      this.restored += entries.length;
-      this.queues.set(id, { entries });
       const last = new Map<string, boolean>();
       for (const e of entries) last.set(e.packet.topic, e.packet.payload.length > 0);
+      for (const e of entries) this.storedBytes += recordSize(e);
+      const q: Queue = { entries, index: null };
+      this.queues.set(id, q);
+      // queueLimit lowered since they were written, or P1 messages held beyond it: the overflow policy.
+      if (entries.length > this.opts.queueLimit) this.trim(id, q);
+      this.restored += entries.length;
       for (const [topic, state] of last) if (state) this.restoredStates.add(topic);
     }
   }
+}
+
+/** About what an entry's record takes in the store: its topic, payload and framing. */
+function recordSize(e: Entry): number {
+  return e.packet.topic.length + e.packet.payload.length + 32;
 }
 
 function toWire(e: Entry): Packet {
