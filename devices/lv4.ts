@@ -70,10 +70,11 @@ export interface Lv4State {
   lowLimit: number;
   criticalLimit: number;
   freeze: ThresholdState;
-  /** Last level believed real, and when; NaN before the first. */
+  /** Last level believed real; NaN before the first. */
   goodLevel: number;
-  goodAt: number;
-  /** A jump of more than 20 % of the tank height is suspect from this time until it persists 30 s; 0 when none. */
+  /** When the previous reading the rules saw was read (`RuleContext.readAt`, monotonic); NaN before the first. */
+  lastReadAt: number;
+  /** A jump faster than 20 % of the tank height per second is suspect from this time (`readAt`) until it persists 30 s; NaN when none. */
   suspectSince: number;
   /** Whether the level reading of the last sample was suspect (for telemetry). */
   suspect: boolean;
@@ -95,8 +96,12 @@ export const DEFAULT_RESERVE_RATIO = 0.6;
 export const FREEZE_BELOW_C = 4.0;
 export const FREEZE_CLEAR_C = 5.0;
 export const FREEZE_HOLD_MS = 600_000;
-/** "jumps by more than 20 % of tank height between two polls ... unless it persists for 30 s" */
-export const JUMP_RATIO = 0.2;
+/**
+ * "jumps by more than 20 % of tank height between two polls a second apart ... unless it persists
+ * for 30 s", read as a rate: 20 % of the tank height per second between the two polls (after a
+ * communication gap, or at a slower poll, a drained tank is believed at once).
+ */
+export const JUMP_RATIO_PER_S = 0.2;
 export const JUMP_PERSIST_MS = 30_000;
 
 /** The low set-point's range (holding register 0): "100 to tank height". */
@@ -200,7 +205,7 @@ export const lv4: ModbusDeviceProfile<
   simulator: "sim/modbus/lv4.ts",
   transport: "modbus",
   binding: "modbus-serial",
-  // The datasheet's jump filter compares polls a second apart.
+  // The datasheet's jump filter is worded for polls a second apart (the rate holds at any period).
   interval: "1s",
   config,
   settings: (c) => ({ reserve: c.reserve ?? null }),
@@ -304,8 +309,8 @@ export const lv4: ModbusDeviceProfile<
     criticalLimit: Number.NaN,
     freeze: new ThresholdState({ below: FREEZE_BELOW_C, deadband: FREEZE_CLEAR_C - FREEZE_BELOW_C }),
     goodLevel: Number.NaN,
-    goodAt: 0,
-    suspectSince: 0,
+    lastReadAt: Number.NaN,
+    suspectSince: Number.NaN,
     suspect: false,
     lowSince: 0,
     lowSetPoint: null,
@@ -322,6 +327,9 @@ export const lv4: ModbusDeviceProfile<
     // "Readings taken while bit 4 (self-test) is set are marked as such and raise no level alert"
     // ("readings are not real"): value alerts stay as they were until the test is over.
     st.suspect = false;
+    // Every poll is the "previous poll" of the next one, a self-test reading too.
+    const sinceLastMs = ctx.readAt - st.lastReadAt;
+    st.lastReadAt = ctx.readAt;
     if (s.status.selfTest) {
       holdLevelLow(st, ctx);
       return;
@@ -335,7 +343,7 @@ export const lv4: ModbusDeviceProfile<
       onDelayMs: FREEZE_HOLD_MS,
       onset: st.freeze.beyond,
     });
-    if (!levelBelievable(s, st, ctx.now)) {
+    if (!levelBelievable(s, st, ctx.readAt, sinceLastMs)) {
       st.suspect = true;
       holdLevelLow(st, ctx);
       return;
@@ -392,23 +400,23 @@ function holdLevelLow(st: Lv4State, ctx: RuleContext<Lv4Code>): void {
 }
 
 /**
- * A level that jumps by more than 20 % of the tank height from the last real
- * one is more likely a failing cell than the tank; it becomes the real level
- * once it has persisted 30 s.
+ * A level further from the last real one than 20 % of the tank height per second since the
+ * previous poll is more likely a failing cell than the tank (polls a second apart: the
+ * datasheet's 20 %); it becomes the real level once it has persisted 30 s. A level above the tank
+ * height (the failing cell's 65535 mm) is never real, whatever the time: suspect while it lasts,
+ * and never the level a later reading is compared with.
  */
-function levelBelievable(s: Lv4Sample, st: Lv4State, now: number): boolean {
-  const jump = Math.abs(s.level - st.goodLevel) > JUMP_RATIO * s.tankHeight;
-  if (Number.isNaN(st.goodLevel) || !jump) {
-    st.goodLevel = s.level;
-    st.goodAt = now;
-    st.suspectSince = 0;
-    return true;
+function levelBelievable(s: Lv4Sample, st: Lv4State, readAt: number, sinceLastMs: number): boolean {
+  if (s.level > s.tankHeight) return false;
+  // NaN before the first poll: no jump to judge.
+  const allowed = JUMP_RATIO_PER_S * s.tankHeight * (sinceLastMs / 1000);
+  const jump = Math.abs(s.level - st.goodLevel) > allowed;
+  if (jump && !Number.isNaN(st.goodLevel)) {
+    if (Number.isNaN(st.suspectSince)) st.suspectSince = readAt;
+    if (readAt - st.suspectSince < JUMP_PERSIST_MS) return false;
   }
-  if (st.suspectSince === 0) st.suspectSince = now;
-  if (now - st.suspectSince < JUMP_PERSIST_MS) return false;
   st.goodLevel = s.level;
-  st.goodAt = now;
-  st.suspectSince = 0;
+  st.suspectSince = Number.NaN;
   return true;
 }
 

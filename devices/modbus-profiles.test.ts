@@ -40,6 +40,10 @@ const settings = {
 class Recorder implements RuleContext {
   now = Date.UTC(2026, 10, 23, 2, 0);
   stale = false;
+  /** Read when the rules run (one fake time). */
+  get readAt(): number {
+    return this.now;
+  }
   calls: Array<{ code: AlertCode; active: boolean; opts: ConditionOptions }> = [];
   raise(): void {}
   condition(code: AlertCode, active: boolean, opts: ConditionOptions): void {

@@ -24,6 +24,10 @@ const settings = {
 class RecordingContext implements RuleContext {
   now = 1_000_000;
   stale = false;
+  /** Read when the rules run (one fake time). */
+  get readAt(): number {
+    return this.now;
+  }
   calls: string[] = [];
   opts: Array<AlertOptions | ConditionOptions> = [];
   raise(code: AlertCode, opts: AlertOptions & { windowMs: number }): void {

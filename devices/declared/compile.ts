@@ -55,6 +55,9 @@ interface AlarmState {
 
 interface SpikeState {
   good: number;
+  /** When the previous sample was read (`RuleContext.readAt`); NaN before the first. */
+  lastAt: number;
+  /** Since when (`readAt`) a jump is suspect; NaN when none. */
   suspectSince: number;
   suspect: boolean;
 }
@@ -356,7 +359,12 @@ function rulesCore(doc: DeclaredProfileDoc) {
       since: 0,
       laneHeld: false,
     })),
-    spikes: doc.spikes.map(() => ({ good: Number.NaN, suspectSince: 0, suspect: false })),
+    spikes: doc.spikes.map(() => ({
+      good: Number.NaN,
+      lastAt: Number.NaN,
+      suspectSince: Number.NaN,
+      suspect: false,
+    })),
     testing: false,
     reads: {},
   });
@@ -478,24 +486,33 @@ function rulesCore(doc: DeclaredProfileDoc) {
       ctx: RuleContext,
     ): void {
       st.testing = doc.testWhile ? bitOf(s, doc.testWhile.point, doc.testWhile.bit) : false;
-      // Jump filter: a reading far from the last believed one is suspect until it persists.
+      // Jump filter: a reading far from the last believed one (for the time since the previous
+      // poll, with `per`) is suspect until it persists; one outside min..max is never believed.
       doc.spikes.forEach((sp, i) => {
         const ss = st.spikes[i]!;
         ss.suspect = false;
+        const sinceLast = ctx.readAt - ss.lastAt;
+        ss.lastAt = ctx.readAt;
         if (st.testing) return;
         const v = num(s, sp.point);
-        const jump = Math.abs(v - ss.good) > resolve(sp.maxJump, s, st, settings);
         if (
-          Number.isNaN(ss.good) ||
-          !jump ||
-          (ss.suspectSince !== 0 && ctx.now - ss.suspectSince >= sp.persist)
+          (sp.max !== undefined && v > resolve(sp.max, s, st, settings)) ||
+          (sp.min !== undefined && v < resolve(sp.min, s, st, settings))
         ) {
-          ss.good = v;
-          ss.suspectSince = 0;
-        } else {
-          if (ss.suspectSince === 0) ss.suspectSince = ctx.now;
           ss.suspect = true;
+          return;
         }
+        const allowed =
+          resolve(sp.maxJump, s, st, settings) * (sp.per === undefined ? 1 : sinceLast / sp.per);
+        if (Math.abs(v - ss.good) > allowed && !Number.isNaN(ss.good)) {
+          if (Number.isNaN(ss.suspectSince)) ss.suspectSince = ctx.readAt;
+          if (ctx.readAt - ss.suspectSince < sp.persist) {
+            ss.suspect = true;
+            return;
+          }
+        }
+        ss.good = v;
+        ss.suspectSince = Number.NaN;
       });
       // Own conditions first (`unless` reads another alarm's), values held while not believable.
       const evaluated = alarms.map((a, i) => {

@@ -163,10 +163,18 @@ const modbusCommand = z.union([
 
 const spike = z.strictObject({
   point: name,
-  /** A change larger than this between two polls is suspect ... */
+  /** A change from the last believed value larger than this between two polls is suspect ... */
   maxJump: limit,
+  /**
+   * ... or, given, larger than `maxJump` per this much time between the two polls (a rate: after a
+   * gap in the polls, or at a slower poll, a bigger change is believable) ...
+   */
+  per: duration.refine((ms) => ms > 0, "must be more than 0").optional(),
   /** ... until it has persisted this long. */
   persist: duration,
+  /** A value over `max` or under `min` is suspect whatever the time, and never believed. */
+  min: limit.optional(),
+  max: limit.optional(),
 });
 
 const bitRef = z.strictObject({ point: name, bit: z.union([name, z.number().int().min(0).max(31)]) });
@@ -316,6 +324,8 @@ function checkReferences(p: z.input<typeof declaredProfileSchema> & Record<strin
   (p.spikes ?? []).forEach((s, i) => {
     checkPoint(["spikes", i, "point"], s.point, "numeric");
     checkLimit(["spikes", i, "maxJump"], s.maxJump);
+    if (s.min !== undefined) checkLimit(["spikes", i, "min"], s.min);
+    if (s.max !== undefined) checkLimit(["spikes", i, "max"], s.max);
   });
   const codes = new Set<string>();
   (p.alarms ?? []).forEach((a, i) => {

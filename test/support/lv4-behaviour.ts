@@ -141,9 +141,9 @@ export function describeLv4Behaviour(name: string, profileFactory: Lv4ProfileFac
         profile.applySetting?.(state, r.name, word ?? (reply[2]! << 8) | reply[3]!);
       }
     };
-    /** One poll as the gateway makes it: fn 4, registers 0-11, one second after the last. */
-    const poll = () => {
-      clock.advance(1000);
+    /** One poll as the gateway makes it: fn 4, registers 0-11, `afterMs` after the last (1 s). */
+    const poll = (afterMs = 1000) => {
+      clock.advance(afterMs);
       const reply = sensor.handle(Uint8Array.from([4, 0, 0, 0, 12]));
       expect(reply[0]).toBe(4);
       const words: number[] = [];
@@ -157,7 +157,7 @@ export function describeLv4Behaviour(name: string, profileFactory: Lv4ProfileFac
         sample,
         state,
         settings,
-        rules.for(subject, engine.contextFor(subject, profile.suppressed(sample))),
+        rules.for(subject, engine.contextFor(subject, profile.suppressed(sample)), false, clock.monotonic()),
       );
       // The gateway asks after a good poll; the answer reaches the rules from the next poll on.
       readSettings();
@@ -568,6 +568,78 @@ export function describeLv4Behaviour(name: string, profileFactory: Lv4ProfileFac
       r.sensor.setLevel(2300); // the emulator's low set-point is 2400 mm
       r.poll();
       expect(r.metrics().belowLowSetPoint?.value).toBe(true);
+    });
+
+    it("the jump filter is a rate (20 % of the tank height per second between two polls): after a 90 s gap in the polls a drained tank is believed at once", () => {
+      const r = rig({ reserve: 3000, levelMm: 3600 });
+      r.pollFor(5000);
+      r.sensor.drawDown(30, 0); // fire fighting: 30 mm/s
+      // The bus is silent for 90 s (89 s without a poll): 2700 mm lower at the next one, under 30 %.
+      r.clock.advance(89_000);
+      r.poll();
+      expect(r.metrics().level?.value).toBeLessThan(1200);
+      expect(r.quality()).toBeNull();
+      expect(r.metrics().levelSuspect?.value).toBe(false);
+      expect(r.open()).toEqual(["WATER_LEVEL_CRITICAL"]);
+      // Polls a second apart again, the drain goes on: nothing suspect.
+      for (let t = 0; t < 10_000; t += 1000) {
+        r.poll();
+        expect(r.quality()).toBeNull();
+      }
+      expect(r.open()).toEqual(["WATER_LEVEL_CRITICAL"]);
+    });
+
+    it("polled every 10 s, a level 1500 mm lower at the next poll (150 mm/s) is believed at once", () => {
+      const r = rig({ reserve: 3000, levelMm: 3600 });
+      for (let i = 0; i < 3; i++) r.poll(10_000);
+      r.sensor.setLevel(2100);
+      r.poll(10_000);
+      expect(r.quality()).toBeNull();
+      r.sensor.setLevel(600); // 15 % of the tank height
+      r.poll(10_000);
+      expect(r.quality()).toBeNull();
+      expect(r.open()).toEqual(["WATER_LEVEL_CRITICAL"]);
+    });
+
+    it("polls a second apart keep the datasheet's 20 %: 900 mm in one second is suspect, 800 mm is not", () => {
+      const r = rig({ reserve: 1000, levelMm: 3600 });
+      r.pollFor(3000);
+      r.sensor.setLevel(2800);
+      r.poll();
+      expect(r.quality()).toBeNull();
+      r.sensor.setLevel(1900);
+      r.poll();
+      expect(r.quality()).toBe("suspect");
+      // Half a second later, 450 mm from the believed 2800 mm is still too fast (more than 400 mm).
+      r.sensor.setLevel(2350);
+      r.poll(500);
+      expect(r.quality()).toBe("suspect");
+      r.sensor.setLevel(2750);
+      r.poll(500);
+      expect(r.quality()).toBeNull();
+    });
+
+    it("a level above the tank height (65535 mm) is suspect whatever the time: after a gap, at the first poll, and for longer than 30 s", () => {
+      const r = rig({ reserve: 3000, levelMm: 3600 });
+      r.sensor.glitch(0xffff);
+      r.poll(); // the very first reading
+      expect(r.quality()).toBe("suspect");
+      r.poll(); // the real level is believed: the impossible one was never the reference
+      expect(r.quality()).toBeNull();
+      r.clock.advance(120_000);
+      r.sensor.glitch(0xffff);
+      r.poll();
+      expect(r.quality()).toBe("suspect");
+      r.poll();
+      expect(r.quality()).toBeNull();
+      // A cell stuck over range: suspect as long as it lasts, never a level.
+      r.sensor.setLevel(0xffff);
+      r.pollFor(60_000);
+      expect(r.quality()).toBe("suspect");
+      r.sensor.setLevel(3600);
+      r.poll();
+      expect(r.quality()).toBeNull();
+      expect(r.seen).toEqual([]);
     });
 
     it("a jump that persists 30 s is believed: the level alerts follow", () => {
