@@ -271,13 +271,17 @@ export const lv4: ModbusDeviceProfile<
     };
   },
 
-  // The sensor's alarm counter moves on every change of its low, high and fault bits.
-  lane: (s, previous) =>
+  // The sensor's alarm counter moves on every change of its low, high and fault bits. A level
+  // across one of the rules' own limits (the reserve, 30 % of the height, or 50 mm above either)
+  // raises or clears an alert with no bit of the sensor's moving: not behind telemetry either.
+  lane: (s, previous, st, settings) =>
     previous === null ||
     s.alarmCounter !== previous.alarmCounter ||
     s.status.selfTest !== previous.status.selfTest ||
     s.faultCode !== previous.faultCode ||
-    LEVEL_BAND.some((flag) => s.status[flag] !== previous.status[flag])
+    LEVEL_BAND.some((flag) => s.status[flag] !== previous.status[flag]) ||
+    levelBand(s.level, s.tankHeight, st, settings) !==
+      levelBand(previous.level, previous.tankHeight, st, settings)
       ? LANE_ALERT
       : LANE_TELEMETRY,
 
@@ -421,6 +425,25 @@ function levelBelievable(s: Lv4Sample, st: Lv4State, readAt: number, sinceLastMs
 }
 
 const LOW_CAUSES: readonly string[] = ["level under the reserve"];
+
+/**
+ * How many of the rules' level limits (30 % of the height and the reserve, each with its 50 mm
+ * way back) a level is under: a level in another band than the last poll's may change an alert.
+ * Without the rule state or settings (tests), the reserve the rules would take by default.
+ */
+function levelBand(level: number, tankHeight: number, st?: Lv4State, settings?: Lv4Settings): number {
+  const critical = CRITICAL_RATIO * tankHeight;
+  const reserve = lv4Reserve(settings ?? DEFAULT_SETTINGS, tankHeight, st?.lowSetPoint ?? null);
+  // Four comparisons, no list: this runs on every poll.
+  return (
+    Number(level < critical) +
+    Number(level < critical + LEVEL_DEADBAND_MM) +
+    Number(level < reserve) +
+    Number(level < reserve + LEVEL_DEADBAND_MM)
+  );
+}
+
+const DEFAULT_SETTINGS: Lv4Settings = { reserve: null };
 
 /** The sensor's own comparisons and its fault: a change of any is an alert-lane event. */
 const LEVEL_BAND = ["low", "high", "fault"] as const;

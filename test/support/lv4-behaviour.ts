@@ -150,7 +150,8 @@ export function describeLv4Behaviour(name: string, profileFactory: Lv4ProfileFac
       for (let i = 0; i < reply[1]! / 2; i++) words.push((reply[2 + 2 * i]! << 8) | reply[3 + 2 * i]!);
       const sample = decodePollSample(profile, [{ address: 0, words }]);
       if (isRejection(sample)) throw new Error(`refused: ${sample.detail}`);
-      lanes.push(profile.lane(sample, previous));
+      // As the gateway lanes a poll: with the device's rule state and settings.
+      lanes.push(profile.lane(sample, previous, state, settings));
       previous = sample;
       lastSample = sample;
       profile.rules(
@@ -652,6 +653,20 @@ export function describeLv4Behaviour(name: string, profileFactory: Lv4ProfileFac
       r.pollFor(10_000);
       expect(r.open()).toEqual(["WATER_LEVEL_CRITICAL"]);
       expect(r.metrics().levelSuspect?.value).toBe(false);
+    });
+
+    it("a level crossing 30 % of the tank height, down or back up past its 50 mm, is an alert-lane event with no status bit moving", () => {
+      const r = rig({ reserve: 3000, levelMm: 1400 }); // under the sensor's low set-point (2400) throughout
+      r.pollFor(3000);
+      r.sensor.setLevel(1150);
+      r.poll();
+      expect(r.lanes.at(-1)).toBeLessThan(LANE_TELEMETRY);
+      expect(r.open()).toEqual(["WATER_LEVEL_CRITICAL"]);
+      r.pollFor(3000);
+      r.sensor.setLevel(1260);
+      r.poll();
+      expect(r.lanes.at(-1)).toBeLessThan(LANE_TELEMETRY);
+      expect(r.open()).not.toContain("WATER_LEVEL_CRITICAL");
     });
 
     it("a steady tank is telemetry; a change of the sensor's status bits is an alert-lane event", () => {
