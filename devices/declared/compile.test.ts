@@ -36,6 +36,63 @@ function recorder() {
   return { active, ctx };
 }
 
+describe("what a datasheet says of its link, declared", () => {
+  it("Modbus: default poll interval, turnaround, least reply timeout, idle close (tcp)", () => {
+    const p = compileProfile(
+      declaredProfileSchema.parse({
+        model: "acme-kiosk",
+        transport: "modbus",
+        modbus: {
+          link: "tcp",
+          points: [{ name: "state", address: 0, type: "uint16" }],
+          pollInterval: "10s",
+          turnaround: "50ms",
+          minReplyTimeout: "100ms",
+          idleClose: "120s",
+        },
+      }),
+    ) as ModbusDeviceProfile;
+    expect(p.interval).toBe("10000ms");
+    expect([p.turnaroundMs, p.minReplyTimeoutMs, p.peerIdleCloseMs]).toEqual([50, 100, 120_000]);
+    const plain = compileProfile(
+      declaredProfileSchema.parse({
+        model: "acme-panel",
+        transport: "modbus",
+        modbus: { points: [{ name: "state", address: 0, type: "uint16" }] },
+      }),
+    ) as ModbusDeviceProfile;
+    expect(plain.interval).toBe("2000ms");
+    expect([plain.turnaroundMs, plain.minReplyTimeoutMs, plain.peerIdleCloseMs]).toEqual([
+      undefined,
+      undefined,
+      undefined,
+    ]);
+    const serialIdle = declaredProfileSchema.safeParse({
+      model: "acme-panel",
+      transport: "modbus",
+      modbus: { points: [{ name: "state", address: 0, type: "uint16" }], idleClose: "120s" },
+    });
+    expect(serialIdle.success).toBe(false);
+  });
+
+  it("MQTT: default heartbeat interval and when a silent device is lost (GD-2: 3 intervals, no grace)", () => {
+    const doc = (mqtt: object) =>
+      compileProfile(
+        declaredProfileSchema.parse({
+          model: "acme-gas",
+          transport: "mqtt",
+          mqtt: { uplink: "acme/{id}/up", fields: [{ name: "lel", path: "lel", type: "number" }], ...mqtt },
+        }),
+      ) as MqttDeviceProfile;
+    const gas = doc({ heartbeatInterval: "60s", lostAfter: { heartbeats: 3, plusGrace: false } });
+    expect(gas.interval).toBe("60000ms");
+    expect(gas.lostAfter).toEqual({ heartbeats: 3, plusGrace: false });
+    const plain = doc({});
+    expect(plain.interval).toBe("300000ms");
+    expect(plain.lostAfter).toEqual({ heartbeats: 2, plusGrace: true });
+  });
+});
+
 describe("a limit from another point", () => {
   it("an MQTT field as the limit while it is within min..max; absent or out of range, the else limit", () => {
     const profile = compileProfile(

@@ -212,6 +212,9 @@ export function describeLv4Behaviour(name: string, profileFactory: Lv4ProfileFac
       ]);
       expect(p.missedPollsForLost).toBe(3);
       expect(p.lostPriority).toBe(2);
+      // "Answers within 80 ms of the end of a request."
+      expect(p.turnaroundMs).toBe(80);
+      expect(p.minReplyTimeoutMs).toBe(80);
     });
 
     it("decodes the datasheet's example reply: 2350 mm, -3.5 °C, 42.3 m³, heater on", () => {
