@@ -198,10 +198,7 @@ export const ds10: MqttDeviceProfile<
       const deviceGap = s.ts > 0 && state.lastCloseAt > 0 ? s.ts - state.lastCloseAt : -1;
       const gap = deviceGap >= 0 ? deviceGap : ctx.now - state.lastCloseGw;
       const bounce =
-        state.contact === "closed" &&
-        state.openSince > 0 &&
-        gap >= 0 &&
-        gap <= settings.contactDebounceMs;
+        state.contact === "closed" && state.openSince > 0 && gap >= 0 && gap <= settings.contactDebounceMs;
       if (!bounce) {
         state.openSince = ctx.now;
         state.openings++;
