@@ -221,6 +221,7 @@ function compileMqtt(
     transport: "mqtt",
     snapshot,
     binding: "mqtt",
+    jsonOnly: q.jsonOnly,
     interval: `${q.heartbeatInterval}ms`,
     lostAfter: q.lostAfter,
     maxPayloadBytes: q.maxPayloadBytes,
@@ -426,7 +427,11 @@ function rulesCore(doc: DeclaredProfileDoc) {
     alerts: specs,
     lostPriority: doc.lostPriority,
     deviceTime: (s: DeclaredSample) => s.ts,
-    isActivity: () => false,
+    isActivity: (s: DeclaredSample): boolean => {
+      const w = doc.activityWhen;
+      if (w === undefined) return false;
+      return w.bit !== undefined ? bitOf(s, w.point, w.bit) : s.v[w.point] === w.equals;
+    },
     suppressed: () => false as const,
 
     laneOf(

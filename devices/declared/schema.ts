@@ -218,6 +218,8 @@ export const declaredProfileSchema = z
           .refine((t) => t.includes("{id}"), 'must contain "{id}"')
           .optional(),
         maxPayloadBytes: z.number().int().min(16).max(65_536).default(4096),
+        /** "Encoding: JSON only": a CBOR payload is refused (counted `unknown-encoding`). Default false: JSON or CBOR. */
+        jsonOnly: z.boolean().default(false),
         /** The devices' default heartbeat interval (a device's `heartbeatInterval` overrides it). */
         heartbeatInterval: positiveDuration.default(300_000),
         /** Lost after this many silent heartbeat intervals, plus `alerts.lostGrace` when `plusGrace`. */
@@ -235,6 +237,17 @@ export const declaredProfileSchema = z
       })
       .optional(),
     settings: z.record(name, setting).default({}),
+    /**
+     * A message or poll in which this holds is resident activity for the household's welfare check
+     * (a door opened, a valve turned by hand); without it, none is. A bit or an equality.
+     */
+    activityWhen: z
+      .strictObject({
+        point: name,
+        bit: z.union([name, z.number().int().min(0).max(31)]).optional(),
+        equals: z.union([z.number(), z.string(), z.boolean()]).optional(),
+      })
+      .optional(),
     /** While this bit is set the readings are not real: marked (`testing`), and no value alarm changes. */
     testWhile: bitRef.optional(),
     spikes: z.array(spike).default([]),
@@ -342,6 +355,13 @@ function checkReferences(p: z.input<typeof declaredProfileSchema> & Record<strin
     if (s.default !== undefined) checkLimit(["settings", k, "default"], s.default);
   }
   if (p.testWhile) checkBit(["testWhile"], p.testWhile);
+  if (p.activityWhen) {
+    const w = p.activityWhen;
+    if ((w.bit === undefined) === (w.equals === undefined))
+      issue(["activityWhen"], "give exactly one of bit, equals");
+    else if (w.bit !== undefined) checkBit(["activityWhen"], w);
+    else checkPoint(["activityWhen", "point"], w.point);
+  }
   (p.spikes ?? []).forEach((s, i) => {
     checkPoint(["spikes", i, "point"], s.point, "numeric");
     checkLimit(["spikes", i, "maxJump"], s.maxJump);
