@@ -78,6 +78,8 @@ export interface Lv4State {
   suspectSince: number;
   /** Whether the level reading of the last sample was suspect (for telemetry). */
   suspect: boolean;
+  /** Water under 4.0 °C itself since (gateway time), 0 when not (5.0 °C is the way back). */
+  freezeSince: number;
   /** Level under the reserve itself since (gateway time), 0 when not (the 50 mm deadband is the way back). */
   lowSince: number;
   /** The sensor's low set-point (holding register 0), mm; null until read. */
@@ -316,6 +318,7 @@ export const lv4: ModbusDeviceProfile<
     lastReadAt: Number.NaN,
     suspectSince: Number.NaN,
     suspect: false,
+    freezeSince: 0,
     lowSince: 0,
     lowSetPoint: null,
   }),
@@ -336,16 +339,23 @@ export const lv4: ModbusDeviceProfile<
     st.lastReadAt = ctx.readAt;
     if (s.status.selfTest) {
       holdLevelLow(st, ctx);
+      holdFreeze(st, ctx);
       return;
     }
     // "under 4.0 °C for 10 minutes, clearing at 5.0 °C": the 10 minutes under 4.0 °C without a
     // break (a heater that switched on at 4 °C and holds the water at 4-5 °C is working); 5.0 °C
-    // is where a raised FREEZE_RISK clears.
-    ctx.condition("FREEZE_RISK", st.freeze.update(s.temperature), {
+    // is where a raised FREEZE_RISK clears. Counted from the first reading under 4.0 °C, so that
+    // a hold that ran out during a self-test raises at the first real reading after it.
+    const freezing = st.freeze.update(s.temperature);
+    const cold = st.freeze.beyond;
+    if (cold && st.freezeSince === 0) st.freezeSince = ctx.now;
+    if (!cold) st.freezeSince = 0;
+    ctx.condition("FREEZE_RISK", freezing, {
       priority: 3,
-      causes: [`water under ${FREEZE_BELOW_C.toFixed(1)} °C`],
+      causes: FREEZE_CAUSES,
       onDelayMs: FREEZE_HOLD_MS,
-      onset: st.freeze.beyond,
+      onset: cold,
+      since: cold ? st.freezeSince : undefined,
     });
     if (!levelBelievable(s, st, ctx.readAt, sinceLastMs)) {
       st.suspect = true;
@@ -425,6 +435,16 @@ function levelBelievable(s: Lv4Sample, st: Lv4State, readAt: number, sinceLastMs
 }
 
 const LOW_CAUSES: readonly string[] = ["level under the reserve"];
+const FREEZE_CAUSES: readonly string[] = [`water under ${FREEZE_BELOW_C.toFixed(1)} °C`];
+
+/**
+ * The self-test's temperature is no more real than its level ("readings are not real for up to
+ * 10 s"): a FREEZE_RISK hold that runs out meanwhile must not raise (as holdLevelLow).
+ */
+function holdFreeze(st: Lv4State, ctx: RuleContext<Lv4Code>): void {
+  if (!st.freeze.active) return;
+  ctx.condition("FREEZE_RISK", true, { priority: 3, causes: FREEZE_CAUSES, onset: false });
+}
 
 /**
  * How many of the rules' level limits (30 % of the height and the reserve, each with its 50 mm

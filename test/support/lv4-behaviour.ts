@@ -536,6 +536,22 @@ export function describeLv4Behaviour(name: string, profileFactory: Lv4ProfileFac
       expect(r.open()).toEqual(["WATER_LEVEL_LOW"]);
     });
 
+    it("a FREEZE_RISK hold that runs out during a self-test raises nothing until a real reading after it", () => {
+      const r = rig({ temperatureC: 3.9 });
+      r.pollFor(595_000); // under 4.0 °C for 9 min 55 s
+      r.command("self_test"); // 10 s: the 10 minutes run out during it
+      const duringTest: Seen[] = [];
+      for (let t = 0; t < 9000; t += 1000) {
+        r.poll();
+        duringTest.push(...r.seen.filter((x) => x.code === "FREEZE_RISK"));
+      }
+      expect(r.metrics().selfTest?.value).toBe(true);
+      expect(duringTest).toEqual([]);
+      r.pollFor(3000); // the test is over; still under 4.0 °C: raised, counted from the first reading
+      expect(r.metrics().selfTest?.value).toBe(false);
+      expect(r.open()).toEqual(["FREEZE_RISK"]);
+    });
+
     it("nor do suspect readings (a failing cell) confirm the 30 s hold: the next believed reading decides", () => {
       const r = rig({ reserve: 3000, levelMm: 3600 });
       r.poll();
