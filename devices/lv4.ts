@@ -256,7 +256,8 @@ export const lv4: ModbusDeviceProfile<
     if (v.model !== MODEL_ID)
       return reject("bad-field", `model register is ${String(v.model)}, not 0x4C34 (not an LV-4)`);
     const tankHeight = v.tankHeight as number;
-    if (tankHeight === 0) return reject("bad-field", "tank height is 0 mm");
+    // A number outside the plausible range is `out-of-range`, as the YAML profile's `min: 1` says.
+    if (tankHeight === 0) return reject("out-of-range", "tank height is 0 mm");
     const volume = v.volume as number;
     if (!Number.isFinite(volume)) return reject("bad-field", "volume is not a number");
     const fw = v.firmware as number;

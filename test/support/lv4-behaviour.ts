@@ -238,6 +238,14 @@ export function describeLv4Behaviour(name: string, profileFactory: Lv4ProfileFac
       expect(isRejection(s) && s.reason).toBe("bad-field");
     });
 
+    it("refuses a reply whose tank height is 0 mm as out of range (the same counter for both profiles)", () => {
+      const p = profileFactory();
+      const words = replyWords(hex(EXAMPLE_REPLY));
+      words[10] = 0;
+      const s = decodePollSample(p, [{ address: 0, words }]);
+      expect(isRejection(s) && s.reason).toBe("out-of-range");
+    });
+
     it("commands are the datasheet's frames: self-test coil 0 ON, set-points by fn 0x06", () => {
       const r = rig();
       expect(toHex(r.command("self_test"))).toBe("05 00 00 FF 00");
