@@ -43,8 +43,10 @@ export interface Ds10State {
   contact: "open" | "closed" | null;
   /** Gateway time the current opening began (kept across a bounce). */
   openSince: number;
-  /** When the last close happened: device time if the device has a clock, else gateway time. */
+  /** When the last close happened by the device's clock, 0 when the message had none. */
   lastCloseAt: number;
+  /** When the last close happened by the gateway's clock. */
+  lastCloseGw: number;
   /** The cover as last reported; null until the first message since a start. */
   tamper: boolean | null;
   battery: ThresholdState;
@@ -159,6 +161,7 @@ export const ds10: MqttDeviceProfile<
     contact: null,
     openSince: 0,
     lastCloseAt: 0,
+    lastCloseGw: 0,
     tamper: null,
     battery: batteryThreshold(),
     openings: 0,
@@ -187,13 +190,15 @@ export const ds10: MqttDeviceProfile<
       state.tamper = s.tamper;
       ctx.condition("TAMPER", s.tamper, { priority: 2, causes: ["cover removed"] });
     }
-    // Bounce timing uses the device's own clock when it has one: radio and MQTT delays skew arrival times.
-    const at = s.ts > 0 ? s.ts : ctx.now;
     if (s.contact === "open" && state.contact !== "open") {
+      // Bounce timing uses the device's own clock when both messages have it (radio and MQTT delays
+      // skew arrival times), else the gateway's: never one clock against the other, and never a
+      // device clock set back between the two (a negative gap is no bounce: a real opening minutes
+      // after a close would take the old opening's hold time and raise DOOR_HELD_OPEN at once).
+      const deviceGap = s.ts > 0 && state.lastCloseAt > 0 ? s.ts - state.lastCloseAt : -1;
+      const gap = deviceGap >= 0 ? deviceGap : ctx.now - state.lastCloseGw;
       const bounce =
-        state.contact === "closed" &&
-        state.openSince > 0 &&
-        at - state.lastCloseAt <= settings.contactDebounceMs;
+        state.contact === "closed" && state.openSince > 0 && gap >= 0 && gap <= settings.contactDebounceMs;
       if (!bounce) {
         state.openSince = ctx.now;
         state.openings++;
@@ -211,7 +216,8 @@ export const ds10: MqttDeviceProfile<
       // raised alert clears only once the door has stayed closed that long, or the bounce's
       // reopening (the same opening, long past the hold time) reactivated it at once.
       state.contact = "closed";
-      state.lastCloseAt = at;
+      state.lastCloseAt = s.ts;
+      state.lastCloseGw = ctx.now;
       ctx.condition("DOOR_HELD_OPEN", false, { priority: 3, offDelayMs: settings.contactDebounceMs });
     }
     batteryRule(s.bat, state, settings, ctx);

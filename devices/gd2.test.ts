@@ -30,6 +30,10 @@ const settings = (own: Record<string, unknown> = {}): DeviceSettings & Gd2Settin
 class Recorder implements RuleContext<string> {
   now = 1_000_000;
   stale = false;
+  /** Read when the rules run (one fake time). */
+  get readAt(): number {
+    return this.now;
+  }
   calls: string[] = [];
   last = new Map<string, ConditionOptions>();
   sendOk = true;

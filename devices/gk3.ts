@@ -221,7 +221,8 @@ export const gk3: ModbusDeviceProfile<
     // The enum point names states 0-4 and says `unknown(n)` for anything else.
     const state = v.state as KioskState;
     if (!KIOSK_STATES.includes(state)) return reject("bad-field", `kiosk state ${String(v.state)}: not 0-4`);
-    if ((v.paper as number) > 100) return reject("bad-field", `paper level ${String(v.paper)} % > 100`);
+    // A number outside the datasheet's range is `out-of-range`, as for MQTT fields and YAML points.
+    if ((v.paper as number) > 100) return reject("out-of-range", `paper level ${String(v.paper)} % > 100`);
     return {
       state,
       temperature: v.temperature as number,

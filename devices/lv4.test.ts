@@ -19,6 +19,10 @@ const settings = (own: Record<string, unknown> = {}): DeviceSettings & Lv4Settin
 class Recorder implements RuleContext<string> {
   now = 1_000_000;
   stale = false;
+  /** Read when the rules run (one fake time). */
+  get readAt(): number {
+    return this.now;
+  }
   last = new Map<string, { active: boolean; opts: ConditionOptions }>();
   raise(): void {}
   condition(code: string, active: boolean, opts: ConditionOptions): void {

@@ -70,13 +70,16 @@ export interface Lv4State {
   lowLimit: number;
   criticalLimit: number;
   freeze: ThresholdState;
-  /** Last level believed real, and when; NaN before the first. */
+  /** Last level believed real; NaN before the first. */
   goodLevel: number;
-  goodAt: number;
-  /** A jump of more than 20 % of the tank height is suspect from this time until it persists 30 s; 0 when none. */
+  /** When the previous reading the rules saw was read (`RuleContext.readAt`, monotonic); NaN before the first. */
+  lastReadAt: number;
+  /** A jump faster than 20 % of the tank height per second is suspect from this time (`readAt`) until it persists 30 s; NaN when none. */
   suspectSince: number;
   /** Whether the level reading of the last sample was suspect (for telemetry). */
   suspect: boolean;
+  /** Water under 4.0 °C itself since (gateway time), 0 when not (5.0 °C is the way back). */
+  freezeSince: number;
   /** Level under the reserve itself since (gateway time), 0 when not (the 50 mm deadband is the way back). */
   lowSince: number;
   /** The sensor's low set-point (holding register 0), mm; null until read. */
@@ -95,8 +98,12 @@ export const DEFAULT_RESERVE_RATIO = 0.6;
 export const FREEZE_BELOW_C = 4.0;
 export const FREEZE_CLEAR_C = 5.0;
 export const FREEZE_HOLD_MS = 600_000;
-/** "jumps by more than 20 % of tank height between two polls ... unless it persists for 30 s" */
-export const JUMP_RATIO = 0.2;
+/**
+ * "jumps by more than 20 % of tank height between two polls a second apart ... unless it persists
+ * for 30 s", read as a rate: 20 % of the tank height per second between the two polls (after a
+ * communication gap, or at a slower poll, a drained tank is believed at once).
+ */
+export const JUMP_RATIO_PER_S = 0.2;
 export const JUMP_PERSIST_MS = 30_000;
 
 /** The low set-point's range (holding register 0): "100 to tank height". */
@@ -200,7 +207,7 @@ export const lv4: ModbusDeviceProfile<
   simulator: "sim/modbus/lv4.ts",
   transport: "modbus",
   binding: "modbus-serial",
-  // The datasheet's jump filter compares polls a second apart.
+  // The datasheet's jump filter is worded for polls a second apart (the rate holds at any period).
   interval: "1s",
   config,
   settings: (c) => ({ reserve: c.reserve ?? null }),
@@ -249,7 +256,8 @@ export const lv4: ModbusDeviceProfile<
     if (v.model !== MODEL_ID)
       return reject("bad-field", `model register is ${String(v.model)}, not 0x4C34 (not an LV-4)`);
     const tankHeight = v.tankHeight as number;
-    if (tankHeight === 0) return reject("bad-field", "tank height is 0 mm");
+    // A number outside the plausible range is `out-of-range`, as the YAML profile's `min: 1` says.
+    if (tankHeight === 0) return reject("out-of-range", "tank height is 0 mm");
     const volume = v.volume as number;
     if (!Number.isFinite(volume)) return reject("bad-field", "volume is not a number");
     const fw = v.firmware as number;
@@ -266,13 +274,17 @@ export const lv4: ModbusDeviceProfile<
     };
   },
 
-  // The sensor's alarm counter moves on every change of its low, high and fault bits.
-  lane: (s, previous) =>
+  // The sensor's alarm counter moves on every change of its low, high and fault bits. A level
+  // across one of the rules' own limits (the reserve, 30 % of the height, or 50 mm above either)
+  // raises or clears an alert with no bit of the sensor's moving: not behind telemetry either.
+  lane: (s, previous, st, settings) =>
     previous === null ||
     s.alarmCounter !== previous.alarmCounter ||
     s.status.selfTest !== previous.status.selfTest ||
     s.faultCode !== previous.faultCode ||
-    LEVEL_BAND.some((flag) => s.status[flag] !== previous.status[flag])
+    LEVEL_BAND.some((flag) => s.status[flag] !== previous.status[flag]) ||
+    levelBand(s.level, s.tankHeight, st, settings) !==
+      levelBand(previous.level, previous.tankHeight, st, settings)
       ? LANE_ALERT
       : LANE_TELEMETRY,
 
@@ -304,9 +316,10 @@ export const lv4: ModbusDeviceProfile<
     criticalLimit: Number.NaN,
     freeze: new ThresholdState({ below: FREEZE_BELOW_C, deadband: FREEZE_CLEAR_C - FREEZE_BELOW_C }),
     goodLevel: Number.NaN,
-    goodAt: 0,
-    suspectSince: 0,
+    lastReadAt: Number.NaN,
+    suspectSince: Number.NaN,
     suspect: false,
+    freezeSince: 0,
     lowSince: 0,
     lowSetPoint: null,
   }),
@@ -322,20 +335,30 @@ export const lv4: ModbusDeviceProfile<
     // "Readings taken while bit 4 (self-test) is set are marked as such and raise no level alert"
     // ("readings are not real"): value alerts stay as they were until the test is over.
     st.suspect = false;
+    // Every poll is the "previous poll" of the next one, a self-test reading too.
+    const sinceLastMs = ctx.readAt - st.lastReadAt;
+    st.lastReadAt = ctx.readAt;
     if (s.status.selfTest) {
       holdLevelLow(st, ctx);
+      holdFreeze(st, ctx);
       return;
     }
     // "under 4.0 °C for 10 minutes, clearing at 5.0 °C": the 10 minutes under 4.0 °C without a
     // break (a heater that switched on at 4 °C and holds the water at 4-5 °C is working); 5.0 °C
-    // is where a raised FREEZE_RISK clears.
-    ctx.condition("FREEZE_RISK", st.freeze.update(s.temperature), {
+    // is where a raised FREEZE_RISK clears. Counted from the first reading under 4.0 °C, so that
+    // a hold that ran out during a self-test raises at the first real reading after it.
+    const freezing = st.freeze.update(s.temperature);
+    const cold = st.freeze.beyond;
+    if (cold && st.freezeSince === 0) st.freezeSince = ctx.now;
+    if (!cold) st.freezeSince = 0;
+    ctx.condition("FREEZE_RISK", freezing, {
       priority: 3,
-      causes: [`water under ${FREEZE_BELOW_C.toFixed(1)} °C`],
+      causes: FREEZE_CAUSES,
       onDelayMs: FREEZE_HOLD_MS,
-      onset: st.freeze.beyond,
+      onset: cold,
+      since: cold ? st.freezeSince : undefined,
     });
-    if (!levelBelievable(s, st, ctx.now)) {
+    if (!levelBelievable(s, st, ctx.readAt, sinceLastMs)) {
       st.suspect = true;
       holdLevelLow(st, ctx);
       return;
@@ -392,27 +415,56 @@ function holdLevelLow(st: Lv4State, ctx: RuleContext<Lv4Code>): void {
 }
 
 /**
- * A level that jumps by more than 20 % of the tank height from the last real
- * one is more likely a failing cell than the tank; it becomes the real level
- * once it has persisted 30 s.
+ * A level further from the last real one than 20 % of the tank height per second since the
+ * previous poll is more likely a failing cell than the tank (polls a second apart: the
+ * datasheet's 20 %); it becomes the real level once it has persisted 30 s. A level above the tank
+ * height (the failing cell's 65535 mm) is never real, whatever the time: suspect while it lasts,
+ * and never the level a later reading is compared with.
  */
-function levelBelievable(s: Lv4Sample, st: Lv4State, now: number): boolean {
-  const jump = Math.abs(s.level - st.goodLevel) > JUMP_RATIO * s.tankHeight;
-  if (Number.isNaN(st.goodLevel) || !jump) {
-    st.goodLevel = s.level;
-    st.goodAt = now;
-    st.suspectSince = 0;
-    return true;
+function levelBelievable(s: Lv4Sample, st: Lv4State, readAt: number, sinceLastMs: number): boolean {
+  if (s.level > s.tankHeight) return false;
+  // NaN before the first poll: no jump to judge.
+  const allowed = JUMP_RATIO_PER_S * s.tankHeight * (sinceLastMs / 1000);
+  const jump = Math.abs(s.level - st.goodLevel) > allowed;
+  if (jump && !Number.isNaN(st.goodLevel)) {
+    if (Number.isNaN(st.suspectSince)) st.suspectSince = readAt;
+    if (readAt - st.suspectSince < JUMP_PERSIST_MS) return false;
   }
-  if (st.suspectSince === 0) st.suspectSince = now;
-  if (now - st.suspectSince < JUMP_PERSIST_MS) return false;
   st.goodLevel = s.level;
-  st.goodAt = now;
-  st.suspectSince = 0;
+  st.suspectSince = Number.NaN;
   return true;
 }
 
 const LOW_CAUSES: readonly string[] = ["level under the reserve"];
+const FREEZE_CAUSES: readonly string[] = [`water under ${FREEZE_BELOW_C.toFixed(1)} °C`];
+
+/**
+ * The self-test's temperature is no more real than its level ("readings are not real for up to
+ * 10 s"): a FREEZE_RISK hold that runs out meanwhile must not raise (as holdLevelLow).
+ */
+function holdFreeze(st: Lv4State, ctx: RuleContext<Lv4Code>): void {
+  if (!st.freeze.active) return;
+  ctx.condition("FREEZE_RISK", true, { priority: 3, causes: FREEZE_CAUSES, onset: false });
+}
+
+/**
+ * How many of the rules' level limits (30 % of the height and the reserve, each with its 50 mm
+ * way back) a level is under: a level in another band than the last poll's may change an alert.
+ * Without the rule state or settings (tests), the reserve the rules would take by default.
+ */
+function levelBand(level: number, tankHeight: number, st?: Lv4State, settings?: Lv4Settings): number {
+  const critical = CRITICAL_RATIO * tankHeight;
+  const reserve = lv4Reserve(settings ?? DEFAULT_SETTINGS, tankHeight, st?.lowSetPoint ?? null);
+  // Four comparisons, no list: this runs on every poll.
+  return (
+    Number(level < critical) +
+    Number(level < critical + LEVEL_DEADBAND_MM) +
+    Number(level < reserve) +
+    Number(level < reserve + LEVEL_DEADBAND_MM)
+  );
+}
+
+const DEFAULT_SETTINGS: Lv4Settings = { reserve: null };
 
 /** The sensor's own comparisons and its fault: a change of any is an alert-lane event. */
 const LEVEL_BAND = ["low", "high", "fault"] as const;

@@ -306,7 +306,8 @@ export const mfs8: ModbusDeviceProfile<
     if (v.model !== MODEL_ID)
       return reject("bad-field", `model register is ${String(v.model)}, not 0x4D38 (not an MFS-8)`);
     const slots = v.slots as number;
-    if (slots > 8) return reject("bad-field", `extinguisher slots ${slots} > 8`);
+    // A number outside the datasheet's range is `out-of-range`, as for MQTT fields and YAML points.
+    if (slots > 8) return reject("out-of-range", `extinguisher slots ${slots} > 8`);
     const pressure = v.pressure as number;
     if (!Number.isFinite(pressure)) return reject("bad-field", "hydrant pressure is not a number");
     const fw = v.firmware as number;

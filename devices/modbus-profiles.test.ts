@@ -40,6 +40,10 @@ const settings = {
 class Recorder implements RuleContext {
   now = Date.UTC(2026, 10, 23, 2, 0);
   stale = false;
+  /** Read when the rules run (one fake time). */
+  get readAt(): number {
+    return this.now;
+  }
   calls: Array<{ code: AlertCode; active: boolean; opts: ConditionOptions }> = [];
   raise(): void {}
   condition(code: AlertCode, active: boolean, opts: ConditionOptions): void {
@@ -82,6 +86,13 @@ describe("MFS-8 profile", () => {
       extinguishersPresent: { value: 5 },
       eventCounter: { value: 66 },
     });
+  });
+
+  it("refuses more than 8 extinguisher slots as out of the datasheet's range (0-8)", () => {
+    const w = words(DATASHEET_REPLY);
+    w[10] = 9;
+    const s = mfs8.decode(decodePointsFromBlocks(mfs8.points, [{ address: 0, words: w }]));
+    expect(isRejection(s) && s.reason).toBe("out-of-range");
   });
 
   it("refuses a device that is not an MFS-8", () => {
@@ -218,6 +229,12 @@ describe("GK-3 profile", () => {
         gk3.decode(decodePointsFromBlocks(gk3.points, [{ address: 0, words: new Uint16Array(10).fill(9) }])),
       ),
     ).toBe(true);
+  });
+
+  it("refuses a paper level over 100 % (of a roll) as out of range", () => {
+    const w = new Uint16Array([2, 245, 450, 101, 0, 0, 12, 0, 3600, 3]);
+    const s = gk3.decode(decodePointsFromBlocks(gk3.points, [{ address: 0, words: w }]));
+    expect(isRejection(s) && s.reason).toBe("out-of-range");
   });
 
   it("cabinet door: TAMPER in service, nothing in maintenance (suppressed by design)", () => {

@@ -155,6 +155,12 @@ export interface RuleContext<Code extends string = string> extends AlertContext<
    */
   readonly stale: boolean;
   /**
+   * When this sample was read (a poll's reply, an uplink's receipt) on the gateway's monotonic
+   * clock, ms: the time between two readings of a device (a rate of change), whatever the lanes'
+   * delays before the rules ran and however the wall clock was stepped. Not comparable with `now`.
+   */
+  readonly readAt: number;
+  /**
    * Sends one of this model's commands to the device now, as the gateway's
    * own action (the GD-2's automatic shut-off). False when it could not be sent.
    */

@@ -24,6 +24,10 @@ const settings = {
 class RecordingContext implements RuleContext {
   now = 1_000_000;
   stale = false;
+  /** Read when the rules run (one fake time). */
+  get readAt(): number {
+    return this.now;
+  }
   calls: string[] = [];
   opts: Array<AlertOptions | ConditionOptions> = [];
   raise(code: AlertCode, opts: AlertOptions & { windowMs: number }): void {
@@ -329,6 +333,24 @@ describe("DS-10 profile", () => {
     ds10.rules(msg("closed", 9000), state, settings, ctx);
     ds10.rules(msg("open", 20000), state, settings, ctx);
     expect(state.openings).toBe(2);
+  });
+
+  it("a device clock set back between a close and the next opening is no bounce: a new opening, its own hold time", () => {
+    for (const closeTs of [5_000_000, 0]) {
+      const ctx = new RecordingContext();
+      const state = ds10.initialState();
+      ds10.rules(msg("open", 1_000_000), state, settings, ctx);
+      ctx.now += 30 * 60_000; // open half an hour
+      ds10.rules(msg("closed", closeTs), state, settings, ctx);
+      // A minute later by the gateway; the device's clock was set back 5 minutes meanwhile (or, when
+      // the close had no clock, reads 10 minutes behind the gateway's).
+      ctx.now += 60_000;
+      const openTs = closeTs > 0 ? closeTs + 60_000 - 300_000 : ctx.now - 600_000;
+      ctx.opts.length = 0;
+      ds10.rules(msg("open", openTs), state, settings, ctx);
+      expect(state.openings, `close ts ${closeTs}`).toBe(2);
+      expect((ctx.opts[0] as ConditionOptions).since, `close ts ${closeTs}`).toBe(ctx.now);
+    }
   });
 
   it("tamper raises TAMPER (P2) and clears; the lane is the alert lane", () => {

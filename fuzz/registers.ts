@@ -213,6 +213,7 @@ const settings = {
 const quietContext: RuleContext = {
   now: Date.UTC(2026, 0, 5, 9, 0, 0),
   stale: false,
+  readAt: 0,
   raise: () => {},
   condition: () => {},
   markCancelled: () => 0,

@@ -94,7 +94,7 @@ export class SampleConsumer {
     else {
       try {
         const alerts = this.engine.contextFor(device, profile.suppressed(sample));
-        const ctx = this.ruleContext.for(device, alerts, !newer);
+        const ctx = this.ruleContext.for(device, alerts, !newer, entry.receivedMono);
         profile.rules(sample, device.ruleState, device.settings, ctx);
       } catch (err) {
         this.rateLog.warn(device.id, "rules-failed", { deviceId: device.id, err }, "device rules failed");

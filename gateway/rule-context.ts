@@ -14,14 +14,20 @@ export class DeviceRuleContext<D> implements RuleContext<AlertCode> {
   private inner: AlertContext<AlertCode> | null = null;
   private device: D | null = null;
   private older = false;
+  private readMono = 0;
 
   constructor(private readonly send: AutomaticCommand<D>) {}
 
-  /** Points the context at one device's alerts for one sample; `stale`: a newer one's rules already ran. */
-  for(device: D, inner: AlertContext<AlertCode>, stale = false): this {
+  /**
+   * Points the context at one device's alerts for one sample; `stale`: a newer one's rules already
+   * ran; `readAt`: when the sample was read, monotonic (tests on a fake clock may leave it: the
+   * engine's time, which moves with it).
+   */
+  for(device: D, inner: AlertContext<AlertCode>, stale = false, readAt = inner.now): this {
     this.device = device;
     this.inner = inner;
     this.older = stale;
+    this.readMono = readAt;
     return this;
   }
 
@@ -32,6 +38,9 @@ export class DeviceRuleContext<D> implements RuleContext<AlertCode> {
 
   get stale(): boolean {
     return this.older;
+  }
+  get readAt(): number {
+    return this.readMono;
   }
   get now(): number {
     return this.alerts.now;

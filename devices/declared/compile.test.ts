@@ -36,6 +36,123 @@ function recorder() {
   return { active, ctx };
 }
 
+describe("what a datasheet says of its link, declared", () => {
+  it("Modbus: default poll interval, turnaround, least reply timeout, idle close (tcp)", () => {
+    const p = compileProfile(
+      declaredProfileSchema.parse({
+        model: "acme-kiosk",
+        transport: "modbus",
+        modbus: {
+          link: "tcp",
+          points: [{ name: "state", address: 0, type: "uint16" }],
+          pollInterval: "10s",
+          turnaround: "50ms",
+          minReplyTimeout: "100ms",
+          idleClose: "120s",
+        },
+      }),
+    ) as ModbusDeviceProfile;
+    expect(p.interval).toBe("10000ms");
+    expect([p.turnaroundMs, p.minReplyTimeoutMs, p.peerIdleCloseMs]).toEqual([50, 100, 120_000]);
+    const plain = compileProfile(
+      declaredProfileSchema.parse({
+        model: "acme-panel",
+        transport: "modbus",
+        modbus: { points: [{ name: "state", address: 0, type: "uint16" }] },
+      }),
+    ) as ModbusDeviceProfile;
+    expect(plain.interval).toBe("2000ms");
+    expect([plain.turnaroundMs, plain.minReplyTimeoutMs, plain.peerIdleCloseMs]).toEqual([
+      undefined,
+      undefined,
+      undefined,
+    ]);
+    const serialIdle = declaredProfileSchema.safeParse({
+      model: "acme-panel",
+      transport: "modbus",
+      modbus: { points: [{ name: "state", address: 0, type: "uint16" }], idleClose: "120s" },
+    });
+    expect(serialIdle.success).toBe(false);
+  });
+
+  it("MQTT: default heartbeat interval and when a silent device is lost (GD-2: 3 intervals, no grace)", () => {
+    const doc = (mqtt: object) =>
+      compileProfile(
+        declaredProfileSchema.parse({
+          model: "acme-gas",
+          transport: "mqtt",
+          mqtt: { uplink: "acme/{id}/up", fields: [{ name: "lel", path: "lel", type: "number" }], ...mqtt },
+        }),
+      ) as MqttDeviceProfile;
+    const gas = doc({ heartbeatInterval: "60s", lostAfter: { heartbeats: 3, plusGrace: false } });
+    expect(gas.interval).toBe("60000ms");
+    expect(gas.lostAfter).toEqual({ heartbeats: 3, plusGrace: false });
+    const plain = doc({});
+    expect(plain.interval).toBe("300000ms");
+    expect(plain.lostAfter).toEqual({ heartbeats: 2, plusGrace: true });
+  });
+});
+
+describe("what makes a declared device's message resident activity, and its encoding", () => {
+  const door = (extra: object) =>
+    compileProfile(
+      declaredProfileSchema.parse({
+        model: "acme-door",
+        transport: "mqtt",
+        mqtt: {
+          uplink: "acme/{id}/up",
+          fields: [
+            { name: "kind", path: "t", type: "string" },
+            { name: "flags", path: "f", type: "integer" },
+          ],
+        },
+        ...extra,
+      }),
+    ) as MqttDeviceProfile;
+  const parse = (p: MqttDeviceProfile, msg: object) => {
+    const s = p.parse(msg);
+    if (isRejection(s)) throw new Error(s.detail);
+    return s;
+  };
+
+  it("activityWhen: an equality or a bit; without it no message is activity", () => {
+    const byKind = door({ activityWhen: { point: "kind", equals: "state" } });
+    expect(byKind.isActivity(parse(byKind, { t: "state", f: 0 }))).toBe(true);
+    expect(byKind.isActivity(parse(byKind, { t: "hb", f: 0 }))).toBe(false);
+    const byBit = door({ activityWhen: { point: "flags", bit: 2 } });
+    expect(byBit.isActivity(parse(byBit, { t: "hb", f: 4 }))).toBe(true);
+    expect(byBit.isActivity(parse(byBit, { t: "hb", f: 3 }))).toBe(false);
+    const none = door({});
+    expect(none.isActivity(parse(none, { t: "state", f: 4 }))).toBe(false);
+    for (const bad of [{ point: "kind" }, { point: "nope", equals: 1 }, { point: "kind", equals: 1, bit: 0 }])
+      expect(
+        declaredProfileSchema.safeParse({
+          model: "acme-door",
+          transport: "mqtt",
+          mqtt: { uplink: "acme/{id}/up", fields: [{ name: "kind", path: "t", type: "string" }] },
+          activityWhen: bad,
+        }).success,
+        JSON.stringify(bad),
+      ).toBe(false);
+  });
+
+  it('mqtt.jsonOnly: the datasheet\'s "JSON only" refuses CBOR; by default both', () => {
+    expect(door({}).jsonOnly).toBe(false);
+    const json = compileProfile(
+      declaredProfileSchema.parse({
+        model: "acme-gas",
+        transport: "mqtt",
+        mqtt: {
+          uplink: "acme/{id}/up",
+          jsonOnly: true,
+          fields: [{ name: "lel", path: "lel", type: "number" }],
+        },
+      }),
+    ) as MqttDeviceProfile;
+    expect(json.jsonOnly).toBe(true);
+  });
+});
+
 describe("a limit from another point", () => {
   it("an MQTT field as the limit while it is within min..max; absent or out of range, the else limit", () => {
     const profile = compileProfile(

@@ -55,6 +55,9 @@ interface AlarmState {
 
 interface SpikeState {
   good: number;
+  /** When the previous sample was read (`RuleContext.readAt`); NaN before the first. */
+  lastAt: number;
+  /** Since when (`readAt`) a jump is suspect; NaN when none. */
   suspectSince: number;
   suspect: boolean;
 }
@@ -148,7 +151,10 @@ function compileModbus(
       st.reads[name] = raw * (r.scale ?? 1) + (r.offset ?? 0);
     },
     binding: m.link === "tcp" ? "modbus-tcp" : "modbus-serial",
-    interval: "2s",
+    interval: `${m.pollInterval}ms`,
+    ...(m.turnaround !== undefined ? { turnaroundMs: m.turnaround } : {}),
+    ...(m.minReplyTimeout !== undefined ? { minReplyTimeoutMs: m.minReplyTimeout } : {}),
+    ...(m.idleClose !== undefined ? { peerIdleCloseMs: m.idleClose } : {}),
     fn: m.registers === "input" ? 4 : 3,
     points,
     maxGap: m.maxGap,
@@ -215,7 +221,9 @@ function compileMqtt(
     transport: "mqtt",
     snapshot,
     binding: "mqtt",
-    interval: "300s",
+    jsonOnly: q.jsonOnly,
+    interval: `${q.heartbeatInterval}ms`,
+    lostAfter: q.lostAfter,
     maxPayloadBytes: q.maxPayloadBytes,
     uplinkTopic: (id) => q.uplink.replaceAll("{id}", id),
     downlinkTopic: (id) => (q.downlink ? q.downlink.replaceAll("{id}", id) : null),
@@ -356,7 +364,12 @@ function rulesCore(doc: DeclaredProfileDoc) {
       since: 0,
       laneHeld: false,
     })),
-    spikes: doc.spikes.map(() => ({ good: Number.NaN, suspectSince: 0, suspect: false })),
+    spikes: doc.spikes.map(() => ({
+      good: Number.NaN,
+      lastAt: Number.NaN,
+      suspectSince: Number.NaN,
+      suspect: false,
+    })),
     testing: false,
     reads: {},
   });
@@ -414,7 +427,11 @@ function rulesCore(doc: DeclaredProfileDoc) {
     alerts: specs,
     lostPriority: doc.lostPriority,
     deviceTime: (s: DeclaredSample) => s.ts,
-    isActivity: () => false,
+    isActivity: (s: DeclaredSample): boolean => {
+      const w = doc.activityWhen;
+      if (w === undefined) return false;
+      return w.bit !== undefined ? bitOf(s, w.point, w.bit) : s.v[w.point] === w.equals;
+    },
     suppressed: () => false as const,
 
     laneOf(
@@ -478,24 +495,33 @@ function rulesCore(doc: DeclaredProfileDoc) {
       ctx: RuleContext,
     ): void {
       st.testing = doc.testWhile ? bitOf(s, doc.testWhile.point, doc.testWhile.bit) : false;
-      // Jump filter: a reading far from the last believed one is suspect until it persists.
+      // Jump filter: a reading far from the last believed one (for the time since the previous
+      // poll, with `per`) is suspect until it persists; one outside min..max is never believed.
       doc.spikes.forEach((sp, i) => {
         const ss = st.spikes[i]!;
         ss.suspect = false;
+        const sinceLast = ctx.readAt - ss.lastAt;
+        ss.lastAt = ctx.readAt;
         if (st.testing) return;
         const v = num(s, sp.point);
-        const jump = Math.abs(v - ss.good) > resolve(sp.maxJump, s, st, settings);
         if (
-          Number.isNaN(ss.good) ||
-          !jump ||
-          (ss.suspectSince !== 0 && ctx.now - ss.suspectSince >= sp.persist)
+          (sp.max !== undefined && v > resolve(sp.max, s, st, settings)) ||
+          (sp.min !== undefined && v < resolve(sp.min, s, st, settings))
         ) {
-          ss.good = v;
-          ss.suspectSince = 0;
-        } else {
-          if (ss.suspectSince === 0) ss.suspectSince = ctx.now;
           ss.suspect = true;
+          return;
         }
+        const allowed =
+          resolve(sp.maxJump, s, st, settings) * (sp.per === undefined ? 1 : sinceLast / sp.per);
+        if (Math.abs(v - ss.good) > allowed && !Number.isNaN(ss.good)) {
+          if (Number.isNaN(ss.suspectSince)) ss.suspectSince = ctx.readAt;
+          if (ctx.readAt - ss.suspectSince < sp.persist) {
+            ss.suspect = true;
+            return;
+          }
+        }
+        ss.good = v;
+        ss.suspectSince = Number.NaN;
       });
       // Own conditions first (`unless` reads another alarm's), values held while not believable.
       const evaluated = alarms.map((a, i) => {

@@ -37,6 +37,8 @@ const duration = z.union([z.string(), z.number()]).transform((v, ctx) => {
   return ms;
 });
 
+const positiveDuration = duration.refine((ms) => ms > 0, "must be more than 0");
+
 const ratioOf = z.strictObject({ ratio: z.number().positive(), of: name });
 
 /**
@@ -163,10 +165,18 @@ const modbusCommand = z.union([
 
 const spike = z.strictObject({
   point: name,
-  /** A change larger than this between two polls is suspect ... */
+  /** A change from the last believed value larger than this between two polls is suspect ... */
   maxJump: limit,
+  /**
+   * ... or, given, larger than `maxJump` per this much time between the two polls (a rate: after a
+   * gap in the polls, or at a slower poll, a bigger change is believable) ...
+   */
+  per: positiveDuration.optional(),
   /** ... until it has persisted this long. */
   persist: duration,
+  /** A value over `max` or under `min` is suspect whatever the time, and never believed. */
+  min: limit.optional(),
+  max: limit.optional(),
 });
 
 const bitRef = z.strictObject({ point: name, bit: z.union([name, z.number().int().min(0).max(31)]) });
@@ -186,6 +196,14 @@ export const declaredProfileSchema = z
         registers: z.enum(["input", "holding"]).default("holding"),
         maxGap: z.number().int().min(0).max(16).default(0),
         missedPollsForLost: z.number().int().min(1).max(100).default(3),
+        /** The devices' default poll interval (a device's `pollInterval` overrides it). */
+        pollInterval: positiveDuration.default(2000),
+        /** "Answers within N ms of the end of a request": the line budget's turnaround. */
+        turnaround: positiveDuration.optional(),
+        /** "Allow at least N ms before calling a request lost": a bus timeout under it is warned about. */
+        minReplyTimeout: positiveDuration.optional(),
+        /** tcp: the device closes a connection idle this long (the gateway replaces it before). */
+        idleClose: positiveDuration.optional(),
         points: z.array(modbusPoint).min(1),
         /** Registers read beside the poll, for limits (`{ point: <name>, ... }`). */
         reads: z.array(modbusRead).default([]),
@@ -200,6 +218,17 @@ export const declaredProfileSchema = z
           .refine((t) => t.includes("{id}"), 'must contain "{id}"')
           .optional(),
         maxPayloadBytes: z.number().int().min(16).max(65_536).default(4096),
+        /** "Encoding: JSON only": a CBOR payload is refused (counted `unknown-encoding`). Default false: JSON or CBOR. */
+        jsonOnly: z.boolean().default(false),
+        /** The devices' default heartbeat interval (a device's `heartbeatInterval` overrides it). */
+        heartbeatInterval: positiveDuration.default(300_000),
+        /** Lost after this many silent heartbeat intervals, plus `alerts.lostGrace` when `plusGrace`. */
+        lostAfter: z
+          .strictObject({
+            heartbeats: z.number().int().min(1).max(100),
+            plusGrace: z.boolean().default(true),
+          })
+          .default({ heartbeats: 2, plusGrace: true }),
         /** Field path of the device's message counter (duplicates are dropped); absent: none. */
         seq: z.string().optional(),
         /** Field path of the device's clock, epoch ms. */
@@ -208,6 +237,17 @@ export const declaredProfileSchema = z
       })
       .optional(),
     settings: z.record(name, setting).default({}),
+    /**
+     * A message or poll in which this holds is resident activity for the household's welfare check
+     * (a door opened, a valve turned by hand); without it, none is. A bit or an equality.
+     */
+    activityWhen: z
+      .strictObject({
+        point: name,
+        bit: z.union([name, z.number().int().min(0).max(31)]).optional(),
+        equals: z.union([z.number(), z.string(), z.boolean()]).optional(),
+      })
+      .optional(),
     /** While this bit is set the readings are not real: marked (`testing`), and no value alarm changes. */
     testWhile: bitRef.optional(),
     spikes: z.array(spike).default([]),
@@ -233,6 +273,8 @@ function checkReferences(p: z.input<typeof declaredProfileSchema> & Record<strin
   }
   const other = p.transport === "modbus" ? "mqtt" : "modbus";
   if (p[other] !== undefined) issue([other], `a ${p.transport} profile has no "${other}:" section`);
+  if (p.transport === "modbus" && p.modbus?.idleClose !== undefined && p.modbus.link !== "tcp")
+    issue(["modbus", "idleClose"], "idleClose applies to link: tcp only");
 
   const points = new Map<string, { type: string; bits?: Record<string, number>; read?: true }>();
   if (p.transport === "modbus" && p.modbus) {
@@ -313,9 +355,18 @@ function checkReferences(p: z.input<typeof declaredProfileSchema> & Record<strin
     if (s.default !== undefined) checkLimit(["settings", k, "default"], s.default);
   }
   if (p.testWhile) checkBit(["testWhile"], p.testWhile);
+  if (p.activityWhen) {
+    const w = p.activityWhen;
+    if ((w.bit === undefined) === (w.equals === undefined))
+      issue(["activityWhen"], "give exactly one of bit, equals");
+    else if (w.bit !== undefined) checkBit(["activityWhen"], w);
+    else checkPoint(["activityWhen", "point"], w.point);
+  }
   (p.spikes ?? []).forEach((s, i) => {
     checkPoint(["spikes", i, "point"], s.point, "numeric");
     checkLimit(["spikes", i, "maxJump"], s.maxJump);
+    if (s.min !== undefined) checkLimit(["spikes", i, "min"], s.min);
+    if (s.max !== undefined) checkLimit(["spikes", i, "max"], s.max);
   });
   const codes = new Set<string>();
   (p.alarms ?? []).forEach((a, i) => {

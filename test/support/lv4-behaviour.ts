@@ -141,23 +141,24 @@ export function describeLv4Behaviour(name: string, profileFactory: Lv4ProfileFac
         profile.applySetting?.(state, r.name, word ?? (reply[2]! << 8) | reply[3]!);
       }
     };
-    /** One poll as the gateway makes it: fn 4, registers 0-11, one second after the last. */
-    const poll = () => {
-      clock.advance(1000);
+    /** One poll as the gateway makes it: fn 4, registers 0-11, `afterMs` after the last (1 s). */
+    const poll = (afterMs = 1000) => {
+      clock.advance(afterMs);
       const reply = sensor.handle(Uint8Array.from([4, 0, 0, 0, 12]));
       expect(reply[0]).toBe(4);
       const words: number[] = [];
       for (let i = 0; i < reply[1]! / 2; i++) words.push((reply[2 + 2 * i]! << 8) | reply[3 + 2 * i]!);
       const sample = decodePollSample(profile, [{ address: 0, words }]);
       if (isRejection(sample)) throw new Error(`refused: ${sample.detail}`);
-      lanes.push(profile.lane(sample, previous));
+      // As the gateway lanes a poll: with the device's rule state and settings.
+      lanes.push(profile.lane(sample, previous, state, settings));
       previous = sample;
       lastSample = sample;
       profile.rules(
         sample,
         state,
         settings,
-        rules.for(subject, engine.contextFor(subject, profile.suppressed(sample))),
+        rules.for(subject, engine.contextFor(subject, profile.suppressed(sample)), false, clock.monotonic()),
       );
       // The gateway asks after a good poll; the answer reaches the rules from the next poll on.
       readSettings();
@@ -211,6 +212,9 @@ export function describeLv4Behaviour(name: string, profileFactory: Lv4ProfileFac
       ]);
       expect(p.missedPollsForLost).toBe(3);
       expect(p.lostPriority).toBe(2);
+      // "Answers within 80 ms of the end of a request."
+      expect(p.turnaroundMs).toBe(80);
+      expect(p.minReplyTimeoutMs).toBe(80);
     });
 
     it("decodes the datasheet's example reply: 2350 mm, -3.5 °C, 42.3 m³, heater on", () => {
@@ -232,6 +236,14 @@ export function describeLv4Behaviour(name: string, profileFactory: Lv4ProfileFac
       words[0] = 0x4d38; // an MFS-8 at the LV-4's address
       const s = decodePollSample(p, [{ address: 0, words }]);
       expect(isRejection(s) && s.reason).toBe("bad-field");
+    });
+
+    it("refuses a reply whose tank height is 0 mm as out of range (the same counter for both profiles)", () => {
+      const p = profileFactory();
+      const words = replyWords(hex(EXAMPLE_REPLY));
+      words[10] = 0;
+      const s = decodePollSample(p, [{ address: 0, words }]);
+      expect(isRejection(s) && s.reason).toBe("out-of-range");
     });
 
     it("commands are the datasheet's frames: self-test coil 0 ON, set-points by fn 0x06", () => {
@@ -532,6 +544,22 @@ export function describeLv4Behaviour(name: string, profileFactory: Lv4ProfileFac
       expect(r.open()).toEqual(["WATER_LEVEL_LOW"]);
     });
 
+    it("a FREEZE_RISK hold that runs out during a self-test raises nothing until a real reading after it", () => {
+      const r = rig({ temperatureC: 3.9 });
+      r.pollFor(595_000); // under 4.0 °C for 9 min 55 s
+      r.command("self_test"); // 10 s: the 10 minutes run out during it
+      const duringTest: Seen[] = [];
+      for (let t = 0; t < 9000; t += 1000) {
+        r.poll();
+        duringTest.push(...r.seen.filter((x) => x.code === "FREEZE_RISK"));
+      }
+      expect(r.metrics().selfTest?.value).toBe(true);
+      expect(duringTest).toEqual([]);
+      r.pollFor(3000); // the test is over; still under 4.0 °C: raised, counted from the first reading
+      expect(r.metrics().selfTest?.value).toBe(false);
+      expect(r.open()).toEqual(["FREEZE_RISK"]);
+    });
+
     it("nor do suspect readings (a failing cell) confirm the 30 s hold: the next believed reading decides", () => {
       const r = rig({ reserve: 3000, levelMm: 3600 });
       r.poll();
@@ -570,6 +598,78 @@ export function describeLv4Behaviour(name: string, profileFactory: Lv4ProfileFac
       expect(r.metrics().belowLowSetPoint?.value).toBe(true);
     });
 
+    it("the jump filter is a rate (20 % of the tank height per second between two polls): after a 90 s gap in the polls a drained tank is believed at once", () => {
+      const r = rig({ reserve: 3000, levelMm: 3600 });
+      r.pollFor(5000);
+      r.sensor.drawDown(30, 0); // fire fighting: 30 mm/s
+      // The bus is silent for 90 s (89 s without a poll): 2700 mm lower at the next one, under 30 %.
+      r.clock.advance(89_000);
+      r.poll();
+      expect(r.metrics().level?.value).toBeLessThan(1200);
+      expect(r.quality()).toBeNull();
+      expect(r.metrics().levelSuspect?.value).toBe(false);
+      expect(r.open()).toEqual(["WATER_LEVEL_CRITICAL"]);
+      // Polls a second apart again, the drain goes on: nothing suspect.
+      for (let t = 0; t < 10_000; t += 1000) {
+        r.poll();
+        expect(r.quality()).toBeNull();
+      }
+      expect(r.open()).toEqual(["WATER_LEVEL_CRITICAL"]);
+    });
+
+    it("polled every 10 s, a level 1500 mm lower at the next poll (150 mm/s) is believed at once", () => {
+      const r = rig({ reserve: 3000, levelMm: 3600 });
+      for (let i = 0; i < 3; i++) r.poll(10_000);
+      r.sensor.setLevel(2100);
+      r.poll(10_000);
+      expect(r.quality()).toBeNull();
+      r.sensor.setLevel(600); // 15 % of the tank height
+      r.poll(10_000);
+      expect(r.quality()).toBeNull();
+      expect(r.open()).toEqual(["WATER_LEVEL_CRITICAL"]);
+    });
+
+    it("polls a second apart keep the datasheet's 20 %: 900 mm in one second is suspect, 800 mm is not", () => {
+      const r = rig({ reserve: 1000, levelMm: 3600 });
+      r.pollFor(3000);
+      r.sensor.setLevel(2800);
+      r.poll();
+      expect(r.quality()).toBeNull();
+      r.sensor.setLevel(1900);
+      r.poll();
+      expect(r.quality()).toBe("suspect");
+      // Half a second later, 450 mm from the believed 2800 mm is still too fast (more than 400 mm).
+      r.sensor.setLevel(2350);
+      r.poll(500);
+      expect(r.quality()).toBe("suspect");
+      r.sensor.setLevel(2750);
+      r.poll(500);
+      expect(r.quality()).toBeNull();
+    });
+
+    it("a level above the tank height (65535 mm) is suspect whatever the time: after a gap, at the first poll, and for longer than 30 s", () => {
+      const r = rig({ reserve: 3000, levelMm: 3600 });
+      r.sensor.glitch(0xffff);
+      r.poll(); // the very first reading
+      expect(r.quality()).toBe("suspect");
+      r.poll(); // the real level is believed: the impossible one was never the reference
+      expect(r.quality()).toBeNull();
+      r.clock.advance(120_000);
+      r.sensor.glitch(0xffff);
+      r.poll();
+      expect(r.quality()).toBe("suspect");
+      r.poll();
+      expect(r.quality()).toBeNull();
+      // A cell stuck over range: suspect as long as it lasts, never a level.
+      r.sensor.setLevel(0xffff);
+      r.pollFor(60_000);
+      expect(r.quality()).toBe("suspect");
+      r.sensor.setLevel(3600);
+      r.poll();
+      expect(r.quality()).toBeNull();
+      expect(r.seen).toEqual([]);
+    });
+
     it("a jump that persists 30 s is believed: the level alerts follow", () => {
       const r = rig({ reserve: 3000, levelMm: 3600 });
       r.pollFor(5000);
@@ -580,6 +680,20 @@ export function describeLv4Behaviour(name: string, profileFactory: Lv4ProfileFac
       r.pollFor(10_000);
       expect(r.open()).toEqual(["WATER_LEVEL_CRITICAL"]);
       expect(r.metrics().levelSuspect?.value).toBe(false);
+    });
+
+    it("a level crossing 30 % of the tank height, down or back up past its 50 mm, is an alert-lane event with no status bit moving", () => {
+      const r = rig({ reserve: 3000, levelMm: 1400 }); // under the sensor's low set-point (2400) throughout
+      r.pollFor(3000);
+      r.sensor.setLevel(1150);
+      r.poll();
+      expect(r.lanes.at(-1)).toBeLessThan(LANE_TELEMETRY);
+      expect(r.open()).toEqual(["WATER_LEVEL_CRITICAL"]);
+      r.pollFor(3000);
+      r.sensor.setLevel(1260);
+      r.poll();
+      expect(r.lanes.at(-1)).toBeLessThan(LANE_TELEMETRY);
+      expect(r.open()).not.toContain("WATER_LEVEL_CRITICAL");
     });
 
     it("a steady tank is telemetry; a change of the sensor's status bits is an alert-lane event", () => {
