@@ -76,7 +76,28 @@ describe("GD-2 profile: decoding", () => {
       gd2.parse(
         JSON.parse('{"t":"alarm","seq":311,"ts":1763798400789,"lel":18.5,"level":"low","valve":"closed"}'),
       ),
-    ).toEqual({ t: "alarm", seq: 311, ts: 1763798400789, lel: 18.5, level: "low", valve: "closed" });
+    ).toEqual({
+      t: "alarm",
+      seq: 311,
+      ts: 1763798400789,
+      lel: 18.5,
+      level: "low",
+      valve: "closed",
+      dropped: [],
+    });
+  });
+
+  // The clock is a side field, as on the EC-200 and DS-10: a gas alarm is never refused for it.
+  it.each([
+    ['"1763798400789"', "field-bad-type"],
+    ["-5", "field-out-of-range"],
+    ["1.5", "field-bad-type"],
+  ])("an alarm with ts %s is taken in, the clock left out (0) and counted", (ts, reason) => {
+    const s = parse(`{"t":"alarm","seq":9,"ts":${ts},"lel":30,"level":"high","valve":"open"}`);
+    expect(isRejection(s)).toBe(false);
+    expect(s).toMatchObject({ t: "alarm", level: "high", ts: 0 });
+    expect(gd2.droppedFields?.(s as Gd2Sample)).toEqual([expect.objectContaining({ field: "ts", reason })]);
+    expect(gd2.quality?.(s as Gd2Sample, gd2.initialState())).toBe("field-dropped");
   });
 
   it("decodes heartbeats, valve messages and replies", () => {

@@ -10,10 +10,14 @@ import {
   asInteger,
   asObject,
   badField,
-  checkHeader,
   checkIntRange,
+  checkSeq,
+  checkTs,
+  type DroppedField,
   deviceClock,
   type FieldProblem,
+  NO_DROPS,
+  sideFields,
 } from "./fields.js";
 import {
   type DeviceSettings,
@@ -51,6 +55,8 @@ interface Header {
   seq: number;
   /** Device clock, epoch ms; 0 after a power cut until the detector reaches its time server. */
   ts: number;
+  /** A bad `ts` is left out (0, no clock) and counted: a gas alarm is never refused for its clock. */
+  dropped: readonly DroppedField[];
 }
 export type Gd2Sample = Header &
   (
@@ -210,9 +216,14 @@ export const gd2: MqttDeviceProfile<
   parse(value): Gd2Sample | Rejection {
     const o = asObject(value);
     if (!o) return reject("bad-field", "payload is not a map");
-    const header = checkHeader(o);
-    if (header) return header;
-    const h: Header = { seq: asInteger(o.seq) as number, ts: deviceClock(o.ts) };
+    const seqBad = checkSeq(o);
+    if (seqBad) return seqBad;
+    const tsBad = checkTs(o);
+    const h: Header = {
+      seq: asInteger(o.seq) as number,
+      ts: tsBad === null ? deviceClock(o.ts) : 0,
+      dropped: tsBad === null ? NO_DROPS : sideFields([["ts", tsBad]]),
+    };
     let problem: FieldProblem | null;
     switch (o.t) {
       case "hb":
@@ -269,6 +280,8 @@ export const gd2: MqttDeviceProfile<
   suppressed: () => false,
   seq: (s) => s.seq,
   deviceTime: (s) => s.ts,
+  droppedFields: (s) => s.dropped,
+  quality: (s) => (s.dropped.length > 0 ? "field-dropped" : null),
 
   // A heartbeat under the clear point with nothing wrong: the lane's `hb` case, as data.
   telemetryWhen: [
