@@ -104,6 +104,9 @@ export interface GatewayOptions {
   untilListeningMax?: number;
 }
 
+/** Timers the gateway's wheel fires in one turn of the event loop (TimerWheel firePerTurn). */
+export const WHEEL_FIRE_PER_TURN = 256;
+
 /** Where the journal lives when neither `--data-dir` nor `storage.dir` says (docs/durability.md). */
 export const DEFAULT_DATA_DIR = ".linli-data";
 
@@ -193,6 +196,9 @@ export class Gateway {
     this.rateLog = new RateLimitedLog(this.log, { clock: this.clock });
     this.wheel = new TimerWheel(this.clock, {
       onError: (err) => this.log.error({ err }, "timer callback failed"),
+      // A tick with thousands due (devices lost together, call windows ending) goes out in slices,
+      // each through the broker before the next (docs/performance.md, "Memory, eighth pass").
+      firePerTurn: WHEEL_FIRE_PER_TURN,
       steps: clock,
       // Late-bound: reported from a tick, once every part below exists.
       onStep: (stepMs) =>
@@ -505,7 +511,7 @@ export class Gateway {
         () => gw.config,
         gw.log,
       ).catch(stopOnError);
-    republishRecovered(gw.recovered, {
+    await republishRecovered(gw.recovered, {
       publisher: gw.publisher,
       registry: gw.registry,
       engine: gw.engine,
@@ -514,6 +520,7 @@ export class Gateway {
       clock: gw.clock,
       // Materialised: what republishing adds or deletes must not change the iteration.
       upstreamRetained: gw.upstream ? [...gw.upstream.retainedTopics()] : [],
+      settled: () => broker.settled(),
     });
     dropStaleCopies({
       site: config.site.id,
