@@ -46,6 +46,7 @@ import { type BusReport, type LinkFactory, ModbusSouthbound, StartupError } from
 import {
   downForMs,
   dropStaleCopies,
+  northboundSettled,
   type OpenedJournal,
   openJournal,
   republishRecovered,
@@ -148,6 +149,8 @@ export class Gateway {
   private runningCheckpoint: NodeJS.Timeout | null = null;
   readonly publisher: Publisher;
   private brokerRef: EmbeddedBroker | null = null;
+  /** Where northbound messages wait for their journal records' write (none without storage). */
+  private readonly writtenFirst: WrittenFirstSink | null;
   /** The upstream broker bridge, when `northbound.upstream` is configured. */
   readonly upstream: UpstreamBridge | null;
   private stopping: Promise<void> | null = null;
@@ -256,12 +259,10 @@ export class Gateway {
     // What an operator sees must survive a SIGKILL: messages wait for the journal's pool write,
     // P1 alert states and escalations first.
     const p1 = [`linli/${config.site.id}/alerts/p1/`, `linli/${config.site.id}/escalations/p1/`];
-    this.publisher = new Publisher(
-      config.site.id,
-      this.store
-        ? new WrittenFirstSink(sink, this.store, (t) => p1.some((prefix) => t.startsWith(prefix)))
-        : sink,
-    );
+    this.writtenFirst = this.store
+      ? new WrittenFirstSink(sink, this.store, (t) => p1.some((prefix) => t.startsWith(prefix)))
+      : null;
+    this.publisher = new Publisher(config.site.id, this.writtenFirst ?? sink);
     const content = new AlertContentBuilder(() => this.runningConfig);
     this.publisher.describeWith((alert, t, esc) => content.describe(alert, t, esc));
     const esc = config.alerts.escalation;
@@ -520,7 +521,7 @@ export class Gateway {
       clock: gw.clock,
       // Materialised: what republishing adds or deletes must not change the iteration.
       upstreamRetained: gw.upstream ? [...gw.upstream.retainedTopics()] : [],
-      settled: () => broker.settled(),
+      settled: northboundSettled(gw.writtenFirst, broker),
     });
     dropStaleCopies({
       site: config.site.id,

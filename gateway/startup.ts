@@ -239,6 +239,35 @@ export async function republishRecovered(
 /** Messages republished at start between two waits for the broker (republishRecovered). */
 export const REPUBLISH_CHUNK = 256;
 
+/** Longest wait of one slice of republishRecovered; after one, the slices no longer wait. */
+export const REPUBLISH_WAIT_MAX_MS = 2_000;
+
+/**
+ * republishRecovered's wait: until what was published so far is through the written-first hold (its
+ * records written) and through aedes. A disk that stops answering would hold the start itself: a
+ * wait longer than REPUBLISH_WAIT_MAX_MS ends the pacing (the rest goes out as before, unpaced).
+ */
+export function northboundSettled(
+  writtenFirst: { drained(): Promise<void> } | null,
+  broker: { settled(): Promise<void> },
+): () => Promise<void> {
+  let pacing = true;
+  return async () => {
+    if (!pacing) return;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(false), REPUBLISH_WAIT_MAX_MS);
+    });
+    const through = (async () => {
+      await writtenFirst?.drained();
+      await broker.settled();
+      return true;
+    })();
+    pacing = await Promise.race([through, late]);
+    clearTimeout(timer);
+  };
+}
+
 /**
  * A reload deletes a removed device's retained status and service and a removed household's
  * monitoring status. A start without them (a file edited while stopped, a crash before the reload's

@@ -125,6 +125,8 @@ export class EmbeddedBroker implements NorthboundSink {
   private closing = false;
   /** Messages handed to aedes whose publish has not called back yet (settled()). */
   private inFlight = 0;
+  /** The most messages ever inside aedes' publish at once (a start's burst shows here). */
+  inFlightPeak = 0;
   private settledWaiters: Array<() => void> = [];
   /** Operators' connections too far behind: QoS 0 dropped, or closed (operator-delivery.ts). */
   readonly slowSubscribers = new SlowSubscribers(
@@ -357,7 +359,7 @@ export class EmbeddedBroker implements NorthboundSink {
     // A downlink to a device on the device listener. The same device may also be connected to
     // aedes (moving from one listener to the other): the message is published there too.
     this.front?.deliver(topic, bytes, qos);
-    this.inFlight++;
+    if (++this.inFlight > this.inFlightPeak) this.inFlightPeak = this.inFlight;
     this.aedes.publish(
       {
         cmd: "publish",
