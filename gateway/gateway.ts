@@ -46,6 +46,7 @@ import { type BusReport, type LinkFactory, ModbusSouthbound, StartupError } from
 import {
   downForMs,
   dropStaleCopies,
+  northboundSettled,
   type OpenedJournal,
   openJournal,
   republishRecovered,
@@ -104,6 +105,9 @@ export interface GatewayOptions {
   untilListeningMax?: number;
 }
 
+/** Timers the gateway's wheel fires in one turn of the event loop (TimerWheel firePerTurn). */
+export const WHEEL_FIRE_PER_TURN = 256;
+
 /** Where the journal lives when neither `--data-dir` nor `storage.dir` says (docs/durability.md). */
 export const DEFAULT_DATA_DIR = ".linli-data";
 
@@ -145,6 +149,8 @@ export class Gateway {
   private runningCheckpoint: NodeJS.Timeout | null = null;
   readonly publisher: Publisher;
   private brokerRef: EmbeddedBroker | null = null;
+  /** Where northbound messages wait for their journal records' write (none without storage). */
+  private readonly writtenFirst: WrittenFirstSink | null;
   /** The upstream broker bridge, when `northbound.upstream` is configured. */
   readonly upstream: UpstreamBridge | null;
   private stopping: Promise<void> | null = null;
@@ -193,6 +199,9 @@ export class Gateway {
     this.rateLog = new RateLimitedLog(this.log, { clock: this.clock });
     this.wheel = new TimerWheel(this.clock, {
       onError: (err) => this.log.error({ err }, "timer callback failed"),
+      // A tick with thousands due (devices lost together, call windows ending) goes out in slices,
+      // each through the broker before the next (docs/performance.md, "Memory, eighth pass").
+      firePerTurn: WHEEL_FIRE_PER_TURN,
       steps: clock,
       // Late-bound: reported from a tick, once every part below exists.
       onStep: (stepMs) =>
@@ -250,12 +259,10 @@ export class Gateway {
     // What an operator sees must survive a SIGKILL: messages wait for the journal's pool write,
     // P1 alert states and escalations first.
     const p1 = [`linli/${config.site.id}/alerts/p1/`, `linli/${config.site.id}/escalations/p1/`];
-    this.publisher = new Publisher(
-      config.site.id,
-      this.store
-        ? new WrittenFirstSink(sink, this.store, (t) => p1.some((prefix) => t.startsWith(prefix)))
-        : sink,
-    );
+    this.writtenFirst = this.store
+      ? new WrittenFirstSink(sink, this.store, (t) => p1.some((prefix) => t.startsWith(prefix)))
+      : null;
+    this.publisher = new Publisher(config.site.id, this.writtenFirst ?? sink);
     const content = new AlertContentBuilder(() => this.runningConfig);
     this.publisher.describeWith((alert, t, esc) => content.describe(alert, t, esc));
     const esc = config.alerts.escalation;
@@ -505,7 +512,7 @@ export class Gateway {
         () => gw.config,
         gw.log,
       ).catch(stopOnError);
-    republishRecovered(gw.recovered, {
+    await republishRecovered(gw.recovered, {
       publisher: gw.publisher,
       registry: gw.registry,
       engine: gw.engine,
@@ -514,6 +521,7 @@ export class Gateway {
       clock: gw.clock,
       // Materialised: what republishing adds or deletes must not change the iteration.
       upstreamRetained: gw.upstream ? [...gw.upstream.retainedTopics()] : [],
+      settled: northboundSettled(gw.writtenFirst, broker),
     });
     dropStaleCopies({
       site: config.site.id,

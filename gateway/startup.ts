@@ -185,8 +185,13 @@ export function downForMs(recovered: Recovered | null, now: number, log: Logger)
  * changed in it, are closed.
  * An alert whose state changed while it was held goes out with the next rev
  * (journaled first): `id` + `rev` name one state (docs/topics.md).
+ *
+ * Paced: after every REPUBLISH_CHUNK messages it waits for `p.settled` (the broker's settled():
+ * everything published so far is through aedes). Published in one go, an aged start's tens of
+ * thousands of messages each held aedes' packet, promise chain and payload copy at the same time,
+ * ~2 KB each: the start's peak RSS (docs/performance.md, "Memory, eighth pass"). Same order.
  */
-export function republishRecovered(
+export async function republishRecovered(
   r: Recovered | null,
   p: {
     publisher: Publisher;
@@ -197,10 +202,18 @@ export function republishRecovered(
     clock: Clock;
     /** Retained topics the upstream bridge's journaled mirror holds (none without a bridge). */
     upstreamRetained?: Iterable<string>;
+    /** Resolves once what was published so far is through the broker; none: no pacing. */
+    settled?: () => Promise<void>;
   },
-): void {
+): Promise<void> {
   if (!r) return;
   const { publisher, registry, engine } = p;
+  let sinceSettled = 0;
+  const pace = async (): Promise<void> => {
+    if (p.settled === undefined || ++sinceSettled < REPUBLISH_CHUNK) return;
+    sinceSettled = 0;
+    await p.settled();
+  };
   for (const a of r.alerts) {
     if (!a.announced || !a.isOpen) continue;
     if (a.unpublished) {
@@ -209,16 +222,52 @@ export function republishRecovered(
       p.recorder?.alert(a);
     }
     publisher.alert(a, a.lastTransition, escalationInfo(a, a.lastTransition, p.clock));
+    await pace();
   }
   // Before the device status: a device whose model changed has none of the old one's state.
   for (const [id, reason] of r.orphans) engine.closeSubject(id, reason);
   forgetRetained(p.upstreamRetained ?? [], engine.site, registry, r.orphans, publisher);
   for (const d of registry.devices.values())
-    if (d.link === "online" || d.link === "lost") publisher.deviceStatus(d, d.link);
+    if (d.link === "online" || d.link === "lost") {
+      publisher.deviceStatus(d, d.link);
+      await pace();
+    }
   for (const s of engine.outOfServiceSubjects())
     if (registry.devices.has(s.subjectId)) publisher.deviceService(s.subjectId, s);
   for (const status of p.supervisor.awayStatuses()) publisher.householdMonitoring(status.household, status);
-  engine.fireOverdue();
+  for (const _ of engine.fireOverdueSteps()) await pace();
+}
+
+/** Messages republished at start between two waits for the broker (republishRecovered). */
+export const REPUBLISH_CHUNK = 256;
+
+/** Longest wait of one slice of republishRecovered; after one, the slices no longer wait. */
+export const REPUBLISH_WAIT_MAX_MS = 2_000;
+
+/**
+ * republishRecovered's wait: until what was published so far is through the written-first hold (its
+ * records written) and through aedes. A disk that stops answering would hold the start itself: a
+ * wait longer than REPUBLISH_WAIT_MAX_MS ends the pacing (the rest goes out as before, unpaced).
+ */
+export function northboundSettled(
+  writtenFirst: { drained(): Promise<void> } | null,
+  broker: { settled(): Promise<void> },
+): () => Promise<void> {
+  let pacing = true;
+  return async () => {
+    if (!pacing) return;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(false), REPUBLISH_WAIT_MAX_MS);
+    });
+    const through = (async () => {
+      await writtenFirst?.drained();
+      await broker.settled();
+      return true;
+    })();
+    pacing = await Promise.race([through, late]);
+    clearTimeout(timer);
+  };
 }
 
 /**

@@ -426,26 +426,39 @@ export class AlertEngine {
    * now, not at the wheel's next tick (up to a second later).
    */
   fireOverdue(): number {
-    const now = this.clock.now();
     let n = 0;
+    for (const _ of this.fireOverdueSteps()) n++;
+    return n;
+  }
+
+  /**
+   * fireOverdue() one firing at a time: each step fires one alert's due escalation, release or
+   * shelving end (its messages published), so that a start with thousands due can let the broker
+   * take each few hundred before the next (gateway/startup.ts republishRecovered).
+   */
+  *fireOverdueSteps(): Generator<void, void, void> {
+    const now = this.clock.now();
     // Never published, held when journaled, and nothing holds it now: the end of its hold (a flood
     // over, back in service, unshelved) reached the journal, its release did not (a crash, a power
     // cut under `sync: batch`). The restart republishes only what was published: this is published now.
-    for (const [a, recorded] of this.heldAtRestore) {
+    const held = [...this.heldAtRestore];
+    this.heldAtRestore.clear();
+    for (const [a, recorded] of held) {
       if (!a.isOpen || a.announced || a.holds !== 0 || this.byId.get(a.id) !== a) continue;
       const [t, reason] = releasedBy(recorded);
       // Escalation counts from now, as when a hold ends while running.
       if (a.unacknowledged) a.unackSince = now;
       this.emit(a, t, BY_GATEWAY, reason, true);
-      n++;
+      yield;
     }
-    this.heldAtRestore.clear();
     // P1 first (an alert escalating like a P1 with them): a site with thousands due puts its
     // emergencies ahead of the rest in every queue after it (sessions, upstream).
     const open = [...this.byId.values()];
-    for (const a of open) if ((a.escalateAs ?? a.priority) === 1 && this.escalation.fireOverdue(a, now)) n++;
-    for (const a of open) if ((a.escalateAs ?? a.priority) !== 1 && this.escalation.fireOverdue(a, now)) n++;
-    return n + this.shelving.fireOverdue(now);
+    for (const a of open)
+      if ((a.escalateAs ?? a.priority) === 1 && this.escalation.fireOverdue(a, now)) yield;
+    for (const a of open)
+      if ((a.escalateAs ?? a.priority) !== 1 && this.escalation.fireOverdue(a, now)) yield;
+    for (let i = this.shelving.fireOverdue(now); i > 0; i--) yield;
   }
 
   /**

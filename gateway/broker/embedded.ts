@@ -127,6 +127,11 @@ export class EmbeddedBroker implements NorthboundSink {
   /** Connections handed over by another server (the console's MQTT over WebSocket), closed with the broker. */
   private readonly attached = new Set<Duplex>();
   private closing = false;
+  /** Messages handed to aedes whose publish has not called back yet (settled()). */
+  private inFlight = 0;
+  /** The most messages ever inside aedes' publish at once (a start's burst shows here). */
+  inFlightPeak = 0;
+  private settledWaiters: Array<() => void> = [];
   /** Operators' connections too far behind: QoS 0 dropped, or closed (operator-delivery.ts). */
   readonly slowSubscribers = new SlowSubscribers(
     (clientId, backlogBytes) =>
@@ -391,6 +396,7 @@ export class EmbeddedBroker implements NorthboundSink {
     // A downlink to a device on the device listener. The same device may also be connected to
     // aedes (moving from one listener to the other): the message is published there too.
     this.front?.deliver(topic, bytes, qos);
+    if (++this.inFlight > this.inFlightPeak) this.inFlightPeak = this.inFlight;
     this.aedes.publish(
       {
         cmd: "publish",
@@ -401,10 +407,29 @@ export class EmbeddedBroker implements NorthboundSink {
         dup: false,
       } as PublishPacket,
       (err) => {
+        if (--this.inFlight === 0) this.wakeSettled();
         if (err)
           this.rateLog.warn("northbound", "publish-failed", { topic, err: err.message }, "publish failed");
       },
     );
+  }
+
+  /**
+   * Resolves once every message published so far has been through aedes (retained, queued for the
+   * sessions, delivered to the connections' streams). A start republishing thousands of alerts
+   * waits on it every few hundred (startup.ts republishRecovered), so that aedes' per-message state
+   * (packet, promise chain, payload copy) is never alive for all of them at once.
+   */
+  settled(): Promise<void> {
+    if (this.inFlight === 0 || this.aedes.closed) return Promise.resolve();
+    return new Promise((resolve) => this.settledWaiters.push(resolve));
+  }
+
+  private wakeSettled(): void {
+    if (this.settledWaiters.length === 0) return;
+    const waiters = this.settledWaiters;
+    this.settledWaiters = [];
+    for (const w of waiters) w();
   }
 
   /**
@@ -443,6 +468,7 @@ export class EmbeddedBroker implements NorthboundSink {
     const serversClosed = Promise.all(this.listeners.map((l) => l.close()));
     const frontClosed = this.front?.close();
     await new Promise<void>((resolve) => this.aedes.close(() => resolve()));
+    this.wakeSettled();
     this.sessions.close();
     this.limits.close();
     for (const l of this.listeners) l.destroyConnections();

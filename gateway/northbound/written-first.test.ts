@@ -64,6 +64,27 @@ describe("WrittenFirstSink", () => {
     expect(out).toEqual(["a", "b", "c"]);
   });
 
+  it("drained() resolves once everything held has been handed on (a start paces its republish on it)", async () => {
+    const out: string[] = [];
+    const b = barrier();
+    const sink = new WrittenFirstSink({ publish: (t) => out.push(t) }, b);
+    let drained = false;
+    await sink.drained();
+    b.put();
+    sink.publish("a", "", 1, true);
+    sink.publish("b", "", 1, true);
+    expect(sink.holding).toBe(2);
+    const wait = sink.drained().then(() => {
+      drained = true;
+    });
+    await Promise.resolve();
+    expect(drained).toBe(false);
+    b.writeDone();
+    await wait;
+    expect(drained).toBe(true);
+    expect(out).toEqual(["a", "b"]);
+  });
+
   it("never holds QoS 0 telemetry: it stands for no journaled state and must not delay what follows", () => {
     const out: string[] = [];
     const b = barrier();

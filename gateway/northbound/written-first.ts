@@ -38,6 +38,7 @@ export class WrittenFirstSink implements NorthboundSink {
   /** Messages the registered afterWrite covers (held before it was registered). */
   private covered = 0;
   private registered = false;
+  private drainWaiters: Array<() => void> = [];
 
   constructor(
     private readonly inner: NorthboundSink,
@@ -69,6 +70,20 @@ export class WrittenFirstSink implements NorthboundSink {
     this.register();
   }
 
+  /** How many messages wait for their records' write now. */
+  get holding(): number {
+    return this.held.length;
+  }
+
+  /**
+   * Resolves once nothing is held: every message published so far has been handed on (after its
+   * records' write). A start republishing thousands of alerts waits on it between slices.
+   */
+  drained(): Promise<void> {
+    if (this.held.length === 0) return Promise.resolve();
+    return new Promise((resolve) => this.drainWaiters.push(resolve));
+  }
+
   private register(): void {
     if (this.registered) return;
     this.registered = true;
@@ -94,5 +109,10 @@ export class WrittenFirstSink implements NorthboundSink {
     // Urgent topics carry only urgent messages, so taking them first keeps every topic's order.
     for (const [t, p, q, r, u] of out) if (this.urgent(t)) this.inner.publish(t, p, q, r, u);
     for (const [t, p, q, r, u] of out) if (!this.urgent(t)) this.inner.publish(t, p, q, r, u);
+    if (this.held.length === 0 && this.drainWaiters.length > 0) {
+      const waiters = this.drainWaiters;
+      this.drainWaiters = [];
+      for (const w of waiters) w();
+    }
   }
 }

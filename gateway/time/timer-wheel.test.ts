@@ -342,6 +342,69 @@ describe("TimerWheel", () => {
   });
 });
 
+describe("TimerWheel: firePerTurn (a tick with thousands due goes out in slices)", () => {
+  function sliced(firePerTurn: number) {
+    const clock = new FakeClock();
+    const wheel = new TimerWheel(clock, { firePerTurn });
+    const seen: string[] = [];
+    const timers = Array.from({ length: 10 }, (_, i) => new WheelTimer(() => seen.push(`a${i}`), i));
+    // Other work of the event loop (I/O, a device's press): queued by the first callback.
+    timers[0] = new WheelTimer(() => {
+      seen.push("a0");
+      clock.setTimeout(() => seen.push("io"), 0);
+    }, 0);
+    for (const t of timers) wheel.arm(t, clock.now() + 500);
+    return { clock, wheel, seen };
+  }
+
+  it("fires at most firePerTurn timers per turn, the rest in order in the next turns, other work in between", () => {
+    const { clock, seen } = sliced(4);
+    clock.advance(SEC);
+    expect(seen).toEqual(["a0", "a1", "a2", "a3", "io", "a4", "a5", "a6", "a7", "a8", "a9"]);
+  });
+
+  it("without a limit the whole tick fires in one turn (the default)", () => {
+    const { clock, seen } = sliced(Number.POSITIVE_INFINITY);
+    clock.advance(SEC);
+    expect(seen).toEqual(["a0", "a1", "a2", "a3", "a4", "a5", "a6", "a7", "a8", "a9", "io"]);
+  });
+
+  it("the rest of a tick fires before any later tick's timers; one disarmed between turns does not fire", () => {
+    const clock = new FakeClock();
+    const wheel = new TimerWheel(clock, { firePerTurn: 2 });
+    const seen: string[] = [];
+    const later = new WheelTimer(() => seen.push("later"));
+    const t = Array.from({ length: 5 }, (_, i) => new WheelTimer(() => seen.push(`a${i}`)));
+    t[0] = new WheelTimer(() => {
+      seen.push("a0");
+      clock.setTimeout(() => wheel.disarm(t[3] as WheelTimer), 0);
+    });
+    for (const x of t) wheel.arm(x, clock.now() + 500);
+    wheel.arm(later, clock.now() + 1500);
+    clock.advance(5 * SEC);
+    expect(seen).toEqual(["a0", "a1", "a2", "a4", "later"]);
+    expect(wheel.size).toBe(0);
+  });
+
+  it("held between turns, the rest waits; released, it fires at once", () => {
+    const clock = new FakeClock();
+    const wheel = new TimerWheel(clock, { firePerTurn: 2 });
+    const seen: string[] = [];
+    const t = Array.from({ length: 5 }, (_, i) => new WheelTimer(() => seen.push(`a${i}`)));
+    t[1] = new WheelTimer(() => {
+      seen.push("a1");
+      wheel.hold();
+    });
+    for (const x of t) wheel.arm(x, clock.now() + 500);
+    clock.advance(5 * SEC);
+    expect(seen).toEqual(["a0", "a1"]);
+    expect(wheel.size).toBe(3);
+    wheel.release();
+    clock.advance(0);
+    expect(seen).toEqual(["a0", "a1", "a2", "a3", "a4"]);
+  });
+});
+
 describe("TimerWheel: a step of the wall clock is not time passing", () => {
   /** As the gateway has it: the wheel on a SteadyClock over the system's (here a fake) clock. */
   function stepping() {

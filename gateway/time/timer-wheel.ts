@@ -90,6 +90,15 @@ export interface TimerWheelOptions {
    * step, from the wheel's tick before any timer fires; armed timers have already been moved.
    */
   onStep?: (stepMs: number) => void;
+  /**
+   * Timers fired in one turn of the event loop (default: no limit). Beyond, the rest of the tick's
+   * timers fire in the next turns (a clock timer of 0 ms each), in the same order, before any later
+   * tick: I/O and promise jobs run in between. A tick with thousands due (5,000 devices lost at
+   * once, an aged start's call windows) otherwise made all their alerts, journal records and
+   * messages in one turn, every one of them alive until its end (docs/performance.md, "Memory,
+   * eighth pass").
+   */
+  firePerTurn?: number;
 }
 
 export class TimerWheel {
@@ -97,6 +106,9 @@ export class TimerWheel {
   private readonly maxSleepMs: number;
   private readonly onError: ((err: unknown, timer: WheelTimer) => void) | undefined;
   private readonly onStep: ((stepMs: number) => void) | undefined;
+  private readonly firePerTurn: number;
+  /** Timers fired in this turn (tick() resets it). */
+  private firedThisTurn = 0;
   private readonly stepSource: StepSource | undefined;
   /** @internal Sum of the wall-clock steps adopted: wall clock = wheel time + _shift. */
   _shift = 0;
@@ -125,6 +137,7 @@ export class TimerWheel {
     this.onError = opts.onError;
     this.onStep = opts.onStep;
     this.stepSource = opts.steps;
+    this.firePerTurn = Math.max(1, opts.firePerTurn ?? Number.POSITIVE_INFINITY);
     for (let l = 0; l < LEVELS; l++) {
       const n = l === 0 ? L0_SLOTS : LN_SLOTS;
       const slots: Slot[] = [];
@@ -199,7 +212,8 @@ export class TimerWheel {
   release(): void {
     if (!this.held) return;
     this.held = false;
-    if (this.count > 0 && !this.processing) this.sleepUntil(this.current + 1);
+    if (this.firing.head !== null && !this.processing) this.fireRestSoon();
+    else if (this.count > 0 && !this.processing) this.sleepUntil(this.current + 1);
   }
 
   /** Disarms everything and clears the clock timer. */
@@ -265,6 +279,15 @@ export class TimerWheel {
     this.wakeTick = Number.POSITIVE_INFINITY;
   }
 
+  /** The rest of a tick's timers (fire() stopped at firePerTurn) in the next turn. */
+  private fireRestSoon(): void {
+    this.clearClockTimer();
+    if (this.held) return;
+    // Nothing armed meanwhile can come before them: arm() wakes the wheel only for an earlier tick.
+    this.wakeTick = this.current;
+    this.clockTimer = this.clock.setTimeout(this.onClock, 0);
+  }
+
   private sleepUntil(tick: number): void {
     this.clearClockTimer();
     // Held (hold()): nothing fires until release() wakes the wheel.
@@ -309,6 +332,8 @@ export class TimerWheel {
     }
     const target = Math.floor((this.clock.now() - this._shift) / this.tickMs);
     this.processing = true;
+    this.firedThisTurn = 0;
+    let more = false;
     try {
       if (step !== 0) {
         try {
@@ -318,9 +343,11 @@ export class TimerWheel {
           this.errorCount++;
         }
       }
+      // The rest of the current tick's timers first, if the last turn stopped at firePerTurn.
+      more = this.fireBatch();
       // A clock jump (suspend, NTP step, FakeClock.advance) walks every missed tick
       // in order, skipping straight to the next cascade point when level 0 is empty.
-      while (this.current < target && this.count > 0) {
+      while (!more && this.current < target && this.count > 0) {
         if (this.levelCount[0] === 0) {
           const next = this.nextWake();
           if (next > target) break;
@@ -328,13 +355,14 @@ export class TimerWheel {
         }
         this.current++;
         this.cascade();
-        this.fire();
+        more = this.fire();
       }
-      if (this.current < target) this.current = target;
+      if (!more && this.current < target) this.current = target;
     } finally {
       this.processing = false;
     }
-    if (this.count > 0) this.sleepUntil(this.nextWake());
+    if (more) this.fireRestSoon();
+    else if (this.count > 0) this.sleepUntil(this.nextWake());
   }
 
   private cascade(): void {
@@ -356,15 +384,27 @@ export class TimerWheel {
     }
   }
 
-  private fire(): void {
+  /** Fires the current tick's timers; true if firePerTurn stopped it with some left (fireBatch). */
+  private fire(): boolean {
     const slot = this.levels[0]![this.current % L0_SLOTS]!;
-    if (slot.head === null) return;
+    if (slot.head === null) return false;
     const batch = this.firing;
     batch.head = sortByDeadline(slot.head);
     this.levelCount[0]! -= relink(batch);
     slot.head = slot.tail = null;
+    return this.fireBatch();
+  }
+
+  /**
+   * Fires the batch (the current tick's timers), up to firePerTurn in this turn; true if some are
+   * left. They stay armed meanwhile (in the batch): disarm() and arm() take them out as usual.
+   */
+  private fireBatch(): boolean {
+    const batch = this.firing;
     // Pop one at a time: callbacks may disarm or re-arm anything, including batch members.
     while (batch.head !== null) {
+      if (this.firedThisTurn >= this.firePerTurn) return true;
+      this.firedThisTurn++;
       const timer = batch.head;
       this.unlink(timer);
       timer._wheel = null;
@@ -382,6 +422,7 @@ export class TimerWheel {
         }
       }
     }
+    return false;
   }
 }
 
