@@ -9,8 +9,11 @@ import path from "node:path";
 
 /** The snapshot format this version writes and reads (snapshot.ts, BEGIN `{v}`). */
 export const SNAPSHOT_FORMAT = 1;
-/** The highest record kind (op) this version knows (record.ts: put, delete, snapshot begin, end). */
-export const MAX_KNOWN_OP = 4;
+/**
+ * The highest record kind (op) this version knows (record.ts: put, delete, snapshot begin, end,
+ * and since 2026-12-06 the pair, 5: a version before it refuses a directory holding one).
+ */
+export const MAX_KNOWN_OP = 5;
 
 export class JournalFormatError extends Error {
   constructor(
