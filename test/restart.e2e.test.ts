@@ -12,6 +12,8 @@ import { FakeClock } from "../core/clock.js";
 import { validateConfig } from "../gateway/config/load.js";
 import { Gateway } from "../gateway/gateway.js";
 import { createLogger } from "../gateway/log.js";
+import { readAlertRecord } from "../gateway/state/alert-record.js";
+import { readDeviceRecord } from "../gateway/state/recorder.js";
 import { MemoryStore } from "../gateway/state/store.js";
 import {
   connect,
@@ -359,7 +361,7 @@ describe("restart from the journal", () => {
       const clock = new FakeClock();
       const { a } = await tampered(store, clock);
       // As written before the record named its model: only the reload can tell.
-      const { model, ...older } = store.get("dev/d-1") as Record<string, unknown>;
+      const { model, ...older } = readDeviceRecord(store.get("dev/d-1")) as Record<string, unknown>;
       expect(model).toBe("ds10");
       store.put("dev/d-1", older);
       const result = await a.reload(validateConfig(pendantD1(), "new.yaml"));
@@ -490,7 +492,7 @@ describe("restart from the journal", () => {
     ]);
     // (A last-seen checkpoint of the device may come before the rules; nothing of it after the seq.)
     expect(store.ops.slice(seqAt + 1).filter((op) => op.endsWith(" dev/p-1"))).toEqual([]);
-    expect(store.get("dev/p-1")).toMatchObject({ seqs: [5] });
+    expect(readDeviceRecord(store.get("dev/p-1"))).toMatchObject({ seqs: [5] });
   });
 
   it("a torn tail that kept a press's alert but not its seq: the re-send is a repeat of that alert, not lost", async () => {
@@ -648,7 +650,7 @@ describe("restart from the journal", () => {
     const lastPublished = Math.max(...states.keys());
     expect(lastPublished).toBeGreaterThan(1);
     const disk = store.cut();
-    expect((disk.get(`alert/${call.id}`) as { rev: number }).rev).toBeLessThan(lastPublished);
+    expect(readAlertRecord(disk.get(`alert/${call.id}`))?.rev).toBeLessThan(lastPublished);
     await stopGateway(a);
 
     // The same alert after the restart: republished and escalated again, never under an old rev.

@@ -6,16 +6,17 @@
  */
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { decode, encode } from "cbor-x";
 import { describe, expect, it } from "vitest";
 import { journalScratch } from "../../test/support/journal-scratch.js";
-import type { Alert } from "../alerts/alert.js";
+import { Alert } from "../alerts/alert.js";
 import { Journal } from "../journal/journal.js";
 import { recordBounds } from "../journal/record.js";
 import type { NorthboundSink } from "../northbound/sink.js";
 import { WrittenFirstSink } from "../northbound/written-first.js";
 import type { DeviceEntry } from "../registry.js";
-import { alertRecord } from "./alert-record.js";
-import { StateRecorder } from "./recorder.js";
+import { alertRecord, packedAlertRecord, readAlertRecord } from "./alert-record.js";
+import { readDeviceRecord, StateRecorder } from "./recorder.js";
 import { MemoryStore } from "./store.js";
 
 const { tempDir, open } = journalScratch("linli-press-record-");
@@ -107,8 +108,8 @@ describe("one journal record per press", () => {
     expect(recorder.pairs).toBe(1);
     j.close();
     const r = openJ(dir);
-    expect(r.get("alert/a-1")).toMatchObject({ id: "a-1", rev: 1 });
-    expect(r.get("dev/p-1")).toEqual({
+    expect(readAlertRecord(r.get("alert/a-1"))).toMatchObject({ id: "a-1", rev: 1 });
+    expect(readDeviceRecord(r.get("dev/p-1"))).toEqual({
       seen: 1_765_000_000_000,
       link: "online",
       seqs: [1042],
@@ -157,7 +158,7 @@ describe("one journal record per press", () => {
       recorder.alert(a);
     });
     expect(store.ops).toEqual(["pair alert/a-3 dev/p-1"]);
-    expect(store.get("alert/a-3")).toMatchObject({ rev: 2 });
+    expect(readAlertRecord(store.get("alert/a-3"))).toMatchObject({ rev: 2 });
     // A close (a delete) after the state: the state, the delete, then the seq.
     store.ops.length = 0;
     press(recorder, device, 4, () => {
@@ -170,7 +171,7 @@ describe("one journal record per press", () => {
     store.ops.length = 0;
     press(recorder, device, 5, () => {});
     expect(store.ops).toEqual(["checkpoint dev/p-1"]);
-    expect(store.get("dev/p-1")).toMatchObject({ seqs: [1, 2, 3, 4, 5] });
+    expect(readDeviceRecord(store.get("dev/p-1"))).toMatchObject({ seqs: [1, 2, 3, 4, 5] });
   });
 
   it("rules that throw: the held state is put and its publish let go; no seq (as before)", () => {
@@ -217,7 +218,17 @@ describe("one journal record per press", () => {
     expect([olderRecords, newerRecords]).toEqual([40, 20]);
     const a = openJ(older);
     const b = openJ(newer);
-    const state = (j: Journal) => new Map(j.entries());
+    // As recovery reads them (gateway/state/recovery.ts): the map form main wrote, the positional
+    // layouts of a pair.
+    const state = (j: Journal) =>
+      new Map(
+        [...j.entries()].map(([k, v]) => [
+          k,
+          k.startsWith("alert/") ? readAlertRecord(v) : k.startsWith("dev/") ? readDeviceRecord(v) : v,
+        ]),
+      );
+    expect([...a.entries()].every(([, v]) => !Array.isArray(v))).toBe(true); // main's form: maps
+    expect([...b.entries()].every(([, v]) => Array.isArray(v))).toBe(true);
     expect(state(a)).toEqual(state(b));
     expect(state(b).get("dev/p-1")).toMatchObject({
       seqs: [5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20],
@@ -225,5 +236,44 @@ describe("one journal record per press", () => {
     expect(state(b).get("alert/a-2")).toEqual(structuredClone(alertRecord(fakeAlert("a-2", 20))));
     expect(a.recovery.damaged + b.recovery.damaged).toBe(0);
     expect([a.recovery.records, b.recovery.records]).toEqual([40, 20]);
+  });
+
+  it("the positional alert layout holds every field of an alert, read back as the map form holds it", () => {
+    const a = new Alert(
+      "a-9",
+      "EMERGENCY_CALL",
+      1,
+      "s",
+      { id: "p-1", model: "ec200", household: "hh-1" },
+      1_765_000_000_000,
+      "linli/s/alerts/p1/EMERGENCY_CALL/p-1",
+      ["fall detected", "跌倒"],
+      true,
+      false,
+      { bat: 12, note: "x" },
+      null,
+    );
+    Object.assign(a, {
+      state: "active-acknowledged",
+      count: 3,
+      ackedBy: "Zhou",
+      ackedByAccount: "zhou",
+      ackedAt: 1_765_000_100_000,
+      ackNote: "在路上",
+      escalationLevel: 2,
+      escalationNextAt: 1_765_000_900_000,
+      escalateAs: 1,
+      holds: 4,
+      rev: 7,
+      unpublished: true,
+    });
+    const packed = decode(encode(packedAlertRecord(a)));
+    const map = decode(encode(alertRecord(a)));
+    expect(readAlertRecord(packed)).toEqual(map);
+    expect(Object.keys(readAlertRecord(packed) as object)).toEqual(Object.keys(alertRecord(a)));
+    expect(encode(packedAlertRecord(a)).length).toBeLessThan(encode(alertRecord(a)).length / 2);
+    // Damage or an unknown layout is no record (skipped and counted by recovery).
+    expect(readAlertRecord([2, ...(packed as unknown[]).slice(1)])).toBeNull();
+    expect(readAlertRecord((packed as unknown[]).slice(0, -1))).toBeNull();
   });
 });

@@ -16,7 +16,7 @@ import type { EngineRecorder, FloodRecord, ShelveRecord } from "../alerts/engine
 import type { WriteBarrier } from "../northbound/written-first.js";
 import type { DeviceEntry, HouseholdEntry, Registry } from "../registry.js";
 import type { AwayRecord } from "../supervision.js";
-import { alertRecord } from "./alert-record.js";
+import { alertRecord, packedAlertRecord } from "./alert-record.js";
 import { KEY } from "./keys.js";
 import type { DurableStore } from "./store.js";
 
@@ -32,6 +32,22 @@ export interface DeviceRecord {
    * device, its own seqs) forgets the record. Absent in records written before it existed.
    */
   model?: string;
+}
+
+/**
+ * The device record in a press's pair record (since 2026-12-06): `[1, seen, link, seqs, model]`
+ * (DEVICE_LAYOUT_V1). Read in either form by readDeviceRecord.
+ */
+export const DEVICE_LAYOUT_V1 = 1;
+
+/**
+ * A journaled device record in any form it was written in (a map, or DEVICE_LAYOUT_V1); the
+ * fields are checked by the caller (recovery), as a map's always were.
+ */
+export function readDeviceRecord(v: unknown): Partial<DeviceRecord> | undefined {
+  if (!Array.isArray(v)) return v as Partial<DeviceRecord> | undefined;
+  if (v[0] !== DEVICE_LAYOUT_V1 || v.length !== 5) return {};
+  return { seen: v[1], link: v[2], seqs: v[3], model: v[4] };
 }
 
 export interface HouseholdRecord {
@@ -270,7 +286,14 @@ export class StateRecorder implements EngineRecorder, WriteBarrier {
     this.pairs++;
     device.journaledSeen = device.lastSeen;
     device.journaledLink = device.link;
-    this.store.putPair(KEY.alert(a.id), alertRecord(a), KEY.device(device.id), this.deviceRecord(device));
+    // Positional layouts: no keys to encode (alert-record.ts, DEVICE_LAYOUT_V1).
+    this.store.putPair(KEY.alert(a.id), packedAlertRecord(a), KEY.device(device.id), [
+      DEVICE_LAYOUT_V1,
+      device.lastSeen,
+      device.link,
+      device.alertSeqs,
+      device.model,
+    ]);
     this.trackRev(a);
     this.endMessage();
   }
