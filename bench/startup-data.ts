@@ -131,13 +131,14 @@ export function buildStartupJournal(o: StartupDataOptions): StartupData {
       seq[i] = (seq[i] as number) + 1;
       d.lastSeen = now();
       d.link = "online";
-      // As the gateway's consume() does: the alert, then the seq, both before the PUBACK.
+      // As the gateway's consume() does: the alert state and the seq in one record, before the PUBACK.
+      recorder.message(d, seq[i] as number);
       engine.contextFor(d).raise("EMERGENCY_CALL", {
         priority: 1,
         causes: ["press"],
         windowMs: d.settings.emergencyCallWindowMs,
       });
-      recorder.alertMessage(d, seq[i] as number, true);
+      recorder.messageDone(true);
     };
     for (const [i, d] of devices.entries()) {
       if (d.model === "ec200") press(i);

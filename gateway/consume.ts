@@ -77,6 +77,13 @@ export class SampleConsumer {
       recorder?.activity(device.householdEntry);
     }
     const writesBeforeRules = recorder?.writes ?? 0;
+    // An alert-bearing uplink's seq is journaled after what it changed, and its PUBACK waits for
+    // both: a torn tail (power cut mid-write) can keep the change without the seq (a re-send counts
+    // as a repeat) but never the seq without the change (a re-send would be dropped as a duplicate
+    // and the press lost). The alert state its rules put last and the seq go in one record (the
+    // recorder holds that state until the rules are done; its publish waits for it).
+    const journalSeq = recorder !== null && entry.lane !== LANE_TELEMETRY && profile.transport === "mqtt";
+    if (journalSeq) recorder.message(device, profile.seq(sample));
     // Lanes reorder: an entry older than one whose rules already ran must not overrule it. Telemetry
     // never does; nor does any older poll or snapshot message, superseded by the newer whole state
     // (a P2 status poll drained after the next poll's fire would clear FIRE_ALARM). Older means
@@ -97,6 +104,7 @@ export class SampleConsumer {
         const ctx = this.ruleContext.for(device, alerts, !newer, entry.receivedMono);
         profile.rules(sample, device.ruleState, device.settings, ctx);
       } catch (err) {
+        recorder?.endMessage();
         this.rateLog.warn(device.id, "rules-failed", { deviceId: device.id, err }, "device rules failed");
         throw err;
       }
@@ -105,12 +113,7 @@ export class SampleConsumer {
         device.lastRulesSeq = entry.ingestSeq;
       }
     }
-    // An alert-bearing uplink's seq is journaled after what it changed, and its PUBACK waits for
-    // both: a torn tail (power cut mid-write) can keep the change without the seq (a re-send counts
-    // as a repeat) but never the seq without the change (a re-send would be dropped as a duplicate
-    // and the press lost). Also off a P1's path: its alert has left before this put.
-    if (recorder !== null && entry.lane !== LANE_TELEMETRY && profile.transport === "mqtt")
-      recorder.alertMessage(device, profile.seq(sample), recorder.writes !== writesBeforeRules);
+    if (journalSeq) recorder.messageDone(recorder.writes !== writesBeforeRules);
     // The device's answer to a command (GD-2 `reply`): a second result for whoever sent it.
     if (profile.transport === "mqtt" && profile.reply !== undefined) {
       const reply = profile.reply(sample);

@@ -259,8 +259,10 @@ export class Gateway {
     // What an operator sees must survive a SIGKILL: messages wait for the journal's pool write,
     // P1 alert states and escalations first.
     const p1 = [`linli/${config.site.id}/alerts/p1/`, `linli/${config.site.id}/escalations/p1/`];
-    this.writtenFirst = this.store
-      ? new WrittenFirstSink(sink, this.store, (t) => p1.some((prefix) => t.startsWith(prefix)))
+    // The recorder is the barrier: it may hold a press's alert state until the press's rules are
+    // done (one record with the seq), and what is published waits for that record too.
+    this.writtenFirst = this.recorder
+      ? new WrittenFirstSink(sink, this.recorder, (t) => p1.some((prefix) => t.startsWith(prefix)))
       : null;
     this.publisher = new Publisher(config.site.id, this.writtenFirst ?? sink);
     const content = new AlertContentBuilder(() => this.runningConfig);

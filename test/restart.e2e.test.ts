@@ -12,6 +12,8 @@ import { FakeClock } from "../core/clock.js";
 import { validateConfig } from "../gateway/config/load.js";
 import { Gateway } from "../gateway/gateway.js";
 import { createLogger } from "../gateway/log.js";
+import { readAlertRecord } from "../gateway/state/alert-record.js";
+import { readDeviceRecord } from "../gateway/state/recorder.js";
 import { MemoryStore } from "../gateway/state/store.js";
 import {
   connect,
@@ -359,7 +361,7 @@ describe("restart from the journal", () => {
       const clock = new FakeClock();
       const { a } = await tampered(store, clock);
       // As written before the record named its model: only the reload can tell.
-      const { model, ...older } = store.get("dev/d-1") as Record<string, unknown>;
+      const { model, ...older } = readDeviceRecord(store.get("dev/d-1")) as Record<string, unknown>;
       expect(model).toBe("ds10");
       store.put("dev/d-1", older);
       const result = await a.reload(validateConfig(pendantD1(), "new.yaml"));
@@ -443,7 +445,7 @@ describe("restart from the journal", () => {
     await ops.waitFor((m) => m.topic.endsWith("DEVICE_LOST/p-1"));
   });
 
-  it("an uplink's seq is journaled after the alert it raises, and its PUBACK waits for both; an uplink that changes no alert waits for no sync", async () => {
+  it("an uplink's seq is journaled with the alert it raises (one record), and its PUBACK waits for it; an uplink that changes no alert waits for no sync", async () => {
     // Which records a device's PUBACK waits for: put() records are committed (fdatasync'd under
     // "batch"), checkpoints are not (gateway/journal/journal.ts putCheckpoint).
     class LoggingStore extends MemoryStore {
@@ -455,6 +457,10 @@ describe("restart from the journal", () => {
       override putCheckpoint(key: string, value: unknown): void {
         this.ops.push(`checkpoint ${key}`);
         super.put(key, value);
+      }
+      override putPair(k1: string, v1: unknown, k2: string, v2: unknown): void {
+        this.ops.push(`pair ${k1} ${k2}`);
+        super.putPair(k1, v1, k2, v2);
       }
     }
     const store = new LoggingStore();
@@ -477,15 +483,16 @@ describe("restart from the journal", () => {
     await p1.publish("devices/ec200/p-1/up", pendantMsg(5, "press"));
     const call = (await ops.waitFor((m) => m.topic === `${ALERTS}p1/EMERGENCY_CALL/p-1`)).json();
     // A torn tail may keep the alert without the seq (a re-send is a repeat), never the seq without
-    // the alert (a re-send would be dropped as a duplicate): the seq's record comes last, and is
-    // one the commit waits for.
-    const alertAt = store.ops.indexOf(`put alert/${call.id}`);
-    const seqAt = store.ops.indexOf("put dev/p-1");
-    expect(alertAt).toBeGreaterThanOrEqual(0);
-    expect(seqAt).toBeGreaterThan(alertAt);
+    // the alert (a re-send would be dropped as a duplicate): the seq goes in one record with the
+    // alert state (both or neither), the press's last, and one the commit waits for.
+    const seqAt = store.ops.indexOf(`pair alert/${call.id} dev/p-1`);
+    expect(seqAt).toBeGreaterThanOrEqual(0);
+    expect(store.ops.filter((op) => op.includes(`alert/${call.id}`))).toEqual([
+      `pair alert/${call.id} dev/p-1`,
+    ]);
     // (A last-seen checkpoint of the device may come before the rules; nothing of it after the seq.)
     expect(store.ops.slice(seqAt + 1).filter((op) => op.endsWith(" dev/p-1"))).toEqual([]);
-    expect(store.get("dev/p-1")).toMatchObject({ seqs: [5] });
+    expect(readDeviceRecord(store.get("dev/p-1"))).toMatchObject({ seqs: [5] });
   });
 
   it("a torn tail that kept a press's alert but not its seq: the re-send is a repeat of that alert, not lost", async () => {
@@ -643,7 +650,7 @@ describe("restart from the journal", () => {
     const lastPublished = Math.max(...states.keys());
     expect(lastPublished).toBeGreaterThan(1);
     const disk = store.cut();
-    expect((disk.get(`alert/${call.id}`) as { rev: number }).rev).toBeLessThan(lastPublished);
+    expect(readAlertRecord(disk.get(`alert/${call.id}`))?.rev).toBeLessThan(lastPublished);
     await stopGateway(a);
 
     // The same alert after the restart: republished and escalated again, never under an old rev.

@@ -16,6 +16,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { validateConfig } from "../gateway/config/load.js";
 import { Gateway } from "../gateway/gateway.js";
 import { Journal } from "../gateway/journal/journal.js";
+import { readAlertRecord } from "../gateway/state/alert-record.js";
 import { connect, OPS, pendantMsg, SITE, sleep, TestClient, testConfig } from "./support/harness.js";
 
 describe("a persistent session across a crash right after an alert closed", () => {
@@ -54,9 +55,7 @@ describe("a persistent session across a crash right after an alert closed", () =
     // The crash's leftovers: the alert's close journaled (its record deleted), the session's
     // queue not yet told.
     const journal = Journal.open({ dir: dataDir });
-    const alerts = [...journal.entries("alert/")].filter(
-      ([, v]) => (v as { subject: string }).subject === "p-1",
-    );
+    const alerts = [...journal.entries("alert/")].filter(([, v]) => readAlertRecord(v)?.subject === "p-1");
     expect(alerts).toHaveLength(1);
     for (const [k] of alerts) journal.delete(k);
     const queued = [...journal.entries("mqtt/q/")].map(([, v]) => (v as { t: string }).t);

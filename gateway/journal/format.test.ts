@@ -52,10 +52,20 @@ describe("journal format: a newer format's directory is refused, not set aside",
     const msg = (err as Error).message;
     expect(msg).toContain(dir);
     expect(msg).toContain(`${snapshotName(3)} is in snapshot format ${SNAPSHOT_FORMAT + 1}`);
-    expect(msg).toContain(`snapshot format ${SNAPSHOT_FORMAT}`);
+    expect(msg).toContain(`snapshot formats up to ${SNAPSHOT_FORMAT}`);
     expect(msg).toContain("Backup and restore");
     expect(contents(dir)).toEqual(before);
     expect(readdirSync(dir)).not.toContain("LOCK");
+  });
+
+  it("a snapshot of format 1 (written before 2026-12-06) is read as before", () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, snapshotName(3)), snapshot(1, 3, [["alert/a1", { rev: 4 }]]));
+    writeFileSync(join(dir, segmentName(3)), frame(OP_PUT, "alert/a2", encode({ rev: 1 })));
+    const j = openIt(dir);
+    expect(j.get("alert/a1")).toEqual({ rev: 4 });
+    expect(j.get("alert/a2")).toEqual({ rev: 1 });
+    expect(j.recovery.damaged).toBe(0);
   });
 
   it("a segment holding a whole record of a kind this version does not know: refused, nothing changed", () => {

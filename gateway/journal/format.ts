@@ -7,10 +7,18 @@
  */
 import path from "node:path";
 
-/** The snapshot format this version writes and reads (snapshot.ts, BEGIN `{v}`). */
-export const SNAPSHOT_FORMAT = 1;
-/** The highest record kind (op) this version knows (record.ts: put, delete, snapshot begin, end). */
-export const MAX_KNOWN_OP = 4;
+/**
+ * The snapshot format this version writes (snapshot.ts, BEGIN `{v}`); it reads this one and every
+ * earlier one. 2 (since 2026-12-06): the layout is format 1's, but values may be in the positional
+ * layouts of a press's pair record (gateway/state: alert and device records), which a version
+ * before it would take for damaged records and drop: it refuses a format 2 snapshot instead.
+ */
+export const SNAPSHOT_FORMAT = 2;
+/**
+ * The highest record kind (op) this version knows (record.ts: put, delete, snapshot begin, end,
+ * and since 2026-12-06 the pair, 5: a version before it refuses a directory holding one).
+ */
+export const MAX_KNOWN_OP = 5;
 
 export class JournalFormatError extends Error {
   constructor(
@@ -21,7 +29,7 @@ export class JournalFormatError extends Error {
   ) {
     super(
       `journal directory ${path.resolve(dir)} was written by a newer version of Linli: ${file} is in ` +
-        `${found}, this version reads snapshot format ${SNAPSHOT_FORMAT} and record kinds 1-${MAX_KNOWN_OP}. ` +
+        `${found}, this version reads snapshot formats up to ${SNAPSHOT_FORMAT} and record kinds 1-${MAX_KNOWN_OP}. ` +
         "Nothing in it was changed. Start the newer version again, or stop, replace the directory with " +
         'a backup this version wrote and start (docs/durability.md, "Backup and restore")',
     );

@@ -460,7 +460,7 @@ describe("Journal", () => {
     expect(Object.fromEntries(k.entries("alert/"))).toEqual({ "alert/bytes": value });
   });
 
-  it("compacts: snapshot, older segments deleted, reopen replays only the segments after the snapshot", async () => {
+  it("compacts: snapshot, older segments deleted, reopen replays only the segments after the snapshot (pairs included)", async () => {
     const dir = tempDir();
     const opts = { dir, segmentBytes: 16 * 1024, compactAfterBytes: 64 * 1024 };
     const j = openJ(opts);
@@ -468,7 +468,12 @@ describe("Journal", () => {
     for (let i = 0; i < 30_000; i++) {
       const key = `dev/${i % 300}`;
       const v = { seen: i, text: "x".repeat(i % 7) };
-      j.put(key, v);
+      if (i % 3 === 0) {
+        // A press: an alert state and the device's record in one record; snapshots hold both keys.
+        const alert = { rev: i, note: "y".repeat(i % 5) };
+        j.putPair(`alert/${i % 50}`, alert, key, v);
+        expected.set(`alert/${i % 50}`, alert);
+      } else j.put(key, v);
       expected.set(key, v);
       if (i % 1000 === 999) {
         await committed(j);
@@ -486,9 +491,9 @@ describe("Journal", () => {
     j.close();
 
     const k = openJ(opts);
-    expect(k.size).toBe(300);
+    expect(k.size).toBe(350);
     for (const [key, v] of expected) expect(k.get(key)).toEqual(v);
-    expect(k.recovery.snapshotRecords).toBe(300);
+    expect(k.recovery.snapshotRecords).toBe(350);
     expect(k.recovery.records).toBeLessThan(30_000 / 3);
   });
 

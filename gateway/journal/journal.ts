@@ -66,7 +66,7 @@ import { type Done, SegmentWriter } from "./group-commit.js";
 import { Health, type JournalHealth } from "./health.js";
 import { JournalLockedError, LEASE_RENEW_MS, type LockEnv } from "./lock.js";
 import { type FoundDamage, filesChanged, JournalLock, mergeReport } from "./opening.js";
-import { frame, framedSize, OP_DELETE, OP_PUT, valueOffset } from "./record.js";
+import { frame, framedSize, framePair, OP_DELETE, OP_PUT, valueOffset } from "./record.js";
 import { emptyReport, type Recovered, type RecoveryReport, recover } from "./recovery.js";
 import { type Image, writeSnapshot, writeSnapshotSync } from "./snapshot.js";
 import { decodeValue } from "./value.js";
@@ -336,6 +336,31 @@ export class Journal {
     this.map.set(key, rec.toString("latin1", start));
     this.liveBytes += rec.length;
     this.append(rec);
+  }
+
+  /**
+   * Two puts in one record (record.ts, OP_PUT_PAIR): one framing, one CRC, one write, and a torn
+   * tail keeps both or neither. A press's alert state and its device's seq record (the state
+   * recorder): before 2026-12-06 two records. commit() waits for it as for put().
+   */
+  putPair(key1: string, value1: unknown, key2: string, value2: unknown): void {
+    this.assertOpen();
+    const v1 = encode(value1);
+    const v2 = encode(value2);
+    const { rec, at1, at2 } = framePair(key1, v1, key2, v2);
+    this.setLive(key1, rec.toString("latin1", at1, at1 + v1.length));
+    this.setLive(key2, rec.toString("latin1", at2, at2 + v2.length));
+    this.append(rec);
+    this.needed = this.writer.appended;
+  }
+
+  /** The live map's value of key, and its framed size (what a snapshot writes for it). */
+  private setLive(key: string, value: string): void {
+    const keyBytes = Buffer.byteLength(key, "utf8");
+    const old = this.map.get(key);
+    if (old !== undefined) this.liveBytes -= framedSize(keyBytes, old.length);
+    this.map.set(key, value);
+    this.liveBytes += framedSize(keyBytes, value.length);
   }
 
   /** A tombstone; a key that is not live writes nothing. */

@@ -3,6 +3,13 @@
  *
  *   u32 LE body length | u32 LE CRC-32C of the body | body
  *   body = u8 op | u16 LE key length | key (UTF-8) | value (CBOR, cbor-x; empty for a delete)
+ *   pair = u8 op (5) | u16 LE key length | key | u32 LE value length | value
+ *                    | u16 LE key length | key | value (to the end of the body)
+ *
+ * A pair (since 2026-12-06) puts two keys in one record: a press's alert state and its device's
+ * seq record, one framing, one CRC and one write instead of two records; a torn tail keeps both or
+ * neither. Replay reads it as the two puts in order. A version before it refuses a directory
+ * holding one (format.ts: a record kind it does not know).
  *
  * A record whose length is out of bounds, whose body runs past the end of the data, or whose
  * CRC does not match is damage. scan() (snapshots: all or nothing) stops there. scanSegment()
@@ -16,6 +23,8 @@ import { MAX_KNOWN_OP } from "./format.js";
 
 export const HEADER_BYTES = 8;
 const FIXED_BODY = 3; // op + key length
+/** A pair's first value length field. */
+const PAIR_LEN = 4;
 
 export const OP_PUT = 1;
 export const OP_DELETE = 2;
@@ -23,6 +32,8 @@ export const OP_DELETE = 2;
 export const OP_SNAP_BEGIN = 3;
 /** Snapshot only: last record, value = { records }. A snapshot without it is incomplete. */
 export const OP_SNAP_END = 4;
+/** Segments only: two puts in one record (the pair layout above). */
+export const OP_PUT_PAIR = 5;
 
 export const MAX_KEY_BYTES = 4096;
 /** A record larger than this is refused on write and read as damage on replay. */
@@ -45,6 +56,66 @@ export function frame(op: number, key: string, value: Uint8Array | null): Buffer
   const buf = Buffer.allocUnsafe(framedSize(keyLen, valLen));
   frameInto(buf, 0, op, key, keyLen, value);
   return buf;
+}
+
+/**
+ * Frames a pair (OP_PUT_PAIR): two puts in one record, into a fresh buffer. Returns it with the
+ * offsets of both values (the live map keeps each value's bytes under its key).
+ */
+export function framePair(
+  key1: string,
+  value1: Uint8Array,
+  key2: string,
+  value2: Uint8Array,
+): { rec: Buffer; at1: number; at2: number } {
+  const len1 = Buffer.byteLength(key1, "utf8");
+  const len2 = Buffer.byteLength(key2, "utf8");
+  if (len1 > MAX_KEY_BYTES || len2 > MAX_KEY_BYTES)
+    throw new RangeError(`journal key longer than ${MAX_KEY_BYTES} bytes`);
+  const bodyLen = FIXED_BODY + len1 + PAIR_LEN + value1.length + 2 + len2 + value2.length;
+  if (bodyLen > MAX_BODY_BYTES) throw new RangeError(`journal record larger than ${MAX_BODY_BYTES} bytes`);
+  const buf = Buffer.allocUnsafe(HEADER_BYTES + bodyLen);
+  const body = HEADER_BYTES;
+  buf.writeUInt32LE(bodyLen, 0);
+  buf[body] = OP_PUT_PAIR;
+  let at = body + 1;
+  buf.writeUInt16LE(len1, at);
+  at += 2;
+  at += buf.write(key1, at, len1, "utf8");
+  buf.writeUInt32LE(value1.length, at);
+  at += PAIR_LEN;
+  const at1 = at;
+  buf.set(value1, at);
+  at += value1.length;
+  buf.writeUInt16LE(len2, at);
+  at += 2;
+  at += buf.write(key2, at, len2, "utf8");
+  const at2 = at;
+  buf.set(value2, at);
+  buf.writeUInt32LE(crc32cOf(buf, body, body + bodyLen), 4);
+  return { rec: buf, at1, at2 };
+}
+
+/**
+ * The second key of a pair whose body spans [bodyStart, bodyEnd): [key1End+value, key2 start, key2
+ * end], or null when the lengths do not fit the body (damage).
+ */
+function pairParts(buf: Buffer, bodyStart: number, bodyEnd: number): [number, number, number] | null {
+  const key1End = bodyStart + FIXED_BODY + buf.readUInt16LE(bodyStart + 1);
+  if (key1End + PAIR_LEN > bodyEnd) return null;
+  const value1End = key1End + PAIR_LEN + buf.readUInt32LE(key1End);
+  if (value1End + 2 > bodyEnd) return null;
+  const key2Len = buf.readUInt16LE(value1End);
+  if (key2Len > MAX_KEY_BYTES || value1End + 2 + key2Len > bodyEnd) return null;
+  return [value1End, value1End + 2, value1End + 2 + key2Len];
+}
+
+/**
+ * Which ops a scan accepts: `maxOp` OP_DELETE reads a segment (put, delete, pair), OP_SNAP_END a
+ * snapshot (put, delete, begin, end).
+ */
+function opAllowed(op: number, maxOp: number): boolean {
+  return op === OP_PUT_PAIR ? maxOp === OP_DELETE : op >= OP_PUT && op <= maxOp;
 }
 
 /**
@@ -96,10 +167,13 @@ export interface ScanResult {
   newerOp?: number;
 }
 
-/** Calls onRecord for each valid record from the start of buf; stops at the first damage. */
+/**
+ * Calls onRecord for each valid record from the start of buf; stops at the first damage. A pair is
+ * handed on as its two puts (op OP_PUT), in order; `end` is the end of the record in buf.
+ */
 export function scan(
   buf: Buffer,
-  onRecord: (op: number, key: string, value: Buffer) => void,
+  onRecord: (op: number, key: string, value: Buffer, end: number) => void,
   maxOp = OP_SNAP_END,
 ): ScanResult {
   let pos = 0;
@@ -117,8 +191,25 @@ export function scan(
     const keyLen = buf.readUInt16LE(bodyStart + 1);
     const keyEnd = bodyStart + FIXED_BODY + keyLen;
     if (op > MAX_KNOWN_OP) return { validEnd: pos, damage: `record kind ${op} unknown`, newerOp: op };
-    if (keyEnd > bodyEnd || op < OP_PUT || op > maxOp) return { validEnd: pos, damage: "bad body" };
-    onRecord(op, buf.toString("utf8", bodyStart + FIXED_BODY, keyEnd), buf.subarray(keyEnd, bodyEnd));
+    if (keyEnd > bodyEnd || !opAllowed(op, maxOp)) return { validEnd: pos, damage: "bad body" };
+    if (op === OP_PUT_PAIR) {
+      const parts = pairParts(buf, bodyStart, bodyEnd);
+      if (parts === null) return { validEnd: pos, damage: "bad body" };
+      const [value1End, key2Start, key2End] = parts;
+      onRecord(
+        OP_PUT,
+        buf.toString("utf8", bodyStart + FIXED_BODY, keyEnd),
+        buf.subarray(keyEnd + PAIR_LEN, value1End),
+        bodyEnd,
+      );
+      onRecord(OP_PUT, buf.toString("utf8", key2Start, key2End), buf.subarray(key2End, bodyEnd), bodyEnd);
+    } else
+      onRecord(
+        op,
+        buf.toString("utf8", bodyStart + FIXED_BODY, keyEnd),
+        buf.subarray(keyEnd, bodyEnd),
+        bodyEnd,
+      );
     pos = bodyEnd;
   }
   return { validEnd: pos, damage: null };
@@ -135,10 +226,11 @@ function validAt(buf: Buffer, pos: number, maxOp: number): number {
   if (bodyEnd > end) return 0;
   // The cheap checks before the CRC: a forward search over garbage computes few CRCs.
   const op = buf[bodyStart]!;
-  if (op < OP_PUT || op > maxOp) return 0;
+  if (!opAllowed(op, maxOp)) return 0;
   const keyLen = buf.readUInt16LE(bodyStart + 1);
   if (keyLen > MAX_KEY_BYTES || bodyStart + FIXED_BODY + keyLen > bodyEnd) return 0;
   if (op === OP_DELETE && bodyStart + FIXED_BODY + keyLen !== bodyEnd) return 0;
+  if (op === OP_PUT_PAIR && pairParts(buf, bodyStart, bodyEnd) === null) return 0;
   if (crc32cOf(buf, bodyStart, bodyEnd) !== buf.readUInt32LE(pos + 4)) return 0;
   return bodyEnd - pos;
 }
@@ -169,8 +261,8 @@ export function recordBounds(buf: Buffer): Array<[number, number]> {
   let at = 0;
   scan(
     buf,
-    (_op, key, value) => {
-      const end = at + framedSize(Buffer.byteLength(key), value.length);
+    (_op, _key, _value, end) => {
+      if (end === at) return; // a pair's second put
       out.push([at, end]);
       at = end;
     },
@@ -187,14 +279,15 @@ export function recordBounds(buf: Buffer): Array<[number, number]> {
  */
 export function scanSegment(
   buf: Buffer,
-  onRecord: (op: number, key: string, value: Buffer) => void,
+  onRecord: (op: number, key: string, value: Buffer, end: number) => void,
   maxOp = OP_DELETE,
 ): SegmentScan {
   const skipped: SkippedRegion[] = [];
   let pos = 0;
   const end = buf.length;
   for (;;) {
-    const res = scan(buf.subarray(pos), onRecord, maxOp);
+    const from = pos;
+    const res = scan(buf.subarray(pos), (op, key, value, end) => onRecord(op, key, value, from + end), maxOp);
     const bad = pos + res.validEnd;
     if (res.damage === null) return { skipped, validEnd: bad, tailDamage: null };
     if (res.newerOp !== undefined)

@@ -460,8 +460,11 @@ class Recovery {
     }
     out.report.segments++;
     out.report.bytes += buf.length;
-    const res = scanSegment(buf, (op, key, value) => {
-      out.report.records++;
+    let lastEnd = -1;
+    const res = scanSegment(buf, (op, key, value, end) => {
+      // A pair (two puts, one record) is one record.
+      if (end !== lastEnd) out.report.records++;
+      lastEnd = end;
       if (op === OP_PUT) out.entries.set(key, value);
       else out.entries.delete(key);
     });

@@ -164,7 +164,8 @@ export function readSnapshot(fsx: JournalFs, file: string, seq: number): LoadedS
           const meta = decode(value) as { v?: unknown; seq?: unknown };
           if (typeof meta.v === "number" && Number.isInteger(meta.v) && meta.v > SNAPSHOT_FORMAT)
             newer = `snapshot format ${meta.v}`;
-          else if (meta.v !== SNAPSHOT_FORMAT) problem = `unknown snapshot format ${String(meta.v)}`;
+          else if (meta.v !== SNAPSHOT_FORMAT && meta.v !== 1)
+            problem = `unknown snapshot format ${String(meta.v)}`;
           else if (meta.seq !== seq) problem = `BEGIN names segment ${String(meta.seq)}, file name ${seq}`;
         }
         begun = true;

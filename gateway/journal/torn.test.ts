@@ -3,6 +3,8 @@
  * records, and random bits are flipped (seeded). Every reopen must succeed: a cut keeps exactly
  * the valid prefix (a torn tail: the rest moved aside, the segment truncated); a flipped record
  * before the end is skipped alone (copied aside, counted as corrupt) and every record after it kept.
+ * Some records are pairs (two puts in one record, a press's alert state and its seq): a cut or a
+ * flip in one keeps both of its keys as they were before it, never one of the two.
  */
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -33,13 +35,17 @@ function prng(seed: number): () => number {
   };
 }
 
-type Op = { key: string; value: unknown } | { key: string; del: true };
+type Op =
+  | { key: string; value: unknown }
+  | { key: string; del: true }
+  | { key: string; value: unknown; key2: string; value2: unknown };
 
 function stateAfter(ops: Op[], n: number): Map<string, unknown> {
   const m = new Map<string, unknown>();
   for (const op of ops.slice(0, n)) {
     if ("del" in op) m.delete(op.key);
     else m.set(op.key, op.value);
+    if ("key2" in op) m.set(op.key2, op.value2);
   }
   return m;
 }
@@ -65,8 +71,16 @@ it("reopens after a cut at every byte offset of the last records and after rando
         state: ["open", "acked", "shelved"][i % 3],
         note: "x".repeat(Math.floor(rnd() * 40)),
       };
-      j.put(key, value);
-      ops.push({ key, value });
+      if (i % 4 === 1 || i === 199) {
+        // A press: its alert state and its device's seqs in one record.
+        const key2 = `dev/${i % 7}`;
+        const value2 = { seen: i, link: "online", seqs: [i - 1, i] };
+        j.putPair(key, value, key2, value2);
+        ops.push({ key, value, key2, value2 });
+      } else {
+        j.put(key, value);
+        ops.push({ key, value });
+      }
     }
   }
   await j.sync();
@@ -76,6 +90,7 @@ it("reopens after a cut at every byte offset of the last records and after rando
   // Record boundaries, from the framing itself.
   const ends = recordBounds(original).map(([, end]) => end);
   expect(ends.length).toBe(ops.length);
+  expect(ops.slice(-TAIL_RECORDS).filter((op) => "key2" in op).length).toBeGreaterThan(0);
   const tailStart = ends[ends.length - 1 - TAIL_RECORDS]!;
 
   let trial = 0;

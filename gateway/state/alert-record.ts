@@ -108,6 +108,123 @@ export function alertRecord(a: Alert): AlertRecord {
   };
 }
 
+/**
+ * The alert state in a press's pair record (since 2026-12-06): a positional array, the layout's
+ * version first, then every field of AlertRecord in ALERT_FIELDS_V1's order. No keys: 247 bytes of
+ * CBOR for a raised EMERGENCY_CALL against 668 as a map, and a quarter of the encoding time. A
+ * layout is never changed once written: a new field is a new version, and every version stays
+ * readable (readAlertRecord). docs/durability.md "Record encodings".
+ */
+export const ALERT_LAYOUT_V1 = 1;
+
+/** ALERT_LAYOUT_V1's fields, in order (packedAlertRecord writes them so). */
+export const ALERT_FIELDS_V1 = [
+  "id",
+  "code",
+  "priority",
+  "subject",
+  "model",
+  "household",
+  "raisedAt",
+  "topic",
+  "state",
+  "updatedAt",
+  "count",
+  "causes",
+  "cancelledByResident",
+  "ackedBy",
+  "ackedByAccount",
+  "ackedAt",
+  "ackNote",
+  "clearedAt",
+  "urgent",
+  "test",
+  "detail",
+  "windowUntil",
+  "suppressedFor",
+  "shelvedBy",
+  "shelvedByAccount",
+  "shelvedAt",
+  "shelvedUntil",
+  "shelveReason",
+  "outOfServiceBy",
+  "outOfServiceByAccount",
+  "chattering",
+  "holds",
+  "announced",
+  "unackSince",
+  "escalationLevel",
+  "escalationNextAt",
+  "escalateAs",
+  "lastIsa",
+  "rev",
+  "lastTransition",
+  "unpublished",
+] as const satisfies ReadonlyArray<keyof AlertRecord>;
+
+/** The alert as ALERT_LAYOUT_V1 (no intermediate object: on a P1's path). */
+export function packedAlertRecord(a: Alert): unknown[] {
+  return [
+    ALERT_LAYOUT_V1,
+    a.id,
+    a.code,
+    a.priority,
+    a.subject.id,
+    a.subject.model,
+    a.subject.household,
+    a.raisedAt,
+    a.topic,
+    a.state,
+    a.updatedAt,
+    a.count,
+    a.causes,
+    a.cancelledByResident,
+    a.ackedBy,
+    a.ackedByAccount,
+    a.ackedAt,
+    a.ackNote,
+    a.clearedAt,
+    a.urgent,
+    a.test,
+    a.detail,
+    a.windowUntil,
+    a.suppressedFor,
+    a.shelvedBy,
+    a.shelvedByAccount,
+    a.shelvedAt,
+    a.shelvedUntil,
+    a.shelveReason,
+    a.outOfServiceBy,
+    a.outOfServiceByAccount,
+    a.chattering,
+    a.holds,
+    a.announced,
+    a.unackSince,
+    a.escalationLevel,
+    a.escalationNextAt,
+    a.escalateAs,
+    a.lastIsa,
+    a.rev,
+    a.lastTransition,
+    a.unpublished,
+  ];
+}
+
+/**
+ * A journaled alert state in any form it was ever written in: a map (every record before
+ * 2026-12-06, and those not written with a press's seq) or a positional layout; null when it has
+ * neither shape (damage: skipped, counted).
+ */
+export function readAlertRecord(v: unknown): AlertRecord | null {
+  if (Array.isArray(v)) {
+    if (v[0] !== ALERT_LAYOUT_V1 || v.length !== ALERT_FIELDS_V1.length + 1) return null;
+    const r: Record<string, unknown> = {};
+    for (let i = 0; i < ALERT_FIELDS_V1.length; i++) r[ALERT_FIELDS_V1[i] as string] = v[i + 1];
+    return isAlertRecord(r) ? r : null;
+  }
+  return isAlertRecord(v) ? v : null;
+}
+
 /** Rebuilds the alert for `subject` (resolved by the caller from the record's subject id). */
 export function alertFromRecord(r: AlertRecord, site: string, subject: AlertSubject): Alert {
   const a = new Alert(

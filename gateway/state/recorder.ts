@@ -13,9 +13,10 @@
 import type { AlertCode } from "../../core/index.js";
 import type { Alert, AlertSubject } from "../alerts/alert.js";
 import type { EngineRecorder, FloodRecord, ShelveRecord } from "../alerts/engine.js";
+import type { WriteBarrier } from "../northbound/written-first.js";
 import type { DeviceEntry, HouseholdEntry, Registry } from "../registry.js";
 import type { AwayRecord } from "../supervision.js";
-import { alertRecord } from "./alert-record.js";
+import { alertRecord, packedAlertRecord } from "./alert-record.js";
 import { KEY } from "./keys.js";
 import type { DurableStore } from "./store.js";
 
@@ -31,6 +32,22 @@ export interface DeviceRecord {
    * device, its own seqs) forgets the record. Absent in records written before it existed.
    */
   model?: string;
+}
+
+/**
+ * The device record in a press's pair record (since 2026-12-06): `[1, seen, link, seqs, model]`
+ * (DEVICE_LAYOUT_V1). Read in either form by readDeviceRecord.
+ */
+export const DEVICE_LAYOUT_V1 = 1;
+
+/**
+ * A journaled device record in any form it was written in (a map, or DEVICE_LAYOUT_V1); the
+ * fields are checked by the caller (recovery), as a map's always were.
+ */
+export function readDeviceRecord(v: unknown): Partial<DeviceRecord> | undefined {
+  if (!Array.isArray(v)) return v as Partial<DeviceRecord> | undefined;
+  if (v[0] !== DEVICE_LAYOUT_V1 || v.length !== 5) return {};
+  return { seen: v[1], link: v[2], seqs: v[3], model: v[4] };
 }
 
 export interface HouseholdRecord {
@@ -66,7 +83,27 @@ interface RevTrack {
   seq: number;
 }
 
-export class StateRecorder implements EngineRecorder {
+/**
+ * The alert-bearing message whose rules are running (StateRecorder.message): its seq is journaled
+ * with the last alert state it changed, in one record.
+ */
+interface OpenMessage {
+  device: DeviceEntry;
+  seq: number;
+  /** The alert state put last in this message, not yet handed to the store (flushed by any other record). */
+  alert: Alert | null;
+  /** A P1 publish asked for its records to be written at once (writeNow), held until the message ends. */
+  urgent: boolean;
+  /** afterWrite() callers held with the deferred state (at most the northbound sink's one registration). */
+  waiting: Array<() => void>;
+}
+
+/**
+ * Journals the gateway's state; also the northbound messages' write barrier (WrittenFirstSink): a
+ * message waits for the records behind it, an alert state deferred to the end of its message (one
+ * record per press) included.
+ */
+export class StateRecorder implements EngineRecorder, WriteBarrier {
   writes = 0;
   /** Alert changes synced on the calling thread because REV_UNSYNCED_MAX was reached. */
   revSyncs = 0;
@@ -75,6 +112,10 @@ export class StateRecorder implements EngineRecorder {
   private putSeq = 0;
   private durableSeq = 0;
   private commitAsked = false;
+  /** The alert-bearing message whose rules are running (one at a time: rules are synchronous). */
+  private open: OpenMessage | null = null;
+  /** Records put in one message (bench/journal-press.ts: records per press). */
+  pairs = 0;
 
   constructor(
     private readonly store: DurableStore,
@@ -85,11 +126,29 @@ export class StateRecorder implements EngineRecorder {
 
   alert(a: Alert): void {
     this.writes++;
+    const open = this.open;
+    if (a.state !== "closed" && open !== null) {
+      // Within a message's rules: held until the message ends, when it takes the seq with it
+      // (messageDone), unless another record comes first. Its publish waits (writePending).
+      if (open.alert !== a) this.flush();
+      open.alert = a;
+      return;
+    }
+    this.flush();
     if (a.state === "closed") {
       this.store.delete(KEY.alert(a.id));
       this.revs.delete(a.id);
       return;
     }
+    this.store.put(KEY.alert(a.id), alertRecord(a));
+    this.trackRev(a);
+  }
+
+  /** The alert state deferred by an open message, put now (another record must come after it). */
+  private flush(): void {
+    const a = this.open?.alert;
+    if (a === undefined || a === null) return;
+    (this.open as OpenMessage).alert = null;
     this.store.put(KEY.alert(a.id), alertRecord(a));
     this.trackRev(a);
   }
@@ -135,12 +194,14 @@ export class StateRecorder implements EngineRecorder {
 
   shelve(subjectId: string, code: AlertCode, shelve: ShelveRecord | null): void {
     this.writes++;
+    this.flush();
     if (shelve === null) this.store.delete(KEY.shelve(subjectId, code));
     else this.store.put(KEY.shelve(subjectId, code), shelve);
   }
 
   service(subject: AlertSubject, by: string | null, at: number, account: string | null = null): void {
     this.writes++;
+    this.flush();
     if (by === null) this.store.delete(KEY.service(subject.id));
     else
       this.store.put(KEY.service(subject.id), {
@@ -154,6 +215,7 @@ export class StateRecorder implements EngineRecorder {
 
   flood(flood: FloodRecord): void {
     this.writes++;
+    this.flush();
     this.store.put(KEY.flood, flood);
   }
 
@@ -161,6 +223,7 @@ export class StateRecorder implements EngineRecorder {
 
   readonly away = (householdId: string, away: AwayRecord | null): void => {
     this.writes++;
+    this.flush();
     if (away === null) this.store.delete(KEY.away(householdId));
     else this.store.put(KEY.away(householdId), away);
   };
@@ -186,6 +249,84 @@ export class StateRecorder implements EngineRecorder {
     this.writeDevice(device, !changedState);
   }
 
+  /**
+   * An alert-bearing message's rules start (gateway/consume.ts): until messageDone(), the alert
+   * state they put last is held, so that it and the message's seq go in one record (a pair) after
+   * everything else the message changed. A press that raises or updates one alert writes one
+   * record, not two (its state, then its seq): one encoding pass, one framing, one CRC, one write.
+   * The order promised stays: the seq never reaches the disk without what its message changed (a
+   * torn tail keeps the pair whole or not at all, and any other record of the message is put
+   * before it); the alert state is written before it is published: its publish waits (P1: at the
+   * end of the message's rules, microseconds later, with its write on this thread then).
+   */
+  message(device: DeviceEntry, seq: number): void {
+    this.endMessage();
+    this.open = { device, seq, alert: null, urgent: false, waiting: [] };
+  }
+
+  /**
+   * The message's rules ran (after message()): its seq is journaled, with the alert state held (one
+   * record) or after what it changed (alertMessage), and the publishes held for it are let go.
+   */
+  messageDone(changedState: boolean): void {
+    const open = this.open;
+    if (open === null) return;
+    const a = open.alert;
+    if (a === null) {
+      this.endMessage();
+      this.alertMessage(open.device, open.seq, changedState);
+      return;
+    }
+    open.alert = null;
+    const device = open.device;
+    const seqs = (device.alertSeqs ??= []);
+    if (seqs.length >= ALERT_SEQS_KEPT) seqs.shift();
+    seqs.push(open.seq);
+    this.writes++;
+    this.pairs++;
+    device.journaledSeen = device.lastSeen;
+    device.journaledLink = device.link;
+    // Positional layouts: no keys to encode (alert-record.ts, DEVICE_LAYOUT_V1).
+    this.store.putPair(KEY.alert(a.id), packedAlertRecord(a), KEY.device(device.id), [
+      DEVICE_LAYOUT_V1,
+      device.lastSeen,
+      device.link,
+      device.alertSeqs,
+      device.model,
+    ]);
+    this.trackRev(a);
+    this.endMessage();
+  }
+
+  /**
+   * Closes the open message (its rules threw: what they put is put, no seq, as before): held
+   * records are put, then held publishes go (a P1 one written on this thread first).
+   */
+  endMessage(): void {
+    const open = this.open;
+    if (open === null) return;
+    this.flush();
+    this.open = null;
+    if (open.urgent) this.store.writeNow();
+    for (const done of open.waiting) this.store.afterWrite(done);
+  }
+
+  // --- the northbound write barrier (WrittenFirstSink) ---------------------------------
+
+  get writePending(): boolean {
+    return (this.open !== null && this.open.alert !== null) || this.store.writePending;
+  }
+
+  afterWrite(done: () => void): void {
+    if (this.open !== null && this.open.alert !== null) this.open.waiting.push(done);
+    else this.store.afterWrite(done);
+  }
+
+  writeNow(): void {
+    if (this.open !== null && this.open.alert !== null) this.open.urgent = true;
+    else this.store.writeNow();
+  }
+
   activity(household: HouseholdEntry): void {
     if (household.lastActivity - household.journaledActivity < this.checkpointMs) return;
     this.writeHousehold(household, true);
@@ -193,6 +334,7 @@ export class StateRecorder implements EngineRecorder {
 
   /** The gateway is running at `at`: a checkpoint (every checkpointInterval; written at a clean stop). */
   running(at: number): void {
+    this.flush();
     const record: RunningRecord = { at };
     this.store.putCheckpoint(KEY.running, record);
   }
@@ -202,6 +344,7 @@ export class StateRecorder implements EngineRecorder {
    * nothing published was lost. Records reach the file in order, so with it every record before it.
    */
   cleanStop(at: number): void {
+    this.flush();
     const record: RunningRecord = { at, clean: true };
     this.store.put(KEY.running, record);
   }
@@ -232,16 +375,16 @@ export class StateRecorder implements EngineRecorder {
    */
   writeDevice(device: DeviceEntry, checkpoint = false): void {
     this.writes++;
+    this.flush();
     device.journaledSeen = device.lastSeen;
     device.journaledLink = device.link;
-    const record: DeviceRecord = {
-      seen: device.lastSeen,
-      link: device.link,
-      seqs: device.alertSeqs ?? [],
-      model: device.model,
-    };
+    const record = this.deviceRecord(device);
     if (checkpoint) this.store.putCheckpoint(KEY.device(device.id), record);
     else this.store.put(KEY.device(device.id), record);
+  }
+
+  private deviceRecord(device: DeviceEntry): DeviceRecord {
+    return { seen: device.lastSeen, link: device.link, seqs: device.alertSeqs ?? [], model: device.model };
   }
 
   /** A reload started the household's welfare period (welfareFrom): written now. */
@@ -249,6 +392,7 @@ export class StateRecorder implements EngineRecorder {
 
   private writeHousehold(household: HouseholdEntry, checkpoint = false): void {
     this.writes++;
+    this.flush();
     household.journaledActivity = household.lastActivity;
     const record: HouseholdRecord = { activity: household.lastActivity };
     if (household.welfareFrom > 0) record.from = household.welfareFrom;
@@ -258,6 +402,7 @@ export class StateRecorder implements EngineRecorder {
 
   /** A subject that left the configuration: nothing of it is kept. */
   forgetDevice(deviceId: string): void {
+    this.flush();
     this.store.delete(KEY.device(deviceId));
   }
 }

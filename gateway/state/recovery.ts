@@ -16,9 +16,9 @@ import type { Logger } from "../log.js";
 import { moveRecord } from "../moved-times.js";
 import type { Registry } from "../registry.js";
 import type { AwayRecord, Supervisor } from "../supervision.js";
-import { alertFromRecord, alertRecord, isAlertRecord } from "./alert-record.js";
+import { alertFromRecord, alertRecord, readAlertRecord } from "./alert-record.js";
 import { KEY, PREFIX } from "./keys.js";
-import { type DeviceRecord, type HouseholdRecord, REV_UNSYNCED_MAX, type RunningRecord } from "./recorder.js";
+import { type HouseholdRecord, REV_UNSYNCED_MAX, type RunningRecord, readDeviceRecord } from "./recorder.js";
 import type { DurableStore } from "./store.js";
 
 /** The gateway's own alerts (STORAGE_DEGRADED) are about this subject. */
@@ -138,7 +138,7 @@ export function recoverState(
 
   for (const [key, v] of store.entries(PREFIX.device)) {
     const d = registry.devices.get(key.slice(PREFIX.device.length));
-    const r = v as Partial<DeviceRecord>;
+    const r = readDeviceRecord(v);
     if (!d) {
       store.delete(key);
       continue;
@@ -263,8 +263,9 @@ export function recoverState(
   }
 
   const alerts: Alert[] = [];
-  for (const [key, v] of store.entries(PREFIX.alert)) {
-    if (!isAlertRecord(v)) {
+  for (const [key, value] of store.entries(PREFIX.alert)) {
+    const v = readAlertRecord(value);
+    if (v === null) {
       skip(key);
       continue;
     }

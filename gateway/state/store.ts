@@ -10,6 +10,11 @@ export interface DurableStore {
   /** Live keys starting with `prefix`, with their decoded values. */
   entries(prefix?: string): IterableIterator<[string, unknown]>;
   put(key: string, value: unknown): void;
+  /**
+   * Two puts in one record: both durable, or (a torn tail) neither; commit() waits for it as for
+   * put(). A press's alert state with its device's seq record.
+   */
+  putPair(key1: string, value1: unknown, key2: string, value2: unknown): void;
   /** A record commit() does not wait for (a last-seen checkpoint): durable by the next sync. */
   putCheckpoint(key: string, value: unknown): void;
   delete(key: string): void;
@@ -51,6 +56,13 @@ export class MemoryStore implements DurableStore {
   put(key: string, value: unknown): void {
     this.writes++;
     this.map.set(key, structuredClone(value));
+  }
+
+  /** One write: both keys change together. */
+  putPair(key1: string, value1: unknown, key2: string, value2: unknown): void {
+    this.writes++;
+    this.map.set(key1, structuredClone(value1));
+    this.map.set(key2, structuredClone(value2));
   }
 
   putCheckpoint(key: string, value: unknown): void {
