@@ -24,6 +24,14 @@ export const STRINGS = {
     notLiveSince:
       "与网关的连接已于 {t} 断开：下面是断开前的情况，可能已过时，新告警不会显示。正在自动重新连接…",
     notLiveYet: "正在连接网关，尚未收到告警信息…",
+    // Connected, the retained states still arriving: an empty or short list is not the whole truth yet.
+    syncing: "正在从网关同步告警（已收到 {n} 条）…同步完成前列表可能不全，不能据此认为没有告警",
+    syncingShort: "正在同步…",
+    foldLow: "收起三级、四级告警（{n} 条）",
+    unfoldLow: "展开三级、四级告警（{n} 条）",
+    alertsCount: "{n} 条",
+    unackedCount: "（{n} 条未确认）",
+    colon: "：",
     p1Pending: "{n} 条一级告警未确认",
     p1Show: "查看",
     awayConfirm: "设为外出（暂停关怀检查）",
@@ -136,6 +144,14 @@ export const STRINGS = {
     notLiveSince:
       "Connection to the gateway lost at {t}: what follows is as it was then and may be out of date; new alerts are not shown. Reconnecting…",
     notLiveYet: "Connecting to the gateway, no alerts received yet…",
+    syncing:
+      "Syncing alerts from the gateway ({n} received so far)… Until it is done the list may be incomplete: do not take it as all clear",
+    syncingShort: "Syncing…",
+    foldLow: "Fold P3 and P4 alerts ({n})",
+    unfoldLow: "Show P3 and P4 alerts ({n})",
+    alertsCount: "{n} open",
+    unackedCount: " ({n} unacknowledged)",
+    colon: ": ",
     p1Pending: "{n} P1 alert(s) not acknowledged",
     p1Show: "Show",
     awayConfirm: "Set away (welfare checks pause)",
