@@ -4,7 +4,8 @@
  * - after a (re)connection the page says it is syncing until every retained state is in, and
  *   never "no open alerts" meanwhile;
  * - P3/P4 fold into a line per priority (P1/P2 stay on top), kept across a reload, by keyboard;
- * - an update keeps the card in view where it is and rebuilds only the cards that changed.
+ * - an update keeps the card in view where it is and rebuilds only the cards that changed;
+ * - a reading rebuilds its device's row only, not the table of a site with 600 devices.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { createServer, type Server, type Socket, connect as tcpConnect } from "node:net";
@@ -15,6 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { validateConfig } from "../gateway/config/load.js";
 import { Gateway } from "../gateway/gateway.js";
 import { createLogger } from "../gateway/log.js";
+import type { NorthboundSink } from "../gateway/northbound/sink.js";
 import {
   consoleSiteConfig,
   type FakeAlert,
@@ -35,15 +37,17 @@ const browserThere = haveBrowser("console sync test");
 const RECORDER = `(() => {
   window.__states = [];
   window.__cardsBuilt = 0;
+  window.__rowsBuilt = 0;
   const seen = new WeakSet();
   new MutationObserver((records) => {
     for (const r of records)
       for (const n of r.addedNodes) {
         if (n.nodeType !== 1) continue;
-        for (const c of [n, ...n.querySelectorAll(".alert")])
-          if (c.classList.contains("alert") && !seen.has(c)) {
+        for (const c of [n, ...n.querySelectorAll(".alert, tr")])
+          if (!seen.has(c) && (c.classList.contains("alert") || c.tagName === "TR")) {
             seen.add(c);
-            window.__cardsBuilt++;
+            if (c.tagName === "TR") window.__rowsBuilt++;
+            else window.__cardsBuilt++;
           }
       }
     const box = document.querySelector("#alerts");
@@ -255,4 +259,58 @@ describe.skipIf(!browserThere)("operators' console: sync, fold, 1,000 open alert
     expect(Math.abs(after - before)).toBeLessThanOrEqual(2);
     expect(await page.evaluate("window.__cardsBuilt")).toBe(2);
   };
+
+  it("a reading rebuilds its device's row only, not the device table of a site with 600 devices", async () => {
+    const port = await freePort();
+    const big = consoleSiteConfig(port);
+    big.devices = Array.from({ length: 600 }, (_, i) => ({
+      id: `door-${i}`,
+      model: "ds10",
+      password: `pw-door-${i}`,
+      household: i % 2 ? "hh-101" : "hh-203",
+      name: `${1 + (i % 30)}号楼门磁 ${i}`,
+    })) as typeof big.devices;
+    const bigDir = mkdtempSync(path.join(tmpdir(), "linli-console-big-"));
+    const site = await Gateway.start({
+      config: validateConfig(big, "console big site"),
+      logger: createLogger({ level: "silent" }),
+      dataDir: bigDir,
+    });
+    try {
+      const page = await openConsole(port);
+      await page.locator("#conn", { hasText: "已连接" }).waitFor({ timeout: 10_000 });
+      await page.locator('#devices tr[data-device="door-599"]').waitFor({ state: "attached", timeout: 5000 });
+      await page.evaluate("window.__rowsBuilt = 0");
+      const sink = (site.publisher as unknown as { sink: NorthboundSink }).sink;
+      for (const battery of [77, 76]) {
+        sink.publish(
+          "linli/hp/telemetry/ds10/door-5",
+          JSON.stringify({
+            deviceId: "door-5",
+            model: "ds10",
+            metrics: { battery: { value: battery, unit: "%" } },
+          }),
+          0,
+          false,
+        );
+        await page
+          .locator('#devices tr[data-device="door-5"]', { hasText: `电量 ${battery}%` })
+          .waitFor({ timeout: 5000 });
+      }
+      // The same reading again changes nothing on the page.
+      sink.publish(
+        "linli/hp/telemetry/ds10/door-5",
+        JSON.stringify({ deviceId: "door-5", model: "ds10", metrics: { battery: { value: 76, unit: "%" } } }),
+        0,
+        false,
+      );
+      await page.waitForTimeout(300);
+      expect(await page.evaluate("window.__rowsBuilt")).toBe(2);
+      expect(await page.locator("#devices tr").count()).toBe(600);
+      await page.close();
+    } finally {
+      await site.stop();
+      rmSync(bigDir, { recursive: true, force: true });
+    }
+  }, 90_000);
 });

@@ -735,64 +735,101 @@ function serviceButton(d) {
   );
 }
 
+/**
+ * Puts `items` into `box` in order, building an element only for an item whose `keyOf` changed
+ * since the last call and replacing only that one in place. A reading arrives every few seconds
+ * on a big site: rebuilding every device's row at each (1,000 rows) cost more than the reading,
+ * and swallowed a tap on 停用 whose press and release straddled the rebuild.
+ */
+function patchList(box, items, idOf, keyOf, build) {
+  const kept = (box._rows ??= new Map()); // id -> { key, el }
+  const els = [];
+  let same = box.childElementCount === items.length;
+  const ids = new Set();
+  items.forEach((item, i) => {
+    const id = idOf(item);
+    ids.add(id);
+    const key = keyOf(item);
+    let row = kept.get(id);
+    if (!row || row.key !== key) {
+      const built = build(item);
+      if (row && same && box.children[i] === row.el) row.el.replaceWith(built);
+      row = { key, el: built };
+      kept.set(id, row);
+    }
+    if (box.children[i] !== row.el) same = false;
+    els.push(row.el);
+  });
+  for (const id of kept.keys()) if (!ids.has(id)) kept.delete(id);
+  if (!same) box.replaceChildren(...els);
+}
+
 function renderDevices() {
   const devices = state.site?.devices ?? [];
-  const body = $("#devices tbody");
-  body.replaceChildren(
-    ...devices
-      .filter((d) => !STATION_MODELS.has(d.model))
-      .map((d) => {
-        const r = state.readings.get(d.id);
-        const battery = r?.metrics?.battery?.value;
-        return el(
-          "tr",
-          { "data-device": d.id },
-          el(
-            "td",
-            {},
-            d.name ?? d.id,
-            el("br"),
-            el(
-              "small",
-              {},
-              `${t(`models.${d.model}`)} · ${household(d.household)?.name ?? d.household ?? ""}`,
-            ),
-          ),
-          statusCell(d.id),
-          el("td", {}, battery != null ? `${t("battery")} ${battery}%` : ""),
-          // From the gateway's retained service state, so a device without open alerts counts too.
-          el("td", {}, serviceButton(d)),
-        );
-      }),
+  const lang = state.lang || "zh-CN";
+  // Everything a row shows, as one string: the row is built again only when it changes.
+  const keyOf = (d) =>
+    `${lang}|${state.status.get(d.id) ?? ""}|${state.outOfService.has(d.id)}|${
+      STATION_MODELS.has(d.model)
+        ? JSON.stringify(state.readings.get(d.id)?.metrics ?? null)
+        : (state.readings.get(d.id)?.metrics?.battery?.value ?? "")
+    }`;
+  patchList(
+    $("#devices tbody"),
+    devices.filter((d) => !STATION_MODELS.has(d.model)),
+    (d) => d.id,
+    keyOf,
+    (d) => {
+      const battery = state.readings.get(d.id)?.metrics?.battery?.value;
+      return el(
+        "tr",
+        { "data-device": d.id },
+        el(
+          "td",
+          {},
+          d.name ?? d.id,
+          el("br"),
+          el("small", {}, `${t(`models.${d.model}`)} · ${household(d.household)?.name ?? d.household ?? ""}`),
+        ),
+        statusCell(d.id),
+        el("td", {}, battery != null ? `${t("battery")} ${battery}%` : ""),
+        // From the gateway's retained service state, so a device without open alerts counts too.
+        el("td", {}, serviceButton(d)),
+      );
+    },
   );
   const stations = $("#stations");
   stations.closest("section").hidden = !devices.some((d) => STATION_MODELS.has(d.model));
-  stations.replaceChildren(
-    ...devices
-      .filter((d) => STATION_MODELS.has(d.model))
-      .map((d) =>
+  patchList(
+    stations,
+    devices.filter((d) => STATION_MODELS.has(d.model)),
+    (d) => d.id,
+    keyOf,
+    (d) =>
+      el(
+        "div",
+        { class: "station", "data-device": d.id },
+        el("strong", {}, d.name ?? d.id),
+        " ",
+        el("small", {}, t(`models.${d.model}`)),
+        " ",
         el(
-          "div",
-          { class: "station", "data-device": d.id },
-          el("strong", {}, d.name ?? d.id),
-          " ",
-          el("small", {}, t(`models.${d.model}`)),
-          " ",
-          el(
-            "span",
-            { class: statusClass(state.status.get(d.id)) },
-            state.status.get(d.id) ? statusText(state.status.get(d.id)) : "",
-          ),
-          outOfServiceMark(d.id),
-          " ",
-          serviceButton(d),
-          el("div", {}, metricsText(state.lang || "zh-CN", d.model, state.readings.get(d.id)?.metrics)),
+          "span",
+          { class: statusClass(state.status.get(d.id)) },
+          state.status.get(d.id) ? statusText(state.status.get(d.id)) : "",
         ),
+        outOfServiceMark(d.id),
+        " ",
+        serviceButton(d),
+        el("div", {}, metricsText(lang, d.model, state.readings.get(d.id)?.metrics)),
       ),
   );
-  const households = $("#households tbody");
-  households.replaceChildren(
-    ...(state.site?.households ?? []).map((h) => {
+  patchList(
+    $("#households tbody"),
+    state.site?.households ?? [],
+    (h) => h.id,
+    (h) => `${lang}|${state.monitoring.get(h.id)?.state === "away"}`,
+    (h) => {
       const away = state.monitoring.get(h.id)?.state === "away";
       return el(
         "tr",
@@ -814,7 +851,7 @@ function renderDevices() {
           ),
         ),
       );
-    }),
+    },
   );
 }
 
