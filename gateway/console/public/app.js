@@ -2,7 +2,7 @@
 // login: the broker's ACL decides what this page may read and request, exactly as
 // for any other console (docs/topics.md). State is rebuilt from the retained
 // topics at every (re)connection: the page keeps nothing the gateway does not.
-import { CODE_NAMES, metricsText, STRINGS, stateKey, textWith } from "./i18n.js";
+import { CODE_NAMES, commandName, metricsText, STRINGS, stateKey, textWith } from "./i18n.js";
 import { alertOrder, isQuiet, isUnacknowledged, pendingP1, reminderDue } from "./watch.js";
 
 const $ = (sel) => document.querySelector(sel);
@@ -860,7 +860,8 @@ function resultSubject(r) {
   const b = r.body;
   if (r.topic.startsWith("cmd/")) {
     const d = device(b.deviceId ?? r.topic.split("/")[1]);
-    return `${t("actions.command")} ${b.command ?? r.topic.split("/")[2]} · ${d?.name ?? b.deviceId ?? ""}`;
+    const command = commandName(state.lang || "zh-CN", b.command ?? r.topic.split("/")[2]);
+    return `${t("actions.command")} ${command} · ${d?.name ?? b.deviceId ?? ""}`;
   }
   const action = t(`actions.${b.action}`);
   const name = action === `actions.${b.action}` ? (b.action ?? "") : action;

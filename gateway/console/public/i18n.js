@@ -300,6 +300,47 @@ export const CODE_NAMES = {
   },
 };
 
+// The built-in models' commands (docs/topics.md "Device commands"), named for people in a
+// command's result: "设备命令 关闭燃气阀 · 1号楼 101室厨房", not `valve_close`.
+// gateway/console/i18n.test.ts holds every command of the table named in both languages.
+export const COMMAND_NAMES = {
+  "zh-CN": {
+    locate: "让挂件鸣响（寻找）",
+    silence: "消音",
+    reset: "复位报警",
+    test_on: "进入测试模式",
+    test_off: "退出测试模式",
+    restart_app: "重启终端程序",
+    maintenance_on: "进入维护",
+    maintenance_off: "退出维护",
+    valve_close: "关闭燃气阀",
+    valve_open: "打开燃气阀",
+    self_test: "自检",
+    set_low: "设置低液位",
+    set_high: "设置高液位",
+  },
+  en: {
+    locate: "beep to locate",
+    silence: "silence",
+    reset: "reset alarms",
+    test_on: "test mode on",
+    test_off: "test mode off",
+    restart_app: "restart the kiosk app",
+    maintenance_on: "maintenance on",
+    maintenance_off: "maintenance off",
+    valve_close: "close the gas valve",
+    valve_open: "open the gas valve",
+    self_test: "self-test",
+    set_low: "set the low level",
+    set_high: "set the high level",
+  },
+};
+
+/** A command's name in `lang`; a YAML profile's own command as it is called. */
+export function commandName(lang, command) {
+  return (COMMAND_NAMES[lang] ?? COMMAND_NAMES.en)[command] ?? command;
+}
+
 // Every reading of the built-in models (devices/*.ts `metrics`), named for people. A key
 // `<model>.<field>` names a field whose meaning differs by model (GD-2 `level` is a gas alarm
 // level, LV-4 `level` a water level).
