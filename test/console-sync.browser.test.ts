@@ -33,14 +33,19 @@ const browserThere = haveBrowser("console sync test");
 
 /**
  * Records what the alert list said, each time it changed: "syncing", its hint ("没有未处理的告警",
- * …), "cards" or "empty"; and counts the alert cards the page built (a node never seen before).
+ * …), "cards" or "empty"; counts the alert cards and table rows the page built (a node never seen
+ * before) and the cards it took out of the page (alone or inside a group).
  */
 const RECORDER = `(() => {
   window.__states = [];
   window.__cardsBuilt = 0;
   window.__rowsBuilt = 0;
+  window.__cardsRemoved = 0;
   const seen = new WeakSet();
   new MutationObserver((records) => {
+    for (const r of records)
+      for (const n of r.removedNodes)
+        if (n.nodeType === 1) window.__cardsRemoved += (n.classList.contains("alert") ? 1 : 0) + n.querySelectorAll(".alert").length;
     for (const r of records)
       for (const n of r.addedNodes) {
         if (n.nodeType !== 1) continue;
@@ -273,7 +278,7 @@ describe.skipIf(!browserThere)("operators' console: sync, fold, 1,000 open alert
     await card.evaluate((e) => e.scrollIntoView({ block: "center" }));
     await page.waitForTimeout(300);
     const before = (await card.boundingBox())?.y as number;
-    await page.evaluate("window.__cardsBuilt = 0");
+    await page.evaluate("window.__cardsBuilt = 0; window.__cardsRemoved = 0");
 
     // A new P2 above it, one P3 above it changed, one P4 below it gone.
     const changed = { ...(alerts[100] as FakeAlert), body: { ...(alerts[100] as FakeAlert).body, count: 2 } };
@@ -287,6 +292,9 @@ describe.skipIf(!browserThere)("operators' console: sync, fold, 1,000 open alert
     const after = (await card.boundingBox())?.y as number;
     expect(Math.abs(after - before)).toBeLessThanOrEqual(2);
     expect(await page.evaluate("window.__cardsBuilt")).toBe(2);
+    // Taken out of the page: the closed card and the changed one's old card, not every card of
+    // their groups (a group taken out and put back is styled and laid out anew).
+    expect(await page.evaluate("window.__cardsRemoved")).toBe(2);
   };
 
   it("a reading rebuilds its device's row only, not the device table of a site with 600 devices", async () => {
