@@ -295,6 +295,18 @@ describe.skipIf(!browserThere)("operators' console: sync, fold, 1,000 open alert
     // Taken out of the page: the closed card and the changed one's old card, not every card of
     // their groups (a group taken out and put back is styled and laid out anew).
     expect(await page.evaluate("window.__cardsRemoved")).toBe(2);
+
+    // The card at the top of the view goes (closed): the one after it stays where it was.
+    const [topId, nextId] = (await page.evaluate(`(() => {
+      const top = [...document.querySelectorAll("#alerts [data-alert-id]")].find((c) => c.getBoundingClientRect().bottom > 0);
+      return [top.dataset.alertId, top.nextElementSibling.dataset.alertId];
+    })()`)) as [string, string];
+    const next = page.locator(`[data-alert-id="${nextId}"]`);
+    const nextBefore = (await next.boundingBox())?.y as number;
+    publishAlerts(gw, [alerts.find((a) => a.body.id === topId) as FakeAlert], true);
+    await page.locator(`[data-alert-id="${topId}"]`).waitFor({ state: "detached", timeout: 5000 });
+    await page.waitForTimeout(300);
+    expect(Math.abs(((await next.boundingBox())?.y as number) - nextBefore)).toBeLessThanOrEqual(2);
   };
 
   it("a reading rebuilds its device's row only, not the device table of a site with 600 devices", async () => {

@@ -607,21 +607,29 @@ function syncChildren(parent, desired) {
   }
 }
 
-/** The card at the top of the view (or the first below it) and where it is, to keep it there. */
+/**
+ * The first cards in view and where they are, to keep them there: several, so that when the top
+ * one goes (acknowledged and closed) the next one holds the view.
+ */
 function scrollAnchor() {
+  const found = [];
   for (const c of document.querySelectorAll("#alerts [data-alert-id]")) {
-    const top = c.getBoundingClientRect().top;
-    if (top >= 0 || c.getBoundingClientRect().bottom > 0) return { id: c.dataset.alertId, top };
+    const r = c.getBoundingClientRect();
+    if (r.bottom <= 0) continue;
+    found.push({ id: c.dataset.alertId, top: r.top });
+    if (found.length === 5 || r.top > window.innerHeight) break;
   }
-  return null;
+  return found;
 }
 
-function keepAnchor(anchor) {
-  if (!anchor) return;
-  const again = document.querySelector(`#alerts [data-alert-id="${CSS.escape(anchor.id)}"]`);
-  if (!again) return;
-  const moved = again.getBoundingClientRect().top - anchor.top;
-  if (moved !== 0) window.scrollBy(0, moved);
+function keepAnchor(anchors) {
+  for (const anchor of anchors ?? []) {
+    const again = document.querySelector(`#alerts [data-alert-id="${CSS.escape(anchor.id)}"]`);
+    if (!again) continue;
+    const moved = again.getBoundingClientRect().top - anchor.top;
+    if (moved !== 0) window.scrollBy(0, moved);
+    return;
+  }
 }
 
 /** "3 条（2 条未确认）": a folded priority's line. */
