@@ -91,7 +91,11 @@ export class RetainedStore {
     if (old !== undefined) this.release(old.payload);
   }
 
-  /** Each retained message matching each filter, once per filter that matches (as aedes' own store). */
+  /**
+   * Each retained message matching each filter, once per filter that matches (as aedes' own store),
+   * filter by filter in the order given: a contract (docs/topics.md "Retained messages and wills"),
+   * the console's sync marker is the retained `gateway/status` of its SUBSCRIBE's last filter.
+   */
   stream(filters: readonly string[]): Readable {
     const messages = this.messages;
     function* matching(): Generator<RetainedPacket> {

@@ -3,6 +3,7 @@
  * languages, in the operators' guide's terms ("第 2 次升级"): before, "升级: 3 级" and
  * "Escalation: 3 level", "count: 3".
  */
+import { readFileSync } from "node:fs";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { describe, expect, it } from "vitest";
@@ -20,5 +21,28 @@ describe("console alert meta texts", () => {
     expect(textWith("en", "escalationLevel", 3)).toBe("Escalation level 3");
     expect(STRINGS["zh-CN"].count).toBe("次数");
     expect(STRINGS.en.count).toBe("Count");
+  });
+
+  it("names every built-in device command in both languages (a result read 'valve_close')", async () => {
+    const url = pathToFileURL(path.resolve("gateway/console/public/i18n.js")).href;
+    const { commandName, COMMAND_NAMES } = (await import(url)) as {
+      commandName: (lang: string, command: string) => string;
+      COMMAND_NAMES: Record<string, Record<string, string>>;
+    };
+    // The generated table of docs/topics.md "Device commands" (npm run docs, from devices/).
+    const table = readFileSync(path.resolve("docs/topics.md"), "utf8").split("<!-- generated: commands")[1];
+    const commands = new Set(
+      [...(table?.split("<!-- end: commands")[0] ?? "").matchAll(/^\| [A-Z0-9-]+ +\| `(\w+)`/gm)].map(
+        (m) => m[1] as string,
+      ),
+    );
+    expect(commands.size).toBeGreaterThan(10);
+    for (const c of commands) {
+      expect(commandName("zh-CN", c), c).toMatch(/[\u4e00-\u9fff]/);
+      expect(COMMAND_NAMES.en?.[c], c).toBeTruthy();
+    }
+    expect(commandName("zh-CN", "valve_close")).toBe("关闭燃气阀");
+    // A YAML profile's own command: as it is called.
+    expect(commandName("zh-CN", "flush_tank")).toBe("flush_tank");
   });
 });

@@ -7,6 +7,8 @@
 import { existsSync } from "node:fs";
 import { type Browser, chromium } from "playwright-core";
 import type { ConfigInput } from "../../gateway/config/schema.js";
+import type { Gateway } from "../../gateway/gateway.js";
+import type { NorthboundSink } from "../../gateway/northbound/sink.js";
 
 export const CHROMIUM = process.env.LINLI_CHROMIUM ?? "/usr/bin/chromium";
 
@@ -60,4 +62,51 @@ export function launchChromium(extraArgs: string[] = []): Promise<Browser> {
       ...extraArgs,
     ],
   });
+}
+
+/** An open alert as the gateway publishes it (docs/topics.md), for the console's view of a big site. */
+export interface FakeAlert {
+  topic: string;
+  body: Record<string, unknown>;
+}
+
+const CODES: Record<number, string> = {
+  1: "EMERGENCY_CALL",
+  2: "TAMPER",
+  3: "DOOR_HELD_OPEN",
+  4: "BATTERY_LOW",
+};
+
+/** Alert `i` of priority `p` on device `dev-<i>`, raised `i` seconds after `base` (epoch ms). */
+export function fakeAlert(i: number, p: 1 | 2 | 3 | 4, base = Date.now() - 3_600_000): FakeAlert {
+  const code = CODES[p] as string;
+  const deviceId = `dev-${i}`;
+  return {
+    topic: `linli/${SITE}/alerts/p${p}/${code}/${deviceId}`,
+    body: {
+      id: `fake-${i}`,
+      code,
+      priority: p,
+      state: "active-unacknowledged",
+      site: SITE,
+      deviceId,
+      model: "ds10",
+      household: null,
+      raisedAt: base + i * 1000,
+      updatedAt: base + i * 1000,
+      count: 1,
+      householdName: `${1 + (i % 30)}号楼 ${100 + (i % 400)}室`,
+      deviceName: `门磁 ${i}`,
+      message: `测试告警 ${i}`,
+    },
+  };
+}
+
+/**
+ * Publishes alert states into the gateway's own broker as its publisher does (QoS 1, retained
+ * while open; an empty retained payload closes): thousands of open alerts in a second, no devices.
+ */
+export function publishAlerts(gw: Gateway, alerts: readonly FakeAlert[], closed = false): void {
+  const sink = (gw.publisher as unknown as { sink: NorthboundSink }).sink;
+  for (const a of alerts) sink.publish(a.topic, closed ? "" : JSON.stringify(a.body), 1, true);
 }

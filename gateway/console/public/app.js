@@ -2,7 +2,7 @@
 // login: the broker's ACL decides what this page may read and request, exactly as
 // for any other console (docs/topics.md). State is rebuilt from the retained
 // topics at every (re)connection: the page keeps nothing the gateway does not.
-import { CODE_NAMES, metricsText, STRINGS, stateKey, textWith } from "./i18n.js";
+import { CODE_NAMES, commandName, metricsText, STRINGS, stateKey, textWith } from "./i18n.js";
 import { alertOrder, isQuiet, isUnacknowledged, pendingP1, reminderDue } from "./watch.js";
 
 const $ = (sel) => document.querySelector(sel);
@@ -25,6 +25,11 @@ const state = {
   // (an acknowledged call closes at once). Bounded by LABELS_KEPT, oldest forgotten first.
   alertLabels: new Map(),
   connected: false,
+  // Connected, and the gateway's retained states (open alerts, devices, households) have all
+  // arrived since: until then an empty list means "not known yet", never "no alerts".
+  synced: false,
+  // P3/P4 folded into one line with their counts (kept in the browser, like the language).
+  foldLow: localStorage.getItem("linli.foldLow") === "1",
   // When the live link went down (ms), null while connected or before the first connection: the
   // page then says it is not live instead of showing what it last knew as the present.
   lostAt: null,
@@ -68,17 +73,27 @@ function toggleLang() {
 
 // ---- time, in the site's time zone ----------------------------------------
 
+// One formatter per language and time zone: building one per call cost more than the card it was for.
+let timeFormat = { key: "", format: null };
 function fmtTime(ms) {
   if (ms == null) return "";
-  return new Intl.DateTimeFormat(state.lang || "zh-CN", {
-    timeZone: state.site?.site.timezone,
-    month: "2-digit",
-    day: "2-digit",
-    hour: "2-digit",
-    minute: "2-digit",
-    second: "2-digit",
-    hour12: false,
-  }).format(new Date(ms));
+  const lang = state.lang || "zh-CN";
+  const timeZone = state.site?.site.timezone;
+  const key = `${lang}|${timeZone}`;
+  if (timeFormat.key !== key)
+    timeFormat = {
+      key,
+      format: new Intl.DateTimeFormat(lang, {
+        timeZone,
+        month: "2-digit",
+        day: "2-digit",
+        hour: "2-digit",
+        minute: "2-digit",
+        second: "2-digit",
+        hour12: false,
+      }),
+    };
+  return timeFormat.format.format(new Date(ms));
 }
 
 function fmtAge(ms) {
@@ -185,6 +200,9 @@ function connect(user, pass) {
     // A link that dies silently (cable, Wi-Fi) is noticed by the missing ping answer: within
     // about 2 keepalives, so the page says it is not live within ~20 s, not ~60 s.
     keepalive: 10,
+    // The page subscribes itself at every connection, in one SUBSCRIBE whose last filter is the
+    // sync marker (below); mqtt.js's own re-subscription would send a second, unordered one.
+    resubscribe: false,
   });
   state.client = client;
   const base = topicBase();
@@ -196,21 +214,9 @@ function connect(user, pass) {
     state.monitoring.clear();
     state.flood = null;
     state.connected = true;
+    state.synced = false;
     state.lostAt = null;
-    client.subscribe(
-      [
-        `${base}alerts/#`,
-        `${base}escalations/#`,
-        `${base}devices/+/status`,
-        `${base}devices/+/service`,
-        `${base}telemetry/#`,
-        `${base}households/+/monitoring`,
-        `${base}ops/result/${user}`,
-        `${base}cmd/+/+/result`,
-        `${base}gateway/status`,
-      ],
-      { qos: 1 },
-    );
+    subscribeAll(client, user);
     render();
   });
   client.on("close", () => {
@@ -230,6 +236,32 @@ function connect(user, pass) {
   client.on("message", (topic, payload, packet) => onMessage(topic.slice(base.length), payload, packet));
 }
 
+/**
+ * One SUBSCRIBE for everything, `gateway/status` last. The gateway's broker sends the retained
+ * messages of a SUBSCRIBE filter by filter in the order of its filters, after the SUBACK
+ * (docs/topics.md "Retained messages and wills"), and `gateway/status` is retained from the
+ * moment the gateway has republished its open alerts at start: its retained copy arriving says
+ * every retained alert state, device and household state is in. Cheaper and surer than a quiet
+ * window (10,000 open alerts take seconds to arrive on a tablet) or a count to compare.
+ */
+function subscribeAll(client, user) {
+  const base = topicBase();
+  client.subscribe(
+    [
+      `${base}alerts/#`,
+      `${base}escalations/#`,
+      `${base}devices/+/status`,
+      `${base}devices/+/service`,
+      `${base}telemetry/#`,
+      `${base}households/+/monitoring`,
+      `${base}ops/result/${user}`,
+      `${base}cmd/+/+/result`,
+      `${base}gateway/status`,
+    ],
+    { qos: 1 },
+  );
+}
+
 function parse(payload) {
   if (payload.length === 0) return null;
   try {
@@ -247,8 +279,18 @@ function onMessage(topic, payload, packet) {
     (parts[0] === "gateway" && parts[1] === "status")
   ) {
     const text = new TextDecoder().decode(payload).trim();
-    if (parts[0] === "gateway") state.gateway = text || null;
-    else if (text === "") state.status.delete(parts[1]);
+    if (parts[0] === "gateway") {
+      state.gateway = text || null;
+      if (!state.synced && packet.retain) {
+        // The sync marker: every retained state subscribed before it has arrived.
+        state.synced = true;
+        state.alertsDirty = true;
+      } else if (!state.synced && text === "online" && state.client) {
+        // Connected while the gateway was still starting (its console listens before it has
+        // republished its alerts): now they are all retained, so ask for them, marker last, again.
+        subscribeAll(state.client, state.user);
+      }
+    } else if (text === "") state.status.delete(parts[1]);
     else state.status.set(parts[1], text);
     scheduleRender();
     return;
@@ -272,9 +314,10 @@ function onMessage(topic, payload, packet) {
   } else if (parts[0] === "alerts" && parts[1] === "flood") {
     state.flood = body;
   } else if (parts[0] === "escalations" && body) {
-    for (const a of state.alerts.values()) {
+    for (const [topic, a] of state.alerts) {
       if (a.id === body.id) {
-        a.escalationLevel = body.escalation?.level ?? a.escalationLevel;
+        // A new object, not a change in place: the card kept for the old one is rebuilt.
+        state.alerts.set(topic, { ...a, escalationLevel: body.escalation?.level ?? a.escalationLevel });
         if (a.priority === 1) alarm();
       }
     }
@@ -295,9 +338,13 @@ function onMessage(topic, payload, packet) {
   scheduleRender();
 }
 
+/** "紧急呼叫 · 1号楼 101室 张阿姨": what and where, by the names people use, never an id when a name is known. */
 function alertLabel(a) {
   const d = device(a.deviceId);
-  const who = a.householdName ?? household(a.household)?.name ?? a.deviceName ?? d?.name ?? a.deviceId;
+  const who =
+    a.householdName ??
+    household(a.household)?.name ??
+    (a.model === "gateway" ? t("theGateway") : (a.deviceName ?? d?.name ?? a.deviceId));
   return `${codeName(a.code)} · ${who}`;
 }
 
@@ -371,7 +418,8 @@ async function onAction(event) {
   const button = event.target.closest("button[data-action]");
   if (!button) return;
   const { action, target } = button.dataset;
-  if (action === "ack") {
+  if (action === "fold") toggleFoldLow();
+  else if (action === "ack") {
     const r = await ask(`${t("ack")} · ${button.dataset.label}`, false);
     if (r) publish(`ack/${target}`, r.note ? { note: r.note } : {});
   } else if (action === "shelve") {
@@ -412,18 +460,30 @@ function el(tag, attrs = {}, ...children) {
   for (const [k, v] of Object.entries(attrs)) {
     if (v == null || v === false) continue;
     if (k === "class") e.className = v;
-    else if (k.startsWith("data-")) e.setAttribute(k, v);
+    else if (k.startsWith("data-") || k.startsWith("aria-") || k === "role") e.setAttribute(k, v);
     else e[k] = v;
   }
   for (const c of children.flat()) if (c != null && c !== "") e.append(c);
   return e;
 }
 
+// By id, built once per login: a card looks up its household and device (1,000 cards × a
+// thousand households was a million comparisons per render).
+let byId = { site: null, households: new Map(), devices: new Map() };
+function lookups() {
+  if (byId.site !== state.site)
+    byId = {
+      site: state.site,
+      households: new Map((state.site?.households ?? []).map((h) => [h.id, h])),
+      devices: new Map((state.site?.devices ?? []).map((d) => [d.id, d])),
+    };
+  return byId;
+}
 function household(id) {
-  return state.site?.households.find((h) => h.id === id) ?? null;
+  return lookups().households.get(id) ?? null;
 }
 function device(id) {
-  return state.site?.devices.find((d) => d.id === id) ?? null;
+  return lookups().devices.get(id) ?? null;
 }
 function codeName(code) {
   // Built-in codes in the page's language; a YAML profile's own codes by the title it gives them.
@@ -509,31 +569,163 @@ function alertCard(a) {
   );
 }
 
+// A card is built once per state of its alert (the message's object) and language, and moved
+// thereafter: with 1,000 open alerts a change rebuilt 1,000 cards (and the scroll anchor with them).
+// Holds only cards of alerts open now: an alert gone leaves with the next render.
+const cards = new Map(); // alert topic -> { alert, lang, el }
+
+function cardFor(topic, a) {
+  const lang = state.lang || "zh-CN";
+  const kept = cards.get(topic);
+  if (kept && kept.alert === a && kept.lang === lang) return kept.el;
+  const built = alertCard(a);
+  cards.set(topic, { alert: a, lang, el: built });
+  return built;
+}
+
+// One section per priority, kept: taken out and put back, a section of 3,000 cards was styled and
+// laid out anew at every render (3,000 closes in a burst took 10 s to show).
+const groups = new Map(); // priority -> { section, h3 }
+function groupFor(p) {
+  let g = groups.get(p);
+  if (!g) {
+    const h3 = el("h3");
+    g = { section: el("section", { class: `group p${p}` }, h3), h3 };
+    groups.set(p, g);
+  }
+  return g;
+}
+
+/** Makes `parent`'s children `desired`, in order, moving and removing only what differs. */
+function syncChildren(parent, desired) {
+  const want = new Set(desired);
+  for (const c of [...parent.children]) if (!want.has(c)) c.remove();
+  let cur = parent.firstElementChild;
+  for (const node of desired) {
+    if (cur === node) cur = cur.nextElementSibling;
+    else parent.insertBefore(node, cur);
+  }
+}
+
+/**
+ * The first cards in view and where they are, to keep them there: several, so that when the top
+ * one goes (acknowledged and closed) the next one holds the view.
+ */
+function scrollAnchor() {
+  const found = [];
+  for (const c of document.querySelectorAll("#alerts [data-alert-id]")) {
+    const r = c.getBoundingClientRect();
+    if (r.bottom <= 0) continue;
+    found.push({ id: c.dataset.alertId, top: r.top });
+    if (found.length === 5 || r.top > window.innerHeight) break;
+  }
+  return found;
+}
+
+function keepAnchor(anchors) {
+  for (const anchor of anchors ?? []) {
+    const again = document.querySelector(`#alerts [data-alert-id="${CSS.escape(anchor.id)}"]`);
+    if (!again) continue;
+    const moved = again.getBoundingClientRect().top - anchor.top;
+    if (moved !== 0) window.scrollBy(0, moved);
+    return;
+  }
+}
+
+/** "3 条（2 条未确认）": a folded priority's line. */
+function foldedLine(p, list) {
+  const waiting = list.filter(isUnacknowledged).length;
+  const lang = state.lang || "zh-CN";
+  return el(
+    "p",
+    { class: `folded p${p}`, "data-priority": String(p) },
+    `${t(`priority.${p}`)}${t("colon")}${textWith(lang, "alertsCount", list.length)}`,
+    waiting ? textWith(lang, "unackedCount", waiting) : "",
+  );
+}
+
 function renderAlerts() {
   const byPriority = new Map();
-  for (const a of state.alerts.values()) {
+  for (const [topic, a] of state.alerts) {
     if (!byPriority.has(a.priority)) byPriority.set(a.priority, []);
-    byPriority.get(a.priority).push(a);
+    byPriority.get(a.priority).push([topic, a]);
   }
   const box = $("#alerts");
-  box.replaceChildren();
-  const priorities = [...byPriority.keys()].sort((x, y) => x - y);
-  for (const p of priorities) {
-    // Waiting for a person first, the longest waiting at the top.
-    const list = byPriority.get(p).sort(alertOrder);
-    box.append(
+  const anchor = box.childElementCount > 0 && window.scrollY > 0 ? scrollAnchor() : null;
+  const children = [];
+  // Not yet known: said above whatever has arrived, never an empty list read as "no alerts".
+  if (state.connected && !state.synced)
+    children.push(
       el(
-        "section",
-        { class: `group p${p}` },
-        el("h3", {}, `${t(`priority.${p}`)} (${list.length})`),
-        list.map(alertCard),
+        "p",
+        { class: "syncing", role: "status" },
+        textWith(state.lang || "zh-CN", "syncing", state.alerts.size),
       ),
     );
+  const priorities = [...byPriority.keys()].sort((x, y) => x - y);
+  const low = priorities.filter((p) => p >= 3);
+  const lowCount = low.reduce((n, p) => n + byPriority.get(p).length, 0);
+  const shown = new Set();
+  for (const p of priorities) {
+    if (p === low[0] && state.synced) {
+      // P3/P4 under one heading the operator can fold to a line per priority: P1/P2 stay on top.
+      children.push(
+        el(
+          "div",
+          { class: "low-fold" },
+          el(
+            "button",
+            {
+              type: "button",
+              id: "fold-low",
+              class: "link",
+              "data-action": "fold",
+              "aria-expanded": String(!state.foldLow),
+            },
+            `${state.foldLow ? "▸" : "▾"} ${textWith(state.lang || "zh-CN", state.foldLow ? "unfoldLow" : "foldLow", lowCount)}`,
+          ),
+        ),
+      );
+    }
+    // Waiting for a person first, the longest waiting at the top.
+    const list = byPriority.get(p).sort((x, y) => alertOrder(x[1], y[1]));
+    // While syncing, P3/P4 are counted, not drawn: drawing thousands of cards again at every frame
+    // of the sync took minutes on a big site, and P1/P2 are what must show at once.
+    if (p >= 3 && (state.foldLow || !state.synced)) {
+      children.push(
+        foldedLine(
+          p,
+          list.map(([, a]) => a),
+        ),
+      );
+      continue;
+    }
+    const group = groupFor(p);
+    group.h3.textContent = `${t(`priority.${p}`)} (${list.length})`;
+    syncChildren(group.section, [
+      group.h3,
+      ...list.map(([topic, a]) => {
+        shown.add(topic);
+        return cardFor(topic, a);
+      }),
+    ]);
+    children.push(group.section);
   }
-  // No all-clear from a page that is not live: it cannot know.
-  if (priorities.length === 0)
-    box.append(el("p", { class: "hint" }, state.connected ? t("noAlerts") : t("noAlertsUnknown")));
-  $("#alert-count").textContent = `(${state.alerts.size})`;
+  for (const topic of cards.keys()) if (!shown.has(topic)) cards.delete(topic);
+  // No all-clear from a page that is not live, or that has not heard all there is: it cannot know.
+  if (priorities.length === 0 && (state.synced || !state.connected))
+    children.push(el("p", { class: "hint" }, state.connected ? t("noAlerts") : t("noAlertsUnknown")));
+  syncChildren(box, children);
+  keepAnchor(anchor);
+  $("#alert-count").textContent = `(${state.alerts.size}${state.connected && !state.synced ? "…" : ""})`;
+}
+
+function toggleFoldLow() {
+  state.foldLow = !state.foldLow;
+  localStorage.setItem("linli.foldLow", state.foldLow ? "1" : "0");
+  renderAlerts();
+  // The button is built anew: the keyboard stays on it.
+  $("#fold-low")?.focus({ preventScroll: true });
 }
 
 const LINK_STATES = new Set(["online", "lost", "offline"]);
@@ -574,64 +766,101 @@ function serviceButton(d) {
   );
 }
 
+/**
+ * Puts `items` into `box` in order, building an element only for an item whose `keyOf` changed
+ * since the last call and replacing only that one in place. A reading arrives every few seconds
+ * on a big site: rebuilding every device's row at each (1,000 rows) cost more than the reading,
+ * and swallowed a tap on 停用 whose press and release straddled the rebuild.
+ */
+function patchList(box, items, idOf, keyOf, build) {
+  const kept = (box._rows ??= new Map()); // id -> { key, el }
+  const els = [];
+  let same = box.childElementCount === items.length;
+  const ids = new Set();
+  items.forEach((item, i) => {
+    const id = idOf(item);
+    ids.add(id);
+    const key = keyOf(item);
+    let row = kept.get(id);
+    if (!row || row.key !== key) {
+      const built = build(item);
+      if (row && same && box.children[i] === row.el) row.el.replaceWith(built);
+      row = { key, el: built };
+      kept.set(id, row);
+    }
+    if (box.children[i] !== row.el) same = false;
+    els.push(row.el);
+  });
+  for (const id of kept.keys()) if (!ids.has(id)) kept.delete(id);
+  if (!same) box.replaceChildren(...els);
+}
+
 function renderDevices() {
   const devices = state.site?.devices ?? [];
-  const body = $("#devices tbody");
-  body.replaceChildren(
-    ...devices
-      .filter((d) => !STATION_MODELS.has(d.model))
-      .map((d) => {
-        const r = state.readings.get(d.id);
-        const battery = r?.metrics?.battery?.value;
-        return el(
-          "tr",
-          { "data-device": d.id },
-          el(
-            "td",
-            {},
-            d.name ?? d.id,
-            el("br"),
-            el(
-              "small",
-              {},
-              `${t(`models.${d.model}`)} · ${household(d.household)?.name ?? d.household ?? ""}`,
-            ),
-          ),
-          statusCell(d.id),
-          el("td", {}, battery != null ? `${t("battery")} ${battery}%` : ""),
-          // From the gateway's retained service state, so a device without open alerts counts too.
-          el("td", {}, serviceButton(d)),
-        );
-      }),
+  const lang = state.lang || "zh-CN";
+  // Everything a row shows, as one string: the row is built again only when it changes.
+  const keyOf = (d) =>
+    `${lang}|${state.status.get(d.id) ?? ""}|${state.outOfService.has(d.id)}|${
+      STATION_MODELS.has(d.model)
+        ? JSON.stringify(state.readings.get(d.id)?.metrics ?? null)
+        : (state.readings.get(d.id)?.metrics?.battery?.value ?? "")
+    }`;
+  patchList(
+    $("#devices tbody"),
+    devices.filter((d) => !STATION_MODELS.has(d.model)),
+    (d) => d.id,
+    keyOf,
+    (d) => {
+      const battery = state.readings.get(d.id)?.metrics?.battery?.value;
+      return el(
+        "tr",
+        { "data-device": d.id },
+        el(
+          "td",
+          {},
+          d.name ?? d.id,
+          el("br"),
+          el("small", {}, `${t(`models.${d.model}`)} · ${household(d.household)?.name ?? d.household ?? ""}`),
+        ),
+        statusCell(d.id),
+        el("td", {}, battery != null ? `${t("battery")} ${battery}%` : ""),
+        // From the gateway's retained service state, so a device without open alerts counts too.
+        el("td", {}, serviceButton(d)),
+      );
+    },
   );
   const stations = $("#stations");
   stations.closest("section").hidden = !devices.some((d) => STATION_MODELS.has(d.model));
-  stations.replaceChildren(
-    ...devices
-      .filter((d) => STATION_MODELS.has(d.model))
-      .map((d) =>
+  patchList(
+    stations,
+    devices.filter((d) => STATION_MODELS.has(d.model)),
+    (d) => d.id,
+    keyOf,
+    (d) =>
+      el(
+        "div",
+        { class: "station", "data-device": d.id },
+        el("strong", {}, d.name ?? d.id),
+        " ",
+        el("small", {}, t(`models.${d.model}`)),
+        " ",
         el(
-          "div",
-          { class: "station", "data-device": d.id },
-          el("strong", {}, d.name ?? d.id),
-          " ",
-          el("small", {}, t(`models.${d.model}`)),
-          " ",
-          el(
-            "span",
-            { class: statusClass(state.status.get(d.id)) },
-            state.status.get(d.id) ? statusText(state.status.get(d.id)) : "",
-          ),
-          outOfServiceMark(d.id),
-          " ",
-          serviceButton(d),
-          el("div", {}, metricsText(state.lang || "zh-CN", d.model, state.readings.get(d.id)?.metrics)),
+          "span",
+          { class: statusClass(state.status.get(d.id)) },
+          state.status.get(d.id) ? statusText(state.status.get(d.id)) : "",
         ),
+        outOfServiceMark(d.id),
+        " ",
+        serviceButton(d),
+        el("div", {}, metricsText(lang, d.model, state.readings.get(d.id)?.metrics)),
       ),
   );
-  const households = $("#households tbody");
-  households.replaceChildren(
-    ...(state.site?.households ?? []).map((h) => {
+  patchList(
+    $("#households tbody"),
+    state.site?.households ?? [],
+    (h) => h.id,
+    (h) => `${lang}|${state.monitoring.get(h.id)?.state === "away"}`,
+    (h) => {
       const away = state.monitoring.get(h.id)?.state === "away";
       return el(
         "tr",
@@ -653,7 +882,7 @@ function renderDevices() {
           ),
         ),
       );
-    }),
+    },
   );
 }
 
@@ -662,7 +891,8 @@ function resultSubject(r) {
   const b = r.body;
   if (r.topic.startsWith("cmd/")) {
     const d = device(b.deviceId ?? r.topic.split("/")[1]);
-    return `${t("actions.command")} ${b.command ?? r.topic.split("/")[2]} · ${d?.name ?? b.deviceId ?? ""}`;
+    const command = commandName(state.lang || "zh-CN", b.command ?? r.topic.split("/")[2]);
+    return `${t("actions.command")} ${command} · ${d?.name ?? b.deviceId ?? ""}`;
   }
   const action = t(`actions.${b.action}`);
   const name = action === `actions.${b.action}` ? (b.action ?? "") : action;
@@ -715,7 +945,7 @@ function renderP1Banner() {
   if (!pending.length) return;
   $("#p1-text").textContent = `${textWith(state.lang || "zh-CN", "p1Pending", pending.length)}：${pending
     .slice(0, 3)
-    .map((a) => `${codeName(a.code)} · ${a.householdName ?? a.deviceName ?? a.deviceId}`)
+    .map(alertLabel)
     .join("；")}${pending.length > 3 ? " …" : ""}`;
   $("#p1-show").dataset.target = pending[0].id;
 }
@@ -754,7 +984,9 @@ function render(alertsToo = true) {
   conn.textContent = state.connected
     ? state.gateway === "offline"
       ? t("gatewayOffline")
-      : t("connected")
+      : state.synced
+        ? t("connected")
+        : t("syncingShort")
     : t("reconnecting");
   const flood = $("#flood");
   flood.hidden = state.flood?.state !== "flood";
@@ -772,8 +1004,11 @@ function render(alertsToo = true) {
 }
 
 setInterval(() => {
-  for (const e of document.querySelectorAll(".age[data-since]"))
-    e.textContent = `${t("age")}: ${fmtAge(Number(e.dataset.since))}`;
+  // Only the ages whose text changed (past a minute, once a minute): not 1,000 writes a second.
+  for (const e of document.querySelectorAll(".age[data-since]")) {
+    const text = `${t("age")}: ${fmtAge(Number(e.dataset.since))}`;
+    if (e.textContent !== text) e.textContent = text;
+  }
   if (state.site) $("#clock").textContent = fmtTime(Date.now());
   // A P1 nobody has acknowledged is sounded again (the flash too) until someone does.
   if (state.connected && reminderDue(Date.now(), state.lastSoundAt, pendingP1(state.alerts.values()).length))
@@ -788,5 +1023,6 @@ $("#p1-show").addEventListener("click", () => {
   card?.querySelector('button[data-action="ack"]')?.focus({ preventScroll: true });
 });
 for (const b of document.querySelectorAll(".lang")) b.addEventListener("click", toggleLang);
+
 document.body.addEventListener("click", (e) => void onAction(e));
 applyTexts();

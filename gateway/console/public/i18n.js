@@ -24,6 +24,14 @@ export const STRINGS = {
     notLiveSince:
       "与网关的连接已于 {t} 断开：下面是断开前的情况，可能已过时，新告警不会显示。正在自动重新连接…",
     notLiveYet: "正在连接网关，尚未收到告警信息…",
+    // Connected, the retained states still arriving: an empty or short list is not the whole truth yet.
+    syncing: "正在从网关同步告警（已收到 {n} 条）…同步完成前列表可能不全，不能据此认为没有告警",
+    syncingShort: "正在同步…",
+    foldLow: "收起三级、四级告警（{n} 条）",
+    unfoldLow: "展开三级、四级告警（{n} 条）",
+    alertsCount: "{n} 条",
+    unackedCount: "（{n} 条未确认）",
+    colon: "：",
     p1Pending: "{n} 条一级告警未确认",
     p1Show: "查看",
     awayConfirm: "设为外出（暂停关怀检查）",
@@ -136,6 +144,14 @@ export const STRINGS = {
     notLiveSince:
       "Connection to the gateway lost at {t}: what follows is as it was then and may be out of date; new alerts are not shown. Reconnecting…",
     notLiveYet: "Connecting to the gateway, no alerts received yet…",
+    syncing:
+      "Syncing alerts from the gateway ({n} received so far)… Until it is done the list may be incomplete: do not take it as all clear",
+    syncingShort: "Syncing…",
+    foldLow: "Fold P3 and P4 alerts ({n})",
+    unfoldLow: "Show P3 and P4 alerts ({n})",
+    alertsCount: "{n} open",
+    unackedCount: " ({n} unacknowledged)",
+    colon: ": ",
     p1Pending: "{n} P1 alert(s) not acknowledged",
     p1Show: "Show",
     awayConfirm: "Set away (welfare checks pause)",
@@ -283,6 +299,47 @@ export const CODE_NAMES = {
     CONFIG_REFUSED: "Gateway site file refused",
   },
 };
+
+// The built-in models' commands (docs/topics.md "Device commands"), named for people in a
+// command's result: "设备命令 关闭燃气阀 · 1号楼 101室厨房", not `valve_close`.
+// gateway/console/i18n.test.ts holds every command of the table named in both languages.
+export const COMMAND_NAMES = {
+  "zh-CN": {
+    locate: "让挂件鸣响（寻找）",
+    silence: "消音",
+    reset: "复位报警",
+    test_on: "进入测试模式",
+    test_off: "退出测试模式",
+    restart_app: "重启终端程序",
+    maintenance_on: "进入维护",
+    maintenance_off: "退出维护",
+    valve_close: "关闭燃气阀",
+    valve_open: "打开燃气阀",
+    self_test: "自检",
+    set_low: "设置低液位",
+    set_high: "设置高液位",
+  },
+  en: {
+    locate: "beep to locate",
+    silence: "silence",
+    reset: "reset alarms",
+    test_on: "test mode on",
+    test_off: "test mode off",
+    restart_app: "restart the kiosk app",
+    maintenance_on: "maintenance on",
+    maintenance_off: "maintenance off",
+    valve_close: "close the gas valve",
+    valve_open: "open the gas valve",
+    self_test: "self-test",
+    set_low: "set the low level",
+    set_high: "set the high level",
+  },
+};
+
+/** A command's name in `lang`; a YAML profile's own command as it is called. */
+export function commandName(lang, command) {
+  return (COMMAND_NAMES[lang] ?? COMMAND_NAMES.en)[command] ?? command;
+}
 
 // Every reading of the built-in models (devices/*.ts `metrics`), named for people. A key
 // `<model>.<field>` names a field whose meaning differs by model (GD-2 `level` is a gas alarm
