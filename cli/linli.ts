@@ -163,7 +163,7 @@ async function start(opts: StartOptions): Promise<void> {
     );
   // What `config check` says about exposure, said again where it matters: on the box that runs it
   // (a deployer may never have run the check). The password checks stay in `config check` (scrypt).
-  for (const w of configWarnings(config)) if (/^(console|mqtt)\./.test(w)) logger.warn(w);
+  for (const w of configWarnings(config)) if (/^(console|mqtt|metrics)\./.test(w)) logger.warn(w);
 
   // The gateway must outlive any stray promise: log it, count it, keep serving.
   let unhandled = 0;
@@ -474,6 +474,9 @@ function describeReport(r: ReloadReport): string {
   if (r.certificates?.reloaded)
     lines.push(`  TLS certificates re-read: ${r.certificates.reloaded} listener(s)`);
   for (const f of r.certificates?.failed ?? []) lines.push(`  TLS certificate NOT reloaded (kept): ${f}`);
+  if (r.secrets?.reloaded) lines.push(`  secret files re-read: ${r.secrets.reloaded} (metrics.auth)`);
+  for (const f of r.secrets?.failed ?? [])
+    lines.push(`  secret file NOT reloaded (current secret kept): ${f}`);
   if (lines.length === 1) lines.push("  nothing to change");
   if (r.restartNeeded?.length)
     lines.push(`  needs a restart (running values kept): ${r.restartNeeded.join(", ")}`);

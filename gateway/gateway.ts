@@ -496,6 +496,15 @@ export class Gateway {
         () => gw.notReadyReason(),
         gw.log,
         () => gw.readyNote(),
+        (address) => {
+          gw.counters.reject("connection", "metrics-unauthorized");
+          gw.rateLog.warn(
+            address,
+            "metrics-unauthorized",
+            { address },
+            "/metrics request refused: no valid metrics.auth credentials",
+          );
+        },
       ).catch(stopOnError);
     if (config.console.enabled)
       gw.consoleServer = await startConsoleServer(
@@ -634,6 +643,16 @@ export class Gateway {
   /** The console's certificate and key, re-read at a reload (reload.ts); false without console TLS. */
   reloadConsoleCertificates(): boolean {
     return this.consoleServer?.reloadCertificates() ?? false;
+  }
+
+  /** The metrics server's certificate and key, re-read at a reload; false without metrics.tls. */
+  reloadMetricsCertificates(): boolean {
+    return this.metricsServer?.reloadCertificates() ?? false;
+  }
+
+  /** `metrics.auth`'s secret file, re-read at a reload; false without metrics.auth. */
+  reloadMetricsCredentials(): boolean {
+    return this.metricsServer?.reloadCredentials() ?? false;
   }
 
   /** The console's URL; null when `console.enabled` is false. */
