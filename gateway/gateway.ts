@@ -505,6 +505,7 @@ export class Gateway {
             "/metrics request refused: no valid metrics.auth credentials",
           );
         },
+        gw.httpConnectionRefused("metrics"),
       ).catch(stopOnError);
     if (config.console.enabled)
       gw.consoleServer = await startConsoleServer(
@@ -513,6 +514,7 @@ export class Gateway {
         broker,
         () => gw.config,
         gw.log,
+        gw.httpConnectionRefused("console"),
       ).catch(stopOnError);
     republishRecovered(gw.recovered, {
       publisher: gw.publisher,
@@ -643,6 +645,21 @@ export class Gateway {
   /** The console's certificate and key, re-read at a reload (reload.ts); false without console TLS. */
   reloadConsoleCertificates(): boolean {
     return this.consoleServer?.reloadCertificates() ?? false;
+  }
+
+  /** Counts and logs (once a minute per address) a socket the console or metrics server closed at accept (http-guard.ts). */
+  private httpConnectionRefused(server: "console" | "metrics") {
+    return (address: string, why: "total" | "per-address") => {
+      this.counters.reject("connection", "http-connection-limit");
+      this.rateLog.warn(
+        address,
+        `${server}-connection-limit`,
+        { address, server, limit: why },
+        why === "total"
+          ? `${server} server: connection refused, the server holds its most sockets`
+          : `${server} server: connection refused, this address holds its most sockets`,
+      );
+    };
   }
 
   /** The metrics server's certificate and key, re-read at a reload; false without metrics.tls. */

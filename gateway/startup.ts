@@ -135,6 +135,7 @@ export function startMetricsServer(
   log: Logger,
   readyNote?: () => string | null,
   onUnauthorized?: (address: string) => void,
+  onConnectionRefused?: (address: string, why: "total" | "per-address") => void,
 ): Promise<MetricsServer> {
   const onError = (err: unknown) => log.error({ err }, "metrics collection failed");
   // Throws naming the secret's file (unreadable, empty, too short): no start with /metrics open by mistake.
@@ -149,6 +150,7 @@ export function startMetricsServer(
     readyNote,
     onError,
     onUnauthorized,
+    onConnectionRefused,
   });
 }
 
@@ -159,6 +161,7 @@ export async function startConsoleServer(
   broker: EmbeddedBroker,
   config: () => Config,
   log: Logger,
+  onConnectionRefused?: (address: string, why: "total" | "per-address") => void,
 ): Promise<ConsoleServer> {
   const server = await ConsoleServer.start({
     host: c.host,
@@ -168,6 +171,7 @@ export async function startConsoleServer(
     attachMqtt: (stream, socket) => broker.attach(stream, socket),
     log: log.child({ module: "console" }),
     tls: c.tls,
+    onConnectionRefused,
   });
   log.info({ url: server.url }, "operators' console listening");
   return server;

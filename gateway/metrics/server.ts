@@ -14,14 +14,15 @@
  *   other paths    404; other methods 405 (HEAD is answered like GET, without a body)
  *
  * Bounded: request bodies are never read (a request with one is refused and
- * the connection closed), headers are capped in size and time, and every
- * accepted socket has TCP_NODELAY.
+ * the connection closed), headers are capped in size and time, sockets in
+ * number and idle time (http-guard.ts), and every accepted socket has TCP_NODELAY.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import type { SecureContextOptions } from "node:tls";
 import { readTlsFiles, type TlsFiles, tlsServerOptionsOf } from "../broker/tls-files.js";
+import { CONNECTIONS_CHECKING_INTERVAL_MS, guardHttpServer } from "../http-guard.js";
 import type { MetricsCredentials } from "./auth.js";
 
 export interface MetricsServerOptions {
@@ -41,6 +42,8 @@ export interface MetricsServerOptions {
   onUnauthorized?: (address: string) => void;
   /** HTTPS (`metrics.tls`). */
   tls?: Omit<TlsFiles, "ca">;
+  /** A socket closed at accept: over MAX_CONNECTIONS, or over its address's share (http-guard.ts). */
+  onConnectionRefused?: (address: string, why: "total" | "per-address") => void;
 }
 
 export interface MetricsAddress {
@@ -54,6 +57,9 @@ const MAX_HEADER_BYTES = 8 * 1024;
 const HEADERS_TIMEOUT_MS = 5_000;
 const REQUEST_TIMEOUT_MS = 10_000;
 const KEEP_ALIVE_TIMEOUT_MS = 5_000;
+/** Sockets open at once: Prometheus keeps one or two, probes a few more. */
+export const METRICS_MAX_CONNECTIONS = 64;
+export const METRICS_MAX_PER_ADDRESS = 16;
 
 export class MetricsServer {
   private constructor(
@@ -63,7 +69,11 @@ export class MetricsServer {
   ) {}
 
   static async start(opts: MetricsServerOptions): Promise<MetricsServer> {
-    const httpOptions = { maxHeaderSize: MAX_HEADER_BYTES, requestTimeout: REQUEST_TIMEOUT_MS };
+    const httpOptions = {
+      maxHeaderSize: MAX_HEADER_BYTES,
+      requestTimeout: REQUEST_TIMEOUT_MS,
+      connectionsCheckingInterval: CONNECTIONS_CHECKING_INTERVAL_MS,
+    };
     const onRequest = (req: IncomingMessage, res: ServerResponse) => handle(req, res, opts);
     const server: Server = opts.tls
       ? createHttpsServer({ ...httpOptions, ...tlsServerOptionsOf(readTlsFiles(opts.tls)) }, onRequest)
@@ -72,6 +82,12 @@ export class MetricsServer {
     server.requestTimeout = REQUEST_TIMEOUT_MS;
     server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
     server.maxRequestsPerSocket = 1000;
+    guardHttpServer(server, {
+      maxConnections: METRICS_MAX_CONNECTIONS,
+      perAddress: METRICS_MAX_PER_ADDRESS,
+      idleTimeoutMs: REQUEST_TIMEOUT_MS,
+      onRefused: opts.onConnectionRefused,
+    });
     server.on("connection", (s) => s.setNoDelay(true));
     server.on("clientError", (_err, socket) => {
       if (socket.writable) socket.end("HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n");
