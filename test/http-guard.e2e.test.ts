@@ -73,6 +73,34 @@ describe("HTTP servers under a socket flood", () => {
       expect(h.closedAt === null ? Infinity : h.closedAt - t0).toBeLessThan(8_000);
   }, 20_000);
 
+  it("an MQTT-over-WebSocket listener closes a socket that sends no upgrade within 6 s", async () => {
+    gw = await startGateway({
+      config: testConfig({
+        mqtt: {
+          listeners: [
+            { host: "127.0.0.1", port: 0 },
+            { host: "127.0.0.1", port: 0, transport: "websocket" },
+          ],
+        },
+      }),
+    });
+    const wsPort = (gw.broker.addresses()[1] as { port: number }).port;
+    const t0 = Date.now();
+    const silent = await open(wsPort);
+    const slow = await open(wsPort);
+    held.push(silent, slow);
+    slow.socket.write("GET /mqtt HTTP/1.1\r\nHost: x\r\n");
+    const drip = setInterval(() => slow.socket.writable && slow.socket.write("X-Drip: 1\r\n"), 1_000);
+    try {
+      while ((silent.closedAt === null || slow.closedAt === null) && Date.now() < t0 + 9_000)
+        await sleep(200);
+    } finally {
+      clearInterval(drip);
+    }
+    for (const h of [silent, slow])
+      expect(h.closedAt === null ? Infinity : h.closedAt - t0).toBeLessThan(8_000);
+  }, 20_000);
+
   it("closes sockets beyond an address's share and the server's total at accept, and counts them", async () => {
     const { consolePort, metricsPort } = await start();
     // One address: its share, then one more.
