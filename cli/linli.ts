@@ -39,6 +39,7 @@ import {
   portProblems,
   SystemdNotifier,
   saveLastGood,
+  siteFileWarning,
   validateConfig,
   weakPasswordWarnings,
 } from "../gateway/index.js";
@@ -559,6 +560,8 @@ configCmd
       for (const w of configWarnings(c)) process.stderr.write(`${file}: warning: ${w}\n`);
       const plain = plainTextPasswordWarning(c);
       if (plain !== null) process.stderr.write(`${file}: warning: ${plain}\n`);
+      const readable = siteFileWarning(file, c);
+      if (readable !== null) process.stderr.write(`${file}: warning: ${readable}\n`);
       for (const w of await weakPasswordWarnings(c)) process.stderr.write(`${file}: warning: ${w}\n`);
       process.stdout.write(
         `${file}: ok (site ${c.site.id}, ${c.devices.length} devices, ${c.households.length} households, ${c.operators.length} operators)\n`,

@@ -7,6 +7,7 @@ import {
   PLAIN_TEXT_NAMED_MAX,
   plainTextPasswordAccounts,
   plainTextPasswordWarning,
+  siteFileWarning,
   weakPasswordWarnings,
 } from "./warnings.js";
 
@@ -259,6 +260,23 @@ describe("/metrics beyond the box", () => {
       /metrics\.auth\.username/,
     );
     expect(() => withMetrics("  auth:\n    type: bearer\n")).toThrow(/metrics\.auth\.tokenFile/);
+  });
+});
+
+describe("a site file others can read", () => {
+  it("warns when it holds passwords and every user can read it, not when it is private or holds none", () => {
+    const withSecret = parseConfigText(
+      site(1, () => HASH),
+      "site.yaml",
+      {},
+    );
+    const none = parseConfigText("site:\n  id: s1\n", "site.yaml", {});
+    expect(siteFileWarning("/etc/linli/site.yaml", withSecret, () => 0o100644)).toBe(
+      "/etc/linli/site.yaml can be read by every user of this box (mode 644) and holds passwords; chmod o-r it (docs/security.md)",
+    );
+    expect(siteFileWarning("/etc/linli/site.yaml", withSecret, () => 0o100640)).toBeNull();
+    expect(siteFileWarning("/etc/linli/site.yaml", none, () => 0o100644)).toBeNull();
+    expect(siteFileWarning("/etc/linli/site.yaml", withSecret, () => null)).toBeNull();
   });
 });
 

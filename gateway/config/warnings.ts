@@ -109,6 +109,27 @@ export function configWarnings(
   return out;
 }
 
+/**
+ * The site file's own permissions (docs/security.md "Threat model": whoever reads it has every
+ * secret). A file written with the usual umask (022) is readable by every user of the box: its
+ * passwords (plain, or hashes to guess at offline) and the upstream broker's. Null when the file
+ * holds no secret, is not readable by others, or cannot be stat'ed.
+ */
+export function siteFileWarning(
+  file: string,
+  config: Config,
+  fileMode: (path: string) => number | null = modeOf,
+): string | null {
+  const mode = fileMode(file);
+  if (mode === null || (mode & 0o004) === 0) return null;
+  const secrets =
+    config.operators.some((o) => o.password !== undefined) ||
+    config.devices.some((d) => "password" in d && d.password !== undefined) ||
+    config.northbound?.upstream?.password !== undefined;
+  if (!secrets) return null;
+  return `${file} can be read by every user of this box (mode ${(mode & 0o777).toString(8)}) and holds passwords; chmod o-r it (docs/security.md)`;
+}
+
 /** The longest reply wait a device's datasheet asks for among the devices on a bus, with its model's label. */
 function slowestReplyOnBus(config: Config, bus: string): { ms: number; label: string } | null {
   let slow: { ms: number; label: string } | null = null;
