@@ -46,7 +46,8 @@ export function configWarnings(
     );
   // /metrics tells anyone who asks the site's devices, alert counts, operators' activity and the
   // journal's state; beyond the box it needs credentials, and these need TLS not to be read off the wire.
-  const m = config.metrics;
+  // Partial configs (tests, other callers) may have no metrics section.
+  const m = config.metrics ?? { enabled: false, host: "127.0.0.1", port: 0 };
   if (m.enabled && !loopback.test(m.host)) {
     if (m.auth === undefined)
       out.push(
