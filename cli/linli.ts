@@ -39,6 +39,7 @@ import {
   portProblems,
   SystemdNotifier,
   saveLastGood,
+  siteFileWarning,
   validateConfig,
   weakPasswordWarnings,
 } from "../gateway/index.js";
@@ -163,7 +164,7 @@ async function start(opts: StartOptions): Promise<void> {
     );
   // What `config check` says about exposure, said again where it matters: on the box that runs it
   // (a deployer may never have run the check). The password checks stay in `config check` (scrypt).
-  for (const w of configWarnings(config)) if (/^(console|mqtt)\./.test(w)) logger.warn(w);
+  for (const w of configWarnings(config)) if (/^(console|mqtt|metrics)\./.test(w)) logger.warn(w);
 
   // The gateway must outlive any stray promise: log it, count it, keep serving.
   let unhandled = 0;
@@ -493,6 +494,9 @@ function describeReport(r: ReloadReport): string {
   if (r.certificates?.reloaded)
     lines.push(`  TLS certificates re-read: ${r.certificates.reloaded} listener(s)`);
   for (const f of r.certificates?.failed ?? []) lines.push(`  TLS certificate NOT reloaded (kept): ${f}`);
+  if (r.secrets?.reloaded) lines.push(`  secret files re-read: ${r.secrets.reloaded} (metrics.auth)`);
+  for (const f of r.secrets?.failed ?? [])
+    lines.push(`  secret file NOT reloaded (current secret kept): ${f}`);
   if (lines.length === 1) lines.push("  nothing to change");
   if (r.restartNeeded?.length)
     lines.push(`  needs a restart (running values kept): ${r.restartNeeded.join(", ")}`);
@@ -575,6 +579,8 @@ configCmd
       for (const w of configWarnings(c)) process.stderr.write(`${file}: warning: ${w}\n`);
       const plain = plainTextPasswordWarning(c);
       if (plain !== null) process.stderr.write(`${file}: warning: ${plain}\n`);
+      const readable = siteFileWarning(file, c);
+      if (readable !== null) process.stderr.write(`${file}: warning: ${readable}\n`);
       for (const w of await weakPasswordWarnings(c)) process.stderr.write(`${file}: warning: ${w}\n`);
       process.stdout.write(
         `${file}: ok (site ${c.site.id}, ${c.devices.length} devices, ${c.households.length} households, ${c.operators.length} operators)\n`,

@@ -35,6 +35,8 @@ export interface ReloadReport {
   disconnected?: number;
   /** TLS listeners whose certificate files were re-read, and those that could not be. */
   certificates?: { reloaded: number; failed: string[] };
+  /** Secret files (metrics.auth) re-read, and those that could not be (the current secret kept). */
+  secrets?: { reloaded: number; failed: string[] };
 }
 
 function writeAtomically(file: string, value: unknown): void {

@@ -114,10 +114,23 @@ export class SampleConsumer {
       }
     }
     if (journalSeq) recorder.messageDone(recorder.writes !== writesBeforeRules);
-    // The device's answer to a command (GD-2 `reply`): a second result for whoever sent it.
+    // The device's answer to a command (GD-2 `reply`): a second result for whoever sent it. Only
+    // for one of its model's commands: the name becomes a topic level, and a device's free text
+    // there put levels, wildcards (`+`, `#`: a protocol error at every subscriber and upstream)
+    // or an answer to a command nobody sent into linli/<site>/cmd/.
     if (profile.transport === "mqtt" && profile.reply !== undefined) {
       const reply = profile.reply(sample);
-      if (reply !== null) publishReply(this.publisher, device, reply, entry.receivedAt);
+      if (reply !== null && Object.hasOwn(profile.commands, reply.command))
+        publishReply(this.publisher, device, reply, entry.receivedAt);
+      else if (reply !== null) {
+        this.counters.reject(device.model, "reply-unknown-command");
+        this.rateLog.warn(
+          device.id,
+          "reply-unknown-command",
+          { deviceId: device.id, command: reply.command.slice(0, 64) },
+          "device reply to none of its model's commands dropped",
+        );
+      }
     }
     this.metrics.recordLatency(entry.lane, this.clock.monotonic() - entry.receivedMono);
     // null: a device without a clock (polled); 0: a device that lost its clock (battery change).

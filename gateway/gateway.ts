@@ -505,6 +505,16 @@ export class Gateway {
         () => gw.notReadyReason(),
         gw.log,
         () => gw.readyNote(),
+        (address) => {
+          gw.counters.reject("connection", "metrics-unauthorized");
+          gw.rateLog.warn(
+            address,
+            "metrics-unauthorized",
+            { address },
+            "/metrics request refused: no valid metrics.auth credentials",
+          );
+        },
+        gw.httpConnectionRefused("metrics"),
       ).catch(stopOnError);
     if (config.console.enabled)
       gw.consoleServer = await startConsoleServer(
@@ -513,6 +523,7 @@ export class Gateway {
         broker,
         () => gw.config,
         gw.log,
+        gw.httpConnectionRefused("console"),
       ).catch(stopOnError);
     await republishRecovered(gw.recovered, {
       publisher: gw.publisher,
@@ -644,6 +655,31 @@ export class Gateway {
   /** The console's certificate and key, re-read at a reload (reload.ts); false without console TLS. */
   reloadConsoleCertificates(): boolean {
     return this.consoleServer?.reloadCertificates() ?? false;
+  }
+
+  /** Counts and logs (once a minute per address) a socket the console or metrics server closed at accept (http-guard.ts). */
+  private httpConnectionRefused(server: "console" | "metrics") {
+    return (address: string, why: "total" | "per-address") => {
+      this.counters.reject("connection", "http-connection-limit");
+      this.rateLog.warn(
+        address,
+        `${server}-connection-limit`,
+        { address, server, limit: why },
+        why === "total"
+          ? `${server} server: connection refused, the server holds its most sockets`
+          : `${server} server: connection refused, this address holds its most sockets`,
+      );
+    };
+  }
+
+  /** The metrics server's certificate and key, re-read at a reload; false without metrics.tls. */
+  reloadMetricsCertificates(): boolean {
+    return this.metricsServer?.reloadCertificates() ?? false;
+  }
+
+  /** `metrics.auth`'s secret file, re-read at a reload; false without metrics.auth. */
+  reloadMetricsCredentials(): boolean {
+    return this.metricsServer?.reloadCredentials() ?? false;
   }
 
   /** The console's URL; null when `console.enabled` is false. */

@@ -9,7 +9,12 @@ export { portProblems } from "./config/checks.js";
 export { LAST_GOOD_FILE, type LastGood, loadLastGood, saveLastGood } from "./config/last-good.js";
 export { ConfigError, loadConfigFile, loadConfigFileWithInput, validateConfig } from "./config/load.js";
 export { type Config, type ConfigInput, configJsonSchema } from "./config/schema.js";
-export { configWarnings, plainTextPasswordWarning, weakPasswordWarnings } from "./config/warnings.js";
+export {
+  configWarnings,
+  plainTextPasswordWarning,
+  siteFileWarning,
+  weakPasswordWarnings,
+} from "./config/warnings.js";
 export { DEFAULT_DATA_DIR, Gateway } from "./gateway.js";
 export { applyEdgeHeapSettings } from "./heap.js";
 export { createLogger, type Logger } from "./log.js";

@@ -288,6 +288,10 @@ export interface ReloadTarget {
   readonly deviceRate: DeviceRateLimiter;
   /** The console's certificate, re-read like the listeners' (false without console TLS; throws naming the file). */
   reloadConsoleCertificates?(): boolean;
+  /** The metrics server's certificate, the same way (false without metrics.tls). */
+  reloadMetricsCertificates?(): boolean;
+  /** `metrics.auth`'s secret file, re-read (false without metrics.auth; throws naming the file, keeping the current secret). */
+  reloadMetricsCredentials?(): boolean;
 }
 
 export type ReloadResult =
@@ -303,6 +307,8 @@ export type ReloadResult =
       disconnected: number;
       /** TLS listeners whose certificate files were re-read, and the ones that could not be (kept as they were). */
       certificates: { reloaded: number; failed: string[] };
+      /** Secret files re-read (metrics.auth), and the ones that could not be (the current secret kept). */
+      secrets: { reloaded: number; failed: string[] };
       /** The configuration now running (holds secrets: not for reports). */
       effective: Config;
     }
@@ -334,6 +340,7 @@ export async function reloadGateway(
   now: number,
 ): Promise<ReloadResult> {
   const certificates = reloadCertificates(t);
+  const secrets = reloadSecrets(t);
   let config: Config;
   try {
     config = typeof next === "function" ? next() : next;
@@ -360,11 +367,11 @@ export async function reloadGateway(
   const changes = summarisePlan(plan);
   if (planIsEmpty(plan)) {
     t.log.info({ restartNeeded: plan.restartNeeded.length }, "configuration reloaded: nothing to change");
-    return applied(now, plan, changes, 0, 0, certificates);
+    return applied(now, plan, changes, 0, 0, certificates, secrets);
   }
   const { closedAlerts, disconnected } = await applyReload(t, plan);
   t.log.info({ ...changes, closedAlerts, disconnected }, "configuration reloaded");
-  return applied(now, plan, changes, closedAlerts, disconnected, certificates);
+  return applied(now, plan, changes, closedAlerts, disconnected, certificates, secrets);
 }
 
 /**
@@ -379,9 +386,28 @@ function reloadCertificates(t: ReloadTarget): { reloaded: number; failed: string
   } catch (err) {
     r.failed.push(`console: ${(err as Error).message}`);
   }
+  try {
+    if (t.reloadMetricsCertificates?.()) r.reloaded++;
+  } catch (err) {
+    r.failed.push(`metrics: ${(err as Error).message}`);
+  }
   for (const problem of r.failed)
     t.log.error({ problem }, "TLS certificate not reloaded; the listener keeps its current one");
   if (r.reloaded > 0) t.log.info({ listeners: r.reloaded }, "TLS certificates reloaded");
+  return r;
+}
+
+/** Secret files named in the configuration (metrics.auth) are re-read as certificates are: a rotated token keeps its path. */
+function reloadSecrets(t: ReloadTarget): { reloaded: number; failed: string[] } {
+  const r = { reloaded: 0, failed: [] as string[] };
+  try {
+    if (t.reloadMetricsCredentials?.()) r.reloaded++;
+  } catch (err) {
+    r.failed.push((err as Error).message);
+  }
+  for (const problem of r.failed)
+    t.log.error({ problem }, "secret file not reloaded; the current secret is kept");
+  if (r.reloaded > 0) t.log.info({ files: r.reloaded }, "secret files reloaded");
   return r;
 }
 
@@ -392,6 +418,7 @@ function applied(
   closedAlerts: number,
   disconnected: number,
   certificates: { reloaded: number; failed: string[] },
+  secrets: { reloaded: number; failed: string[] },
 ): ReloadResult {
   return {
     result: "applied",
@@ -401,6 +428,7 @@ function applied(
     closedAlerts,
     disconnected,
     certificates,
+    secrets,
     effective: plan.effective,
   };
 }

@@ -19,6 +19,7 @@ import { JournalFormatError } from "./journal/format.js";
 import { type FoundDamage, Journal, type JournalFs } from "./journal/journal.js";
 import { JournalLockedError } from "./journal/lock.js";
 import type { Logger, RateLimitedLog } from "./log.js";
+import { MetricsCredentials } from "./metrics/auth.js";
 import type { GatewayMetrics } from "./metrics/metrics.js";
 import { MetricsServer } from "./metrics/server.js";
 import type { Publisher } from "./northbound/publisher.js";
@@ -135,9 +136,24 @@ export function startMetricsServer(
   notReadyReason: () => string | null,
   log: Logger,
   readyNote?: () => string | null,
+  onUnauthorized?: (address: string) => void,
+  onConnectionRefused?: (address: string, why: "total" | "per-address") => void,
 ): Promise<MetricsServer> {
   const onError = (err: unknown) => log.error({ err }, "metrics collection failed");
-  return MetricsServer.start({ ...m, metrics, notReadyReason, readyNote, onError });
+  // Throws naming the secret's file (unreadable, empty, too short): no start with /metrics open by mistake.
+  const auth = m.auth === undefined ? undefined : new MetricsCredentials(m.auth);
+  return MetricsServer.start({
+    host: m.host,
+    port: m.port,
+    tls: m.tls,
+    auth,
+    metrics,
+    notReadyReason,
+    readyNote,
+    onError,
+    onUnauthorized,
+    onConnectionRefused,
+  });
 }
 
 /** Serves the operators' console; its MQTT goes through the broker's operator login. */
@@ -147,6 +163,7 @@ export async function startConsoleServer(
   broker: EmbeddedBroker,
   config: () => Config,
   log: Logger,
+  onConnectionRefused?: (address: string, why: "total" | "per-address") => void,
 ): Promise<ConsoleServer> {
   const server = await ConsoleServer.start({
     host: c.host,
@@ -156,6 +173,7 @@ export async function startConsoleServer(
     attachMqtt: (stream, socket) => broker.attach(stream, socket),
     log: log.child({ module: "console" }),
     tls: c.tls,
+    onConnectionRefused,
   });
   log.info({ url: server.url }, "operators' console listening");
   return server;

@@ -36,6 +36,8 @@ export type RejectReason =
   | "already-in-service"
   // queued before a reload removed the device (gateway/reload.ts)
   | "device-removed"
+  // a device's reply naming none of its model's commands (gateway/consume.ts)
+  | "reply-unknown-command"
   // limits (gateway/broker/limits.ts, login-guard.ts, rate.ts; docs/security.md "Limits")
   | "rate-limited"
   | "connect-too-large"

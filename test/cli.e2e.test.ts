@@ -1,6 +1,6 @@
 /** The `linli` command line as a user runs it (built CLI, real processes, 127.0.0.1 only). */
 import { execFile } from "node:child_process";
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -116,6 +116,22 @@ describe("linli CLI", { timeout: 180_000 }, () => {
     expect(r.stderr).toContain(
       `${file}: warning: buses[0].path: serial device ${tty} of bus rs485-1 does not exist here (adapter unplugged, or wrong path?)`,
     );
+  });
+
+  it("config check warns (exit 0) about a site file with passwords that every user of the box can read", async () => {
+    const file = join(dir, "readable.yaml");
+    writeFileSync(
+      file,
+      "site:\n  id: s1\ndevices:\n  - id: p1\n    model: ec200\n    password: x-long-device-secret\n",
+    );
+    chmodSync(file, 0o644);
+    const open = await linli("config", "check", file);
+    expect(open.code).toBe(0);
+    expect(open.stderr).toContain(
+      `${file}: warning: ${file} can be read by every user of this box (mode 644) and holds passwords; chmod o-r it (docs/security.md)`,
+    );
+    chmodSync(file, 0o640);
+    expect((await linli("config", "check", file)).stderr).not.toContain("can be read by every user");
   });
 
   it("config check warns (exit 0) about a plain listener on the LAN and the demo's passwords, hashed or not", async () => {

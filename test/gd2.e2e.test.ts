@@ -110,6 +110,28 @@ describe("GD-2 against a real gateway", () => {
     expect(o.on("GAS_VALVE_NOT_CLOSED")).toEqual([]);
   });
 
+  it("a reply naming none of the model's commands is not published: a device puts no topic levels or wildcards into results", async () => {
+    const { gw: g, ops: o } = await site({});
+    const k = await connect(g, "k-1", "pw-k1");
+    try {
+      const reply = (seq: number, cmd: string) =>
+        k.publish(
+          "devices/gd2/k-1/up",
+          JSON.stringify({ t: "reply", seq, ts: Date.now(), id: `r-${seq}`, cmd, result: "ok" }),
+        );
+      await reply(1, "valve_close/result/x");
+      await reply(2, "valve+open#");
+      await reply(3, "not_a_command");
+      await reply(4, "self_test");
+      await o.waitFor((m) => m.topic === `linli/${SITE}/cmd/k-1/self_test/result`);
+      await sleep(100);
+      expect(o.on(`/cmd/k-1/`).map((m) => m.topic)).toEqual([`linli/${SITE}/cmd/k-1/self_test/result`]);
+      expect(g.counters.rejected("gd2", "reply-unknown-command")).toBe(3);
+    } finally {
+      await k.end();
+    }
+  });
+
   it("automatic shut-off: the gateway closes the valve itself and says so; a jammed valve is GAS_VALVE_NOT_CLOSED after 20 s", async () => {
     const clock = new FakeClock(Date.now());
     const { gw: g, ops: o } = await site({ autoShutOff: true }, clock);

@@ -16,6 +16,7 @@
  *     new handshakes use the new files, established connections are untouched
  *     (tls.Server.setSecureContext).
  */
+
 import { createServer as createHttpServer, type Server as HttpServer, type IncomingMessage } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
 import { createRequire } from "node:module";
@@ -28,6 +29,7 @@ import {
   type Server as TlsServer,
 } from "node:tls";
 import type { WebSocketServer } from "ws";
+import { CONNECTIONS_CHECKING_INTERVAL_MS, guardHttpServer } from "../http-guard.js";
 import {
   certificateNames,
   LISTEN_BACKLOG,
@@ -67,6 +69,8 @@ const loadWs = (): typeof import("ws") => createRequire(import.meta.url)("ws");
 
 /** Incoming WebSocket messages are bounded: MQTT packets from consoles are small. */
 export const WS_MAX_PAYLOAD = 64 * 1024;
+/** A WebSocket listener's socket must have sent its upgrade request within this (then MQTT's connectTimeout runs). */
+export const WS_UPGRADE_TIMEOUT_MS = 5_000;
 
 /**
  * A WebSocket opened by a page of another site: an Origin (browsers always send one) naming
@@ -131,9 +135,24 @@ export class Listener {
     let wss: WebSocketServer | null = null;
     if (config.transport === "websocket") {
       // TCP_NODELAY: delayed ACKs add tens of ms to every hop otherwise (as for plain MQTT).
+      const httpOptions = {
+        noDelay: true,
+        requestTimeout: WS_UPGRADE_TIMEOUT_MS * 2,
+        connectionsCheckingInterval: CONNECTIONS_CHECKING_INTERVAL_MS,
+      };
       const http = tlsServerOptions
-        ? createHttpsServer({ ...tlsServerOptions, noDelay: true })
-        : createHttpServer({ noDelay: true });
+        ? createHttpsServer({ ...tlsServerOptions, ...httpOptions })
+        : createHttpServer(httpOptions);
+      // Before its upgrade a socket is the HTTP server's, not yet the broker's (whose address rate
+      // and connectTimeout apply from the upgrade on): Node let one that sent nothing live 30 s
+      // and more, so a LAN host could hold the listener's every connection. No share per address:
+      // many devices may sit behind one.
+      http.headersTimeout = WS_UPGRADE_TIMEOUT_MS;
+      guardHttpServer(http, {
+        maxConnections,
+        perAddress: maxConnections,
+        idleTimeoutMs: WS_UPGRADE_TIMEOUT_MS * 2,
+      });
       // A plain HTTP request is not left hanging: this endpoint only upgrades.
       http.on("request", (_req, res) => {
         res.writeHead(426, { "content-type": "text/plain", upgrade: "websocket" });

@@ -228,6 +228,36 @@ const metrics = z.strictObject({
     .default("127.0.0.1")
     .meta({ description: "Address to bind; 127.0.0.1 keeps the endpoint local (docs/metrics.md)" }),
   port: z.number().int().min(0).max(65535).default(9464).meta({ description: "0 picks a free port" }),
+  auth: z
+    .discriminatedUnion("type", [
+      z.strictObject({
+        type: z.literal("bearer"),
+        tokenFile: z.string().min(1).meta({
+          description:
+            "File holding the token (16 characters at least, surrounding whitespace ignored): Prometheus's authorization.credentials_file",
+        }),
+      }),
+      z.strictObject({
+        type: z.literal("basic"),
+        username: z
+          .string()
+          .regex(/^[^:\s]+$/, "must not be empty nor contain ':' or spaces")
+          .meta({ description: "Prometheus's basic_auth.username" }),
+        passwordFile: z.string().min(1).meta({
+          description:
+            "File holding the password (16 characters at least, surrounding whitespace ignored): Prometheus's basic_auth.password_file",
+        }),
+      }),
+    ])
+    .optional()
+    .meta({
+      description:
+        "Credentials /metrics asks for (401 without them); /healthz and /readyz stay open, without detail. The file is re-read on reload (docs/metrics.md)",
+    }),
+  tls: tlsFiles.omit({ ca: true }).optional().meta({
+    description:
+      "HTTPS on the metrics port (Prometheus scheme: https); certificate and key re-read on reload",
+  }),
 });
 
 const upstream = z.strictObject({

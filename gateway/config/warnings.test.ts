@@ -7,6 +7,7 @@ import {
   PLAIN_TEXT_NAMED_MAX,
   plainTextPasswordAccounts,
   plainTextPasswordWarning,
+  siteFileWarning,
   weakPasswordWarnings,
 } from "./warnings.js";
 
@@ -205,6 +206,77 @@ describe("console beyond the box", () => {
       "console.tls.cert: /etc/linli/console.crt does not exist here (the gateway will not start without it)",
       "console.tls.key: /etc/linli/console.key does not exist here (the gateway will not start without it)",
     ]);
+  });
+});
+
+describe("/metrics beyond the box", () => {
+  const withMetrics = (extra: string, host = "0.0.0.0") =>
+    parseConfigText(
+      `${site(1, () => HASH)}metrics:\n  host: ${host}\n  port: 9464\n${extra}`,
+      "site.yaml",
+      {},
+    );
+  const metricsWarnings = (
+    c: ReturnType<typeof withMetrics>,
+    exists = true,
+    mode: number | null = 0o100600,
+  ) =>
+    configWarnings(
+      c,
+      () => exists,
+      () => mode,
+    ).filter((w) => w.startsWith("metrics"));
+  const auth = "  auth:\n    type: bearer\n    tokenFile: /etc/linli/metrics.token\n";
+  const tls = "  tls:\n    cert: /etc/linli/m.crt\n    key: /etc/linli/m.key\n";
+
+  it("warns when /metrics listens beyond loopback without auth, and without tls", () => {
+    expect(metricsWarnings(withMetrics(""))).toEqual([
+      "metrics.host: /metrics on 0.0.0.0:9464 is open to anyone who can reach it (device and alert counts, rejections, the journal's state); give it metrics.auth (a bearer token or basic auth from a file), or keep 127.0.0.1: docs/metrics.md",
+      "metrics.host: /metrics on 0.0.0.0:9464 is plain HTTP; its figures cross the network readable (give it metrics.tls, or keep 127.0.0.1: docs/metrics.md)",
+    ]);
+    expect(metricsWarnings(withMetrics(auth))).toEqual([
+      "metrics.host: /metrics on 0.0.0.0:9464 is plain HTTP; its credentials and figures cross the network readable (give it metrics.tls, or keep 127.0.0.1: docs/metrics.md)",
+    ]);
+    expect(metricsWarnings(withMetrics(auth + tls))).toEqual([]);
+    expect(metricsWarnings(withMetrics("", "127.0.0.1"))).toEqual([]);
+    expect(metricsWarnings(withMetrics("  enabled: false\n"))).toEqual([]);
+  });
+
+  it("names a missing or world-readable secret file and missing certificate files", () => {
+    expect(metricsWarnings(withMetrics(auth + tls), false)).toEqual([
+      "metrics.auth.tokenFile: /etc/linli/metrics.token does not exist here (the gateway will not start without it)",
+      "metrics.tls.cert: /etc/linli/m.crt does not exist here (the gateway will not start without it)",
+      "metrics.tls.key: /etc/linli/m.key does not exist here (the gateway will not start without it)",
+    ]);
+    const basic =
+      "  auth:\n    type: basic\n    username: prometheus\n    passwordFile: /etc/linli/metrics.pw\n";
+    expect(metricsWarnings(withMetrics(basic + tls), true, 0o100644)).toEqual([
+      "metrics.auth.passwordFile: /etc/linli/metrics.pw can be read by other users of this box (mode 644); chmod 600 it",
+    ]);
+  });
+
+  it("refuses a basic-auth username with a colon and an auth without its file", () => {
+    expect(() => withMetrics("  auth:\n    type: basic\n    username: a:b\n    passwordFile: /x\n")).toThrow(
+      /metrics\.auth\.username/,
+    );
+    expect(() => withMetrics("  auth:\n    type: bearer\n")).toThrow(/metrics\.auth\.tokenFile/);
+  });
+});
+
+describe("a site file others can read", () => {
+  it("warns when it holds passwords and every user can read it, not when it is private or holds none", () => {
+    const withSecret = parseConfigText(
+      site(1, () => HASH),
+      "site.yaml",
+      {},
+    );
+    const none = parseConfigText("site:\n  id: s1\n", "site.yaml", {});
+    expect(siteFileWarning("/etc/linli/site.yaml", withSecret, () => 0o100644)).toBe(
+      "/etc/linli/site.yaml can be read by every user of this box (mode 644) and holds passwords; chmod o-r it (docs/security.md)",
+    );
+    expect(siteFileWarning("/etc/linli/site.yaml", withSecret, () => 0o100640)).toBeNull();
+    expect(siteFileWarning("/etc/linli/site.yaml", none, () => 0o100644)).toBeNull();
+    expect(siteFileWarning("/etc/linli/site.yaml", withSecret, () => null)).toBeNull();
   });
 });
 

@@ -3,14 +3,27 @@
  * for `linli config check`, never errors (the file may be checked on another
  * box than the one it runs on, and a USB adapter may be plugged in later).
  */
-import { existsSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
 import { profileFor } from "../../devices/index.js";
 import { isHashed, parseSecret, scryptMatches } from "../broker/credentials.js";
 import type { Config } from "./schema.js";
 
 type TlsFilesConfig = NonNullable<Config["mqtt"]["listeners"][number]["tls"]>;
 
-export function configWarnings(config: Config, exists: (path: string) => boolean = existsSync): string[] {
+/** A file's permission bits, or null if it cannot be stat'ed (checked elsewhere). */
+function modeOf(path: string): number | null {
+  try {
+    return statSync(path).mode;
+  } catch {
+    return null;
+  }
+}
+
+export function configWarnings(
+  config: Config,
+  exists: (path: string) => boolean = existsSync,
+  fileMode: (path: string) => number | null = modeOf,
+): string[] {
   const out: string[] = [];
   config.buses.forEach((b, i) => {
     if (!exists(b.path))
@@ -31,6 +44,33 @@ export function configWarnings(config: Config, exists: (path: string) => boolean
     out.push(
       `console.host: the operators' console on ${config.console.host}:${config.console.port} is plain HTTP; logins cross the network readable (give it tls, or keep 127.0.0.1: docs/console.md)`,
     );
+  // /metrics tells anyone who asks the site's devices, alert counts, operators' activity and the
+  // journal's state; beyond the box it needs credentials, and these need TLS not to be read off the wire.
+  // Partial configs (tests, other callers) may have no metrics section.
+  const m = config.metrics ?? { enabled: false, host: "127.0.0.1", port: 0 };
+  if (m.enabled && !loopback.test(m.host)) {
+    if (m.auth === undefined)
+      out.push(
+        `metrics.host: /metrics on ${m.host}:${m.port} is open to anyone who can reach it (device and alert counts, rejections, the journal's state); give it metrics.auth (a bearer token or basic auth from a file), or keep 127.0.0.1: docs/metrics.md`,
+      );
+    if (m.tls === undefined)
+      out.push(
+        `metrics.host: /metrics on ${m.host}:${m.port} is plain HTTP; ${m.auth === undefined ? "its figures cross" : "its credentials and figures cross"} the network readable (give it metrics.tls, or keep 127.0.0.1: docs/metrics.md)`,
+      );
+  }
+  if (m.enabled && m.auth !== undefined) {
+    const [key, file] =
+      m.auth.type === "bearer" ? ["tokenFile", m.auth.tokenFile] : ["passwordFile", m.auth.passwordFile];
+    if (!exists(file))
+      out.push(`metrics.auth.${key}: ${file} does not exist here (the gateway will not start without it)`);
+    else {
+      const mode = fileMode(file);
+      if (mode !== null && (mode & 0o077) !== 0)
+        out.push(
+          `metrics.auth.${key}: ${file} can be read by other users of this box (mode ${(mode & 0o777).toString(8)}); chmod 600 it`,
+        );
+    }
+  }
   // The device listener speaks plain MQTT: beyond the box, device passwords cross the LAN readable.
   const devices = config.mqtt?.deviceListener;
   if (devices !== undefined && devices.tls === undefined && !loopback.test(devices.host))
@@ -60,6 +100,7 @@ export function configWarnings(config: Config, exists: (path: string) => boolean
   ).map((l, i) => [`mqtt.listeners[${i}]`, l.tls] as const);
   if (devices?.tls) tlsListeners.push(["mqtt.deviceListener", devices.tls]);
   if (config.console.enabled && config.console.tls) tlsListeners.push(["console", config.console.tls]);
+  if (m.enabled && m.tls) tlsListeners.push(["metrics", m.tls]);
   for (const [path, tls] of tlsListeners)
     for (const key of ["cert", "key", "ca"] as const) {
       const file = tls && key in tls ? tls[key] : undefined;
@@ -67,6 +108,27 @@ export function configWarnings(config: Config, exists: (path: string) => boolean
         out.push(`${path}.tls.${key}: ${file} does not exist here (the gateway will not start without it)`);
     }
   return out;
+}
+
+/**
+ * The site file's own permissions (docs/security.md "Threat model": whoever reads it has every
+ * secret). A file written with the usual umask (022) is readable by every user of the box: its
+ * passwords (plain, or hashes to guess at offline) and the upstream broker's. Null when the file
+ * holds no secret, is not readable by others, or cannot be stat'ed.
+ */
+export function siteFileWarning(
+  file: string,
+  config: Config,
+  fileMode: (path: string) => number | null = modeOf,
+): string | null {
+  const mode = fileMode(file);
+  if (mode === null || (mode & 0o004) === 0) return null;
+  const secrets =
+    config.operators.some((o) => o.password !== undefined) ||
+    config.devices.some((d) => "password" in d && d.password !== undefined) ||
+    config.northbound?.upstream?.password !== undefined;
+  if (!secrets) return null;
+  return `${file} can be read by every user of this box (mode ${(mode & 0o777).toString(8)}) and holds passwords; chmod o-r it (docs/security.md)`;
 }
 
 /** The longest reply wait a device's datasheet asks for among the devices on a bus, with its model's label. */

@@ -32,6 +32,7 @@ import { fileURLToPath } from "node:url";
 import type { WebSocketServer } from "ws";
 import { readTlsFiles, type TlsFiles, tlsServerOptionsOf } from "../broker/tls-files.js";
 import { foreignOrigin } from "../broker/transports.js";
+import { CONNECTIONS_CHECKING_INTERVAL_MS, guardHttpServer } from "../http-guard.js";
 import type { Logger } from "../log.js";
 
 export interface ConsoleAddress {
@@ -72,6 +73,8 @@ export interface ConsoleServerOptions {
    * HTTP hands to anyone on the LAN. No client certificates here (`ca` is not taken).
    */
   tls?: Omit<TlsFiles, "ca">;
+  /** A socket closed at accept: over CONSOLE_MAX_CONNECTIONS, or over its address's share (http-guard.ts). */
+  onConnectionRefused?: (address: string, why: "total" | "per-address") => void;
 }
 
 const MAX_HEADER_BYTES = 8 * 1024;
@@ -81,6 +84,13 @@ const REQUEST_TIMEOUT_MS = 10_000;
 const MAX_WS_FRAME_BYTES = 64 * 1024;
 /** Open WebSockets: a console per desk and tablet, with room; more are refused with 503. */
 const MAX_WS_CLIENTS = 256;
+/**
+ * Sockets open at once (WebSockets and page loads): room for every console beside MAX_WS_CLIENTS.
+ * Per address: the desks and tablets behind one NAT (a Wi-Fi) keep one WebSocket per tab and a
+ * few page connections while loading.
+ */
+export const CONSOLE_MAX_CONNECTIONS = 512;
+export const CONSOLE_MAX_PER_ADDRESS = 64;
 
 const CONTENT_TYPES: Record<string, string> = {
   ".html": "text/html; charset=utf-8",
@@ -152,7 +162,11 @@ export class ConsoleServer {
       handleProtocols: (protocols) => (protocols.has("mqtt") ? "mqtt" : false),
       perMessageDeflate: false,
     });
-    const httpOptions = { maxHeaderSize: MAX_HEADER_BYTES, requestTimeout: REQUEST_TIMEOUT_MS };
+    const httpOptions = {
+      maxHeaderSize: MAX_HEADER_BYTES,
+      requestTimeout: REQUEST_TIMEOUT_MS,
+      connectionsCheckingInterval: CONNECTIONS_CHECKING_INTERVAL_MS,
+    };
     const onRequest = (req: IncomingMessage, res: ServerResponse) => handle(req, res, files, opts);
     const server: Server = opts.tls
       ? createHttpsServer({ ...httpOptions, ...tlsServerOptionsOf(readTlsFiles(opts.tls)) }, onRequest)
@@ -163,6 +177,12 @@ export class ConsoleServer {
     );
     server.headersTimeout = HEADERS_TIMEOUT_MS;
     server.keepAliveTimeout = 5_000;
+    guardHttpServer(server, {
+      maxConnections: CONSOLE_MAX_CONNECTIONS,
+      perAddress: CONSOLE_MAX_PER_ADDRESS,
+      idleTimeoutMs: REQUEST_TIMEOUT_MS,
+      onRefused: opts.onConnectionRefused,
+    });
     server.on("clientError", (_err, socket) => {
       if (socket.writable) socket.end("HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n");
       else socket.destroy();

@@ -2,19 +2,28 @@
  * The metrics and health HTTP server (node:http, no framework), bound to
  * `metrics.host:metrics.port`:
  *
- *   GET /metrics   Prometheus text exposition (this gateway's metrics + process metrics)
+ *   GET /metrics   Prometheus text exposition (this gateway's metrics + process metrics);
+ *                  with `auth`, 401 without its credentials
  *   GET /healthz   200 "ok" while the process runs (liveness)
  *   GET /readyz    200 "ready" when the broker is listening and the config is loaded ("ready: NOTE"
  *                  on the last good configuration, its site file refused);
  *                  503 with the reason otherwise (e.g. "shutting down")
+ *                  With `auth`, the health checks stay open (systemd, load balancers and probes send
+ *                  no credentials) and say their note or reason to authorised requests only: it
+ *                  names files and the journal's state.
  *   other paths    404; other methods 405 (HEAD is answered like GET, without a body)
  *
  * Bounded: request bodies are never read (a request with one is refused and
- * the connection closed), headers are capped in size and time, and every
- * accepted socket has TCP_NODELAY.
+ * the connection closed), headers are capped in size and time, sockets in
+ * number and idle time (http-guard.ts), and every accepted socket has TCP_NODELAY.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
+import type { SecureContextOptions } from "node:tls";
+import { readTlsFiles, type TlsFiles, tlsServerOptionsOf } from "../broker/tls-files.js";
+import { CONNECTIONS_CHECKING_INTERVAL_MS, guardHttpServer } from "../http-guard.js";
+import type { MetricsCredentials } from "./auth.js";
 
 export interface MetricsServerOptions {
   host: string;
@@ -27,6 +36,14 @@ export interface MetricsServerOptions {
   readyNote?: () => string | null;
   /** Called when rendering /metrics fails (the scrape gets a 500). */
   onError?: (err: unknown) => void;
+  /** Credentials /metrics asks for (`metrics.auth`); none: open. */
+  auth?: MetricsCredentials;
+  /** Called for each /metrics request refused for its credentials (401), with the peer's address. */
+  onUnauthorized?: (address: string) => void;
+  /** HTTPS (`metrics.tls`). */
+  tls?: Omit<TlsFiles, "ca">;
+  /** A socket closed at accept: over MAX_CONNECTIONS, or over its address's share (http-guard.ts). */
+  onConnectionRefused?: (address: string, why: "total" | "per-address") => void;
 }
 
 export interface MetricsAddress {
@@ -40,22 +57,37 @@ const MAX_HEADER_BYTES = 8 * 1024;
 const HEADERS_TIMEOUT_MS = 5_000;
 const REQUEST_TIMEOUT_MS = 10_000;
 const KEEP_ALIVE_TIMEOUT_MS = 5_000;
+/** Sockets open at once: Prometheus keeps one or two, probes a few more. */
+export const METRICS_MAX_CONNECTIONS = 64;
+export const METRICS_MAX_PER_ADDRESS = 16;
 
 export class MetricsServer {
   private constructor(
     private readonly server: Server,
     readonly address: MetricsAddress,
+    private readonly opts: MetricsServerOptions,
   ) {}
 
   static async start(opts: MetricsServerOptions): Promise<MetricsServer> {
-    const server = createServer(
-      { maxHeaderSize: MAX_HEADER_BYTES, requestTimeout: REQUEST_TIMEOUT_MS },
-      (req, res) => handle(req, res, opts),
-    );
+    const httpOptions = {
+      maxHeaderSize: MAX_HEADER_BYTES,
+      requestTimeout: REQUEST_TIMEOUT_MS,
+      connectionsCheckingInterval: CONNECTIONS_CHECKING_INTERVAL_MS,
+    };
+    const onRequest = (req: IncomingMessage, res: ServerResponse) => handle(req, res, opts);
+    const server: Server = opts.tls
+      ? createHttpsServer({ ...httpOptions, ...tlsServerOptionsOf(readTlsFiles(opts.tls)) }, onRequest)
+      : createServer(httpOptions, onRequest);
     server.headersTimeout = HEADERS_TIMEOUT_MS;
     server.requestTimeout = REQUEST_TIMEOUT_MS;
     server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
     server.maxRequestsPerSocket = 1000;
+    guardHttpServer(server, {
+      maxConnections: METRICS_MAX_CONNECTIONS,
+      perAddress: METRICS_MAX_PER_ADDRESS,
+      idleTimeoutMs: REQUEST_TIMEOUT_MS,
+      onRefused: opts.onConnectionRefused,
+    });
     server.on("connection", (s) => s.setNoDelay(true));
     server.on("clientError", (_err, socket) => {
       if (socket.writable) socket.end("HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n");
@@ -69,7 +101,25 @@ export class MetricsServer {
       });
     });
     const a = server.address() as AddressInfo;
-    return new MetricsServer(server, { host: a.address, port: a.port });
+    return new MetricsServer(server, { host: a.address, port: a.port }, opts);
+  }
+
+  /**
+   * Re-reads the certificate and key (reload): new handshakes use them, open connections keep
+   * theirs. Throws naming the file, keeping the current ones; false without TLS.
+   */
+  reloadCertificates(): boolean {
+    if (!this.opts.tls) return false;
+    const options: SecureContextOptions = readTlsFiles(this.opts.tls);
+    (this.server as unknown as { setSecureContext(o: SecureContextOptions): void }).setSecureContext(options);
+    return true;
+  }
+
+  /** Re-reads `metrics.auth`'s secret file (reload). Throws naming the file, keeping the current secret; false without auth. */
+  reloadCredentials(): boolean {
+    if (!this.opts.auth) return false;
+    this.opts.auth.reload();
+    return true;
   }
 
   /** Stops accepting connections, closes idle ones, lets requests in flight finish. */
@@ -108,8 +158,15 @@ function handle(req: IncomingMessage, res: ServerResponse, opts: MetricsServerOp
   }
   const q = req.url?.indexOf("?") ?? -1;
   const path = q === -1 ? req.url : req.url?.slice(0, q);
+  const authorised = opts.auth === undefined || opts.auth.authorizes(req.headers.authorization);
   switch (path) {
     case "/metrics":
+      if (!authorised) {
+        opts.onUnauthorized?.(req.socket.remoteAddress ?? "unknown");
+        res.setHeader("WWW-Authenticate", (opts.auth as MetricsCredentials).challenge);
+        send(res, 401, "unauthorized: metrics.auth credentials required\n");
+        return;
+      }
       opts.metrics.render().then(
         (text) => send(res, 200, text, opts.metrics.contentType),
         (err: unknown) => {
@@ -124,7 +181,8 @@ function handle(req: IncomingMessage, res: ServerResponse, opts: MetricsServerOp
     case "/readyz": {
       const reason = opts.notReadyReason();
       const note = reason === null ? (opts.readyNote?.() ?? null) : null;
-      if (reason === null) send(res, 200, note === null ? "ready\n" : `ready: ${note}\n`);
+      if (!authorised) send(res, reason === null ? 200 : 503, reason === null ? "ready\n" : "not ready\n");
+      else if (reason === null) send(res, 200, note === null ? "ready\n" : `ready: ${note}\n`);
       else send(res, 503, `not ready: ${reason}\n`);
       return;
     }
