@@ -154,7 +154,7 @@ describe.skipIf(!browserThere)("operators' console: not live, P1 on top, keyboar
     expect(await page.title()).toBe("邻里 · 运营控制台");
     // The result names the alert and the household (the acknowledged call has closed by then).
     await page
-      .locator("#results li", { hasText: "确认 紧急呼叫 · 1号楼 101室 张阿姨: 成功" })
+      .locator("#results li", { hasText: "确认 紧急呼叫 · 1号楼 101室 张阿姨：成功" })
       .waitFor({ timeout: 5000 });
     await page.close();
   }, 60_000);
@@ -200,7 +200,7 @@ describe.skipIf(!browserThere)("operators' console: not live, P1 on top, keyboar
     expect(await page.locator("#dialog-note").isVisible()).toBe(false);
     await page.click("#dialog-ok");
     await page
-      .locator("#results li", { hasText: "住户外出/回家 2号楼 203室 李大爷: 成功" })
+      .locator("#results li", { hasText: "住户外出/回家 2号楼 203室 李大爷：成功" })
       .waitFor({ timeout: 5000 });
     await page.close();
   }, 60_000);

@@ -157,7 +157,7 @@ async function login(event) {
     return;
   }
   if (!res.ok) {
-    err.textContent = `${t("cannotReach")} (${res.status})`;
+    err.textContent = `${t("cannotReach")}${t("open")}${res.status}${t("close")}`;
     err.hidden = false;
     return;
   }
@@ -552,19 +552,37 @@ function alertCard(a) {
     el(
       "div",
       { class: "meta" },
-      resident ? el("span", {}, `${t("resident")}: ${resident}${room ? ` (${room})` : ""}`) : "",
-      phone ? el("span", {}, `${t("phone")}: `, el("a", { href: `tel:${phone}` }, phone)) : "",
-      el("span", {}, `${t("device")}: ${deviceName}${location ? ` · ${location}` : ""}`),
-      el("span", {}, `${t("raisedAt")}: ${fmtTime(a.raisedAt)}`),
-      el("span", { class: "age", "data-since": String(a.raisedAt) }, `${t("age")}: ${fmtAge(a.raisedAt)}`),
-      a.count > 1 ? el("span", {}, `${t("count")}: ${a.count}`) : "",
+      resident
+        ? el(
+            "span",
+            {},
+            `${t("resident")}${t("colon")}${resident}${room ? `${t("open")}${room}${t("close")}` : ""}`,
+          )
+        : "",
+      phone ? el("span", {}, `${t("phone")}${t("colon")}`, el("a", { href: `tel:${phone}` }, phone)) : "",
+      el("span", {}, `${t("device")}${t("colon")}${deviceName}${location ? ` · ${location}` : ""}`),
+      el("span", {}, `${t("raisedAt")}${t("colon")}${fmtTime(a.raisedAt)}`),
+      el(
+        "span",
+        { class: "age", "data-since": String(a.raisedAt) },
+        `${t("age")}${t("colon")}${fmtAge(a.raisedAt)}`,
+      ),
+      a.count > 1 ? el("span", {}, `${t("count")}${t("colon")}${a.count}`) : "",
       a.escalationLevel
         ? el("span", {}, textWith(state.lang || "zh-CN", "escalationLevel", a.escalationLevel))
         : "",
-      a.ackedBy ? el("span", {}, `${t("ackedBy")}: ${a.ackedBy}${a.ackNote ? ` (${a.ackNote})` : ""}`) : "",
-      a.shelvedBy ? el("span", {}, `${t("shelvedBy")}: ${a.shelvedBy} → ${fmtTime(a.shelvedUntil)}`) : "",
+      a.ackedBy
+        ? el(
+            "span",
+            {},
+            `${t("ackedBy")}${t("colon")}${a.ackedBy}${a.ackNote ? `${t("open")}${a.ackNote}${t("close")}` : ""}`,
+          )
+        : "",
+      a.shelvedBy
+        ? el("span", {}, `${t("shelvedBy")}${t("colon")}${a.shelvedBy} → ${fmtTime(a.shelvedUntil)}`)
+        : "",
     ),
-    a.action ? el("div", { class: "todo" }, `${t("action")}: ${a.action}`) : "",
+    a.action ? el("div", { class: "todo" }, `${t("action")}${t("colon")}${a.action}`) : "",
     el("div", { class: "actions" }, actions),
   );
 }
@@ -701,7 +719,7 @@ function renderAlerts() {
       continue;
     }
     const group = groupFor(p);
-    group.h3.textContent = `${t(`priority.${p}`)} (${list.length})`;
+    group.h3.textContent = `${t(`priority.${p}`)}${t("open")}${list.length}${t("close")}`;
     syncChildren(group.section, [
       group.h3,
       ...list.map(([topic, a]) => {
@@ -912,7 +930,7 @@ function refusalText(b) {
   if (b.error) {
     const known = t(`cmdErrors.${b.error}`);
     const text = known === `cmdErrors.${b.error}` ? t("cmdErrors.other") : known;
-    return b.exception ? `${text}: ${b.exception}` : text;
+    return b.exception ? `${text}${t("colon")}${b.exception}` : text;
   }
   return b.reason ?? "";
 }
@@ -926,8 +944,10 @@ function renderResults() {
         "li",
         { class: ok ? "" : "refused" },
         // What happened (topics 0.13.0: "已搁置至 2026-12-06 07:15") or why it was refused (0.9.0).
-        `${fmtTime(b.at ?? r.at)} ${resultSubject(r)}: ${
-          ok ? `${t("ok")}${b.message ? ` (${b.message})` : ""}` : `${t("refused")} (${refusalText(b)})`
+        `${fmtTime(b.at ?? r.at)} ${resultSubject(r)}${t("colon")}${
+          ok
+            ? `${t("ok")}${b.message ? `${t("open")}${b.message}${t("close")}` : ""}`
+            : `${t("refused")}${t("open")}${refusalText(b)}${t("close")}`
         }`,
       );
     }),
@@ -1006,7 +1026,7 @@ function render(alertsToo = true) {
 setInterval(() => {
   // Only the ages whose text changed (past a minute, once a minute): not 1,000 writes a second.
   for (const e of document.querySelectorAll(".age[data-since]")) {
-    const text = `${t("age")}: ${fmtAge(Number(e.dataset.since))}`;
+    const text = `${t("age")}${t("colon")}${fmtAge(Number(e.dataset.since))}`;
     if (e.textContent !== text) e.textContent = text;
   }
   if (state.site) $("#clock").textContent = fmtTime(Date.now());

@@ -32,6 +32,9 @@ export const STRINGS = {
     alertsCount: "{n} 条",
     unackedCount: "（{n} 条未确认）",
     colon: "：",
+    // Around a note in a line of Chinese text: full-width, as the colon.
+    open: "（",
+    close: "）",
     p1Pending: "{n} 条一级告警未确认",
     p1Show: "查看",
     awayConfirm: "设为外出（暂停关怀检查）",
@@ -152,6 +155,8 @@ export const STRINGS = {
     alertsCount: "{n} open",
     unackedCount: " ({n} unacknowledged)",
     colon: ": ",
+    open: " (",
+    close: ")",
     p1Pending: "{n} P1 alert(s) not acknowledged",
     p1Show: "Show",
     awayConfirm: "Set away (welfare checks pause)",
