@@ -367,6 +367,7 @@ function rulesCore(doc: DeclaredProfileDoc) {
     const values = u.oneOf.map((v) => (enumValues && typeof v === "number" ? enumValues[String(v)]! : v));
     unreliable.set(p.name, { point: u.point, values: new Set(values) });
   }
+  const unreliablePoints = [...unreliable.keys()];
   const unreliableSources = [...new Set([...unreliable.values()].map((u) => u.point))];
   const doubtful = (s: DeclaredSample, point: string): boolean => {
     const u = unreliable.get(point);
@@ -518,7 +519,7 @@ function rulesCore(doc: DeclaredProfileDoc) {
     ): void {
       st.testing = doc.testWhile ? bitOf(s, doc.testWhile.point, doc.testWhile.bit) : false;
       st.doubted = false;
-      for (const n of unreliable.keys()) if (doubtful(s, n)) st.doubted = true;
+      for (const n of unreliablePoints) if (doubtful(s, n)) st.doubted = true;
       // Jump filter: a reading far from the last believed one (for the time since the previous
       // poll, with `per`) is suspect until it persists; one outside min..max is never believed.
       doc.spikes.forEach((sp, i) => {
@@ -592,9 +593,10 @@ function rulesCore(doc: DeclaredProfileDoc) {
         let cause = a.cause ?? describe(a);
         if (a.causeFrom !== undefined) cause = `${cause}: ${String(s.v[a.causeFrom])}`;
         if (!evaluated[i]) {
-          // A value not believed (self-test, a suspect jump, `unreliableWhen`) cannot confirm an on-delay: one that
-          // runs out meanwhile must not raise. Reported within the deadband only (onset false), a
-          // raised alert holds and a pending one ends; the next real value decides, from `since`.
+          // A value not believed (self-test, a suspect jump, `unreliableWhen`) cannot confirm an
+          // on-delay: one that runs out meanwhile must not raise. Reported within the deadband only
+          // (onset false), a raised alert holds and a pending one ends; the next real value
+          // decides, from `since` (forgotten after an `unreliableWhen`).
           if (as.active && !replaced && a.onDelay !== undefined)
             ctx.condition(a.code, true, {
               priority: a.priority,
