@@ -78,6 +78,8 @@ export interface Lv4State {
   suspectSince: number;
   /** Whether the level reading of the last sample was suspect (for telemetry). */
   suspect: boolean;
+  /** Whether the last sample's fault code named the temperature probe (its reading suspect). */
+  temperatureSuspect: boolean;
   /** Water under 4.0 °C itself since (gateway time), 0 when not (5.0 °C is the way back). */
   freezeSince: number;
   /** Level under the reserve itself since (gateway time), 0 when not (the 50 mm deadband is the way back). */
@@ -105,6 +107,14 @@ export const FREEZE_HOLD_MS = 600_000;
  */
 export const JUMP_RATIO_PER_S = 0.2;
 export const JUMP_PERSIST_MS = 30_000;
+
+/**
+ * Register 7 "fault code: ... 1 pressure cell open circuit, 2 pressure cell over range, 3
+ * temperature probe fault, 4 supply voltage low": the codes that name the level's sensor and the
+ * temperature's. While one is reported, that reading is not believed (4 names no reading).
+ */
+export const LEVEL_FAULT_CODES: readonly number[] = [1, 2];
+export const TEMPERATURE_FAULT_CODES: readonly number[] = [3];
 
 /** The low set-point's range (holding register 0): "100 to tank height". */
 export const LOW_SET_POINT_MIN_MM = 100;
@@ -290,7 +300,9 @@ export const lv4: ModbusDeviceProfile<
 
   deviceTime: () => null,
   // Datasheet: self-test readings "are marked as such"; a suspect jump is reported "with a quality flag".
-  quality: (s, st) => (s.status.selfTest ? "self-test" : st.suspect ? "suspect" : null),
+  // A reading whose sensor the fault code names (register 7) is suspect too.
+  quality: (s, st) =>
+    s.status.selfTest ? "self-test" : st.suspect || st.temperatureSuspect ? "suspect" : null,
   isActivity: () => false,
   suppressed: () => false,
 
@@ -319,6 +331,7 @@ export const lv4: ModbusDeviceProfile<
     lastReadAt: Number.NaN,
     suspectSince: Number.NaN,
     suspect: false,
+    temperatureSuspect: false,
     freezeSince: 0,
     lowSince: 0,
     lowSetPoint: null,
@@ -335,29 +348,35 @@ export const lv4: ModbusDeviceProfile<
     // "Readings taken while bit 4 (self-test) is set are marked as such and raise no level alert"
     // ("readings are not real"): value alerts stay as they were until the test is over.
     st.suspect = false;
+    st.temperatureSuspect = false;
     // Every poll is the "previous poll" of the next one, a self-test reading too.
     const sinceLastMs = ctx.readAt - st.lastReadAt;
     st.lastReadAt = ctx.readAt;
+    // Datasheet, register 7: while the fault code names a sensor (1-2 the pressure cell, 3 the
+    // temperature probe), its readings are not believed: suspect, its alerts neither raise nor
+    // clear, and their holds start again from the first believed reading after the fault (the
+    // fault's time counts for nothing). Code 4 (supply voltage low) names no reading.
+    const levelFault = LEVEL_FAULT_CODES.includes(s.faultCode);
+    const temperatureFault = TEMPERATURE_FAULT_CODES.includes(s.faultCode);
+    if (levelFault) {
+      st.lowSince = 0;
+      st.suspectSince = Number.NaN;
+    }
+    if (temperatureFault) st.freezeSince = 0;
     if (s.status.selfTest) {
       holdLevelLow(st, ctx);
       holdFreeze(st, ctx);
       return;
     }
-    // "under 4.0 °C for 10 minutes, clearing at 5.0 °C": the 10 minutes under 4.0 °C without a
-    // break (a heater that switched on at 4 °C and holds the water at 4-5 °C is working); 5.0 °C
-    // is where a raised FREEZE_RISK clears. Counted from the first reading under 4.0 °C, so that
-    // a hold that ran out during a self-test raises at the first real reading after it.
-    const freezing = st.freeze.update(s.temperature);
-    const cold = st.freeze.beyond;
-    if (cold && st.freezeSince === 0) st.freezeSince = ctx.now;
-    if (!cold) st.freezeSince = 0;
-    ctx.condition("FREEZE_RISK", freezing, {
-      priority: 3,
-      causes: FREEZE_CAUSES,
-      onDelayMs: FREEZE_HOLD_MS,
-      onset: cold,
-      since: cold ? st.freezeSince : undefined,
-    });
+    if (temperatureFault) {
+      st.temperatureSuspect = true;
+      holdFreeze(st, ctx);
+    } else freezeRule(s, st, ctx);
+    if (levelFault) {
+      st.suspect = true;
+      holdLevelLow(st, ctx);
+      return;
+    }
     if (!levelBelievable(s, st, ctx.readAt, sinceLastMs)) {
       st.suspect = true;
       holdLevelLow(st, ctx);
@@ -433,6 +452,26 @@ function levelBelievable(s: Lv4Sample, st: Lv4State, readAt: number, sinceLastMs
   st.goodLevel = s.level;
   st.suspectSince = Number.NaN;
   return true;
+}
+
+/**
+ * "under 4.0 °C for 10 minutes, clearing at 5.0 °C": the 10 minutes under 4.0 °C without a
+ * break (a heater that switched on at 4 °C and holds the water at 4-5 °C is working); 5.0 °C
+ * is where a raised FREEZE_RISK clears. Counted from the first reading under 4.0 °C, so that
+ * a hold that ran out during a self-test raises at the first real reading after it.
+ */
+function freezeRule(s: Lv4Sample, st: Lv4State, ctx: RuleContext<Lv4Code>): void {
+  const freezing = st.freeze.update(s.temperature);
+  const cold = st.freeze.beyond;
+  if (cold && st.freezeSince === 0) st.freezeSince = ctx.now;
+  if (!cold) st.freezeSince = 0;
+  ctx.condition("FREEZE_RISK", freezing, {
+    priority: 3,
+    causes: FREEZE_CAUSES,
+    onDelayMs: FREEZE_HOLD_MS,
+    onset: cold,
+    since: cold ? st.freezeSince : undefined,
+  });
 }
 
 const LOW_CAUSES: readonly string[] = ["level under the reserve"];

@@ -359,3 +359,71 @@ describe("the lane of a threshold alarm's message (a P1 alert never waits behind
     expect(lane(81, raised)).toBe(LANE_P1);
   });
 });
+
+describe("unreliableWhen: a point not believed while another names its sensor faulty", () => {
+  const doc = (unreliableWhen: unknown, extra: Record<string, unknown>[] = []) => ({
+    model: "acme-tank",
+    transport: "modbus",
+    modbus: {
+      points: [
+        { name: "level", address: 0, type: "uint16", unreliableWhen },
+        { name: "fault", address: 1, type: "enum", values: { 0: "none", 1: "cell open", 2: "cell over" } },
+        { name: "status", address: 2, type: "bitfield", bits: { a: 0 } },
+        ...extra,
+      ],
+    },
+    alarms: [{ code: "LOW", priority: 2, when: { point: "level", below: 100 } }],
+  });
+  const messages = (d: unknown) => {
+    const r = declaredProfileSchema.safeParse(d);
+    return r.success ? [] : r.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`);
+  };
+
+  it("names a point of the poll, not itself nor a bitfield; an enum's values by register value or name", () => {
+    expect(messages(doc({ point: "fault", oneOf: [1, "cell over"] }))).toEqual([]);
+    expect(messages(doc({ point: "faults", oneOf: [1] }))[0]).toMatch(
+      /unreliableWhen\.point: unknown point "faults"/,
+    );
+    expect(messages(doc({ point: "level", oneOf: [1] }))[0]).toMatch(/cannot name itself/);
+    expect(messages(doc({ point: "fault", oneOf: [7] }))[0]).toMatch(/oneOf\.0: enum "fault" has no value 7/);
+    expect(messages(doc({ point: "status", oneOf: [1] }))[0]).toMatch(/is bitfield/);
+    expect(messages(doc({ point: "fault", oneOf: [] })).length).toBeGreaterThan(0);
+  });
+
+  it("while it holds: quality suspect, the alarm neither raised nor cleared; a change of the fault point is an alert-lane event", () => {
+    for (const oneOf of [
+      [1, 2],
+      ["cell open", 2],
+    ]) {
+      const p = compileProfile(
+        declaredProfileSchema.parse(doc({ point: "fault", oneOf })),
+      ) as ModbusDeviceProfile;
+      const st = p.initialState();
+      const { active, ctx } = recorder();
+      const sample = (level: number, fault: number) => {
+        const s = p.decode({
+          level,
+          fault: ["none", "cell open", "cell over"][fault]!,
+          status: { a: false },
+        });
+        if (isRejection(s)) throw new Error(s.detail);
+        return s;
+      };
+      const ok = sample(500, 0);
+      p.rules(ok, st, SETTINGS, ctx);
+      expect(p.quality?.(ok, st)).toBeNull();
+      const broken = sample(0, 1);
+      expect(p.lane(broken, ok, st, SETTINGS)).toBe(LANE_ALERT);
+      p.rules(broken, st, SETTINGS, ctx);
+      expect(active.get("LOW")).toBe(false); // not raised by the broken reading
+      expect(p.quality?.(broken, st)).toBe("suspect");
+      const real = sample(50, 0);
+      p.rules(real, st, SETTINGS, ctx);
+      expect(active.get("LOW")).toBe(true);
+      active.clear();
+      p.rules(sample(500, 2), st, SETTINGS, ctx);
+      expect(active.has("LOW")).toBe(false); // held: not cleared (no on-delay: nothing reported)
+      expect(p.lane(sample(500, 2), sample(500, 2), st, SETTINGS)).toBe(LANE_TELEMETRY);
+    }
+  });
+});

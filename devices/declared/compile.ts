@@ -66,6 +66,8 @@ export interface DeclaredState {
   alarms: AlarmState[];
   spikes: SpikeState[];
   testing: boolean;
+  /** A point of the last sample was not believed (its `unreliableWhen` held): quality `suspect`. */
+  doubted: boolean;
   /** `modbus.reads` values by name (absent until read; the last read value stays when a read fails). */
   reads: Record<string, number>;
 }
@@ -355,6 +357,22 @@ function rulesCore(doc: DeclaredProfileDoc) {
     return null;
   };
   const bitfields = metricPoints.filter((p) => p.bits).map((p) => p.name);
+  // `unreliableWhen`: a point not believed while another holds one of the given values (an enum's
+  // register values stand for their names, which is what the enum decodes to).
+  const unreliable = new Map<string, { point: string; values: Set<PointValue | boolean> }>();
+  for (const p of doc.modbus?.points ?? []) {
+    const u = p.unreliableWhen;
+    if (!u) continue;
+    const enumValues = doc.modbus!.points.find((o) => o.name === u.point)?.values;
+    const values = u.oneOf.map((v) => (enumValues && typeof v === "number" ? enumValues[String(v)]! : v));
+    unreliable.set(p.name, { point: u.point, values: new Set(values) });
+  }
+  const unreliablePoints = [...unreliable.keys()];
+  const unreliableSources = [...new Set([...unreliable.values()].map((u) => u.point))];
+  const doubtful = (s: DeclaredSample, point: string): boolean => {
+    const u = unreliable.get(point);
+    return u?.values.has(s.v[u.point] as PointValue) === true;
+  };
   const initialState = (): DeclaredState => ({
     alarms: alarms.map(() => ({
       threshold: null,
@@ -371,6 +389,7 @@ function rulesCore(doc: DeclaredProfileDoc) {
       suspect: false,
     })),
     testing: false,
+    doubted: false,
     reads: {},
   });
   const thresholds = alarms.flatMap((a, i) =>
@@ -395,6 +414,8 @@ function rulesCore(doc: DeclaredProfileDoc) {
       const w = a.when;
       const v = s.v[w.point];
       if (typeof v !== "number" || !Number.isFinite(v)) continue;
+      // Not believed: the rules hold its alarm, and the lane's memory too.
+      if (doubtful(s, w.point)) continue;
       const high = w.above !== undefined;
       const limit = resolve((high ? w.above : w.below)!, s, state, settings ?? noSettings);
       if (!Number.isFinite(limit)) continue;
@@ -449,6 +470,8 @@ function rulesCore(doc: DeclaredProfileDoc) {
         if (r === true && a.priority === 1) return LANE_P1;
         if (r !== null && previous !== null && r !== raw(a, previous)) changed = true;
       }
+      // A sensor named faulty, or no longer: its alarms hold, or are judged again.
+      if (previous !== null) for (const n of unreliableSources) if (s.v[n] !== previous.v[n]) changed = true;
       if (previous !== null)
         for (const b of bitfields)
           for (const [flag, v] of Object.entries(s.v[b] as Record<string, boolean>))
@@ -484,7 +507,7 @@ function rulesCore(doc: DeclaredProfileDoc) {
 
     // Readings during the device's test, and a jump not yet believed, are flagged, not reported as real.
     quality: (_s: DeclaredSample, st: DeclaredState) =>
-      st.testing ? "self-test" : st.spikes.some((sp) => sp.suspect) ? "suspect" : null,
+      st.testing ? "self-test" : st.doubted || st.spikes.some((sp) => sp.suspect) ? "suspect" : null,
 
     initialState,
 
@@ -495,6 +518,8 @@ function rulesCore(doc: DeclaredProfileDoc) {
       ctx: RuleContext,
     ): void {
       st.testing = doc.testWhile ? bitOf(s, doc.testWhile.point, doc.testWhile.bit) : false;
+      st.doubted = false;
+      for (const n of unreliablePoints) if (doubtful(s, n)) st.doubted = true;
       // Jump filter: a reading far from the last believed one (for the time since the previous
       // poll, with `per`) is suspect until it persists; one outside min..max is never believed.
       doc.spikes.forEach((sp, i) => {
@@ -503,6 +528,12 @@ function rulesCore(doc: DeclaredProfileDoc) {
         const sinceLast = ctx.readAt - ss.lastAt;
         ss.lastAt = ctx.readAt;
         if (st.testing) return;
+        // Not believed (`unreliableWhen`): suspect, never the reference, and no persistence counted.
+        if (doubtful(s, sp.point)) {
+          ss.suspect = true;
+          ss.suspectSince = Number.NaN;
+          return;
+        }
         const v = num(s, sp.point);
         if (
           (sp.max !== undefined && v > resolve(sp.max, s, st, settings)) ||
@@ -527,6 +558,12 @@ function rulesCore(doc: DeclaredProfileDoc) {
       const evaluated = alarms.map((a, i) => {
         const as = st.alarms[i]!;
         const w = a.when;
+        // A point not believed (`unreliableWhen`) holds its alarm: neither raised nor cleared, and
+        // its on-delay starts again from the first believed reading after (`since` forgotten).
+        if (doubtful(s, w.point)) {
+          as.since = 0;
+          return false;
+        }
         const r = raw(a, s);
         if (r !== null) {
           as.active = r;
@@ -556,9 +593,10 @@ function rulesCore(doc: DeclaredProfileDoc) {
         let cause = a.cause ?? describe(a);
         if (a.causeFrom !== undefined) cause = `${cause}: ${String(s.v[a.causeFrom])}`;
         if (!evaluated[i]) {
-          // A value not believed (self-test, a suspect jump) cannot confirm an on-delay: one that
-          // runs out meanwhile must not raise. Reported within the deadband only (onset false), a
-          // raised alert holds and a pending one ends; the next real value decides, from `since`.
+          // A value not believed (self-test, a suspect jump, `unreliableWhen`) cannot confirm an
+          // on-delay: one that runs out meanwhile must not raise. Reported within the deadband only
+          // (onset false), a raised alert holds and a pending one ends; the next real value
+          // decides, from `since` (forgotten after an `unreliableWhen`).
           if (as.active && !replaced && a.onDelay !== undefined)
             ctx.condition(a.code, true, {
               priority: a.priority,

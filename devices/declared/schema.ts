@@ -81,6 +81,13 @@ const modbusPoint = z.strictObject({
   max: z.number().optional(),
   /** Publish it as telemetry (bitfields: one boolean per flag). Default true. */
   metric: z.boolean().default(true),
+  /**
+   * Not believed while another point of the poll holds one of these values (a fault code naming
+   * this reading's sensor): quality `suspect`, and the alarms on it hold as they are.
+   */
+  unreliableWhen: z
+    .strictObject({ point: name, oneOf: z.array(z.union([z.number(), z.string()])).min(1) })
+    .optional(),
 });
 
 /**
@@ -276,11 +283,14 @@ function checkReferences(p: z.input<typeof declaredProfileSchema> & Record<strin
   if (p.transport === "modbus" && p.modbus?.idleClose !== undefined && p.modbus.link !== "tcp")
     issue(["modbus", "idleClose"], "idleClose applies to link: tcp only");
 
-  const points = new Map<string, { type: string; bits?: Record<string, number>; read?: true }>();
+  const points = new Map<
+    string,
+    { type: string; bits?: Record<string, number>; values?: Record<string, string>; read?: true }
+  >();
   if (p.transport === "modbus" && p.modbus) {
     p.modbus.points.forEach((pt, i) => {
       if (points.has(pt.name)) issue(["modbus", "points", i, "name"], `duplicate point "${pt.name}"`);
-      points.set(pt.name, { type: pt.type, bits: pt.bits });
+      points.set(pt.name, { type: pt.type, bits: pt.bits, values: pt.values });
       const wide = pt.type === "uint32" || pt.type === "int32" || pt.type === "float32";
       if (pt.wordOrder !== undefined && !wide)
         issue(["modbus", "points", i, "wordOrder"], "wordOrder applies to uint32, int32 and float32 only");
@@ -351,6 +361,30 @@ function checkReferences(p: z.input<typeof declaredProfileSchema> & Record<strin
     } else if (typeof ref.bit === "number" && !numeric(pt.type))
       issue([...path, "bit"], `point "${ref.point}" is ${pt.type}: name a flag`);
   };
+  if (p.transport === "modbus" && p.modbus) {
+    p.modbus.points.forEach((pt, i) => {
+      const u = pt.unreliableWhen;
+      if (!u) return;
+      const path = ["modbus", "points", i, "unreliableWhen"];
+      if (u.point === pt.name) issue([...path, "point"], "a point cannot name itself");
+      else if (!checkPoint([...path, "point"], u.point)) return;
+      const other = points.get(u.point)!;
+      u.oneOf.forEach((v, j) => {
+        // An enum's values are its register values (keys of values:) or their names.
+        if (other.type === "enum") {
+          const ok =
+            typeof v === "number"
+              ? String(v) in (other.values ?? {})
+              : Object.values(other.values ?? {}).includes(v);
+          if (!ok) issue([...path, "oneOf", j], `enum "${u.point}" has no value ${JSON.stringify(v)}`);
+        } else if (other.type === "bitfield" || typeof v !== "number")
+          issue(
+            [...path, "oneOf", j],
+            `point "${u.point}" is ${other.type}: give numbers of an integer point or an enum`,
+          );
+      });
+    });
+  }
   for (const [k, s] of Object.entries(settings)) {
     if (s.default !== undefined) checkLimit(["settings", k, "default"], s.default);
   }

@@ -509,6 +509,124 @@ export function describeLv4Behaviour(name: string, profileFactory: Lv4ProfileFac
       expect(r.open()).toEqual([]);
     });
 
+    it("fault code 3 (temperature probe fault): the temperature is suspect, FREEZE_RISK neither raised nor cleared, its 10 minutes start again after", () => {
+      // Register 7: "3 temperature probe fault" (status bit 3 is FAULT, naming it).
+      const r = rig({ temperatureC: 8 });
+      r.poll();
+      r.sensor.setFault(3);
+      r.sensor.setTemperature(-20); // a broken probe's reading
+      r.pollFor(15 * 60_000);
+      expect(r.open()).toEqual(["FAULT"]);
+      expect(r.seen.at(-1)!.causes.join(" ")).toContain("temperature probe fault");
+      expect(r.quality()).toBe("suspect");
+      // The level is not named by code 3: believed.
+      expect(r.metrics().levelSuspect?.value).toBe(false);
+      // The probe is back, the water really is cold: 10 minutes from the first believed reading.
+      r.sensor.setFault(0);
+      r.sensor.setTemperature(3.5);
+      r.poll();
+      expect(r.quality()).toBeNull();
+      r.pollFor(9 * 60_000);
+      expect(r.open()).toEqual([]);
+      r.pollFor(65_000);
+      expect(r.open()).toEqual(["FREEZE_RISK"]);
+      // Raised, then the probe fails reading warm water: held; cleared by a believed reading only.
+      r.sensor.setFault(3);
+      r.sensor.setTemperature(20);
+      r.pollFor(60_000);
+      expect(r.open()).toEqual(["FAULT", "FREEZE_RISK"]);
+      r.sensor.setFault(0);
+      r.poll();
+      expect(r.open()).toEqual([]);
+      expect(r.seen.filter((x) => x.code === "FREEZE_RISK").map((x) => x.t)).toEqual(["raised", "cleared"]);
+    });
+
+    it("fault code 3: a FREEZE_RISK hold under way when the probe fails is not completed by the fault's time", () => {
+      const r = rig({ temperatureC: 3.5 });
+      r.pollFor(8 * 60_000);
+      r.sensor.setFault(3);
+      r.pollFor(5 * 60_000);
+      expect(r.open()).toEqual(["FAULT"]);
+      r.sensor.setFault(0);
+      r.pollFor(5 * 60_000);
+      expect(r.open()).toEqual([]);
+      r.pollFor(5 * 60_000 + 5000);
+      expect(r.open()).toEqual(["FREEZE_RISK"]);
+    });
+
+    it("fault codes 1 and 2 (pressure cell): the level is suspect and raises no level alert; the temperature is still believed", () => {
+      for (const code of [1, 2]) {
+        const r = rig({ reserve: 3000, levelMm: 3600, temperatureC: 3.5 });
+        r.poll();
+        r.sensor.setFault(code);
+        r.sensor.setLevel(0); // a broken cell reads an empty tank, in steps a second apart too
+        r.pollFor(11 * 60_000);
+        expect(r.quality(), `code ${code}`).toBe("suspect");
+        expect(r.metrics().levelSuspect?.value, `code ${code}`).toBe(true);
+        // FREEZE_RISK still runs on the temperature.
+        expect(r.open(), `code ${code}`).toEqual(["FAULT", "FREEZE_RISK"]);
+        expect(
+          r.seen.filter((x) => x.code.startsWith("WATER_LEVEL")),
+          `code ${code}`,
+        ).toEqual([]);
+        r.sensor.setFault(0);
+        r.sensor.setLevel(3600);
+        r.pollFor(60_000);
+        expect(
+          r.seen.filter((x) => x.code.startsWith("WATER_LEVEL")),
+          `code ${code}`,
+        ).toEqual([]);
+        expect(r.open(), `code ${code}`).toEqual(["FREEZE_RISK"]);
+      }
+    });
+
+    it("fault code 2: a raised WATER_LEVEL_CRITICAL is not cleared by the broken cell's readings; a believed one clears it", () => {
+      const r = rig({ reserve: 3000, levelMm: 1000 });
+      r.poll();
+      expect(r.open()).toEqual(["WATER_LEVEL_CRITICAL"]);
+      r.sensor.setFault(2);
+      r.sensor.setLevel(3900); // over range, inside the tank height
+      r.pollFor(120_000);
+      expect(r.open()).toEqual(["FAULT", "WATER_LEVEL_CRITICAL"]);
+      expect(r.quality()).toBe("suspect");
+      r.sensor.setFault(0);
+      r.sensor.setLevel(1000);
+      r.poll();
+      expect(r.open()).toEqual(["WATER_LEVEL_CRITICAL"]);
+      expect(r.quality()).toBeNull();
+      r.sensor.setLevel(1300); // 50 mm above 30 % of 4000 mm and more
+      r.poll();
+      expect(r.open()).not.toContain("WATER_LEVEL_CRITICAL");
+      expect(
+        r.seen.filter((x) => x.code === "WATER_LEVEL_CRITICAL" && x.t !== "escalated").map((x) => x.t),
+      ).toEqual(["raised", "cleared"]);
+    });
+
+    it("fault code 1: a WATER_LEVEL_LOW hold under way is neither raised by the fault's time nor completed after it", () => {
+      const r = rig({ reserve: 3000, levelMm: 3600 });
+      r.poll();
+      r.sensor.setLevel(2900);
+      r.pollFor(20_000);
+      r.sensor.setFault(1);
+      r.pollFor(60_000);
+      expect(r.open()).toEqual(["FAULT"]);
+      r.sensor.setFault(0);
+      r.pollFor(29_000);
+      expect(r.open()).toEqual([]);
+      r.pollFor(2000);
+      expect(r.open()).toEqual(["WATER_LEVEL_LOW"]);
+    });
+
+    it("fault code 4 (supply voltage low) names no sensor: readings believed, alerts as usual", () => {
+      const r = rig({ reserve: 3000, levelMm: 3600 });
+      r.poll();
+      r.sensor.setFault(4);
+      r.sensor.setLevel(2900);
+      r.pollFor(31_000);
+      expect(r.quality()).toBeNull();
+      expect(r.open()).toEqual(["FAULT", "WATER_LEVEL_LOW"]);
+    });
+
     it("readings during a self-test are marked and raise no level alert", () => {
       const r = rig({ reserve: 3000, levelMm: 3600 });
       r.poll();
