@@ -27,6 +27,7 @@ import {
   createLogger,
   DEFAULT_LOG2_N,
   defaultModbusLinks,
+  fdLimitWarning,
   Gateway,
   hashPassword,
   type LastGood,
@@ -165,6 +166,9 @@ async function start(opts: StartOptions): Promise<void> {
   // What `config check` says about exposure, said again where it matters: on the box that runs it
   // (a deployer may never have run the check). The password checks stay in `config check` (scrypt).
   for (const w of configWarnings(config)) if (/^(console|mqtt|metrics)\./.test(w)) logger.warn(w);
+  // The caps against this process's own descriptor limit: only the box that runs it knows it.
+  const fds = fdLimitWarning(config);
+  if (fds !== null) logger.warn(fds);
 
   // The gateway must outlive any stray promise: log it, count it, keep serving.
   let unhandled = 0;
@@ -577,6 +581,9 @@ configCmd
     try {
       const c = loadConfigFile(file);
       for (const w of configWarnings(c)) process.stderr.write(`${file}: warning: ${w}\n`);
+      // This shell's limit: under systemd, LimitNOFILE= of the unit is the one that counts (the start warns with it).
+      const fds = fdLimitWarning(c);
+      if (fds !== null) process.stderr.write(`${file}: warning: ${fds}\n`);
       const plain = plainTextPasswordWarning(c);
       if (plain !== null) process.stderr.write(`${file}: warning: ${plain}\n`);
       const readable = siteFileWarning(file, c);

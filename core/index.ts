@@ -16,6 +16,7 @@ export {
   topicId,
 } from "./config-fields.js";
 export { parseDuration } from "./duration.js";
+export { openFileLimit } from "./fd-limit.js";
 export { LANE_ALERT, LANE_P1, LANE_TELEMETRY, type LaneId } from "./lanes.js";
 export type {
   AlertCode,

@@ -524,6 +524,7 @@ export class Gateway {
         () => gw.config,
         gw.log,
         gw.httpConnectionRefused("console"),
+        gw.consoleWebSocketRefused(),
       ).catch(stopOnError);
     await republishRecovered(gw.recovered, {
       publisher: gw.publisher,
@@ -668,6 +669,23 @@ export class Gateway {
         why === "total"
           ? `${server} server: connection refused, the server holds its most sockets`
           : `${server} server: connection refused, this address holds its most sockets`,
+      );
+    };
+  }
+
+  /** Counts and logs (once a minute per address and reason) a console WebSocket refused or evicted (console/ws-slots.ts). */
+  private consoleWebSocketRefused() {
+    return (address: string, why: "per-address" | "total" | "evicted") => {
+      this.counters.reject("connection", "console-websocket-limit");
+      this.rateLog.warn(
+        address,
+        `console-websocket-${why}`,
+        { address, limit: why },
+        why === "per-address"
+          ? "console: WebSocket refused, this address holds its most sockets not logged in"
+          : why === "total"
+            ? "console: WebSocket refused, every slot is held by a logged-in operator"
+            : "console: WebSocket not logged in closed to make room for a newer one (its address holds the most)",
       );
     };
   }

@@ -15,6 +15,7 @@ export {
   siteFileWarning,
   weakPasswordWarnings,
 } from "./config/warnings.js";
+export { fdLimitWarning } from "./fd-budget.js";
 export { DEFAULT_DATA_DIR, Gateway } from "./gateway.js";
 export { applyEdgeHeapSettings } from "./heap.js";
 export { createLogger, type Logger } from "./log.js";

@@ -12,7 +12,7 @@ import type { AlertEngine } from "./alerts/engine.js";
 import { AccessPolicy } from "./broker/access.js";
 import { type BrokerHandlers, EmbeddedBroker, type SessionsConfig } from "./broker/embedded.js";
 import type { Config } from "./config/schema.js";
-import { ConsoleServer } from "./console/server.js";
+import { ConsoleServer, type ConsoleServerOptions } from "./console/server.js";
 import { consoleSiteInfo } from "./console/site-info.js";
 import { escalationInfo } from "./content/alert-content.js";
 import { JournalFormatError } from "./journal/format.js";
@@ -164,16 +164,18 @@ export async function startConsoleServer(
   config: () => Config,
   log: Logger,
   onConnectionRefused?: (address: string, why: "total" | "per-address") => void,
+  onWebSocketRefused?: ConsoleServerOptions["onWebSocketRefused"],
 ): Promise<ConsoleServer> {
   const server = await ConsoleServer.start({
     host: c.host,
     port,
     authenticateOperator: (username, password, socket) => broker.operatorLogin(username, password, socket),
     siteInfo: () => consoleSiteInfo(config()),
-    attachMqtt: (stream, socket) => broker.attach(stream, socket),
+    attachMqtt: (stream, socket, operatorLoggedIn) => broker.attach(stream, socket, operatorLoggedIn),
     log: log.child({ module: "console" }),
     tls: c.tls,
     onConnectionRefused,
+    onWebSocketRefused,
   });
   log.info({ url: server.url }, "operators' console listening");
   return server;

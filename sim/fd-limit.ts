@@ -5,31 +5,14 @@
  * the rest with EMFILE: a load test that measures nothing. Checked before the
  * first device connects, so the run is refused with the figure to raise.
  */
-import { readFileSync } from "node:fs";
+import { openFileLimit } from "../core/index.js";
+
+export { openFileLimit };
 
 /** Besides the devices: stdio, Node's own handles, the alert reader, a socat pty, a gateway child's pipes. */
 export const FD_OVERHEAD = 64;
 /** A GK-3 kiosk: its listening socket and up to two connections (datasheet: "accepts up to 2"). */
 const FDS_PER_KIOSK = 3;
-
-/**
- * The soft limit on open files ("Max open files" in /proc/self/limits; Node
- * raised it to the hard limit at start), Infinity when unlimited, undefined
- * where there is no /proc (the check is then skipped).
- */
-export function openFileLimit(limitsText?: string): number | undefined {
-  let text = limitsText;
-  if (text === undefined) {
-    try {
-      text = readFileSync("/proc/self/limits", "utf8");
-    } catch {
-      return undefined;
-    }
-  }
-  const m = /^Max open files\s+(\d+|unlimited)\s/m.exec(text);
-  if (!m) return undefined;
-  return m[1] === "unlimited" ? Number.POSITIVE_INFINITY : Number(m[1]);
-}
 
 export function fdsNeeded(mqttDevices: number, kiosks: number): number {
   return mqttDevices + FDS_PER_KIOSK * kiosks + FD_OVERHEAD;

@@ -118,6 +118,61 @@ describe("linli CLI", { timeout: 180_000 }, () => {
     );
   });
 
+  it("config check warns (exit 0) when the connection caps exceed the open-file limit, naming each cap", async () => {
+    const file = join(dir, "fds.yaml");
+    writeFileSync(
+      file,
+      [
+        "site:\n  id: s1",
+        "mqtt:\n  maxConnections: 2000\n  listeners:\n    - port: 18831\n    - port: 18832\n    - port: 18833",
+        "console:\n  enabled: true\n",
+      ].join("\n"),
+    );
+    // `ulimit -n` lowers the hard limit too: Node raises its soft limit to the hard one at start.
+    const under = (n: number) =>
+      run("sh", ["-c", `ulimit -n ${n} && exec "$0" "$@"`, process.execPath, CLI, "config", "check", file], {
+        timeout: 60_000,
+      });
+    const low = await under(4096);
+    expect(low.stdout).toContain("ok (site s1");
+    expect(low.stderr).toContain(
+      `${file}: warning: mqtt.maxConnections: the connection caps may need 6704 file descriptors (mqtt.listeners (3 x mqtt.maxConnections 2000) 6000 + console 512 + metrics 64 + margin (journal, serial ports, Modbus TCP devices, upstream, Node's own) 128) but this process may open 4096`,
+    );
+    expect((await under(8192)).stderr).not.toContain("file descriptors");
+    // The start says it too, before it listens (here it then stops: its first listener's port is taken).
+    const held = createServer();
+    await new Promise<void>((r) => held.listen(0, "127.0.0.1", r));
+    const taken = (held.address() as { port: number }).port;
+    try {
+      writeFileSync(file, readFileSync(file, "utf8").replace("port: 18831", `port: ${taken}`));
+      const start = await run(
+        "sh",
+        [
+          "-c",
+          `ulimit -n 4096 && exec "$0" "$@"`,
+          process.execPath,
+          CLI,
+          "start",
+          "--config",
+          file,
+          "--data-dir",
+          join(dir, "fds-data"),
+          "--metrics-port",
+          "0",
+          "--console-port",
+          "0",
+        ],
+        { timeout: 60_000 },
+      ).catch((err: { code: number; stdout: string; stderr: string }) => err);
+      expect("code" in start ? start.code : 0).not.toBe(0);
+      expect(`${start.stdout}${start.stderr}`).toContain(
+        "the connection caps may need 6704 file descriptors (mqtt.listeners (3 x mqtt.maxConnections 2000) 6000",
+      );
+    } finally {
+      await new Promise((r) => held.close(r));
+    }
+  });
+
   it("config check warns (exit 0) about a site file with passwords that every user of the box can read", async () => {
     const file = join(dir, "readable.yaml");
     writeFileSync(

@@ -9,6 +9,7 @@ import { createConnection } from "node:net";
 import { Writable } from "node:stream";
 import mqtt from "mqtt";
 import { afterEach, describe, expect, it } from "vitest";
+import WebSocket from "ws";
 import type { Gateway } from "../gateway/gateway.js";
 import { createLogger } from "../gateway/log.js";
 import { connect, OPS, pendantMsg, SITE, startGateway, TestClient, testConfig } from "./support/harness.js";
@@ -202,5 +203,62 @@ describe("console WebSocket from another site's page", () => {
     expect(await upgrade(gw, "null")).toBe(403);
     // Behind a reverse proxy that rewrites Host, the host the browser asked for.
     expect(await upgrade(gw, "https://linli.local", { "x-forwarded-host": "linli.local" })).toBe(101);
+  });
+});
+
+describe("console WebSocket slots", () => {
+  let gw: Gateway | null = null;
+  const sockets: WebSocket[] = [];
+  afterEach(async () => {
+    for (const ws of sockets.splice(0)) ws.terminate();
+    await gw?.stop();
+    gw = null;
+  });
+
+  it("an operator logged in over /mqtt holds the reserve: sockets that never log in cannot evict it", async () => {
+    gw = await startGateway({
+      config: testConfig({ console: { enabled: true, host: "0.0.0.0", port: 0 } }),
+      logger: createLogger({ level: "silent" }),
+    });
+    const url = `ws://127.0.0.1:${new URL(gw.consoleUrl as string).port}/mqtt`;
+    const op = mqtt.connect(url, {
+      username: OPS.name,
+      password: OPS.password,
+      clientId: `${OPS.name}-console-slots`,
+      reconnectPeriod: 0,
+      localAddress: "127.0.0.1",
+    } as mqtt.IClientOptions);
+    let closed = false;
+    await new Promise<void>((resolve, reject) => {
+      op.once("connect", () => resolve());
+      op.once("error", reject);
+    });
+    op.on("close", () => {
+      closed = true;
+    });
+    try {
+      // One socket each from 80 addresses, never logging in: the share not logged in (64) overflows
+      // and, every address holding one, the oldest goes first. Only a logged-in operator is exempt.
+      const opened = await Promise.all(
+        Array.from(
+          { length: 80 },
+          (_, i) =>
+            new Promise<boolean>((resolve) => {
+              const ws = new WebSocket(url, "mqtt", { localAddress: `127.0.1.${i + 1}` });
+              sockets.push(ws);
+              ws.once("open", () => resolve(true));
+              ws.once("unexpected-response", () => resolve(false));
+              ws.once("error", () => resolve(false));
+            }),
+        ),
+      );
+      expect(opened.filter(Boolean).length).toBe(80);
+      await new Promise((r) => setTimeout(r, 100));
+      expect(closed).toBe(false);
+      expect(op.connected).toBe(true);
+      expect(gw.counters.rejected("connection", "console-websocket-limit")).toBe(16);
+    } finally {
+      op.end(true);
+    }
   });
 });

@@ -43,6 +43,8 @@ export class SocketLimits {
   /** Streams whose address is another socket's (WebSockets: the TCP socket under them). */
   private readonly peers = new WeakMap<Socket, string>();
   private readonly subscriptions = new WeakMap<Client, Set<string>>();
+  /** Told once the socket logs in as an operator (the console's WebSocket slots). */
+  private readonly operatorWatchers = new WeakMap<Socket, () => void>();
   /**
    * Sockets in accept order (so deadline order: one timeout for all), and their deadlines (ms) at
    * the same index; logged-in or gone ones skipped. Two flat arrays rather than a record per
@@ -252,8 +254,18 @@ export class SocketLimits {
     return ban;
   }
 
+  /** `watcher` is called once `socket` has logged in as an operator. */
+  onOperatorLogin(socket: Socket, watcher: () => void): void {
+    this.operatorWatchers.set(socket, watcher);
+  }
+
   /** Logged in on `socket`: the identity's role's packet size applies from now on. */
   loggedIn(socket: Socket, identity: Identity): void {
+    const watcher = this.operatorWatchers.get(socket);
+    if (watcher !== undefined && identity.kind === "operator") {
+      this.operatorWatchers.delete(socket);
+      watcher();
+    }
     const guard = this.frames.get(socket);
     if (!guard) return;
     const limit = packetLimitOf(identity, this.config.operatorMaxPacket);

@@ -517,21 +517,23 @@ export class EmbeddedBroker implements NorthboundSink {
   /**
    * A connection that did not come through one of our listeners (the console's
    * MQTT over WebSocket, gateway/console/server.ts): the same limits, login and rules.
+   * `operatorLoggedIn`: called once it has logged in as an operator (the console's slots).
    */
-  attach(stream: Duplex, socket: Socket): void {
+  attach(stream: Duplex, socket: Socket, operatorLoggedIn?: () => void): void {
     if (this.closing) {
       stream.destroy();
       return;
     }
     this.attached.add(stream);
     stream.once("close", () => this.attached.delete(stream));
-    this.accept({ stream, socket, transport: "ws", certNames: [] });
+    this.accept({ stream, socket, transport: "ws", certNames: [] }, operatorLoggedIn);
   }
 
-  private accept(c: Connection): void {
+  private accept(c: Connection, operatorLoggedIn?: () => void): void {
     // Banned or too-frequent source addresses are closed at once; the others reach aedes at their
     // first byte, and are closed if not logged in within limits.connectTimeout (connection-limits.ts).
     const admit = c.transport === "ws" || c.transport === "wss" ? "acceptStream" : "accept";
+    if (operatorLoggedIn) this.limits.onOperatorLogin(c.stream as Socket, operatorLoggedIn);
     this.limits[admit](
       c.stream as Socket,
       () => {

@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
+import WebSocket from "ws";
 import { createLogger } from "../log.js";
 import { type ConsoleLogin, ConsoleServer } from "./server.js";
 
@@ -52,5 +53,65 @@ describe("console /api/site answers", () => {
     expect((await answering({ ok: false, bannedForMs: null })).status).toBe(401);
     await server?.close();
     expect((await answering({ ok: false, bannedForMs: null, busy: true })).status).toBe(503);
+  });
+});
+
+describe("console WebSocket slots against unauthenticated floods", () => {
+  let server: ConsoleServer | null = null;
+  const sockets: WebSocket[] = [];
+  afterEach(async () => {
+    for (const ws of sockets.splice(0)) ws.terminate();
+    await server?.close();
+    server = null;
+  });
+
+  /** Resolves with the socket once open, or null when the upgrade was refused or the socket closed first. */
+  const open = (url: string, localAddress: string): Promise<WebSocket | null> =>
+    new Promise((resolve) => {
+      const ws = new WebSocket(url, "mqtt", { localAddress });
+      sockets.push(ws);
+      ws.once("open", () => resolve(ws));
+      ws.once("unexpected-response", (_req, res) => {
+        res.resume();
+        resolve(null);
+      });
+      ws.once("error", () => resolve(null));
+      ws.once("close", () => resolve(null));
+    });
+
+  it("a few LAN hosts holding sockets that never log in cannot lock an operator out", async () => {
+    const OPERATOR = "127.0.0.20";
+    const refused: string[] = [];
+    server = await ConsoleServer.start({
+      host: "0.0.0.0",
+      port: 0,
+      authenticateOperator: async () => ({ ok: true }),
+      siteInfo: () => {
+        throw new Error("not asked");
+      },
+      // The operator's address logs in at once; the others never send a CONNECT (alive up to connectTimeout).
+      attachMqtt: (_stream, socket, operatorLoggedIn) => {
+        if (socket.remoteAddress === OPERATOR) operatorLoggedIn();
+      },
+      log: createLogger({ level: "silent" }),
+      onWebSocketRefused: (_address, why) => refused.push(why),
+    });
+    const url = `ws://127.0.0.1:${server.address.port}/mqtt`;
+    // Five hosts, 64 sockets each (the console's per-address share of TCP sockets): 320 before the
+    // fix held every one of the 256 WebSocket slots.
+    const flood = async (hosts: string[]) =>
+      (await Promise.all(hosts.flatMap((h) => Array.from({ length: 64 }, () => open(url, h))))).filter(
+        (ws) => ws !== null,
+      ).length;
+    await flood(["127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5", "127.0.0.6"]);
+    const operator = await open(url, OPERATOR);
+    expect(operator).not.toBeNull();
+    // At most 16 per address at once (an eviction frees its address room, so the count varies).
+    expect(refused.filter((w) => w === "per-address").length).toBeGreaterThan(0);
+    // Logged in: a further flood from new hosts evicts their own kind, never the operator.
+    await flood(["127.0.0.7", "127.0.0.8"]);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(operator?.readyState).toBe(WebSocket.OPEN);
+    expect(refused).toContain("evicted");
   });
 });

@@ -34,6 +34,7 @@ import { readTlsFiles, type TlsFiles, tlsServerOptionsOf } from "../broker/tls-f
 import { foreignOrigin } from "../broker/transports.js";
 import { CONNECTIONS_CHECKING_INTERVAL_MS, guardHttpServer } from "../http-guard.js";
 import type { Logger } from "../log.js";
+import { type SlotRefusal, WebSocketSlots } from "./ws-slots.js";
 
 export interface ConsoleAddress {
   host: string;
@@ -65,8 +66,11 @@ export interface ConsoleServerOptions {
    */
   authenticateOperator(username: string, password: Buffer, socket: Socket): Promise<ConsoleLogin>;
   siteInfo(): ConsoleSiteInfo;
-  /** Hands a WebSocket's byte stream to the MQTT broker as a new client connection. */
-  attachMqtt(stream: Duplex, socket: Socket): void;
+  /**
+   * Hands a WebSocket's byte stream to the MQTT broker as a new client connection; the broker
+   * calls `operatorLoggedIn` once the connection has logged in as an operator.
+   */
+  attachMqtt(stream: Duplex, socket: Socket, operatorLoggedIn: () => void): void;
   log: Logger;
   /**
    * HTTPS (and so wss for /mqtt): the console's logins carry operators' passwords, which plain
@@ -75,6 +79,11 @@ export interface ConsoleServerOptions {
   tls?: Omit<TlsFiles, "ca">;
   /** A socket closed at accept: over CONSOLE_MAX_CONNECTIONS, or over its address's share (http-guard.ts). */
   onConnectionRefused?: (address: string, why: "total" | "per-address") => void;
+  /**
+   * A WebSocket refused (its address holds its most not-logged-in sockets, or every slot is a
+   * logged-in operator's) or closed before login to make room for a newer one (ws-slots.ts).
+   */
+  onWebSocketRefused?: (address: string, why: SlotRefusal | "evicted") => void;
 }
 
 const MAX_HEADER_BYTES = 8 * 1024;
@@ -82,10 +91,17 @@ const HEADERS_TIMEOUT_MS = 5_000;
 const REQUEST_TIMEOUT_MS = 10_000;
 /** An MQTT packet over the console's WebSocket: operator requests are small, the broker caps the rest. */
 const MAX_WS_FRAME_BYTES = 64 * 1024;
-/** Open WebSockets: a console per desk and tablet, with room; more are refused with 503. */
-const MAX_WS_CLIENTS = 256;
 /**
- * Sockets open at once (WebSockets and page loads): room for every console beside MAX_WS_CLIENTS.
+ * WebSockets (ws-slots.ts): a console per desk and tablet, with room. At most
+ * WS_MAX_UNAUTHENTICATED of them not logged in yet (the rest is the operators' reserve), and
+ * WS_MAX_UNAUTHENTICATED_PER_ADDRESS from one address (a NAT's tablets reconnecting at once wait
+ * a retry, a login takes milliseconds).
+ */
+export const WS_MAX_CLIENTS = 256;
+export const WS_MAX_UNAUTHENTICATED = 64;
+export const WS_MAX_UNAUTHENTICATED_PER_ADDRESS = 16;
+/**
+ * Sockets open at once (WebSockets and page loads): room for every console beside WS_MAX_CLIENTS.
  * Per address: the desks and tablets behind one NAT (a Wi-Fi) keep one WebSocket per tab and a
  * few page connections while loading.
  */
@@ -187,12 +203,18 @@ export class ConsoleServer {
       if (socket.writable) socket.end("HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n");
       else socket.destroy();
     });
+    const slots = new WebSocketSlots(
+      {
+        total: WS_MAX_CLIENTS,
+        unauthenticated: WS_MAX_UNAUTHENTICATED,
+        perAddress: WS_MAX_UNAUTHENTICATED_PER_ADDRESS,
+      },
+      (address) => opts.onWebSocketRefused?.(address, "evicted"),
+    );
     server.on("upgrade", (req, socket, head) => {
       const url = (req.url ?? "").split("?")[0];
-      if (url !== "/mqtt" || wss.clients.size >= MAX_WS_CLIENTS) {
-        socket.end(
-          `HTTP/1.1 ${url === "/mqtt" ? "503 Service Unavailable" : "404 Not Found"}\r\nConnection: close\r\n\r\n`,
-        );
+      if (url !== "/mqtt") {
+        socket.end("HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n");
         return;
       }
       // Only the console's own page opens /mqtt from a browser: another site's page (opened at a
@@ -201,11 +223,19 @@ export class ConsoleServer {
         socket.end("HTTP/1.1 403 Forbidden\r\nConnection: close\r\n\r\n");
         return;
       }
+      const address = (socket as Socket).remoteAddress ?? "unknown";
+      const slot = slots.admit(address, () => socket.destroy());
+      if (typeof slot === "string") {
+        opts.onWebSocketRefused?.(address, slot);
+        socket.end("HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\n\r\n");
+        return;
+      }
+      socket.once("close", () => slots.release(slot));
       wss.handleUpgrade(req, socket, head, (ws) => {
         const stream = createWebSocketStream(ws);
         // A broken socket under a half-written packet: the broker's client sees the close; nothing to report twice.
         stream.on("error", (err) => opts.log.debug({ err: err.message }, "console websocket error"));
-        opts.attachMqtt(stream, socket as Socket);
+        opts.attachMqtt(stream, socket as Socket, () => slots.loggedIn(slot));
       });
     });
     const instance = await new Promise<ConsoleServer>((resolve, reject) => {
