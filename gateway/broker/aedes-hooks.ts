@@ -218,7 +218,9 @@ function authenticated(
   // connections, keep aedes' own deliver functions (two closures fewer each). Set here, before
   // any SUBSCRIBE is read, because subscriptions capture the deliver function.
   if (identity.kind === "operator") {
-    deliverToOperator(client, ctx.urgentTopicPrefixes, ctx.slowSubscribers);
+    deliverToOperator(client, ctx.urgentTopicPrefixes, ctx.slowSubscribers, (id, packet) =>
+      ctx.sessions.holds(id, packet),
+    );
     ctx.fanout.add(client);
     client.conn.once("close", () => ctx.fanout.remove(client));
   }

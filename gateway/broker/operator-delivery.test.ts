@@ -48,7 +48,7 @@ function install(urgent: string[] = ["linli/s/alerts/p1/"]) {
     (id, bytes) => told.push(`closed ${id} ${bytes}`),
   );
   const f = fakeClient();
-  deliverToOperator(f.client as unknown as Client, urgent, slow);
+  deliverToOperator(f.client as unknown as Client, urgent, slow, () => false);
   const c = f.client as unknown as {
     deliverQoS(p: { topic: string; qos: number }, cb: () => void): void;
     deliver0(p: { topic: string; qos: number }, cb: () => void): void;

@@ -74,9 +74,14 @@ export class SlowSubscribers {
 }
 
 type Done = (err?: Error | null, client?: unknown) => void;
-type Deliver = (packet: { topic: string; qos: number }, cb: () => void) => void;
+type Deliver = (
+  packet: { topic: string; qos: number; brokerId?: string; brokerCounter?: number },
+  cb: () => void,
+) => void;
 interface DeliveringClient {
   id: string;
+  /** aedes sets it once the CONNACK is written. */
+  connackSent: boolean;
   conn: Writable;
   deliverQoS: Deliver;
   deliver0: Deliver;
@@ -94,6 +99,7 @@ export function deliverToOperator(
   client: Client,
   urgentPrefixes: readonly string[],
   slow: SlowSubscribers,
+  queued: (clientId: string, packet: { brokerId?: string; brokerCounter?: number }) => boolean,
 ): void {
   const c = client as unknown as Tracked;
   c[SLOW] = slow;
@@ -107,6 +113,14 @@ export function deliverToOperator(
   for (const name of ["deliverQoS", "deliver0"] as const) {
     const deliver = c[name];
     c[name] = (packet, cb) => {
+      // Before the CONNACK (a persistent session being restored: its subscriptions are live
+      // already), a message its queue holds is left to the queue's flush after the CONNACK. Written
+      // now, it went out before the CONNACK [MQTT-3.2.0-1] (a P1 at once: mqtt.js then waited on
+      // it and never read the CONNACK) or twice (live, then from the queue).
+      if (!c.connackSent && packet.qos > 0 && queued(c.id, packet)) {
+        setImmediate(cb);
+        return;
+      }
       if (!isUrgent(packet.topic, urgentPrefixes)) {
         if (tooFarBehind(c, packet.qos)) {
           setImmediate(cb);

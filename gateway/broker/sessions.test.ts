@@ -647,6 +647,49 @@ describe("operators' persistent sessions", () => {
     expect(c.received[0]?.payload).toBe("kept");
   });
 
+  it("deliver what is published while the session is being restored once, after the CONNACK", async () => {
+    const b = await startBroker(new MemoryMap());
+    const away = await connect(b, { clientId: "ops-console-6", clean: false });
+    await away.client.subscribeAsync("linli/s1/alerts/#", { qos: 1 });
+    await disconnect(away);
+    await untilGone(b, "ops-console-6");
+    b.publish(alert(0), "away", 1, false);
+    // A P1 (written at once) and a P2 published at two steps of the CONNECT: as aedes reads the
+    // session's subscriptions (live once read), and as it replaces the will (the CONNACK after it).
+    const steps = (b.aedes as unknown as { persistence: Record<string, (...a: unknown[]) => unknown> })
+      .persistence;
+    for (const step of ["subscriptionsByClient", "delWill"]) {
+      const original = steps[step] as (...a: unknown[]) => unknown;
+      steps[step] = function (this: unknown, ...args: unknown[]) {
+        steps[step] = original;
+        b.publish(alert(0), `${step} p1`, 1, false);
+        b.publish(alert(1), `${step} p2`, 1, false);
+        return original.apply(this, args);
+      };
+    }
+    const client = mqtt.connect(`mqtt://127.0.0.1:${b.addresses()[0]?.port}`, {
+      username: "ops",
+      password: "secret",
+      clientId: "ops-console-6",
+      clean: false,
+      reconnectPeriod: 0,
+    });
+    clients.add(client);
+    const packets: string[] = [];
+    const received: string[] = [];
+    client.on("packetreceive", (p) => packets.push(p.cmd));
+    client.on("message", (_topic, payload) => received.push(payload.toString()));
+    // Before, the P1s went out before the CONNACK, and mqtt.js, waiting on them, never read it.
+    await until(() => client.connected, "the CONNACK");
+    expect(packets[0]).toBe("connack");
+    await until(() => received.length >= 5, "the 5 messages");
+    await new Promise((r) => setTimeout(r, 100)); // a second copy, if any
+    // Each once (before, those published after the subscriptions were read came twice).
+    expect(received.sort()).toEqual(
+      ["away", "delWill p1", "delWill p2", "subscriptionsByClient p1", "subscriptionsByClient p2"].sort(),
+    );
+  });
+
   it("leave the P1 fast path alone: a P1 overtakes telemetry for a console on a persistent session", async () => {
     const b = await startBroker(new MemoryMap());
     const c = await connect(b, { clientId: "ops-console-5", clean: false });

@@ -448,6 +448,21 @@ export class SessionPersistence {
     return e.packet;
   }
 
+  /**
+   * Whether this client's queue holds this message (published at QoS 1 while its persistent
+   * session was being restored: the flush after the CONNACK sends it). By its broker id and
+   * counter, as outgoingUpdate finds it (aedes hands subscribers a copy of the packet).
+   */
+  holds(clientId: string, packet: { brokerId?: string; brokerCounter?: number }): boolean {
+    const q = this.queues.get(clientId);
+    if (q === undefined) return false;
+    for (let i = q.entries.length - 1; i >= 0; i--) {
+      const p = (q.entries[i] as Entry).packet;
+      if (p.brokerCounter === packet.brokerCounter && p.brokerId === packet.brokerId) return true;
+    }
+    return false;
+  }
+
   /** The client's queue at (re)connect, oldest first; messages sent before go again with DUP set [MQTT-4.4.0-1]. */
   outgoingStream(client: Client): Readable {
     const q = this.queues.get(client.id);
