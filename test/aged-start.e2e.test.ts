@@ -73,6 +73,53 @@ async function operatorBack(
   return client;
 }
 
+/** The operator's persistent session before the restart: subscribed to `filters` (QoS 1), then away. */
+async function subscribeAway(dir: string, config: ReturnType<typeof startupConfig>, filters: string[]) {
+  const journal = Journal.open({ dir });
+  const log = createLogger({ level: "silent" });
+  const broker = await EmbeddedBroker.start({
+    listeners: [{ host: "127.0.0.1", port: 0 }],
+    maxConnections: 10,
+    policy: new AccessPolicy(
+      STARTUP_SITE,
+      new Registry(config, { onLost: () => {}, onWelfareDue: () => {} }),
+    ),
+    handlers: { uplink: (_d, _p, _c, done) => done(null), operator: () => {} },
+    counters: new Counters(),
+    log,
+    rateLog: new RateLimitedLog(log),
+    sessions: { store: journal },
+  });
+  const away = await operator(broker.addresses()[0]?.port as number);
+  await away.subscribeAsync(filters, { qos: 1 });
+  await away.endAsync();
+  await broker.close();
+  journal.close();
+}
+
+/**
+ * The gateway process on the aged directory (hold bound HOLD_MAX, broker start delayed 1.5 s,
+ * optionally a session queue bound), once it listens; stopped at the test's end. `out()` is what
+ * it printed so far.
+ */
+async function startGateway(dir: string, queue?: number): Promise<{ port: number; out: () => string }> {
+  const args = ["test/support/aged-start-child.mjs", dir, String(DEVICES), String(HOLD_MAX), "1500"];
+  if (queue !== undefined) args.push(String(queue));
+  const child: ChildProcess = spawn(process.execPath, args, { stdio: ["pipe", "pipe", "pipe"] });
+  const exited = new Promise<void>((r) => child.once("exit", () => r()));
+  cleanup.push(async () => {
+    if (child.exitCode === null && child.signalCode === null) child.stdin?.write("stop\n");
+    const t = setTimeout(() => child.kill("SIGKILL"), 10_000);
+    await exited;
+    clearTimeout(t);
+  });
+  let out = "";
+  child.stdout?.on("data", (d) => (out += d));
+  child.stderr?.on("data", (d) => (out += d));
+  expect(await waitFor(() => /^port \d+$/m.test(out), 60_000), out).toBe(true);
+  return { port: Number(/^port (\d+)$/m.exec(out)?.[1]), out: () => out };
+}
+
 describe("a start on an aged data directory", () => {
   it("delivers every escalation due while down to a persistent session, P1 first, and drops nothing", async () => {
     expect(existsSync("dist/gateway/gateway.js")).toBe(true);
@@ -88,59 +135,24 @@ describe("a start on an aged data directory", () => {
     expect(p1.length + p2.length).toBe(150);
 
     // Before the restart: the operator's persistent session, subscribed, then away.
-    {
-      const journal = Journal.open({ dir });
-      const log = createLogger({ level: "silent" });
-      const broker = await EmbeddedBroker.start({
-        listeners: [{ host: "127.0.0.1", port: 0 }],
-        maxConnections: 10,
-        policy: new AccessPolicy(
-          STARTUP_SITE,
-          new Registry(config, { onLost: () => {}, onWelfareDue: () => {} }),
-        ),
-        handlers: { uplink: (_d, _p, _c, done) => done(null), operator: () => {} },
-        counters: new Counters(),
-        log,
-        rateLog: new RateLimitedLog(log),
-        sessions: { store: journal },
-      });
-      const away = await operator(broker.addresses()[0]?.port as number);
-      await away.subscribeAsync(
-        [`linli/${STARTUP_SITE}/escalations/#`, `linli/${STARTUP_SITE}/alerts/events`],
-        { qos: 1 },
-      );
-      await away.endAsync();
-      await broker.close();
-      journal.close();
-    }
+    await subscribeAway(dir, config, [
+      `linli/${STARTUP_SITE}/escalations/#`,
+      `linli/${STARTUP_SITE}/alerts/events`,
+    ]);
 
-    const child: ChildProcess = spawn(
-      process.execPath,
-      ["test/support/aged-start-child.mjs", dir, String(DEVICES), String(HOLD_MAX), "1500"],
-      { stdio: ["pipe", "pipe", "pipe"] },
-    );
-    const exited = new Promise<void>((r) => child.once("exit", () => r()));
-    cleanup.push(async () => {
-      if (child.exitCode === null && child.signalCode === null) child.stdin?.write("stop\n");
-      const t = setTimeout(() => child.kill("SIGKILL"), 10_000);
-      await exited;
-      clearTimeout(t);
-    });
-    let out = "";
-    child.stdout?.on("data", (d) => (out += d));
-    child.stderr?.on("data", (d) => (out += d));
-    expect(await waitFor(() => /^port \d+$/m.test(out), 60_000), out).toBe(true);
-    const port = Number(/^port (\d+)$/m.exec(out)?.[1]);
+    const gateway = await startGateway(dir);
 
     const escalated: { id: string; priority: number }[] = [];
-    await operatorBack(port, (topic, payload) => {
+    await operatorBack(gateway.port, (topic, payload) => {
       if (!topic.includes("/escalations/")) return;
       const a = JSON.parse(payload.toString()) as { id: string; priority: number };
       escalated.push({ id: a.id, priority: a.priority });
     });
     // What the gateway escalated at its start (before "port": Gateway.start returns after it):
     // the due ones (an alert the restored flood state holds, unannounced, does not escalate).
-    const fired = [...out.matchAll(/"alertId":"([^"]+)"[^\n]*"msg":"alert escalated"/g)].map((m) => m[1]);
+    const fired = [...gateway.out().matchAll(/"alertId":"([^"]+)"[^\n]*"msg":"alert escalated"/g)].map(
+      (m) => m[1],
+    );
     expect(fired.length).toBeGreaterThan(HOLD_MAX * 2);
     expect(fired.every((id) => p1.includes(id as string) || p2.includes(id as string))).toBe(true);
     await waitFor(() => escalated.length >= fired.length, 60_000);
@@ -150,7 +162,7 @@ describe("a start on an aged data directory", () => {
     expect([...ids].sort(), `received ${ids.length} of ${fired.length}`).toEqual([...fired].sort());
     if (fired.length < p1.length + p2.length)
       console.log(`aged-start: ${p1.length + p2.length - fired.length} alerts not escalated at start`);
-    expect(out.includes("dropped (the oldest)"), "the gateway logged dropped messages").toBe(false);
+    expect(gateway.out().includes("dropped (the oldest)"), "the gateway logged dropped messages").toBe(false);
     // P1 first: every P1 escalation before the first P2 one.
     const firstP2 = escalated.findIndex((e) => e.priority === 2);
     expect(escalated.slice(firstP2).every((e) => e.priority === 2)).toBe(true);
@@ -162,57 +174,23 @@ describe("a start on an aged data directory", () => {
     cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
     const data = buildStartupJournal({ dir, devices: DEVICES, records: DEVICES * 3, ageMs: 16 * 60_000 });
     const config = startupConfig(DEVICES);
-    {
-      const journal = Journal.open({ dir });
-      const log = createLogger({ level: "silent" });
-      const broker = await EmbeddedBroker.start({
-        listeners: [{ host: "127.0.0.1", port: 0 }],
-        maxConnections: 10,
-        policy: new AccessPolicy(
-          STARTUP_SITE,
-          new Registry(config, { onLost: () => {}, onWelfareDue: () => {} }),
-        ),
-        handlers: { uplink: (_d, _p, _c, done) => done(null), operator: () => {} },
-        counters: new Counters(),
-        log,
-        rateLog: new RateLimitedLog(log),
-        sessions: { store: journal },
-      });
-      const away = await operator(broker.addresses()[0]?.port as number);
-      await away.subscribeAsync([`linli/${STARTUP_SITE}/alerts/#`, `linli/${STARTUP_SITE}/escalations/#`], {
-        qos: 1,
-      });
-      await away.endAsync();
-      await broker.close();
-      journal.close();
-    }
+    await subscribeAway(dir, config, [
+      `linli/${STARTUP_SITE}/alerts/#`,
+      `linli/${STARTUP_SITE}/escalations/#`,
+    ]);
     // 200 open alerts republished, 150 escalations (each: escalation, state, event), DEVICE_LOST
     // alerts: far more than a queue of 100. P1 messages have their own bound (10 x 100).
     const QUEUE = 100;
-    const child: ChildProcess = spawn(
-      process.execPath,
-      ["test/support/aged-start-child.mjs", dir, String(DEVICES), String(HOLD_MAX), "1500", String(QUEUE)],
-      { stdio: ["pipe", "pipe", "pipe"] },
+    const gateway = await startGateway(dir, QUEUE);
+    const fired = [...gateway.out().matchAll(/"alertId":"([^"]+)"[^\n]*"msg":"alert escalated"/g)].map(
+      (m) => m[1],
     );
-    const exited = new Promise<void>((r) => child.once("exit", () => r()));
-    cleanup.push(async () => {
-      if (child.exitCode === null && child.signalCode === null) child.stdin?.write("stop\n");
-      const t = setTimeout(() => child.kill("SIGKILL"), 10_000);
-      await exited;
-      clearTimeout(t);
-    });
-    let out = "";
-    child.stdout?.on("data", (d) => (out += d));
-    child.stderr?.on("data", (d) => (out += d));
-    expect(await waitFor(() => /^port \d+$/m.test(out), 60_000), out).toBe(true);
-    const port = Number(/^port (\d+)$/m.exec(out)?.[1]);
-    const fired = [...out.matchAll(/"alertId":"([^"]+)"[^\n]*"msg":"alert escalated"/g)].map((m) => m[1]);
     expect(fired.length).toBeGreaterThan(HOLD_MAX * 2);
 
     const escalated: string[] = [];
     const states = new Map<string, { id: string; rev: number }>();
     let received = 0;
-    await operatorBack(port, (topic, payload) => {
+    await operatorBack(gateway.port, (topic, payload) => {
       received++;
       if (payload.length === 0 || topic.endsWith("/events")) return;
       const a = JSON.parse(payload.toString()) as { id: string; rev: number };
@@ -230,9 +208,9 @@ describe("a start on an aged data directory", () => {
     await waitFor(() => p1.every((id) => states.has(id)), 10_000);
     expect(p1.filter((id) => !states.has(id))).toEqual([]);
     // The queue did overflow (logged), and no P1 message went.
-    await waitFor(() => /persistent session queue full/.test(out), 5_000);
-    expect(out).toMatch(/persistent session queue full/);
-    expect(out).not.toMatch(/queue full of P1 messages/);
+    await waitFor(() => /persistent session queue full/.test(gateway.out()), 5_000);
+    expect(gateway.out()).toMatch(/persistent session queue full/);
+    expect(gateway.out()).not.toMatch(/queue full of P1 messages/);
     expect(received).toBeLessThanOrEqual(QUEUE * 11);
   }, 120_000);
 });
