@@ -5,11 +5,22 @@
  * criterion (bench/gateway.ts `sustainedVerdict`); this module only decides which
  * rate to probe next and what the ceiling is.
  *
- * Noise policy (the machine is shared): a rate counts as sustained only once it
- * has passed twice, so a lucky probe cannot raise the ceiling; one failure marks
- * the rate as not sustained, so a disturbed probe can only lower it (the search
- * errs low, never high).
+ * Noise policy (the machine is shared; a spike can fail a probe, a quiet moment
+ * can pass one): symmetric. A rate is decided by a majority of up to `votes`
+ * probes (3: two passes = sustained, two failures = not sustained; a third probe
+ * only when the first two disagree), so neither one lucky pass nor one disturbed
+ * failure decides a rate, for the broker and the gateway alike.
  *
+ * Monotonicity: what sustains a rate sustains every lower one. A rate decided not
+ * sustained below a rate decided sustained contradicts that; the failure is not
+ * believed but re-probed, the majority of up to `2 * votes - 1` probes at that
+ * rate (5) deciding: cleared (more passes), or no longer a majority either way
+ * (then the sustained rate above it stands for it), or failed `votes` times, a
+ * majority that stands, and the ceiling is taken below it. (The search itself
+ * never probes below its highest sustained rate, so this guards the verdicts
+ * rather than being a path the search takes on its own.)
+ *
+ * - an undecided rate inside the bracket is probed again before anything else;
  * - bracketing: from `start`, double while the rate is sustained (up to `max`),
  *   halve while it is not (down to `min`);
  * - bisection: between the highest sustained rate `lo` and the lowest failed
@@ -29,10 +40,13 @@ export interface SearchOptions {
   step: number;
   /** Stop when hi / lo <= 1 + resolution. */
   resolution: number;
-  /** Probes in all, confirmations included. */
+  /** Probes in all, repeats included. */
   maxProbes: number;
-  /** Passes a rate needs before it counts as sustained (2: the noise policy above). */
-  passesNeeded: number;
+  /**
+   * Probes that decide a rate, by majority (odd): 3 for the noise policy above, 1 for a single
+   * probe deciding either way (bench/cores.ts).
+   */
+  votes: number;
 }
 
 export const DEFAULT_SEARCH: Omit<SearchOptions, "start"> = {
@@ -40,10 +54,11 @@ export const DEFAULT_SEARCH: Omit<SearchOptions, "start"> = {
   max: 80_000,
   step: 250,
   resolution: 0.1,
-  // With 10 the budget was spent before a bracket closed, on both sides, in both runs of 2026-12-04
-  // evening (docs/performance.md); 14 leaves room for two bisection steps after the bracketing.
-  maxProbes: 14,
-  passesNeeded: 2,
+  // 14 with two passes to confirm a rate and one failure to reject it (2026-12-04 to 12-06); with
+  // a majority of 3 a rate costs 2-3 probes: 20 covers bracketing from 5,000 to 40,000 msg/s (4
+  // rates) and three bisection steps with a third probe at two of those rates.
+  maxProbes: 20,
+  votes: 3,
 };
 
 export interface Probe {
@@ -55,37 +70,77 @@ export type SearchState =
   | { done: false; next: number }
   | {
       done: true;
-      /** Highest rate sustained (passed `passesNeeded` times, never failed); 0 if none. */
+      /** Highest rate decided sustained (a majority of its probes passed); 0 if none. */
       ceiling: number;
-      /** Lowest rate above the ceiling that failed; null if none did (ceiling may be `max`). */
+      /** Lowest rate above the ceiling decided not sustained; null if none (ceiling may be `max`). */
       failedAt: number | null;
       /** Why the search stopped. */
       why: "resolved" | "at max" | "below min" | "probe budget spent";
     };
 
-interface RateTally {
+/** A rate's probes so far and what they decide. */
+export interface RateVerdict {
   passes: number;
   fails: number;
+  /**
+   * "open": no majority yet, or a failure below a sustained rate that may still be re-probed
+   * (`contested`).
+   */
+  verdict: "sustained" | "not sustained" | "open";
+  contested: boolean;
 }
 
-function tally(history: readonly Probe[]): Map<number, RateTally> {
-  const t = new Map<number, RateTally>();
+/** Every probed rate's verdict after `history`, monotonicity applied. */
+export function rateVerdicts(history: readonly Probe[], o: SearchOptions): Map<number, RateVerdict> {
+  const majority = Math.floor(o.votes / 2) + 1;
+  const t = new Map<number, RateVerdict>();
   for (const p of history) {
-    const x = t.get(p.rate) ?? { passes: 0, fails: 0 };
+    const x = t.get(p.rate) ?? { passes: 0, fails: 0, verdict: "open", contested: false };
     if (p.sustained) x.passes++;
     else x.fails++;
     t.set(p.rate, x);
   }
+  for (const x of t.values())
+    x.verdict =
+      x.passes >= majority && x.passes > x.fails
+        ? "sustained"
+        : x.fails >= majority && x.fails > x.passes
+          ? "not sustained"
+          : "open";
+  const sustained = [...t].filter(([, x]) => x.verdict === "sustained").map(([r]) => r);
+  const top = sustained.length > 0 ? Math.max(...sustained) : 0;
+  // `votes` failures are a majority of 2 * votes - 1 probes: more probes could not clear it.
+  for (const [r, x] of t)
+    if (x.verdict === "not sustained" && r < top && x.fails < o.votes) {
+      x.verdict = "open";
+      x.contested = true;
+    }
   return t;
+}
+
+/** One line on a rate's probes, for the log: "1 of 2 passed: undecided". */
+export function describeRate(history: readonly Probe[], rate: number, o: SearchOptions): string {
+  const x = rateVerdicts(history, o).get(rate);
+  if (x === undefined) return "not probed";
+  const what =
+    x.verdict === "open"
+      ? x.contested
+        ? "failed below a sustained rate: probing again"
+        : "undecided"
+      : x.verdict;
+  return `${x.passes} of ${x.passes + x.fails} passed: ${what}`;
 }
 
 const roundTo = (v: number, step: number) => Math.max(step, Math.round(v / step) * step);
 
 /** What to do after `history` (probes in the order they ran). */
 export function nextProbe(history: readonly Probe[], o: SearchOptions): SearchState {
-  const t = tally(history);
-  const good = [...t].filter(([, x]) => x.fails === 0 && x.passes >= o.passesNeeded).map(([r]) => r);
-  const failed = [...t].filter(([, x]) => x.fails > 0).map(([r]) => r);
+  const t = rateVerdicts(history, o);
+  const rates = (v: RateVerdict["verdict"]) => [...t].filter(([, x]) => x.verdict === v).map(([r]) => r);
+  const failed = rates("not sustained");
+  // A failure that stood its re-probes below a sustained rate: the ceiling lies below it.
+  const lowestFail = failed.length > 0 ? Math.min(...failed) : Number.POSITIVE_INFINITY;
+  const good = rates("sustained").filter((r) => r < lowestFail);
   const lo = good.length > 0 ? Math.max(...good) : 0;
   const above = failed.filter((r) => r > lo);
   const hi = above.length > 0 ? Math.min(...above) : null;
@@ -97,10 +152,11 @@ export function nextProbe(history: readonly Probe[], o: SearchOptions): SearchSt
   });
   if (history.length >= o.maxProbes) return done("probe budget spent");
 
-  // A rate inside the bracket that passed but not often enough yet: confirm it first.
-  const pending = [...t]
-    .filter(([r, x]) => x.fails === 0 && x.passes < o.passesNeeded && r > lo && (hi === null || r < hi))
-    .map(([r]) => r);
+  // A contested failure first (it may move the ceiling), then an undecided rate inside the bracket
+  // (outside it a rate's verdict would change nothing), the highest first.
+  const contested = [...t].filter(([, x]) => x.contested).map(([r]) => r);
+  if (contested.length > 0) return { done: false, next: Math.max(...contested) };
+  const pending = rates("open").filter((r) => r > lo && (hi === null || r < hi));
   if (pending.length > 0) return { done: false, next: Math.max(...pending) };
 
   if (history.length === 0)

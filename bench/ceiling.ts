@@ -25,6 +25,7 @@ import {
 } from "./ceiling-report.js";
 import {
   DEFAULT_SEARCH,
+  describeRate,
   nextProbe,
   type Probe,
   type SearchOptions,
@@ -76,7 +77,7 @@ export async function runCeilingSuite(
   log(
     `ceiling search: ${o.probeS} s per probe, start ${o.search.start} msg/s, double/halve then bisect to ` +
       `${o.search.resolution * 100} %, rates in steps of ${o.search.step}, at most ${o.search.maxProbes} probes per side; ` +
-      `a rate counts as sustained once it passed ${o.search.passesNeeded} times, one failure marks it not sustained`,
+      `a rate is decided by a majority of up to ${o.search.votes} probes, a failure below a sustained rate probed again`,
   );
   while (!sides.broker.result || !sides.gateway.result) {
     for (const side of ["broker", "gateway"] as const) {
@@ -96,7 +97,8 @@ export async function runCeilingSuite(
       s.history.push({ rate: next.next, sustained: v.sustained });
       probes.push({ side, rate: next.next, sustained: v.sustained, reasons: v.reasons, point });
       log(
-        `    ${side} probe ${next.next}/s: ${v.sustained ? "sustained" : `not sustained (${v.reasons.join("; ")})`}`,
+        `    ${side} probe ${next.next}/s: ${v.sustained ? "sustained" : `not sustained (${v.reasons.join("; ")})`}` +
+          ` [${describeRate(s.history, next.next, o.search)}]`,
       );
     }
   }

@@ -15,8 +15,8 @@
  *
  * 1. A short ceiling search per design (bench/ceiling-search.ts; the designs probed
  *    round-robin so the machine's drift touches all alike): `--probe-duration` s per
- *    probe, at most `--max-probes` probes, ONE pass makes a rate sustained (not the
- *    suite's two: a reading in a few minutes, not a verdict).
+ *    probe, at most `--max-probes` probes, ONE probe decides a rate (not the suite's
+ *    majority of three: a reading in a few minutes, not a verdict).
  * 2. Every design at one common rate (`--common-rate`, full `--duration`): P1 p99,
  *    CPU per message of the process and of its busiest thread, and the rate that
  *    thread's CPU per message would allow on a core of its own (1e6 / us per message),
@@ -78,7 +78,7 @@ const search: SearchOptions = {
   step: 1_000,
   resolution: 0.15,
   maxProbes: num("max-probes"),
-  passesNeeded: 1,
+  votes: 1,
 };
 
 const log = (s: string) => process.stdout.write(`${s}\n`);
@@ -114,7 +114,7 @@ async function main(): Promise<void> {
   );
   log(
     `ceiling search per design: ${search.maxProbes} probes of ${probeCommon.durationS} s from ${search.start}/s, ` +
-      `one pass makes a rate sustained; then all at ${num("common-rate")}/s for ${common.durationS} s`,
+      `one probe decides a rate; then all at ${num("common-rate")}/s for ${common.durationS} s`,
   );
   const results = new Map<ServerMode, DesignResult>();
   const history = new Map<ServerMode, Probe[]>();

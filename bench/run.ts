@@ -65,7 +65,7 @@ Options (after \`npm run bench --\`):
                                   only; ceiling = the ceiling search (bench/ceiling.ts, not in "all")
   --probe-duration S              ceiling suite: seconds of load per search probe (default 5; 2 with --quick)
   --ceiling-start N               ceiling suite: first rate probed, msg/s (default 5000)
-  --max-probes N                  ceiling suite: probes per side, confirmations included (default 14)
+  --max-probes N                  ceiling suite: probes per side, repeats included (default 20)
   --connected-devices N           ceiling suite: devices each on its own connection for connectedDevicesRssMb
                                   (bench/connections.ts; default 10000, 0: not run)
   --no-floor                      ceiling suite: skip the floor (bench/floor.ts) at the 50 % and overload rates

@@ -1,6 +1,5 @@
 import { describe, expect, it } from "vitest";
 import { LANE_ALERT, LANE_P1, LANE_TELEMETRY } from "../core/lanes.js";
-import { SiteTime } from "../core/site-time.js";
 import { deviceSchema } from "./config.js";
 import { type Gd2Sample, type Gd2Settings, gd2 } from "./gd2.js";
 import {
@@ -10,16 +9,9 @@ import {
   isRejection,
   type RuleContext,
 } from "./profile.js";
+import { siteSettings } from "./test-fixtures.js";
 
-const site: DeviceSettings = {
-  heartbeatIntervalMs: 60_000,
-  pollIntervalMs: 0,
-  emergencyCallWindowMs: 60_000,
-  batteryLowPercent: 15,
-  batteryClearPercent: 20,
-  contactDebounceMs: 200,
-  siteTime: new SiteTime("UTC"),
-};
+const site = siteSettings({ heartbeatIntervalMs: 60_000 });
 /** The rules' settings from a config entry, as the registry derives them. */
 const settings = (own: Record<string, unknown> = {}): DeviceSettings & Gd2Settings => ({
   ...site,

@@ -1,17 +1,11 @@
 import { describe, expect, it } from "vitest";
-import { SiteTime } from "../core/site-time.js";
 import { deviceSchema } from "./config.js";
-import { type Lv4Sample, type Lv4Settings, lv4, lv4Reserve } from "./lv4.js";
+import { type Lv4Settings, lv4, lv4Reserve } from "./lv4.js";
 import type { ConditionOptions, DeviceSettings, RuleContext } from "./profile.js";
+import { lv4Sample, siteSettings } from "./test-fixtures.js";
 
 const settings = (own: Record<string, unknown> = {}): DeviceSettings & Lv4Settings => ({
-  heartbeatIntervalMs: 0,
-  pollIntervalMs: 1000,
-  emergencyCallWindowMs: 60_000,
-  batteryLowPercent: 15,
-  batteryClearPercent: 20,
-  contactDebounceMs: 200,
-  siteTime: new SiteTime("UTC"),
+  ...siteSettings({ pollIntervalMs: 1000 }),
   ...lv4.settings(deviceSchema(lv4).parse({ id: "t1", model: "lv4", bus: "b1", unit: 9, ...own })),
 });
 
@@ -37,17 +31,7 @@ class Recorder implements RuleContext<string> {
   }
 }
 
-const sample = (level: number): Lv4Sample => ({
-  firmware: "1.5",
-  level,
-  temperature: 8,
-  volume: 40,
-  status: { low: false, high: false, heater: false, fault: false, selfTest: false },
-  faultCode: 0,
-  uptime: 1,
-  tankHeight: 4000,
-  alarmCounter: 0,
-});
+const sample = (level: number) => lv4Sample(level);
 
 describe("LV-4 reserve (datasheet: default the sensor's low set-point, else 60 % of tank height)", () => {
   it("reads its low set-point from holding register 0 with fn 0x03", () => {

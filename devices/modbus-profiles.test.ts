@@ -1,12 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LANE_ALERT, LANE_P1, LANE_TELEMETRY } from "../core/lanes.js";
 import type { AlertCode } from "../core/model.js";
-import { SiteTime } from "../core/site-time.js";
 import { GK3_STATE, GK3_STATUS, type Gk3Sample, gk3 } from "./gk3.js";
 import { LV4_FAULT, LV4_POINTS } from "./lv4.js";
 import { MFS8_FAULT, MFS8_STATUS, type Mfs8Sample, mfs8 } from "./mfs8.js";
 import { decodePointsFromBlocks, enumName, flagsOf, validatePointSpecs } from "./modbus-decode.js";
 import { type ConditionOptions, INACTIVE, isRejection, type RuleContext } from "./profile.js";
+import { PANEL_SETTINGS } from "./test-fixtures.js";
 
 /** Registers from a reply frame: skip address, function, byte count; drop the CRC. */
 function words(hex: string): Uint16Array {
@@ -21,21 +21,8 @@ function words(hex: string): Uint16Array {
 const DATASHEET_REPLY =
   "05 03 1C 4D 38 02 03 00 01 51 A4 00 01 00 FA 00 D7 D7 0A 3E A3 00 1F 00 05 00 00 00 00 00 42 00 CD";
 
-const settings = {
-  heartbeatIntervalMs: 0,
-  holdOpenMs: 0,
-  emergencyCallWindowMs: 60_000,
-  batteryLowPercent: 15,
-  batteryClearPercent: 20,
-  contactDebounceMs: 200,
-  pollIntervalMs: 2000,
-  minPressureMpa: 0.15,
-  extinguisherGraceMs: 120_000,
-  outOfServiceAfterMs: 300_000,
-  // 08:30-17:30 in the site's zone; the process runs in UTC in these tests (see the kiosk-hours block).
-  openingHours: { from: 510, to: 1050 },
-  siteTime: new SiteTime("Asia/Shanghai"),
-};
+// Open 08:30-17:30 in the site's zone; the process runs in UTC in these tests (see the kiosk-hours block).
+const settings = PANEL_SETTINGS;
 
 class Recorder implements RuleContext {
   now = Date.UTC(2026, 10, 23, 2, 0);

@@ -1,25 +1,12 @@
 import { describe, expect, it } from "vitest";
 import { LANE_ALERT, LANE_P1, LANE_TELEMETRY } from "../core/lanes.js";
 import type { AlertCode } from "../core/model.js";
-import { SiteTime } from "../core/site-time.js";
 import { type Ds10Sample, ds10 } from "./ds10.js";
 import { type Ec200Sample, ec200 } from "./ec200.js";
 import { type AlertOptions, type ConditionOptions, isRejection, type RuleContext } from "./profile.js";
+import { siteSettings } from "./test-fixtures.js";
 
-const settings = {
-  heartbeatIntervalMs: 300_000,
-  holdOpenMs: 600_000,
-  emergencyCallWindowMs: 60_000,
-  batteryLowPercent: 15,
-  batteryClearPercent: 20,
-  contactDebounceMs: 200,
-  pollIntervalMs: 0,
-  minPressureMpa: 0,
-  extinguisherGraceMs: 0,
-  outOfServiceAfterMs: 0,
-  openingHours: { from: 0, to: 0 },
-  siteTime: new SiteTime("UTC"),
-};
+const settings = { ...siteSettings({ heartbeatIntervalMs: 300_000 }), holdOpenMs: 600_000 };
 
 class RecordingContext implements RuleContext {
   now = 1_000_000;

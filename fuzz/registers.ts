@@ -6,13 +6,13 @@
  * and must decode to what was written.
  */
 import * as fc from "fast-check";
-import { SiteTime } from "../core/site-time.js";
 import { gk3 } from "../devices/gk3.js";
 import { mfs8 } from "../devices/mfs8.js";
 import type { RegisterBlock } from "../devices/modbus-decode.js";
 import { decodePollSample } from "../devices/modbus-sample.js";
 import type { ModbusDeviceProfile, RuleContext } from "../devices/profile.js";
 import { isRejection } from "../devices/profile.js";
+import { PANEL_SETTINGS } from "../devices/test-fixtures.js";
 import { ACCEPTED, type Decoder, type FuzzTarget, invariant, type Outcome, refused } from "./target.js";
 
 export interface RegistersInput {
@@ -195,20 +195,7 @@ const gk3Hostile = hostileBlocks(10, {
 
 // ---- the decoder ---------------------------------------------------------------------------------------
 
-const settings = {
-  heartbeatIntervalMs: 0,
-  holdOpenMs: 600_000,
-  emergencyCallWindowMs: 60_000,
-  batteryLowPercent: 15,
-  batteryClearPercent: 20,
-  contactDebounceMs: 200,
-  pollIntervalMs: 2_000,
-  minPressureMpa: 0.15,
-  extinguisherGraceMs: 120_000,
-  outOfServiceAfterMs: 300_000,
-  openingHours: { from: 510, to: 1050 },
-  siteTime: new SiteTime("Asia/Shanghai"),
-};
+const settings = PANEL_SETTINGS;
 
 const quietContext: RuleContext = {
   now: Date.UTC(2026, 0, 5, 9, 0, 0),

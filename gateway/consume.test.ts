@@ -12,11 +12,11 @@ import { declaredProfileSchema } from "../devices/declared/schema.js";
 import { type Ds10Sample, type Ds10Settings, ds10 } from "../devices/ds10.js";
 import { type Ec200Sample, ec200 } from "../devices/ec200.js";
 import { type Gd2Settings, type Gd2State, gd2 } from "../devices/gd2.js";
-import { type Lv4Sample, type Lv4Settings, lv4 } from "../devices/lv4.js";
+import { type Lv4Settings, lv4 } from "../devices/lv4.js";
 import { type Mfs8Sample, type Mfs8Settings, mfs8, STATUS } from "../devices/mfs8.js";
 import type { AnyProfile, DeviceSettings, MqttDeviceProfile } from "../devices/profile.js";
 import { isRejection } from "../devices/profile.js";
-import { siteSettings } from "../test/support/site-settings.js";
+import { lv4Sample, siteSettings } from "../devices/test-fixtures.js";
 import type { Transition } from "./alerts/alert.js";
 import { AlertEngine } from "./alerts/engine.js";
 import { SampleConsumer, type SampleConsumerParts } from "./consume.js";
@@ -385,17 +385,7 @@ describe("DS-10: a `state` parked while the alert lane was full, its newer heart
 });
 
 describe("the rules see when a sample was read, not when it was drained (`ctx.readAt`)", () => {
-  const tank = (level: number): Lv4Sample => ({
-    firmware: "1.5",
-    level,
-    temperature: 8,
-    volume: 40,
-    status: { low: false, high: false, heater: false, fault: false, selfTest: false },
-    faultCode: 0,
-    uptime: 1,
-    tankHeight: 4000,
-    alarmCounter: 0,
-  });
+  const tank = (level: number) => lv4Sample(level);
 
   it("LV-4: two polls a second apart drained in the same instant are a second apart for the jump filter", async () => {
     const g = gateway(lv4, { ...site, reserve: null } as DeviceSettings & Lv4Settings);

@@ -5,8 +5,8 @@ import { AlertEngine } from "./alerts/engine.js";
 import { validateConfig } from "./config/load.js";
 import type { Config, ConfigInput } from "./config/schema.js";
 import { Publisher } from "./northbound/publisher.js";
-import { type DeviceEntry, Registry } from "./registry.js";
-import { Supervisor } from "./supervision.js";
+import { type DeviceEntry, type HouseholdEntry, Registry } from "./registry.js";
+import { Supervisor, type WelfareCareOptions } from "./supervision.js";
 import { TimerWheel } from "./time/timer-wheel.js";
 
 const MIN = 60_000;
@@ -22,25 +22,52 @@ function config(change: (c: ConfigInput) => void = () => {}): Config {
   return validateConfig(c, "test", {});
 }
 
+/** The site of `config()` under a started supervisor, with what it published. */
+function supervised(clock: FakeClock, opts?: WelfareCareOptions) {
+  const wheel = new TimerWheel(clock);
+  const published: Array<{ topic: string; payload: string }> = [];
+  const publisher = new Publisher("s", { publish: (topic, payload) => published.push({ topic, payload }) });
+  const engine = new AlertEngine("s", clock, wheel, { alertChanged: (a, t) => publisher.alert(a, t) });
+  const registry = new Registry(config(), {
+    onLost: (t) => supervisor.onLost(t),
+    onWelfareDue: (t) => supervisor.onWelfareDue(t),
+  });
+  const supervisor = new Supervisor(clock, wheel, engine, publisher, 60_000, opts);
+  supervisor.start(registry);
+  const household = (id: string): HouseholdEntry => {
+    const h = registry.households.get(id);
+    if (!h) throw new Error(`household ${id} missing`);
+    return h;
+  };
+  /** A reload's change of households as gateway/reload.ts applies it: every entry, then supervision. */
+  const reloadHouseholds = (next: Config, ...hs: HouseholdEntry[]) => {
+    const old = hs.map((h) => h.welfarePeriodMs);
+    for (const h of hs)
+      registry.updateHousehold(
+        h,
+        next.households.find((x) => x.id === h.id) as Config["households"][number],
+        next,
+      );
+    for (const [i, h] of hs.entries()) supervisor.householdChanged(h, old[i] as number, undefined);
+  };
+  return { registry, supervisor, engine, published, household, reloadHouseholds };
+}
+
+/** A supervisor of its own: the site's zone UTC, hh-1 quiet 08:00-10:00 (the clock starts 09:00 UTC). */
+const withQuietHours = (clock: FakeClock) =>
+  supervised(clock, { timeZone: "UTC", quietHours: new Map([["hh-1", "08:00-10:00"]]) });
+
 describe("Supervisor reload support", () => {
   let clock: FakeClock;
+  let s: ReturnType<typeof supervised>;
   let registry: Registry;
   let supervisor: Supervisor;
   let engine: AlertEngine;
-  let published: Array<{ topic: string; payload: string }>;
 
   beforeEach(() => {
     clock = new FakeClock();
-    const wheel = new TimerWheel(clock);
-    published = [];
-    const publisher = new Publisher("s", { publish: (topic, payload) => published.push({ topic, payload }) });
-    engine = new AlertEngine("s", clock, wheel, { alertChanged: (a, t) => publisher.alert(a, t) });
-    registry = new Registry(config(), {
-      onLost: (t) => supervisor.onLost(t),
-      onWelfareDue: (t) => supervisor.onWelfareDue(t),
-    });
-    supervisor = new Supervisor(clock, wheel, engine, publisher, 60_000);
-    supervisor.start(registry);
+    s = supervised(clock);
+    ({ registry, supervisor, engine } = s);
   });
 
   const lostRaised = () => engine.find("p-1", "DEVICE_LOST") !== undefined;
@@ -101,9 +128,8 @@ describe("Supervisor reload support", () => {
   });
 
   it("a shorter welfare period moves the running one; a household gaining its first device starts one", () => {
-    const h1 = registry.households.get("hh-1");
-    const h2 = registry.households.get("hh-2");
-    if (!h1 || !h2) throw new Error("households missing");
+    const h1 = s.household("hh-1");
+    const h2 = s.household("hh-2");
     expect(h2.welfareTimer.armed).toBe(false); // no device: nobody to watch
     clock.advance(30 * MIN);
     const next = config((c) => {
@@ -114,14 +140,10 @@ describe("Supervisor reload support", () => {
       (c.devices?.[0] as { household: string }).household = "hh-2";
       (c.devices?.[0] as { name: string }).name = "紧急呼叫器";
     });
-    const old1 = h1.welfarePeriodMs;
-    const old2 = h2.welfarePeriodMs;
-    registry.updateHousehold(h1, next.households[0] as Config["households"][number], next);
-    registry.updateHousehold(h2, next.households[1] as Config["households"][number], next);
+    // Devices first, as gateway/reload.ts does.
     const p1 = registry.devices.get("p-1") as DeviceEntry;
     registry.updateDevice(p1, next.devices[0] as Config["devices"][number], next);
-    supervisor.householdChanged(h1, old1, undefined);
-    supervisor.householdChanged(h2, old2, undefined);
+    s.reloadHouseholds(next, h1, h2);
     // hh-1 lost its only device: nothing to watch. hh-2 starts a 2 h period now.
     expect(h1.welfareTimer.armed).toBe(false);
     expect(h2.welfareTimer.deadline).toBe(clock.now() + 2 * 60 * MIN);
@@ -135,24 +157,20 @@ describe("Supervisor reload support", () => {
   });
 
   it("a shorter welfare period moves the running one by the difference", () => {
-    const h1 = registry.households.get("hh-1");
-    if (!h1) throw new Error("household missing");
+    const h1 = s.household("hh-1");
     const start = clock.now();
     clock.advance(30 * MIN);
     const next = config((c) => {
       c.households = [{ id: "hh-1", welfare: { period: "1h" } }, { id: "hh-2" }];
     });
-    const old = h1.welfarePeriodMs;
-    registry.updateHousehold(h1, next.households[0] as Config["households"][number], next);
-    supervisor.householdChanged(h1, old, undefined);
+    s.reloadHouseholds(next, h1);
     expect(h1.welfareTimer.deadline).toBe(start + 60 * MIN);
     clock.advance(31 * MIN);
     expect(engine.find("hh-1", "WELFARE_CHECK")).toBeDefined();
   });
 
   it("an open WELFARE_CHECK clears on the next activity after a reload switched welfare checks off", () => {
-    const h1 = registry.households.get("hh-1");
-    if (!h1) throw new Error("household missing");
+    const h1 = s.household("hh-1");
     clock.advance(24 * 60 * MIN + 1_000);
     const id = engine.find("hh-1", "WELFARE_CHECK")?.id;
     expect(id).toBeDefined();
@@ -160,9 +178,7 @@ describe("Supervisor reload support", () => {
     const next = config((c) => {
       c.households = [{ id: "hh-1", welfare: { enabled: false } }, { id: "hh-2" }];
     });
-    const old = h1.welfarePeriodMs;
-    registry.updateHousehold(h1, next.households[0] as Config["households"][number], next);
-    supervisor.householdChanged(h1, old, undefined);
+    s.reloadHouseholds(next, h1);
     supervisor.activity(h1, clock.now());
     // Acknowledged and now cleared: closed, not open on every console for good.
     expect(engine.find("hh-1", "WELFARE_CHECK")).toBeUndefined();
@@ -170,8 +186,7 @@ describe("Supervisor reload support", () => {
   });
 
   it("activity within the away exit grace clears an open WELFARE_CHECK (the resident is about)", () => {
-    const h1 = registry.households.get("hh-1");
-    if (!h1) throw new Error("household missing");
+    const h1 = s.household("hh-1");
     clock.advance(24 * 60 * MIN + 1_000);
     expect(engine.find("hh-1", "WELFARE_CHECK")?.state).toBe("active-unacknowledged");
     supervisor.setAway(h1, true, "wang", null, "visiting her daughter");
@@ -182,21 +197,8 @@ describe("Supervisor reload support", () => {
   });
 
   it("a welfare check waiting for the end of quiet hours follows new quiet hours: none, it is raised now", () => {
-    // Its own supervisor: the site's zone UTC, hh-1 quiet 08:00-10:00 (the clock starts 09:00 UTC).
-    const wheel = new TimerWheel(clock);
-    const publisher = new Publisher("s", { publish: () => {} });
-    const eng = new AlertEngine("s", clock, wheel, { alertChanged: () => {} });
-    const reg = new Registry(config(), {
-      onLost: (t) => sup.onLost(t),
-      onWelfareDue: (t) => sup.onWelfareDue(t),
-    });
-    const sup = new Supervisor(clock, wheel, eng, publisher, 60_000, {
-      timeZone: "UTC",
-      quietHours: new Map([["hh-1", "08:00-10:00"]]),
-    });
-    sup.start(reg);
-    const h1 = reg.households.get("hh-1");
-    if (!h1) throw new Error("household missing");
+    const { engine: eng, supervisor: sup, household } = withQuietHours(clock);
+    const h1 = household("hh-1");
     clock.advance(24 * 60 * MIN + MIN); // due at 09:00 the next day: deferred to 10:00
     expect(eng.find("hh-1", "WELFARE_CHECK")).toBeUndefined();
     // The reload drops the quiet hours: the check that is due is raised now, not at the old 10:00.
@@ -206,20 +208,8 @@ describe("Supervisor reload support", () => {
   });
 
   it("a welfare check waiting for the end of quiet hours waits for the end of the new ones", () => {
-    const wheel = new TimerWheel(clock);
-    const publisher = new Publisher("s", { publish: () => {} });
-    const eng = new AlertEngine("s", clock, wheel, { alertChanged: () => {} });
-    const reg = new Registry(config(), {
-      onLost: (t) => sup.onLost(t),
-      onWelfareDue: (t) => sup.onWelfareDue(t),
-    });
-    const sup = new Supervisor(clock, wheel, eng, publisher, 60_000, {
-      timeZone: "UTC",
-      quietHours: new Map([["hh-1", "08:00-10:00"]]),
-    });
-    sup.start(reg);
-    const h1 = reg.households.get("hh-1");
-    if (!h1) throw new Error("household missing");
+    const { engine: eng, supervisor: sup, household } = withQuietHours(clock);
+    const h1 = household("hh-1");
     clock.advance(24 * 60 * MIN + MIN);
     sup.householdChanged(h1, h1.welfarePeriodMs, "08:00-09:30");
     clock.advance(28 * MIN);
@@ -229,10 +219,9 @@ describe("Supervisor reload support", () => {
   });
 
   it("a removed household's retained monitoring status is deleted", () => {
-    const h1 = registry.households.get("hh-1");
-    if (!h1) throw new Error("household missing");
+    const h1 = s.household("hh-1");
     supervisor.householdRemoved(h1);
     expect(h1.welfareTimer.armed).toBe(false);
-    expect(published).toContainEqual({ topic: "linli/s/households/hh-1/monitoring", payload: "" });
+    expect(s.published).toContainEqual({ topic: "linli/s/households/hh-1/monitoring", payload: "" });
   });
 });

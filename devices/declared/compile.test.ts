@@ -4,20 +4,15 @@
  * YAML LV-4's set-point end to end.
  */
 import { describe, expect, it } from "vitest";
-import { LANE_ALERT, LANE_P1, LANE_TELEMETRY, SiteTime } from "../../core/index.js";
+import { LANE_ALERT, LANE_P1, LANE_TELEMETRY } from "../../core/index.js";
 import type { DeviceSettings, ModbusDeviceProfile, MqttDeviceProfile, RuleContext } from "../profile.js";
 import { isRejection } from "../profile.js";
+import { siteSettings } from "../test-fixtures.js";
 import { compileProfile, type DeclaredSettings } from "./compile.js";
 import { declaredProfileSchema } from "./schema.js";
 
 const SETTINGS: DeviceSettings & DeclaredSettings = {
-  heartbeatIntervalMs: 0,
-  pollIntervalMs: 1000,
-  emergencyCallWindowMs: 60_000,
-  batteryLowPercent: 15,
-  batteryClearPercent: 20,
-  contactDebounceMs: 200,
-  siteTime: new SiteTime("Asia/Shanghai"),
+  ...siteSettings({ pollIntervalMs: 1000, timezone: "Asia/Shanghai" }),
   params: {},
 };
 

@@ -6,7 +6,7 @@ import { describe, expect, it } from "vitest";
 import { FakeClock } from "../../core/clock.js";
 import { type Ds10Sample, type Ds10Settings, ds10 } from "../../devices/ds10.js";
 import type { DeviceSettings } from "../../devices/index.js";
-import { siteSettings } from "../../test/support/site-settings.js";
+import { siteSettings } from "../../devices/test-fixtures.js";
 import { DeviceRuleContext } from "../rule-context.js";
 import { TimerWheel } from "../time/timer-wheel.js";
 import { AlertEngine } from "./engine.js";

@@ -6,25 +6,15 @@
 import { describe, expect, it } from "vitest";
 import { FakeClock } from "../../core/clock.js";
 import type { DeviceSettings } from "../../devices/index.js";
-import { type Lv4Sample, type Lv4Settings, lv4 } from "../../devices/lv4.js";
-import { siteSettings } from "../../test/support/site-settings.js";
+import { type Lv4Settings, lv4 } from "../../devices/lv4.js";
+import { lv4Sample, siteSettings } from "../../devices/test-fixtures.js";
 import { DeviceRuleContext } from "../rule-context.js";
 import { TimerWheel } from "../time/timer-wheel.js";
 import { AlertEngine } from "./engine.js";
 
 const settings: DeviceSettings & Lv4Settings = { ...siteSettings({ pollIntervalMs: 1000 }), reserve: null };
 
-const sample = (level: number, selfTest: boolean): Lv4Sample => ({
-  firmware: "1.5",
-  level,
-  temperature: 8,
-  volume: 40,
-  status: { low: level < 2400, high: false, heater: false, fault: false, selfTest },
-  faultCode: 0,
-  uptime: 1,
-  tankHeight: 4000,
-  alarmCounter: 0,
-});
+const sample = (level: number, selfTest: boolean) => lv4Sample(level, { low: level < 2400, selfTest });
 
 function tank() {
   const clock = new FakeClock();

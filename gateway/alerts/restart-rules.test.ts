@@ -9,7 +9,7 @@ import { type Ds10Sample, ds10 } from "../../devices/ds10.js";
 import { type Ec200Sample, ec200 } from "../../devices/ec200.js";
 import { type Gk3Sample, gk3 } from "../../devices/gk3.js";
 import { type Mfs8Sample, mfs8 } from "../../devices/mfs8.js";
-import { siteSettings } from "../../test/support/site-settings.js";
+import { siteSettings } from "../../devices/test-fixtures.js";
 import { DeviceRuleContext } from "../rule-context.js";
 import { TimerWheel } from "../time/timer-wheel.js";
 import { AlertEngine } from "./engine.js";

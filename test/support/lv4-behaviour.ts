@@ -18,6 +18,7 @@ import {
   type ModbusCommand,
   type ModbusDeviceProfile,
 } from "../../devices/profile.js";
+import { siteSettings } from "../../devices/test-fixtures.js";
 import type { Alert, AlertSubject, Transition } from "../../gateway/alerts/alert.js";
 import { AlertEngine } from "../../gateway/alerts/engine.js";
 import { DeviceRuleContext } from "../../gateway/rule-context.js";
@@ -25,7 +26,6 @@ import { TimerWheel } from "../../gateway/time/timer-wheel.js";
 import { coalesceRanges } from "../../protocols/modbus/index.js";
 import { MAX_READ_REGISTERS } from "../../protocols/modbus/pdu.js";
 import { Lv4Sensor } from "../../sim/modbus/lv4.js";
-import { siteSettings } from "./site-settings.js";
 
 // biome-ignore lint/suspicious/noExplicitAny: the suite runs profiles of any sample type.
 export type Lv4ProfileFactory = () => ModbusDeviceProfile<any, any>;
