@@ -55,7 +55,10 @@ interface AlarmState {
 
 interface SpikeState {
   good: number;
-  /** When the previous sample was read (`RuleContext.readAt`); NaN before the first. */
+  /**
+   * When the previous sample was read (`RuleContext.readAt`), one under the point's
+   * `unreliableWhen` not counted (a gap); NaN before the first.
+   */
   lastAt: number;
   /** Since when (`readAt`) a jump is suspect; NaN when none. */
   suspectSince: number;
@@ -526,12 +529,15 @@ function rulesCore(doc: DeclaredProfileDoc) {
         const ss = st.spikes[i]!;
         ss.suspect = false;
         const sinceLast = ctx.readAt - ss.lastAt;
-        ss.lastAt = ctx.readAt;
+        // Not believed (`unreliableWhen`): no persistence counted, and no poll of the point either
+        // (the fault is a gap: the first believed value after it is judged over the whole gap).
+        const doubted = doubtful(s, sp.point);
+        if (doubted) ss.suspectSince = Number.NaN;
+        else ss.lastAt = ctx.readAt;
         if (st.testing) return;
-        // Not believed (`unreliableWhen`): suspect, never the reference, and no persistence counted.
-        if (doubtful(s, sp.point)) {
+        // Suspect, and never the reference.
+        if (doubted) {
           ss.suspect = true;
-          ss.suspectSince = Number.NaN;
           return;
         }
         const v = num(s, sp.point);
