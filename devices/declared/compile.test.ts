@@ -526,3 +526,41 @@ describe("unreliableWhen on an MQTT field (a GD-2-like detector: `fault` in its 
     expect(run({ t: "alarm", lel: 50 })).toBe("suspect");
   });
 });
+
+describe("an optional MQTT field's bit or equals alarm", () => {
+  it("keeps its state in a message without the field (the template's TAMPER); the field's own value decides", () => {
+    const p = compileProfile(
+      declaredProfileSchema.parse({
+        model: "acme-smoke",
+        transport: "mqtt",
+        mqtt: {
+          uplink: "acme/{id}/up",
+          fields: [
+            { name: "battery", path: "bat", type: "integer" },
+            { name: "tamper", path: "tamper", type: "boolean", required: false },
+            { name: "flags", path: "flags", type: "integer", required: false },
+          ],
+        },
+        alarms: [
+          { code: "TAMPER", priority: 2, when: { point: "tamper", equals: true } },
+          { code: "FAULT", priority: 3, when: { point: "flags", bit: 1 } },
+        ],
+      }),
+    ) as MqttDeviceProfile;
+    const st = p.initialState();
+    const { active, ctx } = recorder();
+    const run = (m: Record<string, unknown>) => {
+      const s = p.parse(m);
+      if (isRejection(s)) throw new Error(s.detail);
+      p.rules(s, st, SETTINGS, ctx);
+    };
+    run({ bat: 80, tamper: true, flags: 2 });
+    expect([active.get("TAMPER"), active.get("FAULT")]).toEqual([true, true]);
+    run({ bat: 79 });
+    expect([active.get("TAMPER"), active.get("FAULT")]).toEqual([true, true]);
+    run({ bat: 79, tamper: false, flags: 0 });
+    expect([active.get("TAMPER"), active.get("FAULT")]).toEqual([false, false]);
+    run({ bat: 78 });
+    expect([active.get("TAMPER"), active.get("FAULT")]).toEqual([false, false]);
+  });
+});

@@ -598,8 +598,12 @@ function rulesCore(doc: DeclaredProfileDoc) {
         }
         const r = raw(a, s);
         if (r !== null) {
-          as.active = r;
-          as.onset = r;
+          // An optional field absent from this message says nothing of it: the alarm keeps its
+          // state (as a threshold's does), rather than reading "not true" as cleared.
+          if (s.v[w.point] !== undefined) {
+            as.active = r;
+            as.onset = r;
+          }
         } else {
           const spike = spikeOf.get(w.point);
           if (st.testing || (spike !== undefined && st.spikes[spike]!.suspect)) return false;
