@@ -298,6 +298,57 @@ describe("GD-2 profile: rules", () => {
     expect(ctx.calls).toContain("FAULT off");
   });
 
+  it("fault 1 or 2 (the sensor): lel is suspect and neither raises nor clears GAS_LEAK; the detector's own alarm still does", () => {
+    for (const code of [1, 2]) {
+      const st = gd2.initialState();
+      const ctx = new Recorder();
+      const s = settings();
+      gd2.rules(hb(0, "open", true, code), st, s, ctx);
+      expect(gd2.quality?.(hb(0, "open", true, code), st), `fault ${code}`).toBe("suspect");
+      // The failing sensor reads 60 %LEL, in a heartbeat and in an alarm message without a level
+      // (an alarm carries no `fault`: the last heartbeat's stands).
+      gd2.rules(hb(60, "open", true, code), st, s, ctx);
+      gd2.rules(alarm(60, "none", "open"), st, s, ctx);
+      expect(gd2.quality?.(alarm(60, "none", "open"), st), `fault ${code}`).toBe("suspect");
+      expect(ctx.ons(), `fault ${code}`).toEqual(["FAULT on", "FAULT on", "FAULT on"]);
+      // A valve message carries no reading: not suspect.
+      gd2.rules(valve("open", "manual"), st, s, ctx);
+      expect(gd2.quality?.(valve("open", "manual"), st), `fault ${code}`).toBeNull();
+      // The sensor is back: believed, and a real 12 %LEL raises.
+      gd2.rules(hb(12, "open", true, 0), st, s, ctx);
+      expect(gd2.quality?.(hb(12), st)).toBeNull();
+      expect(ctx.calls.at(-4)).toBe("GAS_LEAK on");
+      expect(ctx.last.get("GAS_LEAK")?.detail).toMatchObject({ peakLel: 12 });
+      // Raised, then the sensor fails reading 0: held, and no peak from the failed sensor.
+      ctx.calls = [];
+      gd2.rules(hb(0, "open", true, code), st, s, ctx);
+      gd2.rules(alarm(0, "none", "open"), st, s, ctx);
+      gd2.rules(hb(90, "open", true, code), st, s, ctx);
+      expect(ctx.calls.filter((c) => c.startsWith("GAS_LEAK"))).toEqual([
+        "GAS_LEAK on",
+        "GAS_LEAK on",
+        "GAS_LEAK on",
+      ]);
+      expect(ctx.last.get("GAS_LEAK")?.detail).toMatchObject({ peakLel: 12 });
+      // A believed reading under 5 %LEL clears it.
+      gd2.rules(hb(2, "open", true, 0), st, s, ctx);
+      expect(ctx.calls).toContain("GAS_LEAK off");
+      // The detector's own alarm is its own word, not a reading: it raises even under a sensor fault.
+      gd2.rules(hb(0, "open", true, code), st, s, ctx);
+      ctx.calls = [];
+      gd2.rules(alarm(0, "high", "open"), st, s, ctx);
+      expect(ctx.ons()).toContain("GAS_LEAK on");
+    }
+  });
+
+  it("fault 3 or 4 (the valve) leaves lel believed", () => {
+    const st = gd2.initialState();
+    const ctx = new Recorder();
+    gd2.rules(hb(12, "open", true, 3), st, settings(), ctx);
+    expect(gd2.quality?.(hb(12, "open", true, 3), st)).toBeNull();
+    expect(ctx.ons()).toContain("GAS_LEAK on");
+  });
+
   it("POWER_FAIL P3: mains false for 10 minutes, counted from the first report", () => {
     const st = gd2.initialState();
     const ctx = new Recorder();

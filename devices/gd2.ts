@@ -79,7 +79,10 @@ export interface Gd2State {
   /** Gateway time the current leak was first seen, 0 without a leak. */
   leakSince: number;
   valve: ValveState | null;
+  /** The last heartbeat's `fault` (an `alarm` message carries none: the last one stands). */
   fault: number;
+  /** The last message's `lel` was read while `fault` named the sensor (1, 2): not believed. */
+  lelSuspect: boolean;
   /** Gateway time mains was first reported lost, 0 while on mains. */
   mainsLostSince: number;
   /** The gateway sent `valve_close` for the current incident. */
@@ -142,7 +145,7 @@ const ALERTS = {
   FAULT: {
     priority: 2,
     raised:
-      "`valve` `fault`, or `fault` 3 (valve motor) or 4 (valve not fitted); `fault` 1 or 2 (sensor end of life or fault: the detector cannot detect); `causes` names each",
+      "`valve` `fault`, or `fault` 3 (valve motor) or 4 (valve not fitted); `fault` 1 or 2 (sensor end of life or fault: the detector cannot detect; its `lel` is suspect and moves no GAS_LEAK); `causes` names each",
     cleared: "`fault` 0 and the valve not in `fault`",
     text: {
       "zh-CN": {
@@ -281,7 +284,8 @@ export const gd2: MqttDeviceProfile<
   seq: (s) => s.seq,
   deviceTime: (s) => s.ts,
   droppedFields: (s) => s.dropped,
-  quality: (s) => (s.dropped.length > 0 ? "field-dropped" : null),
+  // A reading the sensor itself calls faulty first: a consumer must not chart it as gas.
+  quality: (s, st) => (st.lelSuspect ? "suspect" : s.dropped.length > 0 ? "field-dropped" : null),
 
   // A heartbeat under the clear point with nothing wrong: the lane's `hb` case, as data.
   telemetryWhen: [
@@ -350,17 +354,27 @@ export const gd2: MqttDeviceProfile<
     leakSince: 0,
     valve: null,
     fault: 0,
+    lelSuspect: false,
     mainsLostSince: 0,
     shutOffSent: false,
   }),
 
   rules(s: Gd2Sample, st: Gd2State, settings: DeviceSettings & Gd2Settings, ctx: RuleContext<Gd2Code>): void {
+    st.lelSuspect = false;
     if (s.t === "reply") return;
     // The threshold may change on a reload; the clear point is the datasheet's.
     const threshold = settings.leakThresholdLel;
     st.gas.setSpec({ above: threshold, deadband: threshold - CLEAR_BELOW_LEL, inclusive: true });
     if (s.t === "alarm") st.level = s.level;
-    if (s.t !== "valve") {
+    // `fault` 1 or 2 (sensor end of life, sensor fault): "the detector cannot detect", so its `lel`
+    // is not believed while the last heartbeat says so: the gas reading neither raises nor clears
+    // GAS_LEAK (the last believed one stands). The detector's own alarm `level` still does: a P1
+    // the device itself declares is never held back by the gateway. An older heartbeat run after a
+    // newer message (lanes reorder) does not overrule the newer fault state.
+    if (s.t === "hb" && !ctx.stale) st.fault = s.fault;
+    const sensorFault = SENSOR_FAULTS.has(s.t === "hb" ? s.fault : st.fault);
+    if (s.t !== "valve") st.lelSuspect = sensorFault;
+    if (s.t !== "valve" && !sensorFault) {
       st.gas.update(s.lel);
       st.lel = s.lel;
     }
@@ -376,7 +390,7 @@ export const gd2: MqttDeviceProfile<
     }
     st.leak = leak;
     if (leak) {
-      if (s.t !== "valve" && s.lel > st.peak) st.peak = s.lel;
+      if (s.t !== "valve" && !sensorFault && s.lel > st.peak) st.peak = s.lel;
       // At once, whatever the valve says short of closed: a valve stuck `moving` is worth a second order.
       if (settings.autoShutOff && !st.shutOffSent && st.valve !== "closed")
         st.shutOffSent = ctx.command("valve_close");
@@ -412,7 +426,6 @@ export const gd2: MqttDeviceProfile<
       });
     else ctx.condition("GAS_VALVE_NOT_CLOSED", false, INACTIVE[1]);
 
-    if (s.t === "hb") st.fault = s.fault;
     faultRule(st, ctx);
     if (s.t === "hb") {
       if (!s.mains && st.mainsLostSince === 0) st.mainsLostSince = ctx.now;

@@ -123,8 +123,8 @@ const ALERTS = {
   POWER_FAIL: { priority: 3, raised: "UPS on battery", cleared: "power back" },
   TAMPER: {
     priority: 2,
-    raised: "cabinet door open while the kiosk is in service (never in maintenance)",
-    cleared: "door closed",
+    raised: "cabinet door open in any state but maintenance (in service, out of service, booting, off)",
+    cleared: "door closed, or the kiosk in maintenance",
   },
   VANDALISM: {
     priority: 2,
@@ -284,8 +284,10 @@ export const gk3: ModbusDeviceProfile<
     st.status = s.status;
     st.state = s.state;
 
-    // Cabinet door: tampering only while serving the public; nothing in maintenance.
-    const tamper = f.doorOpen && s.state === "in-service";
+    // Cabinet door: datasheet "TAMPER P2 if the kiosk is in service; none in maintenance". Only
+    // maintenance is exempt: a door opened on a kiosk out of service, booting or switched off is
+    // no less a break-in (the kiosk left alone is when it is most likely one).
+    const tamper = f.doorOpen && s.state !== "maintenance";
     if (first || tamper !== st.tamper) {
       st.tamper = tamper;
       ctx.condition("TAMPER", tamper, { priority: 2, causes: ["cabinet door open"] });

@@ -72,7 +72,10 @@ export interface Lv4State {
   freeze: ThresholdState;
   /** Last level believed real; NaN before the first. */
   goodLevel: number;
-  /** When the previous reading the rules saw was read (`RuleContext.readAt`, monotonic); NaN before the first. */
+  /**
+   * When the previous reading the rules saw was read (`RuleContext.readAt`, monotonic), a reading
+   * under a pressure-cell fault code not counted (the fault is a gap); NaN before the first.
+   */
   lastReadAt: number;
   /** A jump faster than 20 % of the tank height per second is suspect from this time (`readAt`) until it persists 30 s; NaN when none. */
   suspectSince: number;
@@ -349,15 +352,17 @@ export const lv4: ModbusDeviceProfile<
     // ("readings are not real"): value alerts stay as they were until the test is over.
     st.suspect = false;
     st.temperatureSuspect = false;
-    // Every poll is the "previous poll" of the next one, a self-test reading too.
-    const sinceLastMs = ctx.readAt - st.lastReadAt;
-    st.lastReadAt = ctx.readAt;
     // Datasheet, register 7: while the fault code names a sensor (1-2 the pressure cell, 3 the
     // temperature probe), its readings are not believed: suspect, its alerts neither raise nor
     // clear, and their holds start again from the first believed reading after the fault (the
     // fault's time counts for nothing). Code 4 (supply voltage low) names no reading.
     const levelFault = LEVEL_FAULT_CODES.includes(s.faultCode);
     const temperatureFault = TEMPERATURE_FAULT_CODES.includes(s.faultCode);
+    // Every poll is the "previous poll" of the next one, a self-test reading too; a poll under a
+    // pressure-cell fault is not (no level was read): the fault is a gap in the level's polls, and
+    // the first level after it is judged over the whole gap, as after a silent bus.
+    const sinceLastMs = ctx.readAt - st.lastReadAt;
+    if (!levelFault) st.lastReadAt = ctx.readAt;
     if (levelFault) {
       st.lowSince = 0;
       st.suspectSince = Number.NaN;

@@ -236,6 +236,32 @@ describe("GK-3 profile", () => {
     expect(gk3.suppressed(sample)).toBe("maintenance");
   });
 
+  it("cabinet door: TAMPER out of service, booting and off too (the datasheet exempts maintenance only)", () => {
+    for (const [state, name] of [
+      [3, "out of service"],
+      [1, "booting"],
+      [0, "off"],
+    ] as const) {
+      const ctx = new Recorder();
+      const st = gk3.initialState();
+      gk3.rules(regs({ 0: state }), st, settings, ctx);
+      gk3.rules(regs({ 0: state, 4: 1 }), st, settings, ctx);
+      expect(
+        ctx.calls.filter((c) => c.code === "TAMPER").map((c) => [c.active, c.opts.priority]),
+        name,
+      ).toEqual([
+        [false, 2],
+        [true, 2],
+      ]);
+    }
+    // Out of service with the door open, then maintenance: cleared, not raised again.
+    const ctx = new Recorder();
+    const st = gk3.initialState();
+    gk3.rules(regs({ 0: 3, 4: 1 }), st, settings, ctx);
+    gk3.rules(regs({ 0: 4, 4: 1 }), st, settings, ctx);
+    expect(ctx.calls.filter((c) => c.code === "TAMPER").map((c) => c.active)).toEqual([true, false]);
+  });
+
   it("faults, UPS, tilt, paper and overheat thresholds", () => {
     const ctx = new Recorder();
     gk3.rules(regs({ 1: 460, 3: 9, 4: 0b1100110 }), gk3.initialState(), settings, ctx);

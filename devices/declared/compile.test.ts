@@ -422,3 +422,140 @@ describe("unreliableWhen: a point not believed while another names its sensor fa
     }
   });
 });
+
+describe("unreliableWhen on an MQTT field (a GD-2-like detector: `fault` in its heartbeat only)", () => {
+  const doc = (unreliableWhen: unknown = { point: "fault", oneOf: [1, 2] }, lelRequired = false) => ({
+    model: "acme-gas",
+    transport: "mqtt",
+    mqtt: {
+      uplink: "acme/{id}/up",
+      fields: [
+        { name: "kind", path: "t", type: "string" },
+        { name: "lel", path: "lel", type: "number", required: lelRequired, unreliableWhen },
+        { name: "fault", path: "fault", type: "integer", required: false },
+        { name: "sensorOk", path: "ok", type: "boolean", required: false },
+      ],
+    },
+    alarms: [
+      { code: "GAS_LEAK", priority: 1, when: { point: "lel", above: 10, deadband: 5 }, onDelay: "10s" },
+    ],
+  });
+  const messages = (d: unknown) => {
+    const r = declaredProfileSchema.safeParse(d);
+    return r.success ? [] : r.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`);
+  };
+
+  it("names another field; its values of that field's type", () => {
+    expect(messages(doc())).toEqual([]);
+    expect(messages(doc({ point: "sensorOk", oneOf: [false] }))).toEqual([]);
+    expect(messages(doc({ point: "faults", oneOf: [1] }))[0]).toMatch(
+      /mqtt\.fields\.1\.unreliableWhen\.point: unknown point "faults"/,
+    );
+    expect(messages(doc({ point: "lel", oneOf: [1] }))[0]).toMatch(/cannot name itself/);
+    expect(messages(doc({ point: "fault", oneOf: ["1"] }))[0]).toMatch(/oneOf\.0: field "fault" is integer/);
+    expect(messages(doc({ point: "fault", oneOf: [1.5] }))[0]).toMatch(/oneOf\.0: field "fault" is integer/);
+    expect(messages(doc({ point: "sensorOk", oneOf: [0] }))[0]).toMatch(/field "sensorOk" is boolean/);
+  });
+
+  it("while it holds, by the message or the last one that had it: suspect, the alarm neither raised nor cleared, its on-delay started again after", () => {
+    // The fault field decides alarms: a message without it is not the device's whole state.
+    expect(
+      (compileProfile(declaredProfileSchema.parse(doc(undefined, true))) as MqttDeviceProfile).snapshot,
+    ).toBe(false);
+    const p = compileProfile(declaredProfileSchema.parse(doc())) as MqttDeviceProfile;
+    const st = p.initialState();
+    const since: number[] = [];
+    const { active, ctx } = recorder();
+    const record = ctx.condition;
+    (ctx as { condition: RuleContext["condition"] }).condition = (code, on, opts) => {
+      if (opts.since !== undefined) since.push(opts.since);
+      record(code, on, opts);
+    };
+    const run = (m: Record<string, unknown>, at: number) => {
+      const s = p.parse(m);
+      if (isRejection(s)) throw new Error(s.detail);
+      (ctx as { now: number }).now = at;
+      p.rules(s, st, SETTINGS, ctx);
+      return p.quality?.(s, st) ?? null;
+    };
+    expect(run({ t: "hb", lel: 0, fault: 0 }, 0)).toBeNull();
+    // Gas over the limit for 6 s, then the heartbeat names the sensor faulty.
+    run({ t: "alarm", lel: 30 }, 1000);
+    expect(since).toEqual([1000]);
+    expect(run({ t: "hb", lel: 30, fault: 2 }, 7000)).toBe("suspect");
+    // An alarm message carries no `fault`: the heartbeat's stands.
+    expect(run({ t: "alarm", lel: 30 }, 12_000)).toBe("suspect");
+    expect(since).toEqual([1000]);
+    // A message without the reading is not suspect.
+    expect(run({ t: "valve" }, 13_000)).toBeNull();
+    // The sensor is back: the on-delay counts from the first believed reading, not from 1000.
+    expect(run({ t: "hb", lel: 30, fault: 0 }, 20_000)).toBeNull();
+    expect(since).toEqual([1000, 20_000]);
+    expect(active.get("GAS_LEAK")).toBe(true);
+    // Raised, then the sensor fails reading 0: held, in messages with and without `fault`.
+    active.clear();
+    expect(run({ t: "hb", lel: 0, fault: 1 }, 40_000)).toBe("suspect");
+    expect(run({ t: "alarm", lel: 0 }, 41_000)).toBe("suspect");
+    expect(active.get("GAS_LEAK")).not.toBe(false);
+    expect(run({ t: "hb", lel: 0, fault: 0 }, 50_000)).toBeNull();
+    expect(active.get("GAS_LEAK")).toBe(false);
+  });
+
+  it("a boolean field as the judge, and an older message does not overrule the newer fault state", () => {
+    const p = compileProfile(
+      declaredProfileSchema.parse(doc({ point: "sensorOk", oneOf: [false] })),
+    ) as MqttDeviceProfile;
+    const st = p.initialState();
+    const { active, ctx } = recorder();
+    const run = (m: Record<string, unknown>, stale = false) => {
+      const s = p.parse(m);
+      if (isRejection(s)) throw new Error(s.detail);
+      p.rules(s, st, SETTINGS, { ...ctx, stale } as RuleContext);
+      return p.quality?.(s, st) ?? null;
+    };
+    expect(run({ t: "hb", lel: 50, ok: false })).toBe("suspect");
+    expect(active.get("GAS_LEAK")).not.toBe(true);
+    // An older heartbeat saying the sensor was fine, run after the newer one: its own reading is
+    // judged by its own word, but the newer fault state stands for the next message.
+    expect(run({ t: "hb", lel: 1, ok: true }, true)).toBeNull();
+    expect(run({ t: "alarm", lel: 50 })).toBe("suspect");
+  });
+});
+
+describe("an optional MQTT field's bit or equals alarm", () => {
+  it("keeps its state in a message without the field (the template's TAMPER); the field's own value decides", () => {
+    const p = compileProfile(
+      declaredProfileSchema.parse({
+        model: "acme-smoke",
+        transport: "mqtt",
+        mqtt: {
+          uplink: "acme/{id}/up",
+          fields: [
+            { name: "battery", path: "bat", type: "integer" },
+            { name: "tamper", path: "tamper", type: "boolean", required: false },
+            { name: "flags", path: "flags", type: "integer", required: false },
+          ],
+        },
+        alarms: [
+          { code: "TAMPER", priority: 2, when: { point: "tamper", equals: true } },
+          { code: "FAULT", priority: 3, when: { point: "flags", bit: 1 } },
+        ],
+      }),
+    ) as MqttDeviceProfile;
+    const st = p.initialState();
+    const { active, ctx } = recorder();
+    const run = (m: Record<string, unknown>) => {
+      const s = p.parse(m);
+      if (isRejection(s)) throw new Error(s.detail);
+      p.rules(s, st, SETTINGS, ctx);
+    };
+    run({ bat: 80, tamper: true, flags: 2 });
+    expect([active.get("TAMPER"), active.get("FAULT")]).toEqual([true, true]);
+    run({ bat: 79 });
+    expect([active.get("TAMPER"), active.get("FAULT")]).toEqual([true, true]);
+    run({ bat: 79, tamper: false, flags: 0 });
+    expect([active.get("TAMPER"), active.get("FAULT")]).toEqual([false, false]);
+    run({ bat: 78 });
+    expect([active.get("TAMPER"), active.get("FAULT")]).toEqual([false, false]);
+  });
+});

@@ -55,7 +55,10 @@ interface AlarmState {
 
 interface SpikeState {
   good: number;
-  /** When the previous sample was read (`RuleContext.readAt`); NaN before the first. */
+  /**
+   * When the previous sample was read (`RuleContext.readAt`), one under the point's
+   * `unreliableWhen` not counted (a gap); NaN before the first.
+   */
   lastAt: number;
   /** Since when (`readAt`) a jump is suspect; NaN when none. */
   suspectSince: number;
@@ -70,6 +73,11 @@ export interface DeclaredState {
   doubted: boolean;
   /** `modbus.reads` values by name (absent until read; the last read value stays when a read fails). */
   reads: Record<string, number>;
+  /**
+   * The last value of each field an MQTT `unreliableWhen` names (absent until one arrives): a
+   * message without that field (a partial message) is judged by the last one that had it.
+   */
+  lastOf: Record<string, PointValue | boolean>;
 }
 
 type Alarm = DeclaredProfileDoc["alarms"][number];
@@ -215,7 +223,11 @@ function compileMqtt(
   // already applied may run after it. A message carrying every alarm's point is the device's whole
   // state, superseded by the newer one (gateway/consume.ts). Otherwise, for a model with a P1
   // alarm, its alert-lane messages take the P1 lane, so an older one never clears a newer P1.
-  const alarmPoints = new Set(doc.alarms.map((a) => a.when.point));
+  // A field an `unreliableWhen` names decides alarms too (it holds them).
+  const alarmPoints = new Set([
+    ...doc.alarms.map((a) => a.when.point),
+    ...q.fields.flatMap((f) => (f.unreliableWhen ? [f.unreliableWhen.point] : [])),
+  ]);
   const snapshot = q.fields.every((f) => f.required || !alarmPoints.has(f.name));
   const alertsInP1 = !snapshot && doc.alarms.some((a) => a.priority === 1);
   return {
@@ -367,11 +379,19 @@ function rulesCore(doc: DeclaredProfileDoc) {
     const values = u.oneOf.map((v) => (enumValues && typeof v === "number" ? enumValues[String(v)]! : v));
     unreliable.set(p.name, { point: u.point, values: new Set(values) });
   }
+  for (const f of doc.mqtt?.fields ?? [])
+    if (f.unreliableWhen)
+      unreliable.set(f.name, { point: f.unreliableWhen.point, values: new Set(f.unreliableWhen.oneOf) });
   const unreliablePoints = [...unreliable.keys()];
   const unreliableSources = [...new Set([...unreliable.values()].map((u) => u.point))];
-  const doubtful = (s: DeclaredSample, point: string): boolean => {
+  /**
+   * Whether a point is not believed: the fault field's value in this sample, else (an MQTT message
+   * without it) its last one (`lastOf`; none without a state: the lane of a test).
+   */
+  const doubtful = (s: DeclaredSample, point: string, st?: DeclaredState): boolean => {
     const u = unreliable.get(point);
-    return u?.values.has(s.v[u.point] as PointValue) === true;
+    if (u === undefined) return false;
+    return u.values.has((s.v[u.point] ?? st?.lastOf[u.point]) as PointValue);
   };
   const initialState = (): DeclaredState => ({
     alarms: alarms.map(() => ({
@@ -391,6 +411,7 @@ function rulesCore(doc: DeclaredProfileDoc) {
     testing: false,
     doubted: false,
     reads: {},
+    lastOf: {},
   });
   const thresholds = alarms.flatMap((a, i) =>
     a.when.bit === undefined && a.when.equals === undefined ? [i] : [],
@@ -415,7 +436,7 @@ function rulesCore(doc: DeclaredProfileDoc) {
       const v = s.v[w.point];
       if (typeof v !== "number" || !Number.isFinite(v)) continue;
       // Not believed: the rules hold its alarm, and the lane's memory too.
-      if (doubtful(s, w.point)) continue;
+      if (doubtful(s, w.point, st)) continue;
       const high = w.above !== undefined;
       const limit = resolve((high ? w.above : w.below)!, s, state, settings ?? noSettings);
       if (!Number.isFinite(limit)) continue;
@@ -518,20 +539,31 @@ function rulesCore(doc: DeclaredProfileDoc) {
       ctx: RuleContext,
     ): void {
       st.testing = doc.testWhile ? bitOf(s, doc.testWhile.point, doc.testWhile.bit) : false;
+      // A fault field's value stands until a message carries it again; an older message (lanes
+      // reorder) does not overrule what a newer one said.
+      if (!ctx.stale)
+        for (const n of unreliableSources) {
+          const v = s.v[n];
+          if (v !== undefined) st.lastOf[n] = v;
+        }
       st.doubted = false;
-      for (const n of unreliablePoints) if (doubtful(s, n)) st.doubted = true;
+      // Suspect: a reading of this sample not believed (a message without the reading is not).
+      for (const n of unreliablePoints) if (s.v[n] !== undefined && doubtful(s, n, st)) st.doubted = true;
       // Jump filter: a reading far from the last believed one (for the time since the previous
       // poll, with `per`) is suspect until it persists; one outside min..max is never believed.
       doc.spikes.forEach((sp, i) => {
         const ss = st.spikes[i]!;
         ss.suspect = false;
         const sinceLast = ctx.readAt - ss.lastAt;
-        ss.lastAt = ctx.readAt;
+        // Not believed (`unreliableWhen`): no persistence counted, and no poll of the point either
+        // (the fault is a gap: the first believed value after it is judged over the whole gap).
+        const doubted = doubtful(s, sp.point, st);
+        if (doubted) ss.suspectSince = Number.NaN;
+        else ss.lastAt = ctx.readAt;
         if (st.testing) return;
-        // Not believed (`unreliableWhen`): suspect, never the reference, and no persistence counted.
-        if (doubtful(s, sp.point)) {
+        // Suspect, and never the reference.
+        if (doubted) {
           ss.suspect = true;
-          ss.suspectSince = Number.NaN;
           return;
         }
         const v = num(s, sp.point);
@@ -560,14 +592,18 @@ function rulesCore(doc: DeclaredProfileDoc) {
         const w = a.when;
         // A point not believed (`unreliableWhen`) holds its alarm: neither raised nor cleared, and
         // its on-delay starts again from the first believed reading after (`since` forgotten).
-        if (doubtful(s, w.point)) {
+        if (doubtful(s, w.point, st)) {
           as.since = 0;
           return false;
         }
         const r = raw(a, s);
         if (r !== null) {
-          as.active = r;
-          as.onset = r;
+          // An optional field absent from this message says nothing of it: the alarm keeps its
+          // state (as a threshold's does), rather than reading "not true" as cleared.
+          if (s.v[w.point] !== undefined) {
+            as.active = r;
+            as.onset = r;
+          }
         } else {
           const spike = spikeOf.get(w.point);
           if (st.testing || (spike !== undefined && st.spikes[spike]!.suspect)) return false;

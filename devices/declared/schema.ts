@@ -118,6 +118,13 @@ const mqttField = z.strictObject({
   /** A message without it is refused; false: it may be absent (alarms on it keep their state). */
   required: z.boolean().default(true),
   metric: z.boolean().default(true),
+  /**
+   * Not believed while another field holds one of these values (a fault code naming this reading's
+   * sensor), as a Modbus point's: that field's last value stands in a message without it.
+   */
+  unreliableWhen: z
+    .strictObject({ point: name, oneOf: z.array(z.union([z.number(), z.string(), z.boolean()])).min(1) })
+    .optional(),
 });
 
 const condition = z.strictObject({
@@ -382,6 +389,22 @@ function checkReferences(p: z.input<typeof declaredProfileSchema> & Record<strin
             [...path, "oneOf", j],
             `point "${u.point}" is ${other.type}: give numbers of an integer point or an enum`,
           );
+      });
+    });
+  }
+  if (p.transport === "mqtt" && p.mqtt) {
+    p.mqtt.fields.forEach((f, i) => {
+      const u = f.unreliableWhen;
+      if (!u) return;
+      const path = ["mqtt", "fields", i, "unreliableWhen"];
+      if (u.point === f.name) issue([...path, "point"], "a field cannot name itself");
+      else if (!checkPoint([...path, "point"], u.point)) return;
+      const type = points.get(u.point)!.type;
+      // The values the field can hold: a number for number and integer fields.
+      const want = type === "integer" ? "number" : type;
+      u.oneOf.forEach((v, j) => {
+        if (typeof v !== want || (type === "integer" && !Number.isSafeInteger(v)))
+          issue([...path, "oneOf", j], `field "${u.point}" is ${type}: ${JSON.stringify(v)} is not one`);
       });
     });
   }

@@ -617,6 +617,40 @@ export function describeLv4Behaviour(name: string, profileFactory: Lv4ProfileFac
       expect(r.open()).toEqual(["WATER_LEVEL_LOW"]);
     });
 
+    it("a pressure-cell fault is a gap in the level's polls: the tank drained during a minute's fault is believed at the first reading after it", () => {
+      const r = rig({ reserve: 3000, levelMm: 3600 });
+      r.pollFor(5000);
+      r.sensor.setFault(1);
+      r.sensor.setLevel(0); // the broken cell
+      r.pollFor(60_000);
+      // Meanwhile fire fighting drew the tank down to 1000 mm (25 % of its height).
+      r.sensor.setFault(0);
+      r.sensor.setLevel(1000);
+      r.poll();
+      expect(r.quality()).toBeNull();
+      expect(r.metrics().levelSuspect?.value).toBe(false);
+      expect(r.open()).toEqual(["WATER_LEVEL_CRITICAL"]);
+      // Polls a second apart again: the rate is the datasheet's 20 % per second.
+      r.sensor.setLevel(0);
+      r.poll();
+      expect(r.quality()).toBe("suspect");
+    });
+
+    it("judged as after a gap, not believed blindly: 2600 mm a 2 s fault after the last reading is still too fast", () => {
+      const r = rig({ reserve: 3000, levelMm: 3600 });
+      r.pollFor(5000);
+      r.sensor.setFault(2);
+      r.poll(); // one poll under the fault: 2 s from the last level to the next
+      r.sensor.setFault(0);
+      r.sensor.setLevel(1000); // 2600 mm in 2 s: more than 20 % of 4000 mm per second
+      r.poll();
+      expect(r.quality()).toBe("suspect");
+      expect(r.open()).toEqual([]);
+      r.sensor.setLevel(3500); // 100 mm from the last believed level: fine
+      r.poll();
+      expect(r.quality()).toBeNull();
+    });
+
     it("fault code 4 (supply voltage low) names no sensor: readings believed, alerts as usual", () => {
       const r = rig({ reserve: 3000, levelMm: 3600 });
       r.poll();
