@@ -55,8 +55,9 @@ describe("linli passwd", { timeout: 60_000 }, () => {
       [
         "site: { id: s1 }",
         "operators:",
-        `  - { name: duty, password: '${hash}' }`,
-        "  - { name: night, password: plain-secret }",
+        // With roles: an operator without one is named in a warning of its own (docs/security.md).
+        `  - { name: duty, password: '${hash}', role: responder }`,
+        "  - { name: night, password: plain-secret, role: responder }",
         "",
       ].join("\n"),
     );
