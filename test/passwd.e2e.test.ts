@@ -67,6 +67,14 @@ describe("linli passwd", { timeout: 60_000 }, () => {
     expect(ok.stderr).not.toContain("plain-secret");
     expect(ok.stderr).not.toContain("duty");
 
+    // Without a role: a supervisor, said with the file and the field (docs/security.md "Operator roles").
+    writeFileSync(file, `site: { id: s1 }\noperators:\n  - { name: duty, password: '${hash}' }\n`);
+    const roleless = await linli(["config", "check", file], "");
+    expect(roleless.code).toBe(0);
+    expect(roleless.stderr).toContain(
+      `${file}: warning: operators[0].role: operator duty has no role and so is a supervisor`,
+    );
+
     writeFileSync(
       file,
       `site: { id: s1 }\noperators:\n  - { name: duty, password: 'scrypt$1000$8$1$abc$def' }\n`,
