@@ -127,7 +127,8 @@ export function demoConfig(
   return {
     site: { id: DEMO_SITE, name: "邻里演示小区（模拟）", timezone: "Asia/Shanghai", locale: "zh-CN" },
     mqtt: { listeners: [{ host: "127.0.0.1", port }] },
-    operators: [DEMO_OPERATOR],
+    // The demo's one operator shows every action (docs/security.md "Operator roles").
+    operators: [{ ...DEMO_OPERATOR, role: "supervisor" }],
     households: table.households.map((h, i) => ({ id: h.id, ...demoHousehold(i) })),
     devices: [
       ...table.devices.map((d) =>

@@ -76,6 +76,15 @@ export class DeviceCommands {
   }
 
   /**
+   * A command refused before anything is sent (the operator's role does not allow commands:
+   * `forbidden`): answered, counted and logged like every other refusal of a command.
+   */
+  refuse(r: CommandRequest, refusal: Rejection): void {
+    const sender: Sender = { kind: "operator", id: r.id, echo: { id: r.id, by: r.by, account: r.operator } };
+    this.answer(sender, r.deviceId, this.registry.devices.get(r.deviceId), r.command, refusal);
+  }
+
+  /**
    * A command the rules send themselves (GD-2 automatic shut-off), answered like an operator's.
    * False when it was refused at once (an MQTT device's downlink); a Modbus write's outcome
    * comes later, in its result.

@@ -37,6 +37,7 @@ import type { NorthboundSink } from "./northbound/sink.js";
 import { UntilListening } from "./northbound/until-listening.js";
 import { UpstreamBridge, type UpstreamStats } from "./northbound/upstream.js";
 import { WrittenFirstSink } from "./northbound/written-first.js";
+import type { OperatorRole } from "./operator-roles.js";
 import { OperatorCommands } from "./ops.js";
 import { type Completion, type PipelineStats, PriorityPipeline } from "./pipeline/lanes.js";
 import { type DeviceEntry, Registry } from "./registry.js";
@@ -240,9 +241,10 @@ export class Gateway {
             store: opts.store ?? null,
           },
           this.log,
-          // Operators on the upstream broker are authenticated there; actions arrive as "upstream".
+          // Operators on the upstream broker are authenticated there; actions arrive as "upstream",
+          // with the role the site gives that broker (`northbound.upstream.role`).
           (action, target, command, payload) =>
-            this.operatorAction("upstream", action, target, command, payload),
+            this.operatorAction("upstream", up.role, action, target, command, payload),
         )
       : null;
     this.local = new UntilListening(opts.untilListeningMax, [
@@ -474,7 +476,9 @@ export class Gateway {
         takingActions: () => gw.stopping === null,
         afterOperatorAction: (done) => (gw.store ? gw.store.commit(done) : done()),
         operator: (operator, action, target, command, payload) =>
-          gw.operatorAction(operator, action, target, command, payload),
+          gw.operatorAction(operator, gw.registry.roleOf(operator), action, target, command, payload),
+        forbidden: (operator, action, target, command, payload) =>
+          gw.ops.refuseForRole(operator, gw.registry.roleOf(operator), action, target, command, payload),
       },
       counters: gw.counters,
       log: gw.log,
@@ -816,6 +820,7 @@ export class Gateway {
   /** Routes an operator's publish (already authorised by topic) through the action table (ops.ts). */
   private operatorAction(
     operator: string,
+    role: OperatorRole,
     action: OperatorAction,
     target: string,
     command: string | null,
@@ -825,7 +830,7 @@ export class Gateway {
     // embedded broker does not acknowledge it either (takingActions), so the operator's client
     // re-sends it to the restarted gateway; one from upstream was acknowledged by mqtt.js already.
     if (this.stopping !== null) return;
-    this.ops.handle(operator, action, target, command, payload);
+    this.ops.handle(operator, role, action, target, command, payload);
   }
 
   /** The site's language (`site.locale`) of the running configuration. */

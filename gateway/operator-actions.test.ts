@@ -57,6 +57,9 @@ describe("operator action table", () => {
     ]);
     // A device command's body is never refused: what cannot be echoed is left out.
     expect(run("cmd", "not json", "reset")[1]).toMatchObject({ id: null, by: "op1" });
+    // JSON that is no object: nothing to echo (before, `null` threw out of the broker's publish hook).
+    expect(run("cmd", "null", "reset")[1]).toMatchObject({ id: null, by: "op1" });
+    expect(run("cmd", "5", "reset")[1]).toMatchObject({ id: null, by: "op1" });
   });
 
   it("refuses with the first problem, in schema order, echoing ref when the body had one", () => {

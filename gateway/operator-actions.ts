@@ -11,9 +11,11 @@
  *
  * Access control (broker/access.ts) and the upstream bridge read the topic
  * shapes from it; operator routing (ops.ts) parses each request with its
- * schema and calls its handler; device commands are the `cmd` row.
+ * schema and calls its handler; device commands are the `cmd` row. `who` is
+ * the least role (operator-roles.ts) that may send the action.
  */
 import { isRejection, parseDuration, type Rejection, reject } from "../core/index.js";
+import { forbidden, OPERATOR_ROLES, type OperatorRole, roleIncludes } from "./operator-roles.js";
 import type { RejectReason } from "./stats.js";
 
 export type OperatorAction = "ack" | "shelve" | "unshelve" | "service" | "away" | "cmd";
@@ -80,10 +82,10 @@ interface ActionRow {
   /** `linli/<site>/<action>/<target>`, or `.../<target>/<command>` for device commands. */
   readonly topic: "target" | "target-command";
   /**
-   * Who may publish it: any operator account of the site (broker/access.ts checks the
-   * account; upstream requests come from the site's own upstream broker).
+   * The least role that may send it (docs/security.md "Operator roles"): broker/access.ts checks
+   * the account's role before anything is taken, ops.ts again for every source (upstream too).
    */
-  readonly who: "operator";
+  readonly who: OperatorRole;
   /** Parses the payload with the row's schema and calls its handler (or `refused`). */
   run(h: OperatorHandlers, operator: string, target: string, command: string | null, payload: Buffer): void;
 }
@@ -95,6 +97,7 @@ interface ActionRow {
 function strict<F>(
   action: OperatorAction,
   spec: {
+    who: OperatorRole;
     emptyOk: boolean;
     /** The reason counted for any malformed request (ack keeps its own name). */
     malformed?: RejectReason;
@@ -105,7 +108,7 @@ function strict<F>(
   const refusal = (r: Rejection): Rejection => (spec.malformed ? { ...r, reason: spec.malformed } : r);
   return {
     topic: "target",
-    who: "operator",
+    who: spec.who,
     run(h, operator, target, _command, payload) {
       const body = parseBody(payload, spec.emptyOk);
       if (isRejection(body)) {
@@ -136,27 +139,32 @@ const reason = optionalText("reason");
 
 export const OPERATOR_ACTIONS: Readonly<Record<OperatorAction, ActionRow>> = {
   ack: strict<AckFields>("ack", {
+    who: "responder",
     emptyOk: true,
     malformed: "bad-ack",
     fields: { note: optionalText("note") },
     handle: (h, r) => h.ack(r),
   }),
   shelve: strict<ShelveFields>("shelve", {
+    who: "responder",
     emptyOk: false,
     fields: { reason, duration: (body) => durationOf(body.duration) },
     handle: (h, r) => h.shelve(r),
   }),
   unshelve: strict<UnshelveFields>("unshelve", {
+    who: "responder",
     emptyOk: true,
     fields: { reason },
     handle: (h, r) => h.unshelve(r),
   }),
   service: strict<ServiceFields>("service", {
+    who: "supervisor",
     emptyOk: false,
     fields: { reason, inService: requiredBoolean("inService") },
     handle: (h, r) => h.service(r),
   }),
   away: strict<AwayFields>("away", {
+    who: "responder",
     emptyOk: false,
     // Only a string or a number can be a time: anything else reaches the handler as NaN and is
     // refused there (never taken for a refusal of the gateway's own, whatever its fields).
@@ -165,26 +173,75 @@ export const OPERATOR_ACTIONS: Readonly<Record<OperatorAction, ActionRow>> = {
   }),
   cmd: {
     topic: "target-command",
-    who: "operator",
-    // Lenient: the command's result echoes what it can; the device decides what the command means.
+    // A command changes a device's state (a GD-2's valve_open lets gas flow again).
+    who: "supervisor",
     run(h, operator, deviceId, command, payload) {
-      let request: { id?: unknown; by?: unknown; value?: unknown } = {};
-      try {
-        if (payload.length > 0) request = JSON.parse(payload.toString("utf8")) as typeof request;
-      } catch {
-        request = {};
-      }
-      h.cmd({
-        operator,
-        deviceId,
-        command: command as string,
-        id: typeof request.id === "string" || typeof request.id === "number" ? request.id : null,
-        by: typeof request.by === "string" ? request.by.slice(0, MAX_NAME) : operator,
-        value: request.value,
-      });
+      h.cmd(commandRequest(operator, deviceId, command as string, payload));
     },
   },
 };
+
+/**
+ * A device command's request. Lenient: the command's result echoes what it can (`id`, `by`);
+ * the device decides what the command means.
+ */
+export function commandRequest(
+  operator: string,
+  deviceId: string,
+  command: string,
+  payload: Buffer,
+): CommandRequest {
+  let request: { id?: unknown; by?: unknown; value?: unknown } = {};
+  try {
+    if (payload.length > 0) request = JSON.parse(payload.toString("utf8")) as typeof request;
+  } catch {
+    request = {};
+  }
+  if (typeof request !== "object" || request === null) request = {};
+  return {
+    operator,
+    deviceId,
+    command,
+    id: typeof request.id === "string" || typeof request.id === "number" ? request.id : null,
+    by: typeof request.by === "string" ? request.by.slice(0, MAX_NAME) : operator,
+    value: request.value,
+  };
+}
+
+/** Whether an account of `role` may send `action`. */
+export function roleMay(role: OperatorRole, action: OperatorAction): boolean {
+  return roleIncludes(role, OPERATOR_ACTIONS[action].who);
+}
+
+/** Why `role` may not send `action`, or null when it may. */
+export function roleRefusal(role: OperatorRole, action: OperatorAction): Rejection | null {
+  const needed = OPERATOR_ACTIONS[action].who;
+  return roleIncludes(role, needed) ? null : forbidden(role, action, needed);
+}
+
+/** The actions each role may send (the console shows only these; docs/security.md's table). */
+export function roleActions(role: OperatorRole): OperatorAction[] {
+  return (Object.keys(OPERATOR_ACTIONS) as OperatorAction[]).filter((a) => roleMay(role, a));
+}
+
+/** Every role with its actions, for the docs and tests. */
+export function roleTable(): Record<OperatorRole, OperatorAction[]> {
+  return Object.fromEntries(OPERATOR_ROLES.map((r) => [r, roleActions(r)])) as Record<
+    OperatorRole,
+    OperatorAction[]
+  >;
+}
+
+/** A request's `ref` for the echo of a refusal made before its body is checked (null if none). */
+export function requestRef(payload: Buffer): string | null {
+  if (payload.length === 0) return null;
+  try {
+    const body: unknown = JSON.parse(payload.toString("utf8"));
+    return typeof body === "object" && body !== null && !Array.isArray(body) ? refOf(body as Body) : null;
+  } catch {
+    return null;
+  }
+}
 
 /**
  * The action a topic under `linli/<site>/` names (its segments after the site),

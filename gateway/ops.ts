@@ -25,16 +25,20 @@ import {
   type AckFields,
   type AwayFields,
   type CommandRequest,
+  commandRequest,
   noDevice,
   OPERATOR_ACTIONS,
   type OperatorAction,
   type OperatorHandlers,
   type OperatorRequest,
   type RefusedRequest,
+  requestRef,
+  roleRefusal,
   type ServiceFields,
   type ShelveFields,
   type UnshelveFields,
 } from "./operator-actions.js";
+import { forbidden, type OperatorRole } from "./operator-roles.js";
 import type { Registry } from "./registry.js";
 import type { Counters } from "./stats.js";
 import type { Supervisor } from "./supervision.js";
@@ -78,15 +82,23 @@ export class OperatorCommands implements OperatorHandlers {
     private readonly supervisor: Supervisor | null = null,
     private readonly clock: Clock | null = null,
     private readonly audit: Logger | null = null,
-    /** Device commands (`cmd`): sent on the device's bus or as a downlink. */
-    private readonly deviceCommands: { handle(r: CommandRequest): void } | null = null,
+    /** Device commands (`cmd`): sent on the device's bus or as a downlink; `refuse` answers one not sent. */
+    private readonly deviceCommands: {
+      handle(r: CommandRequest): void;
+      refuse(r: CommandRequest, refusal: Rejection): void;
+    } | null = null,
     /** The site's language for refusals (`site.locale`), read per request: a reload may change it. */
     private readonly locale: () => "zh-CN" | "en" = () => "zh-CN",
   ) {}
 
-  /** Routes an operator's publish (already authorised by topic) through the action table. */
+  /**
+   * Routes an operator's publish (already authorised by topic) through the action table, once
+   * the sender's role allows the action (docs/security.md "Operator roles"): a request it does
+   * not allow is answered `forbidden` on the action's result topic, before its body is looked at.
+   */
   handle(
     operator: string,
+    role: OperatorRole,
     action: OperatorAction,
     target: string,
     command: string | null,
@@ -103,7 +115,42 @@ export class OperatorCommands implements OperatorHandlers {
       );
       return;
     }
+    const refusal = roleRefusal(role, action);
+    if (refusal !== null) {
+      this.refuseForRole(operator, role, action, target, command, payload, refusal);
+      return;
+    }
     row.run(this, operator, target, command, payload);
+  }
+
+  /**
+   * Answers a request the sender's role does not allow, nothing else: `forbidden` on the action's
+   * result topic, counted and logged. The broker's publish rule sends its refusals here directly
+   * (broker/access.ts `forbidden`), never through the action handlers.
+   */
+  refuseForRole(
+    operator: string,
+    role: OperatorRole,
+    action: OperatorAction,
+    target: string,
+    command: string | null,
+    payload: Buffer,
+    refusal: Rejection = forbidden(role, action, OPERATOR_ACTIONS[action].who),
+  ): void {
+    if (action === "cmd") {
+      // Answered on the command's own result topic, as every command is (docs/topics.md).
+      const r = commandRequest(operator, target, command as string, payload);
+      this.log.warn(
+        operator,
+        refusal.reason,
+        { operator, role, action, target, command },
+        "operator cmd refused",
+      );
+      if (this.deviceCommands) this.deviceCommands.refuse(r, refusal);
+      else this.counters.reject("operator", `cmd-${refusal.reason}`);
+      return;
+    }
+    this.refuse(operator, action, target, requestRef(payload), refusal, role);
   }
 
   refused(r: RefusedRequest): void {
@@ -315,12 +362,20 @@ export class OperatorCommands implements OperatorHandlers {
     target: string,
     ref: string | null,
     r: Rejection,
+    role?: OperatorRole,
   ): false {
     this.counters.reject("operator", r.reason);
     this.log.warn(
       operator,
       r.reason,
-      { operator, action, target, detail: r.detail, ...(r.path ? { field: r.path } : {}) },
+      {
+        operator,
+        ...(role ? { role } : {}),
+        action,
+        target,
+        detail: r.detail,
+        ...(r.path ? { field: r.path } : {}),
+      },
       `operator ${action} refused`,
     );
     this.publisher.opsResult(operator, {

@@ -10,6 +10,7 @@ import type { AlertSubject } from "./alerts/alert.js";
 import { deviceProfile } from "./config/device-profiles.js";
 import type { Config, DeviceConfig, HouseholdConfig } from "./config/schema.js";
 import { SeqWindow } from "./ingest/seq-window.js";
+import { DEFAULT_ROLE, type OperatorRole } from "./operator-roles.js";
 import type { PipelineEntry } from "./pipeline/lanes.js";
 import { WheelTimer } from "./time/timer-wheel.js";
 
@@ -198,9 +199,10 @@ const passwordOf = (d: DeviceConfig): string | null =>
 export class Registry {
   readonly devices = new Map<string, DeviceEntry>();
   readonly households = new Map<string, HouseholdEntry>();
-  /** Operators by name: their password, or null if they log in with a client certificate only. */
   /** Operator name -> password as the config gives it (null: certificate only). */
   readonly operators = new Map<string, string | null>();
+  /** Operator name -> role (`operators[].role`, else DEFAULT_ROLE); replaced on reload. */
+  private readonly roles = new Map<string, OperatorRole>();
   private readonly site: string;
   private readonly dedupWindow: number;
   /** `site.timezone` (fixed for the process: a change needs a restart). */
@@ -289,6 +291,15 @@ export class Registry {
 
   setOperators(operators: Config["operators"]): void {
     this.operators.clear();
-    for (const o of operators) this.operators.set(o.name, o.password ?? null);
+    this.roles.clear();
+    for (const o of operators) {
+      this.operators.set(o.name, o.password ?? null);
+      this.roles.set(o.name, o.role ?? DEFAULT_ROLE);
+    }
+  }
+
+  /** An operator's role now; `viewer` (nothing) for a name that is no operator (removed by a reload). */
+  roleOf(name: string): OperatorRole {
+    return this.roles.get(name) ?? "viewer";
   }
 }

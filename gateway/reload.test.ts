@@ -84,7 +84,7 @@ describe("planReload", () => {
         { name: "ops3", password: "c" },
       ];
     });
-    expect(p.operators).toEqual({ added: ["ops3"], removed: ["ops2"], changed: ["ops"] });
+    expect(p.operators).toEqual({ added: ["ops3"], removed: ["ops2"], changed: ["ops"], roles: [] });
   });
 
   it("households: a new default welfare period changes only those without their own", () => {

@@ -25,6 +25,7 @@ import type { Config, DeviceConfig, HouseholdConfig } from "./config/schema.js";
 import { escalationInfo } from "./content/alert-content.js";
 import type { Logger } from "./log.js";
 import type { Publisher } from "./northbound/publisher.js";
+import { DEFAULT_ROLE } from "./operator-roles.js";
 import { type DeviceEntry, deviceSettings, type HouseholdEntry, type Registry } from "./registry.js";
 import { lineBudgetProblems, type ModbusSouthbound, tcpBusKey } from "./southbound/modbus.js";
 import { KEY } from "./state/keys.js";
@@ -84,7 +85,12 @@ export interface ReloadPlan {
     changed: DeviceChange[];
   };
   households: { added: HouseholdConfig[]; removed: string[]; changed: HouseholdConfig[] };
-  operators: { added: string[]; removed: string[]; changed: string[] };
+  /**
+   * `changed`: the password (connections closed); `roles`: the role only (0.13.25), taken from
+   * the next request on: the access policy and the router read it per request, so nobody is
+   * disconnected for it.
+   */
+  operators: { added: string[]; removed: string[]; changed: string[]; roles: string[] };
   buses: { added: string[]; removed: string[]; changed: string[] };
   /** Alert settings that changed, e.g. ["alerts.escalation.p1"]. */
   alerts: string[];
@@ -215,6 +221,9 @@ export function planReload(running: Config, next: Config): ReloadPlan {
       added: ops.added.map((o) => o.name),
       removed: ops.removed.map((o) => o.name),
       changed: ops.both.filter(([o, n]) => o.password !== n.password).map(([, n]) => n.name),
+      roles: ops.both
+        .filter(([o, n]) => (o.role ?? DEFAULT_ROLE) !== (n.role ?? DEFAULT_ROLE))
+        .map(([, n]) => n.name),
     },
     buses: {
       added: buses.added.map((b) => b.id),
@@ -242,6 +251,7 @@ export function planIsEmpty(p: ReloadPlan): boolean {
     p.operators.added,
     p.operators.removed,
     p.operators.changed,
+    p.operators.roles,
     p.buses.added,
     p.buses.removed,
     p.buses.changed,

@@ -170,7 +170,7 @@ export async function startConsoleServer(
     host: c.host,
     port,
     authenticateOperator: (username, password, socket) => broker.operatorLogin(username, password, socket),
-    siteInfo: () => consoleSiteInfo(config()),
+    siteInfo: (username) => consoleSiteInfo(config(), username),
     attachMqtt: (stream, socket, operatorLoggedIn) => broker.attach(stream, socket, operatorLoggedIn),
     log: log.child({ module: "console" }),
     tls: c.tls,

@@ -13,7 +13,7 @@ import { makeTestPki, type TestPki } from "./support/certs.js";
 import { OPS, SITE, startGateway, testConfig } from "./support/harness.js";
 
 interface Row {
-  role: "device" | "operator";
+  role: "device" | "operator" | "responder" | "viewer";
   topic: string;
   publish: string;
   subscribe: string;
@@ -52,11 +52,17 @@ function readMatrix(markdown: string): Row[] {
 
 const matrix = readMatrix(readFileSync("docs/security.md", "utf8"));
 const SELF_DEVICE = { id: "p-1", password: "pw-p1", clientId: "ec200-p-1" };
+/** The operator accounts of each role (docs/security.md "Operator roles"); `operator` has none: a supervisor. */
+const ACCOUNTS = {
+  operator: OPS,
+  responder: { name: "desk", password: "desk-pw" },
+  viewer: { name: "screen", password: "screen-pw" },
+} as const;
 
 function topicFor(row: Row): string {
   return row.topic
     .replaceAll("<site>", SITE)
-    .replaceAll("<self>", row.role === "device" ? SELF_DEVICE.id : OPS.name)
+    .replaceAll("<self>", row.role === "device" ? SELF_DEVICE.id : ACCOUNTS[row.role].name)
     .replaceAll("<other>", "p-2")
     .replaceAll("<alert>", "A-1")
     .replaceAll("<device>", "p-1")
@@ -78,6 +84,7 @@ beforeAll(async () => {
   const tls = { cert: pki.serverCert, key: pki.serverKey, ca: pki.ca };
   gw = await startGateway({
     config: testConfig({
+      operators: [OPS, { ...ACCOUNTS.responder, role: "responder" }, { ...ACCOUNTS.viewer, role: "viewer" }],
       mqtt: {
         listeners: [
           { host: "127.0.0.1", port: 0 },
@@ -117,7 +124,11 @@ async function connectAs(t: Transport, role: Row["role"], extra: IClientOptions 
   const who =
     role === "device"
       ? { username: SELF_DEVICE.id, password: SELF_DEVICE.password, clientId: SELF_DEVICE.clientId }
-      : { username: OPS.name, password: OPS.password, clientId: `${OPS.name}-matrix-${consoles++}` };
+      : {
+          username: ACCOUNTS[role].name,
+          password: ACCOUNTS[role].password,
+          clientId: `${ACCOUNTS[role].name}-matrix-${consoles++}`,
+        };
   return mqtt.connectAsync(url(t), {
     ...who,
     ca: t === "tls" || t === "wss" ? readFileSync(pki.ca) : undefined,
@@ -165,10 +176,24 @@ async function until(cond: () => boolean, what: string): Promise<void> {
 const payloadFor = (row: Row, topic: string) =>
   topic === `devices/ec200/${SELF_DEVICE.id}/up` && row.role === "device" ? heartbeat() : "{}";
 
-/** Publishes (with or without retain) and tells what happened: "accepted" or "closed". */
-async function tryPublish(t: Transport, row: Row, retain: boolean): Promise<"accepted" | "closed"> {
+/** Requests refused for the account's role so far (answered, the connection kept). */
+function forbiddenCount(): number {
+  const r = gw.stats().counters.rejections.operator ?? {};
+  return (r.forbidden ?? 0) + (r["cmd-forbidden"] ?? 0);
+}
+
+/**
+ * Publishes (with or without retain) and tells what happened: "accepted", "forbidden" (accepted
+ * and refused for the role) or "closed".
+ */
+async function tryPublish(
+  t: Transport,
+  row: Row,
+  retain: boolean,
+): Promise<"accepted" | "forbidden" | "closed"> {
   const topic = topicFor(row);
   const c = await connectAs(t, row.role);
+  const forbiddenBefore = forbiddenCount();
   try {
     const gone = closed(c);
     const acked = c.publishAsync(topic, payloadFor(row, topic), { qos: 1, retain }).then(
@@ -179,8 +204,9 @@ async function tryPublish(t: Transport, row: Row, retain: boolean): Promise<"acc
       acked,
       gone.then((g) => (g ? ("closed" as const) : ("timeout" as const))),
     ]);
-    if (first === "acked" && (await alive(c, row.role))) return "accepted";
-    return first === "closed" || (await gone) ? "closed" : "accepted";
+    const accepted = forbiddenCount() > forbiddenBefore ? "forbidden" : "accepted";
+    if (first === "acked" && (await alive(c, row.role))) return accepted;
+    return first === "closed" || (await gone) ? "closed" : accepted;
   } finally {
     await c.endAsync(true);
   }
@@ -209,16 +235,22 @@ async function tryWill(t: Transport, row: Row): Promise<"message" | "refused"> {
   return (gw.stats().counters.messages.ec200 ?? 0) > messagesBefore ? "message" : "refused";
 }
 
-const expectedPublish = { yes: "accepted", no: "closed", ignored: "accepted" } as Record<string, string>;
+const expectedPublish = {
+  yes: "accepted",
+  no: "closed",
+  ignored: "accepted",
+  forbidden: "forbidden",
+} as Record<string, string>;
 const expectedWill = { message: "message", no: "refused" } as Record<string, string>;
 
 describe.each(TRANSPORTS)("access matrix (docs/security.md) over %s", (t) => {
   it("the matrix is read from the document", () => {
     expect(matrix.length).toBeGreaterThan(20);
     for (const row of matrix) {
-      expect(["device", "operator"]).toContain(row.role);
-      for (const v of [row.publish, row.subscribe, row.retain, row.will])
+      expect(["device", "operator", "responder", "viewer"]).toContain(row.role);
+      for (const v of [row.subscribe, row.retain, row.will])
         expect(["yes", "no", "ignored", "message", "-"]).toContain(v);
+      expect(["yes", "no", "ignored", "forbidden", "-"]).toContain(row.publish);
     }
   });
 
@@ -263,7 +295,10 @@ describe.each(TRANSPORTS)("access matrix (docs/security.md) over %s", (t) => {
  * refusal), then it is stopped: judged on the answer itself, never on a timeout.
  */
 function mosquittoSub(row: Row, clientId: string): Promise<{ granted: number | null; out: string }> {
-  const who = row.role === "device" ? SELF_DEVICE : { id: OPS.name, password: OPS.password };
+  const who =
+    row.role === "device"
+      ? SELF_DEVICE
+      : { id: ACCOUNTS[row.role].name, password: ACCOUNTS[row.role].password };
   const args = [
     ...["-d", "-h", "127.0.0.1", "-p", String(ports.tls), "--cafile", pki.ca],
     ...["-i", clientId, "-u", who.id, "-P", who.password, "-q", "1", "-t", topicFor(row)],
@@ -320,9 +355,12 @@ describe.skipIf(!haveMosquitto && !process.env.CI)(
         results.push({ row, ...(await mosquittoSub(row, SELF_DEVICE.clientId)) });
       await Promise.all(
         rows
-          .filter((r) => r.role === "operator")
+          .filter((r) => r.role !== "device")
           .map(async (row, i) =>
-            results.push({ row, ...(await mosquittoSub(row, `${OPS.name}-msub-${i}`)) }),
+            results.push({
+              row,
+              ...(await mosquittoSub(row, `${ACCOUNTS[row.role as "operator"].name}-msub-${i}`)),
+            }),
           ),
       );
       for (const { row, granted, out } of results) {

@@ -18,6 +18,9 @@ import { freePort } from "./support/free-port.js";
 import { connect, doorMsg, pendantMsg, type TestClient } from "./support/harness.js";
 
 const browserThere = haveBrowser("console browser test");
+/** Accounts with a role (docs/security.md "Operator roles"); OPERATOR has none: a supervisor. */
+const VIEWER = { name: "screen", password: "screen-pw" };
+const RESPONDER = { name: "desk", password: "desk-pw" };
 
 /** Waits until the element's whole text is `text`. */
 async function textIs(page: Page, selector: string, text: string, timeout: number): Promise<void> {
@@ -52,7 +55,10 @@ describe.skipIf(!browserThere)("operators' console in chromium", () => {
     gw = await Gateway.start({
       config: validateConfig(
         // Shorter than the page's longest choice (8 h), which it must then not offer.
-        consoleSiteConfig(consolePort, { alerts: { shelveMax: "4h" } }),
+        consoleSiteConfig(consolePort, {
+          alerts: { shelveMax: "4h" },
+          operators: [OPERATOR, { ...VIEWER, role: "viewer" }, { ...RESPONDER, role: "responder" }],
+        }),
         "console test",
       ),
       logger: createLogger({ level: "silent" }),
@@ -365,4 +371,33 @@ describe.skipIf(!browserThere)("operators' console in chromium", () => {
     expect(floodEn).toContain("New P3 and P4 alerts are held");
     await page.close();
   });
+
+  it("offers only the actions of the logged-in operator's role, and says the role", async () => {
+    const g = gw as Gateway;
+    const door = await connect(g, "door-2", "pw-door-2");
+    clients.push(door);
+    await door.publish("devices/ds10/door-2/up", doorMsg(90, "closed", { tamper: true }));
+
+    const viewer = await openConsole(VIEWER.name, VIEWER.password);
+    await textIs(viewer, "#conn", "已连接", 10_000);
+    await textIs(viewer, "#operator-role", "screen · 查看员（只读）", 5000);
+    await viewer.locator('[data-code="TAMPER"]').first().waitFor({ timeout: 5000 });
+    await viewer.locator('#households tr[data-household="hh-101"]').waitFor({ timeout: 5000 });
+    // Reads everything, offered nothing: no button on a card, a device or a household.
+    expect(await viewer.locator("#alerts button[data-action]").count()).toBe(0);
+    expect(await viewer.locator("#devices button[data-action]").count()).toBe(0);
+    expect(await viewer.locator("#households button[data-action]").count()).toBe(0);
+    await viewer.close();
+
+    const responder = await openConsole(RESPONDER.name, RESPONDER.password);
+    await textIs(responder, "#conn", "已连接", 10_000);
+    await textIs(responder, "#operator-role", "desk · 值班员", 5000);
+    const card = responder.locator('[data-code="TAMPER"]').first();
+    await card.waitFor({ timeout: 5000 });
+    expect(await card.locator("button[data-action]").count()).toBeGreaterThan(0);
+    expect(await responder.locator("#households button[data-action='away']").count()).toBe(2);
+    // Out of service is a supervisor's.
+    expect(await responder.locator("#devices button[data-action='service']").count()).toBe(0);
+    await responder.close();
+  }, 60_000);
 });

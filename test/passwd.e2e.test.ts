@@ -55,8 +55,9 @@ describe("linli passwd", { timeout: 60_000 }, () => {
       [
         "site: { id: s1 }",
         "operators:",
-        `  - { name: duty, password: '${hash}' }`,
-        "  - { name: night, password: plain-secret }",
+        // With roles: an operator without one is named in a warning of its own (docs/security.md).
+        `  - { name: duty, password: '${hash}', role: responder }`,
+        "  - { name: night, password: plain-secret, role: responder }",
         "",
       ].join("\n"),
     );
@@ -65,6 +66,14 @@ describe("linli passwd", { timeout: 60_000 }, () => {
     expect(ok.stderr).toContain("plain-text passwords in the configuration for night");
     expect(ok.stderr).not.toContain("plain-secret");
     expect(ok.stderr).not.toContain("duty");
+
+    // Without a role: a supervisor, said with the file and the field (docs/security.md "Operator roles").
+    writeFileSync(file, `site: { id: s1 }\noperators:\n  - { name: duty, password: '${hash}' }\n`);
+    const roleless = await linli(["config", "check", file], "");
+    expect(roleless.code).toBe(0);
+    expect(roleless.stderr).toContain(
+      `${file}: warning: operators[0].role: operator duty has no role and so is a supervisor`,
+    );
 
     writeFileSync(
       file,

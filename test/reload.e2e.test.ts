@@ -155,7 +155,7 @@ describe("reload under load", () => {
       });
       expect(result.changes.alerts).toEqual(["alerts.escalation.p1"]);
       expect(result.restartNeeded).toEqual([]);
-      expect(result.changes.operators).toEqual({ added: [], removed: ["ops-gone"], changed: [] });
+      expect(result.changes.operators).toEqual({ added: [], removed: ["ops-gone"], changed: [], roles: [] });
       expect(result.closedAlerts).toBe(1);
       expect(result.disconnected).toBe(3);
 

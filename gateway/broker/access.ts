@@ -4,7 +4,9 @@
  *
  * - Everyone authenticates; anonymous clients are refused.
  * - A device publishes only to its own uplink and subscribes only to its own downlink.
- * - Operators subscribe under `linli/<site>/` and publish only acknowledgements.
+ * - Operators subscribe under `linli/<site>/` and publish only their requests, those their
+ *   role allows (operator-roles.ts): a request topic beyond the role is `forbidden`, taken in
+ *   (acknowledged, forwarded to nobody) only to be answered `forbidden` on its result topic.
  * - Nobody but the gateway (which publishes from inside the broker, not as a
  *   client) publishes under `linli/`; `$SYS/` is closed to publishers.
  * - A will is judged as a publish by the same client when it falls due
@@ -14,7 +16,7 @@
  * - Operator requests are never retained: a retained `ack/...` would be replayed
  *   to every console subscribed to `linli/<site>/#`.
  */
-import { type OperatorAction, operatorTopic } from "../operator-actions.js";
+import { type OperatorAction, operatorTopic, roleMay } from "../operator-actions.js";
 import type { DeviceEntry, Registry } from "../registry.js";
 import { PasswordVerifier, parseSecret } from "./credentials.js";
 import type { Claimant } from "./login-guard.js";
@@ -23,7 +25,13 @@ export type { OperatorAction } from "../operator-actions.js";
 
 export type PublishKind =
   | { kind: "uplink" }
-  | { kind: "operator"; action: OperatorAction; target: string; command: string | null };
+  | { kind: "operator"; action: OperatorAction; target: string; command: string | null }
+  /**
+   * A request topic the account's role does not allow: nothing of it is taken (no action, no
+   * forwarding); the gateway answers it `forbidden` (ops.ts) and the connection stays, else a
+   * client keeping its unacknowledged QoS 1 request would send it again at every reconnect.
+   */
+  | { kind: "forbidden"; action: OperatorAction; target: string; command: string | null };
 const UPLINK: PublishKind = { kind: "uplink" };
 
 /** Topic ids: 1 to 64 characters, none of them a separator or wildcard. */
@@ -113,7 +121,8 @@ export class AccessPolicy {
    * What a publish is, or null when refused. Devices: their own uplink only.
    * Operators (docs/topics.md): the topics of the operator action table
    * (operator-actions.ts): `linli/<site>/<action>/<target>`, and
-   * `linli/<site>/cmd/<deviceId>/<command>` for device commands.
+   * `linli/<site>/cmd/<deviceId>/<command>` for device commands; `forbidden` when the
+   * operator's role does not allow the action.
    */
   publish(identity: Identity, topic: string): PublishKind | null {
     // A reload may have removed the identity after it connected (gateway/reload.ts).
@@ -121,7 +130,11 @@ export class AccessPolicy {
       return topic === identity.device.uplinkTopic && !identity.device.removed ? UPLINK : null;
     if (!topic.startsWith(this.opsPrefix) || !this.registry.operators.has(identity.name)) return null;
     const op = operatorTopic(topic.slice(this.opsPrefix.length).split("/"), isTopicId);
-    return op === null ? null : { kind: "operator", ...op };
+    if (op === null) return null;
+    // The role now: a reload may have changed it since the account connected.
+    return roleMay(this.registry.roleOf(identity.name), op.action)
+      ? { kind: "operator", ...op }
+      : { kind: "forbidden", ...op };
   }
 
   /**
@@ -136,7 +149,7 @@ export class AccessPolicy {
   ): PublishDecision {
     const kind = topic.startsWith("$SYS/") ? null : this.publish(identity, topic);
     if (kind === null) return { ok: false, reason: "topic-not-allowed" };
-    if (kind.kind === "operator") {
+    if (kind.kind === "operator" || kind.kind === "forbidden") {
       if (flags.will) return { ok: false, reason: "will-not-allowed" };
       if (flags.retain) return { ok: false, reason: "retain-not-allowed" };
     }

@@ -234,7 +234,13 @@ export function installHooks(ctx: HookContext): void {
   const a = ctx.aedes;
   restampOnEmit(a);
   admitMqtt5(a, (client, reason, detail) => countRefusedV5(ctx, client, reason, detail));
-  skipUplinkForwarding(a, (client) => ctx.identities.get(client)?.kind === "device");
+  // Operators' requests their role does not allow: acknowledged, answered, forwarded to nobody.
+  const forbidden = new WeakSet<object>();
+  skipUplinkForwarding(
+    a,
+    (client) => ctx.identities.get(client)?.kind === "device",
+    (packet) => forbidden.delete(packet),
+  );
   a.authenticate = (client, username, password, done) => {
     const conn = (client as unknown as { conn: Socket }).conn;
     const transport = ctx.transports.get(client);
@@ -327,6 +333,24 @@ export function installHooks(ctx: HookContext): void {
         // between lost the request (the client re-sends only what has no PUBACK).
         if (ctx.handlers.afterOperatorAction) ctx.handlers.afterOperatorAction(() => callback(null));
         else callback(null);
+        return;
+      }
+      if (kind.kind === "forbidden" && identity?.kind === "operator") {
+        if (ctx.handlers.takingActions?.() === false) {
+          callback(new Error("gateway stopping: operator request left unacknowledged, to be sent again"));
+          return;
+        }
+        // Refused by answer, not by closing (access.ts): never handed to the action handlers, only
+        // answered `forbidden` on the action's result topic, counted and logged (ops.ts).
+        forbidden.add(packet);
+        (ctx.handlers.forbidden ?? ctx.handlers.operator)(
+          identity.name,
+          kind.action,
+          kind.target,
+          kind.command,
+          packet.payload as Buffer,
+        );
+        callback(null);
         return;
       }
     }

@@ -122,9 +122,15 @@ export function slimParser(client: Client): void {
  * and nobody may subscribe to device topics (AccessPolicy), so aedes'
  * forwarding of it (QoS 1 offline-queue lookups, topic matching, retained
  * storage) is pure cost: about a third of the broker's work per message.
- * The PUBACK is still sent by aedes after authorizePublish calls back.
+ * The PUBACK is still sent by aedes after authorizePublish calls back. An operator's request
+ * its role does not allow (access.ts `forbidden`) goes nowhere either.
  */
-export function skipUplinkForwarding(aedes: Aedes, isDevice: (client: Client) => boolean): void {
+export function skipUplinkForwarding(
+  aedes: Aedes,
+  isDevice: (client: Client) => boolean,
+  /** A publish of another client the gateway refused yet acknowledged (an operator's `forbidden` request). */
+  refused: (packet: PublishPacket) => boolean = () => false,
+): void {
   const a = aedes as unknown as {
     publish(
       packet: PublishPacket,
@@ -134,7 +140,7 @@ export function skipUplinkForwarding(aedes: Aedes, isDevice: (client: Client) =>
   };
   const publish = a.publish.bind(aedes);
   a.publish = (packet, client, done) => {
-    if (client && typeof client !== "function" && isDevice(client)) {
+    if (client && typeof client !== "function" && (isDevice(client) || refused(packet))) {
       done?.();
       return;
     }

@@ -22,6 +22,17 @@ export interface BrokerHandlers {
    * records are written leaves it unacknowledged and the client sends it again. Absent: at once.
    */
   afterOperatorAction?(done: () => void): void;
+  /**
+   * An operator's request its role does not allow (access.ts `forbidden`): to be answered
+   * `forbidden` and nothing else. Absent: handed to `operator`, which checks the role again.
+   */
+  forbidden?(
+    operator: string,
+    action: OperatorAction,
+    target: string,
+    command: string | null,
+    payload: Buffer,
+  ): void;
   /** An operator's action (ack, shelve, command, ...), already authorised by topic. */
   operator(
     operator: string,

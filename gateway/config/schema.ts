@@ -23,6 +23,7 @@ import {
   PROFILES,
 } from "../../devices/index.js";
 import { ALERT_CODES, LOCALES } from "../content/codes.js";
+import { DEFAULT_ROLE, OPERATOR_ROLES } from "../operator-roles.js";
 import { limitsSchema } from "./limits.js";
 
 const file = z.string().min(1).meta({ description: "Path of a PEM file" });
@@ -57,6 +58,10 @@ const listener = z.strictObject({
 const operator = z.strictObject({
   name: topicId.meta({ description: "MQTT username of the operator; shown as ackedBy" }),
   password: password.optional(),
+  role: z.enum(OPERATOR_ROLES).optional().meta({
+    description:
+      "What the operator may ask of the gateway (docs/security.md, Operator roles): viewer (reads only), responder (acknowledge, shelve, unshelve, away mode), supervisor (also out of service and device commands). Without it supervisor, as before roles existed; linli config check warns",
+  }),
 });
 
 const welfare = z.strictObject({
@@ -292,6 +297,10 @@ const upstream = z.strictObject({
   reconnectInitial: duration("1s"),
   reconnectMax: duration("60s"),
   keepalive: duration("30s"),
+  role: z.enum(OPERATOR_ROLES).default(DEFAULT_ROLE).meta({
+    description:
+      "The role (as operators[].role) of every operator action taken from the upstream broker, whose users it authenticates: supervisor by default, as before roles existed",
+  }),
 });
 
 /** Sizes in bytes: a number, or a string with a unit ("8MiB", "256MB", "512KiB"). */

@@ -6,6 +6,7 @@
 import { existsSync, statSync } from "node:fs";
 import { profileFor } from "../../devices/index.js";
 import { isHashed, parseSecret, scryptMatches } from "../broker/credentials.js";
+import { DEFAULT_ROLE } from "../operator-roles.js";
 import type { Config } from "./schema.js";
 
 type TlsFilesConfig = NonNullable<Config["mqtt"]["listeners"][number]["tls"]>;
@@ -25,6 +26,14 @@ export function configWarnings(
   fileMode: (path: string) => number | null = modeOf,
 ): string[] {
   const out: string[] = [];
+  // Without a role an operator may do everything, as before roles existed (0.13.25): said, so that
+  // a site gives its duty desk `responder` and keeps device commands to its supervisors.
+  (config.operators ?? []).forEach((o, i) => {
+    if (o.role === undefined)
+      out.push(
+        `operators[${i}].role: operator ${o.name} has no role and so is a ${DEFAULT_ROLE}: every action, out of service and device commands (a GD-2's valve_open) included; give it viewer, responder or supervisor (docs/security.md "Operator roles")`,
+      );
+  });
   config.buses.forEach((b, i) => {
     if (!exists(b.path))
       out.push(

@@ -50,6 +50,11 @@ export interface ConsoleSiteInfo {
   codeNames: Record<string, string>;
   /** alerts.shelveMax: the page offers no longer shelving. */
   shelveMaxMs: number;
+  /**
+   * Who logged in: their role and the actions it allows (docs/security.md "Operator roles"); the
+   * page offers no other. The gateway refuses the others whatever a page sends (`forbidden`).
+   */
+  operator?: { name: string; role: string; actions: string[] };
 }
 
 /** `busy`: the password could not be checked now (auth-busy), which is no answer about it. */
@@ -65,7 +70,8 @@ export interface ConsoleServerOptions {
    * duration, not an end on the wall clock: a step of the clock must not move Retry-After.
    */
   authenticateOperator(username: string, password: Buffer, socket: Socket): Promise<ConsoleLogin>;
-  siteInfo(): ConsoleSiteInfo;
+  /** What the page shows, for the operator logged in as `username`. */
+  siteInfo(username: string): ConsoleSiteInfo;
   /**
    * Hands a WebSocket's byte stream to the MQTT broker as a new client connection; the broker
    * calls `operatorLoggedIn` once the connection has logged in as an operator.
@@ -327,7 +333,10 @@ function handle(
           );
         } else if (!login.ok && login.busy) send(503, "cannot check the login now\n");
         else if (!login.ok) send(401, "wrong username or password\n");
-        else send(200, JSON.stringify(opts.siteInfo()), { "content-type": CONTENT_TYPES[".json"] as string });
+        else
+          send(200, JSON.stringify(opts.siteInfo(creds[0])), {
+            "content-type": CONTENT_TYPES[".json"] as string,
+          });
       },
       () => send(503, "cannot check the login now\n"),
     );

@@ -5,6 +5,8 @@
  * reload shows at once. Only for logged-in operators (gateway/console/server.ts).
  */
 import type { Config } from "../config/schema.js";
+import { roleActions } from "../operator-actions.js";
+import { DEFAULT_ROLE, type OperatorRole } from "../operator-roles.js";
 import type { ConsoleSiteInfo } from "./server.js";
 
 /** Optional fields of a config entry, read by name (households and devices differ by model). */
@@ -18,7 +20,8 @@ function pick(entry: object, keys: readonly string[]): Record<string, unknown> {
 const HOUSEHOLD_FIELDS = ["id", "name", "address", "room", "residentName", "contactPhone"] as const;
 const DEVICE_FIELDS = ["id", "model", "name", "location", "household", "bus"] as const;
 
-export function consoleSiteInfo(config: Config): ConsoleSiteInfo {
+/** `operator`: the logged-in account, whose role (the running config's) says what the page offers. */
+export function consoleSiteInfo(config: Config, operator?: string): ConsoleSiteInfo {
   const site = config.site as Config["site"] & { locale?: string };
   return {
     site: {
@@ -33,5 +36,13 @@ export function consoleSiteInfo(config: Config): ConsoleSiteInfo {
     codeNames: Object.fromEntries(
       config.deviceProfiles.flatMap((p) => p.alarms.map((a) => [a.code, a.title ?? a.cause ?? a.code])),
     ),
+    ...(operator === undefined ? {} : { operator: operatorInfo(config, operator) }),
   };
+}
+
+function operatorInfo(config: Config, name: string): NonNullable<ConsoleSiteInfo["operator"]> {
+  const entry = config.operators.find((o) => o.name === name);
+  // Logged in, then removed by a reload before this answer: nothing is offered.
+  const role: OperatorRole = entry ? (entry.role ?? DEFAULT_ROLE) : "viewer";
+  return { name, role, actions: roleActions(role) };
 }

@@ -58,6 +58,7 @@ function applyTexts() {
     opt.textContent =
       minutes >= 60 ? `${minutes / 60} ${t("units.hours")}` : `${minutes} ${t("units.minutes")}`;
   }
+  renderRole();
 }
 
 function setLang(lang) {
@@ -163,6 +164,7 @@ async function login(event) {
   }
   state.site = await res.json();
   state.user = user;
+  renderRole();
   if (!state.lang) state.lang = state.site.site.locale === "zh-CN" ? "zh-CN" : "en";
   applyTexts();
   $("#site-name").textContent = state.site.site.name ?? state.site.site.id;
@@ -503,7 +505,7 @@ function alertCard(a) {
   const unacked = isUnacknowledged(a);
   const label = `${codeName(a.code)} · ${householdName ?? deviceName}`;
   const actions = [];
-  if (unacked)
+  if (unacked && may("ack"))
     actions.push(
       el(
         "button",
@@ -511,11 +513,11 @@ function alertCard(a) {
         t("ack"),
       ),
     );
-  if (a.suppression === "shelved")
+  if (a.suppression === "shelved" && may("unshelve"))
     actions.push(
       el("button", { "data-action": "unshelve", "data-target": a.id, "data-label": label }, t("unshelve")),
     );
-  else if (a.priority > 1 && a.suppression == null)
+  else if (a.priority > 1 && a.suppression == null && may("shelve"))
     actions.push(
       el("button", { "data-action": "shelve", "data-target": a.id, "data-label": label }, t("shelve")),
     );
@@ -590,14 +592,16 @@ function alertCard(a) {
 // A card is built once per state of its alert (the message's object) and language, and moved
 // thereafter: with 1,000 open alerts a change rebuilt 1,000 cards (and the scroll anchor with them).
 // Holds only cards of alerts open now: an alert gone leaves with the next render.
-const cards = new Map(); // alert topic -> { alert, lang, el }
+// Its buttons are the logged-in role's: another login builds it again.
+const cards = new Map(); // alert topic -> { alert, lang, role, el }
 
 function cardFor(topic, a) {
   const lang = state.lang || "zh-CN";
+  const role = state.site?.operator?.role;
   const kept = cards.get(topic);
-  if (kept && kept.alert === a && kept.lang === lang) return kept.el;
+  if (kept && kept.alert === a && kept.lang === lang && kept.role === role) return kept.el;
   const built = alertCard(a);
-  cards.set(topic, { alert: a, lang, el: built });
+  cards.set(topic, { alert: a, lang, role, el: built });
   return built;
 }
 
@@ -769,8 +773,27 @@ function outOfServiceMark(id) {
     : "";
 }
 
+/**
+ * Whether the logged-in operator's role allows an action (api/site `operator.actions`): the page
+ * offers no other. The gateway enforces it whatever a page sends; a gateway before roles sent no
+ * list, and every action was allowed.
+ */
+function may(action) {
+  const actions = state.site?.operator?.actions;
+  return !Array.isArray(actions) || actions.includes(action);
+}
+
+/** The role beside the connection state: an operator sees why some buttons are not there. */
+function renderRole() {
+  const role = state.site?.operator?.role;
+  const name = role ? t(`roles.${role}`) : "";
+  $("#operator-role").textContent = role ? `${state.user} · ${name === `roles.${role}` ? role : name}` : "";
+  $("#operator-role").title = role ? t("roleTitle") : "";
+}
+
 /** Take out of service / put back: one button for the device table and the stations panel. */
 function serviceButton(d) {
+  if (!may("service")) return "";
   const outOfService = state.outOfService.has(d.id);
   return el(
     "button",
@@ -818,7 +841,7 @@ function renderDevices() {
   const lang = state.lang || "zh-CN";
   // Everything a row shows, as one string: the row is built again only when it changes.
   const keyOf = (d) =>
-    `${lang}|${state.status.get(d.id) ?? ""}|${state.outOfService.has(d.id)}|${
+    `${lang}|${state.site?.operator?.role}|${state.status.get(d.id) ?? ""}|${state.outOfService.has(d.id)}|${
       STATION_MODELS.has(d.model)
         ? JSON.stringify(state.readings.get(d.id)?.metrics ?? null)
         : (state.readings.get(d.id)?.metrics?.battery?.value ?? "")
@@ -877,7 +900,7 @@ function renderDevices() {
     $("#households tbody"),
     state.site?.households ?? [],
     (h) => h.id,
-    (h) => `${lang}|${state.monitoring.get(h.id)?.state === "away"}`,
+    (h) => `${lang}|${state.site?.operator?.role}|${state.monitoring.get(h.id)?.state === "away"}`,
     (h) => {
       const away = state.monitoring.get(h.id)?.state === "away";
       return el(
@@ -888,16 +911,18 @@ function renderDevices() {
         el(
           "td",
           {},
-          el(
-            "button",
-            {
-              "data-action": "away",
-              "data-target": h.id,
-              "data-value": String(!away),
-              "data-label": h.name ?? h.id,
-            },
-            away ? t("back") : t("away"),
-          ),
+          may("away")
+            ? el(
+                "button",
+                {
+                  "data-action": "away",
+                  "data-target": h.id,
+                  "data-value": String(!away),
+                  "data-label": h.name ?? h.id,
+                },
+                away ? t("back") : t("away"),
+              )
+            : "",
         ),
       );
     },
