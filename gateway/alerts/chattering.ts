@@ -20,12 +20,14 @@ export const CHATTER_QUIET_MS = 60_000;
 export interface ChatterKey {
   readonly alert: Alert | null;
   /** Times of the last CHATTER_COUNT activations (ring; 0 = none). */
-  readonly activations: Float64Array;
+  readonly activations: number[];
   activationNext: number;
   chattering: boolean;
   lastChange: number;
-  /** Armed one chatter window after the last change: ends chattering, forgets the key. */
+  /** Armed one chatter window after the last change: ends chattering, forgets the key (made at first use). */
   readonly quietTimer: WheelTimer;
+  /** quietTimer is armed (false, without making it, when it was never used). */
+  readonly quietArmed: boolean;
 }
 
 export class Chattering<K extends ChatterKey> extends Policy {
@@ -62,16 +64,16 @@ export class Chattering<K extends ChatterKey> extends Policy {
 
   /** Nothing left to remember (the key may be forgotten). */
   idle(ks: K): boolean {
-    return !ks.quietTimer.armed && !ks.chattering;
+    return !ks.quietArmed && !ks.chattering;
   }
 
   stop(ks: K): void {
-    this.wheel.disarm(ks.quietTimer);
+    if (ks.quietArmed) this.wheel.disarm(ks.quietTimer);
   }
 
   /** The subject left the configuration: its chatter history goes with it. */
   reset(ks: K): void {
-    this.wheel.disarm(ks.quietTimer);
+    if (ks.quietArmed) this.wheel.disarm(ks.quietTimer);
     ks.chattering = false;
   }
 

@@ -91,19 +91,27 @@ class SubjectState implements ServiceSubject {
   constructor(public subject: AlertSubject) {}
 }
 
+/** A key's options while nothing is pending: one object for every key (replaced, never changed). */
+const NO_PENDING_OPTS: ConditionOptions = Object.freeze({ priority: 4 });
+
 class KeyState implements ChatterKey, ShelveKey {
   alert: Alert | null = null;
-  /** On-delay before raising, or off-delay before clearing. */
-  readonly pendingTimer: WheelTimer;
+  /**
+   * The key's two timers, made at their first use: most keys never arm them (a restored alert's,
+   * a P1's), and an aged start holds 15,000 keys (~80 bytes a timer).
+   */
+  private pending: WheelTimer | null = null;
+  private quiet: WheelTimer | null = null;
   pendingKind = PENDING_NONE;
-  pendingOpts: ConditionOptions = { priority: 4 };
+  pendingOpts: ConditionOptions = NO_PENDING_OPTS;
   pendingSuppressed: SuppressReason | null = null;
   // Kept for chattering.ts (ChatterKey).
-  readonly activations = new Float64Array(CHATTER_COUNT);
+  // A plain array, not a Float64Array: ~70 bytes against ~210 (a typed array is an object, an
+  // ArrayBuffer and its store), for every key of every open alert (15,000 after an aged start).
+  readonly activations: number[] = new Array<number>(CHATTER_COUNT).fill(0);
   activationNext = 0;
   chattering = false;
   lastChange = 0;
-  readonly quietTimer: WheelTimer;
   // Kept for shelving.ts (ShelveKey).
   shelveId: string | null = null;
   shelvedBy: string | null = null;
@@ -116,11 +124,27 @@ class KeyState implements ChatterKey, ShelveKey {
   constructor(
     readonly owner: SubjectState,
     readonly code: AlertCode,
-    onPending: (t: WheelTimer) => void,
-    onQuiet: (t: WheelTimer) => void,
-  ) {
-    this.pendingTimer = new WheelTimer(onPending, this);
-    this.quietTimer = new WheelTimer(onQuiet, this);
+    private readonly onPending: (t: WheelTimer) => void,
+    private readonly onQuiet: (t: WheelTimer) => void,
+  ) {}
+
+  /** On-delay before raising, or off-delay before clearing (made here at its first use). */
+  get pendingTimer(): WheelTimer {
+    if (this.pending === null) this.pending = new WheelTimer(this.onPending, this);
+    return this.pending;
+  }
+
+  get pendingArmed(): boolean {
+    return this.pending?.armed === true;
+  }
+
+  get quietTimer(): WheelTimer {
+    if (this.quiet === null) this.quiet = new WheelTimer(this.onQuiet, this);
+    return this.quiet;
+  }
+
+  get quietArmed(): boolean {
+    return this.quiet?.armed === true;
   }
 }
 
@@ -205,7 +229,7 @@ export class AlertEngine {
   /** On- and off-delays waiting to fire. */
   get pendingCount(): number {
     let n = 0;
-    for (const s of this.subjects.values()) for (const k of s.keys.values()) if (k.pendingTimer.armed) n++;
+    for (const s of this.subjects.values()) for (const k of s.keys.values()) if (k.pendingArmed) n++;
     return n;
   }
 
@@ -389,7 +413,7 @@ export class AlertEngine {
   stop(): void {
     for (const s of this.subjects.values()) {
       for (const k of s.keys.values()) {
-        this.wheel.disarm(k.pendingTimer);
+        if (k.pendingArmed) this.wheel.disarm(k.pendingTimer);
         this.chatter.stop(k);
         this.shelving.stop(k);
         const a = k.alert;
@@ -678,7 +702,7 @@ export class AlertEngine {
   }
 
   private cancelPending(ks: KeyState): void {
-    this.wheel.disarm(ks.pendingTimer);
+    if (ks.pendingArmed) this.wheel.disarm(ks.pendingTimer);
     ks.pendingKind = PENDING_NONE;
   }
 
@@ -774,8 +798,7 @@ export class AlertEngine {
   }
 
   private forgetKeyIfIdle(ks: KeyState): void {
-    if (ks.alert !== null || ks.pendingTimer.armed || !this.chatter.idle(ks) || !this.shelving.idle(ks))
-      return;
+    if (ks.alert !== null || ks.pendingArmed || !this.chatter.idle(ks) || !this.shelving.idle(ks)) return;
     const ss = ks.owner;
     if (ss.keys.get(ks.code) === ks) ss.keys.delete(ks.code);
     this.forgetSubjectIfIdle(ss);

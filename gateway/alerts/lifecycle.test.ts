@@ -6,7 +6,7 @@
 import { describe, expect, it } from "vitest";
 import { FakeClock } from "../../core/clock.js";
 import type { AlertCode } from "../../core/model.js";
-import { type AlertRecord, alertFromRecord } from "../state/alert-record.js";
+import { type AlertRecord, alertFromRecord, readAlertRecord } from "../state/alert-record.js";
 import { KEY } from "../state/keys.js";
 import { StateRecorder } from "../state/recorder.js";
 import { MemoryStore } from "../state/store.js";
@@ -503,7 +503,7 @@ describe("flood (ISA-18.2: more than 10 new alerts in 10 minutes; ends under 5)"
     first.cond("DOOR_HELD_OPEN", true, 3, dev(20));
     const held = first.engine.find("x-20", "DOOR_HELD_OPEN")!;
     expect(held.announced).toBe(false);
-    const heldRecord = store.get(KEY.alert(held.id)) as AlertRecord;
+    const heldRecord = readAlertRecord(store.get(KEY.alert(held.id))) as AlertRecord;
     first.clock.advance(11 * MIN);
     expect(first.seen.filter((s) => s.t === "flood-released").map((s) => s.id)).toEqual([held.id]);
     // Power cut: the flood's end is on disk, the alert's release after it is not.
@@ -523,7 +523,7 @@ describe("flood (ISA-18.2: more than 10 new alerts in 10 minutes; ends under 5)"
     first.engine.setOutOfService(door, true, "wang", "repair");
     first.tamper(true);
     const held = first.engine.find("d-1", "TAMPER")!;
-    const heldRecord = store.get(KEY.alert(held.id)) as AlertRecord;
+    const heldRecord = readAlertRecord(store.get(KEY.alert(held.id))) as AlertRecord;
     first.engine.setOutOfService(door, false, "wang", null);
     store.put(KEY.alert(held.id), heldRecord); // the in-service record made it to disk, the alert's did not
     const second = setup({ recorder: new StateRecorder(store, 60 * S) });

@@ -460,6 +460,45 @@ describe("Journal", () => {
     expect(Object.fromEntries(k.entries("alert/"))).toEqual({ "alert/bytes": value });
   });
 
+  it("put's `kept` and keepAs: the record holds the value, memory and snapshots the kept form; keepAs writes nothing", async () => {
+    const dir = tempDir();
+    const opts = { dir, segmentBytes: 16 * 1024, compactAfterBytes: 32 * 1024 };
+    const j = openJ(opts);
+    const map = { id: "a-1", state: "active-unacknowledged", rev: 3 };
+    const positional = [1, "a-1", "active-unacknowledged", 3];
+    j.put("alert/a-1", map, positional);
+    j.put("alert/a-2", map);
+    expect(j.get("alert/a-1")).toEqual(positional);
+    await committed(j);
+    const records = j.stats().records;
+    const bytes = statSync(join(dir, readdirSync(dir).find((f) => f.startsWith("seg-")) as string)).size;
+    j.keepAs("alert/a-2", positional);
+    j.keepAs("alert/none", positional); // not live: nothing
+    expect(j.get("alert/a-2")).toEqual(positional);
+    expect(j.get("alert/none")).toBeUndefined();
+    await committed(j);
+    expect(j.stats().records).toBe(records);
+    expect(statSync(join(dir, readdirSync(dir).find((f) => f.startsWith("seg-")) as string)).size).toBe(
+      bytes,
+    );
+    j.close();
+
+    // Replayed from the segment: the records' values.
+    const k = openJ(opts);
+    expect(k.get("alert/a-1")).toEqual(map);
+    expect(k.get("alert/a-2")).toEqual(map);
+    k.keepAs("alert/a-1", positional);
+    // A snapshot copies the live map: the kept form.
+    for (let i = 0; i < 2_000; i++) k.put(`dev/${i % 50}`, { seen: i });
+    await until(() => k.stats().compactions >= 1, "a compaction");
+    await committed(k);
+    k.close();
+    const l = openJ(opts);
+    expect(l.recovery.snapshotRecords).toBeGreaterThan(0);
+    expect(l.get("alert/a-1")).toEqual(positional);
+    expect(l.get("alert/a-2")).toEqual(map);
+  });
+
   it("compacts: snapshot, older segments deleted, reopen replays only the segments after the snapshot (pairs included)", async () => {
     const dir = tempDir();
     const opts = { dir, segmentBytes: 16 * 1024, compactAfterBytes: 64 * 1024 };

@@ -301,9 +301,17 @@ export class Journal {
   // ---- writing ----
 
   /** The record is queued for the next write; commit() waits for it. */
-  put(key: string, value: unknown): void {
-    this.putRecord(key, value);
+  put(key: string, value: unknown, kept?: unknown): void {
+    this.putRecord(key, value, kept);
     this.needed = this.writer.appended;
+  }
+
+  /**
+   * The live value of a live key replaced by `kept`, an encoding of the same state (DurableStore):
+   * nothing is written; a snapshot copies it as the live map holds it (format 2 may hold either).
+   */
+  keepAs(key: string, kept: unknown): void {
+    if (this.map.has(key)) this.setLive(key, encode(kept).toString("latin1"));
   }
 
   /**
@@ -327,9 +335,15 @@ export class Journal {
     if (!this.closed) this.writer.wait({ end: this.writer.appended, durable: true, done: NOOP });
   };
 
-  private putRecord(key: string, value: unknown): void {
+  private putRecord(key: string, value: unknown, kept?: unknown): void {
     this.assertOpen();
     const rec = frame(OP_PUT, key, encode(value));
+    if (kept !== undefined) {
+      // frame() copied the encoding out of cbor-x's buffer, which the next encode reuses.
+      this.setLive(key, encode(kept).toString("latin1"));
+      this.append(rec);
+      return;
+    }
     const start = valueOffset(rec);
     const old = this.map.get(key);
     if (old !== undefined) this.liveBytes -= start + old.length;

@@ -211,6 +211,22 @@ export function packedAlertRecord(a: Alert): unknown[] {
 }
 
 /**
+ * A record read in any form, as ALERT_LAYOUT_V1: what the journal keeps in memory of an alert
+ * written as a map (DurableStore.keepAs). Fields absent in older records take the value
+ * alertFromRecord gives them, so both forms restore the same alert.
+ */
+export function packAlertRecord(r: AlertRecord): unknown[] {
+  const out: unknown[] = [ALERT_LAYOUT_V1];
+  for (const f of ALERT_FIELDS_V1) out.push(r[f]);
+  out[ALERT_FIELDS_V1.indexOf("ackedByAccount") + 1] = r.ackedByAccount ?? null;
+  out[ALERT_FIELDS_V1.indexOf("shelvedByAccount") + 1] = r.shelvedByAccount ?? null;
+  out[ALERT_FIELDS_V1.indexOf("outOfServiceByAccount") + 1] = r.outOfServiceByAccount ?? null;
+  out[ALERT_FIELDS_V1.indexOf("escalateAs") + 1] = r.escalateAs ?? null;
+  out[ALERT_FIELDS_V1.indexOf("unpublished") + 1] = r.unpublished === true;
+  return out;
+}
+
+/**
  * A journaled alert state in any form it was ever written in: a map (every record before
  * 2026-12-06, and those not written with a press's seq) or a positional layout; null when it has
  * neither shape (damage: skipped, counted).

@@ -140,7 +140,9 @@ export class StateRecorder implements EngineRecorder, WriteBarrier {
       this.revs.delete(a.id);
       return;
     }
-    this.store.put(KEY.alert(a.id), alertRecord(a));
+    // A map on disk (what versions before 2026-12-06 read), kept positional in memory. Not in
+    // flush(): that one is within a message's rules, and a press pays for no second encoding.
+    this.store.put(KEY.alert(a.id), alertRecord(a), packedAlertRecord(a));
     this.trackRev(a);
   }
 
