@@ -150,7 +150,7 @@ interface Entry {
 
 interface Queue {
   entries: Entry[];
-  /** While the queue is past queueLimit (until it is back to half of it): the overflow policy's index. */
+  /** While the queue is past its smaller bound (until back to half of it): the overflow policy's index. */
   index: OverflowIndex<Entry> | null;
   /**
    * From the restore until the start's republication is through (endRestore): per topic, the
@@ -532,7 +532,7 @@ export class SessionPersistence {
     const [e] = q.entries.splice(i, 1) as [Entry];
     q.index?.removed(e);
     this.forget(client.id, e);
-    if (q.entries.length * 2 <= this.opts.queueLimit) q.index = null;
+    if (q.entries.length * 2 <= this.minLimit) q.index = null;
     if (q.entries.length === 0 && !this.sessions.has(client.id)) this.queues.delete(client.id);
     return e.packet;
   }
