@@ -550,6 +550,10 @@ export class Gateway {
       local: gw.local,
       log: gw.log,
     });
+    // Once the republication is through aedes, restored sessions stop leaving out repeats of what
+    // they restored (a state the start republished was queued once, not twice).
+    const endRestore = () => broker.endSessionRestore();
+    northboundSettled(gw.writtenFirst, broker)().then(endRestore, endRestore);
     // republishRecovered fired what fell due while down (P1 first); the rest runs on from here.
     gw.wheel.release();
     gw.supervisor.start(gw.registry, downForMs(gw.recovered, gw.clock.now(), gw.log));

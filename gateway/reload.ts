@@ -466,13 +466,15 @@ export async function applyReload(
   const revoked = new Set([...plan.operators.removed, ...plan.operators.changed]);
   if (revoked.size > 0)
     disconnected += broker.disconnect((i) => i.kind === "operator" && revoked.has(i.name));
-  // A removed operator's saved sessions go too (a changed password is the same operator: kept);
-  // kept, an operator added later under the same name was handed them.
+  // Their saved sessions go too: kept, an operator added later under the same name was handed
+  // them. A changed password cannot be told from another person given the account (nor, at a
+  // start, from one removed and added again): the sessions are the old credentials' (sessions.ts).
   const forgotten = broker.forgetOperatorSessions(new Set(plan.operators.removed));
-  if (forgotten > 0)
+  const renewed = broker.forgetOperatorSessions(new Set(plan.operators.changed), "credentials-changed");
+  if (forgotten + renewed > 0)
     t.log.info(
-      { operators: plan.operators.removed, sessions: forgotten },
-      "removed operators' saved sessions deleted",
+      { removed: plan.operators.removed, changed: plan.operators.changed, sessions: forgotten + renewed },
+      "saved sessions of operators removed or given new credentials deleted",
     );
 
   for (const h of plan.households.added) registry.addHousehold(h, cfg);

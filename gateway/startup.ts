@@ -118,9 +118,10 @@ export function startBroker(p: {
     rateLog: p.rateLog,
     urgentTopicPrefixes: [`linli/${config.site.id}/alerts/p1/`, `linli/${config.site.id}/escalations/p1/`],
     // Operators' persistent sessions live in the same journal as the alerts.
-    // A saved session of an operator no longer configured is deleted, not handed to a namesake.
+    // A saved session of an operator no longer configured, or configured with other credentials,
+    // is deleted, not handed to a namesake.
     sessions: {
-      operatorKnown: (name) => p.registry.operators.has(name),
+      operatorSecret: (name) => p.registry.operators.get(name),
       // Queued copies of alerts may take a quarter of the journal's quota, never the alerts' room.
       storeBudgetBytes: Math.floor(config.storage.quota / 4),
       ...p.sessions,

@@ -218,8 +218,8 @@ function authenticated(
   // connections, keep aedes' own deliver functions (two closures fewer each). Set here, before
   // any SUBSCRIBE is read, because subscriptions capture the deliver function.
   if (identity.kind === "operator") {
-    deliverToOperator(client, ctx.urgentTopicPrefixes, ctx.slowSubscribers, (id, packet) =>
-      ctx.sessions.holds(id, packet),
+    deliverToOperator(client, ctx.urgentTopicPrefixes, ctx.slowSubscribers, (id, packet, connackSent) =>
+      ctx.sessions.heldBack(id, packet, connackSent),
     );
     ctx.fanout.add(client);
     client.conn.once("close", () => ctx.fanout.remove(client));

@@ -1,6 +1,12 @@
 import { describe, expect, it, vi } from "vitest";
 import { mockedClocks } from "../../test/support/mocked-clocks.js";
-import { hashPassword, hashProblem, PasswordVerifier, parseSecret } from "./credentials.js";
+import {
+  credentialFingerprint,
+  hashPassword,
+  hashProblem,
+  PasswordVerifier,
+  parseSecret,
+} from "./credentials.js";
 
 describe("password hashes", () => {
   it("are self-describing scrypt$N$r$p$salt$hash strings, salted (two hashes of one password differ)", async () => {
@@ -93,5 +99,26 @@ describe("PasswordVerifier", () => {
     expect(v.stats.scrypt).toBe(before + 1);
     // The slots are free again afterwards.
     expect(await v.verify(stored, pw("x"))).toBe("ok");
+  });
+});
+
+describe("credential fingerprints (what a saved session keeps of its operator's credentials)", () => {
+  it("tell credentials apart, never contain the password or the hash, and are stable", async () => {
+    const hash = await hashPassword("correct horse", { log2N: 10 });
+    const plain = await credentialFingerprint("ops", "correct horse");
+    expect(await credentialFingerprint("ops", "correct horse")).toBe(plain);
+    expect(await credentialFingerprint("ops", "correct horsf")).not.toBe(plain);
+    // Salted with the account: the same password of another account gives another one.
+    expect(await credentialFingerprint("ops2", "correct horse")).not.toBe(plain);
+    const hashed = await credentialFingerprint("ops", hash);
+    expect(hashed).not.toBe(plain);
+    expect(await credentialFingerprint("ops", await hashPassword("correct horse", { log2N: 10 }))).not.toBe(
+      hashed,
+    );
+    expect(await credentialFingerprint("ops", null)).toBe("none");
+    for (const fp of [plain, hashed]) {
+      expect(fp).not.toContain("correct");
+      expect(fp).not.toContain(hash.split("$")[5]);
+    }
   });
 });

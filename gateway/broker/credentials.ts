@@ -24,7 +24,7 @@
  *     an old entry.
  *   - Comparison is constant-time (timingSafeEqual) for hashes and plain text.
  */
-import { createHmac, randomBytes, scrypt, timingSafeEqual } from "node:crypto";
+import { createHash, createHmac, randomBytes, scrypt, timingSafeEqual } from "node:crypto";
 import { HASH_BYTES, hashProblem, isHashed, MAX_MEM, SCRYPT_PREFIX } from "../../core/index.js";
 
 // The hash's text form is core's (config fields check it); re-exported for the broker's users.
@@ -75,6 +75,21 @@ export async function hashPassword(
   const salt = randomBytes(SALT_BYTES);
   const hash = await scryptAsync(Buffer.from(password, "utf8"), salt, N, r, p);
   return `${SCRYPT_PREFIX}${N}$${r}$${p}$${salt.toString("base64")}$${hash.toString("base64")}`;
+}
+
+/**
+ * What an operator's saved persistent sessions keep of the credentials they were saved under
+ * (gateway/broker/sessions.ts): sessions saved under other credentials are not handed over. Never
+ * the password: for a hash, a SHA-256 of the config's hash text (salted and slow already); for
+ * plain text, scrypt at `linli passwd`'s cost salted with the account's name, so that the journal
+ * offers a guesser no cheaper test than a hash in the config would. `secret` null: no password.
+ */
+export async function credentialFingerprint(name: string, secret: string | null): Promise<string> {
+  if (secret === null) return "none";
+  if (isHashed(secret)) return `h:${createHash("sha256").update(secret).digest("base64")}`;
+  const salt = createHash("sha256").update("linli-session-owner\0").update(name).digest();
+  const key = await scryptAsync(Buffer.from(secret, "utf8"), salt, 2 ** DEFAULT_LOG2_N, 8, 1);
+  return `p:${key.toString("base64")}`;
 }
 
 function sameBytes(expected: Buffer, given: Buffer): boolean {

@@ -57,10 +57,12 @@ export interface SessionsConfig {
    */
   writeAfterMs?: number;
   /**
-   * Whether an operator of this name is in the configuration: a saved session of one that is not
-   * is deleted at start (docs/durability.md "Operators' sessions"). Absent: every one is kept.
+   * The operator's password as configured (null: none), undefined when the configuration does not
+   * name it: a saved session of an operator removed, or whose credentials changed, while the
+   * gateway was stopped is deleted at start (docs/durability.md "Operators' sessions"). Absent:
+   * every one is kept.
    */
-  operatorKnown?: (name: string) => boolean;
+  operatorSecret?: (name: string) => string | null | undefined;
 }
 
 /** Sessions in memory only: nothing is written, nothing restored. */
@@ -221,7 +223,19 @@ export class EmbeddedBroker implements NorthboundSink {
         : { urgentQueueLimit: opts.sessions.urgentQueueLimit }),
       maxSessions: opts.sessions?.maxSessions ?? 64,
       writeAfterMs: opts.sessions?.writeAfterMs ?? 500,
-      ...(opts.sessions?.operatorKnown === undefined ? {} : { ownerKnown: opts.sessions.operatorKnown }),
+      ...(opts.sessions?.operatorSecret === undefined ? {} : { ownerSecret: opts.sessions.operatorSecret }),
+      onOwnerGone: (clientId, owner, why) => {
+        opts.counters.reject(
+          "operator",
+          why === "removed" ? "session-owner-removed" : "session-owner-changed",
+        );
+        opts.log.warn(
+          { clientId, operator: owner, why },
+          why === "removed"
+            ? "saved persistent session of an operator no longer configured deleted"
+            : "saved persistent session deleted: its operator's credentials changed while the gateway was stopped",
+        );
+      },
       site: opts.policy.site,
       owner: (client) => {
         const identity = self?.identities.get(client);
@@ -455,8 +469,19 @@ export class EmbeddedBroker implements NorthboundSink {
    * Deletes the saved persistent sessions of operators a reload removed (close their connections
    * first: disconnect()); returns how many.
    */
-  forgetOperatorSessions(names: ReadonlySet<string>): number {
-    return names.size === 0 ? 0 : this.sessions.forgetOwners(names);
+  forgetOperatorSessions(
+    names: ReadonlySet<string>,
+    why: "removed" | "credentials-changed" = "removed",
+  ): number {
+    return names.size === 0 ? 0 : this.sessions.forgetOwners(names, why);
+  }
+
+  /**
+   * The start's republication is through: restored sessions stop leaving out repeats of the
+   * messages they restored (sessions.ts).
+   */
+  endSessionRestore(): void {
+    this.sessions.endRestore();
   }
 
   /** Stops accepting, closes every client, then the broker. */

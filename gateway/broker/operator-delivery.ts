@@ -99,7 +99,12 @@ export function deliverToOperator(
   client: Client,
   urgentPrefixes: readonly string[],
   slow: SlowSubscribers,
-  queued: (clientId: string, packet: { brokerId?: string; brokerCounter?: number }) => boolean,
+  /** Whether the session's queue sends this message instead (sessions.ts heldBack). */
+  heldBack: (
+    clientId: string,
+    packet: { brokerId?: string; brokerCounter?: number },
+    connackSent: boolean,
+  ) => boolean,
 ): void {
   const c = client as unknown as Tracked;
   c[SLOW] = slow;
@@ -116,8 +121,9 @@ export function deliverToOperator(
       // Before the CONNACK (a persistent session being restored: its subscriptions are live
       // already), a message its queue holds is left to the queue's flush after the CONNACK. Written
       // now, it went out before the CONNACK [MQTT-3.2.0-1] (a P1 at once: mqtt.js then waited on
-      // it and never read the CONNACK) or twice (live, then from the queue).
-      if (!c.connackSent && packet.qos > 0 && queued(c.id, packet)) {
+      // it and never read the CONNACK) or twice (live, then from the queue). Likewise the start's
+      // republication of a state the session restored: its queue sends (or sent) it once.
+      if (packet.qos > 0 && heldBack(c.id, packet, c.connackSent)) {
         setImmediate(cb);
         return;
       }

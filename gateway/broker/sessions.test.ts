@@ -73,6 +73,7 @@ async function startBroker(
     storeBudgetBytes?: number;
     maxSessions?: number;
     writeAfterMs?: number;
+    operatorSecret?: (name: string) => string | null | undefined;
   } = {},
   counters = new Counters(),
 ): Promise<EmbeddedBroker> {
@@ -688,6 +689,167 @@ describe("operators' persistent sessions", () => {
     expect(received.sort()).toEqual(
       ["away", "delWill p1", "delWill p2", "subscriptionsByClient p1", "subscriptionsByClient p2"].sort(),
     );
+  });
+
+  it("at a restart, deliver each restored state once: the start's republication of the same state (id, rev) is not queued again", async () => {
+    const store = new MemoryMap();
+    let b = await startBroker(store);
+    const c = await connect(b, { clientId: "ops-console-13", clean: false });
+    await c.client.subscribeAsync(["linli/s1/alerts/#", "linli/s1/devices/+/status"], { qos: 1 });
+    await disconnect(c);
+    await untilGone(b, "ops-console-13");
+    const state = (dev: string, id: string, rev: number, extra = "") =>
+      [`linli/s1/alerts/p1/CODE/${dev}`, JSON.stringify({ id, rev, priority: 1, extra })] as const;
+    const before = [
+      state("a", "A", 1),
+      ["linli/s1/alerts/events", JSON.stringify({ eventId: "A:1", alertId: "A", priority: 1 })] as const,
+      state("b", "B", 2),
+      ["linli/s1/devices/x/status", "online"] as const,
+    ];
+    for (const [t, p] of before) b.publish(t, p, 1, false);
+    await until(() => store.keys("mqtt/q/").length === 4, "4 queued");
+    await stopBroker(b);
+
+    b = await startBroker(store);
+    // The start's republication: A's state byte for byte, B's same rev (its escalation info says
+    // more now), the device's status; then what is new: A's next rev, C.
+    const after = [
+      state("a", "A", 1),
+      state("b", "B", 2, "escalated"),
+      ["linli/s1/devices/x/status", "online"] as const,
+      state("c", "C", 1),
+      state("a", "A", 2),
+    ];
+    for (const [t, p] of after) b.publish(t, p, 1, false);
+    await until(() => b.sessionStats()?.queued === 6, "6 queued");
+    expect(b.sessionStats()?.restoredDuplicates).toBe(3);
+    const back = await connect(b, { clientId: "ops-console-13", clean: false });
+    await until(() => back.received.length >= 6, "6 messages");
+    await new Promise((r) => setTimeout(r, 100)); // a second copy, if any
+    expect(back.received.map((m) => `${m.topic} ${m.payload}`)).toEqual(
+      [...before, after[3], after[4]].map((m) => `${m?.[0]} ${m?.[1]}`),
+    );
+
+    // Connected while the republication goes on: nothing it restored comes twice, live either.
+    b.publish(...state("b", "B", 2), 1, false);
+    b.publish(...state("d", "D", 1), 1, false);
+    await until(() => back.received.length === 7, "D");
+    await new Promise((r) => setTimeout(r, 100));
+    expect(back.received.at(-1)?.topic).toBe("linli/s1/alerts/p1/CODE/d");
+    expect(back.received).toHaveLength(7);
+    // Once the start's republication is through, a message is a message.
+    b.endSessionRestore();
+    b.publish(...state("b", "B", 2), 1, false);
+    await until(() => back.received.length === 8, "B again, after the start");
+  });
+
+  it("at a restart, apply a store budget lowered since to the restored records: the lowest ranks kept in memory only, counted", async () => {
+    const store = new MemoryMap();
+    let b = await startBroker(store);
+    const c = await connect(b, { clientId: "ops-console-14", clean: false });
+    await c.client.subscribeAsync(["linli/s1/alerts/#", "linli/s1/ops/result/ops"], { qos: 1 });
+    await disconnect(c);
+    await untilGone(b, "ops-console-14");
+    const pad = "x".repeat(100);
+    const sent = [
+      ["linli/s1/alerts/p1/CODE/a", JSON.stringify({ id: "A", rev: 1, pad })] as const,
+      ["linli/s1/ops/result/ops", JSON.stringify({ ok: true, pad })] as const,
+      ["linli/s1/alerts/p2/CODE/b", JSON.stringify({ id: "B", rev: 1, pad })] as const,
+      ["linli/s1/alerts/events", JSON.stringify({ eventId: "C:1", alertId: "C", priority: 2, pad })] as const,
+    ];
+    for (const [t, p] of sent) b.publish(t, p, 1, false);
+    await until(() => store.keys("mqtt/q/").length === 4, "4 written");
+    await stopBroker(b);
+
+    // About 190 bytes a record: two fit the budget the site file gives now.
+    const counters = new Counters();
+    b = await startBroker(store, { storeBudgetBytes: 400 }, counters);
+    expect(b.sessionStats()).toMatchObject({ queued: 4, overBudget: 2 });
+    expect(b.sessionStats()?.storedBytes).toBeLessThanOrEqual(400);
+    expect(counters.rejected("operator", "session-store-budget")).toBe(2);
+    // The result (other), then the P2 event went out of the store; the states stay in it.
+    expect(store.keys("mqtt/q/").sort()).toEqual(["mqtt/q/ops-console-14/0", "mqtt/q/ops-console-14/2"]);
+    // Still delivered, in order.
+    const back = await connect(b, { clientId: "ops-console-14", clean: false });
+    await until(() => back.received.length === 4, "4 delivered");
+    expect(back.received.map((m) => m.topic)).toEqual(sent.map(([t]) => t));
+    await until(() => b.sessionStats()?.storedBytes === 0, "acknowledged");
+  });
+
+  it("at a restart, apply a P1 bound lowered below queueLimit to the restored queue", async () => {
+    const store = new MemoryMap();
+    let b = await startBroker(store);
+    const c = await connect(b, { clientId: "ops-console-15", clean: false });
+    await c.client.subscribeAsync("linli/s1/alerts/#", { qos: 1 });
+    await disconnect(c);
+    await untilGone(b, "ops-console-15");
+    for (let i = 0; i < 3; i++)
+      b.publish(`linli/s1/alerts/p1/CODE/d${i}`, JSON.stringify({ id: `P${i}`, rev: 1 }), 1, false);
+    await until(() => store.keys("mqtt/q/").length === 3, "3 written");
+    await stopBroker(b);
+
+    const counters = new Counters();
+    b = await startBroker(store, { queueLimit: 10, urgentQueueLimit: 2 }, counters);
+    expect(b.sessionStats()).toMatchObject({ queued: 2, droppedP1: 1 });
+    expect(counters.rejected("operator", "session-queue-full-p1")).toBe(1);
+    expect(store.keys("mqtt/q/")).toHaveLength(2);
+  });
+
+  it("at a restart, delete the saved sessions of an operator whose credentials changed while stopped (removed and added again), counted", async () => {
+    const store = new MemoryMap();
+    const secret = { ops: "secret" as string | null | undefined };
+    const operatorSecret = (name: string) => (name === "ops" ? secret.ops : "secret2");
+    let b = await startBroker(store, { operatorSecret });
+    const c = await connect(b, { clientId: "ops-console-16", clean: false });
+    await c.client.subscribeAsync("linli/s1/alerts/#", { qos: 1 });
+    const other = await connect(b, {
+      clientId: "ops2-console",
+      clean: false,
+      username: "ops2",
+      password: "secret2",
+    });
+    await other.client.subscribeAsync("linli/s1/alerts/#", { qos: 1 });
+    await disconnect(c);
+    await disconnect(other);
+    await untilGone(b, "ops-console-16");
+    await untilGone(b, "ops2-console");
+    b.publish(alert(1), '{"n":1}', 1, false);
+    await until(() => store.keys("mqtt/q/").length === 2, "queued for both");
+    await stopBroker(b);
+
+    // The same credentials: kept.
+    b = await startBroker(store, { operatorSecret });
+    expect(b.sessionStats()).toMatchObject({ sessions: 2, restored: 2, ownerChanged: 0 });
+    await stopBroker(b);
+
+    // Removed and added again with another password while stopped: the old sessions are not handed over.
+    secret.ops = "someone-else";
+    const counters = new Counters();
+    b = await startBroker(store, { operatorSecret }, counters);
+    expect(b.sessionStats()).toMatchObject({ sessions: 1, restored: 1, ownerChanged: 1, ownerRemoved: 0 });
+    expect(counters.rejected("operator", "session-owner-changed")).toBe(1);
+    expect(store.keys("mqtt/").sort()).toEqual(["mqtt/q/ops2-console/0", "mqtt/s/ops2-console"]);
+    const back = await connect(b, { clientId: "ops-console-16", clean: false });
+    expect(back.sessionPresent).toBe(false);
+    await stopBroker(b);
+
+    // Removed while stopped: deleted too, counted apart.
+    const c2 = new Counters();
+    b = await startBroker(store, { operatorSecret: (name) => (name === "ops2" ? undefined : "x") }, c2);
+    expect(b.sessionStats()).toMatchObject({ sessions: 0, ownerRemoved: 1 });
+    expect(c2.rejected("operator", "session-owner-removed")).toBe(1);
+    expect(store.keys("mqtt/")).toEqual([]);
+  });
+
+  it("at a restart, bind a session saved before credentials were fingerprinted to those configured now", async () => {
+    const store = new MemoryMap();
+    store.put("mqtt/s/ops-old", { owner: "ops", subs: [{ topic: "linli/s1/alerts/#", qos: 1 }], away: 0 });
+    let b = await startBroker(store, { operatorSecret: () => "secret" });
+    expect(b.sessionStats()).toMatchObject({ sessions: 1, ownerChanged: 0 });
+    expect(typeof (store.map.get("mqtt/s/ops-old") as { cred?: unknown }).cred).toBe("string");
+    await stopBroker(b);
+    b = await startBroker(store, { operatorSecret: () => "changed" });
+    expect(b.sessionStats()).toMatchObject({ sessions: 0, ownerChanged: 1 });
   });
 
   it("leave the P1 fast path alone: a P1 overtakes telemetry for a console on a persistent session", async () => {

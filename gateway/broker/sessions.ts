@@ -9,7 +9,7 @@
  * ours, for every client: bounded per client, and for operators' sessions
  * written through to a DurableMap under `mqtt/`:
  *
- *   mqtt/s/<client id>          { owner, subs: [{ topic, qos }], away }   one per operator session
+ *   mqtt/s/<client id>          { owner, subs: [{ topic, qos }], away, cred }   one per operator session
  *   mqtt/q/<client id>/<seq>    { t: topic, p: payload, q: qos }    one per queued or in-flight message
  *
  * A queue entry is written when aedes enqueues a QoS 1 message for a session
@@ -26,6 +26,14 @@
  * Devices' persistent sessions stay in memory only: nothing a device receives
  * (commands) is worth replaying after a restart.
  *
+ * `cred` fingerprints the credentials the operator had when the session was made
+ * (credentials.ts): a start that finds other ones deletes the session, as a reload that changes
+ * them does (the account given to someone else cannot be told from a new password).
+ *
+ * At a start, each restored queue remembers its last restored message per topic until the start's
+ * republication is through (endRestore): a republished state it holds already (same id and rev)
+ * is neither queued nor delivered live again.
+ *
  * `away` orders the sessions by when their consoles went away, to discard the one away longest
  * at maxSessions. It is a counter, not a time: a wall-clock time there was not moved by a step of
  * the clock (gateway/moved-times.ts), so after a step back the console that had just left looked
@@ -35,6 +43,7 @@
 import { Readable } from "node:stream";
 import type { Aedes, Client, PublishPacket } from "aedes";
 import aedesPersistence from "aedes-persistence";
+import { credentialFingerprint } from "./credentials.js";
 import { RetainedStore } from "./retained-store.js";
 import { DROP_RANKS, type DropKind, MessageClassifier, OverflowIndex } from "./session-overflow.js";
 
@@ -75,11 +84,15 @@ export interface SessionOptions {
   /** Called per message kept in memory only because the store budget is spent. */
   onOverBudget?(clientId: string, topic: string): void;
   /**
-   * Whether an operator of this name is in the configuration: at restore, a session whose owner is
-   * not is deleted (the operator was removed while the gateway was stopped, or by a reload just
-   * before a power cut). Absent: every owner is kept.
+   * The operator's password as the configuration gives it now (plain or a hash; null: none), or
+   * undefined when the configuration does not name it. A saved session keeps a fingerprint of the
+   * credentials it was made under (credentials.ts); at restore, a session whose operator is gone
+   * or whose credentials changed while the gateway was stopped (removed and added again, a new
+   * password) is deleted, as a reload deletes them. Absent: every owner is kept.
    */
-  ownerKnown?: (owner: string) => boolean;
+  ownerSecret?: (owner: string) => string | null | undefined;
+  /** Called per session deleted at restore because its operator is gone or its credentials changed. */
+  onOwnerGone?(clientId: string, owner: string, why: "removed" | "credentials-changed"): void;
   /** Monotonic ms, for writeAfterMs (elapsed time: a step of the wall clock must not move it). */
   monotonic?: () => number;
 }
@@ -100,6 +113,10 @@ export interface SessionStats {
   restoreRefused: number;
   /** Sessions deleted because their operator left the configuration (at restore or by a reload). */
   ownerRemoved: number;
+  /** Sessions deleted because their operator's credentials changed (at restore or by a reload). */
+  ownerChanged: number;
+  /** Restored-then-republished copies not queued again: the session held that state already. */
+  restoredDuplicates: number;
   restored: number;
   /** Writes the store refused (they went on in memory). */
   storeErrors: number;
@@ -133,8 +150,20 @@ interface Entry {
 
 interface Queue {
   entries: Entry[];
-  /** While the queue is past queueLimit (until it is back to half of it): the overflow policy's index. */
+  /** While the queue is past its smaller bound (until back to half of it): the overflow policy's index. */
   index: OverflowIndex<Entry> | null;
+  /**
+   * From the restore until the start's republication is through (endRestore): per topic, the
+   * session's last queued message on it when that came from the restore (sent and acknowledged
+   * since, or not). A republished message that repeats it (the same bytes, or the same alert's
+   * state of the same rev) is not queued again. At most one per restored entry.
+   */
+  restored: Map<string, Entry> | null;
+  /**
+   * Packets not queued as such repeats while the client is connected: not to be delivered live
+   * either (heldBack), in the order published; at most SKIPPED_MAX (beyond, the oldest forgotten).
+   */
+  skipped: Packet[] | null;
 }
 
 interface Session {
@@ -148,6 +177,8 @@ interface Session {
   unwritten: number;
   /** Order in which its client last went away (a counter, not a time); picks the session to discard at maxSessions. */
   away: number;
+  /** Fingerprint of its operator's credentials when it was made (credentials.ts); null: a record from before. */
+  cred: string | null;
 }
 
 /** The promise-returning forms of aedes-persistence's in-memory implementation, as aedes 1.x calls them. */
@@ -175,6 +206,8 @@ interface Inner {
 const memory = aedesPersistence as unknown as () => Inner;
 
 const SESSION_PREFIX = "mqtt/s/";
+/** Repeats of restored messages remembered per connected client until its delivery leaves them out. */
+const SKIPPED_MAX = 1024;
 const QUEUE_PREFIX = "mqtt/q/";
 
 export class SessionPersistence {
@@ -195,9 +228,15 @@ export class SessionPersistence {
   private superseded = 0;
   private readonly classifier: MessageClassifier;
   private readonly urgentQueueLimit: number;
+  /** The smaller bound: past it, the overflow policy looks at the queue. */
+  private readonly minLimit: number;
   private evicted = 0;
   private restoreRefused = 0;
   private ownerRemoved = 0;
+  private ownerChanged = 0;
+  private restoredDuplicates = 0;
+  /** Fingerprints of operators' credentials, per operator: recomputed when the secret changes. */
+  private readonly creds = new Map<string, { secret: string | null; fp: Promise<string | null> }>();
   private restored = 0;
   private storeErrors = 0;
   private overBudget = 0;
@@ -208,6 +247,7 @@ export class SessionPersistence {
     this.monotonic = opts.monotonic ?? (() => performance.now());
     this.classifier = new MessageClassifier(opts.site);
     this.urgentQueueLimit = opts.urgentQueueLimit ?? opts.queueLimit * 10;
+    this.minLimit = Math.min(opts.queueLimit, this.urgentQueueLimit);
   }
 
   stats(): SessionStats {
@@ -223,6 +263,8 @@ export class SessionPersistence {
       evicted: this.evicted,
       restoreRefused: this.restoreRefused,
       ownerRemoved: this.ownerRemoved,
+      ownerChanged: this.ownerChanged,
+      restoredDuplicates: this.restoredDuplicates,
       restored: this.restored,
       storeErrors: this.storeErrors,
       overBudget: this.overBudget,
@@ -252,11 +294,12 @@ export class SessionPersistence {
 
   /**
    * Deletes every session (subscriptions, queued messages, its records) of these operators: a reload
-   * removed them. Kept, a new operator added later under the same name (another person) was handed
-   * them: the old one's subscriptions and the alerts queued for them. Their connections are closed
-   * first (the caller); a disconnect that comes after finds no session to save. Returns how many.
+   * removed them or changed their credentials (`why`). Kept, a new operator added later under the
+   * same name (another person) was handed them: the old one's subscriptions and the alerts queued
+   * for them. Their connections are closed first (the caller); a disconnect that comes after finds
+   * no session to save. Returns how many.
    */
-  forgetOwners(owners: ReadonlySet<string>): number {
+  forgetOwners(owners: ReadonlySet<string>, why: "removed" | "credentials-changed" = "removed"): number {
     let n = 0;
     for (const s of [...this.sessions.values()]) {
       if (!owners.has(s.owner)) continue;
@@ -264,8 +307,48 @@ export class SessionPersistence {
       this.inner.cleanSubscriptions({ id: s.id }).catch(() => {});
       n++;
     }
-    this.ownerRemoved += n;
+    for (const o of owners) this.creds.delete(o);
+    if (why === "removed") this.ownerRemoved += n;
+    else this.ownerChanged += n;
     return n;
+  }
+
+  /**
+   * The start's republication is through: restored queues stop comparing what comes with what
+   * they restored (a later message repeating a restored one is a new publication).
+   */
+  endRestore(): void {
+    for (const q of this.queues.values()) {
+      q.restored = null;
+      q.skipped = null;
+    }
+  }
+
+  /**
+   * Whether a delivery to this connected client is to be left out: a repeat of a restored message
+   * that was not queued (it was, or will be, sent from the queue), or, before the CONNACK, a
+   * message its queue holds (the flush after the CONNACK sends it).
+   */
+  heldBack(
+    clientId: string,
+    packet: { brokerId?: string; brokerCounter?: number },
+    connackSent: boolean,
+  ): boolean {
+    const q = this.queues.get(clientId);
+    if (q === undefined) return false;
+    const skipped = q.skipped;
+    if (skipped !== null && skipped.length > 0) {
+      // aedes hands each subscriber a copy: found by broker id and counter (re-stamped at emission,
+      // after the enqueue). Deliveries come in emission order: normally the first one.
+      for (let i = 0; i < skipped.length; i++) {
+        const p = skipped[i] as Packet;
+        if (p.brokerCounter === packet.brokerCounter && p.brokerId === packet.brokerId) {
+          skipped.splice(0, i + 1);
+          return true;
+        }
+      }
+    }
+    return !connackSent && this.holds(clientId, packet);
   }
 
   /**
@@ -369,10 +452,16 @@ export class SessionPersistence {
     let s = this.sessions.get(client.id);
     if (s === undefined) {
       const owner = this.opts.owner(client);
-      // admit() ran at CONNECT; it runs again here for connections that raced past the bound.
-      if (owner === null || !this.admit(client.id)) return;
-      s = this.newSession(client.id, owner, this.nextAway++);
-      s.unwritten = this.queues.get(client.id)?.entries.length ?? 0;
+      if (owner === null) return;
+      // The credentials it is made under (a resolved promise once computed for this operator).
+      const cred = await this.credentialOf(owner);
+      s = this.sessions.get(client.id);
+      if (s === undefined) {
+        // admit() ran at CONNECT; it runs again here for connections that raced past the bound.
+        if (!this.admit(client.id)) return;
+        s = this.newSession(client.id, owner, this.nextAway++, cred ?? null);
+        s.unwritten = this.queues.get(client.id)?.entries.length ?? 0;
+      }
     }
     for (const sub of subs) s.subs.set(sub.topic, sub.qos);
     this.saveSession(s);
@@ -443,7 +532,7 @@ export class SessionPersistence {
     const [e] = q.entries.splice(i, 1) as [Entry];
     q.index?.removed(e);
     this.forget(client.id, e);
-    if (q.entries.length * 2 <= this.opts.queueLimit) q.index = null;
+    if (q.entries.length * 2 <= this.minLimit) q.index = null;
     if (q.entries.length === 0 && !this.sessions.has(client.id)) this.queues.delete(client.id);
     return e.packet;
   }
@@ -473,8 +562,12 @@ export class SessionPersistence {
   private enqueue(clientId: string, packet: Packet): void {
     let q = this.queues.get(clientId);
     if (q === undefined) {
-      q = { entries: [], index: null };
+      q = { entries: [], index: null, restored: null, skipped: null };
       this.queues.set(clientId, q);
+    }
+    if (q.restored !== null && this.repeatsRestored(clientId, q, q.restored, packet)) {
+      this.restoredDuplicates++;
+      return;
     }
     const e: Entry = {
       packet,
@@ -490,8 +583,8 @@ export class SessionPersistence {
     // A session's entries without a record (key null) are exactly those counted unwritten: the
     // newcomer too, before the overflow policy may drop it (forget() uncounts it then).
     if (s !== undefined) s.unwritten++;
-    // Over the bound: the policy may drop the newcomer itself (a copy already, or the lowest rank).
-    if (q.entries.length > this.opts.queueLimit) {
+    // Over a bound: the policy may drop the newcomer itself (a copy already, or the lowest rank).
+    if (q.entries.length > this.minLimit) {
       this.trim(clientId, q);
       if (e.gone) return;
     }
@@ -501,6 +594,35 @@ export class SessionPersistence {
       s.unwritten = 0;
       this.write(s, e);
     } else this.writeUnwritten(s, Number.POSITIVE_INFINITY);
+  }
+
+  /**
+   * Whether `packet` repeats the session's last queued message on its topic, restored at the start:
+   * the same bytes, or a state of the same alert and rev (`id` + `rev` name one state; the start's
+   * republication of an open alert is its state again). A repeat is marked skipped (no live
+   * delivery either); anything else on the topic ends the comparison there. O(1) but for a
+   * repeat's payload compared and, when the bytes differ, both classified once (cached).
+   */
+  private repeatsRestored(clientId: string, q: Queue, restored: Map<string, Entry>, packet: Packet): boolean {
+    const prev = restored.get(packet.topic);
+    if (prev === undefined) return false;
+    let same = samePayload(prev.packet.payload, packet.payload);
+    if (!same && prev.packet.payload.length > 0 && packet.payload.length > 0) {
+      const a = this.classifier.info(prev.packet);
+      const b = this.classifier.info(packet);
+      same = a.stateOf !== null && a.stateOf === b.stateOf && a.rev === b.rev;
+    }
+    if (!same) {
+      restored.delete(packet.topic);
+      return false;
+    }
+    // Connected (or connecting): its deliver function gets the packet next, and must leave it out.
+    if (this.online(clientId)) {
+      const skipped = (q.skipped ??= []);
+      if (skipped.length >= SKIPPED_MAX) skipped.shift();
+      skipped.push(packet);
+    }
+    return true;
   }
 
   private write(s: Session, e: Entry): void {
@@ -589,6 +711,8 @@ export class SessionPersistence {
       index.removed(e);
       q.entries.splice(i, 1);
       this.forget(clientId, e);
+      // Dropped unsent: a repeat of it is no repeat for this session.
+      if (q.restored?.get(e.packet.topic) === e) q.restored.delete(e.packet.topic);
       if (kind === "copy") this.superseded++;
       else {
         this.dropped++;
@@ -628,7 +752,7 @@ export class SessionPersistence {
     return clients !== undefined && clients[clientId] !== undefined;
   }
 
-  private newSession(id: string, owner: string, away: number): Session {
+  private newSession(id: string, owner: string, away: number, cred: string | null): Session {
     const enc = encodeURIComponent(id);
     const s: Session = {
       id,
@@ -638,6 +762,7 @@ export class SessionPersistence {
       nextSeq: 0,
       unwritten: 0,
       away,
+      cred,
     };
     this.sessions.set(id, s);
     return s;
@@ -649,7 +774,26 @@ export class SessionPersistence {
       owner: s.owner,
       subs,
       away: s.away,
+      ...(s.cred === null ? {} : { cred: s.cred }),
     });
+  }
+
+  /**
+   * The fingerprint of the operator's credentials as configured now (credentials.ts), computed once
+   * per operator and secret; undefined: the configuration does not name it; null: not checked.
+   */
+  private credentialOf(owner: string): Promise<string | null | undefined> {
+    if (this.opts.ownerSecret === undefined) return Promise.resolve(null);
+    const secret = this.opts.ownerSecret(owner);
+    if (secret === undefined) return Promise.resolve(undefined);
+    let c = this.creds.get(owner);
+    if (c === undefined || c.secret !== secret) {
+      // A cache, bounded by the operators that hold sessions: rebuilt past twice maxSessions.
+      if (this.creds.size >= 2 * this.opts.maxSessions + 16) this.creds.clear();
+      c = { secret, fp: credentialFingerprint(owner, secret).catch(() => null) };
+      this.creds.set(owner, c);
+    }
+    return c.fp;
   }
 
   /** Drops a client's queue and, if it has one, its durable session. */
@@ -670,25 +814,42 @@ export class SessionPersistence {
     const store = this.opts.store;
     const bad: string[] = [];
     const gone: string[] = [];
+    const goneIds = new Set<string>();
+    const records: { key: string; id: string; rec: NonNullable<ReturnType<typeof asSessionRecord>> }[] = [];
     for (const [key, value] of store.entries(SESSION_PREFIX)) {
       const id = decodeKey(key.slice(SESSION_PREFIX.length));
       const rec = id === null ? null : asSessionRecord(value);
-      if (id === null || rec === null) {
-        bad.push(key);
-        continue;
-      }
-      if (this.opts.ownerKnown !== undefined && !this.opts.ownerKnown(rec.owner)) {
-        // Its operator left the configuration while the gateway was stopped: not handed to anyone.
+      if (id === null || rec === null) bad.push(key);
+      else records.push({ key, id, rec });
+    }
+    // Each operator's fingerprint once, all at once (a plain password's is a scrypt on the pool).
+    await Promise.all([...new Set(records.map((r) => r.rec.owner))].map((o) => this.credentialOf(o)));
+    for (const { key, id, rec } of records) {
+      // Its operator left the configuration while the gateway was stopped (or by a reload just
+      // before a power cut), or was added again or given a new password: not handed over, as a
+      // reload would not hand it over.
+      const cred = await this.credentialOf(rec.owner);
+      const why =
+        cred === undefined
+          ? "removed"
+          : cred !== null && rec.cred !== undefined && rec.cred !== cred
+            ? "credentials-changed"
+            : null;
+      if (why !== null) {
         gone.push(key);
+        goneIds.add(id);
+        if (why === "removed") this.ownerRemoved++;
+        else this.ownerChanged++;
+        this.opts.onOwnerGone?.(id, rec.owner, why);
         continue;
       }
-      const s = this.newSession(id, rec.owner, rec.away);
+      const s = this.newSession(id, rec.owner, rec.away, cred ?? null);
       if (rec.away >= this.nextAway) this.nextAway = rec.away + 1;
       for (const sub of rec.subs) s.subs.set(sub.topic, sub.qos);
       if (rec.subs.length > 0) await this.inner.addSubscriptions({ id }, rec.subs);
+      // A record from before fingerprints: bound to the credentials configured now.
+      if (rec.cred === undefined && s.cred !== null) this.saveSession(s);
     }
-    const goneIds = new Set(gone.map((k) => decodeKey(k.slice(SESSION_PREFIX.length))));
-    this.ownerRemoved += gone.length;
     const found = new Map<string, { seq: number; key: string; t: string; p: Buffer; q: number }[]>();
     for (const [key, value] of store.entries(QUEUE_PREFIX)) {
       const slash = key.lastIndexOf("/");
@@ -733,17 +894,46 @@ export class SessionPersistence {
         copy: false,
         gone: false,
       }));
-      const last = new Map<string, boolean>();
-      for (const e of entries) last.set(e.packet.topic, e.packet.payload.length > 0);
+      const last = new Map<string, Entry>();
+      for (const e of entries) last.set(e.packet.topic, e);
       for (const e of entries) this.storedBytes += recordSize(e);
-      const q: Queue = { entries, index: null };
+      const q: Queue = { entries, index: null, restored: last, skipped: null };
       this.queues.set(id, q);
-      // queueLimit lowered since they were written, or P1 messages held beyond it: the overflow policy.
-      if (entries.length > this.opts.queueLimit) this.trim(id, q);
       this.restored += entries.length;
-      for (const [topic, state] of last) if (state) this.restoredStates.add(topic);
+      for (const [topic, e] of last) if (e.packet.payload.length > 0) this.restoredStates.add(topic);
+      // Bounds lowered since they were written, or P1 messages held beyond them: the overflow policy.
+      if (entries.length > this.minLimit) this.trim(id, q);
     }
+    this.applyStoreBudget();
   }
+
+  /**
+   * At restore: records past the store budget (lowered since they were written) are deleted, their
+   * messages kept in memory only, as a message queued past the budget is; by the overflow policy's
+   * ranks (session-overflow.ts), the lowest first, each queue's oldest first. Counted as usual.
+   */
+  private applyStoreBudget(): void {
+    const budget = this.opts.storeBudgetBytes ?? Number.POSITIVE_INFINITY;
+    if (this.storedBytes <= budget) return;
+    const byRank: { id: string; e: Entry }[][] = DROP_RANKS.map(() => []);
+    for (const [id, q] of this.queues) {
+      const index = q.index ?? new OverflowIndex(this.classifier, q.entries);
+      for (const e of q.entries) if (e.key !== null && e.key !== "") byRank[index.rankOf(e)]?.push({ id, e });
+    }
+    for (const rank of byRank)
+      for (const { id, e } of rank) {
+        if (this.storedBytes <= budget) return;
+        this.unstore(e);
+        e.key = "";
+        this.overBudget++;
+        this.opts.onOverBudget?.(id, e.packet.topic);
+      }
+  }
+}
+
+function samePayload(a: Buffer | string, b: Buffer | string): boolean {
+  if (typeof a === "string" || typeof b === "string") return a.toString() === b.toString();
+  return a.length === b.length && a.equals(b);
 }
 
 /** About what an entry's record takes in the store: its topic, payload and framing. */
@@ -778,9 +968,16 @@ function decodeKey(s: string): string | null {
 
 function asSessionRecord(
   v: unknown,
-): { owner: string; subs: { topic: string; qos: number }[]; away: number } | null {
+): { owner: string; subs: { topic: string; qos: number }[]; away: number; cred?: string } | null {
   if (typeof v !== "object" || v === null) return null;
-  const { owner, subs, away } = v as { owner?: unknown; subs?: unknown; away?: unknown };
+  const { owner, subs, away, cred } = v as {
+    owner?: unknown;
+    subs?: unknown;
+    away?: unknown;
+    cred?: unknown;
+  };
+  // Absent in records written before credentials were fingerprinted.
+  if (cred !== undefined && typeof cred !== "string") return null;
   // A counter (or, written before it was one, wall-clock ms): a whole number, not negative.
   if (typeof owner !== "string" || !Array.isArray(subs) || typeof away !== "number") return null;
   if (!Number.isSafeInteger(away) || away < 0) return null;
@@ -790,7 +987,7 @@ function asSessionRecord(
     if (typeof topic !== "string" || topic.length === 0 || (qos !== 0 && qos !== 1 && qos !== 2)) return null;
     out.push({ topic, qos });
   }
-  return { owner, subs: out, away };
+  return { owner, subs: out, away, ...(cred === undefined ? {} : { cred }) };
 }
 
 function asQueued(v: unknown): { t: string; p: Buffer; q: number } | null {
