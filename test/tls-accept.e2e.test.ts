@@ -32,7 +32,9 @@ async function handshakes(port: number, localAddress: string, n: number, ca: Buf
       () =>
         new Promise<boolean>((resolve) => {
           let secure = false;
-          const s = tlsConnect({ host: "127.0.0.1", port, localAddress, ca, servername: "localhost" }, () => {
+          const tcp = tcpConnect({ host: "127.0.0.1", port, localAddress });
+          tcp.on("error", () => {});
+          const s = tlsConnect({ socket: tcp, ca, servername: "localhost" }, () => {
             secure = true;
             s.destroy();
           });
