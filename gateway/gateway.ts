@@ -26,6 +26,7 @@ import { SampleConsumer } from "./consume.js";
 import { AlertContentBuilder, escalationInfo } from "./content/alert-content.js";
 import { DeviceCommands } from "./device-commands.js";
 import { deviceRateLimiter, gateIngest, sweepDeviceRate } from "./device-rate.js";
+import type { HttpRefusal } from "./http-guard.js";
 import { MqttIngest } from "./ingest/mqtt-ingest.js";
 import type { Journal, JournalFs } from "./journal/journal.js";
 import { createLogger, type Logger, RateLimitedLog } from "./log.js";
@@ -519,6 +520,7 @@ export class Gateway {
           );
         },
         gw.httpConnectionRefused("metrics"),
+        broker.admitTcp,
       ).catch(stopOnError);
     if (config.console.enabled)
       gw.consoleServer = await startConsoleServer(
@@ -666,17 +668,22 @@ export class Gateway {
     return this.consoleServer?.reloadCertificates() ?? false;
   }
 
-  /** Counts and logs (once a minute per address) a socket the console or metrics server closed at accept (http-guard.ts). */
+  /**
+   * Counts and logs (once a minute per address and reason) a socket the console or metrics server
+   * closed at accept or evicted to make room (http-guard.ts).
+   */
   private httpConnectionRefused(server: "console" | "metrics") {
-    return (address: string, why: "total" | "per-address") => {
+    return (address: string, why: HttpRefusal) => {
       this.counters.reject("connection", "http-connection-limit");
       this.rateLog.warn(
         address,
-        `${server}-connection-limit`,
+        `${server}-connection-${why}`,
         { address, server, limit: why },
         why === "total"
-          ? `${server} server: connection refused, the server holds its most sockets`
-          : `${server} server: connection refused, this address holds its most sockets`,
+          ? `${server} server: connection refused, the server is full and no socket may be evicted (logged-in operators')`
+          : why === "per-address"
+            ? `${server} server: connection refused, this address holds its most sockets`
+            : `${server} server: socket not logged in closed to make room for a new one (its address holds the most)`,
       );
     };
   }

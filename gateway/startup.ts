@@ -6,6 +6,7 @@
  * and returns what it made; the gateway keeps the order and what must be stopped.
  */
 
+import type { Socket } from "node:net";
 import path from "node:path";
 import type { Clock } from "../core/index.js";
 import type { AlertEngine } from "./alerts/engine.js";
@@ -15,6 +16,7 @@ import type { Config } from "./config/schema.js";
 import { ConsoleServer, type ConsoleServerOptions } from "./console/server.js";
 import { consoleSiteInfo } from "./console/site-info.js";
 import { escalationInfo } from "./content/alert-content.js";
+import type { HttpRefusal } from "./http-guard.js";
 import { JournalFormatError } from "./journal/format.js";
 import { type FoundDamage, Journal, type JournalFs } from "./journal/journal.js";
 import { JournalLockedError } from "./journal/lock.js";
@@ -138,7 +140,8 @@ export function startMetricsServer(
   log: Logger,
   readyNote?: () => string | null,
   onUnauthorized?: (address: string) => void,
-  onConnectionRefused?: (address: string, why: "total" | "per-address") => void,
+  onConnectionRefused?: (address: string, why: HttpRefusal) => void,
+  admitConnection?: (socket: Socket) => boolean,
 ): Promise<MetricsServer> {
   const onError = (err: unknown) => log.error({ err }, "metrics collection failed");
   // Throws naming the secret's file (unreadable, empty, too short): no start with /metrics open by mistake.
@@ -154,6 +157,7 @@ export function startMetricsServer(
     onError,
     onUnauthorized,
     onConnectionRefused,
+    admitConnection,
   });
 }
 
@@ -164,7 +168,7 @@ export async function startConsoleServer(
   broker: EmbeddedBroker,
   config: () => Config,
   log: Logger,
-  onConnectionRefused?: (address: string, why: "total" | "per-address") => void,
+  onConnectionRefused?: (address: string, why: HttpRefusal) => void,
   onWebSocketRefused?: ConsoleServerOptions["onWebSocketRefused"],
 ): Promise<ConsoleServer> {
   const server = await ConsoleServer.start({
@@ -177,6 +181,7 @@ export async function startConsoleServer(
     tls: c.tls,
     onConnectionRefused,
     onWebSocketRefused,
+    admitConnection: broker.admitTcp,
   });
   log.info({ url: server.url }, "operators' console listening");
   return server;

@@ -5,12 +5,16 @@
  * kept both 30 s), and sockets beyond an address's share or the server's total are closed at
  * accept, counted.
  */
+import { request } from "node:http";
 import { type Socket, connect as tcpConnect } from "node:net";
+import { Writable } from "node:stream";
+import mqtt from "mqtt";
 import { afterEach, describe, expect, it } from "vitest";
-import { CONSOLE_MAX_PER_ADDRESS } from "../gateway/console/server.js";
+import { CONSOLE_MAX_CONNECTIONS, CONSOLE_MAX_PER_ADDRESS } from "../gateway/console/server.js";
 import type { Gateway } from "../gateway/gateway.js";
+import { createLogger } from "../gateway/log.js";
 import { METRICS_MAX_CONNECTIONS, METRICS_MAX_PER_ADDRESS } from "../gateway/metrics/server.js";
-import { metricsGet, startGateway, testConfig } from "./support/harness.js";
+import { metricsGet, OPS, startGateway, testConfig } from "./support/harness.js";
 
 interface Held {
   socket: Socket;
@@ -123,10 +127,14 @@ describe("HTTP servers under a socket flood", () => {
         held.push(await open(metricsPort, from));
       address++;
     }
+    // The server full: a new socket takes the place of the oldest of the address holding the most
+    // (every address holds 16: the first, 127.0.0.1).
     const beyond = await open(metricsPort, `127.0.0.${address}`);
     held.push(beyond);
     await sleep(300);
-    expect(beyond.closedAt).not.toBeNull();
+    expect(beyond.closedAt).toBeNull();
+    expect(held[0]?.closedAt).not.toBeNull();
+    expect(held.filter((h) => h.closedAt === null).length).toBe(METRICS_MAX_CONNECTIONS);
 
     // The console counts its own: one address's share.
     const consoleHeld: Held[] = [];
@@ -147,3 +155,113 @@ describe("HTTP servers under a socket flood", () => {
     );
   });
 });
+
+/** A GET to the console from 127.0.0.1 on a connection of its own: the status, or the error's code. */
+function consoleGet(gw: Gateway, path: string, auth?: string): Promise<number | string> {
+  const headers: Record<string, string> = auth
+    ? { authorization: `Basic ${Buffer.from(auth).toString("base64")}` }
+    : {};
+  return new Promise((resolve) => {
+    const req = request(new URL(path, gw.consoleUrl as string), { headers, agent: false }, (res) => {
+      res.resume();
+      res.on("end", () => resolve(res.statusCode ?? 0));
+    });
+    req.on("error", (err: Error & { code?: string }) => resolve(err.code ?? err.message));
+    req.setTimeout(5_000, () => req.destroy(new Error("timeout")));
+    req.end();
+  });
+}
+
+describe("the console flooded by a few hosts", () => {
+  let gw: Gateway | null = null;
+  afterEach(async () => {
+    await gw?.stop();
+    gw = null;
+  });
+
+  it("eight hosts at their share evict their own sockets: a logged-in operator's console still loads and logs in", async () => {
+    const logged: Record<string, unknown>[] = [];
+    const destination = new Writable({
+      write(chunk: Buffer, _enc, done) {
+        for (const line of chunk.toString().split("\n")) if (line) logged.push(JSON.parse(line));
+        done();
+      },
+    });
+    gw = await startGateway({
+      config: testConfig({ console: { enabled: true, host: "127.0.0.1", port: 0 } }),
+      logger: createLogger({ level: "warn", format: "json", destination }),
+    });
+    const g = gw;
+    const wsUrl = `ws://127.0.0.1:${new URL(g.consoleUrl as string).port}/mqtt`;
+    const login = (clientId: string) =>
+      mqtt.connectAsync(wsUrl, {
+        username: OPS.name,
+        password: OPS.password,
+        clientId,
+        reconnectPeriod: 0,
+        connectTimeout: 5_000,
+      });
+    // An operator's console, logged in before the flood.
+    const desk = await login(`${OPS.name}-desk`);
+    let deskClosed = false;
+    desk.on("close", () => {
+      deskClosed = true;
+    });
+
+    // Eight hosts (127.0.0.2-9) hold their share each, 512 sockets, the console's total, and open
+    // a new one whenever one of theirs is closed (bounded: 4,000 reopens, stopped at the end).
+    const hosts = 8;
+    expect(hosts * CONSOLE_MAX_PER_ADDRESS).toBe(CONSOLE_MAX_CONNECTIONS);
+    const flood: Held[] = [];
+    let stopped = false;
+    let reopens = 0;
+    const openFrom = (from: string): Promise<void> =>
+      open(consolePort(g), from).then(
+        (h) => {
+          flood.push(h);
+          h.socket.once("close", () => {
+            if (stopped || reopens >= 4_000) return;
+            reopens++;
+            setTimeout(() => stopped || void openFrom(from), 10);
+          });
+        },
+        () => undefined,
+      );
+    try {
+      await Promise.all(
+        Array.from({ length: hosts }, (_, h) =>
+          Promise.all(Array.from({ length: CONSOLE_MAX_PER_ADDRESS }, () => openFrom(`127.0.0.${h + 2}`))),
+        ),
+      );
+      await sleep(200);
+      // Full (the desk's WebSocket is one; one or two of the flood's are being reopened).
+      expect(flood.filter((h) => h.closedAt === null).length).toBeGreaterThanOrEqual(
+        CONSOLE_MAX_CONNECTIONS - 8,
+      );
+
+      // The desk reloads its page, logs in again (HTTP and a new WebSocket) while the flood goes on.
+      expect(await consoleGet(g, "/")).toBe(200);
+      expect(await consoleGet(g, "/app.js")).toBe(200);
+      expect(await consoleGet(g, "/api/site", `${OPS.name}:${OPS.password}`)).toBe(200);
+      const again = await login(`${OPS.name}-reload`);
+      expect(again.connected).toBe(true);
+      again.end(true);
+      // The console logged in before the flood was never touched.
+      expect(deskClosed).toBe(false);
+      expect(desk.connected).toBe(true);
+    } finally {
+      stopped = true;
+      for (const h of flood) h.socket.destroy();
+      desk.end(true);
+    }
+    // Each socket evicted for the desk's was counted, and logged once a minute per address.
+    expect(g.counters.rejected("connection", "http-connection-limit")).toBeGreaterThanOrEqual(4);
+    const evictions = logged.filter((l) => l.server === "console" && l.limit === "evicted");
+    expect(evictions.length).toBeGreaterThanOrEqual(1);
+    expect(evictions.length).toBeLessThanOrEqual(hosts);
+  }, 30_000);
+});
+
+function consolePort(gw: Gateway): number {
+  return Number(new URL(gw.consoleUrl as string).port);
+}

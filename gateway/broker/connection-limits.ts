@@ -6,6 +6,7 @@
  */
 import type { Socket } from "node:net";
 import type { Client } from "aedes";
+import { tcpSocketOf } from "../accept-gate.js";
 import type { LimitsConfig } from "../config/limits.js";
 import { DEFAULT_LIMITS } from "../config/limits.js";
 import type { Logger, RateLimitedLog } from "../log.js";
@@ -57,6 +58,8 @@ export class SocketLimits {
   private stopped = false;
   private readonly reclaim = new FloodReclaim();
   private readonly acceptBanWatchers = new Set<AcceptBanWatcher>();
+  /** TCP sockets admitted by admitTcp, whose MQTT stream is not admitted (counted) a second time. */
+  private readonly admittedTcp = new WeakSet<Socket>();
 
   constructor(
     readonly config: ConnectionLimits,
@@ -131,13 +134,7 @@ export class SocketLimits {
     socket.on("error", ignoreError);
     const address = addressOf(peer);
     if (peer !== socket) this.peers.set(socket, address);
-    const admission = this.login.admitConnection(address);
-    if (admission !== "ok") {
-      this.counters.reject(BEFORE_LOGIN, admission === "banned" ? "address-banned" : "address-rate-limited");
-      socket.destroy();
-      this.reclaim.closedBeforeLogin();
-      return;
-    }
+    if (!this.admitOnce(socket, peer, address)) return;
     const guard = new FrameGuard(socket, this.config.maxConnectSize, this.frameRefused);
     this.frames.set(socket, guard);
     socket.on("close", this.socketClosed);
@@ -159,15 +156,37 @@ export class SocketLimits {
     stream.on("error", () => {});
     const address = addressOf(peer);
     this.peers.set(stream, address);
-    const admission = this.login.admitConnection(address);
-    if (admission !== "ok") {
-      this.counters.reject(BEFORE_LOGIN, admission === "banned" ? "address-banned" : "address-rate-limited");
-      stream.destroy();
-      this.reclaim.closedBeforeLogin();
-      return;
-    }
+    if (!this.admitOnce(stream, peer, address)) return;
     this.frames.set(stream, new FrameGuard(stream, this.config.maxConnectSize, this.frameRefused));
     handOver();
+  }
+
+  /**
+   * At TCP accept, before a TLS handshake or an HTTP request is read (the TLS and WebSocket
+   * listeners, the console and metrics ports over TLS: accept-gate.ts): a banned or too frequent
+   * address is closed there, counted as at accept. A handshake costs the main thread a key
+   * exchange and a signature; refused only after it, a host looping on handshakes cost that each
+   * time. A socket admitted here takes no second token when its MQTT stream is accepted.
+   */
+  readonly admitTcp = (socket: Socket): boolean => {
+    socket.on("error", ignoreError);
+    if (!this.admit(socket, addressOf(socket))) return false;
+    this.admittedTcp.add(socket);
+    return true;
+  };
+
+  /** The stream's TCP socket was admitted at accept (once), or the address may connect now. */
+  private admitOnce(stream: Socket, peer: Socket, address: string): boolean {
+    return this.admittedTcp.delete(tcpSocketOf(peer)) || this.admit(stream, address);
+  }
+
+  private admit(socket: Socket, address: string): boolean {
+    const admission = this.login.admitConnection(address);
+    if (admission === "ok") return true;
+    this.counters.reject(BEFORE_LOGIN, admission === "banned" ? "address-banned" : "address-rate-limited");
+    socket.destroy();
+    this.reclaim.closedBeforeLogin();
+    return false;
   }
 
   /**

@@ -535,9 +535,17 @@ export class EmbeddedBroker implements NorthboundSink {
         this.counters.reject("connection", TLS_HANDSHAKE);
         warnHandshakeFailed(this.rateLog, address, code, describeListener(l));
       },
+      this.limits.admitTcp,
     );
     this.listeners.push(listener);
   }
+
+  /**
+   * For the console's and the metrics port's TLS sockets, at accept: the source address's
+   * connection rate and bans, as on the MQTT listeners, before a handshake costs anything (false:
+   * refused, closed and counted).
+   */
+  readonly admitTcp = (socket: Socket): boolean => this.limits.admitTcp(socket);
 
   /**
    * A connection that did not come through one of our listeners (the console's

@@ -6,6 +6,7 @@
 import { readFileSync } from "node:fs";
 import type { Socket } from "node:net";
 import type { SecureContextOptions, TLSSocket, Server as TlsServer } from "node:tls";
+import { tcpSocketOf } from "../accept-gate.js";
 import type { RateLimitedLog } from "../log.js";
 
 export interface TlsFiles {
@@ -83,8 +84,7 @@ export const TLS_HANDSHAKE = "tls-handshake";
 export function onHandshakeFailure(server: TlsServer, failed: (code: string, address: string) => void): void {
   server.on("connection", rememberAddress);
   server.on("tlsClientError", (err: Error & { code?: string }, socket: TLSSocket) => {
-    const parent = (socket as unknown as { _parent?: Socket | null })._parent;
-    failed(err.code ?? err.message, parent?.remoteAddress ?? socket.remoteAddress ?? "unknown");
+    failed(err.code ?? err.message, tcpSocketOf(socket).remoteAddress ?? socket.remoteAddress ?? "unknown");
   });
 }
 

@@ -29,6 +29,7 @@ import {
   type Server as TlsServer,
 } from "node:tls";
 import type { WebSocketServer } from "ws";
+import { gateConnections } from "../accept-gate.js";
 import { CONNECTIONS_CHECKING_INTERVAL_MS, guardHttpServer } from "../http-guard.js";
 import {
   certificateNames,
@@ -121,7 +122,10 @@ export class Listener {
 
   /**
    * Binds and starts accepting; `onConnection` is called once per MQTT connection,
-   * `onHandshakeFailed` once per failed TLS handshake (that socket is closed).
+   * `onHandshakeFailed` once per failed TLS handshake (that socket is closed). `admit` decides on
+   * each TCP socket of a TLS or WebSocket listener as it is accepted, before a handshake or an
+   * upgrade request costs anything (false: it closed the socket); a plain TCP listener's
+   * connections reach `onConnection` at accept, where the same check is made.
    */
   static async open(
     config: ListenerConfig,
@@ -129,6 +133,7 @@ export class Listener {
     onConnection: (c: Connection) => void,
     onError: (err: Error) => void,
     onHandshakeFailed: (code: string, address: string) => void = () => {},
+    admit?: (socket: Socket) => boolean,
   ): Promise<Listener> {
     const tlsServerOptions = config.tls ? tlsServerOptionsOf(readTlsFiles(config.tls)) : null;
     let server: Server | HttpServer;
@@ -152,6 +157,7 @@ export class Listener {
         maxConnections,
         perAddress: maxConnections,
         idleTimeoutMs: WS_UPGRADE_TIMEOUT_MS * 2,
+        admit,
       });
       // A plain HTTP request is not left hanging: this endpoint only upgrades.
       http.on("request", (_req, res) => {
@@ -189,6 +195,9 @@ export class Listener {
       server.on("secureConnection", (socket: TLSSocket) =>
         onConnection({ stream: socket, socket, transport: "tls", certNames: certificateNames(socket) }),
       );
+      // The address's rate and bans before the handshake: a host opening handshakes in a loop
+      // cost the main thread a key exchange and a signature each, refused only afterwards.
+      if (admit) gateConnections(server, admit);
     } else {
       server = createTcpServer({ noDelay: true }, (socket) =>
         onConnection({ stream: socket, socket, transport: "tcp", certNames: [] }),

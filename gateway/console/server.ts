@@ -32,7 +32,7 @@ import { fileURLToPath } from "node:url";
 import type { WebSocketServer } from "ws";
 import { readTlsFiles, type TlsFiles, tlsServerOptionsOf } from "../broker/tls-files.js";
 import { foreignOrigin } from "../broker/transports.js";
-import { CONNECTIONS_CHECKING_INTERVAL_MS, guardHttpServer } from "../http-guard.js";
+import { CONNECTIONS_CHECKING_INTERVAL_MS, guardHttpServer, type HttpRefusal } from "../http-guard.js";
 import type { Logger } from "../log.js";
 import { type SlotRefusal, WebSocketSlots } from "./ws-slots.js";
 
@@ -83,8 +83,17 @@ export interface ConsoleServerOptions {
    * HTTP hands to anyone on the LAN. No client certificates here (`ca` is not taken).
    */
   tls?: Omit<TlsFiles, "ca">;
-  /** A socket closed at accept: over CONSOLE_MAX_CONNECTIONS, or over its address's share (http-guard.ts). */
-  onConnectionRefused?: (address: string, why: "total" | "per-address") => void;
+  /**
+   * A socket closed at accept (over its address's share; over CONSOLE_MAX_CONNECTIONS with every
+   * socket a logged-in operator's), or evicted to make room for a new one (http-guard.ts).
+   */
+  onConnectionRefused?: (address: string, why: HttpRefusal) => void;
+  /**
+   * With `tls`, each TCP socket at accept, before its handshake: the broker's per-address
+   * connection rate and bans (false: refused, closed and counted). Unused without TLS (a page load
+   * costs no more than the refusal).
+   */
+  admitConnection?: (socket: Socket) => boolean;
   /**
    * A WebSocket refused (its address holds its most not-logged-in sockets, or every slot is a
    * logged-in operator's) or closed before login to make room for a newer one (ws-slots.ts).
@@ -109,7 +118,9 @@ export const WS_MAX_UNAUTHENTICATED_PER_ADDRESS = 16;
 /**
  * Sockets open at once (WebSockets and page loads): room for every console beside WS_MAX_CLIENTS.
  * Per address: the desks and tablets behind one NAT (a Wi-Fi) keep one WebSocket per tab and a
- * few page connections while loading.
+ * few page connections while loading. When all are taken, a new socket evicts the oldest one not
+ * logged in of the address holding the most (http-guard.ts): eight hosts at their share fill the
+ * total, and an operator's page load must still get in.
  */
 export const CONSOLE_MAX_CONNECTIONS = 512;
 export const CONSOLE_MAX_PER_ADDRESS = 64;
@@ -189,7 +200,9 @@ export class ConsoleServer {
       requestTimeout: REQUEST_TIMEOUT_MS,
       connectionsCheckingInterval: CONNECTIONS_CHECKING_INTERVAL_MS,
     };
-    const onRequest = (req: IncomingMessage, res: ServerResponse) => handle(req, res, files, opts);
+    // A socket on which an operator logged in is never evicted (http-guard.ts).
+    const loggedIn = (socket: Socket) => guard.authenticated(socket);
+    const onRequest = (req: IncomingMessage, res: ServerResponse) => handle(req, res, files, opts, loggedIn);
     const server: Server = opts.tls
       ? createHttpsServer({ ...httpOptions, ...tlsServerOptionsOf(readTlsFiles(opts.tls)) }, onRequest)
       : createServer(httpOptions, onRequest);
@@ -199,10 +212,12 @@ export class ConsoleServer {
     );
     server.headersTimeout = HEADERS_TIMEOUT_MS;
     server.keepAliveTimeout = 5_000;
-    guardHttpServer(server, {
+    const guard = guardHttpServer(server, {
       maxConnections: CONSOLE_MAX_CONNECTIONS,
       perAddress: CONSOLE_MAX_PER_ADDRESS,
       idleTimeoutMs: REQUEST_TIMEOUT_MS,
+      overflow: "evict",
+      admit: opts.tls ? opts.admitConnection : undefined,
       onRefused: opts.onConnectionRefused,
     });
     server.on("clientError", (_err, socket) => {
@@ -241,7 +256,10 @@ export class ConsoleServer {
         const stream = createWebSocketStream(ws);
         // A broken socket under a half-written packet: the broker's client sees the close; nothing to report twice.
         stream.on("error", (err) => opts.log.debug({ err: err.message }, "console websocket error"));
-        opts.attachMqtt(stream, socket as Socket, () => slots.loggedIn(slot));
+        opts.attachMqtt(stream, socket as Socket, () => {
+          slots.loggedIn(slot);
+          guard.authenticated(socket as Socket);
+        });
       });
     });
     const instance = await new Promise<ConsoleServer>((resolve, reject) => {
@@ -294,6 +312,7 @@ function handle(
   res: ServerResponse,
   files: Map<string, string>,
   opts: ConsoleServerOptions,
+  loggedIn: (socket: Socket) => void,
 ): void {
   const url = (req.url ?? "/").split("?")[0] as string;
   const send = (status: number, body: string, headers: Record<string, string> = {}) => {
@@ -333,10 +352,12 @@ function handle(
           );
         } else if (!login.ok && login.busy) send(503, "cannot check the login now\n");
         else if (!login.ok) send(401, "wrong username or password\n");
-        else
+        else {
+          loggedIn(req.socket);
           send(200, JSON.stringify(opts.siteInfo(creds[0])), {
             "content-type": CONTENT_TYPES[".json"] as string,
           });
+        }
       },
       () => send(503, "cannot check the login now\n"),
     );

@@ -19,10 +19,10 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
-import type { AddressInfo } from "node:net";
+import type { AddressInfo, Socket } from "node:net";
 import type { SecureContextOptions } from "node:tls";
 import { readTlsFiles, type TlsFiles, tlsServerOptionsOf } from "../broker/tls-files.js";
-import { CONNECTIONS_CHECKING_INTERVAL_MS, guardHttpServer } from "../http-guard.js";
+import { CONNECTIONS_CHECKING_INTERVAL_MS, guardHttpServer, type HttpRefusal } from "../http-guard.js";
 import type { MetricsCredentials } from "./auth.js";
 
 export interface MetricsServerOptions {
@@ -42,8 +42,16 @@ export interface MetricsServerOptions {
   onUnauthorized?: (address: string) => void;
   /** HTTPS (`metrics.tls`). */
   tls?: Omit<TlsFiles, "ca">;
-  /** A socket closed at accept: over MAX_CONNECTIONS, or over its address's share (http-guard.ts). */
-  onConnectionRefused?: (address: string, why: "total" | "per-address") => void;
+  /**
+   * A socket closed at accept (over its address's share), or evicted to make room for a new one
+   * when METRICS_MAX_CONNECTIONS are open (http-guard.ts).
+   */
+  onConnectionRefused?: (address: string, why: HttpRefusal) => void;
+  /**
+   * With `tls`, each TCP socket at accept, before its handshake: the broker's per-address
+   * connection rate and bans (false: refused, closed and counted).
+   */
+  admitConnection?: (socket: Socket) => boolean;
 }
 
 export interface MetricsAddress {
@@ -86,6 +94,9 @@ export class MetricsServer {
       maxConnections: METRICS_MAX_CONNECTIONS,
       perAddress: METRICS_MAX_PER_ADDRESS,
       idleTimeoutMs: REQUEST_TIMEOUT_MS,
+      // A scraper holds one or two sockets: a few hosts at their share evict their own.
+      overflow: "evict",
+      admit: opts.tls ? opts.admitConnection : undefined,
       onRefused: opts.onConnectionRefused,
     });
     server.on("connection", (s) => s.setNoDelay(true));

@@ -42,6 +42,7 @@ import { parentPort, workerData } from "node:worker_threads";
 import mqttPacket from "mqtt-packet";
 import { SpscRing } from "../../../core/threads.js";
 import type { TelemetryTest } from "../../../devices/threads.js";
+import { gateConnections } from "../../accept-gate.js";
 import { LISTEN_BACKLOG, onHandshakeFailure, TLS_HANDSHAKE, tlsServerOptionsOf } from "../tls-files.js";
 import { AcceptBans } from "./accept-bans.js";
 import { CompletionReader } from "./completions.js";
@@ -157,7 +158,7 @@ function accept(socket: net.Socket): void {
     socket.destroy();
     return;
   }
-  // After a TLS handshake, as on aedes' TLS listeners (transports.ts).
+  // Again after a TLS handshake: a ban that started during it.
   if (closedAtAccept(socket)) return;
   const id = nextConnectionId;
   nextConnectionId = nextConnectionId === 0xffffffff ? 1 : nextConnectionId + 1;
@@ -180,6 +181,8 @@ if (data.tls !== null) {
     noDelay: true,
   });
   secure.on("secureConnection", accept);
+  // A banned address is closed before its handshake costs this thread a key exchange and a signature.
+  gateConnections(secure, (raw) => !closedAtAccept(raw));
   // A failed handshake concerns that socket only: counted and logged by the main thread.
   onHandshakeFailure(secure, (code, address) =>
     post({ t: "rejected", conn: null, role: null, reason: TLS_HANDSHAKE, detail: code, address }),
