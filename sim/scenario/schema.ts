@@ -73,6 +73,8 @@ const incident = z.strictObject({
     "kiosk-tamper",
     "vandalism",
     "paper-low",
+    "resident-day",
+    "stays-in",
   ]),
   /** How many devices (distinct ones, not used by an earlier incident where possible). */
   count: z.number().int().min(1).default(1),
@@ -132,6 +134,13 @@ const incident = z.strictObject({
   heater: z.number().min(0).max(10).optional(),
   /** power-cut: how long the detector is silent before it comes back on battery (default 60 s, datasheet). */
   outage: durationMs.optional(),
+  /** resident-day: how many days the resident lives (default 1). stays-in: how many days indoors (default 2). */
+  days: z.number().int().min(1).max(30).optional(),
+  /**
+   * resident-day / stays-in: how long a simulated day lasts in real time (default 24h). A welfare
+   * period is a day or more: a site configured with a short one (a test) compresses the day alike.
+   */
+  dayLength: durationMs.optional(),
 });
 
 /** Fields each incident kind accepts beyond the common ones, so a misplaced one is named, not ignored. */
@@ -149,6 +158,8 @@ const INCIDENT_FIELDS: Partial<Record<z.output<typeof incident>["do"], readonly 
   "tank-winter": ["from", "cooling", "heater"],
   "tank-freeze": ["from", "cooling", "heater"],
   "power-cut": ["outage", "duration"],
+  "resident-day": ["days", "dayLength"],
+  "stays-in": ["days", "dayLength"],
 };
 const KIND_FIELDS = [
   "double",
@@ -165,6 +176,8 @@ const KIND_FIELDS = [
   "cooling",
   "heater",
   "outage",
+  "days",
+  "dayLength",
 ] as const;
 
 const load = z.strictObject({
@@ -216,6 +229,8 @@ const phase = z.discriminatedUnion("do", [incident, load, disturbance]).superRef
     ctx.addIssue({ code: "custom", message: `${p.do} needs share` });
   if (p.do === "clock-skew" && (p as { skewMs?: number }).skewMs === undefined)
     ctx.addIssue({ code: "custom", message: "clock-skew needs skewMs" });
+  if ((p.do === "resident-day" || p.do === "stays-in") && (p as { dayLength?: number }).dayLength === 0)
+    ctx.addIssue({ code: "custom", path: ["dayLength"], message: "a day lasts more than 0 s" });
   if (p.do === "bus-silent" && !(p as { duration?: number }).duration)
     ctx.addIssue({ code: "custom", message: "bus-silent needs duration" });
   if (isIncidentKind(p.do)) {
