@@ -2,13 +2,14 @@
  * Welfare checks as an integrator tries them, against a real gateway started by the simulator:
  * `linli sim --config site.yaml --scenario welfare.yaml --gateway-cmd "linli start ..."` on
  * loopback. Two households, each an EC-200 and a DS-10 on the front door; in one the resident
- * lives two ordinary days (shopping in the morning, a walk in the afternoon), in the other the
- * resident comes home and stays in for two days. The gateway must raise WELFARE_CHECK for the
- * second household, once, and nothing for the first.
+ * lives ordinary days (shopping in the morning, a walk in the afternoon), in the other the resident
+ * comes home and stays in. The gateway must raise WELFARE_CHECK for the second household, once
+ * (three days indoors: a second check, a period after the first, would come while the resident is
+ * still in), and nothing for the first.
  *
- * A real welfare period is a day: the site is configured with a 24 s one (`alerts.welfarePeriod`,
- * as the gateway's own tests shorten it) and the simulator's day lasts 24 s alike (`dayLength`),
- * so the night (19 h: 19 s) stays shorter than the period, as it is on a real site.
+ * A real welfare period is a day: the site is configured with a 16 s one (`alerts.welfarePeriod`,
+ * as the gateway's own tests shorten it) and the simulator's day lasts 16 s alike (`dayLength`),
+ * so the longest night (19 h: 12.7 s) stays shorter than the period, as it is on a real site.
  * Needs `npm run build`.
  */
 import { execFile } from "node:child_process";
@@ -57,7 +58,7 @@ describe("linli sim: a resident who stays in raises the welfare check, a residen
         device("door-out", "ds10", "hh-out"),
         device("pendant-in", "ec200", "hh-in"),
         device("door-in", "ds10", "hh-in"),
-        "alerts: { welfarePeriod: 24s }",
+        "alerts: { welfarePeriod: 16s }",
         "",
       ].join("\n"),
     );
@@ -65,12 +66,12 @@ describe("linli sim: a resident who stays in raises the welfare check, a residen
       scenario,
       [
         "name: welfare-two-households",
-        "description: one resident lives two ordinary days, the other stays in for two days",
+        "description: one resident lives three ordinary days, the other stays in for three days",
         "settle: 3s",
         "latency: { max: 5s }",
         "phases:",
-        "  - { do: resident-day, targets: [door-out], days: 2, dayLength: 24s }",
-        "  - { do: stays-in, targets: [door-in], days: 2, dayLength: 24s }",
+        "  - { do: resident-day, targets: [door-out], days: 3, dayLength: 16s }",
+        "  - { do: stays-in, targets: [door-in], days: 3, dayLength: 16s }",
         "",
       ].join("\n"),
     );
