@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { parseGatewayUrl, UsageError } from "./cli.js";
-import { loadSiteFile, SiteError, scaleSite, siteConfigYaml } from "./site.js";
+import { loadSiteFile, SiteError, scaleSite, siteConfigYaml, welfareOf } from "./site.js";
 
 describe("the simulator's site", () => {
   const dir = mkdtempSync(join(tmpdir(), "linli-site-"));
@@ -42,6 +42,32 @@ describe("the simulator's site", () => {
     } finally {
       for (const n of names) if (!vars.includes(n)) delete process.env[n];
     }
+  });
+
+  it("a household's own welfare check (off, its period, its quiet hours) over the site's period", () => {
+    const file = join(dir, "welfare.yaml");
+    writeFileSync(
+      file,
+      [
+        "site: { id: s }",
+        "operators: [{ name: o, password: p }]",
+        "households:",
+        "  - { id: a }",
+        "  - { id: b, welfare: { enabled: false } }",
+        "  - { id: c, welfare: { period: 2h, quietHours: '22:00-07:00' } }",
+        "alerts: { welfarePeriod: 30s }",
+        "",
+      ].join("\n"),
+    );
+    const site = loadSiteFile(file);
+    expect(welfareOf(site, "a")).toEqual({ enabled: true, periodS: 30 });
+    expect(welfareOf(site, "b")).toEqual({ enabled: false, periodS: 30 });
+    expect(welfareOf(site, "c")).toEqual({ enabled: true, periodS: 7200, quietHours: "22:00-07:00" });
+    writeFileSync(
+      file,
+      "site: { id: s }\noperators: [{ name: o, password: p }]\nhouseholds:\n  - { id: a, welfare: { period: soon } }\n",
+    );
+    expect(() => loadSiteFile(file)).toThrow(/households\[0\]\.welfare\.period: expected a duration/);
   });
 
   it("names the file and the field", () => {

@@ -69,7 +69,22 @@ export interface SiteModel {
   buses: BusSpec[];
   /** Welfare period, s (WELFARE_CHECK after this long without activity). */
   welfarePeriodS: number;
+  /** Households whose welfare checks the file sets apart (`households[].welfare`), by id. */
+  householdWelfare?: Record<string, { enabled: boolean; periodS?: number; quietHours?: string }>;
   emergencyCallWindowS: number;
+}
+
+/** A household's welfare check as the gateway runs it: on or off, its period, its quiet hours. */
+export function welfareOf(
+  site: SiteModel,
+  household: string,
+): { enabled: boolean; periodS: number; quietHours?: string } {
+  const own = site.householdWelfare?.[household];
+  return {
+    enabled: own?.enabled ?? true,
+    periodS: own?.periodS ?? site.welfarePeriodS,
+    ...(own?.quietHours ? { quietHours: own.quietHours } : {}),
+  };
 }
 
 export class SiteError extends Error {}
@@ -108,7 +123,20 @@ const durationField = z.union([z.number().nonnegative(), z.string()]).optional()
 const siteFile = z.looseObject({
   site: z.looseObject({ id: z.string().min(1) }),
   operators: z.array(z.looseObject({ name: z.string().min(1), password: z.string().min(1) })).default([]),
-  households: z.array(z.looseObject({ id: z.string().min(1) })).default([]),
+  households: z
+    .array(
+      z.looseObject({
+        id: z.string().min(1),
+        welfare: z
+          .looseObject({
+            enabled: z.boolean().optional(),
+            period: durationField,
+            quietHours: z.string().optional(),
+          })
+          .optional(),
+      }),
+    )
+    .default([]),
   devices: z
     .array(
       z.looseObject({
@@ -219,6 +247,30 @@ export function loadSiteFile(file: string, opts: { seed?: number; operator?: str
         stopBits: b.stopBits,
       })),
     welfarePeriodS: parseDuration(c.alerts?.welfarePeriod, 86_400, where(["alerts", "welfarePeriod"])),
+    householdWelfare: Object.fromEntries(
+      c.households.flatMap((h, i) =>
+        h.welfare
+          ? [
+              [
+                h.id,
+                {
+                  enabled: h.welfare.enabled ?? true,
+                  ...(h.welfare.period !== undefined
+                    ? {
+                        periodS: parseDuration(
+                          h.welfare.period,
+                          0,
+                          where(["households", i, "welfare", "period"]),
+                        ),
+                      }
+                    : {}),
+                  ...(h.welfare.quietHours ? { quietHours: h.welfare.quietHours } : {}),
+                },
+              ],
+            ]
+          : [],
+      ),
+    ),
     emergencyCallWindowS: parseDuration(
       c.alerts?.emergencyCallWindow,
       60,

@@ -52,7 +52,7 @@ describe("bus diagnosis lines", () => {
       /^incomplete reply from unit 5 on bus rs485-1 \(\/dev\/ttyUSB0\): the reply stopped short/,
     );
     expect(describePollFailure(tcp, 3, { kind: "timeout", attempts: 2, heard: "mismatched" })).toMatch(
-      /^no matching reply from unit 3 at 10\.0\.0\.7:502: replies came for another unit id, function or register count/,
+      /^no matching reply from unit 3 at 10\.0\.0\.7:502: replies came with another transaction id, unit id, function or register count: a slow controller's late reply/,
     );
     expect(describePollFailure(serial, 5, { kind: "crc", attempts: 2 })).toMatch(
       /^corrupt replies \(bad CRC\) from unit 5 on bus rs485-1 \(\/dev\/ttyUSB0\): line settings/,

@@ -91,7 +91,9 @@ export function describePollFailure(place: BusPlace, unit: number, f: ModbusFail
   switch (f.kind) {
     case "timeout":
       if (f.heard === "mismatched")
-        return `no matching reply from unit ${unit} ${place.kind === "serial" ? "on" : "at"} ${where}: replies came for another unit id, function or register count: another master on the line, a slow unit's late reply, or a wrong register map?`;
+        return place.kind === "serial"
+          ? `no matching reply from unit ${unit} on ${where}: replies came for another unit id, function or register count: another master on the line, a slow unit's late reply, or a wrong register map?`
+          : `no matching reply from unit ${unit} at ${where}: replies came with another transaction id, unit id, function or register count: a slow controller's late reply, or a wrong register map?`;
       if (f.heard === "incomplete")
         return `incomplete reply from unit ${unit} ${place.kind === "serial" ? "on" : "at"} ${where}: the reply stopped short: a loose connection, or the device resetting?`;
       return place.kind === "serial"

@@ -96,8 +96,9 @@ export interface RequestOptions {
 export type ModbusFailure =
   /**
    * No reply that answers the request. `heard` says what came instead, if anything: frames that
-   * answered another unit, function or length (`mismatched`), or the start of a reply that never
-   * ended (`incomplete`): a wiring fault is silent, another master or a wrong map is not.
+   * answered another unit, function or length, or on TCP another transaction id (`mismatched`), or
+   * the start of a reply that never ended (`incomplete`): a wiring fault is silent, another master
+   * or a wrong map is not.
    */
   | { kind: "timeout"; attempts: number; heard?: "mismatched" | "incomplete" }
   | { kind: "exception"; code: number; name: string }
@@ -617,9 +618,11 @@ export class ModbusBus {
       }
       const txn = this.current;
       if (!txn || this.engine !== "awaiting" || !framing.answers(txn.prep.request)) {
-        // On a shared RS-485 line a frame for another unit is heard by every master; on TCP a
-        // frame with another transaction id is a late reply, which the timeout line already covers.
-        if (txn && this.engine === "awaiting" && framing.mode === "rtu") txn.mismatched++;
+        // Something came, only not the answer: a frame for another unit (on a shared RS-485 line
+        // every master hears it; on TCP a controller answering as another unit), or on TCP one
+        // with another transaction id (a late reply, or a controller that mixed up its replies).
+        // The timeout then says so (`heard: mismatched`), not "no reply".
+        if (txn && this.engine === "awaiting") txn.mismatched++;
         this.countDiscard(framing.frameLength);
         continue;
       }

@@ -83,7 +83,7 @@ describe("Modbus simulator script: fault arguments", () => {
     expect(rtu.panels.get(5)?.faults.corruptCrc).toBe(2);
   });
 
-  it("malformed-reply faults are armed for N replies (default 1), RTU only", async () => {
+  it("malformed-reply faults are armed for N replies (default 1), each on the transport it can break", async () => {
     const rtu = await start(["rtu", "--socat", "--units", "5", "--lv4-units", "9"]);
     expect(rtu.script("5 truncate")).toBe("5: truncate");
     expect(rtu.script("9 wrong-unit 3")).toBe("9: wrong-unit 3");
@@ -92,9 +92,18 @@ describe("Modbus simulator script: fault arguments", () => {
     expect(() => rtu.script("5 noise often")).toThrow(/noise often: give how many replies/);
     const tcp = await start(["tcp", "--port", "0", "--count", "1"]);
     const port = tcp.ports[0] as number;
-    expect(() => tcp.script(`${port} wrong-function 2`)).toThrow(
-      /wrong-function: GK-3 is on Modbus TCP \(RTU only\)/,
+    expect(() => tcp.script(`${port} noise 2`)).toThrow(/noise: GK-3 is on Modbus TCP \(RTU only\)/);
+    expect(() => rtu.script("5 wrong-transaction")).toThrow(
+      /wrong-transaction: MFS-8 is on Modbus RTU, which has no MBAP header \(Modbus TCP only\)/,
     );
+    expect(tcp.script(`${port} wrong-function 2`)).toBe(`${port}: wrong-function 2`);
+    expect(tcp.script(`${port} wrong-length`)).toBe(`${port}: wrong-length`);
+    expect(tcp.kiosks.get(port)?.faults.malformed).toMatchObject({
+      "wrong-function": 2,
+      "wrong-length": 1,
+      noise: 0,
+    });
+    expect(rtu.panels.get(5)?.faults.malformed["wrong-transaction"]).toBe(0);
   });
 
   it("serves every line setting the datasheets offer (8N2 at 115200 baud here)", async () => {

@@ -10,9 +10,10 @@
  * While running, stdin takes script lines, e.g. "5 smoke", "5 silent on",
  * "1 exception 4", "2 late 300", "1502 door open", "9 level 2350", "9 draw-down" (see `script()` below).
  * Faults: `silent on|off`, `exception CODE|off` (a code the Modbus protocol defines, 0x01-0x0B,
- * e.g. 0x04 for a failed controller), `late MS`, and for the next N replies (RTU only)
- * `corrupt-crc [N]`, `truncate [N]`, `trailing-garbage [N]`, `wrong-unit [N]`,
- * `wrong-function [N]`, `wrong-byte-count [N]`, `noise [N]` (slave.ts); a bad one is refused.
+ * e.g. 0x04 for a failed controller), `late MS`, and for the next N replies `truncate [N]`,
+ * `trailing-garbage [N]`, `wrong-unit [N]`, `wrong-function [N]`, `wrong-byte-count [N]`; RTU
+ * only `corrupt-crc [N]`, `noise [N]`; Modbus TCP only `wrong-transaction [N]`,
+ * `wrong-protocol [N]`, `wrong-length [N]` (slave.ts); a bad one is refused.
  * `runSimCli(argv)` does the same in-process and returns a handle (tests, demo).
  *
  * Exit status: 2 a bad option (checked before anything is started), 1 a line or port that
@@ -28,7 +29,13 @@ import { Lv4Sensor } from "./lv4.js";
 import { Mfs8Panel } from "./mfs8.js";
 import { openPtyPair, type PtyPair } from "./pty.js";
 import { RtuSlaveServer } from "./rtu-server.js";
-import { MALFORMED_KINDS, type MalformedKind, type SlaveFaults } from "./slave.js";
+import {
+  MALFORMED_KINDS,
+  type MalformedKind,
+  RTU_MALFORMED_KINDS,
+  type SlaveFaults,
+  TCP_MALFORMED_KINDS,
+} from "./slave.js";
 import { ModbusTcpSlaveServer } from "./tcp-server.js";
 
 export interface SimHandle {
@@ -69,8 +76,9 @@ tcp: GK-3 kiosk controllers on Modbus TCP
 
 While running, stdin takes script lines "<unit|port> <action> [arg]", e.g. "5 smoke",
 "9 level 800", "1502 door open"; faults: silent on|off, exception CODE|off, late MS, and for
-the next N replies (default 1; RTU only) corrupt-crc, truncate, trailing-garbage, wrong-unit,
-wrong-function, wrong-byte-count, noise. A bad line is refused with the reason (docs/devices.md).
+the next N replies (default 1) truncate, trailing-garbage, wrong-unit, wrong-function,
+wrong-byte-count; RTU only corrupt-crc, noise; TCP only wrong-transaction, wrong-protocol,
+wrong-length. A bad line is refused with the reason (docs/devices.md).
 Exit status: 0 stopped by Ctrl-C or SIGTERM, 1 a line or port could not be opened, 2 a bad option,
 130 a second Ctrl-C or SIGTERM while stopping.`;
 
@@ -338,8 +346,12 @@ function applyFault(
       return true;
     default: {
       if (!(MALFORMED_KINDS as readonly string[]).includes(action)) return false;
-      // Frame-level faults of a serial line: a TCP stream has no such frames to break.
-      if (!rtu) throw new Error(`${action}: ${model} is on Modbus TCP (RTU only)`);
+      // Each transport breaks its own framing: a TCP stream has no silences (noise), a serial
+      // frame no MBAP header (wrong-transaction, wrong-protocol, wrong-length).
+      if (!rtu && !(TCP_MALFORMED_KINDS as readonly string[]).includes(action))
+        throw new Error(`${action}: ${model} is on Modbus TCP (RTU only)`);
+      if (rtu && !(RTU_MALFORMED_KINDS as readonly string[]).includes(action))
+        throw new Error(`${action}: ${model} is on Modbus RTU, which has no MBAP header (Modbus TCP only)`);
       faults.malformed[action as MalformedKind] =
         arg === undefined ? 1 : wholeNumber(action, arg, "how many replies");
       return true;

@@ -7,7 +7,7 @@
 import { type Clock, type ClockTimer, systemClock } from "../../core/index.js";
 import type { Link } from "../../protocols/index.js";
 import { simCrc16 } from "./crc.js";
-import { type MalformedKind, noMalformed, type SimSlave, type SlaveFaults } from "./slave.js";
+import { type MalformedKind, malformPdu, noMalformed, type SimSlave, type SlaveFaults } from "./slave.js";
 
 export interface PaceOptions {
   baudRate: number;
@@ -52,8 +52,6 @@ const MAX_FRAME = 256;
 const TRAILING_GARBAGE = Uint8Array.of(0x00, 0xff, 0x00);
 /** A `noise` burst: a line break reads as 0x00 bytes, ringing as 0xFF; no function code is 0x00. */
 const NOISE_BURST = Uint8Array.of(0xff, 0x00, 0x00, 0xff, 0x00, 0x00);
-/** `wrong-function`: the function a confused slave answers instead (same reply length). */
-const OTHER_FUNCTION: Readonly<Record<number, number>> = { 3: 4, 4: 3, 5: 6, 6: 5, 15: 16, 16: 15 };
 
 export class RtuSlaveServer {
   private readonly slaves = new Map<number, SimSlave>();
@@ -212,19 +210,7 @@ export class RtuSlaveServer {
 
   /** The reply ADU, with whatever malformed-reply faults are armed applied (several may combine). */
   private malform(faults: SlaveFaults, unit: number, replyPdu: Uint8Array): Uint8Array {
-    let pdu = replyPdu;
-    const fn = pdu[0]!;
-    const other = OTHER_FUNCTION[fn & 0x7f];
-    if (other !== undefined && faults.malformed["wrong-function"] > 0) {
-      this.take(faults, "wrong-function");
-      pdu = Uint8Array.from(pdu);
-      pdu[0] = (fn & 0x80) | other;
-    }
-    // Only a register read's reply has a byte count (MB app V1.1b3 §6.3, §6.4).
-    if ((pdu[0] === 0x03 || pdu[0] === 0x04) && pdu.length >= 4 && this.take(faults, "wrong-byte-count")) {
-      pdu = pdu.slice(0, pdu.length - 2);
-      pdu[1] = pdu.length - 2;
-    }
+    const pdu = malformPdu(faults, replyPdu, (kind) => this.take(faults, kind));
     const reply = new Uint8Array(pdu.length + 3);
     reply[0] = this.take(faults, "wrong-unit") ? (unit % 247) + 1 : unit;
     reply.set(pdu, 1);

@@ -8,7 +8,7 @@ export const EX_ILLEGAL_DATA_ADDRESS = 0x02;
 export const EX_ILLEGAL_DATA_VALUE = 0x03;
 
 /**
- * Malformed replies a real RS-485 bus produces besides a bad CRC (RTU only), each armed for a
+ * Malformed replies a real RS-485 bus produces besides a bad CRC (RTU), each armed for a
  * number of next replies like `corruptCrc`:
  * - `truncate`: the reply stops halfway (a slave reset or a driver released mid-frame);
  * - `trailing-garbage`: three bytes follow the reply in the same transmission (a driver
@@ -22,7 +22,7 @@ export const EX_ILLEGAL_DATA_VALUE = 0x03;
  * - `noise`: a burst of noise bytes on the line after the reply, once the line has been silent
  *   (between frames, where the master may be talking to another slave).
  */
-export const MALFORMED_KINDS = [
+export const RTU_MALFORMED_KINDS = [
   "truncate",
   "trailing-garbage",
   "wrong-unit",
@@ -30,7 +30,37 @@ export const MALFORMED_KINDS = [
   "wrong-byte-count",
   "noise",
 ] as const;
-export type MalformedKind = (typeof MALFORMED_KINDS)[number];
+
+/**
+ * Malformed replies of a Modbus TCP controller (MBAP framing, MB TCP V1.0b §3.1.3), armed the
+ * same way. A TCP stream carries no CRC and no silences, so `noise` and `corrupt-crc` have no
+ * equivalent; the MBAP header's own fields can be wrong instead:
+ * - `wrong-transaction`: the reply echoes another transaction id (the request's plus one), as a
+ *   controller that mixes up pipelined requests does;
+ * - `wrong-protocol`: the protocol identifier is 1, not 0 (not a Modbus frame);
+ * - `wrong-length`: the length field counts the PDU only, not the unit id (a classic firmware
+ *   slip): it announces one byte fewer than follow;
+ * - `truncate`: the first half of the reply, and nothing more (a controller reset mid-write);
+ * - `trailing-garbage`: three bytes (`00 FF 00`) after the reply in the same write;
+ * - `wrong-unit`, `wrong-function`, `wrong-byte-count`: as on RTU, in a well-formed MBAP frame.
+ */
+export const TCP_MALFORMED_KINDS = [
+  "wrong-transaction",
+  "wrong-protocol",
+  "wrong-length",
+  "truncate",
+  "trailing-garbage",
+  "wrong-unit",
+  "wrong-function",
+  "wrong-byte-count",
+] as const;
+
+/** Every malformed-reply fault, of either transport. */
+export const MALFORMED_KINDS = [...new Set([...RTU_MALFORMED_KINDS, ...TCP_MALFORMED_KINDS])] as readonly (
+  | (typeof RTU_MALFORMED_KINDS)[number]
+  | (typeof TCP_MALFORMED_KINDS)[number]
+)[];
+export type MalformedKind = (typeof RTU_MALFORMED_KINDS)[number] | (typeof TCP_MALFORMED_KINDS)[number];
 
 export interface SlaveFaults {
   /** No reply at all (a dead or disconnected slave). */
@@ -41,7 +71,7 @@ export interface SlaveFaults {
   corruptCrc: number;
   /** Delay every reply by this many ms (a slow slave, or a reply that arrives after the master gave up). */
   lateMs: number;
-  /** Malformed replies, by kind: how many next replies get each (RTU only; see MALFORMED_KINDS). */
+  /** Malformed replies, by kind: how many next replies get each (see RTU_ and TCP_MALFORMED_KINDS). */
   malformed: Record<MalformedKind, number>;
 }
 
@@ -57,7 +87,38 @@ export function noMalformed(): Record<MalformedKind, number> {
     "wrong-function": 0,
     "wrong-byte-count": 0,
     noise: 0,
+    "wrong-transaction": 0,
+    "wrong-protocol": 0,
+    "wrong-length": 0,
   };
+}
+
+/** `wrong-function`: the function a confused slave answers instead (same reply length). */
+const OTHER_FUNCTION: Readonly<Record<number, number>> = { 3: 4, 4: 3, 5: 6, 6: 5, 15: 16, 16: 15 };
+
+/**
+ * The PDU-level faults both transports share (`wrong-function`, `wrong-byte-count`) applied to a
+ * reply PDU; `take` spends (and counts) one armed reply of a kind, false when none is armed.
+ */
+export function malformPdu(
+  faults: SlaveFaults,
+  replyPdu: Uint8Array,
+  take: (kind: MalformedKind) => boolean,
+): Uint8Array {
+  let pdu = replyPdu;
+  const fn = pdu[0]!;
+  const other = OTHER_FUNCTION[fn & 0x7f];
+  if (other !== undefined && faults.malformed["wrong-function"] > 0) {
+    take("wrong-function");
+    pdu = Uint8Array.from(pdu);
+    pdu[0] = (fn & 0x80) | other;
+  }
+  // Only a register read's reply has a byte count (MB app V1.1b3 §6.3, §6.4).
+  if ((pdu[0] === 0x03 || pdu[0] === 0x04) && pdu.length >= 4 && take("wrong-byte-count")) {
+    pdu = pdu.slice(0, pdu.length - 2);
+    pdu[1] = pdu.length - 2;
+  }
+  return pdu;
 }
 
 export interface SimSlave {

@@ -81,3 +81,50 @@ describe("GK-3 over Modbus TCP: a master that pipelines requests to a slow kiosk
     await closed;
   });
 });
+
+describe("GK-3 over Modbus TCP: malformed replies, armed per reply", () => {
+  /** One request, the bytes that come back within 100 ms. */
+  async function exchange(port: number, request: Buffer): Promise<Buffer> {
+    const socket = net.connect(port, "127.0.0.1");
+    cleanup.push(() => socket.destroy());
+    await new Promise<void>((r) => socket.once("connect", () => r()));
+    let rx = Buffer.alloc(0);
+    socket.on("data", (c: Buffer) => {
+      rx = Buffer.concat([rx, c]);
+    });
+    socket.write(request);
+    await new Promise((r) => setTimeout(r, 100));
+    socket.destroy();
+    return rx;
+  }
+
+  it.each([
+    // [fault, what the reply to a one-register read (tid 7) looks like]
+    ["none", "0007 0000 0005 01 04 02 0000"],
+    ["wrong-transaction", "0008 0000 0005 01 04 02 0000"],
+    ["wrong-protocol", "0007 0001 0005 01 04 02 0000"],
+    ["wrong-length", "0007 0000 0004 01 04 02 0000"],
+    ["truncate", "0007 0000 00"],
+    ["trailing-garbage", "0007 0000 0005 01 04 02 0000 00ff00"],
+    ["wrong-unit", "0007 0000 0005 02 04 02 0000"],
+    ["wrong-function", "0007 0000 0005 01 03 02 0000"],
+    ["wrong-byte-count", "0007 0000 0003 01 04 00"],
+  ] as const)("%s", async (kind, hex) => {
+    const kiosk = new Gk3Controller();
+    const server = new ModbusTcpSlaveServer(kiosk);
+    const port = await server.start();
+    cleanup.push(
+      () => server.stop(),
+      () => kiosk.dispose(),
+    );
+    if (kind !== "none") kiosk.faults.malformed[kind] = 1;
+    const reply = await exchange(port, readQueue(7));
+    expect(reply.toString("hex")).toBe(hex.replaceAll(" ", ""));
+    if (kind !== "none") {
+      expect(kiosk.faults.malformed[kind]).toBe(0);
+      expect(server.stats.malformed[kind]).toBe(1);
+      // Spent: the next reply is well-formed again.
+      expect((await exchange(port, readQueue(7))).toString("hex")).toBe("00070000000501040200" + "00");
+    }
+  });
+});

@@ -13,7 +13,7 @@
  */
 import net from "node:net";
 import { type Clock, type ClockTimer, systemClock } from "../../core/index.js";
-import type { SimSlave } from "./slave.js";
+import { type MalformedKind, malformPdu, noMalformed, type SimSlave, type SlaveFaults } from "./slave.js";
 
 export interface TcpServerOptions {
   host?: string;
@@ -36,6 +36,8 @@ export interface TcpServerStats {
   replies: number;
   /** Times a connection's request queue was full and reading paused (a pipelining master). */
   stalls: number;
+  /** Malformed replies sent, by kind (the faults of SlaveFaults.malformed, TCP_MALFORMED_KINDS). */
+  malformed: Record<MalformedKind, number>;
 }
 
 interface Conn {
@@ -51,6 +53,8 @@ interface Conn {
 }
 
 const MAX_ADU = 260;
+/** What `trailing-garbage` appends after a reply, in the same write (as on RTU). */
+const TRAILING_GARBAGE = Uint8Array.of(0x00, 0xff, 0x00);
 
 export class ModbusTcpSlaveServer {
   private server: net.Server | undefined;
@@ -64,6 +68,7 @@ export class ModbusTcpSlaveServer {
     requests: 0,
     replies: 0,
     stalls: 0,
+    malformed: noMalformed(),
   };
   port = 0;
 
@@ -181,6 +186,30 @@ export class ModbusTcpSlaveServer {
     if (!conn.paused) conn.socket.resume();
   }
 
+  /** Spends one reply of an armed malformed-reply fault; counts it. */
+  private take(faults: SlaveFaults, kind: MalformedKind): boolean {
+    if (faults.malformed[kind] <= 0) return false;
+    faults.malformed[kind]--;
+    this.stats.malformed[kind]++;
+    return true;
+  }
+
+  /** The reply ADU (MBAP header + PDU), with whatever malformed-reply faults are armed applied. */
+  private malform(faults: SlaveFaults, request: Buffer, unit: number, replyPdu: Uint8Array): Buffer {
+    const pdu = malformPdu(faults, replyPdu, (kind) => this.take(faults, kind));
+    const reply = Buffer.alloc(7 + pdu.length);
+    // MB TCP V1.0b §3.1.3: the transaction id is echoed, protocol id 0, length = unit id + PDU.
+    const tid = request.readUInt16BE(0);
+    reply.writeUInt16BE(this.take(faults, "wrong-transaction") ? (tid + 1) & 0xffff : tid, 0);
+    reply.writeUInt16BE(this.take(faults, "wrong-protocol") ? 1 : 0, 2);
+    reply.writeUInt16BE(pdu.length + (this.take(faults, "wrong-length") ? 0 : 1), 4);
+    reply[6] = this.take(faults, "wrong-unit") ? (unit % 247) + 1 : unit;
+    reply.set(pdu, 7);
+    if (this.take(faults, "truncate")) return reply.subarray(0, Math.max(1, reply.length >>> 1));
+    if (this.take(faults, "trailing-garbage")) return Buffer.concat([reply, TRAILING_GARBAGE]);
+    return reply;
+  }
+
   private handle(conn: Conn, adu: Buffer): void {
     this.stats.requests++;
     const unit = adu[6]!;
@@ -192,12 +221,7 @@ export class ModbusTcpSlaveServer {
       faults.exception !== undefined
         ? Uint8Array.of(pdu[0]! | 0x80, faults.exception)
         : this.slave.handle(pdu);
-    const reply = Buffer.alloc(7 + replyPdu.length);
-    adu.copy(reply, 0, 0, 2); // transaction id echoed
-    reply.writeUInt16BE(0, 2);
-    reply.writeUInt16BE(replyPdu.length + 1, 4);
-    reply[6] = unit;
-    reply.set(replyPdu, 7);
+    const reply = this.malform(faults, adu, unit, replyPdu);
     const late = faults.lateMs;
     conn.queued++;
     conn.outbox = conn.outbox.then(async () => {

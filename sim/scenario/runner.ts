@@ -132,7 +132,7 @@ export class ScenarioRunner {
         throw new ScenarioError(
           `${s.name}: phases.${i} (${p.do}) needs ${spec.model} devices and the site (${site.source}) has none attached`,
         );
-      const refused = spec.check?.(p, pool, fleet);
+      const refused = spec.check?.(p, pool, fleet, site);
       if (refused !== undefined) throw new ScenarioError(`${s.name}: phases.${i} (${p.do}): ${refused}`);
     }
     if (fleet.mqtt.size === 0 && s.phases.some((p) => isLoad(p)))

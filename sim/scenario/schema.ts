@@ -8,6 +8,7 @@ import { basename, dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
+import { MALFORMED_KINDS } from "../modbus/slave.js";
 import { parseDuration, yamlLines } from "../site.js";
 
 const durationMs = z.union([z.number().nonnegative(), z.string()]).transform((v, ctx) => {
@@ -73,6 +74,9 @@ const incident = z.strictObject({
     "kiosk-tamper",
     "vandalism",
     "paper-low",
+    "resident-day",
+    "stays-in",
+    "malformed-replies",
   ]),
   /** How many devices (distinct ones, not used by an earlier incident where possible). */
   count: z.number().int().min(1).default(1),
@@ -132,6 +136,22 @@ const incident = z.strictObject({
   heater: z.number().min(0).max(10).optional(),
   /** power-cut: how long the detector is silent before it comes back on battery (default 60 s, datasheet). */
   outage: durationMs.optional(),
+  /** resident-day: how many days the resident lives (default 1). stays-in: how many days indoors (default 2). */
+  days: z.number().int().min(1).max(30).optional(),
+  /**
+   * resident-day / stays-in: how long a simulated day lasts in real time (default 24h). A welfare
+   * period is a day or more: a site configured with a short one (a test) compresses the day alike.
+   */
+  dayLength: durationMs.optional(),
+  /**
+   * malformed-replies: what is wrong with the replies (the Modbus simulator's faults, docs/devices.md):
+   * on RTU `corrupt-crc`, `noise`; on Modbus TCP `wrong-transaction`, `wrong-protocol`,
+   * `wrong-length`; on both `truncate`, `trailing-garbage`, `wrong-unit`, `wrong-function`,
+   * `wrong-byte-count`.
+   */
+  frame: z.enum([...MALFORMED_KINDS, "corrupt-crc"]).optional(),
+  /** malformed-replies: how many of the device's next replies (default 1). */
+  replies: z.number().int().min(1).max(1000).optional(),
 });
 
 /** Fields each incident kind accepts beyond the common ones, so a misplaced one is named, not ignored. */
@@ -149,6 +169,9 @@ const INCIDENT_FIELDS: Partial<Record<z.output<typeof incident>["do"], readonly 
   "tank-winter": ["from", "cooling", "heater"],
   "tank-freeze": ["from", "cooling", "heater"],
   "power-cut": ["outage", "duration"],
+  "resident-day": ["days", "dayLength"],
+  "stays-in": ["days", "dayLength"],
+  "malformed-replies": ["frame", "replies"],
 };
 const KIND_FIELDS = [
   "double",
@@ -165,6 +188,10 @@ const KIND_FIELDS = [
   "cooling",
   "heater",
   "outage",
+  "days",
+  "dayLength",
+  "frame",
+  "replies",
 ] as const;
 
 const load = z.strictObject({
@@ -216,6 +243,14 @@ const phase = z.discriminatedUnion("do", [incident, load, disturbance]).superRef
     ctx.addIssue({ code: "custom", message: `${p.do} needs share` });
   if (p.do === "clock-skew" && (p as { skewMs?: number }).skewMs === undefined)
     ctx.addIssue({ code: "custom", message: "clock-skew needs skewMs" });
+  if ((p.do === "resident-day" || p.do === "stays-in") && (p as { dayLength?: number }).dayLength === 0)
+    ctx.addIssue({ code: "custom", path: ["dayLength"], message: "a day lasts more than 0 s" });
+  if (p.do === "malformed-replies" && (p as { frame?: string }).frame === undefined)
+    ctx.addIssue({
+      code: "custom",
+      path: ["frame"],
+      message: "malformed-replies needs frame (e.g. truncate)",
+    });
   if (p.do === "bus-silent" && !(p as { duration?: number }).duration)
     ctx.addIssue({ code: "custom", message: "bus-silent needs duration" });
   if (isIncidentKind(p.do)) {

@@ -222,3 +222,54 @@ describe("TCP bus against the GK-3 simulator on 127.0.0.1", () => {
     expect(r.data.slice(0, 3)).toEqual([GK3_STATE.inService, 245, 555]);
   });
 });
+
+describe("TCP bus against malformed MBAP replies (the simulator's faults)", () => {
+  // A reply that came but answers nothing asked is not silence: the timeout says it heard one
+  // (before, on TCP, another transaction id or unit id read as "no reply").
+  it.each([
+    ["wrong-transaction", "mismatched"],
+    ["wrong-unit", "mismatched"],
+    ["wrong-function", "mismatched"],
+    ["wrong-length", "mismatched"],
+    ["truncate", "incomplete"],
+  ] as const)("%s: a timeout that heard %s; the next request is answered", async (kind, heard) => {
+    const { gk3, server, port } = await kiosk();
+    const bus = tcpBus(port);
+    await bus.start();
+    gk3.faults.malformed[kind] = 1;
+    const r = await bus.request({ fn: 4, unit: 1, address: 9, count: 1 });
+    expect(r).toMatchObject({ ok: false, failure: { kind: "timeout", attempts: 1, heard } });
+    expect(server.stats.malformed[kind]).toBe(1);
+    gk3.setQueue(3);
+    const next = await bus.request({ fn: 4, unit: 1, address: 9, count: 1 });
+    expect(next.ok && Array.from(next.words ?? [])).toEqual([3]);
+    expect(bus.stats()).toMatchObject({ timeouts: 1, framingErrors: 0, reconnects: 0 });
+    expect(bus.stats().discarded).toBeGreaterThanOrEqual(1);
+  });
+
+  it("wrong-protocol: a framing error; the stream cannot be resynchronised, so the link is dropped and reopened", async () => {
+    const { gk3, port } = await kiosk();
+    const bus = tcpBus(port);
+    await bus.start();
+    gk3.faults.malformed["wrong-protocol"] = 1;
+    const r = await bus.request({ fn: 4, unit: 1, address: 9, count: 1 });
+    expect(r).toMatchObject({ ok: false, failure: { kind: "framing" } });
+    await until(() => bus.linkPhase === "up" && bus.stats().reconnects === 1);
+    const next = await bus.request({ fn: 4, unit: 1, address: 9, count: 1 });
+    expect(next.ok).toBe(true);
+    expect(bus.stats().framingErrors).toBe(1);
+  });
+
+  it("trailing-garbage: the reply is used, the bytes after it discarded before the next request", async () => {
+    const { gk3, port } = await kiosk();
+    const bus = tcpBus(port);
+    await bus.start();
+    gk3.faults.malformed["trailing-garbage"] = 1;
+    gk3.setQueue(4);
+    const r = await bus.request({ fn: 4, unit: 1, address: 9, count: 1 });
+    expect(r.ok && Array.from(r.words ?? [])).toEqual([4]);
+    const next = await bus.request({ fn: 4, unit: 1, address: 9, count: 1 });
+    expect(next.ok).toBe(true);
+    expect(bus.stats()).toMatchObject({ discarded: 1, discardedBytes: 3, timeouts: 0, framingErrors: 0 });
+  });
+});

@@ -4,6 +4,7 @@
  */
 import type { Fleet } from "../../fleet.js";
 import type { Gk3Controller } from "../../modbus/gk3.js";
+import { type MalformedKind, RTU_MALFORMED_KINDS, TCP_MALFORMED_KINDS } from "../../modbus/slave.js";
 import { WINTER_COOLING_C_PER_MIN, WINTER_HEATER_C_PER_MIN } from "../schema.js";
 import type { IncidentSpec, IncidentTable } from "./spec.js";
 
@@ -177,6 +178,36 @@ export const MODBUS_INCIDENTS = {
   },
   "tank-winter": { model: "LV-4", pool: tanks, code: "none", run: winterNight },
   "tank-freeze": { model: "LV-4", pool: tanks, code: "FREEZE_RISK", run: winterNight },
+  "malformed-replies": {
+    model: "MFS-8, LV-4 or GK-3",
+    pool: (fleet) => [...panels(fleet), ...tanks(fleet), ...kiosks(fleet)],
+    // A few bad replies are retried or fail a poll or two: counted rejections, no alert. Three
+    // failed polls in a row are DEVICE_LOST (datasheets): a scenario that arms more says so.
+    code: "none",
+    check: (p, pool, fleet) => {
+      for (const id of pool) {
+        const tcp = fleet.kiosks.has(id);
+        const kinds: readonly string[] = tcp ? TCP_MALFORMED_KINDS : [...RTU_MALFORMED_KINDS, "corrupt-crc"];
+        if (p.frame !== undefined && !kinds.includes(p.frame))
+          return `${p.frame} breaks ${tcp ? "a serial frame, and" : "an MBAP header, and"} ${id} is on Modbus ${tcp ? "TCP" : "RTU"} (it takes: ${kinds.join(", ")})`;
+      }
+      return undefined;
+    },
+    run: (ctx, p, { id, label, at }) => {
+      const slave = ctx.fleet.panels.get(id) ?? ctx.fleet.tanks.get(id) ?? ctx.fleet.kiosks.get(id);
+      if (!slave || p.frame === undefined) return;
+      ctx.expectFor(p, label, id, at, at);
+      const n = p.replies ?? 1;
+      const frame = p.frame;
+      if (frame === "corrupt-crc") slave.faults.corruptCrc = n;
+      else slave.faults.malformed[frame as MalformedKind] = n;
+      // Not spent by the end of the run (a device polled rarely): its next replies are good again.
+      ctx.onRestore(() => {
+        if (frame === "corrupt-crc") slave.faults.corruptCrc = 0;
+        else slave.faults.malformed[frame as MalformedKind] = 0;
+      });
+    },
+  },
   "bus-silent": {
     model: "RTU bus",
     pool: (fleet) => [...fleet.busSlaves.keys()],

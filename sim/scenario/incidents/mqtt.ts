@@ -6,8 +6,10 @@ import type { Ds10 } from "../../mqtt/ds10.js";
 import type { Ec200 } from "../../mqtt/ec200.js";
 import { GD2_LOW_SET_POINT, type Gd2 } from "../../mqtt/gd2.js";
 import { randomInt } from "../../mqtt/random.js";
+import { LONGEST_QUIET_HOURS, residentDays } from "../../mqtt/resident-day.js";
+import { type SiteModel, welfareOf } from "../../site.js";
 import { POWER_CUT_OUTAGE_MS, POWER_FAIL_AFTER_MS } from "../schema.js";
-import type { IncidentSpec, IncidentTable } from "./spec.js";
+import type { IncidentContext, IncidentOf, IncidentSpec, IncidentTable } from "./spec.js";
 
 /** GD-2 datasheet: "a GAS_LEAK whose valve is not `closed` within 20 s" is GAS_VALVE_NOT_CLOSED. */
 const VALVE_NOT_CLOSED_AFTER_MS = 20_000;
@@ -24,6 +26,63 @@ const idsOf =
 const ec200s = idsOf("ec200");
 const ds10s = idsOf("ds10");
 const gd2s = idsOf("gd2");
+/** Front doors: DS-10s of a household (a fire door of a community building has none). */
+const frontDoors = (fleet: Fleet): string[] =>
+  fleet.ofModel("ds10").flatMap((x) => (x.spec.household ? [x.spec.id] : []));
+
+const HOUR_MS = 3_600_000;
+const DAY_MS = 24 * HOUR_MS;
+/** A passage through the door in real time at least this long, open to closed (a bounce is within 200 ms). */
+const MIN_PASSAGE_MS = 300;
+
+/**
+ * Why a resident's day or stay indoors cannot be told on these doors: a door of no household, a
+ * household whose checks are off (stays-in), or a day whose compressed time does not fit the
+ * household's welfare period.
+ */
+function welfareRefusal(
+  p: IncidentOf<"resident-day" | "stays-in">,
+  pool: readonly string[],
+  fleet: Fleet,
+  site: SiteModel,
+): string | undefined {
+  const dayMs = p.dayLength ?? DAY_MS;
+  if (dayMs < 10_000)
+    return `a dayLength of ${dayMs / 1000} s leaves no time for the door's passages: give 10s or more`;
+  for (const id of pool) {
+    const household = fleet.specs.get(id)?.household;
+    if (!household) return `${id} is the door of no household: welfare checks are a household's`;
+    const w = welfareOf(site, household);
+    const periodMs = w.periodS * 1000;
+    if (p.do === "resident-day") {
+      const quietMs = (LONGEST_QUIET_HOURS / 24) * dayMs;
+      if (w.enabled && quietMs >= periodMs)
+        return `a day of ${dayMs / 1000} s leaves ${id} shut for up to ${quietMs / 1000} s (${LONGEST_QUIET_HOURS} h of the night), as long as ${household}'s welfare period (${w.periodS} s): the gateway would rightly raise WELFARE_CHECK; give a dayLength under ${Math.floor((periodMs * 24) / LONGEST_QUIET_HOURS / 1000)} s`;
+      continue;
+    }
+    if (!w.enabled) return `${household} has welfare checks off: staying in raises nothing`;
+    if (w.quietHours)
+      return `${household} has quiet hours (${w.quietHours}): a check due in them waits for their end, which the site's clock decides, not the scenario`;
+    const stayMs = (p.days ?? 2) * dayMs;
+    if (stayMs <= periodMs)
+      return `${p.days ?? 2} day(s) of ${dayMs / 1000} s indoors is not longer than ${household}'s welfare period (${w.periodS} s): no check falls due`;
+  }
+  return undefined;
+}
+
+/**
+ * One passage through the door: it opens, and closes `openMs` later. Resolves false when the run
+ * was stopped first (the door is closed again by the restore).
+ */
+async function passage(ctx: IncidentContext, door: Ds10, openMs: number): Promise<boolean> {
+  await door.open();
+  let closed = false;
+  await ctx.after(openMs, async () => {
+    await door.close();
+    closed = true;
+  });
+  return closed;
+}
 
 /** A pendant alarm; with `offlineFor`, sent while the base station is away and re-sent on its return. */
 function pendantAlarm(
@@ -122,6 +181,52 @@ export const MQTT_INCIDENTS = {
       const door = ctx.fleet.mqtt.get(id) as Ds10;
       ctx.expectFor(p, label, id, at, at);
       void door.bounce().then(() => door.close());
+    },
+  },
+  "resident-day": {
+    model: "DS-10 on a household's front door",
+    pool: frontDoors,
+    // Nothing: the household is active every day (a WELFARE_CHECK or DOOR_HELD_OPEN is unexpected).
+    code: "none",
+    check: welfareRefusal,
+    run: async (ctx, p, { id, label, at }) => {
+      const door = ctx.fleet.mqtt.get(id) as Ds10;
+      const dayMs = p.dayLength ?? DAY_MS;
+      const holdMs = (ctx.fleet.specs.get(id)?.holdOpenTimeS ?? 600) * 1000;
+      ctx.expectFor(p, label, id, at, at);
+      ctx.onRestore(() => (door.contact === "open" ? door.close() : undefined));
+      // One passage after the other, on the day's timeline from the phase's start (midnight).
+      let now = 0;
+      for (const pass of residentDays(ctx.rng, p.days ?? 1)) {
+        const due = (pass.hour / 24) * dayMs;
+        // Compressed with the day, but a real opening (not a bounce) and never held open.
+        const openMs = Math.max(MIN_PASSAGE_MS, Math.min((pass.openS * 1000 * dayMs) / DAY_MS, holdMs / 2));
+        let reached = false;
+        await ctx.after(due - now, () => {
+          reached = true;
+        });
+        if (!reached || !(await passage(ctx, door, openMs))) return;
+        now = due + openMs;
+      }
+    },
+  },
+  "stays-in": {
+    model: "DS-10 on a household's front door",
+    pool: frontDoors,
+    code: "WELFARE_CHECK",
+    check: welfareRefusal,
+    run: async (ctx, p, { id, label, at }) => {
+      // Home from the last outing (the door opens and closes: the household's last activity),
+      // then the door stays shut for `days`: heartbeats only, which are no activity. The check
+      // is due one welfare period after that closing, once (a second one would be a duplicate);
+      // then the resident goes out again, which clears it.
+      const door = ctx.fleet.mqtt.get(id) as Ds10;
+      const household = ctx.fleet.specs.get(id)?.household as string;
+      const periodMs = welfareOf(ctx.site, household).periodS * 1000;
+      ctx.onRestore(() => (door.contact === "open" ? door.close() : undefined));
+      if (!(await passage(ctx, door, MIN_PASSAGE_MS))) return;
+      ctx.expectFor(p, label, household, at, at + MIN_PASSAGE_MS + periodMs);
+      await ctx.after((p.days ?? 2) * (p.dayLength ?? DAY_MS), () => passage(ctx, door, MIN_PASSAGE_MS));
     },
   },
   "low-battery": {

@@ -58,7 +58,12 @@ export interface IncidentSpec<K extends IncidentKind> {
    */
   readonly code: string;
   /** Why this site cannot carry the phase out on these targets, or undefined (checked before the run). */
-  readonly check?: (p: IncidentOf<K>, pool: readonly string[], fleet: Fleet) => string | undefined;
+  readonly check?: (
+    p: IncidentOf<K>,
+    pool: readonly string[],
+    fleet: Fleet,
+    site: SiteModel,
+  ) => string | undefined;
   /** Starts the incident on one target: registers what it must cause and how it is undone. */
   readonly run: (ctx: IncidentContext, p: IncidentOf<K>, target: IncidentTarget) => unknown;
 }

@@ -1,0 +1,131 @@
+/**
+ * Welfare checks as an integrator tries them, against a real gateway started by the simulator:
+ * `linli sim --config site.yaml --scenario welfare.yaml --gateway-cmd "linli start ..."` on
+ * loopback. Two households, each an EC-200 and a DS-10 on the front door; in one the resident
+ * lives ordinary days (shopping in the morning, a walk in the afternoon), in the other the resident
+ * comes home and stays in. The gateway must raise WELFARE_CHECK for the second household, once
+ * (three days indoors: a second check, a period after the first, would come while the resident is
+ * still in), and nothing for the first.
+ *
+ * A real welfare period is a day: the site is configured with a 16 s one (`alerts.welfarePeriod`,
+ * as the gateway's own tests shorten it) and the simulator's day lasts 16 s alike (`dayLength`),
+ * so the longest night (19 h: 12.7 s) stays shorter than the period, as it is on a real site.
+ * Needs `npm run build`.
+ */
+import { execFile } from "node:child_process";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import net from "node:net";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import type { SimReport } from "../sim/scenario/report.js";
+import { freePort } from "./support/free-port.js";
+import { suiteTempDir } from "./support/temp-dir.js";
+
+const CLI = (JSON.parse(readFileSync("package.json", "utf8")) as { bin: { linli: string } }).bin.linli;
+
+function listens(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.createConnection({ host: "127.0.0.1", port });
+    s.once("connect", () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once("error", () => resolve(false));
+  });
+}
+
+describe("linli sim: a resident who stays in raises the welfare check, a resident's day does not", () => {
+  const dir = suiteTempDir("linli-sim-welfare-");
+
+  it("WELFARE_CHECK once for the household that stays in, nothing for the one out and about; exit 0", async () => {
+    expect(existsSync(CLI)).toBe(true);
+    const port = await freePort();
+    const site = join(dir, "site.yaml");
+    const scenario = join(dir, "welfare.yaml");
+    const json = join(dir, "report.json");
+    const log = join(dir, "gateway.log");
+    const device = (id: string, model: string, household: string) =>
+      `  - { id: ${id}, model: ${model}, password: pw-${id}, household: ${household} }`;
+    writeFileSync(
+      site,
+      [
+        "site: { id: welfare-test }",
+        `mqtt: { listeners: [{ host: 127.0.0.1, port: ${port} }] }`,
+        "operators: [{ name: desk, password: desk-password-1 }]",
+        "households: [{ id: hh-out }, { id: hh-in }]",
+        "devices:",
+        device("pendant-out", "ec200", "hh-out"),
+        device("door-out", "ds10", "hh-out"),
+        device("pendant-in", "ec200", "hh-in"),
+        device("door-in", "ds10", "hh-in"),
+        "alerts: { welfarePeriod: 16s }",
+        "",
+      ].join("\n"),
+    );
+    writeFileSync(
+      scenario,
+      [
+        "name: welfare-two-households",
+        "description: one resident lives three ordinary days, the other stays in for three days",
+        "settle: 3s",
+        "latency: { max: 5s }",
+        "phases:",
+        "  - { do: resident-day, targets: [door-out], days: 3, dayLength: 16s }",
+        "  - { do: stays-in, targets: [door-in], days: 3, dayLength: 16s }",
+        "",
+      ].join("\n"),
+    );
+    const gatewayCmd = `"${process.execPath}" "${CLI}" start --config {config} --data-dir "${join(dir, "data")}" --metrics-port 0 --log-format json`;
+    const r = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+      execFile(
+        process.execPath,
+        [
+          CLI,
+          "sim",
+          "--config",
+          site,
+          "--scenario",
+          scenario,
+          "--seed",
+          "4",
+          "--gateway",
+          `mqtt://127.0.0.1:${port}`,
+          "--gateway-cmd",
+          gatewayCmd,
+          "--gateway-log",
+          log,
+          "--json",
+          json,
+        ],
+        { timeout: 150_000 },
+        (err, stdout, stderr) => {
+          const code = err ? ((err as { code?: number }).code ?? -1) : 0;
+          resolve({ code: typeof code === "number" ? code : -1, stdout, stderr });
+        },
+      );
+    });
+    const gatewayLog = existsSync(log) ? readFileSync(log, "utf8") : "";
+    expect(r.code, `${r.stdout}\n${r.stderr}\n${gatewayLog.slice(-3000)}`).toBe(0);
+    expect(r.stdout).toMatch(/^PASS$/m);
+    const report = JSON.parse(readFileSync(json, "utf8")) as SimReport;
+    expect(report.passed).toBe(true);
+    // Raised once for the household that stayed in, within its period after the door last closed.
+    expect(report.codes).toEqual([
+      expect.objectContaining({
+        code: "WELFARE_CHECK",
+        expected: 1,
+        received: 1,
+        missing: 0,
+        duplicated: 0,
+        unexpected: 0,
+        late: 0,
+      }),
+    ]);
+    // Nothing on the household out and about: no WELFARE_CHECK, no DOOR_HELD_OPEN.
+    expect(report.unexpected).toEqual([]);
+    expect(report.run.phases.map((p) => p.do).sort()).toEqual(["resident-day", "stays-in"]);
+    expect(report.run.incidents).toBe(2);
+    // The simulator stopped the gateway it started.
+    expect(await listens(port)).toBe(false);
+  }, 160_000);
+});

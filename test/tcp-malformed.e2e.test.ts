@@ -1,0 +1,169 @@
+/**
+ * The simulator's malformed Modbus TCP replies (MBAP framing) against the gateway, on loopback:
+ * each malformed reply one GK-3 kiosk sends is a counted rejection in its bus metrics (and, when
+ * it fails a poll, a log line naming that kiosk and the failure), never a decoded reading, and
+ * the other kiosk keeps being polled meanwhile. The RTU analogue is rtu-malformed.e2e.test.ts.
+ */
+import { Writable } from "node:stream";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { validateConfig } from "../gateway/config/load.js";
+import { Gateway } from "../gateway/gateway.js";
+import { createLogger } from "../gateway/log.js";
+import { runSimCli, type SimHandle } from "../sim/modbus/cli.js";
+import { connect, OPS, SITE, sleep, type TestClient } from "./support/harness.js";
+
+type BusCounters = Record<
+  "replies" | "exceptions" | "timeouts" | "framingErrors" | "discarded" | "reconnects",
+  number
+>;
+
+async function until(what: string, cond: () => boolean, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(20);
+  }
+}
+
+describe("malformed Modbus TCP replies are counted rejections; the other kiosks keep being polled", () => {
+  let sim: SimHandle;
+  let gw: Gateway;
+  let ops: TestClient;
+  let faultyPort: number;
+  let otherPort: number;
+  const log: Array<Record<string, unknown>> = [];
+
+  beforeAll(async () => {
+    sim = await runSimCli(["tcp", "--port", "0", "--count", "2"]);
+    [faultyPort, otherPort] = sim.ports as [number, number];
+    const kiosk = (id: string, port: number) => ({
+      id,
+      model: "gk3",
+      host: "127.0.0.1",
+      port,
+      pollInterval: "200ms",
+      timeout: "300ms",
+      openingHours: "00:00-23:59",
+    });
+    const config = validateConfig(
+      {
+        site: { id: SITE },
+        mqtt: { listeners: [{ host: "127.0.0.1", port: 0 }] },
+        operators: [OPS],
+        devices: [kiosk("kiosk-a", faultyPort), kiosk("kiosk-b", otherPort)],
+        metrics: { enabled: false },
+        storage: { enabled: false },
+      },
+      "test",
+    );
+    const stream = new Writable({
+      write(chunk, _enc, cb) {
+        for (const l of String(chunk).split("\n").filter(Boolean)) log.push(JSON.parse(l));
+        cb();
+      },
+    });
+    gw = await Gateway.start({
+      config,
+      logger: createLogger({ level: "warn", format: "json", destination: stream }),
+    });
+    ops = await connect(gw, OPS.name, OPS.password);
+    await ops.subscribe(`linli/${SITE}/#`);
+    await until(
+      "both kiosks polled",
+      () => counters("kiosk-a").replies >= 2 && counters("kiosk-b").replies >= 2,
+    );
+  }, 30_000);
+
+  afterAll(async () => {
+    await ops?.end();
+    await gw?.stop();
+    await sim?.stop();
+  });
+
+  function counters(device: string): BusCounters {
+    const bus = gw.stats().buses.find((b) => b.devices.includes(device))?.bus;
+    if (!bus) throw new Error(`no bus for ${device}`);
+    return bus as unknown as BusCounters;
+  }
+  const rejected = (reason: string) => gw.stats().counters.rejections.gk3?.[reason] ?? 0;
+  const queueOf = (id: string) => (m: { topic: string; json(): unknown }) =>
+    m.topic === `linli/${SITE}/telemetry/gk3/${id}`
+      ? (m.json() as { metrics: { queue: { value: number } } }).metrics.queue.value
+      : undefined;
+
+  let nextQueue = 10;
+  /** The other kiosk's queue changes now: the gateway must publish it while the fault lasts. */
+  async function otherKioskStillPolled(): Promise<void> {
+    const q = ++nextQueue;
+    sim.kiosks.get(otherPort)?.setQueue(q);
+    await ops.waitFor((m) => queueOf("kiosk-b")(m) === q, 5_000);
+  }
+
+  // [fault, bus counters of the faulty kiosk that must grow by at least this much, the poll
+  // failure logged (and counted per model), what its line says came instead of the reply]
+  const cases: Array<[string, Partial<BusCounters>, string | null, string | undefined]> = [
+    ["wrong-transaction 2", { discarded: 2, timeouts: 2 }, "timeout", "mismatched"],
+    ["wrong-protocol 1", { framingErrors: 1, reconnects: 1 }, "framing", undefined],
+    ["wrong-length 2", { discarded: 2, timeouts: 2 }, "timeout", "mismatched"],
+    ["truncate 2", { timeouts: 2, discarded: 2 }, "timeout", "incomplete"],
+    ["trailing-garbage 2", { discarded: 2 }, null, undefined],
+    ["wrong-unit 2", { discarded: 2, timeouts: 2 }, "timeout", "mismatched"],
+    ["wrong-function 2", { discarded: 2, timeouts: 2 }, "timeout", "mismatched"],
+    ["wrong-byte-count 2", { discarded: 2, timeouts: 2 }, "timeout", "mismatched"],
+    ["exception 4", { exceptions: 1 }, "exception", undefined],
+  ];
+  const sameLine = (l: Record<string, unknown>, failure: string, heard: string | undefined) =>
+    l.deviceId === "kiosk-a" && l.failure === failure && l.heard === heard;
+
+  it.each(cases)(
+    "%s",
+    async (fault, grows, failure, heard) => {
+      const kiosk = sim.kiosks.get(faultyPort);
+      if (!kiosk) throw new Error("no faulty kiosk");
+      const before = counters("kiosk-a");
+      const otherBefore = counters("kiosk-b");
+      const rejectedBefore = failure ? rejected(`poll-${failure}`) : 0;
+      const logBefore = log.length;
+      sim.script(`${faultyPort} ${fault}`);
+      await otherKioskStillPolled();
+      if (fault.startsWith("exception")) {
+        await until("an exception reply", () => counters("kiosk-a").exceptions > before.exceptions);
+        sim.script(`${faultyPort} exception off`);
+      } else {
+        await until("the fault spent", () => Object.values(kiosk.faults.malformed).every((n) => n === 0));
+      }
+      // Recovered: the faulty kiosk's next reading is published again, and the other one's still.
+      const q = ++nextQueue;
+      kiosk.setQueue(q);
+      await ops.waitFor((m) => queueOf("kiosk-a")(m) === q, 5_000);
+      await otherKioskStillPolled();
+
+      const after = counters("kiosk-a");
+      for (const [name, n] of Object.entries(grows) as Array<[keyof BusCounters, number]>)
+        expect(after[name] - before[name], name).toBeGreaterThanOrEqual(n);
+      // The other kiosk's bus saw nothing of it.
+      const otherAfter = counters("kiosk-b");
+      for (const name of ["exceptions", "timeouts", "framingErrors", "discarded", "reconnects"] as const)
+        expect(otherAfter[name] - otherBefore[name], `kiosk-b ${name}`).toBe(0);
+      const lines = log.slice(logBefore);
+      // Nothing about the other kiosk: none of its polls failed, its link never went.
+      expect(
+        lines.filter((l) => l.deviceId === "kiosk-b" || String(l.bus ?? "").endsWith(`:${otherPort}`)),
+      ).toEqual([]);
+      if (failure) {
+        expect(rejected(`poll-${failure}`)).toBeGreaterThan(rejectedBefore);
+        // The log line is rate-limited per device and failure (and kind of timeout): the first says it.
+        const seenBefore = log.slice(0, logBefore).some((l) => sameLine(l, failure, heard));
+        if (!seenBefore) expect(lines.some((l) => sameLine(l, failure, heard))).toBe(true);
+      }
+      // Never a reading decoded from a malformed reply: every queue length published is one the kiosk had.
+      for (const m of ops.on(`linli/${SITE}/telemetry/gk3/kiosk-a`)) {
+        const v = queueOf("kiosk-a")(m);
+        expect(v === 0 || (v !== undefined && v > 10 && v <= nextQueue), String(v)).toBe(true);
+      }
+      // Nor an alert from one: a malformed reply is no tamper, no fault, no lost kiosk.
+      expect(ops.on("/alerts/").filter((m) => m.topic.endsWith("/kiosk-a"))).toEqual([]);
+    },
+    20_000,
+  );
+});
