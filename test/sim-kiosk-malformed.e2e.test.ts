@@ -6,15 +6,12 @@
  * nothing, and the run passes. Needs `npm run build`. (What each fault does to the gateway's
  * counters is tcp-malformed.e2e.test.ts.)
  */
-import { execFile } from "node:child_process";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import type { SimReport } from "../sim/scenario/report.js";
 import { freePort } from "./support/free-port.js";
+import { CLI, runSim } from "./support/sim-run.js";
 import { suiteTempDir } from "./support/temp-dir.js";
-
-const CLI = (JSON.parse(readFileSync("package.json", "utf8")) as { bin: { linli: string } }).bin.linli;
 
 describe("linli sim: malformed-replies on a kiosk from a scenario file", () => {
   const dir = suiteTempDir("linli-sim-kiosk-malformed-");
@@ -24,8 +21,6 @@ describe("linli sim: malformed-replies on a kiosk from a scenario file", () => {
     const [port, k1, k2] = [await freePort(), await freePort(), await freePort()];
     const site = join(dir, "site.yaml");
     const scenario = join(dir, "kiosks.yaml");
-    const json = join(dir, "report.json");
-    const log = join(dir, "gateway.log");
     const kiosk = (id: string, p: number) =>
       `  - { id: ${id}, model: gk3, host: 127.0.0.1, port: ${p}, pollInterval: 500ms, timeout: 300ms, openingHours: "00:00-23:59" }`;
     writeFileSync(
@@ -51,36 +46,10 @@ describe("linli sim: malformed-replies on a kiosk from a scenario file", () => {
         "",
       ].join("\n"),
     );
-    const gatewayCmd = `"${process.execPath}" "${CLI}" start --config {config} --data-dir "${join(dir, "data")}" --metrics-port 0 --log-format json`;
-    const r = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-      execFile(
-        process.execPath,
-        [
-          CLI,
-          "sim",
-          "--config",
-          site,
-          "--scenario",
-          scenario,
-          "--gateway",
-          `mqtt://127.0.0.1:${port}`,
-          "--gateway-cmd",
-          gatewayCmd,
-          "--gateway-log",
-          log,
-          "--json",
-          json,
-        ],
-        { timeout: 60_000 },
-        (err, stdout, stderr) => {
-          const code = err ? ((err as { code?: number }).code ?? -1) : 0;
-          resolve({ code: typeof code === "number" ? code : -1, stdout, stderr });
-        },
-      );
-    });
-    const gatewayLog = existsSync(log) ? readFileSync(log, "utf8") : "";
-    expect(r.code, `${r.stdout}\n${r.stderr}\n${gatewayLog.slice(-3000)}`).toBe(0);
-    const report = JSON.parse(readFileSync(json, "utf8")) as SimReport;
+    const r = await runSim(dir, port, ["--config", site, "--scenario", scenario], 60_000);
+    const gatewayLog = r.gatewayLog;
+    expect(r.code, r.explain()).toBe(0);
+    const report = r.report();
     expect(report.passed).toBe(true);
     expect(report.unexpected).toEqual([]);
     expect(report.run.incidents).toBe(1);

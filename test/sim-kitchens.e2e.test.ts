@@ -14,30 +14,15 @@
  * The simulator stops the gateway it started (its own process group); the
  * test checks the port is closed afterwards and removes its temp dir.
  */
-import { execFile } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
-import net from "node:net";
-import { join } from "node:path";
+import { existsSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { socatMissingReason } from "../sim/modbus/pty.js";
-import type { SimReport } from "../sim/scenario/report.js";
 import { freePort } from "./support/free-port.js";
+import { CLI, listens, runSim } from "./support/sim-run.js";
 import { suiteTempDir } from "./support/temp-dir.js";
 
-const CLI = (JSON.parse(readFileSync("package.json", "utf8")) as { bin: { linli: string } }).bin.linli;
 const noSocat = socatMissingReason();
 if (noSocat) console.warn(`sim-kitchens e2e skipped: ${noSocat}`);
-
-function listens(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.createConnection({ host: "127.0.0.1", port });
-    s.once("connect", () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once("error", () => resolve(false));
-  });
-}
 
 describe.skipIf(noSocat !== undefined)("linli sim kitchens-and-tanks against a real gateway", () => {
   const dir = suiteTempDir("linli-sim-kitchens-");
@@ -45,41 +30,16 @@ describe.skipIf(noSocat !== undefined)("linli sim kitchens-and-tanks against a r
   it("every leak, jammed valve, fault and low tank gives its alerts once; cooking and glitches nothing; exit 0", async () => {
     expect(existsSync(CLI)).toBe(true);
     const port = await freePort();
-    const json = join(dir, "report.json");
-    const log = join(dir, "gateway.log");
-    const gatewayCmd = `"${process.execPath}" "${CLI}" start --config {config} --data-dir "${join(dir, "data")}" --metrics-port 0 --log-format json`;
-    const r = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-      execFile(
-        process.execPath,
-        [
-          CLI,
-          "sim",
-          "--scale",
-          "10",
-          "--scenario",
-          "kitchens-and-tanks",
-          "--seed",
-          "3",
-          "--gateway",
-          `mqtt://127.0.0.1:${port}`,
-          "--gateway-cmd",
-          gatewayCmd,
-          "--gateway-log",
-          log,
-          "--json",
-          json,
-        ],
-        { timeout: 200_000 },
-        (err, stdout, stderr) => {
-          const code = err ? ((err as { code?: number }).code ?? -1) : 0;
-          resolve({ code: typeof code === "number" ? code : -1, stdout, stderr });
-        },
-      );
-    });
-    const gatewayLog = existsSync(log) ? readFileSync(log, "utf8") : "";
-    expect(r.code, `${r.stdout}\n${r.stderr}\n${gatewayLog.slice(-3000)}`).toBe(0);
+    const r = await runSim(
+      dir,
+      port,
+      ["--scale", "10", "--scenario", "kitchens-and-tanks", "--seed", "3"],
+      200_000,
+    );
+    const gatewayLog = r.gatewayLog;
+    expect(r.code, r.explain()).toBe(0);
     expect(r.stdout).toMatch(/^PASS$/m);
-    const report = JSON.parse(readFileSync(json, "utf8")) as SimReport;
+    const report = r.report();
     expect(report.passed).toBe(true);
     // 10 households (pendant + door) and the scenario's 10 kitchens; its 4 tanks on the bus.
     expect(report.devices).toMatchObject({ mqtt: 30, connected: 30, failed: 0, rtuSlaves: 4 });

@@ -12,27 +12,12 @@
  * so the longest night (19 h: 12.7 s) stays shorter than the period, as it is on a real site.
  * Needs `npm run build`.
  */
-import { execFile } from "node:child_process";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
-import net from "node:net";
+import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import type { SimReport } from "../sim/scenario/report.js";
 import { freePort } from "./support/free-port.js";
+import { CLI, listens, runSim } from "./support/sim-run.js";
 import { suiteTempDir } from "./support/temp-dir.js";
-
-const CLI = (JSON.parse(readFileSync("package.json", "utf8")) as { bin: { linli: string } }).bin.linli;
-
-function listens(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.createConnection({ host: "127.0.0.1", port });
-    s.once("connect", () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once("error", () => resolve(false));
-  });
-}
 
 describe("linli sim: a resident who stays in raises the welfare check, a resident's day does not", () => {
   const dir = suiteTempDir("linli-sim-welfare-");
@@ -42,8 +27,6 @@ describe("linli sim: a resident who stays in raises the welfare check, a residen
     const port = await freePort();
     const site = join(dir, "site.yaml");
     const scenario = join(dir, "welfare.yaml");
-    const json = join(dir, "report.json");
-    const log = join(dir, "gateway.log");
     const device = (id: string, model: string, household: string) =>
       `  - { id: ${id}, model: ${model}, password: pw-${id}, household: ${household} }`;
     writeFileSync(
@@ -75,39 +58,11 @@ describe("linli sim: a resident who stays in raises the welfare check, a residen
         "",
       ].join("\n"),
     );
-    const gatewayCmd = `"${process.execPath}" "${CLI}" start --config {config} --data-dir "${join(dir, "data")}" --metrics-port 0 --log-format json`;
-    const r = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-      execFile(
-        process.execPath,
-        [
-          CLI,
-          "sim",
-          "--config",
-          site,
-          "--scenario",
-          scenario,
-          "--seed",
-          "4",
-          "--gateway",
-          `mqtt://127.0.0.1:${port}`,
-          "--gateway-cmd",
-          gatewayCmd,
-          "--gateway-log",
-          log,
-          "--json",
-          json,
-        ],
-        { timeout: 150_000 },
-        (err, stdout, stderr) => {
-          const code = err ? ((err as { code?: number }).code ?? -1) : 0;
-          resolve({ code: typeof code === "number" ? code : -1, stdout, stderr });
-        },
-      );
-    });
-    const gatewayLog = existsSync(log) ? readFileSync(log, "utf8") : "";
-    expect(r.code, `${r.stdout}\n${r.stderr}\n${gatewayLog.slice(-3000)}`).toBe(0);
+    const r = await runSim(dir, port, ["--config", site, "--scenario", scenario, "--seed", "4"], 150_000);
+    const _gatewayLog = r.gatewayLog;
+    expect(r.code, r.explain()).toBe(0);
     expect(r.stdout).toMatch(/^PASS$/m);
-    const report = JSON.parse(readFileSync(json, "utf8")) as SimReport;
+    const report = r.report();
     expect(report.passed).toBe(true);
     // Raised once for the household that stayed in, within its period after the door last closed.
     expect(report.codes).toEqual([
