@@ -89,10 +89,17 @@ export class AlertSummary {
   set(topic: string, priority: number, id: string, rev: number): void {
     const t = this.tallies[priority - 1];
     if (t === undefined) return;
-    this.remove(topic);
     fnv1a64(`${id}:${rev}`, this.scratch);
     const [hi, lo] = this.scratch;
-    this.held.set(topic, { priority, hi, lo });
+    const e = this.held.get(topic);
+    if (e === undefined) this.held.set(topic, { priority, hi, lo });
+    else {
+      // The topic's next state (the usual case): its entry reused, nothing allocated.
+      this.untally(e);
+      e.priority = priority;
+      e.hi = hi;
+      e.lo = lo;
+    }
     t.open++;
     t.hi = (t.hi ^ hi) >>> 0;
     t.lo = (t.lo ^ lo) >>> 0;
@@ -108,11 +115,15 @@ export class AlertSummary {
     const e = this.held.get(topic);
     if (e === undefined) return false;
     this.held.delete(topic);
+    this.untally(e);
+    return true;
+  }
+
+  private untally(e: Entry): void {
     const t = this.tallies[e.priority - 1] as Tally;
     t.open--;
     t.hi = (t.hi ^ e.hi) >>> 0;
     t.lo = (t.lo ^ e.lo) >>> 0;
-    return true;
   }
 
   private changed(): void {
