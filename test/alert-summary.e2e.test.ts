@@ -204,10 +204,13 @@ describe.skipIf(!available && !process.env.CI)("alerts summary on a real mosquit
         await sleep(1000);
       }
       expect(w.topics.size).toBeLessThan(1500);
-      expect((w.summary as { open: number }).open).toBe(1500);
       expect(w.heldWhenSynced).toBeNull();
+      // The summary itself may be among the dropped (mosquitto's order): then there is nothing
+      // to be complete against either.
+      if (w.summary !== null) expect((w.summary as { open: number }).open).toBe(1500);
       console.log(
-        `alert-summary.e2e (default queue): ${w.topics.size} of 1500 alert states arrived; not synced`,
+        `alert-summary.e2e (default queue): ${w.topics.size} of 1500 alert states arrived, ` +
+          `${w.summary === null ? "the summary dropped too" : "the summary says 1500"}; not synced`,
       );
       await w.client.end();
     } finally {
