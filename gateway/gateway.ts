@@ -267,7 +267,7 @@ export class Gateway {
     this.writtenFirst = this.recorder
       ? new WrittenFirstSink(sink, this.recorder, (t) => p1.some((prefix) => t.startsWith(prefix)))
       : null;
-    this.publisher = new Publisher(config.site.id, this.writtenFirst ?? sink);
+    this.publisher = new Publisher(config.site.id, this.writtenFirst ?? sink, () => this.clock.now());
     const content = new AlertContentBuilder(() => this.runningConfig);
     this.publisher.describeWith((alert, t, esc) => content.describe(alert, t, esc));
     const esc = config.alerts.escalation;
@@ -594,6 +594,8 @@ export class Gateway {
     }
     // The upstream bridge connects in the background: an unreachable uplink must not stop the site.
     gw.upstream?.connect();
+    // The open alerts are republished: the summary of them goes now, not a second later.
+    gw.publisher.summary.flush();
     gw.publisher.gatewayStatus("online");
     gw.log.info(
       {
@@ -812,6 +814,8 @@ export class Gateway {
       this.engine.stop();
       this.wheel.stop();
       if (this.deviceRateSweep) clearInterval(this.deviceRateSweep);
+      // The retained alert states stay (upstream): their summary too, with the last changes in it.
+      this.publisher.summary.stop();
       this.publisher.gatewayStatus("offline");
       // Let the offline status reach subscribers' sockets before they are closed.
       await new Promise((resolve) => setTimeout(resolve, 50));

@@ -5,7 +5,7 @@
  * republished after the upstream broker restarts. Needs mosquitto (.ci/run
  * installs it); without it, and outside CI, the file reports itself skipped.
  */
-import { type ChildProcess, execFileSync } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { cpSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import { tmpdir } from "node:os";
@@ -30,16 +30,9 @@ import {
   TestClient,
   testConfig,
 } from "./support/harness.js";
+import { haveMosquitto, startMosquitto as startMosquittoIn } from "./support/mosquitto.js";
 import { killGroup, spawnGroup } from "./support/process-group.js";
 
-function haveMosquitto(): boolean {
-  try {
-    execFileSync("sh", ["-c", "command -v mosquitto"], { stdio: "ignore" });
-    return true;
-  } catch {
-    return false;
-  }
-}
 const available = haveMosquitto();
 if (!available && !process.env.CI) console.warn("upstream.e2e: mosquitto not installed; CI installs it");
 
@@ -47,24 +40,7 @@ if (!available && !process.env.CI) console.warn("upstream.e2e: mosquitto not ins
 let dir = "";
 
 /** A real mosquitto, loopback only, no persistence (a restart forgets retained messages). */
-async function startMosquitto(port: number): Promise<ChildProcess> {
-  const conf = join(dir, `mosquitto-${port}.conf`);
-  writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\n`);
-  const child = spawnGroup("mosquitto", ["-c", conf], { stdio: "ignore" });
-  for (let i = 0; i < 100; i++) {
-    const up = await new Promise<boolean>((resolve) => {
-      const s = net.connect(port, "127.0.0.1", () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.on("error", () => resolve(false));
-    });
-    if (up) return child;
-    await sleep(50);
-  }
-  await killGroup(child, 0, "SIGKILL");
-  throw new Error("mosquitto did not start");
-}
+const startMosquitto = (port: number): Promise<ChildProcess> => startMosquittoIn(dir, port);
 
 async function upstreamClient(port: number): Promise<TestClient> {
   const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, {

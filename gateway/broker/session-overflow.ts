@@ -50,7 +50,7 @@ interface Classified {
 }
 
 const STATUS_TOPIC =
-  /^(?:devices\/[^/]+\/(?:status|service)|households\/[^/]+\/monitoring|gateway\/status|alerts\/flood)$/;
+  /^(?:devices\/[^/]+\/(?:status|service)|households\/[^/]+\/monitoring|gateway\/status|alerts\/flood|alerts\/summary)$/;
 const ALERT_TOPIC = /^(alerts|escalations)\/p([1-4])\/[^/]+\/[^/]+$/;
 
 export class MessageClassifier {
@@ -83,7 +83,7 @@ export class MessageClassifier {
       return info;
     }
     if (STATUS_TOPIC.test(rest)) {
-      if (rest === "alerts/flood") info.kind = "state";
+      if (rest === "alerts/flood" || rest === "alerts/summary") info.kind = "state";
       info.key = p.topic;
       return info;
     }

@@ -158,6 +158,7 @@ function staticFiles(): Map<string, string> {
     ["/app.js", path.join(dir, "app.js")],
     ["/i18n.js", path.join(dir, "i18n.js")],
     ["/watch.js", path.join(dir, "watch.js")],
+    ["/sync.js", path.join(dir, "sync.js")],
     ["/style.css", path.join(dir, "style.css")],
     ["/vendor/mqtt.min.js", mqttBundle()],
   ]);

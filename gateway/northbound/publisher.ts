@@ -6,6 +6,7 @@
  *   linli/<site>/devices/<deviceId>/status            online | lost, retained
  *   linli/<site>/devices/<deviceId>/service           out of service, retained while it lasts
  *   linli/<site>/gateway/status                       online | offline, retained
+ *   linli/<site>/alerts/summary                       the set of retained alert states, retained
  *   devices/ec200/<deviceId>/down                     downlink to a pendant
  */
 
@@ -13,6 +14,7 @@ import type { Quality } from "../../core/index.js";
 import type { Alert, Transition } from "../alerts/alert.js";
 import type { AlertContent, EscalationInfo } from "../content/alert-content.js";
 import type { DeviceEntry, LinkState } from "../registry.js";
+import { AlertSummary } from "./alert-summary.js";
 import type { NorthboundSink } from "./sink.js";
 
 export class Publisher {
@@ -23,11 +25,25 @@ export class Publisher {
   /** The people-facing fields of an alert (gateway/content), added at serialisation; none until set. */
   private content: ((alert: Alert, t: Transition, esc?: EscalationInfo) => AlertContent) | null = null;
 
+  /** What a console must hold to be complete (alert-summary.ts): follows every alert state published. */
+  readonly summary: AlertSummary;
+
   constructor(
     readonly site: string,
     private readonly sink: NorthboundSink,
+    now: () => number = Date.now,
+    summaryIntervalMs = 1000,
   ) {
     this.gatewayStatusTopic = `linli/${site}/gateway/status`;
+    const summaryTopic = `linli/${site}/alerts/summary`;
+    this.summary = new AlertSummary(
+      (payload) => {
+        this.published++;
+        this.sink.publish(summaryTopic, payload, 1, true);
+      },
+      now,
+      summaryIntervalMs,
+    );
   }
 
   /** Alerts and escalations carry names, places, message and local times from now on (docs/topics.md 0.6.0). */
@@ -44,12 +60,14 @@ export class Publisher {
     this.published++;
     if (alert.state !== "closed") {
       this.sink.publish(alert.topic, payload, 1, true);
+      this.summary.set(alert.topic, alert.priority, alert.id, alert.rev);
       return;
     }
     // Closed: everyone subscribed sees the final state once, then the retained copy is removed
     // (an empty retained payload deletes it, MQTT 3.1.1 §3.3.1.3).
     this.sink.publish(alert.topic, payload, 1, false);
     this.sink.publish(alert.topic, "", 1, true);
+    this.summary.delete(alert.topic);
   }
 
   /** Telemetry JSON is assembled from the device's precomputed prefix: one string build per reading. */

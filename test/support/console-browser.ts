@@ -95,6 +95,7 @@ export function fakeAlert(i: number, p: 1 | 2 | 3 | 4, base = Date.now() - 3_600
       raisedAt: base + i * 1000,
       updatedAt: base + i * 1000,
       count: 1,
+      rev: 1,
       householdName: `${1 + (i % 30)}号楼 ${100 + (i % 400)}室`,
       deviceName: `门磁 ${i}`,
       message: `测试告警 ${i}`,
@@ -104,9 +105,15 @@ export function fakeAlert(i: number, p: 1 | 2 | 3 | 4, base = Date.now() - 3_600
 
 /**
  * Publishes alert states into the gateway's own broker as its publisher does (QoS 1, retained
- * while open; an empty retained payload closes): thousands of open alerts in a second, no devices.
+ * while open; an empty retained payload closes), the alerts' summary too (coalesced, as the
+ * publisher's): thousands of open alerts in a second, no devices.
  */
 export function publishAlerts(gw: Gateway, alerts: readonly FakeAlert[], closed = false): void {
   const sink = (gw.publisher as unknown as { sink: NorthboundSink }).sink;
-  for (const a of alerts) sink.publish(a.topic, closed ? "" : JSON.stringify(a.body), 1, true);
+  for (const a of alerts) {
+    sink.publish(a.topic, closed ? "" : JSON.stringify(a.body), 1, true);
+    if (closed) gw.publisher.summary.delete(a.topic);
+    else
+      gw.publisher.summary.set(a.topic, a.body.priority as number, a.body.id as string, a.body.rev as number);
+  }
 }

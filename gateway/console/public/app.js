@@ -3,6 +3,7 @@
 // for any other console (docs/topics.md). State is rebuilt from the retained
 // topics at every (re)connection: the page keeps nothing the gateway does not.
 import { CODE_NAMES, commandName, metricsText, STRINGS, stateKey, textWith } from "./i18n.js";
+import { HeldAlerts } from "./sync.js";
 import { alertOrder, isQuiet, isUnacknowledged, pendingP1, reminderDue } from "./watch.js";
 
 const $ = (sel) => document.querySelector(sel);
@@ -25,9 +26,11 @@ const state = {
   // (an acknowledged call closes at once). Bounded by LABELS_KEPT, oldest forgotten first.
   alertLabels: new Map(),
   connected: false,
-  // Connected, and the gateway's retained states (open alerts, devices, households) have all
-  // arrived since: until then an empty list means "not known yet", never "no alerts".
+  // Connected, and every open alert the gateway's summary names has arrived since: until then an
+  // empty list means "not known yet", never "no alerts".
   synced: false,
+  held: new HeldAlerts(), // the retained alert states held, counted and digested as the summary
+  summary: null, // the latest retained alerts/summary: the set to hold before saying synced
   // P3/P4 folded into one line with their counts (kept in the browser, like the language).
   foldLow: localStorage.getItem("linli.foldLow") === "1",
   // When the live link went down (ms), null while connected or before the first connection: the
@@ -211,6 +214,8 @@ function connect(user, pass) {
   client.on("connect", () => {
     // Everything the page shows is rebuilt from the retained topics on every connection.
     state.alerts.clear();
+    state.held.clear();
+    state.summary = null;
     state.status.clear();
     state.outOfService.clear();
     state.monitoring.clear();
@@ -239,12 +244,12 @@ function connect(user, pass) {
 }
 
 /**
- * One SUBSCRIBE for everything, `gateway/status` last. The gateway's broker sends the retained
- * messages of a SUBSCRIBE filter by filter in the order of its filters, after the SUBACK
- * (docs/topics.md "Retained messages and wills"), and `gateway/status` is retained from the
- * moment the gateway has republished its open alerts at start: its retained copy arriving says
- * every retained alert state, device and household state is in. Cheaper and surer than a quiet
- * window (10,000 open alerts take seconds to arrive on a tablet) or a count to compare.
+ * One SUBSCRIBE for everything. Synced is said when the alert states held are the set the
+ * gateway's retained `alerts/summary` names (count and digest, docs/topics.md 0.13.28), in
+ * whatever order a broker sends retained messages: mosquitto and EMQX promise none. (The
+ * gateway's own broker sends them filter by filter, `gateway/status` last: kept for tools that
+ * rely on it, no longer what the page trusts.) Surer than a quiet window (10,000 open alerts take
+ * seconds to arrive on a tablet).
  */
 function subscribeAll(client, user) {
   const base = topicBase();
@@ -281,18 +286,8 @@ function onMessage(topic, payload, packet) {
     (parts[0] === "gateway" && parts[1] === "status")
   ) {
     const text = new TextDecoder().decode(payload).trim();
-    if (parts[0] === "gateway") {
-      state.gateway = text || null;
-      if (!state.synced && packet.retain) {
-        // The sync marker: every retained state subscribed before it has arrived.
-        state.synced = true;
-        state.alertsDirty = true;
-      } else if (!state.synced && text === "online" && state.client) {
-        // Connected while the gateway was still starting (its console listens before it has
-        // republished its alerts): now they are all retained, so ask for them, marker last, again.
-        subscribeAll(state.client, state.user);
-      }
-    } else if (text === "") state.status.delete(parts[1]);
+    if (parts[0] === "gateway") state.gateway = text || null;
+    else if (text === "") state.status.delete(parts[1]);
     else state.status.set(parts[1], text);
     scheduleRender();
     return;
@@ -301,6 +296,8 @@ function onMessage(topic, payload, packet) {
   if (body === undefined) return;
   if (parts[0] === "alerts" || parts[0] === "escalations") state.alertsDirty = true;
   if (parts[0] === "alerts" && parts.length === 4) {
+    state.held.apply(topic, body);
+    checkSynced();
     if (body === null || body.state === "closed") state.alerts.delete(topic);
     else {
       state.alerts.set(topic, body);
@@ -315,6 +312,9 @@ function onMessage(topic, payload, packet) {
     }
   } else if (parts[0] === "alerts" && parts[1] === "flood") {
     state.flood = body;
+  } else if (parts[0] === "alerts" && parts[1] === "summary") {
+    state.summary = body;
+    checkSynced();
   } else if (parts[0] === "escalations" && body) {
     for (const [topic, a] of state.alerts) {
       if (a.id === body.id) {
@@ -338,6 +338,17 @@ function onMessage(topic, payload, packet) {
     return;
   }
   scheduleRender();
+}
+
+/**
+ * Synced once the alert states held are exactly the set the latest summary names (a console that
+ * connected while the gateway was starting gets the summary live once the alerts are republished).
+ * Once synced it stays so until the next connection: later changes arrive live.
+ */
+function checkSynced() {
+  if (state.synced || !state.held.matches(state.summary)) return;
+  state.synced = true;
+  state.alertsDirty = true;
 }
 
 /** "紧急呼叫 · 1号楼 101室 张阿姨": what and where, by the names people use, never an id when a name is known. */
@@ -681,7 +692,13 @@ function renderAlerts() {
       el(
         "p",
         { class: "syncing", role: "status" },
-        textWith(state.lang || "zh-CN", "syncing", state.alerts.size),
+        // "已收到 N 条，共 M 条" once the summary says how many there are.
+        typeof state.summary?.open === "number"
+          ? textWith(state.lang || "zh-CN", "syncingOf", state.held.size).replace(
+              "{m}",
+              String(state.summary.open),
+            )
+          : textWith(state.lang || "zh-CN", "syncing", state.alerts.size),
       ),
     );
   const priorities = [...byPriority.keys()].sort((x, y) => x - y);

@@ -29,6 +29,7 @@ export const STRINGS = {
     notLiveYet: "正在连接网关，尚未收到告警信息…",
     // Connected, the retained states still arriving: an empty or short list is not the whole truth yet.
     syncing: "正在从网关同步告警（已收到 {n} 条）…同步完成前列表可能不全，不能据此认为没有告警",
+    syncingOf: "正在从网关同步告警（已收到 {n} 条，共 {m} 条）…同步完成前列表可能不全，不能据此认为没有告警",
     syncingShort: "正在同步…",
     foldLow: "收起三级、四级告警（{n} 条）",
     unfoldLow: "展开三级、四级告警（{n} 条）",
@@ -155,6 +156,8 @@ export const STRINGS = {
     notLiveYet: "Connecting to the gateway, no alerts received yet…",
     syncing:
       "Syncing alerts from the gateway ({n} received so far)… Until it is done the list may be incomplete: do not take it as all clear",
+    syncingOf:
+      "Syncing alerts from the gateway ({n} of {m} received)… Until it is done the list may be incomplete: do not take it as all clear",
     syncingShort: "Syncing…",
     foldLow: "Fold P3 and P4 alerts ({n})",
     unfoldLow: "Show P3 and P4 alerts ({n})",
