@@ -1,7 +1,6 @@
 import net from "node:net";
 import { Encoder } from "cbor-x";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import type { Gateway } from "../gateway/gateway.js";
+import { describe, expect, it } from "vitest";
 import {
   connect,
   doorMsg,
@@ -10,37 +9,17 @@ import {
   SITE,
   sleep,
   startGateway,
-  type TestClient,
   testConfig,
+  watchedSitePerTest,
 } from "./support/harness.js";
 
 describe("gateway end to end over real MQTT", () => {
-  let gw: Gateway;
-  let ops: TestClient;
-  const clients: TestClient[] = [];
-
-  beforeEach(async () => {
-    gw = await startGateway();
-    ops = await connect(gw, OPS.name, OPS.password);
-    expect(await ops.subscribe(`linli/${SITE}/#`)).toBe(1);
-    clients.push(ops);
-  });
-
-  afterEach(async () => {
-    await Promise.all(clients.splice(0).map((c) => c.end()));
-    await gw.stop();
-  });
-
-  async function device(id: string, pw: string): Promise<TestClient> {
-    const c = await connect(gw, id, pw);
-    clients.push(c);
-    return c;
-  }
+  const site = watchedSitePerTest();
 
   it("a pendant press produces exactly one P1 EMERGENCY_CALL on the right topic", async () => {
-    const p = await device("p-1", "pw-p1");
+    const p = await site.client("p-1", "pw-p1");
     await p.publish("devices/ec200/p-1/up", pendantMsg(1, "press"));
-    const m = await ops.waitFor((x) => x.topic.includes("/alerts/p"));
+    const m = await site.ops.waitFor((x) => x.topic.includes("/alerts/p"));
     expect(m.topic).toBe(`linli/${SITE}/alerts/p1/EMERGENCY_CALL/p-1`);
     const a = m.json();
     expect(a).toMatchObject({
@@ -59,9 +38,9 @@ describe("gateway end to end over real MQTT", () => {
     expect(typeof a.id).toBe("string");
     expect(m.retain).toBe(false); // live delivery; retained flag is set on the stored copy only
     await sleep(100);
-    expect(ops.on("/alerts/p")).toHaveLength(1);
+    expect(site.ops.on("/alerts/p")).toHaveLength(1);
     // The telemetry reading of the same message is published too.
-    const t = await ops.waitFor((x) => x.topic === `linli/${SITE}/telemetry/ec200/p-1`);
+    const t = await site.ops.waitFor((x) => x.topic === `linli/${SITE}/telemetry/ec200/p-1`);
     expect(t.json()).toMatchObject({
       deviceId: "p-1",
       model: "ec200",
@@ -70,19 +49,19 @@ describe("gateway end to end over real MQTT", () => {
   });
 
   it("a double press is one call with count 2; an operator ack changes state and reaches the pendant", async () => {
-    const p = await device("p-1", "pw-p1");
+    const p = await site.client("p-1", "pw-p1");
     expect(await p.subscribe("devices/ec200/p-1/down")).toBe(1);
     await p.publish("devices/ec200/p-1/up", pendantMsg(1, "press"));
     await p.publish("devices/ec200/p-1/up", pendantMsg(2, "press"));
-    const second = await ops.waitFor((x) => x.topic.includes("/alerts/p") && x.json().count === 2);
+    const second = await site.ops.waitFor((x) => x.topic.includes("/alerts/p") && x.json().count === 2);
     const alert = second.json();
-    expect(ops.on("/alerts/p").map((x) => x.json().id)).toEqual([alert.id, alert.id]);
+    expect(site.ops.on("/alerts/p").map((x) => x.json().id)).toEqual([alert.id, alert.id]);
 
-    await ops.publish(
+    await site.ops.publish(
       `linli/${SITE}/ack/${alert.id}`,
       JSON.stringify({ by: "Wang Li", note: "calling her now" }),
     );
-    const acked = await ops.waitFor(
+    const acked = await site.ops.waitFor(
       (x) => x.topic.includes("/alerts/p") && x.json().state === "active-acknowledged",
     );
     expect(acked.json()).toMatchObject({ id: alert.id, ackedBy: "Wang Li", ackNote: "calling her now" });
@@ -91,10 +70,10 @@ describe("gateway end to end over real MQTT", () => {
   });
 
   it("a resident's cancel marks the call but leaves it for an operator", async () => {
-    const p = await device("p-1", "pw-p1");
+    const p = await site.client("p-1", "pw-p1");
     await p.publish("devices/ec200/p-1/up", pendantMsg(1, "fall"));
     await p.publish("devices/ec200/p-1/up", pendantMsg(2, "cancel"));
-    const m = await ops.waitFor(
+    const m = await site.ops.waitFor(
       (x) => x.topic.includes("/alerts/p") && x.json().cancelledByResident === true,
     );
     expect(m.topic).toBe(`linli/${SITE}/alerts/p1/FALL_DETECTED/p-1`);
@@ -102,19 +81,19 @@ describe("gateway end to end over real MQTT", () => {
   });
 
   it("a duplicate seq is suppressed and counted", async () => {
-    const p = await device("p-1", "pw-p1");
+    const p = await site.client("p-1", "pw-p1");
     const msg = pendantMsg(7, "press");
     await p.publish("devices/ec200/p-1/up", msg);
     await p.publish("devices/ec200/p-1/up", msg);
-    await ops.waitFor((x) => x.topic.includes("/alerts/p"));
+    await site.ops.waitFor((x) => x.topic.includes("/alerts/p"));
     await sleep(100);
-    expect(ops.on("/alerts/p")).toHaveLength(1);
-    expect(ops.on("/alerts/p")[0]?.json().count).toBe(1);
-    expect(gw.counters.rejected("ec200", "duplicate-seq")).toBe(1);
+    expect(site.ops.on("/alerts/p")).toHaveLength(1);
+    expect(site.ops.on("/alerts/p")[0]?.json().count).toBe(1);
+    expect(site.gw.counters.rejected("ec200", "duplicate-seq")).toBe(1);
   });
 
   it("CBOR and JSON payloads decode to the same alert", async () => {
-    const p = await device("p-1", "pw-p1");
+    const p = await site.client("p-1", "pw-p1");
     // Firmware 2.x sends definite-length maps: 6 pairs start with 0xA6 (datasheet).
     const cbor = new Encoder({ useRecords: false, variableMapSize: true }).encode({
       t: "evt",
@@ -126,15 +105,15 @@ describe("gateway end to end over real MQTT", () => {
     });
     expect(cbor[0]).toBe(0xa6);
     await p.publish("devices/ec200/p-1/up", cbor);
-    const m = await ops.waitFor((x) => x.topic.includes("/alerts/p"));
+    const m = await site.ops.waitFor((x) => x.topic.includes("/alerts/p"));
     expect(m.json()).toMatchObject({ code: "EMERGENCY_CALL", deviceId: "p-1" });
-    const t = await ops.waitFor((x) => x.topic.includes("/telemetry/"));
+    const t = await site.ops.waitFor((x) => x.topic.includes("/telemetry/"));
     // ts from a year ago: the gateway stamps its own time and flags the device clock.
     expect(t.json()).toMatchObject({ deviceTime: 1763798400123, quality: "device-clock-invalid" });
   });
 
   it("malformed and oversized payloads are refused, counted, and the gateway keeps running", async () => {
-    const p = await device("p-1", "pw-p1");
+    const p = await site.client("p-1", "pw-p1");
     await p.publish("devices/ec200/p-1/up", "{not json");
     await p.publish("devices/ec200/p-1/up", Buffer.from([0x01, 0x02]));
     await p.publish(
@@ -142,55 +121,54 @@ describe("gateway end to end over real MQTT", () => {
       JSON.stringify({ t: "evt", seq: 1, ts: 0, evt: "explode", bat: 5, rssi: -1 }),
     );
     await p.publish("devices/ec200/p-1/up", `{"t":"hb","pad":"${"x".repeat(600)}"}`);
-    expect(gw.counters.rejected("ec200", "malformed")).toBe(1);
-    expect(gw.counters.rejected("ec200", "unknown-encoding")).toBe(1);
-    expect(gw.counters.rejected("ec200", "bad-field")).toBe(1);
-    expect(gw.counters.rejected("ec200", "oversized")).toBe(1);
+    expect(site.gw.counters.rejected("ec200", "malformed")).toBe(1);
+    expect(site.gw.counters.rejected("ec200", "unknown-encoding")).toBe(1);
+    expect(site.gw.counters.rejected("ec200", "bad-field")).toBe(1);
+    expect(site.gw.counters.rejected("ec200", "oversized")).toBe(1);
     // Still connected and still served.
     await p.publish("devices/ec200/p-1/up", pendantMsg(2, "press"));
-    await ops.waitFor((x) => x.topic.includes("/alerts/p1/EMERGENCY_CALL/p-1"));
-    expect(ops.on("/alerts/p")).toHaveLength(1);
+    await site.ops.waitFor((x) => x.topic.includes("/alerts/p1/EMERGENCY_CALL/p-1"));
+    expect(site.ops.on("/alerts/p")).toHaveLength(1);
   });
 
   it("refuses an unknown device, a wrong password and an anonymous client", async () => {
-    await expect(connect(gw, "ghost", "x")).rejects.toThrow(/Bad username or password|Not authorized/i);
-    await expect(connect(gw, "p-1", "wrong")).rejects.toThrow(/Bad username or password/i);
-    await expect(connect(gw, "", "")).rejects.toThrow(/Not authorized|Bad username/i);
-    expect(gw.counters.rejected("unknown", "unknown-device")).toBe(1);
-    expect(gw.counters.rejected("auth", "bad-password")).toBe(1);
+    await expect(connect(site.gw, "ghost", "x")).rejects.toThrow(/Bad username or password|Not authorized/i);
+    await expect(connect(site.gw, "p-1", "wrong")).rejects.toThrow(/Bad username or password/i);
+    await expect(connect(site.gw, "", "")).rejects.toThrow(/Not authorized|Bad username/i);
+    expect(site.gw.counters.rejected("unknown", "unknown-device")).toBe(1);
+    expect(site.gw.counters.rejected("auth", "bad-password")).toBe(1);
   });
 
   it("a device publishing on another device's topic is refused: disconnected, no alert", async () => {
-    const p = await device("p-1", "pw-p1");
+    const p = await site.client("p-1", "pw-p1");
     p.client.publish("devices/ec200/p-2/up", pendantMsg(1, "press"), { qos: 1 });
     await new Promise<void>((r) => p.client.once("close", () => r()));
     await sleep(100);
-    expect(ops.on("/alerts/p")).toHaveLength(0);
-    expect(gw.counters.rejected("ec200", "topic-not-allowed")).toBe(1);
+    expect(site.ops.on("/alerts/p")).toHaveLength(0);
+    expect(site.gw.counters.rejected("ec200", "topic-not-allowed")).toBe(1);
   });
 
   it("an operator cannot publish alerts: refused and nobody receives it", async () => {
-    const rogue = await connect(gw, "ops2", "ops2-pw");
-    clients.push(rogue);
+    const rogue = await site.client("ops2", "ops2-pw");
     rogue.client.publish(`linli/${SITE}/alerts/p1/FIRE_ALARM/x`, '{"fake":true}', { qos: 1 });
     await new Promise<void>((r) => rogue.client.once("close", () => r()));
     await sleep(100);
-    expect(ops.on("/alerts/p")).toHaveLength(0);
+    expect(site.ops.on("/alerts/p")).toHaveLength(0);
   });
 
   it("devices cannot subscribe to operations topics or other devices' downlinks", async () => {
-    const p = await device("p-1", "pw-p1");
+    const p = await site.client("p-1", "pw-p1");
     expect(await p.subscribe(`linli/${SITE}/#`)).toBe(128);
     expect(await p.subscribe("devices/ec200/p-2/down")).toBe(128);
-    expect(await ops.subscribe("$SYS/#")).toBe(128);
+    expect(await site.ops.subscribe("$SYS/#")).toBe(128);
   });
 
   it("a door held open past its hold time raises DOOR_HELD_OPEN; closing clears it", async () => {
-    const d = await device("d-1", "pw-d1");
+    const d = await site.client("d-1", "pw-d1");
     await d.publish("devices/ds10/d-1/up", doorMsg(1, "open"));
-    await ops.waitFor((x) => x.topic === `linli/${SITE}/telemetry/ds10/d-1`);
-    expect(ops.on("/alerts/p")).toHaveLength(0);
-    expect(gw.engine.pendingCount).toBe(1);
+    await site.ops.waitFor((x) => x.topic === `linli/${SITE}/telemetry/ds10/d-1`);
+    expect(site.ops.on("/alerts/p")).toHaveLength(0);
+    expect(site.gw.engine.pendingCount).toBe(1);
   });
 });
 

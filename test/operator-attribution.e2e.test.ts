@@ -4,31 +4,16 @@
  * published beside it on the alert, its events, the monitoring status and the request's result
  * (ops/result, a command's result).
  */
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import type { Gateway } from "../gateway/gateway.js";
-import { connect, doorMsg, OPS, pendantMsg, SITE, startGateway, type TestClient } from "./support/harness.js";
+import { describe, expect, it } from "vitest";
+import { doorMsg, OPS, pendantMsg, SITE, watchedSitePerTest } from "./support/harness.js";
 
 describe("operator requests carry the account", () => {
-  let gw: Gateway;
-  let ops: TestClient;
-  const clients: TestClient[] = [];
-
-  beforeEach(async () => {
-    gw = await startGateway();
-    ops = await connect(gw, OPS.name, OPS.password);
-    expect(await ops.subscribe(`linli/${SITE}/#`)).toBe(1);
-    clients.push(ops);
-  });
-
-  afterEach(async () => {
-    await Promise.all(clients.splice(0).map((c) => c.end()));
-    await gw.stop();
-  });
+  const site = watchedSitePerTest();
 
   const result = (target: string) =>
-    ops.waitFor((m) => m.topic === `linli/${SITE}/ops/result/${OPS.name}` && m.json().target === target);
+    site.ops.waitFor((m) => m.topic === `linli/${SITE}/ops/result/${OPS.name}` && m.json().target === target);
   const event = (alertId: string, transition: string) =>
-    ops.waitFor(
+    site.ops.waitFor(
       (m) =>
         m.topic === `linli/${SITE}/alerts/events` &&
         m.json().alertId === alertId &&
@@ -36,18 +21,17 @@ describe("operator requests carry the account", () => {
     );
 
   it("an acknowledgement with another name's `by` publishes the account beside it", async () => {
-    const p = await connect(gw, "p-1", "pw-p1");
-    clients.push(p);
+    const p = await site.client("p-1", "pw-p1");
     await p.publish("devices/ec200/p-1/up", pendantMsg(1, "press"));
-    const raised = (await ops.waitFor((m) => m.topic.includes("/alerts/p1/EMERGENCY_CALL/p-1"))).json();
+    const raised = (await site.ops.waitFor((m) => m.topic.includes("/alerts/p1/EMERGENCY_CALL/p-1"))).json();
     expect(raised).toMatchObject({ ackedBy: null, ackedByAccount: null });
     expect((await event(raised.id as string, "raised")).json()).toMatchObject({
       by: "device",
       account: null,
     });
 
-    await ops.publish(`linli/${SITE}/ack/${raised.id}`, JSON.stringify({ by: "night" }));
-    const acked = await ops.waitFor(
+    await site.ops.publish(`linli/${SITE}/ack/${raised.id}`, JSON.stringify({ by: "night" }));
+    const acked = await site.ops.waitFor(
       (m) => m.topic.includes("/alerts/p1/EMERGENCY_CALL/p-1") && m.json().state === "active-acknowledged",
     );
     expect(acked.json()).toMatchObject({ ackedBy: "night", ackedByAccount: OPS.name });
@@ -60,20 +44,19 @@ describe("operator requests carry the account", () => {
       result: "acknowledged",
       account: OPS.name,
     });
-    expect(gw.engine.byAlertId(raised.id as string)?.ackedByAccount).toBe(OPS.name);
+    expect(site.gw.engine.byAlertId(raised.id as string)?.ackedByAccount).toBe(OPS.name);
 
-    await ops.publish(`linli/${SITE}/cmd/p-1/locate`, JSON.stringify({ id: "r-1", by: "night" }));
-    const located = await ops.waitFor((m) => m.topic === `linli/${SITE}/cmd/p-1/locate/result`);
+    await site.ops.publish(`linli/${SITE}/cmd/p-1/locate`, JSON.stringify({ id: "r-1", by: "night" }));
+    const located = await site.ops.waitFor((m) => m.topic === `linli/${SITE}/cmd/p-1/locate/result`);
     expect(located.json()).toMatchObject({ id: "r-1", by: "night", account: OPS.name, ok: true });
   });
 
   it("shelving, out of service and away mode carry the account too", async () => {
-    const d = await connect(gw, "d-1", "pw-d1");
-    clients.push(d);
+    const d = await site.client("d-1", "pw-d1");
     await d.publish("devices/ds10/d-1/up", doorMsg(1, "closed", { tamper: true }));
-    const tamper = (await ops.waitFor((m) => m.topic.includes("/TAMPER/d-1"))).json();
+    const tamper = (await site.ops.waitFor((m) => m.topic.includes("/TAMPER/d-1"))).json();
 
-    await ops.publish(
+    await site.ops.publish(
       `linli/${SITE}/shelve/${tamper.id}`,
       JSON.stringify({ by: "Wang Li", duration: "30m", reason: "cover loose" }),
     );
@@ -81,12 +64,12 @@ describe("operator requests carry the account", () => {
       by: "Wang Li",
       account: OPS.name,
     });
-    expect(gw.engine.byAlertId(tamper.id as string)).toMatchObject({
+    expect(site.gw.engine.byAlertId(tamper.id as string)).toMatchObject({
       shelvedBy: "Wang Li",
       shelvedByAccount: OPS.name,
     });
 
-    await ops.publish(
+    await site.ops.publish(
       `linli/${SITE}/service/d-1`,
       JSON.stringify({ by: "Li Ming", inService: false, reason: "replacing" }),
     );
@@ -94,13 +77,13 @@ describe("operator requests carry the account", () => {
       by: "Li Ming",
       account: OPS.name,
     });
-    const held = await ops.waitFor(
+    const held = await site.ops.waitFor(
       (m) => m.topic.includes("/TAMPER/d-1") && m.json().transition === "out-of-service",
     );
     expect(held.json()).toMatchObject({ outOfServiceBy: "Li Ming", outOfServiceByAccount: OPS.name });
 
-    await ops.publish(`linli/${SITE}/away/hh-2`, JSON.stringify({ by: "daughter", away: true }));
-    const monitoring = await ops.waitFor((m) => m.topic === `linli/${SITE}/households/hh-2/monitoring`);
+    await site.ops.publish(`linli/${SITE}/away/hh-2`, JSON.stringify({ by: "daughter", away: true }));
+    const monitoring = await site.ops.waitFor((m) => m.topic === `linli/${SITE}/households/hh-2/monitoring`);
     expect(monitoring.json()).toMatchObject({ state: "away", by: "daughter", account: OPS.name });
   });
 });

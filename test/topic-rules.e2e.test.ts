@@ -4,32 +4,11 @@
  */
 
 import { Encoder } from "cbor-x";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import type { Gateway } from "../gateway/gateway.js";
-import { connect, doorMsg, OPS, pendantMsg, SITE, startGateway, type TestClient } from "./support/harness.js";
+import { describe, expect, it } from "vitest";
+import { doorMsg, OPS, pendantMsg, SITE, watchedSitePerTest } from "./support/harness.js";
 
 describe("topic rules over a real gateway", () => {
-  let gw: Gateway;
-  let ops: TestClient;
-  const clients: TestClient[] = [];
-
-  beforeEach(async () => {
-    gw = await startGateway();
-    ops = await connect(gw, OPS.name, OPS.password);
-    expect(await ops.subscribe(`linli/${SITE}/#`)).toBe(1);
-    clients.push(ops);
-  });
-
-  afterEach(async () => {
-    await Promise.all(clients.splice(0).map((c) => c.end()));
-    await gw.stop();
-  });
-
-  async function client(user: string, pw: string, extra = {}): Promise<TestClient> {
-    const c = await connect(gw, user, pw, extra);
-    clients.push(c);
-    return c;
-  }
+  const site = watchedSitePerTest();
 
   async function until(cond: () => boolean, what: string): Promise<void> {
     const deadline = Date.now() + 10_000;
@@ -40,31 +19,31 @@ describe("topic rules over a real gateway", () => {
   }
 
   it("a retained ack is refused: the alert stays unacknowledged and no console is replayed the request", async () => {
-    const p = await client("p-1", "pw-p1");
+    const p = await site.client("p-1", "pw-p1");
     await p.publish("devices/ec200/p-1/up", pendantMsg(1, "press"));
-    const alert = (await ops.waitFor((m) => m.topic.includes("/alerts/p1/"))).json();
+    const alert = (await site.ops.waitFor((m) => m.topic.includes("/alerts/p1/"))).json();
 
-    const ops2 = await client("ops2", "ops2-pw");
+    const ops2 = await site.client("ops2", "ops2-pw");
     ops2.client.publish(`linli/${SITE}/ack/${alert.id}`, '{"by":"forger"}', { qos: 1, retain: true });
     await until(() => ops2.closedByServer, "the operator to be disconnected");
-    expect(gw.counters.rejected("operator", "retain-not-allowed")).toBe(1);
+    expect(site.gw.counters.rejected("operator", "retain-not-allowed")).toBe(1);
 
     // A console connecting now gets the retained state: the open alert, and nothing on ack/.
-    const late = await client(OPS.name, OPS.password);
+    const late = await site.client(OPS.name, OPS.password);
     expect(await late.subscribe(`linli/${SITE}/#`)).toBe(1);
     const replayed = await late.waitFor((m) => m.topic.includes("/alerts/p1/"));
     expect(replayed.json()).toMatchObject({ id: alert.id, state: "active-unacknowledged" });
     // A normal ack afterwards is answered on ops/result; had the forged one been taken, this would be
     // "already-acknowledged".
-    await ops.publish(`linli/${SITE}/ack/${alert.id}`, "{}");
-    const result = await ops.waitFor((m) => m.topic === `linli/${SITE}/ops/result/${OPS.name}`);
+    await site.ops.publish(`linli/${SITE}/ack/${alert.id}`, "{}");
+    const result = await site.ops.waitFor((m) => m.topic === `linli/${SITE}/ops/result/${OPS.name}`);
     expect(result.json()).toMatchObject({ ok: true, result: "acknowledged" });
     // Retained replays carry the retain flag; the live ack just sent reaches `late` without it.
     expect(late.on("/ack/").filter((m) => m.retain)).toEqual([]);
   });
 
   it("a pendant's will (the datasheet's press) is processed as its message: EMERGENCY_CALL", async () => {
-    const p = await client("p-1", "pw-p1", {
+    const p = await site.client("p-1", "pw-p1", {
       will: {
         topic: "devices/ec200/p-1/up",
         payload: Buffer.from(pendantMsg(7, "press")),
@@ -73,38 +52,38 @@ describe("topic rules over a real gateway", () => {
       },
     });
     p.client.stream.destroy();
-    const m = await ops.waitFor((x) => x.topic === `linli/${SITE}/alerts/p1/EMERGENCY_CALL/p-1`);
+    const m = await site.ops.waitFor((x) => x.topic === `linli/${SITE}/alerts/p1/EMERGENCY_CALL/p-1`);
     expect(m.json()).toMatchObject({ code: "EMERGENCY_CALL", causes: ["press"] });
   });
 
   it("an operator's will on ack/ is refused and counted; the alert stays unacknowledged", async () => {
-    const p = await client("p-1", "pw-p1");
+    const p = await site.client("p-1", "pw-p1");
     await p.publish("devices/ec200/p-1/up", pendantMsg(1, "press"));
-    const alert = (await ops.waitFor((m) => m.topic.includes("/alerts/p1/"))).json();
-    const ops2 = await client("ops2", "ops2-pw", {
+    const alert = (await site.ops.waitFor((m) => m.topic.includes("/alerts/p1/"))).json();
+    const ops2 = await site.client("ops2", "ops2-pw", {
       will: { topic: `linli/${SITE}/ack/${alert.id}`, payload: Buffer.from("{}"), qos: 1, retain: false },
     });
     ops2.client.stream.destroy();
-    await until(() => gw.counters.rejected("operator", "will-not-allowed") === 1, "the will's refusal");
-    await ops.publish(`linli/${SITE}/ack/${alert.id}`, "{}");
-    const result = await ops.waitFor((m) => m.topic === `linli/${SITE}/ops/result/${OPS.name}`);
+    await until(() => site.gw.counters.rejected("operator", "will-not-allowed") === 1, "the will's refusal");
+    await site.ops.publish(`linli/${SITE}/ack/${alert.id}`, "{}");
+    const result = await site.ops.waitFor((m) => m.topic === `linli/${SITE}/ops/result/${OPS.name}`);
     expect(result.json()).toMatchObject({ ok: true, result: "acknowledged" });
   });
 
   it("a seq outside uint32 is refused as out-of-range and counted", async () => {
-    const p = await client("p-1", "pw-p1");
+    const p = await site.client("p-1", "pw-p1");
     await p.publish(
       "devices/ec200/p-1/up",
       '{"t":"hb","seq":4294967296,"ts":1763798400123,"bat":87,"rssi":-71}',
     );
-    expect(gw.counters.rejected("ec200", "out-of-range")).toBe(1);
+    expect(site.gw.counters.rejected("ec200", "out-of-range")).toBe(1);
     // Refused, not accepted: no telemetry; the next valid message still goes through.
     await p.publish("devices/ec200/p-1/up", pendantMsg(2, null, { bat: 55 }));
     const battery = (m: { json(): Record<string, unknown> }) =>
       (m.json().metrics as { battery: { value: number } }).battery.value;
-    await ops.waitFor((m) => m.topic.includes("/telemetry/") && battery(m) === 55);
+    await site.ops.waitFor((m) => m.topic.includes("/telemetry/") && battery(m) === 55);
     // One topic keeps its order: had the refused message been taken in, its reading would be here first.
-    expect(ops.on("/telemetry/").map(battery)).toEqual([55]);
+    expect(site.ops.on("/telemetry/").map(battery)).toEqual([55]);
   });
 
   it.each([
@@ -113,16 +92,16 @@ describe("topic rules over a real gateway", () => {
     ["rssi -121", { rssi: -121 }, "rssi", "field-out-of-range"],
     ["bat 87.5", { bat: 87.5 }, "bat", "field-bad-type"],
   ])("a press with %s raises its call; the field is dropped and counted", async (_, extra, field, reason) => {
-    const p = await client("p-1", "pw-p1");
+    const p = await site.client("p-1", "pw-p1");
     await p.publish("devices/ec200/p-1/up", pendantMsg(1, "press", extra));
-    const alert = await ops.waitFor((m) => m.topic === `linli/${SITE}/alerts/p1/EMERGENCY_CALL/p-1`);
+    const alert = await site.ops.waitFor((m) => m.topic === `linli/${SITE}/alerts/p1/EMERGENCY_CALL/p-1`);
     expect(alert.json()).toMatchObject({ state: "active-unacknowledged" });
-    const reading = (await ops.waitFor((m) => m.topic.includes("/telemetry/"))).json();
+    const reading = (await site.ops.waitFor((m) => m.topic.includes("/telemetry/"))).json();
     expect(reading.quality).toBe("field-dropped");
     if (field === "ts") expect(reading.deviceTime).toBeNull();
     else expect(reading.metrics).not.toHaveProperty(field === "bat" ? "battery" : "rssi");
-    expect(gw.counters.rejected("ec200", reason)).toBe(1);
-    expect(gw.counters.rejected("ec200", "out-of-range")).toBe(0);
+    expect(site.gw.counters.rejected("ec200", reason)).toBe(1);
+    expect(site.gw.counters.rejected("ec200", "out-of-range")).toBe(0);
   });
 
   it.each([
@@ -141,19 +120,19 @@ describe("topic rules over a real gateway", () => {
   ])(
     "a fall whose ts is a uint64 beyond 2^53-1 (%s) raises FALL_DETECTED; the device clock is invalid",
     async (_, payload) => {
-      const p = await client("p-1", "pw-p1");
+      const p = await site.client("p-1", "pw-p1");
       await p.publish("devices/ec200/p-1/up", payload);
-      await ops.waitFor((m) => m.topic === `linli/${SITE}/alerts/p1/FALL_DETECTED/p-1`);
-      const reading = (await ops.waitFor((m) => m.topic.includes("/telemetry/"))).json();
+      await site.ops.waitFor((m) => m.topic === `linli/${SITE}/alerts/p1/FALL_DETECTED/p-1`);
+      const reading = (await site.ops.waitFor((m) => m.topic.includes("/telemetry/"))).json();
       expect(reading).toMatchObject({ deviceTime: null, quality: "device-clock-invalid" });
-      expect(gw.counters.snapshot().rejections.ec200 ?? {}).toEqual({});
+      expect(site.gw.counters.snapshot().rejections.ec200 ?? {}).toEqual({});
     },
   );
 
   it("a DS-10 tamper with bat 101 raises TAMPER; the battery is dropped and counted", async () => {
-    const d = await client("d-1", "pw-d1");
+    const d = await site.client("d-1", "pw-d1");
     await d.publish("devices/ds10/d-1/up", doorMsg(1, "closed", { tamper: true, bat: 101 }));
-    await ops.waitFor((m) => m.topic === `linli/${SITE}/alerts/p2/TAMPER/d-1`);
-    expect(gw.counters.rejected("ds10", "field-out-of-range")).toBe(1);
+    await site.ops.waitFor((m) => m.topic === `linli/${SITE}/alerts/p2/TAMPER/d-1`);
+    expect(site.gw.counters.rejected("ds10", "field-out-of-range")).toBe(1);
   });
 });

@@ -7,7 +7,7 @@ import { request } from "node:http";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
-import { afterEach } from "vitest";
+import { afterEach, beforeEach, expect } from "vitest";
 import type { Clock, FakeClock } from "../../core/clock.js";
 import { validateConfig } from "../../gateway/config/load.js";
 import type { ConfigInput } from "../../gateway/config/schema.js";
@@ -180,6 +180,54 @@ export class TestClient {
   async end(): Promise<void> {
     await this.client.endAsync(true);
   }
+}
+
+/** A gateway per test, watched by an operator subscribed to the whole site; see `watchedSitePerTest`. */
+export interface WatchedSite {
+  readonly gw: Gateway;
+  /** Operator `OPS`, subscribed to `linli/<site>/#` before the test starts. */
+  readonly ops: TestClient;
+  /** A client of the test's gateway, ended after the test. */
+  client(username: string, password: string, extra?: IClientOptions): Promise<TestClient>;
+}
+
+/**
+ * Registers, in the calling `describe`, a fresh gateway before each test with `OPS` watching the
+ * whole site, and after each test ends every client and stops the gateway.
+ */
+export function watchedSitePerTest(): WatchedSite {
+  const clients: TestClient[] = [];
+  let gw: Gateway | undefined;
+  let ops: TestClient | undefined;
+  beforeEach(async () => {
+    gw = await startGateway();
+    ops = await connect(gw, OPS.name, OPS.password);
+    clients.push(ops);
+    expect(await ops.subscribe(`linli/${SITE}/#`)).toBe(1);
+  });
+  afterEach(async () => {
+    await Promise.all(clients.splice(0).map((c) => c.end()));
+    await gw?.stop();
+    gw = undefined;
+    ops = undefined;
+  });
+  const started = <T>(x: T | undefined): T => {
+    if (x === undefined) throw new Error("watchedSitePerTest: used outside a test");
+    return x;
+  };
+  return {
+    get gw() {
+      return started(gw);
+    },
+    get ops() {
+      return started(ops);
+    },
+    async client(username, password, extra = {}) {
+      const c = await connect(started(gw), username, password, extra);
+      clients.push(c);
+      return c;
+    },
+  };
 }
 
 /** Client ids belong to their owner (docs/security.md): a device's is `<model>-<id>`, an operator's `<name>-...`. */
