@@ -261,6 +261,8 @@ export class ConsoleServer {
         return;
       }
       socket.once("close", () => slots.release(slot));
+      // Mid-login from now (its CONNECT comes next): evicted only after every waiting socket.
+      guard.upgraded(socket as Socket);
       wss.handleUpgrade(req, socket, head, (ws) => {
         const stream = createWebSocketStream(ws);
         // A broken socket under a half-written packet: the broker's client sees the close; nothing to report twice.
