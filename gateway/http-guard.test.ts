@@ -36,4 +36,59 @@ describe("an HTTP server's socket table", () => {
     expect(t.remove("desk")).toBe("10.0.0.1");
     expect(t.size).toBe(0);
   });
+
+  it("evicts waiting sockets (nothing in flight) before busy ones, whatever their address holds", () => {
+    const t = new SocketTable<string>(64);
+    // Behind one NAT: the operator's login in flight, and a slowloris socket of a flooder.
+    t.add("login", "nat");
+    t.busy("login");
+    t.add("slow", "nat");
+    for (let i = 1; i <= 3; i++) t.add(`x${i}`, "flood");
+    // The flood's address holds the most waiting sockets.
+    expect(t.evictionVictim()).toBe("x1");
+    t.remove("x1");
+    t.remove("x2");
+    t.remove("x3");
+    // The NAT's waiting socket goes before its busy one, though the busy one is older.
+    expect(t.evictionVictim()).toBe("slow");
+    t.remove("slow");
+    // Only busy sockets left: the oldest of the address holding the most.
+    expect(t.evictionVictim()).toBe("login");
+    // Answered: it waits again (idle keep-alive), the longest waiting first.
+    t.add("y1", "flood");
+    t.idle("login");
+    expect(t.evictionVictim()).toBe("y1");
+    t.remove("y1");
+    expect(t.evictionVictim()).toBe("login");
+  });
+
+  it("counts pipelined requests; an authenticated socket stays out of both tiers", () => {
+    const t = new SocketTable<string>(64);
+    t.add("a", "x");
+    t.busy("a");
+    t.busy("a");
+    t.idle("a");
+    t.add("b", "x");
+    // "a" still has a request in flight.
+    expect(t.evictionVictim()).toBe("b");
+    t.idle("a");
+    // Both wait now; "b" longer.
+    expect(t.evictionVictim()).toBe("b");
+    t.busy("b");
+    expect(t.evictionVictim()).toBe("a");
+    t.idle("b");
+    t.busy("a");
+    t.authenticated("a");
+    t.idle("a");
+    t.busy("a");
+    expect(t.evictionVictim()).toBe("b");
+    t.remove("b");
+    expect(t.evictionVictim()).toBeUndefined();
+    // Calls for a socket gone are ignored.
+    t.remove("a");
+    t.busy("a");
+    t.idle("a");
+    expect(t.size).toBe(0);
+    expect(t.evictionVictim()).toBeUndefined();
+  });
 });

@@ -175,13 +175,15 @@ export async function startConsoleServer(
     host: c.host,
     port,
     authenticateOperator: (username, password, socket) => broker.operatorLogin(username, password, socket),
+    loginPause: (socket) => broker.consoleLoginPause(socket),
+    timeZone: () => config().site.timezone,
     siteInfo: (username) => consoleSiteInfo(config(), username),
     attachMqtt: (stream, socket, operatorLoggedIn) => broker.attach(stream, socket, operatorLoggedIn),
     log: log.child({ module: "console" }),
     tls: c.tls,
     onConnectionRefused,
     onWebSocketRefused,
-    admitConnection: broker.admitTcp,
+    admitConnection: broker.admitConsoleTcp,
   });
   log.info({ url: server.url }, "operators' console listening");
   return server;

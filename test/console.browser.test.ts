@@ -262,6 +262,30 @@ describe.skipIf(!browserThere)("operators' console in chromium", () => {
     await page.close();
   });
 
+  it("says until when logins are paused, in Chinese and English, when a 429 names the ban's end", async () => {
+    const page = await browser.newPage();
+    await page.route("**/api/site", (route) =>
+      route.fulfill({
+        status: 429,
+        headers: { "retry-after": "61", "linli-logins-paused-until": "22:35" },
+        body: "paused\n",
+      }),
+    );
+    await page.goto(`http://127.0.0.1:${consolePort}/`);
+    await page.fill("#username", OPERATOR.name);
+    await page.fill("#password", "whatever");
+    await page.click("#login-button");
+    await textIs(
+      page,
+      "#login-paused",
+      "此地址的登录已暂停至 22:35（登录失败次数过多），到时自动恢复。" +
+        "Logins from this address are paused until 22:35 (too many failed logins); they resume by themselves.",
+      5000,
+    );
+    expect(await page.locator("#login-error").isHidden()).toBe(true);
+    await page.close();
+  });
+
   it("says the gateway is busy, not unreachable, when it answers 503 to a login", async () => {
     const page = await browser.newPage();
     // The password could not be checked now (the verification queue is full): 503.

@@ -10,6 +10,7 @@ import { type Socket, connect as tcpConnect } from "node:net";
 import { Writable } from "node:stream";
 import mqtt from "mqtt";
 import { afterEach, describe, expect, it } from "vitest";
+import WebSocket from "ws";
 import { CONSOLE_MAX_CONNECTIONS, CONSOLE_MAX_PER_ADDRESS } from "../gateway/console/server.js";
 import type { Gateway } from "../gateway/gateway.js";
 import { createLogger } from "../gateway/log.js";
@@ -265,3 +266,89 @@ describe("the console flooded by a few hosts", () => {
 function consolePort(gw: Gateway): number {
   return Number(new URL(gw.consoleUrl as string).port);
 }
+
+/** An MQTT 3.1.1 CONNECT (clean session, username and password). */
+function connectPacket(clientId: string, username: string, password: string): Buffer {
+  const field = (s: string) => {
+    const b = Buffer.from(s);
+    return Buffer.concat([Buffer.from([b.length >> 8, b.length & 0xff]), b]);
+  };
+  const body = Buffer.concat([
+    Buffer.from([0, 4]),
+    Buffer.from("MQTT"),
+    Buffer.from([4, 0xc2, 0, 30]),
+    field(clientId),
+    field(username),
+    field(password),
+  ]);
+  return Buffer.concat([Buffer.from([0x10, body.length]), body]);
+}
+
+describe("an operator behind the same NAT as a flood", () => {
+  let gw: Gateway | null = null;
+  afterEach(async () => {
+    await gw?.stop();
+    gw = null;
+  });
+
+  it("keeps the socket its login is on: the flood's half-sent sockets, the NAT's too, are evicted first", async () => {
+    gw = await startGateway({
+      // Room for the flood to be opened on a loaded machine before the desk's login must be done.
+      config: testConfig({
+        console: { enabled: true, host: "127.0.0.1", port: 0 },
+        limits: { connectTimeout: "30s" },
+      }),
+    });
+    const g = gw;
+    const port = consolePort(g);
+    const nat = "127.0.0.2";
+    // The desk behind the NAT opens the console's WebSocket; its CONNECT (the login) comes later.
+    const desk = new WebSocket(`ws://127.0.0.1:${port}/mqtt`, "mqtt", { localAddress: nat });
+    let deskClosed = false;
+    desk.on("close", () => {
+      deskClosed = true;
+    });
+    desk.on("error", () => {});
+    await new Promise<void>((resolve, reject) => {
+      desk.once("open", () => resolve());
+      desk.once("error", reject);
+    });
+
+    // Slowloris sockets: headers begun, never finished. 63 more behind the NAT (its share is 64),
+    // 63 from each of seven other hosts, seven from an eighth: the console's 512.
+    const flood: Held[] = [];
+    const slow = async (from: string, n: number) => {
+      const opened = await Promise.all(Array.from({ length: n }, () => open(port, from)));
+      for (const h of opened) h.socket.write("GET / HTTP/1.1\r\nHost: linli\r\n");
+      flood.push(...opened);
+    };
+    try {
+      await slow(nat, CONSOLE_MAX_PER_ADDRESS - 1);
+      for (let h = 3; h <= 9; h++) await slow(`127.0.0.${h}`, 63);
+      await slow("127.0.0.10", CONSOLE_MAX_CONNECTIONS - 1 - 63 - 7 * 63);
+      await sleep(100);
+      expect(flood.filter((h) => h.closedAt === null).length).toBe(CONSOLE_MAX_CONNECTIONS - 1);
+      const evictedBefore = g.counters.rejected("connection", "http-connection-limit");
+      // The flood goes on from new hosts: every new socket evicts one.
+      for (let h = 11; h <= 12; h++) await slow(`127.0.0.${h}`, 60);
+      await sleep(200);
+      expect(g.counters.rejected("connection", "http-connection-limit") - evictedBefore).toBe(120);
+      // The NAT's address held the most sockets not logged in (the desk's and 63), yet the desk's,
+      // mid-login, is still there; its CONNECT logs in.
+      expect(deskClosed).toBe(false);
+      // The CONNACK's bytes may come in more than one WebSocket message.
+      const connack = new Promise<Buffer>((resolve) => {
+        let got = Buffer.alloc(0);
+        desk.on("message", (m: Buffer) => {
+          got = Buffer.concat([got, m]);
+          if (got.length >= 4) resolve(got);
+        });
+      });
+      desk.send(connectPacket(`${OPS.name}-nat`, OPS.name, OPS.password));
+      expect([...(await connack)]).toEqual([0x20, 2, 0, 0]);
+    } finally {
+      for (const h of flood) h.socket.destroy();
+      desk.terminate();
+    }
+  }, 30_000);
+});

@@ -158,6 +158,79 @@ describe.skipIf(!available && !process.env.CI)("upstream broker bridge (real mos
     expect(gw.stats().upstream).toMatchObject({ connected: true, actionsReceived: 1 });
   });
 
+  it("requests from upstream have northbound.upstream.role: a responder upstream acks, its device command and service are refused forbidden on their result topics", async () => {
+    const port = await freePort();
+    const broker = await startMosquitto(port);
+    cleanups.push(() => stopKill(broker));
+    const gw: Gateway = await startGateway({
+      config: testConfig({
+        northbound: {
+          upstream: { url: `mqtt://127.0.0.1:${port}`, reconnectInitial: "100ms", role: "responder" },
+        },
+      }),
+    });
+    cleanups.push(() => gw.stop());
+    const ops = await upstreamClient(port);
+    cleanups.push(() => ops.end());
+    await ops.waitFor(
+      (m) => m.topic === `linli/${SITE}/gateway/status` && m.payload.toString() === "online",
+      5000,
+    );
+    const pendant = await connect(gw, "p-1", "pw-p1");
+    cleanups.push(() => pendant.end());
+    await pendant.subscribe("devices/ec200/p-1/down");
+    await pendant.publish("devices/ec200/p-1/up", pendantMsg(1, "press"));
+    const alert = await ops.waitFor((m) => m.topic === `linli/${SITE}/alerts/p1/EMERGENCY_CALL/p-1`);
+    const id = alert.json().id as string;
+
+    // A device command from upstream: refused on its own result topic, never sent to the pendant.
+    const cmdResult = `linli/${SITE}/cmd/p-1/locate/result`;
+    await ops.publish(`linli/${SITE}/cmd/p-1/locate`, JSON.stringify({ id: "up-c1", by: "Zhou" }));
+    expect(
+      (await ops.waitFor((m) => m.topic === cmdResult && m.json().id === "up-c1", 5000)).json(),
+    ).toMatchObject({
+      deviceId: "p-1",
+      command: "locate",
+      ok: false,
+      error: "forbidden",
+      message: "无权限：值班员不能向设备发送命令（需要主管）",
+      by: "Zhou",
+      account: "upstream",
+    });
+    expect(gw.counters.rejected("operator", "cmd-forbidden")).toBe(1);
+    // Out of service from upstream: refused on ops/result/upstream, the device stays in service.
+    await ops.publish(
+      `linli/${SITE}/service/p-1`,
+      JSON.stringify({ outOfService: true, by: "Zhou", ref: "up-s1" }),
+    );
+    const service = await ops.waitFor(
+      (m) => m.topic === `linli/${SITE}/ops/result/upstream` && m.json().ref === "up-s1",
+      5000,
+    );
+    expect(service.json()).toMatchObject({
+      action: "service",
+      target: "p-1",
+      ok: false,
+      reason: "forbidden",
+    });
+    expect(gw.counters.rejected("operator", "forbidden")).toBe(1);
+
+    // The acknowledgement, which the role allows, is taken and reaches the pendant; it is the
+    // pendant's only downlink: the locate before it never went out.
+    await ops.publish(`linli/${SITE}/ack/${id}`, JSON.stringify({ by: "Zhou" }));
+    const acked = await ops.waitFor(
+      (m) => m.topic.endsWith("/EMERGENCY_CALL/p-1") && m.json().state === "active-acknowledged",
+    );
+    expect(acked.json()).toMatchObject({ id, ackedBy: "Zhou" });
+    const down = await pendant.waitFor((m) => m.topic === "devices/ec200/p-1/down");
+    expect(down.json()).toEqual({ cmd: "ack_call", alertId: id });
+    await sleep(200);
+    expect(pendant.messages.filter((m) => m.topic === "devices/ec200/p-1/down").map((m) => m.json())).toEqual(
+      [{ cmd: "ack_call", alertId: id }],
+    );
+    expect(gw.stats().upstream).toMatchObject({ connected: true, actionsReceived: 3 });
+  });
+
   it("republishes retained state after the upstream broker restarts", async () => {
     const port = await freePort();
     let broker = await startMosquitto(port);

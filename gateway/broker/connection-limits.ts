@@ -152,11 +152,11 @@ export class SocketLimits {
    * `read(null)` as from a socket, so the same frame guard sizes and checks its packets; aedes'
    * connect timeout closes one that never logs in.
    */
-  acceptStream(stream: Socket, handOver: () => void, peer: Socket): void {
+  acceptStream(stream: Socket, handOver: () => void, peer: Socket, bansAtLogin = false): void {
     stream.on("error", () => {});
     const address = addressOf(peer);
     this.peers.set(stream, address);
-    if (!this.admitOnce(stream, peer, address)) return;
+    if (!this.admitOnce(stream, peer, address, bansAtLogin)) return;
     this.frames.set(stream, new FrameGuard(stream, this.config.maxConnectSize, this.frameRefused));
     handOver();
   }
@@ -175,13 +175,28 @@ export class SocketLimits {
     return true;
   };
 
+  /**
+   * The console's TCP sockets at accept (before TLS): the address's connection rate only. A login
+   * ban refuses the console's logins (429 on /api/site, CONNACK 4 on /mqtt), never its page: an
+   * operator at a banned desk is told why and until when instead of getting a reset connection.
+   * The rate bounds the handshakes a banned address can ask for exactly as any other address's.
+   */
+  readonly admitTcpRateOnly = (socket: Socket): boolean => {
+    socket.on("error", ignoreError);
+    if (!this.admit(socket, addressOf(socket), true)) return false;
+    this.admittedTcp.add(socket);
+    return true;
+  };
+
   /** The stream's TCP socket was admitted at accept (once), or the address may connect now. */
-  private admitOnce(stream: Socket, peer: Socket, address: string): boolean {
-    return this.admittedTcp.delete(tcpSocketOf(peer)) || this.admit(stream, address);
+  private admitOnce(stream: Socket, peer: Socket, address: string, rateOnly = false): boolean {
+    return this.admittedTcp.delete(tcpSocketOf(peer)) || this.admit(stream, address, rateOnly);
   }
 
-  private admit(socket: Socket, address: string): boolean {
-    const admission = this.login.admitConnection(address);
+  private admit(socket: Socket, address: string, rateOnly = false): boolean {
+    const admission = rateOnly
+      ? this.login.admitConnectionRate(address)
+      : this.login.admitConnection(address);
     if (admission === "ok") return true;
     this.counters.reject(BEFORE_LOGIN, admission === "banned" ? "address-banned" : "address-rate-limited");
     socket.destroy();

@@ -550,6 +550,22 @@ export class EmbeddedBroker implements NorthboundSink {
   readonly admitTcp = (socket: Socket): boolean => this.limits.admitTcp(socket);
 
   /**
+   * For the console's TLS sockets at accept: the address's connection rate only; its login bans
+   * are answered at login, where the page can say why (connection-limits.ts admitTcpRateOnly).
+   */
+  readonly admitConsoleTcp = (socket: Socket): boolean => this.limits.admitTcpRateOnly(socket);
+
+  /**
+   * What is left (ms) of the login ban on the console's operator logins from `socket`'s address,
+   * or null: for the page to say so before anyone types a password. Not counted (no login).
+   */
+  consoleLoginPause(socket: Socket): number | null {
+    return (
+      this.limits.login.admitLogin(this.limits.addressOfConnection(socket), undefined, "operator")?.ms ?? null
+    );
+  }
+
+  /**
    * A connection that did not come through one of our listeners (the console's
    * MQTT over WebSocket, gateway/console/server.ts): the same limits, login and rules.
    * `operatorLoggedIn`: called once it has logged in as an operator (the console's slots).
@@ -561,36 +577,38 @@ export class EmbeddedBroker implements NorthboundSink {
     }
     this.attached.add(stream);
     stream.once("close", () => this.attached.delete(stream));
-    this.accept({ stream, socket, transport: "ws", certNames: [] }, operatorLoggedIn);
+    this.accept({ stream, socket, transport: "ws", certNames: [] }, operatorLoggedIn, true);
   }
 
-  private accept(c: Connection, operatorLoggedIn?: () => void): void {
-    // Banned or too-frequent source addresses are closed at once; the others reach aedes at their
-    // first byte, and are closed if not logged in within limits.connectTimeout (connection-limits.ts).
-    const admit = c.transport === "ws" || c.transport === "wss" ? "acceptStream" : "accept";
+  /**
+   * Banned or too-frequent source addresses are closed at once; the others reach aedes at their
+   * first byte, and are closed if not logged in within limits.connectTimeout (connection-limits.ts).
+   * `bansAtLogin` (the console's streams): the rate only; a login ban refuses the CONNECT.
+   */
+  private accept(c: Connection, operatorLoggedIn?: () => void, bansAtLogin = false): void {
     if (operatorLoggedIn) this.limits.onOperatorLogin(c.stream as Socket, operatorLoggedIn);
-    this.limits[admit](
-      c.stream as Socket,
-      () => {
-        if (this.closing) {
-          c.stream.destroy();
-          return;
-        }
-        // Plain sockets only: TLS and WebSocket streams frame their writes themselves.
-        if (c.transport === "tcp") coalesceWrites(c.socket);
-        const client = this.aedes.handle(c.stream as Socket) as unknown as Client;
-        slimParser(client);
-        shareClientListeners(client);
-        compactClient(client);
-        this.transports.set(
-          client,
-          c.certNames.length === 0
-            ? PLAIN_TRANSPORT[c.transport]
-            : { transport: c.transport, certNames: c.certNames },
-        );
-      },
-      c.socket,
-    );
+    const handOver = () => {
+      if (this.closing) {
+        c.stream.destroy();
+        return;
+      }
+      // Plain sockets only: TLS and WebSocket streams frame their writes themselves.
+      if (c.transport === "tcp") coalesceWrites(c.socket);
+      const client = this.aedes.handle(c.stream as Socket) as unknown as Client;
+      slimParser(client);
+      shareClientListeners(client);
+      compactClient(client);
+      this.transports.set(
+        client,
+        c.certNames.length === 0
+          ? PLAIN_TRANSPORT[c.transport]
+          : { transport: c.transport, certNames: c.certNames },
+      );
+    };
+    const stream = c.stream as Socket;
+    if (c.transport === "ws" || c.transport === "wss")
+      this.limits.acceptStream(stream, handOver, c.socket, bansAtLogin);
+    else this.limits.accept(stream, handOver, c.socket);
   }
 
   /** What aedes' hooks read and keep (aedes-hooks.ts). */

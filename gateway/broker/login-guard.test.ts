@@ -47,6 +47,18 @@ describe("LoginGuard", () => {
     expect(g.admitLogin("10.0.0.1", "p1", "device")).toBeNull();
   });
 
+  it("the console's accept takes the address's rate only, banned or not; its logins see the ban", () => {
+    const { g, advance } = guard({ attemptBurst: 10 });
+    for (let i = 0; i < 3; i++) g.failed("10.0.0.1", "nobody", "unknown");
+    expect(g.admitConnection("10.0.0.1")).toBe("banned");
+    // Failures take no token, nor does "banned" above: the burst's ten are all there.
+    for (let i = 0; i < 10; i++) expect(g.admitConnectionRate("10.0.0.1")).toBe("ok");
+    expect(g.admitConnectionRate("10.0.0.1")).toBe("rate-limited");
+    advance(500);
+    expect(g.admitConnectionRate("10.0.0.1")).toBe("ok");
+    expect(g.admitLogin("10.0.0.1", undefined, "operator")).toMatchObject({ kind: "address", ms: 299_500 });
+  });
+
   it("operator failures never refuse a device's login from the same address", () => {
     const { g, bans } = guard();
     for (let i = 0; i < 10; i++) g.failed("127.0.0.1", "duty", "operator", true);

@@ -121,6 +121,15 @@ export class LoginGuard {
     return this.address(address, t).bucket.take(t) ? "ok" : "rate-limited";
   }
 
+  /**
+   * At accept on a port that answers login bans itself (the console, which must load its page
+   * and say why a login is refused): the address's connection rate only, never its bans.
+   */
+  admitConnectionRate(address: string): Admission {
+    const t = this.now();
+    return this.address(address, t).bucket.take(t) ? "ok" : "rate-limited";
+  }
+
   /** The addresses banned in both scopes now (closed at accept), and until when. */
   closedAtAcceptNow(): [address: string, until: number][] {
     const t = this.now();

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import WebSocket from "ws";
 import { createLogger } from "../log.js";
-import { type ConsoleLogin, ConsoleServer } from "./server.js";
+import { type ConsoleLogin, ConsoleServer, pausedUntil } from "./server.js";
 
 describe("console /api/site answers", () => {
   let server: ConsoleServer | null = null;
@@ -35,7 +35,22 @@ describe("console /api/site answers", () => {
     expect(Number.isInteger(seconds)).toBe(true);
     expect(seconds).toBeGreaterThan(80);
     expect(seconds).toBeLessThanOrEqual(91);
-    expect(await res.text()).toMatch(/^too many failed logins from this address; try again in 2 minutes/);
+    const until = res.headers.get("linli-logins-paused-until") as string;
+    expect(until).toMatch(/^\d\d:\d\d$/);
+    const [zh, en] = (await res.text()).split("\n");
+    expect(zh).toBe(`此地址的登录已暂停至 ${until}（约 2 分钟后恢复）：登录失败次数过多。`);
+    expect(en).toMatch(
+      new RegExp(
+        `^Logins from this address are paused until ${until} \\(too many failed logins from this address\\); try again in 2 minutes`,
+      ),
+    );
+  });
+
+  it("says a ban's end as HH:MM in the site's time zone, rounded up to the minute", () => {
+    const now = Date.UTC(2026, 11, 6, 14, 30, 10);
+    expect(pausedUntil(300_000, { timeZone: () => "Asia/Shanghai" }, now)).toBe("22:36");
+    expect(pausedUntil(289_000, { timeZone: () => "Asia/Shanghai" }, now)).toBe("22:35");
+    expect(pausedUntil(60_000, { timeZone: () => "UTC" }, Date.UTC(2026, 11, 6, 23, 59, 30))).toBe("00:01");
   });
 
   it("Retry-After is what is left of the ban, whatever the wall clock reads (a step of it)", async () => {

@@ -5,6 +5,7 @@
  *   GET  /                 the page (gateway/console/public/, no build step)
  *   GET  /app.js, ...      its scripts and style
  *   GET  /vendor/mqtt.min.js  mqtt.js's browser bundle, from node_modules: nothing is fetched from outside
+ *   GET  /api/login-status whether logins from the asking address are paused (a login ban), until HH:MM
  *   GET  /api/site         the site, its households and devices, for the operator's eyes only
  *                          (HTTP Basic with the operator's MQTT username and password; 401 otherwise,
  *                          429 with Retry-After while a login ban refuses the address)
@@ -70,6 +71,13 @@ export interface ConsoleServerOptions {
    * duration, not an end on the wall clock: a step of the clock must not move Retry-After.
    */
   authenticateOperator(username: string, password: Buffer, socket: Socket): Promise<ConsoleLogin>;
+  /**
+   * What is left (ms) of the login ban on operator logins from `socket`'s address, or null:
+   * `GET /api/login-status`, so the page says so before anyone types a password. Not a login.
+   */
+  loginPause?(socket: Socket): number | null;
+  /** The site's time zone (site.timezone; none: the box's): a ban's end is said in the operators' local time. */
+  timeZone?(): string | undefined;
   /** What the page shows, for the operator logged in as `username`. */
   siteInfo(username: string): ConsoleSiteInfo;
   /**
@@ -90,8 +98,8 @@ export interface ConsoleServerOptions {
   onConnectionRefused?: (address: string, why: HttpRefusal) => void;
   /**
    * With `tls`, each TCP socket at accept, before its handshake: the broker's per-address
-   * connection rate and bans (false: refused, closed and counted). Unused without TLS (a page load
-   * costs no more than the refusal).
+   * connection rate (false: refused, closed and counted). Not its login bans: those refuse logins,
+   * and the page must load to say so. Unused without TLS (a page load costs no more than the refusal).
    */
   admitConnection?: (socket: Socket) => boolean;
   /**
@@ -253,6 +261,8 @@ export class ConsoleServer {
         return;
       }
       socket.once("close", () => slots.release(slot));
+      // Mid-login from now (its CONNECT comes next): evicted only after every waiting socket.
+      guard.upgraded(socket as Socket);
       wss.handleUpgrade(req, socket, head, (ws) => {
         const stream = createWebSocketStream(ws);
         // A broken socket under a half-written packet: the broker's client sees the close; nothing to report twice.
@@ -308,6 +318,32 @@ export class ConsoleServer {
   }
 }
 
+/** `GET /api/login-status`: `until` is HH:MM in the site's time zone, `retryAfter` seconds. */
+export type LoginStatus = { loginsPaused: false } | { loginsPaused: true; retryAfter: number; until: string };
+
+function retryAfterSeconds(ms: number): number {
+  return Math.max(1, Math.ceil(ms / 1000));
+}
+
+/**
+ * A ban's end as operators read it: HH:MM on the wall clock in the site's time zone, rounded up to
+ * the minute (logins are paused until then, never said to resume before they do).
+ */
+export function pausedUntil(
+  ms: number,
+  opts: Pick<ConsoleServerOptions, "timeZone">,
+  now = Date.now(),
+): string {
+  const minute = 60_000;
+  const end = Math.ceil((now + ms) / minute) * minute;
+  return new Intl.DateTimeFormat("en-GB", {
+    timeZone: opts.timeZone?.(),
+    hour: "2-digit",
+    minute: "2-digit",
+    hourCycle: "h23",
+  }).format(new Date(end));
+}
+
 function handle(
   req: IncomingMessage,
   res: ServerResponse,
@@ -333,6 +369,17 @@ function handle(
     send(400, "no request body here\n");
     return;
   }
+  if (url === "/api/login-status") {
+    // Whether logins from this address are paused (a login ban), and until when: the page says
+    // so at once. Only about the asking address, which learns nothing a failed login would not.
+    const ms = opts.loginPause?.(req.socket) ?? null;
+    const body: LoginStatus =
+      ms === null
+        ? { loginsPaused: false }
+        : { loginsPaused: true, retryAfter: retryAfterSeconds(ms), until: pausedUntil(ms, opts) };
+    send(200, JSON.stringify(body), { "content-type": CONTENT_TYPES[".json"] as string });
+    return;
+  }
   if (url === "/api/site") {
     const creds = basicCredentials(req.headers.authorization);
     // No WWW-Authenticate challenge: the page shows its own login, the browser's dialog would hide it.
@@ -344,12 +391,16 @@ function handle(
       (login) => {
         if (!login.ok && login.bannedForMs !== null) {
           // RFC 6585 §4: too many requests, with Retry-After (RFC 9110 §10.2.3: whole seconds).
-          const seconds = Math.max(1, Math.ceil(login.bannedForMs / 1000));
+          // The body says it in both languages (curl, a browser without the page's script);
+          // the page reads the end from the header.
+          const seconds = retryAfterSeconds(login.bannedForMs);
           const minutes = Math.ceil(seconds / 60);
+          const until = pausedUntil(login.bannedForMs, opts);
           send(
             429,
-            `too many failed logins from this address; try again in ${minutes} minute${minutes === 1 ? "" : "s"} (${seconds} s)\n`,
-            { "retry-after": String(seconds) },
+            `此地址的登录已暂停至 ${until}（约 ${minutes} 分钟后恢复）：登录失败次数过多。\n` +
+              `Logins from this address are paused until ${until} (too many failed logins from this address); try again in ${minutes} minute${minutes === 1 ? "" : "s"} (${seconds} s).\n`,
+            { "retry-after": String(seconds), "linli-logins-paused-until": until },
           );
         } else if (!login.ok && login.busy) send(503, "cannot check the login now\n");
         else if (!login.ok) send(401, "wrong username or password\n");

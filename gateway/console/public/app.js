@@ -147,8 +147,14 @@ async function login(event) {
     return;
   }
   if (res.status === 429) {
-    // The address is banned after too many failed logins; Retry-After says for how long (seconds).
+    // The address is banned after too many failed logins; Retry-After says for how long (seconds),
+    // the gateway's header until when in the site's time.
     const seconds = Number(res.headers.get("retry-after"));
+    const until = res.headers.get("linli-logins-paused-until");
+    if (until && Number.isFinite(seconds) && seconds > 0) {
+      showLoginPause(until, seconds);
+      return;
+    }
     const minutes = Number.isFinite(seconds) && seconds > 0 ? Math.ceil(seconds / 60) : 1;
     err.textContent = t("tooManyAttempts").replace("{n}", String(minutes));
     err.hidden = false;
@@ -174,6 +180,42 @@ async function login(event) {
   $("#login").hidden = true;
   $("#app").hidden = false;
   connect(user, pass);
+}
+
+let pauseTimer = null;
+
+/**
+ * Logins from this address are paused (a login ban) until `until` (HH:MM, the site's time): said
+ * in Chinese and English whatever the page's language (a desk may not read the other), and taken
+ * away when the ban ends. The form stays: an operator who last logged in from here still may.
+ */
+function showLoginPause(until, seconds) {
+  const el = $("#login-paused");
+  el.replaceChildren(
+    ...["zh-CN", "en"].map((lang) => {
+      const line = document.createElement("span");
+      line.lang = lang;
+      line.textContent = STRINGS[lang].loginsPaused.replace("{t}", until);
+      return line;
+    }),
+  );
+  el.hidden = false;
+  clearTimeout(pauseTimer);
+  pauseTimer = setTimeout(() => {
+    el.hidden = true;
+  }, seconds * 1000);
+}
+
+/** At page load: whether logins from here are paused, before anyone types a password. */
+async function checkLoginPause() {
+  try {
+    const res = await fetch("api/login-status", { cache: "no-store" });
+    if (!res.ok) return;
+    const status = await res.json();
+    if (status.loginsPaused) showLoginPause(status.until, status.retryAfter);
+  } catch {
+    // Unreachable: the login says so when tried.
+  }
 }
 
 function logout() {
@@ -1088,3 +1130,4 @@ for (const b of document.querySelectorAll(".lang")) b.addEventListener("click", 
 
 document.body.addEventListener("click", (e) => void onAction(e));
 applyTexts();
+void checkLoginPause();

@@ -15,6 +15,8 @@ export const STRINGS = {
     loginHint: "使用您的 MQTT 运营账号登录",
     wrongPassword: "用户名或密码错误",
     tooManyAttempts: "登录尝试过多，请 {n} 分钟后再试",
+    // A login ban on the desk's address (docs/security.md "Login bans"); {t}: HH:MM, site time.
+    loginsPaused: "此地址的登录已暂停至 {t}（登录失败次数过多），到时自动恢复。",
     cannotReach: "无法连接网关",
     gatewayBusy: "网关正忙，暂时无法核对密码，请稍后再试",
     connected: "已连接",
@@ -143,6 +145,8 @@ export const STRINGS = {
     loginHint: "Log in with your MQTT operator account",
     wrongPassword: "Wrong username or password",
     tooManyAttempts: "Too many attempts, try again in {n} min",
+    loginsPaused:
+      "Logins from this address are paused until {t} (too many failed logins); they resume by themselves.",
     cannotReach: "Cannot reach the gateway",
     gatewayBusy: "The gateway is busy and cannot check the password now; try again shortly",
     connected: "Connected",
