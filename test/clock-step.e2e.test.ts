@@ -106,6 +106,11 @@ describe("a step of the wall clock while running", () => {
       await advance(clock, t0 + HOUR - clock.monotonic() - S);
       expect(shelveEnded(ops)).toHaveLength(0);
       await advance(clock, 2 * S);
+      // Due now; on a loaded machine its message may take longer than advance()'s pause to arrive.
+      await ops.waitFor(
+        (m) =>
+          m.topic.includes("/TAMPER/d-1") && m.payload.length > 0 && m.json().transition === "shelve-expired",
+      );
       expect(shelveEnded(ops)).toHaveLength(1);
       expect(gw.engine.byAlertId(tamper.id as string)?.shelvedUntil).toBeNull();
     },
@@ -255,6 +260,10 @@ describe("a step of the wall clock while running", () => {
     await advance(clock, MIN);
     await ops.waitFor((m) => m.topic.endsWith("/escalations/p1/EMERGENCY_CALL/p-1"));
     await ops.waitFor((m) => m.topic.endsWith("/alerts/p2/DEVICE_LOST/p-2"));
+    await ops.waitFor(
+      (m) =>
+        m.topic.includes("/TAMPER/d-1") && m.payload.length > 0 && m.json().transition === "shelve-expired",
+    );
     expect(shelveEnded(ops)).toHaveLength(1);
     expect((await gw.metrics.clockSteps.get()).values[0]?.value ?? 0).toBe(0);
     expect(gw.wheel.steps).toBe(0);
