@@ -198,6 +198,10 @@ export const gd2: MqttDeviceProfile<
   lostAfter: { heartbeats: 3, plusGrace: false },
   // A gas detector that cannot report is a life-safety device out of order.
   lostPriority: 2,
+  lostAction: {
+    "zh-CN": "检查报警器电源和网络；失联期间无法发现燃气泄漏，请致电住户。",
+    en: "Check the detector's power and network; while it is lost no gas leak can be detected: call the resident.",
+  },
   uplinkTopic: (id) => `devices/gd2/${id}/up`,
   downlinkTopic: (id) => `devices/gd2/${id}/down`,
 

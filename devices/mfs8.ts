@@ -287,6 +287,10 @@ export const mfs8: ModbusDeviceProfile<
   alerts: ALERTS,
   // "a fire station that cannot report is a fire-safety fault"
   lostPriority: 2,
+  lostAction: {
+    "zh-CN": "检查总线接线和面板电源；失联期间该消防站无法报警，请加强人工巡查。",
+    en: "Check the bus wiring and the panel's power; while it is lost this fire station cannot raise an alarm: patrol it by hand.",
+  },
   fn: 3,
   points: MFS8_POINTS,
   maxGap: 0,

@@ -262,6 +262,73 @@ describe("alert content", () => {
   });
 });
 
+describe("what the fire stations, kiosks, tanks and gas detectors say (the operators' guide)", () => {
+  const site = (locale: "zh-CN" | "en" = "zh-CN") =>
+    config(
+      {
+        buses: [{ id: "b1", type: "rtu", path: "/dev/null" }],
+        devices: [
+          { id: "k-1", model: "gk3", name: "自助服务终端 1", location: "大厅", host: "127.0.0.1", port: 502 },
+          { id: "f-1", model: "mfs8", name: "微型消防站 1", bus: "b1", unit: 4 },
+          { id: "t-1", model: "lv4", name: "消防水箱液位计", bus: "b1", unit: 3 },
+          { id: "g-1", model: "gd2", password: "x", household: "hh-1", name: "燃气报警器" },
+          { id: "p-1", model: "ec200", password: "x", household: "hh-1", name: "紧急呼叫器" },
+        ],
+      },
+      locale,
+    );
+  const on = (
+    id: string,
+    model: string,
+    code: Alert["code"],
+    causes: string[],
+    household: string | null = null,
+  ) => new Alert("a1", code, 3, "s1", { id, model, household }, RAISED, "t", causes, false, false, {});
+
+  it("a kiosk's or a tank's FAULT names what failed; a kiosk's is not about fire equipment", () => {
+    const zh = new AlertContentBuilder(() => site());
+    const kiosk = zh.describe(on("k-1", "gk3", "FAULT", ["printer fault", "network uplink fault"]), "raised");
+    expect(kiosk.message).toBe("设备故障（打印机故障、网络中断）：自助服务终端 1（大厅）");
+    expect(kiosk.action).toBe("通知维保单位检修。");
+    const tank = zh.describe(on("t-1", "lv4", "FAULT", ["sensor fault: supply voltage low"]), "raised");
+    expect(tank.message).toBe("设备故障（传感器故障：供电电压过低）：消防水箱液位计");
+    expect(tank.action).toBe("通知维保单位检修；故障期间派人查看水位。");
+    expect(zh.describe(on("t-1", "lv4", "FAULT", ["sensor fault: code 9"]), "raised").message).toMatch(
+      /（传感器故障：故障码 9）/,
+    );
+    const en = new AlertContentBuilder(() => site("en"));
+    expect(en.describe(on("k-1", "gk3", "FAULT", ["touch screen fault"]), "raised").message).toBe(
+      "Device fault (touch screen fault): 自助服务终端 1 (大厅)",
+    );
+    // A kiosk's cabinet has no resident to call: the contractor is asked.
+    const cabinet = zh.describe(on("k-1", "gk3", "TAMPER", ["cabinet door open"]), "raised");
+    expect(cabinet.message).toBe("设备外壳被打开（机柜门打开）：自助服务终端 1（大厅）");
+    expect(cabinet.action).toBe("联系维保确认是否在检修，否则派人查看。");
+  });
+
+  it("DEVICE_LOST says what is at stake for the model: a fire station cannot alarm, a gas leak goes unseen", () => {
+    const zh = new AlertContentBuilder(() => site());
+    const lost = (id: string, model: string, household: string | null = null) =>
+      zh.describe(on(id, model, "DEVICE_LOST", ["silent"], household), "raised").action;
+    expect(lost("f-1", "mfs8")).toBe("检查总线接线和面板电源；失联期间该消防站无法报警，请加强人工巡查。");
+    expect(lost("g-1", "gd2", "hh-1")).toBe("检查报警器电源和网络；失联期间无法发现燃气泄漏，请致电住户。");
+    expect(lost("k-1", "gk3")).toBe("检查终端电源和网络。");
+    expect(lost("t-1", "lv4")).toBe("检查液位计电源和 RS-485 线路。");
+    expect(lost("p-1", "ec200", "hh-1")).toBe(
+      "检查设备电源和网络；住户设备失联时致电住户，确认其安全并安排检修。",
+    );
+    const en = new AlertContentBuilder(() => site("en"));
+    expect(en.describe(on("f-1", "mfs8", "DEVICE_LOST", ["silent"]), "raised").action).toMatch(
+      /cannot raise an alarm/,
+    );
+    // The site's own words for the code still win.
+    const own = config({ alerts: { actions: { DEVICE_LOST: "通知值班电工。" } } });
+    expect(
+      new AlertContentBuilder(() => own).describe(on("p-1", "ec200", "DEVICE_LOST", []), "raised").action,
+    ).toBe("通知值班电工。");
+  });
+});
+
 describe("people and places in the config", () => {
   it("bad values are named by field; a bad phone is not echoed", () => {
     const bad = (extra: Partial<ConfigInput>) => () => config(extra);
