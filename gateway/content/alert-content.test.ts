@@ -230,7 +230,7 @@ describe("alert content", () => {
       fault: 2,
     });
     const raised = b.describe(gd2Fault, "raised");
-    expect(raised.message).toBe("燃气报警器故障：1号楼 101室 张阿姨，燃气报警器（厨房）");
+    expect(raised.message).toBe("燃气报警器故障（传感器故障）：1号楼 101室 张阿姨，燃气报警器（厨房）");
     expect(raised.action).toMatch(/^报警器可能无法检测燃气或关闭阀门/);
     const power = b.describe(
       new Alert("a4", "POWER_FAIL", 3, "s1", kitchen, RAISED, "t", [], false, false, {}),
@@ -279,11 +279,12 @@ describe("what the fire stations, kiosks, tanks and gas detectors say (the opera
     );
   const on = (
     id: string,
-    model: string,
+    model: AlertSubject["model"],
     code: Alert["code"],
     causes: string[],
     household: string | null = null,
-  ) => new Alert("a1", code, 3, "s1", { id, model, household }, RAISED, "t", causes, false, false, {});
+    detail: Alert["detail"] = {},
+  ) => new Alert("a1", code, 3, "s1", { id, model, household }, RAISED, "t", causes, false, false, detail);
 
   it("a kiosk's or a tank's FAULT names what failed; a kiosk's is not about fire equipment", () => {
     const zh = new AlertContentBuilder(() => site());
@@ -306,9 +307,33 @@ describe("what the fire stations, kiosks, tanks and gas detectors say (the opera
     expect(cabinet.action).toBe("联系维保确认是否在检修，否则派人查看。");
   });
 
+  it("a gas leak says the detector's alarm, the peak, the gateway's shut-off and the valve; a detector's FAULT what failed", () => {
+    const zh = new AlertContentBuilder(() => site());
+    const leak = (detail: Alert["detail"]) =>
+      zh.describe(on("g-1", "gd2", "GAS_LEAK", ["detector alarm high"], "hh-1", detail), "raised").message;
+    expect(leak({ level: "high", peakLel: 23, valve: "moving", autoShutOff: true })).toBe(
+      "燃气泄漏（报警器高浓度报警，最高 23 %LEL，网关已发送关阀命令，阀门正在关闭）：1号楼 101室 张阿姨，燃气报警器",
+    );
+    expect(leak({ level: "none", peakLel: 12, valve: "open" })).toMatch(
+      /^燃气泄漏（最高 12 %LEL，阀门未关闭）：/,
+    );
+    const fault = zh.describe(
+      on("g-1", "gd2", "FAULT", ["sensor end of life", "cannot detect gas"], "hh-1", { fault: 1 }),
+      "raised",
+    );
+    expect(fault.message).toMatch(/^燃气报警器故障（传感器寿命到期、无法检测燃气）：/);
+    const en = new AlertContentBuilder(() => site("en"));
+    expect(
+      en.describe(
+        on("g-1", "gd2", "GAS_LEAK", [], "hh-1", { level: "low", peakLel: 11, valve: "closed" }),
+        "raised",
+      ).message,
+    ).toMatch(/^Gas leak \(detector alarm low, peak 11 %LEL, valve closed\): /);
+  });
+
   it("DEVICE_LOST says what is at stake for the model: a fire station cannot alarm, a gas leak goes unseen", () => {
     const zh = new AlertContentBuilder(() => site());
-    const lost = (id: string, model: string, household: string | null = null) =>
+    const lost = (id: string, model: AlertSubject["model"], household: string | null = null) =>
       zh.describe(on(id, model, "DEVICE_LOST", ["silent"], household), "raised").action;
     expect(lost("f-1", "mfs8")).toBe("检查总线接线和面板电源；失联期间该消防站无法报警，请加强人工巡查。");
     expect(lost("g-1", "gd2", "hh-1")).toBe("检查报警器电源和网络；失联期间无法发现燃气泄漏，请致电住户。");
