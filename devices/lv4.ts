@@ -198,10 +198,13 @@ const ALERTS = {
     text: {
       "zh-CN": {
         title: "消防水箱水位严重不足",
+        detail: (d) => (num(d, "limitMm") === null ? null : `低于 ${num(d, "limitMm")} mm，即水箱高度的 30%`),
         action: "立即通知物业和维保单位补水；消防用水不足，必要时报告消防部门。",
       },
       en: {
         title: "Fire-water tank critically low",
+        detail: (d) =>
+          num(d, "limitMm") === null ? null : `under ${num(d, "limitMm")} mm, 30 % of the tank height`,
         action:
           "Get the tank refilled now; tell the fire brigade if the water for fire fighting stays short.",
       },

@@ -241,9 +241,18 @@ const ALERTS = {
       "a fitted bracket empty longer than `extinguisherGrace` (default 120 s); `causes` names the brackets",
     cleared: "every bracket holds an extinguisher",
     text: {
-      "zh-CN": { title: "灭火器不在位", action: "派人到微型消防站查看灭火器是否被取走，尽快归位或补充。" },
+      // Which brackets, so the one sent knows how many to look for ("bracket 2" -> "2 号支架空").
+      "zh-CN": {
+        title: "灭火器不在位",
+        detail: (_d, causes) => {
+          const n = causes.filter((c) => c.startsWith("bracket ")).map((c) => c.slice(8));
+          return n.length === 0 ? null : `${n.join("、")} 号支架空`;
+        },
+        action: "派人到微型消防站查看灭火器是否被取走，尽快归位或补充。",
+      },
       en: {
         title: "Extinguisher missing",
+        detail: (_d, causes) => (causes.length === 0 ? null : `${causes.join(", ")} empty`),
         action: "Send someone to the fire station to see whether it was taken; put it back or replace it.",
       },
     },

@@ -331,6 +331,21 @@ describe("what the fire stations, kiosks, tanks and gas detectors say (the opera
     ).toMatch(/^Gas leak \(detector alarm low, peak 11 %LEL, valve closed\): /);
   });
 
+  it("a fire station names its empty brackets; a critically low tank its limit", () => {
+    const zh = new AlertContentBuilder(() => site());
+    expect(
+      zh.describe(on("f-1", "mfs8", "EXTINGUISHER_MISSING", ["bracket 2", "bracket 5"]), "raised").message,
+    ).toBe("灭火器不在位（2、5 号支架空）：微型消防站 1");
+    const low = on("t-1", "lv4", "WATER_LEVEL_CRITICAL", [], null, { limitMm: 1200, tankHeightMm: 4000 });
+    expect(zh.describe(low, "raised").message).toBe(
+      "消防水箱水位严重不足（低于 1200 mm，即水箱高度的 30%）：消防水箱液位计",
+    );
+    const en = new AlertContentBuilder(() => site("en"));
+    expect(en.describe(on("f-1", "mfs8", "EXTINGUISHER_MISSING", ["bracket 2"]), "raised").message).toBe(
+      "Extinguisher missing (bracket 2 empty): 微型消防站 1",
+    );
+  });
+
   it("DEVICE_LOST says what is at stake for the model: a fire station cannot alarm, a gas leak goes unseen", () => {
     const zh = new AlertContentBuilder(() => site());
     const lost = (id: string, model: AlertSubject["model"], household: string | null = null) =>
