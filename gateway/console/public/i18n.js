@@ -463,6 +463,22 @@ const METRIC_VALUES = {
     "gd2.level": { none: "无", low: "低报", high: "高报" },
     fault: { 0: "无", 1: "传感器寿命到期", 2: "传感器故障", 3: "阀门电机故障", 4: "未装阀门" },
     faultCode: { 0: "无" },
+    // The fault code's meaning (datasheets), as the alert names it: a card read "故障代码 3".
+    "mfs8.faultCode": {
+      0: "无",
+      1: "烟感探头脏污",
+      2: "温感探头断路",
+      3: "压力传感器故障",
+      4: "RS-485 干扰",
+      5: "内部电池故障",
+    },
+    "lv4.faultCode": {
+      0: "无",
+      1: "压力传感器断路",
+      2: "压力传感器超量程",
+      3: "温度探头故障",
+      4: "供电电压过低",
+    },
     event: { press: "按键", long_press: "长按", fall: "跌倒", cancel: "取消", low_battery: "电量低" },
   },
   en: {
@@ -489,6 +505,21 @@ const METRIC_VALUES = {
       4: "no valve fitted",
     },
     faultCode: { 0: "none" },
+    "mfs8.faultCode": {
+      0: "none",
+      1: "smoke head dirty",
+      2: "heat sensor open circuit",
+      3: "pressure transducer fault",
+      4: "RS-485 noise",
+      5: "internal battery fault",
+    },
+    "lv4.faultCode": {
+      0: "none",
+      1: "pressure cell open circuit",
+      2: "pressure cell over range",
+      3: "temperature probe fault",
+      4: "supply voltage low",
+    },
     event: {
       press: "press",
       long_press: "long press",
