@@ -346,6 +346,14 @@ describe("what the fire stations, kiosks, tanks and gas detectors say (the opera
     );
   });
 
+  it("an alert released after a flood says so in the words of the console and the guide (告警洪峰)", () => {
+    const zh = new AlertContentBuilder(() => site());
+    const held = on("f-1", "mfs8", "EXTINGUISHER_MISSING", []);
+    expect(zh.describe(held, "flood-released").message).toBe(
+      "灭火器不在位：微型消防站 1；告警洪峰结束后补发",
+    );
+  });
+
   it("DEVICE_LOST says what is at stake for the model: a fire station cannot alarm, a gas leak goes unseen", () => {
     const zh = new AlertContentBuilder(() => site());
     const lost = (id: string, model: AlertSubject["model"], household: string | null = null) =>
