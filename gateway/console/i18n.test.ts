@@ -57,4 +57,15 @@ describe("console alert meta texts", () => {
     expect(metricLabel("zh-CN", "mfs8", "faultCode", { value: 0 })).toBe("故障代码 无");
     expect(metricLabel("zh-CN", "mfs8", "faultCode", { value: 9 })).toBe("故障代码 9");
   });
+
+  it("names each model as the operators' guide does (its section headings)", async () => {
+    const url = pathToFileURL(path.resolve("gateway/console/public/i18n.js")).href;
+    const { STRINGS } = (await import(url)) as I18n;
+    const headings = readFileSync("docs/operator-guide.zh-CN.md", "utf8")
+      .split("\n")
+      .filter((l) => l.startsWith("### "))
+      .join("\n");
+    const models = STRINGS["zh-CN"].models as Record<string, string>;
+    for (const [model, name] of Object.entries(models)) expect(headings, model).toContain(name);
+  });
 });
