@@ -122,7 +122,7 @@ const LEAK_WORDS = {
     valve: {
       closed: "阀门已关闭",
       open: "阀门未关闭",
-      moving: "阀门正在关闭",
+      moving: "阀门动作中",
       fault: "阀门故障",
     } as Readonly<Record<string, string>>,
     sep: "，",

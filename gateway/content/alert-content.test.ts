@@ -312,7 +312,7 @@ describe("what the fire stations, kiosks, tanks and gas detectors say (the opera
     const leak = (detail: Alert["detail"]) =>
       zh.describe(on("g-1", "gd2", "GAS_LEAK", ["detector alarm high"], "hh-1", detail), "raised").message;
     expect(leak({ level: "high", peakLel: 23, valve: "moving", autoShutOff: true })).toBe(
-      "燃气泄漏（报警器高浓度报警，最高 23 %LEL，网关已发送关阀命令，阀门正在关闭）：1号楼 101室 张阿姨，燃气报警器",
+      "燃气泄漏（报警器高浓度报警，最高 23 %LEL，网关已发送关阀命令，阀门动作中）：1号楼 101室 张阿姨，燃气报警器",
     );
     expect(leak({ level: "none", peakLel: 12, valve: "open" })).toMatch(
       /^燃气泄漏（最高 12 %LEL，阀门未关闭）：/,
