@@ -20,9 +20,12 @@ import {
   sideFields,
 } from "./fields.js";
 import {
+  type AlertDetail,
+  type AlertSpec,
   type DeviceSettings,
   INACTIVE,
   type MqttDeviceProfile,
+  num,
   type Rejection,
   type RuleContext,
   reject,
@@ -107,6 +110,59 @@ const config = {
   }),
 };
 
+/**
+ * What the duty operator needs to read in a GAS_LEAK, in order: the detector's own alarm, the peak
+ * reading, whether the gateway sent the shut-off, and where the valve is now (a `changed` with each).
+ */
+const LEAK_WORDS = {
+  "zh-CN": {
+    level: { low: "报警器低浓度报警", high: "报警器高浓度报警" } as Readonly<Record<string, string>>,
+    peak: (lel: number) => `最高 ${lel} %LEL`,
+    shutOff: "网关已发送关阀命令",
+    valve: {
+      closed: "阀门已关闭",
+      open: "阀门未关闭",
+      moving: "阀门动作中",
+      fault: "阀门故障",
+    } as Readonly<Record<string, string>>,
+    sep: "，",
+  },
+  en: {
+    level: { low: "detector alarm low", high: "detector alarm high" } as Readonly<Record<string, string>>,
+    peak: (lel: number) => `peak ${lel} %LEL`,
+    shutOff: "valve_close sent by the gateway",
+    valve: {
+      closed: "valve closed",
+      open: "valve open",
+      moving: "valve moving",
+      fault: "valve fault",
+    } as Readonly<Record<string, string>>,
+    sep: ", ",
+  },
+} as const;
+
+function leakDetail(d: AlertDetail, locale: keyof typeof LEAK_WORDS): string | null {
+  const w = LEAK_WORDS[locale];
+  const peak = num(d, "peakLel");
+  const parts = [
+    typeof d.level === "string" ? w.level[d.level] : undefined,
+    peak !== null && peak > 0 ? w.peak(peak) : undefined,
+    d.autoShutOff === true ? w.shutOff : undefined,
+    typeof d.valve === "string" ? w.valve[d.valve] : undefined,
+  ].filter((x) => x !== undefined);
+  return parts.length === 0 ? null : parts.join(w.sep);
+}
+
+/** FAULT's causes (the `fault` code's meaning, a valve in fault) for duty staff. */
+const FAULT_CAUSE_ZH: Readonly<Record<string, string>> = {
+  "valve fault": "阀门故障",
+  "sensor end of life": "传感器寿命到期",
+  "sensor fault": "传感器故障",
+  "valve motor fault": "阀门电机故障",
+  "valve not fitted": "未安装阀门",
+  "cannot detect gas": "无法检测燃气",
+};
+
 const ALERTS = {
   GAS_LEAK: {
     priority: 1,
@@ -116,11 +172,13 @@ const ALERTS = {
     text: {
       "zh-CN": {
         title: "燃气泄漏",
+        detail: (d) => leakDetail(d, "zh-CN"),
         action:
           "立即致电住户：不要开关电器、不要点火，开窗通风并离开厨房；确认阀门已关闭，通知燃气公司抢修，必要时派人上门。",
       },
       en: {
         title: "Gas leak",
+        detail: (d) => leakDetail(d, "en"),
         action:
           "Call the resident at once: no switches, no flames, open the windows and leave the kitchen; make sure the valve is closed, call the gas company, send someone if needed.",
       },
@@ -150,10 +208,13 @@ const ALERTS = {
     text: {
       "zh-CN": {
         title: "燃气报警器故障",
+        detail: (_d, causes) =>
+          causes.length === 0 ? null : causes.map((c) => FAULT_CAUSE_ZH[c] ?? c).join("、"),
         action: "报警器可能无法检测燃气或关闭阀门：当天安排检修，期间提醒住户用气时注意通风。",
       },
       en: {
         title: "Gas detector fault",
+        detail: (_d, causes) => (causes.length === 0 ? null : causes.join(", ")),
         action:
           "The detector may not detect gas or close the valve: arrange a repair today and remind the resident to ventilate while cooking.",
       },
@@ -172,7 +233,7 @@ const ALERTS = {
       },
     },
   },
-} as const;
+} as const satisfies Readonly<Record<string, AlertSpec>>;
 type Gd2Code = keyof typeof ALERTS;
 
 /** Downlink ids the gateway makes up fit a reply within 384 bytes with room to spare. */
@@ -198,6 +259,10 @@ export const gd2: MqttDeviceProfile<
   lostAfter: { heartbeats: 3, plusGrace: false },
   // A gas detector that cannot report is a life-safety device out of order.
   lostPriority: 2,
+  lostAction: {
+    "zh-CN": "检查报警器电源和网络；失联期间无法发现燃气泄漏，请致电住户。",
+    en: "Check the detector's power and network; while it is lost no gas leak can be detected: call the resident.",
+  },
   uplinkTopic: (id) => `devices/gd2/${id}/up`,
   downlinkTopic: (id) => `devices/gd2/${id}/down`,
 

@@ -114,17 +114,56 @@ const config = {
     .meta({ description: "Local opening hours, for the availability figure" }),
 };
 
+/** FAULT's causes in the operator's words: which part failed (the catalogue's FAULT reads a fault code the kiosk has not). */
+const FAULT_CAUSE_ZH: Readonly<Record<string, string>> = {
+  "printer fault": "打印机故障",
+  "ID-card reader fault": "身份证读卡器故障",
+  "touch screen fault": "触摸屏故障",
+  "network uplink fault": "网络中断",
+};
+const faultParts = (
+  causes: readonly string[],
+  words: Readonly<Record<string, string>> | null,
+  sep: string,
+) => (causes.length === 0 ? null : causes.map((c) => words?.[c] ?? c).join(sep));
+
 const ALERTS = {
   FAULT: {
     priority: 3,
     raised: "printer, ID-card reader, touch screen or network uplink fault",
     cleared: "no fault bit",
+    text: {
+      "zh-CN": {
+        title: "设备故障",
+        detail: (_d, causes) => faultParts(causes, FAULT_CAUSE_ZH, "、"),
+        action: "通知维保单位检修。",
+      },
+      en: {
+        title: "Device fault",
+        detail: (_d, causes) => faultParts(causes, null, ", "),
+        action: "Call the maintenance contractor.",
+      },
+    },
   },
   POWER_FAIL: { priority: 3, raised: "UPS on battery", cleared: "power back" },
   TAMPER: {
     priority: 2,
     raised: "cabinet door open in any state but maintenance (in service, out of service, booting, off)",
     cleared: "door closed, or the kiosk in maintenance",
+    // A kiosk has no resident to ask: its cabinet is opened by the maintenance contractor or by someone who should not.
+    text: {
+      "zh-CN": {
+        title: "设备外壳被打开",
+        detail: () => "机柜门打开",
+        action: "联系维保确认是否在检修，否则派人查看。",
+      },
+      en: {
+        title: "Device cover opened",
+        detail: () => "cabinet door open",
+        action:
+          "Ask the maintenance contractor whether they are working on it; if not, send someone to look.",
+      },
+    },
   },
   VANDALISM: {
     priority: 2,
@@ -205,6 +244,10 @@ export const gk3: ModbusDeviceProfile<
   }),
   alerts: ALERTS,
   lostPriority: 3,
+  lostAction: {
+    "zh-CN": "检查终端电源和网络。",
+    en: "Check the kiosk's power and network.",
+  },
   fn: 4,
   points: GK3_POINTS,
   maxGap: 0,

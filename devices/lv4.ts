@@ -28,6 +28,23 @@ export const LV4_FAULTS: Readonly<Record<number, string>> = {
   4: "supply voltage low",
 };
 
+/** The fault codes' meanings for duty staff (a code not listed is named by number). */
+const LV4_FAULTS_ZH: Readonly<Record<string, string>> = {
+  "pressure cell open circuit": "压力传感器断路",
+  "pressure cell over range": "压力传感器超量程",
+  "temperature probe fault": "温度探头故障",
+  "supply voltage low": "供电电压过低",
+};
+
+/** FAULT's cause ("sensor fault: supply voltage low", "sensor fault: code 9") in Chinese. */
+function sensorFaultZh(causes: readonly string[]): string | null {
+  const cause = causes[0];
+  if (cause === undefined) return null;
+  const meaning = cause.slice(cause.indexOf(":") + 1).trim();
+  const code = /^code (\d+)$/.exec(meaning);
+  return `传感器故障：${code ? `故障码 ${code[1]}` : (LV4_FAULTS_ZH[meaning] ?? meaning)}`;
+}
+
 /** The fault code register (7) as an enum point: what a sensor fault names. */
 export const LV4_FAULT: EnumPoint = { name: "faultCode", address: 7, type: "enum", values: LV4_FAULTS };
 
@@ -181,10 +198,13 @@ const ALERTS = {
     text: {
       "zh-CN": {
         title: "消防水箱水位严重不足",
+        detail: (d) => (num(d, "limitMm") === null ? null : `低于 ${num(d, "limitMm")} mm，即水箱高度的 30%`),
         action: "立即通知物业和维保单位补水；消防用水不足，必要时报告消防部门。",
       },
       en: {
         title: "Fire-water tank critically low",
+        detail: (d) =>
+          num(d, "limitMm") === null ? null : `under ${num(d, "limitMm")} mm, 30 % of the tank height`,
         action:
           "Get the tank refilled now; tell the fire brigade if the water for fire fighting stays short.",
       },
@@ -206,6 +226,19 @@ const ALERTS = {
     priority: 3,
     raised: "status bit 3; `causes`: `sensor fault: <meaning of the fault code>`",
     cleared: "bit clear",
+    // The catalogue's FAULT reads a `faultCode` detail; the LV-4's cause names the code's meaning.
+    text: {
+      "zh-CN": {
+        title: "设备故障",
+        detail: (_d, causes) => sensorFaultZh(causes),
+        action: "通知维保单位检修；故障期间派人查看水位。",
+      },
+      en: {
+        title: "Device fault",
+        detail: (_d, causes) => causes[0] ?? null,
+        action: "Call the maintenance contractor; check the water level by hand until it is fixed.",
+      },
+    },
   },
 } as const satisfies Readonly<Record<string, AlertSpec>>;
 type Lv4Code = keyof typeof ALERTS;
@@ -227,6 +260,10 @@ export const lv4: ModbusDeviceProfile<
   alerts: ALERTS,
   // A tank that cannot report is a fire-safety fault, like the fire station it serves.
   lostPriority: 2,
+  lostAction: {
+    "zh-CN": "检查液位计电源和 RS-485 线路。",
+    en: "Check the level sensor's power and its RS-485 line.",
+  },
   fn: 4,
   points: LV4_POINTS,
   maxGap: 0,

@@ -241,9 +241,18 @@ const ALERTS = {
       "a fitted bracket empty longer than `extinguisherGrace` (default 120 s); `causes` names the brackets",
     cleared: "every bracket holds an extinguisher",
     text: {
-      "zh-CN": { title: "灭火器不在位", action: "派人到微型消防站查看灭火器是否被取走，尽快归位或补充。" },
+      // Which brackets, so the one sent knows how many to look for ("bracket 2" -> "2 号支架空").
+      "zh-CN": {
+        title: "灭火器不在位",
+        detail: (_d, causes) => {
+          const n = causes.filter((c) => c.startsWith("bracket ")).map((c) => c.slice(8));
+          return n.length === 0 ? null : `${n.join("、")} 号支架空`;
+        },
+        action: "派人到微型消防站查看灭火器是否被取走，尽快归位或补充。",
+      },
       en: {
         title: "Extinguisher missing",
+        detail: (_d, causes) => (causes.length === 0 ? null : `${causes.join(", ")} empty`),
         action: "Send someone to the fire station to see whether it was taken; put it back or replace it.",
       },
     },
@@ -287,6 +296,10 @@ export const mfs8: ModbusDeviceProfile<
   alerts: ALERTS,
   // "a fire station that cannot report is a fire-safety fault"
   lostPriority: 2,
+  lostAction: {
+    "zh-CN": "检查总线接线和面板电源；失联期间该消防站无法报警，请加强人工巡查。",
+    en: "Check the bus wiring and the panel's power; while it is lost this fire station cannot raise an alarm: patrol it by hand.",
+  },
   fn: 3,
   points: MFS8_POINTS,
   maxGap: 0,

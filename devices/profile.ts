@@ -219,6 +219,11 @@ export interface ProfileCommon<S, State, T extends ProfileTypes> {
   readonly alerts: Readonly<Record<T["code"], AlertSpec>>;
   /** Priority of DEVICE_LOST for this model (datasheet). */
   readonly lostPriority: Priority;
+  /**
+   * What the operator should do when this model is lost, where the catalogue's words (power,
+   * network, call the resident) would not say what is at stake: a fire station that cannot alarm.
+   */
+  readonly lostAction?: Readonly<Record<"zh-CN" | "en", string>>;
   /** Device clock, epoch ms (0 when the device has lost its clock); null for devices without a clock. */
   deviceTime(sample: S): number | null;
   /**

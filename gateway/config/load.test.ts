@@ -278,9 +278,12 @@ describe("config", () => {
     }
   });
 
-  it("reports an unreadable file", () => {
-    expect(problems(() => loadConfigFile(join(dir, "missing.yaml"))).problems[0]?.message).toMatch(
-      /cannot read file/,
+  it("reports an unreadable file in words, not errno codes", () => {
+    expect(problems(() => loadConfigFile(join(dir, "missing.yaml"))).problems[0]?.message).toBe(
+      "cannot read file: no such file (check the path)",
+    );
+    expect(problems(() => loadConfigFile(dir)).problems[0]?.message).toBe(
+      "cannot read file: it is a directory, not a file",
     );
   });
 

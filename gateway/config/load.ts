@@ -200,9 +200,18 @@ export function loadConfigFileWithInput(file: string, env: NodeJS.ProcessEnv = p
   try {
     text = readFileSync(file, "utf8");
   } catch (err) {
-    throw new ConfigError(file, [configProblem("", `cannot read file: ${(err as Error).message}`)]);
+    throw new ConfigError(file, [configProblem("", `cannot read file: ${unreadable(err)}`)]);
   }
   return parseConfigTextWithInput(text, file, env);
+}
+
+/** Why a file could not be read, in words ("ENOENT: no such file or directory, open 'x'" says it twice). */
+function unreadable(err: unknown): string {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === "ENOENT") return "no such file (check the path)";
+  if (code === "EACCES" || code === "EPERM") return "permission denied for the user running linli";
+  if (code === "EISDIR") return "it is a directory, not a file";
+  return (err as Error).message;
 }
 
 /**

@@ -45,4 +45,27 @@ describe("console alert meta texts", () => {
     // A YAML profile's own command: as it is called.
     expect(commandName("zh-CN", "flush_tank")).toBe("flush_tank");
   });
+
+  it("a fire station's and a tank's fault code read as its meaning, not a number", async () => {
+    const url = pathToFileURL(path.resolve("gateway/console/public/i18n.js")).href;
+    const { metricLabel } = (await import(url)) as {
+      metricLabel: (lang: string, model: string, key: string, metric: { value: unknown }) => string;
+    };
+    expect(metricLabel("zh-CN", "mfs8", "faultCode", { value: 3 })).toBe("故障代码 压力传感器故障");
+    expect(metricLabel("zh-CN", "lv4", "faultCode", { value: 4 })).toBe("故障代码 供电电压过低");
+    expect(metricLabel("en", "lv4", "faultCode", { value: 1 })).toBe("Fault code pressure cell open circuit");
+    expect(metricLabel("zh-CN", "mfs8", "faultCode", { value: 0 })).toBe("故障代码 无");
+    expect(metricLabel("zh-CN", "mfs8", "faultCode", { value: 9 })).toBe("故障代码 9");
+  });
+
+  it("names each model as the operators' guide does (its section headings)", async () => {
+    const url = pathToFileURL(path.resolve("gateway/console/public/i18n.js")).href;
+    const { STRINGS } = (await import(url)) as I18n;
+    const headings = readFileSync("docs/operator-guide.zh-CN.md", "utf8")
+      .split("\n")
+      .filter((l) => l.startsWith("### "))
+      .join("\n");
+    const models = STRINGS["zh-CN"].models as Record<string, string>;
+    for (const [model, name] of Object.entries(models)) expect(headings, model).toContain(name);
+  });
 });

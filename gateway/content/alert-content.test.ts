@@ -230,7 +230,7 @@ describe("alert content", () => {
       fault: 2,
     });
     const raised = b.describe(gd2Fault, "raised");
-    expect(raised.message).toBe("燃气报警器故障：1号楼 101室 张阿姨，燃气报警器（厨房）");
+    expect(raised.message).toBe("燃气报警器故障（传感器故障）：1号楼 101室 张阿姨，燃气报警器（厨房）");
     expect(raised.action).toMatch(/^报警器可能无法检测燃气或关闭阀门/);
     const power = b.describe(
       new Alert("a4", "POWER_FAIL", 3, "s1", kitchen, RAISED, "t", [], false, false, {}),
@@ -259,6 +259,121 @@ describe("alert content", () => {
       contactPhone: null,
       message: "紧急呼叫：2号楼 202室 李大爷，p-1",
     });
+  });
+});
+
+describe("what the fire stations, kiosks, tanks and gas detectors say (the operators' guide)", () => {
+  const site = (locale: "zh-CN" | "en" = "zh-CN") =>
+    config(
+      {
+        buses: [{ id: "b1", type: "rtu", path: "/dev/null" }],
+        devices: [
+          { id: "k-1", model: "gk3", name: "自助服务终端 1", location: "大厅", host: "127.0.0.1", port: 502 },
+          { id: "f-1", model: "mfs8", name: "微型消防站 1", bus: "b1", unit: 4 },
+          { id: "t-1", model: "lv4", name: "消防水箱液位计", bus: "b1", unit: 3 },
+          { id: "g-1", model: "gd2", password: "x", household: "hh-1", name: "燃气报警器" },
+          { id: "p-1", model: "ec200", password: "x", household: "hh-1", name: "紧急呼叫器" },
+        ],
+      },
+      locale,
+    );
+  const on = (
+    id: string,
+    model: AlertSubject["model"],
+    code: Alert["code"],
+    causes: string[],
+    household: string | null = null,
+    detail: Alert["detail"] = {},
+  ) => new Alert("a1", code, 3, "s1", { id, model, household }, RAISED, "t", causes, false, false, detail);
+
+  it("a kiosk's or a tank's FAULT names what failed; a kiosk's is not about fire equipment", () => {
+    const zh = new AlertContentBuilder(() => site());
+    const kiosk = zh.describe(on("k-1", "gk3", "FAULT", ["printer fault", "network uplink fault"]), "raised");
+    expect(kiosk.message).toBe("设备故障（打印机故障、网络中断）：自助服务终端 1（大厅）");
+    expect(kiosk.action).toBe("通知维保单位检修。");
+    const tank = zh.describe(on("t-1", "lv4", "FAULT", ["sensor fault: supply voltage low"]), "raised");
+    expect(tank.message).toBe("设备故障（传感器故障：供电电压过低）：消防水箱液位计");
+    expect(tank.action).toBe("通知维保单位检修；故障期间派人查看水位。");
+    expect(zh.describe(on("t-1", "lv4", "FAULT", ["sensor fault: code 9"]), "raised").message).toMatch(
+      /（传感器故障：故障码 9）/,
+    );
+    const en = new AlertContentBuilder(() => site("en"));
+    expect(en.describe(on("k-1", "gk3", "FAULT", ["touch screen fault"]), "raised").message).toBe(
+      "Device fault (touch screen fault): 自助服务终端 1 (大厅)",
+    );
+    // A kiosk's cabinet has no resident to call: the contractor is asked.
+    const cabinet = zh.describe(on("k-1", "gk3", "TAMPER", ["cabinet door open"]), "raised");
+    expect(cabinet.message).toBe("设备外壳被打开（机柜门打开）：自助服务终端 1（大厅）");
+    expect(cabinet.action).toBe("联系维保确认是否在检修，否则派人查看。");
+  });
+
+  it("a gas leak says the detector's alarm, the peak, the gateway's shut-off and the valve; a detector's FAULT what failed", () => {
+    const zh = new AlertContentBuilder(() => site());
+    const leak = (detail: Alert["detail"]) =>
+      zh.describe(on("g-1", "gd2", "GAS_LEAK", ["detector alarm high"], "hh-1", detail), "raised").message;
+    expect(leak({ level: "high", peakLel: 23, valve: "moving", autoShutOff: true })).toBe(
+      "燃气泄漏（报警器高浓度报警，最高 23 %LEL，网关已发送关阀命令，阀门动作中）：1号楼 101室 张阿姨，燃气报警器",
+    );
+    expect(leak({ level: "none", peakLel: 12, valve: "open" })).toMatch(
+      /^燃气泄漏（最高 12 %LEL，阀门未关闭）：/,
+    );
+    const fault = zh.describe(
+      on("g-1", "gd2", "FAULT", ["sensor end of life", "cannot detect gas"], "hh-1", { fault: 1 }),
+      "raised",
+    );
+    expect(fault.message).toMatch(/^燃气报警器故障（传感器寿命到期、无法检测燃气）：/);
+    const en = new AlertContentBuilder(() => site("en"));
+    expect(
+      en.describe(
+        on("g-1", "gd2", "GAS_LEAK", [], "hh-1", { level: "low", peakLel: 11, valve: "closed" }),
+        "raised",
+      ).message,
+    ).toMatch(/^Gas leak \(detector alarm low, peak 11 %LEL, valve closed\): /);
+  });
+
+  it("a fire station names its empty brackets; a critically low tank its limit", () => {
+    const zh = new AlertContentBuilder(() => site());
+    expect(
+      zh.describe(on("f-1", "mfs8", "EXTINGUISHER_MISSING", ["bracket 2", "bracket 5"]), "raised").message,
+    ).toBe("灭火器不在位（2、5 号支架空）：微型消防站 1");
+    const low = on("t-1", "lv4", "WATER_LEVEL_CRITICAL", [], null, { limitMm: 1200, tankHeightMm: 4000 });
+    expect(zh.describe(low, "raised").message).toBe(
+      "消防水箱水位严重不足（低于 1200 mm，即水箱高度的 30%）：消防水箱液位计",
+    );
+    const en = new AlertContentBuilder(() => site("en"));
+    expect(en.describe(on("f-1", "mfs8", "EXTINGUISHER_MISSING", ["bracket 2"]), "raised").message).toBe(
+      "Extinguisher missing (bracket 2 empty): 微型消防站 1",
+    );
+  });
+
+  it("an alert released after a flood says so in the words of the console and the guide (告警洪峰)", () => {
+    const zh = new AlertContentBuilder(() => site());
+    const held = on("f-1", "mfs8", "EXTINGUISHER_MISSING", []);
+    expect(zh.describe(held, "flood-released").message).toBe(
+      "灭火器不在位：微型消防站 1；告警洪峰结束后补发",
+    );
+  });
+
+  it("DEVICE_LOST says what is at stake for the model: a fire station cannot alarm, a gas leak goes unseen", () => {
+    const zh = new AlertContentBuilder(() => site());
+    const lost = (id: string, model: AlertSubject["model"], household: string | null = null) =>
+      zh.describe(on(id, model, "DEVICE_LOST", ["silent"], household), "raised").action;
+    expect(lost("f-1", "mfs8")).toBe("检查总线接线和面板电源；失联期间该消防站无法报警，请加强人工巡查。");
+    expect(lost("g-1", "gd2", "hh-1")).toBe("检查报警器电源和网络；失联期间无法发现燃气泄漏，请致电住户。");
+    expect(lost("k-1", "gk3")).toBe("检查终端电源和网络。");
+    expect(lost("t-1", "lv4")).toBe("检查液位计电源和 RS-485 线路。");
+    expect(lost("p-1", "ec200", "hh-1")).toBe(
+      "检查设备电源和网络；住户设备失联时致电住户，确认其安全并安排检修。",
+    );
+    const en = new AlertContentBuilder(() => site("en"));
+    expect(en.describe(on("f-1", "mfs8", "DEVICE_LOST", ["silent"]), "raised").action).toMatch(
+      /cannot raise an alarm/,
+    );
+    // The site's own words for the code still win.
+    const own = config({ alerts: { actions: { DEVICE_LOST: "通知值班电工。" } } });
+    expect(
+      new AlertContentBuilder(() => own).describe(on("p-1", "ec200", "DEVICE_LOST", []), "raised").action,
+    ).toBe("通知值班电工。");
   });
 });
 

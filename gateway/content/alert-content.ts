@@ -99,10 +99,16 @@ export class AlertContentBuilder {
     // generic "device fault"), then the catalogue's, then a YAML profile's alarm (docs/devices.md).
     const shared = cat.codes[alert.code];
     const own = device === undefined ? undefined : profileText(device.model, alert.code, locale);
-    const text =
+    const found =
       own !== undefined
         ? { title: own.title, action: own.action, detail: own.detail ?? shared?.detail }
         : (shared ?? declaredText(config, device, alert, cat.declaredAction));
+    // DEVICE_LOST is the gateway's code, but what is at stake is the model's (a lost fire station cannot alarm).
+    const lostAction =
+      alert.code === "DEVICE_LOST" && device !== undefined
+        ? profileFor(device.model)?.lostAction?.[locale]
+        : undefined;
+    const text = lostAction === undefined ? found : { ...found, action: lostAction };
 
     const deviceName = device?.name ?? null;
     const location = device?.location ?? null;

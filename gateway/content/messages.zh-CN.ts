@@ -100,7 +100,7 @@ export const zhCN: Catalogue = {
     "in-service": () => "设备已恢复使用",
     chattering: () => "频繁反复，暂缓推送",
     "chattering-ended": () => "已停止反复",
-    "flood-released": () => "告警高峰结束后补发",
+    "flood-released": () => "告警洪峰结束后补发",
     escalated: (a) => `${zhSpan(a.unacknowledgedMs)}无人确认，第 ${a.level} 次升级`,
     changed: () => "情况有变化",
   },

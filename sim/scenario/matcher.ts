@@ -114,6 +114,11 @@ export class AlertMatcher {
     numberOfSignificantValueDigits: 3,
   });
   private startedAt = Number.POSITIVE_INFINITY;
+  /**
+   * The gateway's alert flood (`alerts/flood`, retained) as seen during the run: while it lasts the
+   * gateway holds new P3 and P4 alerts until it ends, so a missing one is explained. Null: no flood seen.
+   */
+  private flood: { newAlerts10m: number } | null = null;
   private ackIds = new Set<string>();
   received = 0;
   /** Reconnections of the operator's connection (a gateway restart: one). */
@@ -141,11 +146,12 @@ export class AlertMatcher {
     });
     this.client = client;
     const topic = `linli/${this.opts.site}/alerts/+/+/+`;
+    const floodTopic = `linli/${this.opts.site}/alerts/flood`;
     let first = true;
     client.on("connect", () => {
       if (first) return;
       this.reconnects++;
-      client.subscribeAsync(topic, { qos: 1 }).catch((err: unknown) => {
+      client.subscribeAsync([topic, floodTopic], { qos: 1 }).catch((err: unknown) => {
         this.error = `resubscribing after a reconnection: ${err instanceof Error ? err.message : String(err)}`;
       });
       for (const t of this.readingTopics)
@@ -163,8 +169,9 @@ export class AlertMatcher {
       client.once("error", (err) => reject(new Error(`operator ${this.opts.operator.name}: ${err.message}`)));
     });
     first = false;
-    const granted = await client.subscribeAsync(topic, { qos: 1 });
-    if (granted.some((g) => g.qos === 128))
+    const granted = await client.subscribeAsync([topic, floodTopic], { qos: 1 });
+    // The flood state only explains a missing alert: a broker that refuses it costs nothing else.
+    if (granted.some((g) => g.topic === topic && g.qos === 128))
       throw new Error(`operator ${this.opts.operator.name}: subscription to ${topic} refused`);
   }
 
@@ -195,9 +202,30 @@ export class AlertMatcher {
         e.seenAt = now;
   }
 
+  /** Feeds the gateway's flood state (`alerts/flood`, from the subscription, or a test). */
+  onFlood(state: unknown): void {
+    const s = state as { state?: unknown; newAlerts10m?: unknown } | null;
+    if (s?.state !== "flood") return;
+    const n = typeof s.newAlerts10m === "number" ? s.newAlerts10m : 0;
+    this.flood = { newAlerts10m: Math.max(n, this.flood?.newAlerts10m ?? 0) };
+  }
+
+  /** Whether the gateway was in an alert flood at some time during the run (retained state included). */
+  floodSeen(): { newAlerts10m: number } | null {
+    return this.flood;
+  }
+
   private onMessage(topic: string, payload: Buffer): void {
     if (payload.length === 0) return;
     const parts = topic.split("/");
+    if (parts.length === 4 && parts[2] === "alerts" && parts[3] === "flood") {
+      try {
+        this.onFlood(JSON.parse(payload.toString("utf8")));
+      } catch {
+        // Not JSON: not the gateway's flood state.
+      }
+      return;
+    }
     if (parts.length === 5 && parts[2] === "telemetry") {
       try {
         this.onReading(parts[3] as string, parts[4] as string, JSON.parse(payload.toString("utf8")));

@@ -94,7 +94,7 @@ export function buildReport(
       `${missing.length} expected alert(s) missing: ${missing
         .slice(0, 5)
         .map((m) => `${m.code} ${m.key}`)
-        .join(", ")}${missing.length > 5 ? ", ..." : ""}`,
+        .join(", ")}${missing.length > 5 ? ", ..." : ""}${floodNote(matcher.floodSeen())}`,
     );
   if (duplicated.length > 0) failures.push(`${duplicated.length} duplicated alert(s)`);
   if (unexpected.length > 0)
@@ -126,6 +126,12 @@ export function buildReport(
     failures,
     passed: failures.length === 0,
   };
+}
+
+/** Why a P3 or P4 alert may be missing: the gateway holds them during an alert flood (docs/topics.md "Flood state"). */
+function floodNote(flood: { newAlerts10m: number } | null): string {
+  if (flood === null) return "";
+  return ` (the gateway was in an alert flood${flood.newAlerts10m > 0 ? `, ${flood.newAlerts10m} new alerts in 10 minutes` : ""}: it holds new P3 and P4 alerts until the flood ends)`;
 }
 
 const ms = (v: number | null) => (v === null ? "-" : v >= 10_000 ? `${(v / 1000).toFixed(1)} s` : `${v} ms`);
