@@ -74,8 +74,13 @@ export interface Gd2State {
   leak: boolean;
   /** The last `lel` reported (a `valve` message carries none). */
   lel: number;
-  /** Peak `lel` of the current incident. */
+  /** Peak believed `lel` of the current incident; NaN while it has had none (every reading suspect). */
   peak: number;
+  /**
+   * Peak `lel` the detector reported with its own `alarm` in the current incident while its sensor
+   * was in fault (suspect, but its own word): what `peakLel` shows when no reading was believed.
+   */
+  alarmPeak: number;
   /** Gateway time the current leak was first seen, 0 without a leak. */
   leakSince: number;
   valve: ValveState | null;
@@ -111,7 +116,7 @@ const ALERTS = {
   GAS_LEAK: {
     priority: 1,
     raised:
-      "`alarm` with `level` `low` or `high`, or `lel` at or above `leakThreshold` (default 10 %LEL) in any message; one alert per incident, `detail` names the level and the peak `lel` (and `autoShutOff` when the gateway closed the valve)",
+      '`alarm` with `level` `low` or `high`, or `lel` at or above `leakThreshold` (default 10 %LEL) in any message; one alert per incident, `detail` names the level and the peak `lel` (`peakLel`; under a sensor fault, the `lel` of the detector\'s own `alarm` with `peakLelSuspect: true`, or `"unknown"`, never 0) (and `autoShutOff` when the gateway closed the valve)',
     cleared: "`lel` under 5 %LEL and the detector's `level` `none`",
     text: {
       "zh-CN": {
@@ -350,7 +355,8 @@ export const gd2: MqttDeviceProfile<
     gas: new ThresholdState({ above: 10, deadband: 10 - CLEAR_BELOW_LEL, inclusive: true }),
     leak: false,
     lel: 0,
-    peak: 0,
+    peak: Number.NaN,
+    alarmPeak: Number.NaN,
     leakSince: 0,
     valve: null,
     fault: 0,
@@ -358,6 +364,43 @@ export const gd2: MqttDeviceProfile<
     mainsLostSince: 0,
     shutOffSent: false,
   }),
+
+  durable: {
+    version: 1,
+    save: (st) => [
+      st.fault,
+      st.level,
+      st.lel,
+      st.gas.active,
+      st.leak,
+      nanAsNull(st.peak),
+      nanAsNull(st.alarmPeak),
+      st.shutOffSent,
+    ],
+    same: (st, v) =>
+      v[0] === st.fault &&
+      v[1] === st.level &&
+      v[2] === st.lel &&
+      v[3] === st.gas.active &&
+      v[4] === st.leak &&
+      v[5] === nanAsNull(st.peak) &&
+      v[6] === nanAsNull(st.alarmPeak) &&
+      v[7] === st.shutOffSent,
+    restore(st, v, now) {
+      const [fault, level, lel, gas, leak, peak, alarmPeak, shutOffSent] = v;
+      if (typeof fault === "number" && Number.isInteger(fault) && fault >= 0 && fault <= 4) st.fault = fault;
+      if (LEVELS.includes(level as GasLevel)) st.level = level as GasLevel;
+      if (typeof lel === "number" && lel >= 0 && lel <= 100) st.lel = lel;
+      if (typeof gas === "boolean") st.gas.active = gas;
+      if (typeof leak === "boolean") st.leak = leak;
+      if (typeof peak === "number") st.peak = peak;
+      if (typeof alarmPeak === "number") st.alarmPeak = alarmPeak;
+      if (typeof shutOffSent === "boolean") st.shutOffSent = shutOffSent;
+      // Not journaled (a time): GAS_VALVE_NOT_CLOSED's 20 s run again from the start, as any
+      // pending on-delay does; an alert already raised is restored with its own times.
+      if (st.leak) st.leakSince = now;
+    },
+  },
 
   rules(s: Gd2Sample, st: Gd2State, settings: DeviceSettings & Gd2Settings, ctx: RuleContext<Gd2Code>): void {
     st.lelSuspect = false;
@@ -385,20 +428,25 @@ export const gd2: MqttDeviceProfile<
     const leak = st.gas.active || st.level !== "none" || stillGas;
     if (leak && !st.leak) {
       st.leakSince = ctx.now;
-      st.peak = 0;
+      st.peak = Number.NaN;
+      st.alarmPeak = Number.NaN;
       st.shutOffSent = false;
     }
     st.leak = leak;
     if (leak) {
-      if (s.t !== "valve" && !sensorFault && s.lel > st.peak) st.peak = s.lel;
+      // NaN compares false: the first reading of the incident is its peak.
+      if (s.t !== "valve" && !sensorFault && !(s.lel <= st.peak)) st.peak = s.lel;
+      if (s.t === "alarm" && sensorFault && !(s.lel <= st.alarmPeak)) st.alarmPeak = s.lel;
       // At once, whatever the valve says short of closed: a valve stuck `moving` is worth a second order.
       if (settings.autoShutOff && !st.shutOffSent && st.valve !== "closed")
         st.shutOffSent = ctx.command("valve_close");
       const detail: Record<string, number | string | boolean> = {
         level: st.level,
-        peakLel: st.peak,
+        peakLel: peakLel(st),
         valve: st.valve,
       };
+      // Only the failing sensor's own figure: the operator is told it is not a believed reading.
+      if (Number.isNaN(st.peak) && !Number.isNaN(st.alarmPeak)) detail.peakLelSuspect = true;
       if (st.shutOffSent) detail.autoShutOff = true;
       ctx.condition("GAS_LEAK", true, {
         priority: 1,
@@ -442,6 +490,16 @@ export const gd2: MqttDeviceProfile<
   },
 };
 
+/**
+ * The incident's peak `lel` for the alert: the highest believed reading; with none (the sensor in
+ * fault throughout), the highest the detector reported with its own alarm; with neither, "unknown"
+ * (never 0: a leak with no figure is not a leak of 0 %LEL).
+ */
+function peakLel(st: Gd2State): number | string {
+  if (!Number.isNaN(st.peak)) return st.peak;
+  return Number.isNaN(st.alarmPeak) ? "unknown" : st.alarmPeak;
+}
+
 /** One FAULT per detector naming every live cause; all of them are P2 (datasheet). */
 function faultRule(st: Gd2State, ctx: RuleContext<Gd2Code>): void {
   const valveFault = st.valve === "fault";
@@ -466,6 +524,8 @@ function activeFault(
   if (sensorFault) causes.push("cannot detect gas");
   ctx.condition("FAULT", true, { priority: 2, causes, detail: { fault: st.fault } });
 }
+
+const nanAsNull = (v: number): number | null => (Number.isNaN(v) ? null : v);
 
 function checkLel(o: Record<string, unknown>): FieldProblem | null {
   const v = o.lel;
