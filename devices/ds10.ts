@@ -24,7 +24,7 @@ import {
   type RuleContext,
   reject,
 } from "./profile.js";
-import type { ThresholdState } from "./threshold.js";
+import { type ThresholdState, thresholdsDurable } from "./threshold.js";
 
 export interface Ds10Sample {
   t: "state" | "hb";
@@ -156,6 +156,9 @@ export const ds10: MqttDeviceProfile<
     tamper: { value: s.tamper },
     ...(s.bat !== null ? { battery: { value: s.bat, unit: "%" } } : {}),
   }),
+
+  // The deadbands of its analog alerts across a restart: a restored alert holds until its clear point.
+  durable: thresholdsDurable<Ds10State>(1, (st) => st.battery),
 
   initialState: () => ({
     contact: null,

@@ -23,7 +23,7 @@ import {
   type RuleContext,
   reject,
 } from "./profile.js";
-import { ThresholdState } from "./threshold.js";
+import { ThresholdState, thresholdsDurable } from "./threshold.js";
 
 export type Ec200Event = "press" | "long_press" | "fall" | "cancel" | "low_battery";
 const EVENTS: ReadonlySet<string> = new Set<Ec200Event>([
@@ -200,6 +200,8 @@ export const ec200: MqttDeviceProfile<
   },
 
   initialState: () => ({ battery: batteryThreshold() }),
+  // BATTERY_LOW's deadband across a restart: a restored alert holds until the clear mark.
+  durable: thresholdsDurable<Ec200State>(1, (st) => st.battery),
 
   rules(s: Ec200Sample, state: Ec200State, settings: DeviceSettings, ctx: RuleContext<Ec200Code>): void {
     switch (s.evt) {

@@ -341,6 +341,63 @@ describe("GD-2 profile: rules", () => {
     }
   });
 
+  it("a GAS_LEAK the detector's own alarm raised under a sensor fault: peakLel is the alarm's lel, marked suspect, never 0", () => {
+    for (const code of [1, 2]) {
+      const st = gd2.initialState();
+      const ctx = new Recorder();
+      const s = settings();
+      gd2.rules(hb(0, "open", true, code), st, s, ctx);
+      gd2.rules(alarm(18.5, "low", "open"), st, s, ctx);
+      expect(ctx.last.get("GAS_LEAK")?.detail, `fault ${code}`).toEqual({
+        level: "low",
+        peakLel: 18.5,
+        peakLelSuspect: true,
+        valve: "open",
+      });
+      // A higher figure with the next alarm is the peak; a lower one is not.
+      gd2.rules(alarm(30, "high", "open"), st, s, ctx);
+      gd2.rules(alarm(22, "high", "open"), st, s, ctx);
+      expect(ctx.last.get("GAS_LEAK")?.detail).toMatchObject({ peakLel: 30, peakLelSuspect: true });
+      // The sensor is back: a believed reading is the peak, not the failing sensor's figure.
+      gd2.rules(hb(12, "open", true, 0), st, s, ctx);
+      expect(ctx.last.get("GAS_LEAK")?.detail).toEqual({ level: "high", peakLel: 12, valve: "open" });
+    }
+    // A leak without any figure (a state restored from a journal that had none): "unknown", not 0.
+    const st = gd2.initialState();
+    gd2.durable?.restore(st, [2, "low", 0, false, true, null, null, false], 0);
+    const ctx = new Recorder();
+    gd2.rules(valve("open", "manual"), st, settings(), ctx);
+    expect(ctx.last.get("GAS_LEAK")?.detail).toMatchObject({ peakLel: "unknown" });
+  });
+
+  it("durable: what decides GAS_LEAK survives a restart (fault, the detector's level, the leak and its peak)", () => {
+    const durable = gd2.durable;
+    if (durable === undefined) throw new Error("GD-2 keeps its rule state");
+    const st = gd2.initialState();
+    const ctx = new Recorder();
+    const s = settings();
+    const fresh = durable.save(gd2.initialState());
+    expect(durable.same(st, fresh)).toBe(true);
+    gd2.rules(hb(14, "open", true, 0), st, s, ctx);
+    gd2.rules(hb(0, "open", true, 2), st, s, ctx);
+    const saved = durable.save(st);
+    expect(saved).toEqual([2, "none", 14, true, true, 14, null, false]);
+    expect(durable.same(st, saved)).toBe(true);
+    // The restart: a fresh state with the journaled values; the leak holds, the sensor still in fault.
+    const after = gd2.initialState();
+    durable.restore(after, structuredClone(saved), 5_000_000);
+    expect(after.leakSince).toBe(5_000_000);
+    const ctx2 = new Recorder();
+    gd2.rules(alarm(0, "none", "open"), after, s, ctx2);
+    expect(ctx2.calls).toContain("GAS_LEAK on");
+    expect(ctx2.last.get("GAS_LEAK")?.detail).toMatchObject({ peakLel: 14 });
+    expect(gd2.quality?.(alarm(0, "none", "open"), after)).toBe("suspect");
+    // Values of a wrong type are skipped.
+    const odd = gd2.initialState();
+    durable.restore(odd, [9, "loud", -1, "x", 1, "y", "z", 0], 0);
+    expect(durable.same(odd, fresh)).toBe(true);
+  });
+
   it("fault 3 or 4 (the valve) leaves lel believed", () => {
     const st = gd2.initialState();
     const ctx = new Recorder();

@@ -77,8 +77,13 @@ export interface Gd2State {
   leak: boolean;
   /** The last `lel` reported (a `valve` message carries none). */
   lel: number;
-  /** Peak `lel` of the current incident. */
+  /** Peak believed `lel` of the current incident; NaN while it has had none (every reading suspect). */
   peak: number;
+  /**
+   * Peak `lel` the detector reported with its own `alarm` in the current incident while its sensor
+   * was in fault (suspect, but its own word): what `peakLel` shows when no reading was believed.
+   */
+  alarmPeak: number;
   /** Gateway time the current leak was first seen, 0 without a leak. */
   leakSince: number;
   valve: ValveState | null;
@@ -117,7 +122,7 @@ const config = {
 const LEAK_WORDS = {
   "zh-CN": {
     level: { low: "报警器低浓度报警", high: "报警器高浓度报警" } as Readonly<Record<string, string>>,
-    peak: (lel: number) => `最高 ${lel} %LEL`,
+    peak: (lel: number, suspect: boolean) => `最高 ${lel} %LEL${suspect ? "（传感器故障中，读数存疑）" : ""}`,
     shutOff: "网关已发送关阀命令",
     valve: {
       closed: "阀门已关闭",
@@ -129,7 +134,8 @@ const LEAK_WORDS = {
   },
   en: {
     level: { low: "detector alarm low", high: "detector alarm high" } as Readonly<Record<string, string>>,
-    peak: (lel: number) => `peak ${lel} %LEL`,
+    peak: (lel: number, suspect: boolean) =>
+      `peak ${lel} %LEL${suspect ? " (sensor in fault, reading doubtful)" : ""}`,
     shutOff: "valve_close sent by the gateway",
     valve: {
       closed: "valve closed",
@@ -146,7 +152,7 @@ function leakDetail(d: AlertDetail, locale: keyof typeof LEAK_WORDS): string | n
   const peak = num(d, "peakLel");
   const parts = [
     typeof d.level === "string" ? w.level[d.level] : undefined,
-    peak !== null && peak > 0 ? w.peak(peak) : undefined,
+    peak !== null && peak > 0 ? w.peak(peak, d.peakLelSuspect === true) : undefined,
     d.autoShutOff === true ? w.shutOff : undefined,
     typeof d.valve === "string" ? w.valve[d.valve] : undefined,
   ].filter((x) => x !== undefined);
@@ -167,7 +173,7 @@ const ALERTS = {
   GAS_LEAK: {
     priority: 1,
     raised:
-      "`alarm` with `level` `low` or `high`, or `lel` at or above `leakThreshold` (default 10 %LEL) in any message; one alert per incident, `detail` names the level and the peak `lel` (and `autoShutOff` when the gateway closed the valve)",
+      '`alarm` with `level` `low` or `high`, or `lel` at or above `leakThreshold` (default 10 %LEL) in any message; one alert per incident, `detail` names the level and the peak `lel` (`peakLel`; under a sensor fault, the `lel` of the detector\'s own `alarm` with `peakLelSuspect: true`, or `"unknown"`, never 0) (and `autoShutOff` when the gateway closed the valve)',
     cleared: "`lel` under 5 %LEL and the detector's `level` `none`",
     text: {
       "zh-CN": {
@@ -415,7 +421,8 @@ export const gd2: MqttDeviceProfile<
     gas: new ThresholdState({ above: 10, deadband: 10 - CLEAR_BELOW_LEL, inclusive: true }),
     leak: false,
     lel: 0,
-    peak: 0,
+    peak: Number.NaN,
+    alarmPeak: Number.NaN,
     leakSince: 0,
     valve: null,
     fault: 0,
@@ -423,6 +430,43 @@ export const gd2: MqttDeviceProfile<
     mainsLostSince: 0,
     shutOffSent: false,
   }),
+
+  durable: {
+    version: 1,
+    save: (st) => [
+      st.fault,
+      st.level,
+      st.lel,
+      st.gas.active,
+      st.leak,
+      nanAsNull(st.peak),
+      nanAsNull(st.alarmPeak),
+      st.shutOffSent,
+    ],
+    same: (st, v) =>
+      v[0] === st.fault &&
+      v[1] === st.level &&
+      v[2] === st.lel &&
+      v[3] === st.gas.active &&
+      v[4] === st.leak &&
+      v[5] === nanAsNull(st.peak) &&
+      v[6] === nanAsNull(st.alarmPeak) &&
+      v[7] === st.shutOffSent,
+    restore(st, v, now) {
+      const [fault, level, lel, gas, leak, peak, alarmPeak, shutOffSent] = v;
+      if (typeof fault === "number" && Number.isInteger(fault) && fault >= 0 && fault <= 4) st.fault = fault;
+      if (LEVELS.includes(level as GasLevel)) st.level = level as GasLevel;
+      if (typeof lel === "number" && lel >= 0 && lel <= 100) st.lel = lel;
+      if (typeof gas === "boolean") st.gas.active = gas;
+      if (typeof leak === "boolean") st.leak = leak;
+      if (typeof peak === "number") st.peak = peak;
+      if (typeof alarmPeak === "number") st.alarmPeak = alarmPeak;
+      if (typeof shutOffSent === "boolean") st.shutOffSent = shutOffSent;
+      // Not journaled (a time): GAS_VALVE_NOT_CLOSED's 20 s run again from the start, as any
+      // pending on-delay does; an alert already raised is restored with its own times.
+      if (st.leak) st.leakSince = now;
+    },
+  },
 
   rules(s: Gd2Sample, st: Gd2State, settings: DeviceSettings & Gd2Settings, ctx: RuleContext<Gd2Code>): void {
     st.lelSuspect = false;
@@ -450,20 +494,25 @@ export const gd2: MqttDeviceProfile<
     const leak = st.gas.active || st.level !== "none" || stillGas;
     if (leak && !st.leak) {
       st.leakSince = ctx.now;
-      st.peak = 0;
+      st.peak = Number.NaN;
+      st.alarmPeak = Number.NaN;
       st.shutOffSent = false;
     }
     st.leak = leak;
     if (leak) {
-      if (s.t !== "valve" && !sensorFault && s.lel > st.peak) st.peak = s.lel;
+      // NaN compares false: the first reading of the incident is its peak.
+      if (s.t !== "valve" && !sensorFault && !(s.lel <= st.peak)) st.peak = s.lel;
+      if (s.t === "alarm" && sensorFault && !(s.lel <= st.alarmPeak)) st.alarmPeak = s.lel;
       // At once, whatever the valve says short of closed: a valve stuck `moving` is worth a second order.
       if (settings.autoShutOff && !st.shutOffSent && st.valve !== "closed")
         st.shutOffSent = ctx.command("valve_close");
       const detail: Record<string, number | string | boolean> = {
         level: st.level,
-        peakLel: st.peak,
+        peakLel: peakLel(st),
         valve: st.valve,
       };
+      // Only the failing sensor's own figure: the operator is told it is not a believed reading.
+      if (Number.isNaN(st.peak) && !Number.isNaN(st.alarmPeak)) detail.peakLelSuspect = true;
       if (st.shutOffSent) detail.autoShutOff = true;
       ctx.condition("GAS_LEAK", true, {
         priority: 1,
@@ -507,6 +556,16 @@ export const gd2: MqttDeviceProfile<
   },
 };
 
+/**
+ * The incident's peak `lel` for the alert: the highest believed reading; with none (the sensor in
+ * fault throughout), the highest the detector reported with its own alarm; with neither, "unknown"
+ * (never 0: a leak with no figure is not a leak of 0 %LEL).
+ */
+function peakLel(st: Gd2State): number | string {
+  if (!Number.isNaN(st.peak)) return st.peak;
+  return Number.isNaN(st.alarmPeak) ? "unknown" : st.alarmPeak;
+}
+
 /** One FAULT per detector naming every live cause; all of them are P2 (datasheet). */
 function faultRule(st: Gd2State, ctx: RuleContext<Gd2Code>): void {
   const valveFault = st.valve === "fault";
@@ -531,6 +590,8 @@ function activeFault(
   if (sensorFault) causes.push("cannot detect gas");
   ctx.condition("FAULT", true, { priority: 2, causes, detail: { fault: st.fault } });
 }
+
+const nanAsNull = (v: number): number | null => (Number.isNaN(v) ? null : v);
 
 function checkLel(o: Record<string, unknown>): FieldProblem | null {
   const v = o.lel;

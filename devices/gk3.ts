@@ -22,7 +22,7 @@ import {
   type RuleContext,
   reject,
 } from "./profile.js";
-import { ThresholdState } from "./threshold.js";
+import { ThresholdState, thresholdsDurable } from "./threshold.js";
 
 export const KIOSK_STATES = ["off", "booting", "in-service", "out-of-service", "maintenance"] as const;
 export type KioskState = (typeof KIOSK_STATES)[number];
@@ -301,6 +301,9 @@ export const gk3: ModbusDeviceProfile<
       unit: "ratio",
     },
   }),
+
+  // The deadbands of its analog alerts across a restart: a restored alert holds until its clear point.
+  durable: thresholdsDurable<Gk3State>(2, (st, i) => (i === 0 ? st.paper : st.overheat)),
 
   initialState: () => ({
     state: null,

@@ -30,6 +30,8 @@ export {
   type ConditionOptions,
   DEFAULT_LOST_RULE,
   type DeviceSettings,
+  type DurableRuleState,
+  type DurableValue,
   INACTIVE,
   isRejection,
   type ModbusDeviceProfile,

@@ -58,3 +58,32 @@ describe("LV-4 reserve (datasheet: default the sensor's low set-point, else 60 %
     expect(lv4Reserve({ reserve: null }, 4000, 4100)).toBe(2400);
   });
 });
+
+describe("LV-4 across a restart (profile.durable)", () => {
+  it("a WATER_LEVEL_LOW holds within the 50 mm deadband at the first poll after a restart, as without it", () => {
+    const durable = lv4.durable;
+    if (durable === undefined) throw new Error("LV-4 keeps its thresholds");
+    const st = lv4.initialState();
+    const ctx = new Recorder();
+    // Under 60 % of 4000 mm (2400): raised.
+    lv4.rules(sample(2300), st, settings(), ctx);
+    expect(ctx.last.get("WATER_LEVEL_LOW")?.active).toBe(true);
+    const saved = durable.save(st);
+    expect(saved).toEqual([2400, true, 1200, false, false]);
+    // The restart: 2420 mm is back over the reserve but inside the deadband: still low.
+    const after = lv4.initialState();
+    durable.restore(after, structuredClone(saved), 0);
+    expect(durable.same(after, saved)).toBe(true);
+    const ctx2 = new Recorder();
+    lv4.rules(sample(2420), after, settings(), ctx2);
+    expect(ctx2.last.get("WATER_LEVEL_LOW")?.active).toBe(true);
+    // Fresh rules (an older journal) judge it cleared at once.
+    const fresh = new Recorder();
+    lv4.rules(sample(2420), lv4.initialState(), settings(), fresh);
+    expect(fresh.last.get("WATER_LEVEL_LOW")?.active).toBe(false);
+    // 50 mm above it clears, as always (a poll later).
+    ctx2.now += 1000;
+    lv4.rules(sample(2460), after, settings(), ctx2);
+    expect(ctx2.last.get("WATER_LEVEL_LOW")?.active).toBe(false);
+  });
+});

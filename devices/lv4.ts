@@ -361,6 +361,44 @@ export const lv4: ModbusDeviceProfile<
     uptime: { value: s.uptime, unit: "s" },
   }),
 
+  // The deadbands of the level and freeze alerts across a restart (a restored WATER_LEVEL_LOW holds
+  // until 50 mm above the reserve, as without the restart); the level limits with them, since the
+  // level detectors are built at the first reading. Times (holds, the last poll) are not kept.
+  durable: {
+    version: 1,
+    save: (st) => [
+      lv4Limit(st.lowLimit),
+      st.low?.active ?? false,
+      lv4Limit(st.criticalLimit),
+      st.critical?.active ?? false,
+      st.freeze.active,
+    ],
+    same: (st, v) =>
+      v[0] === lv4Limit(st.lowLimit) &&
+      v[1] === (st.low?.active ?? false) &&
+      v[2] === lv4Limit(st.criticalLimit) &&
+      v[3] === (st.critical?.active ?? false) &&
+      v[4] === st.freeze.active,
+    restore(st, v) {
+      const [lowLimit, low, criticalLimit, critical, freeze] = v;
+      if (typeof lowLimit === "number" && Number.isFinite(lowLimit) && typeof low === "boolean") {
+        st.low = new ThresholdState({ below: lowLimit, deadband: LEVEL_DEADBAND_MM });
+        st.low.active = low;
+        st.lowLimit = lowLimit;
+      }
+      if (
+        typeof criticalLimit === "number" &&
+        Number.isFinite(criticalLimit) &&
+        typeof critical === "boolean"
+      ) {
+        st.critical = new ThresholdState({ below: criticalLimit, deadband: LEVEL_DEADBAND_MM });
+        st.critical.active = critical;
+        st.criticalLimit = criticalLimit;
+      }
+      if (typeof freeze === "boolean") st.freeze.active = freeze;
+    },
+  },
+
   initialState: () => ({
     low: null,
     critical: null,
@@ -458,6 +496,9 @@ export const lv4: ModbusDeviceProfile<
     });
   },
 };
+
+/** A level limit as journaled: null before the detectors were built (NaN). */
+const lv4Limit = (v: number): number | null => (Number.isNaN(v) ? null : v);
 
 /**
  * A reading that is not a real level (self-test, a suspect jump): "held 30 s" cannot be confirmed

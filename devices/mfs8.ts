@@ -25,7 +25,7 @@ import {
   type RuleContext,
   reject,
 } from "./profile.js";
-import { ThresholdState } from "./threshold.js";
+import { ThresholdState, thresholdsDurable } from "./threshold.js";
 
 const MODEL_ID = 0x4d38; // "M8"
 
@@ -368,6 +368,9 @@ export const mfs8: ModbusDeviceProfile<
       uptime: { value: s.uptime, unit: "s" },
     };
   },
+
+  // The deadbands of its analog alerts across a restart: a restored alert holds until its clear point.
+  durable: thresholdsDurable<Mfs8State>(1, (st) => st.pressure),
 
   initialState: () => ({
     first: true,

@@ -3,7 +3,7 @@ import { deviceSchema } from "./config.js";
 import { gd2 } from "./gd2.js";
 import { mfs8 } from "./mfs8.js";
 import { MODELS, PROFILES, profileFor } from "./models.js";
-import { type AnyProfile, profileProblem } from "./profile.js";
+import { type AnyProfile, type DurableRuleState, profileProblem } from "./profile.js";
 
 describe("registered profiles", () => {
   it("every one can be polled or supervised, and the model names are unique", () => {
@@ -53,5 +53,38 @@ describe("a model the gateway could not poll or supervise is refused, never igno
         config: { ...gd2.config, password: gd2.config.autoShutOff },
       } as unknown as AnyProfile),
     ).toThrow(/binding/);
+  });
+});
+
+describe("durable rule state (profile.durable) of every registered model", () => {
+  it("a fresh state saved and restored into another is the same; a record of wrong values restores nothing", () => {
+    for (const p of PROFILES as readonly AnyProfile[]) {
+      // biome-ignore lint/suspicious/noExplicitAny: each model's own state type, checked by the profile.
+      const durable = p.durable as DurableRuleState<any> | undefined;
+      if (durable === undefined) continue;
+      const st = p.initialState();
+      const saved = durable.save(st);
+      expect(durable.same(st, saved), p.model).toBe(true);
+      for (const v of saved)
+        expect(["number", "string", "boolean"].includes(typeof v) || v === null, p.model).toBe(true);
+      const other = p.initialState();
+      durable.restore(other, structuredClone(saved), 0);
+      expect(durable.same(other, saved), p.model).toBe(true);
+      const junk = p.initialState();
+      durable.restore(
+        junk,
+        saved.map(() => ({})),
+        0,
+      );
+      expect(durable.same(junk, saved), p.model).toBe(true);
+    }
+  });
+
+  it("the models whose rule memory decides alerts across a restart declare it", () => {
+    expect(
+      PROFILES.filter((p) => p.durable !== undefined)
+        .map((p) => p.model)
+        .sort(),
+    ).toEqual(["ds10", "ec200", "gd2", "gk3", "lv4", "mfs8"]);
   });
 });

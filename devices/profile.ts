@@ -238,6 +238,12 @@ export interface ProfileCommon<S, State, T extends ProfileTypes> {
   metrics(sample: S, state: State): Record<string, MetricValue>;
   /** Fresh per-device rule state. */
   initialState(): State;
+  /**
+   * The part of the rule state that decides alerts and must survive a restart (a sensor fault that
+   * makes readings suspect, a detector's own alarm level): journaled when it changes, put back at
+   * start (docs/durability.md, `rule/<device>`). Omitted: the model's rules start fresh.
+   */
+  readonly durable?: DurableRuleState<State>;
   /** Applies the model's alert rules to one sample. */
   rules(sample: S, state: State, settings: DeviceSettings & T["settings"], ctx: RuleContext<T["code"]>): void;
   /**
@@ -245,6 +251,27 @@ export interface ProfileCommon<S, State, T extends ProfileTypes> {
    * maintenance; its alerts are marked with the reason and page nobody. False otherwise.
    */
   suppressed(sample: S): false | "test" | "maintenance";
+}
+
+/** One value of a journaled rule state: no times (a time would have to move with the clock). */
+export type DurableValue = number | string | boolean | null;
+
+/**
+ * A model's rule state as it is journaled: a short, fixed-length list of values (the layout is the
+ * model's own, versioned by `version`; a record of another version or length is not restored).
+ */
+export interface DurableRuleState<State> {
+  /** The layout's version: a changed layout is a new number (an older record then starts fresh). */
+  readonly version: number;
+  /** The values, a fresh array (called only when `same` says they changed). */
+  save(state: State): DurableValue[];
+  /** Whether the state still holds these values (after every message: allocates nothing). */
+  same(state: State, saved: readonly DurableValue[]): boolean;
+  /**
+   * Puts journaled values back into a fresh state (at start; `now`: the gateway's time then, from
+   * which a time of the state that is not journaled starts); values of a wrong type are skipped.
+   */
+  restore(state: State, saved: readonly unknown[], now: number): void;
 }
 
 /** An operator command of an MQTT device: a downlink message. */

@@ -11,6 +11,7 @@
  *
  *   const low = new ThresholdState({ below: 0.15, deadband: 0.02 });   // MPa
  */
+import type { DurableRuleState, DurableValue } from "./profile.js";
 
 export type ThresholdSpec = (
   | { above: number; below?: undefined; deadband: number }
@@ -89,4 +90,35 @@ export class ThresholdState {
     this.active = false;
     this.value = Number.NaN;
   }
+}
+
+/**
+ * A model's thresholds as durable rule state (`profile.durable`): whether each is crossed, so that
+ * after a restart a reading inside the deadband holds a restored alert until the clear point, as
+ * it would have without the restart. `at(st, i)` gives the i-th of `count` thresholds (null: none
+ * yet); read without allocating, as `same` runs after every message.
+ */
+export function thresholdsDurable<State>(
+  count: number,
+  at: (st: State, i: number) => ThresholdState | null,
+): DurableRuleState<State> {
+  return {
+    version: 1,
+    save(st) {
+      const out: DurableValue[] = [];
+      for (let i = 0; i < count; i++) out.push(at(st, i)?.active ?? null);
+      return out;
+    },
+    same(st, saved) {
+      for (let i = 0; i < count; i++) if (saved[i] !== (at(st, i)?.active ?? null)) return false;
+      return true;
+    },
+    restore(st, saved) {
+      for (let i = 0; i < count; i++) {
+        const t = at(st, i);
+        const v = saved[i];
+        if (t !== null && typeof v === "boolean") t.active = v;
+      }
+    },
+  };
 }

@@ -103,6 +103,8 @@ export class SampleConsumer {
         const alerts = this.engine.contextFor(device, profile.suppressed(sample));
         const ctx = this.ruleContext.for(device, alerts, !newer, entry.receivedMono);
         profile.rules(sample, device.ruleState, device.settings, ctx);
+        // What the rules keep that decides alerts (a GD-2's sensor fault), journaled when it changed.
+        recorder?.rules(device);
       } catch (err) {
         recorder?.endMessage();
         this.rateLog.warn(device.id, "rules-failed", { deviceId: device.id, err }, "device rules failed");

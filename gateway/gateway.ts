@@ -52,6 +52,8 @@ import {
   type OpenedJournal,
   openJournal,
   republishRecovered,
+  SESSION_RESTORE_CHECK_MAX_MS,
+  sessionRestoreEnd,
   startBroker,
   startConsoleServer,
   startMetricsServer,
@@ -553,9 +555,16 @@ export class Gateway {
       log: gw.log,
     });
     // Once the republication is through aedes, restored sessions stop leaving out repeats of what
-    // they restored (a state the start republished was queued once, not twice).
-    const endRestore = () => broker.endSessionRestore();
-    northboundSettled(gw.writtenFirst, broker)().then(endRestore, endRestore);
+    // they restored (a state the start republished was queued once, not twice): when it is
+    // through, however slow the disk, not on the pacing's 2 s timer (bounded all the same).
+    sessionRestoreEnd(gw.writtenFirst, broker, (timedOut) => {
+      broker.endSessionRestore();
+      if (timedOut)
+        gw.log.warn(
+          { waitedMs: SESSION_RESTORE_CHECK_MAX_MS },
+          "operators' sessions: the start's republication not through in time; restored sessions may get a state twice",
+        );
+    });
     // republishRecovered fired what fell due while down (P1 first); the rest runs on from here.
     gw.wheel.release();
     gw.supervisor.start(gw.registry, downForMs(gw.recovered, gw.clock.now(), gw.log));

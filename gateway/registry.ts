@@ -5,7 +5,13 @@
  */
 
 import { type DeviceModel, SiteTime } from "../core/index.js";
-import { type AnyProfile, DEFAULT_LOST_RULE, type DeviceSettings, mqttLostRule } from "../devices/index.js";
+import {
+  type AnyProfile,
+  DEFAULT_LOST_RULE,
+  type DeviceSettings,
+  type DurableValue,
+  mqttLostRule,
+} from "../devices/index.js";
 import type { AlertSubject } from "./alerts/alert.js";
 import { deviceProfile } from "./config/device-profiles.js";
 import type { Config, DeviceConfig, HouseholdConfig } from "./config/schema.js";
@@ -81,6 +87,8 @@ export class DeviceEntry implements AlertSubject {
   lastPolled: unknown = null;
   // biome-ignore lint/suspicious/noExplicitAny: per-model rule state, typed by the profile.
   ruleState: any;
+  /** The rule state's durable values as last journaled (`profile.durable`), null before any. */
+  journaledRule: readonly DurableValue[] | null = null;
   /** Taken out of the configuration by a reload: what is still queued for it is dropped. */
   removed = false;
 

@@ -500,6 +500,8 @@ export async function applyReload(
     // Its seqs are not the next device's under this id (a model change): kept, they dropped that
     // one's first messages as re-sends after a restart.
     t.store?.delete(KEY.device(id));
+    // Its rules' memory (a sensor fault) is not the next device's either.
+    t.store?.delete(KEY.rule(id));
     t.deviceRate.forget(id);
     oldLost.delete(entry);
     removed.push(entry);

@@ -299,6 +299,45 @@ export function northboundSettled(
 }
 
 /**
+ * Longest the restored sessions' duplicate check waits for the start's republication to be through
+ * (sessionRestoreEnd). Its cost meanwhile is a map of at most one entry per restored message; past
+ * it (a disk stalled that long) the check ends and a copy let go later may be queued twice.
+ */
+export const SESSION_RESTORE_CHECK_MAX_MS = 60_000;
+
+/**
+ * Calls `end` once what the start republished is through: its records written (written-first
+ * drained) and handed through aedes (settled), or after `maxMs` at most (`timedOut` true). Not
+ * the pacing's wait (northboundSettled, 2 s): a disk stalled longer than that held the
+ * republished states past it, and the restored sessions' duplicate check, ended on that timer,
+ * queued them a second time when the write let them go.
+ */
+export function sessionRestoreEnd(
+  writtenFirst: { drained(): Promise<void> } | null,
+  broker: { settled(): Promise<void> },
+  end: (timedOut: boolean) => void,
+  maxMs = SESSION_RESTORE_CHECK_MAX_MS,
+): void {
+  let done = false;
+  const finish = (timedOut: boolean) => {
+    if (done) return;
+    done = true;
+    clearTimeout(timer);
+    end(timedOut);
+  };
+  // Unref'd: a gateway stopped meanwhile is not kept alive by it.
+  const timer = setTimeout(() => finish(true), maxMs);
+  timer.unref();
+  (async () => {
+    await writtenFirst?.drained();
+    await broker.settled();
+  })().then(
+    () => finish(false),
+    () => finish(false),
+  );
+}
+
+/**
  * A reload deletes a removed device's retained status and service and a removed household's
  * monitoring status. A start without them (a file edited while stopped, a crash before the reload's
  * deletions were written) does it for what the upstream mirror still holds: kept, the journaled mirror

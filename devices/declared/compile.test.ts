@@ -501,6 +501,37 @@ describe("unreliableWhen on an MQTT field (a GD-2-like detector: `fault` in its 
     expect(active.get("GAS_LEAK")).toBe(false);
   });
 
+  it("the last fault value survives a restart (profile.durable): a fresh state restored from it still doubts the reading", () => {
+    const p = compileProfile(declaredProfileSchema.parse(doc())) as MqttDeviceProfile;
+    const durable = p.durable;
+    if (durable === undefined) throw new Error("a profile with unreliableWhen keeps its fault field");
+    const st = p.initialState();
+    const { ctx } = recorder();
+    const run = (state: unknown, m: Record<string, unknown>) => {
+      const s = p.parse(m);
+      if (isRejection(s)) throw new Error(s.detail);
+      p.rules(s, state, SETTINGS, ctx);
+      return p.quality?.(s, state) ?? null;
+    };
+    const fresh = durable.save(p.initialState());
+    expect(fresh).toEqual([null]);
+    expect(durable.same(st, fresh)).toBe(true);
+    run(st, { t: "hb", lel: 0, fault: 2 });
+    expect(durable.same(st, fresh)).toBe(false);
+    const saved = durable.save(st);
+    expect(saved).toEqual([2]);
+    // The restart: a fresh state, the journaled values put back; an alarm without `fault` is doubted.
+    const after = p.initialState();
+    durable.restore(after, saved, 0);
+    expect(run(after, { t: "alarm", lel: 50 })).toBe("suspect");
+    // Without them (an older journal), it is believed, as before.
+    expect(run(p.initialState(), { t: "alarm", lel: 50 })).toBeNull();
+    // A list of another length (the profile file changed) restores nothing.
+    const other = p.initialState();
+    durable.restore(other, [2, 1], 0);
+    expect(run(other, { t: "alarm", lel: 50 })).toBeNull();
+  });
+
   it("a boolean field as the judge, and an older message does not overrule the newer fault state", () => {
     const p = compileProfile(
       declaredProfileSchema.parse(doc({ point: "sensorOk", oneOf: [false] })),

@@ -13,6 +13,8 @@ import {
   type AlertSpec,
   type AnyProfile,
   type DeviceSettings,
+  type DurableRuleState,
+  type DurableValue,
   type ModbusCommand,
   type ModbusDeviceProfile,
   type MqttCommand,
@@ -532,6 +534,10 @@ function rulesCore(doc: DeclaredProfileDoc) {
 
     initialState,
 
+    // The last value of each `unreliableWhen` field (a fault flag a partial message does not
+    // carry) survives a restart: after it, a reading the device called unreliable stays so.
+    ...(unreliableSources.length > 0 ? { durable: lastOfDurable(unreliableSources) } : {}),
+
     rules(
       s: DeclaredSample,
       st: DeclaredState,
@@ -670,4 +676,29 @@ function describe(a: Alarm): string {
   if (w.bit !== undefined) return `${w.point} ${w.bit}`;
   if (w.equals !== undefined) return `${w.point} is ${String(w.equals)}`;
   return w.below !== undefined ? `${w.point} under ${lim(w.below)}` : `${w.point} over ${lim(w.above!)}`;
+}
+
+/** `lastOf` of these fields, journaled in this order (null: none yet); a field's value is a primitive. */
+function lastOfDurable(fields: readonly string[]): DurableRuleState<DeclaredState> {
+  const value = (st: DeclaredState, n: string): DurableValue => {
+    const v = st.lastOf[n];
+    return v === undefined || typeof v === "object" ? null : v;
+  };
+  return {
+    version: 1,
+    save: (st) => fields.map((n) => value(st, n)),
+    same(st, saved) {
+      if (saved.length !== fields.length) return false;
+      for (let i = 0; i < fields.length; i++) if (saved[i] !== value(st, fields[i] as string)) return false;
+      return true;
+    },
+    restore(st, saved) {
+      // Another list of fields (the profile file changed): nothing is known of these.
+      if (saved.length !== fields.length) return;
+      fields.forEach((n, i) => {
+        const v = saved[i];
+        if (typeof v === "number" || typeof v === "string" || typeof v === "boolean") st.lastOf[n] = v;
+      });
+    },
+  };
 }

@@ -224,11 +224,13 @@ export class EmbeddedBroker implements NorthboundSink {
       maxSessions: opts.sessions?.maxSessions ?? 64,
       writeAfterMs: opts.sessions?.writeAfterMs ?? 500,
       ...(opts.sessions?.operatorSecret === undefined ? {} : { ownerSecret: opts.sessions.operatorSecret }),
-      onOwnerGone: (clientId, owner, why) => {
+      onOwnerGone: (clientId, owner, why, at) => {
         opts.counters.reject(
           "operator",
           why === "removed" ? "session-owner-removed" : "session-owner-changed",
         );
+        // A reload logs its deletions in one line of its own (gateway/reload.ts).
+        if (at === "reload") return;
         opts.log.warn(
           { clientId, operator: owner, why },
           why === "removed"

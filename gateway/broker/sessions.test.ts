@@ -841,6 +841,35 @@ describe("operators' persistent sessions", () => {
     expect(store.keys("mqtt/")).toEqual([]);
   });
 
+  it("a reload's deletions (an operator removed, credentials changed) are counted as a start's are", async () => {
+    const store = new MemoryMap();
+    const counters = new Counters();
+    const b = await startBroker(
+      store,
+      { operatorSecret: (name) => (name === "ops" ? "secret" : "secret2") },
+      counters,
+    );
+    const c = await connect(b, { clientId: "ops-console-17", clean: false });
+    await c.client.subscribeAsync("linli/s1/alerts/#", { qos: 1 });
+    const other = await connect(b, {
+      clientId: "ops2-console-17",
+      clean: false,
+      username: "ops2",
+      password: "secret2",
+    });
+    await other.client.subscribeAsync("linli/s1/alerts/#", { qos: 1 });
+    await disconnect(c);
+    await disconnect(other);
+    await untilGone(b, "ops-console-17");
+    await untilGone(b, "ops2-console-17");
+    // What gateway/reload.ts does for an operator removed, then one given a new password.
+    expect(b.forgetOperatorSessions(new Set(["ops"]))).toBe(1);
+    expect(b.forgetOperatorSessions(new Set(["ops2"]), "credentials-changed")).toBe(1);
+    expect(b.sessionStats()).toMatchObject({ sessions: 0, ownerRemoved: 1, ownerChanged: 1 });
+    expect(counters.rejected("operator", "session-owner-removed")).toBe(1);
+    expect(counters.rejected("operator", "session-owner-changed")).toBe(1);
+  });
+
   it("at a restart, bind a session saved before credentials were fingerprinted to those configured now", async () => {
     const store = new MemoryMap();
     store.put("mqtt/s/ops-old", { owner: "ops", subs: [{ topic: "linli/s1/alerts/#", qos: 1 }], away: 0 });

@@ -91,8 +91,16 @@ export interface SessionOptions {
    * password) is deleted, as a reload deletes them. Absent: every owner is kept.
    */
   ownerSecret?: (owner: string) => string | null | undefined;
-  /** Called per session deleted at restore because its operator is gone or its credentials changed. */
-  onOwnerGone?(clientId: string, owner: string, why: "removed" | "credentials-changed"): void;
+  /**
+   * Called per session deleted because its operator is gone or its credentials changed: at restore
+   * (`at` "start") or by a reload (forgetOwners, "reload"); the caller counts both alike.
+   */
+  onOwnerGone?(
+    clientId: string,
+    owner: string,
+    why: "removed" | "credentials-changed",
+    at: "start" | "reload",
+  ): void;
   /** Monotonic ms, for writeAfterMs (elapsed time: a step of the wall clock must not move it). */
   monotonic?: () => number;
 }
@@ -306,6 +314,8 @@ export class SessionPersistence {
       this.discard(s.id);
       this.inner.cleanSubscriptions({ id: s.id }).catch(() => {});
       n++;
+      // Counted as a start counts them (before 2026-12-06 a reload's were in the stats only).
+      this.opts.onOwnerGone?.(s.id, s.owner, why, "reload");
     }
     for (const o of owners) this.creds.delete(o);
     if (why === "removed") this.ownerRemoved += n;
@@ -840,7 +850,7 @@ export class SessionPersistence {
         goneIds.add(id);
         if (why === "removed") this.ownerRemoved++;
         else this.ownerChanged++;
-        this.opts.onOwnerGone?.(id, rec.owner, why);
+        this.opts.onOwnerGone?.(id, rec.owner, why, "start");
         continue;
       }
       const s = this.newSession(id, rec.owner, rec.away, cred ?? null);

@@ -317,6 +317,13 @@ describe("what the fire stations, kiosks, tanks and gas detectors say (the opera
     expect(leak({ level: "none", peakLel: 12, valve: "open" })).toMatch(
       /^燃气泄漏（最高 12 %LEL，阀门未关闭）：/,
     );
+    // A leak the detector's alarm raised while its sensor was in fault: its figure, said doubtful; none at all, left out.
+    expect(leak({ level: "high", peakLel: 40, peakLelSuspect: true, valve: "open" })).toMatch(
+      /^燃气泄漏（报警器高浓度报警，最高 40 %LEL（传感器故障中，读数存疑），阀门未关闭）：/,
+    );
+    expect(leak({ level: "high", peakLel: "unknown", valve: "open" })).toMatch(
+      /^燃气泄漏（报警器高浓度报警，阀门未关闭）：/,
+    );
     const fault = zh.describe(
       on("g-1", "gd2", "FAULT", ["sensor end of life", "cannot detect gas"], "hh-1", { fault: 1 }),
       "raised",

@@ -13,6 +13,11 @@ export const KEY = {
   away: (householdId: string) => `away/${householdId}`,
   /** dev/<deviceId>: last seen, link state, seq numbers of recent alert-bearing messages. */
   device: (deviceId: string) => `dev/${deviceId}`,
+  /**
+   * rule/<deviceId>: what the model's rules keep that decides alerts (`profile.durable`: a GD-2's
+   * sensor fault, its detector's alarm level), `[version, model, ...values]`.
+   */
+  rule: (deviceId: string) => `rule/${deviceId}`,
   /** hh/<householdId>: last resident activity. */
   household: (householdId: string) => `hh/${householdId}`,
   /** flood: the flood detector with its 10-minute window. */
@@ -27,5 +32,6 @@ export const PREFIX = {
   service: "service/",
   away: "away/",
   device: "dev/",
+  rule: "rule/",
   household: "hh/",
 } as const;

@@ -402,9 +402,36 @@ export class StateRecorder implements EngineRecorder, WriteBarrier {
     else this.store.put(KEY.household(household.id), record);
   }
 
+  /**
+   * After a device's rules ran: the part of its rule state that decides alerts (`profile.durable`),
+   * put when it changed (rare: a fault flag, an alarm level), as an ordinary record, so that the
+   * PUBACK of the message that changed it waits for it as for an alert state. One record per
+   * device, a few values: bounded by the configuration.
+   */
+  rules(device: DeviceEntry): void {
+    const durable = device.profile.durable;
+    if (durable === undefined) return;
+    const last = device.journaledRule;
+    if (last !== null ? durable.same(device.ruleState, last) : this.initial(device)) return;
+    const values = durable.save(device.ruleState);
+    device.journaledRule = values;
+    this.writes++;
+    this.flush();
+    this.store.put(KEY.rule(device.id), [durable.version, device.model, ...values]);
+  }
+
+  /** Nothing journaled yet: a state still as initialState() made it needs no record. */
+  private initial(device: DeviceEntry): boolean {
+    const durable = device.profile.durable;
+    if (durable === undefined) return true;
+    device.journaledRule = durable.save(device.profile.initialState());
+    return durable.same(device.ruleState, device.journaledRule);
+  }
+
   /** A subject that left the configuration: nothing of it is kept. */
   forgetDevice(deviceId: string): void {
     this.flush();
     this.store.delete(KEY.device(deviceId));
+    this.store.delete(KEY.rule(deviceId));
   }
 }

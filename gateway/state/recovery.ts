@@ -39,6 +39,8 @@ export interface RecoveryReport {
   outOfService: number;
   away: number;
   devices: number;
+  /** Devices whose rules' durable state (rule/<device>) was put back. */
+  rules: number;
   households: number;
   /** Records that did not have the expected shape: skipped and deleted. */
   skipped: number;
@@ -141,6 +143,7 @@ export function recoverState(
     outOfService: 0,
     away: 0,
     devices: 0,
+    rules: 0,
     households: 0,
     skipped: 0,
     unclean: false,
@@ -215,6 +218,24 @@ export function recoverState(
     d.alertSeqs = r.seqs.filter((s): s is number => typeof s === "number");
     for (const seq of d.alertSeqs) d.dedup.checkAndRecord(seq);
     report.devices++;
+  }
+  // The rules' durable state (`profile.durable`; absent in journals before it existed: fresh).
+  for (const [key, v] of store.entries(PREFIX.rule)) {
+    const d = registry.devices.get(key.slice(PREFIX.rule.length));
+    const durable = d?.profile.durable;
+    if (!d || durable === undefined || !Array.isArray(v) || v[1] !== d.model || orphans.has(d.id)) {
+      // Another device, a model without it, or one removed: its memory is not this one's.
+      store.delete(key);
+      continue;
+    }
+    if (v[0] !== durable.version) {
+      skip(key);
+      continue;
+    }
+    const values = v.slice(2);
+    durable.restore(d.ruleState, values, now);
+    d.journaledRule = durable.save(d.ruleState);
+    report.rules++;
   }
   for (const [key, v] of store.entries(PREFIX.household)) {
     const h = registry.households.get(key.slice(PREFIX.household.length));
