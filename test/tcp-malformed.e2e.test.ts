@@ -4,34 +4,32 @@
  * it fails a poll, a log line naming that kiosk and the failure), never a decoded reading, and
  * the other kiosk keeps being polled meanwhile. The RTU analogue is rtu-malformed.e2e.test.ts.
  */
-import { Writable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { validateConfig } from "../gateway/config/load.js";
-import { Gateway } from "../gateway/gateway.js";
-import { createLogger } from "../gateway/log.js";
+import type { Gateway } from "../gateway/gateway.js";
 import { runSimCli, type SimHandle } from "../sim/modbus/cli.js";
-import { connect, OPS, SITE, sleep, type TestClient } from "./support/harness.js";
+import { SITE, type TestClient } from "./support/harness.js";
+import {
+  busCounters,
+  expectLoggedSince,
+  type LogLine,
+  type PollingGateway,
+  startPollingGateway,
+  until,
+} from "./support/modbus-malformed.js";
 
 type BusCounters = Record<
   "replies" | "exceptions" | "timeouts" | "framingErrors" | "discarded" | "reconnects" | "transportErrors",
   number
 >;
 
-async function until(what: string, cond: () => boolean, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
-}
-
 describe("malformed Modbus TCP replies are counted rejections; the other kiosks keep being polled", () => {
   let sim: SimHandle;
+  let rig: PollingGateway;
   let gw: Gateway;
   let ops: TestClient;
+  let log: LogLine[];
   let faultyPort: number;
   let otherPort: number;
-  const log: Array<Record<string, unknown>> = [];
 
   beforeAll(async () => {
     sim = await runSimCli(["tcp", "--port", "0", "--count", "2"]);
@@ -45,29 +43,11 @@ describe("malformed Modbus TCP replies are counted rejections; the other kiosks 
       timeout: "300ms",
       openingHours: "00:00-23:59",
     });
-    const config = validateConfig(
-      {
-        site: { id: SITE },
-        mqtt: { listeners: [{ host: "127.0.0.1", port: 0 }] },
-        operators: [OPS],
-        devices: [kiosk("kiosk-a", faultyPort), kiosk("kiosk-b", otherPort)],
-        metrics: { enabled: false },
-        storage: { enabled: false },
-      },
-      "test",
+    rig = await startPollingGateway(
+      { devices: [kiosk("kiosk-a", faultyPort), kiosk("kiosk-b", otherPort)] },
+      `linli/${SITE}/#`,
     );
-    const stream = new Writable({
-      write(chunk, _enc, cb) {
-        for (const l of String(chunk).split("\n").filter(Boolean)) log.push(JSON.parse(l));
-        cb();
-      },
-    });
-    gw = await Gateway.start({
-      config,
-      logger: createLogger({ level: "warn", format: "json", destination: stream }),
-    });
-    ops = await connect(gw, OPS.name, OPS.password);
-    await ops.subscribe(`linli/${SITE}/#`);
+    ({ gw, ops, log } = rig);
     await until(
       "both kiosks polled",
       () => counters("kiosk-a").replies >= 2 && counters("kiosk-b").replies >= 2,
@@ -75,16 +55,11 @@ describe("malformed Modbus TCP replies are counted rejections; the other kiosks 
   }, 30_000);
 
   afterAll(async () => {
-    await ops?.end();
-    await gw?.stop();
+    await rig?.stop();
     await sim?.stop();
   });
 
-  function counters(device: string): BusCounters {
-    const bus = gw.stats().buses.find((b) => b.devices.includes(device))?.bus;
-    if (!bus) throw new Error(`no bus for ${device}`);
-    return bus as unknown as BusCounters;
-  }
+  const counters = (device: string) => busCounters<keyof BusCounters>(gw, device);
   const rejected = (reason: string) => gw.stats().counters.rejections.gk3?.[reason] ?? 0;
   const queueOf = (id: string) => (m: { topic: string; json(): unknown }) =>
     m.topic === `linli/${SITE}/telemetry/gk3/${id}`
@@ -112,7 +87,7 @@ describe("malformed Modbus TCP replies are counted rejections; the other kiosks 
     ["wrong-byte-count 2", { discarded: 2, timeouts: 2 }, "timeout", "mismatched"],
     ["exception 4", { exceptions: 1 }, "exception", undefined],
   ];
-  const sameLine = (l: Record<string, unknown>, failure: string, heard: string | undefined) =>
+  const sameLine = (l: LogLine, failure: string, heard: string | undefined) =>
     l.deviceId === "kiosk-a" && l.failure === failure && l.heard === heard;
 
   it.each(cases)(
@@ -155,9 +130,7 @@ describe("malformed Modbus TCP replies are counted rejections; the other kiosks 
       ).toEqual([]);
       if (failure) {
         expect(rejected(`poll-${failure}`)).toBeGreaterThan(rejectedBefore);
-        // The log line is rate-limited per device and failure (and kind of timeout): the first says it.
-        const seenBefore = log.slice(0, logBefore).some((l) => sameLine(l, failure, heard));
-        if (!seenBefore) expect(lines.some((l) => sameLine(l, failure, heard))).toBe(true);
+        expectLoggedSince(log, logBefore, (l) => sameLine(l, failure, heard));
       }
       // Never a reading decoded from a malformed reply: every queue length published is one the kiosk had.
       for (const m of ops.on(`linli/${SITE}/telemetry/gk3/kiosk-a`)) {
