@@ -6,13 +6,12 @@
  */
 import { describe, expect, it } from "vitest";
 import { FakeClock } from "../../core/clock.js";
-import type { Fleet } from "../fleet.js";
 import { seededRandom } from "../mqtt/random.js";
 import { LONGEST_QUIET_HOURS, residentDays } from "../mqtt/resident-day.js";
 import { type SiteModel, scaleSite } from "../site.js";
-import type { AlertMatcher, Expectation } from "./matcher.js";
-import { ScenarioRunner } from "./runner.js";
+import type { Expectation } from "./matcher.js";
 import { loadScenario, parseScenario, ScenarioError } from "./schema.js";
+import { fleetOf, recordingMatcher, runnerOf, siteOf } from "./test-fixtures.js";
 
 describe("a resident's day (seeded)", () => {
   it("shopping in the morning, a walk in the afternoon, rarely the night; the same seed, the same day", () => {
@@ -82,50 +81,26 @@ function setup(options: { welfarePeriodS: number; householdWelfare?: SiteModel["
   const a = recordingDoor(clock);
   const b = recordingDoor(clock);
   const c = recordingDoor(clock);
-  const devices = new Map<string, unknown>([
-    ["door-a", a.door],
-    ["door-b", b.door],
-    ["fire-door", c.door],
-  ]);
-  const specs = new Map([
-    ["door-a", doorSpec("door-a", "hh-a")],
-    ["door-b", doorSpec("door-b", "hh-b")],
-    ["fire-door", doorSpec("fire-door")],
-  ]);
-  const fleet = {
-    mqtt: devices,
-    specs,
-    panels: new Map(),
-    tanks: new Map(),
-    kiosks: new Map(),
-    busSlaves: new Map(),
-    ofModel: (model: string) =>
-      model === "ds10" ? [...devices.entries()].map(([id, device]) => ({ spec: specs.get(id), device })) : [],
-  } as unknown as Fleet;
-  const site = {
-    source: "test",
+  const fleet = fleetOf({
+    mqtt: new Map<string, unknown>([
+      ["door-a", a.door],
+      ["door-b", b.door],
+      ["fire-door", c.door],
+    ]),
+    specs: new Map([
+      ["door-a", doorSpec("door-a", "hh-a")],
+      ["door-b", doorSpec("door-b", "hh-b")],
+      ["fire-door", doorSpec("fire-door")],
+    ]),
+  });
+  const site = siteOf({
     households: ["hh-a", "hh-b"],
-    mqtt: [],
-    rtu: [],
-    tcp: [],
-    buses: [],
     welfarePeriodS: options.welfarePeriodS,
     householdWelfare: options.householdWelfare,
-  } as unknown as SiteModel;
-  const expectations: Expectation[] = [];
-  const matcher = {
-    begin: () => {},
-    expect: (e: Expectation) => expectations.push(e),
-  } as unknown as AlertMatcher;
+  });
+  const { matcher, expectations } = recordingMatcher();
   const runner = (phases: unknown[], seed = 1) =>
-    new ScenarioRunner({
-      scenario: parseScenario({ name: "t", description: "d", phases }, "t.yaml"),
-      site,
-      fleet,
-      matcher,
-      seed,
-      clock,
-    });
+    runnerOf({ scenario: phases, site, fleet, matcher, seed, clock });
   return { clock, a, b, fleet, site, expectations, runner };
 }
 
@@ -260,25 +235,16 @@ describe("the shipped welfare-check scenario", () => {
   function onScaleSite(households: number) {
     const clock = new FakeClock();
     const site = scaleSite({ households, host: "127.0.0.1", port: 1, welfarePeriodS: periodMs / 1000 });
+    // The site's doors only (its pendants play no part), each recording what it sends.
     const doors = new Map(
       site.mqtt.filter((d) => d.model === "ds10").map((spec) => [spec.id, { spec, ...recordingDoor(clock) }]),
     );
-    const fleet = {
+    const fleet = fleetOf({
       mqtt: new Map([...doors].map(([id, d]) => [id, d.door])),
       specs: new Map([...doors].map(([id, d]) => [id, d.spec])),
-      panels: new Map(),
-      tanks: new Map(),
-      kiosks: new Map(),
-      busSlaves: new Map(),
-      ofModel: (model: string) =>
-        model === "ds10" ? [...doors.values()].map((d) => ({ spec: d.spec, device: d.door })) : [],
-    } as unknown as Fleet;
-    const expectations: Expectation[] = [];
-    const matcher = {
-      begin: () => {},
-      expect: (e: Expectation) => expectations.push(e),
-    } as unknown as AlertMatcher;
-    const runner = () => new ScenarioRunner({ scenario, site, fleet, matcher, seed: 4, clock });
+    });
+    const { matcher, expectations } = recordingMatcher();
+    const runner = () => runnerOf({ scenario, site, fleet, matcher, seed: 4, clock });
     return { clock, site, doors, expectations, runner };
   }
 
