@@ -4,7 +4,9 @@
  * then checked against the outstanding request by the PDU decoder, following
  * the bus's loop (bus.ts parseRtu/parseTcp): an RTU error clears the buffer
  * and reading goes on (the bus flushes the line); an MBAP framing error or
- * overflow ends the stream (the bus drops the connection). The device side
+ * overflow drops what is held and reading goes on (the bus resynchronises on
+ * the next header), a second before any well-framed frame ends the stream
+ * (the bus drops the connection). The device side
  * (reply frames, CRC) is written here and in sim/, never borrowed from protocols/.
  */
 import * as fc from "fast-check";
@@ -326,22 +328,34 @@ class MbapDecoder implements Decoder<StreamInput> {
     const { req } = input;
     const framer = new MbapFramer();
     const out = new StreamOutcome();
+    let unsynced = false;
     stream: for (const chunk of input.chunks) {
-      // Overflow and framing errors end the stream: a TCP byte stream cannot be resynchronised.
+      // Overflow and framing errors drop what is held; a second before a well-framed frame ends the stream.
       if (!framer.push(chunk)) {
         out.note("overflow");
-        break;
+        framer.clear();
+        if (unsynced) break;
+        unsynced = true;
+        continue;
       }
       for (;;) {
         const ev = framer.next();
         if (ev === "need-more") break;
         if (ev === "framing-error") {
           out.note("framing-error");
-          break stream;
+          framer.clear();
+          if (unsynced) break stream;
+          unsynced = true;
+          break;
         }
+        unsynced = false;
         const len = framer.frameLength;
         invariant(len >= 8 && len <= 260, `frame of ${len} bytes`);
         const b = framer.bytes();
+        if (b[2] !== 0 || b[3] !== 0) {
+          out.note("other-protocol");
+          continue;
+        }
         if (((b[0] as number) << 8) + (b[1] as number) !== input.tid) {
           out.note("other-transaction");
           continue;

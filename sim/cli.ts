@@ -286,6 +286,10 @@ async function simulate(
       kioskPorts,
       kitchens,
       tanks,
+      // A welfare scenario's compressed period (its days last seconds): the site is written with it.
+      ...(scenario?.scenario.scale.welfarePeriod !== undefined
+        ? { welfarePeriodS: scenario.scenario.scale.welfarePeriod / 1000 }
+        : {}),
     });
     // Write and exit: the socat pair is gone with this process, and so is the bus's path.
     const writeOnly = !!o.writeConfig && !o.scenario && !o.gatewayCmd && o.duration === undefined;

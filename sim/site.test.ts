@@ -123,6 +123,13 @@ describe("the simulator's site", () => {
     expect(c.operators).toEqual([{ name: "sim-operator", password: "sim-operator" }]);
   });
 
+  it("the welfare period: a day by default, a welfare scenario's compressed one when it gives it", () => {
+    const at = (o: { welfarePeriodS?: number }) =>
+      parse(siteConfigYaml(scaleSite({ households: 2, host: "h", port: 1, ...o }), "h", 1)).alerts;
+    expect(at({})).toMatchObject({ welfarePeriod: "86400s" });
+    expect(at({ welfarePeriodS: 16 })).toMatchObject({ welfarePeriod: "16s" });
+  });
+
   it("kitchens and tanks: a GD-2 per kitchen of the first households (automatic shut-off), LV-4s after the stations on the bus", () => {
     const site = scaleSite({
       households: 4,

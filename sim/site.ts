@@ -332,6 +332,8 @@ export interface ScaleOptions {
   kitchens?: number;
   /** LV-4 fire-water tanks on the stations' RS-485 bus (`--tanks`), default 0. */
   tanks?: number;
+  /** Welfare period, s (a scenario's `scale.welfarePeriod`), default 24 h. */
+  welfarePeriodS?: number;
 }
 
 export const SCALE_OPERATOR = { name: "sim-operator", password: "sim-operator" };
@@ -339,7 +341,8 @@ export const SCALE_OPERATOR = { name: "sim-operator", password: "sim-operator" }
 /**
  * N synthetic households (an EC-200 and a DS-10 each, the community's table
  * for the seed, demo credentials), heartbeats at datasheet defaults, a hold
- * time of 60 s (so door-held-open scenarios finish) and the default welfare period.
+ * time of 60 s (so door-held-open scenarios finish) and the default welfare period (or the
+ * scenario's, `welfarePeriodS`).
  */
 export function scaleSite(o: ScaleOptions): SiteModel {
   const table = communityDevices({
@@ -420,8 +423,9 @@ export function scaleSite(o: ScaleOptions): SiteModel {
       stations + tanks > 0
         ? [{ id: "rs485-1", path: o.busPath ?? "/dev/ttyUSB0", baudRate: 9600, parity: "even", stopBits: 1 }]
         : [],
-    // Scenario residents only press and fall: no welfare check may fire while a gateway runs for hours.
-    welfarePeriodS: 86_400,
+    // Scenario residents only press and fall: no welfare check may fire while a gateway runs for
+    // hours, unless a welfare scenario shortens the period and drives every door itself.
+    welfarePeriodS: o.welfarePeriodS ?? 86_400,
     emergencyCallWindowS: 60,
   };
 }

@@ -4,14 +4,19 @@
  * metrics (and, when it fails a poll, a log line naming the device and the failure), never a
  * decoded sample, and the other panel on the same bus keeps being polled meanwhile.
  */
-import { Writable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { validateConfig } from "../gateway/config/load.js";
-import { Gateway } from "../gateway/gateway.js";
-import { createLogger } from "../gateway/log.js";
+import type { Gateway } from "../gateway/gateway.js";
 import { runSimCli, type SimHandle } from "../sim/modbus/cli.js";
 import { socatMissingReason } from "../sim/modbus/pty.js";
-import { connect, OPS, SITE, sleep, type TestClient } from "./support/harness.js";
+import { SITE, type TestClient } from "./support/harness.js";
+import {
+  busCounters,
+  expectLoggedSince,
+  type LogLine,
+  type PollingGateway,
+  startPollingGateway,
+  until,
+} from "./support/modbus-malformed.js";
 
 const noSocat = socatMissingReason();
 
@@ -20,29 +25,19 @@ type BusCounters = Record<
   number
 >;
 
-async function until(what: string, cond: () => boolean, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
-}
-
 describe.skipIf(noSocat)(
   "malformed RTU replies are counted rejections; the bus keeps serving the others",
   () => {
     let sim: SimHandle;
+    let rig: PollingGateway;
     let gw: Gateway;
     let ops: TestClient;
-    const log: Array<Record<string, unknown>> = [];
+    let log: LogLine[];
 
     beforeAll(async () => {
       sim = await runSimCli(["rtu", "--socat", "--units", "1,5"]);
-      const config = validateConfig(
+      rig = await startPollingGateway(
         {
-          site: { id: SITE },
-          mqtt: { listeners: [{ host: "127.0.0.1", port: 0 }] },
-          operators: [OPS],
           buses: [
             {
               id: "rs485-1",
@@ -57,37 +52,20 @@ describe.skipIf(noSocat)(
             { id: "fire-a", model: "mfs8", bus: "rs485-1", unit: 1, pollInterval: "200ms" },
             { id: "fire-b", model: "mfs8", bus: "rs485-1", unit: 5, pollInterval: "200ms" },
           ],
-          metrics: { enabled: false },
-          storage: { enabled: false },
         },
-        "test",
+        `linli/${SITE}/telemetry/#`,
       );
-      const stream = new Writable({
-        write(chunk, _enc, cb) {
-          for (const l of String(chunk).split("\n").filter(Boolean)) log.push(JSON.parse(l));
-          cb();
-        },
-      });
-      gw = await Gateway.start({
-        config,
-        logger: createLogger({ level: "warn", format: "json", destination: stream }),
-      });
-      ops = await connect(gw, OPS.name, OPS.password);
-      await ops.subscribe(`linli/${SITE}/telemetry/#`);
+      ({ gw, ops, log } = rig);
       await until("both panels polled", () => counters().replies >= 4);
     }, 30_000);
 
     afterAll(async () => {
-      await ops?.end();
-      await gw?.stop();
+      await rig?.stop();
       await sim?.stop();
     });
 
-    function counters(): BusCounters {
-      const bus = gw.stats().buses.find((b) => b.bus.name === "rs485-1")?.bus;
-      if (!bus) throw new Error("no bus rs485-1");
-      return bus as unknown as BusCounters;
-    }
+    /** The line both panels hang on (fire-a's bus is fire-b's). */
+    const counters = () => busCounters<keyof BusCounters>(gw, "fire-a");
     const rejected = (reason: string) => gw.stats().counters.rejections.mfs8?.[reason] ?? 0;
     const pressureOf = (id: string) => (m: { topic: string; json(): unknown }) =>
       m.topic === `linli/${SITE}/telemetry/mfs8/${id}`
@@ -114,7 +92,7 @@ describe.skipIf(noSocat)(
       ["1 corrupt-crc 2", { crcErrors: 2 }, "crc", undefined],
       ["1 exception 4", { exceptions: 1 }, "exception", undefined],
     ];
-    const sameLine = (l: Record<string, unknown>, failure: string, heard: string | undefined) =>
+    const sameLine = (l: LogLine, failure: string, heard: string | undefined) =>
       l.deviceId === "fire-a" && l.failure === failure && l.heard === heard;
 
     it.each(cases)(
@@ -148,10 +126,9 @@ describe.skipIf(noSocat)(
         expect(lines.filter((l) => l.deviceId === "fire-b")).toEqual([]);
         if (failure) {
           expect(rejected(`poll-${failure}`)).toBeGreaterThan(rejectedBefore);
-          // The log line is rate-limited per device and failure: the first of its kind says it.
-          // (per kind of timeout too: silence, a reply cut short, replies that answer something else).
-          const seenBefore = log.slice(0, logBefore).some((l) => sameLine(l, failure, heard));
-          if (!seenBefore) expect(lines.some((l) => sameLine(l, failure, heard) && l.unit === 1)).toBe(true);
+          // Logged naming the panel's unit (the line is rate-limited per device, failure and kind
+          // of timeout: silence, a reply cut short, replies that answer something else).
+          expectLoggedSince(log, logBefore, (l) => sameLine(l, failure, heard) && l.unit === 1);
         }
         // Never a sample decoded from a malformed reply: every fire-a reading published is one the panel had.
         for (const m of ops.on(`linli/${SITE}/telemetry/mfs8/fire-a`)) {

@@ -10,7 +10,8 @@
  * A real welfare period is a day: the site is configured with a 16 s one (`alerts.welfarePeriod`,
  * as the gateway's own tests shorten it) and the simulator's day lasts 16 s alike (`dayLength`),
  * so the longest night (19 h: 12.7 s) stays shorter than the period, as it is on a real site.
- * Needs `npm run build`.
+ * The shipped scenario (sim/scenarios/welfare-check.yaml) does the same on a `--scale 4` site,
+ * which the simulator writes with the scenario's 16 s period. Needs `npm run build`.
  */
 import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -81,6 +82,36 @@ describe("linli sim: a resident who stays in raises the welfare check, a residen
     expect(report.run.phases.map((p) => p.do).sort()).toEqual(["resident-day", "stays-in"]);
     expect(report.run.incidents).toBe(2);
     // The simulator stopped the gateway it started.
+    expect(await listens(port)).toBe(false);
+  }, 160_000);
+
+  it("the shipped welfare-check scenario on --scale 4: WELFARE_CHECK once on hh-04, nothing on the three others; exit 0", async () => {
+    const port = await freePort();
+    const r = await runSim(
+      dir,
+      port,
+      ["--scale", "4", "--scenario", "welfare-check", "--seed", "4"],
+      150_000,
+    );
+    expect(r.code, r.explain()).toBe(0);
+    expect(r.stdout).toMatch(/^PASS$/m);
+    const report = r.report();
+    expect(report.passed).toBe(true);
+    expect(report.devices).toMatchObject({ mqtt: 8, connected: 8, failed: 0 });
+    expect(report.codes).toEqual([
+      expect.objectContaining({
+        code: "WELFARE_CHECK",
+        expected: 1,
+        received: 1,
+        missing: 0,
+        duplicated: 0,
+        unexpected: 0,
+        late: 0,
+      }),
+    ]);
+    expect(report.unexpected).toEqual([]);
+    // Three resident days and one stay indoors: four incidents.
+    expect(report.run.incidents).toBe(4);
     expect(await listens(port)).toBe(false);
   }, 160_000);
 });

@@ -43,6 +43,10 @@ describe("TCP framing", () => {
     expect(tcp.next()).toBe("frame");
     expect(tcp.answers(READ)).toBe(true);
     expect([tcp.pduStart, tcp.pduEnd]).toEqual([7, 9]);
-    expect(tcp.lineErrorRecovery).toBe("reconnect");
+    // The outstanding transaction id with protocol id 1: delimited, but no Modbus reply.
+    tcp.push(hex("00 02 00 01 00 03 05 83 02"));
+    expect(tcp.next()).toBe("frame");
+    expect(tcp.answers(READ)).toBe(false);
+    expect(tcp.lineErrorRecovery).toBe("resync");
   });
 });

@@ -6,10 +6,15 @@
  *   interval of 3.5 characters, broadcasts (unit 0) get no reply; a CRC or
  *   framing error is cured by waiting for silence, then retrying.
  * - TCP (MB TCP V1.0b): MBAP header with a transaction id per attempt; a
- *   reply must carry the outstanding id; a framing error cannot be cured
- *   (a byte stream does not resynchronise): the link is dropped.
+ *   reply must carry the outstanding id and protocol id 0. A header whose
+ *   length field delimits its frame keeps the stream in step even when its
+ *   other fields are wrong (that frame is discarded as answering nothing);
+ *   one whose length delimits nothing is a framing error: what is held is
+ *   dropped and the next header, at the next reply, resynchronises the
+ *   stream. The link is dropped only when a second such header comes before
+ *   any well-framed one (the stream cannot be resynchronised).
  */
-import { encodeTcpRequest, MbapFramer, setTransactionId, tcpReplyLength } from "./mbap.js";
+import { encodeTcpRequest, isModbusProtocol, MbapFramer, setTransactionId, tcpReplyLength } from "./mbap.js";
 import type { ModbusRequest } from "./pdu.js";
 import { encodeRtuRequest, RtuReplyFramer, rtuReplyLength, silentIntervalMs } from "./rtu.js";
 
@@ -32,8 +37,11 @@ export interface BusFraming {
   readonly silenceMs: number;
   /** Reply timeout per attempt when the bus is given none. */
   readonly defaultTimeoutMs: number;
-  /** After a CRC or framing error: wait for silence and retry ("flush"), or drop the link ("reconnect"). */
-  readonly lineErrorRecovery: "flush" | "reconnect";
+  /**
+   * After a CRC or framing error: wait for silence and retry ("flush"), or drop what is held and
+   * resynchronise on the next header, dropping the link if that fails too ("resync").
+   */
+  readonly lineErrorRecovery: "flush" | "resync";
   /** Encodes a request (validates it; throws ModbusRequestError). */
   prepare(request: ModbusRequest): PreparedRequest;
   /** Makes the frame ready for one more attempt (TCP: a new transaction id). */
@@ -52,7 +60,7 @@ export interface BusFraming {
   /** The frame `next()` found. */
   bytes(): Uint8Array;
   readonly frameLength: number;
-  /** Whether the frame found answers `request` (unit id; on TCP the transaction id too). */
+  /** Whether the frame found answers `request` (unit id; on TCP the transaction and protocol ids too). */
   answers(request: ModbusRequest): boolean;
   /** Where the frame's PDU lies in `bytes()`. */
   readonly pduStart: number;
@@ -144,7 +152,7 @@ export class TcpFraming extends FramerBacked implements BusFraming {
   readonly mode = "tcp";
   readonly silenceMs = 0;
   readonly defaultTimeoutMs = 1000;
-  readonly lineErrorRecovery = "reconnect";
+  readonly lineErrorRecovery = "resync";
   readonly pduStart = 7;
   protected readonly framer = new MbapFramer();
   private tid = 0;
@@ -173,7 +181,8 @@ export class TcpFraming extends FramerBacked implements BusFraming {
   answers(request: ModbusRequest): boolean {
     const b = this.framer.bytes();
     const tid = (b[0]! << 8) | b[1]!;
-    // MB TCP V1.0b §3.1.3 / GK-3 datasheet: a reply whose transaction id is not outstanding is discarded.
-    return tid === this.tid && b[6] === request.unit;
+    // MB TCP V1.0b §3.1.3 / GK-3 datasheet: a reply whose transaction id is not outstanding is
+    // discarded; so is one with another protocol id (not a Modbus frame, only delimited like one).
+    return tid === this.tid && isModbusProtocol(b) && b[6] === request.unit;
   }
 }

@@ -5,14 +5,17 @@
  *
  * - timeout         -> retried up to `retries`, then returned as a typed failure
  *                      (the caller marks the device); the bus carries on.
- * - CRC / framing   -> flush the line (drop buffered bytes, wait for silence), then retry/fail.
+ * - CRC / framing   -> RTU: flush the line (drop buffered bytes, wait for silence), then retry/fail.
+ *                      TCP: drop buffered bytes and resynchronise on the next MBAP header (the
+ *                      request waits for its reply or timeout); a second header that frames
+ *                      nothing before any that does: the stream is lost, the link is reopened.
  * - transport       -> the link closed or errored: every pending request settles,
  *                      and the link is reopened with capped exponential backoff.
  *                      Other buses are unaffected (nothing here is shared).
  * - exception       -> a valid reply: returned with the exception's name, never retried.
  *
  * A reply that does not match the outstanding request (unit id, function, byte
- * count, echo; MBAP transaction id on TCP) is discarded and counted, which is
+ * count, echo; MBAP transaction and protocol id on TCP) is discarded and counted, which is
  * how a late reply after a timeout is kept from matching the next request
  * (eModbus #74, libmodbus #83).
  *
@@ -201,6 +204,8 @@ export class ModbusBus {
   private lastActivity = Number.NEGATIVE_INFINITY;
   private flushUntil = 0;
   private flushFailure: "crc" | "framing" = "crc";
+  /** TCP: a header that delimits nothing was dropped and no well-framed one has come since. */
+  private unsynced = false;
   private pumpScheduled = false;
   private startedAt: number | undefined;
   private unsubscribe: (() => void)[] = [];
@@ -404,6 +409,7 @@ export class ModbusBus {
     this.armIdleRefresh();
     this.nextBackoffMs = this.backoff.initialMs;
     this.framing.clear();
+    this.unsynced = false;
     this.lastActivity = this.clock.monotonic();
     this.schedulePump();
     if (this.troubled) {
@@ -478,7 +484,7 @@ export class ModbusBus {
     this.tell({ kind: "lost", reason: info.reason, error: info.error, retryInMs });
   }
 
-  /** Transport failure found by us (write threw, TCP stream desynchronised): drop the link; its close event reconnects. */
+  /** Transport failure found by us (write threw, TCP stream lost): drop the link; its close event reconnects. */
   private dropLink(): void {
     if (this.link.state === "open") void this.link.close().catch(() => {});
   }
@@ -606,16 +612,10 @@ export class ModbusBus {
         if (ev === "crc-error") this.counters.crcErrors++;
         else this.counters.framingErrors++;
         this.countDiscard(framing.clear());
-        if (framing.lineErrorRecovery === "reconnect") {
-          // A TCP byte stream cannot be resynchronised: fail the request and reconnect.
-          const txn = this.current;
-          if (txn) this.complete(txn, { kind: "framing", attempts: txn.attempts });
-          this.dropLink();
-          return;
-        }
         this.lineError(ev === "crc-error" ? "crc" : "framing");
         return;
       }
+      this.unsynced = false;
       const txn = this.current;
       if (!txn || this.engine !== "awaiting" || !framing.answers(txn.prep.request)) {
         // Something came, only not the answer: a frame for another unit (on a shared RS-485 line
@@ -646,10 +646,13 @@ export class ModbusBus {
     this.complete(txn, undefined, check.words);
   }
 
-  /** CRC or framing error: flush the line (MB serial V1.02 §2.5.1.1: resynchronise on a silent interval). */
+  /**
+   * CRC or framing error, the bytes held already dropped. RTU: flush the line (MB serial V1.02
+   * §2.5.1.1: resynchronise on a silent interval). TCP: see resync().
+   */
   private lineError(kind: "crc" | "framing"): void {
-    if (this.framing.lineErrorRecovery === "reconnect") {
-      this.dropLink();
+    if (this.framing.lineErrorRecovery === "resync") {
+      this.resync();
       return;
     }
     const txn = this.current;
@@ -661,6 +664,27 @@ export class ModbusBus {
     // Bound the flush: a babbling line must not hold the bus for longer than one timeout.
     this.flushUntil = this.clock.monotonic() + txn.timeoutMs;
     this.armFlushTimer();
+  }
+
+  /**
+   * TCP: an MBAP header whose length delimits nothing (or more bytes than a reply can be). The
+   * controller answers one request at a time and in order, so the next reply starts with a header
+   * of its own: the stream is in step again at the next well-framed header, and a healthy
+   * connection is kept (reopening it costs polls, and two reopenings in a row cost the kiosk its
+   * supervision). The request in flight waits for its reply or its timeout, which says something
+   * came (`heard: mismatched`). A second such header before any well-framed one means the stream
+   * cannot be resynchronised: the request fails ("framing") and the link is reopened.
+   */
+  private resync(): void {
+    const txn = this.current;
+    if (this.unsynced) {
+      this.unsynced = false;
+      if (txn) this.complete(txn, { kind: "framing", attempts: txn.attempts });
+      this.dropLink();
+      return;
+    }
+    this.unsynced = true;
+    if (txn && this.engine === "awaiting") txn.mismatched++;
   }
 
   private armFlushTimer(): void {

@@ -178,7 +178,7 @@ describe("MBAP framing", () => {
     expect(toHex(f.subarray(0, 2))).toBe("BE EF");
   });
 
-  it("frames split and merged replies, and rejects a bad protocol id", () => {
+  it("frames split and merged replies by the length field; a length that delimits nothing is a framing error", () => {
     const a = hex("00 01 00 00 00 05 01 04 02 00 02");
     const b = hex("00 02 00 00 00 03 01 84 02");
     const f = new MbapFramer();
@@ -189,8 +189,17 @@ describe("MBAP framing", () => {
     expect(toHex(f.bytes().subarray(0, f.frameLength))).toBe(toHex(b));
     expect(f.next()).toBe("frame");
     expect(f.next()).toBe("need-more");
+    // Another protocol id: still delimited by its length (the bus discards it), the next frame follows.
     const g = new MbapFramer();
-    g.push(hex("00 01 00 07 00 05 01 04 02 00 02"));
-    expect(g.next()).toBe("framing-error");
+    g.push(Uint8Array.from([...hex("00 01 00 07 00 05 01 04 02 00 02"), ...a]));
+    expect(g.next()).toBe("frame");
+    expect(g.frameLength).toBe(11);
+    expect(g.next()).toBe("frame");
+    expect(toHex(g.bytes().subarray(0, g.frameLength))).toBe(toHex(a));
+    for (const length of ["00 00", "00 01", "00 FF", "FF FF"]) {
+      const h = new MbapFramer();
+      h.push(hex(`00 01 00 00 ${length} 01 04 02 00 02`));
+      expect(h.next(), length).toBe("framing-error");
+    }
   });
 });

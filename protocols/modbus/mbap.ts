@@ -40,8 +40,13 @@ export type MbapEvent = "need-more" | "frame" | "framing-error";
 /**
  * MBAP reply framer: frames by the header's length field, so replies split
  * across segments or merged in one (node-modbus-serial #264) come out whole
- * and one at a time. Bounded: two maximum ADUs; overflow is a framing error
- * (the bus drops the connection: a TCP stream cannot be resynchronised).
+ * and one at a time. Only the length field delimits a frame: a header whose
+ * other fields are wrong (protocol id, transaction or unit id) still says
+ * where its frame ends, so it comes out as a frame that answers nothing
+ * (TcpFraming.answers) and the stream stays in step. A length outside
+ * 2..254 delimits nothing: a framing error (the bus drops what it holds and
+ * waits for the next header). Bounded: two maximum ADUs; overflow is a
+ * framing error too.
  */
 export class MbapFramer extends FrameBuffer<MbapEvent> {
   constructor() {
@@ -51,8 +56,7 @@ export class MbapFramer extends FrameBuffer<MbapEvent> {
   protected frame(): MbapEvent {
     if (this.len < MBAP_HEADER) return "need-more";
     const b = this.buf;
-    // §3.1.3: protocol identifier must be 0; length = unit id + PDU (2..254).
-    if (b[2] !== 0 || b[3] !== 0) return "framing-error";
+    // §3.1.3: length = unit id + PDU (2..254).
     const length = (b[4]! << 8) | b[5]!;
     if (length < 2 || length > MBAP_MAX_ADU - 6) return "framing-error";
     const need = 6 + length;
@@ -60,4 +64,9 @@ export class MbapFramer extends FrameBuffer<MbapEvent> {
     this.take(need);
     return "frame";
   }
+}
+
+/** MB TCP V1.0b §3.1.3: protocol identifier 0 is MODBUS; any other frame is not ours to read. */
+export function isModbusProtocol(frame: Uint8Array): boolean {
+  return frame[2] === 0 && frame[3] === 0;
 }

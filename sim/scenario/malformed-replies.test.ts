@@ -5,13 +5,9 @@
  */
 import { afterEach, describe, expect, it } from "vitest";
 import { FakeClock } from "../../core/clock.js";
-import type { Fleet } from "../fleet.js";
 import { Gk3Controller } from "../modbus/gk3.js";
 import { Mfs8Panel } from "../modbus/mfs8.js";
-import type { SiteModel } from "../site.js";
-import type { AlertMatcher, Expectation } from "./matcher.js";
-import { ScenarioRunner } from "./runner.js";
-import { parseScenario } from "./schema.js";
+import { fleetOf, recordingMatcher, runnerOf, scenarioOf, siteOf } from "./test-fixtures.js";
 
 const disposals: Array<() => void> = [];
 afterEach(() => {
@@ -23,37 +19,9 @@ function setup() {
   const kiosk = new Gk3Controller({ clock });
   const panel = new Mfs8Panel({ unit: 1, clock });
   disposals.push(() => kiosk.dispose());
-  const fleet = {
-    mqtt: new Map(),
-    specs: new Map(),
-    panels: new Map([["fire-1", panel]]),
-    tanks: new Map(),
-    kiosks: new Map([["kiosk-1", kiosk]]),
-    busSlaves: new Map(),
-    ofModel: () => [],
-  } as unknown as Fleet;
-  const site = {
-    source: "test",
-    households: [],
-    mqtt: [],
-    rtu: [],
-    tcp: [],
-    buses: [],
-  } as unknown as SiteModel;
-  const expectations: Expectation[] = [];
-  const matcher = {
-    begin: () => {},
-    expect: (e: Expectation) => expectations.push(e),
-  } as unknown as AlertMatcher;
-  const runner = (phases: unknown[]) =>
-    new ScenarioRunner({
-      scenario: parseScenario({ name: "t", description: "d", phases }, "t.yaml"),
-      site,
-      fleet,
-      matcher,
-      seed: 1,
-      clock,
-    });
+  const fleet = fleetOf({ panels: new Map([["fire-1", panel]]), kiosks: new Map([["kiosk-1", kiosk]]) });
+  const { matcher, expectations } = recordingMatcher();
+  const runner = (phases: unknown[]) => runnerOf({ scenario: phases, site: siteOf(), fleet, matcher, clock });
   return { clock, kiosk, panel, runner, expectations };
 }
 
@@ -96,11 +64,7 @@ describe("malformed-replies phases", () => {
   });
 
   it("the scenario format: frame is required and one of the simulator's faults", () => {
-    const parse = (phase: Record<string, unknown>) =>
-      parseScenario(
-        { name: "t", description: "d", phases: [{ do: "malformed-replies", ...phase }] },
-        "t.yaml",
-      );
+    const parse = (phase: Record<string, unknown>) => scenarioOf([{ do: "malformed-replies", ...phase }]);
     expect(() => parse({})).toThrow(/frame: malformed-replies needs frame/);
     expect(() => parse({ frame: "garbled" })).toThrow(/frame/);
     expect(() => parse({ frame: "truncate", days: 2 })).toThrow(/days: not a field of malformed-replies/);

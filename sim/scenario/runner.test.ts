@@ -4,12 +4,12 @@ import type { Fleet } from "../fleet.js";
 import { Lv4Sensor } from "../modbus/lv4.js";
 import { Gd2 } from "../mqtt/gd2.js";
 import { startTestBroker } from "../mqtt/test-broker.js";
-import type { SiteModel } from "../site.js";
 import { drawdownCodes, drawdownTarget } from "./incidents/modbus.js";
-import { AlertMatcher, type Expectation, type ReadingExpectation } from "./matcher.js";
+import { AlertMatcher, type Expectation } from "./matcher.js";
 import { buildReport, formatReport } from "./report.js";
 import { ScenarioRunner } from "./runner.js";
 import { parseScenario } from "./schema.js";
+import { fleetOf, recordingMatcher, runnerOf, scenarioOf, siteOf } from "./test-fixtures.js";
 
 describe("tank drawn down: what it must cause (LV-4 datasheet)", () => {
   it("`to` in mm or as a share of the tank height, half the tank by default", () => {
@@ -51,18 +51,12 @@ describe("winter night and power cut phases, on the fake clock", () => {
     }
   };
 
-  function recorder() {
-    const expectations: Expectation[] = [];
-    const readings: ReadingExpectation[] = [];
-    const matcher = {
-      begin: () => {},
-      expect: (e: Expectation) => expectations.push(e),
-      expectReading: (e: ReadingExpectation) => readings.push(e),
-    } as unknown as AlertMatcher;
-    return { matcher, expectations, readings };
-  }
+  const recorder = recordingMatcher;
+  const site = siteOf();
+  const scenario = scenarioOf;
 
-  function fleetOf(parts: { tanks?: Map<string, Lv4Sensor>; gd2?: Map<string, Gd2> }): Fleet {
+  /** These GD-2s (heartbeat every 60 s) and LV-4 tanks. */
+  function kitchenFleet(parts: { tanks?: Map<string, Lv4Sensor>; gd2?: Map<string, Gd2> }): Fleet {
     const gd2 = parts.gd2 ?? new Map<string, Gd2>();
     const specs = new Map(
       [...gd2.keys()].map((id) => [
@@ -70,39 +64,13 @@ describe("winter night and power cut phases, on the fake clock", () => {
         { id, model: "gd2", password: "x", heartbeatIntervalS: 60, encoding: "json", clockSkewMs: 0 },
       ]),
     );
-    return {
-      mqtt: gd2,
-      specs,
-      panels: new Map(),
-      tanks: parts.tanks ?? new Map(),
-      kiosks: new Map(),
-      busSlaves: new Map(),
-      ofModel: (model: string) =>
-        model === "gd2" ? [...gd2.entries()].map(([id, device]) => ({ spec: specs.get(id), device })) : [],
-    } as unknown as Fleet;
+    return fleetOf({ mqtt: gd2, specs, tanks: parts.tanks });
   }
 
-  const site = {
-    source: "test",
-    households: [],
-    mqtt: [],
-    rtu: [],
-    tcp: [],
-    buses: [],
-  } as unknown as SiteModel;
-  const scenario = (phases: unknown[]) => parseScenario({ name: "t", description: "d", phases }, "t.yaml");
-
   /** Phases against these emulators on a fake clock, run to the end of their scripted part. */
-  async function runPhases(clock: FakeClock, phases: unknown[], parts: Parameters<typeof fleetOf>[0]) {
+  async function runPhases(clock: FakeClock, phases: unknown[], parts: Parameters<typeof kitchenFleet>[0]) {
     const { matcher, expectations, readings } = recorder();
-    const runner = new ScenarioRunner({
-      scenario: scenario(phases),
-      site,
-      fleet: fleetOf(parts),
-      matcher,
-      seed: 1,
-      clock,
-    });
+    const runner = runnerOf({ scenario: phases, site, fleet: kitchenFleet(parts), matcher, clock });
     const t0 = clock.now();
     const done = runner.run();
     await kick(clock);
@@ -369,7 +337,7 @@ describe("winter night and power cut phases, on the fake clock", () => {
           { at: "1s", do: "tank-fault", count: 3, targets: [...tanks.keys()].slice(1) },
         ]),
         site,
-        fleet: fleetOf({ tanks }),
+        fleet: kitchenFleet({ tanks }),
         matcher,
         seed: 1,
         clock,
@@ -398,7 +366,7 @@ describe("winter night and power cut phases, on the fake clock", () => {
         return [id, device];
       }),
     );
-    const fleet = { ...fleetOf({}), mqtt } as unknown as Fleet;
+    const fleet = fleetOf({ mqtt });
     const clock = new FakeClock();
     const runner = new ScenarioRunner({
       scenario: scenario([
@@ -430,7 +398,7 @@ describe("winter night and power cut phases, on the fake clock", () => {
         new ScenarioRunner({
           scenario: scenario([{ do: "power-cut", outage: "2m" }]),
           site,
-          fleet: fleetOf({ gd2: new Map([["gas-1", gd2]]) }),
+          fleet: kitchenFleet({ gd2: new Map([["gas-1", gd2]]) }),
           matcher,
           seed: 1,
           clock,
@@ -465,28 +433,13 @@ describe("stopping a run during churn", () => {
     const clock = new FakeClock();
     const devices = new Map(Array.from({ length: 10 }, (_, i) => [`d${i}`, new FakeDevice(`d${i}`)]));
     for (const i of [2, 5, 7]) (devices.get(`d${i}`) as FakeDevice).online = false;
-    const fleet = {
-      mqtt: devices,
-      specs: new Map(),
-      panels: new Map(),
-      tanks: new Map(),
-      kiosks: new Map(),
-      busSlaves: new Map(),
-      ofModel: () => [],
-    } as unknown as Fleet;
-    const site = {
-      source: "test",
-      households: [],
-      mqtt: [],
-      rtu: [],
-      tcp: [],
-      buses: [],
-    } as unknown as SiteModel;
+    const fleet = fleetOf({ mqtt: devices });
+    const site = siteOf();
     const s = parseScenario(
       { name: "load", description: "d", phases: [{ at: 0, do: "steady", rate: 10, duration: "3s" }] },
       "load.yaml",
     );
-    const { matcher } = { matcher: { begin: () => {}, expect: () => {} } as unknown as AlertMatcher };
+    const { matcher } = recordingMatcher();
     const runner = new ScenarioRunner({ scenario: s, site, fleet, matcher, seed: 1, clock });
     const run = runner.run();
     for (let i = 0; i < 40; i++) {
@@ -503,23 +456,8 @@ describe("stopping a run during churn", () => {
   it("ends at once with every churned device back online, and the report is built", async () => {
     const clock = new FakeClock();
     const devices = new Map(Array.from({ length: 20 }, (_, i) => [`d${i}`, new FakeDevice(`d${i}`)]));
-    const fleet = {
-      mqtt: devices,
-      specs: new Map(),
-      panels: new Map(),
-      tanks: new Map(),
-      kiosks: new Map(),
-      busSlaves: new Map(),
-      ofModel: () => [],
-    } as unknown as Fleet;
-    const site = {
-      source: "test",
-      households: [],
-      mqtt: [],
-      rtu: [],
-      tcp: [],
-      buses: [],
-    } as unknown as SiteModel;
+    const fleet = fleetOf({ mqtt: devices });
+    const site = siteOf();
     const s = parseScenario(
       {
         name: "churny",

@@ -124,6 +124,14 @@ export class ScenarioRunner {
       throw new ScenarioError(
         `${s.name} needs at least ${s.minHouseholds} households (--scale ${s.minHouseholds})`,
       );
+    if (
+      s.maxHouseholds !== undefined &&
+      site.households.length > s.maxHouseholds &&
+      site.source.startsWith("--scale")
+    )
+      throw new ScenarioError(
+        `${s.name} drives every household of at most ${s.maxHouseholds} (--scale ${s.maxHouseholds}); the ${site.households.length - s.maxHouseholds} more would be left alone`,
+      );
     for (const [i, p] of s.phases.entries()) {
       if (!isIncident(p)) continue;
       const spec = incidentSpec(p.do);

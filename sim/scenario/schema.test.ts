@@ -19,7 +19,7 @@ describe("scenario files", () => {
   const dir = mkdtempSync(join(tmpdir(), "linli-scenario-"));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  it("ships the six scenarios of the issue and kitchens-and-tanks, all valid", () => {
+  it("ships the six scenarios of the issue, kitchens-and-tanks and welfare-check, all valid", () => {
     expect(listScenarios().map((s) => s.name)).toEqual([
       "evening-peak",
       "fire-during-flood",
@@ -27,6 +27,7 @@ describe("scenario files", () => {
       "malformed-storm",
       "restart-during-storm",
       "smoke-test",
+      "welfare-check",
       "winter-night",
     ]);
     expect(loadScenario("restart-during-storm").scenario.needs).toContain("gateway-control");

@@ -359,13 +359,22 @@ export const scenarioSchema = z
     /** Smallest site it makes sense on (households for --scale). */
     minHouseholds: z.number().int().min(1).default(1),
     /**
+     * Largest site it makes sense on, for --scale N: a scenario that shortens the welfare period
+     * (`scale.welfarePeriod`) must drive every household's door, or the ones it leaves alone would
+     * rightly raise WELFARE_CHECK.
+     */
+    maxHouseholds: z.number().int().min(1).optional(),
+    /**
      * What `--scale N` adds to the households for this scenario when the command line does
-     * not say: GD-2 detectors in the first `kitchens` households, LV-4 tanks on the RS-485 bus.
+     * not say: GD-2 detectors in the first `kitchens` households, LV-4 tanks on the RS-485 bus;
+     * and the welfare period the site is written with (default 24 h), so that a run of minutes
+     * can see WELFARE_CHECK (time compressed, as a phase's `dayLength` is).
      */
     scale: z
       .strictObject({
         kitchens: z.number().int().min(0).max(100_000).default(0),
         tanks: z.number().int().min(0).max(200).default(0),
+        welfarePeriod: durationMs.optional(),
       })
       .default({ kitchens: 0, tanks: 0 }),
     phases: z.array(phase).min(1),

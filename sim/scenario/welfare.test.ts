@@ -6,13 +6,12 @@
  */
 import { describe, expect, it } from "vitest";
 import { FakeClock } from "../../core/clock.js";
-import type { Fleet } from "../fleet.js";
 import { seededRandom } from "../mqtt/random.js";
 import { LONGEST_QUIET_HOURS, residentDays } from "../mqtt/resident-day.js";
-import type { SiteModel } from "../site.js";
-import type { AlertMatcher, Expectation } from "./matcher.js";
-import { ScenarioRunner } from "./runner.js";
-import { parseScenario, ScenarioError } from "./schema.js";
+import { type SiteModel, scaleSite } from "../site.js";
+import type { Expectation } from "./matcher.js";
+import { loadScenario, parseScenario, ScenarioError } from "./schema.js";
+import { fleetOf, recordingMatcher, runnerOf, siteOf } from "./test-fixtures.js";
 
 describe("a resident's day (seeded)", () => {
   it("shopping in the morning, a walk in the afternoon, rarely the night; the same seed, the same day", () => {
@@ -82,50 +81,26 @@ function setup(options: { welfarePeriodS: number; householdWelfare?: SiteModel["
   const a = recordingDoor(clock);
   const b = recordingDoor(clock);
   const c = recordingDoor(clock);
-  const devices = new Map<string, unknown>([
-    ["door-a", a.door],
-    ["door-b", b.door],
-    ["fire-door", c.door],
-  ]);
-  const specs = new Map([
-    ["door-a", doorSpec("door-a", "hh-a")],
-    ["door-b", doorSpec("door-b", "hh-b")],
-    ["fire-door", doorSpec("fire-door")],
-  ]);
-  const fleet = {
-    mqtt: devices,
-    specs,
-    panels: new Map(),
-    tanks: new Map(),
-    kiosks: new Map(),
-    busSlaves: new Map(),
-    ofModel: (model: string) =>
-      model === "ds10" ? [...devices.entries()].map(([id, device]) => ({ spec: specs.get(id), device })) : [],
-  } as unknown as Fleet;
-  const site = {
-    source: "test",
+  const fleet = fleetOf({
+    mqtt: new Map<string, unknown>([
+      ["door-a", a.door],
+      ["door-b", b.door],
+      ["fire-door", c.door],
+    ]),
+    specs: new Map([
+      ["door-a", doorSpec("door-a", "hh-a")],
+      ["door-b", doorSpec("door-b", "hh-b")],
+      ["fire-door", doorSpec("fire-door")],
+    ]),
+  });
+  const site = siteOf({
     households: ["hh-a", "hh-b"],
-    mqtt: [],
-    rtu: [],
-    tcp: [],
-    buses: [],
     welfarePeriodS: options.welfarePeriodS,
     householdWelfare: options.householdWelfare,
-  } as unknown as SiteModel;
-  const expectations: Expectation[] = [];
-  const matcher = {
-    begin: () => {},
-    expect: (e: Expectation) => expectations.push(e),
-  } as unknown as AlertMatcher;
+  });
+  const { matcher, expectations } = recordingMatcher();
   const runner = (phases: unknown[], seed = 1) =>
-    new ScenarioRunner({
-      scenario: parseScenario({ name: "t", description: "d", phases }, "t.yaml"),
-      site,
-      fleet,
-      matcher,
-      seed,
-      clock,
-    });
+    runnerOf({ scenario: phases, site, fleet, matcher, seed, clock });
   return { clock, a, b, fleet, site, expectations, runner };
 }
 
@@ -244,5 +219,79 @@ describe("resident-day and stays-in phases, on the fake clock", () => {
       "t.yaml",
     );
     expect(s.phases[0]).toMatchObject({ do: "stays-in", days: 3, dayLength: 60_000 });
+  });
+});
+
+/**
+ * The shipped scenario (sim/scenarios/welfare-check.yaml) on the --scale site it is written for,
+ * on the fake clock: what it asserts (its expectations), and that its resident days really leave
+ * no door shut for a welfare period. The same file against a real gateway:
+ * test/sim-welfare.e2e.test.ts.
+ */
+describe("the shipped welfare-check scenario", () => {
+  const { scenario } = loadScenario("welfare-check");
+  const periodMs = scenario.scale.welfarePeriod as number;
+
+  function onScaleSite(households: number) {
+    const clock = new FakeClock();
+    const site = scaleSite({ households, host: "127.0.0.1", port: 1, welfarePeriodS: periodMs / 1000 });
+    // The site's doors only (its pendants play no part), each recording what it sends.
+    const doors = new Map(
+      site.mqtt.filter((d) => d.model === "ds10").map((spec) => [spec.id, { spec, ...recordingDoor(clock) }]),
+    );
+    const fleet = fleetOf({
+      mqtt: new Map([...doors].map(([id, d]) => [id, d.door])),
+      specs: new Map([...doors].map(([id, d]) => [id, d.spec])),
+    });
+    const { matcher, expectations } = recordingMatcher();
+    const runner = () => runnerOf({ scenario, site, fleet, matcher, seed: 4, clock });
+    return { clock, site, doors, expectations, runner };
+  }
+
+  it("writes the --scale site with its compressed welfare period; one day lasts one period", () => {
+    expect(periodMs).toBe(16_000);
+    expect(scenario).toMatchObject({ minHouseholds: 4, maxHouseholds: 4 });
+    expect(onScaleSite(4).site.welfarePeriodS).toBe(16);
+    for (const p of scenario.phases) expect(p).toMatchObject({ dayLength: periodMs, days: 3 });
+  });
+
+  it("expects WELFARE_CHECK once on the household that stays in, nothing on the three others, whose doors are never shut a period long", async () => {
+    const { clock, doors, expectations, runner } = onScaleSite(4);
+    const t0 = clock.now();
+    const done = runner().run();
+    await step(clock, 60_000);
+    await done;
+    // The scenario's own checks: WELFARE_CHECK on hh-04, once, one period after the door closed;
+    // the resident days expect nothing (an alert on their households is unexpected: a failure).
+    expect(expectations.map((e) => [e.code, e.key])).toEqual(
+      expect.arrayContaining([["WELFARE_CHECK", "hh-04"]]),
+    );
+    expect(expectations.filter((e) => e.code !== "none")).toEqual([
+      expect.objectContaining({ code: "WELFARE_CHECK", key: "hh-04" }),
+    ]);
+    const check = expectations.find((e) => e.code === "WELFARE_CHECK") as Expectation;
+    expect(check.dueAt - check.at).toBe(300 + periodMs);
+    for (const id of ["door-01", "door-02", "door-03"]) {
+      const sent = doors.get(id)?.sent ?? [];
+      expect(sent.length, id).toBeGreaterThanOrEqual(12); // shopping and a walk, each of 3 days
+      // Never shut a welfare period long: from the run's start, between passages, to the last day's end.
+      const times = [t0, ...sent.map((s) => s.at), t0 + 3 * periodMs];
+      for (let i = 1; i < times.length; i++)
+        expect((times[i] as number) - (times[i - 1] as number), id).toBeLessThan(periodMs);
+    }
+    // The resident who stays in: home at the start, out again three days later.
+    expect(doors.get("door-04")?.sent.map((s) => [s.contact, s.at - check.at])).toEqual([
+      ["open", 0],
+      ["closed", 300],
+      ["open", 3 * periodMs + 300],
+      ["closed", 3 * periodMs + 600],
+    ]);
+  });
+
+  it("is refused on a bigger --scale site: the households it leaves alone would raise the check", () => {
+    expect(() => onScaleSite(5).runner()).toThrow(
+      /welfare-check drives every household of at most 4 \(--scale 4\)/,
+    );
+    expect(() => onScaleSite(3).runner()).toThrow(/needs at least 4 households/);
   });
 });

@@ -1,4 +1,5 @@
 import { createRequire } from "node:module";
+import net from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { gk3 } from "../../devices/gk3.js";
 import { formatInterpretations } from "../../devices/modbus-decode.js";
@@ -228,6 +229,7 @@ describe("TCP bus against malformed MBAP replies (the simulator's faults)", () =
   // (before, on TCP, another transaction id or unit id read as "no reply").
   it.each([
     ["wrong-transaction", "mismatched"],
+    ["wrong-protocol", "mismatched"],
     ["wrong-unit", "mismatched"],
     ["wrong-function", "mismatched"],
     ["wrong-length", "mismatched"],
@@ -247,19 +249,6 @@ describe("TCP bus against malformed MBAP replies (the simulator's faults)", () =
     expect(bus.stats().discarded).toBeGreaterThanOrEqual(1);
   });
 
-  it("wrong-protocol: a framing error; the stream cannot be resynchronised, so the link is dropped and reopened", async () => {
-    const { gk3, port } = await kiosk();
-    const bus = tcpBus(port);
-    await bus.start();
-    gk3.faults.malformed["wrong-protocol"] = 1;
-    const r = await bus.request({ fn: 4, unit: 1, address: 9, count: 1 });
-    expect(r).toMatchObject({ ok: false, failure: { kind: "framing" } });
-    await until(() => bus.linkPhase === "up" && bus.stats().reconnects === 1);
-    const next = await bus.request({ fn: 4, unit: 1, address: 9, count: 1 });
-    expect(next.ok).toBe(true);
-    expect(bus.stats().framingErrors).toBe(1);
-  });
-
   it("trailing-garbage: the reply is used, the bytes after it discarded before the next request", async () => {
     const { gk3, port } = await kiosk();
     const bus = tcpBus(port);
@@ -271,5 +260,87 @@ describe("TCP bus against malformed MBAP replies (the simulator's faults)", () =
     const next = await bus.request({ fn: 4, unit: 1, address: 9, count: 1 });
     expect(next.ok).toBe(true);
     expect(bus.stats()).toMatchObject({ discarded: 1, discardedBytes: 3, timeouts: 0, framingErrors: 0 });
+  });
+});
+
+/**
+ * A controller whose MBAP headers delimit nothing (a length field of 0 or past 254): a raw socket
+ * on loopback answers each request with what `reply` makes of it (the simulator's faults keep
+ * their headers delimited).
+ */
+describe("TCP bus against MBAP headers that delimit nothing", () => {
+  const good = (req: Buffer) => Buffer.from([req[0]!, req[1]!, 0, 0, 0, 5, req[6]!, 0x04, 2, 0x00, 0x2a]);
+  const unframeable = (req: Buffer) => Buffer.from([req[0]!, req[1]!, 0, 0, 0xff, 0xff, req[6]!, 0x04]);
+
+  async function rawKiosk(reply: (req: Buffer, n: number) => Buffer) {
+    const sockets = new Set<net.Socket>();
+    let connections = 0;
+    let n = 0;
+    const server = net.createServer((s) => {
+      connections++;
+      sockets.add(s);
+      s.on("close", () => sockets.delete(s));
+      s.on("error", () => {});
+      // Requests are 12 bytes (fn 4) and come one at a time: each chunk is one.
+      s.on("data", (req) => s.write(reply(req, ++n)));
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    cleanup.push(async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((r) => server.close(() => r()));
+    });
+    return { port: (server.address() as net.AddressInfo).port, connections: () => connections };
+  }
+  const read = { fn: 4 as const, unit: 1, address: 9, count: 1 };
+
+  it("one such reply now and then: the stream resynchronises on the next header, the link is kept", async () => {
+    // Every third reply delimits nothing.
+    const k = await rawKiosk((req, n) => (n % 3 === 0 ? unframeable(req) : good(req)));
+    const bus = tcpBus(k.port);
+    await bus.start();
+    const results = [];
+    for (let i = 0; i < 9; i++) results.push(await bus.request(read));
+    for (const [i, r] of results.entries()) {
+      if (i % 3 === 2)
+        expect(r, `request ${i + 1}`).toMatchObject({
+          ok: false,
+          failure: { kind: "timeout", heard: "mismatched" },
+        });
+      else expect(r.ok && Array.from(r.words ?? []), `request ${i + 1}`).toEqual([42]);
+    }
+    expect(bus.stats()).toMatchObject({
+      framingErrors: 3,
+      reconnects: 0,
+      transportErrors: 0,
+      linkState: "up",
+    });
+    expect(k.connections()).toBe(1);
+  });
+
+  it("with a retry, such a reply costs no poll at all", async () => {
+    const k = await rawKiosk((req, n) => (n % 2 === 1 ? unframeable(req) : good(req)));
+    const bus = tcpBus(k.port, { retries: 1 });
+    await bus.start();
+    for (let i = 0; i < 4; i++) {
+      const r = await bus.request(read);
+      expect(r.ok && Array.from(r.words ?? [])).toEqual([42]);
+    }
+    expect(bus.stats()).toMatchObject({ framingErrors: 4, retries: 4, reconnects: 0 });
+    expect(k.connections()).toBe(1);
+  });
+
+  it("two in a row, none well framed between: the stream is lost, the request fails and the link is reopened", async () => {
+    let garbage = true;
+    const k = await rawKiosk((req) => (garbage ? unframeable(req) : good(req)));
+    const bus = tcpBus(k.port, { retries: 1 });
+    await bus.start();
+    const r = await bus.request(read);
+    expect(r).toMatchObject({ ok: false, failure: { kind: "framing", attempts: 2 } });
+    garbage = false;
+    await until(() => bus.linkPhase === "up" && bus.stats().reconnects === 1);
+    const next = await bus.request(read);
+    expect(next.ok).toBe(true);
+    expect(bus.stats().framingErrors).toBe(2);
+    expect(k.connections()).toBe(2);
   });
 });
