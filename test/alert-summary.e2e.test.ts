@@ -6,7 +6,7 @@
  * it holds every open alert, whether it subscribed as the console does or with one `#` filter,
  * and after alerts closed too. Needs mosquitto (.ci/run installs it); skipped without, outside CI.
  */
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -95,8 +95,9 @@ describe.skipIf(!available && !process.env.CI)("alerts summary on a real mosquit
     dir = mkdtempSync(join(tmpdir(), "linli-summary-"));
     port = await freePort();
     // Mosquitto queues at most 1,000 QoS 1 messages per client by default and drops the rest,
-    // retained ones at a SUBSCRIBE too: a site with more open alerts needs a higher limit.
-    broker = await startMosquitto(dir, port, "max_queued_messages 10000\n");
+    // retained ones at a SUBSCRIBE too: a site with more open alerts needs a higher limit, the
+    // one deploy/mosquitto-upstream.conf ships (tested here as the deploy guide says to use it).
+    broker = await startMosquitto(dir, port, readFileSync("deploy/mosquitto-upstream.conf", "utf8"));
     gw = await startGateway({
       config: testConfig({
         northbound: { upstream: { url: `mqtt://127.0.0.1:${port}`, reconnectInitial: "100ms" } },
