@@ -12,7 +12,9 @@ import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import mqtt from "mqtt";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Gateway } from "../gateway/gateway.js";
+import { validateConfig } from "../gateway/config/load.js";
+import { Gateway } from "../gateway/gateway.js";
+import { createLogger } from "../gateway/log.js";
 import { type FakeAlert, fakeAlert, publishAlerts } from "./support/console-browser.js";
 import { freePort } from "./support/free-port.js";
 import { connect, pendantMsg, SITE, sleep, startGateway, TestClient, testConfig } from "./support/harness.js";
@@ -305,4 +307,78 @@ describe.skipIf(!available && !process.env.CI)("alerts summary on a real mosquit
       await killGroup(broker2, 0, "SIGKILL");
     }
   }, 90_000);
+
+  it("upstream, a state the broker refused (set aside) is not named by the summary there: its clients complete (0.13.29)", async () => {
+    const port2 = await freePort();
+    // Packets over 1 KiB: mosquitto closes the connection; hh-1's alert states are over.
+    const broker2 = await startMosquitto(dir, port2, "max_packet_size 1536\n");
+    const dataDir = mkdtempSync(join(tmpdir(), "linli-summary-aside-"));
+    const input = testConfig({
+      northbound: {
+        upstream: { url: `mqtt://127.0.0.1:${port2}`, reconnectInitial: "50ms", reconnectMax: "100ms" },
+      },
+    });
+    input.households = [
+      { id: "hh-1", address: "长".repeat(128), room: "室".repeat(32), residentName: "张".repeat(32) },
+      { id: "hh-2" },
+    ];
+    const config = validateConfig(input, "test");
+    const logger = createLogger({ level: "silent" });
+    const gws: Gateway[] = [];
+    const waitSynced = async (what: string): Promise<SyncWatcher> => {
+      const w = await syncClient("#", port2);
+      for (const end = Date.now() + 10_000; w.heldWhenSynced === null; await sleep(50))
+        if (Date.now() > end)
+          throw new Error(`${what}: not synced: ${w.topics.size} held, summary ${JSON.stringify(w.summary)}`);
+      return w;
+    };
+    try {
+      const gw1 = await Gateway.start({ config, logger, dataDir });
+      gws.push(gw1);
+      const p1 = await connect(gw1, "p-1", "pw-p1");
+      const p2 = await connect(gw1, "p-2", "pw-p2");
+      await p1.publish("devices/ec200/p-1/up", pendantMsg(1, "press")); // hh-1: too big, set aside
+      await p2.publish("devices/ec200/p-2/up", pendantMsg(1, "press")); // hh-2: goes through
+      for (let end = Date.now() + 10_000; gw1.stats().upstream?.refused !== 1; await sleep(50))
+        if (Date.now() > end) throw new Error("the alert state was never set aside");
+      await p1.end();
+      await p2.end();
+      const [big] = gw1.engine.openAlerts().filter((a) => a.subject.id === "p-1");
+      const bigTopic = `${base}alerts/p1/EMERGENCY_CALL/p-1`;
+      // Upstream has hh-2's alert only: a client holding exactly that is complete.
+      await summaryUpstream(1, port2);
+      const w1 = await waitSynced("nothing of hh-1 upstream");
+      expect([...(w1.heldWhenSynced as Set<string>)]).toEqual([`${base}alerts/p1/EMERGENCY_CALL/p-2`]);
+      expect((w1.summary as { p1: { open: number } }).p1.open).toBe(1);
+      await w1.client.end();
+      await gw1.stop();
+
+      // An older, smaller state of that alert upstream (one that got through before): after a
+      // restart the read-back at connect sees it, and the summary there names it.
+      const older = JSON.stringify({
+        id: big?.id,
+        code: "EMERGENCY_CALL",
+        priority: 1,
+        state: "active-unacknowledged",
+        rev: 0,
+      });
+      const ops = await upstreamClient(port2);
+      await ops.client.publishAsync(bigTopic, older, { qos: 1, retain: true });
+      await ops.end();
+      const gw2 = await Gateway.start({ config, logger, dataDir });
+      gws.push(gw2);
+      await summaryUpstream(2, port2);
+      const w2 = await waitSynced("the older state upstream");
+      expect([...(w2.heldWhenSynced as Set<string>)].sort()).toEqual([
+        bigTopic,
+        `${base}alerts/p1/EMERGENCY_CALL/p-2`,
+      ]);
+      expect(gw2.stats().upstream?.ghostsDeleted).toBe(0);
+      await w2.client.end();
+    } finally {
+      for (const g of gws) await g.stop();
+      await killGroup(broker2, 0, "SIGKILL");
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  }, 60_000);
 });
