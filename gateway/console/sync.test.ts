@@ -216,6 +216,11 @@ describe("console sync: resolving a mismatch with list (docs/topics.md 0.13.29)"
     expect(r.start(s.summary(), undefined, 0)).toBe(true);
     expect(r.onResult({ action: "ack", ref: "sync-1-p1-1" })).toBe(false);
     expect(r.onResult({ action: "list", ref: "mine" })).toBe(false);
+    // Another console's round (same account, or upstream): not taken for this one's answer.
+    expect(r.onResult({ action: "list", ref: "sync-other-1-p1-1", ok: true, alerts: [], next: null })).toBe(
+      true,
+    );
+    expect(r.state).toBe("listing");
     expect(r.start(s.summary(), undefined, 1000)).toBe(false);
     expect(r.start(s.summary(), undefined, 31_000)).toBe(true);
     expect(r.round).toBe(2);

@@ -155,6 +155,8 @@ export class SyncResolver {
     this.results = new Map(); // priority -> listed alerts, once its last page came
     this.last = { fetched: 0, dropped: 0 }; // what the last round did (shown to the operator)
     this.startedAt = 0;
+    // Consoles of one account, and every client upstream, share a result topic: refs tell them apart.
+    this.id = Math.random().toString(36).slice(2, 10);
   }
 
   /** Starts a round for the priorities that do not match `summary` (none: nothing to do). */
@@ -174,7 +176,7 @@ export class SyncResolver {
   }
 
   ask(priority, after, alerts, pages) {
-    const ref = `sync-${this.round}-p${priority}-${pages}`;
+    const ref = `sync-${this.id}-${this.round}-p${priority}-${pages}`;
     this.waiting.set(ref, { priority, alerts, pages });
     this.io.request(priority, after, ref);
   }
