@@ -19,6 +19,7 @@ function recorder() {
     service: (r) => calls.push(["service", r]),
     away: (r) => calls.push(["away", r]),
     cmd: (r) => calls.push(["cmd", r]),
+    list: (r) => calls.push(["list", r]),
     refused: (r) => calls.push(["refused", r]),
   };
   return { h, calls };
@@ -120,6 +121,7 @@ describe("operator action table", () => {
       "linli/s/service/+",
       "linli/s/away/+",
       "linli/s/cmd/+/+",
+      "linli/s/list/+",
     ]);
   });
 });

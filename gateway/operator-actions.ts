@@ -8,6 +8,7 @@
  *   linli/<site>/service/<deviceId>       {"by","inService":false,"reason"}
  *   linli/<site>/away/<householdId>       {"by","away":true,"until"?,"reason"?}
  *   linli/<site>/cmd/<deviceId>/<command> {"id"?,"by"?}
+ *   linli/<site>/list/<p1|p2|p3|p4>       {"after"?}: which alert states are open (reads only)
  *
  * Access control (broker/access.ts) and the upstream bridge read the topic
  * shapes from it; operator routing (ops.ts) parses each request with its
@@ -18,7 +19,7 @@ import { isRejection, parseDuration, type Rejection, reject } from "../core/inde
 import { forbidden, OPERATOR_ROLES, type OperatorRole, roleIncludes } from "./operator-roles.js";
 import type { RejectReason } from "./stats.js";
 
-export type OperatorAction = "ack" | "shelve" | "unshelve" | "service" | "away" | "cmd";
+export type OperatorAction = "ack" | "shelve" | "unshelve" | "service" | "away" | "cmd" | "list";
 
 const MAX_NOTE = 500;
 const MAX_NAME = 64;
@@ -63,6 +64,8 @@ export type UnshelveFields = { reason: string | null };
 export type ServiceFields = { reason: string | null; inService: boolean };
 /** `until` is checked by the handler, after the household (a refusal names the first problem). */
 export type AwayFields = { reason: string | null; away: boolean; until: unknown };
+/** `after`: the last topic of the previous page ("" for the first). The priority is the target. */
+export type ListFields = { after: string };
 
 /** Who handles each action (ops.ts; `cmd` goes to the device's bus or downlink). */
 export interface OperatorHandlers {
@@ -72,6 +75,7 @@ export interface OperatorHandlers {
   service(r: OperatorRequest<ServiceFields>): void;
   away(r: OperatorRequest<AwayFields>): void;
   cmd(r: CommandRequest): void;
+  list(r: OperatorRequest<ListFields>): void;
   refused(r: RefusedRequest): void;
 }
 
@@ -179,6 +183,13 @@ export const OPERATOR_ACTIONS: Readonly<Record<OperatorAction, ActionRow>> = {
       h.cmd(commandRequest(operator, deviceId, command as string, payload));
     },
   },
+  // Reads only (docs/topics.md "Which alerts are open"): a viewer may, like reading alert topics.
+  list: strict<ListFields>("list", {
+    who: "viewer",
+    emptyOk: true,
+    fields: { after: afterOf },
+    handle: (h, r) => h.list(r),
+  }),
 };
 
 /**
@@ -312,6 +323,20 @@ function optionalText(field: string): Field<string | null> {
       });
     return v;
   };
+}
+
+/** A topic is at most a few hundred characters; longer is no topic of an alert. */
+const MAX_AFTER = 1000;
+
+function afterOf(body: Body): string | Rejection {
+  const v = body.after;
+  if (v === undefined || v === null) return "";
+  if (typeof v !== "string" || v.length > MAX_AFTER)
+    return reject("bad-request", `after must be a topic of at most ${MAX_AFTER} characters`, {
+      path: "after",
+      zh: `after 须为不超过 ${MAX_AFTER} 个字符的主题`,
+    });
+  return v;
 }
 
 function requiredBoolean(field: string): Field<boolean> {

@@ -29,11 +29,11 @@ const site = (operators: ConfigInput["operators"]): ConfigInput => ({
 });
 
 describe("the role table", () => {
-  it("viewer sends nothing, responder answers alerts, supervisor also changes service and commands devices", () => {
+  it("viewer only reads (list), responder answers alerts, supervisor also changes service and commands devices", () => {
     expect(roleTable()).toEqual({
-      viewer: [],
-      responder: ["ack", "shelve", "unshelve", "away"],
-      supervisor: ["ack", "shelve", "unshelve", "service", "away", "cmd"],
+      viewer: ["list"],
+      responder: ["ack", "shelve", "unshelve", "away", "list"],
+      supervisor: ["ack", "shelve", "unshelve", "service", "away", "cmd", "list"],
     });
     // Without a role: everything, as before roles existed (existing sites keep working).
     expect(DEFAULT_ROLE).toBe("supervisor");
@@ -64,6 +64,7 @@ describe("the role table", () => {
       "`away`",
       "`service`",
       "`cmd`",
+      "`list`",
     ]);
     for (const r of rows) {
       const action = (r[1] as string).replaceAll("`", "") as Parameters<typeof roleMay>[1];
@@ -325,6 +326,10 @@ describe("operators[].role in the site file", () => {
       role: "responder",
       actions: roleActions("responder"),
     });
-    expect(consoleSiteInfo(cfg, "gone").operator).toEqual({ name: "gone", role: "viewer", actions: [] });
+    expect(consoleSiteInfo(cfg, "gone").operator).toEqual({
+      name: "gone",
+      role: "viewer",
+      actions: roleActions("viewer"),
+    });
   });
 });

@@ -2,7 +2,7 @@
  * Operators' roles (docs/security.md, "Operator roles"): what an account may ask of the gateway.
  * Ranked, each one everything the one below may and more:
  *
- *   viewer      reads alerts, telemetry, states; sends no request
+ *   viewer      reads alerts, telemetry, states, and which alerts are open (`list`); changes nothing
  *   responder   the duty desk: acknowledge, shelve, unshelve, away mode
  *   supervisor  also takes devices out of service and sends device commands (a GD-2's valve_open)
  *
@@ -41,6 +41,7 @@ const ACTION_ZH: Readonly<Record<string, string>> = {
   service: "停用或恢复设备",
   away: "设置住户外出",
   cmd: "向设备发送命令",
+  list: "查询未结束告警",
 };
 
 /** The refusal of a request the account's role does not allow (counted as `forbidden`). */

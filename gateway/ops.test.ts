@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { AlertEngine } from "./alerts/engine.js";
 import type { RateLimitedLog } from "./log.js";
+import { AlertSummary } from "./northbound/alert-summary.js";
 import type { Publisher } from "./northbound/publisher.js";
 import { OperatorCommands, type OpsResult } from "./ops.js";
 import type { Registry } from "./registry.js";
@@ -59,5 +60,64 @@ describe("a shelve longer than alerts.shelveMax", () => {
       detail: "at most 8 hours",
       message: "最多搁置 8 小时",
     });
+  });
+});
+
+describe("list: which alert states are open", () => {
+  function lister() {
+    const results: Record<string, unknown>[] = [];
+    const rejected: string[] = [];
+    const summary = new AlertSummary(
+      () => {},
+      () => 0,
+    );
+    const publisher = {
+      summary,
+      opsResult: (_op: string, r: Record<string, unknown>) => results.push(r),
+    } as unknown as Publisher;
+    const counters = { reject: (_m: string, r: string) => rejected.push(r) } as unknown as Counters;
+    const log = { warn: () => {} } as unknown as RateLimitedLog;
+    const registry = { siteTime: { timeZone: "UTC" } } as unknown as Registry;
+    const ops = new OperatorCommands({} as AlertEngine, registry, publisher, counters, log);
+    return { ops, summary, results, rejected };
+  }
+
+  it("answers a viewer with the priority's ids and revs, paged, count and digest beside, in Chinese", () => {
+    const { ops, summary, results } = lister();
+    for (let i = 0; i < 250; i++)
+      summary.set(`linli/s/alerts/p3/CODE/d-${String(i).padStart(3, "0")}`, 3, `a-${i}`, 2);
+    ops.handle("wall", "viewer", "list", "p3", null, Buffer.from('{"ref":"sync-1"}'));
+    const first = results[0] as Record<string, unknown> & { alerts: unknown[]; next: string };
+    expect(first).toMatchObject({
+      action: "list",
+      target: "p3",
+      ok: true,
+      result: "listed",
+      reason: null,
+      ref: "sync-1",
+      account: "wall",
+      open: 250,
+      message: "共 250 条未结束告警，本页 200 条",
+    });
+    expect(first.alerts).toHaveLength(200);
+    expect(first.alerts[0]).toEqual({ topic: "linli/s/alerts/p3/CODE/d-000", id: "a-0", rev: 2 });
+    expect(first.next).toBe("linli/s/alerts/p3/CODE/d-199");
+    ops.handle("wall", "viewer", "list", "p3", null, Buffer.from(JSON.stringify({ after: first.next })));
+    expect(results[1]).toMatchObject({ ok: true, open: 250, next: null });
+    expect((results[1] as { alerts: unknown[] }).alerts).toHaveLength(50);
+    // An empty payload lists the first page.
+    ops.handle("wall", "viewer", "list", "p1", null, Buffer.alloc(0));
+    expect(results[2]).toMatchObject({ ok: true, open: 0, alerts: [], next: null });
+  });
+
+  it("refuses a target that is no priority and a bad cursor, counted", () => {
+    const { ops, results, rejected } = lister();
+    ops.handle("wall", "viewer", "list", "p5", null, Buffer.alloc(0));
+    ops.handle("wall", "viewer", "list", "p1", null, Buffer.from('{"after":3}'));
+    expect(results).toMatchObject([
+      { ok: false, reason: "bad-request", message: "目标须为 p1、p2、p3 或 p4" },
+      { ok: false, reason: "bad-request" },
+    ]);
+    expect(rejected).toEqual(["bad-request", "bad-request"]);
   });
 });

@@ -7,6 +7,7 @@
  *   linli/<site>/unshelve/<alertId>    {"by","reason"}
  *   linli/<site>/service/<deviceId>    {"by","inService":false,"reason"}
  *   linli/<site>/away/<householdId>    {"by","away":true,"until"?,"reason"?}
+ *   linli/<site>/list/<p1..p4>         {"after"?}: which alert states are open, a page at a time
  *
  * Each request is parsed by its row of the action table (operator-actions.ts).
  * Every request gets an answer on `linli/<site>/ops/result/<operator>`
@@ -20,12 +21,14 @@ import { enSpan } from "./content/messages.en.js";
 import { zhSpan } from "./content/messages.zh-CN.js";
 import { type OpsOutcome, type OpsOutcomeArgs, opsOutcomeText } from "./content/ops-text.js";
 import type { Logger, RateLimitedLog } from "./log.js";
+import type { AlertPage } from "./northbound/alert-summary.js";
 import type { Publisher } from "./northbound/publisher.js";
 import {
   type AckFields,
   type AwayFields,
   type CommandRequest,
   commandRequest,
+  type ListFields,
   noDevice,
   OPERATOR_ACTIONS,
   type OperatorAction,
@@ -43,6 +46,14 @@ import type { Registry } from "./registry.js";
 import type { Counters } from "./stats.js";
 import type { Supervisor } from "./supervision.js";
 import { SteadyClock } from "./time/steady-clock.js";
+
+/**
+ * Alert states per `list` answer: ~100 bytes each (topic, id, rev), so a page is ~20 KB, which any
+ * broker's default maximum packet size takes; 10,000 open alerts are 50 requests.
+ */
+export const LIST_PAGE = 200;
+
+const PRIORITY_TARGET = /^p([1-4])$/;
 
 /** Away mode longer than a year is a typo, not a holiday. */
 const MAX_AWAY_MS = 366 * 86_400_000;
@@ -159,6 +170,47 @@ export class OperatorCommands implements OperatorHandlers {
 
   cmd(r: CommandRequest): void {
     this.deviceCommands?.handle(r);
+  }
+
+  /**
+   * Which alert states of a priority are retained now, a page at a time (docs/topics.md "Which
+   * alerts are open"): what a client whose states do not match `alerts/summary` compares with
+   * to find the ones it lacks or holds stale. Read from the summary's own table, so the list and
+   * the summary describe the same set. Not audited: it changes nothing.
+   */
+  list({ operator, target, ref, fields: { after } }: OperatorRequest<ListFields>): void {
+    const m = PRIORITY_TARGET.exec(target);
+    if (m === null) {
+      this.refuse(
+        operator,
+        "list",
+        target,
+        ref,
+        reject("bad-request", "the target must be p1, p2, p3 or p4", {
+          path: "target",
+          zh: "目标须为 p1、p2、p3 或 p4",
+        }),
+      );
+      return;
+    }
+    const page = this.publisher.summary.page(Number(m[1]), after, LIST_PAGE);
+    const args = { alerts: page.open, listed: page.alerts.length };
+    this.publisher.opsResult(operator, {
+      action: "list",
+      target,
+      ok: true,
+      result: "listed",
+      reason: null,
+      detail: `${page.open} open alert(s)`,
+      message: opsOutcomeText(this.locale(), "listed", args, this.registry.siteTime),
+      ref,
+      account: operator,
+      at: this.now(),
+      open: page.open,
+      digest: page.digest,
+      alerts: page.alerts,
+      next: page.next,
+    } satisfies OpsResult & AlertPage);
   }
 
   ack({ operator, target: alertId, ref, by, fields: { note } }: OperatorRequest<AckFields>): void {

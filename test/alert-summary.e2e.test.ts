@@ -6,13 +6,15 @@
  * it holds every open alert, whether it subscribed as the console does or with one `#` filter,
  * and after alerts closed too. Needs mosquitto (.ci/run installs it); skipped without, outside CI.
  */
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import mqtt from "mqtt";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Gateway } from "../gateway/gateway.js";
+import { validateConfig } from "../gateway/config/load.js";
+import { Gateway } from "../gateway/gateway.js";
+import { createLogger } from "../gateway/log.js";
 import { type FakeAlert, fakeAlert, publishAlerts } from "./support/console-browser.js";
 import { freePort } from "./support/free-port.js";
 import { connect, pendantMsg, SITE, sleep, startGateway, TestClient, testConfig } from "./support/harness.js";
@@ -24,8 +26,24 @@ interface Held {
   apply(topic: string, body: unknown): void;
   matches(summary: unknown): boolean;
 }
-const { HeldAlerts } = (await import(pathToFileURL(resolve("gateway/console/public/sync.js")).href)) as {
+interface Resolver {
+  state: string;
+  last: { fetched: number; dropped: number };
+  start(summary: unknown): boolean;
+  onResult(body: unknown): boolean;
+}
+const { HeldAlerts, SyncResolver } = (await import(
+  pathToFileURL(resolve("gateway/console/public/sync.js")).href
+)) as {
   HeldAlerts: new () => Held;
+  SyncResolver: new (
+    held: Held,
+    io: {
+      request(priority: number, after: string, ref: string): void;
+      fetch(topics: string[]): void;
+      drop(topic: string): void;
+    },
+  ) => Resolver;
 };
 
 const available = haveMosquitto();
@@ -79,8 +97,9 @@ describe.skipIf(!available && !process.env.CI)("alerts summary on a real mosquit
     dir = mkdtempSync(join(tmpdir(), "linli-summary-"));
     port = await freePort();
     // Mosquitto queues at most 1,000 QoS 1 messages per client by default and drops the rest,
-    // retained ones at a SUBSCRIBE too: a site with more open alerts needs a higher limit.
-    broker = await startMosquitto(dir, port, "max_queued_messages 10000\n");
+    // retained ones at a SUBSCRIBE too: a site with more open alerts needs a higher limit, the
+    // one deploy/mosquitto-upstream.conf ships (tested here as the deploy guide says to use it).
+    broker = await startMosquitto(dir, port, readFileSync("deploy/mosquitto-upstream.conf", "utf8"));
     gw = await startGateway({
       config: testConfig({
         northbound: { upstream: { url: `mqtt://127.0.0.1:${port}`, reconnectInitial: "100ms" } },
@@ -216,6 +235,150 @@ describe.skipIf(!available && !process.env.CI)("alerts summary on a real mosquit
     } finally {
       await gw2.stop();
       await killGroup(broker2, 0, "SIGKILL");
+    }
+  }, 60_000);
+
+  it("resolves what the broker dropped with list (0.13.31): asked over the upstream session, then complete", async () => {
+    const port2 = await freePort();
+    const broker2 = await startMosquitto(dir, port2); // mosquitto's defaults: a queue of 1,000
+    const gw2 = await startGateway({
+      config: testConfig({
+        northbound: {
+          upstream: { url: `mqtt://127.0.0.1:${port2}`, reconnectInitial: "100ms", role: "viewer" },
+        },
+      }),
+    });
+    try {
+      const alerts: FakeAlert[] = [];
+      for (let i = 0; i < 1500; i++) {
+        const a = fakeAlert(i, ((i % 4) + 1) as 1 | 2 | 3 | 4);
+        alerts.push({ topic: a.topic.replace(/^linli\/[^/]+\//, base), body: { ...a.body, site: SITE } });
+      }
+      publishAlerts(gw2, alerts);
+      await summaryUpstream(1500, port2);
+      const w = await syncClient("console", port2);
+      const c = w.client.client;
+      await c.subscribeAsync(`${base}ops/result/upstream`, { qos: 1 });
+      const topics = w.topics;
+      const r = new SyncResolver(w.held, {
+        request: (p, after, ref) => {
+          void c.publishAsync(`${base}list/p${p}`, JSON.stringify({ after, ref }), { qos: 1 });
+        },
+        fetch: (list) => {
+          void c.subscribeAsync(list, { qos: 1 });
+        },
+        drop: (topic) => topics.delete(topic),
+      });
+      let requests = 0;
+      c.on("message", (topic, payload) => {
+        if (topic === `${base}ops/result/upstream` && r.onResult(JSON.parse(payload.toString()))) requests++;
+      });
+      const quiet = async () => {
+        let seen = -1;
+        while (w.client.messages.length !== seen) {
+          seen = w.client.messages.length;
+          await sleep(500);
+        }
+      };
+      await quiet();
+      expect(w.heldWhenSynced).toBeNull();
+      const before = topics.size;
+      // The summary may be among the dropped: fetched again by its exact topic, as the page does.
+      if (w.summary === null) await c.subscribeAsync(`${base}alerts/summary`, { qos: 1 });
+      // Rounds as the console makes them, each once the last one's states came in.
+      let rounds = 0;
+      for (const end = Date.now() + 30_000; w.heldWhenSynced === null && rounds < 5 && Date.now() < end; ) {
+        await sleep(200);
+        if (w.summary === null || !r.start(w.summary)) continue;
+        rounds++;
+        for (let end = Date.now() + 10_000; r.state !== "idle" && Date.now() < end; ) await sleep(50);
+        await quiet();
+      }
+      const held = await w.synced(1000);
+      expect(held.size).toBe(1500);
+      expect(alerts.filter((a) => !held.has(a.topic))).toEqual([]);
+      console.log(
+        `alert-summary.e2e (list): ${before} of 1500 arrived at the SUBSCRIBE; ${rounds} round(s) of list ` +
+          `(${requests} answers) fetched the rest`,
+      );
+      await w.client.end();
+    } finally {
+      await gw2.stop();
+      await killGroup(broker2, 0, "SIGKILL");
+    }
+  }, 90_000);
+
+  it("upstream, a state the broker refused (set aside) is not named by the summary there: its clients complete (0.13.31)", async () => {
+    const port2 = await freePort();
+    // Packets over 1 KiB: mosquitto closes the connection; hh-1's alert states are over.
+    const broker2 = await startMosquitto(dir, port2, "max_packet_size 1536\n");
+    const dataDir = mkdtempSync(join(tmpdir(), "linli-summary-aside-"));
+    const input = testConfig({
+      northbound: {
+        upstream: { url: `mqtt://127.0.0.1:${port2}`, reconnectInitial: "50ms", reconnectMax: "100ms" },
+      },
+    });
+    input.households = [
+      { id: "hh-1", address: "长".repeat(128), room: "室".repeat(32), residentName: "张".repeat(32) },
+      { id: "hh-2" },
+    ];
+    const config = validateConfig(input, "test");
+    const logger = createLogger({ level: "silent" });
+    const gws: Gateway[] = [];
+    const waitSynced = async (what: string): Promise<SyncWatcher> => {
+      const w = await syncClient("#", port2);
+      for (const end = Date.now() + 10_000; w.heldWhenSynced === null; await sleep(50))
+        if (Date.now() > end)
+          throw new Error(`${what}: not synced: ${w.topics.size} held, summary ${JSON.stringify(w.summary)}`);
+      return w;
+    };
+    try {
+      const gw1 = await Gateway.start({ config, logger, dataDir });
+      gws.push(gw1);
+      const p1 = await connect(gw1, "p-1", "pw-p1");
+      const p2 = await connect(gw1, "p-2", "pw-p2");
+      await p1.publish("devices/ec200/p-1/up", pendantMsg(1, "press")); // hh-1: too big, set aside
+      await p2.publish("devices/ec200/p-2/up", pendantMsg(1, "press")); // hh-2: goes through
+      for (let end = Date.now() + 10_000; gw1.stats().upstream?.refused !== 1; await sleep(50))
+        if (Date.now() > end) throw new Error("the alert state was never set aside");
+      await p1.end();
+      await p2.end();
+      const [big] = gw1.engine.openAlerts().filter((a) => a.subject.id === "p-1");
+      const bigTopic = `${base}alerts/p1/EMERGENCY_CALL/p-1`;
+      // Upstream has hh-2's alert only: a client holding exactly that is complete.
+      await summaryUpstream(1, port2);
+      const w1 = await waitSynced("nothing of hh-1 upstream");
+      expect([...(w1.heldWhenSynced as Set<string>)]).toEqual([`${base}alerts/p1/EMERGENCY_CALL/p-2`]);
+      expect((w1.summary as { p1: { open: number } }).p1.open).toBe(1);
+      await w1.client.end();
+      await gw1.stop();
+
+      // An older, smaller state of that alert upstream (one that got through before): after a
+      // restart the read-back at connect sees it, and the summary there names it.
+      const older = JSON.stringify({
+        id: big?.id,
+        code: "EMERGENCY_CALL",
+        priority: 1,
+        state: "active-unacknowledged",
+        rev: 0,
+      });
+      const ops = await upstreamClient(port2);
+      await ops.client.publishAsync(bigTopic, older, { qos: 1, retain: true });
+      await ops.end();
+      const gw2 = await Gateway.start({ config, logger, dataDir });
+      gws.push(gw2);
+      await summaryUpstream(2, port2);
+      const w2 = await waitSynced("the older state upstream");
+      expect([...(w2.heldWhenSynced as Set<string>)].sort()).toEqual([
+        bigTopic,
+        `${base}alerts/p1/EMERGENCY_CALL/p-2`,
+      ]);
+      expect(gw2.stats().upstream?.ghostsDeleted).toBe(0);
+      await w2.client.end();
+    } finally {
+      for (const g of gws) await g.stop();
+      await killGroup(broker2, 0, "SIGKILL");
+      rmSync(dataDir, { recursive: true, force: true });
     }
   }, 60_000);
 });

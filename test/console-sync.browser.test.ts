@@ -214,6 +214,56 @@ describe.skipIf(!browserThere)("operators' console: sync, fold, 1,000 open alert
     }
   }, 60_000);
 
+  it("resolves a mismatch that lasts with list (0.13.31): drops a closed alert, fetches a stale one again, says so", async () => {
+    const sink = (gw.publisher as unknown as { sink: NorthboundSink }).sink;
+    const alerts: FakeAlert[] = [];
+    for (let i = 0; i < 5; i++) alerts.push(fakeAlert(50_000 + i, 2));
+    publishAlerts(gw, alerts);
+    // A state the broker still holds that the gateway no longer names (a ghost, closed long ago),
+    // and an alert the gateway names at rev 2 whose state the broker has at rev 1 only.
+    const ghost = fakeAlert(50_100, 3);
+    sink.publish(ghost.topic, JSON.stringify(ghost.body), 1, true);
+    const stale = alerts[2] as FakeAlert;
+    const newer: Record<string, unknown> = { ...stale.body, rev: 2, deviceName: "门磁 新状态" };
+    gw.publisher.summary.set(stale.topic, 2, newer.id as string, 2);
+    gw.publisher.summary.flush();
+    const page = await openConsole();
+    try {
+      await countIs(page, 6, 10_000).catch(() => {});
+      expect(await page.locator("#conn").textContent()).toBe("正在同步…");
+      // First round (after the grace): the ghost dropped, the stale one fetched again (rev 1 still).
+      await page
+        .locator("#alerts .sync-resolve", {
+          hasText: "已与网关核对：重新获取 1 条缺失或过期的告警，移除 1 条已结束的告警",
+        })
+        .waitFor({ timeout: 20_000 });
+      expect(await page.locator("#alert-count").textContent()).toBe("(5…)");
+      expect(await page.locator("#conn").textContent()).toBe("正在同步…");
+      // The broker gets the newer state without the page seeing it live; the next round fetches it.
+      const persistence = (
+        gw.broker.aedes as unknown as { persistence: { storeRetained(p: unknown): Promise<void> } }
+      ).persistence;
+      await persistence.storeRetained({
+        cmd: "publish",
+        topic: stale.topic,
+        payload: Buffer.from(JSON.stringify(newer)),
+        qos: 1,
+        retain: true,
+        dup: false,
+      });
+      await page.locator("#conn", { hasText: "已连接" }).waitFor({ timeout: 30_000 });
+      await page.locator("#alerts", { hasText: "门磁 新状态" }).waitFor({ timeout: 5000 });
+      await countIs(page, 5);
+      expect(await page.locator("#alerts .sync-resolve").count()).toBe(0);
+      // The sync's own requests are not shown among the operator's results.
+      expect(await page.locator("#results", { hasText: "未结束告警" }).count()).toBe(0);
+      alerts[2] = { topic: stale.topic, body: newer };
+    } finally {
+      publishAlerts(gw, [...alerts, ghost], true);
+      await page.close();
+    }
+  }, 90_000);
+
   it("folds P3/P4 into a line per priority with counts, P1/P2 on top; kept across a reload; by keyboard", async () => {
     const alerts: FakeAlert[] = [];
     for (let i = 0; i < 245; i++)

@@ -87,6 +87,19 @@ describe("operator roles, enforced by the gateway", () => {
     expect(await viewer.subscribe(`linli/${SITE}/gateway/status`)).toBe(1);
     expect(supervisor.messages.some((m) => m.topic === `linli/${SITE}/ack/${id}`)).toBe(false);
 
+    // What a viewer may ask (0.13.31): which alerts are open, answered on its own result topic.
+    await viewer.publish(`linli/${SITE}/list/p1`, JSON.stringify({ ref: "v-2" }));
+    expect((await opsResult(viewer, VIEWER.name, "p1")).json()).toMatchObject({
+      action: "list",
+      ok: true,
+      result: "listed",
+      ref: "v-2",
+      open: 1,
+      alerts: [{ topic: `linli/${SITE}/alerts/p1/EMERGENCY_CALL/p-1`, id, rev: raised.rev }],
+      next: null,
+    });
+    expect(gw.counters.rejected("operator", "forbidden")).toBe(1);
+
     await responder.publish(`linli/${SITE}/ack/${id}`, JSON.stringify({ by: "Wang Li" }));
     expect((await opsResult(responder, RESPONDER.name, id)).json()).toMatchObject({
       ok: true,

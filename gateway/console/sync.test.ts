@@ -21,9 +21,22 @@ interface Held {
   clear(): void;
   matches(summary: unknown, priorities?: number[]): boolean;
 }
+interface Resolver {
+  state: string;
+  round: number;
+  last: { fetched: number; dropped: number };
+  start(summary: unknown, priorities?: number[], now?: number): boolean;
+  onResult(body: unknown): boolean;
+}
+interface Io {
+  request(priority: number, after: string, ref: string): void;
+  fetch(topics: string[]): void;
+  drop(topic: string): void;
+}
 interface Sync {
   fnv1a64: (text: string) => [number, number];
   HeldAlerts: new () => Held;
+  SyncResolver: new (held: Held, io: Io) => Resolver;
 }
 
 const load = async () =>
@@ -127,5 +140,90 @@ describe("console sync (alerts/summary)", () => {
     expect(p1.matches(null, [1])).toBe(false);
     expect(p1.matches({ p1: "x" }, [1])).toBe(false);
     expect(hex64(0, 0)).toBe("0000000000000000");
+  });
+});
+
+describe("console sync: resolving a mismatch with list (docs/topics.md 0.13.31)", () => {
+  /**
+   * The gateway's side (AlertSummary, answering `list` pages as ops.ts does) and a broker that
+   * holds the retained states: what the console's resolver asks and fetches, end to end, no MQTT.
+   */
+  function site(open: Map<string, Body>, pageSize = 7) {
+    let summary: unknown = null;
+    const gw = new AlertSummary((p) => {
+      summary = JSON.parse(p);
+    }, Date.now);
+    for (const [topic, b] of open) gw.set(topic, b.priority, b.id, b.rev);
+    gw.flush();
+    const answers: unknown[] = [];
+    const fetched: string[][] = [];
+    const dropped: string[] = [];
+    const io: Io = {
+      request: (priority, after, ref) => {
+        const page = gw.page(priority, after, pageSize);
+        answers.push({ action: "list", target: `p${priority}`, ok: true, result: "listed", ref, ...page });
+      },
+      fetch: (topics) => fetched.push(topics),
+      drop: (topic) => dropped.push(topic),
+    };
+    return { gw, summary: () => summary, answers, fetched, dropped, io };
+  }
+
+  it("finds the states a broker dropped, the stale ones and the closed ones, pages through, and then matches", async () => {
+    const { HeldAlerts, SyncResolver } = await load();
+    const open = new Map<string, Body>();
+    for (let i = 0; i < 40; i++) open.set(...state(i, 1 + (i % 3)));
+    const s = site(open);
+    const held = new HeldAlerts();
+    const arrived = [...open];
+    // The broker dropped 5, sent one at an older rev, and the client holds a ghost closed long ago.
+    for (const [topic, body] of arrived.slice(5)) held.apply(topic, body);
+    const [staleTopic, staleBody] = arrived[10] as [string, Body];
+    held.apply(staleTopic, { ...staleBody, rev: staleBody.rev - 1 });
+    const [ghostTopic, ghostBody] = state(99, 3, 2);
+    held.apply(ghostTopic, ghostBody);
+    expect(held.matches(s.summary())).toBe(false);
+
+    const r = new SyncResolver(held, s.io);
+    expect(r.start(s.summary())).toBe(true);
+    expect(r.start(s.summary())).toBe(false); // one round at a time
+    // A state raised after the request, arriving before its answer, is newer than the list: kept.
+    const [lateTopic, lateBody] = state(200, 1, 3);
+    open.set(lateTopic, lateBody);
+    held.apply(lateTopic, lateBody);
+    while (s.answers.length > 0) expect(r.onResult(s.answers.shift())).toBe(true);
+    expect(r.state).toBe("idle");
+    expect(s.dropped).toEqual([ghostTopic]);
+    const want = [...arrived.slice(0, 5).map(([t]) => t), staleTopic].sort();
+    expect(s.fetched.flat().sort()).toEqual(want);
+    expect(r.last).toEqual({ fetched: 6, dropped: 1 });
+    // The broker sends the fetched topics' retained states: the client then holds the set.
+    for (const t of s.fetched.flat()) held.apply(t, open.get(t) as Body);
+    s.gw.set(lateTopic, lateBody.priority, lateBody.id, lateBody.rev);
+    s.gw.flush();
+    expect(held.matches(s.summary())).toBe(true);
+    // Matching: nothing to do.
+    expect(r.start(s.summary())).toBe(false);
+    s.gw.stop();
+  });
+
+  it("ignores answers that are not its own, and gives up a round whose answers were lost", async () => {
+    const { HeldAlerts, SyncResolver } = await load();
+    const open = new Map<string, Body>([state(1, 1, 1)]);
+    const s = site(open);
+    const held = new HeldAlerts();
+    const r = new SyncResolver(held, { ...s.io, request: () => {} });
+    expect(r.start(s.summary(), undefined, 0)).toBe(true);
+    expect(r.onResult({ action: "ack", ref: "sync-1-p1-1" })).toBe(false);
+    expect(r.onResult({ action: "list", ref: "mine" })).toBe(false);
+    // Another console's round (same account, or upstream): not taken for this one's answer.
+    expect(r.onResult({ action: "list", ref: "sync-other-1-p1-1", ok: true, alerts: [], next: null })).toBe(
+      true,
+    );
+    expect(r.state).toBe("listing");
+    expect(r.start(s.summary(), undefined, 1000)).toBe(false);
+    expect(r.start(s.summary(), undefined, 31_000)).toBe(true);
+    expect(r.round).toBe(2);
+    s.gw.stop();
   });
 });

@@ -13,6 +13,7 @@ const OUTCOMES: OpsOutcome[] = [
   "in-service",
   "away",
   "monitored",
+  "listed",
 ];
 
 describe("operator result texts", () => {

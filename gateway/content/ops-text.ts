@@ -18,13 +18,16 @@ export type OpsOutcome =
   | "out-of-service"
   | "in-service"
   | "away"
-  | "monitored";
+  | "monitored"
+  | "listed";
 
 export interface OpsOutcomeArgs {
   /** shelved: when the shelving ends; away: when away mode ends (null: until the resident is back). */
   until?: number | null;
-  /** out-of-service, in-service: the device's open alerts. */
+  /** out-of-service, in-service: the device's open alerts; listed: the priority's open alerts. */
   alerts?: number;
+  /** listed: how many of them this page names. */
+  listed?: number;
 }
 
 type Words = Record<OpsOutcome, (a: OpsOutcomeArgs, at: (t: number) => string) => string>;
@@ -40,6 +43,7 @@ const ZH: Words = {
   away: (a, at) =>
     a.until ? `已设为外出，关怀检查暂停至 ${at(a.until)}` : "已设为外出，关怀检查暂停至住户回家",
   monitored: () => "已恢复看护，关怀检查重新计时",
+  listed: (a) => `共 ${a.alerts ?? 0} 条未结束告警，本页 ${a.listed ?? 0} 条`,
 };
 
 const openAlerts = (n = 0) => (n ? ` (${n} open alert${n === 1 ? "" : "s"})` : "");
@@ -57,6 +61,7 @@ const EN: Words = {
       ? `away: welfare checks paused until ${at(a.until)}`
       : "away: welfare checks paused until the resident is back",
   monitored: () => "monitored again: welfare checks restarted",
+  listed: (a) => `${a.alerts ?? 0} open alert${a.alerts === 1 ? "" : "s"}, ${a.listed ?? 0} on this page`,
 };
 
 const WORDS: Record<Locale, Words> = { "zh-CN": ZH, en: EN };

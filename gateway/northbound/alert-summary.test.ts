@@ -116,4 +116,46 @@ describe("AlertSummary", () => {
     expect(out).toHaveLength(3);
     expect(vi.getTimerCount()).toBe(0);
   });
+
+  it("lists a priority's states a page at a time, in topic order, each once while others come and go", () => {
+    const s = new AlertSummary(
+      () => {},
+      () => 0,
+    );
+    for (let i = 0; i < 25; i++) s.set(topic(2, i), 2, `id-${i}`, 1);
+    s.set(topic(1, 1), 1, "p1-only", 3);
+    s.set(topic(2, 7), 2, "id-7", 5); // a new rev: listed as it is now
+    const seen: string[] = [];
+    let after = "";
+    let pages = 0;
+    for (;;) {
+      const page = s.page(2, after, 10);
+      pages++;
+      seen.push(...page.alerts.map((a) => `${a.topic}=${a.id}:${a.rev}`));
+      if (pages === 1) {
+        // Between pages: one before the cursor goes, one after it comes; neither disturbs the rest.
+        s.delete(topic(2, 0));
+        s.set(topic(2, 99), 2, "late", 1);
+      }
+      if (page.next === null) break;
+      after = page.next;
+    }
+    expect(pages).toBe(3);
+    const topics = seen.map((x) => x.slice(0, x.indexOf("=")));
+    expect(topics).toEqual([...topics].sort());
+    expect(new Set(seen).size).toBe(seen.length);
+    expect(seen).toContain(`${topic(2, 7)}=id-7:5`);
+    expect(seen).toContain(`${topic(2, 99)}=late:1`);
+    expect(seen.some((x) => x.includes("p1-only"))).toBe(false);
+    // The page carries the priority's count and digest as the summary's `p<n>`.
+    const whole = s.page(1, "", 10);
+    expect(whole).toEqual({
+      open: 1,
+      digest: fnvHex("p1-only:3"),
+      alerts: [{ topic: topic(1, 1), id: "p1-only", rev: 3 }],
+      next: null,
+    });
+    expect(s.page(4, "", 10)).toEqual({ open: 0, digest: "0000000000000000", alerts: [], next: null });
+    s.stop();
+  });
 });

@@ -56,8 +56,28 @@ export function hex64(hi: number, lo: number): string {
 
 interface Entry {
   priority: number;
+  /** The alert's id and rev (references to strings the alert holds anyway): for `page`. */
+  id: string;
+  rev: number;
   hi: number;
   lo: number;
+}
+
+/** One retained alert state as `page` lists it. */
+export interface ListedAlert {
+  topic: string;
+  id: string;
+  rev: number;
+}
+
+/** A page of one priority's retained alert states, in topic order (docs/topics.md "Which alerts"). */
+export interface AlertPage {
+  /** The priority's count and digest when the page was made (as the summary's `p<n>`). */
+  open: number;
+  digest: string;
+  alerts: ListedAlert[];
+  /** The last topic of this page when more follow (the next request's `after`), else null. */
+  next: string | null;
 }
 
 interface Tally {
@@ -71,6 +91,8 @@ export class AlertSummary {
   private readonly held = new Map<string, Entry>();
   private readonly tallies: Tally[] = [1, 2, 3, 4].map(() => ({ open: 0, hi: 0, lo: 0 }));
   private readonly scratch: [number, number] = [0, 0];
+  /** Per priority, its topics sorted (for `page`); null when a topic came or went since. */
+  private readonly sorted: (string[] | null)[] = [null, null, null, null];
   private timer: NodeJS.Timeout | null = null;
   private immediate: NodeJS.Immediate | null = null;
   /** performance.now() of the last flush: the rate limit, immune to steps of the wall clock. */
@@ -92,11 +114,19 @@ export class AlertSummary {
     fnv1a64(`${id}:${rev}`, this.scratch);
     const [hi, lo] = this.scratch;
     const e = this.held.get(topic);
-    if (e === undefined) this.held.set(topic, { priority, hi, lo });
-    else {
+    if (e === undefined) {
+      this.held.set(topic, { priority, id, rev, hi, lo });
+      this.sorted[priority - 1] = null;
+    } else {
       // The topic's next state (the usual case): its entry reused, nothing allocated.
       this.untally(e);
+      if (e.priority !== priority) {
+        this.sorted[e.priority - 1] = null;
+        this.sorted[priority - 1] = null;
+      }
       e.priority = priority;
+      e.id = id;
+      e.rev = rev;
       e.hi = hi;
       e.lo = lo;
     }
@@ -116,7 +146,47 @@ export class AlertSummary {
     if (e === undefined) return false;
     this.held.delete(topic);
     this.untally(e);
+    this.sorted[e.priority - 1] = null;
     return true;
+  }
+
+  /**
+   * Up to `limit` of priority `priority`'s retained alert states whose topic sorts after `after`
+   * ("" for the first page), with the priority's count and digest now. Topic order is stable while
+   * alerts come and go, so paging with `after` lists every state open throughout exactly once.
+   * The order is sorted again only after a topic came or went (at most once per request).
+   */
+  page(priority: number, after: string, limit: number): AlertPage {
+    const t = this.tallies[priority - 1] as Tally;
+    let topics = this.sorted[priority - 1];
+    if (topics == null) {
+      topics = [];
+      for (const [topic, e] of this.held) if (e.priority === priority) topics.push(topic);
+      topics.sort();
+      this.sorted[priority - 1] = topics;
+    }
+    // The first topic after `after`: binary search.
+    let lo = 0;
+    let hi = topics.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if ((topics[mid] as string) <= after) lo = mid + 1;
+      else hi = mid;
+    }
+    const alerts: ListedAlert[] = [];
+    for (let i = lo; i < topics.length && alerts.length < limit; i++) {
+      const topic = topics[i] as string;
+      const e = this.held.get(topic) as Entry;
+      alerts.push({ topic, id: e.id, rev: e.rev });
+    }
+    const last = alerts[alerts.length - 1];
+    const more = lo + alerts.length < topics.length;
+    return {
+      open: t.open,
+      digest: hex64(t.hi, t.lo),
+      alerts,
+      next: more && last !== undefined ? last.topic : null,
+    };
   }
 
   private untally(e: Entry): void {

@@ -78,6 +78,7 @@ import { type OperatorAction, operatorTopic, operatorTopicFilters } from "../ope
 import type { DurableStore } from "../state/store.js";
 import { ConnectionStore } from "./connection-store.js";
 import type { NorthboundSink } from "./sink.js";
+import { UpstreamSummary } from "./upstream-summary.js";
 
 /**
  * `mqtt://user:password@host` is how mqtt.js and mosquitto's tools take credentials; the bridge
@@ -287,6 +288,11 @@ export class UpstreamBridge implements NorthboundSink {
    * no longer holds its alert (dropStaleRestored).
    */
   private readonly aside = new Map<string, string>();
+  /** The summary as upstream's states make it: set-aside alert states out (upstream-summary.ts). */
+  private readonly upSummary: UpstreamSummary;
+  private readonly summaryTopic: string;
+  /** The gateway's last summary as published (before adjusting): sent again when a mark changes it. */
+  private lastSummary: string | null = null;
   /** Non-P1 QoS 1 messages waiting, bounded by `opts.backlog` (the oldest dropped). */
   private readonly backlog: Fifo<Held> = { items: [], head: 0 };
   /** P1 QoS 1 messages waiting: never dropped, sent before everything else. */
@@ -346,6 +352,8 @@ export class UpstreamBridge implements NorthboundSink {
     private readonly onAction: ActionHandler,
   ) {
     this.prefix = `linli/${opts.site}/`;
+    this.upSummary = new UpstreamSummary(this.prefix);
+    this.summaryTopic = `${this.prefix}alerts/summary`;
     // As gateway.ts and startup.ts (the embedded broker's urgentTopicPrefixes).
     this.urgentPrefixes = [`${this.prefix}alerts/p1/`, `${this.prefix}escalations/p1/`];
     this.store = opts.store ?? null;
@@ -468,6 +476,10 @@ export class UpstreamBridge implements NorthboundSink {
       // Current state: the newest per topic. An empty payload deletes it upstream (MQTT 3.1.1 §3.3.1.3):
       // it stays in the mirror until upstream has it, so a deletion is not lost to an outage.
       if (this.aside.size > 0 && this.keptAside(topic, payload)) return;
+      if (topic === this.summaryTopic) {
+        this.lastSummary = payload;
+        payload = this.upSummary.adjust(payload);
+      }
       const seq = this.nextSeq++;
       this.restored?.delete(topic);
       this.retained.set(topic, { seq, payload });
@@ -514,10 +526,21 @@ export class UpstreamBridge implements NorthboundSink {
   private keptAside(topic: string, payload: string): boolean {
     const mark = this.aside.get(topic);
     if (mark === undefined) return false;
-    if (mark === payloadHash(payload)) return true;
+    if (mark === payloadHash(payload)) {
+      // Republished at a start: now known again for the summary sent upstream.
+      if (this.upSummary.setAside(topic, payload)) this.resendSummary();
+      return true;
+    }
     this.aside.delete(topic);
     this.store?.delete(UP_ASIDE + topic);
+    // The gateway's next summary (its set changed: a new rev, a close) is adjusted without it.
+    this.upSummary.cleared(topic);
     return false;
+  }
+
+  /** The gateway's last summary again, adjusted anew: a set-aside mark changed what upstream has. */
+  private resendSummary(): void {
+    if (this.lastSummary !== null) this.publish(this.summaryTopic, this.lastSummary, 1, true);
   }
 
   private isUrgent(topic: string): boolean {
@@ -713,6 +736,7 @@ export class UpstreamBridge implements NorthboundSink {
       if (this.isReconciled(topic) && !current(topic)) {
         this.aside.delete(topic);
         this.store?.delete(UP_ASIDE + topic);
+        this.upSummary.cleared(topic);
       }
     for (const topic of restored) {
       if (!this.isReconciled(topic) || current(topic) || this.retained.get(topic)?.payload === "") continue;
@@ -840,6 +864,8 @@ export class UpstreamBridge implements NorthboundSink {
       this.store?.put(UP_ASIDE + f.topic, mark);
       this.retained.delete(f.topic);
       this.store?.delete(UP_RETAINED + f.topic);
+      // Upstream's clients are told the set upstream has, not one they could never match.
+      if (this.upSummary.setAside(f.topic, target.payload)) this.resendSummary();
     }
     this.counters.refused++;
     this.log.error(
@@ -941,6 +967,8 @@ export class UpstreamBridge implements NorthboundSink {
     // empty one is a close the mirror deletes itself, not a ghost. Nor is an older state of an
     // alert whose current state was set aside (refused): the alert is open, and deleting what
     // upstream shows of it left an open emergency call shown nowhere upstream.
+    if (this.aside.has(topic) && this.upSummary.seenUpstream(topic, payload.toString("utf8")))
+      this.resendSummary();
     if (this.retained.has(topic) || this.aside.has(topic)) return;
     let id: string | null = null;
     try {

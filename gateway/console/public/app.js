@@ -3,7 +3,7 @@
 // for any other console (docs/topics.md). State is rebuilt from the retained
 // topics at every (re)connection: the page keeps nothing the gateway does not.
 import { CODE_NAMES, commandName, metricsText, STRINGS, stateKey, textWith } from "./i18n.js";
-import { HeldAlerts } from "./sync.js";
+import { HeldAlerts, RESOLVE_GRACE_MS, RESOLVE_MAX_MS, RESOLVE_QUIET_MS, SyncResolver } from "./sync.js";
 import { alertOrder, isQuiet, isUnacknowledged, pendingP1, reminderDue } from "./watch.js";
 
 const $ = (sel) => document.querySelector(sel);
@@ -31,6 +31,13 @@ const state = {
   synced: false,
   held: new HeldAlerts(), // the retained alert states held, counted and digested as the summary
   summary: null, // the latest retained alerts/summary: the set to hold before saying synced
+  // Still not synced after a grace: asks the gateway which alerts are open (list, topics 0.13.31).
+  resolver: null,
+  resolveTimer: null,
+  resolveDelay: 0,
+  resolveNote: null, // what the last round did: { fetched, dropped }, shown while syncing
+  fetchedTopics: [], // exact alert topics subscribed to fetch states again, until synced
+  lastStateAt: 0, // when the last alert state arrived: no round while they still pour in
   // P3/P4 folded into one line with their counts (kept in the browser, like the language).
   foldLow: localStorage.getItem("linli.foldLow") === "1",
   // When the live link went down (ms), null while connected or before the first connection: the
@@ -266,11 +273,13 @@ function connect(user, pass) {
     state.synced = false;
     state.lostAt = null;
     subscribeAll(client, user);
+    startResolving(client, base);
     render();
   });
   client.on("close", () => {
     if (state.connected) state.lostAt = Date.now();
     state.connected = false;
+    stopResolving();
     render();
   });
   client.on("error", (e) => {
@@ -338,6 +347,7 @@ function onMessage(topic, payload, packet) {
   if (body === undefined) return;
   if (parts[0] === "alerts" || parts[0] === "escalations") state.alertsDirty = true;
   if (parts[0] === "alerts" && parts.length === 4) {
+    state.lastStateAt = Date.now();
     state.held.apply(topic, body);
     checkSynced();
     if (body === null || body.state === "closed") state.alerts.delete(topic);
@@ -373,6 +383,9 @@ function onMessage(topic, payload, packet) {
     state.readings.set(body.deviceId ?? parts[2], body);
   } else if (parts[0] === "households" && body) {
     state.monitoring.set(parts[1], body);
+  } else if (parts[0] === "ops" && body?.action === "list") {
+    // The sync's own requests: handled there, not shown as results.
+    state.resolver?.onResult(body);
   } else if ((parts[0] === "ops" || (parts[0] === "cmd" && parts[3] === "result")) && body) {
     state.results.unshift({ at: Date.now(), topic, body });
     state.results.length = Math.min(state.results.length, RESULTS_KEPT);
@@ -391,6 +404,80 @@ function checkSynced() {
   if (state.synced || !state.held.matches(state.summary)) return;
   state.synced = true;
   state.alertsDirty = true;
+  stopResolving();
+}
+
+/**
+ * A mismatch that lasts (a broker that dropped retained states, a state held stale, one closed
+ * while the page was away): after RESOLVE_GRACE_MS the page asks the gateway which alerts are open
+ * (`list/p<n>`, answered on its `ops/result`), drops those that closed and fetches the missing or
+ * stale ones again by subscribing to their exact topics (the broker sends their retained states).
+ * Again with a doubling delay while it still does not match; any role may (a viewer too).
+ */
+function startResolving(client, base) {
+  stopResolving();
+  state.resolveNote = null;
+  state.resolveDelay = RESOLVE_GRACE_MS;
+  state.resolver = new SyncResolver(
+    state.held,
+    {
+      request: (priority, after, ref) =>
+        client.publish(`${base}list/p${priority}`, JSON.stringify(after ? { after, ref } : { ref }), {
+          qos: 1,
+        }),
+      fetch: (topics) => {
+        const full = topics.map((topic) => base + topic);
+        state.fetchedTopics.push(...full);
+        client.subscribe(full, { qos: 1 });
+      },
+      drop: (topic) => {
+        state.alerts.delete(topic);
+        state.alertsDirty = true;
+      },
+      done: (last) => {
+        state.resolveNote = last;
+        checkSynced();
+        scheduleRender();
+      },
+    },
+    base,
+  );
+  armResolve();
+}
+
+function armResolve(delay = state.resolveDelay) {
+  state.resolveTimer = setTimeout(() => {
+    state.resolveTimer = null;
+    if (!state.connected || state.synced || state.resolver === null) return;
+    // States still arriving (thousands on a big site): not a mismatch yet, look again when quiet.
+    const quietFor = Date.now() - state.lastStateAt;
+    if (quietFor < RESOLVE_QUIET_MS) return armResolve(RESOLVE_QUIET_MS - quietFor);
+    // Subscriptions of the last round's fetches have delivered their retained states by now.
+    unsubscribeFetched();
+    // No summary at all (a broker that dropped it too): fetched again by its exact topic.
+    if (state.summary === null) {
+      state.fetchedTopics.push(`${topicBase()}alerts/summary`);
+      state.client?.subscribe(`${topicBase()}alerts/summary`, { qos: 1 });
+    }
+    if (state.resolver.start(state.summary)) {
+      state.resolveDelay = Math.min(state.resolveDelay * 2, RESOLVE_MAX_MS);
+      scheduleRender();
+    }
+    armResolve();
+  }, delay);
+}
+
+function unsubscribeFetched() {
+  if (state.fetchedTopics.length > 0) state.client?.unsubscribe(state.fetchedTopics);
+  state.fetchedTopics = [];
+}
+
+function stopResolving() {
+  if (state.resolveTimer !== null) clearTimeout(state.resolveTimer);
+  state.resolveTimer = null;
+  if (state.connected) unsubscribeFetched();
+  else state.fetchedTopics = []; // a new connection (clean session) starts without them
+  state.resolver?.reset();
 }
 
 /** "紧急呼叫 · 1号楼 101室 张阿姨": what and where, by the names people use, never an id when a name is known. */
@@ -743,6 +830,23 @@ function renderAlerts() {
           : textWith(state.lang || "zh-CN", "syncing", state.alerts.size),
       ),
     );
+  // What the page does about a mismatch that lasts (startResolving), in words.
+  if (state.connected && !state.synced && state.resolver !== null) {
+    const resolving = state.resolver.state === "listing";
+    if (resolving || state.resolveNote !== null)
+      children.push(
+        el(
+          "p",
+          { class: "sync-resolve", role: "status" },
+          resolving
+            ? t("syncResolving")
+            : textWith(state.lang || "zh-CN", "syncResolved", state.resolveNote.fetched).replace(
+                "{m}",
+                String(state.resolveNote.dropped),
+              ),
+        ),
+      );
+  }
   const priorities = [...byPriority.keys()].sort((x, y) => x - y);
   const low = priorities.filter((p) => p >= 3);
   const lowCount = low.reduce((n, p) => n + byPriority.get(p).length, 0);

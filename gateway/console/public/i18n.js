@@ -33,6 +33,8 @@ export const STRINGS = {
     syncing: "正在从网关同步告警（已收到 {n} 条）…同步完成前列表可能不全，不能据此认为没有告警",
     syncingOf: "正在从网关同步告警（已收到 {n} 条，共 {m} 条）…同步完成前列表可能不全，不能据此认为没有告警",
     syncingShort: "正在同步…",
+    syncResolving: "收到的告警与网关的汇总不一致，正在向网关核对未结束告警清单…",
+    syncResolved: "已与网关核对：重新获取 {n} 条缺失或过期的告警，移除 {m} 条已结束的告警",
     foldLow: "收起三级、四级告警（{n} 条）",
     unfoldLow: "展开三级、四级告警（{n} 条）",
     alertsCount: "{n} 条",
@@ -163,6 +165,10 @@ export const STRINGS = {
     syncingOf:
       "Syncing alerts from the gateway ({n} of {m} received)… Until it is done the list may be incomplete: do not take it as all clear",
     syncingShort: "Syncing…",
+    syncResolving:
+      "The alerts received do not match the gateway's summary: asking the gateway which alerts are open…",
+    syncResolved:
+      "Checked with the gateway: fetching {n} missing or outdated alerts again, removed {m} closed ones",
     foldLow: "Fold P3 and P4 alerts ({n})",
     unfoldLow: "Show P3 and P4 alerts ({n})",
     alertsCount: "{n} open",

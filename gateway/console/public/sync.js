@@ -39,8 +39,10 @@ export function hex64(hi, lo) {
  */
 export class HeldAlerts {
   constructor() {
-    this.byTopic = new Map(); // topic -> { priority, hi, lo }
+    this.byTopic = new Map(); // topic -> { priority, id, rev, seq, hi, lo }
     this.tallies = PRIORITIES.map(() => ({ open: 0, hi: 0, lo: 0 }));
+    // Arrival order of states: a state that arrived after a `list` request is newer than its answer.
+    this.seq = 0;
   }
 
   get size() {
@@ -59,10 +61,15 @@ export class HeldAlerts {
     const t = this.tallies[body.priority - 1];
     if (t === undefined || typeof body.id !== "string" || !Number.isSafeInteger(body.rev)) return;
     const [hi, lo] = fnv1a64(`${body.id}:${body.rev}`);
-    this.byTopic.set(topic, { priority: body.priority, hi, lo });
+    this.byTopic.set(topic, { priority: body.priority, id: body.id, rev: body.rev, seq: this.seq++, hi, lo });
     t.open++;
     t.hi = (t.hi ^ hi) >>> 0;
     t.lo = (t.lo ^ lo) >>> 0;
+  }
+
+  /** Arrival marks: `mark()` before a request; states applied after it have a `seq` at least it. */
+  mark() {
+    return this.seq++;
   }
 
   remove(topic) {
@@ -86,5 +93,140 @@ export class HeldAlerts {
       const t = this.tallies[p - 1];
       return want != null && want.open === t.open && want.digest === hex64(t.hi, t.lo);
     });
+  }
+
+  /** The priorities whose held states are not the set `summary` names (of `priorities`). */
+  mismatched(summary, priorities = PRIORITIES) {
+    return priorities.filter((p) => !this.matches(summary, [p]));
+  }
+
+  /**
+   * What to do about priority `priority`, given the gateway's list of its open states (`listed`:
+   * every page's `alerts`, docs/topics.md 0.13.31) answered to a request made at mark `since`:
+   * `fetch`, the topics to fetch again (not held, or held at another id/rev since before the
+   * request); `drop`, the topics held since before the request that are no longer open. A state
+   * that arrived after the request is newer than the list, and is left alone.
+   */
+  resolve(priority, listed, since) {
+    const fetch = [];
+    const drop = [];
+    const open = new Set();
+    for (const a of listed) {
+      open.add(a.topic);
+      const e = this.byTopic.get(a.topic);
+      if (e !== undefined && e.seq >= since) continue;
+      if (e === undefined || e.id !== a.id || e.rev !== a.rev) fetch.push(a.topic);
+    }
+    for (const [topic, e] of this.byTopic)
+      if (e.priority === priority && e.seq < since && !open.has(topic)) drop.push(topic);
+    return { fetch, drop };
+  }
+}
+
+/** How long a mismatch may last before the console asks which alerts are open, then its backoff. */
+export const RESOLVE_GRACE_MS = 5000;
+export const RESOLVE_MAX_MS = 60_000;
+/** ...and only once no alert state arrived for this long (a big site's states still coming in). */
+export const RESOLVE_QUIET_MS = 2000;
+/** A round whose answers have not all come by then is given up (a result lost with its connection). */
+const ROUND_TIMEOUT_MS = 30_000;
+/** At most this many pages per priority and round (200 states a page: 100,000 open alerts). */
+const MAX_PAGES = 500;
+/** Topics per SUBSCRIBE when fetching states again (a SUBSCRIBE of 10,000 filters is ~600 KB). */
+const FETCH_BATCH = 100;
+
+/**
+ * One client's resolution of a mismatch with the summary, by rounds: ask `list/p<n>` for each
+ * priority that does not match, page through the answers, then drop what closed and fetch again
+ * what is missing or stale (by subscribing to the exact alert topics: the broker sends their
+ * retained states). Explicit states: idle -> listing -> idle. Transport-free: the page (and the
+ * tests) give it `request(priority, after, ref)`, `fetch(topics)` and `drop(topic)`.
+ */
+export class SyncResolver {
+  /** `prefix` (`linli/<site>/`): stripped from listed topics when `held` keys topics without it. */
+  constructor(held, io, prefix = "") {
+    this.held = held;
+    this.io = io;
+    this.prefix = prefix;
+    this.state = "idle";
+    this.round = 0;
+    this.since = 0;
+    this.waiting = new Map(); // ref -> { priority, alerts: [] , pages }
+    this.results = new Map(); // priority -> listed alerts, once its last page came
+    this.last = { fetched: 0, dropped: 0 }; // what the last round did (shown to the operator)
+    this.startedAt = 0;
+    // Consoles of one account, and every client upstream, share a result topic: refs tell them apart.
+    this.id = Math.random().toString(36).slice(2, 10);
+  }
+
+  /** Starts a round for the priorities that do not match `summary` (none: nothing to do). */
+  start(summary, priorities = PRIORITIES, now = Date.now()) {
+    if (this.state === "listing" && now - this.startedAt > ROUND_TIMEOUT_MS) this.reset();
+    if (this.state !== "idle" || summary == null) return false;
+    const bad = this.held.mismatched(summary, priorities);
+    if (bad.length === 0) return false;
+    this.state = "listing";
+    this.round++;
+    this.startedAt = now;
+    this.since = this.held.mark();
+    this.waiting.clear();
+    this.results.clear();
+    for (const p of bad) this.ask(p, "", [], 1);
+    return true;
+  }
+
+  ask(priority, after, alerts, pages) {
+    const ref = `sync-${this.id}-${this.round}-p${priority}-${pages}`;
+    this.waiting.set(ref, { priority, alerts, pages });
+    this.io.request(priority, after, ref);
+  }
+
+  /** An `ops/result` of a `list` request; true when it was one of this resolver's. */
+  onResult(body) {
+    if (body?.action !== "list" || typeof body.ref !== "string") return false;
+    const w = this.waiting.get(body.ref);
+    if (w === undefined) return body.ref.startsWith("sync-");
+    this.waiting.delete(body.ref);
+    if (body.ok && Array.isArray(body.alerts)) {
+      for (const a of body.alerts)
+        if (a != null && typeof a.topic === "string")
+          w.alerts.push(
+            this.prefix !== "" && a.topic.startsWith(this.prefix)
+              ? { topic: a.topic.slice(this.prefix.length), id: a.id, rev: a.rev }
+              : a,
+          );
+      if (typeof body.next === "string" && w.pages < MAX_PAGES) {
+        this.ask(w.priority, body.next, w.alerts, w.pages + 1);
+        return true;
+      }
+      this.results.set(w.priority, w.alerts);
+    }
+    if (this.waiting.size === 0) this.finish();
+    return true;
+  }
+
+  /** The connection went: a round in flight is forgotten (its answers will not come). */
+  reset() {
+    this.state = "idle";
+    this.waiting.clear();
+    this.results.clear();
+  }
+
+  finish() {
+    let fetched = [];
+    let dropped = 0;
+    for (const [priority, listed] of this.results) {
+      const { fetch, drop } = this.held.resolve(priority, listed, this.since);
+      for (const topic of drop) {
+        this.held.remove(topic);
+        this.io.drop(topic);
+      }
+      dropped += drop.length;
+      fetched = fetched.concat(fetch);
+    }
+    for (let i = 0; i < fetched.length; i += FETCH_BATCH) this.io.fetch(fetched.slice(i, i + FETCH_BATCH));
+    this.last = { fetched: fetched.length, dropped };
+    this.state = "idle";
+    this.io.done?.(this.last);
   }
 }
