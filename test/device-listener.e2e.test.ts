@@ -38,6 +38,7 @@ import {
   readingThenKeptMessage,
   removeAfterTakenIn,
   sendUntilAcknowledged,
+  untilHandled,
 } from "./support/p1-flood.js";
 
 describe("the device listener: devices served by a worker thread", () => {
@@ -260,7 +261,7 @@ describe("the device listener: devices served by a worker thread", () => {
     });
     await otherAcked;
     await ops.waitFor((m) => m.topic === `linli/${SITE}/alerts/p1/EMERGENCY_CALL/p-2`);
-    await sleep(200);
+    await untilHandled(ops, acked);
     const first = handledPresses(ops);
     expect(first.length).toBeGreaterThanOrEqual(MAX_P1_HELD_PER_DEVICE);
     expect(first.length).toBeLessThan(n);
@@ -269,6 +270,7 @@ describe("the device listener: devices served by a worker thread", () => {
     expect(acked).toBe(first.length);
     expect(gw.counters.rejected("ec200", "p1-device-limit")).toBeGreaterThan(0);
     await sendUntilAcknowledged(devicePort(), "ec200-p-1", n, acked);
+    await untilHandled(ops, n);
     // Each handled once, in the pendant's order: nothing lost, nothing overtaken.
     expect(handledPresses(ops)).toEqual(Array.from({ length: n }, (_, i) => i + 1));
     expect(gw.counters.rejected("ec200", "duplicate-seq")).toBe(0);

@@ -255,3 +255,13 @@ export async function handledInOrder(ops: TestClient, n: number): Promise<number
   while (handledPresses(ops).length < n && Date.now() < until) await sleep(10);
   return handledPresses(ops);
 }
+
+/**
+ * Waits until the readings of `count` presses reached the operator (late on a loaded machine), then
+ * a pause in which a reading past them (what the tests look for) would arrive too.
+ */
+export async function untilHandled(ops: TestClient, count: number): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (handledPresses(ops).length < count && Date.now() < deadline) await sleep(20);
+  await sleep(200);
+}
