@@ -1,6 +1,6 @@
 // A broker with operators' sessions on a journal, for test/sessions-crash.e2e.test.ts (which SIGKILLs it).
 // Built code (npm run build). argv: journal dir. stdin: "publish N" -> publishes N QoS 1 alerts once
-// ops-console-k is gone, then prints "queued N" when they are in the journal. stdout first line: "port P".
+// ops-console-k is gone, then prints "queued N" when they are written to the journal. stdout first line: "port P".
 import { createInterface } from "node:readline";
 import { AccessPolicy } from "../../dist/gateway/broker/access.js";
 import { EmbeddedBroker } from "../../dist/gateway/broker/embedded.js";
@@ -35,5 +35,8 @@ for await (const line of createInterface({ input: process.stdin })) {
   while (broker.aedes.clients["ops-console-k"] !== undefined) await sleep(10);
   for (let i = 0; i < n; i++) broker.publish(`linli/s1/alerts/p1/FALL/dev-${i}`, `{"n":${i}}`, 1, true);
   while ([...journal.keys("mqtt/q/")].length < n) await sleep(10);
+  // Put is in memory; a SIGKILL keeps what was written (page cache). On a loaded machine the
+  // pool's write could come after the test's kill: "queued" said too early lost all 30.
+  await new Promise((r) => journal.afterWrite(r));
   process.stdout.write(`queued ${n}\n`);
 }
