@@ -5,6 +5,7 @@
  */
 
 import { createServer } from "node:net";
+import { type Clock, type ClockTimer, systemClock } from "../core/index.js";
 import type { ConfigInput } from "../gateway/index.js";
 import {
   communityDevices,
@@ -27,6 +28,33 @@ const kitchenId = (household: string) => `kitchen-${household}`;
 /** Where the demo serves the operators' console (`--console-port` moves it). */
 export const DEMO_CONSOLE_PORT = 8180;
 const SEED = 451;
+/**
+ * The demo's pace. Everything shows within minutes (the first call within 15 s, the resident
+ * who stays in at 5 min, a station or kiosk event every few minutes, a gas leak at 20 min) but
+ * a 10-minute window holds about 5 new alerts on average, under half the ISA-18.2 flood
+ * threshold (more than 10): an alert flood happens now and then, and ends.
+ * cli/demo-pace.test.ts measures it against a real gateway.
+ */
+export const DEMO_PACE = {
+  /** Presses, long presses and falls across the community per minute: one every 5 min. */
+  alarmsPerMinute: 0.2,
+  /** Door outings per resident per simulated day: enough that nobody but the resident who stays in is quiet for a day. */
+  doorOutingsPerDay: 8,
+  /** Share of outings with the door held open past its hold time (DOOR_HELD_OPEN): with 8 a day, 1 in 100. */
+  heldOpenFraction: 0.01,
+  /** A station or kiosk event every 5 min on average (6 of 7 kinds raise an alert). */
+  stationEventEveryMs: 5 * 60_000,
+  /** The leaking kitchen; the others cook every 3 min (no alert). */
+  gasLeakEveryMs: 20 * 60_000,
+  cookingEveryMs: 3 * 60_000,
+  /** Real time per simulated day. */
+  dayLengthMs: 20 * 60_000,
+  /** One simulated day (24 h, the gateway's default) for everybody... */
+  welfarePeriod: "20m",
+  /** ...and a quarter of a day for the resident who lives alone and stays in, so her check shows at 5 min. */
+  staysInWelfarePeriod: "5m",
+} as const;
+
 /** Where the demo serves /metrics when the port is free (the documented default). */
 export const DEMO_METRICS_PORT = 9464;
 
@@ -129,7 +157,12 @@ export function demoConfig(
     mqtt: { listeners: [{ host: "127.0.0.1", port }] },
     // The demo's one operator shows every action (docs/security.md "Operator roles").
     operators: [{ ...DEMO_OPERATOR, role: "supervisor" }],
-    households: table.households.map((h, i) => ({ id: h.id, ...demoHousehold(i) })),
+    households: table.households.map((h, i) => ({
+      id: h.id,
+      ...demoHousehold(i),
+      // A resident at risk who lives alone: a care provider sets her a shorter welfare period.
+      ...(h.silent ? { welfare: { period: DEMO_PACE.staysInWelfarePeriod } } : {}),
+    })),
     devices: [
       ...table.devices.map((d) =>
         d.model === "ec200"
@@ -176,8 +209,8 @@ export function demoConfig(
       ...(modbus.devices ?? []),
     ],
     buses: modbus.buses,
-    // The demo's simulated day is 20 minutes long: a welfare period of half a day.
-    alerts: { welfarePeriod: "10m" },
+    // The demo's simulated day is 20 minutes long: a welfare period of one day (the gateway's default 24 h).
+    alerts: { welfarePeriod: DEMO_PACE.welfarePeriod },
     log: { level: "info", format: "auto" },
     metrics: { host: "127.0.0.1", port: metricsPort },
     // The operators' console, on this machine only (console.host: 0.0.0.0 opens it to the LAN).
@@ -185,7 +218,8 @@ export function demoConfig(
   };
 }
 
-export function startDemoCommunity(port: number) {
+/** The demo community, its kitchens and their day; `clock` for tests (a FakeClock). */
+export function startDemoCommunity(port: number, clock: Clock = systemClock) {
   const brokerUrl = `mqtt://127.0.0.1:${port}`;
   const community = createCommunity({
     brokerUrl,
@@ -193,23 +227,35 @@ export function startDemoCommunity(port: number) {
     seed: SEED,
     site: DEMO_SITE,
     credentials: demoCredentials,
+    clock,
+    eventRate: DEMO_PACE.alarmsPerMinute,
+    dayLengthMs: DEMO_PACE.dayLengthMs,
+    rates: { doorOutingsPerDay: DEMO_PACE.doorOutingsPerDay, heldOpenFraction: DEMO_PACE.heldOpenFraction },
   });
   const kitchens = communityDevices({ households: DEMO_HOUSEHOLDS, seed: SEED, credentials: demoCredentials })
     .households.slice(0, GAS_KITCHENS)
     .map((h) => {
       const id = kitchenId(h.id);
-      return new Gd2({ deviceId: id, brokerUrl, password: demoCredentials(id), valveTravelMs: 5_000 });
+      return new Gd2({ deviceId: id, brokerUrl, password: demoCredentials(id), valveTravelMs: 5_000, clock });
     });
-  const timers: NodeJS.Timeout[] = [];
-  let airing: NodeJS.Timeout | null = null;
+  // One timer per repeating job (two), and one airing: bounded.
+  const timers = new Set<ClockTimer>();
+  let airing: ClockTimer | null = null;
   const every = (ms: number, fn: () => void) => {
-    const t = setInterval(fn, ms);
-    t.unref();
-    timers.push(t);
+    const loop = () => {
+      const t = clock.setTimeout(() => {
+        timers.delete(t);
+        fn();
+        loop();
+      }, ms);
+      t.unref();
+      timers.add(t);
+    };
+    loop();
   };
   return {
     ...community,
-    /** The community, the gas detectors, and a kitchen day: cooking now and then, a real leak every 10 minutes. */
+    /** The community, the gas detectors, and a kitchen day: cooking now and then, a real leak every 20 minutes. */
     async start() {
       const started = await community.start();
       const gas = await Promise.allSettled(kitchens.map((k) => k.start()));
@@ -218,15 +264,15 @@ export function startDemoCommunity(port: number) {
           started.failed.push({ id: kitchens[i]?.deviceId ?? "?", error: String(r.reason) });
       });
       const [leaky, ...cooks] = kitchens;
-      every(3 * 60_000, () => {
+      every(DEMO_PACE.cookingEveryMs, () => {
         for (const k of cooks) k.cooking();
       });
       // A leak: the detector closes its own valve, the gateway sends valve_close too (autoShutOff); aired a minute later.
-      // One airing at a time (a leak every 10 min, aired after 1): a handle, not a list that grows forever.
-      every(10 * 60_000, () => {
+      // One airing at a time (a leak every 20 min, aired after 1): a handle, not a list that grows forever.
+      every(DEMO_PACE.gasLeakEveryMs, () => {
         leaky?.leak();
-        if (airing !== null) clearTimeout(airing);
-        airing = setTimeout(() => {
+        if (airing !== null) clock.clearTimeout(airing);
+        airing = clock.setTimeout(() => {
           airing = null;
           leaky?.ventilate();
         }, 60_000);
@@ -238,9 +284,9 @@ export function startDemoCommunity(port: number) {
       };
     },
     async stop() {
-      for (const t of timers) clearInterval(t);
-      timers.length = 0;
-      if (airing !== null) clearTimeout(airing);
+      for (const t of timers) clock.clearTimeout(t);
+      timers.clear();
+      if (airing !== null) clock.clearTimeout(airing);
       airing = null;
       await Promise.all([community.stop(), ...kitchens.map((k) => k.stop())]);
     },

@@ -283,7 +283,7 @@ async function start(opts: StartOptions): Promise<void> {
     const p = gateway.mqttPort;
     community = demo.startDemoCommunity(p);
     const started = await community.start();
-    stations?.startScript();
+    stations?.startScript(demo.DEMO_PACE.stationEventEveryMs);
     process.stderr.write(
       [
         "",

@@ -6,5 +6,11 @@
 
 export { runSim, type SimOptions } from "./cli.js";
 export { communityDevices, createCommunity, demoCredentials } from "./community/community.js";
-export { STATION_UNITS, type Stations, startStations, TANK_UNIT } from "./community/stations.js";
+export {
+  STATION_UNITS,
+  type StationEvent,
+  type Stations,
+  startStations,
+  TANK_UNIT,
+} from "./community/stations.js";
 export { Gd2 } from "./mqtt/gd2.js";

@@ -239,16 +239,36 @@ export function createCommunity(opts: CommunityOptions): Community {
 
   const pick = <T>(rng: Random, xs: readonly T[]): T | undefined => xs[Math.floor(rng() * xs.length)];
 
-  const simulatedHour = () => (startHour + ((clock.now() - startedAt) / dayLengthMs) * 24) % 24;
-  const isNight = () => {
-    const h = simulatedHour();
-    return h >= 22 || h < 7;
+  const hourMs = dayLengthMs / 24;
+  const simulatedHour = (at: number) => (startHour + ((at - startedAt) / dayLengthMs) * 24) % 24;
+
+  /**
+   * Time to a resident's next outing: a Poisson process whose rate drops at night
+   * (22:00-07:00), integrated across the day/night boundaries. Drawing one delay
+   * with the rate of the moment would carry a night's rate (a mean of days) into
+   * the next morning: most residents then stayed in past the welfare period.
+   */
+  const nextOutingMs = (rng: Random): number => {
+    const dayRate = rates.doorOutingsPerDay / dayLengthMs;
+    let need = exponentialMs(rng, 1);
+    let t = clock.now();
+    // Bounded: a week of segments; with no outings at all the resident waits that long.
+    for (let i = 0; i < 14; i++) {
+      const h = simulatedHour(t);
+      const night = h >= 22 || h < 7;
+      const toBoundaryH = night ? (h >= 22 ? 31 - h : 7 - h) : 22 - h;
+      const segMs = Math.max(1, toBoundaryH * hourMs);
+      const rate = dayRate * (night ? rates.nightFactor : 1);
+      if (rate * segMs >= need) return t + need / rate - clock.now();
+      need -= rate * segMs;
+      t += segMs;
+    }
+    return t - clock.now();
   };
 
   // A resident's day: the door opens and closes a few times, rarely at night.
   const doorLoop = (h: HouseholdDefinition, rng: Random) => {
-    const mean = dayLengthMs / rates.doorOutingsPerDay / (isNight() ? rates.nightFactor : 1);
-    after(exponentialMs(rng, mean), () => {
+    after(nextOutingMs(rng), () => {
       const door = doorOf(h);
       if (door?.contact === "closed") {
         const bounce = rng() < rates.bounceFraction;
@@ -313,8 +333,9 @@ export function createCommunity(opts: CommunityOptions): Community {
   };
 
   const startBehaviours = () => {
-    for (const h of active.filter((x) => doorOf(x)))
-      doorLoop(h, seededRandom(deriveSeed(seed, `door:${h.id}`)));
+    if (rates.doorOutingsPerDay > 0)
+      for (const h of active.filter((x) => doorOf(x)))
+        doorLoop(h, seededRandom(deriveSeed(seed, `door:${h.id}`)));
     if (eventRate > 0) alarmLoop(seededRandom(deriveSeed(seed, "alarms")), true);
     const rng = seededRandom(deriveSeed(seed, "incidents"));
     const all = [...emulators.values()];

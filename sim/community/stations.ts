@@ -24,6 +24,16 @@ export const KIOSK_COUNT = 4;
 /** The fire-water tank's LV-4 on the stations' bus. */
 export const TANK_UNIT = 9;
 
+/** The script's events; all but `transactions` raise an alert at the gateway. */
+export type StationEvent =
+  | "smoke"
+  | "extinguisher"
+  | "pressure"
+  | "kiosk-door"
+  | "paper"
+  | "transactions"
+  | "tank";
+
 export interface Stations {
   /** The tty the gateway opens, or null when the bus is in memory (then use `gatewayLink`). */
   ttyPath: string | null;
@@ -34,8 +44,8 @@ export interface Stations {
   /** Kiosk TCP ports on 127.0.0.1, in order. */
   kioskPorts: number[];
   kiosks: Gk3Controller[];
-  /** Starts the scripted events; one every `everyMs` on average. */
-  startScript(everyMs?: number): void;
+  /** Starts the scripted events; one every `everyMs` on average (default 45 s), each reported to `onEvent`. */
+  startScript(everyMs?: number, onEvent?: (event: StationEvent) => void): void;
   stop(): Promise<void>;
 }
 
@@ -99,40 +109,58 @@ export async function startStations(opts: { clock?: Clock; random?: () => number
     timers.add(t);
   };
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)] as T;
-  const events: Array<() => void> = [
-    () => {
-      const p = pick([...panels.values()]);
-      p.raiseSmoke(1.8);
-      // The air clears; the alarm stays latched until an operator resets the panel (cmd .../reset).
-      later(60_000, () => p.clearAir());
-    },
-    () => {
-      const p = pick([...panels.values()]);
-      const bracket = Math.floor(random() * 5);
-      p.emptyBracket(bracket);
-      later(150_000 + random() * 60_000, () => p.fillBracket(bracket));
-    },
-    () => {
-      const p = pick([...panels.values()]);
-      p.setPressure(0.12);
-      later(90_000, () => p.setPressure(0.32));
-    },
-    () => {
-      const k = pick(kiosks);
-      k.openDoor();
-      later(20_000, () => k.closeDoor());
-    },
-    () => {
-      const k = pick(kiosks);
-      k.setPaper(6);
-      later(240_000, () => k.setPaper(100));
-    },
-    () => pick(kiosks).addTransactions(1 + Math.floor(random() * 5)),
-    () => {
-      // Fire fighting draws the tank down (30 mm/s) past its reserve; the refill valve opens later.
-      tank.drawDown(30, 1800);
-      later(180_000, () => tank.refill(30, 3600));
-    },
+  const events: Array<[StationEvent, () => void]> = [
+    [
+      "smoke",
+      () => {
+        const p = pick([...panels.values()]);
+        p.raiseSmoke(1.8);
+        // The air clears; the alarm stays latched until an operator resets the panel (cmd .../reset).
+        later(60_000, () => p.clearAir());
+      },
+    ],
+    [
+      "extinguisher",
+      () => {
+        const p = pick([...panels.values()]);
+        const bracket = Math.floor(random() * 5);
+        p.emptyBracket(bracket);
+        later(150_000 + random() * 60_000, () => p.fillBracket(bracket));
+      },
+    ],
+    [
+      "pressure",
+      () => {
+        const p = pick([...panels.values()]);
+        p.setPressure(0.12);
+        later(90_000, () => p.setPressure(0.32));
+      },
+    ],
+    [
+      "kiosk-door",
+      () => {
+        const k = pick(kiosks);
+        k.openDoor();
+        later(20_000, () => k.closeDoor());
+      },
+    ],
+    [
+      "paper",
+      () => {
+        const k = pick(kiosks);
+        k.setPaper(6);
+        later(240_000, () => k.setPaper(100));
+      },
+    ],
+    ["transactions", () => pick(kiosks).addTransactions(1 + Math.floor(random() * 5))],
+    [
+      "tank",
+      () => {
+        // Fire fighting draws the tank down (30 mm/s) past its reserve; the refill valve opens later.
+        tank.drawDown(30, 1800);
+        later(180_000, () => tank.refill(30, 3600));
+      },
+    ],
   ];
 
   return {
@@ -142,11 +170,13 @@ export async function startStations(opts: { clock?: Clock; random?: () => number
     tank,
     kioskPorts,
     kiosks,
-    startScript(everyMs = 45_000) {
+    startScript(everyMs = 45_000, onEvent) {
       scripting = true;
       const next = () =>
         later(everyMs * (0.5 + random()), () => {
-          pick(events)();
+          const [name, run] = pick(events);
+          run();
+          onEvent?.(name);
           next();
         });
       next();
