@@ -152,6 +152,8 @@ export class Gateway {
   /** Records that the gateway is running (RunningRecord), so the next start knows how long it was down. */
   private runningCheckpoint: NodeJS.Timeout | null = null;
   readonly publisher: Publisher;
+  /** The people and places alert messages and operator results name (the running configuration). */
+  private readonly content: AlertContentBuilder;
   private brokerRef: EmbeddedBroker | null = null;
   /** Where northbound messages wait for their journal records' write (none without storage). */
   private readonly writtenFirst: WrittenFirstSink | null;
@@ -271,6 +273,7 @@ export class Gateway {
       : null;
     this.publisher = new Publisher(config.site.id, this.writtenFirst ?? sink, () => this.clock.now());
     const content = new AlertContentBuilder(() => this.runningConfig);
+    this.content = content;
     this.publisher.describeWith((alert, t, esc) => content.describe(alert, t, esc));
     const esc = config.alerts.escalation;
     this.engine = new AlertEngine(
@@ -404,6 +407,7 @@ export class Gateway {
       this.log,
       this.deviceCommands,
       () => this.locale(),
+      this.content,
     );
     const native =
       opts.mallocTrim === undefined ? loadMallocTrim() : { trim: opts.mallocTrim, reason: "disabled" };
