@@ -24,6 +24,7 @@ import { ConfigRefusal } from "./config-refusal.js";
 import type { ConsoleServer } from "./console/server.js";
 import { SampleConsumer } from "./consume.js";
 import { AlertContentBuilder, escalationInfo } from "./content/alert-content.js";
+import { type CommandFailureText, commandFailureText } from "./content/command-text.js";
 import { DeviceCommands } from "./device-commands.js";
 import { deviceRateLimiter, gateIngest, sweepDeviceRate } from "./device-rate.js";
 import type { HttpRefusal } from "./http-guard.js";
@@ -345,6 +346,7 @@ export class Gateway {
       metrics: this.metrics,
       recorder: this.recorder,
       clockSkewToleranceMs: config.ingest.clockSkewTolerance,
+      failureText: this.failureText,
     });
     const p = config.pipeline;
     this.pipeline = new PriorityPipeline(
@@ -395,6 +397,7 @@ export class Gateway {
       this.log,
       this.clock,
       () => this.locale(),
+      this.failureText,
     );
     this.ops = new OperatorCommands(
       this.engine,
@@ -865,4 +868,8 @@ export class Gateway {
   private locale(): "zh-CN" | "en" {
     return this.config.site.locale;
   }
+
+  /** A device command's failure after sending, in the site's language, naming the device. */
+  private readonly failureText: CommandFailureText = (deviceId, command, f) =>
+    commandFailureText(this.locale(), this.content.nameDevice(deviceId), command, f);
 }
