@@ -49,6 +49,7 @@ import { modbusRead } from "../protocols/index.js";
 // commands that use them: `linli config check` peaked at 95-100 MB RSS without them, 103-111 MB
 // with them; a gateway started from a site file does not carry them either.
 import type { SimOptions, Stations } from "../sim/index.js";
+import { readFailureText } from "./modbus-read-failure.js";
 
 type Demo = typeof import("./demo.js");
 
@@ -692,7 +693,10 @@ modbusCmd
       const r = await modbusRead(target);
       process.stdout.write(`${formatInterpretations(r.words, r.address)}\n`);
     } catch (err) {
-      fail(err);
+      const said = readFailureText(err, o.tcp ? { tcp: o.tcp } : { serial: o.serial as string }, o.unit);
+      if (said === null) fail(err);
+      process.stderr.write(`${said}\n`);
+      process.exit(1);
     }
   });
 

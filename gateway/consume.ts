@@ -8,6 +8,7 @@
 
 import { type Clock, LANE_TELEMETRY, type Quality } from "../core/index.js";
 import type { AlertEngine } from "./alerts/engine.js";
+import type { CommandFailureText } from "./content/command-text.js";
 import type { RateLimitedLog } from "./log.js";
 import type { GatewayMetrics } from "./metrics/metrics.js";
 import type { Publisher } from "./northbound/publisher.js";
@@ -32,10 +33,13 @@ export interface SampleConsumerParts {
   /** Null when there is no journal. */
   recorder: StateRecorder | null;
   clockSkewToleranceMs: number;
+  /** A device's refusal of a command (its `reply`), in the site's language; null: no `message`. */
+  failureText?: CommandFailureText | null;
 }
 
 export class SampleConsumer {
   private readonly clock: Clock;
+  private readonly failureText: CommandFailureText | null;
   private readonly counters: Counters;
   private readonly supervisor: Supervisor;
   private readonly engine: AlertEngine;
@@ -54,6 +58,7 @@ export class SampleConsumer {
     this.ruleContext = parts.ruleContext;
     this.rateLog = parts.rateLog;
     this.publisher = parts.publisher;
+    this.failureText = parts.failureText ?? null;
     this.metrics = parts.metrics;
     this.recorder = parts.recorder;
     this.clockSkewToleranceMs = parts.clockSkewToleranceMs;
@@ -123,7 +128,7 @@ export class SampleConsumer {
     if (profile.transport === "mqtt" && profile.reply !== undefined) {
       const reply = profile.reply(sample);
       if (reply !== null && Object.hasOwn(profile.commands, reply.command))
-        publishReply(this.publisher, device, reply, entry.receivedAt);
+        publishReply(this.publisher, device, reply, entry.receivedAt, this.failureText);
       else if (reply !== null) {
         this.counters.reject(device.model, "reply-unknown-command");
         this.rateLog.warn(

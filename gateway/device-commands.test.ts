@@ -5,6 +5,7 @@ import { modbusWrite } from "../devices/commands.js";
 import { gd2 } from "../devices/gd2.js";
 import { lv4 } from "../devices/lv4.js";
 import { mfs8 } from "../devices/mfs8.js";
+import { commandFailureText } from "./content/command-text.js";
 import { commandResultFields, DeviceCommands } from "./device-commands.js";
 import type { Publisher } from "./northbound/publisher.js";
 import { noDevice } from "./operator-actions.js";
@@ -60,7 +61,10 @@ describe("automatic commands (a device's rules, e.g. the GD-2 shut-off)", () => 
   });
 
   /** A Modbus device whose bus does `command`; results published recorded (the first `failPublishes` throw). */
-  function setup(command: () => Promise<never> | Promise<{ ok: true }>, failPublishes = 0) {
+  function setup(
+    command: () => Promise<never> | Promise<{ ok: true } | { ok: false; error: "timeout" }>,
+    failPublishes = 0,
+  ) {
     const results: Array<{ topic: string; result: Record<string, unknown> }> = [];
     const publisher = {
       commandResult(deviceId: string, cmd: string, result: Record<string, unknown>) {
@@ -77,6 +81,7 @@ describe("automatic commands (a device's rules, e.g. the GD-2 shut-off)", () => 
       pino({ level: "silent" }),
       systemClock,
       () => "en",
+      (id, cmd, f) => commandFailureText("en", `pump room ${id}`, cmd, f),
     );
     const device = { id: "v-1", profile: { ...lv4, transport: "modbus" } } as unknown as DeviceEntry;
     return { commands, device, results, counters };
@@ -93,11 +98,30 @@ describe("automatic commands (a device's rules, e.g. the GD-2 shut-off)", () => 
     expect(results).toEqual([
       {
         topic: "v-1/valve_close",
-        result: expect.objectContaining({ deviceId: "v-1", by: "gateway", ok: false, error: "internal" }),
+        result: expect.objectContaining({
+          deviceId: "v-1",
+          by: "gateway",
+          ok: false,
+          error: "internal",
+          message:
+            "pump room v-1: command valve_close failed: the gateway failed (logged); the device may have received it",
+        }),
       },
     ]);
     expect(counters.rejected("automatic", "cmd-internal")).toBe(1);
     expect(unhandled).toEqual([]);
+  });
+
+  it("a command the bus got no answer to says so in words, naming the device (MQTT-only operators)", async () => {
+    const { commands, device, results } = setup(() => Promise.resolve({ ok: false, error: "timeout" }));
+    commands.automatic(device, "set_low");
+    await settle();
+    expect(results[0]?.result).toMatchObject({
+      ok: false,
+      error: "timeout",
+      message:
+        "pump room v-1: command set_low failed: the device did not answer (timed out); check its power and the bus wiring",
+    });
   });
 
   it("a publisher that throws on the result: answered once (no second `internal`), counted once, nothing unhandled", async () => {

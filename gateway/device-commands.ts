@@ -4,6 +4,7 @@
  */
 import { type Clock, isRejection, type Rejection, rejectionText } from "../core/index.js";
 import type { AnyProfile } from "../devices/index.js";
+import type { CommandFailureText } from "./content/command-text.js";
 import type { Logger } from "./log.js";
 import type { Publisher } from "./northbound/publisher.js";
 import { type CommandRequest, noDevice } from "./operator-actions.js";
@@ -62,6 +63,8 @@ export class DeviceCommands {
     private readonly clock: Clock,
     /** The site's language for refusals (`site.locale`), read per command: a reload may change it. */
     private readonly locale: () => Locale = () => "zh-CN",
+    /** What a failure after sending says, naming the device (content/command-text.ts); null: nothing. */
+    private readonly failureText: CommandFailureText | null = null,
   ) {}
 
   /**
@@ -161,6 +164,10 @@ export class DeviceCommands {
       command,
       ...sender.echo,
       ...commandResultFields(outcome, device?.profile, this.locale()),
+      // A failure after sending (timeout, Modbus exception): what the refusals have, `message`.
+      ...(!isRejection(outcome) && !outcome.ok && this.failureText
+        ? { message: this.failureText(deviceId, command, outcome) }
+        : {}),
       // The id the device will answer with (one the gateway made up when the request had none).
       ...("id" in outcome && sender.id === null ? { id: outcome.id } : {}),
       at: this.clock.now(),
@@ -178,6 +185,7 @@ export class DeviceCommands {
         ...sender.echo,
         ok: false,
         error: "internal",
+        ...(this.failureText ? { message: this.failureText(deviceId, command, { error: "internal" }) } : {}),
         at: this.clock.now(),
       });
     } catch (again) {

@@ -24,6 +24,7 @@ import { ConfigRefusal } from "./config-refusal.js";
 import type { ConsoleServer } from "./console/server.js";
 import { SampleConsumer } from "./consume.js";
 import { AlertContentBuilder, escalationInfo } from "./content/alert-content.js";
+import { type CommandFailureText, commandFailureText } from "./content/command-text.js";
 import { DeviceCommands } from "./device-commands.js";
 import { deviceRateLimiter, gateIngest, sweepDeviceRate } from "./device-rate.js";
 import type { HttpRefusal } from "./http-guard.js";
@@ -152,6 +153,8 @@ export class Gateway {
   /** Records that the gateway is running (RunningRecord), so the next start knows how long it was down. */
   private runningCheckpoint: NodeJS.Timeout | null = null;
   readonly publisher: Publisher;
+  /** The people and places alert messages and operator results name (the running configuration). */
+  private readonly content: AlertContentBuilder;
   private brokerRef: EmbeddedBroker | null = null;
   /** Where northbound messages wait for their journal records' write (none without storage). */
   private readonly writtenFirst: WrittenFirstSink | null;
@@ -271,6 +274,7 @@ export class Gateway {
       : null;
     this.publisher = new Publisher(config.site.id, this.writtenFirst ?? sink, () => this.clock.now());
     const content = new AlertContentBuilder(() => this.runningConfig);
+    this.content = content;
     this.publisher.describeWith((alert, t, esc) => content.describe(alert, t, esc));
     const esc = config.alerts.escalation;
     this.engine = new AlertEngine(
@@ -342,6 +346,7 @@ export class Gateway {
       metrics: this.metrics,
       recorder: this.recorder,
       clockSkewToleranceMs: config.ingest.clockSkewTolerance,
+      failureText: this.failureText,
     });
     const p = config.pipeline;
     this.pipeline = new PriorityPipeline(
@@ -392,6 +397,7 @@ export class Gateway {
       this.log,
       this.clock,
       () => this.locale(),
+      this.failureText,
     );
     this.ops = new OperatorCommands(
       this.engine,
@@ -404,6 +410,7 @@ export class Gateway {
       this.log,
       this.deviceCommands,
       () => this.locale(),
+      this.content,
     );
     const native =
       opts.mallocTrim === undefined ? loadMallocTrim() : { trim: opts.mallocTrim, reason: "disabled" };
@@ -861,4 +868,8 @@ export class Gateway {
   private locale(): "zh-CN" | "en" {
     return this.config.site.locale;
   }
+
+  /** A device command's failure after sending, in the site's language, naming the device. */
+  private readonly failureText: CommandFailureText = (deviceId, command, f) =>
+    commandFailureText(this.locale(), this.content.nameDevice(deviceId), command, f);
 }

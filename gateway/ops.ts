@@ -16,6 +16,7 @@
  */
 
 import { type Clock, type Rejection, reject, rejectionText } from "../core/index.js";
+import type { Alert } from "./alerts/alert.js";
 import type { AlertEngine } from "./alerts/engine.js";
 import { enSpan } from "./content/messages.en.js";
 import { zhSpan } from "./content/messages.zh-CN.js";
@@ -60,6 +61,16 @@ const MAX_AWAY_MS = 366 * 86_400_000;
 
 export type OpsAction = OperatorAction;
 
+/**
+ * What a result's `message` names, in the site's language, as the alert messages do
+ * (content/alert-content.ts): the household's resident and room, the device's name.
+ */
+export interface OpsNames {
+  nameAlert(alert: Alert): string;
+  nameDevice(deviceId: string): string;
+  nameHousehold(householdId: string): string;
+}
+
 /** What the operator gets back on `ops/result/<operator>`. */
 export interface OpsResult {
   action: OpsAction;
@@ -100,6 +111,8 @@ export class OperatorCommands implements OperatorHandlers {
     } | null = null,
     /** The site's language for refusals (`site.locale`), read per request: a reload may change it. */
     private readonly locale: () => "zh-CN" | "en" = () => "zh-CN",
+    /** Names for the results' `message`; null: they name nothing (the ids are in `target`). */
+    private readonly names: OpsNames | null = null,
   ) {}
 
   /**
@@ -221,7 +234,7 @@ export class OperatorCommands implements OperatorHandlers {
         return;
       }
       // Acknowledging twice is harmless: say so, count nothing.
-      this.answer(operator, "ack", alertId, ref, "already-acknowledged", {});
+      this.answer(operator, "ack", alertId, ref, "already-acknowledged", this.alertName(alertId));
       return;
     }
     const alert = outcome.alert;
@@ -237,7 +250,7 @@ export class OperatorCommands implements OperatorHandlers {
       alertId,
       ref,
       outcome.transition === "closed" ? "closed" : "acknowledged",
-      {},
+      this.alertName(alert),
     );
   }
 
@@ -267,7 +280,7 @@ export class OperatorCommands implements OperatorHandlers {
       alertId,
       ref,
       "shelved",
-      { until },
+      { until, ...this.alertName(out.alert) },
       `until ${new Date(until).toISOString()}`,
     );
   }
@@ -281,10 +294,12 @@ export class OperatorCommands implements OperatorHandlers {
         alertId,
         ref,
         reject("not-shelved", `${alertId} is not shelved`, { zh: `告警 ${alertId} 未被搁置` }),
+        undefined,
+        this.named(alertId, (n) => [`${n} is not shelved`, `${n}未被搁置`]),
       );
       return;
     }
-    this.answer(operator, "unshelve", alertId, ref, "unshelved", {});
+    this.answer(operator, "unshelve", alertId, ref, "unshelved", this.alertName(out.alert ?? alertId));
   }
 
   service({ operator, target: deviceId, ref, by, fields }: OperatorRequest<ServiceFields>): void {
@@ -305,7 +320,15 @@ export class OperatorCommands implements OperatorHandlers {
               path: "inService",
               zh: `设备 ${deviceId} 已停用`,
             });
-      this.refuse(operator, "service", deviceId, ref, refusal);
+      const already = out.reason === "already-in-service";
+      const name = this.names?.nameDevice(deviceId);
+      const message =
+        name === undefined
+          ? null
+          : this.locale() === "zh-CN"
+            ? `${name}${already ? "已在使用中" : "已停用"}`
+            : `${name} is already ${already ? "in service" : "out of service"}`;
+      this.refuse(operator, "service", deviceId, ref, refusal, undefined, message);
       return;
     }
     this.supervisor?.serviceChanged(device, fields.inService);
@@ -319,7 +342,7 @@ export class OperatorCommands implements OperatorHandlers {
       deviceId,
       ref,
       fields.inService ? "in-service" : "out-of-service",
-      { alerts: out.alerts },
+      { alerts: out.alerts, ...(this.names ? { name: this.names.nameDevice(deviceId) } : {}) },
       `${out.alerts} open alert(s)`,
     );
   }
@@ -374,9 +397,24 @@ export class OperatorCommands implements OperatorHandlers {
       householdId,
       ref,
       status.state,
-      { until: awayUntil },
+      { until: awayUntil, ...(this.names ? { name: this.names.nameHousehold(householdId) } : {}) },
       awayUntil === null ? null : `until ${new Date(awayUntil).toISOString()}`,
     );
+  }
+
+  /** The alert's name for a result's `message` (an id is looked up: it may be closed since). */
+  private alertName(alert: Alert | string): { name?: string } {
+    if (this.names === null) return {};
+    const a = typeof alert === "string" ? this.engine.byAlertId(alert) : alert;
+    return a ? { name: this.names.nameAlert(a) } : {};
+  }
+
+  /** A refusal's `message` naming the alert, [en, zh]; null (its own words) when it has no name. */
+  private named(alertId: string, say: (name: string) => [string, string]): string | null {
+    const { name } = this.alertName(alertId);
+    if (name === undefined) return null;
+    const [en, zh] = say(name);
+    return this.locale() === "zh-CN" ? zh : en;
   }
 
   private now(): number {
@@ -415,6 +453,8 @@ export class OperatorCommands implements OperatorHandlers {
     ref: string | null,
     r: Rejection,
     role?: OperatorRole,
+    /** Instead of the refusal's own words: the same naming what it refused (`OpsNames`). */
+    message: string | null = null,
   ): false {
     this.counters.reject("operator", r.reason);
     this.log.warn(
@@ -437,7 +477,7 @@ export class OperatorCommands implements OperatorHandlers {
       result: null,
       reason: r.reason,
       detail: r.detail,
-      message: rejectionText(r, this.locale()),
+      message: message ?? rejectionText(r, this.locale()),
       ref,
       account: operator,
       at: this.now(),

@@ -24,6 +24,7 @@ export {
   ModbusBus,
   type ModbusFailure,
   ModbusPoller,
+  ModbusReadError,
   type ModbusRequest,
   modbusRead,
   type PollerStats,

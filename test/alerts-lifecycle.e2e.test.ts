@@ -36,6 +36,10 @@ const doors = (n: number) =>
     household: "hh-1",
   }));
 
+/** A household with the names the alert messages use, and the operator results too. */
+const NAMED = { id: "hh-1", name: "1号楼 101室", residentName: "张阿姨" };
+const DOOR = { id: "d-1", model: "ds10" as const, password: "pw-d1", household: "hh-1", holdOpenTime: "60s" };
+
 describe("alert lifecycle over real MQTT (fake clock)", () => {
   let gw: Gateway;
   let clock: FakeClock;
@@ -192,7 +196,7 @@ describe("alert lifecycle over real MQTT (fake clock)", () => {
     // site's language; `detail` keeps UTC for machines.
     expect(ok).toMatchObject({
       detail: "until 2026-01-05T09:30:00.000Z",
-      message: "已搁置至 2026-01-05 17:30",
+      message: "已搁置：hh-1的设备外壳被打开，至 2026-01-05 17:30",
     });
     const shelved = await ops.waitFor(
       (m) => m.topic.endsWith("/TAMPER/d-1") && m.json().transition === "shelved",
@@ -221,6 +225,13 @@ describe("alert lifecycle over real MQTT (fake clock)", () => {
       (m) => m.topic.endsWith("/TAMPER/d-1") && m.json().transition === "shelve-expired",
     );
     expect(back.json()).toMatchObject({ state: "active-unacknowledged", suppression: null, id: tamper.id });
+    // Its shelving has ended: unshelving it is refused, naming it (the id stays in `detail`).
+    expect(await request(`unshelve/${tamper.id}`, {})).toMatchObject({
+      ok: false,
+      reason: "not-shelved",
+      detail: `${tamper.id} is not shelved`,
+      message: "hh-1的设备外壳被打开未被搁置",
+    });
 
     await press(p, "p-1");
     const call = alertsOn("/EMERGENCY_CALL/p-1")[0]!.json();
@@ -234,7 +245,7 @@ describe("alert lifecycle over real MQTT (fake clock)", () => {
   });
 
   it("an unacknowledged P1 escalates at 60 s and again at growing intervals; an ack stops it", async () => {
-    await start();
+    await start({ households: [NAMED, { id: "hh-2" }] });
     const p = await device("p-1", "pw-p1");
     await press(p, "p-1");
     const call = alertsOn("/EMERGENCY_CALL/p-1")[0]!.json();
@@ -256,18 +267,30 @@ describe("alert lifecycle over real MQTT (fake clock)", () => {
     expect(await request(`ack/${call.id}`, { by: "Wang Li" })).toMatchObject({
       ok: true,
       result: "closed",
-      message: "已确认，告警已结束",
+      message: "已确认，告警已结束：1号楼 101室 张阿姨的紧急呼叫",
     });
     await advance(30 * MIN);
     expect(ops.messages.filter((m) => m.topic === topic)).toHaveLength(2);
   });
 
   it("out of service: alerts held, no DEVICE_LOST; back in service publishes them and re-evaluates", async () => {
-    await start({ alerts: { escalation: { p2: 0 } } });
+    await start({
+      alerts: { escalation: { p2: 0 } },
+      households: [NAMED, { id: "hh-2" }],
+      devices: [
+        { id: "p-1", model: "ec200", password: "pw-p1", household: "hh-1" },
+        { ...DOOR, name: "入户门磁", location: "入户门" },
+      ],
+    });
     const d = await device("d-1", "pw-d1");
     await door(d, "d-1", false);
     const out = await request("service/d-1", { by: "fitter", inService: false, reason: "replacing battery" });
-    expect(out).toMatchObject({ ok: true, result: "out-of-service", message: "设备已停用" });
+    // Named as the alert messages name it: the household, its resident, the device and where it is.
+    expect(out).toMatchObject({
+      ok: true,
+      result: "out-of-service",
+      message: "已停用：1号楼 101室 张阿姨的入户门磁（入户门）",
+    });
     await door(d, "d-1", true);
     expect(alertsOn("/TAMPER/d-1")).toHaveLength(0);
     // Silent for longer than 2 heartbeats (1 h) + 60 s: lost, but no DEVICE_LOST while out of service.
@@ -281,7 +304,7 @@ describe("alert lifecycle over real MQTT (fake clock)", () => {
     expect(back).toMatchObject({
       ok: true,
       result: "in-service",
-      message: "设备已恢复使用（1 条未结束告警）",
+      message: "已恢复使用：1号楼 101室 张阿姨的入户门磁（入户门）（1 条未结束告警）",
     });
     const tamper = await ops.waitFor((m) => m.topic.endsWith("/TAMPER/d-1"));
     expect(tamper.json()).toMatchObject({ transition: "in-service", state: "active-unacknowledged" });
@@ -295,6 +318,8 @@ describe("alert lifecycle over real MQTT (fake clock)", () => {
     expect(await request("service/d-1", { inService: true })).toMatchObject({
       ok: false,
       reason: "already-in-service",
+      detail: "d-1 is already in service",
+      message: "1号楼 101室 张阿姨的入户门磁（入户门）已在使用中",
     });
     // The refusal in the site's language (site.locale, zh-CN by default), beside the English detail.
     expect(await request("service/nope", { inService: false })).toMatchObject({
@@ -305,7 +330,7 @@ describe("alert lifecycle over real MQTT (fake clock)", () => {
 
   it("away mode pauses welfare checks until the resident is back; the next activity ends it", async () => {
     await start({
-      households: [{ id: "hh-1" }, { id: "hh-2", welfare: { enabled: false } }],
+      households: [NAMED, { id: "hh-2", welfare: { enabled: false } }],
       devices: [
         { id: "p-1", model: "ec200", password: "pw-p1", household: "hh-1", heartbeatInterval: "12h" },
       ],
@@ -317,7 +342,7 @@ describe("alert lifecycle over real MQTT (fake clock)", () => {
       ok: true,
       result: "away",
       detail: null,
-      message: "已设为外出，关怀检查暂停至住户回家",
+      message: "1号楼 101室 张阿姨已设为外出，关怀检查暂停至住户回家",
     });
     // Retained: a console connecting later sees the household is away.
     const late = await connect(gw, "ops2", "ops2-pw");
@@ -369,7 +394,7 @@ describe("alert lifecycle over real MQTT (fake clock)", () => {
       ok: true,
       result: "away",
       detail: "until 2026-01-05T12:00:00.000Z",
-      message: "away: welfare checks paused until 2026-01-05 20:00",
+      message: "away (hh-1): welfare checks paused until 2026-01-05 20:00",
     });
     await advance(3 * HOUR + S);
     const m = await ops.waitFor(

@@ -383,6 +383,21 @@ describe("linli CLI", { timeout: 180_000 }, () => {
     }
   });
 
+  it("modbus read says what failed and what to check when the connection is refused, exit 1", async () => {
+    // A port the OS gave and that was closed again: nothing listens there.
+    const server = createServer();
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const closed = (server.address() as { port: number }).port;
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    const r = await linli("modbus", "read", "--tcp", `127.0.0.1:${closed}`, "--count", "1");
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(
+      new RegExp(`^cannot connect to Modbus TCP 127\\.0\\.0\\.1:${closed}: connection refused`),
+    );
+    expect(r.stderr).toContain("check the address and port");
+    expect(r.stderr).not.toContain("ECONNREFUSED");
+  });
+
   it("modbus read refuses ambiguous targets (a usage error: exit 2)", async () => {
     const r = await linli("modbus", "read", "--count", "2");
     expect(r.code).toBe(2);

@@ -87,6 +87,58 @@ export class AlertContentBuilder {
     return this.index;
   }
 
+  /** The site's language of the running configuration. */
+  get locale(): Locale {
+    return this.config().site.locale;
+  }
+
+  /**
+   * An alert as an operator's result names it, in the site's language: its title and whose it is
+   * ("1号楼 101室 张阿姨的紧急呼叫"); the household (with resident) when it has one, else the device.
+   */
+  nameAlert(alert: Alert): string {
+    const { config, devices } = this.lookup();
+    const cat = CATALOGUES[config.site.locale];
+    const subject = alert.subject;
+    const device =
+      subject.model === "household" || subject.model === "gateway" ? undefined : devices.get(subject.id);
+    const title = this.title(config, device, alert).title;
+    if (subject.household !== null) return cat.of(this.nameHousehold(subject.household), title);
+    if (subject.model === "gateway") return cat.of(cat.gateway, title);
+    return cat.of(cat.deviceAt(device?.name ?? subject.id, device?.location ?? null), title);
+  }
+
+  /** A device as an operator's result names it: its name and location, whose it is; its id if unnamed. */
+  nameDevice(deviceId: string): string {
+    const { config, devices } = this.lookup();
+    const cat = CATALOGUES[config.site.locale];
+    const device = devices.get(deviceId);
+    const own = cat.deviceAt(device?.name ?? deviceId, device?.location ?? null);
+    return device?.household ? cat.of(this.nameHousehold(device.household), own) : own;
+  }
+
+  /** A household with its resident ("1号楼 101室 张阿姨"); its id if unnamed. */
+  nameHousehold(householdId: string): string {
+    const { config, households } = this.lookup();
+    const h = households.get(householdId);
+    return CATALOGUES[config.site.locale].householdWith(h?.name ?? householdId, h?.residentName ?? null);
+  }
+
+  /** The device's own profile words first, then the catalogue's, then a YAML profile's alarm. */
+  private title(
+    config: Config,
+    device: DeviceConfig | undefined,
+    alert: Alert,
+  ): { title: string; action: string; detail?: AlertText["detail"] } {
+    const locale = config.site.locale;
+    const cat = CATALOGUES[locale];
+    const shared = cat.codes[alert.code];
+    const own = device === undefined ? undefined : profileText(device.model, alert.code, locale);
+    return own !== undefined
+      ? { title: own.title, action: own.action, detail: own.detail ?? shared?.detail }
+      : (shared ?? declaredText(config, device, alert, cat.declaredAction));
+  }
+
   describe(alert: Alert, transition: Transition, escalation?: EscalationInfo): AlertContent {
     const { config, devices, households } = this.lookup();
     const locale = config.site.locale;
@@ -97,12 +149,7 @@ export class AlertContentBuilder {
     const household = subject.household === null ? undefined : households.get(subject.household);
     // The device's own profile words first (a GD-2's FAULT means it cannot detect gas, not the
     // generic "device fault"), then the catalogue's, then a YAML profile's alarm (docs/devices.md).
-    const shared = cat.codes[alert.code];
-    const own = device === undefined ? undefined : profileText(device.model, alert.code, locale);
-    const found =
-      own !== undefined
-        ? { title: own.title, action: own.action, detail: own.detail ?? shared?.detail }
-        : (shared ?? declaredText(config, device, alert, cat.declaredAction));
+    const found = this.title(config, device, alert);
     // DEVICE_LOST is the gateway's code, but what is at stake is the model's (a lost fire station cannot alarm).
     const lostAction =
       alert.code === "DEVICE_LOST" && device !== undefined

@@ -68,6 +68,8 @@ export interface Catalogue {
   deviceAt: (device: string, location: string | null) => string;
   /** A household and its resident: "1号楼 101室 张阿姨". */
   householdWith: (household: string, resident: string | null) => string;
+  /** A thing named with whose it is, for operator results: "1号楼 101室 张阿姨的紧急呼叫". */
+  of: (owner: string, thing: string) => string;
 }
 
 /** The words of a span of time in one language: a count with its unit, and what joins two. */

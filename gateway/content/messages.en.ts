@@ -115,4 +115,5 @@ export const en: Catalogue = {
   bracket: (s) => ` (${s})`,
   deviceAt: (device, location) => (location ? `${device} (${location})` : device),
   householdWith: (household, resident) => (resident ? `${household}, ${resident}` : household),
+  of: (owner, thing) => `${thing} of ${owner}`,
 };

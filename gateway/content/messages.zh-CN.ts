@@ -119,4 +119,5 @@ export const zhCN: Catalogue = {
   bracket: (s) => `（${s}）`,
   deviceAt: (device, location) => (location ? `${device}（${location}）` : device),
   householdWith: (household, resident) => (resident ? `${household} ${resident}` : household),
+  of: (owner, thing) => `${owner}的${thing}`,
 };

@@ -28,39 +28,60 @@ export interface OpsOutcomeArgs {
   alerts?: number;
   /** listed: how many of them this page names. */
   listed?: number;
+  /**
+   * What it acted on, in the site's language (alert-content.ts `nameAlert`, `nameDevice`,
+   * `nameHousehold`): "1号楼 101室 张阿姨的紧急呼叫". Without it the line names nothing.
+   */
+  name?: string;
 }
 
 type Words = Record<OpsOutcome, (a: OpsOutcomeArgs, at: (t: number) => string) => string>;
 
+const zhOf = (a: OpsOutcomeArgs) => (a.name ? `：${a.name}` : "");
+const zhAlerts = (n = 0) => (n ? `（${n} 条未结束告警）` : "");
+
 const ZH: Words = {
-  acknowledged: () => "已确认",
-  closed: () => "已确认，告警已结束",
-  "already-acknowledged": () => "该告警此前已确认",
-  shelved: (a, at) => (a.until ? `已搁置至 ${at(a.until)}` : "已搁置"),
-  unshelved: () => "已取消搁置",
-  "out-of-service": (a) => `设备已停用${a.alerts ? `（${a.alerts} 条未结束告警）` : ""}`,
-  "in-service": (a) => `设备已恢复使用${a.alerts ? `（${a.alerts} 条未结束告警）` : ""}`,
-  away: (a, at) =>
-    a.until ? `已设为外出，关怀检查暂停至 ${at(a.until)}` : "已设为外出，关怀检查暂停至住户回家",
-  monitored: () => "已恢复看护，关怀检查重新计时",
+  acknowledged: (a) => `已确认${zhOf(a)}`,
+  closed: (a) => `已确认，告警已结束${zhOf(a)}`,
+  "already-acknowledged": (a) => `${a.name ?? "该告警"}此前已确认`,
+  shelved: (a, at) =>
+    a.name
+      ? `已搁置${zhOf(a)}${a.until ? `，至 ${at(a.until)}` : ""}`
+      : a.until
+        ? `已搁置至 ${at(a.until)}`
+        : "已搁置",
+  unshelved: (a) => `已取消搁置${zhOf(a)}`,
+  "out-of-service": (a) =>
+    a.name ? `已停用${zhOf(a)}${zhAlerts(a.alerts)}` : `设备已停用${zhAlerts(a.alerts)}`,
+  "in-service": (a) =>
+    a.name ? `已恢复使用${zhOf(a)}${zhAlerts(a.alerts)}` : `设备已恢复使用${zhAlerts(a.alerts)}`,
+  away: (a, at) => `${a.name ?? ""}已设为外出，关怀检查暂停至${a.until ? ` ${at(a.until)}` : "住户回家"}`,
+  monitored: (a) => `${a.name ?? ""}已恢复看护，关怀检查重新计时`,
   listed: (a) => `共 ${a.alerts ?? 0} 条未结束告警，本页 ${a.listed ?? 0} 条`,
 };
 
 const openAlerts = (n = 0) => (n ? ` (${n} open alert${n === 1 ? "" : "s"})` : "");
 
+const enOf = (a: OpsOutcomeArgs) => (a.name ? `: ${a.name}` : "");
+
 const EN: Words = {
-  acknowledged: () => "acknowledged",
-  closed: () => "acknowledged; the alert is closed",
-  "already-acknowledged": () => "already acknowledged",
-  shelved: (a, at) => (a.until ? `shelved until ${at(a.until)}` : "shelved"),
-  unshelved: () => "unshelved",
-  "out-of-service": (a) => `device out of service${openAlerts(a.alerts)}`,
-  "in-service": (a) => `device back in service${openAlerts(a.alerts)}`,
+  acknowledged: (a) => `acknowledged${enOf(a)}`,
+  closed: (a) =>
+    a.name ? `acknowledged${enOf(a)}; the alert is closed` : "acknowledged; the alert is closed",
+  "already-acknowledged": (a) => (a.name ? `already acknowledged${enOf(a)}` : "already acknowledged"),
+  shelved: (a, at) => `shelved${a.until ? ` until ${at(a.until)}` : ""}${enOf(a)}`,
+  unshelved: (a) => `unshelved${enOf(a)}`,
+  "out-of-service": (a) =>
+    a.name
+      ? `out of service${enOf(a)}${openAlerts(a.alerts)}`
+      : `device out of service${openAlerts(a.alerts)}`,
+  "in-service": (a) =>
+    a.name
+      ? `back in service${enOf(a)}${openAlerts(a.alerts)}`
+      : `device back in service${openAlerts(a.alerts)}`,
   away: (a, at) =>
-    a.until
-      ? `away: welfare checks paused until ${at(a.until)}`
-      : "away: welfare checks paused until the resident is back",
-  monitored: () => "monitored again: welfare checks restarted",
+    `away${a.name ? ` (${a.name})` : ""}: welfare checks paused until ${a.until ? at(a.until) : "the resident is back"}`,
+  monitored: (a) => `monitored again${a.name ? ` (${a.name})` : ""}: welfare checks restarted`,
   listed: (a) => `${a.alerts ?? 0} open alert${a.alerts === 1 ? "" : "s"}, ${a.listed ?? 0} on this page`,
 };
 

@@ -5,8 +5,10 @@
  * a command of its own (an automatic shut-off), the gateway makes one up so
  * the answer can still be matched.
  */
+
 import { type Rejection, reject } from "../../core/index.js";
 import { type CommandReply, commandOf, type MqttDeviceProfile, unknownCommand } from "../../devices/index.js";
+import type { CommandFailureText } from "../content/command-text.js";
 import type { Publisher } from "../northbound/publisher.js";
 import type { DeviceEntry } from "../registry.js";
 
@@ -52,6 +54,8 @@ export function publishReply(
   device: DeviceEntry,
   reply: CommandReply,
   at: number,
+  /** A refusal's `message`, in the site's language (content/command-text.ts). */
+  failureText: CommandFailureText | null = null,
 ): void {
   publisher.commandResult(device.id, reply.command, {
     deviceId: device.id,
@@ -59,7 +63,14 @@ export function publishReply(
     id: reply.id,
     ok: reply.ok,
     reply: reply.result,
-    ...(reply.ok ? {} : { error: `device-${reply.result}` }),
+    ...(reply.ok
+      ? {}
+      : {
+          error: `device-${reply.result}`,
+          ...(failureText
+            ? { message: failureText(device.id, reply.command, { error: `device-${reply.result}` }) }
+            : {}),
+        }),
     at,
   });
 }

@@ -1,0 +1,63 @@
+/**
+ * What an operator reads when a device command failed after it was sent (docs/topics.md "Device
+ * commands"): the bus gave no answer, the device answered with a Modbus exception or refused
+ * (a GD-2 `reply` of `busy`), or the gateway failed. One line in the site's language naming the
+ * device (alert-content.ts `nameDevice`) and the command, beside the machine `error`.
+ */
+import type { Locale } from "./codes.js";
+
+/** A failed command's `error` (Modbus failure kinds, `internal`, `device-<reply>`) and its detail. */
+export interface CommandFailure {
+  error: string;
+  /** `exception`: the Modbus exception's name (ILLEGAL_DATA_ADDRESS). */
+  exception?: string;
+}
+
+const ZH_WHY: Record<string, string> = {
+  timeout: "设备无应答（已超时），请检查设备电源和总线接线",
+  exception: "设备拒绝执行",
+  transport: "与设备的连接中断（正在重连），命令未送达",
+  crc: "设备应答校验错误，命令可能未执行",
+  framing: "设备应答格式错误，命令可能未执行",
+  overflow: "总线队列已满，命令未发送",
+  duplicate: "同一命令正在执行，本次未发送",
+  closed: "总线已关闭，命令未发送",
+  internal: "网关内部错误（已记录），设备可能已收到命令",
+  "device-busy": "设备忙，拒绝执行",
+  "device-fault": "设备故障，拒绝执行",
+  "device-unknown": "设备不认识该命令",
+};
+
+const EN_WHY: Record<string, string> = {
+  timeout: "the device did not answer (timed out); check its power and the bus wiring",
+  exception: "the device refused it",
+  transport: "the link to the device is down (reconnecting); not delivered",
+  crc: "the device's answer was corrupt (CRC); it may not have run",
+  framing: "the device's answer was malformed; it may not have run",
+  overflow: "the bus queue is full; not sent",
+  duplicate: "the same command is in progress; not sent",
+  closed: "the bus is closed; not sent",
+  internal: "the gateway failed (logged); the device may have received it",
+  "device-busy": "the device is busy and refused it",
+  "device-fault": "the device has a fault and refused it",
+  "device-unknown": "the device does not know the command",
+};
+
+/** Says a failure in `locale`, naming the device and command. */
+export type CommandFailureText = (deviceId: string, command: string, f: CommandFailure) => string;
+
+/** "1号楼 101室 张阿姨的燃气报警器：命令 valve_open 失败，设备忙，拒绝执行". */
+export function commandFailureText(
+  locale: Locale,
+  device: string,
+  command: string,
+  f: CommandFailure,
+): string {
+  const exception = f.exception ? ` (Modbus ${f.exception})` : "";
+  if (locale === "zh-CN") {
+    const why = ZH_WHY[f.error] ?? `设备拒绝执行（${f.error}）`;
+    return `${device}：命令 ${command} 失败，${why}${f.exception ? `（Modbus 异常 ${f.exception}）` : ""}`;
+  }
+  const why = EN_WHY[f.error] ?? `the device refused it (${f.error})`;
+  return `${device}: command ${command} failed: ${why}${exception}`;
+}
