@@ -7,6 +7,8 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { describe, expect, it } from "vitest";
+import { LV4_FAULTS } from "../../devices/lv4.js";
+import { FAULT_CODES as MFS8_FAULTS } from "../../devices/mfs8.js";
 
 interface I18n {
   STRINGS: Record<"zh-CN" | "en", Record<string, unknown>>;
@@ -67,5 +69,25 @@ describe("console alert meta texts", () => {
       .join("\n");
     const models = STRINGS["zh-CN"].models as Record<string, string>;
     for (const [model, name] of Object.entries(models)) expect(headings, model).toContain(name);
+  });
+
+  it("the console's fault-code words in English are the profiles' meanings (the page cannot import them)", async () => {
+    const url = pathToFileURL(path.resolve("gateway/console/public/i18n.js")).href;
+    const { metricLabel } = (await import(url)) as {
+      metricLabel: (lang: string, model: string, key: string, metric: { value: unknown }) => string;
+    };
+    for (const [model, table] of [
+      ["mfs8", MFS8_FAULTS],
+      ["lv4", LV4_FAULTS],
+    ] as const) {
+      for (const [code, meaning] of Object.entries(table)) {
+        expect(metricLabel("en", model, "faultCode", { value: Number(code) }), `${model} ${code}`).toBe(
+          `Fault code ${meaning}`,
+        );
+        expect(metricLabel("zh-CN", model, "faultCode", { value: Number(code) })).not.toBe(
+          `故障代码 ${code}`,
+        );
+      }
+    }
   });
 });
