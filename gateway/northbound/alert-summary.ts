@@ -230,16 +230,24 @@ export class AlertSummary {
 
   /** `"open":N,"digest":"…","p1":{…},…`: the part that says what set it is (no time). */
   private body(): string {
-    let open = 0;
-    let hi = 0;
-    let lo = 0;
-    let parts = "";
-    this.tallies.forEach((t, i) => {
-      open += t.open;
-      hi = (hi ^ t.hi) >>> 0;
-      lo = (lo ^ t.lo) >>> 0;
-      parts += `,"p${i + 1}":{"open":${t.open},"digest":"${hex64(t.hi, t.lo)}"}`;
-    });
-    return `"open":${open},"digest":"${hex64(hi, lo)}"${parts}`;
+    return summaryBody(this.tallies);
   }
+}
+
+/**
+ * `"open":N,"digest":"…","p1":{…},…` of four priorities' tallies: the set part of the summary, the
+ * same for the gateway's and for the one sent upstream (upstream-summary.ts).
+ */
+export function summaryBody(tallies: readonly Tally[]): string {
+  let open = 0;
+  let hi = 0;
+  let lo = 0;
+  let parts = "";
+  tallies.forEach((t, i) => {
+    open += t.open;
+    hi = (hi ^ t.hi) >>> 0;
+    lo = (lo ^ t.lo) >>> 0;
+    parts += `,"p${i + 1}":{"open":${t.open},"digest":"${hex64(t.hi, t.lo)}"}`;
+  });
+  return `"open":${open},"digest":"${hex64(hi, lo)}"${parts}`;
 }

@@ -10,7 +10,7 @@
  * Bounded by the set-aside marks (one per retained topic at most). Pure: upstream.ts tells it
  * what was set aside, cleared and read back, and asks for the payload to send.
  */
-import { fnv1a64, hex64 } from "./alert-summary.js";
+import { fnv1a64, summaryBody } from "./alert-summary.js";
 
 interface Hash {
   priority: number;
@@ -100,16 +100,6 @@ export class UpstreamSummary {
       const older = this.there.get(topic);
       if (older !== undefined) xor(older, 1);
     }
-    let open = 0;
-    let hi = 0;
-    let lo = 0;
-    let parts = "";
-    tallies.forEach((t, i) => {
-      open += t.open;
-      hi = (hi ^ t.hi) >>> 0;
-      lo = (lo ^ t.lo) >>> 0;
-      parts += `,"p${i + 1}":{"open":${t.open},"digest":"${hex64(t.hi, t.lo)}"}`;
-    });
-    return `{"open":${open},"digest":"${hex64(hi, lo)}"${parts},"at":${JSON.stringify(s.at ?? null)}}`;
+    return `{${summaryBody(tallies)},"at":${JSON.stringify(s.at ?? null)}}`;
   }
 }
