@@ -529,7 +529,7 @@ export class Gateway {
           );
         },
         gw.httpConnectionRefused("metrics"),
-        broker.admitTcp,
+        broker.admitHttpTcp,
       ).catch(stopOnError);
     if (config.console.enabled)
       gw.consoleServer = await startConsoleServer(

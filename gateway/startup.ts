@@ -183,7 +183,7 @@ export async function startConsoleServer(
     tls: c.tls,
     onConnectionRefused,
     onWebSocketRefused,
-    admitConnection: broker.admitConsoleTcp,
+    admitConnection: broker.admitHttpTcp,
   });
   log.info({ url: server.url }, "operators' console listening");
   return server;

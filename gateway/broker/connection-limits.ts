@@ -163,7 +163,7 @@ export class SocketLimits {
 
   /**
    * At TCP accept, before a TLS handshake or an HTTP request is read (the TLS and WebSocket
-   * listeners, the console and metrics ports over TLS: accept-gate.ts): a banned or too frequent
+   * listeners: accept-gate.ts; the console and metrics ports: admitTcpRateOnly): a banned or too frequent
    * address is closed there, counted as at accept. A handshake costs the main thread a key
    * exchange and a signature; refused only after it, a host looping on handshakes cost that each
    * time. A socket admitted here takes no second token when its MQTT stream is accepted.
@@ -176,10 +176,12 @@ export class SocketLimits {
   };
 
   /**
-   * The console's TCP sockets at accept (before TLS): the address's connection rate only. A login
-   * ban refuses the console's logins (429 on /api/site, CONNACK 4 on /mqtt), never its page: an
-   * operator at a banned desk is told why and until when instead of getting a reset connection.
-   * The rate bounds the handshakes a banned address can ask for exactly as any other address's.
+   * The console's and the metrics port's TCP sockets at accept (before TLS): the address's
+   * connection rate only. A login ban refuses the console's logins (429 on /api/site, CONNACK 4 on
+   * /mqtt), never its page: an operator at a banned desk is told why and until when instead of
+   * getting a reset connection. The metrics port checks no login the bans guard (its secret is its
+   * own, 64 bits or more): a scraper behind the same NAT as a banned desk keeps its scrapes. The
+   * rate bounds the handshakes a banned address can ask for exactly as any other address's.
    */
   readonly admitTcpRateOnly = (socket: Socket): boolean => {
     socket.on("error", ignoreError);
