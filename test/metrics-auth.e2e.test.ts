@@ -210,7 +210,7 @@ describe("metrics.auth", () => {
   });
 
   it("metrics.tls serves https, with the same credentials", async () => {
-    pki = makeTestPki();
+    pki ??= makeTestPki();
     const tokenFile = secretFile("tls.token", TOKEN);
     gw = await startGateway({
       config: withAuth({ type: "bearer", tokenFile }, { tls: { cert: pki.serverCert, key: pki.serverKey } }),
@@ -230,7 +230,7 @@ describe("metrics.auth", () => {
   });
 
   it("over TLS a login-banned address keeps its scrapes; only its connection rate is applied before the handshake", async () => {
-    pki = makeTestPki();
+    pki ??= makeTestPki();
     const tokenFile = secretFile("ban.token", TOKEN);
     const burst = 20;
     gw = await startGateway({
