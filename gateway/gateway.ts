@@ -108,6 +108,8 @@ export interface GatewayOptions {
   mallocTrim?: MallocTrim | null;
   /** Internal, tests only: the bound of what waits for the broker (until-listening.ts); default 10,000. */
   untilListeningMax?: number;
+  /** Internal, tests only: the console's sockets in all and per address (console/server.ts); default 512 and 64. */
+  consoleConnections?: { max: number; perAddress: number };
 }
 
 /** Timers the gateway's wheel fires in one turn of the event loop (TimerWheel firePerTurn). */
@@ -529,7 +531,7 @@ export class Gateway {
           );
         },
         gw.httpConnectionRefused("metrics"),
-        broker.admitTcp,
+        broker.admitHttpTcp,
       ).catch(stopOnError);
     if (config.console.enabled)
       gw.consoleServer = await startConsoleServer(
@@ -540,6 +542,7 @@ export class Gateway {
         gw.log,
         gw.httpConnectionRefused("console"),
         gw.consoleWebSocketRefused(),
+        opts.consoleConnections,
       ).catch(stopOnError);
     await republishRecovered(gw.recovered, {
       publisher: gw.publisher,

@@ -170,6 +170,7 @@ export async function startConsoleServer(
   log: Logger,
   onConnectionRefused?: (address: string, why: HttpRefusal) => void,
   onWebSocketRefused?: ConsoleServerOptions["onWebSocketRefused"],
+  connections?: ConsoleServerOptions["connections"],
 ): Promise<ConsoleServer> {
   const server = await ConsoleServer.start({
     host: c.host,
@@ -183,7 +184,8 @@ export async function startConsoleServer(
     tls: c.tls,
     onConnectionRefused,
     onWebSocketRefused,
-    admitConnection: broker.admitConsoleTcp,
+    admitConnection: broker.admitHttpTcp,
+    connections,
   });
   log.info({ url: server.url }, "operators' console listening");
   return server;

@@ -4,11 +4,13 @@
  * logged), 200 with them; /healthz and /readyz stay open but say their detail only to an
  * authorised request; the secret file is re-read at a reload (a file that cannot be read keeps the
  * current secret); a start whose secret file is missing, empty or short is refused; over TLS the
- * same holds on https.
+ * same holds on https, and an address banned for logins in both scopes (closed at accept by the
+ * MQTT listeners) is still served: only its connection rate is applied before the handshake.
  */
 import { chmodSync, writeFileSync } from "node:fs";
 import { request as httpRequest } from "node:http";
 import { request as httpsRequest } from "node:https";
+import { connect as tcpConnect } from "node:net";
 import { join } from "node:path";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { validateConfig } from "../gateway/config/load.js";
@@ -26,12 +28,18 @@ interface Reply {
   challenge: string | undefined;
 }
 
-function get(gw: Gateway, path: string, authorization?: string, tls?: { ca: string }): Promise<Reply> {
+function get(
+  gw: Gateway,
+  path: string,
+  authorization?: string,
+  tls?: { ca: string },
+  localAddress = "127.0.0.1",
+): Promise<Reply> {
   const addr = gw.metricsAddress;
   if (!addr) throw new Error("no metrics server");
   const headers = authorization === undefined ? {} : { authorization };
   return new Promise((resolve, reject) => {
-    const opts = { host: addr.host, port: addr.port, path, agent: false as const, headers };
+    const opts = { host: addr.host, port: addr.port, path, agent: false as const, headers, localAddress };
     const onReply = (res: import("node:http").IncomingMessage) => {
       let body = "";
       res.setEncoding("utf8");
@@ -49,6 +57,28 @@ function get(gw: Gateway, path: string, authorization?: string, tls?: { ca: stri
       : httpRequest(opts, onReply);
     req.on("error", reject);
     req.end();
+  });
+}
+
+/** An MQTT CONNECT naming no account, from `localAddress`: a failed login in both scopes. */
+function unknownLogin(port: number, localAddress: string, i: number): Promise<void> {
+  const field = (t: string) => {
+    const b = Buffer.from(t);
+    return Buffer.concat([Buffer.from([b.length >> 8, b.length & 0xff]), b]);
+  };
+  const body = Buffer.concat([
+    field("MQTT"),
+    Buffer.from([4, 0xc2, 0, 30]),
+    field(`scan-${i}`),
+    field(`nobody-${i}`),
+    field("x"),
+  ]);
+  const packet = Buffer.concat([Buffer.from([0x10, body.length]), body]);
+  return new Promise((resolve) => {
+    const s = tcpConnect({ host: "127.0.0.1", port, localAddress }, () => s.write(packet));
+    s.on("data", () => s.destroy());
+    s.on("error", () => {});
+    s.on("close", () => resolve());
   });
 }
 
@@ -180,7 +210,7 @@ describe("metrics.auth", () => {
   });
 
   it("metrics.tls serves https, with the same credentials", async () => {
-    pki = makeTestPki();
+    pki ??= makeTestPki();
     const tokenFile = secretFile("tls.token", TOKEN);
     gw = await startGateway({
       config: withAuth({ type: "bearer", tokenFile }, { tls: { cert: pki.serverCert, key: pki.serverKey } }),
@@ -197,5 +227,56 @@ describe("metrics.auth", () => {
       ),
     );
     expect(r).toMatchObject({ result: "applied", certificates: { reloaded: 1, failed: [] } });
+  });
+
+  it("over TLS a login-banned address keeps its scrapes; only its connection rate is applied before the handshake", async () => {
+    pki ??= makeTestPki();
+    const tokenFile = secretFile("ban.token", TOKEN);
+    const burst = 20;
+    gw = await startGateway({
+      config: testConfig({
+        metrics: {
+          host: "127.0.0.1",
+          port: 0,
+          auth: { type: "bearer", tokenFile },
+          tls: { cert: pki.serverCert, key: pki.serverKey },
+        },
+        limits: { login: { attemptsPerSecond: 1, attemptBurst: burst } },
+      } as Partial<ConfigInput>),
+    });
+    const g = gw;
+    const { readFileSync } = await import("node:fs");
+    const ca = readFileSync(pki.ca, "utf8");
+    // An office behind one NAT address: ten logins naming no account ban it in both scopes, so
+    // the MQTT listeners close it at accept.
+    const nat = "127.0.0.40";
+    for (let i = 0; i < 10; i++) await unknownLogin(g.mqttPort, nat, i);
+    expect(g.counters.rejected("auth", "ban-started")).toBe(2);
+    await unknownLogin(g.mqttPort, nat, 10);
+    expect(g.counters.rejected("connection", "address-banned")).toBe(1);
+
+    // The scraper behind it still gets its scrapes and health checks, over TLS, with the token.
+    const scrape = await get(g, "/metrics", `Bearer ${TOKEN}`, { ca }, nat);
+    expect(scrape.status).toBe(200);
+    expect(scrape.body).toMatch(/^linli_rejections_total\{model="auth",reason="ban-started"\} 2$/m);
+    expect((await get(g, "/healthz", undefined, { ca }, nat)).status).toBe(200);
+    expect((await get(g, "/metrics", undefined, { ca }, nat)).status).toBe(401);
+    expect(g.counters.rejected("connection", "address-banned")).toBe(1);
+
+    // Its connection rate still bites before the handshake: of 30 at once, what is left of its
+    // burst (ten logins and three requests took 13; the refused one none) and the token or two the rate adds.
+    const rateLimited = g.counters.rejected("connection", "address-rate-limited");
+    const results = await Promise.all(
+      Array.from({ length: 30 }, () =>
+        get(g, "/healthz", undefined, { ca }, nat).then(
+          (r) => r.status,
+          () => 0,
+        ),
+      ),
+    );
+    const served = results.filter((s) => s === 200).length;
+    expect(served).toBeGreaterThan(0);
+    expect(served).toBeLessThanOrEqual(burst - 13 + 3);
+    expect(g.counters.rejected("connection", "address-rate-limited") - rateLimited).toBe(30 - served);
   });
 });

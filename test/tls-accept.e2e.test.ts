@@ -2,8 +2,10 @@
  * A TLS handshake costs the main thread a key exchange and a signature: the source address's
  * connection rate applies to the TCP socket at accept, before the handshake, on the MQTT TLS and
  * secure WebSocket listeners and on the console's and the metrics port's HTTPS, and so do login
- * bans everywhere but on the console, which answers them at login (docs/security.md "Limits"). Before, each handshake was completed and the socket refused after
- * it. Counted here: the handshakes a looping host gets done.
+ * bans on the MQTT listeners; the console answers them at login, the metrics port checks no login
+ * they guard (docs/security.md "Login bans", test/metrics-auth.e2e.test.ts). Before, each
+ * handshake was completed and the socket refused after it. Counted here: the handshakes a looping
+ * host gets done.
  */
 import { readFileSync } from "node:fs";
 import { connect as tcpConnect } from "node:net";

@@ -1,3 +1,5 @@
+import type { Socket } from "node:net";
+import { PassThrough } from "node:stream";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { mockedClocks } from "../../test/support/mocked-clocks.js";
 import { createLogger } from "../log.js";
@@ -70,5 +72,44 @@ describe("SocketLimits on a stepped wall clock", () => {
     c.mono += DEFAULT_CONNECTION_LIMITS.login.failureWindow + 1;
     l.loginResultAt("10.0.0.10", "duty", "operator", { ok: false, reason: "bad-password" });
     expect(l.loginBannedAt("10.0.0.10", "duty", "operator")).toBeNull();
+  });
+});
+
+describe("SocketLimits login deadlines under a flood of connections closed at once", () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  /** A socket as accept() sees it: a stream with an address. */
+  const fakeSocket = (i: number) =>
+    Object.assign(new PassThrough(), { remoteAddress: `10.1.${i >> 8}.${i & 0xff}` }) as unknown as Socket;
+
+  it("holds the sockets waiting for their login, not every one accepted within connectTimeout; those still close at their deadline", () => {
+    vi.useFakeTimers();
+    const counters = new Counters();
+    const l = new SocketLimits(
+      DEFAULT_CONNECTION_LIMITS,
+      counters,
+      createLogger({ level: "silent" }),
+      null,
+      () => Date.now(),
+    );
+    const waiting: Socket[] = [];
+    // 20,000 connections from 20,000 addresses, each closed at once (a connect-and-reset flood),
+    // and one in 100 left open, waiting for its login.
+    for (let i = 0; i < 20_000; i++) {
+      const s = fakeSocket(i);
+      l.accept(s, () => {});
+      if (i % 100 === 0) waiting.push(s);
+      else s.destroy();
+    }
+    // 200 waiting: the queue stays within twice that or its floor, where it held all 20,000.
+    expect(l.awaitingLogin).toBeLessThanOrEqual(1024 + 1);
+    expect(l.awaitingLogin).toBeGreaterThanOrEqual(waiting.length);
+    vi.advanceTimersByTime(DEFAULT_CONNECTION_LIMITS.connectTimeout + 10);
+    vi.runAllTimers();
+    expect(waiting.every((s) => s.destroyed)).toBe(true);
+    expect(counters.rejected("connection", "login-timeout")).toBe(waiting.length);
+    l.close();
   });
 });

@@ -33,6 +33,14 @@ const CLOSE_BATCH = 50;
  */
 const TIMER_SLACK_MS = 5;
 
+/**
+ * Entries of the login-deadline queue kept before it is compacted (below which it never is): a
+ * socket stays in the queue until its deadline even when it closed long before, so a flood of
+ * connections closed at once (thousands a second from many addresses) would otherwise hold every
+ * one of those closed sockets, and what hangs on them, for connectTimeout.
+ */
+const AWAIT_COMPACT_MIN = 1024;
+
 /** Counted under this "model" in linli_rejections_total: nobody has logged in yet. */
 const BEFORE_LOGIN = "connection";
 
@@ -50,10 +58,14 @@ export class SocketLimits {
    * Sockets in accept order (so deadline order: one timeout for all), and their deadlines (ms) at
    * the same index; logged-in or gone ones skipped. Two flat arrays rather than a record per
    * socket: ~60 B per connection until its deadline passes (10,000 devices reconnecting at once).
+   * Bounded by the sockets waiting for their login, not by the connections accepted within
+   * connectTimeout: compacted (compactAwaiting) when closed and logged-in ones outnumber them.
    */
   private awaitSockets: (Socket | undefined)[] = [];
   private awaitDeadlines: number[] = [];
   private awaitHead = 0;
+  /** Queue entries (past the head) beyond which it is compacted: twice what was left at the last one. */
+  private awaitCompactAt = AWAIT_COMPACT_MIN;
   private loginTimer: NodeJS.Timeout | NodeJS.Immediate | null = null;
   private stopped = false;
   private readonly reclaim = new FloodReclaim();
@@ -140,10 +152,36 @@ export class SocketLimits {
     socket.on("close", this.socketClosed);
     this.awaitSockets.push(socket);
     this.awaitDeadlines.push(this.now() + this.config.connectTimeout);
+    if (this.awaitSockets.length - this.awaitHead > this.awaitCompactAt) this.compactAwaiting();
     this.armLoginTimer();
     // On the next tick: Node forgets this listener (readableListening) only then, and aedes'
     // own "readable" listener is told of the bytes already buffered only if it has been.
     socket.once("readable", () => process.nextTick(handOver));
+  }
+
+  /**
+   * The login-deadline queue holds only sockets still open and not logged in, in deadline order:
+   * bounded by twice the sockets waiting for their login (each listener's maxConnections bounds
+   * those), or AWAIT_COMPACT_MIN. Amortised: a compaction keeps at most half of what it scans.
+   */
+  private compactAwaiting(): void {
+    const sockets: (Socket | undefined)[] = [];
+    const deadlines: number[] = [];
+    for (let i = this.awaitHead; i < this.awaitSockets.length; i++) {
+      const socket = this.awaitSockets[i];
+      if (socket === undefined || socket.destroyed || this.frames.get(socket)?.role !== null) continue;
+      sockets.push(socket);
+      deadlines.push(this.awaitDeadlines[i] as number);
+    }
+    this.awaitSockets = sockets;
+    this.awaitDeadlines = deadlines;
+    this.awaitHead = 0;
+    this.awaitCompactAt = Math.max(AWAIT_COMPACT_MIN, 2 * sockets.length);
+  }
+
+  /** Sockets in the login-deadline queue (open and waiting for their login, or not yet dropped). */
+  get awaitingLogin(): number {
+    return this.awaitSockets.length - this.awaitHead;
   }
 
   /**
@@ -163,7 +201,7 @@ export class SocketLimits {
 
   /**
    * At TCP accept, before a TLS handshake or an HTTP request is read (the TLS and WebSocket
-   * listeners, the console and metrics ports over TLS: accept-gate.ts): a banned or too frequent
+   * listeners: accept-gate.ts; the console and metrics ports: admitTcpRateOnly): a banned or too frequent
    * address is closed there, counted as at accept. A handshake costs the main thread a key
    * exchange and a signature; refused only after it, a host looping on handshakes cost that each
    * time. A socket admitted here takes no second token when its MQTT stream is accepted.
@@ -176,10 +214,12 @@ export class SocketLimits {
   };
 
   /**
-   * The console's TCP sockets at accept (before TLS): the address's connection rate only. A login
-   * ban refuses the console's logins (429 on /api/site, CONNACK 4 on /mqtt), never its page: an
-   * operator at a banned desk is told why and until when instead of getting a reset connection.
-   * The rate bounds the handshakes a banned address can ask for exactly as any other address's.
+   * The console's and the metrics port's TCP sockets at accept (before TLS): the address's
+   * connection rate only. A login ban refuses the console's logins (429 on /api/site, CONNACK 4 on
+   * /mqtt), never its page: an operator at a banned desk is told why and until when instead of
+   * getting a reset connection. The metrics port checks no login the bans guard (its secret is its
+   * own, 64 bits or more): a scraper behind the same NAT as a banned desk keeps its scrapes. The
+   * rate bounds the handshakes a banned address can ask for exactly as any other address's.
    */
   readonly admitTcpRateOnly = (socket: Socket): boolean => {
     socket.on("error", ignoreError);

@@ -545,17 +545,12 @@ export class EmbeddedBroker implements NorthboundSink {
   }
 
   /**
-   * For the console's and the metrics port's TLS sockets, at accept: the source address's
-   * connection rate and bans, as on the MQTT listeners, before a handshake costs anything (false:
-   * refused, closed and counted).
+   * For the console's and the metrics port's TLS sockets at accept: the address's connection rate
+   * only, before a handshake costs anything (false: refused, closed and counted). Their login bans
+   * are not applied there: the console answers them at login, where the page can say why, and the
+   * metrics port checks no account the bans guard (connection-limits.ts admitTcpRateOnly).
    */
-  readonly admitTcp = (socket: Socket): boolean => this.limits.admitTcp(socket);
-
-  /**
-   * For the console's TLS sockets at accept: the address's connection rate only; its login bans
-   * are answered at login, where the page can say why (connection-limits.ts admitTcpRateOnly).
-   */
-  readonly admitConsoleTcp = (socket: Socket): boolean => this.limits.admitTcpRateOnly(socket);
+  readonly admitHttpTcp = (socket: Socket): boolean => this.limits.admitTcpRateOnly(socket);
 
   /**
    * What is left (ms) of the login ban on the console's operator logins from `socket`'s address,

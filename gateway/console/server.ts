@@ -107,6 +107,12 @@ export interface ConsoleServerOptions {
    * logged-in operator's) or closed before login to make room for a newer one (ws-slots.ts).
    */
   onWebSocketRefused?: (address: string, why: SlotRefusal | "evicted") => void;
+  /**
+   * Internal, tests only: the sockets held in all and per address (default CONSOLE_MAX_CONNECTIONS
+   * and CONSOLE_MAX_PER_ADDRESS): a test of the eviction order fills a smaller server well within
+   * the headers timeout on a slow machine.
+   */
+  connections?: { max: number; perAddress: number };
 }
 
 const MAX_HEADER_BYTES = 8 * 1024;
@@ -222,8 +228,8 @@ export class ConsoleServer {
     server.headersTimeout = HEADERS_TIMEOUT_MS;
     server.keepAliveTimeout = 5_000;
     const guard = guardHttpServer(server, {
-      maxConnections: CONSOLE_MAX_CONNECTIONS,
-      perAddress: CONSOLE_MAX_PER_ADDRESS,
+      maxConnections: opts.connections?.max ?? CONSOLE_MAX_CONNECTIONS,
+      perAddress: opts.connections?.perAddress ?? CONSOLE_MAX_PER_ADDRESS,
       idleTimeoutMs: REQUEST_TIMEOUT_MS,
       overflow: "evict",
       admit: opts.tls ? opts.admitConnection : undefined,

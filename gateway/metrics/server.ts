@@ -49,7 +49,9 @@ export interface MetricsServerOptions {
   onConnectionRefused?: (address: string, why: HttpRefusal) => void;
   /**
    * With `tls`, each TCP socket at accept, before its handshake: the broker's per-address
-   * connection rate and bans (false: refused, closed and counted).
+   * connection rate (false: refused, closed and counted). Not its login bans: no login the bans
+   * guard is checked here, and a scraper behind the same NAT as a banned desk must keep its
+   * scrapes (docs/security.md "Login bans"). Unused without TLS (an accept costs no handshake).
    */
   admitConnection?: (socket: Socket) => boolean;
 }

@@ -11,7 +11,7 @@ import { afterEach, beforeEach, expect } from "vitest";
 import type { Clock, FakeClock } from "../../core/clock.js";
 import { validateConfig } from "../../gateway/config/load.js";
 import type { ConfigInput } from "../../gateway/config/schema.js";
-import { Gateway } from "../../gateway/gateway.js";
+import { Gateway, type GatewayOptions } from "../../gateway/gateway.js";
 import { createLogger, type Logger } from "../../gateway/log.js";
 import type { DurableStore, MemoryStore } from "../../gateway/state/store.js";
 import type { Boottime } from "../../gateway/time/steady-clock.js";
@@ -90,6 +90,8 @@ export async function startGateway(
     boottime?: Boottime | null;
     store?: DurableStore;
     logger?: Logger;
+    /** The console's sockets in all and per address (GatewayOptions.consoleConnections). */
+    consoleConnections?: GatewayOptions["consoleConnections"];
   } = {},
 ): Promise<Gateway> {
   const config = validateConfig(opts.config ?? testConfig(), "test");
@@ -101,6 +103,7 @@ export async function startGateway(
       boottime: opts.boottime,
       logger,
       store: opts.store,
+      consoleConnections: opts.consoleConnections,
     });
   // A journal of its own per gateway, removed when it stops: tests run in parallel.
   const dataDir = mkdtempSync(path.join(tmpdir(), "linli-test-"));
@@ -110,6 +113,7 @@ export async function startGateway(
     boottime: opts.boottime,
     logger,
     dataDir,
+    consoleConnections: opts.consoleConnections,
   }).catch((err: unknown) => {
     rmSync(dataDir, { recursive: true, force: true });
     throw err;

@@ -34,4 +34,26 @@ describe("AcceptBans (the device listener worker's)", () => {
     bans.ban("e", 100);
     expect([bans.banned("b"), bans.banned("c"), bans.banned("e")]).toEqual([true, false, true]);
   });
+
+  it("bounded: expired entries behind a live one go when it is full, then the oldest", () => {
+    let now = 0;
+    const bans = new AcceptBans(() => now, 3);
+    bans.ban("a", 1000);
+    bans.ban("b", 10);
+    bans.ban("c", 10);
+    now = 500;
+    // b and c expired behind a, still live at the front.
+    bans.ban("d", 1000);
+    expect(bans.size).toBe(2);
+    expect(bans.banned("a")).toBe(true);
+    expect(bans.banned("d")).toBe(true);
+    bans.ban("e", 1000);
+    bans.ban("f", 1000);
+    // None expired: the oldest, a, goes.
+    expect(bans.size).toBe(3);
+    expect(bans.banned("a")).toBe(false);
+    expect(["d", "e", "f"].every((x) => bans.banned(x))).toBe(true);
+    for (let i = 0; i < 100; i++) bans.ban(`10.0.0.${i}`, 1000);
+    expect(bans.size).toBe(3);
+  });
 });

@@ -55,6 +55,8 @@ export interface FrontWorkerData {
   maxConnectSize: number;
   /** QoS 1 uplinks waiting for their PUBACK per connection; beyond it the connection is closed. */
   maxInflight: number;
+  /** Addresses closed at accept the worker keeps (accept-bans.ts): the main thread's ban table's size. */
+  maxAcceptBans: number;
   /** Uplinks that may be alerts, wills and closes: drained first. */
   uplink: SpscRingHandle;
   /** Uplinks that are certainly telemetry. */

@@ -249,6 +249,7 @@ async function spawnWorker(
     connectTimeout: limits.connectTimeout,
     maxConnectSize: limits.maxConnectSize,
     maxInflight: limits.maxInflight,
+    maxAcceptBans: limits.login.maxTracked,
     uplink: uplink.handle(),
     telemetry: telemetry.handle(),
     completions: completions.handle(),

@@ -81,7 +81,7 @@ const connections = new Map<number, DeviceConnection>();
 /** Connections whose close handling is to throw once (tests only: the "failClose" message). */
 const closeFaults = new Set<number>();
 /** Addresses closed at accept, as aedes' listeners close them (accept-bans.ts). */
-const acceptBans = new AcceptBans();
+const acceptBans = new AcceptBans(undefined, data.maxAcceptBans);
 let nextConnectionId = 1;
 let stopping = false;
 
