@@ -92,6 +92,23 @@ describe("the demo's pace", () => {
         codes.some((k) => k.startsWith(`${code}/`)),
         code,
       ).toBe(true);
+    // A sensor cover removed and a battery low: each within the first 30 minutes, then rarely
+    // (0.5 an hour each; before, 3 an hour each: 6 of these in the hour measured).
+    const raised = new Map<string, { code: string; raisedAt: number }>();
+    for (const m of ops.messages) {
+      if (m.payload.length === 0) continue;
+      const a = m.json() as { id: string; code: string; raisedAt: number };
+      if (!raised.has(a.id)) raised.set(a.id, { code: a.code, raisedAt: a.raisedAt });
+    }
+    for (const code of ["TAMPER", "BATTERY_LOW"]) {
+      const of = [...raised.values()].filter((a) => a.code === code);
+      expect(of.length, code).toBeGreaterThan(0);
+      expect(Math.min(...of.map((a) => a.raisedAt)) - t0, code).toBeLessThanOrEqual(30 * MINUTE);
+    }
+    expect(
+      [...raised.values()].filter((a) => a.code === "TAMPER" || a.code === "BATTERY_LOW").length,
+      JSON.stringify(report),
+    ).toBeLessThanOrEqual(3);
     // The one resident who stays in, and nobody else.
     const silent = community.households.find((h) => h.silent);
     expect(codes.filter((k) => k.startsWith("WELFARE_CHECK/"))).toEqual([`WELFARE_CHECK/${silent?.id}`]);

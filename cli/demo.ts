@@ -30,7 +30,8 @@ export const DEMO_CONSOLE_PORT = 8180;
 const SEED = 451;
 /**
  * The demo's pace. Everything shows within minutes (the first call within 15 s, the resident
- * who stays in at 5 min, a station or kiosk event every few minutes, a gas leak at 20 min) but
+ * who stays in at 5 min, a station or kiosk event every few minutes, a gas leak at 20 min, the
+ * first cover removed, battery low and base-station outage within 30 min) but
  * a 10-minute window holds about 5 new alerts on average, under half the ISA-18.2 flood
  * threshold (more than 10): an alert flood happens now and then, and ends.
  * cli/demo-pace.test.ts measures it against a real gateway.
@@ -42,6 +43,16 @@ export const DEMO_PACE = {
   doorOutingsPerDay: 8,
   /** Share of outings with the door held open past its hold time (DOOR_HELD_OPEN): with 8 a day, 1 in 100. */
   heldOpenFraction: 0.01,
+  /**
+   * Community-wide per hour: a sensor cover removed (TAMPER), a battery low (BATTERY_LOW), a base
+   * station losing its uplink (half of them with a press while down: a late EMERGENCY_CALL). About
+   * 1.5 alerts an hour in all (before: 3, 3 and 6, about 1.5 in every 10 minutes).
+   */
+  tampersPerHour: 0.5,
+  lowBatteryPerHour: 0.5,
+  backlogsPerHour: 1,
+  /** ...the first of each within 30 min of the start, so a newcomer sees them all. */
+  firstIncidentsWithinMs: 30 * 60_000,
   /** A station or kiosk event every 5 min on average (6 of 7 kinds raise an alert). */
   stationEventEveryMs: 5 * 60_000,
   /** The leaking kitchen; the others cook every 3 min (no alert). */
@@ -230,7 +241,14 @@ export function startDemoCommunity(port: number, clock: Clock = systemClock) {
     clock,
     eventRate: DEMO_PACE.alarmsPerMinute,
     dayLengthMs: DEMO_PACE.dayLengthMs,
-    rates: { doorOutingsPerDay: DEMO_PACE.doorOutingsPerDay, heldOpenFraction: DEMO_PACE.heldOpenFraction },
+    firstIncidentsWithinMs: DEMO_PACE.firstIncidentsWithinMs,
+    rates: {
+      doorOutingsPerDay: DEMO_PACE.doorOutingsPerDay,
+      heldOpenFraction: DEMO_PACE.heldOpenFraction,
+      tampersPerHour: DEMO_PACE.tampersPerHour,
+      lowBatteryPerHour: DEMO_PACE.lowBatteryPerHour,
+      backlogsPerHour: DEMO_PACE.backlogsPerHour,
+    },
   });
   const kitchens = communityDevices({ households: DEMO_HOUSEHOLDS, seed: SEED, credentials: demoCredentials })
     .households.slice(0, GAS_KITCHENS)

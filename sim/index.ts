@@ -5,8 +5,16 @@
  */
 
 export { runSim, type SimOptions } from "./cli.js";
-export { communityDevices, createCommunity, demoCredentials } from "./community/community.js";
 export {
+  communityDevices,
+  createCommunity,
+  DEFAULT_EVENT_RATE,
+  DEFAULT_FIRST_INCIDENTS_WITHIN_MS,
+  DEFAULT_RATES,
+  demoCredentials,
+} from "./community/community.js";
+export {
+  DEFAULT_STATION_EVENT_EVERY_MS,
   STATION_UNITS,
   type StationEvent,
   type Stations,

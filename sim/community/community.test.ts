@@ -1,5 +1,6 @@
 import { decode } from "cbor-x";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { FakeClock } from "../../core/clock.js";
 import { startTestBroker, type TestBroker } from "../mqtt/test-broker.js";
 import {
   type Activity,
@@ -125,4 +126,53 @@ describe("community run", () => {
     await new Promise((r) => setTimeout(r, 300));
     expect(tb.received.length).toBe(count);
   });
+
+  it("by default a believable pace: a call every 5 min, the cover, battery and uplink incidents about 1.5 an hour, each first within 30 min", async () => {
+    // Before December 2026 the defaults were 2 calls a minute and 3 + 3 + 3 (outages with a press)
+    // alerting incidents an hour: 1.5 in every 10 minutes on top of the calls.
+    const clock = new FakeClock();
+    const activity: Activity[] = [];
+    community = createCommunity({
+      brokerUrl: tb.url,
+      households: 24,
+      seed: 451,
+      clock,
+      heartbeatScale: 1, // the datasheets' 300 s and 3600 s: few messages over the hours run
+      rates: { doorOutingsPerDay: 0 },
+      onActivity: (a) => activity.push(a),
+    });
+    const { failed } = await community.start();
+    expect(failed).toEqual([]);
+    const HOURS = 6;
+    const t0 = clock.now();
+    for (let t = 0; t < HOURS * 3_600_000; t += 10_000) {
+      clock.advance(10_000);
+      await new Promise<void>((r) => setImmediate(r));
+    }
+    const of = (re: RegExp) => activity.filter((a) => re.test(a.action));
+    const per10Min = (n: number) => n / (HOURS * 6);
+    const calls = of(/^(button pressed|button held|fall detected)$/);
+    const tampers = of(/^sensor cover removed$/);
+    const lowBattery = of(/^battery low$/);
+    const outages = of(/^base station loses its uplink$/);
+    const backlogPresses = of(/^button pressed while the uplink is down$/);
+    const figures = JSON.stringify({
+      calls: calls.length,
+      tampers: tampers.length,
+      lowBattery: lowBattery.length,
+      outages: outages.length,
+      backlogPresses: backlogPresses.length,
+    });
+    // 0.2 a minute: 2 in 10 minutes on average (before: 20).
+    expect(per10Min(calls.length), figures).toBeLessThanOrEqual(3);
+    expect(per10Min(calls.length), figures).toBeGreaterThanOrEqual(1);
+    // TAMPER, BATTERY_LOW and the late EMERGENCY_CALL of an outage: under 0.5 in 10 minutes (before: 1.5).
+    const alerting = tampers.length + lowBattery.length + backlogPresses.length;
+    expect(per10Min(alerting), figures).toBeLessThan(0.5);
+    // Each kind still shows within the first 30 minutes, an outage with its late call.
+    for (const kind of [tampers, lowBattery, outages, backlogPresses]) {
+      expect(kind.length, figures).toBeGreaterThan(0);
+      expect((kind[0] as Activity).at - t0, figures).toBeLessThanOrEqual(30 * 60_000 + 10_000);
+    }
+  }, 120_000);
 });

@@ -72,7 +72,12 @@ export interface BehaviourRates {
   doublePressFraction: number;
   /** Share of presses and falls cancelled by the resident within 30 s. Default 0.2. */
   cancelFraction: number;
-  /** Community-wide, per real hour. */
+  /**
+   * Community-wide, per real hour (the first of the three alerting kinds comes sooner:
+   * `firstIncidentsWithinMs`). Defaults: 1 battery change, 1 uplink outage (half of them with a
+   * press while it is down: an EMERGENCY_CALL from the backlog), 0.5 tamper (TAMPER), 0.5 low
+   * battery (BATTERY_LOW): about 1.5 alerts an hour, 0.25 in 10 minutes.
+   */
   batteryChangesPerHour: number;
   backlogsPerHour: number;
   tampersPerHour: number;
@@ -87,21 +92,38 @@ export const DEFAULT_RATES: BehaviourRates = {
   heldOpenMs: 90_000,
   doublePressFraction: 0.25,
   cancelFraction: 0.2,
-  batteryChangesPerHour: 6,
-  backlogsPerHour: 6,
-  tampersPerHour: 3,
-  lowBatteryPerHour: 3,
+  // Before December 2026: 6, 6, 3 and 3 an hour, about 1.5 alerts in every 10 minutes from these
+  // alone on top of the calls: more than a believable site (a cover removed or a battery low is a
+  // few times a month per community), and a demo's alert list filled with them.
+  batteryChangesPerHour: 1,
+  backlogsPerHour: 1,
+  tampersPerHour: 0.5,
+  lowBatteryPerHour: 0.5,
 };
+
+/** Alarm events (press, long press, fall) per minute across the community by default: one every 5 min. */
+export const DEFAULT_EVENT_RATE = 0.2;
+/** The first tamper, low battery and uplink outage each come within this long by default. */
+export const DEFAULT_FIRST_INCIDENTS_WITHIN_MS = 30 * 60_000;
 
 export interface CommunityOptions extends CommunityTableOptions {
   brokerUrl: string;
   /** Site id, for the caller's configuration and logs. Default `demo`. */
   site?: string;
   clock?: Clock;
-  /** Alarm events (press, long press, fall) per minute across the community. Default 2: one every ~30 s. */
+  /**
+   * Alarm events (press, long press, fall) per minute across the community. Default 0.2: one
+   * every 5 min (before December 2026: 2, one every 30 s).
+   */
   eventRate?: number;
   /** The first alarm comes no later than this after start, default 15 s. */
   firstAlarmWithinMs?: number;
+  /**
+   * The first tamper, low battery and uplink outage (with a press while it is down) each come no
+   * later than this after start, default 30 min; then at their rates (`rates`), so each shows early
+   * however slow its rate.
+   */
+  firstIncidentsWithinMs?: number;
   /** Real milliseconds per simulated day, default 20 min. */
   dayLengthMs?: number;
   /** Simulated hour at start, default 8. */
@@ -191,7 +213,8 @@ export function createCommunity(opts: CommunityOptions): Community {
   const rates: BehaviourRates = { ...DEFAULT_RATES, ...opts.rates };
   const dayLengthMs = opts.dayLengthMs ?? 20 * 60_000;
   const startHour = opts.startHour ?? 8;
-  const eventRate = opts.eventRate ?? 2;
+  const eventRate = opts.eventRate ?? DEFAULT_EVENT_RATE;
+  const firstIncidentsWithinMs = opts.firstIncidentsWithinMs ?? DEFAULT_FIRST_INCIDENTS_WITHIN_MS;
   const emulators = new Map<string, Ec200 | Ds10>();
   const timers = new Set<ClockTimer>();
   let running = false;
@@ -321,15 +344,25 @@ export function createCommunity(opts: CommunityOptions): Community {
     });
   };
 
-  /** A community-wide Poisson process of `perHour` real-time occurrences. */
-  const every = (perHour: number, rng: Random, fn: () => void) => {
+  /**
+   * A community-wide Poisson process of `perHour` real-time occurrences; with `firstWithinMs`, the
+   * first one comes within that long (as the first alarm does), the rest at the rate. `fn` is
+   * told whether it is the first.
+   */
+  const every = (perHour: number, rng: Random, fn: (first: boolean) => void, firstWithinMs?: number) => {
     if (!(perHour > 0)) return;
-    const loop = () =>
-      after(exponentialMs(rng, 3_600_000 / perHour), () => {
-        fn();
-        loop();
-      });
-    loop();
+    const mean = 3_600_000 / perHour;
+    const loop = (first: boolean) =>
+      after(
+        first && firstWithinMs !== undefined
+          ? (0.3 + 0.7 * rng()) * Math.min(mean, firstWithinMs)
+          : exponentialMs(rng, mean),
+        () => {
+          fn(first);
+          loop(false);
+        },
+      );
+    loop(true);
   };
 
   const startBehaviours = () => {
@@ -339,12 +372,17 @@ export function createCommunity(opts: CommunityOptions): Community {
     if (eventRate > 0) alarmLoop(seededRandom(deriveSeed(seed, "alarms")), true);
     const rng = seededRandom(deriveSeed(seed, "incidents"));
     const all = [...emulators.values()];
-    every(rates.lowBatteryPerHour, rng, () => {
-      const d = pick(rng, all);
-      if (!d) return;
-      note(householdOf(d.deviceId), d.deviceId, "battery low");
-      void d.lowBattery();
-    });
+    every(
+      rates.lowBatteryPerHour,
+      rng,
+      () => {
+        const d = pick(rng, all);
+        if (!d) return;
+        note(householdOf(d.deviceId), d.deviceId, "battery low");
+        void d.lowBattery();
+      },
+      firstIncidentsWithinMs,
+    );
     every(rates.batteryChangesPerHour, rng, () => {
       // Prefer a device whose battery is actually low.
       const d = all.find((x) => x.battery < 15) ?? pick(rng, all);
@@ -357,37 +395,48 @@ export function createCommunity(opts: CommunityOptions): Community {
         d.resync();
       });
     });
-    every(rates.backlogsPerHour, rng, () => {
-      const h = pick(rng, activePendants);
-      const p = h && pendantOf(h);
-      if (!h || !p) return;
-      note(h.id, h.pendant, "base station loses its uplink");
-      void p.goOffline({ lostAck: rng() < 0.5 });
-      if (rng() < 0.5) {
-        after(randomInt(rng, 2_000, 8_000), () => {
-          note(h.id, h.pendant, "button pressed while the uplink is down");
-          void p.press();
+    every(
+      rates.backlogsPerHour,
+      rng,
+      (first) => {
+        const h = pick(rng, activePendants);
+        const p = h && pendantOf(h);
+        if (!h || !p) return;
+        note(h.id, h.pendant, "base station loses its uplink");
+        void p.goOffline({ lostAck: rng() < 0.5 });
+        // The first outage always has its press (a call arriving late from the backlog shows it).
+        if (rng() < 0.5 || first) {
+          after(randomInt(rng, 2_000, 8_000), () => {
+            note(h.id, h.pendant, "button pressed while the uplink is down");
+            void p.press();
+          });
+        }
+        after(randomInt(rng, 15_000, 40_000), () => {
+          note(h.id, h.pendant, "uplink back, backlog re-sent");
+          void p.goOnline();
         });
-      }
-      after(randomInt(rng, 15_000, 40_000), () => {
-        note(h.id, h.pendant, "uplink back, backlog re-sent");
-        void p.goOnline();
-      });
-    });
-    every(rates.tampersPerHour, rng, () => {
-      const h = pick(
-        rng,
-        table.households.filter((x) => doorOf(x)),
-      );
-      const door = h && doorOf(h);
-      if (!h || !door) return;
-      note(h.id, h.door, "sensor cover removed");
-      void door.tamper(true);
-      after(randomInt(rng, 20_000, 60_000), () => {
-        note(h.id, h.door, "sensor cover replaced");
-        void door.tamper(false);
-      });
-    });
+      },
+      firstIncidentsWithinMs,
+    );
+    every(
+      rates.tampersPerHour,
+      rng,
+      () => {
+        const h = pick(
+          rng,
+          table.households.filter((x) => doorOf(x)),
+        );
+        const door = h && doorOf(h);
+        if (!h || !door) return;
+        note(h.id, h.door, "sensor cover removed");
+        void door.tamper(true);
+        after(randomInt(rng, 20_000, 60_000), () => {
+          note(h.id, h.door, "sensor cover replaced");
+          void door.tamper(false);
+        });
+      },
+      firstIncidentsWithinMs,
+    );
   };
 
   const householdOf = (deviceId: string) => table.devices.find((d) => d.id === deviceId)?.household ?? "";

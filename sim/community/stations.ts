@@ -44,10 +44,16 @@ export interface Stations {
   /** Kiosk TCP ports on 127.0.0.1, in order. */
   kioskPorts: number[];
   kiosks: Gk3Controller[];
-  /** Starts the scripted events; one every `everyMs` on average (default 45 s), each reported to `onEvent`. */
+  /**
+   * Starts the scripted events; one every `everyMs` on average (default 5 min; before December
+   * 2026 45 s, a station or kiosk alert nearly every minute), each reported to `onEvent`.
+   */
   startScript(everyMs?: number, onEvent?: (event: StationEvent) => void): void;
   stop(): Promise<void>;
 }
+
+/** The stations' script: a station or kiosk event every 5 min on average (6 of 7 kinds alert). */
+export const DEFAULT_STATION_EVENT_EVERY_MS = 5 * 60_000;
 
 export async function startStations(opts: { clock?: Clock; random?: () => number } = {}): Promise<Stations> {
   const clock = opts.clock ?? systemClock;
@@ -170,7 +176,7 @@ export async function startStations(opts: { clock?: Clock; random?: () => number
     tank,
     kioskPorts,
     kiosks,
-    startScript(everyMs = 45_000, onEvent) {
+    startScript(everyMs = DEFAULT_STATION_EVENT_EVERY_MS, onEvent) {
       scripting = true;
       const next = () =>
         later(everyMs * (0.5 + random()), () => {

@@ -128,3 +128,53 @@ describe("GK-3 over Modbus TCP: malformed replies, armed per reply", () => {
     }
   });
 });
+
+describe("GK-3 over Modbus TCP: a malformed request header", () => {
+  it("is discarded and counted; the connection stays open and the next request is answered", async () => {
+    const kiosk = new Gk3Controller();
+    const server = new ModbusTcpSlaveServer(kiosk);
+    const port = await server.start();
+    cleanup.push(
+      () => server.stop(),
+      () => kiosk.dispose(),
+    );
+    const socket = net.connect(port, "127.0.0.1");
+    cleanup.push(() => socket.destroy());
+    await new Promise<void>((r) => socket.once("connect", () => r()));
+    let closed = false;
+    socket.on("close", () => {
+      closed = true;
+    });
+    socket.on("error", () => {});
+    let rx = Buffer.alloc(0);
+    socket.on("data", (c: Buffer) => {
+      rx = Buffer.concat([rx, c]);
+    });
+    /** Waits until `n` bytes came (replies to a one-register read are 11 bytes each). */
+    const received = async (n: number) => {
+      const until = Date.now() + 2_000;
+      while (rx.length < n && !closed && Date.now() < until) await new Promise((r) => setTimeout(r, 5));
+    };
+    // A frame with protocol id 1 is delimited by its length: skipped whole, the request after it
+    // in the same write answered.
+    const foreign = readQueue(5);
+    foreign.writeUInt16BE(1, 2);
+    socket.write(Buffer.concat([foreign, readQueue(6)]));
+    await received(11);
+    expect(rx.readUInt16BE(0)).toBe(6);
+    expect(server.stats.foreignProtocol).toBe(1);
+    // A length that delimits nothing (0): what is held is dropped, the next request resyncs.
+    const unframed = readQueue(7);
+    unframed.writeUInt16BE(0, 4);
+    socket.write(unframed);
+    const until = Date.now() + 2_000;
+    while (server.stats.framingErrors === 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 5));
+    expect(server.stats.framingErrors).toBe(1);
+    socket.write(readQueue(8));
+    await received(22);
+    expect(closed).toBe(false);
+    expect(rx.subarray(11).toString("hex")).toBe("00080000000501040200" + "00");
+    expect(server.stats).toMatchObject({ connections: 1, requests: 2, replies: 2 });
+    expect(server.connectionCount).toBe(1);
+  });
+});

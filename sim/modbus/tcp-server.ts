@@ -10,6 +10,11 @@
  * reading: the socket is paused (the TCP window closes, the master's requests wait in the kernel's
  * buffers) and resumed as replies leave. Nothing is dropped or reordered; a master that gave up
  * meanwhile discards the late replies by their transaction ids (datasheet). Counted in `stalls`.
+ *
+ * A malformed request header does not close the connection (the datasheet is silent; a Modbus TCP
+ * server discards a bad frame and reads on): a frame with another protocol id is skipped whole
+ * (`foreignProtocol`), a length that delimits nothing drops the bytes held (`framingErrors`).
+ * Neither is answered: no reply can be trusted to match a request the header does not frame.
  */
 import net from "node:net";
 import { type Clock, type ClockTimer, systemClock } from "../../core/index.js";
@@ -38,6 +43,10 @@ export interface TcpServerStats {
   stalls: number;
   /** Malformed replies sent, by kind (the faults of SlaveFaults.malformed, TCP_MALFORMED_KINDS). */
   malformed: Record<MalformedKind, number>;
+  /** Well-delimited request frames with a protocol id other than 0 (MODBUS): discarded, no reply. */
+  foreignProtocol: number;
+  /** Request headers whose length delimits nothing (0, 1, over 254): the bytes held were dropped. */
+  framingErrors: number;
 }
 
 interface Conn {
@@ -53,6 +62,7 @@ interface Conn {
 }
 
 const MAX_ADU = 260;
+const EMPTY = Buffer.alloc(0);
 /** What `trailing-garbage` appends after a reply, in the same write (as on RTU). */
 const TRAILING_GARBAGE = Uint8Array.of(0x00, 0xff, 0x00);
 
@@ -69,6 +79,8 @@ export class ModbusTcpSlaveServer {
     replies: 0,
     stalls: 0,
     malformed: noMalformed(),
+    foreignProtocol: 0,
+    framingErrors: 0,
   };
   port = 0;
 
@@ -159,12 +171,22 @@ export class ModbusTcpSlaveServer {
     const max = this.options.maxQueuedRequests ?? 16;
     while (conn.buf.length >= 7) {
       const length = conn.buf.readUInt16BE(4);
-      // MBAP: protocol id 0, length 2..254; anything else cannot be resynchronised on a stream.
-      if (conn.buf.readUInt16BE(2) !== 0 || length < 2 || length > MAX_ADU - 6) {
-        conn.socket.destroy();
-        return;
+      // A length outside 2..254 delimits nothing: drop what is held, as a controller's stack
+      // drops a bad frame, and keep the connection. A master sends its next request after the
+      // reply or its timeout, so that request's header puts the stream in step again.
+      if (length < 2 || length > MAX_ADU - 6) {
+        this.stats.framingErrors++;
+        conn.buf = EMPTY;
+        break;
       }
       if (conn.buf.length < 6 + length) break;
+      // MB TCP implementation guide V1.0b, the server's MBAP check: a protocol id other than MODBUS (0) is simply
+      // discarded; its length still delimits it, so the requests after it are read on.
+      if (conn.buf.readUInt16BE(2) !== 0) {
+        this.stats.foreignProtocol++;
+        conn.buf = conn.buf.subarray(6 + length);
+        continue;
+      }
       if (conn.queued >= max) break;
       const adu = conn.buf.subarray(0, 6 + length);
       conn.buf = conn.buf.subarray(6 + length);

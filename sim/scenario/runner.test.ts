@@ -355,6 +355,32 @@ describe("winter night and power cut phases, on the fake clock", () => {
     for (const glitches of [2, 3, 5, 8, 13]) expect(await faultTargets(glitches)).toEqual(picked);
   });
 
+  it("a phase drives every target it lists unless count picks fewer of them", async () => {
+    // A user who lists three tanks means three faults: the default count was 1, which drove one.
+    const faultKeys = async (phase: Record<string, unknown>) => {
+      const clock = new FakeClock();
+      const tanks = new Map(
+        Array.from({ length: 4 }, (_, i) => [`tank-${i + 1}`, new Lv4Sensor({ unit: i + 1, clock })]),
+      );
+      const { matcher, expectations } = recorder();
+      const runner = runnerOf({ scenario: [phase], site, fleet: kitchenFleet({ tanks }), matcher, clock });
+      const done = runner.run();
+      await kick(clock);
+      await done;
+      await runner.stop();
+      await runner.restore();
+      for (const t of tanks.values()) t.dispose();
+      return expectations.filter((e) => e.code === "FAULT").map((e) => e.key);
+    };
+    const listed = ["tank-1", "tank-3", "tank-4"];
+    expect((await faultKeys({ do: "tank-fault", targets: listed })).sort()).toEqual(listed);
+    const two = await faultKeys({ do: "tank-fault", targets: listed, count: 2 });
+    expect(two).toHaveLength(2);
+    for (const id of two) expect(listed).toContain(id);
+    // Without targets, one seeded pick of the site's tanks, as before.
+    expect(await faultKeys({ do: "tank-fault" })).toHaveLength(1);
+  });
+
   it("two disturbance phases alike (same at, same do) draw their devices apart", async () => {
     // Two groups of residents' base stations whose clocks go wrong, one ahead, one behind: with a
     // stream keyed by `at` and `do`, both phases drew the same devices and the second undid the first.

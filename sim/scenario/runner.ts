@@ -28,6 +28,7 @@ import type { AlertMatcher, Expectation } from "./matcher.js";
 import {
   type DisturbancePhase,
   type IncidentPhase,
+  incidentCount,
   isIncident,
   isLoad,
   type Phase,
@@ -157,7 +158,7 @@ export class ScenarioRunner {
     return seededRandom(deriveSeed(this.o.seed, `scenario:${this.o.scenario.name}:${use}`));
   }
 
-  /** `count` distinct targets, seeded, preferring ones no earlier incident used (so alerts do not merge). */
+  /** incidentCount() distinct targets, seeded, preferring ones no earlier incident used (so alerts do not merge). */
   private pick(p: IncidentPhase, index: number): string[] {
     const pool = this.pool(p);
     const shuffled = [...pool];
@@ -167,7 +168,7 @@ export class ScenarioRunner {
       [shuffled[i], shuffled[j]] = [shuffled[j] as string, shuffled[i] as string];
     }
     const fresh = shuffled.filter((id) => !this.used.has(id));
-    const chosen = [...fresh, ...shuffled.filter((id) => this.used.has(id))].slice(0, p.count);
+    const chosen = [...fresh, ...shuffled.filter((id) => this.used.has(id))].slice(0, incidentCount(p));
     for (const id of chosen) this.used.add(id);
     return chosen;
   }

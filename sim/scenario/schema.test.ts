@@ -2,7 +2,15 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { listScenarios, loadScenario, loadScenarioFile, parseScenario, ScenarioError } from "./schema.js";
+import {
+  type IncidentPhase,
+  incidentCount,
+  listScenarios,
+  loadScenario,
+  loadScenarioFile,
+  parseScenario,
+  ScenarioError,
+} from "./schema.js";
 
 /** The message a scenario with these phases is refused with ("" if it is accepted). */
 function errors(phases: unknown[]): string {
@@ -63,6 +71,40 @@ describe("scenario files", () => {
     expect(message).toContain(`${file}:5: phases.0.count:`);
     expect(message).toContain(`${file}:6: phases.1.do:`);
     expect(message).toContain(`${file}:7: phases.2: steady needs rate and duration`);
+  });
+
+  it("a count over the targets listed, or a target listed twice, is refused with the file, line and field", () => {
+    const file = join(dir, "targets.yaml");
+    writeFileSync(
+      file,
+      "name: t\ndescription: d\nphases:\n  - do: press\n    targets: [p-1, p-2, p-3]\n    count: 4\n  - do: fall\n    targets: [p-1, p-1]\n",
+    );
+    let message = "";
+    try {
+      loadScenarioFile(file);
+    } catch (err) {
+      expect(err).toBeInstanceOf(ScenarioError);
+      message = (err as Error).message;
+    }
+    expect(message).toContain(
+      `${file}:6: phases.0.count: count 4 is more than the 3 targets listed: list more targets, or leave count out to drive all of them`,
+    );
+    expect(message).toContain(`phases.1.targets.1: p-1 is listed twice`);
+    // Within the targets, count picks fewer of them; left out, the phase drives them all.
+    const s = parseScenario(
+      {
+        name: "t",
+        description: "d",
+        phases: [
+          { do: "press", targets: ["p-1", "p-2", "p-3"] },
+          { do: "press", targets: ["p-1", "p-2", "p-3"], count: 2 },
+          { do: "press" },
+          { do: "press", count: 5 },
+        ],
+      },
+      "t.yaml",
+    );
+    expect(s.phases.map((p) => incidentCount(p as IncidentPhase))).toEqual([3, 2, 1, 5]);
   });
 
   it("a gateway restart must be declared as needing gateway control", () => {

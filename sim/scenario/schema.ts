@@ -78,12 +78,16 @@ const incident = z.strictObject({
     "stays-in",
     "malformed-replies",
   ]),
-  /** How many devices (distinct ones, not used by an earlier incident where possible). */
-  count: z.number().int().min(1).default(1),
+  /**
+   * How many devices (distinct ones, not used by an earlier incident where possible): with
+   * `targets`, how many of them (default: all listed, never more); without, a seeded pick of
+   * the site's devices (default 1). See incidentCount().
+   */
+  count: z.number().int().min(1).optional(),
   /** Spread of the incidents: "500 residents press within 2 s". */
   within: durationMs.default(0),
-  /** Device ids (or bus ids for bus-silent) instead of a seeded pick. */
-  targets: z.array(z.string()).optional(),
+  /** Device ids (or bus ids for bus-silent) instead of a seeded pick: all of them are driven unless `count` says fewer. */
+  targets: z.array(z.string().min(1)).min(1).optional(),
   /** Press: each resident presses again after 1-4 s (one call, not two). */
   double: z.boolean().default(false),
   /**
@@ -254,6 +258,26 @@ const phase = z.discriminatedUnion("do", [incident, load, disturbance]).superRef
   if (p.do === "bus-silent" && !(p as { duration?: number }).duration)
     ctx.addIssue({ code: "custom", message: "bus-silent needs duration" });
   if (isIncidentKind(p.do)) {
+    // A user who lists three targets means all three: `count` may pick fewer of them, never more.
+    const { targets, count } = p as IncidentPhase;
+    if (targets !== undefined) {
+      const seen = new Set<string>();
+      for (const [k, id] of targets.entries()) {
+        if (seen.has(id))
+          ctx.addIssue({
+            code: "custom",
+            path: ["targets", k],
+            message: `${id} is listed twice: each target is a distinct device`,
+          });
+        seen.add(id);
+      }
+      if (count !== undefined && count > seen.size)
+        ctx.addIssue({
+          code: "custom",
+          path: ["count"],
+          message: `count ${count} is more than the ${seen.size} target${seen.size === 1 ? "" : "s"} listed: list more targets, or leave count out to drive all of them`,
+        });
+    }
     const allowed = INCIDENT_FIELDS[p.do as IncidentPhase["do"]] ?? [];
     for (const f of KIND_FIELDS)
       if (
@@ -418,6 +442,14 @@ export class ScenarioError extends Error {}
 export function isIncident(p: Phase): p is IncidentPhase {
   return incident.shape.do.options.includes(p.do as IncidentPhase["do"]);
 }
+/**
+ * How many devices an incident drives: `count`, else every listed target, else one seeded pick
+ * (the schema refuses a `count` over the targets listed).
+ */
+export function incidentCount(p: IncidentPhase): number {
+  return p.count ?? p.targets?.length ?? 1;
+}
+
 export function isLoad(p: Phase): p is LoadPhase {
   return p.do === "steady" || p.do === "ramp" || p.do === "burst";
 }
