@@ -27,6 +27,7 @@ import { AlertContentBuilder, escalationInfo } from "./content/alert-content.js"
 import { type CommandFailureText, commandFailureText } from "./content/command-text.js";
 import { DeviceCommands } from "./device-commands.js";
 import { deviceRateLimiter, gateIngest, sweepDeviceRate } from "./device-rate.js";
+import { beginStartHeap, START_HEAP_HOLD_MS } from "./heap.js";
 import type { HttpRefusal } from "./http-guard.js";
 import { MqttIngest } from "./ingest/mqtt-ingest.js";
 import type { Journal, JournalFs } from "./journal/journal.js";
@@ -191,6 +192,9 @@ export class Gateway {
   private readonly deviceCommands: DeviceCommands;
   /** Returns the memory malloc holds free after a burst (the start's first): malloc-trim.ts. */
   private readonly trimmer: MallocTrimmer;
+  /** Ends the start's heap growth (heap.ts beginStartHeap): START_HEAP_HOLD_MS after the start, or at stop. */
+  private endStartHeap: () => void = () => {};
+  private startHeapTimer: NodeJS.Timeout | null = null;
 
   private constructor(config: Config, opts: GatewayOptions) {
     this.runningConfig = config;
@@ -430,8 +434,30 @@ export class Gateway {
     return this.trimmer.stats();
   }
 
-  /** Starts a gateway: the steps are startup.ts's; their order is here. */
+  /**
+   * Starts a gateway: the steps are startup.ts's; their order is here. The V8 heap grows by
+   * START_HEAP_GROWING_PERCENT per full GC from here until START_HEAP_HOLD_MS after the start
+   * (the start's peak: heap.ts).
+   */
   static async start(opts: GatewayOptions): Promise<Gateway> {
+    const endStartHeap = beginStartHeap();
+    let gw: Gateway;
+    try {
+      gw = await Gateway.startSteps(opts);
+    } catch (err) {
+      endStartHeap();
+      throw err;
+    }
+    gw.endStartHeap = endStartHeap;
+    gw.startHeapTimer = setTimeout(() => {
+      gw.startHeapTimer = null;
+      endStartHeap();
+    }, START_HEAP_HOLD_MS);
+    gw.startHeapTimer.unref();
+    return gw;
+  }
+
+  private static async startSteps(opts: GatewayOptions): Promise<Gateway> {
     const config = opts.config;
     const log = opts.logger ?? createLogger({ level: config.log.level, format: config.log.format });
     let gwRef: Gateway | null = null;
@@ -817,6 +843,9 @@ export class Gateway {
     this.stopping ??= (async () => {
       this.log.info("gateway stopping");
       this.trimmer.stop();
+      if (this.startHeapTimer) clearTimeout(this.startHeapTimer);
+      this.startHeapTimer = null;
+      this.endStartHeap();
       // The journal is being closed: damage its delayed full open finds now is logged, not alerted.
       this.storageHealth.stop();
       // A reload under way finishes first (it may be opening a bus that stop() must then close).

@@ -48,9 +48,65 @@ export const RUNTIME_V8_FLAGS: readonly string[] = [
   "--heap-growing-percent=50",
 ];
 
+/** `--heap-growing-percent` outside a start: RUNTIME_V8_FLAGS' once applied, else 0 (V8 picks). */
+let runningGrowingPercent = 0;
+/** Gateway starts under way in this process (tests start several): the first sets, the last restores. */
+let startsUnderWay = 0;
+let currentGrowingPercent = 0;
+
+function setGrowingPercent(percent: number): void {
+  v8.setFlagsFromString(`--heap-growing-percent=${percent}`);
+  currentGrowingPercent = percent;
+}
+
 /** Applies RUNTIME_V8_FLAGS to this process; call before the heap fills (before the config is loaded). */
 export function applyEdgeHeapSettings(): void {
-  for (const flag of RUNTIME_V8_FLAGS) v8.setFlagsFromString(flag);
+  for (const flag of RUNTIME_V8_FLAGS) {
+    const m = /^--heap-growing-percent=(\d+)$/.exec(flag);
+    if (m) {
+      runningGrowingPercent = Number(m[1]);
+      // A start under way keeps its own until it ends.
+      if (startsUnderWay > 0) continue;
+      currentGrowingPercent = runningGrowingPercent;
+    }
+    v8.setFlagsFromString(flag);
+  }
+}
+
+/**
+ * The old generation's growth per full GC while a start restores and republishes its state, %.
+ * A start allocates its state (60-75 MB of heap after an aged one) in a burst, between the
+ * republication's and the first timers' short-lived messages: growing by half the live heap at
+ * each full GC (the running figure), V8 committed 85-92 MB at the start's peak for 60-65 MB live,
+ * and malloc's arena grew with the Buffers those GCs freed late. By a tenth, the full GCs come
+ * more often while the state is built and the peak is the state plus little (docs/durability.md,
+ * "Start-up memory, fifth look"). V8 reads the flag each time it sets the next limit.
+ */
+export const START_HEAP_GROWING_PERCENT = 10;
+
+/**
+ * How long after `Gateway.start()` resolves the start's growth stays: the first wheel ticks after
+ * an aged start raise their bursts (5,000 DEVICE_LOST, call windows ending) 1-6 s after it.
+ */
+export const START_HEAP_HOLD_MS = 15_000;
+
+/** The `--heap-growing-percent` this module last set (0: V8's own choice). */
+export function heapGrowingPercent(): number {
+  return currentGrowingPercent;
+}
+
+/**
+ * Sets START_HEAP_GROWING_PERCENT for a start; the returned function ends it (once; later calls
+ * do nothing), and the last start to end puts the running figure back.
+ */
+export function beginStartHeap(): () => void {
+  if (startsUnderWay++ === 0) setGrowingPercent(START_HEAP_GROWING_PERCENT);
+  let ended = false;
+  return () => {
+    if (ended) return;
+    ended = true;
+    if (--startsUnderWay === 0) setGrowingPercent(runningGrowingPercent);
+  };
 }
 
 /**
