@@ -3,6 +3,7 @@ import { ceilingJson, connectedDevicesPoint, DEFAULT_CEILING } from "./ceiling.j
 import { type CeilingInput, type CeilingProbe, ceilingSummary, ceilingTargets } from "./ceiling-report.js";
 import type { ConnectionsOptions, ConnectionsResult, ConnectionsRow } from "./connections.js";
 import type { PointResult } from "./harness.js";
+import { Latency } from "./latency.js";
 
 /** The fields of a point the report reads. */
 function pt(
@@ -122,6 +123,52 @@ describe("ceiling report", () => {
     const z = input({ loads: loads(3), overload: pt(28_000, { p1: 5, console: { p1: 5, lost: 1 } }) });
     expect(ceilingSummary(z).overloadAlertsLost).toBe(1);
     expect(ceilingTargets(ceilingSummary(z), z)[2]?.pass).toBe(false);
+  });
+
+  it("pools each side's P1 samples over the load pairs, leaves a disturbed pair out, and gives the 80 % ratio an interval", () => {
+    /** A point whose P1 samples are `ms` (its histogram encoded, as harness.ts does). */
+    const sampled = (rate: number, ms: number[], other = 0) => {
+      const l = new Latency();
+      for (const v of ms) l.record(v);
+      const r = pt(rate, { p1: l.summary().p99Ms, other, console: { p1: l.summary().p99Ms } });
+      r.latency.p1Histogram = l.encoded();
+      r.latency.p1 = l.summary();
+      if (r.console) r.console.p1Histogram = l.encoded();
+      return r;
+    };
+    // 100 samples a point: 98 fast ones and two slow; one point's p99 (the 99th) is its slow value.
+    const fast = (base: number, slow: number) => [...Array.from({ length: 98 }, () => base), slow, slow];
+    const b = (slow: number, other = 0) => sampled(8_000, fast(1, slow), other);
+    const g = (slow: number, other = 0) => sampled(8_000, fast(1.2, slow), other);
+    const l80 = {
+      share: 0.8,
+      rate: 8_000,
+      broker: b(2),
+      gateway: g(10), // alone, this pair says 10 / 2 = 5x
+      more: [
+        { broker: b(2), gateway: g(2.2) },
+        { broker: b(2), gateway: g(2.2) },
+        { broker: b(2), gateway: g(50, 80) }, // disturbed: left out
+      ],
+    };
+    const x = input({ loads: [input().loads[0]!, l80] });
+    const s = ceilingSummary(x);
+    expect(s.loadPairsPooled).toEqual({ at50: 1, at80: 3 });
+    // Pooled: 300 samples a side, the p99 the 297th: 2.2 ms against 2 ms, not 10 or 50.
+    expect(s.p1P99At80Ms).toBeCloseTo(2.2, 1);
+    expect(s.brokerP1P99At80Ms).toBeCloseTo(2, 1);
+    expect(s.p1RatioAt80).toBeCloseTo(1.1, 1);
+    expect(s.consoleP1P99At80Ms).toBeCloseTo(2.2, 1);
+    expect(s.p1RatioAt80Interval).not.toBeNull();
+    expect(s.p1RatioAt80Interval!.high).toBeGreaterThanOrEqual(s.p1RatioAt80Interval!.low);
+    const t = ceilingTargets(s, x)[1];
+    expect(t?.pass).toBe(true);
+    expect(t?.measured).toContain("(3 of 4 pairs pooled)");
+    expect(t?.measured).toContain("90 % interval");
+    // One pair only: the point's own figures, as before, and no interval.
+    const one = ceilingSummary(input({ loads: [input().loads[0]!, { ...l80, more: [] }] }));
+    expect(one.p1RatioAt80).toBeCloseTo(5, 1);
+    expect(one.p1RatioAt80Interval).toBeNull();
   });
 
   it("verdicts: pass, fail, and n/a for what was not measured", () => {

@@ -22,6 +22,8 @@ import {
   type CeilingSummary,
   ceilingSummary,
   type LoadPoint,
+  loadPairs,
+  pooledPairs,
 } from "./ceiling-report.js";
 import {
   DEFAULT_SEARCH,
@@ -46,6 +48,11 @@ export interface CeilingOptions {
   floor: boolean;
   /** Devices each on its own connection for the connected-devices point; 0: not run. */
   connectedDevices: number;
+  /**
+   * Broker / gateway pairs at 50 % and 80 % of the broker's ceiling, interleaved: one point's P1
+   * p99 moved 0.7x-2.2x between runs; the pairs' samples are pooled per side (ceiling-report.ts).
+   */
+  loadPairs: number;
 }
 
 export const DEFAULT_CEILING: CeilingOptions = {
@@ -54,6 +61,7 @@ export const DEFAULT_CEILING: CeilingOptions = {
   overload: true,
   floor: true,
   connectedDevices: 10_000,
+  loadPairs: 3,
 };
 
 type Done = Extract<SearchState, { done: true }>;
@@ -113,11 +121,16 @@ export async function runCeilingSuite(
         Math.round((share * broker.ceiling) / o.search.step) * o.search.step,
       );
       log(`  ${share * 100} % of the broker's ceiling: ${rate} msg/s`);
-      const b = await runBaseline(rate, common);
-      progress(b);
-      const g = await runGateway(rate, common);
-      progress(g);
-      loads.push({ share, rate, broker: b, gateway: g });
+      const pairs: Array<{ broker: PointResult; gateway: PointResult }> = [];
+      for (let k = 0; k < Math.max(1, o.loadPairs); k++) {
+        const b = await runBaseline(rate, common);
+        progress(b);
+        const g = await runGateway(rate, common);
+        progress(g);
+        pairs.push({ broker: b, gateway: g });
+      }
+      const [first, ...more] = pairs as [(typeof pairs)[number], ...typeof pairs];
+      loads.push({ share, rate, ...first, more });
     }
   }
   let overload: PointResult | null = null;
@@ -245,6 +258,8 @@ export function ceilingJson(
     ...summary,
     /** Where the gateway's devices connected: aedes' listener, or the device listener (a worker thread). */
     gatewayDevices,
+    /** Broker / gateway pairs run at each of the 50 % and 80 % points. */
+    loadPairs: o.loadPairs,
     ceilingSearch: {
       probeSeconds: o.probeS,
       options: o.search,
@@ -287,13 +302,23 @@ export function printCeiling(log: (s: string) => void, s: CeilingSummary, x: Cei
       `broker ${s.brokerCeiling} msg/s (${x.broker.why}), gateway ${s.gatewayCeiling} msg/s (${x.gateway.why}); ` +
       `gateway / broker = ${f(s.ceilingRatio)}`,
   );
-  for (const l of x.loads)
+  for (const l of x.loads) {
+    const pairs = loadPairs(l);
+    const pooledNote =
+      pairs.length > 1
+        ? `pooled over ${pooledPairs(l).length} of ${pairs.length} pairs (each pair's ratio ` +
+          `${pairs.map((q) => f(ratioOf(p1Of(q.gateway), p1Of(q.broker)))).join(" ")}): `
+        : "";
+    const broker = l.share === 0.5 ? s.brokerP1P99At50Ms : s.brokerP1P99At80Ms;
+    const gateway = l.share === 0.5 ? s.p1P99At50Ms : s.p1P99At80Ms;
+    const atConsole = l.share === 0.5 ? s.consoleP1P99At50Ms : s.consoleP1P99At80Ms;
     log(
-      `  at ${l.share * 100} % of the broker's ceiling (${l.rate} msg/s): P1 p99 broker ${f(p1Of(l.broker))} ms, ` +
-        `gateway ${f(p1Of(l.gateway))} ms, ratio ${f(ratioOf(p1Of(l.gateway), p1Of(l.broker)))}x; ` +
-        `gateway at the operator console ${f(l.gateway.console?.p1.p99Ms ?? null)} ms ` +
-        `(disturbed ${f(Math.max(disturbedPct(l.broker), disturbedPct(l.gateway)), 0)} %)`,
+      `  at ${l.share * 100} % of the broker's ceiling (${l.rate} msg/s): ${pooledNote}P1 p99 broker ${f(broker)} ms, ` +
+        `gateway ${f(gateway)} ms, ratio ${f(ratioOf(gateway, broker))}x; ` +
+        `gateway at the operator console ${f(atConsole)} ms ` +
+        `(disturbed up to ${f(Math.max(...pairs.map((q) => Math.max(disturbedPct(q.broker), disturbedPct(q.gateway)))), 0)} %)`,
     );
+  }
   if (x.overload)
     log(
       `  overload ${x.overload.offeredRate} msg/s: alerts lost ${s.overloadAlertsLost} of ${x.overload.alerts.sent}, ` +

@@ -69,6 +69,9 @@ Options (after \`npm run bench --\`):
   --connected-devices N           ceiling suite: devices each on its own connection for connectedDevicesRssMb
                                   (bench/connections.ts; default 10000, 0: not run)
   --no-floor                      ceiling suite: skip the floor (bench/floor.ts) at the 50 % and overload rates
+  --load-pairs N                  ceiling suite: broker/gateway pairs at 50 % and 80 % of the broker's ceiling,
+                                  interleaved (default 3; 1 with --quick): each side's P1 samples pooled, with
+                                  a 90 % bootstrap interval of the 80 % ratio
   --device-listener               the gateway's devices on its device listener (mqtt.deviceListener: their
                                   sockets in a worker thread); the subscriber stays on the main listener
   --bus-seconds S                 seconds per bus measurement (default 10; 3 with --quick)
@@ -107,6 +110,7 @@ const { values } = parseArgs({
     "probe-duration": { type: "string" },
     "ceiling-start": { type: "string" },
     "max-probes": { type: "string" },
+    "load-pairs": { type: "string" },
     "connected-devices": { type: "string" },
   },
   strict: true,
@@ -328,6 +332,9 @@ async function ceiling(t0: number): Promise<void> {
     },
     overload: !values["no-overload"],
     floor: !values["no-floor"],
+    loadPairs: Math.round(
+      positive("load-pairs", values["load-pairs"], values.quick ? 1 : DEFAULT_CEILING.loadPairs),
+    ),
     connectedDevices: nonNegative(
       "connected-devices",
       values["connected-devices"],
