@@ -91,6 +91,7 @@ export const ds10: MqttDeviceProfile<
 > = {
   model: "ds10",
   label: "DS-10",
+  names: { "zh-CN": "门磁", en: "door sensor" },
   simulator: "sim/mqtt/ds10.ts",
   transport: "mqtt",
   binding: "mqtt",

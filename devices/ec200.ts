@@ -113,6 +113,7 @@ export const ec200: MqttDeviceProfile<
 > = {
   model: "ec200",
   label: "EC-200",
+  names: { "zh-CN": "紧急呼叫器", en: "pendant" },
   simulator: "sim/mqtt/ec200.ts",
   transport: "mqtt",
   binding: "mqtt",

@@ -252,6 +252,7 @@ export const gd2: MqttDeviceProfile<
 > = {
   model: "gd2",
   label: "GD-2",
+  names: { "zh-CN": "燃气报警器", en: "gas detector" },
   simulator: "sim/mqtt/gd2.ts",
   transport: "mqtt",
   binding: "mqtt",

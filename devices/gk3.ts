@@ -233,6 +233,7 @@ export const gk3: ModbusDeviceProfile<
 > = {
   model: "gk3",
   label: "GK-3",
+  names: { "zh-CN": "自助服务终端", en: "kiosk" },
   simulator: "sim/modbus/gk3.ts",
   transport: "modbus",
   binding: "modbus-tcp",

@@ -250,6 +250,7 @@ export const lv4: ModbusDeviceProfile<
 > = {
   model: "lv4",
   label: "LV-4",
+  names: { "zh-CN": "消防水箱液位计", en: "tank level sensor" },
   simulator: "sim/modbus/lv4.ts",
   transport: "modbus",
   binding: "modbus-serial",

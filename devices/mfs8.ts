@@ -287,6 +287,7 @@ export const mfs8: ModbusDeviceProfile<
 > = {
   model: "mfs8",
   label: "MFS-8",
+  names: { "zh-CN": "微型消防站", en: "fire station" },
   simulator: "sim/modbus/mfs8.ts",
   transport: "modbus",
   binding: "modbus-serial",

@@ -206,6 +206,11 @@ export interface ProfileCommon<S, State, T extends ProfileTypes> {
   readonly model: T["model"];
   /** The datasheet's name of the model ("GD-2"), for documentation and logs. */
   readonly label: string;
+  /**
+   * What operators call the model, as the operators' guide and the console do ("燃气报警器",
+   * "gas detector"): a device with no configured name is called this and its id ("燃气报警器 g-7").
+   */
+  readonly names?: Readonly<Record<"zh-CN" | "en", string>>;
   /** The emulator of this model under sim/ (a path, never imported). */
   readonly simulator: string;
   readonly binding: T["binding"];

@@ -21,6 +21,7 @@ import type { AlertEngine } from "./alerts/engine.js";
 import { enSpan } from "./content/messages.en.js";
 import { zhSpan } from "./content/messages.zh-CN.js";
 import { type OpsOutcome, type OpsOutcomeArgs, opsOutcomeText } from "./content/ops-text.js";
+import { zhJoin } from "./content/zh-join.js";
 import type { Logger, RateLimitedLog } from "./log.js";
 import type { AlertPage } from "./northbound/alert-summary.js";
 import type { Publisher } from "./northbound/publisher.js";
@@ -295,7 +296,7 @@ export class OperatorCommands implements OperatorHandlers {
         ref,
         reject("not-shelved", `${alertId} is not shelved`, { zh: `告警 ${alertId} 未被搁置` }),
         undefined,
-        this.named(alertId, (n) => [`${n} is not shelved`, `${n}未被搁置`]),
+        this.named(alertId, (n) => [`${n} is not shelved`, zhJoin(n, "未被搁置")]),
       );
       return;
     }
@@ -326,7 +327,7 @@ export class OperatorCommands implements OperatorHandlers {
         name === undefined
           ? null
           : this.locale() === "zh-CN"
-            ? `${name}${already ? "已在使用中" : "已停用"}`
+            ? zhJoin(name, already ? "已在使用中" : "已停用")
             : `${name} is already ${already ? "in service" : "out of service"}`;
       this.refuse(operator, "service", deviceId, ref, refusal, undefined, message);
       return;

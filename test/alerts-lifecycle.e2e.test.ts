@@ -196,7 +196,7 @@ describe("alert lifecycle over real MQTT (fake clock)", () => {
     // site's language; `detail` keeps UTC for machines.
     expect(ok).toMatchObject({
       detail: "until 2026-01-05T09:30:00.000Z",
-      message: "已搁置：hh-1的设备外壳被打开，至 2026-01-05 17:30",
+      message: "已搁置：住户 hh-1 的设备外壳被打开，至 2026-01-05 17:30",
     });
     const shelved = await ops.waitFor(
       (m) => m.topic.endsWith("/TAMPER/d-1") && m.json().transition === "shelved",
@@ -230,7 +230,7 @@ describe("alert lifecycle over real MQTT (fake clock)", () => {
       ok: false,
       reason: "not-shelved",
       detail: `${tamper.id} is not shelved`,
-      message: "hh-1的设备外壳被打开未被搁置",
+      message: "住户 hh-1 的设备外壳被打开未被搁置",
     });
 
     await press(p, "p-1");
@@ -394,7 +394,7 @@ describe("alert lifecycle over real MQTT (fake clock)", () => {
       ok: true,
       result: "away",
       detail: "until 2026-01-05T12:00:00.000Z",
-      message: "away (hh-1): welfare checks paused until 2026-01-05 20:00",
+      message: "away (household hh-1): welfare checks paused until 2026-01-05 20:00",
     });
     await advance(3 * HOUR + S);
     const m = await ops.waitFor(

@@ -7,8 +7,12 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { describe, expect, it } from "vitest";
+import { PROFILES } from "../../devices/index.js";
 import { LV4_FAULTS } from "../../devices/lv4.js";
 import { FAULT_CODES as MFS8_FAULTS } from "../../devices/mfs8.js";
+import { validateConfig } from "../config/load.js";
+import type { ConfigInput } from "../config/schema.js";
+import { AlertContentBuilder } from "../content/alert-content.js";
 
 interface I18n {
   STRINGS: Record<"zh-CN" | "en", Record<string, unknown>>;
@@ -89,5 +93,48 @@ describe("console alert meta texts", () => {
         );
       }
     }
+  });
+
+  it("names an unnamed household or device as the gateway's messages do (住户 hh-1, 燃气报警器 g-1), never by its bare id", async () => {
+    const url = pathToFileURL(path.resolve("gateway/console/public/i18n.js")).href;
+    const { householdLabel, deviceLabel } = (await import(url)) as {
+      householdLabel: (lang: string, id: string, name?: string | null) => string;
+      deviceLabel: (lang: string, id: string, name?: string | null, model?: string) => string;
+    };
+    const binding = (model: string, unit: number) =>
+      model === "mfs8" || model === "lv4"
+        ? { bus: "b1", unit }
+        : model === "gk3"
+          ? { host: "127.0.0.1", port: 502 }
+          : { password: "x" };
+    for (const locale of ["zh-CN", "en"] as const) {
+      const config = validateConfig(
+        {
+          site: { id: "s1", timezone: "Asia/Shanghai", locale },
+          buses: [{ id: "b1", type: "rtu", path: "/dev/null" }],
+          households: [{ id: "hh-1" }],
+          devices: PROFILES.map((p, i) => ({
+            id: `${p.model}-1`,
+            model: p.model,
+            ...binding(p.model, i + 1),
+          })),
+        } as ConfigInput,
+        "(test)",
+      );
+      const gateway = new AlertContentBuilder(() => config);
+      expect(householdLabel(locale, "hh-1", null)).toBe(gateway.nameHousehold("hh-1"));
+      expect(householdLabel(locale, "hh-1", null)).not.toBe("hh-1");
+      for (const p of PROFILES) {
+        const id = `${p.model}-1`;
+        expect(deviceLabel(locale, id, null, p.model), id).toBe(gateway.nameDevice(id));
+        expect(deviceLabel(locale, id, null, p.model), id).toBe(`${p.names?.[locale]} ${id}`);
+      }
+      // A YAML profile's model has no name of its own: the word for a device.
+      expect(deviceLabel(locale, "pump-1", null, "pump9")).toBe(
+        locale === "en" ? "device pump-1" : "设备 pump-1",
+      );
+    }
+    expect(householdLabel("zh-CN", "hh-1", "1号楼 101室")).toBe("1号楼 101室");
+    expect(deviceLabel("en", "g-1", "Kitchen detector", "gd2")).toBe("Kitchen detector");
   });
 });

@@ -127,7 +127,7 @@ describe("alert content", () => {
     expect(en.describe(tamper, "cleared").message).toMatch(/ — back to normal, to be acknowledged$/);
   });
 
-  it("English site; ids where nothing is configured; a test alert says so", () => {
+  it("English site; where nothing is configured, what the ids are; a test alert says so", () => {
     const b = new AlertContentBuilder(() => config({}, "en"));
     const c = b.describe(
       alert({ id: "p-2", model: "ec200", household: "hh-2" }, "BATTERY_LOW", true),
@@ -140,7 +140,7 @@ describe("alert content", () => {
       deviceName: null,
       location: null,
       locale: "en",
-      message: "[TEST] Battery low: hh-2, p-2",
+      message: "[TEST] Battery low: pendant p-2 at household hh-2",
     });
     const welfare = b.describe(
       alert({ id: "hh-1", model: "household", household: "hh-1" }, "WELFARE_CHECK"),
@@ -257,7 +257,7 @@ describe("alert content", () => {
       householdName: "2号楼 202室",
       residentName: "李大爷",
       contactPhone: null,
-      message: "紧急呼叫：2号楼 202室 李大爷，p-1",
+      message: "紧急呼叫：2号楼 202室 李大爷，紧急呼叫器 p-1",
     });
   });
 });

@@ -94,7 +94,8 @@ export class AlertContentBuilder {
 
   /**
    * An alert as an operator's result names it, in the site's language: its title and whose it is
-   * ("1号楼 101室 张阿姨的紧急呼叫"); the household (with resident) when it has one, else the device.
+   * ("1号楼 101室 张阿姨的紧急呼叫"); the household (with resident) when it has one, else the device;
+   * the gateway's own alerts by their title, which names the gateway.
    */
   nameAlert(alert: Alert): string {
     const { config, devices } = this.lookup();
@@ -103,25 +104,41 @@ export class AlertContentBuilder {
     const device =
       subject.model === "household" || subject.model === "gateway" ? undefined : devices.get(subject.id);
     const title = this.title(config, device, alert).title;
-    if (subject.household !== null) return cat.of(this.nameHousehold(subject.household), title);
-    if (subject.model === "gateway") return cat.of(cat.gateway, title);
-    return cat.of(cat.deviceAt(device?.name ?? subject.id, device?.location ?? null), title);
+    if (subject.model === "gateway") return title;
+    const owner =
+      subject.household !== null
+        ? this.nameHousehold(subject.household)
+        : this.deviceLabel(device, subject.id, subject.model);
+    return cat.of(owner, title);
   }
 
-  /** A device as an operator's result names it: its name and location, whose it is; its id if unnamed. */
+  /** A device as an operator's result names it: its name and location, whose it is (`deviceLabel`). */
   nameDevice(deviceId: string): string {
     const { config, devices } = this.lookup();
-    const cat = CATALOGUES[config.site.locale];
     const device = devices.get(deviceId);
-    const own = cat.deviceAt(device?.name ?? deviceId, device?.location ?? null);
-    return device?.household ? cat.of(this.nameHousehold(device.household), own) : own;
+    const own = this.deviceLabel(device, deviceId, null);
+    return device?.household
+      ? CATALOGUES[config.site.locale].of(this.nameHousehold(device.household), own)
+      : own;
   }
 
-  /** A household with its resident ("1号楼 101室 张阿姨"); its id if unnamed. */
+  /** A household with its resident ("1号楼 101室 张阿姨"); "住户 hh-1" if unnamed. */
   nameHousehold(householdId: string): string {
     const { config, households } = this.lookup();
+    const cat = CATALOGUES[config.site.locale];
     const h = households.get(householdId);
-    return CATALOGUES[config.site.locale].householdWith(h?.name ?? householdId, h?.residentName ?? null);
+    return cat.householdWith(h?.name ?? cat.unnamedHousehold(householdId), h?.residentName ?? null);
+  }
+
+  /**
+   * A device by its configured name, else what operators call its model and its id ("紧急呼叫器
+   * p-7"), with its configured location. `model`: the alert's, for a device a reload removed.
+   */
+  private deviceLabel(device: DeviceConfig | undefined, id: string, model: string | null): string {
+    const locale = this.lookup().config.site.locale;
+    const cat = CATALOGUES[locale];
+    const modelName = profileFor(device?.model ?? model ?? "")?.names?.[locale] ?? null;
+    return cat.deviceAt(device?.name ?? cat.unnamedDevice(modelName, id), device?.location ?? null);
   }
 
   /** The device's own profile words first, then the catalogue's, then a YAML profile's alarm. */
@@ -162,12 +179,16 @@ export class AlertContentBuilder {
     const householdName = household?.name ?? null;
     const residentName = household?.residentName ?? null;
 
-    // The place: household (with resident), then the device; ids where no name is configured.
-    const place: string[] = [];
-    if (subject.household !== null)
-      place.push(cat.householdWith(householdName ?? subject.household, residentName));
-    if (subject.model === "gateway") place.push(cat.gateway);
-    else if (subject.model !== "household") place.push(cat.deviceAt(deviceName ?? subject.id, location));
+    // The place: household (with resident) and the device, named as operator results name them;
+    // where no name is configured, what the id is ("住户 hh-1", "紧急呼叫器 p-7"), never a bare id.
+    const place = cat.place(
+      subject.household === null ? null : this.nameHousehold(subject.household),
+      subject.model === "gateway"
+        ? cat.gateway
+        : subject.model === "household"
+          ? null
+          : this.deviceLabel(device, subject.id, subject.model),
+    );
 
     const detail = text.detail?.({ ...alert.detail, urgent: alert.urgent }, alert.causes) ?? null;
     const args: TransitionArgs = {
@@ -199,7 +220,7 @@ export class AlertContentBuilder {
       text.title +
       (detail === null ? "" : cat.bracket(detail)) +
       cat.afterTitle +
-      place.join(cat.between) +
+      place +
       (phrase === "" ? "" : cat.beforeTransition + phrase);
 
     const st = this.siteTime;

@@ -59,17 +59,34 @@ export interface Catalogue {
   declaredAction: string;
   /** The gateway itself, as the place of its own alerts. */
   gateway: string;
-  /** Joins: title to place, the place's parts, place to the transition phrase; and a detail in brackets. */
+  /** Joins: title to place, place to the transition phrase; and a detail in brackets. */
   afterTitle: string;
-  between: string;
   beforeTransition: string;
   bracket: (s: string) => string;
+  /**
+   * A household nobody named in the configuration (or one a reload removed), by its id, saying
+   * what the id is: "住户 hh-1", "household hh-1"; never the bare id.
+   */
+  unnamedHousehold: (id: string) => string;
+  /**
+   * A device nobody named, by what operators call its model and its id: "紧急呼叫器 p-7",
+   * "pendant p-7"; "设备 x-1" / "device x-1" for a model without such a name (a YAML profile's).
+   */
+  unnamedDevice: (model: string | null, id: string) => string;
   /** A device and where it is: "紧急呼叫器（卧室床头）". */
   deviceAt: (device: string, location: string | null) => string;
   /** A household and its resident: "1号楼 101室 张阿姨". */
   householdWith: (household: string, resident: string | null) => string;
-  /** A thing named with whose it is, for operator results: "1号楼 101室 张阿姨的紧急呼叫". */
+  /**
+   * A thing named with whose or where it is, for operator results and command failures:
+   * "1号楼 101室 张阿姨的紧急呼叫", "Emergency call at 1号楼 101室, 张阿姨".
+   */
   of: (owner: string, thing: string) => string;
+  /**
+   * An alert message's place: the household (with its resident), the device, or both:
+   * "1号楼 101室 张阿姨，紧急呼叫器（卧室床头）", "pendant (bedside) at 1号楼 101室, 张阿姨".
+   */
+  place: (household: string | null, device: string | null) => string;
 }
 
 /** The words of a span of time in one language: a count with its unit, and what joins two. */

@@ -110,10 +110,14 @@ export const en: Catalogue = {
   declaredAction: "Follow the site's procedure for this device; send someone to look if in doubt.",
   gateway: "the gateway",
   afterTitle: ": ",
-  between: ", ",
   beforeTransition: " — ",
   bracket: (s) => ` (${s})`,
+  unnamedHousehold: (id) => `household ${id}`,
+  unnamedDevice: (model, id) => `${model ?? "device"} ${id}`,
   deviceAt: (device, location) => (location ? `${device} (${location})` : device),
   householdWith: (household, resident) => (resident ? `${household}, ${resident}` : household),
-  of: (owner, thing) => `${thing} of ${owner}`,
+  // "at": a household is a place ("Emergency call at 1号楼 101室, 张阿姨"); "X of 1号楼 101室, 张阿姨" was not English.
+  of: (owner, thing) => `${thing} at ${owner}`,
+  place: (household, device) =>
+    household !== null && device !== null ? `${device} at ${household}` : (device ?? household ?? ""),
 };

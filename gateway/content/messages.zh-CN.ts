@@ -6,6 +6,7 @@
  */
 import type { Catalogue } from "./catalogue.js";
 import { num, type SpanWords, span, withProfileTexts } from "./catalogue.js";
+import { zhJoin } from "./zh-join.js";
 
 const ZH_SPAN: SpanWords = {
   day: (n) => `${n} 天`,
@@ -114,10 +115,12 @@ export const zhCN: Catalogue = {
   declaredAction: "按该设备的处置规程处理，必要时派人到现场查看。",
   gateway: "网关",
   afterTitle: "：",
-  between: "，",
   beforeTransition: "；",
   bracket: (s) => `（${s}）`,
+  unnamedHousehold: (id) => `住户 ${id}`,
+  unnamedDevice: (model, id) => `${model ?? "设备"} ${id}`,
   deviceAt: (device, location) => (location ? `${device}（${location}）` : device),
   householdWith: (household, resident) => (resident ? `${household} ${resident}` : household),
-  of: (owner, thing) => `${owner}的${thing}`,
+  of: (owner, thing) => zhJoin(owner, "的", thing),
+  place: (household, device) => [household, device].filter((p) => p !== null).join("，"),
 };

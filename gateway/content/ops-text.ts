@@ -7,6 +7,7 @@
 import type { SiteTime } from "../../core/index.js";
 import type { Locale } from "./codes.js";
 import { localDateTime } from "./local-time.js";
+import { zhJoin } from "./zh-join.js";
 
 /** The `result` values of a successful operator request (docs/topics.md). */
 export type OpsOutcome =
@@ -43,7 +44,7 @@ const zhAlerts = (n = 0) => (n ? `（${n} 条未结束告警）` : "");
 const ZH: Words = {
   acknowledged: (a) => `已确认${zhOf(a)}`,
   closed: (a) => `已确认，告警已结束${zhOf(a)}`,
-  "already-acknowledged": (a) => `${a.name ?? "该告警"}此前已确认`,
+  "already-acknowledged": (a) => zhJoin(a.name ?? "该告警", "此前已确认"),
   shelved: (a, at) =>
     a.name
       ? `已搁置${zhOf(a)}${a.until ? `，至 ${at(a.until)}` : ""}`
@@ -55,8 +56,9 @@ const ZH: Words = {
     a.name ? `已停用${zhOf(a)}${zhAlerts(a.alerts)}` : `设备已停用${zhAlerts(a.alerts)}`,
   "in-service": (a) =>
     a.name ? `已恢复使用${zhOf(a)}${zhAlerts(a.alerts)}` : `设备已恢复使用${zhAlerts(a.alerts)}`,
-  away: (a, at) => `${a.name ?? ""}已设为外出，关怀检查暂停至${a.until ? ` ${at(a.until)}` : "住户回家"}`,
-  monitored: (a) => `${a.name ?? ""}已恢复看护，关怀检查重新计时`,
+  away: (a, at) =>
+    zhJoin(a.name ?? "", `已设为外出，关怀检查暂停至${a.until ? ` ${at(a.until)}` : "住户回家"}`),
+  monitored: (a) => zhJoin(a.name ?? "", "已恢复看护，关怀检查重新计时"),
   listed: (a) => `共 ${a.alerts ?? 0} 条未结束告警，本页 ${a.listed ?? 0} 条`,
 };
 

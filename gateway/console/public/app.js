@@ -2,7 +2,16 @@
 // login: the broker's ACL decides what this page may read and request, exactly as
 // for any other console (docs/topics.md). State is rebuilt from the retained
 // topics at every (re)connection: the page keeps nothing the gateway does not.
-import { CODE_NAMES, commandName, metricsText, STRINGS, stateKey, textWith } from "./i18n.js";
+import {
+  CODE_NAMES,
+  commandName,
+  deviceLabel,
+  householdLabel,
+  metricsText,
+  STRINGS,
+  stateKey,
+  textWith,
+} from "./i18n.js";
 import { HeldAlerts, RESOLVE_GRACE_MS, RESOLVE_MAX_MS, RESOLVE_QUIET_MS, SyncResolver } from "./sync.js";
 import { alertOrder, isQuiet, isUnacknowledged, pendingP1, reminderDue } from "./watch.js";
 
@@ -480,14 +489,28 @@ function stopResolving() {
   state.resolver?.reset();
 }
 
-/** "紧急呼叫 · 1号楼 101室 张阿姨": what and where, by the names people use, never an id when a name is known. */
+/**
+ * "紧急呼叫 · 1号楼 101室": what and where, by the names people use; where none is configured, what
+ * the id is ("住户 hh-1", "燃气报警器 g-1"), as the gateway's messages say it, never a bare id.
+ */
 function alertLabel(a) {
-  const d = device(a.deviceId);
-  const who =
-    a.householdName ??
-    household(a.household)?.name ??
-    (a.model === "gateway" ? t("theGateway") : (a.deviceName ?? d?.name ?? a.deviceId));
+  const who = a.household
+    ? householdName(a.household, a.householdName)
+    : a.model === "gateway"
+      ? t("theGateway")
+      : deviceName(a.deviceId, a.deviceName, a.model);
   return `${codeName(a.code)} · ${who}`;
+}
+
+/** A household's name (the alert's, else the site's), else "住户 hh-1". */
+function householdName(id, name) {
+  return householdLabel(state.lang || "zh-CN", id, name ?? household(id)?.name);
+}
+
+/** A device's name (the alert's, else the site's), else its model and id: "燃气报警器 g-1". */
+function deviceName(id, name, model) {
+  const d = device(id);
+  return deviceLabel(state.lang || "zh-CN", id, name ?? d?.name, model ?? d?.model);
 }
 
 function rememberLabel(a) {
@@ -635,15 +658,15 @@ function codeName(code) {
 function alertCard(a) {
   const h = household(a.household);
   const d = device(a.deviceId);
-  const householdName = a.householdName ?? h?.name ?? a.household;
+  const place = a.household ? householdName(a.household, a.householdName) : null;
   const room = a.room ?? h?.room;
   const resident = a.residentName ?? h?.residentName;
   const phone = a.contactPhone ?? h?.contactPhone;
   // The gateway's own alerts (storage) name it, not its subject id "gateway".
-  const deviceName = a.model === "gateway" ? t("theGateway") : (a.deviceName ?? d?.name ?? a.deviceId);
+  const deviceText = a.model === "gateway" ? t("theGateway") : deviceName(a.deviceId, a.deviceName, a.model);
   const location = a.location ?? d?.location;
   const unacked = isUnacknowledged(a);
-  const label = `${codeName(a.code)} · ${householdName ?? deviceName}`;
+  const label = `${codeName(a.code)} · ${place ?? deviceText}`;
   const actions = [];
   if (unacked && may("ack"))
     actions.push(
@@ -678,7 +701,7 @@ function alertCard(a) {
         { class: "code" },
         codeName(a.code),
         " ",
-        `· ${householdName ?? `${deviceName}${location ? `（${location}）` : ""}`}`,
+        `· ${place ?? `${deviceText}${location ? `（${location}）` : ""}`}`,
       ),
       el(
         "span",
@@ -702,7 +725,7 @@ function alertCard(a) {
           )
         : "",
       phone ? el("span", {}, `${t("phone")}${t("colon")}`, el("a", { href: `tel:${phone}` }, phone)) : "",
-      el("span", {}, `${t("device")}${t("colon")}${deviceName}${location ? ` · ${location}` : ""}`),
+      el("span", {}, `${t("device")}${t("colon")}${deviceText}${location ? ` · ${location}` : ""}`),
       el("span", {}, `${t("raisedAt")}${t("colon")}${fmtTime(a.raisedAt)}`),
       el(
         "span",
@@ -964,7 +987,7 @@ function serviceButton(d) {
       "data-action": "service",
       "data-target": d.id,
       "data-value": String(outOfService),
-      "data-label": d.name ?? d.id,
+      "data-label": deviceName(d.id, d.name, d.model),
     },
     outOfService ? t("inService") : t("outOfService"),
   );
@@ -1024,7 +1047,11 @@ function renderDevices() {
           {},
           d.name ?? d.id,
           el("br"),
-          el("small", {}, `${t(`models.${d.model}`)} · ${household(d.household)?.name ?? d.household ?? ""}`),
+          el(
+            "small",
+            {},
+            `${t(`models.${d.model}`)}${d.household ? ` · ${householdName(d.household)}` : ""}`,
+          ),
         ),
         statusCell(d.id),
         el("td", {}, battery != null ? `${t("battery")} ${battery}%` : ""),
@@ -1069,7 +1096,12 @@ function renderDevices() {
       return el(
         "tr",
         { "data-household": h.id },
-        el("td", {}, h.name ?? h.id, h.residentName ? el("small", {}, ` · ${h.residentName}`) : ""),
+        el(
+          "td",
+          {},
+          householdName(h.id, h.name),
+          h.residentName ? el("small", {}, ` · ${h.residentName}`) : "",
+        ),
         el("td", {}, away ? t("awayState") : t("monitored")),
         el(
           "td",
@@ -1081,7 +1113,7 @@ function renderDevices() {
                   "data-action": "away",
                   "data-target": h.id,
                   "data-value": String(!away),
-                  "data-label": h.name ?? h.id,
+                  "data-label": householdName(h.id, h.name),
                 },
                 away ? t("back") : t("away"),
               )
@@ -1096,18 +1128,17 @@ function renderDevices() {
 function resultSubject(r) {
   const b = r.body;
   if (r.topic.startsWith("cmd/")) {
-    const d = device(b.deviceId ?? r.topic.split("/")[1]);
+    const id = b.deviceId ?? r.topic.split("/")[1];
     const command = commandName(state.lang || "zh-CN", b.command ?? r.topic.split("/")[2]);
-    return `${t("actions.command")} ${command} · ${d?.name ?? b.deviceId ?? ""}`;
+    return `${t("actions.command")} ${command} · ${deviceName(id)}`;
   }
   const action = t(`actions.${b.action}`);
   const name = action === `actions.${b.action}` ? (b.action ?? "") : action;
   let target = b.target ?? "";
   if (b.action === "service") {
     const d = device(b.target);
-    if (d)
-      target = `${d.name ?? d.id}${d.household ? ` · ${household(d.household)?.name ?? d.household}` : ""}`;
-  } else if (b.action === "away") target = household(b.target)?.name ?? target;
+    if (d) target = `${deviceName(d.id)}${d.household ? ` · ${householdName(d.household)}` : ""}`;
+  } else if (b.action === "away") target = householdName(b.target);
   else if (state.alertLabels.has(b.target)) target = alertLabel(state.alertLabels.get(b.target));
   return `${name} ${target}`;
 }

@@ -134,6 +134,9 @@ export const STRINGS = {
       gd2: "燃气报警器",
       lv4: "消防水箱液位计",
     },
+    // A household or device nobody named, said with what it is (as the gateway's messages say it).
+    unnamedHousehold: "住户 {id}",
+    unnamedDevice: "设备 {id}",
     units: { minutes: "分钟", hours: "小时", seconds: "秒", days: "天" },
   },
   en: {
@@ -260,8 +263,10 @@ export const STRINGS = {
       mfs8: "Fire station",
       gk3: "Kiosk",
       gd2: "Gas detector",
-      lv4: "Tank level",
+      lv4: "Tank level sensor",
     },
+    unnamedHousehold: "household {id}",
+    unnamedDevice: "device {id}",
     units: { minutes: "min", hours: "h", seconds: "s", days: "d" },
   },
 };
@@ -555,6 +560,29 @@ function readableKey(key) {
 export function textWith(lang, key, n) {
   const text = (STRINGS[lang] ?? STRINGS.en)[key] ?? key;
   return text.replace("{n}", String(n));
+}
+
+/**
+ * A household as people read it: its configured name, else "住户 hh-1" / "household hh-1", as
+ * the gateway's alert messages and results say it (gateway/content/alert-content.ts); never the
+ * bare id. `name`: the alert's `householdName` or the site's entry's.
+ */
+export function householdLabel(lang, id, name) {
+  if (name) return name;
+  return (STRINGS[lang] ?? STRINGS.en).unnamedHousehold.replace("{id}", String(id ?? ""));
+}
+
+/**
+ * A device as people read it: its configured name, else its model as the operators' guide calls
+ * it and its id ("燃气报警器 g-1", "gas detector g-1"), as the gateway's messages say it.
+ */
+export function deviceLabel(lang, id, name, model) {
+  if (name) return name;
+  const strings = STRINGS[lang] ?? STRINGS.en;
+  const noun = strings.models[model];
+  if (!noun) return strings.unnamedDevice.replace("{id}", String(id ?? ""));
+  // English reads the model as a common noun mid-sentence: "gas detector g-1".
+  return `${lang === "en" ? noun.toLowerCase() : noun} ${id}`;
 }
 
 /** Event alerts (docs/topics.md: a call or a fall) end their window; they do not "return to normal". */
