@@ -8,6 +8,7 @@
  *   linli/<site>/service/<deviceId>    {"by","inService":false,"reason"}
  *   linli/<site>/away/<householdId>    {"by","away":true,"until"?,"reason"?}
  *   linli/<site>/list/<p1..p4>         {"after"?}: which alert states are open, a page at a time
+ *                                      (answered where asked, bounded per account: list-budget.ts)
  *
  * Each request is parsed by its row of the action table (operator-actions.ts).
  * Every request gets an answer on `linli/<site>/ops/result/<operator>`
@@ -21,9 +22,11 @@ import type { AlertEngine } from "./alerts/engine.js";
 import { enSpan } from "./content/messages.en.js";
 import { zhSpan } from "./content/messages.zh-CN.js";
 import { type OpsOutcome, type OpsOutcomeArgs, opsOutcomeText } from "./content/ops-text.js";
+import { ListBudget } from "./list-budget.js";
 import type { Logger, RateLimitedLog } from "./log.js";
 import type { AlertPage } from "./northbound/alert-summary.js";
 import type { Publisher } from "./northbound/publisher.js";
+import type { Route } from "./northbound/sink.js";
 import {
   type AckFields,
   type AwayFields,
@@ -95,6 +98,14 @@ export interface OpsResult {
 }
 
 export class OperatorCommands implements OperatorHandlers {
+  /** Pages of `list` per account (list-budget.ts); replaceable by tests. */
+  listBudget = new ListBudget();
+  /**
+   * Where the request being handled came from (`handle` runs its row synchronously): a `list`
+   * answer goes back there alone, ~20 KB a page that the other side never asked for.
+   */
+  private from: Route = "local";
+
   constructor(
     private readonly engine: AlertEngine,
     private readonly registry: Registry,
@@ -127,6 +138,7 @@ export class OperatorCommands implements OperatorHandlers {
     target: string,
     command: string | null,
     payload: Buffer,
+    from: Route = "local",
   ): void {
     const row = Object.hasOwn(OPERATOR_ACTIONS, action) ? OPERATOR_ACTIONS[action] : undefined;
     if (!row) {
@@ -144,7 +156,12 @@ export class OperatorCommands implements OperatorHandlers {
       this.refuseForRole(operator, role, action, target, command, payload, refusal);
       return;
     }
-    row.run(this, operator, target, command, payload);
+    this.from = from;
+    try {
+      row.run(this, operator, target, command, payload);
+    } finally {
+      this.from = "local";
+    }
   }
 
   /**
@@ -206,24 +223,46 @@ export class OperatorCommands implements OperatorHandlers {
       );
       return;
     }
+    // Bounded per account before any work: a page is built on the gateway's one thread.
+    const waitMs = this.listBudget.take(operator);
+    if (waitMs > 0) {
+      const s = Math.ceil(waitMs / 1000);
+      this.refuse(
+        operator,
+        "list",
+        target,
+        ref,
+        reject("rate-limited", `too many list requests from this account; ask again in ${s} s`, {
+          zh: `查询未结束告警过于频繁，请 ${s} 秒后再试`,
+        }),
+        undefined,
+        null,
+        { retryAfterMs: waitMs },
+      );
+      return;
+    }
     const page = this.publisher.summary.page(Number(m[1]), after, LIST_PAGE);
     const args = { alerts: page.open, listed: page.alerts.length };
-    this.publisher.opsResult(operator, {
-      action: "list",
-      target,
-      ok: true,
-      result: "listed",
-      reason: null,
-      detail: `${page.open} open alert(s)`,
-      message: opsOutcomeText(this.locale(), "listed", args, this.registry.siteTime),
-      ref,
-      account: operator,
-      at: this.now(),
-      open: page.open,
-      digest: page.digest,
-      alerts: page.alerts,
-      next: page.next,
-    } satisfies OpsResult & AlertPage);
+    this.publisher.opsResult(
+      operator,
+      {
+        action: "list",
+        target,
+        ok: true,
+        result: "listed",
+        reason: null,
+        detail: `${page.open} open alert(s)`,
+        message: opsOutcomeText(this.locale(), "listed", args, this.registry.siteTime),
+        ref,
+        account: operator,
+        at: this.now(),
+        open: page.open,
+        digest: page.digest,
+        alerts: page.alerts,
+        next: page.next,
+      } satisfies OpsResult & AlertPage,
+      this.from,
+    );
   }
 
   ack({ operator, target: alertId, ref, by, fields: { note } }: OperatorRequest<AckFields>): void {
@@ -455,6 +494,8 @@ export class OperatorCommands implements OperatorHandlers {
     role?: OperatorRole,
     /** Instead of the refusal's own words: the same naming what it refused (`OpsNames`). */
     message: string | null = null,
+    /** Fields the refusal adds (a `list` refused for its rate: `retryAfterMs`). */
+    extra: object = {},
   ): false {
     this.counters.reject("operator", r.reason);
     this.log.warn(
@@ -470,18 +511,24 @@ export class OperatorCommands implements OperatorHandlers {
       },
       `operator ${action} refused`,
     );
-    this.publisher.opsResult(operator, {
-      action,
-      target,
-      ok: false,
-      result: null,
-      reason: r.reason,
-      detail: r.detail,
-      message: message ?? rejectionText(r, this.locale()),
-      ref,
-      account: operator,
-      at: this.now(),
-    } satisfies OpsResult);
+    this.publisher.opsResult(
+      operator,
+      {
+        action,
+        target,
+        ok: false,
+        result: null,
+        reason: r.reason,
+        detail: r.detail,
+        message: message ?? rejectionText(r, this.locale()),
+        ref,
+        account: operator,
+        at: this.now(),
+        ...extra,
+      } satisfies OpsResult,
+      // A `list` is answered where it came from alone, refused or not.
+      action === "list" ? this.from : undefined,
+    );
     return false;
   }
 }
