@@ -140,6 +140,22 @@ export class OperatorCommands implements OperatorHandlers {
     payload: Buffer,
     from: Route = "local",
   ): void {
+    this.from = from;
+    try {
+      this.route(operator, role, action, target, command, payload);
+    } finally {
+      this.from = "local";
+    }
+  }
+
+  private route(
+    operator: string,
+    role: OperatorRole,
+    action: OperatorAction,
+    target: string,
+    command: string | null,
+    payload: Buffer,
+  ): void {
     const row = Object.hasOwn(OPERATOR_ACTIONS, action) ? OPERATOR_ACTIONS[action] : undefined;
     if (!row) {
       this.counters.reject("operator", "action-not-supported");
@@ -156,12 +172,7 @@ export class OperatorCommands implements OperatorHandlers {
       this.refuseForRole(operator, role, action, target, command, payload, refusal);
       return;
     }
-    this.from = from;
-    try {
-      row.run(this, operator, target, command, payload);
-    } finally {
-      this.from = "local";
-    }
+    row.run(this, operator, target, command, payload);
   }
 
   /**
