@@ -36,7 +36,7 @@ import { loadMallocTrim, type MallocTrim, MallocTrimmer, type MallocTrimStats } 
 import { GatewayMetrics } from "./metrics/metrics.js";
 import type { MetricsAddress, MetricsServer } from "./metrics/server.js";
 import { Publisher } from "./northbound/publisher.js";
-import type { NorthboundSink } from "./northbound/sink.js";
+import type { NorthboundSink, Route } from "./northbound/sink.js";
 import { UntilListening } from "./northbound/until-listening.js";
 import { UpstreamBridge, type UpstreamStats } from "./northbound/upstream.js";
 import { WrittenFirstSink } from "./northbound/written-first.js";
@@ -256,7 +256,7 @@ export class Gateway {
           // Operators on the upstream broker are authenticated there; actions arrive as "upstream",
           // with the role the site gives that broker (`northbound.upstream.role`).
           (action, target, command, payload) =>
-            this.operatorAction("upstream", up.role, action, target, command, payload),
+            this.operatorAction("upstream", up.role, action, target, command, payload, "upstream"),
         )
       : null;
     this.local = new UntilListening(opts.untilListeningMax, [
@@ -264,10 +264,11 @@ export class Gateway {
       `linli/${config.site.id}/escalations/p1/`,
     ]);
     // The broker starts later (async); until then there is nobody to publish to.
+    // Everything goes to both, except what one side alone asked for (`only`: a list page).
     const sink: NorthboundSink = {
-      publish: (topic, payload, qos, retain, urgent) => {
-        this.local.publish(topic, payload, qos, retain, urgent);
-        this.upstream?.publish(topic, payload, qos, retain, urgent);
+      publish: (topic, payload, qos, retain, urgent, only) => {
+        if (only !== "upstream") this.local.publish(topic, payload, qos, retain, urgent);
+        if (only !== "local") this.upstream?.publish(topic, payload, qos, retain, urgent);
       },
     };
     // What an operator sees must survive a SIGKILL: messages wait for the journal's pool write,
@@ -888,12 +889,13 @@ export class Gateway {
     target: string,
     command: string | null,
     payload: Buffer,
+    from: Route = "local",
   ): void {
     // Stopping: the engine's timers and the journal are going; the request is not answered. The
     // embedded broker does not acknowledge it either (takingActions), so the operator's client
     // re-sends it to the restarted gateway; one from upstream was acknowledged by mqtt.js already.
     if (this.stopping !== null) return;
-    this.ops.handle(operator, role, action, target, command, payload);
+    this.ops.handle(operator, role, action, target, command, payload, from);
   }
 
   /** The site's language (`site.locale`) of the running configuration. */

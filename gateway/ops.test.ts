@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { AlertEngine } from "./alerts/engine.js";
+import { ListBudget } from "./list-budget.js";
 import type { RateLimitedLog } from "./log.js";
 import { AlertSummary } from "./northbound/alert-summary.js";
 import type { Publisher } from "./northbound/publisher.js";
@@ -66,6 +67,7 @@ describe("a shelve longer than alerts.shelveMax", () => {
 describe("list: which alert states are open", () => {
   function lister() {
     const results: Record<string, unknown>[] = [];
+    const routes: (string | undefined)[] = [];
     const rejected: string[] = [];
     const summary = new AlertSummary(
       () => {},
@@ -73,13 +75,16 @@ describe("list: which alert states are open", () => {
     );
     const publisher = {
       summary,
-      opsResult: (_op: string, r: Record<string, unknown>) => results.push(r),
+      opsResult: (_op: string, r: Record<string, unknown>, only?: string) => {
+        results.push(r);
+        routes.push(only);
+      },
     } as unknown as Publisher;
     const counters = { reject: (_m: string, r: string) => rejected.push(r) } as unknown as Counters;
     const log = { warn: () => {} } as unknown as RateLimitedLog;
     const registry = { siteTime: { timeZone: "UTC" } } as unknown as Registry;
     const ops = new OperatorCommands({} as AlertEngine, registry, publisher, counters, log);
-    return { ops, summary, results, rejected };
+    return { ops, summary, results, rejected, routes };
   }
 
   it("answers a viewer with the priority's ids and revs, paged, count and digest beside, in Chinese", () => {
@@ -119,5 +124,33 @@ describe("list: which alert states are open", () => {
       { ok: false, reason: "bad-request" },
     ]);
     expect(rejected).toEqual(["bad-request", "bad-request"]);
+  });
+
+  it("answers (and refuses) a list only on the side it came from (0.13.34)", () => {
+    const { ops, routes } = lister();
+    ops.handle("wall", "viewer", "list", "p1", null, Buffer.alloc(0));
+    ops.handle("upstream", "supervisor", "list", "p1", null, Buffer.alloc(0), "upstream");
+    ops.handle("upstream", "supervisor", "list", "p9", null, Buffer.alloc(0), "upstream");
+    ops.handle("wall", "viewer", "list", "p9", null, Buffer.alloc(0));
+    expect(routes).toEqual(["local", "upstream", "upstream", "local"]);
+  });
+
+  it("refuses pages beyond the account's bound, rate-limited, counted, with retryAfterMs, in Chinese", () => {
+    const { ops, results, rejected } = lister();
+    let now = 0;
+    ops.listBudget = new ListBudget(2, 3, () => now);
+    for (let i = 0; i < 4; i++) ops.handle("wall", "viewer", "list", "p1", null, Buffer.alloc(0));
+    expect(results.map((r) => r.ok)).toEqual([true, true, true, false]);
+    expect(results[3]).toMatchObject({
+      action: "list",
+      reason: "rate-limited",
+      retryAfterMs: 500,
+      message: "查询未结束告警过于频繁，请 1 秒后再试",
+      detail: "too many list requests from this account; ask again in 1 s",
+    });
+    expect(rejected).toEqual(["rate-limited"]);
+    now = 500;
+    ops.handle("wall", "viewer", "list", "p1", null, Buffer.alloc(0));
+    expect(results[4]?.ok).toBe(true);
   });
 });

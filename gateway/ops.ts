@@ -8,6 +8,7 @@
  *   linli/<site>/service/<deviceId>    {"by","inService":false,"reason"}
  *   linli/<site>/away/<householdId>    {"by","away":true,"until"?,"reason"?}
  *   linli/<site>/list/<p1..p4>         {"after"?}: which alert states are open, a page at a time
+ *                                      (answered where asked, bounded per account: list-budget.ts)
  *
  * Each request is parsed by its row of the action table (operator-actions.ts).
  * Every request gets an answer on `linli/<site>/ops/result/<operator>`
@@ -22,9 +23,11 @@ import { enSpan } from "./content/messages.en.js";
 import { zhSpan } from "./content/messages.zh-CN.js";
 import { type OpsOutcome, type OpsOutcomeArgs, opsOutcomeText } from "./content/ops-text.js";
 import { zhJoin } from "./content/zh-join.js";
+import { ListBudget } from "./list-budget.js";
 import type { Logger, RateLimitedLog } from "./log.js";
 import type { AlertPage } from "./northbound/alert-summary.js";
 import type { Publisher } from "./northbound/publisher.js";
+import type { Route } from "./northbound/sink.js";
 import {
   type AckFields,
   type AwayFields,
@@ -96,6 +99,14 @@ export interface OpsResult {
 }
 
 export class OperatorCommands implements OperatorHandlers {
+  /** Pages of `list` per account (list-budget.ts); replaceable by tests. */
+  listBudget = new ListBudget();
+  /**
+   * Where the request being handled came from (`handle` runs its row synchronously): a `list`
+   * answer goes back there alone, ~20 KB a page that the other side never asked for.
+   */
+  private from: Route = "local";
+
   constructor(
     private readonly engine: AlertEngine,
     private readonly registry: Registry,
@@ -122,6 +133,23 @@ export class OperatorCommands implements OperatorHandlers {
    * not allow is answered `forbidden` on the action's result topic, before its body is looked at.
    */
   handle(
+    operator: string,
+    role: OperatorRole,
+    action: OperatorAction,
+    target: string,
+    command: string | null,
+    payload: Buffer,
+    from: Route = "local",
+  ): void {
+    this.from = from;
+    try {
+      this.route(operator, role, action, target, command, payload);
+    } finally {
+      this.from = "local";
+    }
+  }
+
+  private route(
     operator: string,
     role: OperatorRole,
     action: OperatorAction,
@@ -207,24 +235,46 @@ export class OperatorCommands implements OperatorHandlers {
       );
       return;
     }
+    // Bounded per account before any work: a page is built on the gateway's one thread.
+    const waitMs = this.listBudget.take(operator);
+    if (waitMs > 0) {
+      const s = Math.ceil(waitMs / 1000);
+      this.refuse(
+        operator,
+        "list",
+        target,
+        ref,
+        reject("rate-limited", `too many list requests from this account; ask again in ${s} s`, {
+          zh: `查询未结束告警过于频繁，请 ${s} 秒后再试`,
+        }),
+        undefined,
+        null,
+        { retryAfterMs: waitMs },
+      );
+      return;
+    }
     const page = this.publisher.summary.page(Number(m[1]), after, LIST_PAGE);
     const args = { alerts: page.open, listed: page.alerts.length };
-    this.publisher.opsResult(operator, {
-      action: "list",
-      target,
-      ok: true,
-      result: "listed",
-      reason: null,
-      detail: `${page.open} open alert(s)`,
-      message: opsOutcomeText(this.locale(), "listed", args, this.registry.siteTime),
-      ref,
-      account: operator,
-      at: this.now(),
-      open: page.open,
-      digest: page.digest,
-      alerts: page.alerts,
-      next: page.next,
-    } satisfies OpsResult & AlertPage);
+    this.publisher.opsResult(
+      operator,
+      {
+        action: "list",
+        target,
+        ok: true,
+        result: "listed",
+        reason: null,
+        detail: `${page.open} open alert(s)`,
+        message: opsOutcomeText(this.locale(), "listed", args, this.registry.siteTime),
+        ref,
+        account: operator,
+        at: this.now(),
+        open: page.open,
+        digest: page.digest,
+        alerts: page.alerts,
+        next: page.next,
+      } satisfies OpsResult & AlertPage,
+      this.from,
+    );
   }
 
   ack({ operator, target: alertId, ref, by, fields: { note } }: OperatorRequest<AckFields>): void {
@@ -456,6 +506,8 @@ export class OperatorCommands implements OperatorHandlers {
     role?: OperatorRole,
     /** Instead of the refusal's own words: the same naming what it refused (`OpsNames`). */
     message: string | null = null,
+    /** Fields the refusal adds (a `list` refused for its rate: `retryAfterMs`). */
+    extra: object = {},
   ): false {
     this.counters.reject("operator", r.reason);
     this.log.warn(
@@ -471,18 +523,24 @@ export class OperatorCommands implements OperatorHandlers {
       },
       `operator ${action} refused`,
     );
-    this.publisher.opsResult(operator, {
-      action,
-      target,
-      ok: false,
-      result: null,
-      reason: r.reason,
-      detail: r.detail,
-      message: message ?? rejectionText(r, this.locale()),
-      ref,
-      account: operator,
-      at: this.now(),
-    } satisfies OpsResult);
+    this.publisher.opsResult(
+      operator,
+      {
+        action,
+        target,
+        ok: false,
+        result: null,
+        reason: r.reason,
+        detail: r.detail,
+        message: message ?? rejectionText(r, this.locale()),
+        ref,
+        account: operator,
+        at: this.now(),
+        ...extra,
+      } satisfies OpsResult,
+      // A `list` is answered where it came from alone, refused or not.
+      action === "list" ? this.from : undefined,
+    );
     return false;
   }
 }

@@ -22,4 +22,15 @@ export class TokenBucket {
     this.tokens -= 1;
     return true;
   }
+
+  /** Ms until `take` would succeed (0: now); after a `take` at `now` or later. */
+  waitMs(now: number): number {
+    const tokens = Math.min(this.burst, this.tokens + (Math.max(0, now - this.at) * this.perSecond) / 1000);
+    return tokens >= 1 ? 0 : Math.ceil(((1 - tokens) * 1000) / this.perSecond);
+  }
+
+  /** Whether the bucket is full at `now` (forgetting it loses nothing). */
+  full(now: number): boolean {
+    return this.tokens + (Math.max(0, now - this.at) * this.perSecond) / 1000 >= this.burst;
+  }
 }

@@ -24,7 +24,7 @@ interface Held {
 interface Resolver {
   state: string;
   round: number;
-  last: { fetched: number; dropped: number };
+  last: { fetched: number; dropped: number; retryAfterMs: number };
   start(summary: unknown, priorities?: number[], now?: number): boolean;
   onResult(body: unknown): boolean;
 }
@@ -196,7 +196,7 @@ describe("console sync: resolving a mismatch with list (docs/topics.md 0.13.31)"
     expect(s.dropped).toEqual([ghostTopic]);
     const want = [...arrived.slice(0, 5).map(([t]) => t), staleTopic].sort();
     expect(s.fetched.flat().sort()).toEqual(want);
-    expect(r.last).toEqual({ fetched: 6, dropped: 1 });
+    expect(r.last).toEqual({ fetched: 6, dropped: 1, retryAfterMs: 0 });
     // The broker sends the fetched topics' retained states: the client then holds the set.
     for (const t of s.fetched.flat()) held.apply(t, open.get(t) as Body);
     s.gw.set(lateTopic, lateBody.priority, lateBody.id, lateBody.rev);
@@ -224,6 +224,22 @@ describe("console sync: resolving a mismatch with list (docs/topics.md 0.13.31)"
     expect(r.start(s.summary(), undefined, 1000)).toBe(false);
     expect(r.start(s.summary(), undefined, 31_000)).toBe(true);
     expect(r.round).toBe(2);
+    s.gw.stop();
+  });
+
+  it("a page refused for its rate (0.13.34) ends the round for that priority and says when to ask again", async () => {
+    const { HeldAlerts, SyncResolver } = await load();
+    const open = new Map<string, Body>([state(1, 1, 1), state(2, 1, 2)]);
+    const s = site(open);
+    const held = new HeldAlerts();
+    const r = new SyncResolver(held, s.io);
+    expect(r.start(s.summary())).toBe(true);
+    const [p1, p2] = s.answers.splice(0) as Record<string, unknown>[];
+    expect(r.onResult(p1)).toBe(true);
+    const refusal = { action: "list", ref: (p2 as { ref: string }).ref, ok: false, reason: "rate-limited" };
+    expect(r.onResult({ ...refusal, retryAfterMs: 1500 })).toBe(true);
+    expect(r.state).toBe("idle");
+    expect(r.last).toEqual({ fetched: 1, dropped: 0, retryAfterMs: 1500 });
     s.gw.stop();
   });
 });

@@ -15,7 +15,7 @@ import type { Alert, Transition } from "../alerts/alert.js";
 import type { AlertContent, EscalationInfo } from "../content/alert-content.js";
 import type { DeviceEntry, LinkState } from "../registry.js";
 import { AlertSummary } from "./alert-summary.js";
-import type { NorthboundSink } from "./sink.js";
+import type { NorthboundSink, Route } from "./sink.js";
 
 export class Publisher {
   readonly gatewayStatusTopic: string;
@@ -147,10 +147,10 @@ export class Publisher {
     this.durable = gate;
   }
 
-  private answer(topic: string, payload: string): void {
+  private answer(topic: string, payload: string, only?: Route): void {
     this.published++;
-    if (this.durable === null) this.sink.publish(topic, payload, 1, false);
-    else this.durable(() => this.sink.publish(topic, payload, 1, false));
+    if (this.durable === null) this.sink.publish(topic, payload, 1, false, false, only);
+    else this.durable(() => this.sink.publish(topic, payload, 1, false, false, only));
   }
 
   /** Outcome of an operator command, on `linli/<site>/cmd/<deviceId>/<command>/result`. */
@@ -200,9 +200,12 @@ export class Publisher {
     this.sink.publish(`linli/${this.site}/alerts/flood`, JSON.stringify(status), 1, true);
   }
 
-  /** What became of an operator's request: `linli/<site>/ops/result/<operator>`, QoS 1, not retained. */
-  opsResult(operator: string, result: object): void {
-    this.answer(`linli/${this.site}/ops/result/${operator}`, JSON.stringify(result));
+  /**
+   * What became of an operator's request: `linli/<site>/ops/result/<operator>`, QoS 1, not retained.
+   * `only`: to that side alone (a `list` page goes back where its request came from), else both.
+   */
+  opsResult(operator: string, result: object, only?: Route): void {
+    this.answer(`linli/${this.site}/ops/result/${operator}`, JSON.stringify(result), only);
   }
 
   /** A household removed by a reload: its retained monitoring status is deleted. */

@@ -17,7 +17,7 @@
  * Bound: at most MAX_HELD messages wait; beyond that (a disk that stopped answering) they are
  * delivered anyway, live delivery before the promise, and counted in `overflowed`.
  */
-import type { NorthboundSink } from "./sink.js";
+import type { NorthboundSink, Route } from "./sink.js";
 
 export interface WriteBarrier {
   /** Records put but not yet written. */
@@ -30,7 +30,14 @@ export interface WriteBarrier {
 
 const MAX_HELD = 65_536;
 
-type Held = [topic: string, payload: string, qos: 0 | 1, retain: boolean, urgent: boolean | undefined];
+type Held = [
+  topic: string,
+  payload: string,
+  qos: 0 | 1,
+  retain: boolean,
+  urgent: boolean | undefined,
+  only: Route | undefined,
+];
 
 export class WrittenFirstSink implements NorthboundSink {
   overflowed = 0;
@@ -48,12 +55,12 @@ export class WrittenFirstSink implements NorthboundSink {
   ) {}
 
   /** `urgent` is passed on (the upstream bridge's P1 queue); the release order here goes by topic. */
-  publish(topic: string, payload: string, qos: 0 | 1, retain: boolean, urgent?: boolean): void {
+  publish(topic: string, payload: string, qos: 0 | 1, retain: boolean, urgent?: boolean, only?: Route): void {
     if (qos === 0 || (this.held.length === 0 && !this.barrier.writePending)) {
-      this.inner.publish(topic, payload, qos, retain, urgent);
+      this.inner.publish(topic, payload, qos, retain, urgent, only);
       return;
     }
-    this.held.push([topic, payload, qos, retain, urgent]);
+    this.held.push([topic, payload, qos, retain, urgent, only]);
     if (this.urgent(topic)) {
       this.barrier.writeNow();
       if (!this.barrier.writePending) {
@@ -107,8 +114,8 @@ export class WrittenFirstSink implements NorthboundSink {
     const out = this.held.splice(0, Math.min(n, this.held.length));
     this.covered = Math.max(0, this.covered - out.length);
     // Urgent topics carry only urgent messages, so taking them first keeps every topic's order.
-    for (const [t, p, q, r, u] of out) if (this.urgent(t)) this.inner.publish(t, p, q, r, u);
-    for (const [t, p, q, r, u] of out) if (!this.urgent(t)) this.inner.publish(t, p, q, r, u);
+    for (const [t, p, q, r, u, o] of out) if (this.urgent(t)) this.inner.publish(t, p, q, r, u, o);
+    for (const [t, p, q, r, u, o] of out) if (!this.urgent(t)) this.inner.publish(t, p, q, r, u, o);
     if (this.held.length === 0 && this.drainWaiters.length > 0) {
       const waiters = this.drainWaiters;
       this.drainWaiters = [];

@@ -45,6 +45,12 @@ const state = {
   resolveTimer: null,
   resolveDelay: 0,
   resolveNote: null, // what the last round did: { fetched, dropped }, shown while syncing
+  // Synced, then the summary changed and what is held did not match it after a grace (a message
+  // missed): not synced any more, said so, and resolved with list again (checkDrift).
+  drift: false,
+  driftTimer: null,
+  syncedAt: 0, // when it last came to be synced: a drift soon after keeps the rounds' backoff
+  lastRoundAt: 0, // when the last list round started: the next waits resolveDelay after it
   fetchedTopics: [], // exact alert topics subscribed to fetch states again, until synced
   lastStateAt: 0, // when the last alert state arrived: no round while they still pour in
   // P3/P4 folded into one line with their counts (kept in the browser, like the language).
@@ -280,6 +286,7 @@ function connect(user, pass) {
     state.flood = null;
     state.connected = true;
     state.synced = false;
+    state.drift = false;
     state.lostAt = null;
     subscribeAll(client, user);
     startResolving(client, base);
@@ -376,6 +383,7 @@ function onMessage(topic, payload, packet) {
   } else if (parts[0] === "alerts" && parts[1] === "summary") {
     state.summary = body;
     checkSynced();
+    watchDrift();
   } else if (parts[0] === "escalations" && body) {
     for (const [topic, a] of state.alerts) {
       if (a.id === body.id) {
@@ -407,13 +415,51 @@ function onMessage(topic, payload, packet) {
 /**
  * Synced once the alert states held are exactly the set the latest summary names (a console that
  * connected while the gateway was starting gets the summary live once the alerts are republished).
- * Once synced it stays so until the next connection: later changes arrive live.
+ * Later changes arrive live; each new summary is checked again (watchDrift).
  */
 function checkSynced() {
   if (state.synced || !state.held.matches(state.summary)) return;
   state.synced = true;
+  state.drift = false;
+  state.syncedAt = Date.now();
   state.alertsDirty = true;
   stopResolving();
+}
+
+/**
+ * Synced, and a new summary does not match what is held: usually for a moment (the summary and
+ * the alert states are different topics, in no order to rely on). A mismatch that outlasts
+ * RESOLVE_GRACE_MS (a message missed: a broker that dropped it, a state lost) makes the page say
+ * it is not synced and resolve it with list as at a connection, its rounds backing off; the
+ * backoff starts again from the grace only after RESOLVE_MAX_MS synced, so a mismatch that comes
+ * back at once is not a loop of lists.
+ */
+function watchDrift() {
+  if (!state.connected || !state.synced || state.driftTimer !== null) return;
+  if (state.held.matches(state.summary)) return;
+  state.driftTimer = setTimeout(checkDrift, RESOLVE_GRACE_MS);
+}
+
+function checkDrift() {
+  state.driftTimer = null;
+  if (!state.connected || !state.synced || state.held.matches(state.summary)) return;
+  // States still arriving (a burst): look again when they are quiet.
+  const quietFor = Date.now() - state.lastStateAt;
+  if (quietFor < RESOLVE_QUIET_MS) {
+    state.driftTimer = setTimeout(checkDrift, RESOLVE_QUIET_MS - quietFor);
+    return;
+  }
+  state.synced = false;
+  state.drift = true;
+  state.alertsDirty = true;
+  if (Date.now() - state.syncedAt > RESOLVE_MAX_MS) state.resolveDelay = RESOLVE_GRACE_MS;
+  armResolve(Math.max(0, state.lastRoundAt + state.resolveDelay - Date.now()));
+  render();
+}
+
+function stopDriftWatch() {
+  if (state.driftTimer !== null) clearTimeout(state.driftTimer);
+  state.driftTimer = null;
 }
 
 /**
@@ -445,6 +491,8 @@ function startResolving(client, base) {
       },
       done: (last) => {
         state.resolveNote = last;
+        // Refused for its rate (the gateway's bound per account): not before it says.
+        if (last.retryAfterMs > 0) state.resolveDelay = Math.max(state.resolveDelay, last.retryAfterMs);
         checkSynced();
         scheduleRender();
       },
@@ -469,6 +517,7 @@ function armResolve(delay = state.resolveDelay) {
       state.client?.subscribe(`${topicBase()}alerts/summary`, { qos: 1 });
     }
     if (state.resolver.start(state.summary)) {
+      state.lastRoundAt = Date.now();
       state.resolveDelay = Math.min(state.resolveDelay * 2, RESOLVE_MAX_MS);
       scheduleRender();
     }
@@ -482,6 +531,7 @@ function unsubscribeFetched() {
 }
 
 function stopResolving() {
+  stopDriftWatch();
   if (state.resolveTimer !== null) clearTimeout(state.resolveTimer);
   state.resolveTimer = null;
   if (state.connected) unsubscribeFetched();
@@ -845,12 +895,17 @@ function renderAlerts() {
         "p",
         { class: "syncing", role: "status" },
         // "已收到 N 条，共 M 条" once the summary says how many there are.
-        typeof state.summary?.open === "number"
-          ? textWith(state.lang || "zh-CN", "syncingOf", state.held.size).replace(
+        state.drift && typeof state.summary?.open === "number"
+          ? textWith(state.lang || "zh-CN", "syncDrift", state.held.size).replace(
               "{m}",
               String(state.summary.open),
             )
-          : textWith(state.lang || "zh-CN", "syncing", state.alerts.size),
+          : typeof state.summary?.open === "number"
+            ? textWith(state.lang || "zh-CN", "syncingOf", state.held.size).replace(
+                "{m}",
+                String(state.summary.open),
+              )
+            : textWith(state.lang || "zh-CN", "syncing", state.alerts.size),
       ),
     );
   // What the page does about a mismatch that lasts (startResolving), in words.
@@ -875,7 +930,7 @@ function renderAlerts() {
   const lowCount = low.reduce((n, p) => n + byPriority.get(p).length, 0);
   const shown = new Set();
   for (const p of priorities) {
-    if (p === low[0] && state.synced) {
+    if (p === low[0] && (state.synced || state.drift)) {
       // P3/P4 under one heading the operator can fold to a line per priority: P1/P2 stay on top.
       children.push(
         el(
@@ -899,7 +954,7 @@ function renderAlerts() {
     const list = byPriority.get(p).sort((x, y) => alertOrder(x[1], y[1]));
     // While syncing, P3/P4 are counted, not drawn: drawing thousands of cards again at every frame
     // of the sync took minutes on a big site, and P1/P2 are what must show at once.
-    if (p >= 3 && (state.foldLow || !state.synced)) {
+    if (p >= 3 && (state.foldLow || !(state.synced || state.drift))) {
       children.push(
         foldedLine(
           p,
@@ -1225,7 +1280,9 @@ function render(alertsToo = true) {
       ? t("gatewayOffline")
       : state.synced
         ? t("connected")
-        : t("syncingShort")
+        : state.drift
+          ? t("syncDriftShort")
+          : t("syncingShort")
     : t("reconnecting");
   const flood = $("#flood");
   flood.hidden = state.flood?.state !== "flood";

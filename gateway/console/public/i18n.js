@@ -33,6 +33,10 @@ export const STRINGS = {
     syncing: "正在从网关同步告警（已收到 {n} 条）…同步完成前列表可能不全，不能据此认为没有告警",
     syncingOf: "正在从网关同步告警（已收到 {n} 条，共 {m} 条）…同步完成前列表可能不全，不能据此认为没有告警",
     syncingShort: "正在同步…",
+    // Was synced; the summary changed since and what is held has not matched it for a while.
+    syncDrift:
+      "收到的告警与网关的汇总不一致（已收到 {n} 条，网关共 {m} 条），可能漏收了告警，正在向网关核对…核对完成前列表可能不全",
+    syncDriftShort: "正在核对…",
     syncResolving: "收到的告警与网关的汇总不一致，正在向网关核对未结束告警清单…",
     syncResolved: "已与网关核对：重新获取 {n} 条缺失或过期的告警，移除 {m} 条已结束的告警",
     foldLow: "收起三级、四级告警（{n} 条）",
@@ -168,6 +172,9 @@ export const STRINGS = {
     syncingOf:
       "Syncing alerts from the gateway ({n} of {m} received)… Until it is done the list may be incomplete: do not take it as all clear",
     syncingShort: "Syncing…",
+    syncDrift:
+      "The alerts received no longer match the gateway's summary ({n} received, the gateway has {m}): some may have been missed; checking with the gateway… Until then the list may be incomplete",
+    syncDriftShort: "Checking…",
     syncResolving:
       "The alerts received do not match the gateway's summary: asking the gateway which alerts are open…",
     syncResolved:

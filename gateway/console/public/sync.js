@@ -153,7 +153,9 @@ export class SyncResolver {
     this.since = 0;
     this.waiting = new Map(); // ref -> { priority, alerts: [] , pages }
     this.results = new Map(); // priority -> listed alerts, once its last page came
-    this.last = { fetched: 0, dropped: 0 }; // what the last round did (shown to the operator)
+    // What the last round did (shown to the operator); retryAfterMs: a page refused for its rate.
+    this.last = { fetched: 0, dropped: 0, retryAfterMs: 0 };
+    this.retryAfterMs = 0;
     this.startedAt = 0;
     // Consoles of one account, and every client upstream, share a result topic: refs tell them apart.
     this.id = Math.random().toString(36).slice(2, 10);
@@ -171,6 +173,7 @@ export class SyncResolver {
     this.since = this.held.mark();
     this.waiting.clear();
     this.results.clear();
+    this.retryAfterMs = 0;
     for (const p of bad) this.ask(p, "", [], 1);
     return true;
   }
@@ -200,6 +203,9 @@ export class SyncResolver {
         return true;
       }
       this.results.set(w.priority, w.alerts);
+    } else if (body.reason === "rate-limited" && Number.isFinite(body.retryAfterMs)) {
+      // The gateway's bound on pages per account (docs/topics.md 0.13.34): this priority waits.
+      this.retryAfterMs = Math.max(this.retryAfterMs, body.retryAfterMs);
     }
     if (this.waiting.size === 0) this.finish();
     return true;
@@ -225,7 +231,7 @@ export class SyncResolver {
       fetched = fetched.concat(fetch);
     }
     for (let i = 0; i < fetched.length; i += FETCH_BATCH) this.io.fetch(fetched.slice(i, i + FETCH_BATCH));
-    this.last = { fetched: fetched.length, dropped };
+    this.last = { fetched: fetched.length, dropped, retryAfterMs: this.retryAfterMs };
     this.state = "idle";
     this.io.done?.(this.last);
   }
