@@ -27,7 +27,7 @@ import { AlertContentBuilder, escalationInfo } from "./content/alert-content.js"
 import { type CommandFailureText, commandFailureText } from "./content/command-text.js";
 import { DeviceCommands } from "./device-commands.js";
 import { deviceRateLimiter, gateIngest, sweepDeviceRate } from "./device-rate.js";
-import { beginStartHeap, START_HEAP_HOLD_MS } from "./heap.js";
+import { beginStartHeap, holdsStartHeap, START_HEAP_HOLD_MS } from "./heap.js";
 import type { HttpRefusal } from "./http-guard.js";
 import { MqttIngest } from "./ingest/mqtt-ingest.js";
 import type { Journal, JournalFs } from "./journal/journal.js";
@@ -438,7 +438,7 @@ export class Gateway {
   /**
    * Starts a gateway: the steps are startup.ts's; their order is here. The V8 heap grows by
    * START_HEAP_GROWING_PERCENT per full GC from here until START_HEAP_HOLD_MS after the start
-   * (the start's peak: heap.ts).
+   * (the start's peak: heap.ts), or until it resolves when it restored little (holdsStartHeap).
    */
   static async start(opts: GatewayOptions): Promise<Gateway> {
     const endStartHeap = beginStartHeap();
@@ -450,6 +450,10 @@ export class Gateway {
       throw err;
     }
     gw.endStartHeap = endStartHeap;
+    if (!holdsStartHeap(gw.recovered?.report ?? null)) {
+      endStartHeap();
+      return gw;
+    }
     gw.startHeapTimer = setTimeout(() => {
       gw.startHeapTimer = null;
       endStartHeap();

@@ -90,6 +90,19 @@ export const START_HEAP_GROWING_PERCENT = 10;
  */
 export const START_HEAP_HOLD_MS = 15_000;
 
+/**
+ * A start that restored fewer alerts and devices than this ends the start's growth as soon as it
+ * resolves: it has no restored state to republish and no silent devices to time out in a burst,
+ * and the 10 % growth would only add full GCs to its first seconds of traffic (the bench's points,
+ * a new site's first minutes).
+ */
+export const START_HEAP_MIN_RESTORED = 1_000;
+
+/** Whether a start that restored `alerts` and `devices` keeps the start's growth for START_HEAP_HOLD_MS. */
+export function holdsStartHeap(restored: { alerts: number; devices: number } | null): boolean {
+  return restored !== null && restored.alerts + restored.devices >= START_HEAP_MIN_RESTORED;
+}
+
 /** The `--heap-growing-percent` this module last set (0: V8's own choice). */
 export function heapGrowingPercent(): number {
   return currentGrowingPercent;
