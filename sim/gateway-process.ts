@@ -127,7 +127,12 @@ export class GatewayProcess {
 /**
  * Whether a process group still has a running member. From /proc on Linux,
  * where a zombie (exited, not yet reaped by whoever inherited it) is not
- * running; elsewhere, whether the group can still be signalled.
+ * running, unless other threads of it still run: a multi-threaded process's
+ * main thread shows "Z" while its other threads are still exiting, and its
+ * files (the gateway's listening socket) close only with the last of them.
+ * Seen: a restart whose readiness check connected to the old gateway's port
+ * after its main thread was a zombie. Elsewhere, whether the group can still
+ * be signalled.
  */
 export function groupRunning(pgid: number): boolean {
   let pids: string[];
@@ -148,9 +153,36 @@ export function groupRunning(pgid: number): boolean {
     } catch {
       continue; // gone meanwhile
     }
-    // "pid (comm) state ppid pgrp ...": comm may hold spaces and parentheses, so after the last ")".
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    if (Number(fields[2]) === pgid && fields[0] !== "Z" && fields[0] !== "X") return true;
+    const fields = statFields(stat);
+    if (Number(fields[2]) !== pgid) continue;
+    if (!exited(fields[0]) || threadRunning(pid)) return true;
+  }
+  return false;
+}
+
+/** "pid (comm) state ppid pgrp ...": comm may hold spaces and parentheses, so after the last ")". */
+function statFields(stat: string): string[] {
+  return stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+}
+
+function exited(state: string | undefined): boolean {
+  return state === "Z" || state === "X";
+}
+
+/** Whether a thread of process `pid` other than an exited one is still there. */
+function threadRunning(pid: string): boolean {
+  let tasks: string[];
+  try {
+    tasks = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return false; // reaped meanwhile
+  }
+  for (const tid of tasks) {
+    try {
+      if (!exited(statFields(readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8"))[0])) return true;
+    } catch {
+      // gone meanwhile
+    }
   }
   return false;
 }
