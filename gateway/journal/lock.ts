@@ -74,13 +74,27 @@ function readTrim(file: string): string {
 }
 
 /** Fields of /proc/<pid>/stat after "pid (comm)": comm may hold spaces and parentheses. */
-function statFields(pid: number | "self"): string[] | null {
+function statFields(pid: number | "self" | `${number}/task/${string}`): string[] | null {
   try {
     const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
     return stat.slice(stat.lastIndexOf(")") + 2).split(" ");
   } catch {
     return null;
   }
+}
+
+/** Whether a thread of `pid` other than an exited one is still there (its main thread exited). */
+function threadAlive(pid: number): boolean {
+  let tasks: string[];
+  try {
+    tasks = fs.readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return false;
+  }
+  return tasks.some((tid) => {
+    const state = statFields(`${pid}/task/${tid}`)?.[0];
+    return state !== undefined && state !== "Z" && state !== "X";
+  });
 }
 
 /** Field 22 (starttime) is the 20th after the comm: fields 3.. start at index 0. */
@@ -115,9 +129,11 @@ export const processEnv: LockEnv = {
     }
     // A process that has exited but is not reaped yet still answers signal 0; it holds no file
     // and writes nothing. (A gateway started by a shell that died first is inherited by init; a
-    // restart right after its exit must not be refused while init catches up.)
+    // restart right after its exit must not be refused while init catches up.) Its main thread
+    // shows "Z" while its other threads still exit, though: a pool thread may be finishing a
+    // journal write, so the process is alive until every thread has exited.
     const state = statFields(pid)?.[0];
-    return state !== "Z" && state !== "X";
+    return (state !== "Z" && state !== "X") || threadAlive(pid);
   },
   startOf: (pid) => statFields(pid)?.[START_FIELD] ?? null,
 };
