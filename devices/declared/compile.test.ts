@@ -3,7 +3,9 @@
  * (`modbus.reads`), on both transports. The LV-4 suite (test/lv4-behaviour.test.ts) covers the
  * YAML LV-4's set-point end to end.
  */
+import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
+import { parse } from "yaml";
 import { LANE_ALERT, LANE_P1, LANE_TELEMETRY } from "../../core/index.js";
 import type { DeviceSettings, ModbusDeviceProfile, MqttDeviceProfile, RuleContext } from "../profile.js";
 import { isRejection } from "../profile.js";
@@ -560,6 +562,13 @@ describe("unreliableWhen on an MQTT field (a GD-2-like detector: `fault` in its 
     expect(active.get("GAS_LEAK")).toBe(true);
     run(after, { t: "hb", lel: 4, fault: 0 });
     expect(active.get("GAS_LEAK")).toBe(false);
+    // Journaled are the alarms a message may not decide by itself: a threshold, a bit or equals
+    // alarm on an optional field (the template's TAMPER). One on a field every message carries
+    // (FIRE_ALARM, FAULT) is null: decided again by the first message, its flips write nothing.
+    const template = compileProfile(
+      declaredProfileSchema.parse(parse(readFileSync("examples/profiles/template-mqtt.yaml", "utf8"))),
+    ) as MqttDeviceProfile;
+    expect(template.durable?.save(template.initialState())).toEqual([null, false, false, null]);
     // Fresh (a journal without it, or a version-1 record): the deadband is not known, 7 clears it.
     const v1 = p.initialState();
     durable.restore(v1, [0], 0, 1);

@@ -419,6 +419,14 @@ function rulesCore(doc: DeclaredProfileDoc) {
     a.when.bit === undefined && a.when.equals === undefined ? [i] : [],
   );
   const blankState = initialState();
+  // The alarms whose state a message may not decide by itself, journaled: a threshold (its
+  // deadband) and a bit or equals alarm on an optional MQTT field (a message without it keeps the
+  // state). One on a point every message carries is decided again by the first message after a
+  // restart: not journaled (null), so its flips (a door held open's) write nothing.
+  const optionalFields = new Set((doc.mqtt?.fields ?? []).filter((f) => !f.required).map((f) => f.name));
+  const keptAlarms = alarms.map(
+    (a) => (a.when.bit === undefined && a.when.equals === undefined) || optionalFields.has(a.when.point),
+  );
   const noSettings: DeclaredSettings = { params: {} };
   /**
    * The lane threshold alarms ask for, as the rules would evaluate them (the device's settings,
@@ -539,7 +547,7 @@ function rulesCore(doc: DeclaredProfileDoc) {
     // does whether each alarm is active: a restored alert inside its deadband holds until its
     // clear point, and one whose optional field a message leaves out stays as it was.
     ...(unreliableSources.length > 0 || alarms.length > 0
-      ? { durable: declaredDurable(unreliableSources, alarms.length) }
+      ? { durable: declaredDurable(unreliableSources, keptAlarms) }
       : {}),
 
     rules(
@@ -689,23 +697,32 @@ function describe(a: Alarm): string {
 /**
  * A declared model's journaled rule state. Version 2: `lastOf` of these fields in this order (null:
  * none yet; a field's value is a primitive), then whether each alarm is active, in the profile's
- * order. Version 1 (before 2026-12-06, twenty-sixth session): the fields only; read as such, the
- * alarms start inactive, as they did then.
+ * order (null for an alarm not `kept`: every message decides it). Version 1 (before 2026-12-06,
+ * twenty-sixth session): the fields only; read as such, the alarms start inactive, as they did then.
  */
-function declaredDurable(fields: readonly string[], alarmCount: number): DurableRuleState<DeclaredState> {
+function declaredDurable(
+  fields: readonly string[],
+  kept: readonly boolean[],
+): DurableRuleState<DeclaredState> {
   const value = (st: DeclaredState, n: string): DurableValue => {
     const v = st.lastOf[n];
     return v === undefined || typeof v === "object" ? null : v;
   };
+  const alarmCount = kept.length;
   const length = fields.length + alarmCount;
+  const alarm = (st: DeclaredState, i: number): boolean | null =>
+    kept[i] ? (st.alarms[i]?.active ?? false) : null;
   return {
     version: 2,
-    save: (st) => [...fields.map((n) => value(st, n)), ...st.alarms.map((as) => as.active)],
+    save(st) {
+      const out: DurableValue[] = fields.map((n) => value(st, n));
+      for (let i = 0; i < alarmCount; i++) out.push(alarm(st, i));
+      return out;
+    },
     same(st, saved) {
       if (saved.length !== length) return false;
       for (let i = 0; i < fields.length; i++) if (saved[i] !== value(st, fields[i] as string)) return false;
-      for (let i = 0; i < alarmCount; i++)
-        if (saved[fields.length + i] !== st.alarms[i]?.active) return false;
+      for (let i = 0; i < alarmCount; i++) if (saved[fields.length + i] !== alarm(st, i)) return false;
       return true;
     },
     restore(st, saved, _now, version = 2) {
@@ -719,7 +736,7 @@ function declaredDurable(fields: readonly string[], alarmCount: number): Durable
       for (let i = 0; i < alarmCount; i++) {
         const v = saved[fields.length + i];
         const as = st.alarms[i];
-        if (as !== undefined && typeof v === "boolean") as.active = v;
+        if (as !== undefined && kept[i] && typeof v === "boolean") as.active = v;
       }
     },
   };
