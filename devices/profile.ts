@@ -266,7 +266,10 @@ export type DurableValue = number | string | boolean | null;
  * model's own, versioned by `version`; a record of another version or length is not restored).
  */
 export interface DurableRuleState<State> {
-  /** The layout's version: a changed layout is a new number (an older record then starts fresh). */
+  /**
+   * The layout's version: a changed layout is a new number. A record of an older version is given
+   * to `restore` with its number (it restores what that layout holds); a newer one restores nothing.
+   */
   readonly version: number;
   /** The values, a fresh array (called only when `same` says they changed). */
   save(state: State): DurableValue[];
@@ -275,8 +278,9 @@ export interface DurableRuleState<State> {
   /**
    * Puts journaled values back into a fresh state (at start; `now`: the gateway's time then, from
    * which a time of the state that is not journaled starts); values of a wrong type are skipped.
+   * `version`: the record's, 1 to `version` (absent: `version`).
    */
-  restore(state: State, saved: readonly unknown[], now: number): void;
+  restore(state: State, saved: readonly unknown[], now: number, version?: number): void;
 }
 
 /** An operator command of an MQTT device: a downlink message. */

@@ -26,6 +26,8 @@ export const MOVED_TIMES = {
   household: { activity: "lastActivity", from: "welfareFrom" },
   device: { seen: "lastSeen" },
   flood: { since: "since" },
+  /** A pending on-delay's start (`hold/<subject>/<CODE>`; the alert engine's key). */
+  hold: { since: "holdSince" },
 } as const;
 
 /** Times the records hold that are history, not moved (see above). */
@@ -36,6 +38,7 @@ export const KEPT_TIMES = {
   household: [],
   device: [],
   flood: [],
+  hold: [],
   /** Out of service since: moves on neither path. */
   service: ["at"],
 } as const satisfies Record<MovedKind | "service", readonly string[]>;

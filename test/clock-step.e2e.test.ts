@@ -161,7 +161,7 @@ describe("a step of the wall clock while running", () => {
   /** The journal's records by kind (key prefix; `running` left out: the marker, not a time operators read). */
   function journal(store: MemoryStore): Map<string, { kind: string; rec: Record<string, unknown> }> {
     const kinds: Record<string, string> = { alert: "alert", shelve: "shelve", away: "away", dev: "device" };
-    Object.assign(kinds, { hh: "household", flood: "flood", service: "service" });
+    Object.assign(kinds, { hh: "household", flood: "flood", service: "service", hold: "hold" });
     const out = new Map<string, { kind: string; rec: Record<string, unknown> }>();
     for (const [key, v] of store.entries()) {
       if (key === KEY.running) continue;

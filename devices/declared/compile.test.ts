@@ -3,7 +3,9 @@
  * (`modbus.reads`), on both transports. The LV-4 suite (test/lv4-behaviour.test.ts) covers the
  * YAML LV-4's set-point end to end.
  */
+import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
+import { parse } from "yaml";
 import { LANE_ALERT, LANE_P1, LANE_TELEMETRY } from "../../core/index.js";
 import type { DeviceSettings, ModbusDeviceProfile, MqttDeviceProfile, RuleContext } from "../profile.js";
 import { isRejection } from "../profile.js";
@@ -513,23 +515,65 @@ describe("unreliableWhen on an MQTT field (a GD-2-like detector: `fault` in its 
       p.rules(s, state, SETTINGS, ctx);
       return p.quality?.(s, state) ?? null;
     };
+    // Layout version 2: the fault field, then whether the alarm (GAS_LEAK) is active.
+    expect(durable.version).toBe(2);
     const fresh = durable.save(p.initialState());
-    expect(fresh).toEqual([null]);
+    expect(fresh).toEqual([null, false]);
     expect(durable.same(st, fresh)).toBe(true);
     run(st, { t: "hb", lel: 0, fault: 2 });
     expect(durable.same(st, fresh)).toBe(false);
     const saved = durable.save(st);
-    expect(saved).toEqual([2]);
+    expect(saved).toEqual([2, false]);
     // The restart: a fresh state, the journaled values put back; an alarm without `fault` is doubted.
     const after = p.initialState();
     durable.restore(after, saved, 0);
     expect(run(after, { t: "alarm", lel: 50 })).toBe("suspect");
     // Without them (an older journal), it is believed, as before.
     expect(run(p.initialState(), { t: "alarm", lel: 50 })).toBeNull();
+    // A version-1 record (the field only, before the alarms were kept) restores the field.
+    const v1 = p.initialState();
+    durable.restore(v1, [2], 0, 1);
+    expect(run(v1, { t: "alarm", lel: 50 })).toBe("suspect");
     // A list of another length (the profile file changed) restores nothing.
     const other = p.initialState();
-    durable.restore(other, [2, 1], 0);
+    durable.restore(other, [2, 1, true], 0);
     expect(run(other, { t: "alarm", lel: 50 })).toBeNull();
+  });
+
+  it("whether the alarm is active survives a restart: a reading inside the deadband holds the restored alert", () => {
+    const p = compileProfile(declaredProfileSchema.parse(doc())) as MqttDeviceProfile;
+    const durable = p.durable;
+    if (durable === undefined) throw new Error("a profile with alarms keeps them");
+    const { active, ctx } = recorder();
+    const run = (state: unknown, m: Record<string, unknown>) => {
+      const s = p.parse(m);
+      if (isRejection(s)) throw new Error(s.detail);
+      p.rules(s, state, SETTINGS, ctx);
+    };
+    const st = p.initialState();
+    run(st, { t: "hb", lel: 30, fault: 0 });
+    expect(active.get("GAS_LEAK")).toBe(true);
+    const saved = durable.save(st);
+    expect(saved).toEqual([0, true]);
+    // After the restart: 7 %LEL is inside the deadband (over 10, back only at 5): still active.
+    const after = p.initialState();
+    durable.restore(after, saved, 0);
+    run(after, { t: "hb", lel: 7, fault: 0 });
+    expect(active.get("GAS_LEAK")).toBe(true);
+    run(after, { t: "hb", lel: 4, fault: 0 });
+    expect(active.get("GAS_LEAK")).toBe(false);
+    // Journaled are the alarms a message may not decide by itself: a threshold, a bit or equals
+    // alarm on an optional field (the template's TAMPER). One on a field every message carries
+    // (FIRE_ALARM, FAULT) is null: decided again by the first message, its flips write nothing.
+    const template = compileProfile(
+      declaredProfileSchema.parse(parse(readFileSync("examples/profiles/template-mqtt.yaml", "utf8"))),
+    ) as MqttDeviceProfile;
+    expect(template.durable?.save(template.initialState())).toEqual([null, false, false, null]);
+    // Fresh (a journal without it, or a version-1 record): the deadband is not known, 7 clears it.
+    const v1 = p.initialState();
+    durable.restore(v1, [0], 0, 1);
+    run(v1, { t: "hb", lel: 7, fault: 0 });
+    expect(active.get("GAS_LEAK")).toBe(false);
   });
 
   it("a boolean field as the judge, and an older message does not overrule the newer fault state", () => {

@@ -419,6 +419,14 @@ function rulesCore(doc: DeclaredProfileDoc) {
     a.when.bit === undefined && a.when.equals === undefined ? [i] : [],
   );
   const blankState = initialState();
+  // The alarms whose state a message may not decide by itself, journaled: a threshold (its
+  // deadband) and a bit or equals alarm on an optional MQTT field (a message without it keeps the
+  // state). One on a point every message carries is decided again by the first message after a
+  // restart: not journaled (null), so its flips (a door held open's) write nothing.
+  const optionalFields = new Set((doc.mqtt?.fields ?? []).filter((f) => !f.required).map((f) => f.name));
+  const keptAlarms = alarms.map(
+    (a) => (a.when.bit === undefined && a.when.equals === undefined) || optionalFields.has(a.when.point),
+  );
   const noSettings: DeclaredSettings = { params: {} };
   /**
    * The lane threshold alarms ask for, as the rules would evaluate them (the device's settings,
@@ -535,8 +543,12 @@ function rulesCore(doc: DeclaredProfileDoc) {
     initialState,
 
     // The last value of each `unreliableWhen` field (a fault flag a partial message does not
-    // carry) survives a restart: after it, a reading the device called unreliable stays so.
-    ...(unreliableSources.length > 0 ? { durable: lastOfDurable(unreliableSources) } : {}),
+    // carry) survives a restart: after it, a reading the device called unreliable stays so. So
+    // does whether each alarm is active: a restored alert inside its deadband holds until its
+    // clear point, and one whose optional field a message leaves out stays as it was.
+    ...(unreliableSources.length > 0 || alarms.length > 0
+      ? { durable: declaredDurable(unreliableSources, keptAlarms) }
+      : {}),
 
     rules(
       s: DeclaredSample,
@@ -618,7 +630,11 @@ function rulesCore(doc: DeclaredProfileDoc) {
           if (!Number.isFinite(limit)) return false;
           if (as.threshold === null || as.limit !== limit) {
             const deadband = w.deadband ?? 0;
+            const first = as.threshold === null;
             as.threshold = new ThresholdState(high ? { above: limit, deadband } : { below: limit, deadband });
+            // The first build after a restart takes whether it was crossed from the journal
+            // (`durable`; false on a fresh start, before any reading).
+            if (first) as.threshold.active = as.active;
             as.limit = limit;
           }
           as.active = as.threshold.update(num(s, w.point));
@@ -678,27 +694,50 @@ function describe(a: Alarm): string {
   return w.below !== undefined ? `${w.point} under ${lim(w.below)}` : `${w.point} over ${lim(w.above!)}`;
 }
 
-/** `lastOf` of these fields, journaled in this order (null: none yet); a field's value is a primitive. */
-function lastOfDurable(fields: readonly string[]): DurableRuleState<DeclaredState> {
+/**
+ * A declared model's journaled rule state. Version 2: `lastOf` of these fields in this order (null:
+ * none yet; a field's value is a primitive), then whether each alarm is active, in the profile's
+ * order (null for an alarm not `kept`: every message decides it). Version 1 (before 2026-12-06,
+ * twenty-sixth session): the fields only; read as such, the alarms start inactive, as they did then.
+ */
+function declaredDurable(
+  fields: readonly string[],
+  kept: readonly boolean[],
+): DurableRuleState<DeclaredState> {
   const value = (st: DeclaredState, n: string): DurableValue => {
     const v = st.lastOf[n];
     return v === undefined || typeof v === "object" ? null : v;
   };
+  const alarmCount = kept.length;
+  const length = fields.length + alarmCount;
+  const alarm = (st: DeclaredState, i: number): boolean | null =>
+    kept[i] ? (st.alarms[i]?.active ?? false) : null;
   return {
-    version: 1,
-    save: (st) => fields.map((n) => value(st, n)),
+    version: 2,
+    save(st) {
+      const out: DurableValue[] = fields.map((n) => value(st, n));
+      for (let i = 0; i < alarmCount; i++) out.push(alarm(st, i));
+      return out;
+    },
     same(st, saved) {
-      if (saved.length !== fields.length) return false;
+      if (saved.length !== length) return false;
       for (let i = 0; i < fields.length; i++) if (saved[i] !== value(st, fields[i] as string)) return false;
+      for (let i = 0; i < alarmCount; i++) if (saved[fields.length + i] !== alarm(st, i)) return false;
       return true;
     },
-    restore(st, saved) {
-      // Another list of fields (the profile file changed): nothing is known of these.
-      if (saved.length !== fields.length) return;
+    restore(st, saved, _now, version = 2) {
+      // Another list of fields or alarms (the profile file changed): nothing is known of these.
+      if (saved.length !== (version === 1 ? fields.length : length)) return;
       fields.forEach((n, i) => {
         const v = saved[i];
         if (typeof v === "number" || typeof v === "string" || typeof v === "boolean") st.lastOf[n] = v;
       });
+      if (version === 1) return;
+      for (let i = 0; i < alarmCount; i++) {
+        const v = saved[fields.length + i];
+        const as = st.alarms[i];
+        if (as !== undefined && kept[i] && typeof v === "boolean") as.active = v;
+      }
     },
   };
 }

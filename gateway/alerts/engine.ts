@@ -105,6 +105,13 @@ class KeyState implements ChatterKey, ShelveKey {
   pendingKind = PENDING_NONE;
   pendingOpts: ConditionOptions = NO_PENDING_OPTS;
   pendingSuppressed: SuppressReason | null = null;
+  /**
+   * When the on-delay under way started (gateway time), 0 when none: journaled while it runs
+   * (`hold/<subject>/<CODE>`, docs/durability.md), so that a restart does not start it again.
+   */
+  holdSince = 0;
+  /** The hold came back from the journal at start; until a reading confirms it, no timer runs. */
+  holdRestored = false;
   // Kept for chattering.ts (ChatterKey).
   // A plain array, not a Float64Array: ~70 bytes against ~210 (a typed array is an object, an
   // ArrayBuffer and its store), for every key of every open alert (15,000 after an aged start).
@@ -439,6 +446,23 @@ export class AlertEngine {
     this.service.restoreService(subject, by, at, account);
   }
 
+  /**
+   * An on-delay that was under way before the restart (`hold/<subject>/<CODE>`, its start on this
+   * start's clock). No timer runs until a reading confirms the condition (`condition` active): the
+   * hold then runs on from `since`, the time down included; a reading that ends the condition ends
+   * it. False (nothing kept): the alert is already active.
+   */
+  restoreHold(subject: AlertSubject, code: AlertCode, since: number): boolean {
+    const ks = this.key(subject, code);
+    if (ks.alert?.conditionActive || ks.pendingKind !== PENDING_NONE) {
+      this.forgetKeyIfIdle(ks);
+      return false;
+    }
+    ks.holdSince = since;
+    ks.holdRestored = true;
+    return true;
+  }
+
   /** Shelving that was running before the restart; one already over ends now, as it would have. */
   restoreShelve(subject: AlertSubject, code: AlertCode, rec: ShelveRecord): void {
     this.shelving.restoreShelve(subject, code, rec);
@@ -507,6 +531,11 @@ export class AlertEngine {
         const acts = ks.activations;
         for (let i = 0; i < acts.length; i++) if (acts[i] !== 0) acts[i]! += stepMs;
         if (ks.lastChange > 0) ks.lastChange += stepMs;
+        // An on-delay's start: its timer kept its elapsed time; the journaled start moves with it.
+        if (ks.holdSince > 0) {
+          moveLive("hold", ks, stepMs);
+          this.recorder?.hold?.(ss.subject.id, ks.code, ks.holdSince);
+        }
       }
     return moved;
   }
@@ -586,7 +615,7 @@ export class AlertEngine {
     if (!active) {
       const ks = this.subjects.get(subject.id)?.keys.get(code);
       if (!ks) return;
-      if (ks.pendingKind === PENDING_ON) this.cancelPending(ks);
+      if (ks.pendingKind === PENDING_ON || ks.holdSince > 0) this.cancelPending(ks);
       const a = ks.alert;
       if (a?.conditionActive) {
         const off = opts.offDelayMs ?? 0;
@@ -620,6 +649,8 @@ export class AlertEngine {
     if (ks.pendingKind === PENDING_OFF) this.cancelPending(ks);
     const existing = ks.alert;
     if (existing?.conditionActive) {
+      // A hold restored for an alert that is active (raised before the journal heard the hold end).
+      if (ks.holdSince > 0) this.cancelPending(ks);
       // Causes and detail describe the live condition, not every cause it ever had. Nothing
       // occurred again (count unchanged): "changed", not "repeated" (docs/topics.md 0.12.0).
       if (existing.describe(opts.causes, opts.detail)) {
@@ -632,25 +663,36 @@ export class AlertEngine {
     // alert (above), raises nothing, and a pending on-delay ends; it runs again from the next
     // reading beyond the limit (ISA-18.2: the deadband is the way back of a raised alarm).
     if (opts.onset === false) {
-      if (ks.pendingKind === PENDING_ON) this.cancelPending(ks);
+      if (ks.pendingKind === PENDING_ON || ks.holdSince > 0) this.cancelPending(ks);
       this.forgetKeyIfIdle(ks);
       return;
     }
     const onDelay = opts.onDelayMs ?? 0;
-    const due = (opts.since ?? now) + onDelay;
+    let start = opts.since ?? now;
+    // A hold the journal kept across a restart, confirmed by this reading: it runs on from its
+    // start, the time the gateway was down included (the condition held before and holds now).
+    if (ks.holdRestored && ks.holdSince < start) start = ks.holdSince;
+    const due = start + onDelay;
     if (due > now) {
       // A polled value reports "active" every poll: the delay runs from the first report, unless
       // the rule says when the condition started (`since`).
-      if (ks.pendingKind !== PENDING_ON || (opts.since !== undefined && ks.pendingTimer.deadline !== due)) {
+      if (
+        ks.pendingKind !== PENDING_ON ||
+        ((opts.since !== undefined || ks.holdRestored) && ks.pendingTimer.deadline !== due)
+      ) {
         ks.pendingKind = PENDING_ON;
         this.wheel.arm(ks.pendingTimer, due);
+        this.noteHold(ks, start);
       }
       ks.pendingOpts = opts;
       ks.pendingSuppressed = suppressed;
       return;
     }
-    if (ks.pendingKind === PENDING_ON) this.cancelPending(ks);
+    const held = ks.holdSince > 0;
+    if (ks.pendingKind === PENDING_ON) this.stopPending(ks);
     this.activate(ks, opts, suppressed, now);
+    // After the alert's state: a crash between the two keeps the hold, never loses both.
+    if (held) this.endHold(ks);
   }
 
   markCancelled(subject: AlertSubject, codes: readonly AlertCode[]): number {
@@ -702,8 +744,27 @@ export class AlertEngine {
   }
 
   private cancelPending(ks: KeyState): void {
+    this.stopPending(ks);
+    if (ks.holdSince > 0) this.endHold(ks);
+  }
+
+  private stopPending(ks: KeyState): void {
     if (ks.pendingArmed) this.wheel.disarm(ks.pendingTimer);
     ks.pendingKind = PENDING_NONE;
+  }
+
+  /** An on-delay started (or its start moved): journaled, one record per (subject, code). */
+  private noteHold(ks: KeyState, since: number): void {
+    if (ks.holdSince === since) return;
+    ks.holdSince = since;
+    this.recorder?.hold?.(ks.owner.subject.id, ks.code, since);
+  }
+
+  /** The on-delay ended (raised, cancelled, forgotten): its record goes. */
+  private endHold(ks: KeyState): void {
+    ks.holdSince = 0;
+    ks.holdRestored = false;
+    this.recorder?.hold?.(ks.owner.subject.id, ks.code, null);
   }
 
   private activate(
@@ -761,8 +822,10 @@ export class AlertEngine {
     const kind = ks.pendingKind;
     ks.pendingKind = PENDING_NONE;
     const now = this.clock.now();
-    if (kind === PENDING_ON) this.activate(ks, ks.pendingOpts, ks.pendingSuppressed, now);
-    else if (kind === PENDING_OFF && ks.alert?.conditionActive)
+    if (kind === PENDING_ON) {
+      this.activate(ks, ks.pendingOpts, ks.pendingSuppressed, now);
+      if (ks.holdSince > 0) this.endHold(ks);
+    } else if (kind === PENDING_OFF && ks.alert?.conditionActive)
       this.clearAlert(ks, ks.alert, now, BY_DEVICE, "condition cleared (off-delay elapsed)");
   };
 
@@ -798,7 +861,14 @@ export class AlertEngine {
   }
 
   private forgetKeyIfIdle(ks: KeyState): void {
-    if (ks.alert !== null || ks.pendingArmed || !this.chatter.idle(ks) || !this.shelving.idle(ks)) return;
+    if (
+      ks.alert !== null ||
+      ks.pendingArmed ||
+      ks.holdSince > 0 ||
+      !this.chatter.idle(ks) ||
+      !this.shelving.idle(ks)
+    )
+      return;
     const ss = ks.owner;
     if (ss.keys.get(ks.code) === ks) ss.keys.delete(ks.code);
     this.forgetSubjectIfIdle(ss);

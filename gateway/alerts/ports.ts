@@ -77,6 +77,8 @@ export interface EngineRecorder {
   /** An open alert changed (store it), or closed (forget it). */
   alert(alert: Alert): void;
   shelve(subjectId: string, code: AlertCode, shelve: ShelveRecord | null): void;
+  /** An on-delay of (subject, code) started at `since` (gateway time), or ended (null). */
+  hold?(subjectId: string, code: AlertCode, since: number | null): void;
   service(subject: AlertSubject, by: string | null, at: number, account?: string | null): void;
   flood(flood: FloodRecord): void;
 }

@@ -324,6 +324,10 @@ export class Journal {
    */
   putCheckpoint(key: string, value: unknown): void {
     this.putRecord(key, value);
+    this.armCheckpointSync();
+  }
+
+  private armCheckpointSync(): void {
     if (this.policy === "batch" && this.checkpointTimer === null && !this.closed && this.writer.writable) {
       this.checkpointTimer = setTimeout(this.syncCheckpoints, CHECKPOINT_SYNC_MS);
       this.checkpointTimer.unref();
@@ -379,15 +383,24 @@ export class Journal {
 
   /** A tombstone; a key that is not live writes nothing. */
   delete(key: string): void {
+    if (this.deleteRecord(key)) this.needed = this.writer.appended;
+  }
+
+  /** A tombstone nobody waits for, as putCheckpoint (the end of an on-delay). */
+  deleteCheckpoint(key: string): void {
+    if (this.deleteRecord(key)) this.armCheckpointSync();
+  }
+
+  private deleteRecord(key: string): boolean {
     this.assertOpen();
     const old = this.map.get(key);
-    if (old === undefined) return;
+    if (old === undefined) return false;
     const rec = frame(OP_DELETE, key, null);
     this.map.delete(key);
     if (this.unopened !== null) this.deletedUnopened.add(key);
     this.liveBytes -= rec.length + old.length;
     this.append(rec);
-    this.needed = this.writer.appended;
+    return true;
   }
 
   /**

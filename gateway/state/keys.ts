@@ -18,6 +18,11 @@ export const KEY = {
    * sensor fault, its detector's alarm level), `[version, model, ...values]`.
    */
   rule: (deviceId: string) => `rule/${deviceId}`,
+  /**
+   * hold/<subjectId>/<CODE>: an on-delay under way (`{ since }`, gateway time; HoldRecord), so that
+   * a restart does not start it again from zero.
+   */
+  hold: (subjectId: string, code: string) => `hold/${subjectId}/${code}`,
   /** hh/<householdId>: last resident activity. */
   household: (householdId: string) => `hh/${householdId}`,
   /** flood: the flood detector with its 10-minute window. */
@@ -33,5 +38,6 @@ export const PREFIX = {
   away: "away/",
   device: "dev/",
   rule: "rule/",
+  hold: "hold/",
   household: "hh/",
 } as const;

@@ -56,6 +56,14 @@ export interface HouseholdRecord {
   from?: number;
 }
 
+/**
+ * `hold/<subject>/<CODE>`: an on-delay under way since `since` (gateway time, moved with the clock
+ * as an escalation's due time is: gateway/moved-times.ts).
+ */
+export interface HoldRecord {
+  since: number;
+}
+
 export interface RunningRecord {
   /** The gateway ran at this time (wall clock, ms): written every checkpointInterval and at a clean stop. */
   at: number;
@@ -199,6 +207,20 @@ export class StateRecorder implements EngineRecorder, WriteBarrier {
     this.flush();
     if (shelve === null) this.store.delete(KEY.shelve(subjectId, code));
     else this.store.put(KEY.shelve(subjectId, code), shelve);
+  }
+
+  /**
+   * An on-delay started (its start) or ended (null): one small record per (device, code), twice
+   * per on-delay. Checkpoints: nobody is answered on their strength (a door opening, which starts
+   * its hold-open time, still waits for no sync), written in order with the rest (a crash of the
+   * process loses none); a power cut can lose the last second's (docs/durability.md). The end comes
+   * after what the message changed (an alert its completion raised): never lost without it.
+   */
+  hold(subjectId: string, code: AlertCode, since: number | null): void {
+    if (since === null) {
+      this.flush();
+      this.store.deleteCheckpoint(KEY.hold(subjectId, code));
+    } else this.store.putCheckpoint(KEY.hold(subjectId, code), { since } satisfies HoldRecord);
   }
 
   service(subject: AlertSubject, by: string | null, at: number, account: string | null = null): void {

@@ -25,7 +25,13 @@ import {
   readAlertRecord,
 } from "./alert-record.js";
 import { KEY, PREFIX } from "./keys.js";
-import { type HouseholdRecord, REV_UNSYNCED_MAX, type RunningRecord, readDeviceRecord } from "./recorder.js";
+import {
+  type HoldRecord,
+  type HouseholdRecord,
+  REV_UNSYNCED_MAX,
+  type RunningRecord,
+  readDeviceRecord,
+} from "./recorder.js";
 import type { DurableStore } from "./store.js";
 
 /** The gateway's own alerts (STORAGE_DEGRADED) are about this subject. */
@@ -41,6 +47,8 @@ export interface RecoveryReport {
   devices: number;
   /** Devices whose rules' durable state (rule/<device>) was put back. */
   rules: number;
+  /** On-delays under way at the stop, kept (hold/<device>/<CODE>). */
+  holds: number;
   households: number;
   /** Records that did not have the expected shape: skipped and deleted. */
   skipped: number;
@@ -144,6 +152,7 @@ export function recoverState(
     away: 0,
     devices: 0,
     rules: 0,
+    holds: 0,
     households: 0,
     skipped: 0,
     unclean: false,
@@ -228,12 +237,19 @@ export function recoverState(
       store.delete(key);
       continue;
     }
-    if (v[0] !== durable.version) {
+    // An older layout restores what it holds (the model reads it by its number); a newer one nothing.
+    const version = v[0];
+    if (
+      typeof version !== "number" ||
+      !Number.isInteger(version) ||
+      version < 1 ||
+      version > durable.version
+    ) {
       skip(key);
       continue;
     }
     const values = v.slice(2);
-    durable.restore(d.ruleState, values, now);
+    durable.restore(d.ruleState, values, now, version);
     d.journaledRule = durable.save(d.ruleState);
     report.rules++;
   }
@@ -373,6 +389,30 @@ export function recoverState(
       const d = registry.devices.get(subject.id);
       if (d) d.link = d.journaledLink = "lost";
     }
+  }
+  // On-delays under way at the stop (absent in journals before they were kept: they start again).
+  // After the alerts: one whose alert is active (raised before the hold's end reached the journal)
+  // keeps nothing.
+  for (const [key, v] of store.entries(PREFIX.hold)) {
+    const [subjectId, code] = key.slice(PREFIX.hold.length).split("/");
+    const d = subjectId ? registry.devices.get(subjectId) : undefined;
+    const r = v as Partial<HoldRecord>;
+    if (!d || !code || orphans.has(d.id) || !Object.hasOwn(d.profile.alerts, code)) {
+      // A device removed or replaced, a code its (edited) profile no longer has.
+      store.delete(key);
+      continue;
+    }
+    if (typeof r?.since !== "number" || !Number.isFinite(r.since) || r.since <= 0) {
+      skip(key);
+      continue;
+    }
+    const moved = moveRecord<"hold", HoldRecord>("hold", { since: r.since }, -back);
+    if (!engine.restoreHold(d, code as AlertCode, moved.since)) {
+      store.delete(key);
+      continue;
+    }
+    if (back > 0) store.put(key, moved);
+    report.holds++;
   }
   return { report, alerts, orphans, lastRunning };
 }

@@ -29,6 +29,8 @@ export interface DurableStore {
   /** A record commit() does not wait for (a last-seen checkpoint): durable by the next sync. */
   putCheckpoint(key: string, value: unknown): void;
   delete(key: string): void;
+  /** A tombstone commit() does not wait for (the end of an on-delay): durable by the next sync. */
+  deleteCheckpoint(key: string): void;
   /** `done` once everything written so far is durable under the sync policy. */
   commit(done: () => void): void;
   /**
@@ -87,6 +89,10 @@ export class MemoryStore implements DurableStore {
   delete(key: string): void {
     this.writes++;
     this.map.delete(key);
+  }
+
+  deleteCheckpoint(key: string): void {
+    this.delete(key);
   }
 
   commit(done: () => void): void {
