@@ -161,6 +161,10 @@ export const ds10: MqttDeviceProfile<
   // The deadbands of its analog alerts across a restart: a restored alert holds until its clear point.
   durable: thresholdsDurable<Ds10State>(1, (st) => st.battery),
 
+  shiftTimes: (st, ms) => {
+    if (st.openSince !== 0) st.openSince += ms;
+    if (st.lastCloseGw !== 0) st.lastCloseGw += ms;
+  },
   initialState: () => ({
     contact: null,
     openSince: 0,

@@ -417,6 +417,10 @@ export const gd2: MqttDeviceProfile<
   reply: (s) =>
     s.t === "reply" ? { id: s.id, command: s.cmd, result: s.result, ok: s.result === "ok" } : null,
 
+  shiftTimes: (st, ms) => {
+    if (st.leakSince !== 0) st.leakSince += ms;
+    if (st.mainsLostSince !== 0) st.mainsLostSince += ms;
+  },
   initialState: () => ({
     level: "none",
     gas: new ThresholdState({ above: 10, deadband: 10 - CLEAR_BELOW_LEL, inclusive: true }),

@@ -306,6 +306,10 @@ export const gk3: ModbusDeviceProfile<
   // The deadbands of its analog alerts across a restart: a restored alert holds until its clear point.
   durable: thresholdsDurable<Gk3State>(2, (st, i) => (i === 0 ? st.paper : st.overheat)),
 
+  // Without it a step forward counted the whole step as opening hours (trackAvailability's dt).
+  shiftTimes: (st, ms) => {
+    if (st.lastAt !== 0) st.lastAt += ms;
+  },
   initialState: () => ({
     state: null,
     status: 0,

@@ -400,6 +400,10 @@ export const lv4: ModbusDeviceProfile<
     },
   },
 
+  shiftTimes: (st, ms) => {
+    if (st.lowSince !== 0) st.lowSince += ms;
+    if (st.freezeSince !== 0) st.freezeSince += ms;
+  },
   initialState: () => ({
     low: null,
     critical: null,

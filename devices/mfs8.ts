@@ -373,6 +373,10 @@ export const mfs8: ModbusDeviceProfile<
   // The deadbands of its analog alerts across a restart: a restored alert holds until its clear point.
   durable: thresholdsDurable<Mfs8State>(1, (st) => st.pressure),
 
+  shiftTimes: (st, ms) => {
+    for (let i = 0; i < st.emptySince.length; i++)
+      if (st.emptySince[i] !== 0) (st.emptySince[i] as number) += ms;
+  },
   initialState: () => ({
     first: true,
     status: 0,

@@ -249,6 +249,14 @@ export interface ProfileCommon<S, State, T extends ProfileTypes> {
    * start (docs/durability.md, `rule/<device>`). Omitted: the model's rules start fresh.
    */
   readonly durable?: DurableRuleState<State>;
+  /**
+   * A step of the wall clock while running (gateway/clock-step.ts): moves the rule state's gateway
+   * times by `ms` in place (0: not set, stays 0). Those an on-delay counts from (`since`) must move
+   * as the engine's hold does, or the next reading re-arms the hold at the old time: an hour set
+   * forward raised a GD-2's POWER_FAIL at once, an hour set back held it an hour longer. Omitted:
+   * the model keeps no gateway time.
+   */
+  shiftTimes?(state: State, ms: number): void;
   /** Applies the model's alert rules to one sample. */
   rules(sample: S, state: State, settings: DeviceSettings & T["settings"], ctx: RuleContext<T["code"]>): void;
   /**

@@ -52,6 +52,8 @@ export function applyClockStep(stepMs: number, p: ClockStepParts): void {
     if (a.announced) p.publisher.alert(a, a.lastTransition, escalationInfo(a, a.lastTransition, p.clock));
   }
   p.supervisor.shiftTimes(stepMs, p.registry);
+  // The rules' own gateway times (an on-delay's start): the next reading passes them to the engine.
+  for (const d of p.registry.devices.values()) d.profile.shiftTimes?.(d.ruleState, stepMs);
   p.recorder?.clockStepped(p.registry);
   if (p.engine.flood.state === "flood") p.publisher.flood(p.engine.flood);
 }

@@ -149,6 +149,39 @@ describe("restart: a GD-2's 10 minutes on battery run on", () => {
     await ops.waitFor((m) => m.topic === POWER_FAIL && m.payload.length > 0);
   });
 
+  // Not a restart: the rules' own start of the hold (the GD-2's mainsLostSince), passed to the
+  // engine with every heartbeat, moves with a step of the clock as the engine's hold does.
+  for (const step of [60 * MIN, -60 * MIN])
+    it(`the clock ${step > 0 ? "set forward" : "set back"} an hour while running: POWER_FAIL still 10 minutes after mains was lost`, async () => {
+      const store = new MemoryStore();
+      const clock = new FakeClock();
+      const a = await start(store, clock);
+      const ops = await client(a, OPS.name, OPS.password);
+      await ops.subscribe(`linli/${SITE}/#`);
+      const k1 = await client(a, "k-1", "pw-k1");
+      const m0 = clock.monotonic();
+      await k1.publish(UP, hb(clock, false));
+      for (let i = 0; i < 2; i++) {
+        await advance(clock, MIN);
+        await k1.publish(UP, hb(clock, false));
+      }
+      clock.stepWall(step);
+      // Adopted at the wheel's next tick (within a minute), then heartbeats every minute.
+      for (let i = 0; i < 6; i++) {
+        await advance(clock, MIN);
+        await k1.publish(UP, hb(clock, false));
+      }
+      await sleep(100);
+      expect(raised(ops)).toEqual([]); // 8 minutes on battery
+      for (let i = 0; i < 3; i++) {
+        await advance(clock, MIN);
+        await k1.publish(UP, hb(clock, false));
+      }
+      // Raised at the 10th minute on battery (before, at once after a step forward, an hour late after one back).
+      await ops.waitFor((m) => m.topic === POWER_FAIL && m.payload.length > 0, 3000);
+      expect(clock.monotonic() - m0).toBe(11 * MIN);
+    });
+
   it("a restored hold raises nothing until a reading confirms it", async () => {
     const { store, clock } = await crashedMidHold();
     const b = await start(store, clock);

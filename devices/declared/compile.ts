@@ -541,6 +541,9 @@ function rulesCore(doc: DeclaredProfileDoc) {
       st.testing ? "self-test" : st.doubted || st.spikes.some((sp) => sp.suspect) ? "suspect" : null,
 
     initialState,
+    shiftTimes: (st: DeclaredState, ms: number) => {
+      for (const a of st.alarms) if (a.since !== 0) a.since += ms;
+    },
 
     // The last value of each `unreliableWhen` field (a fault flag a partial message does not
     // carry) survives a restart: after it, a reading the device called unreliable stays so. So
