@@ -408,14 +408,23 @@ async function simulate(
   });
   cleanups.push(() => matcher.close());
   await matcher.connect();
-  const runner = new ScenarioRunner({
-    scenario: s,
-    site,
-    fleet,
-    matcher,
-    seed: o.seed,
-    gateway: controlled,
-  });
+  let runner: ScenarioRunner;
+  try {
+    runner = new ScenarioRunner({
+      scenario: s,
+      site,
+      fleet,
+      matcher,
+      seed: o.seed,
+      gateway: controlled,
+      source: { file: scenario.file, lineOf: scenario.lineOf },
+    });
+  } catch (err) {
+    // A phase that asks more devices than attached may be asking what the site has, less the failed ones.
+    if (err instanceof ScenarioError && failedDevices > 0)
+      throw new ScenarioError(`${err.message} (${attachFailedLine(failedDevices)}, see above)`);
+    throw err;
+  }
   cleanups.push(() => runner.stop());
   const startedAt = new Date();
   const progressLine = () => {

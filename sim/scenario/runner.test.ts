@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { FakeClock } from "../../core/clock.js";
 import type { Fleet } from "../fleet.js";
@@ -8,7 +11,7 @@ import { drawdownCodes, drawdownTarget } from "./incidents/modbus.js";
 import { AlertMatcher, type Expectation } from "./matcher.js";
 import { buildReport, formatReport } from "./report.js";
 import { ScenarioRunner } from "./runner.js";
-import { parseScenario } from "./schema.js";
+import { loadScenario, parseScenario, ScenarioError } from "./schema.js";
 import { fleetOf, recordingMatcher, runnerOf, scenarioOf, siteOf } from "./test-fixtures.js";
 
 describe("tank drawn down: what it must cause (LV-4 datasheet)", () => {
@@ -379,6 +382,44 @@ describe("winter night and power cut phases, on the fake clock", () => {
     for (const id of two) expect(listed).toContain(id);
     // Without targets, one seeded pick of the site's tanks, as before.
     expect(await faultKeys({ do: "tank-fault" })).toHaveLength(1);
+  });
+
+  it("a count over the site's devices of the model, without targets, is refused at the start with file, line and field", () => {
+    // Three tank faults asked of a site with two tanks drove two, and the run passed.
+    const dir = mkdtempSync(join(tmpdir(), "linli-scenario-"));
+    try {
+      const file = join(dir, "too-many.yaml");
+      writeFileSync(
+        file,
+        "name: t\ndescription: d\nphases:\n  - do: tank-fault\n    count: 2\n  - do: tank-fault\n    count: 3\n",
+      );
+      const { scenario, lineOf } = loadScenario(file);
+      const clock = new FakeClock();
+      const tanks = new Map([
+        ["tank-1", new Lv4Sensor({ unit: 1, clock })],
+        ["tank-2", new Lv4Sensor({ unit: 2, clock })],
+      ]);
+      const fleet = fleetOf({ tanks });
+      const start = (s: typeof scenario) =>
+        new ScenarioRunner({
+          scenario: s,
+          site: siteOf({ source: "site.yaml" }),
+          fleet,
+          matcher: recordingMatcher().matcher,
+          seed: 1,
+          clock,
+          source: { file, lineOf },
+        });
+      expect(() => start(scenario)).toThrow(ScenarioError);
+      expect(() => start(scenario)).toThrow(
+        `${file}:7: phases.1.count: count 3 is more than the 2 LV-4 the site (site.yaml) has attached: lower count, give targets, or run it on a site with more`,
+      );
+      // As many as the site has is fine (phase 0 alone).
+      expect(() => start({ ...scenario, phases: scenario.phases.slice(0, 1) })).not.toThrow();
+      for (const t of tanks.values()) t.dispose();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("two disturbance phases alike (same at, same do) draw their devices apart", async () => {
