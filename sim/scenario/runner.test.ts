@@ -573,6 +573,11 @@ describe("stopping a run during churn", () => {
         durationS: 2,
         devices: { mqtt: 20, connected: 20, failed: 0, rtuSlaves: 0, kiosks: 0 },
         run: runner.stats,
+        malformedInput: {
+          modbusTcp: { foreignProtocol: 2, framingErrors: 1 },
+          modbusRtu: { crcErrors: 3 },
+          mqtt: { badDownlinks: 0 },
+        },
         operator: { reconnects: 0, lastError: null },
       },
       s,
@@ -583,5 +588,11 @@ describe("stopping a run during churn", () => {
     expect(report.run.churned).toBe(20);
     expect(formatReport(report)).toContain("interrupted before the end");
     expect(formatReport(report)).toMatch(/\d+\/\d+ load messages sent/);
+    // The site has MQTT devices only: the Modbus counters are not said (the JSON has them all).
+    expect(formatReport(report)).toContain("\nmalformed requests to the simulator: MQTT 0 bad downlinks\n");
+    expect(JSON.parse(JSON.stringify(report)).malformedInput.modbusTcp).toEqual({
+      foreignProtocol: 2,
+      framingErrors: 1,
+    });
   });
 });
