@@ -15,6 +15,22 @@ import { scaleSite } from "./site.js";
  * every case is refused before the first device is started (port 1 has nothing listening).
  */
 
+/** A connection to 127.0.0.1:port once something listens there (retried until `ms`). */
+async function connectWithin(port: number, ms: number): Promise<net.Socket> {
+  const until = Date.now() + ms;
+  for (;;) {
+    try {
+      return await new Promise<net.Socket>((resolve, reject) => {
+        const s = net.connect(port, "127.0.0.1", () => resolve(s));
+        s.once("error", reject);
+      });
+    } catch (err) {
+      if (Date.now() > until) throw err;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+}
+
 /** What the command writes to stdout and stderr (restored by vi.restoreAllMocks()). */
 function captureOutput(): { stdout: string; stderr: string } {
   const out = { stdout: "", stderr: "" };
@@ -177,5 +193,60 @@ describe("linli sim without a scenario (attach only): devices that could not con
       "  15 more devices, for 3 other reasons",
       "",
     ]);
+  });
+});
+
+describe("linli sim without a scenario: what the simulated devices received", () => {
+  afterEach(() => vi.restoreAllMocks());
+
+  it("says the malformed requests the simulated devices received (Modbus TCP headers, bad downlinks)", async () => {
+    // A gateway under test that frames its requests wrongly: the integrator sees it in the summary.
+    const free = net.createServer();
+    await new Promise<void>((r, j) => {
+      free.once("error", j);
+      free.listen(0, "127.0.0.1", () => r());
+    });
+    const kioskPort = (free.address() as net.AddressInfo).port;
+    await new Promise((r) => free.close(r));
+    const pendant = scaleSite({ households: 1, seed: 1, host: "127.0.0.1", port: 1 }).mqtt.find(
+      (d) => d.model === "ec200",
+    );
+    const downlink = `devices/ec200/${pendant?.id}/down`;
+    const broker = await startTestBroker();
+    const subscribed = new Promise<void>((r) =>
+      broker.broker.on("subscribe", (subs) => {
+        if (subs.some((x) => x.topic === downlink)) r();
+      }),
+    );
+    const out = captureOutput();
+    try {
+      const run = runSim({
+        gateway: broker.url,
+        seed: 1,
+        scale: 1,
+        kiosks: 1,
+        kioskPort,
+        duration: 3,
+        progress: false,
+      });
+      await subscribed;
+      await broker.publish(downlink, "not json");
+      const socket = await connectWithin(kioskPort, 2_000);
+      // Protocol id 1 (not MODBUS), well delimited: discarded. Then a length of 0: frames nothing.
+      socket.write(Buffer.from("000100010006010300000001", "hex"));
+      await new Promise((r) => setTimeout(r, 100));
+      socket.write(Buffer.from("00020000000001", "hex"));
+      await new Promise((r) => setTimeout(r, 100));
+      socket.destroy();
+      const code = await run;
+      vi.restoreAllMocks();
+      expect(code, out.stderr).toBe(0);
+      expect(out.stderr).toContain(
+        "malformed requests to the simulator: Modbus TCP 1 foreign protocol id, 1 framing errors; MQTT 1 bad downlinks\n",
+      );
+    } finally {
+      vi.restoreAllMocks();
+      await broker.close();
+    }
   });
 });

@@ -19,7 +19,7 @@ import { GatewayProcess } from "./gateway-process.js";
 import { openPtyPair, type PtyPair, socatMissingReason } from "./modbus/pty.js";
 import type { DeviceTlsOptions } from "./mqtt/link.js";
 import { AlertMatcher } from "./scenario/matcher.js";
-import { buildReport, formatReport, type SimReport } from "./scenario/report.js";
+import { buildReport, formatMalformedInput, formatReport, type SimReport } from "./scenario/report.js";
 import { ScenarioRunner } from "./scenario/runner.js";
 import { listScenarios, loadScenario, ScenarioError } from "./scenario/schema.js";
 import { demoSite, loadSiteFile, SiteError, type SiteModel, scaleSite, siteConfigYaml } from "./site.js";
@@ -385,6 +385,12 @@ async function simulate(
     if (o.duration === undefined && !interrupted())
       out("devices attached, sending heartbeats; Ctrl-C stops\n");
     while (!interrupted() && Date.now() < until) await new Promise((r) => setTimeout(r, 200));
+    const malformed = formatMalformedInput(fleet.malformedInput(), {
+      mqtt: site.mqtt.length,
+      rtuSlaves: attached.rtuSlaves,
+      kiosks: attached.kiosks,
+    });
+    if (malformed) out(`${malformed}\n`);
     // Attaching was the whole run: a device that could not connect fails it, as it fails a scenario.
     if (failedDevices === 0) return 0;
     process.stdout.write(`FAIL ${attachFailedLine(failedDevices)}\n`);
@@ -408,14 +414,23 @@ async function simulate(
   });
   cleanups.push(() => matcher.close());
   await matcher.connect();
-  const runner = new ScenarioRunner({
-    scenario: s,
-    site,
-    fleet,
-    matcher,
-    seed: o.seed,
-    gateway: controlled,
-  });
+  let runner: ScenarioRunner;
+  try {
+    runner = new ScenarioRunner({
+      scenario: s,
+      site,
+      fleet,
+      matcher,
+      seed: o.seed,
+      gateway: controlled,
+      source: { file: scenario.file, lineOf: scenario.lineOf },
+    });
+  } catch (err) {
+    // A phase that asks more devices than attached may be asking what the site has, less the failed ones.
+    if (err instanceof ScenarioError && failedDevices > 0)
+      throw new ScenarioError(`${err.message} (${attachFailedLine(failedDevices)}, see above)`);
+    throw err;
+  }
   cleanups.push(() => runner.stop());
   const startedAt = new Date();
   const progressLine = () => {
@@ -479,6 +494,7 @@ async function simulate(
         kiosks: attached.kiosks,
       },
       run: runner.stats,
+      malformedInput: fleet.malformedInput(),
       operator: { reconnects: matcher.reconnects, lastError: matcher.error ?? null },
     },
     s,

@@ -62,6 +62,25 @@ export interface AttachResult {
   notAttempted: number;
 }
 
+/**
+ * Malformed requests the site's simulated devices received from the gateway, summed over the
+ * site: what a gateway under test sent wrong, as the devices' own servers counted it. Each
+ * device side counts what its protocol lets it tell apart; none of it is answered.
+ */
+export interface MalformedInput {
+  /** GK-3 kiosks (Modbus TCP servers, tcp-server.ts stats). */
+  modbusTcp: {
+    /** Request frames with a protocol id other than 0 (MODBUS): discarded. */
+    foreignProtocol: number;
+    /** Request headers whose length frames nothing: the bytes held were dropped. */
+    framingErrors: number;
+  };
+  /** RTU buses (rtu-server.ts stats): request frames with a bad CRC, discarded. */
+  modbusRtu: { crcErrors: number };
+  /** EC-200 / GD-2 downlinks that are no command of the datasheet (not JSON or CBOR, unknown cmd, no id). */
+  mqtt: { badDownlinks: number };
+}
+
 export class Fleet {
   readonly mqtt = new Map<string, MqttDevice>();
   readonly specs = new Map<string, MqttDeviceSpec>();
@@ -71,6 +90,10 @@ export class Fleet {
   /** Slaves per bus id, for "bus goes silent". */
   readonly busSlaves = new Map<string, SimSlave[]>();
   private readonly stops: Array<() => Promise<void>> = [];
+  /** The Modbus servers, for their counters (kept after stop(): the run's summary reads them last). */
+  private readonly tcpServers: ModbusTcpSlaveServer[] = [];
+  private readonly rtuServers: RtuSlaveServer[] = [];
+  private badDownlinks = 0;
 
   constructor(private readonly opts: FleetOptions) {
     const { site, seed } = opts;
@@ -93,6 +116,9 @@ export class Fleet {
       };
       const dev =
         d.model === "ec200" ? new Ec200(common) : d.model === "ds10" ? new Ds10(common) : new Gd2(common);
+      dev.on("bad-downlink", () => {
+        this.badDownlinks++;
+      });
       this.mqtt.set(d.id, dev);
       this.specs.set(d.id, d);
     }
@@ -185,6 +211,7 @@ export class Fleet {
       }
       await server.start();
       this.stops.push(() => server.stop());
+      this.rtuServers.push(server);
       this.busSlaves.set(bus.id, slaves);
       result.rtuSlaves += slaves.length;
     }
@@ -206,12 +233,28 @@ export class Fleet {
         continue;
       }
       this.kiosks.set(d.id, kiosk);
+      this.tcpServers.push(server);
       this.stops.push(async () => {
         kiosk.dispose();
         await server.stop();
       });
       result.kiosks++;
     }
+  }
+
+  /** What the devices' servers counted of malformed requests so far (also after stop()). */
+  malformedInput(): MalformedInput {
+    const m: MalformedInput = {
+      modbusTcp: { foreignProtocol: 0, framingErrors: 0 },
+      modbusRtu: { crcErrors: 0 },
+      mqtt: { badDownlinks: this.badDownlinks },
+    };
+    for (const s of this.tcpServers) {
+      m.modbusTcp.foreignProtocol += s.stats.foreignProtocol;
+      m.modbusTcp.framingErrors += s.stats.framingErrors;
+    }
+    for (const s of this.rtuServers) m.modbusRtu.crcErrors += s.stats.crcErrors;
+    return m;
   }
 
   async stop(): Promise<void> {

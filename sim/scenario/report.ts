@@ -3,6 +3,7 @@
  * duplicated / unexpected, latency from incident to alert, and every failed
  * expectation said in words. One JSON shape (`--json FILE`) and one table.
  */
+import type { MalformedInput } from "../fleet.js";
 import type { AlertMatcher, CodeRow, LatencySummary } from "./matcher.js";
 import type { RunStats } from "./runner.js";
 import type { Scenario } from "./schema.js";
@@ -18,6 +19,8 @@ export interface SimReport {
   durationS: number;
   devices: { mqtt: number; connected: number; failed: number; rtuSlaves: number; kiosks: number };
   run: RunStats;
+  /** Malformed requests the simulated devices received from the gateway (formatMalformedInput). */
+  malformedInput: MalformedInput;
   /** The operator connection the alerts were read on: reconnections (a gateway restart) and its last error. */
   operator: { reconnects: number; lastError: string | null };
   codes: CodeRow[];
@@ -136,6 +139,26 @@ function floodNote(flood: { newAlerts10m: number } | null): string {
 
 const ms = (v: number | null) => (v === null ? "-" : v >= 10_000 ? `${(v / 1000).toFixed(1)} s` : `${v} ms`);
 
+/**
+ * `malformed requests to the simulator: ...`: what the devices' servers counted, for the transports
+ * the site has (a gateway under test that frames its requests wrongly shows here), or undefined.
+ */
+export function formatMalformedInput(
+  m: MalformedInput,
+  has: { mqtt: number; rtuSlaves: number; kiosks: number },
+): string | undefined {
+  const parts: string[] = [];
+  if (has.kiosks > 0)
+    parts.push(
+      `Modbus TCP ${m.modbusTcp.foreignProtocol} foreign protocol id, ${m.modbusTcp.framingErrors} framing errors`,
+    );
+  if (has.rtuSlaves > 0) parts.push(`Modbus RTU ${m.modbusRtu.crcErrors} bad CRC`);
+  if (has.mqtt > 0) parts.push(`MQTT ${m.mqtt.badDownlinks} bad downlinks`);
+  return parts.length > 0 ? `malformed requests to the simulator: ${parts.join("; ")}` : undefined;
+}
+
+const optional = (line: string | undefined): string[] => (line === undefined ? [] : [line]);
+
 export function formatReport(r: SimReport): string {
   const head = ["code", "expected", "received", "missing", "duplicated", "unexpected", "late", "p50", "max"];
   const rows = r.codes.map((c) => [
@@ -158,6 +181,7 @@ export function formatReport(r: SimReport): string {
     `scenario ${r.scenario} on site ${r.site} (${r.source}) via ${r.gateway}, seed ${r.seed}, ${r.durationS.toFixed(1)} s`,
     `devices: ${r.devices.connected}/${r.devices.mqtt} MQTT connected${r.devices.failed ? ` (${r.devices.failed} failed)` : ""}, ${r.devices.rtuSlaves} RTU slaves, ${r.devices.kiosks} kiosks`,
     `injected: ${r.run.incidents} incidents, ${r.run.loadSent}/${r.run.loadOffered} load messages sent (${r.run.malformedSent} malformed${r.run.loadSkippedOffline ? `, ${r.run.loadSkippedOffline} skipped: device offline` : ""}), ${r.run.churned} reconnections, ${r.run.skewed} clocks skewed, ${r.run.restarts} gateway restarts${r.run.awayAtIncident ? `; ${r.run.awayAtIncident} incidents on a disconnected device (latency from its return)` : ""}`,
+    ...optional(formatMalformedInput(r.malformedInput, r.devices)),
     "",
     line(head),
     line(head.map((_, i) => "-".repeat(widths[i] as number))),

@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { FakeClock } from "../../core/clock.js";
 import type { Fleet } from "../fleet.js";
@@ -8,7 +11,7 @@ import { drawdownCodes, drawdownTarget } from "./incidents/modbus.js";
 import { AlertMatcher, type Expectation } from "./matcher.js";
 import { buildReport, formatReport } from "./report.js";
 import { ScenarioRunner } from "./runner.js";
-import { parseScenario } from "./schema.js";
+import { loadScenario, parseScenario, ScenarioError } from "./schema.js";
 import { fleetOf, recordingMatcher, runnerOf, scenarioOf, siteOf } from "./test-fixtures.js";
 
 describe("tank drawn down: what it must cause (LV-4 datasheet)", () => {
@@ -381,6 +384,44 @@ describe("winter night and power cut phases, on the fake clock", () => {
     expect(await faultKeys({ do: "tank-fault" })).toHaveLength(1);
   });
 
+  it("a count over the site's devices of the model, without targets, is refused at the start with file, line and field", () => {
+    // Three tank faults asked of a site with two tanks drove two, and the run passed.
+    const dir = mkdtempSync(join(tmpdir(), "linli-scenario-"));
+    try {
+      const file = join(dir, "too-many.yaml");
+      writeFileSync(
+        file,
+        "name: t\ndescription: d\nphases:\n  - do: tank-fault\n    count: 2\n  - do: tank-fault\n    count: 3\n",
+      );
+      const { scenario, lineOf } = loadScenario(file);
+      const clock = new FakeClock();
+      const tanks = new Map([
+        ["tank-1", new Lv4Sensor({ unit: 1, clock })],
+        ["tank-2", new Lv4Sensor({ unit: 2, clock })],
+      ]);
+      const fleet = fleetOf({ tanks });
+      const start = (s: typeof scenario) =>
+        new ScenarioRunner({
+          scenario: s,
+          site: siteOf({ source: "site.yaml" }),
+          fleet,
+          matcher: recordingMatcher().matcher,
+          seed: 1,
+          clock,
+          source: { file, lineOf },
+        });
+      expect(() => start(scenario)).toThrow(ScenarioError);
+      expect(() => start(scenario)).toThrow(
+        `${file}:7: phases.1.count: count 3 is more than the 2 LV-4 the site (site.yaml) has attached: lower count, give targets, or run it on a site with more`,
+      );
+      // As many as the site has is fine (phase 0 alone).
+      expect(() => start({ ...scenario, phases: scenario.phases.slice(0, 1) })).not.toThrow();
+      for (const t of tanks.values()) t.dispose();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it("two disturbance phases alike (same at, same do) draw their devices apart", async () => {
     // Two groups of residents' base stations whose clocks go wrong, one ahead, one behind: with a
     // stream keyed by `at` and `do`, both phases drew the same devices and the second undid the first.
@@ -532,6 +573,11 @@ describe("stopping a run during churn", () => {
         durationS: 2,
         devices: { mqtt: 20, connected: 20, failed: 0, rtuSlaves: 0, kiosks: 0 },
         run: runner.stats,
+        malformedInput: {
+          modbusTcp: { foreignProtocol: 2, framingErrors: 1 },
+          modbusRtu: { crcErrors: 3 },
+          mqtt: { badDownlinks: 0 },
+        },
         operator: { reconnects: 0, lastError: null },
       },
       s,
@@ -542,5 +588,11 @@ describe("stopping a run during churn", () => {
     expect(report.run.churned).toBe(20);
     expect(formatReport(report)).toContain("interrupted before the end");
     expect(formatReport(report)).toMatch(/\d+\/\d+ load messages sent/);
+    // The site has MQTT devices only: the Modbus counters are not said (the JSON has them all).
+    expect(formatReport(report)).toContain("\nmalformed requests to the simulator: MQTT 0 bad downlinks\n");
+    expect(JSON.parse(JSON.stringify(report)).malformedInput.modbusTcp).toEqual({
+      foreignProtocol: 2,
+      framingErrors: 1,
+    });
   });
 });

@@ -48,6 +48,8 @@ export interface RunnerOptions {
   gateway?: GatewayControl;
   /** Timers and "now" of the run (a fake one in unit tests). Default the system clock. */
   clock?: Clock;
+  /** The scenario's file and its fields' lines, so a refusal names them as the schema's errors do. */
+  source?: { file: string; lineOf?: (path: readonly PropertyKey[]) => number | undefined };
 }
 
 export interface RunStats {
@@ -141,11 +143,25 @@ export class ScenarioRunner {
         throw new ScenarioError(
           `${s.name}: phases.${i} (${p.do}) needs ${spec.model} devices and the site (${site.source}) has none attached`,
         );
+      // Without targets, `count` picks from the site's devices: more than it has would quietly drive fewer.
+      if (p.targets === undefined && p.count !== undefined && p.count > pool.length)
+        throw new ScenarioError(
+          `${this.where(i, "count")}: count ${p.count} is more than the ${pool.length} ${spec.model} the site (${site.source}) has attached: lower count, give targets, or run it on a site with more`,
+        );
       const refused = spec.check?.(p, pool, fleet, site);
       if (refused !== undefined) throw new ScenarioError(`${s.name}: phases.${i} (${p.do}): ${refused}`);
     }
     if (fleet.mqtt.size === 0 && s.phases.some((p) => isLoad(p)))
       throw new ScenarioError(`${s.name}: load phases need MQTT devices and the site has none`);
+  }
+
+  /** `FILE:LINE: phases.I.FIELD` when the scenario came from a file, else `NAME: phases.I.FIELD`. */
+  private where(phase: number, field: string): string {
+    const path = ["phases", phase, field];
+    const src = this.o.source;
+    if (!src) return `${this.o.scenario.name}: ${path.join(".")}`;
+    const line = src.lineOf?.(path);
+    return `${src.file}${line ? `:${line}` : ""}: ${path.join(".")}`;
   }
 
   /** Candidate target ids for an incident. */

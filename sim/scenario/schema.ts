@@ -477,8 +477,15 @@ export function listScenarios(): Array<{ name: string; file: string; scenario: S
     });
 }
 
-/** A shipped name (`smoke-test`) or a file path. */
-export function loadScenario(nameOrFile: string): { file: string; scenario: Scenario } {
+/** Where a field of a scenario file is: its line, when known. */
+export type ScenarioLines = (path: readonly PropertyKey[]) => number | undefined;
+
+/** A shipped name (`smoke-test`) or a file path; `lineOf` for the refusals a run makes against its site. */
+export function loadScenario(nameOrFile: string): {
+  file: string;
+  scenario: Scenario;
+  lineOf: ScenarioLines;
+} {
   const file = /[/\\]|\.ya?ml$/.test(nameOrFile) ? nameOrFile : join(scenariosDir(), `${nameOrFile}.yaml`);
   if (!existsSync(file)) {
     const known = readdirSync(scenariosDir())
@@ -486,7 +493,7 @@ export function loadScenario(nameOrFile: string): { file: string; scenario: Scen
       .map((f) => basename(f, ".yaml"));
     throw new ScenarioError(`no scenario ${nameOrFile} (shipped: ${known.join(", ")}; or give a file path)`);
   }
-  return { file, scenario: loadScenarioFile(file) };
+  return { file, ...readScenarioFile(file) };
 }
 
 /** `lineOf`: the line of a field in the file's text, when the scenario came from one. */
@@ -507,6 +514,10 @@ export function parseScenario(
 }
 
 export function loadScenarioFile(file: string): Scenario {
+  return readScenarioFile(file).scenario;
+}
+
+function readScenarioFile(file: string): { scenario: Scenario; lineOf: ScenarioLines } {
   let raw: unknown;
   let text: string;
   try {
@@ -515,5 +526,6 @@ export function loadScenarioFile(file: string): Scenario {
   } catch (err) {
     throw new ScenarioError(`${file}: ${err instanceof Error ? err.message : String(err)}`);
   }
-  return parseScenario(raw, file, yamlLines(text));
+  const lineOf = yamlLines(text);
+  return { scenario: parseScenario(raw, file, lineOf), lineOf };
 }
