@@ -169,6 +169,7 @@ export const ec200: MqttDeviceProfile<
 
   commands: {
     locate: {
+      names: { "zh-CN": "让挂件鸣响（寻找）", en: "beep to locate" },
       doc: 'downlink `{"cmd":"locate"}`: the pendant beeps for 10 s',
       message: () => ({ cmd: "locate" }),
     },

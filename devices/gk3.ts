@@ -256,9 +256,27 @@ export const gk3: ModbusDeviceProfile<
   // "The controller closes a connection idle for 120 s."
   peerIdleCloseMs: 120_000,
   commands: {
-    restart_app: { fn: 6, address: 100, value: 1, doc: "register 100 := 1: restart the kiosk application" },
-    maintenance_on: { fn: 6, address: 100, value: 2, doc: "register 100 := 2: enter maintenance" },
-    maintenance_off: { fn: 6, address: 100, value: 3, doc: "register 100 := 3: leave maintenance" },
+    restart_app: {
+      names: { "zh-CN": "重启终端程序", en: "restart the kiosk app" },
+      fn: 6,
+      address: 100,
+      value: 1,
+      doc: "register 100 := 1: restart the kiosk application",
+    },
+    maintenance_on: {
+      names: { "zh-CN": "进入维护", en: "maintenance on" },
+      fn: 6,
+      address: 100,
+      value: 2,
+      doc: "register 100 := 2: enter maintenance",
+    },
+    maintenance_off: {
+      names: { "zh-CN": "退出维护", en: "maintenance off" },
+      fn: 6,
+      address: 100,
+      value: 3,
+      doc: "register 100 := 3: leave maintenance",
+    },
   },
 
   decode(v: Readonly<Record<string, PointValue>>): Gk3Sample | Rejection {

@@ -279,6 +279,7 @@ export const lv4: ModbusDeviceProfile<
   minReplyTimeoutMs: 80,
   commands: {
     self_test: {
+      names: { "zh-CN": "自检", en: "self-test" },
       fn: 5,
       address: 0,
       value: 0xff00,
@@ -286,6 +287,7 @@ export const lv4: ModbusDeviceProfile<
     },
     // Set-points, mm; the sensor refuses a value outside its ranges with exception 0x03.
     set_low: {
+      names: { "zh-CN": "设置低液位", en: "set the low level" },
       fn: 6,
       address: 0,
       value: "request",
@@ -294,6 +296,7 @@ export const lv4: ModbusDeviceProfile<
       doc: "holding register 0 := the request's `value`: low-level set-point, mm",
     },
     set_high: {
+      names: { "zh-CN": "设置高液位", en: "set the high level" },
       fn: 6,
       address: 1,
       value: "request",

@@ -310,10 +310,34 @@ export const mfs8: ModbusDeviceProfile<
   // "allow at least 100 ms before calling a request lost"
   minReplyTimeoutMs: 100,
   commands: {
-    silence: { fn: 5, address: 0, value: 0xff00, doc: "coil 0 ON: silence the sounder" },
-    reset: { fn: 5, address: 1, value: 0xff00, doc: "coil 1 ON: reset latched alarms" },
-    test_on: { fn: 5, address: 2, value: 0xff00, doc: "coil 2 ON: test mode on" },
-    test_off: { fn: 5, address: 2, value: 0x0000, doc: "coil 2 OFF: test mode off" },
+    silence: {
+      names: { "zh-CN": "消音", en: "silence" },
+      fn: 5,
+      address: 0,
+      value: 0xff00,
+      doc: "coil 0 ON: silence the sounder",
+    },
+    reset: {
+      names: { "zh-CN": "复位报警", en: "reset alarms" },
+      fn: 5,
+      address: 1,
+      value: 0xff00,
+      doc: "coil 1 ON: reset latched alarms",
+    },
+    test_on: {
+      names: { "zh-CN": "进入测试模式", en: "test mode on" },
+      fn: 5,
+      address: 2,
+      value: 0xff00,
+      doc: "coil 2 ON: test mode on",
+    },
+    test_off: {
+      names: { "zh-CN": "退出测试模式", en: "test mode off" },
+      fn: 5,
+      address: 2,
+      value: 0x0000,
+      doc: "coil 2 OFF: test mode off",
+    },
   },
 
   decode(v: Readonly<Record<string, PointValue>>): Mfs8Sample | Rejection {

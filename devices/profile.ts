@@ -295,6 +295,8 @@ export interface DurableRuleState<State> {
 export interface MqttCommand {
   /** What it does (docs/topics.md, Markdown). */
   doc: string;
+  /** What operators call it ("打开燃气阀"), as the console does; a YAML profile's command has none: its name is said. */
+  names?: Readonly<Record<"zh-CN" | "en", string>>;
   /** The downlink; `id` is the operator's request id, or one the gateway makes up (the device's reply carries it). */
   message(id: string): object;
 }
@@ -393,6 +395,8 @@ export type ModbusCommand = (
 ) & {
   /** What it does (docs/topics.md, Markdown). */
   doc: string;
+  /** What operators call it ("打开燃气阀"), as the console does; a YAML profile's command has none: its name is said. */
+  names?: Readonly<Record<"zh-CN" | "en", string>>;
 };
 
 /** One register read beside the poll (`ModbusDeviceProfile.settingReads`). */

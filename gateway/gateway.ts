@@ -907,7 +907,13 @@ export class Gateway {
     return this.config.site.locale;
   }
 
-  /** A device command's failure after sending, in the site's language, naming the device. */
+  /** A device command's failure after sending, in the site's language, naming the device and the command as the console does. */
   private readonly failureText: CommandFailureText = (deviceId, command, f) =>
-    commandFailureText(this.locale(), this.content.nameDevice(deviceId), command, f);
+    commandFailureText(
+      this.locale(),
+      this.content.nameDevice(deviceId),
+      command,
+      f,
+      this.content.nameCommand(deviceId, command),
+    );
 }

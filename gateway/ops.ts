@@ -346,7 +346,8 @@ export class OperatorCommands implements OperatorHandlers {
         ref,
         reject("not-shelved", `${alertId} is not shelved`, { zh: `告警 ${alertId} 未被搁置` }),
         undefined,
-        this.named(alertId, (n) => [`${n} is not shelved`, zhJoin(n, "未被搁置")]),
+        // The name last: an alert's name ends with its title, which would run into the verb.
+        this.named(alertId, (n) => [`not shelved: ${n}`, `未被搁置：${n}`]),
       );
       return;
     }

@@ -196,7 +196,7 @@ describe("alert lifecycle over real MQTT (fake clock)", () => {
     // site's language; `detail` keeps UTC for machines.
     expect(ok).toMatchObject({
       detail: "until 2026-01-05T09:30:00.000Z",
-      message: "已搁置：住户 hh-1 的设备外壳被打开，至 2026-01-05 17:30",
+      message: "已搁置：住户 hh-1 的门磁 d-1，设备外壳被打开，至 2026-01-05 17:30",
     });
     const shelved = await ops.waitFor(
       (m) => m.topic.endsWith("/TAMPER/d-1") && m.json().transition === "shelved",
@@ -230,7 +230,7 @@ describe("alert lifecycle over real MQTT (fake clock)", () => {
       ok: false,
       reason: "not-shelved",
       detail: `${tamper.id} is not shelved`,
-      message: "住户 hh-1 的设备外壳被打开未被搁置",
+      message: "未被搁置：住户 hh-1 的门磁 d-1，设备外壳被打开",
     });
 
     await press(p, "p-1");
@@ -267,7 +267,7 @@ describe("alert lifecycle over real MQTT (fake clock)", () => {
     expect(await request(`ack/${call.id}`, { by: "Wang Li" })).toMatchObject({
       ok: true,
       result: "closed",
-      message: "已确认，告警已结束：1号楼 101室 张阿姨的紧急呼叫",
+      message: "已确认，告警已结束：1号楼 101室 张阿姨的紧急呼叫器 p-1，紧急呼叫",
     });
     await advance(30 * MIN);
     expect(ops.messages.filter((m) => m.topic === topic)).toHaveLength(2);

@@ -104,7 +104,7 @@ describe("GD-2 against a real gateway", () => {
     ).json();
     expect(busy).toMatchObject({ command: "valve_open", ok: false, reply: "busy", error: "device-busy" });
     // What an operator without the console reads: the device and what failed, in the site's language.
-    expect(busy.message).toBe("住户 hh-1 的燃气报警器 k-1：命令 valve_open 失败，设备忙，拒绝执行");
+    expect(busy.message).toBe("住户 hh-1 的燃气报警器 k-1：命令“打开燃气阀”失败，设备忙，拒绝执行");
     expect(typeof busy.id).toBe("string");
 
     await d.setLel(0);

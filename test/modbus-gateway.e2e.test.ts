@@ -194,7 +194,7 @@ describe("Modbus devices through the gateway", () => {
       exception: "SERVER_DEVICE_FAILURE",
       code: 4,
       // The device and what failed, in the site's language (the codes are for machines).
-      message: "微型消防站 fire-a：命令 silence 失败，设备拒绝执行（Modbus 异常 SERVER_DEVICE_FAILURE）",
+      message: "微型消防站 fire-a：命令“消音”失败，设备拒绝执行（Modbus 异常 SERVER_DEVICE_FAILURE）",
     });
     await r.ops.publish(`linli/${SITE}/cmd/fire-a/self_destruct`, "");
     const bad = await r.ops.waitFor((m) => m.topic === `linli/${SITE}/cmd/fire-a/self_destruct/result`);

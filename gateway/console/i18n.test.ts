@@ -52,6 +52,27 @@ describe("console alert meta texts", () => {
     expect(commandName("zh-CN", "flush_tank")).toBe("flush_tank");
   });
 
+  it("names each command as its model's profile does, which the gateway's failure messages say (the page cannot import them)", async () => {
+    const url = pathToFileURL(path.resolve("gateway/console/public/i18n.js")).href;
+    const { COMMAND_NAMES } = (await import(url)) as {
+      COMMAND_NAMES: Record<string, Record<string, string>>;
+    };
+    const fromProfiles: Record<string, Record<string, string>> = { "zh-CN": {}, en: {} };
+    for (const p of PROFILES)
+      for (const [c, spec] of Object.entries(
+        p.commands as Record<string, { names?: Record<"zh-CN" | "en", string> }>,
+      ))
+        for (const lang of ["zh-CN", "en"] as const) {
+          const name = spec.names?.[lang];
+          expect(name, `${p.model} ${c} ${lang}`).toBeTruthy();
+          // One name per command across models (the console's table is by command).
+          const seen = fromProfiles[lang] as Record<string, string>;
+          expect(seen[c] ?? name, `${p.model} ${c}`).toBe(name);
+          seen[c] = name as string;
+        }
+    expect(COMMAND_NAMES).toEqual(fromProfiles);
+  });
+
   it("a fire station's and a tank's fault code read as its meaning, not a number", async () => {
     const url = pathToFileURL(path.resolve("gateway/console/public/i18n.js")).href;
     const { metricLabel } = (await import(url)) as {

@@ -94,8 +94,9 @@ export class AlertContentBuilder {
 
   /**
    * An alert as an operator's result names it, in the site's language: its title and whose it is
-   * ("1号楼 101室 张阿姨的紧急呼叫"); the household (with resident) when it has one, else the device;
-   * the gateway's own alerts by their title, which names the gateway.
+   * ("1号楼 101室 张阿姨的紧急呼叫"); a household's device's alert names the device too, as
+   * `nameDevice` does ("1号楼 101室 张阿姨的入户门磁（入户门），设备外壳被打开"); a device of no
+   * household by the device; the gateway's own alerts by their title, which names the gateway.
    */
   nameAlert(alert: Alert): string {
     const { config, devices } = this.lookup();
@@ -105,11 +106,10 @@ export class AlertContentBuilder {
       subject.model === "household" || subject.model === "gateway" ? undefined : devices.get(subject.id);
     const title = this.title(config, device, alert).title;
     if (subject.model === "gateway") return title;
-    const owner =
-      subject.household !== null
-        ? this.nameHousehold(subject.household)
-        : this.deviceLabel(device, subject.id, subject.model);
-    return cat.of(owner, title);
+    if (subject.household === null) return cat.of(this.deviceLabel(device, subject.id, subject.model), title);
+    const household = this.nameHousehold(subject.household);
+    if (subject.model === "household") return cat.of(household, title);
+    return cat.deviceAlert(cat.of(household, this.deviceLabel(device, subject.id, subject.model)), title);
   }
 
   /** A device as an operator's result names it: its name and location, whose it is (`deviceLabel`). */
@@ -120,6 +120,22 @@ export class AlertContentBuilder {
     return device?.household
       ? CATALOGUES[config.site.locale].of(this.nameHousehold(device.household), own)
       : own;
+  }
+
+  /**
+   * A device command as operators call it in the site's language, from its model's profile
+   * (`names`, which the console's labels follow): "打开燃气阀" for `valve_open`; null for a command
+   * without such a name (a YAML profile's), which is said by its name.
+   */
+  nameCommand(deviceId: string, command: string): string | null {
+    const { config, devices } = this.lookup();
+    const model = devices.get(deviceId)?.model;
+    const commands = profileFor(model ?? "")?.commands as
+      | Readonly<Record<string, { names?: Readonly<Record<Locale, string>> }>>
+      | undefined;
+    return commands !== undefined && Object.hasOwn(commands, command)
+      ? (commands[command]?.names?.[config.site.locale] ?? null)
+      : null;
   }
 
   /** A household with its resident ("1号楼 101室 张阿姨"); "住户 hh-1" if unnamed. */
@@ -181,14 +197,15 @@ export class AlertContentBuilder {
 
     // The place: household (with resident) and the device, named as operator results name them;
     // where no name is configured, what the id is ("住户 hh-1", "紧急呼叫器 p-7"), never a bare id.
-    const place = cat.place(
-      subject.household === null ? null : this.nameHousehold(subject.household),
+    // The gateway's own alerts have none: their titles name the gateway ("Gateway storage failing",
+    // not "Gateway storage failing: the gateway").
+    const place =
       subject.model === "gateway"
-        ? cat.gateway
-        : subject.model === "household"
-          ? null
-          : this.deviceLabel(device, subject.id, subject.model),
-    );
+        ? ""
+        : cat.place(
+            subject.household === null ? null : this.nameHousehold(subject.household),
+            subject.model === "household" ? null : this.deviceLabel(device, subject.id, subject.model),
+          );
 
     const detail = text.detail?.({ ...alert.detail, urgent: alert.urgent }, alert.causes) ?? null;
     const args: TransitionArgs = {
@@ -219,8 +236,7 @@ export class AlertContentBuilder {
       (alert.test ? cat.testPrefix : "") +
       text.title +
       (detail === null ? "" : cat.bracket(detail)) +
-      cat.afterTitle +
-      place +
+      (place === "" ? "" : cat.afterTitle + place) +
       (phrase === "" ? "" : cat.beforeTransition + phrase);
 
     const st = this.siteTime;

@@ -57,8 +57,6 @@ export interface Catalogue {
   testPrefix: string;
   /** The action of a code that only a YAML device profile declares, when the profile gives none. */
   declaredAction: string;
-  /** The gateway itself, as the place of its own alerts. */
-  gateway: string;
   /** Joins: title to place, place to the transition phrase; and a detail in brackets. */
   afterTitle: string;
   beforeTransition: string;
@@ -82,6 +80,13 @@ export interface Catalogue {
    * "1号楼 101室 张阿姨的紧急呼叫", "Emergency call at 1号楼 101室, 张阿姨".
    */
   of: (owner: string, thing: string) => string;
+  /**
+   * An alert of a household's device, for operator results: the device (named with its household,
+   * `of`) and the alert's title, so that a pendant's alert and a door sensor's can be told apart:
+   * "1号楼 101室 张阿姨的入户门磁（入户门），设备外壳被打开",
+   * "Device cover opened, door sensor (front door) at 1号楼 101室, 张阿姨".
+   */
+  deviceAlert: (device: string, title: string) => string;
   /**
    * An alert message's place: the household (with its resident), the device, or both:
    * "1号楼 101室 张阿姨，紧急呼叫器（卧室床头）", "pendant (bedside) at 1号楼 101室, 张阿姨".

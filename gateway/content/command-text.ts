@@ -46,18 +46,25 @@ const EN_WHY: Record<string, string> = {
 /** Says a failure in `locale`, naming the device and command. */
 export type CommandFailureText = (deviceId: string, command: string, f: CommandFailure) => string;
 
-/** "1号楼 101室 张阿姨的燃气报警器：命令 valve_open 失败，设备忙，拒绝执行". */
+/**
+ * "1号楼 101室 张阿姨的燃气报警器：命令“打开燃气阀”失败，设备忙，拒绝执行". `name`: what operators
+ * call the command (alert-content.ts `nameCommand`, as the console says it); without one, the
+ * command's own name ("命令 flush_tank 失败").
+ */
 export function commandFailureText(
   locale: Locale,
   device: string,
   command: string,
   f: CommandFailure,
+  name: string | null = null,
 ): string {
   const exception = f.exception ? ` (Modbus ${f.exception})` : "";
   if (locale === "zh-CN") {
     const why = ZH_WHY[f.error] ?? `设备拒绝执行（${f.error}）`;
-    return `${device}：命令 ${command} 失败，${why}${f.exception ? `（Modbus 异常 ${f.exception}）` : ""}`;
+    const cmd = name === null ? `命令 ${command} ` : `命令“${name}”`;
+    return `${device}：${cmd}失败，${why}${f.exception ? `（Modbus 异常 ${f.exception}）` : ""}`;
   }
   const why = EN_WHY[f.error] ?? `the device refused it (${f.error})`;
-  return `${device}: command ${command} failed: ${why}${exception}`;
+  const cmd = name === null ? `command ${command}` : `command "${name}"`;
+  return `${device}: ${cmd} failed: ${why}${exception}`;
 }

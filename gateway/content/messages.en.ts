@@ -108,7 +108,6 @@ export const en: Catalogue = {
   recordedAwaitingAck: "recorded, awaiting acknowledgement",
   testPrefix: "[TEST] ",
   declaredAction: "Follow the site's procedure for this device; send someone to look if in doubt.",
-  gateway: "the gateway",
   afterTitle: ": ",
   beforeTransition: " — ",
   bracket: (s) => ` (${s})`,
@@ -118,6 +117,7 @@ export const en: Catalogue = {
   householdWith: (household, resident) => (resident ? `${household}, ${resident}` : household),
   // "at": a household is a place ("Emergency call at 1号楼 101室, 张阿姨"); "X of 1号楼 101室, 张阿姨" was not English.
   of: (owner, thing) => `${thing} at ${owner}`,
+  deviceAlert: (device, title) => `${title}, ${device}`,
   place: (household, device) =>
     household !== null && device !== null ? `${device} at ${household}` : (device ?? household ?? ""),
 };

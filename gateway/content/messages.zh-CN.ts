@@ -113,7 +113,6 @@ export const zhCN: Catalogue = {
   recordedAwaitingAck: "已记录，待确认",
   testPrefix: "【测试】",
   declaredAction: "按该设备的处置规程处理，必要时派人到现场查看。",
-  gateway: "网关",
   afterTitle: "：",
   beforeTransition: "；",
   bracket: (s) => `（${s}）`,
@@ -122,5 +121,7 @@ export const zhCN: Catalogue = {
   deviceAt: (device, location) => (location ? `${device}（${location}）` : device),
   householdWith: (household, resident) => (resident ? `${household} ${resident}` : household),
   of: (owner, thing) => zhJoin(owner, "的", thing),
+  // "，": a title can start with what the device's name ends with ("入户门磁" + "门长时间未关").
+  deviceAlert: (device, title) => `${device}，${title}`,
   place: (household, device) => [household, device].filter((p) => p !== null).join("，"),
 };

@@ -240,7 +240,7 @@ describe("operator-facing lines name people, places and devices readably (every 
     }
     const b = new AlertContentBuilder(() => site("en", "named"));
     const tamper = allAlerts().find((a) => a.code === "TAMPER" && a.subject.model === "ds10") as Alert;
-    expect(b.nameAlert(tamper)).toBe("Device cover opened at 1号楼 101室, 张阿姨");
+    expect(b.nameAlert(tamper)).toBe("Device cover opened, 入户门磁 (入户门) at 1号楼 101室, 张阿姨");
     expect(b.nameDevice("gas-7")).toBe("厨房燃气报警器 (厨房) at 1号楼 101室, 张阿姨");
   });
 
@@ -252,8 +252,8 @@ describe("operator-facing lines name people, places and devices readably (every 
     const fire = all.find((a) => a.code === "FIRE_ALARM") as Alert;
     expect(zh.nameDevice("gas-7")).toBe("住户 hh-7 的燃气报警器 gas-7");
     expect(en.nameDevice("gas-7")).toBe("gas detector gas-7 at household hh-7");
-    expect(zh.nameAlert(gasLeak)).toBe("住户 hh-7 的燃气泄漏");
-    expect(en.nameAlert(gasLeak)).toBe("Gas leak at household hh-7");
+    expect(zh.nameAlert(gasLeak)).toBe("住户 hh-7 的燃气报警器 gas-7，燃气泄漏");
+    expect(en.nameAlert(gasLeak)).toBe("Gas leak, gas detector gas-7 at household hh-7");
     expect(zh.nameAlert(fire)).toBe("微型消防站 fire-7 的火警");
     expect(en.nameAlert(fire)).toBe("Fire alarm at fire station fire-7");
     expect(zh.describe(gasLeak, "raised").message).toMatch(/：住户 hh-7，燃气报警器 gas-7$/);
@@ -261,6 +261,109 @@ describe("operator-facing lines name people, places and devices readably (every 
     const named = new AlertContentBuilder(() => site("en", "named"));
     expect(named.describe(gasLeak, "acknowledged").message).toMatch(
       /: 厨房燃气报警器 \(厨房\) at 1号楼 101室, 张阿姨 — acknowledged by duty-desk$/,
+    );
+  });
+
+  it("a result for a household's device's alert names the device: a pendant's and a door sensor's are told apart", () => {
+    const all = allAlerts();
+    const of = (model: string, code: string) =>
+      all.find((a) => a.code === code && a.subject.model === model) as Alert;
+    const zh = new AlertContentBuilder(() => site("zh-CN", "named"));
+    const en = new AlertContentBuilder(() => site("en", "named"));
+    expect(zh.nameAlert(of("ds10", "TAMPER"))).toBe("1号楼 101室 张阿姨的入户门磁（入户门），设备外壳被打开");
+    expect(zh.nameAlert(of("ec200", "BATTERY_LOW"))).toBe(
+      "1号楼 101室 张阿姨的随身呼叫器（卧室床头），电池电量低",
+    );
+    expect(en.nameAlert(of("ec200", "DEVICE_LOST"))).toBe(
+      "Device not heard from, 随身呼叫器 (卧室床头) at 1号楼 101室, 张阿姨",
+    );
+    const unnamed = new AlertContentBuilder(() => site("zh-CN", "unnamed"));
+    expect(unnamed.nameAlert(of("ds10", "DEVICE_LOST"))).toBe("住户 hh-7 的门磁 door-7，设备失联");
+    // The household's own alert and a device of no household: as before.
+    const welfare = all.find((a) => a.code === "WELFARE_CHECK") as Alert;
+    expect(zh.nameAlert(welfare)).toBe("1号楼 101室 张阿姨的长时间无活动");
+    expect(unnamed.nameAlert(of("mfs8", "FIRE_ALARM"))).toBe("微型消防站 fire-7 的火警");
+    // Every device alert of a household: its result names the device, in both languages and namings.
+    for (const locale of LOCALES)
+      for (const naming of ["named", "unnamed", "placed"] as const) {
+        const b = new AlertContentBuilder(() => site(locale, naming));
+        for (const a of all.filter((x) => x.subject.household !== null && x.subject.model !== "household"))
+          expect(b.nameAlert(a), `${locale} ${naming} ${a.code}`).toContain(b.nameDevice(a.subject.id));
+        // The verb first where a refusal names an alert: its title must not run into it.
+        const lines = everyLine(locale, naming);
+        expect(
+          lines.filter((l) => /(打开|未关|失联|异常)(此前已确认|未被搁置)|is not shelved/.test(l)),
+        ).toEqual([]);
+      }
+  });
+
+  it("the gateway's own alerts read as their title, never 'X: the gateway' (every gateway code)", () => {
+    const gatewayAlerts = allAlerts().filter((a) => a.subject.model === "gateway");
+    expect(gatewayAlerts.length).toBe(3);
+    for (const locale of LOCALES) {
+      const b = new AlertContentBuilder(() => site(locale, "named"));
+      for (const a of gatewayAlerts) {
+        const title = b.nameAlert(a);
+        expect(title, a.code).toMatch(locale === "en" ? /^Gateway / : /^网关/);
+        for (const t of ["raised", "acknowledged", "shelved", "escalated"] as const) {
+          const m = b.describe(a, t, { level: 1, unacknowledgedForMs: 60_000 }).message;
+          expect(m, `${locale} ${a.code} ${t}`).not.toMatch(/: the gateway|：网关/);
+          expect(m.startsWith(title), m).toBe(true);
+        }
+        expect(b.describe(a, "raised").message).toMatch(new RegExp(`^${title}(\\(|（|$)`));
+      }
+    }
+    const en = new AlertContentBuilder(() => site("en", "named"));
+    const zh = new AlertContentBuilder(() => site("zh-CN", "named"));
+    const storage = gatewayAlerts.find((a) => a.code === "STORAGE_DEGRADED") as Alert;
+    expect(en.describe(storage, "raised").message).toBe("Gateway storage failing");
+    expect(en.describe(storage, "acknowledged").message).toBe(
+      "Gateway storage failing — acknowledged by duty-desk",
+    );
+    expect(zh.describe(storage, "acknowledged").message).toBe("网关存储故障；已由 duty-desk 确认");
+  });
+
+  it("a command's failure names the command as the console does (打开燃气阀, not valve_open)", () => {
+    for (const locale of LOCALES) {
+      const b = new AlertContentBuilder(() => site(locale, "named"));
+      for (const d of DEVICES) {
+        const p = PROFILES.find((x) => x.model === d.model);
+        for (const c of Object.keys(p?.commands ?? {})) {
+          const name = b.nameCommand(d.id, c);
+          expect(name, `${d.model} ${c}`).toBeTruthy();
+          const line = commandFailureText(locale, b.nameDevice(d.id), c, { error: "device-busy" }, name);
+          expect(line).toContain(name as string);
+          expect(line).not.toMatch(new RegExp(`(command|命令) ${c}`));
+        }
+      }
+    }
+    const zh = new AlertContentBuilder(() => site("zh-CN", "unnamed"));
+    const en = new AlertContentBuilder(() => site("en", "unnamed"));
+    expect(
+      commandFailureText(
+        "zh-CN",
+        zh.nameDevice("gas-7"),
+        "valve_open",
+        { error: "device-busy" },
+        zh.nameCommand("gas-7", "valve_open"),
+      ),
+    ).toBe("住户 hh-7 的燃气报警器 gas-7：命令“打开燃气阀”失败，设备忙，拒绝执行");
+    expect(
+      commandFailureText(
+        "en",
+        en.nameDevice("gas-7"),
+        "valve_open",
+        { error: "device-busy" },
+        en.nameCommand("gas-7", "valve_open"),
+      ),
+    ).toBe(
+      'gas detector gas-7 at household hh-7: command "open the gas valve" failed: the device is busy and refused it',
+    );
+    // A command the model does not have, or a YAML profile's own: said by its name.
+    expect(zh.nameCommand("gas-7", "flush_tank")).toBeNull();
+    expect(zh.nameCommand("gas-7", "toString")).toBeNull();
+    expect(commandFailureText("zh-CN", "泵房", "flush_tank", { error: "timeout" }, null)).toMatch(
+      /^泵房：命令 flush_tank 失败，/,
     );
   });
 });

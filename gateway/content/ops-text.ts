@@ -44,7 +44,8 @@ const zhAlerts = (n = 0) => (n ? `（${n} 条未结束告警）` : "");
 const ZH: Words = {
   acknowledged: (a) => `已确认${zhOf(a)}`,
   closed: (a) => `已确认，告警已结束${zhOf(a)}`,
-  "already-acknowledged": (a) => zhJoin(a.name ?? "该告警", "此前已确认"),
+  // The name first would run its title into the verb ("…，门长时间未关此前已确认").
+  "already-acknowledged": (a) => (a.name ? `此前已确认${zhOf(a)}` : "该告警此前已确认"),
   shelved: (a, at) =>
     a.name
       ? `已搁置${zhOf(a)}${a.until ? `，至 ${at(a.until)}` : ""}`

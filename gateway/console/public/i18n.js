@@ -339,7 +339,8 @@ export const CODE_NAMES = {
 
 // The built-in models' commands (docs/topics.md "Device commands"), named for people in a
 // command's result: "设备命令 关闭燃气阀 · 1号楼 101室厨房", not `valve_close`.
-// gateway/console/i18n.test.ts holds every command of the table named in both languages.
+// The names are the profiles' (devices/*.ts `commands.*.names`), which the gateway's failure messages
+// say too: gateway/console/i18n.test.ts holds this table equal to them.
 export const COMMAND_NAMES = {
   "zh-CN": {
     locate: "让挂件鸣响（寻找）",
