@@ -10,6 +10,7 @@ import { join, resolve } from "node:path";
 import { promisify } from "node:util";
 import mqtt from "mqtt";
 import { afterAll, describe, expect, it } from "vitest";
+import { mqttPortOf, startGatewayCli } from "./support/gateway-cli.js";
 import { suiteTempDir } from "./support/temp-dir.js";
 
 const run = promisify(execFile);
@@ -69,37 +70,10 @@ describe("linli reload", () => {
 
   it("applies an edited file to the running gateway via SIGHUP and refuses an invalid one", async () => {
     writeFileSync(file, siteFile(""));
-    child = spawn(
-      process.execPath,
-      [CLI, "start", "--config", file, "--data-dir", dataDir, "--log-format", "json"],
-      { stdio: ["ignore", "pipe", "pipe"] },
-    );
-    const proc = child;
-    const lines: string[] = [];
-    let buffered = "";
-    proc.stdout?.on("data", (b: Buffer) => {
-      buffered += b.toString("utf8");
-      const parts = buffered.split("\n");
-      buffered = parts.pop() ?? "";
-      lines.push(...parts);
-    });
-    proc.stderr?.resume();
-    const logged = async (msg: string, timeoutMs = 30_000) => {
-      const deadline = Date.now() + timeoutMs;
-      for (;;) {
-        const line = lines.find((l) => l.includes(`"msg":"${msg}`));
-        if (line) return JSON.parse(line) as Record<string, unknown>;
-        if (proc.exitCode !== null) throw new Error(`gateway exited (${proc.exitCode}): ${lines.join("\n")}`);
-        if (Date.now() > deadline) throw new Error(`no "${msg}" in the log:\n${lines.join("\n")}`);
-        await new Promise((r) => setTimeout(r, 20));
-      }
-    };
-    const started = await logged("gateway started");
-    const port = Number(
-      String((started.listeners as string[])[0])
-        .split(":")
-        .pop(),
-    );
+    const cli = startGatewayCli(file, dataDir);
+    child = cli.proc;
+    const { proc, logged } = cli;
+    const port = mqttPortOf(await logged("gateway started"));
 
     // The CLI writes its pid file just after the gateway logs that it started.
     const pidFile = join(dataDir, "linli.pid");

@@ -4,13 +4,14 @@
  * exiting, raises CONFIG_REFUSED and names the field; a valid file reloaded closes it. A first
  * start with a broken file (no copy) still refuses. Built CLI, 127.0.0.1, stopped by its PID.
  */
-import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { type ChildProcess, execFile } from "node:child_process";
 import { existsSync, mkdirSync, statSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
 import mqtt from "mqtt";
 import { afterEach, describe, expect, it } from "vitest";
 import { freePort } from "./support/free-port.js";
+import { type GatewayCli, mqttPortOf, startGatewayCli } from "./support/gateway-cli.js";
 import { suiteTempDir } from "./support/temp-dir.js";
 
 const run = promisify(execFile);
@@ -38,40 +39,10 @@ devices:
 const broken = (metricsPort: number) =>
   site(metricsPort).replace("password: pw-1", "password: pw-1\n    heartbeatInterval: soon");
 
-interface Started {
-  proc: ChildProcess;
-  lines: string[];
-  logged: (msg: string) => Promise<Record<string, unknown>>;
-}
+type Started = GatewayCli;
 
 function start(file: string, dataDir: string): Started {
-  const proc = spawn(
-    process.execPath,
-    [CLI, "start", "--config", file, "--data-dir", dataDir, "--log-format", "json"],
-    {
-      stdio: ["ignore", "pipe", "pipe"],
-    },
-  );
-  const lines: string[] = [];
-  let buffered = "";
-  proc.stdout?.on("data", (b: Buffer) => {
-    buffered += b.toString("utf8");
-    const parts = buffered.split("\n");
-    buffered = parts.pop() ?? "";
-    lines.push(...parts);
-  });
-  proc.stderr?.resume();
-  const logged = async (msg: string) => {
-    const deadline = Date.now() + 30_000;
-    for (;;) {
-      const line = lines.find((l) => l.includes(`"msg":"${msg}`));
-      if (line) return JSON.parse(line) as Record<string, unknown>;
-      if (proc.exitCode !== null) throw new Error(`gateway exited (${proc.exitCode}): ${lines.join("\n")}`);
-      if (Date.now() > deadline) throw new Error(`no "${msg}" in the log:\n${lines.join("\n")}`);
-      await new Promise((r) => setTimeout(r, 20));
-    }
-  };
-  return { proc, lines, logged };
+  return startGatewayCli(file, dataDir);
 }
 
 async function stop(proc: ChildProcess): Promise<void> {
@@ -80,13 +51,6 @@ async function stop(proc: ChildProcess): Promise<void> {
   process.kill(proc.pid, "SIGTERM");
   await exited;
 }
-
-const mqttPortOf = (started: Record<string, unknown>) =>
-  Number(
-    String((started.listeners as string[])[0])
-      .split(":")
-      .pop(),
-  );
 
 describe("a site file refused at start", () => {
   const dir = suiteTempDir("linli-last-good-");

@@ -6,7 +6,7 @@
  * from zero at a restart. The last test runs the built gateway as a process, SIGKILLed mid-hold
  * (a YAML model's 8 s on-delay) on a real journal.
  */
-import { type ChildProcess, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import mqtt from "mqtt";
@@ -14,6 +14,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { FakeClock } from "../core/clock.js";
 import { KEY } from "../gateway/state/keys.js";
 import { MemoryStore } from "../gateway/state/store.js";
+import { mqttPortOf, startGatewayCli } from "./support/gateway-cli.js";
 import {
   gatewaysInTurn,
   OPS,
@@ -197,7 +198,6 @@ describe("restart: a GD-2's 10 minutes on battery run on", () => {
   });
 });
 
-const CLI = "dist/cli/linli.js";
 /** A YAML model (docs/devices.md) with a configured on-delay short enough for a real-time test. */
 const site = `site:
   id: s1
@@ -240,34 +240,8 @@ interface Started {
 }
 
 function startProcess(file: string, dataDir: string): Started {
-  const proc = spawn(
-    process.execPath,
-    [CLI, "start", "--config", file, "--data-dir", dataDir, "--log-format", "json"],
-    { stdio: ["ignore", "pipe", "pipe"] },
-  );
-  const lines: string[] = [];
-  let buffered = "";
-  proc.stdout?.on("data", (b: Buffer) => {
-    buffered += b.toString("utf8");
-    const parts = buffered.split("\n");
-    buffered = parts.pop() ?? "";
-    lines.push(...parts);
-  });
-  proc.stderr?.resume();
-  const port = (async () => {
-    const deadline = Date.now() + 30_000;
-    for (;;) {
-      const line = lines.find((l) => l.includes('"msg":"gateway started'));
-      if (line) {
-        const listeners = (JSON.parse(line) as { listeners: string[] }).listeners;
-        return Number(String(listeners[0]).split(":").pop());
-      }
-      if (proc.exitCode !== null) throw new Error(`gateway exited (${proc.exitCode}): ${lines.join("\n")}`);
-      if (Date.now() > deadline) throw new Error(`gateway did not start:\n${lines.join("\n")}`);
-      await sleep(20);
-    }
-  })();
-  return { proc, port };
+  const { proc, logged } = startGatewayCli(file, dataDir);
+  return { proc, port: logged("gateway started").then(mqttPortOf) };
 }
 
 async function kill(proc: ChildProcess, signal: NodeJS.Signals): Promise<void> {
