@@ -180,6 +180,16 @@ describe("spans of time in alert texts", () => {
     expect(lost("en", 1 * MIN)).toBe("silent for 1 minute");
   });
 
+  it("an operator's name is spaced from Chinese only when it is a Latin name or id", () => {
+    const zh = CATALOGUES["zh-CN"].transitions;
+    const args = { count: 1, level: 0, unacknowledgedMs: 0 };
+    expect(zh.acknowledged({ ...args, by: "duty-desk", until: null })).toBe("已由 duty-desk 确认");
+    expect(zh.acknowledged({ ...args, by: "王明", until: null })).toBe("已由王明确认");
+    expect(zh.acknowledged({ ...args, by: null, until: null })).toBe("已由值班员确认");
+    expect(zh.shelved({ ...args, by: "王明", until: "17:30" })).toBe("已由王明搁置至 17:30");
+    expect(zh.shelved({ ...args, by: "op-2", until: null })).toBe("已由 op-2 搁置");
+  });
+
   it("an escalation says how long nobody acknowledged in the same words", () => {
     const args = { by: null, until: null, count: 1, level: 2 };
     expect(CATALOGUES["zh-CN"].transitions.escalated({ ...args, unacknowledgedMs: 30 * S })).toBe(
