@@ -59,16 +59,17 @@ describe("journal directory lock", () => {
   it.skipIf(process.platform !== "linux")(
     "an owner that exited but is not reaped yet (a zombie) holds nothing: its lock is stale",
     async () => {
-      // The shell becomes `sleep 5` (exec), which never waits for its first child: that one,
-      // once exited, stays a zombie until the sleep ends.
-      const parent = spawn("sh", ["-c", "sleep 0 & echo $!; exec sleep 5"], {
+      // The shell becomes `sleep 8` (exec), which never waits for its first child: that one,
+      // once exited, stays a zombie until the sleep ends. The child outlives the exec by a second:
+      // a `sleep 0` could exit while the shell was still there to reap it (loaded machine: ENOENT).
+      const parent = spawn("sh", ["-c", "sleep 1 & echo $!; exec sleep 8"], {
         stdio: ["ignore", "pipe", "ignore"],
       });
       try {
         const pid = await new Promise<number>((resolve) =>
           parent.stdout.once("data", (d) => resolve(Number(String(d)))),
         );
-        const end = Date.now() + 3_000;
+        const end = Date.now() + 6_000;
         const state = () => {
           const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
           return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
