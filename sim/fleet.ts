@@ -75,8 +75,8 @@ export interface MalformedInput {
     /** Request headers whose length frames nothing: the bytes held were dropped. */
     framingErrors: number;
   };
-  /** RTU buses (rtu-server.ts stats): request frames with a bad CRC, discarded. */
-  modbusRtu: { crcErrors: number };
+  /** RTU buses (rtu-server.ts stats): request frames with a bad CRC, and requests cut off, discarded. */
+  modbusRtu: { crcErrors: number; incompleteFrames: number };
   /** EC-200 / GD-2 downlinks that are no command of the datasheet (not JSON or CBOR, unknown cmd, no id). */
   mqtt: { badDownlinks: number };
 }
@@ -246,14 +246,17 @@ export class Fleet {
   malformedInput(): MalformedInput {
     const m: MalformedInput = {
       modbusTcp: { foreignProtocol: 0, framingErrors: 0 },
-      modbusRtu: { crcErrors: 0 },
+      modbusRtu: { crcErrors: 0, incompleteFrames: 0 },
       mqtt: { badDownlinks: this.badDownlinks },
     };
     for (const s of this.tcpServers) {
       m.modbusTcp.foreignProtocol += s.stats.foreignProtocol;
       m.modbusTcp.framingErrors += s.stats.framingErrors;
     }
-    for (const s of this.rtuServers) m.modbusRtu.crcErrors += s.stats.crcErrors;
+    for (const s of this.rtuServers) {
+      m.modbusRtu.crcErrors += s.stats.crcErrors;
+      m.modbusRtu.incompleteFrames += s.stats.incompleteFrames;
+    }
     return m;
   }
 

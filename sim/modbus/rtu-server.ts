@@ -37,6 +37,11 @@ export interface RtuServerStats {
   requests: number;
   replies: number;
   crcErrors: number;
+  /**
+   * Requests cut off: bytes that silence ended before they made a whole frame (MB serial V1.02
+   * §2.5.1.1 drops them), or more bytes than any frame holds. Discarded unanswered, as a bad CRC is.
+   */
+  incompleteFrames: number;
   /** Frames for unit ids nobody here answers. */
   foreign: number;
   broadcasts: number;
@@ -66,6 +71,7 @@ export class RtuSlaveServer {
     requests: 0,
     replies: 0,
     crcErrors: 0,
+    incompleteFrames: 0,
     foreign: 0,
     broadcasts: 0,
     malformed: noMalformed(),
@@ -107,8 +113,12 @@ export class RtuSlaveServer {
 
   private onData(chunk: Uint8Array): void {
     if (this.len + chunk.length > this.buf.length) {
-      this.len = 0; // more than any frame: garbage, resynchronise
-      if (chunk.length > this.buf.length) return;
+      // More than any frame: garbage, resynchronise.
+      this.discard();
+      if (chunk.length > this.buf.length) {
+        this.stats.incompleteFrames++;
+        return;
+      }
     }
     this.buf.set(chunk, this.len);
     this.len += chunk.length;
@@ -137,7 +147,7 @@ export class RtuSlaveServer {
       if (need === 0) {
         // Too short to tell its length (a lone noise byte, a cut-off 0x0F/0x10 head): silence ends
         // it like any incomplete frame, or it would poison the master's next request.
-        if (silence) this.len = 0;
+        if (silence) this.discard();
         return;
       }
       if (need === -1) {
@@ -146,11 +156,11 @@ export class RtuSlaveServer {
         need = this.len;
       }
       if (need > MAX_FRAME) {
-        this.len = 0;
+        this.discard();
         return;
       }
       if (this.len < need) {
-        if (silence) this.len = 0; // an incomplete frame followed by silence is discarded
+        if (silence) this.discard(); // an incomplete frame followed by silence is discarded
         return;
       }
       const frame = this.buf.slice(0, need);
@@ -158,6 +168,13 @@ export class RtuSlaveServer {
       this.len -= need;
       this.handleFrame(frame);
     }
+  }
+
+  /** Drops the bytes held (an incomplete or oversized request), counted once. */
+  private discard(): void {
+    if (this.len === 0) return;
+    this.stats.incompleteFrames++;
+    this.len = 0;
   }
 
   private handleFrame(frame: Uint8Array): void {

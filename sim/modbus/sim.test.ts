@@ -122,12 +122,23 @@ describe("MFS-8 simulator on an RTU line, byte-exact per datasheet", () => {
     // MB serial V1.02 §2.5.1.1: a frame ends on 3.5 characters of silence, an incomplete one is
     // dropped. A lone byte (a driver-enable glitch on RS-485) and a 5-byte start of a 0x10 write
     // (its byte count not yet seen) must not stay in front of the master's next request.
-    const { ask, l } = await line([new Mfs8Panel({ unit: 1 })]);
-    for (const fragment of ["00", "01 10 00 00 00"]) {
+    const { ask, l, server } = await line([new Mfs8Panel({ unit: 1 })]);
+    for (const fragment of ["00", "01 10 00 00 00", "01 03 00 00"]) {
       l.a.write(hex(fragment));
       await new Promise((r) => setTimeout(r, 20)); // longer than the sim's end-of-frame silence
       expect(await ask(withCrc("01 03 00 00 00 01"))).toMatch(/^01 03 02 4D 38/);
     }
+    // Each fragment is a request the sim dropped: counted, as a gateway's bad framing must show
+    // in `linli sim`'s malformed-requests line, not vanish.
+    expect(server.stats).toMatchObject({ incompleteFrames: 3, crcErrors: 0, requests: 3 });
+  });
+
+  it("more bytes than any frame holds are dropped and counted once", async () => {
+    const { ask, l, server } = await line([new Mfs8Panel({ unit: 1 })]);
+    l.a.write(new Uint8Array(600).fill(0x41));
+    await new Promise((r) => setTimeout(r, 20));
+    expect(await ask(withCrc("01 03 00 00 00 01"))).toMatch(/^01 03 02 4D 38/);
+    expect(server.stats.incompleteFrames).toBe(1);
   });
 
   it("several panels share the line; absent units and bad CRCs get no reply", async () => {

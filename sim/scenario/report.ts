@@ -152,7 +152,8 @@ export function formatMalformedInput(
     parts.push(
       `Modbus TCP ${m.modbusTcp.foreignProtocol} foreign protocol id, ${m.modbusTcp.framingErrors} framing errors`,
     );
-  if (has.rtuSlaves > 0) parts.push(`Modbus RTU ${m.modbusRtu.crcErrors} bad CRC`);
+  if (has.rtuSlaves > 0)
+    parts.push(`Modbus RTU ${m.modbusRtu.crcErrors} bad CRC, ${m.modbusRtu.incompleteFrames} cut off`);
   if (has.mqtt > 0) parts.push(`MQTT ${m.mqtt.badDownlinks} bad downlinks`);
   return parts.length > 0 ? `malformed requests to the simulator: ${parts.join("; ")}` : undefined;
 }

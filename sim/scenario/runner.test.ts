@@ -575,7 +575,7 @@ describe("stopping a run during churn", () => {
         run: runner.stats,
         malformedInput: {
           modbusTcp: { foreignProtocol: 2, framingErrors: 1 },
-          modbusRtu: { crcErrors: 3 },
+          modbusRtu: { crcErrors: 3, incompleteFrames: 0 },
           mqtt: { badDownlinks: 0 },
         },
         operator: { reconnects: 0, lastError: null },
