@@ -11,6 +11,9 @@ const point = (over: Partial<P>): P => ({
   p1P99OnMs: 4.4,
   p1P99Ratio: 1.1,
   p1P99RatioInterval: null,
+  consoleP1P99OffMs: null,
+  consoleP1P99OnMs: null,
+  consoleP1P99Ratio: null,
   p1CountOff: 300,
   p1CountOn: 300,
   pairsPooled: 1,
@@ -43,14 +46,17 @@ const summary = (points: P[], off: number, on: number): JournalSummary => ({
  * A point whose P1 alerts took `ms` each (n of them), with other processes at `other` % of a core
  * and the hypervisor's steal at `steal`.
  */
-function fakePoint(ms: number[], other = 0, steal = 0): PointResult {
+function fakePoint(ms: number[], other = 0, steal = 0, consoleMs?: number[]): PointResult {
   const l = new Latency();
   for (const v of ms) l.record(v);
+  const c = new Latency();
+  for (const v of consoleMs ?? []) c.record(v);
   return {
     achievedRate: 2000,
     otherCpuPct: other,
     stealPct: steal,
     latency: { p1: l.summary(), p1Histogram: l.encoded() },
+    ...(consoleMs ? { console: { p1: c.summary(), p1Histogram: c.encoded() } } : {}),
     server: { gateway: { journal: { records: 1, syncs: 1, lastSyncMs: 0.1, bytesOnDisk: 1 } } },
   } as unknown as PointResult;
 }
@@ -97,6 +103,19 @@ describe("journal summary", () => {
     expect(i?.low).toBeLessThanOrEqual(p?.p1P99Ratio as number);
     expect(i?.high).toBeGreaterThanOrEqual(p?.p1P99Ratio as number);
     expect(i?.high).toBeLessThan(1.5);
+  });
+
+  it("pools the console's P1 samples the same way, as information beside the subscriber's", () => {
+    const off = (k: number) => fakePoint(ramp(100, 1, 0.01), 0, 0, ramp(100, 2, 0.01 * k));
+    const on = (k: number) => fakePoint(ramp(100, 1, 0.01), 0, 0, ramp(100, 2, 0.02 * k));
+    const rp = journalPoint(off(1), on(1), [{ off: off(1), on: on(1) }]);
+    const p = journalSummary([rp])?.points[0];
+    expect(p?.consoleP1P99OffMs).toBeCloseTo(2.98, 1);
+    expect(p?.consoleP1P99OnMs).toBeCloseTo(3.96, 1);
+    expect(p?.consoleP1P99Ratio).toBeCloseTo(3.96 / 2.98, 1);
+    // A side without a console in some pooled point has no pooled console figure.
+    const partial = journalPoint(off(1), on(1), [{ off: fakePoint(ramp(100, 1, 0.01)), on: on(1) }]);
+    expect(journalSummary([partial])?.points[0]?.consoleP1P99Ratio).toBeNull();
   });
 
   it("gives no interval for a single pooled pair", () => {

@@ -181,6 +181,15 @@ export interface JournalSummary {
      * target is the target met with a margin; a pooled figure alone is one draw of a wide spread.
      */
     p1P99RatioInterval: { low: number; high: number } | null;
+    /**
+     * The same pooled P1 p99 at the operator console (its own connection, on a worker thread of
+     * the runner, subscribed to the P1 alerts only), off / on and on / off: information beside the
+     * figure above, which is timed by the subscriber of every topic on the generator's own event
+     * loop. null when a side's console measured nothing.
+     */
+    consoleP1P99OffMs: number | null;
+    consoleP1P99OnMs: number | null;
+    consoleP1P99Ratio: number | null;
     /** P1 alerts behind each pooled p99, and how many of the pairs were pooled (disturbed ones are not). */
     p1CountOff: number;
     p1CountOn: number;
@@ -227,6 +236,14 @@ export function journalSummary(points: RatePoint[]): JournalSummary | null {
       const onL = pooled(pool.map((x) => x.on.latency.p1Histogram));
       const off = offL.p99Ms;
       const on = onL.p99Ms;
+      const consoleOf = (side: PointResult[]) => {
+        const hs = side.map((r) => r.console?.p1Histogram).filter((h): h is string => h !== undefined);
+        if (hs.length < side.length) return null;
+        const c = pooled(hs);
+        return c.count > 0 ? c.p99Ms : null;
+      };
+      const consoleOff = consoleOf(pool.map((x) => x.off));
+      const consoleOn = consoleOf(pool.map((x) => x.on));
       const js = j.server.gateway?.journal;
       return {
         rate: p.rate,
@@ -242,6 +259,9 @@ export function journalSummary(points: RatePoint[]): JournalSummary | null {
                 })),
               )
             : null,
+        consoleP1P99OffMs: consoleOff,
+        consoleP1P99OnMs: consoleOn,
+        consoleP1P99Ratio: consoleOff !== null && consoleOn !== null && consoleOff > 0 ? consoleOn / consoleOff : null,
         p1CountOff: offL.count,
         p1CountOn: onL.count,
         pairsPooled: quiet.length,
@@ -297,6 +317,7 @@ export function printJournal(log: (s: string) => void, j: JournalSummary): void 
       "P1 n off/on",
       "pairs pooled",
       "on/off each pair",
+      "console off/on, on/off",
       ...(withLoop ? ["on, loop writes", "loop/off"] : []),
       "achieved off",
       "on",
@@ -318,6 +339,9 @@ export function printJournal(log: (s: string) => void, j: JournalSummary): void 
       `${p.p1CountOff}/${p.p1CountOn}`,
       `${p.pairsPooled}/${p.pairs}`,
       p.pairRatios.map((r) => x(r)).join(" "),
+      p.consoleP1P99OffMs === null || p.consoleP1P99OnMs === null
+        ? "-"
+        : `${ms(p.consoleP1P99OffMs)}/${ms(p.consoleP1P99OnMs)}, ${x(p.consoleP1P99Ratio)}`,
       ...(withLoop ? [p.p1P99LoopMs === null ? "-" : ms(p.p1P99LoopMs), x(p.p1P99LoopRatio)] : []),
       String(Math.round(p.achievedOff)),
       String(Math.round(p.achievedOn)),
