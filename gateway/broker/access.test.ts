@@ -132,6 +132,19 @@ describe("AccessPolicy.authorizePublish: retain and wills (docs/security.md, acc
     });
   });
 
+  it("ownUplink decides as authorizePublish on the device's own topic: allowed until a reload removes the device", () => {
+    const device = registry.devices.get("p1")!;
+    expect(policy.ownUplink(device)).toEqual(policy.authorizePublish(p1, "devices/ec200/p1/up", plain));
+    expect(policy.ownUplink(device)).toEqual({ ok: true, kind: { kind: "uplink" } });
+    device.removed = true;
+    try {
+      expect(policy.ownUplink(device)).toEqual({ ok: false, reason: "topic-not-allowed" });
+      expect(policy.authorizePublish(p1, "devices/ec200/p1/up", plain)).toEqual(policy.ownUplink(device));
+    } finally {
+      device.removed = false;
+    }
+  });
+
   it("topics nobody may publish stay refused whatever the flags", () => {
     for (const flags of [plain, { retain: true, will: false }, { retain: true, will: true }]) {
       expect(policy.authorizePublish(ops, "linli/s1/alerts/p1/FIRE_ALARM/x", flags)).toEqual({

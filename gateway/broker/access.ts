@@ -33,6 +33,9 @@ export type PublishKind =
    */
   | { kind: "forbidden"; action: OperatorAction; target: string; command: string | null };
 const UPLINK: PublishKind = { kind: "uplink" };
+/** Decisions without a per-message part, shared: a device's uplink is decided for every message. */
+const UPLINK_ALLOWED: PublishDecision = Object.freeze({ ok: true, kind: UPLINK });
+const TOPIC_NOT_ALLOWED: PublishDecision = Object.freeze({ ok: false, reason: "topic-not-allowed" });
 
 /** Topic ids: 1 to 64 characters, none of them a separator or wildcard. */
 function isTopicId(s: string | undefined): boolean {
@@ -148,12 +151,23 @@ export class AccessPolicy {
     flags: { retain: boolean; will: boolean },
   ): PublishDecision {
     const kind = topic.startsWith("$SYS/") ? null : this.publish(identity, topic);
-    if (kind === null) return { ok: false, reason: "topic-not-allowed" };
+    if (kind === null) return TOPIC_NOT_ALLOWED;
+    if (kind === UPLINK) return UPLINK_ALLOWED;
     if (kind.kind === "operator" || kind.kind === "forbidden") {
       if (flags.will) return { ok: false, reason: "will-not-allowed" };
       if (flags.retain) return { ok: false, reason: "retain-not-allowed" };
     }
     return { ok: true, kind };
+  }
+
+  /**
+   * authorizePublish() for a device's publish on its own uplink topic, which the device listener's
+   * worker has already matched byte for byte (front/fast-publish.ts, or its parser's path): what is
+   * left to decide is whether a reload removed the device since. Builds no topic string (two per
+   * uplink before: the caller's and publish()'s own).
+   */
+  ownUplink(device: DeviceEntry): PublishDecision {
+    return device.removed ? TOPIC_NOT_ALLOWED : UPLINK_ALLOWED;
   }
 
   subscribe(identity: Identity, filter: string): boolean {

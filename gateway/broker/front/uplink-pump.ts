@@ -207,7 +207,6 @@ export class UplinkPump {
   private onUplink(b: Buffer, tag: number, at: number, length: number): void {
     const connId = b.readUInt32LE(at);
     const slot = b.readInt32LE(at + 4);
-    const retain = b[at + 8] === 1;
     const ctLength = b[at + 9] as number;
     const c = this.connections.get(connId);
     const will = tag === TAG_WILL;
@@ -225,11 +224,13 @@ export class UplinkPump {
       return;
     }
     const identity = c.identity;
-    const topic = identity.device.uplinkTopic ?? "";
-    const decision = this.policy.authorizePublish(identity, topic, { retain, will });
+    // The worker took only PUBLISHes on the device's own uplink topic; its retain flag is the
+    // device's own business (never stored, AccessPolicy.authorizePublish).
+    const decision = this.policy.ownUplink(identity.device);
     const fromAlertRing = b === this.uplinkBytes;
     if (!decision.ok) {
       const who = identity.device.id;
+      const topic = identity.device.uplinkTopic;
       this.counters.reject(identity.device.model, decision.reason);
       this.rateLog.warn(who, decision.reason, { who, topic, will }, "publish refused; device disconnected");
       // Closed as for an uplink not kept (below), once every QoS 1 uplink before it is answered,
