@@ -490,12 +490,12 @@ export async function applyReload(
   };
 
   const removed: DeviceEntry[] = [];
-  const retire = (id: string, reason: string) => {
+  const retire = (id: string, reason: string, nowModel?: string) => {
     const entry = registry.removeDevice(id);
     if (!entry) return;
     touch(entry.householdEntry);
     supervisor.untrack(entry);
-    closedAlerts += engine.closeSubject(id, reason);
+    closedAlerts += engine.closeSubject(id, reason, nowModel);
     publisher.deviceRemoved(entry);
     // Its seqs are not the next device's under this id (a model change): kept, they dropped that
     // one's first messages as re-sends after a restart.
@@ -507,7 +507,7 @@ export async function applyReload(
     removed.push(entry);
   };
   for (const id of plan.devices.removed) retire(id, REASON_DEVICE_REMOVED);
-  for (const d of plan.devices.replaced) retire(d.id, reasonModelChanged(d.model));
+  for (const d of plan.devices.replaced) retire(d.id, reasonModelChanged(d.model), d.model);
 
   const repoll: DeviceEntry[] = [];
   const restartBuses = new Set(plan.buses.changed);
