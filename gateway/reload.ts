@@ -92,6 +92,8 @@ export interface ReloadPlan {
    */
   operators: { added: string[]; removed: string[]; changed: string[]; roles: string[] };
   buses: { added: string[]; removed: string[]; changed: string[] };
+  /** Site settings applied live that changed: `site.name`, `site.locale` (the rest need a restart). */
+  site: string[];
   /** Alert settings that changed, e.g. ["alerts.escalation.p1"]. */
   alerts: string[];
   logLevel: Config["log"]["level"] | null;
@@ -230,6 +232,8 @@ export function planReload(running: Config, next: Config): ReloadPlan {
       removed: buses.removed.map((b) => b.id),
       changed: buses.both.filter(([o, n]) => !sameValue(o, n)).map(([, n]) => n.id),
     },
+    // Against the effective site: site.id and site.timezone are listed as needing a restart.
+    site: diffPaths(running.site, effective.site, "site"),
     alerts: diffPaths(running.alerts, next.alerts, "alerts"),
     logLevel: running.log.level === next.log.level ? null : next.log.level,
     restartNeeded,
@@ -255,6 +259,7 @@ export function planIsEmpty(p: ReloadPlan): boolean {
     p.buses.added,
     p.buses.removed,
     p.buses.changed,
+    p.site,
     p.alerts,
   ];
   return lists.every((l) => l.length === 0) && p.logLevel === null;
@@ -276,6 +281,7 @@ export function summarisePlan(p: ReloadPlan) {
     },
     operators: p.operators,
     buses: p.buses,
+    site: p.site,
     alerts: p.alerts,
     logLevel: p.logLevel,
   };
