@@ -491,6 +491,9 @@ function describeReport(r: ReloadReport): string {
       );
     if (parts.length > 0) lines.push(`  ${section}: ${parts.join("; ")}`);
   }
+  // A gateway before 0.13.38 reports no `site`.
+  if (((c.site as string[] | undefined) ?? []).length > 0)
+    lines.push(`  site: ${(c.site as string[]).join(", ")}`);
   if ((c.alerts as unknown[]).length > 0)
     lines.push(`  alert settings: ${(c.alerts as string[]).join(", ")}`);
   if (c.logLevel) lines.push(`  log level: ${c.logLevel}`);

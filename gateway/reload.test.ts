@@ -146,6 +146,22 @@ describe("planReload", () => {
     expect(e.devices.map((d) => d.id)).toContain("p-9");
   });
 
+  it("site.locale and site.name are applied and named: not 'nothing to change'", () => {
+    const p = edit((c) => {
+      c.site = { ...c.site, id: "s1", locale: "en", name: "Heping Road centre" };
+    });
+    expect(p.site.sort()).toEqual(["site.locale", "site.name"]);
+    expect(planIsEmpty(p)).toBe(false);
+    expect(p.restartNeeded).toEqual([]);
+    expect(p.effective.site).toMatchObject({ locale: "en", name: "Heping Road centre" });
+    // site.id and site.timezone are restart items, not live ones.
+    const q = edit((c) => {
+      c.site = { id: "s2", timezone: "Europe/Paris" };
+    });
+    expect(q.site).toEqual([]);
+    expect(q.restartNeeded.map((r) => r.path).sort()).toEqual(["site.id", "site.timezone"]);
+  });
+
   it("storage (the journal's directory and policy) needs a restart; the running value is kept", () => {
     const running = cfg(base());
     const next = cfg({ ...base(), storage: { dir: "/var/lib/linli" } });

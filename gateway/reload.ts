@@ -92,6 +92,8 @@ export interface ReloadPlan {
    */
   operators: { added: string[]; removed: string[]; changed: string[]; roles: string[] };
   buses: { added: string[]; removed: string[]; changed: string[] };
+  /** Site settings applied live that changed: `site.name`, `site.locale` (the rest need a restart). */
+  site: string[];
   /** Alert settings that changed, e.g. ["alerts.escalation.p1"]. */
   alerts: string[];
   logLevel: Config["log"]["level"] | null;
@@ -230,6 +232,8 @@ export function planReload(running: Config, next: Config): ReloadPlan {
       removed: buses.removed.map((b) => b.id),
       changed: buses.both.filter(([o, n]) => !sameValue(o, n)).map(([, n]) => n.id),
     },
+    // Against the effective site: site.id and site.timezone are listed as needing a restart.
+    site: diffPaths(running.site, effective.site, "site"),
     alerts: diffPaths(running.alerts, next.alerts, "alerts"),
     logLevel: running.log.level === next.log.level ? null : next.log.level,
     restartNeeded,
@@ -255,6 +259,7 @@ export function planIsEmpty(p: ReloadPlan): boolean {
     p.buses.added,
     p.buses.removed,
     p.buses.changed,
+    p.site,
     p.alerts,
   ];
   return lists.every((l) => l.length === 0) && p.logLevel === null;
@@ -276,6 +281,7 @@ export function summarisePlan(p: ReloadPlan) {
     },
     operators: p.operators,
     buses: p.buses,
+    site: p.site,
     alerts: p.alerts,
     logLevel: p.logLevel,
   };
@@ -490,12 +496,12 @@ export async function applyReload(
   };
 
   const removed: DeviceEntry[] = [];
-  const retire = (id: string, reason: string) => {
+  const retire = (id: string, reason: string, nowModel?: string) => {
     const entry = registry.removeDevice(id);
     if (!entry) return;
     touch(entry.householdEntry);
     supervisor.untrack(entry);
-    closedAlerts += engine.closeSubject(id, reason);
+    closedAlerts += engine.closeSubject(id, reason, nowModel);
     publisher.deviceRemoved(entry);
     // Its seqs are not the next device's under this id (a model change): kept, they dropped that
     // one's first messages as re-sends after a restart.
@@ -507,7 +513,7 @@ export async function applyReload(
     removed.push(entry);
   };
   for (const id of plan.devices.removed) retire(id, REASON_DEVICE_REMOVED);
-  for (const d of plan.devices.replaced) retire(d.id, reasonModelChanged(d.model));
+  for (const d of plan.devices.replaced) retire(d.id, reasonModelChanged(d.model), d.model);
 
   const repoll: DeviceEntry[] = [];
   const restartBuses = new Set(plan.buses.changed);

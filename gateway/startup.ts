@@ -255,7 +255,8 @@ export async function republishRecovered(
     await pace();
   }
   // Before the device status: a device whose model changed has none of the old one's state.
-  for (const [id, reason] of r.orphans) engine.closeSubject(id, reason);
+  // A device id still configured is an orphan for another model under it (recovery.ts).
+  for (const [id, reason] of r.orphans) engine.closeSubject(id, reason, registry.devices.get(id)?.model);
   forgetRetained(p.upstreamRetained ?? [], engine.site, registry, r.orphans, publisher);
   for (const d of registry.devices.values())
     if (d.link === "online" || d.link === "lost") {

@@ -199,6 +199,12 @@ describe("reload under load", () => {
         reason: "device removed from the configuration",
         deviceId: "p-gone",
       });
+      // Its last state says why it ended: an unanswered call is not read as handled.
+      const closedState = await ops.waitFor(
+        (m) => m.topic === goneAlert.topic && m.payload.length > 0 && m.json().state === "closed",
+        10_000,
+      );
+      expect(closedState.json().message).toMatch(/；已结束：设备已从站点配置中删除$/);
       await ops.waitFor((m) => m.topic === goneAlert.topic && m.payload.length === 0, 10_000);
       await ops.waitFor(
         (m) => m.topic === `linli/${SITE}/devices/p-gone/status` && m.payload.length === 0,

@@ -36,6 +36,12 @@ export type SuppressReason = "test" | "maintenance";
 /** Why an alert was closed and a new one raised in its place (docs/topics.md, MFS-8 FAULT; 0.13.7). */
 export type ReplacedFor = { priority: Priority } | { ended: SuppressReason };
 
+/**
+ * Why the gateway closed an alert whose subject left the configuration (docs/reload.md): the
+ * device or household removed, or another model now under the device's id.
+ */
+export type SubjectGone = { removed: "device" | "household" } | { model: string };
+
 /** The ISA-18.2 suppressed-alarm states, shown as `suppression` (null: annunciated). */
 export type Suppression = "shelved" | "suppressed" | "out-of-service";
 
@@ -150,6 +156,11 @@ export class Alert {
    * fault is not read as a fault gone. Null for any other close.
    */
   replacedFor: ReplacedFor | null = null;
+  /**
+   * Why the gateway closed this alert when its subject left the configuration: the operator's
+   * message says so, so an unacknowledged call is not read as handled. Null for any other close.
+   */
+  goneFor: SubjectGone | null = null;
   /** The transition of the last published change (republished as it was after a restart). */
   lastTransition: Transition = "raised";
   /**

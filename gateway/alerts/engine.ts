@@ -377,9 +377,10 @@ export class AlertEngine {
    * The subject left the configuration: its open alerts are closed by the
    * gateway with `reason` (published like any closure, so retained copies go)
    * and everything kept for it (delays, chatter, shelving, out of service) is
-   * forgotten. Returns how many alerts were closed.
+   * forgotten. Returns how many alerts were closed. `nowModel`: the model now configured under a
+   * device's id (its model changed), said in the closed alerts' messages.
    */
-  closeSubject(subjectId: string, reason: string): number {
+  closeSubject(subjectId: string, reason: string, nowModel?: string): number {
     const ss = this.subjects.get(subjectId);
     if (!ss) return 0;
     const now = this.clock.now();
@@ -390,6 +391,12 @@ export class AlertEngine {
       this.shelving.reset(ks);
       const a = ks.alert;
       if (a?.close(now)) {
+        a.goneFor =
+          a.subject.model === "household"
+            ? { removed: "household" }
+            : nowModel === undefined
+              ? { removed: "device" }
+              : { model: nowModel };
         this.emit(a, "closed", BY_GATEWAY, reason, false);
         n++;
       }

@@ -127,6 +127,48 @@ describe("alert content", () => {
     expect(en.describe(tamper, "cleared").message).toMatch(/ — back to normal, to be acknowledged$/);
   });
 
+  it("an alert closed because its device or household left the configuration says so, not just 已结束", () => {
+    const zh = new AlertContentBuilder(() => config());
+    const en = new AlertContentBuilder(() => config({}, "en"));
+    const clock = new FakeClock();
+    const closed: Alert[] = [];
+    const engine = new AlertEngine("s1", clock, new TimerWheel(clock), {
+      alertChanged: (a, t) => {
+        if (t === "closed") closed.push(a);
+      },
+    });
+    const household: AlertSubject = { id: "hh-1", model: "household", household: "hh-1" };
+    const door: AlertSubject = { id: "d-1", model: "ds10", household: "hh-1" };
+    engine.contextFor(pendant).raise("EMERGENCY_CALL", { priority: 1, causes: ["press"], windowMs: 60_000 });
+    engine.contextFor(household).condition("WELFARE_CHECK", true, { priority: 2 });
+    engine.contextFor(door).condition("TAMPER", true, { priority: 2 });
+    // An unanswered call of a removed pendant: not to be read as handled.
+    engine.closeSubject("p-1", "device removed from the configuration");
+    engine.closeSubject("hh-1", "household removed from the configuration");
+    engine.closeSubject("d-1", "device model changed in the configuration (now gd2)", "gd2");
+    const [call, welfare, tamper] = closed as [Alert, Alert, Alert];
+    expect(zh.describe(call, "closed").message).toBe(
+      "紧急呼叫：1号楼 101室 张阿姨，紧急呼叫器（卧室床头）；已结束：设备已从站点配置中删除",
+    );
+    expect(en.describe(call, "closed").message).toMatch(
+      / — closed: the device was removed from the site configuration$/,
+    );
+    expect(zh.describe(welfare, "closed").message).toMatch(/；已结束：住户已从站点配置中删除$/);
+    expect(en.describe(welfare, "closed").message).toMatch(
+      / — closed: the household was removed from the site configuration$/,
+    );
+    // The new model as operators call it.
+    expect(zh.describe(tamper, "closed").message).toMatch(/；已结束：站点配置中该设备已更换为燃气报警器$/);
+    expect(en.describe(tamper, "closed").message).toMatch(
+      / — closed: the device was replaced in the site configuration \(now gas detector\)$/,
+    );
+    // Any other close still reads as before.
+    const acked = alert(pendant, "TAMPER");
+    acked.acknowledge(RAISED, "ops", null, "ops");
+    acked.clear(RAISED + 1000);
+    expect(zh.describe(acked, "closed").message).toMatch(/；已结束$/);
+  });
+
   it("English site; where nothing is configured, what the ids are; a test alert says so", () => {
     const b = new AlertContentBuilder(() => config({}, "en"));
     const c = b.describe(

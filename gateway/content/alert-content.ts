@@ -223,15 +223,20 @@ export class AlertContentBuilder {
     const phrase =
       transition === "closed" && alert.replacedFor !== null
         ? cat.replaced(alert.replacedFor)
-        : transition === "cleared" && alert.momentary
-          ? CALL_CODES.has(alert.code)
-            ? cat.windowEnded
-            : cat.recordedAwaitingAck
-          : // A condition's change was published as `repeated` before topics 0.12.0: a journal of
-            // then republishes it as it was, with the words of a change, not "again (N in all)".
-            transition === "repeated" && !alert.momentary
-            ? cat.transitions.changed(args)
-            : cat.transitions[transition](args);
+        : transition === "closed" && alert.goneFor !== null
+          ? cat.gone(
+              alert.goneFor,
+              "model" in alert.goneFor ? (profileFor(alert.goneFor.model)?.names?.[locale] ?? null) : null,
+            )
+          : transition === "cleared" && alert.momentary
+            ? CALL_CODES.has(alert.code)
+              ? cat.windowEnded
+              : cat.recordedAwaitingAck
+            : // A condition's change was published as `repeated` before topics 0.12.0: a journal of
+              // then republishes it as it was, with the words of a change, not "again (N in all)".
+              transition === "repeated" && !alert.momentary
+              ? cat.transitions.changed(args)
+              : cat.transitions[transition](args);
     const message =
       (alert.test ? cat.testPrefix : "") +
       text.title +

@@ -8,7 +8,7 @@
 
 import type { AlertCode } from "../../core/index.js";
 import { type AlertDetail, type AlertSpec, PROFILES } from "../../devices/index.js";
-import type { ReplacedFor, Transition } from "../alerts/alert.js";
+import type { ReplacedFor, SubjectGone, Transition } from "../alerts/alert.js";
 
 export type Detail = AlertDetail;
 
@@ -47,6 +47,12 @@ export interface Catalogue {
    * or its test mode or maintenance ended): says so, so the close is not read as the fault gone.
    */
   replaced: (why: ReplacedFor) => string;
+  /**
+   * `closed` by the gateway because its device or household left the site configuration (a
+   * reload, or a start with an edited file): says so, so an unanswered call is not read as handled.
+   * `modelName`: what operators call the model now under the device's id, if it has a name.
+   */
+  gone: (why: SubjectGone, modelName: string | null) => string;
   /**
    * `cleared` of any other alert that is a record, not a condition (the gateway's own
    * STORAGE_DAMAGED_AT_START): nothing to return to normal and no call window; it waits for an

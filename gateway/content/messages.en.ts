@@ -105,6 +105,10 @@ export const en: Catalogue = {
     "priority" in w
       ? `closed: the condition changed to priority P${w.priority}, see the new alert that replaces this one`
       : `closed: ${w.ended === "maintenance" ? "maintenance" : "test mode"} ended, see the new alert that replaces this one`,
+  gone: (w, modelName) =>
+    "removed" in w
+      ? `closed: the ${w.removed} was removed from the site configuration`
+      : `closed: the device was replaced in the site configuration (now ${modelName ?? w.model})`,
   recordedAwaitingAck: "recorded, awaiting acknowledgement",
   testPrefix: "[TEST] ",
   declaredAction: "Follow the site's procedure for this device; send someone to look if in doubt.",

@@ -111,6 +111,10 @@ export const zhCN: Catalogue = {
     "priority" in w
       ? `已结束：情况变化，优先级改为 P${w.priority}，由新告警接替，请处理新告警`
       : `已结束：${w.ended === "maintenance" ? "维护" : "测试模式"}已结束，由新告警接替，请处理新告警`,
+  gone: (w, modelName) =>
+    "removed" in w
+      ? `已结束：${w.removed === "household" ? "住户" : "设备"}已从站点配置中删除`
+      : `已结束：站点配置中该设备已更换为${modelName ?? w.model}`,
   recordedAwaitingAck: "已记录，待确认",
   testPrefix: "【测试】",
   declaredAction: "按该设备的处置规程处理，必要时派人到现场查看。",
