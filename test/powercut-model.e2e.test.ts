@@ -17,8 +17,10 @@
  * What the docs allow to be lost is not flagged: a reading that changes no alert (a door opening,
  * mains lost) is a checkpoint, and so is the on-delay it starts (`hold/`): its PUBACK waits for no
  * sync, so the alerts an on-delay raises (DOOR_HELD_OPEN, POWER_FAIL, GAS_VALVE_NOT_CLOSED) are
- * left out for a device whose last reading no later sync covered; after the start each such
- * device reports where it stands (a restored hold waits for a reading), to both gateways. A
+ * left out for a device whose last reading no later sync covered, and their escalation times
+ * when no acknowledgement covered their raise (one that fell due while the gateway was down is
+ * raised at the first reading after the start); after the start each such device reports where
+ * it stands (a restored hold waits for a reading), to both gateways. A
  * device's silence and a welfare period do not count the downtime alike (DEVICE_LOST and
  * WELFARE_CHECK are left out), and revs may skip.
  *
@@ -286,7 +288,11 @@ async function runSeed(seed: number, sync: Sync, steps: number): Promise<void> {
       const vg = view(g);
       for (const f of ["state", "count", "ackedBy", "outOfService"] as const)
         if (vw[f] !== vg[f]) problems.push(`${key} ${f}: ${vg[f]}, would be ${vw[f]}`);
-      if (times) {
+      // An on-delay that fell due while the gateway was down (or whose raise no sync covered)
+      // raises at the first reading after the start ("A pending on-delay across a restart"):
+      // its escalation counts from then.
+      const late = HELD[w.subject.id]?.includes(w.code) === true && !told.has(w.id);
+      if (times && !late) {
         if (vw.escalationLevel !== vg.escalationLevel)
           problems.push(`${key} escalationLevel: ${vg.escalationLevel}, would be ${vw.escalationLevel}`);
         for (const f of ["shelvedUntil", "escalationNextAt"] as const)
@@ -432,6 +438,16 @@ describe.concurrent("power cuts and crashes at random moments: no acknowledged a
     () =>
       // Before: the next one 2 minutes late (an interval after the start, not after its due time).
       runSeed(3, "always", STEPS),
+    60_000,
+  );
+
+  // Found, not fixed yet: a P2 whose shelving ran out while the gateway was down is released at
+  // the start (gateway/alerts/shelving.ts fireOverdue, after the escalations' fireOverdue) as if
+  // the shelving ended then: its unacknowledged time, and so its escalation, counts from the start,
+  // not from the shelving's end (TAMPER/d-1 shelved 5 min, 20 min down: level 0, would be 2).
+  it.fails(
+    "seed 16 (batch): a shelving that ran out while the gateway was down: the escalation counts from its end",
+    () => runSeed(16, "batch", STEPS),
     60_000,
   );
 
