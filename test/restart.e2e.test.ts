@@ -247,10 +247,30 @@ describe("restart from the journal", () => {
 
     clock.advance(3 * MIN); // the first escalation (2 min) fell due during the downtime
     const b = await start(store, clock);
-    // Fired during start-up (the fake clock has not moved since): level 1, the next one 4 min on.
+    // Fired during start-up (the fake clock has not moved since): level 1, the next one 4 min after
+    // it fell due (on schedule), not 4 min after the start.
     const restored = b.engine.byAlertId(call.id as string);
     expect(restored?.escalationLevel).toBe(1);
-    expect(restored?.escalationNextAt).toBe(clock.now() + 4 * MIN);
+    expect(restored?.escalationNextAt).toBe((call.raisedAt as number) + 2 * MIN + 4 * MIN);
+  });
+
+  it("escalations that fell due during a long downtime are counted at the start, published once; the next one on schedule", async () => {
+    const { store, clock, call } = await pressedAndStopped(3);
+    const raisedAt = call.raisedAt as number;
+    // Due at 2, 6 (2 + 4), 14 (6 + 8) and 29 (14 + 15, the cap) minutes; down until 20 minutes.
+    clock.set(raisedAt + 20 * MIN);
+    const b = await start(store, clock);
+    const ops = await client(b, OPS.name, OPS.password);
+    await ops.subscribe(`linli/${SITE}/escalations/#`);
+    const restored = b.engine.byAlertId(call.id as string);
+    expect(restored?.escalationLevel).toBe(3);
+    expect(restored?.escalationNextAt).toBe(raisedAt + 29 * MIN);
+    await sleep(100);
+    clock.advance(9 * MIN - S);
+    await sleep(50);
+    expect(b.engine.byAlertId(call.id as string)?.escalationLevel).toBe(3);
+    clock.advance(2 * S);
+    await ops.waitFor((m) => m.json().escalationLevel === 4);
   });
 
   it("a wall clock set back across a restart does not put off a P1's escalation or a shelving's end by the jump", async () => {

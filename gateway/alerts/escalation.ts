@@ -47,10 +47,34 @@ export class Escalation extends Policy {
     const t = alert.escalationTimer;
     if (t?.armed && alert.escalationNextAt !== null && alert.escalationNextAt <= now) {
       this.wheel.disarm(t);
-      this.escalate(t);
+      if (!alert.isOpen || !alert.unacknowledged) return false;
+      // On schedule (docs/durability.md "Recovery at start"): the levels that fell due while the
+      // gateway was down (or whose records a power cut lost) are counted, and the next one is due
+      // when it would have been, not an interval after the start; published once, at that level.
+      let level = alert.escalationLevel + 1;
+      let next = alert.escalationNextAt + this.intervalAfter(alert, level);
+      while (next <= now) {
+        const step = this.intervalAfter(alert, level + 1);
+        if (step === this.intervalAfter(alert, level + 2)) {
+          // Capped: every later interval is this one (a month down is one division, not a loop).
+          const n = Math.floor((now - next) / step) + 1;
+          level += n;
+          next += n * step;
+        } else {
+          level++;
+          next += step;
+        }
+      }
+      this.escalateTo(alert, level, next, now);
       return true;
     }
     return false;
+  }
+
+  /** How long after escalation `level` the next one is due. */
+  private intervalAfter(alert: Alert, level: number): number {
+    const first = this.firstEscalationMs(alert);
+    return Math.max(Math.min(first * this.escalationFactor ** level, this.escalationMaxMs), 1000);
   }
 
   stop(alert: Alert): void {
@@ -93,15 +117,18 @@ export class Escalation extends Policy {
     const alert = timer.owner as Alert;
     if (!alert.isOpen || !alert.unacknowledged) return;
     const now = this.clock.now();
-    const first = this.firstEscalationMs(alert);
-    alert.escalationLevel++;
-    const interval = Math.min(first * this.escalationFactor ** alert.escalationLevel, this.escalationMaxMs);
-    alert.escalationNextAt = now + Math.max(interval, 1000);
+    const level = alert.escalationLevel + 1;
+    this.escalateTo(alert, level, now + this.intervalAfter(alert, level), now);
+  };
+
+  private escalateTo(alert: Alert, level: number, nextAt: number, now: number): void {
+    alert.escalationLevel = level;
+    alert.escalationNextAt = nextAt;
     const unackFor = now - alert.unackSince;
     // Journaled by the emit before it is announced, like every other change.
     this.emit(alert, "escalated", BY_GATEWAY, `unacknowledged for ${Math.round(unackFor / 1000)} s`, true);
     // After the emit, which gives the escalation its rev: the escalations topic and the retained
     // alert name it by the same `id` + `rev`.
     this.listener.escalated?.(alert, alert.escalationLevel, unackFor);
-  };
+  }
 }

@@ -1,0 +1,461 @@
+/**
+ * No acknowledged alert is forgotten across power cuts and crashes (docs/durability.md "When a
+ * write reaches the disk"): a seeded random walk drives an in-process gateway (its pipeline, alert
+ * engine, state recorder and journal on a real directory, through PowerCutFs) with pendant
+ * presses and cancels, door and tamper events, GD-2 gas and mains readings (on-delays),
+ * acknowledgements, shelving, out of service, away mode, time passing (escalations, call windows,
+ * shelving ends), clock steps and reloads that add or remove a pendant; at random
+ * moments the power goes (a copy of the directory holding only what was synced, or torn inside
+ * the unsynced tail) or the process is killed (everything written), sometimes with requests in
+ * flight whose sync never came. The gateway that lost nothing runs on as the model of what would
+ * have been; the restarted one, after the devices and operators that got no acknowledgement
+ * sent again (same seq, same request), must hold the same alerts: same id for every alert
+ * acknowledged to anyone, same state, count, acknowledgement, shelving (its end within 1 s), out
+ * of service, away mode, escalation level and next due time (within 1 s); no alert that is not
+ * in the model (closed and acknowledged as closed, or raised twice for one press).
+ *
+ * What the docs allow to be lost is not flagged: a reading that changes no alert (a door opening,
+ * mains lost) is a checkpoint, and so is the on-delay it starts (`hold/`): its PUBACK waits for no
+ * sync, so the alerts an on-delay raises (DOOR_HELD_OPEN, POWER_FAIL, GAS_VALVE_NOT_CLOSED) are
+ * left out for a device whose last reading no later sync covered, and their escalation times
+ * when no acknowledgement covered their raise (one that fell due while the gateway was down is
+ * raised at the first reading after the start); after the start each such device reports where
+ * it stands (a restored hold waits for a reading), to both gateways. A
+ * device's silence and a welfare period do not count the downtime alike (DEVICE_LOST and
+ * WELFARE_CHECK are left out), and revs may skip.
+ *
+ * A failing seed names itself: `SEED=<n> npx vitest run test/powercut-model.e2e.test.ts` replays
+ * it (the random walk is the seed's; the thread pool's timing is not, so a cut in flight may fall
+ * a record earlier or later).
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { describe, expect, it } from "vitest";
+import { FakeClock } from "../core/clock.js";
+import type { Alert } from "../gateway/alerts/alert.js";
+import { validateConfig } from "../gateway/config/load.js";
+import { Gateway } from "../gateway/gateway.js";
+import { createLogger } from "../gateway/log.js";
+import { connect, OPS, pendantMsg, SITE, sleep, type TestClient, testConfig } from "./support/harness.js";
+import { PowerCutFs } from "./support/power-cut-fs.js";
+
+const S = 1000;
+const MIN = 60 * S;
+/** Codes whose timing the docs let a restart change (supervision does not count the downtime). */
+const NOT_COMPARED = new Set(["DEVICE_LOST", "WELFARE_CHECK", "STORAGE_DAMAGED_AT_START"]);
+/** The alerts an on-delay raises, per device that reports the condition (its `hold/` is a checkpoint). */
+const HELD: Record<string, readonly string[]> = {
+  "d-1": ["DOOR_HELD_OPEN"],
+  "k-1": ["POWER_FAIL", "GAS_VALVE_NOT_CLOSED"],
+};
+const PASSWORD: Record<string, string> = {
+  "p-1": "pw-p1",
+  "p-2": "pw-p2",
+  "p-3": "pw-p3",
+  "d-1": "pw-d1",
+  "k-1": "pw-k1",
+};
+
+/** mulberry32: a small seeded generator, so a seed replays its walk. */
+function random(seed: number): { next(): number; int(n: number): number; pick<T>(xs: readonly T[]): T } {
+  let a = seed >>> 0;
+  const next = () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const int = (n: number) => Math.floor(next() * n);
+  return { next, int, pick: (xs) => xs[int(xs.length)] as (typeof xs)[number] };
+}
+
+type Sync = "batch" | "always";
+
+interface Running {
+  gw: Gateway;
+  clock: FakeClock;
+  fs: PowerCutFs;
+  dir: string;
+  clients: Map<string, TestClient>;
+}
+
+/** What a device or operator sends; sent again as it was when its acknowledgement never came. */
+type Send =
+  | { kind: "device"; device: string; topic: string; payload: string }
+  | { kind: "ops"; topic: string; payload: string; ref: string };
+
+/** One alert as compared: what an operator relies on. */
+function view(a: Alert) {
+  return {
+    key: `${a.code}/${a.subject.id}`,
+    state: a.state,
+    count: a.count,
+    ackedBy: a.ackedBy,
+    shelvedUntil: a.shelvedUntil,
+    outOfService: a.outOfServiceBy !== null,
+    escalationLevel: a.escalationLevel,
+    escalationNextAt: a.escalationNextAt,
+  };
+}
+
+const near = (a: number | null, b: number | null) =>
+  a === null || b === null ? a === b : Math.abs(a - b) <= S;
+
+const config = (sync: Sync, withP3: boolean) =>
+  validateConfig(
+    testConfig({
+      alerts: { escalation: { p1: "2m", p2: "5m" } },
+      // Small segments and snapshots, so cuts also fall around rolls and compactions.
+      storage: { sync, segmentSize: "8KiB", compactAfter: "24KiB" },
+      devices: [
+        { id: "p-1", model: "ec200", password: "pw-p1", household: "hh-1" },
+        { id: "d-1", model: "ds10", password: "pw-d1", household: "hh-1", holdOpenTime: "60s" },
+        { id: "p-2", model: "ec200", password: "pw-p2", household: "hh-2" },
+        { id: "k-1", model: "gd2", password: "pw-k1", household: "hh-2" },
+        ...(withP3 ? [{ id: "p-3", model: "ec200" as const, password: "pw-p3", household: "hh-1" }] : []),
+      ],
+    }),
+    "test",
+  );
+
+/** Runs one seed's walk of `steps`; throws (naming the seed and its last steps) where the restarted gateway differs. */
+async function runSeed(seed: number, sync: Sync, steps: number): Promise<void> {
+  const r = random(seed);
+  const log: string[] = [];
+  const dirs: string[] = [];
+  const running: Running[] = [];
+  let withP3 = false;
+  const seq: Record<string, number> = { "p-1": 0, "p-2": 0, "p-3": 0, "d-1": 0, "k-1": 0 };
+  const door = { contact: "closed" as "open" | "closed", tamper: false };
+  const gas = { lel: 0, valve: "open" as "open" | "closed", mains: true };
+  /** Ids of alerts open when some acknowledgement (a PUBACK after a sync, a result) was sent. */
+  const told = new Set<string>();
+  /** Devices whose last reading may still be only in the kernel: no sync has covered it yet. */
+  const unsynced = new Set<string>();
+  /**
+   * A clock step was adopted and no sync has covered its records (the `running` record and the
+   * moved times: written, no acknowledgement waits for them): a power cut brings back the times
+   * before the step, and the start takes the step for a clock set back across the restart (moved
+   * by what the clock reads earlier than the last `running` record: the time since that record
+   * and the time down are not known) or for time down (set forward: nothing moved). The times
+   * (escalation, shelving end, away end) are not compared then; the rest is.
+   */
+  let stepUnsynced = false;
+  let refs = 0;
+
+  const start = async (clock: FakeClock, dir: string): Promise<Running> => {
+    const fs = new PowerCutFs(dir);
+    const gw = await Gateway.start({
+      config: config(sync, withP3),
+      clock,
+      boottime: () => clock.boottime(),
+      logger: createLogger({ level: "silent" }),
+      dataDir: dir,
+      journalFs: fs,
+    });
+    const run: Running = { gw, clock, fs, dir, clients: new Map() };
+    running.push(run);
+    return run;
+  };
+  const client = async (run: Running, user: string): Promise<TestClient> => {
+    let c = run.clients.get(user);
+    if (!c || c.closedByServer) {
+      c = await connect(run.gw, user, user === OPS.name ? OPS.password : (PASSWORD[user] as string));
+      if (user === OPS.name) await c.subscribe(`linli/${SITE}/ops/result/${OPS.name}`);
+      run.clients.set(user, c);
+    }
+    return c;
+  };
+  const stop = async (run: Running) => {
+    await Promise.all([...run.clients.values()].map((c) => c.end()));
+    await run.gw.stop();
+    running.splice(running.indexOf(run), 1);
+  };
+  /** Sends and waits for its acknowledgement (a PUBACK; for an operator, the result too). */
+  const send = async (run: Running, s: Send): Promise<void> => {
+    if (s.kind === "device") {
+      await (await client(run, s.device)).publish(s.topic, s.payload);
+      return;
+    }
+    const ops = await client(run, OPS.name);
+    await ops.publish(s.topic, s.payload);
+    await ops.waitFor((m) => m.topic.endsWith(`ops/result/${OPS.name}`) && m.json().ref === s.ref, 5000);
+  };
+  /** What an acknowledgement says was synced (batch, always: everything written before it). */
+  const acknowledged = (run: Running, s: Send) => {
+    const synced = s.kind === "ops" || s.payload.includes('"press"');
+    if (synced) {
+      unsynced.clear();
+      stepUnsynced = false;
+      for (const a of run.gw.engine.openAlerts()) told.add(a.id);
+    } else if (s.kind === "device" && HELD[s.device]) unsynced.add(s.device);
+  };
+  /** Moves gateway time; what it caused is written by the next step's turn of the event loop. */
+  const settle = async (run: Running, ms: number, wait = 5) => {
+    run.clock.advance(ms);
+    await sleep(wait);
+  };
+  const sorted = (run: Running) =>
+    run.gw.engine
+      .openAlerts()
+      .filter((a) => a.subject.model !== "gateway")
+      .sort((a, b) => view(a).key.localeCompare(view(b).key));
+  const doorState = (): Send => ({
+    kind: "device",
+    device: "d-1",
+    topic: "devices/ds10/d-1/up",
+    payload: JSON.stringify({ t: "state", seq: ++seq["d-1"]!, ts: 0, ...door, bat: 64 }),
+  });
+  const gasState = (): Send => ({
+    kind: "device",
+    device: "k-1",
+    topic: "devices/gd2/k-1/up",
+    payload: JSON.stringify({ t: "hb", seq: ++seq["k-1"]!, ts: 0, ...gas, fault: 0 }),
+  });
+
+  /** The next thing a device or an operator does, drawn from the seed (null: nothing fits). */
+  const draw = (run: Running): Send | null => {
+    const roll = r.int(100);
+    const ops = (topic: string, body: Record<string, unknown>): Send => {
+      const ref = `r${++refs}`;
+      return { kind: "ops", topic: `linli/${SITE}/${topic}`, payload: JSON.stringify({ ...body, ref }), ref };
+    };
+    if (roll < 22) {
+      const p = r.pick(withP3 ? ["p-1", "p-2", "p-3"] : ["p-1", "p-2"]);
+      const evt = r.int(6) === 0 ? "cancel" : "press";
+      return {
+        kind: "device",
+        device: p,
+        topic: `devices/ec200/${p}/up`,
+        payload: pendantMsg(++seq[p]!, evt),
+      };
+    }
+    if (roll < 32) {
+      if (r.int(3) === 0) door.tamper = !door.tamper;
+      else door.contact = door.contact === "open" ? "closed" : "open";
+      return doorState();
+    }
+    if (roll < 42) {
+      const what = r.int(3);
+      if (what === 0) gas.mains = !gas.mains;
+      else if (what === 1) gas.lel = gas.lel > 0 ? r.int(4) : 10 + r.int(30);
+      else gas.valve = gas.valve === "open" ? "closed" : "open";
+      return gasState();
+    }
+    const open = sorted(run);
+    if (roll < 58 && open.length > 0) return ops(`ack/${r.pick(open).id}`, { note: "seen" });
+    if (roll < 67) {
+      const shelvable = open.filter((a) => a.priority !== 1);
+      if (shelvable.length > 0)
+        return ops(`shelve/${r.pick(shelvable).id}`, { duration: `${1 + r.int(20)}m`, reason: "test" });
+    }
+    if (roll < 73 && open.length > 0) return ops(`unshelve/${r.pick(open).id}`, {});
+    if (roll < 85)
+      return ops(`service/${r.pick(["p-1", "p-2", "d-1", "k-1"])}`, {
+        inService: r.int(2) === 0,
+        reason: "fitter",
+      });
+    const away = r.int(3) !== 0;
+    const until = run.clock.now() + (10 + r.int(120)) * MIN;
+    return ops(`away/${r.pick(["hh-1", "hh-2"])}`, away ? { away, until } : { away });
+  };
+
+  /** The restarted gateway against the one that lost nothing: what an operator relies on. */
+  const compare = (ref: Running, back: Running, what: string, times: boolean) => {
+    const keep = (a: Alert) =>
+      !NOT_COMPARED.has(a.code) && !(unsynced.has(a.subject.id) && HELD[a.subject.id]?.includes(a.code));
+    const want = new Map(
+      sorted(ref)
+        .filter(keep)
+        .map((a) => [view(a).key, a]),
+    );
+    const got = new Map(
+      sorted(back)
+        .filter(keep)
+        .map((a) => [view(a).key, a]),
+    );
+    const problems: string[] = [];
+    for (const [key, w] of want) {
+      const g = got.get(key);
+      if (!g) {
+        problems.push(`${key} (${w.id}, ${w.state}) forgotten`);
+        continue;
+      }
+      if (told.has(w.id) && g.id !== w.id) problems.push(`${key}: id ${g.id}, was ${w.id}`);
+      const vw = view(w);
+      const vg = view(g);
+      for (const f of ["state", "count", "ackedBy", "outOfService"] as const)
+        if (vw[f] !== vg[f]) problems.push(`${key} ${f}: ${vg[f]}, would be ${vw[f]}`);
+      // An on-delay that fell due while the gateway was down (or whose raise no sync covered)
+      // raises at the first reading after the start ("A pending on-delay across a restart"):
+      // its escalation counts from then.
+      const late = HELD[w.subject.id]?.includes(w.code) === true && !told.has(w.id);
+      if (times && !late) {
+        if (vw.escalationLevel !== vg.escalationLevel)
+          problems.push(`${key} escalationLevel: ${vg.escalationLevel}, would be ${vw.escalationLevel}`);
+        for (const f of ["shelvedUntil", "escalationNextAt"] as const)
+          if (!near(vw[f], vg[f])) problems.push(`${key} ${f}: ${vg[f]}, would be ${vw[f]}`);
+      }
+    }
+    for (const [key, g] of got)
+      if (!want.has(key))
+        problems.push(`${key} (${g.id}, ${g.state}) open, not in the model (closed or never raised)`);
+    const away = (run: Running) =>
+      JSON.stringify(
+        run.gw.supervisor
+          .awayStatuses()
+          .map((a) => `${a.household}:${a.until === null || !times ? "-" : Math.round(a.until / S)}`)
+          .sort(),
+      );
+    if (away(ref) !== away(back)) problems.push(`away ${away(back)}, would be ${away(ref)}`);
+    if (problems.length > 0)
+      throw new Error(
+        `seed ${seed} (${sync}) ${what}; replay: SEED=${seed} SYNC=${sync} npx vitest run test/powercut-model.e2e.test.ts\n` +
+          `${problems.join("\n")}\nlast steps:\n${log.slice(-30).join("\n")}`,
+      );
+  };
+
+  try {
+    const first = mkdtempSync(path.join(tmpdir(), "linli-powercut-"));
+    dirs.push(first);
+    let live = await start(new FakeClock(), first);
+    for (let step = 0; step < steps; step++) {
+      const roll = r.int(100);
+      if (roll < 58) {
+        const s = draw(live);
+        if (!s) continue;
+        log.push(`${step}: ${s.topic} ${s.payload}`);
+        await send(live, s);
+        acknowledged(live, s);
+      } else if (roll < 76) {
+        const ms = r.pick([S, 10 * S, 25 * S, 50 * S, 2 * MIN + S, 5 * MIN, 11 * MIN, 13 * MIN]);
+        log.push(`${step}: +${ms / S} s`);
+        await settle(live, ms);
+      } else if (roll < 79) {
+        const ms = r.pick([-3_600_000, 3_600_000, -86_400_000]);
+        log.push(`${step}: clock stepped ${ms / S} s`);
+        live.clock.stepWall(ms);
+        stepUnsynced = true;
+        await settle(live, MIN + S); // adopted at the wheel's next tick
+      } else if (roll < 83) {
+        withP3 = !withP3;
+        log.push(`${step}: reload, p-3 ${withP3 ? "added" : "removed"}`);
+        const result = await live.gw.reload(config(sync, withP3));
+        expect(result.result, `seed ${seed}: reload`).toBe("applied");
+        if (!withP3) live.clients.delete("p-3");
+      } else {
+        // The cut: maybe with requests in flight whose sync never completes, maybe after time passed
+        // whose changes (escalations, call windows ending) were written and not synced.
+        const how = r.pick(["power", "power", "torn", "crash"] as const);
+        const inFlight: Send[] = [];
+        if (r.int(2) === 0) {
+          live.fs.holdSyncs();
+          if (r.int(2) === 0) {
+            const ms = r.pick([S, 25 * S, 2 * MIN + S, 5 * MIN]);
+            log.push(`${step}: (syncs held) +${ms / S} s`);
+            await settle(live, ms, 30);
+          }
+          for (let n = r.int(3); n > 0; n--) {
+            const s = draw(live);
+            if (!s) continue;
+            inFlight.push(s);
+            log.push(`${step}: (in flight) ${s.topic} ${s.payload}`);
+            const who = s.kind === "device" ? s.device : OPS.name;
+            void client(live, who)
+              .then((c) => c.publish(s.topic, s.payload))
+              .catch(() => {});
+            await sleep(20);
+          }
+          await sleep(30);
+        }
+        const copy = mkdtempSync(path.join(tmpdir(), "linli-powercut-"));
+        dirs.push(copy);
+        let torn: string | null = null;
+        if (how === "crash") PowerCutFs.crashCopy(live.dir, copy);
+        else torn = live.fs.cutCopy(live.dir, copy, how === "torn" ? r.next() : null).torn;
+        // The gateway that lost nothing runs on: what would have been.
+        live.fs.releaseSyncs();
+        await sleep(60);
+        // Requests in flight are sent again at once; otherwise the box may stay down a while.
+        const down = inFlight.length > 0 ? 0 : r.pick([0, 5 * S, 3 * MIN, 20 * MIN]);
+        log.push(
+          `${step}: ${how} cut${torn ? ` torn ${torn}` : ""}, ${inFlight.length} in flight, down ${down / S} s`,
+        );
+        await settle(live, down, 30);
+        const back = await start(new FakeClock(live.clock.now()), copy);
+        // Whoever got no acknowledgement sends again, as it was.
+        for (const s of inFlight) {
+          await send(back, s);
+          if (s.kind === "device" && HELD[s.device]) unsynced.add(s.device);
+        }
+        // Devices with on-delays say where they stand (a restored hold waits for a reading), to both.
+        for (const s of [doorState(), gasState()]) for (const run of [live, back]) await send(run, s);
+        for (const run of [live, back]) await settle(run, 2 * S, 50);
+        compare(live, back, `after step ${step} (${how} cut)`, !stepUnsynced);
+        await stop(live);
+        live = back;
+        unsynced.clear();
+        stepUnsynced = false;
+        for (const a of live.gw.engine.openAlerts()) told.add(a.id);
+      }
+    }
+  } finally {
+    for (const run of running.splice(0)) {
+      await Promise.all([...run.clients.values()].map((c) => c.end()));
+      await run.gw.stop();
+    }
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  }
+}
+
+/** Steps per seed: enough for several cuts each, the six runs well under 30 s together. */
+const STEPS = 40;
+
+describe.concurrent("power cuts and crashes at random moments: no acknowledged alert is forgotten", () => {
+  const replay = process.env.SEED;
+  if (replay !== undefined) {
+    const sync: Sync = process.env.SYNC === "always" ? "always" : "batch";
+    it(
+      `seed ${replay} (${sync})`,
+      () => runSeed(Number(replay), sync, Number(process.env.STEPS ?? STEPS)),
+      120_000,
+    );
+    return;
+  }
+
+  // Seeds that found a bug, kept as regression cases (each failed before its fix).
+  it(
+    "seed 5 (batch): escalations due while the gateway was down (20 min) are counted at the start, the next one on schedule",
+    () =>
+      // Before: one escalation at the start, the next an interval after it (level 1, would be 3).
+      runSeed(5, "batch", STEPS),
+    60_000,
+  );
+  it(
+    "seed 3 (always): an escalation due during a 3-minute downtime, the next one due when it would have been",
+    () =>
+      // Before: the next one 2 minutes late (an interval after the start, not after its due time).
+      runSeed(3, "always", STEPS),
+    60_000,
+  );
+
+  // Found, not fixed yet: a P2 whose shelving ran out while the gateway was down is released at
+  // the start (gateway/alerts/shelving.ts fireOverdue, after the escalations' fireOverdue) as if
+  // the shelving ended then: its unacknowledged time, and so its escalation, counts from the start,
+  // not from the shelving's end (TAMPER/d-1 shelved 5 min, 20 min down: level 0, would be 2).
+  it.fails(
+    "seed 16 (batch): a shelving that ran out while the gateway was down: the escalation counts from its end",
+    () => runSeed(16, "batch", STEPS),
+    60_000,
+  );
+
+  for (const [seed, sync] of [
+    [1, "always"],
+    [2, "batch"],
+    [4, "batch"],
+    [7, "always"],
+  ] as const)
+    it(`seed ${seed} (${sync})`, () => runSeed(seed, sync, STEPS), 60_000);
+});

@@ -1,0 +1,163 @@
+/**
+ * A journal file system (gateway/journal/fs.ts) that remembers what a power cut would leave: per
+ * file, its bytes as of its last completed fdatasync/fsync. `cutCopy` writes a data directory
+ * holding only that (a power cut), optionally with a random part of the newest file's unsynced
+ * tail (a cut torn inside the records written after the last sync); `crashCopy` one holding
+ * everything written (a SIGKILL: write(2) reached the kernel). `holdSyncs` keeps syncs from
+ * completing (a disk slower than the cut), so what the gateway waits for is not acknowledged.
+ *
+ * Modelled: file contents at fsync granularity, files created (their entry is synced by the
+ * journal's own directory fsync), renames and unlinks as immediate. Not modelled: a rename or
+ * unlink lost for want of a directory fsync, reordered pages within a sync.
+ */
+import fs from "node:fs";
+import path from "node:path";
+import { type JournalFs, nodeFs } from "../../gateway/journal/fs.js";
+
+export class PowerCutFs implements JournalFs {
+  /** Bytes on the platter, per absolute path. */
+  private readonly durable = new Map<string, Buffer>();
+  private readonly paths = new Map<number, { path: string; file: boolean }>();
+  private held: Array<() => void> | null = null;
+
+  /** `dir`: the journal's directory; what it holds already is on the disk. */
+  constructor(
+    dir: string,
+    private readonly base: JournalFs = nodeFs,
+  ) {
+    for (const name of fs.readdirSync(dir))
+      this.durable.set(path.resolve(dir, name), fs.readFileSync(path.join(dir, name)));
+  }
+
+  /** Syncs started from now on complete only at `releaseSyncs` (their data is not durable before). */
+  holdSyncs(): void {
+    this.held ??= [];
+  }
+
+  releaseSyncs(): void {
+    const held = this.held ?? [];
+    this.held = null;
+    for (const done of held) done();
+  }
+
+  /** A power cut: a copy of `dir` in `to` as the disk holds it; `tear` in [0, 1): keep that share of the unsynced tail. */
+  cutCopy(dir: string, to: string, tear: number | null = null): { torn: string | null } {
+    fs.mkdirSync(to, { recursive: true });
+    let torn: string | null = null;
+    for (const [p, bytes] of this.durable) {
+      if (path.dirname(p) !== dir || !/^(seg-|snap-)/.test(path.basename(p)) || p.endsWith(".tmp")) continue;
+      let out = bytes;
+      if (tear !== null && path.basename(p).startsWith("seg-")) {
+        const now = readOr(p);
+        const unsynced = now.length - bytes.length;
+        if (unsynced > 1 && now.subarray(0, bytes.length).equals(bytes)) {
+          const keep = 1 + Math.floor(tear * (unsynced - 1));
+          out = now.subarray(0, bytes.length + keep);
+          torn = `${path.basename(p)}+${keep}/${unsynced}`;
+        }
+      }
+      fs.writeFileSync(path.join(to, path.basename(p)), out);
+    }
+    return { torn };
+  }
+
+  /** A crash of the process: everything written to the files of `dir`, but its LOCK. */
+  static crashCopy(dir: string, to: string): void {
+    fs.mkdirSync(to, { recursive: true });
+    for (const name of fs.readdirSync(dir))
+      if (/^(seg-|snap-)/.test(name) && !name.endsWith(".tmp"))
+        fs.copyFileSync(path.join(dir, name), path.join(to, name));
+  }
+
+  private synced(fd: number): (() => void) | null {
+    const f = this.paths.get(fd);
+    if (!f?.file) return null;
+    // What the sync covers: every write completed before it started.
+    const bytes = readOr(f.path);
+    return () => {
+      this.durable.set(f.path, bytes);
+    };
+  }
+
+  mkdirSync(p: string, opts: { recursive: true; mode: number }): string | undefined {
+    return this.base.mkdirSync(p, opts);
+  }
+  openSync(p: string, flags: string, mode?: number): number {
+    const fd = this.base.openSync(p, flags, mode);
+    const file = flags !== "r";
+    this.paths.set(fd, { path: path.resolve(p), file });
+    if (file && !this.durable.has(path.resolve(p))) this.durable.set(path.resolve(p), Buffer.alloc(0));
+    return fd;
+  }
+  closeSync(fd: number): void {
+    this.paths.delete(fd);
+    this.base.closeSync(fd);
+  }
+  readFileSync(p: string): Buffer {
+    return this.base.readFileSync(p);
+  }
+  writeSync(fd: number, buf: Uint8Array, off: number, len: number, pos: number): number {
+    return this.base.writeSync(fd, buf, off, len, pos);
+  }
+  write(
+    fd: number,
+    buf: Uint8Array,
+    off: number,
+    len: number,
+    pos: number,
+    cb: (err: NodeJS.ErrnoException | null, written: number) => void,
+  ): void {
+    this.base.write(fd, buf, off, len, pos, cb);
+  }
+  fdatasyncSync(fd: number): void {
+    const done = this.synced(fd);
+    this.base.fdatasyncSync(fd);
+    done?.();
+  }
+  fdatasync(fd: number, cb: (err: NodeJS.ErrnoException | null) => void): void {
+    const done = this.synced(fd);
+    this.base.fdatasync(fd, (err) => {
+      const finish = () => {
+        if (!err) done?.();
+        cb(err);
+      };
+      if (this.held) this.held.push(finish);
+      else finish();
+    });
+  }
+  fsyncSync(fd: number): void {
+    const done = this.synced(fd);
+    this.base.fsyncSync(fd);
+    done?.();
+  }
+  ftruncateSync(fd: number, len: number): void {
+    this.base.ftruncateSync(fd, len);
+    const f = this.paths.get(fd);
+    const d = f && this.durable.get(f.path);
+    if (f && d && d.length > len) this.durable.set(f.path, d.subarray(0, len));
+  }
+  renameSync(from: string, to: string): void {
+    this.base.renameSync(from, to);
+    const d = this.durable.get(path.resolve(from));
+    this.durable.delete(path.resolve(from));
+    if (d) this.durable.set(path.resolve(to), d);
+  }
+  unlinkSync(p: string): void {
+    this.base.unlinkSync(p);
+    this.durable.delete(path.resolve(p));
+  }
+  readdirSync(p: string): string[] {
+    return this.base.readdirSync(p);
+  }
+  statSync(p: string): { size: number } {
+    return this.base.statSync(p);
+  }
+}
+
+function readOr(p: string): Buffer {
+  try {
+    return fs.readFileSync(p);
+  } catch {
+    return Buffer.alloc(0);
+  }
+}
