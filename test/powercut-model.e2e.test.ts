@@ -441,11 +441,11 @@ describe.concurrent("power cuts and crashes at random moments: no acknowledged a
     60_000,
   );
 
-  // Found, not fixed yet: a P2 whose shelving ran out while the gateway was down is released at
-  // the start (gateway/alerts/shelving.ts fireOverdue, after the escalations' fireOverdue) as if
-  // the shelving ended then: its unacknowledged time, and so its escalation, counts from the start,
-  // not from the shelving's end (TAMPER/d-1 shelved 5 min, 20 min down: level 0, would be 2).
-  it.fails(
+  // Found by this test: a P2 whose shelving ran out while the gateway was down was released at the
+  // start as if the shelving ended then: its unacknowledged time, and so its escalation, counted
+  // from the start, not from the shelving's end (TAMPER/d-1 shelved 5 min, 20 min down: level 0,
+  // would be 2). gateway/alerts/shelving.ts fireOverdueSteps.
+  it(
     "seed 16 (batch): a shelving that ran out while the gateway was down: the escalation counts from its end",
     () => runSeed(16, "batch", STEPS),
     60_000,

@@ -273,6 +273,31 @@ describe("restart from the journal", () => {
     await ops.waitFor((m) => m.json().escalationLevel === 4);
   });
 
+  it("a shelving that ran out during the downtime: the alert is shown again as of its end, its escalations counted from then", async () => {
+    const store = new MemoryStore();
+    const clock = new FakeClock();
+    const a = await start(store, clock);
+    const d1 = await client(a, "d-1", "pw-d1");
+    const ops = await client(a, OPS.name, OPS.password);
+    await ops.subscribe(`linli/${SITE}/#`);
+    await d1.publish("devices/ds10/d-1/up", doorMsg(1, "closed", { tamper: true }));
+    const tamper = (await ops.waitFor((m) => m.topic.includes("/TAMPER/d-1"))).json();
+    await ops.publish(`linli/${SITE}/shelve/${tamper.id}`, JSON.stringify({ duration: "5m" }));
+    await ops.waitFor((m) => m.topic.endsWith(`ops/result/${OPS.name}`) && m.json().target === tamper.id);
+    const shelvedUntil = clock.now() + 5 * MIN;
+    await stopGateway(a);
+
+    // P2 escalates 5 min after it is shown again, then 10 min later: due at shelvedUntil + 5 and
+    // + 15 min; down until 20 min after the shelving's end.
+    clock.set(shelvedUntil + 20 * MIN);
+    const b = await start(store, clock);
+    const restored = b.engine.byAlertId(tamper.id as string);
+    expect(restored?.shelvedUntil).toBeNull();
+    expect(restored?.unackSince).toBe(shelvedUntil);
+    expect(restored?.escalationLevel).toBe(2);
+    expect(restored?.escalationNextAt).toBe(shelvedUntil + 5 * MIN + 10 * MIN + 15 * MIN);
+  });
+
   it("a wall clock set back across a restart does not put off a P1's escalation or a shelving's end by the jump", async () => {
     // An edge box without a real-time clock (fake-hwclock) or with a flat RTC battery comes back
     // from a power cut with its clock behind the time the gateway last ran at.

@@ -513,7 +513,12 @@ export class AlertEngine {
       if ((a.escalateAs ?? a.priority) === 1 && this.escalation.fireOverdue(a, now)) yield;
     for (const a of open)
       if ((a.escalateAs ?? a.priority) !== 1 && this.escalation.fireOverdue(a, now)) yield;
-    for (let i = this.shelving.fireOverdue(now); i > 0; i--) yield;
+    // A shelving that ran out while down: shown again as of its end, its escalations since then
+    // counted as the others' are (docs/durability.md "Recovery at start").
+    for (const released of this.shelving.fireOverdueSteps(now)) {
+      if (released !== null) this.escalation.fireOverdue(released, now);
+      yield;
+    }
   }
 
   /**

@@ -153,18 +153,22 @@ export class Shelving<K extends ShelveKey> extends Policy {
     return ks.shelvedUntil !== null ? HOLD_SHELVED : 0;
   }
 
-  /** Shelvings that fell due while the gateway was down end now; returns how many. */
-  fireOverdue(now: number): number {
-    let n = 0;
+  /**
+   * Shelvings that fell due while the gateway was down end now, each alert shown again as of its
+   * shelving's end: its unacknowledged time (and so its escalation, which the caller catches up
+   * with the alert each step yields, null when the shelving had no open alert) counts from then,
+   * as it would have without the restart, not from the start. One shelving per step.
+   */
+  *fireOverdueSteps(now: number): Generator<Alert | null, void, void> {
     for (const ks of [...this.shelvedById.values()]) {
       const t = ks.shelveTimer;
-      if (t?.armed && ks.shelvedUntil !== null && ks.shelvedUntil <= now) {
+      const until = ks.shelvedUntil;
+      if (t?.armed && until !== null && until <= now) {
         this.wheel.disarm(t);
-        this.shelveExpired(t);
-        n++;
+        this.endShelve(ks, "shelve-expired", BY_GATEWAY, "shelving time is up", until);
+        yield ks.alert?.isOpen ? ks.alert : null;
       }
     }
-    return n;
   }
 
   /** A new alert of a shelved key is shelved from the start. */
@@ -203,7 +207,8 @@ export class Shelving<K extends ShelveKey> extends Policy {
     this.endShelve(timer.owner as K, "shelve-expired", BY_GATEWAY, "shelving time is up");
   };
 
-  private endShelve(ks: K, t: Transition, by: string, reason: string): void {
+  /** `shownAt`: when the alert is shown again (now, or a shelving's end that fell while down). */
+  private endShelve(ks: K, t: Transition, by: string, reason: string, shownAt = this.clock.now()): void {
     if (ks.shelveId !== null) this.shelvedById.delete(ks.shelveId);
     if (ks.shelveTimer) this.wheel.disarm(ks.shelveTimer);
     ks.shelveId = ks.shelvedBy = ks.shelvedByAccount = ks.shelveReason = null;
@@ -214,7 +219,7 @@ export class Shelving<K extends ShelveKey> extends Policy {
       a.shelvedBy = a.shelvedByAccount = a.shelveReason = null;
       a.shelvedAt = a.shelvedUntil = null;
       a.holds &= ~HOLD_SHELVED;
-      a.reannunciate(this.clock.now());
+      a.reannunciate(shownAt);
       this.emit(a, t, by, reason, true);
     }
     this.forgetKeyIfIdle(ks);
