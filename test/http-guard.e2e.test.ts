@@ -36,6 +36,16 @@ function open(port: number, localAddress = "127.0.0.1"): Promise<Held> {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * Polls until `ok` or until `deadline` (epoch ms); the assertions after it say what did not happen.
+ * Instead of a fixed sleep: the server runs in this process, and on a loaded machine a turn of the
+ * event loop that ran long lets a sleep's timer fire before the sockets waiting to be accepted (or
+ * their closes) are read: a 200 ms sleep after a flood had seen 46 of its 60 evictions.
+ */
+async function until(ok: () => boolean, deadline: number): Promise<void> {
+  while (!ok() && Date.now() < deadline) await sleep(10);
+}
+
 describe("HTTP servers under a socket flood", () => {
   let gw: Gateway | null = null;
   const held: Held[] = [];
@@ -112,7 +122,7 @@ describe("HTTP servers under a socket flood", () => {
     for (let i = 0; i < METRICS_MAX_PER_ADDRESS; i++) held.push(await open(metricsPort));
     const over = await open(metricsPort);
     held.push(over);
-    await sleep(300);
+    await until(() => over.closedAt !== null, Date.now() + 5_000);
     expect(over.closedAt).not.toBeNull();
     expect(held.slice(0, METRICS_MAX_PER_ADDRESS).every((h) => h.closedAt === null)).toBe(true);
     // Other addresses of the loopback network up to the server's total, then one more.
@@ -132,7 +142,7 @@ describe("HTTP servers under a socket flood", () => {
     // (every address holds 16: the first, 127.0.0.1).
     const beyond = await open(metricsPort, `127.0.0.${address}`);
     held.push(beyond);
-    await sleep(300);
+    await until(() => held[0]?.closedAt !== null, Date.now() + 5_000);
     expect(beyond.closedAt).toBeNull();
     expect(held[0]?.closedAt).not.toBeNull();
     expect(held.filter((h) => h.closedAt === null).length).toBe(METRICS_MAX_CONNECTIONS);
@@ -142,7 +152,7 @@ describe("HTTP servers under a socket flood", () => {
     for (let i = 0; i < CONSOLE_MAX_PER_ADDRESS; i++) consoleHeld.push(await open(consolePort, "127.0.0.9"));
     const consoleOver = await open(consolePort, "127.0.0.9");
     held.push(...consoleHeld, consoleOver);
-    await sleep(300);
+    await until(() => consoleOver.closedAt !== null, Date.now() + 5_000);
     expect(consoleOver.closedAt).not.toBeNull();
     expect(consoleHeld.every((h) => h.closedAt === null)).toBe(true);
 
@@ -337,9 +347,15 @@ describe("an operator behind the same NAT as a flood", () => {
       expect(flood.filter((h) => h.closedAt === null).length).toBe(max - 1);
       const evictedBefore = g.counters.rejected("connection", "http-connection-limit");
       // The flood goes on from new hosts: every new socket evicts one, 60 in all (nearly the
-      // whole flood turned over).
+      // whole flood turned over). Waited for until the server has taken every new socket and
+      // the evicted ones are seen closed (or the time the headers timeout leaves is up).
       for (let h = 7; h <= 10; h++) await slow(`127.0.0.${h}`, perAddress - 1);
-      await sleep(200);
+      await until(
+        () =>
+          g.counters.rejected("connection", "http-connection-limit") - evictedBefore >= 60 &&
+          flood.filter((h) => h.closedAt === null).length <= max - 1,
+        t0 + 4_000,
+      );
       // All of it within the headers timeout (5 s, checked every second): no socket was closed for
       // it, so every one the counter saw closed was evicted.
       expect(Date.now() - t0, "the flood took longer than the headers timeout allows").toBeLessThan(4_000);

@@ -463,15 +463,10 @@ describe.skipIf(!available && !process.env.CI)("upstream broker bridge (real mos
 
   it("a message upstream refuses by closing the connection is set aside after MAX_REFUSALS closes (counted), and does not block the uplink", async () => {
     const port = await freePort();
-    const conf = join(dir, `mosquitto-small-${port}.conf`);
     // Packets over 4 KiB: mosquitto closes the connection (MQTT 3.1.1 has no reason code for it).
-    writeFileSync(
-      conf,
-      `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\nmax_packet_size 4096\n`,
-    );
-    const broker = spawnGroup("mosquitto", ["-c", conf], { stdio: "ignore" });
+    // Listening when started: a fixed 300 ms was not enough to spawn it on a loaded machine.
+    const broker = await startMosquittoIn(dir, port, "max_packet_size 4096\n");
     cleanups.push(() => stopKill(broker));
-    await sleep(300);
     const ops = await upstreamClient(port);
     cleanups.push(() => ops.end());
     const store = new MemoryStore();
@@ -727,16 +722,10 @@ describe.skipIf(!available && !process.env.CI)("upstream broker bridge (real mos
 
   it("a retained alert state upstream refused is not sent again after a restart; its next rev is", async () => {
     const port = await freePort();
-    const conf = join(dir, `mosquitto-aside-${port}.conf`);
     // Packets over 1 KiB: mosquitto closes the connection. An alert state of hh-1 (its address and
     // resident shown in it) is over; the gateway's and devices' statuses are not.
-    writeFileSync(
-      conf,
-      `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\nmax_packet_size 1024\n`,
-    );
-    const broker = spawnGroup("mosquitto", ["-c", conf], { stdio: "ignore" });
+    const broker = await startMosquittoIn(dir, port, "max_packet_size 1024\n");
     cleanups.push(() => stopKill(broker));
-    await sleep(300);
     const dataDir = join(dir, "aside-data");
     cleanups.push(async () => rmSync(dataDir, { recursive: true, force: true }));
     const input = testConfig({

@@ -49,7 +49,15 @@ export class ConnectionStore implements IStore {
     return this;
   }
 
+  /**
+   * mqtt.js closes the store at `end()` and, when it connects the same client again (its reconnect
+   * ends a connection it still counts as up first), goes on with this instance: the closed packets
+   * go, a fresh store takes the next ones (a closed one threw on its first put, from the bridge's
+   * flush at `connect`, at every reconnect).
+   */
   close(cb: Parameters<IStore["close"]>[0]): void {
-    this.inner.close(cb);
+    const closed = this.inner;
+    this.inner = this.make();
+    closed.close(cb);
   }
 }

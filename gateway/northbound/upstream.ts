@@ -760,6 +760,10 @@ export class UpstreamBridge implements NorthboundSink {
         .publishAsync(`${this.prefix}gateway/status`, "offline", { qos: 1, retain: true })
         .catch(() => {});
     }
+    // No reconnect after this: mqtt.js ended before a CONNACK closes its stores at once, then sees
+    // the socket's close and set up its reconnect timer there (a stopped bridge reconnected for
+    // good under the gateway's client id, kicking off the next one; upstream-stop.test.ts).
+    this.client.options.reconnectPeriod = 0;
     await this.client.endAsync(!this.client.connected).catch(() => {});
   }
 
