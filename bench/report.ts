@@ -261,7 +261,8 @@ export function journalSummary(points: RatePoint[]): JournalSummary | null {
             : null,
         consoleP1P99OffMs: consoleOff,
         consoleP1P99OnMs: consoleOn,
-        consoleP1P99Ratio: consoleOff !== null && consoleOn !== null && consoleOff > 0 ? consoleOn / consoleOff : null,
+        consoleP1P99Ratio:
+          consoleOff !== null && consoleOn !== null && consoleOff > 0 ? consoleOn / consoleOff : null,
         p1CountOff: offL.count,
         p1CountOn: onL.count,
         pairsPooled: quiet.length,
