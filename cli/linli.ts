@@ -27,6 +27,7 @@ import {
   createLogger,
   DEFAULT_LOG2_N,
   defaultModbusLinks,
+  describeMove,
   fdLimitWarning,
   Gateway,
   hashPassword,
@@ -498,6 +499,7 @@ function describeReport(r: ReloadReport): string {
     lines.push(`  alert settings: ${(c.alerts as string[]).join(", ")}`);
   if (c.logLevel) lines.push(`  log level: ${c.logLevel}`);
   if (r.closedAlerts) lines.push(`  alerts closed (device or household removed): ${r.closedAlerts}`);
+  for (const m of r.moved ?? []) lines.push(`  ${describeMove(m)}`);
   if (r.disconnected) lines.push(`  connections closed (removed, or password changed): ${r.disconnected}`);
   if (r.certificates?.reloaded)
     lines.push(`  TLS certificates re-read: ${r.certificates.reloaded} listener(s)`);

@@ -922,7 +922,7 @@ export class AlertEngine {
       ev.code = alert.code;
       ev.priority = alert.priority;
       ev.deviceId = alert.subject.id;
-      ev.household = alert.subject.household;
+      ev.household = alert.household;
       ev.from = alert.lastIsa;
       ev.to = alert.isaState;
       ev.state = alert.state;
