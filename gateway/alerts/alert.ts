@@ -38,9 +38,13 @@ export type ReplacedFor = { priority: Priority } | { ended: SuppressReason };
 
 /**
  * Why the gateway closed an alert whose subject left the configuration (docs/reload.md): the
- * device or household removed, or another model now under the device's id.
+ * device or household removed, or another model now under the device's id; or whose cause the
+ * configuration itself ended (CONFIG_REFUSED once a valid site file is applied: `corrected`).
  */
-export type SubjectGone = { removed: "device" | "household" } | { model: string };
+export type SubjectGone =
+  | { removed: "device" | "household" }
+  | { model: string }
+  | { corrected: "configuration" };
 
 /** The ISA-18.2 suppressed-alarm states, shown as `suppression` (null: annunciated). */
 export type Suppression = "shelved" | "suppressed" | "out-of-service";
