@@ -33,6 +33,8 @@ export interface ReloadReport {
   changes?: unknown;
   restartNeeded?: string[];
   closedAlerts?: number;
+  /** Of closedAlerts, those of devices replaced by another model (absent before 0.13.39). */
+  replacedAlerts?: number;
   /** Devices moved to another household with open alerts (absent before 0.13.39). */
   moved?: MovedWithAlerts[];
   disconnected?: number;

@@ -318,8 +318,10 @@ export type ReloadResult =
       changes: ReturnType<typeof summarisePlan>;
       /** Settings that changed in the file but keep their running value until a restart. */
       restartNeeded: string[];
-      /** Open alerts closed because their device or household was removed. */
+      /** Open alerts closed because their device or household was removed or the device replaced. */
       closedAlerts: number;
+      /** Of them, those of devices replaced by another model (0.13.39: not said to be removed). */
+      replacedAlerts: number;
       /** Devices moved to another household with open alerts, which keep the household they were raised in. */
       moved: MovedWithAlerts[];
       /** MQTT connections closed (removed devices and operators, changed passwords). */
@@ -437,18 +439,26 @@ export async function reloadGateway(
   const changes = summarisePlan(plan);
   if (planIsEmpty(plan)) {
     t.log.info({ restartNeeded: plan.restartNeeded.length }, "configuration reloaded: nothing to change");
-    return applied(now, plan, changes, 0, 0, [], certificates, secrets);
+    return applied(
+      now,
+      plan,
+      changes,
+      { closedAlerts: 0, replacedAlerts: 0, disconnected: 0 },
+      [],
+      certificates,
+      secrets,
+    );
   }
   // Before applying: the device's household is still the one it moves from.
   const moved = movedWithAlerts(t, plan);
-  const { closedAlerts, disconnected } = await applyReload(t, plan);
+  const counts = await applyReload(t, plan);
   t.log.info(
-    { ...changes, closedAlerts, disconnected, ...(moved.length > 0 ? { moved } : {}) },
+    { ...changes, ...counts, ...(moved.length > 0 ? { moved } : {}) },
     moved.length > 0
       ? `configuration reloaded; ${moved.map(describeMove).join("; ")}`
       : "configuration reloaded",
   );
-  return applied(now, plan, changes, closedAlerts, disconnected, moved, certificates, secrets);
+  return applied(now, plan, changes, counts, moved, certificates, secrets);
 }
 
 /**
@@ -492,8 +502,7 @@ function applied(
   at: number,
   plan: ReloadPlan,
   changes: ReturnType<typeof summarisePlan>,
-  closedAlerts: number,
-  disconnected: number,
+  counts: { closedAlerts: number; replacedAlerts: number; disconnected: number },
   moved: MovedWithAlerts[],
   certificates: { reloaded: number; failed: string[] },
   secrets: { reloaded: number; failed: string[] },
@@ -503,9 +512,8 @@ function applied(
     at,
     changes,
     restartNeeded: plan.restartNeeded.map((r) => r.path),
-    closedAlerts,
+    ...counts,
     moved,
-    disconnected,
     certificates,
     secrets,
     effective: plan.effective,
@@ -524,10 +532,11 @@ function refuse(t: ReloadTarget, at: number, message: string): ReloadResult {
 export async function applyReload(
   t: ReloadTarget,
   plan: ReloadPlan,
-): Promise<{ closedAlerts: number; disconnected: number }> {
+): Promise<{ closedAlerts: number; replacedAlerts: number; disconnected: number }> {
   const cfg = plan.effective;
   const { registry, engine, supervisor, publisher, broker } = t;
   let closedAlerts = 0;
+  let replacedAlerts = 0;
   let disconnected = 0;
 
   // Operators: a removed operator or a changed password ends the open sessions.
@@ -576,7 +585,9 @@ export async function applyReload(
     removed.push(entry);
   };
   for (const id of plan.devices.removed) retire(id, REASON_DEVICE_REMOVED);
+  const beforeReplaced = closedAlerts;
   for (const d of plan.devices.replaced) retire(d.id, reasonModelChanged(d.model), d.model);
+  replacedAlerts = closedAlerts - beforeReplaced;
 
   const repoll: DeviceEntry[] = [];
   const restartBuses = new Set(plan.buses.changed);
@@ -651,5 +662,5 @@ export async function applyReload(
   await t.modbus.reconfigure(cfg, { removed, added, repoll, restartBuses: [...restartBuses] });
 
   if (plan.logLevel !== null) t.log.level = plan.logLevel as Level | "silent";
-  return { closedAlerts, disconnected };
+  return { closedAlerts, replacedAlerts, disconnected };
 }
