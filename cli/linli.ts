@@ -27,6 +27,7 @@ import {
   createLogger,
   DEFAULT_LOG2_N,
   defaultModbusLinks,
+  describeMove,
   fdLimitWarning,
   Gateway,
   hashPassword,
@@ -497,7 +498,12 @@ function describeReport(r: ReloadReport): string {
   if ((c.alerts as unknown[]).length > 0)
     lines.push(`  alert settings: ${(c.alerts as string[]).join(", ")}`);
   if (c.logLevel) lines.push(`  log level: ${c.logLevel}`);
-  if (r.closedAlerts) lines.push(`  alerts closed (device or household removed): ${r.closedAlerts}`);
+  // A model change is a replacement, not a removal: said apart (a gateway before 0.13.39 does not tell them apart).
+  const replaced = r.replacedAlerts ?? 0;
+  const removed = (r.closedAlerts ?? 0) - replaced;
+  if (removed > 0) lines.push(`  alerts closed (device or household removed): ${removed}`);
+  if (replaced > 0) lines.push(`  alerts closed (device replaced by another model): ${replaced}`);
+  for (const m of r.moved ?? []) lines.push(`  ${describeMove(m)}`);
   if (r.disconnected) lines.push(`  connections closed (removed, or password changed): ${r.disconnected}`);
   if (r.certificates?.reloaded)
     lines.push(`  TLS certificates re-read: ${r.certificates.reloaded} listener(s)`);

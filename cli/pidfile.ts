@@ -9,6 +9,7 @@
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Logger } from "pino";
+import type { MovedWithAlerts } from "../gateway/index.js";
 
 export { DEFAULT_DATA_DIR } from "../gateway/index.js";
 export const PID_FILE = "linli.pid";
@@ -32,6 +33,10 @@ export interface ReloadReport {
   changes?: unknown;
   restartNeeded?: string[];
   closedAlerts?: number;
+  /** Of closedAlerts, those of devices replaced by another model (absent before 0.13.39). */
+  replacedAlerts?: number;
+  /** Devices moved to another household with open alerts (absent before 0.13.39). */
+  moved?: MovedWithAlerts[];
   disconnected?: number;
   /** TLS listeners whose certificate files were re-read, and those that could not be. */
   certificates?: { reloaded: number; failed: string[] };

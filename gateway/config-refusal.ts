@@ -56,7 +56,9 @@ export class ConfigRefusal {
     const was = this.refusedNow;
     this.refusedNow = null;
     if (
-      this.engine.closeCode(GATEWAY_SUBJECT.id, "CONFIG_REFUSED", `valid site file applied: ${file}`) ||
+      this.engine.closeCode(GATEWAY_SUBJECT.id, "CONFIG_REFUSED", `valid site file applied: ${file}`, {
+        corrected: "configuration",
+      }) ||
       was
     )
       this.log.warn(

@@ -19,6 +19,7 @@ export { fdLimitWarning } from "./fd-budget.js";
 export { DEFAULT_DATA_DIR, Gateway } from "./gateway.js";
 export { applyEdgeHeapSettings } from "./heap.js";
 export { createLogger, type Logger } from "./log.js";
+export { describeMove, type MovedWithAlerts } from "./reload.js";
 export { defaultModbusLinks } from "./southbound/modbus.js";
 export { SystemdNotifier } from "./systemd.js";
 export { linliVersion } from "./version.js";

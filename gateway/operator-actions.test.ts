@@ -85,6 +85,25 @@ describe("operator action table", () => {
     });
   });
 
+  it("a shelve's duration: missing, malformed and zero are each said as they are, naming the forms", () => {
+    const refusal = (body: string) => (run("shelve", body)[1] as RefusedRequest).refusal;
+    expect(refusal('{"by":"Li"}')).toMatchObject({
+      path: "duration",
+      detail:
+        'duration is required: seconds (a number such as 1800), or a number with ms, s, m, h or d ("30m", "2h")',
+      zh: 'duration 为必填：秒数（如 1800），或数字加 ms、s、m、h、d（如 "30m"、"2h"）',
+    });
+    // Before, "abc" was answered as if no duration had been sent.
+    expect(refusal('{"by":"Li","duration":"abc"}')).toMatchObject({
+      path: "duration",
+      detail:
+        'duration "abc" is not a duration: seconds (a number such as 1800), or a number with ms, s, m, h or d ("30m", "2h")',
+      zh: 'duration "abc" 不是有效的时长：应为秒数（如 1800），或数字加 ms、s、m、h、d（如 "30m"、"2h"）',
+    });
+    expect(refusal('{"by":"Li","duration":true}').detail).toMatch(/^duration true is not a duration: /);
+    expect(refusal('{"by":"Li","duration":"0m"}').detail).toMatch(/^duration must be more than 0: /);
+  });
+
   it("a refusal is the one shape: its reason, the field it is about, and words in Chinese too", () => {
     const [, r] = run("shelve", '{"duration":"soon"}') as [string, RefusedRequest];
     expect(r.refusal).toMatchObject({ rejected: true, reason: "bad-request", path: "duration" });

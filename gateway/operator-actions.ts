@@ -359,12 +359,35 @@ function refOf(body: Body): string | null {
   return typeof body.ref === "string" && body.ref.length <= MAX_NAME ? body.ref : null;
 }
 
+/** The forms a shelve's `duration` takes (core/duration.ts), for the refusals below. */
+const DURATION_FORMS = {
+  en: 'seconds (a number such as 1800), or a number with ms, s, m, h or d ("30m", "2h")',
+  zh: '秒数（如 1800），或数字加 ms、s、m、h、d（如 "30m"、"2h"）',
+};
+
+/** The operator's value in a refusal, short enough to quote (a long one is not echoed). */
+const quoted = (v: unknown) => {
+  const s = JSON.stringify(v);
+  return s !== undefined && s.length <= 40 ? ` ${s}` : "";
+};
+
 function durationOf(v: unknown): number | Rejection {
-  const ms = typeof v === "string" || typeof v === "number" ? parseDuration(v) : null;
-  if (ms === null || ms <= 0)
-    return reject("bad-request", 'duration is required: seconds, or a string such as "30m" or "2h"', {
+  // Missing and malformed are told apart: "required" to an operator who sent "abc" sent them looking for a missing field.
+  if (v === undefined || v === null || v === "")
+    return reject("bad-request", `duration is required: ${DURATION_FORMS.en}`, {
       path: "duration",
-      zh: 'duration 为必填：秒数，或 "30m"、"2h" 这样的时长',
+      zh: `duration 为必填：${DURATION_FORMS.zh}`,
+    });
+  const ms = typeof v === "string" || typeof v === "number" ? parseDuration(v) : null;
+  if (ms === null)
+    return reject("bad-request", `duration${quoted(v)} is not a duration: ${DURATION_FORMS.en}`, {
+      path: "duration",
+      zh: `duration${quoted(v)} 不是有效的时长：应为${DURATION_FORMS.zh}`,
+    });
+  if (ms <= 0)
+    return reject("bad-request", `duration must be more than 0: ${DURATION_FORMS.en}`, {
+      path: "duration",
+      zh: `duration 须大于 0：${DURATION_FORMS.zh}`,
     });
   return ms;
 }

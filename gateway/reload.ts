@@ -16,6 +16,7 @@
 import type { Level } from "pino";
 import type { Clock } from "../core/index.js";
 import { type Binding, profileFor } from "../devices/index.js";
+import type { Alert } from "./alerts/alert.js";
 import type { AlertEngine } from "./alerts/engine.js";
 import type { EmbeddedBroker } from "./broker/embedded.js";
 import type { DeviceRateLimiter } from "./broker/rate.js";
@@ -317,8 +318,12 @@ export type ReloadResult =
       changes: ReturnType<typeof summarisePlan>;
       /** Settings that changed in the file but keep their running value until a restart. */
       restartNeeded: string[];
-      /** Open alerts closed because their device or household was removed. */
+      /** Open alerts closed because their device or household was removed or the device replaced. */
       closedAlerts: number;
+      /** Of them, those of devices replaced by another model (0.13.39: not said to be removed). */
+      replacedAlerts: number;
+      /** Devices moved to another household with open alerts, which keep the household they were raised in. */
+      moved: MovedWithAlerts[];
       /** MQTT connections closed (removed devices and operators, changed passwords). */
       disconnected: number;
       /** TLS listeners whose certificate files were re-read, and the ones that could not be (kept as they were). */
@@ -329,6 +334,57 @@ export type ReloadResult =
       effective: Config;
     }
   | { result: "refused"; at: number; message: string };
+
+/** A device the reload moved to another household while it had open alerts. */
+export interface MovedWithAlerts {
+  id: string;
+  from: string | null;
+  to: string | null;
+  /** How many of its alerts are open. */
+  open: number;
+  /** The households they keep (an alert raised before an earlier move keeps that one's). */
+  keep: (string | null)[];
+}
+
+/**
+ * `ec200-0102 moved from hh-0101 to hh-0203: its 1 open alert keeps hh-0101` (the log, SIGHUP's
+ * included, and `linli reload`): an operator who reads the later escalations knows why they still
+ * name the old household.
+ */
+export function describeMove(m: MovedWithAlerts): string {
+  const hh = (h: string | null) => h ?? "no household";
+  const alerts = m.open === 1 ? "alert keeps" : "alerts keep";
+  return `${m.id} moved from ${hh(m.from)} to ${hh(m.to)}: its ${m.open} open ${alerts} ${m.keep.map(hh).join(", ")}`;
+}
+
+/**
+ * The devices whose household changes with open alerts: an alert is the record of where it was
+ * raised (alert.ts `household`), and only alerts raised after the reload take the new household.
+ */
+function movedWithAlerts(t: ReloadTarget, plan: ReloadPlan): MovedWithAlerts[] {
+  const changed = plan.devices.changed.filter((c) => c.fields.includes("household"));
+  if (changed.length === 0) return [];
+  const open = new Map<string, Alert[]>();
+  for (const a of t.engine.openAlerts()) {
+    if (!a.isOpen || a.subject.model === "household" || a.subject.model === "gateway") continue;
+    const list = open.get(a.subject.id);
+    if (list) list.push(a);
+    else open.set(a.subject.id, [a]);
+  }
+  const out: MovedWithAlerts[] = [];
+  for (const c of changed) {
+    const alerts = open.get(c.id);
+    if (!alerts) continue;
+    out.push({
+      id: c.id,
+      from: t.registry.devices.get(c.id)?.household ?? null,
+      to: c.config.household ?? null,
+      open: alerts.length,
+      keep: [...new Set(alerts.map((a) => a.household))],
+    });
+  }
+  return out;
+}
 
 /** Values of restart-only settings are logged, secrets excepted. */
 const shown = (path: string, v: unknown) => (/password/i.test(path) ? "(hidden)" : v);
@@ -383,11 +439,26 @@ export async function reloadGateway(
   const changes = summarisePlan(plan);
   if (planIsEmpty(plan)) {
     t.log.info({ restartNeeded: plan.restartNeeded.length }, "configuration reloaded: nothing to change");
-    return applied(now, plan, changes, 0, 0, certificates, secrets);
+    return applied(
+      now,
+      plan,
+      changes,
+      { closedAlerts: 0, replacedAlerts: 0, disconnected: 0 },
+      [],
+      certificates,
+      secrets,
+    );
   }
-  const { closedAlerts, disconnected } = await applyReload(t, plan);
-  t.log.info({ ...changes, closedAlerts, disconnected }, "configuration reloaded");
-  return applied(now, plan, changes, closedAlerts, disconnected, certificates, secrets);
+  // Before applying: the device's household is still the one it moves from.
+  const moved = movedWithAlerts(t, plan);
+  const counts = await applyReload(t, plan);
+  t.log.info(
+    { ...changes, ...counts, ...(moved.length > 0 ? { moved } : {}) },
+    moved.length > 0
+      ? `configuration reloaded; ${moved.map(describeMove).join("; ")}`
+      : "configuration reloaded",
+  );
+  return applied(now, plan, changes, counts, moved, certificates, secrets);
 }
 
 /**
@@ -431,8 +502,8 @@ function applied(
   at: number,
   plan: ReloadPlan,
   changes: ReturnType<typeof summarisePlan>,
-  closedAlerts: number,
-  disconnected: number,
+  counts: { closedAlerts: number; replacedAlerts: number; disconnected: number },
+  moved: MovedWithAlerts[],
   certificates: { reloaded: number; failed: string[] },
   secrets: { reloaded: number; failed: string[] },
 ): ReloadResult {
@@ -441,8 +512,8 @@ function applied(
     at,
     changes,
     restartNeeded: plan.restartNeeded.map((r) => r.path),
-    closedAlerts,
-    disconnected,
+    ...counts,
+    moved,
     certificates,
     secrets,
     effective: plan.effective,
@@ -461,10 +532,11 @@ function refuse(t: ReloadTarget, at: number, message: string): ReloadResult {
 export async function applyReload(
   t: ReloadTarget,
   plan: ReloadPlan,
-): Promise<{ closedAlerts: number; disconnected: number }> {
+): Promise<{ closedAlerts: number; replacedAlerts: number; disconnected: number }> {
   const cfg = plan.effective;
   const { registry, engine, supervisor, publisher, broker } = t;
   let closedAlerts = 0;
+  let replacedAlerts = 0;
   let disconnected = 0;
 
   // Operators: a removed operator or a changed password ends the open sessions.
@@ -513,7 +585,9 @@ export async function applyReload(
     removed.push(entry);
   };
   for (const id of plan.devices.removed) retire(id, REASON_DEVICE_REMOVED);
+  const beforeReplaced = closedAlerts;
   for (const d of plan.devices.replaced) retire(d.id, reasonModelChanged(d.model), d.model);
+  replacedAlerts = closedAlerts - beforeReplaced;
 
   const repoll: DeviceEntry[] = [];
   const restartBuses = new Set(plan.buses.changed);
@@ -588,5 +662,5 @@ export async function applyReload(
   await t.modbus.reconfigure(cfg, { removed, added, repoll, restartBuses: [...restartBuses] });
 
   if (plan.logLevel !== null) t.log.level = plan.logLevel as Level | "silent";
-  return { closedAlerts, disconnected };
+  return { closedAlerts, replacedAlerts, disconnected };
 }

@@ -131,6 +131,14 @@ describe("linli reload", () => {
       await ops.endAsync(true);
     }
 
+    // p-new, its call open, becomes a door contact: its call is closed as replaced, not removed.
+    writeFileSync(file, siteFile(NEW_DEVICE.replace("model: ec200", "model: ds10"), 1));
+    const replaced = await linli("reload", "--data-dir", dataDir);
+    expect(replaced.code).toBe(0);
+    expect(replaced.stdout).toContain("devices: replaced p-new");
+    expect(replaced.stdout).toContain("alerts closed (device replaced by another model): 1");
+    expect(replaced.stdout).not.toContain("device or household removed");
+
     // An invalid file: exit 2 with config check's message; the gateway is not signalled.
     writeFileSync(file, `${siteFile(NEW_DEVICE, 1)}    heartbeatInterval: soon\n`);
     const reportBefore = readFileSync(join(dataDir, "linli.reload.json"), "utf8");

@@ -146,11 +146,12 @@ describe("a site file refused at start", () => {
         timeout: 20_000,
       });
       expect(reloaded.stdout).toContain("applied by the gateway");
-      expect(
-        await waitFor(
-          (m) => m.topic === "linli/s1/alerts/p2/CONFIG_REFUSED/gateway" && m.body.state === "closed",
-        ),
-      ).toMatchObject({ code: "CONFIG_REFUSED", state: "closed" });
+      const closed = await waitFor(
+        (m) => m.topic === "linli/s1/alerts/p2/CONFIG_REFUSED/gateway" && m.body.state === "closed",
+      );
+      expect(closed).toMatchObject({ code: "CONFIG_REFUSED", state: "closed" });
+      // Why it closed, as other closes by the gateway say (not 已结束 alone).
+      expect(closed.message).toMatch(/；已结束：配置已修正并重新加载$/);
       const event = await waitFor(
         (m) =>
           m.topic === "linli/s1/alerts/events" && m.body.code === "CONFIG_REFUSED" && m.body.to === "closed",

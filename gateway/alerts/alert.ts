@@ -38,9 +38,13 @@ export type ReplacedFor = { priority: Priority } | { ended: SuppressReason };
 
 /**
  * Why the gateway closed an alert whose subject left the configuration (docs/reload.md): the
- * device or household removed, or another model now under the device's id.
+ * device or household removed, or another model now under the device's id; or whose cause the
+ * configuration itself ended (CONFIG_REFUSED once a valid site file is applied: `corrected`).
  */
-export type SubjectGone = { removed: "device" | "household" } | { model: string };
+export type SubjectGone =
+  | { removed: "device" | "household" }
+  | { model: string }
+  | { corrected: "configuration" };
 
 /** The ISA-18.2 suppressed-alarm states, shown as `suppression` (null: annunciated). */
 export type Suppression = "shelved" | "suppressed" | "out-of-service";
@@ -100,6 +104,12 @@ export interface AlertPayload extends AlertView {
 }
 
 export class Alert {
+  /**
+   * The household it was raised in, kept until it closes: the subject's entry follows the site
+   * file, and a device a reload moved to another household would have the operator call that
+   * household about this one's press (docs/reload.md). Names are still read from the file.
+   */
+  readonly household: string | null;
   state: AlertState = "active-unacknowledged";
   updatedAt: number;
   count = 1;
@@ -182,7 +192,9 @@ export class Alert {
     test: boolean,
     detail: Record<string, number | string | boolean>,
     suppressedFor: SuppressReason | null = test ? "test" : null,
+    household: string | null = subject.household,
   ) {
+    this.household = household;
     this.updatedAt = raisedAt;
     this.unackSince = raisedAt;
     this.causes = [...causes];
@@ -339,7 +351,7 @@ export class Alert {
       site: this.site,
       deviceId: this.subject.id,
       model: this.subject.model,
-      household: this.subject.household,
+      household: this.household,
       raisedAt: this.raisedAt,
       updatedAt: this.updatedAt,
       count: this.count,

@@ -29,7 +29,14 @@ import type { AlertCode, Clock, Priority } from "../../core/index.js";
 import type { AlertContext, AlertOptions, ConditionOptions } from "../../devices/index.js";
 import { moveLive } from "../moved-times.js";
 import { type TimerWheel, WheelTimer } from "../time/timer-wheel.js";
-import { Alert, type AlertSubject, type ReplacedFor, type SuppressReason, type Transition } from "./alert.js";
+import {
+  Alert,
+  type AlertSubject,
+  type ReplacedFor,
+  type SubjectGone,
+  type SuppressReason,
+  type Transition,
+} from "./alert.js";
 import { CHATTER_COUNT, Chattering, type ChatterKey } from "./chattering.js";
 import { Escalation, type EscalationOptions } from "./escalation.js";
 import { Flood, HOLD_FLOOD } from "./flood.js";
@@ -411,13 +418,15 @@ export class AlertEngine {
    * One open alert of `code` about the subject closed by the gateway with `reason`, whatever its
    * state (the cause is gone for good: CONFIG_REFUSED once a valid file is applied). False: none open.
    */
-  closeCode(subjectId: string, code: AlertCode, reason: string): boolean {
+  closeCode(subjectId: string, code: AlertCode, reason: string, why: SubjectGone | null = null): boolean {
     const ks = this.subjects.get(subjectId)?.keys.get(code);
     const a = ks?.alert;
     if (!ks || !a) return false;
     this.cancelPending(ks);
     if (!a.close(this.clock.now())) return false;
     a.holds = 0;
+    // The operator's message says why (`…；已结束：配置已修正并重新加载`), not 已结束 alone.
+    a.goneFor = why;
     this.emit(a, "closed", BY_GATEWAY, reason, true);
     this.forgetKeyIfIdle(ks);
     return true;
@@ -927,7 +936,7 @@ export class AlertEngine {
       ev.code = alert.code;
       ev.priority = alert.priority;
       ev.deviceId = alert.subject.id;
-      ev.household = alert.subject.household;
+      ev.household = alert.household;
       ev.from = alert.lastIsa;
       ev.to = alert.isaState;
       ev.state = alert.state;

@@ -162,6 +162,17 @@ describe("alert content", () => {
     expect(en.describe(tamper, "closed").message).toMatch(
       / — closed: the device was replaced in the site configuration \(now gas detector\)$/,
     );
+    // CONFIG_REFUSED closed by a valid file: the configuration corrected, in either language.
+    const gateway: AlertSubject = { id: "gateway", model: "gateway", household: null };
+    engine.contextFor(gateway).condition("CONFIG_REFUSED", true, { priority: 2 });
+    engine.closeCode("gateway", "CONFIG_REFUSED", "valid site file applied: site.yaml", {
+      corrected: "configuration",
+    });
+    const refused = closed[3] as Alert;
+    expect(zh.describe(refused, "closed").message).toMatch(/；已结束：配置已修正并重新加载$/);
+    expect(en.describe(refused, "closed").message).toMatch(
+      / — closed: the configuration was corrected and reloaded$/,
+    );
     // Any other close still reads as before.
     const acked = alert(pendant, "TAMPER");
     acked.acknowledge(RAISED, "ops", null, "ops");

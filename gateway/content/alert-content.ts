@@ -106,8 +106,8 @@ export class AlertContentBuilder {
       subject.model === "household" || subject.model === "gateway" ? undefined : devices.get(subject.id);
     const title = this.title(config, device, alert).title;
     if (subject.model === "gateway") return title;
-    if (subject.household === null) return cat.of(this.deviceLabel(device, subject.id, subject.model), title);
-    const household = this.nameHousehold(subject.household);
+    if (alert.household === null) return cat.of(this.deviceLabel(device, subject.id, subject.model), title);
+    const household = this.nameHousehold(alert.household);
     if (subject.model === "household") return cat.of(household, title);
     return cat.deviceAlert(cat.of(household, this.deviceLabel(device, subject.id, subject.model)), title);
   }
@@ -179,7 +179,8 @@ export class AlertContentBuilder {
     const subject = alert.subject;
     const device =
       subject.model === "household" || subject.model === "gateway" ? undefined : devices.get(subject.id);
-    const household = subject.household === null ? undefined : households.get(subject.household);
+    // The household it was raised in (a device moved since keeps its open alerts there).
+    const household = alert.household === null ? undefined : households.get(alert.household);
     // The device's own profile words first (a GD-2's FAULT means it cannot detect gas, not the
     // generic "device fault"), then the catalogue's, then a YAML profile's alarm (docs/devices.md).
     const found = this.title(config, device, alert);
@@ -203,7 +204,7 @@ export class AlertContentBuilder {
       subject.model === "gateway"
         ? ""
         : cat.place(
-            subject.household === null ? null : this.nameHousehold(subject.household),
+            alert.household === null ? null : this.nameHousehold(alert.household),
             subject.model === "household" ? null : this.deviceLabel(device, subject.id, subject.model),
           );
 

@@ -108,7 +108,9 @@ export const en: Catalogue = {
   gone: (w, modelName) =>
     "removed" in w
       ? `closed: the ${w.removed} was removed from the site configuration`
-      : `closed: the device was replaced in the site configuration (now ${modelName ?? w.model})`,
+      : "corrected" in w
+        ? "closed: the configuration was corrected and reloaded"
+        : `closed: the device was replaced in the site configuration (now ${modelName ?? w.model})`,
   recordedAwaitingAck: "recorded, awaiting acknowledgement",
   testPrefix: "[TEST] ",
   declaredAction: "Follow the site's procedure for this device; send someone to look if in doubt.",

@@ -114,7 +114,9 @@ export const zhCN: Catalogue = {
   gone: (w, modelName) =>
     "removed" in w
       ? `已结束：${w.removed === "household" ? "住户" : "设备"}已从站点配置中删除`
-      : `已结束：站点配置中该设备已更换为${modelName ?? w.model}`,
+      : "corrected" in w
+        ? "已结束：配置已修正并重新加载"
+        : `已结束：站点配置中该设备已更换为${modelName ?? w.model}`,
   recordedAwaitingAck: "已记录，待确认",
   testPrefix: "【测试】",
   declaredAction: "按该设备的处置规程处理，必要时派人到现场查看。",

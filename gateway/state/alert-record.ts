@@ -69,7 +69,7 @@ export function alertRecord(a: Alert): AlertRecord {
     priority: a.priority,
     subject: a.subject.id,
     model: a.subject.model,
-    household: a.subject.household,
+    household: a.household,
     raisedAt: a.raisedAt,
     topic: a.topic,
     state: a.state,
@@ -171,7 +171,7 @@ export function packedAlertRecord(a: Alert): unknown[] {
     a.priority,
     a.subject.id,
     a.subject.model,
-    a.subject.household,
+    a.household,
     a.raisedAt,
     a.topic,
     a.state,
@@ -256,6 +256,8 @@ export function alertFromRecord(r: AlertRecord, site: string, subject: AlertSubj
     r.test,
     r.detail,
     r.suppressedFor,
+    // The household it was raised in, not the device's now (a site file edited while down).
+    r.household === undefined ? subject.household : r.household,
   );
   a.state = r.state;
   a.updatedAt = r.updatedAt;
