@@ -15,39 +15,18 @@ import { FakeClock } from "../core/clock.js";
 import { KEY } from "../gateway/state/keys.js";
 import { MemoryStore } from "../gateway/state/store.js";
 import { mqttPortOf, startGatewayCli } from "./support/gateway-cli.js";
-import {
-  gatewaysInTurn,
-  OPS,
-  SITE,
-  sleep,
-  startGateway,
-  type TestClient,
-  testConfig,
-} from "./support/harness.js";
+import { gatewaysInTurn, gd2Config, OPS, SITE, sleep, type TestClient } from "./support/harness.js";
 import { suiteTempDir } from "./support/temp-dir.js";
 
 const S = 1000;
 const MIN = 60 * S;
 
-const config = () => {
-  const base = testConfig({ alerts: { escalation: { p1: "2m", p2: "5m" } } });
-  return {
-    ...base,
-    devices: [
-      ...(base.devices ?? []),
-      { id: "k-1", model: "gd2" as const, password: "pw-k1", household: "hh-1" },
-    ],
-  };
-};
-
 const UP = "devices/gd2/k-1/up";
 const POWER_FAIL = `linli/${SITE}/alerts/p3/POWER_FAIL/k-1`;
 
 describe("restart: a GD-2's 10 minutes on battery run on", () => {
-  const { client, adopt, stop } = gatewaysInTurn();
+  const { start, client, stop } = gatewaysInTurn(gd2Config);
   let seq = 100;
-  const start = async (store: MemoryStore, clock: FakeClock) =>
-    adopt(await startGateway({ clock, boottime: () => clock.boottime(), store, config: config() }));
   const hb = (clock: FakeClock, mains: boolean) =>
     JSON.stringify({ t: "hb", seq: ++seq, ts: clock.now(), lel: 0, valve: "open", mains, fault: 0 });
   /** Moves gateway time and lets what it caused arrive. */

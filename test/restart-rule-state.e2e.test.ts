@@ -15,27 +15,7 @@ import { Gateway } from "../gateway/gateway.js";
 import { createLogger } from "../gateway/log.js";
 import { KEY } from "../gateway/state/keys.js";
 import { MemoryStore } from "../gateway/state/store.js";
-import {
-  connect,
-  gatewaysInTurn,
-  OPS,
-  SITE,
-  sleep,
-  startGateway,
-  type TestClient,
-  testConfig,
-} from "./support/harness.js";
-
-const config = () => {
-  const base = testConfig({ alerts: { escalation: { p1: "2m", p2: "5m" } } });
-  return {
-    ...base,
-    devices: [
-      ...(base.devices ?? []),
-      { id: "k-1", model: "gd2" as const, password: "pw-k1", household: "hh-1" },
-    ],
-  };
-};
+import { connect, gatewaysInTurn, gd2Config, OPS, SITE, sleep, type TestClient } from "./support/harness.js";
 
 let seq = 100;
 const hb = (lel: number, fault: number) =>
@@ -48,9 +28,7 @@ const TELEMETRY = `linli/${SITE}/telemetry/gd2/k-1`;
 const GAS_LEAK = `linli/${SITE}/alerts/p1/GAS_LEAK/k-1`;
 
 describe("restart: a GD-2's sensor fault is remembered", () => {
-  const { client, adopt, stop } = gatewaysInTurn();
-  const start = async (store: MemoryStore, clock: FakeClock) =>
-    adopt(await startGateway({ clock, boottime: () => clock.boottime(), store, config: config() }));
+  const { start, client, stop } = gatewaysInTurn(gd2Config);
 
   /** A gateway that saw the detector report `fault` 2; the store as a crash (SIGKILL) or a clean stop left it. */
   async function inFault(crash: boolean): Promise<{ store: MemoryStore; clock: FakeClock }> {
@@ -126,7 +104,7 @@ describe("restart: a GD-2's sensor fault is remembered (real journal)", () => {
     const dir = mkdtempSync(path.join(tmpdir(), "linli-rule-"));
     const start = () =>
       Gateway.start({
-        config: validateConfig(config(), "test"),
+        config: validateConfig(gd2Config(), "test"),
         logger: createLogger({ level: "silent" }),
         dataDir: dir,
       });

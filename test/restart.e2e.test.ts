@@ -195,6 +195,19 @@ describe("restart from the journal", () => {
   });
 
   /** A gateway on a fresh store, one press of p-1 (its EMERGENCY_CALL seen by a console), stopped. */
+  /** A running gateway whose door sensor d-1 raised TAMPER, seen by an operator subscribed to everything. */
+  async function tamperRaised() {
+    const store = new MemoryStore();
+    const clock = new FakeClock();
+    const a = await start(store, clock);
+    const d1 = await client(a, "d-1", "pw-d1");
+    const ops = await client(a, OPS.name, OPS.password);
+    await ops.subscribe(`linli/${SITE}/#`);
+    await d1.publish("devices/ds10/d-1/up", doorMsg(1, "closed", { tamper: true }));
+    const tamper = (await ops.waitFor((m) => m.topic.endsWith("/TAMPER/d-1"))).json();
+    return { store, clock, a, d1, ops, tamper };
+  }
+
   async function pressedAndStopped(seq: number) {
     const store = new MemoryStore();
     const clock = new FakeClock();
@@ -274,14 +287,7 @@ describe("restart from the journal", () => {
   });
 
   it("a shelving that ran out during the downtime: the alert is shown again as of its end, its escalations counted from then", async () => {
-    const store = new MemoryStore();
-    const clock = new FakeClock();
-    const a = await start(store, clock);
-    const d1 = await client(a, "d-1", "pw-d1");
-    const ops = await client(a, OPS.name, OPS.password);
-    await ops.subscribe(`linli/${SITE}/#`);
-    await d1.publish("devices/ds10/d-1/up", doorMsg(1, "closed", { tamper: true }));
-    const tamper = (await ops.waitFor((m) => m.topic.includes("/TAMPER/d-1"))).json();
+    const { store, clock, a, ops, tamper } = await tamperRaised();
     await ops.publish(`linli/${SITE}/shelve/${tamper.id}`, JSON.stringify({ duration: "5m" }));
     await ops.waitFor((m) => m.topic.endsWith(`ops/result/${OPS.name}`) && m.json().target === tamper.id);
     const shelvedUntil = clock.now() + 5 * MIN;
@@ -604,14 +610,7 @@ describe("restart from the journal", () => {
   });
 
   it("a change made while the alert was held goes out after a restart with a new rev, never an old one", async () => {
-    const store = new MemoryStore();
-    const clock = new FakeClock();
-    const a = await start(store, clock);
-    const d1 = await client(a, "d-1", "pw-d1");
-    const ops = await client(a, OPS.name, OPS.password);
-    await ops.subscribe(`linli/${SITE}/#`);
-    await d1.publish("devices/ds10/d-1/up", doorMsg(1, "closed", { tamper: true }));
-    const raised = (await ops.waitFor((m) => m.topic.endsWith("/TAMPER/d-1"))).json();
+    const { store, clock, a, d1, ops, tamper: raised } = await tamperRaised();
     await ops.publish(
       `linli/${SITE}/shelve/${raised.id}`,
       JSON.stringify({ duration: "30m", reason: "cover" }),

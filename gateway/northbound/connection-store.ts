@@ -25,8 +25,7 @@ export class ConnectionStore implements IStore {
 
   /** Forgets the closed connection's packets (their callbacks are the bridge's to redo). */
   clear(): void {
-    this.inner.close(() => {});
-    this.inner = this.make();
+    this.close(() => {});
   }
 
   put(packet: Put[0], cb: Put[1]): this {

@@ -36,12 +36,26 @@ export function testConfig(extra: Partial<ConfigInput> = {}): ConfigInput {
   };
 }
 
+/** testConfig with P1 escalating after 2 min and P2 after 5 (the restart tests' site). */
+export function escalatingConfig(): ConfigInput {
+  return testConfig({ alerts: { escalation: { p1: "2m", p2: "5m" } } });
+}
+
+/** escalatingConfig plus a GD-2 gas detector, k-1 (password pw-k1), in hh-1. */
+export function gd2Config(): ConfigInput {
+  const base = escalatingConfig();
+  return {
+    ...base,
+    devices: [...(base.devices ?? []), { id: "k-1", model: "gd2", password: "pw-k1", household: "hh-1" }],
+  };
+}
+
 /**
- * Gateways started in turn on one store and one fake clock (a restart), with P1 escalating after
- * 2 min and P2 after 5, and their clients: every one stopped after each test of the describe block
+ * Gateways started in turn on one store and one fake clock (a restart), on `config` (default:
+ * escalatingConfig), and their clients: every one stopped after each test of the describe block
  * this is called in.
  */
-export function gatewaysInTurn(): {
+export function gatewaysInTurn(config: () => ConfigInput = escalatingConfig): {
   start(store: MemoryStore, clock: FakeClock): Promise<Gateway>;
   client(gw: Gateway, user: string, pw: string): Promise<TestClient>;
   /** A gateway started otherwise, stopped after the test like the others. */
@@ -61,7 +75,7 @@ export function gatewaysInTurn(): {
         clock,
         boottime: () => clock.boottime(),
         store,
-        config: testConfig({ alerts: { escalation: { p1: "2m", p2: "5m" } } }),
+        config: config(),
       });
       gateways.push(gw);
       return gw;
