@@ -634,3 +634,55 @@ describe("an optional MQTT field's bit or equals alarm", () => {
     expect([active.get("TAMPER"), active.get("FAULT")]).toEqual([false, false]);
   });
 });
+
+describe("an inclusive limit (GD-2: GAS_LEAK at or above 10 %LEL, clearing under 5 %LEL)", () => {
+  const doc = (when: Record<string, unknown>) => ({
+    model: "acme-gas",
+    transport: "mqtt",
+    mqtt: { uplink: "acme/{id}/up", fields: [{ name: "lel", path: "lel", type: "number" }] },
+    settings: { leakThreshold: { unit: "%LEL", default: 10 } },
+    alarms: [{ code: "GAS_LEAK", priority: 1, when }],
+  });
+  const issues = (d: unknown) => {
+    const r = declaredProfileSchema.safeParse(d);
+    return r.success ? [] : r.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`);
+  };
+
+  it("the limit itself raises, the deadband's end holds, under it clears; the lane agrees with the rules", () => {
+    const p = compileProfile(
+      declaredProfileSchema.parse(
+        doc({ point: "lel", above: { setting: "leakThreshold" }, deadband: 5, inclusive: true }),
+      ),
+    ) as MqttDeviceProfile;
+    expect(p.alerts.GAS_LEAK!.raised).toBe("lel at or over the leakThreshold");
+    const st = p.initialState();
+    const { active, ctx } = recorder();
+    const step = (lel: number) => {
+      const s = p.parse({ lel });
+      if (isRejection(s)) throw new Error(s.detail);
+      const lane = p.lane(s, st, SETTINGS);
+      p.rules(s, st, SETTINGS, ctx);
+      return [lane, active.get("GAS_LEAK")];
+    };
+    expect(step(9.9)).toEqual([LANE_TELEMETRY, false]);
+    expect(step(10)).toEqual([LANE_P1, true]); // "at or above"
+    expect(step(5)).toEqual([LANE_P1, true]); // not yet under 5
+    expect(step(4.9)).toEqual([LANE_ALERT, false]); // "clears when lel is under 5"
+    expect(step(4.9)).toEqual([LANE_TELEMETRY, false]);
+    // Strict by default: the limit itself is not beyond it.
+    const strict = compileProfile(
+      declaredProfileSchema.parse(doc({ point: "lel", above: 10, deadband: 5 })),
+    ) as MqttDeviceProfile;
+    const s10 = strict.parse({ lel: 10 });
+    if (isRejection(s10)) throw new Error(s10.detail);
+    const sst = strict.initialState();
+    strict.rules(s10, sst, SETTINGS, ctx);
+    expect(active.get("GAS_LEAK")).toBe(false);
+  });
+
+  it("only with below or above", () => {
+    expect(issues(doc({ point: "lel", equals: 10, inclusive: true }))).toEqual([
+      "alarms.0.when.inclusive: inclusive applies to below/above",
+    ]);
+  });
+});

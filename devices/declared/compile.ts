@@ -453,7 +453,14 @@ function rulesCore(doc: DeclaredProfileDoc) {
       const as = state.alarms[i]!;
       const held = as.active || as.laneHeld;
       const back = high ? limit - (w.deadband ?? 0) : limit + (w.deadband ?? 0);
-      const on = high ? v > limit || (held && v > back) : v < limit || (held && v < back);
+      // As ThresholdState.update: an inclusive limit is crossed at the limit and held at its way back.
+      const on = w.inclusive
+        ? high
+          ? v >= limit || (held && v >= back)
+          : v <= limit || (held && v <= back)
+        : high
+          ? v > limit || (held && v > back)
+          : v < limit || (held && v < back);
       if (st !== undefined) as.laneHeld = on;
       if (on && a.priority === 1) lane = LANE_P1;
       else if ((on || held) && lane === LANE_TELEMETRY) lane = LANE_ALERT;
@@ -634,7 +641,10 @@ function rulesCore(doc: DeclaredProfileDoc) {
           if (as.threshold === null || as.limit !== limit) {
             const deadband = w.deadband ?? 0;
             const first = as.threshold === null;
-            as.threshold = new ThresholdState(high ? { above: limit, deadband } : { below: limit, deadband });
+            const inclusive = w.inclusive === true;
+            as.threshold = new ThresholdState(
+              high ? { above: limit, deadband, inclusive } : { below: limit, deadband, inclusive },
+            );
             // The first build after a restart takes whether it was crossed from the journal
             // (`durable`; false on a fresh start, before any reading).
             if (first) as.threshold.active = as.active;
@@ -694,6 +704,10 @@ function describe(a: Alarm): string {
           : `the ${l.setting}`;
   if (w.bit !== undefined) return `${w.point} ${w.bit}`;
   if (w.equals !== undefined) return `${w.point} is ${String(w.equals)}`;
+  if (w.inclusive)
+    return w.below !== undefined
+      ? `${w.point} at or under ${lim(w.below)}`
+      : `${w.point} at or over ${lim(w.above!)}`;
   return w.below !== undefined ? `${w.point} under ${lim(w.below)}` : `${w.point} over ${lim(w.above!)}`;
 }
 

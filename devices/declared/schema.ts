@@ -135,6 +135,11 @@ const condition = z.strictObject({
   above: limit.optional(),
   /** Back across the limit by this much before the alarm clears (hysteresis). */
   deadband: z.number().min(0).optional(),
+  /**
+   * The limit itself counts as crossed ("at or above 10 %LEL", GD-2), and a raised alarm clears
+   * only once strictly past the deadband's end ("clears when under 5"). Default: strictly beyond.
+   */
+  inclusive: z.boolean().optional(),
   equals: z.union([z.number(), z.string(), z.boolean()]).optional(),
 });
 
@@ -447,6 +452,8 @@ function checkReferences(p: z.input<typeof declaredProfileSchema> & Record<strin
     }
     if (w.deadband !== undefined && kind !== "below" && kind !== "above")
       issue([...path, "deadband"], "deadband applies to below/above");
+    if (w.inclusive !== undefined && kind !== "below" && kind !== "above")
+      issue([...path, "inclusive"], "inclusive applies to below/above");
     if (a.causeFrom !== undefined) checkPoint(["alarms", i, "causeFrom"], a.causeFrom);
     if (a.unless !== undefined && (!codes.has(a.unless) || a.unless === a.code))
       issue(["alarms", i, "unless"], `"${a.unless}" is not another alarm of this profile`);
