@@ -686,3 +686,161 @@ describe("an inclusive limit (GD-2: GAS_LEAK at or above 10 %LEL, clearing under
     ]);
   });
 });
+
+describe("alarms sharing a code: one alert naming each condition that holds (GD-2 GAS_LEAK, MFS-8 FAULT)", () => {
+  /** The GD-2 as its datasheet's message tables and expected alerts say, in YAML terms. */
+  const GD2 = {
+    model: "acme-gd2",
+    transport: "mqtt",
+    mqtt: {
+      uplink: "devices/gd2/{id}/up",
+      jsonOnly: true,
+      maxPayloadBytes: 384,
+      seq: "seq",
+      time: "ts",
+      lostAfter: { heartbeats: 3, plusGrace: false },
+      fields: [
+        { name: "kind", path: "t", type: "string" },
+        { name: "lel", path: "lel", type: "number", min: 0, max: 100, required: false },
+        { name: "level", path: "level", type: "string", required: false },
+        { name: "valve", path: "valve", type: "string", required: false },
+        { name: "mains", path: "mains", type: "boolean", required: false },
+        { name: "fault", path: "fault", type: "integer", min: 0, max: 4, required: false },
+      ],
+    },
+    settings: { leakThreshold: { unit: "%LEL", default: 10 } },
+    alarms: [
+      { code: "GAS_LEAK", priority: 1, when: { point: "level", equals: "low" } },
+      { code: "GAS_LEAK", priority: 1, when: { point: "level", equals: "high" } },
+      {
+        code: "GAS_LEAK",
+        priority: 1,
+        when: { point: "lel", above: { setting: "leakThreshold" }, deadband: 5, inclusive: true },
+      },
+      { code: "FAULT", priority: 2, when: { point: "valve", equals: "fault" } },
+      { code: "FAULT", priority: 2, when: { point: "fault", equals: 3 }, cause: "valve motor fault" },
+      { code: "FAULT", priority: 2, when: { point: "fault", equals: 2 }, cause: "sensor fault" },
+      { code: "POWER_FAIL", priority: 3, when: { point: "mains", equals: false }, onDelay: "10m" },
+    ],
+  };
+  /** The last options each code was reported with. */
+  function reports() {
+    const last = new Map<
+      string,
+      { on: boolean; priority: number; causes: readonly string[]; onDelayMs?: number }
+    >();
+    const { ctx } = recorder();
+    (ctx as { condition: RuleContext["condition"] }).condition = (code, on, opts) =>
+      last.set(code, { on, priority: opts.priority, causes: opts.causes ?? [], onDelayMs: opts.onDelayMs });
+    return { last, ctx };
+  }
+
+  it("GAS_LEAK: the detector's level or the gas at or above the threshold, one alert; clears under 5 %LEL with level none", () => {
+    const p = compileProfile(declaredProfileSchema.parse(GD2)) as MqttDeviceProfile;
+    expect(p.alerts.GAS_LEAK!.priority).toBe(1);
+    const st = p.initialState();
+    const { last, ctx } = reports();
+    let seq = 0;
+    const run = (m: Record<string, unknown>) => {
+      const s = p.parse({ seq: ++seq, ts: 0, ...m });
+      if (isRejection(s)) throw new Error(s.detail);
+      p.rules(s, st, SETTINGS, ctx);
+      return last.get("GAS_LEAK");
+    };
+    expect(run({ t: "hb", lel: 0, valve: "open", mains: true, fault: 0 })?.on).toBe(false);
+    // The datasheet's example.
+    expect(run({ t: "alarm", lel: 18.5, level: "low", valve: "closed" })).toMatchObject({
+      on: true,
+      priority: 1,
+      causes: ["level is low", "lel at or over the leakThreshold"],
+    });
+    expect(run({ t: "alarm", lel: 30, level: "high", valve: "closed" })?.causes).toEqual([
+      "level is high",
+      "lel at or over the leakThreshold",
+    ]);
+    // A heartbeat carries no level: the detector's high alarm stands.
+    expect(run({ t: "hb", lel: 6, valve: "closed", mains: true, fault: 0 })?.causes).toEqual([
+      "level is high",
+      "lel at or over the leakThreshold",
+    ]);
+    // The detector is back to none, the gas not yet under 5 %LEL.
+    expect(run({ t: "alarm", lel: 5, level: "none", valve: "closed" })).toMatchObject({
+      on: true,
+      causes: ["lel at or over the leakThreshold"],
+    });
+    expect(run({ t: "hb", lel: 4.9, valve: "closed", mains: true, fault: 0 })).toMatchObject({
+      on: false,
+      causes: [],
+    });
+    // The detector's own low alarm under the gateway's threshold raises it alone.
+    expect(run({ t: "alarm", lel: 8, level: "low", valve: "open" })).toMatchObject({
+      on: true,
+      causes: ["level is low"],
+    });
+  });
+
+  it("FAULT names each cause; POWER_FAIL keeps its on-delay", () => {
+    const p = compileProfile(declaredProfileSchema.parse(GD2)) as MqttDeviceProfile;
+    const st = p.initialState();
+    const { last, ctx } = reports();
+    const run = (m: Record<string, unknown>) => {
+      const s = p.parse({ ts: 0, ...m });
+      if (isRejection(s)) throw new Error(s.detail);
+      p.rules(s, st, SETTINGS, ctx);
+    };
+    run({ seq: 1, t: "hb", lel: 0, valve: "fault", mains: false, fault: 3 });
+    expect(last.get("FAULT")).toMatchObject({
+      on: true,
+      priority: 2,
+      causes: ["valve is fault", "valve motor fault"],
+    });
+    expect(last.get("POWER_FAIL")).toMatchObject({ on: true, onDelayMs: 600_000 });
+    run({ seq: 2, t: "valve", valve: "closed", cause: "remote" });
+    expect(last.get("FAULT")).toMatchObject({ on: true, causes: ["valve motor fault"] });
+    run({ seq: 3, t: "hb", lel: 0, valve: "closed", mains: true, fault: 0 });
+    expect(last.get("FAULT")).toMatchObject({ on: false, causes: [] });
+  });
+
+  it("at the highest priority among those that hold (MFS-8: FAULT P2 while the pump's, else P3)", () => {
+    const p = compileProfile(
+      declaredProfileSchema.parse({
+        model: "acme-panel",
+        transport: "modbus",
+        modbus: {
+          points: [{ name: "status", address: 4, type: "bitfield", bits: { pumpFault: 4, batteryFault: 6 } }],
+        },
+        alarms: [
+          { code: "FAULT", priority: 2, when: { point: "status", bit: "pumpFault" }, cause: "pump fault" },
+          {
+            code: "FAULT",
+            priority: 3,
+            when: { point: "status", bit: "batteryFault" },
+            cause: "battery fault",
+          },
+        ],
+      }),
+    ) as ModbusDeviceProfile;
+    expect(p.alerts.FAULT!.priority).toEqual([2, 3]);
+    const st = p.initialState();
+    const { last, ctx } = reports();
+    const poll = (status: number) => {
+      const s = p.decode({ status: { pumpFault: (status & 16) !== 0, batteryFault: (status & 64) !== 0 } });
+      if (isRejection(s)) throw new Error(s.detail);
+      p.rules(s, st, SETTINGS, ctx);
+      return last.get("FAULT");
+    };
+    expect(poll(64)).toMatchObject({ on: true, priority: 3, causes: ["battery fault"] });
+    expect(poll(64 | 16)).toMatchObject({ on: true, priority: 2, causes: ["pump fault", "battery fault"] });
+    expect(poll(0)).toMatchObject({ on: false });
+  });
+
+  it("they must time and replace the alert alike", () => {
+    const r = declaredProfileSchema.safeParse({
+      ...GD2,
+      alarms: [...GD2.alarms, { code: "POWER_FAIL", priority: 3, when: { point: "fault", equals: 4 } }],
+    });
+    expect(r.success ? [] : r.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`)).toEqual([
+      'alarms.7.onDelay: alarms sharing the code "POWER_FAIL" must give the same onDelay',
+    ]);
+  });
+});

@@ -321,7 +321,10 @@ function telemetryWhenOf(doc: DeclaredProfileDoc): TelemetryTest[] | undefined {
 /** Everything but the transport: metrics, rules, suppression. */
 function rulesCore(doc: DeclaredProfileDoc) {
   const alarms = doc.alarms;
-  const indexOf = new Map(alarms.map((a, i) => [a.code, i]));
+  // Alarms sharing a code are one alert (its causes every one that holds): the indices of each code.
+  const byCode = new Map<string, number[]>();
+  alarms.forEach((a, i) => byCode.set(a.code, [...(byCode.get(a.code) ?? []), i]));
+  const groups = [...byCode.values()];
   const metricPoints =
     doc.transport === "modbus"
       ? doc.modbus!.points.filter((p) => p.metric).map((p) => ({ name: p.name, unit: p.unit, bits: p.bits }))
@@ -471,9 +474,11 @@ function rulesCore(doc: DeclaredProfileDoc) {
   const specs: Record<string, AlertSpec> = {};
   for (const a of alarms) {
     // Operators' words (title, action) come from the document (gateway/content/alert-content.ts).
+    const same = alarms.filter((o) => o.code === a.code);
+    const priorities = [...new Set(same.map((o) => o.priority))].sort();
     specs[a.code] = {
-      priority: a.priority,
-      raised: a.cause ?? describe(a),
+      priority: priorities.length === 1 ? priorities[0]! : priorities,
+      raised: same.map((o) => o.cause ?? describe(o)).join(", or "),
       cleared: "the condition no longer holds",
     };
   }
@@ -658,36 +663,58 @@ function rulesCore(doc: DeclaredProfileDoc) {
         if (!as.onset) as.since = 0;
         return true;
       });
-      alarms.forEach((a, i) => {
-        const as = st.alarms[i]!;
-        const replaced = a.unless !== undefined && st.alarms[indexOf.get(a.unless)!]!.active;
-        let cause = a.cause ?? describe(a);
-        if (a.causeFrom !== undefined) cause = `${cause}: ${String(s.v[a.causeFrom])}`;
-        if (!evaluated[i]) {
+      // One condition per code: raised while any of its alarms holds, naming each that holds, at
+      // the highest priority among them (the MFS-8's one FIRE_ALARM for smoke, heat and call point;
+      // its FAULT P2 while the pump's, else P3). Alarms sharing a code share their delays and
+      // `unless` (schema.ts), so one alarm's group behaves as that alarm alone.
+      for (const group of groups) {
+        const first = alarms[group[0]!]!;
+        const replaced =
+          first.unless !== undefined && byCode.get(first.unless)!.some((j) => st.alarms[j]!.active);
+        const causes: string[] = [];
+        let priority = first.priority;
+        let anyEvaluated = false;
+        let onset = false;
+        let since = Number.NaN;
+        for (const i of group) {
+          const a = alarms[i]!;
+          const as = st.alarms[i]!;
+          if (evaluated[i]) anyEvaluated = true;
+          // The earliest onset of the group (NaN compares false: the first one found).
+          if (as.active && as.onset && first.onDelay !== undefined && !(as.since >= since)) since = as.since;
+          if (!as.active || replaced) continue;
           // A value not believed (self-test, a suspect jump, `unreliableWhen`) cannot confirm an
-          // on-delay: one that runs out meanwhile must not raise. Reported within the deadband only
-          // (onset false), a raised alert holds and a pending one ends; the next real value
-          // decides, from `since` (forgotten after an `unreliableWhen`).
-          if (as.active && !replaced && a.onDelay !== undefined)
-            ctx.condition(a.code, true, {
-              priority: a.priority,
-              causes: [cause],
-              onset: false,
-              ...(a.escalateAs !== undefined ? { escalateAs: a.escalateAs } : {}),
-            });
-          return;
+          // on-delay: it holds a raised alert within the deadband only (onset false, below).
+          if (evaluated[i] && as.onset) onset = true;
+          let cause = a.cause ?? describe(a);
+          if (a.causeFrom !== undefined) cause = `${cause}: ${String(s.v[a.causeFrom])}`;
+          causes.push(cause);
+          if (causes.length === 1 || a.priority < priority) priority = a.priority;
         }
-        const active = as.active && !replaced;
-        ctx.condition(a.code, active, {
-          priority: a.priority,
-          causes: active ? [cause] : [],
-          ...(a.onDelay !== undefined ? { onDelayMs: a.onDelay } : {}),
-          ...(a.offDelay !== undefined ? { offDelayMs: a.offDelay } : {}),
-          ...(a.escalateAs !== undefined ? { escalateAs: a.escalateAs } : {}),
-          ...(active && !as.onset ? { onset: false } : {}),
-          ...(as.active && as.onset && a.onDelay !== undefined ? { since: as.since } : {}),
+        const active = causes.length > 0;
+        if (!anyEvaluated) {
+          // Nothing believed: one that runs out meanwhile must not raise. Reported within the
+          // deadband only (onset false), a raised alert holds and a pending one ends; the next real
+          // value decides, from `since` (forgotten after an `unreliableWhen`).
+          if (active && first.onDelay !== undefined)
+            ctx.condition(first.code, true, {
+              priority,
+              causes,
+              onset: false,
+              ...(first.escalateAs !== undefined ? { escalateAs: first.escalateAs } : {}),
+            });
+          continue;
+        }
+        ctx.condition(first.code, active, {
+          priority,
+          causes,
+          ...(first.onDelay !== undefined ? { onDelayMs: first.onDelay } : {}),
+          ...(first.offDelay !== undefined ? { offDelayMs: first.offDelay } : {}),
+          ...(first.escalateAs !== undefined ? { escalateAs: first.escalateAs } : {}),
+          ...(active && !onset ? { onset: false } : {}),
+          ...(Number.isNaN(since) ? {} : { since }),
         });
-      });
+      }
     },
   };
 }

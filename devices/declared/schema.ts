@@ -430,10 +430,17 @@ function checkReferences(p: z.input<typeof declaredProfileSchema> & Record<strin
     if (s.min !== undefined) checkLimit(["spikes", i, "min"], s.min);
     if (s.max !== undefined) checkLimit(["spikes", i, "max"], s.max);
   });
-  const codes = new Set<string>();
+  // Alarms sharing a code are one alert: they must time and replace it alike (the first one's say).
+  const codes = new Map<string, NonNullable<typeof p.alarms>[number]>();
   (p.alarms ?? []).forEach((a, i) => {
-    if (codes.has(a.code)) issue(["alarms", i, "code"], `duplicate alarm "${a.code}"`);
-    codes.add(a.code);
+    const first = codes.get(a.code);
+    if (first === undefined) {
+      codes.set(a.code, a);
+      return;
+    }
+    for (const key of ["onDelay", "offDelay", "escalateAs", "unless"] as const)
+      if (a[key] !== first[key])
+        issue(["alarms", i, key], `alarms sharing the code "${a.code}" must give the same ${key}`);
   });
   (p.alarms ?? []).forEach((a, i) => {
     const w = a.when;
@@ -470,4 +477,19 @@ function checkReferences(p: z.input<typeof declaredProfileSchema> & Record<strin
       issue(["commands", cmd], "an MQTT command is the JSON object sent on the downlink topic");
     else if (!p.mqtt?.downlink) issue(["commands", cmd], "commands need mqtt.downlink");
   }
+}
+
+/**
+ * What operators read of a declared alert code: the first `title` and `action` its alarms give;
+ * without a title, a single alarm's `cause`, else the code (alarms sharing a code are one alert,
+ * its `causes` say which held; one of their causes would misname it).
+ */
+export function declaredAlarmText(
+  alarms: readonly Pick<DeclaredProfileDoc["alarms"][number], "code" | "title" | "action" | "cause">[],
+  code: string,
+): { title: string; action: string | undefined } {
+  const own = alarms.filter((a) => a.code === code);
+  const title = own.find((a) => a.title !== undefined)?.title;
+  const cause = own.length === 1 ? own[0]!.cause : undefined;
+  return { title: title ?? cause ?? code, action: own.find((a) => a.action !== undefined)?.action };
 }
