@@ -323,7 +323,9 @@ function rulesCore(doc: DeclaredProfileDoc) {
   const alarms = doc.alarms;
   // Alarms sharing a code are one alert (its causes every one that holds): the indices of each code.
   const byCode = new Map<string, number[]>();
-  alarms.forEach((a, i) => byCode.set(a.code, [...(byCode.get(a.code) ?? []), i]));
+  alarms.forEach((a, i) => {
+    byCode.set(a.code, [...(byCode.get(a.code) ?? []), i]);
+  });
   const groups = [...byCode.values()];
   const metricPoints =
     doc.transport === "modbus"
