@@ -844,3 +844,52 @@ describe("alarms sharing a code: one alert naming each condition that holds (GD-
     ]);
   });
 });
+
+describe("suppressWhen: alerts suppressed by design (MFS-8 test mode, GK-3 maintenance)", () => {
+  const doc = (suppressWhen: unknown) => ({
+    model: "acme-panel",
+    transport: "modbus",
+    modbus: {
+      points: [
+        { name: "status", address: 4, type: "bitfield", bits: { smoke: 0, testMode: 15 } },
+        { name: "state", address: 5, type: "enum", values: { 2: "in service", 4: "maintenance" } },
+      ],
+    },
+    suppressWhen,
+    alarms: [{ code: "FIRE_ALARM", priority: 1, when: { point: "status", bit: "smoke" } }],
+  });
+  const issues = (d: unknown) => {
+    const r = declaredProfileSchema.safeParse(d);
+    return r.success ? [] : r.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`);
+  };
+
+  it("a bit or an equality, as test or maintenance; without it, never", () => {
+    const panel = compileProfile(
+      declaredProfileSchema.parse(doc({ point: "status", bit: "testMode", as: "test" })),
+    ) as ModbusDeviceProfile;
+    const poll = (p: ModbusDeviceProfile, testMode: boolean, state: string) => {
+      const s = p.decode({ status: { smoke: true, testMode }, state });
+      if (isRejection(s)) throw new Error(s.detail);
+      return p.suppressed(s);
+    };
+    expect(poll(panel, true, "in service")).toBe("test");
+    expect(poll(panel, false, "in service")).toBe(false);
+    const kiosk = compileProfile(
+      declaredProfileSchema.parse(doc({ point: "state", equals: "maintenance", as: "maintenance" })),
+    ) as ModbusDeviceProfile;
+    expect(poll(kiosk, false, "maintenance")).toBe("maintenance");
+    expect(poll(kiosk, true, "in service")).toBe(false);
+    const plain = compileProfile(declaredProfileSchema.parse(doc(undefined))) as ModbusDeviceProfile;
+    expect(poll(plain, true, "maintenance")).toBe(false);
+  });
+
+  it("names a point of the profile, and exactly one of bit, equals", () => {
+    expect(issues(doc({ point: "status", bit: "testMode", equals: 1, as: "test" }))).toEqual([
+      "suppressWhen: give exactly one of bit, equals",
+    ]);
+    expect(issues(doc({ point: "staus", equals: 1, as: "test" }))[0]).toMatch(
+      /suppressWhen\.point: unknown point/,
+    );
+    expect(issues(doc({ point: "status", bit: "testMode", as: "paused" }))[0]).toMatch(/^suppressWhen\.as/);
+  });
+});

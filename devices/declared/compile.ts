@@ -498,7 +498,11 @@ function rulesCore(doc: DeclaredProfileDoc) {
       if (w === undefined) return false;
       return w.bit !== undefined ? bitOf(s, w.point, w.bit) : s.v[w.point] === w.equals;
     },
-    suppressed: () => false as const,
+    suppressed: (s: DeclaredSample): false | "test" | "maintenance" => {
+      const w = doc.suppressWhen;
+      if (w === undefined) return false;
+      return (w.bit !== undefined ? bitOf(s, w.point, w.bit) : s.v[w.point] === w.equals) ? w.as : false;
+    },
 
     laneOf(
       s: DeclaredSample,

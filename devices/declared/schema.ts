@@ -269,6 +269,19 @@ export const declaredProfileSchema = z
       .optional(),
     /** While this bit is set the readings are not real: marked (`testing`), and no value alarm changes. */
     testWhile: bitRef.optional(),
+    /**
+     * A message or poll in which this holds raises its alerts suppressed by design: published,
+     * marked `test` or `maintenance`, never paged nor escalated (the MFS-8's test-mode bit, a GK-3
+     * in maintenance). A bit or an equality.
+     */
+    suppressWhen: z
+      .strictObject({
+        point: name,
+        bit: z.union([name, z.number().int().min(0).max(31)]).optional(),
+        equals: z.union([z.number(), z.string(), z.boolean()]).optional(),
+        as: z.enum(["test", "maintenance"]),
+      })
+      .optional(),
     spikes: z.array(spike).default([]),
     alarms: z.array(alarm).default([]),
     commands: z.record(name, z.unknown()).default({}),
@@ -423,6 +436,13 @@ function checkReferences(p: z.input<typeof declaredProfileSchema> & Record<strin
       issue(["activityWhen"], "give exactly one of bit, equals");
     else if (w.bit !== undefined) checkBit(["activityWhen"], w);
     else checkPoint(["activityWhen", "point"], w.point);
+  }
+  if (p.suppressWhen) {
+    const w = p.suppressWhen;
+    if ((w.bit === undefined) === (w.equals === undefined))
+      issue(["suppressWhen"], "give exactly one of bit, equals");
+    else if (w.bit !== undefined) checkBit(["suppressWhen"], w);
+    else checkPoint(["suppressWhen", "point"], w.point);
   }
   (p.spikes ?? []).forEach((s, i) => {
     checkPoint(["spikes", i, "point"], s.point, "numeric");
