@@ -893,3 +893,49 @@ describe("suppressWhen: alerts suppressed by design (MFS-8 test mode, GK-3 maint
     expect(issues(doc({ point: "status", bit: "testMode", as: "paused" }))[0]).toMatch(/^suppressWhen\.as/);
   });
 });
+
+describe("an on-delay from a per-device setting (DS-10: DOOR_HELD_OPEN after the hold time, default 600 s, per device)", () => {
+  const doc = (holdOpen: Record<string, unknown>) => ({
+    model: "acme-door",
+    transport: "mqtt",
+    mqtt: { uplink: "acme/{id}/up", fields: [{ name: "state", path: "state", type: "string" }] },
+    settings: { holdOpen },
+    alarms: [
+      {
+        code: "DOOR_HELD_OPEN",
+        priority: 3,
+        when: { point: "state", equals: "open" },
+        onDelay: { setting: "holdOpen" },
+      },
+    ],
+  });
+  const issues = (d: unknown) => {
+    const r = declaredProfileSchema.safeParse(d);
+    return r.success ? [] : r.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`);
+  };
+
+  it("the device's setting in seconds, else the setting's default", () => {
+    const p = compileProfile(
+      declaredProfileSchema.parse(doc({ unit: "s", default: 600 })),
+    ) as MqttDeviceProfile;
+    const onDelays: (number | undefined)[] = [];
+    const { ctx } = recorder();
+    (ctx as { condition: RuleContext["condition"] }).condition = (_code, _on, opts) =>
+      onDelays.push(opts.onDelayMs);
+    const open = p.parse({ state: "open" });
+    if (isRejection(open)) throw new Error(open.detail);
+    p.rules(open, p.initialState(), SETTINGS, ctx);
+    p.rules(open, p.initialState(), { ...SETTINGS, params: { holdOpen: 120 } }, ctx);
+    expect(onDelays).toEqual([600_000, 120_000]);
+  });
+
+  it("a setting in seconds, with a number default", () => {
+    expect(issues(doc({ unit: "s", default: 600 }))).toEqual([]);
+    expect(issues(doc({ unit: "min", default: 10 }))).toEqual([
+      'alarms.0.onDelay.setting: setting "holdOpen" must have unit: s and a number default (seconds) to be an onDelay',
+    ]);
+    expect(issues({ ...doc({ unit: "s", default: 600 }), settings: {} })[0]).toMatch(
+      /alarms\.0\.onDelay\.setting: unknown setting "holdOpen"/,
+    );
+  });
+});

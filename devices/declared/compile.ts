@@ -675,6 +675,7 @@ function rulesCore(doc: DeclaredProfileDoc) {
       // `unless` (schema.ts), so one alarm's group behaves as that alarm alone.
       for (const group of groups) {
         const first = alarms[group[0]!]!;
+        const onDelayMs = onDelayOf(first, settings, doc);
         const replaced =
           first.unless !== undefined && byCode.get(first.unless)!.some((j) => st.alarms[j]!.active);
         const causes: string[] = [];
@@ -687,7 +688,7 @@ function rulesCore(doc: DeclaredProfileDoc) {
           const as = st.alarms[i]!;
           if (evaluated[i]) anyEvaluated = true;
           // The earliest onset of the group (NaN compares false: the first one found).
-          if (as.active && as.onset && first.onDelay !== undefined && !(as.since >= since)) since = as.since;
+          if (as.active && as.onset && onDelayMs !== undefined && !(as.since >= since)) since = as.since;
           if (!as.active || replaced) continue;
           // A value not believed (self-test, a suspect jump, `unreliableWhen`) cannot confirm an
           // on-delay: it holds a raised alert within the deadband only (onset false, below).
@@ -702,7 +703,7 @@ function rulesCore(doc: DeclaredProfileDoc) {
           // Nothing believed: one that runs out meanwhile must not raise. Reported within the
           // deadband only (onset false), a raised alert holds and a pending one ends; the next real
           // value decides, from `since` (forgotten after an `unreliableWhen`).
-          if (active && first.onDelay !== undefined)
+          if (active && onDelayMs !== undefined)
             ctx.condition(first.code, true, {
               priority,
               causes,
@@ -714,7 +715,7 @@ function rulesCore(doc: DeclaredProfileDoc) {
         ctx.condition(first.code, active, {
           priority,
           causes,
-          ...(first.onDelay !== undefined ? { onDelayMs: first.onDelay } : {}),
+          ...(onDelayMs !== undefined ? { onDelayMs } : {}),
           ...(first.offDelay !== undefined ? { offDelayMs: first.offDelay } : {}),
           ...(first.escalateAs !== undefined ? { escalateAs: first.escalateAs } : {}),
           ...(active && !onset ? { onset: false } : {}),
@@ -723,6 +724,15 @@ function rulesCore(doc: DeclaredProfileDoc) {
       }
     },
   };
+}
+
+/** An alarm's on-delay, ms: its duration, or its setting's seconds (the device's, else the default). */
+function onDelayOf(a: Alarm, settings: DeclaredSettings, doc: DeclaredProfileDoc): number | undefined {
+  const d = a.onDelay;
+  if (d === undefined || typeof d === "number") return d;
+  // schema.ts makes sure the setting is in seconds with a number default.
+  const seconds = settings.params[d.setting] ?? (doc.settings[d.setting]?.default as number);
+  return seconds * 1000;
 }
 
 function describe(a: Alarm): string {

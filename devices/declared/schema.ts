@@ -154,7 +154,8 @@ const alarm = z.strictObject({
   action: z.string().max(200).optional(),
   /** An enum point whose value is appended to the cause (a fault code's meaning). */
   causeFrom: name.optional(),
-  onDelay: duration.optional(),
+  /** A duration, or a per-device setting in seconds (the DS-10's hold time, "default 600 s; per device"). */
+  onDelay: z.union([duration, z.strictObject({ setting: name })]).optional(),
   offDelay: duration.optional(),
   /** Escalate an unacknowledged alert on the P1 schedule while publishing it at its own priority. */
   escalateAs: z.literal(1).optional(),
@@ -459,7 +460,7 @@ function checkReferences(p: z.input<typeof declaredProfileSchema> & Record<strin
       return;
     }
     for (const key of ["onDelay", "offDelay", "escalateAs", "unless"] as const)
-      if (a[key] !== first[key])
+      if (JSON.stringify(a[key]) !== JSON.stringify(first[key]))
         issue(["alarms", i, key], `alarms sharing the code "${a.code}" must give the same ${key}`);
   });
   (p.alarms ?? []).forEach((a, i) => {
@@ -482,6 +483,20 @@ function checkReferences(p: z.input<typeof declaredProfileSchema> & Record<strin
     if (w.inclusive !== undefined && kind !== "below" && kind !== "above")
       issue([...path, "inclusive"], "inclusive applies to below/above");
     if (a.causeFrom !== undefined) checkPoint(["alarms", i, "causeFrom"], a.causeFrom);
+    if (typeof a.onDelay === "object") {
+      // Seconds, said so: a setting of another unit (or none) would be read as a duration by guess.
+      const st = settings[a.onDelay.setting];
+      if (st === undefined)
+        issue(
+          ["alarms", i, "onDelay", "setting"],
+          `unknown setting "${a.onDelay.setting}" (declare it under settings:)`,
+        );
+      else if (st.unit !== "s" || typeof st.default !== "number" || st.default < 0)
+        issue(
+          ["alarms", i, "onDelay", "setting"],
+          `setting "${a.onDelay.setting}" must have unit: s and a number default (seconds) to be an onDelay`,
+        );
+    }
     if (a.unless !== undefined && (!codes.has(a.unless) || a.unless === a.code))
       issue(["alarms", i, "unless"], `"${a.unless}" is not another alarm of this profile`);
   });
