@@ -925,7 +925,8 @@ describe("an on-delay from a per-device setting (DS-10: DOOR_HELD_OPEN after the
     const open = p.parse({ state: "open" });
     if (isRejection(open)) throw new Error(open.detail);
     p.rules(open, p.initialState(), SETTINGS, ctx);
-    p.rules(open, p.initialState(), { ...SETTINGS, params: { holdOpen: 120 } }, ctx);
+    const mine: DeviceSettings & DeclaredSettings = { ...SETTINGS, params: { holdOpen: 120 } };
+    p.rules(open, p.initialState(), mine, ctx);
     expect(onDelays).toEqual([600_000, 120_000]);
   });
 
