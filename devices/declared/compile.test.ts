@@ -940,3 +940,68 @@ describe("an on-delay from a per-device setting (DS-10: DOOR_HELD_OPEN after the
     );
   });
 });
+
+describe("clearAt: where a raised threshold alarm clears, whatever its limit (GD-2: under 5 %LEL at any site threshold)", () => {
+  const doc = (when: Record<string, unknown>) => ({
+    model: "acme-gas",
+    transport: "mqtt",
+    mqtt: { uplink: "acme/{id}/up", fields: [{ name: "lel", path: "lel", type: "number" }] },
+    settings: { leakThreshold: { unit: "%LEL", default: 10 } },
+    alarms: [{ code: "GAS_LEAK", priority: 1, when }],
+  });
+
+  it("a site threshold of 20 %LEL still clears under 5; the lane agrees with the rules", () => {
+    const p = compileProfile(
+      declaredProfileSchema.parse(
+        doc({ point: "lel", above: { setting: "leakThreshold" }, inclusive: true, clearAt: 5 }),
+      ),
+    ) as MqttDeviceProfile;
+    const settings: DeviceSettings & DeclaredSettings = { ...SETTINGS, params: { leakThreshold: 20 } };
+    const st = p.initialState();
+    const { active, ctx } = recorder();
+    const step = (lel: number) => {
+      const s = p.parse({ lel });
+      if (isRejection(s)) throw new Error(s.detail);
+      const lane = p.lane(s, st, settings);
+      p.rules(s, st, settings, ctx);
+      return [lane, active.get("GAS_LEAK")];
+    };
+    expect(step(19.9)).toEqual([LANE_TELEMETRY, false]);
+    expect(step(20)).toEqual([LANE_P1, true]);
+    expect(step(5)).toEqual([LANE_P1, true]);
+    expect(step(4.9)).toEqual([LANE_ALERT, false]);
+  });
+
+  it("a low limit: LV-4 FREEZE_RISK under 4.0 °C, clearing at 5.0 °C", () => {
+    const p = compileProfile(
+      declaredProfileSchema.parse({
+        ...doc({ point: "lel", below: 4, clearAt: 5 }),
+      }),
+    ) as MqttDeviceProfile;
+    const st = p.initialState();
+    const { active, ctx } = recorder();
+    const step = (v: number) => {
+      const s = p.parse({ lel: v });
+      if (isRejection(s)) throw new Error(s.detail);
+      p.rules(s, st, SETTINGS, ctx);
+      return active.get("GAS_LEAK");
+    };
+    expect([step(4), step(3.9), step(4.9), step(5)]).toEqual([false, true, true, false]);
+  });
+
+  it("only with below or above, and not with deadband", () => {
+    const issues = (d: unknown) => {
+      const r = declaredProfileSchema.safeParse(d);
+      return r.success ? [] : r.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`);
+    };
+    expect(issues(doc({ point: "lel", above: 10, deadband: 5, clearAt: 5 }))).toEqual([
+      "alarms.0.when.clearAt: give deadband or clearAt, not both",
+    ]);
+    expect(issues(doc({ point: "lel", equals: 10, clearAt: 5 }))).toEqual([
+      "alarms.0.when.clearAt: clearAt applies to below/above",
+    ]);
+    expect(issues(doc({ point: "lel", above: 10, clearAt: { setting: "nope" } }))[0]).toMatch(
+      /alarms\.0\.when\.clearAt\.setting: unknown setting "nope"/,
+    );
+  });
+});

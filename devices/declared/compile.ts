@@ -43,6 +43,8 @@ export interface DeclaredSample {
 interface AlarmState {
   threshold: ThresholdState | null;
   limit: number;
+  /** The deadband the threshold was built with (`clearAt` moves it with the limit). */
+  deadband: number;
   /** Own condition (before `unless`) as last evaluated (with its deadband). */
   active: boolean;
   /** Beyond the limit itself (no deadband; a bit or equality: `active`), and since when (0: not). */
@@ -363,6 +365,19 @@ function rulesCore(doc: DeclaredProfileDoc) {
     if (typeof d === "number") return d;
     return "point" in d ? fromPoint(d, s, st) : d.ratio * pointValue(s, st, d.of);
   };
+  /** A threshold's deadband: its own, or the distance from the limit back to its `clearAt` (none past it). */
+  const deadbandOf = (
+    w: Alarm["when"],
+    limit: number,
+    s: DeclaredSample,
+    st: DeclaredState,
+    settings: DeclaredSettings,
+  ): number => {
+    if (w.clearAt === undefined) return w.deadband ?? 0;
+    const clear = resolve(w.clearAt, s, st, settings);
+    const d = w.above !== undefined ? limit - clear : clear - limit;
+    return d > 0 ? d : 0;
+  };
   const bitOf = (s: DeclaredSample, point: string, bit: string | number): boolean => {
     const v = s.v[point];
     if (typeof v === "object" && v !== null) return (v as Record<string, boolean>)[bit as string] === true;
@@ -404,6 +419,7 @@ function rulesCore(doc: DeclaredProfileDoc) {
     alarms: alarms.map(() => ({
       threshold: null,
       limit: Number.NaN,
+      deadband: Number.NaN,
       active: false,
       onset: false,
       since: 0,
@@ -457,7 +473,8 @@ function rulesCore(doc: DeclaredProfileDoc) {
       if (!Number.isFinite(limit)) continue;
       const as = state.alarms[i]!;
       const held = as.active || as.laneHeld;
-      const back = high ? limit - (w.deadband ?? 0) : limit + (w.deadband ?? 0);
+      const deadband = deadbandOf(w, limit, s, state, settings ?? noSettings);
+      const back = high ? limit - deadband : limit + deadband;
       // As ThresholdState.update: an inclusive limit is crossed at the limit and held at its way back.
       const on = w.inclusive
         ? high
@@ -649,8 +666,8 @@ function rulesCore(doc: DeclaredProfileDoc) {
           const high = w.above !== undefined;
           const limit = resolve((high ? w.above : w.below)!, s, st, settings);
           if (!Number.isFinite(limit)) return false;
-          if (as.threshold === null || as.limit !== limit) {
-            const deadband = w.deadband ?? 0;
+          const deadband = deadbandOf(w, limit, s, st, settings);
+          if (as.threshold === null || as.limit !== limit || as.deadband !== deadband) {
             const first = as.threshold === null;
             const inclusive = w.inclusive === true;
             as.threshold = new ThresholdState(
@@ -660,6 +677,7 @@ function rulesCore(doc: DeclaredProfileDoc) {
             // (`durable`; false on a fresh start, before any reading).
             if (first) as.threshold.active = as.active;
             as.limit = limit;
+            as.deadband = deadband;
           }
           as.active = as.threshold.update(num(s, w.point));
           // The on-delay times the limit itself; the deadband is the way back of a raised alert.

@@ -136,6 +136,11 @@ const condition = z.strictObject({
   /** Back across the limit by this much before the alarm clears (hysteresis). */
   deadband: z.number().min(0).optional(),
   /**
+   * Instead of `deadband`: where a raised alarm clears, a limit ("clears when `lel` is under 5 %LEL"
+   * whatever the site's threshold; "clearing at 5.0 °C"). On the limit's own side, it holds no more.
+   */
+  clearAt: limit.optional(),
+  /**
    * The limit itself counts as crossed ("at or above 10 %LEL", GD-2), and a raised alarm clears
    * only once strictly past the deadband's end ("clears when under 5"). Default: strictly beyond.
    */
@@ -480,6 +485,11 @@ function checkReferences(p: z.input<typeof declaredProfileSchema> & Record<strin
     }
     if (w.deadband !== undefined && kind !== "below" && kind !== "above")
       issue([...path, "deadband"], "deadband applies to below/above");
+    if (w.clearAt !== undefined) {
+      if (kind !== "below" && kind !== "above") issue([...path, "clearAt"], "clearAt applies to below/above");
+      else if (w.deadband !== undefined) issue([...path, "clearAt"], "give deadband or clearAt, not both");
+      else checkLimit([...path, "clearAt"], w.clearAt);
+    }
     if (w.inclusive !== undefined && kind !== "below" && kind !== "above")
       issue([...path, "inclusive"], "inclusive applies to below/above");
     if (a.causeFrom !== undefined) checkPoint(["alarms", i, "causeFrom"], a.causeFrom);
