@@ -376,7 +376,9 @@ function rulesCore(doc: DeclaredProfileDoc) {
     if (w.clearAt === undefined) return w.deadband ?? 0;
     const clear = resolve(w.clearAt, s, st, settings);
     const d = w.above !== undefined ? limit - clear : clear - limit;
-    return d > 0 ? d : 0;
+    // An unresolvable clear point (NaN) holds nothing, as one on the limit's own side.
+    if (!(d > 0)) return 0;
+    return d;
   };
   const bitOf = (s: DeclaredSample, point: string, bit: string | number): boolean => {
     const v = s.v[point];
