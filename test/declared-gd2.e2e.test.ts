@@ -1,7 +1,8 @@
 /**
  * The GD-2 gas detector described as data (examples/profiles/gd2.yaml) against a real gateway, fed
  * the datasheet's messages as a device would publish them: one GAS_LEAK per incident naming each
- * cause, cleared under 5 %LEL with the detector's level none; FAULT P2 naming each fault; what the
+ * cause, cleared under 5 %LEL with the detector's level none; FAULT P2 naming each fault; a command
+ * carrying the request's id and the detector's reply as its result; what the
  * datasheet calls invalid refused and counted while the gateway keeps running.
  */
 import { readFileSync } from "node:fs";
@@ -62,6 +63,19 @@ describe("the GD-2 as a YAML profile, end to end", () => {
     await up({ t: "hb", lel: 0.0, valve: "fault", mains: true, fault: 3 });
     const fault = await alert("FAULT", 2, (a) => a.state === "active-unacknowledged");
     expect((fault.json() as { causes: string[] }).causes).toEqual(["valve fault", "valve motor fault"]);
+
+    // An operator's valve_close reaches the detector with the request's id; its reply comes back as
+    // the command's second result.
+    await ops.subscribe(`linli/${SITE}/cmd/gas-1/valve_close/result`);
+    await dev.subscribe("devices/gd2/gas-1/down");
+    await ops.publish(`linli/${SITE}/cmd/gas-1/valve_close`, JSON.stringify({ id: "c-17" }));
+    const down = await dev.waitFor((m) => m.topic === "devices/gd2/gas-1/down");
+    expect(down.json()).toEqual({ cmd: "valve_close", id: "c-17" });
+    await up({ t: "reply", id: "c-17", cmd: "valve_close", result: "busy" });
+    const answer = await ops.waitFor(
+      (m) => m.topic.endsWith("/valve_close/result") && (m.json() as { reply?: string }).reply !== undefined,
+    );
+    expect(answer.json()).toMatchObject({ id: "c-17", command: "valve_close", reply: "busy", ok: false });
 
     // JSON only, 384 bytes, lel 0.0-100.0, fault 0-4: refused and counted, the gateway carries on.
     await dev.publish("devices/gd2/gas-1/up", Buffer.from(encode({ t: "hb", seq: ++seq, ts: 0 })));

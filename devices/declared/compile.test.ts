@@ -1005,3 +1005,57 @@ describe("clearAt: where a raised threshold alarm clears, whatever its limit (GD
     );
   });
 });
+
+describe("mqtt.reply: the device's answer to a command (GD-2 `reply`)", () => {
+  const doc = (reply: Record<string, unknown>) => ({
+    model: "acme-gas",
+    transport: "mqtt",
+    mqtt: {
+      uplink: "acme/{id}/up",
+      downlink: "acme/{id}/down",
+      fields: [
+        { name: "kind", path: "t", type: "string" },
+        { name: "rid", path: "id", type: "string", required: false },
+        { name: "cmd", path: "cmd", type: "string", required: false },
+        { name: "result", path: "result", type: "string", required: false },
+        { name: "seqNo", path: "n", type: "integer", required: false },
+      ],
+      reply,
+    },
+    commands: { valve_close: { cmd: "valve_close", id: "{id}", also: ["{id}"] } },
+  });
+  const REPLY = {
+    when: { point: "kind", equals: "reply" },
+    id: "rid",
+    command: "cmd",
+    result: "result",
+    ok: "ok",
+  };
+
+  it("maps the answer; other messages are none; the downlink carries the request's id", () => {
+    const p = compileProfile(declaredProfileSchema.parse(doc(REPLY))) as MqttDeviceProfile;
+    const s = (m: Record<string, unknown>) => {
+      const r = p.parse(m);
+      if (isRejection(r)) throw new Error(r.detail);
+      return r;
+    };
+    expect(p.reply?.(s({ t: "reply", id: "c1", cmd: "valve_close", result: "ok" }))).toEqual({
+      id: "c1",
+      command: "valve_close",
+      result: "ok",
+      ok: true,
+    });
+    expect(p.reply?.(s({ t: "reply", id: "c1", cmd: "valve_close", result: "busy" }))?.ok).toBe(false);
+    expect(p.reply?.(s({ t: "hb" }))).toBeNull();
+    expect(p.reply?.(s({ t: "reply", cmd: "valve_close", result: "ok" }))).toBeNull();
+    expect(p.commands.valve_close!.message("c-9")).toEqual({ cmd: "valve_close", id: "c-9", also: ["c-9"] });
+  });
+
+  it("names string fields", () => {
+    const r = declaredProfileSchema.safeParse(doc({ ...REPLY, id: "seqNo", result: "nope" }));
+    expect(r.success ? [] : r.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`)).toEqual([
+      'mqtt.reply.id: field "seqNo" must be a string field',
+      expect.stringMatching(/^mqtt\.reply\.result: unknown point "nope"/),
+    ]);
+  });
+});

@@ -12,6 +12,7 @@ import { validatePointSpecs } from "../modbus-decode.js";
 import {
   type AlertSpec,
   type AnyProfile,
+  type CommandReply,
   type DeviceSettings,
   type DurableRuleState,
   type DurableValue,
@@ -245,13 +246,15 @@ function compileMqtt(
     maxPayloadBytes: q.maxPayloadBytes,
     uplinkTopic: (id) => q.uplink.replaceAll("{id}", id),
     downlinkTopic: (id) => (q.downlink ? q.downlink.replaceAll("{id}", id) : null),
-    // A declared downlink is sent as written (its request id is the operator's, in the result only).
+    // A declared downlink is sent as written, a string value "{id}" (at any depth) as the request's
+    // id: the one the device's reply names (the GD-2's `{"cmd":"valve_close","id":"<string>"}`).
     commands: Object.fromEntries(
       Object.entries(doc.commands).map(([name, message]): [string, MqttCommand] => [
         name,
-        { doc: `downlink \`${JSON.stringify(message)}\``, message: () => message as object },
+        { doc: `downlink \`${JSON.stringify(message)}\``, message: (id) => withId(message, id) as object },
       ]),
     ),
+    ...(q.reply ? { reply: (s: DeclaredSample) => replyOf(q.reply!, s) } : {}),
     parse(value): DeclaredSample | Rejection {
       if (typeof value !== "object" || value === null || Array.isArray(value))
         return reject("bad-field", "payload is not a JSON object");
@@ -744,6 +747,28 @@ function rulesCore(doc: DeclaredProfileDoc) {
       }
     },
   };
+}
+
+/** A command's JSON with every string value "{id}" replaced by the request's id. */
+function withId(v: unknown, id: string): unknown {
+  if (v === "{id}") return id;
+  if (Array.isArray(v)) return v.map((x) => withId(x, id));
+  if (typeof v === "object" && v !== null)
+    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, withId(x, id)]));
+  return v;
+}
+
+/** A message that is the device's answer to a command, as `mqtt.reply` maps it; null for any other. */
+function replyOf(
+  r: NonNullable<NonNullable<DeclaredProfileDoc["mqtt"]>["reply"]>,
+  s: DeclaredSample,
+): CommandReply | null {
+  if (s.v[r.when.point] !== r.when.equals) return null;
+  const id = s.v[r.id];
+  const command = s.v[r.command];
+  const result = s.v[r.result];
+  if (typeof id !== "string" || typeof command !== "string" || typeof result !== "string") return null;
+  return { id, command, result, ok: result === r.ok };
 }
 
 /** An alarm's on-delay, ms: its duration, or its setting's seconds (the device's, else the default). */

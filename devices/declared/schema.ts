@@ -259,6 +259,20 @@ export const declaredProfileSchema = z
         /** Field path of the device's clock, epoch ms. */
         time: z.string().optional(),
         fields: z.array(mqttField).min(1),
+        /**
+         * The device's answer to a command (the GD-2's `reply`): a message in which `when` holds is
+         * one, its `id`, `command` and `result` string fields published as the command's second
+         * result; `ok` is the result that means done.
+         */
+        reply: z
+          .strictObject({
+            when: z.strictObject({ point: name, equals: z.union([z.number(), z.string(), z.boolean()]) }),
+            id: name,
+            command: name,
+            result: name,
+            ok: z.string(),
+          })
+          .optional(),
       })
       .optional(),
     settings: z.record(name, setting).default({}),
@@ -442,6 +456,13 @@ function checkReferences(p: z.input<typeof declaredProfileSchema> & Record<strin
       issue(["activityWhen"], "give exactly one of bit, equals");
     else if (w.bit !== undefined) checkBit(["activityWhen"], w);
     else checkPoint(["activityWhen", "point"], w.point);
+  }
+  const reply = p.mqtt?.reply;
+  if (reply) {
+    checkPoint(["mqtt", "reply", "when", "point"], reply.when.point);
+    for (const k of ["id", "command", "result"] as const)
+      if (checkPoint(["mqtt", "reply", k], reply[k]) && points.get(reply[k])!.type !== "string")
+        issue(["mqtt", "reply", k], `field "${reply[k]}" must be a string field`);
   }
   if (p.suppressWhen) {
     const w = p.suppressWhen;
