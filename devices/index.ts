@@ -13,7 +13,7 @@ export {
   deviceSchemas,
 } from "./config.js";
 export { compileProfile } from "./declared/compile.js";
-export { type DeclaredProfileDoc, declaredProfileSchema } from "./declared/schema.js";
+export { type DeclaredProfileDoc, declaredAlarmText, declaredProfileSchema } from "./declared/schema.js";
 export { regenerate as regenerateTopicsDoc } from "./docs.js";
 export { formatInterpretations, pointRanges } from "./modbus-decode.js";
 export { decodePollSample } from "./modbus-sample.js";

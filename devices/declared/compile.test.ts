@@ -634,3 +634,428 @@ describe("an optional MQTT field's bit or equals alarm", () => {
     expect([active.get("TAMPER"), active.get("FAULT")]).toEqual([false, false]);
   });
 });
+
+describe("an inclusive limit (GD-2: GAS_LEAK at or above 10 %LEL, clearing under 5 %LEL)", () => {
+  const doc = (when: Record<string, unknown>) => ({
+    model: "acme-gas",
+    transport: "mqtt",
+    mqtt: { uplink: "acme/{id}/up", fields: [{ name: "lel", path: "lel", type: "number" }] },
+    settings: { leakThreshold: { unit: "%LEL", default: 10 } },
+    alarms: [{ code: "GAS_LEAK", priority: 1, when }],
+  });
+  const issues = (d: unknown) => {
+    const r = declaredProfileSchema.safeParse(d);
+    return r.success ? [] : r.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`);
+  };
+
+  it("the limit itself raises, the deadband's end holds, under it clears; the lane agrees with the rules", () => {
+    const p = compileProfile(
+      declaredProfileSchema.parse(
+        doc({ point: "lel", above: { setting: "leakThreshold" }, deadband: 5, inclusive: true }),
+      ),
+    ) as MqttDeviceProfile;
+    expect(p.alerts.GAS_LEAK!.raised).toBe("lel at or over the leakThreshold");
+    const st = p.initialState();
+    const { active, ctx } = recorder();
+    const step = (lel: number) => {
+      const s = p.parse({ lel });
+      if (isRejection(s)) throw new Error(s.detail);
+      const lane = p.lane(s, st, SETTINGS);
+      p.rules(s, st, SETTINGS, ctx);
+      return [lane, active.get("GAS_LEAK")];
+    };
+    expect(step(9.9)).toEqual([LANE_TELEMETRY, false]);
+    expect(step(10)).toEqual([LANE_P1, true]); // "at or above"
+    expect(step(5)).toEqual([LANE_P1, true]); // not yet under 5
+    expect(step(4.9)).toEqual([LANE_ALERT, false]); // "clears when lel is under 5"
+    expect(step(4.9)).toEqual([LANE_TELEMETRY, false]);
+    // Strict by default: the limit itself is not beyond it.
+    const strict = compileProfile(
+      declaredProfileSchema.parse(doc({ point: "lel", above: 10, deadband: 5 })),
+    ) as MqttDeviceProfile;
+    const s10 = strict.parse({ lel: 10 });
+    if (isRejection(s10)) throw new Error(s10.detail);
+    const sst = strict.initialState();
+    strict.rules(s10, sst, SETTINGS, ctx);
+    expect(active.get("GAS_LEAK")).toBe(false);
+  });
+
+  it("only with below or above", () => {
+    expect(issues(doc({ point: "lel", equals: 10, inclusive: true }))).toEqual([
+      "alarms.0.when.inclusive: inclusive applies to below/above",
+    ]);
+  });
+});
+
+describe("alarms sharing a code: one alert naming each condition that holds (GD-2 GAS_LEAK, MFS-8 FAULT)", () => {
+  /** The GD-2 as its datasheet's message tables and expected alerts say, in YAML terms. */
+  const GD2 = {
+    model: "acme-gd2",
+    transport: "mqtt",
+    mqtt: {
+      uplink: "devices/gd2/{id}/up",
+      jsonOnly: true,
+      maxPayloadBytes: 384,
+      seq: "seq",
+      time: "ts",
+      lostAfter: { heartbeats: 3, plusGrace: false },
+      fields: [
+        { name: "kind", path: "t", type: "string" },
+        { name: "lel", path: "lel", type: "number", min: 0, max: 100, required: false },
+        { name: "level", path: "level", type: "string", required: false },
+        { name: "valve", path: "valve", type: "string", required: false },
+        { name: "mains", path: "mains", type: "boolean", required: false },
+        { name: "fault", path: "fault", type: "integer", min: 0, max: 4, required: false },
+      ],
+    },
+    settings: { leakThreshold: { unit: "%LEL", default: 10 } },
+    alarms: [
+      { code: "GAS_LEAK", priority: 1, when: { point: "level", equals: "low" } },
+      { code: "GAS_LEAK", priority: 1, when: { point: "level", equals: "high" } },
+      {
+        code: "GAS_LEAK",
+        priority: 1,
+        when: { point: "lel", above: { setting: "leakThreshold" }, deadband: 5, inclusive: true },
+      },
+      { code: "FAULT", priority: 2, when: { point: "valve", equals: "fault" } },
+      { code: "FAULT", priority: 2, when: { point: "fault", equals: 3 }, cause: "valve motor fault" },
+      { code: "FAULT", priority: 2, when: { point: "fault", equals: 2 }, cause: "sensor fault" },
+      { code: "POWER_FAIL", priority: 3, when: { point: "mains", equals: false }, onDelay: "10m" },
+    ],
+  };
+  /** The last options each code was reported with. */
+  function reports() {
+    const last = new Map<
+      string,
+      { on: boolean; priority: number; causes: readonly string[]; onDelayMs?: number }
+    >();
+    const { ctx } = recorder();
+    (ctx as { condition: RuleContext["condition"] }).condition = (code, on, opts) =>
+      last.set(code, { on, priority: opts.priority, causes: opts.causes ?? [], onDelayMs: opts.onDelayMs });
+    return { last, ctx };
+  }
+
+  it("GAS_LEAK: the detector's level or the gas at or above the threshold, one alert; clears under 5 %LEL with level none", () => {
+    const p = compileProfile(declaredProfileSchema.parse(GD2)) as MqttDeviceProfile;
+    expect(p.alerts.GAS_LEAK!.priority).toBe(1);
+    const st = p.initialState();
+    const { last, ctx } = reports();
+    let seq = 0;
+    const run = (m: Record<string, unknown>) => {
+      const s = p.parse({ seq: ++seq, ts: 0, ...m });
+      if (isRejection(s)) throw new Error(s.detail);
+      p.rules(s, st, SETTINGS, ctx);
+      return last.get("GAS_LEAK");
+    };
+    expect(run({ t: "hb", lel: 0, valve: "open", mains: true, fault: 0 })?.on).toBe(false);
+    // The datasheet's example.
+    expect(run({ t: "alarm", lel: 18.5, level: "low", valve: "closed" })).toMatchObject({
+      on: true,
+      priority: 1,
+      causes: ["level is low", "lel at or over the leakThreshold"],
+    });
+    expect(run({ t: "alarm", lel: 30, level: "high", valve: "closed" })?.causes).toEqual([
+      "level is high",
+      "lel at or over the leakThreshold",
+    ]);
+    // A heartbeat carries no level: the detector's high alarm stands.
+    expect(run({ t: "hb", lel: 6, valve: "closed", mains: true, fault: 0 })?.causes).toEqual([
+      "level is high",
+      "lel at or over the leakThreshold",
+    ]);
+    // The detector is back to none, the gas not yet under 5 %LEL.
+    expect(run({ t: "alarm", lel: 5, level: "none", valve: "closed" })).toMatchObject({
+      on: true,
+      causes: ["lel at or over the leakThreshold"],
+    });
+    expect(run({ t: "hb", lel: 4.9, valve: "closed", mains: true, fault: 0 })).toMatchObject({
+      on: false,
+      causes: [],
+    });
+    // The detector's own low alarm under the gateway's threshold raises it alone.
+    expect(run({ t: "alarm", lel: 8, level: "low", valve: "open" })).toMatchObject({
+      on: true,
+      causes: ["level is low"],
+    });
+  });
+
+  it("FAULT names each cause; POWER_FAIL keeps its on-delay", () => {
+    const p = compileProfile(declaredProfileSchema.parse(GD2)) as MqttDeviceProfile;
+    const st = p.initialState();
+    const { last, ctx } = reports();
+    const run = (m: Record<string, unknown>) => {
+      const s = p.parse({ ts: 0, ...m });
+      if (isRejection(s)) throw new Error(s.detail);
+      p.rules(s, st, SETTINGS, ctx);
+    };
+    run({ seq: 1, t: "hb", lel: 0, valve: "fault", mains: false, fault: 3 });
+    expect(last.get("FAULT")).toMatchObject({
+      on: true,
+      priority: 2,
+      causes: ["valve is fault", "valve motor fault"],
+    });
+    expect(last.get("POWER_FAIL")).toMatchObject({ on: true, onDelayMs: 600_000 });
+    run({ seq: 2, t: "valve", valve: "closed", cause: "remote" });
+    expect(last.get("FAULT")).toMatchObject({ on: true, causes: ["valve motor fault"] });
+    run({ seq: 3, t: "hb", lel: 0, valve: "closed", mains: true, fault: 0 });
+    expect(last.get("FAULT")).toMatchObject({ on: false, causes: [] });
+  });
+
+  it("at the highest priority among those that hold (MFS-8: FAULT P2 while the pump's, else P3)", () => {
+    const p = compileProfile(
+      declaredProfileSchema.parse({
+        model: "acme-panel",
+        transport: "modbus",
+        modbus: {
+          points: [{ name: "status", address: 4, type: "bitfield", bits: { pumpFault: 4, batteryFault: 6 } }],
+        },
+        alarms: [
+          { code: "FAULT", priority: 2, when: { point: "status", bit: "pumpFault" }, cause: "pump fault" },
+          {
+            code: "FAULT",
+            priority: 3,
+            when: { point: "status", bit: "batteryFault" },
+            cause: "battery fault",
+          },
+        ],
+      }),
+    ) as ModbusDeviceProfile;
+    expect(p.alerts.FAULT!.priority).toEqual([2, 3]);
+    const st = p.initialState();
+    const { last, ctx } = reports();
+    const poll = (status: number) => {
+      const s = p.decode({ status: { pumpFault: (status & 16) !== 0, batteryFault: (status & 64) !== 0 } });
+      if (isRejection(s)) throw new Error(s.detail);
+      p.rules(s, st, SETTINGS, ctx);
+      return last.get("FAULT");
+    };
+    expect(poll(64)).toMatchObject({ on: true, priority: 3, causes: ["battery fault"] });
+    expect(poll(64 | 16)).toMatchObject({ on: true, priority: 2, causes: ["pump fault", "battery fault"] });
+    expect(poll(0)).toMatchObject({ on: false });
+  });
+
+  it("they must time and replace the alert alike", () => {
+    const r = declaredProfileSchema.safeParse({
+      ...GD2,
+      alarms: [...GD2.alarms, { code: "POWER_FAIL", priority: 3, when: { point: "fault", equals: 4 } }],
+    });
+    expect(r.success ? [] : r.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`)).toEqual([
+      'alarms.7.onDelay: alarms sharing the code "POWER_FAIL" must give the same onDelay',
+    ]);
+  });
+});
+
+describe("suppressWhen: alerts suppressed by design (MFS-8 test mode, GK-3 maintenance)", () => {
+  const doc = (suppressWhen: unknown) => ({
+    model: "acme-panel",
+    transport: "modbus",
+    modbus: {
+      points: [
+        { name: "status", address: 4, type: "bitfield", bits: { smoke: 0, testMode: 15 } },
+        { name: "state", address: 5, type: "enum", values: { 2: "in service", 4: "maintenance" } },
+      ],
+    },
+    suppressWhen,
+    alarms: [{ code: "FIRE_ALARM", priority: 1, when: { point: "status", bit: "smoke" } }],
+  });
+  const issues = (d: unknown) => {
+    const r = declaredProfileSchema.safeParse(d);
+    return r.success ? [] : r.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`);
+  };
+
+  it("a bit or an equality, as test or maintenance; without it, never", () => {
+    const panel = compileProfile(
+      declaredProfileSchema.parse(doc({ point: "status", bit: "testMode", as: "test" })),
+    ) as ModbusDeviceProfile;
+    const poll = (p: ModbusDeviceProfile, testMode: boolean, state: string) => {
+      const s = p.decode({ status: { smoke: true, testMode }, state });
+      if (isRejection(s)) throw new Error(s.detail);
+      return p.suppressed(s);
+    };
+    expect(poll(panel, true, "in service")).toBe("test");
+    expect(poll(panel, false, "in service")).toBe(false);
+    const kiosk = compileProfile(
+      declaredProfileSchema.parse(doc({ point: "state", equals: "maintenance", as: "maintenance" })),
+    ) as ModbusDeviceProfile;
+    expect(poll(kiosk, false, "maintenance")).toBe("maintenance");
+    expect(poll(kiosk, true, "in service")).toBe(false);
+    const plain = compileProfile(declaredProfileSchema.parse(doc(undefined))) as ModbusDeviceProfile;
+    expect(poll(plain, true, "maintenance")).toBe(false);
+  });
+
+  it("names a point of the profile, and exactly one of bit, equals", () => {
+    expect(issues(doc({ point: "status", bit: "testMode", equals: 1, as: "test" }))).toEqual([
+      "suppressWhen: give exactly one of bit, equals",
+    ]);
+    expect(issues(doc({ point: "staus", equals: 1, as: "test" }))[0]).toMatch(
+      /suppressWhen\.point: unknown point/,
+    );
+    expect(issues(doc({ point: "status", bit: "testMode", as: "paused" }))[0]).toMatch(/^suppressWhen\.as/);
+  });
+});
+
+describe("an on-delay from a per-device setting (DS-10: DOOR_HELD_OPEN after the hold time, default 600 s, per device)", () => {
+  const doc = (holdOpen: Record<string, unknown>) => ({
+    model: "acme-door",
+    transport: "mqtt",
+    mqtt: { uplink: "acme/{id}/up", fields: [{ name: "state", path: "state", type: "string" }] },
+    settings: { holdOpen },
+    alarms: [
+      {
+        code: "DOOR_HELD_OPEN",
+        priority: 3,
+        when: { point: "state", equals: "open" },
+        onDelay: { setting: "holdOpen" },
+      },
+    ],
+  });
+  const issues = (d: unknown) => {
+    const r = declaredProfileSchema.safeParse(d);
+    return r.success ? [] : r.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`);
+  };
+
+  it("the device's setting in seconds, else the setting's default", () => {
+    const p = compileProfile(
+      declaredProfileSchema.parse(doc({ unit: "s", default: 600 })),
+    ) as MqttDeviceProfile;
+    const onDelays: (number | undefined)[] = [];
+    const { ctx } = recorder();
+    (ctx as { condition: RuleContext["condition"] }).condition = (_code, _on, opts) =>
+      onDelays.push(opts.onDelayMs);
+    const open = p.parse({ state: "open" });
+    if (isRejection(open)) throw new Error(open.detail);
+    p.rules(open, p.initialState(), SETTINGS, ctx);
+    const mine: DeviceSettings & DeclaredSettings = { ...SETTINGS, params: { holdOpen: 120 } };
+    p.rules(open, p.initialState(), mine, ctx);
+    expect(onDelays).toEqual([600_000, 120_000]);
+  });
+
+  it("a setting in seconds, with a number default", () => {
+    expect(issues(doc({ unit: "s", default: 600 }))).toEqual([]);
+    expect(issues(doc({ unit: "min", default: 10 }))).toEqual([
+      'alarms.0.onDelay.setting: setting "holdOpen" must have unit: s and a number default (seconds) to be an onDelay',
+    ]);
+    expect(issues({ ...doc({ unit: "s", default: 600 }), settings: {} })[0]).toMatch(
+      /alarms\.0\.onDelay\.setting: unknown setting "holdOpen"/,
+    );
+  });
+});
+
+describe("clearAt: where a raised threshold alarm clears, whatever its limit (GD-2: under 5 %LEL at any site threshold)", () => {
+  const doc = (when: Record<string, unknown>) => ({
+    model: "acme-gas",
+    transport: "mqtt",
+    mqtt: { uplink: "acme/{id}/up", fields: [{ name: "lel", path: "lel", type: "number" }] },
+    settings: { leakThreshold: { unit: "%LEL", default: 10 } },
+    alarms: [{ code: "GAS_LEAK", priority: 1, when }],
+  });
+
+  it("a site threshold of 20 %LEL still clears under 5; the lane agrees with the rules", () => {
+    const p = compileProfile(
+      declaredProfileSchema.parse(
+        doc({ point: "lel", above: { setting: "leakThreshold" }, inclusive: true, clearAt: 5 }),
+      ),
+    ) as MqttDeviceProfile;
+    const settings: DeviceSettings & DeclaredSettings = { ...SETTINGS, params: { leakThreshold: 20 } };
+    const st = p.initialState();
+    const { active, ctx } = recorder();
+    const step = (lel: number) => {
+      const s = p.parse({ lel });
+      if (isRejection(s)) throw new Error(s.detail);
+      const lane = p.lane(s, st, settings);
+      p.rules(s, st, settings, ctx);
+      return [lane, active.get("GAS_LEAK")];
+    };
+    expect(step(19.9)).toEqual([LANE_TELEMETRY, false]);
+    expect(step(20)).toEqual([LANE_P1, true]);
+    expect(step(5)).toEqual([LANE_P1, true]);
+    expect(step(4.9)).toEqual([LANE_ALERT, false]);
+  });
+
+  it("a low limit: LV-4 FREEZE_RISK under 4.0 °C, clearing at 5.0 °C", () => {
+    const p = compileProfile(
+      declaredProfileSchema.parse({
+        ...doc({ point: "lel", below: 4, clearAt: 5 }),
+      }),
+    ) as MqttDeviceProfile;
+    const st = p.initialState();
+    const { active, ctx } = recorder();
+    const step = (v: number) => {
+      const s = p.parse({ lel: v });
+      if (isRejection(s)) throw new Error(s.detail);
+      p.rules(s, st, SETTINGS, ctx);
+      return active.get("GAS_LEAK");
+    };
+    expect([step(4), step(3.9), step(4.9), step(5)]).toEqual([false, true, true, false]);
+  });
+
+  it("only with below or above, and not with deadband", () => {
+    const issues = (d: unknown) => {
+      const r = declaredProfileSchema.safeParse(d);
+      return r.success ? [] : r.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`);
+    };
+    expect(issues(doc({ point: "lel", above: 10, deadband: 5, clearAt: 5 }))).toEqual([
+      "alarms.0.when.clearAt: give deadband or clearAt, not both",
+    ]);
+    expect(issues(doc({ point: "lel", equals: 10, clearAt: 5 }))).toEqual([
+      "alarms.0.when.clearAt: clearAt applies to below/above",
+    ]);
+    expect(issues(doc({ point: "lel", above: 10, clearAt: { setting: "nope" } }))[0]).toMatch(
+      /alarms\.0\.when\.clearAt\.setting: unknown setting "nope"/,
+    );
+  });
+});
+
+describe("mqtt.reply: the device's answer to a command (GD-2 `reply`)", () => {
+  const doc = (reply: Record<string, unknown>) => ({
+    model: "acme-gas",
+    transport: "mqtt",
+    mqtt: {
+      uplink: "acme/{id}/up",
+      downlink: "acme/{id}/down",
+      fields: [
+        { name: "kind", path: "t", type: "string" },
+        { name: "rid", path: "id", type: "string", required: false },
+        { name: "cmd", path: "cmd", type: "string", required: false },
+        { name: "result", path: "result", type: "string", required: false },
+        { name: "seqNo", path: "n", type: "integer", required: false },
+      ],
+      reply,
+    },
+    commands: { valve_close: { cmd: "valve_close", id: "{id}", also: ["{id}"] } },
+  });
+  const REPLY = {
+    when: { point: "kind", equals: "reply" },
+    id: "rid",
+    command: "cmd",
+    result: "result",
+    ok: "ok",
+  };
+
+  it("maps the answer; other messages are none; the downlink carries the request's id", () => {
+    const p = compileProfile(declaredProfileSchema.parse(doc(REPLY))) as MqttDeviceProfile;
+    const s = (m: Record<string, unknown>) => {
+      const r = p.parse(m);
+      if (isRejection(r)) throw new Error(r.detail);
+      return r;
+    };
+    expect(p.reply?.(s({ t: "reply", id: "c1", cmd: "valve_close", result: "ok" }))).toEqual({
+      id: "c1",
+      command: "valve_close",
+      result: "ok",
+      ok: true,
+    });
+    expect(p.reply?.(s({ t: "reply", id: "c1", cmd: "valve_close", result: "busy" }))?.ok).toBe(false);
+    expect(p.reply?.(s({ t: "hb" }))).toBeNull();
+    expect(p.reply?.(s({ t: "reply", cmd: "valve_close", result: "ok" }))).toBeNull();
+    expect(p.commands.valve_close!.message("c-9")).toEqual({ cmd: "valve_close", id: "c-9", also: ["c-9"] });
+  });
+
+  it("names string fields", () => {
+    const r = declaredProfileSchema.safeParse(doc({ ...REPLY, id: "seqNo", result: "nope" }));
+    expect(r.success ? [] : r.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`)).toEqual([
+      'mqtt.reply.id: field "seqNo" must be a string field',
+      expect.stringMatching(/^mqtt\.reply\.result: unknown point "nope"/),
+    ]);
+  });
+});

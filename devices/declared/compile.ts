@@ -12,6 +12,7 @@ import { validatePointSpecs } from "../modbus-decode.js";
 import {
   type AlertSpec,
   type AnyProfile,
+  type CommandReply,
   type DeviceSettings,
   type DurableRuleState,
   type DurableValue,
@@ -43,6 +44,8 @@ export interface DeclaredSample {
 interface AlarmState {
   threshold: ThresholdState | null;
   limit: number;
+  /** The deadband the threshold was built with (`clearAt` moves it with the limit). */
+  deadband: number;
   /** Own condition (before `unless`) as last evaluated (with its deadband). */
   active: boolean;
   /** Beyond the limit itself (no deadband; a bit or equality: `active`), and since when (0: not). */
@@ -243,13 +246,15 @@ function compileMqtt(
     maxPayloadBytes: q.maxPayloadBytes,
     uplinkTopic: (id) => q.uplink.replaceAll("{id}", id),
     downlinkTopic: (id) => (q.downlink ? q.downlink.replaceAll("{id}", id) : null),
-    // A declared downlink is sent as written (its request id is the operator's, in the result only).
+    // A declared downlink is sent as written, a string value "{id}" (at any depth) as the request's
+    // id: the one the device's reply names (the GD-2's `{"cmd":"valve_close","id":"<string>"}`).
     commands: Object.fromEntries(
       Object.entries(doc.commands).map(([name, message]): [string, MqttCommand] => [
         name,
-        { doc: `downlink \`${JSON.stringify(message)}\``, message: () => message as object },
+        { doc: `downlink \`${JSON.stringify(message)}\``, message: (id) => withId(message, id) as object },
       ]),
     ),
+    ...(q.reply ? { reply: (s: DeclaredSample) => replyOf(q.reply!, s) } : {}),
     parse(value): DeclaredSample | Rejection {
       if (typeof value !== "object" || value === null || Array.isArray(value))
         return reject("bad-field", "payload is not a JSON object");
@@ -321,7 +326,12 @@ function telemetryWhenOf(doc: DeclaredProfileDoc): TelemetryTest[] | undefined {
 /** Everything but the transport: metrics, rules, suppression. */
 function rulesCore(doc: DeclaredProfileDoc) {
   const alarms = doc.alarms;
-  const indexOf = new Map(alarms.map((a, i) => [a.code, i]));
+  // Alarms sharing a code are one alert (its causes every one that holds): the indices of each code.
+  const byCode = new Map<string, number[]>();
+  alarms.forEach((a, i) => {
+    byCode.set(a.code, [...(byCode.get(a.code) ?? []), i]);
+  });
+  const groups = [...byCode.values()];
   const metricPoints =
     doc.transport === "modbus"
       ? doc.modbus!.points.filter((p) => p.metric).map((p) => ({ name: p.name, unit: p.unit, bits: p.bits }))
@@ -357,6 +367,21 @@ function rulesCore(doc: DeclaredProfileDoc) {
     if (d === undefined) return Number.NaN;
     if (typeof d === "number") return d;
     return "point" in d ? fromPoint(d, s, st) : d.ratio * pointValue(s, st, d.of);
+  };
+  /** A threshold's deadband: its own, or the distance from the limit back to its `clearAt` (none past it). */
+  const deadbandOf = (
+    w: Alarm["when"],
+    limit: number,
+    s: DeclaredSample,
+    st: DeclaredState,
+    settings: DeclaredSettings,
+  ): number => {
+    if (w.clearAt === undefined) return w.deadband ?? 0;
+    const clear = resolve(w.clearAt, s, st, settings);
+    const d = w.above !== undefined ? limit - clear : clear - limit;
+    // An unresolvable clear point (NaN) holds nothing, as one on the limit's own side.
+    if (!(d > 0)) return 0;
+    return d;
   };
   const bitOf = (s: DeclaredSample, point: string, bit: string | number): boolean => {
     const v = s.v[point];
@@ -399,6 +424,7 @@ function rulesCore(doc: DeclaredProfileDoc) {
     alarms: alarms.map(() => ({
       threshold: null,
       limit: Number.NaN,
+      deadband: Number.NaN,
       active: false,
       onset: false,
       since: 0,
@@ -452,8 +478,16 @@ function rulesCore(doc: DeclaredProfileDoc) {
       if (!Number.isFinite(limit)) continue;
       const as = state.alarms[i]!;
       const held = as.active || as.laneHeld;
-      const back = high ? limit - (w.deadband ?? 0) : limit + (w.deadband ?? 0);
-      const on = high ? v > limit || (held && v > back) : v < limit || (held && v < back);
+      const deadband = deadbandOf(w, limit, s, state, settings ?? noSettings);
+      const back = high ? limit - deadband : limit + deadband;
+      // As ThresholdState.update: an inclusive limit is crossed at the limit and held at its way back.
+      const on = w.inclusive
+        ? high
+          ? v >= limit || (held && v >= back)
+          : v <= limit || (held && v <= back)
+        : high
+          ? v > limit || (held && v > back)
+          : v < limit || (held && v < back);
       if (st !== undefined) as.laneHeld = on;
       if (on && a.priority === 1) lane = LANE_P1;
       else if ((on || held) && lane === LANE_TELEMETRY) lane = LANE_ALERT;
@@ -464,9 +498,11 @@ function rulesCore(doc: DeclaredProfileDoc) {
   const specs: Record<string, AlertSpec> = {};
   for (const a of alarms) {
     // Operators' words (title, action) come from the document (gateway/content/alert-content.ts).
+    const same = alarms.filter((o) => o.code === a.code);
+    const priorities = [...new Set(same.map((o) => o.priority))].sort();
     specs[a.code] = {
-      priority: a.priority,
-      raised: a.cause ?? describe(a),
+      priority: priorities.length === 1 ? priorities[0]! : priorities,
+      raised: same.map((o) => o.cause ?? describe(o)).join(", or "),
       cleared: "the condition no longer holds",
     };
   }
@@ -484,7 +520,11 @@ function rulesCore(doc: DeclaredProfileDoc) {
       if (w === undefined) return false;
       return w.bit !== undefined ? bitOf(s, w.point, w.bit) : s.v[w.point] === w.equals;
     },
-    suppressed: () => false as const,
+    suppressed: (s: DeclaredSample): false | "test" | "maintenance" => {
+      const w = doc.suppressWhen;
+      if (w === undefined) return false;
+      return (w.bit !== undefined ? bitOf(s, w.point, w.bit) : s.v[w.point] === w.equals) ? w.as : false;
+    },
 
     laneOf(
       s: DeclaredSample,
@@ -631,14 +671,18 @@ function rulesCore(doc: DeclaredProfileDoc) {
           const high = w.above !== undefined;
           const limit = resolve((high ? w.above : w.below)!, s, st, settings);
           if (!Number.isFinite(limit)) return false;
-          if (as.threshold === null || as.limit !== limit) {
-            const deadband = w.deadband ?? 0;
+          const deadband = deadbandOf(w, limit, s, st, settings);
+          if (as.threshold === null || as.limit !== limit || as.deadband !== deadband) {
             const first = as.threshold === null;
-            as.threshold = new ThresholdState(high ? { above: limit, deadband } : { below: limit, deadband });
+            const inclusive = w.inclusive === true;
+            as.threshold = new ThresholdState(
+              high ? { above: limit, deadband, inclusive } : { below: limit, deadband, inclusive },
+            );
             // The first build after a restart takes whether it was crossed from the journal
             // (`durable`; false on a fresh start, before any reading).
             if (first) as.threshold.active = as.active;
             as.limit = limit;
+            as.deadband = deadband;
           }
           as.active = as.threshold.update(num(s, w.point));
           // The on-delay times the limit itself; the deadband is the way back of a raised alert.
@@ -648,38 +692,92 @@ function rulesCore(doc: DeclaredProfileDoc) {
         if (!as.onset) as.since = 0;
         return true;
       });
-      alarms.forEach((a, i) => {
-        const as = st.alarms[i]!;
-        const replaced = a.unless !== undefined && st.alarms[indexOf.get(a.unless)!]!.active;
-        let cause = a.cause ?? describe(a);
-        if (a.causeFrom !== undefined) cause = `${cause}: ${String(s.v[a.causeFrom])}`;
-        if (!evaluated[i]) {
+      // One condition per code: raised while any of its alarms holds, naming each that holds, at
+      // the highest priority among them (the MFS-8's one FIRE_ALARM for smoke, heat and call point;
+      // its FAULT P2 while the pump's, else P3). Alarms sharing a code share their delays and
+      // `unless` (schema.ts), so one alarm's group behaves as that alarm alone.
+      for (const group of groups) {
+        const first = alarms[group[0]!]!;
+        const onDelayMs = onDelayOf(first, settings, doc);
+        const replaced =
+          first.unless !== undefined && byCode.get(first.unless)!.some((j) => st.alarms[j]!.active);
+        const causes: string[] = [];
+        let priority = first.priority;
+        let anyEvaluated = false;
+        let onset = false;
+        let since = Number.NaN;
+        for (const i of group) {
+          const a = alarms[i]!;
+          const as = st.alarms[i]!;
+          if (evaluated[i]) anyEvaluated = true;
+          // The earliest onset of the group (NaN compares false: the first one found).
+          if (as.active && as.onset && onDelayMs !== undefined && !(as.since >= since)) since = as.since;
+          if (!as.active || replaced) continue;
           // A value not believed (self-test, a suspect jump, `unreliableWhen`) cannot confirm an
-          // on-delay: one that runs out meanwhile must not raise. Reported within the deadband only
-          // (onset false), a raised alert holds and a pending one ends; the next real value
-          // decides, from `since` (forgotten after an `unreliableWhen`).
-          if (as.active && !replaced && a.onDelay !== undefined)
-            ctx.condition(a.code, true, {
-              priority: a.priority,
-              causes: [cause],
-              onset: false,
-              ...(a.escalateAs !== undefined ? { escalateAs: a.escalateAs } : {}),
-            });
-          return;
+          // on-delay: it holds a raised alert within the deadband only (onset false, below).
+          if (evaluated[i] && as.onset) onset = true;
+          let cause = a.cause ?? describe(a);
+          if (a.causeFrom !== undefined) cause = `${cause}: ${String(s.v[a.causeFrom])}`;
+          causes.push(cause);
+          if (causes.length === 1 || a.priority < priority) priority = a.priority;
         }
-        const active = as.active && !replaced;
-        ctx.condition(a.code, active, {
-          priority: a.priority,
-          causes: active ? [cause] : [],
-          ...(a.onDelay !== undefined ? { onDelayMs: a.onDelay } : {}),
-          ...(a.offDelay !== undefined ? { offDelayMs: a.offDelay } : {}),
-          ...(a.escalateAs !== undefined ? { escalateAs: a.escalateAs } : {}),
-          ...(active && !as.onset ? { onset: false } : {}),
-          ...(as.active && as.onset && a.onDelay !== undefined ? { since: as.since } : {}),
+        const active = causes.length > 0;
+        if (!anyEvaluated) {
+          // Nothing believed: one that runs out meanwhile must not raise. Reported within the
+          // deadband only (onset false), a raised alert holds and a pending one ends; the next real
+          // value decides, from `since` (forgotten after an `unreliableWhen`).
+          if (active && onDelayMs !== undefined)
+            ctx.condition(first.code, true, {
+              priority,
+              causes,
+              onset: false,
+              ...(first.escalateAs !== undefined ? { escalateAs: first.escalateAs } : {}),
+            });
+          continue;
+        }
+        ctx.condition(first.code, active, {
+          priority,
+          causes,
+          ...(onDelayMs !== undefined ? { onDelayMs } : {}),
+          ...(first.offDelay !== undefined ? { offDelayMs: first.offDelay } : {}),
+          ...(first.escalateAs !== undefined ? { escalateAs: first.escalateAs } : {}),
+          ...(active && !onset ? { onset: false } : {}),
+          ...(Number.isNaN(since) ? {} : { since }),
         });
-      });
+      }
     },
   };
+}
+
+/** A command's JSON with every string value "{id}" replaced by the request's id. */
+function withId(v: unknown, id: string): unknown {
+  if (v === "{id}") return id;
+  if (Array.isArray(v)) return v.map((x) => withId(x, id));
+  if (typeof v === "object" && v !== null)
+    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, withId(x, id)]));
+  return v;
+}
+
+/** A message that is the device's answer to a command, as `mqtt.reply` maps it; null for any other. */
+function replyOf(
+  r: NonNullable<NonNullable<DeclaredProfileDoc["mqtt"]>["reply"]>,
+  s: DeclaredSample,
+): CommandReply | null {
+  if (s.v[r.when.point] !== r.when.equals) return null;
+  const id = s.v[r.id];
+  const command = s.v[r.command];
+  const result = s.v[r.result];
+  if (typeof id !== "string" || typeof command !== "string" || typeof result !== "string") return null;
+  return { id, command, result, ok: result === r.ok };
+}
+
+/** An alarm's on-delay, ms: its duration, or its setting's seconds (the device's, else the default). */
+function onDelayOf(a: Alarm, settings: DeclaredSettings, doc: DeclaredProfileDoc): number | undefined {
+  const d = a.onDelay;
+  if (d === undefined || typeof d === "number") return d;
+  // schema.ts makes sure the setting is in seconds with a number default.
+  const seconds = settings.params[d.setting] ?? (doc.settings[d.setting]?.default as number);
+  return seconds * 1000;
 }
 
 function describe(a: Alarm): string {
@@ -694,6 +792,10 @@ function describe(a: Alarm): string {
           : `the ${l.setting}`;
   if (w.bit !== undefined) return `${w.point} ${w.bit}`;
   if (w.equals !== undefined) return `${w.point} is ${String(w.equals)}`;
+  if (w.inclusive)
+    return w.below !== undefined
+      ? `${w.point} at or under ${lim(w.below)}`
+      : `${w.point} at or over ${lim(w.above!)}`;
   return w.below !== undefined ? `${w.point} under ${lim(w.below)}` : `${w.point} over ${lim(w.above!)}`;
 }
 

@@ -135,6 +135,16 @@ const condition = z.strictObject({
   above: limit.optional(),
   /** Back across the limit by this much before the alarm clears (hysteresis). */
   deadband: z.number().min(0).optional(),
+  /**
+   * Instead of `deadband`: where a raised alarm clears, a limit ("clears when `lel` is under 5 %LEL"
+   * whatever the site's threshold; "clearing at 5.0 °C"). On the limit's own side, it holds no more.
+   */
+  clearAt: limit.optional(),
+  /**
+   * The limit itself counts as crossed ("at or above 10 %LEL", GD-2), and a raised alarm clears
+   * only once strictly past the deadband's end ("clears when under 5"). Default: strictly beyond.
+   */
+  inclusive: z.boolean().optional(),
   equals: z.union([z.number(), z.string(), z.boolean()]).optional(),
 });
 
@@ -149,7 +159,8 @@ const alarm = z.strictObject({
   action: z.string().max(200).optional(),
   /** An enum point whose value is appended to the cause (a fault code's meaning). */
   causeFrom: name.optional(),
-  onDelay: duration.optional(),
+  /** A duration, or a per-device setting in seconds (the DS-10's hold time, "default 600 s; per device"). */
+  onDelay: z.union([duration, z.strictObject({ setting: name })]).optional(),
   offDelay: duration.optional(),
   /** Escalate an unacknowledged alert on the P1 schedule while publishing it at its own priority. */
   escalateAs: z.literal(1).optional(),
@@ -248,6 +259,20 @@ export const declaredProfileSchema = z
         /** Field path of the device's clock, epoch ms. */
         time: z.string().optional(),
         fields: z.array(mqttField).min(1),
+        /**
+         * The device's answer to a command (the GD-2's `reply`): a message in which `when` holds is
+         * one, its `id`, `command` and `result` string fields published as the command's second
+         * result; `ok` is the result that means done.
+         */
+        reply: z
+          .strictObject({
+            when: z.strictObject({ point: name, equals: z.union([z.number(), z.string(), z.boolean()]) }),
+            id: name,
+            command: name,
+            result: name,
+            ok: z.string(),
+          })
+          .optional(),
       })
       .optional(),
     settings: z.record(name, setting).default({}),
@@ -264,6 +289,19 @@ export const declaredProfileSchema = z
       .optional(),
     /** While this bit is set the readings are not real: marked (`testing`), and no value alarm changes. */
     testWhile: bitRef.optional(),
+    /**
+     * A message or poll in which this holds raises its alerts suppressed by design: published,
+     * marked `test` or `maintenance`, never paged nor escalated (the MFS-8's test-mode bit, a GK-3
+     * in maintenance). A bit or an equality.
+     */
+    suppressWhen: z
+      .strictObject({
+        point: name,
+        bit: z.union([name, z.number().int().min(0).max(31)]).optional(),
+        equals: z.union([z.number(), z.string(), z.boolean()]).optional(),
+        as: z.enum(["test", "maintenance"]),
+      })
+      .optional(),
     spikes: z.array(spike).default([]),
     alarms: z.array(alarm).default([]),
     commands: z.record(name, z.unknown()).default({}),
@@ -419,16 +457,37 @@ function checkReferences(p: z.input<typeof declaredProfileSchema> & Record<strin
     else if (w.bit !== undefined) checkBit(["activityWhen"], w);
     else checkPoint(["activityWhen", "point"], w.point);
   }
+  const reply = p.mqtt?.reply;
+  if (reply) {
+    checkPoint(["mqtt", "reply", "when", "point"], reply.when.point);
+    for (const k of ["id", "command", "result"] as const)
+      if (checkPoint(["mqtt", "reply", k], reply[k]) && points.get(reply[k])!.type !== "string")
+        issue(["mqtt", "reply", k], `field "${reply[k]}" must be a string field`);
+  }
+  if (p.suppressWhen) {
+    const w = p.suppressWhen;
+    if ((w.bit === undefined) === (w.equals === undefined))
+      issue(["suppressWhen"], "give exactly one of bit, equals");
+    else if (w.bit !== undefined) checkBit(["suppressWhen"], w);
+    else checkPoint(["suppressWhen", "point"], w.point);
+  }
   (p.spikes ?? []).forEach((s, i) => {
     checkPoint(["spikes", i, "point"], s.point, "numeric");
     checkLimit(["spikes", i, "maxJump"], s.maxJump);
     if (s.min !== undefined) checkLimit(["spikes", i, "min"], s.min);
     if (s.max !== undefined) checkLimit(["spikes", i, "max"], s.max);
   });
-  const codes = new Set<string>();
+  // Alarms sharing a code are one alert: they must time and replace it alike (the first one's say).
+  const codes = new Map<string, NonNullable<typeof p.alarms>[number]>();
   (p.alarms ?? []).forEach((a, i) => {
-    if (codes.has(a.code)) issue(["alarms", i, "code"], `duplicate alarm "${a.code}"`);
-    codes.add(a.code);
+    const first = codes.get(a.code);
+    if (first === undefined) {
+      codes.set(a.code, a);
+      return;
+    }
+    for (const key of ["onDelay", "offDelay", "escalateAs", "unless"] as const)
+      if (JSON.stringify(a[key]) !== JSON.stringify(first[key]))
+        issue(["alarms", i, key], `alarms sharing the code "${a.code}" must give the same ${key}`);
   });
   (p.alarms ?? []).forEach((a, i) => {
     const w = a.when;
@@ -447,7 +506,28 @@ function checkReferences(p: z.input<typeof declaredProfileSchema> & Record<strin
     }
     if (w.deadband !== undefined && kind !== "below" && kind !== "above")
       issue([...path, "deadband"], "deadband applies to below/above");
+    if (w.clearAt !== undefined) {
+      if (kind !== "below" && kind !== "above") issue([...path, "clearAt"], "clearAt applies to below/above");
+      else if (w.deadband !== undefined) issue([...path, "clearAt"], "give deadband or clearAt, not both");
+      else checkLimit([...path, "clearAt"], w.clearAt);
+    }
+    if (w.inclusive !== undefined && kind !== "below" && kind !== "above")
+      issue([...path, "inclusive"], "inclusive applies to below/above");
     if (a.causeFrom !== undefined) checkPoint(["alarms", i, "causeFrom"], a.causeFrom);
+    if (typeof a.onDelay === "object") {
+      // Seconds, said so: a setting of another unit (or none) would be read as a duration by guess.
+      const st = settings[a.onDelay.setting];
+      if (st === undefined)
+        issue(
+          ["alarms", i, "onDelay", "setting"],
+          `unknown setting "${a.onDelay.setting}" (declare it under settings:)`,
+        );
+      else if (st.unit !== "s" || typeof st.default !== "number" || st.default < 0)
+        issue(
+          ["alarms", i, "onDelay", "setting"],
+          `setting "${a.onDelay.setting}" must have unit: s and a number default (seconds) to be an onDelay`,
+        );
+    }
     if (a.unless !== undefined && (!codes.has(a.unless) || a.unless === a.code))
       issue(["alarms", i, "unless"], `"${a.unless}" is not another alarm of this profile`);
   });
@@ -463,4 +543,19 @@ function checkReferences(p: z.input<typeof declaredProfileSchema> & Record<strin
       issue(["commands", cmd], "an MQTT command is the JSON object sent on the downlink topic");
     else if (!p.mqtt?.downlink) issue(["commands", cmd], "commands need mqtt.downlink");
   }
+}
+
+/**
+ * What operators read of a declared alert code: the first `title` and `action` its alarms give;
+ * without a title, a single alarm's `cause`, else the code (alarms sharing a code are one alert,
+ * its `causes` say which held; one of their causes would misname it).
+ */
+export function declaredAlarmText(
+  alarms: readonly Pick<DeclaredProfileDoc["alarms"][number], "code" | "title" | "action" | "cause">[],
+  code: string,
+): { title: string; action: string | undefined } {
+  const own = alarms.filter((a) => a.code === code);
+  const title = own.find((a) => a.title !== undefined)?.title;
+  const cause = own.length === 1 ? own[0]!.cause : undefined;
+  return { title: title ?? cause ?? code, action: own.find((a) => a.action !== undefined)?.action };
 }

@@ -59,7 +59,7 @@ describe("deviceProfiles in the site file", () => {
   });
 
   it("the templates are valid profiles", () => {
-    for (const f of ["template-modbus.yaml", "template-mqtt.yaml", "lv4.yaml"]) {
+    for (const f of ["template-modbus.yaml", "template-mqtt.yaml", "lv4.yaml", "gd2.yaml"]) {
       const r = parseProfileText(readFileSync(`examples/profiles/${f}`, "utf8"), f);
       expect(r.problems).toEqual([]);
     }

@@ -23,4 +23,35 @@ describe("console site info", () => {
     expect(info.shelveMaxMs).toBe(8 * 3_600_000);
     expect(info.devices).toEqual([expect.objectContaining({ id: "pump-1", name: "消防泵" })]);
   });
+
+  it("alarms sharing a code: the title one gives, whichever; none given, the code, not the last one's cause", () => {
+    const profile = parse(readFileSync("examples/profiles/template-modbus.yaml", "utf8"));
+    const info = (title?: string) =>
+      consoleSiteInfo(
+        validateConfig(
+          {
+            site: { id: "s1", timezone: "Asia/Shanghai" },
+            buses: [{ id: "rs485-1", type: "rtu", path: "/dev/ttyUSB0" }],
+            deviceProfiles: [
+              {
+                ...profile,
+                alarms: [
+                  { code: "PUMP_ALARM", priority: 2, when: { point: "status", bit: "tripped" }, title },
+                  {
+                    code: "PUMP_ALARM",
+                    priority: 2,
+                    when: { point: "status", bit: "dryRun" },
+                    cause: "dry run",
+                  },
+                ],
+              },
+            ],
+            devices: [{ id: "pump-1", model: "acme-pump", bus: "rs485-1", unit: 3 } as never],
+          },
+          "(test)",
+        ),
+      ).codeNames;
+    expect(info("水泵报警")).toEqual({ PUMP_ALARM: "水泵报警" });
+    expect(info()).toEqual({ PUMP_ALARM: "PUMP_ALARM" });
+  });
 });

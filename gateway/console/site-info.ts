@@ -4,6 +4,7 @@
  * and not only "hh-07". Built from the running config at each request, so a
  * reload shows at once. Only for logged-in operators (gateway/console/server.ts).
  */
+import { declaredAlarmText } from "../../devices/index.js";
 import type { Config } from "../config/schema.js";
 import { roleActions } from "../operator-actions.js";
 import { DEFAULT_ROLE, type OperatorRole } from "../operator-roles.js";
@@ -34,7 +35,9 @@ export function consoleSiteInfo(config: Config, operator?: string): ConsoleSiteI
     devices: config.devices.map((d) => pick(d, DEVICE_FIELDS)),
     shelveMaxMs: config.alerts.shelveMax,
     codeNames: Object.fromEntries(
-      config.deviceProfiles.flatMap((p) => p.alarms.map((a) => [a.code, a.title ?? a.cause ?? a.code])),
+      config.deviceProfiles.flatMap((p) =>
+        p.alarms.map((a) => [a.code, declaredAlarmText(p.alarms, a.code).title]),
+      ),
     ),
     ...(operator === undefined ? {} : { operator: operatorInfo(config, operator) }),
   };

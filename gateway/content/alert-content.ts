@@ -12,7 +12,7 @@
  */
 
 import { SiteTime } from "../../core/index.js";
-import { type AlertSpec, type AlertText, profileFor } from "../../devices/index.js";
+import { type AlertSpec, type AlertText, declaredAlarmText, profileFor } from "../../devices/index.js";
 import type { Alert, Transition } from "../alerts/alert.js";
 import type { Config, DeviceConfig, HouseholdConfig } from "../config/schema.js";
 import type { Catalogue, TransitionArgs } from "./catalogue.js";
@@ -280,8 +280,9 @@ function declaredText(
   fallbackAction: string,
 ): { title: string; action: string; detail?: undefined } {
   const model: string | undefined = device?.model;
-  const alarm = config.deviceProfiles
-    .find((p) => p.model === model)
-    ?.alarms.find((a) => a.code === alert.code);
-  return { title: alarm?.title ?? alarm?.cause ?? alert.code, action: alarm?.action ?? fallbackAction };
+  const text = declaredAlarmText(
+    config.deviceProfiles.find((p) => p.model === model)?.alarms ?? [],
+    alert.code,
+  );
+  return { title: text.title, action: text.action ?? fallbackAction };
 }

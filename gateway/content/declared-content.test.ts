@@ -46,4 +46,41 @@ describe("alert content of YAML-described devices", () => {
     expect(c.message).toBe("PUMP_DRY_RUN：消防泵（B1 泵房）");
     expect(c.action).toBe("按该设备的处置规程处理，必要时派人到现场查看。");
   });
+
+  it("alarms sharing a code: the title one of them gives, else the code (not the first one's cause)", () => {
+    const shared = (title?: string) =>
+      validateConfig(
+        {
+          site: { id: "s1", timezone: "Asia/Shanghai" },
+          buses: [{ id: "rs485-1", type: "rtu", path: "/dev/ttyUSB0" }],
+          deviceProfiles: [
+            {
+              ...profile,
+              alarms: [
+                {
+                  code: "PUMP_ALARM",
+                  priority: 2,
+                  when: { point: "status", bit: "tripped" },
+                  cause: "tripped",
+                },
+                {
+                  code: "PUMP_ALARM",
+                  priority: 2,
+                  when: { point: "status", bit: "dryRun" },
+                  cause: "dry run",
+                  ...(title ? { title, action: "检查水泵。" } : {}),
+                },
+              ],
+            },
+          ],
+          devices: [{ id: "pump-1", model: "acme-pump", bus: "rs485-1", unit: 3, name: "消防泵" } as never],
+        },
+        "(test)",
+      );
+    expect(new AlertContentBuilder(() => shared()).describe(make("PUMP_ALARM"), "raised").message).toBe(
+      "PUMP_ALARM：消防泵",
+    );
+    const titled = new AlertContentBuilder(() => shared("水泵报警")).describe(make("PUMP_ALARM"), "raised");
+    expect([titled.message, titled.action]).toEqual(["水泵报警：消防泵", "检查水泵。"]);
+  });
 });
