@@ -82,6 +82,8 @@ export class SegmentWriter {
   lastSyncMs = 0;
   /** writeNow() calls that wrote on the calling thread. */
   urgentWrites = 0;
+  /** Writes handed to the libuv pool (each a submission and a completion on the event loop). */
+  poolWrites = 0;
   /** Records kept in memory only because the disk refused them (the journal adds those it never appended). */
   unwritten = 0;
 
@@ -256,6 +258,7 @@ export class SegmentWriter {
     this.writing = chunk;
     const buf = joined(chunk);
     const epoch = this.ioEpoch;
+    this.poolWrites++;
     this.ioInFlight++;
     writeFullyAsync(this.fsx, chunk.fd, buf, chunk.pos).then(
       () => this.writeDone(epoch, chunk, null),

@@ -139,6 +139,8 @@ export interface JournalStats {
   writeErrors: number;
   /** writeNow() calls that wrote on the calling thread (a P1 alert not waiting for the pool). */
   urgentWrites: number;
+  /** Writes handed to the libuv pool since open. */
+  poolWrites: number;
   degraded: boolean;
   /** Records kept in memory only because the disk refused them (since open). */
   unwrittenRecords: number;
@@ -465,6 +467,7 @@ export class Journal {
       compactions: this.gens.compactions,
       writeErrors: this.writeErrors,
       urgentWrites: this.writer.urgentWrites,
+      poolWrites: this.writer.poolWrites,
       degraded: !this.healthState.ok,
       unwrittenRecords: this.writer.unwritten,
       snapshotMaxSliceMs: this.gens.snapshotMaxSliceMs,
