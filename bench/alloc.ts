@@ -20,9 +20,9 @@
  * busy the machine is.
  */
 import { mkdtempSync, rmSync } from "node:fs";
+import { Session } from "node:inspector";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { Session } from "node:inspector";
 import { parseArgs } from "node:util";
 import { validateConfig } from "../gateway/config/load.js";
 import { Gateway } from "../gateway/gateway.js";

@@ -147,6 +147,11 @@ export interface ServerSample {
       records: number;
       syncs: number;
       lastSyncMs: number;
+      /** Writes on the libuv pool, and a P1's writes on the event loop: all, 1 ms or more, longest. */
+      poolWrites: number;
+      urgentWrites: number;
+      urgentWritesSlow: number;
+      urgentWriteMaxMs: number;
       bytesOnDisk: number;
       segments: number;
       compactions: number;
@@ -450,6 +455,10 @@ function sample(): ServerSample {
         records: j.records,
         syncs: j.syncs,
         lastSyncMs: j.lastSyncMs,
+        poolWrites: j.poolWrites,
+        urgentWrites: j.urgentWrites,
+        urgentWritesSlow: j.urgentWritesSlow,
+        urgentWriteMaxMs: j.urgentWriteMaxMs,
         bytesOnDisk: j.bytesOnDisk,
         segments: j.segments,
         compactions: j.compactions,

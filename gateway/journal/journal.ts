@@ -141,6 +141,9 @@ export interface JournalStats {
   urgentWrites: number;
   /** Writes handed to the libuv pool since open. */
   poolWrites: number;
+  /** writeNow() calls that took 1 ms or more since open, and the longest (ms). */
+  urgentWritesSlow: number;
+  urgentWriteMaxMs: number;
   degraded: boolean;
   /** Records kept in memory only because the disk refused them (since open). */
   unwrittenRecords: number;
@@ -468,6 +471,8 @@ export class Journal {
       writeErrors: this.writeErrors,
       urgentWrites: this.writer.urgentWrites,
       poolWrites: this.writer.poolWrites,
+      urgentWritesSlow: this.writer.urgentWritesSlow,
+      urgentWriteMaxMs: this.writer.urgentWriteMaxMs,
       degraded: !this.healthState.ok,
       unwrittenRecords: this.writer.unwritten,
       snapshotMaxSliceMs: this.gens.snapshotMaxSliceMs,
