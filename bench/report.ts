@@ -307,8 +307,8 @@ export function journalSummary(points: RatePoint[]): JournalSummary | null {
   };
 }
 
-export function printJournal(log: (s: string) => void, j: JournalSummary): void {
-  log('Journal: the gateway with the journal on (sync "batch", fresh dir per point) against off');
+export function printJournal(log: (s: string) => void, j: JournalSummary, sync = "batch"): void {
+  log(`Journal: the gateway with the journal on (sync "${sync}", fresh dir per point) against off`);
   log(
     "P1 p99 off / on: over the P1 alerts of every undisturbed off / on point of the rate, pooled " +
       "(pairs interleaved, off then on; sustained and achieved: the first pair); 90 % interval: " +
