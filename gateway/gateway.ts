@@ -370,6 +370,7 @@ export class Gateway {
         telemetryMaxLagMs: p.telemetryMaxLag,
         telemetryMayFlow: () => this.brokerRef?.congested !== true,
         monotonic: () => this.clock.monotonic(),
+        ...(this.store ? { commitMark: () => (this.store as DurableStore).commitMark } : {}),
       },
       consumer.consume,
       this.store ? this.commitDurably : undefined,
@@ -665,9 +666,24 @@ export class Gateway {
     return gw;
   }
 
-  /** Pipeline committer with a journal: PUBACKs wait for the group commit of the batch. */
-  private readonly commitDurably = (completions: Completion[], count: number): void => {
-    const batch = completions.slice(0, count);
+  /**
+   * Pipeline committer with a journal: the PUBACK of an uplink that put a record waits for the
+   * group commit; one that put only checkpoints (a door event that changed no alert: its seq and
+   * on-delay) is answered at once, as docs/durability.md says. Before, every uplink of the batch
+   * waited for the commit of all records put so far, so a door event drained beside a press, or
+   * while the press's sync ran, waited for that sync: at 10,000 msg/s most of them, each PUBACK
+   * then written in a burst after the sync instead of with its connection's other PUBACKs.
+   * The order of PUBACKs on a connection is kept by its queue (broker/puback-queue.ts).
+   */
+  private readonly commitDurably = (completions: Completion[], count: number, waits: Uint8Array): void => {
+    let held: Completion[] | null = null;
+    for (let i = 0; i < count; i++) {
+      const done = completions[i] as Completion;
+      if (waits[i] === 0) done(null);
+      else (held ??= []).push(done);
+    }
+    if (held === null) return;
+    const batch = held;
     (this.store as DurableStore).commit(() => {
       for (const done of batch) done(null);
     });

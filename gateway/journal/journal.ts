@@ -419,6 +419,11 @@ export class Journal {
     else this.writer.wait({ end: this.needed, durable: this.policy === "batch", done });
   }
 
+  /** DurableStore.commitMark: the end of the last record commit() waits for (a byte counter). */
+  get commitMark(): number {
+    return this.needed;
+  }
+
   /** done() once everything put so far is fdatasync'd, under every policy (a group sync is asked). */
   afterSync(done: () => void): void {
     if (this.policy === "always") this.writer.call(done);
