@@ -311,7 +311,10 @@ export class Gateway {
         escalated: (alert, level, unackForMs) => this.publisher.escalation(alert, level, unackForMs),
         floodChanged: (flood) => {
           this.publisher.flood(flood);
-          this.log.warn(flood, `alert flood: ${flood.state}`);
+          // A warning while the site is flooded; its end, and the start's announcement of a normal
+          // state (consoles get it retained), are not (every start logged a warning before).
+          if (flood.state === "normal") this.log.info(flood, "alert flood: normal");
+          else this.log.warn(flood, `alert flood: ${flood.state}`);
         },
       },
       {
