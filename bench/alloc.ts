@@ -11,9 +11,18 @@
  * later collected by scavenges and full GCs included) runs over a window of steady load; each
  * sample is charged to the gateway unless a frame of the simulator or the bench is on its stack.
  *
- *   node dist/bench/alloc.js [--rate 2000] [--seconds 5] [--device-listener] [--top 25]
+ *   node dist/bench/alloc.js [--rate 2000] [--seconds 5] [--device-listener] [--journal] [--top 25]
+ *
+ * `--journal`: the journal on (sync "batch", a fresh directory in the OS temp dir, removed after);
+ * also prints what it did in the window per second: records, writes handed to the libuv pool,
+ * writes on the event loop for a P1, fdatasyncs. Each pool write or sync is a submission and a
+ * completion on the event loop, counted here because their cost in a CPU profile depends on how
+ * busy the machine is.
  */
+import { mkdtempSync, rmSync } from "node:fs";
 import { Session } from "node:inspector";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import { parseArgs } from "node:util";
 import { validateConfig } from "../gateway/config/load.js";
 import { Gateway } from "../gateway/gateway.js";
@@ -39,6 +48,7 @@ const { values } = parseArgs({
     registered: { type: "string", default: "10000" },
     "alarm-fraction": { type: "string", default: "0.01" },
     "device-listener": { type: "boolean", default: false },
+    journal: { type: "boolean", default: false },
     interval: { type: "string", default: "1024" },
     top: { type: "string", default: "25" },
     /** Also print the callers (three frames up) of the sites whose text contains this. */
@@ -114,6 +124,7 @@ async function main(): Promise<void> {
     const model = i % 2 === 0 ? "ec200" : "ds10";
     fillers.push({ id: `idle-${model}-${String(i + 1).padStart(5, "0")}`, model, password: `idle-${i}` });
   }
+  const dataDir = values.journal ? mkdtempSync(path.join(tmpdir(), "linli-bench-alloc-")) : null;
   const config = validateConfig(
     {
       site: { id: SITE },
@@ -124,7 +135,7 @@ async function main(): Promise<void> {
       operators: [OPERATOR],
       devices: [...devices, ...fillers].map((d) => ({ id: d.id, model: d.model, password: d.password })),
       log: { level: "error", format: "json" },
-      storage: { enabled: false },
+      storage: dataDir === null ? { enabled: false } : { dir: dataDir, sync: "batch" },
       metrics: { host: "127.0.0.1", port: 0 },
       limits: { deviceRate: { enabled: false } },
     },
@@ -165,6 +176,7 @@ async function main(): Promise<void> {
     return p.p1.processed + p.alert.processed + p.telemetry.processed;
   };
   const consumed0 = consumed();
+  const journal0 = gw.journalStats();
   await post(session, "HeapProfiler.startSampling", {
     samplingInterval: Number(values.interval),
     includeObjectsCollectedByMajorGC: true,
@@ -176,10 +188,12 @@ async function main(): Promise<void> {
   const receivedIn = received - received0;
   const takenIn = taken() - taken0;
   const consumedIn = consumed() - consumed0;
+  const journal1 = gw.journalStats();
   session.disconnect();
   await running;
   await sub.end();
   await gw.stop();
+  if (dataDir !== null) rmSync(dataDir, { recursive: true, force: true });
 
   const sent = sent1.sent - sent0.sent;
   const presses = sent1.alarms - sent0.alarms;
@@ -187,6 +201,7 @@ async function main(): Promise<void> {
   // Per message the gateway took in (decoded, on its main thread) in the window: on a busy machine
   // the generator runs ahead, and what still waits in the device listener's ring was not.
   const per = (b: number) => (b / Math.max(1, takenIn)).toFixed(0);
+  const perSecond = (n: number) => (n / seconds).toFixed(0);
   const out = [
     `bench:alloc: ${rate} msg/s offered, ${seconds} s sampled (every ${values.interval} B), ` +
       `${values["device-listener"] ? "devices on the device listener (a worker: its heap is not in these figures)" : "devices on the main listener"}`,
@@ -197,6 +212,14 @@ async function main(): Promise<void> {
         : ""),
     `gateway main thread: ${per(c.gateway)} B allocated per message taken in (${(c.gateway / 1048576).toFixed(1)} MB); ` +
       `load side in this process: ${per(c.load)} B`,
+    ...(journal0 !== null && journal1 !== null
+      ? [
+          `journal (sync batch), per second: ${perSecond(journal1.records - journal0.records)} records, ` +
+            `${perSecond(journal1.poolWrites - journal0.poolWrites)} pool writes, ` +
+            `${perSecond(journal1.urgentWrites - journal0.urgentWrites)} writes on the event loop (P1), ` +
+            `${perSecond(journal1.syncs - journal0.syncs)} fdatasyncs`,
+        ]
+      : []),
     "",
     "by package, B per message:",
     ...[...c.byPackage].sort((a, b) => b[1] - a[1]).map(([p, b]) => `  ${per(b).padStart(6)}  ${p}`),

@@ -74,6 +74,8 @@ export interface PointOptions {
   dataDir?: string;
   /** With dataDir: where the journal's write(2) runs (default the gateway's, "pool"). */
   journalWrites?: "pool" | "loop";
+  /** With dataDir: storage.sync (default "batch"). */
+  journalSync?: "batch" | "interval" | "always";
   /** Gateway mode: devices on the device listener (mqtt.deviceListener). */
   deviceListener?: boolean;
 }
@@ -244,6 +246,7 @@ export async function runPoint(o: PointOptions): Promise<PointResult> {
     ...(o.cpuProfDir ? { cpuProfDir: o.cpuProfDir } : {}),
     ...(o.dataDir === undefined ? {} : { dataDir: o.dataDir }),
     ...(o.journalWrites === undefined ? {} : { journalWrites: o.journalWrites }),
+    ...(o.journalSync === undefined ? {} : { journalSync: o.journalSync }),
     ...(o.deviceListener ? { deviceListener: true } : {}),
   });
   const gen = new LoadGenerator({ brokerUrl: server.url, ...loadOpts });

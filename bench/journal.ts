@@ -31,7 +31,12 @@ export async function runJournal(
   const dataDir = mkdtempSync(path.join(tmpdir(), "linli-bench-journal-"));
   try {
     const scenario = writes === "pool" ? "journal" : "journal-loop";
-    return await runPoint({ ...pointOptions(scenario, "gateway", rate, c), dataDir, journalWrites: writes });
+    return await runPoint({
+      ...pointOptions(scenario, "gateway", rate, c),
+      dataDir,
+      journalWrites: writes,
+      ...(c.journalSync === undefined ? {} : { journalSync: c.journalSync }),
+    });
   } finally {
     rmSync(dataDir, { recursive: true, force: true });
   }

@@ -13,6 +13,8 @@ export interface CommonOptions {
   quietPct: number;
   /** The gateway's devices on its device listener (mqtt.deviceListener, a worker thread). */
   deviceListener?: boolean;
+  /** The journal-on points' sync policy (storage.sync; default "batch", the gateway's default). */
+  journalSync?: "batch" | "interval" | "always";
 }
 
 /** The ceiling suite's load, for the measurement harnesses that run its points (cores.ts, floor-run.ts). */

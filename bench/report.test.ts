@@ -32,6 +32,10 @@ const point = (over: Partial<P>): P => ({
   records: 1,
   syncs: 1,
   lastSyncMs: 0.2,
+  poolWrites: 1,
+  urgentWrites: 0,
+  urgentWritesSlow: 0,
+  urgentWriteMaxMs: 0,
   bytesOnDisk: 1,
   ...over,
 });

@@ -212,6 +212,11 @@ export interface JournalSummary {
     records: number;
     syncs: number;
     lastSyncMs: number;
+    poolWrites: number;
+    /** A P1's writes on the event loop (writeNow): all, those of 1 ms or more, the longest. */
+    urgentWrites: number;
+    urgentWritesSlow: number;
+    urgentWriteMaxMs: number;
     bytesOnDisk: number;
   }>;
   maxSustainedOff: number;
@@ -289,6 +294,10 @@ export function journalSummary(points: RatePoint[]): JournalSummary | null {
         records: js?.records ?? 0,
         syncs: js?.syncs ?? 0,
         lastSyncMs: js?.lastSyncMs ?? 0,
+        poolWrites: js?.poolWrites ?? 0,
+        urgentWrites: js?.urgentWrites ?? 0,
+        urgentWritesSlow: js?.urgentWritesSlow ?? 0,
+        urgentWriteMaxMs: js?.urgentWriteMaxMs ?? 0,
         bytesOnDisk: js?.bytesOnDisk ?? 0,
       };
     }),
@@ -298,8 +307,8 @@ export function journalSummary(points: RatePoint[]): JournalSummary | null {
   };
 }
 
-export function printJournal(log: (s: string) => void, j: JournalSummary): void {
-  log('Journal: the gateway with the journal on (sync "batch", fresh dir per point) against off');
+export function printJournal(log: (s: string) => void, j: JournalSummary, sync = "batch"): void {
+  log(`Journal: the gateway with the journal on (sync "${sync}", fresh dir per point) against off`);
   log(
     "P1 p99 off / on: over the P1 alerts of every undisturbed off / on point of the rate, pooled " +
       "(pairs interleaved, off then on; sustained and achieved: the first pair); 90 % interval: " +
@@ -329,6 +338,8 @@ export function printJournal(log: (s: string) => void, j: JournalSummary): void 
       "syncs",
       "records/sync",
       "last sync ms",
+      "pool writes",
+      "P1 writes, >= 1 ms, max ms",
       "MB on disk",
     ],
     j.points.map((p) => [
@@ -353,6 +364,8 @@ export function printJournal(log: (s: string) => void, j: JournalSummary): void 
       String(p.syncs),
       p.syncs > 0 ? (p.records / p.syncs).toFixed(1) : "-",
       p.lastSyncMs.toFixed(2),
+      String(p.poolWrites),
+      `${p.urgentWrites}, ${p.urgentWritesSlow}, ${p.urgentWriteMaxMs.toFixed(1)}`,
       (p.bytesOnDisk / 1048576).toFixed(1),
     ]),
   );

@@ -52,6 +52,9 @@ Options (after \`npm run bench --\`):
                                   each side over all its undisturbed points pooled (a point holds a few
                                   hundred P1 alerts: one point's p99 is its 3rd-5th slowest), with
                                   a 90 % bootstrap interval of on/off from 2 pooled pairs on
+  --journal-sync batch|interval|always  the journal-on points' storage.sync (default batch, the
+                                  gateway's default); interval leaves out the group fdatasync a
+                                  PUBACK waits for, so its ratio shows what the records cost alone
   --journal-loop                  also (b') with the journal's earlier design, write(2) on the
                                   event loop, per rate in the same run (docs/durability.md)
   --no-startup                    skip the start-up benchmark in the pipeline suite
@@ -101,6 +104,7 @@ const { values } = parseArgs({
     "no-journal": { type: "boolean", default: false },
     "journal-pairs": { type: "string" },
     "journal-loop": { type: "boolean", default: false },
+    "journal-sync": { type: "string" },
     "no-startup": { type: "boolean", default: false },
     "startup-alerts": { type: "string" },
     "startup-records": { type: "string" },
@@ -137,6 +141,11 @@ const rates = (values.rates ?? "")
   .split(",")
   .map((s) => positive("rates", s.trim(), 0))
   .sort((a, b) => a - b);
+function journalSyncOption(v: string): "batch" | "interval" | "always" {
+  if (v === "batch" || v === "interval" || v === "always") return v;
+  process.stderr.write(`--journal-sync: batch, interval or always, not "${v}"\n`);
+  process.exit(2);
+}
 const durationS = positive("duration", values.duration, values.quick ? 2 : 10);
 const journalPairs = Math.round(positive("journal-pairs", values["journal-pairs"], values.quick ? 1 : 3));
 const warmupS = Math.min(durationS / 2, positive("warmup", values.warmup, values.quick ? 0.5 : 1));
@@ -149,6 +158,7 @@ const common: CommonOptions = {
   seed: Math.round(positive("seed", values.seed, 1)),
   quietPct: positive("max-other-load", values["max-other-load"], 25),
   ...(values["device-listener"] ? { deviceListener: true } : {}),
+  ...(values["journal-sync"] === undefined ? {} : { journalSync: journalSyncOption(values["journal-sync"]) }),
 };
 if (values.profile) {
   mkdirSync(values.profile, { recursive: true });
@@ -304,7 +314,7 @@ async function main(): Promise<void> {
   );
   if (journal) {
     log("");
-    printJournal(log, journal);
+    printJournal(log, journal, common.journalSync);
   }
   const t = targets(points, overload);
   printTargets("targets (pipeline), measured in this run:", t);
@@ -413,6 +423,8 @@ function jsonReport(
     })),
     /** Journal on against off: per rate P1 p99 and ratio, achieved, sustained, syncs, records. */
     journal,
+    /** The journal-on points' storage.sync. */
+    journalSync: common.journalSync ?? "batch",
     overload,
     overloadRate: overload?.offeredRate ?? null,
     overloadAlertsLost: overload ? overload.alerts.lost : null,

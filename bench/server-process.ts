@@ -39,6 +39,7 @@ export interface ServerOptions {
   /** Gateway mode: the journal on, in this directory. */
   dataDir?: string;
   journalWrites?: "pool" | "loop";
+  journalSync?: "batch" | "interval" | "always";
   /** Gateway mode: devices on the device listener (mqtt.deviceListener). */
   deviceListener?: boolean;
 }
@@ -105,6 +106,7 @@ export class ServerProcess {
           logLevel: opts.logLevel ?? "info",
           ...(opts.dataDir === undefined ? {} : { dataDir: opts.dataDir }),
           ...(opts.journalWrites === undefined ? {} : { journalWrites: opts.journalWrites }),
+          ...(opts.journalSync === undefined ? {} : { journalSync: opts.journalSync }),
           ...(opts.deviceListener ? { deviceListener: true } : {}),
         };
         child.send(start);

@@ -10,7 +10,7 @@
  *             settings as the gateway, no authentication hooks, no gateway logic
  *   gateway   Gateway.start() with the load devices plus idle filler devices
  *             up to `registered` (the issue's 10,000 registered devices); the
- *             journal off, or on (sync "batch") in `dataDir` when one is given
+ *             journal off, or on (sync "batch" unless told) in `dataDir` when one is given
  *   floor     the least a server can do for a gateway point (bench/floor.ts, a
  *             measurement harness): one thread, MQTT read by hand, each
  *             uplink forwarded at once in the gateway's topic shapes
@@ -60,6 +60,8 @@ export interface StartCommand {
   dataDir?: string;
   /** With dataDir: where the journal's write(2) runs (the earlier design: "loop"). */
   journalWrites?: "pool" | "loop";
+  /** With dataDir: storage.sync (default "batch", the gateway's default). */
+  journalSync?: "batch" | "interval" | "always";
   /** Gateway mode: devices on the device listener (a worker thread), the subscriber on the main listener. */
   deviceListener?: boolean;
 }
@@ -147,6 +149,11 @@ export interface ServerSample {
       records: number;
       syncs: number;
       lastSyncMs: number;
+      /** Writes on the libuv pool, and a P1's writes on the event loop: all, 1 ms or more, longest. */
+      poolWrites: number;
+      urgentWrites: number;
+      urgentWritesSlow: number;
+      urgentWriteMaxMs: number;
       bytesOnDisk: number;
       segments: number;
       compactions: number;
@@ -234,7 +241,8 @@ async function startGateway(cmd: StartCommand): Promise<Running & { port: number
       operators: [cmd.operator],
       devices: devices.map((d) => ({ id: d.id, model: d.model, password: d.password })),
       log: { level: cmd.logLevel, format: "json" },
-      storage: cmd.dataDir === undefined ? { enabled: false } : { enabled: true, sync: "batch" },
+      storage:
+        cmd.dataDir === undefined ? { enabled: false } : { enabled: true, sync: cmd.journalSync ?? "batch" },
       // The metrics endpoint stays on (its hot-path cost is part of the gateway), on a free port.
       ...("metrics" in configSchema.shape ? { metrics: { host: "127.0.0.1", port: 0 } } : {}),
       // The generator sends each device's messages far faster than its datasheet rate (the bench
@@ -450,6 +458,10 @@ function sample(): ServerSample {
         records: j.records,
         syncs: j.syncs,
         lastSyncMs: j.lastSyncMs,
+        poolWrites: j.poolWrites,
+        urgentWrites: j.urgentWrites,
+        urgentWritesSlow: j.urgentWritesSlow,
+        urgentWriteMaxMs: j.urgentWriteMaxMs,
         bytesOnDisk: j.bytesOnDisk,
         segments: j.segments,
         compactions: j.compactions,

@@ -4,10 +4,12 @@
  * a shelved alert returning, P1 escalation stopping on ack, out of service,
  * away mode and quiet hours. Every transition is checked on the events topic too.
  */
+import { Writable } from "node:stream";
 import { afterEach, describe, expect, it } from "vitest";
 import { FakeClock } from "../core/clock.js";
 import type { ConfigInput } from "../gateway/config/schema.js";
 import type { Gateway } from "../gateway/gateway.js";
+import { createLogger, type Logger } from "../gateway/log.js";
 import {
   connect,
   doorMsg,
@@ -47,9 +49,9 @@ describe("alert lifecycle over real MQTT (fake clock)", () => {
   const clients: TestClient[] = [];
   const seqs = new Map<string, number>();
 
-  async function start(extra: Partial<ConfigInput> = {}) {
+  async function start(extra: Partial<ConfigInput> = {}, logger?: Logger) {
     clock = new FakeClock();
-    gw = await startGateway({ clock, config: testConfig(extra) });
+    gw = await startGateway({ clock, config: testConfig(extra), ...(logger ? { logger } : {}) });
     ops = await connect(gw, OPS.name, OPS.password);
     await ops.subscribe(`linli/${SITE}/#`);
     clients.push(ops);
@@ -113,10 +115,20 @@ describe("alert lifecycle over real MQTT (fake clock)", () => {
   }
 
   it("a flood: more than 10 new alerts in 10 minutes is published (retained); P3/P4 wait, P1 does not", async () => {
-    await start({
-      devices: [...doors(12), { id: "p-1", model: "ec200", password: "pw-p1", household: "hh-1" }],
-      alerts: { escalation: { p2: 0 } },
+    const warnings: string[] = [];
+    const sink = new Writable({
+      write(chunk, _enc, cb) {
+        for (const l of String(chunk).split("\n").filter(Boolean)) warnings.push(JSON.parse(l).msg);
+        cb();
+      },
     });
+    await start(
+      {
+        devices: [...doors(12), { id: "p-1", model: "ec200", password: "pw-p1", household: "hh-1" }],
+        alerts: { escalation: { p2: 0 } },
+      },
+      createLogger({ level: "warn", format: "json", destination: sink }),
+    );
     const initial = await ops.waitFor((m) => m.topic === FLOOD);
     expect(initial.json()).toMatchObject({ state: "normal" });
     expect(initial.retain).toBe(true);
@@ -125,6 +137,8 @@ describe("alert lifecycle over real MQTT (fake clock)", () => {
     for (let i = 1; i <= 11; i++) await door(sensors[i - 1]!, `d-${i}`, true);
     const flood = await ops.waitFor((m) => m.topic === FLOOD && m.json().state === "flood");
     expect(flood.json()).toMatchObject({ state: "flood", newAlerts10m: 11 });
+    // The log warns when the site is flooded, not at the start's announcement of a normal state.
+    expect(warnings.filter((m) => m.startsWith("alert flood"))).toEqual(["alert flood: flood"]);
 
     // A low battery (P4) during the flood waits; an emergency call (P1) goes straight through.
     await send(sensors[11]!, "d-12", doorMsg(nextSeq("d-12"), "closed", { bat: 5 }));

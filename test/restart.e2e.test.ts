@@ -507,7 +507,7 @@ describe("restart from the journal", () => {
       }
       override putCheckpoint(key: string, value: unknown): void {
         this.ops.push(`checkpoint ${key}`);
-        super.put(key, value);
+        super.putCheckpoint(key, value);
       }
       override putPair(k1: string, v1: unknown, k2: string, v2: unknown): void {
         this.ops.push(`pair ${k1} ${k2}`);

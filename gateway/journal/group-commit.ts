@@ -82,6 +82,14 @@ export class SegmentWriter {
   lastSyncMs = 0;
   /** writeNow() calls that wrote on the calling thread. */
   urgentWrites = 0;
+  /** Writes handed to the libuv pool (each a submission and a completion on the event loop). */
+  poolWrites = 0;
+  /**
+   * writeNow() calls that took 1 ms or more, and the longest: a write(2) may wait for the inode
+   * lock or for a page under writeback while the pool syncs the same file, and the P1 waits with it.
+   */
+  urgentWritesSlow = 0;
+  urgentWriteMaxMs = 0;
   /** Records kept in memory only because the disk refused them (the journal adds those it never appended). */
   unwritten = 0;
 
@@ -165,7 +173,11 @@ export class SegmentWriter {
   writeNow(): void {
     if (this.syncEach || this.closed || !this.writable || this.appended <= this.written) return;
     this.urgentWrites++;
+    const t0 = performance.now();
     this.writeQueuedSync();
+    const ms = performance.now() - t0;
+    if (ms >= 1) this.urgentWritesSlow++;
+    if (ms > this.urgentWriteMaxMs) this.urgentWriteMaxMs = ms;
     // The group sync starts right after the caller's synchronous work (the P1 publish it wrote
     // for), not before it: handing an fdatasync to the pool took 0.1 ms of the event loop per
     // call in the 2,000 msg/s bench profile, on every P1's path. Nor before the records put in
@@ -256,6 +268,7 @@ export class SegmentWriter {
     this.writing = chunk;
     const buf = joined(chunk);
     const epoch = this.ioEpoch;
+    this.poolWrites++;
     this.ioInFlight++;
     writeFullyAsync(this.fsx, chunk.fd, buf, chunk.pos).then(
       () => this.writeDone(epoch, chunk, null),

@@ -337,6 +337,36 @@ describe("Journal", () => {
     expect(r.get("dev/ec200-1")).toEqual({ seqs: [2] });
   });
 
+  it("a P1's write on the event loop that takes 1 ms or more is counted, with the longest, and the pool's writes apart", async () => {
+    const dir = tempDir();
+    let slow = false;
+    const spy = {
+      ...nodeFs,
+      writeSync: (fd: number, b: Uint8Array, o: number, l: number, p: number) => {
+        // A write that meets the pool's fdatasync of the same segment waits; here it spins.
+        const until = performance.now() + (slow ? 3 : 0);
+        while (performance.now() < until);
+        return nodeFs.writeSync(fd, b, o, l, p);
+      },
+    };
+    const j = openJ({ dir, fs: spy });
+    j.put("a", 1);
+    j.writeNow();
+    // A loaded machine may make even this one slow: the count is compared, not assumed 0.
+    const before = j.stats().urgentWritesSlow;
+    slow = true;
+    j.put("b", 2);
+    j.writeNow();
+    const s = j.stats();
+    expect(s).toMatchObject({ urgentWrites: 2, urgentWritesSlow: before + 1 });
+    expect(s.urgentWriteMaxMs).toBeGreaterThanOrEqual(3);
+    expect(s.poolWrites).toBe(0); // both written on the calling thread
+    slow = false;
+    j.put("c", 3);
+    await committed(j);
+    expect(j.stats().poolWrites).toBe(1);
+  });
+
   it("writeNow() writes everything put so far on the calling thread, the write in flight included, one write(2) per chunk; the pool's write still lands", async () => {
     const dir = tempDir();
     const { held, spy: poolSpy } = holdingPoolWrites();

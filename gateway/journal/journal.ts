@@ -139,6 +139,11 @@ export interface JournalStats {
   writeErrors: number;
   /** writeNow() calls that wrote on the calling thread (a P1 alert not waiting for the pool). */
   urgentWrites: number;
+  /** Writes handed to the libuv pool since open. */
+  poolWrites: number;
+  /** writeNow() calls that took 1 ms or more since open, and the longest (ms). */
+  urgentWritesSlow: number;
+  urgentWriteMaxMs: number;
   degraded: boolean;
   /** Records kept in memory only because the disk refused them (since open). */
   unwrittenRecords: number;
@@ -414,6 +419,11 @@ export class Journal {
     else this.writer.wait({ end: this.needed, durable: this.policy === "batch", done });
   }
 
+  /** DurableStore.commitMark: the end of the last record commit() waits for (a byte counter). */
+  get commitMark(): number {
+    return this.needed;
+  }
+
   /** done() once everything put so far is fdatasync'd, under every policy (a group sync is asked). */
   afterSync(done: () => void): void {
     if (this.policy === "always") this.writer.call(done);
@@ -465,6 +475,9 @@ export class Journal {
       compactions: this.gens.compactions,
       writeErrors: this.writeErrors,
       urgentWrites: this.writer.urgentWrites,
+      poolWrites: this.writer.poolWrites,
+      urgentWritesSlow: this.writer.urgentWritesSlow,
+      urgentWriteMaxMs: this.writer.urgentWriteMaxMs,
       degraded: !this.healthState.ok,
       unwrittenRecords: this.writer.unwritten,
       snapshotMaxSliceMs: this.gens.snapshotMaxSliceMs,

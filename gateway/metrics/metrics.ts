@@ -61,6 +61,7 @@ export interface MetricsSource {
     compactions: number;
     writeErrors: number;
     urgentWrites: number;
+    urgentWritesSlow: number;
   } | null;
   /**
    * What the journal found at open (docs/durability.md "Damage"): every damage counted by kind
@@ -264,6 +265,11 @@ export class GatewayMetrics {
       "linli_journal_urgent_writes_total",
       "Writes made at once for a P1 alert instead of waiting for the write pool",
       (j) => j.urgentWrites,
+    );
+    journalCounter(
+      "linli_journal_urgent_writes_slow_total",
+      "Of those, writes that took 1 ms or more: the disk held a P1 alert up",
+      (j) => j.urgentWritesSlow,
     );
 
     new Counter({

@@ -345,6 +345,38 @@ describe("PriorityPipeline", () => {
     expect(order).toEqual(["consumed", "consumed", "commit 2", "puback", "puback"]);
   });
 
+  it("flags each completion with whether its entry's handling moved the commit mark (put a record its PUBACK waits for)", async () => {
+    let mark = 0;
+    const flags: Array<[string, number]> = [];
+    const p = new PriorityPipeline(
+      {
+        p1LaneSize: 4,
+        alertLaneSize: 4,
+        telemetryLaneSize: 4,
+        telemetryBatch: 4,
+        commitMark: () => mark,
+      },
+      (e: PipelineEntry) => {
+        // A press puts its alert state; a door event only checkpoints (the mark stays).
+        if (e.sample === "press") mark += 100;
+      },
+      (completions, count, waits) => {
+        for (let i = 0; i < count; i++) completions[i]?.(null);
+        for (let i = 0; i < count; i++) flags.push([String(i), waits[i] as number]);
+      },
+    );
+    p.offer(LANE_ALERT, dev(), "door", 0, 0, () => {});
+    p.offer(LANE_P1, dev(), "press", 0, 0, () => {});
+    p.offer(LANE_ALERT, dev(), "door", 0, 0, () => {});
+    await tick();
+    // P1 first, then the two alert-lane entries: only the press waits.
+    expect(flags).toEqual([
+      ["0", 1],
+      ["1", 0],
+      ["2", 0],
+    ]);
+  });
+
   it("yields between telemetry batches so new P1 entries jump the backlog", async () => {
     const { p, seen } = pipeline({ telemetry: 16, batch: 4 });
     for (let i = 0; i < 12; i++) p.offer(LANE_TELEMETRY, dev(), `t${i}`, 0, 0, null);

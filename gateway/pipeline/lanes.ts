@@ -42,8 +42,11 @@
  * so a device chattering in a P1 condition cannot fill the lane ahead of other devices' presses.
  *
  * Commit seam: after the consumer has handled a batch of P1/alert entries,
- * their completions (the withheld PUBACKs) go to `commit`. Today it calls
- * them at once; the durable journal will write and fsync the batch first.
+ * their completions (the withheld PUBACKs) go to `commit`, each flagged with
+ * whether its entry's handling moved `commitMark` (put a record that the
+ * acknowledgement must wait for). Without a journal they are called at once;
+ * the gateway's journal committer waits for the group commit only for the
+ * flagged ones.
  */
 import { LANE_ALERT, LANE_P1, LANE_TELEMETRY, type LaneId } from "../../core/index.js";
 import { nextPowerOfTwo, Ring } from "./ring.js";
@@ -150,10 +153,19 @@ export interface PipelineOptions {
   telemetryMayFlow?: () => boolean;
   /** The monotonic clock (ms) that stamps receivedMono; default performance.now. */
   monotonic?: () => number;
+  /**
+   * The durable store's commitMark (DurableStore): read around each P1/alert entry's handling, so
+   * that the committer knows which entries put a record their acknowledgement waits for.
+   */
+  commitMark?: () => number;
 }
 
 export type Consumer = (entry: PipelineEntry) => void;
-export type Committer = (completions: Completion[], count: number) => void;
+/**
+ * `waits[i]`: entry i's handling put a record its acknowledgement must wait for (commitMark moved);
+ * 0: it put none (a door event that changed no alert writes only checkpoints).
+ */
+export type Committer = (completions: Completion[], count: number, waits: Uint8Array) => void;
 
 class Lane {
   readonly ring: Ring<PipelineEntry>;
@@ -198,7 +210,10 @@ export class PriorityPipeline {
   private closed = false;
   /** Completions of the batch being drained; preallocated to the alert lanes' capacity. */
   private readonly completions: Completion[];
+  /** Per completion: 1 when its entry moved commitMark (Committer). */
+  private readonly waits: Uint8Array;
   private completionCount = 0;
+  private readonly commitMark: () => number;
   private readonly spaceListeners: Array<() => void> = [];
 
   constructor(
@@ -216,6 +231,8 @@ export class PriorityPipeline {
     this.telemetryMayFlow = opts.telemetryMayFlow ?? (() => true);
     this.monotonic = opts.monotonic ?? (() => performance.now());
     this.completions = new Array(this.lanes[0].ring.capacity + this.lanes[1].ring.capacity);
+    this.waits = new Uint8Array(this.completions.length);
+    this.commitMark = opts.commitMark ?? (() => 0);
   }
 
   /**
@@ -403,6 +420,7 @@ export class PriorityPipeline {
       entry.device.queuedTelemetry = null;
     // Out of the P1 lane, whatever the consumer makes of it.
     else if (entry.lane === LANE_P1) (entry.device as LaneDevice).p1Queued--;
+    const mark = entry.done === null ? 0 : this.commitMark();
     try {
       this.consumer(entry);
     } catch {
@@ -410,6 +428,7 @@ export class PriorityPipeline {
       this.consumerErrors++;
     }
     if (entry.done !== null) {
+      this.waits[this.completionCount] = this.commitMark() === mark ? 0 : 1;
       this.completions[this.completionCount++] = entry.done;
       entry.done = null;
     }
@@ -445,7 +464,7 @@ export class PriorityPipeline {
     const count = this.completionCount;
     if (count === 0) return;
     this.completionCount = 0;
-    this.commit(this.completions, count);
+    this.commit(this.completions, count, this.waits);
     this.completions.fill(undefined as unknown as Completion, 0, count);
   }
 }

@@ -130,7 +130,7 @@ describe("one journal record per press", () => {
       }
       override putCheckpoint(key: string, value: unknown): void {
         this.ops.push(`checkpoint ${key}`);
-        super.put(key, value);
+        super.putCheckpoint(key, value);
       }
     }
     const store = new Logged();

@@ -34,6 +34,11 @@ export interface DurableStore {
   /** `done` once everything written so far is durable under the sync policy. */
   commit(done: () => void): void;
   /**
+   * Grows with every record commit() waits for (put, putPair, delete; not checkpoints): unchanged
+   * across a message's handling, the message put nothing its acknowledgement must wait for.
+   */
+  readonly commitMark: number;
+  /**
    * `done` once everything put so far is fdatasync'd, whatever the policy (under `interval`
    * commit() waits only for the write): asks for a group sync like a commit under `batch`.
    */
@@ -56,6 +61,7 @@ export class MemoryStore implements DurableStore {
   readonly map = new Map<string, unknown>();
   writes = 0;
   commits = 0;
+  commitMark = 0;
 
   get(key: string): unknown {
     const v = this.map.get(key);
@@ -68,6 +74,7 @@ export class MemoryStore implements DurableStore {
 
   put(key: string, value: unknown, kept?: unknown): void {
     this.writes++;
+    this.commitMark++;
     this.map.set(key, structuredClone(kept === undefined ? value : kept));
   }
 
@@ -78,21 +85,25 @@ export class MemoryStore implements DurableStore {
   /** One write: both keys change together. */
   putPair(key1: string, value1: unknown, key2: string, value2: unknown): void {
     this.writes++;
+    this.commitMark++;
     this.map.set(key1, structuredClone(value1));
     this.map.set(key2, structuredClone(value2));
   }
 
   putCheckpoint(key: string, value: unknown): void {
-    this.put(key, value);
+    this.writes++;
+    this.map.set(key, structuredClone(value));
   }
 
   delete(key: string): void {
     this.writes++;
+    this.commitMark++;
     this.map.delete(key);
   }
 
   deleteCheckpoint(key: string): void {
-    this.delete(key);
+    this.writes++;
+    this.map.delete(key);
   }
 
   commit(done: () => void): void {
