@@ -7,6 +7,7 @@ import {
   commandName,
   deviceLabel,
   householdLabel,
+  householdWithResident,
   metricsText,
   STRINGS,
   stateKey,
@@ -545,7 +546,7 @@ function stopResolving() {
  */
 function alertLabel(a) {
   const who = a.household
-    ? householdName(a.household, a.householdName)
+    ? householdWho(a.household, a.householdName, a.residentName)
     : a.model === "gateway"
       ? t("theGateway")
       : deviceName(a.deviceId, a.deviceName, a.model);
@@ -555,6 +556,12 @@ function alertLabel(a) {
 /** A household's name (the alert's, else the site's), else "住户 hh-1". */
 function householdName(id, name) {
   return householdLabel(state.lang || "zh-CN", id, name ?? household(id)?.name);
+}
+
+/** A household and its resident (the alert's, else the site's): "1号楼 101室 张阿姨". */
+function householdWho(id, name, resident) {
+  const h = household(id);
+  return householdWithResident(state.lang || "zh-CN", id, name ?? h?.name, resident ?? h?.residentName);
 }
 
 /** A device's name (the alert's, else the site's), else its model and id: "燃气报警器 g-1". */
@@ -708,7 +715,7 @@ function codeName(code) {
 function alertCard(a) {
   const h = household(a.household);
   const d = device(a.deviceId);
-  const place = a.household ? householdName(a.household, a.householdName) : null;
+  const place = a.household ? householdWho(a.household, a.householdName, a.residentName) : null;
   const room = a.room ?? h?.room;
   const resident = a.residentName ?? h?.residentName;
   const phone = a.contactPhone ?? h?.contactPhone;
@@ -793,8 +800,13 @@ function alertCard(a) {
             `${t("ackedBy")}${t("colon")}${a.ackedBy}${a.ackNote ? `${t("open")}${a.ackNote}${t("close")}` : ""}`,
           )
         : "",
+      // The reason is what the next shift needs to leave it shelved ("外壳松动，明天维修").
       a.shelvedBy
-        ? el("span", {}, `${t("shelvedBy")}${t("colon")}${a.shelvedBy} → ${fmtTime(a.shelvedUntil)}`)
+        ? el(
+            "span",
+            {},
+            `${t("shelvedBy")}${t("colon")}${a.shelvedBy} → ${fmtTime(a.shelvedUntil)}${a.shelveReason ? `${t("open")}${a.shelveReason}${t("close")}` : ""}`,
+          )
         : "",
     ),
     a.action ? el("div", { class: "todo" }, `${t("action")}${t("colon")}${a.action}`) : "",
@@ -1168,7 +1180,7 @@ function renderDevices() {
                   "data-action": "away",
                   "data-target": h.id,
                   "data-value": String(!away),
-                  "data-label": householdName(h.id, h.name),
+                  "data-label": householdWho(h.id, h.name, h.residentName),
                 },
                 away ? t("back") : t("away"),
               )
@@ -1192,8 +1204,8 @@ function resultSubject(r) {
   let target = b.target ?? "";
   if (b.action === "service") {
     const d = device(b.target);
-    if (d) target = `${deviceName(d.id)}${d.household ? ` · ${householdName(d.household)}` : ""}`;
-  } else if (b.action === "away") target = householdName(b.target);
+    if (d) target = `${deviceName(d.id)}${d.household ? ` · ${householdWho(d.household)}` : ""}`;
+  } else if (b.action === "away") target = householdWho(b.target);
   else if (state.alertLabels.has(b.target)) target = alertLabel(state.alertLabels.get(b.target));
   return `${name} ${target}`;
 }
@@ -1237,10 +1249,11 @@ function renderP1Banner() {
     ? `【${textWith(state.lang || "zh-CN", "p1Pending", pending.length)}】${t("title")}`
     : t("title");
   if (!pending.length) return;
-  $("#p1-text").textContent = `${textWith(state.lang || "zh-CN", "p1Pending", pending.length)}：${pending
-    .slice(0, 3)
-    .map(alertLabel)
-    .join("；")}${pending.length > 3 ? " …" : ""}`;
+  $("#p1-text").textContent =
+    `${textWith(state.lang || "zh-CN", "p1Pending", pending.length)}${t("colon")}${pending
+      .slice(0, 3)
+      .map(alertLabel)
+      .join(t("listSep"))}${pending.length > 3 ? " …" : ""}`;
   $("#p1-show").dataset.target = pending[0].id;
 }
 

@@ -47,6 +47,8 @@ export const STRINGS = {
     // Around a note in a line of Chinese text: full-width, as the colon.
     open: "（",
     close: "）",
+    // Between the alerts named in the P1 bar.
+    listSep: "；",
     p1Pending: "{n} 条一级告警未确认",
     p1Show: "查看",
     awayConfirm: "设为外出（暂停关怀检查）",
@@ -184,6 +186,7 @@ export const STRINGS = {
     alertsCount: "{n} open",
     unackedCount: " ({n} unacknowledged)",
     colon: ": ",
+    listSep: "; ",
     open: " (",
     close: ")",
     p1Pending: "{n} P1 alert(s) not acknowledged",
@@ -578,6 +581,18 @@ export function textWith(lang, key, n) {
 export function householdLabel(lang, id, name) {
   if (name) return name;
   return (STRINGS[lang] ?? STRINGS.en).unnamedHousehold.replace("{id}", String(id ?? ""));
+}
+
+/**
+ * A household with its resident, as the gateway's messages name them ("1号楼 101室 张阿姨",
+ * "1号楼 101室, 张阿姨": householdWith in gateway/content/messages.*.ts): the person to call, not
+ * only the door, in a card's heading, the P1 bar and results. `resident`: the alert's
+ * `residentName` or the site's entry's.
+ */
+export function householdWithResident(lang, id, name, resident) {
+  const household = householdLabel(lang, id, name);
+  if (!resident) return household;
+  return lang === "en" ? `${household}, ${resident}` : `${household} ${resident}`;
 }
 
 /**
