@@ -211,6 +211,21 @@ describe.skipIf(!browserThere)("operators' console: not live, P1 on top, keyboar
     await page.close();
   }, 60_000);
 
+  it("says a device command that left for a device with no connection was not delivered, not 成功", async () => {
+    const page = await openConsole();
+    const g = gw as Gateway;
+    const pendant = await connect(g, "pend-1", "pw-pend-1");
+    await pendant.end();
+    const ops = await connect(g, OPERATOR.name, OPERATOR.password);
+    clients.push(ops);
+    await ops.publish("linli/hp/cmd/pend-1/locate", JSON.stringify({ id: "l-1" }));
+    const line = page.locator("#results li", { hasText: "已发出，未送达" });
+    await line.waitFor({ timeout: 5000 });
+    expect(await line.textContent()).toContain("设备当前未连接");
+    expect(await line.getAttribute("class")).toBe("refused");
+    await page.close();
+  }, 60_000);
+
   it("shows why an alert is shelved, for the next shift", async () => {
     const page = await openConsole();
     const door2 = await connect(gw as Gateway, "door-2", "pw-door-2");

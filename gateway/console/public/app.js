@@ -1226,13 +1226,15 @@ function renderResults() {
     ...state.results.map((r) => {
       const b = r.body;
       const ok = b.ok !== false;
+      // A device command that left for a device with no connection (topics 0.13.41): not done.
+      const undelivered = ok && b.deviceConnected === false;
       return el(
         "li",
-        { class: ok ? "" : "refused" },
+        { class: ok && !undelivered ? "" : "refused" },
         // What happened (topics 0.13.0: "已搁置至 2026-12-06 07:15") or why it was refused (0.9.0).
         `${fmtTime(b.at ?? r.at)} ${resultSubject(r)}${t("colon")}${
           ok
-            ? `${t("ok")}${b.message ? `${t("open")}${b.message}${t("close")}` : ""}`
+            ? `${undelivered ? t("notDelivered") : t("ok")}${b.message ? `${t("open")}${b.message}${t("close")}` : ""}`
             : `${t("refused")}${t("open")}${refusalText(b)}${t("close")}`
         }`,
       );
