@@ -208,6 +208,28 @@ describe.skipIf(!browserThere)("operators' console: not live, P1 on top, keyboar
     await page
       .locator("#results li", { hasText: "住户外出/回家 2号楼 203室 李大爷：成功" })
       .waitFor({ timeout: 5000 });
+    // Away until a time (a request from the command line, operators' guide): the table says until when.
+    const ops = await connect(g, OPERATOR.name, OPERATOR.password);
+    clients.push(ops);
+    const until = Math.floor(Date.now() / 60_000) * 60_000 + 3 * 86_400_000;
+    const p = Object.fromEntries(
+      new Intl.DateTimeFormat("en-GB", {
+        timeZone: "Asia/Shanghai",
+        month: "2-digit",
+        day: "2-digit",
+        hour: "2-digit",
+        minute: "2-digit",
+        hourCycle: "h23",
+      })
+        .formatToParts(until)
+        .map((x) => [x.type, x.value]),
+    );
+    await ops.publish("linli/hp/away/hh-101", JSON.stringify({ away: true, until }));
+    await page
+      .locator('#households tr[data-household="hh-101"]', {
+        hasText: `外出（至 ${p.month}/${p.day} ${p.hour}:${p.minute}`,
+      })
+      .waitFor({ timeout: 5000 });
     await page.close();
   }, 60_000);
 

@@ -1157,9 +1157,14 @@ function renderDevices() {
     $("#households tbody"),
     state.site?.households ?? [],
     (h) => h.id,
-    (h) => `${lang}|${state.site?.operator?.role}|${state.monitoring.get(h.id)?.state === "away"}`,
     (h) => {
-      const away = state.monitoring.get(h.id)?.state === "away";
+      const m = state.monitoring.get(h.id);
+      return `${lang}|${state.site?.operator?.role}|${m?.state === "away"}|${m?.until ?? ""}`;
+    },
+    (h) => {
+      const m = state.monitoring.get(h.id);
+      const away = m?.state === "away";
+      // Until when the welfare checks are paused (the request's `until`), in the site's time.
       return el(
         "tr",
         { "data-household": h.id },
@@ -1169,7 +1174,13 @@ function renderDevices() {
           householdName(h.id, h.name),
           h.residentName ? el("small", {}, ` · ${h.residentName}`) : "",
         ),
-        el("td", {}, away ? t("awayState") : t("monitored")),
+        el(
+          "td",
+          {},
+          away
+            ? `${t("awayState")}${m.until != null ? t("awayUntil").replace("{t}", fmtTime(m.until)) : ""}`
+            : t("monitored"),
+        ),
         el(
           "td",
           {},
