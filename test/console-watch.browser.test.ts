@@ -256,6 +256,8 @@ describe.skipIf(!browserThere)("operators' console: not live, P1 on top, keyboar
     const card = page.locator('[data-code="TAMPER"]').filter({ hasText: "2号楼 203室 李大爷" });
     await card.locator('button[data-action="shelve"]').click();
     await page.locator("#dialog[open]").waitFor({ timeout: 2000 });
+    // What the field is for: the shelve's reason (its `reason`), not an ack's note.
+    expect(await page.locator("#dialog-note-row span").textContent()).toBe("原因（可选）");
     await page.fill("#dialog-note", "外壳松动，明天维修");
     await page.click("#dialog-ok");
     await card.locator(".badge", { hasText: "已搁置" }).waitFor({ timeout: 5000 });

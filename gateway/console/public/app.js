@@ -614,9 +614,11 @@ function alarm() {
 
 // ---- operator actions ------------------------------------------------------
 
-function ask(title, withDuration, withNote = true) {
+/** `noteLabel`: the note is the request's `reason` for shelve and out of service, its `note` for an ack. */
+function ask(title, withDuration, withNote = true, noteLabel = "note") {
   const dialog = $("#dialog");
   $("#dialog-title").textContent = title;
+  $("#dialog-note-row span").textContent = t(noteLabel);
   $("#dialog-duration-row").hidden = !withDuration;
   $("#dialog-note-row").hidden = !withNote;
   // Only what the site allows (alerts.shelveMax): a longer choice would be refused as shelve-too-long.
@@ -645,12 +647,12 @@ async function onAction(event) {
     const r = await ask(`${t("ack")} · ${button.dataset.label}`, false);
     if (r) publish(`ack/${target}`, r.note ? { note: r.note } : {});
   } else if (action === "shelve") {
-    const r = await ask(`${t("shelve")} · ${button.dataset.label}`, true);
+    const r = await ask(`${t("shelve")} · ${button.dataset.label}`, true, true, "reasonNote");
     if (r) publish(`shelve/${target}`, { duration: r.duration, reason: r.note || undefined });
   } else if (action === "unshelve") {
     publish(`unshelve/${target}`, {});
   } else if (action === "service") {
-    const r = await ask(`${button.textContent} · ${button.dataset.label}`, false);
+    const r = await ask(`${button.textContent} · ${button.dataset.label}`, false, true, "reasonNote");
     if (r)
       publish(`service/${target}`, {
         inService: button.dataset.value === "true",
