@@ -345,6 +345,18 @@ export class EmbeddedBroker implements NorthboundSink {
     return this.listeners.map((l) => l.address());
   }
 
+  /**
+   * Whether a device is connected now, on either listener, with its datasheet client id
+   * (`<model>-<id>`, client-ids.ts) or, on the device listener, subscribed to its downlink: a
+   * command's result says when its downlink found nobody to take it (docs/topics.md "Device
+   * commands").
+   */
+  deviceConnected(device: { model: string; id: string; downlinkTopic: string | null }): boolean {
+    if (device.downlinkTopic !== null && this.front?.hasDownlink(device.downlinkTopic) === true) return true;
+    const clients = (this.aedes as unknown as { clients: Record<string, unknown> }).clients;
+    return clients[`${device.model}-${device.id}`] !== undefined;
+  }
+
   /** The device listener's port (resolved when configured as 0), or null without one. */
   get deviceListenerPort(): number | null {
     return this.front?.port ?? null;

@@ -12,8 +12,12 @@ import type { CommandFailureText } from "../content/command-text.js";
 import type { Publisher } from "../northbound/publisher.js";
 import type { DeviceEntry } from "../registry.js";
 
-/** The downlink left (a command the gateway refuses is a `Rejection`). */
-export type MqttCommandOutcome = { ok: true; sent: true; id: string };
+/**
+ * The downlink left (a command the gateway refuses is a `Rejection`). `deviceConnected: false`:
+ * the device had no connection when it left, so it gets it only from a session the broker keeps for
+ * it (clean session 0), when it reconnects; a clean-session device never does.
+ */
+export type MqttCommandOutcome = { ok: true; sent: true; id: string; deviceConnected?: false };
 
 /** Longest operator id passed to a device: a reply carrying it must fit the device's payload limit. */
 const MAX_ID = 64;
@@ -31,6 +35,8 @@ export function sendMqttCommand(
   name: string,
   requestId: string | number | null,
   at: number,
+  /** Whether the device has a connection now; null: not known (no broker to ask). */
+  connected: boolean | null = null,
 ): MqttCommandOutcome | Rejection {
   const profile = device.profile as MqttDeviceProfile;
   const command = commandOf(profile, name);
@@ -45,7 +51,9 @@ export function sendMqttCommand(
     return reject("no-downlink", `${device.id} has no downlink topic`, {
       zh: `设备 ${device.id} 没有下行主题`,
     });
-  return { ok: true, sent: true, id };
+  return connected === false
+    ? { ok: true, sent: true, id, deviceConnected: false }
+    : { ok: true, sent: true, id };
 }
 
 /** The device's answer, as a second result on `cmd/<deviceId>/<command>/result` (docs/topics.md). */

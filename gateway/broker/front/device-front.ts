@@ -235,6 +235,11 @@ export class DeviceFrontEnd {
     });
   }
 
+  /** Whether a device connected here subscribes to this downlink topic. */
+  hasDownlink(topic: string): boolean {
+    return this.running && this.downlinks.has(topic);
+  }
+
   /** A downlink for a device connected here (its subscribed downlink topic): true if sent. */
   deliver(topic: string, payload: Buffer, qos: 0 | 1): boolean {
     const c = this.downlinks.get(topic);
