@@ -24,6 +24,7 @@ import { ConfigRefusal } from "./config-refusal.js";
 import type { ConsoleServer } from "./console/server.js";
 import { SampleConsumer } from "./consume.js";
 import { AlertContentBuilder, escalationInfo } from "./content/alert-content.js";
+import { KeptHouseholds } from "./kept-households.js";
 import { type CommandFailureText, commandFailureText } from "./content/command-text.js";
 import { DeviceCommands } from "./device-commands.js";
 import { deviceRateLimiter, gateIngest, sweepDeviceRate } from "./device-rate.js";
@@ -158,6 +159,8 @@ export class Gateway {
   readonly publisher: Publisher;
   /** The people and places alert messages and operator results name (the running configuration). */
   private readonly content: AlertContentBuilder;
+  /** Names of households open alerts keep, once the file may no longer have them (reload.ts). */
+  readonly keptHouseholds: KeptHouseholds;
   private brokerRef: EmbeddedBroker | null = null;
   /** Where northbound messages wait for their journal records' write (none without storage). */
   private readonly writtenFirst: WrittenFirstSink | null;
@@ -280,7 +283,12 @@ export class Gateway {
       ? new WrittenFirstSink(sink, this.recorder, (t) => p1.some((prefix) => t.startsWith(prefix)))
       : null;
     this.publisher = new Publisher(config.site.id, this.writtenFirst ?? sink, () => this.clock.now());
-    const content = new AlertContentBuilder(() => this.runningConfig);
+    this.keptHouseholds = new KeptHouseholds(this.store);
+    const kept = this.keptHouseholds;
+    const content = new AlertContentBuilder(
+      () => this.runningConfig,
+      (id) => kept.get(id),
+    );
     this.content = content;
     this.publisher.describeWith((alert, t, esc) => content.describe(alert, t, esc));
     const esc = config.alerts.escalation;
@@ -504,6 +512,11 @@ export class Gateway {
         (damageAtOpen?.damaged ?? 0) > 0,
       );
       gw.log.info(gw.recovered.report, "state recovered from the journal");
+      // Before the restored alerts are republished: they name a removed household as last read.
+      gw.keptHouseholds.restore();
+      gw.keptHouseholds.refresh(gw.engine.openAlerts(), (id) => gw.registry.devices.get(id)?.household, [
+        config.households,
+      ]);
       // The clean-stop marker cleared, and skipped revs, durable before anything is published.
       await journal?.sync();
     }
