@@ -24,6 +24,7 @@ import { deviceProfile } from "./config/device-profiles.js";
 import { ConfigError } from "./config/load.js";
 import type { Config, DeviceConfig, HouseholdConfig } from "./config/schema.js";
 import { escalationInfo } from "./content/alert-content.js";
+import type { KeptHouseholds } from "./kept-households.js";
 import type { Logger } from "./log.js";
 import type { Publisher } from "./northbound/publisher.js";
 import { DEFAULT_ROLE } from "./operator-roles.js";
@@ -31,7 +32,6 @@ import { type DeviceEntry, deviceSettings, type HouseholdEntry, type Registry } 
 import { lineBudgetProblems, type ModbusSouthbound, tcpBusKey } from "./southbound/modbus.js";
 import { KEY } from "./state/keys.js";
 import { modelChangedReason } from "./state/recovery.js";
-import type { KeptHouseholds } from "./kept-households.js";
 import type { DurableStore } from "./state/store.js";
 import type { Supervisor } from "./supervision.js";
 
