@@ -218,7 +218,7 @@ async function start(opts: StartOptions): Promise<void> {
       .then((r) => {
         if (r.result === "applied") {
           if (reloaded !== null) keepLastGood(reloaded, configPath);
-          gw.configRefusal.applied(configPath);
+          gw.configRefusal.applied(configPath, "reload");
         }
         const { effective: _secrets, ...shown } = r.result === "applied" ? r : { ...r, effective: null };
         report(dataDir, { pid: process.pid, config: configPath, ...shown }, logger);
@@ -269,7 +269,7 @@ async function start(opts: StartOptions): Promise<void> {
     });
   else if (input !== null && configPath !== null) {
     keepLastGood(input, configPath);
-    gateway.configRefusal.applied(configPath);
+    gateway.configRefusal.applied(configPath, "start");
   }
   // Not fatal: the gateway serves alerts without it; only `linli reload` cannot find it until written.
   const pidFile = keepPidFile(

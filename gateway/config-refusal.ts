@@ -51,13 +51,16 @@ export class ConfigRefusal {
     });
   }
 
-  /** A valid site file was applied (a start or a reload): a CONFIG_REFUSED open is closed. */
-  applied(file: string): void {
+  /**
+   * A valid site file was applied (`at` a start or a reload): a CONFIG_REFUSED open is closed,
+   * saying which (a start is no reload: an operator reading "reloaded" looks for a reload).
+   */
+  applied(file: string, at: "start" | "reload"): void {
     const was = this.refusedNow;
     this.refusedNow = null;
     if (
       this.engine.closeCode(GATEWAY_SUBJECT.id, "CONFIG_REFUSED", `valid site file applied: ${file}`, {
-        corrected: "configuration",
+        corrected: at,
       }) ||
       was
     )

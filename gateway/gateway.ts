@@ -35,6 +35,7 @@ import { beginStartHeap, holdsStartHeap, START_HEAP_HOLD_MS } from "./heap.js";
 import type { HttpRefusal } from "./http-guard.js";
 import { MqttIngest } from "./ingest/mqtt-ingest.js";
 import type { Journal, JournalFs } from "./journal/journal.js";
+import { KeptHouseholds } from "./kept-households.js";
 import { createLogger, type Logger, RateLimitedLog } from "./log.js";
 import { loadMallocTrim, type MallocTrim, MallocTrimmer, type MallocTrimStats } from "./malloc-trim.js";
 import { GatewayMetrics } from "./metrics/metrics.js";
@@ -162,6 +163,8 @@ export class Gateway {
   readonly publisher: Publisher;
   /** The people and places alert messages and operator results name (the running configuration). */
   private readonly content: AlertContentBuilder;
+  /** Names of households open alerts keep, once the file may no longer have them (reload.ts). */
+  readonly keptHouseholds: KeptHouseholds;
   private brokerRef: EmbeddedBroker | null = null;
   /** Where northbound messages wait for their journal records' write (none without storage). */
   private readonly writtenFirst: WrittenFirstSink | null;
@@ -284,7 +287,12 @@ export class Gateway {
       ? new WrittenFirstSink(sink, this.recorder, (t) => p1.some((prefix) => t.startsWith(prefix)))
       : null;
     this.publisher = new Publisher(config.site.id, this.writtenFirst ?? sink, () => this.clock.now());
-    const content = new AlertContentBuilder(() => this.runningConfig);
+    this.keptHouseholds = new KeptHouseholds(this.store);
+    const kept = this.keptHouseholds;
+    const content = new AlertContentBuilder(
+      () => this.runningConfig,
+      (id) => kept.get(id),
+    );
     this.content = content;
     this.publisher.describeWith((alert, t, esc) => content.describe(alert, t, esc));
     const esc = config.alerts.escalation;
@@ -520,6 +528,11 @@ export class Gateway {
         (damageAtOpen?.damaged ?? 0) > 0,
       );
       gw.log.info(gw.recovered.report, "state recovered from the journal");
+      // Before the restored alerts are republished: they name a removed household as last read.
+      gw.keptHouseholds.restore();
+      gw.keptHouseholds.refresh(gw.engine.openAlerts(), (id) => gw.registry.devices.get(id)?.household, [
+        config.households,
+      ]);
       // The clean-stop marker cleared, and skipped revs, durable before anything is published.
       await journal?.sync();
     }

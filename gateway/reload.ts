@@ -24,6 +24,7 @@ import { deviceProfile } from "./config/device-profiles.js";
 import { ConfigError } from "./config/load.js";
 import type { Config, DeviceConfig, HouseholdConfig } from "./config/schema.js";
 import { escalationInfo } from "./content/alert-content.js";
+import type { KeptHouseholds } from "./kept-households.js";
 import type { Logger } from "./log.js";
 import type { Publisher } from "./northbound/publisher.js";
 import { DEFAULT_ROLE } from "./operator-roles.js";
@@ -301,6 +302,8 @@ export interface ReloadTarget {
   readonly log: Logger;
   /** The journal: a retired device's record (last seen, recent seqs) is deleted with it. */
   readonly store: DurableStore | null;
+  /** Names of the households open alerts keep, refreshed from the file (kept-households.ts). */
+  readonly keptHouseholds?: KeptHouseholds;
   /** Per-device message rates: a retired device's goes with it (not handed to the next one of its id). */
   readonly deviceRate: DeviceRateLimiter;
   /** The console's certificate, re-read like the listeners' (false without console TLS; throws naming the file). */
@@ -438,6 +441,10 @@ export async function reloadGateway(
     );
   const changes = summarisePlan(plan);
   if (planIsEmpty(plan)) {
+    // Nothing changes, but the alerts that kept a household may have closed since.
+    t.keptHouseholds?.refresh(t.engine.openAlerts(), (id) => t.registry.devices.get(id)?.household, [
+      t.config.households,
+    ]);
     t.log.info({ restartNeeded: plan.restartNeeded.length }, "configuration reloaded: nothing to change");
     return applied(
       now,
@@ -451,7 +458,14 @@ export async function reloadGateway(
   }
   // Before applying: the device's household is still the one it moves from.
   const moved = movedWithAlerts(t, plan);
+  const before = t.config.households;
   const counts = await applyReload(t, plan);
+  // The households open alerts keep, as the file now names them, or as the file before did (one
+  // this reload removed): read from here on while the file no longer has them.
+  t.keptHouseholds?.refresh(t.engine.openAlerts(), (id) => t.registry.devices.get(id)?.household, [
+    plan.effective.households,
+    before,
+  ]);
   t.log.info(
     { ...changes, ...counts, ...(moved.length > 0 ? { moved } : {}) },
     moved.length > 0

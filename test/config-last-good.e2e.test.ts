@@ -166,6 +166,64 @@ describe("a site file refused at start", () => {
     expect(second.proc.exitCode).toBe(0);
   }, 120_000);
 
+  it("a CONFIG_REFUSED closed by a start with the corrected file says the gateway restarted, not reloaded", async () => {
+    const file = join(dir, "restart.yaml");
+    const dataDir = join(dir, "restart-data");
+    const metricsPort = await freePort();
+    writeFileSync(file, site(metricsPort));
+    const first = start(file, dataDir);
+    children.push(first.proc);
+    await first.logged("gateway started");
+    await stop(first.proc);
+
+    writeFileSync(file, broken(metricsPort));
+    const second = start(file, dataDir);
+    children.push(second.proc);
+    const port = mqttPortOf(await second.logged("gateway started"));
+    // A persistent session: the close at the next start is queued for it, as for a console.
+    const session = {
+      username: "ops",
+      password: "ops-pw",
+      clientId: "ops-restart",
+      clean: false,
+      reconnectPeriod: 0,
+    };
+    const ops = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, session);
+    const seen: Record<string, unknown>[] = [];
+    const collect = (topic: string, payload: Buffer) => {
+      if (topic === "linli/s1/alerts/p2/CONFIG_REFUSED/gateway" && payload.length > 0)
+        seen.push(JSON.parse(payload.toString()));
+    };
+    ops.on("message", collect);
+    await ops.subscribeAsync("linli/s1/alerts/#", { qos: 1 });
+    for (const deadline = Date.now() + 20_000; seen.length === 0; ) {
+      if (Date.now() > deadline) throw new Error("no CONFIG_REFUSED");
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    await ops.endAsync();
+    await stop(second.proc);
+
+    writeFileSync(file, site(metricsPort));
+    const third = start(file, dataDir);
+    children.push(third.proc);
+    const port3 = mqttPortOf(await third.logged("gateway started"));
+    const back = await mqtt.connectAsync(`mqtt://127.0.0.1:${port3}`, session);
+    back.on("message", collect);
+    try {
+      for (const deadline = Date.now() + 20_000; !seen.some((m) => m.state === "closed"); ) {
+        if (Date.now() > deadline) throw new Error(`not closed: ${JSON.stringify(seen.map((m) => m.state))}`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      const closed = seen.find((m) => m.state === "closed") as Record<string, unknown>;
+      // No reload happened: the close says what did (before: 配置已修正并重新加载).
+      expect(closed.message).toMatch(/；已结束：配置已修正，网关已重新启动$/);
+    } finally {
+      await back.endAsync(true);
+      await stop(third.proc);
+    }
+    expect(third.proc.exitCode).toBe(0);
+  }, 120_000);
+
   it("a first start with a broken file, one whose copy a newer version wrote, or of another file, still refuses", async () => {
     const file = join(dir, "first.yaml");
     writeFileSync(file, broken(0));

@@ -109,6 +109,55 @@ describe("a device moved to another household with an open call", () => {
     expect(next.message).toContain("2号楼 203室 李大爷");
   });
 
+  // The household the alert keeps, removed from the file: its names come from what the gateway
+  // last read of it (journaled), not from the file; before, the alert said "住户 hh-0101" only.
+  for (const when of ["in the same reload", "in a later reload"] as const)
+    it(`still names the household it was pressed in once that household is removed ${when}, also after a restart`, async () => {
+      const store = new MemoryStore();
+      const clock = new FakeClock();
+      const without = (): ConfigInput => {
+        const c = site("hh-0203");
+        return { ...c, households: (c.households ?? []).filter((h) => h.id !== "hh-0101") };
+      };
+      const a = adopt(
+        await startGateway({ clock, boottime: () => clock.boottime(), store, config: site("hh-0101") }),
+      );
+      const desk = await client(a, OPS.name, OPS.password);
+      await desk.subscribe(`linli/${SITE}/#`);
+      const pendant = await client(a, "ec200-0102", "pw-0102");
+      await pendant.publish("devices/ec200/ec200-0102/up", pendantMsg(1, "press"));
+      const call = (await desk.waitFor((m) => m.topic === CALL)).json();
+      if (when === "in a later reload")
+        expect((await a.reload(validateConfig(site("hh-0203"), "site.yaml"))).result).toBe("applied");
+      expect((await a.reload(validateConfig(without(), "site.yaml"))).result).toBe("applied");
+      const pressedAt = { household: "hh-0101", householdName: "1号楼 101室", residentName: "张阿姨" };
+
+      clock.advance(2 * MIN + 1000);
+      const escalated = (
+        await desk.waitFor((m) => m.topic === CALL && m.json().transition === "escalated")
+      ).json();
+      expect(escalated).toMatchObject({ id: call.id, ...pressedAt });
+      expect(escalated.message).toContain("1号楼 101室 张阿姨");
+      await stop(a);
+
+      const b = adopt(
+        await startGateway({ clock, boottime: () => clock.boottime(), store, config: without() }),
+      );
+      const ops = await client(b, OPS.name, OPS.password);
+      await ops.subscribe(`linli/${SITE}/#`);
+      const republished = (await ops.waitFor((m) => m.topic === CALL)).json();
+      expect(republished).toMatchObject({ id: call.id, ...pressedAt });
+      expect(republished.message).toContain("1号楼 101室 张阿姨");
+      // Closed, nothing names the household any more: what was kept of it goes.
+      await ops.publish(`linli/${SITE}/ack/${call.id}`, JSON.stringify({ by: "duty-desk" }));
+      await ops.waitFor((m) => m.topic === `linli/${SITE}/ops/result/${OPS.name}`);
+      clock.advance(30 * MIN);
+      await sleep(50);
+      expect(b.engine.byAlertId(call.id as string)?.isOpen ?? false).toBe(false);
+      expect((await b.reload(validateConfig(without(), "site.yaml"))).result).toBe("applied");
+      expect([...store.map.keys()].filter((k) => k.startsWith("hhkept/"))).toEqual([]);
+    });
+
   it("a household's own alert shows the household's edited names, and is closed when the household is removed", async () => {
     const clock = new FakeClock();
     const withWelfare = (resident: string | null) =>

@@ -12,6 +12,7 @@ import { join } from "node:path";
 import mqtt from "mqtt";
 import { afterEach, describe, expect, it } from "vitest";
 import { FakeClock } from "../core/clock.js";
+import { validateConfig } from "../gateway/config/load.js";
 import { KEY } from "../gateway/state/keys.js";
 import { MemoryStore } from "../gateway/state/store.js";
 import { mqttPortOf, startGatewayCli } from "./support/gateway-cli.js";
@@ -175,6 +176,37 @@ describe("restart: a GD-2's 10 minutes on battery run on", () => {
     await k1.publish(UP, hb(clock, false));
     await ops.waitFor((m) => m.topic === POWER_FAIL && m.payload.length > 0);
   });
+
+  // A restored hold waits for a reading; a device a reload removes (or replaces by another model)
+  // sends none that counts: its hold must go then, from memory and from the journal.
+  for (const how of ["removed", "replaced by another model"] as const)
+    it(`a device ${how} by a reload takes its restored hold with it`, async () => {
+      const { store, clock, t0 } = await crashedMidHold();
+      const b = await start(store, clock);
+      const ops = await client(b, OPS.name, OPS.password);
+      await ops.subscribe(`linli/${SITE}/#`);
+      const base = gd2Config();
+      const others = (base.devices ?? []).filter((d) => d.id !== "k-1");
+      const gone =
+        how === "removed"
+          ? others
+          : [...others, { id: "k-1", model: "ec200" as const, password: "pw-k1", household: "hh-1" }];
+      expect((await b.reload(validateConfig({ ...base, devices: gone }, "test"))).result).toBe("applied");
+      await sleep(100);
+      expect(store.map.has(KEY.hold("k-1", "POWER_FAIL"))).toBe(false);
+      // Back as a GD-2: its first heartbeat on battery starts a new 10 minutes, not the old hold's.
+      expect((await b.reload(validateConfig(base, "test"))).result).toBe("applied");
+      const k1 = await client(b, "k-1", "pw-k1");
+      const again = clock.now();
+      await k1.publish(UP, hb(clock, false));
+      await sleep(100);
+      expect(store.map.get(KEY.hold("k-1", "POWER_FAIL"))).toEqual({ since: again });
+      await advance(clock, 2 * MIN); // t0 + 12 min 20 s: the old hold would have raised
+      await k1.publish(UP, hb(clock, false));
+      await sleep(100);
+      expect(raised(ops)).toEqual([]);
+      expect(again).toBeGreaterThan(t0 + 9 * MIN);
+    });
 });
 
 /** A YAML model (docs/devices.md) with a configured on-delay short enough for a real-time test. */

@@ -39,12 +39,13 @@ export type ReplacedFor = { priority: Priority } | { ended: SuppressReason };
 /**
  * Why the gateway closed an alert whose subject left the configuration (docs/reload.md): the
  * device or household removed, or another model now under the device's id; or whose cause the
- * configuration itself ended (CONFIG_REFUSED once a valid site file is applied: `corrected`).
+ * configuration itself ended (CONFIG_REFUSED once a valid site file is applied: `corrected`, by a
+ * reload or at a start of the gateway).
  */
 export type SubjectGone =
   | { removed: "device" | "household" }
   | { model: string }
-  | { corrected: "configuration" };
+  | { corrected: "reload" | "start" };
 
 /** The ISA-18.2 suppressed-alarm states, shown as `suppression` (null: annunciated). */
 export type Suppression = "shelved" | "suppressed" | "out-of-service";

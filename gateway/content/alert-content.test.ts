@@ -166,12 +166,22 @@ describe("alert content", () => {
     const gateway: AlertSubject = { id: "gateway", model: "gateway", household: null };
     engine.contextFor(gateway).condition("CONFIG_REFUSED", true, { priority: 2 });
     engine.closeCode("gateway", "CONFIG_REFUSED", "valid site file applied: site.yaml", {
-      corrected: "configuration",
+      corrected: "reload",
     });
     const refused = closed[3] as Alert;
     expect(zh.describe(refused, "closed").message).toMatch(/；已结束：配置已修正并重新加载$/);
     expect(en.describe(refused, "closed").message).toMatch(
       / — closed: the configuration was corrected and reloaded$/,
+    );
+    // Closed because the gateway started with a valid file: no reload happened, and it says so.
+    engine.contextFor(gateway).condition("CONFIG_REFUSED", true, { priority: 2 });
+    engine.closeCode("gateway", "CONFIG_REFUSED", "valid site file applied: site.yaml", {
+      corrected: "start",
+    });
+    const atStart = closed[4] as Alert;
+    expect(zh.describe(atStart, "closed").message).toMatch(/；已结束：配置已修正，网关已重新启动$/);
+    expect(en.describe(atStart, "closed").message).toMatch(
+      / — closed: the configuration was corrected and the gateway restarted$/,
     );
     // Any other close still reads as before.
     const acked = alert(pendant, "TAMPER");

@@ -60,6 +60,9 @@ export function escalationInfo(
   return { level: alert.escalationLevel, unacknowledgedForMs: clock.now() - alert.unackSince };
 }
 
+/** What an alert shows of its household. */
+type ShownHousehold = Pick<HouseholdConfig, "name" | "address" | "room" | "residentName" | "contactPhone">;
+
 interface Index {
   config: Config;
   devices: Map<string, DeviceConfig>;
@@ -70,8 +73,14 @@ export class AlertContentBuilder {
   private index: Index | null = null;
   private readonly siteTime: SiteTime;
 
-  /** `config` is read on every call: the running configuration, replaced by a reload. */
-  constructor(private readonly config: () => Config) {
+  /**
+   * `config` is read on every call: the running configuration, replaced by a reload. `kept`: the
+   * last names known of a household open alerts keep that the file no longer has.
+   */
+  constructor(
+    private readonly config: () => Config,
+    private readonly kept: (householdId: string) => ShownHousehold | undefined = () => undefined,
+  ) {
     // site.timezone needs a restart (gateway/reload.ts): one calendar for the process.
     this.siteTime = new SiteTime(config().site.timezone);
   }
@@ -142,7 +151,7 @@ export class AlertContentBuilder {
   nameHousehold(householdId: string): string {
     const { config, households } = this.lookup();
     const cat = CATALOGUES[config.site.locale];
-    const h = households.get(householdId);
+    const h = households.get(householdId) ?? this.kept(householdId);
     return cat.householdWith(h?.name ?? cat.unnamedHousehold(householdId), h?.residentName ?? null);
   }
 
@@ -180,7 +189,8 @@ export class AlertContentBuilder {
     const device =
       subject.model === "household" || subject.model === "gateway" ? undefined : devices.get(subject.id);
     // The household it was raised in (a device moved since keeps its open alerts there).
-    const household = alert.household === null ? undefined : households.get(alert.household);
+    const household =
+      alert.household === null ? undefined : (households.get(alert.household) ?? this.kept(alert.household));
     // The device's own profile words first (a GD-2's FAULT means it cannot detect gas, not the
     // generic "device fault"), then the catalogue's, then a YAML profile's alarm (docs/devices.md).
     const found = this.title(config, device, alert);

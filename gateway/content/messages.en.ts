@@ -109,7 +109,9 @@ export const en: Catalogue = {
     "removed" in w
       ? `closed: the ${w.removed} was removed from the site configuration`
       : "corrected" in w
-        ? "closed: the configuration was corrected and reloaded"
+        ? w.corrected === "reload"
+          ? "closed: the configuration was corrected and reloaded"
+          : "closed: the configuration was corrected and the gateway restarted"
         : `closed: the device was replaced in the site configuration (now ${modelName ?? w.model})`,
   recordedAwaitingAck: "recorded, awaiting acknowledgement",
   testPrefix: "[TEST] ",

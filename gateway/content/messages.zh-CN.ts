@@ -115,7 +115,9 @@ export const zhCN: Catalogue = {
     "removed" in w
       ? `已结束：${w.removed === "household" ? "住户" : "设备"}已从站点配置中删除`
       : "corrected" in w
-        ? "已结束：配置已修正并重新加载"
+        ? w.corrected === "reload"
+          ? "已结束：配置已修正并重新加载"
+          : "已结束：配置已修正，网关已重新启动"
         : `已结束：站点配置中该设备已更换为${modelName ?? w.model}`,
   recordedAwaitingAck: "已记录，待确认",
   testPrefix: "【测试】",

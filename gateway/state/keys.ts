@@ -23,6 +23,11 @@ export const KEY = {
    * a restart does not start it again from zero.
    */
   hold: (subjectId: string, code: string) => `hold/${subjectId}/${code}`,
+  /**
+   * hhkept/<householdId>: the names (name, address, room, residentName, contactPhone) last read of
+   * a household that open alerts of devices moved elsewhere keep (gateway/kept-households.ts).
+   */
+  keptHousehold: (householdId: string) => `hhkept/${householdId}`,
   /** hh/<householdId>: last resident activity. */
   household: (householdId: string) => `hh/${householdId}`,
   /** flood: the flood detector with its 10-minute window. */
@@ -40,4 +45,5 @@ export const PREFIX = {
   rule: "rule/",
   hold: "hold/",
   household: "hh/",
+  keptHousehold: "hhkept/",
 } as const;

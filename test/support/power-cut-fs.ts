@@ -40,6 +40,26 @@ export class PowerCutFs implements JournalFs {
     for (const done of held) done();
   }
 
+  /**
+   * How long each segment of `dir` is now (what was written so far): `covers` says later whether a
+   * sync has made all of it durable. Under `interval` an acknowledgement means written, not synced.
+   */
+  written(dir: string): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const p of this.durable.keys())
+      if (path.dirname(p) === dir && path.basename(p).startsWith("seg-")) out.set(p, readOr(p).length);
+    return out;
+  }
+
+  /** Whether the disk holds everything `written` saw (a segment deleted since: a durable snapshot replaced it). */
+  covers(written: Map<string, number>): boolean {
+    for (const [p, length] of written) {
+      const d = this.durable.get(p);
+      if (d !== undefined && d.length < length) return false;
+    }
+    return true;
+  }
+
   /** A power cut: a copy of `dir` in `to` as the disk holds it; `tear` in [0, 1): keep that share of the unsynced tail. */
   cutCopy(dir: string, to: string, tear: number | null = null): { torn: string | null } {
     fs.mkdirSync(to, { recursive: true });
