@@ -151,7 +151,7 @@ describe("deviceProfiles in the site file", () => {
         alarms: [{ code: "TRIP", priority: 2, when: { point: "status", bit: "tripped", below: 3 } }],
       }),
     ).toEqual([
-      "deviceProfiles[0].alarms[0].when: give exactly one of bit, below, above, equals (got bit, below)",
+      "deviceProfiles[0].alarms[0].when: give exactly one of bit, below, above, equals, notEquals (got bit, below)",
     ]);
     expect(bad({ ...base, model: "mfs8" })).toEqual([
       'deviceProfiles[0].model: "mfs8" is a built-in model; choose another name',
