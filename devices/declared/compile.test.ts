@@ -1144,6 +1144,30 @@ describe("all: conditions joined by AND (GD-2 GAS_VALVE_NOT_CLOSED, GK-3 TAMPER 
     expect(run(60_000, { t: "hb", lel: 12, valve: "moving" })).toMatchObject({ on: true, since: 60_000 });
   });
 
+  it("after a restart, a message without a part's point (the GD-2's reply) leaves a restored alert as it was", () => {
+    const p = compileProfile(declaredProfileSchema.parse(GD2)) as MqttDeviceProfile;
+    const durable = p.durable!;
+    const { last, ctx } = reports();
+    const run = (st: unknown, now: number, m: Record<string, unknown>) => {
+      const s = p.parse(m);
+      if (isRejection(s)) throw new Error(s.detail);
+      (ctx as { now: number }).now = now;
+      p.rules(s, st, SETTINGS, ctx);
+    };
+    const before = p.initialState();
+    run(before, 1000, { seq: 1, t: "alarm", lel: 30, level: "low", valve: "open" });
+    expect(last.get("GAS_VALVE_NOT_CLOSED")?.on).toBe(true);
+    const after = p.initialState();
+    durable.restore(after, durable.save(before), 90_000);
+    last.clear();
+    run(after, 90_000, { seq: 2, t: "reply" });
+    expect(last.get("GAS_LEAK")?.on).toBe(true);
+    expect(last.get("GAS_VALVE_NOT_CLOSED")).toBeUndefined();
+    // The next message with the valve decides; the 20 s run again from the restart, as gd2.ts's.
+    run(after, 95_000, { seq: 3, t: "hb", lel: 30, valve: "open" });
+    expect(last.get("GAS_VALVE_NOT_CLOSED")).toMatchObject({ on: true, since: 90_000 });
+  });
+
   it("GK-3 TAMPER: the cabinet door open while the kiosk is not in maintenance (a bit and an enum's inequality)", () => {
     const p = compileProfile(
       declaredProfileSchema.parse({

@@ -60,9 +60,9 @@ interface AlarmState {
   laneHeld: boolean;
   /**
    * An `all:` alarm's parts: whether each holds (a point's part keeps its value while a message
-   * lacks the point) and since when (0: not).
+   * lacks the point), since when (0: not), and whether its point has had a value since the start.
    */
-  parts: { held: boolean; since: number }[];
+  parts: { held: boolean; since: number; known: boolean }[];
 }
 
 interface SpikeState {
@@ -473,7 +473,7 @@ function rulesCore(doc: DeclaredProfileDoc) {
       onset: false,
       since: 0,
       laneHeld: false,
-      parts: "all" in a.when ? a.when.all.map(() => ({ held: false, since: 0 })) : [],
+      parts: "all" in a.when ? a.when.all.map(() => ({ held: false, since: 0, known: false })) : [],
     })),
     spikes: doc.spikes.map(() => ({
       good: Number.NaN,
@@ -781,11 +781,18 @@ function rulesCore(doc: DeclaredProfileDoc) {
           }
           // A message without the point says nothing of it: the part keeps its value.
           if (s.v[c.point!] === undefined) return;
+          ps.known = true;
           const h = holds(c, s) === true;
           if (h && !ps.held) ps.since = ctx.now;
           if (!h) ps.since = 0;
           ps.held = h;
         });
+        // A part's point not had since the start (a restart, then a message without it: the GD-2's
+        // reply): nothing is known of the alarm, and an alert restored from the journal stands.
+        if (a.when.all.some((c, j) => c.point !== undefined && !as.parts[j]!.known)) {
+          as.since = 0;
+          return;
+        }
         as.active = as.parts.every((p) => p.held);
         as.onset = as.active;
         // The on-delay runs from the first part's onset: "not closed within 20 s" of the leak.
