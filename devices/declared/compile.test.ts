@@ -1303,3 +1303,68 @@ describe("all: conditions joined by AND (GD-2 GAS_VALVE_NOT_CLOSED, GK-3 TAMPER 
     ]);
   });
 });
+
+describe("mqtt.kinds: the fields each message kind carries (GD-2: a heartbeat without `fault` is refused)", () => {
+  const doc = (kinds: unknown) => ({
+    model: "acme-gd2",
+    transport: "mqtt",
+    mqtt: {
+      uplink: "devices/gd2/{id}/up",
+      fields: [
+        { name: "kind", path: "t", type: "string" },
+        { name: "lel", path: "lel", type: "number", required: false },
+        { name: "valve", path: "valve", type: "string", required: false },
+        { name: "fault", path: "fault", type: "integer", required: false },
+        { name: "mains", path: "mains", type: "boolean", required: false },
+      ],
+      kinds,
+    },
+  });
+  const issues = (d: unknown) => {
+    const r = declaredProfileSchema.safeParse(d);
+    return r.success ? [] : r.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`);
+  };
+  const outcome = (p: MqttDeviceProfile, m: unknown) => {
+    const s = p.parse(m);
+    return isRejection(s) ? `${s.reason}: ${s.detail}` : "accepted";
+  };
+
+  it("a listed kind without one of its fields is refused (bad-field, as gd2.ts); other kinds as before, or refused with others: refuse", () => {
+    const require = { hb: ["lel", "valve", "mains", "fault"], valve: ["valve"] };
+    const p = compileProfile(
+      declaredProfileSchema.parse(doc({ field: "kind", require })),
+    ) as MqttDeviceProfile;
+    expect(outcome(p, { t: "hb", lel: 0, valve: "open", mains: true, fault: 0 })).toBe("accepted");
+    expect(outcome(p, { t: "hb", lel: 0, valve: "open", mains: true })).toBe(
+      "bad-field: fault is missing (a hb message carries it)",
+    );
+    expect(outcome(p, { t: "valve", valve: "closed" })).toBe("accepted");
+    expect(outcome(p, { t: "valve", lel: 3 })).toBe(
+      "bad-field: valve is missing (a valve message carries it)",
+    );
+    // A kind not listed: accepted by default.
+    expect(outcome(p, { t: "reply" })).toBe("accepted");
+    const strict = compileProfile(
+      declaredProfileSchema.parse(doc({ field: "kind", require, others: "refuse" })),
+    ) as MqttDeviceProfile;
+    expect(outcome(strict, { t: "reply" })).toBe('bad-field: t must be one of hb, valve, got "reply"');
+    expect(outcome(strict, { t: "hb", lel: 0, valve: "open", mains: true, fault: 0 })).toBe("accepted");
+  });
+
+  it("names a string or integer field, and fields of the profile", () => {
+    expect(issues(doc({ field: "kind", require: { hb: ["fault"] } }))).toEqual([]);
+    expect(issues(doc({ field: "mains", require: { hb: ["fault"] } }))).toEqual([
+      'mqtt.kinds.field: field "mains" is boolean: name a string or integer field',
+    ]);
+    expect(issues(doc({ field: "fault", require: { hb: ["lel"] } }))).toEqual([
+      'mqtt.kinds.require.hb: field "fault" is an integer: "hb" is not one',
+    ]);
+    expect(issues(doc({ field: "kind", require: { hb: ["faults", "kind"] } }))).toEqual([
+      'mqtt.kinds.require.hb.0: unknown point "faults" (known: kind, lel, valve, fault, mains)',
+      "mqtt.kinds.require.hb.1: the kind's own field needs no listing",
+    ]);
+    expect(issues(doc({ field: "kind", require: { hb: ["fault"] }, other: "refuse" }))).toEqual([
+      'mqtt.kinds: Unrecognized key: "other"',
+    ]);
+  });
+});

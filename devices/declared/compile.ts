@@ -250,6 +250,9 @@ function compileMqtt(
   ]);
   const snapshot = q.fields.every((f) => f.required || !alarmPoints.has(f.name));
   const alertsInP1 = !snapshot && doc.alarms.some((a) => a.priority === 1);
+  const kinds = q.kinds;
+  const pathOf = new Map(q.fields.map((f) => [f.name, f.path]));
+  const kindPath = kinds === undefined ? "" : pathOf.get(kinds.field);
   return {
     ...core,
     transport: "mqtt",
@@ -294,6 +297,21 @@ function compileMqtt(
         )
           return reject("out-of-range", `${f.path} ${x} is outside ${f.min ?? "-∞"}..${f.max ?? "∞"}`);
         v[f.name] = x as PointValue | boolean;
+      }
+      // The fields its kind carries (mqtt.kinds): absent, refused as the code profiles refuse it.
+      if (kinds !== undefined) {
+        const k = v[kinds.field];
+        const want = k === undefined ? undefined : kinds.require[String(k)];
+        if (want === undefined) {
+          if (kinds.others === "refuse")
+            return reject(
+              "bad-field",
+              `${kindPath} must be one of ${Object.keys(kinds.require).join(", ")}, got ${k === undefined ? "none" : JSON.stringify(k)}`,
+            );
+        } else
+          for (const n of want)
+            if (v[n] === undefined)
+              return reject("bad-field", `${pathOf.get(n)} is missing (a ${String(k)} message carries it)`);
       }
       let seq = ++counter;
       if (q.seq !== undefined) {

@@ -291,6 +291,20 @@ export const declaredProfileSchema = z
         time: z.string().optional(),
         fields: z.array(mqttField).min(1),
         /**
+         * Message kinds (the GD-2's `t`: `hb`, `alarm`, `valve`, `reply`) and the fields each
+         * carries: a message of a listed kind without one of them is refused (`bad-field`, counted),
+         * as the code profile refuses a heartbeat without `fault`. The fields stay `required: false`
+         * (another kind does not carry them). `others: refuse`: a kind not listed is refused too.
+         */
+        kinds: z
+          .strictObject({
+            /** A string or integer field naming the kind. */
+            field: name,
+            require: z.record(z.string().min(1), z.array(name).min(1)),
+            others: z.enum(["accept", "refuse"]).default("accept"),
+          })
+          .optional(),
+        /**
          * The device's answer to a command (the GD-2's `reply`): a message in which `when` holds is
          * one, its `id`, `command` and `result` string fields published as the command's second
          * result; `ok` is the result that means done.
@@ -487,6 +501,24 @@ function checkReferences(p: z.input<typeof declaredProfileSchema> & Record<strin
       issue(["activityWhen"], "give exactly one of bit, equals");
     else if (w.bit !== undefined) checkBit(["activityWhen"], w);
     else checkPoint(["activityWhen", "point"], w.point);
+  }
+  const kinds = p.mqtt?.kinds;
+  if (kinds) {
+    const at = ["mqtt", "kinds"];
+    if (checkPoint([...at, "field"], kinds.field)) {
+      const type = points.get(kinds.field)!.type;
+      if (type !== "string" && type !== "integer")
+        issue([...at, "field"], `field "${kinds.field}" is ${type}: name a string or integer field`);
+      else if (type === "integer")
+        for (const k of Object.keys(kinds.require))
+          if (!/^-?\d+$/.test(k))
+            issue([...at, "require", k], `field "${kinds.field}" is an integer: "${k}" is not one`);
+    }
+    for (const [k, names] of Object.entries(kinds.require))
+      names.forEach((n, j) => {
+        if (checkPoint([...at, "require", k, j], n) && n === kinds.field)
+          issue([...at, "require", k, j], "the kind's own field needs no listing");
+      });
   }
   const reply = p.mqtt?.reply;
   if (reply) {
