@@ -4,7 +4,8 @@
  * cause, cleared under 5 %LEL with the detector's level none; GAS_VALVE_NOT_CLOSED 20 s into a leak
  * whose valve is not closed (an `all:` alarm); FAULT P2 naming each fault; a command
  * carrying the request's id and the detector's reply as its result; what the
- * datasheet calls invalid refused and counted while the gateway keeps running.
+ * datasheet calls invalid (a heartbeat without its `fault` too) refused and counted while the
+ * gateway keeps running.
  */
 import { readFileSync } from "node:fs";
 import { encode } from "cbor-x";
@@ -85,13 +86,16 @@ describe("the GD-2 as a YAML profile, end to end", () => {
     await up({ t: "hb", lel: 100.1, valve: "open", mains: true, fault: 0 });
     await up({ t: "hb", lel: 0.0, valve: "open", mains: true, fault: 5 });
     await up({ t: "hb", lel: "0", valve: "open", mains: true, fault: 0 });
+    // A heartbeat without its `fault`, a kind the datasheet does not list (mqtt.kinds).
+    await up({ t: "hb", lel: 0.0, valve: "open", mains: true });
+    await up({ t: "status", lel: 0.0 });
     // The sensor back and the valve closed: the FAULT clears.
     await up({ t: "hb", lel: 0.0, valve: "closed", mains: true, fault: 0 });
     await alert("FAULT", 2, (a) => a.clearedAt !== null);
     expect(gw.counters.rejected("gd2-yaml", "unknown-encoding")).toBe(1);
     expect(gw.counters.rejected("gd2-yaml", "oversized")).toBe(1);
     expect(gw.counters.rejected("gd2-yaml", "out-of-range")).toBe(2);
-    expect(gw.counters.rejected("gd2-yaml", "bad-field")).toBe(1);
+    expect(gw.counters.rejected("gd2-yaml", "bad-field")).toBe(3);
   });
   it("GAS_VALVE_NOT_CLOSED: a leak whose valve is not closed 20 s after the leak began; a closed valve clears it", async () => {
     const clock = new FakeClock(Date.now());
