@@ -1168,6 +1168,38 @@ describe("all: conditions joined by AND (GD-2 GAS_VALVE_NOT_CLOSED, GK-3 TAMPER 
     expect(last.get("GAS_VALVE_NOT_CLOSED")).toMatchObject({ on: true, since: 90_000 });
   });
 
+  it("a part's optional field makes the messages partial: none is the device's whole state (snapshot)", () => {
+    const doc = (doorRequired: boolean) =>
+      compileProfile(
+        declaredProfileSchema.parse({
+          model: "acme-cabinet",
+          transport: "mqtt",
+          mqtt: {
+            uplink: "acme/{id}/up",
+            fields: [
+              { name: "state", path: "state", type: "string" },
+              { name: "door", path: "door", type: "string", required: doorRequired },
+            ],
+          },
+          alarms: [
+            { code: "OUT_OF_SERVICE", priority: 3, when: { point: "state", equals: "out" } },
+            {
+              code: "TAMPER",
+              priority: 2,
+              when: {
+                all: [
+                  { point: "door", equals: "open" },
+                  { point: "state", notEquals: "maintenance" },
+                ],
+              },
+            },
+          ],
+        }),
+      ) as MqttDeviceProfile;
+    expect(doc(true).snapshot).toBe(true);
+    expect(doc(false).snapshot).toBe(false);
+  });
+
   it("GK-3 TAMPER: the cabinet door open while the kiosk is not in maintenance (a bit and an enum's inequality)", () => {
     const p = compileProfile(
       declaredProfileSchema.parse({
