@@ -793,8 +793,8 @@ function rulesCore(doc: DeclaredProfileDoc) {
         a.when.all.forEach((c, j) => {
           const ps = as.parts[j]!;
           if (c.alarm !== undefined) {
+            ps.held = st.codeSince[c.alarm] !== undefined;
             ps.since = st.codeSince[c.alarm] ?? 0;
-            ps.held = ps.since !== 0;
             return;
           }
           // A message without the point says nothing of it: the part keeps its value.
