@@ -1,16 +1,19 @@
 /**
  * The GD-2 gas detector described as data (examples/profiles/gd2.yaml) against a real gateway, fed
  * the datasheet's messages as a device would publish them: one GAS_LEAK per incident naming each
- * cause, cleared under 5 %LEL with the detector's level none; FAULT P2 naming each fault; a command
+ * cause, cleared under 5 %LEL with the detector's level none; GAS_VALVE_NOT_CLOSED 20 s into a leak
+ * whose valve is not closed (an `all:` alarm); FAULT P2 naming each fault; a command
  * carrying the request's id and the detector's reply as its result; what the
- * datasheet calls invalid refused and counted while the gateway keeps running.
+ * datasheet calls invalid (a heartbeat without its `fault` too) refused and counted while the
+ * gateway keeps running.
  */
 import { readFileSync } from "node:fs";
 import { encode } from "cbor-x";
 import { afterEach, describe, expect, it } from "vitest";
 import { parse } from "yaml";
+import { FakeClock } from "../core/clock.js";
 import type { Gateway } from "../gateway/gateway.js";
-import { connect, OPS, SITE, startGateway, type TestClient, testConfig } from "./support/harness.js";
+import { connect, OPS, SITE, sleep, startGateway, type TestClient, testConfig } from "./support/harness.js";
 
 describe("the GD-2 as a YAML profile, end to end", () => {
   const cleanups: (() => Promise<void>)[] = [];
@@ -83,12 +86,62 @@ describe("the GD-2 as a YAML profile, end to end", () => {
     await up({ t: "hb", lel: 100.1, valve: "open", mains: true, fault: 0 });
     await up({ t: "hb", lel: 0.0, valve: "open", mains: true, fault: 5 });
     await up({ t: "hb", lel: "0", valve: "open", mains: true, fault: 0 });
+    // A heartbeat without its `fault`, a kind the datasheet does not list (mqtt.kinds).
+    await up({ t: "hb", lel: 0.0, valve: "open", mains: true });
+    await up({ t: "status", lel: 0.0 });
     // The sensor back and the valve closed: the FAULT clears.
     await up({ t: "hb", lel: 0.0, valve: "closed", mains: true, fault: 0 });
     await alert("FAULT", 2, (a) => a.clearedAt !== null);
     expect(gw.counters.rejected("gd2-yaml", "unknown-encoding")).toBe(1);
     expect(gw.counters.rejected("gd2-yaml", "oversized")).toBe(1);
     expect(gw.counters.rejected("gd2-yaml", "out-of-range")).toBe(2);
-    expect(gw.counters.rejected("gd2-yaml", "bad-field")).toBe(1);
+    expect(gw.counters.rejected("gd2-yaml", "bad-field")).toBe(3);
+  });
+  it("GAS_VALVE_NOT_CLOSED: a leak whose valve is not closed 20 s after the leak began; a closed valve clears it", async () => {
+    const clock = new FakeClock(Date.now());
+    const profile = parse(readFileSync("examples/profiles/gd2.yaml", "utf8"));
+    const gw: Gateway = await startGateway({
+      clock,
+      config: testConfig({
+        deviceProfiles: [profile],
+        devices: [{ id: "gas-1", model: "gd2-yaml", password: "pw-gas-1" } as never],
+        storage: { enabled: false },
+      }),
+    });
+    cleanups.push(() => gw.stop());
+    const ops: TestClient = await connect(gw, OPS.name, OPS.password);
+    cleanups.push(() => ops.end());
+    await ops.subscribe(`linli/${SITE}/alerts/#`);
+    const dev: TestClient = await connect(gw, "gas-1", "pw-gas-1");
+    cleanups.push(() => dev.end());
+    let seq = 0;
+    const up = (m: Record<string, unknown>) =>
+      dev.publish("devices/gd2/gas-1/up", JSON.stringify({ seq: ++seq, ts: 1763798400000, ...m }));
+    const topic = `linli/${SITE}/alerts/p1/GAS_VALVE_NOT_CLOSED/gas-1`;
+    const notClosed = () => ops.on(topic).filter((m) => m.payload.length > 0);
+
+    await up({ t: "hb", lel: 0.0, valve: "open", mains: true, fault: 0 });
+    await up({ t: "alarm", lel: 12.0, level: "low", valve: "open" });
+    await ops.waitFor((m) => m.topic === `linli/${SITE}/alerts/p1/GAS_LEAK/gas-1` && m.payload.length > 0);
+    // The detector starts closing it and jams: still not closed.
+    await up({ t: "valve", valve: "moving", cause: "local" });
+    clock.advance(19_000);
+    await sleep(50);
+    expect(notClosed()).toEqual([]);
+    // The timer wheel ticks each second: due at 20 s, fired by 21 s.
+    clock.advance(2_000);
+    const raised = await ops.waitFor((m) => m.topic === topic && m.payload.length > 0);
+    expect(raised.json()).toMatchObject({
+      priority: 1,
+      state: "active-unacknowledged",
+      causes: ["valve not closed 20 s into the leak: moving"],
+    });
+    // The valve reports closed: it clears, the leak stands.
+    await up({ t: "valve", valve: "closed", cause: "remote" });
+    const cleared = await ops.waitFor(
+      (m) =>
+        m.topic === topic && m.payload.length > 0 && (m.json() as { clearedAt: unknown }).clearedAt !== null,
+    );
+    expect((cleared.json() as { id: string }).id).toBe((raised.json() as { id: string }).id);
   });
 });

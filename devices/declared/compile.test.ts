@@ -1059,3 +1059,345 @@ describe("mqtt.reply: the device's answer to a command (GD-2 `reply`)", () => {
     ]);
   });
 });
+
+describe("all: conditions joined by AND (GD-2 GAS_VALVE_NOT_CLOSED, GK-3 TAMPER only while not in maintenance)", () => {
+  const GD2 = {
+    model: "acme-gd2",
+    transport: "mqtt",
+    mqtt: {
+      uplink: "devices/gd2/{id}/up",
+      seq: "seq",
+      fields: [
+        { name: "kind", path: "t", type: "string" },
+        { name: "lel", path: "lel", type: "number", min: 0, max: 100, required: false },
+        { name: "level", path: "level", type: "string", required: false },
+        { name: "valve", path: "valve", type: "string", required: false },
+      ],
+    },
+    settings: { leakThreshold: { unit: "%LEL", default: 10 } },
+    alarms: [
+      { code: "GAS_LEAK", priority: 1, when: { point: "level", equals: "low" } },
+      {
+        code: "GAS_LEAK",
+        priority: 1,
+        when: { point: "lel", above: { setting: "leakThreshold" }, inclusive: true, clearAt: 5 },
+      },
+      {
+        code: "GAS_VALVE_NOT_CLOSED",
+        priority: 1,
+        when: { all: [{ alarm: "GAS_LEAK" }, { point: "valve", notEquals: "closed" }] },
+        onDelay: "20s",
+      },
+    ],
+  };
+  const issues = (d: unknown) => {
+    const r = declaredProfileSchema.safeParse(d);
+    return r.success ? [] : r.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`);
+  };
+  function reports() {
+    const last = new Map<
+      string,
+      { on: boolean; since?: number; onDelayMs?: number; causes: readonly string[] }
+    >();
+    const { ctx } = recorder();
+    (ctx as { condition: RuleContext["condition"] }).condition = (code, on, opts) =>
+      last.set(code, { on, since: opts.since, onDelayMs: opts.onDelayMs, causes: opts.causes ?? [] });
+    return { last, ctx };
+  }
+
+  it("a leak whose valve is not closed: timed from the leak's onset (20 s of the leak, as gd2.ts), cleared by a closed valve or the leak's end", () => {
+    const p = compileProfile(declaredProfileSchema.parse(GD2)) as MqttDeviceProfile;
+    const st = p.initialState();
+    const { last, ctx } = reports();
+    let seq = 0;
+    const run = (now: number, m: Record<string, unknown>) => {
+      const s = p.parse({ seq: ++seq, ...m });
+      if (isRejection(s)) throw new Error(s.detail);
+      (ctx as { now: number }).now = now;
+      const lane = p.lane(s, st, SETTINGS);
+      p.rules(s, st, SETTINGS, ctx);
+      return { ...last.get("GAS_VALVE_NOT_CLOSED")!, lane };
+    };
+    expect(run(1000, { t: "hb", lel: 0, valve: "open" })).toMatchObject({ on: false, lane: LANE_TELEMETRY });
+    expect(run(2000, { t: "alarm", lel: 18.5, level: "low", valve: "open" })).toMatchObject({
+      on: true,
+      since: 2000,
+      onDelayMs: 20_000,
+      causes: ["GAS_LEAK and valve is not closed"],
+      lane: LANE_P1,
+    });
+    // A heartbeat: the leak and the open valve hold, from the leak's onset.
+    expect(run(6000, { t: "hb", lel: 20, valve: "open" })).toMatchObject({ on: true, since: 2000 });
+    // A valve message: closed clears it, and its lane is not telemetry (a P1 clear).
+    expect(run(9000, { t: "valve", valve: "closed" })).toMatchObject({ on: false, lane: LANE_P1 });
+    // Opened again during the same leak: the 20 s are the leak's, long past.
+    expect(run(40_000, { t: "valve", valve: "open" })).toMatchObject({ on: true, since: 2000 });
+    // The leak clears (under 5 %LEL, level none): so does it, the valve open or not.
+    expect(run(50_000, { t: "alarm", lel: 4, level: "none", valve: "open" })).toMatchObject({ on: false });
+    expect(last.get("GAS_LEAK")?.on).toBe(false);
+    // Calm heartbeats with the valve open are telemetry.
+    expect(run(51_000, { t: "hb", lel: 0, valve: "open" })).toMatchObject({
+      on: false,
+      lane: LANE_TELEMETRY,
+    });
+    // A new leak is a new incident: timed from its own onset; the gas alone raises it.
+    expect(run(60_000, { t: "hb", lel: 12, valve: "moving" })).toMatchObject({ on: true, since: 60_000 });
+  });
+
+  it("after a restart, a message without a part's point (the GD-2's reply) leaves a restored alert as it was", () => {
+    const p = compileProfile(declaredProfileSchema.parse(GD2)) as MqttDeviceProfile;
+    const durable = p.durable!;
+    const { last, ctx } = reports();
+    const run = (st: unknown, now: number, m: Record<string, unknown>) => {
+      const s = p.parse(m);
+      if (isRejection(s)) throw new Error(s.detail);
+      (ctx as { now: number }).now = now;
+      p.rules(s, st, SETTINGS, ctx);
+    };
+    const before = p.initialState();
+    run(before, 1000, { seq: 1, t: "alarm", lel: 30, level: "low", valve: "open" });
+    expect(last.get("GAS_VALVE_NOT_CLOSED")?.on).toBe(true);
+    const after = p.initialState();
+    durable.restore(after, durable.save(before), 90_000);
+    last.clear();
+    run(after, 90_000, { seq: 2, t: "reply" });
+    expect(last.get("GAS_LEAK")?.on).toBe(true);
+    expect(last.get("GAS_VALVE_NOT_CLOSED")).toBeUndefined();
+    // The next message with the valve decides; the 20 s run again from the restart, as gd2.ts's.
+    run(after, 95_000, { seq: 3, t: "hb", lel: 30, valve: "open" });
+    expect(last.get("GAS_VALVE_NOT_CLOSED")).toMatchObject({ on: true, since: 90_000 });
+  });
+
+  it("a part's optional field makes the messages partial: none is the device's whole state (snapshot)", () => {
+    const doc = (doorRequired: boolean) =>
+      compileProfile(
+        declaredProfileSchema.parse({
+          model: "acme-cabinet",
+          transport: "mqtt",
+          mqtt: {
+            uplink: "acme/{id}/up",
+            fields: [
+              { name: "state", path: "state", type: "string" },
+              { name: "door", path: "door", type: "string", required: doorRequired },
+            ],
+          },
+          alarms: [
+            { code: "OUT_OF_SERVICE", priority: 3, when: { point: "state", equals: "out" } },
+            {
+              code: "TAMPER",
+              priority: 2,
+              when: {
+                all: [
+                  { point: "door", equals: "open" },
+                  { point: "state", notEquals: "maintenance" },
+                ],
+              },
+            },
+          ],
+        }),
+      ) as MqttDeviceProfile;
+    expect(doc(true).snapshot).toBe(true);
+    expect(doc(false).snapshot).toBe(false);
+  });
+
+  it("GK-3 TAMPER: the cabinet door open while the kiosk is not in maintenance (a bit and an enum's inequality)", () => {
+    const p = compileProfile(
+      declaredProfileSchema.parse({
+        model: "acme-kiosk",
+        transport: "modbus",
+        modbus: {
+          link: "tcp",
+          points: [
+            {
+              name: "state",
+              address: 0,
+              type: "enum",
+              values: {
+                "0": "off",
+                "1": "booting",
+                "2": "inService",
+                "3": "outOfService",
+                "4": "maintenance",
+              },
+            },
+            { name: "status", address: 4, type: "bitfield", bits: { doorOpen: 0 } },
+          ],
+        },
+        alarms: [
+          {
+            code: "TAMPER",
+            priority: 2,
+            when: {
+              all: [
+                { point: "status", bit: "doorOpen" },
+                { point: "state", notEquals: "maintenance" },
+              ],
+            },
+          },
+        ],
+      }),
+    ) as ModbusDeviceProfile;
+    const st = p.initialState();
+    const { last, ctx } = reports();
+    let previous: Parameters<typeof p.lane>[1] = null;
+    const poll = (state: string, doorOpen: boolean) => {
+      const s = p.decode({ state, status: { doorOpen } });
+      if (isRejection(s)) throw new Error(s.detail);
+      const lane = p.lane(s, previous, st, SETTINGS);
+      previous = s;
+      p.rules(s, st, SETTINGS, ctx);
+      return { on: last.get("TAMPER")?.on, lane };
+    };
+    expect(poll("inService", false)).toEqual({ on: false, lane: LANE_ALERT });
+    expect(poll("inService", true)).toEqual({ on: true, lane: LANE_ALERT });
+    expect(poll("maintenance", true)).toEqual({ on: false, lane: LANE_ALERT });
+    expect(poll("maintenance", true)).toEqual({ on: false, lane: LANE_TELEMETRY });
+    expect(poll("outOfService", true)).toEqual({ on: true, lane: LANE_ALERT });
+    expect(poll("outOfService", false)).toEqual({ on: false, lane: LANE_ALERT });
+  });
+
+  it("shares a code with other alarms and keeps a per-device onDelay", () => {
+    const doc = {
+      ...GD2,
+      settings: { ...GD2.settings, closeWithin: { unit: "s", default: 20 } },
+      alarms: [
+        ...GD2.alarms.slice(0, 2),
+        {
+          code: "GAS_VALVE_NOT_CLOSED",
+          priority: 1,
+          when: { all: [{ alarm: "GAS_LEAK" }, { point: "valve", notEquals: "closed" }] },
+          onDelay: { setting: "closeWithin" },
+        },
+        {
+          code: "GAS_VALVE_NOT_CLOSED",
+          priority: 1,
+          when: { point: "valve", equals: "fault" },
+          onDelay: { setting: "closeWithin" },
+          cause: "valve fault",
+        },
+      ],
+    };
+    const p = compileProfile(declaredProfileSchema.parse(doc)) as MqttDeviceProfile;
+    const st = p.initialState();
+    const { last, ctx } = reports();
+    const s = p.parse({ seq: 1, t: "alarm", lel: 30, level: "low", valve: "fault" });
+    if (isRejection(s)) throw new Error(s.detail);
+    // At the clock's 0 (a fake clock's start): a leak there is a leak.
+    (ctx as { now: number }).now = 0;
+    const mine: DeviceSettings & DeclaredSettings = { ...SETTINGS, params: { closeWithin: 30 } };
+    p.rules(s, st, mine, ctx);
+    expect(last.get("GAS_VALVE_NOT_CLOSED")).toMatchObject({
+      on: true,
+      since: 0,
+      onDelayMs: 30_000,
+      causes: ["GAS_LEAK and valve is not closed", "valve fault"],
+    });
+  });
+
+  it("is checked: all: alone, parts a bit or an (in)equality or another alarm's code, never an all: one nor its own", () => {
+    const withWhen = (when: unknown, extra: unknown[] = []) => ({
+      ...GD2,
+      alarms: [...GD2.alarms.slice(0, 2), { code: "X_ALARM", priority: 2, when }, ...extra],
+    });
+    const valve = { point: "valve", notEquals: "closed" };
+    expect(issues(withWhen({ all: [{ alarm: "GAS_LEAK" }, valve] }))).toEqual([]);
+    expect(issues(withWhen({ all: [{ alarm: "GAS_LEAK" }, valve], point: "lel" }))).toEqual([
+      "alarms.2.when: all: stands alone (move point into one of its conditions)",
+    ]);
+    expect(issues(withWhen({ all: [{ alarm: "GAS_LEAK" }, { point: "lel", above: 5 }] }))).toEqual([
+      'alarms.2.when.all.1: Unrecognized key: "above"',
+      "alarms.2.when.all.1: give exactly one of bit, equals, notEquals (got none); a limit (below/above) is an alarm of its own, named here by alarm: CODE",
+    ]);
+    expect(issues(withWhen({ all: [{ alarm: "GAS_LEAK" }, { point: "lel" }] }))).toEqual([
+      "alarms.2.when.all.1: give exactly one of bit, equals, notEquals (got none); a limit (below/above) is an alarm of its own, named here by alarm: CODE",
+    ]);
+    expect(issues(withWhen({ all: [{ alarm: "NO_SUCH" }, { point: "valv", equals: "open" }] }))).toEqual([
+      'alarms.2.when.all.0.alarm: "NO_SUCH" is not another alarm of this profile',
+      'alarms.2.when.all.1.point: unknown point "valv" (known: kind, lel, level, valve)',
+    ]);
+    expect(issues(withWhen({ all: [{ alarm: "X_ALARM" }, valve] }))).toEqual([
+      "alarms.2.when.all.0.alarm: an alarm cannot name its own code",
+    ]);
+    expect(
+      issues(
+        withWhen({ all: [{ alarm: "GAS_LEAK" }, valve] }, [
+          { code: "Y_ALARM", priority: 2, when: { all: [{ alarm: "X_ALARM" }, valve] } },
+        ]),
+      ),
+    ).toEqual([
+      'alarms.3.when.all.0.alarm: "X_ALARM" is an all: alarm itself: name the alarms it joins instead',
+    ]);
+    expect(issues(withWhen({ all: [{ alarm: "GAS_LEAK", point: "valve", equals: "open" }, valve] }))).toEqual(
+      ["alarms.2.when.all.0: give alarm alone, or point with one of bit, equals, notEquals"],
+    );
+    expect(issues(withWhen({ all: [valve] }))[0]).toMatch(/^alarms\.2\.when\.all: /);
+    expect(issues(withWhen({ bit: 1 }))).toEqual([
+      "alarms.2.when: give point (with one of bit, below, above, equals, notEquals), or all: [conditions]",
+    ]);
+  });
+});
+
+describe("mqtt.kinds: the fields each message kind carries (GD-2: a heartbeat without `fault` is refused)", () => {
+  const doc = (kinds: unknown) => ({
+    model: "acme-gd2",
+    transport: "mqtt",
+    mqtt: {
+      uplink: "devices/gd2/{id}/up",
+      fields: [
+        { name: "kind", path: "t", type: "string" },
+        { name: "lel", path: "lel", type: "number", required: false },
+        { name: "valve", path: "valve", type: "string", required: false },
+        { name: "fault", path: "fault", type: "integer", required: false },
+        { name: "mains", path: "mains", type: "boolean", required: false },
+      ],
+      kinds,
+    },
+  });
+  const issues = (d: unknown) => {
+    const r = declaredProfileSchema.safeParse(d);
+    return r.success ? [] : r.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`);
+  };
+  const outcome = (p: MqttDeviceProfile, m: unknown) => {
+    const s = p.parse(m);
+    return isRejection(s) ? `${s.reason}: ${s.detail}` : "accepted";
+  };
+
+  it("a listed kind without one of its fields is refused (bad-field, as gd2.ts); other kinds as before, or refused with others: refuse", () => {
+    const require = { hb: ["lel", "valve", "mains", "fault"], valve: ["valve"] };
+    const p = compileProfile(
+      declaredProfileSchema.parse(doc({ field: "kind", require })),
+    ) as MqttDeviceProfile;
+    expect(outcome(p, { t: "hb", lel: 0, valve: "open", mains: true, fault: 0 })).toBe("accepted");
+    expect(outcome(p, { t: "hb", lel: 0, valve: "open", mains: true })).toBe(
+      "bad-field: fault is missing (a hb message carries it)",
+    );
+    expect(outcome(p, { t: "valve", valve: "closed" })).toBe("accepted");
+    expect(outcome(p, { t: "valve", lel: 3 })).toBe(
+      "bad-field: valve is missing (a valve message carries it)",
+    );
+    // A kind not listed: accepted by default.
+    expect(outcome(p, { t: "reply" })).toBe("accepted");
+    const strict = compileProfile(
+      declaredProfileSchema.parse(doc({ field: "kind", require, others: "refuse" })),
+    ) as MqttDeviceProfile;
+    expect(outcome(strict, { t: "reply" })).toBe('bad-field: t must be one of hb, valve, got "reply"');
+    expect(outcome(strict, { t: "hb", lel: 0, valve: "open", mains: true, fault: 0 })).toBe("accepted");
+  });
+
+  it("names a string or integer field, and fields of the profile", () => {
+    expect(issues(doc({ field: "kind", require: { hb: ["fault"] } }))).toEqual([]);
+    expect(issues(doc({ field: "mains", require: { hb: ["fault"] } }))).toEqual([
+      'mqtt.kinds.field: field "mains" is boolean: name a string or integer field',
+    ]);
+    expect(issues(doc({ field: "fault", require: { hb: ["lel"] } }))).toEqual([
+      'mqtt.kinds.require.hb: field "fault" is an integer: "hb" is not one',
+    ]);
+    expect(issues(doc({ field: "kind", require: { hb: ["faults", "kind"] } }))).toEqual([
+      'mqtt.kinds.require.hb.0: unknown point "faults" (known: kind, lel, valve, fault, mains)',
+      "mqtt.kinds.require.hb.1: the kind's own field needs no listing",
+    ]);
+    expect(issues(doc({ field: "kind", require: { hb: ["fault"] }, other: "refuse" }))).toEqual([
+      'mqtt.kinds: Unrecognized key: "other"',
+    ]);
+  });
+});

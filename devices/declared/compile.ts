@@ -27,6 +27,8 @@ import {
 } from "../profile.js";
 import { ThresholdState } from "../threshold.js";
 import {
+  type Condition,
+  type ConditionPart,
   type DeclaredProfileDoc,
   type FromPoint,
   type Limit,
@@ -56,6 +58,11 @@ interface AlarmState {
    * run later (lanes reorder), so `active` alone would miss a clear right behind its raise.
    */
   laneHeld: boolean;
+  /**
+   * An `all:` alarm's parts: whether each holds (a point's part keeps its value while a message
+   * lacks the point), since when (0: not), and whether its point has had a value since the start.
+   */
+  parts: { held: boolean; since: number; known: boolean }[];
 }
 
 interface SpikeState {
@@ -83,9 +90,17 @@ export interface DeclaredState {
    * message without that field (a partial message) is judged by the last one that had it.
    */
   lastOf: Record<string, PointValue | boolean>;
+  /** Since when each code an `all:` part names has held (absent: not); not journaled, as gd2.ts's leakSince. */
+  codeSince: Record<string, number>;
 }
 
 type Alarm = DeclaredProfileDoc["alarms"][number];
+
+/** An alarm's single condition; null for an `all:` one. */
+const single = (a: Alarm): Condition | null => ("all" in a.when ? null : a.when);
+/** The points an alarm's condition reads (its own; an `all:` alarm's parts' points). */
+const pointsOf = (a: Alarm): string[] =>
+  "all" in a.when ? a.when.all.flatMap((c) => (c.point !== undefined ? [c.point] : [])) : [a.when.point];
 
 const TYPE: Readonly<Record<string, PointType>> = {
   uint16: "u16",
@@ -230,11 +245,14 @@ function compileMqtt(
   // alarm, its alert-lane messages take the P1 lane, so an older one never clears a newer P1.
   // A field an `unreliableWhen` names decides alarms too (it holds them).
   const alarmPoints = new Set([
-    ...doc.alarms.map((a) => a.when.point),
+    ...doc.alarms.flatMap(pointsOf),
     ...q.fields.flatMap((f) => (f.unreliableWhen ? [f.unreliableWhen.point] : [])),
   ]);
   const snapshot = q.fields.every((f) => f.required || !alarmPoints.has(f.name));
   const alertsInP1 = !snapshot && doc.alarms.some((a) => a.priority === 1);
+  const kinds = q.kinds;
+  const pathOf = new Map(q.fields.map((f) => [f.name, f.path]));
+  const kindPath = kinds === undefined ? "" : pathOf.get(kinds.field);
   return {
     ...core,
     transport: "mqtt",
@@ -280,6 +298,21 @@ function compileMqtt(
           return reject("out-of-range", `${f.path} ${x} is outside ${f.min ?? "-∞"}..${f.max ?? "∞"}`);
         v[f.name] = x as PointValue | boolean;
       }
+      // The fields its kind carries (mqtt.kinds): absent, refused as the code profiles refuse it.
+      if (kinds !== undefined) {
+        const k = v[kinds.field];
+        const want = k === undefined ? undefined : kinds.require[String(k)];
+        if (want === undefined) {
+          if (kinds.others === "refuse")
+            return reject(
+              "bad-field",
+              `${kindPath} must be one of ${Object.keys(kinds.require).join(", ")}, got ${k === undefined ? "none" : JSON.stringify(k)}`,
+            );
+        } else
+          for (const n of want)
+            if (v[n] === undefined)
+              return reject("bad-field", `${pathOf.get(n)} is missing (a ${String(k)} message carries it)`);
+      }
       let seq = ++counter;
       if (q.seq !== undefined) {
         const s = fieldAt(value, q.seq);
@@ -315,10 +348,11 @@ function telemetryWhenOf(doc: DeclaredProfileDoc): TelemetryTest[] | undefined {
   const q = doc.mqtt!;
   const values = new Map<string, (string | number | boolean)[]>();
   for (const a of doc.alarms) {
-    if (a.when.bit !== undefined || a.when.equals === undefined) return undefined;
-    const path = q.fields.find((f) => f.name === a.when.point)?.path;
+    const w = single(a);
+    if (w === null || w.bit !== undefined || w.equals === undefined) return undefined;
+    const path = q.fields.find((f) => f.name === w.point)?.path;
     if (path === undefined) return undefined;
-    values.set(path, [...(values.get(path) ?? []), a.when.equals]);
+    values.set(path, [...(values.get(path) ?? []), w.equals]);
   }
   return [...values].map(([field, notOneOf]) => ({ field, notOneOf }));
 }
@@ -370,7 +404,7 @@ function rulesCore(doc: DeclaredProfileDoc) {
   };
   /** A threshold's deadband: its own, or the distance from the limit back to its `clearAt` (none past it). */
   const deadbandOf = (
-    w: Alarm["when"],
+    w: Condition,
     limit: number,
     s: DeclaredSample,
     st: DeclaredState,
@@ -388,12 +422,40 @@ function rulesCore(doc: DeclaredProfileDoc) {
     if (typeof v === "object" && v !== null) return (v as Record<string, boolean>)[bit as string] === true;
     return typeof v === "number" && typeof bit === "number" && Math.floor(v / 2 ** bit) % 2 === 1;
   };
-  /** Conditions that need no setting or history: bits and equality (for the lane). */
-  const raw = (a: Alarm, s: DeclaredSample): boolean | null => {
-    const w = a.when;
-    if (w.bit !== undefined) return bitOf(s, w.point, w.bit);
-    if (w.equals !== undefined) return s.v[w.point] === w.equals;
+  /** A bit or (in)equality; a point without a value (never received) is neither equal nor unequal. */
+  const holds = (w: Condition | ConditionPart, s: DeclaredSample): boolean | null => {
+    const point = w.point!;
+    if (w.bit !== undefined) return bitOf(s, point, w.bit);
+    if (w.equals !== undefined) return s.v[point] === w.equals;
+    if (w.notEquals !== undefined) return s.v[point] !== undefined && s.v[point] !== w.notEquals;
     return null;
+  };
+  /** Conditions that need no setting or history: bits and (in)equality (for the lane); null for others. */
+  const raw = (a: Alarm, s: DeclaredSample): boolean | null => {
+    const w = single(a);
+    return w === null ? null : holds(w, s);
+  };
+  /**
+   * For the lane: whether an `all:` alarm may hold with this sample (its parts whose point it
+   * carries hold, and each code it names holds in the state or is raised by this sample); null: it
+   * carries none of them, or not an `all:` alarm. Without a state (tests), a named code may hold.
+   */
+  const allHolds = (a: Alarm, s: DeclaredSample, st?: DeclaredState): boolean | null => {
+    if (!("all" in a.when)) return null;
+    let present = false;
+    for (const c of a.when.all) {
+      if (c.alarm !== undefined) {
+        if (st === undefined) continue;
+        const on = byCode
+          .get(c.alarm)!
+          .some((j) => st.alarms[j]!.active || st.alarms[j]!.laneHeld || raw(alarms[j]!, s) === true);
+        if (!on) return false;
+      } else if (s.v[c.point!] !== undefined) {
+        present = true;
+        if (holds(c, s) !== true) return false;
+      }
+    }
+    return present ? true : null;
   };
   const bitfields = metricPoints.filter((p) => p.bits).map((p) => p.name);
   // `unreliableWhen`: a point not believed while another holds one of the given values (an enum's
@@ -421,7 +483,7 @@ function rulesCore(doc: DeclaredProfileDoc) {
     return u.values.has((s.v[u.point] ?? st?.lastOf[u.point]) as PointValue);
   };
   const initialState = (): DeclaredState => ({
-    alarms: alarms.map(() => ({
+    alarms: alarms.map((a) => ({
       threshold: null,
       limit: Number.NaN,
       deadband: Number.NaN,
@@ -429,6 +491,7 @@ function rulesCore(doc: DeclaredProfileDoc) {
       onset: false,
       since: 0,
       laneHeld: false,
+      parts: "all" in a.when ? a.when.all.map(() => ({ held: false, since: 0, known: false })) : [],
     })),
     spikes: doc.spikes.map(() => ({
       good: Number.NaN,
@@ -440,19 +503,24 @@ function rulesCore(doc: DeclaredProfileDoc) {
     doubted: false,
     reads: {},
     lastOf: {},
+    codeSince: {},
   });
-  const thresholds = alarms.flatMap((a, i) =>
-    a.when.bit === undefined && a.when.equals === undefined ? [i] : [],
-  );
+  const isThreshold = (a: Alarm) => {
+    const w = single(a);
+    return w !== null && w.bit === undefined && w.equals === undefined && w.notEquals === undefined;
+  };
+  const thresholds = alarms.flatMap((a, i) => (isThreshold(a) ? [i] : []));
   const blankState = initialState();
   // The alarms whose state a message may not decide by itself, journaled: a threshold (its
   // deadband) and a bit or equals alarm on an optional MQTT field (a message without it keeps the
   // state). One on a point every message carries is decided again by the first message after a
   // restart: not journaled (null), so its flips (a door held open's) write nothing.
   const optionalFields = new Set((doc.mqtt?.fields ?? []).filter((f) => !f.required).map((f) => f.name));
-  const keptAlarms = alarms.map(
-    (a) => (a.when.bit === undefined && a.when.equals === undefined) || optionalFields.has(a.when.point),
-  );
+  // An `all:` alarm is decided again from its parts (a part's field: the next message carrying it).
+  const keptAlarms = alarms.map((a) => {
+    const w = single(a);
+    return w !== null && (isThreshold(a) || optionalFields.has(w.point));
+  });
   const noSettings: DeclaredSettings = { params: {} };
   /**
    * The lane threshold alarms ask for, as the rules would evaluate them (the device's settings,
@@ -468,7 +536,7 @@ function rulesCore(doc: DeclaredProfileDoc) {
     let lane: LaneId = LANE_TELEMETRY;
     for (const i of thresholds) {
       const a = alarms[i]!;
-      const w = a.when;
+      const w = single(a)!;
       const v = s.v[w.point];
       if (typeof v !== "number" || !Number.isFinite(v)) continue;
       // Not believed: the rules hold its alarm, and the lane's memory too.
@@ -495,6 +563,9 @@ function rulesCore(doc: DeclaredProfileDoc) {
     return lane;
   };
 
+  const namedCodes = [
+    ...new Set(alarms.flatMap((a) => ("all" in a.when ? a.when.all.flatMap((c) => c.alarm ?? []) : []))),
+  ];
   const specs: Record<string, AlertSpec> = {};
   for (const a of alarms) {
     // Operators' words (title, action) come from the document (gateway/content/alert-content.ts).
@@ -536,9 +607,17 @@ function rulesCore(doc: DeclaredProfileDoc) {
       const threshold = thresholdLane(s, st, settings);
       if (threshold === LANE_P1) return LANE_P1;
       let changed = previous === null || threshold === LANE_ALERT;
-      for (const a of alarms) {
-        const r = raw(a, s);
+      for (const [i, a] of alarms.entries()) {
+        const r = raw(a, s) ?? allHolds(a, s, st);
         if (r === true && a.priority === 1) return LANE_P1;
+        if ("all" in a.when) {
+          // A part changed, or a raised one no longer holds (its clear).
+          const was = previous;
+          if (was !== null && a.when.all.some((c) => c.point !== undefined && holds(c, s) !== holds(c, was)))
+            changed = true;
+          if (r === false && st?.alarms[i]?.active) changed = true;
+          continue;
+        }
         if (r !== null && previous !== null && r !== raw(a, previous)) changed = true;
       }
       // A sensor named faulty, or no longer: its alarms hold, or are judged again.
@@ -554,8 +633,11 @@ function rulesCore(doc: DeclaredProfileDoc) {
       const threshold = thresholdLane(s, st, settings);
       if (threshold === LANE_P1) return LANE_P1;
       let any = threshold === LANE_ALERT;
-      for (const a of alarms) {
-        if (raw(a, s) !== true) continue;
+      for (const [i, a] of alarms.entries()) {
+        const r = raw(a, s) ?? allHolds(a, s, st);
+        // An `all:` alarm's clear must not wait behind telemetry.
+        if (r === false && "all" in a.when && st?.alarms[i]?.active) any = true;
+        if (r !== true) continue;
         if (a.priority === 1) return LANE_P1;
         any = true;
       }
@@ -650,7 +732,9 @@ function rulesCore(doc: DeclaredProfileDoc) {
       // Own conditions first (`unless` reads another alarm's), values held while not believable.
       const evaluated = alarms.map((a, i) => {
         const as = st.alarms[i]!;
-        const w = a.when;
+        const w = single(a);
+        // After every single condition: an `all:` alarm reads the codes it names (below).
+        if (w === null) return false;
         // A point not believed (`unreliableWhen`) holds its alarm: neither raised nor cleared, and
         // its on-delay starts again from the first believed reading after (`since` forgotten).
         if (doubtful(s, w.point, st)) {
@@ -691,6 +775,47 @@ function rulesCore(doc: DeclaredProfileDoc) {
         if (as.onset && as.since === 0) as.since = ctx.now;
         if (!as.onset) as.since = 0;
         return true;
+      });
+      // The codes `all:` parts name: since when each holds (the incident's start, as gd2.ts's leakSince).
+      for (const code of namedCodes) {
+        const on = byCode.get(code)!.some((j) => st.alarms[j]!.active);
+        if (!on) delete st.codeSince[code];
+        else if (st.codeSince[code] === undefined) st.codeSince[code] = ctx.now;
+      }
+      alarms.forEach((a, i) => {
+        if (!("all" in a.when)) return;
+        const as = st.alarms[i]!;
+        // A part's point not believed (`unreliableWhen`) holds the alarm, as a single condition's.
+        if (a.when.all.some((c) => c.point !== undefined && doubtful(s, c.point, st))) {
+          as.since = 0;
+          return;
+        }
+        a.when.all.forEach((c, j) => {
+          const ps = as.parts[j]!;
+          if (c.alarm !== undefined) {
+            ps.held = st.codeSince[c.alarm] !== undefined;
+            ps.since = st.codeSince[c.alarm] ?? 0;
+            return;
+          }
+          // A message without the point says nothing of it: the part keeps its value.
+          if (s.v[c.point!] === undefined) return;
+          ps.known = true;
+          const h = holds(c, s) === true;
+          if (h && !ps.held) ps.since = ctx.now;
+          if (!h) ps.since = 0;
+          ps.held = h;
+        });
+        // A part's point not had since the start (a restart, then a message without it: the GD-2's
+        // reply): nothing is known of the alarm, and an alert restored from the journal stands.
+        if (a.when.all.some((c, j) => c.point !== undefined && !as.parts[j]!.known)) {
+          as.since = 0;
+          return;
+        }
+        as.active = as.parts.every((p) => p.held);
+        as.onset = as.active;
+        // The on-delay runs from the first part's onset: "not closed within 20 s" of the leak.
+        as.since = as.active ? as.parts[0]!.since : 0;
+        evaluated[i] = true;
       });
       // One condition per code: raised while any of its alarms holds, naming each that holds, at
       // the highest priority among them (the MFS-8's one FIRE_ALARM for smoke, heat and call point;
@@ -781,6 +906,18 @@ function onDelayOf(a: Alarm, settings: DeclaredSettings, doc: DeclaredProfileDoc
 }
 
 function describe(a: Alarm): string {
+  if ("all" in a.when)
+    return a.when.all
+      .map((c) =>
+        c.alarm !== undefined
+          ? c.alarm
+          : c.bit !== undefined
+            ? `${c.point} ${c.bit}`
+            : c.equals !== undefined
+              ? `${c.point} is ${String(c.equals)}`
+              : `${c.point} is not ${String(c.notEquals)}`,
+      )
+      .join(" and ");
   const w = a.when;
   const lim = (l: Limit) =>
     typeof l === "number"
@@ -792,6 +929,7 @@ function describe(a: Alarm): string {
           : `the ${l.setting}`;
   if (w.bit !== undefined) return `${w.point} ${w.bit}`;
   if (w.equals !== undefined) return `${w.point} is ${String(w.equals)}`;
+  if (w.notEquals !== undefined) return `${w.point} is not ${String(w.notEquals)}`;
   if (w.inclusive)
     return w.below !== undefined
       ? `${w.point} at or under ${lim(w.below)}`

@@ -127,8 +127,9 @@ const mqttField = z.strictObject({
     .optional(),
 });
 
-const condition = z.strictObject({
-  point: name,
+const conditionFields = {
+  /** Required but in an `all:` condition (checkReferences says so with its path). */
+  point: name.optional(),
   /** A bit: a flag name of a bitfield point, or a bit number of an integer point. */
   bit: z.union([name, z.number().int().min(0).max(31)]).optional(),
   below: limit.optional(),
@@ -146,12 +147,42 @@ const condition = z.strictObject({
    */
   inclusive: z.boolean().optional(),
   equals: z.union([z.number(), z.string(), z.boolean()]).optional(),
+  /** Holds while the point has a value other than this ("valve is not closed"); never before it has one. */
+  notEquals: z.union([z.number(), z.string(), z.boolean()]).optional(),
+};
+
+/**
+ * One part of an `all:` condition: a bit or an (in)equality of a point, or another alarm of the
+ * profile (`alarm: CODE`, holding while any alarm of that code holds, before its delays). A
+ * threshold (below/above, with its deadband) is an alarm of its own, named here by its code.
+ * One object with every key optional, not a union: a typo is named as an unknown field.
+ */
+const part = z.strictObject({
+  alarm: alertCode.optional(),
+  point: name.optional(),
+  bit: conditionFields.bit,
+  equals: conditionFields.equals,
+  notEquals: conditionFields.notEquals,
 });
+export type ConditionPart = z.output<typeof part>;
+
+/** A single condition: a point's bit, (in)equality or limit. */
+export type Condition = Omit<z.output<z.ZodObject<typeof conditionFields>>, "point"> & { point: string };
+
+/**
+ * `when:`, a condition, or conditions joined by AND (`all:`, the GD-2's "a GAS_LEAK whose valve is
+ * not closed", the GK-3's "cabinet door open while in service"). An alarm's on-delay then runs from
+ * the onset of the first part: "not closed within 20 s" are 20 s of the leak. checkReferences makes
+ * sure `point` is given, or `all` alone.
+ */
+const when = z
+  .strictObject({ ...conditionFields, all: z.array(part).min(2).max(8).optional() })
+  .transform((w) => w as Condition | { all: ConditionPart[] });
 
 const alarm = z.strictObject({
   code: alertCode,
   priority,
-  when: condition,
+  when,
   /** The text operators read in `causes`. Default: the condition in words. */
   cause: z.string().optional(),
   /** What operators read as the alert's name and what they should do, in the site's language (site.locale). */
@@ -259,6 +290,20 @@ export const declaredProfileSchema = z
         /** Field path of the device's clock, epoch ms. */
         time: z.string().optional(),
         fields: z.array(mqttField).min(1),
+        /**
+         * Message kinds (the GD-2's `t`: `hb`, `alarm`, `valve`, `reply`) and the fields each
+         * carries: a message of a listed kind without one of them is refused (`bad-field`, counted),
+         * as the code profile refuses a heartbeat without `fault`. The fields stay `required: false`
+         * (another kind does not carry them). `others: refuse`: a kind not listed is refused too.
+         */
+        kinds: z
+          .strictObject({
+            /** A string or integer field naming the kind. */
+            field: name,
+            require: z.record(z.string().min(1), z.array(name).min(1)),
+            others: z.enum(["accept", "refuse"]).default("accept"),
+          })
+          .optional(),
         /**
          * The device's answer to a command (the GD-2's `reply`): a message in which `when` holds is
          * one, its `id`, `command` and `result` string fields published as the command's second
@@ -457,6 +502,24 @@ function checkReferences(p: z.input<typeof declaredProfileSchema> & Record<strin
     else if (w.bit !== undefined) checkBit(["activityWhen"], w);
     else checkPoint(["activityWhen", "point"], w.point);
   }
+  const kinds = p.mqtt?.kinds;
+  if (kinds) {
+    const at = ["mqtt", "kinds"];
+    if (checkPoint([...at, "field"], kinds.field)) {
+      const type = points.get(kinds.field)!.type;
+      if (type !== "string" && type !== "integer")
+        issue([...at, "field"], `field "${kinds.field}" is ${type}: name a string or integer field`);
+      else if (type === "integer")
+        for (const k of Object.keys(kinds.require))
+          if (!/^-?\d+$/.test(k))
+            issue([...at, "require", k], `field "${kinds.field}" is an integer: "${k}" is not one`);
+    }
+    for (const [k, names] of Object.entries(kinds.require))
+      names.forEach((n, j) => {
+        if (checkPoint([...at, "require", k, j], n) && n === kinds.field)
+          issue([...at, "require", k, j], "the kind's own field needs no listing");
+      });
+  }
   const reply = p.mqtt?.reply;
   if (reply) {
     checkPoint(["mqtt", "reply", "when", "point"], reply.when.point);
@@ -489,17 +552,70 @@ function checkReferences(p: z.input<typeof declaredProfileSchema> & Record<strin
       if (JSON.stringify(a[key]) !== JSON.stringify(first[key]))
         issue(["alarms", i, key], `alarms sharing the code "${a.code}" must give the same ${key}`);
   });
+  // The codes of `all:` alarms: another `all:` cannot name them (no chains, no cycles).
+  const allCodes = new Set((p.alarms ?? []).filter((a) => a.when.all !== undefined).map((a) => a.code));
   (p.alarms ?? []).forEach((a, i) => {
     const w = a.when;
     const path = ["alarms", i, "when"];
-    const kinds = (["bit", "below", "above", "equals"] as const).filter((k) => w[k] !== undefined);
+    if (w.all !== undefined) {
+      const others = Object.keys(w).filter((k) => k !== "all" && w[k as keyof typeof w] !== undefined);
+      if (others.length > 0)
+        issue(path, `all: stands alone (move ${others.join(", ")} into one of its conditions)`);
+      w.all.forEach((c, j) => {
+        const at = [...path, "all", j];
+        if (c.alarm !== undefined) {
+          if (
+            c.point !== undefined ||
+            c.bit !== undefined ||
+            c.equals !== undefined ||
+            c.notEquals !== undefined
+          )
+            issue(at, "give alarm alone, or point with one of bit, equals, notEquals");
+          else if (c.alarm === a.code) issue([...at, "alarm"], "an alarm cannot name its own code");
+          else if (!codes.has(c.alarm))
+            issue([...at, "alarm"], `"${c.alarm}" is not another alarm of this profile`);
+          else if (allCodes.has(c.alarm))
+            issue([...at, "alarm"], `"${c.alarm}" is an all: alarm itself: name the alarms it joins instead`);
+          return;
+        }
+        if (c.point === undefined) {
+          issue(at, "give point (with one of bit, equals, notEquals), or alarm: CODE");
+          return;
+        }
+        const ks = (["bit", "equals", "notEquals"] as const).filter((k) => c[k] !== undefined);
+        if (ks.length !== 1) {
+          issue(
+            at,
+            `give exactly one of bit, equals, notEquals (got ${ks.join(", ") || "none"}); a limit (below/above) is an alarm of its own, named here by alarm: CODE`,
+          );
+          return;
+        }
+        if (ks[0] === "bit") checkBit(at, c as { point: string; bit: string | number });
+        else checkPoint([...at, "point"], c.point);
+      });
+      if (a.causeFrom !== undefined) checkPoint(["alarms", i, "causeFrom"], a.causeFrom);
+      checkOnDelay(a, i);
+      if (a.unless !== undefined && (!codes.has(a.unless) || a.unless === a.code))
+        issue(["alarms", i, "unless"], `"${a.unless}" is not another alarm of this profile`);
+      return;
+    }
+    if (w.point === undefined) {
+      issue(path, "give point (with one of bit, below, above, equals, notEquals), or all: [conditions]");
+      return;
+    }
+    const kinds = (["bit", "below", "above", "equals", "notEquals"] as const).filter(
+      (k) => w[k] !== undefined,
+    );
     if (kinds.length !== 1) {
-      issue(path, `give exactly one of bit, below, above, equals (got ${kinds.join(", ") || "none"})`);
+      issue(
+        path,
+        `give exactly one of bit, below, above, equals, notEquals (got ${kinds.join(", ") || "none"})`,
+      );
       return;
     }
     const kind = kinds[0]!;
-    if (kind === "bit") checkBit(path, w);
-    else if (kind === "equals") checkPoint([...path, "point"], w.point);
+    if (kind === "bit") checkBit(path, w as { point: string; bit: string | number });
+    else if (kind === "equals" || kind === "notEquals") checkPoint([...path, "point"], w.point);
     else {
       checkPoint([...path, "point"], w.point, "numeric");
       checkLimit([...path, kind], w[kind]);
@@ -514,6 +630,11 @@ function checkReferences(p: z.input<typeof declaredProfileSchema> & Record<strin
     if (w.inclusive !== undefined && kind !== "below" && kind !== "above")
       issue([...path, "inclusive"], "inclusive applies to below/above");
     if (a.causeFrom !== undefined) checkPoint(["alarms", i, "causeFrom"], a.causeFrom);
+    checkOnDelay(a, i);
+    if (a.unless !== undefined && (!codes.has(a.unless) || a.unless === a.code))
+      issue(["alarms", i, "unless"], `"${a.unless}" is not another alarm of this profile`);
+  });
+  function checkOnDelay(a: NonNullable<typeof p.alarms>[number], i: number): void {
     if (typeof a.onDelay === "object") {
       // Seconds, said so: a setting of another unit (or none) would be read as a duration by guess.
       const st = settings[a.onDelay.setting];
@@ -528,9 +649,7 @@ function checkReferences(p: z.input<typeof declaredProfileSchema> & Record<strin
           `setting "${a.onDelay.setting}" must have unit: s and a number default (seconds) to be an onDelay`,
         );
     }
-    if (a.unless !== undefined && (!codes.has(a.unless) || a.unless === a.code))
-      issue(["alarms", i, "unless"], `"${a.unless}" is not another alarm of this profile`);
-  });
+  }
   for (const [cmd, spec] of Object.entries(p.commands ?? {})) {
     if (p.transport === "modbus") {
       const r = modbusCommand.safeParse(spec);

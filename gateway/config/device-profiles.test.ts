@@ -151,8 +151,30 @@ describe("deviceProfiles in the site file", () => {
         alarms: [{ code: "TRIP", priority: 2, when: { point: "status", bit: "tripped", below: 3 } }],
       }),
     ).toEqual([
-      "deviceProfiles[0].alarms[0].when: give exactly one of bit, below, above, equals (got bit, below)",
+      "deviceProfiles[0].alarms[0].when: give exactly one of bit, below, above, equals, notEquals (got bit, below)",
     ]);
+    // An all: condition's part, by its path; a typo in one as an unknown field.
+    expect(
+      bad({
+        ...base,
+        alarms: [
+          {
+            code: "TRIP",
+            priority: 2,
+            when: {
+              all: [
+                { point: "status", bit: "tripped" },
+                { point: "status", bitt: "trip" },
+              ],
+            },
+          },
+        ],
+      }),
+    ).toEqual(
+      expect.arrayContaining([
+        "deviceProfiles[0].alarms[0].when.all[1].bitt: unknown field (did you mean bit?)",
+      ]),
+    );
     expect(bad({ ...base, model: "mfs8" })).toEqual([
       'deviceProfiles[0].model: "mfs8" is a built-in model; choose another name',
     ]);
