@@ -11,6 +11,7 @@ import { type CommandRequest, noDevice } from "./operator-actions.js";
 import type { DeviceEntry, Registry } from "./registry.js";
 import type { CommandOutcome, ModbusSouthbound } from "./southbound/modbus.js";
 import { type MqttCommandOutcome, sendMqttCommand } from "./southbound/mqtt-commands.js";
+import { DOWNLINK_TTL_MS, type DownlinkHooks } from "./southbound/pending-downlinks.js";
 import type { Counters } from "./stats.js";
 
 type Locale = "zh-CN" | "en";
@@ -92,8 +93,8 @@ export class DeviceCommands {
    * False when it was refused at once (an MQTT device's downlink); a Modbus write's outcome
    * comes later, in its result.
    */
-  automatic(device: DeviceEntry, command: string): boolean {
-    return this.run(AUTOMATIC, device.id, device, command, undefined);
+  automatic(device: DeviceEntry, command: string, still?: () => boolean): boolean {
+    return this.run(AUTOMATIC, device.id, device, command, undefined, still);
   }
 
   /**
@@ -107,6 +108,8 @@ export class DeviceCommands {
     device: DeviceEntry | undefined,
     command: string,
     value: unknown,
+    /** An automatic command's condition: while it holds, a queued downlink stays due. */
+    still?: () => boolean,
   ): boolean {
     let outcome: Outcome;
     try {
@@ -117,8 +120,17 @@ export class DeviceCommands {
         );
         return true;
       }
+      const now = this.clock.now();
       outcome = device
-        ? sendMqttCommand(this.publisher, device, command, sender.id, this.clock.now())
+        ? sendMqttCommand(
+            this.publisher,
+            device,
+            command,
+            sender.id,
+            now,
+            (id) => this.later(sender, device, command, id, still),
+            still ? null : now + DOWNLINK_TTL_MS,
+          )
         : noDevice(deviceId);
     } catch (err) {
       this.failed(sender, deviceId, command, err);
@@ -172,6 +184,50 @@ export class DeviceCommands {
       ...("id" in outcome && sender.id === null ? { id: outcome.id } : {}),
       at: this.clock.now(),
     });
+  }
+
+  /**
+   * A downlink that waited for its device (pending-downlinks.ts): its sender gets a second result
+   * when it is finally sent, or when it is given up (expired, dropped, withdrawn).
+   */
+  private later(
+    sender: Sender,
+    device: DeviceEntry,
+    command: string,
+    id: string,
+    still: (() => boolean) | undefined,
+  ): DownlinkHooks {
+    const result = (fields: object) => {
+      try {
+        this.publisher.commandResult(device.id, command, {
+          deviceId: device.id,
+          command,
+          ...sender.echo,
+          id,
+          ...fields,
+          at: this.clock.now(),
+        });
+      } catch (err) {
+        this.log.error({ err, ...sender.echo, deviceId: device.id, command }, "command result not published");
+      }
+    };
+    return {
+      ...(still ? { still } : {}),
+      delivered: (waitedMs) => {
+        this.log.info({ ...sender.echo, deviceId: device.id, command, id, waitedMs }, `${sender.kind} command sent late`);
+        result({ ok: true, sent: true, waitedMs });
+      },
+      lost: (error) => {
+        this.counters.reject(sender.kind, `cmd-${error}`);
+        this.log.warn({ ...sender.echo, deviceId: device.id, command, id, error }, `${sender.kind} command not sent`);
+        result({
+          ok: false,
+          sent: false,
+          error,
+          ...(this.failureText ? { message: this.failureText(device.id, command, { error }) } : {}),
+        });
+      },
+    };
   }
 
   /** The send threw (the bus, the downlink): counted, logged and answered `internal`; never thrown on. */

@@ -14,6 +14,7 @@ import type { NorthboundSink } from "../northbound/sink.js";
 import type { Counters } from "../stats.js";
 import type { AccessPolicy, Identity } from "./access.js";
 import { type HookContext, installHooks } from "./aedes-hooks.js";
+import { DownlinkPresence } from "./downlink-presence.js";
 import { slimParser } from "./aedes-patches.js";
 import { compactClient, shareClientListeners } from "./client-memory.js";
 import { type ConnectionLimits, DEFAULT_CONNECTION_LIMITS, SocketLimits } from "./connection-limits.js";
@@ -173,6 +174,18 @@ export class EmbeddedBroker implements NorthboundSink {
     this.telemetryPrefix = `linli/${policy.site}/telemetry/`;
     this.loginDeps = { limits, policy, counters, rateLog };
     this.takeover = new AedesTakeover(aedes);
+    this.presence = new DownlinkPresence(aedes, this.identities);
+    this.presence.onReady = (topic) => this.downlinkReady(topic);
+  }
+
+  /** Devices' downlink subscriptions live on aedes' listeners. */
+  private readonly presence: DownlinkPresence;
+  /** A device's downlink subscription became live, on either listener (its topic). */
+  downlinkReady: (topic: string) => void = () => {};
+
+  /** The device of this downlink topic is connected, to either listener, and subscribed to it. */
+  downlinkLive(topic: string): boolean {
+    return this.presence.has(topic) || (this.front?.hasDownlink(topic) ?? false);
   }
 
   static async start(opts: {
@@ -329,6 +342,7 @@ export class EmbeddedBroker implements NorthboundSink {
           log: opts.log,
           rateLog: opts.rateLog,
           takeOver: (clientId) => broker.takeover.takeOver(clientId),
+          downlinkReady: (topic) => broker.downlinkReady(topic),
         }).catch((err: NodeJS.ErrnoException) => {
           err.message = `mqtt.deviceListener (${opts.deviceListener?.host}:${opts.deviceListener?.port}): ${err.message}`;
           throw err;

@@ -10,10 +10,16 @@ import { type Rejection, reject } from "../../core/index.js";
 import { type CommandReply, commandOf, type MqttDeviceProfile, unknownCommand } from "../../devices/index.js";
 import type { CommandFailureText } from "../content/command-text.js";
 import type { Publisher } from "../northbound/publisher.js";
+import type { DownlinkHooks } from "./pending-downlinks.js";
 import type { DeviceEntry } from "../registry.js";
 
-/** The downlink left (a command the gateway refuses is a `Rejection`). */
-export type MqttCommandOutcome = { ok: true; sent: true; id: string };
+/**
+ * The downlink left, or waits for the device's next login (`queued`, pending-downlinks.ts; a
+ * command the gateway refuses is a `Rejection`).
+ */
+export type MqttCommandOutcome =
+  | { ok: true; sent: true; id: string }
+  | { ok: true; sent: false; queued: true; expiresAt?: number; id: string };
 
 /** Longest operator id passed to a device: a reply carrying it must fit the device's payload limit. */
 const MAX_ID = 64;
@@ -31,6 +37,10 @@ export function sendMqttCommand(
   name: string,
   requestId: string | number | null,
   at: number,
+  /** What becomes of it if it has to wait (told to the sender later). */
+  hooks: (id: string) => DownlinkHooks = () => ({}),
+  /** When a queued one expires, if it does: for the first result. */
+  expiresAt: number | null = null,
 ): MqttCommandOutcome | Rejection {
   const profile = device.profile as MqttDeviceProfile;
   const command = commandOf(profile, name);
@@ -41,10 +51,12 @@ export function sendMqttCommand(
       : requestId !== null && typeof requestId === "number"
         ? String(requestId)
         : commandId(at);
-  if (!publisher.downlink(device, command.message(id)))
+  const sent = publisher.downlink(device, command.message(id), hooks(id));
+  if (!sent)
     return reject("no-downlink", `${device.id} has no downlink topic`, {
       zh: `设备 ${device.id} 没有下行主题`,
     });
+  if (sent === "queued") return { ok: true, sent: false, queued: true, ...(expiresAt === null ? {} : { expiresAt }), id };
   return { ok: true, sent: true, id };
 }
 
