@@ -214,12 +214,18 @@ export class DeviceCommands {
     return {
       ...(still ? { still } : {}),
       delivered: (waitedMs) => {
-        this.log.info({ ...sender.echo, deviceId: device.id, command, id, waitedMs }, `${sender.kind} command sent late`);
+        this.log.info(
+          { ...sender.echo, deviceId: device.id, command, id, waitedMs },
+          `${sender.kind} command sent late`,
+        );
         result({ ok: true, sent: true, waitedMs });
       },
       lost: (error) => {
         this.counters.reject(sender.kind, `cmd-${error}`);
-        this.log.warn({ ...sender.echo, deviceId: device.id, command, id, error }, `${sender.kind} command not sent`);
+        this.log.warn(
+          { ...sender.echo, deviceId: device.id, command, id, error },
+          `${sender.kind} command not sent`,
+        );
         result({
           ok: false,
           sent: false,

@@ -47,7 +47,7 @@ import { type DeviceEntry, Registry } from "./registry.js";
 import { type ReloadResult, reloadGateway } from "./reload.js";
 import { DeviceRuleContext } from "./rule-context.js";
 import { type BusReport, type LinkFactory, ModbusSouthbound, StartupError } from "./southbound/modbus.js";
-import { PendingDownlinks, type PendingDownlinkStats } from "./southbound/pending-downlinks.js";
+import { type PendingDownlinkStats, PendingDownlinks } from "./southbound/pending-downlinks.js";
 import {
   downForMs,
   dropStaleCopies,

@@ -266,7 +266,8 @@ export class AlertEngine {
   hasActive(subjectId: string, priority: number): boolean {
     const ss = this.subjects.get(subjectId);
     if (ss === undefined) return false;
-    for (const ks of ss.keys.values()) if (ks.alert?.conditionActive && ks.alert.priority <= priority) return true;
+    for (const ks of ss.keys.values())
+      if (ks.alert?.conditionActive && ks.alert.priority <= priority) return true;
     return false;
   }
 

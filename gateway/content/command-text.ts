@@ -28,7 +28,7 @@ const ZH_WHY: Record<string, string> = {
   "device-unknown": "设备不认识该命令",
   "downlink-expired": "设备一直未连接，命令已过期，未发送",
   "downlink-dropped": "该设备待发命令过多，本命令（最早的一条）已丢弃，未发送",
-  "downlink-withdrawn": "设备重新连接前情况已结束（或设备已移除），命令未发送",
+  "downlink-withdrawn": "设备重新连接前情况已结束，命令未发送",
 };
 
 const EN_WHY: Record<string, string> = {
@@ -45,8 +45,9 @@ const EN_WHY: Record<string, string> = {
   "device-fault": "the device has a fault and refused it",
   "device-unknown": "the device does not know the command",
   "downlink-expired": "the device did not connect before the command expired; not sent",
-  "downlink-dropped": "too many commands were waiting for the device; this one, the oldest, was dropped, not sent",
-  "downlink-withdrawn": "the condition ended (or the device was removed) before the device reconnected; not sent",
+  "downlink-dropped":
+    "too many commands were waiting for the device; this one, the oldest, was dropped, not sent",
+  "downlink-withdrawn": "the condition ended before the device reconnected; not sent",
 };
 
 /** Says a failure in `locale`, naming the device and command. */

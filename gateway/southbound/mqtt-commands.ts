@@ -10,8 +10,8 @@ import { type Rejection, reject } from "../../core/index.js";
 import { type CommandReply, commandOf, type MqttDeviceProfile, unknownCommand } from "../../devices/index.js";
 import type { CommandFailureText } from "../content/command-text.js";
 import type { Publisher } from "../northbound/publisher.js";
-import type { DownlinkHooks } from "./pending-downlinks.js";
 import type { DeviceEntry } from "../registry.js";
+import type { DownlinkHooks } from "./pending-downlinks.js";
 
 /**
  * The downlink left, or waits for the device's next login (`queued`, pending-downlinks.ts; a
@@ -56,7 +56,8 @@ export function sendMqttCommand(
     return reject("no-downlink", `${device.id} has no downlink topic`, {
       zh: `设备 ${device.id} 没有下行主题`,
     });
-  if (sent === "queued") return { ok: true, sent: false, queued: true, ...(expiresAt === null ? {} : { expiresAt }), id };
+  if (sent === "queued")
+    return { ok: true, sent: false, queued: true, ...(expiresAt === null ? {} : { expiresAt }), id };
   return { ok: true, sent: true, id };
 }
 

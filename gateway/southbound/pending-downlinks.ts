@@ -125,19 +125,6 @@ export class PendingDownlinks {
     }
   }
 
-  /** A device removed (reload): its pending downlinks are dropped, their senders told. */
-  forget(topic: string): void {
-    const queue = this.byTopic.get(topic);
-    if (queue === undefined) return;
-    this.byTopic.delete(topic);
-    for (const p of queue) this.lose(p, "downlink-withdrawn");
-  }
-
-  /** Downlinks waiting for this topic's device. */
-  pendingFor(topic: string): number {
-    return this.byTopic.get(topic)?.length ?? 0;
-  }
-
   stats(): PendingDownlinkStats {
     let pending = 0;
     for (const q of this.byTopic.values()) pending += q.length;
