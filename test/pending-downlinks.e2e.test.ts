@@ -203,3 +203,34 @@ describe.each(["aedes", "device listener"] as const)(
     });
   },
 );
+
+describe("downlinks to a device with a persistent session (aedes)", () => {
+  it("a detector that logs in again with its session present (no SUBSCRIBE) gets what waited for it, once", async () => {
+    const base = testConfig();
+    const g = await startGateway({
+      config: {
+        ...base,
+        devices: [...(base.devices ?? []), { id: "k-1", model: "gd2", password: "pw-k1", household: "hh-1" }],
+        storage: { enabled: false },
+      },
+    });
+    gw = g;
+    const ops = await connect(g, OPS.name, OPS.password);
+    clients.push(ops);
+    expect(await ops.subscribe(`linli/${SITE}/#`)).toBe(1);
+    const k = await connect(g, "k-1", "pw-k1", { clean: false });
+    expect(await k.subscribe("devices/gd2/k-1/down")).toBe(1);
+    await k.end();
+    await sleep(100);
+
+    await ops.publish(`linli/${SITE}/cmd/k-1/self_test`, JSON.stringify({ id: "s-1", by: "Wang Li" }));
+    await ops.waitFor((m) => m.topic.endsWith("/self_test/result"));
+    const back = await connect(g, "k-1", "pw-k1", { clean: false });
+    clients.push(back);
+    const down = await back.waitFor((m) => m.topic === "devices/gd2/k-1/down");
+    expect(down.json()).toEqual({ cmd: "self_test", id: "s-1" });
+    await ops.waitFor((m) => m.topic.endsWith("/self_test/result") && m.json().sent === true);
+    await sleep(200);
+    expect(back.on("/down")).toHaveLength(1);
+  });
+});
