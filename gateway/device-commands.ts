@@ -4,7 +4,7 @@
  */
 import { type Clock, isRejection, type Rejection, rejectionText } from "../core/index.js";
 import type { AnyProfile } from "../devices/index.js";
-import type { CommandFailureText } from "./content/command-text.js";
+import type { CommandFailureText, CommandNotConnectedText } from "./content/command-text.js";
 import type { Logger } from "./log.js";
 import type { Publisher } from "./northbound/publisher.js";
 import { type CommandRequest, noDevice } from "./operator-actions.js";
@@ -66,6 +66,8 @@ export class DeviceCommands {
     private readonly locale: () => Locale = () => "zh-CN",
     /** What a failure after sending says, naming the device (content/command-text.ts); null: nothing. */
     private readonly failureText: CommandFailureText | null = null,
+    /** What a command queued for a device with no connection says (content/command-text.ts). */
+    private readonly notConnectedText: CommandNotConnectedText | null = null,
   ) {}
 
   /**
@@ -179,6 +181,10 @@ export class DeviceCommands {
       // A failure after sending (timeout, Modbus exception): what the refusals have, `message`.
       ...(!isRejection(outcome) && !outcome.ok && this.failureText
         ? { message: this.failureText(deviceId, command, outcome) }
+        : {}),
+      // Queued for a device with no connection: `ok`, said so that nobody takes it as done.
+      ...(!isRejection(outcome) && "deviceConnected" in outcome && this.notConnectedText
+        ? { message: this.notConnectedText(deviceId, command) }
         : {}),
       // The id the device will answer with (one the gateway made up when the request had none).
       ...("id" in outcome && sender.id === null ? { id: outcome.id } : {}),

@@ -24,7 +24,11 @@ import { ConfigRefusal } from "./config-refusal.js";
 import type { ConsoleServer } from "./console/server.js";
 import { SampleConsumer } from "./consume.js";
 import { AlertContentBuilder, escalationInfo } from "./content/alert-content.js";
-import { type CommandFailureText, commandFailureText } from "./content/command-text.js";
+import {
+  type CommandFailureText,
+  commandFailureText,
+  commandNotConnectedText,
+} from "./content/command-text.js";
 import { DeviceCommands } from "./device-commands.js";
 import { deviceRateLimiter, gateIngest, sweepDeviceRate } from "./device-rate.js";
 import { beginStartHeap, holdsStartHeap, START_HEAP_HOLD_MS } from "./heap.js";
@@ -421,6 +425,13 @@ export class Gateway {
       this.clock,
       () => this.locale(),
       this.failureText,
+      (deviceId, command) =>
+        commandNotConnectedText(
+          this.locale(),
+          this.content.nameDevice(deviceId),
+          command,
+          this.content.nameCommand(deviceId, command),
+        ),
     );
     this.ops = new OperatorCommands(
       this.engine,

@@ -134,6 +134,12 @@ describe.skipIf(!browserThere)("operators' console: not live, P1 on top, keyboar
     await bar.waitFor({ state: "visible", timeout: 5000 });
     expect(await bar.textContent()).toContain("1 条一级告警未确认：紧急呼叫 · 1号楼 101室 张阿姨");
     expect(await page.title()).toBe("【1 条一级告警未确认】邻里 · 运营控制台");
+    // In English, English punctuation (it read "not acknowledged：" with the Chinese colon).
+    await page.locator("header .lang").click();
+    expect(await bar.textContent()).toContain(
+      "1 P1 alert(s) not acknowledged: Emergency call · 1号楼 101室 张阿姨",
+    );
+    await page.locator("header .lang").click();
 
     // Long after the flash, scrolled to the bottom of the page: still in view.
     await page.waitForTimeout(3500);
@@ -202,6 +208,60 @@ describe.skipIf(!browserThere)("operators' console: not live, P1 on top, keyboar
     await page
       .locator("#results li", { hasText: "住户外出/回家 2号楼 203室 李大爷：成功" })
       .waitFor({ timeout: 5000 });
+    // Away until a time (a request from the command line, operators' guide): the table says until when.
+    const ops = await connect(g, OPERATOR.name, OPERATOR.password);
+    clients.push(ops);
+    const until = Math.floor(Date.now() / 60_000) * 60_000 + 3 * 86_400_000;
+    const p = Object.fromEntries(
+      new Intl.DateTimeFormat("en-GB", {
+        timeZone: "Asia/Shanghai",
+        month: "2-digit",
+        day: "2-digit",
+        hour: "2-digit",
+        minute: "2-digit",
+        hourCycle: "h23",
+      })
+        .formatToParts(until)
+        .map((x) => [x.type, x.value]),
+    );
+    await ops.publish("linli/hp/away/hh-101", JSON.stringify({ away: true, until }));
+    await page
+      .locator('#households tr[data-household="hh-101"]', {
+        hasText: `外出（至 ${p.month}/${p.day} ${p.hour}:${p.minute}`,
+      })
+      .waitFor({ timeout: 5000 });
+    await page.close();
+  }, 60_000);
+
+  it("says a device command that left for a device with no connection was not delivered, not 成功", async () => {
+    const page = await openConsole();
+    const g = gw as Gateway;
+    const pendant = await connect(g, "pend-1", "pw-pend-1");
+    await pendant.end();
+    const ops = await connect(g, OPERATOR.name, OPERATOR.password);
+    clients.push(ops);
+    await ops.publish("linli/hp/cmd/pend-1/locate", JSON.stringify({ id: "l-1" }));
+    const line = page.locator("#results li", { hasText: "未送达，设备重新连接后发送" });
+    await line.waitFor({ timeout: 5000 });
+    expect(await line.textContent()).toContain("设备当前未连接");
+    expect(await line.getAttribute("class")).toBe("refused");
+    await page.close();
+  }, 60_000);
+
+  it("shows why an alert is shelved, for the next shift", async () => {
+    const page = await openConsole();
+    const door2 = await connect(gw as Gateway, "door-2", "pw-door-2");
+    clients.push(door2);
+    await door2.publish("devices/ds10/door-2/up", doorMsg(2, "closed", { tamper: true }));
+    const card = page.locator('[data-code="TAMPER"]').filter({ hasText: "2号楼 203室 李大爷" });
+    await card.locator('button[data-action="shelve"]').click();
+    await page.locator("#dialog[open]").waitFor({ timeout: 2000 });
+    // What the field is for: the shelve's reason (its `reason`), not an ack's note.
+    expect(await page.locator("#dialog-note-row span").textContent()).toBe("原因（可选）");
+    await page.fill("#dialog-note", "外壳松动，明天维修");
+    await page.click("#dialog-ok");
+    await card.locator(".badge", { hasText: "已搁置" }).waitFor({ timeout: 5000 });
+    await card.filter({ hasText: "外壳松动，明天维修" }).waitFor({ timeout: 2000 });
     await page.close();
   }, 60_000);
 });

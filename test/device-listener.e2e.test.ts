@@ -411,6 +411,30 @@ describe("the device listener: devices served by a worker thread", () => {
     expect(gw.counters.rejected("ec200", "subscribe-not-allowed")).toBe(2);
   });
 
+  it("a command's result knows a device connected here from one with no connection", async () => {
+    const p = await device("p-1", "pw-p1");
+    expect(await p.subscribe("devices/ec200/p-1/down")).toBe(1);
+    const result = async (id: string) => {
+      await ops.publish(`linli/${SITE}/cmd/p-1/locate`, JSON.stringify({ id }));
+      return (
+        await ops.waitFor((x) => x.topic.endsWith("/cmd/p-1/locate/result") && x.json().id === id)
+      ).json();
+    };
+    const here = await result("l-1");
+    expect(here).toMatchObject({ ok: true, sent: true });
+    expect(here).not.toHaveProperty("deviceConnected");
+    await p.waitFor((x) => x.topic === "devices/ec200/p-1/down");
+    await p.end();
+    for (let i = 0; i < 100 && gw.broker.deviceListenerConnections > 0; i++) await sleep(50);
+    expect(gw.broker.deviceListenerConnections).toBe(0);
+    expect(await result("l-2")).toMatchObject({
+      ok: true,
+      sent: false,
+      queued: true,
+      deviceConnected: false,
+    });
+  });
+
   it("refuses bad passwords, unknown devices, operators and borrowed client ids, with the CONNACK codes of the main listener", async () => {
     expect(await refusedWith({ username: "p-1", password: "wrong", clientId: "ec200-p-1" })).toBe(4);
     expect(await refusedWith({ username: "nobody", password: "x", clientId: "nobody" })).toBe(4);

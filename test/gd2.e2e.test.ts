@@ -71,6 +71,20 @@ const alertOf = (code: string, state?: string) => (m: Received) =>
   (state === undefined || m.json().state === state);
 
 describe("GD-2 against a real gateway", () => {
+  it("a command to a detector with no connection says so: queued, not delivered, not to be taken as done", async () => {
+    const { gw: g, ops: o } = await site({ name: "燃气报警器", location: "厨房" });
+    const d = await detector(g);
+    await d.stop();
+    await sleep(200);
+    await o.publish(`linli/${SITE}/cmd/k-1/valve_close`, JSON.stringify({ id: "r-9", by: "Wang Li" }));
+    const result = (await o.waitFor((m) => m.topic.endsWith("/cmd/k-1/valve_close/result"))).json();
+    // It waits for the detector's next login (0.13.44, test/pending-downlinks.e2e.test.ts).
+    expect(result).toMatchObject({ id: "r-9", ok: true, sent: false, queued: true, deviceConnected: false });
+    expect(result.message).toBe(
+      "住户 hh-1 的燃气报警器（厨房）：设备当前未连接，命令“关闭燃气阀”尚未送达，将在设备重新连接后发送：不要当作已执行",
+    );
+  });
+
   it("a gas leak is a P1 GAS_LEAK; an operator's valve_close reaches the detector, its reply and the valve come back", async () => {
     const { gw: g, ops: o } = await site({});
     const d = await detector(g);
@@ -91,6 +105,9 @@ describe("GD-2 against a real gateway", () => {
       expect.objectContaining({ id: "r-1", by: "Wang Li", ok: true, sent: true }),
       expect.objectContaining({ id: "r-1", command: "valve_close", ok: true, reply: "ok" }),
     ]);
+    // Connected: nothing to warn about.
+    expect(results()[0]).not.toHaveProperty("deviceConnected");
+    expect(results()[0]).not.toHaveProperty("message");
     expect(d.commandsReceived).toEqual([{ cmd: "valve_close", id: "r-1" }]);
     // The valve has moved: its message updates the open alert's detail.
     await o.waitFor(

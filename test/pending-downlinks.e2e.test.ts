@@ -122,7 +122,13 @@ describe.each(["aedes", "device listener"] as const)(
       // The alarm goes out, then the detector's Wi-Fi drops before the downlink could reach it.
       await k.publish("devices/gd2/k-1/up", gd2Msg(1, { lel: 30, level: "high" }));
       const first = await ops.waitFor((m) => m.topic.endsWith("/cmd/k-1/valve_close/result"));
-      expect(first.json()).toMatchObject({ by: "gateway", ok: true, sent: false, queued: true });
+      expect(first.json()).toMatchObject({
+        by: "gateway",
+        ok: true,
+        sent: false,
+        queued: true,
+        deviceConnected: false,
+      });
       expect(first.json().expiresAt).toBeUndefined();
       const id = first.json().id as string;
       await away(k);

@@ -108,6 +108,23 @@ describe("LoginGuard", () => {
     expect(g.admitLogin("10.0.3.7", "duty", "operator")?.kind).toBe("address");
   });
 
+  it("a device that last logged in from a banned address may still log in from it (pendants on one base station)", () => {
+    const { g } = guard();
+    g.succeeded("10.0.4.2", "p1", "device");
+    // Another pendant on the same base station keeps trying an old password.
+    for (let i = 0; i < 10; i++) g.failed("10.0.4.2", "p2", "device", true);
+    expect(g.admitLogin("10.0.4.2", "p1", "device")).toBeNull();
+    expect(g.admitLogin("10.0.4.2", "p2", "device")?.kind).toBe("address");
+    expect(g.admitLogin("10.0.4.2", "p3", "device")?.kind).toBe("address");
+    // Its own username banned (guessed from here), it still passes from its good address.
+    for (let i = 0; i < 10; i++) g.failed("10.0.4.2", "p1", "device", true);
+    expect(g.admitLogin("10.0.4.2", "p1", "device")).toBeNull();
+    expect(g.admitLogin("10.0.4.9", "p1", "device")?.kind).toBe("username");
+    // Its good address is its last one: logged in elsewhere since, the ban here applies to it too.
+    g.succeeded("10.0.4.3", "p1", "device");
+    expect(g.admitLogin("10.0.4.2", "p1", "device")?.kind).toBe("address");
+  });
+
   it("failures spread wider than the window do not ban", () => {
     const { g, bans, advance } = guard();
     for (let i = 0; i < 6; i++) {

@@ -17,6 +17,8 @@
  * - A banned device username is refused without its password being checked,
  *   except from the address it last logged in from successfully: guessing a
  *   pendant's password from elsewhere must not lock the pendant itself out.
+ *   From that address a device (an operator likewise) passes its scope's address
+ *   ban too: another account's failures there must not lock it out.
  *   Operator usernames are never banned: anyone on the LAN could otherwise
  *   lock every operator out from every other address, during an incident.
  * - Tables are bounded (maxTracked each): the least recently seen address is
@@ -146,9 +148,15 @@ export class LoginGuard {
     const t = this.now();
     // A desk whose console reconnects (a network blip) while a colleague's typos have banned its
     // address must not lose its alerts: an operator who last logged in from here is let through to
-    // the password check (itself queued and bounded), as a device is from its last good address.
+    // the password check (itself queued and bounded). So is a device from its last good address:
+    // a base station carries many pendants on one address, and one pendant with a wrong password
+    // (not yet given its rotated secret) banned the address for all of them, so a pendant that
+    // reconnected after a blip could not send its press for 5 minutes.
     const regular =
-      claimant === "operator" && username !== undefined && this.operatorGood.get(username) === address;
+      username !== undefined &&
+      (claimant === "operator"
+        ? this.operatorGood.get(username) === address
+        : claimant === "device" && this.users.get(username)?.goodAddress === address);
     for (const scope of SCOPES[claimant]) {
       const until = this.addressBanEnd(scope, address, t);
       if (until !== null && !regular) return { kind: "address", until, ms: until - t };

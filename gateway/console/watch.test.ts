@@ -55,6 +55,17 @@ describe("console watch", () => {
     expect(isQuiet({ state: "active-unacknowledged", test: true })).toBe(true);
   });
 
+  it("never greys a P1 of a device out of service that nobody acknowledged: someone pressed it", async () => {
+    const { isQuiet } = (await load()) as unknown as { isQuiet: (a: object) => boolean };
+    const call = { priority: 1, state: "active-unacknowledged", suppression: "out-of-service" };
+    expect(isQuiet(call)).toBe(false);
+    expect(isQuiet({ ...call, state: "cleared-unacknowledged" })).toBe(false);
+    expect(isQuiet({ ...call, state: "active-acknowledged" })).toBe(true);
+    // Test mode stays grey (nobody is sent out), as does a P2 of a device out of service.
+    expect(isQuiet({ ...call, test: true })).toBe(true);
+    expect(isQuiet({ ...call, priority: 2 })).toBe(true);
+  });
+
   it("sounds again every 30 s while a P1 waits, never with none waiting", async () => {
     const { reminderDue, P1_REMINDER_MS } = await load();
     expect(P1_REMINDER_MS).toBe(30_000);

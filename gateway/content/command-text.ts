@@ -75,3 +75,25 @@ export function commandFailureText(
   const cmd = name === null ? `command ${command}` : `command "${name}"`;
   return `${device}: ${cmd} failed: ${why}${exception}`;
 }
+
+/** Says that a command waits for a device with no connection, naming it and the command. */
+export type CommandNotConnectedText = (deviceId: string, command: string) => string;
+
+/**
+ * "1号楼 101室 张阿姨的燃气报警器（厨房）：设备当前未连接，命令“关闭燃气阀”尚未送达…": the result
+ * is `ok` (queued for the device's next login, southbound/pending-downlinks.ts), and an operator
+ * must not read it as done.
+ */
+export function commandNotConnectedText(
+  locale: Locale,
+  device: string,
+  command: string,
+  name: string | null = null,
+): string {
+  if (locale === "zh-CN") {
+    const cmd = name === null ? `命令 ${command} ` : `命令“${name}”`;
+    return `${device}：设备当前未连接，${cmd}尚未送达，将在设备重新连接后发送：不要当作已执行`;
+  }
+  const cmd = name === null ? `command ${command}` : `command "${name}"`;
+  return `${device}: not connected now; ${cmd} is not delivered yet and will be sent when it reconnects: do not take it as done`;
+}

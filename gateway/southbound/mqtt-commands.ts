@@ -14,12 +14,13 @@ import type { DeviceEntry } from "../registry.js";
 import type { DownlinkHooks } from "./pending-downlinks.js";
 
 /**
- * The downlink left, or waits for the device's next login (`queued`, pending-downlinks.ts; a
- * command the gateway refuses is a `Rejection`).
+ * The downlink left, or waits for the device's next login (`queued`, pending-downlinks.ts: the
+ * device has no connection subscribed to its downlink, `deviceConnected: false`); a command the
+ * gateway refuses is a `Rejection`.
  */
 export type MqttCommandOutcome =
   | { ok: true; sent: true; id: string }
-  | { ok: true; sent: false; queued: true; expiresAt?: number; id: string };
+  | { ok: true; sent: false; queued: true; deviceConnected: false; expiresAt?: number; id: string };
 
 /** Longest operator id passed to a device: a reply carrying it must fit the device's payload limit. */
 const MAX_ID = 64;
@@ -57,7 +58,14 @@ export function sendMqttCommand(
       zh: `设备 ${device.id} 没有下行主题`,
     });
   if (sent === "queued")
-    return { ok: true, sent: false, queued: true, ...(expiresAt === null ? {} : { expiresAt }), id };
+    return {
+      ok: true,
+      sent: false,
+      queued: true,
+      deviceConnected: false,
+      ...(expiresAt === null ? {} : { expiresAt }),
+      id,
+    };
   return { ok: true, sent: true, id };
 }
 

@@ -32,7 +32,8 @@ export function consoleSiteConfig(consolePort: number, extra: Partial<ConfigInpu
     operators: [OPERATOR],
     households: [
       { id: "hh-101", name: "1号楼 101室 张阿姨" },
-      { id: "hh-203", name: "2号楼 203室 李大爷" },
+      // As examples/community.yaml writes a household: the resident apart from the flat.
+      { id: "hh-203", name: "2号楼 203室", residentName: "李大爷" },
     ],
     devices: [
       { id: "pend-1", model: "ec200", password: "pw-pend-1", household: "hh-101", name: "张阿姨的呼叫器" },

@@ -235,6 +235,11 @@ export class DeviceFrontEnd {
     });
   }
 
+  /** Whether a device connected here subscribes to this downlink topic. */
+  hasDownlink(topic: string): boolean {
+    return this.running && this.downlinks.has(topic);
+  }
+
   /** A downlink for a device connected here (its subscribed downlink topic): true if sent. */
   deliver(topic: string, payload: Buffer, qos: 0 | 1): boolean {
     const c = this.downlinks.get(topic);
@@ -484,11 +489,6 @@ export class DeviceFrontEnd {
     this.send({ t: "suback", conn, messageId, granted });
     // After the SUBACK: what waited for this device follows it (southbound/pending-downlinks.ts).
     if (ready !== null) this.opts.downlinkReady?.(ready);
-  }
-
-  /** The device of this downlink topic is connected here and subscribed to it. */
-  hasDownlink(topic: string): boolean {
-    return this.running && this.downlinks.has(topic);
   }
 
   private dropDownlink(c: FrontConnection): void {

@@ -7,6 +7,7 @@ import {
   commandName,
   deviceLabel,
   householdLabel,
+  householdWithResident,
   metricsText,
   STRINGS,
   stateKey,
@@ -545,7 +546,7 @@ function stopResolving() {
  */
 function alertLabel(a) {
   const who = a.household
-    ? householdName(a.household, a.householdName)
+    ? householdWho(a.household, a.householdName, a.residentName)
     : a.model === "gateway"
       ? t("theGateway")
       : deviceName(a.deviceId, a.deviceName, a.model);
@@ -555,6 +556,12 @@ function alertLabel(a) {
 /** A household's name (the alert's, else the site's), else "住户 hh-1". */
 function householdName(id, name) {
   return householdLabel(state.lang || "zh-CN", id, name ?? household(id)?.name);
+}
+
+/** A household and its resident (the alert's, else the site's): "1号楼 101室 张阿姨". */
+function householdWho(id, name, resident) {
+  const h = household(id);
+  return householdWithResident(state.lang || "zh-CN", id, name ?? h?.name, resident ?? h?.residentName);
 }
 
 /** A device's name (the alert's, else the site's), else its model and id: "燃气报警器 g-1". */
@@ -607,9 +614,11 @@ function alarm() {
 
 // ---- operator actions ------------------------------------------------------
 
-function ask(title, withDuration, withNote = true) {
+/** `noteLabel`: the note is the request's `reason` for shelve and out of service, its `note` for an ack. */
+function ask(title, withDuration, withNote = true, noteLabel = "note") {
   const dialog = $("#dialog");
   $("#dialog-title").textContent = title;
+  $("#dialog-note-row span").textContent = t(noteLabel);
   $("#dialog-duration-row").hidden = !withDuration;
   $("#dialog-note-row").hidden = !withNote;
   // Only what the site allows (alerts.shelveMax): a longer choice would be refused as shelve-too-long.
@@ -638,12 +647,12 @@ async function onAction(event) {
     const r = await ask(`${t("ack")} · ${button.dataset.label}`, false);
     if (r) publish(`ack/${target}`, r.note ? { note: r.note } : {});
   } else if (action === "shelve") {
-    const r = await ask(`${t("shelve")} · ${button.dataset.label}`, true);
+    const r = await ask(`${t("shelve")} · ${button.dataset.label}`, true, true, "reasonNote");
     if (r) publish(`shelve/${target}`, { duration: r.duration, reason: r.note || undefined });
   } else if (action === "unshelve") {
     publish(`unshelve/${target}`, {});
   } else if (action === "service") {
-    const r = await ask(`${button.textContent} · ${button.dataset.label}`, false);
+    const r = await ask(`${button.textContent} · ${button.dataset.label}`, false, true, "reasonNote");
     if (r)
       publish(`service/${target}`, {
         inService: button.dataset.value === "true",
@@ -708,7 +717,7 @@ function codeName(code) {
 function alertCard(a) {
   const h = household(a.household);
   const d = device(a.deviceId);
-  const place = a.household ? householdName(a.household, a.householdName) : null;
+  const place = a.household ? householdWho(a.household, a.householdName, a.residentName) : null;
   const room = a.room ?? h?.room;
   const resident = a.residentName ?? h?.residentName;
   const phone = a.contactPhone ?? h?.contactPhone;
@@ -793,8 +802,13 @@ function alertCard(a) {
             `${t("ackedBy")}${t("colon")}${a.ackedBy}${a.ackNote ? `${t("open")}${a.ackNote}${t("close")}` : ""}`,
           )
         : "",
+      // The reason is what the next shift needs to leave it shelved ("外壳松动，明天维修").
       a.shelvedBy
-        ? el("span", {}, `${t("shelvedBy")}${t("colon")}${a.shelvedBy} → ${fmtTime(a.shelvedUntil)}`)
+        ? el(
+            "span",
+            {},
+            `${t("shelvedBy")}${t("colon")}${a.shelvedBy} → ${fmtTime(a.shelvedUntil)}${a.shelveReason ? `${t("open")}${a.shelveReason}${t("close")}` : ""}`,
+          )
         : "",
     ),
     a.action ? el("div", { class: "todo" }, `${t("action")}${t("colon")}${a.action}`) : "",
@@ -1145,9 +1159,14 @@ function renderDevices() {
     $("#households tbody"),
     state.site?.households ?? [],
     (h) => h.id,
-    (h) => `${lang}|${state.site?.operator?.role}|${state.monitoring.get(h.id)?.state === "away"}`,
     (h) => {
-      const away = state.monitoring.get(h.id)?.state === "away";
+      const m = state.monitoring.get(h.id);
+      return `${lang}|${state.site?.operator?.role}|${m?.state === "away"}|${m?.until ?? ""}`;
+    },
+    (h) => {
+      const m = state.monitoring.get(h.id);
+      const away = m?.state === "away";
+      // Until when the welfare checks are paused (the request's `until`), in the site's time.
       return el(
         "tr",
         { "data-household": h.id },
@@ -1157,7 +1176,13 @@ function renderDevices() {
           householdName(h.id, h.name),
           h.residentName ? el("small", {}, ` · ${h.residentName}`) : "",
         ),
-        el("td", {}, away ? t("awayState") : t("monitored")),
+        el(
+          "td",
+          {},
+          away
+            ? `${t("awayState")}${m.until != null ? t("awayUntil").replace("{t}", fmtTime(m.until)) : ""}`
+            : t("monitored"),
+        ),
         el(
           "td",
           {},
@@ -1168,7 +1193,7 @@ function renderDevices() {
                   "data-action": "away",
                   "data-target": h.id,
                   "data-value": String(!away),
-                  "data-label": householdName(h.id, h.name),
+                  "data-label": householdWho(h.id, h.name, h.residentName),
                 },
                 away ? t("back") : t("away"),
               )
@@ -1192,8 +1217,8 @@ function resultSubject(r) {
   let target = b.target ?? "";
   if (b.action === "service") {
     const d = device(b.target);
-    if (d) target = `${deviceName(d.id)}${d.household ? ` · ${householdName(d.household)}` : ""}`;
-  } else if (b.action === "away") target = householdName(b.target);
+    if (d) target = `${deviceName(d.id)}${d.household ? ` · ${householdWho(d.household)}` : ""}`;
+  } else if (b.action === "away") target = householdWho(b.target);
   else if (state.alertLabels.has(b.target)) target = alertLabel(state.alertLabels.get(b.target));
   return `${name} ${target}`;
 }
@@ -1214,13 +1239,15 @@ function renderResults() {
     ...state.results.map((r) => {
       const b = r.body;
       const ok = b.ok !== false;
+      // A device command waiting for a device with no connection (topics 0.13.41, 0.13.44): not done.
+      const undelivered = ok && b.deviceConnected === false;
       return el(
         "li",
-        { class: ok ? "" : "refused" },
+        { class: ok && !undelivered ? "" : "refused" },
         // What happened (topics 0.13.0: "已搁置至 2026-12-06 07:15") or why it was refused (0.9.0).
         `${fmtTime(b.at ?? r.at)} ${resultSubject(r)}${t("colon")}${
           ok
-            ? `${t("ok")}${b.message ? `${t("open")}${b.message}${t("close")}` : ""}`
+            ? `${undelivered ? t("notDelivered") : t("ok")}${b.message ? `${t("open")}${b.message}${t("close")}` : ""}`
             : `${t("refused")}${t("open")}${refusalText(b)}${t("close")}`
         }`,
       );
@@ -1237,10 +1264,11 @@ function renderP1Banner() {
     ? `【${textWith(state.lang || "zh-CN", "p1Pending", pending.length)}】${t("title")}`
     : t("title");
   if (!pending.length) return;
-  $("#p1-text").textContent = `${textWith(state.lang || "zh-CN", "p1Pending", pending.length)}：${pending
-    .slice(0, 3)
-    .map(alertLabel)
-    .join("；")}${pending.length > 3 ? " …" : ""}`;
+  $("#p1-text").textContent =
+    `${textWith(state.lang || "zh-CN", "p1Pending", pending.length)}${t("colon")}${pending
+      .slice(0, 3)
+      .map(alertLabel)
+      .join(t("listSep"))}${pending.length > 3 ? " …" : ""}`;
   $("#p1-show").dataset.target = pending[0].id;
 }
 

@@ -47,6 +47,8 @@ export const STRINGS = {
     // Around a note in a line of Chinese text: full-width, as the colon.
     open: "（",
     close: "）",
+    // Between the alerts named in the P1 bar.
+    listSep: "；",
     p1Pending: "{n} 条一级告警未确认",
     p1Show: "查看",
     awayConfirm: "设为外出（暂停关怀检查）",
@@ -86,6 +88,7 @@ export const STRINGS = {
     away: "外出",
     back: "已回家",
     note: "备注（可选）",
+    reasonNote: "原因（可选）",
     shelveFor: "搁置时长",
     reason: "原因",
     cancel: "取消",
@@ -112,10 +115,12 @@ export const STRINGS = {
     lastReading: "最新读数",
     monitored: "看护中",
     awayState: "外出",
+    awayUntil: "（至 {t}）",
     language: "English",
     newP1: "新的一级告警",
     ok: "成功",
     refused: "被拒绝",
+    notDelivered: "未送达，设备重新连接后发送",
     urgent: "长按求助",
     test: "测试",
     cancelledByResident: "住户已取消",
@@ -184,6 +189,7 @@ export const STRINGS = {
     alertsCount: "{n} open",
     unackedCount: " ({n} unacknowledged)",
     colon: ": ",
+    listSep: "; ",
     open: " (",
     close: ")",
     p1Pending: "{n} P1 alert(s) not acknowledged",
@@ -223,6 +229,7 @@ export const STRINGS = {
     away: "Away",
     back: "Back home",
     note: "Note (optional)",
+    reasonNote: "Reason (optional)",
     shelveFor: "Shelve for",
     reason: "Reason",
     cancel: "Cancel",
@@ -247,10 +254,12 @@ export const STRINGS = {
     lastReading: "Last reading",
     monitored: "monitored",
     awayState: "away",
+    awayUntil: " (until {t})",
     language: "中文",
     newP1: "New P1 alert",
     ok: "done",
     refused: "refused",
+    notDelivered: "not delivered yet: sent when it reconnects",
     urgent: "held the button",
     test: "test",
     cancelledByResident: "cancelled by the resident",
@@ -578,6 +587,18 @@ export function textWith(lang, key, n) {
 export function householdLabel(lang, id, name) {
   if (name) return name;
   return (STRINGS[lang] ?? STRINGS.en).unnamedHousehold.replace("{id}", String(id ?? ""));
+}
+
+/**
+ * A household with its resident, as the gateway's messages name them ("1号楼 101室 张阿姨",
+ * "1号楼 101室, 张阿姨": householdWith in gateway/content/messages.*.ts): the person to call, not
+ * only the door, in a card's heading, the P1 bar and results. `resident`: the alert's
+ * `residentName` or the site's entry's.
+ */
+export function householdWithResident(lang, id, name, resident) {
+  const household = householdLabel(lang, id, name);
+  if (!resident) return household;
+  return lang === "en" ? `${household}, ${resident}` : `${household} ${resident}`;
 }
 
 /**

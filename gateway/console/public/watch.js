@@ -9,7 +9,11 @@ export function isUnacknowledged(alert) {
 /** Not needing anyone right now (acknowledged, shelved, out of service, held, test): shown grey,
  * as the operators' guide says, so what still waits for a person stands out. */
 export function isQuiet(alert) {
-  return !isUnacknowledged(alert) || alert.suppression != null || alert.test === true;
+  if (!isUnacknowledged(alert) || alert.test === true) return true;
+  // A P1 of a device out of service is still published because a person pressed, fell or there
+  // is a fire (docs/topics.md "Suppression"): it waits for a person like any other P1.
+  if (alert.priority === 1 && alert.suppression === "out-of-service") return false;
+  return alert.suppression != null;
 }
 
 /** The order within a priority: waiting for a person first, the longest waiting at the top. */
