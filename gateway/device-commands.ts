@@ -11,6 +11,7 @@ import { type CommandRequest, noDevice } from "./operator-actions.js";
 import type { DeviceEntry, Registry } from "./registry.js";
 import type { CommandOutcome, ModbusSouthbound } from "./southbound/modbus.js";
 import { type MqttCommandOutcome, sendMqttCommand } from "./southbound/mqtt-commands.js";
+import { DOWNLINK_TTL_MS, type DownlinkHooks } from "./southbound/pending-downlinks.js";
 import type { Counters } from "./stats.js";
 
 type Locale = "zh-CN" | "en";
@@ -65,9 +66,7 @@ export class DeviceCommands {
     private readonly locale: () => Locale = () => "zh-CN",
     /** What a failure after sending says, naming the device (content/command-text.ts); null: nothing. */
     private readonly failureText: CommandFailureText | null = null,
-    /** Whether an MQTT device has a connection now (the broker's word); null: not known. */
-    private readonly connected: (device: DeviceEntry) => boolean | null = () => null,
-    /** What a command that left for a device with no connection says (content/command-text.ts). */
+    /** What a command queued for a device with no connection says (content/command-text.ts). */
     private readonly notConnectedText: CommandNotConnectedText | null = null,
   ) {}
 
@@ -96,8 +95,8 @@ export class DeviceCommands {
    * False when it was refused at once (an MQTT device's downlink); a Modbus write's outcome
    * comes later, in its result.
    */
-  automatic(device: DeviceEntry, command: string): boolean {
-    return this.run(AUTOMATIC, device.id, device, command, undefined);
+  automatic(device: DeviceEntry, command: string, still?: () => boolean): boolean {
+    return this.run(AUTOMATIC, device.id, device, command, undefined, still);
   }
 
   /**
@@ -111,6 +110,8 @@ export class DeviceCommands {
     device: DeviceEntry | undefined,
     command: string,
     value: unknown,
+    /** An automatic command's condition: while it holds, a queued downlink stays due. */
+    still?: () => boolean,
   ): boolean {
     let outcome: Outcome;
     try {
@@ -121,14 +122,16 @@ export class DeviceCommands {
         );
         return true;
       }
+      const now = this.clock.now();
       outcome = device
         ? sendMqttCommand(
             this.publisher,
             device,
             command,
             sender.id,
-            this.clock.now(),
-            this.connected(device),
+            now,
+            (id) => this.later(sender, device, command, id, still),
+            still ? null : now + DOWNLINK_TTL_MS,
           )
         : noDevice(deviceId);
     } catch (err) {
@@ -179,7 +182,7 @@ export class DeviceCommands {
       ...(!isRejection(outcome) && !outcome.ok && this.failureText
         ? { message: this.failureText(deviceId, command, outcome) }
         : {}),
-      // Sent to nobody connected: `ok` (it left), said so that nobody takes it as done.
+      // Queued for a device with no connection: `ok`, said so that nobody takes it as done.
       ...(!isRejection(outcome) && "deviceConnected" in outcome && this.notConnectedText
         ? { message: this.notConnectedText(deviceId, command) }
         : {}),
@@ -187,6 +190,56 @@ export class DeviceCommands {
       ...("id" in outcome && sender.id === null ? { id: outcome.id } : {}),
       at: this.clock.now(),
     });
+  }
+
+  /**
+   * A downlink that waited for its device (pending-downlinks.ts): its sender gets a second result
+   * when it is finally sent, or when it is given up (expired, dropped, withdrawn).
+   */
+  private later(
+    sender: Sender,
+    device: DeviceEntry,
+    command: string,
+    id: string,
+    still: (() => boolean) | undefined,
+  ): DownlinkHooks {
+    const result = (fields: object) => {
+      try {
+        this.publisher.commandResult(device.id, command, {
+          deviceId: device.id,
+          command,
+          ...sender.echo,
+          id,
+          ...fields,
+          at: this.clock.now(),
+        });
+      } catch (err) {
+        this.log.error({ err, ...sender.echo, deviceId: device.id, command }, "command result not published");
+      }
+    };
+    return {
+      ...(still ? { still } : {}),
+      delivered: (waitedMs) => {
+        this.log.info(
+          { ...sender.echo, deviceId: device.id, command, id, waitedMs },
+          `${sender.kind} command sent late`,
+        );
+        result({ ok: true, sent: true, waitedMs });
+      },
+      lost: (error) => {
+        this.counters.reject(sender.kind, `cmd-${error}`);
+        this.log.warn(
+          { ...sender.echo, deviceId: device.id, command, id, error },
+          `${sender.kind} command not sent`,
+        );
+        result({
+          ok: false,
+          sent: false,
+          error,
+          ...(this.failureText ? { message: this.failureText(device.id, command, { error }) } : {}),
+        });
+      },
+    };
   }
 
   /** The send threw (the bus, the downlink): counted, logged and answered `internal`; never thrown on. */

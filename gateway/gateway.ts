@@ -52,6 +52,7 @@ import { type DeviceEntry, Registry } from "./registry.js";
 import { type ReloadResult, reloadGateway } from "./reload.js";
 import { DeviceRuleContext } from "./rule-context.js";
 import { type BusReport, type LinkFactory, ModbusSouthbound, StartupError } from "./southbound/modbus.js";
+import { type PendingDownlinkStats, PendingDownlinks } from "./southbound/pending-downlinks.js";
 import {
   downForMs,
   dropStaleCopies,
@@ -77,6 +78,8 @@ import { TimerWheel, WheelTimer } from "./time/timer-wheel.js";
 
 /** Longest time between two checks of the wall clock for a step (time/steady-clock.ts). */
 const CLOCK_CHECK_MS = 60_000;
+/** How often expired downlinks are dropped and their senders told: well under their 10 min life. */
+const DOWNLINK_SWEEP_MS = 15_000;
 /** The answer to a reload while the gateway stops (a stop or a restart under way). */
 export const RELOAD_WHILE_STOPPING =
   "the gateway is stopping (a stop or restart is under way): nothing reloaded; the next start reads the file / " +
@@ -136,6 +139,8 @@ export interface GatewayStats {
   deviceListener: { connections: number; telemetryConflated: number; restarts: number } | null;
   /** Operators' connections too far behind (broker/operator-delivery.ts): QoS 0 messages dropped, connections closed. */
   slowSubscribers: { dropped: number; disconnected: number };
+  /** Downlinks to devices that were away (southbound/pending-downlinks.ts). */
+  downlinks: PendingDownlinkStats | null;
 }
 
 export class Gateway {
@@ -160,6 +165,9 @@ export class Gateway {
   private deviceRateSweep: NodeJS.Timeout | null = null;
   /** Records that the gateway is running (RunningRecord), so the next start knows how long it was down. */
   private runningCheckpoint: NodeJS.Timeout | null = null;
+  /** Downlinks waiting for their devices (null until the broker starts). */
+  pendingDownlinks: PendingDownlinks | null = null;
+  private downlinkSweep: NodeJS.Timeout | null = null;
   readonly publisher: Publisher;
   /** The people and places alert messages and operator results name (the running configuration). */
   private readonly content: AlertContentBuilder;
@@ -362,7 +370,11 @@ export class Gateway {
       counters: this.counters,
       supervisor: this.supervisor,
       engine: this.engine,
-      ruleContext: new DeviceRuleContext<DeviceEntry>((d, name) => this.deviceCommands.automatic(d, name)),
+      // An automatic command (the GD-2's shut-off) waiting for its device stays due while the
+      // device's life-safety condition (an active P1 alert) lasts (southbound/pending-downlinks.ts).
+      ruleContext: new DeviceRuleContext<DeviceEntry>((d, name) =>
+        this.deviceCommands.automatic(d, name, () => this.engine.hasActive(d.id, 1)),
+      ),
       rateLog: this.rateLog,
       publisher: this.publisher,
       metrics: this.metrics,
@@ -421,7 +433,6 @@ export class Gateway {
       this.clock,
       () => this.locale(),
       this.failureText,
-      (d) => this.brokerRef?.deviceConnected(d) ?? null,
       (deviceId, command) =>
         commandNotConnectedText(
           this.locale(),
@@ -562,6 +573,17 @@ export class Gateway {
       throw err;
     });
     gw.brokerRef = broker;
+    // Downlinks to a device that is away wait for its next login (southbound/pending-downlinks.ts).
+    const pending = new PendingDownlinks(
+      (topic, payload) => gw.publisher.rawDownlink(topic, payload),
+      (topic) => broker.downlinkLive(topic),
+      () => gw.clock.now(),
+    );
+    gw.pendingDownlinks = pending;
+    gw.publisher.queueDownlinksWith(pending);
+    broker.downlinkReady = (topic) => pending.ready(topic);
+    gw.downlinkSweep = setInterval(() => pending.sweep(), DOWNLINK_SWEEP_MS);
+    gw.downlinkSweep.unref();
     // In the same turn: a message published while the servers below start must not overtake the held ones.
     gw.local.attach(broker);
     if (gw.local.dropped > 0)
@@ -881,6 +903,7 @@ export class Gateway {
         dropped: this.brokerRef?.slowSubscribers.dropped ?? 0,
         disconnected: this.brokerRef?.slowSubscribers.disconnected ?? 0,
       },
+      downlinks: this.pendingDownlinks?.stats() ?? null,
     };
   }
 
@@ -905,6 +928,7 @@ export class Gateway {
       this.pipeline.close();
       this.recorder?.flushLiveness(this.registry);
       if (this.runningCheckpoint) clearInterval(this.runningCheckpoint);
+      if (this.downlinkSweep) clearInterval(this.downlinkSweep);
       this.recorder?.running(this.clock.now());
       // Everything drained is on disk before the devices' PUBACKs and the sockets go.
       await this.journal?.sync();

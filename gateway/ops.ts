@@ -293,7 +293,20 @@ export class OperatorCommands implements OperatorHandlers {
     const device = this.registry.devices.get(alert.subject.id);
     const profile = device?.profile;
     const message = profile?.transport === "mqtt" ? profile.ackDownlink?.(alert.code, alert.id) : null;
-    if (device && message) this.publisher.downlink(device, message);
+    // A pendant (its base station) away now hears it at its next login, within the downlink's
+    // life (southbound/pending-downlinks.ts); the alert shows its `ackd` when it beeps.
+    if (device && message)
+      this.publisher.downlink(device, message, {
+        lost: (why) => {
+          this.counters.reject(device.model, `ack-${why}`);
+          this.log.warn(
+            device.id,
+            `ack-${why}`,
+            { deviceId: device.id, alertId: alert.id, why },
+            "the device was not told of the acknowledgement: it did not connect in time",
+          );
+        },
+      });
     // An ack acknowledges (`acknowledged`) or, when the alert had cleared, closes it (`closed`).
     this.answer(
       operator,

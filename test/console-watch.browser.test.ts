@@ -241,7 +241,7 @@ describe.skipIf(!browserThere)("operators' console: not live, P1 on top, keyboar
     const ops = await connect(g, OPERATOR.name, OPERATOR.password);
     clients.push(ops);
     await ops.publish("linli/hp/cmd/pend-1/locate", JSON.stringify({ id: "l-1" }));
-    const line = page.locator("#results li", { hasText: "已发出，未送达" });
+    const line = page.locator("#results li", { hasText: "未送达，设备重新连接后发送" });
     await line.waitFor({ timeout: 5000 });
     expect(await line.textContent()).toContain("设备当前未连接");
     expect(await line.getAttribute("class")).toBe("refused");

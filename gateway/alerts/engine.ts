@@ -262,6 +262,15 @@ export class AlertEngine {
     return this.subjects.get(subjectId)?.keys.get(code)?.alert ?? undefined;
   }
 
+  /** The subject has an alert whose condition is still present, at this priority or a more urgent one. */
+  hasActive(subjectId: string, priority: number): boolean {
+    const ss = this.subjects.get(subjectId);
+    if (ss === undefined) return false;
+    for (const ks of ss.keys.values())
+      if (ks.alert?.conditionActive && ks.alert.priority <= priority) return true;
+    return false;
+  }
+
   byAlertId(id: string): Alert | undefined {
     return this.byId.get(id);
   }

@@ -18,6 +18,7 @@ import { slimParser } from "./aedes-patches.js";
 import { compactClient, shareClientListeners } from "./client-memory.js";
 import { type ConnectionLimits, DEFAULT_CONNECTION_LIMITS, SocketLimits } from "./connection-limits.js";
 import { DirectFanout } from "./direct-fanout.js";
+import { DownlinkPresence } from "./downlink-presence.js";
 import { DeviceFrontEnd } from "./front/device-front.js";
 import type { FrontWorkerStats } from "./front/protocol.js";
 import type { BrokerHandlers } from "./handlers.js";
@@ -173,6 +174,18 @@ export class EmbeddedBroker implements NorthboundSink {
     this.telemetryPrefix = `linli/${policy.site}/telemetry/`;
     this.loginDeps = { limits, policy, counters, rateLog };
     this.takeover = new AedesTakeover(aedes);
+    this.presence = new DownlinkPresence(aedes, this.identities);
+    this.presence.onReady = (topic) => this.downlinkReady(topic);
+  }
+
+  /** Devices' downlink subscriptions live on aedes' listeners. */
+  private readonly presence: DownlinkPresence;
+  /** A device's downlink subscription became live, on either listener (its topic). */
+  downlinkReady: (topic: string) => void = () => {};
+
+  /** The device of this downlink topic is connected, to either listener, and subscribed to it. */
+  downlinkLive(topic: string): boolean {
+    return this.presence.has(topic) || (this.front?.hasDownlink(topic) ?? false);
   }
 
   static async start(opts: {
@@ -329,6 +342,7 @@ export class EmbeddedBroker implements NorthboundSink {
           log: opts.log,
           rateLog: opts.rateLog,
           takeOver: (clientId) => broker.takeover.takeOver(clientId),
+          downlinkReady: (topic) => broker.downlinkReady(topic),
         }).catch((err: NodeJS.ErrnoException) => {
           err.message = `mqtt.deviceListener (${opts.deviceListener?.host}:${opts.deviceListener?.port}): ${err.message}`;
           throw err;
@@ -343,18 +357,6 @@ export class EmbeddedBroker implements NorthboundSink {
   /** Where the broker listens (ports resolved when configured as 0). */
   addresses(): AddressInfo[] {
     return this.listeners.map((l) => l.address());
-  }
-
-  /**
-   * Whether a device is connected now, on either listener, with its datasheet client id
-   * (`<model>-<id>`, client-ids.ts) or, on the device listener, subscribed to its downlink: a
-   * command's result says when its downlink found nobody to take it (docs/topics.md "Device
-   * commands").
-   */
-  deviceConnected(device: { model: string; id: string; downlinkTopic: string | null }): boolean {
-    if (device.downlinkTopic !== null && this.front?.hasDownlink(device.downlinkTopic) === true) return true;
-    const clients = (this.aedes as unknown as { clients: Record<string, unknown> }).clients;
-    return clients[`${device.model}-${device.id}`] !== undefined;
   }
 
   /** The device listener's port (resolved when configured as 0), or null without one. */

@@ -26,6 +26,9 @@ const ZH_WHY: Record<string, string> = {
   "device-busy": "设备忙，拒绝执行",
   "device-fault": "设备故障，拒绝执行",
   "device-unknown": "设备不认识该命令",
+  "downlink-expired": "设备一直未连接，命令已过期，未发送",
+  "downlink-dropped": "该设备待发命令过多，本命令（最早的一条）已丢弃，未发送",
+  "downlink-withdrawn": "设备重新连接前情况已结束，命令未发送",
 };
 
 const EN_WHY: Record<string, string> = {
@@ -41,6 +44,10 @@ const EN_WHY: Record<string, string> = {
   "device-busy": "the device is busy and refused it",
   "device-fault": "the device has a fault and refused it",
   "device-unknown": "the device does not know the command",
+  "downlink-expired": "the device did not connect before the command expired; not sent",
+  "downlink-dropped":
+    "too many commands were waiting for the device; this one, the oldest, was dropped, not sent",
+  "downlink-withdrawn": "the condition ended before the device reconnected; not sent",
 };
 
 /** Says a failure in `locale`, naming the device and command. */
@@ -69,12 +76,13 @@ export function commandFailureText(
   return `${device}: ${cmd} failed: ${why}${exception}`;
 }
 
-/** Says that a command left for a device with no connection, naming it and the command. */
+/** Says that a command waits for a device with no connection, naming it and the command. */
 export type CommandNotConnectedText = (deviceId: string, command: string) => string;
 
 /**
- * "1号楼 101室 张阿姨的燃气报警器（厨房）：设备当前未连接，命令“关闭燃气阀”已发出但未送达…": the
- * result is `ok` (the downlink left), and an operator must not read it as done.
+ * "1号楼 101室 张阿姨的燃气报警器（厨房）：设备当前未连接，命令“关闭燃气阀”尚未送达…": the result
+ * is `ok` (queued for the device's next login, southbound/pending-downlinks.ts), and an operator
+ * must not read it as done.
  */
 export function commandNotConnectedText(
   locale: Locale,
@@ -84,8 +92,8 @@ export function commandNotConnectedText(
 ): string {
   if (locale === "zh-CN") {
     const cmd = name === null ? `命令 ${command} ` : `命令“${name}”`;
-    return `${device}：设备当前未连接，${cmd}已发出但未送达，设备重新连接后才可能收到：不要当作已执行`;
+    return `${device}：设备当前未连接，${cmd}尚未送达，将在设备重新连接后发送：不要当作已执行`;
   }
   const cmd = name === null ? `command ${command}` : `command "${name}"`;
-  return `${device}: not connected now; ${cmd} was sent but not delivered, and may reach it only when it reconnects: do not take it as done`;
+  return `${device}: not connected now; ${cmd} is not delivered yet and will be sent when it reconnects: do not take it as done`;
 }

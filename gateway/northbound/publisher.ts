@@ -14,6 +14,7 @@ import type { Quality } from "../../core/index.js";
 import type { Alert, Transition } from "../alerts/alert.js";
 import type { AlertContent, EscalationInfo } from "../content/alert-content.js";
 import type { DeviceEntry, LinkState } from "../registry.js";
+import type { DownlinkHooks, DownlinkSend, PendingDownlinks } from "../southbound/pending-downlinks.js";
 import { AlertSummary } from "./alert-summary.js";
 import type { NorthboundSink, Route } from "./sink.js";
 
@@ -22,6 +23,7 @@ export class Publisher {
   published = 0;
   /** Answers to operators wait for this (the journal's group commit): an answer is a promise kept. */
   private durable: ((publish: () => void) => void) | null = null;
+  private pending: PendingDownlinks | null = null;
   /** The people-facing fields of an alert (gateway/content), added at serialisation; none until set. */
   private content: ((alert: Alert, t: Transition, esc?: EscalationInfo) => AlertContent) | null = null;
 
@@ -158,11 +160,26 @@ export class Publisher {
     this.answer(`linli/${this.site}/cmd/${deviceId}/${command}/result`, JSON.stringify(result));
   }
 
-  downlink(device: DeviceEntry, message: object): boolean {
+  /**
+   * From now on, a downlink to a device that is not connected waits for its next login
+   * (southbound/pending-downlinks.ts) instead of going to no one.
+   */
+  queueDownlinksWith(pending: PendingDownlinks): void {
+    this.pending = pending;
+  }
+
+  /** A downlink to the device: sent now, queued for its next login, or false (no downlink topic). */
+  downlink(device: DeviceEntry, message: object, hooks?: DownlinkHooks): DownlinkSend {
+    if (this.pending !== null) return this.pending.send(device, message, hooks);
     if (device.downlinkTopic === null) return false;
+    this.rawDownlink(device.downlinkTopic, JSON.stringify(message));
+    return "sent";
+  }
+
+  /** Publishes a downlink as it is (QoS 1, not retained). */
+  rawDownlink(topic: string, payload: string): void {
     this.published++;
-    this.sink.publish(device.downlinkTopic, JSON.stringify(message), 1, false);
-    return true;
+    this.sink.publish(topic, payload, 1, false);
   }
 
   // --- alert events, escalations, flood, operator results (docs/topics.md) ---

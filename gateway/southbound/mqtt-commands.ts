@@ -11,13 +11,16 @@ import { type CommandReply, commandOf, type MqttDeviceProfile, unknownCommand } 
 import type { CommandFailureText } from "../content/command-text.js";
 import type { Publisher } from "../northbound/publisher.js";
 import type { DeviceEntry } from "../registry.js";
+import type { DownlinkHooks } from "./pending-downlinks.js";
 
 /**
- * The downlink left (a command the gateway refuses is a `Rejection`). `deviceConnected: false`:
- * the device had no connection when it left, so it gets it only from a session the broker keeps for
- * it (clean session 0), when it reconnects; a clean-session device never does.
+ * The downlink left, or waits for the device's next login (`queued`, pending-downlinks.ts: the
+ * device has no connection subscribed to its downlink, `deviceConnected: false`); a command the
+ * gateway refuses is a `Rejection`.
  */
-export type MqttCommandOutcome = { ok: true; sent: true; id: string; deviceConnected?: false };
+export type MqttCommandOutcome =
+  | { ok: true; sent: true; id: string }
+  | { ok: true; sent: false; queued: true; deviceConnected: false; expiresAt?: number; id: string };
 
 /** Longest operator id passed to a device: a reply carrying it must fit the device's payload limit. */
 const MAX_ID = 64;
@@ -35,8 +38,10 @@ export function sendMqttCommand(
   name: string,
   requestId: string | number | null,
   at: number,
-  /** Whether the device has a connection now; null: not known (no broker to ask). */
-  connected: boolean | null = null,
+  /** What becomes of it if it has to wait (told to the sender later). */
+  hooks: (id: string) => DownlinkHooks = () => ({}),
+  /** When a queued one expires, if it does: for the first result. */
+  expiresAt: number | null = null,
 ): MqttCommandOutcome | Rejection {
   const profile = device.profile as MqttDeviceProfile;
   const command = commandOf(profile, name);
@@ -47,13 +52,21 @@ export function sendMqttCommand(
       : requestId !== null && typeof requestId === "number"
         ? String(requestId)
         : commandId(at);
-  if (!publisher.downlink(device, command.message(id)))
+  const sent = publisher.downlink(device, command.message(id), hooks(id));
+  if (!sent)
     return reject("no-downlink", `${device.id} has no downlink topic`, {
       zh: `设备 ${device.id} 没有下行主题`,
     });
-  return connected === false
-    ? { ok: true, sent: true, id, deviceConnected: false }
-    : { ok: true, sent: true, id };
+  if (sent === "queued")
+    return {
+      ok: true,
+      sent: false,
+      queued: true,
+      deviceConnected: false,
+      ...(expiresAt === null ? {} : { expiresAt }),
+      id,
+    };
+  return { ok: true, sent: true, id };
 }
 
 /** The device's answer, as a second result on `cmd/<deviceId>/<command>/result` (docs/topics.md). */

@@ -468,11 +468,13 @@ export class DeviceFrontEnd {
     const c = this.byId.get(conn);
     if (c?.identity == null) return;
     const identity = c.identity;
+    let ready: string | null = null;
     const granted = filters.map((filter, i) => {
       if (this.opts.policy.subscribe(identity, filter)) {
         if (c.downlink !== null && c.downlink !== filter) this.dropDownlink(c);
         c.downlink = filter;
         this.downlinks.set(filter, c);
+        ready = filter;
         return Math.min(qos[i] ?? 0, 1);
       }
       const who = whoOf(identity);
@@ -485,6 +487,8 @@ export class DeviceFrontEnd {
       return 0x80;
     });
     this.send({ t: "suback", conn, messageId, granted });
+    // After the SUBACK: what waited for this device follows it (southbound/pending-downlinks.ts).
+    if (ready !== null) this.opts.downlinkReady?.(ready);
   }
 
   private dropDownlink(c: FrontConnection): void {
@@ -517,6 +521,8 @@ export interface FrontEndOptions {
   rateLog: RateLimitedLog;
   /** A device logged in here: a connection with its client id on the other listener is closed. */
   takeOver?: (clientId: string) => void;
+  /** A device subscribed to its downlink here (its topic): pending downlinks can go. */
+  downlinkReady?: (topic: string) => void;
 }
 
 /** A TLS listener's files as read (readTlsFiles), in the form the worker is sent. */
