@@ -78,7 +78,7 @@ describe("GD-2 against a real gateway", () => {
     await sleep(200);
     await o.publish(`linli/${SITE}/cmd/k-1/valve_close`, JSON.stringify({ id: "r-9", by: "Wang Li" }));
     const result = (await o.waitFor((m) => m.topic.endsWith("/cmd/k-1/valve_close/result"))).json();
-    // It waits for the detector's next login (0.13.44, test/pending-downlinks.e2e.test.ts).
+    // It waits for the detector's next login (0.13.43, test/pending-downlinks.e2e.test.ts).
     expect(result).toMatchObject({ id: "r-9", ok: true, sent: false, queued: true, deviceConnected: false });
     expect(result.message).toBe(
       "住户 hh-1 的燃气报警器（厨房）：设备当前未连接，命令“关闭燃气阀”尚未送达，将在设备重新连接后发送：不要当作已执行",

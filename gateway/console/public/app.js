@@ -1239,7 +1239,7 @@ function renderResults() {
     ...state.results.map((r) => {
       const b = r.body;
       const ok = b.ok !== false;
-      // A device command waiting for a device with no connection (topics 0.13.41, 0.13.44): not done.
+      // A device command waiting for a device with no connection (topics 0.13.41, 0.13.43): not done.
       const undelivered = ok && b.deviceConnected === false;
       return el(
         "li",
