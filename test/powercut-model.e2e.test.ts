@@ -22,7 +22,10 @@
  * raised at the first reading after the start); after the start each such device reports where
  * it stands (a restored hold waits for a reading), to both gateways. A
  * device's silence and a welfare period do not count the downtime alike (DEVICE_LOST and
- * WELFARE_CHECK are left out), and revs may skip.
+ * WELFARE_CHECK are left out), and revs may skip. Pending off-delays are not stored either: an
+ * alert whose clear was pending at the cut clears later after the start (left out). An alert
+ * state published and not yet synced (a raise by a timer) may be lost, so a request re-sent for an
+ * alert no acknowledgement covered may be refused `unknown-alert`: its key is left out.
  *
  * Under `interval` an acknowledgement means written, not synced: a power cut may lose what the
  * acknowledgements after the last completed sync touched (left out; PowerCutFs says which were
@@ -218,15 +221,19 @@ async function runSeed(seed: number, sync: Sync, steps: number): Promise<void> {
     await run.gw.stop();
     running.splice(running.indexOf(run), 1);
   };
-  /** Sends and waits for its acknowledgement (a PUBACK; for an operator, the result too). */
-  const send = async (run: Running, s: Send): Promise<void> => {
+  /** Sends and waits for its acknowledgement (a PUBACK; for an operator, the result too, returned). */
+  const send = async (run: Running, s: Send): Promise<Record<string, unknown> | null> => {
     if (s.kind === "device") {
       await (await client(run, s.device)).publish(s.topic, s.payload);
-      return;
+      return null;
     }
     const ops = await client(run, OPS.name);
     await ops.publish(s.topic, s.payload);
-    await ops.waitFor((m) => m.topic.endsWith(`ops/result/${OPS.name}`) && m.json().ref === s.ref, 5000);
+    const result = await ops.waitFor(
+      (m) => m.topic.endsWith(`ops/result/${OPS.name}`) && m.json().ref === s.ref,
+      5000,
+    );
+    return result.json();
   };
   /**
    * `interval`: what the acknowledged request touched, looked up before it is sent (an ack can close
@@ -438,6 +445,8 @@ async function runSeed(seed: number, sync: Sync, steps: number): Promise<void> {
         // whose changes (escalations, call windows ending) were written and not synced.
         const how = r.pick(["power", "power", "torn", "crash"] as const);
         const inFlight: Send[] = [];
+        /** What each operator request in flight touched, looked up when it was sent (its alert's key). */
+        const inFlightKeys = new Map<Send, string[]>();
         let heldAt: number | null = null;
         // Under `interval`, sometimes the cut comes well after the period (and its lateness): then
         // nothing acknowledged may be lost.
@@ -454,6 +463,7 @@ async function runSeed(seed: number, sync: Sync, steps: number): Promise<void> {
             const s = draw(live);
             if (!s) continue;
             inFlight.push(s);
+            if (s.kind === "ops") inFlightKeys.set(s, touches(live, s).keys);
             log.push(`${step}: (in flight) ${s.topic} ${s.payload}`);
             const who = s.kind === "device" ? s.device : OPS.name;
             void client(live, who)
@@ -471,12 +481,21 @@ async function runSeed(seed: number, sync: Sync, steps: number): Promise<void> {
         if (how === "crash" && sync === "interval")
           await new Promise<void>((done) => live.gw.store?.afterWrite(done));
         const cutAt = performance.now();
+        // A door closed with no gateway time passed since: DOOR_HELD_OPEN's off-delay (the DS-10's
+        // contact debounce) is pending, and pending off-delays are not stored (docs/durability.md
+        // "What is stored": a restart only makes the clear later). The restarted gateway clears it
+        // at the door's report after the start, so what the wait meets differs from the model: a
+        // shelving that ran out while the box was down re-annunciates it (ISA-18.2), and it comes
+        // back cleared-unacknowledged where the model closed it. Left out.
+        const clearLater = sorted(live)
+          .filter((a) => a.code === "DOOR_HELD_OPEN" && a.conditionActive && door.contact === "closed")
+          .map((a) => view(a).key);
         if (how === "crash") PowerCutFs.crashCopy(live.dir, copy);
         else torn = live.fs.cutCopy(live.dir, copy, how === "torn" ? r.next() : null).torn;
         // `interval`: a power cut may lose what was acknowledged after the last sync (docs/durability.md
         // "When a write reaches the disk"): no more than the period's worth (the syncs held: a disk
         // slower than the cut), and never anything acknowledged before a sync.
-        const lost: Lost = { devices: new Set(), keys: new Set(), households: new Set() };
+        const lost: Lost = { devices: new Set(), keys: new Set(clearLater), households: new Set() };
         if (sync === "interval") {
           let lastDurable = -1;
           written.forEach((w, i) => {
@@ -519,8 +538,17 @@ async function runSeed(seed: number, sync: Sync, steps: number): Promise<void> {
         const back = await start(new FakeClock(live.clock.now()), copy);
         // Whoever got no acknowledgement sends again, as it was.
         for (const s of inFlight) {
-          await send(back, s);
+          const result = await send(back, s);
           if (s.kind === "device" && HELD[s.device]) unsynced.add(s.device);
+          // An operator request for an alert whose raise no acknowledgement covered (not in `told`:
+          // raised by a timer, an on-delay's end, while no sync completed) may find it forgotten:
+          // published alert states not yet synced may be lost (docs/durability.md "When a write
+          // reaches the disk"), and an on-delay's alert comes back raised anew at the first reading,
+          // with a new id. The re-sent request is then refused (`unknown-alert`) and does not apply
+          // to the new alert: its key is left out. An alert in `told` must still be there.
+          const target = s.topic.split("/").at(-1) as string;
+          if (result?.reason === "unknown-alert" && !told.has(target))
+            for (const k of inFlightKeys.get(s) ?? []) lost.keys.add(k);
         }
         // Devices with on-delays say where they stand (a restored hold waits for a reading), to both.
         for (const s of [doorState(), gasState()]) for (const run of [live, back]) await send(run, s);
@@ -581,6 +609,24 @@ describe.concurrent("power cuts and crashes at random moments: no acknowledged a
   it(
     "seed 16 (batch): a shelving that ran out while the gateway was down: the escalation counts from its end",
     () => runSeed(16, "batch", STEPS),
+    60_000,
+  );
+
+  // Gaps in the model, not the gateway (each failed before the model learnt it):
+  // - an operator's ack in flight for a POWER_FAIL raised by its on-delay's end while no sync
+  //   completed; a torn cut took the raise record (and the ack's after it) away, the restart raised
+  //   it anew at k-1's report, and the re-sent ack was refused `unknown-alert` (the model kept it acked);
+  // - a door closed with DOOR_HELD_OPEN's off-delay pending (not stored), 20 min down: the shelving
+  //   ran out first in the restarted gateway, which re-annunciated it (cleared-unacknowledged, the
+  //   model closed it).
+  it(
+    "seed 19 (interval, 60 steps): a re-sent ack for an alert the cut took away is refused",
+    () => runSeed(19, "interval", 60),
+    60_000,
+  );
+  it(
+    "seed 11 (interval, 60 steps): a pending off-delay across the cut clears later",
+    () => runSeed(11, "interval", 60),
     60_000,
   );
 
