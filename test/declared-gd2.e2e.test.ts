@@ -21,9 +21,11 @@ describe("the GD-2 as a YAML profile, end to end", () => {
     for (const c of cleanups.splice(0).reverse()) await c();
   });
 
-  it("the datasheet's expected alerts, and its invalid messages refused and counted", async () => {
+  /** A gateway running examples/profiles/gd2.yaml with one detector, gas-1, and an operator watching its alerts. */
+  async function gd2Site(clock?: FakeClock) {
     const profile = parse(readFileSync("examples/profiles/gd2.yaml", "utf8"));
     const gw: Gateway = await startGateway({
+      ...(clock ? { clock } : {}),
       config: testConfig({
         deviceProfiles: [profile],
         devices: [{ id: "gas-1", model: "gd2-yaml", password: "pw-gas-1" } as never],
@@ -39,6 +41,11 @@ describe("the GD-2 as a YAML profile, end to end", () => {
     let seq = 0;
     const up = (m: Record<string, unknown>) =>
       dev.publish("devices/gd2/gas-1/up", JSON.stringify({ seq: ++seq, ts: 1763798400000, ...m }));
+    return { gw, ops, dev, up, nextSeq: () => ++seq };
+  }
+
+  it("the datasheet's expected alerts, and its invalid messages refused and counted", async () => {
+    const { gw, ops, dev, up, nextSeq } = await gd2Site();
     const alert = (code: string, priority: number, test: (a: Record<string, unknown>) => boolean) =>
       ops.waitFor((m) => {
         if (m.topic !== `linli/${SITE}/alerts/p${priority}/${code}/gas-1` || m.payload.length === 0)
@@ -81,7 +88,7 @@ describe("the GD-2 as a YAML profile, end to end", () => {
     expect(answer.json()).toMatchObject({ id: "c-17", command: "valve_close", reply: "busy", ok: false });
 
     // JSON only, 384 bytes, lel 0.0-100.0, fault 0-4: refused and counted, the gateway carries on.
-    await dev.publish("devices/gd2/gas-1/up", Buffer.from(encode({ t: "hb", seq: ++seq, ts: 0 })));
+    await dev.publish("devices/gd2/gas-1/up", Buffer.from(encode({ t: "hb", seq: nextSeq(), ts: 0 })));
     await up({ t: "hb", lel: 0.0, valve: "open", mains: true, fault: 0, pad: "x".repeat(400) });
     await up({ t: "hb", lel: 100.1, valve: "open", mains: true, fault: 0 });
     await up({ t: "hb", lel: 0.0, valve: "open", mains: true, fault: 5 });
@@ -99,24 +106,7 @@ describe("the GD-2 as a YAML profile, end to end", () => {
   });
   it("GAS_VALVE_NOT_CLOSED: a leak whose valve is not closed 20 s after the leak began; a closed valve clears it", async () => {
     const clock = new FakeClock(Date.now());
-    const profile = parse(readFileSync("examples/profiles/gd2.yaml", "utf8"));
-    const gw: Gateway = await startGateway({
-      clock,
-      config: testConfig({
-        deviceProfiles: [profile],
-        devices: [{ id: "gas-1", model: "gd2-yaml", password: "pw-gas-1" } as never],
-        storage: { enabled: false },
-      }),
-    });
-    cleanups.push(() => gw.stop());
-    const ops: TestClient = await connect(gw, OPS.name, OPS.password);
-    cleanups.push(() => ops.end());
-    await ops.subscribe(`linli/${SITE}/alerts/#`);
-    const dev: TestClient = await connect(gw, "gas-1", "pw-gas-1");
-    cleanups.push(() => dev.end());
-    let seq = 0;
-    const up = (m: Record<string, unknown>) =>
-      dev.publish("devices/gd2/gas-1/up", JSON.stringify({ seq: ++seq, ts: 1763798400000, ...m }));
+    const { ops, up } = await gd2Site(clock);
     const topic = `linli/${SITE}/alerts/p1/GAS_VALVE_NOT_CLOSED/gas-1`;
     const notClosed = () => ops.on(topic).filter((m) => m.payload.length > 0);
 
