@@ -31,9 +31,8 @@ function site(household: string): ConfigInput {
 describe("a device moved to another household with an open call", () => {
   const { client, adopt, stop } = gatewaysInTurn();
 
-  it("keeps the household it was pressed in until it closes; a press after the move names the new one", async () => {
-    const store = new MemoryStore();
-    const clock = new FakeClock();
+  /** A gateway with the pendant in hh-0101, an operator watching the site, and the pendant's press. */
+  async function pressedIn0101(store: MemoryStore, clock: FakeClock) {
     const a = adopt(
       await startGateway({ clock, boottime: () => clock.boottime(), store, config: site("hh-0101") }),
     );
@@ -42,6 +41,13 @@ describe("a device moved to another household with an open call", () => {
     const pendant = await client(a, "ec200-0102", "pw-0102");
     await pendant.publish("devices/ec200/ec200-0102/up", pendantMsg(1, "press"));
     const call = (await desk.waitFor((m) => m.topic === CALL)).json();
+    return { a, desk, call };
+  }
+
+  it("keeps the household it was pressed in until it closes; a press after the move names the new one", async () => {
+    const store = new MemoryStore();
+    const clock = new FakeClock();
+    const { a, desk, call } = await pressedIn0101(store, clock);
     expect(call).toMatchObject({ household: "hh-0101", residentName: "张阿姨" });
 
     const r = await a.reload(validateConfig(site("hh-0203"), "site.yaml"));
@@ -119,14 +125,7 @@ describe("a device moved to another household with an open call", () => {
         const c = site("hh-0203");
         return { ...c, households: (c.households ?? []).filter((h) => h.id !== "hh-0101") };
       };
-      const a = adopt(
-        await startGateway({ clock, boottime: () => clock.boottime(), store, config: site("hh-0101") }),
-      );
-      const desk = await client(a, OPS.name, OPS.password);
-      await desk.subscribe(`linli/${SITE}/#`);
-      const pendant = await client(a, "ec200-0102", "pw-0102");
-      await pendant.publish("devices/ec200/ec200-0102/up", pendantMsg(1, "press"));
-      const call = (await desk.waitFor((m) => m.topic === CALL)).json();
+      const { a, desk, call } = await pressedIn0101(store, clock);
       if (when === "in a later reload")
         expect((await a.reload(validateConfig(site("hh-0203"), "site.yaml"))).result).toBe("applied");
       expect((await a.reload(validateConfig(without(), "site.yaml"))).result).toBe("applied");
