@@ -5,10 +5,12 @@
 import {
   CODE_NAMES,
   commandName,
+  commandOutcome,
   deviceLabel,
   householdLabel,
   householdWithResident,
   metricsText,
+  refusalWords,
   STRINGS,
   stateKey,
   textWith,
@@ -1297,47 +1299,7 @@ function resultSubject(r) {
 
 /** Why it was refused: the site's words when the gateway gives them, a command's error named. */
 function refusalText(b) {
-  if (b.message) return b.message;
-  if (b.error) {
-    const known = t(`cmdErrors.${b.error}`);
-    const text = known === `cmdErrors.${b.error}` ? t("cmdErrors.other") : known;
-    return b.exception ? `${text}${t("colon")}${b.exception}` : text;
-  }
-  return b.reason ?? "";
-}
-
-/**
- * What became of a device command, from one of its results (docs/topics.md "Device commands",
- * "Devices that are away"): [text, class]. Sent, queued for a device away, delivered late, the
- * device's reply, expired or dropped, refused with the gateway's reason, failed on the bus.
- */
-function commandOutcome(b) {
-  const said = (text) => `${text}${b.message ? `${t("open")}${b.message}${t("close")}` : ""}`;
-  if (typeof b.reply === "string") {
-    const word = t(`cmdOutcome.replies.${b.reply}`);
-    const reply = t("cmdOutcome.reply").replace(
-      "{r}",
-      word === `cmdOutcome.replies.${b.reply}` ? b.reply : word,
-    );
-    return [b.ok ? reply : said(reply), b.ok ? "" : "refused"];
-  }
-  if (b.ok === false) {
-    const lost = t(`cmdOutcome.${b.error}`);
-    if (lost !== `cmdOutcome.${b.error}`) return [lost, "refused"];
-    // Refused before anything was sent (role, command, value) or failed on the way (bus, timeout).
-    const before = ["forbidden", "unknown-command", "unknown-device", "bad-value", "no-downlink"];
-    const verb = before.includes(b.error) ? t("refused") : t("cmdOutcome.failed");
-    return [`${verb}${t("open")}${refusalText(b)}${t("close")}`, "refused"];
-  }
-  // Queued for a device away (topics 0.13.41, 0.13.43): not done, said so, with when it goes void.
-  if (b.queued || b.deviceConnected === false) {
-    const until =
-      typeof b.expiresAt === "number" ? t("cmdOutcome.queuedUntil").replace("{t}", fmtTime(b.expiresAt)) : "";
-    return [said(`${t("notDelivered")}${until}`), "refused"];
-  }
-  if (typeof b.waitedMs === "number")
-    return [t("cmdOutcome.delivered").replace("{s}", String(Math.round(b.waitedMs / 1000))), ""];
-  return [b.sent === true ? t("cmdOutcome.sent") : t("cmdOutcome.done"), ""];
+  return refusalWords(state.lang || "zh-CN", b);
 }
 
 function renderResults() {
@@ -1345,7 +1307,7 @@ function renderResults() {
     ...state.results.map((r) => {
       const b = r.body;
       if (r.topic.startsWith("cmd/")) {
-        const [text, cls] = commandOutcome(b);
+        const [text, cls] = commandOutcome(state.lang || "zh-CN", b, fmtTime);
         return el(
           "li",
           { class: cls, "data-command-id": b.id ?? null },

@@ -431,6 +431,66 @@ export const COMMAND_NAMES = {
   },
 };
 
+/** A text of STRINGS by its dotted key ("cmdOutcome.replies.busy"), or null when there is none. */
+function said(lang, key) {
+  const text = key.split(".").reduce((o, k) => (o == null ? o : o[k]), STRINGS[lang] ?? STRINGS.en);
+  return typeof text === "string" ? text : null;
+}
+
+/** Why a request was refused: the gateway's words (`message`, the site's language) when given, else its error named. */
+export function refusalWords(lang, b) {
+  if (b.message) return b.message;
+  if (b.error) {
+    const text = said(lang, `cmdErrors.${b.error}`) ?? said(lang, "cmdErrors.other");
+    return b.exception ? `${text}${said(lang, "colon")}${b.exception}` : text;
+  }
+  return b.reason ?? "";
+}
+
+/** Refused by the gateway before anything was sent (docs/topics.md "Device commands"). */
+const REFUSED_BEFORE_SENDING = new Set([
+  "forbidden",
+  "unknown-command",
+  "unknown-device",
+  "bad-value",
+  "no-downlink",
+]);
+
+/**
+ * What became of a device command, from one of its results (docs/topics.md "Device commands",
+ * "Devices that are away"): [text, class of the results line ("refused": not done)]. Sent, the
+ * device's reply, done on the bus, queued for a device away (and until when), delivered late,
+ * expired or dropped, refused before sending with the gateway's reason, failed on the way.
+ * `fmtTime`: a time as the page shows it (the site's zone).
+ */
+export function commandOutcome(lang, b, fmtTime) {
+  const s = (key) => said(lang, key) ?? key;
+  const noted = (text) => (b.message ? `${text}${s("open")}${b.message}${s("close")}` : text);
+  if (typeof b.reply === "string") {
+    const reply = s("cmdOutcome.reply").replace(
+      "{r}",
+      said(lang, `cmdOutcome.replies.${b.reply}`) ?? b.reply,
+    );
+    return b.ok ? [reply, ""] : [noted(reply), "refused"];
+  }
+  if (b.ok === false) {
+    const lost = said(lang, `cmdOutcome.${b.error}`);
+    if (lost !== null) return [lost, "refused"];
+    const verb = REFUSED_BEFORE_SENDING.has(b.error) ? s("refused") : s("cmdOutcome.failed");
+    return [`${verb}${s("open")}${refusalWords(lang, b)}${s("close")}`, "refused"];
+  }
+  // Queued for a device away (topics 0.13.41, 0.13.43): not done, said so, with when it goes void.
+  if (b.queued || b.deviceConnected === false) {
+    const until =
+      typeof b.expiresAt === "number" ? s("cmdOutcome.queuedUntil").replace("{t}", fmtTime(b.expiresAt)) : "";
+    return [noted(`${s("notDelivered")}${until}`), "refused"];
+  }
+  if (typeof b.waitedMs === "number")
+    return [s("cmdOutcome.delivered").replace("{s}", String(Math.round(b.waitedMs / 1000))), ""];
+  // An MQTT device's downlink left (`sent`); a Modbus write the device echoed (no `sent`).
+  return [b.sent === true ? s("cmdOutcome.sent") : s("cmdOutcome.done"), ""];
+}
+
 /** A command's name in `lang`; a YAML profile's own command as it is called. */
 export function commandName(lang, command) {
   return (COMMAND_NAMES[lang] ?? COMMAND_NAMES.en)[command] ?? command;
