@@ -1361,12 +1361,15 @@ function renderLiveness() {
 /** The focused button, by what it does, so that a re-render does not take the keyboard's place away. */
 function focusedAction() {
   const f = document.activeElement;
-  return f?.dataset?.action ? { action: f.dataset.action, target: f.dataset.target } : null;
+  return f?.dataset?.action
+    ? { action: f.dataset.action, target: f.dataset.target, command: f.dataset.command }
+    : null;
 }
 function restoreFocus(key) {
   if (!key || focusedAction()) return;
   const again = [...document.querySelectorAll("button[data-action]")].find(
-    (b) => b.dataset.action === key.action && b.dataset.target === key.target,
+    (b) =>
+      b.dataset.action === key.action && b.dataset.target === key.target && b.dataset.command === key.command,
   );
   again?.focus({ preventScroll: true });
 }
