@@ -276,11 +276,15 @@ export const gd2: MqttDeviceProfile<
   commands: {
     valve_close: {
       names: { "zh-CN": "关闭燃气阀", en: "close the gas valve" },
+      // The datasheet: the motorised valve on the gas pipe moves (at most 15 s).
+      actuates: true,
       doc: 'downlink `{"cmd":"valve_close","id"}`: close the valve; the device\'s `reply` follows, then a `valve` message when it has moved (at most 15 s)',
       message: command("valve_close"),
     },
     valve_open: {
       names: { "zh-CN": "打开燃气阀", en: "open the gas valve" },
+      // The datasheet: the motorised valve on the gas pipe moves (at most 15 s).
+      actuates: true,
       doc: 'downlink `{"cmd":"valve_open","id"}`: open the valve; only honoured under 5 %LEL, else the reply is `busy`',
       message: command("valve_open"),
     },

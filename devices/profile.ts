@@ -297,6 +297,8 @@ export interface MqttCommand {
   doc: string;
   /** What operators call it ("打开燃气阀"), as the console does; a YAML profile's command has none: its name is said. */
   names?: Readonly<Record<"zh-CN" | "en", string>>;
+  /** It moves something on site (a gas valve): the console asks the operator to confirm before sending it. */
+  actuates?: boolean;
   /** The downlink; `id` is the operator's request id, or one the gateway makes up (the device's reply carries it). */
   message(id: string): object;
 }
@@ -397,6 +399,8 @@ export type ModbusCommand = (
   doc: string;
   /** What operators call it ("打开燃气阀"), as the console does; a YAML profile's command has none: its name is said. */
   names?: Readonly<Record<"zh-CN" | "en", string>>;
+  /** It moves something on site: the console asks the operator to confirm before sending it. */
+  actuates?: boolean;
 };
 
 /** One register read beside the poll (`ModbusDeviceProfile.settingReads`). */

@@ -54,4 +54,39 @@ describe("console site info", () => {
     expect(info("水泵报警")).toEqual({ PUMP_ALARM: "水泵报警" });
     expect(info()).toEqual({ PUMP_ALARM: "PUMP_ALARM" });
   });
+
+  it("offers each device the commands its profile declares: the LV-4's set-points with their range, a YAML profile's confirmed", () => {
+    const profile = parse(readFileSync("examples/profiles/template-modbus.yaml", "utf8"));
+    const config = validateConfig(
+      {
+        site: { id: "s1", timezone: "Asia/Shanghai" },
+        buses: [{ id: "rs485-1", type: "rtu", path: "/dev/ttyUSB0" }],
+        deviceProfiles: [profile],
+        operators: [
+          { name: "boss", password: "boss-pw", role: "supervisor" },
+          { name: "desk", password: "desk-pw", role: "responder" },
+        ],
+        devices: [
+          { id: "tank-1", model: "lv4", bus: "rs485-1", unit: 9 } as never,
+          { id: "pump-1", model: "acme-pump", bus: "rs485-1", unit: 3 } as never,
+        ],
+      },
+      "(test)",
+    );
+    const commands = (id: string, who?: string) =>
+      consoleSiteInfo(config, who).devices.find((d) => d.id === id)?.commands as
+        | Array<{ name: string; confirm: boolean; value: unknown }>
+        | undefined;
+    // The range devices/commands.ts checks the value against (lv4.ts `min`, `max`).
+    expect(commands("tank-1", "boss")).toEqual([
+      expect.objectContaining({ name: "self_test", confirm: false, value: null }),
+      expect.objectContaining({ name: "set_low", confirm: false, value: { min: 100, max: 0xffff } }),
+      expect.objectContaining({ name: "set_high", confirm: false, value: { min: 200, max: 0xffff } }),
+    ]);
+    const yaml = commands("pump-1", "boss") ?? [];
+    expect(yaml.map((c) => c.name)).toEqual(Object.keys(profile.commands ?? {}));
+    for (const c of yaml) expect(c).toMatchObject({ confirm: true, names: null });
+    // A role that may not command devices is offered none.
+    expect(commands("tank-1", "desk")).toBeUndefined();
+  });
 });

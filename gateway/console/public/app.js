@@ -5,10 +5,12 @@
 import {
   CODE_NAMES,
   commandName,
+  commandOutcome,
   deviceLabel,
   householdLabel,
   householdWithResident,
   metricsText,
+  refusalWords,
   STRINGS,
   stateKey,
   textWith,
@@ -614,13 +616,31 @@ function alarm() {
 
 // ---- operator actions ------------------------------------------------------
 
-/** `noteLabel`: the note is the request's `reason` for shelve and out of service, its `note` for an ack. */
-function ask(title, withDuration, withNote = true, noteLabel = "note") {
+/**
+ * `noteLabel`: the note is the request's `reason` for shelve and out of service, its `note` for an ack.
+ * `warn`: a line said above the fields (a command that moves a valve); `value`: {min, max} of an
+ * integer the request writes (an LV-4 set-point), asked and checked before it is sent.
+ */
+function ask(title, withDuration, withNote = true, noteLabel = "note", { warn = null, value = null } = {}) {
   const dialog = $("#dialog");
   $("#dialog-title").textContent = title;
   $("#dialog-note-row span").textContent = t(noteLabel);
   $("#dialog-duration-row").hidden = !withDuration;
   $("#dialog-note-row").hidden = !withNote;
+  $("#dialog-warn").hidden = warn === null;
+  $("#dialog-warn").textContent = warn ?? "";
+  // Disabled when not asked: a hidden required field would block every other dialog's submit.
+  const input = $("#dialog-value");
+  $("#dialog-value-row").hidden = value === null;
+  input.disabled = value === null;
+  input.value = "";
+  if (value !== null) {
+    input.min = String(value.min);
+    input.max = String(value.max);
+    $("#dialog-value-label").textContent = t("cmdValue")
+      .replace("{min}", String(value.min))
+      .replace("{max}", String(value.max));
+  }
   // Only what the site allows (alerts.shelveMax): a longer choice would be refused as shelve-too-long.
   const maxMinutes = (state.site?.shelveMaxMs ?? Number.POSITIVE_INFINITY) / 60_000;
   const select = $("#dialog-duration");
@@ -631,7 +651,11 @@ function ask(title, withDuration, withNote = true, noteLabel = "note") {
     dialog.onclose = () =>
       resolve(
         dialog.returnValue === "ok"
-          ? { note: $("#dialog-note").value.trim(), duration: $("#dialog-duration").value }
+          ? {
+              note: $("#dialog-note").value.trim(),
+              duration: $("#dialog-duration").value,
+              value: input.disabled ? undefined : Number(input.value),
+            }
           : null,
       );
     dialog.showModal();
@@ -664,7 +688,54 @@ async function onAction(event) {
     const away = button.dataset.value === "true";
     const r = await ask(`${t(away ? "awayConfirm" : "backConfirm")} · ${button.dataset.label}`, false, false);
     if (r) publish(`away/${target}`, { away });
+  } else if (action === "cmd") {
+    await sendCommand(target, button.dataset.command, button.dataset.label);
   }
+}
+
+/**
+ * A device command from the console: the same request on the same topic as any MQTT client's
+ * (docs/topics.md "Device commands"), so the gateway's one check of the role, the command and its
+ * value applies. Asked first when it moves something on site or writes a value.
+ */
+async function sendCommand(deviceId, name, label) {
+  const c = device(deviceId)?.commands?.find((x) => x.name === name);
+  if (!c) return;
+  const title = `${t("cmdConfirm").replace("{command}", commandLabel(c))} · ${label}`;
+  let value;
+  if (c.value || c.confirm) {
+    const r = await ask(title, false, false, "note", {
+      warn: c.confirm ? t("cmdActuates").replace("{device}", label) : null,
+      value: c.value,
+    });
+    if (!r) return;
+    value = r.value;
+  }
+  // The id comes back in every result of this command (the device's reply too).
+  const id = `${state.user}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 6)}`;
+  publish(`cmd/${deviceId}/${name}`, value === undefined ? { id } : { id, value });
+}
+
+/** A command's name as the page's language says it; a YAML profile's by its own name. */
+function commandLabel(c) {
+  const lang = state.lang || "zh-CN";
+  return c.names?.[lang] ?? commandName(lang, c.name);
+}
+
+/** The device's commands its profile declares (api/site), for a role that may send them. */
+function commandButtons(d, label) {
+  if (!may("cmd") || !Array.isArray(d?.commands) || d.commands.length === 0) return "";
+  return el(
+    "div",
+    { class: "commands" },
+    d.commands.map((c) =>
+      el(
+        "button",
+        { "data-action": "cmd", "data-target": d.id, "data-command": c.name, "data-label": label },
+        commandLabel(c),
+      ),
+    ),
+  );
 }
 
 // ---- rendering -------------------------------------------------------------
@@ -813,6 +884,8 @@ function alertCard(a) {
     ),
     a.action ? el("div", { class: "todo" }, `${t("action")}${t("colon")}${a.action}`) : "",
     el("div", { class: "actions" }, actions),
+    // What the device can be told from here (a GD-2's valve during a GAS_LEAK).
+    a.model === "gateway" ? "" : commandButtons(d, deviceText),
   );
 }
 
@@ -1125,7 +1198,7 @@ function renderDevices() {
         statusCell(d.id),
         el("td", {}, battery != null ? `${t("battery")} ${battery}%` : ""),
         // From the gateway's retained service state, so a device without open alerts counts too.
-        el("td", {}, serviceButton(d)),
+        el("td", {}, serviceButton(d), commandButtons(d, deviceName(d.id, d.name, d.model))),
       );
     },
   );
@@ -1153,6 +1226,7 @@ function renderDevices() {
         " ",
         serviceButton(d),
         el("div", {}, metricsText(lang, d.model, state.readings.get(d.id)?.metrics)),
+        commandButtons(d, deviceName(d.id, d.name, d.model)),
       ),
   );
   patchList(
@@ -1225,19 +1299,21 @@ function resultSubject(r) {
 
 /** Why it was refused: the site's words when the gateway gives them, a command's error named. */
 function refusalText(b) {
-  if (b.message) return b.message;
-  if (b.error) {
-    const known = t(`cmdErrors.${b.error}`);
-    const text = known === `cmdErrors.${b.error}` ? t("cmdErrors.other") : known;
-    return b.exception ? `${text}${t("colon")}${b.exception}` : text;
-  }
-  return b.reason ?? "";
+  return refusalWords(state.lang || "zh-CN", b);
 }
 
 function renderResults() {
   $("#results").replaceChildren(
     ...state.results.map((r) => {
       const b = r.body;
+      if (r.topic.startsWith("cmd/")) {
+        const [text, cls] = commandOutcome(state.lang || "zh-CN", b, fmtTime);
+        return el(
+          "li",
+          { class: cls, "data-command-id": b.id ?? null },
+          `${fmtTime(b.at ?? r.at)} ${resultSubject(r)}${t("colon")}${text}`,
+        );
+      }
       const ok = b.ok !== false;
       // A device command waiting for a device with no connection (topics 0.13.41, 0.13.43): not done.
       const undelivered = ok && b.deviceConnected === false;
@@ -1285,12 +1361,15 @@ function renderLiveness() {
 /** The focused button, by what it does, so that a re-render does not take the keyboard's place away. */
 function focusedAction() {
   const f = document.activeElement;
-  return f?.dataset?.action ? { action: f.dataset.action, target: f.dataset.target } : null;
+  return f?.dataset?.action
+    ? { action: f.dataset.action, target: f.dataset.target, command: f.dataset.command }
+    : null;
 }
 function restoreFocus(key) {
   if (!key || focusedAction()) return;
   const again = [...document.querySelectorAll("button[data-action]")].find(
-    (b) => b.dataset.action === key.action && b.dataset.target === key.target,
+    (b) =>
+      b.dataset.action === key.action && b.dataset.target === key.target && b.dataset.command === key.command,
   );
   again?.focus({ preventScroll: true });
 }

@@ -73,6 +73,31 @@ export const STRINGS = {
       forbidden: "您的角色无权向设备发送命令",
       internal: "网关内部错误，命令可能未送达",
       other: "总线无法完成请求",
+      "no-downlink": "该设备没有下行通道，无法接收命令",
+    },
+    // Device commands offered from the console (docs/console.md "设备命令"): the buttons, the
+    // confirmation and what became of a command, as the gateway's results say it (docs/topics.md).
+    cmdSend: "发送命令",
+    cmdConfirm: "确认{command}？",
+    // An actuating command (a gas valve): asked, with what it does on site.
+    cmdActuates: "此命令会动作现场设备（{device}）。请确认现场情况后再提交。",
+    cmdValue: "数值（{min} 至 {max} 的整数）",
+    cmdOutcome: {
+      sent: "已发送给设备",
+      done: "设备已执行（设备确认写入）",
+      queuedUntil: "，{t} 前设备仍未连接则作废",
+      delivered: "设备重新连接，命令已送达（等待 {s} 秒）",
+      reply: "设备回复：{r}",
+      replies: {
+        ok: "执行成功",
+        busy: "设备忙，拒绝执行",
+        fault: "设备故障，未执行",
+        unknown: "设备不认识该命令",
+      },
+      "downlink-expired": "设备 10 分钟内未连接，命令已作废，未执行",
+      "downlink-dropped": "等待该设备的命令过多，此命令已丢弃，未执行",
+      "downlink-withdrawn": "已不再需要，命令已撤回，未执行",
+      failed: "失败",
     },
     devices: "设备",
     stations: "消防站与自助终端",
@@ -214,6 +239,29 @@ export const STRINGS = {
       forbidden: "your role may not send device commands",
       internal: "gateway error, the command may not have reached the device",
       other: "the bus could not complete the request",
+      "no-downlink": "this device has no downlink to take commands",
+    },
+    cmdSend: "Send command",
+    cmdConfirm: "{command}?",
+    cmdActuates:
+      "This command moves equipment on site ({device}). Check the situation there before you submit.",
+    cmdValue: "Value (an integer from {min} to {max})",
+    cmdOutcome: {
+      sent: "sent to the device",
+      done: "done (the device confirmed the write)",
+      queuedUntil: ", void if the device has not connected by {t}",
+      delivered: "the device reconnected and the command was sent (after {s} s)",
+      reply: "the device replied: {r}",
+      replies: {
+        ok: "done",
+        busy: "busy, refused",
+        fault: "fault, not done",
+        unknown: "does not know this command",
+      },
+      "downlink-expired": "the device did not connect within 10 minutes: void, not done",
+      "downlink-dropped": "too many commands waiting for this device: dropped, not done",
+      "downlink-withdrawn": "no longer needed: withdrawn, not done",
+      failed: "failed",
     },
     devices: "Devices",
     stations: "Fire stations and kiosks",
@@ -382,6 +430,66 @@ export const COMMAND_NAMES = {
     set_high: "set the high level",
   },
 };
+
+/** A text of STRINGS by its dotted key ("cmdOutcome.replies.busy"), or null when there is none. */
+function said(lang, key) {
+  const text = key.split(".").reduce((o, k) => (o == null ? o : o[k]), STRINGS[lang] ?? STRINGS.en);
+  return typeof text === "string" ? text : null;
+}
+
+/** Why a request was refused: the gateway's words (`message`, the site's language) when given, else its error named. */
+export function refusalWords(lang, b) {
+  if (b.message) return b.message;
+  if (b.error) {
+    const text = said(lang, `cmdErrors.${b.error}`) ?? said(lang, "cmdErrors.other");
+    return b.exception ? `${text}${said(lang, "colon")}${b.exception}` : text;
+  }
+  return b.reason ?? "";
+}
+
+/** Refused by the gateway before anything was sent (docs/topics.md "Device commands"). */
+const REFUSED_BEFORE_SENDING = new Set([
+  "forbidden",
+  "unknown-command",
+  "unknown-device",
+  "bad-value",
+  "no-downlink",
+]);
+
+/**
+ * What became of a device command, from one of its results (docs/topics.md "Device commands",
+ * "Devices that are away"): [text, class of the results line ("refused": not done)]. Sent, the
+ * device's reply, done on the bus, queued for a device away (and until when), delivered late,
+ * expired or dropped, refused before sending with the gateway's reason, failed on the way.
+ * `fmtTime`: a time as the page shows it (the site's zone).
+ */
+export function commandOutcome(lang, b, fmtTime) {
+  const s = (key) => said(lang, key) ?? key;
+  const noted = (text) => (b.message ? `${text}${s("open")}${b.message}${s("close")}` : text);
+  if (typeof b.reply === "string") {
+    const reply = s("cmdOutcome.reply").replace(
+      "{r}",
+      said(lang, `cmdOutcome.replies.${b.reply}`) ?? b.reply,
+    );
+    return b.ok ? [reply, ""] : [noted(reply), "refused"];
+  }
+  if (b.ok === false) {
+    const lost = said(lang, `cmdOutcome.${b.error}`);
+    if (lost !== null) return [lost, "refused"];
+    const verb = REFUSED_BEFORE_SENDING.has(b.error) ? s("refused") : s("cmdOutcome.failed");
+    return [`${verb}${s("open")}${refusalWords(lang, b)}${s("close")}`, "refused"];
+  }
+  // Queued for a device away (topics 0.13.41, 0.13.43): not done, said so, with when it goes void.
+  if (b.queued || b.deviceConnected === false) {
+    const until =
+      typeof b.expiresAt === "number" ? s("cmdOutcome.queuedUntil").replace("{t}", fmtTime(b.expiresAt)) : "";
+    return [noted(`${s("notDelivered")}${until}`), "refused"];
+  }
+  if (typeof b.waitedMs === "number")
+    return [s("cmdOutcome.delivered").replace("{s}", String(Math.round(b.waitedMs / 1000))), ""];
+  // An MQTT device's downlink left (`sent`); a Modbus write the device echoed (no `sent`).
+  return [b.sent === true ? s("cmdOutcome.sent") : s("cmdOutcome.done"), ""];
+}
 
 /** A command's name in `lang`; a YAML profile's own command as it is called. */
 export function commandName(lang, command) {
