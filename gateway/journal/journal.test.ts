@@ -1,8 +1,9 @@
 import { readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { journalScratch } from "../../test/support/journal-scratch.js";
 import { nodeFs } from "./fs.js";
+import { DEFER_WRITE_MS } from "./group-commit.js";
 import { Journal, type JournalOptions } from "./journal.js";
 
 const { tempDir, open } = journalScratch("linli-journal-");
@@ -307,6 +308,33 @@ describe("Journal", () => {
     expect(r.get("seen/a")).toBe("x");
     expect(r.get("alert/1")).toEqual({ state: "raised" });
     expect(r.recovery.damaged).toBe(0);
+  });
+
+  it("records nobody waits for are written together DEFER_WRITE_MS after the first, not a pool write per turn; a commit has them written at once", async () => {
+    // Only the deferral's timer is faked: the pool's writes and syncs are real.
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout"] });
+    try {
+      const j = openJ({ dir: tempDir() });
+      const turn = () => new Promise((r) => setImmediate(r));
+      const before = j.stats().poolWrites;
+      for (let i = 0; i < 5; i++) {
+        j.putCheckpoint(`seen/${i}`, i);
+        await turn();
+      }
+      expect(j.writePending).toBe(true);
+      expect(j.stats().poolWrites).toBe(before);
+      vi.advanceTimersByTime(DEFER_WRITE_MS);
+      while (j.writePending) await turn();
+      expect(j.stats().poolWrites).toBe(before + 1);
+      // A commit does not wait for the deferral: the checkpoint before its record goes in its write.
+      j.putCheckpoint("seen/a", "x");
+      j.put("alert/1", { state: "raised" });
+      await committed(j);
+      expect(j.stats().poolWrites).toBe(before + 2);
+      expect(j.writePending).toBe(false);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it("a press (alert state, writeNow for the P1, then the device's seq record, then the commit) costs one fdatasync, not two", async () => {
