@@ -73,7 +73,7 @@ export interface PointOptions {
   /** Gateway mode: the journal on, in this directory (bench/journal.ts). */
   dataDir?: string;
   /** With dataDir: where the journal's write(2) runs (default the gateway's, "pool"). */
-  journalWrites?: "pool" | "loop";
+  journalWrites?: "auto" | "pool" | "loop";
   /** With dataDir: storage.sync (default "batch"). */
   journalSync?: "batch" | "interval" | "always";
   /** Gateway mode: devices on the device listener (mqtt.deviceListener). */

@@ -20,17 +20,18 @@ export const JOURNAL_TARGETS = {
 } as const;
 
 /**
- * writes "pool" (the gateway's): the journal's write(2) on the libuv pool; "loop": the earlier
- * design, write(2) on the event loop inside put() (`--journal-loop` measures it in the same run).
+ * writes "auto" (the gateway's): the journal's write(2) on the event loop at the end of a turn while
+ * no fdatasync runs, on the libuv pool while one does; "pool": always on the pool (`--journal-writes
+ * pool`); "loop": the earliest design, inside put() (`--journal-loop` measures it in the same run).
  */
 export async function runJournal(
   rate: number,
   c: CommonOptions,
-  writes: "pool" | "loop" = "pool",
+  writes: "auto" | "pool" | "loop" = c.journalWrites ?? "auto",
 ): Promise<PointResult> {
   const dataDir = mkdtempSync(path.join(tmpdir(), "linli-bench-journal-"));
   try {
-    const scenario = writes === "pool" ? "journal" : "journal-loop";
+    const scenario = writes === "loop" ? "journal-loop" : "journal";
     return await runPoint({
       ...pointOptions(scenario, "gateway", rate, c),
       dataDir,

@@ -15,6 +15,8 @@ export interface CommonOptions {
   deviceListener?: boolean;
   /** The journal-on points' sync policy (storage.sync; default "batch", the gateway's default). */
   journalSync?: "batch" | "interval" | "always";
+  /** The journal-on points' write design (JournalOptions.writes; default "auto", the gateway's). */
+  journalWrites?: "auto" | "pool" | "loop";
 }
 
 /** The ceiling suite's load, for the measurement harnesses that run its points (cores.ts, floor-run.ts). */

@@ -33,6 +33,7 @@ const point = (over: Partial<P>): P => ({
   syncs: 1,
   lastSyncMs: 0.2,
   poolWrites: 1,
+  idleLoopWrites: 0,
   urgentWrites: 0,
   urgentWritesSlow: 0,
   urgentWriteMaxMs: 0,

@@ -213,6 +213,8 @@ export interface JournalSummary {
     syncs: number;
     lastSyncMs: number;
     poolWrites: number;
+    /** Wanted writes on the event loop while no fdatasync ran. */
+    idleLoopWrites: number;
     /** A P1's writes on the event loop (writeNow): all, those of 1 ms or more, the longest. */
     urgentWrites: number;
     urgentWritesSlow: number;
@@ -295,6 +297,7 @@ export function journalSummary(points: RatePoint[]): JournalSummary | null {
         syncs: js?.syncs ?? 0,
         lastSyncMs: js?.lastSyncMs ?? 0,
         poolWrites: js?.poolWrites ?? 0,
+        idleLoopWrites: js?.idleLoopWrites ?? 0,
         urgentWrites: js?.urgentWrites ?? 0,
         urgentWritesSlow: js?.urgentWritesSlow ?? 0,
         urgentWriteMaxMs: js?.urgentWriteMaxMs ?? 0,
@@ -339,6 +342,7 @@ export function printJournal(log: (s: string) => void, j: JournalSummary, sync =
       "records/sync",
       "last sync ms",
       "pool writes",
+      "idle loop writes",
       "P1 writes, >= 1 ms, max ms",
       "MB on disk",
     ],
@@ -365,6 +369,7 @@ export function printJournal(log: (s: string) => void, j: JournalSummary, sync =
       p.syncs > 0 ? (p.records / p.syncs).toFixed(1) : "-",
       p.lastSyncMs.toFixed(2),
       String(p.poolWrites),
+      String(p.idleLoopWrites),
       `${p.urgentWrites}, ${p.urgentWritesSlow}, ${p.urgentWriteMaxMs.toFixed(1)}`,
       (p.bytesOnDisk / 1048576).toFixed(1),
     ]),

@@ -55,6 +55,9 @@ Options (after \`npm run bench --\`):
   --journal-sync batch|interval|always  the journal-on points' storage.sync (default batch, the
                                   gateway's default); interval leaves out the group fdatasync a
                                   PUBACK waits for, so its ratio shows what the records cost alone
+  --journal-writes auto|pool|loop the journal-on points' write(2): auto (default, the gateway's) on
+                                  the event loop while no fdatasync runs, else on the libuv pool;
+                                  pool always on the pool (the design before 2026-12-07)
   --journal-loop                  also (b') with the journal's earlier design, write(2) on the
                                   event loop, per rate in the same run (docs/durability.md)
   --no-startup                    skip the start-up benchmark in the pipeline suite
@@ -105,6 +108,7 @@ const { values } = parseArgs({
     "journal-pairs": { type: "string" },
     "journal-loop": { type: "boolean", default: false },
     "journal-sync": { type: "string" },
+    "journal-writes": { type: "string" },
     "no-startup": { type: "boolean", default: false },
     "startup-alerts": { type: "string" },
     "startup-records": { type: "string" },
@@ -141,6 +145,11 @@ const rates = (values.rates ?? "")
   .split(",")
   .map((s) => positive("rates", s.trim(), 0))
   .sort((a, b) => a - b);
+function journalWritesOption(v: string): "auto" | "pool" | "loop" {
+  if (v === "auto" || v === "pool" || v === "loop") return v;
+  process.stderr.write(`--journal-writes: auto, pool or loop, not "${v}"\n`);
+  process.exit(2);
+}
 function journalSyncOption(v: string): "batch" | "interval" | "always" {
   if (v === "batch" || v === "interval" || v === "always") return v;
   process.stderr.write(`--journal-sync: batch, interval or always, not "${v}"\n`);
@@ -159,6 +168,9 @@ const common: CommonOptions = {
   quietPct: positive("max-other-load", values["max-other-load"], 25),
   ...(values["device-listener"] ? { deviceListener: true } : {}),
   ...(values["journal-sync"] === undefined ? {} : { journalSync: journalSyncOption(values["journal-sync"]) }),
+  ...(values["journal-writes"] === undefined
+    ? {}
+    : { journalWrites: journalWritesOption(values["journal-writes"]) }),
 };
 if (values.profile) {
   mkdirSync(values.profile, { recursive: true });

@@ -38,7 +38,7 @@ export interface ServerOptions {
   logLevel?: StartCommand["logLevel"];
   /** Gateway mode: the journal on, in this directory. */
   dataDir?: string;
-  journalWrites?: "pool" | "loop";
+  journalWrites?: "auto" | "pool" | "loop";
   journalSync?: "batch" | "interval" | "always";
   /** Gateway mode: devices on the device listener (mqtt.deviceListener). */
   deviceListener?: boolean;

@@ -59,7 +59,7 @@ export interface StartCommand {
   /** Gateway mode: the journal on, in this (fresh, empty) directory; absent: `storage.enabled: false`. */
   dataDir?: string;
   /** With dataDir: where the journal's write(2) runs (the earlier design: "loop"). */
-  journalWrites?: "pool" | "loop";
+  journalWrites?: "auto" | "pool" | "loop";
   /** With dataDir: storage.sync (default "batch", the gateway's default). */
   journalSync?: "batch" | "interval" | "always";
   /** Gateway mode: devices on the device listener (a worker thread), the subscriber on the main listener. */
@@ -151,6 +151,7 @@ export interface ServerSample {
       lastSyncMs: number;
       /** Writes on the libuv pool, and a P1's writes on the event loop: all, 1 ms or more, longest. */
       poolWrites: number;
+      idleLoopWrites: number;
       urgentWrites: number;
       urgentWritesSlow: number;
       urgentWriteMaxMs: number;
@@ -459,6 +460,7 @@ function sample(): ServerSample {
         syncs: j.syncs,
         lastSyncMs: j.lastSyncMs,
         poolWrites: j.poolWrites,
+        idleLoopWrites: j.idleLoopWrites,
         urgentWrites: j.urgentWrites,
         urgentWritesSlow: j.urgentWritesSlow,
         urgentWriteMaxMs: j.urgentWriteMaxMs,

@@ -108,7 +108,7 @@ export interface GatewayOptions {
   /** Overrides `console.port` (`--console-port`). */
   consolePort?: number;
   /** Where the journal's write(2) runs (bench/journal.ts compares them); default "pool". */
-  journalWrites?: "pool" | "loop";
+  journalWrites?: "auto" | "pool" | "loop";
   /** The journal's file-system seam (tests inject EROFS); default node:fs. */
   journalFs?: JournalFs;
   /** Operators' persistent MQTT sessions: give the journal as `store` to keep them across restarts. */
@@ -504,7 +504,7 @@ export class Gateway {
     const opened: OpenedJournal =
       opts.store === undefined && config.storage.enabled
         ? openJournal(config.storage, opts.dataDir ?? config.storage.dir ?? DEFAULT_DATA_DIR, {
-            writes: opts.journalWrites ?? "pool",
+            writes: opts.journalWrites ?? "auto",
             fs: opts.journalFs,
             log,
             events: {

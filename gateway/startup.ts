@@ -55,7 +55,7 @@ export interface JournalEvents {
 export function openJournal(
   storage: Config["storage"],
   dir: string,
-  opts: { writes: "pool" | "loop"; fs: JournalFs | undefined; log: Logger; events: JournalEvents },
+  opts: { writes: "auto" | "pool" | "loop"; fs: JournalFs | undefined; log: Logger; events: JournalEvents },
 ): OpenedJournal {
   const { log, events } = opts;
   try {

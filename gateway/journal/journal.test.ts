@@ -1,8 +1,9 @@
 import { readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { journalScratch } from "../../test/support/journal-scratch.js";
 import { nodeFs } from "./fs.js";
+import { DEFER_WRITE_MS } from "./group-commit.js";
 import { Journal, type JournalOptions } from "./journal.js";
 
 const { tempDir, open } = journalScratch("linli-journal-");
@@ -232,7 +233,7 @@ describe("Journal", () => {
     ]);
   });
 
-  it("batch: put() never writes on the event loop; one pool write then one fdatasync per batch, commit after both, in order", async () => {
+  it('batch, writes "pool": put() never writes on the event loop; one pool write then one fdatasync per batch, commit after both, in order', async () => {
     const dir = tempDir();
     const calls: string[] = [];
     // The pool write is held until released, so records put meanwhile must queue behind it.
@@ -249,13 +250,14 @@ describe("Journal", () => {
         nodeFs.fdatasync(fd, cb);
       },
     };
-    const j = openJ({ dir, fs: spy });
+    const j = openJ({ dir, fs: spy, writes: "pool" });
     for (let i = 0; i < 100; i++) j.put(`a${i}`, i);
     let first = false;
     j.commit(() => {
       first = true;
     });
-    expect(calls).toEqual(["write@0"]); // the whole batch in one write, started by commit
+    await Promise.resolve(); // the write starts at the end of the turn
+    expect(calls).toEqual(["write@0"]); // the whole batch in one write, asked for by commit
     for (let i = 0; i < 100; i++) j.put(`b${i}`, i); // the next batch, while the write is in flight
     let second = false;
     j.commit(() => {
@@ -272,6 +274,70 @@ describe("Journal", () => {
     await until(() => second, "the second batch's commit");
     expect(calls.filter((c) => c === "writeSync")).toEqual([]);
     expect(calls.filter((c) => c === "fdatasync").length).toBeLessThanOrEqual(2);
+    j.close();
+    const r = openJ({ dir });
+    expect(r.get("a99")).toBe(99);
+    expect(r.get("b99")).toBe(99);
+    expect(r.recovery.damaged).toBe(0);
+  });
+
+  it('writes "auto" (the default): a wanted write runs on the event loop at the end of the turn while no fdatasync runs, on the pool while one does', async () => {
+    const dir = tempDir();
+    const calls: string[] = [];
+    const heldSyncs: Array<() => void> = [];
+    const spy = {
+      ...nodeFs,
+      write: (
+        fd: number,
+        b: Uint8Array,
+        o: number,
+        l: number,
+        p: number,
+        cb: (err: NodeJS.ErrnoException | null, n: number) => void,
+      ) => {
+        calls.push("pool write");
+        nodeFs.write(fd, b, o, l, p, cb);
+      },
+      writeSync: (fd: number, b: Uint8Array, o: number, l: number, p: number) => {
+        calls.push("writeSync");
+        return nodeFs.writeSync(fd, b, o, l, p);
+      },
+      fdatasync: (fd: number, cb: (err: NodeJS.ErrnoException | null) => void) => {
+        calls.push("fdatasync");
+        heldSyncs.push(() => nodeFs.fdatasync(fd, cb));
+      },
+    };
+    const j = openJ({ dir, fs: spy });
+    for (const go of heldSyncs.splice(0)) go();
+    calls.length = 0;
+    const s0 = j.stats();
+    for (let i = 0; i < 100; i++) j.put(`a${i}`, i);
+    let first = false;
+    j.commit(() => {
+      first = true;
+    });
+    expect(calls).toEqual([]); // nothing inside put() or commit()
+    await Promise.resolve();
+    // The batch in one write(2) on the loop, then its fdatasync on the pool: one pool operation, not two.
+    expect(calls).toEqual(["writeSync", "fdatasync"]);
+    // While that sync runs, a write(2) of the same file may wait for the inode lock: the pool takes it.
+    for (let i = 0; i < 100; i++) j.put(`b${i}`, i);
+    let second = false;
+    j.commit(() => {
+      second = true;
+    });
+    await until(() => calls.includes("pool write"), "the second batch's pool write");
+    expect(first).toBe(false);
+    heldSyncs.shift()?.();
+    await until(() => first, "the first commit");
+    await until(() => heldSyncs.length === 1, "the second batch's sync");
+    expect(second).toBe(false);
+    heldSyncs.shift()?.();
+    await until(() => second, "the second commit");
+    expect(calls).toEqual(["writeSync", "fdatasync", "pool write", "fdatasync"]);
+    const s1 = j.stats();
+    expect(s1.poolWrites - s0.poolWrites).toBe(1);
+    expect(s1.idleLoopWrites - s0.idleLoopWrites).toBe(1);
     j.close();
     const r = openJ({ dir });
     expect(r.get("a99")).toBe(99);
@@ -307,6 +373,33 @@ describe("Journal", () => {
     expect(r.get("seen/a")).toBe("x");
     expect(r.get("alert/1")).toEqual({ state: "raised" });
     expect(r.recovery.damaged).toBe(0);
+  });
+
+  it("records nobody waits for are written together DEFER_WRITE_MS after the first, not a pool write per turn; a commit has them written at once", async () => {
+    // Only the deferral's timer is faked: the pool's writes and syncs are real.
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout"] });
+    try {
+      const j = openJ({ dir: tempDir(), writes: "pool" });
+      const turn = () => new Promise((r) => setImmediate(r));
+      const before = j.stats().poolWrites;
+      for (let i = 0; i < 5; i++) {
+        j.putCheckpoint(`seen/${i}`, i);
+        await turn();
+      }
+      expect(j.writePending).toBe(true);
+      expect(j.stats().poolWrites).toBe(before);
+      vi.advanceTimersByTime(DEFER_WRITE_MS);
+      while (j.writePending) await turn();
+      expect(j.stats().poolWrites).toBe(before + 1);
+      // A commit does not wait for the deferral: the checkpoint before its record goes in its write.
+      j.putCheckpoint("seen/a", "x");
+      j.put("alert/1", { state: "raised" });
+      await committed(j);
+      expect(j.stats().poolWrites).toBe(before + 2);
+      expect(j.writePending).toBe(false);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it("a press (alert state, writeNow for the P1, then the device's seq record, then the commit) costs one fdatasync, not two", async () => {
@@ -349,7 +442,7 @@ describe("Journal", () => {
         return nodeFs.writeSync(fd, b, o, l, p);
       },
     };
-    const j = openJ({ dir, fs: spy });
+    const j = openJ({ dir, fs: spy, writes: "pool" });
     j.put("a", 1);
     j.writeNow();
     // A loaded machine may make even this one slow: the count is compared, not assumed 0.
@@ -378,12 +471,13 @@ describe("Journal", () => {
         return nodeFs.writeSync(fd, b, o, l, p);
       },
     };
-    const j = openJ({ dir, fs: spy });
+    const j = openJ({ dir, fs: spy, writes: "pool" });
     for (let i = 0; i < 50; i++) j.put(`k${i}`, i);
     let written = false;
     j.afterWrite(() => {
       written = true;
     });
+    await Promise.resolve(); // the write starts at the end of the turn
     expect(held.length).toBe(1); // the pool write is in flight and does not return
     for (let i = 50; i < 100; i++) j.put(`k${i}`, i);
     expect(j.writePending).toBe(true);
@@ -443,7 +537,7 @@ describe("Journal", () => {
         cb: (err: NodeJS.ErrnoException | null, n: number) => void,
       ) => setImmediate(() => cb(Object.assign(new Error("no space"), { code: "ENOSPC" }), 0)),
     };
-    const j = openJ({ dir, fs: spy, retryMs: 60_000 });
+    const j = openJ({ dir, fs: spy, retryMs: 60_000, writes: "pool" });
     for (let i = 0; i < 10; i++) j.put(`k${i}`, i);
     await committed(j);
     expect(j.health.ok).toBe(false);

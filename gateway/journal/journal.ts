@@ -121,11 +121,15 @@ export interface JournalOptions {
    */
   whenUnwritable?: "throw" | "degrade";
   /**
-   * Where write(2) runs: "pool" (default) on the libuv pool, "loop" on the event loop inside
-   * put() (the earlier design, kept to measure one against the other: bench/journal.ts).
+   * Where write(2) runs: "auto" (default) on the event loop at the end of the turn while no
+   * fdatasync of the journal runs, on the libuv pool while one does; "pool" always on the pool;
+   * "loop" on the event loop inside put() (the earliest design). The last two are kept to measure
+   * one against the other (bench/journal.ts, `--journal-writes`).
    */
-  writes?: "pool" | "loop";
+  writes?: JournalWrites;
 }
+
+export type JournalWrites = "auto" | "pool" | "loop";
 
 export interface JournalStats {
   bytesOnDisk: number;
@@ -141,6 +145,8 @@ export interface JournalStats {
   urgentWrites: number;
   /** Writes handed to the libuv pool since open. */
   poolWrites: number;
+  /** Wanted writes done on the event loop while no fdatasync ran (not a P1's writeNow) since open. */
+  idleLoopWrites: number;
   /** writeNow() calls that took 1 ms or more since open, and the longest (ms). */
   urgentWritesSlow: number;
   urgentWriteMaxMs: number;
@@ -248,6 +254,7 @@ export class Journal {
       log: this.log,
       syncEach: this.policy === "always",
       writeOnLoop: opts.writes === "loop",
+      idleWritesOnLoop: (opts.writes ?? "auto") === "auto",
       onFailure: (op, err) => this.failed(op, err),
     });
   }
@@ -476,6 +483,7 @@ export class Journal {
       writeErrors: this.writeErrors,
       urgentWrites: this.writer.urgentWrites,
       poolWrites: this.writer.poolWrites,
+      idleLoopWrites: this.writer.idleLoopWrites,
       urgentWritesSlow: this.writer.urgentWritesSlow,
       urgentWriteMaxMs: this.writer.urgentWriteMaxMs,
       degraded: !this.healthState.ok,
