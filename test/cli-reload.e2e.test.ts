@@ -62,7 +62,7 @@ describe("linli reload", () => {
   let child: ChildProcess | null = null;
 
   afterAll(async () => {
-    if (child && child.exitCode === null && child.pid !== undefined) {
+    if (child && child.exitCode === null && child.signalCode === null && child.pid !== undefined) {
       child.kill("SIGKILL");
       await new Promise((r) => child?.once("exit", r));
     }

@@ -58,7 +58,8 @@ describe("a site file refused at start", () => {
 
   afterEach(async () => {
     for (const c of children.splice(0)) {
-      if (c.exitCode === null && c.pid !== undefined) {
+      // Ended by a signal, a child has signalCode set and exitCode null: its "exit" has been emitted.
+      if (c.exitCode === null && c.signalCode === null && c.pid !== undefined) {
         const exited = new Promise((r) => c.once("exit", r));
         c.kill("SIGKILL");
         await exited;

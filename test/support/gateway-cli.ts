@@ -35,7 +35,8 @@ export function startGatewayCli(file: string, dataDir: string, extra: readonly s
     for (;;) {
       const line = lines.find((l) => l.includes(`"msg":"${msg}`));
       if (line) return JSON.parse(line) as Record<string, unknown>;
-      if (proc.exitCode !== null) throw new Error(`gateway exited (${proc.exitCode}): ${lines.join("\n")}`);
+      if (proc.exitCode !== null || proc.signalCode !== null)
+        throw new Error(`gateway exited (${proc.exitCode ?? proc.signalCode}): ${lines.join("\n")}`);
       if (Date.now() > deadline) throw new Error(`no "${msg}" in the log:\n${lines.join("\n")}`);
       await new Promise((r) => setTimeout(r, 20));
     }
