@@ -1384,6 +1384,20 @@ describe("mqtt.kinds: the fields each message kind carries (GD-2: a heartbeat wi
     expect(outcome(strict, { t: "hb", lel: 0, valve: "open", mains: true, fault: 0 })).toBe("accepted");
   });
 
+  it("a message without its seq or time field: refused saying it is missing, not of the wrong type", () => {
+    const p = compileProfile(
+      declaredProfileSchema.parse({
+        ...doc(undefined),
+        mqtt: { ...doc(undefined).mqtt, seq: "seq", time: "ts" },
+      }),
+    ) as MqttDeviceProfile;
+    expect(outcome(p, { t: "valve", seq: 1, ts: 5 })).toBe("accepted");
+    expect(outcome(p, { t: "valve", ts: 5 })).toBe("bad-field: seq is missing (a non-negative integer)");
+    expect(outcome(p, { t: "valve", seq: "1", ts: 5 })).toBe("bad-field: seq must be a non-negative integer");
+    expect(outcome(p, { t: "valve", seq: 1 })).toBe("bad-field: ts is missing (epoch milliseconds)");
+    expect(outcome(p, { t: "valve", seq: 1, ts: -1 })).toBe("bad-field: ts must be epoch milliseconds");
+  });
+
   it("names a string or integer field, and fields of the profile", () => {
     expect(issues(doc({ field: "kind", require: { hb: ["fault"] } }))).toEqual([]);
     expect(issues(doc({ field: "mains", require: { hb: ["fault"] } }))).toEqual([

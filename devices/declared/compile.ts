@@ -317,14 +317,24 @@ function compileMqtt(
       if (q.seq !== undefined) {
         const s = fieldAt(value, q.seq);
         if (!Number.isSafeInteger(s) || (s as number) < 0)
-          return reject("bad-field", `${q.seq} must be a non-negative integer`);
+          return reject(
+            "bad-field",
+            s === undefined
+              ? `${q.seq} is missing (a non-negative integer)`
+              : `${q.seq} must be a non-negative integer`,
+          );
         seq = s as number;
       }
       let ts: number | null = null;
       if (q.time !== undefined) {
         const t = fieldAt(value, q.time);
         if (!Number.isSafeInteger(t) || (t as number) < 0)
-          return reject("bad-field", `${q.time} must be epoch milliseconds`);
+          return reject(
+            "bad-field",
+            t === undefined
+              ? `${q.time} is missing (epoch milliseconds)`
+              : `${q.time} must be epoch milliseconds`,
+          );
         ts = t as number;
       }
       return { v, seq, ts };
