@@ -8,12 +8,13 @@ import { BATTERY_LOW, batteryRule, batteryThreshold } from "./ec200.js";
 import {
   asInteger,
   asObject,
-  badField,
+  badFieldOf,
   checkIntRange,
   checkSeq,
   checkTs,
   type DroppedField,
   deviceClock,
+  missingField,
   NO_DROPS,
   sideFields,
 } from "./fields.js";
@@ -108,17 +109,17 @@ export const ds10: MqttDeviceProfile<
     const o = asObject(value);
     if (!o) return reject("bad-field", "payload is not a map");
     const t = o.t;
-    if (t !== "state" && t !== "hb") return reject("bad-field", 't must be "state" or "hb"');
+    if (t !== "state" && t !== "hb") return badFieldOf(o, "t", '"state" or "hb"');
     // Essential: kind, seq, and the state it reports (contact, tamper); `ts` and `bat` are side fields.
     const problem =
       checkSeq(o) ??
       (o.contact !== "open" && o.contact !== "closed"
-        ? badField('contact must be "open" or "closed"')
+        ? badFieldOf(o, "contact", '"open" or "closed"')
         : null) ??
-      (typeof o.tamper !== "boolean" ? badField("tamper must be true or false") : null);
+      (typeof o.tamper !== "boolean" ? badFieldOf(o, "tamper", "true or false") : null);
     if (problem) return problem;
-    const tsBad = checkTs(o);
-    const batBad = checkIntRange(o, "bat", 0, 100);
+    const tsBad = missingField(o, "ts") ?? checkTs(o);
+    const batBad = missingField(o, "bat") ?? checkIntRange(o, "bat", 0, 100);
     // Every message is decoded here: the list is built only for one that has a field to drop.
     const drops =
       tsBad === null && batBad === null

@@ -6,11 +6,13 @@ import { LANE_ALERT, LANE_P1, LANE_TELEMETRY } from "../core/index.js";
 import {
   asInteger,
   asObject,
+  badFieldOf,
   checkIntRange,
   checkSeq,
   checkTs,
   type DroppedField,
   deviceClock,
+  missingField,
   NO_DROPS,
   sideFields,
 } from "./fields.js";
@@ -131,21 +133,21 @@ export const ec200: MqttDeviceProfile<
     const o = asObject(value);
     if (!o) return reject("bad-field", "payload is not a map");
     const t = o.t;
-    if (t !== "evt" && t !== "hb") return reject("bad-field", 't must be "evt" or "hb"');
+    if (t !== "evt" && t !== "hb") return badFieldOf(o, "t", '"evt" or "hb"');
     // Essential: what the message is (t, evt) and which one (seq). Anything else is a side field.
     const problem = checkSeq(o);
     if (problem) return problem;
     let evt: Ec200Event | null = null;
     if (t === "evt") {
       if (typeof o.evt !== "string" || !EVENTS.has(o.evt)) {
-        return reject("bad-field", "evt must be one of press, long_press, fall, cancel, low_battery");
+        return badFieldOf(o, "evt", "one of press, long_press, fall, cancel, low_battery");
       }
       evt = o.evt as Ec200Event;
     }
     const ackd = typeof o.ackd === "string" && o.ackd.length > 0 && o.ackd.length <= 64 ? o.ackd : null;
-    const tsBad = checkTs(o);
-    const batBad = checkIntRange(o, "bat", 0, 100);
-    const rssiBad = checkIntRange(o, "rssi", -120, 0);
+    const tsBad = missingField(o, "ts") ?? checkTs(o);
+    const batBad = missingField(o, "bat") ?? checkIntRange(o, "bat", 0, 100);
+    const rssiBad = missingField(o, "rssi") ?? checkIntRange(o, "rssi", -120, 0);
     // Every message is decoded here: the list is built only for one that has a field to drop.
     const drops =
       tsBad === null && batBad === null && rssiBad === null

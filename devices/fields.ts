@@ -18,7 +18,10 @@ const UINT64_MAX = (1n << 64n) - 1n;
 /** 2^64-1 as a JSON number decodes to 2^64, the nearest double: still the datasheet's uint64. */
 const UINT64_MAX_DOUBLE = 2 ** 64;
 
-/** A field's problem: `bad-field` (wrong type) or `out-of-range`, in the one refusal shape. */
+/**
+ * A field's problem: `bad-field` (wrong type, or absent), `out-of-range`, or `missing` (a side
+ * field not sent, `sideField`), in the one refusal shape.
+ */
 export type FieldProblem = Rejection;
 
 export function asObject(value: unknown): Record<string, unknown> | null {
@@ -51,6 +54,7 @@ export function checkIntRange(
   range = `${min}..${max}`,
 ): FieldProblem | null {
   const raw = obj[field];
+  if (raw === undefined) return reject("bad-field", `${field} is missing (an integer ${range})`);
   const v = asInteger(raw);
   if (v === null) {
     if (typeof raw === "bigint" || (typeof raw === "number" && Number.isInteger(raw)))
@@ -64,6 +68,7 @@ export function checkIntRange(
 export function checkTs(obj: Record<string, unknown>): FieldProblem | null {
   const raw = obj.ts;
   const range = "0..2^64-1 (uint64 epoch ms)";
+  if (raw === undefined) return reject("bad-field", `ts is missing (an integer ${range})`);
   if (typeof raw === "bigint")
     return raw >= 0n && raw <= UINT64_MAX ? null : reject("out-of-range", `ts ${raw} is outside ${range}`);
   if (typeof raw !== "number" || !Number.isInteger(raw))
@@ -97,8 +102,8 @@ export function checkSeq(obj: Record<string, unknown>): FieldProblem | null {
  */
 export interface DroppedField {
   field: string;
-  /** `field-out-of-range` or `field-bad-type`, the counters' reason. */
-  reason: "field-out-of-range" | "field-bad-type";
+  /** `field-out-of-range`, `field-bad-type` or `field-missing` (not sent at all), the counters' reason. */
+  reason: "field-out-of-range" | "field-bad-type" | "field-missing";
   detail: string;
 }
 
@@ -107,9 +112,23 @@ export function dropped(field: string, problem: FieldProblem | null): DroppedFie
   if (problem === null) return null;
   return {
     field,
-    reason: problem.reason === "out-of-range" ? "field-out-of-range" : "field-bad-type",
+    reason:
+      problem.reason === "out-of-range"
+        ? "field-out-of-range"
+        : problem.reason === "missing"
+          ? "field-missing"
+          : "field-bad-type",
     detail: problem.detail,
   };
+}
+
+/**
+ * A side field not carried at all (a `null` is carried, of the wrong type): `missing`, counted as
+ * `field-missing`, not as a field of the wrong type. The datasheets say every message has `ts` and
+ * `bat` (and the EC-200's `rssi`), so one without it is a device fault of its own.
+ */
+export function missingField(obj: Record<string, unknown>, field: string): FieldProblem | null {
+  return obj[field] === undefined ? reject("missing", `${field} is missing`) : null;
 }
 
 /** No field dropped: shared, so that a clean message allocates no list. */
@@ -127,4 +146,12 @@ export function sideFields(checks: readonly (readonly [string, FieldProblem | nu
 
 export function badField(detail: string): FieldProblem {
   return reject("bad-field", detail);
+}
+
+/** An essential field's refusal (`bad-field`), saying so when the message does not carry it at all. */
+export function badFieldOf(obj: Record<string, unknown>, field: string, must: string): FieldProblem {
+  return reject(
+    "bad-field",
+    obj[field] === undefined ? `${field} is missing (${must})` : `${field} must be ${must}`,
+  );
 }

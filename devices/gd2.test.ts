@@ -84,8 +84,16 @@ describe("GD-2 profile: decoding", () => {
     ['"1763798400789"', "field-bad-type"],
     ["-5", "field-out-of-range"],
     ["1.5", "field-bad-type"],
+    [undefined, "field-missing"],
   ])("an alarm with ts %s is taken in, the clock left out (0) and counted", (ts, reason) => {
-    const s = parse(`{"t":"alarm","seq":9,"ts":${ts},"lel":30,"level":"high","valve":"open"}`);
+    const s = gd2.parse({
+      t: "alarm",
+      seq: 9,
+      ...(ts === undefined ? {} : { ts: JSON.parse(ts) }),
+      lel: 30,
+      level: "high",
+      valve: "open",
+    });
     expect(isRejection(s)).toBe(false);
     expect(s).toMatchObject({ t: "alarm", level: "high", ts: 0 });
     expect(gd2.droppedFields?.(s as Gd2Sample)).toEqual([expect.objectContaining({ field: "ts", reason })]);
@@ -116,6 +124,14 @@ describe("GD-2 profile: decoding", () => {
     ['{"t":"reply","seq":1,"ts":1,"id":"","cmd":"valve_close","result":"ok"}', "bad-field", /id/],
     ['{"t":"reply","seq":1,"ts":1,"id":"a","cmd":"valve_close","result":"maybe"}', "bad-field", /result/],
     ['{"t":"evt","seq":1,"ts":1}', "bad-field", /t must be/],
+    // Not sent at all: the refusal says missing, not a value of the wrong type.
+    ['{"t":"hb","seq":1,"ts":1,"lel":1,"valve":"open","mains":true}', "bad-field", /^fault is missing/],
+    ['{"t":"hb","seq":1,"ts":1,"valve":"open","mains":true,"fault":0}', "bad-field", /^lel is missing/],
+    ['{"t":"hb","seq":1,"ts":1,"lel":1,"valve":"open","fault":0}', "bad-field", /^mains is missing/],
+    ['{"t":"alarm","seq":1,"ts":1,"lel":20,"valve":"open"}', "bad-field", /^level is missing/],
+    ['{"t":"reply","seq":1,"ts":1,"id":"a","result":"ok"}', "bad-field", /^cmd is missing/],
+    ['{"seq":1,"ts":1,"lel":1}', "bad-field", /^t is missing/],
+    ['{"t":"hb","ts":1,"lel":1,"valve":"open","mains":true,"fault":0}', "bad-field", /^seq is missing/],
     ['{"t":"hb","seq":-1,"ts":1,"lel":1,"valve":"open","mains":true,"fault":0}', "out-of-range", /seq/],
   ])("refuses %s", (json, reason, detail) => {
     const s = gd2.parse(JSON.parse(json));

@@ -9,13 +9,14 @@ import { LANE_ALERT, LANE_P1, LANE_TELEMETRY } from "../core/index.js";
 import {
   asInteger,
   asObject,
-  badField,
+  badFieldOf,
   checkIntRange,
   checkSeq,
   checkTs,
   type DroppedField,
   deviceClock,
   type FieldProblem,
+  missingField,
   NO_DROPS,
   sideFields,
 } from "./fields.js";
@@ -300,7 +301,7 @@ export const gd2: MqttDeviceProfile<
     if (!o) return reject("bad-field", "payload is not a map");
     const seqBad = checkSeq(o);
     if (seqBad) return seqBad;
-    const tsBad = checkTs(o);
+    const tsBad = missingField(o, "ts") ?? checkTs(o);
     const h: Header = {
       seq: asInteger(o.seq) as number,
       ts: tsBad === null ? deviceClock(o.ts) : 0,
@@ -312,7 +313,7 @@ export const gd2: MqttDeviceProfile<
         problem =
           checkLel(o) ??
           checkOneOf(o, "valve", VALVES) ??
-          (typeof o.mains !== "boolean" ? badField("mains must be true or false") : null) ??
+          (typeof o.mains !== "boolean" ? badFieldOf(o, "mains", "true or false") : null) ??
           checkIntRange(o, "fault", 0, 4);
         if (problem) return problem;
         return {
@@ -340,10 +341,10 @@ export const gd2: MqttDeviceProfile<
       case "reply":
         problem =
           (typeof o.id !== "string" || o.id.length === 0
-            ? badField("id must be a non-empty string")
+            ? badFieldOf(o, "id", "a non-empty string")
             : null) ??
           (typeof o.cmd !== "string" || o.cmd.length === 0
-            ? badField("cmd must be a non-empty string")
+            ? badFieldOf(o, "cmd", "a non-empty string")
             : null) ??
           checkOneOf(o, "result", RESULTS);
         if (problem) return problem;
@@ -355,7 +356,7 @@ export const gd2: MqttDeviceProfile<
           result: o.result as ReplyResult,
         };
       default:
-        return reject("bad-field", 't must be "hb", "alarm", "valve" or "reply"');
+        return badFieldOf(o, "t", '"hb", "alarm", "valve" or "reply"');
     }
   },
 
@@ -607,7 +608,7 @@ const nanAsNull = (v: number): number | null => (Number.isNaN(v) ? null : v);
 
 function checkLel(o: Record<string, unknown>): FieldProblem | null {
   const v = o.lel;
-  if (typeof v !== "number" || !Number.isFinite(v)) return badField("lel must be a number 0.0-100.0");
+  if (typeof v !== "number" || !Number.isFinite(v)) return badFieldOf(o, "lel", "a number 0.0-100.0");
   return v < 0 || v > 100 ? reject("out-of-range", `lel ${v} is outside 0.0..100.0`) : null;
 }
 
@@ -619,5 +620,5 @@ function checkOneOf(
   const v = o[field];
   return typeof v === "string" && allowed.includes(v)
     ? null
-    : badField(`${field} must be one of ${allowed.join(", ")}`);
+    : badFieldOf(o, field, `one of ${allowed.join(", ")}`);
 }

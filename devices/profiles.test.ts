@@ -85,6 +85,10 @@ describe("EC-200 profile", () => {
     ["rssi 1", { rssi: 1 }, "rssi", "field-out-of-range", /rssi 1 is outside -120\.\.0/],
     ["rssi -121", { rssi: -121 }, "rssi", "field-out-of-range", /rssi/],
     ["rssi null", { rssi: null }, "rssi", "field-bad-type", /rssi/],
+    // Not sent at all: missing, not a field of the wrong type (a null is sent, of the wrong type).
+    ["no rssi", { rssi: undefined }, "rssi", "field-missing", /^rssi is missing$/],
+    ["no bat", { bat: undefined }, "bat", "field-missing", /^bat is missing$/],
+    ["no ts", { ts: undefined }, "ts", "field-missing", /^ts is missing$/],
   ])(
     "a press with %s is taken in, the field dropped and named (side field)",
     (_, field, name, reason, why) => {
@@ -285,6 +289,22 @@ describe("DS-10 profile", () => {
     }
     const s = ds10.parse({ ...base, seq: 2 ** 32 - 1, ts: Number.MAX_SAFE_INTEGER, bat: 100 }) as Ds10Sample;
     expect(s.dropped).toEqual([]);
+  });
+
+  it("a message without its bat or ts is taken in, the field counted as missing (not of the wrong type)", () => {
+    const base = { t: "state", seq: 1, ts: 1, contact: "open", tamper: false, bat: 64 };
+    for (const name of ["bat", "ts"] as const) {
+      const s = ds10.parse({ ...base, [name]: undefined }) as Ds10Sample;
+      expect(s.dropped).toEqual([{ field: name, reason: "field-missing", detail: `${name} is missing` }]);
+    }
+    // The state a message reports is essential: refused, and the refusal says what is missing.
+    expect(ds10.parse({ ...base, contact: undefined })).toMatchObject({
+      reason: "bad-field",
+      detail: expect.stringMatching(/^contact is missing/),
+    });
+    expect(ds10.parse({ ...base, tamper: undefined })).toMatchObject({
+      detail: expect.stringMatching(/^tamper is missing/),
+    });
   });
 
   it("a tamper with bat 101 still raises TAMPER; the battery is left out of the reading", () => {

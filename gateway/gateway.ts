@@ -35,6 +35,7 @@ import { beginStartHeap, holdsStartHeap, START_HEAP_HOLD_MS } from "./heap.js";
 import type { HttpRefusal } from "./http-guard.js";
 import { MqttIngest } from "./ingest/mqtt-ingest.js";
 import type { Journal, JournalFs } from "./journal/journal.js";
+import { KeptDevices } from "./kept-devices.js";
 import { KeptHouseholds } from "./kept-households.js";
 import { createLogger, type Logger, RateLimitedLog } from "./log.js";
 import { loadMallocTrim, type MallocTrim, MallocTrimmer, type MallocTrimStats } from "./malloc-trim.js";
@@ -173,6 +174,8 @@ export class Gateway {
   private readonly content: AlertContentBuilder;
   /** Names of households open alerts keep, once the file may no longer have them (reload.ts). */
   readonly keptHouseholds: KeptHouseholds;
+  /** Name and location of moved devices as their open alerts show them (reload.ts). */
+  readonly keptDevices: KeptDevices;
   private brokerRef: EmbeddedBroker | null = null;
   /** Where northbound messages wait for their journal records' write (none without storage). */
   private readonly writtenFirst: WrittenFirstSink | null;
@@ -297,9 +300,12 @@ export class Gateway {
     this.publisher = new Publisher(config.site.id, this.writtenFirst ?? sink, () => this.clock.now());
     this.keptHouseholds = new KeptHouseholds(this.store);
     const kept = this.keptHouseholds;
+    this.keptDevices = new KeptDevices(this.store);
+    const keptDevices = this.keptDevices;
     const content = new AlertContentBuilder(
       () => this.runningConfig,
       (id) => kept.get(id),
+      (alertId) => keptDevices.get(alertId),
     );
     this.content = content;
     this.publisher.describeWith((alert, t, esc) => content.describe(alert, t, esc));
@@ -544,6 +550,8 @@ export class Gateway {
       gw.keptHouseholds.refresh(gw.engine.openAlerts(), (id) => gw.registry.devices.get(id)?.household, [
         config.households,
       ]);
+      gw.keptDevices.restore();
+      gw.keptDevices.refresh(gw.engine.openAlerts(), config.devices, [config.devices]);
       // The clean-stop marker cleared, and skipped revs, durable before anything is published.
       await journal?.sync();
     }

@@ -24,6 +24,7 @@ import { deviceProfile } from "./config/device-profiles.js";
 import { ConfigError } from "./config/load.js";
 import type { Config, DeviceConfig, HouseholdConfig } from "./config/schema.js";
 import { escalationInfo } from "./content/alert-content.js";
+import type { KeptDevices } from "./kept-devices.js";
 import type { KeptHouseholds } from "./kept-households.js";
 import type { Logger } from "./log.js";
 import type { Publisher } from "./northbound/publisher.js";
@@ -304,6 +305,7 @@ export interface ReloadTarget {
   readonly store: DurableStore | null;
   /** Names of the households open alerts keep, refreshed from the file (kept-households.ts). */
   readonly keptHouseholds?: KeptHouseholds;
+  readonly keptDevices?: KeptDevices;
   /** Per-device message rates: a retired device's goes with it (not handed to the next one of its id). */
   readonly deviceRate: DeviceRateLimiter;
   /** The console's certificate, re-read like the listeners' (false without console TLS; throws naming the file). */
@@ -445,6 +447,7 @@ export async function reloadGateway(
     t.keptHouseholds?.refresh(t.engine.openAlerts(), (id) => t.registry.devices.get(id)?.household, [
       t.config.households,
     ]);
+    t.keptDevices?.refresh(t.engine.openAlerts(), t.config.devices, [t.config.devices]);
     t.log.info({ restartNeeded: plan.restartNeeded.length }, "configuration reloaded: nothing to change");
     return applied(
       now,
@@ -459,6 +462,7 @@ export async function reloadGateway(
   // Before applying: the device's household is still the one it moves from.
   const moved = movedWithAlerts(t, plan);
   const before = t.config.households;
+  const devicesBefore = t.config.devices;
   const counts = await applyReload(t, plan);
   // The households open alerts keep, as the file now names them, or as the file before did (one
   // this reload removed): read from here on while the file no longer has them.
@@ -466,6 +470,8 @@ export async function reloadGateway(
     plan.effective.households,
     before,
   ]);
+  // The name and location of a moved device's open alerts, as the file before had them there.
+  t.keptDevices?.refresh(t.engine.openAlerts(), plan.effective.devices, [devicesBefore]);
   t.log.info(
     { ...changes, ...counts, ...(moved.length > 0 ? { moved } : {}) },
     moved.length > 0

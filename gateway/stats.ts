@@ -19,6 +19,8 @@ export type RejectReason =
   // a side field dropped from a message that was taken in (devices/fields.ts DroppedField)
   | "field-out-of-range"
   | "field-bad-type"
+  // a side field the message did not carry at all (devices/fields.ts missingField)
+  | "field-missing"
   | "duplicate-seq"
   | "bad-ack"
   | "unknown-alert"

@@ -104,6 +104,34 @@ describe("the GD-2 as a YAML profile, end to end", () => {
     expect(gw.counters.rejected("gd2-yaml", "out-of-range")).toBe(2);
     expect(gw.counters.rejected("gd2-yaml", "bad-field")).toBe(3);
   });
+  it("a leak the detector's level alone raised at 7 %LEL holds when the level returns to none, until lel is under 5 (as gd2.ts)", async () => {
+    const { ops, up } = await gd2Site();
+    const topic = `linli/${SITE}/alerts/p1/GAS_LEAK/gas-1`;
+    const leaks = () =>
+      ops
+        .on(topic)
+        .filter((m) => m.payload.length > 0)
+        .map((m) => m.json() as Record<string, unknown>);
+    await up({ t: "hb", lel: 0.0, valve: "closed", mains: true, fault: 0 });
+    await up({ t: "alarm", lel: 7.0, level: "low", valve: "closed" });
+    const raised = await ops.waitFor((m) => m.topic === topic && m.payload.length > 0);
+    expect(raised.json()).toMatchObject({ causes: ["detector alarm low"] });
+    await up({ t: "alarm", lel: 7.0, level: "none", valve: "closed" });
+    await up({ t: "hb", lel: 6.0, valve: "closed", mains: true, fault: 0 });
+    const held = await ops.waitFor(
+      (m) => m.topic === topic && (m.json() as { causes: string[] }).causes[0] === "not yet under 5 %LEL",
+    );
+    expect(held.json()).toMatchObject({ clearedAt: null });
+    // Not cleared meanwhile (before, the level's none cleared it at 7 %LEL).
+    expect(leaks().every((a) => a.clearedAt === null)).toBe(true);
+    await up({ t: "hb", lel: 4.9, valve: "closed", mains: true, fault: 0 });
+    const cleared = await ops.waitFor(
+      (m) =>
+        m.topic === topic && m.payload.length > 0 && (m.json() as { clearedAt: unknown }).clearedAt !== null,
+    );
+    expect((cleared.json() as { id: string }).id).toBe((raised.json() as { id: string }).id);
+  });
+
   it("GAS_VALVE_NOT_CLOSED: a leak whose valve is not closed 20 s after the leak began; a closed valve clears it", async () => {
     const clock = new FakeClock(Date.now());
     const { ops, up } = await gd2Site(clock);

@@ -17,13 +17,14 @@ const MIN = 60_000;
 const CALL = `linli/${SITE}/alerts/p1/EMERGENCY_CALL/ec200-0102`;
 const ESCALATION = `linli/${SITE}/escalations/p1/EMERGENCY_CALL/ec200-0102`;
 
-function site(household: string): ConfigInput {
+/** The site with the pendant in `household`, with a name and location when given. */
+function site(household: string, names: { name?: string; location?: string } = {}): ConfigInput {
   return testConfig({
     households: [
       { id: "hh-0101", name: "1号楼 101室", residentName: "张阿姨" },
       { id: "hh-0203", name: "2号楼 203室", residentName: "李大爷" },
     ],
-    devices: [{ id: "ec200-0102", model: "ec200", password: "pw-0102", household }],
+    devices: [{ id: "ec200-0102", model: "ec200", password: "pw-0102", household, ...names }],
     alerts: { escalation: { p1: "2m", p2: "5m" } },
   });
 }
@@ -32,10 +33,8 @@ describe("a device moved to another household with an open call", () => {
   const { client, adopt, stop } = gatewaysInTurn();
 
   /** A gateway with the pendant in hh-0101, an operator watching the site, and the pendant's press. */
-  async function pressedIn0101(store: MemoryStore, clock: FakeClock) {
-    const a = adopt(
-      await startGateway({ clock, boottime: () => clock.boottime(), store, config: site("hh-0101") }),
-    );
+  async function pressedIn0101(store: MemoryStore, clock: FakeClock, config = site("hh-0101")) {
+    const a = adopt(await startGateway({ clock, boottime: () => clock.boottime(), store, config }));
     const desk = await client(a, OPS.name, OPS.password);
     await desk.subscribe(`linli/${SITE}/#`);
     const pendant = await client(a, "ec200-0102", "pw-0102");
@@ -113,6 +112,73 @@ describe("a device moved to another household with an open call", () => {
     ).json();
     expect(next).toMatchObject({ household: "hh-0203", residentName: "李大爷" });
     expect(next.message).toContain("2号楼 203室 李大爷");
+  });
+
+  // The device's name and location are the household's too (a pendant "卧室" there, "客厅" in the
+  // new flat): the open call shows them as they were where it was pressed, also after a restart.
+  it("shows the device's name and location as they were in the household it was pressed in, also after a restart", async () => {
+    const store = new MemoryStore();
+    const clock = new FakeClock();
+    const there = { name: "张阿姨的呼叫器", location: "卧室" };
+    const moved = () => site("hh-0203", { name: "李大爷的呼叫器", location: "客厅" });
+    const { a, desk, call } = await pressedIn0101(store, clock, site("hh-0101", there));
+    expect(call).toMatchObject({ deviceName: "张阿姨的呼叫器", location: "卧室" });
+    expect((await a.reload(validateConfig(moved(), "site.yaml"))).result).toBe("applied");
+    const shownThere = (shown: Record<string, unknown>) => {
+      expect(shown).toMatchObject({
+        id: call.id,
+        household: "hh-0101",
+        deviceName: "张阿姨的呼叫器",
+        location: "卧室",
+      });
+      expect(shown.message).toContain("张阿姨的呼叫器（卧室）");
+      expect(shown.message).not.toContain("客厅");
+    };
+    clock.advance(2 * MIN + 1000);
+    shownThere((await desk.waitFor((m) => m.topic === ESCALATION)).json());
+    shownThere((await desk.waitFor((m) => m.topic === CALL && m.json().transition === "escalated")).json());
+    // A later reload renaming the device in its new place changes nothing of the call's.
+    expect(
+      (await a.reload(validateConfig(site("hh-0203", { name: "新呼叫器", location: "客厅" }), "site.yaml")))
+        .result,
+    ).toBe("applied");
+    expect((await a.reload(validateConfig(moved(), "site.yaml"))).result).toBe("applied");
+    expect([...store.map.keys()].filter((k) => k.startsWith("devkept/"))).toEqual([`devkept/${call.id}`]);
+    await stop(a);
+
+    const b = adopt(await startGateway({ clock, boottime: () => clock.boottime(), store, config: moved() }));
+    const ops = await client(b, OPS.name, OPS.password);
+    await ops.subscribe(`linli/${SITE}/#`);
+    shownThere((await ops.waitFor((m) => m.topic === CALL)).json());
+    await ops.publish(`linli/${SITE}/ack/${call.id}`, JSON.stringify({ by: "duty-desk" }));
+    shownThere(
+      (
+        await ops.waitFor(
+          (m) =>
+            m.topic === CALL &&
+            m.payload.length > 0 &&
+            ["acknowledged", "closed"].includes(m.json().transition as string),
+        )
+      ).json(),
+    );
+    clock.advance(30 * MIN);
+    await sleep(50);
+    expect(b.engine.byAlertId(call.id as string)?.isOpen ?? false).toBe(false);
+    // A press in the new place names the device as the file now does; the closed call's copy goes.
+    const p = await client(b, "ec200-0102", "pw-0102");
+    await p.publish("devices/ec200/ec200-0102/up", pendantMsg(2, "press"));
+    const next = (
+      await ops.waitFor(
+        (m) =>
+          m.topic === CALL &&
+          m.payload.length > 0 &&
+          m.json().id !== call.id &&
+          m.json().transition === "raised",
+      )
+    ).json();
+    expect(next).toMatchObject({ household: "hh-0203", deviceName: "李大爷的呼叫器", location: "客厅" });
+    expect((await b.reload(validateConfig(moved(), "site.yaml"))).result).toBe("applied");
+    expect([...store.map.keys()].filter((k) => k.startsWith("devkept/"))).toEqual([]);
   });
 
   // The household the alert keeps, removed from the file: its names come from what the gateway

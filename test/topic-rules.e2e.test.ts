@@ -91,6 +91,8 @@ describe("topic rules over a real gateway", () => {
     ["bat 101", { bat: 101 }, "bat", "field-out-of-range"],
     ["rssi -121", { rssi: -121 }, "rssi", "field-out-of-range"],
     ["bat 87.5", { bat: 87.5 }, "bat", "field-bad-type"],
+    // The datasheet's "every message has" rssi: one without it is counted as missing.
+    ["no rssi", { rssi: undefined }, "rssi", "field-missing"],
   ])("a press with %s raises its call; the field is dropped and counted", async (_, extra, field, reason) => {
     const p = await site.client("p-1", "pw-p1");
     await p.publish("devices/ec200/p-1/up", pendantMsg(1, "press", extra));

@@ -515,8 +515,8 @@ describe("unreliableWhen on an MQTT field (a GD-2-like detector: `fault` in its 
       p.rules(s, state, SETTINGS, ctx);
       return p.quality?.(s, state) ?? null;
     };
-    // Layout version 2: the fault field, then whether the alarm (GAS_LEAK) is active.
-    expect(durable.version).toBe(2);
+    // Layout version 3: the fault field, then whether the alarm (GAS_LEAK) is active (no holdWhile).
+    expect(durable.version).toBe(3);
     const fresh = durable.save(p.initialState());
     expect(fresh).toEqual([null, false]);
     expect(durable.same(st, fresh)).toBe(true);
@@ -1384,6 +1384,20 @@ describe("mqtt.kinds: the fields each message kind carries (GD-2: a heartbeat wi
     expect(outcome(strict, { t: "hb", lel: 0, valve: "open", mains: true, fault: 0 })).toBe("accepted");
   });
 
+  it("a message without its seq or time field: refused saying it is missing, not of the wrong type", () => {
+    const p = compileProfile(
+      declaredProfileSchema.parse({
+        ...doc(undefined),
+        mqtt: { ...doc(undefined).mqtt, seq: "seq", time: "ts" },
+      }),
+    ) as MqttDeviceProfile;
+    expect(outcome(p, { t: "valve", seq: 1, ts: 5 })).toBe("accepted");
+    expect(outcome(p, { t: "valve", ts: 5 })).toBe("bad-field: seq is missing (a non-negative integer)");
+    expect(outcome(p, { t: "valve", seq: "1", ts: 5 })).toBe("bad-field: seq must be a non-negative integer");
+    expect(outcome(p, { t: "valve", seq: 1 })).toBe("bad-field: ts is missing (epoch milliseconds)");
+    expect(outcome(p, { t: "valve", seq: 1, ts: -1 })).toBe("bad-field: ts must be epoch milliseconds");
+  });
+
   it("names a string or integer field, and fields of the profile", () => {
     expect(issues(doc({ field: "kind", require: { hb: ["fault"] } }))).toEqual([]);
     expect(issues(doc({ field: "mains", require: { hb: ["fault"] } }))).toEqual([
@@ -1398,6 +1412,126 @@ describe("mqtt.kinds: the fields each message kind carries (GD-2: a heartbeat wi
     ]);
     expect(issues(doc({ field: "kind", require: { hb: ["fault"] }, other: "refuse" }))).toEqual([
       'mqtt.kinds: Unrecognized key: "other"',
+    ]);
+  });
+});
+
+describe("holdWhile: the alert's own clear condition (GD-2: clears when lel is under 5 %LEL and level is none)", () => {
+  const doc = (extra: Record<string, unknown> = {}, alarms?: unknown[]) => ({
+    model: "acme-gd2",
+    transport: "mqtt",
+    mqtt: {
+      uplink: "devices/gd2/{id}/up",
+      fields: [
+        { name: "lel", path: "lel", type: "number", required: false },
+        { name: "level", path: "level", type: "string", required: false },
+        { name: "fault", path: "fault", type: "integer", required: false },
+      ],
+    },
+    alarms: alarms ?? [
+      { code: "GAS_LEAK", priority: 1, when: { point: "level", equals: "low" } },
+      {
+        code: "GAS_LEAK",
+        priority: 1,
+        when: { point: "lel", above: 10, inclusive: true, clearAt: 5 },
+        holdWhile: { point: "lel", above: 5, inclusive: true, cause: "not yet under 5 %LEL" },
+        ...extra,
+      },
+    ],
+  });
+  const issues = (d: unknown) => {
+    const r = declaredProfileSchema.safeParse(d);
+    return r.success ? [] : r.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`);
+  };
+  function rig() {
+    const p = compileProfile(declaredProfileSchema.parse(doc())) as MqttDeviceProfile;
+    const st = p.initialState();
+    const last = new Map<string, { on: boolean; causes: readonly string[]; onset?: boolean }>();
+    const { ctx } = recorder();
+    (ctx as { condition: RuleContext["condition"] }).condition = (code, on, opts) =>
+      last.set(code, { on, causes: opts.causes ?? [], onset: opts.onset });
+    const send = (m: Record<string, unknown>) => {
+      const s = p.parse(m);
+      if (isRejection(s)) throw new Error(s.detail);
+      const lane = p.lane(s, st, SETTINGS);
+      p.rules(s, st, SETTINGS, ctx);
+      return { lane, leak: last.get("GAS_LEAK") };
+    };
+    return { p, st, send };
+  }
+
+  it("holds a raised alert, whichever alarm raised it, naming its cause; raises nothing by itself", () => {
+    const { send } = rig();
+    // 7 %LEL alone: under the threshold, no level: nothing.
+    expect(send({ lel: 7 }).leak).toMatchObject({ on: false });
+    expect(send({ lel: 7, level: "low" }).leak).toMatchObject({ on: true, causes: ["level is low"] });
+    // The level back to none at 7 %LEL: held, by the hold alone (no onset: it confirms no on-delay).
+    expect(send({ lel: 7, level: "none" }).leak).toEqual({
+      on: true,
+      causes: ["not yet under 5 %LEL"],
+      onset: false,
+    });
+    // A message without lel says nothing of it.
+    expect(send({ level: "none" }).leak).toMatchObject({ on: true });
+    expect(send({ lel: 5 }).leak).toMatchObject({ on: true });
+    expect(send({ lel: 4.9 }).leak).toMatchObject({ on: false });
+    // Released: 6 %LEL again raises nothing.
+    expect(send({ lel: 6 }).leak).toMatchObject({ on: false });
+  });
+
+  it("lanes: a held alert's reading at P1 while it holds, its clear in the alert lane at least; nothing before a raise", () => {
+    const { send } = rig();
+    expect(send({ lel: 7 }).lane).toBe(LANE_TELEMETRY);
+    send({ lel: 7, level: "low" });
+    send({ lel: 7, level: "none" });
+    expect(send({ lel: 6 }).lane).toBe(LANE_P1);
+    expect(send({ lel: 4 }).lane).not.toBe(LANE_TELEMETRY);
+    expect(send({ lel: 4 }).lane).toBe(LANE_TELEMETRY);
+  });
+
+  it("is kept across a restart (durable version 3): a restored held leak stays held at 6 %LEL", () => {
+    const { p, st, send } = rig();
+    send({ lel: 7, level: "low" });
+    send({ lel: 7, level: "none" });
+    const saved = p.durable!.save(st);
+    const fresh = p.initialState();
+    p.durable!.restore(fresh, saved, 0);
+    const { ctx } = recorder();
+    const last = new Map<string, boolean>();
+    (ctx as { condition: RuleContext["condition"] }).condition = (code, on) => last.set(code, on);
+    p.rules(p.parse({ lel: 6 }), fresh, SETTINGS, ctx);
+    expect(last.get("GAS_LEAK")).toBe(true);
+    // A version 2 record (before holds were kept): fields and alarms restored, the hold released.
+    const v2 = p.initialState();
+    p.durable!.restore(v2, saved.slice(0, saved.length - 2), 0, 2);
+    p.rules(p.parse({ lel: 6 }), v2, SETTINGS, ctx);
+    expect(last.get("GAS_LEAK")).toBe(false);
+  });
+
+  it("is checked: once per code, one condition, a point of the right type", () => {
+    expect(issues(doc())).toEqual([]);
+    const hold = { point: "lel", above: 5 };
+    expect(
+      issues(
+        doc({}, [
+          { code: "GAS_LEAK", priority: 1, when: { point: "level", equals: "low" }, holdWhile: hold },
+          { code: "GAS_LEAK", priority: 1, when: { point: "lel", above: 10 }, holdWhile: hold },
+        ]),
+      ),
+    ).toEqual([
+      'alarms.1.holdWhile: give holdWhile on one alarm of the code "GAS_LEAK" (it holds the alert, not one cause)',
+    ]);
+    expect(issues(doc({ holdWhile: { point: "lel" } }))).toEqual([
+      "alarms.1.holdWhile: give exactly one of below, above, equals, notEquals (got none)",
+    ]);
+    expect(issues(doc({ holdWhile: { point: "level", above: 5 } }))).toEqual([
+      'alarms.1.holdWhile.point: point "level" is string, not a number',
+    ]);
+    expect(issues(doc({ holdWhile: { point: "level", equals: "low", inclusive: true } }))).toEqual([
+      "alarms.1.holdWhile.inclusive: inclusive applies to below/above",
+    ]);
+    expect(issues(doc({ holdWhile: { point: "gas", above: { setting: "nope" } } }))).toEqual([
+      'alarms.1.holdWhile.point: unknown point "gas" (known: lel, level, fault)',
     ]);
   });
 });

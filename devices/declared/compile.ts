@@ -31,6 +31,7 @@ import {
   type ConditionPart,
   type DeclaredProfileDoc,
   type FromPoint,
+  type HoldWhile,
   type Limit,
   type ModbusCommandDoc,
   modbusCommandSchema,
@@ -92,6 +93,13 @@ export interface DeclaredState {
   lastOf: Record<string, PointValue | boolean>;
   /** Since when each code an `all:` part names has held (absent: not); not journaled, as gd2.ts's leakSince. */
   codeSince: Record<string, number>;
+  /**
+   * Per code (in the order of the codes' first alarms), its `holdWhile`: whether the code's
+   * condition was reported active after the last message (`was`), whether the hold's condition
+   * held at the last message carrying its point, believed (`hold`), and whether the hold alone
+   * holds the alert now (`on`). Codes without one: all false.
+   */
+  holding: { was: boolean; hold: boolean; on: boolean }[];
 }
 
 type Alarm = DeclaredProfileDoc["alarms"][number];
@@ -317,14 +325,24 @@ function compileMqtt(
       if (q.seq !== undefined) {
         const s = fieldAt(value, q.seq);
         if (!Number.isSafeInteger(s) || (s as number) < 0)
-          return reject("bad-field", `${q.seq} must be a non-negative integer`);
+          return reject(
+            "bad-field",
+            s === undefined
+              ? `${q.seq} is missing (a non-negative integer)`
+              : `${q.seq} must be a non-negative integer`,
+          );
         seq = s as number;
       }
       let ts: number | null = null;
       if (q.time !== undefined) {
         const t = fieldAt(value, q.time);
         if (!Number.isSafeInteger(t) || (t as number) < 0)
-          return reject("bad-field", `${q.time} must be epoch milliseconds`);
+          return reject(
+            "bad-field",
+            t === undefined
+              ? `${q.time} is missing (epoch milliseconds)`
+              : `${q.time} must be epoch milliseconds`,
+          );
         ts = t as number;
       }
       return { v, seq, ts };
@@ -347,6 +365,8 @@ function compileMqtt(
 function telemetryWhenOf(doc: DeclaredProfileDoc): TelemetryTest[] | undefined {
   const q = doc.mqtt!;
   const values = new Map<string, (string | number | boolean)[]>();
+  // A hold's lane depends on whether its alert is raised (the rule state).
+  if (doc.alarms.some((a) => a.holdWhile !== undefined)) return undefined;
   for (const a of doc.alarms) {
     const w = single(a);
     if (w === null || w.bit !== undefined || w.equals === undefined) return undefined;
@@ -366,6 +386,15 @@ function rulesCore(doc: DeclaredProfileDoc) {
     byCode.set(a.code, [...(byCode.get(a.code) ?? []), i]);
   });
   const groups = [...byCode.values()];
+  /** Each code's `holdWhile` (schema.ts: on one of its alarms), with that alarm's priority. */
+  const holdOf = groups.map((g) => {
+    const i = g.find((j) => alarms[j]!.holdWhile !== undefined);
+    return i === undefined ? null : { ...alarms[i]!.holdWhile!, priority: alarms[i]!.priority };
+  });
+  const groupOf = new Map([...byCode.keys()].map((code, k) => [code, k]));
+  /** Whether a code's condition holds in the state: one of its alarms, or its hold alone. */
+  const codeOn = (st: DeclaredState, code: string): boolean =>
+    byCode.get(code)!.some((j) => st.alarms[j]!.active) || st.holding[groupOf.get(code)!]!.on;
   const metricPoints =
     doc.transport === "modbus"
       ? doc.modbus!.points.filter((p) => p.metric).map((p) => ({ name: p.name, unit: p.unit, bits: p.bits }))
@@ -430,6 +459,27 @@ function rulesCore(doc: DeclaredProfileDoc) {
     if (w.notEquals !== undefined) return s.v[point] !== undefined && s.v[point] !== w.notEquals;
     return null;
   };
+  /**
+   * A `holdWhile` condition on this sample; null when it says nothing (its point absent or not
+   * believed, a limit that cannot be resolved): the hold stays as it was.
+   */
+  const holdHolds = (
+    h: HoldWhile,
+    s: DeclaredSample,
+    st: DeclaredState | undefined,
+    settings: DeclaredSettings,
+  ): boolean | null => {
+    const v = s.v[h.point];
+    if (v === undefined || doubtful(s, h.point, st)) return null;
+    if (h.equals !== undefined) return v === h.equals;
+    if (h.notEquals !== undefined) return v !== h.notEquals;
+    if (typeof v !== "number") return null;
+    const high = h.above !== undefined;
+    const limit = resolve((high ? h.above : h.below)!, s, st ?? blankState, settings);
+    if (!Number.isFinite(limit)) return null;
+    if (high) return h.inclusive ? v >= limit : v > limit;
+    return h.inclusive ? v <= limit : v < limit;
+  };
   /** Conditions that need no setting or history: bits and (in)equality (for the lane); null for others. */
   const raw = (a: Alarm, s: DeclaredSample): boolean | null => {
     const w = single(a);
@@ -446,9 +496,12 @@ function rulesCore(doc: DeclaredProfileDoc) {
     for (const c of a.when.all) {
       if (c.alarm !== undefined) {
         if (st === undefined) continue;
-        const on = byCode
-          .get(c.alarm)!
-          .some((j) => st.alarms[j]!.active || st.alarms[j]!.laneHeld || raw(alarms[j]!, s) === true);
+        const k = groupOf.get(c.alarm)!;
+        const on =
+          (holdOf[k] !== null && st.holding[k]!.was) ||
+          byCode
+            .get(c.alarm)!
+            .some((j) => st.alarms[j]!.active || st.alarms[j]!.laneHeld || raw(alarms[j]!, s) === true);
         if (!on) return false;
       } else if (s.v[c.point!] !== undefined) {
         present = true;
@@ -504,6 +557,7 @@ function rulesCore(doc: DeclaredProfileDoc) {
     reads: {},
     lastOf: {},
     codeSince: {},
+    holding: groups.map(() => ({ was: false, hold: false, on: false })),
   });
   const isThreshold = (a: Alarm) => {
     const w = single(a);
@@ -563,6 +617,24 @@ function rulesCore(doc: DeclaredProfileDoc) {
     return lane;
   };
 
+  /**
+   * The lane a raised alert's `holdWhile` asks for: still holding, the alert's own (P1 for a P1
+   * one); no longer, at least the alert lane (its clear must not wait behind telemetry). Without a
+   * state (tests), or before the alert is raised, none.
+   */
+  const holdLane = (s: DeclaredSample, st?: DeclaredState, settings?: DeclaredSettings): LaneId => {
+    let lane: LaneId = LANE_TELEMETRY;
+    if (st === undefined) return lane;
+    holdOf.forEach((h, k) => {
+      if (h === null || !st.holding[k]!.was) return;
+      const c = holdHolds(h, s, st, settings ?? noSettings);
+      if (c === null) return;
+      if (c && h.priority === 1) lane = LANE_P1;
+      else if (lane === LANE_TELEMETRY) lane = LANE_ALERT;
+    });
+    return lane;
+  };
+
   const namedCodes = [
     ...new Set(alarms.flatMap((a) => ("all" in a.when ? a.when.all.flatMap((c) => c.alarm ?? []) : []))),
   ];
@@ -606,7 +678,9 @@ function rulesCore(doc: DeclaredProfileDoc) {
       // First: it keeps the lane's memory of every threshold, whatever the other alarms say.
       const threshold = thresholdLane(s, st, settings);
       if (threshold === LANE_P1) return LANE_P1;
-      let changed = previous === null || threshold === LANE_ALERT;
+      const hold = holdLane(s, st, settings);
+      if (hold === LANE_P1) return LANE_P1;
+      let changed = previous === null || threshold === LANE_ALERT || hold === LANE_ALERT;
       for (const [i, a] of alarms.entries()) {
         const r = raw(a, s) ?? allHolds(a, s, st);
         if (r === true && a.priority === 1) return LANE_P1;
@@ -632,7 +706,9 @@ function rulesCore(doc: DeclaredProfileDoc) {
     laneNow(s: DeclaredSample, st?: DeclaredState, settings?: DeclaredSettings): LaneId {
       const threshold = thresholdLane(s, st, settings);
       if (threshold === LANE_P1) return LANE_P1;
-      let any = threshold === LANE_ALERT;
+      const hold = holdLane(s, st, settings);
+      if (hold === LANE_P1) return LANE_P1;
+      let any = threshold === LANE_ALERT || hold === LANE_ALERT;
       for (const [i, a] of alarms.entries()) {
         const r = raw(a, s) ?? allHolds(a, s, st);
         // An `all:` alarm's clear must not wait behind telemetry.
@@ -672,7 +748,13 @@ function rulesCore(doc: DeclaredProfileDoc) {
     // does whether each alarm is active: a restored alert inside its deadband holds until its
     // clear point, and one whose optional field a message leaves out stays as it was.
     ...(unreliableSources.length > 0 || alarms.length > 0
-      ? { durable: declaredDurable(unreliableSources, keptAlarms) }
+      ? {
+          durable: declaredDurable(
+            unreliableSources,
+            keptAlarms,
+            holdOf.flatMap((h, k) => (h === null ? [] : [k])),
+          ),
+        }
       : {}),
 
     rules(
@@ -776,9 +858,18 @@ function rulesCore(doc: DeclaredProfileDoc) {
         if (!as.onset) as.since = 0;
         return true;
       });
+      // A code's hold (`holdWhile`): the alert raised before this message stays while it holds,
+      // when none of the code's own alarms holds it any more.
+      holdOf.forEach((h, k) => {
+        if (h === null) return;
+        const hs = st.holding[k]!;
+        const c = holdHolds(h, s, st, settings);
+        if (c !== null) hs.hold = c;
+        hs.on = hs.was && hs.hold && !groups[k]!.some((i) => st.alarms[i]!.active);
+      });
       // The codes `all:` parts name: since when each holds (the incident's start, as gd2.ts's leakSince).
       for (const code of namedCodes) {
-        const on = byCode.get(code)!.some((j) => st.alarms[j]!.active);
+        const on = codeOn(st, code);
         if (!on) delete st.codeSince[code];
         else if (st.codeSince[code] === undefined) st.codeSince[code] = ctx.now;
       }
@@ -821,7 +912,7 @@ function rulesCore(doc: DeclaredProfileDoc) {
       // the highest priority among them (the MFS-8's one FIRE_ALARM for smoke, heat and call point;
       // its FAULT P2 while the pump's, else P3). Alarms sharing a code share their delays and
       // `unless` (schema.ts), so one alarm's group behaves as that alarm alone.
-      for (const group of groups) {
+      for (const [k, group] of groups.entries()) {
         const first = alarms[group[0]!]!;
         const onDelayMs = onDelayOf(first, settings, doc);
         const replaced =
@@ -846,6 +937,12 @@ function rulesCore(doc: DeclaredProfileDoc) {
           causes.push(cause);
           if (causes.length === 1 || a.priority < priority) priority = a.priority;
         }
+        // Held by its hold alone: no onset (it raises nothing, nor confirms an on-delay).
+        const hold = holdOf[k];
+        if (hold !== null && hold !== undefined && st.holding[k]!.on && !replaced) {
+          causes.push(hold.cause ?? describeHold(hold));
+          priority = hold.priority;
+        }
         const active = causes.length > 0;
         if (!anyEvaluated) {
           // Nothing believed: one that runs out meanwhile must not raise. Reported within the
@@ -860,6 +957,7 @@ function rulesCore(doc: DeclaredProfileDoc) {
             });
           continue;
         }
+        st.holding[k]!.was = active;
         ctx.condition(first.code, active, {
           priority,
           causes,
@@ -905,6 +1003,11 @@ function onDelayOf(a: Alarm, settings: DeclaredSettings, doc: DeclaredProfileDoc
   return seconds * 1000;
 }
 
+/** A hold's condition in words, as `describe` says an alarm's ("lel at or over 5"). */
+function describeHold(h: HoldWhile): string {
+  return describe({ code: "X", priority: 1, when: h } as Alarm);
+}
+
 function describe(a: Alarm): string {
   if ("all" in a.when)
     return a.when.all
@@ -938,39 +1041,51 @@ function describe(a: Alarm): string {
 }
 
 /**
- * A declared model's journaled rule state. Version 2: `lastOf` of these fields in this order (null:
+ * A declared model's journaled rule state. Version 3: `lastOf` of these fields in this order (null:
  * none yet; a field's value is a primitive), then whether each alarm is active, in the profile's
- * order (null for an alarm not `kept`: every message decides it). Version 1 (before 2026-12-06,
- * twenty-sixth session): the fields only; read as such, the alarms start inactive, as they did then.
+ * order (null for an alarm not `kept`: every message decides it), then for each code with a
+ * `holdWhile`, in the codes' order, whether its condition was active and whether its hold held
+ * (a raised GD-2 leak under the threshold, held by lel not yet under 5 %LEL, stays so across a
+ * restart, as gd2.ts's journaled `leak` does). Version 2 (before 0.13.46): fields and alarms, the
+ * holds start released. Version 1 (before 2026-12-06, twenty-sixth session): the fields only; read
+ * as such, the alarms start inactive, as they did then.
  */
 function declaredDurable(
   fields: readonly string[],
   kept: readonly boolean[],
+  holds: readonly number[],
 ): DurableRuleState<DeclaredState> {
   const value = (st: DeclaredState, n: string): DurableValue => {
     const v = st.lastOf[n];
     return v === undefined || typeof v === "object" ? null : v;
   };
   const alarmCount = kept.length;
-  const length = fields.length + alarmCount;
+  const v2Length = fields.length + alarmCount;
+  const length = v2Length + 2 * holds.length;
   const alarm = (st: DeclaredState, i: number): boolean | null =>
     kept[i] ? (st.alarms[i]?.active ?? false) : null;
+  const hold = (st: DeclaredState, j: number): boolean => {
+    const h = st.holding[holds[Math.floor(j / 2)]!]!;
+    return j % 2 === 0 ? h.was : h.hold;
+  };
   return {
-    version: 2,
+    version: 3,
     save(st) {
       const out: DurableValue[] = fields.map((n) => value(st, n));
       for (let i = 0; i < alarmCount; i++) out.push(alarm(st, i));
+      for (let j = 0; j < 2 * holds.length; j++) out.push(hold(st, j));
       return out;
     },
     same(st, saved) {
       if (saved.length !== length) return false;
       for (let i = 0; i < fields.length; i++) if (saved[i] !== value(st, fields[i] as string)) return false;
       for (let i = 0; i < alarmCount; i++) if (saved[fields.length + i] !== alarm(st, i)) return false;
+      for (let j = 0; j < 2 * holds.length; j++) if (saved[v2Length + j] !== hold(st, j)) return false;
       return true;
     },
-    restore(st, saved, _now, version = 2) {
+    restore(st, saved, _now, version = 3) {
       // Another list of fields or alarms (the profile file changed): nothing is known of these.
-      if (saved.length !== (version === 1 ? fields.length : length)) return;
+      if (saved.length !== (version === 1 ? fields.length : version === 2 ? v2Length : length)) return;
       fields.forEach((n, i) => {
         const v = saved[i];
         if (typeof v === "number" || typeof v === "string" || typeof v === "boolean") st.lastOf[n] = v;
@@ -981,6 +1096,15 @@ function declaredDurable(
         const as = st.alarms[i];
         if (as !== undefined && kept[i] && typeof v === "boolean") as.active = v;
       }
+      if (version === 2) return;
+      holds.forEach((k, j) => {
+        const was = saved[v2Length + 2 * j];
+        const held = saved[v2Length + 2 * j + 1];
+        const h = st.holding[k];
+        if (h === undefined || typeof was !== "boolean" || typeof held !== "boolean") return;
+        h.was = was;
+        h.hold = held;
+      });
     },
   };
 }

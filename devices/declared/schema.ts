@@ -179,10 +179,34 @@ const when = z
   .strictObject({ ...conditionFields, all: z.array(part).min(2).max(8).optional() })
   .transform((w) => w as Condition | { all: ConditionPart[] });
 
+/**
+ * A condition that holds a raised alert of the code (`alarm.holdWhile`): a limit of a point
+ * (below/above, `inclusive` for "at or"), or an (in)equality, with the words operators read in
+ * `causes` while it alone holds the alert.
+ */
+const holdWhile = z.strictObject({
+  point: name,
+  below: limit.optional(),
+  above: limit.optional(),
+  inclusive: z.boolean().optional(),
+  equals: z.union([z.number(), z.string(), z.boolean()]).optional(),
+  notEquals: z.union([z.number(), z.string(), z.boolean()]).optional(),
+  cause: z.string().optional(),
+});
+export type HoldWhile = z.output<typeof holdWhile>;
+
 const alarm = z.strictObject({
   code: alertCode,
   priority,
   when,
+  /**
+   * The alert of this code, once raised (by any alarm of the code), also holds while this holds,
+   * and clears only when neither does: a clear condition of the alert, not of one cause (the
+   * GD-2's "clears when `lel` is under 5 %LEL and `level` is `none`", whichever raised it). It
+   * raises nothing. Given on one alarm of a code; a message without its point, or with the point
+   * not believed (`unreliableWhen`), leaves it as it was.
+   */
+  holdWhile: holdWhile.optional(),
   /** The text operators read in `causes`. Default: the condition in words. */
   cause: z.string().optional(),
   /** What operators read as the alert's name and what they should do, in the site's language (site.locale). */
@@ -551,6 +575,28 @@ function checkReferences(p: z.input<typeof declaredProfileSchema> & Record<strin
     for (const key of ["onDelay", "offDelay", "escalateAs", "unless"] as const)
       if (JSON.stringify(a[key]) !== JSON.stringify(first[key]))
         issue(["alarms", i, key], `alarms sharing the code "${a.code}" must give the same ${key}`);
+  });
+  // A hold is the alert's: once per code, a limit or an (in)equality of a point of the profile.
+  const holdCodes = new Set<string>();
+  (p.alarms ?? []).forEach((a, i) => {
+    const h = a.holdWhile;
+    if (h === undefined) return;
+    const path = ["alarms", i, "holdWhile"];
+    if (holdCodes.has(a.code))
+      issue(path, `give holdWhile on one alarm of the code "${a.code}" (it holds the alert, not one cause)`);
+    holdCodes.add(a.code);
+    const ks = (["below", "above", "equals", "notEquals"] as const).filter((k) => h[k] !== undefined);
+    if (ks.length !== 1) {
+      issue(path, `give exactly one of below, above, equals, notEquals (got ${ks.join(", ") || "none"})`);
+      return;
+    }
+    const k = ks[0]!;
+    if (k === "below" || k === "above") {
+      if (checkPoint([...path, "point"], h.point, "numeric")) checkLimit([...path, k], h[k]);
+    } else {
+      checkPoint([...path, "point"], h.point);
+      if (h.inclusive !== undefined) issue([...path, "inclusive"], "inclusive applies to below/above");
+    }
   });
   // The codes of `all:` alarms: another `all:` cannot name them (no chains, no cycles).
   const allCodes = new Set((p.alarms ?? []).filter((a) => a.when.all !== undefined).map((a) => a.code));

@@ -62,6 +62,8 @@ export function escalationInfo(
 
 /** What an alert shows of its household. */
 type ShownHousehold = Pick<HouseholdConfig, "name" | "address" | "room" | "residentName" | "contactPhone">;
+/** What an alert shows of its device beside its model and id. */
+type ShownDevice = Pick<DeviceConfig, "name" | "location">;
 
 interface Index {
   config: Config;
@@ -75,11 +77,14 @@ export class AlertContentBuilder {
 
   /**
    * `config` is read on every call: the running configuration, replaced by a reload. `kept`: the
-   * last names known of a household open alerts keep that the file no longer has.
+   * last names known of a household open alerts keep that the file no longer has. `keptDevice`:
+   * an alert's device's name and location as they were in the household the alert keeps, once a
+   * reload moved the device elsewhere (gateway/kept-devices.ts).
    */
   constructor(
     private readonly config: () => Config,
     private readonly kept: (householdId: string) => ShownHousehold | undefined = () => undefined,
+    private readonly keptDevice: (alertId: string) => ShownDevice | undefined = () => undefined,
   ) {
     // site.timezone needs a restart (gateway/reload.ts): one calendar for the process.
     this.siteTime = new SiteTime(config().site.timezone);
@@ -115,10 +120,15 @@ export class AlertContentBuilder {
       subject.model === "household" || subject.model === "gateway" ? undefined : devices.get(subject.id);
     const title = this.title(config, device, alert).title;
     if (subject.model === "gateway") return title;
-    if (alert.household === null) return cat.of(this.deviceLabel(device, subject.id, subject.model), title);
+    const shown = this.keptDevice(alert.id) ?? device;
+    if (alert.household === null)
+      return cat.of(this.deviceLabel(device, subject.id, subject.model, shown), title);
     const household = this.nameHousehold(alert.household);
     if (subject.model === "household") return cat.of(household, title);
-    return cat.deviceAlert(cat.of(household, this.deviceLabel(device, subject.id, subject.model)), title);
+    return cat.deviceAlert(
+      cat.of(household, this.deviceLabel(device, subject.id, subject.model, shown)),
+      title,
+    );
   }
 
   /** A device as an operator's result names it: its name and location, whose it is (`deviceLabel`). */
@@ -158,12 +168,18 @@ export class AlertContentBuilder {
   /**
    * A device by its configured name, else what operators call its model and its id ("紧急呼叫器
    * p-7"), with its configured location. `model`: the alert's, for a device a reload removed.
+   * `shown`: the name and location to show (an alert's kept ones), by default the device's.
    */
-  private deviceLabel(device: DeviceConfig | undefined, id: string, model: string | null): string {
+  private deviceLabel(
+    device: DeviceConfig | undefined,
+    id: string,
+    model: string | null,
+    shown: ShownDevice | undefined = device,
+  ): string {
     const locale = this.lookup().config.site.locale;
     const cat = CATALOGUES[locale];
     const modelName = profileFor(device?.model ?? model ?? "")?.names?.[locale] ?? null;
-    return cat.deviceAt(device?.name ?? cat.unnamedDevice(modelName, id), device?.location ?? null);
+    return cat.deviceAt(shown?.name ?? cat.unnamedDevice(modelName, id), shown?.location ?? null);
   }
 
   /** The device's own profile words first, then the catalogue's, then a YAML profile's alarm. */
@@ -201,8 +217,10 @@ export class AlertContentBuilder {
         : undefined;
     const text = lostAction === undefined ? found : { ...found, action: lostAction };
 
-    const deviceName = device?.name ?? null;
-    const location = device?.location ?? null;
+    // As it was in the household the alert keeps, when a reload moved the device elsewhere.
+    const shown = device === undefined ? undefined : (this.keptDevice(alert.id) ?? device);
+    const deviceName = shown?.name ?? null;
+    const location = shown?.location ?? null;
     const householdName = household?.name ?? null;
     const residentName = household?.residentName ?? null;
 
@@ -215,7 +233,7 @@ export class AlertContentBuilder {
         ? ""
         : cat.place(
             alert.household === null ? null : this.nameHousehold(alert.household),
-            subject.model === "household" ? null : this.deviceLabel(device, subject.id, subject.model),
+            subject.model === "household" ? null : this.deviceLabel(device, subject.id, subject.model, shown),
           );
 
     const detail = text.detail?.({ ...alert.detail, urgent: alert.urgent }, alert.causes) ?? null;

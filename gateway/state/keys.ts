@@ -28,6 +28,11 @@ export const KEY = {
    * a household that open alerts of devices moved elsewhere keep (gateway/kept-households.ts).
    */
   keptHousehold: (householdId: string) => `hhkept/${householdId}`,
+  /**
+   * devkept/<alertId>: the name and location of an open alert's device as last read in the
+   * household the alert keeps, once a reload moved the device elsewhere (gateway/kept-devices.ts).
+   */
+  keptDevice: (alertId: string) => `devkept/${alertId}`,
   /** hh/<householdId>: last resident activity. */
   household: (householdId: string) => `hh/${householdId}`,
   /** flood: the flood detector with its 10-minute window. */
@@ -46,4 +51,5 @@ export const PREFIX = {
   hold: "hold/",
   household: "hh/",
   keptHousehold: "hhkept/",
+  keptDevice: "devkept/",
 } as const;
