@@ -28,6 +28,11 @@ export const KEY = {
    * a household that open alerts of devices moved elsewhere keep (gateway/kept-households.ts).
    */
   keptHousehold: (householdId: string) => `hhkept/${householdId}`,
+  /**
+   * down/<deviceId>: downlinks waiting for the device's next login or its PUBACK
+   * (southbound/pending-downlinks.ts), `{ topic, entries }`, at most 8 entries.
+   */
+  downlinks: (deviceId: string) => `down/${deviceId}`,
   /** hh/<householdId>: last resident activity. */
   household: (householdId: string) => `hh/${householdId}`,
   /** flood: the flood detector with its 10-minute window. */
@@ -46,4 +51,5 @@ export const PREFIX = {
   hold: "hold/",
   household: "hh/",
   keptHousehold: "hhkept/",
+  downlinks: "down/",
 } as const;
