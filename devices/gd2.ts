@@ -175,7 +175,7 @@ const ALERTS = {
   GAS_LEAK: {
     priority: 1,
     raised:
-      '`alarm` with `level` `low` or `high`, or `lel` at or above `leakThreshold` (default 10 %LEL) in any message; one alert per incident, `detail` names the level and the peak `lel` (`peakLel`; under a sensor fault, the `lel` of the detector\'s own `alarm` with `peakLelSuspect: true`, or `"unknown"`, never 0) (and `autoShutOff` when the gateway closed the valve)',
+      '`alarm` with `level` `low` or `high`, or `lel` at or above `leakThreshold` (default 10 %LEL) in any message; one alert per incident, `detail` names the level and the peak `lel` (`peakLel`; under a sensor fault, the `lel` of the detector\'s own `alarm` with `peakLelSuspect: true`, or `"unknown"`, never 0) (and `autoShutOff` when the gateway sent the detector `valve_close`, with `autoShutOffQueued`: true while it waits for the detector to reconnect, since 0.13.44)',
     cleared: "`lel` under 5 %LEL and the detector's `level` `none`",
     text: {
       "zh-CN": {

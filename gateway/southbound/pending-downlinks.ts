@@ -277,6 +277,8 @@ export class PendingDownlinks {
         });
       }
       this.replace(topic, queue);
+      // A device that logged in while the broker was starting: no login will come to send them.
+      if (this.link.live(topic)) this.ready(topic);
     }
   }
 
