@@ -62,10 +62,14 @@ export class DownlinkPresence {
     return this.live.get(topic);
   }
 
-  /** The live subscription is QoS 1 (aedes downgrades a downlink to a QoS 0 one: no PUBACK comes). */
+  /**
+   * A downlink written now is the gateway's to send again if no PUBACK comes: a clean session's
+   * QoS 1 subscription. aedes downgrades a downlink to a QoS 0 one (no PUBACK comes), and delivers
+   * a persistent session's unacknowledged ones again itself (§4.4): sent twice otherwise.
+   */
   acks(topic: string): boolean {
     const client = this.live.get(topic);
-    return client !== undefined && (subscription(client, topic)?.qos ?? 0) >= 1;
+    return client !== undefined && client.clean !== false && (subscription(client, topic)?.qos ?? 0) >= 1;
   }
 }
 
