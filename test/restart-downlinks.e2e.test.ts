@@ -4,16 +4,22 @@
  * after a crash, while the leak is open; an operator's command waiting across a stop keeps what
  * is left of its 10 minutes, and one whose life ran out while the gateway was down is reported
  * expired and never sent; a downlink written before the crash and never acknowledged is sent
- * again. Before, the queue lived in memory only and a restart forgot it without a word. Real
+ * again. The last test SIGKILLs the built gateway on a real journal. Before, the queue lived in memory only and a restart forgot it without a word. Real
  * gateways in turn on one store, real mqtt.js clients on 127.0.0.1.
  */
+import type { ChildProcess } from "node:child_process";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import mqtt from "mqtt";
 import { afterEach, describe, expect, it } from "vitest";
 import { FakeClock } from "../core/clock.js";
 import type { Gateway } from "../gateway/gateway.js";
 import { DOWNLINK_TTL_MS } from "../gateway/southbound/pending-downlinks.js";
 import { KEY } from "../gateway/state/keys.js";
 import { MemoryStore } from "../gateway/state/store.js";
+import { mqttPortOf, startGatewayCli } from "./support/gateway-cli.js";
 import { connect, gatewaysInTurn, gd2Config, OPS, SITE, sleep, type TestClient } from "./support/harness.js";
+import { suiteTempDir } from "./support/temp-dir.js";
 
 const MIN = 60_000;
 const UP = "devices/gd2/k-1/up";
@@ -189,4 +195,97 @@ describe("restart: downlinks waiting for a device are kept", () => {
     );
     expect(again.json()).toMatchObject({ id: "v-1", by: "Wang Li", ok: true, sent: true });
   });
+});
+
+const cliSite = `site:
+  id: s1
+mqtt:
+  listeners:
+    - host: 127.0.0.1
+      port: 0
+metrics:
+  enabled: false
+console:
+  enabled: false
+operators:
+  - name: ops
+    password: ops-pw
+households:
+  - id: hh-1
+devices:
+  - id: k-1
+    model: gd2
+    password: pw-k1
+    household: hh-1
+    autoShutOff: true
+`;
+
+describe("restart: the automatic valve_close, the gateway SIGKILLed (built CLI, real journal)", () => {
+  const dir = suiteTempDir("linli-downlinks-");
+  const children: ChildProcess[] = [];
+  const clients: mqtt.MqttClient[] = [];
+  afterEach(async () => {
+    await Promise.all(clients.splice(0).map((c) => c.endAsync(true)));
+    for (const c of children.splice(0)) await kill(c);
+  });
+
+  async function kill(proc: ChildProcess): Promise<void> {
+    if (proc.exitCode !== null || proc.signalCode !== null || proc.pid === undefined) return;
+    const exited = new Promise((r) => proc.once("exit", r));
+    process.kill(proc.pid, "SIGKILL");
+    await exited;
+  }
+
+  async function run(file: string, dataDir: string) {
+    const { proc, logged } = startGatewayCli(file, dataDir);
+    children.push(proc);
+    const port = mqttPortOf(await logged("gateway started"));
+    const login = async (username: string, password: string, clientId: string) => {
+      const c = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, {
+        username,
+        password,
+        clientId,
+        reconnectPeriod: 0,
+      });
+      clients.push(c);
+      return c;
+    };
+    const ops = await login("ops", "ops-pw", `ops-${Math.random().toString(16).slice(2, 8)}`);
+    const results: Record<string, unknown>[] = [];
+    ops.on("message", (_t, payload) => results.push(JSON.parse(payload.toString())));
+    await ops.subscribeAsync("linli/s1/cmd/k-1/valve_close/result", { qos: 1 });
+    return { proc, login, results };
+  }
+
+  async function until(what: string, cond: () => boolean, ms = 5000): Promise<void> {
+    const end = Date.now() + ms;
+    while (!cond()) {
+      if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+      await sleep(20);
+    }
+  }
+
+  it("queued for an away detector, then SIGKILL: the restarted gateway sends it at the detector's first login", async () => {
+    const file = join(dir, "site.yaml");
+    const dataDir = join(dir, "data");
+    writeFileSync(file, cliSite);
+    const a = await run(file, dataDir);
+    const k = await a.login("k-1", "pw-k1", "gd2-k-1");
+    // QoS 1: its PUBACK waits for the records it caused (the alert, the queued downlink).
+    await k.publishAsync(UP, gd2Msg(1, { lel: 30, level: "high" }), { qos: 1 });
+    await until("the queued result", () => a.results.some((r) => r.queued === true));
+    const id = a.results[0]?.id as string;
+    await kill(a.proc);
+    await Promise.all(clients.splice(0).map((c) => c.endAsync(true)));
+
+    const b = await run(file, dataDir);
+    const back = await b.login("k-1", "pw-k1", "gd2-k-1");
+    const downs: string[] = [];
+    back.on("message", (_t, payload) => downs.push(payload.toString()));
+    await back.subscribeAsync(DOWN, { qos: 1 });
+    await until("the downlink", () => downs.length > 0);
+    expect(JSON.parse(downs[0] as string)).toEqual({ cmd: "valve_close", id });
+    await until("the second result", () => b.results.some((r) => r.sent === true));
+    expect(b.results.find((r) => r.sent === true)).toMatchObject({ id, by: "gateway", ok: true });
+  }, 60_000);
 });
