@@ -125,6 +125,7 @@ const LEAK_WORDS = {
     level: { low: "报警器低浓度报警", high: "报警器高浓度报警" } as Readonly<Record<string, string>>,
     peak: (lel: number, suspect: boolean) => `最高 ${lel} %LEL${suspect ? "（传感器故障中，读数存疑）" : ""}`,
     shutOff: "网关已发送关阀命令",
+    shutOffQueued: "关阀命令尚未送达：报警器未连接，将在其重新连接后发送",
     valve: {
       closed: "阀门已关闭",
       open: "阀门未关闭",
@@ -138,6 +139,7 @@ const LEAK_WORDS = {
     peak: (lel: number, suspect: boolean) =>
       `peak ${lel} %LEL${suspect ? " (sensor in fault, reading doubtful)" : ""}`,
     shutOff: "valve_close sent by the gateway",
+    shutOffQueued: "valve_close not delivered yet: the detector is not connected, sent when it reconnects",
     valve: {
       closed: "valve closed",
       open: "valve open",
@@ -154,7 +156,7 @@ function leakDetail(d: AlertDetail, locale: keyof typeof LEAK_WORDS): string | n
   const parts = [
     typeof d.level === "string" ? w.level[d.level] : undefined,
     peak !== null && peak > 0 ? w.peak(peak, d.peakLelSuspect === true) : undefined,
-    d.autoShutOff === true ? w.shutOff : undefined,
+    d.autoShutOff === true ? (d.autoShutOffQueued === true ? w.shutOffQueued : w.shutOff) : undefined,
     typeof d.valve === "string" ? w.valve[d.valve] : undefined,
   ].filter((x) => x !== undefined);
   return parts.length === 0 ? null : parts.join(w.sep);
@@ -174,7 +176,7 @@ const ALERTS = {
   GAS_LEAK: {
     priority: 1,
     raised:
-      '`alarm` with `level` `low` or `high`, or `lel` at or above `leakThreshold` (default 10 %LEL) in any message; one alert per incident, `detail` names the level and the peak `lel` (`peakLel`; under a sensor fault, the `lel` of the detector\'s own `alarm` with `peakLelSuspect: true`, or `"unknown"`, never 0) (and `autoShutOff` when the gateway closed the valve)',
+      '`alarm` with `level` `low` or `high`, or `lel` at or above `leakThreshold` (default 10 %LEL) in any message; one alert per incident, `detail` names the level and the peak `lel` (`peakLel`; under a sensor fault, the `lel` of the detector\'s own `alarm` with `peakLelSuspect: true`, or `"unknown"`, never 0) (and `autoShutOff` when the gateway sent the detector `valve_close`, with `autoShutOffQueued`: true while it waits for the detector to reconnect, since 0.13.44)',
     cleared: "`lel` under 5 %LEL and the detector's `level` `none`",
     text: {
       "zh-CN": {
@@ -527,6 +529,11 @@ export const gd2: MqttDeviceProfile<
       // Only the failing sensor's own figure: the operator is told it is not a believed reading.
       if (Number.isNaN(st.peak) && !Number.isNaN(st.alarmPeak)) detail.peakLelSuspect = true;
       if (st.shutOffSent) detail.autoShutOff = true;
+      // Queued for a detector that is away: the text must not say it was sent. The detector's
+      // next message after it arrived (its `valve`) says sent.
+      const shutOffQueued = st.shutOffSent && (ctx.commandWaiting?.("valve_close") ?? false);
+      // An alert's detail keeps the fields it had: false once sent, not left out.
+      if (st.shutOffSent) detail.autoShutOffQueued = shutOffQueued;
       ctx.condition("GAS_LEAK", true, {
         priority: 1,
         causes: [
@@ -536,7 +543,11 @@ export const gd2: MqttDeviceProfile<
           ...(st.lel < threshold && (st.gas.active || st.level === "none")
             ? [`not yet under ${CLEAR_BELOW_LEL} %LEL`]
             : []),
-          ...(st.shutOffSent ? ["valve_close sent by the gateway"] : []),
+          ...(shutOffQueued
+            ? ["valve_close queued by the gateway until the detector reconnects"]
+            : st.shutOffSent
+              ? ["valve_close sent by the gateway"]
+              : []),
         ],
         detail,
       });

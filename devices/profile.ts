@@ -165,6 +165,12 @@ export interface RuleContext<Code extends string = string> extends AlertContext<
    * own action (the GD-2's automatic shut-off). False when it could not be sent.
    */
   command(name: string): boolean;
+  /**
+   * A command sent on the rules' behalf (command()) has not reached the device yet: it is away,
+   * and the gateway sends it at its next login (or again there: its connection closed before the
+   * device acknowledged it). Absent: the gateway cannot tell (taken as delivered).
+   */
+  commandWaiting?(name: string): boolean;
 }
 
 /** Settings every model's rules may read: the binding's and the site's (`alerts.*`, `site.timezone`). */

@@ -11,7 +11,7 @@ import { type CommandRequest, noDevice } from "./operator-actions.js";
 import type { DeviceEntry, Registry } from "./registry.js";
 import type { CommandOutcome, ModbusSouthbound } from "./southbound/modbus.js";
 import { type MqttCommandOutcome, sendMqttCommand } from "./southbound/mqtt-commands.js";
-import { DOWNLINK_TTL_MS, type DownlinkHooks } from "./southbound/pending-downlinks.js";
+import { DOWNLINK_TTL_MS, type DownlinkHooks, type DownlinkOrigin } from "./southbound/pending-downlinks.js";
 import type { Counters } from "./stats.js";
 
 type Locale = "zh-CN" | "en";
@@ -97,6 +97,36 @@ export class DeviceCommands {
    */
   automatic(device: DeviceEntry, command: string, still?: () => boolean): boolean {
     return this.run(AUTOMATIC, device.id, device, command, undefined, still);
+  }
+
+  /**
+   * A downlink the journal kept across a restart (pending-downlinks.ts `restore`): its sender is
+   * told what becomes of it as before the restart; an automatic one stays due while `still` holds.
+   */
+  revive(
+    device: DeviceEntry,
+    origin: Extract<DownlinkOrigin, { kind: "operator" | "automatic" }>,
+    still?: () => boolean,
+  ): DownlinkHooks {
+    const sender: Sender =
+      origin.kind === "automatic"
+        ? AUTOMATIC
+        : {
+            kind: "operator",
+            id: origin.id,
+            echo: {
+              id: origin.id,
+              by: origin.by,
+              ...(origin.account === undefined ? {} : { account: origin.account }),
+            },
+          };
+    return this.later(
+      sender,
+      device,
+      origin.command,
+      origin.id,
+      origin.kind === "automatic" ? still : undefined,
+    );
   }
 
   /**
@@ -219,12 +249,20 @@ export class DeviceCommands {
     };
     return {
       ...(still ? { still } : {}),
-      delivered: (waitedMs) => {
+      origin: {
+        kind: sender.kind,
+        command,
+        id,
+        by: sender.echo.by,
+        ...(sender.echo.account === undefined ? {} : { account: sender.echo.account }),
+      },
+      delivered: (waitedMs, resent) => {
         this.log.info(
-          { ...sender.echo, deviceId: device.id, command, id, waitedMs },
+          { ...sender.echo, deviceId: device.id, command, id, waitedMs, resent },
           `${sender.kind} command sent late`,
         );
-        result({ ok: true, sent: true, waitedMs });
+        // `resent`: written before on a connection that closed before the device acknowledged it.
+        result({ ok: true, sent: true, waitedMs, ...(resent ? { resent: true } : {}) });
       },
       lost: (error) => {
         this.counters.reject(sender.kind, `cmd-${error}`);

@@ -53,7 +53,12 @@ import { type DeviceEntry, Registry } from "./registry.js";
 import { type ReloadResult, reloadGateway } from "./reload.js";
 import { DeviceRuleContext } from "./rule-context.js";
 import { type BusReport, type LinkFactory, ModbusSouthbound, StartupError } from "./southbound/modbus.js";
-import { type PendingDownlinkStats, PendingDownlinks } from "./southbound/pending-downlinks.js";
+import {
+  type DownlinkHooks,
+  type DownlinkOrigin,
+  type PendingDownlinkStats,
+  PendingDownlinks,
+} from "./southbound/pending-downlinks.js";
 import {
   downForMs,
   dropStaleCopies,
@@ -378,8 +383,9 @@ export class Gateway {
       engine: this.engine,
       // An automatic command (the GD-2's shut-off) waiting for its device stays due while the
       // device's life-safety condition (an active P1 alert) lasts (southbound/pending-downlinks.ts).
-      ruleContext: new DeviceRuleContext<DeviceEntry>((d, name) =>
-        this.deviceCommands.automatic(d, name, () => this.engine.hasActive(d.id, 1)),
+      ruleContext: new DeviceRuleContext<DeviceEntry>(
+        (d, name) => this.deviceCommands.automatic(d, name, () => this.engine.hasActive(d.id, 1)),
+        (d, name) => this.pendingDownlinks?.waiting(d, name) ?? false,
       ),
       rateLog: this.rateLog,
       publisher: this.publisher,
@@ -582,14 +588,37 @@ export class Gateway {
     });
     gw.brokerRef = broker;
     // Downlinks to a device that is away wait for its next login (southbound/pending-downlinks.ts).
+    // Kept until the device's PUBACK, and journaled (`down/<device>`): a restart loses none.
     const pending = new PendingDownlinks(
-      (topic, payload) => gw.publisher.rawDownlink(topic, payload),
-      (topic) => broker.downlinkLive(topic),
+      {
+        publish: (topic, payload) => gw.publisher.rawDownlink(topic, payload),
+        live: (topic) => broker.downlinkLive(topic),
+        acks: (topic) => broker.downlinkAcks(topic),
+        connection: (topic) => broker.downlinkConnection(topic),
+      },
       () => gw.clock.now(),
+      gw.store,
     );
+    pending.restore(
+      (id) => gw.registry.devices.get(id),
+      (device, origin) => gw.downlinkHooks(device, origin),
+      (deviceId, entries) =>
+        gw.log.warn(
+          { deviceId, entries },
+          "downlinks kept for a device the site no longer has (or with another downlink topic): dropped",
+        ),
+    );
+    // What expired while the gateway was down is told now, as any expiry.
+    pending.sweep();
     gw.pendingDownlinks = pending;
     gw.publisher.queueDownlinksWith(pending);
     broker.downlinkReady = (topic) => pending.ready(topic);
+    broker.downlinkAcked = (topic, conn) => pending.acked(topic, conn);
+    broker.downlinkClosed = (topic, conn) => {
+      pending.closed(topic, conn);
+      // Still live on the other listener (a device moving across): it gets them there.
+      if (broker.downlinkLive(topic)) pending.ready(topic);
+    };
     gw.downlinkSweep = setInterval(() => pending.sweep(), DOWNLINK_SWEEP_MS);
     gw.downlinkSweep.unref();
     // In the same turn: a message published while the servers below start must not overtake the held ones.
@@ -798,6 +827,18 @@ export class Gateway {
    * Counts and logs (once a minute per address and reason) a socket the console or metrics server
    * closed at accept or evicted to make room (http-guard.ts).
    */
+  /**
+   * A downlink the journal kept across a restart: told to its sender as before it. The automatic
+   * one (the GD-2's shut-off) stays due while the device's P1 alert is active, as when it was sent.
+   */
+  private downlinkHooks(device: DeviceEntry, origin: DownlinkOrigin): DownlinkHooks {
+    if (origin?.kind === "ack") return this.ops.ackDownlinkHooks(device, origin.alertId);
+    if (origin?.kind === "operator" || origin?.kind === "automatic")
+      return this.deviceCommands.revive(device, origin, () => this.engine.hasActive(device.id, 1));
+    // A record of another shape (a later version's): sent, nobody to tell.
+    return {};
+  }
+
   private httpConnectionRefused(server: "console" | "metrics") {
     return (address: string, why: HttpRefusal) => {
       this.counters.reject("connection", "http-connection-limit");

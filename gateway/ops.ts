@@ -47,7 +47,8 @@ import {
   type UnshelveFields,
 } from "./operator-actions.js";
 import { forbidden, type OperatorRole } from "./operator-roles.js";
-import type { Registry } from "./registry.js";
+import type { DeviceEntry, Registry } from "./registry.js";
+import type { DownlinkHooks } from "./southbound/pending-downlinks.js";
 import type { Counters } from "./stats.js";
 import type { Supervisor } from "./supervision.js";
 import { SteadyClock } from "./time/steady-clock.js";
@@ -295,18 +296,7 @@ export class OperatorCommands implements OperatorHandlers {
     const message = profile?.transport === "mqtt" ? profile.ackDownlink?.(alert.code, alert.id) : null;
     // A pendant (its base station) away now hears it at its next login, within the downlink's
     // life (southbound/pending-downlinks.ts); the alert shows its `ackd` when it beeps.
-    if (device && message)
-      this.publisher.downlink(device, message, {
-        lost: (why) => {
-          this.counters.reject(device.model, `ack-${why}`);
-          this.log.warn(
-            device.id,
-            `ack-${why}`,
-            { deviceId: device.id, alertId: alert.id, why },
-            "the device was not told of the acknowledgement: it did not connect in time",
-          );
-        },
-      });
+    if (device && message) this.publisher.downlink(device, message, this.ackDownlinkHooks(device, alert.id));
     // An ack acknowledges (`acknowledged`) or, when the alert had cleared, closes it (`closed`).
     this.answer(
       operator,
@@ -316,6 +306,22 @@ export class OperatorCommands implements OperatorHandlers {
       outcome.transition === "closed" ? "closed" : "acknowledged",
       this.alertName(alert),
     );
+  }
+
+  /** What an acknowledgement's downlink that has to wait tells (also one the journal kept across a restart). */
+  ackDownlinkHooks(device: DeviceEntry, alertId: string): DownlinkHooks {
+    return {
+      origin: { kind: "ack", alertId },
+      lost: (why) => {
+        this.counters.reject(device.model, `ack-${why}`);
+        this.log.warn(
+          device.id,
+          `ack-${why}`,
+          { deviceId: device.id, alertId, why },
+          "the device was not told of the acknowledgement: it did not connect in time",
+        );
+      },
+    };
   }
 
   shelve({ operator, target: alertId, ref, by, fields }: OperatorRequest<ShelveFields>): void {

@@ -9,6 +9,8 @@ import type { AlertContext, AlertOptions, ConditionOptions, RuleContext } from "
 
 /** Sends a command of the device's model on the rules' behalf; false when it could not be sent. */
 export type AutomaticCommand<D> = (device: D, name: string) => boolean;
+/** Whether such a command still waits for the device (southbound/pending-downlinks.ts). */
+export type AutomaticCommandWaiting<D> = (device: D, name: string) => boolean;
 
 export class DeviceRuleContext<D> implements RuleContext<AlertCode> {
   private inner: AlertContext<AlertCode> | null = null;
@@ -16,7 +18,10 @@ export class DeviceRuleContext<D> implements RuleContext<AlertCode> {
   private older = false;
   private readMono = 0;
 
-  constructor(private readonly send: AutomaticCommand<D>) {}
+  constructor(
+    private readonly send: AutomaticCommand<D>,
+    private readonly waiting: AutomaticCommandWaiting<D> = () => false,
+  ) {}
 
   /**
    * Points the context at one device's alerts for one sample; `stale`: a newer one's rules already
@@ -60,5 +65,9 @@ export class DeviceRuleContext<D> implements RuleContext<AlertCode> {
   command(name: string): boolean {
     if (this.device === null) throw new Error("rule context used outside a sample");
     return this.send(this.device, name);
+  }
+  commandWaiting(name: string): boolean {
+    if (this.device === null) throw new Error("rule context used outside a sample");
+    return this.waiting(this.device, name);
   }
 }

@@ -2,7 +2,9 @@
  * Downlinks to devices that are away when they are sent (gateway/southbound/pending-downlinks.ts):
  * an operator's ack reaches the EC-200 at its base station's next login, the GD-2's automatic
  * valve_close is sent again at the detector's next login while the leak is open, operators'
- * commands wait in order, bounded, and expire. On aedes' listener and on the device listener.
+ * commands wait in order, bounded, and expire; a downlink written on a connection that closes
+ * before the device's PUBACK is sent again at its next login; the GAS_LEAK alert says whether the
+ * shut-off was sent or waits for the detector. On aedes' listener and on the device listener.
  * Real gateway, real mqtt.js clients on 127.0.0.1. The device listener needs the built worker.
  */
 import mqtt from "mqtt";
@@ -31,6 +33,15 @@ afterEach(async () => {
   await gw?.stop();
   gw = null;
 });
+
+/** Polls until `cond` holds (the gateway's side of a PUBACK has no event a test can wait on). */
+async function until(what: string, cond: () => boolean, ms = 3000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(20);
+  }
+}
 
 const gd2Msg = (seq: number, fields: Record<string, unknown>) =>
   JSON.stringify({ t: "alarm", seq, ts: Date.now(), lel: 0, level: "none", valve: "open", ...fields });
@@ -106,7 +117,9 @@ describe.each(["aedes", "device listener"] as const)(
       expect(await back.subscribe("devices/ec200/p-1/down")).toBe(1);
       const down = await back.waitFor((m) => m.topic === "devices/ec200/p-1/down");
       expect(down.json()).toEqual({ cmd: "ack_call", alertId: alert.id });
-      expect(g.pendingDownlinks?.stats()).toMatchObject({ pending: 0, deliveredLate: 1 });
+      // Kept until the base station's PUBACK.
+      await until("the PUBACK", () => g.pendingDownlinks?.stats().pending === 0);
+      expect(g.pendingDownlinks?.stats()).toMatchObject({ deliveredLate: 1, resent: 0 });
 
       // The pendant beeped and says so in its next uplink: the operators see it on the alert.
       await back.publish("devices/ec200/p-1/up", pendantMsg(2, null, { ackd: alert.id }));
@@ -131,6 +144,15 @@ describe.each(["aedes", "device listener"] as const)(
       });
       expect(first.json().expiresAt).toBeUndefined();
       const id = first.json().id as string;
+      // The alert does not say the valve was ordered closed: the order waits for the detector.
+      const leakTopic = `linli/${SITE}/alerts/p1/GAS_LEAK/k-1`;
+      const raised = await ops.waitFor((m) => m.topic === leakTopic && m.payload.length > 0);
+      expect(raised.json().message).toContain("关阀命令尚未送达：报警器未连接，将在其重新连接后发送");
+      expect(raised.json().message).not.toContain("网关已发送关阀命令");
+      expect(raised.json().detail).toMatchObject({ autoShutOff: true, autoShutOffQueued: true });
+      expect(raised.json().causes).toContain(
+        "valve_close queued by the gateway until the detector reconnects",
+      );
       await away(k);
 
       const back = await device(g, "k-1", "pw-k1");
@@ -142,6 +164,53 @@ describe.each(["aedes", "device listener"] as const)(
         expect.objectContaining({ id, queued: true }),
         expect.objectContaining({ id, by: "gateway", ok: true, sent: true, waitedMs: expect.any(Number) }),
       ]);
+      // The detector acknowledged it, then reports its valve closing: the alert now says sent.
+      await until("the PUBACK", () => g.pendingDownlinks?.stats().pending === 0);
+      await back.publish("devices/gd2/k-1/up", gd2Msg(2, { lel: 30, level: "high", valve: "moving" }));
+      const changed = await ops.waitFor(
+        (m) =>
+          m.topic === leakTopic &&
+          m.payload.length > 0 &&
+          (m.json().detail as { valve?: string }).valve === "moving",
+      );
+      expect(changed.json().message).toContain("网关已发送关阀命令");
+      expect(changed.json().message).not.toContain("尚未送达");
+      expect(changed.json().detail).toMatchObject({ autoShutOff: true, autoShutOffQueued: false });
+    });
+
+    it("a downlink written on a connection that closed before the device's PUBACK is sent again at its next login; the result says resent", async () => {
+      const { g, ops } = await site();
+      const k = await device(g, "k-1", "pw-k1");
+      expect(await k.subscribe("devices/gd2/k-1/down")).toBe(1);
+      // The detector reads the PUBLISH but its connection drops before it acknowledges it
+      // (mqtt.js sends the PUBACK once handleMessage calls back: it never does here).
+      k.client.handleMessage = () => {};
+      await ops.publish(`linli/${SITE}/cmd/k-1/self_test`, JSON.stringify({ id: "s-1", by: "Wang Li" }));
+      const first = await ops.waitFor((m) => m.topic.endsWith("/self_test/result"));
+      expect(first.json()).toMatchObject({ id: "s-1", ok: true, sent: true });
+      await k.waitFor((m) => m.topic === "devices/gd2/k-1/down");
+      expect(g.pendingDownlinks?.stats()).toMatchObject({ pending: 1 });
+      k.client.end(true);
+      clients.splice(clients.indexOf(k), 1);
+      await sleep(100);
+
+      const back = await device(g, "k-1", "pw-k1");
+      expect(await back.subscribe("devices/gd2/k-1/down")).toBe(1);
+      const down = await back.waitFor((m) => m.topic === "devices/gd2/k-1/down");
+      expect(down.json()).toEqual({ cmd: "self_test", id: "s-1" });
+      const again = await ops.waitFor(
+        (m) => m.topic.endsWith("/self_test/result") && m.json().resent === true,
+      );
+      expect(again.json()).toMatchObject({ id: "s-1", by: "Wang Li", ok: true, sent: true, resent: true });
+      await until("the PUBACK", () => g.pendingDownlinks?.stats().pending === 0);
+      expect(g.pendingDownlinks?.stats()).toMatchObject({ resent: 1 });
+
+      // Acknowledged this time: the next login gets nothing again.
+      await away(back);
+      const third = await device(g, "k-1", "pw-k1");
+      expect(await third.subscribe("devices/gd2/k-1/down")).toBe(1);
+      await sleep(200);
+      expect(third.on("/down")).toEqual([]);
     });
 
     it("automatic shut-off: a leak that ended before the detector came back is not shut off late; the result says withdrawn", async () => {

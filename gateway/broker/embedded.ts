@@ -176,16 +176,35 @@ export class EmbeddedBroker implements NorthboundSink {
     this.takeover = new AedesTakeover(aedes);
     this.presence = new DownlinkPresence(aedes, this.identities);
     this.presence.onReady = (topic) => this.downlinkReady(topic);
+    this.presence.onClosed = (topic, client) => this.downlinkClosed(topic, client);
+    this.presence.onAcked = (topic, client) => this.downlinkAcked(topic, client);
   }
 
   /** Devices' downlink subscriptions live on aedes' listeners. */
   private readonly presence: DownlinkPresence;
   /** A device's downlink subscription became live, on either listener (its topic). */
   downlinkReady: (topic: string) => void = () => {};
+  /** A device's connection closed (either listener; `conn` as downlinkConnection() named it). */
+  downlinkClosed: (topic: string, conn: unknown) => void = () => {};
+  /** The device acknowledged a downlink (its PUBACK) on that connection (either listener). */
+  downlinkAcked: (topic: string, conn: unknown) => void = () => {};
 
   /** The device of this downlink topic is connected, to either listener, and subscribed to it. */
   downlinkLive(topic: string): boolean {
     return this.presence.has(topic) || (this.front?.hasDownlink(topic) ?? false);
+  }
+
+  /** The connection a downlink to the device goes to now: aedes' client, or the device listener's id. */
+  downlinkConnection(topic: string): unknown {
+    return this.presence.client(topic) ?? this.front?.downlinkConnection(topic) ?? null;
+  }
+
+  /**
+   * A downlink written to the device now will be acknowledged: a QoS 1 subscription on aedes, or
+   * the device listener (its worker writes downlinks QoS 1 whatever was granted).
+   */
+  downlinkAcks(topic: string): boolean {
+    return this.presence.has(topic) ? this.presence.acks(topic) : (this.front?.hasDownlink(topic) ?? false);
   }
 
   static async start(opts: {
@@ -343,6 +362,8 @@ export class EmbeddedBroker implements NorthboundSink {
           rateLog: opts.rateLog,
           takeOver: (clientId) => broker.takeover.takeOver(clientId),
           downlinkReady: (topic) => broker.downlinkReady(topic),
+          downlinkClosed: (topic, conn) => broker.downlinkClosed(topic, conn),
+          downlinkAcked: (topic, conn) => broker.downlinkAcked(topic, conn),
         }).catch((err: NodeJS.ErrnoException) => {
           err.message = `mqtt.deviceListener (${opts.deviceListener?.host}:${opts.deviceListener?.port}): ${err.message}`;
           throw err;

@@ -381,6 +381,23 @@ describe("what the fire stations, kiosks, tanks and gas detectors say (the opera
     expect(leak({ level: "none", peakLel: 12, valve: "open" })).toMatch(
       /^燃气泄漏（最高 12 %LEL，阀门未关闭）：/,
     );
+    // Queued for a detector that is away: not said as sent (in both languages).
+    expect(
+      leak({ level: "high", peakLel: 23, valve: "open", autoShutOff: true, autoShutOffQueued: true }),
+    ).toMatch(
+      /^燃气泄漏（报警器高浓度报警，最高 23 %LEL，关阀命令尚未送达：报警器未连接，将在其重新连接后发送，阀门未关闭）：/,
+    );
+    expect(
+      new AlertContentBuilder(() => site("en")).describe(
+        on("g-1", "gd2", "GAS_LEAK", [], "hh-1", {
+          level: "high",
+          valve: "open",
+          autoShutOff: true,
+          autoShutOffQueued: true,
+        }),
+        "raised",
+      ).message,
+    ).toMatch(/valve_close not delivered yet: the detector is not connected, sent when it reconnects/);
     // A leak the detector's alarm raised while its sensor was in fault: its figure, said doubtful; none at all, left out.
     expect(leak({ level: "high", peakLel: 40, peakLelSuspect: true, valve: "open" })).toMatch(
       /^燃气泄漏（报警器高浓度报警，最高 40 %LEL（传感器故障中，读数存疑），阀门未关闭）：/,

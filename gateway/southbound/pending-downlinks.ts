@@ -1,21 +1,29 @@
 /**
- * Downlinks to MQTT devices that are not connected when they are sent. The EC-200 base station
- * and the GD-2 detector receive commands only on their downlink subscription, QoS 1 (datasheets,
+ * Downlinks to MQTT devices until they are known to have arrived. The EC-200 base station and
+ * the GD-2 detector receive commands only on their downlink subscription, QoS 1 (datasheets,
  * "Link"), and neither is said to keep a persistent session: a message published while the
- * device is away reaches no one. Such a downlink waits here, per device, and is sent in order
- * as soon as the device's downlink subscription is live again (its next login on either
- * listener).
+ * device is away reaches no one, and one written on a connection that drops before the device's
+ * PUBACK is not delivered again by anybody (no session, MQTT 3.1.1 §4.4). Such a downlink waits
+ * here, per device, and is sent in order as soon as the device's downlink subscription is live
+ * again (its next login on either listener); one written on a QoS 1 subscription stays here until
+ * its PUBACK, and is sent again at the next login if the connection went first.
  *
- * Bound and overflow: at most MAX_PENDING_PER_DEVICE per device; a further one drops the oldest
- * (its sender is told, `downlink-dropped`): the newest order is the operator's latest intent.
- * Expiry: an entry not delivered within DOWNLINK_TTL_MS is dropped (`downlink-expired`), so a
- * stale command is not executed long after it was given. An entry with a `still` guard (an
- * automatic action tied to an open condition) has no time limit: it waits while the guard
- * holds and is withdrawn (`downlink-withdrawn`) once it does not. Senders count and report
- * what they are told (hooks); the totals are in stats().
+ * Bound and overflow: at most MAX_PENDING_PER_DEVICE per device (waiting or unacknowledged); a
+ * further one drops the oldest (its sender is told, `downlink-dropped`): the newest order is the
+ * operator's latest intent. Expiry: an entry not delivered within DOWNLINK_TTL_MS is dropped
+ * (`downlink-expired`), so a stale command is not executed long after it was given. An entry with
+ * a `still` guard (an automatic action tied to an open condition) has no time limit: it waits
+ * while the guard holds and is withdrawn (`downlink-withdrawn`) once it does not. Senders count
+ * and report what they are told (hooks); the totals are in stats().
+ *
+ * Journaled (docs/durability.md, `down/<device>`): a device's entries in one record, rewritten at
+ * each change and deleted when none is left, so a restart sends them at the device's next login
+ * with what is left of their life (hooks are made again from each entry's `origin`).
  */
 
 import type { DeviceEntry } from "../registry.js";
+import { KEY, PREFIX } from "../state/keys.js";
+import type { DurableStore } from "../state/store.js";
 
 /** Pending downlinks per device: a device away for a day does not pile up commands. */
 export const MAX_PENDING_PER_DEVICE = 8;
@@ -25,46 +33,83 @@ export const DOWNLINK_TTL_MS = 10 * 60_000;
 /** Why a pending downlink was not sent: the error its sender is told. */
 export type DownlinkLoss = "downlink-expired" | "downlink-dropped" | "downlink-withdrawn";
 
+/** Who sent a downlink, as its journal record keeps it: enough to tell the sender again after a restart. */
+export type DownlinkOrigin =
+  | {
+      kind: "operator" | "automatic";
+      command: string;
+      /** The id the device answers with. */
+      id: string;
+      by: string;
+      account?: string;
+    }
+  /** The EC-200's `ack_call` of an operator's acknowledgement. */
+  | { kind: "ack"; alertId: string };
+
 export interface DownlinkHooks {
-  /** Sent after waiting: `waitedMs` since it was queued. */
-  delivered?(waitedMs: number): void;
+  /**
+   * Sent after waiting: `waitedMs` since it was queued; `resent`: it had been written on a
+   * connection that closed before the device's PUBACK, and is written again.
+   */
+  delivered?(waitedMs: number, resent: boolean): void;
   /** Not sent, and never will be. */
   lost?(why: DownlinkLoss): void;
   /** While true the downlink is still due; no time limit then (automatic actions). */
   still?(): boolean;
+  /** Kept in the journal; without it the entry is not (it would have no one to tell after a restart). */
+  origin?: DownlinkOrigin;
 }
 
 /** What became of a downlink handed over: sent now, queued for the device's next login, or no downlink topic. */
 export type DownlinkSend = "sent" | "queued" | false;
 
 interface Pending {
+  deviceId: string;
   payload: string;
   queuedAt: number;
   /** Infinity for a guarded entry. */
   expiresAt: number;
   hooks: DownlinkHooks;
+  /** The connection it was written on, its PUBACK not yet seen; null: not written (or that one closed). */
+  conn: unknown;
+  /** Written once before on a connection that closed without its PUBACK. */
+  resend: boolean;
 }
 
+/** The journal's form of one entry: `[payload, queuedAt, expiresAt or null (guarded), origin, written]`. */
+type EntryRecord = [string, number, number | null, DownlinkOrigin, boolean];
+
 export interface PendingDownlinkStats {
-  /** Downlinks waiting now. */
+  /** Downlinks waiting now (for a login or for their PUBACK). */
   pending: number;
   queued: number;
   deliveredLate: number;
+  /** Written on a connection that closed before the device's PUBACK, and written again. */
+  resent: number;
   expired: number;
   dropped: number;
   withdrawn: number;
 }
 
+export interface DownlinkLink {
+  /** Publishes on the topic (QoS 1, not retained). */
+  publish(topic: string, payload: string): void;
+  /** The device is connected and subscribed to this downlink topic (either listener). */
+  live(topic: string): boolean;
+  /** That connection (compared by identity with the ones acked() and closed() name). */
+  connection(topic: string): unknown;
+  /** Its live subscription is QoS 1: the device's PUBACK will say a downlink arrived. */
+  acks(topic: string): boolean;
+}
+
 export class PendingDownlinks {
   private readonly byTopic = new Map<string, Pending[]>();
-  private readonly counts = { queued: 0, deliveredLate: 0, expired: 0, dropped: 0, withdrawn: 0 };
+  private readonly counts = { queued: 0, deliveredLate: 0, resent: 0, expired: 0, dropped: 0, withdrawn: 0 };
 
   constructor(
-    /** Publishes on the topic (QoS 1, not retained). */
-    private readonly publish: (topic: string, payload: string) => void,
-    /** The device is connected and subscribed to this downlink topic (either listener). */
-    private readonly live: (topic: string) => boolean,
+    private readonly link: DownlinkLink,
     private readonly now: () => number,
+    private readonly store: DurableStore | null = null,
     private readonly ttlMs = DOWNLINK_TTL_MS,
   ) {}
 
@@ -72,43 +117,104 @@ export class PendingDownlinks {
     const topic = device.downlinkTopic;
     if (topic === null) return false;
     const payload = JSON.stringify(message);
-    const waiting = this.byTopic.get(topic);
-    // Behind older pending ones, even if the device is back: in order.
-    if (waiting === undefined && this.live(topic)) {
-      this.publish(topic, payload);
-      return "sent";
-    }
+    const queue = this.byTopic.get(topic);
     const now = this.now();
-    const queue = waiting ?? [];
-    if (waiting === undefined) this.byTopic.set(topic, queue);
-    queue.push({
+    const entry: Pending = {
+      deviceId: device.id,
       payload,
       queuedAt: now,
       expiresAt: hooks.still ? Number.POSITIVE_INFINITY : now + this.ttlMs,
       hooks,
-    });
+      conn: null,
+      resend: false,
+    };
+    // Behind older waiting ones, even if the device is back: in order.
+    if (this.link.live(topic) && !(queue?.some((p) => p.conn === null) ?? false)) {
+      this.link.publish(topic, payload);
+      // Kept until its PUBACK: a connection that closes first gets it again at the next login.
+      if (this.link.acks(topic)) this.add(topic, queue, entry, this.link.connection(topic));
+      return "sent";
+    }
+    this.add(topic, queue, entry, null);
     this.counts.queued++;
-    if (queue.length > MAX_PENDING_PER_DEVICE) this.lose(queue.shift() as Pending, "downlink-dropped");
-    if (this.live(topic)) this.ready(topic);
+    if (this.link.live(topic)) this.ready(topic);
     return "queued";
+  }
+
+  private add(topic: string, existing: Pending[] | undefined, entry: Pending, conn: unknown): void {
+    entry.conn = conn;
+    const queue = existing ?? [];
+    if (existing === undefined) this.byTopic.set(topic, queue);
+    queue.push(entry);
+    if (queue.length > MAX_PENDING_PER_DEVICE) this.lose(queue.shift() as Pending, "downlink-dropped");
+    this.record(topic);
   }
 
   /** The device's downlink subscription is live again: what waits for it is sent, oldest first. */
   ready(topic: string): void {
     const queue = this.byTopic.get(topic);
     if (queue === undefined) return;
-    this.byTopic.delete(topic);
     const now = this.now();
+    const acks = this.link.acks(topic);
+    const conn = this.link.connection(topic);
+    const keep: Pending[] = [];
     for (const p of queue) {
+      if (p.conn !== null) {
+        keep.push(p);
+        continue;
+      }
       const gone = this.gone(p, now);
       if (gone !== null) {
         this.lose(p, gone);
         continue;
       }
-      this.publish(topic, p.payload);
+      this.link.publish(topic, p.payload);
       this.counts.deliveredLate++;
-      p.hooks.delivered?.(now - p.queuedAt);
+      if (p.resend) this.counts.resent++;
+      p.hooks.delivered?.(now - p.queuedAt, p.resend);
+      p.conn = conn;
+      if (acks) keep.push(p);
     }
+    this.replace(topic, keep);
+  }
+
+  /** The device's PUBACK on `conn`: the oldest downlink written to it arrived (§4.6: in order). */
+  acked(topic: string, conn: unknown): void {
+    const queue = this.byTopic.get(topic);
+    const i = queue?.findIndex((p) => p.conn !== null && p.conn === conn) ?? -1;
+    if (queue === undefined || i < 0) return;
+    queue.splice(i, 1);
+    this.replace(topic, queue);
+  }
+
+  /**
+   * A connection of the device closed: what was written to it and not acknowledged waits for the
+   * next login (or the connection live now: the caller's ready()), to be written again.
+   */
+  closed(topic: string, conn: unknown): void {
+    const queue = this.byTopic.get(topic);
+    if (queue === undefined) return;
+    let changed = false;
+    for (const p of queue)
+      if (p.conn !== null && p.conn === conn) {
+        p.conn = null;
+        p.resend = true;
+        changed = true;
+      }
+    if (changed) this.record(topic);
+  }
+
+  /**
+   * An automatic command of this name to the device has not reached it yet: waiting for its next
+   * login, or to be written again there (the alert text says so: devices/gd2.ts).
+   */
+  waiting(device: DeviceEntry, command: string): boolean {
+    const queue = device.downlinkTopic === null ? undefined : this.byTopic.get(device.downlinkTopic);
+    return (
+      queue?.some(
+        (p) => p.conn === null && p.hooks.origin?.kind === "automatic" && p.hooks.origin.command === command,
+      ) ?? false
+    );
   }
 
   /** Drops what expired or is no longer due (run periodically, so senders learn it in time). */
@@ -116,12 +222,63 @@ export class PendingDownlinks {
     const now = this.now();
     for (const [topic, queue] of this.byTopic) {
       const keep = queue.filter((p) => {
+        // Written on a connection still open: its PUBACK (or its close) decides, not the clock.
+        if (p.conn !== null) return true;
         const gone = this.gone(p, now);
         if (gone !== null) this.lose(p, gone);
         return gone === null;
       });
-      if (keep.length === 0) this.byTopic.delete(topic);
-      else if (keep.length !== queue.length) this.byTopic.set(topic, keep);
+      if (keep.length !== queue.length) this.replace(topic, keep);
+    }
+  }
+
+  /**
+   * At start: what the journal kept, each entry's hooks made again from its origin (`revive`); a
+   * device the site no longer has, or whose downlink topic changed, loses its entries (logged by
+   * the caller through `removed`). Entries written before the restart wait to be written again.
+   * A life longer than DOWNLINK_TTL_MS from now (a clock set back) is cut to it. What expired
+   * while the gateway was down is reported at the next sweep, as any expiry.
+   */
+  restore(
+    deviceOf: (id: string) => DeviceEntry | undefined,
+    revive: (device: DeviceEntry, origin: DownlinkOrigin) => DownlinkHooks,
+    removed: (deviceId: string, entries: number) => void = () => {},
+  ): void {
+    if (this.store === null) return;
+    const now = this.now();
+    for (const [key, value] of [...this.store.entries(PREFIX.downlinks)]) {
+      const deviceId = key.slice(PREFIX.downlinks.length);
+      const device = deviceOf(deviceId);
+      const rec = value as { topic?: unknown; entries?: unknown } | null;
+      const topic = device?.downlinkTopic ?? null;
+      const entries = Array.isArray(rec?.entries) ? (rec.entries as EntryRecord[]) : [];
+      if (device === undefined || topic === null || rec?.topic !== topic) {
+        removed(deviceId, entries.length);
+        this.store.delete(key);
+        continue;
+      }
+      this.recorded.add(deviceId);
+      const queue: Pending[] = [];
+      for (const e of entries.slice(-MAX_PENDING_PER_DEVICE)) {
+        if (!Array.isArray(e) || typeof e[0] !== "string" || typeof e[1] !== "number") continue;
+        const [payload, queuedAt, expiresAt, origin, written] = e;
+        const hooks = revive(device, origin);
+        queue.push({
+          deviceId,
+          payload,
+          queuedAt,
+          expiresAt:
+            expiresAt === null || hooks.still
+              ? Number.POSITIVE_INFINITY
+              : Math.min(expiresAt, now + this.ttlMs),
+          hooks,
+          conn: null,
+          resend: written === true,
+        });
+      }
+      this.replace(topic, queue);
+      // A device that logged in while the broker was starting: no login will come to send them.
+      if (this.link.live(topic)) this.ready(topic);
     }
   }
 
@@ -130,6 +287,44 @@ export class PendingDownlinks {
     for (const q of this.byTopic.values()) pending += q.length;
     return { pending, ...this.counts };
   }
+
+  private replace(topic: string, queue: Pending[]): void {
+    if (queue.length === 0) this.byTopic.delete(topic);
+    else this.byTopic.set(topic, queue);
+    this.record(topic, queue);
+  }
+
+  /** The device's record: rewritten whole (at most MAX_PENDING_PER_DEVICE entries), deleted when empty. */
+  private record(topic: string, queue = this.byTopic.get(topic) ?? []): void {
+    if (this.store === null) return;
+    const kept = queue.filter((p) => p.hooks.origin !== undefined);
+    const deviceId = queue[0]?.deviceId ?? this.deviceIds.get(topic);
+    if (deviceId === undefined) return;
+    this.deviceIds.set(topic, deviceId);
+    const key = KEY.downlinks(deviceId);
+    if (kept.length === 0) {
+      if (this.recorded.delete(deviceId)) this.store.delete(key);
+      return;
+    }
+    this.recorded.add(deviceId);
+    this.store.put(key, {
+      topic,
+      entries: kept.map(
+        (p): EntryRecord => [
+          p.payload,
+          p.queuedAt,
+          Number.isFinite(p.expiresAt) ? p.expiresAt : null,
+          p.hooks.origin as DownlinkOrigin,
+          p.conn !== null || p.resend,
+        ],
+      ),
+    });
+  }
+
+  /** Each topic's device, for the record of a queue that just emptied. */
+  private readonly deviceIds = new Map<string, string>();
+  /** Devices with a record in the journal: an emptied queue deletes it, once. */
+  private readonly recorded = new Set<string>();
 
   private gone(p: Pending, now: number): DownlinkLoss | null {
     if (p.hooks.still) return p.hooks.still() ? null : "downlink-withdrawn";

@@ -33,6 +33,11 @@ export const KEY = {
    * household the alert keeps, once a reload moved the device elsewhere (gateway/kept-devices.ts).
    */
   keptDevice: (alertId: string) => `devkept/${alertId}`,
+  /**
+   * down/<deviceId>: downlinks waiting for the device's next login or its PUBACK
+   * (southbound/pending-downlinks.ts), `{ topic, entries }`, at most 8 entries.
+   */
+  downlinks: (deviceId: string) => `down/${deviceId}`,
   /** hh/<householdId>: last resident activity. */
   household: (householdId: string) => `hh/${householdId}`,
   /** flood: the flood detector with its 10-minute window. */
@@ -52,4 +57,5 @@ export const PREFIX = {
   household: "hh/",
   keptHousehold: "hhkept/",
   keptDevice: "devkept/",
+  downlinks: "down/",
 } as const;

@@ -228,6 +228,8 @@ export class DeviceConnection {
   partial: Buffer | null = null;
   will: Will | null = null;
   pubacks: PubackQueue | null = null;
+  /** It sent a SUBSCRIBE: the main thread keeps its downlinks until their PUBACKs or this close. */
+  private subscribed = false;
   /** Packets read while the login is decided, handled once it is (bounded by preLogin). */
   early: mqttPacket.Packet[] | null = null;
   nextMessageId = 1;
@@ -395,6 +397,7 @@ export class DeviceConnection {
           );
           return;
         }
+        this.subscribed = true;
         post({
           t: "subscribe",
           conn: this.id,
@@ -429,6 +432,8 @@ export class DeviceConnection {
         // A downlink's acknowledgement: downlinks are sent once (no session is kept); under an
         // MQTT 5 Receive Maximum it makes room for the next waiting one.
         this.downlinkAcknowledged(packet.messageId);
+        // The main thread keeps each downlink until it is acknowledged (southbound/pending-downlinks.ts).
+        post({ t: "downlinkAcked", conn: this.id });
         return;
       case "disconnect":
         // §3.14.2.1: reason 0x04 asks for the will to be published all the same.
@@ -596,6 +601,8 @@ export class DeviceConnection {
       // learn of the close: it would keep the connection (its client id, its downlink, the
       // connected devices' count) for ever.
       uplinks.offerClose(this, this.loginPosted);
+      // After its PUBACKs, on their channel: what it did not acknowledge is sent again.
+      if (this.subscribed) post({ t: "downlinkClosed", conn: this.id });
     }
   }
 

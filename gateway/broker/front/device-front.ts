@@ -92,6 +92,11 @@ export class DeviceFrontEnd {
   private readonly byClientId = new Map<string, FrontConnection>();
   private readonly downlinks = new Map<string, FrontConnection>();
   /**
+   * Connections that subscribed to their downlink, until the worker's `downlinkClosed`: their
+   * PUBACKs, posted before it, name the downlinks they acknowledge (pending-downlinks.ts).
+   */
+  private readonly downlinkConns = new Map<number, string>();
+  /**
    * Connections whose close came through the ring before their CONNECT message (postMessage and
    * the ring are not ordered with each other). Bounded: each entry goes when that message comes.
    */
@@ -174,6 +179,10 @@ export class DeviceFrontEnd {
     this.byClientId.clear();
     this.downlinks.clear();
     this.closedBeforeLogin.clear();
+    // No close will come from the dead worker: what its connections did not acknowledge is due again.
+    const conns = [...this.downlinkConns];
+    this.downlinkConns.clear();
+    for (const [conn, topic] of conns) this.opts.downlinkClosed?.(topic, conn);
   }
 
   /** The port listened on (the one asked for, or the one given for port 0). */
@@ -233,6 +242,11 @@ export class DeviceFrontEnd {
       worker.on("exit", exited);
       this.send(snapshot === undefined ? { t: "stats" } : { t: "stats", snapshot });
     });
+  }
+
+  /** The connection a downlink to this topic goes to (its id), if any. */
+  downlinkConnection(topic: string): number | undefined {
+    return this.running ? this.downlinks.get(topic)?.id : undefined;
   }
 
   /** Whether a device connected here subscribes to this downlink topic. */
@@ -324,6 +338,17 @@ export class DeviceFrontEnd {
       case "subscribe":
         this.subscribe(m.conn, m.messageId, m.filters, m.qos);
         return;
+      case "downlinkAcked": {
+        const topic = this.downlinkConns.get(m.conn);
+        if (topic !== undefined) this.opts.downlinkAcked?.(topic, m.conn);
+        return;
+      }
+      case "downlinkClosed": {
+        const topic = this.downlinkConns.get(m.conn);
+        this.downlinkConns.delete(m.conn);
+        if (topic !== undefined) this.opts.downlinkClosed?.(topic, m.conn);
+        return;
+      }
       case "unsubscribe": {
         const c = this.byId.get(m.conn);
         if (c?.downlink && m.filters.includes(c.downlink)) this.dropDownlink(c);
@@ -474,6 +499,8 @@ export class DeviceFrontEnd {
         if (c.downlink !== null && c.downlink !== filter) this.dropDownlink(c);
         c.downlink = filter;
         this.downlinks.set(filter, c);
+        // Until the worker says the connection closed (after its last PUBACK: one channel).
+        this.downlinkConns.set(c.id, filter);
         ready = filter;
         return Math.min(qos[i] ?? 0, 1);
       }
@@ -523,6 +550,10 @@ export interface FrontEndOptions {
   takeOver?: (clientId: string) => void;
   /** A device subscribed to its downlink here (its topic): pending downlinks can go. */
   downlinkReady?: (topic: string) => void;
+  /** A connection here that subscribed to its downlink closed (its id). */
+  downlinkClosed?: (topic: string, conn: number) => void;
+  /** The device acknowledged a downlink on that connection (its PUBACK; the worker sends them QoS 1). */
+  downlinkAcked?: (topic: string, conn: number) => void;
 }
 
 /** A TLS listener's files as read (readTlsFiles), in the form the worker is sent. */

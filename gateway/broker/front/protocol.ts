@@ -83,6 +83,10 @@ export type FromWorker =
     }
   | { t: "subscribe"; conn: number; messageId: number; filters: string[]; qos: number[] }
   | { t: "unsubscribe"; conn: number; filters: string[] }
+  /** The device's PUBACK of a downlink (the worker sends no other QoS 1 message to a device). */
+  | { t: "downlinkAcked"; conn: number }
+  /** A connection that subscribed closed: after its last `downlinkAcked` (postMessage keeps the order). */
+  | { t: "downlinkClosed"; conn: number }
   /** A refusal the worker decided (counted and logged by the main thread). */
   | {
       t: "rejected";
