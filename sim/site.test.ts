@@ -10,6 +10,23 @@ describe("the simulator's site", () => {
   const dir = mkdtempSync(join(tmpdir(), "linli-site-"));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
+  it("reads the file's limits.deviceRate, which the gateway drops load by (absent: the documented defaults)", () => {
+    const file = join(dir, "rates.yaml");
+    const base = "site: { id: s }\noperators: [{ name: op, password: pw }]\n";
+    writeFileSync(
+      file,
+      `${base}limits:\n  deviceRate:\n    models: { ec200: { perSecond: 5, burst: 50 } }\n`,
+    );
+    expect(loadSiteFile(file).deviceRate).toEqual({
+      enabled: true,
+      models: { ec200: { perSecond: 5, burst: 50 } },
+    });
+    writeFileSync(file, `${base}limits: { deviceRate: { enabled: false } }\n`);
+    expect(loadSiteFile(file).deviceRate).toEqual({ enabled: false, models: {} });
+    writeFileSync(file, base);
+    expect(loadSiteFile(file).deviceRate).toBeUndefined();
+  });
+
   it("reads the example site: every device with its credentials from the environment", () => {
     const vars = Object.keys(process.env).filter((k) => k.startsWith("LINLI_"));
     const names = [

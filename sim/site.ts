@@ -72,6 +72,11 @@ export interface SiteModel {
   /** Households whose welfare checks the file sets apart (`households[].welfare`), by id. */
   householdWelfare?: Record<string, { enabled: boolean; periodS?: number; quietHours?: string }>;
   emergencyCallWindowS: number;
+  /**
+   * The file's `limits.deviceRate` (docs/security.md "Limits"): off, or per-model rates that replace
+   * the documented defaults (scenario/device-rate.ts); absent: the defaults.
+   */
+  deviceRate?: { enabled: boolean; models: Record<string, { perSecond: number; burst: number }> };
 }
 
 /** A household's welfare check as the gateway runs it: on or off, its period, its quiet hours. */
@@ -167,6 +172,21 @@ const siteFile = z.looseObject({
     )
     .default([]),
   alerts: z.looseObject({ welfarePeriod: durationField, emergencyCallWindow: durationField }).optional(),
+  limits: z
+    .looseObject({
+      deviceRate: z
+        .looseObject({
+          enabled: z.boolean().default(true),
+          models: z
+            .record(
+              z.string(),
+              z.looseObject({ perSecond: z.number().positive(), burst: z.number().int().min(1) }),
+            )
+            .default({}),
+        })
+        .optional(),
+    })
+    .optional(),
 });
 
 /** `${NAME}` from the environment, as the gateway reads its file; a missing variable names the field. */
@@ -276,6 +296,9 @@ export function loadSiteFile(file: string, opts: { seed?: number; operator?: str
       60,
       where(["alerts", "emergencyCallWindow"]),
     ),
+    ...(c.limits?.deviceRate
+      ? { deviceRate: { enabled: c.limits.deviceRate.enabled, models: c.limits.deviceRate.models } }
+      : {}),
   };
   c.devices.forEach((d, i) => {
     if (d.model === "ec200" || d.model === "ds10" || d.model === "gd2") {

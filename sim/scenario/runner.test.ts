@@ -596,3 +596,57 @@ describe("stopping a run during churn", () => {
     });
   });
 });
+
+describe("refused before the run: a site too small for the scenario", () => {
+  /** A fleet of `households` EC-200 + DS-10 pairs, with their specs (models), none connected. */
+  function pairs(households: number): { fleet: Fleet; ids: string[] } {
+    const specs = new Map<string, { id: string; model: string }>();
+    for (let i = 1; i <= households; i++)
+      for (const model of ["ec200", "ds10"]) specs.set(`${model}-${i}`, { id: `${model}-${i}`, model });
+    const mqtt = new Map([...specs.keys()].map((id) => [id, { id, online: false }]));
+    return { fleet: fleetOf({ mqtt, specs }), ids: [...specs.keys()] };
+  }
+  const households = (n: number) => Array.from({ length: n }, (_, i) => `hh-${i + 1}`);
+  const refusal = (site: ReturnType<typeof siteOf>, fleet: Fleet): string => {
+    try {
+      runnerOf({
+        scenario: loadScenario("evening-peak").scenario,
+        site,
+        fleet,
+        matcher: recordingMatcher().matcher,
+        clock: new FakeClock(),
+      });
+    } catch (err) {
+      expect(err).toBeInstanceOf(ScenarioError);
+      return (err as Error).message;
+    }
+    return "";
+  };
+
+  it("minHouseholds holds for a --config site too, naming the file and the numbers", () => {
+    const { fleet } = pairs(20);
+    expect(refusal(siteOf({ source: "site.yaml", households: households(20) }), fleet)).toBe(
+      "evening-peak needs at least 50 households; site.yaml has 20: run it on a larger site (--scale 50 writes one)",
+    );
+    expect(refusal(siteOf({ source: "--scale 20", households: households(20) }), fleet)).toBe(
+      "evening-peak needs at least 50 households; --scale 20 has 20: give --scale 50 or more",
+    );
+  });
+
+  it("a site with the households but too few MQTT devices for the load is refused with the per-device rate", () => {
+    // 50 households in the file, 20 of them with devices: 400 msg/s over 40 devices.
+    const { fleet } = pairs(20);
+    expect(refusal(siteOf({ source: "site.yaml", households: households(50) }), fleet)).toMatch(
+      /^evening-peak: its load peaks at 400 msg\/s, 10 msg\/s for each of the 40 MQTT devices of site.yaml: over the gateway's per-device limit \(EC-200, DS-10: 1 msg\/s, burst 120; .* needs at least 78 MQTT devices, or a lower rate in the scenario$/,
+    );
+    // The same site whose gateway allows 10/s (its file's limits.deviceRate) carries it.
+    const fast = {
+      enabled: true,
+      models: { ec200: { perSecond: 10, burst: 120 }, ds10: { perSecond: 10, burst: 120 } },
+    };
+    expect(
+      refusal(siteOf({ source: "site.yaml", households: households(50), deviceRate: fast }), fleet),
+    ).toBe("");
+    expect(refusal(siteOf({ source: "--scale 50", households: households(50) }), pairs(50).fleet)).toBe("");
+  });
+});

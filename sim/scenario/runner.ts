@@ -20,6 +20,7 @@ import { type Clock, type ClockTimer, systemClock } from "../../core/index.js";
 import type { Fleet } from "../fleet.js";
 import { deriveSeed, type Random, seededRandom } from "../mqtt/random.js";
 import type { SiteModel } from "../site.js";
+import { overDeviceRate, siteDeviceRates } from "./device-rate.js";
 import { disturb, type GatewayControl } from "./disturbances.js";
 import { incidentSpec } from "./incidents/index.js";
 import type { IncidentContext } from "./incidents/spec.js";
@@ -123,9 +124,15 @@ export class ScenarioRunner {
       throw new ScenarioError(
         `${s.name} restarts the gateway: run it with --gateway-cmd "linli start --config FILE --data-dir DIR" so the simulator starts the gateway itself${s.howToRun ? ` (${s.howToRun})` : ""}`,
       );
-    if (site.households.length < s.minHouseholds && site.source.startsWith("--scale"))
+    // The demo attaches one pendant (its household's): a scenario asking for more is refused too.
+    const households = site.source === "demo" ? 1 : site.households.length;
+    if (s.minHouseholds !== undefined && households < s.minHouseholds)
       throw new ScenarioError(
-        `${s.name} needs at least ${s.minHouseholds} households (--scale ${s.minHouseholds})`,
+        site.source === "demo"
+          ? `${s.name} needs a site of at least ${s.minHouseholds} households; the demo leaves the simulator one pendant: give --scale ${s.minHouseholds}, or --config FILE of a site that large`
+          : site.source.startsWith("--scale")
+            ? `${s.name} needs at least ${s.minHouseholds} households; ${site.source} has ${households}: give --scale ${s.minHouseholds} or more`
+            : `${s.name} needs at least ${s.minHouseholds} households; ${site.source} has ${households}: run it on a larger site (--scale ${s.minHouseholds} writes one)`,
       );
     if (
       s.maxHouseholds !== undefined &&
@@ -153,6 +160,19 @@ export class ScenarioRunner {
     }
     if (fleet.mqtt.size === 0 && s.phases.some((p) => isLoad(p)))
       throw new ScenarioError(`${s.name}: load phases need MQTT devices and the site has none`);
+    // The load goes round the devices in turn: each one's share must fit the gateway's rate per device.
+    const over = overDeviceRate(
+      s.phases.filter((p) => isLoad(p)),
+      [...fleet.mqtt.keys()].map((id) => fleet.specs.get(id)?.model ?? ""),
+      siteDeviceRates(site.deviceRate),
+      {
+        site: site.source,
+        ...(site.source.startsWith("--scale")
+          ? { devicesPerHousehold: fleet.mqtt.size / site.households.length }
+          : {}),
+      },
+    );
+    if (over !== undefined) throw new ScenarioError(`${s.name}: ${over}`);
   }
 
   /** `FILE:LINE: phases.I.FIELD` when the scenario came from a file, else `NAME: phases.I.FIELD`. */
