@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { parse } from "yaml";
-import { attachFailures, runSim, type SimOptions } from "./cli.js";
+import { attachFailures, metricsUrl, runSim, type SimOptions, UsageError } from "./cli.js";
 import { socatMissingReason } from "./modbus/pty.js";
 import { startTestBroker } from "./mqtt/test-broker.js";
 import { scaleSite } from "./site.js";
@@ -248,5 +248,32 @@ describe("linli sim without a scenario: what the simulated devices received", ()
       vi.restoreAllMocks();
       await broker.close();
     }
+  });
+});
+
+describe("linli sim: where the report reads the gateway's counters", () => {
+  it("--metrics, else --gateway-cmd's --metrics-port, else the site file's, else 9464 for a gateway on this machine", () => {
+    const file = { metrics: { url: "http://10.0.0.5:9500/metrics" } };
+    expect(metricsUrl({ metrics: "http://127.0.0.1:27901" }, file, "127.0.0.1")).toEqual({
+      url: "http://127.0.0.1:27901/metrics",
+    });
+    expect(
+      metricsUrl({ gatewayCmd: "linli start --config {config} --metrics-port 27902" }, file, "127.0.0.1"),
+    ).toEqual({
+      url: "http://127.0.0.1:27902/metrics",
+    });
+    expect(metricsUrl({}, file, "10.0.0.5")).toEqual({ url: "http://10.0.0.5:9500/metrics" });
+    expect(
+      metricsUrl({}, { metrics: { unreadable: "site.yaml: metrics.enabled is false" } }, "127.0.0.1"),
+    ).toEqual({
+      url: null,
+      why: "site.yaml: metrics.enabled is false",
+    });
+    expect(metricsUrl({}, {}, "localhost")).toEqual({ url: "http://127.0.0.1:9464/metrics" });
+    expect(metricsUrl({}, {}, "10.0.0.5")).toMatchObject({
+      url: null,
+      why: expect.stringMatching(/its own loopback/),
+    });
+    expect(() => metricsUrl({ metrics: "9464" }, {}, "127.0.0.1")).toThrow(UsageError);
   });
 });

@@ -578,6 +578,7 @@ describe("stopping a run during churn", () => {
           modbusRtu: { crcErrors: 3, incompleteFrames: 0 },
           mqtt: { badDownlinks: 0 },
         },
+        gatewayRefusals: { metrics: null, error: "not read in this test", byReason: null },
         operator: { reconnects: 0, lastError: null },
       },
       s,
@@ -588,6 +589,10 @@ describe("stopping a run during churn", () => {
     expect(report.run.churned).toBe(20);
     expect(formatReport(report)).toContain("interrupted before the end");
     expect(formatReport(report)).toMatch(/\d+\/\d+ load messages sent/);
+    // What the gateway refused and its flood are said whether or not they could be read.
+    expect(formatReport(report)).toContain(
+      "\ngateway refused: not read (not read in this test; --metrics URL names the gateway's /metrics)\nalert flood: none seen\n",
+    );
     // The site has MQTT devices only: the Modbus counters are not said (the JSON has them all).
     expect(formatReport(report)).toContain("\nmalformed requests to the simulator: MQTT 0 bad downlinks\n");
     expect(JSON.parse(JSON.stringify(report)).malformedInput.modbusTcp).toEqual({
