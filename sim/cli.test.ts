@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -7,7 +7,7 @@ import { parse } from "yaml";
 import { attachFailures, metricsUrl, runSim, type SimOptions, UsageError } from "./cli.js";
 import { socatMissingReason } from "./modbus/pty.js";
 import { startTestBroker } from "./mqtt/test-broker.js";
-import { scaleSite } from "./site.js";
+import { scaleSite, siteConfigYaml } from "./site.js";
 
 /**
  * `linli sim` exit status (README): 2 a bad option, 3 the gateway could not be reached. An option
@@ -62,6 +62,29 @@ describe("linli sim: bad and ignored options", () => {
   it("--ca naming a file that is not there is a bad option (2), not an unreachable gateway (3)", async () => {
     expect(await sim({ gateway: "mqtts://127.0.0.1:1", scale: 2, ca: "/nonexistent/nofile.pem" })).toBe(2);
     expect(stderr).toMatch(/--ca \/nonexistent\/nofile\.pem: ENOENT/);
+  });
+
+  it("a site too small for the scenario is refused (2) before anything connects or is written, naming the file", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "linli-sim-cli-"));
+    try {
+      const file = join(dir, "small.yaml");
+      writeFileSync(
+        file,
+        siteConfigYaml(scaleSite({ households: 20, seed: 1, host: "127.0.0.1", port: 1 }), "127.0.0.1", 1),
+      );
+      expect(await sim({ config: file, scenario: "evening-peak" })).toBe(2);
+      expect(stderr).toContain(
+        `linli sim: evening-peak needs at least 50 households; ${file} has 20: run it on a larger site (--scale 50 writes one)\n`,
+      );
+      const written = join(dir, "written.yaml");
+      expect(await sim({ scale: 20, writeConfig: written, scenario: "evening-peak" })).toBe(2);
+      expect(stderr).toContain(
+        "evening-peak needs at least 50 households; --scale 20 has 20: give --scale 50 or more",
+      );
+      expect(existsSync(written)).toBe(false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it.each([

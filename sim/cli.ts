@@ -21,7 +21,7 @@ import { openPtyPair, type PtyPair, socatMissingReason } from "./modbus/pty.js";
 import type { DeviceTlsOptions } from "./mqtt/link.js";
 import { AlertMatcher } from "./scenario/matcher.js";
 import { buildReport, formatMalformedInput, formatReport, type SimReport } from "./scenario/report.js";
-import { ScenarioRunner } from "./scenario/runner.js";
+import { ScenarioRunner, tooFewHouseholds } from "./scenario/runner.js";
 import { listScenarios, loadScenario, ScenarioError } from "./scenario/schema.js";
 import { demoSite, loadSiteFile, SiteError, type SiteModel, scaleSite, siteConfigYaml } from "./site.js";
 
@@ -327,6 +327,9 @@ async function simulate(
         ? { welfarePeriodS: scenario.scenario.scale.welfarePeriod / 1000 }
         : {}),
     });
+    // Not written for a scenario that would refuse it (the check below, for every site, again).
+    const small = scenario ? tooFewHouseholds(scenario.scenario, site) : undefined;
+    if (small !== undefined) throw new ScenarioError(small);
     // Write and exit: the socat pair is gone with this process, and so is the bus's path.
     const writeOnly = !!o.writeConfig && !o.scenario && !o.gatewayCmd && o.duration === undefined;
     const busGone = writeOnly && pty !== undefined;
@@ -361,6 +364,10 @@ async function simulate(
   } else {
     site = demoSite();
   }
+
+  // Before anything connects (or a --write-config file is written): a site too small for the scenario.
+  const small = scenario ? tooFewHouseholds(scenario.scenario, site) : undefined;
+  if (small !== undefined) throw new ScenarioError(small);
 
   // Before the gateway is started or a device connects: a site this process cannot hold open is
   // refused with the limit to raise, not attached by half (EMFILE for the rest).

@@ -72,6 +72,25 @@ export interface RunStats {
   phases: Array<{ do: string; at: number; startedMs: number }>;
 }
 
+/**
+ * Why the site is smaller than the scenario's `minHouseholds` (undefined: it is not), naming the
+ * site and both numbers. Asked again before anything is attached (cli.ts): a big fleet need not
+ * connect to hear it.
+ */
+export function tooFewHouseholds(
+  s: Pick<Scenario, "name" | "minHouseholds">,
+  site: Pick<SiteModel, "source" | "households">,
+): string | undefined {
+  // The demo attaches one pendant (its household's): a scenario asking for more is refused too.
+  const households = site.source === "demo" ? 1 : site.households.length;
+  if (s.minHouseholds === undefined || households >= s.minHouseholds) return undefined;
+  if (site.source === "demo")
+    return `${s.name} needs a site of at least ${s.minHouseholds} households; the demo leaves the simulator one pendant: give --scale ${s.minHouseholds}, or --config FILE of a site that large`;
+  if (site.source.startsWith("--scale"))
+    return `${s.name} needs at least ${s.minHouseholds} households; ${site.source} has ${households}: give --scale ${s.minHouseholds} or more`;
+  return `${s.name} needs at least ${s.minHouseholds} households; ${site.source} has ${households}: run it on a larger site (--scale ${s.minHouseholds} writes one)`;
+}
+
 export class ScenarioRunner {
   readonly stats: RunStats = {
     incidents: 0,
@@ -124,16 +143,8 @@ export class ScenarioRunner {
       throw new ScenarioError(
         `${s.name} restarts the gateway: run it with --gateway-cmd "linli start --config FILE --data-dir DIR" so the simulator starts the gateway itself${s.howToRun ? ` (${s.howToRun})` : ""}`,
       );
-    // The demo attaches one pendant (its household's): a scenario asking for more is refused too.
-    const households = site.source === "demo" ? 1 : site.households.length;
-    if (s.minHouseholds !== undefined && households < s.minHouseholds)
-      throw new ScenarioError(
-        site.source === "demo"
-          ? `${s.name} needs a site of at least ${s.minHouseholds} households; the demo leaves the simulator one pendant: give --scale ${s.minHouseholds}, or --config FILE of a site that large`
-          : site.source.startsWith("--scale")
-            ? `${s.name} needs at least ${s.minHouseholds} households; ${site.source} has ${households}: give --scale ${s.minHouseholds} or more`
-            : `${s.name} needs at least ${s.minHouseholds} households; ${site.source} has ${households}: run it on a larger site (--scale ${s.minHouseholds} writes one)`,
-      );
+    const small = tooFewHouseholds(s, site);
+    if (small !== undefined) throw new ScenarioError(small);
     if (
       s.maxHouseholds !== undefined &&
       site.households.length > s.maxHouseholds &&
