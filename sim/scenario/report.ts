@@ -229,7 +229,7 @@ export function formatReport(r: SimReport): string {
   const out = [
     `scenario ${r.scenario} on site ${r.site} (${r.source}) via ${r.gateway}, seed ${r.seed}, ${r.durationS.toFixed(1)} s`,
     `devices: ${r.devices.connected}/${r.devices.mqtt} MQTT connected${r.devices.failed ? ` (${r.devices.failed} failed)` : ""}, ${r.devices.rtuSlaves} RTU slaves, ${r.devices.kiosks} kiosks`,
-    `injected: ${r.run.incidents} incidents, ${r.run.loadSent}/${r.run.loadOffered} load messages sent (${r.run.malformedSent} malformed${r.run.loadSkippedOffline ? `, ${r.run.loadSkippedOffline} skipped: device offline` : ""}), ${r.run.churned} reconnections, ${r.run.skewed} clocks skewed, ${r.run.restarts} gateway restarts${r.run.awayAtIncident ? `; ${r.run.awayAtIncident} incidents on a disconnected device (latency from its return)` : ""}`,
+    `injected: ${r.run.incidents} incidents${r.run.quietIncidents ? ` (${r.run.quietIncidents} of them to cause no alert)` : ""}, ${r.run.loadSent}/${r.run.loadOffered} load messages sent (${r.run.malformedSent} malformed${r.run.loadSkippedOffline ? `, ${r.run.loadSkippedOffline} skipped: device offline` : ""}), ${r.run.churned} reconnections, ${r.run.skewed} clocks skewed, ${r.run.restarts} gateway restarts${r.run.awayAtIncident ? `; ${r.run.awayAtIncident} incidents on a disconnected device (latency from its return)` : ""}`,
     ...optional(formatMalformedInput(r.malformedInput, r.devices)),
     formatGatewayRefusals(r.gatewayRefusals),
     formatFlood(r.flood),

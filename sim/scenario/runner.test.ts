@@ -358,6 +358,32 @@ describe("winter night and power cut phases, on the fake clock", () => {
     for (const glitches of [2, 3, 5, 8, 13]) expect(await faultTargets(glitches)).toEqual(picked);
   });
 
+  it("counts the incidents that must cause no alert, so incidents and expected alerts add up in the report", async () => {
+    const clock = new FakeClock();
+    const tanks = new Map(
+      Array.from({ length: 3 }, (_, i) => [`tank-${i + 1}`, new Lv4Sensor({ unit: i + 1, clock })]),
+    );
+    const { matcher, expectations } = recorder();
+    const runner = runnerOf({
+      scenario: [
+        { at: "0s", do: "tank-glitch", targets: ["tank-1"] },
+        { at: "0s", do: "tank-fault", targets: ["tank-2", "tank-3"] },
+      ],
+      site,
+      fleet: kitchenFleet({ tanks }),
+      matcher,
+      clock,
+    });
+    const done = runner.run();
+    await kick(clock);
+    await step(clock, 1000);
+    await kick(clock);
+    await done;
+    for (const t of tanks.values()) t.dispose();
+    expect(expectations).toHaveLength(2);
+    expect(runner.stats).toMatchObject({ incidents: 3, quietIncidents: 1 });
+  });
+
   it("a phase drives every target it lists unless count picks fewer of them", async () => {
     // A user who lists three tanks means three faults: the default count was 1, which drove one.
     const faultKeys = async (phase: Record<string, unknown>) => {
@@ -589,6 +615,9 @@ describe("stopping a run during churn", () => {
     expect(report.run.churned).toBe(20);
     expect(formatReport(report)).toContain("interrupted before the end");
     expect(formatReport(report)).toMatch(/\d+\/\d+ load messages sent/);
+    expect(formatReport({ ...report, run: { ...report.run, incidents: 40, quietIncidents: 10 } })).toContain(
+      "injected: 40 incidents (10 of them to cause no alert), ",
+    );
     // What the gateway refused and its flood are said whether or not they could be read.
     expect(formatReport(report)).toContain(
       "\ngateway refused: not read (not read in this test; --metrics URL names the gateway's /metrics)\nalert flood: none seen\n",

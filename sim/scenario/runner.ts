@@ -55,6 +55,8 @@ export interface RunnerOptions {
 
 export interface RunStats {
   incidents: number;
+  /** Of those, incidents that must cause no alert (bouncing contacts, cooking, `expect: none`). */
+  quietIncidents: number;
   /** Load messages that fell due (the profile's count, up to where the run got). */
   loadOffered: number;
   loadSent: number;
@@ -94,6 +96,7 @@ export function tooFewHouseholds(
 export class ScenarioRunner {
   readonly stats: RunStats = {
     incidents: 0,
+    quietIncidents: 0,
     loadOffered: 0,
     loadSent: 0,
     loadSkippedOffline: 0,
@@ -326,6 +329,7 @@ export class ScenarioRunner {
         : typeof named === "string"
           ? [named]
           : named;
+    if (codes.every((code) => code === "none")) this.stats.quietIncidents++;
     for (const code of codes) {
       if (code === "none") continue;
       const due = typeof dueAt === "number" ? dueAt : (dueAt[code] ?? Math.min(...Object.values(dueAt)));
