@@ -480,6 +480,7 @@ async function simulate(
   const refusalsBefore: Refusals | { error: string } =
     metrics.url === null ? { error: metrics.why } : await readRefusals(metrics.url);
   const startedAt = new Date();
+  const closedAtStart = fleet.closedByGateway;
   const progressLine = () => {
     const c = matcher.counts();
     const l = matcher.latency();
@@ -548,6 +549,7 @@ async function simulate(
         failed: attached.failed.length,
         rtuSlaves: attached.rtuSlaves,
         kiosks: attached.kiosks,
+        closedByGateway: fleet.closedByGateway - closedAtStart,
       },
       run: runner.stats,
       malformedInput: fleet.malformedInput(),

@@ -18,7 +18,15 @@ export interface SimReport {
   seed: number;
   startedAt: string;
   durationS: number;
-  devices: { mqtt: number; connected: number; failed: number; rtuSlaves: number; kiosks: number };
+  /** `closedByGateway`: connections that were up and closed from the gateway's end during the run (Fleet). */
+  devices: {
+    mqtt: number;
+    connected: number;
+    failed: number;
+    rtuSlaves: number;
+    kiosks: number;
+    closedByGateway: number;
+  };
   run: RunStats;
   /** Malformed requests the simulated devices received from the gateway (formatMalformedInput). */
   malformedInput: MalformedInput;
@@ -228,7 +236,7 @@ export function formatReport(r: SimReport): string {
       .join("  ");
   const out = [
     `scenario ${r.scenario} on site ${r.site} (${r.source}) via ${r.gateway}, seed ${r.seed}, ${r.durationS.toFixed(1)} s`,
-    `devices: ${r.devices.connected}/${r.devices.mqtt} MQTT connected${r.devices.failed ? ` (${r.devices.failed} failed)` : ""}, ${r.devices.rtuSlaves} RTU slaves, ${r.devices.kiosks} kiosks`,
+    `devices: ${r.devices.connected}/${r.devices.mqtt} MQTT connected${r.devices.failed ? ` (${r.devices.failed} failed)` : ""}, ${r.devices.rtuSlaves} RTU slaves, ${r.devices.kiosks} kiosks${r.devices.closedByGateway ? `; ${r.devices.closedByGateway} MQTT connection(s) closed by the gateway during the run (the devices reconnected; load due meanwhile was skipped)` : ""}`,
     `injected: ${r.run.incidents} incidents${r.run.quietIncidents ? ` (${r.run.quietIncidents} of them to cause no alert)` : ""}, ${r.run.loadSent}/${r.run.loadOffered} load messages sent (${r.run.malformedSent} malformed${r.run.loadSkippedOffline ? `, ${r.run.loadSkippedOffline} skipped: device offline` : ""}), ${r.run.churned} reconnections, ${r.run.skewed} clocks skewed, ${r.run.restarts} gateway restarts${r.run.awayAtIncident ? `; ${r.run.awayAtIncident} incidents on a disconnected device (latency from its return)` : ""}`,
     ...optional(formatMalformedInput(r.malformedInput, r.devices)),
     formatGatewayRefusals(r.gatewayRefusals),

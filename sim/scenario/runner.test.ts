@@ -597,7 +597,7 @@ describe("stopping a run during churn", () => {
         seed: 1,
         startedAt: new Date(0).toISOString(),
         durationS: 2,
-        devices: { mqtt: 20, connected: 20, failed: 0, rtuSlaves: 0, kiosks: 0 },
+        devices: { mqtt: 20, connected: 20, failed: 0, rtuSlaves: 0, kiosks: 0, closedByGateway: 0 },
         run: runner.stats,
         malformedInput: {
           modbusTcp: { foreignProtocol: 2, framingErrors: 1 },
@@ -617,6 +617,10 @@ describe("stopping a run during churn", () => {
     expect(formatReport(report)).toMatch(/\d+\/\d+ load messages sent/);
     expect(formatReport({ ...report, run: { ...report.run, incidents: 40, quietIncidents: 10 } })).toContain(
       "injected: 40 incidents (10 of them to cause no alert), ",
+    );
+    // Load skipped on devices offline with no churn of ours: the gateway closed their connections.
+    expect(formatReport({ ...report, devices: { ...report.devices, closedByGateway: 37 } })).toContain(
+      "devices: 20/20 MQTT connected, 0 RTU slaves, 0 kiosks; 37 MQTT connection(s) closed by the gateway during the run (the devices reconnected; load due meanwhile was skipped)\n",
     );
     // What the gateway refused and its flood are said whether or not they could be read.
     expect(formatReport(report)).toContain(
