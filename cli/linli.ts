@@ -779,6 +779,10 @@ function simCommand(parent: Command): void {
     .option("--cert <file>", "TLS: client certificate")
     .option("--key <file>", "TLS: client key")
     .option("--insecure", "TLS: accept any server certificate (test gateways only)")
+    .option(
+      "--metrics <url>",
+      "the gateway's /metrics, read before and after a scenario for what it dropped (default: the site file's, else http://127.0.0.1:9464/metrics for a gateway on this machine)",
+    )
     .option("--no-ack", "leave the alerts the scenario caused unacknowledged")
     .option(
       "--duration <seconds>",

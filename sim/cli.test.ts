@@ -1,13 +1,13 @@
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { parse } from "yaml";
-import { attachFailures, runSim, type SimOptions } from "./cli.js";
+import { attachFailures, metricsUrl, runSim, type SimOptions, UsageError } from "./cli.js";
 import { socatMissingReason } from "./modbus/pty.js";
 import { startTestBroker } from "./mqtt/test-broker.js";
-import { scaleSite } from "./site.js";
+import { scaleSite, siteConfigYaml } from "./site.js";
 
 /**
  * `linli sim` exit status (README): 2 a bad option, 3 the gateway could not be reached. An option
@@ -62,6 +62,29 @@ describe("linli sim: bad and ignored options", () => {
   it("--ca naming a file that is not there is a bad option (2), not an unreachable gateway (3)", async () => {
     expect(await sim({ gateway: "mqtts://127.0.0.1:1", scale: 2, ca: "/nonexistent/nofile.pem" })).toBe(2);
     expect(stderr).toMatch(/--ca \/nonexistent\/nofile\.pem: ENOENT/);
+  });
+
+  it("a site too small for the scenario is refused (2) before anything connects or is written, naming the file", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "linli-sim-cli-"));
+    try {
+      const file = join(dir, "small.yaml");
+      writeFileSync(
+        file,
+        siteConfigYaml(scaleSite({ households: 20, seed: 1, host: "127.0.0.1", port: 1 }), "127.0.0.1", 1),
+      );
+      expect(await sim({ config: file, scenario: "evening-peak" })).toBe(2);
+      expect(stderr).toContain(
+        `linli sim: evening-peak needs at least 50 households; ${file} has 20: run it on a larger site (--scale 50 writes one)\n`,
+      );
+      const written = join(dir, "written.yaml");
+      expect(await sim({ scale: 20, writeConfig: written, scenario: "evening-peak" })).toBe(2);
+      expect(stderr).toContain(
+        "evening-peak needs at least 50 households; --scale 20 has 20: give --scale 50 or more",
+      );
+      expect(existsSync(written)).toBe(false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it.each([
@@ -248,5 +271,32 @@ describe("linli sim without a scenario: what the simulated devices received", ()
       vi.restoreAllMocks();
       await broker.close();
     }
+  });
+});
+
+describe("linli sim: where the report reads the gateway's counters", () => {
+  it("--metrics, else --gateway-cmd's --metrics-port, else the site file's, else 9464 for a gateway on this machine", () => {
+    const file = { metrics: { url: "http://10.0.0.5:9500/metrics" } };
+    expect(metricsUrl({ metrics: "http://127.0.0.1:27901" }, file, "127.0.0.1")).toEqual({
+      url: "http://127.0.0.1:27901/metrics",
+    });
+    expect(
+      metricsUrl({ gatewayCmd: "linli start --config {config} --metrics-port 27902" }, file, "127.0.0.1"),
+    ).toEqual({
+      url: "http://127.0.0.1:27902/metrics",
+    });
+    expect(metricsUrl({}, file, "10.0.0.5")).toEqual({ url: "http://10.0.0.5:9500/metrics" });
+    expect(
+      metricsUrl({}, { metrics: { unreadable: "site.yaml: metrics.enabled is false" } }, "127.0.0.1"),
+    ).toEqual({
+      url: null,
+      why: "site.yaml: metrics.enabled is false",
+    });
+    expect(metricsUrl({}, {}, "localhost")).toEqual({ url: "http://127.0.0.1:9464/metrics" });
+    expect(metricsUrl({}, {}, "10.0.0.5")).toMatchObject({
+      url: null,
+      why: expect.stringMatching(/its own loopback/),
+    });
+    expect(() => metricsUrl({ metrics: "9464" }, {}, "127.0.0.1")).toThrow(UsageError);
   });
 });

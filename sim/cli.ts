@@ -15,12 +15,13 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fdShortfall } from "./fd-limit.js";
 import { Fleet } from "./fleet.js";
+import { type Refusals, readRefusals, refusalsBetween } from "./gateway-metrics.js";
 import { GatewayProcess } from "./gateway-process.js";
 import { openPtyPair, type PtyPair, socatMissingReason } from "./modbus/pty.js";
 import type { DeviceTlsOptions } from "./mqtt/link.js";
 import { AlertMatcher } from "./scenario/matcher.js";
 import { buildReport, formatMalformedInput, formatReport, type SimReport } from "./scenario/report.js";
-import { ScenarioRunner } from "./scenario/runner.js";
+import { ScenarioRunner, tooFewHouseholds } from "./scenario/runner.js";
 import { listScenarios, loadScenario, ScenarioError } from "./scenario/schema.js";
 import { demoSite, loadSiteFile, SiteError, type SiteModel, scaleSite, siteConfigYaml } from "./site.js";
 
@@ -59,6 +60,8 @@ export interface SimOptions {
   duration?: number;
   /** Progress line on stderr (default: when stderr is a terminal). */
   progress?: boolean;
+  /** The gateway's /metrics URL, read before and after a scenario (default: metricsUrl()). */
+  metrics?: string;
 }
 
 export class UsageError extends Error {}
@@ -162,6 +165,39 @@ export function scenarioList(): string {
     return `${name.padEnd(22)}${s.description.trim().split("\n")[0]}${needs}${s.howToRun ? `\n${" ".repeat(22)}run: ${s.howToRun}` : ""}`;
   });
   return `${lines.join("\n")}\n`;
+}
+
+const LOOPBACK = new Set(["127.0.0.1", "localhost", "::1"]);
+
+/**
+ * Where the report reads the gateway's counters: `--metrics`; else the port `--gateway-cmd` gives
+ * it (`--metrics-port N`, which beats the file's); else the site file's `metrics`; else, for a
+ * gateway on this machine, the documented default (docs/metrics.md: 127.0.0.1:9464). `url` null:
+ * none known, `why` says so.
+ */
+export function metricsUrl(
+  o: Pick<SimOptions, "metrics" | "gatewayCmd">,
+  site: Pick<SiteModel, "metrics">,
+  gatewayHost: string,
+): { url: string } | { url: null; why: string } {
+  if (o.metrics !== undefined) {
+    let u: URL;
+    try {
+      u = new URL(o.metrics);
+    } catch {
+      throw new UsageError(`--metrics: not a URL: ${o.metrics} (e.g. http://127.0.0.1:9464/metrics)`);
+    }
+    if (u.protocol !== "http:" && u.protocol !== "https:")
+      throw new UsageError(`--metrics: ${u.protocol}// is not supported: http:// or https://`);
+    if (u.pathname === "/") u.pathname = "/metrics";
+    return { url: u.toString() };
+  }
+  const port = /--metrics-port[ =](\d+)/.exec(o.gatewayCmd ?? "")?.[1];
+  if (port !== undefined && Number(port) > 0) return { url: `http://127.0.0.1:${port}/metrics` };
+  if (site.metrics !== undefined)
+    return "url" in site.metrics ? { url: site.metrics.url } : { url: null, why: site.metrics.unreadable };
+  if (LOOPBACK.has(gatewayHost)) return { url: "http://127.0.0.1:9464/metrics" };
+  return { url: null, why: `the gateway (${gatewayHost}) serves /metrics on its own loopback by default` };
 }
 
 /** The run's failure when devices could not connect (the `FAIL` line, the report's `failures`). */
@@ -291,6 +327,9 @@ async function simulate(
         ? { welfarePeriodS: scenario.scenario.scale.welfarePeriod / 1000 }
         : {}),
     });
+    // Not written for a scenario that would refuse it (the check below, for every site, again).
+    const small = scenario ? tooFewHouseholds(scenario.scenario, site) : undefined;
+    if (small !== undefined) throw new ScenarioError(small);
     // Write and exit: the socat pair is gone with this process, and so is the bus's path.
     const writeOnly = !!o.writeConfig && !o.scenario && !o.gatewayCmd && o.duration === undefined;
     const busGone = writeOnly && pty !== undefined;
@@ -325,6 +364,10 @@ async function simulate(
   } else {
     site = demoSite();
   }
+
+  // Before anything connects (or a --write-config file is written): a site too small for the scenario.
+  const small = scenario ? tooFewHouseholds(scenario.scenario, site) : undefined;
+  if (small !== undefined) throw new ScenarioError(small);
 
   // Before the gateway is started or a device connects: a site this process cannot hold open is
   // refused with the limit to raise, not attached by half (EMFILE for the rest).
@@ -432,7 +475,12 @@ async function simulate(
     throw err;
   }
   cleanups.push(() => runner.stop());
+  // The gateway's own count of what it dropped or left with devices, before and after the run.
+  const metrics = metricsUrl(o, site, gw.host);
+  const refusalsBefore: Refusals | { error: string } =
+    metrics.url === null ? { error: metrics.why } : await readRefusals(metrics.url);
   const startedAt = new Date();
+  const closedAtStart = fleet.closedByGateway;
   const progressLine = () => {
     const c = matcher.counts();
     const l = matcher.latency();
@@ -472,6 +520,15 @@ async function simulate(
   if (showProgress) out(`\r\x1b[K${progressLine()}\n`);
   await runner.stop();
   await runner.restore();
+  const refusalsAfter = metrics.url === null ? refusalsBefore : await readRefusals(metrics.url);
+  const gatewayRefusals: SimReport["gatewayRefusals"] =
+    "error" in refusalsBefore || "error" in refusalsAfter
+      ? {
+          metrics: metrics.url,
+          error: ("error" in refusalsBefore ? refusalsBefore : (refusalsAfter as { error: string })).error,
+          byReason: null,
+        }
+      : { metrics: metrics.url, error: null, byReason: refusalsBetween(refusalsBefore, refusalsAfter) };
   const failures: string[] = [];
   if (interrupted()) failures.push("interrupted before the end");
   if (failedDevices > 0) failures.push(attachFailedLine(failedDevices));
@@ -492,9 +549,11 @@ async function simulate(
         failed: attached.failed.length,
         rtuSlaves: attached.rtuSlaves,
         kiosks: attached.kiosks,
+        closedByGateway: fleet.closedByGateway - closedAtStart,
       },
       run: runner.stats,
       malformedInput: fleet.malformedInput(),
+      gatewayRefusals,
       operator: { reconnects: matcher.reconnects, lastError: matcher.error ?? null },
     },
     s,

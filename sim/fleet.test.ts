@@ -109,3 +109,27 @@ describe("a stop while the fleet attaches", () => {
     }
   });
 });
+
+describe("connections the gateway closes", () => {
+  it("are counted once each, not the simulator's own churn or stop", async () => {
+    const broker = await startTestBroker();
+    try {
+      const site = scaleSite({ households: 2, seed: 1, host: "127.0.0.1", port: 1 });
+      const fleet = new Fleet({ site, brokerUrl: broker.url, seed: 1, heartbeats: false });
+      const result = await fleet.attach();
+      expect(result.connected).toBe(4);
+      const [first, second] = [...fleet.mqtt.values()];
+      // The gateway's end closes one device's connection: it reconnects.
+      const clients = (broker.broker as unknown as { clients: Record<string, { close(): void }> }).clients;
+      clients[first?.clientId ?? ""]?.close();
+      await new Promise<void>((r) => first?.once("online", () => r()));
+      expect(fleet.closedByGateway).toBe(1);
+      // The simulator's own churn and its stop are not the gateway's doing.
+      await second?.goOffline();
+      await fleet.stop();
+      expect(fleet.closedByGateway).toBe(1);
+    } finally {
+      await broker.close();
+    }
+  });
+});

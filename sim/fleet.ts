@@ -94,6 +94,12 @@ export class Fleet {
   private readonly tcpServers: ModbusTcpSlaveServer[] = [];
   private readonly rtuServers: RtuSlaveServer[] = [];
   private badDownlinks = 0;
+  /**
+   * Connections that were up and went down from the other end (the gateway closed them, or the
+   * network): not the simulator's own churn or stop. Their devices reconnect; meanwhile load due on
+   * them is skipped, which the report would otherwise leave unexplained.
+   */
+  closedByGateway = 0;
 
   constructor(private readonly opts: FleetOptions) {
     const { site, seed } = opts;
@@ -118,6 +124,14 @@ export class Fleet {
         d.model === "ec200" ? new Ec200(common) : d.model === "ds10" ? new Ds10(common) : new Gd2(common);
       dev.on("bad-downlink", () => {
         this.badDownlinks++;
+      });
+      let up = false;
+      dev.on("online", () => {
+        up = true;
+      });
+      dev.on("offline", ({ forced }) => {
+        if (up && !forced) this.closedByGateway++;
+        up = false;
       });
       this.mqtt.set(d.id, dev);
       this.specs.set(d.id, d);

@@ -10,6 +10,43 @@ describe("the simulator's site", () => {
   const dir = mkdtempSync(join(tmpdir(), "linli-site-"));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
+  it("reads the file's limits.deviceRate, which the gateway drops load by (absent: the documented defaults)", () => {
+    const file = join(dir, "rates.yaml");
+    const base = "site: { id: s }\noperators: [{ name: op, password: pw }]\n";
+    writeFileSync(
+      file,
+      `${base}limits:\n  deviceRate:\n    models: { ec200: { perSecond: 5, burst: 50 } }\n`,
+    );
+    expect(loadSiteFile(file).deviceRate).toEqual({
+      enabled: true,
+      models: { ec200: { perSecond: 5, burst: 50 } },
+    });
+    writeFileSync(file, `${base}limits: { deviceRate: { enabled: false } }\n`);
+    expect(loadSiteFile(file).deviceRate).toEqual({ enabled: false, models: {} });
+    writeFileSync(file, base);
+    expect(loadSiteFile(file).deviceRate).toBeUndefined();
+  });
+
+  it("reads where the file's gateway serves /metrics, or why the simulator cannot read it", () => {
+    const file = join(dir, "metrics.yaml");
+    const base = "site: { id: s }\noperators: [{ name: op, password: pw }]\n";
+    const metricsOf = (m: string) => {
+      writeFileSync(file, `${base}${m}`);
+      return loadSiteFile(file).metrics;
+    };
+    expect(metricsOf("metrics: { port: 27903 }\n")).toEqual({ url: "http://127.0.0.1:27903/metrics" });
+    expect(metricsOf("metrics: { host: 0.0.0.0, port: 9464, tls: { cert: a, key: b } }\n")).toEqual({
+      url: "https://127.0.0.1:9464/metrics",
+    });
+    expect(metricsOf("metrics: { enabled: false }\n")).toEqual({
+      unreadable: `${file}: metrics.enabled is false`,
+    });
+    expect(metricsOf("metrics: { auth: { type: bearer, tokenFile: t } }\n")).toEqual({
+      unreadable: `${file}: metrics.auth asks credentials the simulator does not have`,
+    });
+    expect(metricsOf("")).toBeUndefined();
+  });
+
   it("reads the example site: every device with its credentials from the environment", () => {
     const vars = Object.keys(process.env).filter((k) => k.startsWith("LINLI_"));
     const names = [

@@ -72,6 +72,16 @@ export interface SiteModel {
   /** Households whose welfare checks the file sets apart (`households[].welfare`), by id. */
   householdWelfare?: Record<string, { enabled: boolean; periodS?: number; quietHours?: string }>;
   emergencyCallWindowS: number;
+  /**
+   * The file's `limits.deviceRate` (docs/security.md "Limits"): off, or per-model rates that replace
+   * the documented defaults (scenario/device-rate.ts); absent: the defaults.
+   */
+  deviceRate?: { enabled: boolean; models: Record<string, { perSecond: number; burst: number }> };
+  /**
+   * Where the file's gateway serves its counters (docs/metrics.md `metrics`): a URL of /metrics, or
+   * why the simulator cannot read them (turned off, credentials asked). Absent: not said (defaults).
+   */
+  metrics?: { url: string } | { unreadable: string };
 }
 
 /** A household's welfare check as the gateway runs it: on or off, its period, its quiet hours. */
@@ -167,7 +177,43 @@ const siteFile = z.looseObject({
     )
     .default([]),
   alerts: z.looseObject({ welfarePeriod: durationField, emergencyCallWindow: durationField }).optional(),
+  limits: z
+    .looseObject({
+      deviceRate: z
+        .looseObject({
+          enabled: z.boolean().default(true),
+          models: z
+            .record(
+              z.string(),
+              z.looseObject({ perSecond: z.number().positive(), burst: z.number().int().min(1) }),
+            )
+            .default({}),
+        })
+        .optional(),
+    })
+    .optional(),
+  metrics: z
+    .looseObject({
+      enabled: z.boolean().default(true),
+      host: z.string().default("127.0.0.1"),
+      port: z.number().int().default(9464),
+      auth: z.unknown().optional(),
+      tls: z.unknown().optional(),
+    })
+    .optional(),
 });
+
+/** The gateway's metrics endpoint as a site file gives it (docs/metrics.md), for the report's counters. */
+function metricsOf(m: z.output<typeof siteFile>["metrics"], file: string): SiteModel["metrics"] {
+  if (m === undefined) return undefined;
+  if (!m.enabled) return { unreadable: `${file}: metrics.enabled is false` };
+  if (m.auth !== undefined)
+    return { unreadable: `${file}: metrics.auth asks credentials the simulator does not have` };
+  if (m.port === 0) return { unreadable: `${file}: metrics.port is 0 (a free port picked at start)` };
+  const host =
+    m.host === "0.0.0.0" || m.host === "::" ? "127.0.0.1" : m.host.includes(":") ? `[${m.host}]` : m.host;
+  return { url: `${m.tls !== undefined ? "https" : "http"}://${host}:${m.port}/metrics` };
+}
 
 /** `${NAME}` from the environment, as the gateway reads its file; a missing variable names the field. */
 function substitute(value: unknown, path: PathKey[], where: (path: readonly PathKey[]) => string): unknown {
@@ -276,6 +322,10 @@ export function loadSiteFile(file: string, opts: { seed?: number; operator?: str
       60,
       where(["alerts", "emergencyCallWindow"]),
     ),
+    ...(c.limits?.deviceRate
+      ? { deviceRate: { enabled: c.limits.deviceRate.enabled, models: c.limits.deviceRate.models } }
+      : {}),
+    ...(c.metrics ? { metrics: metricsOf(c.metrics, file) } : {}),
   };
   c.devices.forEach((d, i) => {
     if (d.model === "ec200" || d.model === "ds10" || d.model === "gd2") {

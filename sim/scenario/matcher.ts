@@ -118,7 +118,7 @@ export class AlertMatcher {
    * The gateway's alert flood (`alerts/flood`, retained) as seen during the run: while it lasts the
    * gateway holds new P3 and P4 alerts until it ends, so a missing one is explained. Null: no flood seen.
    */
-  private flood: { newAlerts10m: number } | null = null;
+  private flood: { newAlerts10m: number; ongoing: boolean } | null = null;
   private ackIds = new Set<string>();
   received = 0;
   /** Reconnections of the operator's connection (a gateway restart: one). */
@@ -205,13 +205,17 @@ export class AlertMatcher {
   /** Feeds the gateway's flood state (`alerts/flood`, from the subscription, or a test). */
   onFlood(state: unknown): void {
     const s = state as { state?: unknown; newAlerts10m?: unknown } | null;
-    if (s?.state !== "flood") return;
+    if (s?.state !== "flood") {
+      // Any other state after a flood: it ended (the report says whether it was still on).
+      if (this.flood && typeof s?.state === "string") this.flood.ongoing = false;
+      return;
+    }
     const n = typeof s.newAlerts10m === "number" ? s.newAlerts10m : 0;
-    this.flood = { newAlerts10m: Math.max(n, this.flood?.newAlerts10m ?? 0) };
+    this.flood = { newAlerts10m: Math.max(n, this.flood?.newAlerts10m ?? 0), ongoing: true };
   }
 
   /** Whether the gateway was in an alert flood at some time during the run (retained state included). */
-  floodSeen(): { newAlerts10m: number } | null {
+  floodSeen(): { newAlerts10m: number; ongoing: boolean } | null {
     return this.flood;
   }
 

@@ -4,6 +4,7 @@
  * expectation said in words. One JSON shape (`--json FILE`) and one table.
  */
 import type { MalformedInput } from "../fleet.js";
+import { RATE_REASONS, type Refusals } from "../gateway-metrics.js";
 import type { AlertMatcher, CodeRow, LatencySummary } from "./matcher.js";
 import type { RunStats } from "./runner.js";
 import type { Scenario } from "./schema.js";
@@ -17,10 +18,25 @@ export interface SimReport {
   seed: number;
   startedAt: string;
   durationS: number;
-  devices: { mqtt: number; connected: number; failed: number; rtuSlaves: number; kiosks: number };
+  /** `closedByGateway`: connections that were up and closed from the gateway's end during the run (Fleet). */
+  devices: {
+    mqtt: number;
+    connected: number;
+    failed: number;
+    rtuSlaves: number;
+    kiosks: number;
+    closedByGateway: number;
+  };
   run: RunStats;
   /** Malformed requests the simulated devices received from the gateway (formatMalformedInput). */
   malformedInput: MalformedInput;
+  /**
+   * What the gateway says it did not carry during the run, from its /metrics read before and after
+   * (`linli_rejections_total`: `rate-limited` dropped over the device's rate, `p1-device-limit` and
+   * `deferred-to-device` left with the device), by reason and model. `byReason` null: not read
+   * (`error` says why); `metrics` the URL read, null when none was known.
+   */
+  gatewayRefusals: { metrics: string | null; error: string | null; byReason: Refusals | null };
   /** The operator connection the alerts were read on: reconnections (a gateway restart) and its last error. */
   operator: { reconnects: number; lastError: string | null };
   codes: CodeRow[];
@@ -35,6 +51,8 @@ export interface SimReport {
    * `afterMs` from the earliest time it could come (null: not seen in time).
    */
   readings: Array<{ incident: string; key: string; what: string; seen: boolean; afterMs: number | null }>;
+  /** The gateway's alert flood (`alerts/flood`) seen during the run, the most new alerts it counted; null: none. */
+  flood: { newAlerts10m: number; ongoing: boolean } | null;
   failures: string[];
   passed: boolean;
 }
@@ -50,6 +68,7 @@ export function buildReport(
     | "unexpected"
     | "late"
     | "readings"
+    | "flood"
     | "failures"
     | "passed"
   >,
@@ -126,6 +145,7 @@ export function buildReport(
     unexpected,
     late,
     readings,
+    flood: matcher.floodSeen(),
     failures,
     passed: failures.length === 0,
   };
@@ -160,6 +180,42 @@ export function formatMalformedInput(
 
 const optional = (line: string | undefined): string[] => (line === undefined ? [] : [line]);
 
+const sum = (byModel: Record<string, number>) => Object.values(byModel).reduce((a, b) => a + b, 0);
+const byModel = (m: Record<string, number>) =>
+  Object.entries(m)
+    .map(([model, n]) => `${model} ${n}`)
+    .join(", ");
+
+/**
+ * `gateway refused: ...`: what the gateway dropped over devices' rates and left with devices over
+ * their shares during the run (its own counters), or why they could not be read.
+ */
+export function formatGatewayRefusals(g: SimReport["gatewayRefusals"]): string {
+  if (g.byReason === null)
+    return `gateway refused: not read (${g.error ?? "no metrics endpoint known"}; --metrics URL names the gateway's /metrics)`;
+  const r = g.byReason;
+  const dropped = sum(r["rate-limited"]);
+  const left = sum(r["p1-device-limit"]) + sum(r["deferred-to-device"]);
+  const parts = [
+    `${dropped} message(s) dropped over their device's rate${dropped ? ` (${byModel(r["rate-limited"])}; acknowledged, so the devices could not tell)` : ""}`,
+    `${left} left with their device over its lane share${
+      left
+        ? ` (${RATE_REASONS.slice(1)
+            .filter((k) => sum(r[k]) > 0)
+            .map((k) => `${k}: ${byModel(r[k])}`)
+            .join("; ")}; sent again)`
+        : ""
+    }`,
+  ];
+  return `gateway refused: ${parts.join(", ")} (${g.metrics}, whole gateway)`;
+}
+
+/** `alert flood: ...`: whether the gateway was in an alert flood during the run, and what that holds back. */
+export function formatFlood(f: SimReport["flood"]): string {
+  if (f === null) return "alert flood: none seen";
+  return `alert flood: seen${f.newAlerts10m > 0 ? ` (up to ${f.newAlerts10m} new alerts in 10 minutes)` : ""}, ${f.ongoing ? "still on at the end" : "ended during the run"}: meanwhile the gateway holds new P3 and P4 alerts until it ends`;
+}
+
 export function formatReport(r: SimReport): string {
   const head = ["code", "expected", "received", "missing", "duplicated", "unexpected", "late", "p50", "max"];
   const rows = r.codes.map((c) => [
@@ -180,9 +236,11 @@ export function formatReport(r: SimReport): string {
       .join("  ");
   const out = [
     `scenario ${r.scenario} on site ${r.site} (${r.source}) via ${r.gateway}, seed ${r.seed}, ${r.durationS.toFixed(1)} s`,
-    `devices: ${r.devices.connected}/${r.devices.mqtt} MQTT connected${r.devices.failed ? ` (${r.devices.failed} failed)` : ""}, ${r.devices.rtuSlaves} RTU slaves, ${r.devices.kiosks} kiosks`,
-    `injected: ${r.run.incidents} incidents, ${r.run.loadSent}/${r.run.loadOffered} load messages sent (${r.run.malformedSent} malformed${r.run.loadSkippedOffline ? `, ${r.run.loadSkippedOffline} skipped: device offline` : ""}), ${r.run.churned} reconnections, ${r.run.skewed} clocks skewed, ${r.run.restarts} gateway restarts${r.run.awayAtIncident ? `; ${r.run.awayAtIncident} incidents on a disconnected device (latency from its return)` : ""}`,
+    `devices: ${r.devices.connected}/${r.devices.mqtt} MQTT connected${r.devices.failed ? ` (${r.devices.failed} failed)` : ""}, ${r.devices.rtuSlaves} RTU slaves, ${r.devices.kiosks} kiosks${r.devices.closedByGateway ? `; ${r.devices.closedByGateway} MQTT connection(s) closed by the gateway during the run (the devices reconnected; load due meanwhile was skipped)` : ""}`,
+    `injected: ${r.run.incidents} incidents${r.run.quietIncidents ? ` (${r.run.quietIncidents} of them to cause no alert)` : ""}, ${r.run.loadSent}/${r.run.loadOffered} load messages sent (${r.run.malformedSent} malformed${r.run.loadSkippedOffline ? `, ${r.run.loadSkippedOffline} skipped: device offline` : ""}), ${r.run.churned} reconnections, ${r.run.skewed} clocks skewed, ${r.run.restarts} gateway restarts${r.run.awayAtIncident ? `; ${r.run.awayAtIncident} incidents on a disconnected device (latency from its return)` : ""}`,
     ...optional(formatMalformedInput(r.malformedInput, r.devices)),
+    formatGatewayRefusals(r.gatewayRefusals),
+    formatFlood(r.flood),
     "",
     line(head),
     line(head.map((_, i) => "-".repeat(widths[i] as number))),

@@ -358,6 +358,32 @@ describe("winter night and power cut phases, on the fake clock", () => {
     for (const glitches of [2, 3, 5, 8, 13]) expect(await faultTargets(glitches)).toEqual(picked);
   });
 
+  it("counts the incidents that must cause no alert, so incidents and expected alerts add up in the report", async () => {
+    const clock = new FakeClock();
+    const tanks = new Map(
+      Array.from({ length: 3 }, (_, i) => [`tank-${i + 1}`, new Lv4Sensor({ unit: i + 1, clock })]),
+    );
+    const { matcher, expectations } = recorder();
+    const runner = runnerOf({
+      scenario: [
+        { at: "0s", do: "tank-glitch", targets: ["tank-1"] },
+        { at: "0s", do: "tank-fault", targets: ["tank-2", "tank-3"] },
+      ],
+      site,
+      fleet: kitchenFleet({ tanks }),
+      matcher,
+      clock,
+    });
+    const done = runner.run();
+    await kick(clock);
+    await step(clock, 1000);
+    await kick(clock);
+    await done;
+    for (const t of tanks.values()) t.dispose();
+    expect(expectations).toHaveLength(2);
+    expect(runner.stats).toMatchObject({ incidents: 3, quietIncidents: 1 });
+  });
+
   it("a phase drives every target it lists unless count picks fewer of them", async () => {
     // A user who lists three tanks means three faults: the default count was 1, which drove one.
     const faultKeys = async (phase: Record<string, unknown>) => {
@@ -571,13 +597,14 @@ describe("stopping a run during churn", () => {
         seed: 1,
         startedAt: new Date(0).toISOString(),
         durationS: 2,
-        devices: { mqtt: 20, connected: 20, failed: 0, rtuSlaves: 0, kiosks: 0 },
+        devices: { mqtt: 20, connected: 20, failed: 0, rtuSlaves: 0, kiosks: 0, closedByGateway: 0 },
         run: runner.stats,
         malformedInput: {
           modbusTcp: { foreignProtocol: 2, framingErrors: 1 },
           modbusRtu: { crcErrors: 3, incompleteFrames: 0 },
           mqtt: { badDownlinks: 0 },
         },
+        gatewayRefusals: { metrics: null, error: "not read in this test", byReason: null },
         operator: { reconnects: 0, lastError: null },
       },
       s,
@@ -588,11 +615,76 @@ describe("stopping a run during churn", () => {
     expect(report.run.churned).toBe(20);
     expect(formatReport(report)).toContain("interrupted before the end");
     expect(formatReport(report)).toMatch(/\d+\/\d+ load messages sent/);
+    expect(formatReport({ ...report, run: { ...report.run, incidents: 40, quietIncidents: 10 } })).toContain(
+      "injected: 40 incidents (10 of them to cause no alert), ",
+    );
+    // Load skipped on devices offline with no churn of ours: the gateway closed their connections.
+    expect(formatReport({ ...report, devices: { ...report.devices, closedByGateway: 37 } })).toContain(
+      "devices: 20/20 MQTT connected, 0 RTU slaves, 0 kiosks; 37 MQTT connection(s) closed by the gateway during the run (the devices reconnected; load due meanwhile was skipped)\n",
+    );
+    // What the gateway refused and its flood are said whether or not they could be read.
+    expect(formatReport(report)).toContain(
+      "\ngateway refused: not read (not read in this test; --metrics URL names the gateway's /metrics)\nalert flood: none seen\n",
+    );
     // The site has MQTT devices only: the Modbus counters are not said (the JSON has them all).
     expect(formatReport(report)).toContain("\nmalformed requests to the simulator: MQTT 0 bad downlinks\n");
     expect(JSON.parse(JSON.stringify(report)).malformedInput.modbusTcp).toEqual({
       foreignProtocol: 2,
       framingErrors: 1,
     });
+  });
+});
+
+describe("refused before the run: a site too small for the scenario", () => {
+  /** A fleet of `households` EC-200 + DS-10 pairs, with their specs (models), none connected. */
+  function pairs(households: number): { fleet: Fleet; ids: string[] } {
+    const specs = new Map<string, { id: string; model: string }>();
+    for (let i = 1; i <= households; i++)
+      for (const model of ["ec200", "ds10"]) specs.set(`${model}-${i}`, { id: `${model}-${i}`, model });
+    const mqtt = new Map([...specs.keys()].map((id) => [id, { id, online: false }]));
+    return { fleet: fleetOf({ mqtt, specs }), ids: [...specs.keys()] };
+  }
+  const households = (n: number) => Array.from({ length: n }, (_, i) => `hh-${i + 1}`);
+  const refusal = (site: ReturnType<typeof siteOf>, fleet: Fleet): string => {
+    try {
+      runnerOf({
+        scenario: loadScenario("evening-peak").scenario,
+        site,
+        fleet,
+        matcher: recordingMatcher().matcher,
+        clock: new FakeClock(),
+      });
+    } catch (err) {
+      expect(err).toBeInstanceOf(ScenarioError);
+      return (err as Error).message;
+    }
+    return "";
+  };
+
+  it("minHouseholds holds for a --config site too, naming the file and the numbers", () => {
+    const { fleet } = pairs(20);
+    expect(refusal(siteOf({ source: "site.yaml", households: households(20) }), fleet)).toBe(
+      "evening-peak needs at least 50 households; site.yaml has 20: run it on a larger site (--scale 50 writes one)",
+    );
+    expect(refusal(siteOf({ source: "--scale 20", households: households(20) }), fleet)).toBe(
+      "evening-peak needs at least 50 households; --scale 20 has 20: give --scale 50 or more",
+    );
+  });
+
+  it("a site with the households but too few MQTT devices for the load is refused with the per-device rate", () => {
+    // 50 households in the file, 20 of them with devices: 400 msg/s over 40 devices.
+    const { fleet } = pairs(20);
+    expect(refusal(siteOf({ source: "site.yaml", households: households(50) }), fleet)).toMatch(
+      /^evening-peak: its load peaks at 400 msg\/s, 10 msg\/s for each of the 40 MQTT devices of site.yaml: over the gateway's per-device limit \(EC-200, DS-10: 1 msg\/s, burst 120; .* needs at least 78 MQTT devices, or a lower rate in the scenario$/,
+    );
+    // The same site whose gateway allows 10/s (its file's limits.deviceRate) carries it.
+    const fast = {
+      enabled: true,
+      models: { ec200: { perSecond: 10, burst: 120 }, ds10: { perSecond: 10, burst: 120 } },
+    };
+    expect(
+      refusal(siteOf({ source: "site.yaml", households: households(50), deviceRate: fast }), fleet),
+    ).toBe("");
+    expect(refusal(siteOf({ source: "--scale 50", households: households(50) }), pairs(50).fleet)).toBe("");
   });
 });

@@ -20,6 +20,7 @@ import { type Clock, type ClockTimer, systemClock } from "../../core/index.js";
 import type { Fleet } from "../fleet.js";
 import { deriveSeed, type Random, seededRandom } from "../mqtt/random.js";
 import type { SiteModel } from "../site.js";
+import { overDeviceRate, siteDeviceRates } from "./device-rate.js";
 import { disturb, type GatewayControl } from "./disturbances.js";
 import { incidentSpec } from "./incidents/index.js";
 import type { IncidentContext } from "./incidents/spec.js";
@@ -54,6 +55,8 @@ export interface RunnerOptions {
 
 export interface RunStats {
   incidents: number;
+  /** Of those, incidents that must cause no alert (bouncing contacts, cooking, `expect: none`). */
+  quietIncidents: number;
   /** Load messages that fell due (the profile's count, up to where the run got). */
   loadOffered: number;
   loadSent: number;
@@ -71,9 +74,29 @@ export interface RunStats {
   phases: Array<{ do: string; at: number; startedMs: number }>;
 }
 
+/**
+ * Why the site is smaller than the scenario's `minHouseholds` (undefined: it is not), naming the
+ * site and both numbers. Asked again before anything is attached (cli.ts): a big fleet need not
+ * connect to hear it.
+ */
+export function tooFewHouseholds(
+  s: Pick<Scenario, "name" | "minHouseholds">,
+  site: Pick<SiteModel, "source" | "households">,
+): string | undefined {
+  // The demo attaches one pendant (its household's): a scenario asking for more is refused too.
+  const households = site.source === "demo" ? 1 : site.households.length;
+  if (s.minHouseholds === undefined || households >= s.minHouseholds) return undefined;
+  if (site.source === "demo")
+    return `${s.name} needs a site of at least ${s.minHouseholds} households; the demo leaves the simulator one pendant: give --scale ${s.minHouseholds}, or --config FILE of a site that large`;
+  if (site.source.startsWith("--scale"))
+    return `${s.name} needs at least ${s.minHouseholds} households; ${site.source} has ${households}: give --scale ${s.minHouseholds} or more`;
+  return `${s.name} needs at least ${s.minHouseholds} households; ${site.source} has ${households}: run it on a larger site (--scale ${s.minHouseholds} writes one)`;
+}
+
 export class ScenarioRunner {
   readonly stats: RunStats = {
     incidents: 0,
+    quietIncidents: 0,
     loadOffered: 0,
     loadSent: 0,
     loadSkippedOffline: 0,
@@ -123,10 +146,8 @@ export class ScenarioRunner {
       throw new ScenarioError(
         `${s.name} restarts the gateway: run it with --gateway-cmd "linli start --config FILE --data-dir DIR" so the simulator starts the gateway itself${s.howToRun ? ` (${s.howToRun})` : ""}`,
       );
-    if (site.households.length < s.minHouseholds && site.source.startsWith("--scale"))
-      throw new ScenarioError(
-        `${s.name} needs at least ${s.minHouseholds} households (--scale ${s.minHouseholds})`,
-      );
+    const small = tooFewHouseholds(s, site);
+    if (small !== undefined) throw new ScenarioError(small);
     if (
       s.maxHouseholds !== undefined &&
       site.households.length > s.maxHouseholds &&
@@ -153,6 +174,19 @@ export class ScenarioRunner {
     }
     if (fleet.mqtt.size === 0 && s.phases.some((p) => isLoad(p)))
       throw new ScenarioError(`${s.name}: load phases need MQTT devices and the site has none`);
+    // The load goes round the devices in turn: each one's share must fit the gateway's rate per device.
+    const over = overDeviceRate(
+      s.phases.filter((p) => isLoad(p)),
+      [...fleet.mqtt.keys()].map((id) => fleet.specs.get(id)?.model ?? ""),
+      siteDeviceRates(site.deviceRate),
+      {
+        site: site.source,
+        ...(site.source.startsWith("--scale")
+          ? { devicesPerHousehold: fleet.mqtt.size / site.households.length }
+          : {}),
+      },
+    );
+    if (over !== undefined) throw new ScenarioError(`${s.name}: ${over}`);
   }
 
   /** `FILE:LINE: phases.I.FIELD` when the scenario came from a file, else `NAME: phases.I.FIELD`. */
@@ -295,6 +329,7 @@ export class ScenarioRunner {
         : typeof named === "string"
           ? [named]
           : named;
+    if (codes.every((code) => code === "none")) this.stats.quietIncidents++;
     for (const code of codes) {
       if (code === "none") continue;
       const due = typeof dueAt === "number" ? dueAt : (dueAt[code] ?? Math.min(...Object.values(dueAt)));

@@ -380,8 +380,8 @@ export const scenarioSchema = z
     needs: z.array(z.enum(["gateway-control", "upstream-harness", "modbus"])).default([]),
     /** How it is run, for --list-scenarios and the report. */
     howToRun: z.string().optional(),
-    /** Smallest site it makes sense on (households for --scale). */
-    minHouseholds: z.number().int().min(1).default(1),
+    /** Smallest site it makes sense on, in households: a --scale or --config site below it is refused. */
+    minHouseholds: z.number().int().min(1).optional(),
     /**
      * Largest site it makes sense on, for --scale N: a scenario that shortens the welfare period
      * (`scale.welfarePeriod`) must drive every household's door, or the ones it leaves alone would
