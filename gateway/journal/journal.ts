@@ -6,18 +6,21 @@
  *
  * Layout, in the order a put() flows: journal.ts (this file: the live map, put/delete/commit/close,
  * the open sequence and retry, composing the parts below) -> group-commit.ts (SegmentWriter: the
- * framed record queued, written on the pool, fdatasync'd by a group sync, commit() answered) ->
+ * framed record queued, written when somebody needs it, fdatasync'd by a group sync, commit()
+ * answered) ->
  * the segment generations.ts keeps account of (segment and snapshot files, their bytes against the
  * quota, when to compact, old generations deleted). Beside them: health.ts (degraded or not, the
  * retry timer) and opening.ts (the directory's LOCK held and renewed, merging a later open's
  * findings). Underneath: record.ts (framing), snapshot.ts, recovery.ts, lock.ts (the LOCK file),
  * files.ts (names), fs.ts (the file-system seam), value.ts, crc.ts.
  *
- * put()/delete() update the live map and queue the framed record (group-commit.ts); the records
- * a drained batch puts in one turn of the event loop go to the segment in one write(2) on the
- * libuv pool (not on the event loop: a write beside an fdatasync of the same file waits for the
- * inode lock, up to 17 ms measured), one write in flight at a time so records reach the file in
- * order. The one exception is writeNow(), for a P1 alert that must not wait for the pool's turn.
+ * put()/delete() update the live map and queue the framed record (group-commit.ts); once somebody
+ * waits for them (a commit, a held northbound message; records nobody waits for, 20 ms after they
+ * were put), the records of a turn go to the segment in one write(2) at the end of the turn: on the
+ * event loop while no fdatasync of the journal runs, on the libuv pool while one does (a write
+ * beside an fdatasync of the same file waits for the inode lock, up to 17 ms measured), one write
+ * in flight at a time so records reach the file in order. writeNow() writes at once on the event
+ * loop, for a P1 alert that must not wait for the end of the turn or the pool.
  * commit() is the promise about what survives, by policy:
  *
  *   "always"   put() writes and fdatasyncs its record before returning (on the event loop).
