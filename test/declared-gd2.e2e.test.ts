@@ -22,13 +22,20 @@ describe("the GD-2 as a YAML profile, end to end", () => {
   });
 
   /** A gateway running examples/profiles/gd2.yaml with one detector, gas-1, and an operator watching its alerts. */
-  async function gd2Site(clock?: FakeClock) {
+  async function gd2Site(clock?: FakeClock, settings?: Record<string, number>) {
     const profile = parse(readFileSync("examples/profiles/gd2.yaml", "utf8"));
     const gw: Gateway = await startGateway({
       ...(clock ? { clock } : {}),
       config: testConfig({
         deviceProfiles: [profile],
-        devices: [{ id: "gas-1", model: "gd2-yaml", password: "pw-gas-1" } as never],
+        devices: [
+          {
+            id: "gas-1",
+            model: "gd2-yaml",
+            password: "pw-gas-1",
+            ...(settings ? { settings } : {}),
+          } as never,
+        ],
         storage: { enabled: false },
       }),
     });
@@ -161,5 +168,29 @@ describe("the GD-2 as a YAML profile, end to end", () => {
         m.topic === topic && m.payload.length > 0 && (m.json() as { clearedAt: unknown }).clearedAt !== null,
     );
     expect((cleared.json() as { id: string }).id).toBe((raised.json() as { id: string }).id);
+  });
+
+  it("autoShutOff 1: the gateway sends valve_close itself, once per incident; the alert names the peak and says sent", async () => {
+    const { ops, dev, up } = await gd2Site(undefined, { autoShutOff: 1 });
+    const topic = `linli/${SITE}/alerts/p1/GAS_LEAK/gas-1`;
+    await dev.subscribe("devices/gd2/gas-1/down");
+    await up({ t: "hb", lel: 0.0, valve: "open", mains: true, fault: 0 });
+    await up({ t: "alarm", lel: 18.5, level: "low", valve: "open" });
+    const down = await dev.waitFor((m) => m.topic === "devices/gd2/gas-1/down");
+    expect(down.json()).toMatchObject({ cmd: "valve_close" });
+    const leak = await ops.waitFor(
+      (m) => m.topic === topic && m.payload.length > 0 && (m.json() as { state: string }).state !== undefined,
+    );
+    expect(leak.json()).toMatchObject({
+      detail: { peakLel: 18.5, autoShutOff: true, autoShutOffQueued: false },
+    });
+    expect((leak.json() as { message: string }).message).toContain("最高 18.5 %LEL，网关已发送关阀命令");
+    // Higher gas in the same incident: the peak follows, no second command.
+    await up({ t: "alarm", lel: 25.0, level: "high", valve: "moving" });
+    await ops.waitFor(
+      (m) => m.topic === topic && (m.json() as { detail?: { peakLel?: number } }).detail?.peakLel === 25,
+    );
+    await sleep(100);
+    expect(dev.on("devices/gd2/gas-1/down")).toHaveLength(1);
   });
 });

@@ -3,8 +3,9 @@
  * table, two profiles: the code profile (devices/gd2.ts) and the same detector written as data
  * (examples/profiles/gd2.yaml). Each case feeds both the same JSON messages, in order, through
  * their own parse and rules into the real alert engine on a fake clock; both must raise and clear
- * the same alerts at the same message, and those the case expects. What only the code profile
- * does (the automatic shut-off, the peak reading, the words of `causes`) is not compared.
+ * the same alerts at the same message, and those the case expects. The incident's part of
+ * GAS_LEAK's detail (its peak `lel`, the gateway's automatic `valve_close`) and the commands the
+ * gateway sends are compared too (DETAIL_CASES); the words of `causes` are not.
  */
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
@@ -31,26 +32,41 @@ function yamlGd2(): AnyMqtt {
   return compileProfile(r.doc) as AnyMqtt;
 }
 
-/** The rules' settings from a device entry as the site file gives it (`leakThreshold:` or `settings:`). */
-function settingsFor(profile: AnyMqtt, leakThreshold?: number): DeviceSettings {
+/**
+ * The rules' settings from a device entry as the site file gives it (`leakThreshold:` and
+ * `autoShutOff: true`, or `settings:` with `autoShutOff: 1`).
+ */
+function settingsFor(profile: AnyMqtt, leakThreshold?: number, autoShutOff = false): DeviceSettings {
+  const threshold = leakThreshold === undefined ? {} : { leakThreshold };
   const own =
     profile.model === "gd2"
-      ? leakThreshold === undefined
-        ? {}
-        : { leakThreshold }
-      : { settings: leakThreshold === undefined ? {} : { leakThreshold } };
+      ? { ...threshold, ...(autoShutOff ? { autoShutOff: true } : {}) }
+      : { settings: { ...threshold, ...(autoShutOff ? { autoShutOff: 1 } : {}) } };
   const entry = deviceSchema(profile).parse({ id: "gas-1", model: profile.model, password: "pw", ...own });
   return { ...siteSettings({ heartbeatIntervalMs: 60_000 }), ...profile.settings(entry) };
 }
 
-/** A message as the detector sends it (seq and ts added), time passing, or the gateway restarting. */
-type Step = Record<string, unknown> | { wait: number } | { restart: true };
+/**
+ * A message as the detector sends it (seq and ts added), time passing, the gateway restarting, or
+ * the detector going away (a command for it waits) or back (what waited was delivered).
+ */
+type Step = Record<string, unknown> | { wait: number } | { restart: true } | { away: boolean };
+
+/** GAS_LEAK's detail fields of the incident (the peak, the automatic shut-off). */
+const INCIDENT = ["peakLel", "peakLelSuspect", "autoShutOff", "autoShutOffQueued"] as const;
+
+interface RunOptions {
+  leakThreshold?: number;
+  autoShutOff?: boolean;
+  /** Also "<step> GAS_LEAK k=v ..." when the incident's detail changes, and "<step> sent <command>". */
+  detail?: boolean;
+}
 
 /**
  * Runs the steps through one profile; returns "<step> <CODE> raised|cleared" for every alert
  * raised or cleared, the step being the index of the message or wait during which it happened.
  */
-function run(profile: AnyMqtt, steps: readonly Step[], leakThreshold?: number): string[] {
+function run(profile: AnyMqtt, steps: readonly Step[], opts: RunOptions = {}): string[] {
   const clock = new FakeClock(1_763_798_400_000);
   const events: string[] = [];
   let step = -1;
@@ -60,7 +76,9 @@ function run(profile: AnyMqtt, steps: readonly Step[], leakThreshold?: number): 
     new TimerWheel(clock),
     {
       alertChanged: (a: Alert, t) => {
-        if (t === "raised" || t === "cleared") events.push(`${step} ${a.code} ${t}`);
+        // With the detail: a cleared alert not yet acknowledged that comes back too (returned).
+        if (t === "raised" || t === "cleared" || (opts.detail && t !== "changed"))
+          events.push(`${step} ${a.code} ${t}`);
       },
       escalated: () => {},
     },
@@ -71,8 +89,17 @@ function run(profile: AnyMqtt, steps: readonly Step[], leakThreshold?: number): 
     model: profile.model as AlertSubject["model"],
     household: null,
   };
-  const settings = settingsFor(profile, leakThreshold);
-  const rules = new DeviceRuleContext<AlertSubject>(() => false);
+  const settings = settingsFor(profile, opts.leakThreshold, opts.autoShutOff);
+  // The gateway's automatic commands: sent (recorded), waiting while the detector is away.
+  let away = false;
+  const rules = new DeviceRuleContext<AlertSubject>(
+    (_d, name) => {
+      events.push(`${step} sent ${name}`);
+      return true;
+    },
+    () => away,
+  );
+  let shown = "";
   let state = profile.initialState();
   let seq = 0;
   for (const [i, m] of steps.entries()) {
@@ -80,6 +107,10 @@ function run(profile: AnyMqtt, steps: readonly Step[], leakThreshold?: number): 
     if ("wait" in m) {
       // One second at a time, as the gateway's timer wheel ticks.
       for (let t = 0; t < (m.wait as number); t += 1000) clock.advance(1000);
+      continue;
+    }
+    if ("away" in m) {
+      away = m.away as boolean;
       continue;
     }
     if ("restart" in m) {
@@ -99,6 +130,10 @@ function run(profile: AnyMqtt, steps: readonly Step[], leakThreshold?: number): 
       settings,
       rules.for(subject, engine.contextFor(subject, false), false, clock.monotonic()),
     );
+    const leak = engine.find("gas-1", "GAS_LEAK");
+    if (!opts.detail || leak === undefined || !leak.conditionActive) continue;
+    const d = INCIDENT.flatMap((k) => (leak.detail[k] === undefined ? [] : [`${k}=${leak.detail[k]}`]));
+    if (d.join(" ") !== shown) events.push(`${i} GAS_LEAK ${(shown = d.join(" "))}`);
   }
   return events;
 }
@@ -210,13 +245,122 @@ const CASES: Case[] = [
   },
 ];
 
+/** The incident's detail and the commands sent, with the alerts ("<step> sent valve_close"). */
+const DETAIL_CASES: (Case & { autoShutOff?: boolean })[] = [
+  {
+    name: "peakLel is the incident's highest lel, kept as it falls; a new incident starts over",
+    steps: [hb(0), alarm(12, "low"), hb(18.5), hb(9), alarm(7, "none"), hb(4), alarm(8, "high"), hb(6)],
+    expected: [
+      "1 GAS_LEAK raised",
+      "1 GAS_LEAK peakLel=12",
+      "2 GAS_LEAK peakLel=18.5",
+      "5 GAS_LEAK cleared",
+      // Not yet acknowledged: the same alert comes back, with the new incident's peak.
+      "6 GAS_LEAK reactivated",
+      "6 GAS_LEAK peakLel=8",
+    ],
+  },
+  {
+    name: "under a sensor fault: the detector's own alarm reading, doubtful; a heartbeat's is not taken",
+    steps: [hb(0, { fault: 2 }), alarm(12, "low"), hb(30, { fault: 2 }), alarm(15, "high"), alarm(11, "low")],
+    expected: [
+      "0 FAULT raised",
+      "1 GAS_LEAK raised",
+      "1 GAS_LEAK peakLel=12 peakLelSuspect=true",
+      "3 GAS_LEAK peakLel=15 peakLelSuspect=true",
+    ],
+  },
+  {
+    name: "a restart mid-incident keeps the peak",
+    steps: [alarm(12, "low"), hb(20), { restart: true }, hb(15), hb(21)],
+    expected: [
+      "0 GAS_LEAK raised",
+      "0 GAS_LEAK peakLel=12",
+      "1 GAS_LEAK peakLel=20",
+      "4 GAS_LEAK peakLel=21",
+    ],
+  },
+  {
+    name: "autoShutOff: valve_close once per incident, not while the valve is closed",
+    autoShutOff: true,
+    steps: [
+      hb(0, { valve: "open" }),
+      alarm(12, "low", "open"),
+      alarm(14, "high", "open"),
+      { t: "valve", valve: "closed", cause: "remote" },
+      alarm(3, "none", "closed"),
+      alarm(9, "low", "closed"),
+      hb(4),
+      alarm(8, "low", "moving"),
+    ],
+    expected: [
+      "1 sent valve_close",
+      "1 GAS_LEAK raised",
+      "1 GAS_LEAK peakLel=12 autoShutOff=true autoShutOffQueued=false",
+      "2 GAS_LEAK peakLel=14 autoShutOff=true autoShutOffQueued=false",
+      "4 GAS_LEAK cleared",
+      // The same alert back (not yet acknowledged): the engine keeps the detail fields it had.
+      "5 GAS_LEAK reactivated",
+      "5 GAS_LEAK peakLel=9 autoShutOff=true autoShutOffQueued=false",
+      // The valve no longer closed: this incident's one valve_close.
+      "7 sent valve_close",
+    ],
+  },
+  {
+    name: "autoShutOff for a detector that is away: queued until it is back, then sent",
+    autoShutOff: true,
+    steps: [
+      hb(0, { valve: "open" }),
+      { away: true },
+      alarm(12, "low", "open"),
+      { away: false },
+      { t: "valve", valve: "closed", cause: "remote" },
+    ],
+    expected: [
+      "2 sent valve_close",
+      "2 GAS_LEAK raised",
+      "2 GAS_LEAK peakLel=12 autoShutOff=true autoShutOffQueued=true",
+      "4 GAS_LEAK peakLel=12 autoShutOff=true autoShutOffQueued=false",
+    ],
+  },
+  {
+    name: "a restart mid-incident sends valve_close no second time",
+    autoShutOff: true,
+    steps: [
+      alarm(12, "low", "open"),
+      { restart: true },
+      hb(15, { valve: "open" }),
+      hb(16, { valve: "moving" }),
+    ],
+    expected: [
+      "0 sent valve_close",
+      "0 GAS_LEAK raised",
+      "0 GAS_LEAK peakLel=12 autoShutOff=true autoShutOffQueued=false",
+      "2 GAS_LEAK peakLel=15 autoShutOff=true autoShutOffQueued=false",
+      "3 GAS_LEAK peakLel=16 autoShutOff=true autoShutOffQueued=false",
+    ],
+  },
+  {
+    name: "autoShutOff off (the default): no command, nor a word of one",
+    steps: [hb(0, { valve: "open" }), alarm(12, "low", "open")],
+    expected: ["1 GAS_LEAK raised", "1 GAS_LEAK peakLel=12"],
+  },
+];
+
 describe("GD-2: the code profile and the YAML profile raise and clear the same alerts", () => {
   const profiles: [string, () => AnyMqtt][] = [
     ["code profile (devices/gd2.ts)", () => gd2 as AnyMqtt],
     [`YAML profile (${FILE})`, yamlGd2],
   ];
   it.each(CASES)("$name", (c) => {
-    const [code, yaml] = profiles.map(([, p]) => run(p(), c.steps, c.leakThreshold));
+    const [code, yaml] = profiles.map(([, p]) => run(p(), c.steps, { leakThreshold: c.leakThreshold }));
+    expect(code, profiles[0]![0]).toEqual(c.expected);
+    expect(yaml, profiles[1]![0]).toEqual(c.expected);
+  });
+  it.each(DETAIL_CASES)("$name", (c) => {
+    const [code, yaml] = profiles.map(([, p]) =>
+      run(p(), c.steps, { autoShutOff: c.autoShutOff ?? false, detail: true }),
+    );
     expect(code, profiles[0]![0]).toEqual(c.expected);
     expect(yaml, profiles[1]![0]).toEqual(c.expected);
   });

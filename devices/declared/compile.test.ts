@@ -515,8 +515,9 @@ describe("unreliableWhen on an MQTT field (a GD-2-like detector: `fault` in its 
       p.rules(s, state, SETTINGS, ctx);
       return p.quality?.(s, state) ?? null;
     };
-    // Layout version 3: the fault field, then whether the alarm (GAS_LEAK) is active (no holdWhile).
-    expect(durable.version).toBe(3);
+    // Layout version 4: the fault field, then whether the alarm (GAS_LEAK) is active (no holdWhile,
+    // no peak nor command).
+    expect(durable.version).toBe(4);
     const fresh = durable.save(p.initialState());
     expect(fresh).toEqual([null, false]);
     expect(durable.same(st, fresh)).toBe(true);
@@ -1533,5 +1534,134 @@ describe("holdWhile: the alert's own clear condition (GD-2: clears when lel is u
     expect(issues(doc({ holdWhile: { point: "gas", above: { setting: "nope" } } }))).toEqual([
       'alarms.1.holdWhile.point: unknown point "gas" (known: lel, level, fault)',
     ]);
+  });
+});
+
+describe("peak and command: the incident's highest reading and the gateway's own command in the alert", () => {
+  const doc = (extra: Record<string, unknown> = {}, more: Record<string, unknown> = {}) => ({
+    model: "acme-tank",
+    transport: "mqtt",
+    mqtt: {
+      uplink: "devices/tank/{id}/up",
+      downlink: "devices/tank/{id}/down",
+      fields: [
+        {
+          name: "level",
+          path: "level",
+          type: "number",
+          required: false,
+          unreliableWhen: { point: "fault", oneOf: [1] },
+        },
+        { name: "pump", path: "pump", type: "string", required: false },
+        { name: "fault", path: "fault", type: "integer", required: false },
+      ],
+    },
+    settings: { autoStop: { default: 1, min: 0, max: 1 } },
+    alarms: [
+      {
+        code: "TANK_HIGH",
+        priority: 2,
+        when: { point: "level", above: 90 },
+        peak: { point: "level", as: "peakLevel" },
+        command: { name: "pump_stop", unless: { point: "pump", equals: "off" }, setting: "autoStop" },
+        ...extra,
+      },
+    ],
+    commands: { pump_stop: { cmd: "stop" } },
+    ...more,
+  });
+  const issues = (d: unknown) => {
+    const r = declaredProfileSchema.safeParse(d);
+    return r.success ? [] : r.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`);
+  };
+  function rig(settings: Record<string, number> = {}) {
+    const p = compileProfile(declaredProfileSchema.parse(doc())) as MqttDeviceProfile;
+    const sent: string[] = [];
+    const last = new Map<string, Record<string, unknown> | undefined>();
+    const { ctx } = recorder();
+    Object.assign(ctx, {
+      condition: ((code, on, opts) =>
+        last.set(code, on ? { ...opts.detail } : undefined)) as RuleContext["condition"],
+      command: (name: string) => {
+        sent.push(name);
+        return true;
+      },
+    });
+    const s = { ...SETTINGS, params: settings };
+    const send = (st: unknown, m: Record<string, unknown>) => {
+      const sample = p.parse(m);
+      if (isRejection(sample)) throw new Error(sample.detail);
+      p.rules(sample, st, s, ctx);
+      return last.get("TANK_HIGH");
+    };
+    return { p, sent, send };
+  }
+
+  it("the peak of believed readings, the command once per incident unless the pump is off", () => {
+    const { p, sent, send } = rig();
+    const st = p.initialState();
+    expect(send(st, { level: 95, pump: "on" })).toEqual({
+      peakLevel: 95,
+      autoStop: true,
+      autoStopQueued: false,
+    });
+    expect(send(st, { level: 99 })).toMatchObject({ peakLevel: 99 });
+    // Not believed: no peak of it.
+    expect(send(st, { level: 100, fault: 1 })).toMatchObject({ peakLevel: 99 });
+    expect(send(st, { level: 50, fault: 0 })).toBeUndefined();
+    expect(sent).toEqual(["pump_stop"]);
+    // A new incident with the pump off: its own peak, no command.
+    expect(send(st, { level: 92, pump: "off" })).toEqual({ peakLevel: 92 });
+    expect(sent).toEqual(["pump_stop"]);
+  });
+
+  it("the switch setting at 0: no command", () => {
+    const { p, sent, send } = rig({ autoStop: 0 });
+    expect(send(p.initialState(), { level: 95, pump: "on" })).toEqual({ peakLevel: 95 });
+    expect(sent).toEqual([]);
+  });
+
+  it("journaled (version 4); a version 3 record (before 0.13.47) restores the rest, the incident starts over", () => {
+    const { p, sent, send } = rig();
+    const st = p.initialState();
+    send(st, { level: 95, pump: "on" });
+    const saved = p.durable!.save(st);
+    expect(p.durable!.version).toBe(4);
+    const after = p.initialState();
+    p.durable!.restore(after, JSON.parse(JSON.stringify(saved)), 0);
+    expect(send(after, { level: 93 })).toMatchObject({ peakLevel: 95, autoStop: true });
+    expect(sent).toEqual(["pump_stop"]);
+    const v3 = p.initialState();
+    p.durable!.restore(v3, saved.slice(0, saved.length - 4), 0, 3);
+    expect(send(v3, { level: 93 })).toMatchObject({ peakLevel: 93, autoStop: true });
+    expect(sent).toEqual(["pump_stop", "pump_stop"]);
+  });
+
+  it("is checked: once per code, a numeric point, a known command, a 0/1 switch, a detail field", () => {
+    expect(issues(doc())).toEqual([]);
+    expect(issues(doc({ peak: { point: "pump", as: "x" } }))).toEqual([
+      'alarms.0.peak.point: point "pump" is string, not a number',
+    ]);
+    expect(
+      issues(doc({ peak: { point: "fault", as: "x", suspectFrom: { point: "pump", equals: "on" } } })),
+    ).toEqual([
+      'alarms.0.peak.suspectFrom: point "fault" has no unreliableWhen: every value of it is believed',
+    ]);
+    expect(issues(doc({ command: { name: "pump_off", setting: "autoStop" } }))).toEqual([
+      'alarms.0.command.name: "pump_off" is not a command of this profile (known: pump_stop)',
+    ]);
+    expect(issues(doc({ command: { name: "pump_stop", unless: { point: "pump" }, as: "stopped" } }))).toEqual(
+      ["alarms.0.command.unless: give exactly one of equals, notEquals (got none)"],
+    );
+    expect(issues(doc({ command: { name: "pump_stop" } }))).toEqual([
+      "alarms.0.command: give as: (the alert detail's field) or setting: (which names it)",
+    ]);
+    expect(issues(doc({ command: { name: "pump_stop", as: "peakLevel" } }))).toEqual([
+      "alarms.0.command: \"peakLevel\" is already the peak's field in the alert's detail",
+    ]);
+    expect(issues(doc({}, { settings: { autoStop: { default: 1 } } }))).toEqual([
+      'alarms.0.command.setting: setting "autoStop" must have min: 0, max: 1 and default: 0 or 1 to switch a command (1: on)',
+    ]);
+    expect(issues(doc({ command: { name: "pump_stop", as: "x", bogus: 1 } }))[0]).toMatch(/bogus/);
   });
 });

@@ -27,6 +27,7 @@ import {
 } from "../profile.js";
 import { ThresholdState } from "../threshold.js";
 import {
+  type AutoCommandDoc,
   type Condition,
   type ConditionPart,
   type DeclaredProfileDoc,
@@ -100,6 +101,15 @@ export interface DeclaredState {
    * holds the alert now (`on`). Codes without one: all false.
    */
   holding: { was: boolean; hold: boolean; on: boolean }[];
+  /**
+   * Per code (the codes' order), its incident for a `peak` or `command`: whether the code's
+   * condition was reported active (`on`), the highest believed value of the peak's point since it
+   * began (NaN: none), the highest one not believed from a `suspectFrom` message (NaN: none), and
+   * whether the automatic command was sent (as gd2.ts's peak, alarmPeak and shutOffSent).
+   */
+  incidents: { on: boolean; peak: number; suspectPeak: number; sent: boolean }[];
+  /** The last value of each point a command's `unless` reads (not journaled, as gd2.ts's valve). */
+  seen: Record<string, PointValue | boolean>;
 }
 
 type Alarm = DeclaredProfileDoc["alarms"][number];
@@ -392,6 +402,12 @@ function rulesCore(doc: DeclaredProfileDoc) {
     return i === undefined ? null : { ...alarms[i]!.holdWhile!, priority: alarms[i]!.priority };
   });
   const groupOf = new Map([...byCode.keys()].map((code, k) => [code, k]));
+  /** Each code's `peak` and automatic `command` (schema.ts: on one of its alarms). */
+  const peakOf = groups.map((g) => alarms[g.find((j) => alarms[j]!.peak !== undefined) ?? -1]?.peak ?? null);
+  const commandOf = groups.map(
+    (g) => alarms[g.find((j) => alarms[j]!.command !== undefined) ?? -1]?.command ?? null,
+  );
+  const unlessPoints = [...new Set(commandOf.flatMap((c) => (c?.unless ? [c.unless.point] : [])))];
   /** Whether a code's condition holds in the state: one of its alarms, or its hold alone. */
   const codeOn = (st: DeclaredState, code: string): boolean =>
     byCode.get(code)!.some((j) => st.alarms[j]!.active) || st.holding[groupOf.get(code)!]!.on;
@@ -558,7 +574,81 @@ function rulesCore(doc: DeclaredProfileDoc) {
     lastOf: {},
     codeSince: {},
     holding: groups.map(() => ({ was: false, hold: false, on: false })),
+    incidents: groups.map(() => ({ on: false, peak: Number.NaN, suspectPeak: Number.NaN, sent: false })),
+    seen: {},
   });
+  /** A command's `unless` on the last value of its point; a point never had holds neither. */
+  const unlessHolds = (c: AutoCommandDoc, st: DeclaredState): boolean => {
+    const u = c.unless;
+    if (u === undefined) return false;
+    const v = st.seen[u.point];
+    if (v === undefined) return false;
+    return u.equals !== undefined ? v === u.equals : v !== u.notEquals;
+  };
+  /**
+   * A code's incident (`peak`, `command`) as its condition is reported: begun (reset) when it turns
+   * active, the peak taken from this sample, the command sent once; the alert's detail fields, or
+   * undefined for a code with neither or an inactive condition.
+   */
+  const incident = (
+    k: number,
+    active: boolean,
+    s: DeclaredSample,
+    st: DeclaredState,
+    settings: DeclaredSettings,
+    ctx: RuleContext,
+  ): Record<string, number | string | boolean> | undefined => {
+    const pk = peakOf[k] ?? null;
+    const cmd = commandOf[k] ?? null;
+    if (pk === null && cmd === null) return undefined;
+    const inc = st.incidents[k]!;
+    if (!active) {
+      inc.on = false;
+      return undefined;
+    }
+    if (!inc.on) {
+      inc.on = true;
+      inc.peak = Number.NaN;
+      inc.suspectPeak = Number.NaN;
+      inc.sent = false;
+    }
+    const detail: Record<string, number | string | boolean> = {};
+    if (pk !== null) {
+      const v = s.v[pk.point];
+      // NaN compares false: the first value of the incident is its peak.
+      if (typeof v === "number") {
+        if (!doubtful(s, pk.point, st)) {
+          if (!(v <= inc.peak)) inc.peak = v;
+        } else if (
+          pk.suspectFrom !== undefined &&
+          s.v[pk.suspectFrom.point] === pk.suspectFrom.equals &&
+          !(v <= inc.suspectPeak)
+        )
+          inc.suspectPeak = v;
+      }
+      // Never 0 without a figure: an incident with no value is not one of value 0.
+      detail[pk.as] = !Number.isNaN(inc.peak)
+        ? inc.peak
+        : Number.isNaN(inc.suspectPeak)
+          ? "unknown"
+          : inc.suspectPeak;
+      if (Number.isNaN(inc.peak) && !Number.isNaN(inc.suspectPeak)) detail[`${pk.as}Suspect`] = true;
+    }
+    if (cmd !== null) {
+      // schema.ts makes sure the switch is a 0/1 setting with a default.
+      const on =
+        cmd.setting === undefined ||
+        (settings.params[cmd.setting] ?? (doc.settings[cmd.setting]?.default as number)) === 1;
+      if (on && !inc.sent && !unlessHolds(cmd, st)) inc.sent = ctx.command(cmd.name);
+      if (inc.sent) {
+        const as = (cmd.as ?? cmd.setting)!;
+        detail[as] = true;
+        // Queued for a device that is away: the text must not say it was sent.
+        detail[`${as}Queued`] = ctx.commandWaiting?.(cmd.name) ?? false;
+      }
+    }
+    return detail;
+  };
   const isThreshold = (a: Alarm) => {
     const w = single(a);
     return w !== null && w.bit === undefined && w.equals === undefined && w.notEquals === undefined;
@@ -753,6 +843,7 @@ function rulesCore(doc: DeclaredProfileDoc) {
             unreliableSources,
             keptAlarms,
             holdOf.flatMap((h, k) => (h === null ? [] : [k])),
+            groups.flatMap((_g, k) => (peakOf[k] === null && commandOf[k] === null ? [] : [k])),
           ),
         }
       : {}),
@@ -771,6 +862,11 @@ function rulesCore(doc: DeclaredProfileDoc) {
           const v = s.v[n];
           if (v !== undefined) st.lastOf[n] = v;
         }
+      // What a command's `unless` reads: the point's last value, whatever the message's age.
+      for (const n of unlessPoints) {
+        const v = s.v[n];
+        if (v !== undefined) st.seen[n] = v;
+      }
       st.doubted = false;
       // Suspect: a reading of this sample not believed (a message without the reading is not).
       for (const n of unreliablePoints) if (s.v[n] !== undefined && doubtful(s, n, st)) st.doubted = true;
@@ -948,19 +1044,24 @@ function rulesCore(doc: DeclaredProfileDoc) {
           // Nothing believed: one that runs out meanwhile must not raise. Reported within the
           // deadband only (onset false), a raised alert holds and a pending one ends; the next real
           // value decides, from `since` (forgotten after an `unreliableWhen`).
-          if (active && onDelayMs !== undefined)
+          if (active && onDelayMs !== undefined) {
+            const detail = incident(k, true, s, st, settings, ctx);
             ctx.condition(first.code, true, {
               priority,
               causes,
               onset: false,
               ...(first.escalateAs !== undefined ? { escalateAs: first.escalateAs } : {}),
+              ...(detail !== undefined ? { detail } : {}),
             });
+          }
           continue;
         }
         st.holding[k]!.was = active;
+        const detail = incident(k, active, s, st, settings, ctx);
         ctx.condition(first.code, active, {
           priority,
           causes,
+          ...(detail !== undefined ? { detail } : {}),
           ...(onDelayMs !== undefined ? { onDelayMs } : {}),
           ...(first.offDelay !== undefined ? { offDelayMs: first.offDelay } : {}),
           ...(first.escalateAs !== undefined ? { escalateAs: first.escalateAs } : {}),
@@ -1041,19 +1142,24 @@ function describe(a: Alarm): string {
 }
 
 /**
- * A declared model's journaled rule state. Version 3: `lastOf` of these fields in this order (null:
+ * A declared model's journaled rule state. Version 4: `lastOf` of these fields in this order (null:
  * none yet; a field's value is a primitive), then whether each alarm is active, in the profile's
  * order (null for an alarm not `kept`: every message decides it), then for each code with a
  * `holdWhile`, in the codes' order, whether its condition was active and whether its hold held
  * (a raised GD-2 leak under the threshold, held by lel not yet under 5 %LEL, stays so across a
- * restart, as gd2.ts's journaled `leak` does). Version 2 (before 0.13.46): fields and alarms, the
- * holds start released. Version 1 (before 2026-12-06, twenty-sixth session): the fields only; read
+ * restart, as gd2.ts's journaled `leak` does), then for each code with a `peak` or `command`, in
+ * the codes' order, its incident: whether it was on, its peak and suspect peak (null: none) and
+ * whether the command was sent (a restart mid-incident keeps the peak and sends the command no
+ * second time, as gd2.ts's journaled peak and shutOffSent). Version 3 (before 0.13.47): no
+ * incidents, which start over. Version 2 (before 0.13.46): fields and alarms, the holds start
+ * released. Version 1 (before 2026-12-06, twenty-sixth session): the fields only; read
  * as such, the alarms start inactive, as they did then.
  */
 function declaredDurable(
   fields: readonly string[],
   kept: readonly boolean[],
   holds: readonly number[],
+  incidents: readonly number[],
 ): DurableRuleState<DeclaredState> {
   const value = (st: DeclaredState, n: string): DurableValue => {
     const v = st.lastOf[n];
@@ -1061,19 +1167,35 @@ function declaredDurable(
   };
   const alarmCount = kept.length;
   const v2Length = fields.length + alarmCount;
-  const length = v2Length + 2 * holds.length;
+  const v3Length = v2Length + 2 * holds.length;
+  const length = v3Length + 4 * incidents.length;
   const alarm = (st: DeclaredState, i: number): boolean | null =>
     kept[i] ? (st.alarms[i]?.active ?? false) : null;
   const hold = (st: DeclaredState, j: number): boolean => {
     const h = st.holding[holds[Math.floor(j / 2)]!]!;
     return j % 2 === 0 ? h.was : h.hold;
   };
+  const nanAsNull = (v: number): number | null => (Number.isNaN(v) ? null : v);
+  const incidentValue = (st: DeclaredState, j: number): DurableValue => {
+    const inc = st.incidents[incidents[Math.floor(j / 4)]!]!;
+    switch (j % 4) {
+      case 0:
+        return inc.on;
+      case 1:
+        return nanAsNull(inc.peak);
+      case 2:
+        return nanAsNull(inc.suspectPeak);
+      default:
+        return inc.sent;
+    }
+  };
   return {
-    version: 3,
+    version: 4,
     save(st) {
       const out: DurableValue[] = fields.map((n) => value(st, n));
       for (let i = 0; i < alarmCount; i++) out.push(alarm(st, i));
       for (let j = 0; j < 2 * holds.length; j++) out.push(hold(st, j));
+      for (let j = 0; j < 4 * incidents.length; j++) out.push(incidentValue(st, j));
       return out;
     },
     same(st, saved) {
@@ -1081,11 +1203,15 @@ function declaredDurable(
       for (let i = 0; i < fields.length; i++) if (saved[i] !== value(st, fields[i] as string)) return false;
       for (let i = 0; i < alarmCount; i++) if (saved[fields.length + i] !== alarm(st, i)) return false;
       for (let j = 0; j < 2 * holds.length; j++) if (saved[v2Length + j] !== hold(st, j)) return false;
+      for (let j = 0; j < 4 * incidents.length; j++)
+        if (saved[v3Length + j] !== incidentValue(st, j)) return false;
       return true;
     },
-    restore(st, saved, _now, version = 3) {
+    restore(st, saved, _now, version = 4) {
       // Another list of fields or alarms (the profile file changed): nothing is known of these.
-      if (saved.length !== (version === 1 ? fields.length : version === 2 ? v2Length : length)) return;
+      const expected =
+        version === 1 ? fields.length : version === 2 ? v2Length : version === 3 ? v3Length : length;
+      if (saved.length !== expected) return;
       fields.forEach((n, i) => {
         const v = saved[i];
         if (typeof v === "number" || typeof v === "string" || typeof v === "boolean") st.lastOf[n] = v;
@@ -1104,6 +1230,16 @@ function declaredDurable(
         if (h === undefined || typeof was !== "boolean" || typeof held !== "boolean") return;
         h.was = was;
         h.hold = held;
+      });
+      if (version === 3) return;
+      incidents.forEach((k, j) => {
+        const [on, peak, suspectPeak, sent] = saved.slice(v3Length + 4 * j, v3Length + 4 * j + 4);
+        const inc = st.incidents[k];
+        if (inc === undefined || typeof on !== "boolean" || typeof sent !== "boolean") return;
+        inc.on = on;
+        inc.sent = sent;
+        if (typeof peak === "number") inc.peak = peak;
+        if (typeof suspectPeak === "number") inc.suspectPeak = suspectPeak;
       });
     },
   };

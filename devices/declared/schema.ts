@@ -195,6 +195,48 @@ const holdWhile = z.strictObject({
 });
 export type HoldWhile = z.output<typeof holdWhile>;
 
+/** A value a point holds (`equals`) or does not (`notEquals`); exactly one (checkReferences). */
+const pointIs = z.strictObject({
+  point: name,
+  equals: z.union([z.number(), z.string(), z.boolean()]).optional(),
+  notEquals: z.union([z.number(), z.string(), z.boolean()]).optional(),
+});
+export type PointIs = z.output<typeof pointIs>;
+
+/**
+ * The highest value of a numeric point while the code's condition holds (the incident: from the
+ * message that began it), in the alert's `detail` as `as` ("unknown" before a believed value; the
+ * GD-2's peak %LEL). A value not believed (`unreliableWhen`) does not count; with `suspectFrom`,
+ * one from a message in which that holds (the detector's own alarm) stands in while no value was
+ * believed, and the detail says so with `<as>Suspect: true`.
+ */
+const peak = z.strictObject({
+  point: name,
+  as: name,
+  suspectFrom: z
+    .strictObject({ point: name, equals: z.union([z.number(), z.string(), z.boolean()]) })
+    .optional(),
+});
+export type PeakDoc = z.output<typeof peak>;
+
+/**
+ * A command of the profile the gateway sends the device itself once per incident (the code's
+ * condition beginning), unless `unless` holds of the point's last value (the valve already
+ * closed); only while `setting` (a 0/1 setting) is 1, when given. The alert's `detail` then says
+ * `<as>: true` (`as` defaults to the setting's name) and `<as>Queued`: true while the command
+ * waits for a device that is away. `sent` and `queued` are what operators read of each (in the
+ * site's language, as `title`), else the gateway's words naming the command.
+ */
+const autoCommand = z.strictObject({
+  name,
+  unless: pointIs.optional(),
+  setting: name.optional(),
+  as: name.optional(),
+  sent: z.string().max(100).optional(),
+  queued: z.string().max(100).optional(),
+});
+export type AutoCommandDoc = z.output<typeof autoCommand>;
+
 const alarm = z.strictObject({
   code: alertCode,
   priority,
@@ -207,6 +249,10 @@ const alarm = z.strictObject({
    * not believed (`unreliableWhen`), leaves it as it was.
    */
   holdWhile: holdWhile.optional(),
+  /** The incident's peak of a point in the alert's detail; given on one alarm of a code. */
+  peak: peak.optional(),
+  /** A command the gateway sends itself when the code's condition begins; on one alarm of a code. */
+  command: autoCommand.optional(),
   /** The text operators read in `causes`. Default: the condition in words. */
   cause: z.string().optional(),
   /** What operators read as the alert's name and what they should do, in the site's language (site.locale). */
@@ -597,6 +643,62 @@ function checkReferences(p: z.input<typeof declaredProfileSchema> & Record<strin
       checkPoint([...path, "point"], h.point);
       if (h.inclusive !== undefined) issue([...path, "inclusive"], "inclusive applies to below/above");
     }
+  });
+  // A peak and an automatic command are the alert's: once per code, of points and commands it has.
+  const unreliableOf = (n: string): boolean =>
+    (p.modbus?.points ?? []).some((pt) => pt.name === n && pt.unreliableWhen !== undefined) ||
+    (p.mqtt?.fields ?? []).some((f) => f.name === n && f.unreliableWhen !== undefined);
+  const peakCodes = new Set<string>();
+  const commandCodes = new Set<string>();
+  (p.alarms ?? []).forEach((a, i) => {
+    const pk = a.peak;
+    if (pk !== undefined) {
+      const path = ["alarms", i, "peak"];
+      if (peakCodes.has(a.code))
+        issue(path, `give peak on one alarm of the code "${a.code}" (it is the alert's, not one cause's)`);
+      peakCodes.add(a.code);
+      checkPoint([...path, "point"], pk.point, "numeric");
+      if (pk.suspectFrom !== undefined) {
+        checkPoint([...path, "suspectFrom", "point"], pk.suspectFrom.point);
+        if (!unreliableOf(pk.point))
+          issue(
+            [...path, "suspectFrom"],
+            `point "${pk.point}" has no unreliableWhen: every value of it is believed`,
+          );
+      }
+    }
+    const c = a.command;
+    if (c === undefined) return;
+    const path = ["alarms", i, "command"];
+    if (commandCodes.has(a.code))
+      issue(path, `give command on one alarm of the code "${a.code}" (it is the alert's, not one cause's)`);
+    commandCodes.add(a.code);
+    const known = Object.keys(p.commands ?? {});
+    if (!known.includes(c.name))
+      issue(
+        [...path, "name"],
+        `"${c.name}" is not a command of this profile (${known.length ? `known: ${known.join(", ")}` : "it has none: declare it under commands:"})`,
+      );
+    if (c.unless !== undefined) {
+      const ks = (["equals", "notEquals"] as const).filter((k) => c.unless![k] !== undefined);
+      if (ks.length !== 1)
+        issue([...path, "unless"], `give exactly one of equals, notEquals (got ${ks.join(", ") || "none"})`);
+      checkPoint([...path, "unless", "point"], c.unless.point);
+    }
+    if (c.setting !== undefined) {
+      const st = settings[c.setting];
+      if (st === undefined)
+        issue([...path, "setting"], `unknown setting "${c.setting}" (declare it under settings:)`);
+      else if (st.min !== 0 || st.max !== 1 || (st.default !== 0 && st.default !== 1))
+        issue(
+          [...path, "setting"],
+          `setting "${c.setting}" must have min: 0, max: 1 and default: 0 or 1 to switch a command (1: on)`,
+        );
+    }
+    const as = c.as ?? c.setting;
+    if (as === undefined) issue(path, "give as: (the alert detail's field) or setting: (which names it)");
+    else if (a.peak !== undefined && (as === a.peak.as || as === `${a.peak.as}Suspect`))
+      issue(path, `"${as}" is already the peak's field in the alert's detail`);
   });
   // The codes of `all:` alarms: another `all:` cannot name them (no chains, no cycles).
   const allCodes = new Set((p.alarms ?? []).filter((a) => a.when.all !== undefined).map((a) => a.code));

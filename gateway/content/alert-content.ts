@@ -194,7 +194,7 @@ export class AlertContentBuilder {
     const own = device === undefined ? undefined : profileText(device.model, alert.code, locale);
     return own !== undefined
       ? { title: own.title, action: own.action, detail: own.detail ?? shared?.detail }
-      : (shared ?? declaredText(config, device, alert, cat.declaredAction));
+      : (shared ?? declaredText(config, device, alert, cat));
   }
 
   describe(alert: Alert, transition: Transition, escalation?: EscalationInfo): AlertContent {
@@ -300,17 +300,44 @@ function profileText(model: string, code: string, locale: Locale): AlertText | u
   return alerts?.[code]?.text?.[locale];
 }
 
-/** The operator text of an alarm of a YAML device profile: its `title` and `action`, else the code and a generic action. */
+/**
+ * The operator text of an alarm of a YAML device profile: its `title` and `action`, else the code
+ * and a generic action; with a `peak` or `command`, a detail naming the incident's peak and the
+ * gateway's command (as gd2.ts's GAS_LEAK says them).
+ */
 function declaredText(
   config: Config,
   device: Config["devices"][number] | undefined,
   alert: Alert,
-  fallbackAction: string,
-): { title: string; action: string; detail?: undefined } {
+  cat: Catalogue,
+): { title: string; action: string; detail?: AlertText["detail"] } {
   const model: string | undefined = device?.model;
-  const text = declaredAlarmText(
-    config.deviceProfiles.find((p) => p.model === model)?.alarms ?? [],
-    alert.code,
-  );
-  return { title: text.title, action: text.action ?? fallbackAction };
+  const doc = config.deviceProfiles.find((p) => p.model === model);
+  const text = declaredAlarmText(doc?.alarms ?? [], alert.code);
+  const own = doc?.alarms.filter((a) => a.code === alert.code) ?? [];
+  const peak = own.find((a) => a.peak !== undefined)?.peak;
+  const command = own.find((a) => a.command !== undefined)?.command;
+  const base = { title: text.title, action: text.action ?? cat.declaredAction };
+  if (peak === undefined && command === undefined) return base;
+  const unit = [...(doc?.mqtt?.fields ?? []), ...(doc?.modbus?.points ?? [])].find(
+    (f) => f.name === peak?.point,
+  )?.unit;
+  const as = command === undefined ? undefined : (command.as ?? command.setting);
+  return {
+    ...base,
+    detail: (d) => {
+      const parts: string[] = [];
+      const v = peak === undefined ? undefined : d[peak.as];
+      // "unknown" (no figure yet) is not said: a peak of nothing is not a peak of 0.
+      if (peak !== undefined && typeof v === "number")
+        parts.push(cat.declaredPeak(v, unit, d[`${peak.as}Suspect`] === true));
+      if (command !== undefined && as !== undefined && d[as] === true)
+        parts.push(
+          d[`${as}Queued`] === true
+            ? (command.queued ?? cat.declaredQueued(command.name))
+            : (command.sent ?? cat.declaredSent(command.name)),
+        );
+      return parts.length === 0 ? null : parts.join(cat.detailSep);
+    },
+  };
 }

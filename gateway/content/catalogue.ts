@@ -63,6 +63,15 @@ export interface Catalogue {
   testPrefix: string;
   /** The action of a code that only a YAML device profile declares, when the profile gives none. */
   declaredAction: string;
+  /**
+   * A YAML alert's incident in its detail (docs/devices.md, an alarm's `peak` and `command`): the
+   * peak with its unit (doubtful: not a believed reading), the gateway's command sent or waiting
+   * for the device (a profile's own `sent` / `queued` words take their place), joined by `detailSep`.
+   */
+  declaredPeak: (value: number, unit: string | undefined, doubtful: boolean) => string;
+  declaredSent: (command: string) => string;
+  declaredQueued: (command: string) => string;
+  detailSep: string;
   /** Joins: title to place, place to the transition phrase; and a detail in brackets. */
   afterTitle: string;
   beforeTransition: string;

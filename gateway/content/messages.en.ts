@@ -116,6 +116,12 @@ export const en: Catalogue = {
   recordedAwaitingAck: "recorded, awaiting acknowledgement",
   testPrefix: "[TEST] ",
   declaredAction: "Follow the site's procedure for this device; send someone to look if in doubt.",
+  declaredPeak: (v, unit, doubtful) =>
+    `peak ${v}${unit ? ` ${unit}` : ""}${doubtful ? " (sensor in fault, reading doubtful)" : ""}`,
+  declaredSent: (command) => `${command} sent by the gateway`,
+  declaredQueued: (command) =>
+    `${command} not delivered yet: the device is not connected, sent when it reconnects`,
+  detailSep: ", ",
   afterTitle: ": ",
   beforeTransition: " — ",
   bracket: (s) => ` (${s})`,

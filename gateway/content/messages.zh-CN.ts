@@ -122,6 +122,11 @@ export const zhCN: Catalogue = {
   recordedAwaitingAck: "已记录，待确认",
   testPrefix: "【测试】",
   declaredAction: "按该设备的处置规程处理，必要时派人到现场查看。",
+  declaredPeak: (v, unit, doubtful) =>
+    `最高 ${v}${unit ? ` ${unit}` : ""}${doubtful ? "（传感器故障中，读数存疑）" : ""}`,
+  declaredSent: (command) => `网关已发送命令 ${command}`,
+  declaredQueued: (command) => `命令 ${command} 尚未送达：设备未连接，将在其重新连接后发送`,
+  detailSep: "，",
   afterTitle: "：",
   beforeTransition: "；",
   bracket: (s) => `（${s}）`,
