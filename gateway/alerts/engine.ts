@@ -613,6 +613,13 @@ export class AlertEngine {
     const open = this.find(subject.id, code);
     if (open && endsSuppression(open, opts, suppressed))
       this.supersede(open, suppressionEnded(open), now, { ended: open.suppressedFor ?? "test" });
+    // The last call's window ran out and its timer has not fired yet: the wheel is held from a
+    // start's recovery until the restored state is republished, and fires up to a tick late. That
+    // call is over first, as its timer would have ended it: a press 2 minutes after an acknowledged
+    // call is a new call, not a repeat folded into the acknowledged one (found by
+    // test/powercut-model.e2e.test.ts: a press re-sent right after a power cut).
+    const last = this.find(subject.id, code);
+    if (last?.conditionActive && last.windowUntil > 0 && last.windowUntil <= now) this.endWindow(last, now);
     const ks = this.key(subject, code);
     const existing = ks.alert;
     // Same call: an open alert (within its window, or not yet closed by an operator).
@@ -917,11 +924,14 @@ export class AlertEngine {
   /** A momentary alert's window ended: the event is over, the alert still waits for its ack. */
   private readonly windowExpired = (timer: WheelTimer): void => {
     const alert = timer.owner as Alert;
-    if (!alert.conditionActive) return;
-    const ks = this.keyOf(alert);
-    if (ks && ks.alert === alert)
-      this.clearAlert(ks, alert, this.clock.now(), BY_GATEWAY, "call window ended");
+    if (alert.conditionActive) this.endWindow(alert, this.clock.now());
   };
+
+  private endWindow(alert: Alert, now: number): void {
+    if (alert.timer) this.wheel.disarm(alert.timer);
+    const ks = this.keyOf(alert);
+    if (ks && ks.alert === alert) this.clearAlert(ks, alert, now, BY_GATEWAY, "call window ended");
+  }
 
   // --- publication ---------------------------------------------------------------------
 

@@ -95,6 +95,58 @@ describe("transition events", () => {
   });
 });
 
+describe("a call after its window ran out, before the window's timer fired", () => {
+  // The wheel is held from a start's recovery until the restored state is republished (and fires
+  // up to a tick late): a press then must not be folded into the last call.
+  it("after an acknowledged call: the old call closes and the press raises a new, unacknowledged one", () => {
+    const { engine, seen, press, clock, wheel } = setup({ escalationP1Ms: 0 });
+    press();
+    const first = seen[0]!.id;
+    engine.acknowledge(first, "wang", "calling back");
+    wheel.hold();
+    clock.advance(2 * MIN);
+    press();
+    expect(seen.map((s) => [s.id === first ? "first" : "new", s.t, s.state])).toEqual([
+      ["first", "raised", "active-unacknowledged"],
+      ["first", "acknowledged", "active-acknowledged"],
+      ["first", "closed", "closed"],
+      ["new", "raised", "active-unacknowledged"],
+    ]);
+    expect(seen[2]!.ev).toMatchObject({ by: "gateway", reason: "call window ended" });
+    const now = engine.find(pendant.id, "EMERGENCY_CALL")!;
+    expect(now.count).toBe(1);
+    expect(now.ackedBy).toBeNull();
+    // The released wheel has nothing left of the old call to fire.
+    wheel.release();
+    clock.advance(30 * S);
+    expect(seen).toHaveLength(4);
+    clock.advance(31 * S);
+    expect(seen.at(-1)).toMatchObject({ id: now.id, t: "cleared", state: "cleared-unacknowledged" });
+  });
+
+  it("after an unacknowledged call: the call clears at its window's end and the press calls again", () => {
+    const { seen, press, clock, wheel } = setup({ escalationP1Ms: 0 });
+    press();
+    wheel.hold();
+    clock.advance(2 * MIN);
+    press();
+    expect(seen.map((s) => [s.t, s.state])).toEqual([
+      ["raised", "active-unacknowledged"],
+      ["cleared", "cleared-unacknowledged"],
+      ["reactivated", "active-unacknowledged"],
+    ]);
+  });
+
+  it("within the window the press is the same call (a repeat), held wheel or not", () => {
+    const { seen, press, clock, wheel } = setup({ escalationP1Ms: 0 });
+    press();
+    wheel.hold();
+    clock.advance(MIN - S);
+    press();
+    expect(seen.map((s) => s.t)).toEqual(["raised", "repeated"]);
+  });
+});
+
 describe("analog conditions: on- and off-delays", () => {
   it("an off-delay clears only after the value has been normal that long, counted from the first normal reading", () => {
     const { engine, seen, clock } = setup();
