@@ -10,8 +10,11 @@
 import mqtt from "mqtt";
 import { afterEach, describe, expect, it } from "vitest";
 import { FakeClock } from "../core/clock.js";
+import { validateConfig } from "../gateway/config/load.js";
 import type { Gateway } from "../gateway/gateway.js";
 import { DOWNLINK_TTL_MS, MAX_PENDING_PER_DEVICE } from "../gateway/southbound/pending-downlinks.js";
+import { KEY } from "../gateway/state/keys.js";
+import { MemoryStore } from "../gateway/state/store.js";
 import {
   clientIdFor,
   connect,
@@ -307,5 +310,53 @@ describe("downlinks to a device with a persistent session (aedes)", () => {
     await ops.waitFor((m) => m.topic.endsWith("/self_test/result") && m.json().sent === true);
     await sleep(200);
     expect(back.on("/down")).toHaveLength(1);
+  });
+});
+
+describe("downlinks waiting for a device a reload removes", () => {
+  it("end with a device-removed result and their journal record is deleted", async () => {
+    const base = testConfig();
+    const config = {
+      ...base,
+      devices: [
+        ...(base.devices ?? []),
+        { id: "k-1", model: "gd2" as const, password: "pw-k1", household: "hh-1" },
+      ],
+      storage: { enabled: false },
+    };
+    const store = new MemoryStore();
+    const g = await startGateway({ config, store });
+    gw = g;
+    const ops = await connect(g, OPS.name, OPS.password);
+    clients.push(ops);
+    expect(await ops.subscribe(`linli/${SITE}/#`)).toBe(1);
+
+    // The detector is away: the command waits for it, journaled.
+    await ops.publish(`linli/${SITE}/cmd/k-1/self_test`, JSON.stringify({ id: "s-1", by: "Wang Li" }));
+    await ops.waitFor((m) => m.topic.endsWith("/cmd/k-1/self_test/result") && m.json().queued === true);
+    expect(store.map.has(KEY.downlinks("k-1"))).toBe(true);
+
+    const r = await g.reload(
+      validateConfig(
+        { ...config, devices: (config.devices ?? []).filter((d) => d.id !== "k-1") },
+        "new.yaml",
+      ),
+    );
+    expect(r.result).toBe("applied");
+    const ended = await ops.waitFor(
+      (m) => m.topic.endsWith("/cmd/k-1/self_test/result") && m.json().ok === false,
+    );
+    expect(ended.json()).toMatchObject({
+      deviceId: "k-1",
+      command: "self_test",
+      id: "s-1",
+      by: "Wang Li",
+      sent: false,
+      error: "device-removed",
+    });
+    expect(ended.json().message).toContain("设备已从配置中移除，命令未发送");
+    expect(store.map.has(KEY.downlinks("k-1"))).toBe(false);
+    expect(g.pendingDownlinks?.stats()).toMatchObject({ pending: 0, removed: 1 });
+    expect(g.counters.rejected("operator", "cmd-device-removed")).toBe(1);
   });
 });
