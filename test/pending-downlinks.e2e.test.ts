@@ -360,3 +360,48 @@ describe("downlinks waiting for a device a reload removes", () => {
     expect(g.counters.rejected("operator", "cmd-device-removed")).toBe(1);
   });
 });
+
+describe("a step of the wall clock while a command waits for its device", () => {
+  it.each([
+    ["set forward an hour", 60 * 60_000],
+    ["set back an hour", -60 * 60_000],
+  ])("%s: it still expires after 10 minutes waited, its journaled times moved", async (_, step) => {
+    const base = testConfig();
+    const clock = new FakeClock(Date.now());
+    const store = new MemoryStore();
+    const g = await startGateway({
+      clock,
+      store,
+      config: {
+        ...base,
+        devices: [...(base.devices ?? []), { id: "k-1", model: "gd2", password: "pw-k1", household: "hh-1" }],
+        storage: { enabled: false },
+      },
+    });
+    gw = g;
+    const ops = await connect(g, OPS.name, OPS.password);
+    clients.push(ops);
+    expect(await ops.subscribe(`linli/${SITE}/#`)).toBe(1);
+    await ops.publish(`linli/${SITE}/cmd/k-1/self_test`, JSON.stringify({ id: "s-1", by: "Wang Li" }));
+    const first = await ops.waitFor((m) => m.topic.endsWith("/cmd/k-1/self_test/result"));
+    const expiresAt = first.json().expiresAt as number;
+    const t0 = clock.monotonic();
+
+    clock.advance(10_000);
+    clock.stepWall(step);
+    // The timer wheel adopts the step at its next tick (at most a minute).
+    clock.advance(60_000);
+    await sleep(50);
+    const record = store.map.get(KEY.downlinks("k-1")) as { entries: Array<[string, number, number]> };
+    expect(record.entries[0]?.[2]).toBe(expiresAt + step);
+
+    clock.advance(t0 + DOWNLINK_TTL_MS - clock.monotonic() - 1000);
+    g.pendingDownlinks?.sweep();
+    expect(g.pendingDownlinks?.stats()).toMatchObject({ pending: 1, expired: 0 });
+    clock.advance(2000);
+    g.pendingDownlinks?.sweep();
+    expect(g.pendingDownlinks?.stats()).toMatchObject({ pending: 0, expired: 1 });
+    const ended = await ops.waitFor((m) => m.topic.endsWith("/self_test/result") && m.json().ok === false);
+    expect(ended.json()).toMatchObject({ id: "s-1", error: "downlink-expired" });
+  });
+});

@@ -11,7 +11,10 @@
  * Bound and overflow: at most MAX_PENDING_PER_DEVICE per device (waiting or unacknowledged); a
  * further one drops the oldest (its sender is told, `downlink-dropped`): the newest order is the
  * operator's latest intent. Expiry: an entry not delivered within DOWNLINK_TTL_MS is dropped
- * (`downlink-expired`), so a stale command is not executed long after it was given. An entry with
+ * (`downlink-expired`), so a stale command is not executed long after it was given. That is time
+ * waited: a step of the wall clock moves its times with it (shiftTimes, gateway/clock-step.ts), as
+ * it moves an alert's next escalation, so a clock set forward an hour does not expire it at once,
+ * nor does one set back keep it an hour longer. An entry with
  * a `still` guard (an automatic action tied to an open condition) has no time limit: it waits
  * while the guard holds and is withdrawn (`downlink-withdrawn`) once it does not. A device a
  * reload removes takes its entries with it (`device-removed`: removed()). Senders count and report
@@ -246,6 +249,22 @@ export class PendingDownlinks {
       }
     this.replace(topic, []);
     return told;
+  }
+
+  /**
+   * The wall clock stepped by `ms` while running (gateway/clock-step.ts, when the timer wheel
+   * adopts the step): each entry's queued and expiry times move with it, journaled, so that it
+   * waits DOWNLINK_TTL_MS of elapsed time, and a restart after the step reads the moved times.
+   */
+  shiftTimes(ms: number): void {
+    for (const [topic, queue] of this.byTopic) {
+      for (const p of queue) {
+        p.queuedAt += ms;
+        // A guarded entry has no end to move (Infinity).
+        if (Number.isFinite(p.expiresAt)) p.expiresAt += ms;
+      }
+      this.record(topic, queue);
+    }
   }
 
   /** Drops what expired or is no longer due (run periodically, so senders learn it in time). */
