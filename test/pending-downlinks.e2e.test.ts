@@ -240,8 +240,13 @@ describe.each(["aedes", "device listener"] as const)(
     it("operators' commands to an away detector wait in order, at most MAX_PENDING_PER_DEVICE (the oldest dropped), and expire", async () => {
       const clock = new FakeClock(Date.now());
       const { g, ops } = await site(false, clock);
-      for (let i = 1; i <= MAX_PENDING_PER_DEVICE + 1; i++)
+      const t0 = clock.now();
+      // Ten seconds apart: within the device's bound of operators' commands (command-rate.ts).
+      for (let i = 1; i <= MAX_PENDING_PER_DEVICE + 1; i++) {
         await ops.publish(`linli/${SITE}/cmd/k-1/self_test`, JSON.stringify({ id: `s-${i}`, by: "Wang Li" }));
+        await ops.waitFor((m) => m.topic.endsWith("/self_test/result") && m.json().id === `s-${i}`);
+        clock.advance(10_000);
+      }
       await ops.waitFor(
         (m) => m.topic.endsWith("/self_test/result") && m.json().error === "downlink-dropped",
       );
@@ -249,7 +254,7 @@ describe.each(["aedes", "device listener"] as const)(
       expect(first.map((r) => r.id)).toEqual(
         Array.from({ length: MAX_PENDING_PER_DEVICE + 1 }, (_, i) => `s-${i + 1}`),
       );
-      expect(first[0]).toMatchObject({ ok: true, sent: false, expiresAt: clock.now() + DOWNLINK_TTL_MS });
+      expect(first[0]).toMatchObject({ ok: true, sent: false, expiresAt: t0 + DOWNLINK_TTL_MS });
       expect(results(ops, "self_test").find((r) => r.error === "downlink-dropped")).toMatchObject({
         id: "s-1",
         ok: false,
