@@ -258,6 +258,8 @@ export const gk3: ModbusDeviceProfile<
   commands: {
     restart_app: {
       names: { "zh-CN": "重启终端程序", en: "restart the kiosk app" },
+      // The datasheet: the application restarts; a resident using the kiosk loses the transaction.
+      actuates: true,
       fn: 6,
       address: 100,
       value: 1,
@@ -265,6 +267,8 @@ export const gk3: ModbusDeviceProfile<
     },
     maintenance_on: {
       names: { "zh-CN": "进入维护", en: "maintenance on" },
+      // The datasheet: the kiosk leaves service (state 4) and its door opening raises no TAMPER.
+      actuates: true,
       fn: 6,
       address: 100,
       value: 2,

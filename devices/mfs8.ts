@@ -312,6 +312,8 @@ export const mfs8: ModbusDeviceProfile<
   commands: {
     silence: {
       names: { "zh-CN": "消音", en: "silence" },
+      // The datasheet: the panel's sounder stops; people on site are no longer warned by it.
+      actuates: true,
       fn: 5,
       address: 0,
       value: 0xff00,
@@ -319,6 +321,8 @@ export const mfs8: ModbusDeviceProfile<
     },
     reset: {
       names: { "zh-CN": "复位报警", en: "reset alarms" },
+      // The datasheet: the latched alarm bits clear; a fire still burning is no longer shown latched.
+      actuates: true,
       fn: 5,
       address: 1,
       value: 0xff00,
@@ -326,6 +330,8 @@ export const mfs8: ModbusDeviceProfile<
     },
     test_on: {
       names: { "zh-CN": "进入测试模式", en: "test mode on" },
+      // The datasheet (status bit 15): the panel's alerts are marked test and page no one.
+      actuates: true,
       fn: 5,
       address: 2,
       value: 0xff00,

@@ -1,10 +1,12 @@
 import { pino } from "pino";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { FakeClock } from "../core/clock.js";
 import { isRejection, type Rejection, systemClock } from "../core/index.js";
 import { modbusWrite } from "../devices/commands.js";
 import { gd2 } from "../devices/gd2.js";
 import { lv4 } from "../devices/lv4.js";
 import { mfs8 } from "../devices/mfs8.js";
+import { COMMANDS_PER_DEVICE, WINDOW_MS } from "./command-rate.js";
 import { commandFailureText } from "./content/command-text.js";
 import { commandResultFields, DeviceCommands } from "./device-commands.js";
 import type { Publisher } from "./northbound/publisher.js";
@@ -185,5 +187,81 @@ describe("automatic commands (a device's rules, e.g. the GD-2 shut-off)", () => 
     expect(results).toEqual([
       expect.objectContaining({ deviceId: "gas-1", by: "gateway", ok: true, sent: true }),
     ]);
+  });
+});
+
+describe("operators' commands per device are bounded (command-rate.ts)", () => {
+  function setup(locale: "zh-CN" | "en" = "en") {
+    const results: Array<Record<string, unknown>> = [];
+    const downlinks: Array<[string, object]> = [];
+    const publisher = {
+      downlink(device: DeviceEntry, message: object) {
+        downlinks.push([device.id, message]);
+        return "sent";
+      },
+      commandResult(_deviceId: string, _cmd: string, result: Record<string, unknown>) {
+        results.push(result);
+      },
+    } as unknown as Publisher;
+    const counters = new Counters();
+    const clock = new FakeClock();
+    const gas1 = { id: "gas-1", profile: gd2 } as unknown as DeviceEntry;
+    const gas2 = { id: "gas-2", profile: gd2 } as unknown as DeviceEntry;
+    const commands = new DeviceCommands(
+      { devices: new Map([gas1, gas2].map((d) => [d.id, d])) } as unknown as Registry,
+      {} as unknown as ModbusSouthbound,
+      publisher,
+      counters,
+      pino({ level: "silent" }),
+      clock,
+      () => locale,
+    );
+    const send = (deviceId: string, id: string) =>
+      commands.handle({ operator: "duty", deviceId, command: "self_test", id, by: "Wang Li" });
+    return { commands, gas1, results, downlinks, counters, clock, send };
+  }
+
+  it(`takes ${COMMANDS_PER_DEVICE} a minute per device and refuses the next, counted, saying when to try again; elapsed time frees it, a wall-clock step does not`, () => {
+    const t = setup();
+    for (let i = 0; i < COMMANDS_PER_DEVICE; i++) {
+      t.send("gas-1", `c${i}`);
+      t.clock.advance(1000);
+    }
+    t.send("gas-1", "over");
+    expect(t.downlinks.filter(([d]) => d === "gas-1")).toHaveLength(COMMANDS_PER_DEVICE);
+    expect(t.results.at(-1)).toMatchObject({
+      deviceId: "gas-1",
+      command: "self_test",
+      id: "over",
+      ok: false,
+      error: "too-many-commands",
+      message: `device gas-1 has had ${COMMANDS_PER_DEVICE} commands in the last minute: not sent; the next is taken in ${WINDOW_MS / 1000 - COMMANDS_PER_DEVICE} s`,
+    });
+    expect(t.counters.rejected("operator", "cmd-too-many-commands")).toBe(1);
+    // Another device has its own bound.
+    t.send("gas-2", "other");
+    expect(t.results.at(-1)).toMatchObject({ id: "other", ok: true });
+    // Set forward an hour: no time passed, still refused.
+    t.clock.stepWall(3_600_000);
+    t.send("gas-1", "stepped");
+    expect(t.results.at(-1)).toMatchObject({ id: "stepped", error: "too-many-commands" });
+    // The oldest leaves the window: one more is taken.
+    t.clock.advance(WINDOW_MS - COMMANDS_PER_DEVICE * 1000);
+    t.send("gas-1", "later");
+    expect(t.results.at(-1)).toMatchObject({ id: "later", ok: true, sent: true });
+    t.send("gas-1", "again");
+    expect(t.results.at(-1)).toMatchObject({ id: "again", error: "too-many-commands" });
+    expect(t.counters.rejected("operator", "cmd-too-many-commands")).toBe(3);
+  });
+
+  it("says it in Chinese on a zh-CN site; the gateway's own commands are not limited", () => {
+    const t = setup("zh-CN");
+    for (let i = 0; i <= COMMANDS_PER_DEVICE; i++) t.send("gas-1", `c${i}`);
+    expect(t.results.at(-1)).toMatchObject({
+      error: "too-many-commands",
+      message: `设备 gas-1 一分钟内已收到 ${COMMANDS_PER_DEVICE} 条命令，本命令未发送，请 60 秒后再试`,
+    });
+    for (let i = 0; i < 3; i++) expect(t.commands.automatic(t.gas1, "valve_close")).toBe(true);
+    expect(t.downlinks).toHaveLength(COMMANDS_PER_DEVICE + 3);
   });
 });

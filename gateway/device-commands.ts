@@ -2,8 +2,9 @@
  * Operators' device commands, the `cmd` row of the action table
  * (operator-actions.ts): `linli/<site>/cmd/<deviceId>/<command>`.
  */
-import { type Clock, isRejection, type Rejection, rejectionText } from "../core/index.js";
+import { type Clock, isRejection, type Rejection, reject, rejectionText } from "../core/index.js";
 import type { AnyProfile } from "../devices/index.js";
+import { COMMANDS_PER_DEVICE, CommandRateLimit } from "./command-rate.js";
 import type { CommandFailureText, CommandNotConnectedText } from "./content/command-text.js";
 import type { Logger } from "./log.js";
 import type { Publisher } from "./northbound/publisher.js";
@@ -54,7 +55,20 @@ const AUTOMATIC: Sender = { kind: "automatic", id: null, echo: { by: AUTOMATIC_B
 
 type Outcome = CommandOutcome | MqttCommandOutcome | Rejection;
 
+/** The refusal of a command over its device's bound (command-rate.ts), saying when the next is taken. */
+export function tooManyCommands(deviceId: string, retryMs: number): Rejection {
+  const s = Math.max(1, Math.ceil(retryMs / 1000));
+  return reject(
+    "too-many-commands",
+    `device ${deviceId} has had ${COMMANDS_PER_DEVICE} commands in the last minute: not sent; the next is taken in ${s} s`,
+    { zh: `设备 ${deviceId} 一分钟内已收到 ${COMMANDS_PER_DEVICE} 条命令，本命令未发送，请 ${s} 秒后再试` },
+  );
+}
+
 export class DeviceCommands {
+  /** Operators' commands per device, bounded (command-rate.ts). */
+  private readonly rate = new CommandRateLimit();
+
   constructor(
     private readonly registry: Registry,
     private readonly modbus: ModbusSouthbound,
@@ -78,7 +92,11 @@ export class DeviceCommands {
    */
   handle(r: CommandRequest): void {
     const sender: Sender = { kind: "operator", id: r.id, echo: { id: r.id, by: r.by, account: r.operator } };
-    this.run(sender, r.deviceId, this.registry.devices.get(r.deviceId), r.command, r.value);
+    const device = this.registry.devices.get(r.deviceId);
+    // Over the device's bound: refused before anything is sent (an unknown device has none).
+    const wait = device ? this.rate.take(device, this.clock.monotonic()) : 0;
+    if (wait > 0) this.answer(sender, r.deviceId, device, r.command, tooManyCommands(r.deviceId, wait));
+    else this.run(sender, r.deviceId, device, r.command, r.value);
   }
 
   /**

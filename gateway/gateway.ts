@@ -250,6 +250,7 @@ export class Gateway {
           registry: this.registry,
           publisher: this.publisher,
           recorder: this.recorder,
+          downlinks: this.pendingDownlinks,
         }),
     });
     this.store = opts.store ?? null;

@@ -7,6 +7,10 @@
  * (test/clock-step.e2e.test.ts). The flood window is counts per bucket as well as a time: its
  * buckets turn with the step in moveFloodRecord (alerts/flood.ts), which both paths use too.
  *
+ * Not here: a waiting downlink's queued and expiry times (`down/<device>`) move on the running path
+ * only (southbound/pending-downlinks.ts shiftTimes); across a restart its restore cuts a life
+ * longer than its 10 minutes from the start, which a clock set back would leave.
+ *
  * Times already past (raised, acknowledged, shelved at, out of service since ...) are history and
  * are kept: they are listed in KEPT_TIMES, so that every time a record holds is one or the other.
  */

@@ -318,7 +318,9 @@ export class OperatorCommands implements OperatorHandlers {
           device.id,
           `ack-${why}`,
           { deviceId: device.id, alertId, why },
-          "the device was not told of the acknowledgement: it did not connect in time",
+          why === "device-removed"
+            ? "the device was not told of the acknowledgement: removed from the configuration first"
+            : "the device was not told of the acknowledgement: it did not connect in time",
         );
       },
     };

@@ -31,6 +31,7 @@ import type { Publisher } from "./northbound/publisher.js";
 import { DEFAULT_ROLE } from "./operator-roles.js";
 import { type DeviceEntry, deviceSettings, type HouseholdEntry, type Registry } from "./registry.js";
 import { lineBudgetProblems, type ModbusSouthbound, tcpBusKey } from "./southbound/modbus.js";
+import type { PendingDownlinks } from "./southbound/pending-downlinks.js";
 import { KEY } from "./state/keys.js";
 import { modelChangedReason } from "./state/recovery.js";
 import type { DurableStore } from "./state/store.js";
@@ -308,6 +309,8 @@ export interface ReloadTarget {
   readonly keptDevices?: KeptDevices;
   /** Per-device message rates: a retired device's goes with it (not handed to the next one of its id). */
   readonly deviceRate: DeviceRateLimiter;
+  /** Downlinks waiting for devices: a retired device's end (`device-removed`), its record goes. */
+  readonly pendingDownlinks?: PendingDownlinks | null;
   /** The console's certificate, re-read like the listeners' (false without console TLS; throws naming the file). */
   reloadConsoleCertificates?(): boolean;
   /** The metrics server's certificate, the same way (false without metrics.tls). */
@@ -589,6 +592,11 @@ export async function applyReload(
 
   const removed: DeviceEntry[] = [];
   const retire = (id: string, reason: string, nowModel?: string) => {
+    // While the registry still names it: its senders' results say which device it was.
+    const before = registry.devices.get(id);
+    const ended = before ? (t.pendingDownlinks?.removed(before) ?? 0) : 0;
+    if (ended > 0)
+      t.log.warn({ deviceId: id, downlinks: ended }, "downlinks waiting for a removed device dropped");
     const entry = registry.removeDevice(id);
     if (!entry) return;
     touch(entry.householdEntry);

@@ -10,8 +10,11 @@
 import mqtt from "mqtt";
 import { afterEach, describe, expect, it } from "vitest";
 import { FakeClock } from "../core/clock.js";
+import { validateConfig } from "../gateway/config/load.js";
 import type { Gateway } from "../gateway/gateway.js";
 import { DOWNLINK_TTL_MS, MAX_PENDING_PER_DEVICE } from "../gateway/southbound/pending-downlinks.js";
+import { KEY } from "../gateway/state/keys.js";
+import { MemoryStore } from "../gateway/state/store.js";
 import {
   clientIdFor,
   connect,
@@ -237,8 +240,13 @@ describe.each(["aedes", "device listener"] as const)(
     it("operators' commands to an away detector wait in order, at most MAX_PENDING_PER_DEVICE (the oldest dropped), and expire", async () => {
       const clock = new FakeClock(Date.now());
       const { g, ops } = await site(false, clock);
-      for (let i = 1; i <= MAX_PENDING_PER_DEVICE + 1; i++)
+      const t0 = clock.now();
+      // Ten seconds apart: within the device's bound of operators' commands (command-rate.ts).
+      for (let i = 1; i <= MAX_PENDING_PER_DEVICE + 1; i++) {
         await ops.publish(`linli/${SITE}/cmd/k-1/self_test`, JSON.stringify({ id: `s-${i}`, by: "Wang Li" }));
+        await ops.waitFor((m) => m.topic.endsWith("/self_test/result") && m.json().id === `s-${i}`);
+        clock.advance(10_000);
+      }
       await ops.waitFor(
         (m) => m.topic.endsWith("/self_test/result") && m.json().error === "downlink-dropped",
       );
@@ -246,7 +254,7 @@ describe.each(["aedes", "device listener"] as const)(
       expect(first.map((r) => r.id)).toEqual(
         Array.from({ length: MAX_PENDING_PER_DEVICE + 1 }, (_, i) => `s-${i + 1}`),
       );
-      expect(first[0]).toMatchObject({ ok: true, sent: false, expiresAt: clock.now() + DOWNLINK_TTL_MS });
+      expect(first[0]).toMatchObject({ ok: true, sent: false, expiresAt: t0 + DOWNLINK_TTL_MS });
       expect(results(ops, "self_test").find((r) => r.error === "downlink-dropped")).toMatchObject({
         id: "s-1",
         ok: false,
@@ -307,5 +315,98 @@ describe("downlinks to a device with a persistent session (aedes)", () => {
     await ops.waitFor((m) => m.topic.endsWith("/self_test/result") && m.json().sent === true);
     await sleep(200);
     expect(back.on("/down")).toHaveLength(1);
+  });
+});
+
+describe("downlinks waiting for a device a reload removes", () => {
+  it("end with a device-removed result and their journal record is deleted", async () => {
+    const base = testConfig();
+    const config = {
+      ...base,
+      devices: [
+        ...(base.devices ?? []),
+        { id: "k-1", model: "gd2" as const, password: "pw-k1", household: "hh-1" },
+      ],
+      storage: { enabled: false },
+    };
+    const store = new MemoryStore();
+    const g = await startGateway({ config, store });
+    gw = g;
+    const ops = await connect(g, OPS.name, OPS.password);
+    clients.push(ops);
+    expect(await ops.subscribe(`linli/${SITE}/#`)).toBe(1);
+
+    // The detector is away: the command waits for it, journaled.
+    await ops.publish(`linli/${SITE}/cmd/k-1/self_test`, JSON.stringify({ id: "s-1", by: "Wang Li" }));
+    await ops.waitFor((m) => m.topic.endsWith("/cmd/k-1/self_test/result") && m.json().queued === true);
+    expect(store.map.has(KEY.downlinks("k-1"))).toBe(true);
+
+    const r = await g.reload(
+      validateConfig(
+        { ...config, devices: (config.devices ?? []).filter((d) => d.id !== "k-1") },
+        "new.yaml",
+      ),
+    );
+    expect(r.result).toBe("applied");
+    const ended = await ops.waitFor(
+      (m) => m.topic.endsWith("/cmd/k-1/self_test/result") && m.json().ok === false,
+    );
+    expect(ended.json()).toMatchObject({
+      deviceId: "k-1",
+      command: "self_test",
+      id: "s-1",
+      by: "Wang Li",
+      sent: false,
+      error: "device-removed",
+    });
+    expect(ended.json().message).toContain("设备已从配置中移除，命令未发送");
+    expect(store.map.has(KEY.downlinks("k-1"))).toBe(false);
+    expect(g.pendingDownlinks?.stats()).toMatchObject({ pending: 0, removed: 1 });
+    expect(g.counters.rejected("operator", "cmd-device-removed")).toBe(1);
+  });
+});
+
+describe("a step of the wall clock while a command waits for its device", () => {
+  it.each([
+    ["set forward an hour", 60 * 60_000],
+    ["set back an hour", -60 * 60_000],
+  ])("%s: it still expires after 10 minutes waited, its journaled times moved", async (_, step) => {
+    const base = testConfig();
+    const clock = new FakeClock(Date.now());
+    const store = new MemoryStore();
+    const g = await startGateway({
+      clock,
+      store,
+      config: {
+        ...base,
+        devices: [...(base.devices ?? []), { id: "k-1", model: "gd2", password: "pw-k1", household: "hh-1" }],
+        storage: { enabled: false },
+      },
+    });
+    gw = g;
+    const ops = await connect(g, OPS.name, OPS.password);
+    clients.push(ops);
+    expect(await ops.subscribe(`linli/${SITE}/#`)).toBe(1);
+    await ops.publish(`linli/${SITE}/cmd/k-1/self_test`, JSON.stringify({ id: "s-1", by: "Wang Li" }));
+    const first = await ops.waitFor((m) => m.topic.endsWith("/cmd/k-1/self_test/result"));
+    const expiresAt = first.json().expiresAt as number;
+    const t0 = clock.monotonic();
+
+    clock.advance(10_000);
+    clock.stepWall(step);
+    // The timer wheel adopts the step at its next tick (at most a minute).
+    clock.advance(60_000);
+    await sleep(50);
+    const record = store.map.get(KEY.downlinks("k-1")) as { entries: Array<[string, number, number]> };
+    expect(record.entries[0]?.[2]).toBe(expiresAt + step);
+
+    clock.advance(t0 + DOWNLINK_TTL_MS - clock.monotonic() - 1000);
+    g.pendingDownlinks?.sweep();
+    expect(g.pendingDownlinks?.stats()).toMatchObject({ pending: 1, expired: 0 });
+    clock.advance(2000);
+    g.pendingDownlinks?.sweep();
+    expect(g.pendingDownlinks?.stats()).toMatchObject({ pending: 0, expired: 1 });
+    const ended = await ops.waitFor((m) => m.topic.endsWith("/self_test/result") && m.json().ok === false);
+    expect(ended.json()).toMatchObject({ id: "s-1", error: "downlink-expired" });
   });
 });

@@ -55,6 +55,10 @@ describe("a device command's outcome in the console", () => {
     expect(commandOutcome("en", { ok: false, sent: false, error: "downlink-dropped" }, fmtTime)[0]).toBe(
       "too many commands waiting for this device: dropped, not done",
     );
+    expect(zh({ ok: false, sent: false, error: "device-removed", message: "…" })).toEqual([
+      "设备已从配置中移除，命令未执行",
+      "refused",
+    ]);
   });
 
   it("refused before sending is said with the gateway's reason; a failure on the way as failed", async () => {
@@ -64,6 +68,10 @@ describe("a device command's outcome in the console", () => {
       zh({ ok: false, error: "forbidden", message: "无权限：值班员不能向设备发送命令（需要主管）" }),
     ).toEqual(["被拒绝（无权限：值班员不能向设备发送命令（需要主管））", "refused"]);
     expect(zh({ ok: false, error: "bad-value" })).toEqual(["被拒绝（取值无效）", "refused"]);
+    expect(zh({ ok: false, error: "too-many-commands" })).toEqual([
+      "被拒绝（该设备一分钟内命令过多，请稍后再试）",
+      "refused",
+    ]);
     expect(zh({ ok: false, error: "timeout" })).toEqual(["失败（设备无应答）", "refused"]);
     expect(zh({ ok: false, error: "exception", exception: "ILLEGAL_DATA_VALUE" })).toEqual([
       "失败（设备拒绝执行：ILLEGAL_DATA_VALUE）",

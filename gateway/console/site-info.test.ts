@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { validateConfig } from "../config/load.js";
-import { consoleSiteInfo } from "./site-info.js";
+import { type ConsoleCommand, consoleSiteInfo } from "./site-info.js";
 
 describe("console site info", () => {
   it("names a YAML profile's alert codes by their titles, so the page does not show PUMP_TRIPPED", () => {
@@ -88,5 +88,34 @@ describe("console site info", () => {
     for (const c of yaml) expect(c).toMatchObject({ confirm: true, names: null });
     // A role that may not command devices is offered none.
     expect(commands("tank-1", "desk")).toBeUndefined();
+  });
+
+  it("asks to confirm the commands that change things on site: the fire panel's silence, reset and test mode, the kiosk's restart and maintenance", () => {
+    const config = validateConfig(
+      {
+        site: { id: "s1", timezone: "Asia/Shanghai" },
+        buses: [{ id: "rs485-1", type: "rtu", path: "/dev/ttyUSB0" }],
+        operators: [{ name: "boss", password: "boss-pw", role: "supervisor" }],
+        devices: [
+          { id: "fire-a", model: "mfs8", bus: "rs485-1", unit: 9 } as never,
+          { id: "kiosk-1", model: "gk3", host: "127.0.0.1", port: 502 } as never,
+          { id: "gas-1", model: "gd2", password: "gas-pw" } as never,
+        ],
+      },
+      "(test)",
+    );
+    const confirmed = (id: string) =>
+      Object.fromEntries(
+        (
+          (consoleSiteInfo(config, "boss").devices.find((d) => d.id === id)?.commands as
+            | ConsoleCommand[]
+            | undefined) ?? []
+        ).map((c) => [c.name, c.confirm]),
+      );
+    // mfs8-fire-panel.md: the sounder stops, latched alarms clear, test mode pages no one; back to normal is sent unasked.
+    expect(confirmed("fire-a")).toEqual({ silence: true, reset: true, test_on: true, test_off: false });
+    // gk3-kiosk.md: a restart drops the resident's transaction, maintenance takes the kiosk out of service.
+    expect(confirmed("kiosk-1")).toEqual({ restart_app: true, maintenance_on: true, maintenance_off: false });
+    expect(confirmed("gas-1")).toEqual({ valve_close: true, valve_open: true, self_test: false });
   });
 });

@@ -29,6 +29,7 @@ const ZH_WHY: Record<string, string> = {
   "downlink-expired": "设备一直未连接，命令已过期，未发送",
   "downlink-dropped": "该设备待发命令过多，本命令（最早的一条）已丢弃，未发送",
   "downlink-withdrawn": "设备重新连接前情况已结束，命令未发送",
+  "device-removed": "设备已从配置中移除，命令未发送",
 };
 
 const EN_WHY: Record<string, string> = {
@@ -48,6 +49,7 @@ const EN_WHY: Record<string, string> = {
   "downlink-dropped":
     "too many commands were waiting for the device; this one, the oldest, was dropped, not sent",
   "downlink-withdrawn": "the condition ended before the device reconnected; not sent",
+  "device-removed": "the device was removed from the configuration; not sent",
 };
 
 /** Says a failure in `locale`, naming the device and command. */

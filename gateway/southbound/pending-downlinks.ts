@@ -11,10 +11,14 @@
  * Bound and overflow: at most MAX_PENDING_PER_DEVICE per device (waiting or unacknowledged); a
  * further one drops the oldest (its sender is told, `downlink-dropped`): the newest order is the
  * operator's latest intent. Expiry: an entry not delivered within DOWNLINK_TTL_MS is dropped
- * (`downlink-expired`), so a stale command is not executed long after it was given. An entry with
+ * (`downlink-expired`), so a stale command is not executed long after it was given. That is time
+ * waited: a step of the wall clock moves its times with it (shiftTimes, gateway/clock-step.ts), as
+ * it moves an alert's next escalation, so a clock set forward an hour does not expire it at once,
+ * nor does one set back keep it an hour longer. An entry with
  * a `still` guard (an automatic action tied to an open condition) has no time limit: it waits
- * while the guard holds and is withdrawn (`downlink-withdrawn`) once it does not. Senders count
- * and report what they are told (hooks); the totals are in stats().
+ * while the guard holds and is withdrawn (`downlink-withdrawn`) once it does not. A device a
+ * reload removes takes its entries with it (`device-removed`: removed()). Senders count and report
+ * what they are told (hooks); the totals are in stats().
  *
  * Journaled (docs/durability.md, `down/<device>`): a device's entries in one record, rewritten at
  * each change and deleted when none is left, so a restart sends them at the device's next login
@@ -31,7 +35,7 @@ export const MAX_PENDING_PER_DEVICE = 8;
 export const DOWNLINK_TTL_MS = 10 * 60_000;
 
 /** Why a pending downlink was not sent: the error its sender is told. */
-export type DownlinkLoss = "downlink-expired" | "downlink-dropped" | "downlink-withdrawn";
+export type DownlinkLoss = "downlink-expired" | "downlink-dropped" | "downlink-withdrawn" | "device-removed";
 
 /** Who sent a downlink, as its journal record keeps it: enough to tell the sender again after a restart. */
 export type DownlinkOrigin =
@@ -89,6 +93,8 @@ export interface PendingDownlinkStats {
   expired: number;
   dropped: number;
   withdrawn: number;
+  /** Waiting for a device a reload removed (or gave another model). */
+  removed: number;
 }
 
 export interface DownlinkLink {
@@ -104,7 +110,15 @@ export interface DownlinkLink {
 
 export class PendingDownlinks {
   private readonly byTopic = new Map<string, Pending[]>();
-  private readonly counts = { queued: 0, deliveredLate: 0, resent: 0, expired: 0, dropped: 0, withdrawn: 0 };
+  private readonly counts = {
+    queued: 0,
+    deliveredLate: 0,
+    resent: 0,
+    expired: 0,
+    dropped: 0,
+    withdrawn: 0,
+    removed: 0,
+  };
 
   constructor(
     private readonly link: DownlinkLink,
@@ -217,6 +231,42 @@ export class PendingDownlinks {
     );
   }
 
+  /**
+   * A reload removed the device (or replaced it by another model): what waits for it is never
+   * sent, its senders are told (`device-removed`), its journal record goes. One written and not
+   * yet acknowledged goes without a word: its sender was told it was sent, and whether it arrived
+   * nobody can know now. Its number of entries told.
+   */
+  removed(device: DeviceEntry): number {
+    const topic = device.downlinkTopic;
+    if (topic === null) return 0;
+    const queue = this.byTopic.get(topic) ?? [];
+    let told = 0;
+    for (const p of queue)
+      if (p.conn === null) {
+        this.lose(p, "device-removed");
+        told++;
+      }
+    this.replace(topic, []);
+    return told;
+  }
+
+  /**
+   * The wall clock stepped by `ms` while running (gateway/clock-step.ts, when the timer wheel
+   * adopts the step): each entry's queued and expiry times move with it, journaled, so that it
+   * waits DOWNLINK_TTL_MS of elapsed time, and a restart after the step reads the moved times.
+   */
+  shiftTimes(ms: number): void {
+    for (const [topic, queue] of this.byTopic) {
+      for (const p of queue) {
+        p.queuedAt += ms;
+        // A guarded entry has no end to move (Infinity).
+        if (Number.isFinite(p.expiresAt)) p.expiresAt += ms;
+      }
+      this.record(topic, queue);
+    }
+  }
+
   /** Drops what expired or is no longer due (run periodically, so senders learn it in time). */
   sweep(): void {
     const now = this.now();
@@ -257,7 +307,7 @@ export class PendingDownlinks {
         this.store.delete(key);
         continue;
       }
-      this.recorded.add(deviceId);
+      this.recorded.set(topic, deviceId);
       const queue: Pending[] = [];
       for (const e of entries.slice(-MAX_PENDING_PER_DEVICE)) {
         if (!Array.isArray(e) || typeof e[0] !== "string" || typeof e[1] !== "number") continue;
@@ -298,16 +348,16 @@ export class PendingDownlinks {
   private record(topic: string, queue = this.byTopic.get(topic) ?? []): void {
     if (this.store === null) return;
     const kept = queue.filter((p) => p.hooks.origin !== undefined);
-    const deviceId = queue[0]?.deviceId ?? this.deviceIds.get(topic);
-    if (deviceId === undefined) return;
-    this.deviceIds.set(topic, deviceId);
-    const key = KEY.downlinks(deviceId);
     if (kept.length === 0) {
-      if (this.recorded.delete(deviceId)) this.store.delete(key);
+      const deviceId = this.recorded.get(topic);
+      if (deviceId === undefined) return;
+      this.recorded.delete(topic);
+      this.store.delete(KEY.downlinks(deviceId));
       return;
     }
-    this.recorded.add(deviceId);
-    this.store.put(key, {
+    const deviceId = (kept[0] as Pending).deviceId;
+    this.recorded.set(topic, deviceId);
+    this.store.put(KEY.downlinks(deviceId), {
       topic,
       entries: kept.map(
         (p): EntryRecord => [
@@ -321,10 +371,11 @@ export class PendingDownlinks {
     });
   }
 
-  /** Each topic's device, for the record of a queue that just emptied. */
-  private readonly deviceIds = new Map<string, string>();
-  /** Devices with a record in the journal: an emptied queue deletes it, once. */
-  private readonly recorded = new Set<string>();
+  /**
+   * Topics whose device has a record in the journal, and that device: an emptied queue deletes
+   * it, once. Only while a record exists: bounded by the devices with downlinks waiting.
+   */
+  private readonly recorded = new Map<string, string>();
 
   private gone(p: Pending, now: number): DownlinkLoss | null {
     if (p.hooks.still) return p.hooks.still() ? null : "downlink-withdrawn";
@@ -334,6 +385,7 @@ export class PendingDownlinks {
   private lose(p: Pending, why: DownlinkLoss): void {
     if (why === "downlink-expired") this.counts.expired++;
     else if (why === "downlink-dropped") this.counts.dropped++;
+    else if (why === "device-removed") this.counts.removed++;
     else this.counts.withdrawn++;
     p.hooks.lost?.(why);
   }

@@ -74,6 +74,7 @@ export const STRINGS = {
       internal: "网关内部错误，命令可能未送达",
       other: "总线无法完成请求",
       "no-downlink": "该设备没有下行通道，无法接收命令",
+      "too-many-commands": "该设备一分钟内命令过多，请稍后再试",
     },
     // Device commands offered from the console (docs/console.md "设备命令"): the buttons, the
     // confirmation and what became of a command, as the gateway's results say it (docs/topics.md).
@@ -97,6 +98,7 @@ export const STRINGS = {
       "downlink-expired": "设备 10 分钟内未连接，命令已作废，未执行",
       "downlink-dropped": "等待该设备的命令过多，此命令已丢弃，未执行",
       "downlink-withdrawn": "已不再需要，命令已撤回，未执行",
+      "device-removed": "设备已从配置中移除，命令未执行",
       failed: "失败",
     },
     devices: "设备",
@@ -240,6 +242,7 @@ export const STRINGS = {
       internal: "gateway error, the command may not have reached the device",
       other: "the bus could not complete the request",
       "no-downlink": "this device has no downlink to take commands",
+      "too-many-commands": "too many commands to this device in the last minute; try again shortly",
     },
     cmdSend: "Send command",
     cmdConfirm: "{command}?",
@@ -261,6 +264,7 @@ export const STRINGS = {
       "downlink-expired": "the device did not connect within 10 minutes: void, not done",
       "downlink-dropped": "too many commands waiting for this device: dropped, not done",
       "downlink-withdrawn": "no longer needed: withdrawn, not done",
+      "device-removed": "the device was removed from the configuration: not done",
       failed: "failed",
     },
     devices: "Devices",
@@ -454,6 +458,7 @@ const REFUSED_BEFORE_SENDING = new Set([
   "unknown-device",
   "bad-value",
   "no-downlink",
+  "too-many-commands",
 ]);
 
 /**
