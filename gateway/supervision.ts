@@ -269,6 +269,15 @@ export class Supervisor {
 
   /** Resident activity in a household: the welfare period starts again, an open WELFARE_CHECK clears. */
   activity(household: HouseholdEntry, at: number): void {
+    // A check that fell due before this activity and has not fired yet (the wheel is held from a
+    // start's recovery until the restored state is republished, and fires up to a tick late) is
+    // raised first, as on time: nobody saw the resident for the whole period (the time the gateway
+    // was down included), which the operator must still learn; this activity then clears it.
+    const due = household.welfareTimer;
+    if (due.armed && due.deadline <= at) {
+      this.wheel.disarm(due);
+      this.onWelfareDue(due);
+    }
     household.lastActivity = at;
     // "Cleared when: the next activity", whatever else holds: before, activity from a household
     // whose welfare checks a reload had switched off, or a resident leaving within the away exit

@@ -56,4 +56,30 @@ describe("the gateway's refusals, from its /metrics (docs/metrics.md linli_rejec
       error: `http://127.0.0.1:${port}/metrics: ECONNREFUSED`,
     });
   });
+
+  it("refuses an answer over its bound instead of buffering it whole (a URL that is not a gateway's)", async () => {
+    let sent = 0;
+    const server = createServer((_req, res) => {
+      // An endless stream: the reader must stop it.
+      const chunk = Buffer.alloc(64 * 1024, 0x61);
+      const more = () => {
+        while (!res.destroyed && sent < 64 * 1024 * 1024 && res.write(chunk)) sent += chunk.length;
+        if (!res.destroyed && sent < 64 * 1024 * 1024) res.once("drain", more);
+        else res.end();
+      };
+      res.on("error", () => {});
+      more();
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const { port } = server.address() as AddressInfo;
+    try {
+      expect(await readRefusals(`http://127.0.0.1:${port}/metrics`, 5_000, 1024 * 1024)).toEqual({
+        error: `http://127.0.0.1:${port}/metrics: answer over 1048576 bytes, not a linli /metrics`,
+      });
+      expect(sent).toBeLessThan(64 * 1024 * 1024);
+    } finally {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    }
+  });
 });

@@ -51,10 +51,21 @@ export function refusalsBetween(before: Refusals, after: Refusals): Refusals {
 }
 
 /**
+ * The longest answer read: the gateway's exposition is a few tens of KB (its labels are models and
+ * reasons, never devices); a URL that answers with more (the wrong service, a stream) is refused
+ * rather than buffered whole.
+ */
+export const MAX_METRICS_BYTES = 4 * 1024 * 1024;
+
+/**
  * Reads the endpoint: the refusals, or why they could not be read (said in the report). One
  * connection per read, closed after it (a pooled one may be a gateway that has since restarted).
  */
-export function readRefusals(url: string, timeoutMs = 5_000): Promise<Refusals | { error: string }> {
+export function readRefusals(
+  url: string,
+  timeoutMs = 5_000,
+  maxBytes = MAX_METRICS_BYTES,
+): Promise<Refusals | { error: string }> {
   return new Promise((resolve) => {
     const get = url.startsWith("https:") ? httpsGet : httpGet;
     const req = get(url, { agent: false, timeout: timeoutMs }, (res) => {
@@ -62,10 +73,18 @@ export function readRefusals(url: string, timeoutMs = 5_000): Promise<Refusals |
         res.resume();
         return resolve({ error: `${url}: HTTP ${res.statusCode}` });
       }
-      let text = "";
-      res.setEncoding("utf8");
-      res.on("data", (d: string) => (text += d));
-      res.on("end", () => resolve(parseRefusals(text)));
+      const chunks: Buffer[] = [];
+      let bytes = 0;
+      res.on("data", (d: Buffer) => {
+        bytes += d.length;
+        if (bytes > maxBytes) {
+          resolve({ error: `${url}: answer over ${maxBytes} bytes, not a linli /metrics` });
+          req.destroy();
+          return;
+        }
+        chunks.push(d);
+      });
+      res.on("end", () => resolve(parseRefusals(Buffer.concat(chunks).toString("utf8"))));
       res.on("error", (err) => resolve({ error: `${url}: ${err.message}` }));
     });
     req.on("timeout", () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
