@@ -43,7 +43,9 @@ function site() {
   if (!household) throw new Error("hh-1 missing");
   // Its state changes; an unacknowledged check's escalations (every 15 min) are not asked about here.
   const welfare = () =>
-    seen.filter(([code, t]) => code === "WELFARE_CHECK" && t !== "escalated").map(([, t, state]) => [t, state]);
+    seen
+      .filter(([code, t]) => code === "WELFARE_CHECK" && t !== "escalated")
+      .map(([, t, state]) => [t, state]);
   return { clock, wheel, supervisor, household, welfare };
 }
 
