@@ -290,6 +290,25 @@ describe("GD-2 profile: rules", () => {
     expect(ctx.calls.filter((c) => c.startsWith("command"))).toHaveLength(2);
   });
 
+  it("a new incident says its own shut-off: false when nothing was sent in it (valve closed, setting off)", () => {
+    const ctx = new Recorder();
+    const st = gd2.initialState();
+    const on = settings({ autoShutOff: true });
+    gd2.rules(alarm(12, "low", "open"), st, on, ctx);
+    expect(ctx.last.get("GAS_LEAK")?.detail).toMatchObject({ autoShutOff: true, autoShutOffQueued: false });
+    ctx.calls = [];
+    gd2.rules(alarm(0, "none", "closed"), st, on, ctx);
+    expect(ctx.calls).toContain("GAS_LEAK off");
+    // The valve still closed: nothing to send, and the alert must not keep the last incident's word.
+    gd2.rules(alarm(9, "low", "closed"), st, on, ctx);
+    expect(ctx.last.get("GAS_LEAK")?.detail).toMatchObject({ autoShutOff: false, autoShutOffQueued: false });
+    // The setting turned off (a reload) before the next incident: nothing sent, none said.
+    gd2.rules(alarm(0, "none", "open"), st, on, ctx);
+    gd2.rules(alarm(9, "low", "open"), st, settings(), ctx);
+    expect(ctx.calls.filter((c) => c.startsWith("command"))).toEqual([]);
+    expect(ctx.last.get("GAS_LEAK")?.detail).toMatchObject({ autoShutOff: false, autoShutOffQueued: false });
+  });
+
   it("automatic shut-off not sent while the valve is already closed", () => {
     const ctx = new Recorder();
     gd2.rules(alarm(12, "low", "closed"), gd2.initialState(), settings({ autoShutOff: true }), ctx);
@@ -369,14 +388,24 @@ describe("GD-2 profile: rules", () => {
         peakLel: 18.5,
         peakLelSuspect: true,
         valve: "open",
+        autoShutOff: false,
+        autoShutOffQueued: false,
       });
       // A higher figure with the next alarm is the peak; a lower one is not.
       gd2.rules(alarm(30, "high", "open"), st, s, ctx);
       gd2.rules(alarm(22, "high", "open"), st, s, ctx);
       expect(ctx.last.get("GAS_LEAK")?.detail).toMatchObject({ peakLel: 30, peakLelSuspect: true });
-      // The sensor is back: a believed reading is the peak, not the failing sensor's figure.
+      // The sensor is back: a believed reading is the peak, not the failing sensor's figure, and
+      // the detail says so (false, not left out: the alert keeps a field an update leaves out).
       gd2.rules(hb(12, "open", true, 0), st, s, ctx);
-      expect(ctx.last.get("GAS_LEAK")?.detail).toEqual({ level: "high", peakLel: 12, valve: "open" });
+      expect(ctx.last.get("GAS_LEAK")?.detail).toEqual({
+        level: "high",
+        peakLel: 12,
+        peakLelSuspect: false,
+        valve: "open",
+        autoShutOff: false,
+        autoShutOffQueued: false,
+      });
     }
     // A leak without any figure (a state restored from a journal that had none): "unknown", not 0.
     const st = gd2.initialState();

@@ -176,7 +176,7 @@ const ALERTS = {
   GAS_LEAK: {
     priority: 1,
     raised:
-      '`alarm` with `level` `low` or `high`, or `lel` at or above `leakThreshold` (default 10 %LEL) in any message; one alert per incident, `detail` names the level and the peak `lel` (`peakLel`; under a sensor fault, the `lel` of the detector\'s own `alarm` with `peakLelSuspect: true`, or `"unknown"`, never 0) (and `autoShutOff` when the gateway sent the detector `valve_close`, with `autoShutOffQueued`: true while it waits for the detector to reconnect, since 0.13.44)',
+      '`alarm` with `level` `low` or `high`, or `lel` at or above `leakThreshold` (default 10 %LEL) in any message; one alert per incident, `detail` names the level and the peak `lel` (`peakLel`; under a sensor fault, the `lel` of the detector\'s own `alarm` with `peakLelSuspect: true`, or `"unknown"`, never 0; else `peakLelSuspect: false`), `autoShutOff`: whether the gateway sent the detector `valve_close` in this incident, and `autoShutOffQueued`: true while that waits for the detector to reconnect (since 0.13.44; the three always present, false when not so, since 0.13.49)',
     cleared: "`lel` under 5 %LEL and the detector's `level` `none`",
     text: {
       "zh-CN": {
@@ -526,14 +526,15 @@ export const gd2: MqttDeviceProfile<
         peakLel: peakLel(st),
         valve: st.valve,
       };
-      // Only the failing sensor's own figure: the operator is told it is not a believed reading.
-      if (Number.isNaN(st.peak) && !Number.isNaN(st.alarmPeak)) detail.peakLelSuspect = true;
-      if (st.shutOffSent) detail.autoShutOff = true;
       // Queued for a detector that is away: the text must not say it was sent. The detector's
       // next message after it arrived (its `valve`) says sent.
       const shutOffQueued = st.shutOffSent && (ctx.commandWaiting?.("valve_close") ?? false);
-      // An alert's detail keeps the fields it had: false once sent, not left out.
-      if (st.shutOffSent) detail.autoShutOffQueued = shutOffQueued;
+      // Always named, false when not so: the engine keeps the detail fields an update leaves out,
+      // and the same alert back for a new incident must not say the last one's doubt or command.
+      // Suspect: only the failing sensor's own figure, not a believed reading.
+      detail.peakLelSuspect = Number.isNaN(st.peak) && !Number.isNaN(st.alarmPeak);
+      detail.autoShutOff = st.shutOffSent;
+      detail.autoShutOffQueued = shutOffQueued;
       ctx.condition("GAS_LEAK", true, {
         priority: 1,
         causes: [

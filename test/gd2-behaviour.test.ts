@@ -252,12 +252,12 @@ const DETAIL_CASES: (Case & { autoShutOff?: boolean })[] = [
     steps: [hb(0), alarm(12, "low"), hb(18.5), hb(9), alarm(7, "none"), hb(4), alarm(8, "high"), hb(6)],
     expected: [
       "1 GAS_LEAK raised",
-      "1 GAS_LEAK peakLel=12",
-      "2 GAS_LEAK peakLel=18.5",
+      "1 GAS_LEAK peakLel=12 peakLelSuspect=false autoShutOff=false autoShutOffQueued=false",
+      "2 GAS_LEAK peakLel=18.5 peakLelSuspect=false autoShutOff=false autoShutOffQueued=false",
       "5 GAS_LEAK cleared",
       // Not yet acknowledged: the same alert comes back, with the new incident's peak.
       "6 GAS_LEAK reactivated",
-      "6 GAS_LEAK peakLel=8",
+      "6 GAS_LEAK peakLel=8 peakLelSuspect=false autoShutOff=false autoShutOffQueued=false",
     ],
   },
   {
@@ -266,8 +266,20 @@ const DETAIL_CASES: (Case & { autoShutOff?: boolean })[] = [
     expected: [
       "0 FAULT raised",
       "1 GAS_LEAK raised",
-      "1 GAS_LEAK peakLel=12 peakLelSuspect=true",
-      "3 GAS_LEAK peakLel=15 peakLelSuspect=true",
+      "1 GAS_LEAK peakLel=12 peakLelSuspect=true autoShutOff=false autoShutOffQueued=false",
+      "3 GAS_LEAK peakLel=15 peakLelSuspect=true autoShutOff=false autoShutOffQueued=false",
+    ],
+  },
+  {
+    name: "the sensor back: a believed reading is the peak, no longer said to be doubtful",
+    steps: [hb(0, { fault: 2 }), alarm(12, "low"), hb(6), hb(14)],
+    expected: [
+      "0 FAULT raised",
+      "1 GAS_LEAK raised",
+      "1 GAS_LEAK peakLel=12 peakLelSuspect=true autoShutOff=false autoShutOffQueued=false",
+      "2 FAULT cleared",
+      "2 GAS_LEAK peakLel=6 peakLelSuspect=false autoShutOff=false autoShutOffQueued=false",
+      "3 GAS_LEAK peakLel=14 peakLelSuspect=false autoShutOff=false autoShutOffQueued=false",
     ],
   },
   {
@@ -275,9 +287,9 @@ const DETAIL_CASES: (Case & { autoShutOff?: boolean })[] = [
     steps: [alarm(12, "low"), hb(20), { restart: true }, hb(15), hb(21)],
     expected: [
       "0 GAS_LEAK raised",
-      "0 GAS_LEAK peakLel=12",
-      "1 GAS_LEAK peakLel=20",
-      "4 GAS_LEAK peakLel=21",
+      "0 GAS_LEAK peakLel=12 peakLelSuspect=false autoShutOff=false autoShutOffQueued=false",
+      "1 GAS_LEAK peakLel=20 peakLelSuspect=false autoShutOff=false autoShutOffQueued=false",
+      "4 GAS_LEAK peakLel=21 peakLelSuspect=false autoShutOff=false autoShutOffQueued=false",
     ],
   },
   {
@@ -296,14 +308,16 @@ const DETAIL_CASES: (Case & { autoShutOff?: boolean })[] = [
     expected: [
       "1 sent valve_close",
       "1 GAS_LEAK raised",
-      "1 GAS_LEAK peakLel=12 autoShutOff=true autoShutOffQueued=false",
-      "2 GAS_LEAK peakLel=14 autoShutOff=true autoShutOffQueued=false",
+      "1 GAS_LEAK peakLel=12 peakLelSuspect=false autoShutOff=true autoShutOffQueued=false",
+      "2 GAS_LEAK peakLel=14 peakLelSuspect=false autoShutOff=true autoShutOffQueued=false",
       "4 GAS_LEAK cleared",
-      // The same alert back (not yet acknowledged): the engine keeps the detail fields it had.
+      // The same alert back (not yet acknowledged), a new incident: the valve is closed, nothing
+      // sent, and the alert does not say the last incident's valve_close.
       "5 GAS_LEAK reactivated",
-      "5 GAS_LEAK peakLel=9 autoShutOff=true autoShutOffQueued=false",
+      "5 GAS_LEAK peakLel=9 peakLelSuspect=false autoShutOff=false autoShutOffQueued=false",
       // The valve no longer closed: this incident's one valve_close.
       "7 sent valve_close",
+      "7 GAS_LEAK peakLel=9 peakLelSuspect=false autoShutOff=true autoShutOffQueued=false",
     ],
   },
   {
@@ -319,8 +333,8 @@ const DETAIL_CASES: (Case & { autoShutOff?: boolean })[] = [
     expected: [
       "2 sent valve_close",
       "2 GAS_LEAK raised",
-      "2 GAS_LEAK peakLel=12 autoShutOff=true autoShutOffQueued=true",
-      "4 GAS_LEAK peakLel=12 autoShutOff=true autoShutOffQueued=false",
+      "2 GAS_LEAK peakLel=12 peakLelSuspect=false autoShutOff=true autoShutOffQueued=true",
+      "4 GAS_LEAK peakLel=12 peakLelSuspect=false autoShutOff=true autoShutOffQueued=false",
     ],
   },
   {
@@ -335,15 +349,18 @@ const DETAIL_CASES: (Case & { autoShutOff?: boolean })[] = [
     expected: [
       "0 sent valve_close",
       "0 GAS_LEAK raised",
-      "0 GAS_LEAK peakLel=12 autoShutOff=true autoShutOffQueued=false",
-      "2 GAS_LEAK peakLel=15 autoShutOff=true autoShutOffQueued=false",
-      "3 GAS_LEAK peakLel=16 autoShutOff=true autoShutOffQueued=false",
+      "0 GAS_LEAK peakLel=12 peakLelSuspect=false autoShutOff=true autoShutOffQueued=false",
+      "2 GAS_LEAK peakLel=15 peakLelSuspect=false autoShutOff=true autoShutOffQueued=false",
+      "3 GAS_LEAK peakLel=16 peakLelSuspect=false autoShutOff=true autoShutOffQueued=false",
     ],
   },
   {
     name: "autoShutOff off (the default): no command, nor a word of one",
     steps: [hb(0, { valve: "open" }), alarm(12, "low", "open")],
-    expected: ["1 GAS_LEAK raised", "1 GAS_LEAK peakLel=12"],
+    expected: [
+      "1 GAS_LEAK raised",
+      "1 GAS_LEAK peakLel=12 peakLelSuspect=false autoShutOff=false autoShutOffQueued=false",
+    ],
   },
 ];
 

@@ -1574,8 +1574,8 @@ describe("peak and command: the incident's highest reading and the gateway's own
     const r = declaredProfileSchema.safeParse(d);
     return r.success ? [] : r.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`);
   };
-  function rig(settings: Record<string, number> = {}) {
-    const p = compileProfile(declaredProfileSchema.parse(doc())) as MqttDeviceProfile;
+  function rig(settings: Record<string, number> = {}, more: Record<string, unknown> = {}) {
+    const p = compileProfile(declaredProfileSchema.parse(doc({}, more))) as MqttDeviceProfile;
     const sent: string[] = [];
     const last = new Map<string, Record<string, unknown> | undefined>();
     const { ctx } = recorder();
@@ -1610,15 +1610,50 @@ describe("peak and command: the incident's highest reading and the gateway's own
     expect(send(st, { level: 100, fault: 1 })).toMatchObject({ peakLevel: 99 });
     expect(send(st, { level: 50, fault: 0 })).toBeUndefined();
     expect(sent).toEqual(["pump_stop"]);
-    // A new incident with the pump off: its own peak, no command.
-    expect(send(st, { level: 92, pump: "off" })).toEqual({ peakLevel: 92 });
+    // A new incident with the pump off: its own peak, no command, and not the last one's (false:
+    // the alert keeps a detail field an update leaves out).
+    expect(send(st, { level: 92, pump: "off" })).toEqual({
+      peakLevel: 92,
+      autoStop: false,
+      autoStopQueued: false,
+    });
     expect(sent).toEqual(["pump_stop"]);
   });
 
   it("the switch setting at 0: no command", () => {
     const { p, sent, send } = rig({ autoStop: 0 });
-    expect(send(p.initialState(), { level: 95, pump: "on" })).toEqual({ peakLevel: 95 });
+    expect(send(p.initialState(), { level: 95, pump: "on" })).toEqual({
+      peakLevel: 95,
+      autoStop: false,
+      autoStopQueued: false,
+    });
     expect(sent).toEqual([]);
+  });
+
+  it("suspectFrom: the doubtful stand-in said true, then false once a believed value is the peak", () => {
+    // The pump running raises it too (as the GD-2's own alarm level does, whatever its lel).
+    const [high] = doc().alarms;
+    const { p, send } = rig(
+      { autoStop: 0 },
+      {
+        alarms: [
+          { code: "TANK_HIGH", priority: 2, when: { point: "pump", equals: "on" } },
+          {
+            ...high,
+            peak: { point: "level", as: "peakLevel", suspectFrom: { point: "pump", equals: "on" } },
+          },
+        ],
+      },
+    );
+    const st = p.initialState();
+    expect(send(st, { level: 97, pump: "on", fault: 1 })).toMatchObject({
+      peakLevel: 97,
+      peakLevelSuspect: true,
+    });
+    expect(send(st, { level: 93, fault: 0 })).toMatchObject({ peakLevel: 93, peakLevelSuspect: false });
+    // A new incident with only believed values: never said doubtful.
+    expect(send(st, { level: 50, pump: "off" })).toBeUndefined();
+    expect(send(st, { level: 91 })).toMatchObject({ peakLevel: 91, peakLevelSuspect: false });
   });
 
   it("journaled (version 4); a version 3 record (before 0.13.47) restores the rest, the incident starts over", () => {

@@ -632,7 +632,10 @@ function rulesCore(doc: DeclaredProfileDoc) {
         : Number.isNaN(inc.suspectPeak)
           ? "unknown"
           : inc.suspectPeak;
-      if (Number.isNaN(inc.peak) && !Number.isNaN(inc.suspectPeak)) detail[`${pk.as}Suspect`] = true;
+      // Named false too (and the command's fields below): the engine keeps the detail fields an
+      // update leaves out, and a later believed peak or a new incident must not keep them true.
+      if (pk.suspectFrom !== undefined)
+        detail[`${pk.as}Suspect`] = Number.isNaN(inc.peak) && !Number.isNaN(inc.suspectPeak);
     }
     if (cmd !== null) {
       // schema.ts makes sure the switch is a 0/1 setting with a default.
@@ -640,12 +643,10 @@ function rulesCore(doc: DeclaredProfileDoc) {
         cmd.setting === undefined ||
         (settings.params[cmd.setting] ?? (doc.settings[cmd.setting]?.default as number)) === 1;
       if (on && !inc.sent && !unlessHolds(cmd, st)) inc.sent = ctx.command(cmd.name);
-      if (inc.sent) {
-        const as = (cmd.as ?? cmd.setting)!;
-        detail[as] = true;
-        // Queued for a device that is away: the text must not say it was sent.
-        detail[`${as}Queued`] = ctx.commandWaiting?.(cmd.name) ?? false;
-      }
+      const as = (cmd.as ?? cmd.setting)!;
+      detail[as] = inc.sent;
+      // Queued for a device that is away: the text must not say it was sent.
+      detail[`${as}Queued`] = inc.sent && (ctx.commandWaiting?.(cmd.name) ?? false);
     }
     return detail;
   };

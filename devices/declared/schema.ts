@@ -208,7 +208,7 @@ export type PointIs = z.output<typeof pointIs>;
  * message that began it), in the alert's `detail` as `as` ("unknown" before a believed value; the
  * GD-2's peak %LEL). A value not believed (`unreliableWhen`) does not count; with `suspectFrom`,
  * one from a message in which that holds (the detector's own alarm) stands in while no value was
- * believed, and the detail says so with `<as>Suspect: true`.
+ * believed, and the detail says so with `<as>Suspect: true` (false otherwise).
  */
 const peak = z.strictObject({
   point: name,
@@ -222,10 +222,11 @@ export type PeakDoc = z.output<typeof peak>;
 /**
  * A command of the profile the gateway sends the device itself once per incident (the code's
  * condition beginning), unless `unless` holds of the point's last value (the valve already
- * closed); only while `setting` (a 0/1 setting) is 1, when given. The alert's `detail` then says
- * `<as>: true` (`as` defaults to the setting's name) and `<as>Queued`: true while the command
- * waits for a device that is away. `sent` and `queued` are what operators read of each (in the
- * site's language, as `title`), else the gateway's words naming the command.
+ * closed); only while `setting` (a 0/1 setting) is 1, when given. The alert's `detail` says
+ * `<as>: true` once sent (`as` defaults to the setting's name; false in an incident it was not
+ * sent in) and `<as>Queued`: true while the command waits for a device that is away. `sent` and
+ * `queued` are what operators read of each (in the site's language, as `title`), else the
+ * gateway's words naming the command.
  */
 const autoCommand = z.strictObject({
   name,
