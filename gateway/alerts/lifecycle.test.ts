@@ -569,6 +569,60 @@ describe("flood (ISA-18.2: more than 10 new alerts in 10 minutes; ends under 5)"
     expect(second.engine.find("x-20", "DOOR_HELD_OPEN")?.announced).toBe(true);
   });
 
+  it("back in service: a power cut within its records, then the request sent again, ends where the whole action does", () => {
+    // A store that keeps the order of its writes: a torn tail keeps a prefix of them.
+    const order: Array<[key: string, value: unknown]> = [];
+    class OrderedStore extends MemoryStore {
+      override put(key: string, value: unknown, kept?: unknown): void {
+        super.put(key, value, kept);
+        order.push([key, this.get(key)]);
+      }
+      override delete(key: string): void {
+        super.delete(key);
+        order.push([key, undefined]);
+      }
+    }
+    const store = new OrderedStore();
+    const first = setup({ recorder: new StateRecorder(store, 60 * S) });
+    first.press();
+    first.clock.advance(20 * MIN);
+    first.engine.setOutOfService(pendant, true, "wang", "repair");
+    first.clock.advance(MIN);
+    const before = new Map(store.entries());
+    order.length = 0;
+    first.engine.setOutOfService(pendant, false, "wang", null);
+    const whole = first.engine.find(pendant.id, "EMERGENCY_CALL")!;
+    const records = [...order];
+    expect(records.length).toBeGreaterThan(1);
+    for (let kept = 0; kept <= records.length; kept++) {
+      const disk = new Map(before);
+      for (const [key, value] of records.slice(0, kept))
+        if (value === undefined) disk.delete(key);
+        else disk.set(key, value);
+      const second = setup();
+      second.clock.set(first.clock.now());
+      const svc = disk.get(KEY.service(pendant.id)) as { by: string; at: number } | undefined;
+      if (svc) second.engine.restoreService(pendant, svc.by, svc.at);
+      second.engine.restoreAlert(
+        alertFromRecord(readAlertRecord(disk.get(KEY.alert(whole.id))) as AlertRecord, "s", pendant),
+      );
+      // The operator got no answer: the request comes again.
+      second.engine.setOutOfService(pendant, false, "wang", null);
+      const back = second.engine.find(pendant.id, "EMERGENCY_CALL")!;
+      expect({
+        kept,
+        outOfService: second.engine.isOutOfService(pendant.id),
+        unackSince: back.unackSince,
+      }).toEqual({
+        kept,
+        outOfService: false,
+        unackSince: whole.unackSince,
+      });
+      expect(back.escalationNextAt).toBe(whole.escalationNextAt);
+      expect(back.escalationLevel).toBe(0);
+    }
+  });
+
   it("a P2 raised while its device was out of service is published after a restart that finds it back in service", () => {
     const store = new MemoryStore();
     const first = setup({ recorder: new StateRecorder(store, 60 * S) });
