@@ -466,17 +466,25 @@ async function runSeed(seed: number, sync: Sync, steps: number, hooks?: TestHook
         .map((a) => [view(a).key, a]),
     );
     const problems: string[] = [];
+    // A clock step the cut took away: the start moves times back by the gap to the last `running`
+    // record on the disk, not by the step (docs/durability.md "A clock set back across a restart";
+    // under held syncs that record is the model's minutes of gateway time older), so a call's
+    // window may end earlier or later than the model's: whether it has ended is left out (an
+    // acknowledged call closes at its end, an unacknowledged one clears).
+    const windowTimed = (a: Alert) => !times && a.windowUntil > 0;
     for (const [key, w] of want) {
       const g = got.get(key);
       if (!g) {
-        problems.push(`${key} (${w.id}, ${w.state}) forgotten`);
+        if (!(windowTimed(w) && w.ackedBy !== null))
+          problems.push(`${key} (${w.id}, ${w.state}) forgotten`);
         continue;
       }
       if (told.has(w.id) && g.id !== w.id) problems.push(`${key}: id ${g.id}, was ${w.id}`);
       const vw = view(w);
       const vg = view(g);
       for (const f of ["state", "count", "ackedBy", "outOfService"] as const)
-        if (vw[f] !== vg[f]) problems.push(`${key} ${f}: ${vg[f]}, would be ${vw[f]}`);
+        if (vw[f] !== vg[f] && !(f === "state" && (windowTimed(w) || windowTimed(g))))
+          problems.push(`${key} ${f}: ${vg[f]}, would be ${vw[f]}`);
       // An on-delay that fell due while the gateway was down (or whose raise no sync covered)
       // raises at the first reading after the start ("A pending on-delay across a restart"):
       // its escalation counts from then.
@@ -489,7 +497,7 @@ async function runSeed(seed: number, sync: Sync, steps: number, hooks?: TestHook
       }
     }
     for (const [key, g] of got)
-      if (!want.has(key))
+      if (!want.has(key) && !(windowTimed(g) && g.ackedBy !== null))
         problems.push(`${key} (${g.id}, ${g.state}) open, not in the model (closed or never raised)`);
     const away = (run: Running) =>
       JSON.stringify(
@@ -752,6 +760,15 @@ describe.concurrent("power cuts and crashes at random moments: no acknowledged a
   it(
     "seed 45 (batch): a press after the last call's window ran out is a new call, also while a start holds the timers",
     (ctx) => runSeed(45, "batch", STEPS, ctx),
+    60_000,
+  );
+  // Found by this test: a device put back in service wrote its service record's end before its
+  // alerts' return; a torn tail kept the first without the second, the restart found the device in
+  // service with its P1's escalation counted from before it went out of service (level 3 at once),
+  // and the request sent again was refused. gateway/alerts/service.ts writes the end last.
+  it(
+    "seed 68 (interval, 60 steps): back in service, torn between its records: the request sent again completes it",
+    (ctx) => runSeed(68, "interval", 60, ctx),
     60_000,
   );
   it(

@@ -18,6 +18,7 @@ import {
   type EngineOptions,
   type FloodRecord,
   type FloodStatus,
+  type ShelveRecord,
 } from "./engine.js";
 
 const S = 1000;
@@ -60,6 +61,53 @@ function setup(opts: EngineOptions = {}) {
   const cond = (code: AlertCode, on: boolean, priority: 1 | 2 | 3 | 4, s: AlertSubject = door) =>
     engine.contextFor(s).condition(code, on, { priority, causes: [code.toLowerCase()] });
   return { clock, wheel, seen, escalations, floods, engine, press, tamper, cond };
+}
+
+/** A store that keeps the order of its writes: a torn tail keeps a prefix of them. */
+class OrderedStore extends MemoryStore {
+  readonly order: Array<[key: string, value: unknown]> = [];
+  override put(key: string, value: unknown, kept?: unknown): void {
+    super.put(key, value, kept);
+    this.order.push([key, this.get(key)]);
+  }
+  override delete(key: string): void {
+    super.delete(key);
+    this.order.push([key, undefined]);
+  }
+}
+
+/**
+ * An operator's action torn by a power cut: `act` runs it on `first` (journaled); `eachPrefix`
+ * gives every prefix of the records it wrote (what a torn tail may keep, none to all) on top of
+ * what the journal held before, to a fresh engine at the same time, for the caller to restore as
+ * a start does and to send the request again (its operator got no answer).
+ */
+function tornPrefixes() {
+  const store = new OrderedStore();
+  const first = setup({ recorder: new StateRecorder(store, 60 * S) });
+  let before = new Map<string, unknown>();
+  let records: Array<[string, unknown]> = [];
+  return {
+    first,
+    act(action: () => void) {
+      before = new Map(store.entries());
+      store.order.length = 0;
+      action();
+      records = [...store.order];
+      expect(records.length).toBeGreaterThan(1);
+    },
+    eachPrefix(check: (second: ReturnType<typeof setup>, disk: Map<string, unknown>, kept: number) => void) {
+      for (let kept = 0; kept <= records.length; kept++) {
+        const disk = new Map(before);
+        for (const [key, value] of records.slice(0, kept))
+          if (value === undefined) disk.delete(key);
+          else disk.set(key, value);
+        const second = setup();
+        second.clock.set(first.clock.now());
+        check(second, disk, kept);
+      }
+    },
+  };
 }
 
 describe("transition events", () => {
@@ -567,6 +615,61 @@ describe("flood (ISA-18.2: more than 10 new alerts in 10 minutes; ends under 5)"
     second.engine.fireOverdue();
     expect(second.seen.map((s) => [s.id, s.t, s.suppression])).toEqual([[held.id, "flood-released", null]]);
     expect(second.engine.find("x-20", "DOOR_HELD_OPEN")?.announced).toBe(true);
+  });
+
+  it("back in service: a power cut within its records, then the request sent again, ends where the whole action does", () => {
+    const t = tornPrefixes();
+    t.first.press();
+    t.first.clock.advance(20 * MIN);
+    t.first.engine.setOutOfService(pendant, true, "wang", "repair");
+    t.first.clock.advance(MIN);
+    t.act(() => t.first.engine.setOutOfService(pendant, false, "wang", null));
+    const whole = t.first.engine.find(pendant.id, "EMERGENCY_CALL")!;
+    t.eachPrefix((second, disk, kept) => {
+      const svc = disk.get(KEY.service(pendant.id)) as { by: string; at: number } | undefined;
+      if (svc) second.engine.restoreService(pendant, svc.by, svc.at);
+      second.engine.restoreAlert(
+        alertFromRecord(readAlertRecord(disk.get(KEY.alert(whole.id))) as AlertRecord, "s", pendant),
+      );
+      // The operator got no answer: the request comes again.
+      second.engine.setOutOfService(pendant, false, "wang", null);
+      const back = second.engine.find(pendant.id, "EMERGENCY_CALL")!;
+      const outOfService = second.engine.isOutOfService(pendant.id);
+      expect({ kept, outOfService, unackSince: back.unackSince }).toEqual({
+        kept,
+        outOfService: false,
+        unackSince: whole.unackSince,
+      });
+      expect(back.escalationNextAt).toBe(whole.escalationNextAt);
+      expect(back.escalationLevel).toBe(0);
+    });
+  });
+
+  it("unshelved: a power cut within its records, then the request sent again, ends where the whole action does", () => {
+    const t = tornPrefixes();
+    t.first.tamper(true);
+    const id = t.first.seen[0]!.id;
+    t.first.clock.advance(40 * MIN);
+    expect(t.first.engine.shelve(id, "wang", 60 * MIN, "repair")).toMatchObject({ ok: true });
+    t.first.clock.advance(10 * MIN);
+    t.act(() => t.first.engine.unshelve(id, "wang", null));
+    const whole = t.first.engine.find(door.id, "TAMPER")!;
+    expect(whole.unackSince).toBe(t.first.clock.now());
+    t.eachPrefix((second, disk, kept) => {
+      const shelve = disk.get(KEY.shelve(door.id, "TAMPER")) as ShelveRecord | undefined;
+      if (shelve) second.engine.restoreShelve(door, "TAMPER", shelve);
+      second.engine.restoreAlert(
+        alertFromRecord(readAlertRecord(disk.get(KEY.alert(id))) as AlertRecord, "s", door),
+      );
+      second.engine.unshelve(id, "wang", null);
+      const back = second.engine.find(door.id, "TAMPER")!;
+      expect({ kept, shelved: back.shelvedUntil, unackSince: back.unackSince }).toEqual({
+        kept,
+        shelved: null,
+        unackSince: whole.unackSince,
+      });
+      expect(back.escalationNextAt).toBe(whole.escalationNextAt);
+    });
   });
 
   it("a P2 raised while its device was out of service is published after a restart that finds it back in service", () => {

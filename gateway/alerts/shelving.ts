@@ -213,7 +213,6 @@ export class Shelving<K extends ShelveKey> extends Policy {
     if (ks.shelveTimer) this.wheel.disarm(ks.shelveTimer);
     ks.shelveId = ks.shelvedBy = ks.shelvedByAccount = ks.shelveReason = null;
     ks.shelvedUntil = null;
-    this.recorder?.shelve(ks.owner.subject.id, ks.code, null);
     const a = ks.alert;
     if (a) {
       a.shelvedBy = a.shelvedByAccount = a.shelveReason = null;
@@ -222,6 +221,11 @@ export class Shelving<K extends ShelveKey> extends Policy {
       a.reannunciate(shownAt);
       this.emit(a, t, by, reason, true);
     }
+    // The shelving record goes after the alert's return (as the service record, service.ts): a
+    // tail torn between them keeps the alert shelved, and the request sent again (or, for a
+    // shelving that ran out, the start) shows it again; deleted first, the restart showed it
+    // without its return, its escalation counted from before it was shelved.
+    this.recorder?.shelve(ks.owner.subject.id, ks.code, null);
     this.forgetKeyIfIdle(ks);
   }
 }
