@@ -475,8 +475,7 @@ async function runSeed(seed: number, sync: Sync, steps: number, hooks?: TestHook
     for (const [key, w] of want) {
       const g = got.get(key);
       if (!g) {
-        if (!(windowTimed(w) && w.ackedBy !== null))
-          problems.push(`${key} (${w.id}, ${w.state}) forgotten`);
+        if (!(windowTimed(w) && w.ackedBy !== null)) problems.push(`${key} (${w.id}, ${w.state}) forgotten`);
         continue;
       }
       if (told.has(w.id) && g.id !== w.id) problems.push(`${key}: id ${g.id}, was ${w.id}`);
