@@ -5,44 +5,16 @@
  * acknowledged like any message, so only the gateway's /metrics can tell; the report reads it
  * before and after the run (`--metrics`). Needs `npm run build` (npm test builds first).
  */
-import { type ChildProcess, execFile } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
-import net from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse, stringify } from "yaml";
 import type { SimReport } from "../sim/scenario/report.js";
 import { freePort } from "./support/free-port.js";
 import { groupAlive, killGroup, spawnGroup } from "./support/process-group.js";
+import { CLI, simCli, untilListening } from "./support/sim-run.js";
 import { suiteTempDir } from "./support/temp-dir.js";
-
-const CLI = (JSON.parse(readFileSync("package.json", "utf8")) as { bin: { linli: string } }).bin.linli;
-
-function sim(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [CLI, "sim", ...args], { timeout: 40_000 }, (err, stdout, stderr) => {
-      const code = err ? ((err as { code?: number }).code ?? -1) : 0;
-      resolve({ code: typeof code === "number" ? code : -1, stdout, stderr });
-    });
-  });
-}
-
-async function listening(port: number, ms: number): Promise<void> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    const ok = await new Promise<boolean>((r) => {
-      const s = net.createConnection({ host: "127.0.0.1", port });
-      s.once("connect", () => {
-        s.destroy();
-        r(true);
-      });
-      s.once("error", () => r(false));
-    });
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`not listening on ${port} within ${ms} ms`);
-}
 
 describe("linli sim: what the gateway dropped over the per-device rate is in the report", () => {
   const dir = suiteTempDir("linli-sim-rate-");
@@ -56,7 +28,7 @@ describe("linli sim: what the gateway dropped over the per-device rate is in the
     expect(existsSync(CLI)).toBe(true);
     port = await freePort();
     metricsPort = await freePort();
-    const written = await sim([
+    const written = await simCli([
       "--scale",
       "3",
       "--write-config",
@@ -89,8 +61,8 @@ describe("linli sim: what the gateway dropped over the per-device rate is in the
     );
     gateway.stdout?.on("data", (d) => (gatewayLog += d));
     gateway.stderr?.on("data", (d) => (gatewayLog += d));
-    await listening(port, 15_000);
-    await listening(metricsPort, 15_000);
+    await untilListening(port, 15_000);
+    await untilListening(metricsPort, 15_000);
   }, 30_000);
 
   afterAll(async () => {
@@ -107,7 +79,7 @@ describe("linli sim: what the gateway dropped over the per-device rate is in the
       "name: load\ndescription: every device 1 msg/s for 5 s\nsettle: 1s\nphases:\n  - { do: steady, rate: 6, duration: 5s }\n",
     );
     const json = join(dir, "load.json");
-    const r = await sim([
+    const r = await simCli([
       "--config",
       site,
       "--gateway",

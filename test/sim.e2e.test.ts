@@ -8,44 +8,15 @@
  * The gateway runs in a process group of its own (killed at the end) with a
  * data directory in a temp dir that is removed.
  */
-import { type ChildProcess, execFile } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
-import net from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { SimReport } from "../sim/scenario/report.js";
 import { freePort } from "./support/free-port.js";
 import { groupAlive, killGroup, spawnGroup } from "./support/process-group.js";
+import { CLI, simCli, untilListening } from "./support/sim-run.js";
 import { suiteTempDir } from "./support/temp-dir.js";
-
-/** The `linli` command as package.json installs it (wherever the command line lives). */
-const CLI = (JSON.parse(readFileSync("package.json", "utf8")) as { bin: { linli: string } }).bin.linli;
-
-function sim(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [CLI, "sim", ...args], { timeout: 40_000 }, (err, stdout, stderr) => {
-      const code = err ? ((err as { code?: number }).code ?? -1) : 0;
-      resolve({ code: typeof code === "number" ? code : -1, stdout, stderr });
-    });
-  });
-}
-
-async function listening(port: number, ms: number): Promise<void> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    const ok = await new Promise<boolean>((r) => {
-      const s = net.createConnection({ host: "127.0.0.1", port });
-      s.once("connect", () => {
-        s.destroy();
-        r(true);
-      });
-      s.once("error", () => r(false));
-    });
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`gateway not listening on ${port} within ${ms} ms`);
-}
 
 describe("linli sim against a real gateway", () => {
   const dir = suiteTempDir("linli-sim-e2e-");
@@ -57,7 +28,7 @@ describe("linli sim against a real gateway", () => {
   beforeAll(async () => {
     expect(existsSync(CLI)).toBe(true);
     port = await freePort();
-    const written = await sim([
+    const written = await simCli([
       "--scale",
       "3",
       "--write-config",
@@ -84,7 +55,7 @@ describe("linli sim against a real gateway", () => {
     );
     gateway.stdout?.on("data", (d) => (gatewayLog += d));
     gateway.stderr?.on("data", (d) => (gatewayLog += d));
-    await listening(port, 15_000);
+    await untilListening(port, 15_000);
   }, 30_000);
 
   afterAll(async () => {
@@ -96,7 +67,7 @@ describe("linli sim against a real gateway", () => {
 
   it("smoke-test passes: exit 0, every expected alert once, nothing else, a JSON report", async () => {
     const json = join(dir, "smoke.json");
-    const r = await sim([
+    const r = await simCli([
       "--config",
       config,
       "--gateway",
@@ -128,7 +99,7 @@ describe("linli sim against a real gateway", () => {
   }, 45_000);
 
   it("the same seed runs again on the same gateway and passes (the alerts it left were acknowledged, its seqs are new)", async () => {
-    const r = await sim([
+    const r = await simCli([
       "--config",
       config,
       "--gateway",
@@ -161,7 +132,7 @@ describe("linli sim against a real gateway", () => {
       ].join("\n"),
     );
     const json = join(dir, "broken.json");
-    const r = await sim([
+    const r = await simCli([
       "--config",
       config,
       "--gateway",
@@ -182,7 +153,7 @@ describe("linli sim against a real gateway", () => {
   it("a scenario error names the file, the line and the field (exit 2)", async () => {
     const scenario = join(dir, "invalid.yaml");
     writeFileSync(scenario, "name: bad\ndescription: x\nphases:\n  - at: soon\n    do: press\n");
-    const r = await sim([
+    const r = await simCli([
       "--config",
       config,
       "--gateway",

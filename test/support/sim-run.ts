@@ -77,3 +77,26 @@ export function listens(port: number): Promise<boolean> {
     s.once("error", () => resolve(false));
   });
 }
+
+/** `linli sim` with `args` only (writing a site, a run against a gateway started by the test). */
+export function simCli(
+  args: readonly string[],
+  timeoutMs = 40_000,
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [CLI, "sim", ...args], { timeout: timeoutMs }, (err, stdout, stderr) => {
+      const code = err ? ((err as { code?: number }).code ?? -1) : 0;
+      resolve({ code: typeof code === "number" ? code : -1, stdout, stderr });
+    });
+  });
+}
+
+/** Resolves once 127.0.0.1:`port` accepts connections; throws after `ms`. */
+export async function untilListening(port: number, ms: number): Promise<void> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (await listens(port)) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`nothing listening on 127.0.0.1:${port} within ${ms} ms`);
+}
