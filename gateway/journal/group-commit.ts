@@ -227,10 +227,10 @@ export class SegmentWriter {
     const ms = performance.now() - t0;
     if (ms >= 1) this.urgentWritesSlow++;
     if (ms > this.urgentWriteMaxMs) this.urgentWriteMaxMs = ms;
-    // The group sync starts after the P1 has left, not before: handing an fdatasync to the pool
-    // took 0.1 ms of the event loop per call in the 2,000 msg/s bench profile, and it wakes a pool
-    // thread that, on two busy cores, takes this thread's core meanwhile. Nor before the records
-    // put in the rest of this turn are written (scheduledSync).
+    // The group sync starts right after the caller's synchronous work (the P1 publish it wrote
+    // for), not before it: handing an fdatasync to the pool took 0.1 ms of the event loop per
+    // call in the 2,000 msg/s bench profile, on every P1's path. Nor before the records put in
+    // the rest of this turn are written (scheduledSync).
     this.pressTurn = true;
     if (!this.syncScheduled) {
       this.syncScheduled = true;
@@ -246,20 +246,12 @@ export class SegmentWriter {
    * likely to meet one on the same file. Once per writeNow: records put later do not defer it.
    */
   private readonly scheduledSync = (): void => {
+    this.syncScheduled = false;
+    this.pressTurn = false;
     if (this.appended > this.written) {
       this.syncAfter = this.appended;
       this.want(this.appended);
     }
-    // The P1's socket writes go out in this turn's immediates, queued by its publish before this
-    // microtask ran: the sync is handed to the pool in an immediate queued after them. Started
-    // here (before 2026-12-07) it came first, and the journal-on P1's median was 0.3-0.5 ms above
-    // the journal-off one at every rate of the bench (0.94 against 0.66 ms at 2,000 msg/s).
-    setImmediate(this.pressTurnDone);
-  };
-
-  private readonly pressTurnDone = (): void => {
-    this.syncScheduled = false;
-    this.pressTurn = false;
     this.maybeSync();
   };
 

@@ -430,26 +430,6 @@ describe("Journal", () => {
     expect(r.get("dev/ec200-1")).toEqual({ seqs: [2] });
   });
 
-  it("a P1's sync is handed to the pool after the turn's immediates (its socket writes), not before them", async () => {
-    const dir = tempDir();
-    const { calls, spy } = countingSyncs();
-    const j = openJ({ dir, fs: spy });
-    j.put("alert/1", { state: "raised", rev: 1 });
-    let durable = false;
-    j.afterSync(() => {
-      durable = true;
-    });
-    j.writeNow();
-    // The P1's publish, after writeNow: the broker writes it to the subscribers' sockets in an
-    // immediate (gateway/broker/direct-fanout.ts, socket-writes.ts).
-    setImmediate(() => calls.push("P1 written to its sockets"));
-    j.put("dev/ec200-1", { seqs: [1] });
-    await until(() => durable, "the P1's sync");
-    expect(calls).toEqual(["P1 written to its sockets", "fdatasync"]);
-    j.close();
-    expect(openJ({ dir }).get("dev/ec200-1")).toEqual({ seqs: [1] });
-  });
-
   it("a P1's write on the event loop that takes 1 ms or more is counted, with the longest, and the pool's writes apart", async () => {
     const dir = tempDir();
     let slow = false;
