@@ -12,6 +12,7 @@ import mqtt from "mqtt";
 import { afterEach, describe, expect, it } from "vitest";
 import { freePort } from "./support/free-port.js";
 import { type GatewayCli, mqttPortOf, startGatewayCli } from "./support/gateway-cli.js";
+import { connectListening } from "./support/harness.js";
 import { suiteTempDir } from "./support/temp-dir.js";
 
 const run = promisify(execFile);
@@ -208,7 +209,11 @@ describe("a site file refused at start", () => {
     const third = start(file, dataDir);
     children.push(third.proc);
     const port3 = mqttPortOf(await third.logged("gateway started"));
-    const back = await mqtt.connectAsync(`mqtt://127.0.0.1:${port3}`, session);
+    // Listening before the CONNACK: the close was queued for this session and follows it at once
+    // (what came with the CONNACK is taken from the listener, what comes later from `collect`).
+    const listening = await connectListening(`mqtt://127.0.0.1:${port3}`, session);
+    for (const m of listening.messages) collect(m.topic, m.payload);
+    const back = listening.client;
     back.on("message", collect);
     try {
       for (const deadline = Date.now() + 20_000; !seen.some((m) => m.state === "closed"); ) {

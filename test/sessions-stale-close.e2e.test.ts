@@ -17,7 +17,7 @@ import { validateConfig } from "../gateway/config/load.js";
 import { Gateway } from "../gateway/gateway.js";
 import { Journal } from "../gateway/journal/journal.js";
 import { readAlertRecord } from "../gateway/state/alert-record.js";
-import { connect, OPS, pendantMsg, SITE, sleep, TestClient, testConfig } from "./support/harness.js";
+import { connect, connectListening, OPS, pendantMsg, SITE, sleep, testConfig } from "./support/harness.js";
 
 describe("a persistent session across a crash right after an alert closed", () => {
   const cleanups: Array<() => Promise<unknown>> = [];
@@ -65,7 +65,7 @@ describe("a persistent session across a crash right after an alert closed", () =
     const gw2 = await Gateway.start({ config, logger: silent, dataDir });
     cleanups.push(() => gw2.stop());
     expect(gw2.engine.openAlerts().map((a) => a.subject.id)).toEqual(["p-2"]);
-    const back = new TestClient(await mqtt.connectAsync(`mqtt://127.0.0.1:${gw2.mqttPort}`, consoleOpts));
+    const back = await connectListening(`mqtt://127.0.0.1:${gw2.mqttPort}`, consoleOpts);
     cleanups.push(() => back.end());
     await back.waitFor((m) => m.topic === topic && m.payload.length > 0, 5000);
     await sleep(500);

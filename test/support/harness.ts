@@ -254,6 +254,25 @@ export function clientIdFor(gw: Gateway, username: string): string {
   return device ? `${device.model}-${device.id}` : `${username}-${Math.random().toString(16).slice(2, 8)}`;
 }
 
+/**
+ * Connects with the message listener attached before the CONNACK: a persistent session's queued
+ * messages follow its CONNACK at once, often in the same read, and a listener attached after
+ * `connectAsync` resolves misses them (a reconnecting console's test failed so under a CPU hog).
+ */
+export function connectListening(url: string, opts: IClientOptions): Promise<TestClient> {
+  const client = mqtt.connect(url, { reconnectPeriod: 0, ...opts });
+  const listening = new TestClient(client);
+  return new Promise((resolve, reject) => {
+    const failed = (err: Error) => {
+      client.end(true);
+      reject(err);
+    };
+    client.once("connect", () => resolve(listening));
+    client.once("error", failed);
+    client.once("close", () => failed(new Error(`${url}: closed before the CONNACK`)));
+  });
+}
+
 export async function connect(
   gw: Gateway,
   username: string,
