@@ -15,7 +15,7 @@ const configured = (
   id: string,
   model: string,
   topic: string,
-  encode = (cmd: string, i: string) => ({ cmd, id: i }),
+  encode: (cmd: string, i: string) => object = (cmd, i) => ({ cmd, id: i }),
 ) =>
   ({
     id,
