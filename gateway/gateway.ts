@@ -604,9 +604,11 @@ export class Gateway {
       (id) => gw.registry.devices.get(id),
       (device, origin) => gw.downlinkHooks(device, origin),
       (deviceId, entries) =>
+        gw.log.warn({ deviceId, entries }, "downlinks kept for a device the site no longer has: dropped"),
+      (deviceId, entries) =>
         gw.log.warn(
-          { deviceId, entries },
-          "downlinks kept for a device the site no longer has (or with another downlink topic): dropped",
+          { deviceId, entries, why: "device-changed" },
+          "downlinks kept for a device whose downlink changed (topic, model or command encoding): not sent, their senders told",
         ),
     );
     // What expired while the gateway was down is told now, as any expiry.

@@ -320,7 +320,9 @@ export class OperatorCommands implements OperatorHandlers {
           { deviceId: device.id, alertId, why },
           why === "device-removed"
             ? "the device was not told of the acknowledgement: removed from the configuration first"
-            : "the device was not told of the acknowledgement: it did not connect in time",
+            : why === "device-changed"
+              ? "the device was not told of the acknowledgement: its model or downlink changed first"
+              : "the device was not told of the acknowledgement: it did not connect in time",
         );
       },
     };

@@ -309,7 +309,7 @@ export interface ReloadTarget {
   readonly keptDevices?: KeptDevices;
   /** Per-device message rates: a retired device's goes with it (not handed to the next one of its id). */
   readonly deviceRate: DeviceRateLimiter;
-  /** Downlinks waiting for devices: a retired device's end (`device-removed`), its record goes. */
+  /** Downlinks waiting for devices: a removed device's end (`device-removed`), one given another model's `device-changed`; the record goes. */
   readonly pendingDownlinks?: PendingDownlinks | null;
   /** The console's certificate, re-read like the listeners' (false without console TLS; throws naming the file). */
   reloadConsoleCertificates?(): boolean;
@@ -592,11 +592,19 @@ export async function applyReload(
 
   const removed: DeviceEntry[] = [];
   const retire = (id: string, reason: string, nowModel?: string) => {
-    // While the registry still names it: its senders' results say which device it was.
+    // While the registry still names it: its senders' results say which device it was. Another
+    // model has another downlink topic and encoding: its commands end `device-changed`, to be sent
+    // again to the device as it now is.
     const before = registry.devices.get(id);
-    const ended = before ? (t.pendingDownlinks?.removed(before) ?? 0) : 0;
+    const why = nowModel === undefined ? "device-removed" : "device-changed";
+    const ended = before ? (t.pendingDownlinks?.removed(before, why) ?? 0) : 0;
     if (ended > 0)
-      t.log.warn({ deviceId: id, downlinks: ended }, "downlinks waiting for a removed device dropped");
+      t.log.warn(
+        { deviceId: id, downlinks: ended, why, ...(nowModel === undefined ? {} : { model: nowModel }) },
+        nowModel === undefined
+          ? "downlinks waiting for a removed device dropped"
+          : "downlinks waiting for a device given another model dropped: its downlink changed",
+      );
     const entry = registry.removeDevice(id);
     if (!entry) return;
     touch(entry.householdEntry);

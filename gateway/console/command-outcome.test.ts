@@ -59,6 +59,10 @@ describe("a device command's outcome in the console", () => {
       "设备已从配置中移除，命令未执行",
       "refused",
     ]);
+    expect(zh({ ok: false, sent: false, error: "device-changed", message: "…" })).toEqual([
+      "设备型号或下行配置已更改，命令未执行，请重新发送",
+      "refused",
+    ]);
   });
 
   it("refused before sending is said with the gateway's reason; a failure on the way as failed", async () => {

@@ -30,6 +30,7 @@ const ZH_WHY: Record<string, string> = {
   "downlink-dropped": "该设备待发命令过多，本命令（最早的一条）已丢弃，未发送",
   "downlink-withdrawn": "设备重新连接前情况已结束，命令未发送",
   "device-removed": "设备已从配置中移除，命令未发送",
+  "device-changed": "设备的型号或下行配置已更改，命令未发送，请重新发送",
 };
 
 const EN_WHY: Record<string, string> = {
@@ -50,6 +51,7 @@ const EN_WHY: Record<string, string> = {
     "too many commands were waiting for the device; this one, the oldest, was dropped, not sent",
   "downlink-withdrawn": "the condition ended before the device reconnected; not sent",
   "device-removed": "the device was removed from the configuration; not sent",
+  "device-changed": "the device's model or downlink changed in the configuration; not sent: send it again",
 };
 
 /** Says a failure in `locale`, naming the device and command. */

@@ -1,4 +1,7 @@
-/** The per-device queue of downlinks (pending-downlinks.ts): what a removed device leaves behind. */
+/**
+ * The per-device queue of downlinks (pending-downlinks.ts): what a removed device leaves behind,
+ * and what waits for a device whose downlink changed (another topic, model or command encoding).
+ */
 import { describe, expect, it } from "vitest";
 import type { DeviceEntry } from "../registry.js";
 import { KEY } from "../state/keys.js";
@@ -6,6 +9,23 @@ import { MemoryStore } from "../state/store.js";
 import { type DownlinkHooks, type DownlinkLoss, PendingDownlinks } from "./pending-downlinks.js";
 
 const device = (id: string) => ({ id, downlinkTopic: `devices/gd2/${id}/down` }) as DeviceEntry;
+
+/** A device as the registry has it: model, topic, and the profile's command encoding. */
+const configured = (
+  id: string,
+  model: string,
+  topic: string,
+  encode: (cmd: string, i: string) => object = (cmd, i) => ({ cmd, id: i }),
+) =>
+  ({
+    id,
+    model,
+    downlinkTopic: topic,
+    profile: {
+      transport: "mqtt",
+      commands: { self_test: { doc: "", message: (i: string) => encode("self_test", i) } },
+    },
+  }) as unknown as DeviceEntry;
 
 function setup() {
   const live = new Set<string>();
@@ -94,5 +114,71 @@ describe("pending downlinks", () => {
     expect(t.lost).toHaveLength(20);
     expect(t.bookkept()).toBe(0);
     expect([...t.store.entries("down/")]).toEqual([]);
+  });
+
+  it("a device a reload gave another model: its waiting downlinks end device-changed, counted apart, its record goes", () => {
+    const t = setup();
+    const k = configured("k-1", "gd2", "devices/gd2/k-1/down");
+    t.pending.send(k, { cmd: "self_test", id: "a" }, t.hooks("a"));
+    expect(t.store.map.has(KEY.downlinks("k-1"))).toBe(true);
+    expect(t.pending.removed(k, "device-changed")).toBe(1);
+    expect(t.lost).toEqual([["a", "device-changed"]]);
+    expect(t.pending.stats()).toMatchObject({ pending: 0, removed: 0, changed: 1 });
+    expect(t.store.map.has(KEY.downlinks("k-1"))).toBe(false);
+    expect(t.bookkept()).toBe(0);
+  });
+
+  describe("a start whose device's downlink changed while the gateway was down", () => {
+    /** A record journaled by one gateway, restored by the next with `now` as the device is configured now. */
+    function restart(now: DeviceEntry, queue: (before: DeviceEntry, t: ReturnType<typeof setup>) => void) {
+      const a = setup();
+      queue(configured("k-1", "gd2", "devices/gd2/k-1/down"), a);
+      const b = setup();
+      for (const [k, v] of a.store.map) b.store.map.set(k, structuredClone(v));
+      const changed: Array<[string, number]> = [];
+      b.pending.restore(
+        (id) => (id === "k-1" ? now : undefined),
+        (_, origin) => b.hooks((origin as { id: string }).id),
+        () => {},
+        (id, n) => changed.push([id, n]),
+      );
+      return { b, changed };
+    }
+    const two = (before: DeviceEntry, t: ReturnType<typeof setup>) => {
+      t.pending.send(before, { cmd: "self_test", id: "a" }, t.hooks("a"));
+      t.pending.send(before, { cmd: "self_test", id: "b" }, t.hooks("b"));
+    };
+
+    it.each([
+      ["another downlink topic", configured("k-1", "gd2", "site/k-1/cmd")],
+      ["another model, the same topic", configured("k-1", "gd2-yaml", "devices/gd2/k-1/down")],
+      [
+        "the command encoded otherwise",
+        configured("k-1", "gd2", "devices/gd2/k-1/down", (c, i) => ({ c, i })),
+      ],
+    ])("%s: they end device-changed, told, and the record goes", (_, now) => {
+      const { b, changed } = restart(now, two);
+      expect(b.lost).toEqual([
+        ["a", "device-changed"],
+        ["b", "device-changed"],
+      ]);
+      expect(changed).toEqual([["k-1", 2]]);
+      expect(b.pending.stats()).toMatchObject({ pending: 0, changed: 2 });
+      expect([...b.store.entries("down/")]).toEqual([]);
+      b.live.add(now.downlinkTopic as string);
+      b.pending.ready(now.downlinkTopic as string);
+      expect(b.published).toEqual([]);
+    });
+
+    it("nothing of its downlink changed: they wait and are sent at its next login", () => {
+      const now = configured("k-1", "gd2", "devices/gd2/k-1/down");
+      const { b, changed } = restart(now, two);
+      expect(b.lost).toEqual([]);
+      expect(changed).toEqual([]);
+      expect(b.pending.stats()).toMatchObject({ pending: 2 });
+      b.live.add("devices/gd2/k-1/down");
+      b.pending.ready("devices/gd2/k-1/down");
+      expect(b.published).toEqual(["devices/gd2/k-1/down", "devices/gd2/k-1/down"]);
+    });
   });
 });

@@ -17,14 +17,17 @@
  * nor does one set back keep it an hour longer. An entry with
  * a `still` guard (an automatic action tied to an open condition) has no time limit: it waits
  * while the guard holds and is withdrawn (`downlink-withdrawn`) once it does not. A device a
- * reload removes takes its entries with it (`device-removed`: removed()). Senders count and report
- * what they are told (hooks); the totals are in stats().
+ * reload removes takes its entries with it (`device-removed`: removed()); one whose downlink a
+ * reload or a restart changed ends them too (`device-changed`: changedDownlink below), since they
+ * were made for another topic or encoding. Senders count and report what they are told (hooks);
+ * the totals are in stats().
  *
  * Journaled (docs/durability.md, `down/<device>`): a device's entries in one record, rewritten at
  * each change and deleted when none is left, so a restart sends them at the device's next login
  * with what is left of their life (hooks are made again from each entry's `origin`).
  */
 
+import { commandOf } from "../../devices/index.js";
 import type { DeviceEntry } from "../registry.js";
 import { KEY, PREFIX } from "../state/keys.js";
 import type { DurableStore } from "../state/store.js";
@@ -35,7 +38,12 @@ export const MAX_PENDING_PER_DEVICE = 8;
 export const DOWNLINK_TTL_MS = 10 * 60_000;
 
 /** Why a pending downlink was not sent: the error its sender is told. */
-export type DownlinkLoss = "downlink-expired" | "downlink-dropped" | "downlink-withdrawn" | "device-removed";
+export type DownlinkLoss =
+  | "downlink-expired"
+  | "downlink-dropped"
+  | "downlink-withdrawn"
+  | "device-removed"
+  | "device-changed";
 
 /** Who sent a downlink, as its journal record keeps it: enough to tell the sender again after a restart. */
 export type DownlinkOrigin =
@@ -69,6 +77,8 @@ export type DownlinkSend = "sent" | "queued" | false;
 
 interface Pending {
   deviceId: string;
+  /** The device's model when it was queued (journaled: a start with another model ends it). */
+  model: string;
   payload: string;
   queuedAt: number;
   /** Infinity for a guarded entry. */
@@ -93,8 +103,10 @@ export interface PendingDownlinkStats {
   expired: number;
   dropped: number;
   withdrawn: number;
-  /** Waiting for a device a reload removed (or gave another model). */
+  /** Waiting for a device a reload removed. */
   removed: number;
+  /** Waiting for a device whose downlink a reload or a start changed (changedDownlink). */
+  changed: number;
 }
 
 export interface DownlinkLink {
@@ -118,6 +130,7 @@ export class PendingDownlinks {
     dropped: 0,
     withdrawn: 0,
     removed: 0,
+    changed: 0,
   };
 
   constructor(
@@ -135,6 +148,7 @@ export class PendingDownlinks {
     const now = this.now();
     const entry: Pending = {
       deviceId: device.id,
+      model: device.model,
       payload,
       queuedAt: now,
       expiresAt: hooks.still ? Number.POSITIVE_INFINITY : now + this.ttlMs,
@@ -232,19 +246,20 @@ export class PendingDownlinks {
   }
 
   /**
-   * A reload removed the device (or replaced it by another model): what waits for it is never
-   * sent, its senders are told (`device-removed`), its journal record goes. One written and not
-   * yet acknowledged goes without a word: its sender was told it was sent, and whether it arrived
-   * nobody can know now. Its number of entries told.
+   * A reload removed the device (`device-removed`), or gave it another model (`device-changed`:
+   * its downlink topic and command encoding are the new profile's): what waits for it is never
+   * sent, its senders are told, its journal record goes. One written and not yet acknowledged
+   * goes without a word: its sender was told it was sent, and whether it arrived nobody can know
+   * now. `device` is the entry as it was (its old topic). Its number of entries told.
    */
-  removed(device: DeviceEntry): number {
+  removed(device: DeviceEntry, why: "device-removed" | "device-changed" = "device-removed"): number {
     const topic = device.downlinkTopic;
     if (topic === null) return 0;
     const queue = this.byTopic.get(topic) ?? [];
     let told = 0;
     for (const p of queue)
       if (p.conn === null) {
-        this.lose(p, "device-removed");
+        this.lose(p, why);
         told++;
       }
     this.replace(topic, []);
@@ -283,9 +298,11 @@ export class PendingDownlinks {
   }
 
   /**
-   * At start: what the journal kept, each entry's hooks made again from its origin (`revive`); a
-   * device the site no longer has, or whose downlink topic changed, loses its entries (logged by
-   * the caller through `removed`). Entries written before the restart wait to be written again.
+   * At start: what the journal kept, each entry's hooks made again from its origin (`revive`). A
+   * device the site no longer has loses its entries (logged by the caller through `removed`:
+   * nobody to tell). One whose downlink changed while the gateway was down (changedDownlink: its
+   * topic, its model, or its command's encoding) ends them `device-changed`, its senders told,
+   * logged through `changed`. Entries written before the restart wait to be written again.
    * A life longer than DOWNLINK_TTL_MS from now (a clock set back) is cut to it. What expired
    * while the gateway was down is reported at the next sweep, as any expiry.
    */
@@ -293,28 +310,32 @@ export class PendingDownlinks {
     deviceOf: (id: string) => DeviceEntry | undefined,
     revive: (device: DeviceEntry, origin: DownlinkOrigin) => DownlinkHooks,
     removed: (deviceId: string, entries: number) => void = () => {},
+    changed: (deviceId: string, entries: number) => void = () => {},
   ): void {
     if (this.store === null) return;
     const now = this.now();
     for (const [key, value] of [...this.store.entries(PREFIX.downlinks)]) {
       const deviceId = key.slice(PREFIX.downlinks.length);
       const device = deviceOf(deviceId);
-      const rec = value as { topic?: unknown; entries?: unknown } | null;
+      const rec = value as { topic?: unknown; model?: unknown; entries?: unknown } | null;
       const topic = device?.downlinkTopic ?? null;
-      const entries = Array.isArray(rec?.entries) ? (rec.entries as EntryRecord[]) : [];
-      if (device === undefined || topic === null || rec?.topic !== topic) {
+      const entries = (Array.isArray(rec?.entries) ? (rec.entries as EntryRecord[]) : [])
+        .slice(-MAX_PENDING_PER_DEVICE)
+        .filter((e) => Array.isArray(e) && typeof e[0] === "string" && typeof e[1] === "number");
+      if (device === undefined) {
         removed(deviceId, entries.length);
         this.store.delete(key);
         continue;
       }
-      this.recorded.set(topic, deviceId);
+      // A record before 0.13.50 has no model: its topic and payloads decide.
+      const model = typeof rec?.model === "string" ? rec.model : device.model;
       const queue: Pending[] = [];
-      for (const e of entries.slice(-MAX_PENDING_PER_DEVICE)) {
-        if (!Array.isArray(e) || typeof e[0] !== "string" || typeof e[1] !== "number") continue;
-        const [payload, queuedAt, expiresAt, origin, written] = e;
+      let ended = 0;
+      for (const [payload, queuedAt, expiresAt, origin, written] of entries) {
         const hooks = revive(device, origin);
-        queue.push({
+        const p: Pending = {
           deviceId,
+          model,
           payload,
           queuedAt,
           expiresAt:
@@ -324,8 +345,18 @@ export class PendingDownlinks {
           hooks,
           conn: null,
           resend: written === true,
-        });
+        };
+        if (changedDownlink(device, rec?.topic, p)) {
+          this.lose(p, "device-changed");
+          ended++;
+        } else queue.push(p);
       }
+      if (ended > 0) changed(deviceId, ended);
+      if (topic === null || queue.length === 0) {
+        this.store.delete(key);
+        continue;
+      }
+      this.recorded.set(topic, deviceId);
       this.replace(topic, queue);
       // A device that logged in while the broker was starting: no login will come to send them.
       if (this.link.live(topic)) this.ready(topic);
@@ -359,6 +390,7 @@ export class PendingDownlinks {
     this.recorded.set(topic, deviceId);
     this.store.put(KEY.downlinks(deviceId), {
       topic,
+      model: (kept[0] as Pending).model,
       entries: kept.map(
         (p): EntryRecord => [
           p.payload,
@@ -386,7 +418,28 @@ export class PendingDownlinks {
     if (why === "downlink-expired") this.counts.expired++;
     else if (why === "downlink-dropped") this.counts.dropped++;
     else if (why === "device-removed") this.counts.removed++;
+    else if (why === "device-changed") this.counts.changed++;
     else this.counts.withdrawn++;
     p.hooks.lost?.(why);
   }
+}
+
+/**
+ * Whether an entry queued for `topic` is no longer what the device, as configured now, would be
+ * sent (docs/reload.md "Commands waiting for a device"): its downlink topic is another, or its
+ * model is another (the command was checked against and encoded by the old model's profile), or
+ * its profile now encodes the command differently (a YAML profile's `commands` edited), or no
+ * longer has it. An `ack_call` is built by the EC-200's own code (no YAML profile has one): its
+ * topic and model decide.
+ */
+export function changedDownlink(
+  device: DeviceEntry,
+  topic: unknown,
+  p: Pick<Pending, "model" | "payload" | "hooks">,
+): boolean {
+  if (device.downlinkTopic !== topic || device.model !== p.model) return true;
+  const origin = p.hooks.origin;
+  if (origin === undefined || origin.kind === "ack" || device.profile.transport !== "mqtt") return false;
+  const command = commandOf(device.profile, origin.command);
+  return command === undefined || JSON.stringify(command.message(origin.id)) !== p.payload;
 }
