@@ -19,6 +19,9 @@ export function spikeFilterOf(doc: DeclaredProfileDoc, { resolve }: Limits, { do
     doc.spikes.forEach((sp, i) => {
       const ss = st.spikes[i]!;
       ss.suspect = false;
+      // An MQTT message without the reading (an optional field) says nothing of it: the last
+      // believed value stays the reference, and the time since the last reading runs on.
+      if (s.v[sp.point] === undefined) return;
       const sinceLast = ctx.readAt - ss.lastAt;
       // Not believed (`unreliableWhen`): no persistence counted, and no poll of the point either
       // (the fault is a gap: the first believed value after it is judged over the whole gap).
