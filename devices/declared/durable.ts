@@ -1,5 +1,5 @@
 /**
- * The journaled rule state of a model declared in YAML (compile.ts): what its rules remember across
+ * The journaled rule state of a model declared in YAML (rules/journaled.ts): what its rules remember across
  * a restart, as one flat list a version reads (docs/durability.md "Record kinds and layouts").
  */
 import type { DurableRuleState, DurableValue } from "../profile.js";

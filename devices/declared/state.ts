@@ -1,5 +1,5 @@
 /**
- * What the rules of a model declared in YAML remember between messages (compile.ts runs them,
+ * What the rules of a model declared in YAML remember between messages (rules/ runs them,
  * durable.ts journals part of it).
  */
 import type { PointValue } from "../modbus-decode.js";
