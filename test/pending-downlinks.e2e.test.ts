@@ -49,6 +49,25 @@ async function until(what: string, cond: () => boolean, ms = 3000): Promise<void
 const gd2Msg = (seq: number, fields: Record<string, unknown>) =>
   JSON.stringify({ t: "alarm", seq, ts: Date.now(), lel: 0, level: "none", valve: "open", ...fields });
 
+/** A gateway (journal off) with the GD-2 detector `k-1`, and `OPS` watching the whole site. */
+async function gd2Site(opts: { clock?: FakeClock; store?: MemoryStore } = {}) {
+  const base = testConfig();
+  const config = {
+    ...base,
+    devices: [
+      ...(base.devices ?? []),
+      { id: "k-1", model: "gd2" as const, password: "pw-k1", household: "hh-1" },
+    ],
+    storage: { enabled: false },
+  };
+  const g = await startGateway({ ...opts, config });
+  gw = g;
+  const ops = await connect(g, OPS.name, OPS.password);
+  clients.push(ops);
+  expect(await ops.subscribe(`linli/${SITE}/#`)).toBe(1);
+  return { g, ops, config };
+}
+
 describe.each(["aedes", "device listener"] as const)(
   "downlinks to a device that is away (%s)",
   (listener) => {
@@ -289,18 +308,7 @@ describe.each(["aedes", "device listener"] as const)(
 
 describe("downlinks to a device with a persistent session (aedes)", () => {
   it("a detector that logs in again with its session present (no SUBSCRIBE) gets what waited for it, once", async () => {
-    const base = testConfig();
-    const g = await startGateway({
-      config: {
-        ...base,
-        devices: [...(base.devices ?? []), { id: "k-1", model: "gd2", password: "pw-k1", household: "hh-1" }],
-        storage: { enabled: false },
-      },
-    });
-    gw = g;
-    const ops = await connect(g, OPS.name, OPS.password);
-    clients.push(ops);
-    expect(await ops.subscribe(`linli/${SITE}/#`)).toBe(1);
+    const { g, ops } = await gd2Site();
     const k = await connect(g, "k-1", "pw-k1", { clean: false });
     expect(await k.subscribe("devices/gd2/k-1/down")).toBe(1);
     await k.end();
@@ -320,21 +328,8 @@ describe("downlinks to a device with a persistent session (aedes)", () => {
 
 describe("downlinks waiting for a device a reload removes", () => {
   it("end with a device-removed result and their journal record is deleted", async () => {
-    const base = testConfig();
-    const config = {
-      ...base,
-      devices: [
-        ...(base.devices ?? []),
-        { id: "k-1", model: "gd2" as const, password: "pw-k1", household: "hh-1" },
-      ],
-      storage: { enabled: false },
-    };
     const store = new MemoryStore();
-    const g = await startGateway({ config, store });
-    gw = g;
-    const ops = await connect(g, OPS.name, OPS.password);
-    clients.push(ops);
-    expect(await ops.subscribe(`linli/${SITE}/#`)).toBe(1);
+    const { g, ops, config } = await gd2Site({ store });
 
     // The detector is away: the command waits for it, journaled.
     await ops.publish(`linli/${SITE}/cmd/k-1/self_test`, JSON.stringify({ id: "s-1", by: "Wang Li" }));
@@ -371,22 +366,9 @@ describe("a step of the wall clock while a command waits for its device", () => 
     ["set forward an hour", 60 * 60_000],
     ["set back an hour", -60 * 60_000],
   ])("%s: it still expires after 10 minutes waited, its journaled times moved", async (_, step) => {
-    const base = testConfig();
     const clock = new FakeClock(Date.now());
     const store = new MemoryStore();
-    const g = await startGateway({
-      clock,
-      store,
-      config: {
-        ...base,
-        devices: [...(base.devices ?? []), { id: "k-1", model: "gd2", password: "pw-k1", household: "hh-1" }],
-        storage: { enabled: false },
-      },
-    });
-    gw = g;
-    const ops = await connect(g, OPS.name, OPS.password);
-    clients.push(ops);
-    expect(await ops.subscribe(`linli/${SITE}/#`)).toBe(1);
+    const { g, ops } = await gd2Site({ clock, store });
     await ops.publish(`linli/${SITE}/cmd/k-1/self_test`, JSON.stringify({ id: "s-1", by: "Wang Li" }));
     const first = await ops.waitFor((m) => m.topic.endsWith("/cmd/k-1/self_test/result"));
     const expiresAt = first.json().expiresAt as number;
