@@ -49,6 +49,17 @@ async function until(what: string, cond: () => boolean, ms = 3000): Promise<void
 const gd2Msg = (seq: number, fields: Record<string, unknown>) =>
   JSON.stringify({ t: "alarm", seq, ts: Date.now(), lel: 0, level: "none", valve: "open", ...fields });
 
+/**
+ * Until the gateway has seen the device's connection close: a downlink sent before then is
+ * written to the closing connection instead of waiting for the next login.
+ */
+async function gone(g: Gateway, c: TestClient): Promise<void> {
+  const device = g.registry.devices.get(c.client.options.username ?? "");
+  if (device === undefined) throw new Error("gone: not a device's client");
+  const down = `devices/${device.model}/${device.id}/down`;
+  await until(`${device.id} gone`, () => !g.broker.downlinkLive(down));
+}
+
 /** A gateway (journal off) with the GD-2 detector `k-1`, and `OPS` watching the whole site. */
 async function gd2Site(opts: { clock?: FakeClock; store?: MemoryStore } = {}) {
   const base = testConfig();
@@ -114,11 +125,10 @@ describe.each(["aedes", "device listener"] as const)(
       return c;
     }
 
-    async function away(c: TestClient): Promise<void> {
+    async function away(g: Gateway, c: TestClient): Promise<void> {
       await c.end();
       clients.splice(clients.indexOf(c), 1);
-      // The gateway has seen the connection close.
-      await sleep(100);
+      await gone(g, c);
     }
 
     const results = (ops: TestClient, command: string) =>
@@ -129,7 +139,7 @@ describe.each(["aedes", "device listener"] as const)(
       const p = await device(g, "p-1", "pw-p1");
       await p.publish("devices/ec200/p-1/up", pendantMsg(1, "press"));
       const alert = (await ops.waitFor((m) => m.topic.includes("/alerts/p1/EMERGENCY_CALL/p-1"))).json();
-      await away(p);
+      await away(g, p);
 
       await ops.publish(`linli/${SITE}/ack/${alert.id}`, JSON.stringify({ by: "Wang Li" }));
       await ops.waitFor((m) => m.topic.includes("/alerts/p1/") && m.json().state === "active-acknowledged");
@@ -175,7 +185,7 @@ describe.each(["aedes", "device listener"] as const)(
       expect(raised.json().causes).toContain(
         "valve_close queued by the gateway until the detector reconnects",
       );
-      await away(k);
+      await away(g, k);
 
       const back = await device(g, "k-1", "pw-k1");
       expect(await back.subscribe("devices/gd2/k-1/down")).toBe(1);
@@ -214,7 +224,7 @@ describe.each(["aedes", "device listener"] as const)(
       expect(g.pendingDownlinks?.stats()).toMatchObject({ pending: 1 });
       k.client.end(true);
       clients.splice(clients.indexOf(k), 1);
-      await sleep(100);
+      await gone(g, k);
 
       const back = await device(g, "k-1", "pw-k1");
       expect(await back.subscribe("devices/gd2/k-1/down")).toBe(1);
@@ -228,7 +238,7 @@ describe.each(["aedes", "device listener"] as const)(
       expect(g.pendingDownlinks?.stats()).toMatchObject({ resent: 1 });
 
       // Acknowledged this time: the next login gets nothing again.
-      await away(back);
+      await away(g, back);
       const third = await device(g, "k-1", "pw-k1");
       expect(await third.subscribe("devices/gd2/k-1/down")).toBe(1);
       await sleep(200);
@@ -286,7 +296,7 @@ describe.each(["aedes", "device listener"] as const)(
       expect(k.on("/down").map((m) => m.json().id)).toEqual(
         Array.from({ length: MAX_PENDING_PER_DEVICE }, (_, i) => `s-${i + 2}`),
       );
-      await away(k);
+      await away(g, k);
 
       // One more while away, then the device stays away past the command's life.
       await ops.publish(`linli/${SITE}/cmd/k-1/valve_open`, JSON.stringify({ id: "o-1", by: "Wang Li" }));
@@ -312,7 +322,7 @@ describe("downlinks to a device with a persistent session (aedes)", () => {
     const k = await connect(g, "k-1", "pw-k1", { clean: false });
     expect(await k.subscribe("devices/gd2/k-1/down")).toBe(1);
     await k.end();
-    await sleep(100);
+    await gone(g, k);
 
     await ops.publish(`linli/${SITE}/cmd/k-1/self_test`, JSON.stringify({ id: "s-1", by: "Wang Li" }));
     await ops.waitFor((m) => m.topic.endsWith("/self_test/result"));
