@@ -4,6 +4,7 @@ import { MemoryStore } from "../gateway/state/store.js";
 import { freePort } from "./support/free-port.js";
 import {
   connect,
+  connectListening,
   OPS,
   pendantMsg,
   SITE,
@@ -38,15 +39,13 @@ describe("an operator's request is acknowledged once kept", () => {
     cleanups.push(() => pendant.end());
     // The desk reconnects by itself, as a console does, keeps what has no PUBACK (mqtt.js) and has a
     // persistent session (its subscriptions are there before its re-sent request is answered).
-    const desk = new TestClient(
-      await mqtt.connectAsync(url, {
-        username: OPS.name,
-        password: OPS.password,
-        clientId: `${OPS.name}-desk1`,
-        clean: false,
-        reconnectPeriod: 100,
-      }),
-    );
+    const desk = await connectListening(url, {
+      username: OPS.name,
+      password: OPS.password,
+      clientId: `${OPS.name}-desk1`,
+      clean: false,
+      reconnectPeriod: 100,
+    });
     cleanups.push(() => desk.end());
     await desk.subscribe(`linli/${SITE}/#`);
     await pendant.publish("devices/ec200/p-1/up", pendantMsg(1, "press"));

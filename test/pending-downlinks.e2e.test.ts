@@ -49,6 +49,36 @@ async function until(what: string, cond: () => boolean, ms = 3000): Promise<void
 const gd2Msg = (seq: number, fields: Record<string, unknown>) =>
   JSON.stringify({ t: "alarm", seq, ts: Date.now(), lel: 0, level: "none", valve: "open", ...fields });
 
+/**
+ * Until the gateway has seen the device's connection close: a downlink sent before then is
+ * written to the closing connection instead of waiting for the next login.
+ */
+async function gone(g: Gateway, c: TestClient): Promise<void> {
+  const device = g.registry.devices.get(c.client.options.username ?? "");
+  if (device === undefined) throw new Error("gone: not a device's client");
+  const down = `devices/${device.model}/${device.id}/down`;
+  await until(`${device.id} gone`, () => !g.broker.downlinkLive(down));
+}
+
+/** A gateway (journal off) with the GD-2 detector `k-1`, and `OPS` watching the whole site. */
+async function gd2Site(opts: { clock?: FakeClock; store?: MemoryStore } = {}) {
+  const base = testConfig();
+  const config = {
+    ...base,
+    devices: [
+      ...(base.devices ?? []),
+      { id: "k-1", model: "gd2" as const, password: "pw-k1", household: "hh-1" },
+    ],
+    storage: { enabled: false },
+  };
+  const g = await startGateway({ ...opts, config });
+  gw = g;
+  const ops = await connect(g, OPS.name, OPS.password);
+  clients.push(ops);
+  expect(await ops.subscribe(`linli/${SITE}/#`)).toBe(1);
+  return { g, ops, config };
+}
+
 describe.each(["aedes", "device listener"] as const)(
   "downlinks to a device that is away (%s)",
   (listener) => {
@@ -95,11 +125,10 @@ describe.each(["aedes", "device listener"] as const)(
       return c;
     }
 
-    async function away(c: TestClient): Promise<void> {
+    async function away(g: Gateway, c: TestClient): Promise<void> {
       await c.end();
       clients.splice(clients.indexOf(c), 1);
-      // The gateway has seen the connection close.
-      await sleep(100);
+      await gone(g, c);
     }
 
     const results = (ops: TestClient, command: string) =>
@@ -110,7 +139,7 @@ describe.each(["aedes", "device listener"] as const)(
       const p = await device(g, "p-1", "pw-p1");
       await p.publish("devices/ec200/p-1/up", pendantMsg(1, "press"));
       const alert = (await ops.waitFor((m) => m.topic.includes("/alerts/p1/EMERGENCY_CALL/p-1"))).json();
-      await away(p);
+      await away(g, p);
 
       await ops.publish(`linli/${SITE}/ack/${alert.id}`, JSON.stringify({ by: "Wang Li" }));
       await ops.waitFor((m) => m.topic.includes("/alerts/p1/") && m.json().state === "active-acknowledged");
@@ -156,7 +185,7 @@ describe.each(["aedes", "device listener"] as const)(
       expect(raised.json().causes).toContain(
         "valve_close queued by the gateway until the detector reconnects",
       );
-      await away(k);
+      await away(g, k);
 
       const back = await device(g, "k-1", "pw-k1");
       expect(await back.subscribe("devices/gd2/k-1/down")).toBe(1);
@@ -195,7 +224,7 @@ describe.each(["aedes", "device listener"] as const)(
       expect(g.pendingDownlinks?.stats()).toMatchObject({ pending: 1 });
       k.client.end(true);
       clients.splice(clients.indexOf(k), 1);
-      await sleep(100);
+      await gone(g, k);
 
       const back = await device(g, "k-1", "pw-k1");
       expect(await back.subscribe("devices/gd2/k-1/down")).toBe(1);
@@ -209,7 +238,7 @@ describe.each(["aedes", "device listener"] as const)(
       expect(g.pendingDownlinks?.stats()).toMatchObject({ resent: 1 });
 
       // Acknowledged this time: the next login gets nothing again.
-      await away(back);
+      await away(g, back);
       const third = await device(g, "k-1", "pw-k1");
       expect(await third.subscribe("devices/gd2/k-1/down")).toBe(1);
       await sleep(200);
@@ -267,7 +296,7 @@ describe.each(["aedes", "device listener"] as const)(
       expect(k.on("/down").map((m) => m.json().id)).toEqual(
         Array.from({ length: MAX_PENDING_PER_DEVICE }, (_, i) => `s-${i + 2}`),
       );
-      await away(k);
+      await away(g, k);
 
       // One more while away, then the device stays away past the command's life.
       await ops.publish(`linli/${SITE}/cmd/k-1/valve_open`, JSON.stringify({ id: "o-1", by: "Wang Li" }));
@@ -289,22 +318,11 @@ describe.each(["aedes", "device listener"] as const)(
 
 describe("downlinks to a device with a persistent session (aedes)", () => {
   it("a detector that logs in again with its session present (no SUBSCRIBE) gets what waited for it, once", async () => {
-    const base = testConfig();
-    const g = await startGateway({
-      config: {
-        ...base,
-        devices: [...(base.devices ?? []), { id: "k-1", model: "gd2", password: "pw-k1", household: "hh-1" }],
-        storage: { enabled: false },
-      },
-    });
-    gw = g;
-    const ops = await connect(g, OPS.name, OPS.password);
-    clients.push(ops);
-    expect(await ops.subscribe(`linli/${SITE}/#`)).toBe(1);
+    const { g, ops } = await gd2Site();
     const k = await connect(g, "k-1", "pw-k1", { clean: false });
     expect(await k.subscribe("devices/gd2/k-1/down")).toBe(1);
     await k.end();
-    await sleep(100);
+    await gone(g, k);
 
     await ops.publish(`linli/${SITE}/cmd/k-1/self_test`, JSON.stringify({ id: "s-1", by: "Wang Li" }));
     await ops.waitFor((m) => m.topic.endsWith("/self_test/result"));
@@ -320,21 +338,8 @@ describe("downlinks to a device with a persistent session (aedes)", () => {
 
 describe("downlinks waiting for a device a reload removes", () => {
   it("end with a device-removed result and their journal record is deleted", async () => {
-    const base = testConfig();
-    const config = {
-      ...base,
-      devices: [
-        ...(base.devices ?? []),
-        { id: "k-1", model: "gd2" as const, password: "pw-k1", household: "hh-1" },
-      ],
-      storage: { enabled: false },
-    };
     const store = new MemoryStore();
-    const g = await startGateway({ config, store });
-    gw = g;
-    const ops = await connect(g, OPS.name, OPS.password);
-    clients.push(ops);
-    expect(await ops.subscribe(`linli/${SITE}/#`)).toBe(1);
+    const { g, ops, config } = await gd2Site({ store });
 
     // The detector is away: the command waits for it, journaled.
     await ops.publish(`linli/${SITE}/cmd/k-1/self_test`, JSON.stringify({ id: "s-1", by: "Wang Li" }));
@@ -371,22 +376,9 @@ describe("a step of the wall clock while a command waits for its device", () => 
     ["set forward an hour", 60 * 60_000],
     ["set back an hour", -60 * 60_000],
   ])("%s: it still expires after 10 minutes waited, its journaled times moved", async (_, step) => {
-    const base = testConfig();
     const clock = new FakeClock(Date.now());
     const store = new MemoryStore();
-    const g = await startGateway({
-      clock,
-      store,
-      config: {
-        ...base,
-        devices: [...(base.devices ?? []), { id: "k-1", model: "gd2", password: "pw-k1", household: "hh-1" }],
-        storage: { enabled: false },
-      },
-    });
-    gw = g;
-    const ops = await connect(g, OPS.name, OPS.password);
-    clients.push(ops);
-    expect(await ops.subscribe(`linli/${SITE}/#`)).toBe(1);
+    const { g, ops } = await gd2Site({ clock, store });
     await ops.publish(`linli/${SITE}/cmd/k-1/self_test`, JSON.stringify({ id: "s-1", by: "Wang Li" }));
     const first = await ops.waitFor((m) => m.topic.endsWith("/cmd/k-1/self_test/result"));
     const expiresAt = first.json().expiresAt as number;

@@ -264,22 +264,36 @@ export function connectListening(url: string, opts: IClientOptions): Promise<Tes
   const listening = new TestClient(client);
   return new Promise((resolve, reject) => {
     const failed = (err: Error) => {
+      settle();
       client.end(true);
       reject(err);
     };
-    client.once("connect", () => resolve(listening));
-    client.once("error", failed);
-    client.once("close", () => failed(new Error(`${url}: closed before the CONNACK`)));
+    const closed = () => failed(new Error(`${url}: closed before the CONNACK`));
+    const connected = () => {
+      settle();
+      resolve(listening);
+    };
+    // Only until the CONNACK, as connectAsync: a later close is the test's (a client that
+    // reconnects by itself must not be ended by it).
+    const settle = () => {
+      client.off("connect", connected);
+      client.off("error", failed);
+      client.off("close", closed);
+    };
+    client.on("connect", connected);
+    client.on("error", failed);
+    client.on("close", closed);
   });
 }
 
-export async function connect(
+/** A client of `gw`, listening before its CONNACK (`connectListening`): any session may be persistent. */
+export function connect(
   gw: Gateway,
   username: string,
   password: string,
   extra: IClientOptions = {},
 ): Promise<TestClient> {
-  const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${gw.mqttPort}`, {
+  return connectListening(`mqtt://127.0.0.1:${gw.mqttPort}`, {
     username,
     password,
     clientId: clientIdFor(gw, username),
@@ -287,7 +301,6 @@ export async function connect(
     connectTimeout: 2000,
     ...extra,
   });
-  return new TestClient(client);
 }
 
 export function pendantMsg(seq: number, evt: string | null, extra: Record<string, unknown> = {}): string {
