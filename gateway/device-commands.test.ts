@@ -114,6 +114,44 @@ describe("automatic commands (a device's rules, e.g. the GD-2 shut-off)", () => 
     expect(unhandled).toEqual([]);
   });
 
+  it("one the journal kept for a device a start found gone: its loss told by the gateway, counted, named by the kept model", () => {
+    const { results, counters } = setup(() => Promise.resolve({ ok: true }));
+    const named = new DeviceCommands(
+      { devices: new Map() } as unknown as Registry,
+      {} as unknown as ModbusSouthbound,
+      {
+        commandResult: (deviceId: string, cmd: string, result: Record<string, unknown>) =>
+          results.push({ topic: `${deviceId}/${cmd}`, result }),
+      } as unknown as Publisher,
+      counters,
+      pino({ level: "silent" }),
+      systemClock,
+      () => "en",
+      (id, cmd, f, model) => commandFailureText("en", `${model ?? "device"} ${id}`, cmd, f),
+    );
+    const hooks = named.revive(
+      { id: "k-1", model: "gd2" },
+      { kind: "automatic", command: "valve_close", id: "v-9", by: "gateway" },
+    );
+    hooks.lost?.("device-removed");
+    expect(results).toEqual([
+      {
+        topic: "k-1/valve_close",
+        result: expect.objectContaining({
+          deviceId: "k-1",
+          id: "v-9",
+          by: "gateway",
+          ok: false,
+          sent: false,
+          error: "device-removed",
+          message:
+            "gd2 k-1: command valve_close failed: the device was removed from the configuration; not sent",
+        }),
+      },
+    ]);
+    expect(counters.rejected("automatic", "cmd-device-removed")).toBe(1);
+  });
+
   it("a command the bus got no answer to says so in words, naming the device (MQTT-only operators)", async () => {
     const { commands, device, results } = setup(() => Promise.resolve({ ok: false, error: "timeout" }));
     commands.automatic(device, "set_low");

@@ -12,7 +12,12 @@ import { type CommandRequest, noDevice } from "./operator-actions.js";
 import type { DeviceEntry, Registry } from "./registry.js";
 import type { CommandOutcome, ModbusSouthbound } from "./southbound/modbus.js";
 import { type MqttCommandOutcome, sendMqttCommand } from "./southbound/mqtt-commands.js";
-import { DOWNLINK_TTL_MS, type DownlinkHooks, type DownlinkOrigin } from "./southbound/pending-downlinks.js";
+import {
+  DOWNLINK_TTL_MS,
+  type DownlinkDevice,
+  type DownlinkHooks,
+  type DownlinkOrigin,
+} from "./southbound/pending-downlinks.js";
 import type { Counters } from "./stats.js";
 
 type Locale = "zh-CN" | "en";
@@ -120,9 +125,10 @@ export class DeviceCommands {
   /**
    * A downlink the journal kept across a restart (pending-downlinks.ts `restore`): its sender is
    * told what becomes of it as before the restart; an automatic one stays due while `still` holds.
+   * `device` may be one the site no longer has: what the journal kept of it.
    */
   revive(
-    device: DeviceEntry,
+    device: DownlinkDevice,
     origin: Extract<DownlinkOrigin, { kind: "operator" | "automatic" }>,
     still?: () => boolean,
   ): DownlinkHooks {
@@ -246,7 +252,7 @@ export class DeviceCommands {
    */
   private later(
     sender: Sender,
-    device: DeviceEntry,
+    device: DownlinkDevice,
     command: string,
     id: string,
     still: (() => boolean) | undefined,
@@ -292,7 +298,9 @@ export class DeviceCommands {
           ok: false,
           sent: false,
           error,
-          ...(this.failureText ? { message: this.failureText(device.id, command, { error }) } : {}),
+          ...(this.failureText
+            ? { message: this.failureText(device.id, command, { error }, device.model) }
+            : {}),
         });
       },
     };

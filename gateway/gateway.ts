@@ -54,6 +54,7 @@ import { type ReloadResult, reloadGateway } from "./reload.js";
 import { DeviceRuleContext } from "./rule-context.js";
 import { type BusReport, type LinkFactory, ModbusSouthbound, StartupError } from "./southbound/modbus.js";
 import {
+  type DownlinkDevice,
   type DownlinkHooks,
   type DownlinkOrigin,
   type PendingDownlinkStats,
@@ -604,7 +605,10 @@ export class Gateway {
       (id) => gw.registry.devices.get(id),
       (device, origin) => gw.downlinkHooks(device, origin),
       (deviceId, entries) =>
-        gw.log.warn({ deviceId, entries }, "downlinks kept for a device the site no longer has: dropped"),
+        gw.log.warn(
+          { deviceId, entries, why: "device-removed" },
+          "downlinks kept for a device the site no longer has: not sent, their senders told",
+        ),
       (deviceId, entries) =>
         gw.log.warn(
           { deviceId, entries, why: "device-changed" },
@@ -833,8 +837,9 @@ export class Gateway {
   /**
    * A downlink the journal kept across a restart: told to its sender as before it. The automatic
    * one (the GD-2's shut-off) stays due while the device's P1 alert is active, as when it was sent.
+   * `device`: what the record kept of it when the site no longer has it (its sender told so).
    */
-  private downlinkHooks(device: DeviceEntry, origin: DownlinkOrigin): DownlinkHooks {
+  private downlinkHooks(device: DownlinkDevice, origin: DownlinkOrigin): DownlinkHooks {
     if (origin?.kind === "ack") return this.ops.ackDownlinkHooks(device, origin.alertId);
     if (origin?.kind === "operator" || origin?.kind === "automatic")
       return this.deviceCommands.revive(device, origin, () => this.engine.hasActive(device.id, 1));
@@ -1028,12 +1033,12 @@ export class Gateway {
   }
 
   /** A device command's failure after sending, in the site's language, naming the device and the command as the console does. */
-  private readonly failureText: CommandFailureText = (deviceId, command, f) =>
+  private readonly failureText: CommandFailureText = (deviceId, command, f, model) =>
     commandFailureText(
       this.locale(),
-      this.content.nameDevice(deviceId),
+      this.content.nameDevice(deviceId, model),
       command,
       f,
-      this.content.nameCommand(deviceId, command),
+      this.content.nameCommand(deviceId, command, model),
     );
 }

@@ -47,8 +47,8 @@ import {
   type UnshelveFields,
 } from "./operator-actions.js";
 import { forbidden, type OperatorRole } from "./operator-roles.js";
-import type { DeviceEntry, Registry } from "./registry.js";
-import type { DownlinkHooks } from "./southbound/pending-downlinks.js";
+import type { Registry } from "./registry.js";
+import type { DownlinkDevice, DownlinkHooks } from "./southbound/pending-downlinks.js";
 import type { Counters } from "./stats.js";
 import type { Supervisor } from "./supervision.js";
 import { SteadyClock } from "./time/steady-clock.js";
@@ -309,11 +309,12 @@ export class OperatorCommands implements OperatorHandlers {
   }
 
   /** What an acknowledgement's downlink that has to wait tells (also one the journal kept across a restart). */
-  ackDownlinkHooks(device: DeviceEntry, alertId: string): DownlinkHooks {
+  ackDownlinkHooks(device: DownlinkDevice, alertId: string): DownlinkHooks {
     return {
       origin: { kind: "ack", alertId },
       lost: (why) => {
-        this.counters.reject(device.model, `ack-${why}`);
+        // A record before 0.13.50 kept no model: a device gone at a start is counted `unknown`.
+        this.counters.reject(device.model ?? "unknown", `ack-${why}`);
         this.log.warn(
           device.id,
           `ack-${why}`,

@@ -131,11 +131,14 @@ export class AlertContentBuilder {
     );
   }
 
-  /** A device as an operator's result names it: its name and location, whose it is (`deviceLabel`). */
-  nameDevice(deviceId: string): string {
+  /**
+   * A device as an operator's result names it: its name and location, whose it is (`deviceLabel`).
+   * `model`: what it was, for a device the configuration no longer has ("燃气报警器 k-1").
+   */
+  nameDevice(deviceId: string, model: string | null = null): string {
     const { config, devices } = this.lookup();
     const device = devices.get(deviceId);
-    const own = this.deviceLabel(device, deviceId, null);
+    const own = this.deviceLabel(device, deviceId, model);
     return device?.household
       ? CATALOGUES[config.site.locale].of(this.nameHousehold(device.household), own)
       : own;
@@ -144,11 +147,12 @@ export class AlertContentBuilder {
   /**
    * A device command as operators call it in the site's language, from its model's profile
    * (`names`, which the console's labels follow): "打开燃气阀" for `valve_open`; null for a command
-   * without such a name (a YAML profile's), which is said by its name.
+   * without such a name (a YAML profile's), which is said by its name. `gone`: the model of a
+   * device the configuration no longer has.
    */
-  nameCommand(deviceId: string, command: string): string | null {
+  nameCommand(deviceId: string, command: string, gone: string | null = null): string | null {
     const { config, devices } = this.lookup();
-    const model = devices.get(deviceId)?.model;
+    const model = devices.get(deviceId)?.model ?? gone;
     const commands = profileFor(model ?? "")?.commands as
       | Readonly<Record<string, { names?: Readonly<Record<Locale, string>> }>>
       | undefined;

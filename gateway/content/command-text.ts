@@ -54,8 +54,16 @@ const EN_WHY: Record<string, string> = {
   "device-changed": "the device's model or downlink changed in the configuration; not sent: send it again",
 };
 
-/** Says a failure in `locale`, naming the device and command. */
-export type CommandFailureText = (deviceId: string, command: string, f: CommandFailure) => string;
+/**
+ * Says a failure in `locale`, naming the device and command. `model`: the device's, for one the
+ * configuration no longer has (a journaled command's device, gone at a start).
+ */
+export type CommandFailureText = (
+  deviceId: string,
+  command: string,
+  f: CommandFailure,
+  model?: string | null,
+) => string;
 
 /**
  * "1号楼 101室 张阿姨的燃气报警器：命令“打开燃气阀”失败，设备忙，拒绝执行". `name`: what operators

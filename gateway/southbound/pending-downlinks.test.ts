@@ -182,3 +182,75 @@ describe("pending downlinks", () => {
     });
   });
 });
+
+describe("a start that finds a device gone from the site (removed while the gateway was down)", () => {
+  /** The journal of `a` restored by a fresh gateway whose configuration has only `k-2`. */
+  function restart(a: ReturnType<typeof setup>) {
+    const b = setup();
+    for (const [k, v] of a.store.map) b.store.map.set(k, structuredClone(v));
+    const k2 = configured("k-2", "gd2", "devices/gd2/k-2/down");
+    const revived: unknown[] = [];
+    const removed: Array<[string, number]> = [];
+    b.pending.restore(
+      (id) => (id === "k-2" ? k2 : undefined),
+      (d, origin) => {
+        revived.push({ id: d.id, model: d.model });
+        return b.hooks((origin as { id: string }).id);
+      },
+      (id, n) => removed.push([id, n]),
+    );
+    return { b, revived, removed };
+  }
+
+  it("its waiting downlinks end device-removed, each sender told from the record; the record goes, a second start finds none", () => {
+    const a = setup();
+    const k1 = configured("k-1", "gd2", "devices/gd2/k-1/down");
+    a.pending.send(k1, { cmd: "self_test", id: "a" }, a.hooks("a"));
+    // Written once on a connection that closed before the PUBACK: waiting too, so told too.
+    a.live.add("devices/gd2/k-1/down");
+    a.pending.send(k1, { cmd: "self_test", id: "b" }, a.hooks("b"));
+    a.pending.closed("devices/gd2/k-1/down", a.conn);
+    a.live.clear();
+    a.pending.send(
+      configured("k-2", "gd2", "devices/gd2/k-2/down"),
+      { cmd: "self_test", id: "c" },
+      a.hooks("c"),
+    );
+
+    const { b, revived, removed } = restart(a);
+    expect(b.lost).toEqual([
+      ["a", "device-removed"],
+      ["b", "device-removed"],
+    ]);
+    expect(revived).toContainEqual({ id: "k-1", model: "gd2" });
+    expect(removed).toEqual([["k-1", 2]]);
+    expect(b.pending.stats()).toMatchObject({ pending: 1, removed: 2, changed: 0 });
+    expect(b.store.map.has(KEY.downlinks("k-1"))).toBe(false);
+    expect(b.store.map.has(KEY.downlinks("k-2"))).toBe(true);
+    // Never sent at a later login of a device of that id.
+    b.live.add("devices/gd2/k-1/down");
+    b.pending.ready("devices/gd2/k-1/down");
+    expect(b.published).toEqual([]);
+
+    const c = restart(b);
+    expect(c.b.lost).toEqual([]);
+    expect(c.removed).toEqual([]);
+    expect(c.b.pending.stats()).toMatchObject({ pending: 1, removed: 0 });
+  });
+
+  it("a record before 0.13.50 (no model): its senders told all the same, the model unknown", () => {
+    const a = setup();
+    a.pending.send(
+      configured("k-1", "gd2", "devices/gd2/k-1/down"),
+      { cmd: "self_test", id: "a" },
+      a.hooks("a"),
+    );
+    const { model: _, ...old } = a.store.map.get(KEY.downlinks("k-1")) as { model: string };
+    a.store.map.set(KEY.downlinks("k-1"), old);
+    const { b, revived, removed } = restart(a);
+    expect(b.lost).toEqual([["a", "device-removed"]]);
+    expect(revived).toEqual([{ id: "k-1", model: null }]);
+    expect(removed).toEqual([["k-1", 1]]);
+    expect([...b.store.entries("down/")]).toEqual([]);
+  });
+});

@@ -19,8 +19,9 @@
  * while the guard holds and is withdrawn (`downlink-withdrawn`) once it does not. A device a
  * reload removes takes its entries with it (`device-removed`: removed()); one whose downlink a
  * reload or a restart changed ends them too (`device-changed`: changedDownlink below), since they
- * were made for another topic or encoding. Senders count and report what they are told (hooks);
- * the totals are in stats().
+ * were made for another topic or encoding. A device a start finds gone from the site (removed
+ * while the gateway was down) ends them `device-removed` as a reload's removal does. Senders count
+ * and report what they are told (hooks); the totals are in stats().
  *
  * Journaled (docs/durability.md, `down/<device>`): a device's entries in one record, rewritten at
  * each change and deleted when none is left, so a restart sends them at the device's next login
@@ -44,6 +45,16 @@ export type DownlinkLoss =
   | "downlink-withdrawn"
   | "device-removed"
   | "device-changed";
+
+/**
+ * The device a journaled downlink is for, as its sender's hooks name it: the configured entry, or
+ * what the record kept of one a start finds gone from the site (its model null in a record
+ * written before 0.13.50).
+ */
+export interface DownlinkDevice {
+  id: string;
+  model: string | null;
+}
 
 /** Who sent a downlink, as its journal record keeps it: enough to tell the sender again after a restart. */
 export type DownlinkOrigin =
@@ -103,7 +114,7 @@ export interface PendingDownlinkStats {
   expired: number;
   dropped: number;
   withdrawn: number;
-  /** Waiting for a device a reload removed. */
+  /** Waiting for a device a reload removed, or a start found gone from the site. */
   removed: number;
   /** Waiting for a device whose downlink a reload or a start changed (changedDownlink). */
   changed: number;
@@ -299,8 +310,10 @@ export class PendingDownlinks {
 
   /**
    * At start: what the journal kept, each entry's hooks made again from its origin (`revive`). A
-   * device the site no longer has loses its entries (logged by the caller through `removed`:
-   * nobody to tell). One whose downlink changed while the gateway was down (changedDownlink: its
+   * device the site no longer has (removed from the file while the gateway was down) ends them
+   * `device-removed` as a reload's removal does (removed()): its senders told from what the record
+   * kept (the device's id and model, each entry's origin), logged through `removed`, the record
+   * deleted. One whose downlink changed while the gateway was down (changedDownlink: its
    * topic, its model, or its command's encoding) ends them `device-changed`, its senders told,
    * logged through `changed`. Entries written before the restart wait to be written again.
    * A life longer than DOWNLINK_TTL_MS from now (a clock set back) is cut to it. What expired
@@ -308,7 +321,7 @@ export class PendingDownlinks {
    */
   restore(
     deviceOf: (id: string) => DeviceEntry | undefined,
-    revive: (device: DeviceEntry, origin: DownlinkOrigin) => DownlinkHooks,
+    revive: (device: DownlinkDevice, origin: DownlinkOrigin) => DownlinkHooks,
     removed: (deviceId: string, entries: number) => void = () => {},
     changed: (deviceId: string, entries: number) => void = () => {},
   ): void {
@@ -323,6 +336,12 @@ export class PendingDownlinks {
         .slice(-MAX_PENDING_PER_DEVICE)
         .filter((e) => Array.isArray(e) && typeof e[0] === "string" && typeof e[1] === "number");
       if (device === undefined) {
+        // All waited (none is on a connection now): each told, as a reload's removal tells them.
+        const gone: DownlinkDevice = {
+          id: deviceId,
+          model: typeof rec?.model === "string" ? rec.model : null,
+        };
+        for (const e of entries) this.lose({ hooks: revive(gone, e[3]) }, "device-removed");
         removed(deviceId, entries.length);
         this.store.delete(key);
         continue;
@@ -414,7 +433,7 @@ export class PendingDownlinks {
     return now >= p.expiresAt ? "downlink-expired" : null;
   }
 
-  private lose(p: Pending, why: DownlinkLoss): void {
+  private lose(p: Pick<Pending, "hooks">, why: DownlinkLoss): void {
     if (why === "downlink-expired") this.counts.expired++;
     else if (why === "downlink-dropped") this.counts.dropped++;
     else if (why === "device-removed") this.counts.removed++;
