@@ -280,6 +280,8 @@ export const lv4: ModbusDeviceProfile<
   commands: {
     self_test: {
       names: { "zh-CN": "自检", en: "self-test" },
+      // The datasheet (status bit 4): readings are not real for up to 10 s and raise no level alert.
+      actuates: true,
       fn: 5,
       address: 0,
       value: 0xff00,
@@ -288,6 +290,8 @@ export const lv4: ModbusDeviceProfile<
     // Set-points, mm; the sensor refuses a value outside its ranges with exception 0x03.
     set_low: {
       names: { "zh-CN": "设置低液位", en: "set the low level" },
+      // The datasheet: the sensor's own low-level alarm (status bit 0), and WATER_LEVEL_LOW's default reserve.
+      actuates: true,
       fn: 6,
       address: 0,
       value: "request",
@@ -297,6 +301,8 @@ export const lv4: ModbusDeviceProfile<
     },
     set_high: {
       names: { "zh-CN": "设置高液位", en: "set the high level" },
+      // The datasheet: the sensor's own overflow alarm (status bit 1).
+      actuates: true,
       fn: 6,
       address: 1,
       value: "request",

@@ -374,6 +374,18 @@ describe("GD-2: the code profile and the YAML profile raise and clear the same a
     expect(code, profiles[0]![0]).toEqual(c.expected);
     expect(yaml, profiles[1]![0]).toEqual(c.expected);
   });
+  it("the same commands: the valves asked to confirm (actuates), the same downlinks, `actuates` not sent", () => {
+    const commands = (p: AnyMqtt) =>
+      Object.fromEntries(
+        Object.entries(p.commands).map(([name, c]) => [
+          name,
+          { actuates: c.actuates === true, sent: c.message("r1") },
+        ]),
+      );
+    const code = commands(gd2 as AnyMqtt);
+    expect(code.valve_close?.actuates).toBe(true);
+    expect(commands(yamlGd2())).toEqual(code);
+  });
   it.each(DETAIL_CASES)("$name", (c) => {
     const [code, yaml] = profiles.map(([, p]) =>
       run(p(), c.steps, { autoShutOff: c.autoShutOff ?? false, detail: true }),

@@ -1700,3 +1700,60 @@ describe("peak and command: the incident's highest reading and the gateway's own
     expect(issues(doc({ command: { name: "pump_stop", as: "x", bogus: 1 } }))[0]).toMatch(/bogus/);
   });
 });
+
+describe("a command that moves something on site: actuates (the console asks to confirm it)", () => {
+  const modbus = (commands: object) =>
+    declaredProfileSchema.safeParse({
+      model: "acme-pump",
+      transport: "modbus",
+      modbus: { points: [{ name: "state", address: 0, type: "uint16" }] },
+      commands,
+    });
+  const mqtt = (commands: object) =>
+    declaredProfileSchema.safeParse({
+      model: "acme-gas",
+      transport: "mqtt",
+      mqtt: {
+        uplink: "acme/{id}/up",
+        downlink: "acme/{id}/down",
+        fields: [{ name: "lel", path: "lel", type: "number" }],
+      },
+      commands,
+    });
+
+  it("Modbus: on a coil or register command, carried as the code profiles do (absent when false)", () => {
+    const r = modbus({
+      stop: { coil: 0, value: true, actuates: true },
+      speed: { register: 1, value: "request", min: 0, max: 100, actuates: true },
+      auto: { register: 2, value: 1, actuates: false },
+      reset: { coil: 3 },
+    });
+    if (!r.success) throw r.error;
+    const p = compileProfile(r.data) as ModbusDeviceProfile;
+    expect(Object.fromEntries(Object.entries(p.commands).map(([n, c]) => [n, c.actuates]))).toEqual({
+      stop: true,
+      speed: true,
+      auto: undefined,
+      reset: undefined,
+    });
+    expect(p.commands.stop).toMatchObject({ fn: 5, address: 0, value: 0xff00 });
+    expect(modbus({ stop: { coil: 0, actuates: "yes" } }).success).toBe(false);
+  });
+
+  it("MQTT: the command's top-level actuates is the gateway's, not sent; a nested one is the device's", () => {
+    const r = mqtt({
+      close: { cmd: "close", id: "{id}", actuates: true },
+      test: { cmd: "test", args: { actuates: 1 } },
+    });
+    if (!r.success) throw r.error;
+    const p = compileProfile(r.data) as MqttDeviceProfile;
+    expect(p.commands.close?.actuates).toBe(true);
+    expect(p.commands.close?.message("r1")).toEqual({ cmd: "close", id: "r1" });
+    expect(p.commands.close?.doc).not.toMatch(/actuates/);
+    expect(p.commands.test?.actuates).toBeUndefined();
+    expect(p.commands.test?.message("r1")).toEqual({ cmd: "test", args: { actuates: 1 } });
+    const bad = mqtt({ close: { cmd: "close", actuates: "true" } });
+    expect(bad.success).toBe(false);
+    expect(bad.error?.issues.map((i) => i.path.join("."))).toEqual(["commands.close.actuates"]);
+  });
+});

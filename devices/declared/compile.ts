@@ -121,12 +121,15 @@ function compileModbus(
 }
 
 function modbusCommand(c: ModbusCommandDoc): ModbusCommand {
+  // Absent unless true, as the code profiles carry it.
+  const actuates = c.actuates ? { actuates: true } : {};
   if ("coil" in c)
     return {
       fn: 5,
       address: c.coil,
       value: c.value ? 0xff00 : 0,
       doc: `coil ${c.coil} ${c.value ? "ON" : "OFF"}`,
+      ...actuates,
     };
   if (c.value === "request") {
     const min = c.min ?? 0;
@@ -138,9 +141,26 @@ function modbusCommand(c: ModbusCommandDoc): ModbusCommand {
       min,
       max,
       doc: `register ${c.register} := the request's \`value\` (${min}-${max})`,
+      ...actuates,
     };
   }
-  return { fn: 6, address: c.register, value: c.value, doc: `register ${c.register} := ${c.value}` };
+  return {
+    fn: 6,
+    address: c.register,
+    value: c.value,
+    doc: `register ${c.register} := ${c.value}`,
+    ...actuates,
+  };
+}
+
+/** A declared MQTT command: its top-level `actuates` is the gateway's (schema.ts), the rest is sent. */
+function mqttCommand(raw: unknown): MqttCommand {
+  const { actuates, ...message } = raw as Record<string, unknown>;
+  return {
+    doc: `downlink \`${JSON.stringify(message)}\``,
+    message: (id) => withId(message, id) as object,
+    ...(actuates === true ? { actuates: true } : {}),
+  };
 }
 
 function compileMqtt(
@@ -176,12 +196,7 @@ function compileMqtt(
     downlinkTopic: (id) => (q.downlink ? q.downlink.replaceAll("{id}", id) : null),
     // A declared downlink is sent as written, a string value "{id}" (at any depth) as the request's
     // id: the one the device's reply names (the GD-2's `{"cmd":"valve_close","id":"<string>"}`).
-    commands: Object.fromEntries(
-      Object.entries(doc.commands).map(([name, message]): [string, MqttCommand] => [
-        name,
-        { doc: `downlink \`${JSON.stringify(message)}\``, message: (id) => withId(message, id) as object },
-      ]),
-    ),
+    commands: Object.fromEntries(Object.entries(doc.commands).map(([name, raw]) => [name, mqttCommand(raw)])),
     ...(q.reply ? { reply: (s: DeclaredSample) => replyOf(q.reply!, s) } : {}),
     parse(value): DeclaredSample | Rejection {
       if (typeof value !== "object" || value === null || Array.isArray(value))

@@ -279,14 +279,21 @@ const setting = z.strictObject({
   max: z.number().optional(),
 });
 
+/**
+ * The command moves something on site (a valve, a sensor's set-point, a self-test that blinds it):
+ * the console asks the operator to confirm it, as the code profiles' `actuates` (devices/profile.ts).
+ */
+const actuates = z.boolean().default(false);
+
 const modbusCommand = z.union([
-  z.strictObject({ coil: z.number().int().min(0).max(0xffff), value: z.boolean().default(true) }),
+  z.strictObject({ coil: z.number().int().min(0).max(0xffff), value: z.boolean().default(true), actuates }),
   z.strictObject({
     register: z.number().int().min(0).max(0xffff),
     /** A fixed value, or "request": the operator's `{"value": N}`, checked against min..max. */
     value: z.union([z.number().int().min(0).max(0xffff), z.literal("request")]),
     min: z.number().int().min(0).max(0xffff).optional(),
     max: z.number().int().min(0).max(0xffff).optional(),
+    actuates,
   }),
 ]);
 
@@ -420,7 +427,10 @@ export const declaredProfileSchema = z
       .optional(),
     spikes: z.array(spike).default([]),
     alarms: z.array(alarm).default([]),
-    commands: z.record(name, z.unknown()).default({}),
+    commands: z.record(name, z.unknown()).default({}).meta({
+      description:
+        'Operator commands by name: Modbus {coil: N, value: true|false} or {register: N, value: N | "request", min, max}; MQTT the JSON object sent on the downlink ("{id}": the request\'s id). Either may say actuates: true (default false): it moves something on site and the console asks to confirm it (not sent to an MQTT device)',
+    }),
   })
   .superRefine(checkReferences);
 
@@ -805,10 +815,15 @@ function checkReferences(p: z.input<typeof declaredProfileSchema> & Record<strin
       if (!r.success)
         issue(
           ["commands", cmd],
-          'expected {coil: N, value: true|false} or {register: N, value: N | "request", min, max}',
+          'expected {coil: N, value: true|false} or {register: N, value: N | "request", min, max}, each with actuates: true|false',
         );
     } else if (typeof spec !== "object" || spec === null || Array.isArray(spec))
       issue(["commands", cmd], "an MQTT command is the JSON object sent on the downlink topic");
+    else if ("actuates" in spec && typeof spec.actuates !== "boolean")
+      issue(
+        ["commands", cmd, "actuates"],
+        "actuates is the gateway's (true: the console asks to confirm it; not sent): true or false",
+      );
     else if (!p.mqtt?.downlink) issue(["commands", cmd], "commands need mqtt.downlink");
   }
 }

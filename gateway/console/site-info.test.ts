@@ -77,11 +77,12 @@ describe("console site info", () => {
       consoleSiteInfo(config, who).devices.find((d) => d.id === id)?.commands as
         | Array<{ name: string; confirm: boolean; value: unknown }>
         | undefined;
-    // The range devices/commands.ts checks the value against (lv4.ts `min`, `max`).
+    // The range devices/commands.ts checks the value against (lv4.ts `min`, `max`); all three
+    // confirmed (lv4-water-tank.md: readings not real for 10 s, the sensor's own alarm set-points).
     expect(commands("tank-1", "boss")).toEqual([
-      expect.objectContaining({ name: "self_test", confirm: false, value: null }),
-      expect.objectContaining({ name: "set_low", confirm: false, value: { min: 100, max: 0xffff } }),
-      expect.objectContaining({ name: "set_high", confirm: false, value: { min: 200, max: 0xffff } }),
+      expect.objectContaining({ name: "self_test", confirm: true, value: null }),
+      expect.objectContaining({ name: "set_low", confirm: true, value: { min: 100, max: 0xffff } }),
+      expect.objectContaining({ name: "set_high", confirm: true, value: { min: 200, max: 0xffff } }),
     ]);
     const yaml = commands("pump-1", "boss") ?? [];
     expect(yaml.map((c) => c.name)).toEqual(Object.keys(profile.commands ?? {}));
@@ -100,7 +101,9 @@ describe("console site info", () => {
           { id: "fire-a", model: "mfs8", bus: "rs485-1", unit: 9 } as never,
           { id: "kiosk-1", model: "gk3", host: "127.0.0.1", port: 502 } as never,
           { id: "gas-1", model: "gd2", password: "gas-pw" } as never,
+          { id: "gas-2", model: "gd2-yaml", password: "gas-pw" } as never,
         ],
+        deviceProfiles: [parse(readFileSync("examples/profiles/gd2.yaml", "utf8"))],
       },
       "(test)",
     );
@@ -117,5 +120,7 @@ describe("console site info", () => {
     // gk3-kiosk.md: a restart drops the resident's transaction, maintenance takes the kiosk out of service.
     expect(confirmed("kiosk-1")).toEqual({ restart_app: true, maintenance_on: true, maintenance_off: false });
     expect(confirmed("gas-1")).toEqual({ valve_close: true, valve_open: true, self_test: false });
+    // The YAML GD-2's valves, `actuates: true` there (and every YAML command, whatever it says).
+    expect(confirmed("gas-2")).toEqual({ valve_close: true, valve_open: true, self_test: true });
   });
 });

@@ -258,6 +258,12 @@ export function describeLv4Behaviour(name: string, profileFactory: Lv4ProfileFac
       expect(toHex(r.command("set_high", 5000))).toBe("86 03");
     });
 
+    it("self-test and set-points move something on site (actuates): readings not real for 10 s, the sensor's own alarms and reserve", () => {
+      const p = profileFactory();
+      const flags = Object.fromEntries(Object.entries(p.commands).map(([n, c]) => [n, c.actuates === true]));
+      expect(flags).toEqual({ self_test: true, set_low: true, set_high: true });
+    });
+
     it("WATER_LEVEL_LOW at P2 once the level has been under the reserve 30 s; clears 50 mm above it", () => {
       const r = rig({ reserve: 3000 });
       r.poll();
