@@ -8,14 +8,15 @@
  * across a restart. Real gateways on one store, real mqtt.js clients on 127.0.0.1.
  */
 import { readFileSync } from "node:fs";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { validateConfig } from "../gateway/config/load.js";
 import type { ConfigInput } from "../gateway/config/schema.js";
 import type { Gateway } from "../gateway/gateway.js";
 import { KEY } from "../gateway/state/keys.js";
 import { MemoryStore } from "../gateway/state/store.js";
-import { connect, OPS, SITE, sleep, startGateway, type TestClient, testConfig } from "./support/harness.js";
+import { connect, OPS, SITE, sleep, type TestClient, testConfig } from "./support/harness.js";
+import { oneStoreGateways } from "./support/one-store-gateways.js";
 
 const PROFILE = parse(readFileSync("examples/profiles/template-mqtt.yaml", "utf8")) as {
   model: string;
@@ -24,12 +25,8 @@ const PROFILE = parse(readFileSync("examples/profiles/template-mqtt.yaml", "utf8
 };
 const GD2_DOWN = "devices/gd2/k-1/down";
 
-const gateways: Gateway[] = [];
-const clients: TestClient[] = [];
-afterEach(async () => {
-  await Promise.all(clients.splice(0).map((c) => c.end()));
-  await Promise.all(gateways.splice(0).map((g) => g.stop()));
-});
+const gateways = oneStoreGateways("ops-downlink-changed");
+const { stop, operator, clients } = gateways;
 
 async function until(what: string, cond: () => boolean, ms = 3000): Promise<void> {
   const end = Date.now() + ms;
@@ -40,8 +37,7 @@ async function until(what: string, cond: () => boolean, ms = 3000): Promise<void
 }
 
 async function start(config: ConfigInput, store: MemoryStore): Promise<Gateway> {
-  const g = await startGateway({ config, store });
-  gateways.push(g);
+  const g = await gateways.start(config, store);
   // Every downlink the gateway writes, on whichever topic.
   const written: string[] = [];
   const raw = g.publisher.rawDownlink.bind(g.publisher);
@@ -53,20 +49,6 @@ async function start(config: ConfigInput, store: MemoryStore): Promise<Gateway> 
   return g;
 }
 const downlinks = new WeakMap<Gateway, string[]>();
-
-async function stop(g: Gateway): Promise<void> {
-  await Promise.all(clients.splice(0).map((c) => c.end()));
-  await g.stop();
-  gateways.splice(gateways.indexOf(g), 1);
-}
-
-/** An operator's persistent session: the results a start publishes reach it. */
-async function operator(g: Gateway): Promise<TestClient> {
-  const ops = await connect(g, OPS.name, OPS.password, { clientId: "ops-downlink-changed", clean: false });
-  clients.push(ops);
-  expect(await ops.subscribe(`linli/${SITE}/cmd/#`)).toBe(1);
-  return ops;
-}
 
 async function device(g: Gateway, id: string, password: string): Promise<TestClient> {
   const c = await connect(g, id, password);

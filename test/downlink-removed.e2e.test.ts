@@ -5,39 +5,14 @@
  * device's id and model, who sent it), counted, and the `down/<device>` record deleted, so a
  * second start tells nobody again. Real gateways on one store, real mqtt.js clients on 127.0.0.1.
  */
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { ConfigInput } from "../gateway/config/schema.js";
-import type { Gateway } from "../gateway/gateway.js";
 import { KEY } from "../gateway/state/keys.js";
 import { MemoryStore } from "../gateway/state/store.js";
-import { connect, OPS, SITE, sleep, startGateway, type TestClient, testConfig } from "./support/harness.js";
+import { OPS, SITE, sleep, testConfig } from "./support/harness.js";
+import { oneStoreGateways } from "./support/one-store-gateways.js";
 
-const gateways: Gateway[] = [];
-const clients: TestClient[] = [];
-afterEach(async () => {
-  await Promise.all(clients.splice(0).map((c) => c.end()));
-  await Promise.all(gateways.splice(0).map((g) => g.stop()));
-});
-
-async function start(config: ConfigInput, store: MemoryStore): Promise<Gateway> {
-  const g = await startGateway({ config, store });
-  gateways.push(g);
-  return g;
-}
-
-async function stop(g: Gateway): Promise<void> {
-  await Promise.all(clients.splice(0).map((c) => c.end()));
-  await g.stop();
-  gateways.splice(gateways.indexOf(g), 1);
-}
-
-/** An operator's persistent session: the results a start publishes reach it. */
-async function operator(g: Gateway): Promise<TestClient> {
-  const ops = await connect(g, OPS.name, OPS.password, { clientId: "ops-downlink-removed", clean: false });
-  clients.push(ops);
-  expect(await ops.subscribe(`linli/${SITE}/cmd/#`)).toBe(1);
-  return ops;
-}
+const { start, stop, operator } = oneStoreGateways("ops-downlink-removed");
 
 describe("a start whose site file no longer has a device that commands wait for", () => {
   const withDetector = (locale: "zh-CN" | "en"): ConfigInput => {
