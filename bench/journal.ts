@@ -20,6 +20,23 @@ export const JOURNAL_TARGETS = {
 } as const;
 
 /**
+ * Seconds of load per point of a journal off/on pair at `rate`: long enough for `minP1` P1 alerts
+ * in the histograms (after the warm-up), never shorter than `durationS`. The ratio compares two
+ * pooled p99s: at 2,000 msg/s a 10 s point holds about 180 P1 alerts, so three pairs' p99 is each
+ * side's 6th slowest, and across runs of one build it read 0.83-2.26x (docs/performance.md "A P1
+ * traced inside the gateway"); at 10,000/s (about 900 a point) its interval was a third as wide.
+ */
+export function journalPointSeconds(
+  rate: number,
+  o: { durationS: number; warmupS: number; alarmFraction: number },
+  minP1: number,
+): number {
+  const p1PerSecond = rate * o.alarmFraction;
+  if (minP1 <= 0 || p1PerSecond <= 0) return o.durationS;
+  return Math.max(o.durationS, Math.ceil(o.warmupS + minP1 / p1PerSecond));
+}
+
+/**
  * writes "auto" (the gateway's): the journal's write(2) on the event loop at the end of a turn while
  * no fdatasync runs, on the libuv pool while one does; "pool": always on the pool (`--journal-writes
  * pool`); "loop": the earliest design, inside put() (`--journal-loop` measures it in the same run).

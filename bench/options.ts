@@ -28,3 +28,23 @@ export const HARNESS_LOAD: Omit<CommonOptions, "durationS"> = {
   seed: 1,
   quietPct: 25,
 };
+
+/** Where the gateway's devices connect in a benchmark run. */
+export type DevicesOn = "listener" | "aedes";
+
+/**
+ * `--devices-on` (or its older shorthand `--device-listener`) resolved against the suite. The
+ * ceiling suite measures the design that puts the device sockets on the second core (issue of both
+ * cores: the device listener, docs/performance.md "The device listener"), so it runs there unless
+ * told otherwise; the other suites keep aedes' listener, the gateway's own default, on which their
+ * earlier figures were measured. Throws (a usage error) on an unknown value or a contradiction.
+ */
+export function devicesOn(suite: string, option: string | undefined, deviceListenerFlag: boolean): DevicesOn {
+  if (option !== undefined && option !== "listener" && option !== "aedes")
+    throw new RangeError(`--devices-on must be listener or aedes, not "${option}"`);
+  if (deviceListenerFlag && option === "aedes")
+    throw new RangeError("--device-listener and --devices-on aedes contradict each other");
+  if (option !== undefined) return option;
+  if (deviceListenerFlag) return "listener";
+  return suite === "ceiling" ? "listener" : "aedes";
+}

@@ -18,8 +18,8 @@ import { ceilingJson, DEFAULT_CEILING, printCeiling, runCeilingSuite } from "./c
 import { ceilingTargets } from "./ceiling-report.js";
 import { runGateway, SUSTAINED_TEXT, sustainedVerdict } from "./gateway.js";
 import type { PointResult } from "./harness.js";
-import { runJournal } from "./journal.js";
-import type { CommonOptions } from "./options.js";
+import { journalPointSeconds, runJournal } from "./journal.js";
+import { type CommonOptions, type DevicesOn, devicesOn } from "./options.js";
 import { overloadRate, runOverload } from "./overload.js";
 import {
   type JournalSummary,
@@ -52,6 +52,9 @@ Options (after \`npm run bench --\`):
                                   each side over all its undisturbed points pooled (a point holds a few
                                   hundred P1 alerts: one point's p99 is its 3rd-5th slowest), with
                                   a 90 % bootstrap interval of on/off from 2 pooled pairs on
+  --journal-min-p1 N               P1 alerts in each journal pair point's histogram at least (default 800;
+                                  0 with --quick): at low rates those points run longer than --duration
+                                  (41 s at 2,000 msg/s, 17 s at 5,000), the gateway point of the rate too
   --journal-sync batch|interval|always  the journal-on points' storage.sync (default batch, the
                                   gateway's default); interval leaves out the group fdatasync a
                                   PUBACK waits for, so its ratio shows what the records cost alone
@@ -79,8 +82,12 @@ Options (after \`npm run bench --\`):
   --load-pairs N                  ceiling suite: broker/gateway pairs at 50 % and 80 % of the broker's ceiling,
                                   interleaved (default 3; 1 with --quick): each side's P1 samples pooled, with
                                   a 90 % bootstrap interval of the 80 % ratio
-  --device-listener               the gateway's devices on its device listener (mqtt.deviceListener: their
-                                  sockets in a worker thread); the subscriber stays on the main listener
+  --devices-on listener|aedes     where the gateway's devices connect: its device listener (mqtt.deviceListener:
+                                  their sockets in a worker thread, the gateway's use of the second core) or
+                                  aedes' listener (the gateway's default port); default listener in the
+                                  ceiling suite, aedes in the others. The subscriber and console stay on
+                                  aedes' listener
+  --device-listener               the same as --devices-on listener
   --bus-seconds S                 seconds per bus measurement (default 10; 3 with --quick)
   --kiosks N                      Modbus TCP kiosks in the bus benchmark (default 500)
 
@@ -106,6 +113,8 @@ const { values } = parseArgs({
     "no-floor": { type: "boolean", default: false },
     "no-journal": { type: "boolean", default: false },
     "journal-pairs": { type: "string" },
+    "journal-min-p1": { type: "string" },
+    "devices-on": { type: "string" },
     "journal-loop": { type: "boolean", default: false },
     "journal-sync": { type: "string" },
     "journal-writes": { type: "string" },
@@ -155,8 +164,17 @@ function journalSyncOption(v: string): "batch" | "interval" | "always" {
   process.stderr.write(`--journal-sync: batch, interval or always, not "${v}"\n`);
   process.exit(2);
 }
+function devicesOnOption(): DevicesOn {
+  try {
+    return devicesOn(values.suite ?? "all", values["devices-on"], values["device-listener"] === true);
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n`);
+    process.exit(2);
+  }
+}
 const durationS = positive("duration", values.duration, values.quick ? 2 : 10);
 const journalPairs = Math.round(positive("journal-pairs", values["journal-pairs"], values.quick ? 1 : 3));
+const journalMinP1 = nonNegative("journal-min-p1", values["journal-min-p1"], values.quick ? 0 : 800);
 const warmupS = Math.min(durationS / 2, positive("warmup", values.warmup, values.quick ? 0.5 : 1));
 const common: CommonOptions = {
   durationS,
@@ -166,7 +184,7 @@ const common: CommonOptions = {
   alarmFraction: positive("alarm-fraction", values["alarm-fraction"], 0.01),
   seed: Math.round(positive("seed", values.seed, 1)),
   quietPct: positive("max-other-load", values["max-other-load"], 25),
-  ...(values["device-listener"] ? { deviceListener: true } : {}),
+  ...(devicesOnOption() === "listener" ? { deviceListener: true } : {}),
   ...(values["journal-sync"] === undefined ? {} : { journalSync: journalSyncOption(values["journal-sync"]) }),
   ...(values["journal-writes"] === undefined
     ? {}
@@ -270,12 +288,17 @@ async function main(): Promise<void> {
     // Interleaved, so slow drift of the machine touches both sides of each ratio alike.
     const baseline = await runBaseline(rate, common);
     progress(baseline);
-    const gateway = await runGateway(rate, common);
+    // The journal's off/on pairs (the first "off" is this gateway point) run long enough at low
+    // rates for enough P1 alerts in each pooled p99 (journalPointSeconds).
+    const pair = values["no-journal"]
+      ? common
+      : { ...common, durationS: journalPointSeconds(rate, common, journalMinP1) };
+    const gateway = await runGateway(rate, pair);
     progress(gateway);
     // Right after the journal-off point of the same rate: drift touches both sides of the ratio.
-    const journal = values["no-journal"] ? null : await runJournal(rate, common);
+    const journal = values["no-journal"] ? null : await runJournal(rate, pair);
     if (journal) progress(journal);
-    const journalLoop = journal && values["journal-loop"] ? await runJournal(rate, common, "loop") : null;
+    const journalLoop = journal && values["journal-loop"] ? await runJournal(rate, pair, "loop") : null;
     if (journalLoop) progress(journalLoop);
     // More off/on pairs: their P1 samples are pooled per side. Every other pair runs "on" first
     // (off on, on off, off on, ...), so a point's place (right after the baseline, after a
@@ -283,9 +306,9 @@ async function main(): Promise<void> {
     const morePairs: RatePoint["morePairs"] = [];
     for (let k = 1; journal && k < journalPairs; k++) {
       const onFirst = k % 2 === 1;
-      const first = onFirst ? await runJournal(rate, common) : await runGateway(rate, common);
+      const first = onFirst ? await runJournal(rate, pair) : await runGateway(rate, pair);
       progress(first);
-      const second = onFirst ? await runGateway(rate, common) : await runJournal(rate, common);
+      const second = onFirst ? await runGateway(rate, pair) : await runJournal(rate, pair);
       progress(second);
       morePairs.push(onFirst ? { off: second, on: first } : { off: first, on: second });
     }
