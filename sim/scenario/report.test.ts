@@ -84,7 +84,7 @@ describe("what the gateway refused and its flood, in every report", () => {
     ]);
     expect(flooded.flood).toEqual({ newAlerts10m: 14, ongoing: false });
     expect(formatFlood(flooded.flood)).toBe(
-      "alert flood: seen (up to 14 new alerts in 10 minutes), ended during the run: meanwhile the gateway holds new P3 and P4 alerts until it ends",
+      "alert flood: seen (14 new alerts in 10 minutes when it began), ended during the run: meanwhile the gateway holds new P3 and P4 alerts until it ends",
     );
     expect(formatFlood(missingBatteryLow([{ state: "flood", since: 2, newAlerts10m: 11 }]).flood)).toMatch(
       /still on at the end/,

@@ -51,7 +51,10 @@ export interface SimReport {
    * `afterMs` from the earliest time it could come (null: not seen in time).
    */
   readings: Array<{ incident: string; key: string; what: string; seen: boolean; afterMs: number | null }>;
-  /** The gateway's alert flood (`alerts/flood`) seen during the run, the most new alerts it counted; null: none. */
+  /**
+   * The gateway's alert flood (`alerts/flood`) seen during the run; `newAlerts10m`: its count as the flood
+   * began (the topic is published when the state changes, not at each new alert), the highest if several; null: none.
+   */
   flood: { newAlerts10m: number; ongoing: boolean } | null;
   failures: string[];
   passed: boolean;
@@ -213,7 +216,7 @@ export function formatGatewayRefusals(g: SimReport["gatewayRefusals"]): string {
 /** `alert flood: ...`: whether the gateway was in an alert flood during the run, and what that holds back. */
 export function formatFlood(f: SimReport["flood"]): string {
   if (f === null) return "alert flood: none seen";
-  return `alert flood: seen${f.newAlerts10m > 0 ? ` (up to ${f.newAlerts10m} new alerts in 10 minutes)` : ""}, ${f.ongoing ? "still on at the end" : "ended during the run"}: meanwhile the gateway holds new P3 and P4 alerts until it ends`;
+  return `alert flood: seen${f.newAlerts10m > 0 ? ` (${f.newAlerts10m} new alerts in 10 minutes when it began)` : ""}, ${f.ongoing ? "still on at the end" : "ended during the run"}: meanwhile the gateway holds new P3 and P4 alerts until it ends`;
 }
 
 export function formatReport(r: SimReport): string {
