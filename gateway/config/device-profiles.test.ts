@@ -86,6 +86,20 @@ describe("deviceProfiles in the site file", () => {
     );
   });
 
+  it("a profile's unclosed quote is reported on the line it opens, not at the end of the file", () => {
+    const text = readFileSync("examples/profiles/lv4.yaml", "utf8").replace("unit: mm", 'unit: "mm');
+    const line = text.split("\n").findIndex((l) => l.includes('unit: "mm')) + 1;
+    const r = parseProfileText(text, "lv4.yaml");
+    expect(r.doc).toBeNull();
+    expect(r.problems).toEqual([
+      expect.objectContaining({
+        file: "lv4.yaml",
+        line,
+        message: expect.stringMatching(/^YAML: the quote opened here \("mm.*\) is never closed$/),
+      }),
+    ]);
+  });
+
   it("a limit from another point (the LV-4's set-point read beside the poll): a bad reference names the file, line and field", () => {
     const good = readFileSync("examples/profiles/lv4.yaml", "utf8");
     const ok = parseProfileText(good, "lv4.yaml");

@@ -17,6 +17,7 @@ import {
 import { issueProblems } from "./issues.js";
 import { type ConfigProblem, configProblem, lineOf } from "./problem.js";
 import type { Config, DeviceConfig } from "./schema.js";
+import { unclosedQuote } from "./yaml-quote.js";
 
 type PathKey = string | number;
 
@@ -45,13 +46,18 @@ export function parseProfileText(
 ): { doc: DeclaredProfileDoc; problems: [] } | { doc: null; problems: ConfigProblem[] } {
   const lines = new LineCounter();
   const yaml = parseDocument(text, { lineCounter: lines, prettyErrors: true });
-  if (yaml.errors.length > 0)
+  if (yaml.errors.length > 0) {
+    const opened = yaml.errors.some((e) => e.code === "MISSING_CHAR") ? unclosedQuote(text, lines) : null;
     return {
       doc: null,
-      problems: yaml.errors.map((e) =>
-        configProblem("", `YAML: ${e.message.split("\n")[0]}`, { file, line: e.linePos?.[0]?.line }),
-      ),
+      problems:
+        opened !== null
+          ? [configProblem("", opened.message, { file, line: opened.line })]
+          : yaml.errors.map((e) =>
+              configProblem("", `YAML: ${e.message.split("\n")[0]}`, { file, line: e.linePos?.[0]?.line }),
+            ),
     };
+  }
   let value: unknown;
   try {
     value = yaml.toJS();

@@ -250,6 +250,18 @@ describe("config", () => {
     expect(e.problems[0]?.line).toBeGreaterThan(0);
   });
 
+  it("names the line where an unclosed quote opens, not the end of the file", () => {
+    const text = 'site:\n  id: "s1\n  timezone: Asia/Shanghai\nmqtt:\n  listeners:\n    - port: 1883\n';
+    const e = problems(() => parseConfigText(text, "quote.yaml", {}));
+    expect(e.problems).toEqual([
+      expect.objectContaining({ line: 2, message: 'YAML: the quote opened here ("s1) is never closed' }),
+    ]);
+    const single = problems(() => parseConfigText("site:\n  id: s1\ndevices:\n  - id: 'p1\n", "q.yaml", {}));
+    expect(single.problems[0]).toMatchObject({ line: 4, message: expect.stringContaining("never closed") });
+    // A closed quote whose value ends in an escaped quote is not taken for an unclosed one.
+    expect(() => parseConfigText('site:\n  id: "s\\""\n', "ok.yaml", {})).not.toThrow(/never closed/);
+  });
+
   it("reports the first YAML syntax error with its line and nothing that follows from it", () => {
     const text =
       "site:\n  id: s1\ndevices: [\n  - id: p1\n    model: ec200\n    password: x\noperators:\n  - name: a\n";

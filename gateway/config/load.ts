@@ -17,6 +17,7 @@ import {
 import { issueProblems } from "./issues.js";
 import { type ConfigProblem, configProblem, formatPath, lineOf } from "./problem.js";
 import { type Config, type ConfigInput, configSchemaFor } from "./schema.js";
+import { unclosedQuote } from "./yaml-quote.js";
 
 export { type ConfigProblem, formatPath } from "./problem.js";
 
@@ -229,6 +230,9 @@ function parseConfigTextWithInput(text: string, file: string, env: NodeJS.Proces
     // The first syntax error only: the parser's later ones follow from it (one unclosed bracket
     // gave 13), and the schema is not run on what it made of the rest.
     const first = [...doc.errors].sort((a, b) => a.pos[0] - b.pos[0])[0] as (typeof doc.errors)[number];
+    const opened = first.code === "MISSING_CHAR" ? unclosedQuote(text, lines) : null;
+    if (opened !== null)
+      throw new ConfigError(file, [configProblem("", opened.message, { line: opened.line })]);
     throw new ConfigError(file, [
       configProblem("", `YAML: ${first.message.split("\n")[0]?.replace(/:$/, "")}`, {
         line: first.linePos?.[0]?.line,
