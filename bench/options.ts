@@ -34,9 +34,9 @@ export type DevicesOn = "listener" | "aedes";
 
 /**
  * `--devices-on` (or its older shorthand `--device-listener`) resolved against the suite. The
- * ceiling suite measures the design that puts the device sockets on the second core (issue of both
- * cores: the device listener, docs/performance.md "The device listener"), so it runs there unless
- * told otherwise; the other suites keep aedes' listener, the gateway's own default, on which their
+ * ceiling suite measures whether the gateway uses both cores, which it does with its devices on the
+ * device listener (docs/performance.md "The device listener"), so it runs there unless told
+ * otherwise; the other suites keep aedes' listener, the gateway's own default, on which their
  * earlier figures were measured. Throws (a usage error) on an unknown value or a contradiction.
  */
 export function devicesOn(suite: string, option: string | undefined, deviceListenerFlag: boolean): DevicesOn {
