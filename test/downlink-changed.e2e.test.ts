@@ -15,7 +15,7 @@ import type { ConfigInput } from "../gateway/config/schema.js";
 import type { Gateway } from "../gateway/gateway.js";
 import { KEY } from "../gateway/state/keys.js";
 import { MemoryStore } from "../gateway/state/store.js";
-import { connect, OPS, SITE, sleep, type TestClient, testConfig } from "./support/harness.js";
+import { OPS, SITE, sleep, type TestClient, testConfig } from "./support/harness.js";
 import { oneStoreGateways } from "./support/one-store-gateways.js";
 
 const PROFILE = parse(readFileSync("examples/profiles/template-mqtt.yaml", "utf8")) as {
@@ -26,7 +26,7 @@ const PROFILE = parse(readFileSync("examples/profiles/template-mqtt.yaml", "utf8
 const GD2_DOWN = "devices/gd2/k-1/down";
 
 const gateways = oneStoreGateways("ops-downlink-changed");
-const { stop, operator, clients } = gateways;
+const { stop, operator, client } = gateways;
 
 async function until(what: string, cond: () => boolean, ms = 3000): Promise<void> {
   const end = Date.now() + ms;
@@ -50,10 +50,8 @@ async function start(config: ConfigInput, store: MemoryStore): Promise<Gateway> 
 }
 const downlinks = new WeakMap<Gateway, string[]>();
 
-async function device(g: Gateway, id: string, password: string): Promise<TestClient> {
-  const c = await connect(g, id, password);
-  clients.push(c);
-  return c;
+function device(g: Gateway, id: string, password: string): Promise<TestClient> {
+  return client(g, id, password);
 }
 
 async function command(ops: TestClient, deviceId: string, name: string, id: string): Promise<void> {

@@ -57,7 +57,7 @@ export function gd2Config(): ConfigInput {
  */
 export function gatewaysInTurn(config: () => ConfigInput = escalatingConfig): {
   start(store: MemoryStore, clock: FakeClock): Promise<Gateway>;
-  client(gw: Gateway, user: string, pw: string): Promise<TestClient>;
+  client(gw: Gateway, user: string, pw: string, extra?: IClientOptions): Promise<TestClient>;
   /** A gateway started otherwise, stopped after the test like the others. */
   adopt(gw: Gateway): Gateway;
   /** Stops one now, its clients (every client so far) first. */
@@ -80,8 +80,8 @@ export function gatewaysInTurn(config: () => ConfigInput = escalatingConfig): {
       gateways.push(gw);
       return gw;
     },
-    async client(gw, user, pw) {
-      const c = await connect(gw, user, pw);
+    async client(gw, user, pw, extra) {
+      const c = await connect(gw, user, pw, extra);
       clients.push(c);
       return c;
     },
