@@ -333,8 +333,8 @@ async function main(): Promise<number> {
     let nextRowMin = 0;
     const sampler = (async () => {
       for (let k = 0; ; k++) {
-        const dueS = k * o.everyS;
-        if (dueS > durationS) break;
+        // The last sample at the end of the load, whatever --every.
+        const dueS = Math.min(k * o.everyS, durationS);
         while (running() && elapsedS() < dueS) await sleep(Math.min(200, (dueS - elapsedS()) * 1000));
         if (!running() && dueS < durationS) break;
         let s: SoakSample;
@@ -356,6 +356,7 @@ async function main(): Promise<number> {
           );
           nextRowMin = Math.floor(s.tS / 60) + 1;
         }
+        if (dueS >= durationS) break;
       }
     })();
 
