@@ -190,8 +190,9 @@ async function main(): Promise<number> {
   const port = o.port || (await freePort());
   const metricsPort = o.metricsPort || (await freePort());
   const tmp = mkdtempSync(path.join(tmpdir(), "linli-soak-"));
-  // A backstop for an exit that skips the finally below (an uncaught error): rmSync is synchronous.
-  const removeTmp = () => rmSync(tmp, { recursive: true, force: true });
+  // A backstop for an exit that skips the finally below (a second Ctrl-C): rmSync is synchronous,
+  // and retried while a gateway SIGKILLed by the exit hook before it may still add a file.
+  const removeTmp = () => rmSync(tmp, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 });
   process.once("exit", removeTmp);
   let interrupted = false;
   const onSignal = () => {
@@ -244,6 +245,8 @@ async function main(): Promise<number> {
     manualConnect: true,
   });
   const timers = new Set<NodeJS.Timeout>();
+  // mqtt.js cannot end a client that never connected (it has no stream yet).
+  let operatorStarted = false;
   try {
     console.log(
       `soak: ${o.households} households (${site.mqtt.length} MQTT connections), ${o.minutes} min, a sample every ` +
@@ -251,6 +254,9 @@ async function main(): Promise<number> {
         `journal in ${dataDir} (quota ${storage.quota / MiB} MiB, compaction after ${storage.compactAfter / MiB} MiB written)`,
     );
     await gateway.start();
+    // After the gateway's own exit hook (it SIGKILLs the group): the directory goes once it is unused.
+    process.off("exit", removeTmp);
+    process.once("exit", removeTmp);
     const pid = gateway.pid as number;
     const attachStart = performance.now();
     const attached = await fleet.attach(undefined, () => interrupted);
@@ -306,6 +312,7 @@ async function main(): Promise<number> {
     await new Promise<void>((resolve, reject) => {
       operator.once("connect", () => resolve());
       operator.once("error", reject);
+      operatorStarted = true;
       operator.connect();
     });
     const eventsTopic = `linli/${site.siteId}/alerts/events`;
@@ -544,7 +551,7 @@ async function main(): Promise<number> {
     return interrupted ? 130 : pass ? 0 : 1;
   } finally {
     for (const t of timers) clearTimeout(t);
-    await endClient(operator);
+    if (operatorStarted) await endClient(operator);
     await fleet.stop();
     await gateway.close();
     removeTmp();
