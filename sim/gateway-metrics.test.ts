@@ -1,7 +1,7 @@
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { describe, expect, it } from "vitest";
-import { parseRefusals, readRefusals, refusalsBetween } from "./gateway-metrics.js";
+import { metricSum, parseRefusals, readRefusals, refusalsBetween } from "./gateway-metrics.js";
 
 const exposition = (rateLimited: number) =>
   [
@@ -81,5 +81,21 @@ describe("the gateway's refusals, from its /metrics (docs/metrics.md linli_rejec
       server.closeAllConnections();
       await new Promise((r) => server.close(r));
     }
+  });
+});
+
+describe("metricSum", () => {
+  it("sums a metric over its label sets, and no metric whose name only starts with it", () => {
+    const text = [
+      "# TYPE linli_alerts_open gauge",
+      'linli_alerts_open{state="active-unacknowledged",priority="1"} 3',
+      'linli_alerts_open{state="cleared-unacknowledged",priority="1"} 2',
+      "linli_alerts_open_total 100",
+      "nodejs_heap_size_used_bytes 12345678",
+      "",
+    ].join("\n");
+    expect(metricSum(text, "linli_alerts_open")).toBe(5);
+    expect(metricSum(text, "nodejs_heap_size_used_bytes")).toBe(12_345_678);
+    expect(metricSum(text, "linli_journal_bytes")).toBeNull();
   });
 });

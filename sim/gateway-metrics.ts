@@ -61,11 +61,21 @@ export const MAX_METRICS_BYTES = 4 * 1024 * 1024;
  * Reads the endpoint: the refusals, or why they could not be read (said in the report). One
  * connection per read, closed after it (a pooled one may be a gateway that has since restarted).
  */
-export function readRefusals(
+export async function readRefusals(
   url: string,
   timeoutMs = 5_000,
   maxBytes = MAX_METRICS_BYTES,
 ): Promise<Refusals | { error: string }> {
+  const text = await readMetricsText(url, timeoutMs, maxBytes);
+  return typeof text === "string" ? parseRefusals(text) : text;
+}
+
+/** The endpoint's text exposition, or why it could not be read; one connection per read. */
+export function readMetricsText(
+  url: string,
+  timeoutMs = 5_000,
+  maxBytes = MAX_METRICS_BYTES,
+): Promise<string | { error: string }> {
   return new Promise((resolve) => {
     const get = url.startsWith("https:") ? httpsGet : httpGet;
     const req = get(url, { agent: false, timeout: timeoutMs }, (res) => {
@@ -84,10 +94,27 @@ export function readRefusals(
         }
         chunks.push(d);
       });
-      res.on("end", () => resolve(parseRefusals(Buffer.concat(chunks).toString("utf8"))));
+      res.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
       res.on("error", (err) => resolve({ error: `${url}: ${err.message}` }));
     });
     req.on("timeout", () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
     req.on("error", (err: NodeJS.ErrnoException) => resolve({ error: `${url}: ${err.code ?? err.message}` }));
   });
+}
+
+/**
+ * The sum of a metric's samples in a text exposition (every label set: `linli_alerts_open` over its
+ * states and priorities), or null when it has none.
+ */
+export function metricSum(text: string, name: string): number | null {
+  let sum: number | null = null;
+  for (const line of text.split("\n")) {
+    if (!line.startsWith(name)) continue;
+    const rest = line.slice(name.length);
+    const m = /^(?:\{[^}]*\})?\s+(\S+)/.exec(rest);
+    if (!m) continue;
+    const v = Number(m[1]);
+    if (Number.isFinite(v)) sum = (sum ?? 0) + v;
+  }
+  return sum;
 }

@@ -34,6 +34,14 @@ export class GatewayProcess {
 
   constructor(private readonly opts: GatewayProcessOptions) {}
 
+  /**
+   * The process the command runs as (its group's id): the gateway itself when the command `exec`s
+   * it, else the shell above it. Undefined when not started.
+   */
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
   async start(): Promise<void> {
     if (this.opts.logFile && !this.log) this.log = createWriteStream(this.opts.logFile, { flags: "a" });
     const child = spawn("sh", ["-c", this.opts.command], {

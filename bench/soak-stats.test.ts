@@ -1,0 +1,158 @@
+import { describe, expect, it } from "vitest";
+import {
+  afterWarmup,
+  alertFailure,
+  countAlerts,
+  judgeSeries,
+  type Point,
+  type PressRecord,
+  slopePerHour,
+} from "./soak-stats.js";
+
+/** A sample every 10 s for `minutes`, value = f(t in s). */
+const series = (minutes: number, f: (tS: number) => number): Point[] =>
+  Array.from({ length: minutes * 6 + 1 }, (_, i) => ({ tS: i * 10, value: f(i * 10) }));
+
+const RSS_BOUND = { maxSlopePerHour: 5, why: "test" };
+
+describe("slopePerHour", () => {
+  it("is the least-squares slope per hour", () => {
+    expect(slopePerHour(series(30, (t) => 100 + (10 * t) / 3600))).toBeCloseTo(10, 9);
+    expect(slopePerHour(series(30, () => 42))).toBe(0);
+    // Noise around a line: the fit, not the end points.
+    const noisy = series(60, (t) => 50 + (2 * t) / 3600 + (t % 20 === 0 ? 1 : -1));
+    expect(slopePerHour(noisy)).toBeCloseTo(2, 1);
+  });
+
+  it("is null without two distinct times", () => {
+    expect(slopePerHour([])).toBeNull();
+    expect(slopePerHour([{ tS: 5, value: 1 }])).toBeNull();
+    expect(
+      slopePerHour([
+        { tS: 5, value: 1 },
+        { tS: 5, value: 9 },
+      ]),
+    ).toBeNull();
+  });
+});
+
+describe("judgeSeries", () => {
+  it("passes a flat series", () => {
+    const f = judgeSeries(
+      "RSS",
+      "MB",
+      series(30, () => 80),
+      1800,
+      RSS_BOUND,
+    );
+    expect(f.pass).toBe(true);
+    expect(f.slopePerHour).toBe(0);
+    expect(f.end).toBe(80);
+    expect(f.failure).toBeNull();
+  });
+
+  it("fails a series growing 10 MB/h against a 5 MB/h bound", () => {
+    const f = judgeSeries(
+      "RSS",
+      "MB",
+      series(30, (t) => 80 + (10 * t) / 3600),
+      1800,
+      RSS_BOUND,
+    );
+    expect(f.pass).toBe(false);
+    expect(f.slopePerHour).toBeCloseTo(10, 9);
+    expect(f.failure).toMatch(/grows 10\.00 MB\/h/);
+  });
+
+  it("leaves the warm-up out: a start-up climb then flat passes, and the figure after warm-up is the first one past it", () => {
+    // 60 MB/h for the first 6 minutes (a fifth of 30), flat after.
+    const climb = series(30, (t) => (t < 360 ? 70 + (60 * t) / 3600 : 76));
+    expect(slopePerHour(climb)).toBeGreaterThan(5); // the whole run would fail
+    const f = judgeSeries("RSS", "MB", climb, 1800, RSS_BOUND);
+    expect(f.pass).toBe(true);
+    expect(f.afterWarmup).toBe(76);
+    expect(afterWarmup(climb, 1800)[0]?.tS).toBe(360);
+  });
+
+  it("does not leave out growth after the warm-up", () => {
+    const late = series(30, (t) => (t < 900 ? 80 : 80 + (30 * (t - 900)) / 3600));
+    expect(judgeSeries("RSS", "MB", late, 1800, RSS_BOUND).pass).toBe(false);
+  });
+
+  it("fails with too few samples after the warm-up", () => {
+    const f = judgeSeries("fds", "", [{ tS: 0, value: 10 }], 60, { maxSlopePerHour: 1, why: "test" });
+    expect(f.pass).toBe(false);
+    expect(f.failure).toMatch(/too few samples/);
+  });
+
+  it("fails a sample over the ceiling even when the slope is within bound", () => {
+    const quota = 256;
+    const spiky = series(30, (t) => (t === 60 ? 300 : 100));
+    const f = judgeSeries("journal", "MiB", spiky, 1800, {
+      maxSlopePerHour: quota,
+      maxValue: quota,
+      why: "q",
+    });
+    expect(f.pass).toBe(false);
+    expect(f.max).toBe(300);
+    expect(
+      judgeSeries(
+        "journal",
+        "MiB",
+        series(30, () => 100),
+        1800,
+        {
+          maxSlopePerHour: quota,
+          maxValue: quota,
+          why: "q",
+        },
+      ).pass,
+    ).toBe(true);
+  });
+});
+
+describe("countAlerts", () => {
+  const END = 1_000_000;
+  const WINDOW = 60_000;
+  const GRACE = 15_000;
+  it("counts each stage and passes when every alert went through", () => {
+    const presses: PressRecord[] = [
+      { device: "a", pressedAt: 0, raisedAt: 10, acknowledgedAt: 20, closedAt: 60_030 },
+      { device: "b", pressedAt: 1000, raisedAt: 1010, acknowledgedAt: 1020, closedAt: 61_030 },
+      // Raised near the end: its window is not over, so not yet closed is fine.
+      { device: "c", pressedAt: END - 30_000, raisedAt: END - 29_990, acknowledgedAt: END - 29_980 },
+    ];
+    const c = countAlerts(presses, END, WINDOW, GRACE);
+    expect(c).toEqual({
+      presses: 3,
+      raised: 3,
+      acknowledged: 3,
+      cleared: 2,
+      missing: 0,
+      notAcknowledged: 0,
+      notCleared: 0,
+      stillInWindow: 1,
+    });
+    expect(alertFailure(c)).toBeNull();
+  });
+
+  it("fails a missing, an unacknowledged and an unclosed alert, each named", () => {
+    const presses: PressRecord[] = [
+      { device: "a", pressedAt: 0 },
+      { device: "b", pressedAt: 0, raisedAt: 10 },
+      { device: "c", pressedAt: 0, raisedAt: 10, acknowledgedAt: 20 },
+    ];
+    const c = countAlerts(presses, END, WINDOW, GRACE);
+    expect(c.missing).toBe(1);
+    expect(c.notAcknowledged).toBe(1);
+    expect(c.notCleared).toBe(2);
+    const why = alertFailure(c);
+    expect(why).toMatch(/1 press\(es\) without an alert/);
+    expect(why).toMatch(/1 alert\(s\) not seen acknowledged/);
+    expect(why).toMatch(/2 alert\(s\) not seen closed/);
+  });
+
+  it("fails a run without presses", () => {
+    expect(alertFailure(countAlerts([], END, WINDOW, GRACE))).toBe("no press was made");
+  });
+});
