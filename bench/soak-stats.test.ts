@@ -7,6 +7,7 @@ import {
   type Point,
   type PressRecord,
   slopePerHour,
+  troughs,
 } from "./soak-stats.js";
 
 /** A sample every 10 s for `minutes`, value = f(t in s). */
@@ -154,5 +155,52 @@ describe("countAlerts", () => {
 
   it("fails a run without presses", () => {
     expect(alertFailure(countAlerts([], END, WINDOW, GRACE))).toBe("no press was made");
+  });
+});
+
+describe("memory judged on its troughs (a garbage-collected heap's saw-tooth)", () => {
+  /** Climbs 20 MB over 11 minutes, then a major collection drops it back: the soak's RSS shape. */
+  const sawTooth = (t: number) => 105 + 20 * ((t % 660) / 660);
+  const TROUGH_BOUND = { maxSlopePerHour: 5, troughs: true, why: "test" };
+
+  it("passes a saw-tooth without a leak, whatever its phase at the end", () => {
+    for (const minutes of [40, 45, 50, 60, 90]) {
+      const f = judgeSeries("RSS", "MB", series(minutes, sawTooth), minutes * 60, TROUGH_BOUND);
+      expect(f.failure).toBeNull();
+      expect(Math.abs(f.slopePerHour as number)).toBeLessThan(1);
+    }
+  });
+
+  it("fails the same saw-tooth on a 10 MB/h leak", () => {
+    const f = judgeSeries(
+      "RSS",
+      "MB",
+      series(60, (t) => sawTooth(t) + (10 * t) / 3600),
+      3600,
+      TROUGH_BOUND,
+    );
+    expect(f.pass).toBe(false);
+    expect(f.slopePerHour).toBeGreaterThan(7);
+  });
+
+  it("says a run too short for two spans cannot be judged on troughs", () => {
+    const f = judgeSeries("RSS", "MB", series(30, sawTooth), 1800, TROUGH_BOUND);
+    expect(f.pass).toBe(false);
+    expect(f.failure).toMatch(/too short to judge on troughs: 1 span/);
+  });
+
+  it("takes the lowest sample of each equal span of at least the window, leaving empty spans out", () => {
+    const pts: Point[] = [
+      { tS: 0, value: 5 },
+      { tS: 10, value: 3 },
+      { tS: 80, value: 9 },
+      { tS: 90, value: 8 },
+    ];
+    expect(troughs(pts, 30)).toEqual([
+      { tS: 10, value: 3 },
+      { tS: 90, value: 8 },
+    ]);
+    expect(troughs(pts, 60)).toEqual([{ tS: 10, value: 3 }]);
+    expect(troughs([], 30)).toEqual([]);
   });
 });
