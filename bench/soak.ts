@@ -162,7 +162,27 @@ interface SoakReport {
   pass: boolean;
 }
 
+const USAGE = `usage: npm run bench:soak -- [options]
+
+  --households N              generated households, an EC-200 and a DS-10 each (default 2000)
+  --minutes M                 minutes of load (default 60; memory is judged on troughs of 15 min
+                              or more after the first 20 %: under about 38 minutes it cannot be)
+  --every S                   seconds between samples (default 10)
+  --presses-per-second R      pendant presses a second, each acknowledged (default 1)
+  --door-openings-per-day N   door openings a household a day (default 6)
+  --port N, --metrics-port N  the gateway's MQTT and /metrics ports (default: free ones)
+  --seed N                    the site's and the load's seed (default 1)
+  --json FILE                 every sample, figure and count as JSON
+  --gateway-log FILE          the gateway's output
+
+Exit: 0 every verdict passes, 1 one fails, 2 a bad option, 130 interrupted.
+docs/performance.md "Soak: hours at a site's rate".`;
+
 async function main(): Promise<number> {
+  if (process.argv.includes("--help") || process.argv.includes("-h")) {
+    console.log(USAGE);
+    return 0;
+  }
   let o: SoakOptions;
   try {
     o = parseOptions(process.argv.slice(2));
