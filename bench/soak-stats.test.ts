@@ -6,8 +6,10 @@ import {
   judgeSeries,
   type Point,
   type PressRecord,
+  slopeHalfWidthPerHour,
   slopePerHour,
   troughs,
+  warmupSeconds,
 } from "./soak-stats.js";
 
 /** A sample every 10 s for `minutes`, value = f(t in s). */
@@ -43,7 +45,7 @@ describe("judgeSeries", () => {
       "RSS",
       "MB",
       series(30, () => 80),
-      1800,
+      warmupSeconds(1800),
       RSS_BOUND,
     );
     expect(f.pass).toBe(true);
@@ -57,7 +59,7 @@ describe("judgeSeries", () => {
       "RSS",
       "MB",
       series(30, (t) => 80 + (10 * t) / 3600),
-      1800,
+      warmupSeconds(1800),
       RSS_BOUND,
     );
     expect(f.pass).toBe(false);
@@ -69,19 +71,22 @@ describe("judgeSeries", () => {
     // 60 MB/h for the first 6 minutes (a fifth of 30), flat after.
     const climb = series(30, (t) => (t < 360 ? 70 + (60 * t) / 3600 : 76));
     expect(slopePerHour(climb)).toBeGreaterThan(5); // the whole run would fail
-    const f = judgeSeries("RSS", "MB", climb, 1800, RSS_BOUND);
+    const f = judgeSeries("RSS", "MB", climb, warmupSeconds(1800), RSS_BOUND);
     expect(f.pass).toBe(true);
     expect(f.afterWarmup).toBe(76);
-    expect(afterWarmup(climb, 1800)[0]?.tS).toBe(360);
+    expect(afterWarmup(climb, warmupSeconds(1800))[0]?.tS).toBe(360);
   });
 
   it("does not leave out growth after the warm-up", () => {
     const late = series(30, (t) => (t < 900 ? 80 : 80 + (30 * (t - 900)) / 3600));
-    expect(judgeSeries("RSS", "MB", late, 1800, RSS_BOUND).pass).toBe(false);
+    expect(judgeSeries("RSS", "MB", late, warmupSeconds(1800), RSS_BOUND).pass).toBe(false);
   });
 
   it("fails with too few samples after the warm-up", () => {
-    const f = judgeSeries("fds", "", [{ tS: 0, value: 10 }], 60, { maxSlopePerHour: 1, why: "test" });
+    const f = judgeSeries("fds", "", [{ tS: 0, value: 10 }], warmupSeconds(60), {
+      maxSlopePerHour: 1,
+      why: "test",
+    });
     expect(f.pass).toBe(false);
     expect(f.failure).toMatch(/too few samples/);
   });
@@ -89,7 +94,7 @@ describe("judgeSeries", () => {
   it("fails a sample over the ceiling even when the slope is within bound", () => {
     const quota = 256;
     const spiky = series(30, (t) => (t === 60 ? 300 : 100));
-    const f = judgeSeries("journal", "MiB", spiky, 1800, {
+    const f = judgeSeries("journal", "MiB", spiky, warmupSeconds(1800), {
       maxSlopePerHour: quota,
       maxValue: quota,
       why: "q",
@@ -101,7 +106,7 @@ describe("judgeSeries", () => {
         "journal",
         "MiB",
         series(30, () => 100),
-        1800,
+        warmupSeconds(1800),
         {
           maxSlopePerHour: quota,
           maxValue: quota,
@@ -164,8 +169,14 @@ describe("memory judged on its troughs (a garbage-collected heap's saw-tooth)", 
   const TROUGH_BOUND = { maxSlopePerHour: 5, troughs: true, why: "test" };
 
   it("passes a saw-tooth without a leak, whatever its phase at the end", () => {
-    for (const minutes of [40, 45, 50, 60, 90]) {
-      const f = judgeSeries("RSS", "MB", series(minutes, sawTooth), minutes * 60, TROUGH_BOUND);
+    for (const minutes of [80, 85, 90, 100, 120]) {
+      const f = judgeSeries(
+        "RSS",
+        "MB",
+        series(minutes, sawTooth),
+        warmupSeconds(minutes * 60),
+        TROUGH_BOUND,
+      );
       expect(f.failure).toBeNull();
       expect(Math.abs(f.slopePerHour as number)).toBeLessThan(1);
     }
@@ -175,21 +186,40 @@ describe("memory judged on its troughs (a garbage-collected heap's saw-tooth)", 
     const f = judgeSeries(
       "RSS",
       "MB",
-      series(60, (t) => sawTooth(t) + (10 * t) / 3600),
-      3600,
+      series(120, (t) => sawTooth(t) + (10 * t) / 3600),
+      warmupSeconds(7200),
       TROUGH_BOUND,
     );
     expect(f.pass).toBe(false);
+    expect(f.failure).toMatch(/^grows/);
     expect(f.slopePerHour).toBeGreaterThan(7);
   });
 
-  it("says a run too short for two spans cannot be judged on troughs", () => {
-    const f = judgeSeries("RSS", "MB", series(30, sawTooth), 1800, TROUGH_BOUND);
+  it("says a run too short for four spans cannot be judged on troughs", () => {
+    // 60 minutes less a fifth: 48 minutes, three spans of 16.
+    const f = judgeSeries("RSS", "MB", series(60, sawTooth), warmupSeconds(3600), TROUGH_BOUND);
     expect(f.pass).toBe(false);
-    expect(f.failure).toMatch(/too short to judge on troughs: 1 span/);
+    expect(f.failure).toMatch(/too short to judge on troughs: 3 span\(s\) .* 4 needed/);
   });
 
-  it("takes the lowest sample of each equal span of at least the window, leaving empty spans out", () => {
+  /** Each cycle's floor off by a few MB, as RSS after a collection is (85.9-92.0 MB in one run). */
+  const JITTER = [0, 3, -2, 2, -3, 1, -1, 3, -2];
+  const jittered = (t: number) => sawTooth(t) + (JITTER[Math.floor(t / 660) % JITTER.length] as number);
+
+  it("does not pass floors that jitter by more than the bound can tell over a short run", () => {
+    const f = judgeSeries("RSS", "MB", series(100, jittered), warmupSeconds(6000), TROUGH_BOUND);
+    expect(f.slopeHalfWidthPerHour).toBeGreaterThan(2);
+    expect(f.pass).toBe(false);
+    expect(f.failure).toMatch(/^not settled: .* over 5 troughs reaches the bound/);
+  });
+
+  it("passes the same jittering floors over a run long enough to tell", () => {
+    const f = judgeSeries("RSS", "MB", series(600, jittered), warmupSeconds(36_000), TROUGH_BOUND);
+    expect(f.failure).toBeNull();
+    expect((f.slopePerHour as number) + (f.slopeHalfWidthPerHour as number)).toBeLessThan(5);
+  });
+
+  it("takes the lowest value of each equal span of at least the window, dated at the span's centre", () => {
     const pts: Point[] = [
       { tS: 0, value: 5 },
       { tS: 10, value: 3 },
@@ -197,10 +227,42 @@ describe("memory judged on its troughs (a garbage-collected heap's saw-tooth)", 
       { tS: 90, value: 8 },
     ];
     expect(troughs(pts, 30)).toEqual([
-      { tS: 10, value: 3 },
-      { tS: 90, value: 8 },
+      { tS: 15, value: 3 },
+      { tS: 75, value: 8 },
     ]);
-    expect(troughs(pts, 60)).toEqual([{ tS: 10, value: 3 }]);
+    expect(troughs(pts, 60)).toEqual([{ tS: 45, value: 3 }]);
     expect(troughs([], 30)).toEqual([]);
+    // Two floors 6 MB apart in neighbouring spans of 15 minutes, 4 minutes apart in time: dated at
+    // their samples they read 83 MB/h, at their spans' centres 24.
+    const near: Point[] = [
+      { tS: 0, value: 95 },
+      { tS: 880, value: 86 },
+      { tS: 1140, value: 92 },
+      { tS: 1800, value: 97 },
+    ];
+    expect(slopePerHour(troughs(near, 900))).toBeCloseTo(24, 6);
+  });
+});
+
+describe("warmupSeconds", () => {
+  it("is a fifth of the run, or the first round of pendants when that is longer", () => {
+    expect(warmupSeconds(3600)).toBe(720);
+    expect(warmupSeconds(3600, 500)).toBe(720);
+    expect(warmupSeconds(7200, 2000)).toBe(2000);
+  });
+});
+
+describe("slopeHalfWidthPerHour", () => {
+  it("is zero on a straight line, null under three points, and wider the more the points scatter", () => {
+    const line = [0, 1, 2, 3].map((h) => ({ tS: h * 3600, value: 10 + 2 * h }));
+    expect(slopeHalfWidthPerHour(line)).toBe(0);
+    expect(slopeHalfWidthPerHour(line.slice(0, 2))).toBeNull();
+    const scatter = (d: number) =>
+      [0, 1, 2, 3, 4].map((h) => ({ tS: h * 3600, value: 10 + (h % 2 === 0 ? d : -d) }));
+    expect(slopeHalfWidthPerHour(scatter(1)) as number).toBeGreaterThan(0);
+    expect(slopeHalfWidthPerHour(scatter(3)) as number).toBeCloseTo(
+      3 * (slopeHalfWidthPerHour(scatter(1)) as number),
+      9,
+    );
   });
 });

@@ -5,7 +5,7 @@
  * closed) and judged complete or not.
  */
 
-/** The first fifth of a run is left out: connections, first heartbeats and the heap settle there. */
+/** At least the first fifth of a run is left out: connections, first heartbeats and the heap settle there. */
 export const WARMUP_FRACTION = 0.2;
 
 export interface Point {
@@ -14,14 +14,21 @@ export interface Point {
   value: number;
 }
 
-/** The points at or after the warm-up of a run of `durationS` seconds. */
-export function afterWarmup(
-  points: readonly Point[],
-  durationS: number,
-  fraction = WARMUP_FRACTION,
-): Point[] {
-  const from = durationS * fraction;
-  return points.filter((p) => p.tS >= from);
+/**
+ * Seconds of a run left out of its slopes: the first fifth, or the load's first round if longer.
+ * Each press comes from a pendant that has not pressed yet until every one has (bench/soak.ts), and
+ * a device's first alert makes state that lives as long as the device (its rule and alert slots):
+ * in the 2026-12-07 soaks the heap's floor rose through that round (2,000 households at 1 press a
+ * second: 2,000 s) and stayed flat after it (500 households: 500 s). Growth bounded by the site's
+ * size is what the connected-devices ceiling measures; a soak looks for growth that is not.
+ */
+export function warmupSeconds(durationS: number, firstRoundS = 0): number {
+  return Math.max(durationS * WARMUP_FRACTION, firstRoundS);
+}
+
+/** The points at or after `fromS` seconds (the end of the warm-up). */
+export function afterWarmup(points: readonly Point[], fromS: number): Point[] {
+  return points.filter((p) => p.tS >= fromS);
 }
 
 /** Least-squares slope of value over time, per hour; null with fewer than two distinct times. */
@@ -46,38 +53,88 @@ export function slopePerHour(points: readonly Point[]): number | null {
 }
 
 /**
+ * The slope's uncertainty: the half-width of its one-sided 95 % interval, Student's t at n - 2
+ * degrees of freedom times the least-squares standard error; null under three points (no residual
+ * left to estimate the scatter from).
+ */
+export function slopeHalfWidthPerHour(points: readonly Point[]): number | null {
+  const n = points.length;
+  const slope = slopePerHour(points);
+  if (n < 3 || slope === null) return null;
+  let st = 0;
+  let sv = 0;
+  for (const p of points) {
+    st += p.tS;
+    sv += p.value;
+  }
+  const mt = st / n;
+  const mv = sv / n;
+  const perS = slope / 3600;
+  let residuals = 0;
+  let spread = 0;
+  for (const p of points) {
+    residuals += (p.value - (mv + perS * (p.tS - mt))) ** 2;
+    spread += (p.tS - mt) ** 2;
+  }
+  const standardError = Math.sqrt(residuals / (n - 2) / spread) * 3600;
+  return studentT95(n - 2) * standardError;
+}
+
+/** One-sided 95 % quantiles of Student's t, 1 to 10 degrees of freedom; the normal's beyond 30. */
+const T95 = [6.314, 2.92, 2.353, 2.132, 2.015, 1.943, 1.895, 1.86, 1.833, 1.812];
+function studentT95(df: number): number {
+  if (df <= T95.length) return T95[df - 1] as number;
+  return df <= 30 ? 1.697 + ((30 - df) / 20) * (1.812 - 1.697) : 1.645;
+}
+
+/**
  * A garbage-collected heap grows between major collections and drops at each: in a 40-minute soak
  * of 2,000 households (2026-12-07) V8's heap went 47 -> 61 MB over about 11 minutes and back, and
  * RSS 105 -> 128 MB with it. A slope through every sample then depends on where the run ends in
  * that saw-tooth. What a leak raises is the floor the collections return to, so memory is judged on
  * troughs: the lowest sample of each span of at least TROUGH_WINDOW_S after the warm-up, a span
- * longer than one such cycle (a shorter one may hold no trough at all). At least two spans are
- * needed: a run of under about 38 minutes cannot be judged on them.
+ * longer than one such cycle (a shorter one may hold no trough at all).
  */
 export const TROUGH_WINDOW_S = 900;
 
 /**
- * The lowest point of each of the equal spans, each at least `windowS` long, that `points` divide
- * into (as many as fit; empty spans left out).
+ * Troughs for a verdict: the floors jitter by a few MB from one cycle to the next (RSS after a
+ * collection: 89.8, 85.9, 92.0 MB in the 500-household soak), so two or three say nothing about
+ * 5 MB/h; with four or more the slope's interval (`slopeHalfWidthPerHour`) says whether they do.
+ */
+export const MIN_TROUGHS = 4;
+
+/**
+ * The lowest value of each of the equal spans, each at least `windowS` long, that `points` divide
+ * into (as many as fit; empty spans left out), dated at its span's centre: a span stands for its
+ * floor, and the moment a collection happened to fall in it would move a slope through troughs
+ * more than the floor does (two troughs 4 minutes apart, 6 MB apart, read as 99 MB/h).
  */
 export function troughs(points: readonly Point[], windowS = TROUGH_WINDOW_S): Point[] {
   if (points.length === 0) return [];
   const t0 = (points[0] as Point).tS;
   const span = (points.at(-1) as Point).tS - t0;
   const windows = Math.max(1, Math.floor(span / windowS));
-  const lowest: (Point | undefined)[] = new Array(windows).fill(undefined);
+  const lowest: (number | undefined)[] = new Array(windows).fill(undefined);
   for (const p of points) {
     const w = span === 0 ? 0 : Math.min(windows - 1, Math.floor(((p.tS - t0) / span) * windows));
     const cur = lowest[w];
-    if (cur === undefined || p.value < cur.value) lowest[w] = p;
+    if (cur === undefined || p.value < cur) lowest[w] = p.value;
   }
-  return lowest.filter((p): p is Point => p !== undefined);
+  const out: Point[] = [];
+  lowest.forEach((value, w) => {
+    if (value !== undefined) out.push({ tS: t0 + ((w + 0.5) * span) / windows, value });
+  });
+  return out;
 }
 
 export interface Bound {
   /** The slope after warm-up must be under this, per hour. */
   maxSlopePerHour: number;
-  /** The slope is taken through the troughs (`troughs()`), not every sample: a garbage-collected heap. */
+  /**
+   * The slope is taken through the troughs (`troughs()`), not every sample: a garbage-collected
+   * heap. Then the upper end of its interval must be under the bound, not only the slope.
+   */
   troughs?: boolean;
   /** Every sample of the run, warm-up included, must be at or under this (a quota), if given. */
   maxValue?: number;
@@ -93,31 +150,39 @@ export interface Figure {
   end: number | null;
   max: number | null;
   slopePerHour: number | null;
+  /** On troughs: the one-sided 95 % half-width of the slope; else null. */
+  slopeHalfWidthPerHour: number | null;
   bound: Bound;
   pass: boolean;
   /** Why it failed, or null. */
   failure: string | null;
 }
 
-/** A series judged against its bound over a run of `durationS` seconds. */
+/** A series judged against its bound, the points before `warmupS` seconds left out of the slope. */
 export function judgeSeries(
   name: string,
   unit: string,
   points: readonly Point[],
-  durationS: number,
+  warmupS: number,
   bound: Bound,
 ): Figure {
-  const rest = afterWarmup(points, durationS);
+  const rest = afterWarmup(points, warmupS);
   const lows = bound.troughs ? troughs(rest) : rest;
-  const slope = lows.length >= 2 ? slopePerHour(lows) : null;
+  const enough = bound.troughs ? lows.length >= MIN_TROUGHS : lows.length >= 2;
+  const slope = enough ? slopePerHour(lows) : null;
+  const halfWidth = enough && bound.troughs ? slopeHalfWidthPerHour(lows) : null;
   const max = points.length === 0 ? null : Math.max(...points.map((p) => p.value));
   let failure: string | null = null;
   if (slope === null)
     failure = bound.troughs
-      ? `too short to judge on troughs: ${lows.length} span(s) of ${TROUGH_WINDOW_S / 60} min after the warm-up, 2 needed`
+      ? `too short to judge on troughs: ${lows.length} span(s) of ${TROUGH_WINDOW_S / 60} min or more after the warm-up, ${MIN_TROUGHS} needed`
       : `too few samples after the warm-up (${rest.length}) for a slope`;
   else if (!(slope < bound.maxSlopePerHour))
     failure = `grows ${fmt(slope)} ${unit}/h, bound < ${fmt(bound.maxSlopePerHour)} ${unit}/h`;
+  else if (halfWidth !== null && !(slope + halfWidth < bound.maxSlopePerHour))
+    failure =
+      `not settled: ${fmt(slope)} ± ${fmt(halfWidth)} ${unit}/h over ${lows.length} troughs reaches the ` +
+      `bound (< ${fmt(bound.maxSlopePerHour)} ${unit}/h): a longer run narrows it`;
   else if (bound.maxValue !== undefined && max !== null && max > bound.maxValue)
     failure = `reached ${fmt(max)} ${unit}, over ${fmt(bound.maxValue)} ${unit}`;
   return {
@@ -127,6 +192,7 @@ export function judgeSeries(
     end: points.at(-1)?.value ?? null,
     max,
     slopePerHour: slope,
+    slopeHalfWidthPerHour: halfWidth,
     bound,
     pass: failure === null,
     failure,

@@ -2,7 +2,7 @@
  * The soak: does the gateway's memory, open files or journal keep growing over hours at a site's
  * rate? (docs/performance.md "Soak: hours at a site's rate").
  *
- *   npm run bench:soak -- [--households 2000] [--minutes 60] [--every 10] [--presses-per-second 1]
+ *   npm run bench:soak -- [--households 2000] [--minutes 120] [--every 10] [--presses-per-second 1]
  *                         [--door-openings-per-day 6] [--port N] [--metrics-port N] [--seed 1]
  *                         [--json FILE] [--gateway-log FILE]
  *
@@ -43,8 +43,10 @@ import {
   judgeSeries,
   type PressRecord,
   slopePerHour,
+  TROUGH_WINDOW_S,
   troughs,
   WARMUP_FRACTION,
+  warmupSeconds,
 } from "./soak-stats.js";
 
 /** RSS growth a box with little memory can carry for months: 5 MB/h is 3.6 GB in a month. */
@@ -83,7 +85,7 @@ function parseOptions(argv: string[]): SoakOptions {
       allowPositionals: false,
       options: {
         households: { type: "string", default: "2000" },
-        minutes: { type: "string", default: "60" },
+        minutes: { type: "string", default: "120" },
         every: { type: "string", default: "10" },
         "presses-per-second": { type: "string", default: "1" },
         "door-openings-per-day": { type: "string", default: "6" },
@@ -119,7 +121,7 @@ function parseOptions(argv: string[]): SoakOptions {
   if (o.port > 65_535 || o.metricsPort > 65_535)
     throw new UsageError("--port, --metrics-port: at most 65535");
   // Under five samples after the warm-up, a slope says nothing.
-  if (o.minutes * 60 * (1 - WARMUP_FRACTION) < 5 * o.everyS)
+  if (o.minutes * 60 - warmupSeconds(o.minutes * 60, o.households / o.pressesPerSecond) < 5 * o.everyS)
     throw new UsageError(
       `--every ${o.everyS} leaves fewer than 5 samples after the warm-up of a ${o.minutes}-minute run`,
     );
@@ -145,6 +147,8 @@ interface SoakReport {
   options: SoakOptions;
   startedAt: string;
   durationS: number;
+  /** Seconds left out of the slopes (soak-stats.ts warmupSeconds). */
+  warmupS: number;
   interrupted: boolean;
   gatewayDied: string | null;
   storage: { quotaBytes: number; compactAfterBytes: number; segmentSizeBytes: number };
@@ -165,8 +169,10 @@ interface SoakReport {
 const USAGE = `usage: npm run bench:soak -- [options]
 
   --households N              generated households, an EC-200 and a DS-10 each (default 2000)
-  --minutes M                 minutes of load (default 60; memory is judged on troughs of 15 min
-                              or more after the first 20 %: under about 38 minutes it cannot be)
+  --minutes M                 minutes of load (default 120). Memory is judged on the troughs of
+                              4 spans of 15 min or more after the warm-up (the first 20 %, or the
+                              first round of pendants if longer: households / presses a second):
+                              2,000 households at 1 press a second need 94 minutes at least
   --every S                   seconds between samples (default 10)
   --presses-per-second R      pendant presses a second, each acknowledged (default 1)
   --door-openings-per-day N   door openings a household a day (default 6)
@@ -411,6 +417,7 @@ async function main(): Promise<number> {
       await sleep(50);
     }
     const loadS = Math.min(elapsedS(), durationS);
+    const warmupS = warmupSeconds(loadS, pendants.length / o.pressesPerSecond);
     await sampler;
     // The last presses' alerts and their acknowledgements.
     const drainEnd = performance.now() + DRAIN_MS;
@@ -430,20 +437,21 @@ async function main(): Promise<number> {
         "RSS",
         "MB",
         series((s) => s.rssMb),
-        loadS,
+        warmupS,
         {
           maxSlopePerHour: RSS_MAX_SLOPE_MB_H,
           troughs: true,
           why:
             "5 MB/h is 3.6 GB a month: a box with little memory runs out within one " +
-            `(the slope through the lowest sample of each third after the warm-up: the heap's saw-tooth left out)`,
+            `(the slope through the lowest sample of each span of ${TROUGH_WINDOW_S / 60} min or more after the warm-up, ` +
+            "and its 95 % interval under the bound: the heap's saw-tooth left out)",
         },
       ),
       judgeSeries(
         "open fds",
         "",
         series((s) => s.fds),
-        loadS,
+        warmupS,
         {
           maxSlopePerHour: FDS_MAX_SLOPE_H,
           why: "a steady site holds the same sockets and segments: any growth is a leak",
@@ -453,7 +461,7 @@ async function main(): Promise<number> {
         "journal disk",
         "MiB",
         series((s) => s.journalBytes / MiB),
-        loadS,
+        warmupS,
         {
           maxSlopePerHour: quotaMiB,
           maxValue: quotaMiB,
@@ -464,7 +472,7 @@ async function main(): Promise<number> {
       ),
     ];
     const info = (name: string, unit: string, pts: { tS: number; value: number }[], onTroughs = false) => {
-      const rest = afterWarmup(pts, loadS);
+      const rest = afterWarmup(pts, warmupS);
       return {
         name,
         unit,
@@ -500,7 +508,8 @@ async function main(): Promise<number> {
     const pass = gatewayDied === null && !interrupted && figures.every((f) => f.pass) && alertWhy === null;
 
     console.log(
-      `\nover ${(loadS / 60).toFixed(1)} min, the first ${WARMUP_FRACTION * 100} % (${((loadS * WARMUP_FRACTION) / 60).toFixed(1)} min) left out of the slopes:`,
+      `\nover ${(loadS / 60).toFixed(1)} min, the first ${(warmupS / 60).toFixed(1)} min left out of the slopes ` +
+        `(${WARMUP_FRACTION * 100} % of the run, or the first round of pendants if longer: ${(pendants.length / o.pressesPerSecond / 60).toFixed(1)} min):`,
     );
     console.log("figure          after warm-up       end  slope per hour  verdict");
     const row = (
@@ -510,10 +519,11 @@ async function main(): Promise<number> {
       e: number | null,
       sl: number | null,
       verdict: string,
+      halfWidth: number | null = null,
     ) =>
       console.log(
         `${name.padEnd(14)}  ${`${f1(a)} ${unit}`.padStart(13)}  ${`${f1(e)} ${unit}`.padStart(8)}  ` +
-          `${`${sl === null ? "-" : sl.toFixed(2)} ${unit}`.padStart(14)}  ${verdict}`,
+          `${`${sl === null ? "-" : sl.toFixed(2)}${halfWidth === null ? "" : ` ± ${halfWidth.toFixed(2)}`} ${unit}`.padStart(14)}  ${verdict}`,
       );
     for (const f of figures)
       row(
@@ -523,6 +533,7 @@ async function main(): Promise<number> {
         f.end,
         f.slopePerHour,
         `${f.pass ? "PASS" : `FAIL (${f.failure})`}: bound < ${f.bound.maxSlopePerHour} ${f.unit}/h${f.bound.maxValue === undefined ? "" : `, at most ${f.bound.maxValue} ${f.unit}`}; ${f.bound.why}`,
+        f.slopeHalfWidthPerHour,
       );
     for (const i of informational)
       row(
@@ -557,6 +568,7 @@ async function main(): Promise<number> {
         options: o,
         startedAt,
         durationS: loadS,
+        warmupS,
         interrupted,
         gatewayDied,
         storage: {
