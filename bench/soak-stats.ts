@@ -31,8 +31,10 @@ export function afterWarmup(points: readonly Point[], fromS: number): Point[] {
   return points.filter((p) => p.tS >= fromS);
 }
 
-/** Least-squares slope of value over time, per hour; null with fewer than two distinct times. */
-export function slopePerHour(points: readonly Point[]): number | null {
+/** The least-squares line through the points: their mean time and value, slope per second, time spread. */
+function fitLine(
+  points: readonly Point[],
+): { meanT: number; meanV: number; perS: number; spreadT: number } | null {
   const n = points.length;
   if (n < 2) return null;
   let st = 0;
@@ -41,15 +43,21 @@ export function slopePerHour(points: readonly Point[]): number | null {
     st += p.tS;
     sv += p.value;
   }
-  const mt = st / n;
-  const mv = sv / n;
+  const meanT = st / n;
+  const meanV = sv / n;
   let num = 0;
-  let den = 0;
+  let spreadT = 0;
   for (const p of points) {
-    num += (p.tS - mt) * (p.value - mv);
-    den += (p.tS - mt) ** 2;
+    num += (p.tS - meanT) * (p.value - meanV);
+    spreadT += (p.tS - meanT) ** 2;
   }
-  return den === 0 ? null : (num / den) * 3600;
+  return spreadT === 0 ? null : { meanT, meanV, perS: num / spreadT, spreadT };
+}
+
+/** Least-squares slope of value over time, per hour; null with fewer than two distinct times. */
+export function slopePerHour(points: readonly Point[]): number | null {
+  const line = fitLine(points);
+  return line === null ? null : line.perS * 3600;
 }
 
 /**
@@ -59,24 +67,11 @@ export function slopePerHour(points: readonly Point[]): number | null {
  */
 export function slopeHalfWidthPerHour(points: readonly Point[]): number | null {
   const n = points.length;
-  const slope = slopePerHour(points);
-  if (n < 3 || slope === null) return null;
-  let st = 0;
-  let sv = 0;
-  for (const p of points) {
-    st += p.tS;
-    sv += p.value;
-  }
-  const mt = st / n;
-  const mv = sv / n;
-  const perS = slope / 3600;
+  const line = fitLine(points);
+  if (n < 3 || line === null) return null;
   let residuals = 0;
-  let spread = 0;
-  for (const p of points) {
-    residuals += (p.value - (mv + perS * (p.tS - mt))) ** 2;
-    spread += (p.tS - mt) ** 2;
-  }
-  const standardError = Math.sqrt(residuals / (n - 2) / spread) * 3600;
+  for (const p of points) residuals += (p.value - (line.meanV + line.perS * (p.tS - line.meanT))) ** 2;
+  const standardError = Math.sqrt(residuals / (n - 2) / line.spreadT) * 3600;
   return studentT95(n - 2) * standardError;
 }
 
