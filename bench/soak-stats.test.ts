@@ -4,8 +4,10 @@ import {
   alertFailure,
   countAlerts,
   judgeSeries,
+  latencyBySpan,
   type Point,
   type PressRecord,
+  quantile,
   slopeHalfWidthPerHour,
   slopePerHour,
   troughs,
@@ -264,5 +266,57 @@ describe("slopeHalfWidthPerHour", () => {
       3 * (slopeHalfWidthPerHour(scatter(1)) as number),
       9,
     );
+  });
+});
+
+describe("latencyBySpan", () => {
+  const START = 1_000_000;
+  const press = (atS: number, raiseMs: number | undefined, ackMs?: number): PressRecord => ({
+    device: "d",
+    pressedAt: START + atS * 1000,
+    ...(raiseMs === undefined ? {} : { raisedAt: START + atS * 1000 + raiseMs }),
+    ...(raiseMs === undefined || ackMs === undefined
+      ? {}
+      : { acknowledgedAt: START + atS * 1000 + raiseMs + ackMs }),
+  });
+
+  it("puts each press in the span it was made in and takes each span's quantiles", () => {
+    const presses = [
+      ...Array.from({ length: 100 }, (_, i) => press(i, i + 1, 2)), // 0-99 s: 1..100 ms
+      ...Array.from({ length: 100 }, (_, i) => press(1000 + i, 10 * (i + 1), 5)), // 1000-1099 s: 10..1000 ms
+      press(1500, undefined), // never raised: not in any latency
+    ];
+    const spans = latencyBySpan(presses, START, 1800, 900);
+    expect(spans).toHaveLength(2);
+    expect(spans[0]).toEqual({
+      fromMin: 0,
+      toMin: 15,
+      raised: 100,
+      raiseP50Ms: 50,
+      raiseP99Ms: 99,
+      raiseMaxMs: 100,
+      acknowledged: 100,
+      ackP99Ms: 2,
+    });
+    expect(spans[1]).toMatchObject({ fromMin: 15, toMin: 30, raised: 100, raiseP50Ms: 500, raiseP99Ms: 990 });
+  });
+
+  it("keeps an empty span, and a last span shorter than the window", () => {
+    const spans = latencyBySpan([press(10, 5)], START, 2000, 900);
+    expect(spans.map((s) => [s.fromMin, s.toMin, s.raised])).toEqual([
+      [0, 15, 1],
+      [15, 30, 0],
+      [30, 2000 / 60, 0],
+    ]);
+    expect(spans[1]?.raiseP99Ms).toBeNull();
+  });
+});
+
+describe("quantile", () => {
+  it("is the nearest rank, null on nothing", () => {
+    expect(quantile([3, 1, 2], 0.5)).toBe(2);
+    expect(quantile([3, 1, 2], 1)).toBe(3);
+    expect(quantile([5], 0.99)).toBe(5);
+    expect(quantile([], 0.5)).toBeNull();
   });
 });

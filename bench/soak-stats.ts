@@ -205,6 +205,63 @@ export interface PressRecord {
   closedAt?: number;
 }
 
+/** How long the operator waited, in one span of the run: press -> raised seen, raised -> acknowledged seen. */
+export interface LatencySpan {
+  /** Minutes since the load started, the span's start and end. */
+  fromMin: number;
+  toMin: number;
+  /** Presses made in the span whose alert was seen raised. */
+  raised: number;
+  raiseP50Ms: number | null;
+  raiseP99Ms: number | null;
+  raiseMaxMs: number | null;
+  /** Of those, acknowledged (the operator's request to the transition it saw). */
+  acknowledged: number;
+  ackP99Ms: number | null;
+}
+
+/**
+ * The presses' latencies per span of `windowS` (the last span may be shorter), by when the press was
+ * made: something that grows with the hours (a list scanned per alert, a map never trimmed) shows
+ * as a p99 that climbs from span to span while the load stays the same.
+ */
+export function latencyBySpan(
+  presses: readonly PressRecord[],
+  startedAt: number,
+  durationS: number,
+  windowS = TROUGH_WINDOW_S,
+): LatencySpan[] {
+  const spans = Math.max(1, Math.ceil(durationS / windowS));
+  const raise: number[][] = Array.from({ length: spans }, () => []);
+  const ack: number[][] = Array.from({ length: spans }, () => []);
+  for (const p of presses) {
+    if (p.raisedAt === undefined) continue;
+    const w = Math.min(spans - 1, Math.max(0, Math.floor((p.pressedAt - startedAt) / 1000 / windowS)));
+    (raise[w] as number[]).push(p.raisedAt - p.pressedAt);
+    if (p.acknowledgedAt !== undefined) (ack[w] as number[]).push(p.acknowledgedAt - p.raisedAt);
+  }
+  return raise.map((r, w) => {
+    const a = ack[w] as number[];
+    return {
+      fromMin: (w * windowS) / 60,
+      toMin: Math.min(durationS, (w + 1) * windowS) / 60,
+      raised: r.length,
+      raiseP50Ms: quantile(r, 0.5),
+      raiseP99Ms: quantile(r, 0.99),
+      raiseMaxMs: quantile(r, 1),
+      acknowledged: a.length,
+      ackP99Ms: quantile(a, 0.99),
+    };
+  });
+}
+
+/** The q-quantile by nearest rank (the smallest value with at least q of the values at or under it). */
+export function quantile(values: readonly number[], q: number): number | null {
+  if (values.length === 0) return null;
+  const sorted = [...values].sort((x, y) => x - y);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] as number;
+}
+
 export interface AlertCounts {
   presses: number;
   raised: number;

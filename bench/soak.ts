@@ -41,6 +41,8 @@ import {
   countAlerts,
   type Figure,
   judgeSeries,
+  type LatencySpan,
+  latencyBySpan,
   type PressRecord,
   slopePerHour,
   TROUGH_WINDOW_S,
@@ -121,9 +123,12 @@ function parseOptions(argv: string[]): SoakOptions {
   if (o.port > 65_535 || o.metricsPort > 65_535)
     throw new UsageError("--port, --metrics-port: at most 65535");
   // Under five samples after the warm-up, a slope says nothing.
-  if (o.minutes * 60 - warmupSeconds(o.minutes * 60, o.households / o.pressesPerSecond) < 5 * o.everyS)
+  const warmupS = warmupSeconds(o.minutes * 60, o.households / o.pressesPerSecond);
+  if (o.minutes * 60 - warmupS < 5 * o.everyS)
     throw new UsageError(
-      `--every ${o.everyS} leaves fewer than 5 samples after the warm-up of a ${o.minutes}-minute run`,
+      `--every ${o.everyS} leaves fewer than 5 samples after the warm-up of a ${o.minutes}-minute run ` +
+        `(${(warmupS / 60).toFixed(1)} min: ${WARMUP_FRACTION * 100} % of the run, or the first round of ` +
+        "pendants if longer, --households / --presses-per-second seconds)",
     );
   return o;
 }
@@ -162,6 +167,8 @@ interface SoakReport {
     slopePerHour: number | null;
   }>;
   alerts: AlertCounts & { failure: string | null };
+  /** The operator's wait per span of the run (soak-stats.ts latencyBySpan). */
+  latency: LatencySpan[];
   doorOpenings: number;
   pass: boolean;
 }
@@ -357,7 +364,8 @@ async function main(): Promise<number> {
     let presses = 0;
     let doorOpenings = 0;
     const t0 = performance.now();
-    const startedAt = new Date().toISOString();
+    const startedAtMs = Date.now();
+    const startedAt = new Date(startedAtMs).toISOString();
     const elapsedS = () => (performance.now() - t0) / 1000;
     const running = () => !interrupted && gatewayDied === null && elapsedS() < durationS;
 
@@ -550,6 +558,17 @@ async function main(): Promise<number> {
         `${alerts.notCleared} not closed after their window, ${alerts.stillInWindow} still in their window at the end; ` +
         `${doorOpenings} door openings: ${alertWhy === null ? "PASS" : `FAIL (${alertWhy})`}`,
     );
+    const latency = latencyBySpan(records, startedAtMs, loadS);
+    console.log(
+      "\noperator's wait by span (shown, no bound): a p99 that climbs from span to span at the same load is work that grows with the hours",
+    );
+    console.log("  minutes   presses  press -> raised p50 / p99 / max ms  raised -> acknowledged p99 ms");
+    const ms = (v: number | null) => (v === null ? "-" : String(v));
+    for (const l of latency)
+      console.log(
+        `${`${Number(l.fromMin.toFixed(1))}-${Number(l.toMin.toFixed(1))}`.padStart(9)}  ${String(l.raised).padStart(8)}  ` +
+          `${`${ms(l.raiseP50Ms)} / ${ms(l.raiseP99Ms)} / ${ms(l.raiseMaxMs)}`.padStart(34)}  ${ms(l.ackP99Ms).padStart(29)}`,
+      );
     const journal = figures[2] as Figure;
     const compactions = samples.at(-1)?.compactions ?? null;
     if (compactions === 0 && journal.slopePerHour !== null && journal.slopePerHour > 0)
@@ -580,6 +599,7 @@ async function main(): Promise<number> {
         figures,
         informational,
         alerts: { ...alerts, failure: alertWhy },
+        latency,
         doorOpenings,
         pass,
       };
