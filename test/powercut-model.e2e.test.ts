@@ -756,6 +756,17 @@ describe.concurrent("power cuts and crashes at random moments: no acknowledged a
     60_000,
   );
 
+  // Found by this test: a segment rolled while syncs were held; the power cut kept the new
+  // segment's first record (the end of GAS_VALVE_NOT_CLOSED's on-delay) and tore the old one's
+  // tail (the alert's raise): the start replayed the end without the alert, and the gas detector's
+  // next report started the on-delay afresh: the alert forgotten. A roll now syncs the old segment
+  // first (gateway/journal/group-commit.ts retire).
+  it(
+    "seed 329 (batch, 60 steps): a power cut tearing a rolled segment's tail loses nothing the next segment depends on",
+    (ctx) => runSeed(329, "batch", 60, ctx),
+    60_000,
+  );
+
   // Gaps in the model, not the gateway (each failed before the model learnt it):
   // - an operator's ack in flight for a POWER_FAIL raised by its on-delay's end while no sync
   //   completed; a torn cut took the raise record (and the ack's after it) away, the restart raised

@@ -666,3 +666,33 @@ it("a disk full for long (new files still created, writes refused): the retries 
   expect(k.get("after")).toBe(1);
   expect(k.recovery.damaged).toBe(0);
 });
+
+it("a roll whose fdatasync of the old segment fails: degraded, no next segment opened, memory current, durable again once the disk works", async () => {
+  const dir = tempDir();
+  const faults: Faults = { write: null, sync: null, create: null };
+  const j = Journal.open({ dir, fs: faultyFs(faults), segmentBytes: 4096, retryMs: 30 });
+  open.push(j);
+  for (let i = 0; i < 20; i++) j.put(`k${i}`, "v".repeat(50));
+  await committed(j);
+  const segments = () => readdirSync(dir).filter((n) => n.startsWith("seg-")).length;
+  expect(segments()).toBe(1);
+  faults.sync = "EIO";
+  // About 5 KB more: the roll's sync of the old segment fails (creating files still works).
+  for (let i = 20; i < 100; i++) j.put(`k${i}`, "v".repeat(50));
+  expect(j.health.ok).toBe(false);
+  expect(j.health.reason).toContain("EIO");
+  expect(segments()).toBe(1);
+  expect(j.get("k99")).toBe("v".repeat(50));
+  let acked = false;
+  j.commit(() => {
+    acked = true;
+  });
+  await until(() => acked, "commit done() while degraded");
+  faults.sync = null;
+  await until(() => j.health.ok, "durable again");
+  j.close();
+  const back = Journal.open({ dir });
+  open.push(back);
+  expect(back.get("k0")).toBe("v".repeat(50));
+  expect(back.get("k99")).toBe("v".repeat(50));
+});

@@ -773,8 +773,12 @@ export class Journal {
   /** Closes the current segment and starts the next one. False (and degraded) on failure. */
   private roll(): boolean {
     const old = this.writer.fd;
+    const wasWritable = this.writer.writable;
     if (old >= 0) this.writer.retire(old);
     this.writer.fd = -1;
+    // The old segment's write or sync failed in retire(): degraded now, nothing more to open (a
+    // retry rolls while not writable: retire() skips the old segment, which may be what failed).
+    if (wasWritable && !this.writer.writable) return false;
     try {
       this.createSegment(this.gens.seq + 1);
     } catch (err) {

@@ -95,7 +95,11 @@ export class PowerCutFs implements JournalFs {
     // What the sync covers: every write completed before it started.
     const bytes = readOr(f.path);
     return () => {
-      this.durable.set(f.path, bytes);
+      // A sync that completes after a later one (a segment's roll syncs it on the calling thread
+      // while the group sync started before runs on the pool) takes nothing back: the files are
+      // appended to, so the longer copy is the later one (ftruncateSync shortens it itself).
+      const now = this.durable.get(f.path);
+      if (now === undefined || bytes.length >= now.length) this.durable.set(f.path, bytes);
     };
   }
 
