@@ -15,12 +15,12 @@ export interface Point {
 }
 
 /**
- * Seconds of a run left out of its slopes: the first fifth, or the load's first round if longer.
- * Each press comes from a pendant that has not pressed yet until every one has (bench/soak.ts), and
- * a device's first alert makes state that lives as long as the device (its rule and alert slots):
- * in the 2026-12-07 soaks the heap's floor rose through that round (2,000 households at 1 press a
- * second: 2,000 s) and stayed flat after it (500 households: 500 s). Growth bounded by the site's
- * size is what the connected-devices ceiling measures; a soak looks for growth that is not.
+ * Seconds of a run left out of its slopes: the first fifth, or the load's first round if longer
+ * (bench/soak.ts firstRoundS: every pendant pressed once, every device's first heartbeat sent). A
+ * device's first message and first alert make state that lives as long as the device (its rate
+ * budget, its rule and alert slots): in the 2026-12-07 soaks the heap's floor rose through that
+ * round. Growth bounded by the site's size is what the connected-devices ceiling measures; a soak
+ * looks for growth that is not.
  */
 export function warmupSeconds(durationS: number, firstRoundS = 0): number {
   return Math.max(durationS * WARMUP_FRACTION, firstRoundS);
