@@ -2,7 +2,7 @@ import { readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it, vi } from "vitest";
 import { journalScratch } from "../../test/support/journal-scratch.js";
-import { nodeFs } from "./fs.js";
+import { type JournalFs, nodeFs } from "./fs.js";
 import { DEFER_WRITE_MS } from "./group-commit.js";
 import { Journal, type JournalOptions } from "./journal.js";
 
@@ -207,33 +207,26 @@ describe("Journal", () => {
     const pathOf = new Map<number, string>();
     const calls: string[] = [];
     const name = (fd: number) => (pathOf.get(fd) ?? "?").split("/").at(-1);
-    const spy = {
+    const spy: JournalFs = {
       ...nodeFs,
-      openSync: (p: string, f: string, m?: number) => {
+      openSync: (p, f, m) => {
         const fd = nodeFs.openSync(p, f, m);
         pathOf.set(fd, p);
         return fd;
       },
-      writeSync: (fd: number, b: Uint8Array, o: number, l: number, p: number) => {
+      writeSync: (fd, b, o, l, p) => {
         calls.push(`write:${name(fd)}`);
         return nodeFs.writeSync(fd, b, o, l, p);
       },
-      write: (
-        fd: number,
-        b: Uint8Array,
-        o: number,
-        l: number,
-        p: number,
-        cb: (err: NodeJS.ErrnoException | null, n: number) => void,
-      ) => {
+      write: (fd, b, o, l, p, cb) => {
         calls.push(`write:${name(fd)}`);
         nodeFs.write(fd, b, o, l, p, cb);
       },
-      fdatasyncSync: (fd: number) => {
+      fdatasyncSync: (fd) => {
         calls.push(`sync:${name(fd)}`);
         nodeFs.fdatasyncSync(fd);
       },
-      fdatasync: (fd: number, cb: (err: NodeJS.ErrnoException | null) => void) => {
+      fdatasync: (fd, cb) => {
         calls.push(`async:${name(fd)}`);
         nodeFs.fdatasync(fd, cb);
       },
