@@ -28,8 +28,8 @@ export function samplesOf(encoded: string): Float64Array {
   return n === out.length ? out : out.subarray(0, n);
 }
 
-/** The value at percentile `p` of `sorted` (ascending), as hdr-histogram reports one. */
-function atPercentile(sorted: Float64Array, p: number): number {
+/** The value at percentile `p` of `sorted` (ascending) by nearest rank, as hdr-histogram reports one; 0 when empty. */
+export function atPercentile(sorted: ArrayLike<number>, p: number): number {
   if (sorted.length === 0) return 0;
   const rank = Math.max(1, Math.ceil((p / 100) * sorted.length));
   return sorted[Math.min(sorted.length, rank) - 1] as number;

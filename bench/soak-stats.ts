@@ -5,6 +5,8 @@
  * closed) and judged complete or not.
  */
 
+import { atPercentile } from "./interval.js";
+
 /** At least the first fifth of a run is left out: connections, first heartbeats and the heap settle there. */
 export const WARMUP_FRACTION = 0.2;
 
@@ -255,11 +257,10 @@ export function latencyBySpan(
   });
 }
 
-/** The q-quantile by nearest rank (the smallest value with at least q of the values at or under it). */
+/** The q-quantile by nearest rank (bench/interval.ts `atPercentile`); null when there are no values. */
 export function quantile(values: readonly number[], q: number): number | null {
   if (values.length === 0) return null;
-  const sorted = [...values].sort((x, y) => x - y);
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] as number;
+  return atPercentile(Float64Array.from(values).sort(), q * 100);
 }
 
 export interface AlertCounts {
