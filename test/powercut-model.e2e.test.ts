@@ -181,14 +181,20 @@ interface TestHooks {
  * what it waited for, never vitest's timeout). Its gateways are stopped and its directories removed
  * whatever happens, at vitest's timeout too (`hooks`).
  */
-async function runSeed(seed: number, sync: Sync, steps: number, hooks?: TestHooks): Promise<void> {
+async function runSeed(
+  seed: number,
+  sync: Sync,
+  steps: number,
+  hooks?: TestHooks,
+  pages = process.env.TEAR === "pages",
+): Promise<void> {
   const r = random(seed);
   const log: string[] = [];
   const dirs: string[] = [];
   const running: Running[] = [];
   /** Starts not finished (a start that timed out may still finish: its gateway is stopped too). */
   const starting = new Set<Promise<Gateway>>();
-  const replay = `replay: SEED=${seed} SYNC=${sync} STEPS=${steps} npx vitest run test/powercut-model.e2e.test.ts`;
+  const replay = `replay: SEED=${seed} SYNC=${sync} STEPS=${steps}${pages ? " TEAR=pages" : ""} npx vitest run test/powercut-model.e2e.test.ts`;
   let at = "the first start";
   /** Rejects when `p` takes more than WAIT_MS, or at vitest's timeout: names the wait, the step and the last steps. */
   const within = <T>(p: Promise<T>, what: string, ms = WAIT_MS): Promise<T> =>
@@ -603,7 +609,7 @@ async function runSeed(seed: number, sync: Sync, steps: number, hooks?: TestHook
           .filter((a) => a.code === "DOOR_HELD_OPEN" && a.conditionActive && door.contact === "closed")
           .map((a) => view(a).key);
         if (how === "crash") PowerCutFs.crashCopy(live.dir, copy);
-        else torn = live.fs.cutCopy(live.dir, copy, how === "torn" ? r.next() : null).torn;
+        else torn = live.fs.cutCopy(live.dir, copy, how === "torn" ? r.next() : null, pages).torn;
         // `interval`: a power cut may lose what was acknowledged after the last sync (docs/durability.md
         // "When a write reaches the disk"): no more than the period's worth (the syncs held: a disk
         // slower than the cut), and never anything acknowledged before a sync.

@@ -2,13 +2,16 @@
  * A journal file system (gateway/journal/fs.ts) that remembers what a power cut would leave: per
  * file, its bytes as of its last completed fdatasync/fsync. `cutCopy` writes a data directory
  * holding only that (a power cut), optionally with a random part of the newest file's unsynced
- * tail (a cut torn inside the records written after the last sync); `crashCopy` one holding
+ * tail (a cut torn inside the records written after the last sync): a prefix of it, or (`pages`)
+ * some of its 512-byte sectors and not others, zeros where one never reached the disk (a disk
+ * writes back the sectors of an unsynced range in any order, its volatile cache too); `crashCopy` one holding
  * everything written (a SIGKILL: write(2) reached the kernel). `holdSyncs` keeps syncs from
  * completing (a disk slower than the cut), so what the gateway waits for is not acknowledged.
  *
  * Modelled: file contents at fsync granularity, files created (their entry is synced by the
- * journal's own directory fsync), renames and unlinks as immediate. Not modelled: a rename or
- * unlink lost for want of a directory fsync, reordered pages within a sync.
+ * journal's own directory fsync), renames and unlinks as immediate, the sectors of an unsynced
+ * tail persisted in any order (`pages`). Not modelled: a rename or unlink lost for want of a
+ * directory fsync.
  */
 import fs from "node:fs";
 import path from "node:path";
@@ -60,8 +63,12 @@ export class PowerCutFs implements JournalFs {
     return true;
   }
 
-  /** A power cut: a copy of `dir` in `to` as the disk holds it; `tear` in [0, 1): keep that share of the unsynced tail. */
-  cutCopy(dir: string, to: string, tear: number | null = null): { torn: string | null } {
+  /**
+   * A power cut: a copy of `dir` in `to` as the disk holds it. `tear` in [0, 1): the file grew by
+   * that share of its unsynced tail; `pages` false: all of it (a prefix), true: each 512-byte sector of
+   * it kept or zeroed at random (seeded by `tear`), at least one zeroed when the tail spans two.
+   */
+  cutCopy(dir: string, to: string, tear: number | null = null, pages = false): { torn: string | null } {
     fs.mkdirSync(to, { recursive: true });
     let torn: string | null = null;
     for (const [p, bytes] of this.durable) {
@@ -72,8 +79,9 @@ export class PowerCutFs implements JournalFs {
         const unsynced = now.length - bytes.length;
         if (unsynced > 1 && now.subarray(0, bytes.length).equals(bytes)) {
           const keep = 1 + Math.floor(tear * (unsynced - 1));
-          out = now.subarray(0, bytes.length + keep);
+          out = Buffer.from(now.subarray(0, bytes.length + keep));
           torn = `${path.basename(p)}+${keep}/${unsynced}`;
+          if (pages) torn += ` pages lost ${zeroPages(out, bytes.length, tear).join(",") || "none"}`;
         }
       }
       fs.writeFileSync(path.join(to, path.basename(p)), out);
@@ -176,6 +184,33 @@ export class PowerCutFs implements JournalFs {
   statSync(p: string): { size: number } {
     return this.base.statSync(p);
   }
+}
+
+/** The smallest unit a disk writes: a logical sector. */
+const PAGE = 512;
+
+/**
+ * Zeroes a random set of the sectors of buf from `from` on (the part of the first one before
+ * `from` was synced: it stays), at least one when there are two or more; returns their numbers.
+ */
+function zeroPages(buf: Buffer, from: number, seed: number): number[] {
+  const first = Math.floor(from / PAGE);
+  const last = Math.floor((buf.length - 1) / PAGE);
+  if (last < first) return [];
+  // mulberry32 seeded from the tear: a seed's walk replays its pages too.
+  let a = Math.floor(seed * 4294967296) >>> 0;
+  const next = () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const lost: number[] = [];
+  for (let page = first; page <= last; page++) if (next() < 0.5) lost.push(page);
+  if (lost.length === 0 && last > first) lost.push(first + Math.floor(next() * (last - first)));
+  for (const page of lost) buf.fill(0, Math.max(from, page * PAGE), Math.min(buf.length, (page + 1) * PAGE));
+  return lost;
 }
 
 function readOr(p: string): Buffer {
