@@ -16,9 +16,10 @@ import path from "node:path";
 export const SNAPSHOT_FORMAT = 2;
 /**
  * The highest record kind (op) this version knows (record.ts: put, delete, snapshot begin, end,
- * and since 2026-12-06 the pair, 5: a version before it refuses a directory holding one).
+ * since 2026-12-06 the pair, 5, and since 2026-12-07 synced, 6: a version before one refuses a
+ * directory holding it).
  */
-export const MAX_KNOWN_OP = 5;
+export const MAX_KNOWN_OP = 6;
 
 export class JournalFormatError extends Error {
   constructor(

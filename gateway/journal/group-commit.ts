@@ -152,23 +152,7 @@ export class SegmentWriter {
 
   /** Queues a framed record for the current segment at pos (the caller checked writable). */
   append(rec: Buffer, pos: number): void {
-    this.appended += rec.length;
-    const last = this.pending[this.pending.length - 1];
-    if (last !== undefined && last.fd === this.fd) {
-      last.bufs.push(rec);
-      last.bytes += rec.length;
-      last.records++;
-      last.end = this.appended;
-    } else
-      this.pending.push({
-        fd: this.fd,
-        pos,
-        bufs: [rec],
-        bytes: rec.length,
-        records: 1,
-        end: this.appended,
-      });
-    this.pendingBytes += rec.length;
+    this.queue(rec, pos, 1);
     if (this.syncEach || this.writeOnLoop) {
       // "always": each record written and synced before put() returns (its whole point).
       this.writeQueuedSync();
@@ -182,6 +166,35 @@ export class SegmentWriter {
       this.deferTimer = setTimeout(this.deferredWrite, DEFER_WRITE_MS);
       this.deferTimer.unref();
     }
+  }
+
+  /**
+   * Queues a framed record that goes with the next one append() queues (a synced record before the
+   * record it precedes): no write of its own, no sync, under "always" too.
+   */
+  carry(rec: Buffer, pos: number): void {
+    this.queue(rec, pos, 0);
+  }
+
+  /** `records`: 1 for a record the journal counts, 0 for a synced record (counted as unwritten if lost: neither). */
+  private queue(rec: Buffer, pos: number, records: number): void {
+    this.appended += rec.length;
+    const last = this.pending[this.pending.length - 1];
+    if (last !== undefined && last.fd === this.fd) {
+      last.bufs.push(rec);
+      last.bytes += rec.length;
+      last.records += records;
+      last.end = this.appended;
+    } else
+      this.pending.push({
+        fd: this.fd,
+        pos,
+        bufs: [rec],
+        bytes: rec.length,
+        records,
+        end: this.appended,
+      });
+    this.pendingBytes += rec.length;
   }
 
   private readonly deferredWrite = (): void => {

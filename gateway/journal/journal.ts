@@ -69,7 +69,16 @@ import { type Done, SegmentWriter } from "./group-commit.js";
 import { Health, type JournalHealth } from "./health.js";
 import { JournalLockedError, LEASE_RENEW_MS, type LockEnv } from "./lock.js";
 import { type FoundDamage, filesChanged, JournalLock, mergeReport } from "./opening.js";
-import { frame, framedSize, framePair, OP_DELETE, OP_PUT, valueOffset } from "./record.js";
+import {
+  frame,
+  framedSize,
+  framePair,
+  frameSynced,
+  OP_DELETE,
+  OP_PUT,
+  SYNCED_BYTES,
+  valueOffset,
+} from "./record.js";
 import { emptyReport, type Recovered, type RecoveryReport, recover } from "./recovery.js";
 import { type Image, writeSnapshot, writeSnapshotSync } from "./snapshot.js";
 import { decodeValue } from "./value.js";
@@ -140,6 +149,8 @@ export interface JournalStats {
   liveKeys: number;
   /** Records (put + delete) written since open. */
   records: number;
+  /** Synced records (record.ts OP_SYNCED) appended since open: one per sync that moved the segment's durable offset. */
+  syncedRecords: number;
   syncs: number;
   lastSyncMs: number;
   compactions: number;
@@ -222,6 +233,16 @@ export class Journal {
 
   private records = 0;
   private writeErrors = 0;
+  /**
+   * The byte counter (writer.appended) at offset 0 of the current segment, and the offset the last
+   * synced record in it names (record.ts OP_SYNCED): one is appended before the next record once
+   * a sync has moved the segment's durable offset past it. Recovery tells a power cut's hole in
+   * the unsynced tail from damage in synced data by it.
+   */
+  private segmentBase = 0;
+  private syncedMarked = 0;
+  /** Synced records appended (metrics and tests). */
+  private syncedRecords = 0;
 
   private constructor(opts: JournalOptions) {
     this.fsx = opts.fs ?? nodeFs;
@@ -480,6 +501,7 @@ export class Journal {
       segments: this.gens.segments.size,
       liveKeys: this.map.size,
       records: this.records,
+      syncedRecords: this.syncedRecords,
       syncs: this.writer.syncs,
       lastSyncMs: this.writer.lastSyncMs,
       compactions: this.gens.compactions,
@@ -509,6 +531,20 @@ export class Journal {
     if (this.checkpointTimer) clearTimeout(this.checkpointTimer);
     if (this.intervalTimer) clearInterval(this.intervalTimer);
     this.lock.stopRenewing();
+    // A clean shutdown leaves the whole segment named by a synced record (recovery.ts "A hole in
+    // the unsynced tail"): damage found in it later is a bad sector, skipped, never a torn tail.
+    // Two fdatasyncs at close instead of one.
+    if (this.writer.writable && this.unopened === null) {
+      this.writer.syncAllNow();
+      const gens = this.gens;
+      if (
+        this.writer.writable &&
+        this.syncedDue() > 0 &&
+        !gens.mustRoll(SYNCED_BYTES) &&
+        gens.fitsQuota(SYNCED_BYTES, this.liveBytes)
+      )
+        this.carrySynced();
+    }
     const fds = this.writer.startClose();
     // Never a snapshot into a directory this process has not locked (and read: "unread"), nor
     // into one another gateway has taken over.
@@ -688,7 +724,15 @@ export class Journal {
       if (last !== undefined && (this.gens.segments.get(last) ?? 0) < this.gens.segmentBytes) {
         this.writer.fd = this.fsx.openSync(path.join(this.dir, segmentName(last)), "r+");
         this.gens.resume(last);
+        // What it holds was read, not synced by this process (a crash leaves it in the page
+        // cache): the first sync of ours covers it, and the synced record after that names it.
+        this.segmentBase = this.writer.appended - this.gens.pos;
+        this.syncedMarked = this.gens.pos;
       } else {
+        // The last segment may hold what a process killed before its sync wrote (the page cache
+        // has it, the disk may not): synced before the next segment gets a record, so a power cut
+        // soon after this start cannot keep the new segment's records and tear the old one's.
+        if (last !== undefined) this.syncSegment(last);
         this.createSegment(found.lastSeq + 1);
       }
     } catch (err) {
@@ -747,19 +791,35 @@ export class Journal {
       return;
     }
     const gens = this.gens;
-    if (gens.mustRoll(rec.length) && !this.roll()) {
+    if (gens.mustRoll(rec.length + this.syncedDue()) && !this.roll()) {
       this.writer.unwritten++;
       return;
     }
-    if (!gens.fitsQuota(rec.length, this.liveBytes) && !this.makeRoom(rec.length)) {
+    const mark = this.syncedDue();
+    if (!gens.fitsQuota(rec.length + mark, this.liveBytes) && !this.makeRoom(rec.length + mark)) {
       this.writer.unwritten++;
       this.lossEpoch++;
       this.writer.stop();
       this.healthState.degrade("quota");
       return;
     }
+    // makeRoom() may have rolled: a new segment needs no synced record before its first.
+    if (this.syncedDue() > 0) this.carrySynced();
     this.writer.append(rec, gens.grow(rec.length));
     if (!gens.snapshotInFlight && gens.compactionDue(this.liveBytes)) this.startSnapshot();
+  }
+
+  /** Queues a synced record naming the current segment's durable offset, to go with the next write. */
+  private carrySynced(): void {
+    const durable = this.writer.synced - this.segmentBase;
+    this.writer.carry(frameSynced(durable), this.gens.grow(SYNCED_BYTES));
+    this.syncedMarked = durable;
+    this.syncedRecords++;
+  }
+
+  /** Bytes of the synced record due before the next record (0 when none is due). */
+  private syncedDue(): number {
+    return this.writer.synced - this.segmentBase > this.syncedMarked ? SYNCED_BYTES : 0;
   }
 
   /** At the hard quota: drop the previous generation, compact; true if the record now fits. */
@@ -788,9 +848,21 @@ export class Journal {
     return true;
   }
 
+  /** fdatasyncs a segment this process did not write; throws when it cannot. */
+  private syncSegment(seq: number): void {
+    const fd = this.fsx.openSync(path.join(this.dir, segmentName(seq)), "r+");
+    try {
+      this.fsx.fdatasyncSync(fd);
+    } finally {
+      this.fsx.closeSync(fd);
+    }
+  }
+
   /** Throws when the segment cannot be created (or its directory entry not synced). */
   private createSegment(first: number): void {
     this.writer.fd = this.gens.openSegment(first);
+    this.segmentBase = this.writer.appended;
+    this.syncedMarked = 0;
     // The new file's directory entry must survive a power cut with its synced records.
     fsyncDir(this.fsx, this.dir);
   }

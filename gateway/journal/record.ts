@@ -6,6 +6,13 @@
  *   pair = u8 op (5) | u16 LE key length | key | u32 LE value length | value
  *                    | u16 LE key length | key | value (to the end of the body)
  *
+ *   synced = u8 op (6) | u16 LE key length (0) | u48 LE offset
+ *
+ * A synced record (since 2026-12-07) says that the segment holding it was durable (fdatasync'd)
+ * up to the offset when it was appended: the journal writes one before the first record after
+ * each sync that moved that offset. Recovery needs it to tell the damage a power cut leaves in
+ * the unsynced tail from damage in synced data (recovery.ts "A hole in the unsynced tail").
+ *
  * A pair (since 2026-12-06) puts two keys in one record: a press's alert state and its device's
  * seq record, one framing, one CRC and one write instead of two records; a torn tail keeps both or
  * neither. Replay reads it as the two puts in order. A version before it refuses a directory
@@ -34,6 +41,11 @@ export const OP_SNAP_BEGIN = 3;
 export const OP_SNAP_END = 4;
 /** Segments only: two puts in one record (the pair layout above). */
 export const OP_PUT_PAIR = 5;
+/** Segments only: the segment was durable up to the offset in its value (the synced layout above). */
+export const OP_SYNCED = 6;
+const SYNCED_VALUE = 6;
+/** Framed size of a synced record. */
+export const SYNCED_BYTES = HEADER_BYTES + FIXED_BODY + SYNCED_VALUE;
 
 export const MAX_KEY_BYTES = 4096;
 /** A record larger than this is refused on write and read as damage on replay. */
@@ -96,6 +108,23 @@ export function framePair(
   return { rec: buf, at1, at2 };
 }
 
+/** Frames a synced record: its segment durable up to `offset`. */
+export function frameSynced(offset: number): Buffer {
+  const buf = Buffer.allocUnsafe(SYNCED_BYTES);
+  const body = HEADER_BYTES;
+  buf.writeUInt32LE(FIXED_BODY + SYNCED_VALUE, 0);
+  buf[body] = OP_SYNCED;
+  buf.writeUInt16LE(0, body + 1);
+  buf.writeUIntLE(offset, body + FIXED_BODY, SYNCED_VALUE);
+  buf.writeUInt32LE(crc32cOf(buf, body, body + FIXED_BODY + SYNCED_VALUE), 4);
+  return buf;
+}
+
+/** The offset a synced record's value (as scan() hands it on) says its segment was durable to. */
+export function syncedOffset(value: Buffer): number {
+  return value.readUIntLE(0, SYNCED_VALUE);
+}
+
 /**
  * The second key of a pair whose body spans [bodyStart, bodyEnd): [key1End+value, key2 start, key2
  * end], or null when the lengths do not fit the body (damage).
@@ -111,11 +140,16 @@ function pairParts(buf: Buffer, bodyStart: number, bodyEnd: number): [number, nu
 }
 
 /**
- * Which ops a scan accepts: `maxOp` OP_DELETE reads a segment (put, delete, pair), OP_SNAP_END a
- * snapshot (put, delete, begin, end).
+ * Which ops a scan accepts: `maxOp` OP_DELETE reads a segment (put, delete, pair, synced),
+ * OP_SNAP_END a snapshot (put, delete, begin, end).
  */
 function opAllowed(op: number, maxOp: number): boolean {
-  return op === OP_PUT_PAIR ? maxOp === OP_DELETE : op >= OP_PUT && op <= maxOp;
+  return op === OP_PUT_PAIR || op === OP_SYNCED ? maxOp === OP_DELETE : op >= OP_PUT && op <= maxOp;
+}
+
+/** A synced record's body is exactly its op, an empty key and its offset. */
+function syncedBodyOk(bodyStart: number, bodyEnd: number, keyLen: number): boolean {
+  return keyLen === 0 && bodyEnd - bodyStart === FIXED_BODY + SYNCED_VALUE;
 }
 
 /**
@@ -192,6 +226,8 @@ export function scan(
     const keyEnd = bodyStart + FIXED_BODY + keyLen;
     if (op > MAX_KNOWN_OP) return { validEnd: pos, damage: `record kind ${op} unknown`, newerOp: op };
     if (keyEnd > bodyEnd || !opAllowed(op, maxOp)) return { validEnd: pos, damage: "bad body" };
+    if (op === OP_SYNCED && !syncedBodyOk(bodyStart, bodyEnd, keyLen))
+      return { validEnd: pos, damage: "bad body" };
     if (op === OP_PUT_PAIR) {
       const parts = pairParts(buf, bodyStart, bodyEnd);
       if (parts === null) return { validEnd: pos, damage: "bad body" };
@@ -231,6 +267,7 @@ function validAt(buf: Buffer, pos: number, maxOp: number): number {
   if (keyLen > MAX_KEY_BYTES || bodyStart + FIXED_BODY + keyLen > bodyEnd) return 0;
   if (op === OP_DELETE && bodyStart + FIXED_BODY + keyLen !== bodyEnd) return 0;
   if (op === OP_PUT_PAIR && pairParts(buf, bodyStart, bodyEnd) === null) return 0;
+  if (op === OP_SYNCED && !syncedBodyOk(bodyStart, bodyEnd, keyLen)) return 0;
   if (crc32cOf(buf, bodyStart, bodyEnd) !== buf.readUInt32LE(pos + 4)) return 0;
   return bodyEnd - pos;
 }
@@ -255,15 +292,18 @@ export interface SegmentScan {
   newerOp?: number;
 }
 
-/** Each whole record's [start, end) in `buf`, from the framing itself (tools and tests that cut or flip records). */
-export function recordBounds(buf: Buffer): Array<[number, number]> {
+/**
+ * Each whole record's [start, end) in `buf`, from the framing itself (tools and tests that cut or
+ * flip records); synced records too unless `synced` is false.
+ */
+export function recordBounds(buf: Buffer, synced = true): Array<[number, number]> {
   const out: Array<[number, number]> = [];
   let at = 0;
   scan(
     buf,
-    (_op, _key, _value, end) => {
+    (op, _key, _value, end) => {
       if (end === at) return; // a pair's second put
-      out.push([at, end]);
+      if (synced || op !== OP_SYNCED) out.push([at, end]);
       at = end;
     },
     OP_DELETE,
@@ -281,6 +321,8 @@ export function scanSegment(
   buf: Buffer,
   onRecord: (op: number, key: string, value: Buffer, end: number) => void,
   maxOp = OP_DELETE,
+  /** Called for each skipped region, before the records after it. */
+  onSkip?: (region: SkippedRegion) => void,
 ): SegmentScan {
   const skipped: SkippedRegion[] = [];
   let pos = 0;
@@ -305,7 +347,9 @@ export function scanSegment(
       if (validAt(buf, at, maxOp) > 0) next = at;
     }
     if (next < 0) return { skipped, validEnd: bad, tailDamage: res.damage };
-    skipped.push({ start: bad, end: next, records, reason: res.damage });
+    const region = { start: bad, end: next, records, reason: res.damage };
+    skipped.push(region);
+    onSkip?.(region);
     pos = next;
   }
 }

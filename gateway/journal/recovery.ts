@@ -43,8 +43,44 @@ import { DamagedRest } from "./damaged-rest.js";
 import { classify, damagedName, segmentName, snapshotName } from "./files.js";
 import { JournalFormatError } from "./format.js";
 import { fsyncDir, type JournalFs, sizeOf, tryUnlink, writeFully } from "./fs.js";
-import { OP_PUT, type SegmentScan, scanSegment } from "./record.js";
+import { OP_DELETE, OP_PUT, OP_SYNCED, type SegmentScan, scanSegment, syncedOffset } from "./record.js";
 import { readSnapshot } from "./snapshot.js";
+
+interface HeldRecord {
+  op: number;
+  key: string;
+  value: Buffer;
+  end: number;
+}
+
+/**
+ * A hole in the unsynced tail. A power cut persists the sectors written since the last completed
+ * fdatasync in any order, so the newest segment may end in valid records after a hole that never
+ * reached the disk. Those records were never synced: nobody was told they were kept, and they may
+ * depend on what the hole held (a hold's end without the alert it raised: the alert forgotten).
+ * Damage in synced data (a bad sector) is different: the records after it are skipped past and
+ * kept. The synced records (record.ts OP_SYNCED) tell them apart: a hole that ends past the
+ * furthest offset one names is in the unsynced tail, and the segment ends there as a torn tail
+ * (the rest moved aside, nothing after it replayed); holes before that offset were synced and are
+ * skipped as corrupt records. A hole in synced bytes no synced record names yet (the last batch,
+ * synced with no record appended after it) reads as the unsynced tail: its records after it are
+ * moved aside with it, the price of never replaying a record after a power cut's hole.
+ */
+function holeInUnsyncedTail(
+  res: SegmentScan,
+  synced: number,
+  held: HeldRecord[],
+  apply: (op: number, key: string, value: Buffer, end: number) => void,
+): SegmentScan {
+  const cut = res.skipped.find((r) => r.end > synced);
+  for (const r of held) if (cut === undefined || r.end <= cut.start) apply(r.op, r.key, r.value, r.end);
+  if (cut === undefined) return res;
+  return {
+    skipped: res.skipped.filter((r) => r.start < cut.start),
+    validEnd: cut.start,
+    tailDamage: `${cut.reason}, in the unsynced tail (past offset ${synced}, the last one a synced record names): what follows was never synced`,
+  };
+}
 
 /** Files moved aside that are kept: this start's, then the newest of earlier starts (names sort by time). */
 export const MAX_DAMAGED = 20;
@@ -271,7 +307,7 @@ class Recovery {
     out.replayed = listing.segments.filter((s) => s >= base);
     this.findMissing(base, listing.snapshots);
     // The journal's tail is the last segment holding a valid record; damage after it is torn.
-    const scans = out.replayed.map((seq) => this.replaySegment(seq));
+    const scans = out.replayed.map((seq, i) => this.replaySegment(seq, i === out.replayed.length - 1));
     for (const s of scans) if (s) this.regionsLeft += s.skipped.length + (s.tailDamage === null ? 0 : 1);
     let tail = true;
     for (let i = scans.length - 1; i >= 0; i--) {
@@ -434,8 +470,12 @@ class Recovery {
     return 0;
   }
 
-  /** Replays one segment; null when it cannot be read. Damage is reported by the caller. */
-  private replaySegment(seq: number): SegmentScan | null {
+  /**
+   * Replays one segment; null when it cannot be read. Damage is reported by the caller. `newest`:
+   * the last segment, the only one with an unsynced tail (a roll syncs the old segment first):
+   * a hole in it may be a power cut's, see holeInUnsyncedTail.
+   */
+  private replaySegment(seq: number, newest: boolean): SegmentScan | null {
     const { out } = this;
     const name = segmentName(seq);
     let buf: Buffer;
@@ -461,16 +501,31 @@ class Recovery {
     out.report.segments++;
     out.report.bytes += buf.length;
     let lastEnd = -1;
-    const res = scanSegment(buf, (op, key, value, end) => {
+    const apply = (op: number, key: string, value: Buffer, end: number): void => {
       // A pair (two puts, one record) is one record.
       if (end !== lastEnd) out.report.records++;
       lastEnd = end;
       if (op === OP_PUT) out.entries.set(key, value);
       else out.entries.delete(key);
-    });
+    };
+    /** The furthest offset a synced record in this segment names: durable up to there. */
+    let synced = 0;
+    /** Records after the first hole in the newest segment: applied once known to be synced. */
+    let held: HeldRecord[] | null = null;
+    let res = scanSegment(
+      buf,
+      (op, key, value, end) => {
+        if (op === OP_SYNCED) synced = Math.max(synced, syncedOffset(value));
+        else if (held !== null) held.push({ op, key, value, end });
+        else apply(op, key, value, end);
+      },
+      OP_DELETE,
+      newest ? () => (held ??= []) : undefined,
+    );
     // Written by a newer format: refused before anything in the directory is changed (all segments
     // are read before any damage is moved aside).
     if (res.newerOp !== undefined) throw new JournalFormatError(this.dir, name, `record kind ${res.newerOp}`);
+    if (held !== null) res = holeInUnsyncedTail(res, synced, held, apply);
     if (res.skipped.length > 0 || res.tailDamage !== null) this.damagedBytes.set(seq, buf);
     return res;
   }
