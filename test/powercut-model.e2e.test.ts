@@ -684,6 +684,15 @@ async function runSeed(
         // Away mode's start is a time a clock step moves (the exit grace counts from it): with the
         // step's records lost, whether the readings below fall within the grace differs as the
         // start does, and so whether they end away mode. Left out where the starts differ.
+        // A pending on-delay's start is one of those times: with the step's records lost, the start
+        // moves it back by the gap to the last `running` record on the disk, so it runs on from
+        // where it stood then and the time down does not count ("A clock set back across a
+        // restart"), where the model's on-delay ran through it. Whether an on-delay's alert is
+        // raised by the comparison is left out (found by TEAR=pages seed 7: a cut just past the
+        // synced part, 180 s down: DOOR_HELD_OPEN and GAS_VALVE_NOT_CLOSED raised in the model only).
+        if (stepUnsynced)
+          for (const [device, codes] of Object.entries(HELD))
+            for (const code of codes) lost.keys.add(`${code}/${device}`);
         if (stepUnsynced) {
           const since = (run: Running, h: string) =>
             run.gw.supervisor.awayStatuses().find((a) => a.household === h)?.since;
@@ -773,6 +782,18 @@ describe.concurrent("power cuts and crashes at random moments: no acknowledged a
     60_000,
   );
 
+  // Found by this test: a torn cut kept the unsynced tail's sectors but its first (a hole at the
+  // segment's start, records after it): DOOR_HELD_OPEN's re-raise by its on-delay was in the hole,
+  // the end of the on-delay after it; the start replayed the end and came back with the alert
+  // cleared (count 1, would be active, count 2). Recovery now ends the newest segment at a hole
+  // past what a synced record names (gateway/journal/recovery.ts holeInUnsyncedTail). Before: 11
+  // runs in 16 failed under load; after: 0 in 16.
+  it(
+    "seed 49 (batch, 60 steps, sectors in any order): nothing after a hole in the unsynced tail is replayed",
+    (ctx) => runSeed(49, "batch", 60, ctx, true),
+    60_000,
+  );
+
   // Gaps in the model, not the gateway (each failed before the model learnt it):
   // - an operator's ack in flight for a POWER_FAIL raised by its on-delay's end while no sync
   //   completed; a torn cut took the raise record (and the ack's after it) away, the restart raised
@@ -792,6 +813,10 @@ describe.concurrent("power cuts and crashes at random moments: no acknowledged a
   //   the restarted gateway 168 ms before the next cut, no sync yet: that cut lost it, as the docs
   //   let `interval` lose (up to `syncInterval`), and the model, which had not counted the
   //   acknowledgements of requests sent again, kept p-1 in service (2 runs in 6 failed before).
+  // - a clock set back an hour, a cut just past the synced part (sectors in any order) that took
+  //   the step's records, 180 s down: the restart ran the pending on-delays on from where they
+  //   stood (by design), the model ran them through the time down and raised DOOR_HELD_OPEN and
+  //   GAS_VALVE_NOT_CLOSED (TEAR=pages seed 7, batch and interval, 1 run in 5 under load).
   // Found by this test: a press re-sent right after a power cut, 2 minutes after the pendant's
   // acknowledged call, came while the start held the timers (the call's window had run out while the
   // gateway was down, its timer not yet fired) and was counted as a repeat of the acknowledged call:
@@ -845,4 +870,10 @@ describe.concurrent("power cuts and crashes at random moments: no acknowledged a
     [8, "interval"],
   ] as const)
     it(`seed ${seed} (${sync})`, (ctx) => runSeed(seed, sync, STEPS, ctx), 60_000);
+  // Torn cuts that keep the unsynced tail's sectors in any order (holes before valid records).
+  for (const [seed, sync] of [
+    [7, "batch"],
+    [9, "interval"],
+  ] as const)
+    it(`seed ${seed} (${sync}, sectors in any order)`, (ctx) => runSeed(seed, sync, 60, ctx, true), 60_000);
 });
