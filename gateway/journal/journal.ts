@@ -721,18 +721,18 @@ export class Journal {
     // Append to the last segment when it has room, else start the next one.
     const last = replay[replay.length - 1];
     try {
+      // The last segment may hold what a process killed before its sync wrote (the page cache has
+      // it, the disk may not; under `interval` records it acknowledged): synced before this
+      // process appends to it or to a next one, so a power cut soon after the start cannot keep
+      // this process's records and tear the old ones before them. One fdatasync per start.
+      if (last !== undefined) this.syncSegment(last);
       if (last !== undefined && (this.gens.segments.get(last) ?? 0) < this.gens.segmentBytes) {
         this.writer.fd = this.fsx.openSync(path.join(this.dir, segmentName(last)), "r+");
         this.gens.resume(last);
-        // What it holds was read, not synced by this process (a crash leaves it in the page
-        // cache): the first sync of ours covers it, and the synced record after that names it.
+        // Durable whole now: the first record appended goes with a synced record naming its end.
         this.segmentBase = this.writer.appended - this.gens.pos;
-        this.syncedMarked = this.gens.pos;
+        this.syncedMarked = 0;
       } else {
-        // The last segment may hold what a process killed before its sync wrote (the page cache
-        // has it, the disk may not): synced before the next segment gets a record, so a power cut
-        // soon after this start cannot keep the new segment's records and tear the old one's.
-        if (last !== undefined) this.syncSegment(last);
         this.createSegment(found.lastSeq + 1);
       }
     } catch (err) {

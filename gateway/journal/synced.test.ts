@@ -13,7 +13,7 @@ import { journalScratch } from "../../test/support/journal-scratch.js";
 import { segmentName } from "./files.js";
 import { type JournalFs, nodeFs } from "./fs.js";
 import { Journal, type JournalOptions } from "./journal.js";
-import { frame, frameSynced, OP_PUT, OP_SYNCED, scan, syncedOffset } from "./record.js";
+import { frame, frameSynced, OP_PUT, OP_SYNCED, SYNCED_BYTES, scan, syncedOffset } from "./record.js";
 
 const { tempDir, open } = journalScratch("linli-journal-synced-");
 
@@ -92,20 +92,17 @@ describe("synced records: the journal names how far its newest segment is durabl
     for (let i = 1; i < recs.length; i += 2) expect(recs[i]?.[1]).toBe(recs[i - 1]?.[2]);
   });
 
-  it("a start that opens a new segment syncs the last one first: a process killed before its sync left it in the page cache", () => {
-    const dir = tempDir();
-    const first = openJ({ dir, segmentBytes: 4096 });
-    first.put("big", "x".repeat(5000)); // alone in segment 1, larger than a segment: the next start rolls
-    closeJ(first);
+  /** A file system logging segment opens and every fdatasyncSync, by file name. */
+  function loggingOpens() {
     const calls: string[] = [];
     const names = new Map<number, string>();
-    const spy: JournalFs = {
+    const fs: JournalFs = {
       ...nodeFs,
       openSync: (p, f, m) => {
         const fd = nodeFs.openSync(p, f, m);
         const name = p.split("/").at(-1) as string;
         names.set(fd, name);
-        if (name.startsWith("seg-")) calls.push(`open ${f} ${name}`);
+        if (name.startsWith("seg-") && f !== "r") calls.push(`open ${f} ${name}`);
         return fd;
       },
       fdatasyncSync: (fd) => {
@@ -113,9 +110,39 @@ describe("synced records: the journal names how far its newest segment is durabl
         nodeFs.fdatasyncSync(fd);
       },
     };
-    const j = openJ({ dir, fs: spy, segmentBytes: 4096 });
-    const opening = calls.filter((c) => !c.startsWith("open r "));
-    expect(opening.slice(0, 3)).toEqual([
+    return { fs, calls };
+  }
+
+  it("a start syncs the last segment before it appends to it: a process killed before its sync left its tail in the page cache", async () => {
+    const dir = tempDir();
+    const first = openJ({ dir });
+    first.put("a", 1);
+    closeJ(first);
+    const size = seg1(dir).length;
+    const { fs, calls } = loggingOpens();
+    const j = openJ({ dir, fs });
+    expect(calls.slice(0, 3)).toEqual([
+      `open r+ ${segmentName(1)}`,
+      `fdatasync ${segmentName(1)}`,
+      `open r+ ${segmentName(1)}`,
+    ]);
+    // Durable whole: the first record appended goes with a synced record naming the old end.
+    j.put("b", 2);
+    await committed(j);
+    expect(recordsOf(seg1(dir)).slice(-2)).toEqual([
+      [OP_SYNCED, size, size + SYNCED_BYTES],
+      [OP_PUT, "b", seg1(dir).length],
+    ]);
+  });
+
+  it("a start that opens a new segment (the last one full) syncs the last one first", () => {
+    const dir = tempDir();
+    const first = openJ({ dir, segmentBytes: 4096 });
+    first.put("big", "x".repeat(5000)); // alone in segment 1, larger than a segment: the next start rolls
+    closeJ(first);
+    const { fs, calls } = loggingOpens();
+    const j = openJ({ dir, fs, segmentBytes: 4096 });
+    expect(calls.slice(0, 3)).toEqual([
       `open r+ ${segmentName(1)}`,
       `fdatasync ${segmentName(1)}`,
       `open wx ${segmentName(2)}`,
