@@ -44,6 +44,7 @@ import type { Alert } from "../gateway/alerts/alert.js";
 import { validateConfig } from "../gateway/config/load.js";
 import { Gateway } from "../gateway/gateway.js";
 import { createLogger } from "../gateway/log.js";
+import { seededRandom } from "../sim/mqtt/random.js";
 import { connect, OPS, pendantMsg, SITE, sleep, type TestClient, testConfig } from "./support/harness.js";
 import { PowerCutFs } from "./support/power-cut-fs.js";
 
@@ -64,16 +65,9 @@ const PASSWORD: Record<string, string> = {
   "k-1": "pw-k1",
 };
 
-/** mulberry32: a small seeded generator, so a seed replays its walk. */
+/** The simulator's seeded generator (mulberry32), so a seed replays its walk. */
 function random(seed: number): { next(): number; int(n: number): number; pick<T>(xs: readonly T[]): T } {
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = seededRandom(seed);
   const int = (n: number) => Math.floor(next() * n);
   return { next, int, pick: (xs) => xs[int(xs.length)] as (typeof xs)[number] };
 }

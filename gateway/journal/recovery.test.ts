@@ -11,11 +11,11 @@ import { describe, expect, it } from "vitest";
 import { journalScratch } from "../../test/support/journal-scratch.js";
 import { damagedName, segmentName, snapshotName } from "./files.js";
 import { type JournalFs, nodeFs } from "./fs.js";
-import { Journal, type JournalOptions } from "./journal.js";
+import { Journal } from "./journal.js";
 import { OP_DELETE, OP_SYNCED, recordBounds, scan, scanSegment } from "./record.js";
 import { MAX_DAMAGED, MAX_LISTED_DAMAGE } from "./recovery.js";
 
-const { tempDir, open } = journalScratch("linli-journal-recovery-");
+const { tempDir, openJ, closeJ } = journalScratch("linli-journal-recovery-");
 
 function captureLog() {
   const lines: Array<{ level: number; msg: string } & Record<string, unknown>> = [];
@@ -37,18 +37,6 @@ function stateOf(ops: Op[]): Map<string, unknown> {
     else m.set(op.key, op.value);
   }
   return m;
-}
-
-function openJ(opts: JournalOptions): Journal {
-  const j = Journal.open(opts);
-  open.push(j);
-  return j;
-}
-
-/** Closes a journal opened by openJ (so afterEach does not close it twice). */
-function closeJ(j: Journal): void {
-  j.close();
-  open.splice(open.indexOf(j), 1);
 }
 
 const SEGMENT = 16 * 1024;

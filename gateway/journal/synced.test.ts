@@ -12,22 +12,10 @@ import { describe, expect, it } from "vitest";
 import { journalScratch } from "../../test/support/journal-scratch.js";
 import { segmentName } from "./files.js";
 import { type JournalFs, nodeFs } from "./fs.js";
-import { Journal, type JournalOptions } from "./journal.js";
+import { Journal } from "./journal.js";
 import { frame, frameSynced, OP_PUT, OP_SYNCED, SYNCED_BYTES, scan, syncedOffset } from "./record.js";
 
-const { tempDir, open } = journalScratch("linli-journal-synced-");
-
-function openJ(opts: JournalOptions): Journal {
-  const j = Journal.open(opts);
-  open.push(j);
-  return j;
-}
-
-/** Closes a journal opened by openJ (so afterEach does not close it twice). */
-function closeJ(j: Journal): void {
-  j.close();
-  open.splice(open.indexOf(j), 1);
-}
+const { tempDir, openJ, closeJ } = journalScratch("linli-journal-synced-");
 
 const committed = (j: Journal) => new Promise<void>((resolve) => j.commit(resolve));
 

@@ -6,9 +6,19 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach } from "vitest";
-import type { Journal } from "../../gateway/journal/journal.js";
+import { Journal, type JournalOptions } from "../../gateway/journal/journal.js";
 
-export function journalScratch(prefix: string): { tempDir(): string; open: Journal[] } {
+export interface JournalScratch {
+  tempDir(): string;
+  /** Journals closed after each test. */
+  open: Journal[];
+  /** Opens a journal closed after the test. */
+  openJ(opts: JournalOptions): Journal;
+  /** Closes a journal openJ opened now (so it is not closed twice after the test). */
+  closeJ(j: Journal): void;
+}
+
+export function journalScratch(prefix: string): JournalScratch {
   const dirs: string[] = [];
   const open: Journal[] = [];
   afterEach(() => {
@@ -22,5 +32,14 @@ export function journalScratch(prefix: string): { tempDir(): string; open: Journ
       return d;
     },
     open,
+    openJ(opts) {
+      const j = Journal.open(opts);
+      open.push(j);
+      return j;
+    },
+    closeJ(j) {
+      j.close();
+      open.splice(open.indexOf(j), 1);
+    },
   };
 }

@@ -16,6 +16,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { type JournalFs, nodeFs } from "../../gateway/journal/fs.js";
+import { seededRandom } from "../../sim/mqtt/random.js";
 
 export class PowerCutFs implements JournalFs {
   /** Bytes on the platter, per absolute path. */
@@ -197,15 +198,8 @@ function zeroPages(buf: Buffer, from: number, seed: number): number[] {
   const first = Math.floor(from / PAGE);
   const last = Math.floor((buf.length - 1) / PAGE);
   if (last < first) return [];
-  // mulberry32 seeded from the tear: a seed's walk replays its pages too.
-  let a = Math.floor(seed * 4294967296) >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  // Seeded from the tear: a seed's walk replays its sectors too.
+  const next = seededRandom(Math.floor(seed * 4294967296));
   const lost: number[] = [];
   for (let page = first; page <= last; page++) if (next() < 0.5) lost.push(page);
   if (lost.length === 0 && last > first) lost.push(first + Math.floor(next() * (last - first)));
