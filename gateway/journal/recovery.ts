@@ -5,10 +5,11 @@
  * in order. Damage is what a power cut mid-write or a failing disk leaves, and is never a reason
  * not to start, but every kind is reported (RecoveryReport.damage; docs/durability.md "Damage"):
  * - torn-tail: damage at the end of the journal (no valid record after it in this or any later
- *   segment), what a power cut in the middle of a write leaves: the valid prefix is kept, the
+ *   segment, or a hole in the newest segment's unsynced tail: holeInUnsyncedTail), what a power
+ *   cut in the middle of a write leaves: the valid prefix is kept, the
  *   rest copied to `damaged-<time>-<segment>.bin` and the segment truncated to the prefix, so
  *   the next append continues from a valid record. Nothing acknowledged is lost (docs: storage.sync);
- * - corrupt-record: damage with valid records after it (a bad sector, a bit flip): the damaged
+ * - corrupt-record: damage with valid records after it in synced data (a bad sector, a bit flip): the damaged
  *   bytes are skipped, copied aside, and replay resynchronises at the next valid record, so one
  *   bad record costs that record, not the rest of the journal. Its key cannot be known;
  * - missing-segments: a segment that should be replayed is gone (a gap in the sequence, or the
