@@ -180,7 +180,7 @@ async function runSeed(
   sync: Sync,
   steps: number,
   hooks?: TestHooks,
-  pages = process.env.TEAR === "pages",
+  sectors = process.env.TEAR === "pages",
 ): Promise<void> {
   const r = random(seed);
   const log: string[] = [];
@@ -188,7 +188,7 @@ async function runSeed(
   const running: Running[] = [];
   /** Starts not finished (a start that timed out may still finish: its gateway is stopped too). */
   const starting = new Set<Promise<Gateway>>();
-  const replay = `replay: SEED=${seed} SYNC=${sync} STEPS=${steps}${pages ? " TEAR=pages" : ""} npx vitest run test/powercut-model.e2e.test.ts`;
+  const replay = `replay: SEED=${seed} SYNC=${sync} STEPS=${steps}${sectors ? " TEAR=pages" : ""} npx vitest run test/powercut-model.e2e.test.ts`;
   let at = "the first start";
   /** Rejects when `p` takes more than WAIT_MS, or at vitest's timeout: names the wait, the step and the last steps. */
   const within = <T>(p: Promise<T>, what: string, ms = WAIT_MS): Promise<T> =>
@@ -603,7 +603,7 @@ async function runSeed(
           .filter((a) => a.code === "DOOR_HELD_OPEN" && a.conditionActive && door.contact === "closed")
           .map((a) => view(a).key);
         if (how === "crash") PowerCutFs.crashCopy(live.dir, copy);
-        else torn = live.fs.cutCopy(live.dir, copy, how === "torn" ? r.next() : null, pages).torn;
+        else torn = live.fs.cutCopy(live.dir, copy, how === "torn" ? r.next() : null, sectors).torn;
         // `interval`: a power cut may lose what was acknowledged after the last sync (docs/durability.md
         // "When a write reaches the disk"): no more than the period's worth (the syncs held: a disk
         // slower than the cut), and never anything acknowledged before a sync.
@@ -684,10 +684,9 @@ async function runSeed(
         // restart"), where the model's on-delay ran through it. Whether an on-delay's alert is
         // raised by the comparison is left out (found by TEAR=pages seed 7: a cut just past the
         // synced part, 180 s down: DOOR_HELD_OPEN and GAS_VALVE_NOT_CLOSED raised in the model only).
-        if (stepUnsynced)
+        if (stepUnsynced) {
           for (const [device, codes] of Object.entries(HELD))
             for (const code of codes) lost.keys.add(`${code}/${device}`);
-        if (stepUnsynced) {
           const since = (run: Running, h: string) =>
             run.gw.supervisor.awayStatuses().find((a) => a.household === h)?.since;
           for (const h of Object.keys(HOUSEHOLD))

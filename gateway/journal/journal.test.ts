@@ -4,15 +4,9 @@ import { describe, expect, it, vi } from "vitest";
 import { journalScratch } from "../../test/support/journal-scratch.js";
 import { type JournalFs, nodeFs } from "./fs.js";
 import { DEFER_WRITE_MS } from "./group-commit.js";
-import { Journal, type JournalOptions } from "./journal.js";
+import { Journal } from "./journal.js";
 
-const { tempDir, open } = journalScratch("linli-journal-");
-
-function openJ(opts: JournalOptions): Journal {
-  const j = Journal.open(opts);
-  open.push(j);
-  return j;
-}
+const { tempDir, openJ } = journalScratch("linli-journal-");
 
 /** A file system whose pool writes wait until their function in `held` is called (logged in `calls`). */
 function holdingPoolWrites(calls: string[] = []) {

@@ -511,7 +511,7 @@ class Recovery {
     };
     /** The furthest offset a synced record in this segment names: durable up to there. */
     let synced = 0;
-    /** Records after the first hole in the newest segment: applied once known to be synced. */
+    /** Records after the first hole in the newest segment, applied once known to be synced: at most the segment's records. */
     let held: HeldRecord[] | null = null;
     let res = scanSegment(
       buf,

@@ -2,7 +2,7 @@
  * A journal file system (gateway/journal/fs.ts) that remembers what a power cut would leave: per
  * file, its bytes as of its last completed fdatasync/fsync. `cutCopy` writes a data directory
  * holding only that (a power cut), optionally with a random part of the newest file's unsynced
- * tail (a cut torn inside the records written after the last sync): a prefix of it, or (`pages`)
+ * tail (a cut torn inside the records written after the last sync): a prefix of it, or (`sectors`)
  * some of its 512-byte sectors and not others, zeros where one never reached the disk (a disk
  * writes back the sectors of an unsynced range in any order, its volatile cache too); `crashCopy` one holding
  * everything written (a SIGKILL: write(2) reached the kernel). `holdSyncs` keeps syncs from
@@ -10,7 +10,7 @@
  *
  * Modelled: file contents at fsync granularity, files created (their entry is synced by the
  * journal's own directory fsync), renames and unlinks as immediate, the sectors of an unsynced
- * tail persisted in any order (`pages`). Not modelled: a rename or unlink lost for want of a
+ * tail persisted in any order (`sectors`). Not modelled: a rename or unlink lost for want of a
  * directory fsync.
  */
 import fs from "node:fs";
@@ -66,10 +66,10 @@ export class PowerCutFs implements JournalFs {
 
   /**
    * A power cut: a copy of `dir` in `to` as the disk holds it. `tear` in [0, 1): the file grew by
-   * that share of its unsynced tail; `pages` false: all of it (a prefix), true: each 512-byte sector of
+   * that share of its unsynced tail; `sectors` false: all of it (a prefix), true: each 512-byte sector of
    * it kept or zeroed at random (seeded by `tear`), at least one zeroed when the tail spans two.
    */
-  cutCopy(dir: string, to: string, tear: number | null = null, pages = false): { torn: string | null } {
+  cutCopy(dir: string, to: string, tear: number | null = null, sectors = false): { torn: string | null } {
     fs.mkdirSync(to, { recursive: true });
     let torn: string | null = null;
     for (const [p, bytes] of this.durable) {
@@ -82,7 +82,7 @@ export class PowerCutFs implements JournalFs {
           const keep = 1 + Math.floor(tear * (unsynced - 1));
           out = Buffer.from(now.subarray(0, bytes.length + keep));
           torn = `${path.basename(p)}+${keep}/${unsynced}`;
-          if (pages) torn += ` pages lost ${zeroPages(out, bytes.length, tear).join(",") || "none"}`;
+          if (sectors) torn += ` sectors lost ${zeroSectors(out, bytes.length, tear).join(",") || "none"}`;
         }
       }
       fs.writeFileSync(path.join(to, path.basename(p)), out);
@@ -188,22 +188,23 @@ export class PowerCutFs implements JournalFs {
 }
 
 /** The smallest unit a disk writes: a logical sector. */
-const PAGE = 512;
+const SECTOR = 512;
 
 /**
  * Zeroes a random set of the sectors of buf from `from` on (the part of the first one before
  * `from` was synced: it stays), at least one when there are two or more; returns their numbers.
  */
-function zeroPages(buf: Buffer, from: number, seed: number): number[] {
-  const first = Math.floor(from / PAGE);
-  const last = Math.floor((buf.length - 1) / PAGE);
+function zeroSectors(buf: Buffer, from: number, seed: number): number[] {
+  const first = Math.floor(from / SECTOR);
+  const last = Math.floor((buf.length - 1) / SECTOR);
   if (last < first) return [];
   // Seeded from the tear: a seed's walk replays its sectors too.
   const next = seededRandom(Math.floor(seed * 4294967296));
   const lost: number[] = [];
-  for (let page = first; page <= last; page++) if (next() < 0.5) lost.push(page);
+  for (let sector = first; sector <= last; sector++) if (next() < 0.5) lost.push(sector);
   if (lost.length === 0 && last > first) lost.push(first + Math.floor(next() * (last - first)));
-  for (const page of lost) buf.fill(0, Math.max(from, page * PAGE), Math.min(buf.length, (page + 1) * PAGE));
+  for (const sector of lost)
+    buf.fill(0, Math.max(from, sector * SECTOR), Math.min(buf.length, (sector + 1) * SECTOR));
   return lost;
 }
 
