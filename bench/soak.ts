@@ -4,7 +4,7 @@
  *
  *   npm run bench:soak -- [--households 2000] [--minutes 150] [--every 10] [--presses-per-second 1]
  *                         [--door-openings-per-day 6] [--port N] [--metrics-port N] [--seed 1]
- *                         [--json FILE] [--gateway-log FILE]
+ *                         [--segment-size SIZE] [--compact-after SIZE] [--json FILE] [--gateway-log FILE]
  *
  * A real gateway child as `npm start` runs it (`linli start` with its Node flags and malloc
  * setting), the journal on in a fresh temporary directory with the shipped storage settings, on a
@@ -12,7 +12,10 @@
  * connection: the simulator's `--scale` site). The devices send their datasheets' heartbeats
  * (EC-200 every 300 s, DS-10 every 3600 s), doors open and close, and pendants press at a steady
  * rate, each press a different pendant; an operator connection acknowledges every EMERGENCY_CALL,
- * which closes when its call window ends. Every `--every` seconds the gateway is sampled from
+ * which closes when its call window ends. `--segment-size` and `--compact-after` (the config's
+ * `storage.segmentSize` and `storage.compactAfter`, e.g. "1MiB") make the journal roll and compact
+ * sooner than the shipped 8 and 32 MiB, so that a run of hours goes through several compactions
+ * (at a site's rate the first comes after about four hours). Every `--every` seconds the gateway is sampled from
  * outside (bench/soak-sample.ts); the figures and verdicts are bench/soak-stats.ts's.
  *
  * Exit: 0 every verdict passes, 1 one fails (or the gateway died), 2 a bad option, 130 interrupted
@@ -24,7 +27,8 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { loadConfigFile } from "../gateway/config/load.js";
+import { parseDocument } from "yaml";
+import { ConfigError, loadConfigFile } from "../gateway/config/load.js";
 import { STARTUP_ENV, STARTUP_NODE_FLAGS } from "../gateway/heap.js";
 import { fdShortfall } from "../sim/fd-limit.js";
 import { Fleet } from "../sim/fleet.js";
@@ -86,6 +90,9 @@ interface SoakOptions {
   port: number;
   metricsPort: number;
   seed: number;
+  /** The config's storage.segmentSize and storage.compactAfter, as written there ("1MiB"); the shipped ones if absent. */
+  segmentSize?: string;
+  compactAfter?: string;
   json?: string;
   gatewayLog?: string;
 }
@@ -106,6 +113,8 @@ function parseOptions(argv: string[]): SoakOptions {
         port: { type: "string", default: "0" },
         "metrics-port": { type: "string", default: "0" },
         seed: { type: "string", default: "1" },
+        "segment-size": { type: "string" },
+        "compact-after": { type: "string" },
         json: { type: "string" },
         "gateway-log": { type: "string" },
       },
@@ -129,6 +138,8 @@ function parseOptions(argv: string[]): SoakOptions {
     port: num("port", 0, true),
     metricsPort: num("metrics-port", 0, true),
     seed: num("seed", 0, true),
+    ...(values["segment-size"] === undefined ? {} : { segmentSize: values["segment-size"] }),
+    ...(values["compact-after"] === undefined ? {} : { compactAfter: values["compact-after"] }),
     ...(values.json === undefined ? {} : { json: values.json }),
     ...(values["gateway-log"] === undefined ? {} : { gatewayLog: values["gateway-log"] }),
   };
@@ -143,6 +154,15 @@ function parseOptions(argv: string[]): SoakOptions {
         "longer: --households / --presses-per-second seconds, and an hour for every door sensor's first heartbeat)",
     );
   return o;
+}
+
+/** The site file with the run's storage sizes, if it sets any (the shipped defaults otherwise). */
+function withStorage(yaml: string, o: SoakOptions): string {
+  if (o.segmentSize === undefined && o.compactAfter === undefined) return yaml;
+  const doc = parseDocument(yaml);
+  if (o.segmentSize !== undefined) doc.setIn(["storage", "segmentSize"], o.segmentSize);
+  if (o.compactAfter !== undefined) doc.setIn(["storage", "compactAfter"], o.compactAfter);
+  return doc.toString();
 }
 
 function freePort(): Promise<number> {
@@ -253,8 +273,9 @@ async function main(): Promise<number> {
   if (site.emergencyCallWindowS !== windowS)
     throw new Error(`the generated site's call window is ${site.emergencyCallWindowS} s, not ${windowS}`);
   const configFile = path.join(tmp, "site.yaml");
-  writeFileSync(configFile, siteConfigYaml(site, "127.0.0.1", port));
-  // The gateway's own reading of the file: the storage settings it runs with (the shipped defaults).
+  writeFileSync(configFile, withStorage(siteConfigYaml(site, "127.0.0.1", port), o));
+  // The gateway's own reading of the file: the storage settings it runs with (a bad size is refused
+  // here, naming the file and the field, before anything starts).
   const storage = loadConfigFile(configFile).storage;
   const dataDir = path.join(tmp, "data");
   const linli = fileURLToPath(new URL("../cli/linli.js", import.meta.url));
@@ -297,7 +318,8 @@ async function main(): Promise<number> {
     console.log(
       `soak: ${o.households} households (${site.mqtt.length} MQTT connections), ${o.minutes} min, a sample every ` +
         `${o.everyS} s; ${o.pressesPerSecond} press/s, ${o.doorOpeningsPerDay} door openings a household a day; ` +
-        `journal in ${dataDir} (quota ${storage.quota / MiB} MiB, compaction after ${storage.compactAfter / MiB} MiB written)`,
+        `journal in ${dataDir} (quota ${storage.quota / MiB} MiB, segments of ${storage.segmentSize / MiB} MiB, ` +
+        `compaction after ${storage.compactAfter / MiB} MiB written)`,
     );
     await gateway.start();
     // After the gateway's own exit hook (it SIGKILLs the group): the directory goes once it is unused.
@@ -635,6 +657,7 @@ main().then(
   (code) => process.exit(code),
   (err: unknown) => {
     console.error(`bench:soak: ${err instanceof Error ? err.message : String(err)}`);
-    process.exit(1);
+    // A size the config refuses came from --segment-size or --compact-after: a bad option.
+    process.exit(err instanceof ConfigError ? 2 : 1);
   },
 );
