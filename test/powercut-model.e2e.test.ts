@@ -6,8 +6,9 @@
  * acknowledgements, shelving, out of service, away mode, time passing (escalations, call windows,
  * shelving ends), clock steps and reloads that add or remove a pendant; at random
  * moments the power goes (a copy of the directory holding only what was synced, or torn inside
- * the unsynced tail) or the process is killed (everything written), sometimes with requests in
- * flight whose sync never came. The gateway that lost nothing runs on as the model of what would
+ * the unsynced tail) or the process is killed (everything written, what it had not synced only in
+ * the page cache; a third of the kills with a power cut during the restart too), sometimes with
+ * requests in flight whose sync never came. The gateway that lost nothing runs on as the model of what would
  * have been; the restarted one, after the devices and operators that got no acknowledgement
  * sent again (same seq, same request), must hold the same alerts: same id for every alert
  * acknowledged to anyone, same state, count, acknowledgement, shelving (its end within 1 s), out
@@ -33,7 +34,8 @@
  *
  * A failing seed names itself: `SEED=<n> npx vitest run test/powercut-model.e2e.test.ts` replays
  * it (the random walk is the seed's; the thread pool's timing is not, so a cut in flight may fall
- * a record earlier or later).
+ * a record earlier or later). `CRASH_POWER=0` replays a walk as it was before a crash could be
+ * followed by a power cut during the restart (the regression cases found before it run so).
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -181,8 +183,13 @@ async function runSeed(
   steps: number,
   hooks?: TestHooks,
   sectors = process.env.TEAR === "pages",
+  /** A third of the crashes followed by a power cut during the restart (the walks before it: false). */
+  powerAfterCrash = process.env.CRASH_POWER !== "0",
 ): Promise<void> {
   const r = random(seed);
+  // Its own stream, so that the walks every seed had before the power cut after a crash's restart
+  // (below) stay as they were: the seeds kept as regression cases replay what they found.
+  const afterCrash = random(seed + 0x5eed);
   const log: string[] = [];
   const dirs: string[] = [];
   const running: Running[] = [];
@@ -286,8 +293,19 @@ async function runSeed(
   /** `interval`: acknowledgements (and clock steps) since the last cut, in order. */
   const written: Written[] = [];
 
-  const start = async (clock: FakeClock, dir: string): Promise<Running> => {
-    const fs = new PowerCutFs(dir);
+  /**
+   * `synced`: after a crash, what the killed gateway's disk held (its unsynced writes are in the
+   * page cache); `cut`: called with the new gateway's file system as the start hands its first sync
+   * to the pool, or once it has started if it hands none.
+   */
+  const start = async (
+    clock: FakeClock,
+    dir: string,
+    synced?: ReadonlyMap<string, Buffer>,
+    cut?: (fs: PowerCutFs) => void,
+  ): Promise<Running> => {
+    const fs = new PowerCutFs(dir, undefined, synced);
+    if (cut) fs.cutAtNextSync(() => cut(fs));
     const starts = Gateway.start({
       config: config(sync, withP3),
       clock,
@@ -299,6 +317,7 @@ async function runSeed(
     starting.add(starts);
     const gw = await within(starts, "the gateway's start");
     starting.delete(starts);
+    fs.cutNow();
     const run: Running = { gw, clock, fs, dir, clients: new Map() };
     running.push(run);
     return run;
@@ -602,8 +621,11 @@ async function runSeed(
         const clearLater = sorted(live)
           .filter((a) => a.code === "DOOR_HELD_OPEN" && a.conditionActive && door.contact === "closed")
           .map((a) => view(a).key);
-        if (how === "crash") PowerCutFs.crashCopy(live.dir, copy);
-        else torn = live.fs.cutCopy(live.dir, copy, how === "torn" ? r.next() : null, sectors).torn;
+        let synced: Map<string, Buffer> | undefined;
+        if (how === "crash") {
+          PowerCutFs.crashCopy(live.dir, copy);
+          synced = live.fs.syncedFiles(path.resolve(live.dir));
+        } else torn = live.fs.cutCopy(live.dir, copy, how === "torn" ? r.next() : null, sectors).torn;
         // `interval`: a power cut may lose what was acknowledged after the last sync (docs/durability.md
         // "When a write reaches the disk"): no more than the period's worth (the syncs held: a disk
         // slower than the cut), and never anything acknowledged before a sync.
@@ -655,7 +677,29 @@ async function runSeed(
           `${step}: ${how} cut${torn ? ` torn ${torn}` : ""}, ${inFlight.length} in flight, down ${down / S} s`,
         );
         await settle(live, down, 30);
-        const back = await start(new FakeClock(live.clock.now()), copy);
+        // A crash, and the power gone too right after the restart, before any sync the start
+        // handed to the pool completed (the brown-out that hung the box): what the killed gateway
+        // wrote and never synced was only in the page cache, and what the start wrote after it may
+        // reach the disk before it. The next start is from what the disk held, torn or not.
+        let again: string | null = null;
+        const cutAgain = (fs: PowerCutFs) => {
+          again = mkdtempSync(path.join(tmpdir(), "linli-powercut-"));
+          dirs.push(again);
+          const tear = afterCrash.int(2) === 0 ? afterCrash.next() : null;
+          const tornAgain = fs.cutCopy(copy, again, tear, sectors).torn;
+          log.push(`${step}: and a power cut during the restart${tornAgain ? ` torn ${tornAgain}` : ""}`);
+        };
+        const powerAgain = powerAfterCrash && how === "crash" && afterCrash.int(3) === 0;
+        let back = await start(
+          new FakeClock(live.clock.now()),
+          copy,
+          synced,
+          powerAgain ? cutAgain : undefined,
+        );
+        if (again !== null) {
+          await stop(back);
+          back = await start(new FakeClock(live.clock.now()), again);
+        }
         // Whoever got no acknowledgement sends again, as it was. Under `interval` its acknowledgement
         // means written, not synced, like any other: the next cut may lose it within the period
         // (docs/durability.md "When a write reaches the disk": up to `syncInterval` of acknowledged
@@ -738,19 +782,20 @@ describe.concurrent("power cuts and crashes at random moments: no acknowledged a
     return;
   }
 
-  // Seeds that found a bug, kept as regression cases (each failed before its fix).
+  // Seeds that found a bug, kept as regression cases (each failed before its fix). Those found
+  // before crashes could be followed by a power cut during the restart walk as they did then.
   it(
     "seed 5 (batch): escalations due while the gateway was down (20 min) are counted at the start, the next one on schedule",
     (ctx) =>
       // Before: one escalation at the start, the next an interval after it (level 1, would be 3).
-      runSeed(5, "batch", STEPS, ctx),
+      runSeed(5, "batch", STEPS, ctx, false, false),
     60_000,
   );
   it(
     "seed 3 (always): an escalation due during a 3-minute downtime, the next one due when it would have been",
     (ctx) =>
       // Before: the next one 2 minutes late (an interval after the start, not after its due time).
-      runSeed(3, "always", STEPS, ctx),
+      runSeed(3, "always", STEPS, ctx, false, false),
     60_000,
   );
 
@@ -760,7 +805,7 @@ describe.concurrent("power cuts and crashes at random moments: no acknowledged a
   // would be 2). gateway/alerts/shelving.ts fireOverdueSteps.
   it(
     "seed 16 (batch): a shelving that ran out while the gateway was down: the escalation counts from its end",
-    (ctx) => runSeed(16, "batch", STEPS, ctx),
+    (ctx) => runSeed(16, "batch", STEPS, ctx, false, false),
     60_000,
   );
 
@@ -771,7 +816,7 @@ describe.concurrent("power cuts and crashes at random moments: no acknowledged a
   // first (gateway/journal/group-commit.ts retire).
   it(
     "seed 329 (batch, 60 steps): a power cut tearing a rolled segment's tail loses nothing the next segment depends on",
-    (ctx) => runSeed(329, "batch", 60, ctx),
+    (ctx) => runSeed(329, "batch", 60, ctx, false, false),
     60_000,
   );
 
@@ -783,7 +828,7 @@ describe.concurrent("power cuts and crashes at random moments: no acknowledged a
   // runs in 16 failed under load; after: 0 in 16.
   it(
     "seed 49 (batch, 60 steps, sectors in any order): nothing after a hole in the unsynced tail is replayed",
-    (ctx) => runSeed(49, "batch", 60, ctx, true),
+    (ctx) => runSeed(49, "batch", 60, ctx, true, false),
     60_000,
   );
 
@@ -816,7 +861,7 @@ describe.concurrent("power cuts and crashes at random moments: no acknowledged a
   // no new alert. gateway/alerts/engine.ts raise() ends a window that ran out first.
   it(
     "seed 45 (batch): a press after the last call's window ran out is a new call, also while a start holds the timers",
-    (ctx) => runSeed(45, "batch", STEPS, ctx),
+    (ctx) => runSeed(45, "batch", STEPS, ctx, false, false),
     60_000,
   );
   // Found by this test: a device put back in service wrote its service record's end before its
@@ -825,32 +870,32 @@ describe.concurrent("power cuts and crashes at random moments: no acknowledged a
   // and the request sent again was refused. gateway/alerts/service.ts writes the end last.
   it(
     "seed 68 (interval, 60 steps): back in service, torn between its records: the request sent again completes it",
-    (ctx) => runSeed(68, "interval", 60, ctx),
+    (ctx) => runSeed(68, "interval", 60, ctx, false, false),
     60_000,
   );
   it(
     "seed 17 (interval, 60 steps): a clock step's records are covered by the sync that follows it",
-    (ctx) => runSeed(17, "interval", 60, ctx),
+    (ctx) => runSeed(17, "interval", 60, ctx, false, false),
     60_000,
   );
   it(
     "seed 6 (interval, 60 steps): away mode's exit grace after a clock step the cut took away",
-    (ctx) => runSeed(6, "interval", 60, ctx),
+    (ctx) => runSeed(6, "interval", 60, ctx, false, false),
     60_000,
   );
   it(
     "seed 19 (interval, 60 steps): a re-sent ack for an alert the cut took away is refused",
-    (ctx) => runSeed(19, "interval", 60, ctx),
+    (ctx) => runSeed(19, "interval", 60, ctx, false, false),
     60_000,
   );
   it(
     "seed 11 (interval, 60 steps): a pending off-delay across the cut clears later",
-    (ctx) => runSeed(11, "interval", 60, ctx),
+    (ctx) => runSeed(11, "interval", 60, ctx, false, false),
     60_000,
   );
   it(
     "seed 182 (interval, 60 steps): a request sent again after a cut may be lost by the next cut within the period",
-    (ctx) => runSeed(182, "interval", 60, ctx),
+    (ctx) => runSeed(182, "interval", 60, ctx, false, false),
     60_000,
   );
 
@@ -864,9 +909,15 @@ describe.concurrent("power cuts and crashes at random moments: no acknowledged a
   ] as const)
     it(`seed ${seed} (${sync})`, (ctx) => runSeed(seed, sync, STEPS, ctx), 60_000);
   // Torn cuts that keep the unsynced tail's sectors in any order (holes before valid records).
-  for (const [seed, sync] of [
-    [7, "batch"],
-    [9, "interval"],
-  ] as const)
-    it(`seed ${seed} (${sync}, sectors in any order)`, (ctx) => runSeed(seed, sync, 60, ctx, true), 60_000);
+  it("seed 7 (batch, sectors in any order)", (ctx) => runSeed(7, "batch", 60, ctx, true), 60_000);
+  // A crash, then a power cut during the restart: under `interval` the killed gateway had
+  // acknowledged an EMERGENCY_CALL's records (written) that no sync had reached yet. Without the
+  // start's sync of the last segment (gateway/journal/journal.ts, where the start resumes or rolls)
+  // the second start forgot the alert: 3 runs in 3 (seed 5 likewise, a TAMPER); 4 of 40 interval
+  // walks in a sweep, none of 40 under batch (an acknowledgement there waits for the sync).
+  it(
+    "seed 9 (interval, 60 steps, sectors in any order): a crash, then a power cut during the restart: what was acknowledged is kept",
+    (ctx) => runSeed(9, "interval", 60, ctx, true),
+    60_000,
+  );
 });

@@ -5,8 +5,11 @@
  * tail (a cut torn inside the records written after the last sync): a prefix of it, or (`sectors`)
  * some of its 512-byte sectors and not others, zeros where one never reached the disk (a disk
  * writes back the sectors of an unsynced range in any order, its volatile cache too); `crashCopy` one holding
- * everything written (a SIGKILL: write(2) reached the kernel). `holdSyncs` keeps syncs from
- * completing (a disk slower than the cut), so what the gateway waits for is not acknowledged.
+ * everything written (a SIGKILL: write(2) reached the kernel), and `syncedFiles` what of it the disk
+ * held, which the restarted gateway's PowerCutFs starts from: what the killed process wrote and did
+ * not sync is still only in the page cache, and a power cut after the restart loses it unless the
+ * restarted gateway syncs it. `holdSyncs` keeps syncs from completing (a disk slower than the cut),
+ * so what the gateway waits for is not acknowledged.
  *
  * Modelled: file contents at fsync granularity, files created (their entry is synced by the
  * journal's own directory fsync), renames and unlinks as immediate, the sectors of an unsynced
@@ -23,19 +26,49 @@ export class PowerCutFs implements JournalFs {
   private readonly durable = new Map<string, Buffer>();
   private readonly paths = new Map<number, { path: string; file: boolean }>();
   private held: Array<() => void> | null = null;
+  private beforeNextSync: (() => void) | null = null;
 
-  /** `dir`: the journal's directory; what it holds already is on the disk. */
+  /**
+   * `dir`: the journal's directory. What it holds already is on the disk, or, after a crash
+   * (`synced`: the killed process's `syncedFiles`, by file name), only what that process synced: a
+   * file it never synced is there, empty (its entry was synced when it was created).
+   */
   constructor(
     dir: string,
     private readonly base: JournalFs = nodeFs,
+    synced?: ReadonlyMap<string, Buffer>,
   ) {
-    for (const name of fs.readdirSync(dir))
-      this.durable.set(path.resolve(dir, name), fs.readFileSync(path.join(dir, name)));
+    for (const name of fs.readdirSync(dir)) {
+      const bytes = fs.readFileSync(path.join(dir, name));
+      const onDisk = synced === undefined ? bytes : (synced.get(name) ?? Buffer.alloc(0));
+      if (!bytes.subarray(0, onDisk.length).equals(onDisk))
+        throw new Error(`${name}: what was synced is not a prefix of what was written`);
+      this.durable.set(path.resolve(dir, name), onDisk);
+    }
+  }
+
+  /** What the disk holds of each file of `dir` now, by name (for a crash's copy: see the constructor). */
+  syncedFiles(dir: string): Map<string, Buffer> {
+    const out = new Map<string, Buffer>();
+    for (const [p, bytes] of this.durable) if (path.dirname(p) === dir) out.set(path.basename(p), bytes);
+    return out;
   }
 
   /** Syncs started from now on complete only at `releaseSyncs` (their data is not durable before). */
   holdSyncs(): void {
     this.held ??= [];
+  }
+
+  /** `cut` is called once, as the next sync handed to the pool starts (nothing of it on the disk yet). */
+  cutAtNextSync(cut: () => void): void {
+    this.beforeNextSync = cut;
+  }
+
+  /** A cutAtNextSync's cut, now, if no sync has come yet. */
+  cutNow(): void {
+    const cut = this.beforeNextSync;
+    this.beforeNextSync = null;
+    cut?.();
   }
 
   releaseSyncs(): void {
@@ -148,6 +181,7 @@ export class PowerCutFs implements JournalFs {
     done?.();
   }
   fdatasync(fd: number, cb: (err: NodeJS.ErrnoException | null) => void): void {
+    this.cutNow();
     const done = this.synced(fd);
     this.base.fdatasync(fd, (err) => {
       const finish = () => {
