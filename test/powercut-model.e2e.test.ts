@@ -182,9 +182,15 @@ async function runSeed(
   sync: Sync,
   steps: number,
   hooks?: TestHooks,
-  sectors = process.env.TEAR === "pages",
-  /** A third of the crashes followed by a power cut during the restart (the walks before it: false). */
-  powerAfterCrash = process.env.CRASH_POWER !== "0",
+  {
+    sectors = process.env.TEAR === "pages",
+    powerAfterCrash = process.env.CRASH_POWER !== "0",
+  }: {
+    /** Torn cuts keep the unsynced tail's sectors in any order (else a prefix of it). */
+    sectors?: boolean;
+    /** A third of the crashes followed by a power cut during the restart (the walks before it: false). */
+    powerAfterCrash?: boolean;
+  } = {},
 ): Promise<void> {
   const r = random(seed);
   // Its own stream, so that the walks every seed had before the power cut after a crash's restart
@@ -788,14 +794,14 @@ describe.concurrent("power cuts and crashes at random moments: no acknowledged a
     "seed 5 (batch): escalations due while the gateway was down (20 min) are counted at the start, the next one on schedule",
     (ctx) =>
       // Before: one escalation at the start, the next an interval after it (level 1, would be 3).
-      runSeed(5, "batch", STEPS, ctx, false, false),
+      runSeed(5, "batch", STEPS, ctx, { powerAfterCrash: false }),
     60_000,
   );
   it(
     "seed 3 (always): an escalation due during a 3-minute downtime, the next one due when it would have been",
     (ctx) =>
       // Before: the next one 2 minutes late (an interval after the start, not after its due time).
-      runSeed(3, "always", STEPS, ctx, false, false),
+      runSeed(3, "always", STEPS, ctx, { powerAfterCrash: false }),
     60_000,
   );
 
@@ -805,7 +811,7 @@ describe.concurrent("power cuts and crashes at random moments: no acknowledged a
   // would be 2). gateway/alerts/shelving.ts fireOverdueSteps.
   it(
     "seed 16 (batch): a shelving that ran out while the gateway was down: the escalation counts from its end",
-    (ctx) => runSeed(16, "batch", STEPS, ctx, false, false),
+    (ctx) => runSeed(16, "batch", STEPS, ctx, { powerAfterCrash: false }),
     60_000,
   );
 
@@ -816,7 +822,7 @@ describe.concurrent("power cuts and crashes at random moments: no acknowledged a
   // first (gateway/journal/group-commit.ts retire).
   it(
     "seed 329 (batch, 60 steps): a power cut tearing a rolled segment's tail loses nothing the next segment depends on",
-    (ctx) => runSeed(329, "batch", 60, ctx, false, false),
+    (ctx) => runSeed(329, "batch", 60, ctx, { powerAfterCrash: false }),
     60_000,
   );
 
@@ -828,7 +834,7 @@ describe.concurrent("power cuts and crashes at random moments: no acknowledged a
   // runs in 16 failed under load; after: 0 in 16.
   it(
     "seed 49 (batch, 60 steps, sectors in any order): nothing after a hole in the unsynced tail is replayed",
-    (ctx) => runSeed(49, "batch", 60, ctx, true, false),
+    (ctx) => runSeed(49, "batch", 60, ctx, { sectors: true, powerAfterCrash: false }),
     60_000,
   );
 
@@ -861,7 +867,7 @@ describe.concurrent("power cuts and crashes at random moments: no acknowledged a
   // no new alert. gateway/alerts/engine.ts raise() ends a window that ran out first.
   it(
     "seed 45 (batch): a press after the last call's window ran out is a new call, also while a start holds the timers",
-    (ctx) => runSeed(45, "batch", STEPS, ctx, false, false),
+    (ctx) => runSeed(45, "batch", STEPS, ctx, { powerAfterCrash: false }),
     60_000,
   );
   // Found by this test: a device put back in service wrote its service record's end before its
@@ -870,32 +876,32 @@ describe.concurrent("power cuts and crashes at random moments: no acknowledged a
   // and the request sent again was refused. gateway/alerts/service.ts writes the end last.
   it(
     "seed 68 (interval, 60 steps): back in service, torn between its records: the request sent again completes it",
-    (ctx) => runSeed(68, "interval", 60, ctx, false, false),
+    (ctx) => runSeed(68, "interval", 60, ctx, { powerAfterCrash: false }),
     60_000,
   );
   it(
     "seed 17 (interval, 60 steps): a clock step's records are covered by the sync that follows it",
-    (ctx) => runSeed(17, "interval", 60, ctx, false, false),
+    (ctx) => runSeed(17, "interval", 60, ctx, { powerAfterCrash: false }),
     60_000,
   );
   it(
     "seed 6 (interval, 60 steps): away mode's exit grace after a clock step the cut took away",
-    (ctx) => runSeed(6, "interval", 60, ctx, false, false),
+    (ctx) => runSeed(6, "interval", 60, ctx, { powerAfterCrash: false }),
     60_000,
   );
   it(
     "seed 19 (interval, 60 steps): a re-sent ack for an alert the cut took away is refused",
-    (ctx) => runSeed(19, "interval", 60, ctx, false, false),
+    (ctx) => runSeed(19, "interval", 60, ctx, { powerAfterCrash: false }),
     60_000,
   );
   it(
     "seed 11 (interval, 60 steps): a pending off-delay across the cut clears later",
-    (ctx) => runSeed(11, "interval", 60, ctx, false, false),
+    (ctx) => runSeed(11, "interval", 60, ctx, { powerAfterCrash: false }),
     60_000,
   );
   it(
     "seed 182 (interval, 60 steps): a request sent again after a cut may be lost by the next cut within the period",
-    (ctx) => runSeed(182, "interval", 60, ctx, false, false),
+    (ctx) => runSeed(182, "interval", 60, ctx, { powerAfterCrash: false }),
     60_000,
   );
 
@@ -909,7 +915,11 @@ describe.concurrent("power cuts and crashes at random moments: no acknowledged a
   ] as const)
     it(`seed ${seed} (${sync})`, (ctx) => runSeed(seed, sync, STEPS, ctx), 60_000);
   // Torn cuts that keep the unsynced tail's sectors in any order (holes before valid records).
-  it("seed 7 (batch, sectors in any order)", (ctx) => runSeed(7, "batch", 60, ctx, true), 60_000);
+  it(
+    "seed 7 (batch, sectors in any order)",
+    (ctx) => runSeed(7, "batch", 60, ctx, { sectors: true }),
+    60_000,
+  );
   // A crash, then a power cut during the restart: under `interval` the killed gateway had
   // acknowledged an EMERGENCY_CALL's records (written) that no sync had reached yet. Without the
   // start's sync of the last segment (gateway/journal/journal.ts, where the start resumes or rolls)
@@ -917,7 +927,7 @@ describe.concurrent("power cuts and crashes at random moments: no acknowledged a
   // walks in a sweep, none of 40 under batch (an acknowledgement there waits for the sync).
   it(
     "seed 9 (interval, 60 steps, sectors in any order): a crash, then a power cut during the restart: what was acknowledged is kept",
-    (ctx) => runSeed(9, "interval", 60, ctx, true),
+    (ctx) => runSeed(9, "interval", 60, ctx, { sectors: true }),
     60_000,
   );
 });
