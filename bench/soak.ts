@@ -15,8 +15,8 @@
  * which closes when its call window ends. `--segment-size` and `--compact-after` (the config's
  * `storage.segmentSize` and `storage.compactAfter`, e.g. "1MiB") make the journal roll and compact
  * sooner than the shipped 8 and 32 MiB, so that a run of hours goes through several compactions
- * (at a site's rate the first comes after about four hours). Every `--every` seconds the gateway is sampled from
- * outside (bench/soak-sample.ts); the figures and verdicts are bench/soak-stats.ts's.
+ * (at a site's rate the first comes after about four hours). Every `--every` seconds the gateway
+ * is sampled from outside (bench/soak-sample.ts); the figures and verdicts are bench/soak-stats.ts's.
  *
  * Exit: 0 every verdict passes, 1 one fails (or the gateway died), 2 a bad option, 130 interrupted
  * (what was measured is still printed; the gateway and the temporary directory are removed).

@@ -4,12 +4,13 @@
  * holding only that (a power cut), optionally with a random part of the newest file's unsynced
  * tail (a cut torn inside the records written after the last sync): a prefix of it, or (`sectors`)
  * some of its 512-byte sectors and not others, zeros where one never reached the disk (a disk
- * writes back the sectors of an unsynced range in any order, its volatile cache too); `crashCopy` one holding
- * everything written (a SIGKILL: write(2) reached the kernel), and `syncedFiles` what of it the disk
- * held, which the restarted gateway's PowerCutFs starts from: what the killed process wrote and did
- * not sync is still only in the page cache, and a power cut after the restart loses it unless the
- * restarted gateway syncs it. `holdSyncs` keeps syncs from completing (a disk slower than the cut),
- * so what the gateway waits for is not acknowledged.
+ * writes back the sectors of an unsynced range in any order, its volatile cache too);
+ * `crashCopy` one holding everything written (a SIGKILL: write(2) reached the kernel), and
+ * `syncedFiles` what of it the disk held, which the restarted gateway's PowerCutFs starts from:
+ * what the killed process wrote and did not sync is still only in the page cache, and a power cut
+ * after the restart loses it unless the restarted gateway syncs it. `holdSyncs` keeps syncs from completing (a disk slower than the cut),
+ * so what the gateway waits for is not acknowledged; `cutAtNextSync` cuts the power as the next
+ * sync handed to the pool starts (during a start, before its first sync).
  *
  * Modelled: file contents at fsync granularity, files created (their entry is synced by the
  * journal's own directory fsync), renames and unlinks as immediate, the sectors of an unsynced
