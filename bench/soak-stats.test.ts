@@ -244,6 +244,17 @@ describe("memory judged on its troughs (a garbage-collected heap's saw-tooth)", 
     ];
     expect(slopePerHour(troughs(near, 900))).toBeCloseTo(24, 6);
   });
+
+  it("counts a span that its samples' late timers left a little short of the window", () => {
+    // A two-hour run after its hour of warm-up: the first sample 0.2 ms late, the last on time.
+    const hour = Array.from({ length: 361 }, (_, i) => ({
+      tS: 3600 + i * 10 + (i === 0 ? 0.0002 : 0),
+      value: i % 90,
+    }));
+    expect(troughs(hour, 900)).toHaveLength(4);
+    // Shorter by more than 1 %: three spans, as before.
+    expect(troughs(hour.slice(0, 355), 900)).toHaveLength(3);
+  });
 });
 
 describe("warmupSeconds", () => {
