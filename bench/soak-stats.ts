@@ -105,7 +105,7 @@ export const MIN_TROUGHS = 4;
 const SPAN_SLACK = 0.01;
 
 /**
- * The lowest value of each of the equal spans, each at least `windowS` long, that `points` divide
+ * The lowest value of each of the equal spans, each at least `windowS` long (less SPAN_SLACK), that `points` divide
  * into (as many as fit; empty spans left out), dated at its span's centre: a span stands for its
  * floor, and the moment a collection happened to fall in it would move a slope through troughs
  * more than the floor does (two troughs 4 minutes apart, 6 MB apart, read as 99 MB/h).
